@@ -1,0 +1,53 @@
+/**
+ * The Fastify app as a composition of plugins in a visible order (fastify/demo's app.ts):
+ * infrastructure (errors, auth, metrics, docs), then routes. server.ts-like concerns (listen,
+ * shutdown) live in src/main/.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { REDACT_PATHS } from '../lib/logger.js';
+import type { Runtime } from '../main/runtime.js';
+import authPlugin from './plugins/auth.plugin.js';
+import docsPlugin from './plugins/docs.plugin.js';
+import errorsPlugin from './plugins/errors.plugin.js';
+import metricsPlugin, { createMetrics } from './plugins/metrics.plugin.js';
+import { queuesBoard } from './plugins/queues-board.plugin.js';
+import { eventRoutes } from './routes/events.routes.js';
+import { healthRoutes } from './routes/health.routes.js';
+import { linkRoutes } from './routes/links.routes.js';
+import { partnerRoutes } from './routes/partners.routes.js';
+import { showRoutes } from './routes/shows.routes.js';
+import { targetRoutes } from './routes/targets.routes.js';
+
+export interface AppOptions {
+  /** Log requests (off in tests and benchmarks). */
+  logger?: boolean;
+  dashboard?: boolean;
+}
+
+export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger === false ? false : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    trustProxy: true,
+    bodyLimit: 256 * 1024,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // Infrastructure
+  await app.register(errorsPlugin);
+  await app.register(authPlugin, { apiKeys: rt.apiKeys, adminApiKey: rt.adminApiKey });
+  const metrics = createMetrics(() => rt.syncProducer.allQueues());
+  await app.register(metricsPlugin, { metrics });
+  await app.register(docsPlugin, { publicBaseUrl: rt.config.publicBaseUrl });
+
+  // Routes
+  await app.register(healthRoutes, { redis: rt.redis });
+  await app.register(eventRoutes, { ingest: rt.ingest, onAccepted: (r) => metrics.events.inc({ result: r }) });
+  await app.register(linkRoutes, { links: rt.links, onClick: (bot) => metrics.clicks.inc({ kind: bot ? 'bot' : 'human' }) });
+  await app.register(partnerRoutes, { partners: rt.partners, apiKeys: rt.apiKeys, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
+  await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations });
+  await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, links: rt.links, sync: rt.syncProducer });
+  if (opts.dashboard !== false) await app.register(queuesBoard, { queues: rt.syncProducer.allQueues() });
+  return app;
+}

@@ -1,0 +1,56 @@
+/**
+ * Bearer API keys with roles (CONTRACT §2): admin (all), operator (setup and actions), viewer (read),
+ * partner (read its own partner's data only). ADMIN_API_KEY is an admin key; other keys are stored hashed.
+ */
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import fp from 'fastify-plugin';
+import { sha256Hex, safeEqual } from '../../lib/crypto.js';
+import { forbidden, unauthorized } from '../../lib/errors.js';
+import type { ApiKeyRepository, Principal, Role } from '../../store/apikey.repository.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyInstance {
+    /** preHandler: require one of `roles` (admin always passes). */
+    requireRole(...roles: Role[]): preHandlerAsyncHookHandler;
+  }
+}
+
+export interface AuthOptions {
+  apiKeys: ApiKeyRepository;
+  adminApiKey: string;
+}
+
+/** Throws 403 unless the principal may see `partnerId` (partner keys are scoped to their partner). */
+export function assertPartnerAccess(req: FastifyRequest, partnerId: string): void {
+  const p = req.principal;
+  if (p?.role === 'partner' && p.partnerId !== partnerId) throw forbidden('this key is scoped to another partner');
+}
+
+async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void> {
+  const adminHash = sha256Hex(opts.adminApiKey);
+  app.decorateRequest('principal', null);
+
+  const authenticate = async (req: FastifyRequest): Promise<Principal> => {
+    const h = req.headers.authorization;
+    const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+    if (!m?.[1]) throw unauthorized('Authorization: Bearer <api key> required');
+    const key = m[1];
+    if (safeEqual(sha256Hex(key), adminHash)) return { id: 'admin', role: 'admin', partnerId: undefined };
+    const p = await opts.apiKeys.find(key);
+    if (!p) throw unauthorized('unknown API key');
+    return p;
+  };
+
+  app.decorate('requireRole', (...roles: Role[]): preHandlerAsyncHookHandler => {
+    return async (req) => {
+      const p = await authenticate(req);
+      req.principal = p;
+      if (p.role !== 'admin' && !roles.includes(p.role)) throw forbidden(`requires role ${['admin', ...roles].join(' or ')}`);
+    };
+  });
+}
+
+export default fp(authPlugin, { name: 'auth' });

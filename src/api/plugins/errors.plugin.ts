@@ -1,0 +1,65 @@
+/** problem+json for every error (RFC 9457); 5xx details never reach the client. */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { ZodError } from 'zod';
+import { AppError, zodFieldErrors, type FieldError } from '../../lib/errors.js';
+import { isRedisUnavailable } from '../../store/redis.js';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  errors?: FieldError[];
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function problem(status: number, detail?: string, errors?: FieldError[]): Problem {
+  const title = TITLES[status] ?? 'Error';
+  return { type: status >= 500 ? 'about:blank' : `https://syndicast.dev/problems/${title.toLowerCase().replace(/\s+/g, '-')}`, title, status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) };
+}
+
+async function errorsPlugin(app: FastifyInstance): Promise<void> {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    let body: Problem;
+    if (err instanceof AppError) {
+      body = problem(err.status, err.message, err.errors);
+      if (err.headers) void reply.headers(err.headers);
+    } else if (hasZodFastifySchemaValidationErrors(err)) {
+      const ctx = (err as { validationContext?: string }).validationContext ?? 'body';
+      const errors = err.validation.map((v) => ({ path: [ctx, ...v.instancePath.split('/').filter(Boolean)].join('.'), message: v.message ?? 'invalid' }));
+      body = problem(400, `invalid ${ctx}`, errors);
+    } else if (err instanceof ZodError) {
+      body = problem(400, 'invalid request', zodFieldErrors(err.issues));
+    } else if (isRedisUnavailable(err)) {
+      req.log.warn({ err: { message: err.message } }, 'redis unavailable');
+      void reply.header('retry-after', '5');
+      body = problem(503, 'storage is temporarily unavailable; nothing was stored, retry later');
+    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      const detail = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body exceeds the size limit' : err.message;
+      body = problem(err.statusCode, detail);
+    } else {
+      req.log.error({ err }, 'unhandled error');
+      body = problem(500, 'internal error');
+    }
+    return reply.status(body.status).type('application/problem+json').send(body);
+  });
+  app.setNotFoundHandler((req, reply) => reply.status(404).type('application/problem+json').send(problem(404, `no route for ${req.method} ${req.url.split('?')[0]}`)));
+}
+
+export default fp(errorsPlugin, { name: 'errors' });

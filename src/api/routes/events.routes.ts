@@ -1,0 +1,56 @@
+/**
+ * POST /v1/partners/{partnerId}/events — signed partner events (CONTRACT §3). The body is read raw
+ * (≤ 1 MiB) because the signature covers the exact bytes; parsing happens after verification.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { ID_PATTERN } from '../../lib/ids.js';
+import { notFound } from '../../lib/errors.js';
+import type { IngestService } from '../../sources/ingest.service.js';
+import { PartnerEventSchema } from '../../domain/events.js';
+import { z } from 'zod';
+
+export const EVENT_BODY_LIMIT = 1024 * 1024;
+
+export interface EventRoutesOptions {
+  ingest: IngestService;
+  onAccepted?: (type: 'accepted' | 'duplicate') => void;
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(' ') : v;
+}
+
+export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, opts) => {
+  // Encapsulated: only this route keeps the raw bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: EVENT_BODY_LIMIT }, (_req, body, done) => done(null, body));
+
+  app.post<{ Params: { partnerId: string } }>(
+    '/v1/partners/:partnerId/events',
+    {
+      bodyLimit: EVENT_BODY_LIMIT,
+      schema: {
+        tags: ['events'],
+        summary: 'Signed partner event (Standard Webhooks)',
+        description:
+          'Headers webhook-id, webhook-timestamp (unix s, ±300 s) and webhook-signature (`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{raw body}">`, space-separated list allowed). ' +
+          '202 after the event is durably stored; 200 for a repeated webhook-id; 401 bad signature; 404 unknown partner; 400 invalid body; 413 over 1 MiB; 503 storage down.',
+        // Documentation only (validation runs on the raw body after the signature check).
+        body: z.toJSONSchema(PartnerEventSchema, { io: 'input', unrepresentable: 'any' }),
+      },
+      validatorCompiler: () => () => true,
+    },
+    async (req, reply) => {
+      const { partnerId } = req.params;
+      if (!ID_PATTERN.test(partnerId)) throw notFound(`partner ${partnerId}`);
+      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const result = await opts.ingest.ingest(
+        partnerId,
+        { id: header(req.headers['webhook-id']), timestamp: header(req.headers['webhook-timestamp']), signature: header(req.headers['webhook-signature']) },
+        raw,
+      );
+      opts.onAccepted?.(result.duplicate ? 'duplicate' : 'accepted');
+      return reply.status(result.duplicate ? 200 : 202).send({ eventId: result.eventId, duplicate: result.duplicate });
+    },
+  );
+};

@@ -1,0 +1,112 @@
+/** Targets: where a partner's shows are mirrored (CONTRACT §2). Credentials are sealed and never returned. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { IdSchema } from '../../domain/events.js';
+import { AppError, conflict, notFound } from '../../lib/errors.js';
+import { randomId } from '../../lib/ids.js';
+import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
+import type { PartnerRepository, TargetRecord } from '../../store/partner.repository.js';
+import type { ShowRepository } from '../../store/show.repository.js';
+import type { SyncProducer } from '../../queues/queues.js';
+import { PLATFORMS } from '../../targets/target.adapter.js';
+import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+
+export interface TargetRoutesOptions {
+  partners: PartnerRepository;
+  shows: ShowRepository;
+  sync: SyncProducer;
+  allowPrivateDestinations: boolean;
+}
+
+const Credentials = z.record(z.string().min(1).max(200), z.string().min(1).max(10_000)).refine((c) => Object.keys(c).length > 0, 'credentials must not be empty');
+const BaseUrl = z.url({ protocol: /^https?$/ }).max(2000);
+const CreateTarget = z.object({
+  id: IdSchema.optional(),
+  platform: z.enum(PLATFORMS),
+  name: z.string().min(1).max(200),
+  credentials: Credentials,
+  baseUrl: BaseUrl.optional(),
+  commissionRateBps: z.number().int().min(0).max(10_000),
+  enabled: z.boolean().default(true),
+  pinDelayMs: z.number().int().min(0).max(120_000).default(0),
+});
+const PatchTarget = z.object({
+  name: z.string().min(1).max(200).optional(),
+  credentials: Credentials.optional(),
+  baseUrl: BaseUrl.nullable().optional(),
+  commissionRateBps: z.number().int().min(0).max(10_000).optional(),
+  enabled: z.boolean().optional(),
+  pinDelayMs: z.number().int().min(0).max(120_000).optional(),
+});
+const Params = z.object({ partnerId: IdSchema });
+const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
+
+export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed'> & { hasCredentials: true } {
+  const { credentialsSealed: _sealed, ...rest } = t;
+  return { ...rest, hasCredentials: true };
+}
+
+export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (app, opts) => {
+  const { partners } = opts;
+  const checkBaseUrl = async (url: string | undefined | null): Promise<void> => {
+    if (!url) return;
+    try {
+      await assertPublicDestination(url, opts.allowPrivateDestinations);
+    } catch (err) {
+      if (err instanceof DestinationRefusedError) throw new AppError(400, 'Bad Request', `baseUrl refused: ${err.message}`, [{ path: 'body.baseUrl', message: err.message }]);
+      throw err;
+    }
+  };
+  /** A new or re-enabled target picks up the partner's active shows on the next sweep; kick it now. */
+  const kick = async (t: TargetRecord): Promise<void> => {
+    if (!t.enabled) return;
+    const active = await opts.shows.activeShows();
+    await Promise.all(active.filter(([p]) => p === t.partnerId).map(([partnerId, showId]) => opts.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })));
+  };
+
+  app.post('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Add a target platform account', params: Params, body: CreateTarget } }, async (req, reply) => {
+    const { partnerId } = req.params;
+    if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
+    await checkBaseUrl(req.body.baseUrl);
+    const now = new Date().toISOString();
+    const { credentials, ...rest } = req.body;
+    const t: TargetRecord = { ...rest, id: req.body.id ?? randomId('tgt_'), partnerId, baseUrl: req.body.baseUrl, credentialsSealed: partners.sealCredentials(credentials), createdAt: now, updatedAt: now };
+    if (!(await partners.createTarget(t))) throw conflict(`target ${t.id} already exists`);
+    await partners.audit(partnerId, { who: req.principal?.id, action: 'target.created', targetId: t.id });
+    await kick(t);
+    return reply.status(201).send(publicTarget(t));
+  });
+
+  app.get('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['targets'], params: Params } }, async (req) => {
+    assertPartnerAccess(req, req.params.partnerId);
+    const b = await partners.bundle(req.params.partnerId);
+    if (!b) throw notFound(`partner ${req.params.partnerId}`);
+    return { targets: b.targets.map(publicTarget) };
+  });
+
+  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials', params: TargetParams, body: PatchTarget } }, async (req) => {
+    const { partnerId, targetId } = req.params;
+    const t = await partners.getTarget(partnerId, targetId);
+    if (!t) throw notFound(`target ${targetId}`);
+    await checkBaseUrl(req.body.baseUrl);
+    const { credentials, baseUrl, ...rest } = req.body;
+    const next: TargetRecord = {
+      ...t,
+      ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
+      ...(baseUrl !== undefined ? { baseUrl: baseUrl ?? undefined } : {}),
+      ...(credentials ? { credentialsSealed: partners.sealCredentials(credentials) } : {}),
+      updatedAt: new Date().toISOString(),
+    };
+    await partners.saveTarget(next);
+    await partners.audit(partnerId, { who: req.principal?.id, action: 'target.updated', targetId, fields: Object.keys(req.body) });
+    if (!t.enabled || credentials) await kick(next);
+    return publicTarget(next);
+  });
+
+  app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], params: TargetParams } }, async (req, reply) => {
+    const { partnerId, targetId } = req.params;
+    if (!(await partners.deleteTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
+    await partners.audit(partnerId, { who: req.principal?.id, action: 'target.deleted', targetId });
+    return reply.status(204).send();
+  });
+};

@@ -1,0 +1,102 @@
+/**
+ * Configuration, read once (compare immich's getEnv()): defaults < config/default.json <
+ * config/local.json < environment. Validated with zod; one error message names every bad key.
+ * Nothing else in src/ reads process.env.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+
+const ConfigSchema = z.object({
+  port: int(3000),
+  host: z.string().min(1).default('127.0.0.1'),
+  publicBaseUrl: z.string().url().optional(),
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  redisClusterNodes: z.string().optional(),
+  /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */
+  redisAppendfsync: z.enum(['always', 'everysec']).default('everysec'),
+  adminApiKey: z.string().min(16, 'ADMIN_API_KEY needs at least 16 characters').optional(),
+  secretsKey: z.string().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  allowPrivateDestinations: bool.default(false),
+  dataDir: z.string().default('.data'),
+  keyPrefix: z.string().regex(/^[a-z0-9_-]{1,16}$/).default('sc'),
+  /** Sync queues per platform; shows are spread across them by hash (Redis Cluster slots). */
+  syncShards: int(2, 1),
+  workerConcurrency: int(20, 1),
+  platformTimeoutMs: int(10_000, 100),
+  webhookToleranceSec: int(300, 1),
+  secretRotationGraceHours: int(24, 0),
+  syncMaxRetries: int(30, 1),
+  sweepIntervalMs: int(10_000, 100),
+  inboxTtlDays: int(30, 1),
+  shutdownTimeoutMs: int(25_000, 1000),
+});
+export type Config = z.infer<typeof ConfigSchema> & { publicBaseUrl: string };
+
+const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
+  PORT: 'port',
+  HOST: 'host',
+  PUBLIC_BASE_URL: 'publicBaseUrl',
+  REDIS_URL: 'redisUrl',
+  REDIS_CLUSTER_NODES: 'redisClusterNodes',
+  REDIS_APPENDFSYNC: 'redisAppendfsync',
+  ADMIN_API_KEY: 'adminApiKey',
+  SECRETS_KEY: 'secretsKey',
+  LOG_LEVEL: 'logLevel',
+  ALLOW_PRIVATE_DESTINATIONS: 'allowPrivateDestinations',
+  DATA_DIR: 'dataDir',
+  KEY_PREFIX: 'keyPrefix',
+  SYNC_SHARDS: 'syncShards',
+  WORKER_CONCURRENCY: 'workerConcurrency',
+  PLATFORM_TIMEOUT_MS: 'platformTimeoutMs',
+  WEBHOOK_TOLERANCE_SEC: 'webhookToleranceSec',
+  SECRET_ROTATION_GRACE_HOURS: 'secretRotationGraceHours',
+  SYNC_MAX_RETRIES: 'syncMaxRetries',
+  SWEEP_INTERVAL_MS: 'sweepIntervalMs',
+  INBOX_TTL_DAYS: 'inboxTtlDays',
+  SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
+};
+
+export class ConfigError extends Error {}
+
+function readJson(file: string): Record<string, unknown> {
+  if (!existsSync(file)) return {};
+  try {
+    const v: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+    throw new Error('not an object');
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Every environment variable the service reads, for the README table and error messages. */
+export const ENVIRONMENT_VARIABLES = Object.keys(ENV_KEYS);
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, configDir = resolve('config')): Config {
+  const merged: Record<string, unknown> = {
+    ...readJson(join(configDir, 'default.json')),
+    ...readJson(join(configDir, 'local.json')),
+  };
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') merged[key] = v;
+  }
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const byKey = Object.fromEntries(Object.entries(ENV_KEYS).map(([e, k]) => [k, e]));
+    const lines = parsed.error.issues.map((i) => {
+      const k = String(i.path[0] ?? '');
+      return `${byKey[k] ?? k}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const c = parsed.data;
+  return { ...c, publicBaseUrl: (c.publicBaseUrl ?? `http://localhost:${c.port}`).replace(/\/+$/, '') };
+}

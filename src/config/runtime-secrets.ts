@@ -1,0 +1,34 @@
+/**
+ * The embedded default (no configuration): SECRETS_KEY and ADMIN_API_KEY are generated on first start
+ * into the data dir (mode 0600) and reused afterwards. Production sets both in the environment.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from './config.js';
+
+export interface RuntimeSecrets {
+  secretsKey: string;
+  adminApiKey: string;
+  generated: string[];
+}
+
+function readOrCreate(file: string, make: () => string, generated: string[]): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  writeFileSync(file, make() + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  generated.push(file);
+  return readFileSync(file, 'utf8').trim();
+}
+
+export function resolveRuntimeSecrets(config: Config): RuntimeSecrets {
+  const generated: string[] = [];
+  if (config.secretsKey && config.adminApiKey) {
+    return { secretsKey: config.secretsKey, adminApiKey: config.adminApiKey, generated };
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  const secretsKey = config.secretsKey ?? readOrCreate(join(config.dataDir, 'secrets.key'), () => randomBytes(32).toString('base64'), generated);
+  const adminApiKey =
+    config.adminApiKey ?? readOrCreate(join(config.dataDir, 'admin-api-key'), () => 'sk_admin_' + randomBytes(24).toString('base64url'), generated);
+  return { secretsKey, adminApiKey, generated };
+}

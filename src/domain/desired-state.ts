@@ -1,0 +1,102 @@
+/**
+ * A show's desired state as last-writer-wins registers (ARCHITECTURE "Desired state, not event
+ * replay"). Each event writes one register with an order key `occurredAt|webhookId`; a register only
+ * moves forward, so late and duplicate events cannot roll anything back, and any permutation of the
+ * same events gives the same registers. `deriveDesired` turns the registers into what the mirror
+ * worker drives the targets to. Pure: no I/O.
+ */
+import { impliedState, type PartnerEvent, type Product, type Show, type ShowState } from './events.js';
+
+export interface RegisterWrite {
+  field: string;
+  value: string;
+}
+
+/** Sortable, deterministic order key: zero-padded epoch ms, then the webhook id as tie-break. */
+export function orderKey(occurredAt: string, webhookId: string): string {
+  const ms = Date.parse(occurredAt);
+  return `${String(ms).padStart(15, '0')}|${webhookId}`;
+}
+
+/** The register an event writes (show events only; order events are not desired state). */
+export function registerFor(ev: PartnerEvent): { showId: string; write: RegisterWrite } | null {
+  switch (ev.type) {
+    case 'show.scheduled':
+    case 'show.updated':
+    case 'show.live':
+    case 'show.ended':
+    case 'show.cancelled': {
+      const show: Show = { ...ev.data.show, state: impliedState(ev) ?? ev.data.show.state };
+      return { showId: show.id, write: { field: 'snap', value: JSON.stringify(show) } };
+    }
+    case 'product.pinned':
+    case 'product.unpinned':
+      return { showId: ev.data.showId, write: { field: `pin:${ev.data.productId}`, value: ev.type === 'product.pinned' ? '1' : '0' } };
+    case 'product.updated':
+      return { showId: ev.data.showId, write: { field: `prod:${ev.data.product.id}`, value: JSON.stringify(ev.data.product) } };
+    default:
+      return null;
+  }
+}
+
+export interface DesiredShow {
+  showId: string;
+  version: number;
+  title: string;
+  description: string | undefined;
+  scheduledAt: string;
+  state: ShowState;
+  sourceUrl: string | undefined;
+  products: Map<string, Product>;
+  /** Products the partner currently has pinned (effective per product: newest of snapshot and pin events). */
+  pinned: Set<string>;
+  /** Every product that was ever mentioned as pinned or unpinned (for reporting pin state). */
+  pinUniverse: Set<string>;
+}
+
+/** Registers as read with HGETALL. Returns null until the first show snapshot has arrived. */
+export function deriveDesired(showId: string, h: Record<string, string>): DesiredShow | null {
+  const snapRaw = h['snap'];
+  if (!snapRaw) return null;
+  const snap = JSON.parse(snapRaw) as Show;
+  const snapKey = h['snap@'] ?? '';
+  const products = new Map<string, Product>();
+  const productKeys = new Map<string, string>();
+  for (const p of snap.products) {
+    products.set(p.id, p);
+    productKeys.set(p.id, snapKey);
+  }
+  const pinned = new Set<string>();
+  const universe = new Set<string>(snap.pinnedProductIds);
+  const snapPinned = new Set(snap.pinnedProductIds);
+  for (const [field, value] of Object.entries(h)) {
+    if (field.endsWith('@')) continue;
+    if (field.startsWith('prod:')) {
+      const key = h[`${field}@`] ?? '';
+      const id = field.slice(5);
+      if ((productKeys.get(id) ?? '') < key) {
+        products.set(id, JSON.parse(value) as Product);
+        productKeys.set(id, key);
+      }
+    } else if (field.startsWith('pin:')) {
+      universe.add(field.slice(4));
+    }
+  }
+  for (const id of universe) {
+    const pinKey = h[`pin:${id}@`];
+    const isPinned = pinKey !== undefined && pinKey > snapKey ? h[`pin:${id}`] === '1' : snapPinned.has(id);
+    if (isPinned) pinned.add(id);
+  }
+  return {
+    showId,
+    version: Number(h['v'] ?? 0),
+    title: snap.title,
+    description: snap.description,
+    scheduledAt: snap.scheduledAt,
+    state: snap.state,
+    sourceUrl: snap.sourceUrl,
+    products,
+    pinned,
+    pinUniverse: universe,
+  };
+}

@@ -1,0 +1,84 @@
+/** Inbound partner events (CONTRACT §3), validated at the edge. */
+import { z } from 'zod';
+import { ID_PATTERN } from '../lib/ids.js';
+import { MoneySchema } from './money.js';
+
+export const IdSchema = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_.:-]{1,128}');
+const Timestamp = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected' });
+const HttpUrl = z.url({ protocol: /^https?$/, message: 'http(s) URL expected' });
+
+export const ProductSchema = z.object({
+  id: IdSchema,
+  title: z.string().min(1).max(500),
+  price: MoneySchema,
+  url: HttpUrl,
+  imageUrl: HttpUrl.optional(),
+  sku: z.string().max(128).optional(),
+});
+export type Product = z.infer<typeof ProductSchema>;
+
+export const SHOW_STATES = ['scheduled', 'live', 'ended', 'cancelled'] as const;
+export type ShowState = (typeof SHOW_STATES)[number];
+
+export const ShowSchema = z.object({
+  id: IdSchema,
+  title: z.string().min(1).max(500),
+  description: z.string().max(5000).optional(),
+  scheduledAt: Timestamp,
+  state: z.enum(SHOW_STATES),
+  sourceUrl: HttpUrl.optional(),
+  products: z.array(ProductSchema).max(1000).default([]),
+  pinnedProductIds: z.array(IdSchema).max(1000).default([]),
+});
+export type Show = z.infer<typeof ShowSchema>;
+
+const OrderLineSchema = z.object({ productId: IdSchema, quantity: z.number().int().positive(), amount: MoneySchema });
+export const OrderSchema = z.object({
+  id: IdSchema,
+  clickId: IdSchema.optional(),
+  showId: IdSchema.optional(),
+  createdAt: Timestamp,
+  lines: z.array(OrderLineSchema).max(1000).default([]),
+  total: MoneySchema.refine((m) => m.amount >= 0, 'total must not be negative'),
+});
+export const RefundSchema = z.object({
+  id: IdSchema,
+  orderId: IdSchema,
+  createdAt: Timestamp,
+  amount: MoneySchema.refine((m) => m.amount > 0, 'refund amount must be positive'),
+});
+
+const base = { occurredAt: Timestamp };
+const showEvent = <T extends string>(type: T) => z.object({ type: z.literal(type), ...base, data: z.object({ show: ShowSchema }) });
+
+export const PartnerEventSchema = z.discriminatedUnion('type', [
+  showEvent('show.scheduled'),
+  showEvent('show.updated'),
+  showEvent('show.live'),
+  showEvent('show.ended'),
+  showEvent('show.cancelled'),
+  z.object({ type: z.literal('product.pinned'), ...base, data: z.object({ showId: IdSchema, productId: IdSchema }) }),
+  z.object({ type: z.literal('product.unpinned'), ...base, data: z.object({ showId: IdSchema, productId: IdSchema }) }),
+  z.object({ type: z.literal('product.updated'), ...base, data: z.object({ showId: IdSchema, product: ProductSchema }) }),
+  z.object({ type: z.literal('order.created'), ...base, data: z.object({ order: OrderSchema }) }),
+  z.object({ type: z.literal('order.refunded'), ...base, data: z.object({ refund: RefundSchema }) }),
+]);
+export type PartnerEvent = z.infer<typeof PartnerEventSchema>;
+export const EVENT_TYPES = PartnerEventSchema.options.map((o) => o.shape.type.value);
+
+/** The show state an event type implies (a `show.live` event's snapshot is live whatever it says). */
+export function impliedState(ev: PartnerEvent): ShowState | undefined {
+  switch (ev.type) {
+    case 'show.live':
+      return 'live';
+    case 'show.ended':
+      return 'ended';
+    case 'show.cancelled':
+      return 'cancelled';
+    case 'show.scheduled':
+    case 'show.updated':
+      return ev.data.show.state;
+    default:
+      return undefined;
+  }
+}

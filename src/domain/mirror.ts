@@ -1,0 +1,57 @@
+/** A show's mirror on one target: what the platform has been driven to (observed state). */
+import type { Platform, RemoteShow } from '../targets/target.adapter.js';
+
+export const MIRROR_STATES = ['pending', 'provisioning', 'ready', 'live', 'ended', 'cancelled', 'failed', 'action_required'] as const;
+export type MirrorState = (typeof MIRROR_STATES)[number];
+
+export type PinState = 'pending' | 'pinned' | 'unpinned' | 'failed';
+
+export interface MirrorPin {
+  state: PinState;
+  /** Increments each time the product goes from not-pinned to pinned on the mirror (intent scope). */
+  episode: number;
+  linkUrl: string | undefined;
+  ref: string | undefined;
+  at: string | undefined;
+}
+
+export interface MirrorDoc {
+  targetId: string;
+  platform: Platform;
+  state: MirrorState;
+  remote: RemoteShow | undefined;
+  /** What was last written to the remote show (to detect title/schedule changes). */
+  applied: { title: string; description: string | undefined; scheduledAt: string } | undefined;
+  pins: Record<string, MirrorPin>;
+  lastError: string | null;
+  /** Desired-state version this mirror was last brought up to. */
+  syncedVersion: number;
+  /** Consecutive retryable failures (reset on progress). */
+  retries: number;
+  /** Bumped by operator actions (relink, retry) so that intents of an earlier attempt do not apply. */
+  generation: number;
+  wentLive: boolean;
+  updatedAt: string;
+}
+
+export function newMirror(targetId: string, platform: Platform): MirrorDoc {
+  return {
+    targetId,
+    platform,
+    state: 'pending',
+    remote: undefined,
+    applied: undefined,
+    pins: {},
+    lastError: null,
+    syncedVersion: 0,
+    retries: 0,
+    generation: 0,
+    wentLive: false,
+    updatedAt: new Date().toISOString(),
+  };
+}
+
+/** States after which the worker does nothing until an operator acts or the show changes. */
+export function isTerminal(state: MirrorState): boolean {
+  return state === 'ended' || state === 'cancelled' || state === 'failed';
+}

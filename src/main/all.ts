@@ -1,0 +1,4 @@
+/** `npm start`: API + workers + scheduler in one process. */
+import { main } from './process.js';
+
+await main(['api', 'worker', 'scheduler']);

@@ -1,0 +1,90 @@
+/**
+ * Starting and stopping the roles. Shutdown on SIGTERM/SIGINT: stop accepting HTTP, let workers
+ * finish (or hand back) their active jobs, close Redis — within SHUTDOWN_TIMEOUT_MS (close-with-grace).
+ */
+import type { Worker } from 'bullmq';
+import closeWithGrace from 'close-with-grace';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, ConfigError, type Config } from '../config/config.js';
+import { buildApp } from '../api/app.js';
+import { startSyncWorkers } from '../mirror/sync.worker.js';
+import { SweepService } from '../mirror/sweep.service.js';
+import { RedisUnavailableError } from '../store/embedded-redis.js';
+import { createRuntime, type Runtime } from './runtime.js';
+import { startScheduler, type SchedulerHandle } from './scheduler.js';
+
+export type Role = 'api' | 'worker' | 'scheduler';
+
+export interface Started {
+  runtime: Runtime;
+  app?: FastifyInstance;
+  url?: string;
+  workers: Worker[];
+  scheduler?: SchedulerHandle;
+  stop(): Promise<void>;
+}
+
+export async function startRoles(roles: Role[], config: Config, opts: { logger?: boolean } = {}): Promise<Started> {
+  const rt = await createRuntime(config, roles.includes('api') && roles.length === 1 ? 'api' : 'worker');
+  const started: Started = { runtime: rt, workers: [], stop: async () => undefined };
+  if (roles.includes('worker')) {
+    started.workers = startSyncWorkers(rt.syncService, {
+      connection: rt.bullConnection('worker'),
+      keys: rt.keys,
+      shards: config.syncShards,
+      concurrency: config.workerConcurrency,
+      log: rt.log.child({ module: 'sync-worker' }),
+    });
+  }
+  if (roles.includes('scheduler')) {
+    const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, rt.log.child({ module: 'sweep' }));
+    started.scheduler = await startScheduler({ connection: () => rt.bullConnection('worker'), keys: rt.keys, sweep, sweepIntervalMs: config.sweepIntervalMs, log: rt.log });
+  }
+  if (roles.includes('api')) {
+    const app = await buildApp(rt, { logger: opts.logger ?? true });
+    started.url = await app.listen({ port: config.port, host: config.host });
+    started.app = app;
+  }
+  started.stop = async () => {
+    await started.app?.close();
+    await Promise.all(started.workers.map((w) => w.close()));
+    await started.scheduler?.close();
+    await rt.close();
+    await rt.redisInfo.stop();
+  };
+  return started;
+}
+
+/** Entry for a process: load config, start the roles, wire signals. Exit 1 with a clear message on bad config or no Redis. */
+export async function main(roles: Role[]): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  let started: Started;
+  try {
+    started = await startRoles(roles, config);
+  } catch (err) {
+    if (err instanceof RedisUnavailableError) {
+      process.stderr.write(`\n${err.message}\n\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const { runtime } = started;
+  runtime.log.info(
+    { roles, url: started.url, redis: runtime.redisInfo.source, dataDir: config.dataDir },
+    `syndicast started (${roles.join(', ')})${started.url ? ` on ${started.url}` : ''}; redis: ${runtime.redisInfo.source}`,
+  );
+  closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
+    if (err) runtime.log.error({ err }, 'shutting down after an error');
+    else runtime.log.info({ signal }, 'shutting down');
+    await started.stop();
+  });
+}

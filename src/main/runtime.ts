@@ -1,0 +1,106 @@
+/**
+ * Composition root for every process role (api, worker, scheduler, all-in-one): one place that turns
+ * configuration into connections, repositories and services. Roles take only what they use.
+ */
+import type { ConnectionOptions } from 'bullmq';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import { resolveRuntimeSecrets } from '../config/runtime-secrets.js';
+import { SecretBox } from '../lib/crypto.js';
+import { createLogger } from '../lib/logger.js';
+import { LinkService } from '../links/link.service.js';
+import { SyncService } from '../mirror/sync.service.js';
+import { SyncProducer } from '../queues/queues.js';
+import { IngestService } from '../sources/ingest.service.js';
+import { ApiKeyRepository } from '../store/apikey.repository.js';
+import { resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
+import { IntentRepository } from '../store/intent.repository.js';
+import { Keys } from '../store/keys.js';
+import { PartnerRepository } from '../store/partner.repository.js';
+import { createRedis, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
+import { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
+
+export interface Runtime {
+  config: Config;
+  log: Logger;
+  redisInfo: ResolvedRedis;
+  redis: RedisClient;
+  /** Connection options for BullMQ (each Queue/Worker opens its own connections from these). */
+  bullConnection: (role: ConnectionRole) => ConnectionOptions;
+  keys: Keys;
+  box: SecretBox;
+  adminApiKey: string;
+  partners: PartnerRepository;
+  apiKeys: ApiKeyRepository;
+  shows: ShowRepository;
+  orderEvents: OrderEventRepository;
+  intents: IntentRepository;
+  links: LinkService;
+  syncProducer: SyncProducer;
+  ingest: IngestService;
+  syncService: SyncService;
+  close(): Promise<void>;
+}
+
+export async function createRuntime(config: Config, role: ConnectionRole, opts: { log?: Logger; redisInfo?: ResolvedRedis } = {}): Promise<Runtime> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const secrets = resolveRuntimeSecrets(config);
+  for (const file of secrets.generated) log.warn({ file }, 'generated a secret for the zero-configuration default (set SECRETS_KEY / ADMIN_API_KEY in production)');
+  const redisInfo =
+    opts.redisInfo ?? (config.redisClusterNodes ? { url: '', source: 'env' as const, stop: async () => undefined } : await resolveRedis({ url: config.redisUrl, dataDir: config.dataDir, appendfsync: config.redisAppendfsync }));
+  const target = { url: redisInfo.url || undefined, clusterNodes: config.redisClusterNodes };
+  const redis = createRedis(target, role);
+  redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  await waitForRedis(redis, 15_000);
+
+  const keys = new Keys(config.keyPrefix);
+  const box = new SecretBox(secrets.secretsKey);
+  const partners = new PartnerRepository(redis, keys, box);
+  const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400);
+  const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
+  const intents = new IntentRepository(redis, keys);
+  const links = new LinkService(redis, keys, box, config.publicBaseUrl);
+  // BullMQ gets a dedicated client per Queue/Worker; the API's producers fail fast like the API itself.
+  const bullConnection = (r: ConnectionRole): ConnectionOptions => createRedis(target, r, `syndicast-bull`) as ConnectionOptions;
+  const producerConn = bullConnection(role);
+  (producerConn as RedisClient).on('error', () => undefined);
+  const syncProducer = new SyncProducer(producerConn, keys, config.syncShards);
+  const ingest = new IngestService({ partners, shows, orders: orderEvents, sync: syncProducer, toleranceSec: config.webhookToleranceSec, log: log.child({ module: 'ingest' }) });
+  const syncService = new SyncService({
+    redis,
+    keys,
+    box,
+    shows,
+    partners,
+    intents,
+    links,
+    log: log.child({ module: 'mirror' }),
+    timeoutMs: config.platformTimeoutMs,
+    maxRetries: config.syncMaxRetries,
+  });
+
+  return {
+    config,
+    log,
+    redisInfo,
+    redis,
+    bullConnection,
+    keys,
+    box,
+    adminApiKey: secrets.adminApiKey,
+    partners,
+    apiKeys: new ApiKeyRepository(redis, keys),
+    shows,
+    orderEvents,
+    intents,
+    links,
+    syncProducer,
+    ingest,
+    syncService,
+    close: async () => {
+      await syncProducer.close();
+      (producerConn as RedisClient).disconnect();
+      await redis.quit().catch(() => undefined);
+    },
+  };
+}

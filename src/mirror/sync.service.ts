@@ -1,0 +1,277 @@
+/**
+ * sync(show, target): compare the show's desired state with the mirror's observed state and perform
+ * the next missing side effects through the target's adapter. Every non-idempotent call runs inside
+ * an intent (Once), the mirror is saved after every step, and the desired-state version is checked
+ * again at the end so that a change that landed while we ran is not lost.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { DesiredShow } from '../domain/desired-state.js';
+import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
+import type { LinkService } from '../links/link.service.js';
+import type { IntentRepository } from '../store/intent.repository.js';
+import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
+import type { RedisClient } from '../store/redis.js';
+import type { Keys } from '../store/keys.js';
+import type { ShowRepository } from '../store/show.repository.js';
+import { RedisRateLimiter } from '../store/rate-limiter.js';
+import { RedisTokenStore } from '../store/token.repository.js';
+import type { SecretBox } from '../lib/crypto.js';
+import type { OpContext, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
+import { AuthExpiredError, isTargetError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
+import { adapterFactory, PLATFORM_LIMITS } from '../targets/target.registry.js';
+import { backoffMs, withJitter } from './backoff.js';
+import type { SyncJob } from '../queues/queues.js';
+
+export type SyncOutcome =
+  | { kind: 'done'; state: MirrorDoc['state'] | 'none' }
+  | { kind: 'delay'; delayMs: number; reason: string };
+
+export interface SyncDeps {
+  redis: RedisClient;
+  keys: Keys;
+  box: SecretBox;
+  shows: ShowRepository;
+  partners: PartnerRepository;
+  intents: IntentRepository;
+  links: LinkService;
+  log: Logger;
+  timeoutMs: number;
+  maxRetries: number;
+  /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
+  onMirrorChanged?: (partnerId: string, showId: string, mirror: MirrorDoc) => Promise<void>;
+}
+
+const MAX_ROUNDS = 5;
+
+function specOf(d: DesiredShow): ShowSpec {
+  return { title: d.title, description: d.description, scheduledAt: d.scheduledAt };
+}
+
+function sameSpec(a: MirrorDoc['applied'], b: ShowSpec): boolean {
+  return !!a && a.title === b.title && (a.description ?? '') === (b.description ?? '') && a.scheduledAt === b.scheduledAt;
+}
+
+function short(s: string): string {
+  return createHash('sha256').update(s).digest('base64url').slice(0, 10);
+}
+
+export class SyncService {
+  constructor(private readonly deps: SyncDeps) {}
+
+  adapterFor(target: TargetRecord, log: Logger): TargetAdapter | null {
+    const factory = adapterFactory(target.platform);
+    if (!factory) return null;
+    const { redis, keys, box } = this.deps;
+    return factory({
+      target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials: this.deps.partners.openCredentials(target) },
+      tokens: new RedisTokenStore(redis, keys, box, target.id),
+      limiter: new RedisRateLimiter(redis, keys, target.id, PLATFORM_LIMITS[target.platform]),
+      log,
+      timeoutMs: this.deps.timeoutMs,
+    });
+  }
+
+  async sync(job: SyncJob): Promise<SyncOutcome> {
+    const { partnerId, showId, targetId } = job;
+    const { shows, partners } = this.deps;
+    const log = this.deps.log.child({ partnerId, showId, targetId });
+    const target = await partners.getTarget(partnerId, targetId);
+    if (!target || !target.enabled) return { kind: 'done', state: 'none' };
+
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const desired = await shows.desired(partnerId, showId);
+      if (!desired) return { kind: 'done', state: 'none' };
+      const mirror = (await shows.getMirror(partnerId, showId, targetId)) ?? newMirror(targetId, target.platform);
+      const before = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
+      const save = async (): Promise<void> => {
+        await shows.saveMirror(partnerId, showId, mirror);
+      };
+      try {
+        const adapter = this.adapterFor(target, log);
+        if (!adapter) {
+          mirror.state = 'failed';
+          mirror.lastError = `platform ${target.platform} is not supported by this version of Syndicast`;
+        } else {
+          await this.drive(job, desired, mirror, adapter, save);
+          if (mirror.state !== 'action_required') mirror.lastError = null;
+        }
+        mirror.retries = 0;
+        mirror.syncedVersion = desired.version;
+        await save();
+      } catch (err) {
+        const outcome = await this.onError(err, mirror, target, log);
+        await save();
+        await this.notify(partnerId, showId, mirror, before);
+        return outcome;
+      }
+      await this.notify(partnerId, showId, mirror, before);
+      if ((await shows.version(partnerId, showId)) === desired.version) return { kind: 'done', state: mirror.state };
+      log.debug({ round }, 'desired state changed during sync; syncing again');
+    }
+    return { kind: 'delay', delayMs: 100, reason: 'desired state keeps changing' };
+  }
+
+  private async notify(partnerId: string, showId: string, mirror: MirrorDoc, before: string): Promise<void> {
+    const after = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
+    if (after !== before && this.deps.onMirrorChanged) await this.deps.onMirrorChanged(partnerId, showId, mirror);
+  }
+
+  private async onError(err: unknown, mirror: MirrorDoc, target: TargetRecord, log: Logger): Promise<SyncOutcome> {
+    if (!isTargetError(err)) throw err; // a bug or Redis: let BullMQ retry with backoff
+    const msg = `${target.platform}: ${err.message}`;
+    switch (err.kind) {
+      case 'rate_limited': {
+        const delayMs = withJitter((err as RateLimitedError).delayMs);
+        mirror.lastError = `waiting ${Math.ceil(delayMs / 1000)} s: ${msg}`;
+        log.info({ delayMs, reason: err.reason }, 'rate limited; sync delayed');
+        return { kind: 'delay', delayMs, reason: 'rate_limited' };
+      }
+      case 'retryable':
+      case 'auth_expired': {
+        if (err instanceof AuthExpiredError) await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, target.id).clear();
+        const given = err instanceof RetryableError ? err.delayMs : undefined;
+        // An expected wait (stream not active yet) does not use up the retry budget.
+        if (given === undefined) mirror.retries += 1;
+        if (mirror.retries > this.deps.maxRetries) {
+          mirror.state = 'failed';
+          mirror.lastError = `gave up after ${mirror.retries - 1} retries: ${msg}`;
+          log.warn({ err }, 'mirror failed after retries');
+          return { kind: 'done', state: 'failed' };
+        }
+        const delayMs = given !== undefined ? withJitter(given) : backoffMs(mirror.retries);
+        mirror.lastError = `retrying in ${Math.ceil(delayMs / 1000)} s: ${msg}`;
+        log.info({ delayMs, reason: err.reason, retries: mirror.retries }, 'retryable platform error');
+        return { kind: 'delay', delayMs, reason: err.reason ?? 'retryable' };
+      }
+      case 'action_required':
+        mirror.state = 'action_required';
+        mirror.lastError = msg;
+        return { kind: 'done', state: mirror.state };
+      case 'permanent':
+        mirror.state = 'failed';
+        mirror.lastError = msg;
+        log.warn({ err: { message: err.message, reason: err.reason } }, 'mirror failed');
+        return { kind: 'done', state: 'failed' };
+    }
+  }
+
+  private op(job: SyncJob, mirror: MirrorDoc, scope: string): OpContext {
+    const s = `g${mirror.generation}:${scope}`;
+    return {
+      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s),
+      marker: `${short(`${job.partnerId}\u0000${job.showId}\u0000${job.targetId}`)}-${short(s)}`,
+    };
+  }
+
+  /** The state machine. Throws TargetErrors; saves after every remote side effect. */
+  private async drive(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, save: () => Promise<void>): Promise<void> {
+    const caps = adapter.capabilities;
+    if (mirror.state === 'failed' || mirror.state === 'ended' || mirror.state === 'cancelled') return;
+
+    if (desired.state === 'cancelled') {
+      if (mirror.remote) await adapter.cancelShow(mirror.remote, this.op(job, mirror, 'cancel'));
+      mirror.state = 'cancelled';
+      return;
+    }
+
+    if (!mirror.remote) {
+      if (desired.state === 'ended') {
+        // The show is over before it was ever mirrored: nothing to air, nothing to create.
+        mirror.state = 'ended';
+        return;
+      }
+      if (caps.createShow !== 'api') {
+        mirror.state = 'action_required';
+        mirror.lastError =
+          `${adapter.platform} cannot create live shows by API: create the show in the ${adapter.platform} app, then link it with ` +
+          `PUT /v1/partners/${job.partnerId}/shows/${job.showId}/mirrors/${job.targetId} {"externalId": "<the ${adapter.platform} show id>"}`;
+        return;
+      }
+      mirror.state = 'provisioning';
+      await save();
+      const spec = specOf(desired);
+      mirror.remote = await adapter.createShow(spec, this.op(job, mirror, 'create'));
+      mirror.applied = spec;
+      mirror.state = 'ready';
+      await save();
+    }
+    if (mirror.remote.data['attach'] === '1') {
+      // Linked by an operator: read what the platform has for it (url, ingest) once.
+      mirror.remote = await adapter.attachShow(mirror.remote.externalId);
+      await save();
+    }
+    const remote = mirror.remote;
+    if (mirror.state === 'action_required' || mirror.state === 'pending' || mirror.state === 'provisioning') mirror.state = 'ready';
+
+    const spec = specOf(desired);
+    if (!sameSpec(mirror.applied, spec)) {
+      await adapter.updateShow(remote, spec, this.op(job, mirror, `update:${short(JSON.stringify(spec))}`));
+      mirror.applied = spec;
+      await save();
+    }
+
+    if (mirror.state === 'ready' && (desired.state === 'live' || desired.state === 'ended')) {
+      if (desired.state === 'ended') {
+        // Ended without our mirror ever going live: withdraw the never-aired remote show.
+        await adapter.cancelShow(remote, this.op(job, mirror, 'withdraw'));
+        mirror.state = 'ended';
+        return;
+      }
+      if (caps.lifecycle) await adapter.startShow(remote, this.op(job, mirror, 'start'));
+      mirror.state = 'live';
+      mirror.wentLive = true;
+      await save();
+    }
+
+    if (mirror.state === 'live') {
+      await this.syncPins(job, desired, mirror, adapter, save);
+      if (desired.state === 'ended') {
+        if (caps.lifecycle) await adapter.endShow(remote, this.op(job, mirror, 'end'));
+        mirror.state = 'ended';
+      }
+    }
+  }
+
+  private async syncPins(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, save: () => Promise<void>): Promise<void> {
+    const remote = mirror.remote;
+    if (!remote) return;
+    const ids = [...new Set([...desired.pinUniverse, ...Object.keys(mirror.pins)])].sort();
+    for (const productId of ids) {
+      const want = desired.state === 'live' && desired.pinned.has(productId);
+      const mp: MirrorPin = mirror.pins[productId] ?? { state: 'pending', episode: 1, linkUrl: undefined, ref: undefined, at: undefined };
+      mirror.pins[productId] = mp;
+      const product = desired.products.get(productId);
+      if (want && mp.state !== 'pinned') {
+        if (!product) continue; // pinned before the partner told us what the product is: wait for it
+        if (mp.state === 'unpinned') {
+          mp.episode += 1;
+          mp.state = 'pending';
+          await save();
+        }
+        mp.linkUrl = await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
+        const res = await adapter.pin(
+          remote,
+          { productId, title: product.title, price: product.price, linkUrl: mp.linkUrl, platformProductId: product.sku ?? productId },
+          this.op(job, mirror, `pin:${productId}:${mp.episode}`),
+        );
+        mp.state = 'pinned';
+        mp.ref = res.ref;
+        mp.at = new Date().toISOString();
+        await save();
+      } else if (!want && mp.state === 'pinned' && desired.state === 'live') {
+        if (adapter.capabilities.unpin && product) {
+          await adapter.unpin(
+            remote,
+            { productId, title: product.title, price: product.price, linkUrl: mp.linkUrl ?? '', platformProductId: product.sku ?? productId },
+            mp.ref,
+            this.op(job, mirror, `unpin:${productId}:${mp.episode}`),
+          );
+        }
+        mp.state = 'unpinned';
+        mp.at = new Date().toISOString();
+        await save();
+      }
+    }
+  }
+}

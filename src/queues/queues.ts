@@ -1,0 +1,86 @@
+/**
+ * Queue names, typed job payloads and producers. Sync work is split per platform (isolation: a slow
+ * platform never holds up another) and per shard (load spreads across Redis Cluster slots); each
+ * queue's BullMQ prefix carries a hash tag.
+ */
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { createHash } from 'node:crypto';
+import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
+import type { Keys } from '../store/keys.js';
+
+export interface SyncJob {
+  partnerId: string;
+  showId: string;
+  targetId: string;
+}
+
+export function shardOf(partnerId: string, showId: string, shards: number): number {
+  const h = createHash('sha1').update(`${partnerId}\u0000${showId}`).digest();
+  return h.readUInt32BE(0) % shards;
+}
+
+export function syncQueueName(platform: Platform, shard: number): string {
+  return `sync-${platform}-${shard}`;
+}
+
+export function allSyncQueueNames(shards: number): { platform: Platform; shard: number; name: string }[] {
+  return PLATFORMS.flatMap((platform) => Array.from({ length: shards }, (_, shard) => ({ platform, shard, name: syncQueueName(platform, shard) })));
+}
+
+/** One coalesced job per (show, target): BullMQ deduplication holds the id while a job waits, is delayed or runs. */
+export function syncJobId(j: SyncJob): string {
+  return `sync:${j.partnerId}:${j.showId}:${j.targetId}`;
+}
+
+const SYNC_JOB_OPTS: JobsOptions = {
+  removeOnComplete: true,
+  removeOnFail: { count: 10_000 },
+  attempts: 10,
+  backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
+};
+
+export class SyncProducer {
+  private readonly queues = new Map<string, Queue>();
+  constructor(
+    private readonly connection: ConnectionOptions,
+    private readonly keys: Keys,
+    private readonly shards: number,
+  ) {}
+
+  queue(platform: Platform, shard: number): Queue {
+    const name = syncQueueName(platform, shard);
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.connection, prefix: this.keys.queuePrefix(name) });
+      q.on('error', () => undefined); // surfaced through the add() promise instead
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  allQueues(): Queue[] {
+    return allSyncQueueNames(this.shards).map(({ platform, shard }) => this.queue(platform, shard));
+  }
+
+  async enqueue(platform: Platform, job: SyncJob, delayMs = 0): Promise<void> {
+    const shard = shardOf(job.partnerId, job.showId, this.shards);
+    await this.queue(platform, shard).add('sync', job, { ...SYNC_JOB_OPTS, deduplication: { id: syncJobId(job) }, ...(delayMs > 0 ? { delay: delayMs } : {}) });
+  }
+
+  /** Operator "resync": run a delayed sync now rather than when its delay ends. */
+  async promote(platform: Platform, job: SyncJob): Promise<boolean> {
+    const q = this.queue(platform, shardOf(job.partnerId, job.showId, this.shards));
+    const jobId = await q.getDeduplicationJobId(syncJobId(job));
+    if (!jobId) return false;
+    const existing = await q.getJob(jobId);
+    if (existing && (await existing.isDelayed())) {
+      await existing.promote();
+      return true;
+    }
+    return false;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}

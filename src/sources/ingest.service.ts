@@ -1,0 +1,94 @@
+/**
+ * Inbound partner events (CONTRACT §3): verify, validate, store durably (inbox + event log + desired
+ * state in one atomic step), then schedule one coalesced sync per enabled target. The caller answers
+ * 202 only after this returns; any Redis failure propagates (→ 503), and a retried delivery then
+ * takes the duplicate path, which schedules the syncs again, so nothing is lost between the two steps.
+ */
+import type { Logger } from 'pino';
+import { orderKey, registerFor } from '../domain/desired-state.js';
+import { PartnerEventSchema, type PartnerEvent } from '../domain/events.js';
+import { badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/errors.js';
+import type { SyncProducer } from '../queues/queues.js';
+import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
+import type { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
+import { SignatureError, verifyWebhook, type WebhookHeaders } from './signature.js';
+
+export interface IngestResult {
+  eventId: string;
+  duplicate: boolean;
+}
+
+export interface OrderEventSink {
+  (partnerId: string, eventId: string, event: PartnerEvent): Promise<void>;
+}
+
+export interface IngestDeps {
+  partners: PartnerRepository;
+  shows: ShowRepository;
+  orders: OrderEventRepository;
+  sync: SyncProducer;
+  toleranceSec: number;
+  log: Logger;
+  /** Hands order events to attribution (its queue); must be idempotent by eventId. */
+  onOrderEvent?: OrderEventSink;
+}
+
+export class IngestService {
+  constructor(private readonly deps: IngestDeps) {}
+
+  async ingest(partnerId: string, headers: WebhookHeaders, raw: Buffer): Promise<IngestResult> {
+    const bundle = await this.deps.partners.bundle(partnerId);
+    if (!bundle) throw notFound(`partner ${partnerId}`);
+    try {
+      verifyWebhook(headers, raw, this.deps.partners.activeSecrets(bundle), this.deps.toleranceSec);
+    } catch (err) {
+      if (err instanceof SignatureError) throw unauthorized(err.message);
+      throw err;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw badRequest('body is not valid JSON');
+    }
+    const parsed = PartnerEventSchema.safeParse(json);
+    if (!parsed.success) throw badRequest('invalid event', zodFieldErrors(parsed.error.issues));
+    const event = parsed.data;
+    const webhookId = headers.id!;
+    if (!/^[\x21-\x7e]{1,256}$/.test(webhookId)) throw badRequest('webhook-id must be 1-256 printable ASCII characters');
+
+    const reg = registerFor(event);
+    if (reg) return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write);
+    return this.ingestOrderEvent(bundle, webhookId, event);
+  }
+
+  private async ingestShowEvent(
+    bundle: PartnerBundle,
+    showId: string,
+    webhookId: string,
+    event: PartnerEvent,
+    write: { field: string; value: string },
+  ): Promise<IngestResult> {
+    const partnerId = bundle.partner.id;
+    const stored = await this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), orderKey(event.occurredAt, webhookId), write);
+    // Index and schedule also on duplicates: a first delivery may have been stored and then failed here.
+    const scheduledAt = 'show' in event.data ? Date.parse(event.data.show.scheduledAt) : 0;
+    await Promise.all([
+      'show' in event.data ? this.deps.shows.indexShow(partnerId, showId, scheduledAt) : Promise.resolve(),
+      this.deps.shows.markActive(partnerId, showId),
+      ...bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })),
+    ]);
+    return { eventId: stored.eventId, duplicate: stored.duplicate };
+  }
+
+  private async ingestOrderEvent(bundle: PartnerBundle, webhookId: string, event: PartnerEvent): Promise<IngestResult> {
+    const partnerId = bundle.partner.id;
+    let orderId: string;
+    if (event.type === 'order.created') orderId = event.data.order.id;
+    else if (event.type === 'order.refunded') orderId = event.data.refund.orderId;
+    else throw badRequest(`unsupported event type`);
+    const stored = await this.deps.orders.ingest(partnerId, orderId, webhookId, JSON.stringify(event));
+    if (this.deps.onOrderEvent) await this.deps.onOrderEvent(partnerId, stored.eventId, event);
+    return stored;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Every Redis key the service uses, in one place. Each key carries a {hash tag} so that the same code
+ * runs on Redis Cluster: what must change atomically shares a tag (a show's desired state, inbox,
+ * mirrors and intents), while different shows / partners spread across slots.
+ */
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  // partner slot: partner doc, targets, webhook secrets, show index
+  partner(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:partner`;
+  }
+  partnerShows(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:shows`;
+  }
+  partnerIndex(): string {
+    return `${this.prefix}:{idx}:partners`;
+  }
+  targetOwner(targetId: string): string {
+    return `${this.prefix}:{t:${targetId}}:owner`;
+  }
+  targetToken(targetId: string): string {
+    return `${this.prefix}:{t:${targetId}}:token`;
+  }
+  targetLimit(targetId: string, name: string): string {
+    return `${this.prefix}:{t:${targetId}}:limit:${name}`;
+  }
+  apiKey(hash: string): string {
+    return `${this.prefix}:{k:${hash}}:apikey`;
+  }
+  audit(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:audit`;
+  }
+
+  // show slot
+  showTag(partnerId: string, showId: string): string {
+    return `${this.prefix}:{s:${partnerId}:${showId}}`;
+  }
+  desired(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:desired`;
+  }
+  showEvents(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:events`;
+  }
+  showInbox(partnerId: string, showId: string, webhookId: string): string {
+    return `${this.showTag(partnerId, showId)}:inbox:${webhookId}`;
+  }
+  mirror(partnerId: string, showId: string, targetId: string): string {
+    return `${this.showTag(partnerId, showId)}:mirror:${targetId}`;
+  }
+  intent(partnerId: string, showId: string, targetId: string, step: string): string {
+    return `${this.showTag(partnerId, showId)}:intent:${targetId}:${step}`;
+  }
+
+  // order slot (partner order events; attribution builds on it)
+  orderTag(partnerId: string, orderId: string): string {
+    return `${this.prefix}:{o:${partnerId}:${orderId}}`;
+  }
+  orderInbox(partnerId: string, orderId: string, webhookId: string): string {
+    return `${this.orderTag(partnerId, orderId)}:inbox:${webhookId}`;
+  }
+  orderEvents(partnerId: string, orderId: string): string {
+    return `${this.orderTag(partnerId, orderId)}:events`;
+  }
+
+  // tracked links and clicks
+  link(code: string): string {
+    return `${this.prefix}:{l:${code}}:link`;
+  }
+  click(clickId: string): string {
+    return `${this.prefix}:{c:${clickId}}:click`;
+  }
+  partnerClicks(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:clicks`;
+  }
+
+  // background sweep of shows whose mirrors may still need work
+  activeShows(): string {
+    return `${this.prefix}:{sweep}:active`;
+  }
+
+  /** BullMQ prefix for a queue: the hash tag keeps each queue's keys in one slot. */
+  queuePrefix(queue: string): string {
+    return `${this.prefix}:{q:${queue}}`;
+  }
+}

@@ -1,0 +1,140 @@
+/** Partners, their targets and webhook secrets: one hash per partner (one slot, one HGETALL). */
+import type { SecretBox } from '../lib/crypto.js';
+import type { Platform } from '../targets/target.adapter.js';
+import type { Keys } from './keys.js';
+import type { RedisClient } from './redis.js';
+
+export interface Partner {
+  id: string;
+  name: string;
+  attributionWindowHours: number;
+  reconcileCron: string;
+  reconcileLookbackDays: number;
+  createdAt: string;
+}
+
+export interface TargetRecord {
+  id: string;
+  partnerId: string;
+  platform: Platform;
+  name: string;
+  baseUrl: string | undefined;
+  commissionRateBps: number;
+  enabled: boolean;
+  pinDelayMs: number;
+  /** AES-256-GCM sealed JSON of the credentials; never returned by the API. */
+  credentialsSealed: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface WebhookSecretRecord {
+  sealed: string;
+  createdAt: string;
+  /** null while current; set to now + grace when rotated out. */
+  expiresAt: string | null;
+}
+
+export interface PartnerBundle {
+  partner: Partner;
+  targets: TargetRecord[];
+  secrets: WebhookSecretRecord[];
+}
+
+export class PartnerExistsError extends Error {}
+
+export class PartnerRepository {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+    private readonly box: SecretBox,
+  ) {}
+
+  async create(partner: Partner, webhookSecret: string): Promise<void> {
+    const key = this.keys.partner(partner.id);
+    const secrets: WebhookSecretRecord[] = [{ sealed: this.box.encrypt(webhookSecret), createdAt: partner.createdAt, expiresAt: null }];
+    const ok = await this.redis.hsetnx(key, 'doc', JSON.stringify(partner));
+    if (ok === 0) throw new PartnerExistsError(partner.id);
+    await this.redis.hset(key, 'secrets', JSON.stringify(secrets));
+    await this.redis.sadd(this.keys.partnerIndex(), partner.id);
+  }
+
+  async bundle(partnerId: string): Promise<PartnerBundle | null> {
+    const h = await this.redis.hgetall(this.keys.partner(partnerId));
+    if (!h['doc']) return null;
+    const targets: TargetRecord[] = [];
+    for (const [f, v] of Object.entries(h)) if (f.startsWith('t:')) targets.push(JSON.parse(v) as TargetRecord);
+    targets.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    return { partner: JSON.parse(h['doc']) as Partner, targets, secrets: JSON.parse(h['secrets'] ?? '[]') as WebhookSecretRecord[] };
+  }
+
+  async get(partnerId: string): Promise<Partner | null> {
+    const doc = await this.redis.hget(this.keys.partner(partnerId), 'doc');
+    return doc ? (JSON.parse(doc) as Partner) : null;
+  }
+
+  async list(): Promise<Partner[]> {
+    const ids = (await this.redis.smembers(this.keys.partnerIndex())).sort();
+    const docs = await Promise.all(ids.map((id) => this.get(id)));
+    return docs.filter((p): p is Partner => p !== null);
+  }
+
+  /** Plain-text secrets that verify now (current + rotated ones still in their grace period). */
+  activeSecrets(bundle: PartnerBundle, nowMs = Date.now()): string[] {
+    return bundle.secrets.filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > nowMs).map((s) => this.box.decrypt(s.sealed));
+  }
+
+  async rotateSecret(partnerId: string, newSecret: string, graceMs: number): Promise<void> {
+    const key = this.keys.partner(partnerId);
+    const now = Date.now();
+    const current = JSON.parse((await this.redis.hget(key, 'secrets')) ?? '[]') as WebhookSecretRecord[];
+    const kept = current
+      .map((s) => (s.expiresAt === null ? { ...s, expiresAt: new Date(now + graceMs).toISOString() } : s))
+      .filter((s) => s.expiresAt !== null && Date.parse(s.expiresAt) > now);
+    kept.push({ sealed: this.box.encrypt(newSecret), createdAt: new Date(now).toISOString(), expiresAt: null });
+    await this.redis.hset(key, 'secrets', JSON.stringify(kept));
+  }
+
+  /** Claims a globally unique target id, then stores the target under its partner. */
+  async createTarget(t: TargetRecord): Promise<boolean> {
+    const claimed = await this.redis.set(this.keys.targetOwner(t.id), t.partnerId, 'NX');
+    if (claimed === null) {
+      const owner = await this.redis.get(this.keys.targetOwner(t.id));
+      if (owner !== t.partnerId) return false;
+      const exists = await this.redis.hexists(this.keys.partner(t.partnerId), `t:${t.id}`);
+      if (exists) return false;
+    }
+    await this.redis.hset(this.keys.partner(t.partnerId), `t:${t.id}`, JSON.stringify(t));
+    return true;
+  }
+
+  async saveTarget(t: TargetRecord): Promise<void> {
+    await this.redis.hset(this.keys.partner(t.partnerId), `t:${t.id}`, JSON.stringify(t));
+  }
+
+  async getTarget(partnerId: string, targetId: string): Promise<TargetRecord | null> {
+    const raw = await this.redis.hget(this.keys.partner(partnerId), `t:${targetId}`);
+    return raw ? (JSON.parse(raw) as TargetRecord) : null;
+  }
+
+  async deleteTarget(partnerId: string, targetId: string): Promise<boolean> {
+    const n = await this.redis.hdel(this.keys.partner(partnerId), `t:${targetId}`);
+    if (n > 0) await this.redis.del(this.keys.targetOwner(targetId), this.keys.targetToken(targetId));
+    return n > 0;
+  }
+
+  async targetOwner(targetId: string): Promise<string | null> {
+    return this.redis.get(this.keys.targetOwner(targetId));
+  }
+
+  sealCredentials(credentials: Record<string, string>): string {
+    return this.box.encrypt(JSON.stringify(credentials));
+  }
+  openCredentials(t: TargetRecord): Record<string, string> {
+    return JSON.parse(this.box.decrypt(t.credentialsSealed)) as Record<string, string>;
+  }
+
+  async audit(partnerId: string, entry: Record<string, unknown>): Promise<void> {
+    await this.redis.xadd(this.keys.audit(partnerId), 'MAXLEN', '~', '100000', '*', 'entry', JSON.stringify({ ...entry, at: new Date().toISOString() }));
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The one contract every target platform implements (youtube, tiktok, whatnot, bambuser, facebook).
+ *
+ * The mirror worker only ever talks to a platform through this interface and decides what to do from
+ * `capabilities`, never from `platform === '...'`. Adapters are plain axios clients of the platform's
+ * public API with a configurable base URL; they parse every response with zod and throw the typed
+ * errors of `target.errors.ts`. They hold no state between calls: anything that must survive a crash
+ * (cached access tokens, rate-limit windows, intents) goes through the context's Redis-backed helpers.
+ */
+import type { Logger } from 'pino';
+import type { Money } from '../domain/money.js';
+
+export const PLATFORMS = ['youtube', 'tiktok', 'whatnot', 'bambuser', 'facebook'] as const;
+export type Platform = (typeof PLATFORMS)[number];
+
+export interface Capabilities {
+  /** `api`: createShow() creates the remote show; `operator_link`: an operator creates it by hand and links it. */
+  createShow: 'api' | 'operator_link';
+  /** What a product pin becomes on this platform. */
+  pin: 'chat_message' | 'comment' | 'highlight' | 'show_product' | 'affiliate_link';
+  /** The platform can take a pin back (unpin() does something remote). */
+  unpin: boolean;
+  /** startShow()/endShow() drive the remote show by API (false: the creator goes live in the platform app). */
+  lifecycle: boolean;
+  /** The remote show exposes an ingest (RTMP/RTMPS url + key) that the partner's encoder pushes to. */
+  ingest: boolean;
+  /** The platform sends order webhooks to POST /v1/platform-webhooks/{targetId}. */
+  orderWebhooks: boolean;
+  /** The platform has an order / commission report API for reconciliation. */
+  orderReport: boolean;
+}
+
+/** A target as the worker hands it to an adapter (credentials already decrypted). */
+export interface TargetRef {
+  id: string;
+  partnerId: string;
+  platform: Platform;
+  /** Overrides the platform API host (simulators); undefined = the real platform. */
+  baseUrl: string | undefined;
+  credentials: Record<string, string>;
+}
+
+export interface AccessToken {
+  accessToken: string;
+  /** epoch ms */
+  expiresAt: number;
+  refreshToken?: string;
+}
+
+/** Cached OAuth tokens, shared by every worker process (Redis, encrypted at rest). */
+export interface TokenStore {
+  get(): Promise<AccessToken | null>;
+  set(token: AccessToken): Promise<void>;
+  clear(): Promise<void>;
+}
+
+/** Per target-account rate limiter shared by every worker (Redis). */
+export interface RateLimiter {
+  /** Take one request slot (or `cost` units) or throw RateLimitedError with the wait. */
+  acquire(cost?: number): Promise<void>;
+  /** Remember that the platform told us to stay away until `untilMs` (429 Retry-After, quota reset). */
+  blockUntil(untilMs: number, reason: string): Promise<void>;
+}
+
+/**
+ * Exactly-once helper for non-idempotent remote calls. `once(step, run, recover)`:
+ * - if `step` already completed for this intent, returns the stored result without calling anything;
+ * - if a previous attempt started `step` but never recorded a result (crash, timeout), calls
+ *   `recover()` first: it should look the object up on the platform (by the marker the adapter put in
+ *   it) and return it, or null when it was never created; only then is `run()` called again;
+ * - otherwise records the start, calls `run()`, records and returns the result.
+ * Results must be JSON-serialisable.
+ */
+export type Once = <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>) => Promise<T>;
+
+export interface AdapterContext {
+  target: TargetRef;
+  tokens: TokenStore;
+  limiter: RateLimiter;
+  log: Logger;
+  /** Request timeout for platform calls, ms. */
+  timeoutMs: number;
+}
+
+/** Per-call context: the intent scope of the operation being performed. */
+export interface OpContext {
+  once: Once;
+  /** A short unique string for this intent (put it in a description/metadata to find the object again). */
+  marker: string;
+}
+
+export interface ShowSpec {
+  title: string;
+  description: string | undefined;
+  scheduledAt: string;
+}
+
+/** What the mirror knows about the remote show; `data` is adapter-private (stream id, chat id, ...). */
+export interface RemoteShow {
+  externalId: string;
+  url: string | undefined;
+  ingest: { url: string; streamKey: string } | undefined;
+  data: Record<string, string>;
+}
+
+export interface PinSpec {
+  productId: string;
+  title: string;
+  price: Money;
+  /** The tracked link `{PUBLIC_BASE_URL}/l/{code}`. */
+  linkUrl: string;
+  /** Product id on the platform when the partner's catalogue maps to one (TikTok/Whatnot), else ours. */
+  platformProductId: string;
+}
+
+export interface PinResult {
+  /** Platform id of the pin object (message id, comment id, highlight id, promotion link), if any. */
+  ref: string | undefined;
+}
+
+export interface TargetAdapter {
+  readonly platform: Platform;
+  readonly capabilities: Capabilities;
+  /** capabilities.createShow === 'api': create the remote show (and stream/ingest) for this show. */
+  createShow(spec: ShowSpec, op: OpContext): Promise<RemoteShow>;
+  /** Operator linked `externalId` by hand: check that it exists and read what the mirror reports. */
+  attachShow(externalId: string): Promise<RemoteShow>;
+  updateShow(remote: RemoteShow, spec: ShowSpec, op: OpContext): Promise<void>;
+  /** Drive the remote show to live. Idempotent: already live is success. May throw RetryableError
+   *  (e.g. stream not active yet). */
+  startShow(remote: RemoteShow, op: OpContext): Promise<void>;
+  /** Drive the remote show to ended. Idempotent. */
+  endShow(remote: RemoteShow, op: OpContext): Promise<void>;
+  /** The show was cancelled (or ended without ever going live): withdraw the remote show. Idempotent. */
+  cancelShow(remote: RemoteShow, op: OpContext): Promise<void>;
+  pin(remote: RemoteShow, pin: PinSpec, op: OpContext): Promise<PinResult>;
+  /** capabilities.unpin: undo the pin remotely; otherwise a no-op. */
+  unpin(remote: RemoteShow, pin: PinSpec, ref: string | undefined, op: OpContext): Promise<void>;
+}
+
+export type AdapterFactory = (ctx: AdapterContext) => TargetAdapter;

@@ -1,0 +1,58 @@
+/**
+ * The error taxonomy every adapter speaks (ARCHITECTURE.md "Error taxonomy").
+ * Adapters turn HTTP / platform errors into one of these; the mirror worker decides what to do from
+ * the class, never from message strings (compare bullmq's UnrecoverableError / RateLimitError).
+ */
+export type TargetErrorKind = 'retryable' | 'rate_limited' | 'auth_expired' | 'permanent' | 'action_required';
+
+export abstract class TargetError extends Error {
+  abstract readonly kind: TargetErrorKind;
+  /** Platform reason/code when there is one (e.g. `errorStreamInactive`, `105002`). */
+  readonly reason: string | undefined;
+  constructor(message: string, reason?: string) {
+    super(message);
+    this.name = new.target.name;
+    this.reason = reason;
+  }
+}
+
+/** 5xx, timeouts, "not yet" states (stream inactive): try again later, optionally after `delayMs`. */
+export class RetryableError extends TargetError {
+  readonly kind = 'retryable' as const;
+  readonly delayMs: number | undefined;
+  constructor(message: string, opts: { reason?: string; delayMs?: number } = {}) {
+    super(message, opts.reason);
+    this.delayMs = opts.delayMs;
+  }
+}
+
+/** 429 / quota: do not call this account again before `delayMs` has passed. */
+export class RateLimitedError extends TargetError {
+  readonly kind = 'rate_limited' as const;
+  constructor(
+    message: string,
+    readonly delayMs: number,
+    reason?: string,
+  ) {
+    super(message, reason);
+  }
+}
+
+/** Access token rejected even after a refresh: drop the cached token and retry. */
+export class AuthExpiredError extends TargetError {
+  readonly kind = 'auth_expired' as const;
+}
+
+/** Will not succeed by retrying (revoked grant, invalid request): the mirror goes `failed`. */
+export class PermanentError extends TargetError {
+  readonly kind = 'permanent' as const;
+}
+
+/** The platform cannot do the next step by API: an operator must act (mirror `action_required`). */
+export class ActionRequiredError extends TargetError {
+  readonly kind = 'action_required' as const;
+}
+
+export function isTargetError(err: unknown): err is TargetError {
+  return err instanceof TargetError;
+}
