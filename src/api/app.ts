@@ -11,7 +11,6 @@ import authPlugin from './plugins/auth.plugin.js';
 import docsPlugin from './plugins/docs.plugin.js';
 import errorsPlugin from './plugins/errors.plugin.js';
 import metricsPlugin, { createMetrics } from './plugins/metrics.plugin.js';
-import { queuesBoard } from './plugins/queues-board.plugin.js';
 import { eventRoutes } from './routes/events.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { linkRoutes } from './routes/links.routes.js';
@@ -48,6 +47,10 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(partnerRoutes, { partners: rt.partners, apiKeys: rt.apiKeys, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
   await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations });
   await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, links: rt.links, sync: rt.syncProducer });
-  if (opts.dashboard !== false) await app.register(queuesBoard, { queues: rt.syncProducer.allQueues() });
+  if (opts.dashboard !== false) {
+    // Loaded lazily: bull-board pulls in @fastify/static, which tests and benchmarks do not need.
+    const { queuesBoard } = await import('./plugins/queues-board.plugin.js');
+    await app.register(queuesBoard, { queues: rt.syncProducer.allQueues() });
+  }
   return app;
 }

@@ -61,9 +61,14 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const intents = new IntentRepository(redis, keys);
   const links = new LinkService(redis, keys, box, config.publicBaseUrl);
   // BullMQ gets a dedicated client per Queue/Worker; the API's producers fail fast like the API itself.
-  const bullConnection = (r: ConnectionRole): ConnectionOptions => createRedis(target, r, `syndicast-bull`) as ConnectionOptions;
+  const owned: RedisClient[] = [];
+  const bullConnection = (r: ConnectionRole): ConnectionOptions => {
+    const c = createRedis(target, r, `syndicast-bull`);
+    c.on('error', () => undefined); // surfaced through the calls that use it
+    owned.push(c);
+    return c as ConnectionOptions;
+  };
   const producerConn = bullConnection(role);
-  (producerConn as RedisClient).on('error', () => undefined);
   const syncProducer = new SyncProducer(producerConn, keys, config.syncShards);
   const ingest = new IngestService({ partners, shows, orders: orderEvents, sync: syncProducer, toleranceSec: config.webhookToleranceSec, log: log.child({ module: 'ingest' }) });
   const syncService = new SyncService({
@@ -99,7 +104,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     syncService,
     close: async () => {
       await syncProducer.close();
-      (producerConn as RedisClient).disconnect();
+      for (const c of owned) c.disconnect();
       await redis.quit().catch(() => undefined);
     },
   };

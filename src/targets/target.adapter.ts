@@ -118,6 +118,26 @@ export interface PinResult {
   ref: string | undefined;
 }
 
+/** An order as a platform reports it (webhook or report API), normalised. Money in minor units. */
+export interface PlatformOrder {
+  /** The platform's order id (unique per target). */
+  orderId: string;
+  /** The platform's show / broadcast / room / content id the order came from, when it says. */
+  externalShowId: string | undefined;
+  /** Product id as the platform knows it (our product id or sku when we created the listing). */
+  productId: string | undefined;
+  /** Our click id when the platform carried it through (sclid). */
+  clickId: string | undefined;
+  createdAt: string;
+  total: Money;
+  /** Total refunded so far (amount 0 when none). */
+  refunded: Money;
+  /** Platform status string, for reconciliation (e.g. COMPLETED, CANCELLED, SETTLED). */
+  status: string | undefined;
+  /** Commission the platform says it pays, if it reports one. */
+  commission: Money | undefined;
+}
+
 export interface TargetAdapter {
   readonly platform: Platform;
   readonly capabilities: Capabilities;
@@ -136,6 +156,14 @@ export interface TargetAdapter {
   pin(remote: RemoteShow, pin: PinSpec, op: OpContext): Promise<PinResult>;
   /** capabilities.unpin: undo the pin remotely; otherwise a no-op. */
   unpin(remote: RemoteShow, pin: PinSpec, ref: string | undefined, op: OpContext): Promise<void>;
+  /**
+   * capabilities.orderWebhooks: verify a webhook the platform sent to POST /v1/platform-webhooks/{targetId}
+   * (its own scheme, on the raw body) and return the orders in it (empty for non-order topics).
+   * Throws WebhookAuthError when the signature / auth header does not verify.
+   */
+  handleWebhook?(headers: Record<string, string | undefined>, raw: Buffer): Promise<PlatformOrder[]>;
+  /** capabilities.orderReport: every order the platform reports with createdAt in [from, to), all pages. */
+  listOrders?(from: Date, to: Date): Promise<PlatformOrder[]>;
 }
 
 export type AdapterFactory = (ctx: AdapterContext) => TargetAdapter;

@@ -56,3 +56,8 @@ export class ActionRequiredError extends TargetError {
 export function isTargetError(err: unknown): err is TargetError {
   return err instanceof TargetError;
 }
+
+/** A platform webhook whose signature / auth header does not verify (→ 401). */
+export class WebhookAuthError extends Error {
+  override readonly name = 'WebhookAuthError';
+}

@@ -1,0 +1,22 @@
+import { startService, createPartner, sendEvent, sampleShow, showEvent, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startService();
+});
+afterAll(async () => {
+  await svc.close();
+});
+
+test('a signed show event is accepted once and a repeat is a duplicate', async () => {
+  const secret = await createPartner(svc, 'tsl');
+  const ev = showEvent('show.scheduled', sampleShow('s1'), '2026-11-24T17:00:00Z');
+  const r1 = await sendEvent(svc, 'tsl', secret, ev, { webhookId: 'w1' });
+  expect(r1.status).toBe(202);
+  const r2 = await sendEvent(svc, 'tsl', secret, ev, { webhookId: 'w1' });
+  expect(r2.status).toBe(200);
+  expect(await r2.json()).toMatchObject({ duplicate: true });
+  const show = await svc.api('/v1/partners/tsl/shows/s1');
+  expect(show.status).toBe(200);
+  expect(await show.json()).toMatchObject({ show: { id: 's1', state: 'scheduled' }, mirrors: [] });
+});
