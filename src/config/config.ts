@@ -36,6 +36,8 @@ const ConfigSchema = z.object({
   sweepIntervalMs: int(10_000, 100),
   inboxTtlDays: int(30, 1),
   shutdownTimeoutMs: int(25_000, 1000),
+  /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
+  workerLockMs: int(30_000, 1000),
 });
 export type Config = z.infer<typeof ConfigSchema> & { publicBaseUrl: string };
 
@@ -61,6 +63,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   SWEEP_INTERVAL_MS: 'sweepIntervalMs',
   INBOX_TTL_DAYS: 'inboxTtlDays',
   SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
+  WORKER_LOCK_MS: 'workerLockMs',
 };
 
 export class ConfigError extends Error {}

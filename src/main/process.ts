@@ -33,6 +33,7 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       keys: rt.keys,
       shards: config.syncShards,
       concurrency: config.workerConcurrency,
+      lockMs: config.workerLockMs,
       log: rt.log.child({ module: 'sync-worker' }),
     });
   }

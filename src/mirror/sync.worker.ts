@@ -14,6 +14,7 @@ export interface SyncWorkerOptions {
   shards: number;
   concurrency: number;
   log: Logger;
+  lockMs?: number;
 }
 
 export function createSyncProcessor(service: SyncService) {
@@ -38,8 +39,8 @@ export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions):
       concurrency: opts.concurrency,
       // Intents make a re-run after a stall harmless; keep the lock short so a crashed worker's
       // jobs come back quickly.
-      lockDuration: 30_000,
-      stalledInterval: 15_000,
+      lockDuration: opts.lockMs ?? 30_000,
+      stalledInterval: Math.max(500, Math.floor((opts.lockMs ?? 30_000) / 2)),
       maxStalledCount: 100,
     });
     w.on('failed', (job, err) => opts.log.error({ err, queue: name, jobId: job?.id, attempts: job?.attemptsMade }, 'sync job failed'));

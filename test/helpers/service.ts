@@ -81,7 +81,7 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
     scheduler: undefined,
     startWorkers() {
       if (svc.workers.length) return;
-      svc.workers = startSyncWorkers(rt.syncService, { connection: rt.bullConnection('worker'), keys: rt.keys, shards: config.syncShards, concurrency: config.workerConcurrency, log });
+      svc.workers = startSyncWorkers(rt.syncService, { connection: rt.bullConnection('worker'), keys: rt.keys, shards: config.syncShards, concurrency: config.workerConcurrency, lockMs: config.workerLockMs, log });
     },
     async stopWorkers() {
       await Promise.all(svc.workers.map((w) => w.close()));

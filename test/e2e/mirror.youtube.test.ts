@@ -1,0 +1,105 @@
+/**
+ * The walking skeleton end to end: signed partner events in, the show mirrored onto the YouTube
+ * simulator (created → live → pin as a chat message with the tracked link → ended), every step
+ * visible over REST.
+ */
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+
+interface ShowDoc {
+  show: { state: string };
+  mirrors: { targetId: string; state: string; externalId: string | null; ingest?: { url: string; streamKey: string }; pins: { productId: string; state: string; linkUrl: string | null }[]; lastError: string | null }[];
+}
+
+async function showDoc(showId: string): Promise<ShowDoc> {
+  const r = await svc.api(`/v1/partners/tsl/shows/${showId}`);
+  expect(r.status).toBe(200);
+  return (await r.json()) as ShowDoc;
+}
+
+async function mirrorIn(showId: string, state: string): Promise<ShowDoc['mirrors'][number]> {
+  return waitFor(async () => {
+    const d = await showDoc(showId);
+    const m = d.mirrors[0];
+    return m && m.state === state ? m : undefined;
+  }, 20_000);
+}
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService({ workers: true });
+  secret = await createPartner(svc, 'tsl');
+  const r = await svc.api('/v1/partners/tsl/targets', {
+    json: { id: 'yt1', platform: 'youtube', name: 'YT', credentials: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+  });
+  expect(r.status).toBe(201);
+});
+
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+test('scheduled → live → pinned → ended on the YouTube simulator, each effect once', async () => {
+  const show = sampleShow('s1');
+  expect((await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const ready = await mirrorIn('s1', 'ready');
+  expect(ready.externalId).toBeTruthy();
+  expect(ready.ingest?.url).toMatch(/^rtmps?:\/\//);
+  expect(ready.ingest?.streamKey).toBeTruthy();
+
+  expect((await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...show, state: 'live' }, '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await mirrorIn('s1', 'live');
+
+  expect((await sendEvent(svc, 'tsl', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:05:00Z', data: { showId: 's1', productId: 'p1' } })).status).toBe(202);
+  const pinned = await waitFor(async () => {
+    const m = (await showDoc('s1')).mirrors[0];
+    return m?.pins.find((p) => p.productId === 'p1' && p.state === 'pinned');
+  });
+  expect(pinned.linkUrl).toMatch(new RegExp(`^${svc.url}/l/[A-Za-z0-9_-]+$`));
+
+  // The tracked link redirects to the product with the click id.
+  const click = await fetch(pinned.linkUrl!, { redirect: 'manual' });
+  expect(click.status).toBe(302);
+  const loc = new URL(click.headers.get('location')!);
+  expect(loc.origin + loc.pathname).toBe('https://shop.example.com/p1');
+  expect(loc.searchParams.get('sclid')).toMatch(/^clk_/);
+  expect(loc.searchParams.get('utm_source')).toBe('youtube');
+  expect(loc.searchParams.get('utm_campaign')).toBe('s1');
+
+  expect((await sendEvent(svc, 'tsl', secret, showEvent('show.ended', { ...show, state: 'ended', pinnedProductIds: ['p1'] }, '2026-11-24T19:00:00Z'))).status).toBe(202);
+  const ended = await mirrorIn('s1', 'ended');
+  expect(ended.lastError).toBeNull();
+
+  const effects = (await sim.effects('youtube')).filter((e) => e.externalId === ended.externalId);
+  expect(effects.map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted', 'show.ended']);
+  expect(effects[2]!.url).toBe(pinned.linkUrl);
+});
+
+test('a title change after creation is mirrored as an update', async () => {
+  const show = sampleShow('s2');
+  await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'));
+  const ready = await mirrorIn('s2', 'ready');
+  await sendEvent(svc, 'tsl', secret, showEvent('show.updated', { ...show, title: 'Holiday glow edit' }, '2026-11-24T17:10:00Z'));
+  await waitFor(async () => (await sim.effects('youtube')).find((e) => e.externalId === ready.externalId && e.type === 'show.updated' && e.title === 'Holiday glow edit'));
+  // A late, older snapshot does not roll the title back.
+  await sendEvent(svc, 'tsl', secret, showEvent('show.updated', { ...show, title: 'Stale title' }, '2026-11-24T17:05:00Z'));
+  await new Promise((r) => setTimeout(r, 500));
+  const updates = (await sim.effects('youtube')).filter((e) => e.externalId === ready.externalId && e.type === 'show.updated');
+  expect(updates.map((u) => u.title)).toEqual(['Holiday glow edit']);
+});
+
+test('a revoked refresh token fails the mirror with a readable error', async () => {
+  const r = await svc.api('/v1/partners/tsl/targets', {
+    json: { id: 'yt-revoked', platform: 'youtube', name: 'YT revoked', credentials: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'revoked-1' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+  });
+  expect(r.status).toBe(201);
+  await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', sampleShow('s3'), '2026-11-24T17:00:00Z'));
+  const failed = await waitFor(async () => (await showDoc('s3')).mirrors.find((m) => m.targetId === 'yt-revoked' && m.state === 'failed'));
+  expect(failed.lastError).toMatch(/re-?authori[sz]e/i);
+  await svc.api('/v1/partners/tsl/targets/yt-revoked', { method: 'DELETE' });
+});
