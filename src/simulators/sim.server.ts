@@ -1,0 +1,225 @@
+/**
+ * The platform simulators' HTTP server (CONTRACT §9): one Fastify app, each platform's fake API as
+ * a plugin under `/{platform}`, and the inspection/control plane under `/_sim`.
+ *
+ * Adding a platform: write `<platform>.sim.ts` exporting a `PlatformSimulatorFactory` (see
+ * sim.platform.ts and youtube.sim.ts) and add it to `PLATFORM_SIMULATORS` below.
+ */
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { MoneySchema } from '../domain/money.js';
+import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
+import { FAULT_KINDS, SimProblem, type PlatformSimulator, type PlatformSimulatorFactory } from './sim.platform.js';
+import { createYoutubeSimulator } from './youtube.sim.js';
+
+/** Every simulated platform; one factory per platform (a fresh state per server). */
+export const PLATFORM_SIMULATORS: readonly PlatformSimulatorFactory[] = [createYoutubeSimulator];
+
+// ---------------------------------------------------------------------------------------------
+// Control bodies
+// ---------------------------------------------------------------------------------------------
+
+const OrderBody = z.object({
+  externalId: z.string().min(1),
+  productId: z.string().min(1),
+  total: MoneySchema,
+  clickId: z.string().min(1).optional(),
+  createdAt: z.iso.datetime({ offset: true }).optional(),
+});
+const RefundBody = z.object({ amount: MoneySchema });
+const ShowBody = z.object({ title: z.string().min(1).max(500) });
+const WebhookBody = z.object({ url: z.url({ protocol: /^https?$/ }), secret: z.string().min(1).optional() });
+const FaultsBody = z.object({
+  rate: z.number().min(0).max(1),
+  kinds: z.array(z.enum(FAULT_KINDS)),
+  hangMs: z.number().int().min(0).max(600_000).optional(),
+  seed: z.number().int().optional(),
+});
+const count = z.number().int().min(0);
+const BaseLimitsBody = z.object({
+  quotaPerDay: count.nullable().optional(),
+  requestsPerWindow: count.nullable().optional(),
+  windowMs: z.number().int().min(1).optional(),
+  latencyMs: count.optional(),
+  tokenTtlSec: count.optional(),
+});
+const SinceQuery = z.object({ since: z.coerce.number().int().min(0).optional() });
+
+// ---------------------------------------------------------------------------------------------
+// problem+json
+// ---------------------------------------------------------------------------------------------
+
+function problem(reply: FastifyReply, status: number, title: string, detail?: string, errors?: unknown[]): FastifyReply {
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: 'about:blank', title, status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) });
+}
+
+class ValidationProblem extends SimProblem {
+  constructor(readonly issues: Array<{ path: string; message: string }>) {
+    super(400, 'Invalid request body', 'the request body does not match the expected shape');
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) throw new ValidationProblem(r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  return r.data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// App
+// ---------------------------------------------------------------------------------------------
+
+export interface SimulatorAppOptions {
+  logger?: boolean;
+  /** The platform simulators to serve (default: a fresh one from each of PLATFORM_SIMULATORS). */
+  simulators?: readonly PlatformSimulator[];
+}
+
+export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstance {
+  const simulators = opts.simulators ?? PLATFORM_SIMULATORS.map((f) => f());
+  const byName = new Map<string, PlatformSimulator>(simulators.map((s) => [s.platform, s]));
+  const app = Fastify({ logger: opts.logger ? { level: 'info' } : false });
+
+  for (const s of simulators) void app.register(s.plugin, { prefix: `/${s.platform}` });
+
+  // a `timeout` fault holds a response for up to hangMs: let go of those before waiting for sockets
+  app.addHook('preClose', async () => {
+    for (const s of simulators) s.sim.dispose();
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    if (err instanceof ValidationProblem) return problem(reply, 400, err.title, err.message, err.issues);
+    if (err instanceof SimProblem) return problem(reply, err.status, err.title, err.message);
+    const status = err.statusCode ?? 500;
+    if (status < 500) return problem(reply, status, 'Bad request', err.message);
+    return problem(reply, 500, 'Simulator error', err.message);
+  });
+  app.setNotFoundHandler((req, reply) => problem(reply, 404, 'Not found', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`));
+
+  const platformOf = (req: FastifyRequest): PlatformSimulator => {
+    const name = (req.params as { platform?: string }).platform ?? '';
+    const s = byName.get(name);
+    if (s) return s;
+    const known = (PLATFORMS as readonly string[]).includes(name);
+    throw new SimProblem(404, 'Unknown platform', known ? `no simulator for ${name} yet` : `${name} is not a platform`);
+  };
+  const since = (req: FastifyRequest): number => parse(SinceQuery, req.query).since ?? 0;
+
+  app.get('/_sim', async () => ({ platforms: simulators.map((s) => s.platform) }));
+
+  app.post('/_sim/reset', async () => {
+    for (const s of simulators) s.sim.reset();
+    return { reset: simulators.map((s) => s.platform) };
+  });
+  app.post('/_sim/:platform/reset', async (req) => {
+    const s = platformOf(req);
+    s.sim.reset();
+    return { reset: [s.platform] };
+  });
+
+  app.get('/_sim/:platform/effects', async (req) => {
+    const s = platformOf(req);
+    const n = since(req);
+    return s.sim.effects.filter((e) => e.seq > n);
+  });
+
+  app.get('/_sim/:platform/requests', async (req) => {
+    const s = platformOf(req);
+    const n = since(req);
+    return s.sim.requests.filter((r) => r.seq > n);
+  });
+
+  app.get('/_sim/:platform/orders', async (req) => [...platformOf(req).sim.orders.values()]);
+
+  app.post('/_sim/:platform/orders', async (req, reply) => {
+    const s = platformOf(req);
+    const body = parse(OrderBody, req.body);
+    if (s.showExists && !s.showExists(body.externalId)) {
+      throw new SimProblem(404, 'Show not found', `${s.platform} has no show ${body.externalId}`);
+    }
+    const order = s.sim.createOrder(body);
+    await s.onOrderCreated?.(order);
+    return reply.code(201).send({ orderId: order.orderId });
+  });
+
+  app.post('/_sim/:platform/orders/:orderId/refunds', async (req, reply) => {
+    const s = platformOf(req);
+    const { orderId } = req.params as { orderId: string };
+    const body = parse(RefundBody, req.body);
+    const { order, refund } = s.sim.refundOrder(orderId, body.amount);
+    await s.onOrderRefunded?.(order, refund);
+    return reply.code(201).send({ refundId: refund.refundId });
+  });
+
+  app.post('/_sim/:platform/shows', async (req, reply) => {
+    const s = platformOf(req);
+    const body = parse(ShowBody, req.body);
+    if (!s.createShowByHand) throw new SimProblem(404, 'Not supported', `${s.platform} has no hand-made shows`);
+    return reply.code(201).send({ externalId: s.createShowByHand(body.title) });
+  });
+
+  app.get('/_sim/:platform/webhook', async (req) => {
+    const s = platformOf(req);
+    return { url: s.sim.webhook?.url ?? null, deliveries: s.sim.webhookDeliveries };
+  });
+  app.put('/_sim/:platform/webhook', async (req) => {
+    const s = platformOf(req);
+    const body = parse(WebhookBody, req.body);
+    s.sim.webhook = { url: body.url, ...(body.secret !== undefined ? { secret: body.secret } : {}) };
+    return { url: body.url };
+  });
+
+  app.get('/_sim/:platform/limits', async (req) => {
+    const s = platformOf(req);
+    return { ...s.sim.limits, quota: s.sim.quotaUsage() };
+  });
+  app.put('/_sim/:platform/limits', async (req) => {
+    const s = platformOf(req);
+    const extra = Object.fromEntries(s.sim.extraLimitKeys().map((k) => [k, count.optional()]));
+    const body = parse(BaseLimitsBody.extend(extra).strict(), req.body);
+    const patch = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
+    return s.sim.setLimits(patch);
+  });
+
+  app.get('/_sim/:platform/faults', async (req) => platformOf(req).sim.faults);
+  app.put('/_sim/:platform/faults', async (req) => {
+    const s = platformOf(req);
+    return s.sim.setFaults(parse(FaultsBody, req.body));
+  });
+
+  return app;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start / stop
+// ---------------------------------------------------------------------------------------------
+
+export interface StartedSimulators {
+  /** e.g. http://127.0.0.1:4100 — a target's baseUrl is `${url}/${platform}`. */
+  url: string;
+  port: number;
+  app: FastifyInstance;
+  /** In-process access to each platform's state (tests, bench); the HTTP /_sim API is the contract. */
+  simulators: ReadonlyMap<Platform, PlatformSimulator>;
+  close(): Promise<void>;
+}
+
+export async function startSimulators(opts: { port?: number; host?: string; logger?: boolean } = {}): Promise<StartedSimulators> {
+  const host = opts.host ?? '127.0.0.1';
+  const simulators = PLATFORM_SIMULATORS.map((f) => f());
+  const app = buildSimulatorApp({ logger: opts.logger ?? false, simulators });
+  await app.listen({ port: opts.port ?? 0, host });
+  const { port } = app.server.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    app,
+    simulators: new Map(simulators.map((s) => [s.platform, s])),
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,983 @@
+/**
+ * YouTube Live simulator: Google OAuth token endpoint + YouTube Data API v3 live resources
+ * (liveStreams, liveBroadcasts incl. bind/transition, liveChat/messages), mounted under `/youtube`.
+ *
+ * The production adapter is pointed at `baseUrl = http://127.0.0.1:{port}/youtube` and uses
+ * `{baseUrl}/token` (oauth2.googleapis.com/token) and `{baseUrl}/youtube/v3/...`
+ * (www.googleapis.com/youtube/v3/...), so paths below mirror the real ones. Resource shapes, `part`
+ * filtering, pagination, quota costs, lifecycle rules and error bodies follow the public Data API
+ * docs; anything unused by a live-shopping mirror (thumbnails upload, cuepoints, polls) is left out.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  SimPlatform,
+  firstUrl,
+  installSimApiHooks,
+  randomId,
+  type PlatformSimulator,
+  type SimReply,
+} from './sim.platform.js';
+
+// ---------------------------------------------------------------------------------------------
+// Constants
+// ---------------------------------------------------------------------------------------------
+
+type YoutubeExtraLimits = {
+  /** After bind, the bound stream turns `active` this much later (the encoder starts pushing). */
+  streamActivationMs: number;
+  /** Duration of testStarting / liveStarting (0 = the transition lands immediately). */
+  transitionMs: number;
+};
+
+const CHANNEL_ID = 'UCsimSyndicastChannel0001';
+const OAUTH_SCOPE = 'https://www.googleapis.com/auth/youtube';
+const QUOTA_COST = { write: 50, list: 1, chatList: 5 } as const;
+const CHAT_POLLING_INTERVAL_MS = 2000;
+const TITLE_MAX = 100;
+const DESCRIPTION_MAX_BYTES = 5000;
+const CHAT_TEXT_MAX = 200;
+
+const BROADCAST_PARTS = ['id', 'snippet', 'contentDetails', 'status', 'monetizationDetails'] as const;
+const STREAM_PARTS = ['id', 'snippet', 'cdn', 'contentDetails', 'status'] as const;
+const CHAT_PARTS = ['id', 'snippet', 'authorDetails'] as const;
+
+const PRIVACY = ['public', 'private', 'unlisted'] as const;
+const FRAME_RATES = ['30fps', '60fps', 'variable'] as const;
+const RESOLUTIONS = ['240p', '360p', '480p', '720p', '1080p', '1440p', '2160p', 'variable'] as const;
+const INGESTION_TYPES = ['rtmp', 'dash', 'webrtc', 'hls'] as const;
+
+const GOOGLE_STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+};
+
+// ---------------------------------------------------------------------------------------------
+// Google error bodies
+// ---------------------------------------------------------------------------------------------
+
+interface ErrorItemExtra {
+  location?: string;
+  locationType?: 'parameter' | 'header' | 'body';
+  /** errors[0].message when it differs from the top-level message (e.g. "Invalid Credentials"). */
+  itemMessage?: string;
+}
+
+/** `{"error":{"code","message","errors":[{message,domain,reason,...}],"status"}}`, Google's JSON error. */
+function googleError(code: number, reason: string, message: string, domain: string, extra: ErrorItemExtra = {}): SimReply {
+  const { itemMessage, ...where } = extra;
+  const status = GOOGLE_STATUS[code];
+  return {
+    status: code,
+    body: {
+      error: {
+        code,
+        message,
+        errors: [{ message: itemMessage ?? message, domain, reason, ...where }],
+        ...(status ? { status } : {}),
+      },
+    },
+  };
+}
+
+/** Thrown from handlers; the plugin's error handler sends `reply`. */
+class YtError extends Error {
+  readonly reply: SimReply;
+  constructor(code: number, reason: string, message: string, domain = 'youtube.liveBroadcast', extra: ErrorItemExtra = {}) {
+    super(`${code} ${reason}: ${message}`);
+    this.reply = googleError(code, reason, message, domain, extra);
+  }
+}
+
+/** Missing, unknown or expired access token (also the `token_expired` fault). */
+function invalidCredentialsReply(): SimReply {
+  return {
+    ...googleError(
+      401,
+      'authError',
+      'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.',
+      'global',
+      { location: 'Authorization', locationType: 'header', itemMessage: 'Invalid Credentials' },
+    ),
+    headers: { 'www-authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"' },
+  };
+}
+
+const quotaExceeded = (): YtError =>
+  new YtError(
+    403,
+    'quotaExceeded',
+    'The request cannot be completed because you have exceeded your <a href="/youtube/v3/getting-started#quota">quota</a>.',
+    'youtube.quota',
+  );
+
+// ---------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------
+
+type LifeCycle = 'created' | 'ready' | 'testStarting' | 'testing' | 'liveStarting' | 'live' | 'complete' | 'revoked';
+type StreamStatus = 'created' | 'ready' | 'active' | 'inactive' | 'error';
+
+interface YtStream {
+  id: string;
+  publishedAt: string;
+  title: string;
+  description: string;
+  frameRate: string;
+  resolution: string;
+  ingestionType: string;
+  streamName: string;
+  isReusable: boolean;
+  streamStatus: StreamStatus;
+  activationScheduled: boolean;
+  statusChangedAt: number;
+}
+
+interface YtBroadcast {
+  id: string;
+  liveChatId: string;
+  publishedAt: string;
+  title: string;
+  description: string;
+  scheduledStartTime: string;
+  scheduledEndTime: string | undefined;
+  actualStartTime: string | undefined;
+  actualEndTime: string | undefined;
+  privacyStatus: string;
+  lifeCycleStatus: LifeCycle;
+  recordingStatus: 'notRecording' | 'recording' | 'recorded';
+  enableMonitorStream: boolean;
+  broadcastStreamDelayMs: number;
+  enableAutoStart: boolean;
+  enableAutoStop: boolean;
+  enableDvr: boolean;
+  enableEmbed: boolean;
+  recordFromStart: boolean;
+  enableClosedCaptions: boolean;
+  latencyPreference: string;
+  boundStreamId: string | undefined;
+  boundStreamLastUpdateTimeMs: string | undefined;
+}
+
+interface YtChatMessage {
+  id: string;
+  liveChatId: string;
+  text: string;
+  publishedAt: string;
+}
+
+class YoutubeState {
+  streams = new Map<string, YtStream>();
+  broadcasts = new Map<string, YtBroadcast>();
+  /** liveChatId → broadcast id */
+  chats = new Map<string, string>();
+  messages = new Map<string, YtChatMessage[]>();
+
+  clear(): void {
+    this.streams.clear();
+    this.broadcasts.clear();
+    this.chats.clear();
+    this.messages.clear();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request helpers
+// ---------------------------------------------------------------------------------------------
+
+type Query = Record<string, string | string[] | undefined>;
+
+function qp(req: FastifyRequest, name: string): string | undefined {
+  const v = (req.query as Query)[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function requiredParam(req: FastifyRequest, name: string, reason = 'required', domain = 'global'): string {
+  const v = qp(req, name);
+  if (v === undefined || v === '') {
+    throw new YtError(400, reason, `Required parameter: ${name}`, domain, { location: name, locationType: 'parameter' });
+  }
+  return v;
+}
+
+function parseParts<T extends string>(req: FastifyRequest, allowed: readonly T[]): Set<T> {
+  const raw = requiredParam(req, 'part');
+  const out = new Set<T>();
+  for (const p of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(allowed as readonly string[]).includes(p)) {
+      throw new YtError(400, 'unknownPart', `'${p}'`, 'youtube.part', { location: 'part', locationType: 'parameter' });
+    }
+    out.add(p as T);
+  }
+  if (out.size === 0) throw new YtError(400, 'required', 'Required parameter: part', 'global', { location: 'part', locationType: 'parameter' });
+  return out;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function rec(v: unknown): Record<string, unknown> {
+  return isRecord(v) ? v : {};
+}
+function optString(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function resourceBody(req: FastifyRequest): Record<string, unknown> {
+  if (!isRecord(req.body)) throw new YtError(400, 'required', "'resource' is required", 'global', { locationType: 'body' });
+  return req.body;
+}
+
+/** RFC 3339 timestamp as YouTube echoes it, or undefined when not parseable. */
+function normTime(v: unknown): string | undefined {
+  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(v)) return undefined;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
+}
+
+function enumValue<T extends string>(v: unknown, values: readonly T[]): T | undefined {
+  return typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as T) : undefined;
+}
+
+function etagOf(v: unknown): string {
+  return createHash('sha1').update(JSON.stringify(v)).digest('base64url');
+}
+
+/** Opaque page tokens carrying an offset (real tokens are opaque too; clients just echo them). */
+function encodePageToken(offset: number): string {
+  return Buffer.from(`o${offset}`).toString('base64url');
+}
+function decodePageToken(req: FastifyRequest): number {
+  const tok = qp(req, 'pageToken');
+  if (tok === undefined || tok === '') return 0;
+  const m = /^o(\d+)$/.exec(Buffer.from(tok, 'base64url').toString('utf8'));
+  if (!m?.[1]) throw new YtError(400, 'invalidPageToken', 'The request specifies an invalid page token.', 'youtube.parameter', { location: 'pageToken', locationType: 'parameter' });
+  return Number(m[1]);
+}
+
+function maxResults(req: FastifyRequest, def: number, min: number, max: number): number {
+  const raw = qp(req, 'maxResults');
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new YtError(400, 'invalidParameter', `Invalid value '${raw}'. Values must be within the range: [${min}, ${max}]`, 'youtube.parameter', {
+      location: 'maxResults',
+      locationType: 'parameter',
+    });
+  }
+  return n;
+}
+
+interface Page<T> {
+  items: T[];
+  nextPageToken?: string;
+  prevPageToken?: string;
+  pageInfo: { totalResults: number; resultsPerPage: number };
+}
+function paginate<T>(all: T[], offset: number, per: number): Page<T> {
+  const items = all.slice(offset, offset + per);
+  const next = offset + per;
+  return {
+    items,
+    ...(next < all.length ? { nextPageToken: encodePageToken(next) } : {}),
+    ...(offset > 0 ? { prevPageToken: encodePageToken(Math.max(0, offset - per)) } : {}),
+    pageInfo: { totalResults: all.length, resultsPerPage: per },
+  };
+}
+
+/** Exactly one of the filter parameters, as the real list methods require. */
+function oneFilter(req: FastifyRequest, names: string[]): string {
+  const present = names.filter((n) => qp(req, n) !== undefined);
+  if (present.length === 0) {
+    throw new YtError(400, 'missingRequiredParameter', `No filter selected. Expected one of: ${names.join(', ')}`, 'youtube.parameter', { locationType: 'parameter' });
+  }
+  if (present.length > 1) {
+    throw new YtError(400, 'incompatibleParameters', `Incompatible parameters specified in the request: ${present.join(', ')}`, 'youtube.parameter', {
+      locationType: 'parameter',
+    });
+  }
+  return present[0] as string;
+}
+
+function idList(v: string): Set<string> {
+  return new Set(v.split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering (only the requested parts, plus kind/etag/id, like the real API)
+// ---------------------------------------------------------------------------------------------
+
+function withEtag(kind: string, id: string, parts: Record<string, unknown>): Record<string, unknown> {
+  const body = { kind, id, ...parts };
+  return { kind, etag: etagOf(body), id, ...parts };
+}
+
+function renderStream(s: YtStream, parts: Set<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (parts.has('snippet')) {
+    out.snippet = { publishedAt: s.publishedAt, channelId: CHANNEL_ID, title: s.title, description: s.description, isDefaultStream: false };
+  }
+  if (parts.has('cdn')) {
+    out.cdn = {
+      ingestionType: s.ingestionType,
+      ingestionInfo: {
+        streamName: s.streamName,
+        ingestionAddress: 'rtmp://a.rtmp.youtube.com/live2',
+        backupIngestionAddress: 'rtmp://b.rtmp.youtube.com/live2?backup=1',
+        rtmpsIngestionAddress: 'rtmps://a.rtmps.youtube.com/live2',
+        rtmpsBackupIngestionAddress: 'rtmps://b.rtmps.youtube.com/live2?backup=1',
+      },
+      resolution: s.resolution,
+      frameRate: s.frameRate,
+    };
+  }
+  if (parts.has('status')) {
+    out.status = {
+      streamStatus: s.streamStatus,
+      healthStatus: {
+        status: s.streamStatus === 'active' ? 'good' : 'noData',
+        lastUpdateTimeSeconds: String(Math.floor(s.statusChangedAt / 1000)),
+        configurationIssues: [],
+      },
+    };
+  }
+  if (parts.has('contentDetails')) {
+    out.contentDetails = {
+      closedCaptionsIngestionUrl: `http://upload.youtube.com/closedcaption?cid=${s.streamName}`,
+      isReusable: s.isReusable,
+    };
+  }
+  return withEtag('youtube#liveStream', s.id, out);
+}
+
+function renderBroadcast(b: YtBroadcast, parts: Set<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (parts.has('snippet')) {
+    out.snippet = {
+      publishedAt: b.publishedAt,
+      channelId: CHANNEL_ID,
+      title: b.title,
+      description: b.description,
+      thumbnails: {
+        default: { url: `https://i.ytimg.com/vi/${b.id}/default_live.jpg`, width: 120, height: 90 },
+        medium: { url: `https://i.ytimg.com/vi/${b.id}/mqdefault_live.jpg`, width: 320, height: 180 },
+        high: { url: `https://i.ytimg.com/vi/${b.id}/hqdefault_live.jpg`, width: 480, height: 360 },
+      },
+      scheduledStartTime: b.scheduledStartTime,
+      ...(b.scheduledEndTime ? { scheduledEndTime: b.scheduledEndTime } : {}),
+      ...(b.actualStartTime ? { actualStartTime: b.actualStartTime } : {}),
+      ...(b.actualEndTime ? { actualEndTime: b.actualEndTime } : {}),
+      isDefaultBroadcast: false,
+      liveChatId: b.liveChatId,
+    };
+  }
+  if (parts.has('status')) {
+    out.status = {
+      lifeCycleStatus: b.lifeCycleStatus,
+      privacyStatus: b.privacyStatus,
+      recordingStatus: b.recordingStatus,
+      madeForKids: false,
+      selfDeclaredMadeForKids: false,
+    };
+  }
+  if (parts.has('contentDetails')) {
+    out.contentDetails = {
+      ...(b.boundStreamId ? { boundStreamId: b.boundStreamId, boundStreamLastUpdateTimeMs: b.boundStreamLastUpdateTimeMs } : {}),
+      monitorStream: {
+        enableMonitorStream: b.enableMonitorStream,
+        broadcastStreamDelayMs: b.broadcastStreamDelayMs,
+        embedHtml: `<iframe width="425" height="344" src="https://www.youtube.com/embed/${b.id}?autoplay=1&livemonitor=1" frameborder="0" allow="accelerometer; autoplay; clipboard-write; encrypted-media; gyroscope; picture-in-picture; web-share" allowfullscreen></iframe>`,
+      },
+      enableEmbed: b.enableEmbed,
+      enableDvr: b.enableDvr,
+      recordFromStart: b.recordFromStart,
+      enableClosedCaptions: b.enableClosedCaptions,
+      closedCaptionsType: 'closedCaptionsDisabled',
+      projection: 'rectangular',
+      enableLowLatency: false,
+      latencyPreference: b.latencyPreference,
+      enableAutoStart: b.enableAutoStart,
+      enableAutoStop: b.enableAutoStop,
+    };
+  }
+  if (parts.has('monetizationDetails')) {
+    out.monetizationDetails = { cuepointSchedule: { enabled: false } };
+  }
+  return withEtag('youtube#liveBroadcast', b.id, out);
+}
+
+function renderMessage(m: YtChatMessage, parts: Set<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (parts.has('snippet')) {
+    out.snippet = {
+      type: 'textMessageEvent',
+      liveChatId: m.liveChatId,
+      authorChannelId: CHANNEL_ID,
+      publishedAt: m.publishedAt,
+      hasDisplayContent: true,
+      displayMessage: m.text,
+      textMessageDetails: { messageText: m.text },
+    };
+  }
+  if (parts.has('authorDetails')) {
+    out.authorDetails = {
+      channelId: CHANNEL_ID,
+      channelUrl: `http://www.youtube.com/channel/${CHANNEL_ID}`,
+      displayName: 'Syndicast Simulator',
+      profileImageUrl: 'https://yt3.ggpht.com/sim/photo.jpg',
+      isVerified: false,
+      isChatOwner: true,
+      isChatSponsor: false,
+      isChatModerator: false,
+    };
+  }
+  return withEtag('youtube#liveChatMessage', m.id, out);
+}
+
+function listResponse<T>(kind: string, page: Page<T>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const body = { kind, ...extra, ...page };
+  return { kind, etag: etagOf(body), ...extra, ...page };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation of written resources
+// ---------------------------------------------------------------------------------------------
+
+function validTitle(v: unknown, domain: string): string {
+  if (typeof v !== 'string' || v.trim() === '') throw new YtError(400, 'titleRequired', 'The title is required.', domain);
+  if (v.length > TITLE_MAX || /[<>]/.test(v)) throw new YtError(400, 'invalidTitle', 'The title is invalid (at most 100 characters, no < or >).', domain);
+  return v;
+}
+
+function validDescription(v: unknown, domain: string): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string' || Buffer.byteLength(v, 'utf8') > DESCRIPTION_MAX_BYTES || /[<>]/.test(v)) {
+    throw new YtError(400, 'invalidDescription', 'The description is invalid (at most 5000 bytes, no < or >).', domain);
+  }
+  return v;
+}
+
+interface BroadcastFields {
+  title?: string;
+  description?: string;
+  scheduledStartTime?: string;
+  scheduledEndTime?: string | undefined;
+  privacyStatus?: string;
+  content?: Pick<
+    YtBroadcast,
+    'enableMonitorStream' | 'broadcastStreamDelayMs' | 'enableAutoStart' | 'enableAutoStop' | 'enableDvr' | 'enableEmbed' | 'recordFromStart' | 'enableClosedCaptions' | 'latencyPreference'
+  >;
+}
+
+/**
+ * Reads the parts named in `part` from a liveBroadcast body. As in the real API, a written part
+ * replaces the stored one entirely (an omitted description is cleared), and parts not named in
+ * `part` are ignored.
+ */
+function readBroadcastFields(body: Record<string, unknown>, parts: Set<string>): BroadcastFields {
+  const out: BroadcastFields = {};
+  const D = 'youtube.liveBroadcast';
+  if (parts.has('snippet')) {
+    const sn = rec(body.snippet);
+    out.title = validTitle(sn.title, D);
+    out.description = validDescription(sn.description, D);
+    if (sn.scheduledStartTime === undefined) throw new YtError(400, 'scheduledStartTimeRequired', 'The scheduled start time is required.', D);
+    const start = normTime(sn.scheduledStartTime);
+    if (!start) throw new YtError(400, 'invalidScheduledStartTime', 'The scheduled start time is invalid.', D);
+    out.scheduledStartTime = start;
+    if (sn.scheduledEndTime !== undefined) {
+      const end = normTime(sn.scheduledEndTime);
+      if (!end || Date.parse(end) <= Date.parse(start)) throw new YtError(400, 'invalidScheduledEndTime', 'The scheduled end time is invalid.', D);
+      out.scheduledEndTime = end;
+    } else {
+      out.scheduledEndTime = undefined;
+    }
+  }
+  if (parts.has('status')) {
+    const st = rec(body.status);
+    if (st.privacyStatus === undefined) throw new YtError(400, 'privacyStatusRequired', 'The privacy status is required.', D);
+    const privacy = enumValue(st.privacyStatus, PRIVACY);
+    if (!privacy) throw new YtError(400, 'invalidPrivacyStatus', 'The privacy status is invalid.', D);
+    out.privacyStatus = privacy;
+  }
+  if (parts.has('contentDetails')) {
+    const cd = rec(body.contentDetails);
+    const ms = rec(cd.monitorStream);
+    const bool = (v: unknown, def: boolean, reason: string): boolean => {
+      if (v === undefined) return def;
+      if (typeof v !== 'boolean') throw new YtError(400, reason, `Invalid value for ${reason.replace(/^invalid/, '')}.`, D);
+      return v;
+    };
+    const delay = ms.broadcastStreamDelayMs ?? 0;
+    if (typeof delay !== 'number' || !Number.isInteger(delay) || delay < 0) throw new YtError(400, 'invalidValue', 'Invalid broadcastStreamDelayMs.', D);
+    const latency = cd.latencyPreference ?? 'normal';
+    if (!enumValue(latency, ['normal', 'low', 'ultraLow'] as const)) throw new YtError(400, 'invalidLatencyPreferenceOptions', 'Invalid latency preference.', D);
+    out.content = {
+      enableMonitorStream: bool(ms.enableMonitorStream, true, 'invalidMonitorStream'),
+      broadcastStreamDelayMs: delay,
+      enableAutoStart: bool(cd.enableAutoStart, false, 'invalidAutoStart'),
+      enableAutoStop: bool(cd.enableAutoStop, false, 'invalidAutoStop'),
+      enableDvr: bool(cd.enableDvr, true, 'invalidEnableDvr'),
+      enableEmbed: bool(cd.enableEmbed, true, 'invalidEmbedSetting'),
+      recordFromStart: bool(cd.recordFromStart, true, 'invalidRecordFromStart'),
+      enableClosedCaptions: bool(cd.enableClosedCaptions, false, 'invalidEnableClosedCaptions'),
+      latencyPreference: latency as string,
+    };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulator
+// ---------------------------------------------------------------------------------------------
+
+const TOKEN_PATH = '/token';
+
+export function createYoutubeSimulator(): PlatformSimulator {
+  const sim = new SimPlatform<YoutubeExtraLimits>('youtube', {
+    limits: { quotaPerDay: 10_000, tokenTtlSec: 3599 },
+    extraLimits: { streamActivationMs: 300, transitionMs: 0 },
+    quotaTimeZone: 'America/Los_Angeles',
+  });
+  const state = new YoutubeState();
+  sim.onReset(() => state.clear());
+
+  // --- domain operations shared by routes and /_sim ---------------------------------------
+
+  function newBroadcast(f: Required<Pick<BroadcastFields, 'title' | 'description' | 'scheduledStartTime' | 'privacyStatus'>> & BroadcastFields): YtBroadcast {
+    const id = randomId(8).slice(0, 11);
+    const b: YtBroadcast = {
+      id,
+      liveChatId: Buffer.from(`\n\r\n\u000b${id}`).toString('base64url'),
+      publishedAt: new Date().toISOString(),
+      title: f.title,
+      description: f.description,
+      scheduledStartTime: f.scheduledStartTime,
+      scheduledEndTime: f.scheduledEndTime,
+      actualStartTime: undefined,
+      actualEndTime: undefined,
+      privacyStatus: f.privacyStatus,
+      lifeCycleStatus: 'created',
+      recordingStatus: 'notRecording',
+      enableMonitorStream: true,
+      broadcastStreamDelayMs: 0,
+      enableAutoStart: false,
+      enableAutoStop: false,
+      enableDvr: true,
+      enableEmbed: true,
+      recordFromStart: true,
+      enableClosedCaptions: false,
+      latencyPreference: 'normal',
+      boundStreamId: undefined,
+      boundStreamLastUpdateTimeMs: undefined,
+      ...f.content,
+    };
+    state.broadcasts.set(b.id, b);
+    state.chats.set(b.liveChatId, b.id);
+    state.messages.set(b.liveChatId, []);
+    sim.recordEffect({ type: 'show.created', externalId: b.id, title: b.title });
+    return b;
+  }
+
+  /** testStarting → testing / liveStarting → live, instantly or after limits.transitionMs. */
+  function moveTo(b: YtBroadcast, starting: LifeCycle, final: LifeCycle): void {
+    b.lifeCycleStatus = starting;
+    sim.schedule(sim.limits.transitionMs, () => {
+      if (b.lifeCycleStatus === starting) b.lifeCycleStatus = final;
+    });
+  }
+
+  function goLive(b: YtBroadcast): void {
+    moveTo(b, 'liveStarting', 'live');
+    b.actualStartTime = new Date().toISOString();
+    b.recordingStatus = b.recordFromStart ? 'recording' : b.recordingStatus;
+    sim.recordEffect({ type: 'show.started', externalId: b.id, title: b.title });
+  }
+
+  /** The encoder reached YouTube: the stream is active; enableAutoStart broadcasts go live by themselves. */
+  function activateStream(s: YtStream): void {
+    if (state.streams.get(s.id) !== s) return; // deleted or reset meanwhile
+    s.streamStatus = 'active';
+    s.statusChangedAt = Date.now();
+    for (const b of state.broadcasts.values()) {
+      if (b.boundStreamId === s.id && b.enableAutoStart && b.lifeCycleStatus === 'ready') goLive(b);
+    }
+  }
+
+  function findBroadcast(id: string): YtBroadcast {
+    const b = state.broadcasts.get(id);
+    if (!b) throw new YtError(404, 'liveBroadcastNotFound', 'Broadcast not found', 'youtube.liveBroadcast', { location: 'id', locationType: 'parameter' });
+    return b;
+  }
+
+  function transition(b: YtBroadcast, target: 'testing' | 'live' | 'complete'): void {
+    const cur = b.lifeCycleStatus;
+    const D = 'youtube.liveBroadcast';
+    const heading = cur === 'testStarting' ? 'testing' : cur === 'liveStarting' ? 'live' : cur;
+    if (heading === target) throw new YtError(403, 'redundantTransition', 'Redundant transition', D);
+    const invalid = (): YtError => new YtError(403, 'invalidTransition', 'Invalid transition', D);
+    const requireActiveStream = (): void => {
+      const s = b.boundStreamId ? state.streams.get(b.boundStreamId) : undefined;
+      if (!s || s.streamStatus !== 'active') throw new YtError(403, 'errorStreamInactive', 'Stream is inactive', D);
+    };
+    switch (target) {
+      case 'testing':
+        // testing is the monitor stream: only from ready, and only when the monitor stream is on
+        if (cur !== 'ready' || !b.enableMonitorStream) throw invalid();
+        requireActiveStream();
+        moveTo(b, 'testStarting', 'testing');
+        return;
+      case 'live':
+        // with the monitor stream on, YouTube insists on going through testing first
+        if (cur !== (b.enableMonitorStream ? 'testing' : 'ready')) throw invalid();
+        requireActiveStream();
+        goLive(b);
+        return;
+      case 'complete':
+        if (!['testStarting', 'testing', 'liveStarting', 'live'].includes(cur)) throw invalid();
+        b.lifeCycleStatus = 'complete';
+        b.actualEndTime = new Date().toISOString();
+        if (b.recordingStatus === 'recording') b.recordingStatus = 'recorded';
+        sim.recordEffect({ type: 'show.ended', externalId: b.id, title: b.title });
+        return;
+    }
+  }
+
+  function charge(units: number): void {
+    if (!sim.tryConsumeQuota(units)) throw quotaExceeded();
+  }
+
+  // --- the plugin -------------------------------------------------------------------------
+
+  async function plugin(app: FastifyInstance): Promise<void> {
+    installSimApiHooks(app, sim, {
+      isAuthEndpoint: (req) => (req.raw.url ?? '').split('?')[0] === `${app.prefix}${TOKEN_PATH}`,
+      faultReply: (kind, req) => {
+        const onToken = (req.raw.url ?? '').split('?')[0] === `${app.prefix}${TOKEN_PATH}`;
+        if (kind === '500') {
+          return onToken
+            ? { status: 500, body: { error: 'internal_failure', error_description: 'Backend Error' } }
+            : googleError(500, 'backendError', 'Backend Error', 'global');
+        }
+        if (kind === 'token_expired') return invalidCredentialsReply();
+        return googleError(429, 'rateLimitExceeded', 'Rate Limit Exceeded', 'youtube.api');
+      },
+      rateLimitReply: () => googleError(429, 'rateLimitExceeded', 'Rate Limit Exceeded', 'youtube.api'),
+    });
+
+    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+      if (err instanceof YtError) return send(reply, err.reply);
+      if ((err.statusCode ?? 500) < 500) {
+        // body parse errors, oversized bodies: Google answers these as a global parseError / badRequest
+        const reason = err.code === 'SIM_BODY_PARSE_ERROR' ? 'parseError' : 'badRequest';
+        return send(reply, googleError(400, reason, reason === 'parseError' ? 'Parse Error' : err.message, 'global'));
+      }
+      return send(reply, googleError(500, 'backendError', 'Backend Error', 'global'));
+    });
+    app.setNotFoundHandler((_req, reply) => send(reply, googleError(404, 'notFound', 'Not Found', 'global')));
+
+    // --- Google OAuth 2.0 token endpoint (refresh_token grant) ----------------------------
+    app.post(TOKEN_PATH, async (req, reply) => {
+      const body = isRecord(req.body) ? req.body : {};
+      const p = (k: string): string => optString(body[k]) ?? '';
+      const oauthError = (status: number, error: string, description: string): FastifyReply =>
+        reply.code(status).send({ error, error_description: description });
+      void reply.headers({ 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate', pragma: 'no-cache' });
+      if (!p('grant_type')) return oauthError(400, 'invalid_request', 'Missing required parameter: grant_type');
+      if (p('grant_type') !== 'refresh_token') return oauthError(400, 'unsupported_grant_type', `Invalid grant_type: ${p('grant_type')}`);
+      if (!p('client_id')) return oauthError(400, 'invalid_request', 'Could not determine client ID from request.');
+      if (!p('client_secret')) return oauthError(400, 'invalid_request', 'client_secret is missing.');
+      if (!p('refresh_token')) return oauthError(400, 'invalid_request', 'Missing required parameter: refresh_token');
+      if (p('refresh_token').startsWith('revoked')) return oauthError(400, 'invalid_grant', 'Token has been expired or revoked.');
+      const ttl = sim.limits.tokenTtlSec;
+      const { token } = sim.tokens.issue(ttl, 'ya29.');
+      return { access_token: token, expires_in: ttl, scope: OAUTH_SCOPE, token_type: 'Bearer' };
+    });
+
+    // --- Data API v3 -----------------------------------------------------------------------
+    await app.register(
+      async (api) => {
+        api.addHook('preHandler', async (req, reply) => {
+          const header = req.headers.authorization ?? '';
+          const m = /^Bearer\s+(\S+)$/i.exec(header);
+          const token = m?.[1] ?? qp(req, 'access_token');
+          if (sim.tokens.check(token) !== 'valid') return send(reply, invalidCredentialsReply());
+          return undefined;
+        });
+        registerStreams(api);
+        registerBroadcasts(api);
+        registerChat(api);
+      },
+      { prefix: '/youtube/v3' },
+    );
+  }
+
+  function registerStreams(api: FastifyInstance): void {
+    const D = 'youtube.liveStream';
+
+    api.post('/liveStreams', async (req) => {
+      charge(QUOTA_COST.write);
+      const parts = parseParts(req, STREAM_PARTS);
+      const body = resourceBody(req);
+      const sn = parts.has('snippet') ? rec(body.snippet) : {};
+      const cdn = parts.has('cdn') ? rec(body.cdn) : {};
+      const cd = parts.has('contentDetails') ? rec(body.contentDetails) : {};
+      const title = validTitle(sn.title, D);
+      const description = validDescription(sn.description, D);
+      const need = <T extends string>(v: unknown, values: readonly T[], field: string): T => {
+        const Field = field[0]?.toUpperCase() + field.slice(1);
+        if (v === undefined) throw new YtError(400, `${field}Required`, `The ${field} is required.`, D);
+        const ok = enumValue(v, values);
+        if (!ok) throw new YtError(400, `invalid${Field}`, `The ${field} is invalid.`, D);
+        return ok;
+      };
+      const ingestionType = need(cdn.ingestionType, INGESTION_TYPES, 'ingestionType');
+      const frameRate = need(cdn.frameRate, FRAME_RATES, 'frameRate');
+      const resolution = need(cdn.resolution, RESOLUTIONS, 'resolution');
+      const key = () => randomId(6).replace(/[-_]/g, 'x').slice(0, 4).toLowerCase();
+      const s: YtStream = {
+        id: `${CHANNEL_ID.slice(2)}${Date.now()}${randomId(3)}`.replace(/[-_]/g, 'x'),
+        publishedAt: new Date().toISOString(),
+        title,
+        description,
+        frameRate,
+        resolution,
+        ingestionType,
+        streamName: [key(), key(), key(), key(), key()].join('-'),
+        isReusable: typeof cd.isReusable === 'boolean' ? cd.isReusable : true,
+        streamStatus: 'ready',
+        activationScheduled: false,
+        statusChangedAt: Date.now(),
+      };
+      state.streams.set(s.id, s);
+      return renderStream(s, parts);
+    });
+
+    api.get('/liveStreams', async (req) => {
+      charge(QUOTA_COST.list);
+      const parts = parseParts(req, STREAM_PARTS);
+      const filter = oneFilter(req, ['id', 'mine']);
+      const per = maxResults(req, 5, 0, 50);
+      const offset = decodePageToken(req);
+      let all = [...state.streams.values()];
+      if (filter === 'id') {
+        const ids = idList(qp(req, 'id') ?? '');
+        all = all.filter((s) => ids.has(s.id));
+      } else if (qp(req, 'mine') !== 'true') {
+        all = []; // mine=false: streams of nobody we know
+      }
+      return listResponse('youtube#liveStreamListResponse', paginate(all.map((s) => renderStream(s, parts)), offset, per));
+    });
+
+    api.delete('/liveStreams', async (req, reply) => {
+      charge(QUOTA_COST.write);
+      const id = requiredParam(req, 'id', 'idRequired', D);
+      const s = state.streams.get(id);
+      if (!s) throw new YtError(404, 'liveStreamNotFound', 'Stream not found', D, { location: 'id', locationType: 'parameter' });
+      const inUse = [...state.broadcasts.values()].some(
+        (b) => b.boundStreamId === id && ['testStarting', 'testing', 'liveStarting', 'live'].includes(b.lifeCycleStatus),
+      );
+      if (inUse) throw new YtError(403, 'liveStreamDeletionNotAllowed', 'The stream is bound to a broadcast that is testing or live.', D);
+      state.streams.delete(id);
+      return reply.code(204).send();
+    });
+  }
+
+  function registerBroadcasts(api: FastifyInstance): void {
+    const D = 'youtube.liveBroadcast';
+
+    api.post('/liveBroadcasts', async (req) => {
+      charge(QUOTA_COST.write);
+      const parts = parseParts(req, BROADCAST_PARTS);
+      const f = readBroadcastFields(resourceBody(req), parts);
+      // snippet and status are mandatory for an insert: naming them in `part` is how they are sent
+      if (f.title === undefined || f.scheduledStartTime === undefined) throw new YtError(400, 'titleRequired', 'The title is required.', D);
+      if (f.privacyStatus === undefined) throw new YtError(400, 'privacyStatusRequired', 'The privacy status is required.', D);
+      const b = newBroadcast({ ...f, title: f.title, description: f.description ?? '', scheduledStartTime: f.scheduledStartTime, privacyStatus: f.privacyStatus });
+      return renderBroadcast(b, parts);
+    });
+
+    api.put('/liveBroadcasts', async (req) => {
+      charge(QUOTA_COST.write);
+      const parts = parseParts(req, BROADCAST_PARTS);
+      const body = resourceBody(req);
+      const id = optString(body.id);
+      if (!id) throw new YtError(400, 'idRequired', 'The id of the broadcast is required.', D, { location: 'id', locationType: 'body' });
+      const b = findBroadcast(id);
+      const f = readBroadcastFields(body, parts);
+      const before = JSON.stringify([b.title, b.description, b.scheduledStartTime, b.scheduledEndTime, b.privacyStatus]);
+      if (f.title !== undefined) b.title = f.title;
+      if (f.description !== undefined) b.description = f.description;
+      if (f.scheduledStartTime !== undefined) {
+        b.scheduledStartTime = f.scheduledStartTime;
+        b.scheduledEndTime = f.scheduledEndTime;
+      }
+      if (f.privacyStatus !== undefined) b.privacyStatus = f.privacyStatus;
+      if (f.content) Object.assign(b, f.content);
+      const after = JSON.stringify([b.title, b.description, b.scheduledStartTime, b.scheduledEndTime, b.privacyStatus]);
+      if (after !== before) sim.recordEffect({ type: 'show.updated', externalId: b.id, title: b.title });
+      return renderBroadcast(b, parts);
+    });
+
+    api.get('/liveBroadcasts', async (req) => {
+      charge(QUOTA_COST.list);
+      const parts = parseParts(req, BROADCAST_PARTS);
+      const filter = oneFilter(req, ['id', 'mine', 'broadcastStatus']);
+      const per = maxResults(req, 5, 0, 50);
+      const offset = decodePageToken(req);
+      let all = [...state.broadcasts.values()];
+      if (filter === 'id') {
+        const ids = idList(qp(req, 'id') ?? '');
+        all = all.filter((b) => ids.has(b.id));
+      } else if (filter === 'mine') {
+        if (qp(req, 'mine') !== 'true') all = [];
+      } else {
+        const status = qp(req, 'broadcastStatus');
+        const groups: Record<string, LifeCycle[]> = {
+          active: ['liveStarting', 'live'],
+          upcoming: ['created', 'ready', 'testStarting', 'testing'],
+          completed: ['complete', 'revoked'],
+        };
+        if (status !== 'all') {
+          const wanted = status === undefined ? undefined : groups[status];
+          if (!wanted) {
+            throw new YtError(400, 'invalidValue', `Invalid value '${status ?? ''}' for broadcastStatus.`, 'youtube.parameter', {
+              location: 'broadcastStatus',
+              locationType: 'parameter',
+            });
+          }
+          all = all.filter((b) => wanted.includes(b.lifeCycleStatus));
+        }
+      }
+      return listResponse('youtube#liveBroadcastListResponse', paginate(all.map((b) => renderBroadcast(b, parts)), offset, per));
+    });
+
+    api.delete('/liveBroadcasts', async (req, reply) => {
+      charge(QUOTA_COST.write);
+      const b = findBroadcast(requiredParam(req, 'id', 'idRequired', D));
+      if (['testStarting', 'testing', 'liveStarting', 'live'].includes(b.lifeCycleStatus)) {
+        throw new YtError(403, 'liveBroadcastDeletionNotAllowed', 'The current status of the live broadcast does not allow it to be deleted.', D);
+      }
+      state.broadcasts.delete(b.id);
+      state.chats.delete(b.liveChatId);
+      state.messages.delete(b.liveChatId);
+      sim.recordEffect({ type: 'show.cancelled', externalId: b.id, title: b.title });
+      return reply.code(204).send();
+    });
+
+    api.post('/liveBroadcasts/bind', async (req) => {
+      charge(QUOTA_COST.write);
+      const parts = parseParts(req, BROADCAST_PARTS);
+      const b = findBroadcast(requiredParam(req, 'id', 'idRequired', D));
+      const streamId = qp(req, 'streamId');
+      const s = streamId ? state.streams.get(streamId) : undefined;
+      if (streamId && !s) throw new YtError(404, 'liveStreamNotFound', 'Stream not found', D, { location: 'streamId', locationType: 'parameter' });
+      if (b.lifeCycleStatus !== 'created' && b.lifeCycleStatus !== 'ready') {
+        throw new YtError(403, 'liveBroadcastBindingNotAllowed', 'The current status of the live broadcast does not allow it to be bound to a stream.', D);
+      }
+      b.boundStreamLastUpdateTimeMs = new Date().toISOString();
+      if (!s) {
+        // no streamId = unbind
+        b.boundStreamId = undefined;
+        b.lifeCycleStatus = 'created';
+        return renderBroadcast(b, parts);
+      }
+      b.boundStreamId = s.id;
+      b.lifeCycleStatus = 'ready';
+      if (s.streamStatus === 'active') {
+        activateStream(s); // already pushing: an auto-start broadcast goes live right away
+      } else if (!s.activationScheduled) {
+        s.activationScheduled = true;
+        sim.schedule(sim.limits.streamActivationMs, () => activateStream(s));
+      }
+      return renderBroadcast(b, parts);
+    });
+
+    api.post('/liveBroadcasts/transition', async (req) => {
+      charge(QUOTA_COST.write);
+      const target = requiredParam(req, 'broadcastStatus', 'broadcastStatusRequired', D);
+      const b = findBroadcast(requiredParam(req, 'id', 'idRequired', D));
+      const parts = parseParts(req, BROADCAST_PARTS);
+      const t = enumValue(target, ['testing', 'live', 'complete'] as const);
+      if (!t) throw new YtError(400, 'invalidValue', `Invalid value '${target}' for broadcastStatus.`, 'youtube.parameter', { location: 'broadcastStatus', locationType: 'parameter' });
+      transition(b, t);
+      return renderBroadcast(b, parts);
+    });
+  }
+
+  function registerChat(api: FastifyInstance): void {
+    const D = 'youtube.liveChat';
+
+    function chatBroadcast(liveChatId: string): YtBroadcast {
+      const bid = state.chats.get(liveChatId);
+      const b = bid ? state.broadcasts.get(bid) : undefined;
+      if (!b) throw new YtError(404, 'liveChatNotFound', 'The live chat that you are trying to retrieve cannot be found.', D);
+      return b;
+    }
+
+    api.post('/liveChat/messages', async (req) => {
+      charge(QUOTA_COST.write);
+      const parts = parseParts(req, CHAT_PARTS);
+      const sn = rec(resourceBody(req).snippet);
+      const liveChatId = optString(sn.liveChatId);
+      if (!liveChatId) throw new YtError(400, 'liveChatIdRequired', 'The liveChatId is required.', D);
+      if (sn.type === undefined) throw new YtError(400, 'typeRequired', 'The message type is required.', D);
+      if (sn.type !== 'textMessageEvent') throw new YtError(400, 'invalidValue', `Unsupported message type '${String(sn.type)}'.`, D);
+      const text = rec(sn.textMessageDetails).messageText;
+      if (typeof text !== 'string' || text.trim() === '') throw new YtError(400, 'messageTextRequired', 'The message text is required.', D);
+      if (text.length > CHAT_TEXT_MAX) throw new YtError(400, 'messageTextInvalid', 'The message text is invalid (at most 200 characters).', D);
+      const b = chatBroadcast(liveChatId);
+      if (b.lifeCycleStatus === 'complete' || b.lifeCycleStatus === 'revoked') throw new YtError(403, 'liveChatEnded', 'The live chat is no longer live.', D);
+      if (!['testStarting', 'testing', 'liveStarting', 'live'].includes(b.lifeCycleStatus)) {
+        // chat opens with the broadcast (testing or live); before that there is nobody to talk to
+        throw new YtError(403, 'liveChatDisabled', 'The live chat is not enabled until the broadcast starts testing or goes live.', D);
+      }
+      const m: YtChatMessage = { id: `LCC.${randomId(24)}`, liveChatId, text, publishedAt: new Date().toISOString() };
+      state.messages.get(liveChatId)?.push(m);
+      const url = firstUrl(text);
+      sim.recordEffect({ type: 'message.posted', externalId: b.id, ...(url ? { url } : {}) });
+      return renderMessage(m, parts);
+    });
+
+    api.get('/liveChat/messages', async (req) => {
+      charge(QUOTA_COST.chatList);
+      const parts = parseParts(req, CHAT_PARTS);
+      const liveChatId = requiredParam(req, 'liveChatId', 'liveChatIdRequired', D);
+      const per = maxResults(req, 500, 200, 2000);
+      const offset = decodePageToken(req);
+      const b = chatBroadcast(liveChatId);
+      if (b.lifeCycleStatus === 'complete' || b.lifeCycleStatus === 'revoked') throw new YtError(403, 'liveChatEnded', 'The live chat is no longer live.', D);
+      const all = state.messages.get(liveChatId) ?? [];
+      const items = all.slice(offset, offset + per).map((m) => renderMessage(m, parts));
+      // chat paging is a polling cursor: nextPageToken is always there and points past the last item
+      const page: Page<Record<string, unknown>> = {
+        items,
+        nextPageToken: encodePageToken(offset + items.length),
+        pageInfo: { totalResults: all.length, resultsPerPage: items.length },
+      };
+      return listResponse('youtube#liveChatMessageListResponse', page, { pollingIntervalMillis: CHAT_POLLING_INTERVAL_MS });
+    });
+  }
+
+  return {
+    platform: 'youtube',
+    sim,
+    plugin,
+    createShowByHand(title: string): string {
+      const b = newBroadcast({ title, description: '', scheduledStartTime: new Date().toISOString(), privacyStatus: 'unlisted' });
+      return b.id;
+    },
+    showExists: (externalId) => state.broadcasts.has(externalId),
+  };
+}
+
+function send(reply: FastifyReply, r: SimReply): FastifyReply {
+  reply.code(r.status);
+  if (r.headers) void reply.headers(r.headers);
+  return reply.send(r.body);
+}

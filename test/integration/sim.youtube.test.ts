@@ -1,0 +1,508 @@
+/**
+ * The YouTube Live simulator and the simulator control plane, over real HTTP (no mocks): the
+ * production adapter will run against exactly this, so these tests pin the protocol it sees.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
+
+type Json = Record<string, unknown> & { error?: { code: number; message: string; errors: Array<Record<string, string>>; status?: string } };
+interface Res {
+  status: number;
+  headers: Headers;
+  json: Json;
+  text: string;
+}
+
+let srv: StartedSimulators;
+let base: string;
+
+beforeAll(async () => {
+  srv = await startSimulators({ port: 0 });
+  base = srv.url;
+});
+afterAll(async () => {
+  await srv.close();
+});
+beforeEach(async () => {
+  await control('POST', '/_sim/reset');
+});
+
+async function call(method: string, url: string, init: { headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {}): Promise<Res> {
+  const res = await fetch(url, { method, ...init });
+  const text = await res.text();
+  let json: Json = {};
+  try {
+    json = text ? (JSON.parse(text) as Json) : {};
+  } catch {
+    // non-JSON body: keep text
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+function control(method: string, path: string, body?: unknown): Promise<Res> {
+  return call(method, `${base}${path}`, body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+async function getToken(refreshToken = 'rt-1'): Promise<string> {
+  const r = await call('POST', `${base}/youtube/token`, {
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'cid', client_secret: 'secret', refresh_token: refreshToken }).toString(),
+  });
+  expect(r.status).toBe(200);
+  return r.json.access_token as string;
+}
+
+/** Data API call: `path` like `liveBroadcasts?part=snippet`. */
+function yt(method: string, path: string, token: string | undefined, body?: unknown, signal?: AbortSignal): Promise<Res> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return call(method, `${base}/youtube/youtube/v3/${path}`, { headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), ...(signal ? { signal } : {}) });
+}
+
+const reasonOf = (r: Res): string | undefined => r.json.error?.errors[0]?.reason;
+const domainOf = (r: Res): string | undefined => r.json.error?.errors[0]?.domain;
+
+const streamBody = { snippet: { title: 'Show ingest' }, cdn: { frameRate: '30fps', ingestionType: 'rtmp', resolution: '1080p' }, contentDetails: { isReusable: false } };
+function broadcastBody(title = 'Spring drop', extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    snippet: { title, description: 'syndicast:mk-123', scheduledStartTime: new Date(Date.now() + 3_600_000).toISOString() },
+    status: { privacyStatus: 'unlisted' },
+    contentDetails: { monitorStream: { enableMonitorStream: true }, enableAutoStart: false, enableAutoStop: false, ...extra },
+  };
+}
+
+async function effects(): Promise<Array<Record<string, unknown>>> {
+  return (await control('GET', '/_sim/youtube/effects')).json as unknown as Array<Record<string, unknown>>;
+}
+
+/** stream + broadcast + bind; returns ids. */
+async function provision(token: string, extra: Record<string, unknown> = {}): Promise<{ streamId: string; broadcastId: string; liveChatId: string }> {
+  const s = await yt('POST', 'liveStreams?part=snippet,cdn,contentDetails,status', token, streamBody);
+  expect(s.status).toBe(200);
+  const b = await yt('POST', 'liveBroadcasts?part=snippet,status,contentDetails', token, broadcastBody('Spring drop', extra));
+  expect(b.status).toBe(200);
+  const broadcastId = b.json.id as string;
+  const streamId = s.json.id as string;
+  const bound = await yt('POST', `liveBroadcasts/bind?id=${broadcastId}&streamId=${streamId}&part=id,contentDetails,status`, token);
+  expect(bound.status).toBe(200);
+  return { streamId, broadcastId, liveChatId: (b.json.snippet as { liveChatId: string }).liveChatId };
+}
+
+async function waitStreamActive(token: string, streamId: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const r = await yt('GET', `liveStreams?part=status&id=${streamId}`, token);
+    const item = (r.json.items as Array<{ status: { streamStatus: string } }>)[0];
+    if (item?.status.streamStatus === 'active') return;
+    await sleep(25);
+  }
+  throw new Error('stream never became active');
+}
+
+describe('OAuth token endpoint', () => {
+  it('exchanges a refresh token for a Bearer access token', async () => {
+    const r = await call('POST', `${base}/youtube/token`, {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=refresh_token&client_id=c&client_secret=s&refresh_token=1%2F%2Fabc',
+    });
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ access_token: expect.stringMatching(/^ya29\./), expires_in: 3599, token_type: 'Bearer', scope: expect.any(String) });
+    const list = await yt('GET', 'liveBroadcasts?part=id&mine=true', r.json.access_token as string);
+    expect(list.status).toBe(200);
+  });
+
+  it('answers invalid_grant for a revoked refresh token and invalid_request for missing fields', async () => {
+    const revoked = await call('POST', `${base}/youtube/token`, {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=refresh_token&client_id=c&client_secret=s&refresh_token=revoked-42',
+    });
+    expect(revoked.status).toBe(400);
+    expect(revoked.json).toEqual({ error: 'invalid_grant', error_description: 'Token has been expired or revoked.' });
+    const missing = await call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&client_id=c&client_secret=s' });
+    expect(missing.status).toBe(400);
+    expect(missing.json.error).toBe('invalid_request');
+  });
+
+  it('rejects missing, unknown and expired access tokens with Google’s 401', async () => {
+    for (const token of [undefined, 'ya29.nope']) {
+      const r = await yt('GET', 'liveBroadcasts?part=id&mine=true', token);
+      expect(r.status).toBe(401);
+      expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect(r.json.error).toMatchObject({
+        code: 401,
+        message: expect.stringMatching(/^Request had invalid authentication credentials\. Expected OAuth 2 access token/),
+        errors: [{ message: 'Invalid Credentials', domain: 'global', reason: 'authError', location: 'Authorization', locationType: 'header' }],
+        status: 'UNAUTHENTICATED',
+      });
+    }
+    await control('PUT', '/_sim/youtube/limits', { tokenTtlSec: 1 });
+    const token = await getToken();
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).status).toBe(200);
+    await sleep(1100);
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).status).toBe(401);
+  });
+});
+
+describe('live lifecycle', () => {
+  it('insert stream + broadcast, bind, transitions with the real rules, effects', async () => {
+    await control('PUT', '/_sim/youtube/limits', { streamActivationMs: 300 });
+    const token = await getToken();
+    const s = await yt('POST', 'liveStreams?part=snippet,cdn,contentDetails,status', token, streamBody);
+    expect(s.status).toBe(200);
+    expect(s.json).toMatchObject({
+      kind: 'youtube#liveStream',
+      snippet: { title: 'Show ingest' },
+      cdn: { ingestionType: 'rtmp', ingestionInfo: { ingestionAddress: 'rtmp://a.rtmp.youtube.com/live2', backupIngestionAddress: expect.any(String), streamName: expect.any(String) } },
+      status: { streamStatus: 'ready' },
+    });
+
+    const b = await yt('POST', 'liveBroadcasts?part=snippet,status,contentDetails', token, broadcastBody());
+    expect(b.status).toBe(200);
+    expect(b.json).toMatchObject({
+      kind: 'youtube#liveBroadcast',
+      snippet: { title: 'Spring drop', description: 'syndicast:mk-123', liveChatId: expect.any(String) },
+      status: { lifeCycleStatus: 'created', privacyStatus: 'unlisted' },
+      contentDetails: { monitorStream: { enableMonitorStream: true }, enableAutoStart: false },
+    });
+    const id = b.json.id as string;
+    // only the requested parts come back
+    const idOnly = await yt('GET', `liveBroadcasts?part=id&id=${id}`, token);
+    expect(Object.keys((idOnly.json.items as object[])[0] ?? {}).sort()).toEqual(['etag', 'id', 'kind']);
+
+    const bound = await yt('POST', `liveBroadcasts/bind?id=${id}&streamId=${s.json.id as string}&part=id,contentDetails,status`, token);
+    expect(bound.json).toMatchObject({ contentDetails: { boundStreamId: s.json.id }, status: { lifeCycleStatus: 'ready' } });
+
+    // the encoder has not reached YouTube yet
+    const early = await yt('POST', `liveBroadcasts/transition?broadcastStatus=testing&id=${id}&part=status`, token);
+    expect(early.status).toBe(403);
+    expect(reasonOf(early)).toBe('errorStreamInactive');
+    // monitor stream on: live needs testing first
+    const skip = await yt('POST', `liveBroadcasts/transition?broadcastStatus=live&id=${id}&part=status`, token);
+    expect(reasonOf(skip)).toBe('invalidTransition');
+
+    await waitStreamActive(token, s.json.id as string);
+    const testing = await yt('POST', `liveBroadcasts/transition?broadcastStatus=testing&id=${id}&part=status`, token);
+    expect(testing.status).toBe(200);
+    expect((testing.json.status as { lifeCycleStatus: string }).lifeCycleStatus).toBe('testing');
+    const again = await yt('POST', `liveBroadcasts/transition?broadcastStatus=testing&id=${id}&part=status`, token);
+    expect(again.status).toBe(403);
+    expect(again.json.error).toMatchObject({ code: 403, errors: [{ domain: 'youtube.liveBroadcast', reason: 'redundantTransition' }] });
+
+    const live = await yt('POST', `liveBroadcasts/transition?broadcastStatus=live&id=${id}&part=status,snippet`, token);
+    expect(live.json).toMatchObject({ status: { lifeCycleStatus: 'live', recordingStatus: 'recording' }, snippet: { actualStartTime: expect.any(String) } });
+    expect(reasonOf(await yt('POST', `liveBroadcasts/transition?broadcastStatus=testing&id=${id}&part=status`, token))).toBe('invalidTransition');
+    expect(reasonOf(await yt('DELETE', `liveBroadcasts?id=${id}`, token))).toBe('liveBroadcastDeletionNotAllowed');
+
+    const active = await yt('GET', 'liveBroadcasts?part=id&broadcastStatus=active', token);
+    expect((active.json.items as Array<{ id: string }>).map((i) => i.id)).toEqual([id]);
+
+    const done = await yt('POST', `liveBroadcasts/transition?broadcastStatus=complete&id=${id}&part=status`, token);
+    expect((done.json.status as { lifeCycleStatus: string }).lifeCycleStatus).toBe('complete');
+
+    const missing = await yt('POST', 'liveBroadcasts/transition?broadcastStatus=live&id=nope&part=status', token);
+    expect(missing.status).toBe(404);
+    expect(reasonOf(missing)).toBe('liveBroadcastNotFound');
+
+    expect(await effects()).toEqual([
+      { seq: 1, type: 'show.created', externalId: id, title: 'Spring drop', at: expect.any(String) },
+      { seq: 2, type: 'show.started', externalId: id, title: 'Spring drop', at: expect.any(String) },
+      { seq: 3, type: 'show.ended', externalId: id, title: 'Spring drop', at: expect.any(String) },
+    ]);
+  });
+
+  it('update (title → show.updated), delete (show.cancelled), list filters and pagination', async () => {
+    const token = await getToken();
+    const ids: string[] = [];
+    for (const t of ['A', 'B', 'C']) ids.push((await yt('POST', 'liveBroadcasts?part=snippet,status', token, broadcastBody(t))).json.id as string);
+
+    const upd = await yt('PUT', 'liveBroadcasts?part=snippet', token, {
+      id: ids[0],
+      snippet: { title: 'A (moved)', description: 'syndicast:mk-1', scheduledStartTime: '2030-01-01T10:00:00Z' },
+    });
+    expect(upd.status).toBe(200);
+    expect(upd.json.snippet).toMatchObject({ title: 'A (moved)', scheduledStartTime: '2030-01-01T10:00:00.000Z' });
+
+    const p1 = await yt('GET', 'liveBroadcasts?part=snippet&mine=true&maxResults=2', token);
+    expect(p1.json).toMatchObject({ kind: 'youtube#liveBroadcastListResponse', pageInfo: { totalResults: 3, resultsPerPage: 2 }, nextPageToken: expect.any(String) });
+    const p2 = await yt('GET', `liveBroadcasts?part=snippet&mine=true&maxResults=2&pageToken=${p1.json.nextPageToken as string}`, token);
+    expect((p2.json.items as unknown[]).length).toBe(1);
+    expect(p2.json.nextPageToken).toBeUndefined();
+    // descriptions come back: the adapter finds what it created by its marker
+    const all = [...(p1.json.items as Array<{ snippet: { description: string } }>), ...(p2.json.items as Array<{ snippet: { description: string } }>)];
+    expect(all.map((i) => i.snippet.description)).toContain('syndicast:mk-1');
+
+    const upcoming = await yt('GET', 'liveBroadcasts?part=id&broadcastStatus=upcoming&maxResults=50', token);
+    expect((upcoming.json.items as unknown[]).length).toBe(3);
+    expect(reasonOf(await yt('GET', 'liveBroadcasts?part=id&mine=true&broadcastStatus=all', token))).toBe('incompatibleParameters');
+    expect(reasonOf(await yt('GET', 'liveBroadcasts?part=id', token))).toBe('missingRequiredParameter');
+    expect(reasonOf(await yt('GET', 'liveBroadcasts?part=bogus&mine=true', token))).toBe('unknownPart');
+
+    const del = await yt('DELETE', `liveBroadcasts?id=${ids[1] ?? ''}`, token);
+    expect(del.status).toBe(204);
+    expect(reasonOf(await yt('DELETE', `liveBroadcasts?id=${ids[1] ?? ''}`, token))).toBe('liveBroadcastNotFound');
+
+    const types = (await effects()).map((e) => `${e.type as string}:${e.title as string}`);
+    expect(types).toEqual(['show.created:A', 'show.created:B', 'show.created:C', 'show.updated:A (moved)', 'show.cancelled:B']);
+  });
+
+  it('validates inserts like the real API', async () => {
+    const token = await getToken();
+    const noTitle = await yt('POST', 'liveBroadcasts?part=snippet,status', token, { snippet: { scheduledStartTime: '2030-01-01T00:00:00Z' }, status: { privacyStatus: 'public' } });
+    expect(noTitle.status).toBe(400);
+    expect(reasonOf(noTitle)).toBe('titleRequired');
+    const longTitle = await yt('POST', 'liveBroadcasts?part=snippet,status', token, broadcastBody('x'.repeat(101)));
+    expect(reasonOf(longTitle)).toBe('invalidTitle');
+    const badCdn = await yt('POST', 'liveStreams?part=snippet,cdn', token, { snippet: { title: 's' }, cdn: { frameRate: '30fps', ingestionType: 'rtmp', resolution: '999p' } });
+    expect(reasonOf(badCdn)).toBe('invalidResolution');
+    const parseError = await call('POST', `${base}/youtube/youtube/v3/liveStreams?part=snippet`, {
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{not json',
+    });
+    expect(parseError.status).toBe(400);
+    expect(reasonOf(parseError)).toBe('parseError');
+  });
+
+  it('with transitionMs the broadcast passes through testStarting / liveStarting', async () => {
+    await control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0, transitionMs: 100 });
+    const token = await getToken();
+    const { broadcastId } = await provision(token);
+    const status = async (): Promise<string | undefined> =>
+      ((await yt('GET', `liveBroadcasts?part=status&id=${broadcastId}`, token)).json.items as Array<{ status: { lifeCycleStatus: string } }>)[0]?.status.lifeCycleStatus;
+    const t = await yt('POST', `liveBroadcasts/transition?broadcastStatus=testing&id=${broadcastId}&part=status`, token);
+    expect((t.json.status as { lifeCycleStatus: string }).lifeCycleStatus).toBe('testStarting');
+    // "already in the requested status or processing to the requested status"
+    expect(reasonOf(await yt('POST', `liveBroadcasts/transition?broadcastStatus=testing&id=${broadcastId}&part=status`, token))).toBe('redundantTransition');
+    expect(reasonOf(await yt('POST', `liveBroadcasts/transition?broadcastStatus=live&id=${broadcastId}&part=status`, token))).toBe('invalidTransition');
+    await sleep(150);
+    expect(await status()).toBe('testing');
+    await yt('POST', `liveBroadcasts/transition?broadcastStatus=live&id=${broadcastId}&part=status`, token);
+    expect(await status()).toBe('liveStarting');
+    await sleep(150);
+    expect(await status()).toBe('live');
+  });
+
+  it('enableAutoStart goes live by itself once the stream is active; a manual transition is then redundant', async () => {
+    await control('PUT', '/_sim/youtube/limits', { streamActivationMs: 50 });
+    const token = await getToken();
+    const { broadcastId, streamId } = await provision(token, { enableAutoStart: true });
+    await waitStreamActive(token, streamId);
+    const b = await yt('GET', `liveBroadcasts?part=status&id=${broadcastId}`, token);
+    expect((b.json.items as Array<{ status: { lifeCycleStatus: string } }>)[0]?.status.lifeCycleStatus).toBe('live');
+    expect(reasonOf(await yt('POST', `liveBroadcasts/transition?broadcastStatus=live&id=${broadcastId}&part=status`, token))).toBe('redundantTransition');
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.started']);
+  });
+});
+
+describe('live chat', () => {
+  it('posts messages only while testing/live; message.posted carries the first URL', async () => {
+    await control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
+    const token = await getToken();
+    const { broadcastId, liveChatId } = await provision(token);
+    const msg = (text: string): Record<string, unknown> => ({ snippet: { liveChatId, type: 'textMessageEvent', textMessageDetails: { messageText: text } } });
+
+    const early = await yt('POST', 'liveChat/messages?part=snippet', token, msg('too early'));
+    expect(early.status).toBe(403);
+    expect(domainOf(early)).toBe('youtube.liveChat');
+
+    await yt('POST', `liveBroadcasts/transition?broadcastStatus=testing&id=${broadcastId}&part=status`, token);
+    await yt('POST', `liveBroadcasts/transition?broadcastStatus=live&id=${broadcastId}&part=status`, token);
+    const posted = await yt('POST', 'liveChat/messages?part=snippet,authorDetails', token, msg('Linen shirt $49 → https://sc.example/l/Ab3d. Grab it!'));
+    expect(posted.status).toBe(200);
+    expect(posted.json).toMatchObject({
+      kind: 'youtube#liveChatMessage',
+      id: expect.any(String),
+      snippet: { type: 'textMessageEvent', liveChatId, publishedAt: expect.any(String), authorChannelId: expect.any(String), textMessageDetails: { messageText: expect.stringContaining('Linen') } },
+      authorDetails: { isChatOwner: true },
+    });
+    await yt('POST', 'liveChat/messages?part=snippet', token, msg('no link here'));
+
+    const list = await yt('GET', `liveChat/messages?liveChatId=${liveChatId}&part=snippet`, token);
+    expect(list.json).toMatchObject({ kind: 'youtube#liveChatMessageListResponse', pollingIntervalMillis: expect.any(Number), nextPageToken: expect.any(String) });
+    expect((list.json.items as unknown[]).length).toBe(2);
+    const poll = await yt('GET', `liveChat/messages?liveChatId=${liveChatId}&part=snippet&pageToken=${list.json.nextPageToken as string}`, token);
+    expect(poll.json.items).toEqual([]);
+
+    const chatEffects = (await effects()).filter((e) => e.type === 'message.posted');
+    expect(chatEffects).toEqual([
+      { seq: expect.any(Number), type: 'message.posted', externalId: broadcastId, url: 'https://sc.example/l/Ab3d', at: expect.any(String) },
+      { seq: expect.any(Number), type: 'message.posted', externalId: broadcastId, at: expect.any(String) },
+    ]);
+
+    await yt('POST', `liveBroadcasts/transition?broadcastStatus=complete&id=${broadcastId}&part=status`, token);
+    expect(reasonOf(await yt('POST', 'liveChat/messages?part=snippet', token, msg('after')))).toBe('liveChatEnded');
+    expect(reasonOf(await yt('POST', 'liveChat/messages?part=snippet', token, { snippet: { liveChatId: 'nope', type: 'textMessageEvent', textMessageDetails: { messageText: 'x' } } }))).toBe(
+      'liveChatNotFound',
+    );
+  });
+});
+
+describe('quota and request window', () => {
+  it('charges 50 per write and 1 per list; past quotaPerDay answers quotaExceeded', async () => {
+    await control('PUT', '/_sim/youtube/limits', { quotaPerDay: 101 });
+    const token = await getToken();
+    expect((await yt('POST', 'liveBroadcasts?part=id,snippet,status', token, broadcastBody())).status).toBe(200);
+    expect((await yt('POST', 'liveStreams?part=id', token, streamBody)).status).toBe(400); // invalid: no cdn part, still costs 50
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).status).toBe(200); // 101
+    const over = await yt('GET', 'liveBroadcasts?part=id&mine=true', token);
+    expect(over.status).toBe(403);
+    expect(over.json.error).toMatchObject({ code: 403, errors: [{ domain: 'youtube.quota', reason: 'quotaExceeded' }] });
+    const limits = await control('GET', '/_sim/youtube/limits');
+    expect(limits.json.quota).toMatchObject({ used: 101, limit: 101, timeZone: 'America/Los_Angeles' });
+  });
+
+  it('requestsPerWindow answers 429 rateLimitExceeded when the window is full', async () => {
+    const token = await getToken();
+    await control('PUT', '/_sim/youtube/limits', { requestsPerWindow: 2, windowMs: 60_000 });
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).status).toBe(200);
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).status).toBe(200);
+    const third = await yt('GET', 'liveBroadcasts?part=id&mine=true', token);
+    expect(third.status).toBe(429);
+    expect(reasonOf(third)).toBe('rateLimitExceeded');
+  });
+
+  it('latencyMs delays every API request', async () => {
+    const token = await getToken();
+    await control('PUT', '/_sim/youtube/limits', { latencyMs: 150 });
+    const t0 = Date.now();
+    await yt('GET', 'liveBroadcasts?part=id&mine=true', token);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+  });
+});
+
+describe('faults', () => {
+  it('429 and 500 look like YouTube; the token endpoint only gets 500/timeout', async () => {
+    const token = await getToken();
+    await control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['429'] });
+    const r429 = await yt('GET', 'liveBroadcasts?part=id&mine=true', token);
+    expect(r429.status).toBe(429);
+    expect(r429.json.error).toMatchObject({ code: 429, errors: [{ domain: 'youtube.api', reason: 'rateLimitExceeded' }] });
+    await getToken(); // exempt from 429
+
+    await control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
+    const r500 = await yt('GET', 'liveBroadcasts?part=id&mine=true', token);
+    expect(r500.status).toBe(500);
+    expect(reasonOf(r500)).toBe('backendError');
+    const tok500 = await call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&client_id=c&client_secret=s&refresh_token=r' });
+    expect(tok500.status).toBe(500);
+
+    const log = (await control('GET', '/_sim/youtube/requests')).json as unknown as Array<{ fault?: string; status: number }>;
+    expect(log.filter((r) => r.fault).map((r) => `${r.fault ?? ''}:${r.status}`)).toEqual(['429:429', '500:500', '500:500']);
+    // faulted requests have no effect
+    expect(await effects()).toEqual([]);
+  });
+
+  it('token_expired invalidates the current access token until the client refreshes', async () => {
+    const token = await getToken();
+    await control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['token_expired'] });
+    const r = await yt('GET', 'liveBroadcasts?part=id&mine=true', token);
+    expect(r.status).toBe(401);
+    expect(reasonOf(r)).toBe('authError');
+    await control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).status).toBe(401);
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', await getToken())).status).toBe(200);
+  });
+
+  it('timeout: the request is processed, the answer never comes', async () => {
+    const token = await getToken();
+    await control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['timeout'], hangMs: 2000 });
+    const t0 = Date.now();
+    await expect(yt('POST', 'liveBroadcasts?part=id,snippet,status', token, broadcastBody('Ghost'), AbortSignal.timeout(200))).rejects.toThrow();
+    expect(Date.now() - t0).toBeLessThan(1500);
+    // the effect happened even though the client never heard back: the client must recover by lookup
+    expect((await effects()).map((e) => `${e.type as string}:${e.title as string}`)).toEqual(['show.created:Ghost']);
+
+    // without a client timeout the socket is destroyed after hangMs
+    await control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['timeout'], hangMs: 100 });
+    await expect(yt('GET', 'liveBroadcasts?part=id&mine=true', token)).rejects.toThrow();
+    await control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+    const log = (await control('GET', '/_sim/youtube/requests')).json as unknown as Array<{ path: string; fault?: string; status: number }>;
+    expect(log.filter((r) => r.fault === 'timeout').map((r) => `${r.path}:${r.status}`)).toEqual(['/youtube/v3/liveBroadcasts:200', '/youtube/v3/liveBroadcasts:200']);
+  });
+
+  it('a seed makes the fault sequence reproducible', async () => {
+    const token = await getToken();
+    const run = async (): Promise<number[]> => {
+      await control('PUT', '/_sim/youtube/faults', { rate: 0.5, kinds: ['429', '500'], seed: 7 });
+      const out: number[] = [];
+      for (let i = 0; i < 12; i++) out.push((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).status);
+      return out;
+    };
+    const a = await run();
+    expect(await run()).toEqual(a);
+    expect(new Set(a).size).toBeGreaterThan(1);
+  });
+});
+
+describe('control plane', () => {
+  it('request log keeps method, path (without /youtube), query, headers and the raw body', async () => {
+    const token = await getToken('rt-log');
+    const raw = '{"snippet":{"title":"Logged","scheduledStartTime":"2030-01-01T00:00:00Z"},"status":{"privacyStatus":"private"}}';
+    await call('POST', `${base}/youtube/youtube/v3/liveBroadcasts?part=snippet,status`, {
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-trace': 't1' },
+      body: raw,
+    });
+    const log = (await control('GET', '/_sim/youtube/requests')).json as unknown as Array<Record<string, unknown>>;
+    expect(log).toHaveLength(2);
+    expect(log[0]).toMatchObject({ seq: 1, method: 'POST', path: '/token', status: 200, body: expect.stringContaining('refresh_token=rt-log') });
+    expect(log[1]).toMatchObject({
+      seq: 2,
+      method: 'POST',
+      path: '/youtube/v3/liveBroadcasts',
+      query: { part: 'snippet,status' },
+      headers: expect.objectContaining({ authorization: `Bearer ${token}`, 'x-trace': 't1' }),
+      body: raw,
+      status: 200,
+      at: expect.any(String),
+    });
+    const since = (await control('GET', '/_sim/youtube/requests?since=1')).json as unknown as unknown[];
+    expect(since).toHaveLength(1);
+  });
+
+  it('orders, refunds and hand-made shows', async () => {
+    const created = await control('POST', '/_sim/youtube/shows', { title: 'Made in YouTube Studio' });
+    expect(created.status).toBe(201);
+    const externalId = created.json.externalId as string;
+    const token = await getToken();
+    const found = await yt('GET', `liveBroadcasts?part=status&id=${externalId}`, token);
+    expect((found.json.items as Array<{ status: { lifeCycleStatus: string } }>)[0]?.status.lifeCycleStatus).toBe('created');
+
+    const order = await control('POST', '/_sim/youtube/orders', { externalId, productId: 'p1', total: { amount: 4900, currency: 'USD' }, clickId: 'c1' });
+    expect(order.status).toBe(201);
+    const orderId = order.json.orderId as string;
+    expect((await control('POST', `/_sim/youtube/orders/${orderId}/refunds`, { amount: { amount: 900, currency: 'USD' } })).json).toEqual({ refundId: expect.any(String) });
+    expect((await control('POST', `/_sim/youtube/orders/${orderId}/refunds`, { amount: { amount: 4001, currency: 'USD' } })).status).toBe(409);
+    expect((await control('POST', '/_sim/youtube/orders', { externalId: 'nope', productId: 'p', total: { amount: 1, currency: 'USD' } })).status).toBe(404);
+    const orders = (await control('GET', '/_sim/youtube/orders')).json as unknown as Array<Record<string, unknown>>;
+    expect(orders).toEqual([expect.objectContaining({ orderId, externalId, status: 'partially_refunded', clickId: 'c1' })]);
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created']);
+  });
+
+  it('validates control bodies as problem+json; unknown platforms are 404', async () => {
+    const bad = await control('PUT', '/_sim/youtube/faults', { rate: 2, kinds: ['boom'] });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(bad.json).toMatchObject({ status: 400, errors: expect.any(Array) });
+    expect((await control('PUT', '/_sim/youtube/limits', { nope: 1 })).status).toBe(400);
+    for (const p of ['/_sim/myspace/effects', '/_sim/tiktok/requests']) {
+      const r = await control('GET', p);
+      expect(r.status).toBe(404);
+      expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(r.json).toMatchObject({ status: 404, title: 'Unknown platform' });
+    }
+  });
+
+  it('reset clears state, logs, tokens, faults and limits', async () => {
+    const token = await getToken();
+    await yt('POST', 'liveBroadcasts?part=id,snippet,status', token, broadcastBody());
+    await control('PUT', '/_sim/youtube/limits', { quotaPerDay: 5, latencyMs: 10 });
+    await control('PUT', '/_sim/youtube/faults', { rate: 0.1, kinds: ['500'] });
+    expect((await control('POST', '/_sim/reset')).status).toBe(200);
+    expect(await effects()).toEqual([]);
+    expect((await control('GET', '/_sim/youtube/requests')).json).toEqual([]);
+    expect((await control('GET', '/_sim/youtube/faults')).json).toMatchObject({ rate: 0, kinds: [] });
+    expect((await control('GET', '/_sim/youtube/limits')).json).toMatchObject({ quotaPerDay: 10000, latencyMs: 0, requestsPerWindow: null, streamActivationMs: 300 });
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).status).toBe(401);
+    const fresh = await getToken();
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', fresh)).json.items).toEqual([]);
+  });
+});
