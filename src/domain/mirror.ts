@@ -13,6 +13,8 @@ export interface MirrorPin {
   linkUrl: string | undefined;
   ref: string | undefined;
   at: string | undefined;
+  /** Pin delay: not mirrored before this time (epoch ms), set when the pin is first seen. */
+  dueAt?: number;
 }
 
 export interface MirrorDoc {

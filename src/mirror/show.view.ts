@@ -34,7 +34,8 @@ export function showView(partnerId: string, desired: DesiredShow, targets: Targe
     if (!m && !t.enabled) return;
     const pins = new Map<string, MirrorView['pins'][number]>();
     for (const [productId, p] of Object.entries(m?.pins ?? {})) pins.set(productId, { productId, state: p.state, linkUrl: p.linkUrl ?? null });
-    for (const productId of desired.pinned) {
+    const pinsStillWanted = desired.state === 'live' || desired.state === 'scheduled';
+    for (const productId of pinsStillWanted ? desired.pinned : []) {
       if (!pins.has(productId)) pins.set(productId, { productId, state: 'pending', linkUrl: links.urlFor(links.code(partnerId, desired.showId, t.id, productId)) });
     }
     const state = m?.state ?? 'pending';

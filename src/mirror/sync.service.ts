@@ -85,15 +85,17 @@ export class SyncService {
       const mirror = (await shows.getMirror(partnerId, showId, targetId)) ?? newMirror(targetId, target.platform);
       const before = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
       const save = async (): Promise<void> => {
+        mirror.retries = 0; // progress: the next failure starts a fresh backoff
         await shows.saveMirror(partnerId, showId, mirror);
       };
+      let wakeAt: number | undefined;
       try {
         const adapter = this.adapterFor(target, log);
         if (!adapter) {
           mirror.state = 'failed';
           mirror.lastError = `platform ${target.platform} is not supported by this version of Syndicast`;
         } else {
-          await this.drive(job, desired, mirror, adapter, save);
+          wakeAt = await this.drive(job, desired, mirror, adapter, target.pinDelayMs, save);
           if (mirror.state !== 'action_required') mirror.lastError = null;
         }
         mirror.retries = 0;
@@ -106,7 +108,10 @@ export class SyncService {
         return outcome;
       }
       await this.notify(partnerId, showId, mirror, before);
-      if ((await shows.version(partnerId, showId)) === desired.version) return { kind: 'done', state: mirror.state };
+      if ((await shows.version(partnerId, showId)) === desired.version) {
+        if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
+        return { kind: 'done', state: mirror.state };
+      }
       log.debug({ round }, 'desired state changed during sync; syncing again');
     }
     return { kind: 'delay', delayMs: 100, reason: 'desired state keeps changing' };
@@ -164,29 +169,32 @@ export class SyncService {
     };
   }
 
-  /** The state machine. Throws TargetErrors; saves after every remote side effect. */
-  private async drive(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, save: () => Promise<void>): Promise<void> {
+  /**
+   * The state machine. Throws TargetErrors; saves after every remote side effect. Returns when to
+   * come back (a delayed pin), if anything is waiting.
+   */
+  private async drive(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, pinDelayMs: number, save: () => Promise<void>): Promise<number | undefined> {
     const caps = adapter.capabilities;
-    if (mirror.state === 'failed' || mirror.state === 'ended' || mirror.state === 'cancelled') return;
+    if (mirror.state === 'failed' || mirror.state === 'ended' || mirror.state === 'cancelled') return undefined;
 
     if (desired.state === 'cancelled') {
       if (mirror.remote) await adapter.cancelShow(mirror.remote, this.op(job, mirror, 'cancel'));
       mirror.state = 'cancelled';
-      return;
+      return undefined;
     }
 
     if (!mirror.remote) {
       if (desired.state === 'ended') {
         // The show is over before it was ever mirrored: nothing to air, nothing to create.
         mirror.state = 'ended';
-        return;
+        return undefined;
       }
       if (caps.createShow !== 'api') {
         mirror.state = 'action_required';
         mirror.lastError =
           `${adapter.platform} cannot create live shows by API: create the show in the ${adapter.platform} app, then link it with ` +
           `PUT /v1/partners/${job.partnerId}/shows/${job.showId}/mirrors/${job.targetId} {"externalId": "<the ${adapter.platform} show id>"}`;
-        return;
+        return undefined;
       }
       mirror.state = 'provisioning';
       await save();
@@ -216,7 +224,7 @@ export class SyncService {
         // Ended without our mirror ever going live: withdraw the never-aired remote show.
         await adapter.cancelShow(remote, this.op(job, mirror, 'withdraw'));
         mirror.state = 'ended';
-        return;
+        return undefined;
       }
       if (caps.lifecycle) await adapter.startShow(remote, this.op(job, mirror, 'start'));
       mirror.state = 'live';
@@ -225,21 +233,33 @@ export class SyncService {
     }
 
     if (mirror.state === 'live') {
-      await this.syncPins(job, desired, mirror, adapter, save);
+      const wakeAt = await this.syncPins(job, desired, mirror, adapter, pinDelayMs, save);
       if (desired.state === 'ended') {
         if (caps.lifecycle) await adapter.endShow(remote, this.op(job, mirror, 'end'));
         mirror.state = 'ended';
       }
+      return wakeAt;
     }
+    return undefined;
   }
 
-  private async syncPins(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, save: () => Promise<void>): Promise<void> {
+  private async syncPins(
+    job: SyncJob,
+    desired: DesiredShow,
+    mirror: MirrorDoc,
+    adapter: TargetAdapter,
+    pinDelayMs: number,
+    save: () => Promise<void>,
+  ): Promise<number | undefined> {
     const remote = mirror.remote;
-    if (!remote) return;
+    if (!remote) return undefined;
+    let wakeAt: number | undefined;
     const ids = [...new Set([...desired.pinUniverse, ...Object.keys(mirror.pins)])].sort();
     for (const productId of ids) {
       const want = desired.state === 'live' && desired.pinned.has(productId);
-      const mp: MirrorPin = mirror.pins[productId] ?? { state: 'pending', episode: 1, linkUrl: undefined, ref: undefined, at: undefined };
+      const existing = mirror.pins[productId];
+      if (!existing && !want) continue; // never pinned here and not wanted now: nothing to report
+      const mp: MirrorPin = existing ?? { state: 'pending', episode: 1, linkUrl: undefined, ref: undefined, at: undefined };
       mirror.pins[productId] = mp;
       const product = desired.products.get(productId);
       if (want && mp.state !== 'pinned') {
@@ -247,7 +267,19 @@ export class SyncService {
         if (mp.state === 'unpinned') {
           mp.episode += 1;
           mp.state = 'pending';
+          mp.dueAt = undefined;
           await save();
+        }
+        if (pinDelayMs > 0) {
+          // Viewers are seconds behind the live video: show the pin when they see the product.
+          if (mp.dueAt === undefined) {
+            mp.dueAt = Date.now() + pinDelayMs;
+            await save();
+          }
+          if (Date.now() < mp.dueAt) {
+            wakeAt = Math.min(wakeAt ?? Infinity, mp.dueAt);
+            continue;
+          }
         }
         mp.linkUrl = await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
         const res = await adapter.pin(
@@ -273,5 +305,6 @@ export class SyncService {
         await save();
       }
     }
+    return wakeAt;
   }
 }

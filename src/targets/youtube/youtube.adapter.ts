@@ -1,0 +1,443 @@
+/**
+ * YouTube Live: the whole lifecycle is available by API (liveStreams + liveBroadcasts + liveChatMessages).
+ * Non-idempotent inserts go through `op.once` and carry `syndicast:<marker>` so that an attempt that
+ * crashed after YouTube created the object finds it again instead of creating a second one.
+ * API: https://developers.google.com/youtube/v3/live/docs (life cycle: .../live/life-of-a-broadcast).
+ */
+import { formatMoney } from '../../domain/money.js';
+import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
+import { PermanentError, RetryableError, isTargetError } from '../target.errors.js';
+import { createYoutubeClient, QUOTA_COST } from './youtube.client.js';
+import {
+  BroadcastBindSchema,
+  BroadcastSnippetSchema,
+  BroadcastStatusSchema,
+  EmptySchema,
+  LiveBroadcastListSchema,
+  LiveChatMessageListSchema,
+  LiveChatMessageSchema,
+  LiveStreamListSchema,
+  LiveStreamSchema,
+  LiveBroadcastSchema,
+  type LiveBroadcast,
+  type LiveStream,
+} from './youtube.schemas.js';
+
+export const YOUTUBE_CAPABILITIES: Capabilities = {
+  createShow: 'api',
+  pin: 'chat_message',
+  unpin: false,
+  lifecycle: true,
+  ingest: true,
+  orderWebhooks: false,
+  orderReport: false,
+};
+
+const V3 = '/youtube/v3';
+const MARKER_PREFIX = 'syndicast:';
+/** Recovery lists walk pages of 50; stop somewhere so a huge channel cannot burn the quota. */
+const MAX_RECOVERY_PAGES = 20;
+/** Chat lists cost 5 units a page and their page tokens never run out (they are polling cursors). */
+const MAX_CHAT_PAGES = 5;
+/** A pin whose insert may have happened is looked for among messages at most this old. */
+const PIN_RECOVERY_WINDOW_MS = 10 * 60_000;
+/** Broadcast/stream is between two states (testStarting, liveStarting): YouTube needs a few seconds. */
+const TRANSITIONING_DELAY_MS = 2_000;
+const TITLE_MAX = 100; // liveBroadcast snippet.title
+const STREAM_TITLE_MAX = 128; // liveStream snippet.title
+const DESCRIPTION_MAX_BYTES = 5000;
+const CHAT_MESSAGE_MAX = 200;
+
+/** Results of `once` steps: stored as JSON by the intent store. */
+interface StreamRef {
+  id: string;
+  ingestionAddress: string;
+  streamName: string;
+}
+interface BroadcastRef {
+  id: string;
+  liveChatId: string | null;
+}
+
+function codePoints(s: string): string[] {
+  return Array.from(s);
+}
+
+function truncate(s: string, max: number): string {
+  const cps = codePoints(s);
+  return cps.length <= max ? s : `${cps.slice(0, max - 1).join('')}…`;
+}
+
+/** YouTube rejects `<` and `>` in titles and descriptions (invalidTitle / invalidDescription). */
+function clean(s: string): string {
+  return s.replace(/</g, '‹').replace(/>/g, '›');
+}
+
+function truncateBytes(s: string, maxBytes: number): string {
+  let out = s;
+  while (Buffer.byteLength(out, 'utf8') > maxBytes) out = codePoints(out).slice(0, -16).join('');
+  return out;
+}
+
+function markerLine(marker: string): string {
+  return `${MARKER_PREFIX}${marker}`;
+}
+
+/** The marker goes last and is never cut: recovery depends on it. */
+function describe(description: string | undefined, markerLines: string[]): string {
+  const tail = markerLines.join('\n');
+  const base = truncateBytes(clean((description ?? '').trim()), DESCRIPTION_MAX_BYTES - Buffer.byteLength(tail, 'utf8') - 2);
+  return base && tail ? `${base}\n\n${tail}` : base || tail;
+}
+
+function hasMarker(description: string | undefined, marker: string): boolean {
+  return (description ?? '').split('\n').some((line) => line.trim() === markerLine(marker));
+}
+
+function markerLinesOf(description: string | undefined): string[] {
+  return (description ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith(MARKER_PREFIX));
+}
+
+function watchUrl(broadcastId: string): string {
+  return `https://www.youtube.com/watch?v=${encodeURIComponent(broadcastId)}`;
+}
+
+function streamRef(s: LiveStream): StreamRef {
+  return { id: s.id, ingestionAddress: s.cdn.ingestionInfo.ingestionAddress, streamName: s.cdn.ingestionInfo.streamName };
+}
+
+function broadcastRef(b: LiveBroadcast): BroadcastRef {
+  return { id: b.id, liveChatId: b.snippet.liveChatId ?? null };
+}
+
+function remoteShow(broadcast: BroadcastRef, stream: StreamRef | undefined): RemoteShow {
+  const data: Record<string, string> = {};
+  if (stream) data.streamId = stream.id;
+  if (broadcast.liveChatId) data.liveChatId = broadcast.liveChatId;
+  return {
+    externalId: broadcast.id,
+    url: watchUrl(broadcast.id),
+    ingest: stream ? { url: stream.ingestionAddress, streamKey: stream.streamName } : undefined,
+    data,
+  };
+}
+
+/** `🛍 {title} — {price} {link}`, title shortened so the link always fits YouTube's 200-character limit. */
+export function pinMessage(pin: PinSpec): string {
+  const suffix = ` — ${formatMoney(pin.price)} ${pin.linkUrl}`;
+  const prefix = '🛍 ';
+  const room = CHAT_MESSAGE_MAX - codePoints(prefix).length - codePoints(suffix).length;
+  const title = room > 1 ? truncate(pin.title.trim(), room) : '';
+  return `${prefix}${title}${suffix}`;
+}
+
+function notFound(reason: string): boolean {
+  return reason === 'liveBroadcastNotFound' || reason === 'notFound' || reason === 'http_404';
+}
+
+type TransitionOutcome = 'done' | 'invalid';
+
+export const createYoutubeAdapter: AdapterFactory = (ctx) => {
+  const client = createYoutubeClient(ctx);
+  const log = ctx.log.child({ module: 'youtube.adapter', targetId: ctx.target.id });
+
+  async function* pages<T extends { nextPageToken?: string | undefined }>(
+    fetchPage: (pageToken: string | undefined) => Promise<T>,
+    maxPages: number,
+  ): AsyncGenerator<T> {
+    let token: string | undefined;
+    for (let i = 0; i < maxPages; i++) {
+      const page = await fetchPage(token);
+      yield page;
+      if (!page.nextPageToken || page.nextPageToken === token) return;
+      token = page.nextPageToken;
+    }
+  }
+
+  // --- liveStreams ----------------------------------------------------------------------------
+
+  async function insertStream(spec: ShowSpec, marker: string): Promise<StreamRef> {
+    const stream = await client.call({
+      method: 'POST',
+      path: `${V3}/liveStreams`,
+      query: { part: 'id,snippet,cdn,contentDetails,status' },
+      body: {
+        snippet: { title: truncate(clean(spec.title), STREAM_TITLE_MAX), description: describe(undefined, [markerLine(marker)]) },
+        cdn: { ingestionType: 'rtmp', resolution: 'variable', frameRate: 'variable' },
+        contentDetails: { isReusable: false },
+      },
+      cost: QUOTA_COST.write,
+      schema: LiveStreamSchema,
+    });
+    return streamRef(stream);
+  }
+
+  async function findStream(marker: string): Promise<StreamRef | null> {
+    const listPage = (pageToken: string | undefined) =>
+      client.call({
+        method: 'GET',
+        path: `${V3}/liveStreams`,
+        query: { part: 'id,snippet,cdn,status', mine: true, maxResults: 50, pageToken },
+        cost: QUOTA_COST.list,
+        schema: LiveStreamListSchema,
+      });
+    for await (const page of pages(listPage, MAX_RECOVERY_PAGES)) {
+      const hit = page.items.find((s) => hasMarker(s.snippet.description, marker));
+      if (hit) return streamRef(hit);
+    }
+    return null;
+  }
+
+  async function getStream(id: string): Promise<LiveStream | undefined> {
+    const res = await client.call({
+      method: 'GET',
+      path: `${V3}/liveStreams`,
+      query: { part: 'id,snippet,cdn,status', id },
+      cost: QUOTA_COST.list,
+      schema: LiveStreamListSchema,
+    });
+    return res.items[0];
+  }
+
+  // --- liveBroadcasts -------------------------------------------------------------------------
+
+  async function insertBroadcast(spec: ShowSpec, marker: string): Promise<BroadcastRef> {
+    const broadcast = await client.call({
+      method: 'POST',
+      path: `${V3}/liveBroadcasts`,
+      query: { part: 'id,snippet,status,contentDetails' },
+      body: {
+        snippet: {
+          title: truncate(clean(spec.title), TITLE_MAX),
+          description: describe(spec.description, [markerLine(marker)]),
+          scheduledStartTime: spec.scheduledAt,
+        },
+        status: { privacyStatus: client.credentials.privacyStatus },
+        // Auto start/stop off: the mirror drives the transitions, and a manual transition fails once
+        // YouTube has started the broadcast by itself.
+        contentDetails: { monitorStream: { enableMonitorStream: true }, enableAutoStart: false, enableAutoStop: false },
+      },
+      cost: QUOTA_COST.write,
+      schema: LiveBroadcastSchema,
+    });
+    return broadcastRef(broadcast);
+  }
+
+  async function findBroadcast(marker: string): Promise<BroadcastRef | null> {
+    const listPage = (pageToken: string | undefined) =>
+      client.call({
+        method: 'GET',
+        path: `${V3}/liveBroadcasts`,
+        // `mine` alone: the list filters (id, mine, broadcastStatus) are mutually exclusive on YouTube.
+        query: { part: 'id,snippet,status,contentDetails', mine: true, broadcastType: 'all', maxResults: 50, pageToken },
+        cost: QUOTA_COST.list,
+        schema: LiveBroadcastListSchema,
+      });
+    for await (const page of pages(listPage, MAX_RECOVERY_PAGES)) {
+      const hit = page.items.find((b) => hasMarker(b.snippet.description, marker));
+      if (hit) return broadcastRef(hit);
+    }
+    return null;
+  }
+
+  async function getBroadcast(id: string): Promise<LiveBroadcast> {
+    const res = await client.call({
+      method: 'GET',
+      path: `${V3}/liveBroadcasts`,
+      query: { part: 'id,snippet,status,contentDetails', id },
+      cost: QUOTA_COST.list,
+      schema: LiveBroadcastListSchema,
+    });
+    const broadcast = res.items[0];
+    if (!broadcast) {
+      throw new PermanentError(`the YouTube broadcast ${id} no longer exists (it was deleted on YouTube)`, 'liveBroadcastNotFound');
+    }
+    return broadcast;
+  }
+
+  async function bind(broadcastId: string, streamId: string): Promise<void> {
+    // Binding the same pair again is harmless, so a retry needs no intent. Past `ready` YouTube refuses
+    // any bind; a retry that arrives that late finds the pair already bound and is done.
+    try {
+      await client.call({
+        method: 'POST',
+        path: `${V3}/liveBroadcasts/bind`,
+        query: { id: broadcastId, streamId, part: 'id,contentDetails' },
+        cost: QUOTA_COST.write,
+        schema: BroadcastBindSchema,
+      });
+    } catch (err) {
+      if (!isTargetError(err) || err.reason !== 'liveBroadcastBindingNotAllowed') throw err;
+      if ((await getBroadcast(broadcastId)).contentDetails?.boundStreamId !== streamId) throw err;
+    }
+  }
+
+  /** `redundantTransition` (already there) is success; `invalidTransition` is left to the caller. */
+  async function transition(id: string, broadcastStatus: 'testing' | 'live' | 'complete'): Promise<TransitionOutcome> {
+    try {
+      await client.call({
+        method: 'POST',
+        path: `${V3}/liveBroadcasts/transition`,
+        query: { broadcastStatus, id, part: 'id,status' },
+        cost: QUOTA_COST.write,
+        schema: BroadcastStatusSchema,
+      });
+      return 'done';
+    } catch (err) {
+      if (isTargetError(err) && err.reason === 'redundantTransition') return 'done';
+      if (isTargetError(err) && err.reason === 'invalidTransition') return 'invalid';
+      throw err;
+    }
+  }
+
+  async function lifeCycle(id: string): Promise<string> {
+    return (await getBroadcast(id)).status.lifeCycleStatus;
+  }
+
+  function refused(id: string, from: string, to: string): PermanentError {
+    return new PermanentError(`YouTube refused to move broadcast ${id} from ${from} to ${to} (invalidTransition)`, 'invalidTransition');
+  }
+
+  function transitioning(id: string, state: string): RetryableError {
+    return new RetryableError(`YouTube broadcast ${id} is still ${state}`, { reason: state, delayMs: TRANSITIONING_DELAY_MS });
+  }
+
+  // --- adapter methods ------------------------------------------------------------------------
+
+  const adapter: TargetAdapter = {
+    platform: 'youtube',
+    capabilities: YOUTUBE_CAPABILITIES,
+
+    async createShow(spec, op) {
+      const stream = await op.once('stream', () => insertStream(spec, op.marker), () => findStream(op.marker));
+      const broadcast = await op.once('broadcast', () => insertBroadcast(spec, op.marker), () => findBroadcast(op.marker));
+      await bind(broadcast.id, stream.id);
+      log.info({ externalId: broadcast.id }, 'youtube broadcast ready');
+      return remoteShow(broadcast, stream);
+    },
+
+    async attachShow(externalId) {
+      const broadcast = await getBroadcast(externalId);
+      const boundId = broadcast.contentDetails?.boundStreamId;
+      const stream = boundId ? await getStream(boundId) : undefined;
+      return remoteShow(broadcastRef(broadcast), stream ? streamRef(stream) : undefined);
+    },
+
+    async updateShow(remote, spec) {
+      const current = await getBroadcast(remote.externalId);
+      // Keep the creation marker (so the show stays findable) and, once the show has started, the
+      // start time YouTube already has: moving it then is meaningless and may be refused.
+      const upcoming = current.status.lifeCycleStatus === 'created' || current.status.lifeCycleStatus === 'ready';
+      const snippet = {
+        title: truncate(clean(spec.title), TITLE_MAX),
+        description: describe(spec.description, markerLinesOf(current.snippet.description)),
+        scheduledStartTime: upcoming ? spec.scheduledAt : (current.snippet.scheduledStartTime ?? spec.scheduledAt),
+      };
+      const same =
+        snippet.title === current.snippet.title &&
+        snippet.description === (current.snippet.description ?? '') &&
+        Date.parse(snippet.scheduledStartTime) === Date.parse(current.snippet.scheduledStartTime ?? '');
+      if (same) return; // an update costs 50 units: skip it when nothing changed
+      // liveBroadcasts.update replaces the whole snippet, so every field (incl. scheduledStartTime) is sent.
+      await client.call({
+        method: 'PUT',
+        path: `${V3}/liveBroadcasts`,
+        query: { part: 'snippet' },
+        body: { id: remote.externalId, snippet },
+        cost: QUOTA_COST.write,
+        schema: BroadcastSnippetSchema,
+      });
+    },
+
+    async startShow(remote) {
+      const id = remote.externalId;
+      if ((await transition(id, 'testing')) === 'invalid') {
+        const state = await lifeCycle(id);
+        if (state === 'live' || state === 'liveStarting') return;
+        if (state !== 'testing' && state !== 'testStarting') throw refused(id, state, 'testing');
+      }
+      if ((await transition(id, 'live')) === 'invalid') {
+        const state = await lifeCycle(id);
+        if (state === 'live' || state === 'liveStarting') return;
+        if (state === 'testStarting') throw transitioning(id, state);
+        throw refused(id, state, 'live');
+      }
+    },
+
+    async endShow(remote) {
+      const id = remote.externalId;
+      if ((await transition(id, 'complete')) === 'done') return;
+      const state = await lifeCycle(id);
+      if (state === 'complete' || state === 'revoked') return;
+      if (state === 'liveStarting' || state === 'testStarting') throw transitioning(id, state);
+      throw refused(id, state, 'complete');
+    },
+
+    async cancelShow(remote) {
+      try {
+        await client.call({
+          method: 'DELETE',
+          path: `${V3}/liveBroadcasts`,
+          query: { id: remote.externalId },
+          cost: QUOTA_COST.write,
+          schema: EmptySchema,
+        });
+      } catch (err) {
+        if (isTargetError(err) && err.reason !== undefined && notFound(err.reason)) return; // already gone
+        throw err;
+      }
+    },
+
+    async pin(remote, pin, op) {
+      const liveChatId = remote.data.liveChatId ?? (await getBroadcast(remote.externalId)).snippet.liveChatId;
+      if (!liveChatId) {
+        throw new PermanentError(`YouTube broadcast ${remote.externalId} has no live chat to post the product link in`, 'liveChatNotFound');
+      }
+      const messageText = pinMessage(pin);
+      const message = await op.once(
+        'message',
+        async () => {
+          const posted = await client.call({
+            method: 'POST',
+            path: `${V3}/liveChat/messages`,
+            query: { part: 'snippet' },
+            body: { snippet: { liveChatId, type: 'textMessageEvent', textMessageDetails: { messageText } } },
+            cost: QUOTA_COST.write,
+            schema: LiveChatMessageSchema,
+          });
+          return { id: posted.id };
+        },
+        async () => {
+          const since = Date.now() - PIN_RECOVERY_WINDOW_MS;
+          const listPage = (pageToken: string | undefined) =>
+            client.call({
+              method: 'GET',
+              path: `${V3}/liveChat/messages`,
+              query: { liveChatId, part: 'snippet', maxResults: 2000, pageToken },
+              cost: QUOTA_COST.chatList,
+              schema: LiveChatMessageListSchema,
+            });
+          for await (const page of pages(listPage, MAX_CHAT_PAGES)) {
+            const hit = page.items.find((m) => {
+              const text = m.snippet.textMessageDetails?.messageText ?? m.snippet.displayMessage ?? '';
+              const at = Date.parse(m.snippet.publishedAt ?? '');
+              return text.includes(pin.linkUrl) && at >= since;
+            });
+            if (hit) return { id: hit.id };
+            if (page.items.length === 0) break;
+          }
+          return null;
+        },
+      );
+      return { ref: message.id };
+    },
+
+    async unpin() {
+      // YouTube has no way to take a chat message back as an "unpin"; the pin simply scrolls away.
+    },
+  };
+  return adapter;
+};

@@ -1,0 +1,197 @@
+/**
+ * Low-level client of the YouTube Data API v3 and Google's OAuth token endpoint for one target account.
+ * One axios instance per adapter; every call takes its quota units from the shared limiter first, uses a
+ * cached access token (refreshed when it expires within a minute), retries once after a 401 with a fresh
+ * token, parses the response with zod, and turns every failure into a TargetError.
+ * It never logs tokens, credentials or request bodies.
+ */
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import { z } from 'zod';
+import type { AdapterContext } from '../target.adapter.js';
+import { PermanentError } from '../target.errors.js';
+import { mapApiFailure, mapTokenFailure, type MappedFailure, type YoutubeFailure } from './youtube.errors.js';
+import { TokenResponseSchema } from './youtube.schemas.js';
+
+/** Quota units per call (https://developers.google.com/youtube/v3/determine_quota_cost). */
+export const QUOTA_COST = { write: 50, list: 1, chatList: 5 } as const;
+
+const GOOGLE_API = 'https://www.googleapis.com';
+const GOOGLE_OAUTH = 'https://oauth2.googleapis.com';
+/** Refresh a little early so a token never expires between our check and Google's. */
+const TOKEN_EARLY_REFRESH_MS = 60_000;
+
+const CredentialsSchema = z.object({
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1),
+  refreshToken: z.string().min(1),
+  privacyStatus: z.enum(['public', 'unlisted', 'private']).default('unlisted'),
+});
+export type YoutubeCredentials = z.infer<typeof CredentialsSchema>;
+
+export type QueryValue = string | number | boolean | undefined;
+
+export interface ApiCall<T> {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** e.g. `/youtube/v3/liveBroadcasts` */
+  path: string;
+  query: Record<string, QueryValue>;
+  body?: unknown;
+  /** Quota units, taken from the limiter before the request goes out. */
+  cost: number;
+  schema: z.ZodType<T>;
+}
+
+export interface YoutubeClient {
+  readonly credentials: YoutubeCredentials;
+  call<T>(req: ApiCall<T>): Promise<T>;
+}
+
+/** Names the bad keys only: credential values must never end up in an error message. */
+function parseCredentials(raw: Record<string, string>): YoutubeCredentials | PermanentError {
+  const parsed = CredentialsSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const keys = [...new Set(parsed.error.issues.map((i) => i.path.join('.')))].join(', ');
+  return new PermanentError(
+    `YouTube target credentials are incomplete or invalid (${keys}): clientId, clientSecret and refreshToken are required; privacyStatus is public, unlisted or private`,
+    'invalid_credentials',
+  );
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+function failureOf(err: unknown): YoutubeFailure {
+  // Only the code and message leave here: the AxiosError itself carries the request headers (the token).
+  if (axios.isAxiosError(err)) return { kind: 'network', code: err.code, message: err.message };
+  throw err;
+}
+
+function httpFailure(res: AxiosResponse): YoutubeFailure {
+  const retryAfter = res.headers['retry-after'];
+  return { kind: 'http', status: res.status, body: res.data, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
+}
+
+function isSuccess(res: AxiosResponse): boolean {
+  return res.status >= 200 && res.status < 300;
+}
+
+function malformed(what: string, error: z.ZodError): PermanentError {
+  const issues = error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
+  return new PermanentError(`malformed response from ${what}: ${issues}`, 'malformed_response');
+}
+
+export function createYoutubeClient(ctx: AdapterContext, now: () => number = Date.now): YoutubeClient {
+  const log = ctx.log.child({ module: 'youtube.client', targetId: ctx.target.id });
+  const apiBase = trimSlash(ctx.target.baseUrl ?? GOOGLE_API);
+  const oauthBase = trimSlash(ctx.target.baseUrl ?? GOOGLE_OAUTH);
+  const creds = parseCredentials(ctx.target.credentials);
+  const http: AxiosInstance = axios.create({
+    timeout: ctx.timeoutMs,
+    // Statuses are interpreted below; redirects are refused (a redirect could leak the bearer token).
+    validateStatus: () => true,
+    maxRedirects: 0,
+  });
+  let refreshing: Promise<string> | undefined;
+
+  function credentials(): YoutubeCredentials {
+    if (creds instanceof PermanentError) throw creds;
+    return creds;
+  }
+
+  async function raise(mapped: MappedFailure): Promise<never> {
+    if (mapped.block) await ctx.limiter.blockUntil(mapped.block.untilMs, mapped.block.reason);
+    throw mapped.error;
+  }
+
+  async function refreshNow(): Promise<string> {
+    const c = credentials();
+    const form = new URLSearchParams({
+      grant_type: 'refresh_token',
+      client_id: c.clientId,
+      client_secret: c.clientSecret,
+      refresh_token: c.refreshToken,
+    });
+    let res: AxiosResponse;
+    try {
+      res = await http.post(`${oauthBase}/token`, form.toString(), {
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      });
+    } catch (err) {
+      return raise(mapTokenFailure(failureOf(err), now(), ctx.target));
+    }
+    if (!isSuccess(res)) {
+      const mapped = mapTokenFailure(httpFailure(res), now(), ctx.target);
+      log.warn({ status: res.status, reason: mapped.error.reason }, 'youtube token refresh failed');
+      if (mapped.error.reason === 'invalid_grant') await ctx.tokens.clear();
+      return raise(mapped);
+    }
+    const parsed = TokenResponseSchema.safeParse(res.data);
+    if (!parsed.success) throw malformed('Google OAuth token endpoint', parsed.error);
+    await ctx.tokens.set({ accessToken: parsed.data.access_token, expiresAt: now() + parsed.data.expires_in * 1000 });
+    log.debug({ expiresIn: parsed.data.expires_in }, 'youtube access token refreshed');
+    return parsed.data.access_token;
+  }
+
+  /** Concurrent calls of this adapter share one refresh instead of racing several. */
+  function refresh(): Promise<string> {
+    refreshing ??= refreshNow().finally(() => {
+      refreshing = undefined;
+    });
+    return refreshing;
+  }
+
+  async function accessToken(): Promise<string> {
+    const cached = await ctx.tokens.get();
+    if (cached && cached.expiresAt - now() > TOKEN_EARLY_REFRESH_MS) return cached.accessToken;
+    return refresh();
+  }
+
+  async function send<T>(req: ApiCall<T>, token: string): Promise<AxiosResponse> {
+    await ctx.limiter.acquire(req.cost);
+    const started = now();
+    try {
+      const res = await http.request({
+        method: req.method,
+        url: `${apiBase}${req.path}`,
+        params: req.query,
+        data: req.body,
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      });
+      log.debug({ method: req.method, path: req.path, status: res.status, ms: now() - started }, 'youtube api call');
+      return res;
+    } catch (err) {
+      const failure = failureOf(err);
+      log.debug({ method: req.method, path: req.path, code: failure.kind === 'network' ? failure.code : undefined }, 'youtube api call failed');
+      return raise(mapApiFailure(failure, now()));
+    }
+  }
+
+  async function call<T>(req: ApiCall<T>): Promise<T> {
+    credentials();
+    let res = await send(req, await accessToken());
+    if (res.status === 401) {
+      // The cached token was revoked or expired early: one fresh token, one more try.
+      await ctx.tokens.clear();
+      res = await send(req, await refresh());
+    }
+    if (!isSuccess(res)) {
+      const mapped = mapApiFailure(httpFailure(res), now());
+      log.info({ method: req.method, path: req.path, status: res.status, reason: mapped.error.reason }, 'youtube api error');
+      return raise(mapped);
+    }
+    const parsed = req.schema.safeParse(res.data);
+    if (!parsed.success) throw malformed(`YouTube ${req.method} ${req.path}`, parsed.error);
+    return parsed.data;
+  }
+
+  return {
+    get credentials(): YoutubeCredentials {
+      return credentials();
+    },
+    call,
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * In-memory AdapterContext / OpContext for adapter-level tests: the adapter under test talks real HTTP
+ * to a simulator, while tokens, the limiter and intents live in plain objects the test can inspect and
+ * rig (e.g. mark a `once` step as started-but-not-completed to replay a crash).
+ */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import type { AccessToken, AdapterContext, Once, OpContext, RateLimiter, TargetRef, TokenStore } from '../../src/targets/target.adapter.js';
+
+export class MemoryTokenStore implements TokenStore {
+  token: AccessToken | null = null;
+  sets = 0;
+  clears = 0;
+  async get(): Promise<AccessToken | null> {
+    return this.token;
+  }
+  async set(token: AccessToken): Promise<void> {
+    this.sets++;
+    this.token = token;
+  }
+  async clear(): Promise<void> {
+    this.clears++;
+    this.token = null;
+  }
+}
+
+export class RecordingLimiter implements RateLimiter {
+  readonly acquired: number[] = [];
+  readonly blocks: { untilMs: number; reason: string }[] = [];
+  async acquire(cost = 1): Promise<void> {
+    this.acquired.push(cost);
+  }
+  async blockUntil(untilMs: number, reason: string): Promise<void> {
+    this.blocks.push({ untilMs, reason });
+  }
+}
+
+type StepRecord = { state: 'started' } | { state: 'completed'; json: string };
+
+/** The documented Once semantics, in memory (results round-trip through JSON like the Redis store). */
+export class MemoryOnce {
+  readonly steps = new Map<string, StepRecord>();
+  readonly calls: { step: string; ran: boolean; recovered: boolean }[] = [];
+
+  readonly once: Once = async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+    const record = this.steps.get(step);
+    if (record?.state === 'completed') {
+      this.calls.push({ step, ran: false, recovered: false });
+      return JSON.parse(record.json) as T;
+    }
+    if (record?.state === 'started' && recover) {
+      const found = await recover();
+      if (found !== null) {
+        this.steps.set(step, { state: 'completed', json: JSON.stringify(found) });
+        this.calls.push({ step, ran: false, recovered: true });
+        return JSON.parse(JSON.stringify(found)) as T;
+      }
+    }
+    this.steps.set(step, { state: 'started' });
+    const result = await run();
+    const json = JSON.stringify(result);
+    this.steps.set(step, { state: 'completed', json });
+    this.calls.push({ step, ran: true, recovered: record?.state === 'started' });
+    return JSON.parse(json) as T;
+  };
+
+  /** Replays a crash: the step was started (the remote call may have happened) but no result was stored. */
+  markStarted(step: string): void {
+    this.steps.set(step, { state: 'started' });
+  }
+}
+
+export interface TestAdapterContext {
+  ctx: AdapterContext;
+  tokens: MemoryTokenStore;
+  limiter: RecordingLimiter;
+  /** Every log line the adapter wrote (JSON strings), to check that no secret leaks. */
+  logs: string[];
+}
+
+export function buildAdapterContext(opts: {
+  platform?: TargetRef['platform'];
+  baseUrl: string | undefined;
+  credentials: Record<string, string>;
+  timeoutMs?: number;
+  targetId?: string;
+  partnerId?: string;
+}): TestAdapterContext {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  const tokens = new MemoryTokenStore();
+  const limiter = new RecordingLimiter();
+  const ctx: AdapterContext = {
+    target: {
+      id: opts.targetId ?? 'tgt_test',
+      partnerId: opts.partnerId ?? 'ptn_test',
+      platform: opts.platform ?? 'youtube',
+      baseUrl: opts.baseUrl,
+      credentials: opts.credentials,
+    },
+    tokens,
+    limiter,
+    log: pino({ level: 'debug' }, sink),
+    timeoutMs: opts.timeoutMs ?? 5_000,
+  };
+  return { ctx, tokens, limiter, logs };
+}
+
+export function buildOpContext(marker: string, store: MemoryOnce = new MemoryOnce()): OpContext & { store: MemoryOnce } {
+  return { once: store.once, marker, store };
+}

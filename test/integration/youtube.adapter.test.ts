@@ -1,0 +1,458 @@
+/**
+ * The YouTube adapter against the YouTube simulator over real HTTP: the production client code, the
+ * simulator's protocol (OAuth, quota, lifecycle rules, Google error bodies), and the exact requests
+ * that went over the wire.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import axios from 'axios';
+import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
+import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import { nextMidnightPacific } from '../../src/targets/quota-reset.js';
+import type { Once, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
+import { createYoutubeAdapter } from '../../src/targets/youtube/youtube.adapter.js';
+import { DEFAULT_RATE_LIMIT_DELAY_MS } from '../../src/targets/youtube/youtube.errors.js';
+import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
+
+const CREDENTIALS = { clientId: 'cid-123.apps.googleusercontent.com', clientSecret: 'GOCSPX-secret-xyz', refreshToken: '1//refresh-abc' };
+const SPEC: ShowSpec = {
+  title: 'Spring drop: linen & denim',
+  description: 'Live from the studio',
+  scheduledAt: '2030-04-01T18:00:00.000Z',
+};
+const PIN: PinSpec = {
+  productId: 'prod-linen-shirt',
+  title: 'Linen shirt',
+  price: { amount: 4900, currency: 'USD' },
+  linkUrl: 'http://127.0.0.1:3000/l/Ab3dEf',
+  platformProductId: 'prod-linen-shirt',
+};
+
+let sim: StartedSimulators;
+
+beforeAll(async () => {
+  sim = await startSimulators({ port: 0 });
+});
+afterAll(async () => {
+  await sim.close();
+});
+beforeEach(async () => {
+  await axios.post(`${sim.url}/_sim/reset`, {});
+});
+
+// --- helpers ------------------------------------------------------------------------------------
+
+interface Harness extends TestAdapterContext {
+  adapter: TargetAdapter;
+}
+
+function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; baseUrl?: string } = {}): Harness {
+  const t = buildAdapterContext({
+    baseUrl: opts.baseUrl ?? `${sim.url}/youtube`,
+    credentials: opts.credentials ?? CREDENTIALS,
+    timeoutMs: opts.timeoutMs ?? 3_000,
+  });
+  return { ...t, adapter: createYoutubeAdapter(t.ctx) };
+}
+
+async function control(method: 'GET' | 'PUT' | 'POST', path: string, data?: unknown): Promise<unknown> {
+  const res = await axios.request({ method, url: `${sim.url}/_sim/youtube${path}`, data });
+  return res.data as unknown;
+}
+const effects = async (): Promise<SimEffect[]> => (await control('GET', '/effects')) as SimEffect[];
+const requests = async (since = 0): Promise<SimRequestRecord[]> => (await control('GET', `/requests?since=${since}`)) as SimRequestRecord[];
+const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0;
+const line = (r: SimRequestRecord): string => `${r.method} ${r.path} ${r.status}`;
+const json = (r: SimRequestRecord | undefined): Record<string, unknown> => JSON.parse(r?.body ?? '{}') as Record<string, unknown>;
+
+/** What the mirror worker does with RetryableError(errorStreamInactive): wait and try again. */
+async function startWhenActive(h: Harness, remote: RemoteShow): Promise<number> {
+  let inactive = 0;
+  for (;;) {
+    try {
+      await h.adapter.startShow(remote, buildOpContext('start'));
+      return inactive;
+    } catch (err) {
+      if (!(err instanceof RetryableError) || err.reason !== 'errorStreamInactive' || inactive > 50) throw err;
+      expect(err.delayMs).toBe(5_000);
+      inactive++;
+      await sleep(50); // the worker would wait err.delayMs; the simulator activates the stream after 300 ms
+    }
+  }
+}
+
+/** Streams made by someone else on the same channel (straight through the simulated API). */
+async function seedStreams(n: number): Promise<void> {
+  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: 'seed', client_secret: 'seed', refresh_token: 'seed' });
+  const token = (await axios.post(`${sim.url}/youtube/token`, form.toString())).data as { access_token: string };
+  for (let i = 0; i < n; i++) {
+    await axios.post(
+      `${sim.url}/youtube/youtube/v3/liveStreams?part=snippet,cdn`,
+      { snippet: { title: `other ${i}` }, cdn: { ingestionType: 'rtmp', resolution: '720p', frameRate: '30fps' } },
+      { headers: { authorization: `Bearer ${token.access_token}` } },
+    );
+  }
+}
+
+async function caught(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+// --- tests --------------------------------------------------------------------------------------
+
+describe('YouTube adapter ↔ YouTube simulator', () => {
+  it('runs the full lifecycle: create → (stream inactive, retried) → live → pin → end', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-life-1'));
+
+    expect(remote.url).toBe(`https://www.youtube.com/watch?v=${remote.externalId}`);
+    expect(remote.ingest).toEqual({ url: 'rtmp://a.rtmp.youtube.com/live2', streamKey: expect.stringMatching(/^\w{4}(-\w{4}){4}$/) });
+    expect(remote.data).toEqual({ streamId: expect.any(String), liveChatId: expect.any(String) });
+
+    const inactive = await startWhenActive(h, remote);
+    expect(inactive).toBeGreaterThan(0); // the sim activates the stream ~300 ms after bind
+    await h.adapter.startShow(remote, buildOpContext('start')); // already live: success
+
+    const pinned = await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-1'));
+    expect(pinned.ref).toMatch(/^LCC\./);
+    await h.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-unpin-1'));
+
+    await h.adapter.endShow(remote, buildOpContext('end'));
+    await h.adapter.endShow(remote, buildOpContext('end')); // redundant: success
+
+    const fx = await effects();
+    expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted', 'show.ended']);
+    expect(fx.every((e) => e.externalId === remote.externalId)).toBe(true);
+    expect(fx[0]?.title).toBe(SPEC.title);
+    expect(fx[2]?.url).toBe(PIN.linkUrl);
+
+    // quota units asked of the limiter: inserts/bind/transitions/chat 50, lists 1
+    expect(h.limiter.acquired.slice(0, 3)).toEqual([50, 50, 50]);
+    expect(h.limiter.blocks).toEqual([]);
+
+    // nothing secret in the logs
+    const logs = h.logs.join('\n');
+    for (const secret of [CREDENTIALS.clientSecret, CREDENTIALS.refreshToken, h.tokens.token?.accessToken ?? 'none']) {
+      expect(logs).not.toContain(secret);
+    }
+  });
+
+  it('sends exactly the documented requests', async () => {
+    const h = harness({ credentials: { ...CREDENTIALS, privacyStatus: 'private' } });
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-req-1'));
+    await startWhenActive(h, remote);
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-2'));
+    await h.adapter.endShow(remote, buildOpContext('end'));
+
+    const reqs = await requests();
+    const access = h.tokens.token?.accessToken;
+    expect(access).toMatch(/^ya29\./);
+
+    const [token, stream, broadcast, bind] = reqs;
+    expect(reqs.slice(0, 4).map(line)).toEqual([
+      'POST /token 200',
+      'POST /youtube/v3/liveStreams 200',
+      'POST /youtube/v3/liveBroadcasts 200',
+      'POST /youtube/v3/liveBroadcasts/bind 200',
+    ]);
+
+    // OAuth refresh: form-encoded, no bearer
+    expect(token?.headers['content-type']).toContain('application/x-www-form-urlencoded');
+    expect(token?.headers.authorization).toBeUndefined();
+    expect(Object.fromEntries(new URLSearchParams(token?.body ?? ''))).toEqual({
+      grant_type: 'refresh_token',
+      client_id: CREDENTIALS.clientId,
+      client_secret: CREDENTIALS.clientSecret,
+      refresh_token: CREDENTIALS.refreshToken,
+    });
+
+    // every API call carries the refreshed access token
+    for (const r of reqs.slice(1)) expect(r.headers.authorization).toBe(`Bearer ${access}`);
+
+    expect(stream?.query).toEqual({ part: 'id,snippet,cdn,contentDetails,status' });
+    const streamBody = json(stream);
+    expect(streamBody).toMatchObject({
+      snippet: { title: SPEC.title, description: 'syndicast:mk-req-1' },
+      cdn: { ingestionType: 'rtmp', resolution: 'variable', frameRate: 'variable' },
+    });
+
+    expect(broadcast?.query).toEqual({ part: 'id,snippet,status,contentDetails' });
+    expect(json(broadcast)).toEqual({
+      snippet: { title: SPEC.title, description: 'Live from the studio\n\nsyndicast:mk-req-1', scheduledStartTime: SPEC.scheduledAt },
+      status: { privacyStatus: 'private' },
+      contentDetails: { monitorStream: { enableMonitorStream: true }, enableAutoStart: false, enableAutoStop: false },
+    });
+
+    expect(bind?.query).toEqual({ id: remote.externalId, streamId: remote.data.streamId, part: 'id,contentDetails' });
+
+    const transitions = reqs.filter((r) => r.path === '/youtube/v3/liveBroadcasts/transition');
+    expect(transitions.every((r) => r.query.id === remote.externalId && r.query.part === 'id,status')).toBe(true);
+    const okTransitions = transitions.filter((r) => r.status === 200).map((r) => r.query.broadcastStatus);
+    expect(okTransitions).toEqual(['testing', 'live', 'complete']);
+    expect(transitions.filter((r) => r.status === 403).every((r) => r.query.broadcastStatus === 'testing')).toBe(true);
+
+    const chat = reqs.find((r) => r.path === '/youtube/v3/liveChat/messages');
+    expect(chat?.method).toBe('POST');
+    expect(chat?.query).toEqual({ part: 'snippet' });
+    expect(json(chat)).toEqual({
+      snippet: {
+        liveChatId: remote.data.liveChatId,
+        type: 'textMessageEvent',
+        textMessageDetails: { messageText: '🛍 Linen shirt — 49.00 USD http://127.0.0.1:3000/l/Ab3dEf' },
+      },
+    });
+  });
+
+  it('refreshes a token the API rejects and retries the call once', async () => {
+    const h = harness();
+    const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;
+    h.tokens.token = { accessToken: 'ya29.stale', expiresAt: Date.now() + 3600_000 };
+
+    const remote = await h.adapter.attachShow(externalId);
+    expect(remote).toEqual({ externalId, url: `https://www.youtube.com/watch?v=${externalId}`, ingest: undefined, data: { liveChatId: expect.any(String) } });
+    expect((await requests()).map(line)).toEqual(['GET /youtube/v3/liveBroadcasts 401', 'POST /token 200', 'GET /youtube/v3/liveBroadcasts 200']);
+    expect(h.tokens.clears).toBe(1);
+    expect(h.tokens.token?.accessToken).toMatch(/^ya29\./);
+    expect(h.tokens.token?.accessToken).not.toBe('ya29.stale');
+  });
+
+  it('token_expired fault: AuthExpiredError when the retry is refused too, then recovers by refreshing', async () => {
+    const h = harness();
+    const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;
+    await h.adapter.attachShow(externalId); // a token is cached now
+    const before = await lastSeq();
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['token_expired'] });
+    const err = await caught(h.adapter.attachShow(externalId));
+    expect(err).toBeInstanceOf(AuthExpiredError);
+    expect((await requests(before)).map(line)).toEqual(['GET /youtube/v3/liveBroadcasts 401', 'POST /token 200', 'GET /youtube/v3/liveBroadcasts 401']);
+
+    // The fault expired every token the sim had issued: the next call gets a 401, refreshes, succeeds.
+    await control('PUT', '/faults', { rate: 0, kinds: [] });
+    const mid = await lastSeq();
+    await expect(h.adapter.attachShow(externalId)).resolves.toMatchObject({ externalId });
+    expect((await requests(mid)).map(line)).toEqual(['GET /youtube/v3/liveBroadcasts 401', 'POST /token 200', 'GET /youtube/v3/liveBroadcasts 200']);
+  });
+
+  it('invalid_grant (revoked refresh token) → PermanentError asking to re-authorise', async () => {
+    const h = harness({ credentials: { ...CREDENTIALS, refreshToken: 'revoked-1//abc' } });
+    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-revoked')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('invalid_grant');
+    expect((err as PermanentError).message).toMatch(/Re-authorise the YouTube channel/);
+    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    expect((err as PermanentError).message).not.toContain('revoked-1//abc');
+    expect((await requests()).map(line)).toEqual(['POST /token 400']);
+    expect(await effects()).toEqual([]);
+  });
+
+  it('missing credentials → PermanentError before any request', async () => {
+    const h = harness({ credentials: { clientId: 'cid', clientSecret: '' } });
+    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-nocreds')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).message).toMatch(/clientSecret, refreshToken/);
+    expect(await requests()).toEqual([]);
+  });
+
+  it('quotaExceeded → RateLimitedError until midnight Pacific, and the limiter is blocked', async () => {
+    await control('PUT', '/limits', { quotaPerDay: 60 });
+    const h = harness();
+    const t0 = Date.now();
+    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-quota')));
+    const t1 = Date.now();
+
+    expect(err).toBeInstanceOf(RateLimitedError);
+    expect((err as RateLimitedError).reason).toBe('quotaExceeded');
+    const reset = nextMidnightPacific(t1);
+    expect((err as RateLimitedError).delayMs).toBeGreaterThanOrEqual(reset - t1);
+    expect((err as RateLimitedError).delayMs).toBeLessThanOrEqual(nextMidnightPacific(t0) - t0);
+    expect(h.limiter.blocks).toEqual([{ untilMs: reset, reason: 'youtube quota' }]);
+    expect((await requests()).map(line)).toEqual(['POST /token 200', 'POST /youtube/v3/liveStreams 200', 'POST /youtube/v3/liveBroadcasts 403']);
+  });
+
+  it('500 → RetryableError; 429 → RateLimitedError and a limiter block; timeout → RetryableError', async () => {
+    const h = harness({ timeoutMs: 500 });
+    const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;
+    await h.adapter.attachShow(externalId); // token cached: the faults below hit the API call itself
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['500'] });
+    const e500 = await caught(h.adapter.attachShow(externalId));
+    expect(e500).toBeInstanceOf(RetryableError);
+    expect((e500 as RetryableError).reason).toBe('backendError');
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['429'] });
+    const before429 = Date.now();
+    const e429 = await caught(h.adapter.attachShow(externalId));
+    expect(e429).toBeInstanceOf(RateLimitedError);
+    expect((e429 as RateLimitedError).reason).toBe('rateLimitExceeded');
+    expect((e429 as RateLimitedError).delayMs).toBe(DEFAULT_RATE_LIMIT_DELAY_MS);
+    expect(h.limiter.blocks).toHaveLength(1);
+    expect(h.limiter.blocks[0]?.reason).toBe('youtube rate limit');
+    expect(h.limiter.blocks[0]?.untilMs).toBeGreaterThanOrEqual(before429 + DEFAULT_RATE_LIMIT_DELAY_MS);
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['timeout'], hangMs: 5_000 });
+    const eTimeout = await caught(h.adapter.attachShow(externalId));
+    expect(eTimeout).toBeInstanceOf(RetryableError);
+    expect((eTimeout as RetryableError).reason).toBe('timeout');
+  });
+
+  it('a crash after the broadcast was created: recover() finds it, no second broadcast', async () => {
+    const h = harness();
+    const store = new MemoryOnce();
+    let crashed = false;
+    // Runs the real insert, then "dies" before the result is recorded: the step stays started.
+    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+      if (step === 'broadcast' && !crashed) {
+        crashed = true;
+        store.markStarted(step);
+        await run();
+        throw new Error('worker killed');
+      }
+      return store.once(step, run, recover);
+    };
+
+    await expect(h.adapter.createShow(SPEC, { once: crashingOnce, marker: 'mk-crash-1' })).rejects.toThrow('worker killed');
+    expect(store.steps.get('broadcast')).toEqual({ state: 'started' });
+    const createdId = (await effects())[0]?.externalId;
+
+    const remote = await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-crash-1' });
+    expect(remote.externalId).toBe(createdId);
+    expect(remote.ingest?.streamKey).toEqual(expect.any(String));
+    expect(store.calls).toEqual([
+      { step: 'stream', ran: true, recovered: false },
+      { step: 'stream', ran: false, recovered: false },
+      { step: 'broadcast', ran: false, recovered: true },
+    ]);
+    expect((await effects()).filter((e) => e.type === 'show.created')).toHaveLength(1);
+
+    const reqs = await requests();
+    expect(reqs.filter((r) => r.method === 'POST' && r.path === '/youtube/v3/liveBroadcasts')).toHaveLength(1);
+    const list = reqs.find((r) => r.method === 'GET' && r.path === '/youtube/v3/liveBroadcasts');
+    expect(list?.query).toEqual({ part: 'id,snippet,status,contentDetails', mine: 'true', broadcastType: 'all', maxResults: '50' });
+    expect(reqs.filter((r) => r.path === '/youtube/v3/liveBroadcasts/bind')).toHaveLength(1);
+  });
+
+  it('a crash after the stream was created: recover() pages through liveStreams and finds it', async () => {
+    await seedStreams(60); // more than one page of 50, so the marker is only found on page 2
+    const h = harness();
+    const store = new MemoryOnce();
+    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+      if (step === 'stream' && !store.steps.has('stream')) {
+        store.markStarted(step);
+        await run();
+        throw new Error('worker killed');
+      }
+      return store.once(step, run, recover);
+    };
+    await expect(h.adapter.createShow(SPEC, { once: crashingOnce, marker: 'mk-crash-2' })).rejects.toThrow('worker killed');
+    const before = await lastSeq();
+
+    const remote = await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-crash-2' });
+    expect(store.calls[0]).toEqual({ step: 'stream', ran: false, recovered: true });
+    const reqs = await requests(before);
+    expect(reqs.map(line)).toEqual([
+      'GET /youtube/v3/liveStreams 200',
+      'GET /youtube/v3/liveStreams 200',
+      'POST /youtube/v3/liveBroadcasts 200',
+      'POST /youtube/v3/liveBroadcasts/bind 200',
+    ]);
+    expect(reqs[0]?.query).toEqual({ part: 'id,snippet,cdn,status', mine: 'true', maxResults: '50' });
+    expect(reqs[1]?.query.pageToken).toEqual(expect.any(String));
+    expect(reqs[3]?.query.streamId).toBe(remote.data.streamId);
+    const ours = (await requests()).filter((r) => r.method === 'POST' && r.path === '/youtube/v3/liveStreams' && r.query.part !== 'snippet,cdn');
+    expect(ours).toHaveLength(1); // the one insert before the crash, never a second
+  });
+
+  it('a crash after the chat message was posted: recover() finds it, no second message', async () => {
+    await control('PUT', '/limits', { streamActivationMs: 0 });
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-pin-crash'));
+    await h.adapter.startShow(remote, buildOpContext('start'));
+
+    const store = new MemoryOnce();
+    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+      if (!store.steps.has(step)) {
+        store.markStarted(step);
+        await run();
+        throw new Error('worker killed');
+      }
+      return store.once(step, run, recover);
+    };
+    await expect(h.adapter.pin(remote, PIN, { once: crashingOnce, marker: 'mk-pin-c' })).rejects.toThrow('worker killed');
+    const again = await h.adapter.pin(remote, PIN, { once: store.once, marker: 'mk-pin-c' });
+    expect(again.ref).toMatch(/^LCC\./);
+    expect(store.calls).toEqual([{ step: 'message', ran: false, recovered: true }]);
+    expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
+  });
+
+  it('updateShow sends the full snippet, keeps the marker, and skips a no-op update', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-upd'));
+    const before = await lastSeq();
+    const next: ShowSpec = { title: 'Spring drop (moved)', description: 'Now at 7', scheduledAt: '2030-04-01T19:00:00.000Z' };
+    await h.adapter.updateShow(remote, next, buildOpContext('mk-upd-2'));
+    await h.adapter.updateShow(remote, next, buildOpContext('mk-upd-3'));
+
+    const reqs = await requests(before);
+    const puts = reqs.filter((r) => r.method === 'PUT');
+    expect(puts).toHaveLength(1);
+    expect(puts[0]?.query).toEqual({ part: 'snippet' });
+    expect(json(puts[0])).toEqual({
+      id: remote.externalId,
+      snippet: { title: next.title, description: 'Now at 7\n\nsyndicast:mk-upd', scheduledStartTime: next.scheduledAt },
+    });
+    expect((await effects()).filter((e) => e.type === 'show.updated')).toEqual([expect.objectContaining({ externalId: remote.externalId, title: next.title })]);
+  });
+
+  it('cancelShow deletes the broadcast and is idempotent; a deleted broadcast is a PermanentError', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-cancel'));
+    await h.adapter.cancelShow(remote, buildOpContext('cancel'));
+    await h.adapter.cancelShow(remote, buildOpContext('cancel'));
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.cancelled']);
+
+    const err = await caught(h.adapter.attachShow(remote.externalId));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('liveBroadcastNotFound');
+    const endErr = await caught(h.adapter.endShow(remote, buildOpContext('end')));
+    expect(endErr).toBeInstanceOf(PermanentError);
+    expect((endErr as PermanentError).reason).toBe('liveBroadcastNotFound');
+  });
+
+  it('attachShow reads the bound stream for the ingest', async () => {
+    const h = harness();
+    const created = await h.adapter.createShow(SPEC, buildOpContext('mk-attach'));
+    await expect(h.adapter.attachShow(created.externalId)).resolves.toEqual(created);
+  });
+});
+
+describe('YouTube adapter ↔ a misbehaving server', () => {
+  let server: Server;
+  let baseUrl: string;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/token') res.end(JSON.stringify({ access_token: 'ya29.ok', expires_in: 3600, token_type: 'Bearer' }));
+      else res.end(JSON.stringify({ items: [{ id: 42 }] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('a response that does not match the schema → PermanentError("malformed response")', async () => {
+    const h = harness({ baseUrl });
+    const err = await caught(h.adapter.attachShow('abc'));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).message).toMatch(/^malformed response from YouTube GET \/youtube\/v3\/liveBroadcasts: items\.0\.id/);
+  });
+});
