@@ -277,7 +277,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect((await requests()).map(line)).toEqual(['POST /token 200', 'POST /youtube/v3/liveStreams 200', 'POST /youtube/v3/liveBroadcasts 403']);
   });
 
-  it('500 → RetryableError; 429 → RateLimitedError and a limiter block; timeout → RetryableError', async () => {
+  it('500 → RetryableError; 429 → RateLimitedError (no account block without Retry-After); timeout → RetryableError', async () => {
     const h = harness({ timeoutMs: 500 });
     const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;
     await h.adapter.attachShow(externalId); // token cached: the faults below hit the API call itself
@@ -293,9 +293,9 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(e429).toBeInstanceOf(RateLimitedError);
     expect((e429 as RateLimitedError).reason).toBe('rateLimitExceeded');
     expect((e429 as RateLimitedError).delayMs).toBe(DEFAULT_RATE_LIMIT_DELAY_MS);
-    expect(h.limiter.blocks).toHaveLength(1);
-    expect(h.limiter.blocks[0]?.reason).toBe('youtube rate limit');
-    expect(h.limiter.blocks[0]?.untilMs).toBeGreaterThanOrEqual(before429 + DEFAULT_RATE_LIMIT_DELAY_MS);
+    // Google sends no Retry-After here: back off this call only, do not pause the whole account.
+    expect(h.limiter.blocks).toHaveLength(0);
+    expect(Date.now() - before429).toBeLessThan(DEFAULT_RATE_LIMIT_DELAY_MS);
 
     await control('PUT', '/faults', { rate: 1, kinds: ['timeout'], hangMs: 5_000 });
     const eTimeout = await caught(h.adapter.attachShow(externalId));

@@ -74,6 +74,11 @@ describe('mapApiFailure', () => {
     expect(mapApiFailure(http(429, '', '12'), NOW).block).toEqual({ untilMs: NOW + 12_000, reason: 'youtube rate limit' });
   });
 
+  it('does not block the whole account for a 429 without Retry-After', () => {
+    expect(mapApiFailure(http(429), NOW).block).toBeUndefined();
+    expect(mapApiFailure(google(403, 'rateLimitExceeded', 'usageLimits'), NOW).block).toBeUndefined();
+  });
+
   it('does not block the limiter for ordinary errors', () => {
     expect(mapApiFailure(google(500, 'backendError', 'global'), NOW).block).toBeUndefined();
     expect(mapApiFailure(google(403, 'errorStreamInactive'), NOW).block).toBeUndefined();

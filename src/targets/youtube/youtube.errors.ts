@@ -26,7 +26,7 @@ export interface MappedFailure {
 
 /** When YouTube throttles without Retry-After: long enough for its per-user window to pass. */
 /** Google sends no Retry-After for per-user rate limits and advises backing off from ~1 s: pause the account briefly. */
-export const DEFAULT_RATE_LIMIT_DELAY_MS = 5_000;
+export const DEFAULT_RATE_LIMIT_DELAY_MS = 2_000;
 /** The encoder has not started pushing yet; YouTube usually notices a new stream within seconds. */
 export const STREAM_INACTIVE_DELAY_MS = 5_000;
 
@@ -77,10 +77,13 @@ function clip(text: string | undefined): string {
 
 function rateLimited(status: number, reason: string | undefined, retryAfter: string | undefined, nowMs: number): MappedFailure {
   // A zero or past Retry-After still means "not right now": never hand the worker a 0 ms delay.
-  const delayMs = Math.max(1000, parseRetryAfter(retryAfter, nowMs) ?? DEFAULT_RATE_LIMIT_DELAY_MS);
+  const told = parseRetryAfter(retryAfter, nowMs);
+  const delayMs = Math.max(1000, told ?? DEFAULT_RATE_LIMIT_DELAY_MS);
   return {
     error: new RateLimitedError(`YouTube rate limit (${reason ?? `HTTP ${status}`}): retry in ${Math.ceil(delayMs / 1000)} s`, delayMs, reason ?? 'http_429'),
-    block: { untilMs: nowMs + delayMs, reason: 'youtube rate limit' },
+    // Only a wait the platform states holds back the whole account; a bare 429 backs off this call
+    // alone (a whole-account pause on every stray 429 starves every show of the account).
+    ...(told !== undefined ? { block: { untilMs: nowMs + delayMs, reason: 'youtube rate limit' } } : {}),
   };
 }
 
