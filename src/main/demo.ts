@@ -1,0 +1,246 @@
+/* eslint-disable no-restricted-properties */
+/**
+ * `npm run demo`: simulators + the whole service in this process, one scripted show end to end
+ * (scheduled → live → pins → clicks → orders → refund → ended → reconciliation), driven through
+ * the public HTTP API exactly as a partner and an operator would, then a per-platform account of
+ * what happened and the attribution report. Uses REDIS_URL (or the CONTRACT §1 default) with a
+ * throw-away key prefix, so it never touches other data.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../config/config.js';
+import { formatMoney } from '../domain/money.js';
+import { signatureHeader } from '../sources/signature.js';
+import { startSimulators } from '../simulators/sim.server.js';
+import { supportedPlatforms } from '../targets/target.registry.js';
+import type { Platform } from '../targets/target.adapter.js';
+import { startRoles } from './process.js';
+
+/** Credentials each simulator accepts (any non-empty values; these name the real fields). */
+const DEMO_CREDENTIALS: Record<Platform, Record<string, string>> = {
+  youtube: { clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh' },
+  tiktok: { appKey: 'demo-app-key', appSecret: 'demo-app-secret', refreshToken: 'demo-refresh', shopCipher: 'demo-cipher' },
+  whatnot: { accessToken: 'demo-token', webhookSecret: 'whsec_' + Buffer.from('demo-whatnot-webhook-secret').toString('base64') },
+  bambuser: { apiKey: 'demo-key', webhookHeaderName: 'x-demo-auth', webhookHeaderValue: 'demo-header-secret' },
+  facebook: { pageId: '1000001', pageAccessToken: 'demo-page-token' },
+};
+const RATE_BPS: Record<Platform, number> = { youtube: 1000, tiktok: 1500, whatnot: 1200, bambuser: 800, facebook: 500 };
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const t0 = Date.now();
+const say = (msg: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+const sim = await startSimulators({ port: 0 });
+const port = await freePort();
+const adminKey = 'sk_admin_demo_' + randomBytes(12).toString('hex');
+const config = loadConfig({
+  ...process.env,
+  PORT: String(port),
+  HOST: '127.0.0.1',
+  PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+  ADMIN_API_KEY: adminKey,
+  SECRETS_KEY: randomBytes(32).toString('base64'),
+  KEY_PREFIX: 'demo' + randomBytes(3).toString('hex'),
+  DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-demo-')),
+  ALLOW_PRIVATE_DESTINATIONS: 'true',
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
+  SWEEP_INTERVAL_MS: '1000',
+});
+const service = await startRoles(['api', 'worker', 'scheduler'], config, { logger: false });
+const api = service.url!.replace('localhost', '127.0.0.1');
+say(`simulators on ${sim.url}, Syndicast on ${api} (redis: ${service.runtime.redisInfo.source})`);
+
+async function call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+  const r = await fetch(path.startsWith('http') ? path : api + path, {
+    method,
+    headers: { authorization: `Bearer ${adminKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    redirect: 'manual',
+  });
+  const text = await r.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* csv or empty */
+  }
+  return { status: r.status, body: parsed as T };
+}
+
+const partnerId = 'talkshoplive';
+const showId = 'holiday-glow-live';
+const created = await call<{ webhookSecret: string }>('POST', '/v1/partners', { id: partnerId, name: 'TalkShopLive (demo)', attributionWindowHours: 168 });
+const secret = created.body.webhookSecret;
+say(`partner ${partnerId} onboarded`);
+
+const platforms = supportedPlatforms();
+for (const platform of platforms) {
+  const r = await call('POST', `/v1/partners/${partnerId}/targets`, {
+    id: `${platform}-main`,
+    platform,
+    name: `${platform} (simulated)`,
+    credentials: DEMO_CREDENTIALS[platform],
+    baseUrl: `${sim.url}/${platform}`,
+    commissionRateBps: RATE_BPS[platform],
+  });
+  if (r.status !== 201) throw new Error(`target ${platform}: ${r.status} ${JSON.stringify(r.body)}`);
+  // Platforms that push order webhooks send them to us.
+  await call('PUT', `${sim.url}/_sim/${platform}/webhook`, { url: `${api}/v1/platform-webhooks/${platform}-main`, secret: DEMO_CREDENTIALS[platform]['webhookSecret'] ?? DEMO_CREDENTIALS[platform]['appSecret'] }).catch(() => undefined);
+}
+say(`targets: ${platforms.join(', ')}`);
+
+let seq = 0;
+async function send(type: string, data: unknown, occurredAt = new Date().toISOString()): Promise<void> {
+  const body = JSON.stringify({ type, occurredAt, data });
+  const id = `evt_demo_${++seq}`;
+  const ts = Math.floor(Date.now() / 1000);
+  const r = await fetch(`${api}/v1/partners/${partnerId}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signatureHeader(secret, id, ts, body) },
+    body,
+  });
+  if (r.status !== 202) throw new Error(`event ${type}: ${r.status} ${await r.text()}`);
+  say(`partner → ${type} (202)`);
+}
+
+interface MirrorView {
+  targetId: string;
+  platform: Platform;
+  state: string;
+  externalId: string | null;
+  url: string | null;
+  ingest?: { url: string; streamKey: string };
+  pins: { productId: string; state: string; linkUrl: string | null }[];
+  lastError: string | null;
+}
+async function mirrors(): Promise<MirrorView[]> {
+  return (await call<{ mirrors: MirrorView[] }>('GET', `/v1/partners/${partnerId}/shows/${showId}`)).body.mirrors;
+}
+async function until(what: string, ok: (m: MirrorView) => boolean, timeoutMs = 30_000): Promise<MirrorView[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ms = await mirrors();
+    if (ms.length > 0 && ms.every((m) => ok(m) || m.state === 'failed')) {
+      say(`${what}: ${ms.map((m) => `${m.platform}=${m.state}`).join(' ')}`);
+      return ms;
+    }
+    if (Date.now() > deadline) {
+      say(`${what}: timed out: ${ms.map((m) => `${m.platform}=${m.state}${m.lastError ? ` (${m.lastError})` : ''}`).join('; ')}`);
+      return ms;
+    }
+    await sleep(200);
+  }
+}
+
+const products = [
+  { id: 'glow-serum', title: 'Glow Serum', price: { amount: 3400, currency: 'USD' }, url: 'https://shop.example.com/glow-serum', sku: 'GS-30' },
+  { id: 'lip-oil', title: 'Cherry Lip Oil', price: { amount: 1800, currency: 'USD' }, url: 'https://shop.example.com/lip-oil', sku: 'LO-CH' },
+];
+const show = { id: showId, title: 'Holiday Glow — live', scheduledAt: new Date(Date.now() + 3600_000).toISOString(), state: 'scheduled', products, pinnedProductIds: [] as string[] };
+
+await send('show.scheduled', { show });
+let ms = await until('mirrors provisioned', (m) => m.state === 'ready' || m.state === 'action_required');
+for (const m of ms.filter((x) => x.state === 'action_required')) {
+  say(`${m.platform}: action required — ${m.lastError}`);
+  const hand = await call<{ externalId: string }>('POST', `${sim.url}/_sim/${m.platform}/shows`, { title: show.title });
+  await call('PUT', `/v1/partners/${partnerId}/shows/${showId}/mirrors/${m.targetId}`, { externalId: hand.body.externalId });
+  say(`operator linked the ${m.platform} show ${hand.body.externalId} by hand`);
+}
+ms = await until('ready for the encoder', (m) => m.state === 'ready');
+for (const m of ms.filter((x) => x.ingest)) say(`${m.platform} ingest: ${m.ingest!.url} (stream key ${m.ingest!.streamKey.slice(0, 4)}…)`);
+
+await send('show.live', { show: { ...show, state: 'live' } });
+await until('live', (m) => m.state === 'live');
+await send('product.pinned', { showId, productId: 'glow-serum' });
+await send('product.pinned', { showId, productId: 'lip-oil' });
+ms = await until('pinned', (m) => m.pins.filter((p) => p.state === 'pinned').length === 2);
+await send('product.unpinned', { showId, productId: 'glow-serum' });
+await until('unpinned glow-serum', (m) => m.pins.some((p) => p.productId === 'glow-serum' && p.state === 'unpinned'));
+
+// Buyers click the tracked links shown on two platforms and order on the partner's shop.
+const clicks: { platform: string; clickId: string }[] = [];
+for (const m of ms.slice(0, 2)) {
+  const link = m.pins.find((p) => p.productId === 'lip-oil')?.linkUrl;
+  if (!link) continue;
+  const r = await fetch(link, { redirect: 'manual', headers: { 'user-agent': 'Mozilla/5.0 (demo buyer)' } });
+  const clickId = new URL(r.headers.get('location') ?? 'http://x/').searchParams.get('sclid');
+  if (clickId) clicks.push({ platform: m.platform, clickId });
+  say(`buyer clicked the ${m.platform} link → 302 ${r.headers.get('location')}`);
+}
+const orders = clicks.map((c, i) => ({
+  id: `order-${i + 1}`,
+  clickId: c.clickId,
+  showId,
+  createdAt: new Date().toISOString(),
+  lines: [{ productId: 'lip-oil', quantity: 2, amount: { amount: 3600, currency: 'USD' } }],
+  total: { amount: 3600, currency: 'USD' },
+}));
+for (const o of orders) await send('order.created', { order: o });
+await send('order.created', { order: { id: 'order-no-click', createdAt: new Date().toISOString(), lines: [], total: { amount: 5000, currency: 'USD' } } });
+if (orders[0]) await send('order.refunded', { refund: { id: 'refund-1', orderId: orders[0].id, createdAt: new Date().toISOString(), amount: { amount: 1440, currency: 'USD' } } });
+
+// A platform-native order on every platform that has an order API, naming the mirrored show.
+for (const m of ms) {
+  if (!m.externalId) continue;
+  const r = await call<{ orderId: string }>('POST', `${sim.url}/_sim/${m.platform}/orders`, { externalId: m.externalId, productId: 'glow-serum', total: { amount: 3400, currency: 'USD' } });
+  if (r.status < 300) say(`${m.platform}: a buyer ordered Glow Serum inside the platform (order ${r.body.orderId})`);
+}
+
+await send('show.ended', { show: { ...show, state: 'ended', pinnedProductIds: ['lip-oil'] } });
+await until('ended', (m) => m.state === 'ended');
+await sleep(1500); // let attribution jobs drain
+
+const recon = await call<{ id: string }>('POST', `/v1/partners/${partnerId}/reconciliations`, { from: new Date(t0 - 3600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() });
+if (recon.status === 202) {
+  for (let i = 0; i < 50; i++) {
+    const r = await call<{ status: string; summary: unknown; discrepancies: unknown[] }>('GET', `/v1/reconciliations/${recon.body.id}`);
+    if (r.body.status === 'completed' || r.body.status === 'failed') {
+      say(`reconciliation ${r.body.status}: ${JSON.stringify(r.body.summary)}; ${r.body.discrepancies.length} discrepancies`);
+      break;
+    }
+    await sleep(200);
+  }
+} else {
+  say(`reconciliation: not available in this build (${recon.status})`);
+}
+
+console.log('\n=== What happened on each platform (simulator effects) ===');
+for (const platform of platforms) {
+  const effects = (await call<{ type: string; externalId: string; title?: string; productId?: string; url?: string }[]>('GET', `${sim.url}/_sim/${platform}/effects`)).body;
+  console.log(`\n${platform}:`);
+  for (const e of effects) console.log(`  ${e.type.padEnd(16)} ${e.externalId}${e.title ? `  "${e.title}"` : ''}${e.productId ? `  product=${e.productId}` : ''}${e.url ? `  ${e.url}` : ''}`);
+}
+
+const report = await call<{
+  totals: { showId: string; targetId: string; currency: string; orders: number; grossAmount: number; refundedAmount: number; commission: number }[];
+  unattributed: { currency: string; orders: number; grossAmount: number }[];
+}>('GET', `/v1/partners/${partnerId}/attribution`);
+console.log('\n=== Attribution report ===');
+if (report.status !== 200) {
+  console.log(`  not available in this build (${report.status})`);
+} else {
+  console.log(`  ${'show'.padEnd(20)} ${'target'.padEnd(14)} ${'orders'.padStart(6)} ${'gross'.padStart(14)} ${'refunded'.padStart(14)} ${'commission'.padStart(14)}`);
+  for (const t of report.body.totals) {
+    const m = (amount: number): string => formatMoney({ amount, currency: t.currency }).padStart(14);
+    console.log(`  ${t.showId.padEnd(20)} ${t.targetId.padEnd(14)} ${String(t.orders).padStart(6)} ${m(t.grossAmount)} ${m(t.refundedAmount)} ${m(t.commission)}`);
+  }
+  for (const u of report.body.unattributed) console.log(`  ${'(unattributed)'.padEnd(35)} ${String(u.orders).padStart(6)} ${formatMoney({ amount: u.grossAmount, currency: u.currency }).padStart(14)}`);
+}
+
+await service.stop();
+await sim.close();
+say('done');
