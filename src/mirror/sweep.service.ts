@@ -23,23 +23,29 @@ export class SweepService {
     let enqueued = 0;
     let finished = 0;
     for (const [partnerId, showId] of active) {
-      const bundle = await this.partners.bundle(partnerId);
-      const version = await this.shows.version(partnerId, showId);
+      const [bundle, desired] = await Promise.all([this.partners.bundle(partnerId), this.shows.desired(partnerId, showId)]);
+      if (!desired) continue; // no snapshot yet: its first show event schedules the syncs
       const targets = bundle?.targets.filter((t) => t.enabled) ?? [];
       const mirrors = await this.shows.getMirrors(partnerId, showId, targets.map((t) => t.id));
       let allDone = true;
       for (const [i, t] of targets.entries()) {
         const m = mirrors[i];
-        const settled = m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= version;
-        if (settled) continue;
+        if (m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= desired.version) continue;
         allDone = false;
-        if (!m || m.syncedVersion < version || m.retries > 0 || m.state !== 'action_required') {
+        // Work that a lost or dropped job would leave undone; otherwise the mirror is idle and current.
+        const behind =
+          !m ||
+          m.syncedVersion < desired.version ||
+          m.retries > 0 ||
+          m.state === 'pending' ||
+          m.state === 'provisioning' ||
+          Object.values(m.pins).some((p) => p.state === 'pending');
+        if (behind) {
           await this.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id });
           enqueued += 1;
         }
       }
-      const desired = await this.shows.desired(partnerId, showId);
-      if (allDone && desired && (desired.state === 'ended' || desired.state === 'cancelled')) {
+      if (allDone && (desired.state === 'ended' || desired.state === 'cancelled')) {
         await this.shows.markInactive(partnerId, showId);
         finished += 1;
       }
