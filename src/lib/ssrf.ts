@@ -3,6 +3,7 @@
  * loopback, private, link-local, CGNAT, multicast and unspecified addresses are refused — also when
  * a DNS name resolves there, and in IPv4-mapped IPv6 form — unless ALLOW_PRIVATE_DESTINATIONS.
  */
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 
@@ -71,4 +72,29 @@ export async function assertPublicDestination(rawUrl: string, allowPrivate: bool
   if (addrs.length === 0) throw new DestinationRefusedError(`${host} does not resolve`);
   const bad = addrs.find(isPrivateAddress);
   if (bad) throw new DestinationRefusedError(`${host} resolves to a private, loopback or link-local address (${bad})`);
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/**
+ * A `lookup` for http(s).request that resolves like dns.lookup but refuses a name with any private,
+ * loopback or link-local address. The connection goes to the address checked here, so a DNS answer
+ * that changes between assertPublicDestination() and connect (DNS rebinding) cannot slip through.
+ * (Node skips `lookup` for IP literals; assertPublicDestination covers those.)
+ */
+export function publicOnlyLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
+  dnsLookup(hostname, { ...options, all: true }, (err, addrs) => {
+    if (err) return callback(err, '');
+    const bad = addrs.find((a) => isPrivateAddress(a.address));
+    if (bad || addrs.length === 0) {
+      const refused: NodeJS.ErrnoException = new DestinationRefusedError(
+        bad ? `${hostname} resolves to a private, loopback or link-local address (${bad.address})` : `${hostname} does not resolve`,
+      );
+      refused.code = 'EDESTREFUSED';
+      return callback(refused, '');
+    }
+    if (options.all) return callback(null, addrs);
+    const first = addrs[0]!;
+    return callback(null, first.address, first.family);
+  });
 }

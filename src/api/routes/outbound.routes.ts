@@ -1,0 +1,167 @@
+/**
+ * Outbound webhook endpoints, their attempt log, messages and manual redelivery (CONTRACT §2, §8).
+ * The endpoint secret is shown once (create, rotate) and stored sealed.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { IdSchema } from '../../domain/events.js';
+import { AppError, notFound } from '../../lib/errors.js';
+import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
+import type { OutboundService } from '../../outbound/outbound.service.js';
+import { OUTBOUND_EVENT_TYPES, type EndpointRecord } from '../../outbound/outbound.types.js';
+import type { PartnerRepository } from '../../store/partner.repository.js';
+import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+
+export interface OutboundRoutesOptions {
+  outbound: OutboundService;
+  partners: PartnerRepository;
+  allowPrivateDestinations: boolean;
+}
+
+const Url = z.url({ protocol: /^https?$/, message: 'http(s) URL expected' }).max(2000);
+const Events = z
+  .array(z.enum(OUTBOUND_EVENT_TYPES))
+  .min(1)
+  .max(OUTBOUND_EVENT_TYPES.length * 4);
+const CreateEndpoint = z.object({ url: Url, events: Events, description: z.string().max(500).optional() });
+const PatchEndpoint = z.object({ url: Url.optional(), events: Events.optional(), description: z.string().max(500).nullable().optional(), enabled: z.boolean().optional() });
+const Params = z.object({ partnerId: IdSchema });
+const EndpointParams = z.object({ partnerId: IdSchema, endpointId: IdSchema });
+const MessageParams = z.object({ partnerId: IdSchema, messageId: IdSchema });
+const AttemptsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z
+    .string()
+    .regex(/^\d{1,20}-\d{1,20}$/, 'cursor from a previous page expected')
+    .optional(),
+});
+/** Optional: without a body (or without endpointId) every endpoint of the message is redelivered. */
+const Redeliver = z.object({ endpointId: IdSchema.optional() }).nullish();
+
+export function publicEndpoint(e: EndpointRecord) {
+  return {
+    id: e.id,
+    partnerId: e.partnerId,
+    url: e.url,
+    events: e.events,
+    description: e.description,
+    enabled: e.enabled,
+    disabledAt: e.disabledAt,
+    disabledReason: e.disabledReason,
+    failingSince: e.failingSince === null ? null : new Date(e.failingSince).toISOString(),
+    lastSuccessAt: e.lastSuccessAt,
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
+  };
+}
+
+export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = async (app, opts) => {
+  const { outbound, partners } = opts;
+  const endpoints = outbound.endpoints;
+  const readers = app.requireRole('operator', 'viewer', 'partner');
+
+  const checkUrl = async (url: string | undefined): Promise<void> => {
+    if (!url) return;
+    try {
+      await assertPublicDestination(url, opts.allowPrivateDestinations);
+    } catch (err) {
+      if (err instanceof DestinationRefusedError) throw new AppError(400, 'Bad Request', `url refused: ${err.message}`, [{ path: 'body.url', message: err.message }]);
+      throw err;
+    }
+  };
+  const load = async (partnerId: string, endpointId: string): Promise<EndpointRecord> => {
+    const e = await endpoints.get(partnerId, endpointId);
+    if (!e) throw notFound(`endpoint ${endpointId}`);
+    return e;
+  };
+
+  app.post(
+    '/v1/partners/:partnerId/endpoints',
+    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Add an outbound webhook endpoint (the secret is shown once)', params: Params, body: CreateEndpoint } },
+    async (req, reply) => {
+      const { partnerId } = req.params;
+      if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
+      await checkUrl(req.body.url);
+      const { endpoint, secret } = await outbound.createEndpoint(partnerId, req.body);
+      await partners.audit(partnerId, { who: req.principal?.id, action: 'endpoint.created', endpointId: endpoint.id });
+      return reply.status(201).send({ ...publicEndpoint(endpoint), secret });
+    },
+  );
+
+  app.get('/v1/partners/:partnerId/endpoints', { preHandler: readers, schema: { tags: ['webhooks'], summary: 'List outbound webhook endpoints', params: Params } }, async (req) => {
+    assertPartnerAccess(req, req.params.partnerId);
+    if (!(await partners.get(req.params.partnerId))) throw notFound(`partner ${req.params.partnerId}`);
+    return { endpoints: (await endpoints.list(req.params.partnerId)).map(publicEndpoint) };
+  });
+
+  app.get('/v1/partners/:partnerId/endpoints/:endpointId', { preHandler: readers, schema: { tags: ['webhooks'], params: EndpointParams } }, async (req) => {
+    assertPartnerAccess(req, req.params.partnerId);
+    return publicEndpoint(await load(req.params.partnerId, req.params.endpointId));
+  });
+
+  app.patch(
+    '/v1/partners/:partnerId/endpoints/:endpointId',
+    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Change url/events/description; enable or disable', params: EndpointParams, body: PatchEndpoint } },
+    async (req) => {
+      const { partnerId, endpointId } = req.params;
+      const current = await load(partnerId, endpointId);
+      await checkUrl(req.body.url);
+      const now = new Date().toISOString();
+      const { enabled, events, ...rest } = req.body;
+      const patch: Partial<EndpointRecord> = { ...rest, updatedAt: now };
+      if (events) patch.events = [...new Set(events)];
+      if (enabled === true && !current.enabled) Object.assign(patch, { enabled: true, disabledAt: null, disabledReason: null, failingSince: null });
+      if (enabled === false && current.enabled) Object.assign(patch, { enabled: false, disabledAt: now, disabledReason: 'disabled by an operator' });
+      if (!(await endpoints.update(partnerId, endpointId, patch))) throw notFound(`endpoint ${endpointId}`);
+      await partners.audit(partnerId, { who: req.principal?.id, action: 'endpoint.updated', endpointId, fields: Object.keys(req.body) });
+      return publicEndpoint(await load(partnerId, endpointId));
+    },
+  );
+
+  app.delete('/v1/partners/:partnerId/endpoints/:endpointId', { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], params: EndpointParams } }, async (req, reply) => {
+    const { partnerId, endpointId } = req.params;
+    if (!(await endpoints.delete(partnerId, endpointId))) throw notFound(`endpoint ${endpointId}`);
+    await partners.audit(partnerId, { who: req.principal?.id, action: 'endpoint.deleted', endpointId });
+    return reply.status(204).send();
+  });
+
+  app.post(
+    '/v1/partners/:partnerId/endpoints/:endpointId/rotate-secret',
+    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'New signing secret; the old one also signs for the grace period', params: EndpointParams } },
+    async (req) => {
+      const { partnerId, endpointId } = req.params;
+      const rotated = await outbound.rotateSecret(partnerId, endpointId);
+      await partners.audit(partnerId, { who: req.principal?.id, action: 'endpoint.secret_rotated', endpointId });
+      return { id: endpointId, ...rotated };
+    },
+  );
+
+  app.get(
+    '/v1/partners/:partnerId/endpoints/:endpointId/attempts',
+    { preHandler: readers, schema: { tags: ['webhooks'], summary: 'Delivery attempts, newest first', params: EndpointParams, querystring: AttemptsQuery } },
+    async (req) => {
+      const { partnerId, endpointId } = req.params;
+      assertPartnerAccess(req, partnerId);
+      await load(partnerId, endpointId);
+      return endpoints.attempts(partnerId, endpointId, req.query.limit, req.query.cursor);
+    },
+  );
+
+  app.get('/v1/partners/:partnerId/messages/:messageId', { preHandler: readers, schema: { tags: ['webhooks'], summary: 'A message and its delivery state per endpoint', params: MessageParams } }, async (req) => {
+    assertPartnerAccess(req, req.params.partnerId);
+    const m = await outbound.message(req.params.partnerId, req.params.messageId);
+    if (!m) throw notFound(`message ${req.params.messageId}`);
+    return m;
+  });
+
+  app.post(
+    '/v1/partners/:partnerId/messages/:messageId/redeliver',
+    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Deliver a message again (to one endpoint or all of its endpoints)', params: MessageParams, body: Redeliver } },
+    async (req, reply) => {
+      const { partnerId, messageId } = req.params;
+      const endpointIds = await outbound.redeliver(partnerId, messageId, req.body?.endpointId);
+      await partners.audit(partnerId, { who: req.principal?.id, action: 'message.redelivered', messageId, endpointIds });
+      return reply.status(202).send({ messageId, endpointIds });
+    },
+  );
+};

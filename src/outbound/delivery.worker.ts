@@ -1,0 +1,50 @@
+/** BullMQ worker for the `delivery` queue: one attempt per run of the handler, waits as delayed jobs. */
+import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { DELIVERY_QUEUE, type DeliveryJob } from '../queues/delivery.queue.js';
+import type { Keys } from '../store/keys.js';
+import type { DeliveryService } from './delivery.service.js';
+
+const DeliveryJobSchema = z.object({ partnerId: z.string().min(1), messageId: z.string().min(1), endpointId: z.string().min(1), run: z.number().int().min(1) });
+
+export interface DeliveryWorkerOptions {
+  connection: ConnectionOptions;
+  keys: Keys;
+  concurrency: number;
+  /** BullMQ lock; must exceed the per-attempt timeout (it is renewed while the handler runs). */
+  lockDurationMs?: number;
+  log: Logger;
+}
+
+export function createDeliveryProcessor(service: DeliveryService) {
+  return async (job: Job<DeliveryJob>, token?: string): Promise<string> => {
+    const data = DeliveryJobSchema.parse(job.data);
+    const outcome = await service.deliver(data);
+    if (outcome.kind === 'retry') {
+      // The next attempt is a delayed job, not a sleeping handler; the job id (and webhook-id) stay.
+      await job.moveToDelayed(Date.now() + outcome.delayMs, token);
+      throw new DelayedError(outcome.reason);
+    }
+    return outcome.kind;
+  };
+}
+
+export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWorkerOptions): Worker<DeliveryJob, string> {
+  const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, createDeliveryProcessor(service), {
+    connection: opts.connection,
+    prefix: opts.keys.queuePrefix(DELIVERY_QUEUE),
+    concurrency: opts.concurrency,
+    lockDuration: opts.lockDurationMs ?? 30_000,
+    // A stalled delivery is simply attempted again: receivers dedupe on webhook-id.
+    maxStalledCount: 100,
+  });
+  w.on('failed', (job, err) => {
+    opts.log.error({ err, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'delivery job failed');
+    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      service.markFailed(job.data, err.message).catch((e: unknown) => opts.log.warn({ err: e, jobId: job.id }, 'could not mark delivery failed'));
+    }
+  });
+  w.on('error', (err) => opts.log.error({ err, queue: DELIVERY_QUEUE }, 'delivery worker error'));
+  return w;
+}

@@ -1,0 +1,67 @@
+/**
+ * `mirror.updated`: SyncService calls this after a mirror changed state, pins, remote id or error.
+ *
+ * Idempotency key `mirror:{partnerId}:{showId}:{targetId}:{hash}` where the hash covers the payload
+ * plus what makes a recurring payload a new change: the desired-state version the mirror was synced
+ * to, the mirror generation (bumped by a relink) and each pin's episode (bumped on every re-pin). So a
+ * sync that runs twice for the same change (stalled job, duplicate event) reports it once, while
+ * pin → unpin → pin reports the second pin again.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { MirrorDoc } from '../domain/mirror.js';
+import type { OutboundService } from './outbound.service.js';
+
+export interface MirrorUpdatedData {
+  showId: string;
+  targetId: string;
+  platform: string;
+  state: string;
+  externalId: string | null;
+  url: string | null;
+  pins: { productId: string; state: string; linkUrl: string | null }[];
+  lastError: string | null;
+}
+
+export function mirrorUpdatedData(showId: string, m: MirrorDoc): MirrorUpdatedData {
+  return {
+    showId,
+    targetId: m.targetId,
+    platform: m.platform,
+    state: m.state,
+    externalId: m.remote?.externalId ?? null,
+    url: m.remote?.url ?? null,
+    pins: Object.entries(m.pins)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([productId, p]) => ({ productId, state: p.state, linkUrl: p.linkUrl ?? null })),
+    lastError: m.lastError,
+  };
+}
+
+export function mirrorUpdatedKey(partnerId: string, showId: string, m: MirrorDoc, data: MirrorUpdatedData = mirrorUpdatedData(showId, m)): string {
+  const episodes = Object.entries(m.pins)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([productId, p]) => [productId, p.episode]);
+  const hash = createHash('sha256')
+    .update(JSON.stringify({ data, v: m.syncedVersion, g: m.generation, e: episodes }))
+    .digest('base64url')
+    .slice(0, 22);
+  return `mirror:${partnerId}:${showId}:${m.targetId}:${hash}`;
+}
+
+/**
+ * The SyncService `onMirrorChanged` hook. A failure propagates: SyncService records what it
+ * reported on the mirror, so the job's retry reports it again (platform calls are not repeated:
+ * intents and the mirror state make the re-run a no-op).
+ */
+export function mirrorUpdatedHook(outbound: Pick<OutboundService, 'emit'>, log: Logger) {
+  return async (partnerId: string, showId: string, mirror: MirrorDoc): Promise<void> => {
+    const data = mirrorUpdatedData(showId, mirror);
+    try {
+      await outbound.emit(partnerId, 'mirror.updated', data, mirrorUpdatedKey(partnerId, showId, mirror, data));
+    } catch (err) {
+      log.warn({ err, partnerId, showId, targetId: mirror.targetId }, 'could not emit mirror.updated; the sync will retry');
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,42 @@
+/** Wires the outbound-webhook pieces from runtime parts (kept here so runtime.ts stays a list). */
+import type { ConnectionOptions } from 'bullmq';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { SecretBox } from '../lib/crypto.js';
+import { DeliveryProducer } from '../queues/delivery.queue.js';
+import { EndpointRepository } from '../store/endpoint.repository.js';
+import type { Keys } from '../store/keys.js';
+import { OutboundMessageRepository } from '../store/outbound-message.repository.js';
+import type { RedisClient } from '../store/redis.js';
+import { DeliveryService } from './delivery.service.js';
+import { OutboundService } from './outbound.service.js';
+
+export interface OutboundParts {
+  outbound: OutboundService;
+  delivery: DeliveryService;
+}
+
+export function createOutbound(deps: { redis: RedisClient; keys: Keys; box: SecretBox; config: Config; connection: ConnectionOptions; log: Logger }): OutboundParts {
+  const { redis, keys, box, config, log } = deps;
+  const endpoints = new EndpointRepository(redis, keys);
+  const messages = new OutboundMessageRepository(redis, keys);
+  const outbound = new OutboundService({
+    endpoints,
+    messages,
+    producer: new DeliveryProducer(deps.connection, keys),
+    box,
+    log: log.child({ module: 'outbound' }),
+    messageTtlSec: config.inboxTtlDays * 86_400,
+    secretRotationGraceMs: config.secretRotationGraceHours * 3_600_000,
+  });
+  const delivery = new DeliveryService({
+    endpoints,
+    messages,
+    box,
+    log: log.child({ module: 'delivery' }),
+    timeoutMs: config.outboundTimeoutMs,
+    allowPrivateDestinations: config.allowPrivateDestinations,
+    ...(config.outboundRetryScheduleMs ? { retrySchedule: config.outboundRetryScheduleMs } : {}),
+  });
+  return { outbound, delivery };
+}

@@ -1,0 +1,195 @@
+/**
+ * Outbound webhooks to partners (CONTRACT §8): endpoints, `emit` (one message per idempotency key,
+ * one delivery job per subscribed enabled endpoint), manual redelivery and the message view.
+ * Attempts themselves are DeliveryService's.
+ */
+import type { Logger } from 'pino';
+import { sha256Hex, type SecretBox } from '../lib/crypto.js';
+import { conflict, notFound } from '../lib/errors.js';
+import { randomId, sortableId } from '../lib/ids.js';
+import type { DeliveryProducer } from '../queues/delivery.queue.js';
+import { newWebhookSecret } from '../sources/signature.js';
+import type { EndpointRepository } from '../store/endpoint.repository.js';
+import type { OutboundMessageRepository } from '../store/outbound-message.repository.js';
+import { newDelivery, type DeliveryState, type EndpointRecord, type OutboundEventType, type OutboundMessage } from './outbound.types.js';
+
+export interface OutboundDeps {
+  endpoints: EndpointRepository;
+  messages: OutboundMessageRepository;
+  producer: DeliveryProducer;
+  box: SecretBox;
+  log: Logger;
+  /** How long messages (and idempotency keys) are kept; well beyond the ≈ 27 h retry schedule. */
+  messageTtlSec: number;
+  /** After a rotation, deliveries are signed with the old secret too for this long. */
+  secretRotationGraceMs: number;
+}
+
+export interface EmitResult {
+  /** null when no enabled endpoint of the partner subscribes to the type (nothing is stored). */
+  messageId: string | null;
+  /** The idempotency key was seen before: the earlier message is returned, nothing is sent twice. */
+  duplicate: boolean;
+  endpointIds: string[];
+}
+
+export interface EndpointInput {
+  url: string;
+  events: OutboundEventType[];
+  description?: string | undefined;
+}
+
+export class OutboundService {
+  readonly endpoints: EndpointRepository;
+  constructor(private readonly deps: OutboundDeps) {
+    this.endpoints = deps.endpoints;
+  }
+
+  /** The delivery queue (dashboard, metrics). */
+  get queue(): DeliveryProducer['queue'] {
+    return this.deps.producer.queue;
+  }
+
+  async createEndpoint(partnerId: string, input: EndpointInput): Promise<{ endpoint: EndpointRecord; secret: string }> {
+    const secret = newWebhookSecret();
+    const now = new Date().toISOString();
+    const endpoint: EndpointRecord = {
+      id: randomId('ep_'),
+      partnerId,
+      url: input.url,
+      events: [...new Set(input.events)],
+      description: input.description ?? null,
+      enabled: true,
+      secretSealed: this.deps.box.encrypt(secret),
+      previousSecretSealed: null,
+      previousSecretExpiresAt: null,
+      disabledAt: null,
+      disabledReason: null,
+      failingSince: null,
+      lastSuccessAt: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.deps.endpoints.create(endpoint);
+    return { endpoint, secret };
+  }
+
+  /** New secret (returned once); the previous one keeps signing alongside it for the grace period. */
+  async rotateSecret(partnerId: string, endpointId: string): Promise<{ secret: string; previousSecretValidUntil: string }> {
+    const ep = await this.deps.endpoints.get(partnerId, endpointId);
+    if (!ep) throw notFound(`endpoint ${endpointId}`);
+    const secret = newWebhookSecret();
+    const validUntil = new Date(Date.now() + this.deps.secretRotationGraceMs).toISOString();
+    const ok = await this.deps.endpoints.update(partnerId, endpointId, {
+      secretSealed: this.deps.box.encrypt(secret),
+      previousSecretSealed: ep.secretSealed,
+      previousSecretExpiresAt: validUntil,
+      updatedAt: new Date().toISOString(),
+    });
+    if (!ok) throw notFound(`endpoint ${endpointId}`);
+    return { secret, previousSecretValidUntil: validUntil };
+  }
+
+  /**
+   * Sends `{type, timestamp, data}` to every enabled endpoint of the partner that subscribes to
+   * `type`, at least once. The same `idempotencyKey` (per partner, for messageTtlSec) yields the same
+   * message: a producer that retries does not send twice. Safe to call again after a crash halfway.
+   */
+  async emit(partnerId: string, type: OutboundEventType, data: object, idempotencyKey: string): Promise<EmitResult> {
+    const subscribed = (await this.deps.endpoints.list(partnerId)).filter((e) => e.enabled && e.events.includes(type));
+    if (subscribed.length === 0) return { messageId: null, duplicate: false, endpointIds: [] };
+    const { messages, producer, messageTtlSec } = this.deps;
+    const candidate = sortableId('msg_');
+    const holder = await messages.claim(partnerId, sha256Hex(idempotencyKey), candidate, messageTtlSec);
+    const messageId = holder ?? candidate;
+    const timestamp = new Date().toISOString();
+    const message: OutboundMessage = { id: messageId, partnerId, type, timestamp, body: JSON.stringify({ type, timestamp, data }) };
+    // Creating is idempotent too: when an earlier call claimed the key but died before storing the
+    // message, this call stores it; otherwise the stored one (and its endpoint list) stands.
+    await messages.create(
+      message,
+      subscribed.map((e) => newDelivery(e.id, 1, 'event')),
+      messageTtlSec,
+    );
+    const stored = await messages.get(partnerId, messageId);
+    if (!stored) throw new Error(`message ${messageId} vanished right after it was stored`);
+    // A pending run-1 delivery either has its job (add is then a no-op) or lost it in a crash.
+    const pending = Object.values(stored.deliveries).filter((d) => d.state === 'pending' && d.run === 1 && d.runAttempts === 0);
+    await Promise.all(pending.map((d) => producer.enqueue({ partnerId, messageId, endpointId: d.endpointId, run: 1 })));
+    return { messageId, duplicate: holder !== null, endpointIds: Object.keys(stored.deliveries) };
+  }
+
+  /**
+   * Manual redelivery (operator): a delivery still retrying is tried now; a finished one (delivered or
+   * failed) starts a new run with a fresh schedule. The webhook-id stays the message id.
+   */
+  async redeliver(partnerId: string, messageId: string, endpointId?: string): Promise<string[]> {
+    const { messages, endpoints, producer } = this.deps;
+    const stored = await messages.get(partnerId, messageId);
+    if (!stored) throw notFound(`message ${messageId}`);
+    const ids = endpointId ? [endpointId] : Object.keys(stored.deliveries);
+    const queued: string[] = [];
+    for (const id of ids) {
+      const ep = await endpoints.get(partnerId, id);
+      const refuse = !ep ? notFound(`endpoint ${id}`) : !ep.enabled ? conflict(`endpoint ${id} is disabled; enable it first (PATCH enabled: true)`) : !ep.events.includes(stored.message.type) ? conflict(`endpoint ${id} does not subscribe to ${stored.message.type}`) : null;
+      if (refuse) {
+        if (endpointId) throw refuse;
+        continue;
+      }
+      const d = stored.deliveries[id];
+      if (d?.state === 'pending' && (await this.nudge(d, messageId))) {
+        queued.push(id);
+        continue;
+      }
+      const run = (d?.run ?? 0) + 1;
+      await messages.saveDelivery(partnerId, messageId, newDelivery(id, run, 'manual', d?.attempts ?? 0));
+      await producer.enqueue({ partnerId, messageId, endpointId: id, run });
+      queued.push(id);
+    }
+    await messages.touch(partnerId, messageId, this.deps.messageTtlSec);
+    return queued;
+  }
+
+  /** A pending delivery with a live job: run a delayed one now. False when its job is gone. */
+  private async nudge(d: DeliveryState, messageId: string): Promise<boolean> {
+    const job = await this.deps.producer.find({ messageId, endpointId: d.endpointId, run: d.run });
+    if (!job) return false;
+    const state = await job.getState();
+    if (state === 'delayed') {
+      await job.promote();
+      return true;
+    }
+    return state === 'waiting' || state === 'active' || state === 'prioritized' || state === 'waiting-children';
+  }
+
+  async message(partnerId: string, messageId: string) {
+    const stored = await this.deps.messages.get(partnerId, messageId);
+    if (!stored) return null;
+    const { message, deliveries } = stored;
+    const payload = JSON.parse(message.body) as { data: unknown };
+    return {
+      id: message.id,
+      type: message.type,
+      timestamp: message.timestamp,
+      data: payload.data,
+      deliveries: Object.values(deliveries)
+        .sort((a, b) => a.endpointId.localeCompare(b.endpointId))
+        .map((d) => ({
+          endpointId: d.endpointId,
+          state: d.state,
+          attempts: d.attempts,
+          run: d.run,
+          trigger: d.trigger,
+          lastAttemptAt: d.lastAttemptAt,
+          lastStatusCode: d.lastStatusCode,
+          lastError: d.lastError,
+          nextAttemptAt: d.nextAttemptAt,
+          deliveredAt: d.deliveredAt,
+        })),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.deps.producer.close();
+  }
+}

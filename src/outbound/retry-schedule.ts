@@ -1,0 +1,61 @@
+/**
+ * When to try an outbound webhook again (CONTRACT §8: "retried with backoff … for at least 24 h,
+ * honouring Retry-After"). Pure functions; the delivery service feeds them the attempt number.
+ *
+ * The schedule follows Standard Webhooks / Svix: after the first attempt, retries 5 s, 5 min, 30 min,
+ * 2 h, 5 h, 10 h and 10 h later — 8 attempts spread over ≈ 27 h 35 min.
+ */
+
+/** Delay before retry n (index n-1) after attempt n failed. The only copy of the schedule. */
+export const RETRY_SCHEDULE_MS: readonly number[] = Object.freeze([5_000, 5 * 60_000, 30 * 60_000, 2 * 3_600_000, 5 * 3_600_000, 10 * 3_600_000, 10 * 3_600_000]);
+
+/** Each delay is spread ±10 % so that an endpoint that comes back is not hit by every retry at once. */
+export const RETRY_JITTER = 0.1;
+
+/** A Retry-After longer than this is clamped (an endpoint cannot park a delivery for days). */
+export const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
+
+/** Total span of the schedule without jitter (first attempt → last attempt). */
+export function scheduleSpanMs(schedule: readonly number[] = RETRY_SCHEDULE_MS): number {
+  return schedule.reduce((a, b) => a + b, 0);
+}
+
+/** `delayMs` spread uniformly over ±`fraction`. */
+export function jittered(delayMs: number, fraction = RETRY_JITTER, rand: () => number = Math.random): number {
+  return Math.max(0, Math.round(delayMs * (1 + (rand() * 2 - 1) * fraction)));
+}
+
+/**
+ * Delay before the next attempt after attempt `attempt` (1-based) failed, or null when the schedule
+ * is exhausted. A Retry-After (ms) longer than the scheduled delay wins, clamped to MAX_RETRY_AFTER_MS.
+ */
+export function retryDelayMs(attempt: number, opts: { schedule?: readonly number[]; retryAfterMs?: number | null; rand?: () => number } = {}): number | null {
+  const schedule = opts.schedule ?? RETRY_SCHEDULE_MS;
+  const base = schedule[attempt - 1];
+  if (base === undefined || attempt < 1) return null;
+  const delay = jittered(base, RETRY_JITTER, opts.rand);
+  const after = opts.retryAfterMs;
+  return after !== null && after !== undefined && after > delay ? Math.min(after, MAX_RETRY_AFTER_MS) : delay;
+}
+
+/** Number of attempts the schedule allows (first attempt + one per delay). */
+export function maxAttempts(schedule: readonly number[] = RETRY_SCHEDULE_MS): number {
+  return schedule.length + 1;
+}
+
+/**
+ * Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. Returns ms from `nowMs`, 0 for a
+ * date in the past, null when absent or unparseable.
+ */
+export function parseRetryAfter(value: string | string[] | undefined | null, nowMs = Date.now()): number | null {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (raw === undefined || raw === null) return null;
+  const v = raw.trim();
+  if (/^\d{1,10}$/.test(v)) return Number(v) * 1000;
+  // HTTP-date forms all start with a day name ("Wed, 21 Oct 2015 07:28:00 GMT", the obsolete RFC 850
+  // and asctime forms); requiring it keeps Date.parse from reading "1.5" or "-3" as a date.
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /i.test(v)) return null;
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return null;
+  return Math.max(0, at - nowMs);
+}

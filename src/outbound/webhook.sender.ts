@@ -1,0 +1,69 @@
+/**
+ * One HTTP POST to a partner endpoint with node:http(s): no redirects (a 3xx is the answer), a hard
+ * deadline, no connection reuse, and — unless private destinations are allowed — a DNS lookup that
+ * refuses private/loopback/link-local answers at connect time (see publicOnlyLookup).
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { performance } from 'node:perf_hooks';
+import { publicOnlyLookup } from '../lib/ssrf.js';
+
+export interface SendResult {
+  /** null when no HTTP response arrived (timeout, refused, reset, DNS). */
+  statusCode: number | null;
+  retryAfter: string | undefined;
+  location: string | undefined;
+  error: string | null;
+  durationMs: number;
+}
+
+export interface SendOptions {
+  timeoutMs: number;
+  allowPrivate: boolean;
+}
+
+export type WebhookSender = (url: string, body: string, headers: Record<string, string>, opts: SendOptions) => Promise<SendResult>;
+
+export const postWebhook: WebhookSender = (url, body, headers, opts) => {
+  const started = performance.now();
+  return new Promise<SendResult>((resolve) => {
+    let settled = false;
+    const finish = (r: Omit<SendResult, 'durationMs'>): void => {
+      if (settled) return;
+      settled = true;
+      resolve({ ...r, durationMs: Math.round(performance.now() - started) });
+    };
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      finish({ statusCode: null, retryAfter: undefined, location: undefined, error: 'invalid URL' });
+      return;
+    }
+    const mod = target.protocol === 'https:' ? https : http;
+    const req = mod.request(target, {
+      method: 'POST',
+      headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      agent: false,
+      ...(opts.allowPrivate ? {} : { lookup: publicOnlyLookup }),
+    });
+    // The deadline covers DNS, connect, sending and the response headers; a body still trickling in
+    // after the status arrived is cut off at the same deadline (the status already counts).
+    const timer = setTimeout(() => req.destroy(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('response', (res) => {
+      const h = res.headers;
+      finish({ statusCode: res.statusCode ?? null, retryAfter: firstHeader(h['retry-after']), location: firstHeader(h.location), error: null });
+      res.on('error', () => undefined);
+      res.resume(); // drain and discard: we never read what an endpoint answers
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      finish({ statusCode: null, retryAfter: undefined, location: undefined, error: err.code === 'EDESTREFUSED' ? `destination refused: ${err.message}` : err.message || String(err.code) });
+    });
+    req.end(body);
+  });
+};
+
+function firstHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

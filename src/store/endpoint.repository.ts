@@ -1,0 +1,120 @@
+/**
+ * Partner webhook endpoints: one hash per endpoint (fields, so that a disable by the delivery worker
+ * and an operator's PATCH never overwrite each other), an id set per partner, and an attempt log per
+ * endpoint (a capped stream, newest first when read).
+ */
+import type { AttemptRecord, EndpointRecord, OutboundEventType } from '../outbound/outbound.types.js';
+import type { Keys } from './keys.js';
+import { defineOutboundScripts } from './outbound.scripts.js';
+import type { RedisClient } from './redis.js';
+
+/** Attempts kept per endpoint (older ones are trimmed). */
+const ATTEMPT_LOG_MAX = 5_000;
+
+type Fields = Partial<Record<keyof EndpointRecord, string>>;
+
+function toFields(e: Partial<EndpointRecord>): Fields {
+  const f: Fields = {};
+  for (const [k, v] of Object.entries(e) as [keyof EndpointRecord, unknown][]) {
+    if (v === undefined) continue;
+    if (k === 'events') f[k] = JSON.stringify(v);
+    else if (k === 'enabled') f[k] = v ? '1' : '0';
+    else f[k] = v === null ? '' : String(v);
+  }
+  return f;
+}
+
+function fromFields(h: Record<string, string>): EndpointRecord | null {
+  if (!h['id'] || !h['partnerId']) return null;
+  const opt = (k: string): string | null => (h[k] ? h[k] : null);
+  return {
+    id: h['id'],
+    partnerId: h['partnerId'],
+    url: h['url'] ?? '',
+    events: JSON.parse(h['events'] ?? '[]') as OutboundEventType[],
+    description: opt('description'),
+    enabled: h['enabled'] === '1',
+    secretSealed: h['secretSealed'] ?? '',
+    previousSecretSealed: opt('previousSecretSealed'),
+    previousSecretExpiresAt: opt('previousSecretExpiresAt'),
+    disabledAt: opt('disabledAt'),
+    disabledReason: opt('disabledReason'),
+    failingSince: h['failingSince'] ? Number(h['failingSince']) : null,
+    lastSuccessAt: opt('lastSuccessAt'),
+    createdAt: h['createdAt'] ?? '',
+    updatedAt: h['updatedAt'] ?? '',
+  };
+}
+
+export interface AttemptPage {
+  attempts: (AttemptRecord & { id: string })[];
+  nextCursor: string | null;
+}
+
+export class EndpointRepository {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+  ) {
+    defineOutboundScripts(redis);
+  }
+
+  async create(e: EndpointRecord): Promise<void> {
+    await this.redis.hset(this.keys.endpoint(e.partnerId, e.id), toFields(e));
+    await this.redis.sadd(this.keys.partnerEndpoints(e.partnerId), e.id);
+  }
+
+  async get(partnerId: string, endpointId: string): Promise<EndpointRecord | null> {
+    return fromFields(await this.redis.hgetall(this.keys.endpoint(partnerId, endpointId)));
+  }
+
+  async list(partnerId: string): Promise<EndpointRecord[]> {
+    const ids = await this.redis.smembers(this.keys.partnerEndpoints(partnerId));
+    const all = await Promise.all(ids.map((id) => this.get(partnerId, id)));
+    return all.filter((e): e is EndpointRecord => e !== null).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  /** Sets the given fields (null clears) while the endpoint exists; false when it does not. */
+  async update(partnerId: string, endpointId: string, patch: Partial<Omit<EndpointRecord, 'id' | 'partnerId'>>): Promise<boolean> {
+    const pairs = Object.entries(toFields(patch)).flat();
+    if (pairs.length === 0) return (await this.get(partnerId, endpointId)) !== null;
+    return (await this.redis.scObHsetIfExists(this.keys.endpoint(partnerId, endpointId), 'id', ...pairs)) === 1;
+  }
+
+  async delete(partnerId: string, endpointId: string): Promise<boolean> {
+    const n = await this.redis.srem(this.keys.partnerEndpoints(partnerId), endpointId);
+    const d = await this.redis.del(this.keys.endpoint(partnerId, endpointId), this.keys.endpointAttempts(partnerId, endpointId));
+    return n > 0 || d > 0;
+  }
+
+  /** A 2xx from an attempt that started at `startedAt`: stops the failure clock (see the Lua). */
+  async recordSuccess(partnerId: string, endpointId: string, startedAt: Date): Promise<void> {
+    await this.redis.scObEndpointSucceeded(this.keys.endpoint(partnerId, endpointId), startedAt.getTime(), startedAt.toISOString());
+  }
+
+  /** A failed attempt that started at `startMs`: starts the failure clock unless it already runs. */
+  async recordFailure(partnerId: string, endpointId: string, startMs: number): Promise<void> {
+    await this.redis.scObEndpointFailed(this.keys.endpoint(partnerId, endpointId), startMs);
+  }
+
+  /** Disables the endpoint if no attempt to it has succeeded since `sinceMs`; true when it did. */
+  async disableIfFailingSince(partnerId: string, endpointId: string, sinceMs: number, reason: string, at = new Date()): Promise<boolean> {
+    return (await this.redis.scObDisableIfFailing(this.keys.endpoint(partnerId, endpointId), sinceMs, at.toISOString(), reason)) === 1;
+  }
+
+  async disable(partnerId: string, endpointId: string, reason: string, at = new Date()): Promise<boolean> {
+    const iso = at.toISOString();
+    return this.update(partnerId, endpointId, { enabled: false, disabledAt: iso, disabledReason: reason, updatedAt: iso });
+  }
+
+  async addAttempt(partnerId: string, endpointId: string, a: AttemptRecord): Promise<void> {
+    await this.redis.xadd(this.keys.endpointAttempts(partnerId, endpointId), 'MAXLEN', '~', String(ATTEMPT_LOG_MAX), '*', 'a', JSON.stringify(a));
+  }
+
+  /** Newest first; `cursor` is the id of the last attempt of the previous page. */
+  async attempts(partnerId: string, endpointId: string, limit: number, cursor?: string): Promise<AttemptPage> {
+    const rows = await this.redis.xrevrange(this.keys.endpointAttempts(partnerId, endpointId), cursor ? `(${cursor}` : '+', '-', 'COUNT', limit + 1);
+    const attempts = rows.slice(0, limit).map(([id, fields]) => ({ id, ...(JSON.parse(fields[1] ?? '{}') as AttemptRecord) }));
+    return { attempts, nextCursor: rows.length > limit ? (attempts[attempts.length - 1]?.id ?? null) : null };
+  }
+}

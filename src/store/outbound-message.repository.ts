@@ -1,0 +1,63 @@
+/**
+ * Outbound messages: one hash per message — `meta`, the exact `body` every attempt sends, and one
+ * `d:<endpointId>` field per delivery — plus an idempotency claim per (partner, producer key), so a
+ * producer that emits the same event twice gets the same message back.
+ */
+import type { DeliveryState, OutboundMessage } from '../outbound/outbound.types.js';
+import type { Keys } from './keys.js';
+import { defineOutboundScripts } from './outbound.scripts.js';
+import type { RedisClient } from './redis.js';
+
+export interface StoredMessage {
+  message: OutboundMessage;
+  deliveries: Record<string, DeliveryState>;
+}
+
+export class OutboundMessageRepository {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+  ) {
+    defineOutboundScripts(redis);
+  }
+
+  /**
+   * Claims `keyHash` for `messageId`. Returns null when this call claimed it, else the message id
+   * that holds it.
+   */
+  async claim(partnerId: string, keyHash: string, messageId: string, ttlSec: number): Promise<string | null> {
+    const key = this.keys.outboundIdempotency(partnerId, keyHash);
+    for (let i = 0; i < 3; i++) {
+      if ((await this.redis.set(key, messageId, 'EX', ttlSec, 'NX')) === 'OK') return null;
+      const holder = await this.redis.get(key);
+      if (holder) return holder;
+      // expired between SET NX and GET: claim again
+    }
+    throw new Error('idempotency claim did not settle');
+  }
+
+  /** Stores the message and its initial deliveries once; false when it already existed. */
+  async create(m: OutboundMessage, deliveries: DeliveryState[], ttlSec: number): Promise<boolean> {
+    const { body, ...meta } = m;
+    const pairs = deliveries.flatMap((d) => [`d:${d.endpointId}`, JSON.stringify(d)]);
+    return (await this.redis.scObMessageCreate(this.keys.outboundMessage(m.partnerId, m.id), JSON.stringify(meta), body, ttlSec, ...pairs)) === 1;
+  }
+
+  async get(partnerId: string, messageId: string): Promise<StoredMessage | null> {
+    const h = await this.redis.hgetall(this.keys.outboundMessage(partnerId, messageId));
+    if (!h['meta'] || h['body'] === undefined) return null;
+    const deliveries: Record<string, DeliveryState> = {};
+    for (const [f, v] of Object.entries(h)) if (f.startsWith('d:')) deliveries[f.slice(2)] = JSON.parse(v) as DeliveryState;
+    return { message: { ...(JSON.parse(h['meta']) as Omit<OutboundMessage, 'body'>), body: h['body'] }, deliveries };
+  }
+
+  /** Writes one delivery's state while the message exists. */
+  async saveDelivery(partnerId: string, messageId: string, d: DeliveryState): Promise<boolean> {
+    return (await this.redis.scObHsetIfExists(this.keys.outboundMessage(partnerId, messageId), 'meta', `d:${d.endpointId}`, JSON.stringify(d))) === 1;
+  }
+
+  /** Keeps a message that is being redelivered around for another retention period. */
+  async touch(partnerId: string, messageId: string, ttlSec: number): Promise<void> {
+    await this.redis.expire(this.keys.outboundMessage(partnerId, messageId), ttlSec);
+  }
+}

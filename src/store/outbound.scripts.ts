@@ -1,0 +1,79 @@
+/** Lua steps of the outbound-webhook repositories (each touches one key, so one slot). */
+import type { Result } from 'ioredis';
+import type { RedisClient } from './redis.js';
+
+/** KEYS: hash. ARGV: marker field, then field/value pairs. HSET only while the record exists (never resurrects a deleted one). */
+const HSET_IF_EXISTS_LUA = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1
+`;
+
+/**
+ * KEYS: endpoint hash. ARGV: start ms of the failed attempt. Starts the endpoint's failure clock
+ * unless it runs already or an attempt that started later succeeded (attempts overlap).
+ */
+const ENDPOINT_FAILED_LUA = `
+if redis.call('HEXISTS', KEYS[1], 'id') == 0 then return 0 end
+local ok = tonumber(redis.call('HGET', KEYS[1], 'lastSuccessMs') or '0') or 0
+if ok >= tonumber(ARGV[1]) then return 0 end
+local f = redis.call('HGET', KEYS[1], 'failingSince')
+if (not f) or f == '' then redis.call('HSET', KEYS[1], 'failingSince', ARGV[1]) end
+return 1
+`;
+
+/**
+ * KEYS: endpoint hash. ARGV: start ms of the successful attempt, its ISO time. Stops the failure
+ * clock unless it was started by an attempt that began after this one.
+ */
+const ENDPOINT_SUCCEEDED_LUA = `
+if redis.call('HEXISTS', KEYS[1], 'id') == 0 then return 0 end
+local at = tonumber(ARGV[1])
+local ok = tonumber(redis.call('HGET', KEYS[1], 'lastSuccessMs') or '0') or 0
+if at > ok then redis.call('HSET', KEYS[1], 'lastSuccessMs', ARGV[1], 'lastSuccessAt', ARGV[2]) end
+local f = redis.call('HGET', KEYS[1], 'failingSince')
+if f and f ~= '' and tonumber(f) <= at then redis.call('HSET', KEYS[1], 'failingSince', '') end
+return 1
+`;
+
+/**
+ * KEYS: endpoint hash. ARGV: since ms, now ISO, reason. Disables the endpoint when it is enabled and
+ * has failed without a single 2xx since `since` (the failure clock started at or before it).
+ */
+const DISABLE_IF_FAILING_LUA = `
+if redis.call('HGET', KEYS[1], 'enabled') ~= '1' then return 0 end
+local f = redis.call('HGET', KEYS[1], 'failingSince')
+if f and f ~= '' and tonumber(f) <= tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'enabled', '0', 'disabledAt', ARGV[2], 'disabledReason', ARGV[3], 'updatedAt', ARGV[2])
+  return 1
+end
+return 0
+`;
+
+/** KEYS: message hash. ARGV: meta json, body, ttl s, then field/value pairs (deliveries). Creates once. */
+const MESSAGE_CREATE_LUA = `
+if redis.call('HEXISTS', KEYS[1], 'meta') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'meta', ARGV[1], 'body', ARGV[2])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    scObHsetIfExists(key: string, marker: string, ...pairs: string[]): Result<number, Context>;
+    scObEndpointFailed(key: string, startMs: number): Result<number, Context>;
+    scObEndpointSucceeded(key: string, startMs: number, startIso: string): Result<number, Context>;
+    scObDisableIfFailing(key: string, sinceMs: number, nowIso: string, reason: string): Result<number, Context>;
+    scObMessageCreate(key: string, meta: string, body: string, ttlSec: number, ...pairs: string[]): Result<number, Context>;
+  }
+}
+
+export function defineOutboundScripts(redis: RedisClient): void {
+  if (typeof (redis as unknown as { scObHsetIfExists?: unknown }).scObHsetIfExists === 'function') return;
+  redis.defineCommand('scObHsetIfExists', { numberOfKeys: 1, lua: HSET_IF_EXISTS_LUA });
+  redis.defineCommand('scObEndpointFailed', { numberOfKeys: 1, lua: ENDPOINT_FAILED_LUA });
+  redis.defineCommand('scObEndpointSucceeded', { numberOfKeys: 1, lua: ENDPOINT_SUCCEEDED_LUA });
+  redis.defineCommand('scObDisableIfFailing', { numberOfKeys: 1, lua: DISABLE_IF_FAILING_LUA });
+  redis.defineCommand('scObMessageCreate', { numberOfKeys: 1, lua: MESSAGE_CREATE_LUA });
+}

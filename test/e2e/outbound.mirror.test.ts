@@ -1,0 +1,90 @@
+/**
+ * `mirror.updated` end to end: partner events in, the show mirrored onto the YouTube simulator, and
+ * each mirror change reported to the partner's endpoint as a signed Standard Webhooks message.
+ */
+import { createServer, type Server } from 'node:http';
+import { Webhook } from 'standardwebhooks';
+import { mirrorUpdatedKey } from '../../src/outbound/mirror-updated.js';
+import { newMirror } from '../../src/domain/mirror.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+interface MirrorUpdated {
+  type: string;
+  timestamp: string;
+  data: { showId: string; targetId: string; platform: string; state: string; externalId: string | null; url: string | null; pins: { productId: string; state: string; linkUrl: string | null }[]; lastError: string | null };
+}
+
+let svc: TestService;
+let sim: TestSim;
+let receiver: Server;
+let secret: string;
+let endpointSecret: string;
+const received: { id: string; payload: MirrorUpdated }[] = [];
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService({ workers: true, env: { OUTBOUND_RETRY_SCHEDULE_MS: '50,50,50' } });
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+      const payload = new Webhook(endpointSecret).verify(Buffer.concat(chunks).toString('utf8'), headers) as MirrorUpdated;
+      received.push({ id: headers['webhook-id']!, payload });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  secret = await createPartner(svc, 'tsl');
+  const ep = await svc.api('/v1/partners/tsl/endpoints', { json: { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/h`, events: ['mirror.updated'] } });
+  expect(ep.status).toBe(201);
+  endpointSecret = ((await ep.json()) as { secret: string }).secret;
+  const t = await svc.api('/v1/partners/tsl/targets', {
+    json: { id: 'yt1', platform: 'youtube', name: 'YT', credentials: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+  });
+  expect(t.status).toBe(201);
+});
+
+afterAll(async () => {
+  receiver?.closeAllConnections();
+  receiver?.close();
+  await svc?.close();
+  await sim?.close();
+});
+
+test('mirror changes reach the partner as signed mirror.updated messages', async () => {
+  const show = sampleShow('s1');
+  expect((await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const ready = await waitFor(async () => received.find((r) => r.payload.data.state === 'ready'));
+  expect(ready.payload.type).toBe('mirror.updated');
+  expect(Object.keys(ready.payload.data).sort()).toEqual(['externalId', 'lastError', 'pins', 'platform', 'showId', 'state', 'targetId', 'url']);
+  expect(ready.payload.data).toMatchObject({ showId: 's1', targetId: 'yt1', platform: 'youtube', lastError: null, pins: [] });
+  expect(ready.payload.data.externalId).toBeTruthy();
+
+  await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...show, state: 'live' }, '2026-11-24T18:00:00Z'));
+  await waitFor(async () => received.find((r) => r.payload.data.state === 'live'));
+  await sendEvent(svc, 'tsl', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:05:00Z', data: { showId: 's1', productId: 'p1' } });
+  const pinned = await waitFor(async () => received.find((r) => r.payload.data.pins.some((p) => p.productId === 'p1' && p.state === 'pinned')));
+  expect(pinned.payload.data.pins[0]!.linkUrl).toMatch(/\/l\//);
+
+  // every message is distinct (one per change), and the REST view agrees
+  expect(new Set(received.map((r) => r.id)).size).toBe(received.length);
+  const view = await svc.api(`/v1/partners/tsl/messages/${pinned.id}`);
+  expect(await view.json()).toMatchObject({ id: pinned.id, type: 'mirror.updated', deliveries: [{ state: 'delivered' }] });
+});
+
+test('the idempotency key repeats for a re-run of the same change, not for a re-pin', () => {
+  const m = newMirror('yt1', 'youtube');
+  m.state = 'live';
+  m.syncedVersion = 4;
+  m.pins = { p1: { state: 'pinned', episode: 1, linkUrl: 'https://x/l/a', ref: undefined, at: undefined } };
+  const k1 = mirrorUpdatedKey('tsl', 's1', m);
+  expect(mirrorUpdatedKey('tsl', 's1', structuredClone(m))).toBe(k1);
+  expect(k1).toMatch(/^mirror:tsl:s1:yt1:[A-Za-z0-9_-]{22}$/);
+  const repinned = structuredClone(m);
+  repinned.pins.p1!.episode = 2;
+  repinned.syncedVersion = 6;
+  expect(mirrorUpdatedKey('tsl', 's1', repinned)).not.toBe(k1);
+});
