@@ -1,0 +1,110 @@
+/**
+ * Attribution reports (CONTRACT §2): partner totals (JSON, or CSV with `Accept: text/csv`), a show's
+ * breakdown by target and product, and one order with its ledger entries.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { reportCsv } from '../../attribution/attribution.report.js';
+import type { AttributionService } from '../../attribution/attribution.service.js';
+import { IdSchema } from '../../domain/events.js';
+import { badRequest, notFound } from '../../lib/errors.js';
+import type { PartnerRepository } from '../../store/partner.repository.js';
+import type { ShowRepository } from '../../store/show.repository.js';
+import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+
+export interface AttributionRoutesOptions {
+  attribution: AttributionService;
+  partners: PartnerRepository;
+  shows: ShowRepository;
+}
+
+const Timestamp = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected' });
+const Range = {
+  from: Timestamp.optional().describe('orders created at or after (inclusive)'),
+  to: Timestamp.optional().describe('orders created before (exclusive)'),
+};
+const ReportQuery = z.object({ ...Range, showId: IdSchema.optional(), targetId: IdSchema.optional(), format: z.enum(['json', 'csv']).optional() });
+const ShowQuery = z.object(Range);
+const Params = z.object({ partnerId: IdSchema });
+const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
+const OrderParams = z.object({ partnerId: IdSchema, orderId: z.string().min(1).max(256) });
+const OrderQuery = z.object({ targetId: IdSchema.optional().describe('for an order a target platform reported (its own order id)') });
+
+function range(q: { from?: string | undefined; to?: string | undefined }): { fromMs?: number; toMs?: number } {
+  const fromMs = q.from ? Date.parse(q.from) : undefined;
+  const toMs = q.to ? Date.parse(q.to) : undefined;
+  if (fromMs !== undefined && toMs !== undefined && fromMs > toMs) throw badRequest('from must not be after to', [{ path: 'querystring.from', message: 'must not be after to' }]);
+  return { ...(fromMs !== undefined ? { fromMs } : {}), ...(toMs !== undefined ? { toMs } : {}) };
+}
+
+/** `Accept` negotiation between JSON (default) and CSV, honouring q-values; `format` wins when given. */
+function wantsCsv(req: FastifyRequest, format: string | undefined): boolean {
+  if (format) return format === 'csv';
+  const prefs = (req.headers.accept ?? '').split(',').map((part, i) => {
+    const [type = '', ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => /^\s*q=([0-9.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
+    return { type: type.trim(), q: q === undefined ? 1 : Number(q), i };
+  });
+  const best = (t: string): { q: number; i: number } => prefs.filter((p) => p.type === t).sort((a, b) => b.q - a.q)[0] ?? { q: 0, i: Infinity };
+  const csv = best('text/csv');
+  const json = best('application/json');
+  return csv.q > 0 && (csv.q > json.q || (csv.q === json.q && csv.i < json.i));
+}
+
+export const attributionRoutes: FastifyPluginAsyncZod<AttributionRoutesOptions> = async (app, opts) => {
+  const { attribution, partners, shows } = opts;
+  const readers = app.requireRole('operator', 'viewer', 'partner');
+
+  const partnerOr404 = async (req: FastifyRequest, partnerId: string): Promise<void> => {
+    assertPartnerAccess(req, partnerId);
+    if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
+  };
+
+  app.get(
+    '/v1/partners/:partnerId/attribution',
+    {
+      preHandler: readers,
+      schema: {
+        tags: ['attribution'],
+        summary: 'Attribution totals per (show, target, currency) and unattributed orders per currency',
+        description: 'Orders with createdAt in [from, to). Amounts are integers in minor units; no FX. `Accept: text/csv` (or `format=csv`) returns the same rows as CSV.',
+        params: Params,
+        querystring: ReportQuery,
+      },
+    },
+    async (req, reply) => {
+      const { partnerId } = req.params;
+      await partnerOr404(req, partnerId);
+      const { showId, targetId, format } = req.query;
+      const report = await attribution.report(partnerId, { ...range(req.query), ...(showId ? { showId } : {}), ...(targetId ? { targetId } : {}) });
+      if (wantsCsv(req, format)) {
+        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="attribution-${partnerId}.csv"`).send(reportCsv(report));
+      }
+      return report;
+    },
+  );
+
+  app.get(
+    '/v1/partners/:partnerId/shows/:showId/attribution',
+    { preHandler: readers, schema: { tags: ['attribution'], summary: "A show's attributed sales by target and by product", params: ShowParams, querystring: ShowQuery } },
+    async (req) => {
+      const { partnerId, showId } = req.params;
+      await partnerOr404(req, partnerId);
+      if (!(await shows.desired(partnerId, showId))) throw notFound(`show ${showId}`);
+      return attribution.showReport(partnerId, showId, range(req.query));
+    },
+  );
+
+  app.get(
+    '/v1/partners/:partnerId/attribution/orders/:orderId',
+    { preHandler: readers, schema: { tags: ['attribution'], summary: 'One order: its attribution, commission status, refunds and ledger entries', params: OrderParams, querystring: OrderQuery } },
+    async (req) => {
+      const { partnerId, orderId } = req.params;
+      await partnerOr404(req, partnerId);
+      const view = await attribution.order(partnerId, orderId, req.query.targetId);
+      if (!view) throw notFound(`order ${orderId}`);
+      return view;
+    },
+  );
+};

@@ -1,0 +1,275 @@
+/**
+ * Attribution (CONTRACT §4–§5): turns partner order events and platform-reported orders into one
+ * normalised order, decides which (show, target, product) produced it, and applies it to the
+ * append-only ledger (src/store/attribution.repository.ts) in one atomic step per order / refund.
+ *
+ * The attribution decision is made before the atomic step (the click and the mirror index live in
+ * other slots) but only from data that does not change (click records, the external-show index) plus
+ * the partner's window and target's rate at that moment; the first write of an order wins, so two
+ * workers racing on the same order store one decision.
+ */
+import type { Logger } from 'pino';
+import type { PartnerEvent } from '../domain/events.js';
+import type { Money } from '../domain/money.js';
+import {
+  attributeByClick,
+  commissionStatus,
+  partnerOrderRef,
+  platformOrderRef,
+  type Attribution,
+  type CommissionStatus,
+  type NormalizedOrder,
+  type OrderSource,
+} from '../domain/order.js';
+import type { LinkService } from '../links/link.service.js';
+import type { AttributionRepository, ApplyOrderResult, RefundedFloor, StoredOrder } from '../store/attribution.repository.js';
+import type { ExternalShowIndex } from '../store/external-show.index.js';
+import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
+import type { PlatformOrder } from '../targets/target.adapter.js';
+import { aggregate, showBreakdown, type AttributionReport, type ReportFilter, type ShowAttributionReport } from './attribution.report.js';
+
+const DEFAULT_WINDOW_HOURS = 168;
+
+/** Payload of the `attribution.order_attributed` outbound event. */
+export interface OrderAttributedPayload {
+  orderId: string;
+  source: OrderSource;
+  via: 'click' | 'platform_show';
+  showId: string;
+  targetId: string;
+  productId: string | undefined;
+  clickId: string | undefined;
+  createdAt: string;
+  total: Money;
+  commission: Money;
+  commissionRateBps: number;
+}
+
+/** Called (at least once) for every attributed order; `idempotencyKey` is stable per order. */
+export type OrderAttributedHook = (partnerId: string, payload: OrderAttributedPayload, idempotencyKey: string) => Promise<void>;
+
+export interface AttributionDeps {
+  repo: AttributionRepository;
+  partners: PartnerRepository;
+  links: LinkService;
+  externalShows: ExternalShowIndex;
+  log: Logger;
+  /** Commission stays pending this long after the order, then is approved (config commissionHoldDays). */
+  holdDays: number;
+  now?: () => number;
+  onOrderAttributed?: OrderAttributedHook;
+}
+
+export type PlatformOrderSource = 'webhook' | 'report';
+
+export interface OrderOutcome {
+  ref: string;
+  orderId: string;
+  isNew: boolean;
+  attributed: boolean;
+}
+
+export interface OrderView {
+  orderId: string;
+  ref: string;
+  source: string;
+  createdAt: string;
+  total: Money;
+  attribution: Attribution;
+  status: CommissionStatus;
+  refundedAmount: number;
+  commission: Money;
+  accrued: number;
+  reversed: number;
+  refunds: StoredOrder['refunds'];
+  entries: StoredOrder['entries'];
+}
+
+/** Platform status strings that mean the whole order was taken back. */
+const VOIDED = /^(cancel+ed|voided?|refunded|returned)$/i;
+
+export class AttributionService {
+  constructor(private readonly deps: AttributionDeps) {}
+
+  private now(): number {
+    return this.deps.now ? this.deps.now() : Date.now();
+  }
+  private holdMs(): number {
+    return this.deps.holdDays * 86_400_000;
+  }
+
+  /** The attribution worker's entry: one stored partner order event. */
+  async handlePartnerEvent(partnerId: string, event: PartnerEvent): Promise<OrderOutcome | { refundId: string; isNew: boolean; waitingForOrder: boolean }> {
+    if (event.type === 'order.created') {
+      const o = event.data.order;
+      const lines = o.lines.map((l) => ({ productId: l.productId, quantity: l.quantity, amount: l.amount }));
+      return this.applyOrder(partnerId, {
+        ref: partnerOrderRef(o.id),
+        orderId: o.id,
+        source: 'partner',
+        targetId: undefined,
+        clickId: o.clickId,
+        showId: o.showId,
+        externalShowId: undefined,
+        productId: lines.length === 1 ? lines[0]!.productId : undefined,
+        createdAt: o.createdAt,
+        total: o.total,
+        lines,
+      });
+    }
+    if (event.type === 'order.refunded') {
+      const r = event.data.refund;
+      const res = await this.deps.repo.applyRefund(partnerId, partnerOrderRef(r.orderId), { id: r.id, amount: r.amount.amount, currency: r.amount.currency, createdAt: r.createdAt }, { nowMs: this.now(), holdMs: this.holdMs() });
+      return { refundId: r.id, isNew: res.isNew, waitingForOrder: res.waitingForOrder };
+    }
+    throw new Error(`not an order event: ${event.type}`);
+  }
+
+  /**
+   * Orders a target platform reported (its webhook, or its order report during reconciliation).
+   * Durable when this returns. Orders with an unusable shape are skipped (and logged), never half-stored.
+   */
+  async ingestPlatformOrders(partnerId: string, targetId: string, orders: PlatformOrder[], source: PlatformOrderSource): Promise<OrderOutcome[]> {
+    const out: OrderOutcome[] = [];
+    for (const p of orders) {
+      const problem = checkPlatformOrder(p);
+      if (problem) {
+        this.deps.log.warn({ partnerId, targetId, orderId: p.orderId, problem }, 'platform order skipped');
+        continue;
+      }
+      const voided = p.status !== undefined && VOIDED.test(p.status);
+      const refunded = voided ? Math.max(p.total.amount, p.refunded.amount) : p.refunded.amount;
+      const floor: RefundedFloor | undefined =
+        refunded > 0 ? { amount: refunded, currency: voided ? p.total.currency : p.refunded.currency, occurredAt: new Date(this.now()).toISOString() } : undefined;
+      out.push(
+        await this.applyOrder(
+          partnerId,
+          {
+            ref: platformOrderRef(targetId, p.orderId),
+            orderId: p.orderId,
+            source: source === 'webhook' ? 'platform_webhook' : 'platform_report',
+            targetId,
+            clickId: p.clickId,
+            showId: undefined,
+            externalShowId: p.externalShowId,
+            productId: p.productId,
+            createdAt: new Date(Date.parse(p.createdAt)).toISOString(),
+            total: p.total,
+            lines: [],
+          },
+          floor,
+        ),
+      );
+    }
+    return out;
+  }
+
+  private async applyOrder(partnerId: string, order: NormalizedOrder, floor?: RefundedFloor): Promise<OrderOutcome> {
+    const { repo } = this.deps;
+    const attribution = await this.attribute(partnerId, order);
+    const res = await repo.applyOrder(partnerId, order, attribution, { nowMs: this.now(), holdMs: this.holdMs(), ...(floor ? { refundedFloor: floor } : {}) });
+    // Also on the duplicate path: a first attempt may have stored the order and failed before these.
+    await repo.index(partnerId, order.ref, res.createdAtMs, res.attributed ? res.showId : undefined);
+    await this.notify(partnerId, order.ref, res);
+    return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: res.attributed };
+  }
+
+  private async notify(partnerId: string, ref: string, res: ApplyOrderResult): Promise<void> {
+    const hook = this.deps.onOrderAttributed;
+    if (!hook || !res.attributed || res.notified) return;
+    const stored = await this.deps.repo.get(partnerId, ref);
+    if (!stored || !stored.attribution.attributed) return;
+    const a = stored.attribution;
+    await hook(
+      partnerId,
+      {
+        orderId: stored.order.orderId,
+        source: stored.order.source,
+        via: a.via,
+        showId: a.showId,
+        targetId: a.targetId,
+        productId: a.productId,
+        clickId: a.clickId,
+        createdAt: stored.order.createdAt,
+        total: stored.order.total,
+        commission: { amount: stored.accrued, currency: stored.currency },
+        commissionRateBps: a.rateBps,
+      },
+      `order_attributed:${ref}`,
+    );
+    await this.deps.repo.markNotified(partnerId, ref);
+  }
+
+  /** CONTRACT §5 rules 1 and 2. */
+  async attribute(partnerId: string, order: NormalizedOrder): Promise<Attribution> {
+    const { partners, links, externalShows } = this.deps;
+    const bundle = await partners.bundle(partnerId);
+    const targets = new Map<string, TargetRecord>((bundle?.targets ?? []).map((t) => [t.id, t]));
+    const rateFor = (targetId: string): number => targets.get(targetId)?.commissionRateBps ?? 0;
+
+    if (order.targetId && order.externalShowId) {
+      const showId = await externalShows.get(order.targetId, order.externalShowId);
+      if (showId) {
+        const rateBps = rateFor(order.targetId);
+        return { attributed: true, via: 'platform_show', showId, targetId: order.targetId, productId: order.productId, clickId: order.clickId, rateBps, ...(targets.has(order.targetId) ? {} : { note: 'target deleted: no commission rate' }) };
+      }
+    }
+    const click = order.clickId ? await links.findClick(order.clickId) : null;
+    const a = attributeByClick(partnerId, order, click, bundle?.partner.attributionWindowHours ?? DEFAULT_WINDOW_HOURS, rateFor);
+    if (!a.attributed && order.externalShowId && !order.clickId) return { attributed: false, reason: 'unknown_show', clickId: undefined };
+    if (a.attributed && !targets.has(a.targetId)) return { ...a, note: 'target deleted: no commission rate' };
+    return a;
+  }
+
+  async report(partnerId: string, filter: ReportFilter): Promise<AttributionReport> {
+    const rows = await this.deps.repo.rows(partnerId, { fromMs: filter.fromMs ?? -Infinity, toMs: filter.toMs ?? Infinity }, filter.showId);
+    return aggregate(rows, filter);
+  }
+
+  async showReport(partnerId: string, showId: string, filter: Omit<ReportFilter, 'showId' | 'targetId'>): Promise<ShowAttributionReport> {
+    const rows = await this.deps.repo.rows(partnerId, { fromMs: filter.fromMs ?? -Infinity, toMs: filter.toMs ?? Infinity }, showId);
+    return showBreakdown(showId, rows, this.now(), this.holdMs());
+  }
+
+  /** A partner order (`targetId` undefined) or a platform-native order of `targetId`. */
+  async order(partnerId: string, orderId: string, targetId?: string): Promise<OrderView | null> {
+    const ref = targetId ? platformOrderRef(targetId, orderId) : partnerOrderRef(orderId);
+    const s = await this.deps.repo.get(partnerId, ref);
+    if (!s) return null;
+    return {
+      orderId: s.order.orderId,
+      ref,
+      source: s.source,
+      createdAt: s.order.createdAt,
+      total: s.order.total,
+      attribution: s.attribution,
+      status: commissionStatus(s, this.now(), this.holdMs()),
+      refundedAmount: Math.min(s.refunded, s.gross),
+      commission: { amount: s.accrued - s.reversed, currency: s.currency },
+      accrued: s.accrued,
+      reversed: s.reversed,
+      refunds: s.refunds,
+      entries: s.entries,
+    };
+  }
+
+  /** Every stored order of the partner (tests, reconciliation). */
+  async orders(partnerId: string, range?: { fromMs: number; toMs: number }): Promise<StoredOrder[]> {
+    const refs = await this.deps.repo.refs(partnerId, range);
+    const all = await Promise.all(refs.map((r) => this.deps.repo.get(partnerId, r)));
+    return all.filter((o): o is StoredOrder => o !== null);
+  }
+}
+
+function isMoney(m: unknown): m is Money {
+  const v = m as Money | undefined;
+  return !!v && Number.isSafeInteger(v.amount) && typeof v.currency === 'string' && /^[A-Z]{3}$/.test(v.currency);
+}
+
+function checkPlatformOrder(p: PlatformOrder): string | undefined {
+  if (typeof p.orderId !== 'string' || p.orderId.length === 0 || p.orderId.length > 256) return 'orderId';
+  if (!Number.isFinite(Date.parse(p.createdAt))) return 'createdAt';
+  if (!isMoney(p.total) || p.total.amount < 0) return 'total';
+  if (!isMoney(p.refunded) || p.refunded.amount < 0) return 'refunded';
+  return undefined;
+}

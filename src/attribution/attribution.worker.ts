@@ -1,0 +1,45 @@
+/** BullMQ worker for the `attribution` queue: one stored partner order event per job. */
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { PartnerEventSchema } from '../domain/events.js';
+import { ATTRIBUTION_QUEUE, type AttributionJob } from '../queues/attribution.queue.js';
+import type { Keys } from '../store/keys.js';
+import type { AttributionService } from './attribution.service.js';
+
+const JobSchema = z.object({ partnerId: z.string().min(1), eventId: z.string().min(1), event: PartnerEventSchema });
+
+export interface AttributionWorkerOptions {
+  connection: ConnectionOptions;
+  keys: Keys;
+  concurrency: number;
+  /** Job lock (ms); the stalled-job check runs at half of it. */
+  lockMs?: number;
+  log: Logger;
+}
+
+export function createAttributionProcessor(service: AttributionService) {
+  return async (job: Job<AttributionJob>): Promise<string> => {
+    const parsed = JobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`invalid attribution job: ${parsed.error.message}`);
+    const { partnerId, event } = parsed.data;
+    const outcome = await service.handlePartnerEvent(partnerId, event);
+    if ('refundId' in outcome) return outcome.waitingForOrder ? 'refund_waiting_for_order' : outcome.isNew ? 'refund_applied' : 'refund_duplicate';
+    return outcome.isNew ? (outcome.attributed ? 'attributed' : 'unattributed') : 'duplicate';
+  };
+}
+
+export function startAttributionWorker(service: AttributionService, opts: AttributionWorkerOptions): Worker {
+  const w = new Worker<AttributionJob, string>(ATTRIBUTION_QUEUE, createAttributionProcessor(service), {
+    connection: opts.connection,
+    prefix: opts.keys.queuePrefix(ATTRIBUTION_QUEUE),
+    concurrency: opts.concurrency,
+    // The ledger step is idempotent, so a re-run after a stall is harmless.
+    lockDuration: opts.lockMs ?? 30_000,
+    stalledInterval: Math.max(500, Math.floor((opts.lockMs ?? 30_000) / 2)),
+    maxStalledCount: 100,
+  });
+  w.on('failed', (job, err) => opts.log.error({ err, jobId: job?.id, attempts: job?.attemptsMade }, 'attribution job failed'));
+  w.on('error', (err) => opts.log.error({ err }, 'attribution worker error'));
+  return w;
+}
