@@ -1,0 +1,451 @@
+/**
+ * TikTok Shop simulator, mounted under `/tiktok`: the auth host's token endpoints
+ * (`/api/v2/token/get|refresh`, unsigned) and the signed Open API endpoints a live-shopping mirror
+ * uses (affiliate promotion links, affiliate order search, order detail). A target points both hosts
+ * at `baseUrl = http://127.0.0.1:{port}/tiktok`, so paths below are the real ones.
+ *
+ * Protocol, as documented by TikTok Shop Partner Center:
+ * - every Open API request carries `app_key`, `timestamp` (unix s), `shop_cipher`, `sign` and the
+ *   `x-tts-access-token` header; the sign (HMAC-SHA256 keyed by app_secret over app_secret + path +
+ *   sorted key/values + body + app_secret) is verified on the raw body → 106001; a timestamp more than
+ *   `timestampToleranceSec` (300) away → 36009004; unknown/expired token → 105001/105002;
+ *   missing shop_cipher → 106013; a scope the authorisation lacks → 105005;
+ * - errors are the envelope `{code, message, request_id, data}`; HTTP statuses vary (some codes come
+ *   with 200) so clients must read `code`;
+ * - 50 requests/s per app per shop → HTTP 429 code 36009002; injected 500 → 36009003.
+ * Simulator conventions (not TikTok's): an app's secret is learned from its first token call (any
+ * non-empty credentials are accepted, but a key keeps its secret); a refresh token starting with
+ * `revoked` is dead, one starting with `limited` yields a token without the affiliate scopes.
+ * TikTok has no API for LIVE rooms: `POST /_sim/tiktok/shows` is the creator going live in the app.
+ * The promotion-link API names no room, so its `product.pinned` effect is put on the shop's most
+ * recently started room. Webhooks are signed with the app that last authorised; `PUT
+ * /_sim/tiktok/webhook {secret}` may name it as `<app_key>:<app_secret>` (TikTok signs with both).
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { applyBps, currencyExponent, type Money } from '../domain/money.js';
+import { SimPlatform, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimRefund, type SimReply } from './sim.platform.js';
+
+type TiktokExtraLimits = {
+  /** Allowed distance between a request's `timestamp` and the simulator's clock. */
+  timestampToleranceSec: number;
+  /** Commission rate the simulated affiliate report applies (basis points). */
+  commissionRateBps: number;
+};
+
+export const TIKTOK_SIM_SHOP_ID = '7494049642642441621';
+const TOKEN_TTL_SEC = 7 * 86_400; // access tokens live about a week
+const REFRESH_TTL_SEC = 365 * 86_400;
+const AUTH_PREFIX = '/api/v2/token/';
+const SCOPE = {
+  orderInfo: 'seller.order.info',
+  affiliateRead: 'seller.affiliate_collaboration.read',
+  affiliateWrite: 'seller.affiliate_collaboration.write',
+} as const;
+const ALL_SCOPES = ['seller.authorization.info', 'seller.shop.info', 'seller.product.basic', SCOPE.orderInfo, SCOPE.affiliateRead, SCOPE.affiliateWrite];
+const LIMITED_SCOPES = ['seller.authorization.info', 'seller.shop.info', 'seller.product.basic', SCOPE.orderInfo];
+
+export const TT_CODE = {
+  INVALID_TOKEN: 105001,
+  EXPIRED_TOKEN: 105002,
+  SCOPE_NOT_GRANTED: 105005,
+  INVALID_SIGN: 106001,
+  MISSING_SHOP_CIPHER: 106013,
+  INVALID_PARAM: 36009001,
+  TOO_MANY_REQUESTS: 36009002,
+  INTERNAL_ERROR: 36009003,
+  INVALID_TIMESTAMP: 36009004,
+  NOT_FOUND: 36009404,
+  REFRESH_TOKEN_INVALID: 36004004,
+  APP_SECRET_MISMATCH: 36004005,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes
+// ---------------------------------------------------------------------------------------------
+
+function requestId(): string {
+  const d = new Date();
+  const stamp = d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `${stamp}${randomBytes(9).toString('hex').toUpperCase()}`;
+}
+
+function envelope(code: number, message: string, data: unknown = null): Record<string, unknown> {
+  return { code, message, request_id: requestId(), data };
+}
+
+function failure(status: number, code: number, message: string): SimReply {
+  return { status, body: envelope(code, message) };
+}
+
+class TtError extends Error {
+  readonly reply: SimReply;
+  constructor(status: number, code: number, message: string) {
+    super(`${code}: ${message}`);
+    this.reply = failure(status, code, message);
+  }
+}
+
+function send(reply: FastifyReply, r: SimReply): FastifyReply {
+  reply.code(r.status);
+  if (r.headers) void reply.headers(r.headers);
+  return reply.send(r.body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/** Decoded query parameters from the raw URL (last value wins), as the signer saw them. */
+function queryOf(req: FastifyRequest): Record<string, string> {
+  const url = req.raw.url ?? req.url;
+  const qs = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
+  return Object.fromEntries(new URLSearchParams(qs));
+}
+
+function pathOf(req: FastifyRequest, prefix: string): string {
+  const p = (req.raw.url ?? req.url).split('?')[0] ?? '';
+  return p.startsWith(prefix) ? p.slice(prefix.length) || '/' : p;
+}
+
+/** TikTok's documented signature, implemented here independently of the adapter. */
+function expectedSign(secret: string, path: string, query: Record<string, string>, body: string): string {
+  const params = Object.keys(query)
+    .filter((k) => k !== 'sign' && k !== 'access_token')
+    .sort()
+    .map((k) => k + (query[k] ?? ''))
+    .join('');
+  return createHmac('sha256', secret).update(secret + path + params + body + secret).digest('hex');
+}
+
+function sameHex(a: string, b: string): boolean {
+  const x = Buffer.from(a.toLowerCase(), 'utf8');
+  const y = Buffer.from(b.toLowerCase(), 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function decimal(m: Money): string {
+  const e = currencyExponent(m.currency);
+  const s = String(Math.abs(m.amount)).padStart(e + 1, '0');
+  const v = e === 0 ? s : `${s.slice(0, s.length - e)}.${s.slice(s.length - e)}`;
+  return m.amount < 0 ? `-${v}` : v;
+}
+
+function unixS(iso: string): number {
+  return Math.floor(Date.parse(iso) / 1000);
+}
+
+function encodeToken(offset: number): string {
+  return Buffer.from(`tt:${offset}`).toString('base64url');
+}
+function decodeToken(token: string | undefined): number {
+  if (token === undefined || token === '') return 0;
+  const m = /^tt:(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
+  if (!m?.[1]) throw new TtError(400, TT_CODE.INVALID_PARAM, 'Invalid page_token');
+  return Number(m[1]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------
+
+interface TtRoom {
+  id: string;
+  title: string;
+  startedAt: string;
+}
+
+class TiktokState {
+  /** app_key → app_secret (learned from the first token call of each app). */
+  apps = new Map<string, string>();
+  lastAppKey: string | undefined;
+  /** access token → the app and scopes it was issued for. */
+  tokenInfo = new Map<string, { appKey: string; scopes: string[] }>();
+  rooms = new Map<string, TtRoom>();
+  lastRoomId: string | undefined;
+  /** product id → its promotion link (TikTok hands out a stable link per product). */
+  links = new Map<string, string>();
+
+  clear(): void {
+    this.apps.clear();
+    this.lastAppKey = undefined;
+    this.tokenInfo.clear();
+    this.rooms.clear();
+    this.lastRoomId = undefined;
+    this.links.clear();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulator
+// ---------------------------------------------------------------------------------------------
+
+export function createTiktokSimulator(): PlatformSimulator {
+  const sim = new SimPlatform<TiktokExtraLimits>('tiktok', {
+    limits: { requestsPerWindow: 50, windowMs: 1000, tokenTtlSec: TOKEN_TTL_SEC },
+    extraLimits: { timestampToleranceSec: 300, commissionRateBps: 1000 },
+  });
+  const state = new TiktokState();
+  sim.onReset(() => state.clear());
+  const rawBodies = new WeakMap<IncomingMessage, string>();
+  const scopesOf = new WeakMap<IncomingMessage, string[]>();
+
+  function newRoomId(): string {
+    // LIVE room ids are 19-digit numbers
+    const digits = `${Date.now()}${randomBytes(4).readUInt32BE(0)}`.slice(0, 17);
+    return `73${digits}`;
+  }
+
+  function affiliateOrder(o: SimOrder): Record<string, unknown> {
+    const bps = sim.limits.commissionRateBps;
+    const refunded = o.status === 'refunded' ? 1 : 0;
+    return {
+      id: o.orderId,
+      status: o.status === 'refunded' ? 'CANCELLED' : 'PROCESSING',
+      create_time: unixS(o.createdAt),
+      skus: [
+        {
+          product_id: o.productId,
+          quantity: 1,
+          price: { amount: decimal(o.total), currency: o.total.currency },
+          content_type: 'LIVE',
+          content_id: o.externalId,
+          creator_username: 'syndicast_sim_creator',
+          commission_rate: String(bps),
+          commission_model: 'FIXED',
+          estimated_paid_commission: { amount: decimal({ amount: applyBps(o.total.amount, bps), currency: o.total.currency }), currency: o.total.currency },
+          refunded_quantity: refunded,
+          returned_quantity: refunded,
+        },
+      ],
+    };
+  }
+
+  function orderDetail(o: SimOrder): Record<string, unknown> {
+    const refundedAmount = o.refunds.reduce((s, r) => s + r.amount.amount, 0);
+    return {
+      id: o.orderId,
+      status: o.status === 'refunded' ? 'CANCELLED' : 'AWAITING_SHIPMENT',
+      create_time: unixS(o.createdAt),
+      update_time: Math.floor(Date.now() / 1000),
+      payment: {
+        currency: o.total.currency,
+        sub_total: decimal(o.total),
+        total_amount: decimal(o.total),
+        refund_amount: decimal({ amount: refundedAmount, currency: o.total.currency }),
+      },
+      line_items: [{ id: `${o.orderId}-1`, product_id: o.productId, sale_price: decimal(o.total), currency: o.total.currency }],
+    };
+  }
+
+  /** Webhooks are signed with the authorised app's key and secret (or the secret set by PUT /webhook). */
+  async function sendWebhook(type: number, data: Record<string, unknown>): Promise<void> {
+    const dest = sim.webhook;
+    if (!dest) return;
+    let appKey = state.lastAppKey ?? 'sim_app_key';
+    let secret = state.lastAppKey ? (state.apps.get(state.lastAppKey) ?? 'sim_app_secret') : 'sim_app_secret';
+    if (dest.secret) {
+      // `<app_key>:<app_secret>` names both; a bare secret belongs to the app that authorised with it.
+      const colon = dest.secret.indexOf(':');
+      if (colon > 0) {
+        appKey = dest.secret.slice(0, colon);
+        secret = dest.secret.slice(colon + 1);
+      } else {
+        secret = dest.secret;
+        appKey = [...state.apps.entries()].find(([, s]) => s === dest.secret)?.[0] ?? appKey;
+      }
+    }
+    const body = JSON.stringify({ type, tts_notification_id: randomBytes(8).readBigUInt64BE(0).toString(), shop_id: TIKTOK_SIM_SHOP_ID, timestamp: Math.floor(Date.now() / 1000), data });
+    const signature = createHmac('sha256', secret).update(appKey + body).digest('hex');
+    await sim.sendWebhook(body, { authorization: signature });
+  }
+
+  async function plugin(app: FastifyInstance): Promise<void> {
+    const prefix = app.prefix;
+    installSimApiHooks(app, sim, {
+      isAuthEndpoint: (req) => pathOf(req, prefix).startsWith(AUTH_PREFIX),
+      faultReply: (kind) => {
+        if (kind === '500') return failure(500, TT_CODE.INTERNAL_ERROR, 'Internal error, please try again later');
+        if (kind === 'token_expired') return failure(401, TT_CODE.EXPIRED_TOKEN, 'Access token is expired, please refresh it');
+        return failure(429, TT_CODE.TOO_MANY_REQUESTS, 'Too many requests, please try again later');
+      },
+      rateLimitReply: () => failure(429, TT_CODE.TOO_MANY_REQUESTS, 'Too many requests: the limit is per app per shop per second'),
+    });
+
+    // The sign covers the body byte for byte: keep the raw text (the shared parser keeps it for the log only).
+    app.addHook('preParsing', async (req, _reply, payload) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of payload) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+      const buf = Buffer.concat(chunks);
+      rawBodies.set(req.raw, buf.toString('utf8'));
+      const out = new PassThrough();
+      (out as PassThrough & { receivedEncodedLength?: number }).receivedEncodedLength = buf.length;
+      out.end(buf);
+      return out;
+    });
+
+    app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+      if (err instanceof TtError) return send(reply, err.reply);
+      if ((err.statusCode ?? 500) < 500) return send(reply, failure(400, TT_CODE.INVALID_PARAM, `Invalid request: ${err.message}`));
+      return send(reply, failure(500, TT_CODE.INTERNAL_ERROR, 'Internal error, please try again later'));
+    });
+    app.setNotFoundHandler((req, reply) => send(reply, failure(404, TT_CODE.NOT_FOUND, `API not found: ${req.method} ${pathOf(req, prefix)}`)));
+
+    // --- auth host (unsigned) ---------------------------------------------------------------
+    const issue = (appKey: string, refreshToken: string): Record<string, unknown> => {
+      const scopes = refreshToken.startsWith('limited') ? LIMITED_SCOPES : ALL_SCOPES;
+      const { token, expiresAt } = sim.tokens.issue(sim.limits.tokenTtlSec, 'TTP_');
+      state.tokenInfo.set(token, { appKey, scopes });
+      return {
+        access_token: token,
+        access_token_expire_in: Math.floor(expiresAt / 1000),
+        refresh_token: refreshToken,
+        refresh_token_expire_in: Math.floor(Date.now() / 1000) + REFRESH_TTL_SEC,
+        open_id: `sim_${createHmac('sha256', 'open').update(appKey).digest('hex').slice(0, 20)}`,
+        seller_name: 'Syndicast Sim Shop',
+        seller_base_region: 'US',
+        user_type: 0,
+        granted_scopes: scopes,
+      };
+    };
+    const registerApp = (q: Record<string, string>): string => {
+      const appKey = q.app_key ?? '';
+      const secret = q.app_secret ?? '';
+      if (!appKey || !secret) throw new TtError(400, TT_CODE.INVALID_PARAM, 'app_key and app_secret are required');
+      const known = state.apps.get(appKey);
+      if (known !== undefined && known !== secret) throw new TtError(200, TT_CODE.APP_SECRET_MISMATCH, 'app_secret does not match app_key');
+      state.apps.set(appKey, secret);
+      state.lastAppKey = appKey;
+      return appKey;
+    };
+
+    app.get(`${AUTH_PREFIX}refresh`, async (req) => {
+      const q = queryOf(req);
+      if (q.grant_type !== 'refresh_token') throw new TtError(400, TT_CODE.INVALID_PARAM, 'grant_type must be refresh_token');
+      const refreshToken = q.refresh_token ?? '';
+      if (!refreshToken) throw new TtError(400, TT_CODE.INVALID_PARAM, 'refresh_token is required');
+      const appKey = registerApp(q);
+      if (refreshToken.startsWith('revoked')) {
+        throw new TtError(200, TT_CODE.REFRESH_TOKEN_INVALID, 'refresh_token is invalid or expired: the seller must authorise the app again');
+      }
+      return envelope(0, 'success', issue(appKey, refreshToken));
+    });
+
+    app.get(`${AUTH_PREFIX}get`, async (req) => {
+      const q = queryOf(req);
+      if (q.grant_type !== 'authorized_code') throw new TtError(400, TT_CODE.INVALID_PARAM, 'grant_type must be authorized_code');
+      if (!q.auth_code) throw new TtError(400, TT_CODE.INVALID_PARAM, 'auth_code is required');
+      const appKey = registerApp(q);
+      return envelope(0, 'success', issue(appKey, `ROW_${randomId(24)}`));
+    });
+
+    // --- Open API (signed) --------------------------------------------------------------------
+    await app.register(async (api) => {
+      api.addHook('preHandler', async (req) => {
+        const q = queryOf(req);
+        const appKey = q.app_key ?? '';
+        const ts = q.timestamp ?? '';
+        const nowS = Date.now() / 1000;
+        if (!/^\d{1,12}$/.test(ts) || Math.abs(nowS - Number(ts)) > sim.limits.timestampToleranceSec) {
+          throw new TtError(200, TT_CODE.INVALID_TIMESTAMP, 'Invalid timestamp: it must be a unix timestamp within 5 minutes of the TikTok server time');
+        }
+        const tokenHeader = req.headers['x-tts-access-token'];
+        const token = Array.isArray(tokenHeader) ? tokenHeader[0] : tokenHeader;
+        const info = token ? state.tokenInfo.get(token) : undefined;
+        const check = sim.tokens.check(token);
+        const secret = state.apps.get(appKey);
+        if (!secret) {
+          // An app the simulator has not seen authorise yet: its token cannot be one we issued.
+          if (!info) throw new TtError(401, TT_CODE.INVALID_TOKEN, 'Invalid access token');
+          throw new TtError(200, TT_CODE.INVALID_TIMESTAMP, 'Invalid app_key');
+        }
+        const sign = q.sign ?? '';
+        const expected = expectedSign(secret, pathOf(req, prefix), q, rawBodies.get(req.raw) ?? '');
+        if (!sameHex(sign, expected)) throw new TtError(401, TT_CODE.INVALID_SIGN, "Invalid credentials. The 'sign' query parameter is invalid.");
+        if (check === 'unknown' || !info || info.appKey !== appKey) throw new TtError(401, TT_CODE.INVALID_TOKEN, 'Invalid access token');
+        if (check === 'expired') throw new TtError(401, TT_CODE.EXPIRED_TOKEN, 'Access token is expired, please refresh it');
+        if (!q.shop_cipher) throw new TtError(400, TT_CODE.MISSING_SHOP_CIPHER, 'shop_cipher is required for this API');
+        if (!sim.tryConsumeQuota(1)) throw new TtError(429, TT_CODE.TOO_MANY_REQUESTS, 'Daily API call quota of this app for this shop is used up');
+        scopesOf.set(req.raw, info.scopes);
+      });
+
+      const requireScope = (req: FastifyRequest, scope: string): void => {
+        if (!(scopesOf.get(req.raw) ?? []).includes(scope)) {
+          throw new TtError(200, TT_CODE.SCOPE_NOT_GRANTED, `Access denied: the authorisation does not include the scope ${scope}`);
+        }
+      };
+
+      api.post('/affiliate_seller/202405/products/:product_id/promotion_link/generate', async (req) => {
+        requireScope(req, SCOPE.affiliateWrite);
+        const { product_id: productId } = req.params as { product_id: string };
+        if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(productId)) throw new TtError(400, TT_CODE.INVALID_PARAM, 'Invalid product_id');
+        let link = state.links.get(productId);
+        if (!link) {
+          link = `https://affiliate.tiktok.com/api/v1/share/${randomId(9).replace(/[-_]/g, 'A')}`;
+          state.links.set(productId, link);
+        }
+        sim.recordEffect({ type: 'product.pinned', externalId: state.lastRoomId ?? '', productId });
+        return envelope(0, 'Success', { product_promotion_link: link });
+      });
+
+      api.post('/affiliate_seller/202410/orders/search', async (req) => {
+        requireScope(req, SCOPE.affiliateRead);
+        const q = queryOf(req);
+        const pageSize = Number(q.page_size);
+        if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100) throw new TtError(400, TT_CODE.INVALID_PARAM, 'page_size must be an integer from 1 to 100');
+        const offset = decodeToken(q.page_token);
+        const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<string, unknown>;
+        const ge = body.create_time_ge;
+        const lt = body.create_time_lt;
+        for (const [k, v] of [['create_time_ge', ge], ['create_time_lt', lt]] as const) {
+          if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v))) throw new TtError(400, TT_CODE.INVALID_PARAM, `${k} must be a unix timestamp`);
+        }
+        const from = typeof ge === 'number' ? ge : 0;
+        const to = typeof lt === 'number' ? lt : Math.floor(Date.now() / 1000);
+        if (to - from > 92 * 86_400 && typeof ge === 'number') throw new TtError(400, TT_CODE.INVALID_PARAM, 'The time range cannot exceed 3 months');
+        const all = [...sim.orders.values()]
+          .filter((o) => unixS(o.createdAt) >= from && unixS(o.createdAt) < to)
+          .sort((a, b) => unixS(a.createdAt) - unixS(b.createdAt) || a.orderId.localeCompare(b.orderId, 'en', { numeric: true }));
+        const page = all.slice(offset, offset + pageSize).map(affiliateOrder);
+        const next = offset + pageSize < all.length ? encodeToken(offset + pageSize) : undefined;
+        return envelope(0, 'Success', { orders: page, total_count: all.length, ...(next ? { next_page_token: next } : {}) });
+      });
+
+      api.get('/order/202309/orders', async (req) => {
+        requireScope(req, SCOPE.orderInfo);
+        const ids = (queryOf(req).ids ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        if (ids.length === 0 || ids.length > 50) throw new TtError(400, TT_CODE.INVALID_PARAM, 'ids must list 1 to 50 order ids');
+        const orders = ids.map((id) => sim.orders.get(id)).filter((o): o is SimOrder => o !== undefined).map(orderDetail);
+        return envelope(0, 'Success', { orders });
+      });
+    });
+  }
+
+  return {
+    platform: 'tiktok',
+    sim,
+    plugin,
+    createShowByHand(title: string): string {
+      const room: TtRoom = { id: newRoomId(), title, startedAt: new Date().toISOString() };
+      state.rooms.set(room.id, room);
+      state.lastRoomId = room.id;
+      sim.recordEffect({ type: 'show.created', externalId: room.id, title });
+      return room.id;
+    },
+    showExists: (externalId) => state.rooms.has(externalId),
+    async onOrderCreated(order: SimOrder) {
+      await sendWebhook(1, { order_id: order.orderId, order_status: 'AWAITING_SHIPMENT', is_on_hold_order: false, update_time: Math.floor(Date.now() / 1000) });
+    },
+    async onOrderRefunded(order: SimOrder, refund: SimRefund) {
+      await sendWebhook(12, {
+        order_id: order.orderId,
+        return_id: refund.refundId,
+        return_status: 'RETURN_OR_REFUND_REQUEST_COMPLETE',
+        return_type: 'REFUND',
+        update_time: Math.floor(Date.now() / 1000),
+      });
+    },
+  };
+}

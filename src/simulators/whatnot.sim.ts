@@ -1,0 +1,345 @@
+/**
+ * Whatnot Seller API v2 simulator, mounted under `/whatnot` (a target's baseUrl
+ * `http://127.0.0.1:{port}/whatnot` stands for `https://api.whatnot.com/seller-api/rest/v2`).
+ *
+ * What it models, after developers.whatnot.com:
+ * - Bearer seller tokens (any non-empty token works; one starting with `revoked` is refused);
+ * - 10 requests/s per seller per app: `RateLimit-Limit: 10, 10;w=1`, `RateLimit-Remaining`,
+ *   `RateLimit-Reset` (seconds) on every response, 429 with `Retry-After` and problem+json
+ *   `{"type": "rate-limited"}` when the window is full;
+ * - RFC 9457 problem+json errors `{type, title, status, detail}` (+ `param`, `required_scopes`);
+ * - shows are read-only (`GET /shows`, `GET /shows/{id}`); a seller creates them in the app, here
+ *   `POST /_sim/whatnot/shows`;
+ * - merchandising: `POST /merchandising/products/{product_id}` with `shows: {show_ids, strategy:
+ *   ADD|REMOVE|REPLACE}` changes a product's show lineup (→ effects `product.pinned` /
+ *   `product.unpinned` on the show), `GET` reads it back; the product catalogue itself is not
+ *   simulated: every product id is taken to be one of the seller's listings;
+ * - orders (`GET /orders`, `GET /orders/{id}`, cursor pagination) and Standard Webhooks
+ *   `orders.created` / `orders.updated` signed with the secret set by `PUT /_sim/whatnot/webhook`.
+ */
+import { createHmac, randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { currencyExponent, type Money } from '../domain/money.js';
+import { SimPlatform, installSimApiHooks, type PlatformSimulator, type SimOrder, type SimReply } from './sim.platform.js';
+
+export const WHATNOT_SIM_SELLER_ID = '1234567';
+/** Used when PUT /_sim/whatnot/webhook gave no secret (Standard Webhooks always signs). */
+export const WHATNOT_SIM_DEFAULT_WEBHOOK_SECRET = `whsec_${Buffer.from('syndicast-whatnot-simulator-key!').toString('base64')}`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const PRODUCT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const MAX_SHOW_IDS = 25;
+
+type ShowStatus = 'scheduled' | 'live' | 'ended' | 'cancelled';
+interface WnShow {
+  id: string;
+  title: string;
+  description: string | null;
+  status: ShowStatus;
+  scheduled_start_at: string;
+  created_at: string;
+  updated_at: string;
+  visibility: 'public';
+}
+interface WnMerch {
+  transaction_type: 'buy_it_now' | 'auction';
+  reserved_for_live: boolean;
+  shows: Set<string>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// problem+json
+// ---------------------------------------------------------------------------------------------
+
+function problem(status: number, type: string, title: string, detail: string, extra: Record<string, unknown> = {}): SimReply {
+  return { status, headers: { 'content-type': 'application/problem+json' }, body: { type, title, status, detail, ...extra } };
+}
+
+class WnError extends Error {
+  readonly reply: SimReply;
+  constructor(status: number, type: string, title: string, detail: string, extra: Record<string, unknown> = {}) {
+    super(detail);
+    this.reply = problem(status, type, title, detail, extra);
+  }
+}
+
+const invalid = (param: string, detail: string): WnError => new WnError(422, 'validation-error', 'Validation error', detail, { param });
+const notFound = (what: string): WnError => new WnError(404, 'not-found', 'Not found', `${what} not found`);
+
+function send(reply: FastifyReply, r: SimReply): FastifyReply {
+  reply.code(r.status);
+  if (r.headers) void reply.headers(r.headers);
+  return reply.send(r.body);
+}
+
+function decimal(m: Money): { amount: string; currency: string } {
+  const e = currencyExponent(m.currency);
+  const s = String(Math.abs(m.amount)).padStart(e + 1, '0');
+  const v = e === 0 ? s : `${s.slice(0, s.length - e)}.${s.slice(s.length - e)}`;
+  return { amount: m.amount < 0 ? `-${v}` : v, currency: m.currency };
+}
+
+function qp(req: FastifyRequest, name: string): string | undefined {
+  const v = (req.query as Record<string, string | string[] | undefined>)[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function limitParam(req: FastifyRequest): number {
+  const raw = qp(req, 'limit');
+  if (raw === undefined) return 25;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 100) throw invalid('limit', 'limit must be an integer from 1 to 100');
+  return n;
+}
+
+function encodeCursor(offset: number): string {
+  return Buffer.from(`wn:${offset}`).toString('base64url');
+}
+function decodeCursor(req: FastifyRequest): number {
+  const c = qp(req, 'cursor');
+  if (c === undefined || c === '') return 0;
+  const m = /^wn:(\d+)$/.exec(Buffer.from(c, 'base64url').toString('utf8'));
+  if (!m?.[1]) throw invalid('cursor', 'cursor is not one this API returned');
+  return Number(m[1]);
+}
+
+function timeParam(req: FastifyRequest, name: string): number | undefined {
+  const raw = qp(req, name);
+  if (raw === undefined) return undefined;
+  const t = Date.parse(raw);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(raw) || Number.isNaN(t)) throw invalid(name, `${name} must be an ISO 8601 date-time`);
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulator
+// ---------------------------------------------------------------------------------------------
+
+export function createWhatnotSimulator(): PlatformSimulator {
+  const sim = new SimPlatform('whatnot', { limits: { requestsPerWindow: 10, windowMs: 1000 } });
+  const shows = new Map<string, WnShow>();
+  const merch = new Map<string, WnMerch>();
+  sim.onReset(() => {
+    shows.clear();
+    merch.clear();
+  });
+
+  function renderShow(s: WnShow): WnShow {
+    return { ...s };
+  }
+
+  function renderMerch(productId: string, m: WnMerch | undefined): Record<string, unknown> {
+    return {
+      product_id: productId,
+      transaction_type: m?.transaction_type ?? 'buy_it_now',
+      reserved_for_live: m?.reserved_for_live ?? false,
+      show_ids: m ? [...m.shows] : [],
+    };
+  }
+
+  function renderOrder(o: SimOrder): Record<string, unknown> {
+    const refunded = o.refunds.reduce((s, r) => s + r.amount.amount, 0);
+    const zero = { amount: 0, currency: o.total.currency };
+    const last = o.refunds.at(-1)?.createdAt;
+    return {
+      id: o.orderId,
+      show_id: o.externalId,
+      status: o.status === 'refunded' ? 'cancelled' : 'pending_fulfillment',
+      transaction_type: 'buy_it_now',
+      created_at: o.createdAt,
+      updated_at: last ?? o.createdAt,
+      cancelled_at: o.status === 'refunded' ? (last ?? null) : null,
+      buyer: null,
+      amounts: {
+        subtotal: decimal(o.total),
+        shipping: decimal(zero),
+        tax: decimal(zero),
+        total: decimal(o.total),
+        refunded: decimal({ amount: refunded, currency: o.total.currency }),
+      },
+      line_items: [{ product_id: o.productId, quantity: 1, price: decimal(o.total) }],
+    };
+  }
+
+  /** Standard Webhooks: `v1,<base64 HMAC-SHA256(secret bytes, "{id}.{timestamp}.{body}")>`. */
+  async function sendWebhook(type: string, data: unknown): Promise<void> {
+    const dest = sim.webhook;
+    if (!dest) return;
+    const secret = dest.secret ?? WHATNOT_SIM_DEFAULT_WEBHOOK_SECRET;
+    const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
+    const id = randomUUID();
+    const ts = Math.floor(Date.now() / 1000);
+    const body = JSON.stringify({ type, timestamp: new Date().toISOString(), data, version: 'v2', seller_id: WHATNOT_SIM_SELLER_ID });
+    const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
+    await sim.sendWebhook(body, { 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${signature}` });
+  }
+
+  async function plugin(app: FastifyInstance): Promise<void> {
+    installSimApiHooks(app, sim, {
+      faultReply: (kind) => {
+        if (kind === '500') return problem(500, 'internal-error', 'Internal server error', 'Something went wrong on our side; retry later');
+        if (kind === 'token_expired') return problem(401, 'unauthorized', 'Unauthorized', 'The access token has expired or was revoked');
+        return { ...problem(429, 'rate-limited', 'Too many requests', 'Rate limit exceeded: 10 requests per second per seller'), headers: { 'content-type': 'application/problem+json', 'retry-after': '1' } };
+      },
+      rateLimitReply: (w) => ({
+        ...problem(429, 'rate-limited', 'Too many requests', `Rate limit exceeded: ${w.limit} requests per ${w.windowMs / 1000} s per seller`),
+        headers: { 'content-type': 'application/problem+json', 'retry-after': String(Math.max(1, Math.ceil(w.resetMs / 1000))) },
+      }),
+    });
+
+    // RateLimit-* on every response, the state after this request (draft-ietf-httpapi-ratelimit-headers).
+    app.addHook('onSend', async (_req, reply, payload) => {
+      const limit = sim.limits.requestsPerWindow;
+      if (limit !== null) {
+        const w = sim.windowState();
+        const windowS = Math.max(1, Math.round(w.windowMs / 1000));
+        void reply.header('ratelimit-limit', `${limit}, ${limit};w=${windowS}`);
+        void reply.header('ratelimit-remaining', String(w.remaining));
+        void reply.header('ratelimit-reset', String(Math.ceil(w.resetMs / 1000)));
+      }
+      return payload;
+    });
+
+    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+      if (err instanceof WnError) return send(reply, err.reply);
+      if ((err.statusCode ?? 500) < 500) {
+        const detail = err.code === 'SIM_BODY_PARSE_ERROR' ? 'The request body is not valid JSON' : err.message;
+        return send(reply, problem(400, 'bad-request', 'Bad request', detail));
+      }
+      return send(reply, problem(500, 'internal-error', 'Internal server error', 'Something went wrong on our side; retry later'));
+    });
+    app.setNotFoundHandler((req, reply) => send(reply, problem(404, 'not-found', 'Not found', `No route ${req.method} ${(req.raw.url ?? '').split('?')[0] ?? ''}`)));
+
+    app.addHook('preHandler', async (req) => {
+      const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+      if (!m?.[1]) throw new WnError(401, 'unauthorized', 'Unauthorized', 'Missing or malformed Authorization: Bearer <token> header');
+      if (m[1].startsWith('revoked')) throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token was revoked');
+      // Whatnot has no daily quota; this only bites when a test sets one through PUT /_sim/whatnot/limits.
+      if (!sim.tryConsumeQuota(1)) throw new WnError(429, 'quota-exceeded', 'Too many requests', 'The daily request quota set on the simulator is used up');
+    });
+
+    const getShow = (id: string): WnShow => {
+      if (!UUID.test(id)) throw invalid('show_id', 'show_id must be a UUID');
+      const s = shows.get(id);
+      if (!s) throw notFound(`Show ${id}`);
+      return s;
+    };
+
+    app.get('/shows', async (req) => {
+      const status = qp(req, 'status');
+      const limit = limitParam(req);
+      const offset = decodeCursor(req);
+      const all = [...shows.values()].filter((s) => !status || s.status === status);
+      const next = offset + limit < all.length ? encodeCursor(offset + limit) : null;
+      return { data: all.slice(offset, offset + limit).map(renderShow), next_cursor: next };
+    });
+
+    app.get('/shows/:show_id', async (req) => renderShow(getShow((req.params as { show_id: string }).show_id)));
+
+    app.get('/merchandising/products/:product_id', async (req) => {
+      const { product_id: productId } = req.params as { product_id: string };
+      if (!PRODUCT_ID.test(productId)) throw invalid('product_id', 'invalid product_id');
+      return renderMerch(productId, merch.get(productId));
+    });
+
+    app.get('/merchandising/products/:product_id/shows', async (req) => {
+      const { product_id: productId } = req.params as { product_id: string };
+      const ids = [...(merch.get(productId)?.shows ?? [])];
+      return { data: ids.map((id) => shows.get(id)).filter((s): s is WnShow => s !== undefined).map(renderShow), next_cursor: null };
+    });
+
+    app.post('/merchandising/products/:product_id', async (req) => {
+      const { product_id: productId } = req.params as { product_id: string };
+      if (!PRODUCT_ID.test(productId)) throw invalid('product_id', 'invalid product_id');
+      if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) throw invalid('body', 'the body must be a JSON object');
+      const body = req.body as Record<string, unknown>;
+      const current = merch.get(productId) ?? { transaction_type: 'buy_it_now' as const, reserved_for_live: false, shows: new Set<string>() };
+      const next: WnMerch = { ...current, shows: new Set(current.shows) };
+
+      if (body.transaction_type !== undefined && body.transaction_type !== null) {
+        if (body.transaction_type !== 'buy_it_now' && body.transaction_type !== 'auction') throw invalid('transaction_type', 'transaction_type must be buy_it_now or auction');
+        next.transaction_type = body.transaction_type;
+        if (next.transaction_type === 'auction') next.reserved_for_live = true;
+      }
+      if (body.reserved_for_live !== undefined && body.reserved_for_live !== null) {
+        if (typeof body.reserved_for_live !== 'boolean') throw invalid('reserved_for_live', 'reserved_for_live must be a boolean');
+        if (!body.reserved_for_live && next.transaction_type === 'auction') throw invalid('reserved_for_live', 'auctions are always reserved for live');
+        next.reserved_for_live = body.reserved_for_live;
+      }
+      let added: string[] = [];
+      let removed: string[] = [];
+      if (body.shows !== undefined && body.shows !== null) {
+        const s = body.shows as Record<string, unknown>;
+        const ids = s.show_ids;
+        const strategy = s.strategy;
+        if (strategy !== 'ADD' && strategy !== 'REMOVE' && strategy !== 'REPLACE') throw invalid('shows.strategy', 'strategy must be ADD, REMOVE or REPLACE');
+        if (!Array.isArray(ids) || ids.some((x) => typeof x !== 'string')) throw invalid('shows.show_ids', 'show_ids must be an array of show IDs');
+        if (ids.length > MAX_SHOW_IDS) throw invalid('shows.show_ids', `at most ${MAX_SHOW_IDS} show IDs per call`);
+        if (ids.length === 0 && strategy !== 'REPLACE') throw invalid('shows.show_ids', 'show_ids must not be empty');
+        const wanted = (ids as string[]).map((id) => getShow(id));
+        if (strategy !== 'REMOVE') {
+          const closed = wanted.find((w) => w.status === 'ended' || w.status === 'cancelled');
+          if (closed) throw new WnError(409, 'show-not-editable', 'Show not editable', `Show ${closed.id} has ${closed.status}; its lineup can no longer change`);
+        }
+        const target = new Set(strategy === 'REPLACE' ? wanted.map((w) => w.id) : next.shows);
+        if (strategy === 'ADD') for (const w of wanted) target.add(w.id);
+        if (strategy === 'REMOVE') for (const w of wanted) target.delete(w.id);
+        added = [...target].filter((id) => !next.shows.has(id));
+        removed = [...next.shows].filter((id) => !target.has(id));
+        next.shows = target;
+      }
+      merch.set(productId, next);
+      for (const id of added) sim.recordEffect({ type: 'product.pinned', externalId: id, productId });
+      for (const id of removed) sim.recordEffect({ type: 'product.unpinned', externalId: id, productId });
+      return renderMerch(productId, next);
+    });
+
+    app.get('/orders', async (req) => {
+      const limit = limitParam(req);
+      const offset = decodeCursor(req);
+      const gte = timeParam(req, 'created_at_gte') ?? Number.NEGATIVE_INFINITY;
+      const lt = timeParam(req, 'created_at_lt') ?? Number.POSITIVE_INFINITY;
+      const all = [...sim.orders.values()]
+        .filter((o) => Date.parse(o.createdAt) >= gte && Date.parse(o.createdAt) < lt)
+        .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || a.orderId.localeCompare(b.orderId, 'en', { numeric: true }));
+      const next = offset + limit < all.length ? encodeCursor(offset + limit) : null;
+      return { data: all.slice(offset, offset + limit).map(renderOrder), next_cursor: next };
+    });
+
+    app.get('/orders/:order_id', async (req) => {
+      const { order_id: orderId } = req.params as { order_id: string };
+      const o = sim.orders.get(orderId);
+      if (!o) throw notFound(`Order ${orderId}`);
+      return renderOrder(o);
+    });
+  }
+
+  return {
+    platform: 'whatnot',
+    sim,
+    plugin,
+    createShowByHand(title: string): string {
+      const now = new Date().toISOString();
+      const s: WnShow = {
+        id: randomUUID(),
+        title,
+        description: null,
+        status: 'scheduled',
+        scheduled_start_at: new Date(Date.now() + 3600_000).toISOString(),
+        created_at: now,
+        updated_at: now,
+        visibility: 'public',
+      };
+      shows.set(s.id, s);
+      sim.recordEffect({ type: 'show.created', externalId: s.id, title });
+      return s.id;
+    },
+    showExists: (externalId) => shows.has(externalId),
+    async onOrderCreated(order) {
+      await sendWebhook('orders.created', renderOrder(order));
+    },
+    async onOrderRefunded(order) {
+      await sendWebhook('orders.updated', renderOrder(order));
+    },
+  };
+}
+

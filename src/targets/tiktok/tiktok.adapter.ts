@@ -1,0 +1,273 @@
+/**
+ * TikTok Shop. What the public Open API can and cannot do for a live-shopping mirror:
+ * - LIVE rooms cannot be created, edited, started or ended by API: the creator goes live in the TikTok
+ *   app with an RTMP key. The mirror is `action_required` until an operator links the room id
+ *   (capabilities.createShow = 'operator_link', lifecycle = false, ingest = false).
+ * - No API tells whether a LIVE room exists, so attachShow() only checks that the id looks like a room
+ *   id (or a live URL carrying `room_id`) and builds the watch URL when the creator's @username is known.
+ * - Nothing puts a product on screen in someone else's LIVE either. The nearest thing is the affiliate
+ *   promotion link (`POST /affiliate_seller/202405/products/{id}/promotion_link/generate`): it makes sure
+ *   the product is promotable and that TikTok tracks commission for it; its URL is the PinResult.ref.
+ *   Viewers on TikTok buy in the app, so attribution comes from the affiliate order report naming the
+ *   LIVE room (content_type LIVE, content_id = room id), not from our tracked link; the tracked link
+ *   (`{PUBLIC_BASE_URL}/l/...`) stays what we hand out elsewhere and it redirects to the product page.
+ *   There is nothing to take back, so unpin is a no-op (capabilities.unpin = false).
+ * - Orders: webhooks say only "order X changed" (no amounts, no room), so handleWebhook looks the
+ *   order up (Get Order Detail for its creation time, then the affiliate order search around it); the
+ *   affiliate order search is the report listOrders() pages through for reconciliation.
+ */
+import type { Money } from '../../domain/money.js';
+import { decimalToMinor } from '../decimal-amount.js';
+import type { AdapterContext, AdapterFactory, Capabilities, PlatformOrder, RemoteShow, TargetAdapter } from '../target.adapter.js';
+import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
+import { createTiktokClient } from './tiktok.client.js';
+import { AffiliateOrderPageSchema, OrderDetailSchema, PromotionLinkSchema, WebhookBodySchema, type AffiliateOrder, type Price } from './tiktok.schemas.js';
+import { verifyWebhookSignature } from './tiktok.sign.js';
+
+export const TIKTOK_CAPABILITIES: Capabilities = {
+  createShow: 'operator_link',
+  pin: 'affiliate_link',
+  unpin: false,
+  lifecycle: false,
+  ingest: false,
+  orderWebhooks: true,
+  orderReport: true,
+};
+
+export const TIKTOK_PATHS = {
+  promotionLink: (productId: string): string => `/affiliate_seller/202405/products/${encodeURIComponent(productId)}/promotion_link/generate`,
+  affiliateOrders: '/affiliate_seller/202410/orders/search',
+  orderDetail: '/order/202309/orders',
+} as const;
+
+/** Scopes as Partner Center names them (quoted back to the operator on 105005). */
+export const TIKTOK_SCOPES = {
+  affiliateWrite: 'seller.affiliate_collaboration.write',
+  affiliateRead: 'seller.affiliate_collaboration.read',
+  orderInfo: 'seller.order.info',
+} as const;
+
+/** Webhook topics that change an order: ORDER_STATUS_CHANGE, CANCELLATION_STATUS_CHANGE, RETURN_STATUS_CHANGE. */
+export const ORDER_WEBHOOK_TYPES: ReadonlySet<number> = new Set([1, 11, 12]);
+
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGES = 1000;
+/** The affiliate order search accepts at most 3 months per query. */
+const MAX_WINDOW_S = 89 * 86_400;
+const ROOM_ID = /^\d{6,32}$/;
+
+/** A numeric room id, or a TikTok live URL carrying `room_id`; undefined otherwise. */
+export function parseRoomId(input: string): string | undefined {
+  const t = input.trim();
+  if (ROOM_ID.test(t)) return t;
+  try {
+    const room = new URL(t).searchParams.get('room_id');
+    if (room && ROOM_ID.test(room)) return room;
+  } catch {
+    // not a URL
+  }
+  return undefined;
+}
+
+function toMinor(price: Price | undefined): Money | undefined {
+  if (!price) return undefined;
+  const amount = decimalToMinor(price.amount, price.currency);
+  return amount === undefined ? undefined : { amount, currency: price.currency };
+}
+
+export interface TiktokAdapterOptions {
+  now?: () => number;
+  pageSize?: number;
+}
+
+export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptions = {}): TargetAdapter {
+  const now = opts.now ?? Date.now;
+  const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
+  const client = createTiktokClient(ctx, now);
+  const log = ctx.log.child({ module: 'tiktok.adapter', targetId: ctx.target.id });
+
+  /** One affiliate order → our normalised order; undefined (and a warning) when it carries no prices. */
+  function toPlatformOrder(o: AffiliateOrder): PlatformOrder | undefined {
+    const priced = o.skus.filter((s) => toMinor(s.price) !== undefined);
+    const currency = priced[0]?.price?.currency;
+    if (!currency) {
+      log.warn({ orderId: o.id }, 'tiktok affiliate order without prices; skipped');
+      return undefined;
+    }
+    let total = 0;
+    let refunded = 0;
+    let commission: number | undefined;
+    for (const s of priced) {
+      const unit = toMinor(s.price);
+      if (!unit || unit.currency !== currency) {
+        log.warn({ orderId: o.id }, 'tiktok affiliate order mixes currencies; other-currency lines ignored');
+        continue;
+      }
+      const qty = s.quantity ?? 1;
+      total += unit.amount * qty;
+      refunded += unit.amount * Math.min(qty, s.refunded_quantity ?? 0);
+      const c = toMinor(s.actual_paid_commission ?? s.estimated_paid_commission);
+      if (c && c.currency === currency) commission = (commission ?? 0) + c.amount;
+    }
+    const live = o.skus.find((s) => s.content_type === 'LIVE' && s.content_id);
+    return {
+      orderId: o.id,
+      externalShowId: live?.content_id,
+      productId: priced[0]?.product_id,
+      clickId: undefined, // TikTok checkout carries no click id of ours
+      createdAt: new Date(o.create_time * 1000).toISOString(),
+      total: { amount: total, currency },
+      refunded: { amount: refunded, currency },
+      status: o.status,
+      commission: commission === undefined ? undefined : { amount: commission, currency },
+    };
+  }
+
+  /** Every affiliate order created in [geS, ltS) (unix seconds, ≤ 3 months), all pages. */
+  async function searchAffiliateOrders(geS: number, ltS: number): Promise<AffiliateOrder[]> {
+    const out: AffiliateOrder[] = [];
+    let token: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const data = await client.call({
+        method: 'POST',
+        path: TIKTOK_PATHS.affiliateOrders,
+        query: { page_size: pageSize, page_token: token },
+        body: { create_time_ge: geS, create_time_lt: ltS },
+        scope: TIKTOK_SCOPES.affiliateRead,
+        what: 'read the affiliate order report',
+        schema: AffiliateOrderPageSchema,
+      });
+      out.push(...data.orders);
+      if (!data.next_page_token || data.next_page_token === token) return out;
+      token = data.next_page_token;
+    }
+    throw new PermanentError(`TikTok Shop affiliate order search did not end after ${MAX_PAGES} pages`, 'too_many_pages');
+  }
+
+  /** The webhook names an order only: find when it was created, then its affiliate record. */
+  async function lookUpOrder(orderId: string): Promise<PlatformOrder | undefined> {
+    const detail = await client.call({
+      method: 'GET',
+      path: TIKTOK_PATHS.orderDetail,
+      query: { ids: orderId },
+      scope: TIKTOK_SCOPES.orderInfo,
+      what: `read order ${orderId}`,
+      schema: OrderDetailSchema,
+    });
+    const order = detail.orders.find((o) => o.id === orderId);
+    if (!order) {
+      log.info({ orderId }, 'tiktok order from a webhook not found by Get Order Detail; skipped');
+      return undefined;
+    }
+    const affiliate = (await searchAffiliateOrders(order.create_time, order.create_time + 1)).find((o) => o.id === orderId);
+    if (!affiliate) {
+      // Not an affiliate (LIVE/video) order, or TikTok has not reported it yet: reconciliation
+      // (listOrders) picks it up once the affiliate report has it.
+      log.info({ orderId }, 'tiktok order has no affiliate record (yet); left to reconciliation');
+      return undefined;
+    }
+    return toPlatformOrder(affiliate);
+  }
+
+  const adapter: TargetAdapter = {
+    platform: 'tiktok',
+    capabilities: TIKTOK_CAPABILITIES,
+
+    async createShow() {
+      throw new ActionRequiredError(
+        'TikTok LIVE rooms are started in the TikTok app, not by API: go live from the shop\'s creator account, then link the room id with PUT /v1/partners/{partnerId}/shows/{showId}/mirrors/{targetId} {"externalId": "<room id>"}',
+        'operator_link',
+      );
+    },
+
+    async attachShow(externalId): Promise<RemoteShow> {
+      const c = client.credentials;
+      const roomId = parseRoomId(externalId);
+      if (!roomId) {
+        throw new PermanentError(
+          `"${externalId.slice(0, 100)}" is not a TikTok LIVE room id: link the numeric room id (or a live URL with ?room_id=...)`,
+          'invalid_room_id',
+        );
+      }
+      // No public API can confirm that the room exists or is live: the operator's link is trusted.
+      const user = c.creatorUsername?.replace(/^@/, '');
+      return { externalId: roomId, url: user ? `https://www.tiktok.com/@${user}/live` : undefined, ingest: undefined, data: {} };
+    },
+
+    async updateShow() {
+      // A LIVE room's title is set in the app when going live; no API edits it.
+    },
+    async startShow() {
+      // lifecycle = false: the creator goes live in the TikTok app.
+    },
+    async endShow() {
+      // lifecycle = false: the creator ends the LIVE in the app.
+    },
+    async cancelShow() {
+      // Nothing was created on TikTok by us.
+    },
+
+    async pin(_remote, pin, op) {
+      const result = await op.once('promotion_link', async () => {
+        const data = await client.call({
+          method: 'POST',
+          path: TIKTOK_PATHS.promotionLink(pin.platformProductId),
+          scope: TIKTOK_SCOPES.affiliateWrite,
+          what: `generate a promotion link for product ${pin.platformProductId}`,
+          schema: PromotionLinkSchema,
+        });
+        return { link: data.product_promotion_link };
+      });
+      return { ref: result.link };
+    },
+
+    async unpin() {
+      // A promotion link cannot be withdrawn and nothing was put on screen: nothing to undo.
+    },
+
+    async handleWebhook(headers, raw) {
+      const c = client.credentials;
+      if (!verifyWebhookSignature(headers['authorization'], c.appKey, c.appSecret, raw)) {
+        throw new WebhookAuthError('TikTok Shop webhook: the Authorization signature does not verify for this target');
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(raw.toString('utf8'));
+      } catch {
+        throw new PermanentError('TikTok Shop webhook body is not JSON', 'malformed_webhook');
+      }
+      const body = WebhookBodySchema.safeParse(json);
+      if (!body.success) throw new PermanentError('TikTok Shop webhook body does not have the documented shape', 'malformed_webhook');
+      const orderId = body.data.data?.order_id;
+      if (!ORDER_WEBHOOK_TYPES.has(body.data.type) || !orderId) {
+        log.debug({ type: body.data.type }, 'tiktok webhook without an order change; ignored');
+        return [];
+      }
+      const order = await lookUpOrder(orderId);
+      return order ? [order] : [];
+    },
+
+    async listOrders(from, to) {
+      const fromMs = from.getTime();
+      const toMs = to.getTime();
+      // [from, to) in whole seconds: TikTok's create_time is a unix second.
+      let ge = Math.ceil(fromMs / 1000);
+      const lt = Math.ceil(toMs / 1000);
+      const seen = new Map<string, PlatformOrder>();
+      while (ge < lt) {
+        const end = Math.min(lt, ge + MAX_WINDOW_S);
+        for (const o of await searchAffiliateOrders(ge, end)) {
+          const at = o.create_time * 1000;
+          if (at < fromMs || at >= toMs || seen.has(o.id)) continue;
+          const mapped = toPlatformOrder(o);
+          if (mapped) seen.set(o.id, mapped);
+        }
+        ge = end;
+      }
+      return [...seen.values()];
+    },
+  };
+  return adapter;
+}
+
+export const createTiktokAdapter: AdapterFactory = (ctx) => buildTiktokAdapter(ctx);

@@ -1,0 +1,227 @@
+/**
+ * Low-level client of the TikTok Shop Open API for one shop authorisation. Every call is signed
+ * (tiktok.sign.ts) with a fresh timestamp, carries `app_key`, `timestamp`, `shop_cipher` and `sign` in
+ * the query and the access token in `x-tts-access-token`, takes a slot from the shared limiter first,
+ * and is judged by the envelope `code`, never by the HTTP status alone. An access token TikTok calls
+ * expired/invalid (105002, 105001, 36004001) is refreshed once and the call retried once.
+ * Tokens: GET {auth}/api/v2/token/refresh (unsigned); `access_token_expire_in` is an absolute unix time.
+ * The refresh token TikTok returns is cached with the access token and preferred over the one in the
+ * credentials (TikTok may rotate it); after a refused refresh the cache is dropped.
+ * Nothing here logs tokens, secrets, signatures or bodies.
+ */
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import { z } from 'zod';
+import type { AdapterContext } from '../target.adapter.js';
+import { PermanentError } from '../target.errors.js';
+import { CODE, TOKEN_CODES, mapApiFailure, mapTokenFailure, type MappedFailure, type TiktokFailure } from './tiktok.errors.js';
+import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas.js';
+import { signRequest } from './tiktok.sign.js';
+
+const OPEN_API = 'https://open-api.tiktokglobalshop.com';
+const AUTH_API = 'https://auth.tiktok-shops.com';
+/** Access tokens live about a week; refresh a little early so one never expires mid-call. */
+const TOKEN_EARLY_REFRESH_MS = 5 * 60_000;
+
+const CredentialsSchema = z.object({
+  appKey: z.string().min(1),
+  appSecret: z.string().min(1),
+  refreshToken: z.string().min(1),
+  shopCipher: z.string().min(1),
+  /** Optional: a current access token, used until TikTok says it expired. */
+  accessToken: z.string().min(1).optional(),
+  /** Optional: the TikTok @username that goes live, for the mirror's watch URL. */
+  creatorUsername: z
+    .string()
+    .regex(/^@?[A-Za-z0-9._]{1,64}$/)
+    .optional(),
+});
+export type TiktokCredentials = z.infer<typeof CredentialsSchema>;
+
+export type QueryValue = string | number | undefined;
+
+export interface TiktokCall<T> {
+  method: 'GET' | 'POST';
+  /** API path, e.g. `/affiliate_seller/202410/orders/search` (what is signed). */
+  path: string;
+  query?: Record<string, QueryValue>;
+  /** JSON body; serialised once, and that exact text is signed and sent. */
+  body?: unknown;
+  /** Scope the call needs (named when TikTok answers 105005). */
+  scope: string;
+  /** What the call is for, for error messages ("generate a promotion link"). */
+  what: string;
+  /** Schema of the envelope's `data`. */
+  schema: z.ZodType<T>;
+}
+
+export interface TiktokClient {
+  readonly credentials: TiktokCredentials;
+  call<T>(req: TiktokCall<T>): Promise<T>;
+}
+
+function parseCredentials(raw: Record<string, string>): TiktokCredentials | PermanentError {
+  const parsed = CredentialsSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const keys = [...new Set(parsed.error.issues.map((i) => i.path.join('.')))].join(', ');
+  return new PermanentError(
+    `TikTok Shop target credentials are incomplete or invalid (${keys}): appKey, appSecret, refreshToken and shopCipher are required; accessToken and creatorUsername are optional`,
+    'invalid_credentials',
+  );
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+function networkFailure(err: unknown): TiktokFailure {
+  // Only code and message leave here: the AxiosError carries the request (token header, secrets in the URL).
+  if (axios.isAxiosError(err)) return { kind: 'network', code: err.code, message: err.message };
+  throw err;
+}
+
+function envelopeOf(data: unknown): Envelope | undefined {
+  const parsed = EnvelopeSchema.safeParse(data);
+  return parsed.success ? parsed.data : undefined;
+}
+
+function apiFailure(res: AxiosResponse, env: Envelope | undefined): TiktokFailure {
+  const retryAfter = res.headers['retry-after'];
+  return { kind: 'api', status: res.status, code: env?.code, message: env?.message, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
+}
+
+function malformed(what: string, error: z.ZodError): PermanentError {
+  const issues = error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
+  return new PermanentError(`malformed response from ${what}: ${issues}`, 'malformed_response');
+}
+
+function queryString(query: Record<string, string>): string {
+  return new URLSearchParams(query).toString();
+}
+
+export function createTiktokClient(ctx: AdapterContext, now: () => number = Date.now): TiktokClient {
+  const log = ctx.log.child({ module: 'tiktok.client', targetId: ctx.target.id });
+  const apiBase = trimSlash(ctx.target.baseUrl ?? OPEN_API);
+  const authBase = trimSlash(ctx.target.baseUrl ?? AUTH_API);
+  const creds = parseCredentials(ctx.target.credentials);
+  const target = { id: ctx.target.id, partnerId: ctx.target.partnerId };
+  const http: AxiosInstance = axios.create({
+    timeout: ctx.timeoutMs,
+    validateStatus: () => true,
+    maxRedirects: 0, // a redirect would carry the access token somewhere else
+    transformRequest: [(data: unknown) => data], // the signed text goes out byte for byte
+  });
+  let refreshing: Promise<string> | undefined;
+
+  function credentials(): TiktokCredentials {
+    if (creds instanceof PermanentError) throw creds;
+    return creds;
+  }
+
+  async function raise(mapped: MappedFailure): Promise<never> {
+    if (mapped.block) await ctx.limiter.blockUntil(mapped.block.untilMs, mapped.block.reason);
+    throw mapped.error;
+  }
+
+  async function refreshNow(): Promise<string> {
+    const c = credentials();
+    const cached = await ctx.tokens.get();
+    const params = {
+      app_key: c.appKey,
+      app_secret: c.appSecret,
+      refresh_token: cached?.refreshToken ?? c.refreshToken,
+      grant_type: 'refresh_token',
+    };
+    let res: AxiosResponse;
+    try {
+      res = await http.get(`${authBase}/api/v2/token/refresh?${queryString(params)}`, { headers: { accept: 'application/json' } });
+    } catch (err) {
+      return raise(mapTokenFailure(networkFailure(err), now(), target));
+    }
+    const env = envelopeOf(res.data);
+    if (res.status < 200 || res.status >= 300 || !env || env.code !== CODE.OK) {
+      const mapped = mapTokenFailure(apiFailure(res, env), now(), target);
+      log.warn({ status: res.status, code: env?.code }, 'tiktok token refresh failed');
+      if (mapped.error.kind === 'permanent') await ctx.tokens.clear();
+      return raise(mapped);
+    }
+    const data = TokenDataSchema.safeParse(env.data);
+    if (!data.success) throw malformed('TikTok Shop token refresh', data.error);
+    await ctx.tokens.set({
+      accessToken: data.data.access_token,
+      expiresAt: data.data.access_token_expire_in * 1000,
+      refreshToken: data.data.refresh_token ?? params.refresh_token,
+    });
+    log.debug({ expiresAt: new Date(data.data.access_token_expire_in * 1000).toISOString() }, 'tiktok access token refreshed');
+    return data.data.access_token;
+  }
+
+  function refresh(): Promise<string> {
+    refreshing ??= refreshNow().finally(() => {
+      refreshing = undefined;
+    });
+    return refreshing;
+  }
+
+  async function accessToken(): Promise<string> {
+    const cached = await ctx.tokens.get();
+    if (cached && cached.expiresAt - now() > TOKEN_EARLY_REFRESH_MS) return cached.accessToken;
+    if (!cached && credentials().accessToken) return credentials().accessToken as string;
+    return refresh();
+  }
+
+  async function send<T>(req: TiktokCall<T>, token: string): Promise<{ res: AxiosResponse; env: Envelope | undefined }> {
+    const c = credentials();
+    await ctx.limiter.acquire();
+    const query: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) query[k] = String(v);
+    query.app_key = c.appKey;
+    query.shop_cipher = c.shopCipher;
+    query.timestamp = String(Math.floor(now() / 1000));
+    const body = req.body === undefined ? '' : JSON.stringify(req.body);
+    query.sign = signRequest({ appSecret: c.appSecret, path: req.path, query, body });
+    const started = now();
+    try {
+      const res = await http.request({
+        method: req.method,
+        url: `${apiBase}${req.path}?${queryString(query)}`,
+        ...(body !== '' ? { data: body } : {}),
+        headers: { 'x-tts-access-token': token, 'content-type': 'application/json', accept: 'application/json' },
+      });
+      const env = envelopeOf(res.data);
+      log.debug({ method: req.method, path: req.path, status: res.status, code: env?.code, ms: now() - started }, 'tiktok api call');
+      return { res, env };
+    } catch (err) {
+      const failure = networkFailure(err);
+      log.debug({ method: req.method, path: req.path, code: failure.kind === 'network' ? failure.code : undefined }, 'tiktok api call failed');
+      return raise(mapApiFailure(failure, now(), { scope: req.scope, what: req.what, target }));
+    }
+  }
+
+  async function call<T>(req: TiktokCall<T>): Promise<T> {
+    credentials();
+    let { res, env } = await send(req, await accessToken());
+    if (env && TOKEN_CODES.has(env.code)) {
+      // Expired or revoked access token: one fresh token, one more try.
+      ({ res, env } = await send(req, await refresh()));
+    }
+    if (res.status < 200 || res.status >= 300 || !env || env.code !== CODE.OK) {
+      if (res.status >= 200 && res.status < 300 && !env) throw new PermanentError(`malformed response from TikTok Shop ${req.method} ${req.path}: not an API envelope`, 'malformed_response');
+      const mapped = mapApiFailure(apiFailure(res, env), now(), { scope: req.scope, what: req.what, target });
+      log.info({ method: req.method, path: req.path, status: res.status, code: env?.code, requestId: env?.request_id }, 'tiktok api error');
+      return raise(mapped);
+    }
+    const parsed = req.schema.safeParse(env.data ?? {});
+    if (!parsed.success) throw malformed(`TikTok Shop ${req.method} ${req.path}`, parsed.error);
+    return parsed.data;
+  }
+
+  return {
+    get credentials(): TiktokCredentials {
+      return credentials();
+    },
+    call,
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * TikTok Shop envelope codes / HTTP failures → the typed errors of target.errors.ts. Pure (the clock
+ * is a parameter); the client performs what the result asks for (limiter block, token refresh).
+ * TikTok answers errors inside the envelope and its HTTP status is not reliable (106001 has been seen
+ * with 200 and 401), so the `code` decides; the status only matters when there is no envelope.
+ */
+import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError, type TargetError } from '../target.errors.js';
+
+export type TiktokFailure =
+  | { kind: 'api'; status: number; code: number | undefined; message: string | undefined; retryAfter: string | undefined }
+  | { kind: 'network'; code: string | undefined; message: string };
+
+export interface MappedFailure {
+  error: TargetError;
+  block?: { untilMs: number; reason: string };
+}
+
+export interface FailureContext {
+  /** The OAuth scope the failed call needs (named in 105005 messages). */
+  scope: string | undefined;
+  /** What the call was for, e.g. "generate a promotion link". */
+  what: string;
+  target: { id: string; partnerId: string };
+}
+
+export const CODE = {
+  OK: 0,
+  INVALID_TOKEN: 105001,
+  EXPIRED_TOKEN: 105002,
+  SCOPE_NOT_GRANTED: 105005,
+  INVALID_SIGN: 106001,
+  MISSING_SHOP_CIPHER: 106013,
+  /** Reported for expired/invalid tokens on some endpoints (see the issue); refreshed like 105002. */
+  TOKEN_INVALID_ALT: 36004001,
+  TOO_MANY_REQUESTS: 36009002,
+  INTERNAL_ERROR: 36009003,
+  INVALID_TIMESTAMP: 36009004,
+} as const;
+
+/** Codes after which a fresh access token and one more try is the right move. */
+export const TOKEN_CODES: ReadonlySet<number> = new Set([CODE.INVALID_TOKEN, CODE.EXPIRED_TOKEN, CODE.TOKEN_INVALID_ALT]);
+
+/** TikTok sends no Retry-After; its windows are per second, so a couple of seconds clears them. */
+export const DEFAULT_RATE_LIMIT_DELAY_MS = 2_000;
+/** A refused timestamp means clock skew: retrying soon only helps once the clock is fixed. */
+export const TIMESTAMP_RETRY_DELAY_MS = 30_000;
+
+const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT']);
+
+export function parseRetryAfter(header: string | undefined, nowMs: number): number | undefined {
+  if (header === undefined || header.trim() === '') return undefined;
+  const t = header.trim();
+  if (/^\d+$/.test(t)) return Number(t) * 1000;
+  const at = Date.parse(t);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+function clip(text: string | undefined): string {
+  if (!text) return '';
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
+function network(code: string | undefined, message: string, what: string): MappedFailure {
+  const timedOut = code !== undefined && TIMEOUT_CODES.has(code);
+  return {
+    error: new RetryableError(timedOut ? `${what} timed out` : `${what} unreachable (${code ?? message})`, { reason: timedOut ? 'timeout' : (code ?? 'network') }),
+  };
+}
+
+function rateLimited(retryAfter: string | undefined, nowMs: number, reason: string): MappedFailure {
+  const delayMs = Math.max(1000, parseRetryAfter(retryAfter, nowMs) ?? DEFAULT_RATE_LIMIT_DELAY_MS);
+  return {
+    error: new RateLimitedError(`TikTok Shop rate limit (${reason}): retry in ${Math.ceil(delayMs / 1000)} s`, delayMs, reason),
+    block: { untilMs: nowMs + delayMs, reason: 'tiktok rate limit' },
+  };
+}
+
+function reauthorise(target: FailureContext['target']): string {
+  return (
+    'Re-authorise the app for the shop in TikTok Shop Partner Center and store the new refresh token with ' +
+    `PATCH /v1/partners/${target.partnerId}/targets/${target.id} {"credentials": {...}}, then resync.`
+  );
+}
+
+/** Failure of a signed Open API call (open-api.tiktokglobalshop.com). */
+export function mapApiFailure(failure: TiktokFailure, nowMs: number, ctx: FailureContext): MappedFailure {
+  if (failure.kind === 'network') return network(failure.code, failure.message, 'TikTok Shop API');
+  const { status, code, message, retryAfter } = failure;
+  const label = code !== undefined ? String(code) : `http_${status}`;
+
+  if (code === CODE.TOO_MANY_REQUESTS || status === 429) return rateLimited(retryAfter, nowMs, label);
+  if (code !== undefined && TOKEN_CODES.has(code)) {
+    return { error: new AuthExpiredError(`TikTok Shop rejected the access token even after a refresh (${code})`, label) };
+  }
+  if (code === CODE.INVALID_TIMESTAMP) {
+    return {
+      error: new RetryableError(
+        'TikTok Shop refused the request timestamp (36009004): the clock of this host differs from TikTok by more than 5 minutes (check NTP), or the appKey is wrong',
+        { reason: label, delayMs: TIMESTAMP_RETRY_DELAY_MS },
+      ),
+    };
+  }
+  if (code === CODE.INTERNAL_ERROR || status >= 500) {
+    return { error: new RetryableError(`TikTok Shop internal error (${label})${message ? `: ${clip(message)}` : ''}`, { reason: label }) };
+  }
+  if (code === CODE.INVALID_SIGN) {
+    return {
+      error: new PermanentError(
+        `TikTok Shop refused the request signature (106001): the target's appSecret does not belong to its appKey. Fix the credentials with PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id}, then resync.`,
+        label,
+      ),
+    };
+  }
+  if (code === CODE.SCOPE_NOT_GRANTED) {
+    const scope = ctx.scope ?? 'the scope this call needs';
+    return {
+      error: new PermanentError(
+        `TikTok Shop did not grant the scope ${scope} (105005), needed to ${ctx.what}: enable it for the app in Partner Center and have the seller re-authorise the app. ${reauthorise(ctx.target)}`,
+        label,
+      ),
+    };
+  }
+  if (code === CODE.MISSING_SHOP_CIPHER) {
+    return { error: new PermanentError(`TikTok Shop needs the shop's shop_cipher (106013): set credentials.shopCipher on target ${ctx.target.id}`, label) };
+  }
+  return { error: new PermanentError(`TikTok Shop API error ${label} while trying to ${ctx.what}${message ? `: ${clip(message)}` : ''}`, label) };
+}
+
+/**
+ * Failure of the token refresh (auth.tiktok-shops.com/api/v2/token/refresh). Anything that is not
+ * throttling or an outage means the refresh token is no longer usable: TikTok does not document one
+ * code for that, so we do not rely on one.
+ */
+export function mapTokenFailure(failure: TiktokFailure, nowMs: number, target: FailureContext['target']): MappedFailure {
+  if (failure.kind === 'network') return network(failure.code, failure.message, 'TikTok Shop auth');
+  const { status, code, message, retryAfter } = failure;
+  const label = code !== undefined ? String(code) : `http_${status}`;
+  if (code === CODE.TOO_MANY_REQUESTS || status === 429) return rateLimited(retryAfter, nowMs, label);
+  if (code === CODE.INTERNAL_ERROR || status >= 500) return { error: new RetryableError(`TikTok Shop auth internal error (${label})`, { reason: label }) };
+  return {
+    error: new PermanentError(
+      `TikTok Shop authorisation lost: the token refresh was refused (${label}${message ? `: ${clip(message)}` : ''}). ${reauthorise(target)}`,
+      'refresh_refused',
+    ),
+  };
+}

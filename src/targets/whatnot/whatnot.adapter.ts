@@ -1,0 +1,198 @@
+/**
+ * Whatnot (Seller API v2). Shows are read-only by API (scheduled, live, past, analytics): the seller
+ * schedules and runs them in the Whatnot app, so the mirror is `action_required` until an operator
+ * links the show id, and attachShow() reads the show to check it exists and is not over.
+ * The nearest pin equivalent is merchandising: `POST /merchandising/products/{product_id}` with
+ * `{"shows": {"show_ids": [showId], "strategy": "ADD"}}` puts the product in the show's lineup, and
+ * `"REMOVE"` takes it out again (unpin). Both are idempotent set operations (adding a product that is
+ * already in the lineup changes nothing), so a retry can never duplicate a pin: no intent is needed.
+ * Nothing in the API puts an item on screen during the live show; the host does that in the app.
+ * Orders: `orders.created|updated` webhooks (Standard Webhooks, verified with the target's
+ * webhookSecret) carry the full order including `show_id`; `GET /orders` is the report for reconciliation.
+ */
+import { verifyWebhook, SignatureError } from '../../sources/signature.js';
+import { decimalToMinor } from '../decimal-amount.js';
+import type { AdapterContext, AdapterFactory, Capabilities, PlatformOrder, RemoteShow, TargetAdapter } from '../target.adapter.js';
+import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
+import { createWhatnotClient } from './whatnot.client.js';
+import { MerchandisingSchema, OrderPageSchema, OrderSchema, ShowSchema, WebhookBodySchema, type WhatnotOrder } from './whatnot.schemas.js';
+
+export const WHATNOT_CAPABILITIES: Capabilities = {
+  createShow: 'operator_link',
+  pin: 'show_product',
+  unpin: true,
+  lifecycle: false,
+  ingest: false,
+  orderWebhooks: true,
+  orderReport: true,
+};
+
+/** Standard Webhooks' recommended tolerance for webhook-timestamp. */
+const WEBHOOK_TOLERANCE_S = 300;
+const ORDER_TOPICS: ReadonlySet<string> = new Set(['orders.created', 'orders.updated']);
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGES = 1000;
+
+function showUrl(id: string): string {
+  return `https://www.whatnot.com/live/${encodeURIComponent(id)}`;
+}
+
+function money(m: { amount: string; currency: string } | undefined): { amount: number; currency: string } | undefined {
+  if (!m) return undefined;
+  const amount = decimalToMinor(m.amount, m.currency);
+  return amount === undefined ? undefined : { amount, currency: m.currency };
+}
+
+export interface WhatnotAdapterOptions {
+  now?: () => number;
+  pageSize?: number;
+}
+
+export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOptions = {}): TargetAdapter {
+  const now = opts.now ?? Date.now;
+  const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
+  const client = createWhatnotClient(ctx, now);
+  const log = ctx.log.child({ module: 'whatnot.adapter', targetId: ctx.target.id });
+
+  function toPlatformOrder(o: WhatnotOrder): PlatformOrder | undefined {
+    const total = money(o.amounts.total);
+    if (!total || !o.created_at) {
+      log.warn({ orderId: o.id }, 'whatnot order without a parseable total or creation time; skipped');
+      return undefined;
+    }
+    const refundedRaw = money(o.amounts.refunded);
+    // A cancelled order is refunded in full even when no refund figure is reported.
+    const refunded = o.status === 'cancelled' ? total.amount : Math.min(total.amount, refundedRaw?.amount ?? 0);
+    return {
+      orderId: o.id,
+      externalShowId: o.show_id ?? undefined,
+      productId: o.line_items?.find((l) => l.product_id)?.product_id,
+      clickId: undefined, // Whatnot checkout carries no click id of ours
+      createdAt: new Date(o.created_at).toISOString(),
+      total,
+      refunded: { amount: refunded, currency: total.currency },
+      status: o.status,
+      commission: undefined, // Whatnot reports no commission: ours is computed from the target's rate
+    };
+  }
+
+  async function merchandise(productId: string, showId: string, strategy: 'ADD' | 'REMOVE'): Promise<string[]> {
+    const res = await client.call({
+      method: 'POST',
+      path: `/merchandising/products/${encodeURIComponent(productId)}`,
+      body: { shows: { show_ids: [showId], strategy } },
+      what: strategy === 'ADD' ? `add product ${productId} to show ${showId}` : `remove product ${productId} from show ${showId}`,
+      schema: MerchandisingSchema,
+    });
+    return res.show_ids;
+  }
+
+  const adapter: TargetAdapter = {
+    platform: 'whatnot',
+    capabilities: WHATNOT_CAPABILITIES,
+
+    async createShow() {
+      throw new ActionRequiredError(
+        'Whatnot shows are scheduled in the Whatnot app, not by API: schedule the show there, then link its id with PUT /v1/partners/{partnerId}/shows/{showId}/mirrors/{targetId} {"externalId": "<show id>"}',
+        'operator_link',
+      );
+    },
+
+    async attachShow(externalId): Promise<RemoteShow> {
+      const show = await client.call({
+        method: 'GET',
+        path: `/shows/${encodeURIComponent(externalId)}`,
+        what: `read show ${externalId} (check the id linked to this mirror)`,
+        schema: ShowSchema,
+      });
+      if (show.status === 'cancelled') {
+        throw new PermanentError(`the Whatnot show ${show.id} ("${show.title}") was cancelled on Whatnot: link another show`, 'show_cancelled');
+      }
+      return { externalId: show.id, url: showUrl(show.id), ingest: undefined, data: { status: show.status } };
+    },
+
+    async updateShow() {
+      // Shows are read-only in the Seller API: title and schedule are edited in the Whatnot app.
+    },
+    async startShow() {
+      // lifecycle = false: the seller goes live in the Whatnot app.
+    },
+    async endShow() {
+      // lifecycle = false: the seller ends the show in the app.
+    },
+    async cancelShow() {
+      // The show belongs to the seller (made by hand); we never delete it.
+    },
+
+    async pin(remote, pin) {
+      const shows = await merchandise(pin.platformProductId, remote.externalId, 'ADD');
+      if (!shows.includes(remote.externalId)) {
+        // Whatnot applies additions to shows beyond the next upcoming ones in the background.
+        log.info({ productId: pin.platformProductId, showId: remote.externalId }, 'whatnot accepted the lineup change; it is applied in the background');
+      }
+      return { ref: pin.platformProductId };
+    },
+
+    async unpin(remote, pin, ref) {
+      await merchandise(ref ?? pin.platformProductId, remote.externalId, 'REMOVE');
+    },
+
+    async handleWebhook(headers, raw) {
+      const secret = client.credentials.webhookSecret;
+      if (!secret) throw new WebhookAuthError('Whatnot webhook received but target has no credentials.webhookSecret to verify it with');
+      try {
+        verifyWebhook(
+          { id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], signature: headers['webhook-signature'] },
+          raw,
+          [secret],
+          WEBHOOK_TOLERANCE_S,
+          now(),
+        );
+      } catch (err) {
+        if (err instanceof SignatureError) throw new WebhookAuthError(`Whatnot webhook: ${err.message}`);
+        throw err;
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(raw.toString('utf8'));
+      } catch {
+        throw new PermanentError('Whatnot webhook body is not JSON', 'malformed_webhook');
+      }
+      const body = WebhookBodySchema.safeParse(json);
+      if (!body.success) throw new PermanentError('Whatnot webhook body does not have the documented shape', 'malformed_webhook');
+      if (!ORDER_TOPICS.has(body.data.type)) return [];
+      const order = OrderSchema.safeParse(body.data.data);
+      if (!order.success) throw new PermanentError(`Whatnot ${body.data.type} webhook carries no readable order`, 'malformed_webhook');
+      const mapped = toPlatformOrder(order.data);
+      return mapped ? [mapped] : [];
+    },
+
+    async listOrders(from, to) {
+      const fromMs = from.getTime();
+      const toMs = to.getTime();
+      const seen = new Map<string, PlatformOrder>();
+      let cursor: string | undefined;
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const res = await client.call({
+          method: 'GET',
+          path: '/orders',
+          query: { created_at_gte: from.toISOString(), created_at_lt: to.toISOString(), limit: pageSize, cursor },
+          what: 'list orders',
+          schema: OrderPageSchema,
+        });
+        for (const o of res.data) {
+          const mapped = toPlatformOrder(o);
+          if (!mapped || seen.has(mapped.orderId)) continue;
+          const at = Date.parse(mapped.createdAt);
+          if (at >= fromMs && at < toMs) seen.set(mapped.orderId, mapped);
+        }
+        if (!res.next_cursor || res.next_cursor === cursor) return [...seen.values()];
+        cursor = res.next_cursor;
+      }
+      throw new PermanentError(`Whatnot order list did not end after ${MAX_PAGES} pages`, 'too_many_pages');
+    },
+  };
+  return adapter;
+}
+
+export const createWhatnotAdapter: AdapterFactory = (ctx) => buildWhatnotAdapter(ctx);

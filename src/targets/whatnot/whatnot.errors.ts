@@ -1,0 +1,113 @@
+/**
+ * Whatnot problem+json answers / network failures → the typed errors of target.errors.ts, and the
+ * RateLimit-* header reading. Pure (the clock is a parameter).
+ * Whatnot allows 10 requests/s per seller per app and says so on every response:
+ * `RateLimit-Limit: 10, 10;w=1`, `RateLimit-Remaining`, `RateLimit-Reset` (delta seconds);
+ * a 429 carries `Retry-After` and `{"type": "rate-limited", ...}`.
+ */
+import { PermanentError, RateLimitedError, RetryableError, type TargetError } from '../target.errors.js';
+import { ProblemSchema, type Problem } from './whatnot.schemas.js';
+
+export type WhatnotFailure =
+  | { kind: 'http'; status: number; body: unknown; retryAfter: string | undefined }
+  | { kind: 'network'; code: string | undefined; message: string };
+
+export interface MappedFailure {
+  error: TargetError;
+  block?: { untilMs: number; reason: string };
+}
+
+export interface FailureContext {
+  what: string;
+  target: { id: string; partnerId: string };
+}
+
+/** When a 429 comes without Retry-After: the window is one second. */
+export const DEFAULT_RATE_LIMIT_DELAY_MS = 1_000;
+const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT']);
+
+export function parseRetryAfter(header: string | undefined, nowMs: number): number | undefined {
+  if (header === undefined || header.trim() === '') return undefined;
+  const t = header.trim();
+  if (/^\d+$/.test(t)) return Number(t) * 1000;
+  const at = Date.parse(t);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+function firstNumber(header: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(header) ? header[0] : header;
+  if (v === undefined) return undefined;
+  // Structured-field lists ("0, 5;w=1") and plain numbers alike: the first item is the current policy.
+  const m = /^\s*(\d+)/.exec(v);
+  return m?.[1] !== undefined ? Number(m[1]) : undefined;
+}
+
+/**
+ * RateLimit-Remaining: 0 → keep every worker away until the window resets (RateLimit-Reset is in
+ * seconds; at least one second, since Whatnot's window is one second long).
+ */
+export function proactiveBlock(headers: Record<string, string | string[] | undefined>, nowMs: number): { untilMs: number; reason: string } | undefined {
+  const remaining = firstNumber(headers['ratelimit-remaining']);
+  if (remaining === undefined || remaining > 0) return undefined;
+  const resetS = firstNumber(headers['ratelimit-reset']) ?? 1;
+  return { untilMs: nowMs + Math.max(1, resetS) * 1000, reason: 'whatnot rate limit window used up' };
+}
+
+export function problemOf(body: unknown): Problem {
+  const parsed = ProblemSchema.safeParse(body);
+  return parsed.success ? parsed.data : {};
+}
+
+function clip(text: string | undefined): string {
+  if (!text) return '';
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
+export function mapFailure(failure: WhatnotFailure, nowMs: number, ctx: FailureContext): MappedFailure {
+  if (failure.kind === 'network') {
+    const timedOut = failure.code !== undefined && TIMEOUT_CODES.has(failure.code);
+    return {
+      error: new RetryableError(timedOut ? 'Whatnot API timed out' : `Whatnot API unreachable (${failure.code ?? failure.message})`, {
+        reason: timedOut ? 'timeout' : (failure.code ?? 'network'),
+      }),
+    };
+  }
+  const { status, body, retryAfter } = failure;
+  const p = problemOf(body);
+  const reason = p.type ?? `http_${status}`;
+  const detail = clip(p.detail ?? p.title);
+
+  if (status === 429) {
+    const delayMs = Math.max(1000, parseRetryAfter(retryAfter, nowMs) ?? DEFAULT_RATE_LIMIT_DELAY_MS);
+    return {
+      error: new RateLimitedError(`Whatnot rate limit (10 requests/s per seller): retry in ${Math.ceil(delayMs / 1000)} s`, delayMs, reason),
+      block: { untilMs: nowMs + delayMs, reason: 'whatnot rate limit' },
+    };
+  }
+  if (status >= 500) {
+    const delayMs = parseRetryAfter(retryAfter, nowMs);
+    return { error: new RetryableError(`Whatnot API ${status}${detail ? `: ${detail}` : ''}`, { reason, ...(delayMs !== undefined ? { delayMs } : {}) }) };
+  }
+  const fix = `PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} {"credentials": {"accessToken": "..."}}`;
+  if (status === 401) {
+    return {
+      error: new PermanentError(
+        `Whatnot refused the API token (revoked, expired or wrong environment): issue a new Seller API token for the seller and store it with ${fix}, then resync`,
+        reason,
+      ),
+    };
+  }
+  if (status === 403) {
+    const scopes = p.required_scopes?.length ? p.required_scopes.join(', ') : undefined;
+    return {
+      error: new PermanentError(
+        scopes
+          ? `Whatnot: the token lacks the scope ${scopes}, needed to ${ctx.what}: authorise the app with it and store the new token with ${fix}`
+          : `Whatnot refused to ${ctx.what} (forbidden)${detail ? `: ${detail}` : ''}`,
+        reason,
+      ),
+    };
+  }
+  if (status === 404) return { error: new PermanentError(`Whatnot could not ${ctx.what}: not found${detail ? ` (${detail})` : ''}`, reason) };
+  return { error: new PermanentError(`Whatnot refused to ${ctx.what} (HTTP ${status}${p.param ? `, ${p.param}` : ''})${detail ? `: ${detail}` : ''}`, reason) };
+}

@@ -1,0 +1,385 @@
+/**
+ * The TikTok Shop adapter against the TikTok Shop simulator over real HTTP: the operator-link path,
+ * request signing (recomputed here independently), token refresh, the envelope error codes, every
+ * fault kind, webhook verification + order lookup, and the affiliate order report's pagination.
+ */
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import axios from 'axios';
+import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
+import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import type { PinSpec, RemoteShow, TargetAdapter } from '../../src/targets/target.adapter.js';
+import { ActionRequiredError, AuthExpiredError, PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
+import { buildTiktokAdapter, type TiktokAdapterOptions } from '../../src/targets/tiktok/tiktok.adapter.js';
+import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
+
+const CREDENTIALS = {
+  appKey: '6a6simkey01',
+  appSecret: 'sim-app-secret-4eb1c0ffee',
+  refreshToken: 'ROW_refresh_abc123',
+  shopCipher: 'ROW_Y-vWsimcipher',
+};
+const PIN: PinSpec = {
+  productId: 'p-lip-oil',
+  title: 'Lip Oil',
+  price: { amount: 1800, currency: 'USD' },
+  linkUrl: 'http://127.0.0.1:3000/l/AbCdEf',
+  platformProductId: '1729384756012345678',
+};
+const PROMO_PATH = `/affiliate_seller/202405/products/${PIN.platformProductId}/promotion_link/generate`;
+const SEARCH_PATH = '/affiliate_seller/202410/orders/search';
+
+let sim: StartedSimulators;
+let receiver: Server;
+let receiverUrl: string;
+const received: { headers: IncomingMessage['headers']; body: Buffer }[] = [];
+
+beforeAll(async () => {
+  sim = await startSimulators({ port: 0 });
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+});
+afterAll(async () => {
+  await sim.close();
+  await new Promise((resolve) => receiver.close(resolve));
+});
+beforeEach(async () => {
+  await axios.post(`${sim.url}/_sim/reset`, {});
+  received.length = 0;
+});
+
+// --- helpers ------------------------------------------------------------------------------------
+
+interface Harness extends TestAdapterContext {
+  adapter: TargetAdapter;
+}
+
+function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; adapter?: TiktokAdapterOptions } = {}): Harness {
+  const t = buildAdapterContext({
+    platform: 'tiktok',
+    baseUrl: `${sim.url}/tiktok`,
+    credentials: opts.credentials ?? CREDENTIALS,
+    timeoutMs: opts.timeoutMs ?? 3_000,
+  });
+  return { ...t, adapter: buildTiktokAdapter(t.ctx, opts.adapter) };
+}
+
+async function control(method: 'GET' | 'PUT' | 'POST', path: string, data?: unknown): Promise<unknown> {
+  return (await axios.request({ method, url: `${sim.url}/_sim/tiktok${path}`, data })).data as unknown;
+}
+const effects = async (): Promise<SimEffect[]> => (await control('GET', '/effects')) as SimEffect[];
+const requests = async (since = 0): Promise<SimRequestRecord[]> => (await control('GET', `/requests?since=${since}`)) as SimRequestRecord[];
+const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0;
+const line = (r: SimRequestRecord): string => `${r.method} ${r.path} ${r.status}`;
+const q1 = (r: SimRequestRecord, k: string): string | undefined => {
+  const v = r.query[k];
+  return Array.isArray(v) ? v[0] : v;
+};
+const newRoom = async (title = 'Glow live'): Promise<string> => ((await control('POST', '/shows', { title })) as { externalId: string }).externalId;
+const newOrder = async (externalId: string, amount: number, createdAt?: string): Promise<string> =>
+  ((await control('POST', '/orders', { externalId, productId: PIN.platformProductId, total: { amount, currency: 'USD' }, ...(createdAt ? { createdAt } : {}) })) as { orderId: string }).orderId;
+
+/** TikTok's documented sign, recomputed from what the simulator received (not with the adapter's code). */
+function recomputeSign(r: SimRequestRecord, secret = CREDENTIALS.appSecret): string {
+  const params = Object.keys(r.query)
+    .filter((k) => k !== 'sign' && k !== 'access_token')
+    .sort()
+    .map((k) => `${k}${q1(r, k) ?? ''}`)
+    .join('');
+  return createHmac('sha256', secret).update(`${secret}${r.path}${params}${r.body}${secret}`).digest('hex');
+}
+
+async function caught(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+async function linked(h: Harness, roomId: string): Promise<RemoteShow> {
+  return h.adapter.attachShow(roomId);
+}
+
+// --- tests --------------------------------------------------------------------------------------
+
+describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
+  it('operator-link path: no API creates a LIVE, attach accepts the room id, pin generates a promotion link once, unpin does nothing', async () => {
+    const h = harness({ credentials: { ...CREDENTIALS, creatorUsername: '@glowshop' } });
+    expect(h.adapter.capabilities).toEqual({ createShow: 'operator_link', pin: 'affiliate_link', unpin: false, lifecycle: false, ingest: false, orderWebhooks: true, orderReport: true });
+    await expect(h.adapter.createShow({ title: 't', description: undefined, scheduledAt: '2030-01-01T00:00:00Z' }, buildOpContext('mk'))).rejects.toBeInstanceOf(ActionRequiredError);
+
+    const roomId = await newRoom('Glow live');
+    expect(roomId).toMatch(/^\d{19}$/);
+    const remote = await linked(h, roomId);
+    expect(remote).toEqual({ externalId: roomId, url: 'https://www.tiktok.com/@glowshop/live', ingest: undefined, data: {} });
+    expect((await linked(h, `https://www.tiktok.com/@glowshop/live?room_id=${roomId}`)).externalId).toBe(roomId);
+    const bad = await caught(linked(h, 'my room'));
+    expect(bad).toBeInstanceOf(PermanentError);
+    expect((bad as PermanentError).reason).toBe('invalid_room_id');
+    expect(await requests()).toEqual([]); // nothing to ask TikTok about a room
+
+    await h.adapter.updateShow(remote, { title: 'x', description: undefined, scheduledAt: '2030-01-01T00:00:00Z' }, buildOpContext('u'));
+    await h.adapter.startShow(remote, buildOpContext('s'));
+    await h.adapter.endShow(remote, buildOpContext('e'));
+    expect(await requests()).toEqual([]);
+
+    const store = new MemoryOnce();
+    const pinned = await h.adapter.pin(remote, PIN, buildOpContext('mk-pin', store));
+    expect(pinned.ref).toMatch(/^https:\/\/affiliate\.tiktok\.com\/api\/v1\/share\/\w+$/);
+    const again = await h.adapter.pin(remote, PIN, buildOpContext('mk-pin', store)); // a retry of the same intent
+    expect(again.ref).toBe(pinned.ref);
+    await h.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-unpin'));
+
+    expect((await requests()).map(line)).toEqual(['GET /api/v2/token/refresh 200', `POST ${PROMO_PATH} 200`]);
+    const fx = await effects();
+    expect(fx.map((e) => [e.type, e.externalId, e.productId ?? null])).toEqual([
+      ['show.created', roomId, null],
+      ['product.pinned', roomId, PIN.platformProductId],
+    ]);
+    expect(fx[1]?.url).toBeUndefined(); // CONTRACT §9: url is for posted messages only
+
+    const logs = h.logs.join('\n');
+    for (const secret of [CREDENTIALS.appSecret, CREDENTIALS.refreshToken, h.tokens.token?.accessToken ?? 'none']) expect(logs).not.toContain(secret);
+  });
+
+  it('signs every Open API request as documented and sends exactly the documented requests', async () => {
+    const h = harness({ adapter: { pageSize: 20 } });
+    const remote = await linked(h, await newRoom());
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-sign'));
+    const from = new Date(Date.now() - 3600_000);
+    const to = new Date(Date.now() + 1000);
+    await h.adapter.listOrders!(from, to);
+
+    const [refresh, promo, search] = await requests();
+    expect([refresh, promo, search].map((r) => r && line(r))).toEqual(['GET /api/v2/token/refresh 200', `POST ${PROMO_PATH} 200`, `POST ${SEARCH_PATH} 200`]);
+
+    // token refresh: unsigned GET on the auth host with the app credentials
+    expect(refresh?.query).toEqual({ app_key: CREDENTIALS.appKey, app_secret: CREDENTIALS.appSecret, refresh_token: CREDENTIALS.refreshToken, grant_type: 'refresh_token' });
+    expect(refresh?.headers['x-tts-access-token']).toBeUndefined();
+    expect(h.tokens.token?.accessToken).toMatch(/^TTP_/);
+
+    for (const r of [promo, search]) {
+      if (!r) throw new Error('missing request');
+      expect(r.headers['x-tts-access-token']).toBe(h.tokens.token?.accessToken);
+      expect(r.headers['content-type']).toBe('application/json');
+      expect(q1(r, 'app_key')).toBe(CREDENTIALS.appKey);
+      expect(q1(r, 'shop_cipher')).toBe(CREDENTIALS.shopCipher);
+      expect(Math.abs(Number(q1(r, 'timestamp')) - Date.now() / 1000)).toBeLessThan(10);
+      expect(q1(r, 'access_token')).toBeUndefined(); // the token travels in the header only
+      expect(q1(r, 'sign')).toBe(recomputeSign(r));
+    }
+    expect(Object.keys(promo!.query).sort()).toEqual(['app_key', 'shop_cipher', 'sign', 'timestamp']);
+    expect(promo!.body).toBe('');
+    expect(Object.keys(search!.query).sort()).toEqual(['app_key', 'page_size', 'shop_cipher', 'sign', 'timestamp']);
+    expect(q1(search!, 'page_size')).toBe('20');
+    expect(search!.body).toBe(JSON.stringify({ create_time_ge: Math.ceil(from.getTime() / 1000), create_time_lt: Math.ceil(to.getTime() / 1000) }));
+  });
+
+  it('refreshes a rejected access token once (absolute expiry) and retries the call', async () => {
+    const h = harness({ credentials: { ...CREDENTIALS, accessToken: 'TTP_given_by_operator' } });
+    const remote = await linked(h, await newRoom());
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-r1'));
+    expect((await requests()).map(line)).toEqual([
+      `POST ${PROMO_PATH} 401`,
+      'GET /api/v2/token/refresh 200',
+      `POST ${PROMO_PATH} 200`,
+    ]);
+    const first = (await requests())[0];
+    expect(first?.headers['x-tts-access-token']).toBe('TTP_given_by_operator');
+    // access_token_expire_in is absolute: about a week from now, not a week after 1970
+    const expiresAt = h.tokens.token?.expiresAt ?? 0;
+    expect(expiresAt).toBeGreaterThan(Date.now() + 6 * 86_400_000);
+    expect(expiresAt).toBeLessThan(Date.now() + 8 * 86_400_000);
+    expect(h.tokens.token?.refreshToken).toBe(CREDENTIALS.refreshToken);
+  });
+
+  it('token_expired fault: 105002 → refresh → still 105002 is AuthExpiredError; once the fault stops it recovers', async () => {
+    const h = harness();
+    const remote = await linked(h, await newRoom());
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-t0'));
+    const before = await lastSeq();
+    await control('PUT', '/faults', { rate: 1, kinds: ['token_expired'] });
+    const err = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-t1')));
+    expect(err).toBeInstanceOf(AuthExpiredError);
+    expect((err as AuthExpiredError).reason).toBe('105002');
+    expect((await requests(before)).map(line)).toEqual([`POST ${PROMO_PATH} 401`, 'GET /api/v2/token/refresh 200', `POST ${PROMO_PATH} 401`]);
+
+    await control('PUT', '/faults', { rate: 0, kinds: [] });
+    const mid = await lastSeq();
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-t2'));
+    expect((await requests(mid)).map(line)).toEqual([`POST ${PROMO_PATH} 401`, 'GET /api/v2/token/refresh 200', `POST ${PROMO_PATH} 200`]);
+  });
+
+  it('a dead refresh token → PermanentError asking to re-authorise, without leaking secrets', async () => {
+    const h = harness({ credentials: { ...CREDENTIALS, refreshToken: 'revoked-ROW_dead' } });
+    const remote = await linked(h, await newRoom());
+    const err = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-dead')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('refresh_refused');
+    expect((err as PermanentError).message).toMatch(/Re-authorise the app/);
+    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    for (const s of [CREDENTIALS.appSecret, 'revoked-ROW_dead']) expect((err as Error).message).not.toContain(s);
+    expect((await requests()).map(line)).toEqual(['GET /api/v2/token/refresh 200']); // code 36004004 inside a 200
+    expect(h.tokens.clears).toBe(1);
+  });
+
+  it('105005 (scope not granted) names the scope; 106001 (bad sign) and 36009004 (clock) are typed', async () => {
+    const limited = harness({ credentials: { ...CREDENTIALS, refreshToken: 'limited-ROW_1' } });
+    const remote = await linked(limited, await newRoom());
+    const scope = await caught(limited.adapter.pin(remote, PIN, buildOpContext('mk-scope')));
+    expect(scope).toBeInstanceOf(PermanentError);
+    expect((scope as PermanentError).reason).toBe('105005');
+    expect((scope as PermanentError).message).toContain('seller.affiliate_collaboration.write');
+
+    // A token obtained with the right secret, then requests signed with another one.
+    const good = harness();
+    await good.adapter.pin(remote, PIN, buildOpContext('mk-good'));
+    const wrong = harness({ credentials: { ...CREDENTIALS, appSecret: 'not-the-app-secret' } });
+    wrong.tokens.token = good.tokens.token;
+    const before = await lastSeq();
+    const sign = await caught(wrong.adapter.pin(remote, PIN, buildOpContext('mk-wrong')));
+    expect(sign).toBeInstanceOf(PermanentError);
+    expect((sign as PermanentError).reason).toBe('106001');
+    expect((sign as PermanentError).message).toMatch(/appSecret/);
+    const [refused] = await requests(before);
+    expect(refused?.status).toBe(401);
+    expect(q1(refused!, 'sign')).toBe(recomputeSign(refused!, 'not-the-app-secret'));
+
+    // A clock 10 minutes behind: TikTok refuses the timestamp.
+    const skewed = harness({ adapter: { now: () => Date.now() - 10 * 60_000 } });
+    skewed.tokens.token = good.tokens.token;
+    const clock = await caught(skewed.adapter.pin(remote, PIN, buildOpContext('mk-clock')));
+    expect(clock).toBeInstanceOf(RetryableError);
+    expect((clock as RetryableError).reason).toBe('36009004');
+    expect((clock as RetryableError).delayMs).toBe(30_000);
+    expect((clock as RetryableError).message).toMatch(/clock/);
+  });
+
+  it('rate limit (window full → HTTP 429 / 36009002) → RateLimitedError and a limiter block', async () => {
+    await control('PUT', '/limits', { requestsPerWindow: 1, windowMs: 60_000 });
+    const h = harness();
+    const remote = await linked(h, await newRoom());
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-rl1')); // the refresh is not counted, the pin takes the slot
+    const t0 = Date.now();
+    const err = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-rl2')));
+    expect(err).toBeInstanceOf(RateLimitedError);
+    expect((err as RateLimitedError).reason).toBe('36009002');
+    expect((err as RateLimitedError).delayMs).toBe(2_000);
+    expect(h.limiter.blocks).toHaveLength(1);
+    expect(h.limiter.blocks[0]?.reason).toBe('tiktok rate limit');
+    expect(h.limiter.blocks[0]?.untilMs).toBeGreaterThanOrEqual(t0 + 2_000);
+    expect((await requests()).map(line).slice(-1)).toEqual([`POST ${PROMO_PATH} 429`]);
+  });
+
+  it('faults: 429 → RateLimitedError + block, 500 → RetryableError (36009003), timeout → RetryableError', async () => {
+    const h = harness({ timeoutMs: 500 });
+    const remote = await linked(h, await newRoom());
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-f0')); // token cached: faults hit the API call itself
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['429'] });
+    const e429 = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-f1')));
+    expect(e429).toBeInstanceOf(RateLimitedError);
+    expect(h.limiter.blocks).toHaveLength(1);
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['500'] });
+    const e500 = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-f2')));
+    expect(e500).toBeInstanceOf(RetryableError);
+    expect((e500 as RetryableError).reason).toBe('36009003');
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['timeout'], hangMs: 5_000 });
+    const eTimeout = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-f3')));
+    expect(eTimeout).toBeInstanceOf(RetryableError);
+    expect((eTimeout as RetryableError).reason).toBe('timeout');
+  });
+
+  it('verifies webhooks (app_key + body HMAC) and looks the order up: room, amounts, commission, refunds', async () => {
+    const h = harness();
+    const roomId = await newRoom();
+    await h.adapter.listOrders!(new Date(Date.now() - 1000), new Date()); // the app authorises itself first
+    await control('PUT', '/webhook', { url: receiverUrl });
+
+    const orderId = await newOrder(roomId, 4999);
+    expect(received).toHaveLength(1);
+    const hook = received[0]!;
+    const headers = { authorization: hook.headers.authorization, 'content-type': hook.headers['content-type'] };
+    const body = JSON.parse(hook.body.toString('utf8')) as { type: number; data: Record<string, unknown> };
+    expect(body.type).toBe(1);
+    expect(Object.keys(body.data).sort()).toEqual(['is_on_hold_order', 'order_id', 'order_status', 'update_time']); // no amounts, no room
+    expect(headers.authorization).toBe(createHmac('sha256', CREDENTIALS.appSecret).update(CREDENTIALS.appKey).update(hook.body).digest('hex'));
+
+    const before = await lastSeq();
+    const orders = await h.adapter.handleWebhook!(headers, hook.body);
+    expect(orders).toEqual([
+      {
+        orderId,
+        externalShowId: roomId,
+        productId: PIN.platformProductId,
+        clickId: undefined,
+        createdAt: expect.any(String),
+        total: { amount: 4999, currency: 'USD' },
+        refunded: { amount: 0, currency: 'USD' },
+        status: 'PROCESSING',
+        commission: { amount: 500, currency: 'USD' },
+      },
+    ]);
+    const lookups = await requests(before);
+    expect(lookups.map(line)).toEqual(['GET /order/202309/orders 200', `POST ${SEARCH_PATH} 200`]);
+    expect(q1(lookups[0]!, 'ids')).toBe(orderId);
+    for (const r of lookups) expect(q1(r, 'sign')).toBe(recomputeSign(r));
+
+    // a refund: RETURN_STATUS_CHANGE, and the order now reports its refunded quantity
+    await control('POST', `/orders/${orderId}/refunds`, { amount: { amount: 4999, currency: 'USD' } });
+    const refundHook = received[1]!;
+    expect((JSON.parse(refundHook.body.toString('utf8')) as { type: number }).type).toBe(12);
+    const [refunded] = await h.adapter.handleWebhook!({ authorization: refundHook.headers.authorization }, refundHook.body);
+    expect(refunded?.refunded).toEqual({ amount: 4999, currency: 'USD' });
+    expect(refunded?.status).toBe('CANCELLED');
+
+    // invalid: tampered body, wrong or missing signature → WebhookAuthError, nothing asked of TikTok
+    const mid = await lastSeq();
+    const tampered = Buffer.from(hook.body.toString('utf8').replace(orderId, `${orderId}9`));
+    await expect(h.adapter.handleWebhook!(headers, tampered)).rejects.toBeInstanceOf(WebhookAuthError);
+    await expect(h.adapter.handleWebhook!({ authorization: 'f'.repeat(64) }, hook.body)).rejects.toBeInstanceOf(WebhookAuthError);
+    await expect(h.adapter.handleWebhook!({}, hook.body)).rejects.toBeInstanceOf(WebhookAuthError);
+    expect(await requests(mid)).toEqual([]);
+
+    // a correctly signed topic that is not an order change: acknowledged, nothing returned
+    const other = Buffer.from(JSON.stringify({ type: 5, tts_notification_id: '1', shop_id: '2', timestamp: 1, data: { product_id: '9' } }));
+    const sig = createHmac('sha256', CREDENTIALS.appSecret).update(CREDENTIALS.appKey).update(other).digest('hex');
+    await expect(h.adapter.handleWebhook!({ authorization: sig }, other)).resolves.toEqual([]);
+  });
+
+  it('pages through the affiliate order report and keeps exactly [from, to)', async () => {
+    const h = harness({ adapter: { pageSize: 3 } });
+    const roomId = await newRoom();
+    const base = Date.parse('2030-03-01T12:00:00Z');
+    const at = (s: number): string => new Date(base + s * 1000).toISOString();
+    const ids: string[] = [];
+    ids.push(await newOrder(roomId, 1000, at(-1))); // before the window
+    for (let i = 0; i < 7; i++) ids.push(await newOrder(roomId, 1000 + i, at(i * 60)));
+    ids.push(await newOrder(roomId, 999, at(7 * 60))); // exactly at `to`: excluded
+    await control('POST', `/orders/${ids[2]}/refunds`, { amount: { amount: 1001, currency: 'USD' } });
+
+    const orders = await h.adapter.listOrders!(new Date(base), new Date(base + 7 * 60_000));
+    expect(orders.map((o) => o.orderId)).toEqual(ids.slice(1, 8));
+    expect(orders.every((o) => o.externalShowId === roomId)).toBe(true);
+    expect(orders[1]).toMatchObject({ total: { amount: 1001, currency: 'USD' }, refunded: { amount: 1001, currency: 'USD' }, commission: { amount: 100, currency: 'USD' } });
+    expect(orders[0]?.createdAt).toBe(new Date(base).toISOString());
+
+    const searches = (await requests()).filter((r) => r.path === SEARCH_PATH);
+    expect(searches).toHaveLength(3); // 7 orders, 3 per page
+    expect(searches.map((r) => q1(r, 'page_token') ?? null)).toEqual([null, expect.any(String), expect.any(String)]);
+    expect(searches.every((r) => q1(r, 'sign') === recomputeSign(r))).toBe(true);
+  });
+});

@@ -1,0 +1,283 @@
+/**
+ * The Whatnot adapter against the Whatnot simulator over real HTTP: the operator-link path with
+ * lineup add/remove as pin/unpin, the exact requests, RateLimit-* headers read proactively, 429 /
+ * 500 / timeout / token faults, Standard Webhooks verification, and order list pagination.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import axios from 'axios';
+import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
+import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import type { PinSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
+import { buildWhatnotAdapter, type WhatnotAdapterOptions } from '../../src/targets/whatnot/whatnot.adapter.js';
+import { buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
+
+const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+const CREDENTIALS = { accessToken: 'wn_access_tk_test_0123456789abcdef', webhookSecret: WEBHOOK_SECRET };
+const PIN: PinSpec = {
+  productId: 'p-blush',
+  title: 'Blush',
+  price: { amount: 2500, currency: 'USD' },
+  linkUrl: 'http://127.0.0.1:3000/l/XyZ123',
+  platformProductId: 'UHJvZHVjdE5vZGU6MTIzNDU2',
+};
+const MERCH_PATH = `/merchandising/products/${PIN.platformProductId}`;
+
+let sim: StartedSimulators;
+let receiver: Server;
+let receiverUrl: string;
+const received: { headers: IncomingMessage['headers']; body: Buffer }[] = [];
+
+beforeAll(async () => {
+  sim = await startSimulators({ port: 0 });
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+});
+afterAll(async () => {
+  await sim.close();
+  await new Promise((resolve) => receiver.close(resolve));
+});
+beforeEach(async () => {
+  await axios.post(`${sim.url}/_sim/reset`, {});
+  received.length = 0;
+});
+
+// --- helpers ------------------------------------------------------------------------------------
+
+interface Harness extends TestAdapterContext {
+  adapter: TargetAdapter;
+}
+
+function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; adapter?: WhatnotAdapterOptions } = {}): Harness {
+  const t = buildAdapterContext({ platform: 'whatnot', baseUrl: `${sim.url}/whatnot`, credentials: opts.credentials ?? CREDENTIALS, timeoutMs: opts.timeoutMs ?? 3_000 });
+  return { ...t, adapter: buildWhatnotAdapter(t.ctx, opts.adapter) };
+}
+
+async function control(method: 'GET' | 'PUT' | 'POST', path: string, data?: unknown): Promise<unknown> {
+  return (await axios.request({ method, url: `${sim.url}/_sim/whatnot${path}`, data })).data as unknown;
+}
+const effects = async (): Promise<SimEffect[]> => (await control('GET', '/effects')) as SimEffect[];
+const requests = async (since = 0): Promise<SimRequestRecord[]> => (await control('GET', `/requests?since=${since}`)) as SimRequestRecord[];
+const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0;
+const line = (r: SimRequestRecord): string => `${r.method} ${r.path} ${r.status}`;
+const newShow = async (title = 'Sunday breaks'): Promise<string> => ((await control('POST', '/shows', { title })) as { externalId: string }).externalId;
+const newOrder = async (externalId: string, amount: number, createdAt?: string): Promise<string> =>
+  ((await control('POST', '/orders', { externalId, productId: PIN.platformProductId, total: { amount, currency: 'USD' }, ...(createdAt ? { createdAt } : {}) })) as { orderId: string }).orderId;
+
+async function caught(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** Standard Webhooks signature, computed here from the spec (not with src/sources/signature.ts). */
+function standardSignature(secret: string, id: string, ts: string, body: Buffer): string {
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  return `v1,${createHmac('sha256', key).update(`${id}.${ts}.`).update(body).digest('base64')}`;
+}
+
+// --- tests --------------------------------------------------------------------------------------
+
+describe('Whatnot adapter ↔ Whatnot simulator', () => {
+  it('operator-link path: attach reads the show, pin adds the product to the lineup, unpin removes it, each once', async () => {
+    const h = harness();
+    expect(h.adapter.capabilities).toEqual({ createShow: 'operator_link', pin: 'show_product', unpin: true, lifecycle: false, ingest: false, orderWebhooks: true, orderReport: true });
+    await expect(h.adapter.createShow({ title: 't', description: undefined, scheduledAt: '2030-01-01T00:00:00Z' }, buildOpContext('mk'))).rejects.toBeInstanceOf(ActionRequiredError);
+
+    const showId = await newShow('Sunday breaks');
+    const remote = await h.adapter.attachShow(showId);
+    expect(remote).toEqual({ externalId: showId, url: `https://www.whatnot.com/live/${showId}`, ingest: undefined, data: { status: 'scheduled' } });
+
+    const pinned = await h.adapter.pin(remote, PIN, buildOpContext('mk-pin'));
+    expect(pinned.ref).toBe(PIN.platformProductId);
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-pin')); // a retry: ADD is a set operation
+    await h.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-unpin'));
+    await h.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-unpin'));
+
+    const fx = await effects();
+    expect(fx.map((e) => [e.type, e.externalId, e.productId ?? null])).toEqual([
+      ['show.created', showId, null],
+      ['product.pinned', showId, PIN.platformProductId],
+      ['product.unpinned', showId, PIN.platformProductId],
+    ]);
+    expect(h.logs.join('\n')).not.toContain(CREDENTIALS.accessToken);
+
+    const missing = await caught(h.adapter.attachShow('0b6f3c1e-8a52-4d2e-9f7a-3c5d1e2f4a6b'));
+    expect(missing).toBeInstanceOf(PermanentError);
+    expect((missing as PermanentError).reason).toBe('not-found');
+    expect((missing as PermanentError).message).toMatch(/check the id linked/);
+    const malformedId = await caught(h.adapter.attachShow('not-a-uuid'));
+    expect((malformedId as PermanentError).reason).toBe('validation-error');
+  });
+
+  it('sends exactly the documented requests', async () => {
+    const h = harness();
+    const showId = await newShow();
+    const remote = await h.adapter.attachShow(showId);
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-r'));
+    await h.adapter.unpin(remote, PIN, undefined, buildOpContext('mk-u'));
+    const from = new Date('2030-01-01T00:00:00.000Z');
+    const to = new Date('2030-01-02T00:00:00.000Z');
+    await h.adapter.listOrders!(from, to);
+
+    const reqs = await requests();
+    expect(reqs.map(line)).toEqual([`GET /shows/${showId} 200`, `POST ${MERCH_PATH} 200`, `POST ${MERCH_PATH} 200`, 'GET /orders 200']);
+    for (const r of reqs) expect(r.headers.authorization).toBe(`Bearer ${CREDENTIALS.accessToken}`);
+    expect(reqs[1]?.headers['content-type']).toContain('application/json');
+    expect(JSON.parse(reqs[1]!.body)).toEqual({ shows: { show_ids: [showId], strategy: 'ADD' } });
+    expect(JSON.parse(reqs[2]!.body)).toEqual({ shows: { show_ids: [showId], strategy: 'REMOVE' } });
+    expect(reqs[3]?.query).toEqual({ created_at_gte: from.toISOString(), created_at_lt: to.toISOString(), limit: '50' });
+    expect(reqs[0]?.body).toBe('');
+  });
+
+  it('reads RateLimit-* on every answer: Remaining 0 blocks the limiter before a 429; a 429 honours Retry-After', async () => {
+    await control('PUT', '/limits', { requestsPerWindow: 3, windowMs: 5000 }); // a long window: no slot frees up mid-test
+    const showId = await newShow();
+    const direct = await axios.get(`${sim.url}/whatnot/shows/${showId}`, { headers: { authorization: 'Bearer x' } });
+    expect(direct.headers['ratelimit-limit']).toBe('3, 3;w=5');
+    expect(direct.headers['ratelimit-remaining']).toBe('2');
+    expect(direct.headers['ratelimit-reset']).toMatch(/^[1-5]$/);
+
+    const h = harness();
+    await h.adapter.attachShow(showId); // remaining 1
+    expect(h.limiter.blocks).toEqual([]);
+    const t0 = Date.now();
+    await h.adapter.attachShow(showId); // remaining 0: block proactively
+    expect(h.limiter.blocks).toHaveLength(1);
+    expect(h.limiter.blocks[0]?.reason).toBe('whatnot rate limit window used up');
+    expect(h.limiter.blocks[0]?.untilMs).toBeGreaterThanOrEqual(t0 + 1000);
+    expect(h.limiter.blocks[0]?.untilMs).toBeLessThanOrEqual(Date.now() + 5000);
+
+    // The in-memory limiter does not enforce blocks: the next call reaches Whatnot and gets its 429.
+    const err = await caught(h.adapter.attachShow(showId));
+    expect(err).toBeInstanceOf(RateLimitedError);
+    expect((err as RateLimitedError).reason).toBe('rate-limited');
+    expect((err as RateLimitedError).delayMs).toBeGreaterThanOrEqual(1000); // Retry-After: when the oldest slot frees
+    expect((err as RateLimitedError).delayMs).toBeLessThanOrEqual(5000);
+    expect(h.limiter.blocks).toHaveLength(2);
+    expect(h.limiter.blocks[1]?.reason).toBe('whatnot rate limit');
+    expect((await requests()).map((r) => r.status)).toEqual([200, 200, 200, 429]);
+  });
+
+  it('faults: 429 → RateLimitedError + block, 500 → RetryableError, timeout → RetryableError, token_expired/revoked → PermanentError', async () => {
+    const h = harness({ timeoutMs: 500 });
+    const showId = await newShow();
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['429'] });
+    const e429 = await caught(h.adapter.attachShow(showId));
+    expect(e429).toBeInstanceOf(RateLimitedError);
+    expect((e429 as RateLimitedError).delayMs).toBe(1000);
+    expect(h.limiter.blocks.map((b) => b.reason)).toEqual(['whatnot rate limit']);
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['500'] });
+    const e500 = await caught(h.adapter.attachShow(showId));
+    expect(e500).toBeInstanceOf(RetryableError);
+    expect((e500 as RetryableError).reason).toBe('internal-error');
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['timeout'], hangMs: 5_000 });
+    const eTimeout = await caught(h.adapter.attachShow(showId));
+    expect(eTimeout).toBeInstanceOf(RetryableError);
+    expect((eTimeout as RetryableError).reason).toBe('timeout');
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['token_expired'] });
+    const eToken = await caught(h.adapter.attachShow(showId));
+    expect(eToken).toBeInstanceOf(PermanentError);
+    expect((eToken as PermanentError).reason).toBe('unauthorized');
+    expect((eToken as PermanentError).message).toMatch(/issue a new Seller API token/);
+    expect((eToken as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+
+    await control('PUT', '/faults', { rate: 0, kinds: [] });
+    const revoked = harness({ credentials: { accessToken: 'revoked-token' } });
+    expect(await caught(revoked.adapter.attachShow(showId))).toBeInstanceOf(PermanentError);
+    await expect(h.adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+  });
+
+  it('verifies Standard Webhooks and maps orders.created / orders.updated; refuses forged or unverifiable ones', async () => {
+    const h = harness();
+    const showId = await newShow();
+    await control('PUT', '/webhook', { url: receiverUrl, secret: WEBHOOK_SECRET });
+    const orderId = await newOrder(showId, 2599);
+    const hook = received[0]!;
+    const headers = {
+      'webhook-id': hook.headers['webhook-id'] as string,
+      'webhook-timestamp': hook.headers['webhook-timestamp'] as string,
+      'webhook-signature': hook.headers['webhook-signature'] as string,
+    };
+    expect(headers['webhook-signature']).toBe(standardSignature(WEBHOOK_SECRET, headers['webhook-id'], headers['webhook-timestamp'], hook.body));
+    expect((JSON.parse(hook.body.toString('utf8')) as { type: string }).type).toBe('orders.created');
+
+    const before = await lastSeq();
+    expect(await h.adapter.handleWebhook!(headers, hook.body)).toEqual([
+      {
+        orderId,
+        externalShowId: showId,
+        productId: PIN.platformProductId,
+        clickId: undefined,
+        createdAt: expect.any(String),
+        total: { amount: 2599, currency: 'USD' },
+        refunded: { amount: 0, currency: 'USD' },
+        status: 'pending_fulfillment',
+        commission: undefined,
+      },
+    ]);
+    expect(await requests(before)).toEqual([]); // the webhook carries the whole order: no lookup
+
+    await control('POST', `/orders/${orderId}/refunds`, { amount: { amount: 599, currency: 'USD' } });
+    const update = received[1]!;
+    const [refunded] = await h.adapter.handleWebhook!(
+      { 'webhook-id': update.headers['webhook-id'] as string, 'webhook-timestamp': update.headers['webhook-timestamp'] as string, 'webhook-signature': update.headers['webhook-signature'] as string },
+      update.body,
+    );
+    expect(refunded?.refunded).toEqual({ amount: 599, currency: 'USD' });
+
+    const tampered = Buffer.from(hook.body.toString('utf8').replace('25.99', '2.59'));
+    await expect(h.adapter.handleWebhook!(headers, tampered)).rejects.toBeInstanceOf(WebhookAuthError);
+    const otherSecret = `whsec_${randomBytes(24).toString('base64')}`;
+    await expect(h.adapter.handleWebhook!({ ...headers, 'webhook-signature': standardSignature(otherSecret, headers['webhook-id'], headers['webhook-timestamp'], hook.body) }, hook.body)).rejects.toBeInstanceOf(WebhookAuthError);
+    const stale = String(Math.floor(Date.now() / 1000) - 3600);
+    await expect(h.adapter.handleWebhook!({ ...headers, 'webhook-timestamp': stale, 'webhook-signature': standardSignature(WEBHOOK_SECRET, headers['webhook-id'], stale, hook.body) }, hook.body)).rejects.toBeInstanceOf(WebhookAuthError);
+    await expect(h.adapter.handleWebhook!({}, hook.body)).rejects.toBeInstanceOf(WebhookAuthError);
+    const noSecret = harness({ credentials: { accessToken: CREDENTIALS.accessToken } });
+    await expect(noSecret.adapter.handleWebhook!(headers, hook.body)).rejects.toThrow(/webhookSecret/);
+
+    // a valid delivery of another topic: acknowledged, no orders
+    const body = Buffer.from(JSON.stringify({ type: 'shows.started', timestamp: new Date().toISOString(), data: { show_id: showId }, version: 'v2', seller_id: '1' }));
+    const ts = String(Math.floor(Date.now() / 1000));
+    await expect(h.adapter.handleWebhook!({ 'webhook-id': 'msg_1', 'webhook-timestamp': ts, 'webhook-signature': standardSignature(WEBHOOK_SECRET, 'msg_1', ts, body) }, body)).resolves.toEqual([]);
+  });
+
+  it('pages through GET /orders with the cursor and keeps exactly [from, to)', async () => {
+    const h = harness({ adapter: { pageSize: 3 } });
+    const showId = await newShow();
+    const base = Date.parse('2030-05-01T10:00:00Z');
+    const at = (s: number): string => new Date(base + s * 1000).toISOString();
+    const ids: string[] = [];
+    ids.push(await newOrder(showId, 500, at(-1)));
+    for (let i = 0; i < 7; i++) ids.push(await newOrder(showId, 1000 + i, at(i * 30)));
+    ids.push(await newOrder(showId, 500, at(7 * 30)));
+    await control('POST', `/orders/${ids[3]}/refunds`, { amount: { amount: 1002, currency: 'USD' } });
+
+    const orders = await h.adapter.listOrders!(new Date(base), new Date(base + 7 * 30_000));
+    expect(orders.map((o) => o.orderId)).toEqual(ids.slice(1, 8));
+    expect(orders.every((o) => o.externalShowId === showId)).toBe(true);
+    expect(orders[2]).toMatchObject({ total: { amount: 1002, currency: 'USD' }, refunded: { amount: 1002, currency: 'USD' }, status: 'cancelled' });
+
+    const lists = (await requests()).filter((r) => r.path === '/orders');
+    expect(lists).toHaveLength(3);
+    expect(lists.map((r) => r.query.cursor ?? null)).toEqual([null, expect.any(String), expect.any(String)]);
+    expect(lists.every((r) => r.query.limit === '3')).toBe(true);
+  });
+});
