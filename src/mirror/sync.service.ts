@@ -23,6 +23,7 @@ import { AuthExpiredError, isTargetError, RetryableError } from '../targets/targ
 import { adapterFactory, PLATFORM_LIMITS } from '../targets/target.registry.js';
 import { backoffMs, withJitter } from './backoff.js';
 import type { SyncJob } from '../queues/queues.js';
+import { ExternalShowIndex } from '../store/external-show.index.js';
 
 export type SyncOutcome =
   | { kind: 'done'; state: MirrorDoc['state'] | 'none' }
@@ -84,7 +85,6 @@ export class SyncService {
       const desired = await shows.desired(partnerId, showId);
       if (!desired) return { kind: 'done', state: 'none' };
       const mirror = (await shows.getMirror(partnerId, showId, targetId)) ?? newMirror(targetId, target.platform);
-      const before = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
       const save = async (): Promise<void> => {
         mirror.retries = 0; // progress: the next failure starts a fresh backoff
         await shows.saveMirror(partnerId, showId, mirror);
@@ -105,10 +105,10 @@ export class SyncService {
       } catch (err) {
         const outcome = await this.onError(err, mirror, target, log);
         await save();
-        await this.notify(partnerId, showId, mirror, before);
+        await this.notify(partnerId, showId, mirror);
         return outcome;
       }
-      await this.notify(partnerId, showId, mirror, before);
+      await this.notify(partnerId, showId, mirror);
       if ((await shows.version(partnerId, showId)) === desired.version) {
         if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
         return { kind: 'done', state: mirror.state };
@@ -118,9 +118,17 @@ export class SyncService {
     return { kind: 'delay', delayMs: 100, reason: 'desired state keeps changing' };
   }
 
-  private async notify(partnerId: string, showId: string, mirror: MirrorDoc, before: string): Promise<void> {
-    const after = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
-    if (after !== before && this.deps.onMirrorChanged) await this.deps.onMirrorChanged(partnerId, showId, mirror);
+  /**
+   * Report a changed mirror to the partner. The fingerprint of what was last reported is stored on
+   * the mirror, so a failed report is retried by the next run instead of being lost.
+   */
+  private async notify(partnerId: string, showId: string, mirror: MirrorDoc): Promise<void> {
+    if (!this.deps.onMirrorChanged) return;
+    const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
+    if (fingerprint === mirror.notified) return;
+    await this.deps.onMirrorChanged(partnerId, showId, mirror);
+    mirror.notified = fingerprint;
+    await this.deps.shows.saveMirror(partnerId, showId, mirror);
   }
 
   private async onError(err: unknown, mirror: MirrorDoc, target: TargetRecord, log: Logger): Promise<SyncOutcome> {
@@ -170,6 +178,11 @@ export class SyncService {
     };
   }
 
+  /** Attribution rule 2 finds the show from the platform's show id (src/store/external-show.index.ts). */
+  private async indexRemote(job: SyncJob, externalId: string): Promise<void> {
+    await new ExternalShowIndex(this.deps.redis, this.deps.keys).set(job.targetId, externalId, job.showId);
+  }
+
   /**
    * The state machine. Throws TargetErrors; saves after every remote side effect. Returns when to
    * come back (a delayed pin), if anything is waiting.
@@ -204,11 +217,13 @@ export class SyncService {
       mirror.applied = spec;
       mirror.state = 'ready';
       await save();
+      await this.indexRemote(job, mirror.remote.externalId);
     }
     if (mirror.remote.data['attach'] === '1') {
       // Linked by an operator: read what the platform has for it (url, ingest) once.
       mirror.remote = await adapter.attachShow(mirror.remote.externalId);
       await save();
+      await this.indexRemote(job, mirror.remote.externalId);
     }
     const remote = mirror.remote;
     if (mirror.state === 'action_required' || mirror.state === 'pending' || mirror.state === 'provisioning') mirror.state = 'ready';
