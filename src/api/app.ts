@@ -11,10 +11,13 @@ import authPlugin from './plugins/auth.plugin.js';
 import docsPlugin from './plugins/docs.plugin.js';
 import errorsPlugin from './plugins/errors.plugin.js';
 import metricsPlugin, { createMetrics } from './plugins/metrics.plugin.js';
+import { attributionRoutes } from './routes/attribution.routes.js';
 import { eventRoutes } from './routes/events.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { linkRoutes } from './routes/links.routes.js';
+import { outboundRoutes } from './routes/outbound.routes.js';
 import { partnerRoutes } from './routes/partners.routes.js';
+import { platformWebhookRoutes } from './routes/platform-webhooks.routes.js';
 import { showRoutes } from './routes/shows.routes.js';
 import { targetRoutes } from './routes/targets.routes.js';
 
@@ -47,10 +50,13 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(partnerRoutes, { partners: rt.partners, apiKeys: rt.apiKeys, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
   await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations });
   await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, links: rt.links, sync: rt.syncProducer });
+  await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
+  await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution, log: rt.log.child({ module: 'platform-webhooks' }) });
+  await app.register(outboundRoutes, { outbound: rt.outbound, partners: rt.partners, allowPrivateDestinations: rt.config.allowPrivateDestinations });
   if (opts.dashboard !== false) {
     // Loaded lazily: bull-board pulls in @fastify/static, which tests and benchmarks do not need.
     const { queuesBoard } = await import('./plugins/queues-board.plugin.js');
-    await app.register(queuesBoard, { queues: rt.syncProducer.allQueues() });
+    await app.register(queuesBoard, { queues: [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue] });
   }
   return app;
 }

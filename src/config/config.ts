@@ -35,7 +35,18 @@ const ConfigSchema = z.object({
   syncMaxRetries: int(30, 1),
   sweepIntervalMs: int(10_000, 100),
   inboxTtlDays: int(30, 1),
+  /** Attribution: an attributed order's commission is pending for this many days after the order, then approved. */
+  commissionHoldDays: int(30, 0),
   shutdownTimeoutMs: int(25_000, 1000),
+  /** Outbound webhooks: per-attempt timeout, concurrent deliveries per worker process. */
+  outboundTimeoutMs: int(10_000, 50),
+  outboundConcurrency: int(50, 1),
+  /** Override of the retry delays (ms, comma-separated); the default is RETRY_SCHEDULE_MS (≈27 h). Tests shrink it. */
+  outboundRetryScheduleMs: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of milliseconds')
+    .transform((s) => s.split(',').map(Number))
+    .optional(),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: int(30_000, 1000),
 });
@@ -62,7 +73,11 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   SYNC_MAX_RETRIES: 'syncMaxRetries',
   SWEEP_INTERVAL_MS: 'sweepIntervalMs',
   INBOX_TTL_DAYS: 'inboxTtlDays',
+  COMMISSION_HOLD_DAYS: 'commissionHoldDays',
   SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
+  OUTBOUND_TIMEOUT_MS: 'outboundTimeoutMs',
+  OUTBOUND_CONCURRENCY: 'outboundConcurrency',
+  OUTBOUND_RETRY_SCHEDULE_MS: 'outboundRetryScheduleMs',
   WORKER_LOCK_MS: 'workerLockMs',
 };
 

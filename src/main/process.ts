@@ -8,6 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig, ConfigError, type Config } from '../config/config.js';
 import { buildApp } from '../api/app.js';
 import { startSyncWorkers } from '../mirror/sync.worker.js';
+import { startDeliveryWorker } from '../outbound/delivery.worker.js';
+import { startAttributionWorker } from '../attribution/attribution.worker.js';
 import { SweepService } from '../mirror/sweep.service.js';
 import { RedisUnavailableError } from '../store/embedded-redis.js';
 import { createRuntime, type Runtime } from './runtime.js';
@@ -36,6 +38,14 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       lockMs: config.workerLockMs,
       log: rt.log.child({ module: 'sync-worker' }),
     });
+    started.workers.push(
+      startAttributionWorker(rt.attribution, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.workerConcurrency, lockMs: config.workerLockMs, log: rt.log.child({ module: 'attribution-worker' }) }),
+    );
+  }
+  if (roles.includes('worker')) {
+    started.workers.push(
+      startDeliveryWorker(rt.delivery, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.outboundConcurrency, lockDurationMs: config.workerLockMs, log: rt.log.child({ module: 'delivery-worker' }) }),
+    );
   }
   if (roles.includes('scheduler')) {
     const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, rt.log.child({ module: 'sweep' }));

@@ -8,9 +8,17 @@ import type { Config } from '../config/config.js';
 import { resolveRuntimeSecrets } from '../config/runtime-secrets.js';
 import { SecretBox } from '../lib/crypto.js';
 import { createLogger } from '../lib/logger.js';
+import { AttributionService } from '../attribution/attribution.service.js';
 import { LinkService } from '../links/link.service.js';
 import { SyncService } from '../mirror/sync.service.js';
 import { SyncProducer } from '../queues/queues.js';
+import { mirrorUpdatedHook } from '../outbound/mirror-updated.js';
+import { createOutbound } from '../outbound/outbound.module.js';
+import type { DeliveryService } from '../outbound/delivery.service.js';
+import type { OutboundService } from '../outbound/outbound.service.js';
+import { AttributionProducer } from '../queues/attribution.queue.js';
+import { AttributionRepository } from '../store/attribution.repository.js';
+import { ExternalShowIndex } from '../store/external-show.index.js';
 import { IngestService } from '../sources/ingest.service.js';
 import { ApiKeyRepository } from '../store/apikey.repository.js';
 import { resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
@@ -39,6 +47,12 @@ export interface Runtime {
   syncProducer: SyncProducer;
   ingest: IngestService;
   syncService: SyncService;
+  /** Outbound webhooks to partners: `emit(partnerId, type, data, idempotencyKey)`, endpoints, redelivery. */
+  outbound: OutboundService;
+  /** One delivery attempt per call; run by the `delivery` worker (worker role). */
+  delivery: DeliveryService;
+  attributionProducer: AttributionProducer;
+  attribution: AttributionService;
   close(): Promise<void>;
 }
 
@@ -70,7 +84,28 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   };
   const producerConn = bullConnection(role);
   const syncProducer = new SyncProducer(producerConn, keys, config.syncShards);
-  const ingest = new IngestService({ partners, shows, orders: orderEvents, sync: syncProducer, toleranceSec: config.webhookToleranceSec, log: log.child({ module: 'ingest' }) });
+  const { outbound, delivery } = createOutbound({ redis, keys, box, config, connection: producerConn, log });
+  const attributionProducer = new AttributionProducer(producerConn, keys);
+  const ingest = new IngestService({
+    partners,
+    shows,
+    orders: orderEvents,
+    sync: syncProducer,
+    toleranceSec: config.webhookToleranceSec,
+    log: log.child({ module: 'ingest' }),
+    onOrderEvent: (partnerId, eventId, event) => attributionProducer.enqueue(partnerId, eventId, event),
+  });
+  const attribution = new AttributionService({
+    repo: new AttributionRepository(redis, keys),
+    partners,
+    links,
+    externalShows: new ExternalShowIndex(redis, keys),
+    log: log.child({ module: 'attribution' }),
+    holdDays: config.commissionHoldDays,
+    onOrderAttributed: async (partnerId, payload, idempotencyKey) => {
+      await outbound.emit(partnerId, 'attribution.order_attributed', payload, idempotencyKey);
+    },
+  });
   const syncService = new SyncService({
     redis,
     keys,
@@ -82,6 +117,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     log: log.child({ module: 'mirror' }),
     timeoutMs: config.platformTimeoutMs,
     maxRetries: config.syncMaxRetries,
+    onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
   });
 
   return {
@@ -102,8 +138,14 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     syncProducer,
     ingest,
     syncService,
+    outbound,
+    delivery,
+    attributionProducer,
+    attribution,
     close: async () => {
       await syncProducer.close();
+      await outbound.close();
+      await attributionProducer.close();
       for (const c of owned) c.disconnect();
       await redis.quit().catch(() => undefined);
     },

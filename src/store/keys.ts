@@ -63,6 +63,34 @@ export class Keys {
     return `${this.orderTag(partnerId, orderId)}:events`;
   }
 
+  // attribution (order slot; `ref` = partner order id, or `@{targetId}:{platform order id}` for
+  // platform-native orders, see src/domain/order.ts): state, refunds and the append-only ledger
+  // share the order's slot so one Lua step updates them together.
+  orderState(partnerId: string, ref: string): string {
+    return `${this.orderTag(partnerId, ref)}:att`;
+  }
+  orderRefunds(partnerId: string, ref: string): string {
+    return `${this.orderTag(partnerId, ref)}:refunds`;
+  }
+  orderLedger(partnerId: string, ref: string): string {
+    return `${this.orderTag(partnerId, ref)}:ledger`;
+  }
+  orderLedgerKeys(partnerId: string, ref: string): string {
+    return `${this.orderTag(partnerId, ref)}:ledger:keys`;
+  }
+  /** ZSET ref → order createdAt (ms): every order of the partner, for reports by time range. */
+  partnerOrders(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:orders`;
+  }
+  /** ZSET ref → order createdAt (ms): the orders attributed to one show. */
+  showOrders(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:orders`;
+  }
+  /** The platform's show id → our show id, written when a mirror gets its remote show. */
+  targetExternalShow(targetId: string, externalId: string): string {
+    return `${this.prefix}:{t:${targetId}}:ext:${externalId}`;
+  }
+
   // tracked links and clicks
   link(code: string): string {
     return `${this.prefix}:{l:${code}}:link`;
@@ -72,6 +100,26 @@ export class Keys {
   }
   partnerClicks(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:clicks`;
+  }
+
+  // outbound webhooks (CONTRACT §8): the partner's endpoint ids in the partner slot; each endpoint's
+  // doc (with its failure clock) and attempt log share one slot so that the disable rule is one Lua
+  // step; each message (payload + per-endpoint delivery state) has its own slot; idempotency claims
+  // spread by key hash.
+  partnerEndpoints(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:endpoints`;
+  }
+  endpoint(partnerId: string, endpointId: string): string {
+    return `${this.prefix}:{e:${partnerId}:${endpointId}}:endpoint`;
+  }
+  endpointAttempts(partnerId: string, endpointId: string): string {
+    return `${this.prefix}:{e:${partnerId}:${endpointId}}:attempts`;
+  }
+  outboundMessage(partnerId: string, messageId: string): string {
+    return `${this.prefix}:{m:${partnerId}:${messageId}}:message`;
+  }
+  outboundIdempotency(partnerId: string, keyHash: string): string {
+    return `${this.prefix}:{oi:${partnerId}:${keyHash}}:idem`;
   }
 
   // background sweep of shows whose mirrors may still need work
