@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# One image for every role (api, worker, scheduler, or all three); docker-compose.yml picks the role
+# with its command. The service runs its TypeScript sources through tsx (a runtime dependency), so
+# there is no build step and dev dependencies stay out of the image.
+FROM node:20-slim
+
+WORKDIR /app
+
+# Dependencies first, so that a source change does not reinstall them.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY config ./config
+COPY src ./src
+COPY workers ./workers
+
+# The sources stay owned by root (read-only for the service); only the data dir is writable. It is
+# used only when SECRETS_KEY / ADMIN_API_KEY are not set (the zero-configuration default writes them
+# there) — production sets both.
+RUN mkdir -p /app/.data && chown node:node /app/.data
+USER node
+
+# NODE_ENV is deliberately not set: nothing in Syndicast branches on it, and `npm ci --omit=dev`
+# above is what keeps dev dependencies out. Configuration is the environment (see README.md).
+ENV HOST=0.0.0.0 \
+    PORT=3000
+EXPOSE 3000
+
+# Redis is never embedded in the image: set REDIS_URL (or REDIS_CLUSTER_NODES).
+# Default: all roles in one process. Production: `npx tsx src/main/api.ts`, `npx tsx workers/mirror.ts`,
+# `npx tsx workers/scheduler.ts` (or the equivalent npm scripts, as docker-compose.yml does).
+CMD ["npx", "tsx", "src/main/all.ts"]
