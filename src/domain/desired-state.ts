@@ -74,7 +74,8 @@ export function deriveDesired(showId: string, h: Record<string, string>): Desire
     if (field.startsWith('prod:')) {
       const key = h[`${field}@`] ?? '';
       const id = field.slice(5);
-      if ((productKeys.get(id) ?? '') < key) {
+      // A product update older than the snapshot loses to it, also when the snapshot dropped the product.
+      if ((productKeys.get(id) ?? snapKey) < key) {
         products.set(id, JSON.parse(value) as Product);
         productKeys.set(id, key);
       }

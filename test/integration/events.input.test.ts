@@ -1,0 +1,215 @@
+/**
+ * Inbound partner events, input edge (CONTRACT §3): every bad input gets the right 4xx as
+ * problem+json (with field errors for validation) and leaves nothing behind in Redis; order events
+ * are accepted and deduplicated. Real redis-server, real HTTP.
+ */
+import { signatureHeader } from '../../src/sources/signature.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+let secret: string;
+const PARTNER = 'inp';
+let seq = 0;
+
+beforeAll(async () => {
+  svc = await startService();
+  secret = await createPartner(svc, PARTNER);
+});
+afterAll(async () => {
+  await svc.close();
+});
+
+interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  errors?: { path: string; message: string }[];
+}
+
+/** Every show-slot and order-slot key of this service (inbox, event log, desired state, mirrors). */
+async function storedKeys(): Promise<string[]> {
+  const p = svc.config.keyPrefix;
+  const [shows, orders] = await Promise.all([svc.rt.redis.keys(`${p}:{s:*`), svc.rt.redis.keys(`${p}:{o:*`)]);
+  return [...shows, ...orders].sort();
+}
+
+async function expectProblem(r: Response, status: number): Promise<Problem> {
+  expect(r.status).toBe(status);
+  expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const p = (await r.json()) as Problem;
+  expect(p.status).toBe(status);
+  expect(typeof p.title).toBe('string');
+  expect(typeof p.type).toBe('string');
+  return p;
+}
+
+/** Sends a signed event and checks that it was refused with `status` and stored nothing. */
+async function refused(status: number, event: unknown, opts: { body?: string } = {}): Promise<Problem> {
+  const before = await storedKeys();
+  const r = await sendEvent(svc, PARTNER, secret, event, { webhookId: `msg_inp_${++seq}`, ...opts });
+  const p = await expectProblem(r, status);
+  expect(await storedKeys()).toEqual(before);
+  return p;
+}
+
+const paths = (p: Problem): string[] => (p.errors ?? []).map((e) => e.path);
+
+describe('refused inputs store nothing', () => {
+  test('malformed JSON, signed correctly → 400', async () => {
+    const p = await refused(400, undefined, { body: '{"type":"show.scheduled","occurredAt":' });
+    expect(p.detail).toMatch(/JSON/);
+  });
+
+  test('a JSON body that is not an object → 400', async () => {
+    await refused(400, undefined, { body: '[1,2,3]' });
+    await refused(400, undefined, { body: 'null' });
+  });
+
+  test('wrong types → 400 with errors[].path naming each field', async () => {
+    const show = sampleShow('wt1', {
+      title: 42,
+      scheduledAt: 'tomorrow',
+      products: [{ id: 'p1', title: 'Lip Oil', price: { amount: 12.5, currency: 'USD' }, url: 'https://shop.example.com/p1' }],
+    });
+    const p = await refused(400, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'));
+    expect(p.errors?.length).toBeGreaterThanOrEqual(3);
+    for (const e of p.errors ?? []) expect(typeof e.message).toBe('string');
+    expect(paths(p)).toEqual(expect.arrayContaining(['data.show.title', 'data.show.scheduledAt', 'data.show.products.0.price.amount']));
+    expect(await svc.rt.redis.exists(svc.rt.keys.desired(PARTNER, 'wt1'))).toBe(0);
+  });
+
+  test('a bad occurredAt, a bad id and a non-http product url → 400', async () => {
+    const p1 = await refused(400, showEvent('show.scheduled', sampleShow('wt2'), 'last tuesday'));
+    expect(paths(p1)).toContain('occurredAt');
+    const p2 = await refused(400, showEvent('show.scheduled', sampleShow('has space'), '2026-11-24T17:00:00Z'));
+    expect(paths(p2)).toContain('data.show.id');
+    const p3 = await refused(
+      400,
+      showEvent('show.scheduled', sampleShow('wt3', { products: [{ id: 'p1', title: 'x', price: { amount: 1, currency: 'USD' }, url: 'javascript:alert(1)' }] }), '2026-11-24T17:00:00Z'),
+    );
+    expect(paths(p3)).toContain('data.show.products.0.url');
+  });
+
+  test('an unknown event type → 400', async () => {
+    const p = await refused(400, { type: 'show.exploded', occurredAt: '2026-11-24T17:00:00Z', data: { show: sampleShow('ut1') } });
+    expect(paths(p)).toContain('type');
+  });
+
+  test('money as a float → 400 (order total and line amount)', async () => {
+    const order = {
+      id: 'o-float',
+      createdAt: '2026-11-24T18:10:00Z',
+      lines: [{ productId: 'p1', quantity: 1, amount: { amount: 18.0001, currency: 'USD' } }],
+      total: { amount: 18.5, currency: 'USD' },
+    };
+    const p = await refused(400, { type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order } });
+    expect(paths(p)).toEqual(expect.arrayContaining(['data.order.total.amount', 'data.order.lines.0.amount.amount']));
+    // A string amount and a lower-case currency are refused too.
+    const p2 = await refused(400, { type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order: { ...order, lines: [], total: { amount: '1800', currency: 'usd' } } } });
+    expect(paths(p2)).toEqual(expect.arrayContaining(['data.order.total.amount', 'data.order.total.currency']));
+  });
+
+  test('a 2 MiB body → 413', async () => {
+    const big = JSON.stringify(showEvent('show.scheduled', sampleShow('big1', { description: 'x'.repeat(2 * 1024 * 1024) }), '2026-11-24T17:00:00Z'));
+    expect(Buffer.byteLength(big)).toBeGreaterThan(2 * 1024 * 1024);
+    await refused(413, undefined, { body: big });
+    expect(await svc.rt.redis.exists(svc.rt.keys.desired(PARTNER, 'big1'))).toBe(0);
+  });
+
+  test('missing webhook headers → 401', async () => {
+    const before = await storedKeys();
+    const raw = JSON.stringify(showEvent('show.scheduled', sampleShow('nohdr'), '2026-11-24T17:00:00Z'));
+    const r = await fetch(`${svc.url}/v1/partners/${PARTNER}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
+    await expectProblem(r, 401);
+    // Only the signature header missing.
+    const id = 'msg_nosig';
+    const r2 = await fetch(`${svc.url}/v1/partners/${PARTNER}/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) },
+      body: raw,
+    });
+    await expectProblem(r2, 401);
+    expect(await storedKeys()).toEqual(before);
+  });
+
+  test('an invalid body with a bad signature is 401, not 400 (no validation oracle for strangers)', async () => {
+    const before = await storedKeys();
+    const id = 'msg_badsig_badbody';
+    const ts = Math.floor(Date.now() / 1000);
+    const r = await fetch(`${svc.url}/v1/partners/${PARTNER}/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signatureHeader('whsec_' + Buffer.alloc(24, 1).toString('base64'), id, ts, 'nope') },
+      body: '{not json',
+    });
+    await expectProblem(r, 401);
+    expect(await storedKeys()).toEqual(before);
+  });
+
+  test('a valid event after all that is accepted: the refusals were about the input', async () => {
+    const before = await storedKeys();
+    const r = await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('ok1'), '2026-11-24T17:00:00Z'));
+    expect(r.status).toBe(202);
+    expect((await storedKeys()).length).toBeGreaterThan(before.length);
+    expect(await svc.rt.redis.hget(svc.rt.keys.desired(PARTNER, 'ok1'), 'v')).toBe('1');
+  });
+});
+
+describe('order events', () => {
+  const order = {
+    id: 'ord-1',
+    clickId: 'clk_whatever',
+    showId: 'ok1',
+    createdAt: '2026-11-24T18:10:00Z',
+    lines: [{ productId: 'p1', quantity: 2, amount: { amount: 3600, currency: 'USD' } }],
+    total: { amount: 3600, currency: 'USD' },
+  };
+  const refund = { id: 'ref-1', orderId: 'ord-1', createdAt: '2026-11-25T09:00:00Z', amount: { amount: 1800, currency: 'USD' } };
+
+  test('order.created and order.refunded are accepted (202) and their duplicates are 200', async () => {
+    const eventsKey = svc.rt.keys.orderEvents(PARTNER, 'ord-1');
+    const created = { type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order } };
+    const r1 = await sendEvent(svc, PARTNER, secret, created, { webhookId: 'msg_ord_1' });
+    expect(r1.status).toBe(202);
+    const j1 = (await r1.json()) as { eventId: string; duplicate: boolean };
+    expect(j1.duplicate).toBe(false);
+    expect(await svc.rt.redis.xlen(eventsKey)).toBe(1);
+
+    const d1 = await sendEvent(svc, PARTNER, secret, created, { webhookId: 'msg_ord_1' });
+    expect(d1.status).toBe(200);
+    expect(await d1.json()).toEqual({ eventId: j1.eventId, duplicate: true });
+    expect(await svc.rt.redis.xlen(eventsKey)).toBe(1);
+
+    const refunded = { type: 'order.refunded', occurredAt: '2026-11-25T09:00:00Z', data: { refund } };
+    const r2 = await sendEvent(svc, PARTNER, secret, refunded, { webhookId: 'msg_ref_1' });
+    expect(r2.status).toBe(202);
+    const j2 = (await r2.json()) as { eventId: string; duplicate: boolean };
+    expect(j2).toMatchObject({ duplicate: false });
+    expect(j2.eventId).not.toBe(j1.eventId);
+    expect(await svc.rt.redis.xlen(eventsKey)).toBe(2);
+
+    const d2 = await sendEvent(svc, PARTNER, secret, refunded, { webhookId: 'msg_ref_1' });
+    expect(d2.status).toBe(200);
+    expect(await d2.json()).toEqual({ eventId: j2.eventId, duplicate: true });
+    expect(await svc.rt.redis.xlen(eventsKey)).toBe(2);
+
+    // The stored record is the validated event.
+    const entries = await svc.rt.redis.xrange(eventsKey, '-', '+');
+    const stored = entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('event') + 1]!) as { type: string });
+    expect(stored.map((e) => e.type)).toEqual(['order.created', 'order.refunded']);
+  });
+
+  test('a refund that arrives before its order is accepted too', async () => {
+    const early = { type: 'order.refunded', occurredAt: '2026-11-25T09:00:00Z', data: { refund: { ...refund, id: 'ref-2', orderId: 'ord-2' } } };
+    expect((await sendEvent(svc, PARTNER, secret, early, { webhookId: 'msg_ref_2' })).status).toBe(202);
+  });
+
+  test('invalid order events are 400 and store nothing', async () => {
+    const p1 = await refused(400, { type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order: { ...order, id: 'ord-neg', total: { amount: -1, currency: 'USD' } } } });
+    expect(paths(p1).some((x) => x.startsWith('data.order.total'))).toBe(true);
+    const p2 = await refused(400, { type: 'order.refunded', occurredAt: '2026-11-24T18:10:00Z', data: { refund: { ...refund, id: 'ref-0', amount: { amount: 0, currency: 'USD' } } } });
+    expect(paths(p2).some((x) => x.startsWith('data.refund.amount'))).toBe(true);
+    const p3 = await refused(400, { type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order: { ...order, id: 'ord-q', lines: [{ productId: 'p1', quantity: 0.5, amount: { amount: 1, currency: 'USD' } }] } } });
+    expect(paths(p3)).toContain('data.order.lines.0.quantity');
+  });
+});

@@ -1,0 +1,146 @@
+/**
+ * Tracked links and clicks (CONTRACT §4): `GET /l/{code}` records a click and redirects (302) with
+ * sclid + utm parameters; the click is attributed to (partner, show, target, product) and stores no
+ * raw IP; HEAD requests and crawlers are redirected without a click; unknown codes are 404; click ids
+ * are unique and time-sortable. Real redis-server, real HTTP.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startService, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+const PARTNER = 'lp';
+const link = { partnerId: PARTNER, showId: 'show-42', targetId: 'tt-main', platform: 'tiktok' as const, productId: 'p1', url: 'https://shop.example.com/products/p1?color=red' };
+let trackedUrl: string;
+let code: string;
+
+beforeAll(async () => {
+  svc = await startService();
+  trackedUrl = await svc.rt.links.ensure(link);
+  code = trackedUrl.split('/l/')[1]!;
+});
+afterAll(async () => {
+  await svc.close();
+});
+
+const clicksLen = async (partnerId = PARTNER): Promise<number> => svc.rt.redis.xlen(svc.rt.keys.partnerClicks(partnerId));
+
+async function hit(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { redirect: 'manual', ...init });
+}
+
+test('ensure() gives a stable tracked URL on this service, unique per (show, target, product)', async () => {
+  expect(trackedUrl).toBe(`${svc.url}/l/${code}`);
+  expect(code).toMatch(/^[A-Za-z0-9_-]{8,64}$/);
+  expect(await svc.rt.links.ensure(link)).toBe(trackedUrl);
+  const others = await Promise.all([
+    svc.rt.links.ensure({ ...link, productId: 'p2' }),
+    svc.rt.links.ensure({ ...link, targetId: 'yt-main', platform: 'youtube' }),
+    svc.rt.links.ensure({ ...link, showId: 'show-43' }),
+  ]);
+  expect(new Set([trackedUrl, ...others]).size).toBe(4);
+});
+
+test('GET /l/{code} → 302 to the product with sclid and utm, and the click is recorded', async () => {
+  const before = await clicksLen();
+  const r = await hit(trackedUrl);
+  expect(r.status).toBe(302);
+  expect(r.headers.get('cache-control')).toMatch(/no-store/);
+  const loc = new URL(r.headers.get('location')!);
+  expect(`${loc.origin}${loc.pathname}`).toBe('https://shop.example.com/products/p1');
+  expect(loc.searchParams.get('color')).toBe('red');
+  expect(loc.searchParams.get('utm_source')).toBe('tiktok');
+  expect(loc.searchParams.get('utm_medium')).toBe('live');
+  expect(loc.searchParams.get('utm_campaign')).toBe('show-42');
+  const clickId = loc.searchParams.get('sclid');
+  expect(clickId).toMatch(/^[A-Za-z0-9_.:-]{1,128}$/);
+
+  const click = await svc.rt.links.findClick(clickId!);
+  expect(click).toMatchObject({ id: clickId, code, partnerId: PARTNER, showId: 'show-42', targetId: 'tt-main', platform: 'tiktok', productId: 'p1' });
+  expect(Math.abs(Date.parse(click!.at) - Date.now())).toBeLessThan(10_000);
+  expect(await clicksLen()).toBe(before + 1);
+
+  // No raw IP anywhere in what was stored for this click.
+  const raw = await svc.rt.redis.get(svc.rt.keys.click(clickId!));
+  expect(raw).toBeTruthy();
+  expect(raw).not.toContain('127.0.0.1');
+  expect(raw).not.toMatch(/::1|::ffff:/);
+  const entries = await svc.rt.redis.xrange(svc.rt.keys.partnerClicks(PARTNER), '-', '+');
+  const last = entries[entries.length - 1]!;
+  expect(JSON.stringify(last)).toContain(clickId!);
+  expect(JSON.stringify(last)).not.toContain('127.0.0.1');
+  // A forwarded client address is not stored either (the service trusts proxies).
+  const fwd = await hit(trackedUrl, { headers: { 'x-forwarded-for': '203.0.113.77' } });
+  const fwdId = new URL(fwd.headers.get('location')!).searchParams.get('sclid')!;
+  expect(await svc.rt.redis.get(svc.rt.keys.click(fwdId))).not.toContain('203.0.113.77');
+});
+
+test('HEAD and crawlers are redirected without recording a click', async () => {
+  const before = await clicksLen();
+  const head = await hit(trackedUrl, { method: 'HEAD' });
+  expect(head.status).toBe(302);
+  const headLoc = new URL(head.headers.get('location')!);
+  expect(headLoc.searchParams.get('sclid')).toBeNull();
+  expect(headLoc.searchParams.get('utm_campaign')).toBe('show-42');
+
+  for (const ua of ['facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)', 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)', 'Slackbot-LinkExpanding 1.0', 'WhatsApp/2.23']) {
+    const r = await hit(trackedUrl, { headers: { 'user-agent': ua } });
+    expect(r.status).toBe(302);
+    const loc = new URL(r.headers.get('location')!);
+    expect(loc.searchParams.get('sclid')).toBeNull();
+    expect(loc.searchParams.get('utm_source')).toBe('tiktok');
+  }
+  // A browser prefetch is not a click either.
+  const pre = await hit(trackedUrl, { headers: { 'sec-purpose': 'prefetch' } });
+  expect(pre.status).toBe(302);
+  expect(new URL(pre.headers.get('location')!).searchParams.get('sclid')).toBeNull();
+
+  expect(await clicksLen()).toBe(before);
+
+  // A browser user agent does count (the checks above could not pass by recording nothing at all).
+  const human = await hit(trackedUrl, { headers: { 'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148' } });
+  expect(new URL(human.headers.get('location')!).searchParams.get('sclid')).toBeTruthy();
+  expect(await clicksLen()).toBe(before + 1);
+});
+
+test('an unknown or malformed code is 404 problem+json and records nothing', async () => {
+  const before = await clicksLen();
+  for (const c of ['AAAAAAAAAAAAAAAA', 'zz', encodeURIComponent('../../etc/passwd'), encodeURIComponent('bad code!')]) {
+    const r = await hit(`${svc.url}/l/${c}`);
+    expect(r.status).toBe(404);
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(r.headers.get('location')).toBeNull();
+    expect(await r.json()).toMatchObject({ status: 404 });
+  }
+  expect(await clicksLen()).toBe(before);
+});
+
+test('click ids are unique and sortable: a later click sorts after an earlier one', async () => {
+  const idOf = async (): Promise<string> => new URL((await hit(trackedUrl)).headers.get('location')!).searchParams.get('sclid')!;
+  const first = await idOf();
+  await sleep(5); // ids are time-ordered to the millisecond
+  const second = await idOf();
+  expect(second).not.toBe(first);
+  expect(second > first).toBe(true);
+  const [c1, c2] = await Promise.all([svc.rt.links.findClick(first), svc.rt.links.findClick(second)]);
+  expect(Date.parse(c2!.at)).toBeGreaterThan(Date.parse(c1!.at));
+
+  // A burst of concurrent clicks: all distinct, all recorded, sorted ids follow their timestamps.
+  const before = await clicksLen();
+  const ids = await Promise.all(Array.from({ length: 40 }, () => idOf()));
+  expect(new Set(ids).size).toBe(ids.length);
+  expect(await clicksLen()).toBe(before + ids.length);
+  const clicks = await Promise.all([...ids].sort().map((id) => svc.rt.links.findClick(id)));
+  const times = clicks.map((c) => Date.parse(c!.at));
+  for (let i = 1; i < times.length; i++) expect(times[i]!).toBeGreaterThanOrEqual(times[i - 1]!);
+});
+
+test('refreshing a link with a new product URL redirects there', async () => {
+  const l2 = { ...link, productId: 'p9', url: 'https://shop.example.com/p9' };
+  const u = await svc.rt.links.ensure(l2);
+  expect(new URL((await hit(u)).headers.get('location')!).pathname).toBe('/p9');
+  expect(await svc.rt.links.ensure({ ...l2, url: 'https://shop.example.com/p9-v2' })).toBe(u);
+  const r = await hit(u);
+  const loc = new URL(r.headers.get('location')!);
+  expect(loc.pathname).toBe('/p9-v2');
+  expect(await svc.rt.links.findClick(loc.searchParams.get('sclid')!)).toMatchObject({ productId: 'p9', showId: 'show-42' });
+});

@@ -1,0 +1,98 @@
+/**
+ * Redis outage (CONTRACT §3): while the test's redis-server is down (SIGKILL, a crash) a signed
+ * event is answered 503 problem+json — never a 2xx for an event that is not stored — readiness is
+ * 503 and liveness 200. After a restart the service reconnects by itself, accepts events again,
+ * and everything acknowledged before the crash is still there (AOF, appendfsync always).
+ */
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+const PARTNER = 'rdp';
+let secret: string;
+/** True while this test has the redis-server stopped. */
+let redisStopped = false;
+
+beforeAll(async () => {
+  svc = await startService();
+  secret = await createPartner(svc, PARTNER);
+  // A target, so that an accepted event also goes through the BullMQ producer.
+  const t = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { id: 'rd-yt', platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
+  expect(t.status).toBe(201);
+});
+afterAll(async () => {
+  // If a test failed mid-outage, bring the server back so that close() can quit cleanly. (Calling
+  // start() on a running server would spawn a second process and lose track of the first.)
+  if (redisStopped) await svc.redis.start();
+  await svc.close();
+});
+
+const ready = async (): Promise<boolean> => (await fetch(`${svc.url}/health/ready`)).status === 200;
+
+test('503 while Redis is down, back to 202 after it restarts, nothing acknowledged is lost', async () => {
+  // Before the crash: an acknowledged event.
+  const before = await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('before'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_rd_before' });
+  expect(before.status).toBe(202);
+  expect(await ready()).toBe(true);
+
+  redisStopped = true;
+  await svc.redis.stop('SIGKILL');
+
+  // The client notices the dead socket asynchronously; every answer meanwhile must be a 503 (or, for the
+  // very first request, a 503 after the command times out), never a 2xx.
+  const down = await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('during'), '2026-11-24T17:05:00Z'), { webhookId: 'msg_rd_during' });
+  expect(down.status).toBe(503);
+  expect(down.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const p = (await down.json()) as { status: number; title: string };
+  expect(p).toMatchObject({ status: 503 });
+
+  // A duplicate of an event acknowledged earlier cannot be checked either: 503, not 200.
+  const dupDown = await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('before'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_rd_before' });
+  expect(dupDown.status).toBe(503);
+
+  const readyDown = await fetch(`${svc.url}/health/ready`);
+  expect(readyDown.status).toBe(503);
+  expect(readyDown.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const live = await fetch(`${svc.url}/health/live`);
+  expect(live.status).toBe(200);
+
+  // Operator reads are 503 too (not 500).
+  const read = await svc.api(`/v1/partners/${PARTNER}`);
+  expect(read.status).toBe(503);
+
+  await svc.redis.start();
+  redisStopped = false;
+  await waitFor(ready, 15_000, 100);
+
+  // Data acknowledged before the crash survived.
+  const partner = await svc.api(`/v1/partners/${PARTNER}`);
+  expect(partner.status).toBe(200);
+  expect(await partner.json()).toMatchObject({ id: PARTNER });
+  const targets = (await (await svc.api(`/v1/partners/${PARTNER}/targets`)).json()) as { targets: { id: string }[] };
+  expect(targets.targets.map((t) => t.id)).toEqual(['rd-yt']);
+  expect((await svc.rt.shows.desired(PARTNER, 'before'))?.title).toBe('Show before');
+  // The refused event left nothing: neither its inbox entry nor its show.
+  expect(await svc.rt.redis.exists(svc.rt.keys.showInbox(PARTNER, 'during', 'msg_rd_during'))).toBe(0);
+  expect(await svc.rt.redis.exists(svc.rt.keys.desired(PARTNER, 'during'))).toBe(0);
+
+  // The partner retries with a new webhook-id (the BullMQ producer may need a moment to reconnect too).
+  let n = 0;
+  const again = await waitFor(
+    async () => {
+      const r = await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('during'), '2026-11-24T17:05:00Z'), { webhookId: `msg_rd_retry_${++n}` });
+      expect([202, 200, 503]).toContain(r.status);
+      return r.status === 202 || r.status === 200 ? r : undefined;
+    },
+    15_000,
+    200,
+  );
+  expect(again.status).toBe(202);
+  expect(await again.json()).toMatchObject({ duplicate: false });
+  const d = await svc.rt.shows.desired(PARTNER, 'during');
+  expect(d).toMatchObject({ title: 'Show during', state: 'scheduled', version: 1 });
+  const show = await svc.api(`/v1/partners/${PARTNER}/shows/during`);
+  expect(show.status).toBe(200);
+
+  // The retried sync job reached its queue.
+  const queued = await Promise.all(svc.rt.syncProducer.allQueues().map((q) => q.getJobCounts('waiting', 'delayed', 'prioritized', 'active')));
+  expect(queued.reduce((s, c) => s + Object.values(c).reduce((a, b) => a + b, 0), 0)).toBeGreaterThan(0);
+});

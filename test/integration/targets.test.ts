@@ -1,0 +1,227 @@
+/**
+ * Targets (CONTRACT §2): create, list, patch (disable, rotate credentials), delete; credentials are
+ * never returned and are stored encrypted; validation, conflicts, and the SSRF guard on baseUrl when
+ * ALLOW_PRIVATE_DESTINATIONS is false. Real redis-server, real HTTP.
+ */
+import type { RedisClient } from '../../src/store/redis.js';
+import { startService, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+const PARTNER = 'tp';
+const SECRET_1 = 'refresh-token-PLAINTEXT-0a1b2c3d4e5f';
+const SECRET_2 = 'client-secret-PLAINTEXT-9z8y7x6w5v';
+const ROTATED = 'refresh-token-ROTATED-ffeeddccbbaa';
+
+beforeAll(async () => {
+  svc = await startService();
+  const r = await svc.api('/v1/partners', { json: { id: PARTNER, name: 'Targets partner' } });
+  expect(r.status).toBe(201);
+  expect((await svc.api('/v1/partners', { json: { id: 'tp2', name: 'Other partner' } })).status).toBe(201);
+});
+afterAll(async () => {
+  await svc.close();
+});
+
+async function dumpRedis(redis: RedisClient): Promise<string> {
+  const parts: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    for (const key of keys) {
+      parts.push(key);
+      const type = await redis.type(key);
+      if (type === 'string') parts.push((await redis.get(key)) ?? '');
+      else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
+      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
+      else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES')));
+      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+      else parts.push(`<${type}>`);
+    }
+  } while (cursor !== '0');
+  return parts.join('\n');
+}
+
+async function expectProblem(r: Response, status: number): Promise<{ errors?: { path: string; message: string }[]; detail?: string }> {
+  expect(r.status).toBe(status);
+  expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const p = (await r.json()) as { status: number; errors?: { path: string; message: string }[]; detail?: string };
+  expect(p.status).toBe(status);
+  return p;
+}
+
+/** Reads the body as text, checks no credential leaks, returns the parsed JSON. */
+async function noCredentials(r: Response): Promise<Record<string, unknown>> {
+  const text = await r.text();
+  for (const s of [SECRET_1, SECRET_2, ROTATED]) expect(text).not.toContain(s);
+  expect(text).not.toMatch(/credentials"\s*:|credentialsSealed/);
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+}
+
+const newTarget = { id: 'yt-main', platform: 'youtube', name: 'YouTube main', credentials: { refreshToken: SECRET_1, clientSecret: SECRET_2 }, commissionRateBps: 750 };
+
+describe('target lifecycle', () => {
+  test('create → 201 without credentials; stored encrypted', async () => {
+    const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: newTarget });
+    expect(r.status).toBe(201);
+    const t = await noCredentials(r);
+    expect(t).toMatchObject({ id: 'yt-main', partnerId: PARTNER, platform: 'youtube', name: 'YouTube main', commissionRateBps: 750, enabled: true, hasCredentials: true });
+
+    const dump = await dumpRedis(svc.rt.redis);
+    expect(dump).toContain('yt-main'); // the target is in there...
+    expect(dump).not.toContain(SECRET_1); // ...its credentials are not, in clear
+    expect(dump).not.toContain(SECRET_2);
+    expect(dump).not.toContain(Buffer.from(SECRET_1).toString('base64'));
+    // ...but they are there, sealed, and open to the service's key.
+    const rec = await svc.rt.partners.getTarget(PARTNER, 'yt-main');
+    expect(rec?.credentialsSealed).toMatch(/^v1\./);
+    expect(svc.rt.partners.openCredentials(rec!)).toEqual(newTarget.credentials);
+  });
+
+  test('GET list has the target and no credentials', async () => {
+    const r = await svc.api(`/v1/partners/${PARTNER}/targets`);
+    expect(r.status).toBe(200);
+    const j = (await noCredentials(r)) as { targets: { id: string; enabled: boolean }[] };
+    expect(j.targets).toHaveLength(1);
+    expect(j.targets[0]).toMatchObject({ id: 'yt-main', enabled: true });
+    const other = await svc.api(`/v1/partners/tp2/targets`);
+    expect(((await other.json()) as { targets: unknown[] }).targets).toEqual([]);
+  });
+
+  test('PATCH disables and renames; PATCH rotates credentials (sealed again, never echoed)', async () => {
+    const before = await svc.rt.partners.getTarget(PARTNER, 'yt-main');
+    const d = await svc.api(`/v1/partners/${PARTNER}/targets/yt-main`, { method: 'PATCH', json: { enabled: false, name: 'YouTube (paused)' } });
+    expect(d.status).toBe(200);
+    expect(await noCredentials(d)).toMatchObject({ id: 'yt-main', enabled: false, name: 'YouTube (paused)', commissionRateBps: 750 });
+    const afterDisable = await svc.rt.partners.getTarget(PARTNER, 'yt-main');
+    expect(afterDisable).toMatchObject({ enabled: false, name: 'YouTube (paused)' });
+    expect(afterDisable?.credentialsSealed).toBe(before?.credentialsSealed); // untouched
+
+    const rot = await svc.api(`/v1/partners/${PARTNER}/targets/yt-main`, { method: 'PATCH', json: { credentials: { refreshToken: ROTATED } } });
+    expect(rot.status).toBe(200);
+    expect(await noCredentials(rot)).toMatchObject({ id: 'yt-main', enabled: false });
+    const afterRotate = await svc.rt.partners.getTarget(PARTNER, 'yt-main');
+    expect(afterRotate?.credentialsSealed).not.toBe(before?.credentialsSealed);
+    expect(svc.rt.partners.openCredentials(afterRotate!)).toEqual({ refreshToken: ROTATED });
+
+    const dump = await dumpRedis(svc.rt.redis);
+    for (const s of [SECRET_1, SECRET_2, ROTATED]) expect(dump).not.toContain(s);
+
+    const en = await svc.api(`/v1/partners/${PARTNER}/targets/yt-main`, { method: 'PATCH', json: { enabled: true } });
+    expect(en.status).toBe(200);
+    expect(await noCredentials(en)).toMatchObject({ enabled: true });
+    const list = (await (await svc.api(`/v1/partners/${PARTNER}/targets`)).json()) as { targets: { enabled: boolean; name: string }[] };
+    expect(list.targets[0]).toMatchObject({ enabled: true, name: 'YouTube (paused)' });
+  });
+
+  test('PATCH validation: empty credentials and a bad rate are 400', async () => {
+    const p1 = await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets/yt-main`, { method: 'PATCH', json: { credentials: {} } }), 400);
+    expect(p1.errors?.map((e) => e.path).join(' ')).toMatch(/credentials/);
+    await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets/yt-main`, { method: 'PATCH', json: { commissionRateBps: 12.5 } }), 400);
+    await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets/nosuch`, { method: 'PATCH', json: { enabled: false } }), 404);
+    expect(svc.rt.partners.openCredentials((await svc.rt.partners.getTarget(PARTNER, 'yt-main'))!)).toEqual({ refreshToken: ROTATED });
+  });
+
+  test('DELETE → 204, then 404, and the target is gone', async () => {
+    const r = await svc.api(`/v1/partners/${PARTNER}/targets/yt-main`, { method: 'DELETE' });
+    expect(r.status).toBe(204);
+    expect(await r.text()).toBe('');
+    await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets/yt-main`, { method: 'DELETE' }), 404);
+    await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets/yt-main`, { method: 'PATCH', json: { enabled: true } }), 404);
+    const list = (await (await svc.api(`/v1/partners/${PARTNER}/targets`)).json()) as { targets: unknown[] };
+    expect(list.targets).toEqual([]);
+    expect(await svc.rt.partners.getTarget(PARTNER, 'yt-main')).toBeNull();
+    // Its id is free again.
+    const again = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: newTarget });
+    expect(again.status).toBe(201);
+  });
+});
+
+describe('target validation', () => {
+  test('an invalid platform is 400 with a field error', async () => {
+    const p = await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { ...newTarget, id: 'bad-plat', platform: 'myspace' } }), 400);
+    expect(p.errors?.map((e) => e.path)).toContain('body.platform');
+    expect(await svc.rt.partners.getTarget(PARTNER, 'bad-plat')).toBeNull();
+  });
+
+  test('other invalid fields are 400', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ...newTarget, id: 'v1', credentials: {} }, 'body.credentials'],
+      [{ ...newTarget, id: 'v2', commissionRateBps: 10_001 }, 'body.commissionRateBps'],
+      [{ ...newTarget, id: 'v3', commissionRateBps: 7.5 }, 'body.commissionRateBps'],
+      [{ ...newTarget, id: 'v4', baseUrl: 'ftp://example.com' }, 'body.baseUrl'],
+      [{ ...newTarget, id: 'bad id' }, 'body.id'],
+      [{ ...newTarget, id: 'v5', name: '' }, 'body.name'],
+    ];
+    for (const [body, path] of cases) {
+      const p = await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets`, { json: body }), 400);
+      expect(p.errors?.map((e) => e.path)).toContain(path);
+    }
+    const list = (await (await svc.api(`/v1/partners/${PARTNER}/targets`)).json()) as { targets: { id: string }[] };
+    expect(list.targets.map((t) => t.id)).toEqual(['yt-main']);
+  });
+
+  test('a duplicate target id is 409, also under another partner, and the original is untouched', async () => {
+    const dup = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { ...newTarget, name: 'Dup', credentials: { refreshToken: 'other' } } });
+    await expectProblem(dup, 409);
+    const cross = await svc.api(`/v1/partners/tp2/targets`, { json: { ...newTarget, name: 'Dup elsewhere' } });
+    await expectProblem(cross, 409);
+    expect(await svc.rt.partners.getTarget('tp2', 'yt-main')).toBeNull();
+    // Nor can another partner's path reach it.
+    await expectProblem(await svc.api(`/v1/partners/tp2/targets/yt-main`, { method: 'PATCH', json: { enabled: false } }), 404);
+    await expectProblem(await svc.api(`/v1/partners/tp2/targets/yt-main`, { method: 'DELETE' }), 404);
+    const rec = await svc.rt.partners.getTarget(PARTNER, 'yt-main');
+    expect(rec?.name).toBe('YouTube main');
+    expect(svc.rt.partners.openCredentials(rec!)).toEqual(newTarget.credentials);
+  });
+
+  test('a target without an id gets one; an unknown partner is 404', async () => {
+    const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { platform: 'whatnot', name: 'WN', credentials: { apiKey: 'k' }, commissionRateBps: 0 } });
+    expect(r.status).toBe(201);
+    const j = await noCredentials(r);
+    expect(j['id']).toEqual(expect.stringMatching(/^[A-Za-z0-9_.:-]{1,128}$/));
+    await expectProblem(await svc.api(`/v1/partners/ghost/targets`, { json: newTarget }), 404);
+  });
+
+  test('a loopback baseUrl is accepted while ALLOW_PRIVATE_DESTINATIONS is true (tests, demo)', async () => {
+    const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { ...newTarget, id: 'sim-yt', baseUrl: 'http://127.0.0.1:4100/youtube' } });
+    expect(r.status).toBe(201);
+    expect(await r.json()).toMatchObject({ baseUrl: 'http://127.0.0.1:4100/youtube' });
+  });
+});
+
+describe('ALLOW_PRIVATE_DESTINATIONS=false', () => {
+  let strict: TestService;
+  beforeAll(async () => {
+    strict = await startService({ redis: svc.redis, env: { ALLOW_PRIVATE_DESTINATIONS: 'false' } });
+    expect(strict.config.allowPrivateDestinations).toBe(false);
+    expect((await strict.api('/v1/partners', { json: { id: 'sp', name: 'Strict' } })).status).toBe(201);
+  });
+  afterAll(async () => {
+    await strict.close();
+  });
+
+  test.each([
+    'http://127.0.0.1:4100/youtube',
+    'http://localhost:4100/',
+    'http://10.0.0.5/',
+    'http://192.168.1.10/',
+    'http://169.254.169.254/latest/meta-data/',
+    'http://[::1]:8080/',
+    'http://[::ffff:127.0.0.1]/',
+    'http://2130706433/',
+  ])('baseUrl %s is refused (400)', async (baseUrl) => {
+    const p = await expectProblem(await strict.api('/v1/partners/sp/targets', { json: { ...newTarget, id: 'strict-yt', baseUrl } }), 400);
+    expect(p.errors?.map((e) => e.path)).toContain('body.baseUrl');
+    expect(await strict.rt.partners.getTarget('sp', 'strict-yt')).toBeNull();
+  });
+
+  test('a public baseUrl is accepted, and PATCHing it to a private one is refused', async () => {
+    const r = await strict.api('/v1/partners/sp/targets', { json: { ...newTarget, id: 'strict-pub', baseUrl: 'https://93.184.216.34/youtube' } });
+    expect(r.status).toBe(201);
+    const p = await expectProblem(await strict.api('/v1/partners/sp/targets/strict-pub', { method: 'PATCH', json: { baseUrl: 'http://127.0.0.1:4100/youtube' } }), 400);
+    expect(p.errors?.map((e) => e.path)).toContain('body.baseUrl');
+    expect((await strict.rt.partners.getTarget('sp', 'strict-pub'))?.baseUrl).toBe('https://93.184.216.34/youtube');
+  });
+});
