@@ -20,6 +20,7 @@ import { partnerRoutes } from './routes/partners.routes.js';
 import { platformWebhookRoutes } from './routes/platform-webhooks.routes.js';
 import { showRoutes } from './routes/shows.routes.js';
 import { targetRoutes } from './routes/targets.routes.js';
+import { reconcileRoutes } from './routes/reconcile.routes.js';
 
 export interface AppOptions {
   /** Log requests (off in tests and benchmarks). */
@@ -52,6 +53,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, links: rt.links, sync: rt.syncProducer });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution, log: rt.log.child({ module: 'platform-webhooks' }) });
+  await app.register(reconcileRoutes, { reconcile: rt.reconcile });
   await app.register(outboundRoutes, { outbound: rt.outbound, partners: rt.partners, allowPrivateDestinations: rt.config.allowPrivateDestinations });
   if (opts.dashboard !== false) {
     // Loaded lazily: bull-board pulls in @fastify/static, which tests and benchmarks do not need.

@@ -86,7 +86,7 @@ export interface OrderView {
 }
 
 /** Platform status strings that mean the whole order was taken back. */
-const VOIDED = /^(cancel+ed|voided?|refunded|returned)$/i;
+export const VOIDED = /^(cancel+ed|voided?|refunded|returned)$/i;
 
 export class AttributionService {
   constructor(private readonly deps: AttributionDeps) {}

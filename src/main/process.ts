@@ -11,6 +11,7 @@ import { startSyncWorkers } from '../mirror/sync.worker.js';
 import { startDeliveryWorker } from '../outbound/delivery.worker.js';
 import { startAttributionWorker } from '../attribution/attribution.worker.js';
 import { SweepService } from '../mirror/sweep.service.js';
+import { startReconcileWorker } from '../reconcile/reconcile.worker.js';
 import { RedisUnavailableError } from '../store/embedded-redis.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { startScheduler, type SchedulerHandle } from './scheduler.js';
@@ -45,11 +46,19 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
   if (roles.includes('worker')) {
     started.workers.push(
       startDeliveryWorker(rt.delivery, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.outboundConcurrency, lockDurationMs: config.workerLockMs, log: rt.log.child({ module: 'delivery-worker' }) }),
+      startReconcileWorker(rt.reconcile, { connection: rt.bullConnection('worker'), keys: rt.keys, log: rt.log.child({ module: 'reconcile-worker' }) }),
     );
   }
   if (roles.includes('scheduler')) {
     const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, rt.log.child({ module: 'sweep' }));
-    started.scheduler = await startScheduler({ connection: () => rt.bullConnection('worker'), keys: rt.keys, sweep, sweepIntervalMs: config.sweepIntervalMs, log: rt.log });
+    started.scheduler = await startScheduler({
+      connection: () => rt.bullConnection('worker'),
+      keys: rt.keys,
+      sweep,
+      sweepIntervalMs: config.sweepIntervalMs,
+      log: rt.log,
+      reconcile: { partners: rt.partners, service: rt.reconcile },
+    });
   }
   if (roles.includes('api')) {
     const app = await buildApp(rt, { logger: opts.logger ?? true });

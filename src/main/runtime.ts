@@ -18,6 +18,8 @@ import type { DeliveryService } from '../outbound/delivery.service.js';
 import type { OutboundService } from '../outbound/outbound.service.js';
 import { AttributionProducer } from '../queues/attribution.queue.js';
 import { AttributionRepository } from '../store/attribution.repository.js';
+import { ReconcileRepository } from '../store/reconcile.repository.js';
+import { ReconcileService } from '../reconcile/reconcile.service.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
 import { IngestService } from '../sources/ingest.service.js';
 import { ApiKeyRepository } from '../store/apikey.repository.js';
@@ -53,6 +55,7 @@ export interface Runtime {
   delivery: DeliveryService;
   attributionProducer: AttributionProducer;
   attribution: AttributionService;
+  reconcile: ReconcileService;
   close(): Promise<void>;
 }
 
@@ -119,6 +122,16 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     maxRetries: config.syncMaxRetries,
     onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
   });
+  const reconcile = new ReconcileService({
+    repo: new ReconcileRepository(redis, keys),
+    partners,
+    attribution,
+    outbound,
+    adapterFor: (t, l) => syncService.adapterFor(t, l),
+    connection: producerConn,
+    keys,
+    log: log.child({ module: 'reconcile' }),
+  });
 
   return {
     config,
@@ -138,6 +151,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     syncProducer,
     ingest,
     syncService,
+    reconcile,
     outbound,
     delivery,
     attributionProducer,
@@ -146,6 +160,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       await syncProducer.close();
       await outbound.close();
       await attributionProducer.close();
+      await reconcile.close();
       for (const c of owned) c.disconnect();
       await redis.quit().catch(() => undefined);
     },

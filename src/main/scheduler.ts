@@ -1,27 +1,76 @@
 /**
- * Scheduled work, run through a BullMQ job scheduler so that any number of scheduler processes
- * produce each tick once: the mirror sweep (and, later, reconciliation per partner cron).
+ * Scheduled work, run through BullMQ job schedulers so that any number of scheduler processes
+ * produce each tick once: the mirror sweep, and one reconciliation per partner on its
+ * `reconcileCron` (UTC) covering the last `reconcileLookbackDays` (platform data arrives late).
  */
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import type { SweepService } from '../mirror/sweep.service.js';
+import type { PartnerRepository } from '../store/partner.repository.js';
+import type { ReconcileService } from '../reconcile/reconcile.service.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
+const RECONCILE_SCHEDULES_EVERY_MS = 60_000;
 
 export interface SchedulerHandle {
   close(): Promise<void>;
 }
 
-export async function startScheduler(opts: { connection: () => ConnectionOptions; keys: Keys; sweep: SweepService; sweepIntervalMs: number; log: Logger }): Promise<SchedulerHandle> {
+export interface SchedulerOptions {
+  connection: () => ConnectionOptions;
+  keys: Keys;
+  sweep: SweepService;
+  sweepIntervalMs: number;
+  log: Logger;
+  /** Reconciliation per partner cron; omitted in tests that only need the sweep. */
+  reconcile?: { partners: PartnerRepository; service: ReconcileService };
+}
+
+export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerHandle> {
   const prefix = opts.keys.queuePrefix(SCHEDULER_QUEUE);
   const queue = new Queue(SCHEDULER_QUEUE, { connection: opts.connection(), prefix });
   await queue.upsertJobScheduler('mirror-sweep', { every: opts.sweepIntervalMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
+
+  /** Keep one cron job scheduler per partner in step with the partners' settings. */
+  const syncReconcileSchedules = async (): Promise<number> => {
+    if (!opts.reconcile) return 0;
+    const partners = await opts.reconcile.partners.list();
+    for (const p of partners) {
+      await queue.upsertJobScheduler(
+        `reconcile:${p.id}`,
+        { pattern: p.reconcileCron, tz: 'UTC' },
+        { name: 'reconcile-partner', data: { partnerId: p.id }, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+      );
+    }
+    return partners.length;
+  };
+  if (opts.reconcile) {
+    await queue.upsertJobScheduler('reconcile-schedules', { every: RECONCILE_SCHEDULES_EVERY_MS, immediately: true }, { name: 'reconcile-schedules', opts: { removeOnComplete: true, removeOnFail: 100 } });
+  }
+
   const worker = new Worker(
     SCHEDULER_QUEUE,
     async (job) => {
-      if (job.name === 'sweep') return opts.sweep.sweep();
-      return null;
+      switch (job.name) {
+        case 'sweep':
+          return opts.sweep.sweep();
+        case 'reconcile-schedules':
+          return syncReconcileSchedules();
+        case 'reconcile-partner': {
+          if (!opts.reconcile) return null;
+          const { partnerId } = z.object({ partnerId: z.string().min(1) }).parse(job.data);
+          const partner = await opts.reconcile.partners.get(partnerId);
+          if (!partner) return null;
+          const to = new Date();
+          const from = new Date(to.getTime() - partner.reconcileLookbackDays * 86_400_000);
+          const rec = await opts.reconcile.service.request(partnerId, from, to, 'scheduled');
+          return rec.id;
+        }
+        default:
+          return null;
+      }
     },
     { connection: opts.connection(), prefix, concurrency: 1 },
   );

@@ -127,6 +127,14 @@ export class Keys {
     return `${this.prefix}:{sweep}:active`;
   }
 
+  // reconciliation runs and the heals they made
+  reconciliation(id: string): string {
+    return `${this.prefix}:{r:${id}}:recon`;
+  }
+  reconHealed(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:recon-healed`;
+  }
+
   /** BullMQ prefix for a queue: the hash tag keeps each queue's keys in one slot. */
   queuePrefix(queue: string): string {
     return `${this.prefix}:{q:${queue}}`;

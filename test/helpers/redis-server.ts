@@ -56,6 +56,7 @@ export async function startRedis(): Promise<TestRedis> {
   const port = await freePort();
   let proc: ChildProcess | undefined;
   const start = async (): Promise<void> => {
+    if (proc && proc.exitCode === null && proc.signalCode === null) return; // already running
     proc = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction', '--loglevel', 'warning'],

@@ -15,6 +15,7 @@ import { createLogger } from '../../src/lib/logger.js';
 import { startSyncWorkers } from '../../src/mirror/sync.worker.js';
 import { startDeliveryWorker } from '../../src/outbound/delivery.worker.js';
 import { startAttributionWorker } from '../../src/attribution/attribution.worker.js';
+import { startReconcileWorker } from '../../src/reconcile/reconcile.worker.js';
 import { SweepService } from '../../src/mirror/sweep.service.js';
 import { createRuntime, type Runtime } from '../../src/main/runtime.js';
 import { startScheduler, type SchedulerHandle } from '../../src/main/scheduler.js';
@@ -86,6 +87,7 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
       svc.workers = startSyncWorkers(rt.syncService, { connection: rt.bullConnection('worker'), keys: rt.keys, shards: config.syncShards, concurrency: config.workerConcurrency, lockMs: config.workerLockMs, log });
       svc.workers.push(startAttributionWorker(rt.attribution, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.workerConcurrency, lockMs: config.workerLockMs, log }));
       svc.workers.push(startDeliveryWorker(rt.delivery, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.outboundConcurrency, lockDurationMs: config.workerLockMs, log }));
+      svc.workers.push(startReconcileWorker(rt.reconcile, { connection: rt.bullConnection('worker'), keys: rt.keys, log }));
     },
     async stopWorkers() {
       await Promise.all(svc.workers.map((w) => w.close()));

@@ -1,0 +1,35 @@
+/** Reconciliations (CONTRACT §2, §6). */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { IdSchema } from '../../domain/events.js';
+import { notFound } from '../../lib/errors.js';
+import type { ReconcileService } from '../../reconcile/reconcile.service.js';
+import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+
+const Timestamp = z.iso.datetime({ offset: true });
+
+export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileService }> = async (app, opts) => {
+  app.post(
+    '/v1/partners/:partnerId/reconciliations',
+    {
+      preHandler: app.requireRole('operator'),
+      schema: { tags: ['reconciliation'], summary: 'Reconcile the ledger with every target platform report for [from, to)', params: z.object({ partnerId: IdSchema }), body: z.object({ from: Timestamp, to: Timestamp }) },
+    },
+    async (req, reply) => {
+      const rec = await opts.reconcile.request(req.params.partnerId, new Date(req.body.from), new Date(req.body.to), 'manual');
+      return reply.status(202).send({ id: rec.id });
+    },
+  );
+
+  app.get(
+    '/v1/reconciliations/:id',
+    { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['reconciliation'], summary: 'Status, summary and discrepancies', params: z.object({ id: IdSchema }) } },
+    async (req) => {
+      const rec = await opts.reconcile.get(req.params.id);
+      if (!rec) throw notFound(`reconciliation ${req.params.id}`);
+      assertPartnerAccess(req, rec.partnerId);
+      const { id, status, from, to, summary, discrepancies, partnerId, trigger, createdAt, completedAt, error } = rec;
+      return { id, partnerId, status, trigger, from, to, createdAt, completedAt, summary, discrepancies, ...(error ? { error } : {}) };
+    },
+  );
+};

@@ -1,0 +1,143 @@
+/**
+ * Reconciliation (CONTRACT §6): for a partner and period, compare the ledger with every target
+ * platform's own order report, record each discrepancy, auto-heal what the platform reports and the
+ * ledger lacks (new ledger entries, marked as coming from the report), and tell the partner
+ * (`reconciliation.completed`). Re-running a period never double-counts: platform orders and
+ * refunds are idempotent by id, and heals are remembered so the re-run reports the same discrepancies.
+ */
+import type { Logger } from 'pino';
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { VOIDED, type AttributionService } from '../attribution/attribution.service.js';
+import { badRequest, notFound } from '../lib/errors.js';
+import { sortableId } from '../lib/ids.js';
+import type { OutboundService } from '../outbound/outbound.service.js';
+import type { Keys } from '../store/keys.js';
+import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
+import type { Discrepancy, ReconcileRepository, ReconciliationRecord, ReconTargetSummary } from '../store/reconcile.repository.js';
+import type { TargetAdapter } from '../targets/target.adapter.js';
+import { isTargetError } from '../targets/target.errors.js';
+import { compareTarget } from './reconcile.compare.js';
+
+export const RECONCILE_QUEUE = 'reconcile';
+const MAX_PERIOD_MS = 92 * 86_400_000;
+
+export interface ReconcileDeps {
+  repo: ReconcileRepository;
+  partners: PartnerRepository;
+  attribution: AttributionService;
+  outbound: Pick<OutboundService, 'emit'> | undefined;
+  adapterFor: (t: TargetRecord, log: Logger) => TargetAdapter | null;
+  connection: ConnectionOptions;
+  keys: Keys;
+  log: Logger;
+}
+
+export class ReconcileService {
+  private queue: Queue | undefined;
+  constructor(private readonly deps: ReconcileDeps) {}
+
+  private q(): Queue {
+    this.queue ??= new Queue(RECONCILE_QUEUE, { connection: this.deps.connection, prefix: this.deps.keys.queuePrefix(RECONCILE_QUEUE) });
+    return this.queue;
+  }
+
+  async request(partnerId: string, from: Date, to: Date, trigger: 'manual' | 'scheduled'): Promise<ReconciliationRecord> {
+    if (!(await this.deps.partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
+    if (!(from.getTime() < to.getTime())) throw badRequest('from must be before to', [{ path: 'body.to', message: 'must be after from' }]);
+    if (to.getTime() - from.getTime() > MAX_PERIOD_MS) throw badRequest('a reconciliation covers at most 92 days', [{ path: 'body.from', message: 'period longer than 92 days' }]);
+    const rec: ReconciliationRecord = {
+      id: sortableId('rec_'),
+      partnerId,
+      trigger,
+      status: 'queued',
+      from: from.toISOString(),
+      to: to.toISOString(),
+      createdAt: new Date().toISOString(),
+      summary: null,
+      discrepancies: [],
+    };
+    await this.deps.repo.save(rec);
+    await this.q().add('reconcile', { id: rec.id }, { jobId: rec.id, attempts: 5, backoff: { type: 'exponential', delay: 5000, jitter: 0.5 }, removeOnComplete: 1000, removeOnFail: 1000 });
+    return rec;
+  }
+
+  async get(id: string): Promise<ReconciliationRecord | null> {
+    return this.deps.repo.get(id);
+  }
+
+  /** The job: safe to run again for the same record (a retry after a crash gives the same result). */
+  async run(id: string): Promise<ReconciliationRecord> {
+    const { repo, partners, attribution, log } = this.deps;
+    const rec = await repo.get(id);
+    if (!rec) throw new Error(`reconciliation ${id} not found`);
+    if (rec.status === 'completed') return rec;
+    rec.status = 'running';
+    rec.startedAt = new Date().toISOString();
+    await repo.save(rec);
+
+    const bundle = await partners.bundle(rec.partnerId);
+    const fromMs = Date.parse(rec.from);
+    const toMs = Date.parse(rec.to);
+    const ledgerAll = await attribution.orders(rec.partnerId, { fromMs, toMs });
+    const targets: ReconTargetSummary[] = [];
+    const skipped: string[] = [];
+    const found: Discrepancy[] = [];
+    for (const t of bundle?.targets ?? []) {
+      const adapter = this.deps.adapterFor(t, log);
+      if (!adapter?.capabilities.orderReport || !adapter.listOrders) {
+        skipped.push(t.id);
+        continue;
+      }
+      const ledger = ledgerAll
+        .filter((o) => o.order.targetId === t.id && o.order.source !== 'partner')
+        .map((o) => ({ orderId: o.order.orderId, currency: o.currency, gross: o.gross, refunded: o.refunded }));
+      const summary: ReconTargetSummary = { targetId: t.id, platform: t.platform, platformOrders: 0, ledgerOrders: ledger.length, discrepancies: 0, healed: 0 };
+      targets.push(summary);
+      let report;
+      try {
+        report = await adapter.listOrders(new Date(fromMs), new Date(toMs));
+      } catch (err) {
+        if (!isTargetError(err)) throw err;
+        summary.error = `${t.platform}: ${err.message}`;
+        continue;
+      }
+      summary.platformOrders = report.length;
+      const cmp = compareTarget(t.id, report, ledger, VOIDED);
+      if (cmp.heal.length) await attribution.ingestPlatformOrders(rec.partnerId, t.id, cmp.heal, 'report');
+      for (const d of cmp.discrepancies) {
+        if (d.healed) {
+          const p = cmp.heal.find((h) => h.orderId === d.orderId);
+          await repo.rememberHeal(rec.partnerId, d, p ? Date.parse(p.createdAt) : fromMs);
+        }
+      }
+      found.push(...cmp.discrepancies);
+    }
+    // What an earlier run healed in this period is still a discrepancy of the period (same result on re-run).
+    const key = (d: Discrepancy): string => `${d.targetId}\u0000${d.orderId}\u0000${d.kind}`;
+    const seen = new Set(found.filter((d) => d.healed).map(key));
+    const previously = (await repo.heals(rec.partnerId, fromMs, toMs)).filter((d) => !seen.has(key(d)) && !found.some((f) => f.targetId === d.targetId && f.orderId === d.orderId));
+    const discrepancies = [...found, ...previously].sort((a, b) => a.targetId.localeCompare(b.targetId) || a.orderId.localeCompare(b.orderId) || a.kind.localeCompare(b.kind));
+    for (const s of targets) {
+      const mine = discrepancies.filter((d) => d.targetId === s.targetId);
+      s.discrepancies = mine.length;
+      s.healed = mine.filter((d) => d.healed).length;
+    }
+    rec.discrepancies = discrepancies;
+    rec.summary = { targets, discrepancies: discrepancies.length, healed: discrepancies.filter((d) => d.healed).length, skippedTargets: skipped };
+    rec.status = targets.length > 0 && targets.every((s) => s.error) ? 'failed' : 'completed';
+    if (rec.status === 'failed') rec.error = 'no target report could be read';
+    rec.completedAt = new Date().toISOString();
+    await repo.save(rec);
+    await this.deps.outbound?.emit(
+      rec.partnerId,
+      'reconciliation.completed',
+      { id: rec.id, status: rec.status, from: rec.from, to: rec.to, trigger: rec.trigger, summary: rec.summary, discrepancies: rec.discrepancies },
+      `reconciliation:${rec.id}`,
+    );
+    return rec;
+  }
+
+  async close(): Promise<void> {
+    await this.queue?.close();
+  }
+}

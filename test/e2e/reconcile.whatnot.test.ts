@@ -1,0 +1,97 @@
+/**
+ * Reconciliation (CONTRACT §6) against the Whatnot simulator's order report: an order whose webhook
+ * never reached us is found and auto-healed into the ledger, a refund the webhook missed becomes a
+ * reversal, an order only the ledger has is reported; re-running the period gives the same result
+ * and never double-counts.
+ */
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+const WEBHOOK_SECRET = 'whsec_' + Buffer.from('reconcile-test-whatnot-secret').toString('base64');
+let svc: TestService;
+let sim: TestSim;
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService({ workers: true });
+});
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+interface Recon {
+  status: string;
+  summary: { discrepancies: number; healed: number; targets: { targetId: string; platformOrders: number }[] };
+  discrepancies: { kind: string; targetId: string; orderId: string; healed: boolean }[];
+}
+interface Report {
+  totals: { targetId: string; orders: number; grossAmount: number; refundedAmount: number; commission: number }[];
+}
+
+async function reconcile(from: string, to: string): Promise<Recon> {
+  const r = await svc.api('/v1/partners/tsl/reconciliations', { json: { from, to } });
+  expect(r.status).toBe(202);
+  const { id } = (await r.json()) as { id: string };
+  return waitFor(async () => {
+    const g = await svc.api(`/v1/reconciliations/${id}`);
+    const body = (await g.json()) as Recon;
+    return body.status === 'completed' || body.status === 'failed' ? body : undefined;
+  });
+}
+
+test('heals what the platform reports and the ledger lacks; a re-run gives the same result', async () => {
+  const secret = await createPartner(svc, 'tsl');
+  const t = await svc.api('/v1/partners/tsl/targets', {
+    json: { id: 'wn', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: 'wn_token', webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000 },
+  });
+  expect(t.status).toBe(201);
+  const show = sampleShow('s1');
+  await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'));
+  await waitFor(async () => (await svc.rt.shows.getMirror('tsl', 's1', 'wn'))?.state === 'action_required');
+  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Reconcile show' })) as { externalId: string };
+  await svc.api('/v1/partners/tsl/shows/s1/mirrors/wn', { method: 'PUT', json: { externalId } });
+  await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...show, state: 'live' }, '2026-11-24T18:00:00Z'));
+  await waitFor(async () => (await svc.rt.shows.getMirror('tsl', 's1', 'wn'))?.state === 'live');
+
+  // One order arrives by webhook; the webhook is then switched off, so the next order and a refund never reach us.
+  await sim.control('PUT', '/_sim/whatnot/webhook', { url: `${svc.url}/v1/platform-webhooks/wn`, secret: WEBHOOK_SECRET });
+  const first = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 2000, currency: 'USD' } })) as { orderId: string };
+  await waitFor(async () => (await svc.rt.attribution.orders('tsl')).length === 1);
+  await sim.control('PUT', '/_sim/whatnot/webhook', { url: 'http://127.0.0.1:1/unreachable' });
+  const missed = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p2', total: { amount: 5000, currency: 'USD' } })) as { orderId: string };
+  await sim.control('POST', `/_sim/whatnot/orders/${first.orderId}/refunds`, { amount: { amount: 500, currency: 'USD' } });
+  // An order the ledger has but the platform never reported.
+  await svc.rt.attribution.ingestPlatformOrders('tsl', 'wn', [
+    { orderId: 'ghost-1', externalShowId: externalId, productId: 'p1', clickId: undefined, createdAt: new Date().toISOString(), total: { amount: 700, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined },
+  ], 'webhook');
+
+  const from = new Date(Date.now() - 3600_000).toISOString();
+  const to = new Date(Date.now() + 60_000).toISOString();
+  const run1 = await reconcile(from, to);
+  expect(run1.status).toBe('completed');
+  const kinds = run1.discrepancies.map((d) => [d.orderId, d.kind, d.healed]);
+  expect(kinds).toEqual(
+    expect.arrayContaining([
+      [missed.orderId, 'missing_in_ledger', true],
+      [first.orderId, 'amount_mismatch', true],
+      ['ghost-1', 'missing_in_platform', false],
+    ]),
+  );
+  expect(run1.discrepancies).toHaveLength(3);
+
+  const report1 = (await (await svc.api('/v1/partners/tsl/attribution')).json()) as Report;
+  const wn1 = report1.totals.find((r) => r.targetId === 'wn')!;
+  expect(wn1).toMatchObject({ orders: 3, grossAmount: 7700, refundedAmount: 500, commission: 720 });
+
+  const run2 = await reconcile(from, to);
+  expect(run2.discrepancies).toEqual(run1.discrepancies);
+  const report2 = (await (await svc.api('/v1/partners/tsl/attribution')).json()) as Report;
+  expect(report2).toEqual(report1);
+});
+
+test('validation and scoping', async () => {
+  expect((await svc.api('/v1/partners/tsl/reconciliations', { json: { from: '2026-11-25T00:00:00Z', to: '2026-11-24T00:00:00Z' } })).status).toBe(400);
+  expect((await svc.api('/v1/partners/nobody/reconciliations', { json: { from: '2026-11-24T00:00:00Z', to: '2026-11-25T00:00:00Z' } })).status).toBe(404);
+  expect((await svc.api('/v1/reconciliations/rec_missing')).status).toBe(404);
+});
