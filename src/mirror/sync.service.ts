@@ -68,7 +68,7 @@ export class SyncService {
     return factory({
       target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials: this.deps.partners.openCredentials(target) },
       tokens: new RedisTokenStore(redis, keys, box, target.id),
-      limiter: new RedisRateLimiter(redis, keys, target.id, PLATFORM_LIMITS[target.platform]),
+      limiter: new RedisRateLimiter(redis, keys, target.id, target.rateLimit ?? PLATFORM_LIMITS[target.platform]),
       log,
       timeoutMs: this.deps.timeoutMs,
     });

@@ -22,6 +22,8 @@ export interface TargetRecord {
   commissionRateBps: number;
   enabled: boolean;
   pinDelayMs: number;
+  /** Overrides the platform's documented per-account request window (an account with a raised limit). */
+  rateLimit?: { requests: number; windowMs: number } | undefined;
   /** AES-256-GCM sealed JSON of the credentials; never returned by the API. */
   credentialsSealed: string;
   createdAt: string;

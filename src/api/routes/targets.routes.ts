@@ -20,6 +20,7 @@ export interface TargetRoutesOptions {
 
 const Credentials = z.record(z.string().min(1).max(200), z.string().min(1).max(10_000)).refine((c) => Object.keys(c).length > 0, 'credentials must not be empty');
 const BaseUrl = z.url({ protocol: /^https?$/ }).max(2000);
+const RateLimit = z.object({ requests: z.number().int().min(1).max(100_000), windowMs: z.number().int().min(100).max(86_400_000) });
 const CreateTarget = z.object({
   id: IdSchema.optional(),
   platform: z.enum(PLATFORMS),
@@ -29,6 +30,7 @@ const CreateTarget = z.object({
   commissionRateBps: z.number().int().min(0).max(10_000),
   enabled: z.boolean().default(true),
   pinDelayMs: z.number().int().min(0).max(120_000).default(0),
+  rateLimit: RateLimit.optional(),
 });
 const PatchTarget = z.object({
   name: z.string().min(1).max(200).optional(),
@@ -37,6 +39,7 @@ const PatchTarget = z.object({
   commissionRateBps: z.number().int().min(0).max(10_000).optional(),
   enabled: z.boolean().optional(),
   pinDelayMs: z.number().int().min(0).max(120_000).optional(),
+  rateLimit: RateLimit.nullable().optional(),
 });
 const Params = z.object({ partnerId: IdSchema });
 const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
@@ -89,10 +92,11 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     const t = await partners.getTarget(partnerId, targetId);
     if (!t) throw notFound(`target ${targetId}`);
     await checkBaseUrl(req.body.baseUrl);
-    const { credentials, baseUrl, ...rest } = req.body;
+    const { credentials, baseUrl, rateLimit, ...rest } = req.body;
     const next: TargetRecord = {
       ...t,
       ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
+      ...(rateLimit !== undefined ? { rateLimit: rateLimit ?? undefined } : {}),
       ...(baseUrl !== undefined ? { baseUrl: baseUrl ?? undefined } : {}),
       ...(credentials ? { credentialsSealed: partners.sealCredentials(credentials) } : {}),
       updatedAt: new Date().toISOString(),

@@ -1,0 +1,51 @@
+/** One target per platform on the simulators, and the operator steps some platforms need. */
+import { randomBytes } from 'node:crypto';
+import type { Platform } from '../../src/targets/target.adapter.js';
+import { waitFor, type TestService } from './service.js';
+import type { TestSim } from './sim.js';
+
+export const CREDENTIALS: Record<Platform, Record<string, string>> = {
+  youtube: { clientId: 'cid', clientSecret: 'csecret', refreshToken: 'refresh-1' },
+  tiktok: { appKey: '6a6e2ekey', appSecret: 'app-secret', refreshToken: 'ROW_refresh', shopCipher: 'ROW_cipher' },
+  whatnot: { accessToken: 'wn_token', webhookSecret: `whsec_${randomBytes(24).toString('base64')}` },
+  bambuser: { apiKey: 'bb-key', webhookHeaderName: 'x-webhook-secret', webhookHeaderValue: 'bb-header-secret' },
+  facebook: { pageId: '1000001', pageAccessToken: 'fb-page-token' },
+};
+export const ALL_PLATFORMS: Platform[] = ['youtube', 'tiktok', 'whatnot', 'bambuser', 'facebook'];
+export const PIN_EFFECTS = new Set(['product.pinned', 'message.posted']);
+
+/** Creates one target per platform (id = platform name); `lift` raises account limits for load tests. */
+export async function addAllTargets(svc: TestService, sim: TestSim, partnerId: string, opts: { lift?: boolean } = {}): Promise<void> {
+  for (const platform of ALL_PLATFORMS) {
+    if (opts.lift) await sim.control('PUT', `/_sim/${platform}/limits`, { requestsPerWindow: null, quotaPerDay: null });
+    const r = await svc.api(`/v1/partners/${partnerId}/targets`, {
+      json: {
+        id: platform,
+        platform,
+        name: platform,
+        credentials: CREDENTIALS[platform],
+        baseUrl: sim.base(platform),
+        commissionRateBps: 1000,
+        ...(opts.lift ? { rateLimit: { requests: 10_000, windowMs: 1000 } } : {}),
+      },
+    });
+    if (r.status !== 201) throw new Error(`target ${platform}: ${r.status} ${await r.text()}`);
+  }
+  if (opts.lift) await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
+}
+
+/** For every mirror waiting for an operator: create the show by hand on the platform and link it. */
+export async function linkOperatorShows(svc: TestService, sim: TestSim, partnerId: string, showId: string, platforms: Platform[] = ['tiktok', 'whatnot']): Promise<void> {
+  for (const p of platforms) {
+    await waitFor(async () => (await svc.rt.shows.getMirror(partnerId, showId, p))?.state === 'action_required', 30_000);
+    const { externalId } = (await sim.control('POST', `/_sim/${p}/shows`, { title: `${showId} on ${p}` })) as { externalId: string };
+    const r = await svc.api(`/v1/partners/${partnerId}/shows/${showId}/mirrors/${p}`, { method: 'PUT', json: { externalId } });
+    if (r.status !== 200) throw new Error(`link ${p}: ${r.status} ${await r.text()}`);
+  }
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
