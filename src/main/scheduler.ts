@@ -47,7 +47,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
     return partners.length;
   };
   if (opts.reconcile) {
-    await queue.upsertJobScheduler('reconcile-schedules', { every: RECONCILE_SCHEDULES_EVERY_MS, immediately: true }, { name: 'reconcile-schedules', opts: { removeOnComplete: true, removeOnFail: 100 } });
+    await queue.upsertJobScheduler('reconcile-schedules', { every: RECONCILE_SCHEDULES_EVERY_MS }, { name: 'reconcile-schedules', opts: { removeOnComplete: true, removeOnFail: 100 } });
   }
 
   const worker = new Worker(

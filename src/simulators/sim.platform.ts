@@ -178,8 +178,15 @@ function seededRandom(seed: number): () => number {
 }
 
 /** Calendar day (YYYY-MM-DD) in a time zone: quota days end at the platform's local midnight. */
+const dayFormats = new Map<string, Intl.DateTimeFormat>();
 export function dayKey(now: number, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+  // Building a DateTimeFormat costs far more than using one: keep one per zone.
+  let f = dayFormats.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    dayFormats.set(timeZone, f);
+  }
+  return f.format(now);
 }
 
 const DEFAULT_LIMITS: SimLimits = {
