@@ -12,9 +12,13 @@ import { MoneySchema } from '../domain/money.js';
 import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
 import { FAULT_KINDS, SimProblem, type PlatformSimulator, type PlatformSimulatorFactory } from './sim.platform.js';
 import { createYoutubeSimulator } from './youtube.sim.js';
+import { createTiktokSimulator } from './tiktok.sim.js';
+import { createWhatnotSimulator } from './whatnot.sim.js';
+import { createBambuserSimulator } from './bambuser.sim.js';
+import { createFacebookSimulator } from './facebook.sim.js';
 
 /** Every simulated platform; one factory per platform (a fresh state per server). */
-export const PLATFORM_SIMULATORS: readonly PlatformSimulatorFactory[] = [createYoutubeSimulator];
+export const PLATFORM_SIMULATORS: readonly PlatformSimulatorFactory[] = [createYoutubeSimulator, createTiktokSimulator, createWhatnotSimulator, createBambuserSimulator, createFacebookSimulator];
 
 // ---------------------------------------------------------------------------------------------
 // Control bodies

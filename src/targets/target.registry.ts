@@ -2,13 +2,30 @@
 import type { WindowLimit } from '../store/rate-limiter.js';
 import type { AdapterFactory, Platform } from './target.adapter.js';
 import { createYoutubeAdapter } from './youtube/youtube.adapter.js';
+import { createTiktokAdapter } from './tiktok/tiktok.adapter.js';
+import { createWhatnotAdapter } from './whatnot/whatnot.adapter.js';
+import { createBambuserAdapter } from './bambuser/bambuser.adapter.js';
+import { createFacebookAdapter } from './facebook/facebook.adapter.js';
 
 const FACTORIES: Partial<Record<Platform, AdapterFactory>> = {
   youtube: createYoutubeAdapter,
+  tiktok: createTiktokAdapter,
+  whatnot: createWhatnotAdapter,
+  bambuser: createBambuserAdapter,
+  facebook: createFacebookAdapter,
 };
 
 /** Request windows per account, as documented by each platform (YouTube is quota-based instead). */
-export const PLATFORM_LIMITS: Partial<Record<Platform, WindowLimit>> = {};
+export const PLATFORM_LIMITS: Partial<Record<Platform, WindowLimit>> = {
+  // TikTok Shop: 50 requests/s per app per shop (announced to partners in 2025; 36009002 beyond).
+  tiktok: { requests: 50, windowMs: 1000 },
+  // Whatnot Seller API: 10 requests/s per seller per app (RateLimit-Limit: 10, 10;w=1).
+  whatnot: { requests: 10, windowMs: 1000 },
+  // Bambuser: 5 requests per 10 s moving window per API key (429 beyond). We count a request when it
+  // leaves, Bambuser when it arrives; the extra second absorbs the difference in delay between two
+  // requests (event loop, network), so that the platform never sees 6 in its 10 s.
+  bambuser: { requests: 5, windowMs: 11_000 },
+};
 
 export function adapterFactory(platform: Platform): AdapterFactory | undefined {
   return FACTORIES[platform];

@@ -1,0 +1,643 @@
+/**
+ * Bambuser Live Video Shopping simulator: the REST API for Live (v1) under `/bambuser/v1/...`
+ * (liveshopping-api.bambuser.com/v1/...), so a target with `baseUrl = http://127.0.0.1:{port}/bambuser`
+ * uses the real paths.
+ *
+ * Protocol, as the public API reference describes it:
+ *  - `Authorization: Token <api key>` (a Bearer header is refused with 401). Any non-empty key works;
+ *    a key starting with `revoked` is refused (401). Keys have scopes: by default a simulated key has
+ *    all of them; a key containing `scopes=A,B` (e.g. `k1;scopes=READ_SHOWS,WRITE_SHOWS`) has only
+ *    those, and an endpoint needing another answers 403 naming the scope.
+ *  - 5 requests per 10 s moving window **per API key** (429 with Retry-After). The framework's window
+ *    is per platform, so this simulator keeps one window per key instead; `PUT /_sim/bambuser/limits
+ *    {requestsPerWindow, windowMs}` changes it.
+ *  - Shows (upcoming | scheduled | live | ended, isLive), products attached to a show (ProductModel:
+ *    publicUrl, productReference), highlights (startAt, startRel, products), broadcasts, order stats,
+ *    webhooks (`POST /v1/webhooks {name, url, topics, headers}`; deliveries carry those headers and no
+ *    signature; `{collection, action, payload, eventId, timestamp}`; retried until a 200, so a receiver
+ *    can see an event more than once; `GET /v1/webhooks/{eventId}` re-fetches one).
+ *  - A show goes live when its host starts broadcasting, not by API: tests drive that in process with
+ *    `startBroadcast(showId)` / `stopBroadcast(showId)` on the simulator object (effects show.started /
+ *    show.ended).
+ * Our model where the public reference says nothing: list paging (`limit` ≤ 100, opaque `cursor`,
+ * newest first), error bodies `{statusCode, error, message}`, and the order stats shape (see
+ * src/targets/bambuser/bambuser.schemas.ts). `PUT /_sim/bambuser/webhook {url, secret}` registers a
+ * webhook for every topic whose custom header is `x-webhook-secret: <secret>`.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { minorToDecimal } from '../targets/decimal-amount.js';
+import {
+  SimPlatform,
+  installSimApiHooks,
+  randomId,
+  type PlatformSimulator,
+  type SimOrder,
+  type SimReply,
+  type SimWindowState,
+} from './sim.platform.js';
+
+export const BAMBUSER_SCOPES = [
+  'READ_SHOWS',
+  'WRITE_SHOWS',
+  'DELETE_SHOWS',
+  'READ_PRODUCTS',
+  'WRITE_PRODUCTS',
+  'DELETE_PRODUCTS',
+  'READ_BROADCASTS',
+  'READ_STATS',
+  'READ_WEBHOOKS',
+  'WRITE_WEBHOOKS',
+] as const;
+const TOPICS = ['show', 'product', 'user', 'product-highlight', 'broadcast'] as const;
+/** Header carrying the secret of the webhook set with PUT /_sim/bambuser/webhook. */
+export const SIM_WEBHOOK_HEADER = 'x-webhook-secret';
+const ORG_ID = 'simOrg0000000000001';
+const WEBHOOK_RETRIES = 3;
+const WEBHOOK_RETRY_MS = 200;
+
+// ---------------------------------------------------------------------------------------------
+// Per-key moving window
+// ---------------------------------------------------------------------------------------------
+
+/** Bambuser counts requests per API key; the shared framework window (per platform) is switched off. */
+class BambuserSimPlatform extends SimPlatform {
+  private readonly windows = new Map<string, number[]>();
+
+  constructor() {
+    super('bambuser', { limits: { requestsPerWindow: 5, windowMs: 10_000 } });
+    this.onReset(() => this.windows.clear());
+  }
+
+  override takeWindowSlot(): SimWindowState | undefined {
+    return undefined;
+  }
+
+  takeKeySlot(key: string, now = Date.now()): SimWindowState | undefined {
+    const limit = this.limits.requestsPerWindow;
+    if (limit === null) return undefined;
+    const { windowMs } = this.limits;
+    const live = (this.windows.get(key) ?? []).filter((t) => t > now - windowMs);
+    if (live.length < limit) {
+      live.push(now);
+      this.windows.set(key, live);
+      return undefined;
+    }
+    this.windows.set(key, live);
+    const oldest = live[0] ?? now;
+    return { limit, remaining: 0, windowMs, resetMs: Math.max(0, oldest + windowMs - now) };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------
+
+type ShowState = 'upcoming' | 'scheduled' | 'live' | 'ended';
+
+interface BmbProduct {
+  id: string;
+  publicUrl: string;
+  productReference: string | null;
+  title: string | null;
+}
+interface BmbHighlight {
+  id: string;
+  startAt: string;
+  startRel: number;
+  products: string[];
+}
+interface BmbBroadcast {
+  id: string;
+  createdAt: string;
+  endedAt: string | null;
+}
+interface BmbShow {
+  id: string;
+  title: string;
+  description: string;
+  state: ShowState;
+  published: boolean;
+  isTestShow: boolean;
+  allowArchivedPlayback: boolean;
+  scheduledStartAt: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  products: BmbProduct[];
+  highlights: BmbHighlight[];
+  broadcasts: BmbBroadcast[];
+  seq: number;
+}
+interface BmbSubscription {
+  id: string;
+  name: string;
+  url: string;
+  topics: string[];
+  headers: Record<string, string>;
+}
+interface BmbEvent {
+  collection: string;
+  action: 'add' | 'update' | 'remove';
+  payload: Record<string, unknown>;
+  eventId: string;
+  timestamp: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+};
+
+function errorReply(status: number, message: string, headers?: Record<string, string>): SimReply {
+  return { status, ...(headers ? { headers } : {}), body: { statusCode: status, error: STATUS_TEXT[status] ?? 'Error', message } };
+}
+
+class BmbError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function tooMany(window: SimWindowState): SimReply {
+  const seconds = Math.max(1, Math.ceil(window.resetMs / 1000));
+  return errorReply(429, `Rate limit exceeded: ${window.limit} requests per ${window.windowMs / 1000} seconds per API key`, { 'retry-after': String(seconds) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request helpers
+// ---------------------------------------------------------------------------------------------
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function bodyOf(req: FastifyRequest): Record<string, unknown> {
+  if (!isRecord(req.body)) throw new BmbError(400, 'request body must be a JSON object');
+  return req.body;
+}
+function qp(req: FastifyRequest, name: string): string | undefined {
+  const v = (req.query as Record<string, string | string[] | undefined>)[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+function isoOrThrow(v: unknown, field: string): string {
+  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(v) || Number.isNaN(Date.parse(v))) throw new BmbError(400, `${field} must be an ISO 8601 date-time`);
+  return new Date(Date.parse(v)).toISOString();
+}
+function optString(v: unknown, field: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new BmbError(400, `${field} must be a string`);
+  return v;
+}
+function optBool(v: unknown, field: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw new BmbError(400, `${field} must be a boolean`);
+  return v;
+}
+function isHttpUrl(v: unknown): v is string {
+  if (typeof v !== 'string') return false;
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** Scopes of a simulated key: all, unless the key spells them out (`…scopes=A,B…`). */
+export function scopesOfKey(key: string): Set<string> {
+  const m = /(?:^|[;.:])scopes=([A-Z_,+]+)/.exec(key);
+  return new Set(m?.[1] ? m[1].split(/[,+]/).filter(Boolean) : BAMBUSER_SCOPES);
+}
+
+function send(reply: FastifyReply, r: SimReply): FastifyReply {
+  reply.code(r.status);
+  if (r.headers) void reply.headers(r.headers);
+  return reply.send(r.body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulator
+// ---------------------------------------------------------------------------------------------
+
+export interface BambuserSimulator extends PlatformSimulator {
+  /** The host starts broadcasting the show (the Bambuser app or an external encoder): it goes live. */
+  startBroadcast(showId: string): void;
+  /** The host stops broadcasting: the show ends. */
+  stopBroadcast(showId: string): void;
+}
+
+export function createBambuserSimulator(): BambuserSimulator {
+  const sim = new BambuserSimPlatform();
+  const shows = new Map<string, BmbShow>();
+  const subscriptions: BmbSubscription[] = [];
+  const events = new Map<string, BmbEvent>();
+  const keyOf = new WeakMap<object, string>();
+  let showSeq = 0;
+  sim.onReset(() => {
+    shows.clear();
+    subscriptions.length = 0;
+    events.clear();
+    showSeq = 0;
+  });
+
+  // --- rendering --------------------------------------------------------------------------
+
+  function renderShow(s: BmbShow): Record<string, unknown> {
+    const length = s.startedAt ? Math.round(((s.endedAt ? Date.parse(s.endedAt) : Date.now()) - Date.parse(s.startedAt)) / 1000) : 0;
+    return {
+      id: s.id,
+      orgId: ORG_ID,
+      title: s.title,
+      description: s.description,
+      preview: null,
+      state: s.state,
+      published: s.published,
+      isTestShow: s.isTestShow,
+      isLive: s.state === 'live',
+      isArchived: false,
+      allowArchivedPlayback: s.allowArchivedPlayback,
+      scheduledStartAt: s.scheduledStartAt,
+      createdAt: s.createdAt,
+      startedAt: s.startedAt,
+      endedAt: s.endedAt,
+      showLengthSeconds: length,
+      contributors: [],
+      channels: [],
+      products: s.products.map((p) => p.id),
+      tags: [],
+      curtains: {},
+      settings: {},
+    };
+  }
+  const renderProduct = (p: BmbProduct): Record<string, unknown> => ({ ...p, thumbnail: null, brand: null });
+  const renderHighlight = (s: BmbShow, h: BmbHighlight): Record<string, unknown> => ({ ...h, showId: s.id, orgId: ORG_ID });
+
+  // --- webhooks ---------------------------------------------------------------------------
+
+  async function deliverTo(url: string, headers: Record<string, string>, body: string, attempt: number, viaControl: boolean): Promise<void> {
+    let status: number | undefined;
+    if (viaControl) {
+      status = (await sim.sendWebhook(body, headers))?.status;
+    } else {
+      try {
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(5000) });
+        status = res.status;
+        await res.body?.cancel();
+      } catch {
+        status = undefined;
+      }
+    }
+    // Bambuser retries a delivery until it is answered with 200.
+    if (status !== 200 && attempt < WEBHOOK_RETRIES) {
+      sim.schedule(WEBHOOK_RETRY_MS * 2 ** attempt, () => void deliverTo(url, headers, body, attempt + 1, viaControl));
+    }
+  }
+
+  function emit(collection: (typeof TOPICS)[number], action: BmbEvent['action'], payload: Record<string, unknown>): void {
+    const event: BmbEvent = { collection, action, payload, eventId: randomId(12), timestamp: new Date().toISOString() };
+    events.set(event.eventId, event);
+    const body = JSON.stringify(event);
+    if (sim.webhook) {
+      const headers: Record<string, string> = sim.webhook.secret ? { [SIM_WEBHOOK_HEADER]: sim.webhook.secret } : {};
+      void deliverTo(sim.webhook.url, headers, body, 0, true);
+    }
+    for (const sub of subscriptions) {
+      if (sub.topics.includes(collection)) void deliverTo(sub.url, sub.headers, body, 0, false);
+    }
+  }
+
+  // --- domain -----------------------------------------------------------------------------
+
+  function newShow(f: { title: string; description?: string | undefined; scheduledStartAt?: string | undefined; published?: boolean | undefined; isTestShow?: boolean | undefined }): BmbShow {
+    const s: BmbShow = {
+      id: randomId(15).replace(/[-_]/g, 'x'),
+      title: f.title,
+      description: f.description ?? '',
+      state: f.scheduledStartAt ? 'scheduled' : 'upcoming',
+      published: f.published ?? false,
+      isTestShow: f.isTestShow ?? false,
+      allowArchivedPlayback: true,
+      scheduledStartAt: f.scheduledStartAt ?? null,
+      createdAt: new Date().toISOString(),
+      startedAt: null,
+      endedAt: null,
+      products: [],
+      highlights: [],
+      broadcasts: [],
+      seq: ++showSeq,
+    };
+    shows.set(s.id, s);
+    sim.recordEffect({ type: 'show.created', externalId: s.id, title: s.title });
+    emit('show', 'add', renderShow(s));
+    return s;
+  }
+
+  function findShow(id: string): BmbShow {
+    const s = shows.get(id);
+    if (!s) throw new BmbError(404, `Show ${id} not found`);
+    return s;
+  }
+
+  function startBroadcast(showId: string): void {
+    const s = findShow(showId);
+    if (s.state === 'live') return;
+    if (s.state === 'ended') throw new Error(`show ${showId} has ended; Bambuser shows are not restarted`);
+    const now = new Date().toISOString();
+    s.state = 'live';
+    s.startedAt = now;
+    s.broadcasts.push({ id: randomId(12), createdAt: now, endedAt: null });
+    sim.recordEffect({ type: 'show.started', externalId: s.id, title: s.title });
+    emit('broadcast', 'add', { id: s.broadcasts.at(-1)?.id, showId: s.id, type: 'live', createdAt: now });
+    emit('show', 'update', renderShow(s));
+  }
+
+  function stopBroadcast(showId: string): void {
+    const s = findShow(showId);
+    if (s.state !== 'live') return;
+    const now = new Date().toISOString();
+    s.state = 'ended';
+    s.endedAt = now;
+    const b = s.broadcasts.at(-1);
+    if (b) b.endedAt = now;
+    sim.recordEffect({ type: 'show.ended', externalId: s.id, title: s.title });
+    emit('show', 'update', renderShow(s));
+  }
+
+  function statsOrder(o: SimOrder): Record<string, unknown> {
+    // Conversion tracking reports decimal amounts in major units and knows nothing of refunds.
+    const value = Number(minorToDecimal(o.total));
+    return {
+      orderId: o.orderId,
+      createdAt: o.createdAt,
+      currency: o.total.currency,
+      orderValue: value,
+      products: [{ productReference: o.productId, quantity: 1, price: value }],
+    };
+  }
+
+  function requireScope(req: FastifyRequest, scope: (typeof BAMBUSER_SCOPES)[number]): void {
+    const key = keyOf.get(req.raw) ?? '';
+    if (!scopesOfKey(key).has(scope)) throw new BmbError(403, `Missing required scope: ${scope}`);
+  }
+
+  // --- the plugin -------------------------------------------------------------------------
+
+  async function plugin(app: FastifyInstance): Promise<void> {
+    installSimApiHooks(app, sim, {
+      faultReply: (kind) => {
+        if (kind === '500') return errorReply(500, 'An internal server error occurred');
+        if (kind === 'token_expired') return errorReply(401, 'Invalid or revoked API key');
+        return tooMany({ limit: sim.limits.requestsPerWindow ?? 5, remaining: 0, windowMs: sim.limits.windowMs, resetMs: sim.limits.windowMs });
+      },
+      rateLimitReply: (w) => tooMany(w),
+    });
+
+    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+      if (err instanceof BmbError) return send(reply, errorReply(err.status, err.message));
+      if ((err.statusCode ?? 500) < 500) return send(reply, errorReply(400, err.code === 'SIM_BODY_PARSE_ERROR' ? 'Invalid JSON body' : err.message));
+      return send(reply, errorReply(500, 'An internal server error occurred'));
+    });
+    app.setNotFoundHandler((req, reply) => send(reply, errorReply(404, `Route ${req.method}:${(req.raw.url ?? '').split('?')[0] ?? ''} not found`)));
+
+    await app.register(
+      async (api) => {
+        api.addHook('preHandler', async (req, reply) => {
+          const header = req.headers.authorization ?? '';
+          const m = /^Token\s+(\S+)$/.exec(header);
+          if (!m?.[1]) {
+            const hint = /^Bearer\s/i.test(header) ? 'use "Authorization: Token <api key>", not Bearer' : 'missing API key';
+            return send(reply, errorReply(401, `Unauthorized: ${hint}`));
+          }
+          const key = m[1];
+          if (key.startsWith('revoked')) return send(reply, errorReply(401, 'Invalid or revoked API key'));
+          const full = sim.takeKeySlot(key);
+          if (full) return send(reply, tooMany(full));
+          keyOf.set(req.raw, key);
+          return undefined;
+        });
+        registerShows(api);
+        registerProductsAndHighlights(api);
+        registerStatsAndWebhooks(api);
+      },
+      { prefix: '/v1' },
+    );
+  }
+
+  function registerShows(api: FastifyInstance): void {
+    api.get('/shows', async (req) => {
+      requireScope(req, 'READ_SHOWS');
+      const limitRaw = qp(req, 'limit');
+      const limit = limitRaw === undefined ? 20 : Number(limitRaw);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new BmbError(400, 'limit must be an integer between 1 and 100');
+      const cursor = qp(req, 'cursor');
+      let offset = 0;
+      if (cursor) {
+        const m = /^o(\d+)$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+        if (!m?.[1]) throw new BmbError(400, 'invalid cursor');
+        offset = Number(m[1]);
+      }
+      const state = qp(req, 'state');
+      let all = [...shows.values()].sort((a, b) => b.seq - a.seq);
+      if (state && state !== 'all') all = all.filter((s) => s.state === state);
+      const page = all.slice(offset, offset + limit);
+      const more = offset + limit < all.length;
+      return { results: page.map(renderShow), cursor: more ? Buffer.from(`o${offset + limit}`).toString('base64url') : null };
+    });
+
+    api.post('/shows', async (req, reply) => {
+      requireScope(req, 'WRITE_SHOWS');
+      const b = bodyOf(req);
+      if (typeof b.title !== 'string' || b.title.trim() === '') throw new BmbError(400, 'title is required');
+      const s = newShow({
+        title: b.title,
+        description: optString(b.description, 'description'),
+        scheduledStartAt: b.scheduledStartAt === undefined || b.scheduledStartAt === null ? undefined : isoOrThrow(b.scheduledStartAt, 'scheduledStartAt'),
+        published: optBool(b.published, 'published'),
+        isTestShow: optBool(b.isTestShow, 'isTestShow'),
+      });
+      return reply.code(201).send(renderShow(s));
+    });
+
+    api.get('/shows/:showId', async (req) => {
+      requireScope(req, 'READ_SHOWS');
+      return renderShow(findShow((req.params as { showId: string }).showId));
+    });
+
+    api.patch('/shows/:showId', async (req) => {
+      requireScope(req, 'WRITE_SHOWS');
+      const s = findShow((req.params as { showId: string }).showId);
+      const b = bodyOf(req);
+      const before = JSON.stringify([s.title, s.description, s.scheduledStartAt, s.published]);
+      if (b.title !== undefined) {
+        if (typeof b.title !== 'string' || b.title.trim() === '') throw new BmbError(400, 'title must be a non-empty string');
+        s.title = b.title;
+      }
+      const description = optString(b.description, 'description');
+      if (description !== undefined) s.description = description;
+      if (b.scheduledStartAt !== undefined) {
+        // An empty string clears the schedule (UpdateShow).
+        s.scheduledStartAt = b.scheduledStartAt === '' || b.scheduledStartAt === null ? null : isoOrThrow(b.scheduledStartAt, 'scheduledStartAt');
+        if (s.state === 'upcoming' || s.state === 'scheduled') s.state = s.scheduledStartAt ? 'scheduled' : 'upcoming';
+      }
+      const published = optBool(b.published, 'published');
+      if (published !== undefined) s.published = published;
+      if (JSON.stringify([s.title, s.description, s.scheduledStartAt, s.published]) !== before) {
+        sim.recordEffect({ type: 'show.updated', externalId: s.id, title: s.title });
+        emit('show', 'update', renderShow(s));
+      }
+      return renderShow(s);
+    });
+
+    api.delete('/shows/:showId', async (req, reply) => {
+      requireScope(req, 'DELETE_SHOWS');
+      const s = findShow((req.params as { showId: string }).showId);
+      shows.delete(s.id);
+      sim.recordEffect({ type: 'show.cancelled', externalId: s.id, title: s.title });
+      emit('show', 'remove', { id: s.id });
+      return reply.code(204).send();
+    });
+
+    api.get('/shows/:showId/broadcasts', async (req) => {
+      requireScope(req, 'READ_BROADCASTS');
+      const s = findShow((req.params as { showId: string }).showId);
+      return {
+        results: s.broadcasts.map((b) => ({
+          id: b.id,
+          createdAt: b.createdAt,
+          length: Math.round(((b.endedAt ? Date.parse(b.endedAt) : Date.now()) - Date.parse(b.createdAt)) / 1000),
+          width: 1080,
+          height: 1920,
+          type: b.endedAt ? 'archived' : 'live',
+        })),
+      };
+    });
+  }
+
+  function registerProductsAndHighlights(api: FastifyInstance): void {
+    api.get('/shows/:showId/products', async (req) => {
+      requireScope(req, 'READ_PRODUCTS');
+      return { results: findShow((req.params as { showId: string }).showId).products.map(renderProduct) };
+    });
+
+    api.post('/shows/:showId/products', async (req, reply) => {
+      requireScope(req, 'WRITE_PRODUCTS');
+      const s = findShow((req.params as { showId: string }).showId);
+      const b = bodyOf(req);
+      if (!isHttpUrl(b.publicUrl)) throw new BmbError(400, 'publicUrl is required and must be an http(s) URL');
+      // Like most "add" endpoints, adding the same URL twice adds it twice: callers look first.
+      const p: BmbProduct = {
+        id: randomId(10).replace(/[-_]/g, 'x'),
+        publicUrl: b.publicUrl,
+        productReference: optString(b.productReference, 'productReference') ?? null,
+        title: optString(b.title, 'title') ?? null,
+      };
+      s.products.push(p);
+      emit('product', 'add', { ...renderProduct(p), showId: s.id });
+      return reply.code(201).send(renderProduct(p));
+    });
+
+    api.get('/shows/:showId/highlights', async (req) => {
+      requireScope(req, 'READ_SHOWS');
+      const s = findShow((req.params as { showId: string }).showId);
+      return { results: s.highlights.map((h) => renderHighlight(s, h)) };
+    });
+
+    api.post('/shows/:showId/highlights', async (req, reply) => {
+      requireScope(req, 'WRITE_SHOWS');
+      const s = findShow((req.params as { showId: string }).showId);
+      const b = bodyOf(req);
+      const startAt = isoOrThrow(b.startAt, 'startAt');
+      if (!Array.isArray(b.products) || b.products.length === 0 || !b.products.every((p) => typeof p === 'string')) {
+        throw new BmbError(400, 'products must be a non-empty array of product ids');
+      }
+      const products = (b.products as string[]).map((id) => {
+        const p = s.products.find((x) => x.id === id);
+        if (!p) throw new BmbError(400, `product ${id} is not part of show ${s.id}`);
+        return p;
+      });
+      const origin = Date.parse(s.startedAt ?? s.scheduledStartAt ?? s.createdAt);
+      const h: BmbHighlight = {
+        id: randomId(10).replace(/[-_]/g, 'x'),
+        startAt,
+        startRel: Math.max(0, Math.round((Date.parse(startAt) - origin) / 1000)),
+        products: products.map((p) => p.id),
+      };
+      s.highlights.push(h);
+      for (const p of products) sim.recordEffect({ type: 'product.pinned', externalId: s.id, productId: p.productReference ?? p.id, url: p.publicUrl });
+      emit('product-highlight', 'add', renderHighlight(s, h));
+      return reply.code(201).send(renderHighlight(s, h));
+    });
+
+    api.delete('/shows/:showId/highlights/:highlightId', async (req, reply) => {
+      requireScope(req, 'WRITE_SHOWS');
+      const { showId, highlightId } = req.params as { showId: string; highlightId: string };
+      const s = findShow(showId);
+      const i = s.highlights.findIndex((h) => h.id === highlightId);
+      const h = s.highlights[i];
+      if (!h) throw new BmbError(404, `Highlight ${highlightId} not found`);
+      s.highlights.splice(i, 1);
+      for (const id of h.products) {
+        const p = s.products.find((x) => x.id === id);
+        sim.recordEffect({ type: 'product.unpinned', externalId: s.id, productId: p?.productReference ?? id });
+      }
+      emit('product-highlight', 'remove', { id: h.id, showId: s.id });
+      return reply.code(204).send();
+    });
+  }
+
+  function registerStatsAndWebhooks(api: FastifyInstance): void {
+    api.get('/stats/show/:showId/orders', async (req) => {
+      requireScope(req, 'READ_STATS');
+      const s = findShow((req.params as { showId: string }).showId);
+      const orders = [...sim.orders.values()].filter((o) => o.externalId === s.id).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+      return { showId: s.id, orders: orders.map(statsOrder) };
+    });
+
+    api.post('/webhooks', async (req, reply) => {
+      requireScope(req, 'WRITE_WEBHOOKS');
+      const b = bodyOf(req);
+      if (typeof b.name !== 'string' || b.name === '') throw new BmbError(400, 'name is required');
+      if (!isHttpUrl(b.url)) throw new BmbError(400, 'url is required and must be an http(s) URL');
+      if (!Array.isArray(b.topics) || b.topics.length === 0 || !b.topics.every((t) => (TOPICS as readonly unknown[]).includes(t))) {
+        throw new BmbError(400, `topics must be a non-empty array of ${TOPICS.join(', ')}`);
+      }
+      if (!isRecord(b.headers) || !Object.values(b.headers).every((v) => typeof v === 'string')) throw new BmbError(400, 'headers is required (an object of strings)');
+      const sub: BmbSubscription = {
+        id: randomId(10),
+        name: b.name,
+        url: b.url,
+        topics: b.topics as string[],
+        headers: Object.fromEntries(Object.entries(b.headers as Record<string, string>).map(([k, v]) => [k.toLowerCase(), v])),
+      };
+      subscriptions.push(sub);
+      return reply.code(201).send({ id: sub.id, name: sub.name, url: sub.url, topics: sub.topics });
+    });
+
+    api.get('/webhooks/:eventId', async (req) => {
+      requireScope(req, 'READ_WEBHOOKS');
+      const e = events.get((req.params as { eventId: string }).eventId);
+      if (!e) throw new BmbError(404, 'Webhook event not found');
+      return e;
+    });
+  }
+
+  return {
+    platform: 'bambuser',
+    sim,
+    plugin,
+    createShowByHand: (title) => newShow({ title, published: true }).id,
+    showExists: (externalId) => shows.has(externalId),
+    startBroadcast,
+    stopBroadcast,
+  };
+}

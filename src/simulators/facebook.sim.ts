@@ -1,0 +1,512 @@
+/**
+ * Facebook Live simulator: the Graph API's Live Video endpoints for Pages under
+ * `/facebook/{version}/...` (graph.facebook.com/{version}/...), so a target with
+ * `baseUrl = http://127.0.0.1:{port}/facebook` uses the real paths.
+ *
+ * Protocol, as the Graph API and Live Video API docs describe it:
+ *  - access token in `Authorization: Bearer|OAuth <token>` or the `access_token` parameter; any
+ *    non-empty Page token works, one starting with `revoked` or `expired` is refused with code 190
+ *    (as is every request hit by the `token_expired` fault: subcode 463, session expired);
+ *  - parameters in the query or a form-encoded (or JSON) body; answers in Graph's shapes, errors as
+ *    `{"error":{"message","type","code","error_subcode","fbtrace_id"}}`, mostly with HTTP 400;
+ *  - `POST /{page-id}/live_videos` with `status` LIVE_NOW | UNPUBLISHED | SCHEDULED_UNPUBLISHED (the
+ *    last needs `event_params` — a unix start time, bare or as `{"start_time": …}` — at most 7 days
+ *    ahead) → `{id, stream_url, secure_stream_url}`; `GET /{page-id}/live_videos` (cursor paging);
+ *    `GET /{id}?fields=…`; `POST /{id}` with title/description/event_params, `status=LIVE_NOW`
+ *    (publish), `status=SCHEDULED_CANCELED`, or `end_live_video=true`; `DELETE /{id}` (refused while
+ *    streaming); `POST|GET /{id}/comments`;
+ *  - the stream URL is good for `ingestTtlSec` (24 h) after creation — after the planned start for a
+ *    scheduled video — and a video that reached it without going live cannot be published: reading
+ *    it (`GET /{id}`) then hands out a fresh stream URL (our model of Facebook managing ingest streams
+ *    itself); a live broadcast is stopped after `maxLiveSec` (8 h);
+ *  - throttling: the `429` fault answers code 4 with `X-App-Usage`; a full request window (if set with
+ *    PUT /_sim/facebook/limits) answers code 32 with `X-Page-Usage` and estimated_time_to_regain_access.
+ * Facebook discontinued live shopping: there is no order API. Orders made with POST /_sim/facebook/orders
+ * are stored (and listed by GET /_sim/facebook/orders) but nothing in this Graph API reports them.
+ * Going live here is immediate (no encoder to wait for); viewers on the real platform are ~4–5 s behind.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SimPlatform, firstUrl, installSimApiHooks, randomId, type PlatformSimulator, type SimReply } from './sim.platform.js';
+
+type FacebookExtraLimits = {
+  /** How long a stream URL may go unused (Facebook: 24 h). */
+  ingestTtlSec: number;
+  /** Longest live broadcast (Facebook: 8 h); the broadcast is stopped after it. */
+  maxLiveSec: number;
+};
+
+const MAX_SCHEDULE_AHEAD_SEC = 7 * 24 * 3600;
+const DEFAULT_FIELDS = ['id', 'status', 'title', 'description'];
+const LIVE_VIDEO_FIELDS = new Set([
+  'id',
+  'status',
+  'title',
+  'description',
+  'stream_url',
+  'secure_stream_url',
+  'permalink_url',
+  'creation_time',
+  'planned_start_time',
+  'broadcast_start_time',
+  'embed_html',
+  'video',
+  'from',
+  'live_views',
+]);
+const COMMENT_FIELDS = new Set(['id', 'message', 'created_time', 'from']);
+
+type Status = 'UNPUBLISHED' | 'SCHEDULED_UNPUBLISHED' | 'LIVE' | 'LIVE_STOPPED' | 'VOD' | 'SCHEDULED_CANCELED' | 'SCHEDULED_EXPIRED';
+
+interface FbComment {
+  id: string;
+  message: string;
+  createdTime: string;
+  fromId: string;
+  fromName: string;
+}
+interface FbLiveVideo {
+  id: string;
+  videoId: string;
+  pageId: string;
+  title: string;
+  description: string;
+  status: Status;
+  creationTime: number;
+  plannedStart: number | undefined;
+  streamKey: string;
+  ingestExpiresAt: number;
+  broadcastStart: number | undefined;
+  comments: FbComment[];
+  seq: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graph errors
+// ---------------------------------------------------------------------------------------------
+
+function graphError(
+  status: number,
+  code: number,
+  message: string,
+  extra: { type?: string; subcode?: number; userMsg?: string; transient?: boolean; headers?: Record<string, string> } = {},
+): SimReply {
+  return {
+    status,
+    ...(extra.headers ? { headers: extra.headers } : {}),
+    body: {
+      error: {
+        message,
+        type: extra.type ?? 'OAuthException',
+        code,
+        ...(extra.subcode !== undefined ? { error_subcode: extra.subcode } : {}),
+        ...(extra.transient !== undefined ? { is_transient: extra.transient } : {}),
+        ...(extra.userMsg ? { error_user_msg: extra.userMsg } : {}),
+        fbtrace_id: randomId(8),
+      },
+    },
+  };
+}
+
+class GraphError extends Error {
+  readonly reply: SimReply;
+  constructor(reply: SimReply) {
+    super(JSON.stringify(reply.body));
+    this.reply = reply;
+  }
+}
+
+const invalidParam = (message: string, subcode?: number, userMsg?: string): GraphError =>
+  new GraphError(graphError(400, 100, message, { ...(subcode !== undefined ? { subcode } : {}), ...(userMsg ? { userMsg } : {}) }));
+
+const noSuchObject = (id: string, verb: 'get' | 'post' | 'delete'): GraphError =>
+  invalidParam(
+    `Unsupported ${verb} request. Object with ID '${id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api`,
+    33,
+  );
+
+function expiredToken(): SimReply {
+  return {
+    ...graphError(400, 190, 'Error validating access token: Session has expired on Tuesday, 24-Nov-26 10:00:00 PST.', { subcode: 463 }),
+    headers: { 'www-authenticate': 'OAuth "Facebook Platform" "invalid_token" "Error validating access token: Session has expired"' },
+  };
+}
+
+function invalidToken(): SimReply {
+  return {
+    ...graphError(400, 190, 'Invalid OAuth access token - Cannot parse access token'),
+    headers: { 'www-authenticate': 'OAuth "Facebook Platform" "invalid_token" "Invalid OAuth access token - Cannot parse access token"' },
+  };
+}
+
+function send(reply: FastifyReply, r: SimReply): FastifyReply {
+  reply.code(r.status);
+  if (r.headers) void reply.headers(r.headers);
+  return reply.send(r.body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------------------------
+
+type Params = Record<string, string | undefined>;
+
+/** Graph takes parameters from the query and the body alike (form, or JSON). */
+function paramsOf(req: FastifyRequest): Params {
+  const out: Params = {};
+  for (const [k, v] of Object.entries(req.query as Record<string, string | string[] | undefined>)) out[k] = Array.isArray(v) ? v[0] : v;
+  if (req.body && typeof req.body === 'object' && !Array.isArray(req.body)) {
+    for (const [k, v] of Object.entries(req.body as Record<string, unknown>)) {
+      out[k] = typeof v === 'string' ? v : v === undefined || v === null ? undefined : JSON.stringify(v);
+    }
+  }
+  return out;
+}
+
+function bool(v: string | undefined): boolean {
+  return v === 'true' || v === '1';
+}
+
+/** `event_params`: a bare unix time (the scheduling guide) or `{"start_time": unix}` (the reference). */
+function startTimeOf(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (/^\d+$/.test(raw.trim())) return Number(raw.trim());
+  try {
+    const v = JSON.parse(raw) as unknown;
+    if (typeof v === 'number' && Number.isInteger(v)) return v;
+    if (v && typeof v === 'object' && 'start_time' in v) {
+      const st = (v as { start_time: unknown }).start_time;
+      if (typeof st === 'number' && Number.isInteger(st)) return st;
+      if (typeof st === 'string' && /^\d+$/.test(st)) return Number(st);
+    }
+  } catch {
+    // fall through
+  }
+  throw invalidParam('(#100) Param event_params must be a unix timestamp or an object with start_time');
+}
+
+function fieldsOf(p: Params, allowed: Set<string>, defaults: string[]): string[] {
+  const raw = p.fields;
+  if (!raw) return defaults;
+  const fields = raw.split(',').map((f) => f.trim()).filter(Boolean);
+  for (const f of fields) {
+    if (!allowed.has(f)) throw invalidParam(`(#100) Tried accessing nonexisting field (${f}) on node type (LiveVideo)`);
+  }
+  return fields.includes('id') ? fields : ['id', ...fields];
+}
+
+function iso(ms: number): string {
+  // Graph's time format: 2026-11-24T18:00:00+0000
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+0000');
+}
+
+function numericId(): string {
+  return String(1_000_000_000_000_000 + Math.floor(Math.random() * 8_999_999_999_999_999)).slice(0, 16);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulator
+// ---------------------------------------------------------------------------------------------
+
+export function createFacebookSimulator(): PlatformSimulator {
+  const sim = new SimPlatform<FacebookExtraLimits>('facebook', {
+    // Pages run on business-use-case limits far above what a mirror needs: no window by default.
+    extraLimits: { ingestTtlSec: 24 * 3600, maxLiveSec: 8 * 3600 },
+  });
+  const videos = new Map<string, FbLiveVideo>();
+  let seq = 0;
+  sim.onReset(() => {
+    videos.clear();
+    seq = 0;
+  });
+
+  function streamUrl(v: FbLiveVideo, secure: boolean): string {
+    return secure ? `rtmps://live-api-s.facebook.com:443/rtmp/${v.streamKey}` : `rtmp://live-api-s.facebook.com:80/rtmp/${v.streamKey}`;
+  }
+
+  function newStreamKey(v: FbLiveVideo, now: number): void {
+    v.streamKey = `FB-${v.videoId}-0-${randomId(24)}`;
+    v.ingestExpiresAt = Math.max(now, (v.plannedStart ?? 0) * 1000) + sim.limits.ingestTtlSec * 1000;
+  }
+
+  /** An unused stream URL past its 24 h cannot be streamed to; reading the video hands out a new one. */
+  function ingestExpired(v: FbLiveVideo, now = Date.now()): boolean {
+    return (v.status === 'UNPUBLISHED' || v.status === 'SCHEDULED_UNPUBLISHED') && now >= v.ingestExpiresAt;
+  }
+
+  function render(v: FbLiveVideo, fields: string[]): Record<string, unknown> {
+    if (ingestExpired(v)) newStreamKey(v, Date.now());
+    const all: Record<string, unknown> = {
+      id: v.id,
+      status: v.status,
+      title: v.title,
+      description: v.description,
+      stream_url: streamUrl(v, false),
+      secure_stream_url: streamUrl(v, true),
+      permalink_url: `/${v.pageId}/videos/${v.videoId}/`,
+      creation_time: iso(v.creationTime),
+      ...(v.plannedStart !== undefined ? { planned_start_time: iso(v.plannedStart * 1000) } : {}),
+      ...(v.broadcastStart !== undefined ? { broadcast_start_time: iso(v.broadcastStart) } : {}),
+      embed_html: `<iframe src="https://www.facebook.com/plugins/video.php?href=https%3A%2F%2Fwww.facebook.com%2F${v.pageId}%2Fvideos%2F${v.videoId}%2F" width="1280" height="720"></iframe>`,
+      video: { id: v.videoId },
+      from: { id: v.pageId, name: 'Syndicast Simulator Page' },
+      live_views: 0,
+    };
+    return Object.fromEntries(fields.filter((f) => f in all).map((f) => [f, all[f]]));
+  }
+
+  function find(id: string, verb: 'get' | 'post' | 'delete'): FbLiveVideo {
+    const v = videos.get(id);
+    if (!v) throw noSuchObject(id, verb);
+    return v;
+  }
+
+  function validStart(unix: number, now: number): number {
+    const nowSec = Math.floor(now / 1000);
+    if (unix <= nowSec || unix > nowSec + MAX_SCHEDULE_AHEAD_SEC) {
+      throw invalidParam(
+        '(#100) The scheduled start time must be in the future and no more than 7 days from now',
+        undefined,
+        'Scheduled live videos can start between now and 7 days from now.',
+      );
+    }
+    return unix;
+  }
+
+  function goLive(v: FbLiveVideo): void {
+    v.status = 'LIVE';
+    v.broadcastStart = Date.now();
+    sim.recordEffect({ type: 'show.started', externalId: v.id, title: v.title });
+    const started = v.broadcastStart;
+    // Facebook stops a broadcast after 8 hours of streaming.
+    sim.schedule(sim.limits.maxLiveSec * 1000, () => {
+      if (videos.get(v.id) === v && v.status === 'LIVE' && v.broadcastStart === started) stop(v);
+    });
+  }
+
+  function stop(v: FbLiveVideo): void {
+    v.status = 'LIVE_STOPPED';
+    sim.recordEffect({ type: 'show.ended', externalId: v.id, title: v.title });
+  }
+
+  function createVideo(pageId: string, p: Params, now: number): FbLiveVideo {
+    const status = p.status ?? 'UNPUBLISHED';
+    if (!['LIVE_NOW', 'UNPUBLISHED', 'SCHEDULED_UNPUBLISHED'].includes(status)) {
+      throw invalidParam(`(#100) param status must be one of {LIVE_NOW, UNPUBLISHED, SCHEDULED_UNPUBLISHED}`);
+    }
+    const start = startTimeOf(p.event_params);
+    if (status === 'SCHEDULED_UNPUBLISHED' && start === undefined) throw invalidParam('(#100) A scheduled live video needs event_params with its start time');
+    const videoId = numericId();
+    const v: FbLiveVideo = {
+      id: numericId(),
+      videoId,
+      pageId,
+      title: p.title ?? '',
+      description: p.description ?? '',
+      status: status === 'SCHEDULED_UNPUBLISHED' ? 'SCHEDULED_UNPUBLISHED' : 'UNPUBLISHED',
+      creationTime: now,
+      plannedStart: status === 'SCHEDULED_UNPUBLISHED' && start !== undefined ? validStart(start, now) : undefined,
+      streamKey: '',
+      ingestExpiresAt: 0,
+      broadcastStart: undefined,
+      comments: [],
+      seq: ++seq,
+    };
+    newStreamKey(v, now);
+    videos.set(v.id, v);
+    sim.recordEffect({ type: 'show.created', externalId: v.id, title: v.title });
+    if (status === 'LIVE_NOW') goLive(v);
+    return v;
+  }
+
+  function update(v: FbLiveVideo, p: Params): void {
+    const now = Date.now();
+    if (bool(p.end_live_video)) {
+      if (v.status !== 'LIVE') throw invalidParam('(#100) This live video is not live; only a live broadcast can be ended', 1363048);
+      stop(v);
+      return;
+    }
+    const before = JSON.stringify([v.title, v.description, v.plannedStart]);
+    if (p.title !== undefined) v.title = p.title;
+    if (p.description !== undefined) v.description = p.description;
+    const start = startTimeOf(p.event_params);
+    // A planned start only exists on a scheduled video; elsewhere the parameter has nothing to change.
+    if (start !== undefined && v.status === 'SCHEDULED_UNPUBLISHED') v.plannedStart = validStart(start, now);
+    if (JSON.stringify([v.title, v.description, v.plannedStart]) !== before) sim.recordEffect({ type: 'show.updated', externalId: v.id, title: v.title });
+
+    if (p.status === undefined) return;
+    switch (p.status) {
+      case 'LIVE_NOW':
+        if (v.status === 'LIVE') return; // already live
+        if (v.status !== 'UNPUBLISHED' && v.status !== 'SCHEDULED_UNPUBLISHED') throw invalidParam(`(#100) A ${v.status} live video cannot go live`, 1363049);
+        if (ingestExpired(v, now)) throw invalidParam('(#100) The stream URL of this live video expired before it was used; read secure_stream_url again for a new one', 1363050);
+        goLive(v);
+        return;
+      case 'SCHEDULED_CANCELED':
+        if (v.status !== 'SCHEDULED_UNPUBLISHED') throw invalidParam('(#100) Only a scheduled live video can be cancelled', 1363049);
+        v.status = 'SCHEDULED_CANCELED';
+        sim.recordEffect({ type: 'show.cancelled', externalId: v.id, title: v.title });
+        return;
+      default:
+        throw invalidParam('(#100) param status must be one of {LIVE_NOW, SCHEDULED_CANCELED}');
+    }
+  }
+
+  function pageOfList<T>(items: T[], p: Params, defLimit: number): { data: T[]; paging?: Record<string, unknown> } {
+    const limit = p.limit === undefined ? defLimit : Number(p.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidParam('(#100) limit must be between 1 and 100');
+    let offset = 0;
+    if (p.after) {
+      const m = /^o(\d+)$/.exec(Buffer.from(p.after, 'base64url').toString('utf8'));
+      if (!m?.[1]) throw invalidParam('(#100) Invalid cursor');
+      offset = Number(m[1]);
+    }
+    const data = items.slice(offset, offset + limit);
+    if (data.length === 0) return { data };
+    const cursors = {
+      before: Buffer.from(`o${offset}`).toString('base64url'),
+      after: Buffer.from(`o${offset + data.length}`).toString('base64url'),
+    };
+    const more = offset + data.length < items.length;
+    return { data, paging: { cursors, ...(more ? { next: `https://graph.facebook.com/next?after=${cursors.after}` } : {}) } };
+  }
+
+  // --- the plugin -------------------------------------------------------------------------
+
+  async function plugin(app: FastifyInstance): Promise<void> {
+    installSimApiHooks(app, sim, {
+      faultReply: (kind) => {
+        if (kind === '500') return graphError(500, 2, 'An unexpected error has occurred. Please retry your request later.', { transient: true });
+        if (kind === 'token_expired') return expiredToken();
+        return graphError(400, 4, '(#4) Application request limit reached', {
+          headers: { 'x-app-usage': JSON.stringify({ call_count: 100, total_cputime: 30, total_time: 45 }) },
+        });
+      },
+      rateLimitReply: (w) =>
+        graphError(400, 32, '(#32) Page request limit reached', {
+          headers: {
+            'x-page-usage': JSON.stringify({ call_count: 100, total_cputime: 20, total_time: 30, estimated_time_to_regain_access: Math.max(1, Math.ceil(w.resetMs / 60_000)) }),
+          },
+        }),
+    });
+
+    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+      if (err instanceof GraphError) return send(reply, err.reply);
+      if ((err.statusCode ?? 500) < 500) return send(reply, graphError(400, 100, `(#100) ${err.code === 'SIM_BODY_PARSE_ERROR' ? 'Invalid request body' : err.message}`));
+      return send(reply, graphError(500, 1, 'An unknown error has occurred.', { transient: true }));
+    });
+    app.setNotFoundHandler((req, reply) => send(reply, graphError(400, 2500, `Unknown path components: ${(req.raw.url ?? '').split('?')[0] ?? ''}`)));
+
+    await app.register(async (api) => {
+      api.addHook('preHandler', async (req, reply) => {
+        const { version } = req.params as { version?: string };
+        if (version !== undefined && !/^v\d+\.\d+$/.test(version)) return send(reply, graphError(400, 2500, `Unknown path components: /${version}`));
+        const header = req.headers.authorization ?? '';
+        const token = /^(?:Bearer|OAuth)\s+(\S+)$/i.exec(header)?.[1] ?? paramsOf(req).access_token;
+        if (!token) return send(reply, graphError(400, 104, 'An access token is required to request this resource.'));
+        if (token.startsWith('revoked')) return send(reply, invalidToken());
+        if (token.startsWith('expired')) return send(reply, expiredToken());
+        return undefined;
+      });
+      registerRoutes(api);
+    });
+  }
+
+  function registerRoutes(api: FastifyInstance): void {
+    type IdParams = { version: string; id: string };
+
+    api.post('/:version/:id/live_videos', async (req) => {
+      const { id: pageId } = req.params as IdParams;
+      if (!/^\d+$/.test(pageId)) throw noSuchObject(pageId, 'post');
+      const v = createVideo(pageId, paramsOf(req), Date.now());
+      return {
+        id: v.id,
+        stream_url: streamUrl(v, false),
+        secure_stream_url: streamUrl(v, true),
+        stream_secondary_urls: [],
+        secure_stream_secondary_urls: [],
+      };
+    });
+
+    api.get('/:version/:id/live_videos', async (req) => {
+      const { id: pageId } = req.params as IdParams;
+      const p = paramsOf(req);
+      const fields = fieldsOf(p, LIVE_VIDEO_FIELDS, ['id', 'status', 'title', 'description']);
+      let list = [...videos.values()].filter((v) => v.pageId === pageId).sort((a, b) => b.seq - a.seq);
+      if (p.broadcast_status) {
+        let wanted: string[];
+        try {
+          wanted = JSON.parse(p.broadcast_status) as string[];
+        } catch {
+          wanted = p.broadcast_status.split(',');
+        }
+        list = list.filter((v) => wanted.includes(v.status));
+      }
+      const page = pageOfList(list, p, 25);
+      return { ...page, data: page.data.map((v) => render(v, fields)) };
+    });
+
+    api.get('/:version/:id', async (req) => {
+      const { id } = req.params as IdParams;
+      return render(find(id, 'get'), fieldsOf(paramsOf(req), LIVE_VIDEO_FIELDS, DEFAULT_FIELDS));
+    });
+
+    api.post('/:version/:id', async (req) => {
+      const { id } = req.params as IdParams;
+      const v = find(id, 'post');
+      update(v, paramsOf(req));
+      return { id: v.id };
+    });
+
+    api.delete('/:version/:id', async (req) => {
+      const { id } = req.params as IdParams;
+      const v = find(id, 'delete');
+      if (v.status === 'LIVE') throw invalidParam('(#100) A live video that is streaming cannot be deleted; end it first', 1363051);
+      videos.delete(v.id);
+      if (v.status === 'UNPUBLISHED' || v.status === 'SCHEDULED_UNPUBLISHED') sim.recordEffect({ type: 'show.cancelled', externalId: v.id, title: v.title });
+      return { success: true };
+    });
+
+    api.post('/:version/:id/comments', async (req) => {
+      const { id } = req.params as IdParams;
+      const v = find(id, 'post');
+      const { message } = paramsOf(req);
+      if (!message || message.trim() === '') throw invalidParam('(#100) The parameter message is required');
+      if (message.length > 8000) throw invalidParam('(#100) The comment is too long');
+      if (v.status !== 'LIVE' && v.status !== 'LIVE_STOPPED' && v.status !== 'VOD') {
+        throw invalidParam('(#100) Comments can be posted once the live video is published', 1363052);
+      }
+      const c: FbComment = { id: `${v.videoId}_${numericId()}`, message, createdTime: iso(Date.now()), fromId: v.pageId, fromName: 'Syndicast Simulator Page' };
+      v.comments.push(c);
+      const url = firstUrl(message);
+      sim.recordEffect({ type: 'message.posted', externalId: v.id, ...(url ? { url } : {}) });
+      return { id: c.id };
+    });
+
+    api.get('/:version/:id/comments', async (req) => {
+      const { id } = req.params as IdParams;
+      const v = find(id, 'get');
+      const p = paramsOf(req);
+      const fields = fieldsOf(p, COMMENT_FIELDS, ['id', 'message', 'created_time']);
+      const ordered = p.order === 'reverse_chronological' ? [...v.comments].reverse() : [...v.comments];
+      const page = pageOfList(ordered, p, 25);
+      return {
+        ...page,
+        data: page.data.map((c) => {
+          const all: Record<string, unknown> = { id: c.id, message: c.message, created_time: c.createdTime, from: { id: c.fromId, name: c.fromName } };
+          return Object.fromEntries(fields.map((f) => [f, all[f]]));
+        }),
+      };
+    });
+  }
+
+  return {
+    platform: 'facebook',
+    sim,
+    plugin,
+    createShowByHand(title: string): string {
+      const pageId = '100000000000001';
+      return createVideo(pageId, { title, status: 'UNPUBLISHED' }, Date.now()).id;
+    },
+    showExists: (externalId) => videos.has(externalId),
+  };
+}

@@ -1,0 +1,306 @@
+/**
+ * Bambuser Live Video Shopping (REST API for Live, v1): shows are created by API; a pin becomes a
+ * product highlight; the show's live state follows the host's broadcast.
+ *
+ * - createShow: `POST /v1/shows`. Bambuser shows have no metadata or external-reference field, so the
+ *   creation marker goes on the last line of the description (`syndicast:<marker>`, the same as on
+ *   YouTube); it may be visible in the show info in the player. Recovery lists `GET /v1/shows` and
+ *   looks for that line.
+ * - lifecycle false: the API has no start/end call. A Bambuser show goes live when its host starts
+ *   broadcasting (Bambuser app, or an external encoder with the RTMP details BamHub shows the host) and
+ *   ends when the broadcast stops; `state`/`isLive` follow. startShow/endShow are therefore no-ops.
+ * - ingest false: shows expose no RTMP ingest through the API (the external-encoder details live in
+ *   BamHub only), so the mirror reports none.
+ * - pin = highlight (beta): the product is first attached to the show (`POST /shows/{id}/products`
+ *   with `publicUrl` = our tracked link, `productReference` = the product id), then a highlight
+ *   `POST /shows/{id}/highlights {startAt: now, products: [bambuserProductId]}` features it from now on.
+ * - unpin false: a highlight is a moment on the show's timeline that the next highlight supersedes;
+ *   there is no "stop featuring". `DELETE /shows/{id}/highlights/{highlightId}` exists, but it erases
+ *   the moment from the replay and from the product's "appears in shows" lookups (shows on PDP), which
+ *   is history, not an unpin — so we never call it.
+ * - orderWebhooks false: Bambuser's webhook topics are show, product, user, product-highlight and
+ *   broadcast — none carries orders. handleWebhook still verifies (custom header) and acknowledges
+ *   those deliveries so that a registered webhook does not retry forever.
+ * - orderReport true: `GET /v1/stats/show/{showId}/orders` per show (see listOrders).
+ * Every request spends one of the key's 5 per 10 s: the adapter avoids reads it does not need.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AdapterFactory, Capabilities, OpContext, PinSpec, PlatformOrder, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
+import { isTargetError, RateLimitedError } from '../target.errors.js';
+import { createBambuserClient } from './bambuser.client.js';
+import { showMayHaveOrders, toPlatformOrder } from './bambuser.orders.js';
+import {
+  EmptySchema,
+  HighlightListSchema,
+  HighlightSchema,
+  ProductListSchema,
+  ProductSchema,
+  ShowListSchema,
+  ShowSchema,
+  StatsOrdersSchema,
+  type BambuserHighlight,
+  type BambuserProduct,
+  type BambuserShow,
+} from './bambuser.schemas.js';
+import { parseWebhookEvent, verifyWebhookHeader } from './bambuser.webhook.js';
+
+export const BAMBUSER_CAPABILITIES: Capabilities = {
+  createShow: 'api',
+  pin: 'highlight',
+  unpin: false,
+  lifecycle: false,
+  ingest: false,
+  orderWebhooks: false,
+  orderReport: true,
+};
+
+const V1 = '/v1';
+const MARKER_PREFIX = 'syndicast:';
+const PAGE_SIZE = 100;
+/** Recovery walks the newest shows first; every page is one of 5 requests per 10 s. */
+const MAX_RECOVERY_PAGES = 5;
+/** A full order report pages through every show of the org. */
+const MAX_REPORT_PAGES = 50;
+/**
+ * A report needs one request per show plus the list pages: more than one window's worth. Instead of
+ * failing on every full window (and starting over), listOrders waits for the shared limiter up to this
+ * long in total; beyond it, it gives up with RateLimitedError and the report job retries later.
+ */
+const REPORT_WAIT_BUDGET_MS = 120_000;
+
+function markerLine(marker: string): string {
+  return `${MARKER_PREFIX}${marker}`;
+}
+
+function markerOf(description: string | null | undefined): string | undefined {
+  const line = (description ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.startsWith(MARKER_PREFIX));
+  return line?.slice(MARKER_PREFIX.length) || undefined;
+}
+
+/** The marker goes last and on its own line so that recovery and updates can find it again. */
+function describe(description: string | undefined, marker: string | undefined): string {
+  const base = (description ?? '').trim();
+  if (!marker) return base;
+  return base ? `${base}\n\n${markerLine(marker)}` : markerLine(marker);
+}
+
+export const createBambuserAdapter: AdapterFactory = (ctx) => {
+  const client = createBambuserClient(ctx);
+  const log = ctx.log.child({ module: 'bambuser.adapter', targetId: ctx.target.id });
+  const showPath = (showId: string): string => `${V1}/shows/${encodeURIComponent(showId)}`;
+
+  function remoteShow(show: BambuserShow): RemoteShow {
+    const marker = markerOf(show.description);
+    const template = client.credentials.showUrlTemplate;
+    return {
+      externalId: show.id,
+      url: template ? template.replace('{showId}', encodeURIComponent(show.id)) : undefined,
+      ingest: undefined,
+      data: marker ? { marker } : {},
+    };
+  }
+
+  /**
+   * A non-idempotent write inside `once`, its limiter slot taken before the intent is marked started:
+   * a full window throws here, before anything is recorded (see bambuser.client.ts).
+   */
+  async function onceWrite<T>(op: OpContext, step: string, run: () => Promise<T>, recover: () => Promise<T | null>): Promise<T> {
+    await client.reserve();
+    return op.once(step, run, recover);
+  }
+
+  async function listShowsPage(cursor: string | undefined): Promise<{ results: BambuserShow[]; cursor?: string | null | undefined }> {
+    return client.call({ method: 'GET', path: `${V1}/shows`, query: { limit: PAGE_SIZE, cursor }, scope: 'READ_SHOWS', schema: ShowListSchema });
+  }
+
+  async function* allShows(maxPages: number): AsyncGenerator<BambuserShow> {
+    let cursor: string | undefined;
+    for (let i = 0; i < maxPages; i++) {
+      const page = await listShowsPage(cursor);
+      yield* page.results;
+      if (!page.cursor || page.cursor === cursor) return;
+      cursor = page.cursor;
+    }
+  }
+
+  async function findShow(marker: string): Promise<BambuserShow | null> {
+    for await (const show of allShows(MAX_RECOVERY_PAGES)) {
+      if (markerOf(show.description) === marker) return show;
+    }
+    return null;
+  }
+
+  async function getShow(showId: string): Promise<BambuserShow> {
+    return client.call({ method: 'GET', path: showPath(showId), scope: 'READ_SHOWS', schema: ShowSchema });
+  }
+
+  async function findShowProduct(showId: string, linkUrl: string): Promise<BambuserProduct | null> {
+    const res = await client.call({ method: 'GET', path: `${showPath(showId)}/products`, scope: 'READ_PRODUCTS', schema: ProductListSchema });
+    return res.results.find((p) => p.publicUrl === linkUrl) ?? null;
+  }
+
+  /**
+   * The pin is in effect when the show's latest highlight features the product: either the crashed
+   * attempt created it, or the product is still the featured one from an earlier pin (unpin does not
+   * exist on Bambuser), and a new highlight would change nothing for viewers.
+   */
+  async function currentHighlightOf(showId: string, productId: string): Promise<BambuserHighlight | null> {
+    const res = await client.call({ method: 'GET', path: `${showPath(showId)}/highlights`, scope: 'READ_SHOWS', schema: HighlightListSchema });
+    const latest = [...res.results].sort((a, b) => Date.parse(b.startAt) - Date.parse(a.startAt))[0];
+    return latest?.products.includes(productId) ? latest : null;
+  }
+
+  /** listOrders runs in a report job: a full window is waited out (within a budget), not thrown. */
+  async function patiently<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!(err instanceof RateLimitedError) || Date.now() + err.delayMs > deadline) throw err;
+        await sleep(err.delayMs);
+      }
+    }
+  }
+
+  const adapter: TargetAdapter = {
+    platform: 'bambuser',
+    capabilities: BAMBUSER_CAPABILITIES,
+
+    async createShow(spec: ShowSpec, op: OpContext) {
+      const body = {
+        title: spec.title,
+        description: describe(spec.description, op.marker),
+        scheduledStartAt: spec.scheduledAt,
+        published: true,
+      };
+      const show = await onceWrite(
+        op,
+        'show',
+        () => client.call({ method: 'POST', path: `${V1}/shows`, body, scope: 'WRITE_SHOWS', schema: ShowSchema, preReserved: true }),
+        () => findShow(op.marker),
+      );
+      log.info({ externalId: show.id }, 'bambuser show created');
+      return remoteShow(show);
+    },
+
+    async attachShow(externalId) {
+      return remoteShow(await getShow(externalId));
+    },
+
+    async updateShow(remote, spec) {
+      // PATCH is idempotent: no intent needed. The creation marker (kept in data) stays on the last line.
+      await client.call({
+        method: 'PATCH',
+        path: showPath(remote.externalId),
+        body: { title: spec.title, description: describe(spec.description, remote.data.marker), scheduledStartAt: spec.scheduledAt },
+        scope: 'WRITE_SHOWS',
+        schema: ShowSchema,
+      });
+    },
+
+    async startShow() {
+      // lifecycle false: the show goes live when the host starts broadcasting; there is no API call.
+    },
+
+    async endShow() {
+      // lifecycle false: the show ends when the host's broadcast stops.
+    },
+
+    async cancelShow(remote) {
+      try {
+        await client.call({ method: 'DELETE', path: showPath(remote.externalId), scope: 'DELETE_SHOWS', schema: EmptySchema });
+      } catch (err) {
+        if (isTargetError(err) && err.reason === 'not_found') return; // already gone
+        throw err;
+      }
+    },
+
+    async pin(remote, pin: PinSpec, op) {
+      const showId = remote.externalId;
+      // Links are unique per (show, target, product): a product pinned before is attached already.
+      const existing = await findShowProduct(showId, pin.linkUrl);
+      const product =
+        existing ??
+        (await onceWrite(
+          op,
+          'product',
+          () =>
+            client.call({
+              method: 'POST',
+              path: `${showPath(showId)}/products`,
+              body: { publicUrl: pin.linkUrl, productReference: pin.platformProductId, title: pin.title },
+              scope: 'WRITE_PRODUCTS',
+              schema: ProductSchema,
+              preReserved: true,
+            }),
+          // We looked a moment ago (`existing`): a crashed add would have been found there.
+          async () => null,
+        ));
+      const highlight = await onceWrite(
+        op,
+        'highlight',
+        () =>
+          client.call({
+            method: 'POST',
+            path: `${showPath(showId)}/highlights`,
+            body: { startAt: new Date().toISOString(), products: [product.id] },
+            scope: 'WRITE_SHOWS',
+            schema: HighlightSchema,
+            preReserved: true,
+          }),
+        () => currentHighlightOf(showId, product.id),
+      );
+      return { ref: highlight.id };
+    },
+
+    async unpin() {
+      // unpin false: see the header comment (deleting a highlight rewrites the replay, it does not unpin).
+    },
+
+    async handleWebhook(headers, raw) {
+      const { webhookHeaderName, webhookHeaderValue } = client.credentials;
+      verifyWebhookHeader(headers, webhookHeaderName, webhookHeaderValue);
+      const event = parseWebhookEvent(raw);
+      log.debug({ collection: event.collection, action: event.action, eventId: event.eventId }, 'bambuser webhook');
+      return []; // no Bambuser topic carries orders
+    },
+
+    /**
+     * Every order Bambuser reports with createdAt in [from, to): the order report is per show
+     * (`GET /v1/stats/show/{showId}/orders`), so the shows are found first by paging `GET /v1/shows`
+     * (newest first) and keeping those that aired before `to` and did not end more than 30 days before
+     * `from` (replay purchases keep arriving after a show: bambuser.orders.ts). Then one report per
+     * show, filtered to the period. Costs 1 request per 100 shows plus 1 per show in range.
+     */
+    async listOrders(from, to) {
+      const fromMs = from.getTime();
+      const toMs = to.getTime();
+      const deadline = Date.now() + REPORT_WAIT_BUDGET_MS;
+      const shows: BambuserShow[] = [];
+      let cursor: string | undefined;
+      for (let i = 0; i < MAX_REPORT_PAGES; i++) {
+        const page = await patiently(deadline, () => listShowsPage(cursor));
+        shows.push(...page.results.filter((s) => showMayHaveOrders(s, fromMs, toMs)));
+        if (!page.cursor || page.cursor === cursor) break;
+        cursor = page.cursor;
+      }
+      const orders: PlatformOrder[] = [];
+      for (const show of shows) {
+        const report = await patiently(deadline, () =>
+          client.call({ method: 'GET', path: `${V1}/stats/show/${encodeURIComponent(show.id)}/orders`, scope: 'READ_STATS', schema: StatsOrdersSchema }),
+        );
+        for (const o of report.orders) {
+          const order = toPlatformOrder(show.id, o);
+          const at = Date.parse(order.createdAt);
+          if (at >= fromMs && at < toMs) orders.push(order);
+        }
+      }
+      log.debug({ shows: shows.length, orders: orders.length }, 'bambuser order report');
+      return orders;
+    },
+  };
+  return adapter;
+};

@@ -1,0 +1,108 @@
+/**
+ * Bambuser HTTP failures → the typed errors of target.errors.ts. Pure (the clock is a parameter);
+ * the client performs what the result asks for (blockUntil).
+ *
+ * Bambuser API keys are long-lived and org-wide: there is no token to refresh, so a 401 is a dead
+ * key (revoked, mistyped, or a key of the other region) and a 403 with a valid key is a missing
+ * scope — both need an operator, so both are permanent.
+ */
+import { PermanentError, RateLimitedError, RetryableError, type TargetError } from '../target.errors.js';
+import { ErrorBodySchema } from './bambuser.schemas.js';
+
+export type BambuserFailure =
+  | { kind: 'http'; status: number; body: unknown; retryAfter: string | undefined }
+  | { kind: 'network'; code: string | undefined; message: string };
+
+export interface MappedFailure {
+  error: TargetError;
+  /** Tell the shared limiter to keep every worker away from this key until then. */
+  block?: { untilMs: number; reason: string };
+}
+
+/** Who is asking, for messages that tell the operator exactly what to fix. */
+export interface FailureContext {
+  partnerId: string;
+  targetId: string;
+  /** The scope the endpoint requires (from the API reference), named in 403 messages. */
+  scope: string;
+  /** e.g. `POST /v1/shows` */
+  what: string;
+}
+
+/** The moving window is 10 s: without Retry-After, a full window is free again at most 10 s later. */
+export const DEFAULT_RATE_LIMIT_DELAY_MS = 10_000;
+const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT']);
+const SCOPE_PATTERN = /\b((?:READ|WRITE|DELETE)_[A-Z_]+)\b/;
+
+/** Retry-After is delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
+export function parseRetryAfter(header: string | undefined, nowMs: number): number | undefined {
+  if (header === undefined || header.trim() === '') return undefined;
+  const trimmed = header.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+export function errorMessage(body: unknown): string | undefined {
+  const parsed = ErrorBodySchema.safeParse(body);
+  if (!parsed.success) return typeof body === 'string' && body.trim() ? body.trim() : undefined;
+  const { message, error } = parsed.data;
+  const text = message ?? (typeof error === 'string' ? error : error?.message);
+  return text && text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
+export function mapBambuserFailure(failure: BambuserFailure, nowMs: number, ctx: FailureContext): MappedFailure {
+  if (failure.kind === 'network') {
+    const timedOut = failure.code !== undefined && TIMEOUT_CODES.has(failure.code);
+    return {
+      error: new RetryableError(timedOut ? `Bambuser ${ctx.what} timed out` : `Bambuser API unreachable (${failure.code ?? failure.message})`, {
+        reason: timedOut ? 'timeout' : (failure.code ?? 'network'),
+      }),
+    };
+  }
+  const { status, body, retryAfter } = failure;
+  const message = errorMessage(body);
+  const fix = `PATCH /v1/partners/${ctx.partnerId}/targets/${ctx.targetId} {"credentials": {"apiKey": "…"}}`;
+
+  if (status === 429) {
+    // Never hand the worker a 0 ms delay: "not right now" still means wait a moment.
+    const delayMs = Math.max(1000, parseRetryAfter(retryAfter, nowMs) ?? DEFAULT_RATE_LIMIT_DELAY_MS);
+    return {
+      error: new RateLimitedError(`Bambuser rate limit (5 requests per 10 s per API key) reached: retry in ${Math.ceil(delayMs / 1000)} s`, delayMs, 'rate_limited'),
+      block: { untilMs: nowMs + delayMs, reason: 'bambuser rate limit' },
+    };
+  }
+  if (status === 401) {
+    return {
+      error: new PermanentError(
+        'Bambuser rejected the API key (Authorization: Token …): it is revoked, mistyped, or belongs to the other region ' +
+          '(global liveshopping-api vs EU liveshopping-api-eu). Create a key in BamHub → Settings → Integrations → API Keys and store it with ' +
+          `${fix}, then resync.`,
+        'unauthorized',
+      ),
+    };
+  }
+  if (status === 403) {
+    const scope = SCOPE_PATTERN.exec(message ?? '')?.[1] ?? ctx.scope;
+    return {
+      error: new PermanentError(
+        `the Bambuser API key lacks the ${scope} scope needed for ${ctx.what}: create a key with READ_SHOWS, WRITE_SHOWS, DELETE_SHOWS, ` +
+          `READ_PRODUCTS, WRITE_PRODUCTS and READ_STATS in BamHub and store it with ${fix}`,
+        `missing_scope:${scope}`,
+      ),
+    };
+  }
+  if (status >= 500) {
+    const delayMs = parseRetryAfter(retryAfter, nowMs);
+    return {
+      error: new RetryableError(`Bambuser API ${status} on ${ctx.what}${message ? `: ${message}` : ''}`, {
+        reason: `http_${status}`,
+        ...(delayMs !== undefined ? { delayMs } : {}),
+      }),
+    };
+  }
+  if (status === 404) {
+    return { error: new PermanentError(`Bambuser ${ctx.what}: not found${message ? ` (${message})` : ''}`, 'not_found') };
+  }
+  return { error: new PermanentError(`Bambuser refused ${ctx.what} (HTTP ${status})${message ? `: ${message}` : ''}`, `http_${status}`) };
+}

@@ -1,0 +1,56 @@
+/**
+ * Bambuser's order report → PlatformOrder, and which shows a report for a period has to look at.
+ * Pure, so the money conversion and the period rule are unit tested.
+ *
+ * What Bambuser knows about an order is what the merchant's site reported through the player's
+ * conversion tracking (order id, value, currency, products) for a shopper who watched the show: no
+ * refunds, no commission, no status. Amounts are decimals in major units; they are converted from
+ * their decimal text, never through float arithmetic.
+ */
+import { decimalToMinor } from '../decimal-amount.js';
+import type { PlatformOrder } from '../target.adapter.js';
+import { PermanentError } from '../target.errors.js';
+import type { BambuserShow, BambuserStatsOrder } from './bambuser.schemas.js';
+
+/**
+ * Purchases are attributed to a show the shopper watched, live or as a replay, so they keep arriving
+ * after the show ended. A show that ended longer ago than this before the period starts is not asked.
+ */
+export const ORDER_TAIL_MS = 30 * 24 * 3600_000;
+
+function toMinor(value: number | string, currency: string, what: string): number {
+  // String(49.9) === "49.9": JSON numbers print back as the shortest decimal that parses to them.
+  const minor = decimalToMinor(typeof value === 'number' ? String(value) : value, currency);
+  if (minor === undefined) throw new PermanentError(`malformed response from Bambuser order stats: ${what} "${String(value)}" is not a decimal amount`, 'malformed_response');
+  return minor;
+}
+
+export function toPlatformOrder(showId: string, o: BambuserStatsOrder): PlatformOrder {
+  const total = { amount: toMinor(o.orderValue, o.currency, `orderValue of ${o.orderId}`), currency: o.currency };
+  const createdAt = Date.parse(o.createdAt);
+  if (Number.isNaN(createdAt)) throw new PermanentError(`malformed response from Bambuser order stats: createdAt of ${o.orderId}`, 'malformed_response');
+  return {
+    orderId: o.orderId,
+    externalShowId: showId,
+    productId: o.products?.find((p) => p.productReference)?.productReference ?? undefined,
+    clickId: undefined, // conversion tracking does not carry our click id
+    createdAt: new Date(createdAt).toISOString(),
+    total,
+    refunded: { amount: 0, currency: o.currency }, // Bambuser never hears of refunds
+    status: undefined,
+    commission: undefined,
+  };
+}
+
+/**
+ * Could this show have orders created in [fromMs, toMs)? Only a show that aired has viewers who can
+ * buy: it must have started before `to` and not have ended more than ORDER_TAIL_MS before `from`.
+ */
+export function showMayHaveOrders(show: BambuserShow, fromMs: number, toMs: number): boolean {
+  const startedAt = Date.parse(show.startedAt ?? '');
+  const aired = show.state === 'live' || show.state === 'ended' || !Number.isNaN(startedAt);
+  if (!aired) return false;
+  if (!Number.isNaN(startedAt) && startedAt >= toMs) return false;
+  const endedAt = Date.parse(show.endedAt ?? '');
+  return Number.isNaN(endedAt) || endedAt + ORDER_TAIL_MS >= fromMs;
+}

@@ -1,0 +1,362 @@
+/**
+ * Facebook Live on a Page (Graph API v21.0, Live Video API): the stream is created, started and ended
+ * by API; Facebook discontinued live shopping, so a pin is a comment by the Page carrying the tracked
+ * link; there is no order data (orderWebhooks/orderReport false).
+ *
+ * createShow — when the live video is created (our choice, documented for operators):
+ *  - show starts in 10 min … 7 days: `status=SCHEDULED_UNPUBLISHED` with `event_params` = the start
+ *    time (Facebook schedules at most 7 days ahead). Viewers see an upcoming broadcast; the encoder can
+ *    push (preview) any time before the start.
+ *  - show starts in less than 10 min (or is late): `status=UNPUBLISHED`, a preview only the Page's admins
+ *    see, published by startShow.
+ *  - show starts more than 7 days ahead: nothing is created yet. createShow answers RetryableError with a
+ *    delay until the show is inside Facebook's 7-day window (at most 3 days at a time), because a live
+ *    video created earlier could neither be scheduled nor keep its stream URL (24 h) until then.
+ *  In every case startShow goes live with `POST /{id} status=LIVE_NOW` — the mirror, not Facebook's
+ *  clock, decides when the show starts.
+ *  The creation marker goes on the last line of the description (`syndicast:<marker>`; LiveVideo has no
+ *  metadata field, so viewers can see it); recovery pages `GET /{page-id}/live_videos` for it.
+ * Ingest — `secure_stream_url` (RTMPS only) → {url, streamKey}. Facebook: "the stream URL must be used
+ *  within 24 hours; once used it can be streamed to for up to 8 hours". We record `ingestExpiresAt`
+ *  (24 h after creation, or after the planned start for a scheduled video — our reading, since a video
+ *  scheduled 7 days ahead must keep its URL until it starts). The RemoteShow cannot be replaced after
+ *  createShow, so a fresh URL cannot reach the mirror's `ingest` by itself: when startShow finds the URL
+ *  expired and the video not yet live, it re-fetches `secure_stream_url` and answers ActionRequired,
+ *  telling the operator to re-link the same live video (which re-reads the URL through attachShow) and
+ *  point the encoder at it. The 8-hour limit is Facebook's to enforce: it stops the broadcast, and
+ *  endShow treats an already stopped video as ended.
+ * Pins — `POST /{live-video-id}/comments` as the Page (needs pages_manage_engagement). Viewers are ~4–5 s
+ *  behind the encoder: a pin delay (mirror pin `dueAt`) of about that keeps the link from appearing
+ *  before the product is on screen. No unpin: a comment cannot be taken back as an "unpin".
+ */
+import { formatMoney } from '../../domain/money.js';
+import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
+import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
+import { createFacebookClient } from './facebook.client.js';
+import {
+  CommentListSchema,
+  CommentSchema,
+  CreatedLiveVideoSchema,
+  ENDED_STATUSES,
+  LiveVideoListSchema,
+  LiveVideoSchema,
+  NOT_LIVE_YET_STATUSES,
+  WriteResultSchema,
+  type LiveVideo,
+} from './facebook.schemas.js';
+
+export const FACEBOOK_CAPABILITIES: Capabilities = {
+  createShow: 'api',
+  pin: 'comment',
+  unpin: false,
+  lifecycle: true,
+  ingest: true,
+  orderWebhooks: false,
+  orderReport: false,
+};
+
+const MARKER_PREFIX = 'syndicast:';
+const DAY_MS = 24 * 3600_000;
+/** Facebook: a broadcast can be scheduled "up to seven days from [its] creation date". */
+const MAX_SCHEDULE_AHEAD_MS = 7 * DAY_MS;
+/** Stay this far inside the 7 days so that clock skew and request time cannot push us over. */
+const SCHEDULE_MARGIN_MS = 10 * 60_000;
+/** Closer than this to the start, a preview (UNPUBLISHED) is created instead of a scheduled post. */
+const MIN_SCHEDULE_LEAD_MS = 10 * 60_000;
+/** A show further out than 7 days is looked at again at most this much later. */
+const MAX_DEFER_MS = 3 * DAY_MS;
+export const INGEST_TTL_MS = DAY_MS;
+const LIVE_VIDEO_FIELDS = 'id,status,title,description,secure_stream_url,permalink_url,creation_time,planned_start_time';
+const MAX_RECOVERY_PAGES = 10;
+const MAX_COMMENT_PAGES = 3;
+/** A pin comment whose post may have happened is looked for among the Page's comments at most this old. */
+const PIN_RECOVERY_WINDOW_MS = 10 * 60_000;
+
+interface CreatedRef {
+  id: string;
+  secureStreamUrl: string | null;
+}
+
+function markerLine(marker: string): string {
+  return `${MARKER_PREFIX}${marker}`;
+}
+
+function markerOf(description: string | undefined): string | undefined {
+  const line = (description ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.startsWith(MARKER_PREFIX));
+  return line?.slice(MARKER_PREFIX.length) || undefined;
+}
+
+function describe(description: string | undefined, marker: string | undefined): string {
+  const base = (description ?? '').trim();
+  if (!marker) return base;
+  return base ? `${base}\n\n${markerLine(marker)}` : markerLine(marker);
+}
+
+/** `rtmps://live-api-s.facebook.com:443/rtmp/FB-123-0-Ab…` → server URL + stream key (what encoders ask for). */
+export function splitStreamUrl(secureStreamUrl: string): { url: string; streamKey: string } {
+  const i = secureStreamUrl.lastIndexOf('/');
+  return { url: secureStreamUrl.slice(0, i + 1), streamKey: secureStreamUrl.slice(i + 1) };
+}
+
+function absolute(permalink: string | undefined): string | undefined {
+  if (!permalink) return undefined;
+  return permalink.startsWith('/') ? `https://www.facebook.com${permalink}` : permalink;
+}
+
+/** `🛍 {title} — {price} {link}` */
+export function pinComment(pin: PinSpec): string {
+  return `🛍 ${pin.title.trim()} — ${formatMoney(pin.price)} ${pin.linkUrl}`;
+}
+
+function isCode100(err: unknown): boolean {
+  return isTargetError(err) && (err.reason === 'code_100' || (err.reason?.startsWith('code_100_') ?? false));
+}
+
+export const createFacebookAdapter: AdapterFactory = (ctx) => {
+  const client = createFacebookClient(ctx);
+  const log = ctx.log.child({ module: 'facebook.adapter', targetId: ctx.target.id });
+  const videoPath = (id: string): string => `/${encodeURIComponent(id)}`;
+
+  async function onceWrite<T>(op: OpContext, step: string, run: () => Promise<T>, recover: () => Promise<T | null>): Promise<T> {
+    await client.reserve();
+    return op.once(step, run, recover);
+  }
+
+  async function getLiveVideo(id: string, fields = LIVE_VIDEO_FIELDS): Promise<LiveVideo> {
+    return client.call({ method: 'GET', path: videoPath(id), params: { fields }, schema: LiveVideoSchema });
+  }
+
+  function remoteShow(lv: LiveVideo, data: Record<string, string>): RemoteShow {
+    const streaming = lv.status === undefined || NOT_LIVE_YET_STATUSES.has(lv.status) || lv.status === 'LIVE';
+    return {
+      externalId: lv.id,
+      url: absolute(lv.permalink_url),
+      ingest: streaming && lv.secure_stream_url ? splitStreamUrl(lv.secure_stream_url) : undefined,
+      data,
+    };
+  }
+
+  async function findLiveVideo(marker: string): Promise<CreatedRef | null> {
+    const { pageId } = client.credentials;
+    let after: string | undefined;
+    for (let i = 0; i < MAX_RECOVERY_PAGES; i++) {
+      const page = await client.call({
+        method: 'GET',
+        path: `/${pageId}/live_videos`,
+        params: { fields: 'id,description,status,secure_stream_url', limit: 50, after },
+        schema: LiveVideoListSchema,
+      });
+      const hit = page.data.find((v) => markerOf(v.description) === marker);
+      if (hit) return { id: hit.id, secureStreamUrl: hit.secure_stream_url ?? null };
+      const next = page.paging?.next ? page.paging.cursors?.after : undefined;
+      if (!next || next === after) return null;
+      after = next;
+    }
+    return null;
+  }
+
+  async function findPinComment(liveVideoId: string, linkUrl: string): Promise<{ id: string } | null> {
+    const { pageId } = client.credentials;
+    const since = Date.now() - PIN_RECOVERY_WINDOW_MS;
+    let after: string | undefined;
+    for (let i = 0; i < MAX_COMMENT_PAGES; i++) {
+      const page = await client.call({
+        method: 'GET',
+        path: `${videoPath(liveVideoId)}/comments`,
+        params: { fields: 'id,message,created_time,from', order: 'reverse_chronological', filter: 'stream', limit: 100, after },
+        schema: CommentListSchema,
+      });
+      const hit = page.data.find((c) => c.from?.id === pageId && (c.message ?? '').includes(linkUrl) && Date.parse(c.created_time ?? '') >= since);
+      if (hit) return { id: hit.id };
+      const next = page.paging?.next ? page.paging.cursors?.after : undefined;
+      if (!next || next === after) return null;
+      after = next;
+    }
+    return null;
+  }
+
+  async function statusOf(id: string): Promise<string | undefined> {
+    return (await getLiveVideo(id, 'id,status')).status;
+  }
+
+  /**
+   * LIVE_NOW was refused, or the stream URL is past its 24 h: find out why from the video itself.
+   * Returns when it is live after all; otherwise throws what the mirror should do.
+   */
+  async function explainNotStarted(remote: RemoteShow, expiresAt: number, refusal: unknown): Promise<void> {
+    const id = remote.externalId;
+    const lv = await getLiveVideo(id, 'id,status,secure_stream_url');
+    if (lv.status === 'LIVE') return;
+    if (lv.status && ENDED_STATUSES.has(lv.status)) throw new PermanentError(`Facebook live video ${id} has already ended (${lv.status})`, 'already_ended');
+    const renewed = lv.secure_stream_url !== undefined && remote.ingest !== undefined && splitStreamUrl(lv.secure_stream_url).streamKey !== remote.ingest.streamKey;
+    const expired = !Number.isNaN(expiresAt) && Date.now() > expiresAt;
+    if ((expired || renewed) && lv.status && NOT_LIVE_YET_STATUSES.has(lv.status)) {
+      throw new ActionRequiredError(
+        `the Facebook stream URL of live video ${id} expired${expired ? ` at ${new Date(expiresAt).toISOString()}` : ''} before the show went live ` +
+          `(Facebook allows 24 h to start streaming)${renewed ? '; Facebook has issued a new one' : ''}. Re-link the live video ` +
+          `(PUT …/mirrors/${ctx.target.id} {"externalId": "${id}"}) to read its current stream URL into the mirror's ingest, point the encoder at it, ` +
+          'and the mirror continues from there.',
+        'ingest_expired',
+      );
+    }
+    throw refusal ?? new PermanentError(`Facebook live video ${id} cannot go live (status ${lv.status ?? 'unknown'})`, 'not_startable');
+  }
+
+  const adapter: TargetAdapter = {
+    platform: 'facebook',
+    capabilities: FACEBOOK_CAPABILITIES,
+
+    async createShow(spec: ShowSpec, op: OpContext) {
+      const { pageId } = client.credentials;
+      const now = Date.now();
+      const start = Date.parse(spec.scheduledAt);
+      const lead = start - now;
+      const latestCreate = MAX_SCHEDULE_AHEAD_MS - SCHEDULE_MARGIN_MS;
+      if (lead > latestCreate) {
+        const from = new Date(start - latestCreate).toISOString();
+        throw new RetryableError(`Facebook schedules live videos at most 7 days ahead: the live video for this show is created from ${from}`, {
+          reason: 'schedule_window',
+          delayMs: Math.min(lead - latestCreate + 60_000, MAX_DEFER_MS),
+        });
+      }
+      const scheduled = lead >= MIN_SCHEDULE_LEAD_MS;
+      const startUnix = Math.floor(start / 1000);
+      const created = await onceWrite(
+        op,
+        'live_video',
+        async (): Promise<CreatedRef> => {
+          const res = await client.call({
+            method: 'POST',
+            path: `/${pageId}/live_videos`,
+            params: {
+              title: spec.title,
+              description: describe(spec.description, op.marker),
+              status: scheduled ? 'SCHEDULED_UNPUBLISHED' : 'UNPUBLISHED',
+              event_params: scheduled ? JSON.stringify({ start_time: startUnix }) : undefined,
+            },
+            schema: CreatedLiveVideoSchema,
+            preReserved: true,
+          });
+          return { id: res.id, secureStreamUrl: res.secure_stream_url ?? null };
+        },
+        () => findLiveVideo(op.marker),
+      );
+      // The create answer has no permalink; one read gives it (and the status) without side effects.
+      const lv = await getLiveVideo(created.id);
+      const createdAt = Date.parse(lv.creation_time ?? '') || now;
+      const ingestBase = scheduled ? Math.max(createdAt, start) : createdAt;
+      const data: Record<string, string> = {
+        marker: op.marker,
+        mode: scheduled ? 'scheduled' : 'preview',
+        ingestExpiresAt: new Date(ingestBase + INGEST_TTL_MS).toISOString(),
+      };
+      if (scheduled) data.plannedStart = String(startUnix);
+      log.info({ externalId: lv.id, mode: data.mode }, 'facebook live video created');
+      return remoteShow({ ...lv, secure_stream_url: lv.secure_stream_url ?? created.secureStreamUrl ?? undefined }, data);
+    },
+
+    async attachShow(externalId) {
+      const lv = await getLiveVideo(externalId);
+      const marker = markerOf(lv.description);
+      const data: Record<string, string> = { mode: lv.status === 'SCHEDULED_UNPUBLISHED' ? 'scheduled' : 'preview' };
+      if (marker) data.marker = marker;
+      // The URL just read is current: Facebook hands out a fresh one for a video whose URL expired unused.
+      if (lv.secure_stream_url) data.ingestExpiresAt = new Date(Date.now() + INGEST_TTL_MS).toISOString();
+      const planned = Date.parse(lv.planned_start_time ?? '');
+      if (!Number.isNaN(planned)) data.plannedStart = String(Math.floor(planned / 1000));
+      return remoteShow(lv, data);
+    },
+
+    async updateShow(remote, spec) {
+      const start = Date.parse(spec.scheduledAt);
+      const lead = start - Date.now();
+      const startUnix = Math.floor(start / 1000);
+      // Only a scheduled video has a planned start to move, and only within Facebook's window.
+      const reschedule =
+        remote.data.mode === 'scheduled' &&
+        remote.data.plannedStart !== String(startUnix) &&
+        lead >= MIN_SCHEDULE_LEAD_MS &&
+        lead <= MAX_SCHEDULE_AHEAD_MS - SCHEDULE_MARGIN_MS;
+      await client.call({
+        method: 'POST',
+        path: videoPath(remote.externalId),
+        params: {
+          title: spec.title,
+          description: describe(spec.description, remote.data.marker),
+          event_params: reschedule ? JSON.stringify({ start_time: startUnix }) : undefined,
+        },
+        schema: WriteResultSchema,
+      });
+    },
+
+    async startShow(remote) {
+      const id = remote.externalId;
+      const expiresAt = Date.parse(remote.data.ingestExpiresAt ?? '');
+      if (Number.isNaN(expiresAt) || Date.now() <= expiresAt) {
+        try {
+          await client.call({ method: 'POST', path: videoPath(id), params: { status: 'LIVE_NOW' }, schema: WriteResultSchema });
+          return;
+        } catch (err) {
+          if (!isCode100(err)) throw err;
+          // Refused: already live (success), already over, or (our clock aside) its stream URL expired.
+          await explainNotStarted(remote, expiresAt, err);
+          return;
+        }
+      }
+      await explainNotStarted(remote, expiresAt, undefined);
+    },
+    async endShow(remote) {
+      const id = remote.externalId;
+      try {
+        await client.call({ method: 'POST', path: videoPath(id), params: { end_live_video: true }, schema: WriteResultSchema });
+      } catch (err) {
+        if (!isCode100(err)) throw err;
+        // Already stopped (by us earlier, by the Page, or by Facebook's 8-hour limit): that is ended.
+        const status = await statusOf(id);
+        if (status && ENDED_STATUSES.has(status)) return;
+        throw err;
+      }
+    },
+
+    async cancelShow(remote) {
+      const id = remote.externalId;
+      try {
+        await client.call({ method: 'DELETE', path: videoPath(id), schema: WriteResultSchema });
+      } catch (err) {
+        if (isTargetError(err) && err.reason === 'code_100_33') return; // does not exist (any more)
+        if (!isCode100(err)) throw err;
+        // Facebook does not delete a broadcast that is streaming: end it instead.
+        const status = await statusOf(id);
+        if (status === 'LIVE') {
+          await client.call({ method: 'POST', path: videoPath(id), params: { end_live_video: true }, schema: WriteResultSchema });
+          return;
+        }
+        if (status && ENDED_STATUSES.has(status)) return;
+        throw err;
+      }
+    },
+
+    async pin(remote, pin, op) {
+      const id = remote.externalId;
+      const message = pinComment(pin);
+      const comment = await onceWrite(
+        op,
+        'comment',
+        async () => {
+          const res = await client.call({ method: 'POST', path: `${videoPath(id)}/comments`, params: { message }, schema: CommentSchema, preReserved: true });
+          return { id: res.id };
+        },
+        () => findPinComment(id, pin.linkUrl),
+      );
+      return { ref: comment.id };
+    },
+
+    async unpin() {
+      // unpin false: a comment cannot be taken back as an "unpin"; it scrolls away.
+    },
+  };
+  return adapter;
+};

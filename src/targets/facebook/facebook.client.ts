@@ -1,0 +1,133 @@
+/**
+ * Low-level Graph API client for one Facebook Page target. The Page access token goes in the
+ * `Authorization` header (never in the URL, which ends up in logs); POST parameters are sent
+ * form-encoded, GET/DELETE parameters in the query, as the Graph API takes them. Every request takes a
+ * limiter slot (Facebook has no per-second window for Pages; the limiter holds the block set after a
+ * throttling error). Writes inside `op.once` reserve their slot before the intent is marked started
+ * (see bambuser.client.ts for why). Responses are parsed with zod; failures become TargetErrors.
+ */
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import { z } from 'zod';
+import type { AdapterContext } from '../target.adapter.js';
+import { PermanentError } from '../target.errors.js';
+import { mapFacebookFailure, type FacebookFailure, type MappedFailure } from './facebook.errors.js';
+
+const GRAPH_HOST = 'https://graph.facebook.com';
+export const GRAPH_VERSION = 'v21.0';
+
+const CredentialsSchema = z.object({
+  pageId: z.string().regex(/^\d+$/, 'a numeric Page id'),
+  pageAccessToken: z.string().min(1),
+});
+export type FacebookCredentials = z.infer<typeof CredentialsSchema>;
+
+export type ParamValue = string | number | boolean | undefined;
+
+export interface GraphCall<T> {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path after the version, e.g. `/123/live_videos` */
+  path: string;
+  params?: Record<string, ParamValue>;
+  schema: z.ZodType<T>;
+  preReserved?: boolean;
+}
+
+export interface FacebookClient {
+  readonly credentials: FacebookCredentials;
+  call<T>(req: GraphCall<T>): Promise<T>;
+  reserve(): Promise<void>;
+}
+
+function parseCredentials(raw: Record<string, string>): FacebookCredentials | PermanentError {
+  const parsed = CredentialsSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const keys = [...new Set(parsed.error.issues.map((i) => i.path.join('.')))].join(', ');
+  return new PermanentError(`Facebook target credentials are incomplete or invalid (${keys}): pageId (numeric) and pageAccessToken are required`, 'invalid_credentials');
+}
+
+function failureOf(err: unknown): FacebookFailure {
+  if (axios.isAxiosError(err)) return { kind: 'network', code: err.code, message: err.message };
+  throw err;
+}
+
+function headerRecord(res: AxiosResponse): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(res.headers as Record<string, unknown>)) out[k.toLowerCase()] = typeof v === 'string' ? v : undefined;
+  return out;
+}
+
+function defined(params: Record<string, ParamValue> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params ?? {})) if (v !== undefined) out[k] = String(v);
+  return out;
+}
+
+function malformed(what: string, error: z.ZodError): PermanentError {
+  const issues = error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
+  return new PermanentError(`malformed response from Facebook ${what}: ${issues}`, 'malformed_response');
+}
+
+export function createFacebookClient(ctx: AdapterContext, now: () => number = Date.now): FacebookClient {
+  const log = ctx.log.child({ module: 'facebook.client', targetId: ctx.target.id });
+  const creds = parseCredentials(ctx.target.credentials);
+  const base = `${(ctx.target.baseUrl ?? GRAPH_HOST).replace(/\/+$/, '')}/${GRAPH_VERSION}`;
+  const http: AxiosInstance = axios.create({ timeout: ctx.timeoutMs, validateStatus: () => true, maxRedirects: 0 });
+
+  function credentials(): FacebookCredentials {
+    if (creds instanceof PermanentError) throw creds;
+    return creds;
+  }
+
+  async function raise(mapped: MappedFailure): Promise<never> {
+    if (mapped.block) await ctx.limiter.blockUntil(mapped.block.untilMs, mapped.block.reason);
+    throw mapped.error;
+  }
+
+  async function call<T>(req: GraphCall<T>): Promise<T> {
+    const { pageAccessToken } = credentials();
+    if (!req.preReserved) await ctx.limiter.acquire();
+    const what = `${req.method} ${req.path}`;
+    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, what };
+    const params = defined(req.params);
+    const form = req.method === 'POST';
+    const started = now();
+    let res: AxiosResponse;
+    try {
+      res = await http.request({
+        method: req.method,
+        url: `${base}${req.path}`,
+        params: form ? undefined : params,
+        data: form ? new URLSearchParams(params).toString() : undefined,
+        headers: {
+          authorization: `Bearer ${pageAccessToken}`,
+          accept: 'application/json',
+          ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        },
+      });
+    } catch (err) {
+      const failure = failureOf(err);
+      log.debug({ method: req.method, path: req.path, code: failure.kind === 'network' ? failure.code : undefined }, 'graph api call failed');
+      return raise(mapFacebookFailure(failure, now(), failureCtx));
+    }
+    log.debug({ method: req.method, path: req.path, status: res.status, ms: now() - started }, 'graph api call');
+    if (res.status < 200 || res.status >= 300) {
+      const mapped = mapFacebookFailure({ kind: 'http', status: res.status, body: res.data, headers: headerRecord(res) }, now(), failureCtx);
+      log.info({ method: req.method, path: req.path, status: res.status, reason: mapped.error.reason }, 'graph api error');
+      return raise(mapped);
+    }
+    const parsed = req.schema.safeParse(res.data);
+    if (!parsed.success) throw malformed(what, parsed.error);
+    return parsed.data;
+  }
+
+  return {
+    get credentials(): FacebookCredentials {
+      return credentials();
+    },
+    call,
+    reserve: () => ctx.limiter.acquire(),
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * Graph API failures → the typed errors of target.errors.ts. Pure (clock and headers are parameters).
+ * Codes: https://developers.facebook.com/docs/graph-api/guides/error-handling and
+ * https://developers.facebook.com/docs/graph-api/overview/rate-limiting.
+ *
+ * The Graph API reports most failures with HTTP 400 and the meaning in `error.code`, so the code
+ * decides, not the status. A Page access token cannot be refreshed by us: 190 means a Page admin must
+ * authorise the app again, so it is permanent (mirror `failed` with a re-authorise message).
+ */
+import { PermanentError, RateLimitedError, RetryableError, type TargetError } from '../target.errors.js';
+import { GraphErrorSchema, type GraphError } from './facebook.schemas.js';
+
+export type FacebookFailure =
+  | { kind: 'http'; status: number; body: unknown; headers: Record<string, string | undefined> }
+  | { kind: 'network'; code: string | undefined; message: string };
+
+export interface MappedFailure {
+  error: TargetError;
+  block?: { untilMs: number; reason: string };
+}
+
+export interface FailureContext {
+  partnerId: string;
+  targetId: string;
+  what: string;
+}
+
+/**
+ * Throttling: 4 app, 17 user, 32 Page, 613 custom (per-endpoint) limit, 341 application limit,
+ * 80001 Page business-use-case limit (what Page tokens hit).
+ */
+export const THROTTLING_CODES = new Set([4, 17, 32, 613, 341, 80001]);
+/** The platform limits are rolling (one hour): without an estimate, look again in a minute. */
+export const DEFAULT_THROTTLE_DELAY_MS = 60_000;
+/** Permissions missing (10, 200–299): the Page token was granted without what this call needs. */
+const PERMISSION_CODES = (code: number): boolean => code === 10 || (code >= 200 && code <= 299);
+const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT']);
+
+export function graphError(body: unknown): GraphError | undefined {
+  const parsed = GraphErrorSchema.safeParse(body);
+  return parsed.success ? parsed.data.error : undefined;
+}
+
+function clip(text: string | undefined): string {
+  if (!text) return '';
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
+function parseJson(header: string | undefined): unknown {
+  if (!header) return undefined;
+  try {
+    return JSON.parse(header) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function minutesOf(v: unknown): number | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const m = (v as Record<string, unknown>).estimated_time_to_regain_access;
+  return typeof m === 'number' && m >= 0 ? m : undefined;
+}
+
+/**
+ * How long Facebook says to stay away, from the usage headers: `X-Business-Use-Case-Usage`
+ * (`{"<id>":[{type, call_count, total_cputime, total_time, estimated_time_to_regain_access}]}`, Page
+ * tokens) and `X-Page-Usage` carry `estimated_time_to_regain_access` in minutes; `X-App-Usage` only
+ * percentages (then the default applies).
+ */
+export function regainDelayMs(headers: Record<string, string | undefined>): number | undefined {
+  const minutes: number[] = [];
+  const buc = parseJson(headers['x-business-use-case-usage']);
+  if (buc && typeof buc === 'object') {
+    for (const entries of Object.values(buc as Record<string, unknown>)) {
+      if (Array.isArray(entries)) for (const e of entries) minutes.push(minutesOf(e) ?? -1);
+    }
+  }
+  minutes.push(minutesOf(parseJson(headers['x-page-usage'])) ?? -1);
+  const max = Math.max(...minutes);
+  return max > 0 ? max * 60_000 : undefined;
+}
+
+export function mapFacebookFailure(failure: FacebookFailure, nowMs: number, ctx: FailureContext): MappedFailure {
+  if (failure.kind === 'network') {
+    const timedOut = failure.code !== undefined && TIMEOUT_CODES.has(failure.code);
+    return {
+      error: new RetryableError(timedOut ? `Facebook ${ctx.what} timed out` : `Graph API unreachable (${failure.code ?? failure.message})`, {
+        reason: timedOut ? 'timeout' : (failure.code ?? 'network'),
+      }),
+    };
+  }
+  const { status, body, headers } = failure;
+  const err = graphError(body);
+  const code = err?.code;
+  const sub = err?.error_subcode;
+  const reason = code !== undefined ? `code_${code}${sub !== undefined ? `_${sub}` : ''}` : `http_${status}`;
+  const quoted = clip(err?.error_user_msg ?? err?.message);
+
+  if (code === 190 || (code === undefined && status === 401)) {
+    return {
+      error: new PermanentError(
+        `Facebook rejected the Page access token (code 190${sub !== undefined ? `, subcode ${sub}` : ''}: ${quoted || 'invalid OAuth access token'}). ` +
+          're-authorise the Page: a Page admin must log in to the app again (granting pages_manage_posts, pages_read_engagement and ' +
+          `pages_manage_engagement), then store the new Page token with PATCH /v1/partners/${ctx.partnerId}/targets/${ctx.targetId} ` +
+          '{"credentials": {"pageAccessToken": "…"}} and resync.',
+        'oauth_190',
+      ),
+    };
+  }
+  if ((code !== undefined && THROTTLING_CODES.has(code)) || status === 429) {
+    const delayMs = Math.max(1000, regainDelayMs(headers) ?? DEFAULT_THROTTLE_DELAY_MS);
+    return {
+      error: new RateLimitedError(`Facebook throttled ${ctx.what} (code ${code ?? status}): retry in ${Math.ceil(delayMs / 1000)} s`, delayMs, reason),
+      block: { untilMs: nowMs + delayMs, reason: 'facebook throttling' },
+    };
+  }
+  if (code === 1 || code === 2 || err?.is_transient === true || (status >= 500 && code === undefined)) {
+    return { error: new RetryableError(`Facebook ${ctx.what} failed temporarily (${code !== undefined ? `code ${code}` : `HTTP ${status}`})${quoted ? `: ${quoted}` : ''}`, { reason }) };
+  }
+  if (code !== undefined && PERMISSION_CODES(code)) {
+    return {
+      error: new PermanentError(
+        `the Page access token lacks a permission for ${ctx.what} (code ${code}${quoted ? `: ${quoted}` : ''}): re-authorise the Page with ` +
+          'pages_manage_posts, pages_read_engagement and pages_manage_engagement',
+        reason,
+      ),
+    };
+  }
+  if (status >= 500) return { error: new RetryableError(`Facebook ${ctx.what}: HTTP ${status}${quoted ? `: ${quoted}` : ''}`, { reason }) };
+  return { error: new PermanentError(`Facebook refused ${ctx.what} (${code !== undefined ? `code ${code}` : `HTTP ${status}`})${quoted ? `: ${quoted}` : ''}`, reason) };
+}

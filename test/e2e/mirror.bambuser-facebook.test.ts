@@ -1,0 +1,81 @@
+/**
+ * Bambuser and Facebook Live end to end with the real service and workers: one partner show mirrored
+ * to both. Facebook is driven through its whole lifecycle by API (scheduled live video with an RTMPS
+ * ingest → LIVE_NOW → pin comment → ended); Bambuser gets its show and a product highlight, while its
+ * live state is the host's broadcast (lifecycle false: no start/end calls, no ingest).
+ */
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+const PARTNER = 'bfp';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+
+interface MirrorView {
+  targetId: string;
+  state: string;
+  externalId: string | null;
+  url: string | null;
+  ingest?: { url: string; streamKey: string };
+  pins: { productId: string; state: string; linkUrl: string | null }[];
+  lastError: string | null;
+}
+
+async function mirrorWhere(showId: string, targetId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> {
+  return waitFor(async () => {
+    const r = await svc.api(`/v1/partners/${PARTNER}/shows/${showId}`);
+    if (r.status !== 200) return undefined;
+    const m = ((await r.json()) as { mirrors: MirrorView[] }).mirrors.find((x) => x.targetId === targetId);
+    if (m?.state === 'failed') throw new Error(`${targetId} failed: ${m.lastError}`);
+    return m && pred(m) ? m : undefined;
+  }, 20_000);
+}
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService({ workers: true });
+  secret = await createPartner(svc, PARTNER);
+  for (const t of [
+    { id: 'bmb', platform: 'bambuser', name: 'Bambuser', credentials: { apiKey: 'bmb_e2e_key' }, baseUrl: sim.base('bambuser') },
+    { id: 'fb', platform: 'facebook', name: 'Facebook Page', credentials: { pageId: '104857600000042', pageAccessToken: 'EAAG-e2e' }, baseUrl: sim.base('facebook') },
+  ]) {
+    const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { ...t, commissionRateBps: 1000 } });
+    expect(r.status).toBe(201);
+  }
+});
+
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+test('scheduled → live → pinned → ended on Bambuser and Facebook Live', async () => {
+  const show = sampleShow('bf1', { scheduledAt: new Date(Date.now() + 3 * 3600_000).toISOString() });
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', show, new Date().toISOString()))).status).toBe(202);
+
+  const fbReady = await mirrorWhere('bf1', 'fb', (m) => m.state === 'ready');
+  expect(fbReady.ingest).toEqual({ url: 'rtmps://live-api-s.facebook.com:443/rtmp/', streamKey: expect.stringMatching(/^FB-/) });
+  expect(fbReady.url).toMatch(/^https:\/\/www\.facebook\.com\/104857600000042\/videos\//);
+  const bmbReady = await mirrorWhere('bf1', 'bmb', (m) => m.state === 'ready');
+  expect(bmbReady.ingest).toBeUndefined();
+
+  const liveAt = new Date(Date.now() + 1000).toISOString();
+  await sendEvent(svc, PARTNER, secret, showEvent('show.live', { ...show, state: 'live', pinnedProductIds: ['p1'] }, liveAt));
+  const pinned = (m: MirrorView): boolean => m.state === 'live' && m.pins.some((p) => p.productId === 'p1' && p.state === 'pinned');
+  const fbLive = await mirrorWhere('bf1', 'fb', pinned);
+  const bmbLive = await mirrorWhere('bf1', 'bmb', pinned);
+
+  await sendEvent(svc, PARTNER, secret, showEvent('show.ended', { ...show, state: 'ended', pinnedProductIds: ['p1'] }, new Date(Date.now() + 2000).toISOString()));
+  await mirrorWhere('bf1', 'fb', (m) => m.state === 'ended' && m.lastError === null);
+  await mirrorWhere('bf1', 'bmb', (m) => m.state === 'ended' && m.lastError === null);
+
+  const fb = (await sim.effects('facebook')).filter((e) => e.externalId === fbReady.externalId);
+  expect(fb.map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted', 'show.ended']);
+  expect(fb[2]?.url).toBe(fbLive.pins.find((p) => p.productId === 'p1')?.linkUrl);
+
+  const bmb = (await sim.effects('bambuser')).filter((e) => e.externalId === bmbReady.externalId);
+  expect(bmb.map((e) => e.type)).toEqual(['show.created', 'product.pinned']); // live/ended follow the host's broadcast
+  expect(bmb[1]).toMatchObject({ productId: 'p1', url: bmbLive.pins.find((p) => p.productId === 'p1')?.linkUrl });
+});

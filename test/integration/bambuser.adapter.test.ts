@@ -1,0 +1,457 @@
+/**
+ * The Bambuser adapter against the Bambuser simulator over real HTTP: Token auth and scopes, the
+ * per-key moving window, show creation with crash recovery, pins as product highlights, header-secured
+ * webhooks, the order report, and the exact requests that went over the wire.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import axios from 'axios';
+import type { BambuserSimulator } from '../../src/simulators/bambuser.sim.js';
+import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
+import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import { createBambuserAdapter } from '../../src/targets/bambuser/bambuser.adapter.js';
+import type { Once, PinSpec, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import { PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
+import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
+
+const API_KEY = 'bmb_live_3c1f0e9a7d';
+const SPEC: ShowSpec = { title: 'Spring drop: linen & denim', description: 'Live from the studio', scheduledAt: '2030-04-01T18:00:00.000Z' };
+const PIN: PinSpec = {
+  productId: 'prod-linen-shirt',
+  title: 'Linen shirt',
+  price: { amount: 4900, currency: 'USD' },
+  linkUrl: 'http://127.0.0.1:3000/l/Ab3dEf',
+  platformProductId: 'prod-linen-shirt',
+};
+const PIN2: PinSpec = { ...PIN, productId: 'prod-denim', title: 'Denim jacket', linkUrl: 'http://127.0.0.1:3000/l/Zx9yWv', platformProductId: 'prod-denim' };
+
+let sim: StartedSimulators;
+let bambuser: BambuserSimulator;
+
+beforeAll(async () => {
+  sim = await startSimulators({ port: 0 });
+  bambuser = sim.simulators.get('bambuser') as BambuserSimulator;
+});
+afterAll(async () => {
+  await sim.close();
+});
+beforeEach(async () => {
+  await axios.post(`${sim.url}/_sim/reset`, {});
+  // Most tests make more than 5 requests in 10 s; the window has its own test below.
+  await control('PUT', '/limits', { requestsPerWindow: null });
+});
+
+// --- helpers ------------------------------------------------------------------------------------
+
+interface Harness extends TestAdapterContext {
+  adapter: TargetAdapter;
+}
+
+function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number } = {}): Harness {
+  const t = buildAdapterContext({
+    platform: 'bambuser',
+    baseUrl: `${sim.url}/bambuser`,
+    credentials: opts.credentials ?? { apiKey: API_KEY },
+    timeoutMs: opts.timeoutMs ?? 3_000,
+  });
+  return { ...t, adapter: createBambuserAdapter(t.ctx) };
+}
+
+async function control(method: 'GET' | 'PUT' | 'POST', path: string, data?: unknown): Promise<unknown> {
+  const res = await axios.request({ method, url: `${sim.url}/_sim/bambuser${path}`, data });
+  return res.data as unknown;
+}
+const effects = async (): Promise<SimEffect[]> => (await control('GET', '/effects')) as SimEffect[];
+const requests = async (since = 0): Promise<SimRequestRecord[]> => (await control('GET', `/requests?since=${since}`)) as SimRequestRecord[];
+const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0;
+const line = (r: SimRequestRecord): string => `${r.method} ${r.path} ${r.status}`;
+const json = (r: SimRequestRecord | undefined): unknown => JSON.parse(r?.body || 'null') as unknown;
+
+async function caught(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** Runs `run` for real, then "dies" before the result is recorded: the step stays started. */
+function crashOnce(store: MemoryOnce, crashStep: string): Once {
+  let crashed = false;
+  return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+    if (step === crashStep && !crashed) {
+      crashed = true;
+      store.markStarted(step);
+      await run();
+      throw new Error('worker killed');
+    }
+    return store.once(step, run, recover);
+  };
+}
+
+/** A local receiver for webhook deliveries; answers with the statuses queued in `answers` (then 200). */
+async function receiver(): Promise<{ url: string; got: { headers: IncomingHttpHeaders; body: Buffer }[]; answers: number[]; close(): Promise<void> }> {
+  const got: { headers: IncomingHttpHeaders; body: Buffer }[] = [];
+  const answers: number[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body: Buffer.concat(chunks) });
+      res.statusCode = answers.shift() ?? 200;
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hook`, got, answers, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+type Delivery = { headers: IncomingHttpHeaders; body: Buffer };
+
+function flatHeaders(h: IncomingHttpHeaders): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]));
+}
+
+// --- tests --------------------------------------------------------------------------------------
+
+describe('Bambuser adapter ↔ Bambuser simulator', () => {
+  it('runs the lifecycle: created (scheduled) → host goes live → two pins as highlights → host ends', async () => {
+    const h = harness({ credentials: { apiKey: API_KEY, showUrlTemplate: 'https://shop.example.com/live?autoplayLiveShopping={showId}' } });
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-life-1'));
+    expect(remote).toEqual({
+      externalId: expect.any(String),
+      url: `https://shop.example.com/live?autoplayLiveShopping=${remote.externalId}`,
+      ingest: undefined, // the API exposes no RTMP ingest
+      data: { marker: 'mk-life-1' },
+    });
+    expect(h.adapter.capabilities).toMatchObject({ lifecycle: false, ingest: false, pin: 'highlight', unpin: false, orderReport: true });
+
+    // lifecycle false: the worker never calls start/end; they are harmless no-ops that send nothing.
+    const before = await lastSeq();
+    await h.adapter.startShow(remote, buildOpContext('start'));
+    expect(await requests(before)).toEqual([]);
+
+    bambuser.startBroadcast(remote.externalId); // the host goes live in the Bambuser app
+    const first = await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-1'));
+    const second = await h.adapter.pin(remote, PIN2, buildOpContext('mk-pin-2'));
+    expect(first.ref).toEqual(expect.any(String));
+    expect(second.ref).not.toBe(first.ref);
+    await h.adapter.unpin(remote, PIN, first.ref, buildOpContext('mk-unpin-1')); // no remote effect
+    bambuser.stopBroadcast(remote.externalId);
+    await h.adapter.endShow(remote, buildOpContext('end'));
+
+    const fx = await effects();
+    expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started', 'product.pinned', 'product.pinned', 'show.ended']);
+    expect(fx.every((e) => e.externalId === remote.externalId)).toBe(true);
+    expect(fx[0]?.title).toBe(SPEC.title);
+    expect(fx[2]).toMatchObject({ productId: PIN.productId, url: PIN.linkUrl });
+    expect(fx[3]).toMatchObject({ productId: PIN2.productId, url: PIN2.linkUrl });
+
+    // one limiter slot per request
+    expect(h.limiter.acquired.length).toBe((await requests()).length);
+    expect(h.limiter.blocks).toEqual([]);
+    expect(h.logs.join('\n')).not.toContain(API_KEY);
+  });
+
+  it('sends exactly the documented requests (Token auth, JSON bodies)', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-req-1'));
+    bambuser.startBroadcast(remote.externalId);
+    const t0 = Date.now();
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-req'));
+    await h.adapter.updateShow(remote, { ...SPEC, title: 'Spring drop (moved)', scheduledAt: '2030-04-01T19:00:00.000Z' }, buildOpContext('mk-upd'));
+
+    const reqs = await requests();
+    const show = `/v1/shows/${remote.externalId}`;
+    expect(reqs.map(line)).toEqual([
+      'POST /v1/shows 201',
+      `GET ${show}/products 200`,
+      `POST ${show}/products 201`,
+      `POST ${show}/highlights 201`,
+      `PATCH ${show} 200`,
+    ]);
+    for (const r of reqs) {
+      expect(r.headers.authorization).toBe(`Token ${API_KEY}`);
+      expect(r.headers.accept).toBe('application/vnd.bambuser.v1+json, application/json');
+    }
+    expect(reqs[0]?.headers['content-type']).toContain('application/json');
+    expect(json(reqs[0])).toEqual({
+      title: SPEC.title,
+      description: 'Live from the studio\n\nsyndicast:mk-req-1',
+      scheduledStartAt: SPEC.scheduledAt,
+      published: true,
+    });
+    expect(json(reqs[2])).toEqual({ publicUrl: PIN.linkUrl, productReference: PIN.platformProductId, title: PIN.title });
+    const highlight = json(reqs[3]) as { startAt: string; products: string[] };
+    expect(Object.keys(highlight).sort()).toEqual(['products', 'startAt']);
+    expect(Date.parse(highlight.startAt)).toBeGreaterThanOrEqual(t0 - 5);
+    expect(highlight.products).toHaveLength(1);
+    expect(json(reqs[4])).toEqual({
+      title: 'Spring drop (moved)',
+      description: 'Live from the studio\n\nsyndicast:mk-req-1', // the creation marker stays
+      scheduledStartAt: '2030-04-01T19:00:00.000Z',
+    });
+  });
+
+  it('a product pinned again is not attached twice: the second pin only adds a highlight', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-repin'));
+    bambuser.startBroadcast(remote.externalId);
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-repin-1'));
+    await h.adapter.pin(remote, PIN2, buildOpContext('mk-repin-2'));
+    const before = await lastSeq();
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-repin-3')); // episode 2 of the first product
+    expect((await requests(before)).map(line)).toEqual([
+      `GET /v1/shows/${remote.externalId}/products 200`,
+      `POST /v1/shows/${remote.externalId}/highlights 201`,
+    ]);
+    expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual([PIN.productId, PIN2.productId, PIN.productId]);
+  });
+
+  it('a dead API key → PermanentError naming the fix, no secret in the message', async () => {
+    const h = harness({ credentials: { apiKey: 'revoked-key-123' } });
+    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-401')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('unauthorized');
+    expect((err as PermanentError).message).toMatch(/BamHub → Settings → Integrations → API Keys/);
+    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    expect((err as PermanentError).message).not.toContain('revoked-key-123');
+    expect((await requests()).map(line)).toEqual(['POST /v1/shows 401']);
+  });
+
+  it('a key without a scope → 403 → PermanentError naming the scope', async () => {
+    const h = harness({ credentials: { apiKey: 'bmb_k9;scopes=READ_SHOWS,READ_PRODUCTS' } });
+    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-403')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('missing_scope:WRITE_SHOWS');
+    expect((err as PermanentError).message).toMatch(/lacks the WRITE_SHOWS scope needed for POST \/v1\/shows/);
+    expect(await effects()).toEqual([]);
+  });
+
+  it('a Bearer header is not Bambuser auth (the simulator refuses it like the API)', async () => {
+    const res = await axios.get(`${sim.url}/bambuser/v1/shows`, { headers: { authorization: `Bearer ${API_KEY}` }, validateStatus: () => true });
+    expect(res.status).toBe(401);
+    expect((res.data as { message: string }).message).toMatch(/Token/);
+  });
+
+  it('missing credentials → PermanentError before any request', async () => {
+    const h = harness({ credentials: { region: 'mars' } });
+    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-nocreds')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).message).toMatch(/apiKey, region/);
+    expect(await requests()).toEqual([]);
+  });
+
+  it('the 5 per 10 s window per key: the 6th request → 429 → RateLimitedError with Retry-After and a limiter block', async () => {
+    await control('PUT', '/limits', { requestsPerWindow: 5, windowMs: 10_000 });
+    const h = harness();
+    const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;
+    for (let i = 0; i < 5; i++) await h.adapter.attachShow(externalId);
+    const t = Date.now();
+    const err = await caught(h.adapter.attachShow(externalId));
+    expect(err).toBeInstanceOf(RateLimitedError);
+    const delay = (err as RateLimitedError).delayMs;
+    expect(delay).toBeGreaterThanOrEqual(1000);
+    expect(delay).toBeLessThanOrEqual(10_000);
+    expect(h.limiter.blocks).toHaveLength(1);
+    expect(h.limiter.blocks[0]?.reason).toBe('bambuser rate limit');
+    expect(h.limiter.blocks[0]?.untilMs).toBeGreaterThanOrEqual(t + delay - 50);
+    const last = (await requests()).at(-1);
+    expect(last?.status).toBe(429);
+
+    // the window is per API key: another key of the same org is not affected
+    const other = harness({ credentials: { apiKey: 'bmb_other_key' } });
+    await expect(other.adapter.attachShow(externalId)).resolves.toMatchObject({ externalId });
+  });
+
+  it('faults: 500 → RetryableError, 429 → RateLimitedError + block, timeout → RetryableError, token_expired → PermanentError', async () => {
+    const h = harness({ timeoutMs: 500 });
+    const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['500'] });
+    const e500 = await caught(h.adapter.attachShow(externalId));
+    expect(e500).toBeInstanceOf(RetryableError);
+    expect((e500 as RetryableError).reason).toBe('http_500');
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['429'] });
+    const e429 = await caught(h.adapter.attachShow(externalId));
+    expect(e429).toBeInstanceOf(RateLimitedError);
+    expect((e429 as RateLimitedError).delayMs).toBe(10_000); // Retry-After: 10
+    expect(h.limiter.blocks).toHaveLength(1);
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['timeout'], hangMs: 3_000 });
+    const eTimeout = await caught(h.adapter.attachShow(externalId));
+    expect(eTimeout).toBeInstanceOf(RetryableError);
+    expect((eTimeout as RetryableError).reason).toBe('timeout');
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['token_expired'] });
+    const eAuth = await caught(h.adapter.attachShow(externalId));
+    expect(eAuth).toBeInstanceOf(PermanentError);
+    expect((eAuth as PermanentError).reason).toBe('unauthorized');
+
+    await control('PUT', '/faults', { rate: 0, kinds: [] });
+    await expect(h.adapter.attachShow(externalId)).resolves.toMatchObject({ externalId });
+  });
+
+  it('a crash after the show was created: recover() finds it by the marker, no second show', async () => {
+    for (let i = 0; i < 3; i++) await control('POST', '/shows', { title: `other ${i}` });
+    const h = harness();
+    const store = new MemoryOnce();
+    await expect(h.adapter.createShow(SPEC, { once: crashOnce(store, 'show'), marker: 'mk-crash-1' })).rejects.toThrow('worker killed');
+    expect(store.steps.get('show')).toEqual({ state: 'started' });
+    const createdId = (await effects()).find((e) => e.title === SPEC.title)?.externalId;
+    const before = await lastSeq();
+
+    const remote = await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-crash-1' });
+    expect(remote.externalId).toBe(createdId);
+    expect(store.calls).toEqual([{ step: 'show', ran: false, recovered: true }]);
+    const reqs = await requests(before);
+    expect(reqs.map(line)).toEqual(['GET /v1/shows 200']);
+    expect(reqs[0]?.query).toEqual({ limit: '100' });
+    expect((await effects()).filter((e) => e.type === 'show.created' && e.title === SPEC.title)).toHaveLength(1);
+  });
+
+  it('a crash after the highlight was posted: recover() finds the current highlight, no second one', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-pin-crash'));
+    bambuser.startBroadcast(remote.externalId);
+    const store = new MemoryOnce();
+    await expect(h.adapter.pin(remote, PIN, { once: crashOnce(store, 'highlight'), marker: 'mk-pc' })).rejects.toThrow('worker killed');
+    const again = await h.adapter.pin(remote, PIN, { once: store.once, marker: 'mk-pc' });
+    expect(again.ref).toEqual(expect.any(String));
+    expect(store.calls).toEqual([
+      { step: 'product', ran: true, recovered: false },
+      { step: 'highlight', ran: false, recovered: true },
+    ]);
+    expect((await effects()).filter((e) => e.type === 'product.pinned')).toHaveLength(1);
+    const products = (await axios.get(`${sim.url}/bambuser/v1/shows/${remote.externalId}/products`, { headers: { authorization: `Token ${API_KEY}` } })).data as {
+      results: unknown[];
+    };
+    expect(products.results).toHaveLength(1); // attached once, found by its link on the retry
+  });
+
+  it('cancelShow deletes the show and is idempotent', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-cancel'));
+    await h.adapter.cancelShow(remote, buildOpContext('cancel'));
+    await h.adapter.cancelShow(remote, buildOpContext('cancel'));
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.cancelled']);
+    expect((await requests()).map((r) => `${r.method} ${r.status}`)).toEqual(['POST 201', 'DELETE 204', 'DELETE 404']);
+    const err = await caught(h.adapter.attachShow(remote.externalId));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('not_found');
+  });
+
+  it('webhooks: the secret header verifies (constant-time), anything else is refused; retried deliveries verify again', async () => {
+    const hook = await receiver();
+    try {
+      await control('PUT', '/webhook', { url: hook.url, secret: 'whs-4f1c' });
+      hook.answers.push(500); // the first delivery fails: Bambuser sends the same event again
+      const h = harness({ credentials: { apiKey: API_KEY, webhookHeaderValue: 'whs-4f1c' } });
+      await h.adapter.createShow(SPEC, buildOpContext('mk-hook'));
+      const [first, retry] = (await waitForDeliveries(hook.got, 2)) as [Delivery, Delivery];
+      expect(first.headers['x-webhook-secret']).toBe('whs-4f1c');
+      expect(first.headers['x-hub-signature']).toBeUndefined(); // no HMAC of any kind
+      const event = JSON.parse(first.body.toString('utf8')) as { collection: string; action: string; eventId: string; timestamp: string; payload: { id: string } };
+      expect(event).toMatchObject({ collection: 'show', action: 'add', eventId: expect.any(String), timestamp: expect.any(String) });
+      expect(retry.body.toString('utf8')).toBe(first.body.toString('utf8')); // a duplicate: same eventId
+
+      await expect(h.adapter.handleWebhook!(flatHeaders(first.headers), first.body)).resolves.toEqual([]);
+      await expect(h.adapter.handleWebhook!(flatHeaders(retry.headers), retry.body)).resolves.toEqual([]);
+
+      const wrong = { ...flatHeaders(first.headers), 'x-webhook-secret': 'whs-4f1d' };
+      await expect(h.adapter.handleWebhook!(wrong, first.body)).rejects.toBeInstanceOf(WebhookAuthError);
+      const missing = { ...flatHeaders(first.headers), 'x-webhook-secret': undefined };
+      await expect(h.adapter.handleWebhook!(missing, first.body)).rejects.toBeInstanceOf(WebhookAuthError);
+      await expect(h.adapter.handleWebhook!(flatHeaders(first.headers), Buffer.from('{"nope":1}'))).rejects.toBeInstanceOf(PermanentError);
+
+      const unconfigured = harness();
+      await expect(unconfigured.adapter.handleWebhook!(flatHeaders(first.headers), first.body)).rejects.toThrow(/webhookHeaderValue/);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('webhooks registered through the API carry their own custom header', async () => {
+    const hook = await receiver();
+    try {
+      const reg = await axios.post(
+        `${sim.url}/bambuser/v1/webhooks`,
+        { name: 'syndicast', url: hook.url, topics: ['show', 'product-highlight'], headers: { 'X-Syndicast-Auth': 'k-77' } },
+        { headers: { authorization: `Token ${API_KEY}` } },
+      );
+      expect(reg.status).toBe(201);
+      const h = harness({ credentials: { apiKey: API_KEY, webhookHeaderName: 'X-Syndicast-Auth', webhookHeaderValue: 'k-77' } });
+      const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-hook-2'));
+      await h.adapter.pin(remote, PIN, buildOpContext('mk-hook-pin'));
+      const got = await waitForDeliveries(hook.got, 2);
+      const collections = got.map((d) => (JSON.parse(d.body.toString('utf8')) as { collection: string }).collection);
+      expect(collections).toEqual(['show', 'product-highlight']); // the `product` topic was not subscribed
+      for (const d of got) await expect(h.adapter.handleWebhook!(flatHeaders(d.headers), d.body)).resolves.toEqual([]);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('listOrders: the aired shows in range, their order stats, decimal amounts → minor units, period filter', async () => {
+    const h = harness();
+    const aired = await h.adapter.createShow(SPEC, buildOpContext('mk-ord-1'));
+    const neverAired = await h.adapter.createShow({ ...SPEC, title: 'Never aired' }, buildOpContext('mk-ord-2'));
+    bambuser.startBroadcast(aired.externalId);
+    const o1 = (await control('POST', '/orders', { externalId: aired.externalId, productId: PIN.productId, total: { amount: 4990, currency: 'USD' }, createdAt: '2030-04-01T18:20:00Z' })) as { orderId: string };
+    const o2 = (await control('POST', '/orders', { externalId: aired.externalId, productId: PIN2.productId, total: { amount: 1000, currency: 'JPY' }, createdAt: '2030-04-01T18:40:00Z' })) as { orderId: string };
+    await control('POST', '/orders', { externalId: aired.externalId, productId: PIN.productId, total: { amount: 100, currency: 'USD' }, createdAt: '2030-04-03T00:00:00Z' }); // after `to`
+    await control('POST', `/orders/${o1.orderId}/refunds`, { amount: { amount: 990, currency: 'USD' } }); // Bambuser never hears of it
+    const before = await lastSeq();
+
+    const orders = await h.adapter.listOrders!(new Date('2030-04-01T00:00:00Z'), new Date('2030-04-02T00:00:00Z'));
+    expect(orders).toEqual([
+      {
+        orderId: o1.orderId,
+        externalShowId: aired.externalId,
+        productId: PIN.productId,
+        clickId: undefined,
+        createdAt: '2030-04-01T18:20:00.000Z',
+        total: { amount: 4990, currency: 'USD' },
+        refunded: { amount: 0, currency: 'USD' },
+        status: undefined,
+        commission: undefined,
+      },
+      expect.objectContaining({ orderId: o2.orderId, total: { amount: 1000, currency: 'JPY' }, productId: PIN2.productId }),
+    ]);
+    const reqs = await requests(before);
+    expect(reqs.map(line)).toEqual(['GET /v1/shows 200', `GET /v1/stats/show/${aired.externalId}/orders 200`]);
+    expect(reqs.some((r) => r.path.includes(neverAired.externalId))).toBe(false);
+    // the amounts went over the wire as decimals
+    const stats = await axios.get(`${sim.url}/bambuser/v1/stats/show/${aired.externalId}/orders`, { headers: { authorization: `Token ${API_KEY}` } });
+    expect((stats.data as { orders: { orderValue: number }[] }).orders[0]?.orderValue).toBe(49.9);
+  });
+
+  it('a response that does not match the schema → PermanentError("malformed response")', async () => {
+    const server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ id: 42, title: 'x' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const t = buildAdapterContext({ platform: 'bambuser', baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, credentials: { apiKey: API_KEY } });
+      const err = await caught(createBambuserAdapter(t.ctx).attachShow('abc'));
+      expect(err).toBeInstanceOf(PermanentError);
+      expect((err as PermanentError).message).toMatch(/^malformed response from Bambuser GET \/v1\/shows\/abc: id/);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+async function waitForDeliveries<T>(got: T[], n: number, timeoutMs = 5_000): Promise<T[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (got.length < n) {
+    if (Date.now() > deadline) throw new Error(`expected ${n} webhook deliveries, got ${got.length}`);
+    await sleep(20);
+  }
+  return got.slice(0, n);
+}

@@ -1,0 +1,392 @@
+/**
+ * The Facebook Live adapter against the Facebook (Graph API) simulator over real HTTP: scheduled and
+ * preview live videos, going live and ending by API, pins as Page comments, Graph error codes (190,
+ * throttling with usage headers, transient errors), crash recovery, the 24 h stream URL, and the exact
+ * requests that went over the wire.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import axios from 'axios';
+import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
+import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import { createFacebookAdapter } from '../../src/targets/facebook/facebook.adapter.js';
+import type { Once, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
+import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
+
+const PAGE_ID = '104857600000042';
+const TOKEN = 'EAAGpagetoken0123456789';
+const CREDENTIALS = { pageId: PAGE_ID, pageAccessToken: TOKEN };
+const HOUR = 3600_000;
+const PIN: PinSpec = {
+  productId: 'prod-linen-shirt',
+  title: 'Linen shirt',
+  price: { amount: 4900, currency: 'USD' },
+  linkUrl: 'http://127.0.0.1:3000/l/Ab3dEf',
+  platformProductId: 'prod-linen-shirt',
+};
+
+function specAt(ms: number, title = 'Spring drop: linen & denim'): ShowSpec {
+  return { title, description: 'Live from the studio', scheduledAt: new Date(ms).toISOString() };
+}
+
+let sim: StartedSimulators;
+
+beforeAll(async () => {
+  sim = await startSimulators({ port: 0 });
+});
+afterAll(async () => {
+  await sim.close();
+});
+beforeEach(async () => {
+  await axios.post(`${sim.url}/_sim/reset`, {});
+});
+
+// --- helpers ------------------------------------------------------------------------------------
+
+interface Harness extends TestAdapterContext {
+  adapter: TargetAdapter;
+}
+
+function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; baseUrl?: string } = {}): Harness {
+  const t = buildAdapterContext({
+    platform: 'facebook',
+    baseUrl: opts.baseUrl ?? `${sim.url}/facebook`,
+    credentials: opts.credentials ?? CREDENTIALS,
+    timeoutMs: opts.timeoutMs ?? 3_000,
+  });
+  return { ...t, adapter: createFacebookAdapter(t.ctx) };
+}
+
+async function control(method: 'GET' | 'PUT' | 'POST', path: string, data?: unknown): Promise<unknown> {
+  const res = await axios.request({ method, url: `${sim.url}/_sim/facebook${path}`, data });
+  return res.data as unknown;
+}
+const effects = async (): Promise<SimEffect[]> => (await control('GET', '/effects')) as SimEffect[];
+const requests = async (since = 0): Promise<SimRequestRecord[]> => (await control('GET', `/requests?since=${since}`)) as SimRequestRecord[];
+const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0;
+const line = (r: SimRequestRecord): string => `${r.method} ${r.path} ${r.status}`;
+const form = (r: SimRequestRecord | undefined): Record<string, string> => Object.fromEntries(new URLSearchParams(r?.body ?? ''));
+
+async function caught(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+function crashOnce(store: MemoryOnce, crashStep: string): Once {
+  let crashed = false;
+  return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+    if (step === crashStep && !crashed) {
+      crashed = true;
+      store.markStarted(step);
+      await run();
+      throw new Error('worker killed');
+    }
+    return store.once(step, run, recover);
+  };
+}
+
+/** Live videos made by someone else on the same Page (straight through the simulated Graph API). */
+async function seedVideos(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await axios.post(`${sim.url}/facebook/v21.0/${PAGE_ID}/live_videos`, new URLSearchParams({ title: `other ${i}`, status: 'UNPUBLISHED' }).toString(), {
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+  }
+}
+
+// --- tests --------------------------------------------------------------------------------------
+
+describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
+  it('runs the lifecycle: scheduled live video → LIVE_NOW → pin comment → end', async () => {
+    const h = harness();
+    const start = Date.now() + 2 * 24 * HOUR;
+    const remote = await h.adapter.createShow(specAt(start), buildOpContext('mk-life-1'));
+
+    expect(remote.externalId).toMatch(/^\d+$/);
+    expect(remote.url).toMatch(new RegExp(`^https://www\\.facebook\\.com/${PAGE_ID}/videos/\\d+/$`));
+    expect(remote.ingest).toEqual({ url: 'rtmps://live-api-s.facebook.com:443/rtmp/', streamKey: expect.stringMatching(/^FB-\d+-0-/) });
+    expect(remote.data).toEqual({
+      marker: 'mk-life-1',
+      mode: 'scheduled',
+      plannedStart: String(Math.floor(start / 1000)),
+      ingestExpiresAt: expect.any(String),
+    });
+    // the stream URL is good until 24 h after the planned start
+    expect(Date.parse(remote.data.ingestExpiresAt ?? '')).toBe(start + 24 * HOUR);
+
+    await h.adapter.startShow(remote, buildOpContext('start'));
+    await h.adapter.startShow(remote, buildOpContext('start')); // already live: success
+    const pinned = await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-1'));
+    expect(pinned.ref).toMatch(/^\d+_\d+$/);
+    await h.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('unpin')); // nothing remote
+    await h.adapter.endShow(remote, buildOpContext('end'));
+    await h.adapter.endShow(remote, buildOpContext('end')); // already stopped: success
+
+    const fx = await effects();
+    expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted', 'show.ended']);
+    expect(fx.every((e) => e.externalId === remote.externalId)).toBe(true);
+    expect(fx[2]?.url).toBe(PIN.linkUrl);
+    expect(h.logs.join('\n')).not.toContain(TOKEN);
+    expect(h.limiter.blocks).toEqual([]);
+  });
+
+  it('sends exactly the documented requests (token in the Authorization header, form-encoded parameters)', async () => {
+    const h = harness();
+    const start = Date.now() + 3 * HOUR;
+    const remote = await h.adapter.createShow(specAt(start), buildOpContext('mk-req-1'));
+    await h.adapter.updateShow(remote, specAt(start + HOUR, 'Spring drop (moved)'), buildOpContext('mk-upd'));
+    await h.adapter.startShow(remote, buildOpContext('start'));
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-pin'));
+    await h.adapter.endShow(remote, buildOpContext('end'));
+
+    const reqs = await requests();
+    const v = `/v21.0/${remote.externalId}`;
+    expect(reqs.map(line)).toEqual([
+      `POST /v21.0/${PAGE_ID}/live_videos 200`,
+      `GET ${v} 200`,
+      `POST ${v} 200`,
+      `POST ${v} 200`,
+      `POST ${v}/comments 200`,
+      `POST ${v} 200`,
+    ]);
+    for (const r of reqs) {
+      expect(r.headers.authorization).toBe(`Bearer ${TOKEN}`);
+      expect(r.query.access_token).toBeUndefined(); // never in the URL
+    }
+    expect(reqs[0]?.headers['content-type']).toContain('application/x-www-form-urlencoded');
+    expect(form(reqs[0])).toEqual({
+      title: 'Spring drop: linen & denim',
+      description: 'Live from the studio\n\nsyndicast:mk-req-1',
+      status: 'SCHEDULED_UNPUBLISHED',
+      event_params: JSON.stringify({ start_time: Math.floor(start / 1000) }),
+    });
+    expect(reqs[1]?.query).toEqual({ fields: 'id,status,title,description,secure_stream_url,permalink_url,creation_time,planned_start_time' });
+    expect(form(reqs[2])).toEqual({
+      title: 'Spring drop (moved)',
+      description: 'Live from the studio\n\nsyndicast:mk-req-1',
+      event_params: JSON.stringify({ start_time: Math.floor((start + HOUR) / 1000) }),
+    });
+    expect(form(reqs[3])).toEqual({ status: 'LIVE_NOW' });
+    expect(form(reqs[4])).toEqual({ message: '🛍 Linen shirt — 49.00 USD http://127.0.0.1:3000/l/Ab3dEf' });
+    expect(form(reqs[5])).toEqual({ end_live_video: 'true' });
+  });
+
+  it('a show starting within 10 minutes gets an UNPUBLISHED preview that startShow publishes', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(specAt(Date.now() - 60_000), buildOpContext('mk-preview'));
+    expect(remote.data.mode).toBe('preview');
+    expect(form((await requests())[0]).status).toBe('UNPUBLISHED');
+    expect(form((await requests())[0]).event_params).toBeUndefined();
+    await h.adapter.startShow(remote, buildOpContext('start'));
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.started']);
+  });
+
+  it('a show more than 7 days ahead is not created yet: RetryableError with a delay, nothing sent', async () => {
+    const h = harness();
+    const err = await caught(h.adapter.createShow(specAt(Date.now() + 20 * 24 * HOUR), buildOpContext('mk-far')));
+    expect(err).toBeInstanceOf(RetryableError);
+    expect((err as RetryableError).reason).toBe('schedule_window');
+    expect((err as RetryableError).delayMs).toBe(3 * 24 * HOUR); // looked at again at most 3 days later
+    const nearer = await caught(h.adapter.createShow(specAt(Date.now() + 7 * 24 * HOUR + HOUR), buildOpContext('mk-far-2')));
+    expect((nearer as RetryableError).delayMs).toBeGreaterThan(HOUR);
+    expect((nearer as RetryableError).delayMs).toBeLessThan(2 * HOUR);
+    expect(await requests()).toEqual([]);
+  });
+
+  it('code 190 → PermanentError asking to re-authorise the Page (dead token, and the token_expired fault)', async () => {
+    const h = harness({ credentials: { pageId: PAGE_ID, pageAccessToken: 'expired-EAAG-xyz' } });
+    const err = await caught(h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-190')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('oauth_190');
+    expect((err as PermanentError).message).toMatch(/re-authorise the Page/);
+    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    expect((err as PermanentError).message).not.toContain('expired-EAAG-xyz');
+    const body = (await requests())[0];
+    expect(body?.status).toBe(400);
+
+    const ok = harness();
+    const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;
+    await control('PUT', '/faults', { rate: 1, kinds: ['token_expired'] });
+    const e2 = await caught(ok.adapter.attachShow(externalId));
+    expect(e2).toBeInstanceOf(PermanentError);
+    expect((e2 as PermanentError).message).toMatch(/code 190, subcode 463/);
+  });
+
+  it('missing credentials → PermanentError before any request', async () => {
+    const h = harness({ credentials: { pageId: 'my-page' } });
+    const err = await caught(h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-nocreds')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).message).toMatch(/pageId, pageAccessToken/);
+    expect(await requests()).toEqual([]);
+  });
+
+  it('throttling: code 4 (X-App-Usage) → 60 s; code 32 with X-Page-Usage estimated_time_to_regain_access → that long; both block the limiter', async () => {
+    const h = harness();
+    const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['429'] });
+    const e4 = await caught(h.adapter.attachShow(externalId));
+    expect(e4).toBeInstanceOf(RateLimitedError);
+    expect((e4 as RateLimitedError).reason).toBe('code_4');
+    expect((e4 as RateLimitedError).delayMs).toBe(60_000);
+    await control('PUT', '/faults', { rate: 0, kinds: [] });
+
+    await control('PUT', '/limits', { requestsPerWindow: 1, windowMs: 170_000 });
+    await h.adapter.attachShow(externalId);
+    const t = Date.now();
+    const e32 = await caught(h.adapter.attachShow(externalId));
+    expect(e32).toBeInstanceOf(RateLimitedError);
+    expect((e32 as RateLimitedError).reason).toBe('code_32');
+    expect((e32 as RateLimitedError).delayMs).toBe(3 * 60_000); // estimated_time_to_regain_access: 3 (minutes)
+    expect((await requests()).at(-1)?.status).toBe(400); // Graph throttles with HTTP 400 and the code in the body
+    expect(h.limiter.blocks.map((b) => b.reason)).toEqual(['facebook throttling', 'facebook throttling']);
+    expect(h.limiter.blocks[1]?.untilMs).toBeGreaterThanOrEqual(t + 3 * 60_000 - 50);
+  });
+
+  it('faults: 500 (code 2, transient) → RetryableError; timeout → RetryableError', async () => {
+    const h = harness({ timeoutMs: 500 });
+    const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;
+    await control('PUT', '/faults', { rate: 1, kinds: ['500'] });
+    const e500 = await caught(h.adapter.attachShow(externalId));
+    expect(e500).toBeInstanceOf(RetryableError);
+    expect((e500 as RetryableError).reason).toBe('code_2');
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['timeout'], hangMs: 3_000 });
+    const eTimeout = await caught(h.adapter.attachShow(externalId));
+    expect(eTimeout).toBeInstanceOf(RetryableError);
+    expect((eTimeout as RetryableError).reason).toBe('timeout');
+
+    await control('PUT', '/faults', { rate: 0, kinds: [] });
+    await expect(h.adapter.attachShow(externalId)).resolves.toMatchObject({ externalId });
+  });
+
+  it('invalid parameter (code 100) → PermanentError quoting Facebook', async () => {
+    const h = harness();
+    const res = await axios.post(`${sim.url}/facebook/v21.0/${PAGE_ID}/live_videos`, 'status=SCHEDULED_UNPUBLISHED', {
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' },
+      validateStatus: () => true,
+    });
+    expect(res.status).toBe(400);
+    expect(res.data).toMatchObject({ error: { type: 'OAuthException', code: 100, fbtrace_id: expect.any(String) } });
+    const err = await caught(h.adapter.attachShow('999'));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('code_100_33');
+    expect((err as PermanentError).message).toMatch(/^Facebook refused GET \/999 \(code 100\): Unsupported get request\. Object with ID '999' does not exist/);
+  });
+
+  it('a crash after the live video was created: recover() finds it by the description marker', async () => {
+    const h = harness();
+    await seedVideos(10);
+    const store = new MemoryOnce();
+    const spec = specAt(Date.now() + 5 * HOUR);
+    await expect(h.adapter.createShow(spec, { once: crashOnce(store, 'live_video'), marker: 'mk-crash-1' })).rejects.toThrow('worker killed');
+    const created = (await effects()).find((e) => e.title === spec.title)?.externalId;
+    // lists are newest first: 60 newer videos push ours to the second page of 50
+    await seedVideos(60);
+    const before = await lastSeq();
+
+    const remote = await h.adapter.createShow(spec, { once: store.once, marker: 'mk-crash-1' });
+    expect(remote.externalId).toBe(created);
+    expect(remote.ingest?.streamKey).toEqual(expect.any(String));
+    expect(store.calls).toEqual([{ step: 'live_video', ran: false, recovered: true }]);
+    const reqs = await requests(before);
+    expect(reqs.map(line)).toEqual([
+      `GET /v21.0/${PAGE_ID}/live_videos 200`,
+      `GET /v21.0/${PAGE_ID}/live_videos 200`,
+      `GET /v21.0/${created} 200`,
+    ]);
+    expect(reqs[0]?.query).toEqual({ fields: 'id,description,status,secure_stream_url', limit: '50' });
+    expect(reqs[1]?.query.after).toEqual(expect.any(String));
+    expect((await effects()).filter((e) => e.type === 'show.created' && e.title === spec.title)).toHaveLength(1);
+  });
+
+  it('a crash after the pin comment was posted: recover() finds the Page comment with the link', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-pin-crash'));
+    await h.adapter.startShow(remote, buildOpContext('start'));
+    const store = new MemoryOnce();
+    await expect(h.adapter.pin(remote, PIN, { once: crashOnce(store, 'comment'), marker: 'mk-pc' })).rejects.toThrow('worker killed');
+    const again = await h.adapter.pin(remote, PIN, { once: store.once, marker: 'mk-pc' });
+    expect(again.ref).toMatch(/^\d+_\d+$/);
+    expect(store.calls).toEqual([{ step: 'comment', ran: false, recovered: true }]);
+    expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
+    const list = (await requests()).find((r) => r.method === 'GET' && r.path.endsWith('/comments'));
+    expect(list?.query).toEqual({ fields: 'id,message,created_time,from', order: 'reverse_chronological', filter: 'stream', limit: '100' });
+  });
+
+  it('a stream URL that expired unused: startShow → ActionRequired (re-link); re-linking reads the new URL and the show goes live', async () => {
+    await control('PUT', '/limits', { ingestTtlSec: 1 });
+    const h = harness();
+    const remote = await h.adapter.createShow(specAt(Date.now()), buildOpContext('mk-expire'));
+    await sleep(1_100);
+    // Facebook's clock ran out (the simulator's TTL is 1 s); ours still thinks it has 24 h: Facebook refuses.
+    const err = await caught(h.adapter.startShow(remote, buildOpContext('start')));
+    expect(err).toBeInstanceOf(ActionRequiredError);
+    expect((err as ActionRequiredError).reason).toBe('ingest_expired');
+    expect((err as ActionRequiredError).message).toMatch(/Facebook has issued a new one.*Re-link the live video/);
+    expect((await requests()).slice(-2).map(line)).toEqual([`POST /v21.0/${remote.externalId} 400`, `GET /v21.0/${remote.externalId} 200`]);
+
+    // Past our own 24 h record, startShow does not even try LIVE_NOW.
+    const stale: RemoteShow = { ...remote, data: { ...remote.data, ingestExpiresAt: new Date(Date.now() - 1000).toISOString() } };
+    const before = await lastSeq();
+    await expect(h.adapter.startShow(stale, buildOpContext('start'))).rejects.toBeInstanceOf(ActionRequiredError);
+    expect((await requests(before)).map(line)).toEqual([`GET /v21.0/${remote.externalId} 200`]);
+
+    await control('PUT', '/limits', { ingestTtlSec: 86_400 });
+    await sleep(1_100); // let the 1 s URL handed out above lapse too, so the re-link gets a 24 h one
+    const relinked = await h.adapter.attachShow(remote.externalId);
+    expect(relinked.ingest?.streamKey).not.toBe(remote.ingest?.streamKey);
+    expect(relinked.data.marker).toBe('mk-expire');
+    await h.adapter.startShow(relinked, buildOpContext('start'));
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.started']);
+  });
+
+  it('cancelShow deletes a scheduled video (idempotently) and ends one that is streaming', async () => {
+    const h = harness();
+    const scheduled = await h.adapter.createShow(specAt(Date.now() + 2 * HOUR), buildOpContext('mk-cancel-1'));
+    await h.adapter.cancelShow(scheduled, buildOpContext('cancel'));
+    await h.adapter.cancelShow(scheduled, buildOpContext('cancel')); // code 100 subcode 33: gone already
+    const live = await h.adapter.createShow(specAt(Date.now() + 2 * HOUR, 'Live one'), buildOpContext('mk-cancel-2'));
+    await h.adapter.startShow(live, buildOpContext('start'));
+    await h.adapter.cancelShow(live, buildOpContext('cancel'));
+    expect((await effects()).map((e) => `${e.type}:${e.externalId === scheduled.externalId ? 'a' : 'b'}`)).toEqual([
+      'show.created:a',
+      'show.cancelled:a',
+      'show.created:b',
+      'show.started:b',
+      'show.ended:b',
+    ]);
+  });
+
+  it('Facebook reports no orders: the simulator stores them, the adapter has no order API', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-orders'));
+    await control('POST', '/orders', { externalId: remote.externalId, productId: PIN.productId, total: { amount: 4900, currency: 'USD' } });
+    expect(((await control('GET', '/orders')) as unknown[]).length).toBe(1);
+    expect(h.adapter.capabilities).toMatchObject({ orderReport: false, orderWebhooks: false, lifecycle: true, ingest: true, pin: 'comment', unpin: false });
+    expect(h.adapter.listOrders).toBeUndefined();
+    expect(h.adapter.handleWebhook).toBeUndefined();
+  });
+
+  it('a response that does not match the schema → PermanentError("malformed response")', async () => {
+    const server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ status: 'LIVE' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const h = harness({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const err = await caught(h.adapter.attachShow('123'));
+      expect(err).toBeInstanceOf(PermanentError);
+      expect((err as PermanentError).message).toMatch(/^malformed response from Facebook GET \/123: id/);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});

@@ -1,0 +1,119 @@
+/** The pure parts of the Bambuser and Facebook adapters: error tables, usage headers, the order report rules. */
+import { mapBambuserFailure } from '../../src/targets/bambuser/bambuser.errors.js';
+import { ORDER_TAIL_MS, showMayHaveOrders, toPlatformOrder } from '../../src/targets/bambuser/bambuser.orders.js';
+import { sameSecret } from '../../src/targets/bambuser/bambuser.webhook.js';
+import type { BambuserShow } from '../../src/targets/bambuser/bambuser.schemas.js';
+import { mapFacebookFailure, regainDelayMs } from '../../src/targets/facebook/facebook.errors.js';
+import { splitStreamUrl } from '../../src/targets/facebook/facebook.adapter.js';
+import { PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
+
+const NOW = Date.parse('2026-11-24T18:00:00Z');
+const bctx = { partnerId: 'p1', targetId: 't1', scope: 'WRITE_SHOWS', what: 'POST /v1/shows' };
+const fctx = { partnerId: 'p1', targetId: 't1', what: 'POST /123/live_videos' };
+const http = (status: number, body: unknown, retryAfter?: string) => ({ kind: 'http' as const, status, body, retryAfter });
+const graph = (status: number, error: Record<string, unknown>, headers: Record<string, string> = {}) => ({ kind: 'http' as const, status, body: { error }, headers });
+
+describe('Bambuser error mapping', () => {
+  it.each([
+    [http(429, {}, '7'), RateLimitedError, 'rate_limited'],
+    [http(401, { message: 'Invalid API key' }), PermanentError, 'unauthorized'],
+    [http(403, { message: 'Missing required scope: READ_STATS' }), PermanentError, 'missing_scope:READ_STATS'],
+    [http(403, {}), PermanentError, 'missing_scope:WRITE_SHOWS'],
+    [http(404, {}), PermanentError, 'not_found'],
+    [http(400, { statusCode: 400, error: 'Bad Request', message: 'title is required' }), PermanentError, 'http_400'],
+    [http(502, 'Bad gateway'), RetryableError, 'http_502'],
+    [{ kind: 'network' as const, code: 'ECONNABORTED', message: 'timeout' }, RetryableError, 'timeout'],
+    [{ kind: 'network' as const, code: 'ECONNREFUSED', message: 'refused' }, RetryableError, 'ECONNREFUSED'],
+  ])('%j → %p (%s)', (failure, type, reason) => {
+    const { error } = mapBambuserFailure(failure, NOW, bctx);
+    expect(error).toBeInstanceOf(type);
+    expect(error.reason).toBe(reason);
+  });
+
+  it('429 honours Retry-After and blocks the key; without it waits one window', () => {
+    expect(mapBambuserFailure(http(429, {}, '7'), NOW, bctx)).toMatchObject({ error: { delayMs: 7000 }, block: { untilMs: NOW + 7000 } });
+    expect(mapBambuserFailure(http(429, {}), NOW, bctx)).toMatchObject({ error: { delayMs: 10_000 } });
+    expect(mapBambuserFailure(http(429, {}, '0'), NOW, bctx)).toMatchObject({ error: { delayMs: 1000 } });
+  });
+
+  it('a 400 quotes what Bambuser said', () => {
+    expect(mapBambuserFailure(http(400, { message: 'title is required' }), NOW, bctx).error.message).toBe('Bambuser refused POST /v1/shows (HTTP 400): title is required');
+  });
+});
+
+describe('Bambuser order report', () => {
+  const show = (over: Partial<BambuserShow>): BambuserShow => ({ id: 's', title: 't', state: 'ended', ...over });
+  const from = Date.parse('2026-11-01T00:00:00Z');
+  const to = Date.parse('2026-11-02T00:00:00Z');
+
+  it('asks only shows that aired before the period ends and did not end long before it starts', () => {
+    expect(showMayHaveOrders(show({ state: 'scheduled', startedAt: null }), from, to)).toBe(false);
+    expect(showMayHaveOrders(show({ state: 'live', startedAt: '2026-11-01T10:00:00Z' }), from, to)).toBe(true);
+    expect(showMayHaveOrders(show({ startedAt: '2026-11-02T10:00:00Z', endedAt: '2026-11-02T11:00:00Z' }), from, to)).toBe(false);
+    expect(showMayHaveOrders(show({ startedAt: '2026-10-20T10:00:00Z', endedAt: '2026-10-20T11:00:00Z' }), from, to)).toBe(true); // replay orders
+    const old = new Date(from - ORDER_TAIL_MS - 3600_000).toISOString();
+    expect(showMayHaveOrders(show({ startedAt: old, endedAt: old }), from, to)).toBe(false);
+  });
+
+  it('decimal amounts become minor units without floats; refunds and commission are unknown to Bambuser', () => {
+    const o = toPlatformOrder('s1', { orderId: 'o1', createdAt: '2026-11-01T10:00:00Z', currency: 'USD', orderValue: 0.29, products: [{ productReference: 'p1' }] });
+    expect(o).toEqual({
+      orderId: 'o1',
+      externalShowId: 's1',
+      productId: 'p1',
+      clickId: undefined,
+      createdAt: '2026-11-01T10:00:00.000Z',
+      total: { amount: 29, currency: 'USD' }, // 0.29 * 100 is 28.999999999999996 in floats
+      refunded: { amount: 0, currency: 'USD' },
+      status: undefined,
+      commission: undefined,
+    });
+    expect(toPlatformOrder('s1', { orderId: 'o2', createdAt: '2026-11-01T10:00:00Z', currency: 'KWD', orderValue: '12.3456' }).total).toEqual({ amount: 12346, currency: 'KWD' });
+    expect(() => toPlatformOrder('s1', { orderId: 'o3', createdAt: '2026-11-01T10:00:00Z', currency: 'USD', orderValue: 1e21 })).toThrow(PermanentError);
+  });
+
+  it('webhook secrets compare in constant time, whatever their lengths', () => {
+    expect(sameSecret('abc', 'abc')).toBe(true);
+    expect(sameSecret('abc', 'abd')).toBe(false);
+    expect(sameSecret('', 'a-much-longer-secret')).toBe(false);
+  });
+});
+
+describe('Facebook error mapping', () => {
+  it.each([
+    [graph(400, { code: 190, error_subcode: 463, type: 'OAuthException' }), PermanentError, 'oauth_190'],
+    [graph(400, { code: 4 }), RateLimitedError, 'code_4'],
+    [graph(400, { code: 17 }), RateLimitedError, 'code_17'],
+    [graph(400, { code: 32 }), RateLimitedError, 'code_32'],
+    [graph(400, { code: 613 }), RateLimitedError, 'code_613'],
+    [graph(400, { code: 341 }), RateLimitedError, 'code_341'],
+    [graph(400, { code: 80001 }), RateLimitedError, 'code_80001'],
+    [graph(500, { code: 1 }), RetryableError, 'code_1'],
+    [graph(503, { code: 2, is_transient: true }), RetryableError, 'code_2'],
+    [graph(400, { code: 100, error_subcode: 33 }), PermanentError, 'code_100_33'],
+    [graph(403, { code: 200 }), PermanentError, 'code_200'],
+    [{ kind: 'http' as const, status: 502, body: '<html>', headers: {} }, RetryableError, 'http_502'],
+  ])('%j → %p (%s)', (failure, type, reason) => {
+    const { error } = mapFacebookFailure(failure, NOW, fctx);
+    expect(error).toBeInstanceOf(type);
+    expect(error.reason).toBe(reason);
+  });
+
+  it('190 says to re-authorise the Page', () => {
+    expect(mapFacebookFailure(graph(400, { code: 190, message: 'Error validating access token' }), NOW, fctx).error.message).toMatch(/re-authorise the Page/);
+  });
+
+  it('throttling waits as long as the usage headers say, else a minute', () => {
+    const buc = { 'x-business-use-case-usage': JSON.stringify({ '123': [{ type: 'pages', call_count: 100, total_cputime: 20, total_time: 30, estimated_time_to_regain_access: 7 }] }) };
+    expect(regainDelayMs(buc)).toBe(7 * 60_000);
+    expect(regainDelayMs({ 'x-page-usage': JSON.stringify({ call_count: 100, estimated_time_to_regain_access: 2 }) })).toBe(2 * 60_000);
+    expect(regainDelayMs({ 'x-app-usage': JSON.stringify({ call_count: 100 }) })).toBeUndefined();
+    expect(regainDelayMs({ 'x-page-usage': 'not json' })).toBeUndefined();
+    expect(mapFacebookFailure(graph(400, { code: 80001 }, buc), NOW, fctx)).toMatchObject({ error: { delayMs: 420_000 }, block: { untilMs: NOW + 420_000 } });
+    expect(mapFacebookFailure(graph(400, { code: 4 }), NOW, fctx)).toMatchObject({ error: { delayMs: 60_000 } });
+  });
+
+  it('splits the RTMPS URL into the server and the stream key encoders ask for', () => {
+    expect(splitStreamUrl('rtmps://live-api-s.facebook.com:443/rtmp/FB-1-0-Ab?s_bl=1')).toEqual({ url: 'rtmps://live-api-s.facebook.com:443/rtmp/', streamKey: 'FB-1-0-Ab?s_bl=1' });
+  });
+});
