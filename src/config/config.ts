@@ -22,6 +22,8 @@ const ConfigSchema = z.object({
   redisAppendfsync: z.enum(['always', 'everysec']).default('everysec'),
   adminApiKey: z.string().min(16, 'ADMIN_API_KEY needs at least 16 characters').optional(),
   secretsKey: z.string().optional(),
+  /** Comma-separated earlier SECRETS_KEY values, still accepted for decryption while data is re-sealed. */
+  secretsKeyPrevious: z.string().optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   allowPrivateDestinations: bool.default(false),
   dataDir: z.string().default('.data'),
@@ -61,6 +63,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   REDIS_APPENDFSYNC: 'redisAppendfsync',
   ADMIN_API_KEY: 'adminApiKey',
   SECRETS_KEY: 'secretsKey',
+  SECRETS_KEY_PREVIOUS: 'secretsKeyPrevious',
   LOG_LEVEL: 'logLevel',
   ALLOW_PRIVATE_DESTINATIONS: 'allowPrivateDestinations',
   DATA_DIR: 'dataDir',

@@ -3,10 +3,16 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, 
 
 export class SecretBox {
   private readonly key: Buffer;
-  constructor(keyBase64: string) {
-    const key = Buffer.from(keyBase64, 'base64');
-    if (key.length !== 32) throw new Error('SECRETS_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32)');
-    this.key = key;
+  /** Earlier keys, tried for decryption only (SECRETS_KEY_PREVIOUS): lets SECRETS_KEY be rotated in place. */
+  private readonly previous: Buffer[];
+  constructor(keyBase64: string, previousBase64: string[] = []) {
+    const parse = (b64: string, name: string): Buffer => {
+      const key = Buffer.from(b64.trim(), 'base64');
+      if (key.length !== 32) throw new Error(`${name} must be 32 bytes, base64-encoded (openssl rand -base64 32)`);
+      return key;
+    };
+    this.key = parse(keyBase64, 'SECRETS_KEY');
+    this.previous = previousBase64.filter((k) => k.trim() !== '').map((k) => parse(k, 'SECRETS_KEY_PREVIOUS'));
   }
   encrypt(plain: string): string {
     const iv = randomBytes(12);
@@ -17,9 +23,17 @@ export class SecretBox {
   decrypt(sealed: string): string {
     const [v, iv, tag, ct] = sealed.split('.');
     if (v !== 'v1' || !iv || !tag || ct === undefined) throw new Error('not a sealed secret');
-    const d = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
-    d.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([d.update(Buffer.from(ct, 'base64url')), d.final()]).toString('utf8');
+    let lastErr: unknown;
+    for (const key of [this.key, ...this.previous]) {
+      try {
+        const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+        d.setAuthTag(Buffer.from(tag, 'base64url'));
+        return Buffer.concat([d.update(Buffer.from(ct, 'base64url')), d.final()]).toString('utf8');
+      } catch (err) {
+        lastErr = err; // GCM authentication fails under a wrong key: try the next one
+      }
+    }
+    throw lastErr instanceof Error ? lastErr : new Error('cannot decrypt');
   }
   /** Keyed hash for values we must look up but never store in clear (link codes, IP hashes). */
   mac(value: string): Buffer {

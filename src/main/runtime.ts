@@ -71,7 +71,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   await waitForRedis(redis, 15_000);
 
   const keys = new Keys(config.keyPrefix);
-  const box = new SecretBox(secrets.secretsKey);
+  const box = new SecretBox(secrets.secretsKey, (config.secretsKeyPrevious ?? '').split(','));
   const partners = new PartnerRepository(redis, keys, box);
   const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400);
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
