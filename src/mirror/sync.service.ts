@@ -20,7 +20,7 @@ import type { SecretBox } from '../lib/crypto.js';
 import type { OpContext, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
 import type { RateLimitedError} from '../targets/target.errors.js';
 import { AuthExpiredError, isTargetError, RetryableError } from '../targets/target.errors.js';
-import { adapterFactory, PLATFORM_LIMITS } from '../targets/target.registry.js';
+import { adapterFactory, limiterId, PLATFORM_LIMITS } from '../targets/target.registry.js';
 import { backoffMs, withJitter } from './backoff.js';
 import type { SyncJob } from '../queues/queues.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
@@ -65,10 +65,12 @@ export class SyncService {
     const factory = adapterFactory(target.platform);
     if (!factory) return null;
     const { redis, keys, box } = this.deps;
+    const credentials = this.deps.partners.openCredentials(target);
+    // Targets on the same platform account share its limits (and its blocks after a 429 or quota).
     return factory({
-      target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials: this.deps.partners.openCredentials(target) },
+      target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials },
       tokens: new RedisTokenStore(redis, keys, box, target.id),
-      limiter: new RedisRateLimiter(redis, keys, target.id, target.rateLimit ?? PLATFORM_LIMITS[target.platform]),
+      limiter: new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]),
       log,
       timeoutMs: this.deps.timeoutMs,
     });

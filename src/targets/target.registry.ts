@@ -1,4 +1,5 @@
 /** Platform → adapter factory and shared account limits. The only place that lists the adapters. */
+import { createHash } from 'node:crypto';
 import type { WindowLimit } from '../store/rate-limiter.js';
 import type { AdapterFactory, Platform } from './target.adapter.js';
 import { createYoutubeAdapter } from './youtube/youtube.adapter.js';
@@ -33,4 +34,28 @@ export function adapterFactory(platform: Platform): AdapterFactory | undefined {
 
 export function supportedPlatforms(): Platform[] {
   return Object.keys(FACTORIES) as Platform[];
+}
+
+/**
+ * The credential that identifies the platform account whose limits a target uses, so that two
+ * targets on one account share one limiter: YouTube's quota is per Google Cloud project (OAuth
+ * client), TikTok's per app and shop, Whatnot's per token, Bambuser's per API key, Facebook's per Page.
+ */
+const ACCOUNT_FIELDS: Record<Platform, string[]> = {
+  youtube: ['clientId'],
+  tiktok: ['appKey', 'shopCipher'],
+  whatnot: ['accessToken'],
+  bambuser: ['apiKey'],
+  facebook: ['pageId'],
+};
+
+/** The id the shared rate limiter uses for a target: its account's identity, or the target id. */
+export function limiterId(platform: Platform, credentials: Record<string, string>, targetId: string): string {
+  const identity = accountIdentity(platform, credentials);
+  return identity ? `acct-${createHash('sha256').update(identity).digest('base64url').slice(0, 16)}` : targetId;
+}
+
+export function accountIdentity(platform: Platform, credentials: Record<string, string>): string | undefined {
+  const parts = ACCOUNT_FIELDS[platform].map((f) => credentials[f]);
+  return parts.every((p) => typeof p === 'string' && p.length > 0) ? `${platform}\u0000${parts.join('\u0000')}` : undefined;
 }

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import { limiterId } from '../../src/targets/target.registry.js';
 import { Keys } from '../../src/store/keys.js';
 import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 
@@ -99,7 +100,7 @@ test('two worker processes never exceed 5 requests per 10 s on one Bambuser key'
   const t0 = Date.now();
   // Watch the shared window in Redis: each slot is named after the process that took it.
   const redis = new Redis(svc.redis.url);
-  const windowKey = new Keys(svc.config.keyPrefix).targetLimit('bmb1', 'window');
+  const windowKey = new Keys(svc.config.keyPrefix).targetLimit(limiterId('bambuser', { apiKey: API_KEY }, 'bmb1'), 'window');
   const pids = new Set<string>();
   let watching = true;
   const watcher = (async () => {
