@@ -309,6 +309,12 @@ export class SyncService {
         mp.ref = res.ref;
         mp.at = new Date().toISOString();
         await save();
+      } else if (!want && mp.state === 'pending') {
+        // Taken back before it reached the platform (pin delay, unknown product): nothing to undo.
+        if (mp.episode === 1) delete mirror.pins[productId];
+        else mp.state = 'unpinned';
+        mp.dueAt = undefined;
+        await save();
       } else if (!want && mp.state === 'pinned' && desired.state === 'live') {
         if (adapter.capabilities.unpin && product) {
           await adapter.unpin(
