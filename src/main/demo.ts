@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/config.js';
-import { formatMoney } from '../domain/money.js';
+import { applyBps, formatMoney } from '../domain/money.js';
 import { signatureHeader } from '../sources/signature.js';
 import { startSimulators } from '../simulators/sim.server.js';
 import { supportedPlatforms } from '../targets/target.registry.js';
@@ -164,6 +164,9 @@ ms = await until('ready for the encoder', (m) => m.state === 'ready');
 for (const m of ms.filter((x) => x.ingest)) say(`${m.platform} ingest: ${m.ingest!.url} (stream key ${m.ingest!.streamKey.slice(0, 4)}…)`);
 
 await send('show.live', { show: { ...show, state: 'live' } });
+// On Bambuser the host going live in the Bambuser app is what starts the show (no API for it).
+const bambuserSim = sim.simulators.get('bambuser') as unknown as { startBroadcast?: (id: string) => void; stopBroadcast?: (id: string) => void } | undefined;
+for (const m of ms.filter((x) => x.platform === 'bambuser' && x.externalId)) bambuserSim?.startBroadcast?.(m.externalId!);
 await until('live', (m) => m.state === 'live');
 await send('product.pinned', { showId, productId: 'glow-serum' });
 await send('product.pinned', { showId, productId: 'lip-oil' });
@@ -201,6 +204,7 @@ for (const m of ms) {
 }
 
 await send('show.ended', { show: { ...show, state: 'ended', pinnedProductIds: ['lip-oil'] } });
+for (const m of ms.filter((x) => x.platform === 'bambuser' && x.externalId)) bambuserSim?.stopBroadcast?.(m.externalId!);
 await until('ended', (m) => m.state === 'ended');
 await sleep(1500); // let attribution jobs drain
 
@@ -239,6 +243,37 @@ if (report.status !== 200) {
     console.log(`  ${t.showId.padEnd(20)} ${t.targetId.padEnd(14)} ${String(t.orders).padStart(6)} ${m(t.grossAmount)} ${m(t.refundedAmount)} ${m(t.commission)}`);
   }
   for (const u of report.body.unattributed) console.log(`  ${'(unattributed)'.padEnd(35)} ${String(u.orders).padStart(6)} ${formatMoney({ amount: u.grossAmount, currency: u.currency }).padStart(14)}`);
+}
+
+// What the script should have produced: the partner orders attributed by click, and the
+// platform-native orders on every platform that reports orders (webhook or report).
+const expected = new Map<string, { orders: number; gross: number; refunded: number; commission: number }>();
+const add = (targetId: string, gross: number, refunded: number, rateBps: number): void => {
+  const e = expected.get(targetId) ?? { orders: 0, gross: 0, refunded: 0, commission: 0 };
+  e.orders += 1;
+  e.gross += gross;
+  e.refunded += refunded;
+  e.commission += applyBps(gross - refunded, rateBps);
+  expected.set(targetId, e);
+};
+clicks.forEach((c, i) => add(`${c.platform}-main`, 3600, i === 0 ? 1440 : 0, RATE_BPS[c.platform as Platform]));
+for (const m of ms) {
+  const target = await service.runtime.partners.getTarget(partnerId, m.targetId);
+  const caps = target ? service.runtime.syncService.adapterFor(target, service.runtime.log)?.capabilities : undefined;
+  if (m.externalId && caps && (caps.orderWebhooks || caps.orderReport)) add(m.targetId, 3400, 0, RATE_BPS[m.platform]);
+}
+if (report.status === 200) {
+  const problems: string[] = [];
+  for (const [targetId, e] of expected) {
+    const got = report.body.totals.find((t) => t.targetId === targetId);
+    const same = got && got.orders === e.orders && got.grossAmount === e.gross && got.refundedAmount === e.refunded && got.commission === e.commission;
+    if (!same) problems.push(`${targetId}: expected ${JSON.stringify(e)}, report has ${JSON.stringify(got ?? null)}`);
+  }
+  for (const t of report.body.totals) if (!expected.has(t.targetId)) problems.push(`${t.targetId}: not expected, report has ${JSON.stringify(t)}`);
+  const un = report.body.unattributed.find((u) => u.currency === 'USD');
+  if (!un || un.orders !== 1 || un.grossAmount !== 5000) problems.push(`unattributed: expected 1 order of 50.00 USD, report has ${JSON.stringify(un ?? null)}`);
+  console.log(problems.length === 0 ? '\nThe attribution report matches the scripted orders.' : `\nThe attribution report does NOT match the scripted orders:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0) process.exitCode = 1;
 }
 
 await service.stop();
