@@ -12,6 +12,7 @@ import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
 import { mapBambuserFailure, type BambuserFailure, type MappedFailure } from './bambuser.errors.js';
+import { parseTargetCredentials } from '../target.credentials.js';
 
 const GLOBAL_API = 'https://liveshopping-api.bambuser.com';
 const EU_API = 'https://liveshopping-api-eu.bambuser.com';
@@ -53,15 +54,7 @@ export interface BambuserClient {
 }
 
 function parseCredentials(raw: Record<string, string>): BambuserCredentials | PermanentError {
-  const parsed = CredentialsSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  // Names the bad keys only: credential values never end up in a message.
-  const keys = [...new Set(parsed.error.issues.map((i) => i.path.join('.')))].join(', ');
-  return new PermanentError(
-    `Bambuser target credentials are incomplete or invalid (${keys}): apiKey is required; region is global or eu; ` +
-      'showUrlTemplate must contain {showId}',
-    'invalid_credentials',
-  );
+  return parseTargetCredentials(CredentialsSchema, raw, 'Bambuser', 'apiKey is required; region is global or eu; showUrlTemplate must contain {showId}');
 }
 
 function failureOf(err: unknown): BambuserFailure {

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
 import { mapFacebookFailure, type FacebookFailure, type MappedFailure } from './facebook.errors.js';
+import { parseTargetCredentials } from '../target.credentials.js';
 
 const GRAPH_HOST = 'https://graph.facebook.com';
 export const GRAPH_VERSION = 'v21.0';
@@ -39,10 +40,7 @@ export interface FacebookClient {
 }
 
 function parseCredentials(raw: Record<string, string>): FacebookCredentials | PermanentError {
-  const parsed = CredentialsSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const keys = [...new Set(parsed.error.issues.map((i) => i.path.join('.')))].join(', ');
-  return new PermanentError(`Facebook target credentials are incomplete or invalid (${keys}): pageId (numeric) and pageAccessToken are required`, 'invalid_credentials');
+  return parseTargetCredentials(CredentialsSchema, raw, 'Facebook', 'pageId (numeric) and pageAccessToken are required');
 }
 
 function failureOf(err: unknown): FacebookFailure {

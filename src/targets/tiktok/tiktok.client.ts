@@ -16,6 +16,7 @@ import { PermanentError } from '../target.errors.js';
 import { CODE, TOKEN_CODES, mapApiFailure, mapTokenFailure, type MappedFailure, type TiktokFailure } from './tiktok.errors.js';
 import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas.js';
 import { signRequest } from './tiktok.sign.js';
+import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 
 const OPEN_API = 'https://open-api.tiktokglobalshop.com';
 const AUTH_API = 'https://auth.tiktok-shops.com';
@@ -60,17 +61,7 @@ export interface TiktokClient {
 }
 
 function parseCredentials(raw: Record<string, string>): TiktokCredentials | PermanentError {
-  const parsed = CredentialsSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const keys = [...new Set(parsed.error.issues.map((i) => i.path.join('.')))].join(', ');
-  return new PermanentError(
-    `TikTok Shop target credentials are incomplete or invalid (${keys}): appKey, appSecret, refreshToken and shopCipher are required; accessToken and creatorUsername are optional`,
-    'invalid_credentials',
-  );
-}
-
-function trimSlash(url: string): string {
-  return url.replace(/\/+$/, '');
+  return parseTargetCredentials(CredentialsSchema, raw, 'TikTok Shop', 'appKey, appSecret, refreshToken and shopCipher are required; accessToken and creatorUsername are optional');
 }
 
 function networkFailure(err: unknown): TiktokFailure {

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
 import { mapFailure, proactiveBlock, type MappedFailure, type WhatnotFailure } from './whatnot.errors.js';
+import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 
 const WHATNOT_API = 'https://api.whatnot.com/seller-api/rest/v2';
 
@@ -38,14 +39,7 @@ export interface WhatnotClient {
 }
 
 function parseCredentials(raw: Record<string, string>): WhatnotCredentials | PermanentError {
-  const parsed = CredentialsSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const keys = [...new Set(parsed.error.issues.map((i) => i.path.join('.')))].join(', ');
-  return new PermanentError(`Whatnot target credentials are incomplete or invalid (${keys}): accessToken is required; webhookSecret is optional`, 'invalid_credentials');
-}
-
-function trimSlash(url: string): string {
-  return url.replace(/\/+$/, '');
+  return parseTargetCredentials(CredentialsSchema, raw, 'Whatnot', 'accessToken is required; webhookSecret is optional');
 }
 
 function malformed(what: string, error: z.ZodError): PermanentError {

@@ -11,6 +11,7 @@ import type { AdapterContext } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
 import { mapApiFailure, mapTokenFailure, type MappedFailure, type YoutubeFailure } from './youtube.errors.js';
 import { TokenResponseSchema } from './youtube.schemas.js';
+import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 
 /** Quota units per call (https://developers.google.com/youtube/v3/determine_quota_cost). */
 export const QUOTA_COST = { write: 50, list: 1, chatList: 5 } as const;
@@ -46,19 +47,8 @@ export interface YoutubeClient {
   call<T>(req: ApiCall<T>): Promise<T>;
 }
 
-/** Names the bad keys only: credential values must never end up in an error message. */
 function parseCredentials(raw: Record<string, string>): YoutubeCredentials | PermanentError {
-  const parsed = CredentialsSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const keys = [...new Set(parsed.error.issues.map((i) => i.path.join('.')))].join(', ');
-  return new PermanentError(
-    `YouTube target credentials are incomplete or invalid (${keys}): clientId, clientSecret and refreshToken are required; privacyStatus is public, unlisted or private`,
-    'invalid_credentials',
-  );
-}
-
-function trimSlash(url: string): string {
-  return url.replace(/\/+$/, '');
+  return parseTargetCredentials(CredentialsSchema, raw, 'YouTube', 'clientId, clientSecret and refreshToken are required; privacyStatus is public, unlisted or private');
 }
 
 function failureOf(err: unknown): YoutubeFailure {
