@@ -7,6 +7,7 @@
  * throw-away key prefix, so it never touches other data.
  */
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -200,7 +201,11 @@ if (orders[0]) await send('order.refunded', { refund: { id: 'refund-1', orderId:
 for (const m of ms) {
   if (!m.externalId) continue;
   const r = await call<{ orderId: string }>('POST', `${sim.url}/_sim/${m.platform}/orders`, { externalId: m.externalId, productId: 'glow-serum', total: { amount: 3400, currency: 'USD' } });
-  if (r.status < 300) say(`${m.platform}: a buyer ordered Glow Serum inside the platform (order ${r.body.orderId})`);
+  if (r.status >= 300) continue;
+  const target = await service.runtime.partners.getTarget(partnerId, m.targetId);
+  const caps = target ? service.runtime.syncService.adapterFor(target, service.runtime.log)?.capabilities : undefined;
+  const reach = caps?.orderWebhooks ? 'its webhook reports it' : caps?.orderReport ? 'its order report will show it' : `${m.platform} has no order API, so only tracked-link sales count`;
+  say(`${m.platform}: a buyer ordered Glow Serum inside the platform (order ${r.body.orderId}; ${reach})`);
 }
 
 await send('show.ended', { show: { ...show, state: 'ended', pinnedProductIds: ['lip-oil'] } });
@@ -276,6 +281,14 @@ if (report.status === 200) {
   if (problems.length > 0) process.exitCode = 1;
 }
 
+// The demo's data lived under a throw-away key prefix: remove it.
+let removed = 0;
+const client = service.runtime.redis;
+for (const node of client instanceof Redis ? [client] : client.nodes('master')) {
+  for await (const batch of node.scanStream({ match: `${config.keyPrefix}:*`, count: 500 }) as AsyncIterable<string[]>) {
+    if (batch.length) removed += await client.unlink(...batch);
+  }
+}
 await service.stop();
 await sim.close();
-say('done');
+say(`done (removed the demo's ${removed} Redis keys)`);
