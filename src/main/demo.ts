@@ -286,7 +286,9 @@ let removed = 0;
 const client = service.runtime.redis;
 for (const node of client instanceof Redis ? [client] : client.nodes('master')) {
   for await (const batch of node.scanStream({ match: `${config.keyPrefix}:*`, count: 500 }) as AsyncIterable<string[]>) {
-    if (batch.length) removed += await client.unlink(...batch);
+    // One key per call on a cluster: a batch spans many hash slots.
+    if (client instanceof Redis) removed += batch.length ? await client.unlink(...batch) : 0;
+    else for (const k of batch) removed += await client.unlink(k);
   }
 }
 await service.stop();
