@@ -27,7 +27,7 @@ export function allSyncQueueNames(shards: number): { platform: Platform; shard: 
   return PLATFORMS.flatMap((platform) => Array.from({ length: shards }, (_, shard) => ({ platform, shard, name: syncQueueName(platform, shard) })));
 }
 
-/** One coalesced job per (show, target): BullMQ deduplication holds the id while a job waits, is delayed or runs. */
+/** One coalesced job per (show, target): BullMQ deduplication holds the id while a job waits, is delayed or runs (plus at most one follow-up queued behind a running job). */
 export function syncJobId(j: SyncJob): string {
   return `sync:${j.partnerId}:${j.showId}:${j.targetId}`;
 }
@@ -64,7 +64,15 @@ export class SyncProducer {
 
   async enqueue(platform: Platform, job: SyncJob, delayMs = 0): Promise<void> {
     const shard = shardOf(job.partnerId, job.showId, this.shards);
-    await this.queue(platform, shard).add('sync', job, { ...SYNC_JOB_OPTS, deduplication: { id: syncJobId(job) }, ...(delayMs > 0 ? { delay: delayMs } : {}) });
+    // keepLastIfActive: an event that lands while this (show, target)'s sync is running gets one more
+    // sync after it finishes, created atomically by BullMQ when the active job completes. Without it,
+    // an event arriving after the job's last version check and before BullMQ drops the deduplication
+    // id would be deduplicated into the finishing job and never mirrored (ARCHITECTURE pitfalls).
+    await this.queue(platform, shard).add('sync', job, {
+      ...SYNC_JOB_OPTS,
+      deduplication: { id: syncJobId(job), keepLastIfActive: true },
+      ...(delayMs > 0 ? { delay: delayMs } : {}),
+    });
   }
 
   /** Operator "resync": run a delayed sync now rather than when its delay ends. */
