@@ -1,0 +1,135 @@
+/**
+ * Issue 3 — ingest: signed events/s and latency of POST /v1/partners/{id}/events against a bare
+ * Fastify route that verifies the same Standard Webhooks HMAC and does one BullMQ queue.add.
+ * Same load generator (autocannon in this process), same connections and duration, the same kind of
+ * pre-signed requests (distinct webhook-ids, one new show per event so every event schedules one
+ * sync on the partner's one enabled YouTube target; workers are not running). Once per appendfsync
+ * mode, each with its own redis-server.
+ */
+import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
+import { ratioRow } from './lib/bench.js';
+import { runLoad, type LoadResult } from './lib/load.js';
+import { cpuMeter, fsyncProbe } from './lib/machine.js';
+import { startBenchRedis, type Appendfsync } from './lib/redis-server.js';
+import { AdminClient, benchRuntime, serviceEnv, signedEvent, youtubeQueues, type SignedRequest } from './lib/service.js';
+import { mean, round } from './lib/stats.js';
+import { queuedJobs, startBareApi, startServiceApi } from './lib/systems.js';
+
+const PARTNER = 'bench';
+/** Requests per second we never expect to exceed on 2 cores; sizes the pre-signed pool (= the request cap). */
+const MAX_RPS = 12_000;
+
+function pool(secret: string, tag: string, n: number): () => SignedRequest {
+  const occurredAt = new Date().toISOString();
+  const ts = Math.floor(Date.now() / 1000);
+  const reqs: SignedRequest[] = new Array<SignedRequest>(n);
+  for (let i = 0; i < n; i++) {
+    const event = { type: 'product.pinned', occurredAt, data: { showId: `${tag}-s${i}`, productId: 'p1' } };
+    reqs[i] = signedEvent(secret, PARTNER, `msg_${tag}_${i}`, event, ts);
+  }
+  let next = 0;
+  return () => {
+    const r = reqs[next++];
+    if (!r) throw new Error('pre-signed pool exhausted (raise MAX_RPS)');
+    return r;
+  };
+}
+
+type Run = LoadResult & { cpu: Record<string, number> };
+
+function cpuPerOp(runs: Run[]): Record<string, number> {
+  const ok = runs.reduce((n, r) => n + r.ok, 0);
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(runs[0]?.cpu ?? {})) out[k] = round(runs.reduce((n, r) => n + (r.cpu[k] ?? 0), 0) / ok, 3);
+  return out;
+}
+
+function measure(runs: Run[]): Measure {
+  return {
+    cpuMsPerOp: cpuPerOp(runs),
+    throughput: round(mean(runs.map((r) => r.rps)), 0),
+    p50: round(mean(runs.map((r) => r.p50)), 2),
+    p99: round(mean(runs.map((r) => r.p99)), 2),
+    count: runs.reduce((n, r) => n + r.ok, 0),
+    extra: { rounds: runs.map((r) => ({ rps: round(r.rps, 0), p50: r.p50, p90: r.p90, p99: r.p99, max: r.max, ok: r.ok, errors: r.errors, statusCodes: r.statusCodes, cpuMs: r.cpu })) },
+  };
+}
+
+export const ingestBench: Benchmark = {
+  name: 'ingest',
+  title: 'Signed partner events (POST /v1/partners/{id}/events)',
+  issue: '3',
+  async run(ctx: BenchContext): Promise<BenchResult> {
+    const started = Date.now();
+    const p = ctx.quick ? { connections: 32, warmupS: 1, durationS: 3, rounds: 1 } : { connections: 32, warmupS: 5, durationS: 10, rounds: 2 };
+    const rows: ResultRow[] = [];
+    const notes: string[] = [];
+    const setup: Record<string, unknown> = {
+      ...p,
+      loadGenerator: 'autocannon (programmatic) in the bench process; each system under test in its own process',
+      event: 'product.pinned for a new show each time (distinct webhook-id), ~120 bytes',
+      target: 'one enabled YouTube target; workers not running, so every event leaves one waiting sync job',
+      order: 'warm-up of both (discarded), then rounds alternating which system goes first',
+    };
+    for (const mode of ['everysec', 'always'] as Appendfsync[]) {
+      ctx.log(`ingest: appendfsync ${mode}`);
+      const redis = await startBenchRedis(mode);
+      setup[`fsync_${mode}`] = fsyncProbe(redis.dir);
+      const se = serviceEnv(redis.url);
+      const rt = await benchRuntime(se);
+      const ours = await startServiceApi(se, ctx.profileDir);
+      let bare: Awaited<ReturnType<typeof startBareApi>> | undefined;
+      try {
+        const admin = new AdminClient(ours.info.url);
+        const secret = await admin.createPartner(PARTNER);
+        // workers are not running: the target's API is never called
+        await admin.createYoutubeTarget(PARTNER, 'yt1', 'http://127.0.0.1:9/youtube');
+        bare = await startBareApi({ redisUrl: redis.url, secret, queue: 'bare-ingest', prefix: 'bare' }, ctx.profileDir);
+        const systems = { ours: ours.info.url, bare: bare.info.url };
+        let seq = 0;
+        const pids = { ours: ours.proc.pid, bare: bare.proc.pid };
+        const load = async (who: 'ours' | 'bare', durationS: number): Promise<Run> => {
+          const max = MAX_RPS * durationS;
+          const next = pool(secret, `${mode}-${who}-${++seq}`, max);
+          const meter = cpuMeter({ api: pids[who], redis: redis.pid, loadgen: process.pid });
+          const r = { ...(await runLoad({ url: systems[who], connections: p.connections, durationS, maxRequests: max, next })), cpu: meter() };
+          if (r.ok >= max) notes.push(`${mode}/${who}: hit the request cap of ${max}; raise MAX_RPS`);
+          ctx.log(`  ${who.padEnd(4)} ${round(r.rps, 0)} events/s  p50 ${r.p50} ms  p99 ${r.p99} ms  cpu/event ${JSON.stringify(cpuPerOp([r]))}  ${JSON.stringify(r.statusCodes)}${r.errors ? ` errors ${r.errors}` : ''}`);
+          return r;
+        };
+        await load('bare', p.warmupS);
+        const oursWarm = await load('ours', p.warmupS);
+        const runs = { ours: [] as Run[], bare: [] as Run[] };
+        for (let round_ = 0; round_ < p.rounds; round_++) {
+          const order: ('ours' | 'bare')[] = round_ % 2 === 0 ? ['bare', 'ours'] : ['ours', 'bare'];
+          for (const who of order) runs[who].push(await load(who, p.durationS));
+        }
+        // every accepted event must have left exactly one sync job behind
+        // (autocannon does not count the responses still in flight when a run ends: up to `connections` per run)
+        const oursRuns = [oursWarm, ...runs.ours];
+        const accepted = oursRuns.reduce((n, r) => n + (r.statusCodes['202'] ?? 0), 0);
+        const jobs = await queuedJobs(youtubeQueues(rt));
+        if (jobs < accepted || jobs > accepted + p.connections * oursRuns.length) notes.push(`${mode}: ${accepted} events accepted but ${jobs} sync jobs waiting`);
+        const info = await rt.redis.info('persistence');
+        const delayed = /aof_delayed_fsync:(\d+)/.exec(info)?.[1];
+        rows.push(
+          ratioRow({
+            scenario: `appendfsync ${mode}`,
+            unit: 'events/s',
+            ours: { ...measure(runs.ours), extra: { ...measure(runs.ours).extra, syncJobsWaiting: jobs, aofDelayedFsync: Number(delayed ?? 0) } },
+            baseline: measure(runs.bare),
+            baselineLabel: 'bare Fastify: HMAC verify + 1 BullMQ add',
+            ratioOf: 'throughput',
+            goal: { ratio: 'throughput', min: 0.8 },
+          }),
+        );
+      } finally {
+        await bare?.stop();
+        await ours.stop();
+        await rt.close();
+        await redis.destroy();
+      }
+    }
+    return { name: this.name, title: this.title, issue: this.issue, startedAt: new Date(started).toISOString(), durationS: round((Date.now() - started) / 1000, 1), setup, rows, notes };
+  },
+};

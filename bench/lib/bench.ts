@@ -1,0 +1,90 @@
+/** What every benchmark file exports and what it gets from bench/run.ts. */
+
+export interface BenchContext {
+  /** BENCH_QUICK=1: short durations and small counts, for development. Results are not comparable. */
+  quick: boolean;
+  /** Progress line on stderr. */
+  log(msg: string): void;
+  /** BENCH_PROFILE=1: where the processes under test write V8 CPU profiles (--cpu-prof). */
+  profileDir: string | undefined;
+}
+
+/** One measured system: throughput and/or latency, in the unit the benchmark names. */
+export interface Measure {
+  /** e.g. requests/s, syncs/s. */
+  throughput?: number;
+  /** ms */
+  p50?: number;
+  /** ms */
+  p99?: number;
+  /** How many operations the numbers are based on. */
+  count?: number;
+  /** CPU time per operation by process (api, worker, redis…), ms: robust against other load on the machine. */
+  cpuMsPerOp?: Record<string, number>;
+  /** Where the latency goes, by stage: p50 ms of each. */
+  breakdownP50?: Record<string, number>;
+  /** Anything worth keeping in the JSON (errors, status codes, round-by-round figures). */
+  extra?: Record<string, unknown>;
+}
+
+export interface Goal {
+  /** Which ratio the goal is about. */
+  ratio: 'throughput' | 'p50' | 'p99';
+  /** ours/baseline must be ≥ min (throughput) or ≤ max (latency). */
+  min?: number;
+  max?: number;
+}
+
+export interface ResultRow {
+  scenario: string;
+  /** Unit of throughput (req/s, syncs/s). */
+  unit: string;
+  ours: Measure;
+  baseline: Measure;
+  /** What the baseline is, in a few words. */
+  baselineLabel: string;
+  /** ours/baseline for throughput, or for p50 latency when there is no throughput. */
+  ratio: number;
+  ratioOf: 'throughput' | 'p50';
+  goal?: Goal;
+  met?: boolean;
+}
+
+export interface BenchResult {
+  name: string;
+  title: string;
+  issue: string;
+  startedAt: string;
+  durationS: number;
+  /** How it was run: connections, durations, counts, fsync mode, where the workers ran... */
+  setup: Record<string, unknown>;
+  rows: ResultRow[];
+  notes: string[];
+}
+
+export interface Benchmark {
+  name: string;
+  title: string;
+  issue: string;
+  run(ctx: BenchContext): Promise<BenchResult>;
+}
+
+export function ratioRow(r: Omit<ResultRow, 'ratio' | 'met'>): ResultRow {
+  const pick = (m: Measure): number | undefined => (r.ratioOf === 'throughput' ? m.throughput : m.p50);
+  const a = pick(r.ours);
+  const b = pick(r.baseline);
+  const ratio = a !== undefined && b !== undefined && b > 0 ? a / b : Number.NaN;
+  let met: boolean | undefined;
+  if (r.goal) {
+    const g = r.goal;
+    const v = g.ratio === 'throughput' ? ratio : ratioOf(r.ours, r.baseline, g.ratio);
+    met = (g.min === undefined || v >= g.min) && (g.max === undefined || v <= g.max);
+  }
+  return { ...r, ratio, ...(met !== undefined ? { met } : {}) };
+}
+
+function ratioOf(a: Measure, b: Measure, k: 'p50' | 'p99'): number {
+  const x = a[k];
+  const y = b[k];
+  return x !== undefined && y !== undefined && y > 0 ? x / y : Number.NaN;
+}

@@ -1,0 +1,61 @@
+/**
+ * autocannon, programmatic, the same way for ours and for the baseline: fixed connections, bounded
+ * by duration AND by request count, every request taken from a caller-supplied generator (a
+ * pre-signed pool, a list of link codes...).
+ */
+import autocannon from 'autocannon';
+
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  durationS: number;
+  /** Hard cap on requests (also the size of a pre-signed pool). */
+  maxRequests: number;
+  next: () => Pick<autocannon.Request, 'method' | 'path' | 'headers' | 'body'>;
+  /** Status codes that count as success (default 2xx). */
+  ok?: (status: number) => boolean;
+}
+
+export interface LoadResult {
+  /** Successful responses per second. */
+  rps: number;
+  ok: number;
+  total: number;
+  durationS: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+}
+
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const r = await autocannon({
+    url: o.url,
+    connections: o.connections,
+    duration: o.durationS,
+    maxOverallRequests: o.maxRequests,
+    timeout: 10,
+    requests: [{ setupRequest: (req) => ({ ...req, ...o.next() }) }],
+  });
+  const statusCodes: Record<string, number> = {};
+  for (const [code, s] of Object.entries(r.statusCodeStats ?? {})) statusCodes[code] = s.count ?? 0;
+  const isOk = o.ok ?? ((s: number) => s >= 200 && s < 300);
+  const ok = Object.entries(statusCodes).reduce((n, [code, c]) => (isOk(Number(code)) ? n + c : n), 0);
+  const total = Object.values(statusCodes).reduce((a, b) => a + b, 0);
+  return {
+    rps: ok / r.duration,
+    ok,
+    total,
+    durationS: r.duration,
+    p50: r.latency.p50,
+    p90: r.latency.p90,
+    p99: r.latency.p99,
+    max: r.latency.max,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    statusCodes,
+  };
+}

@@ -1,0 +1,81 @@
+/** Starting the systems under test: Syndicast's API and worker roles, and the bare baselines. */
+import type { Queue } from 'bullmq';
+import type { Runtime } from '../../src/main/runtime.js';
+import { startChild, type Child } from './proc.js';
+import { youtubeQueues, type ServiceEnv } from './service.js';
+
+export type ApiChild = Child<{ url: string }>;
+
+/** Syndicast's API (bench/sut/service-api.ts: createRuntime + buildApp, as the api role). */
+export function startServiceApi(se: ServiceEnv, profileDir?: string): Promise<ApiChild> {
+  return startChild<{ url: string }>('bench/sut/service-api.ts', { name: 'syndicast-api', env: se.env, ready: 'ipc', profileDir });
+}
+
+async function everyQueueHasWorker(queues: Queue[]): Promise<boolean> {
+  const counts = await Promise.all(queues.map((q) => q.getWorkersCount()));
+  return counts.every((n) => n > 0);
+}
+
+/**
+ * Syndicast's mirror workers as production runs them: a separate process, `workers/mirror.ts`
+ * (tsx), configured by environment only. Ready when every YouTube sync queue sees a worker.
+ */
+export function startServiceWorker(se: ServiceEnv, rt: Runtime, profileDir?: string): Promise<Child> {
+  const queues = youtubeQueues(rt);
+  return startChild('workers/mirror.ts', { name: 'syndicast-worker', env: se.env, ready: () => everyQueueHasWorker(queues), profileDir });
+}
+
+export interface BareApiOptions {
+  redisUrl: string;
+  secret: string;
+  queue: string;
+  prefix: string;
+}
+
+export function startBareApi(o: BareApiOptions, profileDir?: string): Promise<ApiChild> {
+  return startChild<{ url: string }>('bench/sut/bare-api.ts', {
+    name: 'bare-api',
+    env: { BARE_REDIS_URL: o.redisUrl, BARE_SECRET: o.secret, BARE_QUEUE: o.queue, BARE_PREFIX: o.prefix },
+    ready: 'ipc',
+    profileDir,
+  });
+}
+
+export interface BareWorkerOptions {
+  redisUrl: string;
+  queues: string[];
+  prefix: string;
+  concurrency: number;
+  mode: 'noop' | 'chat';
+  simBase?: string;
+  chats?: Record<string, string>;
+}
+
+export function startBareWorker(o: BareWorkerOptions, profileDir?: string): Promise<Child> {
+  return startChild('bench/sut/bare-worker.ts', {
+    name: `bare-worker-${o.mode}`,
+    env: {
+      BARE_REDIS_URL: o.redisUrl,
+      BARE_QUEUES: o.queues.join(','),
+      BARE_PREFIX: o.prefix,
+      BARE_CONCURRENCY: String(o.concurrency),
+      BARE_MODE: o.mode,
+      ...(o.simBase ? { BARE_SIM_URL: o.simBase } : {}),
+      ...(o.chats ? { BARE_CHATS: JSON.stringify(o.chats) } : {}),
+    },
+    ready: 'ipc',
+    profileDir,
+  });
+}
+
+/** Jobs not finished yet (waiting, paused, prioritized, delayed or running). */
+export async function pendingJobs(queues: Queue[]): Promise<number> {
+  const counts = await Promise.all(queues.map((q) => q.getJobCounts('wait', 'paused', 'prioritized', 'delayed', 'active', 'waiting-children')));
+  return counts.reduce((n, c) => n + Object.values(c).reduce((a, b) => a + b, 0), 0);
+}
+
+/** Jobs waiting to be picked up (the queue may be paused). */
+export async function queuedJobs(queues: Queue[]): Promise<number> {
+  const counts = await Promise.all(queues.map((q) => q.getJobCounts('wait', 'paused', 'prioritized')));
+  return counts.reduce((n, c) => n + Object.values(c).reduce((a, b) => a + b, 0), 0);
+}
