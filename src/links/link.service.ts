@@ -32,6 +32,8 @@ export interface ClickRecord {
 }
 
 const CLICK_TTL_SEC = 400 * 24 * 3600;
+const LINK_CACHE_MS = 5000;
+const LINK_CACHE_MAX = 100_000;
 
 /** Crawlers and link unfurlers that fetch links without a human behind them. */
 const BOT_UA = /bot|crawler|spider|slurp|facebookexternalhit|facebot|embedly|preview|whatsapp|telegram|discord|slack|twitterbot|linkedin|skypeuripreview|headless|curl\/|wget|python-requests|go-http-client/i;
@@ -70,14 +72,29 @@ export class LinkService {
   /** Creates or refreshes (product URL may change) the link; idempotent. Returns the tracked URL. */
   async ensure(l: Omit<LinkRecord, 'code'>): Promise<string> {
     const code = this.code(l.partnerId, l.showId, l.targetId, l.productId);
-    await this.redis.set(this.keys.link(code), JSON.stringify({ ...l, code } satisfies LinkRecord));
+    const link: LinkRecord = { ...l, code };
+    await this.redis.set(this.keys.link(code), JSON.stringify(link));
+    if (this.cache.has(code)) this.cache.set(code, { link, at: Date.now() });
     return this.urlFor(code);
   }
 
+  /**
+   * Link records are read on every redirect and change only when a product's URL does: each API
+   * process keeps them for LINK_CACHE_MS (a changed product URL redirects to the new page within that).
+   */
+  private readonly cache = new Map<string, { link: LinkRecord; at: number }>();
+
   async find(code: string): Promise<LinkRecord | null> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(code)) return null;
+    const now = Date.now();
+    const hit = this.cache.get(code);
+    if (hit && now - hit.at < LINK_CACHE_MS) return hit.link;
     const raw = await this.redis.get(this.keys.link(code));
-    return raw ? (JSON.parse(raw) as LinkRecord) : null;
+    if (!raw) return null;
+    const link = JSON.parse(raw) as LinkRecord;
+    if (this.cache.size >= LINK_CACHE_MAX) this.cache.clear();
+    this.cache.set(code, { link, at: now });
+    return link;
   }
 
   async recordClick(link: LinkRecord, ip: string, now = Date.now()): Promise<ClickRecord> {

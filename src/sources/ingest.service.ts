@@ -70,10 +70,13 @@ export class IngestService {
     write: { field: string; value: string },
   ): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
-    const stored = await this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), orderKey(event.occurredAt, webhookId), write);
-    // Index and schedule also on duplicates: a first delivery may have been stored and then failed here.
+    // One round trip stage: the durable write, the indexes and the sync jobs go out together. A sync
+    // that runs before (or without) the write finds nothing new and does nothing; the 202 still
+    // waits for the write. Duplicates schedule too: a first delivery may have been stored and then
+    // failed before its jobs were added.
     const scheduledAt = 'show' in event.data ? Date.parse(event.data.show.scheduledAt) : 0;
-    await Promise.all([
+    const [stored] = await Promise.all([
+      this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), orderKey(event.occurredAt, webhookId), write),
       'show' in event.data ? this.deps.shows.indexShow(partnerId, showId, scheduledAt) : Promise.resolve(),
       this.deps.shows.markActive(partnerId, showId),
       ...bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })),

@@ -83,7 +83,23 @@ export class PartnerRepository {
 
   /** Plain-text secrets that verify now (current + rotated ones still in their grace period). */
   activeSecrets(bundle: PartnerBundle, nowMs = Date.now()): string[] {
-    return bundle.secrets.filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > nowMs).map((s) => this.box.decrypt(s.sealed));
+    return bundle.secrets.filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > nowMs).map((s) => this.open(s.sealed));
+  }
+
+  /**
+   * Decrypted webhook secrets by their sealed form: the event hot path then does no AES. Which
+   * secrets are valid is still decided from the stored record on every request (rotation and grace
+   * take effect at once); a sealed value never changes meaning, so the memo cannot go stale.
+   */
+  private readonly opened = new Map<string, string>();
+  private open(sealed: string): string {
+    let plain = this.opened.get(sealed);
+    if (plain === undefined) {
+      plain = this.box.decrypt(sealed);
+      if (this.opened.size > 10_000) this.opened.clear();
+      this.opened.set(sealed, plain);
+    }
+    return plain;
   }
 
   async rotateSecret(partnerId: string, newSecret: string, graceMs: number): Promise<void> {
