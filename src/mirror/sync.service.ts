@@ -61,6 +61,22 @@ function short(s: string): string {
 export class SyncService {
   constructor(private readonly deps: SyncDeps) {}
 
+  /**
+   * Adapters hold no state between calls (tokens, limits and intents live in Redis), so one per
+   * target is reused across jobs until the target changes: no client construction or credential
+   * decryption per sync.
+   */
+  private readonly adapters = new Map<string, { version: string; adapter: TargetAdapter | null }>();
+  private cachedAdapter(target: TargetRecord): TargetAdapter | null {
+    const version = `${target.updatedAt}\u0000${target.credentialsSealed}\u0000${target.baseUrl ?? ''}`;
+    const hit = this.adapters.get(target.id);
+    if (hit && hit.version === version) return hit.adapter;
+    const adapter = this.adapterFor(target, this.deps.log.child({ targetId: target.id, platform: target.platform }));
+    if (this.adapters.size > 10_000) this.adapters.clear();
+    this.adapters.set(target.id, { version, adapter });
+    return adapter;
+  }
+
   adapterFor(target: TargetRecord, log: Logger): TargetAdapter | null {
     const factory = adapterFactory(target.platform);
     if (!factory) return null;
@@ -80,20 +96,19 @@ export class SyncService {
     const { partnerId, showId, targetId } = job;
     const { shows, partners } = this.deps;
     const log = this.deps.log.child({ partnerId, showId, targetId });
-    const target = await partners.getTarget(partnerId, targetId);
-    if (!target || !target.enabled) return { kind: 'done', state: 'none' };
-
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const desired = await shows.desired(partnerId, showId);
+      // Independent reads, one round trip.
+      const [target, desired, stored] = await Promise.all([partners.getTarget(partnerId, targetId), shows.desired(partnerId, showId), shows.getMirror(partnerId, showId, targetId)]);
+      if (!target || !target.enabled) return { kind: 'done', state: 'none' };
       if (!desired) return { kind: 'done', state: 'none' };
-      const mirror = (await shows.getMirror(partnerId, showId, targetId)) ?? newMirror(targetId, target.platform);
+      const mirror = stored ?? newMirror(targetId, target.platform);
       const save = async (): Promise<void> => {
         mirror.retries = 0; // progress: the next failure starts a fresh backoff
         await shows.saveMirror(partnerId, showId, mirror);
       };
       let wakeAt: number | undefined;
       try {
-        const adapter = this.adapterFor(target, log);
+        const adapter = this.cachedAdapter(target);
         if (!adapter) {
           mirror.state = 'failed';
           mirror.lastError = `platform ${target.platform} is not supported by this version of Syndicast`;
@@ -145,7 +160,10 @@ export class SyncService {
       }
       case 'retryable':
       case 'auth_expired': {
-        if (err instanceof AuthExpiredError) await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, target.id).clear();
+        if (err instanceof AuthExpiredError) {
+          this.adapters.delete(target.id); // its token memo goes with it
+          await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, target.id).clear();
+        }
         const given = err instanceof RetryableError ? err.delayMs : undefined;
         // An expected wait (stream not active yet) does not use up the retry budget.
         if (given === undefined) mirror.retries += 1;
