@@ -37,7 +37,7 @@ export class IngestService {
   constructor(private readonly deps: IngestDeps) {}
 
   async ingest(partnerId: string, headers: WebhookHeaders, raw: Buffer): Promise<IngestResult> {
-    const bundle = await this.deps.partners.bundle(partnerId);
+    const bundle = await this.deps.partners.bundleCached(partnerId);
     if (!bundle) throw notFound(`partner ${partnerId}`);
     try {
       verifyWebhook(headers, raw, this.deps.partners.activeSecrets(bundle), this.deps.toleranceSec);
@@ -78,7 +78,8 @@ export class IngestService {
     const [stored] = await Promise.all([
       this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), orderKey(event.occurredAt, webhookId), write),
       'show' in event.data ? this.deps.shows.indexShow(partnerId, showId, scheduledAt) : Promise.resolve(),
-      this.deps.shows.markActive(partnerId, showId),
+      // Pins and product updates need no sweep entry of their own: the show's snapshot events add it.
+      'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),
       ...bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })),
     ]);
     return { eventId: stored.eventId, duplicate: stored.duplicate };

@@ -45,6 +45,8 @@ export interface PartnerBundle {
 
 export class PartnerExistsError extends Error {}
 
+const BUNDLE_CACHE_MS = 1000;
+
 export class PartnerRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -68,6 +70,29 @@ export class PartnerRepository {
     for (const [f, v] of Object.entries(h)) if (f.startsWith('t:')) targets.push(JSON.parse(v) as TargetRecord);
     targets.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
     return { partner: JSON.parse(h['doc']) as Partner, targets, secrets: JSON.parse(h['secrets'] ?? '[]') as WebhookSecretRecord[] };
+  }
+
+  /**
+   * The ingest hot path's read: a bundle at most BUNDLE_CACHE_MS old. This repository's own writes
+   * (secret rotation, target changes) drop the entry at once; a change made through another API
+   * process is seen within BUNDLE_CACHE_MS (e.g. an old secret after a grace-0 rotation).
+   */
+  private readonly bundles = new Map<string, { bundle: PartnerBundle; at: number }>();
+  async bundleCached(partnerId: string): Promise<PartnerBundle | null> {
+    const hit = this.bundles.get(partnerId);
+    const now = Date.now();
+    if (hit && now - hit.at < BUNDLE_CACHE_MS) return hit.bundle;
+    const bundle = await this.bundle(partnerId);
+    if (bundle) {
+      if (this.bundles.size > 10_000) this.bundles.clear();
+      this.bundles.set(partnerId, { bundle, at: now });
+    } else {
+      this.bundles.delete(partnerId);
+    }
+    return bundle;
+  }
+  private invalidate(partnerId: string): void {
+    this.bundles.delete(partnerId);
   }
 
   async get(partnerId: string): Promise<Partner | null> {
@@ -111,6 +136,7 @@ export class PartnerRepository {
       .filter((s) => s.expiresAt !== null && Date.parse(s.expiresAt) > now);
     kept.push({ sealed: this.box.encrypt(newSecret), createdAt: new Date(now).toISOString(), expiresAt: null });
     await this.redis.hset(key, 'secrets', JSON.stringify(kept));
+    this.invalidate(partnerId);
   }
 
   /** Claims a globally unique target id, then stores the target under its partner. */
@@ -123,11 +149,13 @@ export class PartnerRepository {
       if (exists) return false;
     }
     await this.redis.hset(this.keys.partner(t.partnerId), `t:${t.id}`, JSON.stringify(t));
+    this.invalidate(t.partnerId);
     return true;
   }
 
   async saveTarget(t: TargetRecord): Promise<void> {
     await this.redis.hset(this.keys.partner(t.partnerId), `t:${t.id}`, JSON.stringify(t));
+    this.invalidate(t.partnerId);
   }
 
   async getTarget(partnerId: string, targetId: string): Promise<TargetRecord | null> {
@@ -137,6 +165,7 @@ export class PartnerRepository {
 
   async deleteTarget(partnerId: string, targetId: string): Promise<boolean> {
     const n = await this.redis.hdel(this.keys.partner(partnerId), `t:${targetId}`);
+    this.invalidate(partnerId);
     if (n > 0) await this.redis.del(this.keys.targetOwner(targetId), this.keys.targetToken(targetId));
     return n > 0;
   }
