@@ -71,8 +71,12 @@ test('mirror changes reach the partner as signed mirror.updated messages', async
 
   // every message is distinct (one per change), and the REST view agrees
   expect(new Set(received.map((r) => r.id)).size).toBe(received.length);
-  const view = await svc.api(`/v1/partners/tsl/messages/${pinned.id}`);
-  expect(await view.json()).toMatchObject({ id: pinned.id, type: 'mirror.updated', deliveries: [{ state: 'delivered' }] });
+  // The receiver has the request before the worker has recorded the 2xx: wait for the record.
+  const view = await waitFor(async () => {
+    const body = (await (await svc.api(`/v1/partners/tsl/messages/${pinned.id}`)).json()) as { deliveries: { state: string }[] };
+    return body.deliveries[0]?.state === 'delivered' ? body : undefined;
+  });
+  expect(view).toMatchObject({ id: pinned.id, type: 'mirror.updated', deliveries: [{ state: 'delivered' }] });
 });
 
 test('the idempotency key repeats for a re-run of the same change, not for a re-pin', () => {
