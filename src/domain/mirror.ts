@@ -33,6 +33,8 @@ export interface MirrorDoc {
   /** Bumped by operator actions (relink, retry) so that intents of an earlier attempt do not apply. */
   generation: number;
   wentLive: boolean;
+  /** Bumped by every save; a save that read an older revision is refused (compare-and-set). */
+  rev?: number;
   /** Fingerprint of the state last reported to the partner (mirror.updated); survives retries. */
   notified?: string;
   updatedAt: string;

@@ -13,7 +13,7 @@ import type { IntentRepository } from '../store/intent.repository.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
-import type { ShowRepository } from '../store/show.repository.js';
+import { MirrorConflictError, type ShowRepository } from '../store/show.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
@@ -97,40 +97,47 @@ export class SyncService {
     const { shows, partners } = this.deps;
     const log = this.deps.log.child({ partnerId, showId, targetId });
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      // Independent reads, one round trip.
-      const [target, desired, stored] = await Promise.all([partners.getTarget(partnerId, targetId), shows.desired(partnerId, showId), shows.getMirror(partnerId, showId, targetId)]);
-      if (!target || !target.enabled) return { kind: 'done', state: 'none' };
-      if (!desired) return { kind: 'done', state: 'none' };
-      const mirror = stored ?? newMirror(targetId, target.platform);
-      const save = async (): Promise<void> => {
-        mirror.retries = 0; // progress: the next failure starts a fresh backoff
-        await shows.saveMirror(partnerId, showId, mirror);
-      };
-      let wakeAt: number | undefined;
       try {
-        const adapter = this.cachedAdapter(target);
-        if (!adapter) {
-          mirror.state = 'failed';
-          mirror.lastError = `platform ${target.platform} is not supported by this version of Syndicast`;
-        } else {
-          wakeAt = await this.drive(job, desired, mirror, adapter, target.pinDelayMs, save);
-          if (mirror.state !== 'action_required') mirror.lastError = null;
+        // Independent reads, one round trip.
+        const [target, desired, stored] = await Promise.all([partners.getTarget(partnerId, targetId), shows.desired(partnerId, showId), shows.getMirror(partnerId, showId, targetId)]);
+        if (!target || !target.enabled) return { kind: 'done', state: 'none' };
+        if (!desired) return { kind: 'done', state: 'none' };
+        const mirror = stored ?? newMirror(targetId, target.platform);
+        const save = async (): Promise<void> => {
+          mirror.retries = 0; // progress: the next failure starts a fresh backoff
+          await shows.saveMirror(partnerId, showId, mirror);
+        };
+        let wakeAt: number | undefined;
+        try {
+          const adapter = this.cachedAdapter(target);
+          if (!adapter) {
+            mirror.state = 'failed';
+            mirror.lastError = `platform ${target.platform} is not supported by this version of Syndicast`;
+          } else {
+            wakeAt = await this.drive(job, desired, mirror, adapter, target.pinDelayMs, save);
+            if (mirror.state !== 'action_required') mirror.lastError = null;
+          }
+          mirror.retries = 0;
+          mirror.syncedVersion = desired.version;
+          await save();
+        } catch (err) {
+          const outcome = await this.onError(err, mirror, target, log);
+          await save();
+          await this.notify(partnerId, showId, mirror);
+          return outcome;
         }
-        mirror.retries = 0;
-        mirror.syncedVersion = desired.version;
-        await save();
-      } catch (err) {
-        const outcome = await this.onError(err, mirror, target, log);
-        await save();
         await this.notify(partnerId, showId, mirror);
-        return outcome;
+        if ((await shows.version(partnerId, showId)) === desired.version) {
+          if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
+          return { kind: 'done', state: mirror.state };
+        }
+        log.debug({ round }, 'desired state changed during sync; syncing again');
+      } catch (err) {
+        // An operator action (link, retry) or another run saved this mirror since we read it: read
+        // it again and decide afresh. Remote effects already made are recorded in intents, not repeated.
+        if (!(err instanceof MirrorConflictError)) throw err;
+        log.debug({ round }, 'mirror changed under this sync; re-reading');
       }
-      await this.notify(partnerId, showId, mirror);
-      if ((await shows.version(partnerId, showId)) === desired.version) {
-        if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
-        return { kind: 'done', state: mirror.state };
-      }
-      log.debug({ round }, 'desired state changed during sync; syncing again');
     }
     return { kind: 'delay', delayMs: 100, reason: 'desired state keeps changing' };
   }

@@ -42,8 +42,22 @@ redis.call('SET', KEYS[1], eventId, 'EX', tonumber(ARGV[3]))
 return {1, eventId}
 `;
 
+/**
+ * KEYS: mirror. ARGV: expected rev, json (with the new rev). Compare-and-set: the stored mirror must
+ * still be at the revision the writer read, so a sync and an operator action cannot overwrite each other.
+ */
+const SAVE_MIRROR_LUA = `
+local cur = redis.call('GET', KEYS[1])
+local rev = 0
+if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
+if rev ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    scSaveMirror(mirror: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestPlain(inbox: string, events: string, ...args: (string | number)[]): Result<[number, string], Context>;
   }
@@ -53,6 +67,11 @@ export function defineStoreScripts(redis: RedisClient): void {
   if (typeof (redis as unknown as { scIngestShow?: unknown }).scIngestShow === 'function') return;
   redis.defineCommand('scIngestShow', { numberOfKeys: 3, lua: INGEST_SHOW_LUA });
   redis.defineCommand('scIngestPlain', { numberOfKeys: 2, lua: INGEST_PLAIN_LUA });
+  redis.defineCommand('scSaveMirror', { numberOfKeys: 1, lua: SAVE_MIRROR_LUA });
+}
+
+export class MirrorConflictError extends Error {
+  override readonly name = 'MirrorConflictError';
 }
 
 export interface IngestResult {
@@ -118,9 +137,34 @@ export class ShowRepository {
     return raws.map((r) => (r ? (JSON.parse(r) as MirrorDoc) : null));
   }
 
+  /**
+   * Read-modify-write of a mirror with compare-and-set, retried on conflict (operator actions racing
+   * a running sync). `change` returns false to leave the mirror as it is.
+   */
+  async updateMirror(partnerId: string, showId: string, targetId: string, init: () => MirrorDoc, change: (m: MirrorDoc) => boolean): Promise<MirrorDoc | null> {
+    for (let attempt = 0; ; attempt++) {
+      const m = (await this.getMirror(partnerId, showId, targetId)) ?? init();
+      if (!change(m)) return null;
+      try {
+        await this.saveMirror(partnerId, showId, m);
+        return m;
+      } catch (err) {
+        if (!(err instanceof MirrorConflictError) || attempt >= 20) throw err;
+      }
+    }
+  }
+
+  /**
+   * Saves the mirror if nobody else saved it since it was read (its `rev`); throws
+   * MirrorConflictError otherwise — the caller reads it again and redoes its decision.
+   */
   async saveMirror(partnerId: string, showId: string, mirror: MirrorDoc): Promise<void> {
-    mirror.updatedAt = new Date().toISOString();
-    await this.redis.set(this.keys.mirror(partnerId, showId, mirror.targetId), JSON.stringify(mirror));
+    const expected = mirror.rev ?? 0;
+    const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: new Date().toISOString() };
+    const ok = await this.redis.scSaveMirror(this.keys.mirror(partnerId, showId, mirror.targetId), expected, JSON.stringify(next));
+    if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
+    mirror.rev = next.rev;
+    mirror.updatedAt = next.updatedAt;
   }
 
   /** Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]. */

@@ -74,16 +74,17 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       const { bundle } = await load(partnerId, showId);
       const target = bundle.targets.find((t) => t.id === targetId);
       if (!target) throw notFound(`target ${targetId}`);
-      const mirror = (await shows.getMirror(partnerId, showId, targetId)) ?? newMirror(targetId, target.platform);
-      mirror.generation += 1; // intents of the previous remote show no longer apply
-      mirror.remote = { externalId: req.body.externalId, url: undefined, ingest: undefined, data: { attach: '1' } };
-      mirror.applied = undefined;
-      mirror.state = 'ready';
-      mirror.wentLive = false;
-      mirror.pins = {};
-      mirror.lastError = null;
-      mirror.retries = 0;
-      await shows.saveMirror(partnerId, showId, mirror);
+      const mirror = (await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
+        m.generation += 1; // intents of the previous remote show no longer apply
+        m.remote = { externalId: req.body.externalId, url: undefined, ingest: undefined, data: { attach: '1' } };
+        m.applied = undefined;
+        m.state = 'ready';
+        m.wentLive = false;
+        m.pins = {};
+        m.lastError = null;
+        m.retries = 0;
+        return true;
+      }))!;
       await partners.audit(partnerId, { who: req.principal?.id, action: 'mirror.linked', showId, targetId, externalId: req.body.externalId });
       await sync.enqueue(target.platform, { partnerId, showId, targetId });
       return { targetId, state: mirror.state, externalId: req.body.externalId };
@@ -98,13 +99,15 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       const { bundle } = await load(partnerId, showId);
       const target = bundle.targets.find((t) => t.id === targetId);
       if (!target) throw notFound(`target ${targetId}`);
-      const mirror = await shows.getMirror(partnerId, showId, targetId);
-      if (mirror && (mirror.state === 'failed' || mirror.retries > 0)) {
-        // Retry: same intents (a half-done create is found again, not repeated), fresh retry budget.
-        mirror.state = mirror.remote ? (mirror.wentLive ? 'live' : 'ready') : 'pending';
-        mirror.retries = 0;
-        mirror.lastError = null;
-        await shows.saveMirror(partnerId, showId, mirror);
+      if (await shows.getMirror(partnerId, showId, targetId)) {
+        await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
+          if (m.state !== 'failed' && m.retries === 0) return false;
+          // Retry: same intents (a half-done create is found again, not repeated), fresh retry budget.
+          m.state = m.remote ? (m.wentLive ? 'live' : 'ready') : 'pending';
+          m.retries = 0;
+          m.lastError = null;
+          return true;
+        });
       }
       await partners.audit(partnerId, { who: req.principal?.id, action: 'mirror.resync', showId, targetId });
       const job = { partnerId, showId, targetId };
