@@ -18,13 +18,15 @@ import type { BenchContext, Benchmark } from './lib/bench.js';
 import { busyNow, cpuShare, cpuSnapshot, machineInfo } from './lib/machine.js';
 import { killChildren } from './lib/proc.js';
 import { latestResults, renderMarkdown, RESULTS_DIR, updateDocs, writeResult, type StoredResult } from './lib/report.js';
+import { attributionBench } from './attribution.bench.js';
 import { ingestBench } from './ingest.bench.js';
 import { pinPropagationBench } from './pin-propagation.bench.js';
+import { pinPropagation5Bench } from './pin-propagation-5.bench.js';
 import { redirectBench } from './redirect.bench.js';
 import { syncBench } from './sync.bench.js';
 
 /** Registered benchmarks, in run order. Add new ones here (one file each: bench/<name>.bench.ts). */
-export const BENCHMARKS: readonly Benchmark[] = [ingestBench, pinPropagationBench, redirectBench, syncBench];
+export const BENCHMARKS: readonly Benchmark[] = [ingestBench, pinPropagationBench, redirectBench, syncBench, pinPropagation5Bench, attributionBench];
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {

@@ -1,0 +1,169 @@
+/**
+ * Issue 5 — attribution at volume: 1,000,000 partner orders (+ a partial refund for every 10th)
+ * attributed from events, orders/s and peak RSS of the process doing the work and of redis-server.
+ * The work runs in a child (bench/sut/attribution-driver.ts) that calls
+ * `AttributionService.handlePartnerEvent` directly with 64 in flight: the attribution worker's
+ * processor minus BullMQ. Direct on purpose: the queue's own cost per job is what the ingest and
+ * sync benchmarks already measure, a million queued jobs would be a million job hashes in Redis
+ * (measuring BullMQ's memory, not the ledger's), and an in-process loop is the only way to keep
+ * exactly 64 in flight.
+ * Mix (deterministic per order number, identical for both systems): 40 % carry the id of a click
+ * recorded inside the 168 h window, 10 % a click recorded 200 h earlier, 10 % an unknown click id,
+ * 40 % no click id; every 10th order gets a partial (30 %) refund right after it.
+ * Baseline, same run, own redis-server: a minimal ledger — GET the click + window check, one Lua
+ * call per order (EXISTS check, HSET, RPUSH) and one per refund (HSETNX, HINCRBY, RPUSH).
+ */
+import { readFileSync } from 'node:fs';
+import type { BenchContext, BenchResult, Benchmark, Measure } from './lib/bench.js';
+import { ratioRow } from './lib/bench.js';
+import { cpuMeter } from './lib/machine.js';
+import { startChild, type Child } from './lib/proc.js';
+import { startBenchRedis } from './lib/redis-server.js';
+import { serviceEnv } from './lib/service.js';
+import { round } from './lib/stats.js';
+
+interface Done {
+  type: 'done';
+  orders: number;
+  events: number;
+  elapsedS: number;
+  outcomes: Record<string, number>;
+  truncated: boolean;
+  rssAtStartMiB: number;
+  peakRssMiB: number;
+}
+
+function statusKiB(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function runSystem(ctx: BenchContext, mode: 'ours' | 'bare', orders: number, concurrency: number, maxMs: number): Promise<Measure> {
+  const redis = await startBenchRedis('everysec');
+  const se = serviceEnv(redis.url);
+  let child: Child | undefined;
+  try {
+    child = await startChild('bench/sut/attribution-driver.ts', {
+      name: `attribution-${mode}`,
+      env: { ...se.env, ATTR_MODE: mode, ATTR_ORDERS: String(orders), ATTR_CONCURRENCY: String(concurrency), ATTR_MAX_MS: String(maxMs) },
+      ready: 'ipc',
+      readyTimeoutMs: 300_000,
+      profileDir: ctx.profileDir,
+    });
+    const info = child.info as { clicksInWindow?: number; clicksOutside?: number; setupS?: number };
+    ctx.log(`  ${mode}: setup done (${info.clicksInWindow} clicks in window, ${info.clicksOutside} outside, ${round(info.setupS ?? 0, 1)} s); attributing ${orders.toLocaleString('en-US')} orders`);
+    const proc = child.proc;
+    const redisRssStartMiB = statusKiB(redis.pid, 'VmRSS') / 1024;
+    let redisPeakKiB = 0;
+    const sampler = setInterval(() => {
+      const v = statusKiB(redis.pid, 'VmRSS');
+      if (v > redisPeakKiB) redisPeakKiB = v;
+    }, 100);
+    const meter = cpuMeter({ worker: proc.pid, redis: redis.pid });
+    const done = await new Promise<Done>((res, rej) => {
+      proc.on('message', (m: unknown) => {
+        const msg = m as { type?: string; done?: number; rate?: number; rssMiB?: number; error?: string };
+        if (msg.type === 'progress') ctx.log(`  ${mode}: ${msg.done?.toLocaleString('en-US')} orders, ${msg.rate}/s over the last 10 s, RSS ${msg.rssMiB} MiB, redis ${Math.round(statusKiB(redis.pid, 'VmRSS') / 1024)} MiB`);
+        else if (msg.type === 'done') res(m as Done);
+        else if (msg.type === 'failed') rej(new Error(`attribution-${mode}: ${msg.error}`));
+      });
+      proc.once('exit', (code) => rej(new Error(`attribution-${mode} exited with ${code}`)));
+      proc.send({ type: 'go' });
+    });
+    clearInterval(sampler);
+    const cpu = meter();
+    const redisUsed = Number((/used_memory:(\d+)/.exec(await redisInfo(redis.url)) ?? [])[1] ?? Number.NaN) / 2 ** 20;
+    const m: Measure = {
+      throughput: round(done.orders / done.elapsedS, 0),
+      count: done.orders,
+      cpuMsPerOp: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(v / done.orders, 3)])),
+      extra: {
+        events: done.events,
+        eventsPerSecond: round(done.events / done.elapsedS, 0),
+        elapsedS: round(done.elapsedS, 1),
+        outcomes: done.outcomes,
+        truncated: done.truncated,
+        workerRssAtStartMiB: round(done.rssAtStartMiB, 1),
+        workerPeakRssMiB: round(done.peakRssMiB, 1),
+        redisRssAtStartMiB: round(redisRssStartMiB, 1),
+        redisPeakRssMiB: round(redisPeakKiB / 1024, 1),
+        redisVmHWMMiB: round(statusKiB(redis.pid, 'VmHWM') / 1024, 1),
+        redisUsedMemoryMiB: round(redisUsed, 1),
+        redisBytesPerOrder: round((redisUsed * 2 ** 20) / done.orders, 0),
+        clicks: { inWindow: info.clicksInWindow, outsideWindow: info.clicksOutside },
+      },
+    };
+    ctx.log(`  ${mode}: ${m.throughput} orders/s (${done.orders} orders in ${round(done.elapsedS, 1)} s), peak RSS ${round(done.peakRssMiB, 0)} MiB, redis peak RSS ${round(redisPeakKiB / 1024, 0)} MiB, cpu/order ${JSON.stringify(m.cpuMsPerOp)}`);
+    return m;
+  } finally {
+    await child?.stop();
+    await redis.destroy();
+  }
+}
+
+async function redisInfo(url: string): Promise<string> {
+  const { Redis } = await import('ioredis');
+  const c = new Redis(url, { lazyConnect: true });
+  try {
+    await c.connect();
+    return await c.info('memory');
+  } finally {
+    c.disconnect();
+  }
+}
+
+export const attributionBench: Benchmark = {
+  name: 'attribution',
+  title: 'Attribution of partner orders (AttributionService.handlePartnerEvent → ledger)',
+  issue: '5',
+  async run(ctx: BenchContext): Promise<BenchResult> {
+    const started = Date.now();
+    const orders = ctx.quick ? 50_000 : 1_000_000;
+    const concurrency = 64;
+    // bounded: a run that would take longer stops issuing orders and says so (truncated: true)
+    const maxMs = ctx.quick ? 120_000 : 900_000;
+    const notes: string[] = [];
+    const bare = await runSystem(ctx, 'bare', orders, concurrency, maxMs);
+    const ours = await runSystem(ctx, 'ours', orders, concurrency, maxMs);
+    for (const [who, m] of [['ours', ours], ['bare', bare]] as const) {
+      if (m.extra?.truncated) notes.push(`${who}: stopped after ${maxMs / 1000} s with ${m.count} of ${orders} orders attributed (rate measured over those)`);
+    }
+    const oe = ours.extra ?? {};
+    const be = bare.extra ?? {};
+    notes.push(
+      `peak RSS of the attributing process: ours ${String(oe.workerPeakRssMiB)} MiB (at start ${String(oe.workerRssAtStartMiB)}), bare ${String(be.workerPeakRssMiB)} MiB; redis-server peak RSS: ours ${String(oe.redisPeakRssMiB)} MiB (used_memory ${String(oe.redisUsedMemoryMiB)} MiB, ${String(oe.redisBytesPerOrder)} B/order), bare ${String(be.redisPeakRssMiB)} MiB (${String(be.redisBytesPerOrder)} B/order)`,
+    );
+    const row = ratioRow({
+      scenario: `${orders.toLocaleString('en-US')} orders (40 % click in window, 10 % outside, 10 % unknown click, 40 % none; 10 % partially refunded), 64 in flight`,
+      unit: 'orders/s',
+      ours,
+      baseline: bare,
+      baselineLabel: 'minimal ledger: GET click + one Lua (EXISTS, HSET, RPUSH) per order, one per refund',
+      ratioOf: 'throughput',
+    });
+    return {
+      name: this.name,
+      title: this.title,
+      issue: this.issue,
+      startedAt: new Date(started).toISOString(),
+      durationS: round((Date.now() - started) / 1000, 1),
+      setup: {
+        orders,
+        refunds: 'every 10th order, 30 % of its total, right after the order (same lane)',
+        inFlight: concurrency,
+        driver: 'child process bench/sut/attribution-driver.ts: createRuntime (worker role) + AttributionService.handlePartnerEvent called directly (the attribution worker processor minus BullMQ); no outbound endpoints configured',
+        clicks: 'recorded with runtime.links.recordClick before the measured phase: up to 100,000 inside the window (0–48 h before the orders, reused round-robin), up to 10,000 at 200 h before (window 168 h)',
+        redis: 'one private redis-server per system, appendfsync everysec, AOF rewrite off',
+        rss: 'attributing process: process.memoryUsage().rss sampled every 100 ms during the measured phase; redis-server: /proc/<pid>/status VmRSS sampled every 100 ms',
+        maxSecondsPerSystem: maxMs / 1000,
+      },
+      rows: [row],
+      notes,
+    };
+  },
+};
