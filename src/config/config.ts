@@ -100,7 +100,33 @@ function readJson(file: string): Record<string, unknown> {
 /** Every environment variable the service reads, for the README table and error messages. */
 export const ENVIRONMENT_VARIABLES = Object.keys(ENV_KEYS);
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, configDir = resolve('config')): Config {
+/** `npm run sim` (CONTRACT §9): the simulators are a dev/test tool with their own small settings. */
+export interface SimConfig {
+  port: number;
+  host: string;
+  log: boolean;
+}
+const SimConfigSchema = z.object({
+  SIM_PORT: z.coerce.number().int().min(0).max(65535).default(4100),
+  SIM_HOST: z.string().min(1).default('127.0.0.1'),
+  SIM_LOG: bool.default(false),
+});
+export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
+  const parsed = SimConfigSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('SIM_') && v !== '')));
+  if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('\n  ')}`);
+  return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG };
+}
+
+/**
+ * `defaults` apply where the environment says nothing; `overrides` win over it (the demo runs the
+ * service with its own throw-away prefix, keys and ports, whatever the shell has).
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  configDir = resolve('config'),
+  opts: { defaults?: Record<string, string>; overrides?: Record<string, string> } = {},
+): Config {
+  env = { ...opts.defaults, ...env, ...opts.overrides };
   const merged: Record<string, unknown> = {
     ...readJson(join(configDir, 'default.json')),
     ...readJson(join(configDir, 'local.json')),

@@ -1,4 +1,3 @@
-/* eslint-disable no-restricted-properties */
 /**
  * `npm run demo`: simulators + the whole service in this process, one scripted show end to end
  * (scheduled → live → pins → clicks → orders → refund → ended → reconciliation), driven through
@@ -48,18 +47,19 @@ async function freePort(): Promise<number> {
 const sim = await startSimulators({ port: 0 });
 const port = await freePort();
 const adminKey = 'sk_admin_demo_' + randomBytes(12).toString('hex');
-const config = loadConfig({
-  ...process.env,
-  PORT: String(port),
-  HOST: '127.0.0.1',
-  PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-  ADMIN_API_KEY: adminKey,
-  SECRETS_KEY: randomBytes(32).toString('base64'),
-  KEY_PREFIX: 'demo' + randomBytes(3).toString('hex'),
-  DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-demo-')),
-  ALLOW_PRIVATE_DESTINATIONS: 'true',
-  LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
-  SWEEP_INTERVAL_MS: '1000',
+const config = loadConfig(undefined, undefined, {
+  defaults: { LOG_LEVEL: 'error' },
+  overrides: {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    ADMIN_API_KEY: adminKey,
+    SECRETS_KEY: randomBytes(32).toString('base64'),
+    KEY_PREFIX: 'demo' + randomBytes(3).toString('hex'),
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-demo-')),
+    ALLOW_PRIVATE_DESTINATIONS: 'true',
+    SWEEP_INTERVAL_MS: '1000',
+  },
 });
 const service = await startRoles(['api', 'worker', 'scheduler'], config, { logger: false });
 const api = service.url!.replace('localhost', '127.0.0.1');

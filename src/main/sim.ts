@@ -1,19 +1,19 @@
-/* eslint-disable no-restricted-properties */
 /**
  * `npm run sim`: the platform simulators alone (CONTRACT §9) on SIM_PORT (default 4100).
- * The only simulator file that reads the environment: the simulators are a dev/test tool, not part
- * of the service's configuration in src/config.
+ * Settings (SIM_PORT, SIM_HOST, SIM_LOG) are read by src/config like everything else.
  */
+import { ConfigError, loadSimConfig } from '../config/config.js';
 import { startSimulators } from '../simulators/sim.server.js';
 
-const port = Number(process.env.SIM_PORT ?? 4100);
-const host = process.env.SIM_HOST ?? '127.0.0.1';
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`SIM_PORT must be a port number, got ${process.env.SIM_PORT ?? ''}`);
+let simConfig;
+try {
+  simConfig = loadSimConfig();
+} catch (err) {
+  console.error(err instanceof ConfigError ? err.message : err);
   process.exit(1);
 }
-
-const server = await startSimulators({ port, host, logger: process.env.SIM_LOG === '1' });
+const { port, host } = simConfig;
+const server = await startSimulators({ port, host, logger: simConfig.log });
 const platforms = [...server.simulators.keys()];
 console.log(`Platform simulators listening on ${server.url}`);
 for (const p of platforms) console.log(`  ${p}: baseUrl ${server.url}/${p}   control: ${server.url}/_sim/${p}/...`);
