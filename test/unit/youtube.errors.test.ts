@@ -12,9 +12,9 @@ import {
   STREAM_INACTIVE_DELAY_MS,
   mapApiFailure,
   mapTokenFailure,
-  parseRetryAfter,
   type YoutubeFailure,
 } from '../../src/targets/youtube/youtube.errors.js';
+import { parseRetryAfter } from '../../src/targets/target.failure.js';
 
 const NOW = Date.parse('2026-11-24T18:00:00Z');
 const target = { id: 'tgt_yt', partnerId: 'ptn_1' };

@@ -13,6 +13,7 @@ import type { AdapterContext } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
 import { mapBambuserFailure, type BambuserFailure, type MappedFailure } from './bambuser.errors.js';
 import { parseTargetCredentials } from '../target.credentials.js';
+import { raiseMapped } from '../target.failure.js';
 
 const GLOBAL_API = 'https://liveshopping-api.bambuser.com';
 const EU_API = 'https://liveshopping-api-eu.bambuser.com';
@@ -87,10 +88,7 @@ export function createBambuserClient(ctx: AdapterContext, now: () => number = Da
     return creds;
   }
 
-  async function raise(mapped: MappedFailure): Promise<never> {
-    if (mapped.block) await ctx.limiter.blockUntil(mapped.block.untilMs, mapped.block.reason);
-    throw mapped.error;
-  }
+  const raise = (mapped: MappedFailure): Promise<never> => raiseMapped(ctx.limiter, mapped);
 
   async function call<T>(req: ApiCall<T>): Promise<T> {
     const { apiKey } = credentials();

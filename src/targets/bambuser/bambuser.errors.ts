@@ -6,18 +6,14 @@
  * key (revoked, mistyped, or a key of the other region) and a 403 with a valid key is a missing
  * scope — both need an operator, so both are permanent.
  */
-import { PermanentError, RateLimitedError, RetryableError, type TargetError } from '../target.errors.js';
+import { PermanentError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { ErrorBodySchema } from './bambuser.schemas.js';
+import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+export type { MappedFailure };
 
 export type BambuserFailure =
   | { kind: 'http'; status: number; body: unknown; retryAfter: string | undefined }
   | { kind: 'network'; code: string | undefined; message: string };
-
-export interface MappedFailure {
-  error: TargetError;
-  /** Tell the shared limiter to keep every worker away from this key until then. */
-  block?: { untilMs: number; reason: string };
-}
 
 /** Who is asking, for messages that tell the operator exactly what to fix. */
 export interface FailureContext {
@@ -31,17 +27,7 @@ export interface FailureContext {
 
 /** The moving window is 10 s: without Retry-After, a full window is free again at most 10 s later. */
 export const DEFAULT_RATE_LIMIT_DELAY_MS = 10_000;
-const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT']);
 const SCOPE_PATTERN = /\b((?:READ|WRITE|DELETE)_[A-Z_]+)\b/;
-
-/** Retry-After is delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
-export function parseRetryAfter(header: string | undefined, nowMs: number): number | undefined {
-  if (header === undefined || header.trim() === '') return undefined;
-  const trimmed = header.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
 
 export function errorMessage(body: unknown): string | undefined {
   const parsed = ErrorBodySchema.safeParse(body);

@@ -12,6 +12,7 @@ import type { AdapterContext } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
 import { mapFacebookFailure, type FacebookFailure, type MappedFailure } from './facebook.errors.js';
 import { parseTargetCredentials } from '../target.credentials.js';
+import { raiseMapped } from '../target.failure.js';
 
 const GRAPH_HOST = 'https://graph.facebook.com';
 export const GRAPH_VERSION = 'v21.0';
@@ -79,10 +80,7 @@ export function createFacebookClient(ctx: AdapterContext, now: () => number = Da
     return creds;
   }
 
-  async function raise(mapped: MappedFailure): Promise<never> {
-    if (mapped.block) await ctx.limiter.blockUntil(mapped.block.untilMs, mapped.block.reason);
-    throw mapped.error;
-  }
+  const raise = (mapped: MappedFailure): Promise<never> => raiseMapped(ctx.limiter, mapped);
 
   async function call<T>(req: GraphCall<T>): Promise<T> {
     const { pageAccessToken } = credentials();

@@ -7,17 +7,14 @@
  * decides, not the status. A Page access token cannot be refreshed by us: 190 means a Page admin must
  * authorise the app again, so it is permanent (mirror `failed` with a re-authorise message).
  */
-import { PermanentError, RateLimitedError, RetryableError, type TargetError } from '../target.errors.js';
+import { PermanentError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { GraphErrorSchema, type GraphError } from './facebook.schemas.js';
+import { TIMEOUT_CODES, type MappedFailure } from '../target.failure.js';
+export type { MappedFailure };
 
 export type FacebookFailure =
   | { kind: 'http'; status: number; body: unknown; headers: Record<string, string | undefined> }
   | { kind: 'network'; code: string | undefined; message: string };
-
-export interface MappedFailure {
-  error: TargetError;
-  block?: { untilMs: number; reason: string };
-}
 
 export interface FailureContext {
   partnerId: string;
@@ -34,7 +31,6 @@ export const THROTTLING_CODES = new Set([4, 17, 32, 613, 341, 80001]);
 export const DEFAULT_THROTTLE_DELAY_MS = 60_000;
 /** Permissions missing (10, 200–299): the Page token was granted without what this call needs. */
 const PERMISSION_CODES = (code: number): boolean => code === 10 || (code >= 200 && code <= 299);
-const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT']);
 
 export function graphError(body: unknown): GraphError | undefined {
   const parsed = GraphErrorSchema.safeParse(body);

@@ -17,6 +17,7 @@ import { CODE, TOKEN_CODES, mapApiFailure, mapTokenFailure, type MappedFailure, 
 import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas.js';
 import { signRequest } from './tiktok.sign.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
+import { raiseMapped } from '../target.failure.js';
 
 const OPEN_API = 'https://open-api.tiktokglobalshop.com';
 const AUTH_API = 'https://auth.tiktok-shops.com';
@@ -111,10 +112,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     return creds;
   }
 
-  async function raise(mapped: MappedFailure): Promise<never> {
-    if (mapped.block) await ctx.limiter.blockUntil(mapped.block.untilMs, mapped.block.reason);
-    throw mapped.error;
-  }
+  const raise = (mapped: MappedFailure): Promise<never> => raiseMapped(ctx.limiter, mapped);
 
   async function refreshNow(): Promise<string> {
     const c = credentials();

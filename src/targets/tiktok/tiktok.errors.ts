@@ -4,16 +4,13 @@
  * TikTok answers errors inside the envelope and its HTTP status is not reliable (106001 has been seen
  * with 200 and 401), so the `code` decides; the status only matters when there is no envelope.
  */
-import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError, type TargetError } from '../target.errors.js';
+import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../target.errors.js';
+import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+export type { MappedFailure };
 
 export type TiktokFailure =
   | { kind: 'api'; status: number; code: number | undefined; message: string | undefined; retryAfter: string | undefined }
   | { kind: 'network'; code: string | undefined; message: string };
-
-export interface MappedFailure {
-  error: TargetError;
-  block?: { untilMs: number; reason: string };
-}
 
 export interface FailureContext {
   /** The OAuth scope the failed call needs (named in 105005 messages). */
@@ -45,15 +42,6 @@ export const DEFAULT_RATE_LIMIT_DELAY_MS = 2_000;
 /** A refused timestamp means clock skew: retrying soon only helps once the clock is fixed. */
 export const TIMESTAMP_RETRY_DELAY_MS = 30_000;
 
-const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT']);
-
-export function parseRetryAfter(header: string | undefined, nowMs: number): number | undefined {
-  if (header === undefined || header.trim() === '') return undefined;
-  const t = header.trim();
-  if (/^\d+$/.test(t)) return Number(t) * 1000;
-  const at = Date.parse(t);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
 
 function clip(text: string | undefined): string {
   if (!text) return '';

@@ -12,6 +12,7 @@ import type { AdapterContext } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
 import { mapFailure, proactiveBlock, type MappedFailure, type WhatnotFailure } from './whatnot.errors.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
+import { raiseMapped } from '../target.failure.js';
 
 const WHATNOT_API = 'https://api.whatnot.com/seller-api/rest/v2';
 
@@ -62,10 +63,7 @@ export function createWhatnotClient(ctx: AdapterContext, now: () => number = Dat
     return creds;
   }
 
-  async function raise(mapped: MappedFailure): Promise<never> {
-    if (mapped.block) await ctx.limiter.blockUntil(mapped.block.untilMs, mapped.block.reason);
-    throw mapped.error;
-  }
+  const raise = (mapped: MappedFailure): Promise<never> => raiseMapped(ctx.limiter, mapped);
 
   async function call<T>(req: WhatnotCall<T>): Promise<T> {
     const c = credentials();

@@ -5,17 +5,14 @@
  * `RateLimit-Limit: 10, 10;w=1`, `RateLimit-Remaining`, `RateLimit-Reset` (delta seconds);
  * a 429 carries `Retry-After` and `{"type": "rate-limited", ...}`.
  */
-import { PermanentError, RateLimitedError, RetryableError, type TargetError } from '../target.errors.js';
+import { PermanentError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { ProblemSchema, type Problem } from './whatnot.schemas.js';
+import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+export type { MappedFailure };
 
 export type WhatnotFailure =
   | { kind: 'http'; status: number; body: unknown; retryAfter: string | undefined }
   | { kind: 'network'; code: string | undefined; message: string };
-
-export interface MappedFailure {
-  error: TargetError;
-  block?: { untilMs: number; reason: string };
-}
 
 export interface FailureContext {
   what: string;
@@ -24,15 +21,6 @@ export interface FailureContext {
 
 /** When a 429 comes without Retry-After: the window is one second. */
 export const DEFAULT_RATE_LIMIT_DELAY_MS = 1_000;
-const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT']);
-
-export function parseRetryAfter(header: string | undefined, nowMs: number): number | undefined {
-  if (header === undefined || header.trim() === '') return undefined;
-  const t = header.trim();
-  if (/^\d+$/.test(t)) return Number(t) * 1000;
-  const at = Date.parse(t);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
 
 function firstNumber(header: string | string[] | undefined): number | undefined {
   const v = Array.isArray(header) ? header[0] : header;

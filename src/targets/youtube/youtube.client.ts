@@ -12,6 +12,7 @@ import { PermanentError } from '../target.errors.js';
 import { mapApiFailure, mapTokenFailure, type MappedFailure, type YoutubeFailure } from './youtube.errors.js';
 import { TokenResponseSchema } from './youtube.schemas.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
+import { raiseMapped } from '../target.failure.js';
 
 /** Quota units per call (https://developers.google.com/youtube/v3/determine_quota_cost). */
 export const QUOTA_COST = { write: 50, list: 1, chatList: 5 } as const;
@@ -92,10 +93,7 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
     return creds;
   }
 
-  async function raise(mapped: MappedFailure): Promise<never> {
-    if (mapped.block) await ctx.limiter.blockUntil(mapped.block.untilMs, mapped.block.reason);
-    throw mapped.error;
-  }
+  const raise = (mapped: MappedFailure): Promise<never> => raiseMapped(ctx.limiter, mapped);
 
   async function refreshNow(): Promise<string> {
     const c = credentials();

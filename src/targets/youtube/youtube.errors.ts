@@ -3,28 +3,17 @@
  * whole table is unit tested; the client performs the side effects the result asks for (blockUntil).
  * Reasons: https://developers.google.com/youtube/v3/live/docs/errors and .../docs/errors (core errors).
  */
-import {
-  AuthExpiredError,
-  PermanentError,
-  RateLimitedError,
-  RetryableError,
-  type TargetError,
-} from '../target.errors.js';
+import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { nextMidnightPacific } from '../quota-reset.js';
 import { GoogleErrorSchema, TokenErrorSchema } from './youtube.schemas.js';
+import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+export type { MappedFailure };
 
 /** What went wrong with one HTTP exchange, before interpretation. */
 export type YoutubeFailure =
   | { kind: 'http'; status: number; body: unknown; retryAfter: string | undefined }
   | { kind: 'network'; code: string | undefined; message: string };
 
-export interface MappedFailure {
-  error: TargetError;
-  /** Tell the shared limiter to keep every worker away from this account until then. */
-  block?: { untilMs: number; reason: string };
-}
-
-/** When YouTube throttles without Retry-After: long enough for its per-user window to pass. */
 /** Google sends no Retry-After for per-user rate limits and advises backing off from ~1 s: pause the account briefly. */
 export const DEFAULT_RATE_LIMIT_DELAY_MS = 2_000;
 /** The encoder has not started pushing yet; YouTube usually notices a new stream within seconds. */
@@ -32,7 +21,6 @@ export const STREAM_INACTIVE_DELAY_MS = 5_000;
 
 const QUOTA_REASONS = new Set(['quotaExceeded', 'dailyLimitExceeded']);
 const RATE_LIMIT_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded', 'userRequestsExceedRateLimit']);
-const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT']);
 
 /** Operator-facing explanations of the permanent reasons worth explaining; others quote Google's message. */
 const PERMANENT_MESSAGES: Record<string, string> = {
@@ -59,15 +47,6 @@ export function googleError(body: unknown): { reason: string | undefined; domain
     domain: first?.domain,
     message: first?.message ?? parsed.data.error.message,
   };
-}
-
-/** Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
-export function parseRetryAfter(header: string | undefined, nowMs: number): number | undefined {
-  if (header === undefined || header.trim() === '') return undefined;
-  const trimmed = header.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
 function clip(text: string | undefined): string {
