@@ -52,7 +52,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations });
   await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, links: rt.links, sync: rt.syncProducer });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
-  await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution, log: rt.log.child({ module: 'platform-webhooks' }) });
+  await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });
   await app.register(reconcileRoutes, { reconcile: rt.reconcile });
   await app.register(outboundRoutes, { outbound: rt.outbound, partners: rt.partners, allowPrivateDestinations: rt.config.allowPrivateDestinations });
   if (opts.dashboard !== false) {

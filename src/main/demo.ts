@@ -203,7 +203,7 @@ for (const m of ms) {
   const r = await call<{ orderId: string }>('POST', `${sim.url}/_sim/${m.platform}/orders`, { externalId: m.externalId, productId: 'glow-serum', total: { amount: 3400, currency: 'USD' } });
   if (r.status >= 300) continue;
   const target = await service.runtime.partners.getTarget(partnerId, m.targetId);
-  const caps = target ? service.runtime.syncService.adapterFor(target, service.runtime.log)?.capabilities : undefined;
+  const caps = target ? service.runtime.syncService.adapterFor(target)?.capabilities : undefined;
   const reach = caps?.orderWebhooks ? 'its webhook reports it' : caps?.orderReport ? 'its order report will show it' : `${m.platform} has no order API, so only tracked-link sales count`;
   say(`${m.platform}: a buyer ordered Glow Serum inside the platform (order ${r.body.orderId}; ${reach})`);
 }
@@ -264,7 +264,7 @@ const add = (targetId: string, gross: number, refunded: number, rateBps: number)
 clicks.forEach((c, i) => add(`${c.platform}-main`, 3600, i === 0 ? 1440 : 0, RATE_BPS[c.platform as Platform]));
 for (const m of ms) {
   const target = await service.runtime.partners.getTarget(partnerId, m.targetId);
-  const caps = target ? service.runtime.syncService.adapterFor(target, service.runtime.log)?.capabilities : undefined;
+  const caps = target ? service.runtime.syncService.adapterFor(target)?.capabilities : undefined;
   if (m.externalId && caps && (caps.orderWebhooks || caps.orderReport)) add(m.targetId, 3400, 0, RATE_BPS[m.platform]);
 }
 if (report.status === 200) {

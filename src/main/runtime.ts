@@ -127,7 +127,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     partners,
     attribution,
     outbound,
-    adapterFor: (t, l) => syncService.adapterFor(t, l),
+    adapterFor: (t) => syncService.adapterFor(t),
     connection: producerConn,
     keys,
     log: log.child({ module: 'reconcile' }),

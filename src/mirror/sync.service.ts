@@ -62,22 +62,22 @@ export class SyncService {
   constructor(private readonly deps: SyncDeps) {}
 
   /**
-   * Adapters hold no state between calls (tokens, limits and intents live in Redis), so one per
-   * target is reused across jobs until the target changes: no client construction or credential
-   * decryption per sync.
+   * The adapter of a target (sync jobs, platform webhooks, reconciliation). Adapters hold no state
+   * between calls (tokens, limits and intents live in Redis), so one per target is reused until the
+   * target changes: no client construction or credential decryption per call.
    */
   private readonly adapters = new Map<string, { version: string; adapter: TargetAdapter | null }>();
-  private cachedAdapter(target: TargetRecord): TargetAdapter | null {
+  adapterFor(target: TargetRecord): TargetAdapter | null {
     const version = `${target.updatedAt}\u0000${target.credentialsSealed}\u0000${target.baseUrl ?? ''}`;
     const hit = this.adapters.get(target.id);
     if (hit && hit.version === version) return hit.adapter;
-    const adapter = this.adapterFor(target, this.deps.log.child({ targetId: target.id, platform: target.platform }));
+    const adapter = this.buildAdapter(target, this.deps.log.child({ targetId: target.id, platform: target.platform }));
     if (this.adapters.size > 10_000) this.adapters.clear();
     this.adapters.set(target.id, { version, adapter });
     return adapter;
   }
 
-  adapterFor(target: TargetRecord, log: Logger): TargetAdapter | null {
+  private buildAdapter(target: TargetRecord, log: Logger): TargetAdapter | null {
     const factory = adapterFactory(target.platform);
     if (!factory) return null;
     const { redis, keys, box } = this.deps;
@@ -109,7 +109,7 @@ export class SyncService {
         };
         let wakeAt: number | undefined;
         try {
-          const adapter = this.cachedAdapter(target);
+          const adapter = this.adapterFor(target);
           if (!adapter) {
             mirror.state = 'failed';
             mirror.lastError = `platform ${target.platform} is not supported by this version of Syndicast`;

@@ -26,7 +26,7 @@ export interface ReconcileDeps {
   partners: PartnerRepository;
   attribution: AttributionService;
   outbound: Pick<OutboundService, 'emit'> | undefined;
-  adapterFor: (t: TargetRecord, log: Logger) => TargetAdapter | null;
+  adapterFor: (t: TargetRecord) => TargetAdapter | null;
   connection: ConnectionOptions;
   keys: Keys;
   log: Logger;
@@ -83,7 +83,7 @@ export class ReconcileService {
     const skipped: string[] = [];
     const found: Discrepancy[] = [];
     for (const t of bundle?.targets ?? []) {
-      const adapter = this.deps.adapterFor(t, log);
+      const adapter = this.deps.adapterFor(t);
       if (!adapter?.capabilities.orderReport || !adapter.listOrders) {
         skipped.push(t.id);
         continue;
@@ -99,6 +99,7 @@ export class ReconcileService {
       } catch (err) {
         if (!isTargetError(err)) throw err;
         summary.error = `${t.platform}: ${err.message}`;
+        log.warn({ reconciliationId: rec.id, targetId: t.id, reason: err.reason }, 'platform order report unavailable');
         continue;
       }
       summary.platformOrders = report.length;

@@ -4,7 +4,6 @@
  * webhook are stored in the ledger before the 200 goes out (a platform retries anything else).
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { Logger } from 'pino';
 import type { AttributionService } from '../../attribution/attribution.service.js';
 import { AppError, notFound, unauthorized } from '../../lib/errors.js';
 import { ID_PATTERN } from '../../lib/ids.js';
@@ -18,7 +17,6 @@ export interface PlatformWebhookRoutesOptions {
   partners: PartnerRepository;
   syncService: SyncService;
   attribution: AttributionService;
-  log: Logger;
 }
 
 export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOptions> = async (app, opts) => {
@@ -42,8 +40,7 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       const partnerId = await opts.partners.targetOwner(targetId);
       const target = partnerId ? await opts.partners.getTarget(partnerId, targetId) : null;
       if (!partnerId || !target) throw notFound(`target ${targetId}`);
-      const log = opts.log.child({ partnerId, targetId, platform: target.platform });
-      const adapter = opts.syncService.adapterFor(target, log);
+      const adapter = opts.syncService.adapterFor(target);
       if (!adapter?.handleWebhook) throw notFound(`webhooks for target ${targetId} (${target.platform} sends none)`);
 
       const headers: Record<string, string | undefined> = {};
