@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/config.js';
@@ -18,6 +17,7 @@ import { startSimulators } from '../simulators/sim.server.js';
 import { supportedPlatforms } from '../targets/target.registry.js';
 import type { Platform } from '../targets/target.adapter.js';
 import { startRoles } from './process.js';
+import { freePort } from '../lib/net.js';
 
 /** Credentials each simulator accepts (any non-empty values; these name the real fields). */
 const DEMO_CREDENTIALS: Record<Platform, Record<string, string>> = {
@@ -32,17 +32,6 @@ const RATE_BPS: Record<Platform, number> = { youtube: 1000, tiktok: 1500, whatno
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const t0 = Date.now();
 const say = (msg: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 const sim = await startSimulators({ port: 0 });
 const port = await freePort();

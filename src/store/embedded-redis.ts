@@ -4,9 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from '../lib/net.js';
 
 export class RedisUnavailableError extends Error {}
 
@@ -28,17 +28,6 @@ async function answers(url: string, timeoutMs = 800): Promise<boolean> {
   } finally {
     c.disconnect();
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 export interface ResolvedRedis {
