@@ -12,6 +12,13 @@ const bool = z
   .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
+/**
+ * The Graph API version the Facebook adapter calls. Graph versions live about two years and a call to
+ * an expired one is silently served by the oldest live version (developers.facebook.com/docs/apps/versions),
+ * so the version is a setting to keep current. v27.0 was released on 2026-11-04.
+ */
+export const DEFAULT_FACEBOOK_GRAPH_VERSION = 'v27.0';
+
 const ConfigSchema = z.object({
   port: int(3000),
   host: z.string().min(1).default('127.0.0.1'),
@@ -51,6 +58,10 @@ const ConfigSchema = z.object({
     .optional(),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: int(30_000, 1000),
+  facebookGraphVersion: z
+    .string()
+    .regex(/^v\d+\.\d+$/, 'must be a Graph API version such as v27.0')
+    .default(DEFAULT_FACEBOOK_GRAPH_VERSION),
 });
 export type Config = z.infer<typeof ConfigSchema> & { publicBaseUrl: string };
 
@@ -82,6 +93,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   OUTBOUND_CONCURRENCY: 'outboundConcurrency',
   OUTBOUND_RETRY_SCHEDULE_MS: 'outboundRetryScheduleMs',
   WORKER_LOCK_MS: 'workerLockMs',
+  FACEBOOK_GRAPH_VERSION: 'facebookGraphVersion',
 };
 
 export class ConfigError extends Error {}

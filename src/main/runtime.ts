@@ -119,6 +119,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     links,
     log: log.child({ module: 'mirror' }),
     timeoutMs: config.platformTimeoutMs,
+    platformSettings: { facebookGraphVersion: config.facebookGraphVersion },
     maxRetries: config.syncMaxRetries,
     onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
   });

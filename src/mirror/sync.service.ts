@@ -17,7 +17,7 @@ import { MirrorConflictError, type ShowRepository } from '../store/show.reposito
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
-import type { OpContext, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
+import type { OpContext, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
 import type { RateLimitedError} from '../targets/target.errors.js';
 import { AuthExpiredError, isTargetError, RetryableError } from '../targets/target.errors.js';
 import { adapterFactory, limiterId, PLATFORM_LIMITS } from '../targets/target.registry.js';
@@ -39,6 +39,8 @@ export interface SyncDeps {
   links: LinkService;
   log: Logger;
   timeoutMs: number;
+  /** Which platform API versions the adapters call (config). */
+  platformSettings: PlatformSettings;
   maxRetries: number;
   /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
   onMirrorChanged?: (partnerId: string, showId: string, mirror: MirrorDoc) => Promise<void>;
@@ -89,6 +91,7 @@ export class SyncService {
       limiter: new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]),
       log,
       timeoutMs: this.deps.timeoutMs,
+      settings: this.deps.platformSettings,
     });
   }
 
@@ -341,7 +344,9 @@ export class SyncService {
         mp.dueAt = undefined;
         await save();
       } else if (!want && mp.state === 'pinned' && desired.state === 'live') {
-        if (adapter.capabilities.unpin && product) {
+        // Whether this target can take a pin back may depend on its account (resolved by the adapter).
+        const caps = adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities;
+        if (caps.unpin && product) {
           await adapter.unpin(
             remote,
             { productId, title: product.title, price: product.price, linkUrl: mp.linkUrl ?? '', platformProductId: product.sku ?? productId },

@@ -1,7 +1,9 @@
 /**
  * Facebook Live simulator: the Graph API's Live Video endpoints for Pages under
  * `/facebook/{version}/...` (graph.facebook.com/{version}/...), so a target with
- * `baseUrl = http://127.0.0.1:{port}/facebook` uses the real paths.
+ * `baseUrl = http://127.0.0.1:{port}/facebook` uses the real paths. Parts: facebook-graph.sim.ts
+ * (errors, parameters, paging), facebook-versions.sim.ts (which version answers),
+ * facebook-access.sim.ts (token permissions, debug_token), facebook-shopping.sim.ts (Live Shopping).
  *
  * Protocol, as the Graph API and Live Video API docs describe it:
  *  - access token in `Authorization: Bearer|OAuth <token>` or the `access_token` parameter; any
@@ -14,7 +16,18 @@
  *    ahead) → `{id, stream_url, secure_stream_url}`; `GET /{page-id}/live_videos` (cursor paging);
  *    `GET /{id}?fields=…`; `POST /{id}` with title/description/event_params, `status=LIVE_NOW`
  *    (publish), `status=SCHEDULED_CANCELED`, or `end_live_video=true`; `DELETE /{id}` (refused while
- *    streaming); `POST|GET /{id}/comments`;
+ *    streaming); comments are created on the live video's underlying video object
+ *    (`POST /{video-id}/comments`, `video.id` of the LiveVideo; needs pages_manage_engagement) — the
+ *    LiveVideo's `comments` edge only reads, and a POST there gets Graph's "(#100) Unsupported post
+ *    request" (code 100, subcode 33); `GET /{live-video-id|video-id}/comments`;
+ *  - versions: every answer names the version that served it in `facebook-api-version`; an expired
+ *    version is served by the oldest usable one, without an error (facebook-versions.sim.ts); the
+ *    simulator's calendar date is `graphClockMs` (PUT /_sim/facebook/limits; 0 = today);
+ *  - permissions per token (facebook-access.sim.ts): live videos need pages_manage_posts, comments
+ *    pages_manage_engagement, Live Shopping live_shopping_manage_video (granted only with
+ *    `PUT /_sim/facebook/permissions {token, granted: [...]}`); `GET /debug_token?input_token=`;
+ *  - Live Shopping Tools: product pins from the Page's catalog (`PUT /_sim/facebook/catalog`), see
+ *    facebook-shopping.sim.ts;
  *  - the stream URL is good for `ingestTtlSec` (24 h) after creation — after the planned start for a
  *    scheduled video — and a video that reached it without going live cannot be published: reading
  *    it (`GET /{id}`) then hands out a fresh stream URL (our model of Facebook managing ingest streams
@@ -25,7 +38,8 @@
  * are stored (and listed by GET /_sim/facebook/orders) but nothing in this Graph API reports them.
  * Going live here is immediate (no encoder to wait for); viewers on the real platform are ~4–5 s behind.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import {
   GraphError,
   bool,
@@ -43,13 +57,18 @@ import {
   startTimeOf,
   type Params,
 } from './facebook-graph.sim.js';
-import { SimPlatform, firstUrl, installSimApiHooks, randomId, type PlatformSimulator } from './sim.platform.js';
+import { FbPermissions } from './facebook-access.sim.js';
+import { FbCatalog, registerLiveShopping } from './facebook-shopping.sim.js';
+import { servedGraphVersion } from './facebook-versions.sim.js';
+import { SimPlatform, SimProblem, firstUrl, installSimApiHooks, randomId, type PlatformSimulator } from './sim.platform.js';
 
 type FacebookExtraLimits = {
   /** How long a stream URL may go unused (Facebook: 24 h). */
   ingestTtlSec: number;
   /** Longest live broadcast (Facebook: 8 h); the broadcast is stopped after it. */
   maxLiveSec: number;
+  /** The day (epoch ms) the Graph version calendar is read at; 0 = now. */
+  graphClockMs: number;
 };
 
 const MAX_SCHEDULE_AHEAD_SEC = 7 * 24 * 3600;
@@ -71,6 +90,8 @@ const LIVE_VIDEO_FIELDS = new Set([
   'live_views',
 ]);
 const COMMENT_FIELDS = new Set(['id', 'message', 'created_time', 'from']);
+const PermissionsBody = z.object({ token: z.string().min(1), granted: z.array(z.string().min(1)) });
+const CatalogBody = z.object({ items: z.array(z.object({ retailer_id: z.string().min(1), name: z.string().optional() })) });
 
 type Status = 'UNPUBLISHED' | 'SCHEDULED_UNPUBLISHED' | 'LIVE' | 'LIVE_STOPPED' | 'VOD' | 'SCHEDULED_CANCELED' | 'SCHEDULED_EXPIRED';
 
@@ -94,6 +115,8 @@ interface FbLiveVideo {
   ingestExpiresAt: number;
   broadcastStart: number | undefined;
   comments: FbComment[];
+  /** Live Shopping: the catalog product item featured on the video. */
+  pinnedItem: string | undefined;
   seq: number;
 }
 
@@ -104,12 +127,19 @@ interface FbLiveVideo {
 export function createFacebookSimulator(): PlatformSimulator {
   const sim = new SimPlatform<FacebookExtraLimits>('facebook', {
     // Pages run on business-use-case limits far above what a mirror needs: no window by default.
-    extraLimits: { ingestTtlSec: 24 * 3600, maxLiveSec: 8 * 3600 },
+    extraLimits: { ingestTtlSec: 24 * 3600, maxLiveSec: 8 * 3600, graphClockMs: 0 },
   });
   const videos = new Map<string, FbLiveVideo>();
+  const permissions = new FbPermissions();
+  const catalog = new FbCatalog();
+  /** Per request: the access token, and the Graph version that answers. */
+  const tokens = new WeakMap<object, string>();
+  const servedVersions = new WeakMap<object, string>();
   let seq = 0;
   sim.onReset(() => {
     videos.clear();
+    permissions.clear();
+    catalog.clear();
     seq = 0;
   });
 
@@ -152,6 +182,12 @@ export function createFacebookSimulator(): PlatformSimulator {
     const v = videos.get(id);
     if (!v) throw noSuchObject(id, verb);
     return v;
+  }
+
+  /** The live video whose underlying video object is `videoId`. */
+  function byVideoId(videoId: string): FbLiveVideo | undefined {
+    for (const v of videos.values()) if (v.videoId === videoId) return v;
+    return undefined;
   }
 
   function validStart(unix: number, now: number): number {
@@ -203,6 +239,7 @@ export function createFacebookSimulator(): PlatformSimulator {
       ingestExpiresAt: 0,
       broadcastStart: undefined,
       comments: [],
+      pinnedItem: undefined,
       seq: ++seq,
     };
     newStreamKey(v, now);
@@ -274,24 +311,58 @@ export function createFacebookSimulator(): PlatformSimulator {
     await app.register(async (api) => {
       api.addHook('preHandler', async (req, reply) => {
         const { version } = req.params as { version?: string };
-        if (version !== undefined && !/^v\d+\.\d+$/.test(version)) return send(reply, graphError(400, 2500, `Unknown path components: /${version}`));
+        if (version !== undefined) {
+          // An expired version is served by the oldest usable one, silently; an unknown one is not a path.
+          const served = servedGraphVersion(version, sim.limits.graphClockMs || Date.now());
+          if (!served) return send(reply, graphError(400, 2500, `Unknown path components: /${version}`));
+          servedVersions.set(req.raw, served);
+        }
         const header = req.headers.authorization ?? '';
         const token = /^(?:Bearer|OAuth)\s+(\S+)$/i.exec(header)?.[1] ?? paramsOf(req).access_token;
         if (!token) return send(reply, graphError(400, 104, 'An access token is required to request this resource.'));
         if (token.startsWith('revoked')) return send(reply, invalidToken());
         if (token.startsWith('expired')) return send(reply, expiredToken());
+        tokens.set(req.raw, token);
         return undefined;
       });
+      api.addHook('onSend', async (req, reply, payload) => {
+        const served = servedVersions.get(req.raw);
+        if (served) void reply.header('facebook-api-version', served);
+        return payload;
+      });
       registerRoutes(api);
+      registerLiveShopping(api, { sim, catalog, permissions, tokenOf, liveVideo: find });
+    });
+  }
+
+  function tokenOf(req: FastifyRequest): string {
+    return tokens.get(req.raw) ?? '';
+  }
+
+  /** Facebook-only control: what each token may do, and the Page's catalog. */
+  async function control(app: FastifyInstance): Promise<void> {
+    app.put('/permissions', async (req) => {
+      const b = PermissionsBody.safeParse(req.body);
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {token: string, granted: string[]}');
+      permissions.set(b.data.token, b.data.granted);
+      return { token: b.data.token, granted: [...permissions.of(b.data.token)].sort() };
+    });
+    app.put('/catalog', async (req) => {
+      const b = CatalogBody.safeParse(req.body);
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {items: [{retailer_id: string, name?: string}]}');
+      return { items: catalog.set(b.data.items) };
     });
   }
 
   function registerRoutes(api: FastifyInstance): void {
     type IdParams = { version: string; id: string };
 
+    api.get('/:version/debug_token', async (req) => permissions.debugToken(paramsOf(req).input_token));
+
     api.post('/:version/:id/live_videos', async (req) => {
       const { id: pageId } = req.params as IdParams;
       if (!/^\d+$/.test(pageId)) throw noSuchObject(pageId, 'post');
+      permissions.require(tokenOf(req), ['pages_manage_posts']);
       const v = createVideo(pageId, paramsOf(req), Date.now());
       return {
         id: v.id,
@@ -328,6 +399,7 @@ export function createFacebookSimulator(): PlatformSimulator {
     api.post('/:version/:id', async (req) => {
       const { id } = req.params as IdParams;
       const v = find(id, 'post');
+      permissions.require(tokenOf(req), ['pages_manage_posts']);
       update(v, paramsOf(req));
       return { id: v.id };
     });
@@ -335,6 +407,7 @@ export function createFacebookSimulator(): PlatformSimulator {
     api.delete('/:version/:id', async (req) => {
       const { id } = req.params as IdParams;
       const v = find(id, 'delete');
+      permissions.require(tokenOf(req), ['pages_manage_posts']);
       if (v.status === 'LIVE') throw invalidParam('(#100) A live video that is streaming cannot be deleted; end it first', 1363051);
       videos.delete(v.id);
       if (v.status === 'UNPUBLISHED' || v.status === 'SCHEDULED_UNPUBLISHED') sim.recordEffect({ type: 'show.cancelled', externalId: v.id, title: v.title });
@@ -343,7 +416,10 @@ export function createFacebookSimulator(): PlatformSimulator {
 
     api.post('/:version/:id/comments', async (req) => {
       const { id } = req.params as IdParams;
-      const v = find(id, 'post');
+      // Only the video object takes comments; the LiveVideo's comments edge is read-only.
+      const v = byVideoId(id);
+      if (!v) throw noSuchObject(id, 'post');
+      permissions.require(tokenOf(req), ['pages_manage_engagement']);
       const { message } = paramsOf(req);
       if (!message || message.trim() === '') throw invalidParam('(#100) The parameter message is required');
       if (message.length > 8000) throw invalidParam('(#100) The comment is too long');
@@ -359,7 +435,8 @@ export function createFacebookSimulator(): PlatformSimulator {
 
     api.get('/:version/:id/comments', async (req) => {
       const { id } = req.params as IdParams;
-      const v = find(id, 'get');
+      const v = videos.get(id) ?? byVideoId(id);
+      if (!v) throw noSuchObject(id, 'get');
       const p = paramsOf(req);
       const fields = fieldsOf(p, COMMENT_FIELDS, ['id', 'message', 'created_time']);
       const ordered = p.order === 'reverse_chronological' ? [...v.comments].reverse() : [...v.comments];
@@ -378,6 +455,7 @@ export function createFacebookSimulator(): PlatformSimulator {
     platform: 'facebook',
     sim,
     plugin,
+    control,
     createShowByHand(title: string): string {
       const pageId = '100000000000001';
       return createVideo(pageId, { title, status: 'UNPUBLISHED' }, Date.now()).id;

@@ -635,6 +635,11 @@ export interface PlatformSimulator {
   readonly sim: SimPlatform<ExtraLimits>;
   /** Registered by sim.server under prefix `/{platform}`. */
   readonly plugin: FastifyPluginAsync;
+  /**
+   * The platform's own control routes (account state its API cannot set: a token's granted
+   * permissions, an order's status...), registered by sim.server under prefix `/_sim/{platform}`.
+   */
+  readonly control?: FastifyPluginAsync;
   /** POST /_sim/{platform}/shows: create a show the way an operator would in the platform's app. */
   createShowByHand?(title: string): string;
   /** POST /_sim/{platform}/orders refuses (404) an externalId for which this returns false. */

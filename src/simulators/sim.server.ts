@@ -88,7 +88,10 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
   const byName = new Map<string, PlatformSimulator>(simulators.map((s) => [s.platform, s]));
   const app = Fastify({ logger: opts.logger ? { level: 'info' } : false });
 
-  for (const s of simulators) void app.register(s.plugin, { prefix: `/${s.platform}` });
+  for (const s of simulators) {
+    void app.register(s.plugin, { prefix: `/${s.platform}` });
+    if (s.control) void app.register(s.control, { prefix: `/_sim/${s.platform}` });
+  }
 
   // a `timeout` fault holds a response for up to hangMs: let go of those before waiting for sockets
   app.addHook('preClose', async () => {

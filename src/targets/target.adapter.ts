@@ -16,8 +16,8 @@ export type Platform = (typeof PLATFORMS)[number];
 export interface Capabilities {
   /** `api`: createShow() creates the remote show; `operator_link`: an operator creates it by hand and links it. */
   createShow: 'api' | 'operator_link';
-  /** What a product pin becomes on this platform. */
-  pin: 'chat_message' | 'comment' | 'highlight' | 'show_product' | 'affiliate_link';
+  /** What a product pin becomes on this platform (`product_pin`: the platform's own product pin, e.g. Facebook Live Shopping). */
+  pin: 'chat_message' | 'comment' | 'highlight' | 'show_product' | 'affiliate_link' | 'product_pin';
   /** The platform can take a pin back (unpin() does something remote). */
   unpin: boolean;
   /** startShow()/endShow() drive the remote show by API (false: the creator goes live in the platform app). */
@@ -73,8 +73,15 @@ export interface RateLimiter {
  */
 export type Once = <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>) => Promise<T>;
 
+/** Deployment settings of the platform APIs (src/config), the same for every target. */
+export interface PlatformSettings {
+  /** Graph API version the Facebook adapter calls, e.g. `v27.0` (FACEBOOK_GRAPH_VERSION). */
+  facebookGraphVersion: string;
+}
+
 export interface AdapterContext {
   target: TargetRef;
+  settings: PlatformSettings;
   tokens: TokenStore;
   limiter: RateLimiter;
   log: Logger;
@@ -140,7 +147,14 @@ export interface PlatformOrder {
 
 export interface TargetAdapter {
   readonly platform: Platform;
+  /** What every target on this platform can do. */
   readonly capabilities: Capabilities;
+  /**
+   * What this target can do, when that depends on its account (e.g. the permissions granted to its
+   * token): the adapter finds out (and caches the answer); without this method, `capabilities` holds.
+   * The worker asks this, never the platform's name.
+   */
+  resolveCapabilities?(): Promise<Capabilities>;
   /** capabilities.createShow === 'api': create the remote show (and stream/ingest) for this show. */
   createShow(spec: ShowSpec, op: OpContext): Promise<RemoteShow>;
   /** Operator linked `externalId` by hand: check that it exists and read what the mirror reports. */

@@ -2,7 +2,8 @@
  * Bambuser and Facebook Live end to end with the real service and workers: one partner show mirrored
  * to both. Facebook is driven through its whole lifecycle by API (scheduled live video with an RTMPS
  * ingest → LIVE_NOW → pin comment → ended); Bambuser gets its show and a product highlight, while its
- * live state is the host's broadcast (lifecycle false: no start/end calls, no ingest).
+ * live state is the host's broadcast (lifecycle false: no start/end calls, no ingest). A Facebook target
+ * whose token may use Live Shopping gets a product pin that the worker takes down again (issue 9).
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
@@ -23,9 +24,9 @@ interface MirrorView {
   lastError: string | null;
 }
 
-async function mirrorWhere(showId: string, targetId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> {
+async function mirrorWhere(showId: string, targetId: string, pred: (m: MirrorView) => boolean, partner = PARTNER): Promise<MirrorView> {
   return waitFor(async () => {
-    const r = await svc.api(`/v1/partners/${PARTNER}/shows/${showId}`);
+    const r = await svc.api(`/v1/partners/${partner}/shows/${showId}`);
     if (r.status !== 200) return undefined;
     const m = ((await r.json()) as { mirrors: MirrorView[] }).mirrors.find((x) => x.targetId === targetId);
     if (m?.state === 'failed') throw new Error(`${targetId} failed: ${m.lastError}`);
@@ -35,7 +36,8 @@ async function mirrorWhere(showId: string, targetId: string, pred: (m: MirrorVie
 
 beforeAll(async () => {
   sim = await startSim();
-  svc = await startService({ workers: true });
+  // FACEBOOK_GRAPH_VERSION reaches the adapter through config → runtime → sync service.
+  svc = await startService({ workers: true, env: { FACEBOOK_GRAPH_VERSION: 'v26.0' } });
   secret = await createPartner(svc, PARTNER);
   for (const t of [
     { id: 'bmb', platform: 'bambuser', name: 'Bambuser', credentials: { apiKey: 'bmb_e2e_key' }, baseUrl: sim.base('bambuser') },
@@ -78,4 +80,31 @@ test('scheduled → live → pinned → ended on Bambuser and Facebook Live', as
   const bmb = (await sim.effects('bambuser')).filter((e) => e.externalId === bmbReady.externalId);
   expect(bmb.map((e) => e.type)).toEqual(['show.created', 'product.pinned']); // live/ended follow the host's broadcast
   expect(bmb[1]).toMatchObject({ productId: 'p1', url: bmbLive.pins.find((p) => p.productId === 'p1')?.linkUrl });
+});
+
+test('Facebook Live Shopping: a target whose token may pin products gets a product pin, and the worker unpins it', async () => {
+  const partner = 'bfls';
+  const sec = await createPartner(svc, partner);
+  const token = 'EAAG-e2e-shop';
+  await sim.control('PUT', '/_sim/facebook/permissions', {
+    token,
+    granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', 'live_shopping_manage_video'],
+  });
+  await sim.control('PUT', '/_sim/facebook/catalog', { items: [{ retailer_id: 'p1', name: 'Lip Oil' }] });
+  const t = { id: 'fbls', platform: 'facebook', name: 'Facebook Page (Live Shopping)', credentials: { pageId: '104857600000043', pageAccessToken: token }, baseUrl: sim.base('facebook') };
+  expect((await svc.api(`/v1/partners/${partner}/targets`, { json: { ...t, commissionRateBps: 1000 } })).status).toBe(201);
+
+  const show = sampleShow('ls1', { scheduledAt: new Date(Date.now() + 3 * 3600_000).toISOString() });
+  await sendEvent(svc, partner, sec, showEvent('show.scheduled', show, new Date().toISOString()));
+  const ready = await mirrorWhere('ls1', 'fbls', (m) => m.state === 'ready', partner);
+  await sendEvent(svc, partner, sec, showEvent('show.live', { ...show, state: 'live', pinnedProductIds: ['p1'] }, new Date(Date.now() + 1000).toISOString()));
+  await mirrorWhere('ls1', 'fbls', (m) => m.pins.some((p) => p.productId === 'p1' && p.state === 'pinned'), partner);
+  await sendEvent(svc, partner, sec, showEvent('show.live', { ...show, state: 'live', pinnedProductIds: [] }, new Date(Date.now() + 2000).toISOString()));
+  await mirrorWhere('ls1', 'fbls', (m) => m.pins.some((p) => p.productId === 'p1' && p.state === 'unpinned'), partner);
+
+  const fx = (await sim.effects('facebook')).filter((e) => e.externalId === ready.externalId);
+  expect(fx.map((e) => `${e.type}${e.productId ? `:${e.productId}` : ''}`)).toEqual(['show.created', 'show.started', 'product.pinned:p1', 'product.unpinned:p1']);
+  const paths = ((await sim.control('GET', '/_sim/facebook/requests')) as { path: string }[]).map((r) => r.path);
+  expect(paths.length).toBeGreaterThan(0);
+  expect(paths.filter((p) => !p.startsWith('/v26.0/'))).toEqual([]);
 });

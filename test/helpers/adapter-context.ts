@@ -5,7 +5,8 @@
  */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { AccessToken, AdapterContext, Once, OpContext, RateLimiter, TargetRef, TokenStore } from '../../src/targets/target.adapter.js';
+import { DEFAULT_FACEBOOK_GRAPH_VERSION } from '../../src/config/config.js';
+import type { AccessToken, AdapterContext, Once, OpContext, PlatformSettings, RateLimiter, TargetRef, TokenStore } from '../../src/targets/target.adapter.js';
 
 export class MemoryTokenStore implements TokenStore {
   token: AccessToken | null = null;
@@ -85,6 +86,7 @@ export function buildAdapterContext(opts: {
   timeoutMs?: number;
   targetId?: string;
   partnerId?: string;
+  settings?: Partial<PlatformSettings>;
 }): TestAdapterContext {
   const logs: string[] = [];
   const sink = new Writable({
@@ -107,6 +109,7 @@ export function buildAdapterContext(opts: {
     limiter,
     log: pino({ level: 'debug' }, sink),
     timeoutMs: opts.timeoutMs ?? 5_000,
+    settings: { facebookGraphVersion: DEFAULT_FACEBOOK_GRAPH_VERSION, ...opts.settings },
   };
   return { ctx, tokens, limiter, logs };
 }

@@ -1,13 +1,15 @@
 /**
  * The Facebook Live adapter against the Facebook (Graph API) simulator over real HTTP: scheduled and
- * preview live videos, going live and ending by API, pins as Page comments, Graph error codes (190,
- * throttling with usage headers, transient errors), crash recovery, the 24 h stream URL, and the exact
- * requests that went over the wire.
+ * preview live videos, going live and ending by API, pins as comments on the live video's video object
+ * or as Live Shopping product pins (per target, from the token's permissions), the Graph version from
+ * the settings, Graph error codes (190, throttling with usage headers, transient errors), crash
+ * recovery, the 24 h stream URL, and the exact requests that went over the wire.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import axios from 'axios';
+import { DEFAULT_FACEBOOK_GRAPH_VERSION } from '../../src/config/config.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createFacebookAdapter } from '../../src/targets/facebook/facebook.adapter.js';
@@ -18,6 +20,8 @@ import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContex
 const PAGE_ID = '104857600000042';
 const TOKEN = 'EAAGpagetoken0123456789';
 const CREDENTIALS = { pageId: PAGE_ID, pageAccessToken: TOKEN };
+/** The Graph version the adapter calls by default (FACEBOOK_GRAPH_VERSION). */
+const GV = DEFAULT_FACEBOOK_GRAPH_VERSION;
 const HOUR = 3600_000;
 const PIN: PinSpec = {
   productId: 'prod-linen-shirt',
@@ -49,12 +53,13 @@ interface Harness extends TestAdapterContext {
   adapter: TargetAdapter;
 }
 
-function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; baseUrl?: string } = {}): Harness {
+function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; baseUrl?: string; graphVersion?: string } = {}): Harness {
   const t = buildAdapterContext({
     platform: 'facebook',
     baseUrl: opts.baseUrl ?? `${sim.url}/facebook`,
     credentials: opts.credentials ?? CREDENTIALS,
     timeoutMs: opts.timeoutMs ?? 3_000,
+    ...(opts.graphVersion ? { settings: { facebookGraphVersion: opts.graphVersion } } : {}),
   });
   return { ...t, adapter: createFacebookAdapter(t.ctx) };
 }
@@ -94,7 +99,7 @@ function crashOnce(store: MemoryOnce, crashStep: string): Once {
 /** Live videos made by someone else on the same Page (straight through the simulated Graph API). */
 async function seedVideos(n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    await axios.post(`${sim.url}/facebook/v21.0/${PAGE_ID}/live_videos`, new URLSearchParams({ title: `other ${i}`, status: 'UNPUBLISHED' }).toString(), {
+    await axios.post(`${sim.url}/facebook/${GV}/${PAGE_ID}/live_videos`, new URLSearchParams({ title: `other ${i}`, status: 'UNPUBLISHED' }).toString(), {
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' },
     });
   }
@@ -116,6 +121,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
       mode: 'scheduled',
       plannedStart: String(Math.floor(start / 1000)),
       ingestExpiresAt: expect.any(String),
+      videoId: expect.stringMatching(/^\d+$/), // the video object that takes the pin comments
     });
     // the stream URL is good until 24 h after the planned start
     expect(Date.parse(remote.data.ingestExpiresAt ?? '')).toBe(start + 24 * HOUR);
@@ -146,19 +152,22 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     await h.adapter.endShow(remote, buildOpContext('end'));
 
     const reqs = await requests();
-    const v = `/v21.0/${remote.externalId}`;
+    const v = `/${GV}/${remote.externalId}`;
     expect(reqs.map(line)).toEqual([
-      `POST /v21.0/${PAGE_ID}/live_videos 200`,
+      `POST /${GV}/${PAGE_ID}/live_videos 200`,
       `GET ${v} 200`,
       `POST ${v} 200`,
       `POST ${v} 200`,
-      `POST ${v}/comments 200`,
+      `GET /${GV}/debug_token 200`, // which pin this target can make: read once, then cached
+      `POST /${GV}/${remote.data.videoId}/comments 200`,
       `POST ${v} 200`,
     ]);
     for (const r of reqs) {
       expect(r.headers.authorization).toBe(`Bearer ${TOKEN}`);
       expect(r.query.access_token).toBeUndefined(); // never in the URL
     }
+    // debug_token can only name the token it inspects in the query (our logs never carry a query)
+    expect(reqs[4]?.query).toEqual({ input_token: TOKEN });
     expect(reqs[0]?.headers['content-type']).toContain('application/x-www-form-urlencoded');
     expect(form(reqs[0])).toEqual({
       title: 'Spring drop: linen & denim',
@@ -166,15 +175,15 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
       status: 'SCHEDULED_UNPUBLISHED',
       event_params: JSON.stringify({ start_time: Math.floor(start / 1000) }),
     });
-    expect(reqs[1]?.query).toEqual({ fields: 'id,status,title,description,secure_stream_url,permalink_url,creation_time,planned_start_time' });
+    expect(reqs[1]?.query).toEqual({ fields: 'id,status,title,description,secure_stream_url,permalink_url,creation_time,planned_start_time,video' });
     expect(form(reqs[2])).toEqual({
       title: 'Spring drop (moved)',
       description: 'Live from the studio\n\nsyndicast:mk-req-1',
       event_params: JSON.stringify({ start_time: Math.floor((start + HOUR) / 1000) }),
     });
     expect(form(reqs[3])).toEqual({ status: 'LIVE_NOW' });
-    expect(form(reqs[4])).toEqual({ message: '🛍 Linen shirt — 49.00 USD http://127.0.0.1:3000/l/Ab3dEf' });
-    expect(form(reqs[5])).toEqual({ end_live_video: 'true' });
+    expect(form(reqs[5])).toEqual({ message: '🛍 Linen shirt — 49.00 USD http://127.0.0.1:3000/l/Ab3dEf' });
+    expect(form(reqs[6])).toEqual({ end_live_video: 'true' });
   });
 
   it('a show starting within 10 minutes gets an UNPUBLISHED preview that startShow publishes', async () => {
@@ -268,7 +277,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
 
   it('invalid parameter (code 100) → PermanentError quoting Facebook', async () => {
     const h = harness();
-    const res = await axios.post(`${sim.url}/facebook/v21.0/${PAGE_ID}/live_videos`, 'status=SCHEDULED_UNPUBLISHED', {
+    const res = await axios.post(`${sim.url}/facebook/${GV}/${PAGE_ID}/live_videos`, 'status=SCHEDULED_UNPUBLISHED', {
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' },
       validateStatus: () => true,
     });
@@ -297,9 +306,9 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(store.calls).toEqual([{ step: 'live_video', ran: false, recovered: true }]);
     const reqs = await requests(before);
     expect(reqs.map(line)).toEqual([
-      `GET /v21.0/${PAGE_ID}/live_videos 200`,
-      `GET /v21.0/${PAGE_ID}/live_videos 200`,
-      `GET /v21.0/${created} 200`,
+      `GET /${GV}/${PAGE_ID}/live_videos 200`,
+      `GET /${GV}/${PAGE_ID}/live_videos 200`,
+      `GET /${GV}/${created} 200`,
     ]);
     expect(reqs[0]?.query).toEqual({ fields: 'id,description,status,secure_stream_url', limit: '50' });
     expect(reqs[1]?.query.after).toEqual(expect.any(String));
@@ -330,13 +339,13 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(err).toBeInstanceOf(ActionRequiredError);
     expect((err as ActionRequiredError).reason).toBe('ingest_expired');
     expect((err as ActionRequiredError).message).toMatch(/Facebook has issued a new one.*Re-link the live video/);
-    expect((await requests()).slice(-2).map(line)).toEqual([`POST /v21.0/${remote.externalId} 400`, `GET /v21.0/${remote.externalId} 200`]);
+    expect((await requests()).slice(-2).map(line)).toEqual([`POST /${GV}/${remote.externalId} 400`, `GET /${GV}/${remote.externalId} 200`]);
 
     // Past our own 24 h record, startShow does not even try LIVE_NOW.
     const stale: RemoteShow = { ...remote, data: { ...remote.data, ingestExpiresAt: new Date(Date.now() - 1000).toISOString() } };
     const before = await lastSeq();
     await expect(h.adapter.startShow(stale, buildOpContext('start'))).rejects.toBeInstanceOf(ActionRequiredError);
-    expect((await requests(before)).map(line)).toEqual([`GET /v21.0/${remote.externalId} 200`]);
+    expect((await requests(before)).map(line)).toEqual([`GET /${GV}/${remote.externalId} 200`]);
 
     await control('PUT', '/limits', { ingestTtlSec: 86_400 });
     await sleep(1_100); // let the 1 s URL handed out above lapse too, so the re-link gets a 24 h one
@@ -372,6 +381,99 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(h.adapter.capabilities).toMatchObject({ orderReport: false, orderWebhooks: false, lifecycle: true, ingest: true, pin: 'comment', unpin: false });
     expect(h.adapter.listOrders).toBeUndefined();
     expect(h.adapter.handleWebhook).toBeUndefined();
+  });
+
+  // --- issue 9: platform fidelity --------------------------------------------------------------
+
+  it('a pin comment goes on the live video\'s video object: Graph refuses a comment POSTed to the LiveVideo', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-video-obj'));
+    await h.adapter.startShow(remote, buildOpContext('start'));
+    // What the old adapter did: POST /{live-video-id}/comments. The LiveVideo comments edge only reads.
+    const refused = await axios.post(`${sim.url}/facebook/${GV}/${remote.externalId}/comments`, 'message=hello', {
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' },
+      validateStatus: () => true,
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.data).toMatchObject({ error: { code: 100, error_subcode: 33, message: expect.stringMatching(/^Unsupported post request/) } });
+
+    const before = await lastSeq();
+    const pinned = await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-vo'));
+    expect(pinned.ref).toMatch(new RegExp(`^${remote.data.videoId}_\\d+$`));
+    expect((await requests(before)).map(line)).toEqual([`GET /${GV}/debug_token 200`, `POST /${GV}/${remote.data.videoId}/comments 200`]);
+    expect((await effects()).filter((e) => e.type === 'message.posted')).toEqual([expect.objectContaining({ externalId: remote.externalId, url: PIN.linkUrl })]);
+
+    // A mirror made before the video id was kept reads it once.
+    const { videoId: _dropped, ...olderData } = remote.data;
+    const older: RemoteShow = { ...remote, data: olderData };
+    const b2 = await lastSeq();
+    await h.adapter.pin(older, { ...PIN, linkUrl: 'http://127.0.0.1:3000/l/Zz9yXw' }, buildOpContext('mk-pin-vo2'));
+    expect((await requests(b2)).map(line)).toEqual([`GET /${GV}/${remote.externalId} 200`, `POST /${GV}/${remote.data.videoId}/comments 200`]);
+  });
+
+  it('Live Shopping: with live_shopping_manage_video the product is pinned from the Page catalog and unpinned; capabilities per target', async () => {
+    const SHOP_TOKEN = 'EAAGshoppingtoken42';
+    await control('PUT', '/permissions', {
+      token: SHOP_TOKEN,
+      granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', 'live_shopping_manage_video'],
+    });
+    await control('PUT', '/catalog', { items: [{ retailer_id: 'sku-other', name: 'Other' }, { retailer_id: PIN.platformProductId, name: 'Linen shirt' }] });
+    const shop = harness({ credentials: { pageId: PAGE_ID, pageAccessToken: SHOP_TOKEN } });
+    const plain = harness();
+    // The capability is the target's, found from its token: the worker never looks at the platform name.
+    await expect(shop.adapter.resolveCapabilities?.()).resolves.toMatchObject({ pin: 'product_pin', unpin: true });
+    await expect(plain.adapter.resolveCapabilities?.()).resolves.toMatchObject({ pin: 'comment', unpin: false });
+    expect(shop.adapter.capabilities).toMatchObject({ pin: 'comment', unpin: false }); // what every Facebook target can do
+
+    const remote = await shop.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-ls'));
+    await shop.adapter.startShow(remote, buildOpContext('start'));
+    const pinned = await shop.adapter.pin(remote, PIN, buildOpContext('mk-ls-pin'));
+    expect(pinned.ref).toMatch(/^lsp:\d+$/);
+    await shop.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-ls-unpin'));
+    await shop.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-ls-unpin')); // already down: nothing to do
+
+    // Not in the Page's catalog: a comment with the link instead.
+    const other = { ...PIN, productId: 'prod-not-in-catalog', platformProductId: 'prod-not-in-catalog', linkUrl: 'http://127.0.0.1:3000/l/NoCat1' };
+    const fallback = await shop.adapter.pin(remote, other, buildOpContext('mk-ls-cat'));
+    expect(fallback.ref).toMatch(new RegExp(`^${remote.data.videoId}_\\d+$`));
+
+    const fx = (await effects()).filter((e) => e.externalId === remote.externalId).map((e) => `${e.type}:${e.productId ?? e.url ?? ''}`);
+    expect(fx).toEqual(['show.created:', 'show.started:', `product.pinned:${PIN.platformProductId}`, `product.unpinned:${PIN.platformProductId}`, `message.posted:${other.linkUrl}`]);
+    // The permissions were read once for all of that.
+    expect((await requests()).filter((r) => r.path.endsWith('/debug_token') && r.headers.authorization === `Bearer ${SHOP_TOKEN}`)).toHaveLength(1);
+
+    // The Page admin takes the permission away mid-show: the refused product pin becomes a comment.
+    await control('PUT', '/permissions', { token: SHOP_TOKEN, granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement'] });
+    const again = await shop.adapter.pin(remote, PIN, buildOpContext('mk-ls-revoked'));
+    expect(again.ref).toMatch(new RegExp(`^${remote.data.videoId}_\\d+$`));
+    expect((await requests()).filter((r) => /\/(pinnable|pinned)_products?$/.test(r.path)).map((r) => `${r.method} ${r.status}`).at(-1)).toBe('GET 403');
+    await expect(shop.adapter.resolveCapabilities?.()).resolves.toMatchObject({ pin: 'comment', unpin: false }); // read again
+  });
+
+  it('the Graph version comes from the settings (default current); an expired version is served by the oldest usable one, and the adapter says so', async () => {
+    const h = harness();
+    const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;
+    await h.adapter.attachShow(externalId);
+    const last = (await requests()).at(-1);
+    expect(last?.path).toBe(`/${GV}/${externalId}`);
+    expect(GV).toBe('v27.0');
+
+    // 2027-02-01: v21.0 expired on 2027-01-21. Graph does not refuse the call; it answers as v22.0.
+    await control('PUT', '/limits', { graphClockMs: Date.parse('2027-02-01T00:00:00Z') });
+    const raw = await axios.get(`${sim.url}/facebook/v21.0/${externalId}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(raw.status).toBe(200);
+    expect(raw.headers['facebook-api-version']).toBe('v22.0');
+    const old = harness({ graphVersion: 'v21.0' });
+    await old.adapter.attachShow(externalId);
+    await old.adapter.attachShow(externalId);
+    const warnings = old.logs.filter((l) => l.includes('"level":40'));
+    expect(warnings).toHaveLength(1); // once per adapter
+    expect(warnings[0]).toContain('Graph API v21.0 is no longer served: Facebook answered with v22.0');
+    await h.adapter.attachShow(externalId);
+    expect(h.logs.some((l) => l.includes('no longer served'))).toBe(false);
+    // A version that does not exist is no path at all.
+    const unknown = await axios.get(`${sim.url}/facebook/v99.0/${externalId}`, { headers: { authorization: `Bearer ${TOKEN}` }, validateStatus: () => true });
+    expect(unknown.data).toMatchObject({ error: { code: 2500 } });
   });
 
   it('a response that does not match the schema → PermanentError("malformed response")', async () => {

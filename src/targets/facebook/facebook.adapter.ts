@@ -1,11 +1,16 @@
 /**
- * Facebook Live on a Page (Graph API v21.0, Live Video API): the stream is created, started and ended
- * by API; Facebook discontinued live shopping, so a pin is a comment by the Page carrying the tracked
- * link; there is no order data (orderWebhooks/orderReport false).
+ * Facebook Live on a Page (Graph API, version from FACEBOOK_GRAPH_VERSION; Live Video API): the stream
+ * is created, started and ended by API. A pin is a product pinned with Meta's Live Shopping Tools API
+ * where the target's token has `live_shopping_manage_video` and the product is in the Page's catalog,
+ * otherwise a comment by the Page carrying the tracked link; there is no order data
+ * (orderWebhooks/orderReport false).
  *
  * createShow — when the live video is created (our choice, documented for operators):
- *  - show starts in 10 min … 7 days: `status=SCHEDULED_UNPUBLISHED` with `event_params` = the start
- *    time (Facebook schedules at most 7 days ahead). Viewers see an upcoming broadcast; the encoder can
+ *  - show starts in 10 min … 7 days: `status=SCHEDULED_UNPUBLISHED` with `event_params` =
+ *    `{"start_time": <unix s>}` (Facebook schedules at most 7 days ahead). The scheduling guide shows a
+ *    bare unix time; the parameter's own reference ("Live Video Event Parameter", example
+ *    `{ start_time: 1641013200, cover: … }`) and the official Business SDKs (type `Object`, sent
+ *    JSON-encoded) use the object, so we do. Viewers see an upcoming broadcast; the encoder can
  *    push (preview) any time before the start.
  *  - show starts in less than 10 min (or is late): `status=UNPUBLISHED`, a preview only the Page's admins
  *    see, published by startShow.
@@ -25,14 +30,24 @@
  *  telling the operator to re-link the same live video (which re-reads the URL through attachShow) and
  *  point the encoder at it. The 8-hour limit is Facebook's to enforce: it stops the broadcast, and
  *  endShow treats an already stopped video as ended.
- * Pins — `POST /{live-video-id}/comments` as the Page (needs pages_manage_engagement). Viewers are ~4–5 s
- *  behind the encoder: a pin delay (mirror pin `dueAt`) of about that keeps the link from appearing
- *  before the product is on screen. No unpin: a comment cannot be taken back as an "unpin".
+ * Pins — capability per target (resolveCapabilities), from the token's permissions (read once and
+ *  cached, facebook.permissions.ts):
+ *  - with `live_shopping_manage_video`: the catalog item whose retailer_id is the product's SKU is pinned
+ *    on the live video (facebook.live-shopping.ts; ref `lsp:<item id>`), and unpin takes it down again.
+ *    A product that is not in the Page's catalog, or a pin refused for a permission, falls back to:
+ *  - a comment by the Page, created on the live video's underlying **video** object
+ *    (`POST /{video-id}/comments`, `video.id` of the LiveVideo; needs pages_manage_engagement). The
+ *    LiveVideo node's own `comments` edge is read-only (Graph refuses a POST there). A comment cannot be
+ *    taken back as an "unpin": unpin leaves it.
+ *  Viewers are ~4–5 s behind the encoder: a pin delay (mirror pin `dueAt`) of about that keeps the link
+ *  from appearing before the product is on screen.
  */
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
 import { createFacebookClient } from './facebook.client.js';
+import { createLiveShopping } from './facebook.live-shopping.js';
+import { createPermissionReader, isPermissionRefusal } from './facebook.permissions.js';
 import {
   CommentListSchema,
   CommentSchema,
@@ -45,6 +60,7 @@ import {
   type LiveVideo,
 } from './facebook.schemas.js';
 
+/** Every Facebook target: pins are comments, which cannot be taken back. */
 export const FACEBOOK_CAPABILITIES: Capabilities = {
   createShow: 'api',
   pin: 'comment',
@@ -54,6 +70,11 @@ export const FACEBOOK_CAPABILITIES: Capabilities = {
   orderWebhooks: false,
   orderReport: false,
 };
+/** A target whose token may use the Live Shopping Tools API: products are pinned and unpinned. */
+export const FACEBOOK_LIVE_SHOPPING_CAPABILITIES: Capabilities = { ...FACEBOOK_CAPABILITIES, pin: 'product_pin', unpin: true };
+
+/** Pin refs of Live Shopping pins (comment ids are `<video id>_<n>`, never this). */
+const PRODUCT_PIN_REF = 'lsp:';
 
 const MARKER_PREFIX = 'syndicast:';
 const DAY_MS = 24 * 3600_000;
@@ -66,7 +87,7 @@ const MIN_SCHEDULE_LEAD_MS = 10 * 60_000;
 /** A show further out than 7 days is looked at again at most this much later. */
 const MAX_DEFER_MS = 3 * DAY_MS;
 export const INGEST_TTL_MS = DAY_MS;
-const LIVE_VIDEO_FIELDS = 'id,status,title,description,secure_stream_url,permalink_url,creation_time,planned_start_time';
+const LIVE_VIDEO_FIELDS = 'id,status,title,description,secure_stream_url,permalink_url,creation_time,planned_start_time,video';
 const MAX_RECOVERY_PAGES = 10;
 const MAX_COMMENT_PAGES = 3;
 /** A pin comment whose post may have happened is looked for among the Page's comments at most this old. */
@@ -118,6 +139,8 @@ function isCode100(err: unknown): boolean {
 export const createFacebookAdapter: AdapterFactory = (ctx) => {
   const client = createFacebookClient(ctx);
   const log = ctx.log.child({ module: 'facebook.adapter', targetId: ctx.target.id });
+  const permissions = createPermissionReader(client, log);
+  const liveShopping = createLiveShopping(client);
   const videoPath = (id: string): string => `/${encodeURIComponent(id)}`;
 
   async function onceWrite<T>(op: OpContext, step: string, run: () => Promise<T>, recover: () => Promise<T | null>): Promise<T> {
@@ -135,7 +158,8 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       externalId: lv.id,
       url: absolute(lv.permalink_url),
       ingest: streaming && lv.secure_stream_url ? splitStreamUrl(lv.secure_stream_url) : undefined,
-      data,
+      // Comments are created on the underlying video object, not on the LiveVideo: keep its id.
+      data: lv.video?.id ? { ...data, videoId: lv.video.id } : data,
     };
   }
 
@@ -158,14 +182,22 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
     return null;
   }
 
-  async function findPinComment(liveVideoId: string, linkUrl: string): Promise<{ id: string } | null> {
+  /** The live video's underlying video object (the one that takes comments). */
+  async function videoIdOf(remote: RemoteShow): Promise<string> {
+    if (remote.data.videoId) return remote.data.videoId; // mirrors made before videoId was kept read it once
+    const lv = await getLiveVideo(remote.externalId, 'id,video');
+    if (!lv.video?.id) throw new PermanentError(`Facebook live video ${remote.externalId} has no video object to comment on`, 'no_video');
+    return lv.video.id;
+  }
+
+  async function findPinComment(videoId: string, linkUrl: string): Promise<{ id: string } | null> {
     const { pageId } = client.credentials;
     const since = Date.now() - PIN_RECOVERY_WINDOW_MS;
     let after: string | undefined;
     for (let i = 0; i < MAX_COMMENT_PAGES; i++) {
       const page = await client.call({
         method: 'GET',
-        path: `${videoPath(liveVideoId)}/comments`,
+        path: `${videoPath(videoId)}/comments`,
         params: { fields: 'id,message,created_time,from', order: 'reverse_chronological', filter: 'stream', limit: 100, after },
         schema: CommentListSchema,
       });
@@ -208,6 +240,10 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
   const adapter: TargetAdapter = {
     platform: 'facebook',
     capabilities: FACEBOOK_CAPABILITIES,
+
+    async resolveCapabilities() {
+      return (await permissions.get()).liveShopping ? FACEBOOK_LIVE_SHOPPING_CAPABILITIES : FACEBOOK_CAPABILITIES;
+    },
 
     async createShow(spec: ShowSpec, op: OpContext) {
       const { pageId } = client.credentials;
@@ -341,21 +377,47 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
 
     async pin(remote, pin, op) {
       const id = remote.externalId;
+      if ((await permissions.get()).liveShopping) {
+        try {
+          // Setting the featured product is idempotent: a retry after a crash pins the same item again.
+          const item = await liveShopping.findProductItem(id, pin.platformProductId);
+          if (item) {
+            await liveShopping.pin(id, item.id);
+            return { ref: `${PRODUCT_PIN_REF}${item.id}` };
+          }
+          log.info({ productId: pin.productId }, 'product not in the Page catalog; pinned as a comment instead');
+        } catch (err) {
+          // The permission went away since we read it: the comment still works.
+          if (!isPermissionRefusal(err)) throw err;
+          permissions.forget();
+          log.warn({ reason: isTargetError(err) ? err.reason : undefined }, 'live shopping refused for a permission; pinned as a comment instead');
+        }
+      }
+      const videoId = await videoIdOf(remote);
       const message = pinComment(pin);
       const comment = await onceWrite(
         op,
         'comment',
         async () => {
-          const res = await client.call({ method: 'POST', path: `${videoPath(id)}/comments`, params: { message }, schema: CommentSchema, preReserved: true });
+          const res = await client.call({ method: 'POST', path: `${videoPath(videoId)}/comments`, params: { message }, schema: CommentSchema, preReserved: true });
           return { id: res.id };
         },
-        () => findPinComment(id, pin.linkUrl),
+        () => findPinComment(videoId, pin.linkUrl),
       );
       return { ref: comment.id };
     },
 
-    async unpin() {
-      // unpin false: a comment cannot be taken back as an "unpin"; it scrolls away.
+    async unpin(remote, _pin, ref) {
+      // A comment cannot be taken back as an "unpin" (it scrolls away); a Live Shopping pin can.
+      if (!ref?.startsWith(PRODUCT_PIN_REF)) return;
+      try {
+        await liveShopping.unpin(remote.externalId, ref.slice(PRODUCT_PIN_REF.length));
+      } catch (err) {
+        // The permission was taken away since the pin: nothing can take it down now; the show goes on.
+        if (!isPermissionRefusal(err)) throw err;
+        permissions.forget();
+        log.warn({ reason: isTargetError(err) ? err.reason : undefined }, 'live shopping unpin refused for a permission; the product stays pinned');
+      }
     },
   };
   return adapter;

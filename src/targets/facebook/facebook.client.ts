@@ -5,6 +5,12 @@
  * limiter slot (Facebook has no per-second window for Pages; the limiter holds the block set after a
  * throttling error). Writes inside `op.once` reserve their slot before the intent is marked started
  * (see bambuser.client.ts for why). Responses are parsed with zod; failures become TargetErrors.
+ *
+ * The Graph version comes from the settings (FACEBOOK_GRAPH_VERSION). A call to an expired version is
+ * not refused: Graph serves it with the oldest live version ("defaulted to the next oldest, usable
+ * version", developers.facebook.com/docs/apps/versions) and names the version that answered in the
+ * `facebook-api-version` response header. Behaviour can change under us without any error, so the
+ * client warns (once per adapter) when the answering version is not the one it asked for.
  */
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
@@ -15,7 +21,6 @@ import { parseTargetCredentials } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
 
 const GRAPH_HOST = 'https://graph.facebook.com';
-export const GRAPH_VERSION = 'v21.0';
 
 const CredentialsSchema = z.object({
   pageId: z.string().regex(/^\d+$/, 'a numeric Page id'),
@@ -36,6 +41,8 @@ export interface GraphCall<T> {
 
 export interface FacebookClient {
   readonly credentials: FacebookCredentials;
+  /** The Graph version every call names, e.g. `v27.0`. */
+  readonly version: string;
   call<T>(req: GraphCall<T>): Promise<T>;
   reserve(): Promise<void>;
 }
@@ -72,7 +79,9 @@ function malformed(what: string, error: z.ZodError): PermanentError {
 export function createFacebookClient(ctx: AdapterContext, now: () => number = Date.now): FacebookClient {
   const log = ctx.log.child({ module: 'facebook.client', targetId: ctx.target.id });
   const creds = parseCredentials(ctx.target.credentials);
-  const base = `${(ctx.target.baseUrl ?? GRAPH_HOST).replace(/\/+$/, '')}/${GRAPH_VERSION}`;
+  const version = ctx.settings.facebookGraphVersion;
+  const base = `${(ctx.target.baseUrl ?? GRAPH_HOST).replace(/\/+$/, '')}/${version}`;
+  let warnedVersion: string | undefined;
   const http: AxiosInstance = axios.create({ timeout: ctx.timeoutMs, validateStatus: () => true, maxRedirects: 0 });
 
   function credentials(): FacebookCredentials {
@@ -109,6 +118,14 @@ export function createFacebookClient(ctx: AdapterContext, now: () => number = Da
       return raise(mapFacebookFailure(failure, now(), failureCtx));
     }
     log.debug({ method: req.method, path: req.path, status: res.status, ms: now() - started }, 'graph api call');
+    const served = headerRecord(res)['facebook-api-version'];
+    if (served && served !== version && served !== warnedVersion) {
+      warnedVersion = served;
+      log.warn(
+        { requestedVersion: version, servedVersion: served },
+        `Graph API ${version} is no longer served: Facebook answered with ${served}. Set FACEBOOK_GRAPH_VERSION to a current version (https://developers.facebook.com/docs/graph-api/changelog)`,
+      );
+    }
     if (res.status < 200 || res.status >= 300) {
       const mapped = mapFacebookFailure({ kind: 'http', status: res.status, body: res.data, headers: headerRecord(res) }, now(), failureCtx);
       log.info({ method: req.method, path: req.path, status: res.status, reason: mapped.error.reason }, 'graph api error');
@@ -123,6 +140,7 @@ export function createFacebookClient(ctx: AdapterContext, now: () => number = Da
     get credentials(): FacebookCredentials {
       return credentials();
     },
+    version,
     call,
     reserve: () => ctx.limiter.acquire(),
   };

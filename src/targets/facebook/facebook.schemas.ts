@@ -1,5 +1,5 @@
 /**
- * The parts of Graph API (v21.0) responses the Facebook adapter reads: LiveVideo
+ * The parts of Graph API responses the Facebook adapter reads: LiveVideo
  * (https://developers.facebook.com/docs/graph-api/reference/live-video), the Page's /live_videos edge,
  * comments, and the error envelope. Unknown fields are dropped; a missing required one fails the parse.
  */
@@ -64,3 +64,21 @@ export const CommentListSchema = z.object({ data: z.array(CommentSchema), paging
 
 /** POST /{live-video-id} (update) answers `{id}`; DELETE answers `{success: true}`. */
 export const WriteResultSchema = z.object({ id: z.string().optional(), success: z.boolean().optional() });
+
+/** GET /debug_token: `{data: {is_valid, scopes, granular_scopes: [{scope, target_ids?}], ...}}`. */
+export const DebugTokenSchema = z.object({
+  data: z.object({
+    is_valid: z.boolean().optional(),
+    type: z.string().optional(),
+    profile_id: z.string().optional(),
+    scopes: z.array(z.string()).optional(),
+    granular_scopes: z.array(z.object({ scope: z.string(), target_ids: z.array(z.string()).optional() })).optional(),
+  }),
+});
+
+/**
+ * Live Shopping Tools API (assumed shapes, see facebook.live-shopping.ts): a product item of the Page's
+ * catalog that can be pinned, and the pinned one.
+ */
+export const ProductItemSchema = z.object({ id: z.string().min(1), retailer_id: z.string().optional(), name: z.string().optional() });
+export const ProductItemListSchema = z.object({ data: z.array(ProductItemSchema), paging: PagingSchema });

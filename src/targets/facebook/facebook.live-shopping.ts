@@ -1,0 +1,71 @@
+/**
+ * Meta's Live Shopping Tools API: pin and unpin a product of the Page's catalog on a Facebook Live,
+ * and list the product items that can be pinned (developers.facebook.com/documentation/live-shopping/
+ * live-shopping-tools-api). It needs `live_shopping_manage_video` (facebook.permissions.ts) and a
+ * catalog connected to the Page; a product is found by its catalog `retailer_id` (the seller's SKU,
+ * our `platformProductId`).
+ *
+ * CONFIRMED: what the API does (pin, unpin, list pinnable items), the permissions, and that one asset
+ * is featured on a video at a time (the Featured Links API "reads whatever asset is currently pinned").
+ * ASSUMED — no public source we could read spells them out — the edge names and shapes below:
+ *   GET    /{live-video-id}/pinnable_products?fields=id,retailer_id,name  → {data: [ProductItem], paging}
+ *   POST   /{live-video-id}/pinned_product  product_id={product-item-id}  → {success: true}
+ *   GET    /{live-video-id}/pinned_product?fields=id,retailer_id           → {data: [ProductItem]} (empty: none)
+ *   DELETE /{live-video-id}/pinned_product                                 → {success: true}
+ * They live only here (LIVE_SHOPPING_EDGES) so that confirming them is a change to one file, and the
+ * simulator models exactly these (src/simulators/facebook.sim.ts).
+ */
+import type { FacebookClient } from './facebook.client.js';
+import { ProductItemListSchema, WriteResultSchema } from './facebook.schemas.js';
+
+export const LIVE_SHOPPING_EDGES = { pinnable: 'pinnable_products', pinned: 'pinned_product' } as const;
+/** A catalog holds many items; we stop looking after this many pages of 100. */
+const MAX_CATALOG_PAGES = 10;
+
+export interface LiveShopping {
+  /** The pinnable product item whose retailer_id (or id) is `productId`, or null when the catalog has none. */
+  findProductItem(liveVideoId: string, productId: string): Promise<{ id: string } | null>;
+  /** Feature the item on the live video (replaces whatever was featured). Idempotent. */
+  pin(liveVideoId: string, productItemId: string): Promise<void>;
+  /** Stop featuring the item, if it is still the featured one (a later pin replaced it otherwise). */
+  unpin(liveVideoId: string, productItemId: string): Promise<void>;
+}
+
+export function createLiveShopping(client: FacebookClient): LiveShopping {
+  const edge = (liveVideoId: string, name: string): string => `/${encodeURIComponent(liveVideoId)}/${name}`;
+
+  return {
+    async findProductItem(liveVideoId, productId) {
+      let after: string | undefined;
+      for (let i = 0; i < MAX_CATALOG_PAGES; i++) {
+        const page = await client.call({
+          method: 'GET',
+          path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinnable),
+          params: { fields: 'id,retailer_id,name', limit: 100, after },
+          schema: ProductItemListSchema,
+        });
+        const hit = page.data.find((p) => p.retailer_id === productId) ?? page.data.find((p) => p.id === productId);
+        if (hit) return { id: hit.id };
+        const next = page.paging?.next ? page.paging.cursors?.after : undefined;
+        if (!next || next === after) return null;
+        after = next;
+      }
+      return null;
+    },
+
+    async pin(liveVideoId, productItemId) {
+      await client.call({ method: 'POST', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), params: { product_id: productItemId }, schema: WriteResultSchema });
+    },
+
+    async unpin(liveVideoId, productItemId) {
+      const current = await client.call({
+        method: 'GET',
+        path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned),
+        params: { fields: 'id,retailer_id' },
+        schema: ProductItemListSchema,
+      });
+      if (!current.data.some((p) => p.id === productItemId)) return; // replaced or already taken down
+      await client.call({ method: 'DELETE', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), schema: WriteResultSchema });
+    },
+  };
+}
