@@ -8,8 +8,17 @@
  * - every Open API request carries `app_key`, `timestamp` (unix s), `shop_cipher`, `sign` and the
  *   `x-tts-access-token` header; the sign (HMAC-SHA256 keyed by app_secret over app_secret + path +
  *   sorted key/values + body + app_secret) is verified on the raw body → 106001; a timestamp more than
- *   `timestampToleranceSec` (300) away → 36009004; unknown/expired token → 105001/105002;
- *   missing shop_cipher → 106013; a scope the authorisation lacks → 105005;
+ *   more than `timestampToleranceSec` (300) behind or 30 s ahead → 36009004; an expired token → 105002;
+ *   missing shop_cipher → 106013; a scope the authorisation lacks → 105005; messages are the ones of
+ *   the common-errors page (partner.tiktokshop.com/docv2/page/common-errors);
+ * - 36009004 is TikTok's catch-all, told apart only by its message: an unknown app_key, a missing
+ *   signature, a refused timestamp, and an access token TikTok does not know ("Invalid credentials.
+ *   The `x-tts-access-token` header is invalid."); a token that is not even token-shaped (TikTok's
+ *   start with a region prefix like `ROW_`/`TTP_`) gets 101000 ("Invalid query or header…") — both
+ *   codes are documented for an invalid token, which one TikTok picks when is not (our split);
+ * - a request the gateway waits on longer than `gatewayTimeoutMs` (only reachable by raising
+ *   `latencyMs` above it) → 36009007 "Request timeout" (HTTP 200: the status of that code is not
+ *   documented; TikTok answers many codes with 200);
  * - errors are the envelope `{code, message, request_id, data}`; HTTP statuses vary (some codes come
  *   with 200) so clients must read `code`;
  * - 50 requests/s per app per shop → HTTP 429 code 36009002; injected 500 → 36009003.
@@ -33,7 +42,28 @@ type TiktokExtraLimits = {
   timestampToleranceSec: number;
   /** Commission rate the simulated affiliate report applies (basis points). */
   commissionRateBps: number;
+  /** A request waiting longer than this (its `latencyMs`) gets 36009007 instead of an answer. */
+  gatewayTimeoutMs: number;
 };
+
+/** The common-errors page's messages (partner.tiktokshop.com/docv2/page/common-errors). */
+const MSG = {
+  tokenInvalid: 'Invalid credentials. The `x-tts-access-token` header is invalid.',
+  headerInvalid: 'Invalid query or header. The `category_asset_cipher` query parameter or `x-tts-access-token` header is invalid.',
+  tokenExpired: 'Expired credentials. The `access_token` or `x-tts-access-token` header has expired.',
+  appKey: 'Invalid credentials. Invalid `app_key` query parameter.',
+  noSign: 'Missing credentials. The request does not include a required signature in the query.',
+  badSign: 'Invalid credentials. The `sign` query parameter is invalid.',
+  tsNegative: 'Invalid timestamp. The value of the `timestamp` query parameter must not be lesser than 0.',
+  tsPast: 'Invalid timestamp. The value of the `timestamp` query parameter must not be earlier than 5 minutes before the current time.',
+  tsFuture: 'Invalid timestamp. The value of the `timestamp` query parameter must not exceed the current time by more than 30 seconds.',
+  noShopCipher: 'Missing identifier. The `shop_cipher` query parameter is required to identify the target shop.',
+  timeout: 'Request timeout. The request to the endpoint timed out.',
+} as const;
+/** TikTok accepts a timestamp at most this far ahead of its clock. */
+const FUTURE_TOLERANCE_SEC = 30;
+/** TikTok access tokens start with a region prefix (`ROW_…`, `TTP_…`). */
+const TOKEN_SHAPE = /^[A-Z]{3}_/;
 
 export const TIKTOK_SIM_SHOP_ID = '7494049642642441621';
 const TOKEN_TTL_SEC = 7 * 86_400; // access tokens live about a week
@@ -49,6 +79,7 @@ const LIMITED_SCOPES = ['seller.authorization.info', 'seller.shop.info', 'seller
 
 export const TT_CODE = {
   INVALID_TOKEN: 105001,
+  INVALID_HEADER: 101000,
   EXPIRED_TOKEN: 105002,
   SCOPE_NOT_GRANTED: 105005,
   INVALID_SIGN: 106001,
@@ -56,7 +87,9 @@ export const TT_CODE = {
   INVALID_PARAM: 36009001,
   TOO_MANY_REQUESTS: 36009002,
   INTERNAL_ERROR: 36009003,
-  INVALID_TIMESTAMP: 36009004,
+  /** The catch-all: the message says what is wrong. */
+  COMMON_REFUSAL: 36009004,
+  REQUEST_TIMEOUT: 36009007,
   NOT_FOUND: 36009404,
   REFRESH_TOKEN_INVALID: 36004004,
   APP_SECRET_MISMATCH: 36004005,
@@ -185,7 +218,7 @@ class TiktokState {
 export function createTiktokSimulator(): PlatformSimulator {
   const sim = new SimPlatform<TiktokExtraLimits>('tiktok', {
     limits: { requestsPerWindow: 50, windowMs: 1000, tokenTtlSec: TOKEN_TTL_SEC },
-    extraLimits: { timestampToleranceSec: 300, commissionRateBps: 1000 },
+    extraLimits: { timestampToleranceSec: 300, commissionRateBps: 1000, gatewayTimeoutMs: 30_000 },
   });
   const state = new TiktokState();
   sim.onReset(() => state.clear());
@@ -268,7 +301,7 @@ export function createTiktokSimulator(): PlatformSimulator {
       isAuthEndpoint: (req) => pathOf(req, prefix).startsWith(AUTH_PREFIX),
       faultReply: (kind) => {
         if (kind === '500') return failure(500, TT_CODE.INTERNAL_ERROR, 'Internal error, please try again later');
-        if (kind === 'token_expired') return failure(401, TT_CODE.EXPIRED_TOKEN, 'Access token is expired, please refresh it');
+        if (kind === 'token_expired') return failure(401, TT_CODE.EXPIRED_TOKEN, MSG.tokenExpired);
         return failure(429, TT_CODE.TOO_MANY_REQUESTS, 'Too many requests, please try again later');
       },
       rateLimitReply: () => failure(429, TT_CODE.TOO_MANY_REQUESTS, 'Too many requests: the limit is per app per shop per second'),
@@ -348,25 +381,28 @@ export function createTiktokSimulator(): PlatformSimulator {
         const appKey = q.app_key ?? '';
         const ts = q.timestamp ?? '';
         const nowS = Date.now() / 1000;
-        if (!/^\d{1,12}$/.test(ts) || Math.abs(nowS - Number(ts)) > sim.limits.timestampToleranceSec) {
-          throw new TtError(200, TT_CODE.INVALID_TIMESTAMP, 'Invalid timestamp: it must be a unix timestamp within 5 minutes of the TikTok server time');
-        }
+        if (!/^\d{1,12}$/.test(ts)) throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.tsNegative);
+        if (nowS - Number(ts) > sim.limits.timestampToleranceSec) throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.tsPast);
+        if (Number(ts) - nowS > FUTURE_TOLERANCE_SEC) throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.tsFuture);
         const tokenHeader = req.headers['x-tts-access-token'];
         const token = Array.isArray(tokenHeader) ? tokenHeader[0] : tokenHeader;
         const info = token ? state.tokenInfo.get(token) : undefined;
         const check = sim.tokens.check(token);
+        const unknownToken = (): TtError =>
+          token && TOKEN_SHAPE.test(token) ? new TtError(401, TT_CODE.COMMON_REFUSAL, MSG.tokenInvalid) : new TtError(401, TT_CODE.INVALID_HEADER, MSG.headerInvalid);
         const secret = state.apps.get(appKey);
         if (!secret) {
           // An app the simulator has not seen authorise yet: its token cannot be one we issued.
-          if (!info) throw new TtError(401, TT_CODE.INVALID_TOKEN, 'Invalid access token');
-          throw new TtError(200, TT_CODE.INVALID_TIMESTAMP, 'Invalid app_key');
+          if (!info) throw unknownToken();
+          throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.appKey);
         }
-        const sign = q.sign ?? '';
+        if (!q.sign) throw new TtError(401, TT_CODE.COMMON_REFUSAL, MSG.noSign);
         const expected = expectedSign(secret, pathOf(req, prefix), q, rawBodies.get(req.raw) ?? '');
-        if (!sameHex(sign, expected)) throw new TtError(401, TT_CODE.INVALID_SIGN, "Invalid credentials. The 'sign' query parameter is invalid.");
-        if (check === 'unknown' || !info || info.appKey !== appKey) throw new TtError(401, TT_CODE.INVALID_TOKEN, 'Invalid access token');
-        if (check === 'expired') throw new TtError(401, TT_CODE.EXPIRED_TOKEN, 'Access token is expired, please refresh it');
-        if (!q.shop_cipher) throw new TtError(400, TT_CODE.MISSING_SHOP_CIPHER, 'shop_cipher is required for this API');
+        if (!sameHex(q.sign, expected)) throw new TtError(401, TT_CODE.INVALID_SIGN, MSG.badSign);
+        if (check === 'unknown' || !info || info.appKey !== appKey) throw unknownToken();
+        if (check === 'expired') throw new TtError(401, TT_CODE.EXPIRED_TOKEN, MSG.tokenExpired);
+        if (!q.shop_cipher) throw new TtError(400, TT_CODE.MISSING_SHOP_CIPHER, MSG.noShopCipher);
+        if (sim.limits.latencyMs > sim.limits.gatewayTimeoutMs) throw new TtError(200, TT_CODE.REQUEST_TIMEOUT, MSG.timeout);
         if (!sim.tryConsumeQuota(1)) throw new TtError(429, TT_CODE.TOO_MANY_REQUESTS, 'Daily API call quota of this app for this shop is used up');
         scopesOf.set(req.raw, info.scopes);
       });

@@ -266,6 +266,62 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     expect((clock as RetryableError).message).toMatch(/clock/);
   });
 
+  // --- issue 9: what 36009004, 101000 and 36009007 mean ----------------------------------------
+
+  it('an access token TikTok does not know (36009004 "x-tts-access-token header is invalid", or 101000) is refreshed, not waited on as clock skew', async () => {
+    for (const [given, code] of [
+      ['TTP_not_issued_by_tiktok', 36009004],
+      ['pasted-garbage', 101000],
+    ] as const) {
+      await axios.post(`${sim.url}/_sim/reset`, {});
+      const h = harness({ credentials: { ...CREDENTIALS, accessToken: given } });
+      const remote = await linked(h, await newRoom());
+      const pinned = await h.adapter.pin(remote, PIN, buildOpContext(`mk-inv-${code}`));
+      expect(pinned.ref).toMatch(/^https:\/\/affiliate\.tiktok\.com\//);
+      const reqs = await requests();
+      expect(reqs.map(line)).toEqual([`POST ${PROMO_PATH} 401`, 'GET /api/v2/token/refresh 200', `POST ${PROMO_PATH} 200`]);
+      expect(reqs[0]?.headers['x-tts-access-token']).toBe(given);
+      // what TikTok answered (the client logs the envelope code, never the token)
+      expect(h.logs.find((l) => l.includes('"status":401'))).toContain(`"code":${code}`);
+    }
+  });
+
+  it('36009004 for an unknown app_key is a credentials problem (permanent, says what to fix), not clock skew', async () => {
+    const good = harness();
+    const remote = await linked(good, await newRoom());
+    await good.adapter.pin(remote, PIN, buildOpContext('mk-app-good'));
+    const other = harness({ credentials: { ...CREDENTIALS, appKey: '6a6neverseen' } });
+    other.tokens.token = good.tokens.token;
+    const err = await caught(other.adapter.pin(remote, PIN, buildOpContext('mk-app-bad')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('invalid_app_key');
+    expect((err as PermanentError).message).toContain('Invalid `app_key` query parameter');
+    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+  });
+
+  it('a clock 1 minute ahead is refused too (TikTok allows 30 s ahead): retried later as clock skew', async () => {
+    const good = harness();
+    const remote = await linked(good, await newRoom());
+    await good.adapter.pin(remote, PIN, buildOpContext('mk-ahead-good'));
+    const ahead = harness({ adapter: { now: () => Date.now() + 60_000 } });
+    ahead.tokens.token = good.tokens.token;
+    const err = await caught(ahead.adapter.pin(remote, PIN, buildOpContext('mk-ahead')));
+    expect(err).toBeInstanceOf(RetryableError);
+    expect((err as RetryableError).message).toContain('must not exceed the current time by more than 30 seconds');
+  });
+
+  it('36009007 (request timeout on TikTok\'s side) is retried, not a permanent failure', async () => {
+    const h = harness();
+    const remote = await linked(h, await newRoom());
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-gw0'));
+    await control('PUT', '/limits', { latencyMs: 30, gatewayTimeoutMs: 20 });
+    const err = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-gw1')));
+    expect(err).toBeInstanceOf(RetryableError);
+    expect((err as RetryableError).reason).toBe('36009007');
+    await control('PUT', '/limits', { latencyMs: 0 });
+    await expect(h.adapter.pin(remote, PIN, buildOpContext('mk-gw1'))).resolves.toMatchObject({ ref: expect.any(String) });
+  });
+
   it('rate limit (window full → HTTP 429 / 36009002) → RateLimitedError and a limiter block', async () => {
     await control('PUT', '/limits', { requestsPerWindow: 1, windowMs: 60_000 });
     const h = harness();

@@ -3,7 +3,8 @@
  * (tiktok.sign.ts) with a fresh timestamp, carries `app_key`, `timestamp`, `shop_cipher` and `sign` in
  * the query and the access token in `x-tts-access-token`, takes a slot from the shared limiter first,
  * and is judged by the envelope `code`, never by the HTTP status alone. An access token TikTok calls
- * expired/invalid (105002, 105001, 36004001) is refreshed once and the call retried once.
+ * expired or invalid (105002; 101000 and a 36009004 naming the access token; 105001, 36004001) is
+ * refreshed once and the call retried once.
  * Tokens: GET {auth}/api/v2/token/refresh (unsigned); `access_token_expire_in` is an absolute unix time.
  * The refresh token TikTok returns is cached with the access token and preferred over the one in the
  * credentials (TikTok may rotate it); after a refused refresh the cache is dropped.
@@ -13,7 +14,7 @@ import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
-import { CODE, TOKEN_CODES, mapApiFailure, mapTokenFailure, type MappedFailure, type TiktokFailure } from './tiktok.errors.js';
+import { CODE, isTokenRejection, mapApiFailure, mapTokenFailure, type MappedFailure, type TiktokFailure } from './tiktok.errors.js';
 import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas.js';
 import { signRequest } from './tiktok.sign.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
@@ -192,7 +193,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
   async function call<T>(req: TiktokCall<T>): Promise<T> {
     credentials();
     let { res, env } = await send(req, await accessToken());
-    if (env && TOKEN_CODES.has(env.code)) {
+    if (env && isTokenRejection(env.code, env.message)) {
       // Expired or revoked access token: one fresh token, one more try.
       ({ res, env } = await send(req, await refresh()));
     }

@@ -3,6 +3,12 @@
  * is a parameter); the client performs what the result asks for (limiter block, token refresh).
  * TikTok answers errors inside the envelope and its HTTP status is not reliable (106001 has been seen
  * with 200 and 401), so the `code` decides; the status only matters when there is no envelope.
+ *
+ * Codes and messages: partner.tiktokshop.com/docv2/page/common-errors, as captured (2026-09-20) in the
+ * fixtures of the community SDK rymndcs/tiktok_shop_rb_api (test/fixtures/error_list.json). 36009004 is
+ * a catch-all whose message says what is wrong — an invalid access token (refresh), a stale or future
+ * timestamp (our clock), an invalid app_key, a missing signature, an unexpected shop_cipher, an invalid
+ * API version — so the message decides, and an unknown message is not guessed at (permanent, quoted).
  */
 import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
@@ -29,13 +35,38 @@ export const CODE = {
   MISSING_SHOP_CIPHER: 106013,
   /** Reported for expired/invalid tokens on some endpoints (see the issue); refreshed like 105002. */
   TOKEN_INVALID_ALT: 36004001,
+  /** "Invalid query or header. The `category_asset_cipher` query parameter or `x-tts-access-token` header is invalid." */
+  INVALID_HEADER: 101000,
   TOO_MANY_REQUESTS: 36009002,
   INTERNAL_ERROR: 36009003,
-  INVALID_TIMESTAMP: 36009004,
+  /** The catch-all: read the message (refusal36009004). */
+  COMMON_REFUSAL: 36009004,
+  /** "Request timeout. The request to the endpoint timed out." */
+  REQUEST_TIMEOUT: 36009007,
 } as const;
 
-/** Codes after which a fresh access token and one more try is the right move. */
-export const TOKEN_CODES: ReadonlySet<number> = new Set([CODE.INVALID_TOKEN, CODE.EXPIRED_TOKEN, CODE.TOKEN_INVALID_ALT]);
+/** Codes that always mean "this access token is no good" (36009004 can too: isTokenRejection). */
+export const TOKEN_CODES: ReadonlySet<number> = new Set([CODE.INVALID_TOKEN, CODE.EXPIRED_TOKEN, CODE.TOKEN_INVALID_ALT, CODE.INVALID_HEADER]);
+
+export type Refusal36009004 = 'token' | 'timestamp' | 'app_key' | 'signature' | 'identifier' | 'version' | 'unknown';
+
+/** What a 36009004 is about, from the documented messages ("Message keyword index for 36009004"). */
+export function refusal36009004(message: string | undefined): Refusal36009004 {
+  const m = message ?? '';
+  if (/access[_-]token|x-tts-access-token/i.test(m)) return 'token';
+  if (/timestamp/i.test(m)) return 'timestamp';
+  if (/app_key/i.test(m)) return 'app_key';
+  if (/signature|`sign`/i.test(m)) return 'signature';
+  if (/shop_cipher|shop_id|category_asset_cipher/i.test(m)) return 'identifier';
+  if (/version/i.test(m)) return 'version';
+  return 'unknown';
+}
+
+/** The access token was refused: a fresh one (refresh) and one more try is the right move. */
+export function isTokenRejection(code: number | undefined, message: string | undefined): boolean {
+  if (code === undefined) return false;
+  return TOKEN_CODES.has(code) || (code === CODE.COMMON_REFUSAL && refusal36009004(message) === 'token');
+}
 
 /** TikTok sends no Retry-After; its windows are per second, so a couple of seconds clears them. */
 export const DEFAULT_RATE_LIMIT_DELAY_MS = 2_000;
@@ -70,6 +101,31 @@ function reauthorise(target: FailureContext['target']): string {
   );
 }
 
+/** 36009004 by its message (the token case never gets here: the client refreshes for it). */
+function refused36009004(message: string | undefined, label: string, ctx: FailureContext): MappedFailure {
+  const quoted = message ? `: "${clip(message)}"` : '';
+  const fix = `PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id}`;
+  switch (refusal36009004(message)) {
+    case 'timestamp':
+      return {
+        error: new RetryableError(
+          `TikTok Shop refused the request timestamp (36009004${quoted}): the clock of this host differs from TikTok's (more than 5 minutes behind or 30 s ahead); check NTP`,
+          { reason: label, delayMs: TIMESTAMP_RETRY_DELAY_MS },
+        ),
+      };
+    case 'app_key':
+      return { error: new PermanentError(`TikTok Shop does not know the target's appKey (36009004${quoted}): fix the credentials with ${fix}, then resync.`, 'invalid_app_key') };
+    case 'signature':
+      return { error: new PermanentError(`TikTok Shop received a request without its signature (36009004${quoted}): a defect in Syndicast's request signing, please report it.`, 'missing_signature') };
+    case 'identifier':
+      return { error: new PermanentError(`TikTok Shop refused the shop identifier while trying to ${ctx.what} (36009004${quoted}): check credentials.shopCipher with ${fix}.`, 'invalid_identifier') };
+    case 'version':
+      return { error: new PermanentError(`TikTok Shop no longer accepts the API version used to ${ctx.what} (36009004${quoted}): Syndicast needs an update.`, 'invalid_version') };
+    default:
+      return { error: new PermanentError(`TikTok Shop refused the request to ${ctx.what} (36009004${quoted})`, label) };
+  }
+}
+
 /** Failure of a signed Open API call (open-api.tiktokglobalshop.com). */
 export function mapApiFailure(failure: TiktokFailure, nowMs: number, ctx: FailureContext): MappedFailure {
   if (failure.kind === 'network') return network(failure.code, failure.message, 'TikTok Shop API');
@@ -77,16 +133,21 @@ export function mapApiFailure(failure: TiktokFailure, nowMs: number, ctx: Failur
   const label = code !== undefined ? String(code) : `http_${status}`;
 
   if (code === CODE.TOO_MANY_REQUESTS || status === 429) return rateLimited(retryAfter, nowMs, label);
-  if (code !== undefined && TOKEN_CODES.has(code)) {
-    return { error: new AuthExpiredError(`TikTok Shop rejected the access token even after a refresh (${code})`, label) };
+  // The client has already refreshed the token once and tried again when it gets here.
+  if (code === CODE.EXPIRED_TOKEN) {
+    return { error: new AuthExpiredError(`TikTok Shop rejected the access token as expired even after a refresh (${code})`, label) };
   }
-  if (code === CODE.INVALID_TIMESTAMP) {
+  if (isTokenRejection(code, message)) {
     return {
-      error: new RetryableError(
-        'TikTok Shop refused the request timestamp (36009004): the clock of this host differs from TikTok by more than 5 minutes (check NTP), or the appKey is wrong',
-        { reason: label, delayMs: TIMESTAMP_RETRY_DELAY_MS },
+      error: new PermanentError(
+        `TikTok Shop refused a freshly refreshed access token (${label}${message ? `: ${clip(message)}` : ''}): the shop's authorisation of the app is no longer valid. ${reauthorise(ctx.target)}`,
+        'token_invalid',
       ),
     };
+  }
+  if (code === CODE.COMMON_REFUSAL) return refused36009004(message, label, ctx);
+  if (code === CODE.REQUEST_TIMEOUT) {
+    return { error: new RetryableError(`TikTok Shop timed out processing the request to ${ctx.what} (36009007); trying again`, { reason: label }) };
   }
   if (code === CODE.INTERNAL_ERROR || status >= 500) {
     return { error: new RetryableError(`TikTok Shop internal error (${label})${message ? `: ${clip(message)}` : ''}`, { reason: label }) };
