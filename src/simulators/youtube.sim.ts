@@ -32,7 +32,8 @@ type YoutubeExtraLimits = {
 
 const CHANNEL_ID = 'UCsimSyndicastChannel0001';
 const OAUTH_SCOPE = 'https://www.googleapis.com/auth/youtube';
-const QUOTA_COST = { write: 50, list: 1, chatList: 5 } as const;
+/** The documented costs: writes 50, liveChatMessages.insert 20, liveChatMessages.list 5, lists 1. */
+const QUOTA_COST = { write: 50, list: 1, chatInsert: 20, chatList: 5 } as const;
 const CHAT_POLLING_INTERVAL_MS = 2000;
 const TITLE_MAX = 100;
 const DESCRIPTION_MAX_BYTES = 5000;
@@ -921,7 +922,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
     }
 
     api.post('/liveChat/messages', async (req) => {
-      charge(QUOTA_COST.write);
+      charge(QUOTA_COST.chatInsert);
       const parts = parseParts(req, CHAT_PARTS);
       const sn = rec(resourceBody(req).snippet);
       const liveChatId = optString(sn.liveChatId);

@@ -133,7 +133,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(fx[0]?.title).toBe(SPEC.title);
     expect(fx[2]?.url).toBe(PIN.linkUrl);
 
-    // quota units asked of the limiter: inserts/bind/transitions/chat 50, lists 1
+    // quota units asked of the limiter: inserts/bind/transitions 50, chat message 20, lists 1
     expect(h.limiter.acquired.slice(0, 3)).toEqual([50, 50, 50]);
     expect(h.limiter.blocks).toEqual([]);
 
@@ -142,6 +142,20 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     for (const secret of [CREDENTIALS.clientSecret, CREDENTIALS.refreshToken, h.tokens.token?.accessToken ?? 'none']) {
       expect(logs).not.toContain(secret);
     }
+  });
+
+  it('budgets the quota YouTube charges: a chat message insert costs 20 units, not 50 (issue 9)', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-quota-cost'));
+    await startWhenActive(h, remote);
+    const before = h.limiter.acquired.length;
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-qc-1'));
+    await h.adapter.pin(remote, { ...PIN, productId: 'p-2', linkUrl: 'http://127.0.0.1:3000/l/Qc2222' }, buildOpContext('mk-qc-2'));
+    expect(h.limiter.acquired.slice(before)).toEqual([20, 20]);
+    await h.adapter.endShow(remote, buildOpContext('end'));
+    // What the adapter took from its budget is what YouTube counted, call for call.
+    const { quota } = (await control('GET', '/limits')) as { quota: { used: number } };
+    expect(h.limiter.acquired.reduce((a, b) => a + b, 0)).toBe(quota.used);
   });
 
   it('sends exactly the documented requests', async () => {

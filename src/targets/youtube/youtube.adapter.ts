@@ -405,7 +405,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
             path: `${V3}/liveChat/messages`,
             query: { part: 'snippet' },
             body: { snippet: { liveChatId, type: 'textMessageEvent', textMessageDetails: { messageText } } },
-            cost: QUOTA_COST.write,
+            cost: QUOTA_COST.chatInsert,
             schema: LiveChatMessageSchema,
           });
           return { id: posted.id };

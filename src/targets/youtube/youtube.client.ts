@@ -14,8 +14,12 @@ import { TokenResponseSchema } from './youtube.schemas.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
 
-/** Quota units per call (https://developers.google.com/youtube/v3/determine_quota_cost). */
-export const QUOTA_COST = { write: 50, list: 1, chatList: 5 } as const;
+/**
+ * Quota units per call, as each method's reference states them ("Quota impact"): inserts, updates,
+ * bind, transition and delete 50; liveChatMessages.insert 20 and liveChatMessages.list 5
+ * (developers.google.com/youtube/data/live/reference/rest/v3/liveChatMessages/insert, …/list); lists 1.
+ */
+export const QUOTA_COST = { write: 50, list: 1, chatInsert: 20, chatList: 5 } as const;
 
 const GOOGLE_API = 'https://www.googleapis.com';
 const GOOGLE_OAUTH = 'https://oauth2.googleapis.com';
