@@ -9,18 +9,26 @@
  *   `{"type": "rate-limited"}` when the window is full;
  * - RFC 9457 problem+json errors `{type, title, status, detail}` (+ `param`, `required_scopes`);
  * - shows are read-only (`GET /shows`, `GET /shows/{id}`); a seller creates them in the app, here
- *   `POST /_sim/whatnot/shows`;
+ *   `POST /_sim/whatnot/shows`, and runs them there: `PUT /_sim/whatnot/shows/{id}/status {status}`
+ *   moves one through scheduled → live → stopped (stream stopped, show not over) → ended, or
+ *   cancelled; the lineup of an ended or cancelled show no longer changes;
  * - merchandising: `POST /merchandising/products/{product_id}` with `shows: {show_ids, strategy:
  *   ADD|REMOVE|REPLACE}` changes a product's show lineup (→ effects `product.pinned` /
  *   `product.unpinned` on the show), `GET` reads it back; the product catalogue itself is not
  *   simulated: every product id is taken to be one of the seller's listings;
  * - orders (`GET /orders`, `GET /orders/{id}`, cursor pagination) and Standard Webhooks
  *   `orders.created` / `orders.updated` signed with the secret set by `PUT /_sim/whatnot/webhook`.
+ *   Order statuses are Whatnot's: pending / pending_fulfillment / completed / cancelled / failed. A
+ *   created order is `pending_fulfillment` (paid), a fully refunded one `cancelled`;
+ *   `PUT /_sim/whatnot/orders/{id}/status {status}` sets any of them (payment pending or failed,
+ *   shipped…) and sends `orders.updated`. The `GET /orders` parameters and envelope are our model
+ *   (not in any public source we could read), like the merchandising answer.
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { currencyExponent, type Money } from '../domain/money.js';
-import { SimPlatform, installSimApiHooks, type PlatformSimulator, type SimOrder, type SimReply } from './sim.platform.js';
+import { SimPlatform, SimProblem, installSimApiHooks, type PlatformSimulator, type SimOrder, type SimReply } from './sim.platform.js';
 
 export const WHATNOT_SIM_SELLER_ID = '1234567';
 /** Used when PUT /_sim/whatnot/webhook gave no secret (Standard Webhooks always signs). */
@@ -29,7 +37,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PRODUCT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const MAX_SHOW_IDS = 25;
 
-type ShowStatus = 'scheduled' | 'live' | 'ended' | 'cancelled';
+const SHOW_STATUSES = ['scheduled', 'live', 'stopped', 'ended', 'cancelled'] as const;
+type ShowStatus = (typeof SHOW_STATUSES)[number];
+const ORDER_STATUSES = ['pending', 'pending_fulfillment', 'completed', 'cancelled', 'failed'] as const;
+type OrderStatus = (typeof ORDER_STATUSES)[number];
+const ShowStatusBody = z.object({ status: z.enum(SHOW_STATUSES) });
+const OrderStatusBody = z.object({ status: z.enum(ORDER_STATUSES) });
 interface WnShow {
   id: string;
   title: string;
@@ -118,9 +131,12 @@ export function createWhatnotSimulator(): PlatformSimulator {
   const sim = new SimPlatform('whatnot', { limits: { requestsPerWindow: 10, windowMs: 1000 } });
   const shows = new Map<string, WnShow>();
   const merch = new Map<string, WnMerch>();
+  /** Statuses set by hand (PUT /_sim/whatnot/orders/{id}/status); otherwise derived from payment/refunds. */
+  const orderStatus = new Map<string, OrderStatus>();
   sim.onReset(() => {
     shows.clear();
     merch.clear();
+    orderStatus.clear();
   });
 
   function renderShow(s: WnShow): WnShow {
@@ -143,7 +159,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
     return {
       id: o.orderId,
       show_id: o.externalId,
-      status: o.status === 'refunded' ? 'cancelled' : 'pending_fulfillment',
+      status: orderStatus.get(o.orderId) ?? (o.status === 'refunded' ? 'cancelled' : 'pending_fulfillment'),
       transaction_type: 'buy_it_now',
       created_at: o.createdAt,
       updated_at: last ?? o.createdAt,
@@ -313,10 +329,38 @@ export function createWhatnotSimulator(): PlatformSimulator {
     });
   }
 
+  /** What the seller and buyers do in the Whatnot app: run a show, pay (or fail to pay) an order. */
+  async function control(app: FastifyInstance): Promise<void> {
+    app.put('/shows/:showId/status', async (req) => {
+      const s = shows.get((req.params as { showId: string }).showId);
+      if (!s) throw new SimProblem(404, 'Show not found');
+      const b = ShowStatusBody.safeParse(req.body);
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', `status must be one of ${SHOW_STATUSES.join(', ')}`);
+      if (s.status !== b.data.status) {
+        s.status = b.data.status;
+        s.updated_at = new Date().toISOString();
+        const st = b.data.status;
+        const effect = st === 'live' ? 'show.started' : st === 'ended' ? 'show.ended' : st === 'cancelled' ? 'show.cancelled' : undefined; // stopped: no viewer-facing change yet
+        if (effect) sim.recordEffect({ type: effect, externalId: s.id, title: s.title });
+      }
+      return renderShow(s);
+    });
+    app.put('/orders/:orderId/status', async (req) => {
+      const o = sim.orders.get((req.params as { orderId: string }).orderId);
+      if (!o) throw new SimProblem(404, 'Order not found');
+      const b = OrderStatusBody.safeParse(req.body);
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', `status must be one of ${ORDER_STATUSES.join(', ')}`);
+      orderStatus.set(o.orderId, b.data.status);
+      await sendWebhook('orders.updated', renderOrder(o));
+      return renderOrder(o);
+    });
+  }
+
   return {
     platform: 'whatnot',
     sim,
     plugin,
+    control,
     createShowByHand(title: string): string {
       const now = new Date().toISOString();
       const s: WnShow = {

@@ -280,4 +280,107 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     expect(lists.map((r) => r.query.cursor ?? null)).toEqual([null, expect.any(String), expect.any(String)]);
     expect(lists.every((r) => r.query.limit === '3')).toBe(true);
   });
+
+  // --- issue 9: only paid orders are sales; defensive parsing ----------------------------------
+
+  it('a sale counts when Whatnot says it happened: pending and failed orders are not reported, cancelled is refunded in full', async () => {
+    const h = harness();
+    const showId = await newShow();
+    await control('PUT', '/webhook', { url: receiverUrl, secret: WEBHOOK_SECRET });
+    const paid = await newOrder(showId, 1000);
+    const shipped = await newOrder(showId, 2000);
+    const unpaid = await newOrder(showId, 3000);
+    const declined = await newOrder(showId, 4000);
+    const cancelled = await newOrder(showId, 5000);
+    await control('PUT', `/orders/${shipped}/status`, { status: 'completed' });
+    await control('PUT', `/orders/${unpaid}/status`, { status: 'pending' });
+    await control('PUT', `/orders/${declined}/status`, { status: 'failed' });
+    await control('PUT', `/orders/${cancelled}/status`, { status: 'cancelled' });
+
+    const orders = await h.adapter.listOrders!(new Date(Date.now() - 60_000), new Date(Date.now() + 60_000));
+    expect(orders.map((o) => [o.orderId, o.status, o.total.amount, o.refunded.amount])).toEqual([
+      [paid, 'pending_fulfillment', 1000, 0],
+      [shipped, 'completed', 2000, 0],
+      [cancelled, 'cancelled', 5000, 5000],
+    ]);
+
+    // orders.updated for the failed payment carries no sale either
+    const hooks = received.map((r) => ({ r, body: JSON.parse(r.body.toString('utf8')) as { type: string; data: { id: string; status: string } } }));
+    const failedHook = hooks.find((x) => x.body.type === 'orders.updated' && x.body.data.id === declined && x.body.data.status === 'failed');
+    expect(failedHook).toBeDefined();
+    const hh = failedHook!.r.headers;
+    const h3 = { 'webhook-id': hh['webhook-id'] as string, 'webhook-timestamp': hh['webhook-timestamp'] as string, 'webhook-signature': hh['webhook-signature'] as string };
+    await expect(h.adapter.handleWebhook!(h3, failedHook!.r.body)).resolves.toEqual([]);
+  });
+
+  it('a stopped show (stream stopped, show not over) can still be linked and its lineup changed', async () => {
+    const h = harness();
+    const showId = await newShow();
+    await control('PUT', `/shows/${showId}/status`, { status: 'live' });
+    await control('PUT', `/shows/${showId}/status`, { status: 'stopped' });
+    const remote = await h.adapter.attachShow(showId);
+    expect(remote.data).toEqual({ status: 'stopped' });
+    await h.adapter.pin(remote, PIN, buildOpContext('mk-stopped'));
+    await control('PUT', `/shows/${showId}/status`, { status: 'ended' });
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.started', 'product.pinned', 'show.ended']);
+  });
+
+  describe('unconfirmed shapes are parsed defensively', () => {
+    let server: Server;
+    let url: string;
+    let answer: (path: string) => unknown = () => ({});
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(answer((req.url ?? '').split('?')[0] ?? '')));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => new Promise<void>((resolve) => server.close(() => resolve())));
+    const raw = (): Harness => {
+      const t = buildAdapterContext({ platform: 'whatnot', baseUrl: url, credentials: CREDENTIALS });
+      return { ...t, adapter: buildWhatnotAdapter(t.ctx) };
+    };
+    const order = (extra: Record<string, unknown> = {}, amounts: Record<string, unknown> = {}): Record<string, unknown> => ({
+      id: 'ord-1',
+      status: 'completed',
+      created_at: new Date().toISOString(),
+      amounts: { total: { amount: '25.99', currency: 'USD' }, ...amounts },
+      ...extra,
+    });
+
+    it('unknown fields and nulls in unconfirmed fields are fine', async () => {
+      answer = () => ({
+        data: [order({ show_id: null, line_items: null, buyer: { id: 'b' }, something_new: [1, 2] }, { refunded: null, fees: { amount: '1.00', currency: 'USD' } })],
+        next_cursor: null,
+        page_info: { has_next_page: false },
+      });
+      const orders = await raw().adapter.listOrders!(new Date(Date.now() - 60_000), new Date(Date.now() + 60_000));
+      expect(orders).toEqual([expect.objectContaining({ orderId: 'ord-1', externalShowId: undefined, productId: undefined, total: { amount: 2599, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' } })]);
+    });
+
+    it('a shape we rely on that is not there is a malformed_response naming the field, never a silently skipped order', async () => {
+      for (const [body, field] of [
+        [{ data: [order({}, { total: { amount: '25,99', currency: 'USD' } })] }, 'data.0.amounts.total.amount'],
+        [{ data: [order({ created_at: 'yesterday' })] }, 'data.0.created_at'],
+        [{ orders: [order()] }, 'data'],
+      ] as const) {
+        answer = () => body;
+        const err = await caught(raw().adapter.listOrders!(new Date(Date.now() - 60_000), new Date(Date.now() + 60_000)));
+        expect(err).toBeInstanceOf(PermanentError);
+        expect((err as PermanentError).reason).toBe('malformed_response');
+        expect((err as PermanentError).message).toContain(`GET /orders: ${field}:`);
+      }
+    });
+
+    it('the merchandising answer is not relied on: any 2xx body is the platform accepting the lineup change', async () => {
+      for (const body of [{}, { product: { id: PIN.platformProductId } }, { data: { show_ids: 'not-a-list' } }]) {
+        answer = (path) => (path.startsWith('/shows/') ? { id: '8a3b1f2e-0000-4000-8000-000000000001', title: null, status: 'live' } : body);
+        const h = raw();
+        const remote = await h.adapter.attachShow('8a3b1f2e-0000-4000-8000-000000000001');
+        await expect(h.adapter.pin(remote, PIN, buildOpContext('mk-raw'))).resolves.toEqual({ ref: PIN.platformProductId });
+      }
+    });
+  });
 });

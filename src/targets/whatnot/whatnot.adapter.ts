@@ -9,12 +9,15 @@
  * Nothing in the API puts an item on screen during the live show; the host does that in the app.
  * Orders: `orders.created|updated` webhooks (Standard Webhooks, verified with the target's
  * webhookSecret) carry the full order including `show_id`; `GET /orders` is the report for reconciliation.
+ * Only orders Whatnot says were paid count as sales; pending and failed ones are not reported
+ * (whatnot.orders.ts). Responses are parsed defensively (whatnot.schemas.ts): the order list's
+ * parameters and envelope and the merchandising answer are not in any public source we could read.
  */
 import { verifyWebhook, SignatureError } from '../../sources/signature.js';
-import { decimalToMinor } from '../decimal-amount.js';
 import type { AdapterContext, AdapterFactory, Capabilities, PlatformOrder, RemoteShow, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
 import { createWhatnotClient } from './whatnot.client.js';
+import { judgeOrder } from './whatnot.orders.js';
 import { MerchandisingSchema, OrderPageSchema, OrderSchema, ShowSchema, WebhookBodySchema, type WhatnotOrder } from './whatnot.schemas.js';
 
 export const WHATNOT_CAPABILITIES: Capabilities = {
@@ -37,12 +40,6 @@ function showUrl(id: string): string {
   return `https://www.whatnot.com/live/${encodeURIComponent(id)}`;
 }
 
-function money(m: { amount: string; currency: string } | undefined): { amount: number; currency: string } | undefined {
-  if (!m) return undefined;
-  const amount = decimalToMinor(m.amount, m.currency);
-  return amount === undefined ? undefined : { amount, currency: m.currency };
-}
-
 export interface WhatnotAdapterOptions {
   now?: () => number;
   pageSize?: number;
@@ -54,29 +51,17 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
   const client = createWhatnotClient(ctx, now);
   const log = ctx.log.child({ module: 'whatnot.adapter', targetId: ctx.target.id });
 
-  function toPlatformOrder(o: WhatnotOrder): PlatformOrder | undefined {
-    const total = money(o.amounts.total);
-    if (!total || !o.created_at) {
-      log.warn({ orderId: o.id }, 'whatnot order without a parseable total or creation time; skipped');
-      return undefined;
-    }
-    const refundedRaw = money(o.amounts.refunded);
-    // A cancelled order is refunded in full even when no refund figure is reported.
-    const refunded = o.status === 'cancelled' ? total.amount : Math.min(total.amount, refundedRaw?.amount ?? 0);
-    return {
-      orderId: o.id,
-      externalShowId: o.show_id ?? undefined,
-      productId: o.line_items?.find((l) => l.product_id)?.product_id,
-      clickId: undefined, // Whatnot checkout carries no click id of ours
-      createdAt: new Date(o.created_at).toISOString(),
-      total,
-      refunded: { amount: refunded, currency: total.currency },
-      status: o.status,
-      commission: undefined, // Whatnot reports no commission: ours is computed from the target's rate
-    };
+  /** The order as a sale, or undefined when Whatnot does not say it was paid. */
+  function saleOf(o: WhatnotOrder, where: string): PlatformOrder | undefined {
+    const verdict = judgeOrder(o, where);
+    if (verdict.kind === 'sale') return verdict.order;
+    if (verdict.documented) log.debug({ orderId: o.id, status: verdict.status }, 'whatnot order is not a sale (yet)');
+    else log.warn({ orderId: o.id, status: verdict.status }, 'whatnot order with an undocumented status; not counted as a sale');
+    return undefined;
   }
 
-  async function merchandise(productId: string, showId: string, strategy: 'ADD' | 'REMOVE'): Promise<string[]> {
+  /** The product's show lineup after the change, when Whatnot's answer says (its shape is unconfirmed). */
+  async function merchandise(productId: string, showId: string, strategy: 'ADD' | 'REMOVE'): Promise<string[] | undefined> {
     const res = await client.call({
       method: 'POST',
       path: `/merchandising/products/${encodeURIComponent(productId)}`,
@@ -106,7 +91,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
         schema: ShowSchema,
       });
       if (show.status === 'cancelled') {
-        throw new PermanentError(`the Whatnot show ${show.id} ("${show.title}") was cancelled on Whatnot: link another show`, 'show_cancelled');
+        throw new PermanentError(`the Whatnot show ${show.id}${show.title ? ` ("${show.title}")` : ''} was cancelled on Whatnot: link another show`, 'show_cancelled');
       }
       return { externalId: show.id, url: showUrl(show.id), ingest: undefined, data: { status: show.status } };
     },
@@ -126,7 +111,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
 
     async pin(remote, pin) {
       const shows = await merchandise(pin.platformProductId, remote.externalId, 'ADD');
-      if (!shows.includes(remote.externalId)) {
+      if (shows && !shows.includes(remote.externalId)) {
         // Whatnot applies additions to shows beyond the next upcoming ones in the background.
         log.info({ productId: pin.platformProductId, showId: remote.externalId }, 'whatnot accepted the lineup change; it is applied in the background');
       }
@@ -162,9 +147,15 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
       if (!body.success) throw new PermanentError('Whatnot webhook body does not have the documented shape', 'malformed_webhook');
       if (!ORDER_TOPICS.has(body.data.type)) return [];
       const order = OrderSchema.safeParse(body.data.data);
-      if (!order.success) throw new PermanentError(`Whatnot ${body.data.type} webhook carries no readable order`, 'malformed_webhook');
-      const mapped = toPlatformOrder(order.data);
-      return mapped ? [mapped] : [];
+      if (!order.success) {
+        const where = order.error.issues
+          .slice(0, 3)
+          .map((i) => `data.${i.path.join('.')}: ${i.message}`)
+          .join('; ');
+        throw new PermanentError(`Whatnot ${body.data.type} webhook carries no readable order (${where})`, 'malformed_webhook');
+      }
+      const sale = saleOf(order.data, 'data');
+      return sale ? [sale] : [];
     },
 
     async listOrders(from, to) {
@@ -180,8 +171,8 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
           what: 'list orders',
           schema: OrderPageSchema,
         });
-        for (const o of res.data) {
-          const mapped = toPlatformOrder(o);
+        for (const [i, o] of res.data.entries()) {
+          const mapped = saleOf(o, `data.${i}`);
           if (!mapped || seen.has(mapped.orderId)) continue;
           const at = Date.parse(mapped.createdAt);
           if (at >= fromMs && at < toMs) seen.set(mapped.orderId, mapped);

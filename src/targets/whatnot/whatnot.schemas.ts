@@ -1,9 +1,16 @@
 /**
  * The parts of Whatnot Seller API v2 responses and webhooks the adapter reads
  * (https://developers.whatnot.com, API reference: Shows, Merchandising, Orders; Webhooks).
- * Money is `{amount: "<decimal string>", currency}`. Fields marked "assumed" are not spelled out in
- * the public reference we could read and follow the API's conventions; they are optional so a
- * differently-shaped answer degrades (no product id, no refund figure) instead of failing.
+ *
+ * Parsed defensively: unknown fields are allowed (dropped); a field the adapter relies on that is
+ * missing or of another shape fails the parse, and the client turns that into a PermanentError
+ * `malformed_response` naming the field's path (e.g. `data.3.amounts.total.amount`). Fields the public
+ * reference does not confirm (marked "unconfirmed") are optional and may be null, so a differently
+ * shaped answer costs a detail (no product id, no refund figure) instead of the whole call.
+ * Confirmed: order statuses pending / pending_fulfillment / completed / cancelled / failed, show
+ * statuses scheduled / live / stopped / ended / cancelled, money as `{amount: "<decimal>", currency}`.
+ * Unconfirmed: the `GET /orders` parameters and envelope, `amounts.refunded`, `line_items`, and the
+ * merchandising response (docs/platforms.md).
  */
 import { z } from 'zod';
 
@@ -18,12 +25,12 @@ export const ProblemSchema = z.object({
 });
 export type Problem = z.infer<typeof ProblemSchema>;
 
-export const SHOW_STATUSES = ['scheduled', 'live', 'ended', 'cancelled'] as const;
+export const SHOW_STATUSES = ['scheduled', 'live', 'stopped', 'ended', 'cancelled'] as const;
 
 /** GET /shows/{show_id}. */
 export const ShowSchema = z.object({
   id: z.string().min(1),
-  title: z.string(),
+  title: z.string().nullish(),
   description: z.string().nullable().optional(),
   status: z.string(),
   scheduled_start_at: z.string().nullable().optional(),
@@ -33,43 +40,53 @@ export const ShowSchema = z.object({
 });
 export type WhatnotShow = z.infer<typeof ShowSchema>;
 
-/** POST /merchandising/products/{product_id} → the product's merchandising after the change. */
-export const MerchandisingSchema = z.object({
-  product_id: z.string().min(1),
-  show_ids: z.array(z.string()).default([]),
-  transaction_type: z.string().nullable().optional(),
-  reserved_for_live: z.boolean().nullable().optional(),
+/**
+ * POST /merchandising/products/{product_id} → (unconfirmed) the product's merchandising after the
+ * change. A 2xx is the platform's acceptance, which is all a pin needs: the body is only read for
+ * `show_ids` (a log line), and any other shape is accepted.
+ */
+export const MerchandisingSchema = z.unknown().transform((body): { show_ids: string[] | undefined } => {
+  const ids = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).show_ids : undefined;
+  return { show_ids: Array.isArray(ids) && ids.every((x) => typeof x === 'string') ? (ids as string[]) : undefined };
 });
 
-export const MoneySchema = z.object({ amount: z.string(), currency: z.string() });
+/** Money as Whatnot writes it: a plain decimal string and an ISO 4217 code. */
+export const MoneySchema = z.object({
+  amount: z.string().regex(/^-?\d+(\.\d+)?$/, 'a decimal amount such as "12.34"'),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 currency code'),
+});
+
+export const ORDER_STATUSES = ['pending', 'pending_fulfillment', 'completed', 'cancelled', 'failed'] as const;
+
+const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO 8601 date-time');
 
 export const OrderSchema = z.object({
   id: z.string().min(1),
-  show_id: z.string().nullable(),
-  status: z.string(),
-  transaction_type: z.string().nullable().optional(),
-  created_at: z.string().nullable(),
-  updated_at: z.string().nullable().optional(),
-  cancelled_at: z.string().nullable().optional(),
+  show_id: z.string().nullish(),
+  status: z.string().min(1),
+  transaction_type: z.string().nullish(),
+  created_at: isoDate,
+  updated_at: z.string().nullish(),
+  cancelled_at: z.string().nullish(),
   amounts: z.object({
-    subtotal: MoneySchema.optional(),
-    shipping: MoneySchema.optional(),
-    tax: MoneySchema.optional(),
+    subtotal: MoneySchema.nullish(),
+    shipping: MoneySchema.nullish(),
+    tax: MoneySchema.nullish(),
     total: MoneySchema,
-    /** assumed: refunded so far */
-    refunded: MoneySchema.optional(),
+    /** unconfirmed: refunded so far */
+    refunded: MoneySchema.nullish(),
   }),
-  /** assumed: the products sold in the order */
+  /** unconfirmed: the products sold in the order */
   line_items: z
-    .array(z.object({ product_id: z.string().optional(), quantity: z.number().int().optional(), price: MoneySchema.optional() }))
-    .optional(),
+    .array(z.object({ product_id: z.string().nullish(), quantity: z.number().int().nullish(), price: MoneySchema.nullish() }))
+    .nullish(),
 });
 export type WhatnotOrder = z.infer<typeof OrderSchema>;
 
-/** GET /orders (assumed cursor pagination: `limit`, `cursor` → `next_cursor`). */
+/** GET /orders (unconfirmed: `created_at_gte`, `created_at_lt`, `limit`, `cursor` → `{data, next_cursor}`). */
 export const OrderPageSchema = z.object({
   data: z.array(OrderSchema),
-  next_cursor: z.string().nullable().optional(),
+  next_cursor: z.string().nullish(),
 });
 
 /** Standard Webhooks body: `{type, timestamp, data, version, seller_id}`. */

@@ -1,0 +1,50 @@
+/**
+ * Whatnot order → PlatformOrder. Pure, so the sale rules are unit tested.
+ *
+ * A sale counts when Whatnot says it happened. Order statuses (developers.whatnot.com, Orders model):
+ *  - `pending_fulfillment`, `completed`: paid → a sale (refunded as Whatnot reports it);
+ *  - `cancelled`: a sale taken back → reported with everything refunded;
+ *  - `pending` (not paid yet) and `failed` (payment failed): no sale → not reported at all. A pending
+ *    order that gets paid comes back as `orders.updated` / in the next report as a sale then;
+ *  - any other status is not one Whatnot documents: not counted either, and the caller logs it.
+ */
+import { decimalToMinor } from '../decimal-amount.js';
+import type { PlatformOrder } from '../target.adapter.js';
+import { PermanentError } from '../target.errors.js';
+import type { WhatnotOrder } from './whatnot.schemas.js';
+
+const SALE = new Set(['pending_fulfillment', 'completed']);
+const TAKEN_BACK = new Set(['cancelled']);
+const NO_SALE = new Set(['pending', 'failed']);
+
+export type OrderVerdict = { kind: 'sale'; order: PlatformOrder } | { kind: 'no_sale'; status: string; documented: boolean };
+
+function minor(amount: string, currency: string, field: string): number {
+  const value = decimalToMinor(amount, currency);
+  if (value === undefined) throw new PermanentError(`malformed response from Whatnot: ${field} "${amount}" is not an amount in ${currency}`, 'malformed_response');
+  return value;
+}
+
+/** `where` names the order in errors, e.g. `data.3` (GET /orders) or `data` (webhook). */
+export function judgeOrder(o: WhatnotOrder, where: string): OrderVerdict {
+  if (!SALE.has(o.status) && !TAKEN_BACK.has(o.status)) return { kind: 'no_sale', status: o.status, documented: NO_SALE.has(o.status) };
+  const currency = o.amounts.total.currency;
+  const total = minor(o.amounts.total.amount, currency, `${where}.amounts.total.amount`);
+  const refundedRaw = o.amounts.refunded ? minor(o.amounts.refunded.amount, o.amounts.refunded.currency, `${where}.amounts.refunded.amount`) : 0;
+  // A cancelled order is refunded in full even when no refund figure is reported.
+  const refunded = TAKEN_BACK.has(o.status) ? total : Math.min(total, Math.max(0, refundedRaw));
+  return {
+    kind: 'sale',
+    order: {
+      orderId: o.id,
+      externalShowId: o.show_id ?? undefined,
+      productId: o.line_items?.find((l) => l.product_id)?.product_id ?? undefined,
+      clickId: undefined, // Whatnot checkout carries no click id of ours
+      createdAt: new Date(o.created_at).toISOString(),
+      total: { amount: total, currency },
+      refunded: { amount: refunded, currency },
+      status: o.status,
+      commission: undefined, // Whatnot reports no commission: ours is computed from the target's rate
+    },
+  };
+}
