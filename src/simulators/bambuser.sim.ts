@@ -12,7 +12,9 @@
  *    is per platform, so this simulator keeps one window per key instead; `PUT /_sim/bambuser/limits
  *    {requestsPerWindow, windowMs}` changes it.
  *  - Shows (upcoming | scheduled | live | ended, isLive), products attached to a show (ProductModel:
- *    publicUrl, productReference), highlights (startAt, startRel, products), broadcasts, order stats,
+ *    publicUrl, productReference; `DELETE /shows/{id}/products/{productId}` removes one), highlights
+ *    (startAt, startRel, products; `DELETE /shows/{id}/highlights/{highlightId}` takes one back:
+ *    effect `product.unpinned`), broadcasts, order stats,
  *    webhooks (`POST /v1/webhooks {name, url, topics, headers}`; deliveries carry those headers and no
  *    signature; `{collection, action, payload, eventId, timestamp}`; retried until a 200, so a receiver
  *    can see an event more than once; `GET /v1/webhooks/{eventId}` re-fetches one).
@@ -544,6 +546,23 @@ export function createBambuserSimulator(): BambuserSimulator {
       s.products.push(p);
       emit('product', 'add', { ...renderProduct(p), showId: s.id });
       return reply.code(201).send(renderProduct(p));
+    });
+
+    // Removing a product from a show also takes it out of the show's highlights (a highlight left
+    // without products goes with it): our model, the reference only names the call.
+    api.delete('/shows/:showId/products/:productId', async (req, reply) => {
+      requireScope(req, 'WRITE_SHOWS');
+      const { showId, productId } = req.params as { showId: string; productId: string };
+      const s = findShow(showId);
+      const i = s.products.findIndex((p) => p.id === productId);
+      const p = s.products[i];
+      if (!p) throw new BmbError(404, `Product ${productId} is not part of show ${s.id}`);
+      s.products.splice(i, 1);
+      const featured = s.highlights.some((h) => h.products.includes(p.id));
+      s.highlights = s.highlights.map((h) => ({ ...h, products: h.products.filter((x) => x !== p.id) })).filter((h) => h.products.length > 0);
+      if (featured) sim.recordEffect({ type: 'product.unpinned', externalId: s.id, productId: p.productReference ?? p.id });
+      emit('product', 'remove', { id: p.id, showId: s.id });
+      return reply.code(204).send();
     });
 
     api.get('/shows/:showId/highlights', async (req) => {

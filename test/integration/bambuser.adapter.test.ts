@@ -127,7 +127,7 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
       ingest: undefined, // the API exposes no RTMP ingest
       data: { marker: 'mk-life-1' },
     });
-    expect(h.adapter.capabilities).toMatchObject({ lifecycle: false, ingest: false, pin: 'highlight', unpin: false, orderReport: true });
+    expect(h.adapter.capabilities).toMatchObject({ lifecycle: false, ingest: false, pin: 'highlight', unpin: true, orderReport: true });
 
     // lifecycle false: the worker never calls start/end; they are harmless no-ops that send nothing.
     const before = await lastSeq();
@@ -139,12 +139,13 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     const second = await h.adapter.pin(remote, PIN2, buildOpContext('mk-pin-2'));
     expect(first.ref).toEqual(expect.any(String));
     expect(second.ref).not.toBe(first.ref);
-    await h.adapter.unpin(remote, PIN, first.ref, buildOpContext('mk-unpin-1')); // no remote effect
+    await h.adapter.unpin(remote, PIN, first.ref, buildOpContext('mk-unpin-1')); // its highlight is taken back
     bambuser.stopBroadcast(remote.externalId);
     await h.adapter.endShow(remote, buildOpContext('end'));
 
     const fx = await effects();
-    expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started', 'product.pinned', 'product.pinned', 'show.ended']);
+    expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started', 'product.pinned', 'product.pinned', 'product.unpinned', 'show.ended']);
+    expect(fx[4]).toMatchObject({ productId: PIN.productId });
     expect(fx.every((e) => e.externalId === remote.externalId)).toBe(true);
     expect(fx[0]?.title).toBe(SPEC.title);
     expect(fx[2]).toMatchObject({ productId: PIN.productId, url: PIN.linkUrl });
@@ -428,6 +429,62 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     // the amounts went over the wire as decimals
     const stats = await axios.get(`${sim.url}/bambuser/v1/stats/show/${aired.externalId}/orders`, { headers: { authorization: `Token ${API_KEY}` } });
     expect((stats.data as { orders: { orderValue: number }[] }).orders[0]?.orderValue).toBe(49.9);
+  });
+
+  it('unpin deletes the highlight the pin made (issue 9): idempotent, the product stays on the show, a re-pin highlights it again', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-unpin'));
+    bambuser.startBroadcast(remote.externalId);
+    const pinned = await h.adapter.pin(remote, PIN, buildOpContext('mk-unpin-p1'));
+    const before = await lastSeq();
+    await h.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-unpin-u1'));
+    expect((await requests(before)).map(line)).toEqual([`DELETE /v1/shows/${remote.externalId}/highlights/${pinned.ref} 204`]);
+    await h.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-unpin-u1')); // already gone: success
+    const auth = { headers: { authorization: `Token ${API_KEY}` } };
+    const highlights = await axios.get(`${sim.url}/bambuser/v1/shows/${remote.externalId}/highlights`, auth);
+    expect((highlights.data as { results: unknown[] }).results).toEqual([]);
+    const products = await axios.get(`${sim.url}/bambuser/v1/shows/${remote.externalId}/products`, auth);
+    expect((products.data as { results: { publicUrl: string }[] }).results.map((p) => p.publicUrl)).toEqual([PIN.linkUrl]);
+
+    const again = await h.adapter.pin(remote, PIN, buildOpContext('mk-unpin-p2'));
+    expect(again.ref).not.toBe(pinned.ref);
+    // a pin recorded without its highlight id: the product's current highlight is found and taken back
+    await h.adapter.unpin(remote, PIN, undefined, buildOpContext('mk-unpin-u2'));
+    const fx = (await effects()).filter((e) => e.type.startsWith('product.')).map((e) => `${e.type}:${e.productId}`);
+    expect(fx).toEqual([`product.pinned:${PIN.productId}`, `product.unpinned:${PIN.productId}`, `product.pinned:${PIN.productId}`, `product.unpinned:${PIN.productId}`]);
+
+    // The other way to take a product back (not what unpin does): remove it from the show.
+    const productId = (products.data as { results: { id: string }[] }).results[0]?.id;
+    const removed = await axios.delete(`${sim.url}/bambuser/v1/shows/${remote.externalId}/products/${productId}`, auth);
+    expect(removed.status).toBe(204);
+    const left = await axios.get(`${sim.url}/bambuser/v1/shows/${remote.externalId}/products`, auth);
+    expect((left.data as { results: unknown[] }).results).toEqual([]);
+  });
+
+  it('unconfirmed order stats are parsed defensively: nulls and unknown fields pass, a bad amount names its path', async () => {
+    let stats: unknown = {};
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      const path = (req.url ?? '').split('?')[0];
+      if (path === '/v1/shows') res.end(JSON.stringify({ results: [{ id: 'show1', title: null, state: 'ended', startedAt: '2030-04-01T18:00:00Z', endedAt: '2030-04-01T19:00:00Z', orgId: 'o', curtains: {} }], cursor: null }));
+      else res.end(JSON.stringify(stats));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const t = buildAdapterContext({ platform: 'bambuser', baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, credentials: { apiKey: API_KEY } });
+      const a = createBambuserAdapter(t.ctx);
+      const from = new Date('2030-04-01T00:00:00Z');
+      const to = new Date('2030-04-02T00:00:00Z');
+      stats = { showId: 'show1', orders: [{ orderId: 'b1', createdAt: '2030-04-01T18:30:00Z', currency: 'EUR', orderValue: '12.50', products: null, channel: 'web' }], extra: true };
+      await expect(a.listOrders!(from, to)).resolves.toEqual([expect.objectContaining({ orderId: 'b1', total: { amount: 1250, currency: 'EUR' }, productId: undefined })]);
+      stats = { showId: 'show1', orders: [{ orderId: 'b1', createdAt: '2030-04-01T18:30:00Z', currency: 'EUR', orderValue: '12,50' }] };
+      const err = await caught(a.listOrders!(from, to));
+      expect(err).toBeInstanceOf(PermanentError);
+      expect((err as PermanentError).reason).toBe('malformed_response');
+      expect((err as PermanentError).message).toContain('GET /v1/stats/show/show1/orders: orders.0.orderValue');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('a response that does not match the schema → PermanentError("malformed response")', async () => {

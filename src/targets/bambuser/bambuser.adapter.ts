@@ -14,10 +14,12 @@
  * - pin = highlight (beta): the product is first attached to the show (`POST /shows/{id}/products`
  *   with `publicUrl` = our tracked link, `productReference` = the product id), then a highlight
  *   `POST /shows/{id}/highlights {startAt: now, products: [bambuserProductId]}` features it from now on.
- * - unpin false: a highlight is a moment on the show's timeline that the next highlight supersedes;
- *   there is no "stop featuring". `DELETE /shows/{id}/highlights/{highlightId}` exists, but it erases
- *   the moment from the replay and from the product's "appears in shows" lookups (shows on PDP), which
- *   is history, not an unpin — so we never call it.
+ * - unpin = `DELETE /shows/{id}/highlights/{highlightId}` (WRITE_SHOWS) of the highlight the pin made
+ *   (its ref): the product stops being featured. The product stays attached to the show (still in the
+ *   player's product list and buyable); the replay and the product's "appears in shows" lookups lose
+ *   that moment, which is what taking the pin back means. A highlight already gone is success.
+ *   (Removing the show product, `DELETE /shows/{id}/products/{productId}`, would also take it out of
+ *   the product list — more than an unpin; we do not.)
  * - orderWebhooks false: Bambuser's webhook topics are show, product, user, product-highlight and
  *   broadcast — none carries orders. handleWebhook still verifies (custom header) and acknowledges
  *   those deliveries so that a registered webhook does not retry forever.
@@ -47,7 +49,7 @@ import { parseWebhookEvent, verifyWebhookHeader } from './bambuser.webhook.js';
 export const BAMBUSER_CAPABILITIES: Capabilities = {
   createShow: 'api',
   pin: 'highlight',
-  unpin: false,
+  unpin: true,
   lifecycle: false,
   ingest: false,
   orderWebhooks: false,
@@ -144,8 +146,8 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
 
   /**
    * The pin is in effect when the show's latest highlight features the product: either the crashed
-   * attempt created it, or the product is still the featured one from an earlier pin (unpin does not
-   * exist on Bambuser), and a new highlight would change nothing for viewers.
+   * attempt created it, or the product is still the featured one from an earlier pin (a later pin's
+   * highlight was taken back since), and a new highlight would change nothing for viewers.
    */
   async function currentHighlightOf(showId: string, productId: string): Promise<BambuserHighlight | null> {
     const res = await client.call({ method: 'GET', path: `${showPath(showId)}/highlights`, scope: 'READ_SHOWS', schema: HighlightListSchema });
@@ -256,8 +258,21 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       return { ref: highlight.id };
     },
 
-    async unpin() {
-      // unpin false: see the header comment (deleting a highlight rewrites the replay, it does not unpin).
+    async unpin(remote, pin, ref) {
+      const showId = remote.externalId;
+      // A pin recorded without its highlight id: the product's latest highlight is the one to take back.
+      let highlightId = ref;
+      if (!highlightId) {
+        const product = await findShowProduct(showId, pin.linkUrl);
+        highlightId = product ? (await currentHighlightOf(showId, product.id))?.id : undefined;
+        if (!highlightId) return; // nothing of ours is featured
+      }
+      try {
+        await client.call({ method: 'DELETE', path: `${showPath(showId)}/highlights/${encodeURIComponent(highlightId)}`, scope: 'WRITE_SHOWS', schema: EmptySchema });
+      } catch (err) {
+        if (isTargetError(err) && err.reason === 'not_found') return; // already taken back
+        throw err;
+      }
     },
 
     async handleWebhook(headers, raw) {

@@ -1,7 +1,8 @@
 /**
  * The parts of Bambuser Live Video Shopping REST API ("REST API for Live", v1) responses the adapter
- * reads, and nothing more: unknown fields are dropped, missing required ones fail the parse
- * (→ PermanentError 'malformed response').
+ * reads, and nothing more, parsed defensively: unknown fields are dropped, fields we do not rely on may
+ * be missing or null, and a field we rely on that is missing or of another shape fails the parse
+ * (→ PermanentError `malformed_response` naming its path, e.g. `orders.2.orderValue`).
  *
  * Field names follow the public OpenAPI description (https://liveshopping-api.bambuser.com/v1/docs/api,
  * spec at …/one-to-many/spec): Show, CreateShow, ProductModel, ShowHighlights, CreateWebhookRequest,
@@ -20,7 +21,7 @@ const nullableString = z.string().nullable().optional();
 /** Show (GET /shows/{showId}, POST /shows, PATCH /shows/{showId}, list items). */
 export const ShowSchema = z.object({
   id: z.string().min(1),
-  title: z.string(),
+  title: nullableString,
   description: nullableString,
   /** upcoming | scheduled | live | ended */
   state: z.string(),
@@ -53,29 +54,31 @@ export const ProductListSchema = z.object({ results: z.array(ProductSchema) });
 export const HighlightSchema = z.object({
   id: z.string().min(1),
   startAt: z.string(),
-  startRel: z.number().optional(),
+  startRel: z.number().nullish(),
   products: z.array(z.string()),
 });
 export type BambuserHighlight = z.infer<typeof HighlightSchema>;
 
 export const HighlightListSchema = z.object({ results: z.array(HighlightSchema) });
 
+const decimalText = z.string().regex(/^-?\d+(\.\d+)?$/, 'a decimal amount such as "49.90"');
+
 /** GET /stats/show/{showId}/orders (model, see the header comment). */
 export const StatsOrderSchema = z.object({
   orderId: z.string().min(1),
-  createdAt: z.string(),
-  currency: z.string().regex(/^[A-Z]{3}$/),
+  createdAt: z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO 8601 date-time'),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 currency code'),
   /** Decimal amount in major units as the player's conversion tracking received it (e.g. 49.9). */
-  orderValue: z.union([z.number(), z.string()]),
+  orderValue: z.union([z.number().finite(), decimalText]),
   products: z
     .array(
       z.object({
         productReference: nullableString,
-        quantity: z.number().optional(),
-        price: z.union([z.number(), z.string()]).optional(),
+        quantity: z.number().nullish(),
+        price: z.union([z.number(), z.string()]).nullish(),
       }),
     )
-    .optional(),
+    .nullish(),
 });
 export type BambuserStatsOrder = z.infer<typeof StatsOrderSchema>;
 
