@@ -1,3 +1,4 @@
+import { data as isoCurrencies } from 'currency-codes';
 import { z } from 'zod';
 
 /** Money is an integer amount in minor units plus an ISO 4217 currency; never a float. */
@@ -19,10 +20,16 @@ export function applyBps(amount: number, bps: number): number {
   return Number(neg ? -q : q);
 }
 
-/** Format minor units for humans (demo output); exponent per ISO 4217 for the common odd ones. */
-const EXPONENT: Record<string, number> = { JPY: 0, KRW: 0, VND: 0, CLP: 0, ISK: 0, KWD: 3, BHD: 3, OMR: 3, JOD: 3, TND: 3 };
+/**
+ * Minor-unit exponent of each ISO 4217 currency, from the ISO 4217 list itself (the `currency-codes`
+ * package ships SIX's list one). Not from ICU: Node's `Intl.NumberFormat` resolves CLDR's display
+ * digits, which differ from ISO's minor unit for some currencies (ICU says IQD 0, HUF 0, COP 0, IDR 0;
+ * ISO says 3, 2, 2, 2), and money here is counted in ISO minor units. See docs/libraries.md.
+ */
+const EXPONENT: ReadonlyMap<string, number> = new Map(isoCurrencies.map((c) => [c.code, c.digits]));
+/** ISO 4217 minor unit of `currency`; 2 for a code the list does not know (the usual case). */
 export function currencyExponent(currency: string): number {
-  return EXPONENT[currency] ?? 2;
+  return EXPONENT.get(currency) ?? 2;
 }
 export function formatMoney(m: Money): string {
   const e = currencyExponent(m.currency);

@@ -4,6 +4,7 @@
  */
 import fc from 'fast-check';
 import { applyBps, currencyExponent, formatMoney, MoneySchema } from '../../src/domain/money.js';
+import { decimalToMinor, minorToDecimal } from '../../src/targets/decimal-amount.js';
 
 /** Independent reference: round-half-up(amount × bps / 10000) with BigInt quotient and remainder. */
 function reference(amount: bigint, bps: bigint): bigint {
@@ -151,6 +152,40 @@ describe('formatMoney', () => {
     expect(currencyExponent('JPY')).toBe(0);
     expect(currencyExponent('KWD')).toBe(3);
     expect(currencyExponent('USD')).toBe(2);
+  });
+
+  // ISO 4217 minor units (list one), including those a hand-written table once got wrong and those
+  // where ICU's display digits differ from ISO (IQD, HUF, COP, IDR).
+  test.each([
+    ['XOF', 0],
+    ['XAF', 0],
+    ['UGX', 0],
+    ['PYG', 0],
+    ['IQD', 3],
+    ['LYD', 3],
+    ['HUF', 2],
+    ['COP', 2],
+    ['IDR', 2],
+    ['CLF', 4],
+    ['ISK', 0],
+    ['TND', 3],
+  ])('ISO 4217 exponent of %s is %i', (currency, exponent) => {
+    expect(currencyExponent(currency)).toBe(exponent);
+  });
+
+  test('a code outside ISO 4217 counts in hundredths', () => {
+    expect(currencyExponent('ZZZ')).toBe(2);
+  });
+
+  test('ISO amounts format and parse with the ISO exponent', () => {
+    expect(formatMoney({ amount: 1500, currency: 'XOF' })).toBe('1500 XOF');
+    expect(formatMoney({ amount: 12345, currency: 'IQD' })).toBe('12.345 IQD');
+    expect(decimalToMinor('1500', 'XOF')).toBe(1500);
+    expect(decimalToMinor('25000', 'UGX')).toBe(25000);
+    expect(decimalToMinor('12.345', 'LYD')).toBe(12345);
+    expect(decimalToMinor('12.345', 'IQD')).toBe(12345);
+    expect(minorToDecimal({ amount: 7000, currency: 'PYG' })).toBe('7000');
+    expect(minorToDecimal({ amount: 7000, currency: 'IQD' })).toBe('7.000');
   });
 
   test('round-trips to the exact minor-unit amount (property)', () => {
