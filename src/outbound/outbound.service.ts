@@ -76,16 +76,11 @@ export class OutboundService {
 
   /** New secret (returned once); the previous one keeps signing alongside it for the grace period. */
   async rotateSecret(partnerId: string, endpointId: string): Promise<{ secret: string; previousSecretValidUntil: string }> {
-    const ep = await this.deps.endpoints.get(partnerId, endpointId);
-    if (!ep) throw notFound(`endpoint ${endpointId}`);
     const secret = newWebhookSecret();
     const validUntil = new Date(Date.now() + this.deps.secretRotationGraceMs).toISOString();
-    const ok = await this.deps.endpoints.update(partnerId, endpointId, {
-      secretSealed: this.deps.box.encrypt(secret),
-      previousSecretSealed: ep.secretSealed,
-      previousSecretExpiresAt: validUntil,
-      updatedAt: new Date().toISOString(),
-    });
+    // One atomic step (current → previous, new → current): a read-then-write would let two
+    // concurrent rotations both demote the same old secret and lose the first new one.
+    const ok = await this.deps.endpoints.rotateSecret(partnerId, endpointId, this.deps.box.encrypt(secret), validUntil);
     if (!ok) throw notFound(`endpoint ${endpointId}`);
     return { secret, previousSecretValidUntil: validUntil };
   }

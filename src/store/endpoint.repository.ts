@@ -81,6 +81,11 @@ export class EndpointRepository {
     return (await this.redis.scObHsetIfExists(this.keys.endpoint(partnerId, endpointId), 'id', ...pairs)) === 1;
   }
 
+  /** New current secret; the current one becomes the previous one until `previousExpiresAt` (one atomic step). */
+  async rotateSecret(partnerId: string, endpointId: string, sealed: string, previousExpiresAt: string, at = new Date()): Promise<boolean> {
+    return (await this.redis.scObEndpointRotate(this.keys.endpoint(partnerId, endpointId), sealed, previousExpiresAt, at.toISOString())) === 1;
+  }
+
   async delete(partnerId: string, endpointId: string): Promise<boolean> {
     const n = await this.redis.srem(this.keys.partnerEndpoints(partnerId), endpointId);
     const d = await this.redis.del(this.keys.endpoint(partnerId, endpointId), this.keys.endpointAttempts(partnerId, endpointId));

@@ -50,6 +50,18 @@ end
 return 0
 `;
 
+/**
+ * KEYS: endpoint hash. ARGV: new sealed secret, previous-secret expiry ISO, now ISO. The current
+ * secret becomes the previous one in the same step, so concurrent rotations chain (each rotated-out
+ * secret keeps signing for the grace period) instead of overwriting each other.
+ */
+const ENDPOINT_ROTATE_LUA = `
+if redis.call('HEXISTS', KEYS[1], 'id') == 0 then return 0 end
+local cur = redis.call('HGET', KEYS[1], 'secretSealed') or ''
+redis.call('HSET', KEYS[1], 'previousSecretSealed', cur, 'previousSecretExpiresAt', ARGV[2], 'secretSealed', ARGV[1], 'updatedAt', ARGV[3])
+return 1
+`;
+
 /** KEYS: message hash. ARGV: meta json, body, ttl s, then field/value pairs (deliveries). Creates once. */
 const MESSAGE_CREATE_LUA = `
 if redis.call('HEXISTS', KEYS[1], 'meta') == 1 then return 0 end
@@ -65,6 +77,7 @@ declare module 'ioredis' {
     scObEndpointFailed(key: string, startMs: number): Result<number, Context>;
     scObEndpointSucceeded(key: string, startMs: number, startIso: string): Result<number, Context>;
     scObDisableIfFailing(key: string, sinceMs: number, nowIso: string, reason: string): Result<number, Context>;
+    scObEndpointRotate(key: string, sealed: string, previousExpiresAt: string, nowIso: string): Result<number, Context>;
     scObMessageCreate(key: string, meta: string, body: string, ttlSec: number, ...pairs: string[]): Result<number, Context>;
   }
 }
@@ -75,5 +88,6 @@ export function defineOutboundScripts(redis: RedisClient): void {
   redis.defineCommand('scObEndpointFailed', { numberOfKeys: 1, lua: ENDPOINT_FAILED_LUA });
   redis.defineCommand('scObEndpointSucceeded', { numberOfKeys: 1, lua: ENDPOINT_SUCCEEDED_LUA });
   redis.defineCommand('scObDisableIfFailing', { numberOfKeys: 1, lua: DISABLE_IF_FAILING_LUA });
+  redis.defineCommand('scObEndpointRotate', { numberOfKeys: 1, lua: ENDPOINT_ROTATE_LUA });
   redis.defineCommand('scObMessageCreate', { numberOfKeys: 1, lua: MESSAGE_CREATE_LUA });
 }

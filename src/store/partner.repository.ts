@@ -2,7 +2,37 @@
 import type { SecretBox } from '../lib/crypto.js';
 import type { Platform } from '../targets/target.adapter.js';
 import type { Keys } from './keys.js';
+import type { Result } from 'ioredis';
 import type { RedisClient } from './redis.js';
+
+/**
+ * KEYS: the partner hash. ARGV: field, '1' when the field was present (else '0'), the value read,
+ * the new value ('' with ARGV[5] = 'del' deletes the field). Compare-and-set of one field: the write
+ * happens only if nobody changed it since it was read. Returns 1 when written.
+ */
+const CAS_FIELD_LUA = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == '1' then
+  if cur ~= ARGV[3] then return 0 end
+elseif cur then
+  return 0
+end
+if ARGV[5] == 'del' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[4]) end
+return 1
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    scCasField(key: string, ...args: string[]): Result<number, Context>;
+  }
+}
+
+/** Read-modify-write rounds before giving up (each lost round means another writer succeeded). */
+const CAS_ATTEMPTS = 100;
+
+export class ConcurrentUpdateError extends Error {
+  override readonly name = 'ConcurrentUpdateError';
+}
 
 export interface Partner {
   id: string;
@@ -52,7 +82,30 @@ export class PartnerRepository {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly box: SecretBox,
-  ) {}
+  ) {
+    if (typeof (redis as unknown as { scCasField?: unknown }).scCasField !== 'function') redis.defineCommand('scCasField', { numberOfKeys: 1, lua: CAS_FIELD_LUA });
+  }
+
+  /**
+   * Read-modify-write of one field of the partner hash, safe against concurrent writers in any
+   * process: `change` gets the current value (null when absent) and returns the new one (undefined:
+   * leave it; null: delete it); the write is a compare-and-set, retried from a fresh read when
+   * another writer got in between.
+   */
+  private async updateField(partnerId: string, field: string, change: (current: string | null) => string | null | undefined): Promise<string | null | undefined> {
+    const key = this.keys.partner(partnerId);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = await this.redis.hget(key, field);
+      const next = change(current);
+      if (next === undefined) return undefined;
+      const ok = await this.redis.scCasField(key, field, current === null ? '0' : '1', current ?? '', next ?? '', next === null ? 'del' : 'set');
+      if (ok === 1) {
+        this.invalidate(partnerId);
+        return next;
+      }
+    }
+    throw new ConcurrentUpdateError(`partner ${partnerId}: ${field} changed ${CAS_ATTEMPTS} times while being updated`);
+  }
 
   async create(partner: Partner, webhookSecret: string): Promise<void> {
     const key = this.keys.partner(partner.id);
@@ -127,16 +180,22 @@ export class PartnerRepository {
     return plain;
   }
 
+  /**
+   * The current secret becomes a previous one (valid for `graceMs`), expired ones are dropped and
+   * `newSecret` becomes current — atomically: concurrent rotations (any API process) each keep
+   * their secret instead of overwriting each other's.
+   */
   async rotateSecret(partnerId: string, newSecret: string, graceMs: number): Promise<void> {
-    const key = this.keys.partner(partnerId);
-    const now = Date.now();
-    const current = JSON.parse((await this.redis.hget(key, 'secrets')) ?? '[]') as WebhookSecretRecord[];
-    const kept = current
-      .map((s) => (s.expiresAt === null ? { ...s, expiresAt: new Date(now + graceMs).toISOString() } : s))
-      .filter((s) => s.expiresAt !== null && Date.parse(s.expiresAt) > now);
-    kept.push({ sealed: this.box.encrypt(newSecret), createdAt: new Date(now).toISOString(), expiresAt: null });
-    await this.redis.hset(key, 'secrets', JSON.stringify(kept));
-    this.invalidate(partnerId);
+    const sealed = this.box.encrypt(newSecret);
+    await this.updateField(partnerId, 'secrets', (raw) => {
+      const now = Date.now();
+      const current = JSON.parse(raw ?? '[]') as WebhookSecretRecord[];
+      const kept = current
+        .map((s) => (s.expiresAt === null ? { ...s, expiresAt: new Date(now + graceMs).toISOString() } : s))
+        .filter((s) => s.expiresAt !== null && Date.parse(s.expiresAt) > now);
+      kept.push({ sealed, createdAt: new Date(now).toISOString(), expiresAt: null });
+      return JSON.stringify(kept);
+    });
   }
 
   /** Claims a globally unique target id, then stores the target under its partner. */
@@ -145,17 +204,29 @@ export class PartnerRepository {
     if (claimed === null) {
       const owner = await this.redis.get(this.keys.targetOwner(t.id));
       if (owner !== t.partnerId) return false;
-      const exists = await this.redis.hexists(this.keys.partner(t.partnerId), `t:${t.id}`);
-      if (exists) return false;
     }
-    await this.redis.hset(this.keys.partner(t.partnerId), `t:${t.id}`, JSON.stringify(t));
+    // HSETNX: two concurrent creates of the same id both pass the owner check; only one may win.
+    const created = await this.redis.hsetnx(this.keys.partner(t.partnerId), `t:${t.id}`, JSON.stringify(t));
     this.invalidate(t.partnerId);
-    return true;
+    return created === 1;
   }
 
-  async saveTarget(t: TargetRecord): Promise<void> {
-    await this.redis.hset(this.keys.partner(t.partnerId), `t:${t.id}`, JSON.stringify(t));
-    this.invalidate(t.partnerId);
+  /**
+   * Read-modify-write of a target (PATCH), atomic against concurrent PATCHes and DELETE: `change`
+   * gets the stored target and returns the new one. Null when the target does not exist (also
+   * when it was deleted meanwhile: a PATCH never brings a deleted target back).
+   */
+  async updateTarget(partnerId: string, targetId: string, change: (t: TargetRecord) => TargetRecord): Promise<{ before: TargetRecord; after: TargetRecord } | null> {
+    let before: TargetRecord | undefined;
+    let after: TargetRecord | undefined;
+    await this.updateField(partnerId, `t:${targetId}`, (raw) => {
+      before = undefined;
+      if (raw === null) return undefined;
+      before = JSON.parse(raw) as TargetRecord;
+      after = change(before);
+      return JSON.stringify(after);
+    });
+    return before && after ? { before, after } : null;
   }
 
   async getTarget(partnerId: string, targetId: string): Promise<TargetRecord | null> {

@@ -198,6 +198,20 @@ describe('secret rotation', () => {
     }
   });
 
+  test('concurrent rotations each keep their secret: every secret handed out verifies (no lost update)', async () => {
+    const pid = 'rotc';
+    const original = await createPartner(svc, pid);
+    const rotations = await Promise.all(Array.from({ length: 8 }, () => svc.api(`/v1/partners/${pid}/webhook-secret/rotate`, { method: 'POST' })));
+    expect(rotations.map((r) => r.status)).toEqual(Array(8).fill(200));
+    const handedOut = await Promise.all(rotations.map(async (r) => ((await r.json()) as { webhookSecret: string }).webhookSecret));
+    expect(new Set(handedOut).size).toBe(8);
+    const bundle = (await svc.rt.partners.bundle(pid))!;
+    // One current secret, every other one in its grace period: nothing overwritten.
+    expect(bundle.secrets.filter((s) => s.expiresAt === null)).toHaveLength(1);
+    expect(new Set(svc.rt.partners.activeSecrets(bundle))).toEqual(new Set([original, ...handedOut]));
+    for (const [i, s] of [original, ...handedOut].entries()) expect((await sendEvent(svc, pid, s, undefined, { body: body(`rotc-${i}`) })).status).toBe(202);
+  });
+
   test('rotating an unknown partner is 404', async () => {
     await expectProblem(await svc.api('/v1/partners/nope/webhook-secret/rotate', { method: 'POST' }), 404);
   });

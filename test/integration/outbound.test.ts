@@ -349,6 +349,24 @@ test('rotate-secret: the new secret verifies, and so does the old one during the
   }
 });
 
+test('concurrent rotate-secret calls chain: the two newest secrets handed out are the current and the previous one', async () => {
+  const p = await newPartner();
+  const rcv = await startReceiver(() => ({ status: 200 }));
+  const { id: ep, secret: original } = await addEndpoint(p, rcv.url);
+  const rs = await Promise.all([0, 1].map(() => svc.api(`/v1/partners/${p}/endpoints/${ep}/rotate-secret`, { method: 'POST' })));
+  expect(rs.map((r) => r.status)).toEqual([200, 200]);
+  const handedOut = await Promise.all(rs.map(async (r) => ((await r.json()) as { secret: string }).secret));
+  // Whichever ran second demoted the first one's secret (not the original) to previous.
+  const h = await svc.rt.redis.hgetall(svc.rt.keys.endpoint(p, ep));
+  const stored = [h['secretSealed']!, h['previousSecretSealed']!].map((x) => svc.rt.box.decrypt(x));
+  expect(new Set(stored)).toEqual(new Set(handedOut));
+  expect(stored).not.toContain(original);
+  const { messageId } = await emit(p, { orderId: 'rc1' });
+  await deliveryState(p, messageId!, ep, 'delivered');
+  const got = rcv.forId(messageId!)[0]!;
+  for (const s of handedOut) expect(new Webhook(s).verify(got.body, got.headers)).toBeTruthy();
+});
+
 test('roles: operator writes; viewer and the own partner read; other partners and viewers cannot write', async () => {
   const p = await newPartner();
   const other = await newPartner();

@@ -189,6 +189,23 @@ describe('target validation', () => {
     expect(r.status).toBe(201);
     expect(await r.json()).toMatchObject({ baseUrl: 'http://127.0.0.1:4100/youtube' });
   });
+
+  test('concurrent PATCHes of different fields all land (no lost update); a PATCH never revives a deleted target', async () => {
+    const id = 'race-yt';
+    expect((await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { ...newTarget, id } })).status).toBe(201);
+    const path = `/v1/partners/${PARTNER}/targets/${id}`;
+    const patches = [{ name: 'Renamed' }, { enabled: false }, { commissionRateBps: 777 }, { pinDelayMs: 1234 }, { rateLimit: { requests: 9, windowMs: 9000 } }, { credentials: { refreshToken: ROTATED } }];
+    const rs = await Promise.all(patches.map((json) => svc.api(path, { method: 'PATCH', json })));
+    expect(rs.map((r) => r.status)).toEqual(patches.map(() => 200));
+    const t = (await svc.rt.partners.getTarget(PARTNER, id))!;
+    expect(t).toMatchObject({ name: 'Renamed', enabled: false, commissionRateBps: 777, pinDelayMs: 1234, rateLimit: { requests: 9, windowMs: 9000 } });
+    expect(svc.rt.partners.openCredentials(t)).toEqual({ refreshToken: ROTATED });
+
+    const [del, patch] = await Promise.all([svc.api(path, { method: 'DELETE' }), svc.api(path, { method: 'PATCH', json: { name: 'Late' } })]);
+    expect(del.status).toBe(204);
+    expect([200, 404]).toContain(patch.status);
+    expect(await svc.rt.partners.getTarget(PARTNER, id)).toBeNull();
+  });
 });
 
 describe('ALLOW_PRIVATE_DESTINATIONS=false', () => {

@@ -89,19 +89,21 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
 
   app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials', params: TargetParams, body: PatchTarget } }, async (req) => {
     const { partnerId, targetId } = req.params;
-    const t = await partners.getTarget(partnerId, targetId);
-    if (!t) throw notFound(`target ${targetId}`);
+    if (!(await partners.getTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
     await checkBaseUrl(req.body.baseUrl);
     const { credentials, baseUrl, rateLimit, ...rest } = req.body;
-    const next: TargetRecord = {
+    const credentialsSealed = credentials ? partners.sealCredentials(credentials) : undefined;
+    // Atomic against a concurrent PATCH or DELETE (compare-and-set, re-applied to a fresh read).
+    const updated = await partners.updateTarget(partnerId, targetId, (t) => ({
       ...t,
       ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
       ...(rateLimit !== undefined ? { rateLimit: rateLimit ?? undefined } : {}),
       ...(baseUrl !== undefined ? { baseUrl: baseUrl ?? undefined } : {}),
-      ...(credentials ? { credentialsSealed: partners.sealCredentials(credentials) } : {}),
+      ...(credentialsSealed ? { credentialsSealed } : {}),
       updatedAt: new Date().toISOString(),
-    };
-    await partners.saveTarget(next);
+    }));
+    if (!updated) throw notFound(`target ${targetId}`);
+    const { before: t, after: next } = updated;
     await partners.audit(partnerId, { who: req.principal?.id, action: 'target.updated', targetId, fields: Object.keys(req.body) });
     if (!t.enabled || credentials) await kick(next);
     return publicTarget(next);
