@@ -2,6 +2,10 @@
  * Per target-account rate limiting shared by every worker process: a sliding-window log (one Lua
  * call, one slot per target) plus a "blocked until" marker for Retry-After / quota resets. A full
  * window or a block throws RateLimitedError: the job is delayed, no handler sleeps.
+ *
+ * Time comes from Redis (TIME inside the scripts), never from the worker: workers whose clocks
+ * disagree would otherwise each see a different window (a fast clock expires everybody's entries
+ * early and lets a burst through) and a different end of a block.
  */
 import { RateLimitedError } from '../targets/target.errors.js';
 import type { RateLimiter } from '../targets/target.adapter.js';
@@ -9,15 +13,19 @@ import type { Result } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
-/** KEYS: window zset, block key. ARGV: now ms, window ms, limit, cost, member. Returns wait ms (0 = granted). */
-const ACQUIRE_LUA = `
+const REDIS_NOW_MS = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+/** KEYS: window zset, block key. ARGV: window ms, limit, cost, member. Returns wait ms (0 = granted). */
+const ACQUIRE_LUA = `${REDIS_NOW_MS}
 local blocked = tonumber(redis.call('GET', KEYS[2]) or '0')
-local now = tonumber(ARGV[1])
 if blocked > now then return blocked - now end
-local limit = tonumber(ARGV[3])
+local limit = tonumber(ARGV[2])
 if limit <= 0 then return 0 end
-local window = tonumber(ARGV[2])
-local cost = tonumber(ARGV[4])
+local window = tonumber(ARGV[1])
+local cost = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local used = redis.call('ZCARD', KEYS[1])
 if used + cost > limit then
@@ -27,14 +35,30 @@ if used + cost > limit then
   if wait < 1 then wait = 1 end
   return wait
 end
-for i = 1, cost do redis.call('ZADD', KEYS[1], now, ARGV[5] .. ':' .. i) end
+for i = 1, cost do redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. i) end
 redis.call('PEXPIRE', KEYS[1], window)
 return 0
+`;
+
+/**
+ * KEYS: block key, reason key. ARGV: block for ms (from now, Redis time), reason. A block only ever
+ * grows: a shorter one (a 1 s Retry-After during a quota block that lasts until midnight) leaves the
+ * longer one in place. Returns 1 when the block was extended.
+ */
+const BLOCK_LUA = `${REDIS_NOW_MS}
+local ms = tonumber(ARGV[1])
+local untilMs = now + ms
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur >= untilMs then return 0 end
+redis.call('SET', KEYS[1], string.format('%d', untilMs), 'PX', ms)
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ms)
+return 1
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scAcquire(windowKey: string, blockKey: string, ...args: (string | number)[]): Result<number, Context>;
+    scBlock(blockKey: string, reasonKey: string, ...args: (string | number)[]): Result<number, Context>;
   }
 }
 
@@ -52,7 +76,10 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly targetId: string,
     private readonly limit: WindowLimit | undefined,
   ) {
-    if (typeof (redis as unknown as { scAcquire?: unknown }).scAcquire !== 'function') redis.defineCommand('scAcquire', { numberOfKeys: 2, lua: ACQUIRE_LUA });
+    if (typeof (redis as unknown as { scBlock?: unknown }).scBlock !== 'function') {
+      redis.defineCommand('scAcquire', { numberOfKeys: 2, lua: ACQUIRE_LUA });
+      redis.defineCommand('scBlock', { numberOfKeys: 2, lua: BLOCK_LUA });
+    }
   }
 
   async acquire(cost = 1): Promise<void> {
@@ -60,7 +87,6 @@ export class RedisRateLimiter implements RateLimiter {
     const wait = await this.redis.scAcquire(
       this.keys.targetLimit(this.targetId, 'window'),
       this.keys.targetLimit(this.targetId, 'blocked'),
-      Date.now(),
       this.limit?.windowMs ?? 1000,
       this.limit?.requests ?? 0,
       this.limit ? 1 : cost > 0 ? 1 : 0,
@@ -69,10 +95,13 @@ export class RedisRateLimiter implements RateLimiter {
     if (wait > 0) throw new RateLimitedError(`rate limit of target ${this.targetId}: wait ${wait} ms`, wait, 'local_limit');
   }
 
+  /**
+   * `untilMs` is on this worker's clock (now + Retry-After, or a quota reset it computed); only the
+   * remaining duration leaves the process, and Redis anchors it to its own clock.
+   */
   async blockUntil(untilMs: number, reason: string): Promise<void> {
-    const ttl = untilMs - Date.now();
-    if (ttl <= 0) return;
-    await this.redis.set(this.keys.targetLimit(this.targetId, 'blocked'), String(untilMs), 'PX', ttl);
-    await this.redis.set(this.keys.targetLimit(this.targetId, 'blocked-reason'), reason, 'PX', ttl);
+    const forMs = Math.ceil(untilMs - Date.now());
+    if (forMs <= 0) return;
+    await this.redis.scBlock(this.keys.targetLimit(this.targetId, 'blocked'), this.keys.targetLimit(this.targetId, 'blocked-reason'), forMs, reason);
   }
 }

@@ -1,0 +1,91 @@
+/**
+ * The shared per-account limiter (src/store/rate-limiter.ts) against a real redis-server: a block
+ * never gets shorter, and time comes from Redis, so workers whose clocks disagree still share one
+ * window and one block. A worker with a skewed clock is played by shifting Date.now in this process
+ * while that worker's call runs.
+ */
+import { RedisRateLimiter } from '../../src/store/rate-limiter.js';
+import { Keys } from '../../src/store/keys.js';
+import { createRedis, type RedisClient } from '../../src/store/redis.js';
+import { RateLimitedError } from '../../src/targets/target.errors.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+
+let server: TestRedis;
+let redis: RedisClient;
+const keys = new Keys('rl');
+let n = 0;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = createRedis({ url: server.url }, 'worker');
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.destroy();
+});
+
+/** Runs `fn` as a worker whose clock is `skewMs` off. */
+async function withClockSkew<T>(skewMs: number, fn: () => Promise<T>): Promise<T> {
+  const real = Date.now;
+  Date.now = () => real() + skewMs;
+  try {
+    return await fn();
+  } finally {
+    Date.now = real;
+  }
+}
+
+/** The wait the limiter asks for, or 0 when the slot was granted. */
+async function waitOf(limiter: RedisRateLimiter): Promise<number> {
+  try {
+    await limiter.acquire();
+    return 0;
+  } catch (err) {
+    if (!(err instanceof RateLimitedError)) throw err;
+    return err.delayMs;
+  }
+}
+
+const HOUR = 3_600_000;
+
+test('a shorter block never shortens a longer one; a longer one extends it', async () => {
+  const limiter = new RedisRateLimiter(redis, keys, `t${++n}`, undefined);
+  await limiter.blockUntil(Date.now() + 60_000, 'quota');
+  await limiter.blockUntil(Date.now() + 1_000, 'retry-after 1 s');
+  const wait = await waitOf(limiter);
+  expect(wait).toBeGreaterThan(55_000);
+  expect(await redis.get(keys.targetLimit(`t${n}`, 'blocked-reason'))).toBe('quota');
+  await limiter.blockUntil(Date.now() + 120_000, 'quota 2');
+  expect(await waitOf(limiter)).toBeGreaterThan(115_000);
+  expect(await redis.get(keys.targetLimit(`t${n}`, 'blocked-reason'))).toBe('quota 2');
+});
+
+test('the window is measured on the Redis clock: a worker whose clock runs an hour ahead gets no extra slot', async () => {
+  const id = `t${++n}`;
+  const onTime = new RedisRateLimiter(redis, keys, id, { requests: 1, windowMs: 10_000 });
+  const ahead = new RedisRateLimiter(redis, keys, id, { requests: 1, windowMs: 10_000 });
+  expect(await waitOf(onTime)).toBe(0);
+  const wait = await withClockSkew(HOUR, () => waitOf(ahead));
+  expect(wait).toBeGreaterThan(0);
+  expect(wait).toBeLessThanOrEqual(10_000);
+  // …and one whose clock is behind is not told to wait for an hour.
+  const behind = await withClockSkew(-HOUR, () => waitOf(new RedisRateLimiter(redis, keys, id, { requests: 1, windowMs: 10_000 })));
+  expect(behind).toBeGreaterThan(0);
+  expect(behind).toBeLessThanOrEqual(10_000);
+});
+
+test('a block holds on the Redis clock whichever worker set it and whichever worker asks', async () => {
+  const id = `t${++n}`;
+  const onTime = new RedisRateLimiter(redis, keys, id, undefined);
+  await onTime.blockUntil(Date.now() + 60_000, 'retry-after 60 s');
+  const askedByFast = await withClockSkew(HOUR, () => waitOf(new RedisRateLimiter(redis, keys, id, undefined)));
+  expect(askedByFast).toBeGreaterThan(55_000);
+  expect(askedByFast).toBeLessThanOrEqual(60_000);
+
+  const id2 = `t${++n}`;
+  // A worker an hour ahead says "Retry-After: 30": that is 30 s for everybody, not an hour and 30 s.
+  await withClockSkew(HOUR, () => new RedisRateLimiter(redis, keys, id2, undefined).blockUntil(Date.now() + 30_000, 'retry-after 30 s'));
+  const wait = await waitOf(new RedisRateLimiter(redis, keys, id2, undefined));
+  expect(wait).toBeGreaterThan(25_000);
+  expect(wait).toBeLessThanOrEqual(30_000);
+});
