@@ -121,6 +121,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     timeoutMs: config.platformTimeoutMs,
     platformSettings: { facebookGraphVersion: config.facebookGraphVersion },
     maxRetries: config.syncMaxRetries,
+    leaseMs: config.workerLockMs,
     onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
   });
   const reconcile = new ReconcileService({

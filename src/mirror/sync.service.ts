@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
 import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
-import type { IntentRepository } from '../store/intent.repository.js';
+import { LeaseLostError, newLeaseToken, type IntentRepository, type MirrorLease } from '../store/intent.repository.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
@@ -42,11 +42,23 @@ export interface SyncDeps {
   /** Which platform API versions the adapters call (config). */
   platformSettings: PlatformSettings;
   maxRetries: number;
+  /** How long a run owns a mirror without renewing (the BullMQ job lock duration). */
+  leaseMs: number;
   /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
   onMirrorChanged?: (partnerId: string, showId: string, mirror: MirrorDoc) => Promise<void>;
 }
 
 const MAX_ROUNDS = 5;
+
+/** Who is running a sync: the BullMQ job's lock token (a takeover after a stall has a new one). */
+export interface SyncRun {
+  token?: string;
+  /** Aborted when the job's lock could not be renewed: the run gives up its lease at once. */
+  signal?: AbortSignal;
+}
+
+/** A sync job as seen by the run that owns its mirror. */
+type OwnedJob = SyncJob & { lease: MirrorLease };
 
 function specOf(d: DesiredShow): ShowSpec {
   return { title: d.title, description: d.description, scheduledAt: d.scheduledAt };
@@ -95,8 +107,50 @@ export class SyncService {
     });
   }
 
-  async sync(job: SyncJob): Promise<SyncOutcome> {
-    const { partnerId, showId, targetId } = job;
+  /**
+   * One run of a sync job. The run first takes the mirror's lease (src/store/intent.repository.ts):
+   * while another run holds it (a stalled run whose lock has not lapsed yet, or a concurrent one)
+   * this run waits as a delayed job; once the lease is lost every write of this run is refused and
+   * it stops.
+   */
+  async sync(plain: SyncJob, run: SyncRun = {}): Promise<SyncOutcome> {
+    const { intents, leaseMs } = this.deps;
+    const { partnerId, showId, targetId } = plain;
+    const got = await intents.acquire(partnerId, showId, targetId, run.token ?? newLeaseToken(), leaseMs);
+    if (!('lease' in got)) return { kind: 'delay', delayMs: got.heldForMs + 50, reason: 'mirror owned by another run' };
+    const { lease } = got;
+    let lost = false;
+    // Renewed on this process's event loop, like BullMQ's job lock: a stall lets both lapse.
+    const renewal = setInterval(() => {
+      intents.renew(lease).then(
+        (ok) => {
+          if (!ok) lost = true;
+        },
+        () => undefined, // Redis trouble: the fenced writes of this run will say so
+      );
+    }, Math.max(100, Math.floor(leaseMs / 3)));
+    renewal.unref();
+    const giveUp = (): void => {
+      lost = true;
+      clearInterval(renewal);
+      intents.release(lease).catch(() => undefined);
+    };
+    run.signal?.addEventListener('abort', giveUp, { once: true });
+    try {
+      return await this.syncOwned({ ...plain, lease });
+    } catch (err) {
+      if (!(err instanceof LeaseLostError)) throw err;
+      this.deps.log.warn({ partnerId, showId, targetId, err: { message: err.message } }, 'sync run lost its mirror to another run; stopping');
+      return { kind: 'delay', delayMs: Math.max(100, Math.floor(leaseMs / 10)), reason: 'lease lost' };
+    } finally {
+      clearInterval(renewal);
+      run.signal?.removeEventListener('abort', giveUp);
+      if (!lost) await intents.release(lease).catch(() => undefined);
+    }
+  }
+
+  private async syncOwned(job: OwnedJob): Promise<SyncOutcome> {
+    const { partnerId, showId, targetId, lease } = job;
     const { shows, partners } = this.deps;
     const log = this.deps.log.child({ partnerId, showId, targetId });
     for (let round = 0; round < MAX_ROUNDS; round++) {
@@ -108,7 +162,7 @@ export class SyncService {
         const mirror = stored ?? newMirror(targetId, target.platform);
         const save = async (): Promise<void> => {
           mirror.retries = 0; // progress: the next failure starts a fresh backoff
-          await shows.saveMirror(partnerId, showId, mirror);
+          await shows.saveMirror(partnerId, showId, mirror, lease);
         };
         let wakeAt: number | undefined;
         try {
@@ -126,10 +180,10 @@ export class SyncService {
         } catch (err) {
           const outcome = await this.onError(err, mirror, target, log);
           await save();
-          await this.notify(partnerId, showId, mirror);
+          await this.notify(partnerId, showId, mirror, lease);
           return outcome;
         }
-        await this.notify(partnerId, showId, mirror);
+        await this.notify(partnerId, showId, mirror, lease);
         if ((await shows.version(partnerId, showId)) === desired.version) {
           if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
           return { kind: 'done', state: mirror.state };
@@ -149,13 +203,13 @@ export class SyncService {
    * Report a changed mirror to the partner. The fingerprint of what was last reported is stored on
    * the mirror, so a failed report is retried by the next run instead of being lost.
    */
-  private async notify(partnerId: string, showId: string, mirror: MirrorDoc): Promise<void> {
+  private async notify(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease): Promise<void> {
     if (!this.deps.onMirrorChanged) return;
     const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
     if (fingerprint === mirror.notified) return;
     await this.deps.onMirrorChanged(partnerId, showId, mirror);
     mirror.notified = fingerprint;
-    await this.deps.shows.saveMirror(partnerId, showId, mirror);
+    await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
   }
 
   private async onError(err: unknown, mirror: MirrorDoc, target: TargetRecord, log: Logger): Promise<SyncOutcome> {
@@ -200,10 +254,10 @@ export class SyncService {
     }
   }
 
-  private op(job: SyncJob, mirror: MirrorDoc, scope: string): OpContext {
+  private op(job: OwnedJob, mirror: MirrorDoc, scope: string): OpContext {
     const s = `g${mirror.generation}:${scope}`;
     return {
-      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s),
+      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease),
       marker: `${short(`${job.partnerId}\u0000${job.showId}\u0000${job.targetId}`)}-${short(s)}`,
     };
   }
@@ -217,7 +271,7 @@ export class SyncService {
    * The state machine. Throws TargetErrors; saves after every remote side effect. Returns when to
    * come back (a delayed pin), if anything is waiting.
    */
-  private async drive(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, pinDelayMs: number, save: () => Promise<void>): Promise<number | undefined> {
+  private async drive(job: OwnedJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, pinDelayMs: number, save: () => Promise<void>): Promise<number | undefined> {
     const caps = adapter.capabilities;
     if (mirror.state === 'failed' || mirror.state === 'ended' || mirror.state === 'cancelled') return undefined;
 
@@ -290,7 +344,7 @@ export class SyncService {
   }
 
   private async syncPins(
-    job: SyncJob,
+    job: OwnedJob,
     desired: DesiredShow,
     mirror: MirrorDoc,
     adapter: TargetAdapter,

@@ -17,10 +17,37 @@ export interface SyncWorkerOptions {
   lockMs?: number;
 }
 
-export function createSyncProcessor(service: SyncService) {
+/**
+ * Runs of this process, by queue and job id, so that a lock BullMQ could not renew (the job is
+ * about to be taken over) ends the run's lease at once instead of when it lapses.
+ */
+export class SyncRuns {
+  private readonly runs = new Map<string, AbortController>();
+  start(queue: string, jobId: string | undefined): AbortSignal {
+    const c = new AbortController();
+    if (jobId !== undefined) this.runs.set(`${queue}\u0000${jobId}`, c);
+    return c.signal;
+  }
+  end(queue: string, jobId: string | undefined): void {
+    if (jobId !== undefined) this.runs.delete(`${queue}\u0000${jobId}`);
+  }
+  lockLost(queue: string, jobIds: string[]): void {
+    for (const id of jobIds) this.runs.get(`${queue}\u0000${id}`)?.abort(new Error('job lock lost'));
+  }
+}
+
+export function createSyncProcessor(service: SyncService, runs: SyncRuns = new SyncRuns()) {
   return async (job: Job<SyncJob>, token?: string): Promise<string> => {
     const data = SyncJobSchema.parse(job.data);
-    const outcome = await service.sync(data);
+    // The job's lock token is the run's identity: a takeover after a stall has a new one, and the
+    // intents it owns are fenced against the stalled run (src/store/intent.repository.ts).
+    const signal = runs.start(job.queueName, job.id);
+    let outcome;
+    try {
+      outcome = await service.sync(data, { ...(token ? { token } : {}), signal });
+    } finally {
+      runs.end(job.queueName, job.id);
+    }
     if (outcome.kind === 'delay') {
       // A wait is a delayed job, not a sleeping handler; it keeps its deduplication id meanwhile.
       await job.moveToDelayed(Date.now() + outcome.delayMs, token);
@@ -31,18 +58,20 @@ export function createSyncProcessor(service: SyncService) {
 }
 
 export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions): Worker[] {
-  const processor = createSyncProcessor(service);
+  const runs = new SyncRuns();
+  const processor = createSyncProcessor(service, runs);
   return allSyncQueueNames(opts.shards).map(({ name }) => {
     const w = new Worker<SyncJob, string>(name, processor, {
       connection: opts.connection,
       prefix: opts.keys.queuePrefix(name),
       concurrency: opts.concurrency,
       // Intents make a re-run after a stall harmless; keep the lock short so a crashed worker's
-      // jobs come back quickly.
+      // jobs come back quickly. The mirror lease (SyncService) lasts as long as this lock.
       lockDuration: opts.lockMs ?? 30_000,
       stalledInterval: Math.max(500, Math.floor((opts.lockMs ?? 30_000) / 2)),
       maxStalledCount: 100,
     });
+    w.on('lockRenewalFailed', (jobIds: string[]) => runs.lockLost(name, jobIds));
     w.on('failed', (job, err) => opts.log.error({ err, queue: name, jobId: job?.id, attempts: job?.attemptsMade }, 'sync job failed'));
     w.on('error', (err) => opts.log.error({ err, queue: name }, 'sync worker error'));
     return w;

@@ -1,45 +1,177 @@
 /**
  * Intents: the exactly-once record around each non-idempotent platform call (ARCHITECTURE
  * "Exactly-once side effects on at-least-once queues"). See `Once` in target.adapter.ts.
+ *
+ * Intents are owned. A sync run first takes the mirror's lease (one per show × target, in the show's
+ * slot, as long as the BullMQ job lock and renewed on the same event loop, so both lapse together
+ * when a run stalls). Every intent step and every mirror save checks, in the same Lua step as its
+ * write, that no other run holds the lease, and an intent records its owner: once a takeover run has
+ * the lease, or has taken a step over, the stalled run can neither start nor complete that step, nor
+ * save the mirror — it stops at its next write. A lease that merely lapsed (a slow event loop, nobody
+ * else came) is taken back by the next write of its run. (What no fencing can undo is a platform
+ * request already on the wire when the stall began; the takeover's `recover()` looks that object up
+ * by its marker before creating another.)
  */
+import { randomBytes } from 'node:crypto';
+import type { Result } from 'ioredis';
 import type { Once } from '../targets/target.adapter.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
 interface IntentRecord {
   status: 'started' | 'done';
+  /** The lease token of the run that started (and completes) the step. */
+  owner?: string;
   result?: unknown;
   startedAt: string;
 }
 
 const TTL_SEC = 90 * 24 * 3600;
 
+/** KEYS: lease. ARGV: token, ttl ms. Returns 0 when taken (or renewed), else the ms until the holder's lease lapses. */
+const LEASE_ACQUIRE_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 1 then left = tonumber(ARGV[2]) end
+  return left
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return 0
+`;
+
+/** KEYS: lease. ARGV: token. */
+const LEASE_RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/**
+ * The fencing check every owned write starts with (KEYS[2] = lease, ARGV[1] = token): refuse when
+ * another run holds the lease. TAKE_BACK (ARGV[4] = lease ttl ms), once the write is decided: a lease
+ * that lapsed with nobody else taking it is this run's again.
+ */
+const OTHER_HOLDER = `
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return LOST end
+`;
+const TAKE_BACK = `
+if not holder then redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[4])) end
+`;
+
+/**
+ * KEYS: intent, lease. ARGV: token, the started record (json, owner = token), ttl s, lease ttl ms.
+ * Returns {-1} when another run owns the mirror, {2, record} when the step is done, {1, record} when an
+ * earlier run started it and never finished (now ours: recover first), {0} when it is new.
+ */
+const INTENT_START_LUA = `${OTHER_HOLDER.replace('LOST', '{-1}')}
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local ok, rec = pcall(cjson.decode, raw)
+  if ok and type(rec) == 'table' and rec['status'] == 'done' then return {2, raw} end
+end
+${TAKE_BACK}
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+if raw then return {1, raw} end
+return {0}
+`;
+
+/**
+ * KEYS: intent, lease. ARGV: token, the done record (json), ttl s, lease ttl ms. Writes it only
+ * while no other run holds the lease and the token still owns the step (a takeover that started the
+ * step again owns it now). Returns 1 when written, 0 when the run lost the step.
+ */
+const INTENT_COMPLETE_LUA = `${OTHER_HOLDER.replace('LOST', '0')}
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local ok, rec = pcall(cjson.decode, raw)
+  if not ok or type(rec) ~= 'table' or rec['owner'] ~= ARGV[1] then return 0 end
+end
+${TAKE_BACK}
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    scLeaseAcquire(lease: string, token: string, ttlMs: number): Result<number, Context>;
+    scLeaseRelease(lease: string, token: string): Result<number, Context>;
+    scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<[number, string?], Context>;
+    scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
+  }
+}
+
+/** The run no longer holds the mirror's lease (it stalled and another run took over): it must stop. */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+}
+
+/** A run's hold on one mirror (show × target). */
+export interface MirrorLease {
+  readonly key: string;
+  readonly token: string;
+  readonly ttlMs: number;
+}
+
+export function newLeaseToken(): string {
+  return randomBytes(12).toString('base64url');
+}
+
 export class IntentRepository {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
-  ) {}
+  ) {
+    if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
+      redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
+      redis.defineCommand('scLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_LUA });
+      redis.defineCommand('scIntentStart', { numberOfKeys: 2, lua: INTENT_START_LUA });
+      redis.defineCommand('scIntentComplete', { numberOfKeys: 2, lua: INTENT_COMPLETE_LUA });
+    }
+  }
 
-  /** A `once` whose steps are scoped to (show, target, scope). */
-  scoped(partnerId: string, showId: string, targetId: string, scope: string): Once {
+  /**
+   * Takes the mirror's lease for `token` (a BullMQ job token: a takeover run has a new one), or
+   * reports how long the current holder keeps it. Taking it again with the same token renews it.
+   */
+  async acquire(partnerId: string, showId: string, targetId: string, token: string, ttlMs: number): Promise<{ lease: MirrorLease } | { heldForMs: number }> {
+    const key = this.keys.mirrorLease(partnerId, showId, targetId);
+    const wait = await this.redis.scLeaseAcquire(key, token, ttlMs);
+    return wait === 0 ? { lease: { key, token, ttlMs } } : { heldForMs: wait };
+  }
+
+  /** Extends the lease (takes it back when it lapsed and nobody took it); false when another run holds it. */
+  async renew(lease: MirrorLease): Promise<boolean> {
+    return (await this.redis.scLeaseAcquire(lease.key, lease.token, lease.ttlMs)) === 0;
+  }
+
+  async release(lease: MirrorLease): Promise<void> {
+    await this.redis.scLeaseRelease(lease.key, lease.token);
+  }
+
+  /** A `once` whose steps are scoped to (show, target, scope) and owned by `lease`. */
+  scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease): Once {
     return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
       const key = this.keys.intent(partnerId, showId, targetId, `${scope}:${step}`);
-      const raw = await this.redis.get(key);
-      if (raw) {
-        const rec = JSON.parse(raw) as IntentRecord;
-        if (rec.status === 'done') return rec.result as T;
-        if (recover) {
-          const found = await recover();
-          if (found !== null) {
-            await this.redis.set(key, JSON.stringify({ ...rec, status: 'done', result: found } satisfies IntentRecord), 'EX', TTL_SEC);
-            return found;
-          }
+      const startedAt = new Date().toISOString();
+      const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt } satisfies IntentRecord);
+      const [state, raw] = await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs);
+      if (state === -1) throw new LeaseLostError(`intent ${scope}:${step}: this run no longer owns the mirror`);
+      if (state === 2) return (JSON.parse(raw!) as IntentRecord).result as T;
+      const complete = async (result: T): Promise<T> => {
+        const done = JSON.stringify({ status: 'done', owner: lease.token, result, startedAt } satisfies IntentRecord);
+        if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
+          throw new LeaseLostError(`intent ${scope}:${step}: another run took the mirror over before this one recorded its result`);
         }
+        return result;
+      };
+      if (state === 1 && recover) {
+        // Started by an earlier run that never recorded a result: the object may exist already.
+        const found = await recover();
+        if (found !== null) return complete(found);
       }
-      await this.redis.set(key, JSON.stringify({ status: 'started', startedAt: new Date().toISOString() } satisfies IntentRecord), 'EX', TTL_SEC);
-      const result = await run();
-      await this.redis.set(key, JSON.stringify({ status: 'done', result, startedAt: new Date().toISOString() } satisfies IntentRecord), 'EX', TTL_SEC);
-      return result;
+      return complete(await run());
     };
   }
 }

@@ -48,6 +48,10 @@ export class Keys {
   mirror(partnerId: string, showId: string, targetId: string): string {
     return `${this.showTag(partnerId, showId)}:mirror:${targetId}`;
   }
+  /** The lease of the sync run that owns this mirror (intents and mirror saves are fenced by it). */
+  mirrorLease(partnerId: string, showId: string, targetId: string): string {
+    return `${this.showTag(partnerId, showId)}:lease:${targetId}`;
+  }
   intent(partnerId: string, showId: string, targetId: string, step: string): string {
     return `${this.showTag(partnerId, showId)}:intent:${targetId}:${step}`;
   }

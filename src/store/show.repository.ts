@@ -6,6 +6,7 @@ import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired } from '../domain/desired-state.js';
 import type { MirrorDoc } from '../domain/mirror.js';
 import type { Result } from 'ioredis';
+import { LeaseLostError, type MirrorLease } from './intent.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -43,10 +44,18 @@ return {1, eventId}
 `;
 
 /**
- * KEYS: mirror. ARGV: expected rev, json (with the new rev). Compare-and-set: the stored mirror must
- * still be at the revision the writer read, so a sync and an operator action cannot overwrite each other.
+ * KEYS: mirror, its lease. ARGV: expected rev, json (with the new rev), the writer's lease token ('' for
+ * operator actions), lease ttl ms. Compare-and-set: the stored mirror must still be at the revision the
+ * writer read, so a sync and an operator action cannot overwrite each other; no other sync run may
+ * hold the lease (src/store/intent.repository.ts), so a stalled run cannot write after a takeover.
+ * Returns 1 when saved, 0 on a revision conflict, -1 when another run owns the mirror.
  */
 const SAVE_MIRROR_LUA = `
+if ARGV[3] ~= '' then
+  local holder = redis.call('GET', KEYS[2])
+  if holder and holder ~= ARGV[3] then return -1 end
+  if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
+end
 local cur = redis.call('GET', KEYS[1])
 local rev = 0
 if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
@@ -57,7 +66,7 @@ return 1
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scSaveMirror(mirror: string, ...args: (string | number)[]): Result<number, Context>;
+    scSaveMirror(mirror: string, lease: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestPlain(inbox: string, events: string, ...args: (string | number)[]): Result<[number, string], Context>;
   }
@@ -67,7 +76,7 @@ export function defineStoreScripts(redis: RedisClient): void {
   if (typeof (redis as unknown as { scIngestShow?: unknown }).scIngestShow === 'function') return;
   redis.defineCommand('scIngestShow', { numberOfKeys: 3, lua: INGEST_SHOW_LUA });
   redis.defineCommand('scIngestPlain', { numberOfKeys: 2, lua: INGEST_PLAIN_LUA });
-  redis.defineCommand('scSaveMirror', { numberOfKeys: 1, lua: SAVE_MIRROR_LUA });
+  redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
 }
 
 export class MirrorConflictError extends Error {
@@ -156,12 +165,15 @@ export class ShowRepository {
 
   /**
    * Saves the mirror if nobody else saved it since it was read (its `rev`); throws
-   * MirrorConflictError otherwise — the caller reads it again and redoes its decision.
+   * MirrorConflictError otherwise — the caller reads it again and redoes its decision. A sync run
+   * passes its lease: the save is refused with LeaseLostError once another run owns the mirror.
    */
-  async saveMirror(partnerId: string, showId: string, mirror: MirrorDoc): Promise<void> {
+  async saveMirror(partnerId: string, showId: string, mirror: MirrorDoc, lease?: MirrorLease): Promise<void> {
     const expected = mirror.rev ?? 0;
     const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: new Date().toISOString() };
-    const ok = await this.redis.scSaveMirror(this.keys.mirror(partnerId, showId, mirror.targetId), expected, JSON.stringify(next));
+    const k = this.keys;
+    const ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), expected, JSON.stringify(next), lease?.token ?? '', lease?.ttlMs ?? 0);
+    if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     mirror.rev = next.rev;
     mirror.updatedAt = next.updatedAt;

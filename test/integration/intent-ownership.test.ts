@@ -1,0 +1,133 @@
+/**
+ * Intents are owned (src/store/intent.repository.ts): a sync run holds the mirror's lease, and every
+ * intent step and mirror save is fenced by it. A stalled run and the run that took its job over (a
+ * newer BullMQ lock token) can never both act on one `started` intent. Real redis-server; the second
+ * test drives the real SyncService against the YouTube simulator.
+ */
+import { newMirror } from '../../src/domain/mirror.js';
+import { LeaseLostError, type MirrorLease } from '../../src/store/intent.repository.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+let svc: TestService;
+let sim: TestSim;
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService(); // no workers: the test plays the runs itself
+});
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+async function leaseGone(p: string, s: string, t: string): Promise<boolean> {
+  return (await svc.rt.redis.exists(svc.rt.keys.mirrorLease(p, s, t))) === 0;
+}
+
+test('a stalled run cannot complete or start a step, nor save the mirror, once its takeover owns the intent', async () => {
+  const { intents, shows } = svc.rt;
+  const [P, S, T] = ['p1', 's1', 't1'];
+  // Run A (job token "A") takes the lease, starts the step, then stalls: it renews nothing.
+  const a = await intents.acquire(P, S, T, 'job-token-A', 300);
+  if (!('lease' in a)) throw new Error('A should own the mirror');
+  const leaseA: MirrorLease = a.lease;
+  await shows.saveMirror(P, S, newMirror(T, 'youtube'), leaseA);
+  let unblockA!: () => void;
+  const aCalled = new Promise<void>((r) => {
+    unblockA = r;
+  });
+  const aRuns: string[] = [];
+  const stepA = intents.scoped(P, S, T, 'g0:create', leaseA)('broadcast', async () => {
+    aRuns.push('create');
+    await aCalled;
+    return { id: 'from-A' };
+  });
+  await waitFor(async () => aRuns.length === 1);
+
+  // While A's lease lasts, nobody else may take the mirror.
+  const early = await intents.acquire(P, S, T, 'job-token-B', 30_000);
+  expect(early).toEqual({ heldForMs: expect.any(Number) });
+
+  // A's lease lapses (as its job lock did); the takeover run B (new token) gets the mirror.
+  await waitFor(() => leaseGone(P, S, T), 5_000, 20);
+  const b = await intents.acquire(P, S, T, 'job-token-B', 30_000);
+  if (!('lease' in b)) throw new Error('B should own the mirror after A lapsed');
+  const onceB = intents.scoped(P, S, T, 'g0:create', b.lease);
+  const bCalls: string[] = [];
+  const resultB = await onceB(
+    'broadcast',
+    async () => {
+      bCalls.push('run');
+      return { id: 'from-B' };
+    },
+    async () => {
+      bCalls.push('recover'); // A started the step: B looks for what A may have created first
+      return null;
+    },
+  );
+  expect(bCalls).toEqual(['recover', 'run']);
+  expect(resultB).toEqual({ id: 'from-B' });
+
+  // A wakes up: its result is refused, the step stays B's.
+  unblockA();
+  await expect(stepA).rejects.toBeInstanceOf(LeaseLostError);
+  const again = await onceB('broadcast', async () => ({ id: 'never' }));
+  expect(again).toEqual({ id: 'from-B' });
+
+  // A cannot start another step either (its run() is never called) …
+  const late: string[] = [];
+  await expect(
+    intents.scoped(P, S, T, 'g0:start', leaseA)('start', async () => {
+      late.push('start');
+      return 1;
+    }),
+  ).rejects.toBeInstanceOf(LeaseLostError);
+  expect(late).toEqual([]);
+  // … nor save the mirror, while B can.
+  const m = (await shows.getMirror(P, S, T))!;
+  await expect(shows.saveMirror(P, S, { ...m, state: 'failed' }, leaseA)).rejects.toBeInstanceOf(LeaseLostError);
+  await shows.saveMirror(P, S, { ...m, state: 'ready' }, b.lease);
+  expect((await shows.getMirror(P, S, T))!.state).toBe('ready');
+  await intents.release(b.lease);
+  expect(await leaseGone(P, S, T)).toBe(true);
+});
+
+test('SyncService: a run that loses its mirror mid-call stops; the takeover adopts what it created — one broadcast', async () => {
+  const secret = await createPartner(svc, 'own');
+  const r = await svc.api('/v1/partners/own/targets', {
+    json: { id: 'own-yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'own', secret, showEvent('show.scheduled', sampleShow('os1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'own', showId: 'os1', targetId: 'own-yt' };
+
+  // Another run holds the mirror: this one does nothing on the platform and comes back later.
+  const held = await svc.rt.intents.acquire('own', 'os1', 'own-yt', 'someone-else', 60_000);
+  if (!('lease' in held)) throw new Error('expected the lease');
+  const blocked = await svc.rt.syncService.sync(job, { token: 'job-token-X' });
+  expect(blocked).toMatchObject({ kind: 'delay', reason: 'mirror owned by another run' });
+  expect((await sim.control('GET', '/_sim/youtube/requests')) as unknown[]).toEqual([]);
+  await svc.rt.intents.release(held.lease);
+
+  // Run A is mid-create (the simulator answers slowly) when its lease lapses and run B takes over.
+  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 1500 });
+  try {
+    const runA = svc.rt.syncService.sync(job, { token: 'job-token-A' });
+    const intentKeys = async (): Promise<string[]> => svc.rt.redis.keys(`${svc.rt.keys.showTag('own', 'os1')}:intent:*`);
+    await waitFor(async () => (await intentKeys()).length > 0, 10_000, 20);
+    await svc.rt.redis.del(svc.rt.keys.mirrorLease('own', 'os1', 'own-yt')); // A's lease lapses (A stalled)
+    const outcomeB = await svc.rt.syncService.sync(job, { token: 'job-token-B' });
+    expect(outcomeB).toEqual({ kind: 'done', state: 'ready' });
+    const outcomeA = await runA;
+    expect(outcomeA).toMatchObject({ kind: 'delay', reason: 'lease lost' });
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 0 });
+  }
+  const m = (await svc.rt.shows.getMirror('own', 'os1', 'own-yt'))!;
+  expect(m.state).toBe('ready');
+  const created = (await sim.effects('youtube')).filter((e) => e.type === 'show.created');
+  expect(created.map((e) => e.externalId)).toEqual([m.remote!.externalId]);
+  const streamInserts = ((await sim.control('GET', '/_sim/youtube/requests')) as { method: string; path: string }[]).filter((q) => q.method === 'POST' && q.path.endsWith('/liveStreams'));
+  expect(streamInserts).toHaveLength(1);
+});
