@@ -75,26 +75,36 @@ export async function assertPublicDestination(rawUrl: string, allowPrivate: bool
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+/** dns.lookup with `all: true` (injectable: tests map names to loopback with it). */
+export type Resolver = (hostname: string, options: LookupOptions & { all: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+
+/** A refusal as a connection error: `code` EDESTREFUSED (axios keeps it as `err.code`). */
+export function destinationRefused(message: string): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new DestinationRefusedError(message);
+  err.code = 'EDESTREFUSED';
+  return err;
+}
 
 /**
- * A `lookup` for http(s).request that resolves like dns.lookup but refuses a name with any private,
- * loopback or link-local address. The connection goes to the address checked here, so a DNS answer
- * that changes between assertPublicDestination() and connect (DNS rebinding) cannot slip through.
- * (Node skips `lookup` for IP literals; assertPublicDestination covers those.)
+ * A `lookup` for http(s).request / net.connect that resolves with `resolver` but refuses a name with
+ * any private, loopback or link-local address. The connection goes to the address checked here, so
+ * a DNS answer that changes between a configuration-time check and connect (DNS rebinding) cannot
+ * slip through. (Node skips `lookup` for IP literals: see src/lib/destination-guard.ts.)
  */
-export function publicOnlyLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
-  dnsLookup(hostname, { ...options, all: true }, (err, addrs) => {
-    if (err) return callback(err, '');
-    const bad = addrs.find((a) => isPrivateAddress(a.address));
-    if (bad || addrs.length === 0) {
-      const refused: NodeJS.ErrnoException = new DestinationRefusedError(
-        bad ? `${hostname} resolves to a private, loopback or link-local address (${bad.address})` : `${hostname} does not resolve`,
-      );
-      refused.code = 'EDESTREFUSED';
-      return callback(refused, '');
-    }
-    if (options.all) return callback(null, addrs);
-    const first = addrs[0]!;
-    return callback(null, first.address, first.family);
-  });
+export function guardedLookup(resolver: Resolver): (hostname: string, options: LookupOptions, callback: LookupCallback) => void {
+  return (hostname, options, callback) => {
+    resolver(hostname, { ...options, all: true }, (err, addrs) => {
+      if (err) return callback(err, '');
+      const bad = addrs.find((a) => isPrivateAddress(a.address));
+      if (bad || addrs.length === 0) {
+        return callback(destinationRefused(bad ? `${hostname} resolves to a private, loopback or link-local address (${bad.address})` : `${hostname} does not resolve`), '');
+      }
+      if (options.all) return callback(null, addrs);
+      const first = addrs[0]!;
+      return callback(null, first.address, first.family);
+    });
+  };
 }
+
+/** guardedLookup over the system resolver (outbound webhooks). */
+export const publicOnlyLookup = guardedLookup((hostname, options, callback) => dnsLookup(hostname, options, callback));

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { resolveRuntimeSecrets } from '../config/runtime-secrets.js';
 import { SecretBox } from '../lib/crypto.js';
+import { destinationGuard, type DestinationGuard } from '../lib/destination-guard.js';
 import { createLogger } from '../lib/logger.js';
 import { AttributionService } from '../attribution/attribution.service.js';
 import { LinkService } from '../links/link.service.js';
@@ -39,6 +40,8 @@ export interface Runtime {
   bullConnection: (role: ConnectionRole) => ConnectionOptions;
   keys: Keys;
   box: SecretBox;
+  /** Connect-time SSRF guard for credential-carrying connections (platform clients, relay destinations). */
+  destinations: DestinationGuard;
   adminApiKey: string;
   partners: PartnerRepository;
   apiKeys: ApiKeyRepository;
@@ -77,6 +80,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
   const intents = new IntentRepository(redis, keys);
   const links = new LinkService(redis, keys, box, config.publicBaseUrl);
+  const destinations = destinationGuard({ allowPrivate: config.allowPrivateDestinations });
   // BullMQ gets a dedicated client per Queue/Worker; the API's producers fail fast like the API itself.
   const owned: RedisClient[] = [];
   const bullConnection = (r: ConnectionRole): ConnectionOptions => {
@@ -122,6 +126,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     platformSettings: { facebookGraphVersion: config.facebookGraphVersion },
     maxRetries: config.syncMaxRetries,
     leaseMs: config.workerLockMs,
+    destinations,
     onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
   });
   const reconcile = new ReconcileService({
@@ -143,6 +148,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     bullConnection,
     keys,
     box,
+    destinations,
     adminApiKey: secrets.adminApiKey,
     partners,
     apiKeys: new ApiKeyRepository(redis, keys),
@@ -164,6 +170,8 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       await attributionProducer.close();
       await reconcile.close();
       for (const c of owned) c.disconnect();
+      destinations.httpAgent?.destroy();
+      destinations.httpsAgent?.destroy();
       await redis.quit().catch(() => undefined);
     },
   };

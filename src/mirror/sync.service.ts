@@ -17,6 +17,7 @@ import { MirrorConflictError, type ShowRepository } from '../store/show.reposito
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
+import type { DestinationGuard } from '../lib/destination-guard.js';
 import type { OpContext, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
 import type { RateLimitedError} from '../targets/target.errors.js';
 import { AuthExpiredError, isTargetError, RetryableError } from '../targets/target.errors.js';
@@ -42,6 +43,8 @@ export interface SyncDeps {
   /** Which platform API versions the adapters call (config). */
   platformSettings: PlatformSettings;
   maxRetries: number;
+  /** Connect-time SSRF guard for every platform connection (ALLOW_PRIVATE_DESTINATIONS). */
+  destinations: DestinationGuard;
   /** How long a run owns a mirror without renewing (the BullMQ job lock duration). */
   leaseMs: number;
   /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
@@ -104,6 +107,7 @@ export class SyncService {
       log,
       timeoutMs: this.deps.timeoutMs,
       settings: this.deps.platformSettings,
+      destinations: this.deps.destinations,
     });
   }
 

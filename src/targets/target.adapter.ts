@@ -9,6 +9,7 @@
  */
 import type { Logger } from 'pino';
 import type { Money } from '../domain/money.js';
+import type { DestinationGuard } from '../lib/destination-guard.js';
 
 export const PLATFORMS = ['youtube', 'tiktok', 'whatnot', 'bambuser', 'facebook'] as const;
 export type Platform = (typeof PLATFORMS)[number];
@@ -82,6 +83,12 @@ export interface PlatformSettings {
 export interface AdapterContext {
   target: TargetRef;
   settings: PlatformSettings;
+  /**
+   * The connect-time SSRF guard for every connection the adapter makes (src/lib/destination-guard.ts,
+   * installed by src/targets/platform-http.ts). The mirror worker always passes one; adapter tests
+   * that talk to a loopback simulator may leave it out.
+   */
+  destinations?: DestinationGuard;
   tokens: TokenStore;
   limiter: RateLimiter;
   log: Logger;

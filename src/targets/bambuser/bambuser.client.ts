@@ -14,6 +14,7 @@ import { PermanentError } from '../target.errors.js';
 import { mapBambuserFailure, type BambuserFailure, type MappedFailure } from './bambuser.errors.js';
 import { parseTargetCredentials } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
+import { createPlatformHttp } from '../platform-http.js';
 
 const GLOBAL_API = 'https://liveshopping-api.bambuser.com';
 const EU_API = 'https://liveshopping-api-eu.bambuser.com';
@@ -76,7 +77,7 @@ export function createBambuserClient(ctx: AdapterContext, now: () => number = Da
   const log = ctx.log.child({ module: 'bambuser.client', targetId: ctx.target.id });
   const creds = parseCredentials(ctx.target.credentials);
   const apiBase = (ctx.target.baseUrl ?? (creds instanceof PermanentError || creds.region === 'global' ? GLOBAL_API : EU_API)).replace(/\/+$/, '');
-  const http: AxiosInstance = axios.create({
+  const http: AxiosInstance = createPlatformHttp(ctx, {
     timeout: ctx.timeoutMs,
     validateStatus: () => true,
     // A redirect could carry the Token header to another host.

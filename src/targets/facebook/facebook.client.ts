@@ -19,6 +19,7 @@ import { PermanentError } from '../target.errors.js';
 import { mapFacebookFailure, type FacebookFailure, type MappedFailure } from './facebook.errors.js';
 import { parseTargetCredentials } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
+import { createPlatformHttp } from '../platform-http.js';
 
 const GRAPH_HOST = 'https://graph.facebook.com';
 
@@ -82,7 +83,7 @@ export function createFacebookClient(ctx: AdapterContext, now: () => number = Da
   const version = ctx.settings.facebookGraphVersion;
   const base = `${(ctx.target.baseUrl ?? GRAPH_HOST).replace(/\/+$/, '')}/${version}`;
   let warnedVersion: string | undefined;
-  const http: AxiosInstance = axios.create({ timeout: ctx.timeoutMs, validateStatus: () => true, maxRedirects: 0 });
+  const http: AxiosInstance = createPlatformHttp(ctx, { timeout: ctx.timeoutMs, validateStatus: () => true, maxRedirects: 0 });
 
   function credentials(): FacebookCredentials {
     if (creds instanceof PermanentError) throw creds;

@@ -19,6 +19,7 @@ import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas
 import { signRequest } from './tiktok.sign.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
+import { createPlatformHttp } from '../platform-http.js';
 
 const OPEN_API = 'https://open-api.tiktokglobalshop.com';
 const AUTH_API = 'https://auth.tiktok-shops.com';
@@ -100,7 +101,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
   const authBase = trimSlash(ctx.target.baseUrl ?? AUTH_API);
   const creds = parseCredentials(ctx.target.credentials);
   const target = { id: ctx.target.id, partnerId: ctx.target.partnerId };
-  const http: AxiosInstance = axios.create({
+  const http: AxiosInstance = createPlatformHttp(ctx, {
     timeout: ctx.timeoutMs,
     validateStatus: () => true,
     maxRedirects: 0, // a redirect would carry the access token somewhere else

@@ -13,6 +13,7 @@ import { PermanentError } from '../target.errors.js';
 import { mapFailure, proactiveBlock, type MappedFailure, type WhatnotFailure } from './whatnot.errors.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
+import { createPlatformHttp } from '../platform-http.js';
 
 const WHATNOT_API = 'https://api.whatnot.com/seller-api/rest/v2';
 
@@ -56,7 +57,7 @@ export function createWhatnotClient(ctx: AdapterContext, now: () => number = Dat
   const base = trimSlash(ctx.target.baseUrl ?? WHATNOT_API);
   const creds = parseCredentials(ctx.target.credentials);
   const target = { id: ctx.target.id, partnerId: ctx.target.partnerId };
-  const http: AxiosInstance = axios.create({ timeout: ctx.timeoutMs, validateStatus: () => true, maxRedirects: 0 });
+  const http: AxiosInstance = createPlatformHttp(ctx, { timeout: ctx.timeoutMs, validateStatus: () => true, maxRedirects: 0 });
 
   function credentials(): WhatnotCredentials {
     if (creds instanceof PermanentError) throw creds;

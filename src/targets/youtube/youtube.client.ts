@@ -13,6 +13,7 @@ import { mapApiFailure, mapTokenFailure, type MappedFailure, type YoutubeFailure
 import { TokenResponseSchema } from './youtube.schemas.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
+import { createPlatformHttp } from '../platform-http.js';
 
 /**
  * Quota units per call, as each method's reference states them ("Quota impact"): inserts, updates,
@@ -84,7 +85,7 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
   const apiBase = trimSlash(ctx.target.baseUrl ?? GOOGLE_API);
   const oauthBase = trimSlash(ctx.target.baseUrl ?? GOOGLE_OAUTH);
   const creds = parseCredentials(ctx.target.credentials);
-  const http: AxiosInstance = axios.create({
+  const http: AxiosInstance = createPlatformHttp(ctx, {
     timeout: ctx.timeoutMs,
     // Statuses are interpreted below; redirects are refused (a redirect could leak the bearer token).
     validateStatus: () => true,
