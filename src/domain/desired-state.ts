@@ -54,6 +54,23 @@ export interface DesiredShow {
   pinUniverse: Set<string>;
 }
 
+/** The registers `productOf` reads (HMGET of the desired hash), in this order. */
+export function productFields(productId: string): string[] {
+  return ['snap', 'snap@', `prod:${productId}`, `prod:${productId}@`];
+}
+
+/**
+ * One product as deriveDesired would give it, from just the registers of `productFields` (the
+ * tracked-link redirect reads this instead of the whole show): a `product.updated` newer than the
+ * snapshot wins, otherwise the snapshot's version; undefined when the show has no such product.
+ */
+export function productOf(productId: string, values: (string | null | undefined)[]): Product | undefined {
+  const [snapRaw, snapKey = '', prodRaw, prodKey] = values;
+  if (!snapRaw) return undefined;
+  if (prodRaw && prodKey && (snapKey ?? '') < prodKey) return JSON.parse(prodRaw) as Product;
+  return (JSON.parse(snapRaw) as Show).products.find((p) => p.id === productId);
+}
+
 /** Registers as read with HGETALL. Returns null until the first show snapshot has arrived. */
 export function deriveDesired(showId: string, h: Record<string, string>): DesiredShow | null {
   const snapRaw = h['snap'];

@@ -44,8 +44,9 @@ export function isBot(method: string, userAgent: string | undefined, purpose: st
   return userAgent !== undefined && BOT_UA.test(userAgent);
 }
 
-export function redirectUrl(link: LinkRecord, clickId: string | undefined): string {
-  const u = new URL(link.url);
+/** Where a click goes: `productUrl` is the product's current URL (the link's stored one when the show no longer has it). */
+export function redirectUrl(link: LinkRecord, clickId: string | undefined, productUrl: string = link.url): string {
+  const u = new URL(productUrl);
   if (clickId) u.searchParams.set('sclid', clickId);
   u.searchParams.set('utm_source', link.platform);
   u.searchParams.set('utm_medium', 'live');
@@ -69,7 +70,7 @@ export class LinkService {
     return `${this.publicBaseUrl}/l/${code}`;
   }
 
-  /** Creates or refreshes (product URL may change) the link; idempotent. Returns the tracked URL. */
+  /** Creates or refreshes the link (its fallback URL); idempotent. Returns the tracked URL. */
   async ensure(l: Omit<LinkRecord, 'code'>): Promise<string> {
     const code = this.code(l.partnerId, l.showId, l.targetId, l.productId);
     const link: LinkRecord = { ...l, code };
@@ -79,8 +80,10 @@ export class LinkService {
   }
 
   /**
-   * Link records are read on every redirect and change only when a product's URL does: each API
-   * process keeps them for LINK_CACHE_MS (a changed product URL redirects to the new page within that).
+   * Link records are read on every redirect; what they say about (partner, show, target, product)
+   * never changes, so each API process keeps them for LINK_CACHE_MS. The product URL a click goes
+   * to is not taken from here but from the show's desired state at the time of the click (see
+   * links.routes.ts); the stored `url` is only the fallback for a product the show no longer has.
    */
   private readonly cache = new Map<string, { link: LinkRecord; at: number }>();
 

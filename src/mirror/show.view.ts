@@ -2,7 +2,6 @@
 import type { DesiredShow } from '../domain/desired-state.js';
 import type { MirrorDoc } from '../domain/mirror.js';
 import type { TargetRecord } from '../store/partner.repository.js';
-import type { LinkService } from '../links/link.service.js';
 
 export interface MirrorView {
   targetId: string;
@@ -16,7 +15,7 @@ export interface MirrorView {
   updatedAt: string | null;
 }
 
-export function showView(partnerId: string, desired: DesiredShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[], links: LinkService) {
+export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[]) {
   const show = {
     id: desired.showId,
     title: desired.title,
@@ -35,8 +34,10 @@ export function showView(partnerId: string, desired: DesiredShow, targets: Targe
     const pins = new Map<string, MirrorView['pins'][number]>();
     for (const [productId, p] of Object.entries(m?.pins ?? {})) pins.set(productId, { productId, state: p.state, linkUrl: p.linkUrl ?? null });
     const pinsStillWanted = desired.state === 'live' || desired.state === 'scheduled';
+    // A link that is shown must work: a pin the mirror has not taken up yet has no link record,
+    // so its tracked URL would answer 404 — it is listed without one until the sync creates it.
     for (const productId of pinsStillWanted ? desired.pinned : []) {
-      if (!pins.has(productId)) pins.set(productId, { productId, state: 'pending', linkUrl: links.urlFor(links.code(partnerId, desired.showId, t.id, productId)) });
+      if (!pins.has(productId)) pins.set(productId, { productId, state: 'pending', linkUrl: null });
     }
     const state = m?.state ?? 'pending';
     views.push({

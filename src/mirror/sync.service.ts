@@ -374,6 +374,9 @@ export class SyncService {
           mp.dueAt = undefined;
           await save();
         }
+        // The tracked link exists from the moment the mirror lists the pin (also while a pin delay
+        // holds it back), so the linkUrl the show view and mirror.updated report always works.
+        mp.linkUrl ??= await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
         if (pinDelayMs > 0) {
           // Viewers are seconds behind the live video: show the pin when they see the product.
           if (mp.dueAt === undefined) {
@@ -385,6 +388,7 @@ export class SyncService {
             continue;
           }
         }
+        // Refreshes the link's fallback URL (a click goes to the product's current URL anyway).
         mp.linkUrl = await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
         const res = await adapter.pin(
           remote,

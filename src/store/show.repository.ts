@@ -3,7 +3,8 @@
  * acknowledgement covers all three), mirrors and intents.
  */
 import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
-import { deriveDesired } from '../domain/desired-state.js';
+import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
+import type { Product } from '../domain/events.js';
 import type { MirrorDoc } from '../domain/mirror.js';
 import type { Result } from 'ioredis';
 import { LeaseLostError, type MirrorLease } from './intent.repository.js';
@@ -119,6 +120,12 @@ export class ShowRepository {
   async desired(partnerId: string, showId: string): Promise<DesiredShow | null> {
     const h = await this.redis.hgetall(this.keys.desired(partnerId, showId));
     return deriveDesired(showId, h);
+  }
+
+  /** The product as the show's desired state has it now (latest `product.updated` or snapshot). */
+  async currentProduct(partnerId: string, showId: string, productId: string): Promise<Product | undefined> {
+    const values = await this.redis.hmget(this.keys.desired(partnerId, showId), ...productFields(productId));
+    return productOf(productId, values);
   }
 
   async version(partnerId: string, showId: string): Promise<number> {

@@ -11,7 +11,7 @@
  *     the latest occurredAt (webhook id breaking ties) wins per show, per pin and per product.
  */
 import fc from 'fast-check';
-import { deriveDesired, orderKey, registerFor, type DesiredShow } from '../../src/domain/desired-state.js';
+import { deriveDesired, orderKey, productFields, productOf, registerFor, type DesiredShow } from '../../src/domain/desired-state.js';
 import { PartnerEventSchema, type PartnerEvent, type Product, type Show } from '../../src/domain/events.js';
 
 const SHOW_ID = 'show-1';
@@ -189,6 +189,19 @@ describe('desired state under duplicates and reordering', () => {
         }
         const { showId: _s, pinUniverse: _u, ...comparable } = got ?? {};
         expect(comparable).toEqual(ref);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  test('productOf (the tracked-link redirect) reads each product exactly as deriveDesired does', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ arrival }) => {
+        const { model, desired } = derive(arrival);
+        for (const id of PRODUCT_IDS) {
+          const values = productFields(id).map((f) => model.hash[f] ?? null);
+          expect(productOf(id, values)).toEqual(desired?.products.get(id));
+        }
       }),
       { numRuns: 400 },
     );

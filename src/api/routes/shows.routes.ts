@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { IdSchema, SHOW_STATES } from '../../domain/events.js';
 import { newMirror } from '../../domain/mirror.js';
 import { notFound } from '../../lib/errors.js';
-import type { LinkService } from '../../links/link.service.js';
 import { showView } from '../../mirror/show.view.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
@@ -14,7 +13,6 @@ import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 export interface ShowRoutesOptions {
   partners: PartnerRepository;
   shows: ShowRepository;
-  links: LinkService;
   sync: SyncProducer;
 }
 
@@ -24,7 +22,7 @@ const MirrorParams = z.object({ partnerId: IdSchema, showId: IdSchema, targetId:
 const ListQuery = z.object({ state: z.enum(SHOW_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.coerce.number().int().min(0).default(0) });
 
 export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, opts) => {
-  const { partners, shows, links, sync } = opts;
+  const { partners, shows, sync } = opts;
 
   const load = async (partnerId: string, showId: string) => {
     const bundle = await partners.bundle(partnerId);
@@ -63,7 +61,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     assertPartnerAccess(req, partnerId);
     const { bundle, desired } = await load(partnerId, showId);
     const mirrors = await shows.getMirrors(partnerId, showId, bundle.targets.map((t) => t.id));
-    return showView(partnerId, desired, bundle.targets, mirrors, links);
+    return showView(desired, bundle.targets, mirrors);
   });
 
   app.put(
