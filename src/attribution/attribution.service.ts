@@ -6,7 +6,10 @@
  * The attribution decision is made before the atomic step (the click and the mirror index live in
  * other slots) but only from data that does not change (click records, the external-show index) plus
  * the partner's window and target's rate at that moment; the first write of an order wins, so two
- * workers racing on the same order store one decision.
+ * workers racing on the same order store one decision. One decision is revisited: a platform order
+ * that named a platform show the external-show index did not know yet (its write failed, or the
+ * order came first) waits under that show id and is attributed when the index entry appears
+ * (`attributeWaiting`, called by the sync that re-asserts the entry) — with new ledger entries.
  */
 import type { Logger } from 'pino';
 import type { PartnerEvent } from '../domain/events.js';
@@ -170,8 +173,51 @@ export class AttributionService {
     const res = await repo.applyOrder(partnerId, order, attribution, { nowMs: this.now(), holdMs: this.holdMs(), ...(floor ? { refundedFloor: floor } : {}) });
     // Also on the duplicate path: a first attempt may have stored the order and failed before these.
     await repo.index(partnerId, order.ref, res.createdAtMs, res.attributed ? res.showId : undefined);
+    if (!res.attributed && order.targetId && order.externalShowId) {
+      // Rule 2 could not apply because the index has no entry for this platform show (yet): wait for
+      // it. Then look again — an entry written since our first read means its sync may already have
+      // checked the waiting list, so this order is attributed here.
+      const { externalShows } = this.deps;
+      await externalShows.addWaiting(order.targetId, order.externalShowId, order.ref);
+      if (await externalShows.get(order.targetId, order.externalShowId)) {
+        const attributed = await this.attributeWaiting(partnerId, order.targetId, order.externalShowId);
+        if (attributed.includes(order.ref)) return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: true };
+      }
+    }
     await this.notify(partnerId, order.ref, res);
     return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: res.attributed };
+  }
+
+  /**
+   * The external-show index now knows `externalId`: attribute the orders that were stored
+   * unattributed while it did not (rule 2), each once, with new ledger entries (never an edit).
+   * Safe to call again and concurrently. Returns the refs it attributed.
+   */
+  async attributeWaiting(partnerId: string, targetId: string, externalId: string): Promise<string[]> {
+    const { repo, externalShows, log } = this.deps;
+    const refs = await externalShows.waiting(targetId, externalId);
+    const done: string[] = [];
+    const settled: string[] = [];
+    for (const ref of refs) {
+      const stored = await repo.get(partnerId, ref);
+      if (!stored) continue; // not this partner's (or not stored yet): leave it waiting
+      if (stored.attribution.attributed) {
+        settled.push(ref);
+        continue;
+      }
+      const a = await this.attribute(partnerId, stored.order);
+      if (!a.attributed) continue; // the entry is gone again: keep waiting
+      const note = 're-attributed: the platform show was indexed after the order arrived';
+      const changed = await repo.reattribute(partnerId, ref, { ...a, note: a.note ? `${a.note}; ${note}` : note }, { nowMs: this.now(), holdMs: this.holdMs() });
+      settled.push(ref);
+      if (!changed) continue; // another caller attributed it first
+      await repo.index(partnerId, ref, stored.createdAtMs, a.showId);
+      await this.notify(partnerId, ref, { isNew: false, attributed: true, createdAtMs: stored.createdAtMs, showId: a.showId, notified: false });
+      done.push(ref);
+    }
+    await externalShows.doneWaiting(targetId, externalId, settled);
+    if (done.length > 0) log.info({ partnerId, targetId, externalId, orders: done.length }, 'orders attributed after their platform show was indexed');
+    return done;
   }
 
   private async notify(partnerId: string, ref: string, res: ApplyOrderResult): Promise<void> {

@@ -127,6 +127,9 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     maxRetries: config.syncMaxRetries,
     leaseMs: config.workerLockMs,
     destinations,
+    onRemoteIndexed: async (partnerId, targetId, externalId) => {
+      await attribution.attributeWaiting(partnerId, targetId, externalId);
+    },
     onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
   });
   const reconcile = new ReconcileService({

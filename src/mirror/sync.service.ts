@@ -47,6 +47,11 @@ export interface SyncDeps {
   destinations: DestinationGuard;
   /** How long a run owns a mirror without renewing (the BullMQ job lock duration). */
   leaseMs: number;
+  /**
+   * Called when a sync (re-)asserted the external-show index entry of a mirror and orders wait for
+   * it (attribution: AttributionService.attributeWaiting).
+   */
+  onRemoteIndexed?: (partnerId: string, targetId: string, externalId: string) => Promise<void>;
   /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
   onMirrorChanged?: (partnerId: string, showId: string, mirror: MirrorDoc) => Promise<void>;
 }
@@ -184,9 +189,13 @@ export class SyncService {
         } catch (err) {
           const outcome = await this.onError(err, mirror, target, log);
           await save();
+          if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
           await this.notify(partnerId, showId, mirror, lease);
           return outcome;
         }
+        // Every sync re-asserts the index while the mirror has a remote show: a write that failed
+        // (or never happened: a crash right after the create) is repaired here, not lost for good.
+        if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
         await this.notify(partnerId, showId, mirror, lease);
         if ((await shows.version(partnerId, showId)) === desired.version) {
           if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
@@ -266,9 +275,13 @@ export class SyncService {
     };
   }
 
-  /** Attribution rule 2 finds the show from the platform's show id (src/store/external-show.index.ts). */
+  /**
+   * Attribution rule 2 finds the show from the platform's show id (src/store/external-show.index.ts).
+   * Platform orders that named it before the entry existed are attributed now.
+   */
   private async indexRemote(job: SyncJob, externalId: string): Promise<void> {
-    await new ExternalShowIndex(this.deps.redis, this.deps.keys).set(job.targetId, externalId, job.showId);
+    const waiting = await new ExternalShowIndex(this.deps.redis, this.deps.keys).assert(job.targetId, externalId, job.showId);
+    if (waiting > 0 && this.deps.onRemoteIndexed) await this.deps.onRemoteIndexed(job.partnerId, job.targetId, externalId);
   }
 
   /**

@@ -134,8 +134,38 @@ local rev = apply_refund(ARGV[1], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], 
 return {1, rev}
 `;
 
+/**
+ * An order stored unattributed is attributed after all (the external-show index entry it needed
+ * appeared later). Append-only: the existing entries stay as they are; the accrual the order would
+ * have had is appended now, plus one reversal for what was refunded meanwhile, so accrued − reversed
+ * is round-half-up(net × rate) as for any other order. Idempotent: a second call finds it attributed.
+ * ARGV: 1 attribution json, 2 rateBps, 3 showId, 4 targetId, 5 productId, 6 recordedAt, 7 nowMs, 8 holdMs.
+ * Returns 1 when it attributed the order, 0 when there was nothing to do.
+ */
+const REATTRIBUTE_LUA = `${LUA_LIB}
+local st = redis.call('HMGET', KEYS[1], 'gross', 'attributed', 'ref', 'currency', 'createdAt', 'createdAtMs', 'refunded', 'attribution')
+if not st[1] or st[2] == '1' then return 0 end
+local gross = num(st[1])
+local rate = tonumber(ARGV[2])
+local refunded = num(st[7])
+redis.call('HSET', KEYS[1], 'attributed', '1', 'rate', ARGV[2], 'showId', ARGV[3], 'targetId', ARGV[4], 'productId', ARGV[5],
+  'attribution', ARGV[1], 'attributionBefore', st[8] or '', 'reattributedAt', ARGV[6])
+local against = 'pending'
+if tonumber(ARGV[7]) >= num(st[6]) + tonumber(ARGV[8]) then against = 'approved' end
+local acc = bps(gross, rate)
+if append('accrual', 'accrual:' .. st[3], acc, gross, st[4], st[5], ARGV[6], false, against) == 1 then
+  redis.call('HSET', KEYS[1], 'accrued', int(acc))
+end
+local rev = acc - bps(math.max(gross - refunded, 0), rate)
+if rev > 0 and append('reversal', 'reversal:reattributed:' .. int(refunded), rev, refunded, st[4], ARGV[6], ARGV[6], false, against) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'reversed', int(rev))
+end
+return 1
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    scAttrReattribute(state: string, refunds: string, ledger: string, ledgerKeys: string, ...args: (string | number)[]): Result<number, Context>;
     scAttrOrder(
       state: string,
       refunds: string,
@@ -151,6 +181,7 @@ function defineScripts(redis: RedisClient): void {
   if (typeof (redis as unknown as { scAttrOrder?: unknown }).scAttrOrder === 'function') return;
   redis.defineCommand('scAttrOrder', { numberOfKeys: 4, lua: APPLY_ORDER_LUA });
   redis.defineCommand('scAttrRefund', { numberOfKeys: 4, lua: APPLY_REFUND_LUA });
+  redis.defineCommand('scAttrReattribute', { numberOfKeys: 4, lua: REATTRIBUTE_LUA });
 }
 
 export interface RefundInput {
@@ -269,6 +300,22 @@ export class AttributionRepository {
       opts.holdMs,
     );
     return { isNew: r[0] === 1, waitingForOrder: r[1] === -1, reversal: Math.max(r[1], 0) };
+  }
+
+  /** Attributes an order that was stored unattributed (new ledger entries only); false when there was nothing to do. */
+  async reattribute(partnerId: string, ref: string, a: Extract<Attribution, { attributed: true }>, opts: { nowMs: number; holdMs: number }): Promise<boolean> {
+    const r = await this.redis.scAttrReattribute(
+      ...this.slot(partnerId, ref),
+      JSON.stringify(a),
+      a.rateBps,
+      a.showId,
+      a.targetId,
+      a.productId ?? '',
+      new Date(opts.nowMs).toISOString(),
+      opts.nowMs,
+      opts.holdMs,
+    );
+    return r === 1;
   }
 
   async markNotified(partnerId: string, ref: string): Promise<void> {

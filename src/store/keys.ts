@@ -94,6 +94,10 @@ export class Keys {
   targetExternalShow(targetId: string, externalId: string): string {
     return `${this.prefix}:{t:${targetId}}:ext:${externalId}`;
   }
+  /** SET of order refs stored unattributed because the index above had no entry for that platform show yet. */
+  targetExternalShowWaiting(targetId: string, externalId: string): string {
+    return `${this.prefix}:{t:${targetId}}:ext-waiting:${externalId}`;
+  }
 
   // tracked links and clicks
   link(code: string): string {
