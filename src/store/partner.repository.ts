@@ -21,8 +21,16 @@ if ARGV[5] == 'del' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('H
 return 1
 `;
 
+/** KEYS: the partner hash. ARGV: doc json, secrets json. Creates both fields or nothing (1 = created). */
+const CREATE_PARTNER_LUA = `
+if redis.call('HEXISTS', KEYS[1], 'doc') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'secrets', ARGV[2])
+return 1
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    scCreatePartner(key: string, doc: string, secrets: string): Result<number, Context>;
     scCasField(key: string, ...args: string[]): Result<number, Context>;
   }
 }
@@ -83,7 +91,10 @@ export class PartnerRepository {
     private readonly keys: Keys,
     private readonly box: SecretBox,
   ) {
-    if (typeof (redis as unknown as { scCasField?: unknown }).scCasField !== 'function') redis.defineCommand('scCasField', { numberOfKeys: 1, lua: CAS_FIELD_LUA });
+    if (typeof (redis as unknown as { scCasField?: unknown }).scCasField !== 'function') {
+      redis.defineCommand('scCasField', { numberOfKeys: 1, lua: CAS_FIELD_LUA });
+      redis.defineCommand('scCreatePartner', { numberOfKeys: 1, lua: CREATE_PARTNER_LUA });
+    }
   }
 
   /**
@@ -107,13 +118,18 @@ export class PartnerRepository {
     throw new ConcurrentUpdateError(`partner ${partnerId}: ${field} changed ${CAS_ATTEMPTS} times while being updated`);
   }
 
+  /**
+   * The partner doc and its first secret in one step (a partner without secrets would refuse every
+   * event, and a retried create would only get 409). The partner index lives in another slot: it is
+   * written after, and again by a create that finds the partner already there, so a create that died
+   * in between is repaired by its retry instead of leaving a partner nobody lists or schedules.
+   */
   async create(partner: Partner, webhookSecret: string): Promise<void> {
     const key = this.keys.partner(partner.id);
     const secrets: WebhookSecretRecord[] = [{ sealed: this.box.encrypt(webhookSecret), createdAt: partner.createdAt, expiresAt: null }];
-    const ok = await this.redis.hsetnx(key, 'doc', JSON.stringify(partner));
-    if (ok === 0) throw new PartnerExistsError(partner.id);
-    await this.redis.hset(key, 'secrets', JSON.stringify(secrets));
+    const ok = await this.redis.scCreatePartner(key, JSON.stringify(partner), JSON.stringify(secrets));
     await this.redis.sadd(this.keys.partnerIndex(), partner.id);
+    if (ok === 0) throw new PartnerExistsError(partner.id);
   }
 
   async bundle(partnerId: string): Promise<PartnerBundle | null> {

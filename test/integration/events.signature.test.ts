@@ -210,6 +210,22 @@ describe('secret rotation', () => {
     expect(bundle.secrets.filter((s) => s.expiresAt === null)).toHaveLength(1);
     expect(new Set(svc.rt.partners.activeSecrets(bundle))).toEqual(new Set([original, ...handedOut]));
     for (const [i, s] of [original, ...handedOut].entries()) expect((await sendEvent(svc, pid, s, undefined, { body: body(`rotc-${i}`) })).status).toBe(202);
+
+    // The same straight at the repository, all reads issued before any write (as two API processes would).
+    const more = Array.from({ length: 10 }, () => newWebhookSecret());
+    await Promise.all(more.map((s) => svc.rt.partners.rotateSecret(pid, s, 3_600_000)));
+    const b2 = (await svc.rt.partners.bundle(pid))!;
+    expect(new Set(svc.rt.partners.activeSecrets(b2))).toEqual(new Set([original, ...handedOut, ...more]));
+  });
+
+  test('a partner create that died before the partner index was written is repaired by its retry (409, now listed)', async () => {
+    const pid = 'halfmade';
+    expect((await svc.api('/v1/partners', { json: { id: pid, name: 'Half made' } })).status).toBe(201);
+    await svc.rt.redis.srem(svc.rt.keys.partnerIndex(), pid); // the process died between the two writes
+    const list = async (): Promise<string[]> => ((await (await svc.api('/v1/partners')).json()) as { partners: { id: string }[] }).partners.map((p) => p.id);
+    expect(await list()).not.toContain(pid);
+    expect((await svc.api('/v1/partners', { json: { id: pid, name: 'Half made' } })).status).toBe(409);
+    expect(await list()).toContain(pid);
   });
 
   test('rotating an unknown partner is 404', async () => {
