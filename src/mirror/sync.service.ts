@@ -141,6 +141,7 @@ export class SyncService {
     renewal.unref();
     const giveUp = (): void => {
       lost = true;
+      lease.revoked = true; // no write of this run may take the lease back after this
       clearInterval(renewal);
       intents.release(lease).catch(() => undefined);
     };

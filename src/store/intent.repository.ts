@@ -112,6 +112,13 @@ export interface MirrorLease {
   readonly key: string;
   readonly token: string;
   readonly ttlMs: number;
+  /** Set when the run gave the mirror up (its job lock was lost): its writes are refused from then on. */
+  revoked?: boolean;
+}
+
+/** Throws LeaseLostError when the run gave its lease up. */
+export function assertHeld(lease: MirrorLease | undefined, what: string): void {
+  if (lease?.revoked) throw new LeaseLostError(`${what}: this run gave the mirror up`);
 }
 
 export function newLeaseToken(): string {
@@ -154,12 +161,14 @@ export class IntentRepository {
   scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease): Once {
     return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
       const key = this.keys.intent(partnerId, showId, targetId, `${scope}:${step}`);
+      assertHeld(lease, `intent ${scope}:${step}`);
       const startedAt = new Date().toISOString();
       const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt } satisfies IntentRecord);
       const [state, raw] = await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs);
       if (state === -1) throw new LeaseLostError(`intent ${scope}:${step}: this run no longer owns the mirror`);
       if (state === 2) return (JSON.parse(raw!) as IntentRecord).result as T;
       const complete = async (result: T): Promise<T> => {
+        assertHeld(lease, `intent ${scope}:${step}`);
         const done = JSON.stringify({ status: 'done', owner: lease.token, result, startedAt } satisfies IntentRecord);
         if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
           throw new LeaseLostError(`intent ${scope}:${step}: another run took the mirror over before this one recorded its result`);

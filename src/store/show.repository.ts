@@ -7,7 +7,7 @@ import { deriveDesired, productFields, productOf } from '../domain/desired-state
 import type { Product } from '../domain/events.js';
 import type { MirrorDoc } from '../domain/mirror.js';
 import type { Result } from 'ioredis';
-import { LeaseLostError, type MirrorLease } from './intent.repository.js';
+import { assertHeld, LeaseLostError, type MirrorLease } from './intent.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -176,6 +176,7 @@ export class ShowRepository {
    * passes its lease: the save is refused with LeaseLostError once another run owns the mirror.
    */
   async saveMirror(partnerId: string, showId: string, mirror: MirrorDoc, lease?: MirrorLease): Promise<void> {
+    assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
     const expected = mirror.rev ?? 0;
     const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: new Date().toISOString() };
     const k = this.keys;

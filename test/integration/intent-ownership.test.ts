@@ -131,3 +131,31 @@ test('SyncService: a run that loses its mirror mid-call stops; the takeover adop
   const streamInserts = ((await sim.control('GET', '/_sim/youtube/requests')) as { method: string; path: string }[]).filter((q) => q.method === 'POST' && q.path.endsWith('/liveStreams'));
   expect(streamInserts).toHaveLength(1);
 });
+
+test('SyncService: a run whose BullMQ lock could not be renewed gives the mirror up at once and takes nothing back', async () => {
+  const secret = await createPartner(svc, 'own2');
+  const r = await svc.api('/v1/partners/own2/targets', {
+    json: { id: 'own2-yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'own2', secret, showEvent('show.scheduled', sampleShow('os2'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'own2', showId: 'os2', targetId: 'own2-yt' };
+  const before = (await sim.effects('youtube')).length;
+  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 800 });
+  try {
+    const lockLost = new AbortController();
+    const runA = svc.rt.syncService.sync(job, { token: 'job-token-A2', signal: lockLost.signal });
+    await waitFor(async () => (await svc.rt.redis.keys(`${svc.rt.keys.showTag('own2', 'os2')}:intent:*`)).length > 0, 10_000, 20);
+    lockLost.abort(); // BullMQ: lockRenewalFailed for this job
+    expect(await leaseGone('own2', 'os2', 'own2-yt')).toBe(true);
+    expect(await runA).toMatchObject({ kind: 'delay', reason: 'lease lost' });
+    expect(await leaseGone('own2', 'os2', 'own2-yt')).toBe(true); // its late writes took nothing back
+    expect((await svc.rt.shows.getMirror('own2', 'os2', 'own2-yt'))?.state).not.toBe('ready');
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 0 });
+  }
+  expect(await svc.rt.syncService.sync(job, { token: 'job-token-B2' })).toEqual({ kind: 'done', state: 'ready' });
+  const m = (await svc.rt.shows.getMirror('own2', 'os2', 'own2-yt'))!;
+  const created = (await sim.effects('youtube')).slice(before).filter((e) => e.type === 'show.created');
+  expect(created.map((e) => e.externalId)).toEqual([m.remote!.externalId]);
+});
