@@ -1,0 +1,120 @@
+/**
+ * Known mutants (issue 13): one-line breaks of production code that once passed the whole suite.
+ * Each must now make at least one of its tests fail ("killed"). For each mutant this applies the
+ * change to the working tree, runs the named test files (`npm test -- <files> [-t <name>]`), and
+ * restores the file — also on Ctrl-C or a crash of the test run.
+ *
+ *   npm run test:mutants                 # all of them (heavy: run under flock /tmp/syndicast-heavy.lock)
+ *   npm run test:mutants -- <name> ...   # some of them
+ *   npm run test:mutants -- --list       # names, files and the one-line change
+ *
+ * The list is documented in docs/testing.md (mutation → failing test → command). When code moves,
+ * `from` no longer matches exactly once and the mutant reports "stale": update it with the code.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export interface KnownMutant {
+  name: string;
+  /** What the break means, in a few words. */
+  what: string;
+  file: string;
+  /** Text that occurs exactly once in `file`... */
+  from: string;
+  /** ...and what it becomes. */
+  to: string;
+  /** Test files that must fail (at least one test) with the mutant applied. */
+  tests: string[];
+  /** Optional `-t` filter: the test(s) that kill it. */
+  testName?: string;
+}
+
+export const KNOWN_MUTANTS: KnownMutant[] = [
+  {
+    name: 'tenancy-reconciliation',
+    what: 'GET /v1/reconciliations/{id} without the partner-access check',
+    file: 'src/api/routes/reconcile.routes.ts',
+    from: 'assertPartnerAccess(req, rec.partnerId);',
+    to: '',
+    tests: ['test/integration/tenancy.matrix.test.ts'],
+    testName: 'partner-read routes',
+  },
+  {
+    name: 'tenancy-message',
+    what: 'GET /v1/partners/{p}/messages/{id} without the partner-access check',
+    file: 'src/api/routes/outbound.routes.ts',
+    from: "async (req) => {\n    assertPartnerAccess(req, req.params.partnerId);\n    const m = await outbound.message(",
+    to: 'async (req) => {\n    const m = await outbound.message(',
+    tests: ['test/integration/tenancy.matrix.test.ts'],
+    testName: 'partner-read routes',
+  },
+  {
+    name: 'tenancy-endpoint',
+    what: 'GET /v1/partners/{p}/endpoints/{id} without the partner-access check',
+    file: 'src/api/routes/outbound.routes.ts',
+    from: 'async (req) => {\n    assertPartnerAccess(req, req.params.partnerId);\n    return publicEndpoint(',
+    to: 'async (req) => {\n    return publicEndpoint(',
+    tests: ['test/integration/tenancy.matrix.test.ts'],
+    testName: 'partner-read routes',
+  },
+];
+
+function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
+  const path = resolve(m.file);
+  const original = readFileSync(path, 'utf8');
+  const count = original.split(m.from).length - 1;
+  if (count !== 1) {
+    console.error(`[${m.name}] stale: \`${m.from.slice(0, 60)}\` occurs ${count} times in ${m.file} (expected once): update the mutant with the code`);
+    return 'stale';
+  }
+  const restore = (): void => writeFileSync(path, original);
+  const onSignal = (): void => {
+    restore();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    writeFileSync(path, original.replace(m.from, () => m.to));
+    const args = ['test', '--', ...m.tests, ...(m.testName ? ['-t', m.testName] : [])];
+    console.log(`[${m.name}] ${m.what}\n[${m.name}] npm ${args.join(' ')}`);
+    const r = spawnSync('npm', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = `${r.stdout}\n${r.stderr}`;
+    const failed = out.split('\n').filter((l) => /^\s+✕ /.test(l));
+    if (r.status !== 0 && failed.length > 0) {
+      console.log(`[${m.name}] killed by:\n${failed.join('\n')}`);
+      return 'killed';
+    }
+    if (r.status !== 0) {
+      // A failure that is not a failing test (compile error, crash) does not count as a kill.
+      console.log(`[${m.name}] SURVIVED (the run failed without a failing test):\n${out.slice(-3000)}`);
+      return 'survived';
+    }
+    console.log(`[${m.name}] SURVIVED: every test passed with the mutant applied`);
+    return 'survived';
+  } finally {
+    restore();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+function main(argv: string[]): number {
+  if (argv.includes('--list')) {
+    for (const m of KNOWN_MUTANTS) console.log(`${m.name}\t${m.file}\t${m.what}\t${m.tests.join(' ')}${m.testName ? ` -t "${m.testName}"` : ''}`);
+    return 0;
+  }
+  const unknown = argv.filter((a) => !KNOWN_MUTANTS.some((m) => m.name === a));
+  if (unknown.length) {
+    console.error(`unknown mutant(s): ${unknown.join(', ')} (see --list)`);
+    return 2;
+  }
+  const chosen = argv.length ? KNOWN_MUTANTS.filter((m) => argv.includes(m.name)) : KNOWN_MUTANTS;
+  const results = chosen.map((m) => ({ name: m.name, result: runOne(m) }));
+  console.log('\nknown mutants:');
+  for (const r of results) console.log(`  ${r.result.padEnd(8)} ${r.name}`);
+  return results.every((r) => r.result === 'killed') ? 0 : 1;
+}
+
+process.exitCode = main(process.argv.slice(2));
