@@ -114,6 +114,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '|refunded)$/i',
     tests: ['test/integration/attribution.voids.test.ts'],
   },
+  {
+    name: 'ssrf-no-benchmarking-range',
+    what: 'SSRF guard without 198.18.0.0/15',
+    file: 'src/lib/ssrf.ts',
+    from: "  ['198.18.0.0', 15],\n",
+    to: '',
+    tests: ['test/unit/ssrf.ranges.test.ts'],
+  },
+  {
+    name: 'ssrf-no-nat64-range',
+    what: 'SSRF guard without 64:ff9b::/96 (NAT64)',
+    file: 'src/lib/ssrf.ts',
+    from: "  ['64:ff9b::', 96],\n",
+    to: '',
+    tests: ['test/unit/ssrf.ranges.test.ts'],
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
