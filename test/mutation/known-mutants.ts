@@ -130,6 +130,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '',
     tests: ['test/unit/ssrf.ranges.test.ts'],
   },
+  {
+    name: 'no-keep-last-if-active',
+    what: 'sync jobs deduplicated without BullMQ keepLastIfActive',
+    file: 'src/queues/queues.ts',
+    from: 'deduplication: { id: syncJobId(job), keepLastIfActive: true },',
+    to: 'deduplication: { id: syncJobId(job) },',
+    tests: ['test/integration/sync.race.test.ts'],
+  },
+  {
+    name: 'no-version-recheck',
+    what: 'sync() does not re-read the desired-state version when it is done',
+    file: 'src/mirror/sync.service.ts',
+    from: 'if ((await shows.version(partnerId, showId)) === desired.version) {',
+    to: 'if (true) {',
+    tests: ['test/integration/sync.race.test.ts'],
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
