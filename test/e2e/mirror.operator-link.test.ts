@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { settled, syncQueues } from '../helpers/settle.js';
 import { startSim, type SimEffectView, type TestSim } from '../helpers/sim.js';
 
 const PARTNER = 'olp';
@@ -127,8 +128,8 @@ test('action_required until linked by hand, then live, pins mirrored once; Whatn
   await mirrorWhere('s1', 'tt1', (x) => x.pins.some((p) => p.productId === 'p1' && p.state === 'unpinned'));
   await waitFor(async () => only(await sim.effects('whatnot'), 'product.unpinned', wnShowId, 'p1').length === 1);
 
-  // Settled: every side effect happened exactly once.
-  await new Promise((r) => setTimeout(r, 500));
+  // Settled (no sync job left to run): every side effect happened exactly once.
+  await settled(syncQueues(svc));
   const ttFx = await sim.effects('tiktok');
   const wnFx = await sim.effects('whatnot');
   expect(only(ttFx, 'product.pinned', roomId, 'p1')).toHaveLength(1);

@@ -5,6 +5,7 @@
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { settled, syncQueues } from '../helpers/settle.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -88,7 +89,9 @@ test('a title change after creation is mirrored as an update', async () => {
   await waitFor(async () => (await sim.effects('youtube')).find((e) => e.externalId === ready.externalId && e.type === 'show.updated' && e.title === 'Holiday glow edit'));
   // A late, older snapshot does not roll the title back.
   await sendEvent(svc, 'tsl', secret, showEvent('show.updated', { ...show, title: 'Stale title' }, '2026-11-24T17:05:00Z'));
-  await new Promise((r) => setTimeout(r, 500));
+  // Its sync job was queued before the 202: once the queues are empty it has run (no fixed sleep).
+  await settled(syncQueues(svc));
+  expect((await svc.rt.shows.getMirror('tsl', 's2', 'yt1'))?.syncedVersion).toBe(await svc.rt.shows.version('tsl', 's2'));
   const updates = (await sim.effects('youtube')).filter((e) => e.externalId === ready.externalId && e.type === 'show.updated');
   expect(updates.map((u) => u.title)).toEqual(['Holiday glow edit']);
 });

@@ -3,6 +3,7 @@
  * by `pinDelayMs`; the show's other work is not held up.
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { settled, syncQueues } from '../helpers/settle.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 
 let svc: TestService;
@@ -33,14 +34,16 @@ test('a pin is mirrored no sooner than pinDelayMs after it is seen; an unpin ins
   await sendEvent(svc, 'tsl', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:01:00Z', data: { showId: 'd1', productId: 'p1' } });
   // p2 is pinned and unpinned within the delay: viewers never saw it, so nothing is posted.
   await sendEvent(svc, 'tsl', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:01:01Z', data: { showId: 'd1', productId: 'p2' } });
-  await new Promise((res) => setTimeout(res, 300));
+  // Unpinned while the pin waits out its delay (seen by the sync, not yet posted).
+  await waitFor(async () => (await svc.rt.shows.getMirror('tsl', 'd1', 'yt'))?.pins['p2']?.dueAt !== undefined, 10_000, 10);
   await sendEvent(svc, 'tsl', secret, { type: 'product.unpinned', occurredAt: '2026-11-24T18:01:02Z', data: { showId: 'd1', productId: 'p2' } });
 
   const posted = await waitFor(async () => (await sim.effects('youtube')).find((e) => e.externalId === externalId && e.type === 'message.posted'), 10_000, 20);
   expect(Date.parse(posted.at) - sentAt).toBeGreaterThanOrEqual(1500);
   const doc = (await (await svc.api('/v1/partners/tsl/shows/d1')).json()) as { mirrors: { pins: { productId: string; state: string }[] }[] };
   expect(doc.mirrors[0]!.pins.map((p) => [p.productId, p.state])).toEqual([['p1', 'pinned']]);
-  await new Promise((res) => setTimeout(res, 1800));
+  // Nothing is left to run (the delayed sync that posted p1 was the last job): p2 was never posted.
+  await settled(syncQueues(svc));
   const messages = (await sim.effects('youtube')).filter((e) => e.externalId === externalId && e.type === 'message.posted');
   expect(messages).toHaveLength(1);
 });

@@ -8,6 +8,8 @@
  * @fastify/swagger-ui's @fastify/static 9 already depends on.
  */
 'use strict';
+/* global require, module, __dirname */
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS module, loaded by jest's require() */
 const path = require('node:path');
 
 const v1 = require(path.join(__dirname, '../../node_modules/@fastify/swagger-ui/node_modules/content-disposition/index.js'));

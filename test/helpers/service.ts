@@ -142,6 +142,11 @@ export async function createPartner(svc: TestService, id: string, extra: Record<
   return ((await r.json()) as { webhookSecret: string }).webhookSecret;
 }
 
+/**
+ * Polls `fn` until it returns something truthy. A thrown error counts as "not yet" (a server still
+ * starting, a connection refused) — except a failed `expect`: an assertion inside the poll (a 500 where
+ * a 200 was expected, say) fails the test at once instead of being retried until it happens to pass.
+ */
 export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, stepMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -150,11 +155,17 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
       const v = await fn();
       if (v) return v;
     } catch (err) {
+      if (isAssertionError(err)) throw err;
       last = err;
     }
     if (Date.now() > deadline) throw new Error(`waitFor timed out${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/** Errors thrown by jest's `expect` carry the matcher's result. */
+function isAssertionError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && 'matcherResult' in err;
 }
 
 export function showEvent(type: string, show: Record<string, unknown>, occurredAt: string): unknown {

@@ -262,22 +262,50 @@ test('several partial refunds: reversals follow the cumulative refund, so roundi
 });
 
 test('the per-show breakdown groups by target and by product; CSV export has the same rows', async () => {
-  const r = await svc.api(`/v1/partners/${P}/shows/s1/attribution`);
+  // Its own show, clicks and orders in its own period: the test needs nothing from the others.
+  const at = T0 + 100 * H;
+  expect((await sendEvent(svc, P, secret, showEvent('show.scheduled', sampleShow('s-csv'), '2026-11-20T00:00:00Z'))).status).toBe(202);
+  const c1 = await click('s-csv', 'yt1', at, 'p1');
+  const c2 = await click('s-csv', 'tt1', at, 'p2', 'tiktok');
+  await order({ id: 'csv-1', clickId: c1, createdAt: at + 1000, amount: 1000 });
+  await order({ id: 'csv-2', clickId: c2, createdAt: at + 2000, amount: 3000 });
+  await order({ id: 'csv-3', clickId: c2, createdAt: at + 3000, amount: 500, currency: 'EUR' });
+  await order({ id: 'csv-nc', createdAt: at + 4000, amount: 700, currency: 'EUR' });
+  for (const id of ['csv-1', 'csv-2', 'csv-3', 'csv-nc']) await waitOrder(id);
+
+  const r = await svc.api(`/v1/partners/${P}/shows/s-csv/attribution`);
   expect(r.status).toBe(200);
-  const body = (await r.json()) as { showId: string; byTarget: { targetId: string; currency: string; orders: number }[]; byProduct: { productId: string }[] };
-  expect(body.showId).toBe('s1');
-  expect(body.byTarget.map((t) => t.targetId)).toEqual(['tt1', 'yt1']);
-  expect(body.byProduct.map((p) => p.productId).sort()).toEqual(['p1', 'p2']);
+  const body = (await r.json()) as { showId: string; byTarget: { targetId: string; currency: string; orders: number; grossAmount: number }[]; byProduct: { productId: string; currency: string; orders: number }[] };
+  expect(body.showId).toBe('s-csv');
+  expect(body.byTarget.map((t) => [t.targetId, t.currency, t.orders, t.grossAmount])).toEqual([
+    ['tt1', 'EUR', 1, 500],
+    ['tt1', 'USD', 1, 3000],
+    ['yt1', 'USD', 1, 1000],
+  ]);
+  expect(body.byProduct.map((p) => [p.productId, p.currency, p.orders])).toEqual([
+    ['p1', 'USD', 1],
+    ['p2', 'EUR', 1],
+    ['p2', 'USD', 1],
+  ]);
   expect((await svc.api(`/v1/partners/${P}/shows/nope/attribution`)).status).toBe(404);
 
-  const json = (await (await svc.api(`/v1/partners/${P}/attribution`)).json()) as { totals: unknown[]; unattributed: unknown[] };
-  const csv = await svc.api(`/v1/partners/${P}/attribution`, { headers: { accept: 'text/csv' } });
+  const period = `from=${iso(at)}&to=${iso(at + H)}`;
+  const json = (await (await svc.api(`/v1/partners/${P}/attribution?${period}`)).json()) as {
+    totals: { showId: string; targetId: string; currency: string; orders: number; grossAmount: number; refundedAmount: number; commission: number }[];
+    unattributed: { currency: string; orders: number; grossAmount: number }[];
+  };
+  expect(json.totals).toHaveLength(3);
+  expect(json.unattributed).toEqual([{ currency: 'EUR', orders: 1, grossAmount: 700 }]);
+  const csv = await svc.api(`/v1/partners/${P}/attribution?${period}`, { headers: { accept: 'text/csv' } });
   expect(csv.status).toBe(200);
   expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
   const lines = (await csv.text()).trim().split('\r\n');
-  expect(lines[0]).toBe('attributed,showId,targetId,currency,orders,grossAmount,refundedAmount,commission');
-  expect(lines.length - 1).toBe(json.totals.length + json.unattributed.length);
-  expect(lines).toContain('false,,,EUR,2,1000,,');
+  expect(lines).toEqual([
+    'attributed,showId,targetId,currency,orders,grossAmount,refundedAmount,commission',
+    ...json.totals.map((t) => ['true', t.showId, t.targetId, t.currency, t.orders, t.grossAmount, t.refundedAmount, t.commission].join(',')),
+    ...json.unattributed.map((u) => ['false', '', '', u.currency, u.orders, u.grossAmount, '', ''].join(',')),
+  ]);
+  expect(lines).toContain('false,,,EUR,1,700,,');
 });
 
 test('report auth: viewer and own-partner keys read, another partner key is refused, unknown partner is 404', async () => {
@@ -374,9 +402,32 @@ describe('POST /v1/platform-webhooks/{targetId}', () => {
 });
 
 test('invariant: for every order, accrued − reversed = round-half-up(max(total − refunded, 0) × rate); entries sum to it', async () => {
+  // Its own mix of orders (so it does not depend on the tests above), then every order of the partner.
+  const at = T0 + 200 * H;
+  const c = await click('s1', 'tt1', at, 'p1', 'tiktok');
+  const mine = ['inv-plain', 'inv-partial', 'inv-over', 'inv-early', 'inv-odd', 'inv-none', 'inv-wrongcur'];
+  await order({ id: 'inv-plain', clickId: c, createdAt: at + 1, amount: 9999 });
+  await order({ id: 'inv-partial', clickId: c, createdAt: at + 2, amount: 10_001 });
+  await refund('inv-partial', 'inv-partial-r', 3333, at + H);
+  await order({ id: 'inv-over', clickId: c, createdAt: at + 3, amount: 800 });
+  await refund('inv-over', 'inv-over-r1', 500, at + H);
+  await refund('inv-over', 'inv-over-r2', 500, at + 2 * H);
+  await refund('inv-early', 'inv-early-r', 150, at + H);
+  await order({ id: 'inv-early', clickId: c, createdAt: at + 4, amount: 333 });
+  await order({ id: 'inv-odd', clickId: c, createdAt: at + 5, amount: 7 });
+  for (const [i, amount] of [1, 1, 1, 2].entries()) await refund('inv-odd', `inv-odd-r${i}`, amount, at + (i + 1) * H);
+  await order({ id: 'inv-none', createdAt: at + 6, amount: 4242 });
+  await order({ id: 'inv-wrongcur', clickId: c, createdAt: at + 7, amount: 1000 });
+  await refund('inv-wrongcur', 'inv-wrongcur-r', 100, at + H, 'EUR');
   await drain();
+
   const orders = await svc.rt.attribution.orders(P);
-  expect(orders.length).toBeGreaterThan(15);
+  const ids = new Set(orders.map((o) => o.order.orderId));
+  expect(mine.filter((id) => !ids.has(id))).toEqual([]);
+  const byId = new Map(orders.map((o) => [o.order.orderId, o]));
+  expect(byId.get('inv-over')).toMatchObject({ refunded: 1000, accrued: 100, reversed: 100 });
+  expect(byId.get('inv-odd')).toMatchObject({ refunded: 5, attributed: true });
+  expect(byId.get('inv-none')).toMatchObject({ attributed: false, accrued: 0 });
   for (const o of orders) {
     const entries = o.entries.reduce((s, e) => s + (e.kind === 'accrual' ? e.amount : -e.amount), 0);
     expect(entries).toBe(o.accrued - o.reversed);

@@ -11,6 +11,7 @@ import { Webhook } from 'standardwebhooks';
 import { postWebhook } from '../../src/outbound/webhook.sender.js';
 import type { OutboundEventType } from '../../src/outbound/outbound.types.js';
 import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+import { settled } from '../helpers/settle.js';
 
 interface Received {
   id: string;
@@ -60,8 +61,6 @@ async function startReceiver(respond: Responder): Promise<Receiver> {
   receivers.push(rcv);
   return rcv;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let svc: TestService;
 let seq = 0;
@@ -150,7 +149,7 @@ test('500 ×3 then 200: exactly one accepted delivery per event, same webhook-id
   expect(ids[0]).toMatch(/^msg_[0-9A-Z]{26}$/);
 
   for (const id of ids) await deliveryState(p, id, ep, 'delivered');
-  await sleep(300); // nothing more arrives after the 2xx
+  await settled([svc.rt.outbound.queue]); // no delivery left to run: nothing more arrives after the 2xx
   const wh = new Webhook(secret);
   for (const [i, id] of ids.entries()) {
     const got = rcv.forId(id);
@@ -223,7 +222,7 @@ test('the same idempotency key twice → one message, one delivery', async () =>
   await deliveryState(p, first.messageId!, ep, 'delivered');
   const third = await emit(p, { orderId: 'o9' }, 'attributed:o9');
   expect(third.messageId).toBe(first.messageId);
-  await sleep(300);
+  await settled([svc.rt.outbound.queue]); // no delivery left to run
   expect(rcv.requests).toHaveLength(1);
   // an explicit redelivery (no body: every endpoint of the message) does send it again
   const rd = await svc.api(`/v1/partners/${p}/messages/${first.messageId}/redeliver`, { method: 'POST' });
@@ -255,7 +254,7 @@ test('410 Gone disables the endpoint at once: no retries, no further deliveries'
   const { id: ep } = await addEndpoint(p, rcv.url);
   const { messageId } = await emit(p, { orderId: 'o4' });
   await deliveryState(p, messageId!, ep, 'failed');
-  await sleep(300);
+  await settled([svc.rt.outbound.queue]); // no delivery left to run
   expect(rcv.requests).toHaveLength(1);
   const view = await endpointView(p, ep);
   expect(view).toMatchObject({ enabled: false });

@@ -4,6 +4,7 @@
  * leave the active set.
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { queuesIdle, syncQueues } from '../helpers/settle.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { SweepService } from '../../src/mirror/sweep.service.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -29,8 +30,9 @@ test('a show with no sync job is picked up by the sweep; an ended show leaves th
   expect((await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...sampleShow('lost'), state: 'live' }, '2026-11-24T18:00:00Z'))).status).toBe(202);
   // Simulate the lost enqueue: drop every waiting sync job.
   for (const q of svc.rt.syncProducer.allQueues()) await q.obliterate({ force: true });
+  // No job is left for the workers to run: without the sweep the show would never be mirrored.
+  expect(await queuesIdle(syncQueues(svc))).toBe(true);
   svc.startWorkers();
-  await new Promise((r) => setTimeout(r, 300));
   expect(await svc.rt.shows.getMirror('tsl', 'lost', 'yt')).toBeNull();
 
   const sweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent'));
