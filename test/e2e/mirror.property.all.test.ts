@@ -58,7 +58,7 @@ async function observe(showId: string, effectsSeen: Map<Platform, number>): Prom
 }
 
 async function drain(showId: string): Promise<void> {
-  svc.startWorkers();
+  await svc.startWorkers();
   await waitFor(async () => {
     const v = await svc.rt.shows.version('tsl', showId);
     const ms = await Promise.all(ALL_PLATFORMS.map((p) => svc.rt.shows.getMirror('tsl', showId, p)));

@@ -34,7 +34,7 @@ beforeAll(async () => {
     });
     expect(r.status).toBe(201);
   }
-  svc.startWorkers(); // running before the first event and throughout
+  await svc.startWorkers(); // running before the first event and throughout
 });
 afterAll(async () => {
   await svc?.close();

@@ -63,7 +63,7 @@ async function observe(showId: string): Promise<Observed> {
 
 /** Drain: workers run until the mirror has synced the current desired version. */
 async function drain(showId: string): Promise<void> {
-  svc.startWorkers();
+  await svc.startWorkers();
   await waitFor(async () => {
     const v = await svc.rt.shows.version('tsl', showId);
     const m = await svc.rt.shows.getMirror('tsl', showId, 'yt');

@@ -1,7 +1,11 @@
 /**
- * Boots the real service for a test: its own redis-server (ephemeral port, temp dir), a runtime with
- * a fresh key prefix, the Fastify app listening on an ephemeral loopback port (real HTTP), and
- * optionally the sync workers and the scheduler. Nothing is mocked.
+ * Boots the real service for a test the way `npm start` and the production roles do — through
+ * `startRoles` (src/main/process.ts), so the same roles, Redis client roles and wiring are under test:
+ * its own redis-server (ephemeral port, temp dir), a fresh key prefix, the app (dashboard included) on
+ * an ephemeral loopback port (real HTTP). `workers`/`scheduler` add those roles to the same process,
+ * as `npm start` runs them; without them the process is the `api` role (`npm run start:api`).
+ * `startWorkers()` later starts a separate `worker` role (`npm run start:worker`) against the same
+ * Redis, and `stopWorkers()` stops whichever workers run. Nothing is mocked.
  */
 import type { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
@@ -10,15 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { buildApp } from '../../src/api/app.js';
-import { createLogger } from '../../src/lib/logger.js';
-import { startSyncWorkers } from '../../src/mirror/sync.worker.js';
-import { startDeliveryWorker } from '../../src/outbound/delivery.worker.js';
-import { startAttributionWorker } from '../../src/attribution/attribution.worker.js';
-import { startReconcileWorker } from '../../src/reconcile/reconcile.worker.js';
-import { SweepService } from '../../src/mirror/sweep.service.js';
-import { createRuntime, type Runtime } from '../../src/main/runtime.js';
-import { startScheduler, type SchedulerHandle } from '../../src/main/scheduler.js';
+import { startRoles, type Role, type Started } from '../../src/main/process.js';
+import type { Runtime } from '../../src/main/runtime.js';
+import type { SchedulerHandle } from '../../src/main/scheduler.js';
 import { signatureHeader } from '../../src/sources/signature.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
@@ -30,9 +28,12 @@ export interface TestService {
   app: FastifyInstance;
   url: string;
   config: Config;
+  /** The roles this process runs (as `npm start` would with the same options). */
+  roles: Role[];
   workers: Worker[];
   scheduler: SchedulerHandle | undefined;
-  startWorkers(): void;
+  /** Starts a separate `worker` role (unless workers already run). */
+  startWorkers(): Promise<void>;
   stopWorkers(): Promise<void>;
   close(): Promise<void>;
   /** fetch against the service with the admin key (unless headers override). */
@@ -53,6 +54,7 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
     {
       REDIS_URL: redis.url,
       PORT: '0',
+      HOST: '127.0.0.1',
       ADMIN_API_KEY: ADMIN_KEY,
       SECRETS_KEY: randomBytes(32).toString('base64'),
       LOG_LEVEL: 'silent',
@@ -65,14 +67,18 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
     },
     '/nonexistent',
   );
-  const log = createLogger(config.logLevel);
-  const rt = await createRuntime(config, 'api', { log, redisInfo: { url: redis.url, source: 'env', stop: async () => undefined } });
-  const app = await buildApp(rt, { logger: false, dashboard: false });
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
-  const url = address.replace('localhost', '127.0.0.1');
-  // Tracked links must point at this instance.
+  const roles: Role[] = ['api', ...(opts.workers ? (['worker'] as const) : []), ...(opts.scheduler ? (['scheduler'] as const) : [])];
+  const main = await startRoles(roles, config, { logger: false });
+  const rt = main.runtime;
+  const app = main.app!;
+  const url = main.url!.replace('localhost', '127.0.0.1');
+  // Tracked links must point at this instance (its port is known only now).
   (config as { publicBaseUrl: string }).publicBaseUrl = url;
   (rt.links as unknown as { publicBaseUrl: string }).publicBaseUrl = url;
+
+  /** A separate `worker` role started by startWorkers(). */
+  let extraWorkers: Started | undefined;
+  let mainWorkersRunning = main.workers.length > 0;
 
   const svc: TestService = {
     redis,
@@ -80,24 +86,27 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
     app,
     url,
     config,
-    workers: [],
-    scheduler: undefined,
-    startWorkers() {
-      if (svc.workers.length) return;
-      svc.workers = startSyncWorkers(rt.syncService, { connection: rt.bullConnection('worker'), keys: rt.keys, shards: config.syncShards, concurrency: config.workerConcurrency, lockMs: config.workerLockMs, log });
-      svc.workers.push(startAttributionWorker(rt.attribution, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.workerConcurrency, lockMs: config.workerLockMs, log }));
-      svc.workers.push(startDeliveryWorker(rt.delivery, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.outboundConcurrency, lockDurationMs: config.workerLockMs, log }));
-      svc.workers.push(startReconcileWorker(rt.reconcile, { connection: rt.bullConnection('worker'), keys: rt.keys, log }));
+    roles,
+    get workers(): Worker[] {
+      return [...(mainWorkersRunning ? main.workers : []), ...(extraWorkers?.workers ?? [])];
+    },
+    scheduler: main.scheduler,
+    async startWorkers() {
+      if (svc.workers.length || extraWorkers) return;
+      extraWorkers = await startRoles(['worker'], config, { logger: false });
     },
     async stopWorkers() {
-      await Promise.all(svc.workers.map((w) => w.close()));
-      svc.workers = [];
+      if (mainWorkersRunning) {
+        await Promise.all(main.workers.map((w) => w.close()));
+        mainWorkersRunning = false;
+      }
+      const w = extraWorkers;
+      extraWorkers = undefined;
+      await w?.stop();
     },
     async close() {
       await svc.stopWorkers();
-      await svc.scheduler?.close();
-      await app.close();
-      await rt.close();
+      await main.stop();
       if (!opts.redis) await redis.destroy();
     },
     async api(path, init = {}) {
@@ -108,11 +117,6 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
       return fetch(url + path, { ...rest, headers, ...(json !== undefined ? { body: JSON.stringify(json), method: rest.method ?? 'POST' } : {}) });
     },
   };
-  if (opts.workers) svc.startWorkers();
-  if (opts.scheduler) {
-    const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, log);
-    svc.scheduler = await startScheduler({ connection: () => rt.bullConnection('worker'), keys: rt.keys, sweep, sweepIntervalMs: config.sweepIntervalMs, log });
-  }
   return svc;
 }
 

@@ -32,7 +32,7 @@ test('a show with no sync job is picked up by the sweep; an ended show leaves th
   for (const q of svc.rt.syncProducer.allQueues()) await q.obliterate({ force: true });
   // No job is left for the workers to run: without the sweep the show would never be mirrored.
   expect(await queuesIdle(syncQueues(svc))).toBe(true);
-  svc.startWorkers();
+  await svc.startWorkers();
   expect(await svc.rt.shows.getMirror('tsl', 'lost', 'yt')).toBeNull();
 
   const sweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent'));

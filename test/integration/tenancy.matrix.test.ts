@@ -12,11 +12,10 @@
  * - `signed-partner` / `signed-target`: no API key; another partner's signature is refused (401);
  * - `public`: no partner data behind it (the reason is part of the entry).
  *
- * Real redis-server, real HTTP; the app is built the way `npm start` builds it (dashboard included).
+ * Real redis-server, real HTTP; the app is the harness's, built through startRoles like `npm start`.
  */
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { buildApp } from '../../src/api/app.js';
 import { newMirror } from '../../src/domain/mirror.js';
 import type { PartnerEvent } from '../../src/domain/events.js';
 import { signatureHeader } from '../../src/sources/signature.js';
@@ -182,9 +181,9 @@ async function snapshotA(): Promise<string> {
 }
 
 beforeAll(async () => {
-  svc = await startService();
-  app = await buildApp(svc.rt, { logger: false });
-  base = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+  svc = await startService(); // built through startRoles, as `npm start` builds it (dashboard included)
+  app = svc.app;
+  base = svc.url;
 
   secretA = await createPartner(svc, A, { name: 'Tenant A SECRET name' });
   secretB = await createPartner(svc, B, { name: 'Tenant B' });
@@ -226,7 +225,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await app?.close();
   await svc?.close();
 });
 

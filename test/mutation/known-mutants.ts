@@ -146,6 +146,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'if (true) {',
     tests: ['test/integration/sync.race.test.ts'],
   },
+  {
+    name: 'scheduler-without-reconcile',
+    what: 'the scheduler role started without the per-partner reconciliation schedules',
+    file: 'src/main/process.ts',
+    from: 'reconcile: { partners: rt.partners, service: rt.reconcile },',
+    to: '',
+    tests: ['test/e2e/reconcile.scheduled.test.ts'],
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
