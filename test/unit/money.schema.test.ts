@@ -1,0 +1,16 @@
+/**
+ * What Stryker found untested in src/domain/money.ts (docs/testing.md): the currency must be exactly
+ * three capital letters (anchored at both ends), and the errors say what is wrong.
+ */
+import { applyBps, MoneySchema } from '../../src/domain/money.js';
+
+test.each(['USDX', 'XUSD', 'US D', ' USD', 'USD ', 'EURO'])('currency %j is refused, with the reason', (currency) => {
+  const r = MoneySchema.safeParse({ amount: 100, currency });
+  expect(r.success).toBe(false);
+  expect(r.error?.issues.map((i) => i.message)).toEqual(['ISO 4217 code, e.g. USD']);
+});
+
+test('applyBps refuses non-integers and says so', () => {
+  expect(() => applyBps(1.5, 100)).toThrow(new RangeError('integers only'));
+  expect(() => applyBps(100, 2.5)).toThrow(new RangeError('integers only'));
+});
