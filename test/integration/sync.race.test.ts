@@ -79,6 +79,7 @@ test('a title change that lands while sync() is working is mirrored by that same
     log: rt.log,
     timeoutMs: rt.config.platformTimeoutMs,
     maxRetries: rt.config.syncMaxRetries,
+    platformSettings: { facebookGraphVersion: rt.config.facebookGraphVersion },
     onMirrorChanged: async () => {
       if (++calls > 1) return;
       held.open();
