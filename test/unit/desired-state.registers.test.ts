@@ -37,6 +37,9 @@ test('register names: a pin event writes pin:<product>, a product update prod:<p
   expect(registerFor(pin('product.unpinned', 'a', '2026-11-24T18:00:00Z'))!.write).toEqual({ field: 'pin:a', value: '0' });
   expect(registerFor(productUpdate('A2', '2026-11-24T18:00:00Z'))!.write.field).toBe('prod:a');
   expect(registerFor(show('2026-11-24T18:00:00Z', []))!.write.field).toBe('snap');
+  // Order events are not desired state.
+  const order = PartnerEventSchema.parse({ type: 'order.created', occurredAt: '2026-11-24T18:00:00Z', data: { order: { id: 'o', createdAt: '2026-11-24T18:00:00Z', total: { amount: 1, currency: 'USD' } } } });
+  expect(registerFor(order)).toBeNull();
 });
 
 test('order keys sort by time across digit counts (1999 before 2026), then by webhook id', () => {
