@@ -85,7 +85,7 @@ test('every linkUrl the show view lists works, also for pins that have not reach
   }
 
   // Back at work: the delayed target holds the pin for two minutes, yet its link is listed and works.
-  svc.startWorkers();
+  await svc.startWorkers();
   const held = await waitFor(async () => (await view('c2')).mirrors.find((m) => m.targetId === 'yt-slow')?.pins.find((p) => p.productId === 'p1' && p.linkUrl));
   expect(held.state).toBe('pending');
   expect(await follow(held.linkUrl!)).toBe('https://shop.example.com/p1');

@@ -80,6 +80,8 @@ test('a title change that lands while sync() is working is mirrored by that same
     timeoutMs: rt.config.platformTimeoutMs,
     maxRetries: rt.config.syncMaxRetries,
     platformSettings: { facebookGraphVersion: rt.config.facebookGraphVersion },
+    leaseMs: rt.config.workerLockMs,
+    destinations: rt.destinations,
     onMirrorChanged: async () => {
       if (++calls > 1) return;
       held.open();
