@@ -61,6 +61,7 @@ import { FbPermissions } from './facebook-access.sim.js';
 import { FbCatalog, registerLiveShopping } from './facebook-shopping.sim.js';
 import { servedGraphVersion } from './facebook-versions.sim.js';
 import { SimPlatform, SimProblem, firstUrl, installSimApiHooks, randomId, type PlatformSimulator } from './sim.platform.js';
+import { hasId } from '../lib/id-record.js';
 
 type FacebookExtraLimits = {
   /** How long a stream URL may go unused (Facebook: 24 h). */
@@ -175,7 +176,7 @@ export function createFacebookSimulator(): PlatformSimulator {
       from: { id: v.pageId, name: 'Syndicast Simulator Page' },
       live_views: 0,
     };
-    return Object.fromEntries(fields.filter((f) => f in all).map((f) => [f, all[f]]));
+    return Object.fromEntries(fields.filter((f) => hasId(all, f)).map((f) => [f, all[f]]));
   }
 
   function find(id: string, verb: 'get' | 'post' | 'delete'): FbLiveVideo {

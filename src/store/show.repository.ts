@@ -5,7 +5,7 @@
 import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
 import type { Product } from '../domain/events.js';
-import type { MirrorDoc } from '../domain/mirror.js';
+import { parseMirror, type MirrorDoc } from '../domain/mirror.js';
 import type { Result } from 'ioredis';
 import { assertHeld, LeaseLostError, type MirrorLease } from './intent.repository.js';
 import type { Keys } from './keys.js';
@@ -144,13 +144,13 @@ export class ShowRepository {
 
   async getMirror(partnerId: string, showId: string, targetId: string): Promise<MirrorDoc | null> {
     const raw = await this.redis.get(this.keys.mirror(partnerId, showId, targetId));
-    return raw ? (JSON.parse(raw) as MirrorDoc) : null;
+    return raw ? parseMirror(raw) : null;
   }
 
   async getMirrors(partnerId: string, showId: string, targetIds: string[]): Promise<(MirrorDoc | null)[]> {
     if (targetIds.length === 0) return [];
     const raws = await this.redis.mget(...targetIds.map((t) => this.keys.mirror(partnerId, showId, t)));
-    return raws.map((r) => (r ? (JSON.parse(r) as MirrorDoc) : null));
+    return raws.map((r) => (r ? parseMirror(r) : null));
   }
 
   /**

@@ -154,6 +154,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '',
     tests: ['test/e2e/reconcile.scheduled.test.ts'],
   },
+  {
+    name: 'proto-pins-plain-object',
+    what: "a new mirror's pins are a plain {} (a product id `__proto__` reads Object.prototype and the pin code writes onto it)",
+    file: 'src/domain/mirror.ts',
+    from: '    pins: idRecord(),',
+    to: '    pins: {},',
+    tests: ['test/e2e/proto-ids.test.ts'],
+  },
+  {
+    name: 'proto-stored-pins-plain-object',
+    what: "a stored mirror's pins stay the plain object JSON.parse made (`constructor` reads Object and that pin never reaches pinned)",
+    file: 'src/domain/mirror.ts',
+    from: '  m.pins = idRecord(m.pins);',
+    to: '',
+    tests: ['test/e2e/proto-ids.test.ts'],
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
