@@ -28,7 +28,11 @@ export interface Started {
 }
 
 export async function startRoles(roles: Role[], config: Config, opts: { logger?: boolean } = {}): Promise<Started> {
-  const rt = await createRuntime(config, roles.includes('api') && roles.length === 1 ? 'api' : 'worker');
+  // A process that serves HTTP gets the fail-fast command client whatever other roles share it: a
+  // request must be answered 503 while Redis is down, not queued until it is back (CONTRACT §3). Its
+  // workers' own commands then fail fast too and BullMQ retries the job; the BullMQ workers keep
+  // their blocking connections (`bullConnection('worker')`, maxRetriesPerRequest: null).
+  const rt = await createRuntime(config, roles.includes('api') ? 'api' : 'worker');
   const started: Started = { runtime: rt, workers: [], stop: async () => undefined };
   if (roles.includes('worker')) {
     started.workers = startSyncWorkers(rt.syncService, {

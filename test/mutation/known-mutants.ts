@@ -170,6 +170,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '',
     tests: ['test/e2e/proto-ids.test.ts'],
   },
+  {
+    name: 'npm-start-worker-redis-client',
+    what: 'npm start (api + workers in one process) serves HTTP with the worker Redis client (offline queue, no timeout): requests hang while Redis is down',
+    file: 'src/main/process.ts',
+    from: "createRuntime(config, roles.includes('api') ? 'api' : 'worker')",
+    to: "createRuntime(config, roles.includes('api') && roles.length === 1 ? 'api' : 'worker')",
+    tests: ['test/e2e/npm-start.redis-down.test.ts'],
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
