@@ -32,6 +32,14 @@ export class Keys {
     return `${this.prefix}:{p:${partnerId}}:audit`;
   }
 
+  /**
+   * Partner-wide claim of an inbound `webhook-id` (src/store/webhook-id.repository.ts): its own hash
+   * tag, so the claims of one partner spread over the cluster; always used alone (one-key SET NX).
+   */
+  partnerWebhookId(partnerId: string, webhookId: string): string {
+    return `${this.prefix}:{w:${partnerId}:${webhookId}}:wid`;
+  }
+
   // show slot
   showTag(partnerId: string, showId: string): string {
     return `${this.prefix}:{s:${partnerId}:${showId}}`;

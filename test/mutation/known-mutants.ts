@@ -178,6 +178,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "createRuntime(config, roles.includes('api') && roles.length === 1 ? 'api' : 'worker')",
     tests: ['test/e2e/npm-start.redis-down.test.ts'],
   },
+  {
+    name: 'webhook-id-per-show',
+    what: 'the partner-wide webhook-id claim ignored: the same id for another show or order is stored as new',
+    file: 'src/sources/ingest.service.ts',
+    from: 'if (holder !== scope) return {',
+    to: 'if (holder === null) return {',
+    tests: ['test/integration/webhook-id.partner-wide.test.ts'],
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
