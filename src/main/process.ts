@@ -54,7 +54,7 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
     );
   }
   if (roles.includes('scheduler')) {
-    const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, rt.log.child({ module: 'sweep' }));
+    const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, rt.log.child({ module: 'sweep' }), config.sweepPageSize);
     started.scheduler = await startScheduler({
       connection: () => rt.bullConnection('worker'),
       keys: rt.keys,

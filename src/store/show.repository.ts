@@ -194,9 +194,34 @@ export class ShowRepository {
   async markInactive(partnerId: string, showId: string): Promise<void> {
     await this.redis.zrem(this.keys.activeShows(), JSON.stringify([partnerId, showId]));
   }
-  async activeShows(limit = 5000): Promise<[string, string][]> {
-    const members = await this.redis.zrange(this.keys.activeShows(), 0, limit - 1);
-    return members.map((m) => JSON.parse(m) as [string, string]);
+  /**
+   * Every show of the active set, a page per round trip (ZSCAN with COUNT `pageSize`): a show that is
+   * in the set for the whole walk is visited, also when `markActive` moves it meanwhile (ZSCAN walks
+   * the set's members, not ranks that shift under a concurrent ZADD); one it met twice is given once.
+   */
+  async *activeShowPages(pageSize: number): AsyncGenerator<[string, string][]> {
+    const key = this.keys.activeShows();
+    const seen = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.zscan(key, cursor, 'COUNT', pageSize);
+      cursor = next;
+      const page: [string, string][] = [];
+      for (let i = 0; i < flat.length; i += 2) {
+        const m = flat[i]!;
+        if (seen.has(m)) continue;
+        seen.add(m);
+        page.push(JSON.parse(m) as [string, string]);
+      }
+      if (page.length > 0) yield page;
+    } while (cursor !== '0');
+  }
+
+  /** Every active show (all pages). */
+  async activeShows(pageSize = 500): Promise<[string, string][]> {
+    const all: [string, string][] = [];
+    for await (const page of this.activeShowPages(pageSize)) all.push(...page);
+    return all;
   }
 }
 

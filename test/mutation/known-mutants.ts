@@ -186,6 +186,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'if (holder === null) return {',
     tests: ['test/integration/webhook-id.partner-wide.test.ts'],
   },
+  {
+    name: 'sweep-first-page-only',
+    what: 'the sweep and the target kick read only the first page of the active set (the old 5,000 cap)',
+    file: 'src/store/show.repository.ts',
+    from: "} while (cursor !== '0');",
+    to: '} while (false);',
+    tests: ['test/integration/sweep.paging.test.ts'],
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
