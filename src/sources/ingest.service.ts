@@ -84,9 +84,11 @@ export class IngestService {
     write: { field: string; value: string },
   ): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
-    // One round trip stage: the durable write, the indexes and the sync jobs go out together. A sync
-    // that runs before (or without) the write finds nothing new and does nothing; the 202 still
-    // waits for the write. Duplicates schedule too: a first delivery may have been stored and then
+    // The durable write first, the sync jobs after it returned: a job enqueued alongside the write (on
+    // another connection) could run before the write landed, find nothing new, and leave the change
+    // to the sweep. Once the write has returned, any sync that starts later reads it, and one that is
+    // running now is followed by another (keepLastIfActive). The indexes are not read by the sync and
+    // go out with the write. Duplicates schedule too: a first delivery may have been stored and then
     // failed before its jobs were added.
     const scheduledAt = 'show' in event.data ? Date.parse(event.data.show.scheduledAt) : 0;
     const [stored] = await Promise.all([
@@ -94,8 +96,8 @@ export class IngestService {
       'show' in event.data ? this.deps.shows.indexShow(partnerId, showId, scheduledAt) : Promise.resolve(),
       // Pins and product updates need no sweep entry of their own: the show's snapshot events add it.
       'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),
-      ...bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })),
     ]);
+    await Promise.all(bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })));
     return { eventId: stored.eventId, duplicate: stored.duplicate };
   }
 

@@ -194,6 +194,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '} while (false);',
     tests: ['test/integration/sweep.paging.test.ts'],
   },
+  {
+    name: 'enqueue-with-write',
+    what: 'sync jobs enqueued in parallel with the show write (a job can run before its own event is stored)',
+    file: 'src/sources/ingest.service.ts',
+    from: "      'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),\n    ]);\n    await Promise.all(bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })));",
+    to: "      'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),\n      ...bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })),\n    ]);",
+    tests: ['test/integration/sync.enqueue-after-write.test.ts'],
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
