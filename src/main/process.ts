@@ -11,6 +11,7 @@ import { startSyncWorkers } from '../mirror/sync.worker.js';
 import { startDeliveryWorker } from '../outbound/delivery.worker.js';
 import { startAttributionWorker } from '../attribution/attribution.worker.js';
 import { SweepService } from '../mirror/sweep.service.js';
+import { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import { startReconcileWorker } from '../reconcile/reconcile.worker.js';
 import { RedisUnavailableError } from '../store/embedded-redis.js';
 import { createRuntime, type Runtime } from './runtime.js';
@@ -44,7 +45,14 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       log: rt.log.child({ module: 'sync-worker' }),
     });
     started.workers.push(
-      startAttributionWorker(rt.attribution, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.workerConcurrency, lockMs: config.workerLockMs, log: rt.log.child({ module: 'attribution-worker' }) }),
+      startAttributionWorker(rt.attribution, {
+        connection: rt.bullConnection('worker'),
+        keys: rt.keys,
+        concurrency: config.workerConcurrency,
+        lockMs: config.workerLockMs,
+        log: rt.log.child({ module: 'attribution-worker' }),
+        orderEvents: rt.orderEvents,
+      }),
     );
   }
   if (roles.includes('worker')) {
@@ -59,6 +67,7 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       connection: () => rt.bullConnection('worker'),
       keys: rt.keys,
       sweep,
+      orderSweep: new OrderEventSweep(rt.orderEvents, rt.attribution, rt.log.child({ module: 'order-sweep' }), { graceMs: config.pendingOrderGraceMs, pageSize: config.sweepPageSize }),
       sweepIntervalMs: config.sweepIntervalMs,
       log: rt.log,
       reconcile: { partners: rt.partners, service: rt.reconcile },

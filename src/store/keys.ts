@@ -74,6 +74,10 @@ export class Keys {
   orderEvents(partnerId: string, orderId: string): string {
     return `${this.orderTag(partnerId, orderId)}:events`;
   }
+  /** HASH eventId → stored-at ms: the order's events not yet handled by attribution (written with the event). */
+  orderPending(partnerId: string, orderId: string): string {
+    return `${this.orderTag(partnerId, orderId)}:pending`;
+  }
 
   // attribution (order slot; `ref` = partner order id, or `@{targetId}:{platform order id}` for
   // platform-native orders, see src/domain/order.ts): state, refunds and the append-only ledger
@@ -141,6 +145,10 @@ export class Keys {
   // background sweep of shows whose mirrors may still need work
   activeShows(): string {
     return `${this.prefix}:{sweep}:active`;
+  }
+  /** ZSET JSON [partnerId, orderId] → last marked (ms): orders that may have unhandled events, for the sweep. */
+  pendingOrders(): string {
+    return `${this.prefix}:{sweep}:orders`;
   }
 
   // reconciliation runs and the heals they made

@@ -202,6 +202,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "      'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),\n      ...bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })),\n    ]);",
     tests: ['test/integration/sync.enqueue-after-write.test.ts'],
   },
+  {
+    name: 'order-sweep-not-scheduled',
+    what: 'the scheduled sweep leaves stored order events alone (no recovery for a lost or failed attribution job)',
+    file: 'src/main/scheduler.ts',
+    from: 'const orders = opts.orderSweep ? await opts.orderSweep.sweep() : null;',
+    to: 'const orders = null;',
+    tests: ['test/integration/order-events.recovery.test.ts'],
+  },
+  {
+    name: 'order-event-not-marked-pending',
+    what: 'an order event is stored without its pending mark (the sweep cannot find it)',
+    file: 'src/store/show.repository.ts',
+    from: "redis.call('HSET', KEYS[3], eventId, ARGV[4])",
+    to: '',
+    tests: ['test/integration/order-events.recovery.test.ts'],
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
