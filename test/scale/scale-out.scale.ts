@@ -52,7 +52,8 @@ async function api(url: string, path: string, json?: unknown, method = json === 
 let rr = 0;
 async function deliver(body: unknown, webhookId: string): Promise<void> {
   const raw = JSON.stringify(body);
-  for (let attempt = 0; attempt < 400; attempt++) {
+  let last = '';
+  for (let attempt = 0; attempt < 150; attempt++) {
     const alive = apiUrls.filter((u) => !dead.has(u));
     const url = alive[rr++ % alive.length]!;
     const ts = Math.floor(Date.now() / 1000);
@@ -63,16 +64,18 @@ async function deliver(body: unknown, webhookId: string): Promise<void> {
         body: raw,
         signal: AbortSignal.timeout(20_000),
       });
-      await r.arrayBuffer();
+      const text = await r.text();
       if (r.status === 200 || r.status === 202) return;
-      if (r.status < 500) throw new Error(`event ${webhookId}: ${r.status}`);
+      last = `${r.status} ${text.slice(0, 300)}`;
+      if (r.status < 500) throw new Error(`event ${webhookId}: ${last}`);
     } catch (err) {
       if (err instanceof Error && err.message.startsWith('event ')) throw err;
+      last = String(err);
       // connection refused / reset (a killed API process) or a timeout: retry elsewhere
     }
     await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
   }
-  throw new Error(`event ${webhookId} never accepted`);
+  throw new Error(`event ${webhookId} never accepted; last answer: ${last}`);
 }
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
