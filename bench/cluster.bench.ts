@@ -114,7 +114,7 @@ export const clusterBench: Benchmark = {
           await rt.close();
         }
         const ingest = async (durationS: number): Promise<Run> => {
-          const tag = `${system.replace(/[^a-z]/g, "")}-${++seq}`; // ids allow [A-Za-z0-9_-] only
+          const tag = `${system.replace(/[^a-z]/g, '')}-${++seq}`; // ids allow [A-Za-z0-9_-] only
           const occurredAt = new Date().toISOString();
           const ts = Math.floor(Date.now() / 1000);
           const max = MAX_RPS * durationS;

@@ -33,14 +33,32 @@ async function totals(url: string): Promise<Totals> {
   return { commands: n('total_commands_processed'), bytesIn: n('total_net_input_bytes'), bytesOut: n('total_net_output_bytes'), memory: n('used_memory') };
 }
 
+/** Background traffic per ms while nothing happens (idle BullMQ workers poll; the measuring INFO itself). */
+let idle: { workers: boolean; perMs: Totals } | undefined;
+async function measureIdle(url: string, workers: boolean): Promise<void> {
+  const a = await totals(url);
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, 3000));
+  const b = await totals(url);
+  const ms = Date.now() - t0;
+  idle = { workers, perMs: { commands: (b.commands - a.commands) / ms, bytesIn: (b.bytesIn - a.bytesIn) / ms, bytesOut: (b.bytesOut - a.bytesOut) / ms, memory: 0 } };
+}
+
 async function per(url: string, n: number, fn: () => Promise<void>): Promise<Record<string, number>> {
   const a = await totals(url);
+  const t0 = Date.now();
   await fn();
   // let BullMQ's bookkeeping after the last job finish
   await new Promise((r) => setTimeout(r, 1000));
   const b = await totals(url);
+  const bg = (k: keyof Totals): number => (idle?.perMs[k] ?? 0) * (Date.now() - t0);
   const r = (x: number): number => Math.round((x / n) * 10) / 10;
-  return { commands: r(b.commands - a.commands), bytesIn: r(b.bytesIn - a.bytesIn), bytesOut: r(b.bytesOut - a.bytesOut), memoryBytes: r(b.memory - a.memory) };
+  return {
+    commands: r(b.commands - a.commands - bg('commands')),
+    bytesIn: r(b.bytesIn - a.bytesIn - bg('bytesIn')),
+    bytesOut: r(b.bytesOut - a.bytesOut - bg('bytesOut')),
+    memoryBytes: r(b.memory - a.memory),
+  };
 }
 
 const sim = await startSim();
@@ -57,6 +75,7 @@ try {
   // N live shows, mirrored (not measured).
   for (const id of ids) await sendEvent(svc, 'cost', secret, showEvent('show.live', sampleShow(id, { state: 'live' }), '2026-11-24T18:00:00Z'));
   await waitFor(async () => (await sim.effects('youtube')).filter((e) => e.type === 'show.started').length >= N, 120_000, 500);
+  await measureIdle(url, true);
   // event + pin: the API accepts, the worker pins; waiting watches the simulator, not Redis.
   const eventAndPin = await per(url, N, async () => {
     for (const id of ids) await sendEvent(svc, 'cost', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:01:00Z', data: { showId: id, productId: 'p1' } });
@@ -64,11 +83,13 @@ try {
   });
   // event alone: workers stopped, the sync job stays queued.
   await svc.stopWorkers();
+  await measureIdle(url, false);
   const event = await per(url, N, async () => {
     for (const id of ids) await sendEvent(svc, 'cost', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:02:00Z', data: { showId: id, productId: 'p2' } });
   });
   await svc.startWorkers();
   await waitFor(async () => (await sim.effects('youtube')).filter((e) => e.type === 'message.posted').length >= 2 * N, 120_000, 500);
+  await measureIdle(url, true);
   const links = await Promise.all(ids.map(async (id) => (await svc.rt.shows.getMirror('cost', id, 'yt'))!.pins['p1']!.linkUrl!));
   const sclids: string[] = [];
   const click = await per(url, N, async () => {
@@ -86,7 +107,7 @@ try {
     }, 120_000, 1000);
   });
   const pin = Object.fromEntries(Object.entries(eventAndPin).map(([k, v]) => [k, Math.round((v - (event[k] ?? 0)) * 10) / 10]));
-  const out = { measuredAt: new Date().toISOString(), n: N, redis: 'one redis-server (test harness: AOF always)', perOperation: { event, pin, click, order }, notes: ['pin = (event + pin) − event', 'order includes its ingest (inbox + event), the attribution job and the ledger; the report polls add a few commands'] };
+  const out = { measuredAt: new Date().toISOString(), n: N, redis: 'one redis-server (test harness: AOF always)', perOperation: { event, pin, click, order }, notes: ['pin = (event + pin) − event', 'background traffic (idle BullMQ workers, measured 3 s before each phase) subtracted; memory is used_memory after − before (jobs kept by removeOnComplete, inbox/event entries with their TTL)', 'order includes its ingest (inbox + event), the attribution job and the ledger; the report polls add a few commands'] };
   writeFileSync(join(RESULTS_DIR, 'cost-model.json'), JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 } finally {
