@@ -223,7 +223,7 @@ test(`2 API + 3 worker + 2 scheduler processes, ${SHOWS} shows × 3 platforms, a
     }
     // One broadcast per show: no orphan created by a retry after a kill.
     const created = effects.filter((e) => e.type === 'show.created').map((e) => `${e.title ?? ''}`);
-    expect(created.filter((t, i) => created.indexOf(t) !== i)).toEqual([]);
+    expect({ platform, duplicated: created.filter((t, i) => created.indexOf(t) !== i) }).toEqual({ platform, duplicated: [] });
     expect(new Set(created).size).toBe(SHOWS);
   }
 
