@@ -44,6 +44,16 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(metricsPlugin, { metrics });
   await app.register(docsPlugin, { publicBaseUrl: rt.config.publicBaseUrl });
 
+  // A write is acknowledged (2xx/3xx) only once the replicas hold it, where WAIT is on
+  // (src/store/replica-ack.ts); a WAIT that fails turns the answer into a 503 through the error handler.
+  if (rt.replicaAck.active) {
+    app.addHook('onSend', async (req, reply, payload) => {
+      const writes = (req.method !== 'GET' && req.method !== 'HEAD') || req.routeOptions.url === '/l/:code';
+      if (writes && reply.statusCode < 400) await rt.replicaAck.confirm();
+      return payload;
+    });
+  }
+
   // Routes
   await app.register(healthRoutes, { redis: rt.redis });
   await app.register(eventRoutes, { ingest: rt.ingest, onAccepted: (r) => metrics.events.inc({ result: r }) });

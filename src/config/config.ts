@@ -27,6 +27,13 @@ const ConfigSchema = z.object({
   redisClusterNodes: z.string().optional(),
   /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */
   redisAppendfsync: z.enum(['always', 'everysec']).default('everysec'),
+  /**
+   * Replicas a write must reach before the API acknowledges it (Redis WAIT): `auto` = 1 on a Redis
+   * Cluster whose masters have replicas, 0 on a single Redis. See src/store/replica-ack.ts.
+   */
+  redisWaitReplicas: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(5)]).default('auto'),
+  /** How long one WAIT may take before the request fails with 503 (keep it below the 2 s command timeout). */
+  redisWaitTimeoutMs: int(500, 10),
   adminApiKey: z.string().min(16, 'ADMIN_API_KEY needs at least 16 characters').optional(),
   secretsKey: z.string().optional(),
   /** Comma-separated earlier SECRETS_KEY values, still accepted for decryption while data is re-sealed. */
@@ -76,6 +83,8 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   REDIS_URL: 'redisUrl',
   REDIS_CLUSTER_NODES: 'redisClusterNodes',
   REDIS_APPENDFSYNC: 'redisAppendfsync',
+  REDIS_WAIT_REPLICAS: 'redisWaitReplicas',
+  REDIS_WAIT_TIMEOUT_MS: 'redisWaitTimeoutMs',
   ADMIN_API_KEY: 'adminApiKey',
   SECRETS_KEY: 'secretsKey',
   SECRETS_KEY_PREVIOUS: 'secretsKeyPrevious',

@@ -26,6 +26,7 @@ import { IngestService } from '../sources/ingest.service.js';
 import { ApiKeyRepository } from '../store/apikey.repository.js';
 import { resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
 import { IntentRepository } from '../store/intent.repository.js';
+import { ReplicaAck } from '../store/replica-ack.js';
 import { Keys } from '../store/keys.js';
 import { PartnerRepository } from '../store/partner.repository.js';
 import { createRedis, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
@@ -62,6 +63,8 @@ export interface Runtime {
   attributionProducer: AttributionProducer;
   attribution: AttributionService;
   reconcile: ReconcileService;
+  /** `await replicaAck.confirm()` before acknowledging a write: WAIT for replicas where configured. */
+  replicaAck: ReplicaAck;
   close(): Promise<void>;
 }
 
@@ -94,6 +97,9 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     return c as ConnectionOptions;
   };
   const producerConn = bullConnection(role);
+  // The API's producer fails fast (no offline queue), and BullMQ takes a Cluster in state 'connect' for
+  // ready: without this wait the first job added right after startup fails with "Cluster isn't ready".
+  await waitForRedis(producerConn as RedisClient, 15_000);
   const syncProducer = new SyncProducer(producerConn, keys, config.syncShards);
   const { outbound, delivery } = createOutbound({ redis, keys, box, config, connection: producerConn, log });
   const attributionProducer = new AttributionProducer(producerConn, keys);
@@ -137,6 +143,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     },
     onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
   });
+  const replicaAck = new ReplicaAck([redis, producerConn as RedisClient], ReplicaAck.replicasFor(config.redisWaitReplicas, redis), config.redisWaitTimeoutMs, log.child({ module: 'redis' }));
   const reconcile = new ReconcileService({
     repo: new ReconcileRepository(redis, keys),
     partners,
@@ -169,6 +176,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     ingest,
     syncService,
     reconcile,
+    replicaAck,
     outbound,
     delivery,
     attributionProducer,

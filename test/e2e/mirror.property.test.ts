@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { runsFor } from '../helpers/redis-cluster.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 
 let svc: TestService;
@@ -129,6 +130,6 @@ test('permuted and duplicated events converge to the in-order result', async () 
       expect(seen).toEqual(reference);
     }),
     // Out of time before every run passed is a failure, not a pass.
-    { numRuns: 25, endOnFailure: true, interruptAfterTimeLimit: 220_000, markInterruptAsFailure: true },
+    { numRuns: runsFor(25), endOnFailure: true, interruptAfterTimeLimit: 220_000, markInterruptAsFailure: true },
   );
 }, 240_000);

@@ -18,7 +18,8 @@ import { startRoles, type Role, type Started } from '../../src/main/process.js';
 import type { Runtime } from '../../src/main/runtime.js';
 import type { SchedulerHandle } from '../../src/main/scheduler.js';
 import { signatureHeader } from '../../src/sources/signature.js';
-import { startRedis, type TestRedis } from './redis-server.js';
+import type { TestRedis } from './redis-server.js';
+import { startTestRedis } from './redis-cluster.js';
 
 export const ADMIN_KEY = 'sk_admin_test_0123456789abcdef';
 
@@ -48,11 +49,11 @@ export interface TestServiceOptions {
 }
 
 export async function startService(opts: TestServiceOptions = {}): Promise<TestService> {
-  const redis = opts.redis ?? (await startRedis());
+  const redis = opts.redis ?? (await startTestRedis());
   const dataDir = mkdtempSync(join(tmpdir(), 'syndicast-data-'));
   const config = loadConfig(
     {
-      REDIS_URL: redis.url,
+      ...redis.env,
       PORT: '0',
       HOST: '127.0.0.1',
       ADMIN_API_KEY: ADMIN_KEY,
