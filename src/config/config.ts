@@ -76,6 +76,8 @@ const ConfigSchema = z.object({
     .string()
     .regex(/^v\d+\.\d+$/, 'must be a Graph API version such as v27.0')
     .default(DEFAULT_FACEBOOK_GRAPH_VERSION),
+  /** The ffmpeg binary the relay runs; unset: `ffmpeg` on PATH, else the one @ffmpeg-installer ships (src/lib/ffmpeg-path.ts). */
+  ffmpegPath: z.string().min(1).optional(),
 });
 export type Config = z.infer<typeof ConfigSchema> & { publicBaseUrl: string };
 
@@ -115,6 +117,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   RELAY_POLL_MS: 'relayPollMs',
   RELAY_STALL_MS: 'relayStallMs',
   FACEBOOK_GRAPH_VERSION: 'facebookGraphVersion',
+  FFMPEG_PATH: 'ffmpegPath',
 };
 
 export class ConfigError extends Error {}
@@ -138,16 +141,19 @@ export interface SimConfig {
   port: number;
   host: string;
   log: boolean;
+  /** RTMP sinks the simulators' ingest addresses point at (CONTRACT §9); 0 = any free port. */
+  rtmpPort: number;
 }
 const SimConfigSchema = z.object({
   SIM_PORT: z.coerce.number().int().min(0).max(65535).default(4100),
   SIM_HOST: z.string().min(1).default('127.0.0.1'),
   SIM_LOG: bool.default(false),
+  SIM_RTMP_PORT: z.coerce.number().int().min(0).max(65535).default(1936),
 });
 export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
   const parsed = SimConfigSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('SIM_') && v !== '')));
   if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('\n  ')}`);
-  return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG };
+  return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG, rtmpPort: parsed.data.SIM_RTMP_PORT };
 }
 
 /**
