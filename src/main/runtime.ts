@@ -141,10 +141,11 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       await attribution.attributeWaiting(partnerId, targetId, externalId);
     },
     onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
-    videoGate: async (partnerId, showId, mirror, desired) => {
+    videoGate: async (partnerId, showId, mirror) => {
       if (!mirror.remote?.ingest && !mirror.operatorIngest) return null;
-      // Only when the show's video comes through our relay (a pull, or a publish on its ingest).
-      if (desired.sourceUrl === undefined && !(await relay.source(partnerId, showId))) return null;
+      // Only where the video comes through our relay: a deployment without a relay role (the partner
+      // pushes to each platform itself) goes live as before.
+      if (!(await relay.relayRunning())) return null;
       const [status] = await relay.statuses(partnerId, showId, [mirror.targetId]);
       if (status?.state === 'sending') return null;
       return `the relay to this mirror is ${status?.state ?? 'idle'}${status?.lastError ? ` (${status.lastError})` : ''}`;

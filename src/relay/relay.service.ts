@@ -143,6 +143,7 @@ export class RelayService {
   /** One pass: which shows this process relays, and to where. */
   async tick(): Promise<void> {
     const { shows, relay, leaseMs } = this.deps;
+    await relay.heartbeat(Math.max(leaseMs, this.deps.pollMs * 5));
     const active = await shows.activeShows();
     const seen = new Set<string>();
     for (const [partnerId, showId] of active) {

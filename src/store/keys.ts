@@ -69,6 +69,10 @@ export class Keys {
   relayLease(partnerId: string, showId: string): string {
     return `${this.showTag(partnerId, showId)}:relay-lease`;
   }
+  /** Set (with a TTL) while any relay process runs. */
+  relayAlive(): string {
+    return `${this.prefix}:{relay}:alive`;
+  }
   /** SHA-256 of a stream key → [partnerId, showId] (the edge finds the show from the key alone). */
   relayKeyIndex(hash: string): string {
     return `${this.prefix}:{rk:${hash}}:relay-key`;

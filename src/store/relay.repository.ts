@@ -149,6 +149,15 @@ export class RelayRepository {
     return this.redis.get(this.keys.relayLease(partnerId, showId));
   }
 
+  /** A relay process is alive (renewed every pass): mirrors with an ingest then wait for relayed video. */
+  async heartbeat(ttlMs: number): Promise<void> {
+    await this.redis.set(this.keys.relayAlive(), '1', 'PX', ttlMs);
+  }
+
+  async relayRunning(): Promise<boolean> {
+    return (await this.redis.exists(this.keys.relayAlive())) === 1;
+  }
+
   async dropLease(partnerId: string, showId: string, token: string): Promise<void> {
     await this.redis.scRelayLeaseDrop(this.keys.relayLease(partnerId, showId), token);
   }
