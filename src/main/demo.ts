@@ -34,6 +34,8 @@ const t0 = Date.now();
 const say = (msg: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
 
 const sim = await startSimulators({ port: 0 });
+// No video is pushed yet: a simulated encoder makes YouTube's bound stream active without RTMP data.
+await sim.app.inject({ method: 'PUT', url: '/_sim/youtube/limits', payload: { simulatedEncoder: 1 } });
 const port = await freePort();
 const adminKey = 'sk_admin_demo_' + randomBytes(12).toString('hex');
 const config = loadConfig(undefined, undefined, {
