@@ -1,0 +1,98 @@
+/**
+ * Video relay, push mode (issue 10): a real encoder (ffmpeg test pattern, H.264 + AAC ~1.5 Mbps)
+ * publishes once to the show's ingest on the service's embedded edge; the relay role pushes it to the
+ * RTMP sinks of all five simulators, one supervised ffmpeg per destination. Real Redis, real HTTP,
+ * real RTMP; nothing mocked.
+ */
+import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type SimStreamView, type TestSim } from '../helpers/sim.js';
+import { addAllTargets, ALL_PLATFORMS } from '../helpers/platforms.js';
+import { alive, encode, goLive, scheduleRelayedShow, viewOf, type ShowViewT } from '../helpers/relay.js';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+const P = 'relay-p';
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService({ workers: true, scheduler: true, relay: true });
+  secret = await createPartner(svc, P);
+  await addAllTargets(svc, sim, P, { lift: true });
+}, 60_000);
+
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+/** The sink stream each mirror pushes to (found by the stream key its ingest carries). */
+async function sinkOf(view: ShowViewT, platform: string): Promise<SimStreamView | undefined> {
+  const key = view.mirrors.find((m) => m.platform === platform)?.ingest?.streamKey;
+  return (await sim.streams(platform)).find((s) => s.streamKey === key);
+}
+
+test('one publish reaches all five sinks with both codecs; YouTube and Facebook go live only after their sink saw data; nothing outlives the show', async () => {
+  await scheduleRelayedShow(svc, sim, P, secret, 'push1');
+  await goLive(svc, P, secret, 'push1');
+  // Live on the partner's side, but no video yet: platforms that take an ingest must not air an empty stream.
+  const before = await viewOf(svc, P, 'push1');
+  expect(before.show.ingest.url).toMatch(/^rtmp:\/\/127\.0\.0\.1:\d+\/live$/);
+  expect(before.show.ingest.streamKey).toMatch(/^sk_[A-Za-z0-9_-]{43}$/);
+
+  // The relay arms one reader per destination on the edge as the show goes live; they wait for the publish.
+  await waitFor(async () => (svc.started.relay?.pids().length ?? 0) >= ALL_PLATFORMS.length && (await viewOf(svc, P, 'push1')).mirrors.every((m) => m.relay.state === 'idle'), 30_000);
+  const enc = encode(`${before.show.ingest.url}/${before.show.ingest.streamKey}`, 20);
+  const pids = new Set<number>();
+  const ready = await waitFor(async () => {
+    for (const pid of svc.started.relay?.pids() ?? []) pids.add(pid);
+    const v = await viewOf(svc, P, 'push1');
+    return v.mirrors.every((m) => m.relay.state === 'sending') ? v : undefined;
+  }, 30_000);
+  expect(ready.mirrors.map((m) => m.relay.bitrateKbps > 0)).toEqual(ALL_PLATFORMS.map(() => true));
+  await waitFor(async () => (await viewOf(svc, P, 'push1')).mirrors.every((m) => m.state === 'live'), 30_000);
+  expect(await enc.exited).toBe(0);
+  const sourceBytes = enc.bytes();
+  expect(sourceBytes).toBeGreaterThan(20 * 150_000); // ~1.5 Mbps for 20 s
+
+  const view = await viewOf(svc, P, 'push1');
+  for (const platform of ALL_PLATFORMS) {
+    // ≥ 90 % of what the encoder sent after its first second (the relay starts once the edge has it).
+    const sink = await waitFor(async () => {
+      const s = await sinkOf(view, platform);
+      return s && s.bytes >= 0.9 * sourceBytes * (19 / 20) ? s : undefined;
+    }, 10_000).catch(async () => sinkOf(view, platform));
+    expect({ platform, bytesOk: (sink?.bytes ?? 0) >= 0.9 * sourceBytes * (19 / 20), videoCodec: sink?.videoCodec, audioCodec: sink?.audioCodec }).toEqual({
+      platform,
+      bytesOk: true,
+      videoCodec: 'h264',
+      audioCodec: 'aac',
+    });
+    expect(sink!.maxPublishers).toBe(1);
+  }
+  // The platforms that need data went live after their sink saw it.
+  for (const platform of ['youtube', 'facebook']) {
+    const sink = await sinkOf(view, platform);
+    const started = (await sim.effects(platform)).filter((e) => e.type === 'show.started' && e.externalId === view.mirrors.find((m) => m.platform === platform)?.externalId);
+    expect(started).toHaveLength(1);
+    const firstData = (await sim.effects(platform)).find((e) => e.type === 'stream.started' && e.externalId === sink!.externalId);
+    expect(firstData).toBeDefined();
+    expect(Date.parse(started[0]!.at)).toBeGreaterThanOrEqual(Date.parse(firstData!.at));
+  }
+
+  await goLive(svc, P, secret, 'push1', 'ended');
+  const ended = await waitFor(async () => {
+    const v = await viewOf(svc, P, 'push1');
+    return v.mirrors.every((m) => m.relay.state === 'stopped') ? v : undefined;
+  }, 20_000);
+  expect(ended.mirrors.every((m) => m.relay.bytesSent > 0)).toBe(true);
+  expect(pids.size).toBeGreaterThanOrEqual(ALL_PLATFORMS.length);
+  await waitFor(async () => [...pids].every((pid) => !alive(pid)), 10_000);
+
+  // The ended show's key is refused now, and so is a key nobody issued.
+  for (const target of [`${before.show.ingest.url}/${before.show.ingest.streamKey}`, `${before.show.ingest.url}/sk_${'x'.repeat(43)}`]) {
+    const late = encode(target, 5);
+    expect(await late.exited).not.toBe(0);
+    expect(late.bytes()).toBeLessThan(100_000);
+  }
+}, 120_000);
