@@ -96,3 +96,69 @@ test('one publish reaches all five sinks with both codecs; YouTube and Facebook 
     expect(late.bytes()).toBeLessThan(100_000);
   }
 }, 120_000);
+
+test('a dropped destination is retried alone while the others keep flowing; a source gap resumes every destination on the same broadcast', async () => {
+  await scheduleRelayedShow(svc, sim, P, secret, 'push2');
+  await goLive(svc, P, secret, 'push2');
+  const v0 = await viewOf(svc, P, 'push2');
+  const target = `${v0.show.ingest.url}/${v0.show.ingest.streamKey}`;
+  const enc1 = encode(target);
+  await waitFor(async () => (await viewOf(svc, P, 'push2')).mirrors.every((m) => m.relay.state === 'sending' && m.state === 'live'), 40_000);
+  const effectsBefore = await Promise.all(ALL_PLATFORMS.map((p) => sim.effects(p)));
+  // The sinks' longest gap so far (start-up included): the drop below must not add one over a second.
+  const gapsBefore = await Promise.all(ALL_PLATFORMS.map(async (p) => (await sinkOf(v0, p))?.maxGapMs ?? 0));
+
+  // Whatnot's ingest drops every publisher while the fault is set.
+  await sim.control('PUT', '/_sim/whatnot/faults', { rate: 1, kinds: ['rtmp_drop'] });
+  await waitFor(async () => (await viewOf(svc, P, 'push2')).mirrors.find((m) => m.platform === 'whatnot')?.relay.state === 'retrying', 15_000);
+  await sim.control('PUT', '/_sim/whatnot/faults', { rate: 0, kinds: [] });
+  // Sending again within 10 s of the fault being lifted, with the restarts counted.
+  const back = await waitFor(async () => {
+    const m = (await viewOf(svc, P, 'push2')).mirrors.find((x) => x.platform === 'whatnot');
+    return m?.relay.state === 'sending' ? m : undefined;
+  }, 10_000);
+  expect(back.relay.restarts).toBeGreaterThanOrEqual(1);
+  expect(back.relay.lastError).toBeNull();
+  const mid = await viewOf(svc, P, 'push2');
+  for (const [i, platform] of ALL_PLATFORMS.entries()) {
+    if (platform === 'whatnot') continue;
+    const s = await sinkOf(mid, platform);
+    // The other four were not disturbed: one publish each from start to now (never dropped or
+    // reconnected), no relay restart, and no gap longer than they already had before Whatnot's
+    // drop. (The sinks' own gap clock runs in this loaded test process: at load ~20 on 2 cores the
+    // relay path shows 0.4–1.2 s between reads with or without the fault, so the bound is loose.)
+    const gapOk = (s?.maxGapMs ?? Infinity) <= Math.max(2000, gapsBefore[i]! + 500);
+    expect({ platform, gapOk, publishes: s?.publishes, publishers: s?.maxPublishers, restarts: mid.mirrors.find((m) => m.platform === platform)?.relay.restarts }).toEqual({
+      platform,
+      gapOk: true,
+      publishes: 1,
+      publishers: 1,
+      restarts: 0,
+    });
+  }
+
+  // The encoder stops for 5 s and comes back: every destination resumes on the broadcast it had.
+  expect(await enc1.stop()).not.toBeUndefined();
+  await waitFor(async () => (await viewOf(svc, P, 'push2')).mirrors.every((m) => m.relay.state === 'idle'), 15_000);
+  const paused = await Promise.all(ALL_PLATFORMS.map(async (p) => (await sinkOf(mid, p))?.bytes ?? 0));
+  await new Promise((r) => setTimeout(r, 5000));
+  const enc2 = encode(target);
+  const resumed = await waitFor(async () => {
+    const v = await viewOf(svc, P, 'push2');
+    return v.mirrors.every((m) => m.relay.state === 'sending') ? v : undefined;
+  }, 20_000);
+  await waitFor(async () => {
+    const now = await Promise.all(ALL_PLATFORMS.map(async (p) => (await sinkOf(mid, p))?.bytes ?? 0));
+    return now.every((b, i) => b > paused[i]! + 200_000);
+  }, 20_000);
+  expect(resumed.mirrors.map((m) => [m.platform, m.state, m.externalId])).toEqual(mid.mirrors.map((m) => [m.platform, 'live', m.externalId]));
+  const effectsAfter = await Promise.all(ALL_PLATFORMS.map((p) => sim.effects(p)));
+  ALL_PLATFORMS.forEach((p, i) => {
+    // No new broadcast, no second go-live.
+    const created = (list: typeof effectsBefore[number]) => list.filter((e) => e.type === 'show.created' || e.type === 'show.started').length;
+    expect([p, created(effectsAfter[i]!)]).toEqual([p, created(effectsBefore[i]!)]);
+  });
+  await enc2.stop();
+  await goLive(svc, P, secret, 'push2', 'ended');
+  await waitFor(async () => (await viewOf(svc, P, 'push2')).mirrors.every((m) => m.relay.state === 'stopped'), 20_000);
+}, 150_000);
