@@ -183,7 +183,9 @@ export class RelayService {
     await this.ensurePuller(o, desired, showKey);
     const source = await relay.source(partnerId, showId);
     // Before a publish, readers wait on the edge this process expects it on (they get it from its first packet).
-    const edgeUrl = source?.edgeUrl ?? this.deps.edgeUrl();
+    // A pull that cannot run (refused address, no edge) arms no readers: nothing will publish.
+    const pullBroken = desired.sourceUrl !== undefined && o.puller === undefined;
+    const edgeUrl = source?.edgeUrl ?? (pullBroken ? undefined : this.deps.edgeUrl());
     const input = edgeUrl ? joinStreamUrl(edgeUrl, showKey) : undefined;
 
     const wanted = new Map<string, { target: TargetRecord; mirror: MirrorDoc; ingest: { url: string; streamKey: string } }>();
