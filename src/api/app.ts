@@ -19,6 +19,7 @@ import { outboundRoutes } from './routes/outbound.routes.js';
 import { partnerRoutes } from './routes/partners.routes.js';
 import { platformWebhookRoutes } from './routes/platform-webhooks.routes.js';
 import { showRoutes } from './routes/shows.routes.js';
+import { relayEdgeRoutes } from './routes/relay-edge.routes.js';
 import { targetRoutes } from './routes/targets.routes.js';
 import { reconcileRoutes } from './routes/reconcile.routes.js';
 
@@ -59,6 +60,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     relayPublicUrl: rt.relayPublicUrl,
     allowPrivateDestinations: rt.config.allowPrivateDestinations,
   });
+  await app.register(relayEdgeRoutes, { relay: rt.relay, shows: rt.shows, edgeUrl: rt.config.relayEdge === 'none' ? rt.config.relayEdgeInternalUrl : undefined });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });
   await app.register(reconcileRoutes, { reconcile: rt.reconcile });

@@ -68,6 +68,8 @@ const MATRIX: Record<string, Access> = {
   'GET /v1/partners/:partnerId/messages/:messageId': { kind: 'partner-read' },
   'POST /v1/partners/:partnerId/messages/:messageId/redeliver': { kind: 'operator', body: {} },
   'POST /v1/platform-webhooks/:targetId': { kind: 'signed-target' },
+  'POST /v1/relay/edge/on-publish': { kind: 'public', reason: "nginx-rtmp callback: the show's stream key is the credential; answers 204/403/404 with no partner data" },
+  'POST /v1/relay/edge/on-publish-done': { kind: 'public', reason: "nginx-rtmp callback: the show's stream key is the credential; answers 204/403/404 with no partner data" },
 };
 
 /** Routes that a library registers under one prefix, with one rule for all of them. */
