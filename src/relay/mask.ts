@@ -4,8 +4,8 @@
  */
 
 /** The path tail of an RTMP URL (`rtmp://host/app/<key>`) and query strings carry the keys. */
-const RTMP_KEY = /(rtmps?:\/\/[^\s/'"]+\/[^\s/'"?]+\/)[^\s'"]+/gi;
-const QUERY = /(\?)[^\s'"]+/g;
+const RTMP_KEY = /(rtmps?:\/\/[^\s/'"]+\/[^\s/'"?]+\/)[^\s'"]*[^\s'":]/gi;
+const QUERY = /(\?)[^\s'"]*[^\s'":]/g;
 
 export function maskSecrets(text: string, secrets: readonly string[] = []): string {
   let out = text;
