@@ -50,7 +50,15 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: (bot) => metrics.clicks.inc({ kind: bot ? 'bot' : 'human' }) });
   await app.register(partnerRoutes, { partners: rt.partners, apiKeys: rt.apiKeys, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
   await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations });
-  await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer });
+  await app.register(showRoutes, {
+    partners: rt.partners,
+    shows: rt.shows,
+    sync: rt.syncProducer,
+    relay: rt.relay,
+    box: rt.box,
+    relayPublicUrl: rt.relayPublicUrl,
+    allowPrivateDestinations: rt.config.allowPrivateDestinations,
+  });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });
   await app.register(reconcileRoutes, { reconcile: rt.reconcile });

@@ -52,6 +52,7 @@ const MATRIX: Record<string, Access> = {
   'GET /v1/partners/:partnerId/shows/:showId': { kind: 'partner-read' },
   'PUT /v1/partners/:partnerId/shows/:showId/mirrors/:targetId': { kind: 'operator', body: { externalId: 'hijacked' } },
   'POST /v1/partners/:partnerId/shows/:showId/mirrors/:targetId/resync': { kind: 'operator' },
+  'POST /v1/partners/:partnerId/shows/:showId/ingest/rotate': { kind: 'operator' },
   'GET /v1/partners/:partnerId/shows/:showId/attribution': { kind: 'partner-read' },
   'GET /v1/partners/:partnerId/attribution': { kind: 'partner-read' },
   'GET /v1/partners/:partnerId/attribution/orders/:orderId': { kind: 'partner-read' },
