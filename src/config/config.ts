@@ -65,7 +65,7 @@ const ConfigSchema = z.object({
   /** Where relay processes read a stream the edge of this process received (default `rtmp://127.0.0.1:{port}/live`). */
   relayEdgeInternalUrl: z.string().regex(/^rtmp:\/\//, 'must be an rtmp:// URL').optional(),
   /** A show's relay lease: another relay process takes over this long after the owner died. */
-  relayLeaseMs: int(8_000, 1000),
+  relayLeaseMs: int(6_000, 1000),
   /** How often a relay process looks for shows to relay and reports progress. */
   relayPollMs: int(1_000, 100),
   /** A destination with no progress for this long is restarted. */

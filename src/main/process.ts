@@ -92,7 +92,7 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       leaseMs: config.relayLeaseMs,
       pollMs: config.relayPollMs,
       stallMs: config.relayStallMs,
-      pullEdgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
+      edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
       onStateChange: async (partnerId, showId, mirror, status) => {
         await onRelayChange(partnerId, showId, mirror, status);
         // Video reaches the platform: a mirror waiting for it can go live now, not at its next retry.

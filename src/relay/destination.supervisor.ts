@@ -28,6 +28,11 @@ export interface SupervisorOptions {
   onStateChange: (status: RelayStatus) => void;
   /** The fence: checked right before every ffmpeg start; false = this process must not push. */
   mayStart: () => Promise<boolean>;
+  /**
+   * The input is our edge: start reading before the publish begins and wait for it (no input
+   * timeout); a clean end of the input is the publish ending, not a failure.
+   */
+  waitForInput?: boolean;
   /** Read the input at its native rate (`-re`: an HLS playlist that is not live would be read at once). */
   realtimeInput?: boolean;
   /** Backoff base and cap, ms. */
@@ -37,6 +42,8 @@ export interface SupervisorOptions {
 
 /** Bytes of FLV header and metadata: progress past this means media is flowing. */
 const SENDING_THRESHOLD_BYTES = 4096;
+/** After the publish ended, how soon a reader waits on the edge again. */
+const SOURCE_END_RELAUNCH_MS = 250;
 /** A run that was sending this long resets the backoff. */
 const HEALTHY_MS = 5_000;
 
@@ -105,6 +112,24 @@ export class DestinationSupervisor {
     this.setState('failed', maskSecrets(message, this.spec.secrets));
   }
 
+  /**
+   * Whether the show's stream is known to be publishing. A reader started before it is (an idle
+   * player on the edge, which node-media-server starts feeding from the publish's first packet, so
+   * no second of the show is lost to start-up) reports `idle` until data flows.
+   */
+  sourceKnown = false;
+
+  /** The source showed up (or went away) while ffmpeg waits for it. */
+  setSourceKnown(known: boolean): void {
+    if (known && !this.sourceKnown) this.lastProgressAt = Date.now(); // the stall clock starts now
+    this.sourceKnown = known;
+    if (!this.run || this.gotProgress) return;
+    if (known && this.status.state === 'idle') this.setState('connecting');
+    if (!known && this.status.state === 'connecting') this.setState('idle');
+  }
+
+  private gotProgress = false;
+
   private async launch(): Promise<void> {
     if (this.stopped || this.run) return;
     let allowed: boolean;
@@ -119,11 +144,12 @@ export class DestinationSupervisor {
       this.setState('idle');
       return;
     }
-    this.setState('connecting');
-    const args = copyArgs(this.spec.input, this.spec.output, { realtime: this.opts.realtimeInput });
+    this.setState(this.sourceKnown ? 'connecting' : 'idle');
+    const args = copyArgs(this.spec.input, this.spec.output, { realtime: this.opts.realtimeInput, inputTimeout: !this.opts.waitForInput });
     this.opts.log.debug({ cmd: maskSecrets(`ffmpeg ${args.join(' ')}`, this.spec.secrets) }, 'starting ffmpeg');
     this.runStartedAt = Date.now();
     this.runBytes = 0;
+    this.gotProgress = false;
     this.lastProgressAt = Date.now();
     this.lastProgressBytes = -1;
     const run = startFfmpeg(this.opts.ffmpeg, args, this.spec.secrets, (p) => {
@@ -131,6 +157,7 @@ export class DestinationSupervisor {
         this.lastProgressBytes = p.totalBytes;
         this.lastProgressAt = Date.now();
       }
+      this.gotProgress = true;
       this.runBytes = p.totalBytes;
       this.status.bytesSent = this.bytesBefore + p.totalBytes;
       this.status.bitrateKbps = Math.round(p.bitrateKbps);
@@ -139,7 +166,9 @@ export class DestinationSupervisor {
     });
     this.run = run;
     this.watchdog = setInterval(() => {
-      if (Date.now() - this.lastProgressAt > this.opts.stallMs) {
+      // Only once data flowed: a reader waiting for the publish to begin is not stalled.
+      const waiting = !this.gotProgress && this.opts.waitForInput && !this.sourceKnown;
+      if (!waiting && Date.now() - this.lastProgressAt > this.opts.stallMs) {
         this.opts.log.info({ pid: run.pid }, 'relay destination stalled; restarting');
         this.stallReason = `no data for ${Math.round(this.opts.stallMs / 1000)} s`;
         run.kill('SIGKILL');
@@ -151,9 +180,18 @@ export class DestinationSupervisor {
     this.run = undefined;
     this.bytesBefore += this.runBytes;
     this.status.bytesSent = this.bytesBefore;
-    const reason = this.stallReason ?? (tail || (signal ? `ffmpeg killed by ${signal}` : `ffmpeg exited with code ${String(code)}`));
+    const stalled = this.stallReason;
     this.stallReason = undefined;
     if (this.stopped) return;
+    if (code === 0 && !stalled && this.opts.waitForInput) {
+      // The publish ended (ffmpeg saw the end of the stream): wait for the next one, nothing failed.
+      this.opts.log.debug({ restarts: this.status.restarts }, 'source ended; waiting for it to come back');
+      this.setState('idle');
+      this.timer = setTimeout(() => void this.launch(), SOURCE_END_RELAUNCH_MS);
+      this.timer.unref();
+      return;
+    }
+    const reason = stalled ?? (tail || (signal ? `ffmpeg killed by ${signal}` : `ffmpeg exited with code ${String(code)}`));
     this.failures += 1;
     this.status.restarts += 1;
     const delay = backoffMs(this.failures, this.opts.backoffBaseMs ?? 500, this.opts.backoffCapMs ?? 4000);

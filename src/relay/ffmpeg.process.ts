@@ -34,7 +34,7 @@ export function hasPdeathsig(): boolean {
 }
 
 /** The ffmpeg arguments of one copy relay (exported for tests and the masked debug log). */
-export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: number; realtime?: boolean } = {}): string[] {
+export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: number; realtime?: boolean; inputTimeout?: boolean } = {}): string[] {
   const rw = String(opts.rwTimeoutUs ?? 5_000_000);
   const isNetInput = /^(rtmps?|srt):/i.test(input);
   return [
@@ -42,8 +42,10 @@ export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: nu
     '-nostdin',
     '-loglevel',
     'warning',
-    ...(isNetInput ? ['-rw_timeout', rw] : []),
+    ...(isNetInput && opts.inputTimeout !== false ? ['-rw_timeout', rw] : []),
     ...(opts.realtime ? ['-re'] : []),
+    '-fflags',
+    '+nobuffer',
     '-i',
     input,
     '-map',
@@ -52,6 +54,11 @@ export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: nu
     '0:a?',
     '-c',
     'copy',
+    // Write each packet as it comes (no interleaving buffer): a platform sees no start-up lull.
+    '-max_interleave_delta',
+    '0',
+    '-flush_packets',
+    '1',
     '-rw_timeout',
     rw,
     '-f',

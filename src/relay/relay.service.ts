@@ -29,8 +29,11 @@ export interface RelayServiceDeps {
   leaseMs: number;
   pollMs: number;
   stallMs: number;
-  /** The edge a pull publishes into (this process's embedded edge, or RELAY_EDGE_INTERNAL_URL); none: pulls fail. */
-  pullEdgeUrl: () => string | undefined;
+  /**
+   * The edge this process expects a show's publish on and pulls into (its embedded edge, or
+   * RELAY_EDGE_INTERNAL_URL); none: readers start only once an edge reports the publish, and pulls fail.
+   */
+  edgeUrl: () => string | undefined;
   /** A mirror's relay state changed (mirror.updated; a `sending` YouTube mirror can go live now). */
   onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus) => Promise<void>;
 }
@@ -179,7 +182,11 @@ export class RelayService {
     // Pull mode: this process publishes `sourceUrl` into the edge, like the partner's encoder would.
     await this.ensurePuller(o, desired, showKey);
     const source = await relay.source(partnerId, showId);
-    const input = source ? joinStreamUrl(source.edgeUrl, showKey) : undefined;
+    // Before a publish, readers wait on the edge this process expects it on (they get it from its first packet).
+    // A pull that cannot run (refused address, no edge) arms no readers: nothing will publish.
+    const pullBroken = desired.sourceUrl !== undefined && o.puller === undefined;
+    const edgeUrl = source?.edgeUrl ?? (pullBroken ? undefined : this.deps.edgeUrl());
+    const input = edgeUrl ? joinStreamUrl(edgeUrl, showKey) : undefined;
 
     const wanted = new Map<string, { target: TargetRecord; mirror: MirrorDoc; ingest: { url: string; streamKey: string } }>();
     targets.forEach((t, i) => {
@@ -205,21 +212,15 @@ export class RelayService {
     for (const [targetId, w] of wanted) {
       let sup = o.dests.get(targetId);
       const dlog = log.child({ partnerId, showId, targetId, platform: w.target.platform });
+      const secrets = [showKey, w.ingest.streamKey];
       if (!input) {
-        // No source (encoder not publishing, or the pull failing): wait idle, saying why.
+        // No edge to read from (an external edge that has not reported a publish): wait idle, saying why.
         if (sup?.running) await sup.stop('idle');
         if (!sup) {
-          sup = this.newSupervisor(o, w.mirror, { input: '', output: '', secrets: [showKey, w.ingest.streamKey] }, dlog);
+          sup = this.newSupervisor(o, targetId, { input: '', output: '', secrets }, dlog);
           o.dests.set(targetId, sup);
         }
-        const why = o.sourceError ?? "waiting for the show's stream (nothing is publishing to its ingest)";
-        if (sup.status.state !== 'idle' || sup.status.lastError !== why) {
-          if (sup.status.state !== 'idle') sup.status.since = new Date().toISOString();
-          sup.status.state = 'idle';
-          sup.status.bitrateKbps = 0;
-          sup.status.lastError = why;
-          await this.report(o, targetId, sup.status);
-        }
+        await this.waiting(o, targetId, sup);
         continue;
       }
       let output: string;
@@ -228,24 +229,40 @@ export class RelayService {
       } catch (err) {
         if (!sup || sup.status.state !== 'failed') {
           await sup?.stop('idle');
-          sup = this.newSupervisor(o, w.mirror, { input, output: '', secrets: [showKey, w.ingest.streamKey] }, dlog);
+          sup = this.newSupervisor(o, targetId, { input, output: '', secrets }, dlog, sup?.status);
           o.dests.set(targetId, sup);
           sup.fail(`destination refused: ${(err as Error).message}`);
         }
         continue;
       }
-      const spec: DestinationSpec = { input, output, secrets: [showKey, w.ingest.streamKey] };
-      if (sup && sup.sameAs(spec) && (sup.running || sup.status.state === 'retrying' || sup.status.state === 'connecting')) continue;
-      if (sup) await sup.stop('idle');
-      sup = this.newSupervisor(o, w.mirror, spec, dlog, sup?.status);
-      o.dests.set(targetId, sup);
-      sup.start();
+      const spec: DestinationSpec = { input, output, secrets };
+      if (!sup || !sup.sameAs(spec) || sup.status.state === 'stopped' || sup.status.state === 'failed') {
+        if (sup) await sup.stop('idle');
+        sup = this.newSupervisor(o, targetId, spec, dlog, sup?.status);
+        o.dests.set(targetId, sup);
+        sup.setSourceKnown(!!source);
+        sup.start();
+      } else {
+        sup.setSourceKnown(!!source);
+      }
+      if (!source) await this.waiting(o, targetId, sup);
     }
     // Progress (bytes, bitrate) goes to the mirror view every pass; state changes went out already.
     await Promise.all([...o.dests.entries()].map(([t, d]) => relay.setStatus(partnerId, showId, t, d.status)));
   }
 
-  private newSupervisor(o: OwnedShow, mirror: MirrorDoc, spec: DestinationSpec, log: Logger, prev?: RelayStatus | null): DestinationSupervisor {
+  /** Reports why a destination waits (once per change, not every pass). */
+  private async waiting(o: OwnedShow, targetId: string, sup: DestinationSupervisor): Promise<void> {
+    const why = o.sourceError ?? "waiting for the show's stream (nothing is publishing to its ingest)";
+    if (sup.status.lastError === why || sup.status.state === 'retrying' || sup.status.state === 'failed') return;
+    if (sup.status.state !== 'idle') sup.status.since = new Date().toISOString();
+    sup.status.state = 'idle';
+    sup.status.bitrateKbps = 0;
+    sup.status.lastError = why;
+    await this.report(o, targetId, sup.status);
+  }
+
+  private newSupervisor(o: OwnedShow, targetId: string, spec: DestinationSpec, log: Logger, prev?: RelayStatus | null): DestinationSupervisor {
     const { relay } = this.deps;
     const sup: DestinationSupervisor = new DestinationSupervisor(
       spec,
@@ -253,9 +270,10 @@ export class RelayService {
         ffmpeg: this.deps.ffmpeg,
         log,
         stallMs: this.deps.stallMs,
+        waitForInput: true,
         mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await relay.holdsLease(o.partnerId, o.showId, this.token)),
         onStateChange: (status) => {
-          void this.report(o, mirror.targetId, status);
+          void this.report(o, targetId, status);
         },
       },
       prev,
@@ -290,7 +308,7 @@ export class RelayService {
     }
     if (!sourceUrl || o.puller) return;
     const log = this.deps.log.child({ partnerId: o.partnerId, showId: o.showId, role: 'pull' });
-    const edge = this.deps.pullEdgeUrl();
+    const edge = this.deps.edgeUrl();
     const secrets = [showKey];
     const masked = maskSecrets(sourceUrl);
     if (!edge) {
