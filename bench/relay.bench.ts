@@ -287,7 +287,9 @@ async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
     const api = await startServiceApi(se, ctx.profileDir);
     children.push(api);
     children.push(await startServiceWorker(se, rt, ctx.profileDir));
-    const relay = await startChild('workers/relay.ts', { name: 'syndicast-relay', env: se.env, ready: () => tcpOpen(relayPort), profileDir: ctx.profileDir });
+    // BENCH_RELAY_LOG_LEVEL=info shows the relay's state changes (why a destination retries)
+    const relayEnv = process.env.BENCH_RELAY_LOG_LEVEL ? { ...se.env, LOG_LEVEL: process.env.BENCH_RELAY_LOG_LEVEL } : se.env;
+    const relay = await startChild('workers/relay.ts', { name: 'syndicast-relay', env: relayEnv, ready: () => tcpOpen(relayPort), profileDir: ctx.profileDir });
     children.push(relay);
     const admin = new AdminClient(api.info.url);
     const secret = await admin.createPartner(PARTNER);
