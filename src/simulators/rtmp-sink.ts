@@ -27,6 +27,8 @@ import { randomId, type SimPlatform } from './sim.platform.js';
 export const DEFAULT_SIM_RTMP_PORT = 1936;
 /** A key whose last data is older than this is no longer `receiving` (YouTube: stream not active). */
 export const RECEIVING_IDLE_MS = 2000;
+/** A pause in the data longer than this is listed in `longGaps` (the relay's "no gap over 1 s"). */
+export const LONG_GAP_MS = 1000;
 const DROP_CHECK_MS = 1000;
 const IDLE_CHECK_MS = 250;
 
@@ -94,8 +96,12 @@ export interface SimStreamView {
   /** Data arrived within the last 2 s (YouTube's `streamStatus: active`). */
   receiving: boolean;
   lastDataAt: string | null;
+  /** First data ever received on this key (ISO): "publish → first byte" measurements. */
+  firstDataAt: string | null;
   /** Longest time between two pieces of data on this key, across reconnects (ms). */
   maxGapMs: number;
+  /** The latest (at most 50) gaps over LONG_GAP_MS between two pieces of data: when each ended, and its length. */
+  longGaps: Array<{ endedAt: string; ms: number }>;
   /** Publishes accepted, refused (rtmp_refuse / duplicate), and dropped by rtmp_drop. */
   publishes: number;
   refused: number;
@@ -113,7 +119,9 @@ interface KeyState {
   since: number | undefined;
   receiving: boolean;
   lastDataAt: number | undefined;
+  firstDataAt: number | undefined;
   maxGapMs: number;
+  longGaps: Array<{ endedAt: string; ms: number }>;
   publishes: number;
   refused: number;
   drops: number;
@@ -158,7 +166,9 @@ export class SimStreams {
         since: undefined,
         receiving: false,
         lastDataAt: undefined,
+        firstDataAt: undefined,
         maxGapMs: 0,
+        longGaps: [],
         publishes: 0,
         refused: 0,
         drops: 0,
@@ -207,7 +217,9 @@ export class SimStreams {
         since: st.since !== undefined ? new Date(st.since).toISOString() : null,
         receiving: st.receiving,
         lastDataAt: st.lastDataAt !== undefined ? new Date(st.lastDataAt).toISOString() : null,
+        firstDataAt: st.firstDataAt !== undefined ? new Date(st.firstDataAt).toISOString() : null,
         maxGapMs: st.maxGapMs,
+        longGaps: [...st.longGaps],
         publishes: st.publishes,
         refused: st.refused,
         drops: st.drops,
@@ -366,7 +378,15 @@ export class RtmpSink {
       if (p.ended) return;
       const now = Date.now();
       st.bytes += chunk.length;
-      if (st.lastDataAt !== undefined) st.maxGapMs = Math.max(st.maxGapMs, now - st.lastDataAt);
+      if (st.lastDataAt !== undefined) {
+        const gap = now - st.lastDataAt;
+        if (gap > st.maxGapMs) st.maxGapMs = gap;
+        if (gap > LONG_GAP_MS) {
+          st.longGaps.push({ endedAt: new Date(now).toISOString(), ms: gap });
+          if (st.longGaps.length > 50) st.longGaps.shift();
+        }
+      }
+      st.firstDataAt ??= now;
       st.lastDataAt = now;
       streams.setReceiving(st, true);
     };

@@ -24,7 +24,9 @@ export interface SimStreamView {
   since: string | null;
   receiving: boolean;
   lastDataAt: string | null;
+  firstDataAt: string | null;
   maxGapMs: number;
+  longGaps: Array<{ endedAt: string; ms: number }>;
   publishes: number;
   refused: number;
   drops: number;

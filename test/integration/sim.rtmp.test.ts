@@ -122,6 +122,7 @@ test('every platform hands out an ingest on the sink; a real encoder reaches eac
     // 4 s at ~1.6 Mbps is ~800 KB; well over 100 KB whatever the load
     expect(s).toMatchObject({ externalId, publishing: false, publishers: 0, maxPublishers: 1, publishes: 1, videoCodec: 'h264', audioCodec: 'aac', since: null });
     expect(s.bytes).toBeGreaterThan(100_000);
+    expect(Date.parse(s.firstDataAt!)).toBeLessThanOrEqual(Date.parse(s.lastDataAt!));
     const types = (await sim.effects(platform)).filter((e) => e.type.startsWith('stream.')).map((e) => [e.type, e.externalId]);
     expect(types).toEqual([
       ['stream.started', externalId],
@@ -189,6 +190,7 @@ test('rtmp_drop drops the current publisher and keeps dropping while set', async
     return s && !s.publishing ? s : undefined;
   });
   expect(dropped).toMatchObject({ drops: 1, publishes: 1, publishing: false });
+  const firstByte = dropped.firstDataAt;
   expect(dropped.bytes).toBeGreaterThan(0);
 
   // while set, a new publisher is dropped as soon as it publishes
@@ -199,7 +201,11 @@ test('rtmp_drop drops the current publisher and keeps dropping while set', async
   await sim.control('PUT', '/_sim/tiktok/faults', { rate: 0, kinds: [] });
   const ok = publish(ingest, 2);
   expect(await ok.exited).toBe(0);
-  expect(await streamOf('tiktok', ingest.streamKey)).toMatchObject({ drops: 2, publishes: 3 });
+  const after = (await streamOf('tiktok', ingest.streamKey))!;
+  expect(after).toMatchObject({ drops: 2, publishes: 3, firstDataAt: firstByte });
+  // the time without data between the drops and the last publish is a gap over 1 s on the key
+  expect(after.longGaps.length).toBeGreaterThanOrEqual(1);
+  expect(after.maxGapMs).toBeGreaterThan(1000);
   const types = (await sim.effects('tiktok')).filter((e) => e.externalId === externalId && e.type.startsWith('stream.')).map((e) => e.type);
   expect(types).toEqual(['stream.started', 'stream.stopped', 'stream.started', 'stream.stopped', 'stream.started', 'stream.stopped']);
 }, T);
