@@ -1,10 +1,16 @@
 # syntax=docker/dockerfile:1
-# One image for every role (api, worker, scheduler, or all three); docker-compose.yml picks the role
+# One image for every role (api, worker, scheduler, relay, or all of them); docker-compose.yml picks the role
 # with its command. The service runs its TypeScript sources through tsx (a runtime dependency), so
 # there is no build step and dev dependencies stay out of the image.
 FROM node:20-slim
 
 WORKDIR /app
+
+# The relay's ffmpeg (CONTRACT §10): Debian's, found on PATH (without it, the static binary that
+# @ffmpeg-installer ships in node_modules is used).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg util-linux \
+ && rm -rf /var/lib/apt/lists/*
 
 # Dependencies first, so that a source change does not reinstall them.
 COPY package.json package-lock.json ./
@@ -26,7 +32,7 @@ USER node
 # above is what keeps dev dependencies out. Configuration is the environment (see README.md).
 ENV HOST=0.0.0.0 \
     PORT=3000
-EXPOSE 3000
+EXPOSE 3000 1935
 
 # Redis is never embedded in the image: set REDIS_URL (or REDIS_CLUSTER_NODES).
 # Default: all roles in one process. Production: `npx tsx src/main/api.ts`, `npx tsx workers/mirror.ts`,

@@ -19,6 +19,7 @@ import { outboundRoutes } from './routes/outbound.routes.js';
 import { partnerRoutes } from './routes/partners.routes.js';
 import { platformWebhookRoutes } from './routes/platform-webhooks.routes.js';
 import { showRoutes } from './routes/shows.routes.js';
+import { relayEdgeRoutes } from './routes/relay-edge.routes.js';
 import { targetRoutes } from './routes/targets.routes.js';
 import { reconcileRoutes } from './routes/reconcile.routes.js';
 
@@ -60,7 +61,16 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: (bot) => metrics.clicks.inc({ kind: bot ? 'bot' : 'human' }) });
   await app.register(partnerRoutes, { partners: rt.partners, apiKeys: rt.apiKeys, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
   await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations, sweepPageSize: rt.config.sweepPageSize });
-  await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer });
+  await app.register(showRoutes, {
+    partners: rt.partners,
+    shows: rt.shows,
+    sync: rt.syncProducer,
+    relay: rt.relay,
+    box: rt.box,
+    relayPublicUrl: rt.relayPublicUrl,
+    allowPrivateDestinations: rt.config.allowPrivateDestinations,
+  });
+  await app.register(relayEdgeRoutes, { relay: rt.relay, shows: rt.shows, edgeUrl: rt.config.relayEdge === 'none' ? rt.config.relayEdgeInternalUrl : undefined });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });
   await app.register(reconcileRoutes, { reconcile: rt.reconcile });

@@ -67,12 +67,28 @@ const ConfigSchema = z.object({
     .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of milliseconds')
     .transform((s) => s.split(',').map(Number))
     .optional(),
+  /** Video relay (CONTRACT §10): the embedded RTMP ingest edge's port (0 = any free port, tests). */
+  relayRtmpPort: z.coerce.number().int().min(0).max(65535).default(1935),
+  /** What partners are told to publish to; default `rtmp://{HOST}:{RELAY_RTMP_PORT}/live`. */
+  relayPublicUrl: z.string().regex(/^rtmps?:\/\/[^/\s]+(\/\S*)?$/, 'must be an rtmp:// or rtmps:// URL').optional(),
+  /** `embedded`: the relay role runs node-media-server as its ingest edge; `none`: an external edge (nginx-rtmp) calls back. */
+  relayEdge: z.enum(['embedded', 'none']).default('embedded'),
+  /** Where relay processes read a stream the edge of this process received (default `rtmp://127.0.0.1:{port}/live`). */
+  relayEdgeInternalUrl: z.string().regex(/^rtmp:\/\//, 'must be an rtmp:// URL').optional(),
+  /** A show's relay lease: another relay process takes over this long after the owner died. */
+  relayLeaseMs: int(6_000, 1000),
+  /** How often a relay process looks for shows to relay and reports progress. */
+  relayPollMs: int(1_000, 100),
+  /** A destination with no progress for this long is restarted. */
+  relayStallMs: int(6_000, 1000),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: int(30_000, 1000),
   facebookGraphVersion: z
     .string()
     .regex(/^v\d+\.\d+$/, 'must be a Graph API version such as v27.0')
     .default(DEFAULT_FACEBOOK_GRAPH_VERSION),
+  /** The ffmpeg binary the relay runs; unset: `ffmpeg` on PATH, else the one @ffmpeg-installer ships (src/lib/ffmpeg-path.ts). */
+  ffmpegPath: z.string().min(1).optional(),
 });
 export type Config = z.infer<typeof ConfigSchema> & { publicBaseUrl: string };
 
@@ -108,7 +124,15 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   OUTBOUND_CONCURRENCY: 'outboundConcurrency',
   OUTBOUND_RETRY_SCHEDULE_MS: 'outboundRetryScheduleMs',
   WORKER_LOCK_MS: 'workerLockMs',
+  RELAY_RTMP_PORT: 'relayRtmpPort',
+  RELAY_PUBLIC_URL: 'relayPublicUrl',
+  RELAY_EDGE: 'relayEdge',
+  RELAY_EDGE_INTERNAL_URL: 'relayEdgeInternalUrl',
+  RELAY_LEASE_MS: 'relayLeaseMs',
+  RELAY_POLL_MS: 'relayPollMs',
+  RELAY_STALL_MS: 'relayStallMs',
   FACEBOOK_GRAPH_VERSION: 'facebookGraphVersion',
+  FFMPEG_PATH: 'ffmpegPath',
 };
 
 export class ConfigError extends Error {}
@@ -132,16 +156,19 @@ export interface SimConfig {
   port: number;
   host: string;
   log: boolean;
+  /** RTMP sinks the simulators' ingest addresses point at (CONTRACT §9); 0 = any free port. */
+  rtmpPort: number;
 }
 const SimConfigSchema = z.object({
   SIM_PORT: z.coerce.number().int().min(0).max(65535).default(4100),
   SIM_HOST: z.string().min(1).default('127.0.0.1'),
   SIM_LOG: bool.default(false),
+  SIM_RTMP_PORT: z.coerce.number().int().min(0).max(65535).default(1936),
 });
 export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
   const parsed = SimConfigSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('SIM_') && v !== '')));
   if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('\n  ')}`);
-  return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG };
+  return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG, rtmpPort: parsed.data.SIM_RTMP_PORT };
 }
 
 /**

@@ -15,9 +15,14 @@ import { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import { startReconcileWorker } from '../reconcile/reconcile.worker.js';
 import { RedisUnavailableError } from '../store/embedded-redis.js';
 import { createRuntime, type Runtime } from './runtime.js';
+import { FfmpegNotFoundError, ffmpegPath } from '../lib/ffmpeg-path.js';
+import { relayUpdatedHook } from '../outbound/mirror-updated.js';
+import { startIngestEdge, type IngestEdge } from '../relay/ingest.edge.js';
+import { RelayService } from '../relay/relay.service.js';
 import { startScheduler, type SchedulerHandle } from './scheduler.js';
 
-export type Role = 'api' | 'worker' | 'scheduler';
+/** `edge`: the RTMP ingest edge alone (part of `relay` unless RELAY_EDGE=none; tests run it apart). */
+export type Role = 'api' | 'worker' | 'scheduler' | 'relay' | 'edge';
 
 export interface Started {
   runtime: Runtime;
@@ -25,6 +30,8 @@ export interface Started {
   url?: string;
   workers: Worker[];
   scheduler?: SchedulerHandle;
+  edge?: IngestEdge;
+  relay?: RelayService;
   stop(): Promise<void>;
 }
 
@@ -73,12 +80,49 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       reconcile: { partners: rt.partners, service: rt.reconcile },
     });
   }
+  if (roles.includes('edge') || (roles.includes('relay') && config.relayEdge === 'embedded')) {
+    started.edge = await startIngestEdge({
+      port: config.relayRtmpPort,
+      host: config.host,
+      relay: rt.relay,
+      shows: rt.shows,
+      log: rt.log.child({ module: 'ingest-edge' }),
+      internalUrl: config.relayEdgeInternalUrl,
+    });
+    rt.setRelayEdgePort(started.edge.port);
+  }
+  if (roles.includes('relay')) {
+    const onRelayChange = relayUpdatedHook(rt.outbound);
+    const edge = started.edge;
+    started.relay = new RelayService({
+      relay: rt.relay,
+      shows: rt.shows,
+      partners: rt.partners,
+      box: rt.box,
+      destinations: rt.destinations,
+      ffmpeg: ffmpegPath(config.ffmpegPath),
+      log: rt.log.child({ module: 'relay' }),
+      leaseMs: config.relayLeaseMs,
+      pollMs: config.relayPollMs,
+      stallMs: config.relayStallMs,
+      edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
+      onStateChange: async (partnerId, showId, mirror, status) => {
+        await onRelayChange(partnerId, showId, mirror, status);
+        // Video reaches the platform: a mirror waiting for it can go live now, not at its next retry.
+        if (status.state === 'sending' && mirror.state === 'ready') await rt.syncProducer.enqueue(mirror.platform, { partnerId, showId, targetId: mirror.targetId });
+      },
+    });
+    started.relay.start();
+  }
   if (roles.includes('api')) {
     const app = await buildApp(rt, { logger: opts.logger ?? true });
     started.url = await app.listen({ port: config.port, host: config.host });
     started.app = app;
   }
   started.stop = async () => {
+    // ffmpeg children first: none may outlive this process.
+    await started.relay?.close();
+    await started.edge?.close();
     await started.app?.close();
     await Promise.all(started.workers.map((w) => w.close()));
     await started.scheduler?.close();
@@ -104,7 +148,7 @@ export async function main(roles: Role[]): Promise<void> {
   try {
     started = await startRoles(roles, config);
   } catch (err) {
-    if (err instanceof RedisUnavailableError) {
+    if (err instanceof RedisUnavailableError || err instanceof FfmpegNotFoundError) {
       process.stderr.write(`\n${err.message}\n\n`);
       process.exit(1);
     }

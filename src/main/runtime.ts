@@ -32,6 +32,7 @@ import { PartnerRepository } from '../store/partner.repository.js';
 import { createRedis, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
 import { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
 import { WebhookIdClaims } from '../store/webhook-id.repository.js';
+import { RelayRepository } from '../store/relay.repository.js';
 
 export interface Runtime {
   config: Config;
@@ -65,6 +66,12 @@ export interface Runtime {
   reconcile: ReconcileService;
   /** `await replicaAck.confirm()` before acknowledging a write: WAIT for replicas where configured. */
   replicaAck: ReplicaAck;
+  /** Video relay state: ingest keys, sources, relay statuses, leases (CONTRACT §10). */
+  relay: RelayRepository;
+  /** What partners publish to (RELAY_PUBLIC_URL, or derived from HOST and the edge's port). */
+  relayPublicUrl(): string;
+  /** The embedded edge of this process tells the runtime its port (RELAY_RTMP_PORT=0 in tests). */
+  setRelayEdgePort(port: number): void;
   close(): Promise<void>;
 }
 
@@ -88,6 +95,9 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400);
   const links = new LinkService(redis, keys, box, config.publicBaseUrl);
   const destinations = destinationGuard({ allowPrivate: config.allowPrivateDestinations });
+  const relay = new RelayRepository(redis, keys, box);
+  let edgePort = config.relayRtmpPort;
+  const relayPublicUrl = (): string => (config.relayPublicUrl ?? `rtmp://${config.host}:${edgePort}/live`).replace(/\/+$/, '');
   // BullMQ gets a dedicated client per Queue/Worker; the API's producers fail fast like the API itself.
   const owned: RedisClient[] = [];
   const bullConnection = (r: ConnectionRole): ConnectionOptions => {
@@ -142,6 +152,15 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       await attribution.attributeWaiting(partnerId, targetId, externalId);
     },
     onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
+    videoGate: async (partnerId, showId, mirror) => {
+      if (!mirror.remote?.ingest && !mirror.operatorIngest) return null;
+      // Only where the video comes through our relay: a deployment without a relay role (the partner
+      // pushes to each platform itself) goes live as before.
+      if (!(await relay.relayRunning())) return null;
+      const [status] = await relay.statuses(partnerId, showId, [mirror.targetId]);
+      if (status?.state === 'sending') return null;
+      return `the relay to this mirror is ${status?.state ?? 'idle'}${status?.lastError ? ` (${status.lastError})` : ''}`;
+    },
   });
   const replicaAck = new ReplicaAck([redis, producerConn as RedisClient], ReplicaAck.replicasFor(config.redisWaitReplicas, redis), config.redisWaitTimeoutMs, log.child({ module: 'redis' }));
   const reconcile = new ReconcileService({
@@ -181,6 +200,11 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     delivery,
     attributionProducer,
     attribution,
+    relay,
+    relayPublicUrl,
+    setRelayEdgePort: (port) => {
+      edgePort = port;
+    },
     close: async () => {
       await syncProducer.close();
       await outbound.close();

@@ -52,11 +52,18 @@ export interface SyncDeps {
    * it (attribution: AttributionService.attributeWaiting).
    */
   onRemoteIndexed?: (partnerId: string, targetId: string, externalId: string) => Promise<void>;
+  /**
+   * Video gate (issue 10 item 3): before a mirror with an ingest goes live, why it must wait for video
+   * (null: go). The relay answers "not sending yet" while the show's stream is relayed through us.
+   */
+  videoGate?: (partnerId: string, showId: string, mirror: MirrorDoc, desired: DesiredShow) => Promise<string | null>;
   /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
   onMirrorChanged?: (partnerId: string, showId: string, mirror: MirrorDoc) => Promise<void>;
 }
 
 const MAX_ROUNDS = 5;
+/** How soon a mirror waiting for its relayed video looks again (the relay also asks for a sync once it sends). */
+const VIDEO_WAIT_MS = 2_000;
 
 /** Who is running a sync: the BullMQ job's lock token (a takeover after a stall has a new one). */
 export interface SyncRun {
@@ -344,6 +351,9 @@ export class SyncService {
         mirror.state = 'ended';
         return undefined;
       }
+      // A platform must not go live before the relayed video reaches it (YouTube refuses anyway).
+      const wait = this.deps.videoGate ? await this.deps.videoGate(job.partnerId, job.showId, mirror, desired) : null;
+      if (wait) throw new RetryableError(`waiting for video: ${wait}`, { reason: 'waiting_for_video', delayMs: VIDEO_WAIT_MS });
       if (caps.lifecycle) await adapter.startShow(remote, this.op(job, mirror, 'start'));
       mirror.state = 'live';
       mirror.wentLive = true;

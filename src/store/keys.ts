@@ -64,6 +64,28 @@ export class Keys {
     return `${this.showTag(partnerId, showId)}:intent:${targetId}:${step}`;
   }
 
+  // video relay (CONTRACT §10): the show's ingest key (sealed) and the source, status and lease of its relay
+  relayIngest(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:relay-ingest`;
+  }
+  relaySource(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:relay-source`;
+  }
+  relayStatus(partnerId: string, showId: string, targetId: string): string {
+    return `${this.showTag(partnerId, showId)}:relay:${targetId}`;
+  }
+  relayLease(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:relay-lease`;
+  }
+  /** Set (with a TTL) while any relay process runs. */
+  relayAlive(): string {
+    return `${this.prefix}:{relay}:alive`;
+  }
+  /** SHA-256 of a stream key → [partnerId, showId] (the edge finds the show from the key alone). */
+  relayKeyIndex(hash: string): string {
+    return `${this.prefix}:{rk:${hash}}:relay-key`;
+  }
+
   // order slot (partner order events; attribution builds on it)
   orderTag(partnerId: string, orderId: string): string {
     return `${this.prefix}:{o:${partnerId}:${orderId}}`;

@@ -28,7 +28,7 @@ async function follow(link: string): Promise<string> {
 
 beforeAll(async () => {
   sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
   svc = await startService({ workers: true });
   secret = await createPartner(svc, 'lk');
   const r = await svc.api('/v1/partners/lk/targets', {

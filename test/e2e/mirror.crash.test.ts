@@ -17,7 +17,7 @@ const workers: WorkerProcess[] = [];
 beforeAll(async () => {
   sim = await startSim();
   // Slow enough that a kill lands while requests are in flight.
-  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 40, streamActivationMs: 100, quotaPerDay: 10_000_000 });
+  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 40, simulatedEncoder: 1, streamActivationMs: 100, quotaPerDay: 10_000_000 });
   env = {
     SECRETS_KEY: randomBytes(32).toString('base64'),
     KEY_PREFIX: 'crash' + randomBytes(2).toString('hex'),

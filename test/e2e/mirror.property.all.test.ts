@@ -91,6 +91,8 @@ async function run(showId: string, order: (phase: Ev[], i: number) => Ev[]): Pro
 
 beforeAll(async () => {
   sim = await startSim();
+  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (see docs/testing.md)
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
   svc = await startService();
   secret = await createPartner(svc, 'tsl');
   await addAllTargets(svc, sim, 'tsl', { lift: true });

@@ -88,7 +88,7 @@ async function run(showId: string, order: (phase: Ev[]) => Ev[]): Promise<Observ
 
 beforeAll(async () => {
   sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0, quotaPerDay: 10_000_000 });
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0, quotaPerDay: 10_000_000 });
   svc = await startService();
   secret = await createPartner(svc, 'tsl');
   const r = await svc.api('/v1/partners/tsl/targets', {

@@ -33,6 +33,8 @@ export interface TestService {
   roles: Role[];
   workers: Worker[];
   scheduler: SchedulerHandle | undefined;
+  /** The roles as started (edge and relay service, when asked for). */
+  started: Started;
   /** Starts a separate `worker` role (unless workers already run). */
   startWorkers(): Promise<void>;
   stopWorkers(): Promise<void>;
@@ -43,6 +45,10 @@ export interface TestService {
 
 export interface TestServiceOptions {
   workers?: boolean;
+  /** Adds the `relay` role (ingest edge + ffmpeg supervision), as `npm start` runs it. */
+  relay?: boolean;
+  /** Adds the ingest edge alone (relay processes run elsewhere, e.g. child processes). */
+  edge?: boolean;
   scheduler?: boolean;
   redis?: TestRedis;
   env?: Record<string, string>;
@@ -64,11 +70,18 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
       KEY_PREFIX: 't' + randomBytes(3).toString('hex'),
       PLATFORM_TIMEOUT_MS: '2000',
       SWEEP_INTERVAL_MS: '1000',
+      RELAY_RTMP_PORT: '0',
       ...opts.env,
     },
     '/nonexistent',
   );
-  const roles: Role[] = ['api', ...(opts.workers ? (['worker'] as const) : []), ...(opts.scheduler ? (['scheduler'] as const) : [])];
+  const roles: Role[] = [
+    'api',
+    ...(opts.workers ? (['worker'] as const) : []),
+    ...(opts.scheduler ? (['scheduler'] as const) : []),
+    ...(opts.relay ? (['relay'] as const) : []),
+    ...(opts.edge ? (['edge'] as const) : []),
+  ];
   const main = await startRoles(roles, config, { logger: false });
   const rt = main.runtime;
   const app = main.app!;
@@ -92,6 +105,7 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
       return [...(mainWorkersRunning ? main.workers : []), ...(extraWorkers?.workers ?? [])];
     },
     scheduler: main.scheduler,
+    started: main,
     async startWorkers() {
       if (svc.workers.length || extraWorkers) return;
       extraWorkers = await startRoles(['worker'], config, { logger: false });

@@ -52,6 +52,7 @@ const MATRIX: Record<string, Access> = {
   'GET /v1/partners/:partnerId/shows/:showId': { kind: 'partner-read' },
   'PUT /v1/partners/:partnerId/shows/:showId/mirrors/:targetId': { kind: 'operator', body: { externalId: 'hijacked' } },
   'POST /v1/partners/:partnerId/shows/:showId/mirrors/:targetId/resync': { kind: 'operator' },
+  'POST /v1/partners/:partnerId/shows/:showId/ingest/rotate': { kind: 'operator' },
   'GET /v1/partners/:partnerId/shows/:showId/attribution': { kind: 'partner-read' },
   'GET /v1/partners/:partnerId/attribution': { kind: 'partner-read' },
   'GET /v1/partners/:partnerId/attribution/orders/:orderId': { kind: 'partner-read' },
@@ -67,6 +68,8 @@ const MATRIX: Record<string, Access> = {
   'GET /v1/partners/:partnerId/messages/:messageId': { kind: 'partner-read' },
   'POST /v1/partners/:partnerId/messages/:messageId/redeliver': { kind: 'operator', body: {} },
   'POST /v1/platform-webhooks/:targetId': { kind: 'signed-target' },
+  'POST /v1/relay/edge/on-publish': { kind: 'public', reason: "nginx-rtmp callback: the show's stream key is the credential; answers 204/403/404 with no partner data" },
+  'POST /v1/relay/edge/on-publish-done': { kind: 'public', reason: "nginx-rtmp callback: the show's stream key is the credential; answers 204/403/404 with no partner data" },
 };
 
 /** Routes that a library registers under one prefix, with one rule for all of them. */

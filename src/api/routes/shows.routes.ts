@@ -3,7 +3,11 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema, SHOW_STATES } from '../../domain/events.js';
 import { newMirror } from '../../domain/mirror.js';
-import { notFound } from '../../lib/errors.js';
+import { AppError, notFound } from '../../lib/errors.js';
+import type { SecretBox } from '../../lib/crypto.js';
+import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
+import { mirrorIngest } from '../../relay/relay.service.js';
+import type { RelayRepository } from '../../store/relay.repository.js';
 import { idRecord } from '../../lib/id-record.js';
 import { showView } from '../../mirror/show.view.js';
 import type { SyncProducer } from '../../queues/queues.js';
@@ -15,7 +19,33 @@ export interface ShowRoutesOptions {
   partners: PartnerRepository;
   shows: ShowRepository;
   sync: SyncProducer;
+  relay: RelayRepository;
+  box: SecretBox;
+  /** What partners publish to (CONTRACT §10 `show.ingest.url`). */
+  relayPublicUrl: () => string;
+  allowPrivateDestinations: boolean;
 }
+
+const RtmpUrl = z
+  .string()
+  .max(2048)
+  .regex(/^rtmps?:\/\/[^/\s?#]+(\/[^\s?#]*)?$/i, 'must be an rtmp:// or rtmps:// URL without query');
+const IngestBody = z.object({ url: RtmpUrl, streamKey: z.string().min(1).max(512).regex(/^[^\s/]+$/, 'must not contain spaces or slashes') });
+const IngestView = z.object({ url: z.string(), streamKey: z.string().optional() });
+const RelayView = z.object({
+  state: z.enum(['idle', 'connecting', 'sending', 'retrying', 'failed', 'stopped']),
+  bitrateKbps: z.number(),
+  bytesSent: z.number(),
+  since: z.string().nullable(),
+  restarts: z.number(),
+  lastError: z.string().nullable(),
+});
+const ShowViewSchema = z
+  .object({
+    show: z.object({ id: z.string(), state: z.string(), sourceUrl: z.string().optional(), ingest: IngestView }).passthrough(),
+    mirrors: z.array(z.object({ targetId: z.string(), state: z.string(), ingest: IngestView.optional(), relay: RelayView }).passthrough()),
+  })
+  .passthrough();
 
 const Params = z.object({ partnerId: IdSchema });
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
@@ -23,7 +53,7 @@ const MirrorParams = z.object({ partnerId: IdSchema, showId: IdSchema, targetId:
 const ListQuery = z.object({ state: z.enum(SHOW_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.coerce.number().int().min(0).default(0) });
 
 export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, opts) => {
-  const { partners, shows, sync } = opts;
+  const { partners, shows, sync, relay, box } = opts;
 
   const load = async (partnerId: string, showId: string) => {
     const bundle = await partners.bundle(partnerId);
@@ -57,25 +87,69 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     return { shows: items, nextCursor: cursor < total ? cursor : null, total };
   });
 
-  app.get('/v1/partners/:partnerId/shows/:showId', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'Show status with one entry per mirror', params: ShowParams } }, async (req) => {
+  app.get('/v1/partners/:partnerId/shows/:showId', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'Show status with one entry per mirror, the show\'s ingest and each mirror\'s relay', params: ShowParams, response: { 200: ShowViewSchema } } }, async (req) => {
     const { partnerId, showId } = req.params;
     assertPartnerAccess(req, partnerId);
     const { bundle, desired } = await load(partnerId, showId);
-    const mirrors = await shows.getMirrors(partnerId, showId, bundle.targets.map((t) => t.id));
-    return showView(desired, bundle.targets, mirrors);
+    const ids = bundle.targets.map((t) => t.id);
+    const [mirrors, statuses, streamKey] = await Promise.all([shows.getMirrors(partnerId, showId, ids), relay.statuses(partnerId, showId, ids), relay.ingestKey(partnerId, showId)]);
+    const role = req.principal?.role;
+    // The show's own key: its operator or partner (the encoder's owner); a viewer sees the url alone.
+    const ingest = role === 'viewer' ? { url: opts.relayPublicUrl() } : { url: opts.relayPublicUrl(), streamKey };
+    const mirrorIngests = mirrors.map((m) => {
+      try {
+        return m ? mirrorIngest(m, box) : undefined;
+      } catch {
+        return undefined; // sealed under a key we no longer have: shown as absent
+      }
+    });
+    return showView(desired, bundle.targets, mirrors, { ingest, relay: statuses, mirrorIngest: mirrorIngests, revealMirrorKeys: role === 'admin' || role === 'operator' });
   });
+
+  app.post(
+    '/v1/partners/:partnerId/shows/:showId/ingest/rotate',
+    {
+      preHandler: app.requireRole('operator'),
+      schema: { tags: ['shows'], summary: "Issue a new stream key for the show's ingest; the old one is refused from now on", params: ShowParams, response: { 200: z.object({ ingest: IngestView }) } },
+    },
+    async (req) => {
+      const { partnerId, showId } = req.params;
+      await load(partnerId, showId);
+      const streamKey = await relay.rotateIngestKey(partnerId, showId);
+      await partners.audit(partnerId, { who: req.principal?.id, action: 'show.ingest_rotated', showId });
+      return { ingest: { url: opts.relayPublicUrl(), streamKey } };
+    },
+  );
 
   app.put(
     '/v1/partners/:partnerId/shows/:showId/mirrors/:targetId',
-    { preHandler: app.requireRole('operator'), schema: { tags: ['shows'], summary: 'Link a show created by hand on the platform', params: MirrorParams, body: z.object({ externalId: z.string().min(1).max(256) }) } },
+    { preHandler: app.requireRole('operator'), schema: {
+        tags: ['shows'],
+        summary: 'Link a show created by hand on the platform, with the RTMP ingest its app shows (where the relay pushes)',
+        params: MirrorParams,
+        body: z.object({ externalId: z.string().min(1).max(256), ingest: IngestBody.optional() }),
+      },
+    },
     async (req) => {
       const { partnerId, showId, targetId } = req.params;
       const { bundle } = await load(partnerId, showId);
       const target = bundle.targets.find((t) => t.id === targetId);
       if (!target) throw notFound(`target ${targetId}`);
+      const given = req.body.ingest;
+      if (given) {
+        try {
+          // The same rule as every destination (§8): checked here and again before each push.
+          await assertPublicDestination(given.url.replace(/^rtmps?:/i, 'http:'), opts.allowPrivateDestinations);
+        } catch (err) {
+          if (err instanceof DestinationRefusedError) throw new AppError(400, 'Bad Request', `ingest.url refused: ${err.message}`, [{ path: 'body.ingest.url', message: err.message }]);
+          throw err;
+        }
+      }
+      const operatorIngest = given ? { url: given.url, streamKeySealed: box.encrypt(given.streamKey) } : undefined;
       const mirror = (await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
         m.generation += 1; // intents of the previous remote show no longer apply
         m.remote = { externalId: req.body.externalId, url: undefined, ingest: undefined, data: { attach: '1' } };
+        m.operatorIngest = operatorIngest;
         m.applied = undefined;
         m.state = 'ready';
         m.wentLive = false;
