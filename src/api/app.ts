@@ -6,6 +6,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { REDACT_PATHS } from '../lib/logger.js';
+import { SCHEDULER_QUEUE } from '../main/scheduler.js';
+import { RECONCILE_QUEUE } from '../reconcile/reconcile.service.js';
 import type { Runtime } from '../main/runtime.js';
 import authPlugin from './plugins/auth.plugin.js';
 import docsPlugin from './plugins/docs.plugin.js';
@@ -42,7 +44,14 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // Infrastructure
   await app.register(errorsPlugin);
   await app.register(authPlugin, { apiKeys: rt.apiKeys, adminApiKey: rt.adminApiKey, audit: rt.audit });
-  const metrics = createMetrics(() => rt.syncProducer.allQueues());
+  const metrics = createMetrics({
+    queues: () => [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue],
+    extraQueues: { names: [RECONCILE_QUEUE, SCHEDULER_QUEUE], keys: rt.keys, connection: () => rt.bullConnection('api') },
+    redis: rt.redis,
+    shows: rt.shows,
+    partners: rt.partners,
+    outbound: rt.outbound,
+  });
   await app.register(metricsPlugin, { metrics });
   await app.register(docsPlugin, { publicBaseUrl: rt.config.publicBaseUrl });
 

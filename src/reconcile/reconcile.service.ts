@@ -5,6 +5,7 @@
  * (`reconciliation.completed`). Re-running a period never double-counts: platform orders and
  * refunds are idempotent by id, and heals are remembered so the re-run reports the same discrepancies.
  */
+import { reconciliationDiscrepancies, reconciliationRuns } from '../lib/metrics.js';
 import type { Logger } from 'pino';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { VOIDED, type AttributionService } from '../attribution/attribution.service.js';
@@ -129,6 +130,8 @@ export class ReconcileService {
     if (rec.status === 'failed') rec.error = 'no target report could be read';
     rec.completedAt = new Date().toISOString();
     await repo.save(rec);
+    reconciliationRuns.inc({ status: rec.status });
+    for (const d of discrepancies) reconciliationDiscrepancies.inc({ kind: d.kind, healed: String(d.healed) });
     await this.deps.outbound?.emit(
       rec.partnerId,
       'reconciliation.completed',
