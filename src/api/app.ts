@@ -6,6 +6,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { REDACT_PATHS } from '../lib/logger.js';
+import { newRequestId, REQUEST_ID_PATTERN, withRequestId } from '../lib/request-context.js';
 import { SCHEDULER_QUEUE } from '../main/scheduler.js';
 import { RECONCILE_QUEUE } from '../reconcile/reconcile.service.js';
 import type { Runtime } from '../main/runtime.js';
@@ -37,7 +38,21 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     logger: opts.logger === false ? false : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
     trustProxy: true,
     bodyLimit: 256 * 1024,
+    // Request ids (src/lib/request-context.ts): the caller's x-request-id when it is a plain id, else ours.
+    requestIdHeader: false,
+    requestIdLogLabel: 'requestId',
+    genReqId: (req) => {
+      const h = req.headers['x-request-id'];
+      return typeof h === 'string' && REQUEST_ID_PATTERN.test(h) ? h : newRequestId();
+    },
   }).withTypeProvider<ZodTypeProvider>();
+  // The id is answered on every response and is the current id for everything the request runs
+  // (set again before the handler: body parsing may run outside the onRequest context).
+  app.addHook('onRequest', (req, reply, done) => {
+    void reply.header('x-request-id', req.id);
+    withRequestId(req.id, done);
+  });
+  app.addHook('preHandler', (req, _reply, done) => withRequestId(req.id, done));
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

@@ -1,4 +1,5 @@
 /** BullMQ workers for the per-platform, per-shard sync queues. */
+import { traced } from '../lib/request-context.js';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -67,7 +68,7 @@ export function createSyncProcessor(service: SyncService, runs: SyncRuns = new S
 
 export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions): Worker[] {
   const runs = new SyncRuns();
-  const processor = createSyncProcessor(service, runs);
+  const processor = traced(opts.log, createSyncProcessor(service, runs));
   return allSyncQueueNames(opts.shards).map(({ name }) => {
     const w = new Worker<SyncJob, string>(name, processor, {
       connection: opts.connection,

@@ -1,4 +1,5 @@
 /** BullMQ worker for the `delivery` queue: one attempt per run of the handler, waits as delayed jobs. */
+import { traced } from '../lib/request-context.js';
 import { deliveryAttempts } from '../lib/metrics.js';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
@@ -33,7 +34,7 @@ export function createDeliveryProcessor(service: DeliveryService) {
 }
 
 export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWorkerOptions): Worker<DeliveryJob, string> {
-  const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, createDeliveryProcessor(service), {
+  const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, traced(opts.log, createDeliveryProcessor(service)), {
     connection: opts.connection,
     prefix: opts.keys.queuePrefix(DELIVERY_QUEUE),
     concurrency: opts.concurrency,

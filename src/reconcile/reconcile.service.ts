@@ -5,6 +5,7 @@
  * (`reconciliation.completed`). Re-running a period never double-counts: platform orders and
  * refunds are idempotent by id, and heals are remembered so the re-run reports the same discrepancies.
  */
+import { withCurrentRequestId } from '../lib/request-context.js';
 import { reconciliationDiscrepancies, reconciliationRuns } from '../lib/metrics.js';
 import type { Logger } from 'pino';
 import { Queue, type ConnectionOptions } from 'bullmq';
@@ -58,7 +59,7 @@ export class ReconcileService {
       discrepancies: [],
     };
     await this.deps.repo.save(rec);
-    await this.q().add('reconcile', { id: rec.id }, { jobId: rec.id, attempts: 5, backoff: { type: 'exponential', delay: 5000, jitter: 0.5 }, removeOnComplete: 1000, removeOnFail: 1000 });
+    await this.q().add('reconcile', withCurrentRequestId({ id: rec.id }), { jobId: rec.id, attempts: 5, backoff: { type: 'exponential', delay: 5000, jitter: 0.5 }, removeOnComplete: 1000, removeOnFail: 1000 });
     return rec;
   }
 
