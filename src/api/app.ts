@@ -81,7 +81,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });
-  await app.register(reconcileRoutes, { reconcile: rt.reconcile });
+  await app.register(reconcileRoutes, { reconcile: rt.reconcile, partners: rt.partners });
   await app.register(outboundRoutes, { outbound: rt.outbound, partners: rt.partners, allowPrivateDestinations: rt.config.allowPrivateDestinations });
   if (opts.dashboard !== false) {
     // Loaded lazily: bull-board pulls in @fastify/static, which tests and benchmarks do not need.

@@ -59,12 +59,17 @@ export class ReconcileService {
       discrepancies: [],
     };
     await this.deps.repo.save(rec);
+    await this.deps.repo.index(rec);
     await this.q().add('reconcile', withCurrentRequestId({ id: rec.id }), { jobId: rec.id, attempts: 5, backoff: { type: 'exponential', delay: 5000, jitter: 0.5 }, removeOnComplete: 1000, removeOnFail: 1000 });
     return rec;
   }
 
   async get(id: string): Promise<ReconciliationRecord | null> {
     return this.deps.repo.get(id);
+  }
+
+  async list(partnerId: string, offset: number, limit: number): Promise<{ items: ReconciliationRecord[]; total: number }> {
+    return this.deps.repo.list(partnerId, offset, limit);
   }
 
   /** The job: safe to run again for the same record (a retry after a crash gives the same result). */

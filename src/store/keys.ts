@@ -151,6 +151,10 @@ export class Keys {
   reconciliation(id: string): string {
     return `${this.prefix}:{r:${id}}:recon`;
   }
+  /** ZSET reconciliation id → createdAt (ms): the partner's runs, newest first in listings. */
+  partnerReconciliations(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:recons`;
+  }
   reconHealed(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:recon-healed`;
   }
