@@ -3,7 +3,7 @@
  * infrastructure (errors, auth, metrics, docs), then routes. server.ts-like concerns (listen,
  * shutdown) live in src/main/.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { REDACT_PATHS } from '../lib/logger.js';
 import { newRequestId, REQUEST_ID_PATTERN, withRequestId } from '../lib/request-context.js';
@@ -40,7 +40,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     bodyLimit: 256 * 1024,
     // Request ids (src/lib/request-context.ts): the caller's x-request-id when it is a plain id, else ours.
     requestIdHeader: false,
-    requestIdLogLabel: 'requestId',
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
     genReqId: (req) => {
       const h = req.headers['x-request-id'];
       return typeof h === 'string' && REQUEST_ID_PATTERN.test(h) ? h : newRequestId();

@@ -1,5 +1,5 @@
 /**
- * Attribution (CONTRACT §4–§5): turns partner order events and platform-reported orders into one
+ * Attribution (docs/attribution.md): turns partner order events and platform-reported orders into one
  * normalised order, decides which (show, target, product) produced it, and applies it to the
  * append-only ledger (src/store/attribution.repository.ts) in one atomic step per order / refund.
  *
@@ -256,7 +256,7 @@ export class AttributionService {
     await this.deps.repo.markNotified(partnerId, ref);
   }
 
-  /** CONTRACT §5 rules 1 and 2. */
+  /** docs/attribution.md rules 1 and 2. */
   async attribute(partnerId: string, order: NormalizedOrder): Promise<Attribution> {
     const { partners, links, externalShows } = this.deps;
     const bundle = await partners.bundle(partnerId);

@@ -115,7 +115,7 @@ function readJson(file: string): Record<string, unknown> {
 /** Every environment variable the service reads, for the README table and error messages. */
 export const ENVIRONMENT_VARIABLES = Object.keys(ENV_KEYS);
 
-/** `npm run sim` (CONTRACT §9): the simulators are a dev/test tool with their own small settings. */
+/** `npm run sim` (README "Platforms"): the simulators are a dev/test tool with their own small settings. */
 export interface SimConfig {
   port: number;
   host: string;

@@ -1,5 +1,5 @@
 /**
- * Reconciliation (CONTRACT §6): for a partner and period, compare the ledger with every target
+ * Reconciliation (docs/attribution.md and README "Reconciliation"): for a partner and period, compare the ledger with every target
  * platform's own order report, record each discrepancy, auto-heal what the platform reports and the
  * ledger lacks (new ledger entries, marked as coming from the report), and tell the partner
  * (`reconciliation.completed`). Re-running a period never double-counts: platform orders and

@@ -1,5 +1,5 @@
 /**
- * Inbound partner events (CONTRACT §3): verify, validate, store durably (inbox + event log + desired
+ * Inbound partner events (README "Walkthrough with curl" and docs/architecture.md): verify, validate, store durably (inbox + event log + desired
  * state in one atomic step), then schedule one coalesced sync per enabled target. The caller answers
  * 202 only after this returns; any Redis failure propagates (→ 503), and a retried delivery then
  * takes the duplicate path, which schedules the syncs again, so nothing is lost between the two steps.

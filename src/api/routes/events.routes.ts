@@ -1,5 +1,5 @@
 /**
- * POST /v1/partners/{partnerId}/events — signed partner events (CONTRACT §3). The body is read raw
+ * POST /v1/partners/{partnerId}/events — signed partner events (README "Walkthrough with curl" and docs/architecture.md). The body is read raw
  * (≤ 1 MiB) because the signature covers the exact bytes; parsing happens after verification.
  */
 import type { FastifyPluginAsync } from 'fastify';

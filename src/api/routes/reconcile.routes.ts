@@ -1,4 +1,4 @@
-/** Reconciliations (CONTRACT §2, §6). */
+/** Reconciliations (README "Reconciliation"). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
