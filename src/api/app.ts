@@ -78,7 +78,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(auditRoutes, { audit: rt.audit });
   await app.register(partnerRoutes, { partners: rt.partners, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
   await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations });
-  await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer });
+  await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, readiness: rt.readiness });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });
   await app.register(reconcileRoutes, { reconcile: rt.reconcile, partners: rt.partners });

@@ -61,6 +61,7 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       sweepIntervalMs: config.sweepIntervalMs,
       log: rt.log,
       reconcile: { partners: rt.partners, service: rt.reconcile },
+      readiness: rt.readiness,
     });
   }
   if (roles.includes('api')) {

@@ -12,6 +12,7 @@ import { createLogger } from '../lib/logger.js';
 import { AttributionService } from '../attribution/attribution.service.js';
 import { LinkService } from '../links/link.service.js';
 import { SyncService } from '../mirror/sync.service.js';
+import { ReadinessService } from '../mirror/readiness.service.js';
 import { SyncProducer } from '../queues/queues.js';
 import { mirrorUpdatedHook } from '../outbound/mirror-updated.js';
 import { createOutbound } from '../outbound/outbound.module.js';
@@ -62,6 +63,8 @@ export interface Runtime {
   attributionProducer: AttributionProducer;
   attribution: AttributionService;
   reconcile: ReconcileService;
+  /** Pre-show readiness checks of the mirrors (scheduler tick; results on the show view and as mirror.updated). */
+  readiness: ReadinessService;
   close(): Promise<void>;
 }
 
@@ -167,6 +170,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     ingest,
     syncService,
     reconcile,
+    readiness: new ReadinessService({ redis, keys, box, shows, partners, outbound, adapterFor: (t) => syncService.adapterFor(t), forgetAdapter: (id) => syncService.forgetAdapter(id), log: log.child({ module: 'readiness' }) }),
     outbound,
     delivery,
     attributionProducer,

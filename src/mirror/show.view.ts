@@ -2,6 +2,7 @@
 import type { DesiredShow } from '../domain/desired-state.js';
 import type { MirrorDoc } from '../domain/mirror.js';
 import type { TargetRecord } from '../store/partner.repository.js';
+import type { Readiness } from './readiness.service.js';
 
 export interface MirrorView {
   targetId: string;
@@ -13,9 +14,11 @@ export interface MirrorView {
   pins: { productId: string; state: string; linkUrl: string | null }[];
   lastError: string | null;
   updatedAt: string | null;
+  /** Pre-show readiness (from 30 min before the start; src/mirror/readiness.service.ts). */
+  readiness?: Readiness;
 }
 
-export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[]) {
+export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[], readiness: (Readiness | null)[] = []) {
   const show = {
     id: desired.showId,
     title: desired.title,
@@ -50,6 +53,7 @@ export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors:
       pins: [...pins.values()].sort((a, b) => a.productId.localeCompare(b.productId)),
       lastError: m?.lastError ?? null,
       updatedAt: m?.updatedAt ?? null,
+      ...(readiness[i] && desired.state === 'scheduled' ? { readiness: readiness[i] } : {}),
     });
   });
   return { show, mirrors: views };

@@ -101,6 +101,11 @@ export class SyncService {
     return adapter;
   }
 
+  /** Drops the cached adapter of a target (and its in-memory token memo): the next call builds a fresh one. */
+  forgetAdapter(targetId: string): void {
+    this.adapters.delete(targetId);
+  }
+
   private buildAdapter(target: TargetRecord, log: Logger): TargetAdapter | null {
     const factory = adapterFactory(target.platform);
     if (!factory) return null;

@@ -6,6 +6,7 @@ import { newMirror } from '../../domain/mirror.js';
 import type { DesiredShow } from '../../domain/desired-state.js';
 import { notFound } from '../../lib/errors.js';
 import { showView } from '../../mirror/show.view.js';
+import type { ReadinessService } from '../../mirror/readiness.service.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
@@ -15,6 +16,7 @@ export interface ShowRoutesOptions {
   partners: PartnerRepository;
   shows: ShowRepository;
   sync: SyncProducer;
+  readiness?: ReadinessService;
 }
 
 const Params = z.object({ partnerId: IdSchema });
@@ -64,8 +66,9 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     const { partnerId, showId } = req.params;
     assertPartnerAccess(req, partnerId);
     const { bundle, desired } = await load(partnerId, showId);
-    const mirrors = await shows.getMirrors(partnerId, showId, bundle.targets.map((t) => t.id));
-    return showView(desired, bundle.targets, mirrors);
+    const ids = bundle.targets.map((t) => t.id);
+    const [mirrors, readiness] = await Promise.all([shows.getMirrors(partnerId, showId, ids), opts.readiness ? opts.readiness.get(partnerId, showId, ids) : Promise.resolve([])]);
+    return showView(desired, bundle.targets, mirrors, readiness);
   });
 
   app.put(
