@@ -12,7 +12,7 @@ import { startDeliveryWorker } from '../outbound/delivery.worker.js';
 import { startAttributionWorker } from '../attribution/attribution.worker.js';
 import { SweepService } from '../mirror/sweep.service.js';
 import { startReconcileWorker } from '../reconcile/reconcile.worker.js';
-import { RedisUnavailableError } from '../store/embedded-redis.js';
+import { StartupError } from '../store/embedded-redis.js';
 import { serveProcessMetrics } from '../lib/metrics.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { startScheduler, type SchedulerHandle } from './scheduler.js';
@@ -101,7 +101,7 @@ export async function main(roles: Role[]): Promise<void> {
   try {
     started = await startRoles(roles, config);
   } catch (err) {
-    if (err instanceof RedisUnavailableError) {
+    if (err instanceof StartupError) {
       process.stderr.write(`\n${err.message}\n\n`);
       process.exit(1);
     }

@@ -26,7 +26,7 @@ import { ExternalShowIndex } from '../store/external-show.index.js';
 import { IngestService } from '../sources/ingest.service.js';
 import { ApiKeyRepository } from '../store/apikey.repository.js';
 import { AuditRepository } from '../store/audit.repository.js';
-import { resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
+import { printableUrl, RedisUnavailableError, resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
 import { IntentRepository } from '../store/intent.repository.js';
 import { Keys } from '../store/keys.js';
 import { PartnerRepository } from '../store/partner.repository.js';
@@ -77,7 +77,13 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const target = { url: redisInfo.url || undefined, clusterNodes: config.redisClusterNodes };
   const redis = createRedis(target, role);
   redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
-  await waitForRedis(redis, 15_000);
+  try {
+    await waitForRedis(redis, 15_000);
+  } catch (err) {
+    redis.disconnect();
+    const where = config.redisClusterNodes ? `the Redis Cluster nodes REDIS_CLUSTER_NODES=${config.redisClusterNodes}` : `Redis at ${printableUrl(redisInfo.url)}`;
+    throw new RedisUnavailableError(`Syndicast could not get a ready connection to ${where} within 15 s (${(err as Error).message}). Check that the server runs, answers from this host and accepts the password/TLS settings in the URL.`);
+  }
 
   const keys = new Keys(config.keyPrefix);
   const box = new SecretBox(secrets.secretsKey, (config.secretsKeyPrevious ?? '').split(','));
