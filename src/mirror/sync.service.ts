@@ -364,6 +364,15 @@ export class SyncService {
       if (desired.state === 'ended') {
         if (caps.lifecycle) await adapter.endShow(remote, this.op(job, mirror, 'end'));
         mirror.state = 'ended';
+        // The show is over: nothing stays pinned on it (the platform shows no live pin after the end).
+        const at = new Date().toISOString();
+        for (const mp of Object.values(mirror.pins)) {
+          if (mp.state !== 'pinned' && mp.state !== 'pending') continue;
+          mp.state = 'unpinned';
+          mp.at = at;
+          mp.dueAt = undefined;
+        }
+        return undefined;
       }
       return wakeAt;
     }
