@@ -86,3 +86,19 @@ test("reconciliations are listed per partner, newest first, paged; another partn
   expect((await svc.api('/v1/partners/op/reconciliations', { key: k.key })).status).toBe(403);
   expect((await svc.api('/v1/partners/nobody/reconciliations')).status).toBe(404);
 });
+
+test('OpenAPI: every operation has a unique operationId; public routes declare security: []', async () => {
+  const doc = (await (await fetch(`${svc.url}/docs/json`)).json()) as { paths: Record<string, Record<string, { operationId?: string; security?: unknown[] }>> };
+  const ids: string[] = [];
+  const open: string[] = [];
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      expect(op.operationId).toBeTruthy();
+      if (method !== 'head') ids.push(op.operationId!); // GET /l/{code} also answers HEAD (one handler, one id)
+      if (Array.isArray(op.security) && op.security.length === 0) open.push(`${method} ${path}`);
+    }
+  }
+  expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
+  expect(open.sort()).toEqual(['get /health/live', 'get /health/ready', 'get /l/{code}', 'head /l/{code}', 'post /v1/partners/{partnerId}/events', 'post /v1/platform-webhooks/{targetId}'].sort());
+  expect(JSON.stringify(doc)).not.toContain('CONTRACT');
+});
