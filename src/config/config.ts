@@ -67,7 +67,7 @@ const ConfigSchema = z.object({
     .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of milliseconds')
     .transform((s) => s.split(',').map(Number))
     .optional(),
-  /** Video relay (CONTRACT §10): the embedded RTMP ingest edge's port (0 = any free port, tests). */
+  /** Video relay (README "Video relay"): the embedded RTMP ingest edge's port (0 = any free port, tests). */
   relayRtmpPort: z.coerce.number().int().min(0).max(65535).default(1935),
   /** What partners are told to publish to; default `rtmp://{HOST}:{RELAY_RTMP_PORT}/live`. */
   relayPublicUrl: z.string().regex(/^rtmps?:\/\/[^/\s]+(\/\S*)?$/, 'must be an rtmp:// or rtmps:// URL').optional(),
@@ -83,6 +83,8 @@ const ConfigSchema = z.object({
   relayStallMs: int(6_000, 1000),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: int(30_000, 1000),
+  /** Worker / scheduler processes (no API): serve their own /metrics on this port when set. */
+  metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
   facebookGraphVersion: z
     .string()
     .regex(/^v\d+\.\d+$/, 'must be a Graph API version such as v27.0')
@@ -133,6 +135,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   RELAY_STALL_MS: 'relayStallMs',
   FACEBOOK_GRAPH_VERSION: 'facebookGraphVersion',
   FFMPEG_PATH: 'ffmpegPath',
+  METRICS_PORT: 'metricsPort',
 };
 
 export class ConfigError extends Error {}
@@ -151,12 +154,12 @@ function readJson(file: string): Record<string, unknown> {
 /** Every environment variable the service reads, for the README table and error messages. */
 export const ENVIRONMENT_VARIABLES = Object.keys(ENV_KEYS);
 
-/** `npm run sim` (CONTRACT §9): the simulators are a dev/test tool with their own small settings. */
+/** `npm run sim` (README "Platforms"): the simulators are a dev/test tool with their own small settings. */
 export interface SimConfig {
   port: number;
   host: string;
   log: boolean;
-  /** RTMP sinks the simulators' ingest addresses point at (CONTRACT §9); 0 = any free port. */
+  /** RTMP sinks the simulators' ingest addresses point at (README "Platforms"); 0 = any free port. */
   rtmpPort: number;
 }
 const SimConfigSchema = z.object({

@@ -3,7 +3,7 @@
  * (scheduled → live → pins → clicks → orders → refund → ended → reconciliation), driven through
  * the public HTTP API exactly as a partner and an operator would, then a per-platform account of
  * what happened and the attribution report. The partner's encoder is a real ffmpeg publishing a
- * test pattern once to the show's ingest; the relay pushes it to every platform's RTMP sink. Uses REDIS_URL (or the CONTRACT §1 default) with a
+ * test pattern once to the show's ingest; the relay pushes it to every platform's RTMP sink. Uses REDIS_URL (or the README "What happens with no configuration" default) with a
  * throw-away key prefix, so it never touches other data.
  */
 import { randomBytes } from 'node:crypto';

@@ -13,7 +13,8 @@ import { startAttributionWorker } from '../attribution/attribution.worker.js';
 import { SweepService } from '../mirror/sweep.service.js';
 import { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import { startReconcileWorker } from '../reconcile/reconcile.worker.js';
-import { RedisUnavailableError } from '../store/embedded-redis.js';
+import { StartupError } from '../store/embedded-redis.js';
+import { serveProcessMetrics } from '../lib/metrics.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { FfmpegNotFoundError, ffmpegPath } from '../lib/ffmpeg-path.js';
 import { relayUpdatedHook } from '../outbound/mirror-updated.js';
@@ -32,12 +33,14 @@ export interface Started {
   scheduler?: SchedulerHandle;
   edge?: IngestEdge;
   relay?: RelayService;
+  /** Worker / scheduler processes with METRICS_PORT: where their /metrics is served. */
+  metricsUrl?: string;
   stop(): Promise<void>;
 }
 
 export async function startRoles(roles: Role[], config: Config, opts: { logger?: boolean } = {}): Promise<Started> {
   // A process that serves HTTP gets the fail-fast command client whatever other roles share it: a
-  // request must be answered 503 while Redis is down, not queued until it is back (CONTRACT §3). Its
+  // request must be answered 503 while Redis is down, not queued until it is back (the external contract §3). Its
   // workers' own commands then fail fast too and BullMQ retries the job; the BullMQ workers keep
   // their blocking connections (`bullConnection('worker')`, maxRetriesPerRequest: null).
   const rt = await createRuntime(config, roles.includes('api') ? 'api' : 'worker');
@@ -78,6 +81,7 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       sweepIntervalMs: config.sweepIntervalMs,
       log: rt.log,
       reconcile: { partners: rt.partners, service: rt.reconcile },
+      readiness: rt.readiness,
     });
   }
   if (roles.includes('edge') || (roles.includes('relay') && config.relayEdge === 'embedded')) {
@@ -119,10 +123,16 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
     started.url = await app.listen({ port: config.port, host: config.host });
     started.app = app;
   }
+  let metricsServer: { url: string; close(): Promise<void> } | undefined;
+  if (!roles.includes('api') && config.metricsPort !== undefined) {
+    metricsServer = await serveProcessMetrics(config.host, config.metricsPort);
+    started.metricsUrl = metricsServer.url;
+  }
   started.stop = async () => {
     // ffmpeg children first: none may outlive this process.
     await started.relay?.close();
     await started.edge?.close();
+    await metricsServer?.close();
     await started.app?.close();
     await Promise.all(started.workers.map((w) => w.close()));
     await started.scheduler?.close();
@@ -148,7 +158,7 @@ export async function main(roles: Role[]): Promise<void> {
   try {
     started = await startRoles(roles, config);
   } catch (err) {
-    if (err instanceof RedisUnavailableError || err instanceof FfmpegNotFoundError) {
+    if (err instanceof StartupError || err instanceof FfmpegNotFoundError) {
       process.stderr.write(`\n${err.message}\n\n`);
       process.exit(1);
     }
@@ -156,7 +166,7 @@ export async function main(roles: Role[]): Promise<void> {
   }
   const { runtime } = started;
   runtime.log.info(
-    { roles, url: started.url, redis: runtime.redisInfo.source, dataDir: config.dataDir },
+    { roles, url: started.url, metrics: started.metricsUrl, redis: runtime.redisInfo.source, dataDir: config.dataDir },
     `syndicast started (${roles.join(', ')})${started.url ? ` on ${started.url}` : ''}; redis: ${runtime.redisInfo.source}`,
   );
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {

@@ -12,6 +12,7 @@ import { createLogger } from '../lib/logger.js';
 import { AttributionService } from '../attribution/attribution.service.js';
 import { LinkService } from '../links/link.service.js';
 import { SyncService } from '../mirror/sync.service.js';
+import { ReadinessService } from '../mirror/readiness.service.js';
 import { SyncProducer } from '../queues/queues.js';
 import { mirrorUpdatedHook } from '../outbound/mirror-updated.js';
 import { createOutbound } from '../outbound/outbound.module.js';
@@ -24,7 +25,8 @@ import { ReconcileService } from '../reconcile/reconcile.service.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
 import { IngestService } from '../sources/ingest.service.js';
 import { ApiKeyRepository } from '../store/apikey.repository.js';
-import { resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
+import { AuditRepository } from '../store/audit.repository.js';
+import { printableUrl, RedisUnavailableError, resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
 import { IntentRepository } from '../store/intent.repository.js';
 import { ReplicaAck } from '../store/replica-ack.js';
 import { Keys } from '../store/keys.js';
@@ -48,6 +50,8 @@ export interface Runtime {
   adminApiKey: string;
   partners: PartnerRepository;
   apiKeys: ApiKeyRepository;
+  /** Operator actions (who, what, when, on which partner/show/target). */
+  audit: AuditRepository;
   shows: ShowRepository;
   orderEvents: OrderEventRepository;
   /** Partner-wide claims of inbound webhook-ids. */
@@ -66,12 +70,14 @@ export interface Runtime {
   reconcile: ReconcileService;
   /** `await replicaAck.confirm()` before acknowledging a write: WAIT for replicas where configured. */
   replicaAck: ReplicaAck;
-  /** Video relay state: ingest keys, sources, relay statuses, leases (CONTRACT §10). */
+  /** Video relay state: ingest keys, sources, relay statuses, leases (README "Video relay"). */
   relay: RelayRepository;
   /** What partners publish to (RELAY_PUBLIC_URL, or derived from HOST and the edge's port). */
   relayPublicUrl(): string;
   /** The embedded edge of this process tells the runtime its port (RELAY_RTMP_PORT=0 in tests). */
   setRelayEdgePort(port: number): void;
+  /** Pre-show readiness checks of the mirrors (scheduler tick; results on the show view and as mirror.updated). */
+  readiness: ReadinessService;
   close(): Promise<void>;
 }
 
@@ -84,7 +90,13 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const target = { url: redisInfo.url || undefined, clusterNodes: config.redisClusterNodes };
   const redis = createRedis(target, role);
   redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
-  await waitForRedis(redis, 15_000);
+  try {
+    await waitForRedis(redis, 15_000);
+  } catch (err) {
+    redis.disconnect();
+    const where = config.redisClusterNodes ? `the Redis Cluster nodes REDIS_CLUSTER_NODES=${config.redisClusterNodes}` : `Redis at ${printableUrl(redisInfo.url)}`;
+    throw new RedisUnavailableError(`Syndicast could not get a ready connection to ${where} within 15 s (${(err as Error).message}). Check that the server runs, answers from this host and accepts the password/TLS settings in the URL.`);
+  }
 
   const keys = new Keys(config.keyPrefix);
   const box = new SecretBox(secrets.secretsKey, (config.secretsKeyPrevious ?? '').split(','));
@@ -186,6 +198,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     adminApiKey: secrets.adminApiKey,
     partners,
     apiKeys: new ApiKeyRepository(redis, keys),
+    audit: new AuditRepository(redis, keys),
     shows,
     orderEvents,
     webhookIds,
@@ -196,6 +209,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     syncService,
     reconcile,
     replicaAck,
+    readiness: new ReadinessService({ redis, keys, box, shows, partners, outbound, adapterFor: (t) => syncService.adapterFor(t), forgetAdapter: (id) => syncService.forgetAdapter(id), log: log.child({ module: 'readiness' }) }),
     outbound,
     delivery,
     attributionProducer,

@@ -1,10 +1,11 @@
-/** The show status document of CONTRACT §2: desired show + one entry per mirror. */
+/** The show status document of README / OpenAPI at /docs: desired show + one entry per mirror. */
 import type { DesiredShow } from '../domain/desired-state.js';
 import type { MirrorDoc } from '../domain/mirror.js';
 import type { TargetRecord } from '../store/partner.repository.js';
 import type { RelayStatus } from '../store/relay.repository.js';
+import type { Readiness } from './readiness.service.js';
 
-/** What the view may show of the video relay (CONTRACT §10); stream keys only to who may see them. */
+/** What the view may show of the video relay (README "Video relay"); stream keys only to who may see them. */
 export interface RelayViewInput {
   /** The show's own ingest; `streamKey` absent for callers who may not see it (viewer keys). */
   ingest: { url: string; streamKey?: string };
@@ -12,7 +13,7 @@ export interface RelayViewInput {
   relay: (RelayStatus | null)[];
   /** Each mirror's ingest (platform's or operator's), in the order of `targets`. */
   mirrorIngest: ({ url: string; streamKey: string } | undefined)[];
-  /** Operator and admin keys see mirror stream keys; viewer and partner keys the url alone (CONTRACT §2). */
+  /** Operator and admin keys see mirror stream keys; viewer and partner keys the url alone (the external contract §2). */
   revealMirrorKeys: boolean;
 }
 
@@ -29,9 +30,11 @@ export type MirrorView = {
   pins: { productId: string; state: string; linkUrl: string | null }[];
   lastError: string | null;
   updatedAt: string | null;
+  /** Pre-show readiness (from 30 min before the start; src/mirror/readiness.service.ts). */
+  readiness?: Readiness;
 };
 
-export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[], video: RelayViewInput) {
+export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[], video: RelayViewInput, readiness: (Readiness | null)[] = []) {
   const show = {
     id: desired.showId,
     title: desired.title,
@@ -70,6 +73,7 @@ export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors:
       pins: [...pins.values()].sort((a, b) => a.productId.localeCompare(b.productId)),
       lastError: m?.lastError ?? null,
       updatedAt: m?.updatedAt ?? null,
+      ...(readiness[i] && desired.state === 'scheduled' ? { readiness: readiness[i] } : {}),
     });
   });
   return { show, mirrors: views };

@@ -25,6 +25,8 @@ import { adapterFactory, limiterId, PLATFORM_LIMITS } from '../targets/target.re
 import { backoffMs, withJitter } from './backoff.js';
 import type { SyncJob } from '../queues/queues.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
+import { instrument } from '../targets/instrumented.js';
+import { rateLimitWaits, rateLimitWaitSeconds } from '../lib/metrics.js';
 
 export type SyncOutcome =
   | { kind: 'done'; state: MirrorDoc['state'] | 'none' }
@@ -106,13 +108,18 @@ export class SyncService {
     return adapter;
   }
 
+  /** Drops the cached adapter of a target (and its in-memory token memo): the next call builds a fresh one. */
+  forgetAdapter(targetId: string): void {
+    this.adapters.delete(targetId);
+  }
+
   private buildAdapter(target: TargetRecord, log: Logger): TargetAdapter | null {
     const factory = adapterFactory(target.platform);
     if (!factory) return null;
     const { redis, keys, box } = this.deps;
     const credentials = this.deps.partners.openCredentials(target);
     // Targets on the same platform account share its limits (and its blocks after a 429 or quota).
-    return factory({
+    return instrument(factory({
       target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials },
       tokens: new RedisTokenStore(redis, keys, box, target.id),
       limiter: new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]),
@@ -120,7 +127,7 @@ export class SyncService {
       timeoutMs: this.deps.timeoutMs,
       settings: this.deps.platformSettings,
       destinations: this.deps.destinations,
-    });
+    }));
   }
 
   /**
@@ -240,6 +247,8 @@ export class SyncService {
       case 'rate_limited': {
         const delayMs = withJitter((err as RateLimitedError).delayMs);
         mirror.lastError = `waiting ${Math.ceil(delayMs / 1000)} s: ${msg}`;
+        rateLimitWaits.inc({ platform: target.platform });
+        rateLimitWaitSeconds.inc({ platform: target.platform }, delayMs / 1000);
         log.info({ delayMs, reason: err.reason }, 'rate limited; sync delayed');
         return { kind: 'delay', delayMs, reason: 'rate_limited' };
       }
@@ -365,6 +374,15 @@ export class SyncService {
       if (desired.state === 'ended') {
         if (caps.lifecycle) await adapter.endShow(remote, this.op(job, mirror, 'end'));
         mirror.state = 'ended';
+        // The show is over: nothing stays pinned on it (the platform shows no live pin after the end).
+        const at = new Date().toISOString();
+        for (const mp of Object.values(mirror.pins)) {
+          if (mp.state !== 'pinned' && mp.state !== 'pending') continue;
+          mp.state = 'unpinned';
+          mp.at = at;
+          mp.dueAt = undefined;
+        }
+        return undefined;
       }
       return wakeAt;
     }

@@ -68,7 +68,7 @@ export function mirrorUpdatedHook(outbound: Pick<OutboundService, 'emit'>, log: 
 }
 
 /**
- * `mirror.updated` for a change of the mirror's relay state (CONTRACT §10): the mirror as last read
+ * `mirror.updated` for a change of the mirror's relay state (README "Video relay"): the mirror as last read
  * plus `relay`. Sent on state changes only (not for byte counts); the key covers the state, when it
  * was entered and the restart count, so a relay process that reports the same change twice (a lease
  * takeover re-reporting) sends it once.

@@ -1,5 +1,5 @@
 /**
- * Stream keys are credentials (CONTRACT §10): every ffmpeg command line and every line of ffmpeg's own
+ * Stream keys are credentials (README "Video relay"): every ffmpeg command line and every line of ffmpeg's own
  * output goes through `maskSecrets` before it may reach a log, an error or `lastError`.
  */
 

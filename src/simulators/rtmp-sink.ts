@@ -1,5 +1,5 @@
 /**
- * The simulators' RTMP sinks (CONTRACT §9, issue 10 item 7): one RTMP server on `SIM_RTMP_PORT`
+ * The simulators' RTMP sinks (README "Platforms", issue 10 item 7): one RTMP server on `SIM_RTMP_PORT`
  * (default 1936) that every ingest address a simulator hands out points at, as
  * `rtmp://127.0.0.1:{port}/{platform}` + a per-stream key.
  *

@@ -31,6 +31,18 @@ export class Keys {
   audit(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:audit`;
   }
+  /** Every operator action (stream), also those on no partner (API keys). */
+  auditAll(): string {
+    return `${this.prefix}:{audit}:all`;
+  }
+  /** HASH key id → key record (role, partner, name, created, expiry, revocation; the hash, never the key). */
+  apiKeyIndex(): string {
+    return `${this.prefix}:{keys}:index`;
+  }
+  /** HASH key id → last time the key authenticated a request (ISO; written at most once a minute per key). */
+  apiKeyLastUsed(): string {
+    return `${this.prefix}:{keys}:last-used`;
+  }
 
   /**
    * Partner-wide claim of an inbound `webhook-id` (src/store/webhook-id.repository.ts): its own hash
@@ -64,7 +76,7 @@ export class Keys {
     return `${this.showTag(partnerId, showId)}:intent:${targetId}:${step}`;
   }
 
-  // video relay (CONTRACT §10): the show's ingest key (sealed) and the source, status and lease of its relay
+  // video relay (README "Video relay"): the show's ingest key (sealed) and the source, status and lease of its relay
   relayIngest(partnerId: string, showId: string): string {
     return `${this.showTag(partnerId, showId)}:relay-ingest`;
   }
@@ -144,7 +156,7 @@ export class Keys {
     return `${this.prefix}:{p:${partnerId}}:clicks`;
   }
 
-  // outbound webhooks (CONTRACT §8): the partner's endpoint ids in the partner slot; each endpoint's
+  // outbound webhooks (README "Outbound webhooks"): the partner's endpoint ids in the partner slot; each endpoint's
   // doc (with its failure clock) and attempt log share one slot so that the disable rule is one Lua
   // step; each message (payload + per-endpoint delivery state) has its own slot; idempotency claims
   // spread by key hash.
@@ -176,6 +188,10 @@ export class Keys {
   // reconciliation runs and the heals they made
   reconciliation(id: string): string {
     return `${this.prefix}:{r:${id}}:recon`;
+  }
+  /** ZSET reconciliation id → createdAt (ms): the partner's runs, newest first in listings. */
+  partnerReconciliations(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:recons`;
   }
   reconHealed(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:recon-healed`;

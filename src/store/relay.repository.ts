@@ -1,5 +1,5 @@
 /**
- * Video relay state in Redis (CONTRACT §10): each show's ingest key (sealed with SECRETS_KEY, looked
+ * Video relay state in Redis (README "Video relay"): each show's ingest key (sealed with SECRETS_KEY, looked
  * up by its SHA-256), the source a publish is arriving on, each destination's relay status, and the
  * show's relay lease (one relay process owns a show at a time).
  */

@@ -1,5 +1,5 @@
 /**
- * Tracked links always lead to the product's current URL (CONTRACT §4): a `product.updated` (or a
+ * Tracked links always lead to the product's current URL (the external contract §4): a `product.updated` (or a
  * newer show snapshot) that changes it takes effect on the very next click, while an older update
  * cannot roll it back. And a link that is shown works: every `linkUrl` the show view lists answers
  * 302, also for pins the platform has not received yet (pin delay, sync not run yet).

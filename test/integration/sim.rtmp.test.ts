@@ -1,5 +1,5 @@
 /**
- * The simulators' RTMP sinks (CONTRACT §9, issue 10 item 7), with a real encoder: ffmpeg publishing a
+ * The simulators' RTMP sinks (README "Platforms", issue 10 item 7), with a real encoder: ffmpeg publishing a
  * generated H.264 + AAC test pattern to the ingest addresses the simulators hand out.
  */
 import { startSim, type SimStreamView, type TestSim } from '../helpers/sim.js';

@@ -9,7 +9,9 @@ import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf
 import { mirrorIngest } from '../../relay/relay.service.js';
 import type { RelayRepository } from '../../store/relay.repository.js';
 import { idRecord } from '../../lib/id-record.js';
+import type { DesiredShow } from '../../domain/desired-state.js';
 import { showView } from '../../mirror/show.view.js';
+import type { ReadinessService } from '../../mirror/readiness.service.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
@@ -21,9 +23,10 @@ export interface ShowRoutesOptions {
   sync: SyncProducer;
   relay: RelayRepository;
   box: SecretBox;
-  /** What partners publish to (CONTRACT §10 `show.ingest.url`). */
+  /** What partners publish to (README "Video relay" `show.ingest.url`). */
   relayPublicUrl: () => string;
   allowPrivateDestinations: boolean;
+  readiness?: ReadinessService;
 }
 
 const RtmpUrl = z
@@ -67,24 +70,27 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     const { partnerId } = req.params;
     assertPartnerAccess(req, partnerId);
     if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
-    const { state, limit } = req.query;
-    const items: unknown[] = [];
-    let cursor = req.query.cursor;
-    let total = 0;
-    // Filtering by state reads each show; scan at most 10 pages per request and hand back a cursor.
-    for (let scanned = 0; items.length < limit && scanned < limit * 10; ) {
+    const { state, limit, cursor } = req.query;
+    const view = (d: DesiredShow) => ({ id: d.showId, title: d.title, state: d.state, scheduledAt: d.scheduledAt, version: d.version });
+    if (!state) {
       const page = await shows.listShowIds(partnerId, cursor, limit);
-      total = page.total;
-      if (page.ids.length === 0) break;
       const desired = await Promise.all(page.ids.map((id) => shows.desired(partnerId, id)));
-      for (const d of desired) {
-        cursor += 1;
-        scanned += 1;
-        if (d && (!state || d.state === state) && items.length < limit) items.push({ id: d.showId, title: d.title, state: d.state, scheduledAt: d.scheduledAt, version: d.version });
-        if (items.length >= limit) break;
-      }
+      const items = desired.filter((d): d is DesiredShow => d !== null).map(view);
+      const next = cursor + page.ids.length;
+      return { shows: items, nextCursor: next < page.total ? next : null, total: page.total };
     }
-    return { shows: items, nextCursor: cursor < total ? cursor : null, total };
+    // Filtered: `total` counts the shows in that state, so every show is read (pages of 200);
+    // `cursor` is a position in the filtered list.
+    const matching: DesiredShow[] = [];
+    for (let offset = 0; ; offset += 200) {
+      const page = await shows.listShowIds(partnerId, offset, 200);
+      const desired = await Promise.all(page.ids.map((id) => shows.desired(partnerId, id)));
+      for (const d of desired) if (d && d.state === state) matching.push(d);
+      if (page.ids.length < 200 || offset + 200 >= page.total) break;
+    }
+    const items = matching.slice(cursor, cursor + limit).map(view);
+    const next = cursor + items.length;
+    return { shows: items, nextCursor: next < matching.length ? next : null, total: matching.length };
   });
 
   app.get('/v1/partners/:partnerId/shows/:showId', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'Show status with one entry per mirror, the show\'s ingest and each mirror\'s relay', params: ShowParams, response: { 200: ShowViewSchema } } }, async (req) => {
@@ -92,7 +98,12 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     assertPartnerAccess(req, partnerId);
     const { bundle, desired } = await load(partnerId, showId);
     const ids = bundle.targets.map((t) => t.id);
-    const [mirrors, statuses, streamKey] = await Promise.all([shows.getMirrors(partnerId, showId, ids), relay.statuses(partnerId, showId, ids), relay.ingestKey(partnerId, showId)]);
+    const [mirrors, statuses, streamKey, readiness] = await Promise.all([
+      shows.getMirrors(partnerId, showId, ids),
+      relay.statuses(partnerId, showId, ids),
+      relay.ingestKey(partnerId, showId),
+      opts.readiness ? opts.readiness.get(partnerId, showId, ids) : Promise.resolve([]),
+    ]);
     const role = req.principal?.role;
     // The show's own key: its operator or partner (the encoder's owner); a viewer sees the url alone.
     const ingest = role === 'viewer' ? { url: opts.relayPublicUrl() } : { url: opts.relayPublicUrl(), streamKey };
@@ -103,7 +114,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         return undefined; // sealed under a key we no longer have: shown as absent
       }
     });
-    return showView(desired, bundle.targets, mirrors, { ingest, relay: statuses, mirrorIngest: mirrorIngests, revealMirrorKeys: role === 'admin' || role === 'operator' });
+    return showView(desired, bundle.targets, mirrors, { ingest, relay: statuses, mirrorIngest: mirrorIngests, revealMirrorKeys: role === 'admin' || role === 'operator' }, readiness);
   });
 
   app.post(
@@ -158,7 +169,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         m.retries = 0;
         return true;
       }))!;
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'mirror.linked', showId, targetId, externalId: req.body.externalId });
+      await app.audit(req, { action: 'mirror.linked', partnerId, showId, targetId, detail: { externalId: req.body.externalId } });
       await sync.enqueue(target.platform, { partnerId, showId, targetId });
       return { targetId, state: mirror.state, externalId: req.body.externalId };
     },
@@ -172,9 +183,12 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       const { bundle } = await load(partnerId, showId);
       const target = bundle.targets.find((t) => t.id === targetId);
       if (!target) throw notFound(`target ${targetId}`);
+      let retried: string | null = null;
       if (await shows.getMirror(partnerId, showId, targetId)) {
         await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
+          retried = null;
           if (m.state !== 'failed' && m.retries === 0) return false;
+          retried = m.state;
           // Retry: same intents (a half-done create is found again, not repeated), fresh retry budget.
           m.state = m.remote ? (m.wentLive ? 'live' : 'ready') : 'pending';
           m.retries = 0;
@@ -182,7 +196,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
           return true;
         });
       }
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'mirror.resync', showId, targetId });
+      await app.audit(req, { action: retried ? 'mirror.retry' : 'mirror.resync', partnerId, showId, targetId, ...(retried ? { detail: { from: retried } } : {}) });
       const job = { partnerId, showId, targetId };
       if (!(await sync.promote(target.platform, job))) await sync.enqueue(target.platform, job);
       return reply.status(202).send({ targetId, queued: true });
