@@ -21,6 +21,8 @@ import { platformWebhookRoutes } from './routes/platform-webhooks.routes.js';
 import { showRoutes } from './routes/shows.routes.js';
 import { targetRoutes } from './routes/targets.routes.js';
 import { reconcileRoutes } from './routes/reconcile.routes.js';
+import { opsRoutes } from './routes/ops.routes.js';
+import { OpsService } from './ops/ops.service.js';
 
 export interface AppOptions {
   /** Log requests (off in tests and benchmarks). */
@@ -55,10 +57,17 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });
   await app.register(reconcileRoutes, { reconcile: rt.reconcile });
   await app.register(outboundRoutes, { outbound: rt.outbound, partners: rt.partners, allowPrivateDestinations: rt.config.allowPrivateDestinations });
+  const ops = new OpsService({ redis: rt.redis, keys: rt.keys, partners: rt.partners, shows: rt.shows, activity: rt.activity, attribution: rt.attribution, reconciliations: rt.reconciliations, outbound: rt.outbound });
+  await app.register(opsRoutes, { ops, sessions: rt.sessions });
   if (opts.dashboard !== false) {
     // Loaded lazily: bull-board pulls in @fastify/static, which tests and benchmarks do not need.
     const { queuesBoard } = await import('./plugins/queues-board.plugin.js');
-    await app.register(queuesBoard, { queues: [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue] });
+    const { Queue } = await import('bullmq');
+    const { SCHEDULER_QUEUE } = await import('../main/scheduler.js');
+    // A handle on the scheduler role's queue for the dashboard (the role itself may run elsewhere).
+    const scheduler = new Queue(SCHEDULER_QUEUE, { connection: rt.bullConnection('api'), prefix: rt.keys.queuePrefix(SCHEDULER_QUEUE) });
+    app.addHook('onClose', async () => scheduler.close());
+    await app.register(queuesBoard, { queues: [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue, rt.reconcile.jobQueue(), scheduler], sessions: rt.sessions });
   }
   return app;
 }

@@ -20,6 +20,8 @@ import type { OutboundService } from '../outbound/outbound.service.js';
 import { AttributionProducer } from '../queues/attribution.queue.js';
 import { AttributionRepository } from '../store/attribution.repository.js';
 import { ReconcileRepository } from '../store/reconcile.repository.js';
+import { ShowActivityRepository } from '../store/show-activity.repository.js';
+import { SessionRepository } from '../store/session.repository.js';
 import { ReconcileService } from '../reconcile/reconcile.service.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
 import { IngestService } from '../sources/ingest.service.js';
@@ -59,6 +61,11 @@ export interface Runtime {
   attributionProducer: AttributionProducer;
   attribution: AttributionService;
   reconcile: ReconcileService;
+  reconciliations: ReconcileRepository;
+  /** Sync runs and mirror changes per show (the ops console's timeline). */
+  activity: ShowActivityRepository;
+  /** Ops console sessions (the cookie that opens /admin/queues). */
+  sessions: SessionRepository;
   close(): Promise<void>;
 }
 
@@ -113,6 +120,8 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       await outbound.emit(partnerId, 'attribution.order_attributed', payload, idempotencyKey);
     },
   });
+  const activity = new ShowActivityRepository(redis, keys);
+  const notifyPartner = mirrorUpdatedHook(outbound, log.child({ module: 'outbound' }));
   const syncService = new SyncService({
     redis,
     keys,
@@ -130,10 +139,18 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     onRemoteIndexed: async (partnerId, targetId, externalId) => {
       await attribution.attributeWaiting(partnerId, targetId, externalId);
     },
-    onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
+    onMirrorChanged: async (partnerId, showId, m) => {
+      await notifyPartner(partnerId, showId, m);
+      // After the partner was told (a failed emit retries the sync, which would record it twice).
+      const pinned = Object.entries(m.pins).filter(([, p]) => p.state === 'pinned').map(([id]) => id).sort();
+      await activity
+        .append(partnerId, showId, { kind: 'mirror', targetId: m.targetId, platform: m.platform, state: m.state, externalId: m.remote?.externalId ?? null, pinned, lastError: m.lastError })
+        .catch((err: unknown) => log.warn({ err, partnerId, showId, targetId: m.targetId }, 'could not record mirror activity'));
+    },
   });
+  const reconciliations = new ReconcileRepository(redis, keys);
   const reconcile = new ReconcileService({
-    repo: new ReconcileRepository(redis, keys),
+    repo: reconciliations,
     partners,
     attribution,
     outbound,
@@ -163,6 +180,9 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     ingest,
     syncService,
     reconcile,
+    reconciliations,
+    activity,
+    sessions: new SessionRepository(redis, keys, 8 * 3600),
     outbound,
     delivery,
     attributionProducer,

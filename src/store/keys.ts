@@ -28,6 +28,10 @@ export class Keys {
   apiKey(hash: string): string {
     return `${this.prefix}:{k:${hash}}:apikey`;
   }
+  /** A browser session of the ops console (for /admin/queues): the principal, by the token's hash. */
+  consoleSession(hash: string): string {
+    return `${this.prefix}:{ses:${hash}}:session`;
+  }
   audit(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:audit`;
   }
@@ -51,6 +55,10 @@ export class Keys {
   /** The lease of the sync run that owns this mirror (intents and mirror saves are fenced by it). */
   mirrorLease(partnerId: string, showId: string, targetId: string): string {
     return `${this.showTag(partnerId, showId)}:lease:${targetId}`;
+  }
+  /** Capped stream of what happened to the show's mirrors (sync runs, mirror changes): the console's timeline. */
+  showActivity(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:activity`;
   }
   intent(partnerId: string, showId: string, targetId: string, step: string): string {
     return `${this.showTag(partnerId, showId)}:intent:${targetId}:${step}`;
@@ -138,6 +146,10 @@ export class Keys {
   // reconciliation runs and the heals they made
   reconciliation(id: string): string {
     return `${this.prefix}:{r:${id}}:recon`;
+  }
+  /** ZSET reconciliation id → createdAt (ms): the partner's runs, newest last. */
+  partnerRecons(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:recons`;
   }
   reconHealed(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:recon-healed`;

@@ -49,6 +49,19 @@ export class ReconcileRepository {
 
   async save(r: ReconciliationRecord): Promise<void> {
     await this.redis.set(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC);
+    // The partner's list (ops console); a run whose record expired drops out of `recent`.
+    await this.redis.zadd(this.keys.partnerRecons(r.partnerId), Date.parse(r.createdAt) || Date.now(), r.id);
+  }
+
+  /** The partner's latest runs, newest first. */
+  async recent(partnerId: string, limit: number): Promise<ReconciliationRecord[]> {
+    const key = this.keys.partnerRecons(partnerId);
+    const ids = await this.redis.zrevrange(key, 0, limit - 1);
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(...ids.map((id) => this.keys.reconciliation(id)));
+    const gone = ids.filter((_, i) => !raws[i]);
+    if (gone.length) await this.redis.zrem(key, ...gone);
+    return raws.filter((r): r is string => !!r).map((r) => JSON.parse(r) as ReconciliationRecord);
   }
 
   async get(id: string): Promise<ReconciliationRecord | null> {

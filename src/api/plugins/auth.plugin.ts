@@ -15,6 +15,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: require one of `roles` (admin always passes). */
     requireRole(...roles: Role[]): preHandlerAsyncHookHandler;
+    /** The principal an API key stands for, or null (the console's sign-in checks a key this way). */
+    principalOfKey(key: string): Promise<Principal | null>;
   }
 }
 
@@ -33,13 +35,17 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
   const adminHash = sha256Hex(opts.adminApiKey);
   app.decorateRequest('principal', null);
 
+  const principalOfKey = async (key: string): Promise<Principal | null> => {
+    if (safeEqual(sha256Hex(key), adminHash)) return { id: 'admin', role: 'admin', partnerId: undefined };
+    return opts.apiKeys.find(key);
+  };
+  app.decorate('principalOfKey', principalOfKey);
+
   const authenticate = async (req: FastifyRequest): Promise<Principal> => {
     const h = req.headers.authorization;
     const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
     if (!m?.[1]) throw unauthorized('Authorization: Bearer <api key> required');
-    const key = m[1];
-    if (safeEqual(sha256Hex(key), adminHash)) return { id: 'admin', role: 'admin', partnerId: undefined };
-    const p = await opts.apiKeys.find(key);
+    const p = await principalOfKey(m[1]);
     if (!p) throw unauthorized('unknown API key');
     return p;
   };
