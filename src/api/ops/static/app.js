@@ -383,7 +383,7 @@ function salesChart(sales) {
     const height = rows.length * (barH * 2 + 14) + 10;
     const chart = svg(
       'svg',
-      { class: 'chart', width: 560, height, viewBox: `0 0 560 ${height}`, role: 'img', 'aria-label': `Sales in ${currency} per target: gross and commission` },
+      { class: 'chart', width: 760, height, viewBox: `0 0 760 ${height}`, role: 'img', 'aria-label': `Sales in ${currency} per target: gross and commission` },
       rows.flatMap((r, i) => {
         const y = 5 + i * (barH * 2 + 14);
         const w = (v) => Math.max(1, Math.round((v / max) * 300));
@@ -531,6 +531,10 @@ window.addEventListener('hashchange', route);
 setInterval(() => {
   if (currentView() === 'board' && state.board && !document.activeElement?.closest('#rows')) renderRows();
 }, 15_000);
+// The stream carries the board; a show's sales and timeline also change without a board change.
+setInterval(() => {
+  if (key() && currentView() === 'show' && !document.querySelector('dialog[open]')) void refreshDetail();
+}, 5_000);
 if (key()) {
   $('#sign-in').hidden = true;
   started();
