@@ -206,7 +206,7 @@ function tile(row, m) {
     .join('\n');
   return h(
     'a',
-    { class: `tile st-${m.state}`, href: `#/show/${encodeURIComponent(row.partnerId)}/${encodeURIComponent(row.showId)}`, 'aria-describedby': tipId, 'data-target': m.targetId, 'data-state': m.state },
+    { class: `tile st-${m.state}${m.needsAction ? ' has-error' : ''}`, href: `#/show/${encodeURIComponent(row.partnerId)}/${encodeURIComponent(row.showId)}`, 'aria-describedby': tipId, 'data-target': m.targetId, 'data-state': m.state },
     h('span', { class: 'state' }, `${ICONS[m.state] ?? '?'} ${m.state.replace('_', ' ')}`),
     m.needsAction ? h('span', { class: 'needs' }, ' · needs action') : null,
     h('br'),
@@ -333,7 +333,7 @@ function mirrorCard(data, m) {
   return h(
     'section',
     { class: `card tile-card`, 'aria-label': `${m.targetName} mirror`, 'data-target': m.targetId },
-    h('div', { class: `tile st-${m.state}`, tabindex: '0', 'aria-describedby': `err-${m.targetId}` }, h('span', { class: 'state' }, `${ICONS[m.state] ?? '?'} ${m.state.replace('_', ' ')}`), m.needsAction ? h('span', { class: 'needs' }, ' · needs action') : null),
+    h('div', { class: `tile st-${m.state}${m.needsAction ? ' has-error' : ''}`, tabindex: '0', 'aria-describedby': `err-${m.targetId}` }, h('span', { class: 'state' }, `${ICONS[m.state] ?? '?'} ${m.state.replace('_', ' ')}`), m.needsAction ? h('span', { class: 'needs' }, ' · needs action') : null),
     h('h3', {}, `${m.targetName} `, h('span', { class: 'sub' }, m.platform)),
     h('div', { class: 'sub' }, `pins ${m.pins.mirrored}/${m.pins.wanted}${m.since ? ` · ${m.state} for ${ago(m.since)}` : ''}`),
     m.externalId ? h('div', { class: 'sub' }, 'platform id ', h('code', {}, m.externalId)) : null,
