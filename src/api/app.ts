@@ -11,6 +11,8 @@ import authPlugin from './plugins/auth.plugin.js';
 import docsPlugin from './plugins/docs.plugin.js';
 import errorsPlugin from './plugins/errors.plugin.js';
 import metricsPlugin, { createMetrics } from './plugins/metrics.plugin.js';
+import { auditRoutes } from './routes/audit.routes.js';
+import { keyRoutes } from './routes/keys.routes.js';
 import { attributionRoutes } from './routes/attribution.routes.js';
 import { eventRoutes } from './routes/events.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
@@ -41,7 +43,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
 
   // Infrastructure
   await app.register(errorsPlugin);
-  await app.register(authPlugin, { apiKeys: rt.apiKeys, adminApiKey: rt.adminApiKey });
+  await app.register(authPlugin, { apiKeys: rt.apiKeys, adminApiKey: rt.adminApiKey, audit: rt.audit });
   const metrics = createMetrics(() => rt.syncProducer.allQueues());
   await app.register(metricsPlugin, { metrics });
   await app.register(docsPlugin, { publicBaseUrl: rt.config.publicBaseUrl });
@@ -50,7 +52,9 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(healthRoutes, { redis: rt.redis });
   await app.register(eventRoutes, { ingest: rt.ingest, onAccepted: (r) => metrics.events.inc({ result: r }) });
   await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: (bot) => metrics.clicks.inc({ kind: bot ? 'bot' : 'human' }) });
-  await app.register(partnerRoutes, { partners: rt.partners, apiKeys: rt.apiKeys, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
+  await app.register(keyRoutes, { apiKeys: rt.apiKeys, partners: rt.partners });
+  await app.register(auditRoutes, { audit: rt.audit });
+  await app.register(partnerRoutes, { partners: rt.partners, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
   await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations });
   await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });

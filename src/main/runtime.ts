@@ -26,6 +26,7 @@ import { ReconcileService } from '../reconcile/reconcile.service.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
 import { IngestService } from '../sources/ingest.service.js';
 import { ApiKeyRepository } from '../store/apikey.repository.js';
+import { AuditRepository } from '../store/audit.repository.js';
 import { resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
 import { IntentRepository } from '../store/intent.repository.js';
 import { Keys } from '../store/keys.js';
@@ -47,6 +48,8 @@ export interface Runtime {
   adminApiKey: string;
   partners: PartnerRepository;
   apiKeys: ApiKeyRepository;
+  /** Operator actions (who, what, when, on which partner/show/target). */
+  audit: AuditRepository;
   shows: ShowRepository;
   orderEvents: OrderEventRepository;
   intents: IntentRepository;
@@ -172,6 +175,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     adminApiKey: secrets.adminApiKey,
     partners,
     apiKeys: new ApiKeyRepository(redis, keys),
+    audit: new AuditRepository(redis, keys),
     shows,
     orderEvents,
     intents,

@@ -35,6 +35,18 @@ export class Keys {
   audit(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:audit`;
   }
+  /** Every operator action (stream), also those on no partner (API keys). */
+  auditAll(): string {
+    return `${this.prefix}:{audit}:all`;
+  }
+  /** HASH key id → key record (role, partner, name, created, expiry, revocation; the hash, never the key). */
+  apiKeyIndex(): string {
+    return `${this.prefix}:{keys}:index`;
+  }
+  /** HASH key id → last time the key authenticated a request (ISO; written at most once a minute per key). */
+  apiKeyLastUsed(): string {
+    return `${this.prefix}:{keys}:last-used`;
+  }
 
   // show slot
   showTag(partnerId: string, showId: string): string {

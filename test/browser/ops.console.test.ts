@@ -164,7 +164,7 @@ test('after the fault is lifted, Resync on the show page brings the mirror back'
   await card.locator('.tile.st-live').waitFor({ timeout: 60_000 });
   await waitFor(async () => (await card.textContent())?.includes('pins 2/2') && (await card.locator('[data-role="last-error"]').textContent()) === 'No error.', 30_000, 200);
   // The timeline carries the operator's action, the sync runs and the platform effects.
-  await page.locator('.timeline li[data-kind="operator"]', { hasText: 'mirror.resync' }).waitFor();
+  await page.locator('.timeline li[data-kind="operator"]', { hasText: /mirror\.(resync|retry) by / }).waitFor();
   await page.locator('.timeline li[data-kind="sync"]').first().waitFor();
   await page.locator('.timeline li[data-kind="effect"]', { hasText: 'live' }).first().waitFor();
 

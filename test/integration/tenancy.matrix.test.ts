@@ -7,6 +7,8 @@
  *   with B's own partner id and A's object ids answers 404 (lookups are scoped by partner); A's own key
  *   answers 2xx (so the refusals are not an artefact of a wrong path or missing fixture);
  * - `partner-list`: the list is narrowed to the caller's own partner;
+ * - `partner-filtered`: a log across partners (`GET /v1/audit`): a partner key gets only entries of its
+ *   own partner (none of A's for B, some for A), and 403 when it names another partner;
  * - `operator` / `admin`: partner keys are refused by role whoever owns the data (with a valid body,
  *   so that validation cannot answer first), and nothing of A's changes;
  * - `signed-partner` / `signed-target`: no API key; another partner's signature is refused (401);
@@ -24,6 +26,7 @@ import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startServic
 type Access =
   | { kind: 'partner-read' }
   | { kind: 'partner-list' }
+  | { kind: 'partner-filtered'; list: string }
   | { kind: 'operator'; body?: unknown }
   | { kind: 'admin'; body?: unknown }
   | { kind: 'signed-partner' }
@@ -41,6 +44,11 @@ const MATRIX: Record<string, Access> = {
   'GET /metrics': { kind: 'public', reason: 'Prometheus text: counters and queue depths, no partner ids or data' },
   'GET /l/:code': { kind: 'public', reason: "a tracked link is public by design: it redirects a buyer to the partner's product page" },
   'POST /v1/api-keys': { kind: 'admin', body: { role: 'partner', partnerId: 'tenant-a' } },
+  'GET /v1/api-keys': { kind: 'admin' },
+  'GET /v1/api-keys/:keyId': { kind: 'admin' },
+  'DELETE /v1/api-keys/:keyId': { kind: 'admin' },
+  'GET /v1/audit': { kind: 'partner-filtered', list: 'entries' },
+  'PATCH /v1/partners/:partnerId': { kind: 'operator', body: { name: 'renamed by a partner key', reconcileCron: '* * * * *' } },
   'POST /v1/partners': { kind: 'operator', body: { id: 'tenant-x', name: 'made by a partner key' } },
   'GET /v1/partners': { kind: 'partner-list' },
   'GET /v1/partners/:partnerId': { kind: 'partner-read' },
@@ -100,6 +108,7 @@ const PARAMS: Record<string, string> = {
   id: '',
   code: '',
   file: 'app.js',
+  keyId: '',
   // bull-board's own parameters
   queueName: 'sync-youtube-0',
   jobId: 'nosuch',
@@ -182,7 +191,7 @@ function leaks(text: string, path: string): string[] {
 /** A's data as an admin sees it: must be the same after every refused write. */
 async function snapshotA(): Promise<string> {
   const parts: string[] = [];
-  for (const p of [`/v1/partners/${A}`, `/v1/partners/${A}/targets`, `/v1/partners/${A}/shows/show-a`, `/v1/partners/${A}/endpoints`, `/v1/partners/${A}/attribution`, `/v1/reconciliations/${PARAMS['id']}`]) {
+  for (const p of [`/v1/partners/${A}`, `/v1/partners/${A}/targets`, `/v1/partners/${A}/shows/show-a`, `/v1/partners/${A}/endpoints`, `/v1/partners/${A}/attribution`, `/v1/reconciliations/${PARAMS['id']}`, `/v1/api-keys/${PARAMS['keyId']}`]) {
     const r = await call('GET', p, { key: ADMIN_KEY });
     expect(r.status).toBe(200);
     parts.push(r.text);
@@ -234,6 +243,9 @@ beforeAll(async () => {
   };
   keyA = await key(A);
   keyB = await key(B);
+  // An operator key that can be listed (and must survive every refused revocation).
+  const op = await svc.api('/v1/api-keys', { json: { role: 'operator', name: 'tenancy operator' } });
+  PARAMS['keyId'] = ((await op.json()) as { id: string }).id;
 });
 
 afterAll(async () => {
@@ -323,6 +335,25 @@ test('partner-stream routes: the first board event lists only the caller\'s part
     const ids = (JSON.parse(data) as { partners: { id: string }[] }).partners.map((p) => p.id);
     if (JSON.stringify(ids) !== JSON.stringify([B])) problems.push(`${r.method} ${r.url} with ${B}'s key lists ${ids.join(', ')}`);
     if (leaks(text, r.url).length) problems.push(`${r.method} ${r.url} with ${B}'s key leaks ${leaks(text, r.url).join(', ')}`);
+  }
+  expect(problems).toEqual([]);
+});
+
+test("partner-filtered routes give a partner key only its own partner's entries", async () => {
+  const problems: string[] = [];
+  for (const r of registeredRoutes(app).filter((x) => x.method === 'GET' && accessOf(x)?.kind === 'partner-filtered')) {
+    const { list } = accessOf(r) as { kind: 'partner-filtered'; list: string };
+    const entries = (text: string): { partnerId?: string }[] => (JSON.parse(text) as Record<string, { partnerId?: string }[]>)[list] ?? [];
+    const other = await call(r.method, r.url, { key: keyB });
+    if (other.status !== 200) problems.push(`${r.method} ${r.url} with ${B}'s key: ${other.status}`);
+    else if (entries(other.text).some((e) => e.partnerId !== B)) problems.push(`${r.method} ${r.url} with ${B}'s key lists entries of ${[...new Set(entries(other.text).map((e) => e.partnerId))].join(', ')}`);
+    if (leaks(other.text, r.url).length) problems.push(`${r.method} ${r.url} with ${B}'s key leaks ${leaks(other.text, r.url).join(', ')}`);
+    const named = await call(r.method, `${r.url}?partnerId=${A}`, { key: keyB });
+    if (named.status !== 403) problems.push(`${r.method} ${r.url}?partnerId=${A} with ${B}'s key: ${named.status} (expected 403)`);
+    const own = await call(r.method, r.url, { key: keyA });
+    if (own.status !== 200 || entries(own.text).length === 0 || entries(own.text).some((e) => e.partnerId !== A)) {
+      problems.push(`${r.method} ${r.url} with the owner's key: ${own.status}, expected some entries and only ${A}'s (the fixture is not reachable, so the refusals prove nothing) ${own.text.slice(0, 200)}`);
+    }
   }
   expect(problems).toEqual([]);
 });

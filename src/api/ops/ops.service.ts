@@ -141,7 +141,7 @@ export class OpsService {
     const desired = await this.d.shows.desired(partnerId, showId);
     if (!desired) return null;
     const docs = await this.d.shows.getMirrors(partnerId, showId, bundle.targets.map((t) => t.id));
-    const [timeline, report] = await Promise.all([this.timeline(partnerId, showId), this.d.attribution.showReport(partnerId, showId, {})]);
+    const [timeline, report] = await Promise.all([this.timeline(partnerId, showId, new Set(bundle.targets.map((t) => t.id))), this.d.attribution.showReport(partnerId, showId, {})]);
     const platformOf = new Map(bundle.targets.map((t) => [t.id, t]));
     const sales = report.byTarget.map((r) => ({
       targetId: r.targetId ?? '',
@@ -162,7 +162,7 @@ export class OpsService {
     };
   }
 
-  private async timeline(partnerId: string, showId: string): Promise<TimelineItem[]> {
+  private async timeline(partnerId: string, showId: string, targetIds: Set<string>): Promise<TimelineItem[]> {
     const k = this.d.keys;
     const [events, activity, audit] = await Promise.all([
       this.d.redis.xrevrange(k.showEvents(partnerId, showId), '+', '-', 'COUNT', 200),
@@ -181,10 +181,12 @@ export class OpsService {
     }
     for (const [id, fields] of audit) {
       // Entries from before and after actors were recorded: {who, action, showId, targetId, ...} or {actor, action, ...}.
-      const e = parseField<{ action?: string; showId?: string; targetId?: string; who?: string; actor?: { keyId?: string; role?: string; name?: string }; at?: string }>(fields, 'entry');
-      if (!e?.action || e.showId !== showId) continue;
+      const e = parseField<{ action?: string; showId?: string; targetId?: string; who?: string; actor?: { keyId?: string; role?: string; name?: string }; at?: string; detail?: unknown }>(fields, 'entry');
+      if (!e?.action) continue;
+      // This show's actions, and those on one of its targets (disabled, credentials changed).
+      if (e.showId !== showId && !(e.showId === undefined && e.targetId !== undefined && targetIds.has(e.targetId))) continue;
       const who = e.actor?.name ?? e.actor?.keyId ?? e.who ?? 'unknown';
-      items.push({ at: e.at ?? atOf(id), kind: 'operator', targetId: e.targetId ?? null, summary: `${e.action} by ${who}`, detail: null });
+      items.push({ at: e.at ?? atOf(id), kind: 'operator', targetId: e.targetId ?? null, summary: `${e.action} by ${who}${e.actor?.role ? ` (${e.actor.role})` : ''}`, detail: e.detail ? JSON.stringify(e.detail) : null });
     }
     items.sort((a, b) => b.at.localeCompare(a.at));
     return items.slice(0, 400);

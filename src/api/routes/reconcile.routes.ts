@@ -17,6 +17,7 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
     },
     async (req, reply) => {
       const rec = await opts.reconcile.request(req.params.partnerId, new Date(req.body.from), new Date(req.body.to), 'manual');
+      await app.audit(req, { action: 'reconciliation.requested', partnerId: req.params.partnerId, detail: { reconciliationId: rec.id, from: req.body.from, to: req.body.to } });
       return reply.status(202).send({ id: rec.id });
     },
   );

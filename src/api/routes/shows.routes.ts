@@ -83,7 +83,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         m.retries = 0;
         return true;
       }))!;
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'mirror.linked', showId, targetId, externalId: req.body.externalId });
+      await app.audit(req, { action: 'mirror.linked', partnerId, showId, targetId, detail: { externalId: req.body.externalId } });
       await sync.enqueue(target.platform, { partnerId, showId, targetId });
       return { targetId, state: mirror.state, externalId: req.body.externalId };
     },
@@ -97,9 +97,12 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       const { bundle } = await load(partnerId, showId);
       const target = bundle.targets.find((t) => t.id === targetId);
       if (!target) throw notFound(`target ${targetId}`);
+      let retried: string | null = null;
       if (await shows.getMirror(partnerId, showId, targetId)) {
         await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
+          retried = null;
           if (m.state !== 'failed' && m.retries === 0) return false;
+          retried = m.state;
           // Retry: same intents (a half-done create is found again, not repeated), fresh retry budget.
           m.state = m.remote ? (m.wentLive ? 'live' : 'ready') : 'pending';
           m.retries = 0;
@@ -107,7 +110,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
           return true;
         });
       }
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'mirror.resync', showId, targetId });
+      await app.audit(req, { action: retried ? 'mirror.retry' : 'mirror.resync', partnerId, showId, targetId, ...(retried ? { detail: { from: retried } } : {}) });
       const job = { partnerId, showId, targetId };
       if (!(await sync.promote(target.platform, job))) await sync.enqueue(target.platform, job);
       return reply.status(202).send({ targetId, queued: true });
