@@ -68,10 +68,15 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     const { queuesBoard } = await import('./plugins/queues-board.plugin.js');
     const { Queue } = await import('bullmq');
     const { SCHEDULER_QUEUE } = await import('../main/scheduler.js');
-    // A handle on the scheduler role's queue for the dashboard (the role itself may run elsewhere).
-    const scheduler = new Queue(SCHEDULER_QUEUE, { connection: rt.bullConnection('api'), prefix: rt.keys.queuePrefix(SCHEDULER_QUEUE) });
-    app.addHook('onClose', async () => scheduler.close());
-    await app.register(queuesBoard, { queues: [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue, rt.reconcile.jobQueue(), scheduler], sessions: rt.sessions });
+    const { RECONCILE_QUEUE } = await import('../reconcile/reconcile.service.js');
+    // Handles on the scheduler's and the reconcile worker's queues for the dashboard (their roles may run elsewhere).
+    const extra = [SCHEDULER_QUEUE, RECONCILE_QUEUE].map((name) => new Queue(name, { connection: rt.producerConnection, prefix: rt.keys.queuePrefix(name) }));
+    // Connection trouble surfaces through the dashboard's own requests; an unhandled 'error' event would crash the process.
+    for (const q of extra) q.on('error', (err) => app.log.warn({ err: { message: err.message }, queue: q.name }, 'queue connection error'));
+    app.addHook('onClose', async () => {
+      await Promise.all(extra.map((q) => q.close()));
+    });
+    await app.register(queuesBoard, { queues: [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue, ...extra], sessions: rt.sessions });
   }
   return app;
 }

@@ -67,6 +67,8 @@ export interface Runtime {
   reconciliations: ReconcileRepository;
   /** Sync runs and mirror changes per show (the ops console's timeline). */
   activity: ShowActivityRepository;
+  /** The connection the API's queue producers share (the queue dashboard's handles use it too). */
+  producerConnection: ConnectionOptions;
   /** Ops console sessions (the cookie that opens /admin/queues). */
   sessions: SessionRepository;
   close(): Promise<void>;
@@ -187,6 +189,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     reconciliations,
     activity,
     sessions: new SessionRepository(redis, keys, 8 * 3600),
+    producerConnection: producerConn,
     outbound,
     delivery,
     attributionProducer,

@@ -36,11 +36,6 @@ export class ReconcileService {
   private queue: Queue | undefined;
   constructor(private readonly deps: ReconcileDeps) {}
 
-  /** The reconcile queue (the queue dashboard lists it). */
-  jobQueue(): Queue {
-    return this.q();
-  }
-
   private q(): Queue {
     this.queue ??= new Queue(RECONCILE_QUEUE, { connection: this.deps.connection, prefix: this.deps.keys.queuePrefix(RECONCILE_QUEUE) });
     return this.queue;
