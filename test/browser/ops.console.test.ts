@@ -132,6 +132,10 @@ test('a show goes live on the board without reloading', async () => {
   expect((await sendEvent(svc, 'acme', acmeSecret, { type: 'product.pinned', occurredAt: nextAt(), data: { showId: 'launch-1', productId: 'p1' } })).status).toBe(202);
   const live = tile('launch-1', 'acme-yt').and(page.locator('[data-state="live"]'));
   await live.waitFor({ timeout: 30_000 });
+  // Measured, not asserted (timing on a shared machine): from the save that made the mirror live to the page showing it.
+  const seenAt = Date.now();
+  const since = (await svc.rt.shows.getMirror('acme', 'launch-1', 'acme-yt'))!.since;
+  if (since?.state === 'live') process.stdout.write(`ops board: mirror live → shown on the page after ${seenAt - Date.parse(since.at)} ms\n`);
   await waitFor(async () => (await live.textContent())?.includes('pins 1/1'), 30_000, 200);
   expect(await live.textContent()).toContain('live');
   expect(await page.evaluate('window.marker')).toBe(42); // same document: no reload
