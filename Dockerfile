@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
 # One image for every role (api, worker, scheduler, or all three); docker-compose.yml picks the role
-# with its command. The service runs its TypeScript sources through tsx (a runtime dependency), so
-# there is no build step and dev dependencies stay out of the image.
-FROM node:20-slim
+# with its command. The service runs its TypeScript sources through tsx (a runtime dependency, loaded
+# with `node --import tsx`), so there is no build step and dev dependencies stay out of the image.
+# Node 22 is the image's runtime (a supported LTS; two dependencies declare Node >= 22); the code
+# itself still runs on Node 20 (package.json engines, CI).
+FROM node:22-slim
 
 WORKDIR /app
 
@@ -29,6 +31,8 @@ ENV HOST=0.0.0.0 \
 EXPOSE 3000
 
 # Redis is never embedded in the image: set REDIS_URL (or REDIS_CLUSTER_NODES).
-# Default: all roles in one process. Production: `npx tsx src/main/api.ts`, `npx tsx workers/mirror.ts`,
-# `npx tsx workers/scheduler.ts` (or the equivalent npm scripts, as docker-compose.yml does).
-CMD ["npx", "tsx", "src/main/all.ts"]
+# node is PID 1 itself (no npx / npm wrapper in between): SIGTERM reaches the service, which shuts
+# down gracefully (close-with-grace); a wrapper would exit and orphan it.
+# Default: all roles in one process. Production: `node --import tsx src/main/api.ts`,
+# `node --import tsx workers/mirror.ts`, `node --import tsx workers/scheduler.ts` (docker-compose.yml).
+CMD ["node", "--import", "tsx", "src/main/all.ts"]

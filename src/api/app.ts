@@ -3,9 +3,12 @@
  * infrastructure (errors, auth, metrics, docs), then routes. server.ts-like concerns (listen,
  * shutdown) live in src/main/.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { REDACT_PATHS } from '../lib/logger.js';
+import { newRequestId, REQUEST_ID_PATTERN, withRequestId } from '../lib/request-context.js';
+import { SCHEDULER_QUEUE } from '../main/scheduler.js';
+import { RECONCILE_QUEUE } from '../reconcile/reconcile.service.js';
 import type { Runtime } from '../main/runtime.js';
 import authPlugin from './plugins/auth.plugin.js';
 import docsPlugin from './plugins/docs.plugin.js';
@@ -37,14 +40,35 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     logger: opts.logger === false ? false : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
     trustProxy: true,
     bodyLimit: 256 * 1024,
+    // Request ids (src/lib/request-context.ts): the caller's x-request-id when it is a plain id, else ours.
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    genReqId: (req) => {
+      const h = req.headers['x-request-id'];
+      return typeof h === 'string' && REQUEST_ID_PATTERN.test(h) ? h : newRequestId();
+    },
   }).withTypeProvider<ZodTypeProvider>();
+  // The id is answered on every response and is the current id for everything the request runs
+  // (set again before the handler: body parsing may run outside the onRequest context).
+  app.addHook('onRequest', (req, reply, done) => {
+    void reply.header('x-request-id', req.id);
+    withRequestId(req.id, done);
+  });
+  app.addHook('preHandler', (req, _reply, done) => withRequestId(req.id, done));
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
   // Infrastructure
   await app.register(errorsPlugin);
   await app.register(authPlugin, { apiKeys: rt.apiKeys, adminApiKey: rt.adminApiKey, audit: rt.audit });
-  const metrics = createMetrics(() => rt.syncProducer.allQueues());
+  const metrics = createMetrics({
+    queues: () => [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue],
+    extraQueues: { names: [RECONCILE_QUEUE, SCHEDULER_QUEUE], keys: rt.keys, connection: () => rt.bullConnection('api') },
+    redis: rt.redis,
+    shows: rt.shows,
+    partners: rt.partners,
+    outbound: rt.outbound,
+  });
   await app.register(metricsPlugin, { metrics });
   await app.register(docsPlugin, { publicBaseUrl: rt.config.publicBaseUrl });
 
@@ -59,7 +83,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });
-  await app.register(reconcileRoutes, { reconcile: rt.reconcile });
+  await app.register(reconcileRoutes, { reconcile: rt.reconcile, partners: rt.partners });
   await app.register(outboundRoutes, { outbound: rt.outbound, partners: rt.partners, allowPrivateDestinations: rt.config.allowPrivateDestinations });
   const ops = new OpsService({ redis: rt.redis, keys: rt.keys, partners: rt.partners, shows: rt.shows, activity: rt.activity, attribution: rt.attribution, reconciliations: rt.reconciliations, outbound: rt.outbound });
   await app.register(opsRoutes, { ops, sessions: rt.sessions });

@@ -58,6 +58,8 @@ const ConfigSchema = z.object({
     .optional(),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: int(30_000, 1000),
+  /** Worker / scheduler processes (no API): serve their own /metrics on this port when set. */
+  metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
   facebookGraphVersion: z
     .string()
     .regex(/^v\d+\.\d+$/, 'must be a Graph API version such as v27.0')
@@ -94,6 +96,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   OUTBOUND_RETRY_SCHEDULE_MS: 'outboundRetryScheduleMs',
   WORKER_LOCK_MS: 'workerLockMs',
   FACEBOOK_GRAPH_VERSION: 'facebookGraphVersion',
+  METRICS_PORT: 'metricsPort',
 };
 
 export class ConfigError extends Error {}
@@ -112,7 +115,7 @@ function readJson(file: string): Record<string, unknown> {
 /** Every environment variable the service reads, for the README table and error messages. */
 export const ENVIRONMENT_VARIABLES = Object.keys(ENV_KEYS);
 
-/** `npm run sim` (CONTRACT §9): the simulators are a dev/test tool with their own small settings. */
+/** `npm run sim` (README "Platforms"): the simulators are a dev/test tool with their own small settings. */
 export interface SimConfig {
   port: number;
   host: string;

@@ -1,4 +1,4 @@
-/** Inbound partner events (CONTRACT §3), validated at the edge. */
+/** Inbound partner events (README "Walkthrough with curl" and docs/architecture.md), validated at the edge. */
 import { z } from 'zod';
 import { ID_PATTERN } from '../lib/ids.js';
 import { MoneySchema } from './money.js';

@@ -2,7 +2,7 @@
  * `npm run demo`: simulators + the whole service in this process, one scripted show end to end
  * (scheduled → live → pins → clicks → orders → refund → ended → reconciliation), driven through
  * the public HTTP API exactly as a partner and an operator would, then a per-platform account of
- * what happened and the attribution report. Uses REDIS_URL (or the CONTRACT §1 default) with a
+ * what happened and the attribution report. Uses REDIS_URL (or the README "What happens with no configuration" default) with a
  * throw-away key prefix, so it never touches other data.
  */
 import { randomBytes } from 'node:crypto';

@@ -13,6 +13,7 @@ import { startAttributionWorker } from '../attribution/attribution.worker.js';
 import { SweepService } from '../mirror/sweep.service.js';
 import { startReconcileWorker } from '../reconcile/reconcile.worker.js';
 import { RedisUnavailableError } from '../store/embedded-redis.js';
+import { serveProcessMetrics } from '../lib/metrics.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { startScheduler, type SchedulerHandle } from './scheduler.js';
 
@@ -24,6 +25,8 @@ export interface Started {
   url?: string;
   workers: Worker[];
   scheduler?: SchedulerHandle;
+  /** Worker / scheduler processes with METRICS_PORT: where their /metrics is served. */
+  metricsUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -70,7 +73,13 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
     started.url = await app.listen({ port: config.port, host: config.host });
     started.app = app;
   }
+  let metricsServer: { url: string; close(): Promise<void> } | undefined;
+  if (!roles.includes('api') && config.metricsPort !== undefined) {
+    metricsServer = await serveProcessMetrics(config.host, config.metricsPort);
+    started.metricsUrl = metricsServer.url;
+  }
   started.stop = async () => {
+    await metricsServer?.close();
     await started.app?.close();
     await Promise.all(started.workers.map((w) => w.close()));
     await started.scheduler?.close();
@@ -104,7 +113,7 @@ export async function main(roles: Role[]): Promise<void> {
   }
   const { runtime } = started;
   runtime.log.info(
-    { roles, url: started.url, redis: runtime.redisInfo.source, dataDir: config.dataDir },
+    { roles, url: started.url, metrics: started.metricsUrl, redis: runtime.redisInfo.source, dataDir: config.dataDir },
     `syndicast started (${roles.join(', ')})${started.url ? ` on ${started.url}` : ''}; redis: ${runtime.redisInfo.source}`,
   );
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {

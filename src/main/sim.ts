@@ -1,5 +1,5 @@
 /**
- * `npm run sim`: the platform simulators alone (CONTRACT §9) on SIM_PORT (default 4100).
+ * `npm run sim`: the platform simulators alone (README "Platforms") on SIM_PORT (default 4100).
  * Settings (SIM_PORT, SIM_HOST, SIM_LOG) are read by src/config like everything else.
  */
 import { ConfigError, loadSimConfig } from '../config/config.js';

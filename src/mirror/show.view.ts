@@ -1,4 +1,4 @@
-/** The show status document of CONTRACT §2: desired show + one entry per mirror. */
+/** The show status document of README / OpenAPI at /docs: desired show + one entry per mirror. */
 import type { DesiredShow } from '../domain/desired-state.js';
 import type { MirrorDoc } from '../domain/mirror.js';
 import type { TargetRecord } from '../store/partner.repository.js';

@@ -25,6 +25,8 @@ import { adapterFactory, limiterId, PLATFORM_LIMITS } from '../targets/target.re
 import { backoffMs, withJitter } from './backoff.js';
 import type { SyncJob } from '../queues/queues.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
+import { instrument } from '../targets/instrumented.js';
+import { rateLimitWaits, rateLimitWaitSeconds } from '../lib/metrics.js';
 
 export type SyncOutcome =
   | { kind: 'done'; state: MirrorDoc['state'] | 'none' }
@@ -105,7 +107,7 @@ export class SyncService {
     const { redis, keys, box } = this.deps;
     const credentials = this.deps.partners.openCredentials(target);
     // Targets on the same platform account share its limits (and its blocks after a 429 or quota).
-    return factory({
+    return instrument(factory({
       target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials },
       tokens: new RedisTokenStore(redis, keys, box, target.id),
       limiter: new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]),
@@ -113,7 +115,7 @@ export class SyncService {
       timeoutMs: this.deps.timeoutMs,
       settings: this.deps.platformSettings,
       destinations: this.deps.destinations,
-    });
+    }));
   }
 
   /**
@@ -233,6 +235,8 @@ export class SyncService {
       case 'rate_limited': {
         const delayMs = withJitter((err as RateLimitedError).delayMs);
         mirror.lastError = `waiting ${Math.ceil(delayMs / 1000)} s: ${msg}`;
+        rateLimitWaits.inc({ platform: target.platform });
+        rateLimitWaitSeconds.inc({ platform: target.platform }, delayMs / 1000);
         log.info({ delayMs, reason: err.reason }, 'rate limited; sync delayed');
         return { kind: 'delay', delayMs, reason: 'rate_limited' };
       }

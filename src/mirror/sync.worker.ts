@@ -1,10 +1,13 @@
 /** BullMQ workers for the per-platform, per-shard sync queues. */
+import { traced } from '../lib/request-context.js';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import { allSyncQueueNames, type SyncJob } from '../queues/queues.js';
 import type { SyncService } from './sync.service.js';
+import { bounded, syncJobDuration } from '../lib/metrics.js';
+import { PLATFORMS } from '../targets/target.adapter.js';
 
 const SyncJobSchema = z.object({ partnerId: z.string().min(1), showId: z.string().min(1), targetId: z.string().min(1) });
 
@@ -46,11 +49,15 @@ export function createSyncProcessor(service: SyncService, runs: SyncRuns = new S
     // The job's lock token is the run's identity: a takeover after a stall has a new one, and the
     // intents it owns are fenced against the stalled run (src/store/intent.repository.ts).
     const signal = runs.start(job.queueName, job.id);
+    const platform = bounded(/^sync-([a-z]+)-\d+$/.exec(job.queueName)?.[1], PLATFORMS);
+    const end = syncJobDuration.startTimer({ platform });
     const t0 = Date.now();
     let outcome;
     try {
       outcome = await service.sync(data, { ...(token ? { token } : {}), signal });
+      end({ result: outcome.kind === 'delay' ? 'delayed' : 'done' });
     } catch (err) {
+      end({ result: 'error' });
       await onRun?.(data, 'error', Date.now() - t0, err instanceof Error ? err.message : String(err));
       throw err;
     } finally {
@@ -68,7 +75,7 @@ export function createSyncProcessor(service: SyncService, runs: SyncRuns = new S
 
 export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions): Worker[] {
   const runs = new SyncRuns();
-  const processor = createSyncProcessor(service, runs, opts.onRun);
+  const processor = traced(opts.log, createSyncProcessor(service, runs, opts.onRun));
   return allSyncQueueNames(opts.shards).map(({ name }) => {
     const w = new Worker<SyncJob, string>(name, processor, {
       connection: opts.connection,

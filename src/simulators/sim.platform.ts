@@ -1,5 +1,5 @@
 /**
- * Shared state and request machinery of every platform simulator (CONTRACT §9).
+ * Shared state and request machinery of every platform simulator (README "Platforms").
  *
  * A platform simulator = one `SimPlatform` (this file: effects, request log, faults, limits, quota,
  * access tokens, orders, webhook destination, timers) + one Fastify plugin that speaks the platform's

@@ -1,5 +1,5 @@
 /**
- * The platform simulators' HTTP server (CONTRACT §9): one Fastify app, each platform's fake API as
+ * The platform simulators' HTTP server (README "Platforms"): one Fastify app, each platform's fake API as
  * a plugin under `/{platform}`, and the inspection/control plane under `/_sim`.
  *
  * Adding a platform: write `<platform>.sim.ts` exporting a `PlatformSimulatorFactory` (see

@@ -1,5 +1,5 @@
 /**
- * The zero-configuration Redis of CONTRACT §1: REDIS_URL when set; else 127.0.0.1:6379 when it
+ * The zero-configuration Redis of README "What happens with no configuration": REDIS_URL when set; else 127.0.0.1:6379 when it
  * answers; else a redis-server from PATH with AOF under <dataDir>/redis; else a clear error.
  */
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -130,7 +130,7 @@ export class Keys {
     return `${this.prefix}:{p:${partnerId}}:clicks`;
   }
 
-  // outbound webhooks (CONTRACT §8): the partner's endpoint ids in the partner slot; each endpoint's
+  // outbound webhooks (README "Outbound webhooks"): the partner's endpoint ids in the partner slot; each endpoint's
   // doc (with its failure clock) and attempt log share one slot so that the disable rule is one Lua
   // step; each message (payload + per-endpoint delivery state) has its own slot; idempotency claims
   // spread by key hash.
@@ -159,8 +159,8 @@ export class Keys {
   reconciliation(id: string): string {
     return `${this.prefix}:{r:${id}}:recon`;
   }
-  /** ZSET reconciliation id → createdAt (ms): the partner's runs, newest last. */
-  partnerRecons(partnerId: string): string {
+  /** ZSET reconciliation id → createdAt (ms): the partner's runs, newest first in listings. */
+  partnerReconciliations(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:recons`;
   }
   reconHealed(partnerId: string): string {

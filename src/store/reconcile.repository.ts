@@ -49,19 +49,21 @@ export class ReconcileRepository {
 
   async save(r: ReconciliationRecord): Promise<void> {
     await this.redis.set(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC);
-    // The partner's list (ops console); a run whose record expired drops out of `recent`.
-    await this.redis.zadd(this.keys.partnerRecons(r.partnerId), Date.parse(r.createdAt) || Date.now(), r.id);
   }
 
-  /** The partner's latest runs, newest first. */
-  async recent(partnerId: string, limit: number): Promise<ReconciliationRecord[]> {
-    const key = this.keys.partnerRecons(partnerId);
-    const ids = await this.redis.zrevrange(key, 0, limit - 1);
-    if (ids.length === 0) return [];
-    const raws = await this.redis.mget(...ids.map((id) => this.keys.reconciliation(id)));
-    const gone = ids.filter((_, i) => !raws[i]);
-    if (gone.length) await this.redis.zrem(key, ...gone);
-    return raws.filter((r): r is string => !!r).map((r) => JSON.parse(r) as ReconciliationRecord);
+  /** Lists the run under its partner (written when the run is requested; runs older than TTL_SEC drop out). */
+  async index(r: ReconciliationRecord): Promise<void> {
+    const key = this.keys.partnerReconciliations(r.partnerId);
+    await this.redis.zadd(key, Date.parse(r.createdAt), r.id);
+    await this.redis.zremrangebyscore(key, '-inf', Date.now() - TTL_SEC * 1000);
+  }
+
+  /** The partner's runs, newest first: `offset`/`limit` over the index; records are read in one MGET-like round. */
+  async list(partnerId: string, offset: number, limit: number): Promise<{ items: ReconciliationRecord[]; total: number }> {
+    const key = this.keys.partnerReconciliations(partnerId);
+    const [ids, total] = await Promise.all([this.redis.zrevrange(key, offset, offset + limit - 1), this.redis.zcard(key)]);
+    const recs = await Promise.all(ids.map((id) => this.get(id)));
+    return { items: recs.filter((r): r is ReconciliationRecord => r !== null), total };
   }
 
   async get(id: string): Promise<ReconciliationRecord | null> {

@@ -67,6 +67,7 @@ const MATRIX: Record<string, Access> = {
   'GET /v1/partners/:partnerId/attribution/orders/:orderId': { kind: 'partner-read' },
   'POST /v1/partners/:partnerId/reconciliations': { kind: 'operator', body: PERIOD },
   'GET /v1/reconciliations/:id': { kind: 'partner-read' },
+  'GET /v1/partners/:partnerId/reconciliations': { kind: 'partner-read' },
   'POST /v1/partners/:partnerId/endpoints': { kind: 'operator', body: { url: 'https://attacker.example.com/', events: ['mirror.updated'] } },
   'GET /v1/partners/:partnerId/endpoints': { kind: 'partner-read' },
   'GET /v1/partners/:partnerId/endpoints/:endpointId': { kind: 'partner-read' },

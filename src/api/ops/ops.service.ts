@@ -196,7 +196,7 @@ export class OpsService {
 
   async reconciliations(p: Principal, perPartner = 20) {
     const partners = await this.partnersFor(p);
-    const runs = (await Promise.all(partners.map((x) => this.d.reconciliations.recent(x.id, perPartner)))).flat();
+    const runs = (await Promise.all(partners.map((x) => this.d.reconciliations.list(x.id, 0, perPartner).then((page) => page.items)))).flat();
     runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     return {
       partners: partners.map((x) => ({ id: x.id, name: x.name })),

@@ -1,5 +1,5 @@
 /**
- * Bearer API keys with roles (CONTRACT §2): admin (all), operator (setup and actions), viewer (read),
+ * Bearer API keys with roles (README / OpenAPI at /docs): admin (all), operator (setup and actions), viewer (read),
  * partner (read its own partner's data only). ADMIN_API_KEY is an admin key; other keys are stored hashed.
  */
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';

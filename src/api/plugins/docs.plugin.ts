@@ -9,7 +9,7 @@ async function docsPlugin(app: FastifyInstance, opts: { publicBaseUrl: string })
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Syndicast', version: '0.1.0', description: 'Live-shopping syndication: partner events in, mirrored shows out, attribution back. See CONTRACT.md.' },
+      info: { title: 'Syndicast', version: '0.1.0', description: 'Live-shopping syndication: partner events in, mirrored shows out, attribution back. Guide: the repository README.md and docs/ (architecture, attribution, operations, platforms).' },
       servers: [{ url: opts.publicBaseUrl }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],

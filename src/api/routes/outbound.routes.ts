@@ -1,5 +1,5 @@
 /**
- * Outbound webhook endpoints, their attempt log, messages and manual redelivery (CONTRACT §2, §8).
+ * Outbound webhook endpoints, their attempt log, messages and manual redelivery (README "Outbound webhooks").
  * The endpoint secret is shown once (create, rotate) and stored sealed.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';

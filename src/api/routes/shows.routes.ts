@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema, SHOW_STATES } from '../../domain/events.js';
 import { newMirror } from '../../domain/mirror.js';
+import type { DesiredShow } from '../../domain/desired-state.js';
 import { notFound } from '../../lib/errors.js';
 import { showView } from '../../mirror/show.view.js';
 import type { SyncProducer } from '../../queues/queues.js';
@@ -36,24 +37,27 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     const { partnerId } = req.params;
     assertPartnerAccess(req, partnerId);
     if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
-    const { state, limit } = req.query;
-    const items: unknown[] = [];
-    let cursor = req.query.cursor;
-    let total = 0;
-    // Filtering by state reads each show; scan at most 10 pages per request and hand back a cursor.
-    for (let scanned = 0; items.length < limit && scanned < limit * 10; ) {
+    const { state, limit, cursor } = req.query;
+    const view = (d: DesiredShow) => ({ id: d.showId, title: d.title, state: d.state, scheduledAt: d.scheduledAt, version: d.version });
+    if (!state) {
       const page = await shows.listShowIds(partnerId, cursor, limit);
-      total = page.total;
-      if (page.ids.length === 0) break;
       const desired = await Promise.all(page.ids.map((id) => shows.desired(partnerId, id)));
-      for (const d of desired) {
-        cursor += 1;
-        scanned += 1;
-        if (d && (!state || d.state === state) && items.length < limit) items.push({ id: d.showId, title: d.title, state: d.state, scheduledAt: d.scheduledAt, version: d.version });
-        if (items.length >= limit) break;
-      }
+      const items = desired.filter((d): d is DesiredShow => d !== null).map(view);
+      const next = cursor + page.ids.length;
+      return { shows: items, nextCursor: next < page.total ? next : null, total: page.total };
     }
-    return { shows: items, nextCursor: cursor < total ? cursor : null, total };
+    // Filtered: `total` counts the shows in that state, so every show is read (pages of 200);
+    // `cursor` is a position in the filtered list.
+    const matching: DesiredShow[] = [];
+    for (let offset = 0; ; offset += 200) {
+      const page = await shows.listShowIds(partnerId, offset, 200);
+      const desired = await Promise.all(page.ids.map((id) => shows.desired(partnerId, id)));
+      for (const d of desired) if (d && d.state === state) matching.push(d);
+      if (page.ids.length < 200 || offset + 200 >= page.total) break;
+    }
+    const items = matching.slice(cursor, cursor + limit).map(view);
+    const next = cursor + items.length;
+    return { shows: items, nextCursor: next < matching.length ? next : null, total: matching.length };
   });
 
   app.get('/v1/partners/:partnerId/shows/:showId', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'Show status with one entry per mirror', params: ShowParams } }, async (req) => {

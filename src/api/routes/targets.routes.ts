@@ -1,4 +1,4 @@
-/** Targets: where a partner's shows are mirrored (CONTRACT §2). Credentials are sealed and never returned. */
+/** Targets: where a partner's shows are mirrored (README / OpenAPI at /docs). Credentials are sealed and never returned. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
