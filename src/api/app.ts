@@ -27,6 +27,8 @@ import { showRoutes } from './routes/shows.routes.js';
 import { relayEdgeRoutes } from './routes/relay-edge.routes.js';
 import { targetRoutes } from './routes/targets.routes.js';
 import { reconcileRoutes } from './routes/reconcile.routes.js';
+import { opsRoutes } from './routes/ops.routes.js';
+import { OpsService } from './ops/ops.service.js';
 
 export interface AppOptions {
   /** Log requests (off in tests and benchmarks). */
@@ -104,10 +106,22 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });
   await app.register(reconcileRoutes, { reconcile: rt.reconcile, partners: rt.partners });
   await app.register(outboundRoutes, { outbound: rt.outbound, partners: rt.partners, allowPrivateDestinations: rt.config.allowPrivateDestinations });
+  const ops = new OpsService({ redis: rt.redis, keys: rt.keys, partners: rt.partners, shows: rt.shows, activity: rt.activity, attribution: rt.attribution, reconciliations: rt.reconciliations, outbound: rt.outbound, relay: rt.relay, readiness: rt.readiness });
+  await app.register(opsRoutes, { ops, sessions: rt.sessions });
   if (opts.dashboard !== false) {
     // Loaded lazily: bull-board pulls in @fastify/static, which tests and benchmarks do not need.
     const { queuesBoard } = await import('./plugins/queues-board.plugin.js');
-    await app.register(queuesBoard, { queues: [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue] });
+    const { Queue } = await import('bullmq');
+    const { SCHEDULER_QUEUE } = await import('../main/scheduler.js');
+    const { RECONCILE_QUEUE } = await import('../reconcile/reconcile.service.js');
+    // Handles on the scheduler's and the reconcile worker's queues for the dashboard (their roles may run elsewhere).
+    const extra = [SCHEDULER_QUEUE, RECONCILE_QUEUE].map((name) => new Queue(name, { connection: rt.producerConnection, prefix: rt.keys.queuePrefix(name) }));
+    // Connection trouble surfaces through the dashboard's own requests; an unhandled 'error' event would crash the process.
+    for (const q of extra) q.on('error', (err) => app.log.warn({ err: { message: err.message }, queue: q.name }, 'queue connection error'));
+    app.addHook('onClose', async () => {
+      await Promise.all(extra.map((q) => q.close()));
+    });
+    await app.register(queuesBoard, { queues: [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue, ...extra], sessions: rt.sessions });
   }
   return app;
 }

@@ -45,6 +45,8 @@ export interface MirrorDoc {
   /** Fingerprint of the state last reported to the partner (mirror.updated); survives retries. */
   notified?: string;
   updatedAt: string;
+  /** When the mirror entered its current `state` (set by the save that changed it): "time in state". */
+  since?: { state: MirrorState; at: string };
 }
 
 export function newMirror(targetId: string, platform: Platform): MirrorDoc {

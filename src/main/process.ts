@@ -53,6 +53,11 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       concurrency: config.workerConcurrency,
       lockMs: config.workerLockMs,
       log: rt.log.child({ module: 'sync-worker' }),
+      onRun: async (job, outcome, durationMs, error) => {
+        await rt.activity
+          .append(job.partnerId, job.showId, { kind: 'sync', targetId: job.targetId, outcome, durationMs, ...(error ? { error } : {}) })
+          .catch((err: unknown) => rt.log.warn({ err, ...job }, 'could not record a sync run'));
+      },
     });
     started.workers.push(
       startAttributionWorker(rt.attribution, {

@@ -21,6 +21,8 @@ import type { OutboundService } from '../outbound/outbound.service.js';
 import { AttributionProducer } from '../queues/attribution.queue.js';
 import { AttributionRepository } from '../store/attribution.repository.js';
 import { ReconcileRepository } from '../store/reconcile.repository.js';
+import { ShowActivityRepository } from '../store/show-activity.repository.js';
+import { SessionRepository } from '../store/session.repository.js';
 import { ReconcileService } from '../reconcile/reconcile.service.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
 import { IngestService } from '../sources/ingest.service.js';
@@ -78,6 +80,13 @@ export interface Runtime {
   setRelayEdgePort(port: number): void;
   /** Pre-show readiness checks of the mirrors (scheduler tick; results on the show view and as mirror.updated). */
   readiness: ReadinessService;
+  reconciliations: ReconcileRepository;
+  /** Sync runs and mirror changes per show (the ops console's timeline). */
+  activity: ShowActivityRepository;
+  /** The connection the API's queue producers share (the queue dashboard's handles use it too). */
+  producerConnection: ConnectionOptions;
+  /** Ops console sessions (the cookie that opens /admin/queues). */
+  sessions: SessionRepository;
   close(): Promise<void>;
 }
 
@@ -146,6 +155,8 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       await outbound.emit(partnerId, 'attribution.order_attributed', payload, idempotencyKey);
     },
   });
+  const activity = new ShowActivityRepository(redis, keys);
+  const notifyPartner = mirrorUpdatedHook(outbound, log.child({ module: 'outbound' }));
   const syncService = new SyncService({
     redis,
     keys,
@@ -163,7 +174,14 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     onRemoteIndexed: async (partnerId, targetId, externalId) => {
       await attribution.attributeWaiting(partnerId, targetId, externalId);
     },
-    onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
+    onMirrorChanged: async (partnerId, showId, m) => {
+      await notifyPartner(partnerId, showId, m);
+      // After the partner was told (a failed emit retries the sync, which would record it twice).
+      const pinned = Object.entries(m.pins).filter(([, p]) => p.state === 'pinned').map(([id]) => id).sort();
+      await activity
+        .append(partnerId, showId, { kind: 'mirror', targetId: m.targetId, platform: m.platform, state: m.state, externalId: m.remote?.externalId ?? null, pinned, lastError: m.lastError })
+        .catch((err: unknown) => log.warn({ err, partnerId, showId, targetId: m.targetId }, 'could not record mirror activity'));
+    },
     videoGate: async (partnerId, showId, mirror) => {
       if (!mirror.remote?.ingest && !mirror.operatorIngest) return null;
       // Only where the video comes through our relay: a deployment without a relay role (the partner
@@ -175,8 +193,9 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     },
   });
   const replicaAck = new ReplicaAck([redis, producerConn as RedisClient], ReplicaAck.replicasFor(config.redisWaitReplicas, redis), config.redisWaitTimeoutMs, log.child({ module: 'redis' }));
+  const reconciliations = new ReconcileRepository(redis, keys);
   const reconcile = new ReconcileService({
-    repo: new ReconcileRepository(redis, keys),
+    repo: reconciliations,
     partners,
     attribution,
     outbound,
@@ -210,6 +229,10 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     reconcile,
     replicaAck,
     readiness: new ReadinessService({ redis, keys, box, shows, partners, outbound, adapterFor: (t) => syncService.adapterFor(t), forgetAdapter: (id) => syncService.forgetAdapter(id), log: log.child({ module: 'readiness' }) }),
+    reconciliations,
+    activity,
+    sessions: new SessionRepository(redis, keys, 8 * 3600),
+    producerConnection: producerConn,
     outbound,
     delivery,
     attributionProducer,

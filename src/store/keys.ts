@@ -28,6 +28,10 @@ export class Keys {
   apiKey(hash: string): string {
     return `${this.prefix}:{k:${hash}}:apikey`;
   }
+  /** A browser session of the ops console (for /admin/queues): the principal, by the token's hash. */
+  consoleSession(hash: string): string {
+    return `${this.prefix}:{ses:${hash}}:session`;
+  }
   audit(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:audit`;
   }
@@ -71,6 +75,10 @@ export class Keys {
   /** The lease of the sync run that owns this mirror (intents and mirror saves are fenced by it). */
   mirrorLease(partnerId: string, showId: string, targetId: string): string {
     return `${this.showTag(partnerId, showId)}:lease:${targetId}`;
+  }
+  /** Capped stream of what happened to the show's mirrors (sync runs, mirror changes): the console's timeline. */
+  showActivity(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:activity`;
   }
   intent(partnerId: string, showId: string, targetId: string, step: string): string {
     return `${this.showTag(partnerId, showId)}:intent:${targetId}:${step}`;

@@ -31,7 +31,9 @@ type Access =
   | { kind: 'admin'; body?: unknown }
   | { kind: 'signed-partner' }
   | { kind: 'signed-target' }
-  | { kind: 'public'; reason: string };
+  | { kind: 'public'; reason: string }
+  /** A server-sent event stream narrowed to the caller's partner (its first `board` event is checked). */
+  | { kind: 'partner-stream' };
 
 const PERIOD = { from: '2025-03-17T01:23:45.000Z', to: '2025-03-18T01:23:45.000Z' };
 
@@ -79,6 +81,15 @@ const MATRIX: Record<string, Access> = {
   'POST /v1/platform-webhooks/:targetId': { kind: 'signed-target' },
   'POST /v1/relay/edge/on-publish': { kind: 'public', reason: "nginx-rtmp callback: the show's stream key is the credential; answers 204/403/404 with no partner data" },
   'POST /v1/relay/edge/on-publish-done': { kind: 'public', reason: "nginx-rtmp callback: the show's stream key is the credential; answers 204/403/404 with no partner data" },
+  'GET /ops': { kind: 'public', reason: 'the ops console page: static HTML, data comes from the authenticated APIs' },
+  'GET /ops/:file': { kind: 'public', reason: "the ops console's script and style sheet (static files)" },
+  'POST /v1/ops/session': { kind: 'public', reason: 'console sign-in: checks the key in its body, answers the caller its own role' },
+  'DELETE /v1/ops/session': { kind: 'public', reason: 'console sign-out: ends the caller\'s own session cookie' },
+  'GET /v1/ops/board': { kind: 'partner-list' },
+  'GET /v1/ops/stream': { kind: 'partner-stream' },
+  'GET /v1/ops/partners/:partnerId/shows/:showId': { kind: 'partner-read' },
+  'GET /v1/ops/reconciliations': { kind: 'partner-list' },
+  'GET /v1/ops/endpoints': { kind: 'partner-list' },
 };
 
 /** Routes that a library registers under one prefix, with one rule for all of them. */
@@ -100,6 +111,7 @@ const PARAMS: Record<string, string> = {
   messageId: '',
   id: '',
   code: '',
+  file: 'app.js',
   keyId: '',
   // bull-board's own parameters
   queueName: 'sync-youtube-0',
@@ -296,6 +308,37 @@ test("partner-list routes show a partner key only its own partner", async () => 
     }
     const l = leaks(res.text, r.url);
     if (l.length) problems.push(`${r.method} ${r.url} with ${B}'s key leaks ${l.join(', ')}`);
+  }
+  expect(problems).toEqual([]);
+});
+
+test('partner-stream routes: the first board event lists only the caller\'s partner and none of another partner\'s data; no key, no stream', async () => {
+  const problems: string[] = [];
+  for (const r of registeredRoutes(app).filter((x) => accessOf(x)?.kind === 'partner-stream')) {
+    const anon = await call(r.method, r.url);
+    if (anon.status !== 401) problems.push(`${r.method} ${r.url} without a key: ${anon.status} (expected 401)`);
+    const ctl = new AbortController();
+    const res = await fetch(base + r.url, { headers: { authorization: `Bearer ${keyB}` }, signal: ctl.signal });
+    if (res.status !== 200 || !res.body) {
+      problems.push(`${r.method} ${r.url} with ${B}'s key: ${res.status}`);
+      continue;
+    }
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!/event: board\ndata: .*\n\n/.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    ctl.abort();
+    const data = /event: board\ndata: (.*)\n\n/.exec(text)?.[1];
+    if (!data) {
+      problems.push(`${r.method} ${r.url}: no board event in ${text.slice(0, 200)}`);
+      continue;
+    }
+    const ids = (JSON.parse(data) as { partners: { id: string }[] }).partners.map((p) => p.id);
+    if (JSON.stringify(ids) !== JSON.stringify([B])) problems.push(`${r.method} ${r.url} with ${B}'s key lists ${ids.join(', ')}`);
+    if (leaks(text, r.url).length) problems.push(`${r.method} ${r.url} with ${B}'s key leaks ${leaks(text, r.url).join(', ')}`);
   }
   expect(problems).toEqual([]);
 });

@@ -16,6 +16,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: require one of `roles` (admin always passes). */
     requireRole(...roles: Role[]): preHandlerAsyncHookHandler;
+    /** The principal an API key stands for, or null (the console's sign-in checks a key this way). */
+    principalOfKey(key: string): Promise<Principal | null>;
     /** Appends an operator action to the audit log: who (the request's key), what, on which partner/show/target. */
     audit(req: FastifyRequest, entry: AuditWrite): Promise<void>;
   }
@@ -49,6 +51,13 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
     await opts.apiKeys.touch(found.principal.id);
     return found.principal;
   };
+
+  // The console's sign-in: a revoked or expired key is no key.
+  app.decorate('principalOfKey', async (key: string): Promise<Principal | null> => {
+    if (safeEqual(sha256Hex(key), adminHash)) return { id: 'admin', role: 'admin', partnerId: undefined, name: 'ADMIN_API_KEY' };
+    const found = await opts.apiKeys.lookup(key);
+    return found && !('refused' in found) ? found.principal : null;
+  });
 
   app.decorate('audit', async (req: FastifyRequest, entry: AuditWrite): Promise<void> => {
     await opts.audit.record(actorOf(req.principal), { ...entry, requestId: req.id });
