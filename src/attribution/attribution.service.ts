@@ -90,7 +90,7 @@ export interface OrderView {
 }
 
 /** Platform status strings that mean the whole order was taken back. */
-export const VOIDED = /^(cancel+ed|voided?|refunded|returned)$/i;
+export const VOIDED = /^(cancel+ed|void(?:ed)?|refunded|returned)$/i;
 
 export class AttributionService {
   constructor(private readonly deps: AttributionDeps) {}

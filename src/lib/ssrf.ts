@@ -1,7 +1,8 @@
 /**
  * SSRF guard for URLs we call on a partner's say-so (outbound webhook endpoints, target base URLs):
  * loopback, private, link-local, CGNAT, multicast and unspecified addresses are refused — also when
- * a DNS name resolves there, and in IPv4-mapped IPv6 form — unless ALLOW_PRIVATE_DESTINATIONS.
+ * a DNS name resolves there, and in every IPv6 form that carries an IPv4 address (IPv4-mapped,
+ * IPv4-translated, IPv4-compatible, 6to4, NAT64) — unless ALLOW_PRIVATE_DESTINATIONS.
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
@@ -24,32 +25,58 @@ for (const [net, bits] of [
   blocked.addSubnet(net, bits, 'ipv4');
 }
 for (const [net, bits] of [
-  ['::', 128],
-  ['::1', 128],
+  ['::', 96], // unspecified, loopback and the deprecated IPv4-compatible ::a.b.c.d (RFC 4291 §2.5.5.1)
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
   ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48], // local-use NAT64 (RFC 8215): reaches whatever IPv4 the operator maps it to
 ] as const) {
   blocked.addSubnet(net, bits, 'ipv6');
 }
 
 export class DestinationRefusedError extends Error {}
 
+/** The eight 16-bit groups of an IPv6 literal that `isIP` accepted (a zone id is dropped). */
+function ipv6Groups(ip: string): number[] {
+  let s = ip.replace(/%.*$/, '');
+  const tail: number[] = [];
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    tail.push(a * 256 + b, c * 256 + d);
+    s = s.slice(0, dotted.index);
+    if (!s.endsWith('::')) s = s.slice(0, -1); // the ':' before the dotted part
+  }
+  const [head = '', rest] = s.split('::');
+  const h = head ? head.split(':') : [];
+  const r = rest ? rest.split(':') : [];
+  const fill = rest === undefined ? [] : Array<string>(8 - tail.length - h.length - r.length).fill('0');
+  return [...[...h, ...fill, ...r].map((g) => parseInt(g, 16)), ...tail];
+}
+
+/**
+ * The IPv4 address an IPv6 address stands for, when the connection ends up there: IPv4-mapped
+ * `::ffff:a.b.c.d`, IPv4-translated `::ffff:0:a.b.c.d` (SIIT, RFC 6145) and 6to4 `2002:aabb:ccdd::/48`
+ * (RFC 3056). (IPv4-compatible `::a.b.c.d` and NAT64 are refused as whole ranges above.)
+ */
+function embeddedIPv4(g: number[]): string | undefined {
+  const v4 = (hi: number, lo: number): string => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  const zeroUpTo = (n: number): boolean => g.slice(0, n).every((x) => x === 0);
+  if (zeroUpTo(5) && g[5] === 0xffff) return v4(g[6]!, g[7]!);
+  if (zeroUpTo(4) && g[4] === 0xffff && g[5] === 0) return v4(g[6]!, g[7]!);
+  if (g[0] === 0x2002) return v4(g[1]!, g[2]!);
+  return undefined;
+}
+
 /** True when the literal IP address must not be called. */
 export function isPrivateAddress(ip: string): boolean {
   const family = isIP(ip);
   if (family === 4) return blocked.check(ip, 'ipv4');
   if (family === 6) {
-    const lower = ip.toLowerCase();
-    const mapped = /^(?:0{0,4}:){0,4}:?(?:0{0,4}:)?ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower) ?? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-    if (mapped?.[1]) return blocked.check(mapped[1], 'ipv4');
-    const hexMapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
-    if (hexMapped?.[1] && hexMapped[2]) {
-      const hi = parseInt(hexMapped[1], 16);
-      const lo = parseInt(hexMapped[2], 16);
-      return blocked.check(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`, 'ipv4');
-    }
+    const groups = ipv6Groups(ip.toLowerCase());
+    const v4 = embeddedIPv4(groups);
+    if (v4 !== undefined) return blocked.check(v4, 'ipv4');
     return blocked.check(ip, 'ipv6');
   }
   return true; // not an IP at all: refuse

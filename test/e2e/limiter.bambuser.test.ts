@@ -97,7 +97,6 @@ afterAll(async () => {
 }, 30_000);
 
 test('two worker processes never exceed 5 requests per 10 s on one Bambuser key', async () => {
-  const t0 = Date.now();
   // Watch the shared window in Redis: each slot is named after the process that took it.
   const redis = new Redis(svc.redis.url);
   const windowKey = new Keys(svc.config.keyPrefix).targetLimit(limiterId('bambuser', { apiKey: API_KEY }, 'bmb1'), 'window');
@@ -166,5 +165,4 @@ test('two worker processes never exceed 5 requests per 10 s on one Bambuser key'
   pids.delete('');
   expect(pids.size).toBe(2);
   expect(pids.has(String(process.pid))).toBe(false);
-  expect(Date.now() - t0).toBeLessThan(60_000);
 }, 90_000);

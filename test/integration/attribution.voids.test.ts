@@ -72,14 +72,14 @@ describe('platform order statuses (a platform reports an order taken back)', () 
     await new ExternalShowIndex(svc.rt.redis, svc.rt.keys).set('tt', 'room-1', 'live-1');
   });
 
-  test.each(['returned', 'RETURNED', 'Returned', 'cancelled', 'canceled', 'CANCELLED', 'voided', 'VOIDED', 'refunded', 'REFUNDED'])('%s voids the whole order: refunded = total, no commission left', async (status) => {
+  test.each(['returned', 'RETURNED', 'Returned', 'cancelled', 'canceled', 'CANCELLED', 'void', 'VOID', 'Void', 'voided', 'VOIDED', 'refunded', 'REFUNDED'])('%s voids the whole order: refunded = total, no commission left', async (status) => {
     const id = `st-${status}`;
     await svc.rt.attribution.ingestPlatformOrders(P, 'tt', [order(id, status)], 'report');
     const v = await get<{ attribution: { attributed: boolean }; refundedAmount: number; commission: { amount: number }; accrued: number; reversed: number; status: string }>(`/v1/partners/${P}/attribution/orders/${id}?targetId=tt`);
     expect(v).toMatchObject({ attribution: { attributed: true }, refundedAmount: 5000, commission: { amount: 0 }, accrued: 500, reversed: 500, status: 'reversed' });
   });
 
-  test.each(['completed', 'COMPLETED', 'delivered', 'return_requested', 'partially_returned', undefined])('%s is a sale: full commission, nothing refunded', async (status) => {
+  test.each(['completed', 'COMPLETED', 'delivered', 'return_requested', 'partially_returned', 'voide', 'avoided', 'void_requested', undefined])('%s is a sale: full commission, nothing refunded', async (status) => {
     const id = `st-${String(status)}`;
     await svc.rt.attribution.ingestPlatformOrders(P, 'tt', [order(id, status)], 'report');
     const v = await get<{ refundedAmount: number; commission: { amount: number }; status: string }>(`/v1/partners/${P}/attribution/orders/${id}?targetId=tt`);

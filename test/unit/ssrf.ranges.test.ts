@@ -1,7 +1,8 @@
 /**
  * SSRF guard, table-driven over every range the guard lists (issue 13): the first, the last and an
  * inside address of each range are refused, in every spelling that reaches the same host — plain,
- * IPv4-mapped IPv6 (dotted and hex), NAT64 (64:ff9b::/96) and as a URL — and the addresses just
+ * IPv4-mapped IPv6 (dotted and hex), IPv4-translated (::ffff:0:a.b.c.d), 6to4 (2002::/16),
+ * IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48) and as a URL — and the addresses just
  * outside each IPv4 range are not (so a mask that is too wide fails as well as a missing range).
  * The table is written out here on purpose: deleting a range from src/lib/ssrf.ts must fail a test.
  */
@@ -22,12 +23,12 @@ const IPV4_RANGES: [cidr: string, what: string][] = [
   ['240.0.0.0/4', 'reserved, and broadcast'],
 ];
 const IPV6_RANGES: [cidr: string, what: string][] = [
-  ['::/128', 'unspecified'],
-  ['::1/128', 'loopback'],
+  ['::/96', 'unspecified, loopback and IPv4-compatible ::a.b.c.d (deprecated; reaches the IPv4 address)'],
   ['fc00::/7', 'unique local'],
   ['fe80::/10', 'link-local'],
   ['ff00::/8', 'multicast'],
   ['64:ff9b::/96', 'NAT64 well-known prefix (reaches any IPv4 address, private ones included)'],
+  ['64:ff9b:1::/48', 'local-use NAT64 (RFC 8215)'],
 ];
 
 const v4ToInt = (ip: string): number => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
@@ -71,11 +72,27 @@ const inAnyV4Range = (ip: string): boolean =>
     return n >= v4ToInt(e.first) && n <= v4ToInt(e.last);
   });
 
-/** Every way to write an IPv4 address as IPv6 that reaches it. */
+/**
+ * Every way to write an IPv4 address as IPv6 that reaches it and is judged by that IPv4 address:
+ * IPv4-mapped, IPv4-translated (SIIT) and 6to4. (IPv4-compatible and NAT64 forms are refused whatever
+ * the IPv4 address: see the IPv6 ranges.)
+ */
 function v6Spellings(v4: string): string[] {
   const n = v4ToInt(v4);
   const hex = `${Math.floor(n / 65536).toString(16)}:${(n % 65536).toString(16)}`;
-  return [`::ffff:${v4}`, `::ffff:${hex}`, `0:0:0:0:0:ffff:${v4}`, `0:0:0:0:0:ffff:${hex}`, `::FFFF:${hex.toUpperCase()}`];
+  return [
+    `::ffff:${v4}`,
+    `::ffff:${hex}`,
+    `0:0:0:0:0:ffff:${v4}`,
+    `0:0:0:0:0:ffff:${hex}`,
+    `::FFFF:${hex.toUpperCase()}`,
+    `::ffff:0:${v4}`,
+    `::ffff:0:${hex}`,
+    `0:0:0:0:ffff:0:${v4}`,
+    `2002:${hex}::`,
+    `2002:${hex}:1:2:3:4:5`,
+    `2002:${hex}::${v4}`,
+  ];
 }
 
 describe.each(IPV4_RANGES)('%s (%s)', (cidr) => {
@@ -84,10 +101,14 @@ describe.each(IPV4_RANGES)('%s (%s)', (cidr) => {
     ['first', e.first],
     ['last', e.last],
     ['inside', e.inside],
-  ])('%s address %s is refused, also IPv4-mapped, as NAT64 and in a URL', async (_which, ip) => {
+  ])('%s address %s is refused, also IPv4-mapped, -translated, -compatible, as 6to4, as NAT64 and in a URL', async (_which, ip) => {
     expect(isPrivateAddress(ip)).toBe(true);
     for (const s of v6Spellings(ip)) expect([s, isPrivateAddress(s)]).toEqual([s, true]);
     expect(isPrivateAddress(`64:ff9b::${ip}`)).toBe(true);
+    expect(isPrivateAddress(`64:ff9b:1::${ip}`)).toBe(true);
+    expect(isPrivateAddress(`::${ip}`)).toBe(true);
+    await expect(assertPublicDestination(`http://[::ffff:0:${ip}]/hook`, false)).rejects.toBeInstanceOf(DestinationRefusedError);
+    await expect(assertPublicDestination(`http://[::${ip}]/hook`, false)).rejects.toBeInstanceOf(DestinationRefusedError);
     await expect(assertPublicDestination(`http://${ip}:8080/hook`, false)).rejects.toBeInstanceOf(DestinationRefusedError);
     await expect(assertPublicDestination(`http://[::ffff:${ip}]/hook`, false)).rejects.toBeInstanceOf(DestinationRefusedError);
     await expect(assertPublicDestination(`http://[64:ff9b::${ip}]/hook`, false)).rejects.toBeInstanceOf(DestinationRefusedError);
@@ -122,9 +143,40 @@ test('NAT64 of a public IPv4 address is refused too (the whole /96 is refused); 
   expect(isPrivateAddress('64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff')).toBe(false);
 });
 
+test('local-use NAT64 (64:ff9b:1::/48) is refused whole; just outside it is not', () => {
+  expect(isPrivateAddress('64:ff9b:1::8.8.8.8')).toBe(true);
+  expect(isPrivateAddress('64:ff9b:0:ffff:ffff:ffff:ffff:ffff')).toBe(false);
+  expect(isPrivateAddress('64:ff9b:2::')).toBe(false);
+});
+
+test('IPv4-compatible ::a.b.c.d is refused for any IPv4 address (the whole ::/96); just past it is not', () => {
+  expect(isPrivateAddress('::8.8.8.8')).toBe(true);
+  expect(isPrivateAddress('::808:808')).toBe(true);
+  expect(isPrivateAddress('::1:0:0')).toBe(false);
+});
+
+test('6to4 and IPv4-translated forms of a public IPv4 address are allowed; the prefixes next to them are not mistaken for them', () => {
+  expect(isPrivateAddress('2002:808:808::1')).toBe(false);
+  expect(isPrivateAddress('::ffff:0:8.8.8.8')).toBe(false);
+  // 2001:a00:1:: and 2003:a00:1:: are not 6to4: they do not embed 10.0.0.1.
+  expect(isPrivateAddress('2001:a00:1::')).toBe(false);
+  expect(isPrivateAddress('2003:a00:1::')).toBe(false);
+  // neither IPv4-mapped nor IPv4-translated, though close to both:
+  expect(isPrivateAddress('0:0:0:1:ffff:0:a00:1')).toBe(false);
+  expect(isPrivateAddress('::ffff:1:a00:1')).toBe(false);
+  expect(isPrivateAddress('0:0:0:0:1:ffff:a00:1')).toBe(false);
+});
+
+test('a zone id does not hide the address', () => {
+  expect(isPrivateAddress('fe80::1%eth0')).toBe(true);
+  expect(isPrivateAddress('::ffff:10.0.0.1%eth0')).toBe(true);
+  expect(isPrivateAddress('2002:a00:1::1%1')).toBe(true);
+});
+
 test('the helpers above compute what they claim (so the table tests the right addresses)', () => {
   expect(v4Edges('198.18.0.0/15')).toEqual({ first: '198.18.0.0', last: '198.19.255.255', inside: '198.19.0.1', before: '198.17.255.255', after: '198.20.0.0' });
   expect(v6Edges('64:ff9b::/96')).toEqual({ first: '64:ff9b:0:0:0:0:0:0', last: '64:ff9b:0:0:0:0:ffff:ffff', inside: '64:ff9b:0:0:0:0:8000:1' });
-  expect(v6Edges('::1/128')).toEqual({ first: '0:0:0:0:0:0:0:1', last: '0:0:0:0:0:0:0:1', inside: '0:0:0:0:0:0:0:1' });
+  expect(v6Edges('::/96')).toEqual({ first: '0:0:0:0:0:0:0:0', last: '0:0:0:0:0:0:ffff:ffff', inside: '0:0:0:0:0:0:8000:1' });
+  expect(v6Spellings('10.0.0.1')).toEqual(expect.arrayContaining(['::ffff:0:10.0.0.1', '2002:a00:1::']));
   expect(v6Spellings('169.254.169.254')).toContain('::ffff:a9fe:a9fe');
 });
