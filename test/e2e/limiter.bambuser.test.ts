@@ -42,6 +42,9 @@ function startWorker(): { child: ChildProcess; output: string[] } {
       ADMIN_API_KEY: ADMIN_KEY,
       SYNC_SHARDS: String(svc.config.syncShards),
       PLATFORM_TIMEOUT_MS: String(svc.config.platformTimeoutMs),
+      // One job at a time per process: a process with free slots would otherwise take every job at
+      // once, and whether the other process gets any would be down to timing.
+      WORKER_CONCURRENCY: '1',
       ALLOW_PRIVATE_DESTINATIONS: 'true',
       LOG_LEVEL: 'info', // the start line tells us the process is consuming
       DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-worker-')),
