@@ -640,8 +640,12 @@ export interface PlatformSimulator {
    * permissions, an order's status...), registered by sim.server under prefix `/_sim/{platform}`.
    */
   readonly control?: FastifyPluginAsync;
-  /** POST /_sim/{platform}/shows: create a show the way an operator would in the platform's app. */
-  createShowByHand?(title: string): string;
+  /**
+   * POST /_sim/{platform}/shows: create a show the way an operator would in the platform's app, on
+   * `account` (the channel / shop / seller / organisation / Page id; the first seeded account by
+   * default; an unknown one is a SimProblem 404).
+   */
+  createShowByHand?(title: string, account?: string): string;
   /** POST /_sim/{platform}/orders refuses (404) an externalId for which this returns false. */
   showExists?(externalId: string): boolean;
   /** After an order was stored: the platform's own notification (webhook), if it has one. */

@@ -32,7 +32,7 @@ const OrderBody = z.object({
   createdAt: z.iso.datetime({ offset: true }).optional(),
 });
 const RefundBody = z.object({ amount: MoneySchema });
-const ShowBody = z.object({ title: z.string().min(1).max(500) });
+const ShowBody = z.object({ title: z.string().min(1).max(500), account: z.string().min(1).max(200).optional() });
 const WebhookBody = z.object({ url: z.url({ protocol: /^https?$/ }), secret: z.string().min(1).optional() });
 const FaultsBody = z.object({
   rate: z.number().min(0).max(1),
@@ -166,7 +166,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
     const s = platformOf(req);
     const body = parse(ShowBody, req.body);
     if (!s.createShowByHand) throw new SimProblem(404, 'Not supported', `${s.platform} has no hand-made shows`);
-    return reply.code(201).send({ externalId: s.createShowByHand(body.title) });
+    return reply.code(201).send({ externalId: s.createShowByHand(body.title, body.account) });
   });
 
   app.get('/_sim/:platform/webhook', async (req) => {
