@@ -49,7 +49,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(eventRoutes, { ingest: rt.ingest, onAccepted: (r) => metrics.events.inc({ result: r }) });
   await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: (bot) => metrics.clicks.inc({ kind: bot ? 'bot' : 'human' }) });
   await app.register(partnerRoutes, { partners: rt.partners, apiKeys: rt.apiKeys, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
-  await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations });
+  await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations, sweepPageSize: rt.config.sweepPageSize });
   await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });

@@ -3,8 +3,9 @@ import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bu
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { PartnerEventSchema } from '../domain/events.js';
-import { ATTRIBUTION_QUEUE, type AttributionJob } from '../queues/attribution.queue.js';
+import { ATTRIBUTION_QUEUE, orderIdOf, type AttributionJob } from '../queues/attribution.queue.js';
 import type { Keys } from '../store/keys.js';
+import type { OrderEventRepository } from '../store/show.repository.js';
 import type { AttributionService } from './attribution.service.js';
 
 const JobSchema = z.object({ partnerId: z.string().min(1), eventId: z.string().min(1), event: PartnerEventSchema });
@@ -16,21 +17,26 @@ export interface AttributionWorkerOptions {
   /** Job lock (ms); the stalled-job check runs at half of it. */
   lockMs?: number;
   log: Logger;
+  /** Clears each handled event's pending mark. */
+  orderEvents?: OrderEventRepository;
 }
 
-export function createAttributionProcessor(service: AttributionService) {
+export function createAttributionProcessor(service: AttributionService, orderEvents?: OrderEventRepository) {
   return async (job: Job<AttributionJob>): Promise<string> => {
     const parsed = JobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid attribution job: ${parsed.error.message}`);
-    const { partnerId, event } = parsed.data;
+    const { partnerId, eventId, event } = parsed.data;
     const outcome = await service.handlePartnerEvent(partnerId, event);
+    // Handled: the sweep no longer needs to look at it (src/attribution/order-event.sweep.ts).
+    const orderId = orderIdOf(event);
+    if (orderEvents && orderId) await orderEvents.handled(partnerId, orderId, eventId);
     if ('refundId' in outcome) return outcome.waitingForOrder ? 'refund_waiting_for_order' : outcome.isNew ? 'refund_applied' : 'refund_duplicate';
     return outcome.isNew ? (outcome.attributed ? 'attributed' : 'unattributed') : 'duplicate';
   };
 }
 
 export function startAttributionWorker(service: AttributionService, opts: AttributionWorkerOptions): Worker {
-  const w = new Worker<AttributionJob, string>(ATTRIBUTION_QUEUE, createAttributionProcessor(service), {
+  const w = new Worker<AttributionJob, string>(ATTRIBUTION_QUEUE, createAttributionProcessor(service, opts.orderEvents), {
     connection: opts.connection,
     prefix: opts.keys.queuePrefix(ATTRIBUTION_QUEUE),
     concurrency: opts.concurrency,

@@ -43,6 +43,10 @@ const ConfigSchema = z.object({
   secretRotationGraceHours: int(24, 0),
   syncMaxRetries: int(30, 1),
   sweepIntervalMs: int(10_000, 100),
+  /** Active shows read per round trip by the sweep and by a target's kick (ZSCAN COUNT); every active show is visited. */
+  sweepPageSize: int(500, 1),
+  /** A stored partner order event not handled by attribution after this long is handed over by the sweep. */
+  pendingOrderGraceMs: int(60_000, 0),
   inboxTtlDays: int(30, 1),
   /** Attribution: an attributed order's commission is pending for this many days after the order, then approved. */
   commissionHoldDays: int(30, 0),
@@ -86,6 +90,8 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   SECRET_ROTATION_GRACE_HOURS: 'secretRotationGraceHours',
   SYNC_MAX_RETRIES: 'syncMaxRetries',
   SWEEP_INTERVAL_MS: 'sweepIntervalMs',
+  SWEEP_PAGE_SIZE: 'sweepPageSize',
+  PENDING_ORDER_GRACE_MS: 'pendingOrderGraceMs',
   INBOX_TTL_DAYS: 'inboxTtlDays',
   COMMISSION_HOLD_DAYS: 'commissionHoldDays',
   SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',

@@ -1,4 +1,5 @@
 /** A show's mirror on one target: what the platform has been driven to (observed state). */
+import { idRecord, type IdRecord } from '../lib/id-record.js';
 import type { Platform, RemoteShow } from '../targets/target.adapter.js';
 
 export const MIRROR_STATES = ['pending', 'provisioning', 'ready', 'live', 'ended', 'cancelled', 'failed', 'action_required'] as const;
@@ -24,7 +25,8 @@ export interface MirrorDoc {
   remote: RemoteShow | undefined;
   /** What was last written to the remote show (to detect title/schedule changes). */
   applied: { title: string; description: string | undefined; scheduledAt: string } | undefined;
-  pins: Record<string, MirrorPin>;
+  /** Keyed by the partner's product id: always a prototype-less record (src/lib/id-record.ts). */
+  pins: IdRecord<MirrorPin>;
   lastError: string | null;
   /** Desired-state version this mirror was last brought up to. */
   syncedVersion: number;
@@ -47,7 +49,7 @@ export function newMirror(targetId: string, platform: Platform): MirrorDoc {
     state: 'pending',
     remote: undefined,
     applied: undefined,
-    pins: {},
+    pins: idRecord(),
     lastError: null,
     syncedVersion: 0,
     retries: 0,
@@ -60,4 +62,11 @@ export function newMirror(targetId: string, platform: Platform): MirrorDoc {
 /** States after which the worker does nothing until an operator acts or the show changes. */
 export function isTerminal(state: MirrorState): boolean {
   return state === 'ended' || state === 'cancelled' || state === 'failed';
+}
+
+/** A stored mirror (JSON): its pins as a prototype-less record, whatever product ids they carry. */
+export function parseMirror(raw: string): MirrorDoc {
+  const m = JSON.parse(raw) as MirrorDoc;
+  m.pins = idRecord(m.pins);
+  return m;
 }

@@ -11,6 +11,7 @@ import { startSyncWorkers } from '../mirror/sync.worker.js';
 import { startDeliveryWorker } from '../outbound/delivery.worker.js';
 import { startAttributionWorker } from '../attribution/attribution.worker.js';
 import { SweepService } from '../mirror/sweep.service.js';
+import { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import { startReconcileWorker } from '../reconcile/reconcile.worker.js';
 import { RedisUnavailableError } from '../store/embedded-redis.js';
 import { createRuntime, type Runtime } from './runtime.js';
@@ -28,7 +29,11 @@ export interface Started {
 }
 
 export async function startRoles(roles: Role[], config: Config, opts: { logger?: boolean } = {}): Promise<Started> {
-  const rt = await createRuntime(config, roles.includes('api') && roles.length === 1 ? 'api' : 'worker');
+  // A process that serves HTTP gets the fail-fast command client whatever other roles share it: a
+  // request must be answered 503 while Redis is down, not queued until it is back (CONTRACT §3). Its
+  // workers' own commands then fail fast too and BullMQ retries the job; the BullMQ workers keep
+  // their blocking connections (`bullConnection('worker')`, maxRetriesPerRequest: null).
+  const rt = await createRuntime(config, roles.includes('api') ? 'api' : 'worker');
   const started: Started = { runtime: rt, workers: [], stop: async () => undefined };
   if (roles.includes('worker')) {
     started.workers = startSyncWorkers(rt.syncService, {
@@ -40,7 +45,14 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       log: rt.log.child({ module: 'sync-worker' }),
     });
     started.workers.push(
-      startAttributionWorker(rt.attribution, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.workerConcurrency, lockMs: config.workerLockMs, log: rt.log.child({ module: 'attribution-worker' }) }),
+      startAttributionWorker(rt.attribution, {
+        connection: rt.bullConnection('worker'),
+        keys: rt.keys,
+        concurrency: config.workerConcurrency,
+        lockMs: config.workerLockMs,
+        log: rt.log.child({ module: 'attribution-worker' }),
+        orderEvents: rt.orderEvents,
+      }),
     );
   }
   if (roles.includes('worker')) {
@@ -50,11 +62,12 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
     );
   }
   if (roles.includes('scheduler')) {
-    const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, rt.log.child({ module: 'sweep' }));
+    const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, rt.log.child({ module: 'sweep' }), config.sweepPageSize);
     started.scheduler = await startScheduler({
       connection: () => rt.bullConnection('worker'),
       keys: rt.keys,
       sweep,
+      orderSweep: new OrderEventSweep(rt.orderEvents, rt.attribution, rt.log.child({ module: 'order-sweep' }), { graceMs: config.pendingOrderGraceMs, pageSize: config.sweepPageSize }),
       sweepIntervalMs: config.sweepIntervalMs,
       log: rt.log,
       reconcile: { partners: rt.partners, service: rt.reconcile },

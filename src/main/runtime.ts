@@ -30,6 +30,7 @@ import { Keys } from '../store/keys.js';
 import { PartnerRepository } from '../store/partner.repository.js';
 import { createRedis, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
 import { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
+import { WebhookIdClaims } from '../store/webhook-id.repository.js';
 
 export interface Runtime {
   config: Config;
@@ -47,6 +48,8 @@ export interface Runtime {
   apiKeys: ApiKeyRepository;
   shows: ShowRepository;
   orderEvents: OrderEventRepository;
+  /** Partner-wide claims of inbound webhook-ids. */
+  webhookIds: WebhookIdClaims;
   intents: IntentRepository;
   links: LinkService;
   syncProducer: SyncProducer;
@@ -79,6 +82,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400);
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
   const intents = new IntentRepository(redis, keys);
+  const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400);
   const links = new LinkService(redis, keys, box, config.publicBaseUrl);
   const destinations = destinationGuard({ allowPrivate: config.allowPrivateDestinations });
   // BullMQ gets a dedicated client per Queue/Worker; the API's producers fail fast like the API itself.
@@ -98,6 +102,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     shows,
     orders: orderEvents,
     sync: syncProducer,
+    webhookIds,
     toleranceSec: config.webhookToleranceSec,
     log: log.child({ module: 'ingest' }),
     onOrderEvent: (partnerId, eventId, event) => attributionProducer.enqueue(partnerId, eventId, event),
@@ -157,6 +162,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     apiKeys: new ApiKeyRepository(redis, keys),
     shows,
     orderEvents,
+    webhookIds,
     intents,
     links,
     syncProducer,

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import type { SweepService } from '../mirror/sweep.service.js';
+import type { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import type { PartnerRepository } from '../store/partner.repository.js';
 import type { ReconcileService } from '../reconcile/reconcile.service.js';
 
@@ -22,6 +23,8 @@ export interface SchedulerOptions {
   connection: () => ConnectionOptions;
   keys: Keys;
   sweep: SweepService;
+  /** Stored order events attribution has not handled (same tick as the mirror sweep). */
+  orderSweep?: OrderEventSweep;
   sweepIntervalMs: number;
   log: Logger;
   /** Reconciliation per partner cron; omitted in tests that only need the sweep. */
@@ -54,8 +57,11 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
     SCHEDULER_QUEUE,
     async (job) => {
       switch (job.name) {
-        case 'sweep':
-          return opts.sweep.sweep();
+        case 'sweep': {
+          const shows = await opts.sweep.sweep();
+          const orders = opts.orderSweep ? await opts.orderSweep.sweep() : null;
+          return { shows, orders };
+        }
         case 'reconcile-schedules':
           return syncReconcileSchedules();
         case 'reconcile-partner': {

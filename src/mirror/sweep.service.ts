@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { isTerminal } from '../domain/mirror.js';
 import type { SyncProducer } from '../queues/queues.js';
-import type { PartnerRepository } from '../store/partner.repository.js';
+import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
 
 export class SweepService {
@@ -16,41 +16,64 @@ export class SweepService {
     private readonly partners: PartnerRepository,
     private readonly sync: SyncProducer,
     private readonly log: Logger,
+    /** Active shows read per round trip (config sweepPageSize); every page is swept. */
+    private readonly pageSize = 500,
   ) {}
 
   async sweep(): Promise<{ shows: number; enqueued: number; finished: number }> {
-    const active = await this.shows.activeShows();
+    let shows = 0;
     let enqueued = 0;
     let finished = 0;
-    for (const [partnerId, showId] of active) {
-      const [bundle, desired] = await Promise.all([this.partners.bundle(partnerId), this.shows.desired(partnerId, showId)]);
-      if (!desired) continue; // no snapshot yet: its first show event schedules the syncs
-      const targets = bundle?.targets.filter((t) => t.enabled) ?? [];
-      const mirrors = await this.shows.getMirrors(partnerId, showId, targets.map((t) => t.id));
-      let allDone = true;
-      for (const [i, t] of targets.entries()) {
-        const m = mirrors[i];
-        if (m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= desired.version) continue;
-        allDone = false;
-        // Work that a lost or dropped job would leave undone; otherwise the mirror is idle and current.
-        const behind =
-          !m ||
-          m.syncedVersion < desired.version ||
-          m.retries > 0 ||
-          m.state === 'pending' ||
-          m.state === 'provisioning' ||
-          Object.values(m.pins).some((p) => p.state === 'pending');
-        if (behind) {
-          await this.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id });
-          enqueued += 1;
-        }
+    // One bundle read per partner per sweep, however many of its shows are active.
+    const bundles = new Map<string, Promise<PartnerBundle | null>>();
+    const bundleOf = (partnerId: string): Promise<PartnerBundle | null> => {
+      let b = bundles.get(partnerId);
+      if (!b) {
+        b = this.partners.bundle(partnerId);
+        bundles.set(partnerId, b);
       }
-      if (allDone && (desired.state === 'ended' || desired.state === 'cancelled')) {
-        await this.shows.markInactive(partnerId, showId);
-        finished += 1;
+      return b;
+    };
+    for await (const page of this.shows.activeShowPages(this.pageSize)) {
+      shows += page.length;
+      const results = await Promise.all(page.map(([partnerId, showId]) => this.sweepShow(partnerId, showId, bundleOf)));
+      for (const r of results) {
+        enqueued += r.enqueued;
+        finished += r.finished ? 1 : 0;
       }
     }
-    if (enqueued > 0) this.log.debug({ shows: active.length, enqueued, finished }, 'sweep');
-    return { shows: active.length, enqueued, finished };
+    if (enqueued > 0) this.log.debug({ shows, enqueued, finished }, 'sweep');
+    return { shows, enqueued, finished };
+  }
+
+  private async sweepShow(partnerId: string, showId: string, bundleOf: (partnerId: string) => Promise<PartnerBundle | null>): Promise<{ enqueued: number; finished: boolean }> {
+    const [bundle, desired] = await Promise.all([bundleOf(partnerId), this.shows.desired(partnerId, showId)]);
+    if (!desired) return { enqueued: 0, finished: false }; // no snapshot yet: its first show event schedules the syncs
+    const targets = bundle?.targets.filter((t) => t.enabled) ?? [];
+    const mirrors = await this.shows.getMirrors(partnerId, showId, targets.map((t) => t.id));
+    let enqueued = 0;
+    let allDone = true;
+    for (const [i, t] of targets.entries()) {
+      const m = mirrors[i];
+      if (m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= desired.version) continue;
+      allDone = false;
+      // Work that a lost or dropped job would leave undone; otherwise the mirror is idle and current.
+      const behind =
+        !m ||
+        m.syncedVersion < desired.version ||
+        m.retries > 0 ||
+        m.state === 'pending' ||
+        m.state === 'provisioning' ||
+        Object.values(m.pins).some((p) => p.state === 'pending');
+      if (behind) {
+        await this.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id });
+        enqueued += 1;
+      }
+    }
+    if (allDone && (desired.state === 'ended' || desired.state === 'cancelled')) {
+      await this.shows.markInactive(partnerId, showId);
+      return { enqueued, finished: true };
+    }
+    return { enqueued, finished: false };
   }
 }

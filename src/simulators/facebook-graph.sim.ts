@@ -6,6 +6,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomId, type SimReply } from './sim.platform.js';
+import { idRecord } from '../lib/id-record.js';
 
 // ---------------------------------------------------------------------------------------------
 // Graph errors
@@ -79,7 +80,7 @@ export type Params = Record<string, string | undefined>;
 
 /** Graph takes parameters from the query and the body alike (form, or JSON). */
 export function paramsOf(req: FastifyRequest): Params {
-  const out: Params = {};
+  const out: Params = idRecord(); // parameter names come from the client
   for (const [k, v] of Object.entries(req.query as Record<string, string | string[] | undefined>)) out[k] = Array.isArray(v) ? v[0] : v;
   if (req.body && typeof req.body === 'object' && !Array.isArray(req.body)) {
     for (const [k, v] of Object.entries(req.body as Record<string, unknown>)) {

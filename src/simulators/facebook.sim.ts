@@ -65,6 +65,7 @@ import { FbCatalog, registerLiveShopping } from './facebook-shopping.sim.js';
 import { seededAccounts, type FacebookSimAccount } from './sim.accounts.js';
 import { servedGraphVersion } from './facebook-versions.sim.js';
 import { SimPlatform, SimProblem, firstUrl, installSimApiHooks, randomId, type PlatformSimulator } from './sim.platform.js';
+import { hasId } from '../lib/id-record.js';
 
 type FacebookExtraLimits = {
   /** How long a stream URL may go unused (Facebook: 24 h). */
@@ -183,7 +184,7 @@ export function createFacebookSimulator(): PlatformSimulator {
       from: { id: v.pageId, name: 'Syndicast Simulator Page' },
       live_views: 0,
     };
-    return Object.fromEntries(fields.filter((f) => f in all).map((f) => [f, all[f]]));
+    return Object.fromEntries(fields.filter((f) => hasId(all, f)).map((f) => [f, all[f]]));
   }
 
   /** A live video of the calling token's Page; another Page's is refused like one that does not exist. */

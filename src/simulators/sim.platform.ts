@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Money } from '../domain/money.js';
 import type { Platform } from '../targets/target.adapter.js';
+import { idRecord } from '../lib/id-record.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -524,7 +525,7 @@ interface RequestSim {
 const perRequest = new WeakMap<IncomingMessage, RequestSim>();
 
 function queryObject(url: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+  const out = idRecord<string | string[]>(); // parameter names come from the client
   const qs = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
   for (const [k, v] of new URLSearchParams(qs)) {
     const prev = out[k];

@@ -8,13 +8,16 @@ import type { Logger } from 'pino';
 import { orderKey, registerFor } from '../domain/desired-state.js';
 import { PartnerEventSchema, type PartnerEvent } from '../domain/events.js';
 import { badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/errors.js';
+import { orderIdOf } from '../queues/attribution.queue.js';
 import type { SyncProducer } from '../queues/queues.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
+import { orderScope, showScope, type WebhookIdClaims } from '../store/webhook-id.repository.js';
 import { SignatureError, verifyWebhook, type WebhookHeaders } from './signature.js';
 
 export interface IngestResult {
-  eventId: string;
+  /** null only for a duplicate whose first delivery (another show or order) is not stored (yet). */
+  eventId: string | null;
   duplicate: boolean;
 }
 
@@ -27,6 +30,8 @@ export interface IngestDeps {
   shows: ShowRepository;
   orders: OrderEventRepository;
   sync: SyncProducer;
+  /** Partner-wide webhook-id claims (one per id, whichever show or order it names). */
+  webhookIds: WebhookIdClaims;
   toleranceSec: number;
   log: Logger;
   /** Hands order events to attribution (its queue); must be idempotent by eventId. */
@@ -58,8 +63,17 @@ export class IngestService {
     if (!/^[\x21-\x7e]{1,256}$/.test(webhookId)) throw badRequest('webhook-id must be 1-256 printable ASCII characters');
 
     const reg = registerFor(event);
+    const orderId = reg ? undefined : orderIdOf(event);
+    if (!reg && !orderId) throw badRequest('unsupported event type');
+    // Partner-wide dedupe: the id is claimed for this event's show or order before the atomic write
+    // there (src/store/webhook-id.repository.ts). The same id for another show or order is a
+    // duplicate; for the same one, the write below finds it stored or stores it (a first delivery that
+    // died between claim and write is completed by its retry).
+    const scope = reg ? showScope(reg.showId) : orderScope(orderId!);
+    const holder = await this.deps.webhookIds.claim(partnerId, webhookId, scope);
+    if (holder !== scope) return { eventId: await this.deps.webhookIds.storedEventId(partnerId, webhookId, holder), duplicate: true };
     if (reg) return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write);
-    return this.ingestOrderEvent(bundle, webhookId, event);
+    return this.ingestOrderEvent(bundle, webhookId, event, orderId!);
   }
 
   private async ingestShowEvent(
@@ -70,9 +84,11 @@ export class IngestService {
     write: { field: string; value: string },
   ): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
-    // One round trip stage: the durable write, the indexes and the sync jobs go out together. A sync
-    // that runs before (or without) the write finds nothing new and does nothing; the 202 still
-    // waits for the write. Duplicates schedule too: a first delivery may have been stored and then
+    // The durable write first, the sync jobs after it returned: a job enqueued alongside the write (on
+    // another connection) could run before the write landed, find nothing new, and leave the change
+    // to the sweep. Once the write has returned, any sync that starts later reads it, and one that is
+    // running now is followed by another (keepLastIfActive). The indexes are not read by the sync and
+    // go out with the write. Duplicates schedule too: a first delivery may have been stored and then
     // failed before its jobs were added.
     const scheduledAt = 'show' in event.data ? Date.parse(event.data.show.scheduledAt) : 0;
     const [stored] = await Promise.all([
@@ -80,17 +96,13 @@ export class IngestService {
       'show' in event.data ? this.deps.shows.indexShow(partnerId, showId, scheduledAt) : Promise.resolve(),
       // Pins and product updates need no sweep entry of their own: the show's snapshot events add it.
       'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),
-      ...bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })),
     ]);
+    await Promise.all(bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })));
     return { eventId: stored.eventId, duplicate: stored.duplicate };
   }
 
-  private async ingestOrderEvent(bundle: PartnerBundle, webhookId: string, event: PartnerEvent): Promise<IngestResult> {
+  private async ingestOrderEvent(bundle: PartnerBundle, webhookId: string, event: PartnerEvent, orderId: string): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
-    let orderId: string;
-    if (event.type === 'order.created') orderId = event.data.order.id;
-    else if (event.type === 'order.refunded') orderId = event.data.refund.orderId;
-    else throw badRequest(`unsupported event type`);
     const stored = await this.deps.orders.ingest(partnerId, orderId, webhookId, JSON.stringify(event));
     if (this.deps.onOrderEvent) await this.deps.onOrderEvent(partnerId, stored.eventId, event);
     return stored;

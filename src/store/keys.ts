@@ -32,6 +32,14 @@ export class Keys {
     return `${this.prefix}:{p:${partnerId}}:audit`;
   }
 
+  /**
+   * Partner-wide claim of an inbound `webhook-id` (src/store/webhook-id.repository.ts): its own hash
+   * tag, so the claims of one partner spread over the cluster; always used alone (one-key SET NX).
+   */
+  partnerWebhookId(partnerId: string, webhookId: string): string {
+    return `${this.prefix}:{w:${partnerId}:${webhookId}}:wid`;
+  }
+
   // show slot
   showTag(partnerId: string, showId: string): string {
     return `${this.prefix}:{s:${partnerId}:${showId}}`;
@@ -65,6 +73,10 @@ export class Keys {
   }
   orderEvents(partnerId: string, orderId: string): string {
     return `${this.orderTag(partnerId, orderId)}:events`;
+  }
+  /** HASH eventId → stored-at ms: the order's events not yet handled by attribution (written with the event). */
+  orderPending(partnerId: string, orderId: string): string {
+    return `${this.orderTag(partnerId, orderId)}:pending`;
   }
 
   // attribution (order slot; `ref` = partner order id, or `@{targetId}:{platform order id}` for
@@ -133,6 +145,10 @@ export class Keys {
   // background sweep of shows whose mirrors may still need work
   activeShows(): string {
     return `${this.prefix}:{sweep}:active`;
+  }
+  /** ZSET JSON [partnerId, orderId] → last marked (ms): orders that may have unhandled events, for the sweep. */
+  pendingOrders(): string {
+    return `${this.prefix}:{sweep}:orders`;
   }
 
   // reconciliation runs and the heals they made

@@ -4,13 +4,15 @@
  * producer that emits the same event twice gets the same message back.
  */
 import type { DeliveryState, OutboundMessage } from '../outbound/outbound.types.js';
+import { idRecord, type IdRecord } from '../lib/id-record.js';
 import type { Keys } from './keys.js';
 import { defineOutboundScripts } from './outbound.scripts.js';
 import type { RedisClient } from './redis.js';
 
 export interface StoredMessage {
   message: OutboundMessage;
-  deliveries: Record<string, DeliveryState>;
+  /** Keyed by endpoint id (prototype-less, src/lib/id-record.ts). */
+  deliveries: IdRecord<DeliveryState>;
 }
 
 export class OutboundMessageRepository {
@@ -46,7 +48,7 @@ export class OutboundMessageRepository {
   async get(partnerId: string, messageId: string): Promise<StoredMessage | null> {
     const h = await this.redis.hgetall(this.keys.outboundMessage(partnerId, messageId));
     if (!h['meta'] || h['body'] === undefined) return null;
-    const deliveries: Record<string, DeliveryState> = {};
+    const deliveries = idRecord<DeliveryState>();
     for (const [f, v] of Object.entries(h)) if (f.startsWith('d:')) deliveries[f.slice(2)] = JSON.parse(v) as DeliveryState;
     return { message: { ...(JSON.parse(h['meta']) as Omit<OutboundMessage, 'body'>), body: h['body'] }, deliveries };
   }

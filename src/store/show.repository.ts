@@ -5,7 +5,7 @@
 import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
 import type { Product } from '../domain/events.js';
-import type { MirrorDoc } from '../domain/mirror.js';
+import { parseMirror, type MirrorDoc } from '../domain/mirror.js';
 import type { Result } from 'ioredis';
 import { assertHeld, LeaseLostError, type MirrorLease } from './intent.repository.js';
 import type { Keys } from './keys.js';
@@ -35,13 +35,24 @@ if changed == 1 then v = redis.call('HINCRBY', KEYS[3], 'v', 1) else v = tonumbe
 return {1, eventId, v, changed}
 `;
 
-/** KEYS: inbox, events stream. ARGV: webhookId, event json, ttl. */
+/**
+ * KEYS: inbox, events stream, pending hash. ARGV: webhookId, event json, ttl, now ms. The event is
+ * stored and marked pending (not yet handled by attribution) in one step.
+ */
 const INGEST_PLAIN_LUA = `
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
 local eventId = redis.call('XADD', KEYS[2], '*', 'wid', ARGV[1], 'event', ARGV[2])
 redis.call('SET', KEYS[1], eventId, 'EX', tonumber(ARGV[3]))
+redis.call('HSET', KEYS[3], eventId, ARGV[4])
 return {1, eventId}
+`;
+
+/** KEYS: the pending-orders set. ARGV: member, the score the caller read. Removes it only if nobody marked it since. */
+const SETTLE_PENDING_ORDER_LUA = `
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
 `;
 
 /**
@@ -69,14 +80,16 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scSaveMirror(mirror: string, lease: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
-    scIngestPlain(inbox: string, events: string, ...args: (string | number)[]): Result<[number, string], Context>;
+    scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
+    scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
   }
 }
 
 export function defineStoreScripts(redis: RedisClient): void {
   if (typeof (redis as unknown as { scIngestShow?: unknown }).scIngestShow === 'function') return;
   redis.defineCommand('scIngestShow', { numberOfKeys: 3, lua: INGEST_SHOW_LUA });
-  redis.defineCommand('scIngestPlain', { numberOfKeys: 2, lua: INGEST_PLAIN_LUA });
+  redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
+  redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
 }
 
@@ -144,13 +157,13 @@ export class ShowRepository {
 
   async getMirror(partnerId: string, showId: string, targetId: string): Promise<MirrorDoc | null> {
     const raw = await this.redis.get(this.keys.mirror(partnerId, showId, targetId));
-    return raw ? (JSON.parse(raw) as MirrorDoc) : null;
+    return raw ? parseMirror(raw) : null;
   }
 
   async getMirrors(partnerId: string, showId: string, targetIds: string[]): Promise<(MirrorDoc | null)[]> {
     if (targetIds.length === 0) return [];
     const raws = await this.redis.mget(...targetIds.map((t) => this.keys.mirror(partnerId, showId, t)));
-    return raws.map((r) => (r ? (JSON.parse(r) as MirrorDoc) : null));
+    return raws.map((r) => (r ? parseMirror(r) : null));
   }
 
   /**
@@ -194,13 +207,46 @@ export class ShowRepository {
   async markInactive(partnerId: string, showId: string): Promise<void> {
     await this.redis.zrem(this.keys.activeShows(), JSON.stringify([partnerId, showId]));
   }
-  async activeShows(limit = 5000): Promise<[string, string][]> {
-    const members = await this.redis.zrange(this.keys.activeShows(), 0, limit - 1);
-    return members.map((m) => JSON.parse(m) as [string, string]);
+  /**
+   * Every show of the active set, a page per round trip (ZSCAN with COUNT `pageSize`): a show that is
+   * in the set for the whole walk is visited, also when `markActive` moves it meanwhile (ZSCAN walks
+   * the set's members, not ranks that shift under a concurrent ZADD); one it met twice is given once.
+   */
+  async *activeShowPages(pageSize: number): AsyncGenerator<[string, string][]> {
+    const key = this.keys.activeShows();
+    const seen = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.zscan(key, cursor, 'COUNT', pageSize);
+      cursor = next;
+      const page: [string, string][] = [];
+      for (let i = 0; i < flat.length; i += 2) {
+        const m = flat[i]!;
+        if (seen.has(m)) continue;
+        seen.add(m);
+        page.push(JSON.parse(m) as [string, string]);
+      }
+      if (page.length > 0) yield page;
+    } while (cursor !== '0');
+  }
+
+  /** Every active show (all pages). */
+  async activeShows(pageSize = 500): Promise<[string, string][]> {
+    const all: [string, string][] = [];
+    for await (const page of this.activeShowPages(pageSize)) all.push(...page);
+    return all;
   }
 }
 
-/** Order events only need inbox + durable record here; attribution consumes them from its queue. */
+/**
+ * Order events: inbox + durable record + a pending mark per event, in the order's slot; attribution
+ * consumes them from its queue and clears the mark. An order with marks is listed in the
+ * pending-orders set (written before and after the event, so neither a crash after the write nor a
+ * sweep that settled the order meanwhile can leave a marked event unlisted); the sweep hands every
+ * event still marked after a grace period to attribution itself (OrderEventSweep), so an event whose
+ * job was never added, got lost or failed for good still reaches the ledger — once, as the ledger
+ * step is idempotent.
+ */
 export class OrderEventRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -211,7 +257,62 @@ export class OrderEventRepository {
   }
 
   async ingest(partnerId: string, orderId: string, webhookId: string, eventJson: string): Promise<{ duplicate: boolean; eventId: string }> {
-    const r = await this.redis.scIngestPlain(this.keys.orderInbox(partnerId, orderId, webhookId), this.keys.orderEvents(partnerId, orderId), webhookId, eventJson, this.inboxTtlSec);
+    const k = this.keys;
+    await this.markPending(partnerId, orderId);
+    const r = await this.redis.scIngestPlain(k.orderInbox(partnerId, orderId, webhookId), k.orderEvents(partnerId, orderId), k.orderPending(partnerId, orderId), webhookId, eventJson, this.inboxTtlSec, Date.now());
+    await this.markPending(partnerId, orderId);
     return { duplicate: r[0] === 0, eventId: r[1] };
+  }
+
+  /** Lists the order in the pending-orders set (the score moves forward, so a concurrent settle keeps it). */
+  async markPending(partnerId: string, orderId: string): Promise<void> {
+    await this.redis.zadd(this.keys.pendingOrders(), Date.now(), JSON.stringify([partnerId, orderId]));
+  }
+
+  /** The event has been handled by attribution. */
+  async handled(partnerId: string, orderId: string, eventId: string): Promise<void> {
+    await this.redis.hdel(this.keys.orderPending(partnerId, orderId), eventId);
+  }
+
+  /** Events of the order still marked pending: event id → stored-at ms. */
+  async pendingEvents(partnerId: string, orderId: string): Promise<{ eventId: string; storedAtMs: number }[]> {
+    const h = await this.redis.hgetall(this.keys.orderPending(partnerId, orderId));
+    return Object.entries(h)
+      .map(([eventId, ms]) => ({ eventId, storedAtMs: Number(ms) }))
+      .sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
+  }
+
+  /** One stored event (its JSON), or null when it is not in the order's log. */
+  async event(partnerId: string, orderId: string, eventId: string): Promise<string | null> {
+    const rows = await this.redis.xrange(this.keys.orderEvents(partnerId, orderId), eventId, eventId);
+    const fields = rows[0]?.[1] ?? [];
+    const i = fields.indexOf('event');
+    return i >= 0 && i + 1 < fields.length ? fields[i + 1]! : null;
+  }
+
+  /** Every order of the pending-orders set with the score it was read at, a page per round trip (ZSCAN). */
+  async *pendingOrderPages(pageSize: number): AsyncGenerator<{ partnerId: string; orderId: string; member: string; score: string }[]> {
+    const key = this.keys.pendingOrders();
+    const seen = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.zscan(key, cursor, 'COUNT', pageSize);
+      cursor = next;
+      const page: { partnerId: string; orderId: string; member: string; score: string }[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const member = flat[i]!;
+        if (seen.has(member)) continue;
+        seen.add(member);
+        const [partnerId, orderId] = JSON.parse(member) as [string, string];
+        page.push({ partnerId, orderId, member, score: flat[i + 1]! });
+      }
+      if (page.length > 0) yield page;
+    } while (cursor !== '0');
+  }
+
+  /** Drops the order from the pending-orders set if it has no marked event and nobody marked it since `score`. */
+  async settle(partnerId: string, orderId: string, member: string, score: string): Promise<boolean> {
+    if ((await this.redis.hlen(this.keys.orderPending(partnerId, orderId))) > 0) return false;
+    return (await this.redis.scSettlePendingOrder(this.keys.pendingOrders(), member, score)) === 1;
   }
 }

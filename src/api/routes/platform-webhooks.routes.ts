@@ -7,6 +7,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AttributionService } from '../../attribution/attribution.service.js';
 import { AppError, notFound, unauthorized } from '../../lib/errors.js';
 import { ID_PATTERN } from '../../lib/ids.js';
+import { idRecord } from '../../lib/id-record.js';
 import type { SyncService } from '../../mirror/sync.service.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import { isTargetError, WebhookAuthError } from '../../targets/target.errors.js';
@@ -43,7 +44,8 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       const adapter = opts.syncService.adapterFor(target);
       if (!adapter?.handleWebhook) throw notFound(`webhooks for target ${targetId} (${target.platform} sends none)`);
 
-      const headers: Record<string, string | undefined> = {};
+      // Header names come from the caller: a prototype-less record (src/lib/id-record.ts).
+      const headers = idRecord<string | undefined>();
       for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       let orders;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { IdSchema, SHOW_STATES } from '../../domain/events.js';
 import { newMirror } from '../../domain/mirror.js';
 import { notFound } from '../../lib/errors.js';
+import { idRecord } from '../../lib/id-record.js';
 import { showView } from '../../mirror/show.view.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
@@ -78,7 +79,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         m.applied = undefined;
         m.state = 'ready';
         m.wentLive = false;
-        m.pins = {};
+        m.pins = idRecord();
         m.lastError = null;
         m.retries = 0;
         return true;

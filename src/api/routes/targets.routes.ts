@@ -16,6 +16,8 @@ export interface TargetRoutesOptions {
   shows: ShowRepository;
   sync: SyncProducer;
   allowPrivateDestinations: boolean;
+  /** Active shows read per round trip when a new or re-enabled target is kicked (config sweepPageSize). */
+  sweepPageSize: number;
 }
 
 const Credentials = z.record(z.string().min(1).max(200), z.string().min(1).max(10_000)).refine((c) => Object.keys(c).length > 0, 'credentials must not be empty');
@@ -63,8 +65,10 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
   /** A new or re-enabled target picks up the partner's active shows on the next sweep; kick it now. */
   const kick = async (t: TargetRecord): Promise<void> => {
     if (!t.enabled) return;
-    const active = await opts.shows.activeShows();
-    await Promise.all(active.filter(([p]) => p === t.partnerId).map(([partnerId, showId]) => opts.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })));
+    // Every active show of the partner, page by page (not only the first page of the set).
+    for await (const page of opts.shows.activeShowPages(opts.sweepPageSize)) {
+      await Promise.all(page.filter(([p]) => p === t.partnerId).map(([partnerId, showId]) => opts.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })));
+    }
   };
 
   app.post('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Add a target platform account', params: Params, body: CreateTarget } }, async (req, reply) => {

@@ -20,6 +20,7 @@ import { mapFacebookFailure, type FacebookFailure, type MappedFailure } from './
 import { parseTargetCredentials } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
 import { createPlatformHttp } from '../platform-http.js';
+import { idRecord } from '../../lib/id-record.js';
 
 const GRAPH_HOST = 'https://graph.facebook.com';
 
@@ -58,13 +59,13 @@ function failureOf(err: unknown): FacebookFailure {
 }
 
 function headerRecord(res: AxiosResponse): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
+  const out = idRecord<string | undefined>(); // header names come from the platform
   for (const [k, v] of Object.entries(res.headers as Record<string, unknown>)) out[k.toLowerCase()] = typeof v === 'string' ? v : undefined;
   return out;
 }
 
 function defined(params: Record<string, ParamValue> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = idRecord<string>();
   for (const [k, v] of Object.entries(params ?? {})) if (v !== undefined) out[k] = String(v);
   return out;
 }

@@ -1,0 +1,63 @@
+/**
+ * The safety net behind the attribution queue, as the mirror sweep is behind the sync queues: every
+ * stored partner order event carries a pending mark (written with it, src/store/show.repository.ts)
+ * until attribution has handled it. An event still marked after `graceMs` — its job was never added
+ * (the partner got a 503 after the write and stopped retrying), was lost, or failed all its attempts
+ * — is read back from the order's event log and handed to attribution here. The ledger step is
+ * idempotent (an order is stored once, a refund once by its id), so a job and the sweep handling the
+ * same event still book it once. Orders with no mark left leave the pending-orders set.
+ */
+import type { Logger } from 'pino';
+import { PartnerEventSchema } from '../domain/events.js';
+import type { OrderEventRepository } from '../store/show.repository.js';
+import type { AttributionService } from './attribution.service.js';
+
+export interface OrderEventSweepResult {
+  orders: number;
+  handled: number;
+  settled: number;
+}
+
+export class OrderEventSweep {
+  constructor(
+    private readonly orderEvents: OrderEventRepository,
+    private readonly attribution: AttributionService,
+    private readonly log: Logger,
+    private readonly opts: { graceMs: number; pageSize: number; now?: () => number },
+  ) {}
+
+  async sweep(): Promise<OrderEventSweepResult> {
+    const now = this.opts.now ? this.opts.now() : Date.now();
+    let orders = 0;
+    let handled = 0;
+    let settled = 0;
+    for await (const page of this.orderEvents.pendingOrderPages(this.opts.pageSize)) {
+      orders += page.length;
+      // Orders of a page concurrently, each order's events in log order.
+      const results = await Promise.all(
+        page.map(async (o) => {
+          let n = 0;
+          for (const { eventId, storedAtMs } of await this.orderEvents.pendingEvents(o.partnerId, o.orderId)) {
+            if (now - storedAtMs < this.opts.graceMs) continue; // its job is probably still on it
+            const raw = await this.orderEvents.event(o.partnerId, o.orderId, eventId);
+            const parsed = raw === null ? null : PartnerEventSchema.safeParse(JSON.parse(raw));
+            if (parsed?.success) {
+              await this.attribution.handlePartnerEvent(o.partnerId, parsed.data);
+              n += 1;
+            } else {
+              this.log.error({ partnerId: o.partnerId, orderId: o.orderId, eventId }, 'pending order event missing or unreadable; dropped from the sweep');
+            }
+            await this.orderEvents.handled(o.partnerId, o.orderId, eventId);
+          }
+          return { n, settled: await this.orderEvents.settle(o.partnerId, o.orderId, o.member, o.score) };
+        }),
+      );
+      for (const r of results) {
+        handled += r.n;
+        settled += r.settled ? 1 : 0;
+      }
+    }
+    if (handled > 0) this.log.info({ orders, handled, settled }, 'order event sweep handed stored events to attribution');
+    return { orders, handled, settled };
+  }
+}

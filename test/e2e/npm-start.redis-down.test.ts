@@ -1,0 +1,114 @@
+/**
+ * `npm start` (all roles in one process) while Redis is down (issue 8 item 2, CONTRACT §3): the HTTP
+ * API answers 503 problem+json at once — signed events and /health/ready alike — instead of queueing
+ * the request's commands on a client that waits for Redis forever, whatever other roles share the
+ * process. A real child process (`src/main/all.ts`, what `npm start` runs) against a redis-server this
+ * test spawns and kills; after Redis is back the same process accepts events again by itself.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../src/lib/net.js';
+import { signatureHeader } from '../../src/sources/signature.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { ADMIN_KEY, sampleShow, showEvent, waitFor } from '../helpers/service.js';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+
+/** Far above the fail-fast client's 2 s command timeout: no answer by then means the request hangs. */
+const HANG_MS = 15_000;
+
+let redis: TestRedis;
+let child: WorkerProcess;
+let url: string;
+let redisStopped = false;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  child = spawnWorker(
+    {
+      REDIS_URL: redis.url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ADMIN_API_KEY: ADMIN_KEY,
+      SECRETS_KEY: randomBytes(32).toString('base64'),
+      LOG_LEVEL: 'warn',
+      ALLOW_PRIVATE_DESTINATIONS: 'true',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-data-')),
+      KEY_PREFIX: 't' + randomBytes(3).toString('hex'),
+      SWEEP_INTERVAL_MS: '1000',
+    },
+    'src/main/all.ts',
+  );
+  await waitFor(async () => (await fetch(`${url}/health/ready`)).status === 200, 60_000, 200);
+}, 90_000);
+afterAll(async () => {
+  await child?.kill('SIGTERM');
+  if (redisStopped) await redis.start();
+  await redis?.destroy();
+});
+
+function signedEvent(partnerId: string, secret: string, event: unknown, webhookId: string): Promise<Response> {
+  const body = JSON.stringify(event);
+  const ts = Math.floor(Date.now() / 1000);
+  return fetch(`${url}/v1/partners/${partnerId}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'webhook-id': webhookId, 'webhook-timestamp': String(ts), 'webhook-signature': signatureHeader(secret, webhookId, ts, body) },
+    body,
+    signal: AbortSignal.timeout(HANG_MS),
+  });
+}
+
+test('npm start: signed events and /health/ready answer 503 while Redis is down (no hang), 202 again after it is back', async () => {
+  const created = await fetch(`${url}/v1/partners`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id: 'ns', name: 'npm start' }),
+  });
+  expect(created.status).toBe(201);
+  const { webhookSecret: secret } = (await created.json()) as { webhookSecret: string };
+  const target = await fetch(`${url}/v1/partners/ns/targets`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id: 'ns-yt', platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, baseUrl: 'http://127.0.0.1:9', commissionRateBps: 500 }),
+  });
+  expect(target.status).toBe(201);
+  expect((await signedEvent('ns', secret, showEvent('show.scheduled', sampleShow('up'), '2026-11-24T17:00:00Z'), 'msg_ns_up')).status).toBe(202);
+
+  redisStopped = true;
+  await redis.stop('SIGKILL');
+
+  // Many at once: every one is answered (503), none waits for Redis to come back.
+  const during = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => signedEvent('ns', secret, showEvent('show.scheduled', sampleShow(`down${i}`), '2026-11-24T17:05:00Z'), `msg_ns_down_${i}`)),
+  );
+  for (const r of during) {
+    expect(r.status).toBe(503);
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  }
+  const ready = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(HANG_MS) });
+  expect(ready.status).toBe(503);
+  expect(ready.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const live = await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(HANG_MS) });
+  expect(live.status).toBe(200);
+
+  await redis.start();
+  redisStopped = false;
+  await waitFor(async () => (await fetch(`${url}/health/ready`)).status === 200, 30_000, 200);
+  let n = 0;
+  const statuses: number[] = [];
+  await waitFor(
+    async () => {
+      const r = await signedEvent('ns', secret, showEvent('show.scheduled', sampleShow('back'), '2026-11-24T17:10:00Z'), `msg_ns_back_${++n}`);
+      statuses.push(r.status);
+      return r.status === 202;
+    },
+    30_000,
+    200,
+  );
+  expect(statuses.filter((s) => s !== 503)).toEqual([202]);
+  // The process is still the one started at the beginning.
+  expect(child.proc.exitCode).toBeNull();
+}, 120_000);

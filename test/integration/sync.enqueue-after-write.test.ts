@@ -1,0 +1,85 @@
+/**
+ * A sync job cannot run before the write that caused it (issue 8 item 8). The ingest used to enqueue
+ * the jobs in parallel with the Lua write, on another connection, so a worker could take the job,
+ * find nothing new and finish before the write landed, leaving the change to the sweep. Here the
+ * write is held back deterministically (no sleeps): the real `ShowRepository.ingest` is wrapped so
+ * that, if a sync job was enqueued while the write had not been made yet, the write waits until that
+ * job has run to completion — the worst interleaving the old code allowed. With enqueue-after-write
+ * no job exists while the write is pending, and every event is mirrored by its own job, with no sweep
+ * (the scheduler is not running).
+ */
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { settled, syncQueues } from '../helpers/settle.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+
+/** Enqueues seen while a show write was in flight (they could run before it). */
+const early: string[] = [];
+let completedJobs = 0;
+
+beforeAll(async () => {
+  sim = await startSim();
+  await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
+  svc = await startService({ workers: true });
+  secret = await createPartner(svc, 'ew');
+  const r = await svc.api('/v1/partners/ew/targets', {
+    json: { id: 'ew-yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  for (const w of svc.workers) w.on('completed', () => (completedJobs += 1));
+
+  const shows = svc.rt.shows;
+  const producer = svc.rt.syncProducer;
+  const write = shows.ingest.bind(shows);
+  const enqueue = producer.enqueue.bind(producer);
+  const pending = new Set<string>();
+  let enqueuedDuringWrite = 0;
+  producer.enqueue = async (platform, job, delayMs) => {
+    if (pending.has(job.showId)) {
+      early.push(job.showId);
+      enqueuedDuringWrite += 1;
+    }
+    return enqueue(platform, job, delayMs);
+  };
+  shows.ingest = async (partnerId, showId, ...rest) => {
+    pending.add(showId);
+    try {
+      // Let everything the caller started alongside the write get going first.
+      await new Promise((r) => setImmediate(r));
+      if (enqueuedDuringWrite > 0) {
+        // A job exists before its write: let the worker run it to completion first.
+        const before = completedJobs;
+        await waitFor(async () => {
+          if (completedJobs <= before) return false;
+          const active = await Promise.all(syncQueues(svc).map((q) => q.getActiveCount()));
+          return active.every((n) => n === 0);
+        }, 20_000, 10);
+        enqueuedDuringWrite = 0;
+      }
+      return await write(partnerId, showId, ...rest);
+    } finally {
+      pending.delete(showId);
+    }
+  };
+});
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+test('each event is mirrored by the job it enqueued, which is added only after the write returned', async () => {
+  const show = sampleShow('w1');
+  expect((await sendEvent(svc, 'ew', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  await settled(syncQueues(svc));
+  expect(await svc.rt.shows.getMirror('ew', 'w1', 'ew-yt')).toMatchObject({ state: 'ready', syncedVersion: 1 });
+
+  expect((await sendEvent(svc, 'ew', secret, showEvent('show.updated', { ...show, title: 'New title' }, '2026-11-24T17:10:00Z'))).status).toBe(202);
+  await settled(syncQueues(svc));
+  const m = await svc.rt.shows.getMirror('ew', 'w1', 'ew-yt');
+  expect(m).toMatchObject({ state: 'ready', syncedVersion: 2 });
+  expect(m?.applied?.title).toBe('New title');
+  expect(early).toEqual([]);
+});
