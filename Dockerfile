@@ -1,10 +1,18 @@
 # syntax=docker/dockerfile:1
-# One image for every role (api, worker, scheduler, or all three); docker-compose.yml picks the role
-# with its command. The service runs its TypeScript sources through tsx (a runtime dependency), so
-# there is no build step and dev dependencies stay out of the image.
-FROM node:20-slim
+# One image for every role (api, worker, scheduler, relay, or all of them); docker-compose.yml picks the role
+# with its command. The service runs its TypeScript sources through tsx (a runtime dependency, loaded
+# with `node --import tsx`), so there is no build step and dev dependencies stay out of the image.
+# Node 22 is the image's runtime (a supported LTS; two dependencies declare Node >= 22); the code
+# itself still runs on Node 20 (package.json engines, CI).
+FROM node:22-slim
 
 WORKDIR /app
+
+# The relay's ffmpeg (CONTRACT §10): Debian's, found on PATH (without it, the static binary that
+# @ffmpeg-installer ships in node_modules is used).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg util-linux \
+ && rm -rf /var/lib/apt/lists/*
 
 # Dependencies first, so that a source change does not reinstall them.
 COPY package.json package-lock.json ./
@@ -26,9 +34,11 @@ USER node
 # above is what keeps dev dependencies out. Configuration is the environment (see README.md).
 ENV HOST=0.0.0.0 \
     PORT=3000
-EXPOSE 3000
+EXPOSE 3000 1935
 
 # Redis is never embedded in the image: set REDIS_URL (or REDIS_CLUSTER_NODES).
-# Default: all roles in one process. Production: `npx tsx src/main/api.ts`, `npx tsx workers/mirror.ts`,
-# `npx tsx workers/scheduler.ts` (or the equivalent npm scripts, as docker-compose.yml does).
-CMD ["npx", "tsx", "src/main/all.ts"]
+# node is PID 1 itself (no npx / npm wrapper in between): SIGTERM reaches the service, which shuts
+# down gracefully (close-with-grace); a wrapper would exit and orphan it.
+# Default: all roles in one process. Production: `node --import tsx src/main/api.ts`,
+# `node --import tsx workers/mirror.ts`, `node --import tsx workers/scheduler.ts` (docker-compose.yml).
+CMD ["node", "--import", "tsx", "src/main/all.ts"]

@@ -127,7 +127,7 @@ export const pinPropagation5Bench: Benchmark = {
     };
     const setLatency = async (latencyMs: number): Promise<void> => {
       for (const platform of PLATFORMS) {
-        await control('PUT', `/_sim/${platform}/limits`, { latencyMs, requestsPerWindow: null, quotaPerDay: null, ...(platform === 'youtube' ? { streamActivationMs: 0, transitionMs: 0 } : {}) });
+        await control('PUT', `/_sim/${platform}/limits`, { latencyMs, requestsPerWindow: null, quotaPerDay: null, ...(platform === 'youtube' ? { simulatedEncoder: 1, streamActivationMs: 0, transitionMs: 0 } : {}) });
       }
     };
 

@@ -23,10 +23,12 @@ import { ingestBench } from './ingest.bench.js';
 import { pinPropagationBench } from './pin-propagation.bench.js';
 import { pinPropagation5Bench } from './pin-propagation-5.bench.js';
 import { redirectBench } from './redirect.bench.js';
+import { relayBench } from './relay.bench.js';
 import { syncBench } from './sync.bench.js';
+import { clusterBench } from './cluster.bench.js';
 
 /** Registered benchmarks, in run order. Add new ones here (one file each: bench/<name>.bench.ts). */
-export const BENCHMARKS: readonly Benchmark[] = [ingestBench, pinPropagationBench, redirectBench, syncBench, pinPropagation5Bench, attributionBench];
+export const BENCHMARKS: readonly Benchmark[] = [ingestBench, pinPropagationBench, redirectBench, syncBench, pinPropagation5Bench, attributionBench, clusterBench, relayBench];
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {

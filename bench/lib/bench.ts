@@ -33,6 +33,8 @@ export interface Goal {
   /** ours/baseline must be ≥ min (throughput) or ≤ max (latency). */
   min?: number;
   max?: number;
+  /** The bounds apply to ours' own value (e.g. first byte p99 < 2000 ms), not to the ratio. */
+  absolute?: boolean;
 }
 
 export interface ResultRow {
@@ -77,7 +79,7 @@ export function ratioRow(r: Omit<ResultRow, 'ratio' | 'met'>): ResultRow {
   let met: boolean | undefined;
   if (r.goal) {
     const g = r.goal;
-    const v = g.ratio === 'throughput' ? ratio : ratioOf(r.ours, r.baseline, g.ratio);
+    const v = g.absolute ? (r.ours[g.ratio] ?? Number.NaN) : g.ratio === 'throughput' ? ratio : ratioOf(r.ours, r.baseline, g.ratio);
     met = (g.min === undefined || v >= g.min) && (g.max === undefined || v <= g.max);
   }
   return { ...r, ratio, ...(met !== undefined ? { met } : {}) };

@@ -56,6 +56,7 @@ function goalCell(r: ResultRow): string {
   const g = r.goal;
   const what = g.ratio === 'throughput' ? '' : ` (${g.ratio})`;
   const cond = g.min !== undefined ? `≥ ${g.min}` : `≤ ${g.max ?? ''}`;
+  if (g.absolute) return `ours${g.ratio === 'throughput' ? '' : ` ${g.ratio}`} ${cond}${g.ratio === 'throughput' ? '' : ' ms'} ${r.met ? '✅' : '❌'}`;
   return `${cond}${what} ${r.met ? '✅' : '❌'}`;
 }
 

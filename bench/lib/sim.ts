@@ -99,5 +99,5 @@ export async function startBenchSim(): Promise<BenchSim> {
 
 /** Lift the simulator's quota and request window; set latency and how fast streams go active. */
 export async function liftLimits(sim: BenchSim, latencyMs: number): Promise<void> {
-  await sim.control('PUT', '/_sim/youtube/limits', { quotaPerDay: null, requestsPerWindow: null, latencyMs, streamActivationMs: 0, transitionMs: 0 });
+  await sim.control('PUT', '/_sim/youtube/limits', { quotaPerDay: null, requestsPerWindow: null, latencyMs, simulatedEncoder: 1, streamActivationMs: 0, transitionMs: 0 });
 }

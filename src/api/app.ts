@@ -3,14 +3,19 @@
  * infrastructure (errors, auth, metrics, docs), then routes. server.ts-like concerns (listen,
  * shutdown) live in src/main/.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { REDACT_PATHS } from '../lib/logger.js';
+import { newRequestId, REQUEST_ID_PATTERN, withRequestId } from '../lib/request-context.js';
+import { SCHEDULER_QUEUE } from '../main/scheduler.js';
+import { RECONCILE_QUEUE } from '../reconcile/reconcile.service.js';
 import type { Runtime } from '../main/runtime.js';
 import authPlugin from './plugins/auth.plugin.js';
 import docsPlugin from './plugins/docs.plugin.js';
 import errorsPlugin from './plugins/errors.plugin.js';
 import metricsPlugin, { createMetrics } from './plugins/metrics.plugin.js';
+import { auditRoutes } from './routes/audit.routes.js';
+import { keyRoutes } from './routes/keys.routes.js';
 import { attributionRoutes } from './routes/attribution.routes.js';
 import { eventRoutes } from './routes/events.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
@@ -19,8 +24,11 @@ import { outboundRoutes } from './routes/outbound.routes.js';
 import { partnerRoutes } from './routes/partners.routes.js';
 import { platformWebhookRoutes } from './routes/platform-webhooks.routes.js';
 import { showRoutes } from './routes/shows.routes.js';
+import { relayEdgeRoutes } from './routes/relay-edge.routes.js';
 import { targetRoutes } from './routes/targets.routes.js';
 import { reconcileRoutes } from './routes/reconcile.routes.js';
+import { opsRoutes } from './routes/ops.routes.js';
+import { OpsService } from './ops/ops.service.js';
 
 export interface AppOptions {
   /** Log requests (off in tests and benchmarks). */
@@ -33,32 +41,87 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     logger: opts.logger === false ? false : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
     trustProxy: true,
     bodyLimit: 256 * 1024,
+    // Request ids (src/lib/request-context.ts): the caller's x-request-id when it is a plain id, else ours.
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    genReqId: (req) => {
+      const h = req.headers['x-request-id'];
+      return typeof h === 'string' && REQUEST_ID_PATTERN.test(h) ? h : newRequestId();
+    },
   }).withTypeProvider<ZodTypeProvider>();
+  // The id is answered on every response and is the current id for everything the request runs
+  // (set again before the handler: body parsing may run outside the onRequest context).
+  app.addHook('onRequest', (req, reply, done) => {
+    void reply.header('x-request-id', req.id);
+    withRequestId(req.id, done);
+  });
+  app.addHook('preHandler', (req, _reply, done) => withRequestId(req.id, done));
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
   // Infrastructure
   await app.register(errorsPlugin);
-  await app.register(authPlugin, { apiKeys: rt.apiKeys, adminApiKey: rt.adminApiKey });
-  const metrics = createMetrics(() => rt.syncProducer.allQueues());
+  await app.register(authPlugin, { apiKeys: rt.apiKeys, adminApiKey: rt.adminApiKey, audit: rt.audit });
+  const metrics = createMetrics({
+    queues: () => [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue],
+    extraQueues: { names: [RECONCILE_QUEUE, SCHEDULER_QUEUE], keys: rt.keys, connection: () => rt.bullConnection('api') },
+    redis: rt.redis,
+    shows: rt.shows,
+    partners: rt.partners,
+    outbound: rt.outbound,
+  });
   await app.register(metricsPlugin, { metrics });
   await app.register(docsPlugin, { publicBaseUrl: rt.config.publicBaseUrl });
+
+  // A write is acknowledged (2xx/3xx) only once the replicas hold it, where WAIT is on
+  // (src/store/replica-ack.ts); a WAIT that fails turns the answer into a 503 through the error handler.
+  if (rt.replicaAck.active) {
+    app.addHook('onSend', async (req, reply, payload) => {
+      const writes = (req.method !== 'GET' && req.method !== 'HEAD') || req.routeOptions.url === '/l/:code';
+      if (writes && reply.statusCode < 400) await rt.replicaAck.confirm();
+      return payload;
+    });
+  }
 
   // Routes
   await app.register(healthRoutes, { redis: rt.redis });
   await app.register(eventRoutes, { ingest: rt.ingest, onAccepted: (r) => metrics.events.inc({ result: r }) });
   await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: (bot) => metrics.clicks.inc({ kind: bot ? 'bot' : 'human' }) });
-  await app.register(partnerRoutes, { partners: rt.partners, apiKeys: rt.apiKeys, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
+  await app.register(keyRoutes, { apiKeys: rt.apiKeys, partners: rt.partners });
+  await app.register(auditRoutes, { audit: rt.audit });
+  await app.register(partnerRoutes, { partners: rt.partners, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
   await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations, sweepPageSize: rt.config.sweepPageSize });
-  await app.register(showRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer });
+  await app.register(showRoutes, {
+    partners: rt.partners,
+    shows: rt.shows,
+    sync: rt.syncProducer,
+    relay: rt.relay,
+    box: rt.box,
+    relayPublicUrl: rt.relayPublicUrl,
+    allowPrivateDestinations: rt.config.allowPrivateDestinations,
+    readiness: rt.readiness,
+  });
+  await app.register(relayEdgeRoutes, { relay: rt.relay, shows: rt.shows, edgeUrl: rt.config.relayEdge === 'none' ? rt.config.relayEdgeInternalUrl : undefined });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });
-  await app.register(reconcileRoutes, { reconcile: rt.reconcile });
+  await app.register(reconcileRoutes, { reconcile: rt.reconcile, partners: rt.partners });
   await app.register(outboundRoutes, { outbound: rt.outbound, partners: rt.partners, allowPrivateDestinations: rt.config.allowPrivateDestinations });
+  const ops = new OpsService({ redis: rt.redis, keys: rt.keys, partners: rt.partners, shows: rt.shows, activity: rt.activity, attribution: rt.attribution, reconciliations: rt.reconciliations, outbound: rt.outbound, relay: rt.relay, readiness: rt.readiness });
+  await app.register(opsRoutes, { ops, sessions: rt.sessions });
   if (opts.dashboard !== false) {
     // Loaded lazily: bull-board pulls in @fastify/static, which tests and benchmarks do not need.
     const { queuesBoard } = await import('./plugins/queues-board.plugin.js');
-    await app.register(queuesBoard, { queues: [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue] });
+    const { Queue } = await import('bullmq');
+    const { SCHEDULER_QUEUE } = await import('../main/scheduler.js');
+    const { RECONCILE_QUEUE } = await import('../reconcile/reconcile.service.js');
+    // Handles on the scheduler's and the reconcile worker's queues for the dashboard (their roles may run elsewhere).
+    const extra = [SCHEDULER_QUEUE, RECONCILE_QUEUE].map((name) => new Queue(name, { connection: rt.producerConnection, prefix: rt.keys.queuePrefix(name) }));
+    // Connection trouble surfaces through the dashboard's own requests; an unhandled 'error' event would crash the process.
+    for (const q of extra) q.on('error', (err) => app.log.warn({ err: { message: err.message }, queue: q.name }, 'queue connection error'));
+    app.addHook('onClose', async () => {
+      await Promise.all(extra.map((q) => q.close()));
+    });
+    await app.register(queuesBoard, { queues: [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue, ...extra], sessions: rt.sessions });
   }
   return app;
 }

@@ -1,5 +1,5 @@
 /**
- * Attribution reports (CONTRACT §2): totals per (show, target, currency) and unattributed orders per
+ * Attribution reports (README / OpenAPI at /docs): totals per (show, target, currency) and unattributed orders per
  * currency, all amounts integers in minor units, never converted between currencies. Pure: the
  * repository hands in one row per order.
  */

@@ -1,5 +1,5 @@
 /**
- * Attribution (CONTRACT §4–§5): turns partner order events and platform-reported orders into one
+ * Attribution (docs/attribution.md): turns partner order events and platform-reported orders into one
  * normalised order, decides which (show, target, product) produced it, and applies it to the
  * append-only ledger (src/store/attribution.repository.ts) in one atomic step per order / refund.
  *
@@ -11,6 +11,7 @@
  * order came first) waits under that show id and is attributed when the index entry appears
  * (`attributeWaiting`, called by the sync that re-asserts the entry) — with new ledger entries.
  */
+import { commissionBooked, commissionReversed } from '../lib/metrics.js';
 import type { Logger } from 'pino';
 import type { PartnerEvent } from '../domain/events.js';
 import type { Money } from '../domain/money.js';
@@ -123,6 +124,7 @@ export class AttributionService {
     if (event.type === 'order.refunded') {
       const r = event.data.refund;
       const res = await this.deps.repo.applyRefund(partnerId, partnerOrderRef(r.orderId), { id: r.id, amount: r.amount.amount, currency: r.amount.currency, createdAt: r.createdAt }, { nowMs: this.now(), holdMs: this.holdMs() });
+      if (res.isNew && res.reversal > 0) commissionReversed.inc({ currency: r.amount.currency }, res.reversal);
       return { refundId: r.id, isNew: res.isNew, waitingForOrder: res.waitingForOrder };
     }
     throw new Error(`not an order event: ${event.type}`);
@@ -173,6 +175,7 @@ export class AttributionService {
     const res = await repo.applyOrder(partnerId, order, attribution, { nowMs: this.now(), holdMs: this.holdMs(), ...(floor ? { refundedFloor: floor } : {}) });
     // Also on the duplicate path: a first attempt may have stored the order and failed before these.
     await repo.index(partnerId, order.ref, res.createdAtMs, res.attributed ? res.showId : undefined);
+    if (res.isNew && res.attributed) await this.countAccrual(partnerId, order.ref);
     if (!res.attributed && order.targetId && order.externalShowId) {
       // Rule 2 could not apply because the index has no entry for this platform show (yet): wait for
       // it. Then look again — an entry written since our first read means its sync may already have
@@ -212,12 +215,19 @@ export class AttributionService {
       settled.push(ref);
       if (!changed) continue; // another caller attributed it first
       await repo.index(partnerId, ref, stored.createdAtMs, a.showId);
+      await this.countAccrual(partnerId, ref);
       await this.notify(partnerId, ref, { isNew: false, attributed: true, createdAtMs: stored.createdAtMs, showId: a.showId, notified: false });
       done.push(ref);
     }
     await externalShows.doneWaiting(targetId, externalId, settled);
     if (done.length > 0) log.info({ partnerId, targetId, externalId, orders: done.length }, 'orders attributed after their platform show was indexed');
     return done;
+  }
+
+  /** Metrics: the commission a new attribution booked (read back: the ledger script computed it). */
+  private async countAccrual(partnerId: string, ref: string): Promise<void> {
+    const stored = await this.deps.repo.get(partnerId, ref);
+    if (stored && stored.accrued > 0) commissionBooked.inc({ currency: stored.currency }, stored.accrued);
   }
 
   private async notify(partnerId: string, ref: string, res: ApplyOrderResult): Promise<void> {
@@ -246,7 +256,7 @@ export class AttributionService {
     await this.deps.repo.markNotified(partnerId, ref);
   }
 
-  /** CONTRACT §5 rules 1 and 2. */
+  /** docs/attribution.md rules 1 and 2. */
   async attribute(partnerId: string, order: NormalizedOrder): Promise<Attribution> {
     const { partners, links, externalShows } = this.deps;
     const bundle = await partners.bundle(partnerId);

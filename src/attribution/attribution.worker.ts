@@ -1,4 +1,5 @@
 /** BullMQ worker for the `attribution` queue: one stored partner order event per job. */
+import { traced } from '../lib/request-context.js';
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -36,7 +37,7 @@ export function createAttributionProcessor(service: AttributionService, orderEve
 }
 
 export function startAttributionWorker(service: AttributionService, opts: AttributionWorkerOptions): Worker {
-  const w = new Worker<AttributionJob, string>(ATTRIBUTION_QUEUE, createAttributionProcessor(service, opts.orderEvents), {
+  const w = new Worker<AttributionJob, string>(ATTRIBUTION_QUEUE, traced(opts.log, createAttributionProcessor(service, opts.orderEvents)), {
     connection: opts.connection,
     prefix: opts.keys.queuePrefix(ATTRIBUTION_QUEUE),
     concurrency: opts.concurrency,

@@ -27,6 +27,13 @@ const ConfigSchema = z.object({
   redisClusterNodes: z.string().optional(),
   /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */
   redisAppendfsync: z.enum(['always', 'everysec']).default('everysec'),
+  /**
+   * Replicas a write must reach before the API acknowledges it (Redis WAIT): `auto` = 1 on a Redis
+   * Cluster whose masters have replicas, 0 on a single Redis. See src/store/replica-ack.ts.
+   */
+  redisWaitReplicas: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(5)]).default('auto'),
+  /** How long one WAIT may take before the request fails with 503 (keep it below the 2 s command timeout). */
+  redisWaitTimeoutMs: int(500, 10),
   adminApiKey: z.string().min(16, 'ADMIN_API_KEY needs at least 16 characters').optional(),
   secretsKey: z.string().optional(),
   /** Comma-separated earlier SECRETS_KEY values, still accepted for decryption while data is re-sealed. */
@@ -60,12 +67,30 @@ const ConfigSchema = z.object({
     .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of milliseconds')
     .transform((s) => s.split(',').map(Number))
     .optional(),
+  /** Video relay (README "Video relay"): the embedded RTMP ingest edge's port (0 = any free port, tests). */
+  relayRtmpPort: z.coerce.number().int().min(0).max(65535).default(1935),
+  /** What partners are told to publish to; default `rtmp://{HOST}:{RELAY_RTMP_PORT}/live`. */
+  relayPublicUrl: z.string().regex(/^rtmps?:\/\/[^/\s]+(\/\S*)?$/, 'must be an rtmp:// or rtmps:// URL').optional(),
+  /** `embedded`: the relay role runs node-media-server as its ingest edge; `none`: an external edge (nginx-rtmp) calls back. */
+  relayEdge: z.enum(['embedded', 'none']).default('embedded'),
+  /** Where relay processes read a stream the edge of this process received (default `rtmp://127.0.0.1:{port}/live`). */
+  relayEdgeInternalUrl: z.string().regex(/^rtmp:\/\//, 'must be an rtmp:// URL').optional(),
+  /** A show's relay lease: another relay process takes over this long after the owner died. */
+  relayLeaseMs: int(6_000, 1000),
+  /** How often a relay process looks for shows to relay and reports progress. */
+  relayPollMs: int(1_000, 100),
+  /** A destination with no progress for this long is restarted. */
+  relayStallMs: int(6_000, 1000),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: int(30_000, 1000),
+  /** Worker / scheduler processes (no API): serve their own /metrics on this port when set. */
+  metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
   facebookGraphVersion: z
     .string()
     .regex(/^v\d+\.\d+$/, 'must be a Graph API version such as v27.0')
     .default(DEFAULT_FACEBOOK_GRAPH_VERSION),
+  /** The ffmpeg binary the relay runs; unset: `ffmpeg` on PATH, else the one @ffmpeg-installer ships (src/lib/ffmpeg-path.ts). */
+  ffmpegPath: z.string().min(1).optional(),
 });
 export type Config = z.infer<typeof ConfigSchema> & { publicBaseUrl: string };
 
@@ -76,6 +101,8 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   REDIS_URL: 'redisUrl',
   REDIS_CLUSTER_NODES: 'redisClusterNodes',
   REDIS_APPENDFSYNC: 'redisAppendfsync',
+  REDIS_WAIT_REPLICAS: 'redisWaitReplicas',
+  REDIS_WAIT_TIMEOUT_MS: 'redisWaitTimeoutMs',
   ADMIN_API_KEY: 'adminApiKey',
   SECRETS_KEY: 'secretsKey',
   SECRETS_KEY_PREVIOUS: 'secretsKeyPrevious',
@@ -99,7 +126,16 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   OUTBOUND_CONCURRENCY: 'outboundConcurrency',
   OUTBOUND_RETRY_SCHEDULE_MS: 'outboundRetryScheduleMs',
   WORKER_LOCK_MS: 'workerLockMs',
+  RELAY_RTMP_PORT: 'relayRtmpPort',
+  RELAY_PUBLIC_URL: 'relayPublicUrl',
+  RELAY_EDGE: 'relayEdge',
+  RELAY_EDGE_INTERNAL_URL: 'relayEdgeInternalUrl',
+  RELAY_LEASE_MS: 'relayLeaseMs',
+  RELAY_POLL_MS: 'relayPollMs',
+  RELAY_STALL_MS: 'relayStallMs',
   FACEBOOK_GRAPH_VERSION: 'facebookGraphVersion',
+  FFMPEG_PATH: 'ffmpegPath',
+  METRICS_PORT: 'metricsPort',
 };
 
 export class ConfigError extends Error {}
@@ -118,21 +154,24 @@ function readJson(file: string): Record<string, unknown> {
 /** Every environment variable the service reads, for the README table and error messages. */
 export const ENVIRONMENT_VARIABLES = Object.keys(ENV_KEYS);
 
-/** `npm run sim` (CONTRACT §9): the simulators are a dev/test tool with their own small settings. */
+/** `npm run sim` (README "Platforms"): the simulators are a dev/test tool with their own small settings. */
 export interface SimConfig {
   port: number;
   host: string;
   log: boolean;
+  /** RTMP sinks the simulators' ingest addresses point at (README "Platforms"); 0 = any free port. */
+  rtmpPort: number;
 }
 const SimConfigSchema = z.object({
   SIM_PORT: z.coerce.number().int().min(0).max(65535).default(4100),
   SIM_HOST: z.string().min(1).default('127.0.0.1'),
   SIM_LOG: bool.default(false),
+  SIM_RTMP_PORT: z.coerce.number().int().min(0).max(65535).default(1936),
 });
 export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
   const parsed = SimConfigSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('SIM_') && v !== '')));
   if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('\n  ')}`);
-  return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG };
+  return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG, rtmpPort: parsed.data.SIM_RTMP_PORT };
 }
 
 /**

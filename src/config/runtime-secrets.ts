@@ -3,8 +3,9 @@
  * into the data dir (mode 0600) and reused afterwards. Production sets both in the environment.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { assertWritableDir } from '../store/embedded-redis.js';
 import type { Config } from './config.js';
 
 export interface RuntimeSecrets {
@@ -26,7 +27,7 @@ export function resolveRuntimeSecrets(config: Config): RuntimeSecrets {
   if (config.secretsKey && config.adminApiKey) {
     return { secretsKey: config.secretsKey, adminApiKey: config.adminApiKey, generated };
   }
-  mkdirSync(config.dataDir, { recursive: true });
+  assertWritableDir(resolve(config.dataDir), 'the generated SECRETS_KEY and ADMIN_API_KEY (none is set)');
   const secretsKey = config.secretsKey ?? readOrCreate(join(config.dataDir, 'secrets.key'), () => randomBytes(32).toString('base64'), generated);
   const adminApiKey =
     config.adminApiKey ?? readOrCreate(join(config.dataDir, 'admin-api-key'), () => 'sk_admin_' + randomBytes(24).toString('base64url'), generated);

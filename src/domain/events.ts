@@ -1,4 +1,4 @@
-/** Inbound partner events (CONTRACT §3), validated at the edge. */
+/** Inbound partner events (README "Walkthrough with curl" and docs/architecture.md), validated at the edge. */
 import { z } from 'zod';
 import { ID_PATTERN } from '../lib/ids.js';
 import { MoneySchema } from './money.js';
@@ -6,6 +6,8 @@ import { MoneySchema } from './money.js';
 export const IdSchema = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_.:-]{1,128}');
 const Timestamp = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected' });
 const HttpUrl = z.url({ protocol: /^https?$/, message: 'http(s) URL expected' });
+/** A show's video source for the relay to pull (README "Video relay"): HLS over http(s), RTMP(S) or SRT. */
+const SourceUrl = z.url({ protocol: /^(https?|rtmps?|srt)$/, message: 'HLS (http(s)://…m3u8), rtmp(s):// or srt:// URL expected' }).max(2048);
 
 export const ProductSchema = z.object({
   id: IdSchema,
@@ -26,7 +28,7 @@ export const ShowSchema = z.object({
   description: z.string().max(5000).optional(),
   scheduledAt: Timestamp,
   state: z.enum(SHOW_STATES),
-  sourceUrl: HttpUrl.optional(),
+  sourceUrl: SourceUrl.optional(),
   products: z.array(ProductSchema).max(1000).default([]),
   pinnedProductIds: z.array(IdSchema).max(1000).default([]),
 });

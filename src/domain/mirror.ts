@@ -35,11 +35,18 @@ export interface MirrorDoc {
   /** Bumped by operator actions (relink, retry) so that intents of an earlier attempt do not apply. */
   generation: number;
   wentLive: boolean;
+  /**
+   * The RTMP ingest an operator gave when linking a show made by hand (TikTok, Whatnot, Bambuser: their
+   * APIs give none): where the relay pushes. The stream key is a credential, sealed with SECRETS_KEY.
+   */
+  operatorIngest?: { url: string; streamKeySealed: string };
   /** Bumped by every save; a save that read an older revision is refused (compare-and-set). */
   rev?: number;
   /** Fingerprint of the state last reported to the partner (mirror.updated); survives retries. */
   notified?: string;
   updatedAt: string;
+  /** When the mirror entered its current `state` (set by the save that changed it): "time in state". */
+  since?: { state: MirrorState; at: string };
 }
 
 export function newMirror(targetId: string, platform: Platform): MirrorDoc {

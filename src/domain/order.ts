@@ -1,5 +1,5 @@
 /**
- * One order model for every source (CONTRACT §5): partner `order.created` events and orders that a
+ * One order model for every source (docs/attribution.md): partner `order.created` events and orders that a
  * target platform reports (its webhooks or its order report). Pure: no I/O.
  */
 import { applyBps, type Money } from './money.js';

@@ -1,5 +1,5 @@
 /**
- * Tracked links (CONTRACT §4). A code is derived from (partner, show, target, product) with a keyed
+ * Tracked links (docs/attribution.md). A code is derived from (partner, show, target, product) with a keyed
  * hash, so it is unique per triple, the same on every retry (no race, no index), and unguessable.
  */
 import type { SecretBox } from '../lib/crypto.js';

@@ -1,4 +1,4 @@
-/** `npm start`: API + workers + scheduler in one process. */
+/** `npm start`: API + workers + scheduler + video relay (with its ingest edge) in one process. */
 import { main } from './process.js';
 
-await main(['api', 'worker', 'scheduler']);
+await main(['api', 'worker', 'scheduler', 'relay']);

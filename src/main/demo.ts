@@ -2,7 +2,8 @@
  * `npm run demo`: simulators + the whole service in this process, one scripted show end to end
  * (scheduled → live → pins → clicks → orders → refund → ended → reconciliation), driven through
  * the public HTTP API exactly as a partner and an operator would, then a per-platform account of
- * what happened and the attribution report. Uses REDIS_URL (or the CONTRACT §1 default) with a
+ * what happened and the attribution report. The partner's encoder is a real ffmpeg publishing a
+ * test pattern once to the show's ingest; the relay pushes it to every platform's RTMP sink. Uses REDIS_URL (or the README "What happens with no configuration" default) with a
  * throw-away key prefix, so it never touches other data.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,6 +19,8 @@ import { startSimulators } from '../simulators/sim.server.js';
 import { supportedPlatforms } from '../targets/target.registry.js';
 import type { Platform } from '../targets/target.adapter.js';
 import { startRoles } from './process.js';
+import { spawn } from 'node:child_process';
+import { ffmpegPath } from '../lib/ffmpeg-path.js';
 import { freePort } from '../lib/net.js';
 
 /**
@@ -52,9 +55,10 @@ const config = loadConfig(undefined, undefined, {
     DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-demo-')),
     ALLOW_PRIVATE_DESTINATIONS: 'true',
     SWEEP_INTERVAL_MS: '1000',
+    RELAY_RTMP_PORT: '0',
   },
 });
-const service = await startRoles(['api', 'worker', 'scheduler'], config, { logger: false });
+const service = await startRoles(['api', 'worker', 'scheduler', 'relay'], config, { logger: false });
 const api = service.url!.replace('localhost', '127.0.0.1');
 say(`simulators on ${sim.url}, Syndicast on ${api} (redis: ${service.runtime.redisInfo.source})`);
 
@@ -118,6 +122,7 @@ interface MirrorView {
   externalId: string | null;
   url: string | null;
   ingest?: { url: string; streamKey: string };
+  relay: { state: string; bitrateKbps: number; bytesSent: number; restarts: number; lastError: string | null };
   pins: { productId: string; state: string; linkUrl: string | null }[];
   lastError: string | null;
 }
@@ -148,16 +153,39 @@ const show = { id: showId, title: 'Holiday Glow — live', scheduledAt: new Date
 
 await send('show.scheduled', { show });
 let ms = await until('mirrors provisioned', (m) => m.state === 'ready' || m.state === 'action_required');
-for (const m of ms.filter((x) => x.state === 'action_required')) {
-  say(`${m.platform}: action required — ${m.lastError}`);
-  const hand = await call<{ externalId: string }>('POST', `${sim.url}/_sim/${m.platform}/shows`, { title: show.title });
-  await call('PUT', `/v1/partners/${partnerId}/shows/${showId}/mirrors/${m.targetId}`, { externalId: hand.body.externalId });
-  say(`operator linked the ${m.platform} show ${hand.body.externalId} by hand`);
+// Platforms whose API gives no RTMP ingest: the operator makes the show in the platform's app and links it
+// with the address that app shows, so the relay can push there too.
+for (const m of ms.filter((x) => x.state === 'action_required' || !x.ingest)) {
+  if (m.state === 'action_required') say(`${m.platform}: action required — ${m.lastError}`);
+  const hand = await call<{ externalId: string; ingest: { url: string; streamKey: string } }>('POST', `${sim.url}/_sim/${m.platform}/shows`, { title: show.title });
+  await call('PUT', `/v1/partners/${partnerId}/shows/${showId}/mirrors/${m.targetId}`, { externalId: hand.body.externalId, ingest: hand.body.ingest });
+  say(`operator linked the ${m.platform} show ${hand.body.externalId} by hand, with its RTMP ingest`);
 }
-ms = await until('ready for the encoder', (m) => m.state === 'ready');
-for (const m of ms.filter((x) => x.ingest)) say(`${m.platform} ingest: ${m.ingest!.url} (stream key ${m.ingest!.streamKey.slice(0, 4)}…)`);
+ms = await until('ready for the encoder', (m) => m.state === 'ready' && !!m.ingest);
+for (const m of ms) say(`${m.platform} ingest: ${m.ingest!.url} (stream key ${m.ingest!.streamKey.slice(0, 4)}…)`);
 
+// The partner's encoder: one publish of a test pattern with sound (H.264 + AAC) to the show's own ingest.
+const ingest = (await call<{ show: { ingest: { url: string; streamKey: string } } }>('GET', `/v1/partners/${partnerId}/shows/${showId}`)).body.show.ingest;
+say(`the partner's encoder publishes once to ${ingest.url}/${ingest.streamKey.slice(0, 6)}… (ffmpeg test pattern)`);
 await send('show.live', { show: { ...show, state: 'live' } });
+const encoder = spawn(
+  ffmpegPath(config.ffmpegPath),
+  ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-b:v', '1500k', '-g', '30', '-c:a', 'aac', '-b:a', '96k', '-f', 'flv', `${ingest.url}/${ingest.streamKey}`],
+  { stdio: 'ignore' },
+);
+ms = await until('video relayed to every platform', (m) => m.relay.state === 'sending', 60_000);
+await sleep(3000);
+console.log('\n=== Video relay: one publish in, one supervised ffmpeg per platform out ===');
+for (const m of await mirrors()) {
+  const key = ms.find((x) => x.targetId === m.targetId)?.ingest?.streamKey;
+  const sink = (await call<{ streamKey: string; bytes: number; videoCodec: string | null; audioCodec: string | null; publishing: boolean }[]>('GET', `${sim.url}/_sim/${m.platform}/streams`)).body.find((x) => x.streamKey === key);
+  console.log(
+    `  ${m.platform.padEnd(9)} relay ${m.relay.state.padEnd(8)} ${String(m.relay.bitrateKbps).padStart(5)} kbit/s  sent ${String(m.relay.bytesSent).padStart(9)} B  restarts ${m.relay.restarts}` +
+      `  | sink: ${sink?.publishing ? 'receiving' : 'idle'} ${String(sink?.bytes ?? 0).padStart(9)} B ${sink?.videoCodec ?? '-'}/${sink?.audioCodec ?? '-'}`,
+  );
+}
+console.log('');
 // On Bambuser the host going live in the Bambuser app is what starts the show (no API for it).
 const bambuserSim = sim.simulators.get('bambuser') as unknown as { startBroadcast?: (id: string) => void; stopBroadcast?: (id: string) => void } | undefined;
 for (const m of ms.filter((x) => x.platform === 'bambuser' && x.externalId)) bambuserSim?.startBroadcast?.(m.externalId!);
@@ -201,9 +229,11 @@ for (const m of ms) {
   say(`${m.platform}: a buyer ordered Glow Serum inside the platform (order ${r.body.orderId}; ${reach})`);
 }
 
+encoder.kill('SIGTERM');
 await send('show.ended', { show: { ...show, state: 'ended', pinnedProductIds: ['lip-oil'] } });
 for (const m of ms.filter((x) => x.platform === 'bambuser' && x.externalId)) bambuserSim?.stopBroadcast?.(m.externalId!);
 await until('ended', (m) => m.state === 'ended');
+await until('relay stopped', (m) => m.relay.state === 'stopped');
 await sleep(1500); // let attribution jobs drain
 
 const recon = await call<{ id: string }>('POST', `/v1/partners/${partnerId}/reconciliations`, { from: new Date(t0 - 3600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() });

@@ -13,11 +13,17 @@ import { startAttributionWorker } from '../attribution/attribution.worker.js';
 import { SweepService } from '../mirror/sweep.service.js';
 import { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import { startReconcileWorker } from '../reconcile/reconcile.worker.js';
-import { RedisUnavailableError } from '../store/embedded-redis.js';
+import { StartupError } from '../store/embedded-redis.js';
+import { serveProcessMetrics } from '../lib/metrics.js';
 import { createRuntime, type Runtime } from './runtime.js';
+import { FfmpegNotFoundError, ffmpegPath } from '../lib/ffmpeg-path.js';
+import { relayUpdatedHook } from '../outbound/mirror-updated.js';
+import { startIngestEdge, type IngestEdge } from '../relay/ingest.edge.js';
+import { RelayService } from '../relay/relay.service.js';
 import { startScheduler, type SchedulerHandle } from './scheduler.js';
 
-export type Role = 'api' | 'worker' | 'scheduler';
+/** `edge`: the RTMP ingest edge alone (part of `relay` unless RELAY_EDGE=none; tests run it apart). */
+export type Role = 'api' | 'worker' | 'scheduler' | 'relay' | 'edge';
 
 export interface Started {
   runtime: Runtime;
@@ -25,12 +31,16 @@ export interface Started {
   url?: string;
   workers: Worker[];
   scheduler?: SchedulerHandle;
+  edge?: IngestEdge;
+  relay?: RelayService;
+  /** Worker / scheduler processes with METRICS_PORT: where their /metrics is served. */
+  metricsUrl?: string;
   stop(): Promise<void>;
 }
 
 export async function startRoles(roles: Role[], config: Config, opts: { logger?: boolean } = {}): Promise<Started> {
   // A process that serves HTTP gets the fail-fast command client whatever other roles share it: a
-  // request must be answered 503 while Redis is down, not queued until it is back (CONTRACT §3). Its
+  // request must be answered 503 while Redis is down, not queued until it is back (the external contract §3). Its
   // workers' own commands then fail fast too and BullMQ retries the job; the BullMQ workers keep
   // their blocking connections (`bullConnection('worker')`, maxRetriesPerRequest: null).
   const rt = await createRuntime(config, roles.includes('api') ? 'api' : 'worker');
@@ -43,6 +53,11 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       concurrency: config.workerConcurrency,
       lockMs: config.workerLockMs,
       log: rt.log.child({ module: 'sync-worker' }),
+      onRun: async (job, outcome, durationMs, error) => {
+        await rt.activity
+          .append(job.partnerId, job.showId, { kind: 'sync', targetId: job.targetId, outcome, durationMs, ...(error ? { error } : {}) })
+          .catch((err: unknown) => rt.log.warn({ err, ...job }, 'could not record a sync run'));
+      },
     });
     started.workers.push(
       startAttributionWorker(rt.attribution, {
@@ -71,14 +86,58 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       sweepIntervalMs: config.sweepIntervalMs,
       log: rt.log,
       reconcile: { partners: rt.partners, service: rt.reconcile },
+      readiness: rt.readiness,
     });
+  }
+  if (roles.includes('edge') || (roles.includes('relay') && config.relayEdge === 'embedded')) {
+    started.edge = await startIngestEdge({
+      port: config.relayRtmpPort,
+      host: config.host,
+      relay: rt.relay,
+      shows: rt.shows,
+      log: rt.log.child({ module: 'ingest-edge' }),
+      internalUrl: config.relayEdgeInternalUrl,
+    });
+    rt.setRelayEdgePort(started.edge.port);
+  }
+  if (roles.includes('relay')) {
+    const onRelayChange = relayUpdatedHook(rt.outbound);
+    const edge = started.edge;
+    started.relay = new RelayService({
+      relay: rt.relay,
+      shows: rt.shows,
+      partners: rt.partners,
+      box: rt.box,
+      destinations: rt.destinations,
+      ffmpeg: ffmpegPath(config.ffmpegPath),
+      log: rt.log.child({ module: 'relay' }),
+      leaseMs: config.relayLeaseMs,
+      pollMs: config.relayPollMs,
+      stallMs: config.relayStallMs,
+      edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
+      onStateChange: async (partnerId, showId, mirror, status) => {
+        await onRelayChange(partnerId, showId, mirror, status);
+        // Video reaches the platform: a mirror waiting for it can go live now, not at its next retry.
+        if (status.state === 'sending' && mirror.state === 'ready') await rt.syncProducer.enqueue(mirror.platform, { partnerId, showId, targetId: mirror.targetId });
+      },
+    });
+    started.relay.start();
   }
   if (roles.includes('api')) {
     const app = await buildApp(rt, { logger: opts.logger ?? true });
     started.url = await app.listen({ port: config.port, host: config.host });
     started.app = app;
   }
+  let metricsServer: { url: string; close(): Promise<void> } | undefined;
+  if (!roles.includes('api') && config.metricsPort !== undefined) {
+    metricsServer = await serveProcessMetrics(config.host, config.metricsPort);
+    started.metricsUrl = metricsServer.url;
+  }
   started.stop = async () => {
+    // ffmpeg children first: none may outlive this process.
+    await started.relay?.close();
+    await started.edge?.close();
+    await metricsServer?.close();
     await started.app?.close();
     await Promise.all(started.workers.map((w) => w.close()));
     await started.scheduler?.close();
@@ -104,7 +163,7 @@ export async function main(roles: Role[]): Promise<void> {
   try {
     started = await startRoles(roles, config);
   } catch (err) {
-    if (err instanceof RedisUnavailableError) {
+    if (err instanceof StartupError || err instanceof FfmpegNotFoundError) {
       process.stderr.write(`\n${err.message}\n\n`);
       process.exit(1);
     }
@@ -112,7 +171,7 @@ export async function main(roles: Role[]): Promise<void> {
   }
   const { runtime } = started;
   runtime.log.info(
-    { roles, url: started.url, redis: runtime.redisInfo.source, dataDir: config.dataDir },
+    { roles, url: started.url, metrics: started.metricsUrl, redis: runtime.redisInfo.source, dataDir: config.dataDir },
     `syndicast started (${roles.join(', ')})${started.url ? ` on ${started.url}` : ''}; redis: ${runtime.redisInfo.source}`,
   );
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {

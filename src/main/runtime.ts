@@ -12,6 +12,7 @@ import { createLogger } from '../lib/logger.js';
 import { AttributionService } from '../attribution/attribution.service.js';
 import { LinkService } from '../links/link.service.js';
 import { SyncService } from '../mirror/sync.service.js';
+import { ReadinessService } from '../mirror/readiness.service.js';
 import { SyncProducer } from '../queues/queues.js';
 import { mirrorUpdatedHook } from '../outbound/mirror-updated.js';
 import { createOutbound } from '../outbound/outbound.module.js';
@@ -20,17 +21,22 @@ import type { OutboundService } from '../outbound/outbound.service.js';
 import { AttributionProducer } from '../queues/attribution.queue.js';
 import { AttributionRepository } from '../store/attribution.repository.js';
 import { ReconcileRepository } from '../store/reconcile.repository.js';
+import { ShowActivityRepository } from '../store/show-activity.repository.js';
+import { SessionRepository } from '../store/session.repository.js';
 import { ReconcileService } from '../reconcile/reconcile.service.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
 import { IngestService } from '../sources/ingest.service.js';
 import { ApiKeyRepository } from '../store/apikey.repository.js';
-import { resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
+import { AuditRepository } from '../store/audit.repository.js';
+import { printableUrl, RedisUnavailableError, resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
 import { IntentRepository } from '../store/intent.repository.js';
+import { ReplicaAck } from '../store/replica-ack.js';
 import { Keys } from '../store/keys.js';
 import { PartnerRepository } from '../store/partner.repository.js';
 import { createRedis, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
 import { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
 import { WebhookIdClaims } from '../store/webhook-id.repository.js';
+import { RelayRepository } from '../store/relay.repository.js';
 
 export interface Runtime {
   config: Config;
@@ -46,6 +52,8 @@ export interface Runtime {
   adminApiKey: string;
   partners: PartnerRepository;
   apiKeys: ApiKeyRepository;
+  /** Operator actions (who, what, when, on which partner/show/target). */
+  audit: AuditRepository;
   shows: ShowRepository;
   orderEvents: OrderEventRepository;
   /** Partner-wide claims of inbound webhook-ids. */
@@ -62,6 +70,23 @@ export interface Runtime {
   attributionProducer: AttributionProducer;
   attribution: AttributionService;
   reconcile: ReconcileService;
+  /** `await replicaAck.confirm()` before acknowledging a write: WAIT for replicas where configured. */
+  replicaAck: ReplicaAck;
+  /** Video relay state: ingest keys, sources, relay statuses, leases (README "Video relay"). */
+  relay: RelayRepository;
+  /** What partners publish to (RELAY_PUBLIC_URL, or derived from HOST and the edge's port). */
+  relayPublicUrl(): string;
+  /** The embedded edge of this process tells the runtime its port (RELAY_RTMP_PORT=0 in tests). */
+  setRelayEdgePort(port: number): void;
+  /** Pre-show readiness checks of the mirrors (scheduler tick; results on the show view and as mirror.updated). */
+  readiness: ReadinessService;
+  reconciliations: ReconcileRepository;
+  /** Sync runs and mirror changes per show (the ops console's timeline). */
+  activity: ShowActivityRepository;
+  /** The connection the API's queue producers share (the queue dashboard's handles use it too). */
+  producerConnection: ConnectionOptions;
+  /** Ops console sessions (the cookie that opens /admin/queues). */
+  sessions: SessionRepository;
   close(): Promise<void>;
 }
 
@@ -74,7 +99,13 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const target = { url: redisInfo.url || undefined, clusterNodes: config.redisClusterNodes };
   const redis = createRedis(target, role);
   redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
-  await waitForRedis(redis, 15_000);
+  try {
+    await waitForRedis(redis, 15_000);
+  } catch (err) {
+    redis.disconnect();
+    const where = config.redisClusterNodes ? `the Redis Cluster nodes REDIS_CLUSTER_NODES=${config.redisClusterNodes}` : `Redis at ${printableUrl(redisInfo.url)}`;
+    throw new RedisUnavailableError(`Syndicast could not get a ready connection to ${where} within 15 s (${(err as Error).message}). Check that the server runs, answers from this host and accepts the password/TLS settings in the URL.`);
+  }
 
   const keys = new Keys(config.keyPrefix);
   const box = new SecretBox(secrets.secretsKey, (config.secretsKeyPrevious ?? '').split(','));
@@ -85,6 +116,9 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400);
   const links = new LinkService(redis, keys, box, config.publicBaseUrl);
   const destinations = destinationGuard({ allowPrivate: config.allowPrivateDestinations });
+  const relay = new RelayRepository(redis, keys, box);
+  let edgePort = config.relayRtmpPort;
+  const relayPublicUrl = (): string => (config.relayPublicUrl ?? `rtmp://${config.host}:${edgePort}/live`).replace(/\/+$/, '');
   // BullMQ gets a dedicated client per Queue/Worker; the API's producers fail fast like the API itself.
   const owned: RedisClient[] = [];
   const bullConnection = (r: ConnectionRole): ConnectionOptions => {
@@ -94,6 +128,9 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     return c as ConnectionOptions;
   };
   const producerConn = bullConnection(role);
+  // The API's producer fails fast (no offline queue), and BullMQ takes a Cluster in state 'connect' for
+  // ready: without this wait the first job added right after startup fails with "Cluster isn't ready".
+  await waitForRedis(producerConn as RedisClient, 15_000);
   const syncProducer = new SyncProducer(producerConn, keys, config.syncShards);
   const { outbound, delivery } = createOutbound({ redis, keys, box, config, connection: producerConn, log });
   const attributionProducer = new AttributionProducer(producerConn, keys);
@@ -118,6 +155,8 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       await outbound.emit(partnerId, 'attribution.order_attributed', payload, idempotencyKey);
     },
   });
+  const activity = new ShowActivityRepository(redis, keys);
+  const notifyPartner = mirrorUpdatedHook(outbound, log.child({ module: 'outbound' }));
   const syncService = new SyncService({
     redis,
     keys,
@@ -135,10 +174,28 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     onRemoteIndexed: async (partnerId, targetId, externalId) => {
       await attribution.attributeWaiting(partnerId, targetId, externalId);
     },
-    onMirrorChanged: mirrorUpdatedHook(outbound, log.child({ module: 'outbound' })),
+    onMirrorChanged: async (partnerId, showId, m) => {
+      await notifyPartner(partnerId, showId, m);
+      // After the partner was told (a failed emit retries the sync, which would record it twice).
+      const pinned = Object.entries(m.pins).filter(([, p]) => p.state === 'pinned').map(([id]) => id).sort();
+      await activity
+        .append(partnerId, showId, { kind: 'mirror', targetId: m.targetId, platform: m.platform, state: m.state, externalId: m.remote?.externalId ?? null, pinned, lastError: m.lastError })
+        .catch((err: unknown) => log.warn({ err, partnerId, showId, targetId: m.targetId }, 'could not record mirror activity'));
+    },
+    videoGate: async (partnerId, showId, mirror) => {
+      if (!mirror.remote?.ingest && !mirror.operatorIngest) return null;
+      // Only where the video comes through our relay: a deployment without a relay role (the partner
+      // pushes to each platform itself) goes live as before.
+      if (!(await relay.relayRunning())) return null;
+      const [status] = await relay.statuses(partnerId, showId, [mirror.targetId]);
+      if (status?.state === 'sending') return null;
+      return `the relay to this mirror is ${status?.state ?? 'idle'}${status?.lastError ? ` (${status.lastError})` : ''}`;
+    },
   });
+  const replicaAck = new ReplicaAck([redis, producerConn as RedisClient], ReplicaAck.replicasFor(config.redisWaitReplicas, redis), config.redisWaitTimeoutMs, log.child({ module: 'redis' }));
+  const reconciliations = new ReconcileRepository(redis, keys);
   const reconcile = new ReconcileService({
-    repo: new ReconcileRepository(redis, keys),
+    repo: reconciliations,
     partners,
     attribution,
     outbound,
@@ -160,6 +217,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     adminApiKey: secrets.adminApiKey,
     partners,
     apiKeys: new ApiKeyRepository(redis, keys),
+    audit: new AuditRepository(redis, keys),
     shows,
     orderEvents,
     webhookIds,
@@ -169,10 +227,21 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     ingest,
     syncService,
     reconcile,
+    replicaAck,
+    readiness: new ReadinessService({ redis, keys, box, shows, partners, outbound, adapterFor: (t) => syncService.adapterFor(t), forgetAdapter: (id) => syncService.forgetAdapter(id), log: log.child({ module: 'readiness' }) }),
+    reconciliations,
+    activity,
+    sessions: new SessionRepository(redis, keys, 8 * 3600),
+    producerConnection: producerConn,
     outbound,
     delivery,
     attributionProducer,
     attribution,
+    relay,
+    relayPublicUrl,
+    setRelayEdgePort: (port) => {
+      edgePort = port;
+    },
     close: async () => {
       await syncProducer.close();
       await outbound.close();

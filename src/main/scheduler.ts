@@ -14,6 +14,7 @@ import type { ReconcileService } from '../reconcile/reconcile.service.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
 const RECONCILE_SCHEDULES_EVERY_MS = 60_000;
+const READINESS_EVERY_MS = 60_000;
 
 export interface SchedulerHandle {
   close(): Promise<void>;
@@ -29,6 +30,8 @@ export interface SchedulerOptions {
   log: Logger;
   /** Reconciliation per partner cron; omitted in tests that only need the sweep. */
   reconcile?: { partners: PartnerRepository; service: ReconcileService };
+  /** Pre-show readiness checks, every READINESS_EVERY_MS. */
+  readiness?: { sweep(): Promise<{ checked: number }> };
 }
 
 export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerHandle> {
@@ -53,6 +56,10 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
     await queue.upsertJobScheduler('reconcile-schedules', { every: RECONCILE_SCHEDULES_EVERY_MS }, { name: 'reconcile-schedules', opts: { removeOnComplete: true, removeOnFail: 100 } });
   }
 
+  if (opts.readiness) {
+    await queue.upsertJobScheduler('readiness', { every: READINESS_EVERY_MS }, { name: 'readiness', opts: { removeOnComplete: true, removeOnFail: 100 } });
+  }
+
   const worker = new Worker(
     SCHEDULER_QUEUE,
     async (job) => {
@@ -62,6 +69,8 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
           const orders = opts.orderSweep ? await opts.orderSweep.sweep() : null;
           return { shows, orders };
         }
+        case 'readiness':
+          return opts.readiness ? (await opts.readiness.sweep()).checked : 0;
         case 'reconcile-schedules':
           return syncReconcileSchedules();
         case 'reconcile-partner': {

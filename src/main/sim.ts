@@ -1,6 +1,6 @@
 /**
- * `npm run sim`: the platform simulators alone (CONTRACT §9) on SIM_PORT (default 4100).
- * Settings (SIM_PORT, SIM_HOST, SIM_LOG) are read by src/config like everything else.
+ * `npm run sim`: the platform simulators alone (README "Platforms") on SIM_PORT (default 4100).
+ * Settings (SIM_PORT, SIM_HOST, SIM_LOG, SIM_RTMP_PORT) are read by src/config like everything else.
  */
 import { ConfigError, loadSimConfig } from '../config/config.js';
 import { startSimulators } from '../simulators/sim.server.js';
@@ -13,9 +13,9 @@ try {
   process.exit(1);
 }
 const { port, host } = simConfig;
-const server = await startSimulators({ port, host, logger: simConfig.log });
+const server = await startSimulators({ port, host, logger: simConfig.log, rtmpPort: simConfig.rtmpPort });
 const platforms = [...server.simulators.keys()];
-console.log(`Platform simulators listening on ${server.url}`);
+console.log(`Platform simulators listening on ${server.url}, RTMP sinks on ${server.rtmpUrl}`);
 for (const p of platforms) console.log(`  ${p}: baseUrl ${server.url}/${p}   control: ${server.url}/_sim/${p}/...`);
 
 let closing = false;

@@ -1,21 +1,40 @@
-/** The show status document of CONTRACT §2: desired show + one entry per mirror. */
+/** The show status document of README / OpenAPI at /docs: desired show + one entry per mirror. */
 import type { DesiredShow } from '../domain/desired-state.js';
 import type { MirrorDoc } from '../domain/mirror.js';
 import type { TargetRecord } from '../store/partner.repository.js';
+import type { RelayStatus } from '../store/relay.repository.js';
+import type { Readiness } from './readiness.service.js';
 
-export interface MirrorView {
+/** What the view may show of the video relay (README "Video relay"); stream keys only to who may see them. */
+export interface RelayViewInput {
+  /** The show's own ingest; `streamKey` absent for callers who may not see it (viewer keys). */
+  ingest: { url: string; streamKey?: string };
+  /** Each target's relay status, in the order of `targets`. */
+  relay: (RelayStatus | null)[];
+  /** Each mirror's ingest (platform's or operator's), in the order of `targets`. */
+  mirrorIngest: ({ url: string; streamKey: string } | undefined)[];
+  /** Operator and admin keys see mirror stream keys; viewer and partner keys the url alone (the external contract §2). */
+  revealMirrorKeys: boolean;
+}
+
+const IDLE: RelayStatus = { state: 'idle', bitrateKbps: 0, bytesSent: 0, since: '', restarts: 0, lastError: null };
+
+export type MirrorView = {
   targetId: string;
   platform: string;
   state: string;
   externalId: string | null;
   url: string | null;
-  ingest?: { url: string; streamKey: string };
+  ingest?: { url: string; streamKey?: string };
+  relay: Omit<RelayStatus, 'since'> & { since: string | null };
   pins: { productId: string; state: string; linkUrl: string | null }[];
   lastError: string | null;
   updatedAt: string | null;
-}
+  /** Pre-show readiness (from 30 min before the start; src/mirror/readiness.service.ts). */
+  readiness?: Readiness;
+};
 
-export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[]) {
+export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[], video: RelayViewInput, readiness: (Readiness | null)[] = []) {
   const show = {
     id: desired.showId,
     title: desired.title,
@@ -26,6 +45,7 @@ export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors:
     products: [...desired.products.values()],
     pinnedProductIds: [...desired.pinned].sort(),
     version: desired.version,
+    ingest: video.ingest,
   };
   const views: MirrorView[] = [];
   targets.forEach((t, i) => {
@@ -40,16 +60,20 @@ export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors:
       if (!pins.has(productId)) pins.set(productId, { productId, state: 'pending', linkUrl: null });
     }
     const state = m?.state ?? 'pending';
+    const ingest = video.mirrorIngest[i];
+    const relay = video.relay[i] ?? IDLE;
     views.push({
       targetId: t.id,
       platform: t.platform,
       state,
       externalId: m?.remote?.externalId ?? null,
       url: m?.remote?.url ?? null,
-      ...(m?.remote?.ingest && (state === 'ready' || state === 'live') ? { ingest: m.remote.ingest } : {}),
+      ...(ingest && (state === 'ready' || state === 'live') ? { ingest: video.revealMirrorKeys ? ingest : { url: ingest.url } } : {}),
+      relay: { ...relay, since: relay.since || null },
       pins: [...pins.values()].sort((a, b) => a.productId.localeCompare(b.productId)),
       lastError: m?.lastError ?? null,
       updatedAt: m?.updatedAt ?? null,
+      ...(readiness[i] && desired.state === 'scheduled' ? { readiness: readiness[i] } : {}),
     });
   });
   return { show, mirrors: views };

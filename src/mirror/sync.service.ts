@@ -25,6 +25,8 @@ import { adapterFactory, limiterId, PLATFORM_LIMITS } from '../targets/target.re
 import { backoffMs, withJitter } from './backoff.js';
 import type { SyncJob } from '../queues/queues.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
+import { instrument } from '../targets/instrumented.js';
+import { rateLimitWaits, rateLimitWaitSeconds } from '../lib/metrics.js';
 
 export type SyncOutcome =
   | { kind: 'done'; state: MirrorDoc['state'] | 'none' }
@@ -52,11 +54,18 @@ export interface SyncDeps {
    * it (attribution: AttributionService.attributeWaiting).
    */
   onRemoteIndexed?: (partnerId: string, targetId: string, externalId: string) => Promise<void>;
+  /**
+   * Video gate (issue 10 item 3): before a mirror with an ingest goes live, why it must wait for video
+   * (null: go). The relay answers "not sending yet" while the show's stream is relayed through us.
+   */
+  videoGate?: (partnerId: string, showId: string, mirror: MirrorDoc, desired: DesiredShow) => Promise<string | null>;
   /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
   onMirrorChanged?: (partnerId: string, showId: string, mirror: MirrorDoc) => Promise<void>;
 }
 
 const MAX_ROUNDS = 5;
+/** How soon a mirror waiting for its relayed video looks again (the relay also asks for a sync once it sends). */
+const VIDEO_WAIT_MS = 2_000;
 
 /** Who is running a sync: the BullMQ job's lock token (a takeover after a stall has a new one). */
 export interface SyncRun {
@@ -99,13 +108,18 @@ export class SyncService {
     return adapter;
   }
 
+  /** Drops the cached adapter of a target (and its in-memory token memo): the next call builds a fresh one. */
+  forgetAdapter(targetId: string): void {
+    this.adapters.delete(targetId);
+  }
+
   private buildAdapter(target: TargetRecord, log: Logger): TargetAdapter | null {
     const factory = adapterFactory(target.platform);
     if (!factory) return null;
     const { redis, keys, box } = this.deps;
     const credentials = this.deps.partners.openCredentials(target);
     // Targets on the same platform account share its limits (and its blocks after a 429 or quota).
-    return factory({
+    return instrument(factory({
       target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials },
       tokens: new RedisTokenStore(redis, keys, box, target.id),
       limiter: new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]),
@@ -113,7 +127,7 @@ export class SyncService {
       timeoutMs: this.deps.timeoutMs,
       settings: this.deps.platformSettings,
       destinations: this.deps.destinations,
-    });
+    }));
   }
 
   /**
@@ -233,6 +247,8 @@ export class SyncService {
       case 'rate_limited': {
         const delayMs = withJitter((err as RateLimitedError).delayMs);
         mirror.lastError = `waiting ${Math.ceil(delayMs / 1000)} s: ${msg}`;
+        rateLimitWaits.inc({ platform: target.platform });
+        rateLimitWaitSeconds.inc({ platform: target.platform }, delayMs / 1000);
         log.info({ delayMs, reason: err.reason }, 'rate limited; sync delayed');
         return { kind: 'delay', delayMs, reason: 'rate_limited' };
       }
@@ -344,6 +360,9 @@ export class SyncService {
         mirror.state = 'ended';
         return undefined;
       }
+      // A platform must not go live before the relayed video reaches it (YouTube refuses anyway).
+      const wait = this.deps.videoGate ? await this.deps.videoGate(job.partnerId, job.showId, mirror, desired) : null;
+      if (wait) throw new RetryableError(`waiting for video: ${wait}`, { reason: 'waiting_for_video', delayMs: VIDEO_WAIT_MS });
       if (caps.lifecycle) await adapter.startShow(remote, this.op(job, mirror, 'start'));
       mirror.state = 'live';
       mirror.wentLive = true;
@@ -355,6 +374,15 @@ export class SyncService {
       if (desired.state === 'ended') {
         if (caps.lifecycle) await adapter.endShow(remote, this.op(job, mirror, 'end'));
         mirror.state = 'ended';
+        // The show is over: nothing stays pinned on it (the platform shows no live pin after the end).
+        const at = new Date().toISOString();
+        for (const mp of Object.values(mirror.pins)) {
+          if (mp.state !== 'pinned' && mp.state !== 'pending') continue;
+          mp.state = 'unpinned';
+          mp.at = at;
+          mp.dueAt = undefined;
+        }
+        return undefined;
       }
       return wakeAt;
     }

@@ -1,10 +1,13 @@
 /** BullMQ workers for the per-platform, per-shard sync queues. */
+import { traced } from '../lib/request-context.js';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import { allSyncQueueNames, type SyncJob } from '../queues/queues.js';
 import type { SyncService } from './sync.service.js';
+import { bounded, syncJobDuration } from '../lib/metrics.js';
+import { PLATFORMS } from '../targets/target.adapter.js';
 
 const SyncJobSchema = z.object({ partnerId: z.string().min(1), showId: z.string().min(1), targetId: z.string().min(1) });
 
@@ -15,7 +18,11 @@ export interface SyncWorkerOptions {
   concurrency: number;
   log: Logger;
   lockMs?: number;
+  /** After each run: what it came to (the ops console's timeline of sync attempts). Must not throw. */
+  onRun?: RunObserver;
 }
+
+export type RunObserver = (job: SyncJob, outcome: string, durationMs: number, error?: string) => Promise<void>;
 
 /**
  * Runs of this process, by queue and job id, so that a lock BullMQ could not renew (the job is
@@ -36,18 +43,27 @@ export class SyncRuns {
   }
 }
 
-export function createSyncProcessor(service: SyncService, runs: SyncRuns = new SyncRuns()) {
+export function createSyncProcessor(service: SyncService, runs: SyncRuns = new SyncRuns(), onRun?: RunObserver) {
   return async (job: Job<SyncJob>, token?: string): Promise<string> => {
     const data = SyncJobSchema.parse(job.data);
     // The job's lock token is the run's identity: a takeover after a stall has a new one, and the
     // intents it owns are fenced against the stalled run (src/store/intent.repository.ts).
     const signal = runs.start(job.queueName, job.id);
+    const platform = bounded(/^sync-([a-z]+)-\d+$/.exec(job.queueName)?.[1], PLATFORMS);
+    const end = syncJobDuration.startTimer({ platform });
+    const t0 = Date.now();
     let outcome;
     try {
       outcome = await service.sync(data, { ...(token ? { token } : {}), signal });
+      end({ result: outcome.kind === 'delay' ? 'delayed' : 'done' });
+    } catch (err) {
+      end({ result: 'error' });
+      await onRun?.(data, 'error', Date.now() - t0, err instanceof Error ? err.message : String(err));
+      throw err;
     } finally {
       runs.end(job.queueName, job.id);
     }
+    await onRun?.(data, outcome.kind === 'delay' ? 'delayed' : outcome.state, Date.now() - t0, outcome.kind === 'delay' ? outcome.reason : undefined);
     if (outcome.kind === 'delay') {
       // A wait is a delayed job, not a sleeping handler; it keeps its deduplication id meanwhile.
       await job.moveToDelayed(Date.now() + outcome.delayMs, token);
@@ -59,7 +75,7 @@ export function createSyncProcessor(service: SyncService, runs: SyncRuns = new S
 
 export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions): Worker[] {
   const runs = new SyncRuns();
-  const processor = createSyncProcessor(service, runs);
+  const processor = traced(opts.log, createSyncProcessor(service, runs, opts.onRun));
   return allSyncQueueNames(opts.shards).map(({ name }) => {
     const w = new Worker<SyncJob, string>(name, processor, {
       connection: opts.connection,

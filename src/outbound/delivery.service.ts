@@ -1,5 +1,5 @@
 /**
- * One delivery attempt of a message to an endpoint, and what to do next (CONTRACT §8).
+ * One delivery attempt of a message to an endpoint, and what to do next (README "Outbound webhooks").
  *
  * - 2xx: delivered; the endpoint's failure clock stops.
  * - 410 Gone: the endpoint is disabled at once; no retry.

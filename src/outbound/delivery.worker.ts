@@ -1,4 +1,6 @@
 /** BullMQ worker for the `delivery` queue: one attempt per run of the handler, waits as delayed jobs. */
+import { traced } from '../lib/request-context.js';
+import { deliveryAttempts } from '../lib/metrics.js';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -21,6 +23,7 @@ export function createDeliveryProcessor(service: DeliveryService) {
   return async (job: Job<DeliveryJob>, token?: string): Promise<string> => {
     const data = DeliveryJobSchema.parse(job.data);
     const outcome = await service.deliver(data);
+    deliveryAttempts.inc({ outcome: outcome.kind });
     if (outcome.kind === 'retry') {
       // The next attempt is a delayed job, not a sleeping handler; the job id (and webhook-id) stay.
       await job.moveToDelayed(Date.now() + outcome.delayMs, token);
@@ -31,7 +34,7 @@ export function createDeliveryProcessor(service: DeliveryService) {
 }
 
 export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWorkerOptions): Worker<DeliveryJob, string> {
-  const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, createDeliveryProcessor(service), {
+  const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, traced(opts.log, createDeliveryProcessor(service)), {
     connection: opts.connection,
     prefix: opts.keys.queuePrefix(DELIVERY_QUEUE),
     concurrency: opts.concurrency,

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { MirrorDoc } from '../domain/mirror.js';
 import type { OutboundService } from './outbound.service.js';
+import type { RelayStatus } from '../store/relay.repository.js';
 
 export interface MirrorUpdatedData {
   showId: string;
@@ -63,5 +64,22 @@ export function mirrorUpdatedHook(outbound: Pick<OutboundService, 'emit'>, log: 
       log.warn({ err, partnerId, showId, targetId: mirror.targetId }, 'could not emit mirror.updated; the sync will retry');
       throw err;
     }
+  };
+}
+
+/**
+ * `mirror.updated` for a change of the mirror's relay state (README "Video relay"): the mirror as last read
+ * plus `relay`. Sent on state changes only (not for byte counts); the key covers the state, when it
+ * was entered and the restart count, so a relay process that reports the same change twice (a lease
+ * takeover re-reporting) sends it once.
+ */
+export function relayUpdatedHook(outbound: Pick<OutboundService, 'emit'>) {
+  return async (partnerId: string, showId: string, mirror: MirrorDoc, relay: RelayStatus): Promise<void> => {
+    const data = { ...mirrorUpdatedData(showId, mirror), relay };
+    const hash = createHash('sha256')
+      .update(JSON.stringify([relay.state, relay.since, relay.restarts, relay.lastError]))
+      .digest('base64url')
+      .slice(0, 22);
+    await outbound.emit(partnerId, 'mirror.updated', data, `relay:${partnerId}:${showId}:${mirror.targetId}:${hash}`);
   };
 }

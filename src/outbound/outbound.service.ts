@@ -1,5 +1,5 @@
 /**
- * Outbound webhooks to partners (CONTRACT §8): endpoints, `emit` (one message per idempotency key,
+ * Outbound webhooks to partners (README "Outbound webhooks"): endpoints, `emit` (one message per idempotency key,
  * one delivery job per subscribed enabled endpoint), manual redelivery and the message view.
  * Attempts themselves are DeliveryService's.
  */

@@ -1,4 +1,4 @@
-/** Outbound webhook event types, message and delivery records (CONTRACT §8). */
+/** Outbound webhook event types, message and delivery records (README "Outbound webhooks"). */
 
 export const OUTBOUND_EVENT_TYPES = ['mirror.updated', 'attribution.order_attributed', 'reconciliation.completed'] as const;
 export type OutboundEventType = (typeof OUTBOUND_EVENT_TYPES)[number];

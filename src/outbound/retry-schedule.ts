@@ -1,5 +1,5 @@
 /**
- * When to try an outbound webhook again (CONTRACT §8: "retried with backoff … for at least 24 h,
+ * When to try an outbound webhook again (README "Outbound webhooks": "retried with backoff … for at least 24 h,
  * honouring Retry-After"). Pure functions; the delivery service feeds them the attempt number.
  *
  * The schedule follows Standard Webhooks / Svix: after the first attempt, retries 5 s, 5 min, 30 min,

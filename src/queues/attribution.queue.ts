@@ -4,6 +4,7 @@
  * same event id again) is one job. The event id is a stream id of the order's own event log, unique
  * only within that order, hence the hash over (partner, order, event id); BullMQ also refuses ':' in ids.
  */
+import { withCurrentRequestId } from '../lib/request-context.js';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { createHash } from 'node:crypto';
 import type { PartnerEvent } from '../domain/events.js';
@@ -15,6 +16,8 @@ export interface AttributionJob {
   partnerId: string;
   eventId: string;
   event: PartnerEvent;
+  /** The request that caused this job (src/lib/request-context.ts). */
+  requestId?: string;
 }
 
 export function orderIdOf(event: PartnerEvent): string | undefined {
@@ -45,7 +48,7 @@ export class AttributionProducer {
   async enqueue(partnerId: string, eventId: string, event: PartnerEvent): Promise<void> {
     const orderId = orderIdOf(event);
     if (!orderId) return;
-    await this.queue.add(event.type, { partnerId, eventId, event }, { ...JOB_OPTS, jobId: attributionJobId(partnerId, orderId, eventId) });
+    await this.queue.add(event.type, withCurrentRequestId({ partnerId, eventId, event }), { ...JOB_OPTS, jobId: attributionJobId(partnerId, orderId, eventId) });
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
  * retried by the handler itself on the webhook schedule (moveToDelayed); BullMQ's own attempts only
  * cover unexpected errors (Redis hiccups, bugs).
  */
+import { withCurrentRequestId } from '../lib/request-context.js';
 import { Queue, type ConnectionOptions, type Job, type JobsOptions } from 'bullmq';
 import type { Keys } from '../store/keys.js';
 
@@ -14,6 +15,8 @@ export interface DeliveryJob {
   endpointId: string;
   /** 1 for the emit, 2… for manual redeliveries. */
   run: number;
+  /** The request (or the job) that caused this delivery (src/lib/request-context.ts). */
+  requestId?: string;
 }
 
 /**
@@ -40,7 +43,7 @@ export class DeliveryProducer {
 
   /** Idempotent: a job id that still exists (waiting, delayed, active, failed) is not added again. */
   async enqueue(job: DeliveryJob): Promise<void> {
-    await this.queue.add('deliver', job, { ...DELIVERY_JOB_OPTS, jobId: deliveryJobId(job) });
+    await this.queue.add('deliver', withCurrentRequestId(job), { ...DELIVERY_JOB_OPTS, jobId: deliveryJobId(job) });
   }
 
   async find(job: Pick<DeliveryJob, 'messageId' | 'endpointId' | 'run'>): Promise<Job<DeliveryJob> | undefined> {

@@ -3,6 +3,7 @@
  * platform never holds up another) and per shard (load spreads across Redis Cluster slots); each
  * queue's BullMQ prefix carries a hash tag.
  */
+import { withCurrentRequestId } from '../lib/request-context.js';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { createHash } from 'node:crypto';
 import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
@@ -12,6 +13,8 @@ export interface SyncJob {
   partnerId: string;
   showId: string;
   targetId: string;
+  /** The request that caused this job (src/lib/request-context.ts); absent for sweeps and schedules. */
+  requestId?: string;
 }
 
 export function shardOf(partnerId: string, showId: string, shards: number): number {
@@ -68,7 +71,7 @@ export class SyncProducer {
     // sync after it finishes, created atomically by BullMQ when the active job completes. Without it,
     // an event arriving after the job's last version check and before BullMQ drops the deduplication
     // id would be deduplicated into the finishing job and never mirrored (ARCHITECTURE pitfalls).
-    await this.queue(platform, shard).add('sync', job, {
+    await this.queue(platform, shard).add('sync', withCurrentRequestId(job), {
       ...SYNC_JOB_OPTS,
       deduplication: { id: syncJobId(job), keepLastIfActive: true },
       ...(delayMs > 0 ? { delay: delayMs } : {}),

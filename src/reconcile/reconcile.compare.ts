@@ -1,5 +1,5 @@
 /**
- * Ledger vs platform report for one target and period (CONTRACT §6). Pure: which discrepancies
+ * Ledger vs platform report for one target and period (docs/attribution.md and README "Reconciliation"). Pure: which discrepancies
  * exist and which platform orders must be (re-)ingested to heal the ledger.
  */
 import type { PlatformOrder } from '../targets/target.adapter.js';

@@ -1,10 +1,12 @@
 /**
- * Reconciliation (CONTRACT §6): for a partner and period, compare the ledger with every target
+ * Reconciliation (docs/attribution.md and README "Reconciliation"): for a partner and period, compare the ledger with every target
  * platform's own order report, record each discrepancy, auto-heal what the platform reports and the
  * ledger lacks (new ledger entries, marked as coming from the report), and tell the partner
  * (`reconciliation.completed`). Re-running a period never double-counts: platform orders and
  * refunds are idempotent by id, and heals are remembered so the re-run reports the same discrepancies.
  */
+import { withCurrentRequestId } from '../lib/request-context.js';
+import { reconciliationDiscrepancies, reconciliationRuns } from '../lib/metrics.js';
 import type { Logger } from 'pino';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { VOIDED, type AttributionService } from '../attribution/attribution.service.js';
@@ -57,12 +59,17 @@ export class ReconcileService {
       discrepancies: [],
     };
     await this.deps.repo.save(rec);
-    await this.q().add('reconcile', { id: rec.id }, { jobId: rec.id, attempts: 5, backoff: { type: 'exponential', delay: 5000, jitter: 0.5 }, removeOnComplete: 1000, removeOnFail: 1000 });
+    await this.deps.repo.index(rec);
+    await this.q().add('reconcile', withCurrentRequestId({ id: rec.id }), { jobId: rec.id, attempts: 5, backoff: { type: 'exponential', delay: 5000, jitter: 0.5 }, removeOnComplete: 1000, removeOnFail: 1000 });
     return rec;
   }
 
   async get(id: string): Promise<ReconciliationRecord | null> {
     return this.deps.repo.get(id);
+  }
+
+  async list(partnerId: string, offset: number, limit: number): Promise<{ items: ReconciliationRecord[]; total: number }> {
+    return this.deps.repo.list(partnerId, offset, limit);
   }
 
   /** The job: safe to run again for the same record (a retry after a crash gives the same result). */
@@ -129,6 +136,8 @@ export class ReconcileService {
     if (rec.status === 'failed') rec.error = 'no target report could be read';
     rec.completedAt = new Date().toISOString();
     await repo.save(rec);
+    reconciliationRuns.inc({ status: rec.status });
+    for (const d of discrepancies) reconciliationDiscrepancies.inc({ kind: d.kind, healed: String(d.healed) });
     await this.deps.outbound?.emit(
       rec.partnerId,
       'reconciliation.completed',

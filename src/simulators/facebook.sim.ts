@@ -66,6 +66,7 @@ import { seededAccounts, type FacebookSimAccount } from './sim.accounts.js';
 import { servedGraphVersion } from './facebook-versions.sim.js';
 import { SimPlatform, SimProblem, firstUrl, installSimApiHooks, randomId, type PlatformSimulator } from './sim.platform.js';
 import { hasId } from '../lib/id-record.js';
+import { streamsOf } from './rtmp-sink.js';
 
 type FacebookExtraLimits = {
   /** How long a stream URL may go unused (Facebook: 24 h). */
@@ -136,6 +137,7 @@ export function createFacebookSimulator(): PlatformSimulator {
     extraLimits: { ingestTtlSec: 24 * 3600, maxLiveSec: 8 * 3600, graphClockMs: 0 },
   });
   const videos = new Map<string, FbLiveVideo>();
+  const streams = streamsOf(sim);
   const permissions = new FbPermissions();
   const catalog = new FbCatalog();
   /** The Pages and their tokens; per request: the access token and its Page, and the Graph version that answers. */
@@ -152,12 +154,17 @@ export function createFacebookSimulator(): PlatformSimulator {
     seq = 0;
   });
 
-  function streamUrl(v: FbLiveVideo, secure: boolean): string {
-    return secure ? `rtmps://live-api-s.facebook.com:443/rtmp/${v.streamKey}` : `rtmp://live-api-s.facebook.com:80/rtmp/${v.streamKey}`;
+  /**
+   * Facebook: rtmps://live-api-s.facebook.com:443/rtmp/{key} (secure) and rtmp://…:80/rtmp/{key}; here
+   * both are the simulator's RTMP sink (plain RTMP on loopback).
+   */
+  function streamUrl(v: FbLiveVideo, _secure: boolean): string {
+    return `${streams.ingestUrl()}/${v.streamKey}`;
   }
 
   function newStreamKey(v: FbLiveVideo, now: number): void {
     v.streamKey = `FB-${v.videoId}-0-${randomId(24)}`;
+    streams.register(v.streamKey, v.id);
     v.ingestExpiresAt = Math.max(now, (v.plannedStart ?? 0) * 1000) + sim.limits.ingestTtlSec * 1000;
   }
 

@@ -1,5 +1,5 @@
 /**
- * Shared state and request machinery of every platform simulator (CONTRACT §9).
+ * Shared state and request machinery of every platform simulator (README "Platforms").
  *
  * A platform simulator = one `SimPlatform` (this file: effects, request log, faults, limits, quota,
  * access tokens, orders, webhook destination, timers) + one Fastify plugin that speaks the platform's
@@ -28,6 +28,9 @@ export const SIM_EFFECT_TYPES = [
   'product.pinned',
   'product.unpinned',
   'message.posted',
+  // the simulator's RTMP sink (rtmp-sink.ts): an encoder started / stopped publishing on a stream key
+  'stream.started',
+  'stream.stopped',
 ] as const;
 export type SimEffectType = (typeof SIM_EFFECT_TYPES)[number];
 
@@ -57,11 +60,14 @@ export interface SimRequestRecord {
   /** Status the simulator answered (or, for a `timeout` fault, would have answered); 0 = not answered yet. */
   status: number;
   /** The fault injected into this request, if any. */
-  fault?: FaultKind;
+  fault?: ApiFaultKind;
   at: string;
 }
 
-export const FAULT_KINDS = ['429', '500', 'timeout', 'token_expired'] as const;
+/** Faults of API requests; the RTMP sink's own (`rtmp_drop`, `rtmp_refuse`) are applied by rtmp-sink.ts. */
+export const API_FAULT_KINDS = ['429', '500', 'timeout', 'token_expired'] as const;
+export type ApiFaultKind = (typeof API_FAULT_KINDS)[number];
+export const FAULT_KINDS = [...API_FAULT_KINDS, 'rtmp_drop', 'rtmp_refuse'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface SimFaults {
@@ -390,9 +396,9 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
   }
 
   /** Roll the dice for one request: a kind chosen uniformly among those applicable to it, or none. */
-  rollFault(applicable: readonly FaultKind[]): FaultKind | undefined {
+  rollFault<K extends FaultKind>(applicable: readonly K[]): K | undefined {
     const { rate } = this.faults;
-    const kinds = this.faults.kinds.filter((k) => applicable.includes(k));
+    const kinds = this.faults.kinds.filter((k): k is K => (applicable as readonly FaultKind[]).includes(k));
     if (rate <= 0 || kinds.length === 0) return undefined;
     if (this.random() >= rate) return undefined;
     return kinds[Math.floor(this.random() * kinds.length)] ?? kinds[0];
@@ -512,7 +518,7 @@ export interface SimApiProtocol {
    */
   isAuthEndpoint?(req: FastifyRequest): boolean;
   /** The platform's answer to an injected `429` / `500` / `token_expired` fault on this request. */
-  faultReply(kind: Exclude<FaultKind, 'timeout'>, req: FastifyRequest): SimReply;
+  faultReply(kind: Exclude<ApiFaultKind, 'timeout'>, req: FastifyRequest): SimReply;
   /** The platform's 429 when `limits.requestsPerWindow` is exhausted. */
   rateLimitReply(window: SimWindowState, req: FastifyRequest): SimReply;
 }
@@ -602,7 +608,7 @@ export function installSimApiHooks(app: FastifyInstance, sim: SimPlatform, proto
       if (full) return sendReply(reply, protocol.rateLimitReply(full, req));
     }
 
-    const fault = sim.rollFault(isAuth ? ['500', 'timeout'] : FAULT_KINDS);
+    const fault = sim.rollFault(isAuth ? ['500', 'timeout'] : API_FAULT_KINDS);
     if (!fault) return undefined;
     if (state) state.record.fault = fault;
     if (fault === 'timeout') {

@@ -1,5 +1,5 @@
 /**
- * The platform simulators' HTTP server (CONTRACT §9): one Fastify app, each platform's fake API as
+ * The platform simulators' HTTP server (README "Platforms"): one Fastify app, each platform's fake API as
  * a plugin under `/{platform}`, and the inspection/control plane under `/_sim`.
  *
  * Adding a platform: write `<platform>.sim.ts` exporting a `PlatformSimulatorFactory` (see
@@ -16,6 +16,7 @@ import { createTiktokSimulator } from './tiktok.sim.js';
 import { createWhatnotSimulator } from './whatnot.sim.js';
 import { createBambuserSimulator } from './bambuser.sim.js';
 import { createFacebookSimulator } from './facebook.sim.js';
+import { RtmpSink, streamsOf } from './rtmp-sink.js';
 
 /** Every simulated platform; one factory per platform (a fresh state per server). */
 export const PLATFORM_SIMULATORS: readonly PlatformSimulatorFactory[] = [createYoutubeSimulator, createTiktokSimulator, createWhatnotSimulator, createBambuserSimulator, createFacebookSimulator];
@@ -166,8 +167,13 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
     const s = platformOf(req);
     const body = parse(ShowBody, req.body);
     if (!s.createShowByHand) throw new SimProblem(404, 'Not supported', `${s.platform} has no hand-made shows`);
-    return reply.code(201).send({ externalId: s.createShowByHand(body.title, body.account) });
+    const externalId = s.createShowByHand(body.title, body.account);
+    // the RTMP address the platform's app shows for it (Facebook: the live video's own stream key)
+    const streams = streamsOf(s.sim);
+    return reply.code(201).send({ externalId, ingest: streams.ingestOf(externalId) ?? streams.issue(externalId) });
   });
+
+  app.get('/_sim/:platform/streams', async (req) => streamsOf(platformOf(req).sim).list());
 
   app.get('/_sim/:platform/webhook', async (req) => {
     const s = platformOf(req);
@@ -212,14 +218,24 @@ export interface StartedSimulators {
   app: FastifyInstance;
   /** In-process access to each platform's state (tests, bench); the HTTP /_sim API is the contract. */
   simulators: ReadonlyMap<Platform, PlatformSimulator>;
+  /** The RTMP sinks every handed-out ingest address points at: `rtmp://{host}:{rtmpPort}/{platform}`. */
+  rtmpUrl: string;
+  rtmpPort: number;
   close(): Promise<void>;
 }
 
-export async function startSimulators(opts: { port?: number; host?: string; logger?: boolean } = {}): Promise<StartedSimulators> {
+/** `rtmpPort`: the RTMP sinks' port (`npm run sim`: SIM_RTMP_PORT, default 1936); default here 0 = any free port. */
+export async function startSimulators(opts: { port?: number; host?: string; logger?: boolean; rtmpPort?: number } = {}): Promise<StartedSimulators> {
   const host = opts.host ?? '127.0.0.1';
   const simulators = PLATFORM_SIMULATORS.map((f) => f());
+  const sink = await RtmpSink.start({ port: opts.rtmpPort ?? 0, host, streams: simulators.map((s) => streamsOf(s.sim)) });
   const app = buildSimulatorApp({ logger: opts.logger ?? false, simulators });
-  await app.listen({ port: opts.port ?? 0, host });
+  try {
+    await app.listen({ port: opts.port ?? 0, host });
+  } catch (err) {
+    await sink.close();
+    throw err;
+  }
   const { port } = app.server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
   return {
@@ -227,6 +243,11 @@ export async function startSimulators(opts: { port?: number; host?: string; logg
     port,
     app,
     simulators: new Map(simulators.map((s) => [s.platform, s])),
-    close: () => app.close(),
+    rtmpUrl: sink.url,
+    rtmpPort: sink.port,
+    close: async () => {
+      await app.close();
+      await sink.close();
+    },
   };
 }

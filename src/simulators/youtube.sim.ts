@@ -29,6 +29,7 @@ import {
   type PlatformSimulator,
   type SimReply,
 } from './sim.platform.js';
+import { streamsOf } from './rtmp-sink.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -37,7 +38,13 @@ import {
 const AccountBody = z.object({ clientId: z.string().min(1).max(200).optional(), clientSecret: z.string().min(1).max(200).optional() });
 
 type YoutubeExtraLimits = {
-  /** After bind, the bound stream turns `active` this much later (the encoder starts pushing). */
+  /**
+   * 0 (default): a liveStream is `active` only while the RTMP sink receives data on its key, as on
+   * YouTube. 1: a simulated encoder turns a bound stream `active` streamActivationMs after bind, without
+   * any video (for tests of the API flow that push none).
+   */
+  simulatedEncoder: number;
+  /** simulatedEncoder 1: after bind, the bound stream turns `active` this much later. */
   streamActivationMs: number;
   /** Duration of testStarting / liveStarting (0 = the transition lands immediately). */
   transitionMs: number;
@@ -335,7 +342,7 @@ function withEtag(kind: string, id: string, parts: Record<string, unknown>): Rec
   return { kind, etag: etagOf(body), id, ...parts };
 }
 
-function renderStream(s: YtStream, parts: Set<string>): Record<string, unknown> {
+function renderStream(s: YtStream, parts: Set<string>, ingestUrl: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (parts.has('snippet')) {
     out.snippet = { publishedAt: s.publishedAt, channelId: s.channelId, title: s.title, description: s.description, isDefaultStream: false };
@@ -345,10 +352,11 @@ function renderStream(s: YtStream, parts: Set<string>): Record<string, unknown> 
       ingestionType: s.ingestionType,
       ingestionInfo: {
         streamName: s.streamName,
-        ingestionAddress: 'rtmp://a.rtmp.youtube.com/live2',
-        backupIngestionAddress: 'rtmp://b.rtmp.youtube.com/live2?backup=1',
-        rtmpsIngestionAddress: 'rtmps://a.rtmps.youtube.com/live2',
-        rtmpsBackupIngestionAddress: 'rtmps://b.rtmps.youtube.com/live2?backup=1',
+        // YouTube: rtmp://a.rtmp.youtube.com/live2 (+ backup, rtmps); here every one is the simulator's RTMP sink
+        ingestionAddress: ingestUrl,
+        backupIngestionAddress: ingestUrl,
+        rtmpsIngestionAddress: ingestUrl,
+        rtmpsBackupIngestionAddress: ingestUrl,
       },
       resolution: s.resolution,
       frameRate: s.frameRate,
@@ -559,7 +567,7 @@ const TOKEN_PATH = '/token';
 export function createYoutubeSimulator(): PlatformSimulator {
   const sim = new SimPlatform<YoutubeExtraLimits>('youtube', {
     limits: { quotaPerDay: 10_000, tokenTtlSec: 3599 },
-    extraLimits: { streamActivationMs: 300, transitionMs: 0 },
+    extraLimits: { simulatedEncoder: 0, streamActivationMs: 300, transitionMs: 0 },
     quotaTimeZone: 'America/Los_Angeles',
   });
   const state = new YoutubeState();
@@ -572,6 +580,15 @@ export function createYoutubeSimulator(): PlatformSimulator {
     state.clear();
     accounts = seededAccounts('youtube');
     tokenChannel.clear();
+  });
+  // The RTMP sink: a stream is active while its key receives data, inactive once the data stops.
+  const streams = streamsOf(sim);
+  streams.onReceiving((key, receiving) => {
+    const s = [...state.streams.values()].find((x) => x.streamName === key);
+    if (!s) return;
+    if (receiving) return activateStream(s);
+    s.streamStatus = 'inactive';
+    s.statusChangedAt = Date.now();
   });
 
   // --- domain operations shared by routes and /_sim ---------------------------------------
@@ -792,7 +809,8 @@ export function createYoutubeSimulator(): PlatformSimulator {
         statusChangedAt: Date.now(),
       };
       state.streams.set(s.id, s);
-      return renderStream(s, parts);
+      streams.register(s.streamName, () => [...state.broadcasts.values()].find((b) => b.boundStreamId === s.id)?.id ?? s.id);
+      return renderStream(s, parts, streams.ingestUrl());
     });
 
     api.get('/liveStreams', async (req) => {
@@ -808,7 +826,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
       } else if (qp(req, 'mine') !== 'true') {
         all = []; // mine=false: streams of nobody we know
       }
-      return listResponse('youtube#liveStreamListResponse', paginate(all.map((s) => renderStream(s, parts)), offset, per));
+      return listResponse('youtube#liveStreamListResponse', paginate(all.map((s) => renderStream(s, parts, streams.ingestUrl())), offset, per));
     });
 
     api.delete('/liveStreams', async (req, reply) => {
@@ -929,7 +947,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
       b.lifeCycleStatus = 'ready';
       if (s.streamStatus === 'active') {
         activateStream(s); // already pushing: an auto-start broadcast goes live right away
-      } else if (!s.activationScheduled) {
+      } else if (sim.limits.simulatedEncoder > 0 && !s.activationScheduled) {
         s.activationScheduled = true;
         sim.schedule(sim.limits.streamActivationMs, () => activateStream(s));
       }

@@ -1,5 +1,5 @@
 /**
- * Inbound partner events (CONTRACT §3): verify, validate, store durably (inbox + event log + desired
+ * Inbound partner events (README "Walkthrough with curl" and docs/architecture.md): verify, validate, store durably (inbox + event log + desired
  * state in one atomic step), then schedule one coalesced sync per enabled target. The caller answers
  * 202 only after this returns; any Redis failure propagates (→ 503), and a retried delivery then
  * takes the duplicate path, which schedules the syncs again, so nothing is lost between the two steps.
@@ -9,7 +9,7 @@ import { orderKey, registerFor } from '../domain/desired-state.js';
 import { PartnerEventSchema, type PartnerEvent } from '../domain/events.js';
 import { badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/errors.js';
 import { orderIdOf } from '../queues/attribution.queue.js';
-import type { SyncProducer } from '../queues/queues.js';
+import { syncJobId, type SyncProducer } from '../queues/queues.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
 import { orderScope, showScope, type WebhookIdClaims } from '../store/webhook-id.repository.js';
@@ -98,6 +98,7 @@ export class IngestService {
       'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),
     ]);
     await Promise.all(bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })));
+    this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate, syncJobs: bundle.targets.filter((t) => t.enabled).map((t) => syncJobId({ partnerId, showId, targetId: t.id })) }, 'show event stored; syncs queued');
     return { eventId: stored.eventId, duplicate: stored.duplicate };
   }
 
@@ -105,6 +106,7 @@ export class IngestService {
     const partnerId = bundle.partner.id;
     const stored = await this.deps.orders.ingest(partnerId, orderId, webhookId, JSON.stringify(event));
     if (this.deps.onOrderEvent) await this.deps.onOrderEvent(partnerId, stored.eventId, event);
+    this.deps.log.debug({ partnerId, orderId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'order event stored; attribution queued');
     return stored;
   }
 }

@@ -1,4 +1,9 @@
-/** API keys are random 32-byte tokens; only their SHA-256 is stored (a slow hash adds nothing for such entropy). */
+/**
+ * API keys are random 32-byte tokens; only their SHA-256 is stored (a slow hash adds nothing for such
+ * entropy). Each key has a record under its hash (what authentication reads: one GET) and an entry in
+ * the key index by id (what listing and revocation read). Neither holds the key; the index holds the
+ * hash only so that revocation can find the record, and the API never returns it.
+ */
 import { randomId } from '../lib/ids.js';
 import { randomToken, sha256Hex } from '../lib/crypto.js';
 import type { Keys } from './keys.js';
@@ -11,24 +16,119 @@ export interface Principal {
   id: string;
   role: Role;
   partnerId: string | undefined;
+  /** A label given at creation ("ops laptop", "acme reporting"); shown in the audit log. */
+  name?: string | undefined;
 }
 
+interface KeyRecord extends Principal {
+  createdAt: string;
+  expiresAt?: string | null;
+  revokedAt?: string | null;
+}
+
+interface IndexRecord extends KeyRecord {
+  hash: string;
+}
+
+/** What the API shows of a key: never the key, never its hash. */
+export interface PublicApiKey {
+  id: string;
+  role: Role;
+  partnerId: string | null;
+  name: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+  status: 'active' | 'expired' | 'revoked';
+}
+
+export type KeyLookup = { principal: Principal } | { refused: 'revoked' | 'expired' } | null;
+
+/** `lastUsedAt` is written at most this often per key and process (not on every request). */
+const TOUCH_EVERY_MS = 60_000;
+
 export class ApiKeyRepository {
+  private readonly touched = new Map<string, number>();
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 
-  async create(role: Role, partnerId: string | undefined): Promise<{ id: string; key: string }> {
+  async create(role: Role, partnerId: string | undefined, opts: { name?: string | undefined; expiresAt?: Date | undefined } = {}): Promise<{ id: string; key: string; createdAt: string; expiresAt: string | null }> {
     const id = randomId('key_');
     const key = `sk_${role}_${randomToken(32)}`;
-    const principal: Principal = { id, role, partnerId };
-    await this.redis.set(this.keys.apiKey(sha256Hex(key)), JSON.stringify({ ...principal, createdAt: new Date().toISOString() }));
-    return { id, key };
+    const hash = sha256Hex(key);
+    const createdAt = new Date().toISOString();
+    const expiresAt = opts.expiresAt ? opts.expiresAt.toISOString() : null;
+    const record: KeyRecord = { id, role, partnerId, ...(opts.name ? { name: opts.name } : {}), createdAt, expiresAt, revokedAt: null };
+    // Index first: a key that authenticates is always listed (and so can be revoked).
+    await this.redis.hset(this.keys.apiKeyIndex(), id, JSON.stringify({ ...record, hash } satisfies IndexRecord));
+    await this.redis.set(this.keys.apiKey(hash), JSON.stringify(record));
+    return { id, key, createdAt, expiresAt };
+  }
+
+  async lookup(key: string, now = Date.now()): Promise<KeyLookup> {
+    const raw = await this.redis.get(this.keys.apiKey(sha256Hex(key)));
+    if (!raw) return null;
+    const r = JSON.parse(raw) as KeyRecord;
+    if (r.revokedAt) return { refused: 'revoked' };
+    if (r.expiresAt && Date.parse(r.expiresAt) <= now) return { refused: 'expired' };
+    return { principal: { id: r.id, role: r.role, partnerId: r.partnerId, ...(r.name ? { name: r.name } : {}) } };
   }
 
   async find(key: string): Promise<Principal | null> {
-    const raw = await this.redis.get(this.keys.apiKey(sha256Hex(key)));
-    return raw ? (JSON.parse(raw) as Principal) : null;
+    const l = await this.lookup(key);
+    return l && 'principal' in l ? l.principal : null;
   }
+
+  /** Records that the key authenticated a request (throttled; never awaited on the request path's outcome). */
+  async touch(id: string, now = Date.now()): Promise<void> {
+    const last = this.touched.get(id);
+    if (last !== undefined && now - last < TOUCH_EVERY_MS) return;
+    if (this.touched.size > 10_000) this.touched.clear();
+    this.touched.set(id, now);
+    await this.redis.hset(this.keys.apiKeyLastUsed(), id, new Date(now).toISOString());
+  }
+
+  async list(now = Date.now()): Promise<PublicApiKey[]> {
+    const [index, used] = await Promise.all([this.redis.hgetall(this.keys.apiKeyIndex()), this.redis.hgetall(this.keys.apiKeyLastUsed())]);
+    return Object.values(index)
+      .map((raw) => toPublic(JSON.parse(raw) as IndexRecord, used, now))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  async get(id: string, now = Date.now()): Promise<PublicApiKey | null> {
+    const [raw, last] = await Promise.all([this.redis.hget(this.keys.apiKeyIndex(), id), this.redis.hget(this.keys.apiKeyLastUsed(), id)]);
+    return raw ? toPublic(JSON.parse(raw) as IndexRecord, last ? { [id]: last } : {}, now) : null;
+  }
+
+  /** Revokes at once (the next request with the key gets 401). Null when no such key; idempotent. */
+  async revoke(id: string, now = Date.now()): Promise<PublicApiKey | null> {
+    const raw = await this.redis.hget(this.keys.apiKeyIndex(), id);
+    if (!raw) return null;
+    const rec = JSON.parse(raw) as IndexRecord;
+    const revokedAt = rec.revokedAt ?? new Date(now).toISOString();
+    const { hash, ...record } = rec;
+    // The record authentication reads first: once this is written the key no longer works.
+    await this.redis.set(this.keys.apiKey(hash), JSON.stringify({ ...record, revokedAt }), 'XX');
+    await this.redis.hset(this.keys.apiKeyIndex(), id, JSON.stringify({ ...rec, revokedAt }));
+    return this.get(id, now);
+  }
+}
+
+function toPublic(r: IndexRecord, used: Record<string, string>, now: number): PublicApiKey {
+  const status = r.revokedAt ? 'revoked' : r.expiresAt && Date.parse(r.expiresAt) <= now ? 'expired' : 'active';
+  return {
+    id: r.id,
+    role: r.role,
+    partnerId: r.partnerId ?? null,
+    name: r.name ?? null,
+    createdAt: r.createdAt,
+    expiresAt: r.expiresAt ?? null,
+    revokedAt: r.revokedAt ?? null,
+    lastUsedAt: used[r.id] ?? null,
+    status,
+  };
 }

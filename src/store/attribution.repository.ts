@@ -1,5 +1,5 @@
 /**
- * The attribution ledger (CONTRACT §5). Per order, in the order's slot: a state hash (the order, its
+ * The attribution ledger (docs/attribution.md). Per order, in the order's slot: a state hash (the order, its
  * attribution, running totals), a refunds hash (refund id → refund, also those that arrived before
  * their order), the append-only ledger list and its idempotency-key hash. Every order / refund is
  * applied by one Lua script that checks idempotency, appends the entries and updates the totals, so

@@ -1,14 +1,42 @@
 /**
- * The zero-configuration Redis of CONTRACT §1: REDIS_URL when set; else 127.0.0.1:6379 when it
+ * The zero-configuration Redis of README "What happens with no configuration": REDIS_URL when set; else 127.0.0.1:6379 when it
  * answers; else a redis-server from PATH with AOF under <dataDir>/redis; else a clear error.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../lib/net.js';
 
-export class RedisUnavailableError extends Error {}
+/** A startup failure explained in a paragraph for a person (printed without a stack; exit 1). */
+export class StartupError extends Error {}
+export class RedisUnavailableError extends StartupError {}
+
+/** The URL as it may be printed: a password is replaced by `***`. */
+export function printableUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}
+
+function writableDir(dir: string, what: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new StartupError(
+      `Syndicast cannot use its data directory ${dir} (${e.code ?? 'error'}: ${e.message}). It keeps ${what} there. ` +
+        'Point DATA_DIR at a directory this user can create and write (for example DATA_DIR=/tmp/syndicast-data), ' +
+        'or configure what it would keep there: REDIS_URL for Redis, SECRETS_KEY and ADMIN_API_KEY for the secrets.',
+    );
+  }
+}
+export { writableDir as assertWritableDir };
 
 export const HOW_TO_GET_REDIS =
   'Syndicast keeps its data in Redis and could not find one. Set REDIS_URL to a Redis 6.2+ server ' +
@@ -17,17 +45,25 @@ export const HOW_TO_GET_REDIS =
   'install redis) and Syndicast will start its own with its data (AOF) under .data/redis. For ' +
   'production run Redis with appendonly yes and maxmemory-policy noeviction (see docker-compose.yml).';
 
-async function answers(url: string, timeoutMs = 800): Promise<boolean> {
+/** PING through a throw-away client: null when it answered, else why not. */
+async function probe(url: string, timeoutMs = 800): Promise<string | null> {
   const c = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  c.on('error', () => undefined);
+  // The socket's own error (ECONNREFUSED, ENOTFOUND, auth) arrives as an event; connect() then only says "Connection is closed".
+  let socketError: NodeJS.ErrnoException | undefined;
+  c.on('error', (e: NodeJS.ErrnoException) => (socketError ??= e));
   try {
     await c.connect();
-    return (await c.ping()) === 'PONG';
-  } catch {
-    return false;
+    const pong = await c.ping();
+    return pong === 'PONG' ? null : `answered ${pong}`;
+  } catch (err) {
+    const e = socketError ?? (err as NodeJS.ErrnoException);
+    return [e.code, e.message].filter(Boolean).join(': ') || 'no answer';
   } finally {
     c.disconnect();
   }
+}
+async function answers(url: string, timeoutMs = 800): Promise<boolean> {
+  return (await probe(url, timeoutMs)) === null;
 }
 
 export interface ResolvedRedis {
@@ -36,37 +72,71 @@ export interface ResolvedRedis {
   stop(): Promise<void>;
 }
 
-export async function resolveRedis(opts: { url?: string; dataDir: string; appendfsync: 'always' | 'everysec' }): Promise<ResolvedRedis> {
+export async function resolveRedis(opts: { url?: string | undefined; dataDir: string; appendfsync: 'always' | 'everysec'; localUrl?: string; urlTries?: number }): Promise<ResolvedRedis> {
   const none = async (): Promise<void> => undefined;
-  if (opts.url) return { url: opts.url, source: 'env', stop: none };
-  const local = 'redis://127.0.0.1:6379';
+  if (opts.url) {
+    // A few tries over ~5 s (a Redis that is still starting), then a paragraph instead of a stack.
+    const tries = opts.urlTries ?? 5;
+    let why: string | null = 'not tried';
+    for (let i = 0; i < tries; i++) {
+      why = await probe(opts.url, 1000);
+      if (why === null) return { url: opts.url, source: 'env', stop: none };
+      if (i < tries - 1) await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new RedisUnavailableError(
+      `Syndicast cannot reach Redis at REDIS_URL=${printableUrl(opts.url)}: it tried ${tries} times (a connection and a PING, 1 s each, ` +
+        `0.5 s apart) and the last answer was "${why}". Check that Redis runs there and that this host may connect (address, port, ` +
+        'password, TLS: rediss://). Unset REDIS_URL to let Syndicast use 127.0.0.1:6379 or start its own redis-server.',
+    );
+  }
+  const local = opts.localUrl ?? 'redis://127.0.0.1:6379';
   if (await answers(local)) return { url: local, source: 'local', stop: none };
   const dir = resolve(opts.dataDir, 'redis');
-  mkdirSync(dir, { recursive: true });
+  writableDir(dir, "the data (AOF) of the redis-server it starts when no Redis is configured");
   const port = await freePort();
   let child: ChildProcess;
   try {
     child = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', opts.appendfsync, '--save', '', '--maxmemory-policy', 'noeviction'],
-      { stdio: 'ignore' },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
   } catch {
     throw new RedisUnavailableError(HOW_TO_GET_REDIS);
   }
+  // Its own words, for when it stops: the last lines it printed (a bad AOF, a port, a permission).
+  let said = '';
+  const keep = (d: Buffer): void => {
+    said = (said + d.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let notFound = false;
   const spawnFailed = new Promise<boolean>((res) => {
-    child.once('error', () => res(true));
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      notFound = err.code === 'ENOENT';
+      res(true);
+    });
     child.once('exit', () => res(true));
   });
+  const failure = (): RedisUnavailableError => {
+    if (notFound) return new RedisUnavailableError(HOW_TO_GET_REDIS);
+    const lines = said.split('\n').map((l) => l.replace(/^\d+:[A-Z] [^*#]*[*#] ?/, '').trim()).filter(Boolean).slice(-6);
+    return new RedisUnavailableError(
+      `Syndicast started its own redis-server (no REDIS_URL set and nothing answered on 127.0.0.1:6379), with its data in ${dir}, ` +
+        `and it stopped${child.exitCode !== null ? ` with exit code ${child.exitCode}` : ''}. redis-server said:\n\n  ${lines.join('\n  ') || '(nothing)'}\n\n` +
+        'Fix what it names (a damaged append-only file under that directory can be checked with redis-check-aof), point DATA_DIR elsewhere, or set REDIS_URL.',
+    );
+  };
   const url = `redis://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
     const failed = await Promise.race([spawnFailed, new Promise<false>((r) => setTimeout(() => r(false), 100))]);
-    if (failed) throw new RedisUnavailableError(HOW_TO_GET_REDIS);
+    if (failed) throw failure();
     if (await answers(url)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new RedisUnavailableError(HOW_TO_GET_REDIS);
+      throw failure();
     }
   }
   return {

@@ -28,8 +28,24 @@ export class Keys {
   apiKey(hash: string): string {
     return `${this.prefix}:{k:${hash}}:apikey`;
   }
+  /** A browser session of the ops console (for /admin/queues): the principal, by the token's hash. */
+  consoleSession(hash: string): string {
+    return `${this.prefix}:{ses:${hash}}:session`;
+  }
   audit(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:audit`;
+  }
+  /** Every operator action (stream), also those on no partner (API keys). */
+  auditAll(): string {
+    return `${this.prefix}:{audit}:all`;
+  }
+  /** HASH key id → key record (role, partner, name, created, expiry, revocation; the hash, never the key). */
+  apiKeyIndex(): string {
+    return `${this.prefix}:{keys}:index`;
+  }
+  /** HASH key id → last time the key authenticated a request (ISO; written at most once a minute per key). */
+  apiKeyLastUsed(): string {
+    return `${this.prefix}:{keys}:last-used`;
   }
 
   /**
@@ -60,8 +76,34 @@ export class Keys {
   mirrorLease(partnerId: string, showId: string, targetId: string): string {
     return `${this.showTag(partnerId, showId)}:lease:${targetId}`;
   }
+  /** Capped stream of what happened to the show's mirrors (sync runs, mirror changes): the console's timeline. */
+  showActivity(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:activity`;
+  }
   intent(partnerId: string, showId: string, targetId: string, step: string): string {
     return `${this.showTag(partnerId, showId)}:intent:${targetId}:${step}`;
+  }
+
+  // video relay (README "Video relay"): the show's ingest key (sealed) and the source, status and lease of its relay
+  relayIngest(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:relay-ingest`;
+  }
+  relaySource(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:relay-source`;
+  }
+  relayStatus(partnerId: string, showId: string, targetId: string): string {
+    return `${this.showTag(partnerId, showId)}:relay:${targetId}`;
+  }
+  relayLease(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:relay-lease`;
+  }
+  /** Set (with a TTL) while any relay process runs. */
+  relayAlive(): string {
+    return `${this.prefix}:{relay}:alive`;
+  }
+  /** SHA-256 of a stream key → [partnerId, showId] (the edge finds the show from the key alone). */
+  relayKeyIndex(hash: string): string {
+    return `${this.prefix}:{rk:${hash}}:relay-key`;
   }
 
   // order slot (partner order events; attribution builds on it)
@@ -122,7 +164,7 @@ export class Keys {
     return `${this.prefix}:{p:${partnerId}}:clicks`;
   }
 
-  // outbound webhooks (CONTRACT §8): the partner's endpoint ids in the partner slot; each endpoint's
+  // outbound webhooks (README "Outbound webhooks"): the partner's endpoint ids in the partner slot; each endpoint's
   // doc (with its failure clock) and attempt log share one slot so that the disable rule is one Lua
   // step; each message (payload + per-endpoint delivery state) has its own slot; idempotency claims
   // spread by key hash.
@@ -154,6 +196,10 @@ export class Keys {
   // reconciliation runs and the heals they made
   reconciliation(id: string): string {
     return `${this.prefix}:{r:${id}}:recon`;
+  }
+  /** ZSET reconciliation id → createdAt (ms): the partner's runs, newest first in listings. */
+  partnerReconciliations(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:recons`;
   }
   reconHealed(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:recon-healed`;

@@ -169,6 +169,20 @@ export class PartnerRepository {
     return doc ? (JSON.parse(doc) as Partner) : null;
   }
 
+  /** Changes fields of the partner document (compare-and-set, safe against concurrent writers). Null when no such partner. */
+  async update(partnerId: string, patch: Partial<Omit<Partner, 'id' | 'createdAt'>>): Promise<{ before: Partner; after: Partner } | null> {
+    let before: Partner | undefined;
+    let after: Partner | undefined;
+    await this.updateField(partnerId, 'doc', (raw) => {
+      before = undefined;
+      if (raw === null) return undefined;
+      before = JSON.parse(raw) as Partner;
+      after = { ...before, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)), id: before.id, createdAt: before.createdAt };
+      return JSON.stringify(after);
+    });
+    return before && after ? { before, after } : null;
+  }
+
   async list(): Promise<Partner[]> {
     const ids = (await this.redis.smembers(this.keys.partnerIndex())).sort();
     const docs = await Promise.all(ids.map((id) => this.get(id)));

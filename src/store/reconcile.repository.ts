@@ -51,6 +51,21 @@ export class ReconcileRepository {
     await this.redis.set(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC);
   }
 
+  /** Lists the run under its partner (written when the run is requested; runs older than TTL_SEC drop out). */
+  async index(r: ReconciliationRecord): Promise<void> {
+    const key = this.keys.partnerReconciliations(r.partnerId);
+    await this.redis.zadd(key, Date.parse(r.createdAt), r.id);
+    await this.redis.zremrangebyscore(key, '-inf', Date.now() - TTL_SEC * 1000);
+  }
+
+  /** The partner's runs, newest first: `offset`/`limit` over the index; records are read in one MGET-like round. */
+  async list(partnerId: string, offset: number, limit: number): Promise<{ items: ReconciliationRecord[]; total: number }> {
+    const key = this.keys.partnerReconciliations(partnerId);
+    const [ids, total] = await Promise.all([this.redis.zrevrange(key, offset, offset + limit - 1), this.redis.zcard(key)]);
+    const recs = await Promise.all(ids.map((id) => this.get(id)));
+    return { items: recs.filter((r): r is ReconciliationRecord => r !== null), total };
+  }
+
   async get(id: string): Promise<ReconciliationRecord | null> {
     const raw = await this.redis.get(this.keys.reconciliation(id));
     return raw ? (JSON.parse(raw) as ReconciliationRecord) : null;

@@ -191,13 +191,16 @@ export class ShowRepository {
   async saveMirror(partnerId: string, showId: string, mirror: MirrorDoc, lease?: MirrorLease): Promise<void> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
     const expected = mirror.rev ?? 0;
-    const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: new Date().toISOString() };
+    const now = new Date().toISOString();
+    const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
+    const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: now, since };
     const k = this.keys;
     const ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), expected, JSON.stringify(next), lease?.token ?? '', lease?.ttlMs ?? 0);
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     mirror.rev = next.rev;
     mirror.updatedAt = next.updatedAt;
+    mirror.since = since;
   }
 
   /** Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]. */

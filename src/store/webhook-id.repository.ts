@@ -1,5 +1,5 @@
 /**
- * Partner-wide `webhook-id` dedupe (CONTRACT §3: a repeated webhook-id gets `200 duplicate:true` and no
+ * Partner-wide `webhook-id` dedupe (the external contract §3: a repeated webhook-id gets `200 duplicate:true` and no
  * second effect, whichever show or order it names). Each partner event is stored by one atomic Lua
  * step in its show's (or order's) slot, with an inbox key for its webhook-id there; a second key per
  * (partner, webhook-id) checked inside that script would be cross-slot on Redis Cluster. So the id is

@@ -16,6 +16,8 @@ let secret: string;
 
 beforeAll(async () => {
   sim = await startSim();
+  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (see docs/testing.md)
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
   // 10 s (the default): a healthy platform's call is not abandoned — and on TikTok repeated, which its
   // idempotent promotion-link API allows but the exactly-once count below would not — just because the
   // loaded test machine was slow (the full suite once saw a 3 s limit expire on TikTok). YouTube's

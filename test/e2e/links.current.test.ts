@@ -1,5 +1,5 @@
 /**
- * Tracked links always lead to the product's current URL (CONTRACT §4): a `product.updated` (or a
+ * Tracked links always lead to the product's current URL (the external contract §4): a `product.updated` (or a
  * newer show snapshot) that changes it takes effect on the very next click, while an older update
  * cannot roll it back. And a link that is shown works: every `linkUrl` the show view lists answers
  * 302, also for pins the platform has not received yet (pin delay, sync not run yet).
@@ -29,7 +29,7 @@ async function follow(link: string): Promise<string> {
 
 beforeAll(async () => {
   sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
   svc = await startService({ workers: true });
   secret = await createPartner(svc, 'lk');
   const r = await svc.api('/v1/partners/lk/targets', {

@@ -59,7 +59,7 @@ test('scheduled → live → pinned → ended on Bambuser and Facebook Live', as
   expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', show, new Date().toISOString()))).status).toBe(202);
 
   const fbReady = await mirrorWhere('bf1', 'fb', (m) => m.state === 'ready');
-  expect(fbReady.ingest).toEqual({ url: 'rtmps://live-api-s.facebook.com:443/rtmp/', streamKey: expect.stringMatching(/^FB-/) });
+  expect(fbReady.ingest).toEqual({ url: `${sim.rtmpUrl}/facebook/`, streamKey: expect.stringMatching(/^FB-/) });
   expect(fbReady.url).toMatch(new RegExp(`^https://www\\.facebook\\.com/${CREDENTIALS.facebook.pageId!}/videos/`));
   const bmbReady = await mirrorWhere('bf1', 'bmb', (m) => m.state === 'ready');
   expect(bmbReady.ingest).toBeUndefined();

@@ -18,7 +18,7 @@ const workers: WorkerProcess[] = [];
 beforeAll(async () => {
   sim = await startSim();
   // Slow enough that a kill lands while requests are in flight.
-  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 40, streamActivationMs: 100, quotaPerDay: 10_000_000 });
+  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 40, simulatedEncoder: 1, streamActivationMs: 100, quotaPerDay: 10_000_000 });
   env = {
     SECRETS_KEY: randomBytes(32).toString('base64'),
     KEY_PREFIX: 'crash' + randomBytes(2).toString('hex'),
@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 function workerEnv(): Record<string, string> {
-  return { ...env, REDIS_URL: svc.redis.url, DATA_DIR: svc.config.dataDir, PUBLIC_BASE_URL: svc.url };
+  return { ...env, ...svc.redis.env, DATA_DIR: svc.config.dataDir, PUBLIC_BASE_URL: svc.url };
 }
 
 test('SIGKILL mid-sync, restart: every show converges, each broadcast and pin exactly once', async () => {
@@ -60,7 +60,9 @@ test('SIGKILL mid-sync, restart: every show converges, each broadcast and pin ex
   for (const threshold of [8, 30]) {
     const w = spawnWorker(workerEnv());
     workers.push(w);
-    await waitFor(async () => (await sim.effects('youtube')).length >= threshold, 30_000, 20);
+    // Generous: a worker process starting on a loaded machine (on a cluster it opens a connection per
+    // node for every queue) can take many seconds before its first effect.
+    await waitFor(async () => (await sim.effects('youtube')).length >= threshold, 60_000, 20);
     await w.kill('SIGKILL');
   }
   const effectsAtCrash = (await sim.effects('youtube')).length;
@@ -72,7 +74,7 @@ test('SIGKILL mid-sync, restart: every show converges, each broadcast and pin ex
       const mirrors = await Promise.all(ids.map((id) => svc.rt.shows.getMirror('tsl', id, 'yt')));
       return mirrors.every((m) => m?.state === 'live' && m.pins['p1']?.state === 'pinned' && m.pins['p2']?.state === 'pinned');
     },
-    45_000,
+    90_000,
     100,
   );
 
@@ -89,4 +91,4 @@ test('SIGKILL mid-sync, restart: every show converges, each broadcast and pin ex
   const created = effects.filter((e) => e.type === 'show.created');
   expect(created).toHaveLength(SHOWS);
   expect(new Set(created.map((e) => e.title)).size).toBe(SHOWS);
-}, 120_000);
+}, 240_000);

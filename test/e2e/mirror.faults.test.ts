@@ -13,7 +13,7 @@ let sim: TestSim;
 
 beforeAll(async () => {
   sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 50, quotaPerDay: 10_000_000 });
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 50, quotaPerDay: 10_000_000 });
   svc = await startService({ workers: true, scheduler: true, env: { PLATFORM_TIMEOUT_MS: '800', WORKER_CONCURRENCY: '25' } });
 });
 

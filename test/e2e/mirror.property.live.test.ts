@@ -21,7 +21,7 @@ let secret: string;
 
 beforeAll(async () => {
   sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0, quotaPerDay: null, requestsPerWindow: null });
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0, quotaPerDay: null, requestsPerWindow: null });
   await sim.control('PUT', '/_sim/whatnot/limits', { requestsPerWindow: null });
   svc = await startService({ env: { WORKER_CONCURRENCY: '8' } });
   secret = await createPartner(svc, P);

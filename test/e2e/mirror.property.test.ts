@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { runsFor } from '../helpers/redis-cluster.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 
@@ -88,7 +89,7 @@ async function run(showId: string, order: (phase: Ev[]) => Ev[]): Promise<Observ
 
 beforeAll(async () => {
   sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0, quotaPerDay: 10_000_000 });
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0, quotaPerDay: 10_000_000 });
   svc = await startService();
   secret = await createPartner(svc, 'tsl');
   const r = await svc.api('/v1/partners/tsl/targets', {
@@ -130,6 +131,6 @@ test('permuted and duplicated events converge to the in-order result', async () 
       expect(seen).toEqual(reference);
     }),
     // Out of time before every run passed is a failure, not a pass.
-    { numRuns: 25, endOnFailure: true, interruptAfterTimeLimit: 220_000, markInterruptAsFailure: true },
+    { numRuns: runsFor(25), endOnFailure: true, interruptAfterTimeLimit: 220_000, markInterruptAsFailure: true },
   );
 }, 240_000);

@@ -33,6 +33,8 @@ async function mirrorIn(showId: string, state: string): Promise<ShowDoc['mirrors
 
 beforeAll(async () => {
   sim = await startSim();
+  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (see docs/testing.md)
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
   svc = await startService({ workers: true });
   secret = await createPartner(svc, 'tsl');
   const r = await svc.api('/v1/partners/tsl/targets', {

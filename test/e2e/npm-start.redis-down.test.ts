@@ -1,5 +1,5 @@
 /**
- * `npm start` (all roles in one process) while Redis is down (issue 8 item 2, CONTRACT §3): the HTTP
+ * `npm start` (all roles in one process) while Redis is down (issue 8 item 2, the external contract §3): the HTTP
  * API answers 503 problem+json at once — signed events and /health/ready alike — instead of queueing
  * the request's commands on a client that waits for Redis forever, whatever other roles share the
  * process. A real child process (`src/main/all.ts`, what `npm start` runs) against a redis-server this

@@ -25,6 +25,8 @@ const received: { id: string; payload: MirrorUpdated }[] = [];
 
 beforeAll(async () => {
   sim = await startSim();
+  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (see docs/testing.md)
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
   svc = await startService({ workers: true, env: { OUTBOUND_RETRY_SCHEDULE_MS: '50,50,50' } });
   receiver = createServer((req, res) => {
     const chunks: Buffer[] = [];

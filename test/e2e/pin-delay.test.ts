@@ -12,7 +12,7 @@ let sim: TestSim;
 
 beforeAll(async () => {
   sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
   svc = await startService({ workers: true });
 });
 afterAll(async () => {

@@ -1,5 +1,5 @@
 /**
- * Scheduled reconciliation through the scheduler (CONTRACT §6, issue 13): a partner whose
+ * Scheduled reconciliation through the scheduler (the external contract §6, issue 13): a partner whose
  * `reconcileCron` fires every second is picked up by the scheduler role of an `npm start`-style
  * process (api + worker + scheduler through startRoles), which requests the run, the reconcile worker
  * completes it, and the partner receives `reconciliation.completed` (signed) for a `scheduled` run

@@ -1,5 +1,5 @@
 /**
- * Reconciliation (CONTRACT §6) against the Whatnot simulator's order report: an order whose webhook
+ * Reconciliation (the external contract §6) against the Whatnot simulator's order report: an order whose webhook
  * never reached us is found and auto-healed into the ledger, a refund the webhook missed becomes a
  * reversal, an order only the ledger has is reported; re-running the period gives the same result
  * and never double-counts.

@@ -6,11 +6,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { freePort } from '../../src/lib/net.js';
 
 export interface TestRedis {
+  topology: 'single' | 'cluster';
+  /** One node's URL (for a cluster: a seed node; use `env`/`client()` to reach the whole cluster). */
   url: string;
+  /** What a service process needs to reach this Redis: REDIS_URL, or REDIS_CLUSTER_NODES for a cluster. */
+  env: Record<string, string>;
+  /** A new client for this Redis (a Cluster client for a cluster); the caller disconnects it. */
+  client(): Redis | Cluster;
   port: number;
   dir: string;
   /** Stop the server (SIGKILL by default: a crash; data written with appendfsync always survives). */
@@ -21,7 +27,7 @@ export interface TestRedis {
   destroy(): Promise<void>;
 }
 
-async function waitReady(port: number, timeoutMs = 10_000): Promise<void> {
+export async function waitReady(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
@@ -61,8 +67,12 @@ export async function startRedis(): Promise<TestRedis> {
     });
   };
   await start();
+  const url = `redis://127.0.0.1:${port}`;
   return {
-    url: `redis://127.0.0.1:${port}`,
+    topology: 'single',
+    url,
+    env: { REDIS_URL: url },
+    client: () => new Redis(url),
     port,
     dir,
     stop,

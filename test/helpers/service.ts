@@ -18,7 +18,8 @@ import { startRoles, type Role, type Started } from '../../src/main/process.js';
 import type { Runtime } from '../../src/main/runtime.js';
 import type { SchedulerHandle } from '../../src/main/scheduler.js';
 import { signatureHeader } from '../../src/sources/signature.js';
-import { startRedis, type TestRedis } from './redis-server.js';
+import type { TestRedis } from './redis-server.js';
+import { startTestRedis } from './redis-cluster.js';
 
 export const ADMIN_KEY = 'sk_admin_test_0123456789abcdef';
 
@@ -32,6 +33,8 @@ export interface TestService {
   roles: Role[];
   workers: Worker[];
   scheduler: SchedulerHandle | undefined;
+  /** The roles as started (edge and relay service, when asked for). */
+  started: Started;
   /** Starts a separate `worker` role (unless workers already run). */
   startWorkers(): Promise<void>;
   stopWorkers(): Promise<void>;
@@ -42,17 +45,21 @@ export interface TestService {
 
 export interface TestServiceOptions {
   workers?: boolean;
+  /** Adds the `relay` role (ingest edge + ffmpeg supervision), as `npm start` runs it. */
+  relay?: boolean;
+  /** Adds the ingest edge alone (relay processes run elsewhere, e.g. child processes). */
+  edge?: boolean;
   scheduler?: boolean;
   redis?: TestRedis;
   env?: Record<string, string>;
 }
 
 export async function startService(opts: TestServiceOptions = {}): Promise<TestService> {
-  const redis = opts.redis ?? (await startRedis());
+  const redis = opts.redis ?? (await startTestRedis());
   const dataDir = mkdtempSync(join(tmpdir(), 'syndicast-data-'));
   const config = loadConfig(
     {
-      REDIS_URL: redis.url,
+      ...redis.env,
       PORT: '0',
       HOST: '127.0.0.1',
       ADMIN_API_KEY: ADMIN_KEY,
@@ -63,11 +70,18 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
       KEY_PREFIX: 't' + randomBytes(3).toString('hex'),
       PLATFORM_TIMEOUT_MS: '2000',
       SWEEP_INTERVAL_MS: '1000',
+      RELAY_RTMP_PORT: '0',
       ...opts.env,
     },
     '/nonexistent',
   );
-  const roles: Role[] = ['api', ...(opts.workers ? (['worker'] as const) : []), ...(opts.scheduler ? (['scheduler'] as const) : [])];
+  const roles: Role[] = [
+    'api',
+    ...(opts.workers ? (['worker'] as const) : []),
+    ...(opts.scheduler ? (['scheduler'] as const) : []),
+    ...(opts.relay ? (['relay'] as const) : []),
+    ...(opts.edge ? (['edge'] as const) : []),
+  ];
   const main = await startRoles(roles, config, { logger: false });
   const rt = main.runtime;
   const app = main.app!;
@@ -91,6 +105,7 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
       return [...(mainWorkersRunning ? main.workers : []), ...(extraWorkers?.workers ?? [])];
     },
     scheduler: main.scheduler,
+    started: main,
     async startWorkers() {
       if (svc.workers.length || extraWorkers) return;
       extraWorkers = await startRoles(['worker'], config, { logger: false });

@@ -11,10 +11,34 @@ export interface SimEffectView {
   at: string;
 }
 
+/** GET /_sim/{platform}/streams: one entry per stream key the platform handed out (src/simulators/rtmp-sink.ts). */
+export interface SimStreamView {
+  streamKey: string;
+  externalId: string;
+  publishing: boolean;
+  publishers: number;
+  maxPublishers: number;
+  bytes: number;
+  videoCodec: string | null;
+  audioCodec: string | null;
+  since: string | null;
+  receiving: boolean;
+  lastDataAt: string | null;
+  firstDataAt: string | null;
+  maxGapMs: number;
+  longGaps: Array<{ endedAt: string; ms: number }>;
+  publishes: number;
+  refused: number;
+  drops: number;
+}
+
 export interface TestSim {
   url: string;
+  /** The RTMP sinks (any free port): every ingest address the simulators hand out starts with it. */
+  rtmpUrl: string;
   base(platform: string): string;
   effects(platform: string): Promise<SimEffectView[]>;
+  streams(platform: string): Promise<SimStreamView[]>;
   control(method: string, path: string, body?: unknown): Promise<unknown>;
   close(): Promise<void>;
 }
@@ -29,8 +53,10 @@ export async function startSim(): Promise<TestSim> {
   };
   return {
     url: sim.url,
+    rtmpUrl: sim.rtmpUrl,
     base: (p) => `${sim.url}/${p}`,
     effects: async (p) => (await control('GET', `/_sim/${p}/effects`)) as SimEffectView[],
+    streams: async (p) => (await control('GET', `/_sim/${p}/streams`)) as SimStreamView[],
     control,
     close: () => sim.close(),
   };

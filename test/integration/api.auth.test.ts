@@ -1,5 +1,5 @@
 /**
- * Operator API authentication and roles (CONTRACT §2): bearer keys, admin-only key creation, keys
+ * Operator API authentication and roles (the external contract §2): bearer keys, admin-only key creation, keys
  * stored hashed (the raw key appears nowhere in Redis), and what each role may do. Real redis-server,
  * real HTTP.
  */

@@ -1,7 +1,7 @@
 /**
  * Property: random streams of clicks, orders and refunds — shuffled, duplicated and applied
  * concurrently through the real attribution service on a real Redis — give the same ledger and report
- * totals as a simple reference model (CONTRACT §5) written here.
+ * totals as a simple reference model (the external contract §5) written here.
  */
 import fc from 'fast-check';
 import { PartnerEventSchema, type PartnerEvent } from '../../src/domain/events.js';

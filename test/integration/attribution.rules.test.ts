@@ -1,5 +1,5 @@
 /**
- * CONTRACT §5 attribution rules, end to end: real redis-server, real HTTP, signed partner events through
+ * the external contract §5 attribution rules, end to end: real redis-server, real HTTP, signed partner events through
  * the attribution queue and worker, reports over the API.
  */
 import { AttributionService, type OrderAttributedPayload } from '../../src/attribution/attribution.service.js';

@@ -1,5 +1,5 @@
 /**
- * Inbound partner events, input edge (CONTRACT §3): every bad input gets the right 4xx as
+ * Inbound partner events, input edge (the external contract §3): every bad input gets the right 4xx as
  * problem+json (with field errors for validation) and leaves nothing behind in Redis; order events
  * are accepted and deduplicated. Real redis-server, real HTTP.
  */
@@ -177,7 +177,7 @@ describe('order events', () => {
 
     const d1 = await sendEvent(svc, PARTNER, secret, created, { webhookId: 'msg_ord_1' });
     expect(d1.status).toBe(200);
-    expect(await d1.json()).toEqual({ eventId: j1.eventId, duplicate: true });
+    expect(await d1.json()).toEqual({ eventId: j1.eventId, webhookId: 'msg_ord_1', duplicate: true });
     expect(await svc.rt.redis.xlen(eventsKey)).toBe(1);
 
     const refunded = { type: 'order.refunded', occurredAt: '2026-11-25T09:00:00Z', data: { refund } };
@@ -190,7 +190,7 @@ describe('order events', () => {
 
     const d2 = await sendEvent(svc, PARTNER, secret, refunded, { webhookId: 'msg_ref_1' });
     expect(d2.status).toBe(200);
-    expect(await d2.json()).toEqual({ eventId: j2.eventId, duplicate: true });
+    expect(await d2.json()).toEqual({ eventId: j2.eventId, webhookId: 'msg_ref_1', duplicate: true });
     expect(await svc.rt.redis.xlen(eventsKey)).toBe(2);
 
     // The stored record is the validated event.

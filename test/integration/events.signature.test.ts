@@ -1,5 +1,5 @@
 /**
- * Inbound partner events, signature edge (CONTRACT §3): Standard Webhooks signatures, timestamp
+ * Inbound partner events, signature edge (the external contract §3): Standard Webhooks signatures, timestamp
  * tolerance, secret rotation and its grace period, multi-signature headers, interop with the
  * `standardwebhooks` library, idempotency by webhook-id, unknown partner. Real redis-server, real HTTP.
  */
@@ -249,13 +249,13 @@ describe('idempotency and routing', () => {
     // Same id, same body (a plain redelivery).
     const r2 = await sendEvent(svc, PARTNER, secret, undefined, { webhookId: id, body: body(showId) });
     expect(r2.status).toBe(200);
-    expect(await r2.json()).toEqual({ eventId: j1.eventId, duplicate: true });
+    expect(await r2.json()).toEqual({ eventId: j1.eventId, webhookId: id, duplicate: true });
 
     // Same id, a later and different body: still the same event, nothing changes.
     const changed = JSON.stringify(showEvent('show.updated', sampleShow(showId, { title: 'Changed title' }), '2026-11-24T17:30:00Z'));
     const r3 = await sendEvent(svc, PARTNER, secret, undefined, { webhookId: id, body: changed });
     expect(r3.status).toBe(200);
-    expect(await r3.json()).toEqual({ eventId: j1.eventId, duplicate: true });
+    expect(await r3.json()).toEqual({ eventId: j1.eventId, webhookId: id, duplicate: true });
 
     expect(await svc.rt.redis.hget(vKey, 'v')).toBe(v1);
     expect(await svc.rt.redis.xlen(svc.rt.keys.showEvents(PARTNER, showId))).toBe(eventsLen);

@@ -118,7 +118,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
 
     expect(remote.externalId).toMatch(/^\d+$/);
     expect(remote.url).toMatch(new RegExp(`^https://www\\.facebook\\.com/${PAGE_ID}/videos/\\d+/$`));
-    expect(remote.ingest).toEqual({ url: 'rtmps://live-api-s.facebook.com:443/rtmp/', streamKey: expect.stringMatching(/^FB-\d+-0-/) });
+    expect(remote.ingest).toEqual({ url: `${sim.rtmpUrl}/facebook/`, streamKey: expect.stringMatching(/^FB-\d+-0-/) });
     expect(remote.data).toEqual({
       marker: 'mk-life-1',
       mode: 'scheduled',

@@ -1,5 +1,5 @@
 /**
- * Tracked links and clicks (CONTRACT §4): `GET /l/{code}` records a click and redirects (302) with
+ * Tracked links and clicks (the external contract §4): `GET /l/{code}` records a click and redirects (302) with
  * sclid + utm parameters; the click is attributed to (partner, show, target, product) and stores no
  * raw IP; HEAD requests and crawlers are redirected without a click; unknown codes are 404; click ids
  * are unique and time-sortable. Real redis-server, real HTTP.

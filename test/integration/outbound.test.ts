@@ -1,5 +1,5 @@
 /**
- * Outbound webhooks (CONTRACT §8) against real HTTP receivers on loopback and a real Redis: retries
+ * Outbound webhooks (the external contract §8) against real HTTP receivers on loopback and a real Redis: retries
  * with a stable webhook-id, Standard Webhooks signatures checked with the `standardwebhooks` library,
  * Retry-After, 410, redirects, the disable rule, SSRF refusals, attempts over REST, redelivery and
  * producer idempotency. The retry schedule is shrunk to 50 ms steps (OUTBOUND_RETRY_SCHEDULE_MS).

@@ -1,5 +1,5 @@
 /**
- * Redis outage (CONTRACT §3): while the test's redis-server is down (SIGKILL, a crash) a signed
+ * Redis outage (the external contract §3): while the test's redis-server is down (SIGKILL, a crash) a signed
  * event is answered 503 problem+json — never a 2xx for an event that is not stored — readiness is
  * 503 and liveness 200. After a restart the service reconnects by itself, accepts events again,
  * and everything acknowledged before the crash is still there (AOF, appendfsync always).

@@ -32,6 +32,8 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await control('POST', '/_sim/reset');
+  // the API flow without video: a simulated encoder makes a bound stream active (test/integration/sim.rtmp.test.ts pushes real RTMP)
+  await control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
 });
 
 async function call(method: string, url: string, init: { headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {}): Promise<Res> {
@@ -202,7 +204,7 @@ describe('live lifecycle', () => {
     expect(s.json).toMatchObject({
       kind: 'youtube#liveStream',
       snippet: { title: 'Show ingest' },
-      cdn: { ingestionType: 'rtmp', ingestionInfo: { ingestionAddress: 'rtmp://a.rtmp.youtube.com/live2', backupIngestionAddress: expect.any(String), streamName: expect.any(String) } },
+      cdn: { ingestionType: 'rtmp', ingestionInfo: { ingestionAddress: `${srv.rtmpUrl}/youtube`, backupIngestionAddress: expect.any(String), streamName: expect.any(String) } },
       status: { streamStatus: 'ready' },
     });
 
@@ -553,7 +555,7 @@ describe('control plane', () => {
     expect(await effects()).toEqual([]);
     expect((await control('GET', '/_sim/youtube/requests')).json).toEqual([]);
     expect((await control('GET', '/_sim/youtube/faults')).json).toMatchObject({ rate: 0, kinds: [] });
-    expect((await control('GET', '/_sim/youtube/limits')).json).toMatchObject({ quotaPerDay: 10000, latencyMs: 0, requestsPerWindow: null, streamActivationMs: 300 });
+    expect((await control('GET', '/_sim/youtube/limits')).json).toMatchObject({ quotaPerDay: 10000, latencyMs: 0, requestsPerWindow: null, simulatedEncoder: 0, streamActivationMs: 300 });
     expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).status).toBe(401);
     const fresh = await getToken();
     expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', fresh)).json.items).toEqual([]);

@@ -15,7 +15,7 @@ let sim: TestSim;
 
 beforeAll(async () => {
   sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
   svc = await startService();
 });
 afterAll(async () => {

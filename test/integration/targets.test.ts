@@ -1,5 +1,5 @@
 /**
- * Targets (CONTRACT §2): create, list, patch (disable, rotate credentials), delete; credentials are
+ * Targets (the external contract §2): create, list, patch (disable, rotate credentials), delete; credentials are
  * never returned and are stored encrypted; validation, conflicts, and the SSRF guard on baseUrl when
  * ALLOW_PRIVATE_DESTINATIONS is false. Real redis-server, real HTTP.
  */

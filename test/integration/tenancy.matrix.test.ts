@@ -7,6 +7,8 @@
  *   with B's own partner id and A's object ids answers 404 (lookups are scoped by partner); A's own key
  *   answers 2xx (so the refusals are not an artefact of a wrong path or missing fixture);
  * - `partner-list`: the list is narrowed to the caller's own partner;
+ * - `partner-filtered`: a log across partners (`GET /v1/audit`): a partner key gets only entries of its
+ *   own partner (none of A's for B, some for A), and 403 when it names another partner;
  * - `operator` / `admin`: partner keys are refused by role whoever owns the data (with a valid body,
  *   so that validation cannot answer first), and nothing of A's changes;
  * - `signed-partner` / `signed-target`: no API key; another partner's signature is refused (401);
@@ -24,11 +26,14 @@ import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startServic
 type Access =
   | { kind: 'partner-read' }
   | { kind: 'partner-list' }
+  | { kind: 'partner-filtered'; list: string }
   | { kind: 'operator'; body?: unknown }
   | { kind: 'admin'; body?: unknown }
   | { kind: 'signed-partner' }
   | { kind: 'signed-target' }
-  | { kind: 'public'; reason: string };
+  | { kind: 'public'; reason: string }
+  /** A server-sent event stream narrowed to the caller's partner (its first `board` event is checked). */
+  | { kind: 'partner-stream' };
 
 const PERIOD = { from: '2025-03-17T01:23:45.000Z', to: '2025-03-18T01:23:45.000Z' };
 
@@ -39,6 +44,11 @@ const MATRIX: Record<string, Access> = {
   'GET /metrics': { kind: 'public', reason: 'Prometheus text: counters and queue depths, no partner ids or data' },
   'GET /l/:code': { kind: 'public', reason: "a tracked link is public by design: it redirects a buyer to the partner's product page" },
   'POST /v1/api-keys': { kind: 'admin', body: { role: 'partner', partnerId: 'tenant-a' } },
+  'GET /v1/api-keys': { kind: 'admin' },
+  'GET /v1/api-keys/:keyId': { kind: 'admin' },
+  'DELETE /v1/api-keys/:keyId': { kind: 'admin' },
+  'GET /v1/audit': { kind: 'partner-filtered', list: 'entries' },
+  'PATCH /v1/partners/:partnerId': { kind: 'operator', body: { name: 'renamed by a partner key', reconcileCron: '* * * * *' } },
   'POST /v1/partners': { kind: 'operator', body: { id: 'tenant-x', name: 'made by a partner key' } },
   'GET /v1/partners': { kind: 'partner-list' },
   'GET /v1/partners/:partnerId': { kind: 'partner-read' },
@@ -52,11 +62,13 @@ const MATRIX: Record<string, Access> = {
   'GET /v1/partners/:partnerId/shows/:showId': { kind: 'partner-read' },
   'PUT /v1/partners/:partnerId/shows/:showId/mirrors/:targetId': { kind: 'operator', body: { externalId: 'hijacked' } },
   'POST /v1/partners/:partnerId/shows/:showId/mirrors/:targetId/resync': { kind: 'operator' },
+  'POST /v1/partners/:partnerId/shows/:showId/ingest/rotate': { kind: 'operator' },
   'GET /v1/partners/:partnerId/shows/:showId/attribution': { kind: 'partner-read' },
   'GET /v1/partners/:partnerId/attribution': { kind: 'partner-read' },
   'GET /v1/partners/:partnerId/attribution/orders/:orderId': { kind: 'partner-read' },
   'POST /v1/partners/:partnerId/reconciliations': { kind: 'operator', body: PERIOD },
   'GET /v1/reconciliations/:id': { kind: 'partner-read' },
+  'GET /v1/partners/:partnerId/reconciliations': { kind: 'partner-read' },
   'POST /v1/partners/:partnerId/endpoints': { kind: 'operator', body: { url: 'https://attacker.example.com/', events: ['mirror.updated'] } },
   'GET /v1/partners/:partnerId/endpoints': { kind: 'partner-read' },
   'GET /v1/partners/:partnerId/endpoints/:endpointId': { kind: 'partner-read' },
@@ -67,6 +79,17 @@ const MATRIX: Record<string, Access> = {
   'GET /v1/partners/:partnerId/messages/:messageId': { kind: 'partner-read' },
   'POST /v1/partners/:partnerId/messages/:messageId/redeliver': { kind: 'operator', body: {} },
   'POST /v1/platform-webhooks/:targetId': { kind: 'signed-target' },
+  'POST /v1/relay/edge/on-publish': { kind: 'public', reason: "nginx-rtmp callback: the show's stream key is the credential; answers 204/403/404 with no partner data" },
+  'POST /v1/relay/edge/on-publish-done': { kind: 'public', reason: "nginx-rtmp callback: the show's stream key is the credential; answers 204/403/404 with no partner data" },
+  'GET /ops': { kind: 'public', reason: 'the ops console page: static HTML, data comes from the authenticated APIs' },
+  'GET /ops/:file': { kind: 'public', reason: "the ops console's script and style sheet (static files)" },
+  'POST /v1/ops/session': { kind: 'public', reason: 'console sign-in: checks the key in its body, answers the caller its own role' },
+  'DELETE /v1/ops/session': { kind: 'public', reason: 'console sign-out: ends the caller\'s own session cookie' },
+  'GET /v1/ops/board': { kind: 'partner-list' },
+  'GET /v1/ops/stream': { kind: 'partner-stream' },
+  'GET /v1/ops/partners/:partnerId/shows/:showId': { kind: 'partner-read' },
+  'GET /v1/ops/reconciliations': { kind: 'partner-list' },
+  'GET /v1/ops/endpoints': { kind: 'partner-list' },
 };
 
 /** Routes that a library registers under one prefix, with one rule for all of them. */
@@ -88,6 +111,8 @@ const PARAMS: Record<string, string> = {
   messageId: '',
   id: '',
   code: '',
+  file: 'app.js',
+  keyId: '',
   // bull-board's own parameters
   queueName: 'sync-youtube-0',
   jobId: 'nosuch',
@@ -170,7 +195,7 @@ function leaks(text: string, path: string): string[] {
 /** A's data as an admin sees it: must be the same after every refused write. */
 async function snapshotA(): Promise<string> {
   const parts: string[] = [];
-  for (const p of [`/v1/partners/${A}`, `/v1/partners/${A}/targets`, `/v1/partners/${A}/shows/show-a`, `/v1/partners/${A}/endpoints`, `/v1/partners/${A}/attribution`, `/v1/reconciliations/${PARAMS['id']}`]) {
+  for (const p of [`/v1/partners/${A}`, `/v1/partners/${A}/targets`, `/v1/partners/${A}/shows/show-a`, `/v1/partners/${A}/endpoints`, `/v1/partners/${A}/attribution`, `/v1/reconciliations/${PARAMS['id']}`, `/v1/api-keys/${PARAMS['keyId']}`]) {
     const r = await call('GET', p, { key: ADMIN_KEY });
     expect(r.status).toBe(200);
     parts.push(r.text);
@@ -222,6 +247,9 @@ beforeAll(async () => {
   };
   keyA = await key(A);
   keyB = await key(B);
+  // An operator key that can be listed (and must survive every refused revocation).
+  const op = await svc.api('/v1/api-keys', { json: { role: 'operator', name: 'tenancy operator' } });
+  PARAMS['keyId'] = ((await op.json()) as { id: string }).id;
 });
 
 afterAll(async () => {
@@ -280,6 +308,56 @@ test("partner-list routes show a partner key only its own partner", async () => 
     }
     const l = leaks(res.text, r.url);
     if (l.length) problems.push(`${r.method} ${r.url} with ${B}'s key leaks ${l.join(', ')}`);
+  }
+  expect(problems).toEqual([]);
+});
+
+test('partner-stream routes: the first board event lists only the caller\'s partner and none of another partner\'s data; no key, no stream', async () => {
+  const problems: string[] = [];
+  for (const r of registeredRoutes(app).filter((x) => accessOf(x)?.kind === 'partner-stream')) {
+    const anon = await call(r.method, r.url);
+    if (anon.status !== 401) problems.push(`${r.method} ${r.url} without a key: ${anon.status} (expected 401)`);
+    const ctl = new AbortController();
+    const res = await fetch(base + r.url, { headers: { authorization: `Bearer ${keyB}` }, signal: ctl.signal });
+    if (res.status !== 200 || !res.body) {
+      problems.push(`${r.method} ${r.url} with ${B}'s key: ${res.status}`);
+      continue;
+    }
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!/event: board\ndata: .*\n\n/.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    ctl.abort();
+    const data = /event: board\ndata: (.*)\n\n/.exec(text)?.[1];
+    if (!data) {
+      problems.push(`${r.method} ${r.url}: no board event in ${text.slice(0, 200)}`);
+      continue;
+    }
+    const ids = (JSON.parse(data) as { partners: { id: string }[] }).partners.map((p) => p.id);
+    if (JSON.stringify(ids) !== JSON.stringify([B])) problems.push(`${r.method} ${r.url} with ${B}'s key lists ${ids.join(', ')}`);
+    if (leaks(text, r.url).length) problems.push(`${r.method} ${r.url} with ${B}'s key leaks ${leaks(text, r.url).join(', ')}`);
+  }
+  expect(problems).toEqual([]);
+});
+
+test("partner-filtered routes give a partner key only its own partner's entries", async () => {
+  const problems: string[] = [];
+  for (const r of registeredRoutes(app).filter((x) => x.method === 'GET' && accessOf(x)?.kind === 'partner-filtered')) {
+    const { list } = accessOf(r) as { kind: 'partner-filtered'; list: string };
+    const entries = (text: string): { partnerId?: string }[] => (JSON.parse(text) as Record<string, { partnerId?: string }[]>)[list] ?? [];
+    const other = await call(r.method, r.url, { key: keyB });
+    if (other.status !== 200) problems.push(`${r.method} ${r.url} with ${B}'s key: ${other.status}`);
+    else if (entries(other.text).some((e) => e.partnerId !== B)) problems.push(`${r.method} ${r.url} with ${B}'s key lists entries of ${[...new Set(entries(other.text).map((e) => e.partnerId))].join(', ')}`);
+    if (leaks(other.text, r.url).length) problems.push(`${r.method} ${r.url} with ${B}'s key leaks ${leaks(other.text, r.url).join(', ')}`);
+    const named = await call(r.method, `${r.url}?partnerId=${A}`, { key: keyB });
+    if (named.status !== 403) problems.push(`${r.method} ${r.url}?partnerId=${A} with ${B}'s key: ${named.status} (expected 403)`);
+    const own = await call(r.method, r.url, { key: keyA });
+    if (own.status !== 200 || entries(own.text).length === 0 || entries(own.text).some((e) => e.partnerId !== A)) {
+      problems.push(`${r.method} ${r.url} with the owner's key: ${own.status}, expected some entries and only ${A}'s (the fixture is not reachable, so the refusals prove nothing) ${own.text.slice(0, 200)}`);
+    }
   }
   expect(problems).toEqual([]);
 });

@@ -147,7 +147,7 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
       ['show.created', roomId, null],
       ['product.pinned', roomId, PIN.platformProductId],
     ]);
-    expect(fx[1]?.url).toBeUndefined(); // CONTRACT §9: url is for posted messages only
+    expect(fx[1]?.url).toBeUndefined(); // README "Platforms": url is for posted messages only
 
     const logs = h.logs.join('\n');
     for (const secret of [CREDENTIALS.appSecret, CREDENTIALS.refreshToken, h.tokens.token?.accessToken ?? 'none']) expect(logs).not.toContain(secret);

@@ -1,5 +1,5 @@
 /**
- * A repeated `webhook-id` is a duplicate partner-wide (issue 8 item 5, CONTRACT §3): the same id, correctly
+ * A repeated `webhook-id` is a duplicate partner-wide (issue 8 item 5, the external contract §3): the same id, correctly
  * signed, for another show, for a pin on another show or for an order answers `200 duplicate:true` and
  * has no effect there; another partner's id space is its own. The claim that makes it partner-wide is
  * a fence, not the record: a delivery that died between claim and write is stored by its retry.

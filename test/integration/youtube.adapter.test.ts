@@ -43,6 +43,8 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await axios.post(`${sim.url}/_sim/reset`, {});
+  // no video is pushed here: a simulated encoder makes a bound stream active without RTMP data
+  await axios.put(`${sim.url}/_sim/youtube/limits`, { simulatedEncoder: 1 });
 });
 
 // --- helpers ------------------------------------------------------------------------------------
@@ -116,7 +118,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-life-1'));
 
     expect(remote.url).toBe(`https://www.youtube.com/watch?v=${remote.externalId}`);
-    expect(remote.ingest).toEqual({ url: 'rtmp://a.rtmp.youtube.com/live2', streamKey: expect.stringMatching(/^\w{4}(-\w{4}){4}$/) });
+    expect(remote.ingest).toEqual({ url: `${sim.rtmpUrl}/youtube`, streamKey: expect.stringMatching(/^\w{4}(-\w{4}){4}$/) });
     expect(remote.data).toEqual({ streamId: expect.any(String), liveChatId: expect.any(String) });
 
     const inactive = await startWhenActive(h, remote);

@@ -1,5 +1,5 @@
 /**
- * Desired state as LWW registers (src/domain/desired-state.ts; CONTRACT §3 "events may arrive
+ * Desired state as LWW registers (src/domain/desired-state.ts; the external contract §3 "events may arrive
  * duplicated and out of order: the end state must equal that of in-order delivery, later occurredAt
  * wins per show and per pin").
  *

@@ -1,5 +1,5 @@
 /**
- * Bearer API keys with roles (CONTRACT §2): admin (all), operator (setup and actions), viewer (read),
+ * Bearer API keys with roles (README / OpenAPI at /docs): admin (all), operator (setup and actions), viewer (read),
  * partner (read its own partner's data only). ADMIN_API_KEY is an admin key; other keys are stored hashed.
  */
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
@@ -7,6 +7,7 @@ import fp from 'fastify-plugin';
 import { sha256Hex, safeEqual } from '../../lib/crypto.js';
 import { forbidden, unauthorized } from '../../lib/errors.js';
 import type { ApiKeyRepository, Principal, Role } from '../../store/apikey.repository.js';
+import { actorOf, type AuditRepository, type AuditWrite } from '../../store/audit.repository.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,12 +16,17 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: require one of `roles` (admin always passes). */
     requireRole(...roles: Role[]): preHandlerAsyncHookHandler;
+    /** The principal an API key stands for, or null (the console's sign-in checks a key this way). */
+    principalOfKey(key: string): Promise<Principal | null>;
+    /** Appends an operator action to the audit log: who (the request's key), what, on which partner/show/target. */
+    audit(req: FastifyRequest, entry: AuditWrite): Promise<void>;
   }
 }
 
 export interface AuthOptions {
   apiKeys: ApiKeyRepository;
   adminApiKey: string;
+  audit: AuditRepository;
 }
 
 /** Throws 403 unless the principal may see `partnerId` (partner keys are scoped to their partner). */
@@ -38,11 +44,24 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
     const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
     if (!m?.[1]) throw unauthorized('Authorization: Bearer <api key> required');
     const key = m[1];
-    if (safeEqual(sha256Hex(key), adminHash)) return { id: 'admin', role: 'admin', partnerId: undefined };
-    const p = await opts.apiKeys.find(key);
-    if (!p) throw unauthorized('unknown API key');
-    return p;
+    if (safeEqual(sha256Hex(key), adminHash)) return { id: 'admin', role: 'admin', partnerId: undefined, name: 'ADMIN_API_KEY' };
+    const found = await opts.apiKeys.lookup(key);
+    if (!found) throw unauthorized('unknown API key');
+    if ('refused' in found) throw unauthorized(found.refused === 'revoked' ? 'this API key was revoked' : 'this API key has expired');
+    await opts.apiKeys.touch(found.principal.id);
+    return found.principal;
   };
+
+  // The console's sign-in: a revoked or expired key is no key.
+  app.decorate('principalOfKey', async (key: string): Promise<Principal | null> => {
+    if (safeEqual(sha256Hex(key), adminHash)) return { id: 'admin', role: 'admin', partnerId: undefined, name: 'ADMIN_API_KEY' };
+    const found = await opts.apiKeys.lookup(key);
+    return found && !('refused' in found) ? found.principal : null;
+  });
+
+  app.decorate('audit', async (req: FastifyRequest, entry: AuditWrite): Promise<void> => {
+    await opts.audit.record(actorOf(req.principal), { ...entry, requestId: req.id });
+  });
 
   app.decorate('requireRole', (...roles: Role[]): preHandlerAsyncHookHandler => {
     return async (req) => {

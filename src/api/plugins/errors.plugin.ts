@@ -49,7 +49,12 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     } else if (isRedisUnavailable(err)) {
       req.log.warn({ err: { message: err.message } }, 'redis unavailable');
       void reply.header('retry-after', '5');
-      body = problem(503, 'storage is temporarily unavailable; nothing was stored, retry later');
+      body = problem(
+        503,
+        /NOREPLICAS/.test(err.message)
+          ? 'storage could not confirm the write on a replica; it is not acknowledged, retry later (a retry with the same webhook-id is safe)'
+          : 'storage is temporarily unavailable; nothing was stored, retry later',
+      );
     } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       const detail = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body exceeds the size limit' : err.message;
       body = problem(err.statusCode, detail);

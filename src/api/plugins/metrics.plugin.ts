@@ -1,46 +1,188 @@
-/** Prometheus metrics (prom-client): process defaults, HTTP latency, ingest/click counters, queue depth. */
-import type { Queue } from 'bullmq';
+/**
+ * Prometheus metrics at /metrics: the process's own counters (src/lib/metrics.ts), process defaults,
+ * HTTP latency, and gauges read from Redis at scrape time — mirrors by platform and state and pins by
+ * state (over the active shows), queue depth per queue and state, outbound endpoints by state, and
+ * whether Redis answers. The exposition passes `promtool check metrics`
+ * (test/integration/metrics.test.ts): prom-client's `nodejs_active_*_total` gauges, which break the
+ * `_total`-is-a-counter rule, are dropped (their `nodejs_active_*` siblings carry the same numbers).
+ */
+import { Queue, type ConnectionOptions } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { MIRROR_STATES } from '../../domain/mirror.js';
+import { bounded, defaultsRegistry, processRegistry } from '../../lib/metrics.js';
+import type { OutboundService } from '../../outbound/outbound.service.js';
+import type { Keys } from '../../store/keys.js';
+import type { PartnerRepository } from '../../store/partner.repository.js';
+import type { RedisClient } from '../../store/redis.js';
+import type { ShowRepository } from '../../store/show.repository.js';
+import { PLATFORMS } from '../../targets/target.adapter.js';
 
 export interface Metrics {
   registry: Registry;
   events: Counter<'result'>;
   clicks: Counter<'kind'>;
+  close(): Promise<void>;
 }
 
-export function createMetrics(queues: () => Queue[]): Metrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const events = new Counter({ name: 'syndicast_events_total', help: 'Inbound partner events by result', labelNames: ['result'], registers: [registry] });
-  const clicks = new Counter({ name: 'syndicast_link_clicks_total', help: 'Tracked link hits', labelNames: ['kind'], registers: [registry] });
+export interface MetricsSources {
+  /** Queues this process already holds (sync shards, attribution, delivery). */
+  queues: () => Queue[];
+  /** Queues of other roles (reconcile, scheduler): opened here, read-only, for their counts. */
+  extraQueues?: { names: string[]; keys: Keys; connection: () => ConnectionOptions };
+  redis?: RedisClient;
+  shows?: ShowRepository;
+  partners?: PartnerRepository;
+  outbound?: OutboundService;
+}
+
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+const PIN_STATES = ['pending', 'pinned', 'unpinned', 'failed'] as const;
+/** Shows read per scrape for the mirror gauges (the active set; ended shows leave it). */
+const MAX_SHOWS_PER_SCRAPE = 5000;
+
+export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
+  const s: MetricsSources = typeof src === 'function' ? { queues: src } : src;
+  const own = defaultsRegistry();
+  const events = new Counter({ name: 'syndicast_events_total', help: 'Inbound partner events by result', labelNames: ['result'], registers: [own] });
+  const clicks = new Counter({ name: 'syndicast_link_clicks_total', help: 'Tracked link hits', labelNames: ['kind'], registers: [own] });
+
+  const extra: Queue[] = s.extraQueues ? s.extraQueues.names.map((name) => new Queue(name, { connection: s.extraQueues!.connection(), prefix: s.extraQueues!.keys.queuePrefix(name) })) : [];
   new Gauge({
     name: 'syndicast_queue_jobs',
-    help: 'Jobs per queue and state',
+    help: 'Jobs per queue and state (waiting, active, delayed, failed)',
     labelNames: ['queue', 'state'],
-    registers: [registry],
+    registers: [own],
     async collect() {
-      for (const q of queues()) {
-        const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed').catch(() => null);
+      this.reset();
+      for (const q of [...s.queues(), ...extra]) {
+        const counts = await q.getJobCounts(...QUEUE_STATES).catch(() => null);
         if (!counts) continue;
-        for (const [state, n] of Object.entries(counts)) this.set({ queue: q.name, state }, n);
+        for (const state of QUEUE_STATES) this.set({ queue: q.name, state }, counts[state] ?? 0);
       }
     },
   });
-  return { registry, events, clicks };
+
+  if (s.redis) {
+    const redis = s.redis;
+    new Gauge({
+      name: 'syndicast_redis_up',
+      help: 'Whether Redis answered PING at scrape time (1) or not (0)',
+      registers: [own],
+      async collect() {
+        const ok = await Promise.race([redis.ping().then(() => 1), new Promise<number>((r) => setTimeout(() => r(0), 1000).unref())]).catch(() => 0);
+        this.set(ok);
+      },
+    });
+  }
+
+  if (s.shows && s.partners) {
+    const { shows, partners } = s;
+    // One read of the active shows' mirrors feeds both gauges (collect runs per gauge: share the read).
+    let pending: Promise<{ mirrors: Map<string, number>; pins: Map<string, number> }> | null = null;
+    const read = (): Promise<{ mirrors: Map<string, number>; pins: Map<string, number> }> => {
+      pending ??= (async () => {
+        const mirrors = new Map<string, number>();
+        const pins = new Map<string, number>();
+        const active = await shows.activeShows(MAX_SHOWS_PER_SCRAPE);
+        const bundles = new Map<string, string[]>();
+        for (const [partnerId, showId] of active) {
+          let targets = bundles.get(partnerId);
+          if (!targets) {
+            targets = ((await partners.bundleCached(partnerId))?.targets ?? []).filter((t) => t.enabled).map((t) => t.id);
+            bundles.set(partnerId, targets);
+          }
+          for (const m of await shows.getMirrors(partnerId, showId, targets)) {
+            if (!m) continue;
+            const k = `${bounded(m.platform, PLATFORMS)}\u0000${bounded(m.state, MIRROR_STATES)}`;
+            mirrors.set(k, (mirrors.get(k) ?? 0) + 1);
+            for (const p of Object.values(m.pins)) {
+              const ps = bounded(p.state, PIN_STATES);
+              pins.set(ps, (pins.get(ps) ?? 0) + 1);
+            }
+          }
+        }
+        return { mirrors, pins };
+      })().finally(() => setTimeout(() => (pending = null), 0).unref());
+      return pending;
+    };
+    new Gauge({
+      name: 'syndicast_mirrors',
+      help: "Mirrors of active shows (not yet ended, or not yet finished) by platform and state",
+      labelNames: ['platform', 'state'],
+      registers: [own],
+      async collect() {
+        this.reset();
+        // Every platform × state is present (0 when none), so alerts and dashboards see a series.
+        for (const platform of PLATFORMS) for (const state of MIRROR_STATES) this.set({ platform, state }, 0);
+        const r = await read().catch(() => null);
+        if (!r) return;
+        for (const [k, n] of r.mirrors) {
+          const [platform, state] = k.split('\u0000') as [string, string];
+          this.set({ platform, state }, n);
+        }
+      },
+    });
+    new Gauge({
+      name: 'syndicast_pins',
+      help: 'Product pins on the mirrors of active shows by state',
+      labelNames: ['state'],
+      registers: [own],
+      async collect() {
+        this.reset();
+        for (const state of PIN_STATES) this.set({ state }, 0);
+        const r = await read().catch(() => null);
+        if (!r) return;
+        for (const [state, n] of r.pins) this.set({ state }, n);
+      },
+    });
+  }
+
+  if (s.outbound && s.partners) {
+    const { outbound, partners } = s;
+    new Gauge({
+      name: 'syndicast_outbound_endpoints',
+      help: 'Outbound webhook endpoints by state (enabled, disabled)',
+      labelNames: ['state'],
+      registers: [own],
+      async collect() {
+        this.reset();
+        const counts = { enabled: 0, disabled: 0 };
+        const all = await partners.list().catch(() => []);
+        for (const p of all) {
+          for (const e of await outbound.endpoints.list(p.id).catch(() => [])) counts[e.enabled ? 'enabled' : 'disabled'] += 1;
+        }
+        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      },
+    });
+  }
+
+  const registry = Registry.merge([own, processRegistry]);
+  return {
+    registry,
+    events,
+    clicks,
+    close: async () => {
+      await Promise.all(extra.map((q) => q.close()));
+    },
+  };
 }
 
 async function metricsPlugin(app: FastifyInstance, opts: { metrics: Metrics }): Promise<void> {
   const http = new Histogram({
     name: 'syndicast_http_request_duration_seconds',
-    help: 'HTTP request latency',
+    help: 'HTTP request latency by method, route template and status',
     labelNames: ['method', 'route', 'status'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [opts.metrics.registry],
   });
   app.addHook('onResponse', async (req, reply) => {
+    // The route template (never the raw URL: ids would make every request a new series).
     http.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  app.addHook('onClose', async () => {
+    await opts.metrics.close();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     return reply.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());

@@ -1,5 +1,5 @@
 /**
- * Attribution reports (CONTRACT §2): partner totals (JSON, or CSV with `Accept: text/csv`), a show's
+ * Attribution reports (README / OpenAPI at /docs): partner totals (JSON, or CSV with `Accept: text/csv`), a show's
  * breakdown by target and product, and one order with its ledger entries.
  */
 import type { FastifyRequest } from 'fastify';

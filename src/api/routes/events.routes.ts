@@ -1,5 +1,5 @@
 /**
- * POST /v1/partners/{partnerId}/events — signed partner events (CONTRACT §3). The body is read raw
+ * POST /v1/partners/{partnerId}/events — signed partner events (README "Walkthrough with curl" and docs/architecture.md). The body is read raw
  * (≤ 1 MiB) because the signature covers the exact bytes; parsing happens after verification.
  */
 import type { FastifyPluginAsync } from 'fastify';
@@ -33,6 +33,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
         summary: 'Signed partner event (Standard Webhooks)',
         description:
           'Headers webhook-id, webhook-timestamp (unix s, ±300 s) and webhook-signature (`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{raw body}">`, space-separated list allowed). ' +
+          'Answer `{eventId, webhookId, duplicate}`: `eventId` is Syndicast\'s id of the stored event (time-ordered; a repeat gets the first delivery\'s), `webhookId` echoes the partner\'s `webhook-id` header. ' +
           '202 after the event is durably stored; 200 for a repeated webhook-id; 401 bad signature; 404 unknown partner; 400 invalid body; 413 over 1 MiB; 503 storage down.',
         // Documentation only (validation runs on the raw body after the signature check).
         body: PartnerEventSchema,
@@ -49,7 +50,9 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
         raw,
       );
       opts.onAccepted?.(result.duplicate ? 'duplicate' : 'accepted');
-      return reply.status(result.duplicate ? 200 : 202).send({ eventId: result.eventId, duplicate: result.duplicate });
+      // eventId: Syndicast's id of the stored event (time-ordered; the same for a repeat). webhookId:
+      // the partner's own `webhook-id` header, echoed so the partner can match the answer to its delivery.
+      return reply.status(result.duplicate ? 200 : 202).send({ eventId: result.eventId, webhookId: header(req.headers['webhook-id']), duplicate: result.duplicate });
     },
   );
 };

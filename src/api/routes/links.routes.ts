@@ -1,4 +1,4 @@
-/** GET /l/{code}: record the click (humans only) and redirect to the product's current URL with sclid + utm (CONTRACT §4). */
+/** GET /l/{code}: record the click (humans only) and redirect to the product's current URL with sclid + utm (docs/attribution.md). */
 import type { FastifyPluginAsync } from 'fastify';
 import { notFound } from '../../lib/errors.js';
 import { isBot, redirectUrl, type LinkService } from '../../links/link.service.js';

@@ -1,5 +1,5 @@
 /**
- * Outbound webhook endpoints, their attempt log, messages and manual redelivery (CONTRACT §2, §8).
+ * Outbound webhook endpoints, their attempt log, messages and manual redelivery (README "Outbound webhooks").
  * The endpoint secret is shown once (create, rotate) and stored sealed.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -83,7 +83,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
       if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
       await checkUrl(req.body.url);
       const { endpoint, secret } = await outbound.createEndpoint(partnerId, req.body);
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'endpoint.created', endpointId: endpoint.id });
+      await app.audit(req, { action: 'endpoint.created', partnerId, detail: { endpointId: endpoint.id } });
       return reply.status(201).send({ ...publicEndpoint(endpoint), secret });
     },
   );
@@ -113,7 +113,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
       if (enabled === true && !current.enabled) Object.assign(patch, { enabled: true, disabledAt: null, disabledReason: null, failingSince: null });
       if (enabled === false && current.enabled) Object.assign(patch, { enabled: false, disabledAt: now, disabledReason: 'disabled by an operator' });
       if (!(await endpoints.update(partnerId, endpointId, patch))) throw notFound(`endpoint ${endpointId}`);
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'endpoint.updated', endpointId, fields: Object.keys(req.body) });
+      await app.audit(req, { action: 'endpoint.updated', partnerId, detail: { endpointId, fields: Object.keys(req.body) } });
       return publicEndpoint(await load(partnerId, endpointId));
     },
   );
@@ -121,7 +121,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
   app.delete('/v1/partners/:partnerId/endpoints/:endpointId', { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], params: EndpointParams } }, async (req, reply) => {
     const { partnerId, endpointId } = req.params;
     if (!(await endpoints.delete(partnerId, endpointId))) throw notFound(`endpoint ${endpointId}`);
-    await partners.audit(partnerId, { who: req.principal?.id, action: 'endpoint.deleted', endpointId });
+    await app.audit(req, { action: 'endpoint.deleted', partnerId, detail: { endpointId } });
     return reply.status(204).send();
   });
 
@@ -131,7 +131,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     async (req) => {
       const { partnerId, endpointId } = req.params;
       const rotated = await outbound.rotateSecret(partnerId, endpointId);
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'endpoint.secret_rotated', endpointId });
+      await app.audit(req, { action: 'endpoint.secret_rotated', partnerId, detail: { endpointId } });
       return { id: endpointId, ...rotated };
     },
   );
@@ -160,7 +160,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     async (req, reply) => {
       const { partnerId, messageId } = req.params;
       const endpointIds = await outbound.redeliver(partnerId, messageId, req.body?.endpointId);
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'message.redelivered', messageId, endpointIds });
+      await app.audit(req, { action: 'message.redelivered', partnerId, detail: { messageId, endpointIds } });
       return reply.status(202).send({ messageId, endpointIds });
     },
   );

@@ -1,18 +1,15 @@
-/** Partners, API keys and webhook-secret rotation (CONTRACT §2). */
+/** Partners and their webhook-secret rotation (docs/operations.md). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
 import { conflict, notFound } from '../../lib/errors.js';
-import { ROLES } from '../../store/apikey.repository.js';
 import { PartnerExistsError, type Partner, type PartnerRepository } from '../../store/partner.repository.js';
-import type { ApiKeyRepository } from '../../store/apikey.repository.js';
 import { newWebhookSecret } from '../../sources/signature.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 
 export interface PartnerRoutesOptions {
   partners: PartnerRepository;
-  apiKeys: ApiKeyRepository;
   rotationGraceMs: number;
 }
 
@@ -33,18 +30,18 @@ const CreatePartner = z.object({
   reconcileLookbackDays: z.number().int().min(1).max(90).default(3),
 });
 const PartnerParams = z.object({ partnerId: IdSchema });
-const CreateKey = z
-  .object({ role: z.enum(ROLES), partnerId: IdSchema.optional() })
-  .refine((k) => (k.role === 'partner') === (k.partnerId !== undefined), { message: 'partnerId is required for (and only for) role partner', path: ['partnerId'] });
+const PatchPartner = z
+  .object({
+    name: z.string().min(1).max(200).optional(),
+    attributionWindowHours: z.number().int().min(1).max(24 * 90).optional(),
+    reconcileCron: Cron.optional(),
+    reconcileLookbackDays: z.number().int().min(1).max(90).optional(),
+  })
+  .strict()
+  .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change');
 
 export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async (app, opts) => {
-  const { partners, apiKeys } = opts;
-
-  app.post('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Create an API key (shown once, stored hashed)', body: CreateKey } }, async (req, reply) => {
-    if (req.body.partnerId && !(await partners.get(req.body.partnerId))) throw notFound(`partner ${req.body.partnerId}`);
-    const created = await apiKeys.create(req.body.role, req.body.partnerId);
-    return reply.status(201).send({ ...created, role: req.body.role, partnerId: req.body.partnerId });
-  });
+  const { partners } = opts;
 
   app.post('/v1/partners', { preHandler: app.requireRole('operator'), schema: { tags: ['partners'], summary: 'Onboard a partner', body: CreatePartner } }, async (req, reply) => {
     const partner: Partner = { ...req.body, createdAt: new Date().toISOString() };
@@ -55,7 +52,7 @@ export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async 
       if (err instanceof PartnerExistsError) throw conflict(`partner ${partner.id} already exists`);
       throw err;
     }
-    await partners.audit(partner.id, { who: req.principal?.id, action: 'partner.created' });
+    await app.audit(req, { action: 'partner.created', partnerId: partner.id });
     return reply.status(201).send({ ...partner, webhookSecret });
   });
 
@@ -72,6 +69,27 @@ export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async 
     return p;
   });
 
+  app.patch(
+    '/v1/partners/:partnerId',
+    {
+      preHandler: app.requireRole('operator'),
+      schema: {
+        tags: ['partners'],
+        summary: 'Change a partner: name, attribution window, reconciliation schedule (applied by the scheduler within a minute)',
+        params: PartnerParams,
+        body: PatchPartner,
+      },
+    },
+    async (req) => {
+      const { partnerId } = req.params;
+      const updated = await partners.update(partnerId, req.body);
+      if (!updated) throw notFound(`partner ${partnerId}`);
+      const changed = Object.keys(req.body).filter((k) => JSON.stringify(updated.before[k as keyof Partner]) !== JSON.stringify(updated.after[k as keyof Partner]));
+      await app.audit(req, { action: 'partner.updated', partnerId, detail: { fields: Object.keys(req.body), changed } });
+      return updated.after;
+    },
+  );
+
   app.post(
     '/v1/partners/:partnerId/webhook-secret/rotate',
     { preHandler: app.requireRole('operator'), schema: { tags: ['partners'], summary: 'Rotate the inbound webhook secret (the old one verifies for 24 h more)', params: PartnerParams } },
@@ -80,7 +98,7 @@ export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async 
       if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
       const webhookSecret = newWebhookSecret();
       await partners.rotateSecret(partnerId, webhookSecret, opts.rotationGraceMs);
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'webhook_secret.rotated' });
+      await app.audit(req, { action: 'webhook_secret.rotated', partnerId });
       return reply.status(200).send({ id: partnerId, webhookSecret, previousSecretValidUntil: new Date(Date.now() + opts.rotationGraceMs).toISOString() });
     },
   );

@@ -1,5 +1,5 @@
 /**
- * POST /v1/platform-webhooks/{targetId} — where a target platform sends its own webhooks (CONTRACT §2).
+ * POST /v1/platform-webhooks/{targetId} — where a target platform sends its own webhooks (README / OpenAPI at /docs).
  * No API key: the target's adapter verifies the platform's own scheme on the raw body. Orders in the
  * webhook are stored in the ledger before the 200 goes out (a platform retries anything else).
  */

@@ -1,14 +1,38 @@
-/** Reconciliations (CONTRACT §2, §6). */
+/** Reconciliations (README "Reconciliation"). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
 import { notFound } from '../../lib/errors.js';
 import type { ReconcileService } from '../../reconcile/reconcile.service.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+import type { PartnerRepository } from '../../store/partner.repository.js';
 
 const Timestamp = z.iso.datetime({ offset: true });
 
-export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileService }> = async (app, opts) => {
+const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.coerce.number().int().min(0).default(0) });
+
+export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileService; partners: PartnerRepository }> = async (app, opts) => {
+  app.get(
+    '/v1/partners/:partnerId/reconciliations',
+    {
+      preHandler: app.requireRole('operator', 'viewer', 'partner'),
+      schema: { tags: ['reconciliation'], summary: "A partner's reconciliations, newest first (summary and discrepancy count; the discrepancies are on each run)", params: z.object({ partnerId: IdSchema }), querystring: ListQuery },
+    },
+    async (req) => {
+      const { partnerId } = req.params;
+      assertPartnerAccess(req, partnerId);
+      if (!(await opts.partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
+      const { items, total } = await opts.reconcile.list(partnerId, req.query.cursor, req.query.limit);
+      const next = req.query.cursor + req.query.limit;
+      return {
+        reconciliations: items.map(({ id, status, trigger, from, to, createdAt, completedAt, summary, error }) => ({ id, partnerId, status, trigger, from, to, createdAt, completedAt, summary, ...(error ? { error } : {}) })),
+        nextCursor: next < total ? next : null,
+        total,
+      };
+    },
+  );
+
+
   app.post(
     '/v1/partners/:partnerId/reconciliations',
     {
@@ -17,6 +41,7 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
     },
     async (req, reply) => {
       const rec = await opts.reconcile.request(req.params.partnerId, new Date(req.body.from), new Date(req.body.to), 'manual');
+      await app.audit(req, { action: 'reconciliation.requested', partnerId: req.params.partnerId, detail: { reconciliationId: rec.id, from: req.body.from, to: req.body.to } });
       return reply.status(202).send({ id: rec.id });
     },
   );

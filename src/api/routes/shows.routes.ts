@@ -3,9 +3,15 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema, SHOW_STATES } from '../../domain/events.js';
 import { newMirror } from '../../domain/mirror.js';
-import { notFound } from '../../lib/errors.js';
+import { AppError, notFound } from '../../lib/errors.js';
+import type { SecretBox } from '../../lib/crypto.js';
+import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
+import { mirrorIngest } from '../../relay/relay.service.js';
+import type { RelayRepository } from '../../store/relay.repository.js';
 import { idRecord } from '../../lib/id-record.js';
+import type { DesiredShow } from '../../domain/desired-state.js';
 import { showView } from '../../mirror/show.view.js';
+import type { ReadinessService } from '../../mirror/readiness.service.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
@@ -15,7 +21,34 @@ export interface ShowRoutesOptions {
   partners: PartnerRepository;
   shows: ShowRepository;
   sync: SyncProducer;
+  relay: RelayRepository;
+  box: SecretBox;
+  /** What partners publish to (README "Video relay" `show.ingest.url`). */
+  relayPublicUrl: () => string;
+  allowPrivateDestinations: boolean;
+  readiness?: ReadinessService;
 }
+
+const RtmpUrl = z
+  .string()
+  .max(2048)
+  .regex(/^rtmps?:\/\/[^/\s?#]+(\/[^\s?#]*)?$/i, 'must be an rtmp:// or rtmps:// URL without query');
+const IngestBody = z.object({ url: RtmpUrl, streamKey: z.string().min(1).max(512).regex(/^[^\s/]+$/, 'must not contain spaces or slashes') });
+const IngestView = z.object({ url: z.string(), streamKey: z.string().optional() });
+const RelayView = z.object({
+  state: z.enum(['idle', 'connecting', 'sending', 'retrying', 'failed', 'stopped']),
+  bitrateKbps: z.number(),
+  bytesSent: z.number(),
+  since: z.string().nullable(),
+  restarts: z.number(),
+  lastError: z.string().nullable(),
+});
+const ShowViewSchema = z
+  .object({
+    show: z.object({ id: z.string(), state: z.string(), sourceUrl: z.string().optional(), ingest: IngestView }).passthrough(),
+    mirrors: z.array(z.object({ targetId: z.string(), state: z.string(), ingest: IngestView.optional(), relay: RelayView }).passthrough()),
+  })
+  .passthrough();
 
 const Params = z.object({ partnerId: IdSchema });
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
@@ -23,7 +56,7 @@ const MirrorParams = z.object({ partnerId: IdSchema, showId: IdSchema, targetId:
 const ListQuery = z.object({ state: z.enum(SHOW_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.coerce.number().int().min(0).default(0) });
 
 export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, opts) => {
-  const { partners, shows, sync } = opts;
+  const { partners, shows, sync, relay, box } = opts;
 
   const load = async (partnerId: string, showId: string) => {
     const bundle = await partners.bundle(partnerId);
@@ -37,45 +70,97 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     const { partnerId } = req.params;
     assertPartnerAccess(req, partnerId);
     if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
-    const { state, limit } = req.query;
-    const items: unknown[] = [];
-    let cursor = req.query.cursor;
-    let total = 0;
-    // Filtering by state reads each show; scan at most 10 pages per request and hand back a cursor.
-    for (let scanned = 0; items.length < limit && scanned < limit * 10; ) {
+    const { state, limit, cursor } = req.query;
+    const view = (d: DesiredShow) => ({ id: d.showId, title: d.title, state: d.state, scheduledAt: d.scheduledAt, version: d.version });
+    if (!state) {
       const page = await shows.listShowIds(partnerId, cursor, limit);
-      total = page.total;
-      if (page.ids.length === 0) break;
       const desired = await Promise.all(page.ids.map((id) => shows.desired(partnerId, id)));
-      for (const d of desired) {
-        cursor += 1;
-        scanned += 1;
-        if (d && (!state || d.state === state) && items.length < limit) items.push({ id: d.showId, title: d.title, state: d.state, scheduledAt: d.scheduledAt, version: d.version });
-        if (items.length >= limit) break;
-      }
+      const items = desired.filter((d): d is DesiredShow => d !== null).map(view);
+      const next = cursor + page.ids.length;
+      return { shows: items, nextCursor: next < page.total ? next : null, total: page.total };
     }
-    return { shows: items, nextCursor: cursor < total ? cursor : null, total };
+    // Filtered: `total` counts the shows in that state, so every show is read (pages of 200);
+    // `cursor` is a position in the filtered list.
+    const matching: DesiredShow[] = [];
+    for (let offset = 0; ; offset += 200) {
+      const page = await shows.listShowIds(partnerId, offset, 200);
+      const desired = await Promise.all(page.ids.map((id) => shows.desired(partnerId, id)));
+      for (const d of desired) if (d && d.state === state) matching.push(d);
+      if (page.ids.length < 200 || offset + 200 >= page.total) break;
+    }
+    const items = matching.slice(cursor, cursor + limit).map(view);
+    const next = cursor + items.length;
+    return { shows: items, nextCursor: next < matching.length ? next : null, total: matching.length };
   });
 
-  app.get('/v1/partners/:partnerId/shows/:showId', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'Show status with one entry per mirror', params: ShowParams } }, async (req) => {
+  app.get('/v1/partners/:partnerId/shows/:showId', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'Show status with one entry per mirror, the show\'s ingest and each mirror\'s relay', params: ShowParams, response: { 200: ShowViewSchema } } }, async (req) => {
     const { partnerId, showId } = req.params;
     assertPartnerAccess(req, partnerId);
     const { bundle, desired } = await load(partnerId, showId);
-    const mirrors = await shows.getMirrors(partnerId, showId, bundle.targets.map((t) => t.id));
-    return showView(desired, bundle.targets, mirrors);
+    const ids = bundle.targets.map((t) => t.id);
+    const [mirrors, statuses, streamKey, readiness] = await Promise.all([
+      shows.getMirrors(partnerId, showId, ids),
+      relay.statuses(partnerId, showId, ids),
+      relay.ingestKey(partnerId, showId),
+      opts.readiness ? opts.readiness.get(partnerId, showId, ids) : Promise.resolve([]),
+    ]);
+    const role = req.principal?.role;
+    // The show's own key: its operator or partner (the encoder's owner); a viewer sees the url alone.
+    const ingest = role === 'viewer' ? { url: opts.relayPublicUrl() } : { url: opts.relayPublicUrl(), streamKey };
+    const mirrorIngests = mirrors.map((m) => {
+      try {
+        return m ? mirrorIngest(m, box) : undefined;
+      } catch {
+        return undefined; // sealed under a key we no longer have: shown as absent
+      }
+    });
+    return showView(desired, bundle.targets, mirrors, { ingest, relay: statuses, mirrorIngest: mirrorIngests, revealMirrorKeys: role === 'admin' || role === 'operator' }, readiness);
   });
+
+  app.post(
+    '/v1/partners/:partnerId/shows/:showId/ingest/rotate',
+    {
+      preHandler: app.requireRole('operator'),
+      schema: { tags: ['shows'], summary: "Issue a new stream key for the show's ingest; the old one is refused from now on", params: ShowParams, response: { 200: z.object({ ingest: IngestView }) } },
+    },
+    async (req) => {
+      const { partnerId, showId } = req.params;
+      await load(partnerId, showId);
+      const streamKey = await relay.rotateIngestKey(partnerId, showId);
+      await partners.audit(partnerId, { who: req.principal?.id, action: 'show.ingest_rotated', showId });
+      return { ingest: { url: opts.relayPublicUrl(), streamKey } };
+    },
+  );
 
   app.put(
     '/v1/partners/:partnerId/shows/:showId/mirrors/:targetId',
-    { preHandler: app.requireRole('operator'), schema: { tags: ['shows'], summary: 'Link a show created by hand on the platform', params: MirrorParams, body: z.object({ externalId: z.string().min(1).max(256) }) } },
+    { preHandler: app.requireRole('operator'), schema: {
+        tags: ['shows'],
+        summary: 'Link a show created by hand on the platform, with the RTMP ingest its app shows (where the relay pushes)',
+        params: MirrorParams,
+        body: z.object({ externalId: z.string().min(1).max(256), ingest: IngestBody.optional() }),
+      },
+    },
     async (req) => {
       const { partnerId, showId, targetId } = req.params;
       const { bundle } = await load(partnerId, showId);
       const target = bundle.targets.find((t) => t.id === targetId);
       if (!target) throw notFound(`target ${targetId}`);
+      const given = req.body.ingest;
+      if (given) {
+        try {
+          // The same rule as every destination (§8): checked here and again before each push.
+          await assertPublicDestination(given.url.replace(/^rtmps?:/i, 'http:'), opts.allowPrivateDestinations);
+        } catch (err) {
+          if (err instanceof DestinationRefusedError) throw new AppError(400, 'Bad Request', `ingest.url refused: ${err.message}`, [{ path: 'body.ingest.url', message: err.message }]);
+          throw err;
+        }
+      }
+      const operatorIngest = given ? { url: given.url, streamKeySealed: box.encrypt(given.streamKey) } : undefined;
       const mirror = (await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
         m.generation += 1; // intents of the previous remote show no longer apply
         m.remote = { externalId: req.body.externalId, url: undefined, ingest: undefined, data: { attach: '1' } };
+        m.operatorIngest = operatorIngest;
         m.applied = undefined;
         m.state = 'ready';
         m.wentLive = false;
@@ -84,7 +169,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         m.retries = 0;
         return true;
       }))!;
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'mirror.linked', showId, targetId, externalId: req.body.externalId });
+      await app.audit(req, { action: 'mirror.linked', partnerId, showId, targetId, detail: { externalId: req.body.externalId } });
       await sync.enqueue(target.platform, { partnerId, showId, targetId });
       return { targetId, state: mirror.state, externalId: req.body.externalId };
     },
@@ -98,9 +183,12 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       const { bundle } = await load(partnerId, showId);
       const target = bundle.targets.find((t) => t.id === targetId);
       if (!target) throw notFound(`target ${targetId}`);
+      let retried: string | null = null;
       if (await shows.getMirror(partnerId, showId, targetId)) {
         await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
+          retried = null;
           if (m.state !== 'failed' && m.retries === 0) return false;
+          retried = m.state;
           // Retry: same intents (a half-done create is found again, not repeated), fresh retry budget.
           m.state = m.remote ? (m.wentLive ? 'live' : 'ready') : 'pending';
           m.retries = 0;
@@ -108,7 +196,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
           return true;
         });
       }
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'mirror.resync', showId, targetId });
+      await app.audit(req, { action: retried ? 'mirror.retry' : 'mirror.resync', partnerId, showId, targetId, ...(retried ? { detail: { from: retried } } : {}) });
       const job = { partnerId, showId, targetId };
       if (!(await sync.promote(target.platform, job))) await sync.enqueue(target.platform, job);
       return reply.status(202).send({ targetId, queued: true });

@@ -1,4 +1,4 @@
-/** Targets: where a partner's shows are mirrored (CONTRACT §2). Credentials are sealed and never returned. */
+/** Targets: where a partner's shows are mirrored (README / OpenAPI at /docs). Credentials are sealed and never returned. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
@@ -79,7 +79,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     const { credentials, ...rest } = req.body;
     const t: TargetRecord = { ...rest, id: req.body.id ?? randomId('tgt_'), partnerId, baseUrl: req.body.baseUrl, credentialsSealed: partners.sealCredentials(credentials), createdAt: now, updatedAt: now };
     if (!(await partners.createTarget(t))) throw conflict(`target ${t.id} already exists`);
-    await partners.audit(partnerId, { who: req.principal?.id, action: 'target.created', targetId: t.id });
+    await app.audit(req, { action: 'target.created', partnerId, targetId: t.id });
     await kick(t);
     return reply.status(201).send(publicTarget(t));
   });
@@ -108,7 +108,8 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     }));
     if (!updated) throw notFound(`target ${targetId}`);
     const { before: t, after: next } = updated;
-    await partners.audit(partnerId, { who: req.principal?.id, action: 'target.updated', targetId, fields: Object.keys(req.body) });
+    const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
+    await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body) } });
     if (!t.enabled || credentials) await kick(next);
     return publicTarget(next);
   });
@@ -116,7 +117,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
   app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], params: TargetParams } }, async (req, reply) => {
     const { partnerId, targetId } = req.params;
     if (!(await partners.deleteTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
-    await partners.audit(partnerId, { who: req.principal?.id, action: 'target.deleted', targetId });
+    await app.audit(req, { action: 'target.deleted', partnerId, targetId });
     return reply.status(204).send();
   });
 };

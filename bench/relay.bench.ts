@@ -1,0 +1,443 @@
+/**
+ * Issue 10 — the video relay: N concurrent shows × 5 destinations (YouTube, TikTok, Whatnot, Bambuser,
+ * Facebook), codec copy at ~2 Mbps, against a bare `ffmpeg -c copy` one-to-one relay of the same
+ * streams in the same run.
+ *
+ * Both sides have the same topology: one source publisher per show (ffmpeg `-re -stream_loop -1 -c copy`
+ * of a pre-encoded 2 Mbps H.264 + AAC FLV, so the load generator encodes nothing) into an RTMP edge
+ * (node-media-server with the same session settings), and one ffmpeg per destination reading the show
+ * from the edge and pushing it to the simulators' RTMP sinks (in this process: they timestamp every
+ * byte).
+ *   ours:  Syndicast as production runs it: `workers/relay.ts` (embedded ingest edge + supervisor +
+ *          one supervised ffmpeg per mirror), api and mirror workers in their own processes; the
+ *          partner publishes to the show view's `show.ingest {url, streamKey}`, the mirrors' ingests come
+ *          from the platforms' APIs (YouTube, Facebook) or the operator's link (TikTok, Whatnot, Bambuser).
+ *   bare:  bench/sut/bare-edge.ts + N × 5 plain `ffmpeg -c copy` started by the bench (restarted if
+ *          one exits), nothing else.
+ * Measured for each: outgoing streams sustained over a steady window (≥ 90 % of the source bitrate
+ * arrived and no pause over 1 s at the sink), CPU per outgoing stream (the relay process tree: node +
+ * its ffmpeg children; bare: edge + its ffmpegs), memory (PSS) per outgoing stream, and publish → first
+ * byte at each sink (from the source publisher's start).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/config.js';
+import { ffmpegPath } from '../src/lib/ffmpeg-path.js';
+import { freePort } from '../src/lib/net.js';
+import { streamsOf, type SimStreams, type SimStreamView } from '../src/simulators/rtmp-sink.js';
+import { startSimulators, type StartedSimulators } from '../src/simulators/sim.server.js';
+import type { Platform } from '../src/targets/target.adapter.js';
+import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
+import { ratioRow } from './lib/bench.js';
+import { startChild, type Child } from './lib/proc.js';
+import { commOf, cpuBetween, treeCpu, treeMemoryKiB } from './lib/proctree.js';
+import { BENCH_DATA_ROOT, startBenchRedis } from './lib/redis-server.js';
+import { AdminClient, benchRuntime, send, serviceEnv, showSnapshot, signedEvent } from './lib/service.js';
+import { round, sleep, summarize, until } from './lib/stats.js';
+import { startServiceApi, startServiceWorker } from './lib/systems.js';
+
+const PARTNER = 'relaybench';
+const PLATFORMS: Platform[] = ['youtube', 'tiktok', 'whatnot', 'bambuser', 'facebook'];
+const CREDENTIALS: Record<Platform, Record<string, string>> = {
+  youtube: { clientId: 'cid', clientSecret: 'csecret', refreshToken: 'refresh-1' },
+  tiktok: { appKey: '6a6e2ekey', appSecret: 'app-secret', refreshToken: 'ROW_refresh', shopCipher: 'ROW_cipher' },
+  whatnot: { accessToken: 'wn_token', webhookSecret: `whsec_${Buffer.alloc(24, 7).toString('base64')}` },
+  bambuser: { apiKey: 'bb-key', webhookHeaderName: 'x-webhook-secret', webhookHeaderValue: 'bb-header-secret' },
+  facebook: { pageId: '1000001', pageAccessToken: 'fb-page-token' },
+};
+/** Source: 1280x720 30 fps H.264 at 1.9 Mbps CBR + AAC 128 kbps (~2 Mbps on the wire), 20 s looped. */
+const SOURCE_SECONDS = 20;
+
+interface Dest {
+  show: number;
+  platform: Platform;
+  key: string;
+  streams: SimStreams;
+}
+
+interface PhaseResult {
+  streams: number;
+  started: number;
+  sustained: number;
+  firstByteMs: number[];
+  /** CPU, % of one core, per outgoing stream (whole tree) and its parts. */
+  cpuPctPerStream: number;
+  cpuParts: Record<string, number>;
+  pssMiBPerStream: number;
+  rssMiBPerStream: number;
+  processes: number;
+  windowS: number;
+  kbpsPerStream: { p50: number; min: number };
+  longGaps: number;
+  extra: Record<string, unknown>;
+}
+
+function ffmpegBin(): string {
+  return ffmpegPath(loadConfig({}, '/nonexistent').ffmpegPath);
+}
+
+/** The pre-encoded source, made once (the sources only copy it). */
+async function ensureSource(ffmpeg: string, log: (m: string) => void): Promise<{ file: string; kbps: number }> {
+  mkdirSync(BENCH_DATA_ROOT, { recursive: true });
+  const file = join(BENCH_DATA_ROOT, 'relay-source-2mbps.flv');
+  if (!existsSync(file)) {
+    log('relay: encoding the 2 Mbps source once');
+    const args = [
+      '-hide_banner', '-nostdin', '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30',
+      '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+      '-t', String(SOURCE_SECONDS),
+      '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-g', '60',
+      '-b:v', '1900k', '-minrate', '1900k', '-maxrate', '1900k', '-bufsize', '1900k', '-x264-params', 'nal-hrd=cbr',
+      '-c:a', 'aac', '-b:a', '128k',
+      '-f', 'flv', file,
+    ];
+    const code = await new Promise<number | null>((resolve) => spawn(ffmpeg, args, { stdio: 'inherit' }).once('exit', resolve));
+    if (code !== 0) throw new Error(`encoding the source failed (${code})`);
+  }
+  return { file, kbps: round((statSync(file).size * 8) / SOURCE_SECONDS / 1000, 0) };
+}
+
+function startSource(ffmpeg: string, file: string, target: string): ChildProcess {
+  return spawn(ffmpeg, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', target], { stdio: 'ignore' });
+}
+
+/** The bare relay: what `ffmpeg -c copy` from the edge to a destination needs, nothing more. */
+function bareArgs(input: string, output: string): string[] {
+  return ['-hide_banner', '-nostdin', '-loglevel', 'error', '-rw_timeout', '5000000', '-i', input, '-map', '0:v?', '-map', '0:a?', '-c', 'copy', '-f', 'flv', output];
+}
+
+async function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function views(dests: readonly Dest[]): Map<string, SimStreamView> {
+  const out = new Map<string, SimStreamView>();
+  for (const s of new Set(dests.map((d) => d.streams))) for (const v of s.list()) out.set(`${s.platform}/${v.streamKey}`, v);
+  return out;
+}
+const idOf = (d: Dest): string => `${d.platform}/${d.key}`;
+
+/**
+ * Wait for first bytes, then measure a steady window. `t0` = when each show's source started;
+ * `roots`: the pids whose trees are the system under test.
+ */
+async function measure(
+  ctx: BenchContext,
+  label: string,
+  dests: readonly Dest[],
+  t0: readonly number[],
+  roots: () => number[],
+  p: { warmS: number; windowS: number; firstByteTimeoutMs: number },
+  sourceKbps: number,
+): Promise<PhaseResult> {
+  const deadline = Date.now() + p.firstByteTimeoutMs;
+  for (;;) {
+    const v = views(dests);
+    const n = dests.filter((d) => v.get(idOf(d))?.firstDataAt).length;
+    if (n === dests.length || Date.now() > deadline) break;
+    await sleep(250);
+  }
+  const v0 = views(dests);
+  const firstByteMs = dests.flatMap((d) => {
+    const f = v0.get(idOf(d))?.firstDataAt;
+    return f ? [Date.parse(f) - (t0[d.show] ?? Number.NaN)] : [];
+  });
+  ctx.log(`  ${label}: ${firstByteMs.length}/${dests.length} destinations received data; warming up ${p.warmS} s`);
+  await sleep(p.warmS * 1000);
+
+  const a = views(dests);
+  const cpuA = treeCpu(roots());
+  const tA = Date.now();
+  await sleep(p.windowS * 1000);
+  const b = views(dests);
+  const cpuB = treeCpu(roots());
+  const tB = Date.now();
+  const windowS = (tB - tA) / 1000;
+  const mem = treeMemoryKiB(roots());
+
+  const kbps: number[] = [];
+  let sustained = 0;
+  let longGaps = 0;
+  for (const d of dests) {
+    const va = a.get(idOf(d));
+    const vb = b.get(idOf(d));
+    const rate = va && vb ? ((vb.bytes - va.bytes) * 8) / windowS / 1000 : 0;
+    kbps.push(rate);
+    const gaps = (vb?.longGaps ?? []).filter((g) => Date.parse(g.endedAt) > tA && Date.parse(g.endedAt) <= tB).length;
+    const stalled = vb?.lastDataAt ? tB - Date.parse(vb.lastDataAt) > 1000 : true;
+    longGaps += gaps + (stalled ? 1 : 0);
+    if (rate >= 0.9 * sourceKbps && gaps === 0 && !stalled) sustained += 1;
+  }
+  const total = cpuBetween(cpuA, cpuB);
+  const byComm = new Map<string, number>();
+  for (const [pid, ms] of cpuB) {
+    const c = commOf(pid) || 'gone';
+    byComm.set(c, (byComm.get(c) ?? 0) + ms - (cpuA.get(pid) ?? 0));
+  }
+  const pct = (ms: number): number => round(((ms / (windowS * 1000)) * 100) / dests.length, 3);
+  const sortedKbps = [...kbps].sort((x, y) => x - y);
+  const r: PhaseResult = {
+    streams: dests.length,
+    started: firstByteMs.length,
+    sustained,
+    firstByteMs,
+    cpuPctPerStream: pct(total),
+    cpuParts: Object.fromEntries([...byComm].map(([k, ms]) => [k, pct(ms)])),
+    pssMiBPerStream: round(mem.pssKiB / 1024 / dests.length, 2),
+    rssMiBPerStream: round(mem.rssKiB / 1024 / dests.length, 2),
+    processes: mem.processes,
+    windowS: round(windowS, 1),
+    kbpsPerStream: { p50: round(sortedKbps[Math.floor(sortedKbps.length / 2)] ?? 0, 0), min: round(sortedKbps[0] ?? 0, 0) },
+    longGaps,
+    extra: { cpuTotalPctOfOneCore: round(((total / (windowS * 1000)) * 100), 1), pssMiB: round(mem.pssKiB / 1024, 1) },
+  };
+  ctx.log(
+    `  ${label}: ${sustained}/${dests.length} sustained, ${r.cpuPctPerStream} % of a core per stream (${JSON.stringify(r.cpuParts)}), PSS ${r.pssMiBPerStream} MiB/stream, ` +
+      `first byte p50 ${round(summarize(firstByteMs).p50, 0)} ms p99 ${round(summarize(firstByteMs).p99, 0)} ms, kbps/stream p50 ${r.kbpsPerStream.p50} min ${r.kbpsPerStream.min}, gaps>1s ${longGaps}`,
+  );
+  return r;
+}
+
+async function killAll(procs: Iterable<ChildProcess>): Promise<void> {
+  await Promise.all(
+    [...procs].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+          c.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+// --- bare -----------------------------------------------------------------------------------------
+
+async function runBare(ctx: BenchContext, sims: StartedSimulators, ffmpeg: string, source: { file: string; kbps: number }, shows: number, p: Parameters<typeof measure>[5]): Promise<PhaseResult> {
+  const edge = await startChild<{ url: string }>('bench/sut/bare-edge.ts', { name: 'bare-edge', env: {}, ready: 'ipc', profileDir: ctx.profileDir });
+  const readers = new Map<string, ChildProcess>();
+  const sources: ChildProcess[] = [];
+  let stopping = false;
+  let restarts = 0;
+  const dests: Dest[] = [];
+  const t0: number[] = [];
+  try {
+    const startReader = (d: Dest, input: string, output: string): void => {
+      const c = spawn(ffmpeg, bareArgs(input, output), { stdio: 'ignore' });
+      readers.set(idOf(d), c);
+      c.once('exit', () => {
+        if (stopping) return;
+        restarts += 1;
+        setTimeout(() => {
+          if (!stopping) startReader(d, input, output);
+        }, 500);
+      });
+    };
+    for (let i = 0; i < shows; i++) {
+      const input = `${edge.info.url}/bare-show-${i}`;
+      for (const platform of PLATFORMS) {
+        const streams = streamsOf(sims.simulators.get(platform)!.sim);
+        const ingest = streams.issue(`bare-${i}-${platform}`);
+        const d: Dest = { show: i, platform, key: ingest.streamKey, streams };
+        dests.push(d);
+        startReader(d, input, `${ingest.url}/${ingest.streamKey}`);
+      }
+      t0[i] = Date.now();
+      sources.push(startSource(ffmpeg, source.file, input));
+    }
+    const r = await measure(ctx, 'bare', dests, t0, () => [edge.proc.pid!, ...[...readers.values()].map((c) => c.pid!).filter(Boolean)], p, source.kbps);
+    r.extra.restarts = restarts;
+    return r;
+  } finally {
+    stopping = true;
+    await killAll([...readers.values(), ...sources]);
+    await edge.stop();
+  }
+}
+
+// --- ours -----------------------------------------------------------------------------------------
+
+interface ShowViewBody {
+  show: { ingest: { url: string; streamKey?: string } };
+  mirrors: Array<{ targetId: string; platform: string; state: string; externalId: string | null; ingest?: { url: string; streamKey?: string }; relay: { state: string } }>;
+}
+
+async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: string, source: { file: string; kbps: number }, shows: number, p: Parameters<typeof measure>[5]): Promise<PhaseResult> {
+  const redis = await startBenchRedis('everysec');
+  const relayPort = await freePort();
+  const se = serviceEnv(redis.url, { RELAY_RTMP_PORT: String(relayPort), FFMPEG_PATH: ffmpeg });
+  const rt = await benchRuntime(se);
+  const children: Child[] = [];
+  const sources: ChildProcess[] = [];
+  try {
+    const api = await startServiceApi(se, ctx.profileDir);
+    children.push(api);
+    children.push(await startServiceWorker(se, rt, ctx.profileDir));
+    // BENCH_RELAY_LOG_LEVEL=info shows the relay's state changes (why a destination retries)
+    const relayEnv = process.env.BENCH_RELAY_LOG_LEVEL ? { ...se.env, LOG_LEVEL: process.env.BENCH_RELAY_LOG_LEVEL } : se.env;
+    const relay = await startChild('workers/relay.ts', { name: 'syndicast-relay', env: relayEnv, ready: () => tcpOpen(relayPort), profileDir: ctx.profileDir });
+    children.push(relay);
+    const admin = new AdminClient(api.info.url);
+    const secret = await admin.createPartner(PARTNER);
+    for (const platform of PLATFORMS) {
+      await sims.app.inject({ method: 'PUT', url: `/_sim/${platform}/limits`, payload: { requestsPerWindow: null, quotaPerDay: null } });
+      await admin.call('POST', `/v1/partners/${PARTNER}/targets`, {
+        id: platform,
+        platform,
+        name: platform,
+        credentials: CREDENTIALS[platform],
+        baseUrl: `${sims.url}/${platform}`,
+        commissionRateBps: 1000,
+        rateLimit: { requests: 10_000, windowMs: 1000 },
+      });
+    }
+    const ids = Array.from({ length: shows }, (_, i) => `rs${i}`);
+    const at = new Date(Date.now() - 60_000).toISOString();
+    const event = async (id: string, state: 'scheduled' | 'live' | 'ended', n: number): Promise<void> => {
+      const show = { ...showSnapshot(id, state === 'ended' ? 'live' : state, 2), state };
+      const status = await send(api.info.url, signedEvent(secret, PARTNER, `${id}-${state}`, { type: `show.${state}`, occurredAt: new Date(Date.parse(at) + n * 1000).toISOString(), data: { show } }));
+      if (status !== 202) throw new Error(`show.${state} ${id}: ${status}`);
+    };
+    const view = (id: string): Promise<ShowViewBody> => admin.call<ShowViewBody>('GET', `/v1/partners/${PARTNER}/shows/${id}`);
+    const mirrorOf = (v: ShowViewBody, t: string) => v.mirrors.find((m) => m.targetId === t);
+
+    ctx.log(`  ours: ${shows} shows scheduled on 5 platforms`);
+    for (const id of ids) await event(id, 'scheduled', 0);
+    for (const id of ids) {
+      const v = await until(`${id}: mirrors created or waiting for the operator`, async () => {
+        const x = await view(id);
+        const ok = ['youtube', 'facebook', 'bambuser'].every((t) => mirrorOf(x, t)?.state === 'ready') && ['tiktok', 'whatnot'].every((t) => mirrorOf(x, t)?.state === 'action_required');
+        return ok ? x : undefined;
+      }, 120_000, 200);
+      // the operator links the hand-made shows with the RTMP address their apps show (Bambuser: the API gives none)
+      for (const t of ['tiktok', 'whatnot'] as const) {
+        const made = (await sims.app.inject({ method: 'POST', url: `/_sim/${t}/shows`, payload: { title: `${id} on ${t}` } })).json<{ externalId: string; ingest: { url: string; streamKey: string } }>();
+        await admin.call('PUT', `/v1/partners/${PARTNER}/shows/${id}/mirrors/${t}`, { externalId: made.externalId, ingest: made.ingest });
+      }
+      const bmb = mirrorOf(v, 'bambuser')!.externalId!;
+      const bIngest = streamsOf(sims.simulators.get('bambuser')!.sim).issue(bmb);
+      await admin.call('PUT', `/v1/partners/${PARTNER}/shows/${id}/mirrors/bambuser`, { externalId: bmb, ingest: bIngest });
+    }
+    const dests: Dest[] = [];
+    const ingests: Array<{ url: string; streamKey: string }> = [];
+    for (const [i, id] of ids.entries()) {
+      const v = await until(`${id}: five mirrors ready with an ingest`, async () => {
+        const x = await view(id);
+        return PLATFORMS.every((t) => mirrorOf(x, t)?.state === 'ready' && mirrorOf(x, t)?.ingest?.streamKey) ? x : undefined;
+      }, 120_000, 200);
+      for (const platform of PLATFORMS) {
+        dests.push({ show: i, platform, key: mirrorOf(v, platform)!.ingest!.streamKey!, streams: streamsOf(sims.simulators.get(platform)!.sim) });
+      }
+      ingests[i] = { url: v.show.ingest.url, streamKey: v.show.ingest.streamKey! };
+    }
+    ctx.log('  ours: shows go live; waiting until the relay holds every show');
+    for (const id of ids) await event(id, 'live', 1);
+    for (const id of ids) {
+      await until(`${id}: relay waiting for the source`, async () => (await view(id)).mirrors.every((m) => m.relay.state === 'idle'), 60_000, 200);
+    }
+    await sleep(2000);
+    const t0: number[] = [];
+    for (const [i, ingest] of ingests.entries()) {
+      t0[i] = Date.now();
+      sources.push(startSource(ffmpeg, source.file, `${ingest.url}/${ingest.streamKey}`));
+    }
+    const r = await measure(ctx, 'ours', dests, t0, () => [relay.proc.pid!], p, source.kbps);
+    const states = new Map<string, number>();
+    for (const id of ids) for (const m of (await view(id)).mirrors) states.set(`${m.platform}:${m.state}/${m.relay.state}`, (states.get(`${m.platform}:${m.state}/${m.relay.state}`) ?? 0) + 1);
+    r.extra.mirrorAndRelayStates = Object.fromEntries(states);
+    for (const id of ids) await event(id, 'ended', 2);
+    const left = await until('relay to stop every ffmpeg after the shows ended', async () => {
+      const n = treeMemoryKiB([relay.proc.pid!]).processes - 1;
+      return n <= 0 ? 'none' : undefined;
+    }, 30_000, 250).catch(() => `${treeMemoryKiB([relay.proc.pid!]).processes - 1} still running 30 s after show.ended`);
+    r.extra.ffmpegAfterEnd = left;
+    return r;
+  } finally {
+    await killAll(sources);
+    for (const c of children.reverse()) await c.stop();
+    await rt.close();
+    await redis.destroy();
+  }
+}
+
+// --- the benchmark ----------------------------------------------------------------------------------
+
+function phaseMeasure(r: PhaseResult): { sustained: Measure; cpu: Measure; mem: Measure; firstByte: Measure } {
+  const fb = summarize(r.firstByteMs);
+  const extra = { streams: r.streams, started: r.started, windowS: r.windowS, kbpsPerStream: r.kbpsPerStream, longGaps: r.longGaps, processes: r.processes, ...r.extra };
+  return {
+    sustained: { throughput: r.sustained, count: r.streams, extra },
+    cpu: { throughput: r.cpuPctPerStream, count: r.streams, cpuMsPerOp: Object.fromEntries(Object.entries(r.cpuParts).map(([k, v]) => [`${k} ms/s`, round(v * 10, 2)])), extra: { parts: r.cpuParts } },
+    mem: { throughput: r.pssMiBPerStream, count: r.streams, extra: { rssMiBPerStream: r.rssMiBPerStream, processes: r.processes } },
+    firstByte: { p50: round(fb.p50, 0), p99: round(fb.p99, 0), count: fb.count, extra: { max: round(fb.max, 0) } },
+  };
+}
+
+export const relayBench: Benchmark = {
+  name: 'relay',
+  title: 'Video relay: shows × 5 destinations, codec copy at 2 Mbps',
+  issue: '10',
+  async run(ctx: BenchContext): Promise<BenchResult> {
+    const started = Date.now();
+    const shows = Number(process.env.BENCH_RELAY_SHOWS ?? (ctx.quick ? 2 : 20));
+    const p = ctx.quick ? { warmS: 3, windowS: 10, firstByteTimeoutMs: 60_000 } : { warmS: 5, windowS: 30, firstByteTimeoutMs: 90_000 };
+    const ffmpeg = ffmpegBin();
+    const source = await ensureSource(ffmpeg, ctx.log);
+    ctx.log(`relay: ${shows} shows × 5 destinations = ${shows * 5} outgoing streams, source ${source.kbps} kbps, ffmpeg ${ffmpeg}`);
+    const sims = await startSimulators({ port: 0 });
+    const notes: string[] = [];
+    try {
+      const bare = await runBare(ctx, sims, ffmpeg, source, shows, p);
+      await sims.app.inject({ method: 'POST', url: '/_sim/reset' });
+      const ours = await runOurs(ctx, sims, ffmpeg, source, shows, p);
+      const o = phaseMeasure(ours);
+      const b = phaseMeasure(bare);
+      const n = shows * 5;
+      const bareLabel = `bare ffmpeg -c copy per destination from a bare node-media-server edge (${n} processes)`;
+      const rows: ResultRow[] = [
+        ratioRow({ scenario: `${shows} shows × 5 destinations: outgoing streams sustained (≥ 90 % of ${source.kbps} kbps, no pause > 1 s)`, unit: 'streams', ours: o.sustained, baseline: b.sustained, baselineLabel: bareLabel, ratioOf: 'throughput', goal: { ratio: 'throughput', min: 100, absolute: true } }),
+        ratioRow({ scenario: `${n} outgoing streams: CPU per outgoing stream (relay process tree)`, unit: '% of a core/stream', ours: o.cpu, baseline: b.cpu, baselineLabel: bareLabel, ratioOf: 'throughput', goal: { ratio: 'throughput', max: 1.2 } }),
+        ratioRow({ scenario: `${n} outgoing streams: memory (PSS) per outgoing stream`, unit: 'MiB/stream', ours: o.mem, baseline: b.mem, baselineLabel: bareLabel, ratioOf: 'throughput' }),
+        ratioRow({ scenario: `${n} outgoing streams: publish → first byte at each sink`, unit: 'ms', ours: o.firstByte, baseline: b.firstByte, baselineLabel: `${bareLabel}, started before the source`, ratioOf: 'p50', goal: { ratio: 'p99', max: 2000, absolute: true } }),
+      ];
+      if (ours.started < n) notes.push(`ours: ${n - ours.started} of ${n} destinations received no data within ${p.firstByteTimeoutMs / 1000} s`);
+      if (bare.started < n) notes.push(`bare: ${n - bare.started} of ${n} destinations received no data within ${p.firstByteTimeoutMs / 1000} s`);
+      return {
+        name: this.name,
+        title: this.title,
+        issue: this.issue,
+        startedAt: new Date(started).toISOString(),
+        durationS: round((Date.now() - started) / 1000, 1),
+        setup: {
+          shows,
+          destinationsPerShow: 5,
+          source: `pre-encoded 1280x720 30 fps H.264 1.9 Mbps CBR + AAC 128 kbps FLV (${source.kbps} kbps measured), ${SOURCE_SECONDS} s looped with -re -stream_loop -1 -c copy, one publisher per show`,
+          window: `first bytes awaited (≤ ${p.firstByteTimeoutMs / 1000} s), ${p.warmS} s warm-up, then a ${p.windowS} s steady window`,
+          ours: 'workers/relay.ts (embedded node-media-server edge + supervisor + one ffmpeg per mirror, -c copy, -progress), api (bench/sut/service-api.ts) and workers/mirror.ts in their own processes, Redis appendfsync everysec; partner publishes to show.ingest, mirrors: YouTube/Facebook ingest from their APIs, TikTok/Whatnot/Bambuser from the operator link',
+          bare: 'bench/sut/bare-edge.ts (same node-media-server session settings) + one `ffmpeg -rw_timeout 5000000 -i edge -map 0:v? -map 0:a? -c copy -f flv sink` per destination, spawned by the bench right before each show\'s source (restarted 0.5 s after an exit)',
+          sinks: 'the simulators\' RTMP sinks in the bench process (node-media-server); first byte = the sink\'s first data on the key − the source publisher\'s spawn',
+          cpu: 'CPU of the process trees (/proc utime+stime) over the window, as % of one core per outgoing stream; memory = PSS of the trees at the window\'s end',
+          ffmpeg,
+        },
+        rows,
+        notes,
+      };
+    } finally {
+      await sims.close();
+    }
+  },
+};

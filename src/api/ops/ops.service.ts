@@ -1,0 +1,301 @@
+/**
+ * The ops console's read model: the board (today's and live shows × targets), a show's detail
+ * (timeline and sales), reconciliations and outbound endpoints. Reads only what the REST API already
+ * stores; every read is scoped to the partners the caller may see.
+ */
+import type { AttributionService } from '../../attribution/attribution.service.js';
+import type { DesiredShow } from '../../domain/desired-state.js';
+import type { MirrorDoc } from '../../domain/mirror.js';
+import { showView } from '../../mirror/show.view.js';
+import type { OutboundService } from '../../outbound/outbound.service.js';
+import type { Principal } from '../../store/apikey.repository.js';
+import type { Keys } from '../../store/keys.js';
+import type { Partner, PartnerRepository, TargetRecord } from '../../store/partner.repository.js';
+import type { ReconcileRepository } from '../../store/reconcile.repository.js';
+import type { RedisClient } from '../../store/redis.js';
+import type { ShowActivityRepository } from '../../store/show-activity.repository.js';
+import type { ShowRepository } from '../../store/show.repository.js';
+import type { RelayRepository, RelayStatus } from '../../store/relay.repository.js';
+import type { Readiness, ReadinessService } from '../../mirror/readiness.service.js';
+
+const HOUR = 3_600_000;
+/** "Today" on a 24-hour ops floor: scheduled within a day either side of now, or live (started up to a week ago). */
+const WINDOW_MS = 24 * HOUR;
+const LIVE_LOOKBACK_MS = 7 * 24 * HOUR;
+const MAX_SHOWS_PER_PARTNER = 300;
+
+export interface BoardCell {
+  targetId: string;
+  targetName: string;
+  platform: string;
+  enabled: boolean;
+  state: string;
+  since: string | null;
+  pins: { mirrored: number; wanted: number };
+  relay: Record<string, unknown> | null;
+  readiness: Record<string, unknown> | null;
+  externalId: string | null;
+  url: string | null;
+  lastError: string | null;
+  needsAction: boolean;
+  updatedAt: string | null;
+}
+
+export interface BoardRow {
+  partnerId: string;
+  partnerName: string;
+  showId: string;
+  title: string;
+  state: string;
+  scheduledAt: string;
+  mirrors: BoardCell[];
+}
+
+export interface OpsDeps {
+  redis: RedisClient;
+  keys: Keys;
+  partners: PartnerRepository;
+  shows: ShowRepository;
+  activity: ShowActivityRepository;
+  attribution: AttributionService;
+  reconciliations: ReconcileRepository;
+  outbound: OutboundService;
+  /** Each mirror's relay status (video relay); absent: cells carry no relay. */
+  relay?: RelayRepository;
+  /** Pre-show readiness results; absent: cells carry no readiness. */
+  readiness?: ReadinessService;
+}
+
+function objectOr(v: unknown): Record<string, unknown> | null {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+/** A mirror the operator should look at: it stopped, the platform wants a hand, or it carries an error. */
+export function needsAction(state: string, lastError: string | null, relay: Record<string, unknown> | null, readiness: Record<string, unknown> | null): boolean {
+  return state === 'failed' || state === 'action_required' || lastError !== null || relay?.['state'] === 'failed' || readiness?.['state'] === 'blocked';
+}
+
+export function boardCells(desired: DesiredShow, targets: TargetRecord[], docs: (MirrorDoc | null)[], relay: (RelayStatus | null)[] = [], readiness: (Readiness | null)[] = []): BoardCell[] {
+  // No stream keys on the board: the ingest url is not shown and mirror keys are never revealed.
+  const view = showView(desired, targets, docs, { ingest: { url: '' }, relay, mirrorIngest: [], revealMirrorKeys: false }, readiness);
+  const byId = new Map(targets.map((t, i) => [t.id, { t, doc: docs[i] ?? null }]));
+  const wanted = desired.state === 'live' || desired.state === 'scheduled' ? desired.pinned.size : 0;
+  return view.mirrors.map((m) => {
+    const { t, doc } = byId.get(m.targetId)!;
+    // Relay and readiness come with other work (CONTRACT §10, issue 11): shown when the view or the stored mirror carries them.
+    const extra = doc as (MirrorDoc & { relay?: unknown; readiness?: unknown }) | null;
+    const fromView = m as typeof m & { relay?: unknown; readiness?: unknown };
+    const relay = objectOr(fromView.relay ?? extra?.relay);
+    const readiness = objectOr(fromView.readiness ?? extra?.readiness);
+    return {
+      targetId: m.targetId,
+      targetName: t.name,
+      platform: m.platform,
+      enabled: t.enabled,
+      state: m.state,
+      since: doc?.since?.state === doc?.state ? (doc?.since?.at ?? null) : null,
+      pins: { mirrored: m.pins.filter((p) => p.state === 'pinned' && desired.pinned.has(p.productId)).length, wanted },
+      relay,
+      readiness,
+      externalId: m.externalId,
+      url: m.url,
+      lastError: m.lastError,
+      needsAction: needsAction(m.state, m.lastError, relay, readiness),
+      updatedAt: m.updatedAt,
+    };
+  });
+}
+
+export class OpsService {
+  constructor(private readonly d: OpsDeps) {}
+
+  private async cells(partnerId: string, showId: string, desired: DesiredShow, targets: TargetRecord[], docs: (MirrorDoc | null)[]): Promise<BoardCell[]> {
+    const ids = targets.map((t) => t.id);
+    const [relay, readiness] = await Promise.all([
+      this.d.relay ? this.d.relay.statuses(partnerId, showId, ids) : Promise.resolve([]),
+      this.d.readiness ? this.d.readiness.get(partnerId, showId, ids) : Promise.resolve([]),
+    ]);
+    return boardCells(desired, targets, docs, relay, readiness);
+  }
+
+  /** The partners a principal may see (a partner key: its own). */
+  async partnersFor(p: Principal): Promise<Partner[]> {
+    if (p.role === 'partner') {
+      const own = p.partnerId ? await this.d.partners.get(p.partnerId) : null;
+      return own ? [own] : [];
+    }
+    return this.d.partners.list();
+  }
+
+  async board(p: Principal, nowMs = Date.now()): Promise<{ generatedAt: string; partners: { id: string; name: string }[]; shows: BoardRow[] }> {
+    const partners = await this.partnersFor(p);
+    const rows = (await Promise.all(partners.map((partner) => this.partnerRows(partner, nowMs)))).flat();
+    rows.sort((a, b) => rank(a) - rank(b) || a.scheduledAt.localeCompare(b.scheduledAt) || a.showId.localeCompare(b.showId));
+    return { generatedAt: new Date(nowMs).toISOString(), partners: partners.map((x) => ({ id: x.id, name: x.name })), shows: rows };
+  }
+
+  private async partnerRows(partner: Partner, nowMs: number): Promise<BoardRow[]> {
+    const bundle = await this.d.partners.bundle(partner.id);
+    if (!bundle) return [];
+    const ids = await this.d.redis.zrangebyscore(this.d.keys.partnerShows(partner.id), nowMs - LIVE_LOOKBACK_MS, nowMs + WINDOW_MS, 'LIMIT', 0, MAX_SHOWS_PER_PARTNER);
+    const rows: BoardRow[] = [];
+    await Promise.all(
+      ids.map(async (showId) => {
+        const desired = await this.d.shows.desired(partner.id, showId);
+        if (!desired) return;
+        const at = Date.parse(desired.scheduledAt);
+        if (desired.state !== 'live' && !(Math.abs(at - nowMs) <= WINDOW_MS)) return;
+        const docs = await this.d.shows.getMirrors(partner.id, showId, bundle.targets.map((t) => t.id));
+        rows.push({ partnerId: partner.id, partnerName: partner.name, showId, title: desired.title, state: desired.state, scheduledAt: desired.scheduledAt, mirrors: await this.cells(partner.id, showId, desired, bundle.targets, docs) });
+      }),
+    );
+    return rows;
+  }
+
+  /** The show with its mirrors as board cells, its timeline (newest first) and its sales per target. */
+  async showDetail(partnerId: string, showId: string) {
+    const bundle = await this.d.partners.bundle(partnerId);
+    if (!bundle) return null;
+    const desired = await this.d.shows.desired(partnerId, showId);
+    if (!desired) return null;
+    const docs = await this.d.shows.getMirrors(partnerId, showId, bundle.targets.map((t) => t.id));
+    const [timeline, report] = await Promise.all([this.timeline(partnerId, showId, new Set(bundle.targets.map((t) => t.id))), this.d.attribution.showReport(partnerId, showId, {})]);
+    const platformOf = new Map(bundle.targets.map((t) => [t.id, t]));
+    const sales = report.byTarget.map((r) => ({
+      targetId: r.targetId ?? '',
+      targetName: platformOf.get(r.targetId ?? '')?.name ?? r.targetId ?? '',
+      platform: platformOf.get(r.targetId ?? '')?.platform ?? 'unknown',
+      currency: r.currency,
+      orders: r.orders,
+      grossAmount: r.grossAmount,
+      refundedAmount: r.refundedAmount,
+      commission: r.commission,
+    }));
+    return {
+      partner: { id: bundle.partner.id, name: bundle.partner.name },
+      show: { id: desired.showId, title: desired.title, state: desired.state, scheduledAt: desired.scheduledAt, pinnedProductIds: [...desired.pinned].sort(), products: [...desired.products.values()].map((x) => ({ id: x.id, title: x.title })) },
+      mirrors: await this.cells(partnerId, showId, desired, bundle.targets, docs),
+      timeline,
+      sales,
+    };
+  }
+
+  private async timeline(partnerId: string, showId: string, targetIds: Set<string>): Promise<TimelineItem[]> {
+    const k = this.d.keys;
+    const [events, activity, audit] = await Promise.all([
+      this.d.redis.xrevrange(k.showEvents(partnerId, showId), '+', '-', 'COUNT', 200),
+      this.d.activity.list(partnerId, showId, 300),
+      this.d.redis.xrevrange(k.audit(partnerId), '+', '-', 'COUNT', 2000),
+    ]);
+    const items: TimelineItem[] = [];
+    for (const [id, fields] of events) {
+      const ev = parseField<{ type?: string; occurredAt?: string; data?: { productId?: string; show?: { state?: string } } }>(fields, 'event');
+      if (!ev?.type) continue;
+      items.push({ at: atOf(id), kind: 'event', targetId: null, summary: `partner sent ${ev.type}${ev.data?.productId ? ` (${ev.data.productId})` : ''}`, detail: ev.occurredAt ? `occurred at ${ev.occurredAt}` : null });
+    }
+    for (const a of activity) {
+      if (a.kind === 'sync') items.push({ at: a.at, kind: 'sync', targetId: a.targetId, summary: `sync run: ${a.outcome} in ${a.durationMs} ms`, detail: a.error ?? null });
+      else items.push({ at: a.at, kind: 'effect', targetId: a.targetId, summary: `${a.platform} mirror ${a.state}${a.externalId ? ` (${a.externalId})` : ''}${a.pinned.length ? `, pinned ${a.pinned.join(', ')}` : ''}`, detail: a.lastError });
+    }
+    for (const [id, fields] of audit) {
+      // Entries from before and after actors were recorded: {who, action, showId, targetId, ...} or {actor, action, ...}.
+      const e = parseField<{ action?: string; showId?: string; targetId?: string; who?: string; actor?: { keyId?: string; role?: string; name?: string }; at?: string; detail?: unknown }>(fields, 'entry');
+      if (!e?.action) continue;
+      // This show's actions, and those on one of its targets (disabled, credentials changed).
+      if (e.showId !== showId && !(e.showId === undefined && e.targetId !== undefined && targetIds.has(e.targetId))) continue;
+      const who = e.actor?.name ?? e.actor?.keyId ?? e.who ?? 'unknown';
+      items.push({ at: e.at ?? atOf(id), kind: 'operator', targetId: e.targetId ?? null, summary: `${e.action} by ${who}${e.actor?.role ? ` (${e.actor.role})` : ''}`, detail: e.detail ? JSON.stringify(e.detail) : null });
+    }
+    items.sort((a, b) => b.at.localeCompare(a.at));
+    return items.slice(0, 400);
+  }
+
+  async reconciliations(p: Principal, perPartner = 20) {
+    const partners = await this.partnersFor(p);
+    const runs = (await Promise.all(partners.map((x) => this.d.reconciliations.list(x.id, 0, perPartner).then((page) => page.items)))).flat();
+    runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    return {
+      partners: partners.map((x) => ({ id: x.id, name: x.name })),
+      reconciliations: runs.map((r) => ({
+        id: r.id,
+        partnerId: r.partnerId,
+        trigger: r.trigger,
+        status: r.status,
+        from: r.from,
+        to: r.to,
+        createdAt: r.createdAt,
+        completedAt: r.completedAt ?? null,
+        error: r.error ?? null,
+        discrepancyCount: r.discrepancies.length,
+        healed: r.discrepancies.filter((x) => x.healed).length,
+        discrepancies: r.discrepancies.slice(0, 100),
+      })),
+    };
+  }
+
+  async endpoints(p: Principal) {
+    const partners = await this.partnersFor(p);
+    const out: OpsEndpoint[] = [];
+    for (const partner of partners) {
+      for (const e of await this.d.outbound.endpoints.list(partner.id)) {
+        const page = await this.d.outbound.endpoints.attempts(partner.id, e.id, 50);
+        const failures = page.attempts.filter((a) => !a.success).slice(0, 10);
+        out.push({
+          id: e.id,
+          partnerId: partner.id,
+          url: e.url,
+          events: e.events,
+          enabled: e.enabled,
+          disabledAt: e.disabledAt,
+          disabledReason: e.disabledReason,
+          failingSince: e.failingSince ? new Date(e.failingSince).toISOString() : null,
+          lastSuccessAt: e.lastSuccessAt,
+          recentFailures: failures.map((a) => ({ at: a.at, messageId: a.messageId, eventType: a.eventType, statusCode: a.statusCode, error: a.error })),
+        });
+      }
+    }
+    const failing = (e: OpsEndpoint): number => (!e.enabled ? 0 : e.failingSince ? 1 : 2);
+    out.sort((a, b) => failing(a) - failing(b) || a.partnerId.localeCompare(b.partnerId) || a.id.localeCompare(b.id));
+    return { partners: partners.map((x) => ({ id: x.id, name: x.name })), endpoints: out };
+  }
+}
+
+export interface OpsEndpoint {
+  id: string;
+  partnerId: string;
+  url: string;
+  events: string[];
+  enabled: boolean;
+  disabledAt: string | null;
+  disabledReason: string | null;
+  failingSince: string | null;
+  lastSuccessAt: string | null;
+  recentFailures: { at: string; messageId: string; eventType: string; statusCode: number | null; error: string | null }[];
+}
+
+export interface TimelineItem {
+  at: string;
+  kind: 'event' | 'sync' | 'effect' | 'operator';
+  targetId: string | null;
+  summary: string;
+  detail: string | null;
+}
+
+function rank(r: BoardRow): number {
+  if (r.mirrors.some((m) => m.needsAction)) return 0;
+  return r.state === 'live' ? 1 : r.state === 'scheduled' ? 2 : 3;
+}
+
+function atOf(streamId: string): string {
+  return new Date(Number(streamId.split('-')[0])).toISOString();
+}
+
+function parseField<T>(fields: string[], name: string): T | null {
+  const raw = fields[fields.indexOf(name) + 1];
+  if (!raw || fields.indexOf(name) < 0) return null;
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    return null;
+  }
+}

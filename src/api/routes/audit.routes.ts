@@ -1,0 +1,48 @@
+/** The operator audit log over REST: newest first, paged by cursor, filterable; a partner key reads only its partner's entries. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { IdSchema } from '../../domain/events.js';
+import { badRequest } from '../../lib/errors.js';
+import { AUDIT_CURSOR, type AuditRepository } from '../../store/audit.repository.js';
+import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+
+const Timestamp = z.iso.datetime({ offset: true });
+const AuditQuery = z.object({
+  partnerId: IdSchema.optional(),
+  showId: IdSchema.optional(),
+  targetId: IdSchema.optional(),
+  action: z
+    .string()
+    .regex(/^[a-z_]+(\.[a-z_]*)?$/, 'an action such as mirror.resync, or a prefix such as mirror.')
+    .max(100)
+    .optional(),
+  from: Timestamp.optional(),
+  to: Timestamp.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().regex(AUDIT_CURSOR, 'a nextCursor from a previous page').optional(),
+});
+
+export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditRepository }> = async (app, opts) => {
+  app.get(
+    '/v1/audit',
+    {
+      preHandler: app.requireRole('operator', 'viewer', 'partner'),
+      schema: {
+        tags: ['audit'],
+        summary: 'Operator actions (who, what, when, on which partner/show/target), newest first',
+        description: "Paged with `cursor` (the previous page's `nextCursor`). A partner key reads only its own partner's entries (`partnerId` defaults to it).",
+        querystring: AuditQuery,
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const p = req.principal;
+      const partnerId = p?.role === 'partner' ? (q.partnerId ?? p.partnerId) : q.partnerId;
+      if (p?.role === 'partner') assertPartnerAccess(req, partnerId ?? '');
+      const from = q.from ? new Date(q.from) : undefined;
+      const to = q.to ? new Date(q.to) : undefined;
+      if (from && to && from.getTime() >= to.getTime()) throw badRequest('from must be before to', [{ path: 'querystring.to', message: 'must be after from' }]);
+      return opts.audit.list({ partnerId, showId: q.showId, targetId: q.targetId, action: q.action, from, to, limit: q.limit, cursor: q.cursor });
+    },
+  );
+};

@@ -1,0 +1,57 @@
+/** API keys (admin only): create (the key is shown once), list (never the key or its hash), revoke. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { IdSchema } from '../../domain/events.js';
+import { badRequest, notFound } from '../../lib/errors.js';
+import { ROLES, type ApiKeyRepository } from '../../store/apikey.repository.js';
+import type { PartnerRepository } from '../../store/partner.repository.js';
+
+export interface KeyRoutesOptions {
+  apiKeys: ApiKeyRepository;
+  partners: PartnerRepository;
+}
+
+const CreateKey = z
+  .object({
+    role: z.enum(ROLES),
+    partnerId: IdSchema.optional(),
+    name: z.string().min(1).max(100).optional(),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .refine((k) => (k.role === 'partner') === (k.partnerId !== undefined), { message: 'partnerId is required for (and only for) role partner', path: ['partnerId'] });
+const KeyParams = z.object({ keyId: IdSchema });
+const ListQuery = z.object({ partnerId: IdSchema.optional(), status: z.enum(['active', 'expired', 'revoked']).optional() });
+
+export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, opts) => {
+  const { apiKeys, partners } = opts;
+
+  app.post('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Create an API key (shown once, stored hashed)', body: CreateKey } }, async (req, reply) => {
+    const { role, partnerId, name } = req.body;
+    const expiresAt = req.body.expiresAt ? new Date(req.body.expiresAt) : undefined;
+    if (expiresAt && expiresAt.getTime() <= Date.now()) throw badRequest('expiresAt is in the past', [{ path: 'body.expiresAt', message: 'must be in the future' }]);
+    if (partnerId && !(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
+    const created = await apiKeys.create(role, partnerId, { name, expiresAt });
+    await app.audit(req, { action: 'api_key.created', partnerId, detail: { keyId: created.id, role, ...(name ? { name } : {}), expiresAt: created.expiresAt } });
+    return reply.status(201).send({ ...created, role, partnerId, name: name ?? null });
+  });
+
+  app.get('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'List API keys: role, partner, name, created, expiry, last used (never the key)', querystring: ListQuery } }, async (req) => {
+    const all = await apiKeys.list();
+    const { partnerId, status } = req.query;
+    return { keys: all.filter((k) => (!partnerId || k.partnerId === partnerId) && (!status || k.status === status)) };
+  });
+
+  app.get('/v1/api-keys/:keyId', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'One API key (never the key)', params: KeyParams } }, async (req) => {
+    const k = await apiKeys.get(req.params.keyId);
+    if (!k) throw notFound(`API key ${req.params.keyId}`);
+    return k;
+  });
+
+  app.delete('/v1/api-keys/:keyId', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Revoke an API key (its next request gets 401)', params: KeyParams } }, async (req) => {
+    const before = await apiKeys.get(req.params.keyId);
+    const k = await apiKeys.revoke(req.params.keyId);
+    if (!before || !k) throw notFound(`API key ${req.params.keyId}`);
+    if (before.status !== 'revoked') await app.audit(req, { action: 'api_key.revoked', partnerId: k.partnerId ?? undefined, detail: { keyId: k.id, role: k.role, ...(k.name ? { name: k.name } : {}) } });
+    return k;
+  });
+};

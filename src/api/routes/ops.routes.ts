@@ -1,0 +1,188 @@
+/**
+ * The ops console (/ops): its static page, and the read APIs it needs on top of the REST API —
+ * the board, a live stream of it (server-sent events read with fetch, so the API key travels in the
+ * Authorization header and never in a URL), a show's detail, reconciliations, outbound endpoints —
+ * plus the sign-in that gives /admin/queues (which a browser opens without headers) a session cookie.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ServerResponse } from 'node:http';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { IdSchema } from '../../domain/events.js';
+import { notFound, unauthorized } from '../../lib/errors.js';
+import type { SessionRepository } from '../../store/session.repository.js';
+import type { OpsService } from '../ops/ops.service.js';
+import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+import { problem } from '../plugins/errors.plugin.js';
+
+export const SESSION_COOKIE = 'syndicast_ops';
+/** The cookie is sent everywhere (so that sign-out can end it) but only /admin/queues accepts it. */
+export const SESSION_COOKIE_PATH = '/';
+
+export interface OpsRoutesOptions {
+  ops: OpsService;
+  sessions: SessionRepository;
+  /** How often the live stream looks for board changes. */
+  streamIntervalMs?: number;
+}
+
+const STATIC_DIR = fileURLToPath(new URL('../ops/static/', import.meta.url));
+const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'app.css': 'text/css; charset=utf-8', 'index.html': 'text/html; charset=utf-8' };
+/** Nothing but our own origin: no CDN, no fonts, no inline script. */
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
+const AssetParams = z.object({ file: z.enum(['app.js', 'app.css']) });
+const SessionBody = z.object({ key: z.string().min(1).max(512) });
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i <= 0) continue;
+    const name = part.slice(0, i).trim();
+    const value = part.slice(i + 1).trim();
+    if (name && !(name in out)) out[name] = value;
+  }
+  return out;
+}
+
+export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, opts) => {
+  const { ops, sessions } = opts;
+  const readers = app.requireRole('operator', 'viewer', 'partner');
+  const assets = new Map(Object.keys(ASSETS).map((f) => [f, readFileSync(STATIC_DIR + f)]));
+
+  const sendAsset = (file: string) => ({ type: ASSETS[file]!, body: assets.get(file)! });
+  app.get('/ops', { schema: { tags: ['ops'], summary: 'The ops console (HTML)', operationId: 'opsConsole', security: [] } }, async (_req, reply) => {
+    const a = sendAsset('index.html');
+    return reply.type(a.type).header('content-security-policy', CSP).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(a.body);
+  });
+  app.get('/ops/:file', { schema: { tags: ['ops'], summary: 'The ops console script and style sheet', operationId: 'opsAsset', security: [], params: AssetParams } }, async (req, reply) => {
+    const a = sendAsset(req.params.file);
+    return reply.type(a.type).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(a.body);
+  });
+
+  app.get(
+    '/v1/ops/board',
+    { preHandler: readers, schema: { tags: ['ops'], summary: "Today's and live shows × targets, as the caller may see them", operationId: 'opsBoard' } },
+    async (req) => {
+      const p = req.principal!;
+      return { me: { id: p.id, role: p.role, partnerId: p.partnerId ?? null }, ...(await ops.board(p)) };
+    },
+  );
+
+  const streams = new Set<ServerResponse>();
+  app.addHook('preClose', async () => {
+    for (const res of streams) res.end();
+    streams.clear();
+  });
+  app.get(
+    '/v1/ops/stream',
+    {
+      preHandler: readers,
+      schema: {
+        tags: ['ops'],
+        summary: 'The board as server-sent events (`event: board`, sent whenever it changes; a comment every 15 s keeps the connection open)',
+        description: 'Read it with fetch and an Authorization header (EventSource cannot send one).',
+        operationId: 'opsStream',
+      },
+    },
+    async (req, reply) => {
+      const p = req.principal!;
+      const me = { id: p.id, role: p.role, partnerId: p.partnerId ?? null };
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
+      res.write('retry: 2000\n\n');
+      streams.add(res);
+      let open = true;
+      let timer: NodeJS.Timeout | undefined;
+      const stop = (): void => {
+        open = false;
+        streams.delete(res);
+        clearTimeout(timer);
+      };
+      req.raw.on('close', stop);
+      res.on('close', stop);
+      let lastHash = '';
+      let lastWrite = Date.now();
+      const tick = async (): Promise<void> => {
+        if (!open) return;
+        try {
+          const board = await ops.board(p);
+          const hash = createHash('sha256').update(JSON.stringify(board.shows)).update(JSON.stringify(board.partners)).digest('base64url');
+          if (hash !== lastHash && open) {
+            lastHash = hash;
+            res.write(`event: board\ndata: ${JSON.stringify({ me, ...board })}\n\n`);
+            lastWrite = Date.now();
+          }
+        } catch (err) {
+          req.log.warn({ err }, 'ops stream: board read failed');
+          if (open) res.write(`event: problem\ndata: ${JSON.stringify(problem(503, 'storage is temporarily unavailable; the board is not current'))}\n\n`);
+          lastHash = '';
+        }
+        if (open && Date.now() - lastWrite >= 15_000) {
+          res.write(': keep-alive\n\n');
+          lastWrite = Date.now();
+        }
+        if (open) timer = setTimeout(() => void tick(), opts.streamIntervalMs ?? 1000);
+      };
+      await tick();
+    },
+  );
+
+  app.get(
+    '/v1/ops/partners/:partnerId/shows/:showId',
+    { preHandler: readers, schema: { tags: ['ops'], summary: "A show's mirrors, timeline (events, sync runs, platform effects, operator actions) and sales per target", operationId: 'opsShowDetail', params: ShowParams } },
+    async (req) => {
+      const { partnerId, showId } = req.params;
+      assertPartnerAccess(req, partnerId);
+      const detail = await ops.showDetail(partnerId, showId);
+      if (!detail) throw notFound(`show ${showId} of partner ${partnerId}`);
+      return detail;
+    },
+  );
+
+  app.get(
+    '/v1/ops/reconciliations',
+    { preHandler: readers, schema: { tags: ['ops'], summary: 'Latest reconciliation runs with their discrepancies, for the partners the caller may see', operationId: 'opsReconciliations' } },
+    async (req) => ops.reconciliations(req.principal!),
+  );
+
+  app.get(
+    '/v1/ops/endpoints',
+    { preHandler: readers, schema: { tags: ['ops'], summary: 'Outbound webhook endpoints, failing and disabled first, with their recent failed deliveries', operationId: 'opsEndpoints' } },
+    async (req) => ops.endpoints(req.principal!),
+  );
+
+  const cookie = (value: string, maxAgeSec: number, secure: boolean): string =>
+    `${SESSION_COOKIE}=${value}; Path=${SESSION_COOKIE_PATH}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSec}${secure ? '; Secure' : ''}`;
+
+  app.post(
+    '/v1/ops/session',
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Console sign-in: checks the API key in the body and sets an HttpOnly, SameSite=Strict session cookie for /admin/queues',
+        operationId: 'opsSignIn',
+        security: [],
+        body: SessionBody,
+      },
+    },
+    async (req, reply) => {
+      const p = await app.principalOfKey(req.body.key);
+      if (!p) throw unauthorized('unknown API key');
+      const token = await sessions.create(p);
+      void reply.header('set-cookie', cookie(token, sessions.ttlSec, req.protocol === 'https'));
+      return reply.status(201).send({ id: p.id, role: p.role, partnerId: p.partnerId ?? null });
+    },
+  );
+
+  app.delete('/v1/ops/session', { schema: { tags: ['ops'], summary: 'Console sign-out: ends the session and clears its cookie', operationId: 'opsSignOut', security: [] } }, async (req, reply) => {
+    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    if (token) await sessions.delete(token);
+    return reply.header('set-cookie', cookie('', 0, req.protocol === 'https')).status(204).send();
+  });
+};

@@ -1,0 +1,52 @@
+/**
+ * The external ingest edge's callbacks (docker-compose's nginx + libnginx-mod-rtmp, config/nginx-rtmp.conf):
+ * nginx-rtmp asks `on_publish` before it accepts a publish (2xx: accept, anything else: refuse) and
+ * reports `on_publish_done`. Both are form-encoded (`app`, `name` = the stream key, `clientid`, …) and
+ * carry no API key: the stream key itself is the credential, checked exactly as the embedded edge does
+ * (the show's current key; the show neither ended nor cancelled). On accept the show's source becomes
+ * RELAY_EDGE_INTERNAL_URL, where the relay processes read it.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import { AppError, notFound } from '../../lib/errors.js';
+import type { RelayRepository } from '../../store/relay.repository.js';
+import type { ShowRepository } from '../../store/show.repository.js';
+
+export interface RelayEdgeRoutesOptions {
+  relay: RelayRepository;
+  shows: ShowRepository;
+  /** RELAY_EDGE_INTERNAL_URL: where relay processes read what the external edge receives; unset: no external edge. */
+  edgeUrl: string | undefined;
+}
+
+const Callback = z.object({ name: z.string().min(1).max(512), clientid: z.string().max(64).default(''), app: z.string().max(64).optional() });
+
+export const relayEdgeRoutes: FastifyPluginAsync<RelayEdgeRoutesOptions> = async (app, opts) => {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(String(body))));
+  });
+  const refuse = (detail: string): AppError => new AppError(403, 'Forbidden', detail);
+
+  const check = async (body: unknown) => {
+    if (!opts.edgeUrl) throw notFound('external ingest edge (RELAY_EDGE_INTERNAL_URL is not set)');
+    const parsed = Callback.safeParse(body);
+    if (!parsed.success) throw refuse('not an nginx-rtmp callback');
+    const show = await opts.relay.showOfKey(parsed.data.name);
+    if (!show) throw refuse('unknown stream key');
+    return { show, session: `nginx:${parsed.data.clientid}`, edgeUrl: opts.edgeUrl };
+  };
+
+  app.post('/v1/relay/edge/on-publish', { schema: { tags: ['relay'], summary: 'nginx-rtmp on_publish: accept (204) or refuse (403) a publish by its stream key' } }, async (req, reply) => {
+    const { show, session, edgeUrl } = await check(req.body);
+    const desired = await opts.shows.desired(show.partnerId, show.showId);
+    if (!desired || desired.state === 'ended' || desired.state === 'cancelled') throw refuse(`the show is ${desired?.state ?? 'unknown'}`);
+    await opts.relay.setSource(show.partnerId, show.showId, { edgeUrl, session, since: new Date().toISOString() });
+    return reply.status(204).send();
+  });
+
+  app.post('/v1/relay/edge/on-publish-done', { schema: { tags: ['relay'], summary: 'nginx-rtmp on_publish_done: the publish ended' } }, async (req, reply) => {
+    const { show, session } = await check(req.body);
+    await opts.relay.clearSource(show.partnerId, show.showId, session);
+    return reply.status(204).send();
+  });
+};

@@ -1,0 +1,129 @@
+/**
+ * Process-wide Prometheus counters and histograms for what happens inside a process (platform calls,
+ * sync runs, deliveries, ledger bookings, reconciliation results). The API's `/metrics` serves these
+ * together with the gauges it reads from Redis at scrape time (src/api/plugins/metrics.plugin.ts).
+ *
+ * Labels are bounded by construction: platform names, adapter operation names, outcome kinds, queue
+ * names, ISO currency codes, discrepancy kinds. Never a partner, show, target, order or key id, and
+ * never a secret (test/integration/metrics.test.ts checks the exposition for them).
+ */
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const processRegistry = new Registry();
+
+/** Seconds; platform calls take from a few ms (simulators) to tens of seconds (a slow platform). */
+const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export const platformCalls = new Counter({
+  name: 'syndicast_platform_calls_total',
+  help: 'Platform API operations by platform, operation (adapter method) and outcome (ok, or the error kind)',
+  labelNames: ['platform', 'operation', 'outcome'],
+  registers: [processRegistry],
+});
+
+export const platformCallDuration = new Histogram({
+  name: 'syndicast_platform_call_duration_seconds',
+  help: 'Latency of platform API operations (one adapter method, including its token refresh and retries inside it)',
+  labelNames: ['platform', 'operation'],
+  buckets: CALL_BUCKETS,
+  registers: [processRegistry],
+});
+
+export const rateLimitWaits = new Counter({
+  name: 'syndicast_rate_limit_waits_total',
+  help: 'Sync runs delayed by a platform rate limit or quota (the job waits as a delayed job)',
+  labelNames: ['platform'],
+  registers: [processRegistry],
+});
+
+export const rateLimitWaitSeconds = new Counter({
+  name: 'syndicast_rate_limit_wait_seconds_total',
+  help: 'Seconds of delay scheduled because of platform rate limits or quotas',
+  labelNames: ['platform'],
+  registers: [processRegistry],
+});
+
+export const syncJobDuration = new Histogram({
+  name: 'syndicast_sync_job_duration_seconds',
+  help: 'Duration of sync job runs by platform and result (done, delayed, error)',
+  labelNames: ['platform', 'result'],
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  registers: [processRegistry],
+});
+
+export const deliveryAttempts = new Counter({
+  name: 'syndicast_outbound_delivery_attempts_total',
+  help: 'Outbound webhook delivery attempts by outcome (delivered, retry, failed, skipped)',
+  labelNames: ['outcome'],
+  registers: [processRegistry],
+});
+
+export const reconciliationDiscrepancies = new Counter({
+  name: 'syndicast_reconciliation_discrepancies_total',
+  help: 'Discrepancies found by completed reconciliation runs, by kind and whether they were healed',
+  labelNames: ['kind', 'healed'],
+  registers: [processRegistry],
+});
+
+export const reconciliationRuns = new Counter({
+  name: 'syndicast_reconciliation_runs_total',
+  help: 'Reconciliation runs finished, by status',
+  labelNames: ['status'],
+  registers: [processRegistry],
+});
+
+export const commissionBooked = new Counter({
+  name: 'syndicast_ledger_commission_booked_minor_total',
+  help: 'Commission accrued in the ledger, in minor units of the currency (reversals are counted apart)',
+  labelNames: ['currency'],
+  registers: [processRegistry],
+});
+
+export const commissionReversed = new Counter({
+  name: 'syndicast_ledger_commission_reversed_minor_total',
+  help: 'Commission reversed in the ledger by refunds, in minor units of the currency',
+  labelNames: ['currency'],
+  registers: [processRegistry],
+});
+
+/** A label value that is one of `allowed`, else `other` (keeps cardinality bounded whatever arrives). */
+export function bounded<T extends string>(value: string | undefined, allowed: readonly T[]): T | 'other' {
+  return value !== undefined && (allowed as readonly string[]).includes(value) ? (value as T) : 'other';
+}
+
+/**
+ * A registry with prom-client's process metrics, minus its `nodejs_active_*_total` gauges: `promtool
+ * check metrics` refuses `_total` on anything but a counter, and their `nodejs_active_*` siblings
+ * carry the same numbers.
+ */
+export function defaultsRegistry(): Registry {
+  const r = new Registry();
+  collectDefaultMetrics({ register: r });
+  for (const m of r.getMetricsAsArray()) {
+    const name = (m as unknown as { name: string }).name;
+    if (m instanceof Gauge && name.endsWith('_total')) r.removeSingleMetric(name);
+  }
+  return r;
+}
+
+/** /metrics of a process without the API (worker, scheduler): its own counters and process metrics. */
+export async function serveProcessMetrics(host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+  const registry = Registry.merge([defaultsRegistry(), processRegistry]);
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as { port: number };
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}/metrics`, close: () => new Promise((r) => server.close(() => r())) };
+}

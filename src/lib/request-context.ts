@@ -1,0 +1,70 @@
+/**
+ * Request ids that follow an HTTP request into the work it causes. The API takes the caller's
+ * `x-request-id` (when it is a plain id) or makes one, answers it in `x-request-id`, and runs the
+ * request inside an AsyncLocalStorage context; producers copy the current id into the job data
+ * (`requestId`), and workers run each job inside a context with the job's id. Every log line written
+ * from a logger made by createLogger (src/lib/logger.ts) inside such a context carries `requestId`,
+ * so one id finds the request, its sync / attribution / delivery / reconciliation jobs, and the jobs
+ * those cause (a mirror.updated delivery carries the id of the sync that emitted it).
+ *
+ * Coalesced sync jobs: an event whose sync was merged into a job already waiting keeps that job's id
+ * (BullMQ deduplication keeps the first job's data); its ingest line names the job (`jobId`).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import type { Job } from 'bullmq';
+import type { Logger } from 'pino';
+
+interface Context {
+  requestId: string;
+}
+
+const storage = new AsyncLocalStorage<Context>();
+
+/** What the API accepts from a caller's `x-request-id`; anything else is replaced by a new id. */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function newRequestId(): string {
+  return `req_${randomBytes(9).toString('base64url')}`;
+}
+
+export function currentRequestId(): string | undefined {
+  return storage.getStore()?.requestId;
+}
+
+/** Runs `fn` with `requestId` as the current id (no context when undefined). */
+export function withRequestId<T>(requestId: string | undefined, fn: () => T): T {
+  return requestId ? storage.run({ requestId }, fn) : fn();
+}
+
+/** `data` with the current request id added (unchanged outside a request or job context). */
+export function withCurrentRequestId<T extends object>(data: T): T & { requestId?: string } {
+  const requestId = currentRequestId();
+  return requestId ? { ...data, requestId } : data;
+}
+
+/** The request id a job carries (set by the producer), if it is a plain id. */
+export function jobRequestId(job: Pick<Job, 'data'>): string | undefined {
+  const id = (job.data as { requestId?: unknown } | undefined)?.requestId;
+  return typeof id === 'string' && REQUEST_ID_PATTERN.test(id) ? id : undefined;
+}
+
+/**
+ * A BullMQ processor run in its job's request context, with a debug line when a job starts and
+ * ends (queue, job id, attempt; the request id through the logger's mixin).
+ */
+export function traced<J extends Job, R>(log: Logger, processor: (job: J, token?: string) => Promise<R>): (job: J, token?: string) => Promise<R> {
+  return (job, token) =>
+    withRequestId(jobRequestId(job), async () => {
+      const at = { queue: job.queueName, jobId: job.id, attempt: job.attemptsMade + 1 };
+      log.debug(at, 'job started');
+      try {
+        const result = await processor(job, token);
+        log.debug({ ...at, result }, 'job finished');
+        return result;
+      } catch (err) {
+        log.debug({ ...at, err: { message: (err as Error).message, name: (err as Error).name } }, 'job did not finish');
+        throw err;
+      }
+    });
+}

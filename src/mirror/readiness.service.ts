@@ -1,0 +1,194 @@
+/**
+ * Pre-show readiness: from READINESS_WINDOW_MS (30 min) before a scheduled show's start, the
+ * scheduler checks each mirror so that trouble shows up while there is time to fix it, not at
+ * go-live. Checks: the platform token (the cached access token is dropped and refreshed now, through
+ * an authenticated read of the remote show), rate-limit / quota headroom for the show's planned pins,
+ * the remote show exists and is in a startable state, the ingest address is there (platforms with
+ * ingest), the operator link is done (platforms where an operator creates the show). The result is
+ * stored next to the mirror (GET …/shows/{s} shows it) and sent to the partner as `mirror.updated`
+ * with `readiness: {state: ready|warning|blocked, checks: [{name, ok, detail, action}]}` whenever it
+ * changes. A failed check says exactly what to do (`action`).
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { DesiredShow } from '../domain/desired-state.js';
+import { newMirror, type MirrorDoc } from '../domain/mirror.js';
+import { mirrorUpdatedData } from '../outbound/mirror-updated.js';
+import type { OutboundService } from '../outbound/outbound.service.js';
+import type { Keys } from '../store/keys.js';
+import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
+import type { RedisClient } from '../store/redis.js';
+import type { ShowRepository } from '../store/show.repository.js';
+import { RedisTokenStore } from '../store/token.repository.js';
+import type { SecretBox } from '../lib/crypto.js';
+import { limiterId, PLATFORM_LIMITS } from '../targets/target.registry.js';
+import { isTargetError } from '../targets/target.errors.js';
+import type { TargetAdapter } from '../targets/target.adapter.js';
+
+export const READINESS_WINDOW_MS = 30 * 60_000;
+const PLATFORM_NAMES: Record<string, string> = { youtube: 'YouTube', tiktok: 'TikTok Shop', whatnot: 'Whatnot', bambuser: 'Bambuser', facebook: 'Facebook' };
+
+export type ReadinessState = 'ready' | 'warning' | 'blocked';
+export interface ReadinessCheck {
+  name: 'operator_link' | 'token' | 'remote_show' | 'ingest' | 'quota';
+  ok: boolean;
+  detail: string;
+  /** What to do when not ok (null when ok). */
+  action: string | null;
+}
+export interface Readiness {
+  state: ReadinessState;
+  checkedAt: string;
+  checks: ReadinessCheck[];
+}
+
+export interface ReadinessDeps {
+  redis: RedisClient;
+  keys: Keys;
+  box: SecretBox;
+  shows: ShowRepository;
+  partners: PartnerRepository;
+  outbound: OutboundService;
+  adapterFor: (t: TargetRecord) => TargetAdapter | null;
+  /** Drops a cached adapter so that its in-memory token goes too (the check refreshes the token now). */
+  forgetAdapter?: (targetId: string) => void;
+  log: Logger;
+  windowMs?: number;
+}
+
+export class ReadinessService {
+  constructor(private readonly deps: ReadinessDeps) {}
+
+  private key(partnerId: string, showId: string, targetId: string): string {
+    return `${this.deps.keys.showTag(partnerId, showId)}:readiness:${targetId}`;
+  }
+
+  async get(partnerId: string, showId: string, targetIds: string[]): Promise<(Readiness | null)[]> {
+    if (targetIds.length === 0) return [];
+    const raws = await this.deps.redis.mget(...targetIds.map((t) => this.key(partnerId, showId, t)));
+    return raws.map((r) => (r ? (JSON.parse(r) as Readiness) : null));
+  }
+
+  /** The scheduler's tick: every active scheduled show that starts within the window. */
+  async sweep(now = Date.now()): Promise<{ checked: number }> {
+    const windowMs = this.deps.windowMs ?? READINESS_WINDOW_MS;
+    let checked = 0;
+    for (const [partnerId, showId] of await this.deps.shows.activeShows()) {
+      const desired = await this.deps.shows.desired(partnerId, showId);
+      if (!desired || desired.state !== 'scheduled') continue;
+      const startsIn = Date.parse(desired.scheduledAt) - now;
+      if (startsIn > windowMs) continue;
+      checked += (await this.checkShow(partnerId, desired)).length;
+    }
+    return { checked };
+  }
+
+  async checkShow(partnerId: string, desired: DesiredShow): Promise<Readiness[]> {
+    const bundle = await this.deps.partners.bundle(partnerId);
+    const targets = (bundle?.targets ?? []).filter((t) => t.enabled);
+    const mirrors = await this.deps.shows.getMirrors(partnerId, desired.showId, targets.map((t) => t.id));
+    const out: Readiness[] = [];
+    for (const [i, t] of targets.entries()) {
+      const r = await this.check(desired, t, mirrors[i] ?? null);
+      out.push(r);
+      await this.publish(partnerId, desired.showId, t, mirrors[i] ?? null, r);
+    }
+    return out;
+  }
+
+  async check(desired: DesiredShow, t: TargetRecord, m: MirrorDoc | null): Promise<Readiness> {
+    const name = PLATFORM_NAMES[t.platform] ?? t.platform;
+    const base = `/v1/partners/${t.partnerId}`;
+    const resync = `POST ${base}/shows/${desired.showId}/mirrors/${t.id}/resync`;
+    const fixCredentials = `Renew the ${name} authorization of target ${t.id} and save it: PATCH ${base}/targets/${t.id} {"credentials": {…}}; then ${resync}`;
+    const checks: ReadinessCheck[] = [];
+    const warnings = new Set<ReadinessCheck['name']>();
+    const adapter = this.deps.adapterFor(t);
+
+    const link = adapter?.capabilities.createShow === 'operator_link';
+    if (link && !m?.remote) {
+      checks.push({ name: 'operator_link', ok: false, detail: `${name} shows are created by an operator; this one is not linked yet`, action: `Create the show on ${name} (scheduled for ${desired.scheduledAt}, title "${desired.title}"), then link it: PUT ${base}/shows/${desired.showId}/mirrors/${t.id} {"externalId": "<the ${name} show id>"}` });
+    } else {
+      checks.push({ name: 'operator_link', ok: true, detail: link ? `linked to ${m?.remote?.externalId}` : `not needed: Syndicast creates the ${name} show`, action: null });
+    }
+
+    // Token + remote show: an authenticated read of the remote show with a freshly refreshed token.
+    if (!m?.remote) {
+      const failed = m?.state === 'failed';
+      checks.push({ name: 'token', ok: !failed, detail: failed ? `the mirror failed: ${m?.lastError ?? ''}` : 'checked once the remote show exists', action: failed ? fixCredentials : null });
+      if (!link) {
+        checks.push({ name: 'remote_show', ok: false, detail: failed ? `not created: ${m?.lastError ?? 'failed'}` : `not created yet (mirror ${m?.state ?? 'pending'})`, action: failed ? `Fix the cause above, then ${resync}` : `Wait for the sync, or ${resync}` });
+        if (!failed) warnings.add('remote_show');
+      } else {
+        checks.push({ name: 'remote_show', ok: false, detail: 'no linked show', action: 'See operator_link' });
+      }
+    } else if (adapter) {
+      // Refresh now, not at go-live: drop the cached token (Redis and the adapter's memo) before the call.
+      await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, t.id).clear();
+      this.deps.forgetAdapter?.(t.id);
+      const fresh = this.deps.adapterFor(t) ?? adapter;
+      try {
+        await fresh.attachShow(m.remote.externalId);
+        checks.push({ name: 'token', ok: true, detail: `${name} accepted the target's authorization (token refreshed)`, action: null });
+        const startable = m.state === 'ready' || m.state === 'live' || m.state === 'provisioning';
+        checks.push({
+          name: 'remote_show',
+          ok: startable,
+          detail: startable ? `${name} show ${m.remote.externalId} exists (mirror ${m.state})` : `${name} show ${m.remote.externalId} exists but the mirror is ${m.state}${m.lastError ? `: ${m.lastError}` : ''}`,
+          action: startable ? null : `Fix the cause, then ${resync}`,
+        });
+      } catch (err) {
+        const kind = isTargetError(err) ? err.kind : 'error';
+        const msg = err instanceof Error ? err.message : String(err);
+        if (kind === 'auth_expired' || kind === 'permanent' || kind === 'action_required') {
+          const auth = kind === 'auth_expired' || /auth|token|credential|permission|401|403/i.test(msg);
+          checks.push({ name: 'token', ok: !auth, detail: auth ? `${name} refused the target's authorization: ${msg}` : `${name} accepted the authorization`, action: auth ? fixCredentials : null });
+          if (!auth) checks.push({ name: 'remote_show', ok: false, detail: `${name} show ${m.remote.externalId}: ${msg}`, action: link ? `Create the show again on ${name} and link it: PUT ${base}/shows/${desired.showId}/mirrors/${t.id} {"externalId": "…"}` : `${resync} (a new remote show is created if it is gone)` });
+          else checks.push({ name: 'remote_show', ok: false, detail: 'not checked: authorization refused', action: fixCredentials });
+        } else {
+          checks.push({ name: 'token', ok: false, detail: `${name} did not answer: ${msg}`, action: `Nothing yet: checked again within a minute; if it persists, check ${name}'s status` });
+          checks.push({ name: 'remote_show', ok: false, detail: 'not checked: the platform did not answer', action: 'Checked again within a minute' });
+          warnings.add('token').add('remote_show');
+        }
+      }
+    }
+
+    if (adapter?.capabilities.ingest) {
+      const ingest = m?.remote?.ingest;
+      checks.push({ name: 'ingest', ok: !!ingest, detail: ingest ? `ingest address ${ingest.url}` : 'no ingest address yet', action: ingest ? null : m?.remote ? resync : 'Follows from the remote show' });
+      if (!ingest && !m?.remote && !link && m?.state !== 'failed') warnings.add('ingest');
+    } else {
+      checks.push({ name: 'ingest', ok: true, detail: `not used: the creator streams to ${name} from its own app`, action: null });
+    }
+
+    // Headroom: a rate-limit block that outlasts the start, and the planned pins against the window.
+    const limiter = limiterId(t.platform, this.deps.partners.openCredentials(t), t.id);
+    const blockedMs = await this.deps.redis.pttl(this.deps.keys.targetLimit(limiter, 'blocked'));
+    const limit = t.rateLimit ?? PLATFORM_LIMITS[t.platform];
+    const planned = desired.products.size;
+    if (blockedMs > 0) {
+      const until = new Date(Date.now() + blockedMs).toISOString();
+      const pastStart = Date.now() + blockedMs > Date.parse(desired.scheduledAt);
+      checks.push({ name: 'quota', ok: false, detail: `${name} rate limit or quota exhausted until ${until}`, action: pastStart ? `The block outlasts the start: raise the account's ${name} quota or move the show` : 'Clears before the start; nothing to do' });
+      if (!pastStart) warnings.add('quota');
+    } else if (limit && planned > limit.requests) {
+      checks.push({ name: 'quota', ok: false, detail: `${planned} planned pins exceed ${limit.requests} requests per ${limit.windowMs} ms: pins will queue behind the limit`, action: `Spread the pins, or set a raised limit on the target: PATCH ${base}/targets/${t.id} {"rateLimit": {…}}` });
+      warnings.add('quota');
+    } else {
+      checks.push({ name: 'quota', ok: true, detail: limit ? `${planned} planned pins within ${limit.requests} requests per ${limit.windowMs} ms` : `no request window known for ${name}`, action: null });
+    }
+
+    const failing = checks.filter((c) => !c.ok);
+    const state: ReadinessState = failing.length === 0 ? 'ready' : failing.every((c) => warnings.has(c.name)) ? 'warning' : 'blocked';
+    return { state, checkedAt: new Date().toISOString(), checks };
+  }
+
+  private async publish(partnerId: string, showId: string, t: TargetRecord, m: MirrorDoc | null, r: Readiness): Promise<void> {
+    const key = this.key(partnerId, showId, t.id);
+    await this.deps.redis.set(key, JSON.stringify(r), 'EX', 86_400);
+    const fingerprint = createHash('sha256').update(JSON.stringify([r.state, r.checks.map((c) => [c.name, c.ok, c.action])])).digest('base64url').slice(0, 16);
+    const data = { ...mirrorUpdatedData(showId, m ?? newMirror(t.id, t.platform)), readiness: r };
+    await this.deps.outbound.emit(partnerId, 'mirror.updated', data, `readiness:${partnerId}:${showId}:${t.id}:${fingerprint}`);
+    if (r.state !== 'ready') this.deps.log.info({ partnerId, showId, targetId: t.id, readiness: r.state, failing: r.checks.filter((c) => !c.ok).map((c) => c.name) }, 'mirror not ready for its show');
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * Supervision of one relay destination (issue 10 item 3): one ffmpeg at a time, restarted with
+ * backoff when it exits or stalls, its progress turned into the mirror's `relay` status. Each
+ * destination has its own supervisor and its own process, so one failing destination never
+ * disturbs the others.
+ */
+import type { Logger } from 'pino';
+import { backoffMs } from '../mirror/backoff.js';
+import type { RelayState, RelayStatus } from '../store/relay.repository.js';
+import { copyArgs, startFfmpeg, type FfmpegRun } from './ffmpeg.process.js';
+import { maskSecrets } from './mask.js';
+
+export interface DestinationSpec {
+  /** Where the stream is read (the edge, `rtmp://…/live/{show key}`). */
+  input: string;
+  /** Where it is pushed (`{ingest.url}/{ingest.streamKey}`, host already checked by the SSRF guard). */
+  output: string;
+  /** Strings that must never reach a log (both stream keys). */
+  secrets: string[];
+}
+
+export interface SupervisorOptions {
+  ffmpeg: string;
+  log: Logger;
+  /** No progress for this long: kill and restart. */
+  stallMs: number;
+  /** Called when `state` changes (not for byte counts). */
+  onStateChange: (status: RelayStatus) => void;
+  /** The fence: checked right before every ffmpeg start; false = this process must not push. */
+  mayStart: () => Promise<boolean>;
+  /**
+   * The input is our edge: start reading before the publish begins and wait for it (no input
+   * timeout); a clean end of the input is the publish ending, not a failure.
+   */
+  waitForInput?: boolean;
+  /** Read the input at its native rate (`-re`: an HLS playlist that is not live would be read at once). */
+  realtimeInput?: boolean;
+  /** Backoff base and cap, ms. */
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+}
+
+/** Bytes of FLV header and metadata: progress past this means media is flowing. */
+const SENDING_THRESHOLD_BYTES = 4096;
+/** After the publish ended, how soon a reader waits on the edge again. */
+const SOURCE_END_RELAUNCH_MS = 250;
+/** A run that was sending this long resets the backoff. */
+const HEALTHY_MS = 5_000;
+
+export class DestinationSupervisor {
+  private run: FfmpegRun | undefined;
+  private runStartedAt = 0;
+  private runBytes = 0;
+  private bytesBefore = 0;
+  private lastProgressAt = 0;
+  private lastProgressBytes = -1;
+  private failures = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private spec: DestinationSpec;
+  readonly status: RelayStatus;
+
+  constructor(
+    spec: DestinationSpec,
+    private readonly opts: SupervisorOptions,
+    initial?: RelayStatus | null,
+  ) {
+    this.spec = spec;
+    this.status = {
+      state: 'idle',
+      bitrateKbps: 0,
+      bytesSent: initial?.bytesSent ?? 0,
+      since: new Date().toISOString(),
+      restarts: initial?.restarts ?? 0,
+      lastError: initial?.lastError ?? null,
+    };
+    this.bytesBefore = this.status.bytesSent;
+  }
+
+  get pid(): number | undefined {
+    return this.run?.pid;
+  }
+
+  get running(): boolean {
+    return this.run !== undefined;
+  }
+
+  /** Same destination? (a changed ingest or source restarts the supervisor) */
+  sameAs(spec: DestinationSpec): boolean {
+    return spec.input === this.spec.input && spec.output === this.spec.output;
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.launch();
+  }
+
+  private setState(state: RelayState, lastError?: string | null): void {
+    if (lastError !== undefined) this.status.lastError = lastError;
+    if (state === this.status.state && lastError === undefined) return;
+    const changed = state !== this.status.state;
+    this.status.state = state;
+    if (changed) this.status.since = new Date().toISOString();
+    if (state !== 'sending') this.status.bitrateKbps = 0;
+    this.opts.onStateChange({ ...this.status });
+  }
+
+  /** A destination that cannot be started at all (refused address): reported, never retried here. */
+  fail(message: string): void {
+    this.stopped = true;
+    this.setState('failed', maskSecrets(message, this.spec.secrets));
+  }
+
+  /**
+   * Whether the show's stream is known to be publishing. A reader started before it is (an idle
+   * player on the edge, which node-media-server starts feeding from the publish's first packet, so
+   * no second of the show is lost to start-up) reports `idle` until data flows.
+   */
+  sourceKnown = false;
+
+  /** The source showed up (or went away) while ffmpeg waits for it. */
+  setSourceKnown(known: boolean): void {
+    if (known && !this.sourceKnown) this.lastProgressAt = Date.now(); // the stall clock starts now
+    this.sourceKnown = known;
+    if (!this.run || this.gotProgress) return;
+    if (known && this.status.state === 'idle') this.setState('connecting');
+    if (!known && this.status.state === 'connecting') this.setState('idle');
+  }
+
+  private gotProgress = false;
+
+  private async launch(): Promise<void> {
+    if (this.stopped || this.run) return;
+    let allowed: boolean;
+    try {
+      allowed = await this.opts.mayStart();
+    } catch (err) {
+      allowed = false;
+      this.status.lastError = maskSecrets(`cannot check the relay lease: ${(err as Error).message}`, this.spec.secrets);
+    }
+    if (this.stopped || this.run) return;
+    if (!allowed) {
+      this.setState('idle');
+      return;
+    }
+    this.setState(this.sourceKnown ? 'connecting' : 'idle');
+    const args = copyArgs(this.spec.input, this.spec.output, { realtime: this.opts.realtimeInput, inputTimeout: !this.opts.waitForInput });
+    this.opts.log.debug({ cmd: maskSecrets(`ffmpeg ${args.join(' ')}`, this.spec.secrets) }, 'starting ffmpeg');
+    this.runStartedAt = Date.now();
+    this.runBytes = 0;
+    this.gotProgress = false;
+    this.lastProgressAt = Date.now();
+    this.lastProgressBytes = -1;
+    const run = startFfmpeg(this.opts.ffmpeg, args, this.spec.secrets, (p) => {
+      if (p.totalBytes > this.lastProgressBytes) {
+        this.lastProgressBytes = p.totalBytes;
+        this.lastProgressAt = Date.now();
+      }
+      this.gotProgress = true;
+      this.runBytes = p.totalBytes;
+      this.status.bytesSent = this.bytesBefore + p.totalBytes;
+      this.status.bitrateKbps = Math.round(p.bitrateKbps);
+      if (p.totalBytes > SENDING_THRESHOLD_BYTES && p.outTimeUs > 0 && this.status.state !== 'sending') this.setState('sending', null);
+      if (this.status.state === 'sending' && Date.now() - this.runStartedAt > HEALTHY_MS) this.failures = 0;
+    });
+    this.run = run;
+    this.watchdog = setInterval(() => {
+      // Only once data flowed: a reader waiting for the publish to begin is not stalled.
+      const waiting = !this.gotProgress && this.opts.waitForInput && !this.sourceKnown;
+      if (!waiting && Date.now() - this.lastProgressAt > this.opts.stallMs) {
+        this.opts.log.info({ pid: run.pid }, 'relay destination stalled; restarting');
+        this.stallReason = `no data for ${Math.round(this.opts.stallMs / 1000)} s`;
+        run.kill('SIGKILL');
+      }
+    }, Math.min(1000, this.opts.stallMs));
+    this.watchdog.unref();
+    const { code, signal, tail } = await run.exited;
+    clearInterval(this.watchdog);
+    this.run = undefined;
+    this.bytesBefore += this.runBytes;
+    this.status.bytesSent = this.bytesBefore;
+    const stalled = this.stallReason;
+    this.stallReason = undefined;
+    if (this.stopped) return;
+    if (code === 0 && !stalled && this.opts.waitForInput) {
+      // The publish ended (ffmpeg saw the end of the stream): wait for the next one, nothing failed.
+      this.opts.log.debug({ restarts: this.status.restarts }, 'source ended; waiting for it to come back');
+      this.setState('idle');
+      this.timer = setTimeout(() => void this.launch(), SOURCE_END_RELAUNCH_MS);
+      this.timer.unref();
+      return;
+    }
+    const reason = stalled ?? (tail || (signal ? `ffmpeg killed by ${signal}` : `ffmpeg exited with code ${String(code)}`));
+    this.failures += 1;
+    this.status.restarts += 1;
+    const delay = backoffMs(this.failures, this.opts.backoffBaseMs ?? 500, this.opts.backoffCapMs ?? 4000);
+    this.opts.log.info({ code, signal, restarts: this.status.restarts, delayMs: delay, reason }, 'relay destination dropped; reconnecting');
+    this.setState('retrying', maskSecrets(`relay: ${reason}`, this.spec.secrets));
+    this.timer = setTimeout(() => void this.launch(), delay);
+    this.timer.unref();
+  }
+  private stallReason: string | undefined;
+
+  /** Stops pushing (show over, lease lost, source gone). Resolves once ffmpeg has exited. */
+  async stop(state: 'stopped' | 'idle' = 'stopped'): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const run = this.run;
+    if (run) {
+      run.kill('SIGTERM');
+      const hard = setTimeout(() => run.kill('SIGKILL'), 2000);
+      await run.exited;
+      clearTimeout(hard);
+    }
+    this.setState(state);
+  }
+}

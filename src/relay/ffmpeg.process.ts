@@ -1,0 +1,134 @@
+/**
+ * One ffmpeg child that copies a stream from `input` to `output` (`-c copy`, FLV over RTMP) and
+ * reports its progress (`-progress pipe:1`). On Linux the child is started through util-linux
+ * `setpriv --pdeathsig SIGKILL`, so the kernel kills it when the relay process dies, even by SIGKILL:
+ * a crashed relay leaves no orphan still pushing to a platform while another process takes over.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { maskSecrets } from './mask.js';
+
+export interface FfmpegProgress {
+  totalBytes: number;
+  bitrateKbps: number;
+  outTimeUs: number;
+}
+
+export interface FfmpegRun {
+  readonly pid: number | undefined;
+  /** Resolves with the exit code (null when killed by a signal) and the last lines ffmpeg wrote, masked. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; tail: string }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+let pdeathsig: boolean | undefined;
+/** Whether `setpriv --pdeathsig` is available here (probed once). */
+export function hasPdeathsig(): boolean {
+  if (pdeathsig === undefined) {
+    if (process.platform !== 'linux') pdeathsig = false;
+    else {
+      const r = spawnSync('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'true'], { stdio: 'ignore', timeout: 5000 });
+      pdeathsig = r.error === undefined && r.status === 0;
+    }
+  }
+  return pdeathsig;
+}
+
+/** The ffmpeg arguments of one copy relay (exported for tests and the masked debug log). */
+export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: number; realtime?: boolean; inputTimeout?: boolean } = {}): string[] {
+  const rw = String(opts.rwTimeoutUs ?? 5_000_000);
+  const isNetInput = /^(rtmps?|srt):/i.test(input);
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'warning',
+    ...(isNetInput && opts.inputTimeout !== false ? ['-rw_timeout', rw] : []),
+    ...(opts.realtime ? ['-re'] : []),
+    '-fflags',
+    '+nobuffer',
+    '-i',
+    input,
+    '-map',
+    '0:v?',
+    '-map',
+    '0:a?',
+    '-c',
+    'copy',
+    // Write each packet as it comes (no interleaving buffer): a platform sees no start-up lull.
+    '-max_interleave_delta',
+    '0',
+    '-flush_packets',
+    '1',
+    '-rw_timeout',
+    rw,
+    '-f',
+    'flv',
+    '-flvflags',
+    'no_duration_filesize',
+    '-progress',
+    'pipe:1',
+    '-nostats',
+    output,
+  ];
+}
+
+export function startFfmpeg(
+  ffmpeg: string,
+  args: string[],
+  secrets: string[],
+  onProgress: (p: FfmpegProgress) => void,
+): FfmpegRun {
+  const [cmd, argv] = hasPdeathsig() ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', ffmpeg, ...args]] : [ffmpeg, args];
+  const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tail: string[] = [];
+  let errBuf = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    errBuf += chunk;
+    const lines = errBuf.split('\n');
+    errBuf = lines.pop() ?? '';
+    for (const l of lines) {
+      if (!l.trim()) continue;
+      tail.push(maskSecrets(l.trim(), secrets));
+      if (tail.length > 5) tail.shift();
+    }
+  });
+  let outBuf = '';
+  let cur: Partial<FfmpegProgress> = {};
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
+    outBuf += chunk;
+    const lines = outBuf.split('\n');
+    outBuf = lines.pop() ?? '';
+    for (const line of lines) {
+      const eq = line.indexOf('=');
+      if (eq < 0) continue;
+      const k = line.slice(0, eq).trim();
+      const v = line.slice(eq + 1).trim();
+      if (k === 'total_size') cur.totalBytes = Number(v) || 0;
+      else if (k === 'bitrate') cur.bitrateKbps = Number.parseFloat(v) || 0;
+      else if (k === 'out_time_us') cur.outTimeUs = Number(v) || 0;
+      else if (k === 'progress') {
+        onProgress({ totalBytes: cur.totalBytes ?? 0, bitrateKbps: cur.bitrateKbps ?? 0, outTimeUs: cur.outTimeUs ?? 0 });
+        cur = {};
+      }
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; tail: string }>((resolve) => {
+    child.once('error', (err) => {
+      tail.push(maskSecrets(err.message, secrets));
+      resolve({ code: -1, signal: null, tail: tail.join(' | ') });
+    });
+    child.once('close', (code, signal) => {
+      if (errBuf.trim()) tail.push(maskSecrets(errBuf.trim(), secrets));
+      resolve({ code, signal, tail: tail.slice(-3).join(' | ') });
+    });
+  });
+  return {
+    pid: child.pid,
+    exited,
+    kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+  };
+}

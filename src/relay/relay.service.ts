@@ -1,0 +1,347 @@
+/**
+ * The `relay` role (issue 10 items 2–5): for every live show this process owns (a Redis lease per
+ * show, renewed while alive, fenced before any ffmpeg starts), one supervised ffmpeg per mirror
+ * that has an ingest destination, reading the show's stream from the edge that received it (push)
+ * or that this process pulls `sourceUrl` into (pull). Relaying stops when the show ends or is
+ * cancelled, when the lease is lost, and on shutdown; no ffmpeg outlives its show.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { DesiredShow } from '../domain/desired-state.js';
+import type { MirrorDoc } from '../domain/mirror.js';
+import type { SecretBox } from '../lib/crypto.js';
+import type { DestinationGuard } from '../lib/destination-guard.js';
+import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
+import type { RelayRepository, RelayStatus } from '../store/relay.repository.js';
+import type { ShowRepository } from '../store/show.repository.js';
+import { DestinationSupervisor, type DestinationSpec } from './destination.supervisor.js';
+import { maskSecrets } from './mask.js';
+
+export interface RelayServiceDeps {
+  relay: RelayRepository;
+  shows: ShowRepository;
+  partners: PartnerRepository;
+  box: SecretBox;
+  destinations: DestinationGuard;
+  ffmpeg: string;
+  log: Logger;
+  leaseMs: number;
+  pollMs: number;
+  stallMs: number;
+  /**
+   * The edge this process expects a show's publish on and pulls into (its embedded edge, or
+   * RELAY_EDGE_INTERNAL_URL); none: readers start only once an edge reports the publish, and pulls fail.
+   */
+  edgeUrl: () => string | undefined;
+  /** A mirror's relay state changed (mirror.updated; a `sending` YouTube mirror can go live now). */
+  onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus) => Promise<void>;
+}
+
+/** The ingest a mirror pushes to: the platform's (YouTube, Facebook) or the operator's (linked by hand). */
+export function mirrorIngest(m: MirrorDoc, box: SecretBox): { url: string; streamKey: string } | undefined {
+  if (m.remote?.ingest) return m.remote.ingest;
+  if (m.operatorIngest) return { url: m.operatorIngest.url, streamKey: box.decrypt(m.operatorIngest.streamKeySealed) };
+  return undefined;
+}
+
+export function joinStreamUrl(url: string, key: string): string {
+  return `${url.replace(/\/+$/, '')}/${key}`;
+}
+
+interface OwnedShow {
+  partnerId: string;
+  showId: string;
+  /** Supervisors by target id. */
+  dests: Map<string, DestinationSupervisor>;
+  /** The pull of `sourceUrl` into the edge (pull mode). */
+  puller?: { spec: DestinationSpec; sup: DestinationSupervisor; sourceUrl: string };
+  /** Why the show has no source, reported on every destination while it lasts. */
+  sourceError: string | null;
+  lastRenewOk: number;
+  /** The mirrors as last read (mirror.updated carries the current one). */
+  mirrors: Map<string, MirrorDoc>;
+}
+
+const showKeyOf = (p: string, s: string): string => JSON.stringify([p, s]);
+
+export class RelayService {
+  private readonly token = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+  private readonly owned = new Map<string, OwnedShow>();
+  private timer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly deps: RelayServiceDeps) {}
+
+  /** This process's lease token (tests find the owner by it). */
+  get leaseToken(): string {
+    return this.token;
+  }
+
+  /** Pids of the ffmpeg children this process runs (tests check that none outlives its show). */
+  pids(): number[] {
+    const out: number[] = [];
+    for (const o of this.owned.values()) {
+      for (const d of o.dests.values()) if (d.pid) out.push(d.pid);
+      if (o.puller?.sup.pid) out.push(o.puller.sup.pid);
+    }
+    return out;
+  }
+
+  start(): void {
+    const loop = (): void => {
+      if (this.closed) return;
+      this.ticking = this.tick()
+        .catch((err: unknown) => this.deps.log.warn({ err: { message: (err as Error).message } }, 'relay tick failed'))
+        .finally(() => {
+          if (!this.closed) this.timer = setTimeout(loop, this.deps.pollMs);
+        });
+    };
+    loop();
+    this.renewTimer = setInterval(() => void this.renewAll(), Math.max(200, Math.floor(this.deps.leaseMs / 4)));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    await this.ticking?.catch(() => undefined);
+    await Promise.all([...this.owned.values()].map((o) => this.release(o, 'stopped')));
+  }
+
+  /** Renews every owned lease; a show whose lease is gone (or could not be renewed in time) is stopped at once. */
+  private async renewAll(): Promise<void> {
+    const { relay, leaseMs, log } = this.deps;
+    await Promise.all(
+      [...this.owned.values()].map(async (o) => {
+        let ok: boolean;
+        try {
+          ok = await relay.takeLease(o.partnerId, o.showId, this.token, leaseMs);
+          if (ok) o.lastRenewOk = Date.now();
+        } catch {
+          // Redis unreachable: keep pushing only while the lease surely has not lapsed for the others.
+          ok = Date.now() - o.lastRenewOk < leaseMs * 0.6;
+        }
+        if (!ok && this.owned.get(showKeyOf(o.partnerId, o.showId)) === o) {
+          log.warn({ partnerId: o.partnerId, showId: o.showId }, 'relay lease lost; stopping this show here');
+          await this.release(o, 'idle', false);
+        }
+      }),
+    );
+  }
+
+  private async release(o: OwnedShow, state: 'stopped' | 'idle', dropLease = true): Promise<void> {
+    this.owned.delete(showKeyOf(o.partnerId, o.showId));
+    await Promise.all([...o.dests.values()].map((d) => d.stop(state)));
+    await o.puller?.sup.stop();
+    if (state === 'stopped') {
+      // The final state goes to the mirror view (the owner is the only writer of a show's statuses).
+      await Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status).catch(() => undefined)));
+    }
+    if (dropLease) await this.deps.relay.dropLease(o.partnerId, o.showId, this.token).catch(() => undefined);
+  }
+
+  /** One pass: which shows this process relays, and to where. */
+  async tick(): Promise<void> {
+    const { shows, relay, leaseMs } = this.deps;
+    await relay.heartbeat(Math.max(leaseMs, this.deps.pollMs * 5));
+    const active = await shows.activeShows();
+    const seen = new Set<string>();
+    for (const [partnerId, showId] of active) {
+      if (this.closed) return;
+      const key = showKeyOf(partnerId, showId);
+      seen.add(key);
+      const desired = await shows.desired(partnerId, showId);
+      let o = this.owned.get(key);
+      if (!desired || desired.state !== 'live') {
+        if (o) await this.release(o, 'stopped');
+        continue;
+      }
+      if (!o) {
+        if (!(await relay.takeLease(partnerId, showId, this.token, leaseMs))) continue;
+        o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: Date.now(), mirrors: new Map() };
+        this.owned.set(key, o);
+        this.deps.log.info({ partnerId, showId }, 'relaying this show');
+      }
+      await this.reconcile(o, desired);
+    }
+    // Shows that left the active set (ended and finished) stop too.
+    for (const [key, o] of this.owned) if (!seen.has(key)) await this.release(o, 'stopped');
+  }
+
+  private async reconcile(o: OwnedShow, desired: DesiredShow): Promise<void> {
+    const { shows, partners, relay, box, log } = this.deps;
+    const { partnerId, showId } = o;
+    const bundle = await partners.bundle(partnerId);
+    const targets = (bundle?.targets ?? []).filter((t) => t.enabled);
+    const mirrors = await shows.getMirrors(partnerId, showId, targets.map((t) => t.id));
+    const showKey = await relay.ingestKey(partnerId, showId);
+
+    // Pull mode: this process publishes `sourceUrl` into the edge, like the partner's encoder would.
+    await this.ensurePuller(o, desired, showKey);
+    const source = await relay.source(partnerId, showId);
+    // Before a publish, readers wait on the edge this process expects it on (they get it from its first packet).
+    // A pull that cannot run (refused address, no edge) arms no readers: nothing will publish.
+    const pullBroken = desired.sourceUrl !== undefined && o.puller === undefined;
+    const edgeUrl = source?.edgeUrl ?? (pullBroken ? undefined : this.deps.edgeUrl());
+    const input = edgeUrl ? joinStreamUrl(edgeUrl, showKey) : undefined;
+
+    const wanted = new Map<string, { target: TargetRecord; mirror: MirrorDoc; ingest: { url: string; streamKey: string } }>();
+    targets.forEach((t, i) => {
+      const m = mirrors[i];
+      if (!m || (m.state !== 'ready' && m.state !== 'live')) return;
+      let ingest: { url: string; streamKey: string } | undefined;
+      try {
+        ingest = mirrorIngest(m, box);
+      } catch {
+        ingest = undefined;
+      }
+      o.mirrors.set(t.id, m);
+      if (ingest) wanted.set(t.id, { target: t, mirror: m, ingest });
+    });
+
+    for (const [targetId, sup] of o.dests) {
+      if (!wanted.has(targetId)) {
+        o.dests.delete(targetId);
+        await sup.stop('stopped');
+        await relay.setStatus(partnerId, showId, targetId, sup.status);
+      }
+    }
+    for (const [targetId, w] of wanted) {
+      let sup = o.dests.get(targetId);
+      const dlog = log.child({ partnerId, showId, targetId, platform: w.target.platform });
+      const secrets = [showKey, w.ingest.streamKey];
+      if (!input) {
+        // No edge to read from (an external edge that has not reported a publish): wait idle, saying why.
+        if (sup?.running) await sup.stop('idle');
+        if (!sup) {
+          sup = this.newSupervisor(o, targetId, { input: '', output: '', secrets }, dlog);
+          o.dests.set(targetId, sup);
+        }
+        await this.waiting(o, targetId, sup);
+        continue;
+      }
+      let output: string;
+      try {
+        output = await this.checkedOutput(w.ingest);
+      } catch (err) {
+        if (!sup || sup.status.state !== 'failed') {
+          await sup?.stop('idle');
+          sup = this.newSupervisor(o, targetId, { input, output: '', secrets }, dlog, sup?.status);
+          o.dests.set(targetId, sup);
+          sup.fail(`destination refused: ${(err as Error).message}`);
+        }
+        continue;
+      }
+      const spec: DestinationSpec = { input, output, secrets };
+      if (!sup || !sup.sameAs(spec) || sup.status.state === 'stopped' || sup.status.state === 'failed') {
+        if (sup) await sup.stop('idle');
+        sup = this.newSupervisor(o, targetId, spec, dlog, sup?.status);
+        o.dests.set(targetId, sup);
+        sup.setSourceKnown(!!source);
+        sup.start();
+      } else {
+        sup.setSourceKnown(!!source);
+      }
+      if (!source) await this.waiting(o, targetId, sup);
+    }
+    // Progress (bytes, bitrate) goes to the mirror view every pass; state changes went out already.
+    await Promise.all([...o.dests.entries()].map(([t, d]) => relay.setStatus(partnerId, showId, t, d.status)));
+  }
+
+  /** Reports why a destination waits (once per change, not every pass). */
+  private async waiting(o: OwnedShow, targetId: string, sup: DestinationSupervisor): Promise<void> {
+    const why = o.sourceError ?? "waiting for the show's stream (nothing is publishing to its ingest)";
+    if (sup.status.lastError === why || sup.status.state === 'retrying' || sup.status.state === 'failed') return;
+    if (sup.status.state !== 'idle') sup.status.since = new Date().toISOString();
+    sup.status.state = 'idle';
+    sup.status.bitrateKbps = 0;
+    sup.status.lastError = why;
+    await this.report(o, targetId, sup.status);
+  }
+
+  private newSupervisor(o: OwnedShow, targetId: string, spec: DestinationSpec, log: Logger, prev?: RelayStatus | null): DestinationSupervisor {
+    const { relay } = this.deps;
+    const sup: DestinationSupervisor = new DestinationSupervisor(
+      spec,
+      {
+        ffmpeg: this.deps.ffmpeg,
+        log,
+        stallMs: this.deps.stallMs,
+        waitForInput: true,
+        mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await relay.holdsLease(o.partnerId, o.showId, this.token)),
+        onStateChange: (status) => {
+          void this.report(o, targetId, status);
+        },
+      },
+      prev,
+    );
+    return sup;
+  }
+
+  private async report(o: OwnedShow, targetId: string, status: RelayStatus): Promise<void> {
+    try {
+      await this.deps.relay.setStatus(o.partnerId, o.showId, targetId, { ...status });
+      const mirror = o.mirrors.get(targetId);
+      if (mirror) await this.deps.onStateChange?.(o.partnerId, o.showId, mirror, { ...status });
+    } catch (err) {
+      this.deps.log.warn({ err: { message: (err as Error).message }, showId: o.showId, targetId }, 'could not report a relay state change');
+    }
+  }
+
+  /** The push URL with its host checked by the SSRF guard (for rtmp:// the checked address is used). */
+  private async checkedOutput(ingest: { url: string; streamKey: string }): Promise<string> {
+    const u = new URL(ingest.url);
+    if (!/^rtmps?:$/.test(u.protocol)) throw new Error(`${u.protocol}// is not an RTMP ingest`);
+    const { address, family } = await this.deps.destinations.resolve(u.hostname);
+    if (u.protocol === 'rtmp:' && !this.deps.destinations.allowPrivate) u.hostname = family === 6 ? `[${address}]` : address;
+    return joinStreamUrl(u.toString(), ingest.streamKey);
+  }
+
+  private async ensurePuller(o: OwnedShow, desired: DesiredShow, showKey: string): Promise<void> {
+    const sourceUrl = desired.sourceUrl;
+    if (o.puller && o.puller.sourceUrl !== sourceUrl) {
+      await o.puller.sup.stop();
+      o.puller = undefined;
+    }
+    if (!sourceUrl || o.puller) return;
+    const log = this.deps.log.child({ partnerId: o.partnerId, showId: o.showId, role: 'pull' });
+    const edge = this.deps.edgeUrl();
+    const secrets = [showKey];
+    const masked = maskSecrets(sourceUrl);
+    if (!edge) {
+      o.sourceError = `source: cannot pull ${masked}: this relay process has no ingest edge (RELAY_EDGE=embedded or RELAY_EDGE_INTERNAL_URL)`;
+      return;
+    }
+    let input = sourceUrl;
+    try {
+      const u = new URL(sourceUrl);
+      const { address, family } = await this.deps.destinations.resolve(u.hostname);
+      if ((u.protocol === 'rtmp:' || u.protocol === 'srt:') && !this.deps.destinations.allowPrivate) {
+        u.hostname = family === 6 ? `[${address}]` : address;
+        input = u.toString();
+      }
+    } catch (err) {
+      o.sourceError = `source refused: ${masked}: ${(err as Error).message}`;
+      log.info({ reason: (err as Error).message }, 'sourceUrl refused');
+      // Checked again on the next pass (a DNS answer may change), never handed to ffmpeg.
+      return;
+    }
+    const spec: DestinationSpec = { input, output: joinStreamUrl(edge, showKey), secrets };
+    const sup = new DestinationSupervisor(spec, {
+      ffmpeg: this.deps.ffmpeg,
+      log,
+      stallMs: this.deps.stallMs,
+      realtimeInput: /^https?:/i.test(input),
+      mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await this.deps.relay.holdsLease(o.partnerId, o.showId, this.token)),
+      onStateChange: (status) => {
+        o.sourceError = status.state === 'sending' ? null : status.lastError ? `source: ${status.lastError.replace(/^relay: /, '')}` : o.sourceError;
+      },
+    });
+    o.puller = { spec, sup, sourceUrl };
+    o.sourceError = null;
+    sup.start();
+  }
+}

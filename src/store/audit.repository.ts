@@ -1,0 +1,118 @@
+/**
+ * The operator audit log: who (API key id, role and name), what (action), when, and on which
+ * partner / show / target. Two Redis streams per entry: the global one (every action, also those on
+ * no partner such as key creation) and the partner's own (so a partner key's query reads only its
+ * partner's stream). Stream ids are time-ordered: the cursor is the last id returned and a time range
+ * maps to an id range, so paging and `from`/`to` cost no scan of older entries.
+ */
+import type { Principal } from './apikey.repository.js';
+import type { Keys } from './keys.js';
+import type { RedisClient } from './redis.js';
+
+export interface AuditActor {
+  keyId: string;
+  role: string;
+  name?: string | undefined;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: string;
+  actor: AuditActor;
+  action: string;
+  partnerId?: string | undefined;
+  showId?: string | undefined;
+  targetId?: string | undefined;
+  requestId?: string | undefined;
+  /** Action-specific facts (ids of the objects touched, fields changed): never secrets. */
+  detail?: Record<string, unknown> | undefined;
+}
+
+export interface AuditWrite {
+  action: string;
+  partnerId?: string | undefined;
+  showId?: string | undefined;
+  targetId?: string | undefined;
+  requestId?: string | undefined;
+  detail?: Record<string, unknown> | undefined;
+}
+
+export interface AuditFilter {
+  partnerId?: string | undefined;
+  showId?: string | undefined;
+  targetId?: string | undefined;
+  /** Exact action, or a prefix ending in `.` (`mirror.` = every mirror action). */
+  action?: string | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+const MAX_LEN = '100000';
+/** Entries read per XREVRANGE round, and at most this many rounds per page (a narrow filter hands back a cursor). */
+const BATCH = 200;
+const MAX_ROUNDS = 25;
+export const AUDIT_CURSOR = /^\d{1,15}-\d{1,10}$/;
+
+export function actorOf(p: Principal | null | undefined): AuditActor {
+  if (!p) return { keyId: 'anonymous', role: 'none' };
+  return { keyId: p.id, role: p.role, ...(p.name ? { name: p.name } : {}) };
+}
+
+export class AuditRepository {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+  ) {}
+
+  async record(actor: AuditActor, w: AuditWrite): Promise<void> {
+    const body = JSON.stringify({ at: new Date().toISOString(), actor, ...w });
+    await this.redis.xadd(this.keys.auditAll(), 'MAXLEN', '~', MAX_LEN, '*', 'entry', body);
+    if (w.partnerId) await this.redis.xadd(this.keys.audit(w.partnerId), 'MAXLEN', '~', MAX_LEN, '*', 'entry', body);
+  }
+
+  /** Newest first. `nextCursor` is null when nothing older matches within the range. */
+  async list(f: AuditFilter): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
+    const stream = f.partnerId ? this.keys.audit(f.partnerId) : this.keys.auditAll();
+    const lowest = f.from ? `${f.from.getTime()}-0` : '-';
+    let end = f.to ? `(${f.to.getTime()}-0` : '+';
+    if (f.cursor) end = `(${f.cursor}`; // a cursor comes from a page of the same range: it is below `to`
+    const entries: AuditEntry[] = [];
+    let lastId: string | null = null;
+    let exhausted = false;
+    for (let round = 0; round < MAX_ROUNDS && entries.length < f.limit; round++) {
+      const batch = await this.redis.xrevrange(stream, end, lowest, 'COUNT', BATCH);
+      if (batch.length === 0) {
+        exhausted = true;
+        break;
+      }
+      for (const [id, fields] of batch) {
+        lastId = id;
+        const raw = fields[fields.indexOf('entry') + 1];
+        if (!raw) continue;
+        const e = { id, ...(JSON.parse(raw) as Omit<AuditEntry, 'id'>) } as AuditEntry & { who?: string };
+        // Entries written before actors were recorded ({who, action, ...fields}).
+        if (!e.actor) e.actor = { keyId: e.who ?? 'unknown', role: e.who === 'admin' ? 'admin' : 'unknown' };
+        delete e.who;
+        if (f.partnerId && e.partnerId === undefined) e.partnerId = f.partnerId;
+        if (matches(e, f)) entries.push(e);
+        if (entries.length >= f.limit) break;
+      }
+      end = `(${lastId}`;
+      if (batch.length < BATCH && entries.length < f.limit) {
+        exhausted = true;
+        break;
+      }
+    }
+    return { entries, nextCursor: exhausted || lastId === null ? null : lastId };
+  }
+}
+
+function matches(e: AuditEntry, f: AuditFilter): boolean {
+  if (f.partnerId && e.partnerId !== f.partnerId) return false;
+  if (f.showId && e.showId !== f.showId) return false;
+  if (f.targetId && e.targetId !== f.targetId) return false;
+  if (f.action && !(f.action.endsWith('.') ? e.action.startsWith(f.action) : e.action === f.action)) return false;
+  return true;
+}

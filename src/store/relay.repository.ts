@@ -1,0 +1,164 @@
+/**
+ * Video relay state in Redis (README "Video relay"): each show's ingest key (sealed with SECRETS_KEY, looked
+ * up by its SHA-256), the source a publish is arriving on, each destination's relay status, and the
+ * show's relay lease (one relay process owns a show at a time).
+ */
+import type { Result } from 'ioredis';
+import { sha256Hex, randomToken, type SecretBox } from '../lib/crypto.js';
+import type { Keys } from './keys.js';
+import type { RedisClient } from './redis.js';
+
+export const RELAY_STATES = ['idle', 'connecting', 'sending', 'retrying', 'failed', 'stopped'] as const;
+export type RelayState = (typeof RELAY_STATES)[number];
+
+export interface RelayStatus {
+  state: RelayState;
+  bitrateKbps: number;
+  bytesSent: number;
+  /** When `state` was entered (ISO). */
+  since: string;
+  restarts: number;
+  lastError: string | null;
+}
+
+/** Where a show's stream can be read: the edge that accepted the publish (or the pull), since when. */
+export interface RelaySource {
+  /** `rtmp://host:port/app` of the edge; the stream is `{edgeUrl}/{streamKey}`. */
+  edgeUrl: string;
+  /** The edge session that publishes (a later publish replaces it; only its own end clears it). */
+  session: string;
+  since: string;
+}
+
+/** KEYS: lease. ARGV: token, ttl ms. 1 = held by token now, 0 = someone else holds it. */
+const LEASE_TAKE_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return 1
+`;
+/** KEYS: lease. ARGV: token. */
+const LEASE_DROP_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+`;
+/** KEYS: source. ARGV: session. Deletes the source only when that session still owns it. */
+const SOURCE_CLEAR_LUA = `
+if redis.call('HGET', KEYS[1], 'session') == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    scRelayLeaseTake(lease: string, token: string, ttlMs: number): Result<number, Context>;
+    scRelayLeaseDrop(lease: string, token: string): Result<number, Context>;
+    scRelaySourceClear(source: string, session: string): Result<number, Context>;
+  }
+}
+
+/** A show's stream keys look like `sk_<43 base64url chars>` (256 random bits). */
+export function newStreamKey(): string {
+  return `sk_${randomToken(32)}`;
+}
+
+export class RelayRepository {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+    private readonly box: SecretBox,
+  ) {
+    if (typeof (redis as unknown as { scRelayLeaseTake?: unknown }).scRelayLeaseTake !== 'function') {
+      redis.defineCommand('scRelayLeaseTake', { numberOfKeys: 1, lua: LEASE_TAKE_LUA });
+      redis.defineCommand('scRelayLeaseDrop', { numberOfKeys: 1, lua: LEASE_DROP_LUA });
+      redis.defineCommand('scRelaySourceClear', { numberOfKeys: 1, lua: SOURCE_CLEAR_LUA });
+    }
+  }
+
+  /** The show's ingest stream key, created on first use (a show has exactly one current key). */
+  async ingestKey(partnerId: string, showId: string): Promise<string> {
+    const sealed = await this.redis.hget(this.keys.relayIngest(partnerId, showId), 'sealed');
+    if (sealed) return this.box.decrypt(sealed);
+    const key = newStreamKey();
+    const hash = sha256Hex(key);
+    await this.redis.set(this.keys.relayKeyIndex(hash), JSON.stringify([partnerId, showId]));
+    const created = await this.redis.hsetnx(this.keys.relayIngest(partnerId, showId), 'sealed', this.box.encrypt(key));
+    if (created === 1) {
+      await this.redis.hset(this.keys.relayIngest(partnerId, showId), 'hash', hash, 'at', new Date().toISOString());
+      return key;
+    }
+    // Another request created the key first: use theirs, drop our index entry.
+    await this.redis.del(this.keys.relayKeyIndex(hash));
+    return this.ingestKey(partnerId, showId);
+  }
+
+  /** Issues a new key; the previous one is refused from now on. */
+  async rotateIngestKey(partnerId: string, showId: string): Promise<string> {
+    const old = await this.redis.hget(this.keys.relayIngest(partnerId, showId), 'hash');
+    const key = newStreamKey();
+    const hash = sha256Hex(key);
+    await this.redis.set(this.keys.relayKeyIndex(hash), JSON.stringify([partnerId, showId]));
+    await this.redis.hset(this.keys.relayIngest(partnerId, showId), 'sealed', this.box.encrypt(key), 'hash', hash, 'at', new Date().toISOString());
+    if (old) await this.redis.del(this.keys.relayKeyIndex(old));
+    return key;
+  }
+
+  /** The show a stream key belongs to, if it is that show's current key. */
+  async showOfKey(streamKey: string): Promise<{ partnerId: string; showId: string } | null> {
+    const hash = sha256Hex(streamKey);
+    const raw = await this.redis.get(this.keys.relayKeyIndex(hash));
+    if (!raw) return null;
+    const [partnerId, showId] = JSON.parse(raw) as [string, string];
+    const current = await this.redis.hget(this.keys.relayIngest(partnerId, showId), 'hash');
+    return current === hash ? { partnerId, showId } : null;
+  }
+
+  async setSource(partnerId: string, showId: string, source: RelaySource): Promise<void> {
+    await this.redis.hset(this.keys.relaySource(partnerId, showId), 'edgeUrl', source.edgeUrl, 'session', source.session, 'since', source.since);
+  }
+
+  async clearSource(partnerId: string, showId: string, session: string): Promise<void> {
+    await this.redis.scRelaySourceClear(this.keys.relaySource(partnerId, showId), session);
+  }
+
+  async source(partnerId: string, showId: string): Promise<RelaySource | null> {
+    const h = await this.redis.hgetall(this.keys.relaySource(partnerId, showId));
+    return h.edgeUrl && h.session && h.since ? { edgeUrl: h.edgeUrl, session: h.session, since: h.since } : null;
+  }
+
+  async setStatus(partnerId: string, showId: string, targetId: string, status: RelayStatus): Promise<void> {
+    await this.redis.set(this.keys.relayStatus(partnerId, showId, targetId), JSON.stringify(status), 'EX', 30 * 86_400);
+  }
+
+  async statuses(partnerId: string, showId: string, targetIds: string[]): Promise<(RelayStatus | null)[]> {
+    if (targetIds.length === 0) return [];
+    const raws = await this.redis.mget(...targetIds.map((t) => this.keys.relayStatus(partnerId, showId, t)));
+    return raws.map((r) => (r ? (JSON.parse(r) as RelayStatus) : null));
+  }
+
+  /** Takes or renews the show's relay lease for `token`; false while another process holds it. */
+  async takeLease(partnerId: string, showId: string, token: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.scRelayLeaseTake(this.keys.relayLease(partnerId, showId), token, ttlMs)) === 1;
+  }
+
+  /** The fence before a process starts pushing: does `token` hold the lease right now? */
+  async holdsLease(partnerId: string, showId: string, token: string): Promise<boolean> {
+    return (await this.redis.get(this.keys.relayLease(partnerId, showId))) === token;
+  }
+
+  async leaseHolder(partnerId: string, showId: string): Promise<string | null> {
+    return this.redis.get(this.keys.relayLease(partnerId, showId));
+  }
+
+  /** A relay process is alive (renewed every pass): mirrors with an ingest then wait for relayed video. */
+  async heartbeat(ttlMs: number): Promise<void> {
+    await this.redis.set(this.keys.relayAlive(), '1', 'PX', ttlMs);
+  }
+
+  async relayRunning(): Promise<boolean> {
+    return (await this.redis.exists(this.keys.relayAlive())) === 1;
+  }
+
+  async dropLease(partnerId: string, showId: string, token: string): Promise<void> {
+    await this.redis.scRelayLeaseDrop(this.keys.relayLease(partnerId, showId), token);
+  }
+}

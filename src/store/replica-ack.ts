@@ -1,0 +1,124 @@
+/**
+ * Acknowledge only what a replica holds. Redis replicates asynchronously: a master that dies right
+ * after answering a write can take that write with it when its replica is promoted. Before the API
+ * answers 2xx to a request that wrote, `ReplicaAck.confirm()` sends `WAIT 1 <timeout>` on every master
+ * connection the process writes through (the service's client and the BullMQ producer's), so the reply
+ * is sent only once each master's replica(s) have everything this process wrote to it so far. A WAIT that
+ * times out (replica unreachable, master dying) fails the request with a 503: the partner retries, and
+ * the retry is idempotent (webhook-id inbox, click ids).
+ *
+ * Concurrent requests share WAITs: while one WAIT per node is in flight, later callers join the next
+ * one (issued when the current one returns), so under load a node sees about one WAIT per round trip
+ * rather than one per request. A master with no connected replica (its replica was just promoted to
+ * replace a dead master, say) is not waited on: the service keeps answering, with the same durability
+ * as before the failover, and says so in its log once per node.
+ *
+ * `REDIS_WAIT_REPLICAS`: `auto` (default) = 1 for a Redis Cluster whose masters have replicas, 0 (off)
+ * for a single Redis; a number n = wait for n replicas (at most as many as the master has connected),
+ * for a single Redis with replicas as well. `REDIS_WAIT_TIMEOUT_MS` bounds each WAIT.
+ */
+import { Cluster, type Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { RedisClient } from './redis.js';
+
+export class ReplicaAckError extends Error {
+  override name = 'ReplicaAckError';
+  constructor(detail: string) {
+    super(`NOREPLICAS write not acknowledged by a replica: ${detail}`);
+  }
+}
+
+interface NodeState {
+  /** The WAIT currently on the wire, if any. */
+  inFlight?: Promise<void>;
+  /** The WAIT callers who arrived while one was in flight will share. */
+  next?: Promise<void>;
+  /** connected_slaves from INFO replication, and when it was read. */
+  replicas: number;
+  checkedAt: number;
+  warned: boolean;
+}
+
+const REPLICA_RECHECK_MS = 1000;
+
+export class ReplicaAck {
+  private readonly nodes = new WeakMap<Redis, NodeState>();
+  /** WAIT commands sent, and how many callers they served (for the benchmark's cost model). */
+  readonly stats = { waits: 0, confirms: 0 };
+
+  constructor(
+    private readonly clients: RedisClient[],
+    private readonly replicas: number,
+    private readonly timeoutMs: number,
+    private readonly log?: Logger,
+  ) {}
+
+  /**
+   * How many replicas to wait for: `auto` = 1 on a Cluster, 0 on a single Redis. A master with no
+   * connected replica is never waited on (see confirmNode), so `auto` on a Cluster without replicas
+   * costs one INFO per master per second and nothing per request.
+   */
+  static replicasFor(setting: 'auto' | number, client: RedisClient): number {
+    if (setting !== 'auto') return setting;
+    return client instanceof Cluster ? 1 : 0;
+  }
+
+  /** Whether confirm() waits for anything (WAIT configured, or `auto` on a cluster with replicas). */
+  get active(): boolean {
+    return this.replicas > 0;
+  }
+
+  /** Resolves once every master this process wrote through has replicated its writes so far. */
+  async confirm(): Promise<void> {
+    if (this.replicas === 0) return;
+    this.stats.confirms++;
+    const masters: Redis[] = [];
+    for (const c of this.clients) masters.push(...(c instanceof Cluster ? c.nodes('master') : [c]));
+    await Promise.all(masters.map((m) => this.confirmNode(m)));
+  }
+
+  private state(node: Redis): NodeState {
+    let s = this.nodes.get(node);
+    if (!s) {
+      s = { replicas: 1, checkedAt: 0, warned: false };
+      this.nodes.set(node, s);
+    }
+    return s;
+  }
+
+  private async confirmNode(node: Redis): Promise<void> {
+    const s = this.state(node);
+    if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) {
+      s.checkedAt = Date.now();
+      const info = await node.info('replication');
+      s.replicas = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
+      if (s.replicas === 0 && !s.warned) {
+        s.warned = true;
+        this.log?.warn({ node: `${node.options.host ?? ''}:${node.options.port ?? ''}` }, 'redis master has no connected replica: acknowledging its writes without WAIT');
+      } else if (s.replicas > 0) s.warned = false;
+    }
+    if (s.replicas === 0) return;
+    const n = Math.min(this.replicas, s.replicas);
+    if (!s.inFlight) {
+      s.inFlight = this.wait(node, s, n);
+      return s.inFlight;
+    }
+    // A WAIT is on the wire but may have been sent before our write: join the next one.
+    s.next ??= s.inFlight.catch(() => undefined).then(() => {
+      s.next = undefined;
+      s.inFlight = this.wait(node, s, n);
+      return s.inFlight;
+    });
+    return s.next;
+  }
+
+  private async wait(node: Redis, s: NodeState, n: number): Promise<void> {
+    this.stats.waits++;
+    try {
+      const acked = (await node.call('WAIT', n, this.timeoutMs)) as number;
+      if (acked < n) throw new ReplicaAckError(`no replica acknowledged within ${this.timeoutMs} ms`);
+    } finally {
+      s.inFlight = undefined;
+    }
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Metrics around every platform operation of an adapter: calls by platform / operation / outcome and
+ * their latency (src/lib/metrics.ts). The operation label is the adapter method's name, from a fixed
+ * list, so its cardinality is bounded whatever the platform's URLs look like.
+ */
+import { platformCallDuration, platformCalls } from '../lib/metrics.js';
+import type { TargetAdapter } from './target.adapter.js';
+import { isTargetError } from './target.errors.js';
+
+export const PLATFORM_OPERATIONS = [
+  'resolveCapabilities',
+  'createShow',
+  'attachShow',
+  'updateShow',
+  'startShow',
+  'endShow',
+  'cancelShow',
+  'pin',
+  'unpin',
+  'listOrders',
+  'verifyCredentials',
+  'checkReadiness',
+] as const;
+const OPS = new Set<string>(PLATFORM_OPERATIONS);
+
+export function outcomeOf(err: unknown): string {
+  return isTargetError(err) ? err.kind : 'error';
+}
+
+export function instrument<A extends TargetAdapter>(adapter: A): A {
+  return new Proxy(adapter, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof prop !== 'string' || !OPS.has(prop) || typeof value !== 'function') return value;
+      const fn = value as (...args: unknown[]) => Promise<unknown>;
+      return async (...args: unknown[]): Promise<unknown> => {
+        const labels = { platform: target.platform, operation: prop };
+        const end = platformCallDuration.startTimer(labels);
+        try {
+          const result = await fn.apply(target, args);
+          platformCalls.inc({ ...labels, outcome: 'ok' });
+          return result;
+        } catch (err) {
+          platformCalls.inc({ ...labels, outcome: outcomeOf(err) });
+          throw err;
+        } finally {
+          end();
+        }
+      };
+    },
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * Relay scale-out (issue 10 item 5): two `relay` role processes (`tsx workers/relay.ts`, as
+ * `npm run start:relay` runs it, RELAY_EDGE=none) against one Redis; the encoder publishes to an
+ * ingest edge in this process. The owner of the show's lease is SIGKILLed mid-stream: its ffmpeg
+ * children die with it (no orphan keeps pushing), the other process takes the show over within 15 s,
+ * and no sink ever sees two publishers on one key. Both processes log at LOG_LEVEL=debug, and no
+ * stream key appears in any line they wrote. SIGTERM stops the survivor's ffmpeg children.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { addAllTargets, ALL_PLATFORMS } from '../helpers/platforms.js';
+import { alive, encode, goLive, scheduleRelayedShow, viewOf } from '../helpers/relay.js';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+
+let svc: TestService;
+let sim: TestSim;
+let env: Record<string, string>;
+const relays: WorkerProcess[] = [];
+const P = 'crash-p';
+
+beforeAll(async () => {
+  sim = await startSim();
+  env = {
+    SECRETS_KEY: randomBytes(32).toString('base64'),
+    KEY_PREFIX: 'rc' + randomBytes(2).toString('hex'),
+    ALLOW_PRIVATE_DESTINATIONS: 'true',
+    ADMIN_API_KEY: 'sk_admin_test_0123456789abcdef',
+  };
+  svc = await startService({ workers: true, scheduler: true, edge: true, env: { ...env, LOG_LEVEL: 'silent' } });
+}, 60_000);
+
+afterAll(async () => {
+  for (const r of relays) await r.kill();
+  await svc?.close();
+  await sim?.close();
+});
+
+/** The ffmpeg children of a process (tsx also runs an esbuild child). */
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([, comm]) => comm === 'ffmpeg')
+      .map(([p]) => Number(p));
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+test('SIGKILL the relay that owns the show: its ffmpeg dies with it, the other relay takes over within 15 s, never two pushers; no key in any debug log line', async () => {
+  const secret = await createPartner(svc, P);
+  await addAllTargets(svc, sim, P, { lift: true });
+  for (let i = 0; i < 2; i++) {
+    relays.push(spawnWorker({ ...env, REDIS_URL: svc.redis.url, DATA_DIR: svc.config.dataDir, RELAY_EDGE: 'none', LOG_LEVEL: 'debug' }, 'workers/relay.ts'));
+  }
+  await scheduleRelayedShow(svc, sim, P, secret, 'crash1');
+  await goLive(svc, P, secret, 'crash1');
+  const v0 = await viewOf(svc, P, 'crash1');
+  const enc = encode(`${v0.show.ingest.url}/${v0.show.ingest.streamKey}`);
+  await waitFor(async () => (await viewOf(svc, P, 'crash1')).mirrors.every((m) => m.relay.state === 'sending' && m.state === 'live'), 60_000);
+
+  const holder = await svc.rt.relay.leaseHolder(P, 'crash1');
+  const owner = relays.find((r) => holder?.split(':')[1] === String(r.proc.pid));
+  const other = relays.find((r) => r !== owner)!;
+  expect(owner).toBeDefined();
+  const ownerFfmpeg = childrenOf(owner!.proc.pid!);
+  expect(ownerFfmpeg.length).toBe(ALL_PLATFORMS.length);
+  expect(childrenOf(other.proc.pid!)).toEqual([]); // the other one waits: one owner per show
+
+  const keys = new Map(v0.mirrors.map((m) => [m.platform, m.ingest!.streamKey!]));
+  const sinkBytes = async () => Promise.all(ALL_PLATFORMS.map(async (p) => (await sim.streams(p)).find((s) => s.streamKey === keys.get(p))));
+  await owner!.kill('SIGKILL');
+  const killedAt = Date.now();
+  // The kernel kills the dead relay's ffmpeg children (pdeathsig): nothing keeps pushing.
+  await waitFor(async () => ownerFfmpeg.every((pid) => !alive(pid)), 5_000);
+  const atKill = await sinkBytes();
+
+  // Back within 15 s: the other process holds the lease and every sink receives again (a new publish).
+  await waitFor(async () => {
+    const now = await sinkBytes();
+    return now.every((s, i) => s && s.publishing && s.publishes >= 2 && s.bytes > (atKill[i]?.bytes ?? 0) + 100_000);
+  }, 15_000).catch(async (e) => {
+    console.log('takeover did not complete', Date.now() - killedAt, JSON.stringify(await sinkBytes()), other.output().split('\n').filter((l) => !l.includes('"level":20') || l.includes('ffmpeg')).slice(-30).join('\n'));
+    throw e;
+  });
+  expect(Date.now() - killedAt).toBeLessThan(15_000 + 1_000);
+  expect((await svc.rt.relay.leaseHolder(P, 'crash1'))?.split(':')[1]).toBe(String(other.proc.pid));
+  for (const s of await sinkBytes()) expect(s?.maxPublishers).toBe(1);
+  const otherFfmpeg = childrenOf(other.proc.pid!);
+  expect(otherFfmpeg.length).toBe(ALL_PLATFORMS.length);
+
+  // SIGTERM: the relay stops its ffmpeg children before it exits.
+  await other.kill('SIGTERM');
+  expect(otherFfmpeg.filter(alive)).toEqual([]);
+  await enc.stop();
+
+  // Stream keys are credentials: none in any line either process logged (at debug).
+  const secrets = [v0.show.ingest.streamKey!, ...keys.values()];
+  const lines = relays.flatMap((r) => r.output().split('\n'));
+  expect(lines.some((l) => l.includes('starting ffmpeg'))).toBe(true); // the command lines were logged, masked
+  expect(lines.filter((l) => secrets.some((k) => l.includes(k)))).toEqual([]);
+}, 180_000);

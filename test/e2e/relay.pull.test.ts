@@ -1,0 +1,115 @@
+/**
+ * Video relay, pull mode (issue 10 item 1): a show whose snapshot names a `sourceUrl` is pulled while
+ * it is live. The source here is a live HLS stream that ffmpeg writes into a temp dir, served over
+ * loopback by a tiny static HTTP server. Bad sources (not media; a private address without
+ * ALLOW_PRIVATE_DESTINATIONS) give every mirror of that show a clear `lastError` and start no ffmpeg
+ * for it, and affect nothing else.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, normalize } from 'node:path';
+import { newMirror } from '../../src/domain/mirror.js';
+import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { addAllTargets, ALL_PLATFORMS, CREDENTIALS } from '../helpers/platforms.js';
+import { testFfmpeg } from '../helpers/ffmpeg.js';
+import { goLive, scheduleRelayedShow, viewOf } from '../helpers/relay.js';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+let hls: ChildProcess;
+let http: Server;
+let base: string;
+const P = 'pull-p';
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'syndicast-hls-'));
+  writeFileSync(join(dir, 'notmedia.m3u8'), 'this is not a playlist\n');
+  // A live HLS source: 1 s segments of the test pattern (H.264 + AAC), the playlist rewritten as it grows.
+  hls = spawn(
+    testFfmpeg(),
+    ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-b:v', '1500k', '-g', '30', '-c:a', 'aac', '-b:a', '96k',
+      '-f', 'hls', '-hls_time', '1', '-hls_list_size', '6', '-hls_flags', 'delete_segments', join(dir, 'index.m3u8')],
+    { stdio: 'ignore' },
+  );
+  http = createServer((req, res) => {
+    const file = join(dir, normalize(decodeURIComponent((req.url ?? '/').split('?')[0]!)).replace(/^(\.\.[/\\])+/, ''));
+    if (!file.startsWith(dir) || !existsSync(file)) return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': file.endsWith('.m3u8') ? 'application/vnd.apple.mpegurl' : 'video/mp2t' }).end(readFileSync(file));
+  });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+  base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  sim = await startSim();
+  svc = await startService({ workers: true, scheduler: true, relay: true });
+  secret = await createPartner(svc, P);
+  await addAllTargets(svc, sim, P, { lift: true });
+  await waitFor(async () => existsSync(join(dir, 'index.m3u8')), 20_000);
+}, 60_000);
+
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+  hls?.kill('SIGKILL');
+  http?.close();
+});
+
+test('an HLS sourceUrl is pulled and relayed to all five sinks; a sourceUrl that is not media gives a clear lastError and disturbs nothing', async () => {
+  const good = { sourceUrl: `${base}/index.m3u8` };
+  await scheduleRelayedShow(svc, sim, P, secret, 'pull1', good);
+  await goLive(svc, P, secret, 'pull1', 'live', good);
+  const bad = { sourceUrl: `${base}/notmedia.m3u8` };
+  await scheduleRelayedShow(svc, sim, P, secret, 'pull-bad', bad);
+  await goLive(svc, P, secret, 'pull-bad', 'live', bad);
+
+  const v = await waitFor(async () => {
+    const x = await viewOf(svc, P, 'pull1');
+    return x.mirrors.every((m) => m.relay.state === 'sending' && m.state === 'live') ? x : undefined;
+  }, 60_000);
+  for (const platform of ALL_PLATFORMS) {
+    const key = v.mirrors.find((m) => m.platform === platform)?.ingest?.streamKey;
+    const sink = await waitFor(async () => (await sim.streams(platform)).find((s) => s.streamKey === key && s.bytes > 400_000), 20_000);
+    expect([platform, sink.videoCodec, sink.audioCodec, sink.maxPublishers]).toEqual([platform, 'h264', 'aac', 1]);
+  }
+
+  const badView = await waitFor(async () => {
+    const x = await viewOf(svc, P, 'pull-bad');
+    return x.mirrors.every((m) => m.relay.state === 'idle' && /^source: .*(Invalid data|invalid|not)/i.test(m.relay.lastError ?? '')) ? x : undefined;
+  }, 30_000);
+  // The bad show's mirrors wait (YouTube and Facebook are not aired without video); the good one still sends.
+  expect(badView.mirrors.filter((m) => m.platform === 'youtube' || m.platform === 'facebook').map((m) => m.state)).toEqual(['ready', 'ready']);
+  expect((await viewOf(svc, P, 'pull1')).mirrors.map((m) => m.relay.state)).toEqual(ALL_PLATFORMS.map(() => 'sending'));
+  await goLive(svc, P, secret, 'pull1', 'ended', good);
+  await goLive(svc, P, secret, 'pull-bad', 'ended', bad);
+  await waitFor(async () => (svc.started.relay?.pids().length ?? 1) === 0, 20_000);
+}, 180_000);
+
+test('a private sourceUrl is refused before any ffmpeg starts unless ALLOW_PRIVATE_DESTINATIONS', async () => {
+  // A service that refuses private addresses; its mirror is written as a sync would leave it (no worker here).
+  const strict = await startService({ relay: true, env: { ALLOW_PRIVATE_DESTINATIONS: 'false' } });
+  try {
+    const s2 = await createPartner(strict, P);
+    const t = await strict.api(`/v1/partners/${P}/targets`, { json: { id: 'tiktok', platform: 'tiktok', name: 't', credentials: CREDENTIALS.tiktok, commissionRateBps: 100 } });
+    expect(t.status).toBe(201);
+    const priv = { sourceUrl: `${base}/index.m3u8` };
+    await goLive(strict, P, s2, 'priv', 'live', priv);
+    await strict.rt.shows.updateMirror(P, 'priv', 'tiktok', () => newMirror('tiktok', 'tiktok'), (m) => {
+      m.state = 'ready';
+      m.remote = { externalId: 'room-1', url: undefined, ingest: undefined, data: {} };
+      m.operatorIngest = { url: 'rtmp://203.0.113.7/live', streamKeySealed: strict.rt.box.encrypt('tt-key-1') };
+      return true;
+    });
+    const m = await waitFor(async () => {
+      const x = (await viewOf(strict, P, 'priv')).mirrors[0];
+      return x && /^source refused: .*(private|loopback)/.test(x.relay.lastError ?? '') ? x : undefined;
+    }, 20_000);
+    expect(m.relay.state).toBe('idle');
+    expect(strict.started.relay?.pids()).toEqual([]);
+  } finally {
+    await strict.close();
+  }
+}, 60_000);

@@ -1,0 +1,164 @@
+/**
+ * Video relay, push mode (issue 10): a real encoder (ffmpeg test pattern, H.264 + AAC ~1.5 Mbps)
+ * publishes once to the show's ingest on the service's embedded edge; the relay role pushes it to the
+ * RTMP sinks of all five simulators, one supervised ffmpeg per destination. Real Redis, real HTTP,
+ * real RTMP; nothing mocked.
+ */
+import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type SimStreamView, type TestSim } from '../helpers/sim.js';
+import { addAllTargets, ALL_PLATFORMS } from '../helpers/platforms.js';
+import { alive, encode, goLive, scheduleRelayedShow, viewOf, type ShowViewT } from '../helpers/relay.js';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+const P = 'relay-p';
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService({ workers: true, scheduler: true, relay: true });
+  secret = await createPartner(svc, P);
+  await addAllTargets(svc, sim, P, { lift: true });
+}, 60_000);
+
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+/** The sink stream each mirror pushes to (found by the stream key its ingest carries). */
+async function sinkOf(view: ShowViewT, platform: string): Promise<SimStreamView | undefined> {
+  const key = view.mirrors.find((m) => m.platform === platform)?.ingest?.streamKey;
+  return (await sim.streams(platform)).find((s) => s.streamKey === key);
+}
+
+test('one publish reaches all five sinks with both codecs; YouTube and Facebook go live only after their sink saw data; nothing outlives the show', async () => {
+  await scheduleRelayedShow(svc, sim, P, secret, 'push1');
+  await goLive(svc, P, secret, 'push1');
+  // Live on the partner's side, but no video yet: platforms that take an ingest must not air an empty stream.
+  const before = await viewOf(svc, P, 'push1');
+  expect(before.show.ingest.url).toMatch(/^rtmp:\/\/127\.0\.0\.1:\d+\/live$/);
+  expect(before.show.ingest.streamKey).toMatch(/^sk_[A-Za-z0-9_-]{43}$/);
+
+  // The relay arms one reader per destination on the edge as the show goes live; they wait for the publish.
+  await waitFor(async () => (svc.started.relay?.pids().length ?? 0) >= ALL_PLATFORMS.length && (await viewOf(svc, P, 'push1')).mirrors.every((m) => m.relay.state === 'idle'), 30_000);
+  const enc = encode(`${before.show.ingest.url}/${before.show.ingest.streamKey}`, 20);
+  const pids = new Set<number>();
+  const ready = await waitFor(async () => {
+    for (const pid of svc.started.relay?.pids() ?? []) pids.add(pid);
+    const v = await viewOf(svc, P, 'push1');
+    return v.mirrors.every((m) => m.relay.state === 'sending') ? v : undefined;
+  }, 30_000);
+  expect(ready.mirrors.map((m) => m.relay.bitrateKbps > 0)).toEqual(ALL_PLATFORMS.map(() => true));
+  await waitFor(async () => (await viewOf(svc, P, 'push1')).mirrors.every((m) => m.state === 'live'), 30_000);
+  expect(await enc.exited).toBe(0);
+  const sourceBytes = enc.bytes();
+  expect(sourceBytes).toBeGreaterThan(20 * 150_000); // ~1.5 Mbps for 20 s
+
+  const view = await viewOf(svc, P, 'push1');
+  for (const platform of ALL_PLATFORMS) {
+    // ≥ 90 % of what the encoder sent after its first second (the relay starts once the edge has it).
+    const sink = await waitFor(async () => {
+      const s = await sinkOf(view, platform);
+      return s && s.bytes >= 0.9 * sourceBytes * (19 / 20) ? s : undefined;
+    }, 10_000).catch(async () => sinkOf(view, platform));
+    expect({ platform, bytesOk: (sink?.bytes ?? 0) >= 0.9 * sourceBytes * (19 / 20), videoCodec: sink?.videoCodec, audioCodec: sink?.audioCodec }).toEqual({
+      platform,
+      bytesOk: true,
+      videoCodec: 'h264',
+      audioCodec: 'aac',
+    });
+    expect(sink!.maxPublishers).toBe(1);
+  }
+  // The platforms that need data went live after their sink saw it.
+  for (const platform of ['youtube', 'facebook']) {
+    const sink = await sinkOf(view, platform);
+    const started = (await sim.effects(platform)).filter((e) => e.type === 'show.started' && e.externalId === view.mirrors.find((m) => m.platform === platform)?.externalId);
+    expect(started).toHaveLength(1);
+    const firstData = (await sim.effects(platform)).find((e) => e.type === 'stream.started' && e.externalId === sink!.externalId);
+    expect(firstData).toBeDefined();
+    expect(Date.parse(started[0]!.at)).toBeGreaterThanOrEqual(Date.parse(firstData!.at));
+  }
+
+  await goLive(svc, P, secret, 'push1', 'ended');
+  const ended = await waitFor(async () => {
+    const v = await viewOf(svc, P, 'push1');
+    return v.mirrors.every((m) => m.relay.state === 'stopped') ? v : undefined;
+  }, 20_000);
+  expect(ended.mirrors.every((m) => m.relay.bytesSent > 0)).toBe(true);
+  expect(pids.size).toBeGreaterThanOrEqual(ALL_PLATFORMS.length);
+  await waitFor(async () => [...pids].every((pid) => !alive(pid)), 10_000);
+
+  // The ended show's key is refused now, and so is a key nobody issued.
+  for (const target of [`${before.show.ingest.url}/${before.show.ingest.streamKey}`, `${before.show.ingest.url}/sk_${'x'.repeat(43)}`]) {
+    const late = encode(target, 5);
+    expect(await late.exited).not.toBe(0);
+    expect(late.bytes()).toBeLessThan(100_000);
+  }
+}, 120_000);
+
+test('a dropped destination is retried alone while the others keep flowing; a source gap resumes every destination on the same broadcast', async () => {
+  await scheduleRelayedShow(svc, sim, P, secret, 'push2');
+  await goLive(svc, P, secret, 'push2');
+  const v0 = await viewOf(svc, P, 'push2');
+  const target = `${v0.show.ingest.url}/${v0.show.ingest.streamKey}`;
+  const enc1 = encode(target);
+  await waitFor(async () => (await viewOf(svc, P, 'push2')).mirrors.every((m) => m.relay.state === 'sending' && m.state === 'live'), 40_000);
+  const effectsBefore = await Promise.all(ALL_PLATFORMS.map((p) => sim.effects(p)));
+  // The sinks' longest gap so far (start-up included): the drop below must not add one over a second.
+  const gapsBefore = await Promise.all(ALL_PLATFORMS.map(async (p) => (await sinkOf(v0, p))?.maxGapMs ?? 0));
+
+  // Whatnot's ingest drops every publisher while the fault is set.
+  await sim.control('PUT', '/_sim/whatnot/faults', { rate: 1, kinds: ['rtmp_drop'] });
+  await waitFor(async () => (await viewOf(svc, P, 'push2')).mirrors.find((m) => m.platform === 'whatnot')?.relay.state === 'retrying', 15_000);
+  await sim.control('PUT', '/_sim/whatnot/faults', { rate: 0, kinds: [] });
+  // Sending again within 10 s of the fault being lifted, with the restarts counted.
+  const back = await waitFor(async () => {
+    const m = (await viewOf(svc, P, 'push2')).mirrors.find((x) => x.platform === 'whatnot');
+    return m?.relay.state === 'sending' ? m : undefined;
+  }, 10_000);
+  expect(back.relay.restarts).toBeGreaterThanOrEqual(1);
+  expect(back.relay.lastError).toBeNull();
+  const mid = await viewOf(svc, P, 'push2');
+  for (const [i, platform] of ALL_PLATFORMS.entries()) {
+    if (platform === 'whatnot') continue;
+    const s = await sinkOf(mid, platform);
+    // The other four were not disturbed: one publish each from start to now (never dropped or
+    // reconnected), no relay restart, and no gap longer than they already had before Whatnot's
+    // drop. (The sinks' own gap clock runs in this loaded test process: at load ~20 on 2 cores the
+    // relay path shows 0.4–1.2 s between reads with or without the fault, so the bound is loose.)
+    const gapOk = (s?.maxGapMs ?? Infinity) <= Math.max(2000, gapsBefore[i]! + 500);
+    expect({ platform, gapOk, publishes: s?.publishes, publishers: s?.maxPublishers, restarts: mid.mirrors.find((m) => m.platform === platform)?.relay.restarts }).toEqual({
+      platform,
+      gapOk: true,
+      publishes: 1,
+      publishers: 1,
+      restarts: 0,
+    });
+  }
+
+  // The encoder stops for 5 s and comes back: every destination resumes on the broadcast it had.
+  expect(await enc1.stop()).not.toBeUndefined();
+  await waitFor(async () => (await viewOf(svc, P, 'push2')).mirrors.every((m) => m.relay.state === 'idle'), 15_000);
+  const paused = await Promise.all(ALL_PLATFORMS.map(async (p) => (await sinkOf(mid, p))?.bytes ?? 0));
+  await new Promise((r) => setTimeout(r, 5000));
+  const enc2 = encode(target);
+  const resumed = await waitFor(async () => {
+    const v = await viewOf(svc, P, 'push2');
+    return v.mirrors.every((m) => m.relay.state === 'sending') ? v : undefined;
+  }, 20_000);
+  await waitFor(async () => {
+    const now = await Promise.all(ALL_PLATFORMS.map(async (p) => (await sinkOf(mid, p))?.bytes ?? 0));
+    return now.every((b, i) => b > paused[i]! + 200_000);
+  }, 20_000);
+  expect(resumed.mirrors.map((m) => [m.platform, m.state, m.externalId])).toEqual(mid.mirrors.map((m) => [m.platform, 'live', m.externalId]));
+  const effectsAfter = await Promise.all(ALL_PLATFORMS.map((p) => sim.effects(p)));
+  ALL_PLATFORMS.forEach((p, i) => {
+    // No new broadcast, no second go-live.
+    const created = (list: typeof effectsBefore[number]) => list.filter((e) => e.type === 'show.created' || e.type === 'show.started').length;
+    expect([p, created(effectsAfter[i]!)]).toEqual([p, created(effectsBefore[i]!)]);
+  });
+  await enc2.stop();
+  await goLive(svc, P, secret, 'push2', 'ended');
+  await waitFor(async () => (await viewOf(svc, P, 'push2')).mirrors.every((m) => m.relay.state === 'stopped'), 20_000);
+}, 150_000);

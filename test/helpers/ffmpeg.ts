@@ -1,0 +1,69 @@
+/**
+ * A real encoder for video tests: ffmpeg publishing a generated test pattern with sound (H.264 + AAC,
+ * `-re` so it runs at real time) to an RTMP address. The binary is resolved like the relay's
+ * (src/lib/ffmpeg-path.ts: FFMPEG_PATH → ffmpeg on PATH → @ffmpeg-installer's).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { loadConfig } from '../../src/config/config.js';
+import { ffmpegPath } from '../../src/lib/ffmpeg-path.js';
+
+export interface Publisher {
+  child: ChildProcess;
+  /** Resolves with ffmpeg's exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+  /** ffmpeg's stderr so far (errors only, `-loglevel error`). */
+  stderr(): string;
+  /** SIGTERM (ffmpeg closes the stream cleanly) and wait for the exit. */
+  stop(): Promise<number | null>;
+}
+
+export interface PublishOptions {
+  /** Full RTMP target: `${ingest.url}/${ingest.streamKey}`. */
+  target: string;
+  /** Length of the test pattern; omit for "until stopped". */
+  seconds?: number;
+  /** Video bitrate, e.g. '1500k'. */
+  videoBitrate?: string;
+  size?: string;
+  rate?: number;
+}
+
+export function testFfmpeg(): string {
+  return ffmpegPath(loadConfig(undefined, '/nonexistent').ffmpegPath);
+}
+
+/** The ffmpeg arguments of a test-pattern publisher (also used by the relay benchmark). */
+export function testPatternArgs(o: PublishOptions): string[] {
+  const size = o.size ?? '640x360';
+  const rate = o.rate ?? 30;
+  const br = o.videoBitrate ?? '1500k';
+  return [
+    '-hide_banner', '-nostdin', '-loglevel', 'error',
+    '-re',
+    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${rate}`,
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+    ...(o.seconds !== undefined ? ['-t', String(o.seconds)] : []),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
+    '-b:v', br, '-maxrate', br, '-bufsize', br, '-g', String(rate),
+    '-c:a', 'aac', '-b:a', '96k',
+    '-f', 'flv', o.target,
+  ];
+}
+
+export function publishTestPattern(o: PublishOptions): Publisher {
+  const child = spawn(testFfmpeg(), testPatternArgs(o), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    err = (err + d).slice(-8000);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    stderr: () => err,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}

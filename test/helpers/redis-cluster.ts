@@ -1,0 +1,243 @@
+/**
+ * A private Redis Cluster per test file: 3 masters + 3 replicas, each a `redis-server` process with
+ * `--cluster-enabled yes` on an ephemeral loopback port (and an ephemeral cluster-bus port), in its own
+ * temp dir; the slots are assigned by `redis-cli --cluster create ... --cluster-replicas 1`. Tests
+ * never mock Redis; this is the same code path a production cluster takes (`REDIS_CLUSTER_NODES`).
+ *
+ * `SYNDICAST_TEST_REDIS=cluster` makes `startTestRedis()` (and so `startService()`) use one of these
+ * instead of a single redis-server: the e2e suites listed in `npm run test:cluster` run unchanged on
+ * both topologies.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Cluster, Redis } from 'ioredis';
+import { freePort } from '../../src/lib/net.js';
+import { startRedis, waitReady, type TestRedis } from './redis-server.js';
+
+const run = promisify(execFile);
+
+export interface ClusterNode {
+  port: number;
+  dir: string;
+  /** Whether the process is running (a killed node is `false` until `startNode`). */
+  running(): boolean;
+}
+
+export interface TestRedisCluster extends TestRedis {
+  topology: 'cluster';
+  nodes: ClusterNode[];
+  /** `host:port,...` of every node, as REDIS_CLUSTER_NODES takes it. */
+  clusterNodes: string;
+  /** Ports of the current masters / replicas, as the cluster itself reports them (CLUSTER NODES). */
+  roles(): Promise<{ masters: number[]; replicas: number[] }>;
+  /** Kill one node (SIGKILL by default: a crash). */
+  stopNode(port: number, signal?: NodeJS.Signals): Promise<void>;
+  /** Send a signal to a running node without waiting for it to exit (SIGSTOP / SIGCONT: a frozen node). */
+  signalNode(port: number, signal: NodeJS.Signals): void;
+  /** Start a stopped node again (same port and dir: it rejoins from its nodes.conf). */
+  startNode(port: number): Promise<void>;
+  /** Resolves when every slot is served and the cluster says `cluster_state:ok` on every live node. */
+  waitHealthy(timeoutMs?: number): Promise<void>;
+}
+
+export interface ClusterOptions {
+  /** cluster-node-timeout: how long a master may be unreachable before its replica is promoted. */
+  nodeTimeoutMs?: number;
+}
+
+function nodeArgs(port: number, busPort: number, dir: string, nodeTimeoutMs: number): string[] {
+  return [
+    '--port', String(port),
+    '--cluster-port', String(busPort),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    '--cluster-enabled', 'yes',
+    '--cluster-config-file', 'nodes.conf',
+    '--cluster-node-timeout', String(nodeTimeoutMs),
+    // A replica may always take over, however long it was disconnected (tests kill nodes at will).
+    '--cluster-replica-validity-factor', '0',
+    '--appendonly', 'yes',
+    '--appendfsync', 'everysec',
+    '--save', '',
+    '--maxmemory-policy', 'noeviction',
+    // A replica syncs at once (the default waits 5 s for more replicas to share one transfer).
+    '--repl-diskless-sync-delay', '0',
+    '--loglevel', 'warning',
+  ];
+}
+
+async function clusterInfoOk(port: number): Promise<boolean> {
+  const c = probe(port);
+  try {
+    await c.connect();
+    const info = (await c.call('CLUSTER', 'INFO')) as string;
+    return /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info);
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
+  }
+}
+
+async function clusterNodesLines(port: number): Promise<string[]> {
+  const c = probe(port);
+  try {
+    await c.connect();
+    return ((await c.call('CLUSTER', 'NODES')) as string).trim().split('\n');
+  } finally {
+    c.disconnect();
+  }
+}
+
+export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedisCluster> {
+  const nodeTimeoutMs = opts.nodeTimeoutMs ?? 5000;
+  const root = mkdtempSync(join(tmpdir(), 'syndicast-cluster-'));
+  const specs: { port: number; busPort: number; dir: string; proc?: ChildProcess }[] = [];
+  const used = new Set<number>();
+  const pick = async (): Promise<number> => {
+    for (;;) {
+      const p = await freePort();
+      if (!used.has(p)) {
+        used.add(p);
+        return p;
+      }
+    }
+  };
+  for (let i = 0; i < 6; i++) {
+    const dir = join(root, `n${i}`);
+    mkdirSync(dir);
+    specs.push({ port: await pick(), busPort: await pick(), dir });
+  }
+  const isRunning = (s: (typeof specs)[number]): boolean => !!s.proc && s.proc.exitCode === null && s.proc.signalCode === null;
+  const startNode = async (port: number): Promise<void> => {
+    const s = specs.find((x) => x.port === port);
+    if (!s) throw new Error(`no cluster node on ${port}`);
+    if (isRunning(s)) return;
+    s.proc = spawn('redis-server', nodeArgs(s.port, s.busPort, s.dir, nodeTimeoutMs), { stdio: 'ignore' });
+    await waitReady(s.port);
+  };
+  const stopNode = async (port: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    const s = specs.find((x) => x.port === port);
+    const p = s?.proc;
+    if (!s || !p || !isRunning(s)) return;
+    s.proc = undefined;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill(signal);
+    });
+  };
+  await Promise.all(specs.map((s) => startNode(s.port)));
+  // The first three become masters, each of the others a replica of one of them.
+  await run('redis-cli', ['--cluster', 'create', ...specs.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 60_000 });
+
+  const roles = async (): Promise<{ masters: number[]; replicas: number[] }> => {
+    const live = specs.find(isRunning);
+    if (!live) return { masters: [], replicas: [] };
+    const masters: number[] = [];
+    const replicas: number[] = [];
+    for (const line of await clusterNodesLines(live.port)) {
+      const [, addr, flags] = line.split(' ');
+      const port = Number(addr?.split('@')[0]?.split(':')[1]);
+      if (!flags || flags.includes('fail')) continue;
+      if (flags.includes('master')) masters.push(port);
+      else if (flags.includes('slave')) replicas.push(port);
+    }
+    return { masters, replicas };
+  };
+
+  const waitHealthy = async (timeoutMs = 30_000): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const live = specs.filter(isRunning);
+      const ok = (await Promise.all(live.map((s) => clusterInfoOk(s.port)))).every(Boolean);
+      if (ok) {
+        // Every master that serves slots has a connected replica (so WAIT 1 can succeed) when one is alive.
+        const r = await roles().catch(() => ({ masters: [], replicas: [] }));
+        if (r.masters.length === 3 && r.replicas.length === live.length - 3) {
+          const linked = await Promise.all(r.replicas.map((p) => replicaLinked(p)));
+          if (linked.every(Boolean)) return;
+        }
+      }
+      if (Date.now() > deadline) throw new Error('redis cluster did not become healthy');
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  };
+  await waitHealthy();
+
+  const seeds = specs.map((s) => `127.0.0.1:${s.port}`).join(',');
+  const cluster: TestRedisCluster = {
+    topology: 'cluster',
+    url: `redis://127.0.0.1:${specs[0]!.port}`,
+    port: specs[0]!.port,
+    dir: root,
+    env: { REDIS_CLUSTER_NODES: seeds },
+    clusterNodes: seeds,
+    nodes: specs.map((s) => ({ port: s.port, dir: s.dir, running: () => isRunning(s) })),
+    client: () => new Cluster(specs.map((s) => ({ host: '127.0.0.1', port: s.port }))),
+    roles,
+    stopNode,
+    startNode,
+    signalNode: (port, signal) => {
+      const s = specs.find((x) => x.port === port);
+      if (!s || !isRunning(s)) throw new Error(`no running cluster node on ${port}`);
+      s.proc!.kill(signal);
+    },
+    waitHealthy,
+    // The whole cluster down / up (a full outage): every node comes back from its nodes.conf and AOF.
+    stop: async (signal: NodeJS.Signals = 'SIGKILL') => {
+      await Promise.all(specs.map((s) => stopNode(s.port, signal)));
+    },
+    start: async () => {
+      await Promise.all(specs.map((s) => startNode(s.port)));
+      await waitHealthy();
+    },
+    destroy: async () => {
+      await Promise.all(specs.map((s) => stopNode(s.port)));
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+  return cluster;
+}
+
+async function replicaLinked(port: number): Promise<boolean> {
+  const c = probe(port);
+  try {
+    await c.connect();
+    const info = await c.info('replication');
+    return /master_link_status:up/.test(info);
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** A one-off connection to one node (no reconnects; errors end up in the caller's catch). */
+function probe(port: number): Redis {
+  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  c.on('error', () => undefined);
+  return c;
+}
+
+export type Topology = 'single' | 'cluster';
+
+/** The topology the suites run on: `SYNDICAST_TEST_REDIS=cluster` selects the cluster. */
+export function testTopology(): Topology {
+  return process.env['SYNDICAST_TEST_REDIS'] === 'cluster' ? 'cluster' : 'single';
+}
+
+/** One redis-server, or a 3 + 3 cluster under `SYNDICAST_TEST_REDIS=cluster`. */
+export async function startTestRedis(topology: Topology = testTopology()): Promise<TestRedis> {
+  return topology === 'cluster' ? startCluster() : startRedis();
+}
+
+/**
+ * fast-check runs for a property suite: the full count on one Redis, a third (at least 3) on the
+ * cluster, whose variant runs the same property for topology coverage within CI's time budget.
+ */
+export function runsFor(numRuns: number, topology: Topology = testTopology()): number {
+  return topology === 'cluster' ? Math.max(3, Math.ceil(numRuns / 3)) : numRuns;
+}

@@ -1,0 +1,110 @@
+/** Video relay tests: a show mirrored to all five simulators, each mirror with an ingest, and a real encoder. */
+import { spawn } from 'node:child_process';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from './service.js';
+import { testFfmpeg, testPatternArgs } from './ffmpeg.js';
+import { ALL_PLATFORMS } from './platforms.js';
+import type { TestSim } from './sim.js';
+
+export interface RelayView {
+  state: string;
+  bitrateKbps: number;
+  bytesSent: number;
+  since: string | null;
+  restarts: number;
+  lastError: string | null;
+}
+export interface MirrorViewT {
+  targetId: string;
+  platform: string;
+  state: string;
+  externalId: string | null;
+  ingest?: { url: string; streamKey?: string };
+  relay: RelayView;
+  lastError: string | null;
+}
+export interface ShowViewT {
+  show: { id: string; state: string; ingest: { url: string; streamKey?: string } };
+  mirrors: MirrorViewT[];
+}
+
+export async function viewOf(svc: TestService, partnerId: string, showId: string, key?: string): Promise<ShowViewT> {
+  const r = await svc.api(`/v1/partners/${partnerId}/shows/${showId}`, key ? { key } : {});
+  if (r.status !== 200) throw new Error(`show view ${r.status}: ${await r.text()}`);
+  return (await r.json()) as ShowViewT;
+}
+
+export const OPERATOR_LINKED = ['tiktok', 'whatnot', 'bambuser'] as const;
+
+/**
+ * Schedules `showId` and gives every mirror an ingest: YouTube and Facebook from their APIs; TikTok,
+ * Whatnot and Bambuser by an operator who made the show by hand and links it with the RTMP address
+ * the platform's app shows.
+ */
+export async function scheduleRelayedShow(svc: TestService, sim: TestSim, partnerId: string, secret: string, showId: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const r = await sendEvent(svc, partnerId, secret, showEvent('show.scheduled', sampleShow(showId, { state: 'scheduled', ...extra }), new Date().toISOString()));
+  if (r.status !== 202) throw new Error(`show.scheduled: ${r.status}`);
+  for (const p of OPERATOR_LINKED) {
+    await waitFor(async () => {
+      const m = await svc.rt.shows.getMirror(partnerId, showId, p);
+      return m && (m.state === 'action_required' || m.state === 'ready');
+    }, 30_000);
+    const made = (await sim.control('POST', `/_sim/${p}/shows`, { title: `${showId} on ${p}` })) as { externalId: string; ingest: { url: string; streamKey: string } };
+    const link = await svc.api(`/v1/partners/${partnerId}/shows/${showId}/mirrors/${p}`, { method: 'PUT', json: { externalId: made.externalId, ingest: made.ingest } });
+    if (link.status !== 200) throw new Error(`link ${p}: ${link.status} ${await link.text()}`);
+  }
+  await waitFor(async () => {
+    const v = await viewOf(svc, partnerId, showId);
+    return v.mirrors.length === ALL_PLATFORMS.length && v.mirrors.every((m) => m.state === 'ready' && m.ingest?.streamKey);
+  }, 30_000);
+}
+
+export interface Encoder {
+  /** Bytes ffmpeg has written to the ingest so far (its `-progress` total_size). */
+  bytes(): number;
+  exited: Promise<number | null>;
+  stderr(): string;
+  stop(): Promise<number | null>;
+  pid: number | undefined;
+}
+
+/** The shared test pattern (H.264 + AAC, ~1.5 Mbps, real time), with ffmpeg's own byte count. */
+export function encode(target: string, seconds?: number): Encoder {
+  const args = testPatternArgs({ target, ...(seconds !== undefined ? { seconds } : {}) });
+  args.splice(args.length - 3, 0, '-progress', 'pipe:1');
+  const child = spawn(testFfmpeg(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let bytes = 0;
+  let err = '';
+  let buf = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    const lines = buf.split('\n');
+    buf = lines.pop() ?? '';
+    for (const l of lines) if (l.startsWith('total_size=')) bytes = Number(l.slice(11)) || bytes;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    bytes: () => bytes,
+    exited,
+    stderr: () => err,
+    pid: child.pid,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function goLive(svc: TestService, partnerId: string, secret: string, showId: string, state: 'live' | 'ended' | 'cancelled' = 'live', extra: Record<string, unknown> = {}): Promise<void> {
+  const r = await sendEvent(svc, partnerId, secret, showEvent(`show.${state}`, sampleShow(showId, { state, ...extra }), new Date().toISOString()));
+  if (r.status !== 202) throw new Error(`show.${state}: ${r.status}`);
+}

@@ -1,0 +1,152 @@
+/**
+ * The ops console's APIs without a browser: which shows the board holds, the live stream (a change
+ * arrives as a new `board` event; shutdown ends open streams), the sign-in cookie that opens
+ * /admin/queues (and only for admin sessions, until sign-out), and the dashboard page without
+ * anything from outside. Real Redis, real HTTP.
+ */
+import { newMirror } from '../../src/domain/mirror.js';
+import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+let secret: string;
+const HOUR = 3_600_000;
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+interface Board {
+  me: { role: string };
+  partners: { id: string }[];
+  shows: { showId: string; state: string; mirrors: { targetId: string; state: string; since: string | null; lastError: string | null; needsAction: boolean; pins: { mirrored: number; wanted: number } }[] }[];
+}
+
+beforeAll(async () => {
+  svc = await startService();
+  secret = await createPartner(svc, 'p1', { name: 'Partner One' });
+  const r = await svc.api('/v1/partners/p1/targets', { json: { id: 'wn', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: 'a', webhookSecret: 'whsec_' + Buffer.from('x'.repeat(24)).toString('base64') }, baseUrl: 'http://127.0.0.1:9/', commissionRateBps: 500 } });
+  expect(r.status).toBe(201);
+});
+
+afterAll(async () => {
+  await svc?.close();
+});
+
+async function board(key = ADMIN_KEY): Promise<Board> {
+  const r = await svc.api('/v1/ops/board', { key });
+  expect(r.status).toBe(200);
+  return (await r.json()) as Board;
+}
+
+test("the board holds shows scheduled within a day of now and live shows, not last week's ended ones", async () => {
+  const now = Date.now();
+  const send = async (show: Record<string, unknown>, type = 'show.scheduled'): Promise<void> => {
+    expect((await sendEvent(svc, 'p1', secret, showEvent(type, show, iso(now - 60_000)))).status).toBe(202);
+  };
+  await send(sampleShow('today', { scheduledAt: iso(now + 2 * HOUR), pinnedProductIds: ['p1'] }));
+  await send(sampleShow('old-live', { scheduledAt: iso(now - 3 * 24 * HOUR), state: 'live' }), 'show.live');
+  await send(sampleShow('old-ended', { scheduledAt: iso(now - 3 * 24 * HOUR), state: 'ended' }), 'show.ended');
+  await send(sampleShow('next-week', { scheduledAt: iso(now + 7 * 24 * HOUR) }));
+  const b = await board();
+  expect(b.shows.map((s) => s.showId).sort()).toEqual(['old-live', 'today']);
+  const today = b.shows.find((s) => s.showId === 'today')!;
+  expect(today.mirrors).toEqual([expect.objectContaining({ targetId: 'wn', state: 'pending', pins: { mirrored: 0, wanted: 1 }, needsAction: false })]);
+});
+
+test('a mirror that needs action says so, with the time it entered its state, and comes first', async () => {
+  await svc.rt.shows.saveMirror('p1', 'today', { ...newMirror('wn', 'whatnot'), state: 'action_required', lastError: 'whatnot: create the show in the Whatnot app, then link it' });
+  const m = (await svc.rt.shows.getMirror('p1', 'today', 'wn'))!;
+  expect(m.since).toEqual({ state: 'action_required', at: m.updatedAt });
+  const b = await board();
+  expect(b.shows[0]!.showId).toBe('today');
+  expect(b.shows[0]!.mirrors[0]).toMatchObject({ state: 'action_required', since: m.updatedAt, needsAction: true, lastError: 'whatnot: create the show in the Whatnot app, then link it' });
+  // A later save in the same state keeps the time it entered it.
+  await svc.rt.shows.saveMirror('p1', 'today', { ...m, lastError: 'still waiting' });
+  expect((await svc.rt.shows.getMirror('p1', 'today', 'wn'))!.since).toEqual(m.since);
+});
+
+test('the stream sends the board, then a new board event when a mirror changes', async () => {
+  const ctl = new AbortController();
+  const res = await fetch(`${svc.url}/v1/ops/stream`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: ctl.signal });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  const boards = (): Board[] => [...text.matchAll(/event: board\ndata: (.*)\n\n/g)].map((x) => JSON.parse(x[1]!) as Board);
+  const until = async (ok: () => boolean): Promise<void> => {
+    while (!ok()) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error('stream ended');
+      text += value;
+    }
+  };
+  await until(() => boards().length >= 1);
+  expect(boards()[0]!.shows.find((s) => s.showId === 'today')!.mirrors[0]!.lastError).toBe('still waiting');
+  const m = (await svc.rt.shows.getMirror('p1', 'today', 'wn'))!;
+  await svc.rt.shows.saveMirror('p1', 'today', { ...m, state: 'ready', lastError: null });
+  await until(() => boards().some((b) => b.shows.find((s) => s.showId === 'today')?.mirrors[0]?.state === 'ready'));
+  ctl.abort();
+});
+
+test('a show page has the timeline and is 404 for a show that does not exist', async () => {
+  const r = await svc.api('/v1/ops/partners/p1/shows/today');
+  expect(r.status).toBe(200);
+  const d = (await r.json()) as { timeline: { kind: string; summary: string }[]; sales: unknown[] };
+  expect(d.timeline).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'event', summary: 'partner sent show.scheduled' })]));
+  expect(d.sales).toEqual([]);
+  expect((await svc.api('/v1/ops/partners/p1/shows/nosuch')).status).toBe(404);
+});
+
+test('sign-in sets an HttpOnly, SameSite=Strict cookie that opens /admin/queues for admins only, until sign-out', async () => {
+  const signIn = (key: string): Promise<Response> => fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
+  expect((await signIn('sk_nope_0123456789')).status).toBe(401);
+  const bad = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  expect(bad.status).toBe(400);
+
+  const admin = await signIn(ADMIN_KEY);
+  expect(admin.status).toBe(201);
+  expect(await admin.json()).toEqual({ id: 'admin', role: 'admin', partnerId: null });
+  const setCookie = admin.headers.get('set-cookie')!;
+  expect(setCookie).toMatch(/^syndicast_ops=[A-Za-z0-9_-]{20,}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=28800$/);
+  const cookie = setCookie.split(';')[0]!;
+
+  expect((await fetch(`${svc.url}/admin/queues`)).status).toBe(401);
+  const page = await fetch(`${svc.url}/admin/queues`, { headers: { cookie } });
+  expect(page.status).toBe(200);
+  const html = await page.text();
+  expect(html).toContain('__UI_CONFIG__');
+  expect(html).not.toMatch(/https?:\/\/(?!127\.0\.0\.1|localhost)[^"']*\.(googleapis|gstatic)\.com/);
+  expect(html).not.toMatch(/(href|src)="https?:\/\//);
+  const queues = await fetch(`${svc.url}/admin/queues/api/queues`, { headers: { cookie } });
+  expect(queues.status).toBe(200);
+  const names = ((await queues.json()) as { queues: { name: string }[] }).queues.map((q) => q.name);
+  expect(names).toEqual(expect.arrayContaining(['reconcile', 'scheduler', 'attribution', 'delivery', 'sync-youtube-0']));
+
+  const viewerKey = ((await (await svc.api('/v1/api-keys', { json: { role: 'viewer' } })).json()) as { key: string }).key;
+  const viewer = await signIn(viewerKey);
+  expect(viewer.status).toBe(201);
+  const viewerCookie = viewer.headers.get('set-cookie')!.split(';')[0]!;
+  expect((await fetch(`${svc.url}/admin/queues`, { headers: { cookie: viewerCookie } })).status).toBe(403);
+
+  const out = await fetch(`${svc.url}/v1/ops/session`, { method: 'DELETE', headers: { cookie } });
+  expect(out.status).toBe(204);
+  expect(out.headers.get('set-cookie')).toMatch(/^syndicast_ops=; .*Max-Age=0/);
+  expect((await fetch(`${svc.url}/admin/queues`, { headers: { cookie } })).status).toBe(401);
+});
+
+test('the console page allows nothing but this origin', async () => {
+  const r = await fetch(`${svc.url}/ops`);
+  expect(r.status).toBe(200);
+  expect(r.headers.get('content-security-policy')).toContain("default-src 'self'");
+  const html = await r.text();
+  expect(html).not.toMatch(/(href|src)="https?:\/\//);
+  expect((await fetch(`${svc.url}/ops/app.js`)).headers.get('content-type')).toMatch(/^text\/javascript/);
+  expect((await fetch(`${svc.url}/ops/other.js`)).status).toBe(400);
+});
+
+test('shutdown ends open streams instead of waiting for them', async () => {
+  const other = await startService({ redis: svc.redis });
+  const res = await fetch(`${other.url}/v1/ops/stream`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  expect(res.status).toBe(200);
+  const reader = res.body!.getReader();
+  await reader.read();
+  await other.close(); // resolves: the stream was ended by preClose
+  for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) break;
+});

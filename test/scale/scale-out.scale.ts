@@ -1,0 +1,268 @@
+/**
+ * Issue 12 §2, `npm run test:scale` (not part of `npm test`): Syndicast scaled out on a 3-master +
+ * 3-replica Redis Cluster — 2 API + 3 worker + 2 scheduler processes, each its own OS process started
+ * the way production starts it (src/main/api.ts, workers/mirror.ts, workers/scheduler.ts).
+ * 1,000 shows (SCALE_SHOWS to change) go live on YouTube, Facebook and Bambuser with two pins each, then
+ * every show gets an order through a click on its tracked link (every fifth partly refunded). One
+ * worker and one API process are SIGKILLed mid-run; the load generator retries like a partner (same
+ * webhook-id, the other API process, on a connection error or a 5xx).
+ * Then: every show converges on every platform, each platform effect happened once, the attribution
+ * totals equal the in-order expectation, and the two schedulers produced exactly one reconciliation
+ * run per period.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { netCommission } from '../../src/domain/order.js';
+import { freePort } from '../../src/lib/net.js';
+import { signatureHeader } from '../../src/sources/signature.js';
+import { Keys } from '../../src/store/keys.js';
+import { ShowRepository } from '../../src/store/show.repository.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+import { startCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
+import { sampleShow, showEvent, waitFor } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+
+const SHOWS = Number(process.env['SCALE_SHOWS'] ?? 1000);
+const PLATFORMS = ['youtube', 'facebook', 'bambuser'] as const;
+const ADMIN = 'sk_admin_test_0123456789abcdef';
+const PARTNER = 'scale';
+const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
+
+let cluster: TestRedisCluster;
+let sim: TestSim;
+let receiver: Server;
+const hooks: { id: string; body: { type: string; data: { id: string; from: string; to: string; trigger: string; status: string } } }[] = [];
+const procs: { role: string; p: WorkerProcess }[] = [];
+const apiUrls: string[] = [];
+const dead = new Set<string>();
+let redis: RedisClient;
+let shows: ShowRepository;
+let secret = '';
+
+async function api(url: string, path: string, json?: unknown, method = json === undefined ? 'GET' : 'POST'): Promise<Response> {
+  return fetch(url + path, { method, headers: { authorization: `Bearer ${ADMIN}`, ...(json !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
+}
+
+/** Delivers a partner event like a partner does: retried (same webhook-id) on another API until accepted. */
+let rr = 0;
+async function deliver(body: unknown, webhookId: string): Promise<void> {
+  const raw = JSON.stringify(body);
+  let last = '';
+  for (let attempt = 0; attempt < 150; attempt++) {
+    const alive = apiUrls.filter((u) => !dead.has(u));
+    const url = alive[rr++ % alive.length]!;
+    const ts = Math.floor(Date.now() / 1000);
+    try {
+      const r = await fetch(`${url}/v1/partners/${PARTNER}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'webhook-id': webhookId, 'webhook-timestamp': String(ts), 'webhook-signature': signatureHeader(secret, webhookId, ts, raw) },
+        body: raw,
+        signal: AbortSignal.timeout(20_000),
+      });
+      const text = await r.text();
+      if (r.status === 200 || r.status === 202) return;
+      last = `${r.status} ${text.slice(0, 300)}`;
+      if (r.status < 500) throw new Error(`event ${webhookId}: ${last}`);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('event ')) throw err;
+      last = String(err);
+      // connection refused / reset (a killed API process) or a timeout: retry elsewhere
+    }
+    await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+  }
+  throw new Error(`event ${webhookId} never accepted; last answer: ${last}`);
+}
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
+}
+
+function start(role: string, entry: string, env: Record<string, string>): WorkerProcess {
+  const p = spawnWorker(env, entry);
+  procs.push({ role, p });
+  return p;
+}
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  sim = await startSim();
+  for (const p of PLATFORMS) await sim.control('PUT', `/_sim/${p}/limits`, { latencyMs: 5, requestsPerWindow: null, quotaPerDay: null });
+  await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+    req.on('end', () => {
+      hooks.push({ id: String(req.headers['webhook-id']), body: JSON.parse(body) as (typeof hooks)[number]['body'] });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+}, 60_000);
+
+afterAll(async () => {
+  // A process that died on its own (not one this test killed) says why.
+  for (const { role, p } of procs) if (p.proc.exitCode !== null) process.stderr.write(`${role} exited ${p.proc.exitCode}:\n${p.output().slice(-2000)}\n`);
+  await Promise.all(procs.map(({ p }) => p.kill('SIGKILL')));
+  redis?.disconnect();
+  await cluster?.destroy();
+  await sim?.close();
+  await new Promise<void>((r) => receiver.close(() => r()));
+});
+
+test(`2 API + 3 worker + 2 scheduler processes, ${SHOWS} shows × 3 platforms, a worker and an API SIGKILLed`, async () => {
+  const prefix = 'sc' + randomBytes(2).toString('hex');
+  const ports = [await freePort()];
+  while (ports.length < 2) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  apiUrls.push(...ports.map((p) => `http://127.0.0.1:${p}`));
+  const env: Record<string, string> = {
+    ...cluster.env,
+    KEY_PREFIX: prefix,
+    SECRETS_KEY: randomBytes(32).toString('base64'),
+    ADMIN_API_KEY: ADMIN,
+    LOG_LEVEL: 'warn',
+    ALLOW_PRIVATE_DESTINATIONS: 'true',
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-scale-')),
+    PUBLIC_BASE_URL: apiUrls[0]!,
+    HOST: '127.0.0.1',
+    // A killed worker's jobs are taken over after the lock expires; the lock (and the mirror lease,
+    // which follows it) must outlast the longest platform call, as the defaults (30 s / 10 s) do.
+    WORKER_LOCK_MS: '8000',
+    SWEEP_INTERVAL_MS: '3000',
+    PLATFORM_TIMEOUT_MS: '3000',
+  };
+  redis = cluster.client();
+  shows = new ShowRepository(redis, new Keys(prefix), 86_400);
+
+  // The first API process, the partner (reconciliation every 10 s) and its targets, before the rest starts.
+  start('api', 'src/main/api.ts', { ...env, PORT: String(ports[0]) });
+  await waitFor(async () => (await fetch(`${apiUrls[0]}/health/ready`)).ok, 60_000, 200);
+  const pr = await api(apiUrls[0]!, '/v1/partners', { id: PARTNER, name: 'Scale', reconcileCron: '*/10 * * * * *', reconcileLookbackDays: 1 });
+  expect(pr.status).toBe(201);
+  secret = ((await pr.json()) as { webhookSecret: string }).webhookSecret;
+  const rport = (receiver.address() as { port: number }).port;
+  expect((await api(apiUrls[0]!, `/v1/partners/${PARTNER}/endpoints`, { url: `http://127.0.0.1:${rport}/hooks`, events: ['reconciliation.completed'] })).status).toBe(201);
+  for (const platform of PLATFORMS) {
+    const r = await api(apiUrls[0]!, `/v1/partners/${PARTNER}/targets`, {
+      id: platform,
+      platform,
+      name: platform,
+      credentials: CREDENTIALS[platform],
+      baseUrl: sim.base(platform),
+      commissionRateBps: 1000,
+      rateLimit: { requests: 10_000, windowMs: 1000 },
+    });
+    expect(r.status).toBe(201);
+  }
+  start('api', 'src/main/api.ts', { ...env, PORT: String(ports[1]) });
+  for (let i = 0; i < 3; i++) start('worker', 'workers/mirror.ts', env);
+  for (let i = 0; i < 2; i++) start('scheduler', 'workers/scheduler.ts', env);
+  await waitFor(async () => (await fetch(`${apiUrls[1]}/health/ready`)).ok, 120_000, 200);
+
+  // Shows go live with two pins each; a worker and an API process die a third of the way through.
+  const ids = Array.from({ length: SHOWS }, (_, i) => `show${i}`);
+  let sent = 0;
+  let killed = false;
+  await pool(ids, 32, async (id) => {
+    const show = sampleShow(id, { state: 'live' });
+    await deliver(showEvent('show.live', show, '2026-11-24T18:00:00Z'), `${id}-live`);
+    await deliver({ type: 'product.pinned', occurredAt: '2026-11-24T18:01:00Z', data: { showId: id, productId: 'p1' } }, `${id}-pin1`);
+    await deliver({ type: 'product.pinned', occurredAt: '2026-11-24T18:02:00Z', data: { showId: id, productId: 'p2' } }, `${id}-pin2`);
+    if (++sent === Math.floor(SHOWS / 3) && !killed) {
+      killed = true;
+      dead.add(apiUrls[1]!);
+      await Promise.all([procs.find((x) => x.role === 'worker')!.p.kill('SIGKILL'), procs.filter((x) => x.role === 'api')[1]!.p.kill('SIGKILL')]);
+    }
+  });
+  expect(killed).toBe(true);
+
+  // Every show converges on every platform.
+  await waitFor(
+    async () => {
+      for (const id of ids)
+        for (const p of PLATFORMS) {
+          const m = await shows.getMirror(PARTNER, id, p);
+          if (!(m?.state === 'live' && m.pins['p1']?.state === 'pinned' && m.pins['p2']?.state === 'pinned')) return false;
+        }
+      return true;
+    },
+    600_000,
+    2000,
+  );
+
+  // Each platform effect once: per platform and broadcast, no effect (type + product/link) twice,
+  // and both pins there for every show.
+  for (const platform of PLATFORMS) {
+    const effects = await sim.effects(platform);
+    const seen = new Map<string, number>();
+    for (const e of effects) {
+      const k = `${e.externalId}|${e.type}|${e.productId ?? e.url ?? ''}`;
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+    }
+    expect([...seen].filter(([, n]) => n > 1)).toEqual([]);
+    const byExternal = new Map<string, string[]>();
+    for (const e of effects) byExternal.set(e.externalId, [...(byExternal.get(e.externalId) ?? []), e.type]);
+    for (const id of ids) {
+      const m = (await shows.getMirror(PARTNER, id, platform))!;
+      expect(byExternal.has(m.remote!.externalId)).toBe(true);
+    }
+    // One broadcast per show: no orphan created by a retry after a kill.
+    const created = effects.filter((e) => e.type === 'show.created').map((e) => `${e.title ?? ''}`);
+    expect({ platform, duplicated: created.filter((t, i) => created.indexOf(t) !== i) }).toEqual({ platform, duplicated: [] });
+    expect(new Set(created).size).toBe(SHOWS);
+  }
+
+  // Orders: a click on the show's p1 link on one of the platforms, then the order (every fifth refunded).
+  const expected = new Map<string, { orders: number; gross: number; refunded: number; commission: number }>();
+  await pool(ids, 16, async (id, i) => {
+    const platform = PLATFORMS[i % 3]!;
+    const m = (await shows.getMirror(PARTNER, id, platform))!;
+    const click = await fetch(m.pins['p1']!.linkUrl!, { redirect: 'manual', headers: { 'user-agent': BROWSER_UA } });
+    expect(click.status).toBe(302);
+    const sclid = new URL(click.headers.get('location')!).searchParams.get('sclid')!;
+    const total = 1000 + i;
+    const refunded = i % 5 === 0 ? 300 : 0;
+    const now = new Date().toISOString();
+    await deliver({ type: 'order.created', occurredAt: now, data: { order: { id: `o${i}`, clickId: sclid, createdAt: now, lines: [], total: { amount: total, currency: 'USD' } } } }, `o${i}`);
+    if (refunded) await deliver({ type: 'order.refunded', occurredAt: now, data: { refund: { id: `r${i}`, orderId: `o${i}`, createdAt: now, amount: { amount: refunded, currency: 'USD' } } } }, `r${i}`);
+    expected.set(`${id}|${platform}`, { orders: 1, gross: total, refunded, commission: netCommission(total, refunded, 1000) });
+  });
+  type Total = { showId: string; targetId: string; currency: string; orders: number; grossAmount: number; refundedAmount: number; commission: number };
+  const report = await waitFor(
+    async () => {
+      const r = (await (await api(apiUrls[0]!, `/v1/partners/${PARTNER}/attribution`)).json()) as { totals: Total[] };
+      const orders = r.totals.reduce((s, t) => s + t.orders, 0);
+      const refunded = r.totals.reduce((s, t) => s + t.refundedAmount, 0);
+      return orders === SHOWS && refunded === [...expected.values()].reduce((s, e) => s + e.refunded, 0) ? r : undefined;
+    },
+    300_000,
+    1000,
+  );
+  const got = new Map(report.totals.map((t) => [`${t.showId}|${t.targetId}`, { orders: t.orders, gross: t.grossAmount, refunded: t.refundedAmount, commission: t.commission }]));
+  expect(Object.fromEntries(got)).toEqual(Object.fromEntries(expected));
+
+  // Reconciliation: two schedulers, one run per period (a period is the [from, to) of a cron tick).
+  await waitFor(async () => new Set(hooks.filter((h) => h.body.type === 'reconciliation.completed').map((h) => h.body.data.to)).size >= 2, 60_000, 500);
+  const runsByPeriod = new Map<string, Set<string>>();
+  for (const h of hooks) {
+    if (h.body.type !== 'reconciliation.completed' || h.body.data.trigger !== 'scheduled') continue;
+    const k = `${h.body.data.from}/${h.body.data.to}`;
+    runsByPeriod.set(k, new Set([...(runsByPeriod.get(k) ?? []), h.body.data.id]));
+  }
+  expect([...runsByPeriod.values()].map((s) => s.size).every((n) => n === 1)).toBe(true);
+}, 1_200_000);

@@ -1,0 +1,33 @@
+/** Stream keys never reach a log: the masking applied to ffmpeg command lines and ffmpeg's own output. */
+import { copyArgs } from '../../src/relay/ffmpeg.process.js';
+import { maskSecrets } from '../../src/relay/mask.js';
+
+const SHOW_KEY = 'sk_3q2-7wKf0eHcVbN1mPqRsTuVwXyZ0123456789abcde';
+const YT_KEY = 'abcd-efgh-ijkl-mnop-qrst';
+
+test('a copy relay command line shows neither stream key once masked', () => {
+  const args = copyArgs(`rtmp://127.0.0.1:1935/live/${SHOW_KEY}`, `rtmp://10.1.2.3:1936/youtube/${YT_KEY}`);
+  expect(args).toEqual(expect.arrayContaining(['-c', 'copy', '-f', 'flv', '-progress', 'pipe:1']));
+  const line = maskSecrets(`ffmpeg ${args.join(' ')}`, [SHOW_KEY, YT_KEY]);
+  expect(line).not.toContain(SHOW_KEY);
+  expect(line).not.toContain(YT_KEY);
+  expect(line).toContain('rtmp://127.0.0.1:1935/live/***');
+  expect(line).toContain('rtmp://10.1.2.3:1936/youtube/***');
+});
+
+test.each([
+  [`[rtmp @ 0x55] Server error: rtmp://a.rtmp.youtube.com/live2/${YT_KEY}: Broken pipe`, '[rtmp @ 0x55] Server error: rtmp://a.rtmp.youtube.com/live2/***: Broken pipe'],
+  [`rtmps://live-api-s.facebook.com:443/rtmp/FB-123-0-AbC?s_bl=1&s_sw=0: I/O error`, 'rtmps://live-api-s.facebook.com:443/rtmp/***: I/O error'],
+  [`srt://ingest.example.com:9000?streamid=${YT_KEY}&passphrase=x: Connection refused`, 'srt://ingest.example.com:9000?***: Connection refused'],
+  // A key that appears without its URL (ffmpeg repeats the stream name) is masked by value.
+  [`Input #0, flv, from '${SHOW_KEY}':`, "Input #0, flv, from '***':"],
+])('ffmpeg output %#: keys masked', (raw, masked) => {
+  expect(maskSecrets(raw, [SHOW_KEY, YT_KEY])).toBe(masked);
+});
+
+test('the edge input waits for the publish (no read timeout) only when asked to', () => {
+  expect(copyArgs('rtmp://h/live/k', 'rtmp://d/app/k', { inputTimeout: false }).indexOf('-rw_timeout')).toBeGreaterThan(copyArgs('rtmp://h/live/k', 'rtmp://d/app/k', { inputTimeout: false }).indexOf('-i'));
+  const withTimeout = copyArgs('rtmp://h/live/k', 'rtmp://d/app/k');
+  expect(withTimeout.indexOf('-rw_timeout')).toBeLessThan(withTimeout.indexOf('-i'));
+  expect(copyArgs('https://cdn.example.com/a.m3u8', 'rtmp://d/app/k', { realtime: true })).toContain('-re');
+});

@@ -1,0 +1,8 @@
+/**
+ * Production role: the video relay (README "Video relay"): the embedded RTMP ingest edge (unless RELAY_EDGE=none)
+ * and the supervised ffmpeg per destination of every live show this process holds the lease of.
+ * Scale by running more of these; each show is relayed by one of them at a time.
+ */
+import { main } from '../src/main/process.js';
+
+await main(['relay']);
