@@ -564,7 +564,8 @@ function sendReply(reply: FastifyReply, r: SimReply): FastifyReply {
  *     `429`/`500`/`token_expired` answer with protocol.faultReply (token_expired also invalidates
  *     every access token); `timeout` lets the request be processed normally and withholds the
  *     response for `hangMs`, then destroys the socket (the client cannot know whether it worked);
- *  4. onSend: the status goes into the request log; a `timeout` response is held and dropped.
+ *  4. onSend: the status goes into the request log; a `timeout` response is held and dropped (the
+ *     reply is hijacked first, so an answer a later hook gave — a 401 — still stops the handler).
  * Logged paths are relative to the plugin's mount (`app.prefix`, e.g. `/youtube`).
  */
 export function installSimApiHooks(app: FastifyInstance, sim: SimPlatform, protocol: SimApiProtocol): void {
@@ -624,6 +625,10 @@ export function installSimApiHooks(app: FastifyInstance, sim: SimPlatform, proto
     if (!state) return payload;
     state.record.status = reply.statusCode;
     if (state.hangMs !== undefined) {
+      // Taken over before the hold: Fastify counts a reply as sent only once it is written, so a
+      // hook's answer (e.g. the 401 of an expired token) still held here would let the hook chain go
+      // on and run the route handler — the refused request would then take effect after all.
+      reply.hijack();
       await sim.hold(state.hangMs, req.raw.socket);
       // never answer: the client sees a timeout / reset after the work was done
       req.raw.socket.destroy();

@@ -575,7 +575,12 @@ export function createYoutubeSimulator(): PlatformSimulator {
   let accounts: YoutubeSimAccount[] = seededAccounts('youtube');
   const tokenChannel = new Map<string, string>();
   const channelOfReq = new WeakMap<object, string>();
-  const me = (req: FastifyRequest): string => channelOfReq.get(req.raw) ?? '';
+  /** The channel the request's access token acts for; a request without one never reaches a handler. */
+  const me = (req: FastifyRequest): string => {
+    const channel = channelOfReq.get(req.raw);
+    if (channel === undefined) throw new YtError(401, 'authError', 'Request had invalid authentication credentials.', 'global');
+    return channel;
+  };
   sim.onReset(() => {
     state.clear();
     accounts = seededAccounts('youtube');
@@ -758,8 +763,9 @@ export function createYoutubeSimulator(): PlatformSimulator {
           const header = req.headers.authorization ?? '';
           const m = /^Bearer\s+(\S+)$/i.exec(header);
           const token = m?.[1] ?? qp(req, 'access_token');
-          if (sim.tokens.check(token) !== 'valid') return send(reply, invalidCredentialsReply());
-          channelOfReq.set(req.raw, tokenChannel.get(token ?? '') ?? '');
+          const channel = tokenChannel.get(token ?? '');
+          if (sim.tokens.check(token) !== 'valid' || channel === undefined) return send(reply, invalidCredentialsReply());
+          channelOfReq.set(req.raw, channel);
           return undefined;
         });
         registerStreams(api);

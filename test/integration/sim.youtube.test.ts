@@ -471,6 +471,20 @@ describe('faults', () => {
     expect(log.filter((r) => r.fault === 'timeout').map((r) => `${r.path}:${r.status}`)).toEqual(['/youtube/v3/liveBroadcasts:200', '/youtube/v3/liveBroadcasts:200']);
   });
 
+  it('timeout on a request its token does not allow: the 401 is withheld and nothing happens', async () => {
+    // The answer of a timeout fault is held back; the auth check's 401 must still stop the request
+    // (it used to run the handler anyway and create a broadcast owned by no channel, which no
+    // channel's recovery lookup could find, so the adapter created it a second time).
+    const token = await getToken();
+    await control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['timeout'], hangMs: 2000 });
+    await expect(yt('POST', 'liveBroadcasts?part=id,snippet,status', 'ya29.not-a-token', broadcastBody('Refused'), AbortSignal.timeout(200))).rejects.toThrow();
+    await control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+    const log = (await control('GET', '/_sim/youtube/requests')).json as unknown as Array<{ path: string; fault?: string; status: number }>;
+    expect(log.filter((r) => r.fault === 'timeout').map((r) => `${r.path}:${r.status}`)).toEqual(['/youtube/v3/liveBroadcasts:401']);
+    expect(await effects()).toEqual([]);
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).json.items).toEqual([]);
+  });
+
   it('a seed makes the fault sequence reproducible', async () => {
     const token = await getToken();
     const run = async (): Promise<number[]> => {
