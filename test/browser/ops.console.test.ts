@@ -79,6 +79,8 @@ beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
   if (DOCS) mkdirSync(DOCS, { recursive: true });
   sim = await startSim();
+  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (docs/testing.md)
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
   await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 50 });
   svc = await startService({ workers: true, scheduler: true, env: { SYNC_MAX_RETRIES: '1' } });
   acmeSecret = await createPartner(svc, 'acme', { name: 'Acme Beauty' });

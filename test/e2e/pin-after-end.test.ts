@@ -10,6 +10,8 @@ let svc: TestService;
 let sim: TestSim;
 beforeAll(async () => {
   sim = await startSim();
+  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (docs/testing.md)
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
   await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
   svc = await startService({ workers: true });
 }, 60_000);

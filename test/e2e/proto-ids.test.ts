@@ -44,6 +44,8 @@ async function healthy(): Promise<void> {
 
 beforeAll(async () => {
   sim = await startSim();
+  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (docs/testing.md)
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
   await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
   svc = await startService({ workers: true });
   for (const n of NAMES) {

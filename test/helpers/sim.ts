@@ -11,26 +11,9 @@ export interface SimEffectView {
   at: string;
 }
 
-/** GET /_sim/{platform}/streams: one entry per stream key the platform handed out (src/simulators/rtmp-sink.ts). */
-export interface SimStreamView {
-  streamKey: string;
-  externalId: string;
-  publishing: boolean;
-  publishers: number;
-  maxPublishers: number;
-  bytes: number;
-  videoCodec: string | null;
-  audioCodec: string | null;
-  since: string | null;
-  receiving: boolean;
-  lastDataAt: string | null;
-  firstDataAt: string | null;
-  maxGapMs: number;
-  longGaps: Array<{ endedAt: string; ms: number }>;
-  publishes: number;
-  refused: number;
-  drops: number;
-}
+/** GET /_sim/{platform}/streams: one entry per stream key the platform handed out (the sink's own view type). */
+export type { SimStreamView } from '../../src/simulators/rtmp-sink.js';
+import type { SimStreamView } from '../../src/simulators/rtmp-sink.js';
 
 export interface TestSim {
   url: string;

@@ -33,6 +33,8 @@ const WN_SECRET = CREDENTIALS.whatnot['webhookSecret']!;
 beforeAll(async () => {
   promtool();
   sim = await startSim();
+  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (docs/testing.md)
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
   await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
   receiver = createServer((req, res) => {
     req.resume();

@@ -100,5 +100,6 @@ test('503 while Redis is down, back to 202 after it restarts, nothing acknowledg
   const queue = svc.rt.syncProducer.queue('youtube', shardOf(PARTNER, 'during', svc.config.syncShards));
   const jobId = await queue.getDeduplicationJobId(syncJobId(job));
   expect(jobId).toBeTruthy();
-  expect((await queue.getJob(jobId!))?.data).toEqual(job);
+  // The job also carries the request id of the HTTP request that caused it (log correlation).
+  expect((await queue.getJob(jobId!))?.data).toEqual({ ...job, requestId: expect.stringMatching(/^\S+$/) });
 });

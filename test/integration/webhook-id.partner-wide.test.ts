@@ -39,7 +39,7 @@ test('the same webhook-id for another show, a pin elsewhere or an order is 200 d
   // Another show.
   const other = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('b'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_same' });
   expect(other.status).toBe(200);
-  expect(await other.json()).toEqual({ eventId, duplicate: true });
+  expect(await other.json()).toEqual({ eventId, duplicate: true, webhookId: 'msg_same' });
   expect(await svc.rt.shows.desired('wp', 'b')).toBeNull();
   expect(await svc.rt.redis.exists(svc.rt.keys.showEvents('wp', 'b'))).toBe(0);
   expect(await svc.rt.redis.zscore(svc.rt.keys.partnerShows('wp'), 'b')).toBeNull();
@@ -47,20 +47,20 @@ test('the same webhook-id for another show, a pin elsewhere or an order is 200 d
   // A pin on another show.
   const pin = await sendEvent(svc, 'wp', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:00:00Z', data: { showId: 'c', productId: 'p1' } }, { webhookId: 'msg_same' });
   expect(pin.status).toBe(200);
-  expect(await pin.json()).toEqual({ eventId, duplicate: true });
+  expect(await pin.json()).toEqual({ eventId, duplicate: true, webhookId: 'msg_same' });
   expect(await svc.rt.redis.exists(svc.rt.keys.desired('wp', 'c'))).toBe(0);
 
   // An order.
   const ord = await sendEvent(svc, 'wp', secret, order('o1'), { webhookId: 'msg_same' });
   expect(ord.status).toBe(200);
-  expect(await ord.json()).toEqual({ eventId, duplicate: true });
+  expect(await ord.json()).toEqual({ eventId, duplicate: true, webhookId: 'msg_same' });
   expect(await orderEventCount('wp', 'o1')).toBe(0);
   expect(await svc.rt.attributionProducer.queue.getJobCounts('waiting')).toMatchObject({ waiting: 0 });
 
   // The same show again is the ordinary duplicate; the first show's state is untouched.
   const again = await sendEvent(svc, 'wp', secret, showEvent('show.updated', sampleShow('a', { title: 'changed' }), '2026-11-24T17:30:00Z'), { webhookId: 'msg_same' });
   expect(again.status).toBe(200);
-  expect(await again.json()).toEqual({ eventId, duplicate: true });
+  expect(await again.json()).toEqual({ eventId, duplicate: true, webhookId: 'msg_same' });
   expect((await svc.rt.shows.desired('wp', 'a'))?.title).toBe('Show a');
   expect(await svc.rt.redis.xlen(svc.rt.keys.showEvents('wp', 'a'))).toBe(1);
 });
@@ -77,7 +77,7 @@ test('an order id first, then the same webhook-id for a show: duplicate; another
     { webhookId: 'msg_order_first' },
   );
   expect(refundElsewhere.status).toBe(200);
-  expect(await refundElsewhere.json()).toEqual({ eventId, duplicate: true });
+  expect(await refundElsewhere.json()).toEqual({ eventId, duplicate: true, webhookId: 'msg_order_first' });
   expect(await orderEventCount('wp', 'o3')).toBe(0);
   const show = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('d'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_order_first' });
   expect(show.status).toBe(200);

@@ -99,6 +99,8 @@ function start(role: string, entry: string, env: Record<string, string>): Worker
 beforeAll(async () => {
   cluster = await startCluster();
   sim = await startSim();
+  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (docs/testing.md)
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
   for (const p of PLATFORMS) await sim.control('PUT', `/_sim/${p}/limits`, { latencyMs: 5, requestsPerWindow: null, quotaPerDay: null });
   await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
   receiver = createServer((req, res) => {
