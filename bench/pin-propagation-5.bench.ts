@@ -27,6 +27,7 @@ import { AdminClient, benchRuntime, pool, send, serviceEnv, signedEvent } from '
 import { round, sleep, summarize, until } from './lib/stats.js';
 import { startServiceApi } from './lib/systems.js';
 import { allSyncQueueNames } from '../src/queues/queues.js';
+import { simTargetCredentials } from '../src/simulators/sim.accounts.js';
 import { startSimulators } from '../src/simulators/sim.server.js';
 import type { SimEffect } from '../src/simulators/sim.platform.js';
 import type { Platform } from '../src/targets/target.adapter.js';
@@ -37,12 +38,13 @@ const OPERATOR_LINKED: Platform[] = ['tiktok', 'whatnot'];
 const PIN_EFFECTS = new Set(['product.pinned', 'message.posted']);
 const EFFECT_TIMEOUT_MS = 30_000;
 const LATENCY_MS = 20;
+/** The simulators' seeded account a (src/simulators/sim.accounts.ts): only its own credentials work. */
 const CREDENTIALS: Record<Platform, Record<string, string>> = {
-  youtube: { clientId: 'cid', clientSecret: 'csecret', refreshToken: 'refresh-1' },
-  tiktok: { appKey: '6a6e2ekey', appSecret: 'app-secret', refreshToken: 'ROW_refresh', shopCipher: 'ROW_cipher' },
-  whatnot: { accessToken: 'wn_token', webhookSecret: `whsec_${randomBytes(24).toString('base64')}` },
-  bambuser: { apiKey: 'bb-key', webhookHeaderName: 'x-webhook-secret', webhookHeaderValue: 'bb-header-secret' },
-  facebook: { pageId: '1000001', pageAccessToken: 'fb-page-token' },
+  youtube: simTargetCredentials('youtube'),
+  tiktok: simTargetCredentials('tiktok'),
+  whatnot: { ...simTargetCredentials('whatnot'), webhookSecret: `whsec_${randomBytes(24).toString('base64')}` },
+  bambuser: { ...simTargetCredentials('bambuser'), webhookHeaderName: 'x-webhook-secret', webhookHeaderValue: 'bb-header-secret' },
+  facebook: simTargetCredentials('facebook'),
 };
 
 interface Waiter {

@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createRuntime, type Runtime } from '../../src/main/runtime.js';
 import { allSyncQueueNames } from '../../src/queues/queues.js';
+import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import { signatureHeader } from '../../src/sources/signature.js';
 import { BENCH_DATA_ROOT } from './redis-server.js';
 
@@ -80,7 +81,7 @@ export class AdminClient {
       id,
       platform: 'youtube',
       name: 'YouTube (simulator)',
-      credentials: { clientId: 'bench-client', clientSecret: 'bench-secret', refreshToken: 'bench-refresh' },
+      credentials: simTargetCredentials('youtube'),
       baseUrl,
       commissionRateBps: 1000,
     });

@@ -4,8 +4,13 @@
  * 202 the bench received, so propagation times need no polling and no cross-process clocks.
  */
 import { performance } from 'node:perf_hooks';
+import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { PlatformSimulator, SimEffect } from '../../src/simulators/sim.platform.js';
+
+/** The seeded YouTube channel a's OAuth client (the simulator accepts no other credentials). */
+const { clientId, clientSecret, refreshToken } = SIM_ACCOUNTS.youtube[0]!;
+const oauthClient = { client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken };
 
 export type EffectListener = (effect: SimEffect, atMs: number) => void;
 
@@ -57,7 +62,7 @@ export async function startBenchSim(): Promise<BenchSim> {
     const r = await fetch(`${youtubeBase}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'bench', client_secret: 'bench', refresh_token: 'bench' }),
+      body: new URLSearchParams({ grant_type: 'refresh_token', ...oauthClient }),
     });
     if (!r.ok) throw new Error(`token: ${r.status}`);
     return ((await r.json()) as { access_token: string }).access_token;

@@ -11,6 +11,7 @@
 import { Worker, type Job } from 'bullmq';
 import { Agent, request } from 'node:http';
 import { onStop, ready, requireEnv } from './child.js';
+import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 
 const redisUrl = new URL(requireEnv('BARE_REDIS_URL'));
 const queues = requireEnv('BARE_QUEUES').split(',');
@@ -29,7 +30,7 @@ if (mode === 'chat') {
   const tok = await fetch(`${base}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'bare', client_secret: 'bare', refresh_token: 'bare' }),
+    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: SIM_ACCOUNTS.youtube[0]!.clientId, client_secret: SIM_ACCOUNTS.youtube[0]!.clientSecret, refresh_token: SIM_ACCOUNTS.youtube[0]!.refreshToken }),
   });
   if (!tok.ok) throw new Error(`token: ${tok.status}`);
   const token = ((await tok.json()) as { access_token: string }).access_token;

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { applyBps, formatMoney } from '../domain/money.js';
 import { signatureHeader } from '../sources/signature.js';
+import { simTargetCredentials } from '../simulators/sim.accounts.js';
 import { startSimulators } from '../simulators/sim.server.js';
 import { supportedPlatforms } from '../targets/target.registry.js';
 import type { Platform } from '../targets/target.adapter.js';
@@ -22,13 +23,16 @@ import { spawn } from 'node:child_process';
 import { ffmpegPath } from '../lib/ffmpeg-path.js';
 import { freePort } from '../lib/net.js';
 
-/** Credentials each simulator accepts (any non-empty values; these name the real fields). */
+/**
+ * The simulators' seeded account a on each platform (src/simulators/sim.accounts.ts): a simulator
+ * accepts a credential only for its own account, like the platform.
+ */
 const DEMO_CREDENTIALS: Record<Platform, Record<string, string>> = {
-  youtube: { clientId: 'demo-client', clientSecret: 'demo-secret', refreshToken: 'demo-refresh' },
-  tiktok: { appKey: 'demo-app-key', appSecret: 'demo-app-secret', refreshToken: 'demo-refresh', shopCipher: 'demo-cipher' },
-  whatnot: { accessToken: 'demo-token', webhookSecret: 'whsec_' + Buffer.from('demo-whatnot-webhook-secret').toString('base64') },
-  bambuser: { apiKey: 'demo-key', webhookHeaderName: 'x-demo-auth', webhookHeaderValue: 'demo-header-secret' },
-  facebook: { pageId: '1000001', pageAccessToken: 'demo-page-token' },
+  youtube: simTargetCredentials('youtube'),
+  tiktok: simTargetCredentials('tiktok'),
+  whatnot: { ...simTargetCredentials('whatnot'), webhookSecret: 'whsec_' + Buffer.from('demo-whatnot-webhook-secret').toString('base64') },
+  bambuser: { ...simTargetCredentials('bambuser'), webhookHeaderName: 'x-demo-auth', webhookHeaderValue: 'demo-header-secret' },
+  facebook: simTargetCredentials('facebook'),
 };
 const RATE_BPS: Record<Platform, number> = { youtube: 1000, tiktok: 1500, whatnot: 1200, bambuser: 800, facebook: 500 };
 

@@ -4,10 +4,13 @@
  * uses the real paths.
  *
  * Protocol, as the public API reference describes it:
- *  - `Authorization: Token <api key>` (a Bearer header is refused with 401). Any non-empty key works;
- *    a key starting with `revoked` is refused (401). Keys have scopes: by default a simulated key has
- *    all of them; a key containing `scopes=A,B` (e.g. `k1;scopes=READ_SHOWS,WRITE_SHOWS`) has only
- *    those, and an endpoint needing another answers 403 naming the scope.
+ *  - `Authorization: Token <api key>` (a Bearer header is refused with 401). A key belongs to one
+ *    organisation (src/simulators/sim.accounts.ts: the seeded ones, more from `POST
+ *    /_sim/bambuser/accounts {orgId?, scopes?}`: a new organisation, or another key of one); an unknown key → 401. A show belongs to the organisation
+ *    whose key created it (or `POST /_sim/bambuser/shows {title, account?}`, account = org id):
+ *    another organisation's show answers 404 on every route, and its webhooks go to its own
+ *    organisation's subscriptions only. Keys have scopes (all unless the account names fewer); an
+ *    endpoint needing another answers 403 naming the scope.
  *  - 5 requests per 10 s moving window **per API key** (429 with Retry-After). The framework's window
  *    is per platform, so this simulator keeps one window per key instead; `PUT /_sim/bambuser/limits
  *    {requestsPerWindow, windowMs}` changes it.
@@ -27,9 +30,12 @@
  * webhook for every topic whose custom header is `x-webhook-secret: <secret>`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { minorToDecimal } from '../targets/decimal-amount.js';
+import { seededAccounts, type BambuserSimAccount } from './sim.accounts.js';
 import {
   SimPlatform,
+  SimProblem,
   installSimApiHooks,
   randomId,
   type PlatformSimulator,
@@ -53,7 +59,6 @@ export const BAMBUSER_SCOPES = [
 const TOPICS = ['show', 'product', 'user', 'product-highlight', 'broadcast'] as const;
 /** Header carrying the secret of the webhook set with PUT /_sim/bambuser/webhook. */
 export const SIM_WEBHOOK_HEADER = 'x-webhook-secret';
-const ORG_ID = 'simOrg0000000000001';
 const WEBHOOK_RETRIES = 3;
 const WEBHOOK_RETRY_MS = 200;
 
@@ -115,6 +120,8 @@ interface BmbBroadcast {
 }
 interface BmbShow {
   id: string;
+  /** The organisation whose key (or whose operator, by hand) made it. */
+  orgId: string;
   title: string;
   description: string;
   state: ShowState;
@@ -131,6 +138,7 @@ interface BmbShow {
   seq: number;
 }
 interface BmbSubscription {
+  orgId: string;
   id: string;
   name: string;
   url: string;
@@ -215,11 +223,7 @@ function isHttpUrl(v: unknown): v is string {
   }
 }
 
-/** Scopes of a simulated key: all, unless the key spells them out (`…scopes=A,B…`). */
-export function scopesOfKey(key: string): Set<string> {
-  const m = /(?:^|[;.:])scopes=([A-Z_,+]+)/.exec(key);
-  return new Set(m?.[1] ? m[1].split(/[,+]/).filter(Boolean) : BAMBUSER_SCOPES);
-}
+const AccountBody = z.object({ orgId: z.string().min(1).max(100).optional(), scopes: z.array(z.enum(BAMBUSER_SCOPES)).optional() });
 
 function send(reply: FastifyReply, r: SimReply): FastifyReply {
   reply.code(r.status);
@@ -243,13 +247,18 @@ export function createBambuserSimulator(): BambuserSimulator {
   const shows = new Map<string, BmbShow>();
   const subscriptions: BmbSubscription[] = [];
   const events = new Map<string, BmbEvent>();
-  const keyOf = new WeakMap<object, string>();
+  /** The organisations and their keys; the account behind each request. */
+  let accounts: BambuserSimAccount[] = seededAccounts('bambuser');
+  const accountOf = new WeakMap<object, BambuserSimAccount>();
+  const eventOrg = new Map<string, string>();
   let showSeq = 0;
   sim.onReset(() => {
     shows.clear();
     subscriptions.length = 0;
     events.clear();
     showSeq = 0;
+    accounts = seededAccounts('bambuser');
+    eventOrg.clear();
   });
 
   // --- rendering --------------------------------------------------------------------------
@@ -258,7 +267,7 @@ export function createBambuserSimulator(): BambuserSimulator {
     const length = s.startedAt ? Math.round(((s.endedAt ? Date.parse(s.endedAt) : Date.now()) - Date.parse(s.startedAt)) / 1000) : 0;
     return {
       id: s.id,
-      orgId: ORG_ID,
+      orgId: s.orgId,
       title: s.title,
       description: s.description,
       preview: null,
@@ -282,7 +291,7 @@ export function createBambuserSimulator(): BambuserSimulator {
     };
   }
   const renderProduct = (p: BmbProduct): Record<string, unknown> => ({ ...p, thumbnail: null, brand: null });
-  const renderHighlight = (s: BmbShow, h: BmbHighlight): Record<string, unknown> => ({ ...h, showId: s.id, orgId: ORG_ID });
+  const renderHighlight = (s: BmbShow, h: BmbHighlight): Record<string, unknown> => ({ ...h, showId: s.id, orgId: s.orgId });
 
   // --- webhooks ---------------------------------------------------------------------------
 
@@ -305,24 +314,26 @@ export function createBambuserSimulator(): BambuserSimulator {
     }
   }
 
-  function emit(collection: (typeof TOPICS)[number], action: BmbEvent['action'], payload: Record<string, unknown>): void {
+  function emit(show: BmbShow, collection: (typeof TOPICS)[number], action: BmbEvent['action'], payload: Record<string, unknown>): void {
     const event: BmbEvent = { collection, action, payload, eventId: randomId(12), timestamp: new Date().toISOString() };
     events.set(event.eventId, event);
+    eventOrg.set(event.eventId, show.orgId);
     const body = JSON.stringify(event);
     if (sim.webhook) {
       const headers: Record<string, string> = sim.webhook.secret ? { [SIM_WEBHOOK_HEADER]: sim.webhook.secret } : {};
       void deliverTo(sim.webhook.url, headers, body, 0, true);
     }
     for (const sub of subscriptions) {
-      if (sub.topics.includes(collection)) void deliverTo(sub.url, sub.headers, body, 0, false);
+      if (sub.orgId === show.orgId && sub.topics.includes(collection)) void deliverTo(sub.url, sub.headers, body, 0, false);
     }
   }
 
   // --- domain -----------------------------------------------------------------------------
 
-  function newShow(f: { title: string; description?: string | undefined; scheduledStartAt?: string | undefined; published?: boolean | undefined; isTestShow?: boolean | undefined }): BmbShow {
+  function newShow(orgId: string, f: { title: string; description?: string | undefined; scheduledStartAt?: string | undefined; published?: boolean | undefined; isTestShow?: boolean | undefined }): BmbShow {
     const s: BmbShow = {
       id: randomId(15).replace(/[-_]/g, 'x'),
+      orgId,
       title: f.title,
       description: f.description ?? '',
       state: f.scheduledStartAt ? 'scheduled' : 'upcoming',
@@ -340,13 +351,14 @@ export function createBambuserSimulator(): BambuserSimulator {
     };
     shows.set(s.id, s);
     sim.recordEffect({ type: 'show.created', externalId: s.id, title: s.title });
-    emit('show', 'add', renderShow(s));
+    emit(s, 'show', 'add', renderShow(s));
     return s;
   }
 
-  function findShow(id: string): BmbShow {
+  /** With `req`: only a show of the calling key's organisation (another's is as unknown as a missing one). */
+  function findShow(id: string, req?: FastifyRequest): BmbShow {
     const s = shows.get(id);
-    if (!s) throw new BmbError(404, `Show ${id} not found`);
+    if (!s || (req && s.orgId !== accountOf.get(req.raw)?.orgId)) throw new BmbError(404, `Show ${id} not found`);
     return s;
   }
 
@@ -359,8 +371,8 @@ export function createBambuserSimulator(): BambuserSimulator {
     s.startedAt = now;
     s.broadcasts.push({ id: randomId(12), createdAt: now, endedAt: null });
     sim.recordEffect({ type: 'show.started', externalId: s.id, title: s.title });
-    emit('broadcast', 'add', { id: s.broadcasts.at(-1)?.id, showId: s.id, type: 'live', createdAt: now });
-    emit('show', 'update', renderShow(s));
+    emit(s, 'broadcast', 'add', { id: s.broadcasts.at(-1)?.id, showId: s.id, type: 'live', createdAt: now });
+    emit(s, 'show', 'update', renderShow(s));
   }
 
   function stopBroadcast(showId: string): void {
@@ -372,7 +384,7 @@ export function createBambuserSimulator(): BambuserSimulator {
     const b = s.broadcasts.at(-1);
     if (b) b.endedAt = now;
     sim.recordEffect({ type: 'show.ended', externalId: s.id, title: s.title });
-    emit('show', 'update', renderShow(s));
+    emit(s, 'show', 'update', renderShow(s));
   }
 
   function statsOrder(o: SimOrder): Record<string, unknown> {
@@ -388,8 +400,8 @@ export function createBambuserSimulator(): BambuserSimulator {
   }
 
   function requireScope(req: FastifyRequest, scope: (typeof BAMBUSER_SCOPES)[number]): void {
-    const key = keyOf.get(req.raw) ?? '';
-    if (!scopesOfKey(key).has(scope)) throw new BmbError(403, `Missing required scope: ${scope}`);
+    const scopes = accountOf.get(req.raw)?.scopes ?? BAMBUSER_SCOPES;
+    if (!scopes.includes(scope)) throw new BmbError(403, `Missing required scope: ${scope}`);
   }
 
   // --- the plugin -------------------------------------------------------------------------
@@ -421,10 +433,11 @@ export function createBambuserSimulator(): BambuserSimulator {
             return send(reply, errorReply(401, `Unauthorized: ${hint}`));
           }
           const key = m[1];
-          if (key.startsWith('revoked')) return send(reply, errorReply(401, 'Invalid or revoked API key'));
+          const account = accounts.find((a) => a.apiKey === key);
+          if (!account) return send(reply, errorReply(401, 'Invalid or revoked API key'));
           const full = sim.takeKeySlot(key);
           if (full) return send(reply, tooMany(full));
-          keyOf.set(req.raw, key);
+          accountOf.set(req.raw, account);
           return undefined;
         });
         registerShows(api);
@@ -449,7 +462,8 @@ export function createBambuserSimulator(): BambuserSimulator {
         offset = Number(m[1]);
       }
       const state = qp(req, 'state');
-      let all = [...shows.values()].sort((a, b) => b.seq - a.seq);
+      const orgId = accountOf.get(req.raw)?.orgId;
+      let all = [...shows.values()].filter((s) => s.orgId === orgId).sort((a, b) => b.seq - a.seq);
       if (state && state !== 'all') all = all.filter((s) => s.state === state);
       const page = all.slice(offset, offset + limit);
       const more = offset + limit < all.length;
@@ -460,7 +474,7 @@ export function createBambuserSimulator(): BambuserSimulator {
       requireScope(req, 'WRITE_SHOWS');
       const b = bodyOf(req);
       if (typeof b.title !== 'string' || b.title.trim() === '') throw new BmbError(400, 'title is required');
-      const s = newShow({
+      const s = newShow(accountOf.get(req.raw)?.orgId ?? '', {
         title: b.title,
         description: optString(b.description, 'description'),
         scheduledStartAt: b.scheduledStartAt === undefined || b.scheduledStartAt === null ? undefined : isoOrThrow(b.scheduledStartAt, 'scheduledStartAt'),
@@ -472,12 +486,12 @@ export function createBambuserSimulator(): BambuserSimulator {
 
     api.get('/shows/:showId', async (req) => {
       requireScope(req, 'READ_SHOWS');
-      return renderShow(findShow((req.params as { showId: string }).showId));
+      return renderShow(findShow((req.params as { showId: string }).showId, req));
     });
 
     api.patch('/shows/:showId', async (req) => {
       requireScope(req, 'WRITE_SHOWS');
-      const s = findShow((req.params as { showId: string }).showId);
+      const s = findShow((req.params as { showId: string }).showId, req);
       const b = bodyOf(req);
       const before = JSON.stringify([s.title, s.description, s.scheduledStartAt, s.published]);
       if (b.title !== undefined) {
@@ -495,23 +509,23 @@ export function createBambuserSimulator(): BambuserSimulator {
       if (published !== undefined) s.published = published;
       if (JSON.stringify([s.title, s.description, s.scheduledStartAt, s.published]) !== before) {
         sim.recordEffect({ type: 'show.updated', externalId: s.id, title: s.title });
-        emit('show', 'update', renderShow(s));
+        emit(s, 'show', 'update', renderShow(s));
       }
       return renderShow(s);
     });
 
     api.delete('/shows/:showId', async (req, reply) => {
       requireScope(req, 'DELETE_SHOWS');
-      const s = findShow((req.params as { showId: string }).showId);
+      const s = findShow((req.params as { showId: string }).showId, req);
       shows.delete(s.id);
       sim.recordEffect({ type: 'show.cancelled', externalId: s.id, title: s.title });
-      emit('show', 'remove', { id: s.id });
+      emit(s, 'show', 'remove', { id: s.id });
       return reply.code(204).send();
     });
 
     api.get('/shows/:showId/broadcasts', async (req) => {
       requireScope(req, 'READ_BROADCASTS');
-      const s = findShow((req.params as { showId: string }).showId);
+      const s = findShow((req.params as { showId: string }).showId, req);
       return {
         results: s.broadcasts.map((b) => ({
           id: b.id,
@@ -528,12 +542,12 @@ export function createBambuserSimulator(): BambuserSimulator {
   function registerProductsAndHighlights(api: FastifyInstance): void {
     api.get('/shows/:showId/products', async (req) => {
       requireScope(req, 'READ_PRODUCTS');
-      return { results: findShow((req.params as { showId: string }).showId).products.map(renderProduct) };
+      return { results: findShow((req.params as { showId: string }).showId, req).products.map(renderProduct) };
     });
 
     api.post('/shows/:showId/products', async (req, reply) => {
       requireScope(req, 'WRITE_PRODUCTS');
-      const s = findShow((req.params as { showId: string }).showId);
+      const s = findShow((req.params as { showId: string }).showId, req);
       const b = bodyOf(req);
       if (!isHttpUrl(b.publicUrl)) throw new BmbError(400, 'publicUrl is required and must be an http(s) URL');
       // Like most "add" endpoints, adding the same URL twice adds it twice: callers look first.
@@ -544,7 +558,7 @@ export function createBambuserSimulator(): BambuserSimulator {
         title: optString(b.title, 'title') ?? null,
       };
       s.products.push(p);
-      emit('product', 'add', { ...renderProduct(p), showId: s.id });
+      emit(s, 'product', 'add', { ...renderProduct(p), showId: s.id });
       return reply.code(201).send(renderProduct(p));
     });
 
@@ -553,7 +567,7 @@ export function createBambuserSimulator(): BambuserSimulator {
     api.delete('/shows/:showId/products/:productId', async (req, reply) => {
       requireScope(req, 'WRITE_SHOWS');
       const { showId, productId } = req.params as { showId: string; productId: string };
-      const s = findShow(showId);
+      const s = findShow(showId, req);
       const i = s.products.findIndex((p) => p.id === productId);
       const p = s.products[i];
       if (!p) throw new BmbError(404, `Product ${productId} is not part of show ${s.id}`);
@@ -561,19 +575,19 @@ export function createBambuserSimulator(): BambuserSimulator {
       const featured = s.highlights.some((h) => h.products.includes(p.id));
       s.highlights = s.highlights.map((h) => ({ ...h, products: h.products.filter((x) => x !== p.id) })).filter((h) => h.products.length > 0);
       if (featured) sim.recordEffect({ type: 'product.unpinned', externalId: s.id, productId: p.productReference ?? p.id });
-      emit('product', 'remove', { id: p.id, showId: s.id });
+      emit(s, 'product', 'remove', { id: p.id, showId: s.id });
       return reply.code(204).send();
     });
 
     api.get('/shows/:showId/highlights', async (req) => {
       requireScope(req, 'READ_SHOWS');
-      const s = findShow((req.params as { showId: string }).showId);
+      const s = findShow((req.params as { showId: string }).showId, req);
       return { results: s.highlights.map((h) => renderHighlight(s, h)) };
     });
 
     api.post('/shows/:showId/highlights', async (req, reply) => {
       requireScope(req, 'WRITE_SHOWS');
-      const s = findShow((req.params as { showId: string }).showId);
+      const s = findShow((req.params as { showId: string }).showId, req);
       const b = bodyOf(req);
       const startAt = isoOrThrow(b.startAt, 'startAt');
       if (!Array.isArray(b.products) || b.products.length === 0 || !b.products.every((p) => typeof p === 'string')) {
@@ -593,14 +607,14 @@ export function createBambuserSimulator(): BambuserSimulator {
       };
       s.highlights.push(h);
       for (const p of products) sim.recordEffect({ type: 'product.pinned', externalId: s.id, productId: p.productReference ?? p.id, url: p.publicUrl });
-      emit('product-highlight', 'add', renderHighlight(s, h));
+      emit(s, 'product-highlight', 'add', renderHighlight(s, h));
       return reply.code(201).send(renderHighlight(s, h));
     });
 
     api.delete('/shows/:showId/highlights/:highlightId', async (req, reply) => {
       requireScope(req, 'WRITE_SHOWS');
       const { showId, highlightId } = req.params as { showId: string; highlightId: string };
-      const s = findShow(showId);
+      const s = findShow(showId, req);
       const i = s.highlights.findIndex((h) => h.id === highlightId);
       const h = s.highlights[i];
       if (!h) throw new BmbError(404, `Highlight ${highlightId} not found`);
@@ -609,7 +623,7 @@ export function createBambuserSimulator(): BambuserSimulator {
         const p = s.products.find((x) => x.id === id);
         sim.recordEffect({ type: 'product.unpinned', externalId: s.id, productId: p?.productReference ?? id });
       }
-      emit('product-highlight', 'remove', { id: h.id, showId: s.id });
+      emit(s, 'product-highlight', 'remove', { id: h.id, showId: s.id });
       return reply.code(204).send();
     });
   }
@@ -617,7 +631,7 @@ export function createBambuserSimulator(): BambuserSimulator {
   function registerStatsAndWebhooks(api: FastifyInstance): void {
     api.get('/stats/show/:showId/orders', async (req) => {
       requireScope(req, 'READ_STATS');
-      const s = findShow((req.params as { showId: string }).showId);
+      const s = findShow((req.params as { showId: string }).showId, req);
       const orders = [...sim.orders.values()].filter((o) => o.externalId === s.id).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
       return { showId: s.id, orders: orders.map(statsOrder) };
     });
@@ -632,6 +646,7 @@ export function createBambuserSimulator(): BambuserSimulator {
       }
       if (!isRecord(b.headers) || !Object.values(b.headers).every((v) => typeof v === 'string')) throw new BmbError(400, 'headers is required (an object of strings)');
       const sub: BmbSubscription = {
+        orgId: accountOf.get(req.raw)?.orgId ?? '',
         id: randomId(10),
         name: b.name,
         url: b.url,
@@ -645,8 +660,21 @@ export function createBambuserSimulator(): BambuserSimulator {
     api.get('/webhooks/:eventId', async (req) => {
       requireScope(req, 'READ_WEBHOOKS');
       const e = events.get((req.params as { eventId: string }).eventId);
-      if (!e) throw new BmbError(404, 'Webhook event not found');
+      if (!e || eventOrg.get(e.eventId) !== accountOf.get(req.raw)?.orgId) throw new BmbError(404, 'Webhook event not found');
       return e;
+    });
+  }
+
+  /** A new API key (what an admin makes in BamHub), of a new organisation or of `orgId`, with fewer scopes if asked. */
+  async function control(app: FastifyInstance): Promise<void> {
+    app.post('/accounts', async (req, reply) => {
+      const b = AccountBody.safeParse(req.body ?? {});
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', `expected {orgId?, scopes?: [${BAMBUSER_SCOPES.join(', ')}]}`);
+      // With orgId: another key of that organisation.
+      if (b.data.orgId !== undefined && !accounts.some((a) => a.orgId === b.data.orgId)) throw new SimProblem(404, 'Unknown account', `no Bambuser organisation ${b.data.orgId}`);
+      const account: BambuserSimAccount = { orgId: b.data.orgId ?? `simOrg${randomId(9).replace(/[-_]/g, 'x')}`, apiKey: `bmb_sim_${randomId(24)}`, ...(b.data.scopes ? { scopes: b.data.scopes } : {}) };
+      accounts.push(account);
+      return reply.code(201).send({ ...account, credentials: { apiKey: account.apiKey } });
     });
   }
 
@@ -654,7 +682,12 @@ export function createBambuserSimulator(): BambuserSimulator {
     platform: 'bambuser',
     sim,
     plugin,
-    createShowByHand: (title) => newShow({ title, published: true }).id,
+    control,
+    createShowByHand(title: string, account?: string): string {
+      const orgId = account ?? accounts[0]!.orgId;
+      if (!accounts.some((a) => a.orgId === orgId)) throw new SimProblem(404, 'Unknown account', `no Bambuser organisation ${orgId}`);
+      return newShow(orgId, { title, published: true }).id;
+    },
     showExists: (externalId) => shows.has(externalId),
     startBroadcast,
     stopBroadcast,

@@ -36,9 +36,10 @@ export class FbPermissions {
     this.granted.clear();
   }
 
-  debugToken(inputToken: string | undefined): Record<string, unknown> {
+  /** `known`: the token is one the simulator issued (an unknown one is not valid and has no scopes). */
+  debugToken(inputToken: string | undefined, known: boolean): Record<string, unknown> {
     if (!inputToken) throw new GraphError(graphError(400, 100, '(#100) The parameter input_token is required'));
-    const dead = inputToken.startsWith('revoked') || inputToken.startsWith('expired');
+    const dead = !known;
     const scopes = dead ? [] : [...this.of(inputToken)].sort();
     const now = Math.floor(Date.now() / 1000);
     return {

@@ -69,7 +69,7 @@ export interface LiveShoppingDeps {
   permissions: FbPermissions;
   tokenOf(req: FastifyRequest): string;
   /** The live video (throws Graph's unsupported-request error for an unknown id). */
-  liveVideo(id: string, verb: 'get' | 'post' | 'delete'): FbShoppingVideo;
+  liveVideo(id: string, verb: 'get' | 'post' | 'delete', req: FastifyRequest): FbShoppingVideo;
 }
 
 export function registerLiveShopping(api: FastifyInstance, deps: LiveShoppingDeps): void {
@@ -86,7 +86,7 @@ export function registerLiveShopping(api: FastifyInstance, deps: LiveShoppingDep
 
   api.get('/:version/:id/pinnable_products', async (req) => {
     allowed(req);
-    deps.liveVideo((req.params as IdParams).id, 'get');
+    deps.liveVideo((req.params as IdParams).id, 'get', req);
     const p = paramsOf(req);
     const fields = fieldsOf(p, ITEM_FIELDS, ['id', 'retailer_id', 'name'], 'ProductItem');
     const page = pageOfList(catalog.list(), p, 25);
@@ -95,7 +95,7 @@ export function registerLiveShopping(api: FastifyInstance, deps: LiveShoppingDep
 
   api.get('/:version/:id/pinned_product', async (req) => {
     allowed(req);
-    const v = deps.liveVideo((req.params as IdParams).id, 'get');
+    const v = deps.liveVideo((req.params as IdParams).id, 'get', req);
     const fields = fieldsOf(paramsOf(req), ITEM_FIELDS, ['id'], 'ProductItem');
     const item = v.pinnedItem ? catalog.byId(v.pinnedItem) : undefined;
     return { data: item ? [render(item, fields)] : [] };
@@ -103,7 +103,7 @@ export function registerLiveShopping(api: FastifyInstance, deps: LiveShoppingDep
 
   api.post('/:version/:id/pinned_product', async (req) => {
     allowed(req);
-    const v = deps.liveVideo((req.params as IdParams).id, 'post');
+    const v = deps.liveVideo((req.params as IdParams).id, 'post', req);
     const { product_id: productId } = paramsOf(req);
     if (!productId) throw invalidParam('(#100) The parameter product_id is required');
     const item = catalog.byId(productId);
@@ -119,7 +119,7 @@ export function registerLiveShopping(api: FastifyInstance, deps: LiveShoppingDep
 
   api.delete('/:version/:id/pinned_product', async (req) => {
     allowed(req);
-    const v = deps.liveVideo((req.params as IdParams).id, 'delete');
+    const v = deps.liveVideo((req.params as IdParams).id, 'delete', req);
     const item = v.pinnedItem ? catalog.byId(v.pinnedItem) : undefined;
     v.pinnedItem = undefined;
     if (item) sim.recordEffect({ type: 'product.unpinned', externalId: v.id, productId: item.retailer_id });

@@ -6,9 +6,12 @@
  * facebook-access.sim.ts (token permissions, debug_token), facebook-shopping.sim.ts (Live Shopping).
  *
  * Protocol, as the Graph API and Live Video API docs describe it:
- *  - access token in `Authorization: Bearer|OAuth <token>` or the `access_token` parameter; any
- *    non-empty Page token works, one starting with `revoked` or `expired` is refused with code 190
- *    (as is every request hit by the `token_expired` fault: subcode 463, session expired);
+ *  - access token in `Authorization: Bearer|OAuth <token>` or the `access_token` parameter: a Page
+ *    access token works for its own Page only (src/simulators/sim.accounts.ts: the seeded Pages,
+ *    more from `POST /_sim/facebook/accounts {pageId?}`, a new Page or another token of one); an
+ *    unknown token → code 190 (as is every request hit by the `token_expired` fault: subcode 463,
+ *    session expired); another Page's edges and live videos answer Graph's "Object with ID … does
+ *    not exist, cannot be loaded due to missing permissions" (code 100, subcode 33);
  *  - parameters in the query or a form-encoded (or JSON) body; answers in Graph's shapes, errors as
  *    `{"error":{"message","type","code","error_subcode","fbtrace_id"}}`, mostly with HTTP 400;
  *  - `POST /{page-id}/live_videos` with `status` LIVE_NOW | UNPUBLISHED | SCHEDULED_UNPUBLISHED (the
@@ -59,6 +62,7 @@ import {
 } from './facebook-graph.sim.js';
 import { FbPermissions } from './facebook-access.sim.js';
 import { FbCatalog, registerLiveShopping } from './facebook-shopping.sim.js';
+import { seededAccounts, type FacebookSimAccount } from './sim.accounts.js';
 import { servedGraphVersion } from './facebook-versions.sim.js';
 import { SimPlatform, SimProblem, firstUrl, installSimApiHooks, randomId, type PlatformSimulator } from './sim.platform.js';
 import { hasId } from '../lib/id-record.js';
@@ -92,6 +96,7 @@ const LIVE_VIDEO_FIELDS = new Set([
   'live_views',
 ]);
 const COMMENT_FIELDS = new Set(['id', 'message', 'created_time', 'from']);
+const AccountBody = z.object({ pageId: z.string().regex(/^\d{1,20}$/).optional() });
 const PermissionsBody = z.object({ token: z.string().min(1), granted: z.array(z.string().min(1)) });
 const CatalogBody = z.object({ items: z.array(z.object({ retailer_id: z.string().min(1), name: z.string().optional() })) });
 
@@ -135,12 +140,15 @@ export function createFacebookSimulator(): PlatformSimulator {
   const streams = streamsOf(sim);
   const permissions = new FbPermissions();
   const catalog = new FbCatalog();
-  /** Per request: the access token, and the Graph version that answers. */
+  /** The Pages and their tokens; per request: the access token and its Page, and the Graph version that answers. */
+  let pages: FacebookSimAccount[] = seededAccounts('facebook');
   const tokens = new WeakMap<object, string>();
+  const pageOfReq = new WeakMap<object, string>();
   const servedVersions = new WeakMap<object, string>();
   let seq = 0;
   sim.onReset(() => {
     videos.clear();
+    pages = seededAccounts('facebook');
     permissions.clear();
     catalog.clear();
     seq = 0;
@@ -186,10 +194,15 @@ export function createFacebookSimulator(): PlatformSimulator {
     return Object.fromEntries(fields.filter((f) => hasId(all, f)).map((f) => [f, all[f]]));
   }
 
-  function find(id: string, verb: 'get' | 'post' | 'delete'): FbLiveVideo {
+  /** A live video of the calling token's Page; another Page's is refused like one that does not exist. */
+  function find(id: string, verb: 'get' | 'post' | 'delete', req: FastifyRequest): FbLiveVideo {
     const v = videos.get(id);
-    if (!v) throw noSuchObject(id, verb);
+    if (!v || v.pageId !== pageOfReq.get(req.raw)) throw noSuchObject(id, verb);
     return v;
+  }
+  /** Throws unless `pageId` is the calling token's Page. */
+  function ownPage(pageId: string, verb: 'get' | 'post', req: FastifyRequest): void {
+    if (pageId !== pageOfReq.get(req.raw)) throw noSuchObject(pageId, verb);
   }
 
   /** The live video whose underlying video object is `videoId`. */
@@ -328,9 +341,10 @@ export function createFacebookSimulator(): PlatformSimulator {
         const header = req.headers.authorization ?? '';
         const token = /^(?:Bearer|OAuth)\s+(\S+)$/i.exec(header)?.[1] ?? paramsOf(req).access_token;
         if (!token) return send(reply, graphError(400, 104, 'An access token is required to request this resource.'));
-        if (token.startsWith('revoked')) return send(reply, invalidToken());
-        if (token.startsWith('expired')) return send(reply, expiredToken());
+        const page = pages.find((a) => a.pageAccessToken === token);
+        if (!page) return send(reply, invalidToken());
         tokens.set(req.raw, token);
+        pageOfReq.set(req.raw, page.pageId);
         return undefined;
       });
       api.addHook('onSend', async (req, reply, payload) => {
@@ -349,6 +363,15 @@ export function createFacebookSimulator(): PlatformSimulator {
 
   /** Facebook-only control: what each token may do, and the Page's catalog. */
   async function control(app: FastifyInstance): Promise<void> {
+    // A Page access token: of a new Page, or another one of `pageId` (each Page admin's login gives one).
+    app.post('/accounts', async (req, reply) => {
+      const b = AccountBody.safeParse(req.body ?? {});
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {pageId?: string}');
+      if (b.data.pageId !== undefined && !pages.some((a) => a.pageId === b.data.pageId)) throw new SimProblem(404, 'Unknown account', `no Facebook Page ${b.data.pageId}`);
+      const account: FacebookSimAccount = { pageId: b.data.pageId ?? `1048576${numericId().slice(-8).padStart(8, '0')}`, pageAccessToken: `EAAGsim${randomId(24).replace(/[-_]/g, 'x')}` };
+      pages.push(account);
+      return reply.code(201).send({ ...account, credentials: { pageId: account.pageId, pageAccessToken: account.pageAccessToken } });
+    });
     app.put('/permissions', async (req) => {
       const b = PermissionsBody.safeParse(req.body);
       if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {token: string, granted: string[]}');
@@ -365,11 +388,15 @@ export function createFacebookSimulator(): PlatformSimulator {
   function registerRoutes(api: FastifyInstance): void {
     type IdParams = { version: string; id: string };
 
-    api.get('/:version/debug_token', async (req) => permissions.debugToken(paramsOf(req).input_token));
+    api.get('/:version/debug_token', async (req) => {
+      const input = paramsOf(req).input_token;
+      return permissions.debugToken(input, pages.some((a) => a.pageAccessToken === input));
+    });
 
     api.post('/:version/:id/live_videos', async (req) => {
       const { id: pageId } = req.params as IdParams;
       if (!/^\d+$/.test(pageId)) throw noSuchObject(pageId, 'post');
+      ownPage(pageId, 'post', req);
       permissions.require(tokenOf(req), ['pages_manage_posts']);
       const v = createVideo(pageId, paramsOf(req), Date.now());
       return {
@@ -385,6 +412,7 @@ export function createFacebookSimulator(): PlatformSimulator {
       const { id: pageId } = req.params as IdParams;
       const p = paramsOf(req);
       const fields = fieldsOf(p, LIVE_VIDEO_FIELDS, ['id', 'status', 'title', 'description']);
+      ownPage(pageId, 'get', req);
       let list = [...videos.values()].filter((v) => v.pageId === pageId).sort((a, b) => b.seq - a.seq);
       if (p.broadcast_status) {
         let wanted: string[];
@@ -401,12 +429,12 @@ export function createFacebookSimulator(): PlatformSimulator {
 
     api.get('/:version/:id', async (req) => {
       const { id } = req.params as IdParams;
-      return render(find(id, 'get'), fieldsOf(paramsOf(req), LIVE_VIDEO_FIELDS, DEFAULT_FIELDS));
+      return render(find(id, 'get', req), fieldsOf(paramsOf(req), LIVE_VIDEO_FIELDS, DEFAULT_FIELDS));
     });
 
     api.post('/:version/:id', async (req) => {
       const { id } = req.params as IdParams;
-      const v = find(id, 'post');
+      const v = find(id, 'post', req);
       permissions.require(tokenOf(req), ['pages_manage_posts']);
       update(v, paramsOf(req));
       return { id: v.id };
@@ -414,7 +442,7 @@ export function createFacebookSimulator(): PlatformSimulator {
 
     api.delete('/:version/:id', async (req) => {
       const { id } = req.params as IdParams;
-      const v = find(id, 'delete');
+      const v = find(id, 'delete', req);
       permissions.require(tokenOf(req), ['pages_manage_posts']);
       if (v.status === 'LIVE') throw invalidParam('(#100) A live video that is streaming cannot be deleted; end it first', 1363051);
       videos.delete(v.id);
@@ -426,7 +454,7 @@ export function createFacebookSimulator(): PlatformSimulator {
       const { id } = req.params as IdParams;
       // Only the video object takes comments; the LiveVideo's comments edge is read-only.
       const v = byVideoId(id);
-      if (!v) throw noSuchObject(id, 'post');
+      if (!v || v.pageId !== pageOfReq.get(req.raw)) throw noSuchObject(id, 'post');
       permissions.require(tokenOf(req), ['pages_manage_engagement']);
       const { message } = paramsOf(req);
       if (!message || message.trim() === '') throw invalidParam('(#100) The parameter message is required');
@@ -444,7 +472,7 @@ export function createFacebookSimulator(): PlatformSimulator {
     api.get('/:version/:id/comments', async (req) => {
       const { id } = req.params as IdParams;
       const v = videos.get(id) ?? byVideoId(id);
-      if (!v) throw noSuchObject(id, 'get');
+      if (!v || v.pageId !== pageOfReq.get(req.raw)) throw noSuchObject(id, 'get');
       const p = paramsOf(req);
       const fields = fieldsOf(p, COMMENT_FIELDS, ['id', 'message', 'created_time']);
       const ordered = p.order === 'reverse_chronological' ? [...v.comments].reverse() : [...v.comments];
@@ -464,8 +492,9 @@ export function createFacebookSimulator(): PlatformSimulator {
     sim,
     plugin,
     control,
-    createShowByHand(title: string): string {
-      const pageId = '100000000000001';
+    createShowByHand(title: string, account?: string): string {
+      const pageId = account ?? pages[0]!.pageId;
+      if (!pages.some((a) => a.pageId === pageId)) throw new SimProblem(404, 'Unknown account', `no Facebook Page ${pageId}`);
       return createVideo(pageId, { title, status: 'UNPUBLISHED' }, Date.now()).id;
     },
     showExists: (externalId) => videos.has(externalId),

@@ -564,7 +564,8 @@ function sendReply(reply: FastifyReply, r: SimReply): FastifyReply {
  *     `429`/`500`/`token_expired` answer with protocol.faultReply (token_expired also invalidates
  *     every access token); `timeout` lets the request be processed normally and withholds the
  *     response for `hangMs`, then destroys the socket (the client cannot know whether it worked);
- *  4. onSend: the status goes into the request log; a `timeout` response is held and dropped.
+ *  4. onSend: the status goes into the request log; a `timeout` response is held and dropped (the
+ *     reply is hijacked first, so an answer a later hook gave — a 401 — still stops the handler).
  * Logged paths are relative to the plugin's mount (`app.prefix`, e.g. `/youtube`).
  */
 export function installSimApiHooks(app: FastifyInstance, sim: SimPlatform, protocol: SimApiProtocol): void {
@@ -624,6 +625,10 @@ export function installSimApiHooks(app: FastifyInstance, sim: SimPlatform, proto
     if (!state) return payload;
     state.record.status = reply.statusCode;
     if (state.hangMs !== undefined) {
+      // Taken over before the hold: Fastify counts a reply as sent only once it is written, so a
+      // hook's answer (e.g. the 401 of an expired token) still held here would let the hook chain go
+      // on and run the route handler — the refused request would then take effect after all.
+      reply.hijack();
       await sim.hold(state.hangMs, req.raw.socket);
       // never answer: the client sees a timeout / reset after the work was done
       req.raw.socket.destroy();
@@ -647,8 +652,12 @@ export interface PlatformSimulator {
    * permissions, an order's status...), registered by sim.server under prefix `/_sim/{platform}`.
    */
   readonly control?: FastifyPluginAsync;
-  /** POST /_sim/{platform}/shows: create a show the way an operator would in the platform's app. */
-  createShowByHand?(title: string): string;
+  /**
+   * POST /_sim/{platform}/shows: create a show the way an operator would in the platform's app, on
+   * `account` (the channel / shop / seller / organisation / Page id; the first seeded account by
+   * default; an unknown one is a SimProblem 404).
+   */
+  createShowByHand?(title: string, account?: string): string;
   /** POST /_sim/{platform}/orders refuses (404) an externalId for which this returns false. */
   showExists?(externalId: string): boolean;
   /** After an order was stored: the platform's own notification (webhook), if it has one. */

@@ -33,7 +33,7 @@ const OrderBody = z.object({
   createdAt: z.iso.datetime({ offset: true }).optional(),
 });
 const RefundBody = z.object({ amount: MoneySchema });
-const ShowBody = z.object({ title: z.string().min(1).max(500) });
+const ShowBody = z.object({ title: z.string().min(1).max(500), account: z.string().min(1).max(200).optional() });
 const WebhookBody = z.object({ url: z.url({ protocol: /^https?$/ }), secret: z.string().min(1).optional() });
 const FaultsBody = z.object({
   rate: z.number().min(0).max(1),
@@ -167,7 +167,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
     const s = platformOf(req);
     const body = parse(ShowBody, req.body);
     if (!s.createShowByHand) throw new SimProblem(404, 'Not supported', `${s.platform} has no hand-made shows`);
-    const externalId = s.createShowByHand(body.title);
+    const externalId = s.createShowByHand(body.title, body.account);
     // the RTMP address the platform's app shows for it (Facebook: the live video's own stream key)
     const streams = streamsOf(s.sim);
     return reply.code(201).send({ externalId, ingest: streams.ingestOf(externalId) ?? streams.issue(externalId) });

@@ -22,20 +22,29 @@
  * - errors are the envelope `{code, message, request_id, data}`; HTTP statuses vary (some codes come
  *   with 200) so clients must read `code`;
  * - 50 requests/s per app per shop → HTTP 429 code 36009002; injected 500 → 36009003.
- * Simulator conventions (not TikTok's): an app's secret is learned from its first token call (any
- * non-empty credentials are accepted, but a key keeps its secret); a refresh token starting with
- * `revoked` is dead, one starting with `limited` yields a token without the affiliate scopes.
- * TikTok has no API for LIVE rooms: `POST /_sim/tiktok/shows` is the creator going live in the app.
- * The promotion-link API names no room, so its `product.pinned` effect is put on the shop's most
- * recently started room. Webhooks are signed with the app that last authorised; `PUT
+ * Credentials (src/simulators/sim.accounts.ts): apps (app_key → app_secret) and shops are registered
+ * in the simulator, as in Partner Center; the seeded ones, and more from `POST /_sim/tiktok/apps
+ * {appKey, appSecret}` and `POST /_sim/tiktok/accounts {appKey?, limited?}` (a shop authorising an
+ * app: its shop_cipher and refresh token). The token endpoints refuse an unknown app_key, a wrong
+ * app_secret (36004005) and a refresh token not issued to that app (36004004); every signed call is
+ * checked against the registered app_secret; an access token works with its own app_key and its own
+ * shop's shop_cipher only (another cipher: 36009004 "Invalid identifier…"); a shop authorised with
+ * `limited` lacks the affiliate scopes. A room belongs to the shop it was started in, and a shop sees
+ * only its own rooms' orders.
+ * TikTok has no API for LIVE rooms: `POST /_sim/tiktok/shows {title, account?}` is the creator of
+ * shop `account` (a shop id; the first seeded shop by default) going live in the app.
+ * The promotion-link API names no room, so its `product.pinned` effect is put on the calling shop's
+ * most recently started room. Webhooks are signed with the app the room's shop authorised; `PUT
  * /_sim/tiktok/webhook {secret}` may name it as `<app_key>:<app_secret>` (TikTok signs with both).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { applyBps, currencyExponent, type Money } from '../domain/money.js';
-import { SimPlatform, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimRefund, type SimReply } from './sim.platform.js';
+import { SIM_ACCOUNTS, seededAccounts, type TiktokSimShop } from './sim.accounts.js';
+import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimRefund, type SimReply } from './sim.platform.js';
 
 type TiktokExtraLimits = {
   /** Allowed distance between a request's `timestamp` and the simulator's clock. */
@@ -58,6 +67,8 @@ const MSG = {
   tsPast: 'Invalid timestamp. The value of the `timestamp` query parameter must not be earlier than 5 minutes before the current time.',
   tsFuture: 'Invalid timestamp. The value of the `timestamp` query parameter must not exceed the current time by more than 30 seconds.',
   noShopCipher: 'Missing identifier. The `shop_cipher` query parameter is required to identify the target shop.',
+  // Worded like the page's "Invalid identifier. The `shop_id` query parameter is invalid.".
+  badShopCipher: 'Invalid identifier. The `shop_cipher` query parameter is invalid.',
   timeout: 'Request timeout. The request to the endpoint timed out.',
 } as const;
 /** TikTok accepts a timestamp at most this far ahead of its clock. */
@@ -65,7 +76,7 @@ const FUTURE_TOLERANCE_SEC = 30;
 /** TikTok access tokens start with a region prefix (`ROW_…`, `TTP_…`). */
 const TOKEN_SHAPE = /^[A-Z]{3}_/;
 
-export const TIKTOK_SIM_SHOP_ID = '7494049642642441621';
+export const TIKTOK_SIM_SHOP_ID = SIM_ACCOUNTS.tiktok.shops[0]!.shopId;
 const TOKEN_TTL_SEC = 7 * 86_400; // access tokens live about a week
 const REFRESH_TTL_SEC = 365 * 86_400;
 const AUTH_PREFIX = '/api/v2/token/';
@@ -153,6 +164,21 @@ function expectedSign(secret: string, path: string, query: Record<string, string
   return createHmac('sha256', secret).update(secret + path + params + body + secret).digest('hex');
 }
 
+/** Constant-time comparison of two secrets. */
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+const AppBody = z.object({ appKey: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), appSecret: z.string().min(1).max(200) });
+const ShopBody = z.object({ appKey: z.string().min(1).optional(), limited: z.boolean().optional() });
+function parseBody<T>(schema: z.ZodType<T>, value: unknown, shape: string): T {
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) throw new SimProblem(400, 'Invalid request body', `expected ${shape}`);
+  return r.data;
+}
+
 function sameHex(a: string, b: string): boolean {
   const x = Buffer.from(a.toLowerCase(), 'utf8');
   const y = Buffer.from(b.toLowerCase(), 'utf8');
@@ -188,26 +214,39 @@ interface TtRoom {
   id: string;
   title: string;
   startedAt: string;
+  /** The shop whose creator started it. */
+  shopId: string;
 }
 
 class TiktokState {
-  /** app_key → app_secret (learned from the first token call of each app). */
+  /** app_key → app_secret: the apps registered in Partner Center. */
   apps = new Map<string, string>();
-  lastAppKey: string | undefined;
-  /** access token → the app and scopes it was issued for. */
-  tokenInfo = new Map<string, { appKey: string; scopes: string[] }>();
+  /** The shops and the app each authorised. */
+  shops: TiktokSimShop[] = [];
+  /** access token → the app, shop and scopes it was issued for. */
+  tokenInfo = new Map<string, { appKey: string; shop: TiktokSimShop; scopes: string[] }>();
   rooms = new Map<string, TtRoom>();
-  lastRoomId: string | undefined;
+  /** shop id → its most recently started room. */
+  lastRoomOf = new Map<string, string>();
   /** product id → its promotion link (TikTok hands out a stable link per product). */
   links = new Map<string, string>();
 
+  constructor() {
+    this.clear();
+  }
+
   clear(): void {
-    this.apps.clear();
-    this.lastAppKey = undefined;
+    const seeded = seededAccounts('tiktok');
+    this.apps = new Map(seeded.apps.map((a) => [a.appKey, a.appSecret]));
+    this.shops = seeded.shops;
     this.tokenInfo.clear();
     this.rooms.clear();
-    this.lastRoomId = undefined;
+    this.lastRoomOf.clear();
     this.links.clear();
+  }
+
+  shopById(shopId: string): TiktokSimShop | undefined {
+    return this.shops.find((s) => s.shopId === shopId);
   }
 }
 
@@ -224,6 +263,12 @@ export function createTiktokSimulator(): PlatformSimulator {
   sim.onReset(() => state.clear());
   const rawBodies = new WeakMap<IncomingMessage, string>();
   const scopesOf = new WeakMap<IncomingMessage, string[]>();
+  const shopOf = new WeakMap<IncomingMessage, TiktokSimShop>();
+  /** The orders on the calling shop's rooms (a shop sees no other shop's orders). */
+  const ordersOf = (req: FastifyRequest): SimOrder[] => {
+    const shopId = shopOf.get(req.raw)?.shopId;
+    return [...sim.orders.values()].filter((o) => state.rooms.get(o.externalId)?.shopId === shopId);
+  };
 
   function newRoomId(): string {
     // LIVE room ids are 19-digit numbers
@@ -273,12 +318,13 @@ export function createTiktokSimulator(): PlatformSimulator {
     };
   }
 
-  /** Webhooks are signed with the authorised app's key and secret (or the secret set by PUT /webhook). */
-  async function sendWebhook(type: number, data: Record<string, unknown>): Promise<void> {
+  /** Webhooks are signed with the key and secret of the app the order's shop authorised (or the secret set by PUT /webhook). */
+  async function sendWebhook(type: number, order: SimOrder, data: Record<string, unknown>): Promise<void> {
     const dest = sim.webhook;
     if (!dest) return;
-    let appKey = state.lastAppKey ?? 'sim_app_key';
-    let secret = state.lastAppKey ? (state.apps.get(state.lastAppKey) ?? 'sim_app_secret') : 'sim_app_secret';
+    const shop = state.shopById(state.rooms.get(order.externalId)?.shopId ?? '') ?? state.shops[0]!;
+    let appKey = shop.appKey;
+    let secret = state.apps.get(appKey) ?? '';
     if (dest.secret) {
       // `<app_key>:<app_secret>` names both; a bare secret belongs to the app that authorised with it.
       const colon = dest.secret.indexOf(':');
@@ -290,7 +336,7 @@ export function createTiktokSimulator(): PlatformSimulator {
         appKey = [...state.apps.entries()].find(([, s]) => s === dest.secret)?.[0] ?? appKey;
       }
     }
-    const body = JSON.stringify({ type, tts_notification_id: randomBytes(8).readBigUInt64BE(0).toString(), shop_id: TIKTOK_SIM_SHOP_ID, timestamp: Math.floor(Date.now() / 1000), data });
+    const body = JSON.stringify({ type, tts_notification_id: randomBytes(8).readBigUInt64BE(0).toString(), shop_id: shop.shopId, timestamp: Math.floor(Date.now() / 1000), data });
     const signature = createHmac('sha256', secret).update(appKey + body).digest('hex');
     await sim.sendWebhook(body, { authorization: signature });
   }
@@ -327,51 +373,55 @@ export function createTiktokSimulator(): PlatformSimulator {
     app.setNotFoundHandler((req, reply) => send(reply, failure(404, TT_CODE.NOT_FOUND, `API not found: ${req.method} ${pathOf(req, prefix)}`)));
 
     // --- auth host (unsigned) ---------------------------------------------------------------
-    const issue = (appKey: string, refreshToken: string): Record<string, unknown> => {
-      const scopes = refreshToken.startsWith('limited') ? LIMITED_SCOPES : ALL_SCOPES;
+    const issue = (appKey: string, shop: TiktokSimShop): Record<string, unknown> => {
+      const scopes = shop.limited ? LIMITED_SCOPES : ALL_SCOPES;
       const { token, expiresAt } = sim.tokens.issue(sim.limits.tokenTtlSec, 'TTP_');
-      state.tokenInfo.set(token, { appKey, scopes });
+      state.tokenInfo.set(token, { appKey, shop, scopes });
       return {
         access_token: token,
         access_token_expire_in: Math.floor(expiresAt / 1000),
-        refresh_token: refreshToken,
+        refresh_token: shop.refreshToken,
         refresh_token_expire_in: Math.floor(Date.now() / 1000) + REFRESH_TTL_SEC,
-        open_id: `sim_${createHmac('sha256', 'open').update(appKey).digest('hex').slice(0, 20)}`,
-        seller_name: 'Syndicast Sim Shop',
+        open_id: `sim_${createHmac('sha256', 'open').update(shop.shopId).digest('hex').slice(0, 20)}`,
+        seller_name: `Syndicast Sim Shop ${shop.shopId}`,
         seller_base_region: 'US',
         user_type: 0,
         granted_scopes: scopes,
       };
     };
-    const registerApp = (q: Record<string, string>): string => {
+    /** The app the token call names, when app_key is registered and app_secret is its secret. */
+    const checkApp = (q: Record<string, string>): string => {
       const appKey = q.app_key ?? '';
       const secret = q.app_secret ?? '';
       if (!appKey || !secret) throw new TtError(400, TT_CODE.INVALID_PARAM, 'app_key and app_secret are required');
       const known = state.apps.get(appKey);
-      if (known !== undefined && known !== secret) throw new TtError(200, TT_CODE.APP_SECRET_MISMATCH, 'app_secret does not match app_key');
-      state.apps.set(appKey, secret);
-      state.lastAppKey = appKey;
+      if (known === undefined) throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.appKey);
+      if (!sameText(known, secret)) throw new TtError(200, TT_CODE.APP_SECRET_MISMATCH, 'app_secret does not match app_key');
       return appKey;
     };
+    const deadGrant = (): TtError => new TtError(200, TT_CODE.REFRESH_TOKEN_INVALID, 'refresh_token is invalid or expired: the seller must authorise the app again');
 
     app.get(`${AUTH_PREFIX}refresh`, async (req) => {
       const q = queryOf(req);
       if (q.grant_type !== 'refresh_token') throw new TtError(400, TT_CODE.INVALID_PARAM, 'grant_type must be refresh_token');
       const refreshToken = q.refresh_token ?? '';
       if (!refreshToken) throw new TtError(400, TT_CODE.INVALID_PARAM, 'refresh_token is required');
-      const appKey = registerApp(q);
-      if (refreshToken.startsWith('revoked')) {
-        throw new TtError(200, TT_CODE.REFRESH_TOKEN_INVALID, 'refresh_token is invalid or expired: the seller must authorise the app again');
-      }
-      return envelope(0, 'success', issue(appKey, refreshToken));
+      const appKey = checkApp(q);
+      // A refresh token belongs to one shop's authorisation of one app.
+      const shop = state.shops.find((s) => s.appKey === appKey && sameText(s.refreshToken, refreshToken));
+      if (!shop) throw deadGrant();
+      return envelope(0, 'success', issue(appKey, shop));
     });
 
     app.get(`${AUTH_PREFIX}get`, async (req) => {
       const q = queryOf(req);
       if (q.grant_type !== 'authorized_code') throw new TtError(400, TT_CODE.INVALID_PARAM, 'grant_type must be authorized_code');
       if (!q.auth_code) throw new TtError(400, TT_CODE.INVALID_PARAM, 'auth_code is required');
-      const appKey = registerApp(q);
-      return envelope(0, 'success', issue(appKey, `ROW_${randomId(24)}`));
+      const appKey = checkApp(q);
+      // The simulator's authorisation codes: `authcode_<shop id>` for a shop that authorised this app.
+      const shop = state.shops.find((s) => s.appKey === appKey && `authcode_${s.shopId}` === q.auth_code);
+      if (!shop) throw new TtError(200, TT_CODE.REFRESH_TOKEN_INVALID, 'auth_code is invalid or expired');
+      return envelope(0, 'success', issue(appKey, shop));
     });
 
     // --- Open API (signed) --------------------------------------------------------------------
@@ -391,20 +441,19 @@ export function createTiktokSimulator(): PlatformSimulator {
         const unknownToken = (): TtError =>
           token && TOKEN_SHAPE.test(token) ? new TtError(401, TT_CODE.COMMON_REFUSAL, MSG.tokenInvalid) : new TtError(401, TT_CODE.INVALID_HEADER, MSG.headerInvalid);
         const secret = state.apps.get(appKey);
-        if (!secret) {
-          // An app the simulator has not seen authorise yet: its token cannot be one we issued.
-          if (!info) throw unknownToken();
-          throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.appKey);
-        }
+        if (!secret) throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.appKey);
         if (!q.sign) throw new TtError(401, TT_CODE.COMMON_REFUSAL, MSG.noSign);
         const expected = expectedSign(secret, pathOf(req, prefix), q, rawBodies.get(req.raw) ?? '');
         if (!sameHex(q.sign, expected)) throw new TtError(401, TT_CODE.INVALID_SIGN, MSG.badSign);
         if (check === 'unknown' || !info || info.appKey !== appKey) throw unknownToken();
         if (check === 'expired') throw new TtError(401, TT_CODE.EXPIRED_TOKEN, MSG.tokenExpired);
         if (!q.shop_cipher) throw new TtError(400, TT_CODE.MISSING_SHOP_CIPHER, MSG.noShopCipher);
+        // The token was issued to one shop: another shop's cipher (or a made-up one) is refused.
+        if (q.shop_cipher !== info.shop.shopCipher) throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.badShopCipher);
         if (sim.limits.latencyMs > sim.limits.gatewayTimeoutMs) throw new TtError(200, TT_CODE.REQUEST_TIMEOUT, MSG.timeout);
         if (!sim.tryConsumeQuota(1)) throw new TtError(429, TT_CODE.TOO_MANY_REQUESTS, 'Daily API call quota of this app for this shop is used up');
         scopesOf.set(req.raw, info.scopes);
+        shopOf.set(req.raw, info.shop);
       });
 
       const requireScope = (req: FastifyRequest, scope: string): void => {
@@ -422,7 +471,7 @@ export function createTiktokSimulator(): PlatformSimulator {
           link = `https://affiliate.tiktok.com/api/v1/share/${randomId(9).replace(/[-_]/g, 'A')}`;
           state.links.set(productId, link);
         }
-        sim.recordEffect({ type: 'product.pinned', externalId: state.lastRoomId ?? '', productId });
+        sim.recordEffect({ type: 'product.pinned', externalId: state.lastRoomOf.get(shopOf.get(req.raw)?.shopId ?? '') ?? '', productId });
         return envelope(0, 'Success', { product_promotion_link: link });
       });
 
@@ -441,7 +490,7 @@ export function createTiktokSimulator(): PlatformSimulator {
         const from = typeof ge === 'number' ? ge : 0;
         const to = typeof lt === 'number' ? lt : Math.floor(Date.now() / 1000);
         if (to - from > 92 * 86_400 && typeof ge === 'number') throw new TtError(400, TT_CODE.INVALID_PARAM, 'The time range cannot exceed 3 months');
-        const all = [...sim.orders.values()]
+        const all = ordersOf(req)
           .filter((o) => unixS(o.createdAt) >= from && unixS(o.createdAt) < to)
           .sort((a, b) => unixS(a.createdAt) - unixS(b.createdAt) || a.orderId.localeCompare(b.orderId, 'en', { numeric: true }));
         const page = all.slice(offset, offset + pageSize).map(affiliateOrder);
@@ -453,9 +502,29 @@ export function createTiktokSimulator(): PlatformSimulator {
         requireScope(req, SCOPE.orderInfo);
         const ids = (queryOf(req).ids ?? '').split(',').map((s) => s.trim()).filter(Boolean);
         if (ids.length === 0 || ids.length > 50) throw new TtError(400, TT_CODE.INVALID_PARAM, 'ids must list 1 to 50 order ids');
-        const orders = ids.map((id) => sim.orders.get(id)).filter((o): o is SimOrder => o !== undefined).map(orderDetail);
+        const mine = new Map(ordersOf(req).map((o) => [o.orderId, o]));
+        const orders = ids.map((id) => mine.get(id)).filter((o): o is SimOrder => o !== undefined).map(orderDetail);
         return envelope(0, 'Success', { orders });
       });
+    });
+  }
+
+  /** Partner Center: register an app; a shop authorises an app (its cipher and refresh token). */
+  async function control(app: FastifyInstance): Promise<void> {
+    app.post('/apps', async (req, reply) => {
+      const body = parseBody(AppBody, req.body, '{appKey, appSecret}');
+      state.apps.set(body.appKey, body.appSecret);
+      return reply.code(201).send(body);
+    });
+    app.post('/accounts', async (req, reply) => {
+      const body = parseBody(ShopBody, req.body, '{appKey?, limited?}');
+      const appKey = body.appKey ?? SIM_ACCOUNTS.tiktok.apps[0]!.appKey;
+      const appSecret = state.apps.get(appKey);
+      if (appSecret === undefined) throw new SimProblem(404, 'Unknown app', `no TikTok app ${appKey}: POST /_sim/tiktok/apps first`);
+      const shopId = `749${randomBytes(8).readBigUInt64BE(0).toString().padStart(16, '0').slice(0, 16)}`;
+      const shop: TiktokSimShop = { shopId, shopCipher: `ROW_${randomId(16)}`, appKey, refreshToken: `ROW_${randomId(24)}`, ...(body.limited ? { limited: true } : {}) };
+      state.shops.push(shop);
+      return reply.code(201).send({ ...shop, credentials: { appKey, appSecret, refreshToken: shop.refreshToken, shopCipher: shop.shopCipher } });
     });
   }
 
@@ -463,19 +532,22 @@ export function createTiktokSimulator(): PlatformSimulator {
     platform: 'tiktok',
     sim,
     plugin,
-    createShowByHand(title: string): string {
-      const room: TtRoom = { id: newRoomId(), title, startedAt: new Date().toISOString() };
+    control,
+    createShowByHand(title: string, account?: string): string {
+      const shopId = account ?? state.shops[0]!.shopId;
+      if (!state.shopById(shopId)) throw new SimProblem(404, 'Unknown account', `no TikTok shop ${shopId}`);
+      const room: TtRoom = { id: newRoomId(), title, startedAt: new Date().toISOString(), shopId };
       state.rooms.set(room.id, room);
-      state.lastRoomId = room.id;
+      state.lastRoomOf.set(shopId, room.id);
       sim.recordEffect({ type: 'show.created', externalId: room.id, title });
       return room.id;
     },
     showExists: (externalId) => state.rooms.has(externalId),
     async onOrderCreated(order: SimOrder) {
-      await sendWebhook(1, { order_id: order.orderId, order_status: 'AWAITING_SHIPMENT', is_on_hold_order: false, update_time: Math.floor(Date.now() / 1000) });
+      await sendWebhook(1, order, { order_id: order.orderId, order_status: 'AWAITING_SHIPMENT', is_on_hold_order: false, update_time: Math.floor(Date.now() / 1000) });
     },
     async onOrderRefunded(order: SimOrder, refund: SimRefund) {
-      await sendWebhook(12, {
+      await sendWebhook(12, order, {
         order_id: order.orderId,
         return_id: refund.refundId,
         return_status: 'RETURN_OR_REFUND_REQUEST_COMPLETE',

@@ -3,7 +3,11 @@
  * `http://127.0.0.1:{port}/whatnot` stands for `https://api.whatnot.com/seller-api/rest/v2`).
  *
  * What it models, after developers.whatnot.com:
- * - Bearer seller tokens (any non-empty token works; one starting with `revoked` is refused);
+ * - Bearer seller tokens: a token works for its own seller only (src/simulators/sim.accounts.ts: the
+ *   seeded sellers, more from `POST /_sim/whatnot/accounts`); an unknown one → 401. A show belongs
+ *   to the seller who made it (`POST /_sim/whatnot/shows {title, account?}`, account = seller id):
+ *   another seller's show, its orders and lineup answer 404 as if they did not exist; product lineups
+ *   are per seller (a product id is one of the calling seller's listings);
  * - 10 requests/s per seller per app: `RateLimit-Limit: 10, 10;w=1`, `RateLimit-Remaining`,
  *   `RateLimit-Reset` (seconds) on every response, 429 with `Retry-After` and problem+json
  *   `{"type": "rate-limited"}` when the window is full;
@@ -25,12 +29,14 @@
  *   (not in any public source we could read), like the merchandising answer.
  */
 import { createHmac, randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { currencyExponent, type Money } from '../domain/money.js';
-import { SimPlatform, SimProblem, installSimApiHooks, type PlatformSimulator, type SimOrder, type SimReply } from './sim.platform.js';
+import { SIM_ACCOUNTS, seededAccounts, type WhatnotSimAccount } from './sim.accounts.js';
+import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimReply } from './sim.platform.js';
 
-export const WHATNOT_SIM_SELLER_ID = '1234567';
+export const WHATNOT_SIM_SELLER_ID = SIM_ACCOUNTS.whatnot[0]!.sellerId;
 /** Used when PUT /_sim/whatnot/webhook gave no secret (Standard Webhooks always signs). */
 export const WHATNOT_SIM_DEFAULT_WEBHOOK_SECRET = `whsec_${Buffer.from('syndicast-whatnot-simulator-key!').toString('base64')}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -133,10 +139,17 @@ export function createWhatnotSimulator(): PlatformSimulator {
   const merch = new Map<string, WnMerch>();
   /** Statuses set by hand (PUT /_sim/whatnot/orders/{id}/status); otherwise derived from payment/refunds. */
   const orderStatus = new Map<string, OrderStatus>();
+  /** The sellers and their tokens; which seller made each show. */
+  let sellers: WhatnotSimAccount[] = seededAccounts('whatnot');
+  const showSeller = new Map<string, string>();
+  const sellerOf = new WeakMap<IncomingMessage, string>();
+  const merchKey = (seller: string, productId: string): string => `${seller}\u0000${productId}`;
   sim.onReset(() => {
     shows.clear();
     merch.clear();
     orderStatus.clear();
+    sellers = seededAccounts('whatnot');
+    showSeller.clear();
   });
 
   function renderShow(s: WnShow): WnShow {
@@ -184,7 +197,8 @@ export function createWhatnotSimulator(): PlatformSimulator {
     const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
     const id = randomUUID();
     const ts = Math.floor(Date.now() / 1000);
-    const body = JSON.stringify({ type, timestamp: new Date().toISOString(), data, version: 'v2', seller_id: WHATNOT_SIM_SELLER_ID });
+    const showId = (data as { show_id?: string }).show_id ?? '';
+    const body = JSON.stringify({ type, timestamp: new Date().toISOString(), data, version: 'v2', seller_id: showSeller.get(showId) ?? WHATNOT_SIM_SELLER_ID });
     const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
     await sim.sendWebhook(body, { 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${signature}` });
   }
@@ -228,38 +242,43 @@ export function createWhatnotSimulator(): PlatformSimulator {
     app.addHook('preHandler', async (req) => {
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
       if (!m?.[1]) throw new WnError(401, 'unauthorized', 'Unauthorized', 'Missing or malformed Authorization: Bearer <token> header');
-      if (m[1].startsWith('revoked')) throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token was revoked');
+      const seller = sellers.find((a) => a.accessToken === m[1]);
+      if (!seller) throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token is invalid, expired or was revoked');
+      sellerOf.set(req.raw, seller.sellerId);
       // Whatnot has no daily quota; this only bites when a test sets one through PUT /_sim/whatnot/limits.
       if (!sim.tryConsumeQuota(1)) throw new WnError(429, 'quota-exceeded', 'Too many requests', 'The daily request quota set on the simulator is used up');
     });
 
-    const getShow = (id: string): WnShow => {
+    const me = (req: FastifyRequest): string => sellerOf.get(req.raw) ?? '';
+    /** The calling seller's show; another seller's is as unknown as one that does not exist. */
+    const getShow = (req: FastifyRequest, id: string): WnShow => {
       if (!UUID.test(id)) throw invalid('show_id', 'show_id must be a UUID');
       const s = shows.get(id);
-      if (!s) throw notFound(`Show ${id}`);
+      if (!s || showSeller.get(id) !== me(req)) throw notFound(`Show ${id}`);
       return s;
     };
+    const myOrders = (req: FastifyRequest): SimOrder[] => [...sim.orders.values()].filter((o) => showSeller.get(o.externalId) === me(req));
 
     app.get('/shows', async (req) => {
       const status = qp(req, 'status');
       const limit = limitParam(req);
       const offset = decodeCursor(req);
-      const all = [...shows.values()].filter((s) => !status || s.status === status);
+      const all = [...shows.values()].filter((s) => showSeller.get(s.id) === me(req) && (!status || s.status === status));
       const next = offset + limit < all.length ? encodeCursor(offset + limit) : null;
       return { data: all.slice(offset, offset + limit).map(renderShow), next_cursor: next };
     });
 
-    app.get('/shows/:show_id', async (req) => renderShow(getShow((req.params as { show_id: string }).show_id)));
+    app.get('/shows/:show_id', async (req) => renderShow(getShow(req, (req.params as { show_id: string }).show_id)));
 
     app.get('/merchandising/products/:product_id', async (req) => {
       const { product_id: productId } = req.params as { product_id: string };
       if (!PRODUCT_ID.test(productId)) throw invalid('product_id', 'invalid product_id');
-      return renderMerch(productId, merch.get(productId));
+      return renderMerch(productId, merch.get(merchKey(me(req), productId)));
     });
 
     app.get('/merchandising/products/:product_id/shows', async (req) => {
       const { product_id: productId } = req.params as { product_id: string };
-      const ids = [...(merch.get(productId)?.shows ?? [])];
+      const ids = [...(merch.get(merchKey(me(req), productId))?.shows ?? [])];
       return { data: ids.map((id) => shows.get(id)).filter((s): s is WnShow => s !== undefined).map(renderShow), next_cursor: null };
     });
 
@@ -268,7 +287,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
       if (!PRODUCT_ID.test(productId)) throw invalid('product_id', 'invalid product_id');
       if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) throw invalid('body', 'the body must be a JSON object');
       const body = req.body as Record<string, unknown>;
-      const current = merch.get(productId) ?? { transaction_type: 'buy_it_now' as const, reserved_for_live: false, shows: new Set<string>() };
+      const current = merch.get(merchKey(me(req), productId)) ?? { transaction_type: 'buy_it_now' as const, reserved_for_live: false, shows: new Set<string>() };
       const next: WnMerch = { ...current, shows: new Set(current.shows) };
 
       if (body.transaction_type !== undefined && body.transaction_type !== null) {
@@ -291,7 +310,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
         if (!Array.isArray(ids) || ids.some((x) => typeof x !== 'string')) throw invalid('shows.show_ids', 'show_ids must be an array of show IDs');
         if (ids.length > MAX_SHOW_IDS) throw invalid('shows.show_ids', `at most ${MAX_SHOW_IDS} show IDs per call`);
         if (ids.length === 0 && strategy !== 'REPLACE') throw invalid('shows.show_ids', 'show_ids must not be empty');
-        const wanted = (ids as string[]).map((id) => getShow(id));
+        const wanted = (ids as string[]).map((id) => getShow(req, id));
         if (strategy !== 'REMOVE') {
           const closed = wanted.find((w) => w.status === 'ended' || w.status === 'cancelled');
           if (closed) throw new WnError(409, 'show-not-editable', 'Show not editable', `Show ${closed.id} has ${closed.status}; its lineup can no longer change`);
@@ -303,7 +322,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
         removed = [...next.shows].filter((id) => !target.has(id));
         next.shows = target;
       }
-      merch.set(productId, next);
+      merch.set(merchKey(me(req), productId), next);
       for (const id of added) sim.recordEffect({ type: 'product.pinned', externalId: id, productId });
       for (const id of removed) sim.recordEffect({ type: 'product.unpinned', externalId: id, productId });
       return renderMerch(productId, next);
@@ -314,7 +333,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
       const offset = decodeCursor(req);
       const gte = timeParam(req, 'created_at_gte') ?? Number.NEGATIVE_INFINITY;
       const lt = timeParam(req, 'created_at_lt') ?? Number.POSITIVE_INFINITY;
-      const all = [...sim.orders.values()]
+      const all = myOrders(req)
         .filter((o) => Date.parse(o.createdAt) >= gte && Date.parse(o.createdAt) < lt)
         .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || a.orderId.localeCompare(b.orderId, 'en', { numeric: true }));
       const next = offset + limit < all.length ? encodeCursor(offset + limit) : null;
@@ -324,13 +343,19 @@ export function createWhatnotSimulator(): PlatformSimulator {
     app.get('/orders/:order_id', async (req) => {
       const { order_id: orderId } = req.params as { order_id: string };
       const o = sim.orders.get(orderId);
-      if (!o) throw notFound(`Order ${orderId}`);
+      if (!o || showSeller.get(o.externalId) !== me(req)) throw notFound(`Order ${orderId}`);
       return renderOrder(o);
     });
   }
 
   /** What the seller and buyers do in the Whatnot app: run a show, pay (or fail to pay) an order. */
   async function control(app: FastifyInstance): Promise<void> {
+    // A new seller account and its API token (what a seller gets when it connects an app).
+    app.post('/accounts', async (_req, reply) => {
+      const account: WhatnotSimAccount = { sellerId: `sim-seller-${randomId(8)}`, accessToken: `wn_sim_${randomId(32)}` };
+      sellers.push(account);
+      return reply.code(201).send({ ...account, credentials: { accessToken: account.accessToken } });
+    });
     app.put('/shows/:showId/status', async (req) => {
       const s = shows.get((req.params as { showId: string }).showId);
       if (!s) throw new SimProblem(404, 'Show not found');
@@ -361,7 +386,9 @@ export function createWhatnotSimulator(): PlatformSimulator {
     sim,
     plugin,
     control,
-    createShowByHand(title: string): string {
+    createShowByHand(title: string, account?: string): string {
+      const seller = account ?? sellers[0]!.sellerId;
+      if (!sellers.some((a) => a.sellerId === seller)) throw new SimProblem(404, 'Unknown account', `no Whatnot seller ${seller}`);
       const now = new Date().toISOString();
       const s: WnShow = {
         id: randomUUID(),
@@ -374,6 +401,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
         visibility: 'public',
       };
       shows.set(s.id, s);
+      showSeller.set(s.id, seller);
       sim.recordEffect({ type: 'show.created', externalId: s.id, title });
       return s.id;
     },

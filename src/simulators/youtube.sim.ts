@@ -7,11 +7,22 @@
  * (www.googleapis.com/youtube/v3/...), so paths below mirror the real ones. Resource shapes, `part`
  * filtering, pagination, quota costs, lifecycle rules and error bodies follow the public Data API
  * docs; anything unused by a live-shopping mirror (thumbnails upload, cuepoints, polls) is left out.
+ *
+ * Credentials (src/simulators/sim.accounts.ts): the token endpoint refuses an OAuth client it does not
+ * know or a wrong client secret (401 `invalid_client`) and a refresh token not issued to that client
+ * (`invalid_grant`); an access token acts for the channel its refresh token belongs to. Streams and
+ * broadcasts belong to the channel that made them (`POST /_sim/youtube/shows {title, account?}`,
+ * account = channel id): another channel's answer 404 (`liveBroadcastNotFound` /
+ * `liveStreamNotFound`) and are not listed. Live chat stays open to any channel, as on YouTube.
+ * More channels: `POST /_sim/youtube/accounts {clientId?, clientSecret?}`.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { SIM_ACCOUNTS, seededAccounts, type YoutubeSimAccount } from './sim.accounts.js';
 import {
   SimPlatform,
+  SimProblem,
   firstUrl,
   installSimApiHooks,
   randomId,
@@ -23,6 +34,8 @@ import { streamsOf } from './rtmp-sink.js';
 // ---------------------------------------------------------------------------------------------
 // Constants
 // ---------------------------------------------------------------------------------------------
+
+const AccountBody = z.object({ clientId: z.string().min(1).max(200).optional(), clientSecret: z.string().min(1).max(200).optional() });
 
 type YoutubeExtraLimits = {
   /**
@@ -37,7 +50,7 @@ type YoutubeExtraLimits = {
   transitionMs: number;
 };
 
-const CHANNEL_ID = 'UCsimSyndicastChannel0001';
+const CHANNEL_ID = SIM_ACCOUNTS.youtube[0]!.channelId;
 const OAUTH_SCOPE = 'https://www.googleapis.com/auth/youtube';
 /** The documented costs: writes 50, liveChatMessages.insert 20, liveChatMessages.list 5, lists 1. */
 const QUOTA_COST = { write: 50, list: 1, chatInsert: 20, chatList: 5 } as const;
@@ -133,6 +146,8 @@ type StreamStatus = 'created' | 'ready' | 'active' | 'inactive' | 'error';
 
 interface YtStream {
   id: string;
+  /** The channel whose token created it. */
+  channelId: string;
   publishedAt: string;
   title: string;
   description: string;
@@ -148,6 +163,8 @@ interface YtStream {
 
 interface YtBroadcast {
   id: string;
+  /** The channel whose token (or operator, by hand) created it. */
+  channelId: string;
   liveChatId: string;
   publishedAt: string;
   title: string;
@@ -328,7 +345,7 @@ function withEtag(kind: string, id: string, parts: Record<string, unknown>): Rec
 function renderStream(s: YtStream, parts: Set<string>, ingestUrl: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (parts.has('snippet')) {
-    out.snippet = { publishedAt: s.publishedAt, channelId: CHANNEL_ID, title: s.title, description: s.description, isDefaultStream: false };
+    out.snippet = { publishedAt: s.publishedAt, channelId: s.channelId, title: s.title, description: s.description, isDefaultStream: false };
   }
   if (parts.has('cdn')) {
     out.cdn = {
@@ -369,7 +386,7 @@ function renderBroadcast(b: YtBroadcast, parts: Set<string>): Record<string, unk
   if (parts.has('snippet')) {
     out.snippet = {
       publishedAt: b.publishedAt,
-      channelId: CHANNEL_ID,
+      channelId: b.channelId,
       title: b.title,
       description: b.description,
       thumbnails: {
@@ -554,7 +571,21 @@ export function createYoutubeSimulator(): PlatformSimulator {
     quotaTimeZone: 'America/Los_Angeles',
   });
   const state = new YoutubeState();
-  sim.onReset(() => state.clear());
+  /** The OAuth clients' channels and refresh tokens; the channel each access token was issued for. */
+  let accounts: YoutubeSimAccount[] = seededAccounts('youtube');
+  const tokenChannel = new Map<string, string>();
+  const channelOfReq = new WeakMap<object, string>();
+  /** The channel the request's access token acts for; a request without one never reaches a handler. */
+  const me = (req: FastifyRequest): string => {
+    const channel = channelOfReq.get(req.raw);
+    if (channel === undefined) throw new YtError(401, 'authError', 'Request had invalid authentication credentials.', 'global');
+    return channel;
+  };
+  sim.onReset(() => {
+    state.clear();
+    accounts = seededAccounts('youtube');
+    tokenChannel.clear();
+  });
   // The RTMP sink: a stream is active while its key receives data, inactive once the data stops.
   const streams = streamsOf(sim);
   streams.onReceiving((key, receiving) => {
@@ -567,10 +598,11 @@ export function createYoutubeSimulator(): PlatformSimulator {
 
   // --- domain operations shared by routes and /_sim ---------------------------------------
 
-  function newBroadcast(f: Required<Pick<BroadcastFields, 'title' | 'description' | 'scheduledStartTime' | 'privacyStatus'>> & BroadcastFields): YtBroadcast {
+  function newBroadcast(channelId: string, f: Required<Pick<BroadcastFields, 'title' | 'description' | 'scheduledStartTime' | 'privacyStatus'>> & BroadcastFields): YtBroadcast {
     const id = randomId(8).slice(0, 11);
     const b: YtBroadcast = {
       id,
+      channelId,
       liveChatId: Buffer.from(`\n\r\n\u000b${id}`).toString('base64url'),
       publishedAt: new Date().toISOString(),
       title: f.title,
@@ -627,9 +659,10 @@ export function createYoutubeSimulator(): PlatformSimulator {
     }
   }
 
-  function findBroadcast(id: string): YtBroadcast {
+  /** The caller's broadcast: another channel's is as unknown as one that does not exist. */
+  function findBroadcast(id: string, req: FastifyRequest): YtBroadcast {
     const b = state.broadcasts.get(id);
-    if (!b) throw new YtError(404, 'liveBroadcastNotFound', 'Broadcast not found', 'youtube.liveBroadcast', { location: 'id', locationType: 'parameter' });
+    if (!b || b.channelId !== me(req)) throw new YtError(404, 'liveBroadcastNotFound', 'Broadcast not found', 'youtube.liveBroadcast', { location: 'id', locationType: 'parameter' });
     return b;
   }
 
@@ -711,9 +744,15 @@ export function createYoutubeSimulator(): PlatformSimulator {
       if (!p('client_id')) return oauthError(400, 'invalid_request', 'Could not determine client ID from request.');
       if (!p('client_secret')) return oauthError(400, 'invalid_request', 'client_secret is missing.');
       if (!p('refresh_token')) return oauthError(400, 'invalid_request', 'Missing required parameter: refresh_token');
-      if (p('refresh_token').startsWith('revoked')) return oauthError(400, 'invalid_grant', 'Token has been expired or revoked.');
+      // The OAuth client must be registered with this secret; the refresh token must be one it was given.
+      const client = accounts.filter((a) => a.clientId === p('client_id'));
+      if (client.length === 0) return oauthError(401, 'invalid_client', 'The OAuth client was not found.');
+      if (!client.some((a) => a.clientSecret === p('client_secret'))) return oauthError(401, 'invalid_client', 'Unauthorized');
+      const account = client.find((a) => a.refreshToken === p('refresh_token'));
+      if (!account) return oauthError(400, 'invalid_grant', 'Token has been expired or revoked.');
       const ttl = sim.limits.tokenTtlSec;
       const { token } = sim.tokens.issue(ttl, 'ya29.');
+      tokenChannel.set(token, account.channelId);
       return { access_token: token, expires_in: ttl, scope: OAUTH_SCOPE, token_type: 'Bearer' };
     });
 
@@ -724,7 +763,9 @@ export function createYoutubeSimulator(): PlatformSimulator {
           const header = req.headers.authorization ?? '';
           const m = /^Bearer\s+(\S+)$/i.exec(header);
           const token = m?.[1] ?? qp(req, 'access_token');
-          if (sim.tokens.check(token) !== 'valid') return send(reply, invalidCredentialsReply());
+          const channel = tokenChannel.get(token ?? '');
+          if (sim.tokens.check(token) !== 'valid' || channel === undefined) return send(reply, invalidCredentialsReply());
+          channelOfReq.set(req.raw, channel);
           return undefined;
         });
         registerStreams(api);
@@ -759,7 +800,8 @@ export function createYoutubeSimulator(): PlatformSimulator {
       const resolution = need(cdn.resolution, RESOLUTIONS, 'resolution');
       const key = () => randomId(6).replace(/[-_]/g, 'x').slice(0, 4).toLowerCase();
       const s: YtStream = {
-        id: `${CHANNEL_ID.slice(2)}${Date.now()}${randomId(3)}`.replace(/[-_]/g, 'x'),
+        id: `${me(req).slice(2)}${Date.now()}${randomId(3)}`.replace(/[-_]/g, 'x'),
+        channelId: me(req),
         publishedAt: new Date().toISOString(),
         title,
         description,
@@ -783,7 +825,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
       const filter = oneFilter(req, ['id', 'mine']);
       const per = maxResults(req, 5, 0, 50);
       const offset = decodePageToken(req);
-      let all = [...state.streams.values()];
+      let all = [...state.streams.values()].filter((s) => s.channelId === me(req));
       if (filter === 'id') {
         const ids = idList(qp(req, 'id') ?? '');
         all = all.filter((s) => ids.has(s.id));
@@ -797,7 +839,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
       charge(QUOTA_COST.write);
       const id = requiredParam(req, 'id', 'idRequired', D);
       const s = state.streams.get(id);
-      if (!s) throw new YtError(404, 'liveStreamNotFound', 'Stream not found', D, { location: 'id', locationType: 'parameter' });
+      if (!s || s.channelId !== me(req)) throw new YtError(404, 'liveStreamNotFound', 'Stream not found', D, { location: 'id', locationType: 'parameter' });
       const inUse = [...state.broadcasts.values()].some(
         (b) => b.boundStreamId === id && ['testStarting', 'testing', 'liveStarting', 'live'].includes(b.lifeCycleStatus),
       );
@@ -817,7 +859,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
       // snippet and status are mandatory for an insert: naming them in `part` is how they are sent
       if (f.title === undefined || f.scheduledStartTime === undefined) throw new YtError(400, 'titleRequired', 'The title is required.', D);
       if (f.privacyStatus === undefined) throw new YtError(400, 'privacyStatusRequired', 'The privacy status is required.', D);
-      const b = newBroadcast({ ...f, title: f.title, description: f.description ?? '', scheduledStartTime: f.scheduledStartTime, privacyStatus: f.privacyStatus });
+      const b = newBroadcast(me(req), { ...f, title: f.title, description: f.description ?? '', scheduledStartTime: f.scheduledStartTime, privacyStatus: f.privacyStatus });
       return renderBroadcast(b, parts);
     });
 
@@ -827,7 +869,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
       const body = resourceBody(req);
       const id = optString(body.id);
       if (!id) throw new YtError(400, 'idRequired', 'The id of the broadcast is required.', D, { location: 'id', locationType: 'body' });
-      const b = findBroadcast(id);
+      const b = findBroadcast(id, req);
       const f = readBroadcastFields(body, parts);
       const before = JSON.stringify([b.title, b.description, b.scheduledStartTime, b.scheduledEndTime, b.privacyStatus]);
       if (f.title !== undefined) b.title = f.title;
@@ -849,7 +891,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
       const filter = oneFilter(req, ['id', 'mine', 'broadcastStatus']);
       const per = maxResults(req, 5, 0, 50);
       const offset = decodePageToken(req);
-      let all = [...state.broadcasts.values()];
+      let all = [...state.broadcasts.values()].filter((b) => b.channelId === me(req));
       if (filter === 'id') {
         const ids = idList(qp(req, 'id') ?? '');
         all = all.filter((b) => ids.has(b.id));
@@ -878,7 +920,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
 
     api.delete('/liveBroadcasts', async (req, reply) => {
       charge(QUOTA_COST.write);
-      const b = findBroadcast(requiredParam(req, 'id', 'idRequired', D));
+      const b = findBroadcast(requiredParam(req, 'id', 'idRequired', D), req);
       if (['testStarting', 'testing', 'liveStarting', 'live'].includes(b.lifeCycleStatus)) {
         throw new YtError(403, 'liveBroadcastDeletionNotAllowed', 'The current status of the live broadcast does not allow it to be deleted.', D);
       }
@@ -892,9 +934,10 @@ export function createYoutubeSimulator(): PlatformSimulator {
     api.post('/liveBroadcasts/bind', async (req) => {
       charge(QUOTA_COST.write);
       const parts = parseParts(req, BROADCAST_PARTS);
-      const b = findBroadcast(requiredParam(req, 'id', 'idRequired', D));
+      const b = findBroadcast(requiredParam(req, 'id', 'idRequired', D), req);
       const streamId = qp(req, 'streamId');
-      const s = streamId ? state.streams.get(streamId) : undefined;
+      const found = streamId ? state.streams.get(streamId) : undefined;
+      const s = found?.channelId === me(req) ? found : undefined;
       if (streamId && !s) throw new YtError(404, 'liveStreamNotFound', 'Stream not found', D, { location: 'streamId', locationType: 'parameter' });
       if (b.lifeCycleStatus !== 'created' && b.lifeCycleStatus !== 'ready') {
         throw new YtError(403, 'liveBroadcastBindingNotAllowed', 'The current status of the live broadcast does not allow it to be bound to a stream.', D);
@@ -920,7 +963,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
     api.post('/liveBroadcasts/transition', async (req) => {
       charge(QUOTA_COST.write);
       const target = requiredParam(req, 'broadcastStatus', 'broadcastStatusRequired', D);
-      const b = findBroadcast(requiredParam(req, 'id', 'idRequired', D));
+      const b = findBroadcast(requiredParam(req, 'id', 'idRequired', D), req);
       const parts = parseParts(req, BROADCAST_PARTS);
       const t = enumValue(target, ['testing', 'live', 'complete'] as const);
       if (!t) throw new YtError(400, 'invalidValue', `Invalid value '${target}' for broadcastStatus.`, 'youtube.parameter', { location: 'broadcastStatus', locationType: 'parameter' });
@@ -983,12 +1026,32 @@ export function createYoutubeSimulator(): PlatformSimulator {
     });
   }
 
+  /** A new channel and the OAuth credentials that act for it (the seeded OAuth client's, or `clientId`/`clientSecret`'s). */
+  async function control(app: FastifyInstance): Promise<void> {
+    app.post('/accounts', async (req, reply) => {
+      const b = AccountBody.safeParse(req.body ?? {});
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {clientId?, clientSecret?}');
+      const seeded = accounts[0]!;
+      const account: YoutubeSimAccount = {
+        channelId: `UC${randomId(16).replace(/[-_]/g, 'x').slice(0, 22)}`,
+        clientId: b.data.clientId ?? seeded.clientId,
+        clientSecret: b.data.clientSecret ?? seeded.clientSecret,
+        refreshToken: `1//${randomId(32)}`,
+      };
+      accounts.push(account);
+      return reply.code(201).send({ ...account, credentials: { clientId: account.clientId, clientSecret: account.clientSecret, refreshToken: account.refreshToken } });
+    });
+  }
+
   return {
     platform: 'youtube',
     sim,
     plugin,
-    createShowByHand(title: string): string {
-      const b = newBroadcast({ title, description: '', scheduledStartTime: new Date().toISOString(), privacyStatus: 'unlisted' });
+    control,
+    createShowByHand(title: string, account?: string): string {
+      const channelId = account ?? accounts[0]!.channelId;
+      if (!accounts.some((a) => a.channelId === channelId)) throw new SimProblem(404, 'Unknown account', `no YouTube channel ${channelId}`);
+      const b = newBroadcast(channelId, { title, description: '', scheduledStartTime: new Date().toISOString(), privacyStatus: 'unlisted' });
       return b.id;
     },
     showExists: (externalId) => state.broadcasts.has(externalId),

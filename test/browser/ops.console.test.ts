@@ -12,6 +12,7 @@ import pw from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 import { jest } from '@jest/globals';
 
@@ -89,7 +90,7 @@ beforeAll(async () => {
     ['other', 'other-yt', 'Other YouTube'],
   ] as const) {
     const r = await svc.api(`/v1/partners/${partnerId}/targets`, {
-      json: { id, platform: 'youtube', name, credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+      json: { id, platform: 'youtube', name, credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
     });
     expect(r.status).toBe(201);
   }

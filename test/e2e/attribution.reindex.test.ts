@@ -12,6 +12,7 @@ import { applyBps } from '../../src/domain/money.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import type { LedgerEntry } from '../../src/domain/order.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 const WEBHOOK_SECRET = 'whsec_' + Buffer.from('reindex-test-whatnot-secret').toString('base64');
 let svc: TestService;
@@ -39,7 +40,7 @@ interface Report {
 test('orders stored unattributed because the index write was lost are attributed when a later sync re-asserts it', async () => {
   const secret = await createPartner(svc, 'ri');
   const t = await svc.api('/v1/partners/ri/targets', {
-    json: { id: 'wn', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: 'wn_token', webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000 },
+    json: { id: 'wn', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000 },
   });
   expect(t.status).toBe(201);
   const show = sampleShow('r1');
@@ -105,7 +106,7 @@ test('orders stored unattributed because the index write was lost are attributed
 test('an order that arrives while the entry is missing and is delivered again after it is back is attributed on that delivery', async () => {
   const secret = await createPartner(svc, 'ri2');
   const t = await svc.api('/v1/partners/ri2/targets', {
-    json: { id: 'wn2', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: 'wn_token2', webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 500 },
+    json: { id: 'wn2', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 500 },
   });
   expect(t.status).toBe(201);
   await sendEvent(svc, 'ri2', secret, showEvent('show.scheduled', sampleShow('r2'), '2026-11-24T17:00:00Z'));
@@ -123,7 +124,7 @@ test('an order that arrives while the entry is missing and is delivered again af
 test('property: re-attribution keeps accrued − reversed = round-half-up(net × rate) through later refunds, and runs once', async () => {
   await createPartner(svc, 'rp');
   const t = await svc.api('/v1/partners/rp/targets', {
-    json: { id: 'wnp', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: 'wn_token3' }, baseUrl: sim.base('whatnot'), commissionRateBps: 1 },
+    json: { id: 'wnp', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, baseUrl: sim.base('whatnot'), commissionRateBps: 1 },
   });
   expect(t.status).toBe(201);
   let n = 0;

@@ -5,6 +5,7 @@
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -28,7 +29,7 @@ beforeAll(async () => {
   svc = await startService({ workers: true });
   secret = await createPartner(svc, 'tsl');
   const r = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt1', platform: 'youtube', name: 'YT', credentials: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+    json: { id: 'yt1', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
   });
   expect(r.status).toBe(201);
 });

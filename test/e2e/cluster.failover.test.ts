@@ -9,6 +9,7 @@
 import { startCluster, testTopology, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 const onCluster = testTopology() === 'cluster' ? describe : describe.skip;
 
@@ -25,7 +26,7 @@ onCluster('Redis Cluster failover', () => {
     svc = await startService({ redis: cluster });
     secret = await createPartner(svc, 'fo');
     const r = await svc.api('/v1/partners/fo/targets', {
-      json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+      json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
     });
     expect(r.status).toBe(201);
   });

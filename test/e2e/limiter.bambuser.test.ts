@@ -16,8 +16,9 @@ import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { limiterId } from '../../src/targets/target.registry.js';
 import { Keys } from '../../src/store/keys.js';
 import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
-const API_KEY = 'bmb_live_limiter_test';
+const API_KEY = CREDENTIALS.bambuser.apiKey!;
 const SHOWS = 7;
 const PINNED = 1;
 const WINDOW_MS = 10_000;

@@ -6,6 +6,7 @@
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -32,7 +33,7 @@ beforeAll(async () => {
   svc = await startService({ workers: true });
   secret = await createPartner(svc, 'lk');
   const r = await svc.api('/v1/partners/lk/targets', {
-    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
 });
@@ -67,7 +68,7 @@ test('after product.updated the tracked link redirects to the new URL at once; a
 
 test('every linkUrl the show view lists works, also for pins that have not reached the platform', async () => {
   const r = await svc.api('/v1/partners/lk/targets', {
-    json: { id: 'yt-slow', platform: 'youtube', name: 'YT delayed', credentials: { clientId: 'c2', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500, pinDelayMs: 120_000 },
+    json: { id: 'yt-slow', platform: 'youtube', name: 'YT delayed', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500, pinDelayMs: 120_000 },
   });
   expect(r.status).toBe(201);
   const show = sampleShow('c2', { state: 'live' });

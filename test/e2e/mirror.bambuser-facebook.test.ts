@@ -7,6 +7,7 @@
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 const PARTNER = 'bfp';
 
@@ -40,8 +41,8 @@ beforeAll(async () => {
   svc = await startService({ workers: true, env: { FACEBOOK_GRAPH_VERSION: 'v26.0' } });
   secret = await createPartner(svc, PARTNER);
   for (const t of [
-    { id: 'bmb', platform: 'bambuser', name: 'Bambuser', credentials: { apiKey: 'bmb_e2e_key' }, baseUrl: sim.base('bambuser') },
-    { id: 'fb', platform: 'facebook', name: 'Facebook Page', credentials: { pageId: '104857600000042', pageAccessToken: 'EAAG-e2e' }, baseUrl: sim.base('facebook') },
+    { id: 'bmb', platform: 'bambuser', name: 'Bambuser', credentials: { apiKey: CREDENTIALS.bambuser.apiKey! }, baseUrl: sim.base('bambuser') },
+    { id: 'fb', platform: 'facebook', name: 'Facebook Page', credentials: CREDENTIALS.facebook, baseUrl: sim.base('facebook') },
   ]) {
     const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { ...t, commissionRateBps: 1000 } });
     expect(r.status).toBe(201);
@@ -59,7 +60,7 @@ test('scheduled → live → pinned → ended on Bambuser and Facebook Live', as
 
   const fbReady = await mirrorWhere('bf1', 'fb', (m) => m.state === 'ready');
   expect(fbReady.ingest).toEqual({ url: `${sim.rtmpUrl}/facebook/`, streamKey: expect.stringMatching(/^FB-/) });
-  expect(fbReady.url).toMatch(/^https:\/\/www\.facebook\.com\/104857600000042\/videos\//);
+  expect(fbReady.url).toMatch(new RegExp(`^https://www\\.facebook\\.com/${CREDENTIALS.facebook.pageId!}/videos/`));
   const bmbReady = await mirrorWhere('bf1', 'bmb', (m) => m.state === 'ready');
   expect(bmbReady.ingest).toBeUndefined();
 
@@ -85,13 +86,14 @@ test('scheduled → live → pinned → ended on Bambuser and Facebook Live', as
 test('Facebook Live Shopping: a target whose token may pin products gets a product pin, and the worker unpins it', async () => {
   const partner = 'bfls';
   const sec = await createPartner(svc, partner);
-  const token = 'EAAG-e2e-shop';
+  // A Page of its own, with a token whose admin granted live_shopping_manage_video.
+  const { pageId, pageAccessToken: token } = (await sim.control('POST', '/_sim/facebook/accounts', {})) as { pageId: string; pageAccessToken: string };
   await sim.control('PUT', '/_sim/facebook/permissions', {
     token,
     granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', 'live_shopping_manage_video'],
   });
   await sim.control('PUT', '/_sim/facebook/catalog', { items: [{ retailer_id: 'p1', name: 'Lip Oil' }] });
-  const t = { id: 'fbls', platform: 'facebook', name: 'Facebook Page (Live Shopping)', credentials: { pageId: '104857600000043', pageAccessToken: token }, baseUrl: sim.base('facebook') };
+  const t = { id: 'fbls', platform: 'facebook', name: 'Facebook Page (Live Shopping)', credentials: { pageId, pageAccessToken: token }, baseUrl: sim.base('facebook') };
   expect((await svc.api(`/v1/partners/${partner}/targets`, { json: { ...t, commissionRateBps: 1000 } })).status).toBe(201);
 
   const show = sampleShow('ls1', { scheduledAt: new Date(Date.now() + 3 * 3600_000).toISOString() });

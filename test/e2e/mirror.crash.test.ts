@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 const SHOWS = 20;
 let svc: TestService;
@@ -43,7 +44,7 @@ function workerEnv(): Record<string, string> {
 test('SIGKILL mid-sync, restart: every show converges, each broadcast and pin exactly once', async () => {
   const secret = await createPartner(svc, 'tsl');
   const r = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
   const ids = Array.from({ length: SHOWS }, (_, i) => `show${i}`);

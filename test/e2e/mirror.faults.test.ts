@@ -5,6 +5,7 @@
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 const SHOWS = 50;
 let svc: TestService;
@@ -24,7 +25,7 @@ afterAll(async () => {
 test('20 % faults of every kind: 50 shows converge with each effect exactly once', async () => {
   const secret = await createPartner(svc, 'tsl');
   const r = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
   await sim.control('PUT', '/_sim/youtube/faults', { rate: 0.2, kinds: ['429', '500', 'timeout', 'token_expired'], hangMs: 1500, seed: 42 });

@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import { startSim, type SimEffectView, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 const PARTNER = 'olp';
-const TIKTOK_CREDENTIALS = { appKey: '6a6e2ekey', appSecret: 'e2e-app-secret', refreshToken: 'ROW_e2e_refresh', shopCipher: 'ROW_e2e_cipher' };
+const TIKTOK_CREDENTIALS = CREDENTIALS.tiktok as { appKey: string; appSecret: string; refreshToken: string; shopCipher: string };
 const WHATNOT_WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 
 let svc: TestService;
@@ -67,7 +68,7 @@ beforeAll(async () => {
       id: 'wn1',
       platform: 'whatnot',
       name: 'Whatnot',
-      credentials: { accessToken: 'wn_access_tk_test_e2e', webhookSecret: WHATNOT_WEBHOOK_SECRET },
+      credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: WHATNOT_WEBHOOK_SECRET },
       baseUrl: sim.base('whatnot'),
       commissionRateBps: 800,
     },

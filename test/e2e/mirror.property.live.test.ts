@@ -12,6 +12,7 @@ import { linkOperatorShows } from '../helpers/platforms.js';
 import { createPartner, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 const P = 'live';
 let svc: TestService;
@@ -26,8 +27,8 @@ beforeAll(async () => {
   secret = await createPartner(svc, P);
   // Target id = platform name (what linkOperatorShows expects).
   for (const [id, credentials] of [
-    ['youtube', { clientId: 'c', clientSecret: 's', refreshToken: 'r' }],
-    ['whatnot', { accessToken: 'wn-token' }],
+    ['youtube', CREDENTIALS.youtube],
+    ['whatnot', { accessToken: CREDENTIALS.whatnot.accessToken! }],
   ] as const) {
     const r = await svc.api(`/v1/partners/${P}/targets`, {
       json: { id, platform: id, name: id, credentials, baseUrl: sim.base(id), commissionRateBps: 500, rateLimit: { requests: 10_000, windowMs: 1000 } },

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { runsFor } from '../helpers/redis-cluster.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -92,7 +93,7 @@ beforeAll(async () => {
   svc = await startService();
   secret = await createPartner(svc, 'tsl');
   const r = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
 });

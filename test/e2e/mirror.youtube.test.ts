@@ -6,6 +6,7 @@
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { settled, syncQueues } from '../helpers/settle.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -37,7 +38,7 @@ beforeAll(async () => {
   svc = await startService({ workers: true });
   secret = await createPartner(svc, 'tsl');
   const r = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt1', platform: 'youtube', name: 'YT', credentials: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+    json: { id: 'yt1', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
   });
   expect(r.status).toBe(201);
 });
@@ -100,7 +101,7 @@ test('a title change after creation is mirrored as an update', async () => {
 
 test('a revoked refresh token fails the mirror with a readable error', async () => {
   const r = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt-revoked', platform: 'youtube', name: 'YT revoked', credentials: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'revoked-1' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+    json: { id: 'yt-revoked', platform: 'youtube', name: 'YT revoked', credentials: { ...CREDENTIALS.youtube, refreshToken: 'revoked-1' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
   });
   expect(r.status).toBe(201);
   await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', sampleShow('s3'), '2026-11-24T17:00:00Z'));

@@ -8,6 +8,7 @@ import { mirrorUpdatedKey } from '../../src/outbound/mirror-updated.js';
 import { newMirror } from '../../src/domain/mirror.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 interface MirrorUpdated {
   type: string;
@@ -44,7 +45,7 @@ beforeAll(async () => {
   expect(ep.status).toBe(201);
   endpointSecret = ((await ep.json()) as { secret: string }).secret;
   const t = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt1', platform: 'youtube', name: 'YT', credentials: { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+    json: { id: 'yt1', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
   });
   expect(t.status).toBe(201);
 });

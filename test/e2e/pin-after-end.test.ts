@@ -4,6 +4,7 @@
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -21,7 +22,7 @@ afterAll(async () => {
 
 test('pinned while live, unpinned once the show ended', async () => {
   const secret = await createPartner(svc, 'pe');
-  expect((await svc.api('/v1/partners/pe/targets', { json: { id: 'pe-yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
+  expect((await svc.api('/v1/partners/pe/targets', { json: { id: 'pe-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
   const show = sampleShow('pe1');
   expect((await sendEvent(svc, 'pe', secret, showEvent('show.live', { ...show, state: 'live' }, '2026-11-24T18:00:00Z'))).status).toBe(202);
   expect((await sendEvent(svc, 'pe', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:01:00Z', data: { showId: 'pe1', productId: 'p1' } })).status).toBe(202);

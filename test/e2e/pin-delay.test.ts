@@ -5,6 +5,7 @@
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -22,7 +23,7 @@ afterAll(async () => {
 test('a pin is mirrored no sooner than pinDelayMs after it is seen; an unpin inside the delay cancels it', async () => {
   const secret = await createPartner(svc, 'tsl');
   const r = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500, pinDelayMs: 1500 },
+    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500, pinDelayMs: 1500 },
   });
   expect(r.status).toBe(201);
   const show = sampleShow('d1');

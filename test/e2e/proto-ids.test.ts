@@ -8,6 +8,7 @@
  */
 import { createPartner, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 const NAMES = Object.getOwnPropertyNames(Object.prototype).sort();
 const PROTO_BEFORE = Object.getOwnPropertyNames(Object.prototype).sort();
@@ -50,7 +51,7 @@ beforeAll(async () => {
   for (const n of NAMES) {
     secrets.set(n, await createPartner(svc, n));
     const r = await svc.api(`/v1/partners/${encodeURIComponent(n)}/targets`, {
-      json: { id: n, platform: 'youtube', name: `YT ${n}`, credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+      json: { id: n, platform: 'youtube', name: `YT ${n}`, credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
     });
     expect(r.status).toBe(201);
   }

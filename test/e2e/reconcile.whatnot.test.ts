@@ -6,6 +6,7 @@
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 const WEBHOOK_SECRET = 'whsec_' + Buffer.from('reconcile-test-whatnot-secret').toString('base64');
 let svc: TestService;
@@ -43,7 +44,7 @@ async function reconcile(from: string, to: string): Promise<Recon> {
 test('heals what the platform reports and the ledger lacks; a re-run gives the same result', async () => {
   const secret = await createPartner(svc, 'tsl');
   const t = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'wn', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: 'wn_token', webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000 },
+    json: { id: 'wn', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000 },
   });
   expect(t.status).toBe(201);
   const show = sampleShow('s1');

@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { sampleShow, showEvent, waitFor } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 import { signatureHeader } from '../../src/sources/signature.js';
 
 const ADMIN = 'sk_admin_request_id_0123456789';
@@ -114,7 +115,7 @@ test("one request id finds every log line of an event's journey: request, ingest
   const p = await api('/v1/partners', { id: 'rq', name: 'Request ids' });
   expect(p.status).toBe(201);
   const secret = ((await p.json()) as { webhookSecret: string }).webhookSecret;
-  expect((await api('/v1/partners/rq/targets', { id: 'rq-yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 })).status).toBe(201);
+  expect((await api('/v1/partners/rq/targets', { id: 'rq-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 })).status).toBe(201);
   expect((await api('/v1/partners/rq/endpoints', { url: receiverUrl, events: ['mirror.updated'] })).status).toBe(201);
 
   const rid = 'journey-7c1e9f';

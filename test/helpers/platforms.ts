@@ -1,15 +1,28 @@
 /** One target per platform on the simulators, and the operator steps some platforms need. */
 import { randomBytes } from 'node:crypto';
+import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import type { Platform } from '../../src/targets/target.adapter.js';
 import { waitFor, type TestService } from './service.js';
 import type { TestSim } from './sim.js';
 
+/**
+ * Credentials of each simulator's seeded account a (src/simulators/sim.accounts.ts; the simulators
+ * accept a credential only for its own account), plus the webhook secrets Syndicast keeps per target.
+ */
 export const CREDENTIALS: Record<Platform, Record<string, string>> = {
-  youtube: { clientId: 'cid', clientSecret: 'csecret', refreshToken: 'refresh-1' },
-  tiktok: { appKey: '6a6e2ekey', appSecret: 'app-secret', refreshToken: 'ROW_refresh', shopCipher: 'ROW_cipher' },
-  whatnot: { accessToken: 'wn_token', webhookSecret: `whsec_${randomBytes(24).toString('base64')}` },
-  bambuser: { apiKey: 'bb-key', webhookHeaderName: 'x-webhook-secret', webhookHeaderValue: 'bb-header-secret' },
-  facebook: { pageId: '1000001', pageAccessToken: 'fb-page-token' },
+  youtube: simTargetCredentials('youtube'),
+  tiktok: simTargetCredentials('tiktok'),
+  whatnot: { ...simTargetCredentials('whatnot'), webhookSecret: `whsec_${randomBytes(24).toString('base64')}` },
+  bambuser: { ...simTargetCredentials('bambuser'), webhookHeaderName: 'x-webhook-secret', webhookHeaderValue: 'bb-header-secret' },
+  facebook: simTargetCredentials('facebook'),
+};
+/** The same for account b (another channel / shop / seller / organisation / Page). */
+export const OTHER_CREDENTIALS: Record<Platform, Record<string, string>> = {
+  youtube: simTargetCredentials('youtube', 'b'),
+  tiktok: simTargetCredentials('tiktok', 'b'),
+  whatnot: { ...simTargetCredentials('whatnot', 'b'), webhookSecret: `whsec_${randomBytes(24).toString('base64')}` },
+  bambuser: simTargetCredentials('bambuser', 'b'),
+  facebook: simTargetCredentials('facebook', 'b'),
 };
 export const ALL_PLATFORMS: Platform[] = ['youtube', 'tiktok', 'whatnot', 'bambuser', 'facebook'];
 export const PIN_EFFECTS = new Set(['product.pinned', 'message.posted']);

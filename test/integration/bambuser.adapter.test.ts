@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import axios from 'axios';
 import type { BambuserSimulator } from '../../src/simulators/bambuser.sim.js';
+import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createBambuserAdapter } from '../../src/targets/bambuser/bambuser.adapter.js';
@@ -15,7 +16,9 @@ import type { Once, PinSpec, ShowSpec, TargetAdapter } from '../../src/targets/t
 import { PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
 
-const API_KEY = 'bmb_live_3c1f0e9a7d';
+/** Organisation a's key, and organisation b's (src/simulators/sim.accounts.ts). */
+const API_KEY = SIM_ACCOUNTS.bambuser[0]!.apiKey;
+const ORG_B_KEY = SIM_ACCOUNTS.bambuser[1]!.apiKey;
 const SPEC: ShowSpec = { title: 'Spring drop: linen & denim', description: 'Live from the studio', scheduledAt: '2030-04-01T18:00:00.000Z' };
 const PIN: PinSpec = {
   productId: 'prod-linen-shirt',
@@ -224,12 +227,39 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
   });
 
   it('a key without a scope → 403 → PermanentError naming the scope', async () => {
-    const h = harness({ credentials: { apiKey: 'bmb_k9;scopes=READ_SHOWS,READ_PRODUCTS' } });
+    const { apiKey } = (await control('POST', '/accounts', { scopes: ['READ_SHOWS', 'READ_PRODUCTS'] })) as { apiKey: string };
+    const h = harness({ credentials: { apiKey } });
     const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-403')));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('missing_scope:WRITE_SHOWS');
     expect((err as PermanentError).message).toMatch(/lacks the WRITE_SHOWS scope needed for POST \/v1\/shows/);
     expect(await effects()).toEqual([]);
+  });
+
+  it("another organisation's key cannot read, change, pin to or report on a show it did not make (404); its list does not show it", async () => {
+    const a = harness();
+    const remote = await a.adapter.createShow(SPEC, buildOpContext('mk-org-a'));
+    const b = harness({ credentials: { apiKey: ORG_B_KEY } });
+    const before = (await requests()).length;
+    expect(await caught(b.adapter.attachShow(remote.externalId))).toBeInstanceOf(PermanentError);
+    expect(await caught(b.adapter.pin(remote, PIN, buildOpContext('mk-org-b-pin')))).toBeInstanceOf(PermanentError);
+    const direct = async (method: 'GET' | 'PATCH' | 'DELETE', path: string): Promise<number> =>
+      (await axios.request({ method, url: `${sim.url}/bambuser/v1${path}`, headers: { authorization: `Token ${ORG_B_KEY}` }, data: method === 'PATCH' ? { title: 'taken over' } : undefined, validateStatus: () => true })).status;
+    expect(await direct('GET', `/shows/${remote.externalId}`)).toBe(404);
+    expect(await direct('PATCH', `/shows/${remote.externalId}`)).toBe(404);
+    expect(await direct('DELETE', `/shows/${remote.externalId}`)).toBe(404);
+    expect(await direct('GET', `/stats/show/${remote.externalId}/orders`)).toBe(404);
+    const list = await axios.get(`${sim.url}/bambuser/v1/shows`, { headers: { authorization: `Token ${ORG_B_KEY}` } });
+    expect((list.data as { results: unknown[] }).results).toEqual([]);
+    expect((await requests()).slice(before).filter((r) => r.headers.authorization === `Token ${ORG_B_KEY}` && r.status !== 404 && r.path !== '/v1/shows')).toEqual([]);
+    expect((await effects()).filter((e) => e.type !== 'show.created')).toEqual([]);
+    // organisation a still owns it, unchanged
+    expect((await a.adapter.attachShow(remote.externalId)).externalId).toBe(remote.externalId);
+  });
+
+  it('a key the simulator never issued → 401 (any key is no longer accepted)', async () => {
+    const res = await axios.get(`${sim.url}/bambuser/v1/shows`, { headers: { authorization: 'Token bmb_made_up_key' }, validateStatus: () => true });
+    expect(res.status).toBe(401);
   });
 
   it('a Bearer header is not Bambuser auth (the simulator refuses it like the API)', async () => {
@@ -264,7 +294,8 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect(last?.status).toBe(429);
 
     // the window is per API key: another key of the same org is not affected
-    const other = harness({ credentials: { apiKey: 'bmb_other_key' } });
+    const { apiKey: secondKey } = (await control('POST', '/accounts', { orgId: SIM_ACCOUNTS.bambuser[0]!.orgId })) as { apiKey: string };
+    const other = harness({ credentials: { apiKey: secondKey } });
     await expect(other.adapter.attachShow(externalId)).resolves.toMatchObject({ externalId });
   });
 

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import axios from 'axios';
 import { DEFAULT_FACEBOOK_GRAPH_VERSION } from '../../src/config/config.js';
+import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createFacebookAdapter } from '../../src/targets/facebook/facebook.adapter.js';
@@ -17,9 +18,11 @@ import type { Once, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../s
 import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
 
-const PAGE_ID = '104857600000042';
-const TOKEN = 'EAAGpagetoken0123456789';
+/** Page a and its token; Page b's token (src/simulators/sim.accounts.ts). */
+const PAGE_ID = SIM_ACCOUNTS.facebook[0]!.pageId;
+const TOKEN = SIM_ACCOUNTS.facebook[0]!.pageAccessToken;
 const CREDENTIALS = { pageId: PAGE_ID, pageAccessToken: TOKEN };
+const PAGE_B = SIM_ACCOUNTS.facebook[1]!;
 /** The Graph version the adapter calls by default (FACEBOOK_GRAPH_VERSION). */
 const GV = DEFAULT_FACEBOOK_GRAPH_VERSION;
 const HOUR = 3600_000;
@@ -227,6 +230,45 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect((e2 as PermanentError).message).toMatch(/code 190, subcode 463/);
   });
 
+  // --- issue 13: a Page token works for its own Page only -----------------------------------------
+
+  it("Page b's token cannot create live videos on Page a, nor read, change, end, delete or comment on Page a's (code 100 subcode 33)", async () => {
+    const a = harness();
+    const remote = await a.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-page-a'));
+    await a.adapter.startShow(remote, buildOpContext('start-a'));
+    // the adapter configured with Page a's id but Page b's token
+    const b = harness({ credentials: { pageId: PAGE_ID, pageAccessToken: PAGE_B.pageAccessToken } });
+    const created = await caught(b.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-page-b')));
+    expect(created).toBeInstanceOf(PermanentError);
+    expect(await caught(b.adapter.attachShow(remote.externalId))).toBeInstanceOf(PermanentError);
+    expect(await caught(b.adapter.pin(remote, PIN, buildOpContext('mk-page-b-pin')))).toBeInstanceOf(PermanentError);
+    const asB = { authorization: `Bearer ${PAGE_B.pageAccessToken}`, 'content-type': 'application/x-www-form-urlencoded' };
+    const direct = async (method: 'GET' | 'POST' | 'DELETE', path: string, form = ''): Promise<{ status: number; data: { error?: { code: number; error_subcode?: number } } }> =>
+      axios.request({ method, url: `${sim.url}/facebook/${GV}${path}`, headers: asB, data: form || undefined, validateStatus: () => true });
+    for (const [method, path, form] of [
+      ['GET', `/${remote.externalId}`, ''],
+      ['POST', `/${remote.externalId}`, 'end_live_video=true'],
+      ['DELETE', `/${remote.externalId}`, ''],
+      ['GET', `/${PAGE_ID}/live_videos`, ''],
+      ['POST', `/${String(remote.data.videoId)}/comments`, 'message=hijack'],
+    ] as const) {
+      const r = await direct(method, path, form);
+      expect([method, path, r.status, r.data.error?.code, r.data.error?.error_subcode]).toEqual([method, path, 400, 100, 33]);
+    }
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.started']);
+    // Page b's token on Page b works
+    const own = harness({ credentials: { pageId: PAGE_B.pageId, pageAccessToken: PAGE_B.pageAccessToken } });
+    await expect(own.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-page-b-own'))).resolves.toMatchObject({ externalId: expect.any(String) });
+  });
+
+  it('a token the simulator never issued is refused with code 190 (any Page token is no longer accepted), and debug_token says it is not valid', async () => {
+    const h = harness({ credentials: { pageId: PAGE_ID, pageAccessToken: 'EAAGmadeuptoken' } });
+    const err = await caught(h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-madeup')));
+    expect((err as PermanentError).reason).toBe('oauth_190');
+    const dbg = await axios.get(`${sim.url}/facebook/${GV}/debug_token`, { params: { input_token: 'EAAGmadeuptoken' }, headers: { authorization: `Bearer ${TOKEN}` } });
+    expect((dbg.data as { data: { is_valid: boolean; scopes: string[] } }).data).toMatchObject({ is_valid: false, scopes: [] });
+  });
+
   it('missing credentials → PermanentError before any request', async () => {
     const h = harness({ credentials: { pageId: 'my-page' } });
     const err = await caught(h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-nocreds')));
@@ -412,7 +454,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
   });
 
   it('Live Shopping: with live_shopping_manage_video the product is pinned from the Page catalog and unpinned; capabilities per target', async () => {
-    const SHOP_TOKEN = 'EAAGshoppingtoken42';
+    const { pageAccessToken: SHOP_TOKEN } = (await control('POST', '/accounts', { pageId: PAGE_ID })) as { pageAccessToken: string };
     await control('PUT', '/permissions', {
       token: SHOP_TOKEN,
       granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', 'live_shopping_manage_video'],

@@ -8,6 +8,7 @@ import { newMirror } from '../../src/domain/mirror.js';
 import { LeaseLostError, type MirrorLease } from '../../src/store/intent.repository.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -96,7 +97,7 @@ test('a stalled run cannot complete or start a step, nor save the mirror, once i
 test('SyncService: a run that loses its mirror mid-call stops; the takeover adopts what it created — one broadcast', async () => {
   const secret = await createPartner(svc, 'own');
   const r = await svc.api('/v1/partners/own/targets', {
-    json: { id: 'own-yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+    json: { id: 'own-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
   expect((await sendEvent(svc, 'own', secret, showEvent('show.scheduled', sampleShow('os1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
@@ -135,7 +136,7 @@ test('SyncService: a run that loses its mirror mid-call stops; the takeover adop
 test('SyncService: a run whose BullMQ lock could not be renewed gives the mirror up at once and takes nothing back', async () => {
   const secret = await createPartner(svc, 'own2');
   const r = await svc.api('/v1/partners/own2/targets', {
-    json: { id: 'own2-yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+    json: { id: 'own2-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
   expect((await sendEvent(svc, 'own2', secret, showEvent('show.scheduled', sampleShow('os2'), '2026-11-24T17:00:00Z'))).status).toBe(202);

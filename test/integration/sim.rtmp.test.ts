@@ -2,6 +2,7 @@
  * The simulators' RTMP sinks (README "Platforms", issue 10 item 7), with a real encoder: ffmpeg publishing a
  * generated H.264 + AAC test pattern to the ingest addresses the simulators hand out.
  */
+import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSim, type SimStreamView, type TestSim } from '../helpers/sim.js';
 import { spawn } from 'node:child_process';
 import { publishTestPattern, testFfmpeg, type Publisher } from '../helpers/ffmpeg.js';
@@ -45,12 +46,19 @@ async function streamOf(platform: string, streamKey: string): Promise<SimStreamV
 
 // --- YouTube over its own API -----------------------------------------------------------------
 
+const clientOf = (a: { clientId: string; clientSecret: string; refreshToken: string }): Record<string, string> => ({
+  client_id: a.clientId,
+  client_secret: a.clientSecret,
+  refresh_token: a.refreshToken,
+});
 async function ytToken(): Promise<string> {
   const r = await fetch(`${sim.url}/youtube/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'cid', client_secret: 'secret', refresh_token: 'rt-1' }).toString(),
+    // the seeded channel's OAuth credentials: the simulator refuses any other (src/simulators/sim.accounts.ts)
+    body: new URLSearchParams({ grant_type: 'refresh_token', ...clientOf(SIM_ACCOUNTS.youtube[0]!) }).toString(),
   });
+  expect(r.status).toBe(200);
   return ((await r.json()) as { access_token: string }).access_token;
 }
 async function yt(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {

@@ -3,7 +3,14 @@
  * production adapter will run against exactly this, so these tests pin the protocol it sees.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
+
+/** Channel a's and channel b's OAuth credentials (src/simulators/sim.accounts.ts). */
+const A = SIM_ACCOUNTS.youtube[0]!;
+const B = SIM_ACCOUNTS.youtube[1]!;
+const form = (refreshToken: string, client = A): string =>
+  new URLSearchParams({ grant_type: 'refresh_token', client_id: client.clientId, client_secret: client.clientSecret, refresh_token: refreshToken }).toString();
 
 type Json = Record<string, unknown> & { error?: { code: number; message: string; errors: Array<Record<string, string>>; status?: string } };
 interface Res {
@@ -45,10 +52,10 @@ function control(method: string, path: string, body?: unknown): Promise<Res> {
   return call(method, `${base}${path}`, body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 }
 
-async function getToken(refreshToken = 'rt-1'): Promise<string> {
+async function getToken(refreshToken = A.refreshToken): Promise<string> {
   const r = await call('POST', `${base}/youtube/token`, {
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'cid', client_secret: 'secret', refresh_token: refreshToken }).toString(),
+    body: form(refreshToken),
   });
   expect(r.status).toBe(200);
   return r.json.access_token as string;
@@ -105,7 +112,7 @@ describe('OAuth token endpoint', () => {
   it('exchanges a refresh token for a Bearer access token', async () => {
     const r = await call('POST', `${base}/youtube/token`, {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'grant_type=refresh_token&client_id=c&client_secret=s&refresh_token=1%2F%2Fabc',
+      body: form(A.refreshToken),
     });
     expect(r.status).toBe(200);
     expect(r.json).toEqual({ access_token: expect.stringMatching(/^ya29\./), expires_in: 3599, token_type: 'Bearer', scope: expect.any(String) });
@@ -113,14 +120,57 @@ describe('OAuth token endpoint', () => {
     expect(list.status).toBe(200);
   });
 
+  it('refuses an unknown OAuth client or a wrong client secret (401 invalid_client), and a refresh token of another client (invalid_grant)', async () => {
+    const post = (body: string) => call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const unknown = await post(form(A.refreshToken, { ...A, clientId: 'someone-else.apps.googleusercontent.com' }));
+    expect([unknown.status, unknown.json]).toEqual([401, { error: 'invalid_client', error_description: 'The OAuth client was not found.' }]);
+    const wrongSecret = await post(form(A.refreshToken, { ...A, clientSecret: 'GOCSPX-guessed' }));
+    expect([wrongSecret.status, wrongSecret.json]).toEqual([401, { error: 'invalid_client', error_description: 'Unauthorized' }]);
+    const other = (await control('POST', '/_sim/youtube/accounts', { clientId: 'client-2.apps.googleusercontent.com', clientSecret: 'GOCSPX-2' })).json as unknown as { refreshToken: string };
+    const crossed = await post(form(other.refreshToken));
+    expect([crossed.status, crossed.json.error]).toEqual([400, 'invalid_grant']);
+  });
+
+  it("a channel's token does not reach another channel's broadcasts and streams: 404, not listed, nothing changed", async () => {
+    const tokenA = await getToken();
+    const tokenB = await getToken(B.refreshToken);
+    const created = await yt('POST', 'liveBroadcasts?part=snippet,status', tokenA, {
+      snippet: { title: 'Channel a', scheduledStartTime: '2030-01-01T00:00:00Z' },
+      status: { privacyStatus: 'private' },
+    });
+    const stream = await yt('POST', 'liveStreams?part=snippet,cdn,contentDetails,status', tokenA, streamBody);
+    expect([created.status, stream.status]).toEqual([200, 200]);
+    const id = created.json.id as string;
+    const sid = stream.json.id as string;
+    for (const r of [
+      await yt('PUT', 'liveBroadcasts?part=snippet', tokenB, { id, snippet: { title: 'taken', scheduledStartTime: '2030-01-01T00:00:00Z' } }),
+      await yt('POST', `liveBroadcasts/bind?id=${id}&part=id`, tokenB),
+      await yt('POST', `liveBroadcasts/transition?id=${id}&broadcastStatus=live&part=id`, tokenB),
+      await yt('DELETE', `liveBroadcasts?id=${id}`, tokenB),
+    ]) {
+      expect([r.status, reasonOf(r)]).toEqual([404, 'liveBroadcastNotFound']);
+    }
+    const ownB = await yt('POST', 'liveBroadcasts?part=snippet,status', tokenB, { snippet: { title: 'Channel b', scheduledStartTime: '2030-01-01T00:00:00Z' }, status: { privacyStatus: 'private' } });
+    const bindToA = await yt('POST', `liveBroadcasts/bind?id=${ownB.json.id as string}&streamId=${sid}&part=id`, tokenB);
+    expect([bindToA.status, reasonOf(bindToA)]).toEqual([404, 'liveStreamNotFound']);
+    expect((await yt('DELETE', `liveStreams?id=${sid}`, tokenB)).status).toBe(404);
+    expect(((await yt('GET', `liveBroadcasts?part=id&id=${id}`, tokenB)).json.items as unknown[]).length).toBe(0);
+    expect(((await yt('GET', 'liveBroadcasts?part=id&mine=true', tokenB)).json.items as Array<{ id: string }>).map((b) => b.id)).toEqual([ownB.json.id]);
+    expect(((await yt('GET', `liveStreams?part=id&mine=true`, tokenB)).json.items as unknown[]).length).toBe(0);
+    expect(((await yt('GET', `liveBroadcasts?part=snippet&id=${id}`, tokenA)).json.items as Array<{ snippet: { title: string; channelId: string } }>)[0]?.snippet).toMatchObject({
+      title: 'Channel a',
+      channelId: A.channelId,
+    });
+  });
+
   it('answers invalid_grant for a revoked refresh token and invalid_request for missing fields', async () => {
     const revoked = await call('POST', `${base}/youtube/token`, {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'grant_type=refresh_token&client_id=c&client_secret=s&refresh_token=revoked-42',
+      body: form('revoked-42'),
     });
     expect(revoked.status).toBe(400);
     expect(revoked.json).toEqual({ error: 'invalid_grant', error_description: 'Token has been expired or revoked.' });
-    const missing = await call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&client_id=c&client_secret=s' });
+    const missing = await call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `grant_type=refresh_token&client_id=${encodeURIComponent(A.clientId)}&client_secret=${A.clientSecret}` });
     expect(missing.status).toBe(400);
     expect(missing.json.error).toBe('invalid_request');
   });
@@ -384,7 +434,7 @@ describe('faults', () => {
     const r500 = await yt('GET', 'liveBroadcasts?part=id&mine=true', token);
     expect(r500.status).toBe(500);
     expect(reasonOf(r500)).toBe('backendError');
-    const tok500 = await call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&client_id=c&client_secret=s&refresh_token=r' });
+    const tok500 = await call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form(A.refreshToken) });
     expect(tok500.status).toBe(500);
 
     const log = (await control('GET', '/_sim/youtube/requests')).json as unknown as Array<{ fault?: string; status: number }>;
@@ -421,6 +471,20 @@ describe('faults', () => {
     expect(log.filter((r) => r.fault === 'timeout').map((r) => `${r.path}:${r.status}`)).toEqual(['/youtube/v3/liveBroadcasts:200', '/youtube/v3/liveBroadcasts:200']);
   });
 
+  it('timeout on a request its token does not allow: the 401 is withheld and nothing happens', async () => {
+    // The answer of a timeout fault is held back; the auth check's 401 must still stop the request
+    // (it used to run the handler anyway and create a broadcast owned by no channel, which no
+    // channel's recovery lookup could find, so the adapter created it a second time).
+    const token = await getToken();
+    await control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['timeout'], hangMs: 2000 });
+    await expect(yt('POST', 'liveBroadcasts?part=id,snippet,status', 'ya29.not-a-token', broadcastBody('Refused'), AbortSignal.timeout(200))).rejects.toThrow();
+    await control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+    const log = (await control('GET', '/_sim/youtube/requests')).json as unknown as Array<{ path: string; fault?: string; status: number }>;
+    expect(log.filter((r) => r.fault === 'timeout').map((r) => `${r.path}:${r.status}`)).toEqual(['/youtube/v3/liveBroadcasts:401']);
+    expect(await effects()).toEqual([]);
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).json.items).toEqual([]);
+  });
+
   it('a seed makes the fault sequence reproducible', async () => {
     const token = await getToken();
     const run = async (): Promise<number[]> => {
@@ -437,7 +501,7 @@ describe('faults', () => {
 
 describe('control plane', () => {
   it('request log keeps method, path (without /youtube), query, headers and the raw body', async () => {
-    const token = await getToken('rt-log');
+    const token = await getToken();
     const raw = '{"snippet":{"title":"Logged","scheduledStartTime":"2030-01-01T00:00:00Z"},"status":{"privacyStatus":"private"}}';
     await call('POST', `${base}/youtube/youtube/v3/liveBroadcasts?part=snippet,status`, {
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-trace': 't1' },
@@ -445,7 +509,7 @@ describe('control plane', () => {
     });
     const log = (await control('GET', '/_sim/youtube/requests')).json as unknown as Array<Record<string, unknown>>;
     expect(log).toHaveLength(2);
-    expect(log[0]).toMatchObject({ seq: 1, method: 'POST', path: '/token', status: 200, body: expect.stringContaining('refresh_token=rt-log') });
+    expect(log[0]).toMatchObject({ seq: 1, method: 'POST', path: '/token', status: 200, body: expect.stringContaining(`refresh_token=${encodeURIComponent(A.refreshToken)}`) });
     expect(log[1]).toMatchObject({
       seq: 2,
       method: 'POST',

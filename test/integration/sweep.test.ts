@@ -8,6 +8,7 @@ import { queuesIdle, syncQueues } from '../helpers/settle.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { SweepService } from '../../src/mirror/sweep.service.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -25,7 +26,7 @@ afterAll(async () => {
 test('a show with no sync job is picked up by the sweep; an ended show leaves the active set', async () => {
   const secret = await createPartner(svc, 'tsl');
   await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect((await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...sampleShow('lost'), state: 'live' }, '2026-11-24T18:00:00Z'))).status).toBe(202);
   // Simulate the lost enqueue: drop every waiting sync job.

@@ -11,6 +11,7 @@
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -26,7 +27,7 @@ beforeAll(async () => {
   svc = await startService({ workers: true });
   secret = await createPartner(svc, 'ew');
   const r = await svc.api('/v1/partners/ew/targets', {
-    json: { id: 'ew-yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+    json: { id: 'ew-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
   for (const w of svc.workers) w.on('completed', () => (completedJobs += 1));

@@ -7,6 +7,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axios from 'axios';
+import { SIM_ACCOUNTS, simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import type { PinSpec, RemoteShow, TargetAdapter } from '../../src/targets/target.adapter.js';
@@ -14,12 +15,11 @@ import { ActionRequiredError, AuthExpiredError, PermanentError, RateLimitedError
 import { buildTiktokAdapter, type TiktokAdapterOptions } from '../../src/targets/tiktok/tiktok.adapter.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
 
-const CREDENTIALS = {
-  appKey: '6a6simkey01',
-  appSecret: 'sim-app-secret-4eb1c0ffee',
-  refreshToken: 'ROW_refresh_abc123',
-  shopCipher: 'ROW_Y-vWsimcipher',
-};
+type TtCredentials = { appKey: string; appSecret: string; refreshToken: string; shopCipher: string };
+/** Shop a and shop b, both authorised for the simulator's seeded app (src/simulators/sim.accounts.ts). */
+const CREDENTIALS = simTargetCredentials('tiktok', 'a') as TtCredentials;
+const SHOP_B = simTargetCredentials('tiktok', 'b') as TtCredentials;
+const SHOP_B_ID = SIM_ACCOUNTS.tiktok.shops[1]!.shopId;
 const PIN: PinSpec = {
   productId: 'p-lip-oil',
   title: 'Lip Oil',
@@ -84,7 +84,7 @@ const q1 = (r: SimRequestRecord, k: string): string | undefined => {
   const v = r.query[k];
   return Array.isArray(v) ? v[0] : v;
 };
-const newRoom = async (title = 'Glow live'): Promise<string> => ((await control('POST', '/shows', { title })) as { externalId: string }).externalId;
+const newRoom = async (title = 'Glow live', account?: string): Promise<string> => ((await control('POST', '/shows', { title, ...(account ? { account } : {}) })) as { externalId: string }).externalId;
 const newOrder = async (externalId: string, amount: number, createdAt?: string): Promise<string> =>
   ((await control('POST', '/orders', { externalId, productId: PIN.platformProductId, total: { amount, currency: 'USD' }, ...(createdAt ? { createdAt } : {}) })) as { orderId: string }).orderId;
 
@@ -235,7 +235,9 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
   });
 
   it('105005 (scope not granted) names the scope; 106001 (bad sign) and 36009004 (clock) are typed', async () => {
-    const limited = harness({ credentials: { ...CREDENTIALS, refreshToken: 'limited-ROW_1' } });
+    // A shop that authorised the app without the affiliate scopes.
+    const { credentials: limitedCredentials } = (await control('POST', '/accounts', { limited: true })) as { credentials: TtCredentials };
+    const limited = harness({ credentials: limitedCredentials });
     const remote = await linked(limited, await newRoom());
     const scope = await caught(limited.adapter.pin(remote, PIN, buildOpContext('mk-scope')));
     expect(scope).toBeInstanceOf(PermanentError);
@@ -357,6 +359,65 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     const eTimeout = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-f3')));
     expect(eTimeout).toBeInstanceOf(RetryableError);
     expect((eTimeout as RetryableError).reason).toBe('timeout');
+  });
+
+  // --- issue 13: credentials work only for their own app and shop --------------------------------
+
+  it('the app secret is the one registered for the app, not learned from the first call: a wrong secret gets no token (36004005)', async () => {
+    const wrong = harness({ credentials: { ...CREDENTIALS, appSecret: 'not-the-app-secret' } });
+    const remote = await linked(wrong, await newRoom());
+    const err = await caught(wrong.adapter.pin(remote, PIN, buildOpContext('mk-first-wrong')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('refresh_refused');
+    expect((await requests()).map(line)).toEqual(['GET /api/v2/token/refresh 200']);
+    expect(((await requests())[0] as SimRequestRecord).status).toBe(200);
+    // and the right secret still works afterwards (the wrong one was not learned)
+    await expect(harness().adapter.pin(remote, PIN, buildOpContext('mk-first-right'))).resolves.toMatchObject({ ref: expect.any(String) });
+  });
+
+  it('an app_key the simulator has no app for gets no token (36009004 invalid app_key)', async () => {
+    const h = harness({ credentials: { ...CREDENTIALS, appKey: '6a6neverseen' } });
+    const remote = await linked(h, await newRoom());
+    const err = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-nokey')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).message).toContain('Invalid `app_key` query parameter');
+  });
+
+  it("a refresh token works only with the app it was issued to: shop a's refresh token with another registered app → 36004004", async () => {
+    await control('POST', '/apps', { appKey: '6a6secondapp', appSecret: 'second-app-secret' });
+    const h = harness({ credentials: { ...CREDENTIALS, appKey: '6a6secondapp', appSecret: 'second-app-secret' } });
+    const remote = await linked(h, await newRoom());
+    const err = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-otherapp')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('refresh_refused');
+  });
+
+  it("shop a's token with shop b's shop_cipher (or a made-up one) is refused: 36009004 invalid identifier, nothing pinned", async () => {
+    for (const shopCipher of [SHOP_B.shopCipher, 'ROW_any_cipher']) {
+      await axios.post(`${sim.url}/_sim/reset`, {});
+      const remote = await linked(harness(), await newRoom());
+      const h = harness({ credentials: { ...CREDENTIALS, shopCipher } });
+      const err = await caught(h.adapter.pin(remote, PIN, buildOpContext(`mk-cipher-${shopCipher}`)));
+      expect(err).toBeInstanceOf(PermanentError);
+      expect((err as PermanentError).reason).toBe('invalid_identifier');
+      expect((err as PermanentError).message).toContain('shopCipher');
+      expect((await requests()).map(line)).toEqual(['GET /api/v2/token/refresh 200', `POST ${PROMO_PATH} 200`]);
+      expect((await effects()).filter((e) => e.type === 'product.pinned')).toEqual([]);
+    }
+  });
+
+  it("a shop sees only its own rooms' orders: shop b's report and order lookup do not show shop a's order", async () => {
+    const roomA = await newRoom('Shop a live');
+    const orderA = await newOrder(roomA, 2500);
+    const b = harness({ credentials: SHOP_B });
+    const a = harness();
+    const from = new Date(Date.now() - 60_000);
+    const to = new Date(Date.now() + 1000);
+    expect((await a.adapter.listOrders!(from, to)).map((o) => o.orderId)).toEqual([orderA]);
+    expect(await b.adapter.listOrders!(from, to)).toEqual([]);
+    const roomB = await newRoom('Shop b live', SHOP_B_ID);
+    const orderB = await newOrder(roomB, 1200);
+    expect((await b.adapter.listOrders!(from, new Date(Date.now() + 1000))).map((o) => o.orderId)).toEqual([orderB]);
   });
 
   it('verifies webhooks (app_key + body HMAC) and looks the order up: room, amounts, commission, refunds', async () => {

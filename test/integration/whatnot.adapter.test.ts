@@ -7,6 +7,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axios from 'axios';
+import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import type { PinSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
@@ -15,7 +16,9 @@ import { buildWhatnotAdapter, type WhatnotAdapterOptions } from '../../src/targe
 import { buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
-const CREDENTIALS = { accessToken: 'wn_access_tk_test_0123456789abcdef', webhookSecret: WEBHOOK_SECRET };
+/** Seller a and seller b of the simulator (src/simulators/sim.accounts.ts). */
+const CREDENTIALS = { accessToken: SIM_ACCOUNTS.whatnot[0]!.accessToken, webhookSecret: WEBHOOK_SECRET };
+const SELLER_B = { accessToken: SIM_ACCOUNTS.whatnot[1]!.accessToken, webhookSecret: WEBHOOK_SECRET };
 const PIN: PinSpec = {
   productId: 'p-blush',
   title: 'Blush',
@@ -146,7 +149,7 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
   it('reads RateLimit-* on every answer: Remaining 0 blocks the limiter before a 429; a 429 honours Retry-After', async () => {
     await control('PUT', '/limits', { requestsPerWindow: 3, windowMs: 5000 }); // a long window: no slot frees up mid-test
     const showId = await newShow();
-    const direct = await axios.get(`${sim.url}/whatnot/shows/${showId}`, { headers: { authorization: 'Bearer x' } });
+    const direct = await axios.get(`${sim.url}/whatnot/shows/${showId}`, { headers: { authorization: `Bearer ${CREDENTIALS.accessToken}` } });
     expect(direct.headers['ratelimit-limit']).toBe('3, 3;w=5');
     expect(direct.headers['ratelimit-remaining']).toBe('2');
     expect(direct.headers['ratelimit-reset']).toMatch(/^[1-5]$/);
@@ -257,6 +260,39 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     const body = Buffer.from(JSON.stringify({ type: 'shows.started', timestamp: new Date().toISOString(), data: { show_id: showId }, version: 'v2', seller_id: '1' }));
     const ts = String(Math.floor(Date.now() / 1000));
     await expect(h.adapter.handleWebhook!({ 'webhook-id': 'msg_1', 'webhook-timestamp': ts, 'webhook-signature': standardSignature(WEBHOOK_SECRET, 'msg_1', ts, body) }, body)).resolves.toEqual([]);
+  });
+
+  // --- issue 13: a token works for its own seller only ------------------------------------------
+
+  it("another seller's token cannot read, pin to or see the orders of a show it did not make (404, as if it did not exist)", async () => {
+    const showId = await newShow('Seller a breaks');
+    const orderId = await newOrder(showId, 1500);
+    const b = harness({ credentials: SELLER_B });
+    const attach = await caught(b.adapter.attachShow(showId));
+    expect(attach).toBeInstanceOf(PermanentError);
+    const a = harness();
+    const remote = await a.adapter.attachShow(showId);
+    const pin = await caught(b.adapter.pin(remote, PIN, buildOpContext('mk-b-pin')));
+    expect(pin).toBeInstanceOf(PermanentError);
+    expect((await effects()).filter((e) => e.type === 'product.pinned')).toEqual([]);
+    expect((await requests()).filter((r) => r.headers.authorization === `Bearer ${SELLER_B.accessToken}`).map((r) => r.status)).toEqual([404, 404]);
+    const from = new Date(Date.now() - 60_000);
+    const to = new Date(Date.now() + 60_000);
+    expect(await b.adapter.listOrders!(from, to)).toEqual([]);
+    expect((await a.adapter.listOrders!(from, to)).map((o) => o.orderId)).toEqual([orderId]);
+    const direct = await axios.get(`${sim.url}/whatnot/orders/${orderId}`, { headers: { authorization: `Bearer ${SELLER_B.accessToken}` }, validateStatus: () => true });
+    expect(direct.status).toBe(404);
+    // seller b's own show works with seller b's token
+    const showB = ((await control('POST', '/shows', { title: 'Seller b', account: SIM_ACCOUNTS.whatnot[1]!.sellerId })) as { externalId: string }).externalId;
+    await expect(b.adapter.pin(await b.adapter.attachShow(showB), PIN, buildOpContext('mk-b-own'))).resolves.toBeDefined();
+    expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.externalId)).toEqual([showB]);
+  });
+
+  it('a token the simulator never issued is refused (401), whatever it looks like', async () => {
+    const showId = await newShow();
+    const made = harness({ credentials: { accessToken: 'wn_any_token_at_all' } });
+    expect(await caught(made.adapter.attachShow(showId))).toBeInstanceOf(PermanentError);
+    expect((await requests()).map(line)).toEqual([`GET /shows/${showId} 401`]);
   });
 
   it('pages through GET /orders with the cursor and keeps exactly [from, to)', async () => {

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import axios from 'axios';
+import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { nextMidnightPacific } from '../../src/targets/quota-reset.js';
@@ -16,7 +17,9 @@ import { createYoutubeAdapter } from '../../src/targets/youtube/youtube.adapter.
 import { DEFAULT_RATE_LIMIT_DELAY_MS } from '../../src/targets/youtube/youtube.errors.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
 
-const CREDENTIALS = { clientId: 'cid-123.apps.googleusercontent.com', clientSecret: 'GOCSPX-secret-xyz', refreshToken: '1//refresh-abc' };
+/** Channel a's OAuth credentials, and channel b's (src/simulators/sim.accounts.ts). */
+const CREDENTIALS = simTargetCredentials('youtube', 'a') as { clientId: string; clientSecret: string; refreshToken: string };
+const CHANNEL_B = simTargetCredentials('youtube', 'b');
 const SPEC: ShowSpec = {
   title: 'Spring drop: linen & denim',
   description: 'Live from the studio',
@@ -87,7 +90,7 @@ async function startWhenActive(h: Harness, remote: RemoteShow): Promise<number> 
 
 /** Streams made by someone else on the same channel (straight through the simulated API). */
 async function seedStreams(n: number): Promise<void> {
-  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: 'seed', client_secret: 'seed', refresh_token: 'seed' });
+  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: CREDENTIALS.clientId, client_secret: CREDENTIALS.clientSecret, refresh_token: CREDENTIALS.refreshToken });
   const token = (await axios.post(`${sim.url}/youtube/token`, form.toString())).data as { access_token: string };
   for (let i = 0; i < n; i++) {
     await axios.post(
@@ -267,6 +270,28 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect((err as PermanentError).message).not.toContain('revoked-1//abc');
     expect((await requests()).map(line)).toEqual(['POST /token 400']);
     expect(await effects()).toEqual([]);
+  });
+
+  it("channel b's credentials cannot update, bind, start, end or withdraw channel a's broadcast (liveBroadcastNotFound), nor find it", async () => {
+    const a = harness();
+    const remote = await a.adapter.createShow(SPEC, buildOpContext('mk-chan-a'));
+    const b = harness({ credentials: CHANNEL_B });
+    const before = (await effects()).length;
+    for (const attempt of [
+      () => b.adapter.updateShow(remote, { ...SPEC, title: 'Taken over' }, buildOpContext('mk-chan-b-upd')),
+      () => b.adapter.startShow(remote, buildOpContext('mk-chan-b-start')),
+      () => b.adapter.endShow(remote, buildOpContext('mk-chan-b-end')),
+    ]) {
+      const err = await caught(attempt());
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toBeInstanceOf(RetryableError);
+    }
+    // withdrawing reads 404 as "already gone" (the adapter's rule): channel a's broadcast stays
+    await b.adapter.cancelShow(remote, buildOpContext('mk-chan-b-cancel')).catch(() => undefined);
+    expect((await effects()).slice(before)).toEqual([]);
+    expect((await requests()).filter((r) => r.status === 404).length).toBeGreaterThanOrEqual(3);
+    expect(await caught(b.adapter.attachShow(remote.externalId))).toBeInstanceOf(Error);
+    await expect(a.adapter.attachShow(remote.externalId)).resolves.toMatchObject({ externalId: remote.externalId });
   });
 
   it('missing credentials → PermanentError before any request', async () => {

@@ -118,6 +118,22 @@ describe('verifyWebhook', () => {
     }
   });
 
+  test('each refusal says what is wrong (the message reaches the sender: problem detail, WebhookAuthError)', () => {
+    const message = (fn: () => void): string => {
+      try {
+        fn();
+      } catch (err) {
+        if (err instanceof SignatureError) return err.message;
+        throw err;
+      }
+      return 'no error';
+    };
+    expect(message(() => verifyWebhook(headers({ id: '' }), body, [secret], 300, NOW))).toBe('webhook-id, webhook-timestamp and webhook-signature headers are required');
+    expect(message(() => verifyWebhook(headers({ timestamp: 'soon' }), body, [secret], 300, NOW))).toBe('webhook-timestamp must be unix seconds');
+    expect(message(() => verifyWebhook(headers({ timestamp: String(TS - 301) }), body, [secret], 300, NOW))).toBe('webhook-timestamp is more than 300 s from now');
+    expect(message(() => verifyWebhook(headers(), body, [newWebhookSecret()], 300, NOW))).toBe('no valid signature for this partner');
+  });
+
   test('any secret of the list may match (rotation grace)', () => {
     const old = newWebhookSecret();
     const other = newWebhookSecret();

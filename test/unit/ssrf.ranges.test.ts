@@ -89,6 +89,8 @@ function v6Spellings(v4: string): string[] {
     `::ffff:0:${v4}`,
     `::ffff:0:${hex}`,
     `0:0:0:0:ffff:0:${v4}`,
+    `0:0::ffff:0:${v4}`,
+    `0::ffff:${hex}`,
     `2002:${hex}::`,
     `2002:${hex}:1:2:3:4:5`,
     `2002:${hex}::${v4}`,
