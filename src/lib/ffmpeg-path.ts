@@ -4,7 +4,7 @@
  *   2. `ffmpeg` on PATH (Debian's `apt-get install ffmpeg`, the better-maintained build);
  *   3. the static linux-x64 binary that @ffmpeg-installer/ffmpeg ships inside its npm platform package
  *      (no download at install time), so `npm install && npm start` relays video on a machine with only Node.js.
- * The PATH lookup runs `ffmpeg -version` rather than reading PATH (process.env is read only in src/config).
+ * The PATH lookup runs `ffmpeg -version` rather than reading PATH (the environment is read only in src/config).
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, chmodSync, constants } from 'node:fs';
