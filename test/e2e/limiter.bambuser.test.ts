@@ -78,6 +78,10 @@ async function mirrorOf(showId: string): Promise<ShowDoc['mirrors'][number] | un
 
 beforeAll(async () => {
   sim = await startSimulators({ port: 0 });
+  // Each Bambuser call takes 300 ms: a process is still busy with one job when the next event's job
+  // arrives, so the other process takes it (with one job per process, below) — sharing by construction.
+  const lim = await fetch(`${sim.url}/_sim/bambuser/limits`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: 300 }) });
+  expect(lim.status).toBe(200);
   svc = await startService({ workers: false }); // the API only: the two processes below do the work
   secret = await createPartner(svc, 'tsl');
   const r = await svc.api('/v1/partners/tsl/targets', {

@@ -207,6 +207,11 @@ test('rtmp_drop drops the current publisher and keeps dropping while set', async
   expect(await streamOf('tiktok', ingest.streamKey)).toMatchObject({ drops: 2, publishes: 2 });
 
   await sim.control('PUT', '/_sim/tiktok/faults', { rate: 0, kinds: [] });
+  // The key stays without data for over a second (a fast machine re-publishes sooner than that).
+  await waitFor(async () => {
+    const s = await streamOf('tiktok', ingest.streamKey);
+    return s?.lastDataAt && Date.now() - Date.parse(s.lastDataAt) > 1_200;
+  }, 10_000, 100);
   const ok = publish(ingest, 2);
   expect(await ok.exited).toBe(0);
   const after = (await streamOf('tiktok', ingest.streamKey))!;
