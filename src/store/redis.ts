@@ -14,10 +14,14 @@ export interface RedisTarget {
 
 export type ConnectionRole = 'api' | 'worker';
 
+// Auto-pipelining stays off: ioredis' auto-pipeline can resolve fewer results than commands and then
+// throws `results[i] is not iterable` outside any caller (seen once in our five-platform property test;
+// redis/ioredis#1931, where it crashed a server), and on a Cluster it groups EVALSHA by the wrong slot
+// (redis/ioredis#2109). Correctness first; the benchmarks measure what it costs.
 function roleOptions(role: ConnectionRole): RedisOptions {
   return role === 'api'
-    ? { enableOfflineQueue: false, commandTimeout: 2000, maxRetriesPerRequest: 1, connectTimeout: 2000, enableAutoPipelining: true }
-    : { maxRetriesPerRequest: null, enableAutoPipelining: true };
+    ? { enableOfflineQueue: false, commandTimeout: 2000, maxRetriesPerRequest: 1, connectTimeout: 2000, enableAutoPipelining: false }
+    : { maxRetriesPerRequest: null, enableAutoPipelining: false };
 }
 
 export function createRedis(target: RedisTarget, role: ConnectionRole, name = 'syndicast'): RedisClient {
@@ -33,7 +37,7 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = 's
       const [host, port] = hp.trim().split(':');
       return { host: host ?? '127.0.0.1', port: Number(port ?? 6379) };
     });
-    return new Cluster(nodes, { redisOptions: base, enableOfflineQueue: base.enableOfflineQueue ?? true, enableAutoPipelining: true });
+    return new Cluster(nodes, { redisOptions: base, enableOfflineQueue: base.enableOfflineQueue ?? true, enableAutoPipelining: false });
   }
   return new Redis(target.url ?? 'redis://127.0.0.1:6379', base);
 }
