@@ -66,7 +66,7 @@ export async function waitForRedis(client: RedisClient, timeoutMs = 10_000): Pro
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
-  return /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|OOM command|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS|Failed to refresh slots cache|Cluster isn't ready|None of startup nodes|connect ETIMEDOUT|Reached the max retries/i.test(
+  return /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|OOM command|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS|Failed to refresh slots cache|Cluster isn't ready|None of startup nodes|connect ETIMEDOUT|Reached the max retries|Too many Cluster redirections/i.test(
     err.message,
   );
 }
