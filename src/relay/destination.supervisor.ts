@@ -22,8 +22,15 @@ export interface DestinationSpec {
 export interface SupervisorOptions {
   ffmpeg: string;
   log: Logger;
-  /** No progress for this long: kill and restart. */
+  /** No progress for this long, once data flowed: kill and restart (RELAY_STALL_MS). */
   stallMs: number;
+  /**
+   * Start-up allowance (RELAY_START_TIMEOUT_MS): how long a run may take to its first byte out
+   * (process start, input probing, output handshake), counted from its start or from the moment its
+   * source became known. The stall timer is armed only after the first byte; on a loaded machine
+   * ffmpeg alone can need longer than `stallMs` to start. Default: 5 × stallMs.
+   */
+  startTimeoutMs?: number;
   /** Called when `state` changes (not for byte counts). */
   onStateChange: (status: RelayStatus) => void;
   /** The fence: checked right before every ffmpeg start; false = this process must not push. */
@@ -53,6 +60,8 @@ export class DestinationSupervisor {
   private runBytes = 0;
   private bytesBefore = 0;
   private lastProgressAt = 0;
+  /** When the start-up allowance of the current run began (run start, or the source showing up). */
+  private startClock = 0;
   private lastProgressBytes = -1;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -121,7 +130,7 @@ export class DestinationSupervisor {
 
   /** The source showed up (or went away) while ffmpeg waits for it. */
   setSourceKnown(known: boolean): void {
-    if (known && !this.sourceKnown) this.lastProgressAt = Date.now(); // the stall clock starts now
+    if (known && !this.sourceKnown) this.startClock = Date.now(); // the start-up allowance starts now
     this.sourceKnown = known;
     if (!this.run || this.gotProgress) return;
     if (known && this.status.state === 'idle') this.setState('connecting');
@@ -150,8 +159,10 @@ export class DestinationSupervisor {
     this.runStartedAt = Date.now();
     this.runBytes = 0;
     this.gotProgress = false;
+    this.startClock = Date.now();
     this.lastProgressAt = Date.now();
     this.lastProgressBytes = -1;
+    const startTimeoutMs = this.opts.startTimeoutMs ?? this.opts.stallMs * 5;
     const run = startFfmpeg(this.opts.ffmpeg, args, this.spec.secrets, (p) => {
       if (p.totalBytes > this.lastProgressBytes) {
         this.lastProgressBytes = p.totalBytes;
@@ -168,12 +179,19 @@ export class DestinationSupervisor {
     this.watchdog = setInterval(() => {
       // Only once data flowed: a reader waiting for the publish to begin is not stalled.
       const waiting = !this.gotProgress && this.opts.waitForInput && !this.sourceKnown;
-      if (!waiting && Date.now() - this.lastProgressAt > this.opts.stallMs) {
-        this.opts.log.info({ pid: run.pid }, 'relay destination stalled; restarting');
+      if (waiting || this.stallReason) return;
+      const now = Date.now();
+      if (this.lastProgressBytes <= 0) {
+        // Nothing out yet: the start-up allowance applies, not the stall timer.
+        if (now - this.startClock <= startTimeoutMs) return;
+        this.stallReason = `no data within the start-up allowance (${Math.round(startTimeoutMs / 1000)} s)`;
+      } else {
+        if (now - this.lastProgressAt <= this.opts.stallMs) return;
         this.stallReason = `no data for ${Math.round(this.opts.stallMs / 1000)} s`;
-        run.kill('SIGKILL');
       }
-    }, Math.min(1000, this.opts.stallMs));
+      this.opts.log.info({ pid: run.pid, reason: this.stallReason }, 'relay destination stalled; restarting');
+      run.kill('SIGKILL');
+    }, Math.min(1000, this.opts.stallMs, startTimeoutMs));
     this.watchdog.unref();
     const { code, signal, tail } = await run.exited;
     clearInterval(this.watchdog);

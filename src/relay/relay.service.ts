@@ -29,6 +29,8 @@ export interface RelayServiceDeps {
   leaseMs: number;
   pollMs: number;
   stallMs: number;
+  /** Start-up allowance before a run's first byte (RELAY_START_TIMEOUT_MS); the stall timer runs only after it. */
+  startTimeoutMs?: number;
   /**
    * The edge this process expects a show's publish on and pulls into (its embedded edge, or
    * RELAY_EDGE_INTERNAL_URL); none: readers start only once an edge reports the publish, and pulls fail.
@@ -270,6 +272,7 @@ export class RelayService {
         ffmpeg: this.deps.ffmpeg,
         log,
         stallMs: this.deps.stallMs,
+        startTimeoutMs: this.deps.startTimeoutMs,
         waitForInput: true,
         mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await relay.holdsLease(o.partnerId, o.showId, this.token)),
         onStateChange: (status) => {
@@ -334,6 +337,7 @@ export class RelayService {
       ffmpeg: this.deps.ffmpeg,
       log,
       stallMs: this.deps.stallMs,
+      startTimeoutMs: this.deps.startTimeoutMs,
       realtimeInput: /^https?:/i.test(input),
       mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await this.deps.relay.holdsLease(o.partnerId, o.showId, this.token)),
       onStateChange: (status) => {
