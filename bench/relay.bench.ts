@@ -32,7 +32,7 @@ import type { Platform } from '../src/targets/target.adapter.js';
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
 import { ratioRow } from './lib/bench.js';
 import { startChild, type Child } from './lib/proc.js';
-import { commOf, cpuBetween, treeCpu, treeMemoryKiB } from './lib/proctree.js';
+import { commOf, cpuBetween, treeCpu, treeMemoryKiB, treePids } from './lib/proctree.js';
 import { BENCH_DATA_ROOT, startBenchRedis } from './lib/redis-server.js';
 import { AdminClient, benchRuntime, send, serviceEnv, showSnapshot, signedEvent } from './lib/service.js';
 import { round, sleep, summarize, until } from './lib/stats.js';
@@ -360,10 +360,13 @@ async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
     for (const id of ids) for (const m of (await view(id)).mirrors) states.set(`${m.platform}:${m.state}/${m.relay.state}`, (states.get(`${m.platform}:${m.state}/${m.relay.state}`) ?? 0) + 1);
     r.extra.mirrorAndRelayStates = Object.fromEntries(states);
     for (const id of ids) await event(id, 'ended', 2);
+    // Count ffmpeg only: the relay's tree also holds tsx's esbuild service process, which an earlier
+    // version of this count took for "one ffmpeg still running 30 s after show.ended".
+    const ffmpegLeft = (): number => treePids([relay.proc.pid!]).filter((pid) => pid !== relay.proc.pid && commOf(pid) === 'ffmpeg').length;
+    const endedAt = Date.now();
     const left = await until('relay to stop every ffmpeg after the shows ended', async () => {
-      const n = treeMemoryKiB([relay.proc.pid!]).processes - 1;
-      return n <= 0 ? 'none' : undefined;
-    }, 30_000, 250).catch(() => `${treeMemoryKiB([relay.proc.pid!]).processes - 1} still running 30 s after show.ended`);
+      return ffmpegLeft() === 0 ? `none (${Date.now() - endedAt} ms after show.ended)` : undefined;
+    }, 30_000, 250).catch(() => `${ffmpegLeft()} ffmpeg still running 30 s after show.ended`);
     r.extra.ffmpegAfterEnd = left;
     return r;
   } finally {

@@ -53,6 +53,8 @@ const SENDING_THRESHOLD_BYTES = 4096;
 const SOURCE_END_RELAUNCH_MS = 250;
 /** A run that was sending this long resets the backoff. */
 const HEALTHY_MS = 5_000;
+/** stop(): SIGTERM (ffmpeg closes the FLV stream cleanly), SIGKILL after this long. */
+const STOP_GRACE_MS = 1_000;
 
 export class DestinationSupervisor {
   private run: FfmpegRun | undefined;
@@ -227,9 +229,12 @@ export class DestinationSupervisor {
     const run = this.run;
     if (run) {
       run.kill('SIGTERM');
-      const hard = setTimeout(() => run.kill('SIGKILL'), 2000);
-      await run.exited;
-      clearTimeout(hard);
+      const hard = setTimeout(() => run.kill('SIGKILL'), STOP_GRACE_MS);
+      try {
+        await run.exited;
+      } finally {
+        clearTimeout(hard);
+      }
     }
     this.setState(state);
   }

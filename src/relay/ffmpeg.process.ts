@@ -119,10 +119,15 @@ export function startFfmpeg(
       tail.push(maskSecrets(err.message, secrets));
       resolve({ code: -1, signal: null, tail: tail.join(' | ') });
     });
-    child.once('close', (code, signal) => {
+    const done = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (errBuf.trim()) tail.push(maskSecrets(errBuf.trim(), secrets));
+      errBuf = '';
       resolve({ code, signal, tail: tail.slice(-3).join(' | ') });
-    });
+    };
+    child.once('close', done);
+    // 'close' waits for the pipes too; the process is gone at 'exit'. Never wait on pipes for ever
+    // (a stop that never resolves would hold the relay's whole pass, and every other show's stop).
+    child.once('exit', (code, signal) => setTimeout(() => done(code, signal), 1000).unref());
   });
   return {
     pid: child.pid,

@@ -136,8 +136,7 @@ export class RelayService {
 
   private async release(o: OwnedShow, state: 'stopped' | 'idle', dropLease = true): Promise<void> {
     this.owned.delete(showKeyOf(o.partnerId, o.showId));
-    await Promise.all([...o.dests.values()].map((d) => d.stop(state)));
-    await o.puller?.sup.stop();
+    await Promise.all([...[...o.dests.values()].map((d) => d.stop(state)), o.puller?.sup.stop()]);
     if (state === 'stopped') {
       // The final state goes to the mirror view (the owner is the only writer of a show's statuses).
       await Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status).catch(() => undefined)));
@@ -151,26 +150,40 @@ export class RelayService {
     await relay.heartbeat(Math.max(leaseMs, this.deps.pollMs * 5));
     const active = await shows.activeShows();
     const seen = new Set<string>();
-    for (const [partnerId, showId] of active) {
-      if (this.closed) return;
-      const key = showKeyOf(partnerId, showId);
-      seen.add(key);
-      const desired = await shows.desired(partnerId, showId);
-      let o = this.owned.get(key);
-      if (!desired || desired.state !== 'live') {
-        if (o) await this.release(o, 'stopped');
-        continue;
+    // Stops run side by side and do not hold up the pass: with many shows ending at once, waiting
+    // for each show's ffmpeg to exit in turn (behind the reconciling of every other show) let relay
+    // processes outlive their show by many seconds. (release() forgets the show at once.)
+    const releases: Promise<void>[] = [];
+    try {
+      for (const [partnerId, showId] of active) {
+        if (this.closed) return;
+        const key = showKeyOf(partnerId, showId);
+        seen.add(key);
+        try {
+          const desired = await shows.desired(partnerId, showId);
+          let o = this.owned.get(key);
+          if (!desired || desired.state !== 'live') {
+            if (o) releases.push(this.release(o, 'stopped'));
+            continue;
+          }
+          if (!o) {
+            if (!(await relay.takeLease(partnerId, showId, this.token, leaseMs))) continue;
+            o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: Date.now(), mirrors: new Map() };
+            this.owned.set(key, o);
+            this.deps.log.info({ partnerId, showId }, 'relaying this show');
+          }
+          await this.reconcile(o, desired);
+        } catch (err) {
+          // One show's failure (a Redis timeout under load) must not keep the others, ended ones
+          // above all, from being handled in this pass.
+          this.deps.log.warn({ partnerId, showId, err: { message: (err as Error).message } }, 'relay pass failed for a show');
+        }
       }
-      if (!o) {
-        if (!(await relay.takeLease(partnerId, showId, this.token, leaseMs))) continue;
-        o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: Date.now(), mirrors: new Map() };
-        this.owned.set(key, o);
-        this.deps.log.info({ partnerId, showId }, 'relaying this show');
-      }
-      await this.reconcile(o, desired);
+      // Shows that left the active set (ended and finished) stop too.
+      for (const [key, o] of this.owned) if (!seen.has(key)) releases.push(this.release(o, 'stopped'));
+    } finally {
+      await Promise.all(releases);
     }
-    // Shows that left the active set (ended and finished) stop too.
-    for (const [key, o] of this.owned) if (!seen.has(key)) await this.release(o, 'stopped');
   }
 
   private async reconcile(o: OwnedShow, desired: DesiredShow): Promise<void> {
