@@ -40,6 +40,8 @@ export interface SupervisorOptions {
    * timeout); a clean end of the input is the publish ending, not a failure.
    */
   waitForInput?: boolean;
+  /** ffmpeg options for the input (before `-i`), e.g. the HLS pull's `-f hls -protocol_whitelist http,tcp`. */
+  inputArgs?: string[];
   /** Read the input at its native rate (`-re`: an HLS playlist that is not live would be read at once). */
   realtimeInput?: boolean;
   /** Backoff base and cap, ms. */
@@ -156,7 +158,7 @@ export class DestinationSupervisor {
       return;
     }
     this.setState(this.sourceKnown ? 'connecting' : 'idle');
-    const args = copyArgs(this.spec.input, this.spec.output, { realtime: this.opts.realtimeInput, inputTimeout: !this.opts.waitForInput });
+    const args = copyArgs(this.spec.input, this.spec.output, { realtime: this.opts.realtimeInput, inputTimeout: !this.opts.waitForInput, inputArgs: this.opts.inputArgs });
     this.opts.log.debug({ cmd: maskSecrets(`ffmpeg ${args.join(' ')}`, this.spec.secrets) }, 'starting ffmpeg');
     this.runStartedAt = Date.now();
     this.runBytes = 0;

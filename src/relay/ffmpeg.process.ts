@@ -34,7 +34,7 @@ export function hasPdeathsig(): boolean {
 }
 
 /** The ffmpeg arguments of one copy relay (exported for tests and the masked debug log). */
-export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: number; realtime?: boolean; inputTimeout?: boolean } = {}): string[] {
+export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: number; realtime?: boolean; inputTimeout?: boolean; inputArgs?: string[] } = {}): string[] {
   const rw = String(opts.rwTimeoutUs ?? 5_000_000);
   const isNetInput = /^(rtmps?|srt):/i.test(input);
   return [
@@ -46,6 +46,7 @@ export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: nu
     ...(opts.realtime ? ['-re'] : []),
     '-fflags',
     '+nobuffer',
+    ...(opts.inputArgs ?? []),
     '-i',
     input,
     '-map',

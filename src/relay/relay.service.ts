@@ -16,6 +16,7 @@ import type { PartnerRepository, TargetRecord } from '../store/partner.repositor
 import type { RelayRepository, RelayStatus } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
 import { DestinationSupervisor, type DestinationSpec } from './destination.supervisor.js';
+import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
 import { maskSecrets } from './mask.js';
 
 export interface RelayServiceDeps {
@@ -57,7 +58,7 @@ interface OwnedShow {
   /** Supervisors by target id. */
   dests: Map<string, DestinationSupervisor>;
   /** The pull of `sourceUrl` into the edge (pull mode). */
-  puller?: { spec: DestinationSpec; sup: DestinationSupervisor; sourceUrl: string };
+  puller?: { spec: DestinationSpec; sup: DestinationSupervisor; sourceUrl: string; proxied?: HlsProxySession };
   /** Why the show has no source, reported on every destination while it lasts. */
   sourceError: string | null;
   lastRenewOk: number;
@@ -111,6 +112,16 @@ export class RelayService {
     if (this.renewTimer) clearInterval(this.renewTimer);
     await this.ticking?.catch(() => undefined);
     await Promise.all([...this.owned.values()].map((o) => this.release(o, 'stopped')));
+    const proxy = this.proxy;
+    this.proxy = undefined;
+    await (await proxy?.catch(() => undefined))?.close();
+  }
+
+  private proxy: Promise<HlsProxy> | undefined;
+  /** The loopback HLS proxy of this process's pulls, started on first use. */
+  private hlsProxy(): Promise<HlsProxy> {
+    this.proxy ??= HlsProxy.start(this.deps.destinations, this.deps.log.child({ role: 'hls-proxy' }));
+    return this.proxy;
   }
 
   /** Renews every owned lease; a show whose lease is gone (or could not be renewed in time) is stopped at once. */
@@ -137,6 +148,7 @@ export class RelayService {
   private async release(o: OwnedShow, state: 'stopped' | 'idle', dropLease = true): Promise<void> {
     this.owned.delete(showKeyOf(o.partnerId, o.showId));
     await Promise.all([...[...o.dests.values()].map((d) => d.stop(state)), o.puller?.sup.stop()]);
+    o.puller?.proxied?.close();
     if (state === 'stopped') {
       // The final state goes to the mirror view (the owner is the only writer of a show's statuses).
       await Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status).catch(() => undefined)));
@@ -320,6 +332,7 @@ export class RelayService {
     const sourceUrl = desired.sourceUrl;
     if (o.puller && o.puller.sourceUrl !== sourceUrl) {
       await o.puller.sup.stop();
+      o.puller.proxied?.close();
       o.puller = undefined;
     }
     if (!sourceUrl || o.puller) return;
@@ -345,19 +358,30 @@ export class RelayService {
       // Checked again on the next pass (a DNS answer may change), never handed to ffmpeg.
       return;
     }
+    // HLS: ffmpeg reads the playlist and everything it names through the guarded loopback proxy
+    // (src/relay/hls.proxy.ts), never from the addresses the playlist names; as HLS only, over http only.
+    let proxied: HlsProxySession | undefined;
+    if (/^https?:/i.test(input)) {
+      proxied = (await this.hlsProxy()).open(input);
+      input = proxied.url;
+      secrets.push(...proxied.secretParts);
+    }
     const spec: DestinationSpec = { input, output: joinStreamUrl(edge, showKey), secrets };
     const sup = new DestinationSupervisor(spec, {
       ffmpeg: this.deps.ffmpeg,
       log,
       stallMs: this.deps.stallMs,
       startTimeoutMs: this.deps.startTimeoutMs,
-      realtimeInput: /^https?:/i.test(input),
+      realtimeInput: proxied !== undefined,
+      inputArgs: proxied ? ['-f', 'hls', '-protocol_whitelist', 'http,tcp'] : undefined,
       mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await this.deps.relay.holdsLease(o.partnerId, o.showId, this.token)),
       onStateChange: (status) => {
-        o.sourceError = status.state === 'sending' ? null : status.lastError ? `source: ${status.lastError.replace(/^relay: /, '')}` : o.sourceError;
+        const refusal = proxied?.lastRefusal;
+        const why = refusal ? `source: ${refusal}` : status.lastError ? `source: ${status.lastError.replace(/^relay: /, '')}` : o.sourceError;
+        o.sourceError = status.state === 'sending' ? null : why;
       },
     });
-    o.puller = { spec, sup, sourceUrl };
+    o.puller = { spec, sup, sourceUrl, proxied };
     o.sourceError = null;
     sup.start();
   }
