@@ -49,6 +49,17 @@ const CREDENTIALS: Record<Platform, Record<string, string>> = {
 };
 /** Source: 1280x720 30 fps H.264 at 1.9 Mbps CBR + AAC 128 kbps (~2 Mbps on the wire), 20 s looped. */
 const SOURCE_SECONDS = 20;
+/**
+ * Shows start one after another this far apart (both sides alike; first byte is counted from each
+ * show's own publish): 20 shows × 5 ffmpeg starting in the same instant on 2 cores measure the
+ * machine's start-up storm, not a relay. BENCH_RELAY_STAGGER_MS overrides it.
+ */
+const STAGGER_MS = Number(process.env.BENCH_RELAY_STAGGER_MS ?? 500);
+/**
+ * The relay's start-up allowance (RELAY_START_TIMEOUT_MS) in the bench: a destination's ffmpeg may take
+ * this long to its first byte before it is restarted; the stall timer (RELAY_STALL_MS) only runs after.
+ */
+const START_TIMEOUT_MS = Number(process.env.BENCH_RELAY_START_TIMEOUT_MS ?? 60_000);
 
 interface Dest {
   show: number;
@@ -248,6 +259,7 @@ async function runBare(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
       });
     };
     for (let i = 0; i < shows; i++) {
+      if (i > 0) await sleep(STAGGER_MS);
       const input = `${edge.info.url}/bare-show-${i}`;
       for (const platform of PLATFORMS) {
         const streams = streamsOf(sims.simulators.get(platform)!.sim);
@@ -279,7 +291,7 @@ interface ShowViewBody {
 async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: string, source: { file: string; kbps: number }, shows: number, p: Parameters<typeof measure>[5]): Promise<PhaseResult> {
   const redis = await startBenchRedis('everysec');
   const relayPort = await freePort();
-  const se = serviceEnv(redis.url, { RELAY_RTMP_PORT: String(relayPort), FFMPEG_PATH: ffmpeg });
+  const se = serviceEnv(redis.url, { RELAY_RTMP_PORT: String(relayPort), FFMPEG_PATH: ffmpeg, RELAY_START_TIMEOUT_MS: String(START_TIMEOUT_MS) });
   const rt = await benchRuntime(se);
   const children: Child[] = [];
   const sources: ChildProcess[] = [];
@@ -352,6 +364,7 @@ async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
     await sleep(2000);
     const t0: number[] = [];
     for (const [i, ingest] of ingests.entries()) {
+      if (i > 0) await sleep(STAGGER_MS);
       t0[i] = Date.now();
       sources.push(startSource(ffmpeg, source.file, `${ingest.url}/${ingest.streamKey}`));
     }
@@ -429,6 +442,7 @@ export const relayBench: Benchmark = {
           shows,
           destinationsPerShow: 5,
           source: `pre-encoded 1280x720 30 fps H.264 1.9 Mbps CBR + AAC 128 kbps FLV (${source.kbps} kbps measured), ${SOURCE_SECONDS} s looped with -re -stream_loop -1 -c copy, one publisher per show`,
+          start: `shows start ${STAGGER_MS} ms apart (BENCH_RELAY_STAGGER_MS), both sides; relay RELAY_START_TIMEOUT_MS=${START_TIMEOUT_MS} (start-up allowance before a destination's first byte; the stall timer runs only after it)`,
           window: `first bytes awaited (≤ ${p.firstByteTimeoutMs / 1000} s), ${p.warmS} s warm-up, then a ${p.windowS} s steady window`,
           ours: 'workers/relay.ts (embedded node-media-server edge + supervisor + one ffmpeg per mirror, -c copy, -progress), api (bench/sut/service-api.ts) and workers/mirror.ts in their own processes, Redis appendfsync everysec; partner publishes to show.ingest, mirrors: YouTube/Facebook ingest from their APIs, TikTok/Whatnot/Bambuser from the operator link',
           bare: 'bench/sut/bare-edge.ts (same node-media-server session settings) + one `ffmpeg -rw_timeout 5000000 -i edge -map 0:v? -map 0:a? -c copy -f flv sink` per destination, spawned by the bench right before each show\'s source (restarted 0.5 s after an exit)',
