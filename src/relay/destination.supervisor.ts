@@ -99,6 +99,11 @@ export class DestinationSupervisor {
     return this.run !== undefined;
   }
 
+  /** stop() or fail() was called: this supervisor starts nothing any more (a new one takes over). */
+  get halted(): boolean {
+    return this.stopped;
+  }
+
   /** Same destination? (a changed ingest or source restarts the supervisor) */
   sameAs(spec: DestinationSpec): boolean {
     return spec.input === this.spec.input && spec.output === this.spec.output;

@@ -263,7 +263,8 @@ export class RelayService {
         continue;
       }
       const spec: DestinationSpec = { input, output, secrets };
-      if (!sup || !sup.sameAs(spec) || sup.status.state === 'stopped' || sup.status.state === 'failed') {
+      // A halted supervisor (stopped to idle while its input was gone) never starts again: replace it.
+      if (!sup || !sup.sameAs(spec) || sup.halted || sup.status.state === 'stopped' || sup.status.state === 'failed') {
         if (sup) await sup.stop('idle');
         sup = this.newSupervisor(o, targetId, spec, dlog, sup?.status);
         o.dests.set(targetId, sup);
