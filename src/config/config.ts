@@ -79,8 +79,10 @@ const ConfigSchema = z.object({
   relayLeaseMs: int(6_000, 1000),
   /** How often a relay process looks for shows to relay and reports progress. */
   relayPollMs: int(1_000, 100),
-  /** A destination with no progress for this long is restarted. */
+  /** A destination with no progress for this long (once data flowed) is restarted. */
   relayStallMs: int(6_000, 1000),
+  /** Start-up allowance: how long a relay ffmpeg may take to its first byte out before it is restarted. */
+  relayStartTimeoutMs: int(30_000, 1000),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: int(30_000, 1000),
   /** Worker / scheduler processes (no API): serve their own /metrics on this port when set. */
@@ -133,6 +135,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   RELAY_LEASE_MS: 'relayLeaseMs',
   RELAY_POLL_MS: 'relayPollMs',
   RELAY_STALL_MS: 'relayStallMs',
+  RELAY_START_TIMEOUT_MS: 'relayStartTimeoutMs',
   FACEBOOK_GRAPH_VERSION: 'facebookGraphVersion',
   FFMPEG_PATH: 'ffmpegPath',
   METRICS_PORT: 'metricsPort',

@@ -114,6 +114,7 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       leaseMs: config.relayLeaseMs,
       pollMs: config.relayPollMs,
       stallMs: config.relayStallMs,
+      startTimeoutMs: config.relayStartTimeoutMs,
       edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
       onStateChange: async (partnerId, showId, mirror, status) => {
         await onRelayChange(partnerId, showId, mirror, status);

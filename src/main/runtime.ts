@@ -110,9 +110,9 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const keys = new Keys(config.keyPrefix);
   const box = new SecretBox(secrets.secretsKey, (config.secretsKeyPrevious ?? '').split(','));
   const partners = new PartnerRepository(redis, keys, box);
-  const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400);
+  const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box);
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
-  const intents = new IntentRepository(redis, keys);
+  const intents = new IntentRepository(redis, keys, box);
   const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400);
   const links = new LinkService(redis, keys, box, config.publicBaseUrl);
   const destinations = destinationGuard({ allowPrivate: config.allowPrivateDestinations });

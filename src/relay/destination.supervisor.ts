@@ -22,8 +22,15 @@ export interface DestinationSpec {
 export interface SupervisorOptions {
   ffmpeg: string;
   log: Logger;
-  /** No progress for this long: kill and restart. */
+  /** No progress for this long, once data flowed: kill and restart (RELAY_STALL_MS). */
   stallMs: number;
+  /**
+   * Start-up allowance (RELAY_START_TIMEOUT_MS): how long a run may take to its first byte out
+   * (process start, input probing, output handshake), counted from its start or from the moment its
+   * source became known. The stall timer is armed only after the first byte; on a loaded machine
+   * ffmpeg alone can need longer than `stallMs` to start. Default: 5 × stallMs.
+   */
+  startTimeoutMs?: number;
   /** Called when `state` changes (not for byte counts). */
   onStateChange: (status: RelayStatus) => void;
   /** The fence: checked right before every ffmpeg start; false = this process must not push. */
@@ -33,6 +40,8 @@ export interface SupervisorOptions {
    * timeout); a clean end of the input is the publish ending, not a failure.
    */
   waitForInput?: boolean;
+  /** ffmpeg options for the input (before `-i`), e.g. the HLS pull's `-f hls -protocol_whitelist http,tcp`. */
+  inputArgs?: string[];
   /** Read the input at its native rate (`-re`: an HLS playlist that is not live would be read at once). */
   realtimeInput?: boolean;
   /** Backoff base and cap, ms. */
@@ -46,6 +55,8 @@ const SENDING_THRESHOLD_BYTES = 4096;
 const SOURCE_END_RELAUNCH_MS = 250;
 /** A run that was sending this long resets the backoff. */
 const HEALTHY_MS = 5_000;
+/** stop(): SIGTERM (ffmpeg closes the FLV stream cleanly), SIGKILL after this long. */
+const STOP_GRACE_MS = 1_000;
 
 export class DestinationSupervisor {
   private run: FfmpegRun | undefined;
@@ -53,6 +64,8 @@ export class DestinationSupervisor {
   private runBytes = 0;
   private bytesBefore = 0;
   private lastProgressAt = 0;
+  /** When the start-up allowance of the current run began (run start, or the source showing up). */
+  private startClock = 0;
   private lastProgressBytes = -1;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -84,6 +97,11 @@ export class DestinationSupervisor {
 
   get running(): boolean {
     return this.run !== undefined;
+  }
+
+  /** stop() or fail() was called: this supervisor starts nothing any more (a new one takes over). */
+  get halted(): boolean {
+    return this.stopped;
   }
 
   /** Same destination? (a changed ingest or source restarts the supervisor) */
@@ -121,7 +139,7 @@ export class DestinationSupervisor {
 
   /** The source showed up (or went away) while ffmpeg waits for it. */
   setSourceKnown(known: boolean): void {
-    if (known && !this.sourceKnown) this.lastProgressAt = Date.now(); // the stall clock starts now
+    if (known && !this.sourceKnown) this.startClock = Date.now(); // the start-up allowance starts now
     this.sourceKnown = known;
     if (!this.run || this.gotProgress) return;
     if (known && this.status.state === 'idle') this.setState('connecting');
@@ -145,13 +163,15 @@ export class DestinationSupervisor {
       return;
     }
     this.setState(this.sourceKnown ? 'connecting' : 'idle');
-    const args = copyArgs(this.spec.input, this.spec.output, { realtime: this.opts.realtimeInput, inputTimeout: !this.opts.waitForInput });
+    const args = copyArgs(this.spec.input, this.spec.output, { realtime: this.opts.realtimeInput, inputTimeout: !this.opts.waitForInput, inputArgs: this.opts.inputArgs });
     this.opts.log.debug({ cmd: maskSecrets(`ffmpeg ${args.join(' ')}`, this.spec.secrets) }, 'starting ffmpeg');
     this.runStartedAt = Date.now();
     this.runBytes = 0;
     this.gotProgress = false;
+    this.startClock = Date.now();
     this.lastProgressAt = Date.now();
     this.lastProgressBytes = -1;
+    const startTimeoutMs = this.opts.startTimeoutMs ?? this.opts.stallMs * 5;
     const run = startFfmpeg(this.opts.ffmpeg, args, this.spec.secrets, (p) => {
       if (p.totalBytes > this.lastProgressBytes) {
         this.lastProgressBytes = p.totalBytes;
@@ -168,12 +188,19 @@ export class DestinationSupervisor {
     this.watchdog = setInterval(() => {
       // Only once data flowed: a reader waiting for the publish to begin is not stalled.
       const waiting = !this.gotProgress && this.opts.waitForInput && !this.sourceKnown;
-      if (!waiting && Date.now() - this.lastProgressAt > this.opts.stallMs) {
-        this.opts.log.info({ pid: run.pid }, 'relay destination stalled; restarting');
+      if (waiting || this.stallReason) return;
+      const now = Date.now();
+      if (this.lastProgressBytes <= 0) {
+        // Nothing out yet: the start-up allowance applies, not the stall timer.
+        if (now - this.startClock <= startTimeoutMs) return;
+        this.stallReason = `no data within the start-up allowance (${Math.round(startTimeoutMs / 1000)} s)`;
+      } else {
+        if (now - this.lastProgressAt <= this.opts.stallMs) return;
         this.stallReason = `no data for ${Math.round(this.opts.stallMs / 1000)} s`;
-        run.kill('SIGKILL');
       }
-    }, Math.min(1000, this.opts.stallMs));
+      this.opts.log.info({ pid: run.pid, reason: this.stallReason }, 'relay destination stalled; restarting');
+      run.kill('SIGKILL');
+    }, Math.min(1000, this.opts.stallMs, startTimeoutMs));
     this.watchdog.unref();
     const { code, signal, tail } = await run.exited;
     clearInterval(this.watchdog);
@@ -209,9 +236,12 @@ export class DestinationSupervisor {
     const run = this.run;
     if (run) {
       run.kill('SIGTERM');
-      const hard = setTimeout(() => run.kill('SIGKILL'), 2000);
-      await run.exited;
-      clearTimeout(hard);
+      const hard = setTimeout(() => run.kill('SIGKILL'), STOP_GRACE_MS);
+      try {
+        await run.exited;
+      } finally {
+        clearTimeout(hard);
+      }
     }
     this.setState(state);
   }

@@ -34,7 +34,7 @@ export function hasPdeathsig(): boolean {
 }
 
 /** The ffmpeg arguments of one copy relay (exported for tests and the masked debug log). */
-export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: number; realtime?: boolean; inputTimeout?: boolean } = {}): string[] {
+export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: number; realtime?: boolean; inputTimeout?: boolean; inputArgs?: string[] } = {}): string[] {
   const rw = String(opts.rwTimeoutUs ?? 5_000_000);
   const isNetInput = /^(rtmps?|srt):/i.test(input);
   return [
@@ -46,6 +46,7 @@ export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: nu
     ...(opts.realtime ? ['-re'] : []),
     '-fflags',
     '+nobuffer',
+    ...(opts.inputArgs ?? []),
     '-i',
     input,
     '-map',
@@ -119,10 +120,15 @@ export function startFfmpeg(
       tail.push(maskSecrets(err.message, secrets));
       resolve({ code: -1, signal: null, tail: tail.join(' | ') });
     });
-    child.once('close', (code, signal) => {
+    const done = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (errBuf.trim()) tail.push(maskSecrets(errBuf.trim(), secrets));
+      errBuf = '';
       resolve({ code, signal, tail: tail.slice(-3).join(' | ') });
-    });
+    };
+    child.once('close', done);
+    // 'close' waits for the pipes too; the process is gone at 'exit'. Never wait on pipes for ever
+    // (a stop that never resolves would hold the relay's whole pass, and every other show's stop).
+    child.once('exit', (code, signal) => setTimeout(() => done(code, signal), 1000).unref());
   });
   return {
     pid: child.pid,

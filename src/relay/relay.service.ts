@@ -16,6 +16,7 @@ import type { PartnerRepository, TargetRecord } from '../store/partner.repositor
 import type { RelayRepository, RelayStatus } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
 import { DestinationSupervisor, type DestinationSpec } from './destination.supervisor.js';
+import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
 import { maskSecrets } from './mask.js';
 
 export interface RelayServiceDeps {
@@ -29,6 +30,8 @@ export interface RelayServiceDeps {
   leaseMs: number;
   pollMs: number;
   stallMs: number;
+  /** Start-up allowance before a run's first byte (RELAY_START_TIMEOUT_MS); the stall timer runs only after it. */
+  startTimeoutMs?: number;
   /**
    * The edge this process expects a show's publish on and pulls into (its embedded edge, or
    * RELAY_EDGE_INTERNAL_URL); none: readers start only once an edge reports the publish, and pulls fail.
@@ -55,7 +58,7 @@ interface OwnedShow {
   /** Supervisors by target id. */
   dests: Map<string, DestinationSupervisor>;
   /** The pull of `sourceUrl` into the edge (pull mode). */
-  puller?: { spec: DestinationSpec; sup: DestinationSupervisor; sourceUrl: string };
+  puller?: { spec: DestinationSpec; sup: DestinationSupervisor; sourceUrl: string; proxied?: HlsProxySession };
   /** Why the show has no source, reported on every destination while it lasts. */
   sourceError: string | null;
   lastRenewOk: number;
@@ -109,6 +112,16 @@ export class RelayService {
     if (this.renewTimer) clearInterval(this.renewTimer);
     await this.ticking?.catch(() => undefined);
     await Promise.all([...this.owned.values()].map((o) => this.release(o, 'stopped')));
+    const proxy = this.proxy;
+    this.proxy = undefined;
+    await (await proxy?.catch(() => undefined))?.close();
+  }
+
+  private proxy: Promise<HlsProxy> | undefined;
+  /** The loopback HLS proxy of this process's pulls, started on first use. */
+  private hlsProxy(): Promise<HlsProxy> {
+    this.proxy ??= HlsProxy.start(this.deps.destinations, this.deps.log.child({ role: 'hls-proxy' }));
+    return this.proxy;
   }
 
   /** Renews every owned lease; a show whose lease is gone (or could not be renewed in time) is stopped at once. */
@@ -134,8 +147,8 @@ export class RelayService {
 
   private async release(o: OwnedShow, state: 'stopped' | 'idle', dropLease = true): Promise<void> {
     this.owned.delete(showKeyOf(o.partnerId, o.showId));
-    await Promise.all([...o.dests.values()].map((d) => d.stop(state)));
-    await o.puller?.sup.stop();
+    await Promise.all([...[...o.dests.values()].map((d) => d.stop(state)), o.puller?.sup.stop()]);
+    o.puller?.proxied?.close();
     if (state === 'stopped') {
       // The final state goes to the mirror view (the owner is the only writer of a show's statuses).
       await Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status).catch(() => undefined)));
@@ -149,26 +162,40 @@ export class RelayService {
     await relay.heartbeat(Math.max(leaseMs, this.deps.pollMs * 5));
     const active = await shows.activeShows();
     const seen = new Set<string>();
-    for (const [partnerId, showId] of active) {
-      if (this.closed) return;
-      const key = showKeyOf(partnerId, showId);
-      seen.add(key);
-      const desired = await shows.desired(partnerId, showId);
-      let o = this.owned.get(key);
-      if (!desired || desired.state !== 'live') {
-        if (o) await this.release(o, 'stopped');
-        continue;
+    // Stops run side by side and do not hold up the pass: with many shows ending at once, waiting
+    // for each show's ffmpeg to exit in turn (behind the reconciling of every other show) let relay
+    // processes outlive their show by many seconds. (release() forgets the show at once.)
+    const releases: Promise<void>[] = [];
+    try {
+      for (const [partnerId, showId] of active) {
+        if (this.closed) return;
+        const key = showKeyOf(partnerId, showId);
+        seen.add(key);
+        try {
+          const desired = await shows.desired(partnerId, showId);
+          let o = this.owned.get(key);
+          if (!desired || desired.state !== 'live') {
+            if (o) releases.push(this.release(o, 'stopped'));
+            continue;
+          }
+          if (!o) {
+            if (!(await relay.takeLease(partnerId, showId, this.token, leaseMs))) continue;
+            o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: Date.now(), mirrors: new Map() };
+            this.owned.set(key, o);
+            this.deps.log.info({ partnerId, showId }, 'relaying this show');
+          }
+          await this.reconcile(o, desired);
+        } catch (err) {
+          // One show's failure (a Redis timeout under load) must not keep the others, ended ones
+          // above all, from being handled in this pass.
+          this.deps.log.warn({ partnerId, showId, err: { message: (err as Error).message } }, 'relay pass failed for a show');
+        }
       }
-      if (!o) {
-        if (!(await relay.takeLease(partnerId, showId, this.token, leaseMs))) continue;
-        o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: Date.now(), mirrors: new Map() };
-        this.owned.set(key, o);
-        this.deps.log.info({ partnerId, showId }, 'relaying this show');
-      }
-      await this.reconcile(o, desired);
+      // Shows that left the active set (ended and finished) stop too.
+      for (const [key, o] of this.owned) if (!seen.has(key)) releases.push(this.release(o, 'stopped'));
+    } finally {
+      await Promise.all(releases);
     }
-    // Shows that left the active set (ended and finished) stop too.
-    for (const [key, o] of this.owned) if (!seen.has(key)) await this.release(o, 'stopped');
   }
 
   private async reconcile(o: OwnedShow, desired: DesiredShow): Promise<void> {
@@ -236,7 +263,8 @@ export class RelayService {
         continue;
       }
       const spec: DestinationSpec = { input, output, secrets };
-      if (!sup || !sup.sameAs(spec) || sup.status.state === 'stopped' || sup.status.state === 'failed') {
+      // A halted supervisor (stopped to idle while its input was gone) never starts again: replace it.
+      if (!sup || !sup.sameAs(spec) || sup.halted || sup.status.state === 'stopped' || sup.status.state === 'failed') {
         if (sup) await sup.stop('idle');
         sup = this.newSupervisor(o, targetId, spec, dlog, sup?.status);
         o.dests.set(targetId, sup);
@@ -270,6 +298,7 @@ export class RelayService {
         ffmpeg: this.deps.ffmpeg,
         log,
         stallMs: this.deps.stallMs,
+        startTimeoutMs: this.deps.startTimeoutMs,
         waitForInput: true,
         mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await relay.holdsLease(o.partnerId, o.showId, this.token)),
         onStateChange: (status) => {
@@ -304,6 +333,7 @@ export class RelayService {
     const sourceUrl = desired.sourceUrl;
     if (o.puller && o.puller.sourceUrl !== sourceUrl) {
       await o.puller.sup.stop();
+      o.puller.proxied?.close();
       o.puller = undefined;
     }
     if (!sourceUrl || o.puller) return;
@@ -329,18 +359,30 @@ export class RelayService {
       // Checked again on the next pass (a DNS answer may change), never handed to ffmpeg.
       return;
     }
+    // HLS: ffmpeg reads the playlist and everything it names through the guarded loopback proxy
+    // (src/relay/hls.proxy.ts), never from the addresses the playlist names; as HLS only, over http only.
+    let proxied: HlsProxySession | undefined;
+    if (/^https?:/i.test(input)) {
+      proxied = (await this.hlsProxy()).open(input);
+      input = proxied.url;
+      secrets.push(...proxied.secretParts);
+    }
     const spec: DestinationSpec = { input, output: joinStreamUrl(edge, showKey), secrets };
     const sup = new DestinationSupervisor(spec, {
       ffmpeg: this.deps.ffmpeg,
       log,
       stallMs: this.deps.stallMs,
-      realtimeInput: /^https?:/i.test(input),
+      startTimeoutMs: this.deps.startTimeoutMs,
+      realtimeInput: proxied !== undefined,
+      inputArgs: proxied ? ['-f', 'hls', '-protocol_whitelist', 'http,tcp'] : undefined,
       mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await this.deps.relay.holdsLease(o.partnerId, o.showId, this.token)),
       onStateChange: (status) => {
-        o.sourceError = status.state === 'sending' ? null : status.lastError ? `source: ${status.lastError.replace(/^relay: /, '')}` : o.sourceError;
+        const refusal = proxied?.lastRefusal;
+        const why = refusal ? `source: ${refusal}` : status.lastError ? `source: ${status.lastError.replace(/^relay: /, '')}` : o.sourceError;
+        o.sourceError = status.state === 'sending' ? null : why;
       },
     });
-    o.puller = { spec, sup, sourceUrl };
+    o.puller = { spec, sup, sourceUrl, proxied };
     o.sourceError = null;
     sup.start();
   }

@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Result } from 'ioredis';
+import type { SecretBox } from '../lib/crypto.js';
 import type { Once } from '../targets/target.adapter.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
@@ -22,7 +23,13 @@ interface IntentRecord {
   status: 'started' | 'done';
   /** The lease token of the run that started (and completes) the step. */
   owner?: string;
+  /** Results of earlier versions, stored in clear (read only). */
   result?: unknown;
+  /**
+   * The step's result (JSON), sealed with SECRETS_KEY: platform answers carry credentials such as
+   * YouTube's stream name and Facebook's secure_stream_url (stream keys are encrypted at rest).
+   */
+  resultSealed?: string;
   startedAt: string;
 }
 
@@ -129,6 +136,7 @@ export class IntentRepository {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
+    private readonly box: SecretBox,
   ) {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
@@ -157,6 +165,10 @@ export class IntentRepository {
     await this.redis.scLeaseRelease(lease.key, lease.token);
   }
 
+  private resultOf<T>(rec: IntentRecord): T {
+    return (rec.resultSealed !== undefined ? JSON.parse(this.box.decrypt(rec.resultSealed)) : rec.result) as T;
+  }
+
   /** A `once` whose steps are scoped to (show, target, scope) and owned by `lease`. */
   scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease): Once {
     return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
@@ -166,10 +178,11 @@ export class IntentRepository {
       const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt } satisfies IntentRecord);
       const [state, raw] = await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs);
       if (state === -1) throw new LeaseLostError(`intent ${scope}:${step}: this run no longer owns the mirror`);
-      if (state === 2) return (JSON.parse(raw!) as IntentRecord).result as T;
+      if (state === 2) return this.resultOf<T>(JSON.parse(raw!) as IntentRecord);
       const complete = async (result: T): Promise<T> => {
         assertHeld(lease, `intent ${scope}:${step}`);
-        const done = JSON.stringify({ status: 'done', owner: lease.token, result, startedAt } satisfies IntentRecord);
+        const resultSealed = result === undefined ? undefined : this.box.encrypt(JSON.stringify(result));
+        const done = JSON.stringify({ status: 'done', owner: lease.token, resultSealed, startedAt } satisfies IntentRecord);
         if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
           throw new LeaseLostError(`intent ${scope}:${step}: another run took the mirror over before this one recorded its result`);
         }

@@ -6,6 +6,7 @@ import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
 import type { Product } from '../domain/events.js';
 import { parseMirror, type MirrorDoc } from '../domain/mirror.js';
+import type { SecretBox } from '../lib/crypto.js';
 import type { Result } from 'ioredis';
 import { assertHeld, LeaseLostError, type MirrorLease } from './intent.repository.js';
 import type { Keys } from './keys.js';
@@ -109,8 +110,28 @@ export class ShowRepository {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly inboxTtlSec: number,
+    private readonly box: SecretBox,
   ) {
     defineStoreScripts(redis);
+  }
+
+  /**
+   * A stored mirror: the platform-given ingest key (YouTube's stream name, the key part of Facebook's
+   * secure_stream_url) is a credential, kept sealed with SECRETS_KEY at rest like target credentials
+   * and operator-given keys (`operatorIngest.streamKeySealed`). Mirrors stored in clear by an earlier
+   * version are read as they are and sealed at their next save.
+   */
+  private parse(raw: string): MirrorDoc {
+    const m = parseMirror(raw);
+    const ingest = m.remote?.ingest as { url: string; streamKey?: string; streamKeySealed?: string } | undefined;
+    if (m.remote && ingest?.streamKeySealed !== undefined) m.remote.ingest = { url: ingest.url, streamKey: this.box.decrypt(ingest.streamKeySealed) };
+    return m;
+  }
+
+  private serialize(m: MirrorDoc): string {
+    const ingest = m.remote?.ingest;
+    if (!m.remote || !ingest) return JSON.stringify(m);
+    return JSON.stringify({ ...m, remote: { ...m.remote, ingest: { url: ingest.url, streamKeySealed: this.box.encrypt(ingest.streamKey) } } });
   }
 
   async ingest(partnerId: string, showId: string, webhookId: string, eventJson: string, orderKey: string, write: RegisterWrite): Promise<IngestResult> {
@@ -157,13 +178,13 @@ export class ShowRepository {
 
   async getMirror(partnerId: string, showId: string, targetId: string): Promise<MirrorDoc | null> {
     const raw = await this.redis.get(this.keys.mirror(partnerId, showId, targetId));
-    return raw ? parseMirror(raw) : null;
+    return raw ? this.parse(raw) : null;
   }
 
   async getMirrors(partnerId: string, showId: string, targetIds: string[]): Promise<(MirrorDoc | null)[]> {
     if (targetIds.length === 0) return [];
     const raws = await this.redis.mget(...targetIds.map((t) => this.keys.mirror(partnerId, showId, t)));
-    return raws.map((r) => (r ? parseMirror(r) : null));
+    return raws.map((r) => (r ? this.parse(r) : null));
   }
 
   /**
@@ -195,7 +216,7 @@ export class ShowRepository {
     const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
     const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: now, since };
     const k = this.keys;
-    const ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), expected, JSON.stringify(next), lease?.token ?? '', lease?.ttlMs ?? 0);
+    const ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), expected, this.serialize(next), lease?.token ?? '', lease?.ttlMs ?? 0);
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     mirror.rev = next.rev;

@@ -105,8 +105,16 @@ test('a dropped destination is retried alone while the others keep flowing; a so
   const enc1 = encode(target);
   await waitFor(async () => (await viewOf(svc, P, 'push2')).mirrors.every((m) => m.relay.state === 'sending' && m.state === 'live'), 40_000);
   const effectsBefore = await Promise.all(ALL_PLATFORMS.map((p) => sim.effects(p)));
-  // The sinks' longest gap so far (start-up included): the drop below must not add one over a second.
-  const gapsBefore = await Promise.all(ALL_PLATFORMS.map(async (p) => (await sinkOf(v0, p))?.maxGapMs ?? 0));
+  // This process's event-loop stalls (the sinks time data on it): shown if a gap shows up, to tell a
+  // stall of the measuring process from one of the relay.
+  const loopStalls: Array<{ endedAt: string; ms: number }> = [];
+  let tick = Date.now();
+  const loopProbe = setInterval(() => {
+    const now = Date.now();
+    if (now - tick > 250) loopStalls.push({ endedAt: new Date(now).toISOString(), ms: now - tick - 50 });
+    tick = now;
+  }, 50);
+  const faultAt = Date.now();
 
   // Whatnot's ingest drops every publisher while the fault is set.
   await sim.control('PUT', '/_sim/whatnot/faults', { rate: 1, kinds: ['rtmp_drop'] });
@@ -119,18 +127,23 @@ test('a dropped destination is retried alone while the others keep flowing; a so
   }, 10_000);
   expect(back.relay.restarts).toBeGreaterThanOrEqual(1);
   expect(back.relay.lastError).toBeNull();
+  await new Promise((r) => setTimeout(r, 2000)); // and a while after Whatnot reconnected
+  const windowEnd = Date.now();
+  clearInterval(loopProbe);
   const mid = await viewOf(svc, P, 'push2');
+  const inWindow = (g: { endedAt: string; ms: number }): boolean => Date.parse(g.endedAt) - g.ms >= faultAt - 1000 && Date.parse(g.endedAt) <= windowEnd;
+  const sinks = await Promise.all(ALL_PLATFORMS.map((p) => sinkOf(mid, p)));
   for (const [i, platform] of ALL_PLATFORMS.entries()) {
     if (platform === 'whatnot') continue;
-    const s = await sinkOf(mid, platform);
-    // The other four were not disturbed: one publish each from start to now (never dropped or
-    // reconnected), no relay restart, and no gap longer than they already had before Whatnot's
-    // drop. (The sinks' own gap clock runs in this loaded test process: at load ~20 on 2 cores the
-    // relay path shows 0.4–1.2 s between reads with or without the fault, so the bound is loose.)
-    const gapOk = (s?.maxGapMs ?? Infinity) <= Math.max(2000, gapsBefore[i]! + 500);
-    expect({ platform, gapOk, publishes: s?.publishes, publishers: s?.maxPublishers, restarts: mid.mirrors.find((m) => m.platform === platform)?.relay.restarts }).toEqual({
+    const s = sinks[i];
+    // The other four were not disturbed (issue 10: "the others see no gap over 1 s"): one publish
+    // each from start to now (never dropped or reconnected), no relay restart, and no pause in their
+    // data over 1 s (the sink's LONG_GAP_MS) from the fault to after Whatnot's recovery.
+    const longGaps = (s?.longGaps ?? []).filter(inWindow);
+    if (longGaps.length) console.log(JSON.stringify({ platform, longGaps, allSinks: sinks.map((x, j) => [ALL_PLATFORMS[j], x?.longGaps.filter(inWindow)]), loopStalls }));
+    expect({ platform, longGaps, publishes: s?.publishes, publishers: s?.maxPublishers, restarts: mid.mirrors.find((m) => m.platform === platform)?.relay.restarts }).toEqual({
       platform,
-      gapOk: true,
+      longGaps: [],
       publishes: 1,
       publishers: 1,
       restarts: 0,

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { netCommission } from '../../src/domain/order.js';
 import { freePort } from '../../src/lib/net.js';
 import { signatureHeader } from '../../src/sources/signature.js';
+import { SecretBox } from '../../src/lib/crypto.js';
 import { Keys } from '../../src/store/keys.js';
 import { ShowRepository } from '../../src/store/show.repository.js';
 import type { RedisClient } from '../../src/store/redis.js';
@@ -149,7 +150,7 @@ test(`2 API + 3 worker + 2 scheduler processes, ${SHOWS} shows × 3 platforms, a
     PLATFORM_TIMEOUT_MS: '3000',
   };
   redis = cluster.client();
-  shows = new ShowRepository(redis, new Keys(prefix), 86_400);
+  shows = new ShowRepository(redis, new Keys(prefix), 86_400, new SecretBox(env.SECRETS_KEY!));
 
   // The first API process, the partner (reconciliation every 10 s) and its targets, before the rest starts.
   start('api', 'src/main/api.ts', { ...env, PORT: String(ports[0]) });

@@ -1,0 +1,239 @@
+/**
+ * The HLS pull's only way out (issue 10 item 1, §8 SSRF rules): ffmpeg never fetches a partner's
+ * HLS URL itself. It reads from this loopback proxy, which fetches the playlist, its variants,
+ * segments, keys and init sections through the SSRF guard's agents (every connection checked
+ * when it is made, the socket going to the checked address; redirects followed here, each hop
+ * checked) and rewrites every URI of every playlist to point back at itself. So a playlist that
+ * names a segment on 127.0.0.1 or 169.254.169.254 gets a 403 for it, and nothing is sent there.
+ *
+ * A session is opened per pull (`open()`), its token in every path, so nothing but that pull's
+ * ffmpeg uses it; paths are `/s/{token}/{base64url(absolute upstream URL)}/{upstream file name}`
+ * (the name keeps ffmpeg's extension checks happy). With ALLOW_PRIVATE_DESTINATIONS (tests, the
+ * demo) the guard allows every address, the proxy still rewrites.
+ */
+import { randomBytes } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { DestinationGuard } from '../lib/destination-guard.js';
+import { maskSecrets } from './mask.js';
+
+/** The agents the proxy fetches with (the guard's; a test may wrap them). */
+export type ProxyGuard = Pick<DestinationGuard, 'httpAgent' | 'httpsAgent'>;
+
+export interface HlsProxySession {
+  /** What ffmpeg is given instead of the source URL. */
+  readonly url: string;
+  /** The last refusal (an address the guard refused, a bad URL), masked, for `lastError`. */
+  readonly lastRefusal: string | null;
+  /** Parts of `url` that carry the source URL (its query may hold a token): masked in logs. */
+  readonly secretParts: string[];
+  close(): void;
+}
+
+const MAX_PLAYLIST_BYTES = 4 * 1024 * 1024;
+const MAX_REDIRECTS = 5;
+const UPSTREAM_TIMEOUT_MS = 10_000;
+
+class RefusedError extends Error {}
+
+/** Rewrites every URI of an HLS playlist (media lines and `URI="…"` attributes) with `to`. */
+export function rewritePlaylist(body: string, base: URL, to: (absolute: URL) => string): string {
+  const abs = (ref: string): string => to(new URL(ref, base));
+  return body
+    .split(/\r?\n/)
+    .map((line) => {
+      const t = line.trim();
+      if (!t) return line;
+      if (t.startsWith('#')) return line.replace(/URI="([^"]*)"/g, (_m, u: string) => `URI="${abs(u)}"`);
+      return abs(t);
+    })
+    .join('\n');
+}
+
+export class HlsProxy {
+  private readonly sessions = new Map<string, { refusal: string | null }>();
+  private constructor(
+    private readonly server: http.Server,
+    private readonly guard: ProxyGuard,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(guard: ProxyGuard, log: Logger): Promise<HlsProxy> {
+    const server = http.createServer();
+    const proxy = new HlsProxy(server, guard, log);
+    server.on('request', (req, res) => {
+      proxy.handle(req, res).catch((err: unknown) => {
+        proxy.log.warn({ err: { message: (err as Error).message } }, 'hls proxy request failed');
+        if (!res.headersSent) res.writeHead(502).end();
+        else res.destroy();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    return proxy;
+  }
+
+  private get origin(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  private pathFor(token: string, upstream: URL): string {
+    const name = upstream.pathname.split('/').pop() || 'index';
+    return `${this.origin}/s/${token}/${Buffer.from(upstream.toString()).toString('base64url')}/${encodeURIComponent(name)}`;
+  }
+
+  /** A session for one pull of `sourceUrl` (http or https). */
+  open(sourceUrl: string): HlsProxySession {
+    const token = randomBytes(16).toString('base64url');
+    const state = { refusal: null as string | null };
+    this.sessions.set(token, state);
+    const url = this.pathFor(token, new URL(sourceUrl));
+    return {
+      url,
+      secretParts: [token, url.split('/')[5] ?? token],
+      get lastRefusal() {
+        return state.refusal;
+      },
+      close: () => {
+        this.sessions.delete(token);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.sessions.clear();
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const m = /^\/s\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)(?:\/[^/]*)?$/.exec((req.url ?? '').split('?')[0] ?? '');
+    const session = m ? this.sessions.get(m[1]!) : undefined;
+    if (!m || !session || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404).end();
+      return;
+    }
+    let upstream: URL;
+    try {
+      upstream = new URL(Buffer.from(m[2]!, 'base64url').toString('utf8'));
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    let got: { res: IncomingMessage; url: URL };
+    try {
+      got = await this.fetch(upstream, req.headers.range);
+    } catch (err) {
+      const refused = err instanceof RefusedError || (err as NodeJS.ErrnoException).code === 'EDESTREFUSED';
+      const msg = maskSecrets(`${upstream.protocol}//${upstream.host}: ${(err as Error).message}`);
+      if (refused) {
+        session.refusal = `refused ${msg}`;
+        this.log.info({ reason: msg }, 'hls proxy refused an address the source named');
+      }
+      res.writeHead(refused ? 403 : 502).end();
+      return;
+    }
+    const up = got.res;
+    const status = up.statusCode ?? 502;
+    // Playlists are read whole and rewritten (sniffed, not trusted by their content type); the rest streams.
+    const first = await firstBytes(up, 16);
+    if (status < 300 && /^(\uFEFF)?\s*#EXTM3U/.test(first.toString('utf8'))) {
+      const body = await readAll(up, first, MAX_PLAYLIST_BYTES);
+      const token = m[1]!;
+      const out = rewritePlaylist(body.toString('utf8'), got.url, (abs) => this.pathFor(token, abs));
+      res.writeHead(status, { 'content-type': 'application/vnd.apple.mpegurl', 'cache-control': 'no-cache' });
+      res.end(req.method === 'HEAD' ? undefined : out);
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const h of ['content-type', 'content-length', 'content-range', 'accept-ranges']) {
+      const v = up.headers[h];
+      if (typeof v === 'string') headers[h] = v;
+    }
+    res.writeHead(status, headers);
+    if (req.method === 'HEAD') {
+      up.destroy();
+      res.end();
+      return;
+    }
+    if (first.length) res.write(first);
+    up.pipe(res);
+    res.once('close', () => up.destroy());
+  }
+
+  /** GET through the guard's agents, following redirects here (each hop checked again). */
+  private async fetch(start: URL, range: string | undefined): Promise<{ res: IncomingMessage; url: URL }> {
+    let url = start;
+    for (let hop = 0; ; hop++) {
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RefusedError(`${url.protocol} is not http(s)`);
+      if (url.username || url.password) throw new RefusedError('credentials in URLs are not allowed');
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        const mod = url.protocol === 'https:' ? https : http;
+        const agent = url.protocol === 'https:' ? this.guard.httpsAgent : this.guard.httpAgent;
+        const req = mod.get(url, { agent, headers: range ? { range } : {}, timeout: UPSTREAM_TIMEOUT_MS }, resolve);
+        req.once('timeout', () => req.destroy(new Error('upstream timed out')));
+        req.once('error', reject);
+      });
+      const loc = res.headers.location;
+      if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && loc) {
+        res.resume();
+        if (hop >= MAX_REDIRECTS) throw new Error('too many redirects');
+        url = new URL(loc, url);
+        continue;
+      }
+      return { res, url };
+    }
+  }
+}
+
+async function firstBytes(s: IncomingMessage, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let len = 0;
+  while (len < n) {
+    const chunk = await new Promise<Buffer | null>((resolve, reject) => {
+      const c = s.read() as Buffer | null;
+      if (c) return resolve(c);
+      if (s.readableEnded) return resolve(null);
+      const onReadable = (): void => {
+        cleanup();
+        resolve((s.read() as Buffer | null) ?? Buffer.alloc(0));
+      };
+      const onEnd = (): void => {
+        cleanup();
+        resolve(null);
+      };
+      const onError = (err: Error): void => {
+        cleanup();
+        reject(err);
+      };
+      const cleanup = (): void => {
+        s.off('readable', onReadable);
+        s.off('end', onEnd);
+        s.off('error', onError);
+      };
+      s.once('readable', onReadable);
+      s.once('end', onEnd);
+      s.once('error', onError);
+    });
+    if (chunk === null) break;
+    chunks.push(chunk);
+    len += chunk.length;
+  }
+  return Buffer.concat(chunks);
+}
+
+async function readAll(s: IncomingMessage, head: Buffer, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [head];
+  let len = head.length;
+  for await (const c of s) {
+    const b = c as Buffer;
+    len += b.length;
+    if (len > max) throw new Error('playlist too large');
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,139 @@
+/**
+ * Relay lifecycle (issue 10 item 4): no relay process outlives its show. Shows end (or are
+ * cancelled) while their destinations are in every phase at once: readers waiting on the edge,
+ * ffmpeg starting and connecting as the publish begins, destinations refused by their platform and
+ * retrying with backoff. Checked by pid: every ffmpeg the relay ever reported, and every ffmpeg
+ * child of this process (the service runs in it) other than the test's own encoders, is gone
+ * within a few seconds of the show's end.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { SecretBox } from '../../src/lib/crypto.js';
+import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { addAllTargets } from '../helpers/platforms.js';
+import { alive, encode, goLive, scheduleRelayedShow, viewOf, type Encoder } from '../helpers/relay.js';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+const P = 'life-p';
+const encoders: Encoder[] = [];
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService({ workers: true, scheduler: true, relay: true });
+  secret = await createPartner(svc, P);
+  await addAllTargets(svc, sim, P, { lift: true });
+}, 60_000);
+
+afterAll(async () => {
+  for (const e of encoders) await e.stop();
+  await svc?.close();
+  await sim?.close();
+});
+
+/** Live (not zombie) ffmpeg children of this process: the relay's, since the encoders are excluded by pid. */
+function ffmpegChildren(): number[] {
+  const mine = new Set(encoders.map((e) => e.pid));
+  try {
+    return execFileSync('ps', ['-o', 'pid=,stat=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([pid, stat, comm]) => comm === 'ffmpeg' && !stat?.startsWith('Z') && !mine.has(Number(pid)))
+      .map(([pid]) => Number(pid));
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+test('shows ended or cancelled while their relays wait, start and retry leave no ffmpeg behind', async () => {
+  const ids = ['life-wait', 'life-start', 'life-send', 'life-cancel'];
+  for (const id of ids) await scheduleRelayedShow(svc, sim, P, secret, id);
+  // Two platforms refuse every publish: their destinations cycle through connecting → retrying (backoff).
+  for (const p of ['tiktok', 'whatnot']) await sim.control('PUT', `/_sim/${p}/faults`, { rate: 1, kinds: ['rtmp_refuse'] });
+
+  const seen = new Set<number>();
+  const sample = (): void => {
+    for (const pid of svc.started.relay?.pids() ?? []) seen.add(pid);
+    for (const pid of ffmpegChildren()) seen.add(pid);
+  };
+  const sampler = setInterval(sample, 50);
+  try {
+    for (const id of ids) await goLive(svc, P, secret, id);
+    // Every show's readers wait on the edge (5 per show).
+    await waitFor(async () => (svc.started.relay?.pids().length ?? 0) >= ids.length * 5, 30_000);
+    const ingest = async (id: string): Promise<string> => {
+      const v = await viewOf(svc, P, id);
+      return `${v.show.ingest.url}/${v.show.ingest.streamKey}`;
+    };
+    // 'life-send' and 'life-cancel' are sending (and retrying on the two refusing platforms).
+    for (const id of ['life-send', 'life-cancel']) encoders.push(encode(await ingest(id)));
+    await waitFor(async () => {
+      const views = await Promise.all(['life-send', 'life-cancel'].map((id) => viewOf(svc, P, id)));
+      return views.every((v) => v.mirrors.filter((m) => m.relay.state === 'sending').length >= 3 && v.mirrors.some((m) => m.relay.restarts > 0));
+    }, 40_000);
+    // 'life-start': the publish begins right now, so its destinations are starting when the show ends.
+    encoders.push(encode(await ingest('life-start')));
+    await new Promise((r) => setTimeout(r, 300));
+
+    sample();
+    const before = new Set(seen);
+    expect(before.size).toBeGreaterThanOrEqual(ids.length * 5);
+    const endedAt = Date.now();
+    await Promise.all([
+      goLive(svc, P, secret, 'life-wait', 'ended'),
+      goLive(svc, P, secret, 'life-start', 'ended'),
+      goLive(svc, P, secret, 'life-send', 'ended'),
+      goLive(svc, P, secret, 'life-cancel', 'cancelled'),
+    ]);
+    // Within a few seconds (a relay pass, SIGTERM, SIGKILL after a second) nothing of these shows runs.
+    const gone = await waitFor(async () => {
+      sample();
+      return ffmpegChildren().length === 0 && [...seen].every((pid) => !alive(pid)) ? Date.now() - endedAt : undefined;
+    }, 10_000).catch(() => {
+      throw new Error(`still running 10 s after the end: ${JSON.stringify(ffmpegChildren())}; seen alive: ${JSON.stringify([...seen].filter(alive))}`);
+    });
+    expect(gone).toBeLessThan(10_000);
+    // ...and none starts again afterwards (no backoff timer or pending start brings one back).
+    await new Promise((r) => setTimeout(r, 3000));
+    sample();
+    expect({ children: ffmpegChildren(), alive: [...seen].filter(alive), tracked: svc.started.relay?.pids() }).toEqual({ children: [], alive: [], tracked: [] });
+    for (const id of ids) {
+      const v = await viewOf(svc, P, id);
+      expect([id, v.mirrors.map((m) => m.relay.state)]).toEqual([id, v.mirrors.map(() => 'stopped')]);
+    }
+  } finally {
+    clearInterval(sampler);
+    for (const p of ['tiktok', 'whatnot']) await sim.control('PUT', `/_sim/${p}/faults`, { rate: 0, kinds: [] });
+  }
+}, 240_000);
+
+test('a show the relay cannot handle (its ingest key sealed under another SECRETS_KEY) does not keep the relays of other shows running after they end', async () => {
+  const ids = ['life-a', 'life-b', 'life-c'];
+  for (const id of ids) await scheduleRelayedShow(svc, sim, P, secret, id);
+  for (const id of ids) await goLive(svc, P, secret, id);
+  await waitFor(async () => (svc.started.relay?.pids().length ?? 0) >= ids.length * 5, 30_000);
+  const pidsBefore = svc.started.relay?.pids() ?? [];
+  // The relay visits live shows in the active set's order: poison the first of ours there, so a
+  // pass that gives up at it never reaches the others.
+  const order = (await svc.rt.shows.activeShows()).map(([, s]) => s).filter((s) => ids.includes(s));
+  const poisoned = order[0]!;
+  const others = ids.filter((id) => id !== poisoned);
+  const otherBox = new SecretBox(randomBytes(32).toString('base64'));
+  await svc.rt.redis.hset(svc.rt.keys.relayIngest(P, poisoned), 'sealed', otherBox.encrypt('sk_unreadable'));
+  await new Promise((r) => setTimeout(r, 1500)); // a pass or two meets it
+
+  for (const id of others) await goLive(svc, P, secret, id, 'ended');
+  const othersStopped = await waitFor(async () => {
+    const views = await Promise.all(others.map((id) => viewOf(svc, P, id)));
+    return views.every((v) => v.mirrors.every((m) => m.relay.state === 'stopped')) ? views : undefined;
+  }, 10_000).catch(async () => {
+    throw new Error(`the ended shows' relays did not stop: ${JSON.stringify(await Promise.all(others.map(async (id) => (await viewOf(svc, P, id)).mirrors.map((m) => m.relay.state))))}`);
+  });
+  expect(othersStopped).toHaveLength(2);
+  // The poisoned show's five readers are the only ffmpeg left.
+  await waitFor(async () => ffmpegChildren().length === 5, 10_000);
+  await goLive(svc, P, secret, poisoned, 'ended');
+  await waitFor(async () => ffmpegChildren().length === 0 && pidsBefore.every((pid) => !alive(pid)), 10_000);
+}, 180_000);

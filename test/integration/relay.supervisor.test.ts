@@ -1,0 +1,94 @@
+/**
+ * Destination supervision around a real ffmpeg (issue 10 item 3): the stall timer (RELAY_STALL_MS)
+ * only runs once data flowed; before that a separate, longer start-up allowance
+ * (RELAY_START_TIMEOUT_MS) applies, so an ffmpeg that is slow to start (a loaded machine) is not
+ * killed before its first byte, and one that never starts is still restarted. The "slow ffmpeg" is
+ * the real binary behind a shell wrapper that waits before exec'ing it; the input is a real FLV
+ * file of the test pattern, the output a file (no network needed to judge the timers).
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { DestinationSupervisor } from '../../src/relay/destination.supervisor.js';
+import type { RelayStatus } from '../../src/store/relay.repository.js';
+import { testFfmpeg } from '../helpers/ffmpeg.js';
+import { waitFor } from '../helpers/service.js';
+
+let dir: string;
+let input: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'syndicast-sup-'));
+  input = join(dir, 'pattern.flv');
+  execFileSync(testFfmpeg(), [
+    '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+    '-t', '12', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-b:v', '800k', '-g', '25', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', input,
+  ]);
+}, 60_000);
+
+/** ffmpeg that takes `delaySec` before it even starts (as under heavy CPU load). */
+function slowFfmpeg(name: string, delaySec: number, execFfmpeg = true): string {
+  const path = join(dir, name);
+  // `exec` each step: the pid the supervisor kills is the one that runs (no orphaned sleep).
+  writeFileSync(path, execFfmpeg ? `#!/bin/sh\nsleep ${delaySec}\nexec '${testFfmpeg()}' "$@"\n` : `#!/bin/sh\nexec sleep ${delaySec}\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+function supervise(ffmpeg: string, output: string, stallMs: number, startTimeoutMs: number): { sup: DestinationSupervisor; states: RelayStatus[] } {
+  const states: RelayStatus[] = [];
+  const sup = new DestinationSupervisor(
+    { input, output, secrets: [] },
+    {
+      ffmpeg,
+      log: pino({ level: 'silent' }),
+      stallMs,
+      startTimeoutMs,
+      realtimeInput: true,
+      mayStart: async () => true,
+      onStateChange: (s) => states.push(s),
+      backoffBaseMs: 200,
+      backoffCapMs: 400,
+    },
+  );
+  return { sup, states };
+}
+
+test('an ffmpeg that needs longer than RELAY_STALL_MS to start is not killed before its first byte', async () => {
+  const out = join(dir, 'slow.flv');
+  const { sup, states } = supervise(slowFfmpeg('slow.sh', 3), out, 1000, 15_000);
+  sup.start();
+  try {
+    await waitFor(async () => sup.status.state === 'sending', 20_000);
+    expect(sup.status.restarts).toBe(0);
+    expect(states.map((s) => s.state)).not.toContain('retrying');
+    expect(statSync(out).size).toBeGreaterThan(0);
+  } finally {
+    await sup.stop();
+  }
+}, 40_000);
+
+test('an ffmpeg that never produces anything is restarted after the start-up allowance, saying so', async () => {
+  const { sup } = supervise(slowFfmpeg('never.sh', 600, false), join(dir, 'never.flv'), 1000, 2500);
+  sup.start();
+  const startedAt = Date.now();
+  const pid = await waitFor(async () => sup.pid, 5_000);
+  try {
+    await waitFor(async () => sup.status.state === 'retrying', 10_000);
+    // Not at the stall timeout (1 s): at the start-up allowance (2.5 s).
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(2500);
+    expect(sup.status.lastError).toMatch(/no data within the start-up allowance \(3 s\)/);
+    expect(sup.status.restarts).toBe(1);
+    let gone = false;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      gone = true;
+    }
+    expect(gone).toBe(true);
+  } finally {
+    await sup.stop();
+  }
+}, 30_000);
