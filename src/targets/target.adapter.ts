@@ -72,7 +72,19 @@ export interface RateLimiter {
  * - otherwise records the start, calls `run()`, records and returns the result.
  * Results must be JSON-serialisable.
  */
-export type Once = <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>) => Promise<T>;
+export type Once = <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>, opts?: OnceOptions) => Promise<T>;
+
+export interface OnceOptions {
+  /**
+   * `run()` makes exactly one platform request. When that request is refused before anything was
+   * done (a RateLimitedError: 429, quota, our own limiter; or an AuthExpiredError: 401), the step is
+   * forgotten instead of left "started", so the next attempt sends the request again without a
+   * recovery lookup first. Without it, a platform that allows one request per window refuses every
+   * attempt (lookup, then insert) and provisioning never ends. Never set it on a `run()` that makes
+   * a write followed by another call: a refused second call does not undo the first.
+   */
+  singleRequest?: boolean;
+}
 
 /** Deployment settings of the platform APIs (src/config), the same for every target. */
 export interface PlatformSettings {

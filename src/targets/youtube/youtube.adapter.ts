@@ -312,8 +312,10 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     capabilities: YOUTUBE_CAPABILITIES,
 
     async createShow(spec, op) {
-      const stream = await op.once('stream', () => insertStream(spec, op.marker), () => findStream(op.marker));
-      const broadcast = await op.once('broadcast', () => insertBroadcast(spec, op.marker), () => findBroadcast(op.marker));
+      // Each insert is one request: a refused one (rate limit, quota) did nothing, so the next attempt
+      // sends it again without a lookup first (one request per attempt when YouTube allows no more).
+      const stream = await op.once('stream', () => insertStream(spec, op.marker), () => findStream(op.marker), { singleRequest: true });
+      const broadcast = await op.once('broadcast', () => insertBroadcast(spec, op.marker), () => findBroadcast(op.marker), { singleRequest: true });
       await bind(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube broadcast ready');
       return remoteShow(broadcast, stream);
@@ -431,6 +433,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
           }
           return null;
         },
+        { singleRequest: true },
       );
       return { ref: message.id };
     },
