@@ -174,6 +174,13 @@ export interface TargetAdapter {
    * The worker asks this, never the platform's name.
    */
   resolveCapabilities?(): Promise<Capabilities>;
+  /**
+   * Checks the target's credentials with the platform's cheapest authenticated call (made when a
+   * target is saved, src/targets/target.verify.ts). Resolves when the platform accepts them; throws
+   * the typed errors: PermanentError / AuthExpiredError when it refuses them (with its reason),
+   * RetryableError / RateLimitedError when it cannot answer now.
+   */
+  verifyCredentials?(): Promise<void>;
   /** capabilities.createShow === 'api': create the remote show (and stream/ingest) for this show. */
   createShow(spec: ShowSpec, op: OpContext): Promise<RemoteShow>;
   /** Operator linked `externalId` by hand: check that it exists and read what the mirror reports. */

@@ -4,6 +4,7 @@
  * crashed after YouTube created the object finds it again instead of creating a second one.
  * API: https://developers.google.com/youtube/v3/live/docs (life cycle: .../live/life-of-a-broadcast).
  */
+import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { PermanentError, RetryableError, isTargetError } from '../target.errors.js';
@@ -34,6 +35,8 @@ export const YOUTUBE_CAPABILITIES: Capabilities = {
 };
 
 const V3 = '/youtube/v3';
+/** A list read with `part=id` (the credential check): only the ids. */
+const IdListSchema = z.object({ items: z.array(z.object({ id: z.string() })).default([]) });
 const MARKER_PREFIX = 'syndicast:';
 /** Recovery lists walk pages of 50; stop somewhere so a huge channel cannot burn the quota. */
 const MAX_RECOVERY_PAGES = 20;
@@ -319,6 +322,18 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       await bind(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube broadcast ready');
       return remoteShow(broadcast, stream);
+    },
+
+    async verifyCredentials() {
+      // A token from the refresh token, then the cheapest read of the channel itself (1 quota unit):
+      // its own live streams, which YouTube refuses when live streaming is not enabled on the channel.
+      await client.call({
+        method: 'GET',
+        path: `${V3}/liveStreams`,
+        query: { part: 'id', mine: true, maxResults: 1 },
+        cost: QUOTA_COST.list,
+        schema: IdListSchema,
+      });
     },
 
     async attachShow(externalId) {
