@@ -260,8 +260,9 @@ export class SyncService {
           await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, target.id).clear();
         }
         const given = err instanceof RetryableError ? err.delayMs : undefined;
-        // An expected wait (stream not active yet) does not use up the retry budget.
-        if (given === undefined) mirror.retries += 1;
+        // An expected wait (stream not active yet) does not use up the retry budget; a failure does,
+        // also one that says when to come back (a 5xx with Retry-After).
+        if (!(err instanceof RetryableError && err.waiting)) mirror.retries += 1;
         if (mirror.retries > this.deps.maxRetries) {
           mirror.state = 'failed';
           mirror.lastError = `gave up after ${mirror.retries - 1} retries: ${msg}`;
@@ -364,7 +365,7 @@ export class SyncService {
       }
       // A platform must not go live before the relayed video reaches it (YouTube refuses anyway).
       const wait = this.deps.videoGate ? await this.deps.videoGate(job.partnerId, job.showId, mirror, desired) : null;
-      if (wait) throw new RetryableError(`waiting for video: ${wait}`, { reason: 'waiting_for_video', delayMs: VIDEO_WAIT_MS });
+      if (wait) throw new RetryableError(`waiting for video: ${wait}`, { reason: 'waiting_for_video', delayMs: VIDEO_WAIT_MS, waiting: true });
       if (caps.lifecycle) await adapter.startShow(remote, this.op(job, mirror, 'start'));
       mirror.state = 'live';
       mirror.wentLive = true;

@@ -257,6 +257,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
         throw new RetryableError(`Facebook schedules live videos at most 7 days ahead: the live video for this show is created from ${from}`, {
           reason: 'schedule_window',
           delayMs: Math.min(lead - latestCreate + 60_000, MAX_DEFER_MS),
+          waiting: true,
         });
       }
       const scheduled = lead >= MIN_SCHEDULE_LEAD_MS;

@@ -305,7 +305,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
   }
 
   function transitioning(id: string, state: string): RetryableError {
-    return new RetryableError(`YouTube broadcast ${id} is still ${state}`, { reason: state, delayMs: TRANSITIONING_DELAY_MS });
+    return new RetryableError(`YouTube broadcast ${id} is still ${state}`, { reason: state, delayMs: TRANSITIONING_DELAY_MS, waiting: true });
   }
 
   // --- adapter methods ------------------------------------------------------------------------
