@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { RESULTS_DIR } from './lib/report.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor } from '../test/helpers/service.js';
 import { startSim } from '../test/helpers/sim.js';
+import { simTargetCredentials } from '../src/simulators/sim.accounts.js';
 
 const N = Number(process.env['COST_N'] ?? 300);
 
@@ -68,7 +69,7 @@ const url = svc.redis.url;
 try {
   const secret = await createPartner(svc, 'cost');
   const t = await svc.api('/v1/partners/cost/targets', {
-    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: simTargetCredentials('youtube'), baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
   });
   if (t.status !== 201) throw new Error(`target: ${t.status}`);
   const ids = Array.from({ length: N }, (_, i) => `cs${i}`);

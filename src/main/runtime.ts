@@ -23,6 +23,7 @@ import { AttributionRepository } from '../store/attribution.repository.js';
 import { ReconcileRepository } from '../store/reconcile.repository.js';
 import { ShowActivityRepository } from '../store/show-activity.repository.js';
 import { SessionRepository } from '../store/session.repository.js';
+import { CredentialVerifier } from '../targets/target.verify.js';
 import { ReconcileService } from '../reconcile/reconcile.service.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
 import { IngestService } from '../sources/ingest.service.js';
@@ -87,6 +88,7 @@ export interface Runtime {
   producerConnection: ConnectionOptions;
   /** Ops console sessions (the cookie that opens /admin/queues). */
   sessions: SessionRepository;
+  credentialVerifier: CredentialVerifier;
   close(): Promise<void>;
 }
 
@@ -232,6 +234,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     reconciliations,
     activity,
     sessions: new SessionRepository(redis, keys, 8 * 3600),
+    credentialVerifier: new CredentialVerifier({ redis, keys, box, timeoutMs: config.platformTimeoutMs, settings: { facebookGraphVersion: config.facebookGraphVersion }, destinations, log: log.child({ module: 'targets' }) }),
     producerConnection: producerConn,
     outbound,
     delivery,

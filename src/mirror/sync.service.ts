@@ -184,8 +184,9 @@ export class SyncService {
         if (!target || !target.enabled) return { kind: 'done', state: 'none' };
         if (!desired) return { kind: 'done', state: 'none' };
         const mirror = stored ?? newMirror(targetId, target.platform);
-        const save = async (): Promise<void> => {
-          mirror.retries = 0; // progress: the next failure starts a fresh backoff
+        /** `progress`: a step was done, so the next failure starts a fresh backoff; a mere state mark is not. */
+        const save = async (progress = true): Promise<void> => {
+          if (progress) mirror.retries = 0;
           await shows.saveMirror(partnerId, showId, mirror, lease);
         };
         let wakeAt: number | undefined;
@@ -203,7 +204,7 @@ export class SyncService {
           await save();
         } catch (err) {
           const outcome = await this.onError(err, mirror, target, log);
-          await save();
+          await save(false); // keeps the retry count onError just set
           if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
           await this.notify(partnerId, showId, mirror, lease);
           return outcome;
@@ -259,8 +260,9 @@ export class SyncService {
           await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, target.id).clear();
         }
         const given = err instanceof RetryableError ? err.delayMs : undefined;
-        // An expected wait (stream not active yet) does not use up the retry budget.
-        if (given === undefined) mirror.retries += 1;
+        // An expected wait (stream not active yet) does not use up the retry budget; a failure does,
+        // also one that says when to come back (a 5xx with Retry-After).
+        if (!(err instanceof RetryableError && err.waiting)) mirror.retries += 1;
         if (mirror.retries > this.deps.maxRetries) {
           mirror.state = 'failed';
           mirror.lastError = `gave up after ${mirror.retries - 1} retries: ${msg}`;
@@ -305,7 +307,7 @@ export class SyncService {
    * The state machine. Throws TargetErrors; saves after every remote side effect. Returns when to
    * come back (a delayed pin), if anything is waiting.
    */
-  private async drive(job: OwnedJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, pinDelayMs: number, save: () => Promise<void>): Promise<number | undefined> {
+  private async drive(job: OwnedJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, pinDelayMs: number, save: (progress?: boolean) => Promise<void>): Promise<number | undefined> {
     const caps = adapter.capabilities;
     if (mirror.state === 'failed' || mirror.state === 'ended' || mirror.state === 'cancelled') return undefined;
 
@@ -329,7 +331,8 @@ export class SyncService {
         return undefined;
       }
       mirror.state = 'provisioning';
-      await save();
+      // Not progress: every attempt passes here, and resetting the count would retry a 5xx forever.
+      await save(false);
       const spec = specOf(desired);
       mirror.remote = await adapter.createShow(spec, this.op(job, mirror, 'create'));
       mirror.applied = spec;
@@ -362,7 +365,7 @@ export class SyncService {
       }
       // A platform must not go live before the relayed video reaches it (YouTube refuses anyway).
       const wait = this.deps.videoGate ? await this.deps.videoGate(job.partnerId, job.showId, mirror, desired) : null;
-      if (wait) throw new RetryableError(`waiting for video: ${wait}`, { reason: 'waiting_for_video', delayMs: VIDEO_WAIT_MS });
+      if (wait) throw new RetryableError(`waiting for video: ${wait}`, { reason: 'waiting_for_video', delayMs: VIDEO_WAIT_MS, waiting: true });
       if (caps.lifecycle) await adapter.startShow(remote, this.op(job, mirror, 'start'));
       mirror.state = 'live';
       mirror.wentLive = true;
@@ -395,7 +398,7 @@ export class SyncService {
     mirror: MirrorDoc,
     adapter: TargetAdapter,
     pinDelayMs: number,
-    save: () => Promise<void>,
+    save: (progress?: boolean) => Promise<void>,
   ): Promise<number | undefined> {
     const remote = mirror.remote;
     if (!remote) return undefined;
@@ -423,7 +426,7 @@ export class SyncService {
           // Viewers are seconds behind the live video: show the pin when they see the product.
           if (mp.dueAt === undefined) {
             mp.dueAt = Date.now() + pinDelayMs;
-            await save();
+            await save(false);
           }
           if (Date.now() < mp.dueAt) {
             wakeAt = Math.min(wakeAt ?? Infinity, mp.dueAt);

@@ -429,6 +429,11 @@ export function createFacebookSimulator(): PlatformSimulator {
 
     api.get('/:version/:id', async (req) => {
       const { id } = req.params as IdParams;
+      // The token's own Page node (`GET /{page-id}?fields=id`: the cheap check of a Page token).
+      if (id === pageOfReq.get(req.raw) && !videos.has(id)) {
+        const fields = new Set((paramsOf(req).fields ?? 'id,name').split(',').map((f) => f.trim()));
+        return { id, ...(fields.has('name') ? { name: `Sim Page ${id}` } : {}) };
+      }
       return render(find(id, 'get', req), fieldsOf(paramsOf(req), LIVE_VIDEO_FIELDS, DEFAULT_FIELDS));
     });
 

@@ -76,6 +76,8 @@ const FUTURE_TOLERANCE_SEC = 30;
 /** TikTok access tokens start with a region prefix (`ROW_…`, `TTP_…`). */
 const TOKEN_SHAPE = /^[A-Z]{3}_/;
 
+/** `GET /authorization/202309/shops` (Get Authorized Shops): signed, without shop_cipher. */
+const AUTHORIZED_SHOPS_PATH = '/authorization/202309/shops';
 export const TIKTOK_SIM_SHOP_ID = SIM_ACCOUNTS.tiktok.shops[0]!.shopId;
 const TOKEN_TTL_SEC = 7 * 86_400; // access tokens live about a week
 const REFRESH_TTL_SEC = 365 * 86_400;
@@ -447,9 +449,12 @@ export function createTiktokSimulator(): PlatformSimulator {
         if (!sameHex(q.sign, expected)) throw new TtError(401, TT_CODE.INVALID_SIGN, MSG.badSign);
         if (check === 'unknown' || !info || info.appKey !== appKey) throw unknownToken();
         if (check === 'expired') throw new TtError(401, TT_CODE.EXPIRED_TOKEN, MSG.tokenExpired);
-        if (!q.shop_cipher) throw new TtError(400, TT_CODE.MISSING_SHOP_CIPHER, MSG.noShopCipher);
+        // Get Authorized Shops is the one shop-independent call: it takes no shop_cipher (and refuses one).
+        const shopless = pathOf(req, prefix) === AUTHORIZED_SHOPS_PATH;
+        if (shopless && q.shop_cipher !== undefined) throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.badShopCipher);
+        if (!shopless && !q.shop_cipher) throw new TtError(400, TT_CODE.MISSING_SHOP_CIPHER, MSG.noShopCipher);
         // The token was issued to one shop: another shop's cipher (or a made-up one) is refused.
-        if (q.shop_cipher !== info.shop.shopCipher) throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.badShopCipher);
+        if (!shopless && q.shop_cipher !== info.shop.shopCipher) throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.badShopCipher);
         if (sim.limits.latencyMs > sim.limits.gatewayTimeoutMs) throw new TtError(200, TT_CODE.REQUEST_TIMEOUT, MSG.timeout);
         if (!sim.tryConsumeQuota(1)) throw new TtError(429, TT_CODE.TOO_MANY_REQUESTS, 'Daily API call quota of this app for this shop is used up');
         scopesOf.set(req.raw, info.scopes);
@@ -461,6 +466,12 @@ export function createTiktokSimulator(): PlatformSimulator {
           throw new TtError(200, TT_CODE.SCOPE_NOT_GRANTED, `Access denied: the authorisation does not include the scope ${scope}`);
         }
       };
+
+      // Get Authorized Shops: the shops this access token may act for (with each shop's cipher).
+      api.get(AUTHORIZED_SHOPS_PATH, async (req) => {
+        const shop = shopOf.get(req.raw)!;
+        return envelope(0, 'Success', { shops: [{ id: shop.shopId, name: `Sim shop ${shop.shopId}`, region: 'GB', seller_type: 'CROSS_BORDER', cipher: shop.shopCipher, code: `GBSIM${shop.shopId.slice(-4)}` }] });
+      });
 
       api.post('/affiliate_seller/202405/products/:product_id/promotion_link/generate', async (req) => {
         requireScope(req, SCOPE.affiliateWrite);

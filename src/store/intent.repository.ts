@@ -15,7 +15,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
-import type { Once } from '../targets/target.adapter.js';
+import type { Once, OnceOptions } from '../targets/target.adapter.js';
+import { AuthExpiredError, RateLimitedError } from '../targets/target.errors.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -100,12 +101,27 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
 return 1
 `;
 
+/**
+ * KEYS: intent, lease. ARGV: token. Forgets a step this run started whose one request was refused
+ * (nothing was done): deleted only while no other run holds the lease and the step is still this
+ * run's and not done. Returns 1 when forgotten.
+ */
+const INTENT_ABANDON_LUA = `${OTHER_HOLDER.replace('LOST', '0')}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local ok, rec = pcall(cjson.decode, raw)
+if not ok or type(rec) ~= 'table' or rec['owner'] ~= ARGV[1] or rec['status'] ~= 'started' then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scLeaseAcquire(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseRelease(lease: string, token: string): Result<number, Context>;
     scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<[number, string?], Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
+    scIntentAbandon(intent: string, lease: string, token: string): Result<number, Context>;
   }
 }
 
@@ -143,6 +159,7 @@ export class IntentRepository {
       redis.defineCommand('scLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_LUA });
       redis.defineCommand('scIntentStart', { numberOfKeys: 2, lua: INTENT_START_LUA });
       redis.defineCommand('scIntentComplete', { numberOfKeys: 2, lua: INTENT_COMPLETE_LUA });
+      redis.defineCommand('scIntentAbandon', { numberOfKeys: 2, lua: INTENT_ABANDON_LUA });
     }
   }
 
@@ -171,7 +188,7 @@ export class IntentRepository {
 
   /** A `once` whose steps are scoped to (show, target, scope) and owned by `lease`. */
   scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease): Once {
-    return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+    return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>, opts?: OnceOptions): Promise<T> => {
       const key = this.keys.intent(partnerId, showId, targetId, `${scope}:${step}`);
       assertHeld(lease, `intent ${scope}:${step}`);
       const startedAt = new Date().toISOString();
@@ -193,7 +210,16 @@ export class IntentRepository {
         const found = await recover();
         if (found !== null) return complete(found);
       }
-      return complete(await run());
+      let result: T;
+      try {
+        result = await run();
+      } catch (err) {
+        if (opts?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && !lease.revoked) {
+          await this.redis.scIntentAbandon(key, lease.key, lease.token);
+        }
+        throw err;
+      }
+      return complete(result);
     };
   }
 }

@@ -72,7 +72,19 @@ export interface RateLimiter {
  * - otherwise records the start, calls `run()`, records and returns the result.
  * Results must be JSON-serialisable.
  */
-export type Once = <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>) => Promise<T>;
+export type Once = <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>, opts?: OnceOptions) => Promise<T>;
+
+export interface OnceOptions {
+  /**
+   * `run()` makes exactly one platform request. When that request is refused before anything was
+   * done (a RateLimitedError: 429, quota, our own limiter; or an AuthExpiredError: 401), the step is
+   * forgotten instead of left "started", so the next attempt sends the request again without a
+   * recovery lookup first. Without it, a platform that allows one request per window refuses every
+   * attempt (lookup, then insert) and provisioning never ends. Never set it on a `run()` that makes
+   * a write followed by another call: a refused second call does not undo the first.
+   */
+  singleRequest?: boolean;
+}
 
 /** Deployment settings of the platform APIs (src/config), the same for every target. */
 export interface PlatformSettings {
@@ -162,6 +174,13 @@ export interface TargetAdapter {
    * The worker asks this, never the platform's name.
    */
   resolveCapabilities?(): Promise<Capabilities>;
+  /**
+   * Checks the target's credentials with the platform's cheapest authenticated call (made when a
+   * target is saved, src/targets/target.verify.ts). Resolves when the platform accepts them; throws
+   * the typed errors: PermanentError / AuthExpiredError when it refuses them (with its reason),
+   * RetryableError / RateLimitedError when it cannot answer now.
+   */
+  verifyCredentials?(): Promise<void>;
   /** capabilities.createShow === 'api': create the remote show (and stream/ingest) for this show. */
   createShow(spec: ShowSpec, op: OpContext): Promise<RemoteShow>;
   /** Operator linked `externalId` by hand: check that it exists and read what the mirror reports. */

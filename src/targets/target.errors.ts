@@ -20,9 +20,16 @@ export abstract class TargetError extends Error {
 export class RetryableError extends TargetError {
   readonly kind = 'retryable' as const;
   readonly delayMs: number | undefined;
-  constructor(message: string, opts: { reason?: string; delayMs?: number } = {}) {
+  /**
+   * An expected wait, not a failure (the stream is not active yet, a transition is under way, the
+   * show is too far ahead): it does not use up the retry budget. A 5xx or a timeout is a failure and
+   * counts, even when the platform says when to come back (`Retry-After`).
+   */
+  readonly waiting: boolean;
+  constructor(message: string, opts: { reason?: string; delayMs?: number; waiting?: boolean } = {}) {
     super(message, opts.reason);
     this.delayMs = opts.delayMs;
+    this.waiting = opts.waiting ?? false;
   }
 }
 

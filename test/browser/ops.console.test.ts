@@ -188,6 +188,25 @@ test('after the fault is lifted, Resync on the show page brings the mirror back'
   await shot('recovered', 'ops-show.png');
 });
 
+test('Update credentials on the show page: the platform checks them, a refusal says why and keeps the old ones', async () => {
+  const card = page.locator('section[data-target="acme-yt"]');
+  const fill = async (refreshToken: string): Promise<void> => {
+    await card.getByRole('button', { name: 'Update credentials' }).click();
+    const dlg = page.getByRole('dialog', { name: /New credentials for/ });
+    await dlg.waitFor();
+    await dlg.getByLabel('clientId', { exact: true }).fill(CREDENTIALS.youtube['clientId']!);
+    await dlg.getByLabel('clientSecret', { exact: true }).fill(CREDENTIALS.youtube['clientSecret']!);
+    await dlg.getByLabel('refreshToken', { exact: true }).fill(refreshToken);
+    await dlg.getByRole('button', { name: 'Save' }).click();
+  };
+  await fill('1//a-revoked-refresh-token');
+  await page.locator('#action-status', { hasText: /Update credentials of .* failed: YouTube refused these credentials: .*invalid_grant/ }).waitFor({ timeout: 30_000 });
+  await shot('credentials-refused');
+  expect(svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('acme', 'acme-yt'))!)).toEqual(CREDENTIALS.youtube);
+  await fill(CREDENTIALS.youtube['refreshToken']!);
+  await page.locator('#action-status', { hasText: /Update credentials of .*: done\./ }).waitFor({ timeout: 30_000 });
+});
+
 test('accessibility: axe finds no serious or critical violation on the board and the show page', async () => {
   // axe-core is injected from node_modules as an inline script, which the console's CSP (rightly)
   // refuses: this one page bypasses CSP, under the same loopback guard.

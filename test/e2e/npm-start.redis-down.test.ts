@@ -69,7 +69,7 @@ test('npm start: signed events and /health/ready answer 503 while Redis is down 
   });
   expect(created.status).toBe(201);
   const { webhookSecret: secret } = (await created.json()) as { webhookSecret: string };
-  const target = await fetch(`${url}/v1/partners/ns/targets`, {
+  const target = await fetch(`${url}/v1/partners/ns/targets?verify=false`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
     body: JSON.stringify({ id: 'ns-yt', platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, baseUrl: 'http://127.0.0.1:9', commissionRateBps: 500 }),

@@ -93,7 +93,8 @@ test('a private sourceUrl is refused before any ffmpeg starts unless ALLOW_PRIVA
   const strict = await startService({ relay: true, env: { ALLOW_PRIVATE_DESTINATIONS: 'false' } });
   try {
     const s2 = await createPartner(strict, P);
-    const t = await strict.api(`/v1/partners/${P}/targets`, { json: { id: 'tiktok', platform: 'tiktok', name: 't', credentials: CREDENTIALS.tiktok, commissionRateBps: 100 } });
+    // No baseUrl and no platform here (nothing leaves loopback): saved without the credential check.
+    const t = await strict.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'tiktok', platform: 'tiktok', name: 't', credentials: CREDENTIALS.tiktok, commissionRateBps: 100 } });
     expect(t.status).toBe(201);
     const priv = { sourceUrl: `${base}/index.m3u8` };
     await goLive(strict, P, s2, 'priv', 'live', priv);

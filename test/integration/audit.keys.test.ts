@@ -126,7 +126,7 @@ describe('audit', () => {
   test('operator actions leave entries: who (key id and name), what, when, on which partner/show/target', async () => {
     const t0 = Date.now();
     const k = operator.key;
-    expect((await svc.api('/v1/partners/pa/targets', { key: k, json: { id: 'pa-wn', platform: 'whatnot', name: 'WN', credentials: { accessToken: 'x' }, baseUrl: 'http://127.0.0.1:9/', commissionRateBps: 100 } })).status).toBe(201);
+    expect((await svc.api('/v1/partners/pa/targets?verify=false', { key: k, json: { id: 'pa-wn', platform: 'whatnot', name: 'WN', credentials: { accessToken: 'x' }, baseUrl: 'http://127.0.0.1:9/', commissionRateBps: 100 } })).status).toBe(201);
     expect((await sendEvent(svc, 'pa', secretA, showEvent('show.scheduled', sampleShow('s1'), '2026-11-24T10:00:00Z'))).status).toBe(202);
     expect((await svc.api('/v1/partners/pa/shows/s1/mirrors/pa-wn', { key: k, method: 'PUT', json: { externalId: 'wn-123' } })).status).toBe(200);
     expect((await svc.api('/v1/partners/pa/shows/s1/mirrors/pa-wn/resync', { key: k, method: 'POST' })).status).toBe(202);

@@ -100,6 +100,9 @@ test('SyncService: a run that loses its mirror mid-call stops; the takeover adop
     json: { id: 'own-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
+  // Saving the target checked its credentials with the platform: the requests after that are the runs'.
+  const checked = (await sim.control('GET', '/_sim/youtube/requests')) as { seq: number }[];
+  const sinceSaved = checked.at(-1)?.seq ?? 0;
   expect((await sendEvent(svc, 'own', secret, showEvent('show.scheduled', sampleShow('os1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
   const job = { partnerId: 'own', showId: 'os1', targetId: 'own-yt' };
 
@@ -108,7 +111,7 @@ test('SyncService: a run that loses its mirror mid-call stops; the takeover adop
   if (!('lease' in held)) throw new Error('expected the lease');
   const blocked = await svc.rt.syncService.sync(job, { token: 'job-token-X' });
   expect(blocked).toMatchObject({ kind: 'delay', reason: 'mirror owned by another run' });
-  expect((await sim.control('GET', '/_sim/youtube/requests')) as unknown[]).toEqual([]);
+  expect((await sim.control('GET', `/_sim/youtube/requests?since=${sinceSaved}`)) as unknown[]).toEqual([]);
   await svc.rt.intents.release(held.lease);
 
   // Run A is mid-create (the simulator answers slowly) when its lease lapses and run B takes over.

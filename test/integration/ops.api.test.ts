@@ -21,7 +21,7 @@ interface Board {
 beforeAll(async () => {
   svc = await startService();
   secret = await createPartner(svc, 'p1', { name: 'Partner One' });
-  const r = await svc.api('/v1/partners/p1/targets', { json: { id: 'wn', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: 'a', webhookSecret: 'whsec_' + Buffer.from('x'.repeat(24)).toString('base64') }, baseUrl: 'http://127.0.0.1:9/', commissionRateBps: 500 } });
+  const r = await svc.api('/v1/partners/p1/targets?verify=false', { json: { id: 'wn', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: 'a', webhookSecret: 'whsec_' + Buffer.from('x'.repeat(24)).toString('base64') }, baseUrl: 'http://127.0.0.1:9/', commissionRateBps: 500 } });
   expect(r.status).toBe(201);
 });
 
@@ -129,6 +129,33 @@ test('sign-in sets an HttpOnly, SameSite=Strict cookie that opens /admin/queues 
   expect(out.status).toBe(204);
   expect(out.headers.get('set-cookie')).toMatch(/^syndicast_ops=; .*Max-Age=0/);
   expect((await fetch(`${svc.url}/admin/queues`, { headers: { cookie } })).status).toBe(401);
+});
+
+test('revoking a key ends the browser sessions signed in with it: the /admin/queues cookie and the console stream', async () => {
+  const created = (await (await svc.api('/v1/api-keys', { json: { role: 'admin', name: 'to revoke' } })).json()) as { id: string; key: string };
+  const signIn = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: created.key }) });
+  expect(signIn.status).toBe(201);
+  const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+  expect((await fetch(`${svc.url}/admin/queues`, { headers: { cookie } })).status).toBe(200);
+  const stream = await fetch(`${svc.url}/v1/ops/stream`, { headers: { authorization: `Bearer ${created.key}` } });
+  expect(stream.status).toBe(200);
+  const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  while (!text.includes('event: board')) text += (await reader.read()).value ?? '';
+
+  expect((await svc.api(`/v1/api-keys/${created.id}`, { method: 'DELETE' })).status).toBe(200);
+  const after = await fetch(`${svc.url}/admin/queues`, { headers: { cookie } });
+  expect(after.status).toBe(401);
+  expect(after.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect((await fetch(`${svc.url}/admin/queues/api/queues`, { headers: { cookie } })).status).toBe(401);
+  // The open stream says why and ends; the console's reconnect then gets 401 and signs out.
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  expect(text).toMatch(/event: problem\ndata: .*"status":401/);
+  expect((await fetch(`${svc.url}/v1/ops/stream`, { headers: { authorization: `Bearer ${created.key}` } })).status).toBe(401);
 });
 
 test('the console page allows nothing but this origin', async () => {

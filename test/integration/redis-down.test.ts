@@ -17,7 +17,7 @@ beforeAll(async () => {
   svc = await startService();
   secret = await createPartner(svc, PARTNER);
   // A target, so that an accepted event also goes through the BullMQ producer.
-  const t = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { id: 'rd-yt', platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
+  const t = await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: { id: 'rd-yt', platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
   expect(t.status).toBe(201);
 });
 afterAll(async () => {

@@ -1,7 +1,8 @@
 /**
  * Targets (the external contract §2): create, list, patch (disable, rotate credentials), delete; credentials are
  * never returned and are stored encrypted; validation, conflicts, and the SSRF guard on baseUrl when
- * ALLOW_PRIVATE_DESTINATIONS is false. Real redis-server, real HTTP.
+ * ALLOW_PRIVATE_DESTINATIONS is false. Real redis-server, real HTTP. The credentials here are made up and
+ * no platform runs, so targets are saved with `?verify=false`; the check itself is test/e2e/targets.verify.test.ts.
  */
 import type { RedisClient } from '../../src/store/redis.js';
 import { startService, type TestService } from '../helpers/service.js';
@@ -63,7 +64,7 @@ const newTarget = { id: 'yt-main', platform: 'youtube', name: 'YouTube main', cr
 
 describe('target lifecycle', () => {
   test('create → 201 without credentials; stored encrypted', async () => {
-    const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: newTarget });
+    const r = await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: newTarget });
     expect(r.status).toBe(201);
     const t = await noCredentials(r);
     expect(t).toMatchObject({ id: 'yt-main', partnerId: PARTNER, platform: 'youtube', name: 'YouTube main', commissionRateBps: 750, enabled: true, hasCredentials: true });
@@ -98,7 +99,7 @@ describe('target lifecycle', () => {
     expect(afterDisable).toMatchObject({ enabled: false, name: 'YouTube (paused)' });
     expect(afterDisable?.credentialsSealed).toBe(before?.credentialsSealed); // untouched
 
-    const rot = await svc.api(`/v1/partners/${PARTNER}/targets/yt-main`, { method: 'PATCH', json: { credentials: { refreshToken: ROTATED } } });
+    const rot = await svc.api(`/v1/partners/${PARTNER}/targets/yt-main?verify=false`, { method: 'PATCH', json: { credentials: { refreshToken: ROTATED } } });
     expect(rot.status).toBe(200);
     expect(await noCredentials(rot)).toMatchObject({ id: 'yt-main', enabled: false });
     const afterRotate = await svc.rt.partners.getTarget(PARTNER, 'yt-main');
@@ -133,14 +134,14 @@ describe('target lifecycle', () => {
     expect(list.targets).toEqual([]);
     expect(await svc.rt.partners.getTarget(PARTNER, 'yt-main')).toBeNull();
     // Its id is free again.
-    const again = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: newTarget });
+    const again = await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: newTarget });
     expect(again.status).toBe(201);
   });
 });
 
 describe('target validation', () => {
   test('an invalid platform is 400 with a field error', async () => {
-    const p = await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { ...newTarget, id: 'bad-plat', platform: 'myspace' } }), 400);
+    const p = await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: { ...newTarget, id: 'bad-plat', platform: 'myspace' } }), 400);
     expect(p.errors?.map((e) => e.path)).toContain('body.platform');
     expect(await svc.rt.partners.getTarget(PARTNER, 'bad-plat')).toBeNull();
   });
@@ -155,7 +156,7 @@ describe('target validation', () => {
       [{ ...newTarget, id: 'v5', name: '' }, 'body.name'],
     ];
     for (const [body, path] of cases) {
-      const p = await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets`, { json: body }), 400);
+      const p = await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: body }), 400);
       expect(p.errors?.map((e) => e.path)).toContain(path);
     }
     const list = (await (await svc.api(`/v1/partners/${PARTNER}/targets`)).json()) as { targets: { id: string }[] };
@@ -163,9 +164,9 @@ describe('target validation', () => {
   });
 
   test('a duplicate target id is 409, also under another partner, and the original is untouched', async () => {
-    const dup = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { ...newTarget, name: 'Dup', credentials: { refreshToken: 'other' } } });
+    const dup = await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: { ...newTarget, name: 'Dup', credentials: { refreshToken: 'other' } } });
     await expectProblem(dup, 409);
-    const cross = await svc.api(`/v1/partners/tp2/targets`, { json: { ...newTarget, name: 'Dup elsewhere' } });
+    const cross = await svc.api(`/v1/partners/tp2/targets?verify=false`, { json: { ...newTarget, name: 'Dup elsewhere' } });
     await expectProblem(cross, 409);
     expect(await svc.rt.partners.getTarget('tp2', 'yt-main')).toBeNull();
     // Nor can another partner's path reach it.
@@ -177,25 +178,25 @@ describe('target validation', () => {
   });
 
   test('a target without an id gets one; an unknown partner is 404', async () => {
-    const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { platform: 'whatnot', name: 'WN', credentials: { apiKey: 'k' }, commissionRateBps: 0 } });
+    const r = await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: { platform: 'whatnot', name: 'WN', credentials: { apiKey: 'k' }, commissionRateBps: 0 } });
     expect(r.status).toBe(201);
     const j = await noCredentials(r);
     expect(j['id']).toEqual(expect.stringMatching(/^[A-Za-z0-9_.:-]{1,128}$/));
-    await expectProblem(await svc.api(`/v1/partners/ghost/targets`, { json: newTarget }), 404);
+    await expectProblem(await svc.api(`/v1/partners/ghost/targets?verify=false`, { json: newTarget }), 404);
   });
 
   test('a loopback baseUrl is accepted while ALLOW_PRIVATE_DESTINATIONS is true (tests, demo)', async () => {
-    const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { ...newTarget, id: 'sim-yt', baseUrl: 'http://127.0.0.1:4100/youtube' } });
+    const r = await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: { ...newTarget, id: 'sim-yt', baseUrl: 'http://127.0.0.1:4100/youtube' } });
     expect(r.status).toBe(201);
     expect(await r.json()).toMatchObject({ baseUrl: 'http://127.0.0.1:4100/youtube' });
   });
 
   test('concurrent PATCHes of different fields all land (no lost update); a PATCH never revives a deleted target', async () => {
     const id = 'race-yt';
-    expect((await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { ...newTarget, id } })).status).toBe(201);
+    expect((await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: { ...newTarget, id } })).status).toBe(201);
     const path = `/v1/partners/${PARTNER}/targets/${id}`;
     const patches = [{ name: 'Renamed' }, { enabled: false }, { commissionRateBps: 777 }, { pinDelayMs: 1234 }, { rateLimit: { requests: 9, windowMs: 9000 } }, { credentials: { refreshToken: ROTATED } }];
-    const rs = await Promise.all(patches.map((json) => svc.api(path, { method: 'PATCH', json })));
+    const rs = await Promise.all(patches.map((json) => svc.api(`${path}?verify=false`, { method: 'PATCH', json })));
     expect(rs.map((r) => r.status)).toEqual(patches.map(() => 200));
     const t = (await svc.rt.partners.getTarget(PARTNER, id))!;
     expect(t).toMatchObject({ name: 'Renamed', enabled: false, commissionRateBps: 777, pinDelayMs: 1234, rateLimit: { requests: 9, windowMs: 9000 } });
@@ -229,13 +230,13 @@ describe('ALLOW_PRIVATE_DESTINATIONS=false', () => {
     'http://[::ffff:127.0.0.1]/',
     'http://2130706433/',
   ])('baseUrl %s is refused (400)', async (baseUrl) => {
-    const p = await expectProblem(await strict.api('/v1/partners/sp/targets', { json: { ...newTarget, id: 'strict-yt', baseUrl } }), 400);
+    const p = await expectProblem(await strict.api('/v1/partners/sp/targets?verify=false', { json: { ...newTarget, id: 'strict-yt', baseUrl } }), 400);
     expect(p.errors?.map((e) => e.path)).toContain('body.baseUrl');
     expect(await strict.rt.partners.getTarget('sp', 'strict-yt')).toBeNull();
   });
 
   test('a public baseUrl is accepted, and PATCHing it to a private one is refused', async () => {
-    const r = await strict.api('/v1/partners/sp/targets', { json: { ...newTarget, id: 'strict-pub', baseUrl: 'https://93.184.216.34/youtube' } });
+    const r = await strict.api('/v1/partners/sp/targets?verify=false', { json: { ...newTarget, id: 'strict-pub', baseUrl: 'https://93.184.216.34/youtube' } });
     expect(r.status).toBe(201);
     const p = await expectProblem(await strict.api('/v1/partners/sp/targets/strict-pub', { method: 'PATCH', json: { baseUrl: 'http://127.0.0.1:4100/youtube' } }), 400);
     expect(p.errors?.map((e) => e.path)).toContain('body.baseUrl');

@@ -217,7 +217,7 @@ beforeAll(async () => {
     [A, 'a-whatnot', 'whatnot', { accessToken: 'wn-a', webhookSecret: whatnotSecretA }],
     [B, 'b-whatnot', 'whatnot', { accessToken: 'wn-b', webhookSecret: whatnotSecretB }],
   ] as const) {
-    const r = await svc.api(`/v1/partners/${pid}/targets`, { json: { id, platform, name: pid === A ? `SECRET-A-target ${id}` : id, credentials, baseUrl: 'http://127.0.0.1:9/', commissionRateBps: 1000 } });
+    const r = await svc.api(`/v1/partners/${pid}/targets?verify=false`, { json: { id, platform, name: pid === A ? `SECRET-A-target ${id}` : id, credentials, baseUrl: 'http://127.0.0.1:9/', commissionRateBps: 1000 } });
     expect(r.status).toBe(201);
   }
   const show = sampleShow('show-a', { title: 'SECRET-A-show-title', products: [{ id: 'p1', title: 'Lip Oil', price: { amount: 1800, currency: 'USD' }, url: 'https://secret-a.example.com/p1' }] });

@@ -14,7 +14,7 @@ beforeAll(async () => {
   svc = await startService();
   secret = await createPartner(svc, 'wp');
   otherSecret = await createPartner(svc, 'wq');
-  const t = await svc.api('/v1/partners/wp/targets', { json: { id: 'wp-yt', platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
+  const t = await svc.api('/v1/partners/wp/targets?verify=false', { json: { id: 'wp-yt', platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
   expect(t.status).toBe(201);
 });
 afterAll(async () => {

@@ -70,6 +70,13 @@ describe('mapApiFailure', () => {
     expect((error as RateLimitedError).delayMs).toBe(14 * 3600_000);
   });
 
+  it('a 5xx is a failure that uses the retry budget even with Retry-After; a not-yet state is a wait that does not', () => {
+    const down = mapApiFailure(http(503, '<html>down</html>', '7'), NOW).error as RetryableError;
+    expect(down.waiting).toBe(false);
+    expect((mapApiFailure(http(500, ''), NOW).error as RetryableError).waiting).toBe(false);
+    expect((mapApiFailure(google(403, 'errorStreamInactive'), NOW).error as RetryableError).waiting).toBe(true);
+  });
+
   it('asks the limiter to block for the Retry-After of a 429', () => {
     expect(mapApiFailure(http(429, '', '12'), NOW).block).toEqual({ untilMs: NOW + 12_000, reason: 'youtube rate limit' });
   });

@@ -18,6 +18,11 @@ declare module 'fastify' {
     requireRole(...roles: Role[]): preHandlerAsyncHookHandler;
     /** The principal an API key stands for, or null (the console's sign-in checks a key this way). */
     principalOfKey(key: string): Promise<Principal | null>;
+    /**
+     * Whether the key a principal came from still works (not revoked, not expired): sessions and
+     * open streams that authenticated once ask again, so that revoking a key ends them too.
+     */
+    principalActive(p: Principal): Promise<boolean>;
     /** Appends an operator action to the audit log: who (the request's key), what, on which partner/show/target. */
     audit(req: FastifyRequest, entry: AuditWrite): Promise<void>;
   }
@@ -57,6 +62,11 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
     if (safeEqual(sha256Hex(key), adminHash)) return { id: 'admin', role: 'admin', partnerId: undefined, name: 'ADMIN_API_KEY' };
     const found = await opts.apiKeys.lookup(key);
     return found && !('refused' in found) ? found.principal : null;
+  });
+
+  app.decorate('principalActive', async (p: Principal): Promise<boolean> => {
+    if (p.id === 'admin' && p.role === 'admin') return true; // ADMIN_API_KEY: configuration, not a stored key
+    return (await opts.apiKeys.get(p.id))?.status === 'active';
   });
 
   app.decorate('audit', async (req: FastifyRequest, entry: AuditWrite): Promise<void> => {

@@ -26,6 +26,11 @@ export async function queuesBoard(app: FastifyInstance, opts: { queues: Queue[];
     const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
     const p = token ? await opts.sessions.find(token) : null;
     if (!p) throw unauthorized('sign in on /ops first, or send Authorization: Bearer <admin key>');
+    if (!(await app.principalActive(p))) {
+      // The key it was signed in with was revoked (or expired): the session ends with it.
+      await opts.sessions.delete(token!);
+      throw unauthorized('the API key this session was signed in with is no longer valid: sign in on /ops again');
+    }
     req.principal = p;
     if (p.role !== 'admin') throw forbidden('requires role admin');
   };

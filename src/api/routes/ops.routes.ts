@@ -111,6 +111,12 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       const tick = async (): Promise<void> => {
         if (!open) return;
         try {
+          if (!(await app.principalActive(p))) {
+            // Revoked (or expired) since the stream opened: say so and end it; a reconnect gets 401.
+            res.end(`event: problem\ndata: ${JSON.stringify(problem(401, 'this API key is no longer valid (revoked or expired)'))}\n\n`);
+            stop();
+            return;
+          }
           const board = await ops.board(p);
           const hash = createHash('sha256').update(JSON.stringify(board.shows)).update(JSON.stringify(board.partners)).digest('base64url');
           if (hash !== lastHash && open) {

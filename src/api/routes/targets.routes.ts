@@ -8,7 +8,8 @@ import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf
 import type { PartnerRepository, TargetRecord } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
-import { PLATFORMS } from '../../targets/target.adapter.js';
+import { PLATFORMS, type AccessToken } from '../../targets/target.adapter.js';
+import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 
 export interface TargetRoutesOptions {
@@ -18,6 +19,8 @@ export interface TargetRoutesOptions {
   allowPrivateDestinations: boolean;
   /** Active shows read per round trip when a new or re-enabled target is kicked (config sweepPageSize). */
   sweepPageSize: number;
+  /** Checks credentials with the platform when a target is saved (src/targets/target.verify.ts). */
+  verifier: CredentialVerifier;
 }
 
 const Credentials = z.record(z.string().min(1).max(200), z.string().min(1).max(10_000)).refine((c) => Object.keys(c).length > 0, 'credentials must not be empty');
@@ -45,6 +48,8 @@ const PatchTarget = z.object({
 });
 const Params = z.object({ partnerId: IdSchema });
 const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
+/** `?verify=false`: save without asking the platform (it is down and the operator must save now). */
+const SaveQuery = z.object({ verify: z.enum(['true', 'false']).default('true').describe('false: save without checking the credentials with the platform') });
 
 export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed'> & { hasCredentials: true } {
   const { credentialsSealed: _sealed, ...rest } = t;
@@ -62,6 +67,16 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       throw err;
     }
   };
+  /**
+   * Asks the platform whether the credentials work: 422 with its reason when it refuses them, 503
+   * (Retry-After) when it cannot answer now. Returns the access token the check obtained, if any.
+   */
+  const verify = async (t: VerifyTarget): Promise<{ checked: boolean; token: AccessToken | null }> => {
+    const r = await opts.verifier.verify(t);
+    if (r.kind === 'refused') throw new AppError(422, 'Unprocessable Content', r.detail, [{ path: 'body.credentials', message: r.detail }]);
+    if (r.kind === 'unavailable') throw new AppError(503, 'Service Unavailable', r.detail, undefined, { 'retry-after': String(r.retryAfterSec) });
+    return { checked: r.checked, token: r.token };
+  };
   /** A new or re-enabled target picks up the partner's active shows on the next sweep; kick it now. */
   const kick = async (t: TargetRecord): Promise<void> => {
     if (!t.enabled) return;
@@ -71,15 +86,19 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     }
   };
 
-  app.post('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Add a target platform account', params: Params, body: CreateTarget } }, async (req, reply) => {
+  app.post('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Add a target platform account (credentials checked with the platform unless ?verify=false)', params: Params, querystring: SaveQuery, body: CreateTarget } }, async (req, reply) => {
     const { partnerId } = req.params;
     if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
     await checkBaseUrl(req.body.baseUrl);
-    const now = new Date().toISOString();
     const { credentials, ...rest } = req.body;
-    const t: TargetRecord = { ...rest, id: req.body.id ?? randomId('tgt_'), partnerId, baseUrl: req.body.baseUrl, credentialsSealed: partners.sealCredentials(credentials), createdAt: now, updatedAt: now };
+    const id = req.body.id ?? randomId('tgt_');
+    if (await partners.getTarget(partnerId, id)) throw conflict(`target ${id} already exists`);
+    const checked = req.query.verify === 'true' ? await verify({ id, partnerId, platform: req.body.platform, baseUrl: req.body.baseUrl, credentials, rateLimit: req.body.rateLimit }) : null;
+    const now = new Date().toISOString();
+    const t: TargetRecord = { ...rest, id, partnerId, baseUrl: req.body.baseUrl, credentialsSealed: partners.sealCredentials(credentials), createdAt: now, updatedAt: now };
     if (!(await partners.createTarget(t))) throw conflict(`target ${t.id} already exists`);
-    await app.audit(req, { action: 'target.created', partnerId, targetId: t.id });
+    await opts.verifier.keep(t.id, checked?.token ?? null);
+    await app.audit(req, { action: 'target.created', partnerId, targetId: t.id, detail: { credentialsChecked: checked?.checked ?? false } });
     await kick(t);
     return reply.status(201).send(publicTarget(t));
   });
@@ -91,11 +110,25 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return { targets: b.targets.map(publicTarget) };
   });
 
-  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials', params: TargetParams, body: PatchTarget } }, async (req) => {
+  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', params: TargetParams, querystring: SaveQuery, body: PatchTarget } }, async (req) => {
     const { partnerId, targetId } = req.params;
-    if (!(await partners.getTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
+    const current = await partners.getTarget(partnerId, targetId);
+    if (!current) throw notFound(`target ${targetId}`);
     await checkBaseUrl(req.body.baseUrl);
     const { credentials, baseUrl, rateLimit, ...rest } = req.body;
+    // What the platform is asked about: the credentials and host the target will have after this change.
+    const reaches = credentials !== undefined || baseUrl !== undefined;
+    const checked =
+      reaches && req.query.verify === 'true'
+        ? await verify({
+            id: targetId,
+            partnerId,
+            platform: current.platform,
+            baseUrl: baseUrl !== undefined ? (baseUrl ?? undefined) : current.baseUrl,
+            credentials: credentials ?? partners.openCredentials(current),
+            rateLimit: rateLimit !== undefined ? (rateLimit ?? undefined) : current.rateLimit,
+          })
+        : null;
     const credentialsSealed = credentials ? partners.sealCredentials(credentials) : undefined;
     // Atomic against a concurrent PATCH or DELETE (compare-and-set, re-applied to a fresh read).
     const updated = await partners.updateTarget(partnerId, targetId, (t) => ({
@@ -108,8 +141,10 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     }));
     if (!updated) throw notFound(`target ${targetId}`);
     const { before: t, after: next } = updated;
+    // New credentials never use the token of the old ones: the check's token, or none.
+    if (credentials || baseUrl !== undefined) await opts.verifier.keep(targetId, checked?.token ?? null);
     const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
-    await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body) } });
+    await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
     if (!t.enabled || credentials) await kick(next);
     return publicTarget(next);
   });

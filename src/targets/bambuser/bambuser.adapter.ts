@@ -26,6 +26,7 @@
  * - orderReport true: `GET /v1/stats/show/{showId}/orders` per show (see listOrders).
  * Every request spends one of the key's 5 per 10 s: the adapter avoids reads it does not need.
  */
+import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AdapterFactory, Capabilities, OpContext, PinSpec, PlatformOrder, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { isTargetError, RateLimitedError } from '../target.errors.js';
@@ -186,6 +187,11 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       );
       log.info({ externalId: show.id }, 'bambuser show created');
       return remoteShow(show);
+    },
+
+    async verifyCredentials() {
+      // One show of the organisation (READ_SHOWS): the key must be valid, of this region, with that scope.
+      await client.call({ method: 'GET', path: `${V1}/shows`, query: { limit: 1 }, scope: 'READ_SHOWS', schema: z.unknown() });
     },
 
     async attachShow(externalId) {

@@ -42,6 +42,7 @@
  *  Viewers are ~4–5 s behind the encoder: a pin delay (mirror pin `dueAt`) of about that keeps the link
  *  from appearing before the product is on screen.
  */
+import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
@@ -256,6 +257,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
         throw new RetryableError(`Facebook schedules live videos at most 7 days ahead: the live video for this show is created from ${from}`, {
           reason: 'schedule_window',
           delayMs: Math.min(lead - latestCreate + 60_000, MAX_DEFER_MS),
+          waiting: true,
         });
       }
       const scheduled = lead >= MIN_SCHEDULE_LEAD_MS;
@@ -292,6 +294,14 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       if (scheduled) data.plannedStart = String(startUnix);
       log.info({ externalId: lv.id, mode: data.mode }, 'facebook live video created');
       return remoteShow({ ...lv, secure_stream_url: lv.secure_stream_url ?? created.secureStreamUrl ?? undefined }, data);
+    },
+
+    async verifyCredentials() {
+      // The Page node itself with the Page token (`GET /{page-id}?fields=id`): a dead token is 190, a
+      // token of another Page cannot read this one.
+      const { pageId } = client.credentials;
+      const page = await client.call({ method: 'GET', path: `/${encodeURIComponent(pageId)}`, params: { fields: 'id' }, schema: z.object({ id: z.string() }) });
+      if (page.id !== pageId) throw new PermanentError(`the Page token answers for Page ${page.id}, not for pageId ${pageId}`, 'page_mismatch');
     },
 
     async attachShow(externalId) {

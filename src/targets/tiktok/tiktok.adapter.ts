@@ -16,6 +16,7 @@
  *   order up (Get Order Detail for its creation time, then the affiliate order search around it); the
  *   affiliate order search is the report listOrders() pages through for reconciliation.
  */
+import { z } from 'zod';
 import type { Money } from '../../domain/money.js';
 import { decimalToMinor } from '../decimal-amount.js';
 import type { AdapterContext, AdapterFactory, Capabilities, PlatformOrder, RemoteShow, TargetAdapter } from '../target.adapter.js';
@@ -38,6 +39,7 @@ export const TIKTOK_PATHS = {
   promotionLink: (productId: string): string => `/affiliate_seller/202405/products/${encodeURIComponent(productId)}/promotion_link/generate`,
   affiliateOrders: '/affiliate_seller/202410/orders/search',
   orderDetail: '/order/202309/orders',
+  authorizedShops: '/authorization/202309/shops',
 } as const;
 
 /** Scopes as Partner Center names them (quoted back to the operator on 105005). */
@@ -178,6 +180,23 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
         'TikTok LIVE rooms are started in the TikTok app, not by API: go live from the shop\'s creator account, then link the room id with PUT /v1/partners/{partnerId}/shows/{showId}/mirrors/{targetId} {"externalId": "<room id>"}',
         'operator_link',
       );
+    },
+
+    async verifyCredentials() {
+      // Get Authorized Shops: signed with the app secret, with a token from the refresh token; the
+      // shop cipher must be one of the shops this authorisation covers.
+      const data = await client.call({
+        method: 'GET',
+        path: TIKTOK_PATHS.authorizedShops,
+        shopless: true,
+        scope: 'seller.authorization.info',
+        what: 'check the credentials (list the authorised shops)',
+        schema: z.object({ shops: z.array(z.object({ cipher: z.string() }).passthrough()).default([]) }),
+      });
+      const cipher = client.credentials.shopCipher;
+      if (!data.shops.some((s) => s.cipher === cipher)) {
+        throw new PermanentError(`this authorisation does not cover the shop with shopCipher ${cipher} (it covers ${data.shops.length} other shop(s)): check shopCipher`, 'shop_not_authorized');
+      }
     },
 
     async attachShow(externalId): Promise<RemoteShow> {

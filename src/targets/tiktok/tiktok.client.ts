@@ -50,6 +50,8 @@ export interface TiktokCall<T> {
   query?: Record<string, QueryValue>;
   /** JSON body; serialised once, and that exact text is signed and sent. */
   body?: unknown;
+  /** A shop-independent call (Get Authorized Shops): sent without shop_cipher. */
+  shopless?: boolean;
   /** Scope the call needs (named when TikTok answers 105005). */
   scope: string;
   /** What the call is for, for error messages ("generate a promotion link"). */
@@ -169,7 +171,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     const query: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) query[k] = String(v);
     query.app_key = c.appKey;
-    query.shop_cipher = c.shopCipher;
+    if (!req.shopless) query.shop_cipher = c.shopCipher;
     query.timestamp = String(Math.floor(now() / 1000));
     const body = req.body === undefined ? '' : JSON.stringify(req.body);
     query.sign = signRequest({ appSecret: c.appSecret, path: req.path, query, body });

@@ -13,6 +13,7 @@
  * (whatnot.orders.ts). Responses are parsed defensively (whatnot.schemas.ts): the order list's
  * parameters and envelope and the merchandising answer are not in any public source we could read.
  */
+import { z } from 'zod';
 import { verifyWebhook, SignatureError } from '../../sources/signature.js';
 import type { AdapterContext, AdapterFactory, Capabilities, PlatformOrder, RemoteShow, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
@@ -81,6 +82,11 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
         'Whatnot shows are scheduled in the Whatnot app, not by API: schedule the show there, then link its id with PUT /v1/partners/{partnerId}/shows/{showId}/mirrors/{targetId} {"externalId": "<show id>"}',
         'operator_link',
       );
+    },
+
+    async verifyCredentials() {
+      // The seller's own shows, one of them: the cheapest call the token must be valid for.
+      await client.call({ method: 'GET', path: '/shows', query: { limit: 1 }, what: 'check the API token (list one of its shows)', schema: z.unknown() });
     },
 
     async attachShow(externalId): Promise<RemoteShow> {

@@ -4,6 +4,7 @@
  * crashed after YouTube created the object finds it again instead of creating a second one.
  * API: https://developers.google.com/youtube/v3/live/docs (life cycle: .../live/life-of-a-broadcast).
  */
+import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { PermanentError, RetryableError, isTargetError } from '../target.errors.js';
@@ -34,6 +35,8 @@ export const YOUTUBE_CAPABILITIES: Capabilities = {
 };
 
 const V3 = '/youtube/v3';
+/** A list read with `part=id` (the credential check): only the ids. */
+const IdListSchema = z.object({ items: z.array(z.object({ id: z.string() })).default([]) });
 const MARKER_PREFIX = 'syndicast:';
 /** Recovery lists walk pages of 50; stop somewhere so a huge channel cannot burn the quota. */
 const MAX_RECOVERY_PAGES = 20;
@@ -302,7 +305,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
   }
 
   function transitioning(id: string, state: string): RetryableError {
-    return new RetryableError(`YouTube broadcast ${id} is still ${state}`, { reason: state, delayMs: TRANSITIONING_DELAY_MS });
+    return new RetryableError(`YouTube broadcast ${id} is still ${state}`, { reason: state, delayMs: TRANSITIONING_DELAY_MS, waiting: true });
   }
 
   // --- adapter methods ------------------------------------------------------------------------
@@ -312,11 +315,25 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     capabilities: YOUTUBE_CAPABILITIES,
 
     async createShow(spec, op) {
-      const stream = await op.once('stream', () => insertStream(spec, op.marker), () => findStream(op.marker));
-      const broadcast = await op.once('broadcast', () => insertBroadcast(spec, op.marker), () => findBroadcast(op.marker));
+      // Each insert is one request: a refused one (rate limit, quota) did nothing, so the next attempt
+      // sends it again without a lookup first (one request per attempt when YouTube allows no more).
+      const stream = await op.once('stream', () => insertStream(spec, op.marker), () => findStream(op.marker), { singleRequest: true });
+      const broadcast = await op.once('broadcast', () => insertBroadcast(spec, op.marker), () => findBroadcast(op.marker), { singleRequest: true });
       await bind(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube broadcast ready');
       return remoteShow(broadcast, stream);
+    },
+
+    async verifyCredentials() {
+      // A token from the refresh token, then the cheapest read of the channel itself (1 quota unit):
+      // its own live streams, which YouTube refuses when live streaming is not enabled on the channel.
+      await client.call({
+        method: 'GET',
+        path: `${V3}/liveStreams`,
+        query: { part: 'id', mine: true, maxResults: 1 },
+        cost: QUOTA_COST.list,
+        schema: IdListSchema,
+      });
     },
 
     async attachShow(externalId) {
@@ -431,6 +448,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
           }
           return null;
         },
+        { singleRequest: true },
       );
       return { ref: message.id };
     },

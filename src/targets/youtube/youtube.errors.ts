@@ -104,6 +104,7 @@ export function mapApiFailure(failure: YoutubeFailure, nowMs: number): MappedFai
       error: new RetryableError('the bound YouTube stream is not active yet (the encoder has not started pushing)', {
         reason,
         delayMs: STREAM_INACTIVE_DELAY_MS,
+        waiting: true,
       }),
     };
   }

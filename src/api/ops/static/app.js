@@ -325,6 +325,7 @@ function mirrorCard(data, m) {
         { class: 'actions' },
         h('button', { type: 'button', 'data-action': 'resync', onclick: () => act(`${m.state === 'failed' ? 'Retry' : 'Resync'} ${m.targetName}`, () => api(`${mirrorPath}/resync`, { method: 'POST' })) }, m.state === 'failed' ? 'Retry' : 'Resync'),
         h('button', { type: 'button', class: 'secondary', 'data-action': 'link', onclick: () => linkDialog(mirrorPath, m) }, 'Link a hand-made show'),
+        h('button', { type: 'button', class: 'secondary', 'data-action': 'credentials', onclick: () => credentialsDialog(`${base}/targets/${encodeURIComponent(m.targetId)}`, m) }, 'Update credentials'),
         m.enabled
           ? h('button', { type: 'button', class: 'danger', 'data-action': 'disable', onclick: () => confirm(`Disable target ${m.targetName} for every show of ${data.partner.name}?`) && act(`Disable ${m.targetName}`, () => api(`${base}/targets/${encodeURIComponent(m.targetId)}`, { method: 'PATCH', json: { enabled: false } })) }, 'Disable target')
           : h('span', { class: 'muted' }, 'target disabled'),
@@ -369,6 +370,47 @@ function linkDialog(mirrorPath, m) {
     const ok = dlg.returnValue === 'ok' && externalId;
     dlg.remove();
     if (ok) void act(`Link ${m.targetName}`, () => api(mirrorPath, { method: 'PUT', json: { externalId, ...(url && streamKey ? { ingest: { url, streamKey } } : {}) } }));
+  });
+  dlg.showModal();
+}
+
+/** The credential fields of each platform (README "Credentials"); required ones first. */
+const CREDENTIAL_FIELDS = {
+  youtube: { required: ['clientId', 'clientSecret', 'refreshToken'], optional: ['privacyStatus'] },
+  tiktok: { required: ['appKey', 'appSecret', 'refreshToken', 'shopCipher'], optional: ['accessToken', 'creatorUsername'] },
+  whatnot: { required: ['accessToken'], optional: ['webhookSecret'] },
+  bambuser: { required: ['apiKey'], optional: ['region', 'webhookHeaderName', 'webhookHeaderValue', 'showUrlTemplate'] },
+  facebook: { required: ['pageId', 'pageAccessToken'], optional: [] },
+};
+
+/** New credentials for a target: the platform checks them before they are saved (422 says why not). */
+function credentialsDialog(targetPath, m) {
+  const fields = CREDENTIAL_FIELDS[m.platform] ?? { required: [], optional: [] };
+  const input = (name, required) => [
+    h('label', { for: `cred-${name}` }, required ? name : `${name} (optional)`),
+    h('input', { id: `cred-${name}`, name, type: /secret|token|key|value/i.test(name) ? 'password' : 'text', autocomplete: 'off', ...(required ? { required: true } : {}) }),
+  ];
+  const dlg = h(
+    'dialog',
+    { 'aria-labelledby': 'cred-title' },
+    h(
+      'form',
+      { method: 'dialog' },
+      h('h3', { id: 'cred-title' }, `New credentials for ${m.targetName} (${m.platform})`),
+      h('p', { class: 'sub' }, 'They replace the current ones as a whole: fill in every field this target uses (an optional field left empty is dropped). The platform checks them before they are saved.'),
+      [...fields.required.map((f) => input(f, true)), ...fields.optional.map((f) => input(f, false))].flat(),
+      h('label', { class: 'check' }, h('input', { id: 'cred-skip', type: 'checkbox' }), ' Save without checking with the platform (only while it is down)'),
+      h('div', { class: 'actions' }, h('button', { value: 'ok' }, 'Save'), h('button', { value: 'cancel', class: 'secondary', formnovalidate: true }, 'Cancel')),
+    ),
+  );
+  document.body.append(dlg);
+  dlg.addEventListener('close', () => {
+    const credentials = {};
+    for (const el of dlg.querySelectorAll('input[name]')) if (el.value.trim()) credentials[el.name] = el.value.trim();
+    const skip = dlg.querySelector('#cred-skip').checked;
+    const ok = dlg.returnValue === 'ok' && fields.required.every((f) => credentials[f]);
+    dlg.remove();
+    if (ok) void act(`Update credentials of ${m.targetName}`, () => api(`${targetPath}${skip ? '?verify=false' : ''}`, { method: 'PATCH', json: { credentials } }));
   });
   dlg.showModal();
 }

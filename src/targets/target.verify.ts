@@ -1,0 +1,114 @@
+/**
+ * Checks a target's credentials with its platform when the target is saved (issue 11: credentials were
+ * accepted unchecked, and the first sign of a typo was a failed mirror at show time). Each adapter's
+ * `verifyCredentials()` makes the platform's cheapest authenticated call (README "Targets").
+ *
+ * Outcomes, as the REST API answers them:
+ * - accepted: the target is saved; the access token the check obtained is kept for the workers;
+ * - refused by the platform (bad key, revoked grant, wrong shop, missing scope): 422 with the
+ *   platform's reason, nothing saved;
+ * - the platform could not say (unreachable, timeout, 5xx, rate limited): 503 with `Retry-After`,
+ *   nothing saved. A careful operator re-tries; one who must save while the platform is down passes
+ *   `?verify=false` (the audit log records that the check was skipped).
+ * The check goes through the account's shared rate limiter (it is a request like any other) and the
+ * connect-time SSRF guard, like every platform call.
+ */
+import type { Logger } from 'pino';
+import type { SecretBox } from '../lib/crypto.js';
+import type { DestinationGuard } from '../lib/destination-guard.js';
+import type { Keys } from '../store/keys.js';
+import { RedisRateLimiter, type WindowLimit } from '../store/rate-limiter.js';
+import type { RedisClient } from '../store/redis.js';
+import { RedisTokenStore } from '../store/token.repository.js';
+import { instrument } from './instrumented.js';
+import type { AccessToken, Platform, PlatformSettings, TokenStore } from './target.adapter.js';
+import { isTargetError, RateLimitedError } from './target.errors.js';
+import { adapterFactory, limiterId, PLATFORM_LIMITS } from './target.registry.js';
+
+const PLATFORM_NAMES: Record<Platform, string> = { youtube: 'YouTube', tiktok: 'TikTok Shop', whatnot: 'Whatnot', bambuser: 'Bambuser', facebook: 'Facebook' };
+
+export interface VerifyTarget {
+  id: string;
+  partnerId: string;
+  platform: Platform;
+  baseUrl: string | undefined;
+  credentials: Record<string, string>;
+  rateLimit?: WindowLimit | undefined;
+}
+
+export type VerifyResult =
+  /** `checked: false`: the platform has no cheap call for it (or no adapter): nothing was asked. */
+  | { kind: 'accepted'; checked: boolean; token: AccessToken | null }
+  | { kind: 'refused'; detail: string; reason: string | undefined }
+  | { kind: 'unavailable'; detail: string; retryAfterSec: number };
+
+/** Tokens of the check itself: new credentials must not use (or overwrite) the target's cached token. */
+class MemoryTokenStore implements TokenStore {
+  token: AccessToken | null = null;
+  async get(): Promise<AccessToken | null> {
+    return this.token;
+  }
+  async set(token: AccessToken): Promise<void> {
+    this.token = token;
+  }
+  async clear(): Promise<void> {
+    this.token = null;
+  }
+}
+
+export interface CredentialVerifierDeps {
+  redis: RedisClient;
+  keys: Keys;
+  box: SecretBox;
+  timeoutMs: number;
+  settings: PlatformSettings;
+  destinations: DestinationGuard;
+  log: Logger;
+}
+
+export class CredentialVerifier {
+  constructor(private readonly deps: CredentialVerifierDeps) {}
+
+  async verify(t: VerifyTarget): Promise<VerifyResult> {
+    const factory = adapterFactory(t.platform);
+    if (!factory) return { kind: 'accepted', checked: false, token: null };
+    const { redis, keys } = this.deps;
+    const tokens = new MemoryTokenStore();
+    const adapter = instrument(
+      factory({
+        target: { id: t.id, partnerId: t.partnerId, platform: t.platform, baseUrl: t.baseUrl, credentials: t.credentials },
+        tokens,
+        limiter: new RedisRateLimiter(redis, keys, limiterId(t.platform, t.credentials, t.id), t.rateLimit ?? PLATFORM_LIMITS[t.platform]),
+        log: this.deps.log.child({ targetId: t.id, platform: t.platform }),
+        timeoutMs: this.deps.timeoutMs,
+        settings: this.deps.settings,
+        destinations: this.deps.destinations,
+      }),
+    );
+    if (!adapter.verifyCredentials) return { kind: 'accepted', checked: false, token: null };
+    const name = PLATFORM_NAMES[t.platform];
+    try {
+      await adapter.verifyCredentials();
+      return { kind: 'accepted', checked: true, token: tokens.token };
+    } catch (err) {
+      if (!isTargetError(err)) throw err;
+      const later = 'try again, or save without the check with ?verify=false';
+      if (err instanceof RateLimitedError) {
+        const retryAfterSec = Math.max(1, Math.ceil(err.delayMs / 1000));
+        return { kind: 'unavailable', detail: `could not check the credentials with ${name} now (rate limited: ${err.message}); ${later}`, retryAfterSec };
+      }
+      if (err.kind === 'retryable' || err.reason === 'malformed_response') {
+        return { kind: 'unavailable', detail: `could not check the credentials with ${name} (${err.message}); ${later}`, retryAfterSec: 30 };
+      }
+      // permanent, auth_expired (refused even with a fresh token), action_required: the platform said no.
+      return { kind: 'refused', detail: `${name} refused these credentials: ${err.message}`, reason: err.reason };
+    }
+  }
+
+  /** The workers start with the token the check obtained (a rotated refresh token is not lost). */
+  async keep(targetId: string, token: AccessToken | null): Promise<void> {
+    const store = new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, targetId);
+    if (token) await store.set(token);
+    else await store.clear();
+  }
+}

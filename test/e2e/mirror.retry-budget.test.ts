@@ -1,0 +1,61 @@
+/**
+ * Issue 11 follow-ups on the error taxonomy (docs/architecture.md "Error taxonomy"), YouTube
+ * simulator over real HTTP with real Redis:
+ * - every YouTube request answering 500: each attempt counts against SYNC_MAX_RETRIES and the mirror
+ *   ends `failed` with the reason (a save before the create used to reset the count on every run);
+ * - YouTube allowing one request per 2 s: provisioning completes, slowly (a refused insert used to
+ *   leave its intent "started", so every run spent its one request on the recovery lookup and the
+ *   insert was refused again, forever).
+ */
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+
+let svc: TestService;
+let sim: TestSim;
+beforeAll(async () => {
+  sim = await startSim();
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
+  svc = await startService({ workers: true, env: { SYNC_MAX_RETRIES: '3' } });
+}, 60_000);
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+test('a YouTube 500 on every request: retries are counted and the mirror fails with the reason', async () => {
+  const secret = await createPartner(svc, 'rb');
+  expect((await svc.api('/v1/partners/rb/targets', { json: { id: 'rb-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
+  await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
+  try {
+    expect((await sendEvent(svc, 'rb', secret, showEvent('show.scheduled', sampleShow('rb1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+    const seen = new Set<number>();
+    const m = await waitFor(async () => {
+      const got = await svc.rt.shows.getMirror('rb', 'rb1', 'rb-yt');
+      if (got) seen.add(got.retries);
+      return got?.state === 'failed' ? got : null;
+    }, 60_000, 20);
+    expect(m.lastError).toMatch(/gave up after 3 retries: youtube: .*500/);
+    expect(Math.max(...seen)).toBeGreaterThanOrEqual(2);
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+  }
+}, 90_000);
+
+test('YouTube allowing 1 request per 2 s: provisioning completes, slowly', async () => {
+  const secret = await createPartner(svc, 'rl');
+  expect((await svc.api('/v1/partners/rl/targets', { json: { id: 'rl-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
+  await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: 1, windowMs: 2000 });
+  try {
+    expect((await sendEvent(svc, 'rl', secret, showEvent('show.scheduled', sampleShow('rl1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+    const m = await waitFor(async () => {
+      const got = await svc.rt.shows.getMirror('rl', 'rl1', 'rl-yt');
+      return got?.state === 'ready' ? got : null;
+    }, 60_000, 100);
+    expect(m.remote?.externalId).toBeTruthy();
+    const effects = await sim.effects('youtube');
+    expect(effects.filter((e) => e.type === 'show.created' && e.externalId === m.remote!.externalId)).toHaveLength(1);
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null });
+  }
+}, 90_000);
