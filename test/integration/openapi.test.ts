@@ -139,30 +139,32 @@ function documented(method: string, url: string, status: number, contentType: st
   return z.fromJSONSchema(inline as Parameters<typeof z.fromJSONSchema>[0]);
 }
 
+const checked: string[] = [];
+/** Calls the service (the admin key on /v1 routes unless `key` says otherwise) and checks the answer against the document. */
+const call = async (method: string, url: string, init: { json?: unknown; key?: string | null; headers?: Record<string, string>; body?: string } = {}): Promise<Response> => {
+  const r = init.json !== undefined || init.key !== undefined || url.startsWith('/v1/') ? await svc.api(url, { method, ...(init.json !== undefined ? { json: init.json } : {}), ...(init.key !== undefined ? { key: init.key } : {}), ...(init.headers ? { headers: init.headers } : {}), ...(init.body ? { body: init.body } : {}), redirect: 'manual' }) : await fetch(svc.url + url, { method, redirect: 'manual', ...(init.headers ? { headers: init.headers } : {}) });
+  const type = (r.headers.get('content-type') ?? '').split(';')[0]!;
+  const text = await r.clone().text();
+  const pathOnly = url.split('?')[0]!;
+  if (r.status === 204 || r.status === 302) {
+    documentedNoBody(method.toLowerCase(), pathOnly, r.status);
+  } else {
+    const schema = documented(method.toLowerCase(), pathOnly, r.status, type);
+    const body: unknown = type.endsWith('json') ? JSON.parse(text) : text;
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw new Error(`${method} ${url} ${r.status}: body does not match the document: ${JSON.stringify(parsed.error.issues.slice(0, 5))}\n${text.slice(0, 500)}`);
+  }
+  checked.push(`${method} ${pathOnly} ${r.status}`);
+  return r;
+};
+const documentedNoBody = (method: string, url: string, status: number): void => {
+  const path = Object.keys(doc.paths).find((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(url));
+  const answer = path ? doc.paths[path]![method]?.responses[String(status)] : undefined;
+  if (!answer) throw new Error(`${method} ${url} answered ${status}, which the document does not list`);
+  expect(answer.content).toBeUndefined();
+};
+
 test('real answers — status, media type and body — are what the document says', async () => {
-  const checked: string[] = [];
-  const call = async (method: string, url: string, init: { json?: unknown; key?: string | null; headers?: Record<string, string>; body?: string } = {}): Promise<Response> => {
-    const r = init.json !== undefined || init.key !== undefined || url.startsWith('/v1/') ? await svc.api(url, { method, ...(init.json !== undefined ? { json: init.json } : {}), ...(init.key !== undefined ? { key: init.key } : {}), ...(init.headers ? { headers: init.headers } : {}), ...(init.body ? { body: init.body } : {}), redirect: 'manual' }) : await fetch(svc.url + url, { method, redirect: 'manual', ...(init.headers ? { headers: init.headers } : {}) });
-    const type = (r.headers.get('content-type') ?? '').split(';')[0]!;
-    const text = await r.clone().text();
-    const pathOnly = url.split('?')[0]!;
-    if (r.status === 204 || r.status === 302) {
-      documentedNoBody(method.toLowerCase(), pathOnly, r.status);
-    } else {
-      const schema = documented(method.toLowerCase(), pathOnly, r.status, type);
-      const body: unknown = type.endsWith('json') ? JSON.parse(text) : text;
-      const parsed = schema.safeParse(body);
-      if (!parsed.success) throw new Error(`${method} ${url} ${r.status}: body does not match the document: ${JSON.stringify(parsed.error.issues.slice(0, 5))}\n${text.slice(0, 500)}`);
-    }
-    checked.push(`${method} ${pathOnly} ${r.status}`);
-    return r;
-  };
-  const documentedNoBody = (method: string, url: string, status: number): void => {
-    const path = Object.keys(doc.paths).find((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(url));
-    const answer = path ? doc.paths[path]![method]?.responses[String(status)] : undefined;
-    if (!answer) throw new Error(`${method} ${url} answered ${status}, which the document does not list`);
-    expect(answer.content).toBeUndefined();
-  };
 
   const secret = await createPartner(svc, 'oa');
   await createPartner(svc, 'ob');
@@ -185,9 +187,9 @@ test('real answers — status, media type and body — are what the document say
   await call('POST', '/v1/partners/oa/webhook-secret/rotate', { headers: { 'content-type': 'application/xml' }, body: '<x/>' }); // 415
   // Keys and a partner key's limits
   const created = await call('POST', '/v1/api-keys', { json: { role: 'partner', partnerId: 'ob', name: 'b' } });
-  const bKey = ((await created.json()) as { key: string; id: string });
+  const bKey = (await created.json()) as { key: string; id: string };
   await call('GET', '/v1/api-keys');
-  await call('GET', `/v1/api-keys/${(bKey as unknown as { id: string }).id}`);
+  await call('GET', `/v1/api-keys/${bKey.id}`);
   await call('GET', '/v1/partners/oa', { key: bKey.key }); // 403
   await call('GET', '/v1/api-keys', { key: bKey.key }); // 403
   // Targets
@@ -239,6 +241,25 @@ test('real answers — status, media type and body — are what the document say
   await call('GET', '/l/unknown-code'); // 404
   await call('DELETE', `/v1/partners/oa/endpoints/${epId}`);
   await call('DELETE', '/v1/partners/oa/targets/yt');
-  await call('DELETE', `/v1/api-keys/${(bKey as unknown as { id: string }).id}`);
+  await call('DELETE', `/v1/api-keys/${bKey.id}`);
   expect(checked.length).toBeGreaterThan(50);
+});
+
+test('while Redis is down the answers are the documented 503 problem (and liveness stays 200)', async () => {
+  const secret = await createPartner(svc, 'od');
+  await svc.redis.stop('SIGKILL');
+  try {
+    const before = checked.length;
+    expect((await call('GET', '/health/live')).status).toBe(200);
+    expect((await call('GET', '/health/ready')).status).toBe(503);
+    expect((await call('GET', '/v1/partners')).status).toBe(503);
+    expect((await call('GET', '/v1/partners/od/shows')).status).toBe(503);
+    const ev = await sendEvent(svc, 'od', secret, showEvent('show.scheduled', sampleShow('s9'), '2026-11-24T17:00:00Z'));
+    expect(ev.status).toBe(503);
+    expect(documented('post', '/v1/partners/od/events', 503, 'application/problem+json').safeParse(await ev.json()).success).toBe(true);
+    await call('GET', '/metrics'); // whatever it answers must be documented
+    expect(checked.length - before).toBe(5);
+  } finally {
+    await svc.redis.start();
+  }
 });

@@ -103,7 +103,11 @@ export const attributionRoutes: FastifyPluginAsyncZod<AttributionRoutesOptions> 
 
   app.get(
     '/v1/partners/:partnerId/shows/:showId/attribution',
-    { preHandler: readers, schema: { tags: ['attribution'], summary: "A show's attributed sales by target and by product",
+    {
+      preHandler: readers,
+      schema: {
+        tags: ['attribution'],
+        summary: "A show's attributed sales by target and by product",
         params: ShowParams,
         querystring: ShowQuery,
         docResponses: { 200: ok('by target and by product', z.object({ showId: z.string(), byTarget: z.array(Breakdown), byProduct: z.array(Breakdown) })), 400: 'invalid query, or from after to', 403: FORBIDDEN_PARTNER, 404: 'unknown partner or show' },
@@ -119,7 +123,11 @@ export const attributionRoutes: FastifyPluginAsyncZod<AttributionRoutesOptions> 
 
   app.get(
     '/v1/partners/:partnerId/attribution/orders/:orderId',
-    { preHandler: readers, schema: { tags: ['attribution'], summary: 'One order: its attribution, commission status, refunds and ledger entries',
+    {
+      preHandler: readers,
+      schema: {
+        tags: ['attribution'],
+        summary: 'One order: its attribution, commission status, refunds and ledger entries',
         params: OrderParams,
         querystring: OrderQuery,
         docResponses: { 200: ok('the order', OrderViewSchema), 403: FORBIDDEN_PARTNER, 404: 'unknown partner or order' },

@@ -17,7 +17,10 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
     '/v1/partners/:partnerId/reconciliations',
     {
       preHandler: app.requireRole('operator', 'viewer', 'partner'),
-      schema: { tags: ['reconciliation'], summary: "A partner's reconciliations, newest first (summary and discrepancy count; the discrepancies are on each run)", params: z.object({ partnerId: IdSchema }),
+      schema: {
+        tags: ['reconciliation'],
+        summary: "A partner's reconciliations, newest first (summary and discrepancy count; the discrepancies are on each run)",
+        params: z.object({ partnerId: IdSchema }),
         querystring: ListQuery,
         docResponses: { 200: ok('one page, newest first', z.object({ reconciliations: z.array(ReconciliationSchema), nextCursor: z.number().int().nullable(), total: z.number().int() })), 403: FORBIDDEN_PARTNER, 404: 'unknown partner' },
       },
@@ -41,7 +44,10 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
     '/v1/partners/:partnerId/reconciliations',
     {
       preHandler: app.requireRole('operator'),
-      schema: { tags: ['reconciliation'], summary: 'Reconcile the ledger with every target platform report for [from, to)', params: z.object({ partnerId: IdSchema }),
+      schema: {
+        tags: ['reconciliation'],
+        summary: 'Reconcile the ledger with every target platform report for [from, to)',
+        params: z.object({ partnerId: IdSchema }),
         body: z.object({ from: Timestamp, to: Timestamp }),
         docResponses: { 202: ok('queued; GET /v1/reconciliations/{id} for its result', z.object({ id: z.string() })), 400: 'invalid body, from not before to, or a period over 92 days', 403: FORBIDDEN_ROLE, 404: 'unknown partner' },
       },
@@ -55,7 +61,11 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
 
   app.get(
     '/v1/reconciliations/:id',
-    { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['reconciliation'], summary: 'Status, summary and discrepancies',
+    {
+      preHandler: app.requireRole('operator', 'viewer', 'partner'),
+      schema: {
+        tags: ['reconciliation'],
+        summary: 'Status, summary and discrepancies',
         params: z.object({ id: IdSchema }),
         docResponses: { 200: ok('the reconciliation', ReconciliationSchema.extend({ discrepancies: z.array(z.looseObject({ kind: z.string() })) })), 403: FORBIDDEN_PARTNER, 404: 'unknown reconciliation' },
       },

@@ -55,6 +55,11 @@ const Params = z.object({ partnerId: IdSchema });
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
 const MirrorParams = z.object({ partnerId: IdSchema, showId: IdSchema, targetId: IdSchema });
 const ListQuery = z.object({ state: z.enum(SHOW_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.coerce.number().int().min(0).default(0) });
+const ShowList = z.object({
+  shows: z.array(z.object({ id: z.string(), title: z.string(), state: z.enum(SHOW_STATES), scheduledAt: z.string(), version: z.number().int() })),
+  nextCursor: z.number().int().nullable(),
+  total: z.number().int().describe('the shows matching `state` (all shows without it)'),
+});
 
 export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, opts) => {
   const { partners, shows, sync, relay, box } = opts;
@@ -67,16 +72,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     return { bundle, desired };
   };
 
-  app.get('/v1/partners/:partnerId/shows', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'List shows (newest scheduled first)',
-        params: Params,
-        querystring: ListQuery,
-        docResponses: {
-          200: ok('one page; `total` counts the shows matching `state`', z.object({ shows: z.array(z.object({ id: z.string(), title: z.string(), state: z.enum(SHOW_STATES), scheduledAt: z.string(), version: z.number().int() })), nextCursor: z.number().int().nullable(), total: z.number().int() })),
-          403: FORBIDDEN_PARTNER,
-          404: 'unknown partner',
-        },
-      },
-    }, async (req) => {
+  app.get('/v1/partners/:partnerId/shows', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'List shows (newest scheduled first)', params: Params, querystring: ListQuery, docResponses: { 200: ok('one page', ShowList), 403: FORBIDDEN_PARTNER, 404: 'unknown partner' } } }, async (req) => {
     const { partnerId } = req.params;
     assertPartnerAccess(req, partnerId);
     if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
@@ -193,7 +189,11 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
 
   app.post(
     '/v1/partners/:partnerId/shows/:showId/mirrors/:targetId/resync',
-    { preHandler: app.requireRole('operator'), schema: { tags: ['shows'], summary: 'Force a sync now; a failed mirror is retried',
+    {
+      preHandler: app.requireRole('operator'),
+      schema: {
+        tags: ['shows'],
+        summary: 'Force a sync now; a failed mirror is retried',
         params: MirrorParams,
         docResponses: { 202: ok('a sync is queued', z.object({ targetId: z.string(), queued: z.literal(true) })), 403: FORBIDDEN_ROLE, 404: 'unknown partner, show or target' },
       },
