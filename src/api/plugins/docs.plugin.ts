@@ -48,6 +48,9 @@ export function isPublicRoute(url: string, schema: FastifySchema | undefined): b
   return (Array.isArray(schema?.security) && schema.security.length === 0) || PUBLIC.some((re) => re.test(url));
 }
 
+/** The error handler's 503 (src/api/plugins/errors.plugin.ts), which sends Retry-After. */
+const STORAGE_DOWN = 'storage (Redis) is unavailable or could not confirm the write on a replica: nothing was acknowledged, retry later (Retry-After)';
+
 /** Methods whose request body fastify parses (any of them can get 413/415, with or without a body schema). */
 const WITH_BODY = new Set(['post', 'put', 'patch', 'delete']);
 
@@ -59,7 +62,7 @@ export function answersOf(method: string, schema: FastifySchema, isPublic: boole
   if (input) defaults[400] = 'invalid path, query or body (`errors` lists each field)';
   if (!isPublic) defaults[401] = 'no API key, or an unknown, revoked or expired one';
   if (WITH_BODY.has(method)) Object.assign(defaults, { 413: 'body over 256 KiB', 415: 'a body of a media type this route does not read' + (schema.body !== undefined ? ' (it reads application/json)' : '') });
-  defaults[503] = 'storage (Redis) is unavailable or could not confirm the write on a replica: nothing was acknowledged, retry later (Retry-After)';
+  defaults[503] = STORAGE_DOWN;
   const out = new Map<number, DocResponse | string>();
   for (const [status, answer] of [...Object.entries(defaults), ...Object.entries(own)]) {
     if (answer === false) out.delete(Number(status));
@@ -112,7 +115,7 @@ async function docsPlugin(app: FastifyInstance): Promise<void> {
       const response = (schema.response ??= {});
       for (const [status, a] of answers) {
         if (response[status]) continue;
-        const headers = typeof a === 'string' ? (status === 503 ? { 'retry-after': 'seconds to wait before retrying' } : undefined) : a.headers;
+        const headers = typeof a === 'string' ? (a === STORAGE_DOWN ? { 'retry-after': 'seconds to wait before retrying' } : undefined) : a.headers;
         const head = headers ? { headers: Object.fromEntries(Object.entries(headers).map(([h, d]) => [h, { type: 'string', description: d }])) } : {};
         response[status] = typeof a === 'string' ? { description: a, ...head, content: { 'application/problem+json': { schema: PROBLEM_REF } } } : { description: a.description, type: 'null', ...head };
       }

@@ -41,6 +41,7 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
           401: "the platform's signature does not verify",
           404: 'unknown target, or its platform sends no webhooks',
           413: 'body over 1 MiB',
+          415: false, // every media type is read (as raw bytes)
         },
       },
     },
