@@ -62,6 +62,8 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // Infrastructure
   await app.register(errorsPlugin);
   await app.register(authPlugin, { apiKeys: rt.apiKeys, adminApiKey: rt.adminApiKey, audit: rt.audit });
+  // Before any route: @fastify/swagger documents the routes registered after it (/metrics included).
+  await app.register(docsPlugin);
   const metrics = createMetrics({
     queues: () => [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue],
     extraQueues: { names: [RECONCILE_QUEUE, SCHEDULER_QUEUE], keys: rt.keys, connection: () => rt.bullConnection('api') },
@@ -71,7 +73,6 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     outbound: rt.outbound,
   });
   await app.register(metricsPlugin, { metrics });
-  await app.register(docsPlugin, { publicBaseUrl: rt.config.publicBaseUrl });
 
   // A write is acknowledged (2xx/3xx) only once the replicas hold it, where WAIT is on
   // (src/store/replica-ack.ts); a WAIT that fails turns the answer into a 503 through the error handler.

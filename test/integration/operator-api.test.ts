@@ -94,12 +94,29 @@ test('OpenAPI: every operation has a unique operationId; public routes declare s
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(ops)) {
       expect(op.operationId).toBeTruthy();
-      if (method !== 'head') ids.push(op.operationId!); // GET /l/{code} also answers HEAD (one handler, one id)
+      ids.push(op.operationId!); // GET /l/{code} also answers HEAD: `headLByCode`
       if (Array.isArray(op.security) && op.security.length === 0) open.push(`${method} ${path}`);
     }
   }
   expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
-  // The ops console's page, its static files and its sign-in/sign-out are public too (the key is in the body).
-  expect(open.sort()).toEqual(['get /health/live', 'get /health/ready', 'get /l/{code}', 'head /l/{code}', 'post /v1/partners/{partnerId}/events', 'post /v1/platform-webhooks/{targetId}', 'get /ops', 'get /ops/{file}', 'post /v1/ops/session', 'delete /v1/ops/session'].sort());
+  // The ops console's page, its static files and its sign-in/sign-out are public too (the key is in the body);
+  // so are the Prometheus scrape and nginx-rtmp's callbacks (the stream key is the credential).
+  expect(open.sort()).toEqual(
+    [
+      'get /health/live',
+      'get /health/ready',
+      'get /metrics',
+      'get /l/{code}',
+      'head /l/{code}',
+      'post /v1/partners/{partnerId}/events',
+      'post /v1/platform-webhooks/{targetId}',
+      'post /v1/relay/edge/on-publish',
+      'post /v1/relay/edge/on-publish-done',
+      'get /ops',
+      'get /ops/{file}',
+      'post /v1/ops/session',
+      'delete /v1/ops/session',
+    ].sort(),
+  );
   expect(JSON.stringify(doc)).not.toContain('CONTRACT');
 });

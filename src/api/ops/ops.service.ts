@@ -82,7 +82,7 @@ export function boardCells(desired: DesiredShow, targets: TargetRecord[], docs: 
   const wanted = desired.state === 'live' || desired.state === 'scheduled' ? desired.pinned.size : 0;
   return view.mirrors.map((m) => {
     const { t, doc } = byId.get(m.targetId)!;
-    // Relay and readiness come with other work (CONTRACT §10, issue 11): shown when the view or the stored mirror carries them.
+    // Relay and readiness (README "Video relay", issue 11 item 6): shown when the view or the stored mirror carries them.
     const extra = doc as (MirrorDoc & { relay?: unknown; readiness?: unknown }) | null;
     const fromView = m as typeof m & { relay?: unknown; readiness?: unknown };
     const relay = objectOr(fromView.relay ?? extra?.relay);

@@ -1,12 +1,37 @@
-/** OpenAPI 3.1 generated from the route schemas (@fastify/swagger) and served at /docs (swagger-ui). */
+/**
+ * OpenAPI 3.1 generated from the route schemas (@fastify/swagger) and served at /docs (swagger-ui).
+ * Each operation's answers come from its `schema.docResponses` (src/api/openapi.ts) plus the answers
+ * every route of its kind can give (400 on invalid input, 401 without a valid key, 413/415 on a JSON
+ * body, 503 while storage is down), every 4xx/5xx as an application/problem+json `Problem`.
+ */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchema } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ProblemSchema, type DocResponse, type DocResponses } from '../openapi.js';
 
-/** Routes without an API key: health, signed partner events, tracked links, platform webhooks. */
-const PUBLIC = [/^\/health\//, /^\/v1\/partners\/:partnerId\/events$/, /^\/l\//, /^\/v1\/platform-webhooks\//];
+/** Routes without an API key: health, metrics, signed partner events, tracked links, platform webhooks, nginx-rtmp callbacks (the stream key is the credential). The ops console's page and sign-in declare `security: []` themselves. */
+const PUBLIC = [/^\/health\//, /^\/metrics$/, /^\/v1\/partners\/:partnerId\/events$/, /^\/l\//, /^\/v1\/platform-webhooks\//, /^\/v1\/relay\/edge\//];
+
+const PROBLEM_REF = { $ref: '#/components/schemas/Problem' };
+const TAGS: { name: string; description: string }[] = [
+  { name: 'health', description: 'Liveness, readiness and Prometheus metrics (no API key)' },
+  { name: 'events', description: 'Signed partner events in (Standard Webhooks)' },
+  { name: 'links', description: 'Tracked product links (no API key)' },
+  { name: 'auth', description: 'API keys (admin)' },
+  { name: 'audit', description: 'Operator actions' },
+  { name: 'partners', description: 'Partners and their inbound webhook secret' },
+  { name: 'targets', description: "A partner's target platform accounts" },
+  { name: 'shows', description: 'Shows, their mirrors and operator actions on them' },
+  { name: 'relay', description: 'Callbacks of an external nginx-rtmp ingest edge (no API key)' },
+  { name: 'attribution', description: 'Attributed sales and the ledger' },
+  { name: 'platform-webhooks', description: "Target platforms' own webhooks (no API key; each platform's signature)" },
+  { name: 'reconciliation', description: 'Ledger against platform reports' },
+  { name: 'webhooks', description: 'Outbound webhooks to the partner' },
+  { name: 'ops', description: 'The ops console (/ops) and the reads it needs' },
+];
 
 /** `post /v1/partners/:partnerId/targets` → `postPartnersTargets`-style ids, unique per method and path. */
 export function operationId(method: string, url: string): string {
@@ -19,24 +44,94 @@ export function operationId(method: string, url: string): string {
   return method + words.join('');
 }
 
-async function docsPlugin(app: FastifyInstance, opts: { publicBaseUrl: string }): Promise<void> {
+export function isPublicRoute(url: string, schema: FastifySchema | undefined): boolean {
+  return (Array.isArray(schema?.security) && schema.security.length === 0) || PUBLIC.some((re) => re.test(url));
+}
+
+/** The error handler's 503 (src/api/plugins/errors.plugin.ts), which sends Retry-After. */
+const STORAGE_DOWN = 'storage (Redis) is unavailable or could not confirm the write on a replica: nothing was acknowledged, retry later (Retry-After)';
+
+/** Methods whose request body fastify parses (any of them can get 413/415, with or without a body schema). */
+const WITH_BODY = new Set(['post', 'put', 'patch', 'delete']);
+
+/** The answers of one operation: its own, then those every route of its kind gives. */
+export function answersOf(method: string, schema: FastifySchema, isPublic: boolean): Map<number, DocResponse | string> {
+  const own: DocResponses = schema.docResponses ?? {};
+  const input = schema.body !== undefined || schema.params !== undefined || schema.querystring !== undefined;
+  const defaults: DocResponses = {};
+  if (input) defaults[400] = 'invalid path, query or body (`errors` lists each field)';
+  if (!isPublic) defaults[401] = 'no API key, or an unknown, revoked or expired one';
+  if (WITH_BODY.has(method)) Object.assign(defaults, { 413: 'body over 256 KiB', 415: 'a body of a media type this route does not read' + (schema.body !== undefined ? ' (it reads application/json)' : '') });
+  defaults[503] = STORAGE_DOWN;
+  const out = new Map<number, DocResponse | string>();
+  for (const [status, answer] of [...Object.entries(defaults), ...Object.entries(own)]) {
+    if (answer === false) out.delete(Number(status));
+    else out.set(Number(status), answer);
+  }
+  return new Map([...out].sort(([a], [b]) => a - b));
+}
+
+async function docsPlugin(app: FastifyInstance): Promise<void> {
+  const problem = z.toJSONSchema(ProblemSchema, { target: 'draft-2020-12' });
+  delete (problem as { $schema?: unknown }).$schema;
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Syndicast', version: '0.1.0', description: 'Live-shopping syndication: partner events in, mirrored shows out, attribution back. Guide: the repository README.md and docs/ (architecture, attribution, operations, platforms).' },
-      servers: [{ url: opts.publicBaseUrl }],
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      info: {
+        title: 'Syndicast',
+        version: '0.1.0',
+        description:
+          'Live-shopping syndication: partner events in, mirrored shows out, attribution back. Guide: the repository README.md and docs/ (architecture, attribution, operations, platforms). ' +
+          'Every error is `application/problem+json` (RFC 9457); every answer carries an `x-request-id` header.',
+      },
+      // Relative: the service that serves this document, wherever it is reached (PUBLIC_BASE_URL or not).
+      servers: [{ url: '/', description: 'this service' }],
+      tags: TAGS,
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key: ADMIN_API_KEY, or one from POST /v1/api-keys (roles admin, operator, viewer, partner)' } },
+        schemas: { Problem: problem as Record<string, unknown> },
+      },
       security: [{ bearer: [] }],
     },
-    // Every operation gets an operationId (method + path) and public routes `security: []`.
     transform: (args) => {
-      const out = jsonSchemaTransform(args);
-      const schema = out.schema as Record<string, unknown>;
-      // A GET+HEAD route (tracked links) is one handler: its id is the GET's (the HEAD operation repeats it).
+      const { docResponses: _docs, response: served, ...rest } = (args.schema ?? {}) as FastifySchema & { hide?: boolean };
+      const given = (args.schema ?? {}) as FastifySchema;
+      const isPublic = isPublicRoute(args.url, given);
+      // A GET+HEAD route (tracked links) is one handler: the HEAD operation gets its own id below.
       const method = String(Array.isArray(args.route.method) ? args.route.method[0] : args.route.method).toLowerCase();
+      const answers = answersOf(method, given, isPublic);
+      // JSON bodies through zod → JSON Schema (a route's own serializer schema, where it has one, wins).
+      const servedBy = (served ?? {}) as Record<number, z.ZodType>;
+      const zodAnswers: Record<number, unknown> = {};
+      for (const [status, a] of answers) {
+        if (typeof a === 'string') continue;
+        const body = servedBy[status] ?? a.schema;
+        if (!body && !a.also) continue;
+        zodAnswers[status] = { description: a.description, content: { ...(body ? { [a.contentType ?? 'application/json']: { schema: body } } : {}), ...Object.fromEntries(Object.entries(a.also ?? {}).map(([t, s]) => [t, { schema: s }])) } };
+      }
+      const out = jsonSchemaTransform({ ...args, schema: { ...rest, response: zodAnswers } });
+      const schema = out.schema as Record<string, unknown> & { response?: Record<number, unknown> };
+      if (schema['hide']) return out;
+      const response = (schema.response ??= {});
+      for (const [status, a] of answers) {
+        if (response[status]) continue;
+        const headers = typeof a === 'string' ? (a === STORAGE_DOWN ? { 'retry-after': 'seconds to wait before retrying' } : undefined) : a.headers;
+        const head = headers ? { headers: Object.fromEntries(Object.entries(headers).map(([h, d]) => [h, { type: 'string', description: d }])) } : {};
+        response[status] = typeof a === 'string' ? { description: a, ...head, content: { 'application/problem+json': { schema: PROBLEM_REF } } } : { description: a.description, type: 'null', ...head };
+      }
       schema['operationId'] ??= operationId(method, args.url);
-      if (PUBLIC.some((re) => re.test(args.url))) schema['security'] = [];
+      if (isPublic) schema['security'] = [];
       return out;
+    },
+    // Operation ids are unique: a HEAD that shares its GET's handler is `head…`.
+    transformObject: (doc) => {
+      if (!('openapiObject' in doc)) return doc.swaggerObject;
+      const { openapiObject } = doc;
+      for (const item of Object.values(openapiObject.paths ?? {}) as Record<string, { operationId?: string } | undefined>[]) {
+        const head = item['head'];
+        if (head?.operationId && head.operationId === item['get']?.operationId) item['head'] = { ...head, operationId: head.operationId.replace(/^get/, 'head') };
+      }
+      return openapiObject;
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -18,6 +18,8 @@ import type { PartnerRepository } from '../../store/partner.repository.js';
 import type { RedisClient } from '../../store/redis.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import { PLATFORMS } from '../../targets/target.adapter.js';
+import { z } from 'zod';
+import { ok } from '../openapi.js';
 
 export interface Metrics {
   registry: Registry;
@@ -184,7 +186,8 @@ async function metricsPlugin(app: FastifyInstance, opts: { metrics: Metrics }): 
   app.addHook('onClose', async () => {
     await opts.metrics.close();
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+  // No API key (a Prometheus scrape); no ids or secrets in it. Not under /v1: not part of the versioned API.
+  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)', security: [], docResponses: { 200: ok('the metrics', z.string(), { contentType: 'text/plain' }) } } }, async (_req, reply) => {
     return reply.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());
   });
 }

@@ -12,6 +12,16 @@ import { badRequest, notFound } from '../../lib/errors.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+import { FORBIDDEN_PARTNER, ok } from '../openapi.js';
+
+const Row = { currency: z.string().describe('ISO 4217'), orders: z.number().int(), grossAmount: z.number().int().describe('minor units') };
+const Report = z.object({
+  totals: z.array(z.object({ showId: z.string(), targetId: z.string(), ...Row, refundedAmount: z.number().int(), commission: z.number().int() })),
+  unattributed: z.array(z.object(Row)),
+});
+const Breakdown = z.object({ targetId: z.string().optional(), productId: z.string().optional(), ...Row, refundedAmount: z.number().int(), commission: z.number().int(), commissionPending: z.number().int(), commissionApproved: z.number().int() });
+const Money = z.object({ amount: z.number().int().describe('minor units'), currency: z.string() });
+const OrderViewSchema = z.looseObject({ orderId: z.string(), source: z.string(), createdAt: z.string(), total: Money, status: z.string(), refundedAmount: z.number().int(), commission: Money, entries: z.array(z.looseObject({})) });
 
 export interface AttributionRoutesOptions {
   attribution: AttributionService;
@@ -71,6 +81,12 @@ export const attributionRoutes: FastifyPluginAsyncZod<AttributionRoutesOptions> 
         description: 'Orders with createdAt in [from, to). Amounts are integers in minor units; no FX. `Accept: text/csv` (or `format=csv`) returns the same rows as CSV.',
         params: Params,
         querystring: ReportQuery,
+        docResponses: {
+          200: ok('the totals (CSV: one row per totals/unattributed row)', Report, { also: { 'text/csv': z.string() } }),
+          400: 'invalid query, or from after to',
+          403: FORBIDDEN_PARTNER,
+          404: 'unknown partner',
+        },
       },
     },
     async (req, reply) => {
@@ -87,7 +103,16 @@ export const attributionRoutes: FastifyPluginAsyncZod<AttributionRoutesOptions> 
 
   app.get(
     '/v1/partners/:partnerId/shows/:showId/attribution',
-    { preHandler: readers, schema: { tags: ['attribution'], summary: "A show's attributed sales by target and by product", params: ShowParams, querystring: ShowQuery } },
+    {
+      preHandler: readers,
+      schema: {
+        tags: ['attribution'],
+        summary: "A show's attributed sales by target and by product",
+        params: ShowParams,
+        querystring: ShowQuery,
+        docResponses: { 200: ok('by target and by product', z.object({ showId: z.string(), byTarget: z.array(Breakdown), byProduct: z.array(Breakdown) })), 400: 'invalid query, or from after to', 403: FORBIDDEN_PARTNER, 404: 'unknown partner or show' },
+      },
+    },
     async (req) => {
       const { partnerId, showId } = req.params;
       await partnerOr404(req, partnerId);
@@ -98,7 +123,16 @@ export const attributionRoutes: FastifyPluginAsyncZod<AttributionRoutesOptions> 
 
   app.get(
     '/v1/partners/:partnerId/attribution/orders/:orderId',
-    { preHandler: readers, schema: { tags: ['attribution'], summary: 'One order: its attribution, commission status, refunds and ledger entries', params: OrderParams, querystring: OrderQuery } },
+    {
+      preHandler: readers,
+      schema: {
+        tags: ['attribution'],
+        summary: 'One order: its attribution, commission status, refunds and ledger entries',
+        params: OrderParams,
+        querystring: OrderQuery,
+        docResponses: { 200: ok('the order', OrderViewSchema), 403: FORBIDDEN_PARTNER, 404: 'unknown partner or order' },
+      },
+    },
     async (req) => {
       const { partnerId, orderId } = req.params;
       await partnerOr404(req, partnerId);

@@ -5,6 +5,19 @@ import { IdSchema } from '../../domain/events.js';
 import { badRequest } from '../../lib/errors.js';
 import { AUDIT_CURSOR, type AuditRepository } from '../../store/audit.repository.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+import { FORBIDDEN_PARTNER, ok } from '../openapi.js';
+
+const AuditEntrySchema = z.object({
+  id: z.string(),
+  at: z.string(),
+  actor: z.object({ keyId: z.string(), role: z.string(), name: z.string().optional() }),
+  action: z.string(),
+  partnerId: z.string().optional(),
+  showId: z.string().optional(),
+  targetId: z.string().optional(),
+  requestId: z.string().optional(),
+  detail: z.record(z.string(), z.unknown()).optional().describe('ids of the objects touched, fields changed; never secrets'),
+});
 
 const Timestamp = z.iso.datetime({ offset: true });
 const AuditQuery = z.object({
@@ -32,6 +45,11 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditRepository }> = as
         summary: 'Operator actions (who, what, when, on which partner/show/target), newest first',
         description: "Paged with `cursor` (the previous page's `nextCursor`). A partner key reads only its own partner's entries (`partnerId` defaults to it).",
         querystring: AuditQuery,
+        docResponses: {
+          200: ok('one page, newest first', z.object({ entries: z.array(AuditEntrySchema), nextCursor: z.string().nullable() })),
+          400: 'invalid query, or from not before to',
+          403: FORBIDDEN_PARTNER,
+        },
       },
     },
     async (req) => {

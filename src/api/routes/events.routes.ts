@@ -7,6 +7,14 @@ import { ID_PATTERN } from '../../lib/ids.js';
 import { notFound } from '../../lib/errors.js';
 import type { IngestService } from '../../sources/ingest.service.js';
 import { PartnerEventSchema } from '../../domain/events.js';
+import { z } from 'zod';
+import { ok } from '../openapi.js';
+
+const EventAnswer = z.object({
+  eventId: z.string().describe("Syndicast's id of the stored event (time-ordered; a repeat gets the first delivery's)"),
+  webhookId: z.string().describe("the partner's webhook-id header, echoed"),
+  duplicate: z.boolean(),
+});
 
 export const EVENT_BODY_LIMIT = 1024 * 1024;
 
@@ -37,6 +45,15 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
           '202 after the event is durably stored; 200 for a repeated webhook-id; 401 bad signature; 404 unknown partner; 400 invalid body; 413 over 1 MiB; 503 storage down.',
         // Documentation only (validation runs on the raw body after the signature check).
         body: PartnerEventSchema,
+        docResponses: {
+          200: ok('a repeated webhook-id: already stored, nothing new done', EventAnswer),
+          202: ok('stored durably; mirrors are synced asynchronously', EventAnswer),
+          400: 'body is not valid JSON or not a valid event, or webhook-id is not 1-256 printable ASCII characters',
+          401: 'signature headers missing, timestamp outside ±300 s, or no valid signature for this partner',
+          404: 'unknown partner',
+          413: 'body over 1 MiB',
+          415: false,
+        },
       },
       validatorCompiler: () => () => true,
     },

@@ -5,6 +5,17 @@ import { IdSchema } from '../../domain/events.js';
 import { badRequest, notFound } from '../../lib/errors.js';
 import { ROLES, type ApiKeyRepository } from '../../store/apikey.repository.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
+import { ApiKeySchema, FORBIDDEN_ROLE, ok } from '../openapi.js';
+
+const CreatedKey = z.object({
+  id: z.string(),
+  key: z.string().describe('the API key: shown this once, stored only hashed'),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+  role: ApiKeySchema.shape.role,
+  partnerId: z.string().optional(),
+  name: z.string().nullable(),
+});
 
 export interface KeyRoutesOptions {
   apiKeys: ApiKeyRepository;
@@ -25,7 +36,7 @@ const ListQuery = z.object({ partnerId: IdSchema.optional(), status: z.enum(['ac
 export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, opts) => {
   const { apiKeys, partners } = opts;
 
-  app.post('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Create an API key (shown once, stored hashed)', body: CreateKey } }, async (req, reply) => {
+  app.post('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Create an API key (shown once, stored hashed)', body: CreateKey, docResponses: { 201: ok('created', CreatedKey), 400: 'invalid body, partnerId missing for role partner (or given for another role), or expiresAt in the past', 403: FORBIDDEN_ROLE, 404: 'unknown partner' } } }, async (req, reply) => {
     const { role, partnerId, name } = req.body;
     const expiresAt = req.body.expiresAt ? new Date(req.body.expiresAt) : undefined;
     if (expiresAt && expiresAt.getTime() <= Date.now()) throw badRequest('expiresAt is in the past', [{ path: 'body.expiresAt', message: 'must be in the future' }]);
@@ -35,19 +46,19 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, op
     return reply.status(201).send({ ...created, role, partnerId, name: name ?? null });
   });
 
-  app.get('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'List API keys: role, partner, name, created, expiry, last used (never the key)', querystring: ListQuery } }, async (req) => {
+  app.get('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'List API keys: role, partner, name, created, expiry, last used (never the key)', querystring: ListQuery, docResponses: { 200: ok('the keys', z.object({ keys: z.array(ApiKeySchema) })), 403: FORBIDDEN_ROLE } } }, async (req) => {
     const all = await apiKeys.list();
     const { partnerId, status } = req.query;
     return { keys: all.filter((k) => (!partnerId || k.partnerId === partnerId) && (!status || k.status === status)) };
   });
 
-  app.get('/v1/api-keys/:keyId', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'One API key (never the key)', params: KeyParams } }, async (req) => {
+  app.get('/v1/api-keys/:keyId', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'One API key (never the key)', params: KeyParams, docResponses: { 200: ok('the key', ApiKeySchema), 403: FORBIDDEN_ROLE, 404: 'unknown key' } } }, async (req) => {
     const k = await apiKeys.get(req.params.keyId);
     if (!k) throw notFound(`API key ${req.params.keyId}`);
     return k;
   });
 
-  app.delete('/v1/api-keys/:keyId', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Revoke an API key (its next request gets 401)', params: KeyParams } }, async (req) => {
+  app.delete('/v1/api-keys/:keyId', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Revoke an API key (its next request gets 401)', params: KeyParams, docResponses: { 200: ok('revoked (again: unchanged)', ApiKeySchema), 403: FORBIDDEN_ROLE, 404: 'unknown key' } } }, async (req) => {
     const before = await apiKeys.get(req.params.keyId);
     const k = await apiKeys.revoke(req.params.keyId);
     if (!before || !k) throw notFound(`API key ${req.params.keyId}`);

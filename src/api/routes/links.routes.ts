@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { notFound } from '../../lib/errors.js';
 import { isBot, redirectUrl, type LinkService } from '../../links/link.service.js';
 import type { ShowRepository } from '../../store/show.repository.js';
+import { ok } from '../openapi.js';
 
 export interface LinkRoutesOptions {
   links: LinkService;
@@ -14,7 +15,9 @@ export const linkRoutes: FastifyPluginAsync<LinkRoutesOptions> = async (app, opt
   app.route<{ Params: { code: string } }>({
     method: ['GET', 'HEAD'],
     url: '/l/:code',
-    schema: { tags: ['links'], summary: 'Tracked link: records a click and redirects (302) to the product' },
+    schema: { tags: ['links'], summary: 'Tracked link: records a click and redirects (302) to the product',
+      docResponses: { 302: ok("to the product's current URL with sclid and utm parameters (a bot's or HEAD request's click is not counted)", undefined, { headers: { location: 'the product URL' } }), 404: 'unknown link code' },
+    },
     handler: async (req, reply) => {
       const link = await opts.links.find(req.params.code);
       if (!link) throw notFound('link');

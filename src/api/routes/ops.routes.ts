@@ -16,6 +16,16 @@ import type { SessionRepository } from '../../store/session.repository.js';
 import type { OpsService } from '../ops/ops.service.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { problem } from '../plugins/errors.plugin.js';
+import { FORBIDDEN_PARTNER, ok } from '../openapi.js';
+
+const Me = z.object({ id: z.string(), role: z.string(), partnerId: z.string().nullable() });
+const PartnerRef = z.object({ id: z.string(), name: z.string() });
+const Board = z.object({
+  me: Me,
+  generatedAt: z.string(),
+  partners: z.array(PartnerRef),
+  shows: z.array(z.looseObject({ partnerId: z.string(), showId: z.string(), title: z.string(), state: z.string(), scheduledAt: z.string(), mirrors: z.array(z.looseObject({ targetId: z.string(), platform: z.string(), state: z.string(), needsAction: z.boolean(), lastError: z.string().nullable() })) })),
+});
 
 export const SESSION_COOKIE = 'syndicast_ops';
 /** The cookie is sent everywhere (so that sign-out can end it) but only /admin/queues accepts it. */
@@ -55,18 +65,23 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
   const assets = new Map(Object.keys(ASSETS).map((f) => [f, readFileSync(STATIC_DIR + f)]));
 
   const sendAsset = (file: string) => ({ type: ASSETS[file]!, body: assets.get(file)! });
-  app.get('/ops', { schema: { tags: ['ops'], summary: 'The ops console (HTML)', operationId: 'opsConsole', security: [] } }, async (_req, reply) => {
+  app.get('/ops', { schema: { tags: ['ops'], summary: 'The ops console (HTML)', operationId: 'opsConsole', security: [], docResponses: { 200: ok('the page', z.string(), { contentType: 'text/html' }), 503: false } } }, async (_req, reply) => {
     const a = sendAsset('index.html');
     return reply.type(a.type).header('content-security-policy', CSP).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(a.body);
   });
-  app.get('/ops/:file', { schema: { tags: ['ops'], summary: 'The ops console script and style sheet', operationId: 'opsAsset', security: [], params: AssetParams } }, async (req, reply) => {
+  app.get('/ops/:file', { schema: { tags: ['ops'], summary: 'The ops console script and style sheet', operationId: 'opsAsset',
+        security: [],
+        params: AssetParams,
+        docResponses: { 200: ok('the file', undefined, { also: { 'text/javascript': z.string(), 'text/css': z.string() } }), 400: 'not app.js or app.css', 503: false },
+      },
+    }, async (req, reply) => {
     const a = sendAsset(req.params.file);
     return reply.type(a.type).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(a.body);
   });
 
   app.get(
     '/v1/ops/board',
-    { preHandler: readers, schema: { tags: ['ops'], summary: "Today's and live shows × targets, as the caller may see them", operationId: 'opsBoard' } },
+    { preHandler: readers, schema: { tags: ['ops'], summary: "Today's and live shows × targets, as the caller may see them", operationId: 'opsBoard', docResponses: { 200: ok('the board', Board) } } },
     async (req) => {
       const p = req.principal!;
       return { me: { id: p.id, role: p.role, partnerId: p.partnerId ?? null }, ...(await ops.board(p)) };
@@ -87,6 +102,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         summary: 'The board as server-sent events (`event: board`, sent whenever it changes; a comment every 15 s keeps the connection open)',
         description: 'Read it with fetch and an Authorization header (EventSource cannot send one).',
         operationId: 'opsStream',
+        docResponses: { 200: ok('an endless stream of `event: board` (data: the board as JSON) and `event: problem` (data: a Problem while storage is down)', z.string(), { contentType: 'text/event-stream' }) },
       },
     },
     async (req, reply) => {
@@ -141,7 +157,15 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
 
   app.get(
     '/v1/ops/partners/:partnerId/shows/:showId',
-    { preHandler: readers, schema: { tags: ['ops'], summary: "A show's mirrors, timeline (events, sync runs, platform effects, operator actions) and sales per target", operationId: 'opsShowDetail', params: ShowParams } },
+    { preHandler: readers, schema: { tags: ['ops'], summary: "A show's mirrors, timeline (events, sync runs, platform effects, operator actions) and sales per target", operationId: 'opsShowDetail',
+        params: ShowParams,
+        docResponses: {
+          200: ok('the show', z.looseObject({ partner: PartnerRef, show: z.looseObject({ id: z.string(), state: z.string() }), mirrors: z.array(z.looseObject({})), timeline: z.array(z.looseObject({ at: z.string(), kind: z.string(), summary: z.string() })), sales: z.unknown() })),
+          403: FORBIDDEN_PARTNER,
+          404: 'unknown partner or show',
+        },
+      },
+    },
     async (req) => {
       const { partnerId, showId } = req.params;
       assertPartnerAccess(req, partnerId);
@@ -153,13 +177,17 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
 
   app.get(
     '/v1/ops/reconciliations',
-    { preHandler: readers, schema: { tags: ['ops'], summary: 'Latest reconciliation runs with their discrepancies, for the partners the caller may see', operationId: 'opsReconciliations' } },
+    { preHandler: readers, schema: { tags: ['ops'], summary: 'Latest reconciliation runs with their discrepancies, for the partners the caller may see', operationId: 'opsReconciliations', docResponses: { 200: ok('the runs, newest first', z.object({ partners: z.array(PartnerRef), reconciliations: z.array(z.looseObject({ id: z.string(), partnerId: z.string(), status: z.string(), discrepancyCount: z.number().int() })) })) } } },
     async (req) => ops.reconciliations(req.principal!),
   );
 
   app.get(
     '/v1/ops/endpoints',
-    { preHandler: readers, schema: { tags: ['ops'], summary: 'Outbound webhook endpoints, failing and disabled first, with their recent failed deliveries', operationId: 'opsEndpoints' } },
+    { preHandler: readers, schema: { tags: ['ops'], summary: 'Outbound webhook endpoints, failing and disabled first, with their recent failed deliveries', operationId: 'opsEndpoints', docResponses: {
+          200: ok('failing and disabled first', z.object({ partners: z.array(PartnerRef), endpoints: z.array(z.looseObject({ id: z.string(), partnerId: z.string(), url: z.string(), enabled: z.boolean(), failingSince: z.string().nullable(), recentFailures: z.array(z.looseObject({ at: z.string(), messageId: z.string() })) })) })),
+        },
+      },
+    },
     async (req) => ops.endpoints(req.principal!),
   );
 
@@ -175,6 +203,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         operationId: 'opsSignIn',
         security: [],
         body: SessionBody,
+        docResponses: { 201: ok('signed in; the session cookie is set', Me, { headers: { 'set-cookie': 'the HttpOnly session cookie' } }), 401: 'unknown, revoked or expired API key' },
       },
     },
     async (req, reply) => {
@@ -186,7 +215,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     },
   );
 
-  app.delete('/v1/ops/session', { schema: { tags: ['ops'], summary: 'Console sign-out: ends the session and clears its cookie', operationId: 'opsSignOut', security: [] } }, async (req, reply) => {
+  app.delete('/v1/ops/session', { schema: { tags: ['ops'], summary: 'Console sign-out: ends the session and clears its cookie', operationId: 'opsSignOut', security: [], docResponses: { 204: ok('signed out; the cookie is cleared', undefined, { headers: { 'set-cookie': 'the cookie, expired' } }) } } }, async (req, reply) => {
     const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
     if (token) await sessions.delete(token);
     return reply.header('set-cookie', cookie('', 0, req.protocol === 'https')).status(204).send();

@@ -11,6 +11,28 @@ import type { OutboundService } from '../../outbound/outbound.service.js';
 import { OUTBOUND_EVENT_TYPES, type EndpointRecord } from '../../outbound/outbound.types.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+import { EndpointSchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok } from '../openapi.js';
+
+const AttemptSchema = z.object({
+  id: z.string().describe('cursor of this attempt'),
+  messageId: z.string(),
+  eventType: z.string(),
+  attempt: z.number().int(),
+  run: z.number().int(),
+  trigger: z.enum(['event', 'manual']),
+  at: z.string(),
+  success: z.boolean(),
+  statusCode: z.number().int().nullable(),
+  error: z.string().nullable(),
+  durationMs: z.number(),
+});
+const MessageSchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  timestamp: z.string(),
+  data: z.unknown(),
+  deliveries: z.array(z.looseObject({ endpointId: z.string(), state: z.enum(['pending', 'delivered', 'failed']), attempts: z.number().int() })),
+});
 
 export interface OutboundRoutesOptions {
   outbound: OutboundService;
@@ -77,7 +99,12 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
 
   app.post(
     '/v1/partners/:partnerId/endpoints',
-    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Add an outbound webhook endpoint (the secret is shown once)', params: Params, body: CreateEndpoint } },
+    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Add an outbound webhook endpoint (the secret is shown once)',
+        params: Params,
+        body: CreateEndpoint,
+        docResponses: { 201: ok('created; `secret` is shown this once', EndpointSchema.extend({ secret: z.string() })), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner' },
+      },
+    },
     async (req, reply) => {
       const { partnerId } = req.params;
       if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
@@ -88,20 +115,25 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     },
   );
 
-  app.get('/v1/partners/:partnerId/endpoints', { preHandler: readers, schema: { tags: ['webhooks'], summary: 'List outbound webhook endpoints', params: Params } }, async (req) => {
+  app.get('/v1/partners/:partnerId/endpoints', { preHandler: readers, schema: { tags: ['webhooks'], summary: 'List outbound webhook endpoints', params: Params, docResponses: { 200: ok('the endpoints', z.object({ endpoints: z.array(EndpointSchema) })), 403: FORBIDDEN_PARTNER, 404: 'unknown partner' } } }, async (req) => {
     assertPartnerAccess(req, req.params.partnerId);
     if (!(await partners.get(req.params.partnerId))) throw notFound(`partner ${req.params.partnerId}`);
     return { endpoints: (await endpoints.list(req.params.partnerId)).map(publicEndpoint) };
   });
 
-  app.get('/v1/partners/:partnerId/endpoints/:endpointId', { preHandler: readers, schema: { tags: ['webhooks'], params: EndpointParams } }, async (req) => {
+  app.get('/v1/partners/:partnerId/endpoints/:endpointId', { preHandler: readers, schema: { tags: ['webhooks'], summary: 'One outbound webhook endpoint', params: EndpointParams, docResponses: { 200: ok('the endpoint', EndpointSchema), 403: FORBIDDEN_PARTNER, 404: 'unknown endpoint' } } }, async (req) => {
     assertPartnerAccess(req, req.params.partnerId);
     return publicEndpoint(await load(req.params.partnerId, req.params.endpointId));
   });
 
   app.patch(
     '/v1/partners/:partnerId/endpoints/:endpointId',
-    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Change url/events/description; enable or disable', params: EndpointParams, body: PatchEndpoint } },
+    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Change url/events/description; enable or disable',
+        params: EndpointParams,
+        body: PatchEndpoint,
+        docResponses: { 200: ok('the endpoint as changed', EndpointSchema), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown endpoint' },
+      },
+    },
     async (req) => {
       const { partnerId, endpointId } = req.params;
       const current = await load(partnerId, endpointId);
@@ -118,7 +150,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     },
   );
 
-  app.delete('/v1/partners/:partnerId/endpoints/:endpointId', { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], params: EndpointParams } }, async (req, reply) => {
+  app.delete('/v1/partners/:partnerId/endpoints/:endpointId', { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Delete an outbound webhook endpoint', params: EndpointParams, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown endpoint' } } }, async (req, reply) => {
     const { partnerId, endpointId } = req.params;
     if (!(await endpoints.delete(partnerId, endpointId))) throw notFound(`endpoint ${endpointId}`);
     await app.audit(req, { action: 'endpoint.deleted', partnerId, detail: { endpointId } });
@@ -127,7 +159,11 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
 
   app.post(
     '/v1/partners/:partnerId/endpoints/:endpointId/rotate-secret',
-    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'New signing secret; the old one also signs for the grace period', params: EndpointParams } },
+    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'New signing secret; the old one also signs for the grace period',
+        params: EndpointParams,
+        docResponses: { 200: ok('the new secret (shown this once)', z.object({ id: z.string(), secret: z.string(), previousSecretValidUntil: z.string() })), 403: FORBIDDEN_ROLE, 404: 'unknown endpoint' },
+      },
+    },
     async (req) => {
       const { partnerId, endpointId } = req.params;
       const rotated = await outbound.rotateSecret(partnerId, endpointId);
@@ -138,7 +174,12 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
 
   app.get(
     '/v1/partners/:partnerId/endpoints/:endpointId/attempts',
-    { preHandler: readers, schema: { tags: ['webhooks'], summary: 'Delivery attempts, newest first', params: EndpointParams, querystring: AttemptsQuery } },
+    { preHandler: readers, schema: { tags: ['webhooks'], summary: 'Delivery attempts, newest first',
+        params: EndpointParams,
+        querystring: AttemptsQuery,
+        docResponses: { 200: ok('one page, newest first', z.object({ attempts: z.array(AttemptSchema), nextCursor: z.string().nullable() })), 403: FORBIDDEN_PARTNER, 404: 'unknown endpoint' },
+      },
+    },
     async (req) => {
       const { partnerId, endpointId } = req.params;
       assertPartnerAccess(req, partnerId);
@@ -147,7 +188,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     },
   );
 
-  app.get('/v1/partners/:partnerId/messages/:messageId', { preHandler: readers, schema: { tags: ['webhooks'], summary: 'A message and its delivery state per endpoint', params: MessageParams } }, async (req) => {
+  app.get('/v1/partners/:partnerId/messages/:messageId', { preHandler: readers, schema: { tags: ['webhooks'], summary: 'A message and its delivery state per endpoint', params: MessageParams, docResponses: { 200: ok('the message', MessageSchema), 403: FORBIDDEN_PARTNER, 404: 'unknown message' } } }, async (req) => {
     assertPartnerAccess(req, req.params.partnerId);
     const m = await outbound.message(req.params.partnerId, req.params.messageId);
     if (!m) throw notFound(`message ${req.params.messageId}`);
@@ -156,7 +197,17 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
 
   app.post(
     '/v1/partners/:partnerId/messages/:messageId/redeliver',
-    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Deliver a message again (to one endpoint or all of its endpoints)', params: MessageParams, body: Redeliver } },
+    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Deliver a message again (to one endpoint or all of its endpoints)',
+        params: MessageParams,
+        body: Redeliver,
+        docResponses: {
+          202: ok('queued', z.object({ messageId: z.string(), endpointIds: z.array(z.string()) })),
+          403: FORBIDDEN_ROLE,
+          404: 'unknown message or endpoint',
+          409: 'the endpoint is disabled, or does not subscribe to the message type',
+        },
+      },
+    },
     async (req, reply) => {
       const { partnerId, messageId } = req.params;
       const endpointIds = await outbound.redeliver(partnerId, messageId, req.body?.endpointId);

@@ -7,6 +7,7 @@ import { conflict, notFound } from '../../lib/errors.js';
 import { PartnerExistsError, type Partner, type PartnerRepository } from '../../store/partner.repository.js';
 import { newWebhookSecret } from '../../sources/signature.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, PartnerSchema } from '../openapi.js';
 
 export interface PartnerRoutesOptions {
   partners: PartnerRepository;
@@ -43,7 +44,7 @@ const PatchPartner = z
 export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async (app, opts) => {
   const { partners } = opts;
 
-  app.post('/v1/partners', { preHandler: app.requireRole('operator'), schema: { tags: ['partners'], summary: 'Onboard a partner', body: CreatePartner } }, async (req, reply) => {
+  app.post('/v1/partners', { preHandler: app.requireRole('operator'), schema: { tags: ['partners'], summary: 'Onboard a partner', body: CreatePartner, docResponses: { 201: ok('created; webhookSecret is shown this once', PartnerSchema.extend({ webhookSecret: z.string() })), 403: FORBIDDEN_ROLE, 409: 'a partner with this id exists' } } }, async (req, reply) => {
     const partner: Partner = { ...req.body, createdAt: new Date().toISOString() };
     const webhookSecret = newWebhookSecret();
     try {
@@ -56,13 +57,13 @@ export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async 
     return reply.status(201).send({ ...partner, webhookSecret });
   });
 
-  app.get('/v1/partners', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['partners'], summary: 'List partners' } }, async (req) => {
+  app.get('/v1/partners', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['partners'], summary: 'List partners (a partner key: its own)', docResponses: { 200: ok('the partners', z.object({ partners: z.array(PartnerSchema) })) } } }, async (req) => {
     const all = await partners.list();
     const p = req.principal;
     return { partners: p?.role === 'partner' ? all.filter((x) => x.id === p.partnerId) : all };
   });
 
-  app.get('/v1/partners/:partnerId', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['partners'], params: PartnerParams } }, async (req) => {
+  app.get('/v1/partners/:partnerId', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['partners'], summary: 'One partner', params: PartnerParams, docResponses: { 200: ok('the partner', PartnerSchema), 403: FORBIDDEN_PARTNER, 404: 'unknown partner' } } }, async (req) => {
     assertPartnerAccess(req, req.params.partnerId);
     const p = await partners.get(req.params.partnerId);
     if (!p) throw notFound(`partner ${req.params.partnerId}`);
@@ -78,6 +79,7 @@ export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async 
         summary: 'Change a partner: name, attribution window, reconciliation schedule (applied by the scheduler within a minute)',
         params: PartnerParams,
         body: PatchPartner,
+        docResponses: { 200: ok('the partner as changed', PartnerSchema), 400: 'invalid or unknown field, invalid cron expression, or nothing to change', 403: FORBIDDEN_ROLE, 404: 'unknown partner' },
       },
     },
     async (req) => {
@@ -92,7 +94,15 @@ export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async 
 
   app.post(
     '/v1/partners/:partnerId/webhook-secret/rotate',
-    { preHandler: app.requireRole('operator'), schema: { tags: ['partners'], summary: 'Rotate the inbound webhook secret (the old one verifies for 24 h more)', params: PartnerParams } },
+    {
+      preHandler: app.requireRole('operator'),
+      schema: {
+        tags: ['partners'],
+        summary: 'Rotate the inbound webhook secret (the old one verifies for 24 h more)',
+        params: PartnerParams,
+        docResponses: { 200: ok('the new secret (shown this once)', z.object({ id: z.string(), webhookSecret: z.string(), previousSecretValidUntil: z.string() })), 403: FORBIDDEN_ROLE, 404: 'unknown partner' },
+      },
+    },
     async (req, reply) => {
       const { partnerId } = req.params;
       if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);

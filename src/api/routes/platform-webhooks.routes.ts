@@ -11,6 +11,8 @@ import { idRecord } from '../../lib/id-record.js';
 import type { SyncService } from '../../mirror/sync.service.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import { isTargetError, WebhookAuthError } from '../../targets/target.errors.js';
+import { z } from 'zod';
+import { ok } from '../openapi.js';
 
 export const PLATFORM_WEBHOOK_BODY_LIMIT = 1024 * 1024;
 
@@ -33,6 +35,14 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
         tags: ['platform-webhooks'],
         summary: "A target platform's own webhook (orders, show state), verified with that platform's scheme",
         description: '200 after the orders it carries are stored; 401 when the platform signature does not verify; 404 for an unknown target or a platform without webhooks.',
+        docResponses: {
+          200: ok('the orders it carries are stored', z.object({ received: z.number().int(), stored: z.number().int(), new: z.number().int().describe('orders not seen before') })),
+          400: 'the platform adapter rejects the payload',
+          401: "the platform's signature does not verify",
+          404: 'unknown target, or its platform sends no webhooks',
+          413: 'body over 1 MiB',
+          415: false, // every media type is read (as raw bytes)
+        },
       },
     },
     async (req, reply) => {

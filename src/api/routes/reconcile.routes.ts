@@ -6,6 +6,7 @@ import { notFound } from '../../lib/errors.js';
 import type { ReconcileService } from '../../reconcile/reconcile.service.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
+import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, ReconciliationSchema } from '../openapi.js';
 
 const Timestamp = z.iso.datetime({ offset: true });
 
@@ -16,7 +17,13 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
     '/v1/partners/:partnerId/reconciliations',
     {
       preHandler: app.requireRole('operator', 'viewer', 'partner'),
-      schema: { tags: ['reconciliation'], summary: "A partner's reconciliations, newest first (summary and discrepancy count; the discrepancies are on each run)", params: z.object({ partnerId: IdSchema }), querystring: ListQuery },
+      schema: {
+        tags: ['reconciliation'],
+        summary: "A partner's reconciliations, newest first (summary and discrepancy count; the discrepancies are on each run)",
+        params: z.object({ partnerId: IdSchema }),
+        querystring: ListQuery,
+        docResponses: { 200: ok('one page, newest first', z.object({ reconciliations: z.array(ReconciliationSchema), nextCursor: z.number().int().nullable(), total: z.number().int() })), 403: FORBIDDEN_PARTNER, 404: 'unknown partner' },
+      },
     },
     async (req) => {
       const { partnerId } = req.params;
@@ -37,7 +44,13 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
     '/v1/partners/:partnerId/reconciliations',
     {
       preHandler: app.requireRole('operator'),
-      schema: { tags: ['reconciliation'], summary: 'Reconcile the ledger with every target platform report for [from, to)', params: z.object({ partnerId: IdSchema }), body: z.object({ from: Timestamp, to: Timestamp }) },
+      schema: {
+        tags: ['reconciliation'],
+        summary: 'Reconcile the ledger with every target platform report for [from, to)',
+        params: z.object({ partnerId: IdSchema }),
+        body: z.object({ from: Timestamp, to: Timestamp }),
+        docResponses: { 202: ok('queued; GET /v1/reconciliations/{id} for its result', z.object({ id: z.string() })), 400: 'invalid body, from not before to, or a period over 92 days', 403: FORBIDDEN_ROLE, 404: 'unknown partner' },
+      },
     },
     async (req, reply) => {
       const rec = await opts.reconcile.request(req.params.partnerId, new Date(req.body.from), new Date(req.body.to), 'manual');
@@ -48,7 +61,15 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
 
   app.get(
     '/v1/reconciliations/:id',
-    { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['reconciliation'], summary: 'Status, summary and discrepancies', params: z.object({ id: IdSchema }) } },
+    {
+      preHandler: app.requireRole('operator', 'viewer', 'partner'),
+      schema: {
+        tags: ['reconciliation'],
+        summary: 'Status, summary and discrepancies',
+        params: z.object({ id: IdSchema }),
+        docResponses: { 200: ok('the reconciliation', ReconciliationSchema.extend({ discrepancies: z.array(z.looseObject({ kind: z.string() })) })), 403: FORBIDDEN_PARTNER, 404: 'unknown reconciliation' },
+      },
+    },
     async (req) => {
       const rec = await opts.reconcile.get(req.params.id);
       if (!rec) throw notFound(`reconciliation ${req.params.id}`);

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { AppError, notFound } from '../../lib/errors.js';
 import type { RelayRepository } from '../../store/relay.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
+import { ok } from '../openapi.js';
 
 export interface RelayEdgeRoutesOptions {
   relay: RelayRepository;
@@ -36,7 +37,9 @@ export const relayEdgeRoutes: FastifyPluginAsync<RelayEdgeRoutesOptions> = async
     return { show, session: `nginx:${parsed.data.clientid}`, edgeUrl: opts.edgeUrl };
   };
 
-  app.post('/v1/relay/edge/on-publish', { schema: { tags: ['relay'], summary: 'nginx-rtmp on_publish: accept (204) or refuse (403) a publish by its stream key' } }, async (req, reply) => {
+  app.post('/v1/relay/edge/on-publish', { schema: { tags: ['relay'], summary: 'nginx-rtmp on_publish: accept (204) or refuse (403) a publish by its stream key',
+      docResponses: { 204: ok("accepted: the show's source is now the external edge"), 415: 'a body that is not form-encoded, JSON or text', 403: 'refused: not an nginx-rtmp callback, unknown stream key, or the show ended or was cancelled', 404: 'no external edge is configured (RELAY_EDGE_INTERNAL_URL)' },
+    } }, async (req, reply) => {
     const { show, session, edgeUrl } = await check(req.body);
     const desired = await opts.shows.desired(show.partnerId, show.showId);
     if (!desired || desired.state === 'ended' || desired.state === 'cancelled') throw refuse(`the show is ${desired?.state ?? 'unknown'}`);
@@ -44,7 +47,9 @@ export const relayEdgeRoutes: FastifyPluginAsync<RelayEdgeRoutesOptions> = async
     return reply.status(204).send();
   });
 
-  app.post('/v1/relay/edge/on-publish-done', { schema: { tags: ['relay'], summary: 'nginx-rtmp on_publish_done: the publish ended' } }, async (req, reply) => {
+  app.post('/v1/relay/edge/on-publish-done', { schema: { tags: ['relay'], summary: 'nginx-rtmp on_publish_done: the publish ended',
+      docResponses: { 204: ok('noted'), 415: 'a body that is not form-encoded, JSON or text', 403: 'not an nginx-rtmp callback, or unknown stream key', 404: 'no external edge is configured (RELAY_EDGE_INTERNAL_URL)' },
+    } }, async (req, reply) => {
     const { show, session } = await check(req.body);
     await opts.relay.clearSource(show.partnerId, show.showId, session);
     return reply.status(204).send();

@@ -16,6 +16,7 @@ import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok } from '../openapi.js';
 
 export interface ShowRoutesOptions {
   partners: PartnerRepository;
@@ -54,6 +55,11 @@ const Params = z.object({ partnerId: IdSchema });
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
 const MirrorParams = z.object({ partnerId: IdSchema, showId: IdSchema, targetId: IdSchema });
 const ListQuery = z.object({ state: z.enum(SHOW_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.coerce.number().int().min(0).default(0) });
+const ShowList = z.object({
+  shows: z.array(z.object({ id: z.string(), title: z.string(), state: z.enum(SHOW_STATES), scheduledAt: z.string(), version: z.number().int() })),
+  nextCursor: z.number().int().nullable(),
+  total: z.number().int().describe('the shows matching `state` (all shows without it)'),
+});
 
 export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, opts) => {
   const { partners, shows, sync, relay, box } = opts;
@@ -66,7 +72,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     return { bundle, desired };
   };
 
-  app.get('/v1/partners/:partnerId/shows', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'List shows (newest scheduled first)', params: Params, querystring: ListQuery } }, async (req) => {
+  app.get('/v1/partners/:partnerId/shows', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'List shows (newest scheduled first)', params: Params, querystring: ListQuery, docResponses: { 200: ok('one page', ShowList), 403: FORBIDDEN_PARTNER, 404: 'unknown partner' } } }, async (req) => {
     const { partnerId } = req.params;
     assertPartnerAccess(req, partnerId);
     if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
@@ -93,7 +99,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     return { shows: items, nextCursor: next < matching.length ? next : null, total: matching.length };
   });
 
-  app.get('/v1/partners/:partnerId/shows/:showId', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'Show status with one entry per mirror, the show\'s ingest and each mirror\'s relay', params: ShowParams, response: { 200: ShowViewSchema } } }, async (req) => {
+  app.get('/v1/partners/:partnerId/shows/:showId', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'Show status with one entry per mirror, the show\'s ingest and each mirror\'s relay', params: ShowParams, response: { 200: ShowViewSchema }, docResponses: { 200: ok('the show and one entry per mirror'), 403: FORBIDDEN_PARTNER, 404: 'unknown partner or show' } } }, async (req) => {
     const { partnerId, showId } = req.params;
     assertPartnerAccess(req, partnerId);
     const { bundle, desired } = await load(partnerId, showId);
@@ -121,7 +127,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     '/v1/partners/:partnerId/shows/:showId/ingest/rotate',
     {
       preHandler: app.requireRole('operator'),
-      schema: { tags: ['shows'], summary: "Issue a new stream key for the show's ingest; the old one is refused from now on", params: ShowParams, response: { 200: z.object({ ingest: IngestView }) } },
+      schema: { tags: ['shows'], summary: "Issue a new stream key for the show's ingest; the old one is refused from now on", params: ShowParams, response: { 200: z.object({ ingest: IngestView }) }, docResponses: { 200: ok('the new stream key'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or show' } },
     },
     async (req) => {
       const { partnerId, showId } = req.params;
@@ -139,6 +145,12 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         summary: 'Link a show created by hand on the platform, with the RTMP ingest its app shows (where the relay pushes)',
         params: MirrorParams,
         body: z.object({ externalId: z.string().min(1).max(256), ingest: IngestBody.optional() }),
+        docResponses: {
+          200: ok('linked; a sync is queued', z.object({ targetId: z.string(), state: z.string(), externalId: z.string() })),
+          400: 'invalid body, or ingest.url refused (not a public address)',
+          403: FORBIDDEN_ROLE,
+          404: 'unknown partner, show or target',
+        },
       },
     },
     async (req) => {
@@ -177,7 +189,15 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
 
   app.post(
     '/v1/partners/:partnerId/shows/:showId/mirrors/:targetId/resync',
-    { preHandler: app.requireRole('operator'), schema: { tags: ['shows'], summary: 'Force a sync now; a failed mirror is retried', params: MirrorParams } },
+    {
+      preHandler: app.requireRole('operator'),
+      schema: {
+        tags: ['shows'],
+        summary: 'Force a sync now; a failed mirror is retried',
+        params: MirrorParams,
+        docResponses: { 202: ok('a sync is queued', z.object({ targetId: z.string(), queued: z.literal(true) })), 403: FORBIDDEN_ROLE, 404: 'unknown partner, show or target' },
+      },
+    },
     async (req, reply) => {
       const { partnerId, showId, targetId } = req.params;
       const { bundle } = await load(partnerId, showId);

@@ -11,6 +11,7 @@ import type { SyncProducer } from '../../queues/queues.js';
 import { PLATFORMS, type AccessToken } from '../../targets/target.adapter.js';
 import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, TargetSchema } from '../openapi.js';
 
 export interface TargetRoutesOptions {
   partners: PartnerRepository;
@@ -86,7 +87,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     }
   };
 
-  app.post('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Add a target platform account (credentials checked with the platform unless ?verify=false)', params: Params, querystring: SaveQuery, body: CreateTarget } }, async (req, reply) => {
+  app.post('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Add a target platform account (credentials checked with the platform unless ?verify=false)', params: Params, querystring: SaveQuery, body: CreateTarget, docResponses: { 201: ok('created; its active shows are synced to it', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner', 409: 'a target with this id exists', 422: "the platform refused the credentials (`detail` carries the platform's reason); nothing saved", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited): nothing saved, retry later (Retry-After) or save with ?verify=false' } } }, async (req, reply) => {
     const { partnerId } = req.params;
     if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
     await checkBaseUrl(req.body.baseUrl);
@@ -103,14 +104,14 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return reply.status(201).send(publicTarget(t));
   });
 
-  app.get('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['targets'], params: Params } }, async (req) => {
+  app.get('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['targets'], summary: "A partner's targets (never their credentials)", params: Params, docResponses: { 200: ok('the targets', z.object({ targets: z.array(TargetSchema) })), 403: FORBIDDEN_PARTNER, 404: 'unknown partner' } } }, async (req) => {
     assertPartnerAccess(req, req.params.partnerId);
     const b = await partners.bundle(req.params.partnerId);
     if (!b) throw notFound(`partner ${req.params.partnerId}`);
     return { targets: b.targets.map(publicTarget) };
   });
 
-  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', params: TargetParams, querystring: SaveQuery, body: PatchTarget } }, async (req) => {
+  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', params: TargetParams, querystring: SaveQuery, body: PatchTarget, docResponses: { 200: ok('the target as changed', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 422: "the platform refused the new credentials (`detail` carries the platform's reason); nothing changed", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited): nothing changed, retry later (Retry-After) or save with ?verify=false' } } }, async (req) => {
     const { partnerId, targetId } = req.params;
     const current = await partners.getTarget(partnerId, targetId);
     if (!current) throw notFound(`target ${targetId}`);
@@ -149,7 +150,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return publicTarget(next);
   });
 
-  app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], params: TargetParams } }, async (req, reply) => {
+  app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Delete a target (its mirrors are no longer synced)', params: TargetParams, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or target' } } }, async (req, reply) => {
     const { partnerId, targetId } = req.params;
     if (!(await partners.deleteTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
     await app.audit(req, { action: 'target.deleted', partnerId, targetId });

@@ -1,0 +1,119 @@
+/**
+ * What each operation answers, for the OpenAPI document only (served at /docs, built by
+ * plugins/docs.plugin.ts). A route lists its answers in `schema.docResponses`, which fastify never
+ * reads: a `schema.response` would make fastify serialize the reply through that schema (dropping
+ * fields it does not name, or failing the request on a mismatch), so bodies stay what the handlers
+ * send. test/integration/openapi.test.ts checks the document (redocly lint, every route present with a
+ * summary and a 2xx/3xx) and that real answers match the schemas given here.
+ */
+import { z } from 'zod';
+
+/** RFC 9457 problem details: every 4xx/5xx of this API (plugins/errors.plugin.ts). */
+export const ProblemSchema = z.object({
+  type: z.string().describe('A URI naming the kind of problem (`about:blank` for 5xx)'),
+  title: z.string().describe('Short summary of the status, e.g. "Not Found"'),
+  status: z.number().int().min(400).max(599).describe('The HTTP status, repeated'),
+  detail: z.string().optional().describe('What went wrong in this request, in words'),
+  instance: z.string().optional().describe('RFC 9457 member for the occurrence; not sent today (the `x-request-id` response header names the request)'),
+  errors: z
+    .array(z.object({ path: z.string().describe('e.g. `body.reconcileCron` or `querystring.limit`'), message: z.string() }))
+    .optional()
+    .describe('Field errors of a 400'),
+});
+
+/** One documented answer: a JSON body (zod), another media type, or none (204, 302). */
+export interface DocResponse {
+  description: string;
+  /** JSON body (application/json unless `contentType` says otherwise). */
+  schema?: z.ZodType;
+  contentType?: string;
+  /** Further media types of the same answer (e.g. text/csv). */
+  also?: Record<string, z.ZodType>;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Status → answer. A 4xx/5xx is given as its description (the body is always a Problem);
+ * `false` drops an answer the docs plugin would otherwise add (400/413/415/401/503).
+ */
+export type DocResponses = Record<number, DocResponse | string | false>;
+
+declare module 'fastify' {
+  interface FastifySchema {
+    /** Documentation only (see src/api/openapi.ts): fastify neither validates nor serializes by it. */
+    docResponses?: DocResponses;
+  }
+}
+
+export const ok = (description: string, schema?: z.ZodType, extra: Omit<DocResponse, 'description' | 'schema'> = {}): DocResponse => ({ description, ...(schema ? { schema } : {}), ...extra });
+
+/** Common wording of the answers most routes share. */
+export const FORBIDDEN_PARTNER = 'a partner key for another partner';
+export const FORBIDDEN_ROLE = "the key's role may not do this";
+
+const Timestamp = z.string().describe('ISO-8601 timestamp');
+
+export const PartnerSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  attributionWindowHours: z.number().int(),
+  reconcileCron: z.string(),
+  reconcileLookbackDays: z.number().int(),
+  createdAt: Timestamp,
+});
+
+export const ApiKeySchema = z.object({
+  id: z.string(),
+  role: z.enum(['admin', 'operator', 'viewer', 'partner']),
+  partnerId: z.string().nullable(),
+  name: z.string().nullable(),
+  createdAt: Timestamp,
+  expiresAt: Timestamp.nullable(),
+  revokedAt: Timestamp.nullable(),
+  lastUsedAt: Timestamp.nullable(),
+  status: z.enum(['active', 'expired', 'revoked']),
+});
+
+export const TargetSchema = z.object({
+  id: z.string(),
+  partnerId: z.string(),
+  platform: z.string(),
+  name: z.string(),
+  baseUrl: z.string().optional(),
+  commissionRateBps: z.number().int(),
+  enabled: z.boolean(),
+  pinDelayMs: z.number().int(),
+  rateLimit: z.object({ requests: z.number().int(), windowMs: z.number().int() }).optional(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  hasCredentials: z.literal(true).describe('credentials are stored sealed and never returned'),
+});
+
+export const EndpointSchema = z.object({
+  id: z.string(),
+  partnerId: z.string(),
+  url: z.string(),
+  events: z.array(z.string()),
+  description: z.string().nullable(),
+  enabled: z.boolean(),
+  disabledAt: Timestamp.nullable(),
+  disabledReason: z.string().nullable(),
+  failingSince: Timestamp.nullable(),
+  lastSuccessAt: Timestamp.nullable(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+const Summary = z.looseObject({}).describe('counts per kind of discrepancy and totals compared');
+export const ReconciliationSchema = z.object({
+  id: z.string(),
+  partnerId: z.string(),
+  status: z.string().describe('queued, running, completed or failed'),
+  trigger: z.string().describe('manual or scheduled'),
+  from: Timestamp,
+  to: Timestamp,
+  createdAt: Timestamp,
+  completedAt: Timestamp.nullable().optional(),
+  summary: Summary.nullable().optional(),
+  error: z.string().optional(),
+});

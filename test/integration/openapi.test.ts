@@ -1,0 +1,268 @@
+/**
+ * The OpenAPI document (/docs/json) tells the truth (issue 11 item 7): it passes `@redocly/cli lint`
+ * (built-in `recommended` rules, no errors), every route fastify serves is in it with a summary, an
+ * operationId and a 2xx/3xx answer, and what the service really answers — status, media type and
+ * body — is what the document says. Real redis-server, real HTTP; redocly runs offline (local
+ * config, telemetry and update check off).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+
+type Json = Record<string, unknown>;
+interface Operation {
+  operationId?: string;
+  summary?: string;
+  security?: unknown[];
+  responses: Record<string, { content?: Record<string, { schema?: Json }> }>;
+}
+interface Doc {
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Json> };
+  servers: { url: string }[];
+}
+
+let svc: TestService;
+let doc: Doc;
+let dir: string;
+
+beforeAll(async () => {
+  svc = await startService();
+  const r = await fetch(`${svc.url}/docs/json`);
+  expect(r.status).toBe(200);
+  doc = (await r.json()) as Doc;
+  dir = mkdtempSync(join(tmpdir(), 'syndicast-openapi-'));
+});
+afterAll(async () => {
+  await svc.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('@redocly/cli lint (recommended rules) finds no error in the document', async () => {
+  const file = join(dir, 'openapi.json');
+  const config = join(dir, 'redocly.yaml');
+  writeFileSync(file, JSON.stringify(doc));
+  // Built-in ruleset only: nothing is fetched. `info-license`: the project is private (no licence to name).
+  writeFileSync(config, 'extends:\n  - recommended\nrules:\n  info-license: off\n');
+  // Where the recommended rules do not fit what the route really does: a tracked link answers 302 (never
+  // a 2xx); health, metrics and the console page have no client error to give.
+  const ignore: Record<string, string[]> = {
+    'operation-2xx-response': ['#/paths/~1l~1{code}/get/responses', '#/paths/~1l~1{code}/head/responses'],
+    'operation-4xx-response': ['#/paths/~1health~1live/get/responses', '#/paths/~1health~1ready/get/responses', '#/paths/~1metrics/get/responses', '#/paths/~1ops/get/responses'],
+  };
+  writeFileSync(join(dir, '.redocly.lint-ignore.yaml'), `openapi.json:\n${Object.entries(ignore).map(([rule, at]) => `  ${rule}:\n${at.map((p) => `    - '${p}'\n`).join('')}`).join('')}`);
+  const cli = join(process.cwd(), 'node_modules/@redocly/cli/bin/cli.js');
+  const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' };
+  const run = await promisify(execFile)(process.execPath, [cli, 'lint', '--config', config, '--format', 'json', file], { env, cwd: dir, maxBuffer: 16 * 1024 * 1024 }).catch((err: { stdout?: string; stderr?: string; code?: number }) => ({
+    stdout: err.stdout ?? '',
+    stderr: err.stderr ?? '',
+    code: err.code,
+  }));
+  const report = JSON.parse(run.stdout) as { totals: { errors: number; warnings: number }; problems: { ruleId: string; severity: string; message: string; location: { pointer: string }[] }[] };
+  const errors = report.problems.filter((p) => p.severity === 'error').map((p) => `${p.ruleId} ${p.location[0]?.pointer}: ${p.message}`);
+  expect(errors).toEqual([]);
+  expect(report.totals.errors).toBe(0);
+  // Warnings are allowed but listed: none today.
+  expect(report.problems.map((p) => `${p.ruleId} ${p.location[0]?.pointer}`)).toEqual([]);
+});
+
+test('the server URL is relative (this service), security schemes exist, every operation has real answers', () => {
+  expect(doc.servers).toEqual([{ url: '/', description: 'this service' }]);
+  expect(JSON.stringify(doc)).not.toContain('CONTRACT');
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const where = `${method} ${path}`;
+      const statuses = Object.keys(op.responses);
+      expect([where, statuses.some((s) => /^[23]\d\d$/.test(s))]).toEqual([where, true]);
+      expect([where, statuses.filter((s) => !/^[1-5]\d\d$/.test(s))]).toEqual([where, []]);
+      for (const s of statuses.filter((x) => Number(x) >= 400)) {
+        expect([where, s, Object.keys(op.responses[s]!.content ?? {})]).toEqual([where, s, ['application/problem+json']]);
+      }
+      // A 401 where an API key is needed, and where a route checks its own credential (a signature, the sign-in's key).
+      const isPublic = Array.isArray(op.security) && op.security.length === 0;
+      const ownCredential = ['post /v1/partners/{partnerId}/events', 'post /v1/platform-webhooks/{targetId}', 'post /v1/ops/session'].includes(where);
+      expect([where, statuses.includes('401')]).toEqual([where, !isPublic || ownCredential]);
+    }
+  }
+});
+
+/** `/l/:code` → `/l/{code}`. */
+const toDocPath = (url: string): string => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+/** Served but not API operations: swagger-ui and its document, the bull-board dashboard (its own page and XHR API). */
+const UNDOCUMENTED = [/^\/docs(\/|$)/, /^\/admin\/queues(\/|$)/];
+
+test('every route fastify serves is documented with a summary and an operationId (a new route without them fails)', () => {
+  // printRoutes is the router itself: each line `├── /path (GET, HEAD)`, nested lines continue their parent's path.
+  const served: string[] = [];
+  const stack: { depth: number; path: string }[] = [];
+  for (const line of svc.app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const m = /^([│ ]*)[├└]── (.+?)(?: \(([A-Z, ]+)\))?$/.exec(line);
+    if (!m) continue;
+    const depth = m[1]!.length;
+    while (stack.length && stack[stack.length - 1]!.depth >= depth) stack.pop();
+    const path = (stack[stack.length - 1]?.path ?? '') + m[2]!;
+    stack.push({ depth, path });
+    for (const method of (m[3] ?? '').split(', ').filter(Boolean)) served.push(`${method.toLowerCase()} ${path.replace(/\/\//g, '/')}`);
+  }
+  expect(served.length).toBeGreaterThan(40);
+  const missing: string[] = [];
+  for (const route of served) {
+    const [method, url] = route.split(' ') as [string, string];
+    if (UNDOCUMENTED.some((re) => re.test(url))) continue;
+    const op = doc.paths[toDocPath(url)]?.[method];
+    // fastify answers HEAD for every GET; only an explicit HEAD (tracked links) is an operation of its own.
+    if (!op && method === 'head' && doc.paths[toDocPath(url)]?.['get']) continue;
+    if (!op?.summary || !op.operationId) missing.push(route);
+  }
+  expect(missing).toEqual([]);
+  const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((op) => op.operationId));
+  expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
+});
+
+/** The documented schema of one answer, $refs inlined, as a zod validator. */
+function documented(method: string, url: string, status: number, contentType: string): z.ZodType {
+  const path = Object.keys(doc.paths).find((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(url));
+  const op = path ? doc.paths[path]![method] : undefined;
+  if (!op) throw new Error(`${method} ${url}: not in the document`);
+  const answer = op.responses[String(status)];
+  if (!answer) throw new Error(`${method} ${path} answered ${status}, which the document does not list (${Object.keys(op.responses).join(', ')})`);
+  const media = answer.content?.[contentType];
+  if (!media?.schema) throw new Error(`${method} ${path} ${status} answered ${contentType}; documented: ${Object.keys(answer.content ?? {}).join(', ') || 'no body'}`);
+  const inline = JSON.parse(JSON.stringify(media.schema), (_k, v: unknown) => {
+    const ref = (v as { $ref?: string } | null)?.$ref;
+    return typeof ref === 'string' ? doc.components.schemas[ref.replace('#/components/schemas/', '')] : v;
+  }) as Json;
+  return z.fromJSONSchema(inline as Parameters<typeof z.fromJSONSchema>[0]);
+}
+
+const checked: string[] = [];
+/** Calls the service (the admin key on /v1 routes unless `key` says otherwise) and checks the answer against the document. */
+const call = async (method: string, url: string, init: { json?: unknown; key?: string | null; headers?: Record<string, string>; body?: string } = {}): Promise<Response> => {
+  const r = init.json !== undefined || init.key !== undefined || url.startsWith('/v1/') ? await svc.api(url, { method, ...(init.json !== undefined ? { json: init.json } : {}), ...(init.key !== undefined ? { key: init.key } : {}), ...(init.headers ? { headers: init.headers } : {}), ...(init.body ? { body: init.body } : {}), redirect: 'manual' }) : await fetch(svc.url + url, { method, redirect: 'manual', ...(init.headers ? { headers: init.headers } : {}) });
+  const type = (r.headers.get('content-type') ?? '').split(';')[0]!;
+  const text = await r.clone().text();
+  const pathOnly = url.split('?')[0]!;
+  if (r.status === 204 || r.status === 302) {
+    documentedNoBody(method.toLowerCase(), pathOnly, r.status);
+  } else {
+    const schema = documented(method.toLowerCase(), pathOnly, r.status, type);
+    const body: unknown = type.endsWith('json') ? JSON.parse(text) : text;
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw new Error(`${method} ${url} ${r.status}: body does not match the document: ${JSON.stringify(parsed.error.issues.slice(0, 5))}\n${text.slice(0, 500)}`);
+  }
+  checked.push(`${method} ${pathOnly} ${r.status}`);
+  return r;
+};
+const documentedNoBody = (method: string, url: string, status: number): void => {
+  const path = Object.keys(doc.paths).find((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(url));
+  const answer = path ? doc.paths[path]![method]?.responses[String(status)] : undefined;
+  if (!answer) throw new Error(`${method} ${url} answered ${status}, which the document does not list`);
+  expect(answer.content).toBeUndefined();
+};
+
+test('real answers — status, media type and body — are what the document says', async () => {
+
+  const secret = await createPartner(svc, 'oa');
+  await createPartner(svc, 'ob');
+  await call('GET', '/health/live');
+  await call('GET', '/health/ready');
+  await call('GET', '/metrics');
+  await call('GET', '/ops');
+  await call('GET', '/ops/app.js');
+  await call('GET', '/ops/nope.js');
+  // Partners
+  await call('POST', '/v1/partners', { json: { id: 'oc', name: 'C' } });
+  await call('POST', '/v1/partners', { json: { id: 'oc', name: 'C' } }); // 409
+  await call('POST', '/v1/partners', { json: { id: 'x' } }); // 400 with field errors
+  await call('GET', '/v1/partners');
+  await call('GET', '/v1/partners/oa');
+  await call('GET', '/v1/partners/nobody'); // 404
+  await call('GET', '/v1/partners/oa', { key: null }); // 401
+  await call('PATCH', '/v1/partners/oa', { json: { name: 'A' } });
+  await call('POST', '/v1/partners/oa/webhook-secret/rotate', { json: {} });
+  await call('POST', '/v1/partners/oa/webhook-secret/rotate', { headers: { 'content-type': 'application/xml' }, body: '<x/>' }); // 415
+  // Keys and a partner key's limits
+  const created = await call('POST', '/v1/api-keys', { json: { role: 'partner', partnerId: 'ob', name: 'b' } });
+  const bKey = (await created.json()) as { key: string; id: string };
+  await call('GET', '/v1/api-keys');
+  await call('GET', `/v1/api-keys/${bKey.id}`);
+  await call('GET', '/v1/partners/oa', { key: bKey.key }); // 403
+  await call('GET', '/v1/api-keys', { key: bKey.key }); // 403
+  // Targets
+  const target = { id: 'yt', platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r', clientSecret: 'c' }, commissionRateBps: 500, baseUrl: 'http://127.0.0.1:9/youtube' };
+  await call('POST', '/v1/partners/oa/targets', { json: target });
+  await call('GET', '/v1/partners/oa/targets');
+  await call('PATCH', '/v1/partners/oa/targets/yt', { json: { enabled: false } });
+  // Events and shows
+  const ev = showEvent('show.scheduled', sampleShow('s1'), '2026-11-24T17:00:00Z');
+  const first = await sendEvent(svc, 'oa', secret, ev, { webhookId: 'oa-1' });
+  const again = await sendEvent(svc, 'oa', secret, ev, { webhookId: 'oa-1' });
+  const bad = await sendEvent(svc, 'oa', 'whsec_' + Buffer.from('wrong-secret-wrong-secret-wrong!').toString('base64'), ev);
+  for (const [r, status] of [[first, 202], [again, 200], [bad, 401]] as const) {
+    expect(r.status).toBe(status);
+    expect(documented('post', '/v1/partners/oa/events', r.status, (r.headers.get('content-type') ?? '').split(';')[0]!).safeParse(await r.json()).success).toBe(true);
+  }
+  await call('GET', '/v1/partners/oa/shows');
+  await call('GET', '/v1/partners/oa/shows?state=live');
+  await call('GET', '/v1/partners/oa/shows?state=nonsense'); // 400
+  await call('GET', '/v1/partners/oa/shows/s1');
+  await call('GET', '/v1/partners/oa/shows/nope'); // 404
+  await call('POST', '/v1/partners/oa/shows/s1/ingest/rotate', { json: {} });
+  await call('PUT', '/v1/partners/oa/shows/s1/mirrors/yt', { json: { externalId: 'ext-1' } });
+  await call('POST', '/v1/partners/oa/shows/s1/mirrors/yt/resync', { json: {} });
+  await call('GET', '/v1/partners/oa/shows/s1/attribution');
+  await call('GET', '/v1/partners/oa/attribution');
+  await call('GET', '/v1/partners/oa/attribution?format=csv');
+  await call('GET', '/v1/partners/oa/attribution/orders/o-1'); // 404
+  // Reconciliations, outbound webhooks, audit, ops reads
+  const rec = await call('POST', '/v1/partners/oa/reconciliations', { json: { from: '2026-11-01T00:00:00Z', to: '2026-11-02T00:00:00Z' } });
+  await call('GET', '/v1/partners/oa/reconciliations');
+  await call('GET', `/v1/reconciliations/${((await rec.json()) as { id: string }).id}`);
+  const ep = await call('POST', '/v1/partners/oa/endpoints', { json: { url: 'http://127.0.0.1:9/hook', events: ['mirror.updated'] } });
+  const epId = ((await ep.json()) as { id: string }).id;
+  await call('GET', '/v1/partners/oa/endpoints');
+  await call('GET', `/v1/partners/oa/endpoints/${epId}`);
+  await call('PATCH', `/v1/partners/oa/endpoints/${epId}`, { json: { description: 'd' } });
+  await call('POST', `/v1/partners/oa/endpoints/${epId}/rotate-secret`, { json: {} });
+  await call('GET', `/v1/partners/oa/endpoints/${epId}/attempts`);
+  await call('GET', '/v1/partners/oa/messages/msg_none'); // 404
+  await call('GET', '/v1/audit?limit=5');
+  await call('GET', '/v1/ops/board');
+  await call('GET', '/v1/ops/partners/oa/shows/s1');
+  await call('GET', '/v1/ops/reconciliations');
+  await call('GET', '/v1/ops/endpoints');
+  await call('POST', '/v1/ops/session', { key: null, json: { key: 'not-a-key' } }); // 401
+  await call('DELETE', '/v1/ops/session', { key: null });
+  await call('POST', '/v1/platform-webhooks/yt', { key: null, headers: { 'content-type': 'application/json' }, body: '{}' }); // youtube sends none: 404
+  await call('GET', '/l/unknown-code'); // 404
+  await call('DELETE', `/v1/partners/oa/endpoints/${epId}`);
+  await call('DELETE', '/v1/partners/oa/targets/yt');
+  await call('DELETE', `/v1/api-keys/${bKey.id}`);
+  expect(checked.length).toBeGreaterThan(50);
+});
+
+test('while Redis is down the answers are the documented 503 problem (and liveness stays 200)', async () => {
+  const secret = await createPartner(svc, 'od');
+  await svc.redis.stop('SIGKILL');
+  try {
+    const before = checked.length;
+    expect((await call('GET', '/health/live')).status).toBe(200);
+    expect((await call('GET', '/health/ready')).status).toBe(503);
+    expect((await call('GET', '/v1/partners')).status).toBe(503);
+    expect((await call('GET', '/v1/partners/od/shows')).status).toBe(503);
+    const ev = await sendEvent(svc, 'od', secret, showEvent('show.scheduled', sampleShow('s9'), '2026-11-24T17:00:00Z'));
+    expect(ev.status).toBe(503);
+    expect(documented('post', '/v1/partners/od/events', 503, 'application/problem+json').safeParse(await ev.json()).success).toBe(true);
+    const metrics = await call('GET', '/metrics'); // 200 or 503: either is documented
+    expect([200, 503]).toContain(metrics.status);
+    expect(checked.length - before).toBe(5);
+  } finally {
+    await svc.redis.start();
+    // Reconnected before the service is closed (a close while its clients reconnect would hang).
+    await waitFor(async () => (await fetch(`${svc.url}/health/ready`)).status === 200);
+  }
+});
