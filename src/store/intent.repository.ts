@@ -40,6 +40,22 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
 return 0
 `;
 
+/**
+ * KEYS: lease, the show's desired hash, the mirror. ARGV: token, ttl ms. LEASE_ACQUIRE, and when the
+ * lease is taken, the run's first reads in the same step: {0, desired (HGETALL), mirror json or nil};
+ * else {ms until the holder's lease lapses}.
+ */
+const LEASE_ACQUIRE_READ_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 1 then left = tonumber(ARGV[2]) end
+  return {left}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return {0, redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3])}
+`;
+
 /** KEYS: lease. ARGV: token. */
 const LEASE_RELEASE_LUA = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -97,6 +113,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scLeaseAcquire(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseRelease(lease: string, token: string): Result<number, Context>;
+    scLeaseAcquireRead(lease: string, desired: string, mirror: string, token: string, ttlMs: number): Result<[number, string[]?, (string | null)?], Context>;
     scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<[number, string?], Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
   }
@@ -114,6 +131,8 @@ export interface MirrorLease {
   readonly ttlMs: number;
   /** Set when the run gave the mirror up (its job lock was lost): its writes are refused from then on. */
   revoked?: boolean;
+  /** Set when the run's last save released the lease with it (SAVE_MIRROR_FINAL): nothing renews or releases it after. */
+  released?: boolean;
 }
 
 /** Throws LeaseLostError when the run gave its lease up. */
@@ -133,6 +152,7 @@ export class IntentRepository {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
       redis.defineCommand('scLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_LUA });
+      redis.defineCommand('scLeaseAcquireRead', { numberOfKeys: 3, lua: LEASE_ACQUIRE_READ_LUA });
       redis.defineCommand('scIntentStart', { numberOfKeys: 2, lua: INTENT_START_LUA });
       redis.defineCommand('scIntentComplete', { numberOfKeys: 2, lua: INTENT_COMPLETE_LUA });
     }
@@ -146,6 +166,16 @@ export class IntentRepository {
     const key = this.keys.mirrorLease(partnerId, showId, targetId);
     const wait = await this.redis.scLeaseAcquire(key, token, ttlMs);
     return wait === 0 ? { lease: { key, token, ttlMs } } : { heldForMs: wait };
+  }
+
+  /**
+   * acquire() plus the run's first reads in the same Lua step (one round trip): the show's desired
+   * registers (HGETALL, flat) and the mirror's json, read while the lease is already this run's.
+   */
+  async acquireAndRead(partnerId: string, showId: string, targetId: string, token: string, ttlMs: number): Promise<{ lease: MirrorLease; desired: string[]; mirror: string | null } | { heldForMs: number }> {
+    const key = this.keys.mirrorLease(partnerId, showId, targetId);
+    const [wait, desired, mirror] = await this.redis.scLeaseAcquireRead(key, this.keys.desired(partnerId, showId), this.keys.mirror(partnerId, showId, targetId), token, ttlMs);
+    return wait === 0 ? { lease: { key, token, ttlMs }, desired: desired ?? [], mirror: mirror ?? null } : { heldForMs: wait };
   }
 
   /** Extends the lease (takes it back when it lapsed and nobody took it); false when another run holds it. */

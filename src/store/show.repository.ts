@@ -6,6 +6,7 @@ import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
 import type { Product } from '../domain/events.js';
 import { parseMirror, type MirrorDoc } from '../domain/mirror.js';
+import { idRecord } from '../lib/id-record.js';
 import type { Result } from 'ioredis';
 import { assertHeld, LeaseLostError, type MirrorLease } from './intent.repository.js';
 import type { Keys } from './keys.js';
@@ -76,8 +77,34 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1
 `;
 
+/**
+ * KEYS: mirror, its lease, the show's desired hash. ARGV as SAVE_MIRROR, then the desired-state
+ * version the run synced to. The run's last save: SAVE_MIRROR, and when it saved, the show's current
+ * version in the same step; when that is still the synced version (nothing new to do) the run's lease
+ * is released too. Returns {status, version, released}.
+ */
+const SAVE_MIRROR_FINAL_LUA = `
+if ARGV[3] ~= '' then
+  local holder = redis.call('GET', KEYS[2])
+  if holder and holder ~= ARGV[3] then return {-1} end
+  if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
+end
+local cur = redis.call('GET', KEYS[1])
+local rev = 0
+if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
+if rev ~= tonumber(ARGV[1]) then return {0} end
+redis.call('SET', KEYS[1], ARGV[2])
+local v = tonumber(redis.call('HGET', KEYS[3], 'v') or '0')
+if ARGV[3] ~= '' and v == tonumber(ARGV[5]) then
+  redis.call('DEL', KEYS[2])
+  return {1, v, 1}
+end
+return {1, v, 0}
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    scSaveMirrorFinal(mirror: string, lease: string, desired: string, ...args: (string | number)[]): Result<[number, number?, number?], Context>;
     scSaveMirror(mirror: string, lease: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
@@ -91,6 +118,7 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
+  redis.defineCommand('scSaveMirrorFinal', { numberOfKeys: 3, lua: SAVE_MIRROR_FINAL_LUA });
 }
 
 export class MirrorConflictError extends Error {
@@ -132,6 +160,13 @@ export class ShowRepository {
 
   async desired(partnerId: string, showId: string): Promise<DesiredShow | null> {
     const h = await this.redis.hgetall(this.keys.desired(partnerId, showId));
+    return deriveDesired(showId, h);
+  }
+
+  /** The desired state from registers read flat (HGETALL inside a Lua step). */
+  desiredFromFlat(showId: string, flat: string[]): DesiredShow | null {
+    const h = idRecord<string>();
+    for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
     return deriveDesired(showId, h);
   }
 
@@ -201,6 +236,28 @@ export class ShowRepository {
     mirror.rev = next.rev;
     mirror.updatedAt = next.updatedAt;
     mirror.since = since;
+  }
+
+  /**
+   * A sync run's last save (saveMirror's rules), which also reads the show's desired-state version in
+   * the same step and, when it is still `syncedVersion`, releases the run's lease (marked `released`).
+   * Returns the version read.
+   */
+  async saveMirrorFinal(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease, syncedVersion: number): Promise<number> {
+    assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
+    const expected = mirror.rev ?? 0;
+    const now = new Date().toISOString();
+    const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
+    const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: now, since };
+    const k = this.keys;
+    const [ok, v, released] = await this.redis.scSaveMirrorFinal(k.mirror(partnerId, showId, mirror.targetId), lease.key, k.desired(partnerId, showId), expected, JSON.stringify(next), lease.token, lease.ttlMs, syncedVersion);
+    if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
+    if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
+    if (released === 1) lease.released = true;
+    mirror.rev = next.rev;
+    mirror.updatedAt = next.updatedAt;
+    mirror.since = since;
+    return Number(v ?? 0);
   }
 
   /** Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]. */
