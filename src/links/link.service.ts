@@ -2,7 +2,7 @@
  * Tracked links (docs/attribution.md). A code is derived from (partner, show, target, product) with a keyed
  * hash, so it is unique per triple, the same on every retry (no race, no index), and unguessable.
  */
-import { Cluster, type Result } from 'ioredis';
+import { Cluster, type Redis, type Result } from 'ioredis';
 import type { Product } from '../domain/events.js';
 import type { SecretBox } from '../lib/crypto.js';
 import { sortableId } from '../lib/ids.js';
@@ -196,6 +196,47 @@ export class LinkService {
    */
   private readonly products = new Map<string, { sk: string; pk: string; product: Product | undefined }>();
 
+  /**
+   * Clicks that arrive in the same turn of the event loop go to Redis as one pipeline (one socket
+   * write instead of one per click; each click still waits for its own reply, so a 302 still means
+   * its click is stored). Explicit pipelines only: ioredis' auto-pipelining stays off (src/store/redis.ts).
+   */
+  private batch: { args: (string | number)[]; resolve: (r: string[]) => void; reject: (e: unknown) => void }[] = [];
+  private batchClick(args: (string | number)[]): Promise<string[]> {
+    return new Promise<string[]>((resolve, reject) => {
+      if (this.batch.length === 0) setImmediate(() => this.flushClicks());
+      this.batch.push({ args, resolve, reject });
+    });
+  }
+  private flushClicks(): void {
+    const batch = this.batch;
+    this.batch = [];
+    const redis = this.redis as Redis;
+    if (batch.length === 1) {
+      const [b] = batch;
+      const [desired, click, stream, ...rest] = b!.args;
+      redis.scClick(String(desired), String(click), String(stream), ...rest).then(b!.resolve, b!.reject);
+      return;
+    }
+    const p = redis.pipeline();
+    for (const b of batch) {
+      const [desired, click, stream, ...rest] = b.args;
+      p.scClick(String(desired), String(click), String(stream), ...rest);
+    }
+    p.exec().then(
+      (results) => {
+        batch.forEach((b, i) => {
+          const [err, r] = results?.[i] ?? [new Error('click pipeline was discarded'), undefined];
+          if (err) b.reject(err);
+          else b.resolve(r as string[]);
+        });
+      },
+      (err: unknown) => {
+        for (const b of batch) b.reject(err);
+      },
+    );
+  }
+
   private productFrom(cacheKey: string, productId: string, r: string[]): Product | undefined {
     if (r.length === 0) {
       this.products.delete(cacheKey);
@@ -239,7 +280,7 @@ export class LinkService {
       ]);
       return { click, product: this.productFrom(cacheKey, link.productId, r) };
     }
-    const r = await this.redis.scClick(desired, this.keys.click(click.id), this.keys.partnerClicks(link.partnerId), json, CLICK_TTL_SEC, field, sk, pk);
+    const r = await this.batchClick([desired, this.keys.click(click.id), this.keys.partnerClicks(link.partnerId), json, CLICK_TTL_SEC, field, sk, pk]);
     return { click, product: this.productFrom(cacheKey, link.productId, r) };
   }
 

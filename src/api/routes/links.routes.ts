@@ -15,6 +15,7 @@ export const linkRoutes: FastifyPluginAsync<LinkRoutesOptions> = async (app, opt
     method: ['GET', 'HEAD'],
     url: '/l/:code',
     schema: { tags: ['links'], summary: 'Tracked link: records a click and redirects (302) to the product' },
+    config: { requestContext: false },
     handler: async (req, reply) => {
       const link = await opts.links.find(req.params.code);
       if (!link) throw notFound('link');
