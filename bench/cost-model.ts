@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { RESULTS_DIR } from './lib/report.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor } from '../test/helpers/service.js';
 import { startSim } from '../test/helpers/sim.js';
+import { CREDENTIALS } from '../test/helpers/platforms.js';
 
 const N = Number(process.env['COST_N'] ?? 300);
 
@@ -62,13 +63,13 @@ async function per(url: string, n: number, fn: () => Promise<void>): Promise<Rec
 }
 
 const sim = await startSim();
-await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, quotaPerDay: null, streamActivationMs: 0 });
+await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, quotaPerDay: null, streamActivationMs: 0, simulatedEncoder: 1 });
 const svc = await startService({ workers: true });
 const url = svc.redis.url;
 try {
   const secret = await createPartner(svc, 'cost');
   const t = await svc.api('/v1/partners/cost/targets', {
-    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
   });
   if (t.status !== 201) throw new Error(`target: ${t.status}`);
   const ids = Array.from({ length: N }, (_, i) => `cs${i}`);
