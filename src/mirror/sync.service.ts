@@ -180,6 +180,9 @@ export class SyncService {
     } finally {
       clearInterval(renewal);
       run.signal?.removeEventListener('abort', giveUp);
+      // A step whose deferred done record no save took (the run ended by an error in between) is
+      // recorded now, before the lease goes.
+      if (!lost && lease.pending?.length) await intents.flush(lease).catch(() => undefined);
       if (!lost && !lease.released) await intents.release(lease).catch(() => undefined);
     }
   }
@@ -311,10 +314,10 @@ export class SyncService {
     }
   }
 
-  private op(job: OwnedJob, mirror: MirrorDoc, scope: string): OpContext {
+  private op(job: OwnedJob, mirror: MirrorDoc, scope: string, opts: { deferComplete?: boolean } = {}): OpContext {
     const s = `g${mirror.generation}:${scope}`;
     return {
-      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease),
+      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease, opts),
       marker: `${short(`${job.partnerId}\u0000${job.showId}\u0000${job.targetId}`)}-${short(s)}`,
     };
   }
@@ -467,7 +470,8 @@ export class SyncService {
         const res = await adapter.pin(
           remote,
           { productId, title: product.title, price: product.price, linkUrl: mp.linkUrl, platformProductId: product.sku ?? productId },
-          this.op(job, mirror, `pin:${productId}:${mp.episode}`),
+          // The pin's done record is written by the save right below, in the same Lua step.
+          this.op(job, mirror, `pin:${productId}:${mp.episode}`, { deferComplete: true }),
         );
         mp.state = 'pinned';
         mp.ref = res.ref;

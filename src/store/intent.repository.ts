@@ -133,6 +133,11 @@ export interface MirrorLease {
   revoked?: boolean;
   /** Set when the run's last save released the lease with it (SAVE_MIRROR_FINAL): nothing renews or releases it after. */
   released?: boolean;
+  /**
+   * Completed steps whose done records ride on the run's next mirror save (scoped with
+   * `deferComplete`): the save writes them in the same Lua step, before its own write.
+   */
+  pending?: { key: string; record: string }[];
 }
 
 /** Throws LeaseLostError when the run gave its lease up. */
@@ -143,6 +148,9 @@ export function assertHeld(lease: MirrorLease | undefined, what: string): void {
 export function newLeaseToken(): string {
   return randomBytes(12).toString('base64url');
 }
+
+/** Done records kept 90 days, like every intent (the save that writes deferred ones uses the same). */
+export const INTENT_TTL_SEC = TTL_SEC;
 
 export class IntentRepository {
   constructor(
@@ -187,11 +195,32 @@ export class IntentRepository {
     await this.redis.scLeaseRelease(lease.key, lease.token);
   }
 
-  /** A `once` whose steps are scoped to (show, target, scope) and owned by `lease`. */
-  scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease): Once {
+  /**
+   * Writes the done records a run deferred (see `scoped`) on their own; LeaseLostError when the run
+   * lost a step meanwhile.
+   */
+  async flush(lease: MirrorLease): Promise<void> {
+    const pending = lease.pending ?? [];
+    lease.pending = undefined;
+    for (const p of pending) {
+      if ((await this.redis.scIntentComplete(p.key, lease.key, lease.token, p.record, TTL_SEC, lease.ttlMs)) !== 1) {
+        throw new LeaseLostError(`intent ${p.key}: another run took the mirror over before this one recorded its result`);
+      }
+    }
+  }
+
+  /**
+   * A `once` whose steps are scoped to (show, target, scope) and owned by `lease`. With
+   * `deferComplete` (for a caller that saves the mirror right after the call returns, with nothing
+   * in between: the pin step) a step's done record is not written on its own but kept on the lease
+   * and written by that save, in the same Lua step as the mirror (ShowRepository.saveMirror); the
+   * next step's start, the run's error path and its end write it too if no save came first.
+   */
+  scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease, opts: { deferComplete?: boolean } = {}): Once {
     return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
       const key = this.keys.intent(partnerId, showId, targetId, `${scope}:${step}`);
       assertHeld(lease, `intent ${scope}:${step}`);
+      if (lease.pending?.length) await this.flush(lease);
       const startedAt = new Date().toISOString();
       const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt } satisfies IntentRecord);
       const [state, raw] = await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs);
@@ -200,6 +229,10 @@ export class IntentRepository {
       const complete = async (result: T): Promise<T> => {
         assertHeld(lease, `intent ${scope}:${step}`);
         const done = JSON.stringify({ status: 'done', owner: lease.token, result, startedAt } satisfies IntentRecord);
+        if (opts.deferComplete) {
+          (lease.pending ??= []).push({ key, record: done });
+          return result;
+        }
         if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
           throw new LeaseLostError(`intent ${scope}:${step}: another run took the mirror over before this one recorded its result`);
         }
