@@ -58,7 +58,10 @@ try {
     await new Promise((r) => setTimeout(r, 500));
   });
   const link = (await svc.rt.shows.getMirror('tr', 's1', 'yt'))!.pins['p1']!.linkUrl!;
-  await fetch(link, { redirect: 'manual', headers: { 'user-agent': 'Mozilla/5.0 Chrome/131.0' } });
+  await trace('click (GET /l/{code}, browser UA, first click: link and product not cached)', async () => {
+    const r = await fetch(link, { redirect: 'manual', headers: { 'user-agent': 'Mozilla/5.0 Chrome/131.0' } });
+    if (r.status !== 302) throw new Error(`click ${r.status}`);
+  });
   await trace('click (GET /l/{code}, browser UA, link cached)', async () => {
     const r = await fetch(link, { redirect: 'manual', headers: { 'user-agent': 'Mozilla/5.0 Chrome/131.0' } });
     if (r.status !== 302) throw new Error(`click ${r.status}`);

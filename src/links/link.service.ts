@@ -88,9 +88,10 @@ export function fastRedirectUrl(link: LinkRecord, clickId: string | undefined, p
  * the caller uses what it has; otherwise the winning payload comes back too, tagged 's' or 'p'.
  */
 const PRODUCT_AT = (n: number): string => `
-local sk = redis.call('HGET', KEYS[1], 'snap@')
+local keys = redis.call('HMGET', KEYS[1], 'snap@', ARGV[${n}] .. '@')
+local sk = keys[1]
 if not sk then return {} end
-local pk = redis.call('HGET', KEYS[1], ARGV[${n}] .. '@') or ''
+local pk = keys[2] or ''
 if sk == ARGV[${n + 1}] and pk == ARGV[${n + 2}] then return {sk, pk} end
 if pk ~= '' and sk < pk then return {sk, pk, 'p', redis.call('HGET', KEYS[1], ARGV[${n}])} end
 return {sk, pk, 's', redis.call('HGET', KEYS[1], 'snap') or ''}
