@@ -16,8 +16,9 @@ const mon = new Redis(svc.redis.url);
 const lines: string[] = [];
 let recording = false;
 const m = await mon.monitor();
-m.on('monitor', (_time: string, args: string[]) => {
-  if (recording) lines.push(args.map((a) => (a.length > 60 ? a.slice(0, 57) + '...' : a)).join(' '));
+m.on('monitor', (_time: string, args: string[], source: string) => {
+  // source is the client's address, or "lua" for a command a script ran
+  if (recording) lines.push((source === 'lua' ? '  (lua) ' : '') + args.map((a) => (a.length > 60 ? a.slice(0, 57) + '...' : a)).join(' '));
 });
 async function trace(name: string, fn: () => Promise<void>): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
@@ -27,14 +28,20 @@ async function trace(name: string, fn: () => Promise<void>): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
   recording = false;
   // idle BullMQ polling is not part of the operation
-  const ops = lines.filter((l) => !/^(bzpopmin|BZPOPMIN|info|INFO|client|CLIENT)\b/.test(l));
+  // Syndicast's own commands (BullMQ's are on {q:…} keys; other queues' idle polling is left out).
+  const own = lines.filter((l) => !l.includes(':{q:') && !/^(?:\s*\(lua\) )?(bzpopmin|info|client|ping)\b/i.test(l));
+  const ownSent = own.filter((l) => !l.startsWith('  (lua)'));
+  const job = lines.filter((l) => l.includes(':{q:sync-youtube-0}') || l.includes(':{q:sync-youtube-1}'));
   const byCmd = new Map<string, number>();
-  for (const l of ops) {
+  for (const l of ownSent) {
     const c = l.split(' ')[0]!.toLowerCase();
     byCmd.set(c, (byCmd.get(c) ?? 0) + 1);
   }
-  process.stdout.write(`\n== ${name}: ${ops.length} commands ${JSON.stringify(Object.fromEntries(byCmd))}\n`);
-  if (process.env['TRACE_VERBOSE']) for (const l of ops) process.stdout.write(`   ${l}\n`);
+  process.stdout.write(
+    `\n== ${name}: Syndicast sends ${ownSent.length} commands ${JSON.stringify(Object.fromEntries(byCmd))}, ${own.length} executed incl. inside Lua;` +
+      ` BullMQ on the sync queues: ${job.filter((l) => !l.startsWith('  (lua)')).length} sent, ${job.length} executed\n`,
+  );
+  if (process.env['TRACE_VERBOSE']) for (const l of own) process.stdout.write(`   ${l}\n`);
 }
 try {
   const secret = await createPartner(svc, 'tr');
