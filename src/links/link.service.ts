@@ -3,6 +3,7 @@
  * hash, so it is unique per triple, the same on every retry (no race, no index), and unguessable.
  */
 import { Cluster, type Redis, type Result } from 'ioredis';
+import { productOf } from '../domain/desired-state.js';
 import type { Product } from '../domain/events.js';
 import type { SecretBox } from '../lib/crypto.js';
 import { sortableId } from '../lib/ids.js';
@@ -80,12 +81,12 @@ export function fastRedirectUrl(link: LinkRecord, clickId: string | undefined, p
 }
 
 /**
- * The product a click goes to, as the show's desired state has it now (the same rule as productOf:
- * no snapshot, no product; a `product.updated` newer than the snapshot wins). KEYS[1] desired hash;
- * ARGV[n] the product's register field, ARGV[n+1]/ARGV[n+2] the register keys (versions) of the
- * snapshot and the product the caller already holds. A register's key changes with its value (it is
- * the writing event's order key), so when both keys match the caller's, only the keys come back and
- * the caller uses what it has; otherwise the winning payload comes back too, tagged 's' or 'p'.
+ * The product a click goes to, read in the click's Lua step. KEYS[1] desired hash; ARGV[n] the
+ * product's register field, ARGV[n+1]/ARGV[n+2] the register keys (versions) of the snapshot and the
+ * product that the caller already holds. A register's key changes with its value (it is the writing
+ * event's order key), so when both keys match the caller's only the keys come back and the caller
+ * uses what it has; otherwise the registers come back too and the caller applies productOf (the
+ * same rule as before: no snapshot, no product; a newer `product.updated` wins). {} = no snapshot.
  */
 const PRODUCT_AT = (n: number): string => `
 local keys = redis.call('HMGET', KEYS[1], 'snap@', ARGV[${n}] .. '@')
@@ -93,8 +94,8 @@ local sk = keys[1]
 if not sk then return {} end
 local pk = keys[2] or ''
 if sk == ARGV[${n + 1}] and pk == ARGV[${n + 2}] then return {sk, pk} end
-if pk ~= '' and sk < pk then return {sk, pk, 'p', redis.call('HGET', KEYS[1], ARGV[${n}])} end
-return {sk, pk, 's', redis.call('HGET', KEYS[1], 'snap') or ''}
+local values = redis.call('HMGET', KEYS[1], 'snap', ARGV[${n}])
+return {sk, pk, values[1] or '', values[2] or ''}
 `;
 
 /**
@@ -238,20 +239,18 @@ export class LinkService {
     );
   }
 
-  private productFrom(cacheKey: string, productId: string, r: string[]): Product | undefined {
+  private productFrom(cacheKey: string, productId: string, r: string[], held: { sk: string; pk: string; product: Product | undefined } | undefined): Product | undefined {
     if (r.length === 0) {
       this.products.delete(cacheKey);
       return undefined; // no snapshot yet (or the show is gone)
     }
-    const [sk = '', pk = '', kind, raw] = r;
-    if (kind === undefined) {
-      const hit = this.products.get(cacheKey);
-      if (hit && hit.sk === sk && hit.pk === pk) return hit.product;
+    const [sk = '', pk = '', snap, prod] = r;
+    if (snap === undefined) {
+      // Only the keys came back: they are the ones sent, from `held` (read when the call was made).
+      if (held && held.sk === sk && held.pk === pk) return held.product;
+      return undefined; // cannot happen: the stored fallback URL serves
     }
-    let product: Product | undefined;
-    if (kind === 'p' && raw) product = JSON.parse(raw) as Product;
-    else if (kind === 's' && raw) product = (JSON.parse(raw) as { products: Product[] }).products.find((p) => p.id === productId);
-    else return undefined; // cannot happen (keys matched a cache entry that is gone): the stored fallback URL serves
+    const product = productOf(productId, [snap || null, sk, prod || null, pk || null]);
     if (this.products.size >= LINK_CACHE_MAX) this.products.clear();
     this.products.set(cacheKey, { sk, pk, product });
     return product;
@@ -270,7 +269,7 @@ export class LinkService {
     const held = this.products.get(cacheKey);
     const sk = held?.sk ?? '';
     const pk = held?.pk ?? '';
-    if (!count) return { click: undefined, product: this.productFrom(cacheKey, link.productId, await this.redis.scProductAt(desired, field, sk, pk)) };
+    if (!count) return { click: undefined, product: this.productFrom(cacheKey, link.productId, await this.redis.scProductAt(desired, field, sk, pk), held) };
     const click = this.newClick(link, ip, now);
     const json = JSON.stringify(click);
     if (this.redis instanceof Cluster) {
@@ -279,10 +278,10 @@ export class LinkService {
         this.redis.set(this.keys.click(click.id), json, 'EX', CLICK_TTL_SEC),
         this.redis.xadd(this.keys.partnerClicks(link.partnerId), 'MAXLEN', '~', '1000000', '*', 'click', json),
       ]);
-      return { click, product: this.productFrom(cacheKey, link.productId, r) };
+      return { click, product: this.productFrom(cacheKey, link.productId, r, held) };
     }
     const r = await this.batchClick([desired, this.keys.click(click.id), this.keys.partnerClicks(link.partnerId), json, CLICK_TTL_SEC, field, sk, pk]);
-    return { click, product: this.productFrom(cacheKey, link.productId, r) };
+    return { click, product: this.productFrom(cacheKey, link.productId, r, held) };
   }
 
   async recordClick(link: LinkRecord, ip: string, now = Date.now()): Promise<ClickRecord> {
