@@ -14,6 +14,7 @@ import type { PartnerRepository, TargetRecord } from '../store/partner.repositor
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
 import { MirrorConflictError, type ShowRepository } from '../store/show.repository.js';
+import { mirrorActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
@@ -61,6 +62,8 @@ export interface SyncDeps {
   videoGate?: (partnerId: string, showId: string, mirror: MirrorDoc, desired: DesiredShow) => Promise<string | null>;
   /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
   onMirrorChanged?: (partnerId: string, showId: string, mirror: MirrorDoc) => Promise<void>;
+  /** The show's timeline (ops console): each reported mirror change is recorded there after it was told. */
+  activity?: Pick<ShowActivityRepository, 'append'>;
 }
 
 const MAX_ROUNDS = 5;
@@ -226,13 +229,13 @@ export class SyncService {
         // The partner is told before the last save, which records what was told (`notified`) with
         // the rest: a report whose save then fails is made again by the next round or run, and its
         // idempotency key (it covers syncedVersion) keeps that to one delivery.
-        await this.tell(partnerId, showId, mirror);
+        const activity = await this.tell(partnerId, showId, mirror);
         // The last save also reads the show's version and, when nothing changed meanwhile, ends the
         // lease (one Lua step). Every sync re-asserts the external-show index while the mirror has a
         // remote show, alongside: a write that failed (or never happened: a crash right after the
         // create) is repaired here, not lost for good.
         const remoteId = mirror.remote?.externalId;
-        const [version] = await Promise.all([shows.saveMirrorFinal(partnerId, showId, mirror, lease, desired.version), remoteId !== undefined ? this.indexRemote(job, remoteId) : undefined]);
+        const [version] = await Promise.all([shows.saveMirrorFinal(partnerId, showId, mirror, lease, desired.version, activity || undefined), remoteId !== undefined ? this.indexRemote(job, remoteId) : undefined]);
         if (version === desired.version) {
           if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
           return { kind: 'done', state: mirror.state };
@@ -253,21 +256,26 @@ export class SyncService {
    * the mirror, so a failed report is retried by the next run instead of being lost.
    */
   private async notify(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease): Promise<void> {
-    if (!this.deps.onMirrorChanged) return;
-    const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
-    if (fingerprint === mirror.notified) return;
-    await this.deps.onMirrorChanged(partnerId, showId, mirror);
-    mirror.notified = fingerprint;
+    const entry = await this.tell(partnerId, showId, mirror);
+    if (entry === undefined) return;
+    // After the partner was told (a failed emit retries the sync, which would record it twice).
+    if (entry) {
+      await this.deps.activity?.append(partnerId, showId, mirrorActivityEntry(mirror)).catch((err: unknown) => this.deps.log.warn({ err, partnerId, showId, targetId: mirror.targetId }, 'could not record mirror activity'));
+    }
     await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
   }
 
-  /** notify() without its own save: the caller's next save records `notified`. */
-  private async tell(partnerId: string, showId: string, mirror: MirrorDoc): Promise<void> {
-    if (!this.deps.onMirrorChanged) return;
+  /**
+   * notify() without its own save: the caller's next save records `notified`. Returns undefined when
+   * nothing was told, else the timeline entry to record ('' without a timeline).
+   */
+  private async tell(partnerId: string, showId: string, mirror: MirrorDoc): Promise<string | undefined> {
+    if (!this.deps.onMirrorChanged && !this.deps.activity) return undefined;
     const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
-    if (fingerprint === mirror.notified) return;
-    await this.deps.onMirrorChanged(partnerId, showId, mirror);
+    if (fingerprint === mirror.notified) return undefined;
+    await this.deps.onMirrorChanged?.(partnerId, showId, mirror);
     mirror.notified = fingerprint;
+    return this.deps.activity ? JSON.stringify(mirrorActivityEntry(mirror)) : '';
   }
 
   private async onError(err: unknown, mirror: MirrorDoc, target: TargetRecord, log: Logger): Promise<SyncOutcome> {

@@ -7,6 +7,7 @@ import { deriveDesired, productFields, productOf } from '../domain/desired-state
 import type { Product } from '../domain/events.js';
 import { parseMirror, type MirrorDoc } from '../domain/mirror.js';
 import { idRecord } from '../lib/id-record.js';
+import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
 import type { Result } from 'ioredis';
 import { assertHeld, INTENT_TTL_SEC, LeaseLostError, type MirrorLease } from './intent.repository.js';
 import type { Keys } from './keys.js';
@@ -78,10 +79,11 @@ return 1
 `;
 
 /**
- * KEYS: mirror, its lease, the show's desired hash. ARGV as SAVE_MIRROR, then the desired-state
- * version the run synced to. The run's last save: SAVE_MIRROR, and when it saved, the show's current
- * version in the same step; when that is still the synced version (nothing new to do) the run's lease
- * is released too. Returns {status, version, released}.
+ * KEYS: mirror, its lease, the show's desired hash, the show's activity stream. ARGV as SAVE_MIRROR,
+ * then the desired-state version the run synced to, a timeline entry ('' for none) and the stream's
+ * cap. The run's last save: SAVE_MIRROR, and when it saved, the entry appended and the show's current
+ * version read in the same step; when that is still the synced version (nothing new to do) the run's
+ * lease is released too. Returns {status, version, released}.
  */
 const SAVE_MIRROR_FINAL_LUA = `
 if ARGV[3] ~= '' then
@@ -94,6 +96,7 @@ local rev = 0
 if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
 if rev ~= tonumber(ARGV[1]) then return {0} end
 redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[6]) end
 local v = tonumber(redis.call('HGET', KEYS[3], 'v') or '0')
 if ARGV[3] ~= '' and v == tonumber(ARGV[5]) then
   redis.call('DEL', KEYS[2])
@@ -135,7 +138,7 @@ return 1
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scSaveMirrorCompleting(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
-    scSaveMirrorFinal(mirror: string, lease: string, desired: string, ...args: (string | number)[]): Result<[number, number?, number?], Context>;
+    scSaveMirrorFinal(mirror: string, lease: string, desired: string, activity: string, ...args: (string | number)[]): Result<[number, number?, number?], Context>;
     scSaveMirror(mirror: string, lease: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
@@ -149,7 +152,7 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
-  redis.defineCommand('scSaveMirrorFinal', { numberOfKeys: 3, lua: SAVE_MIRROR_FINAL_LUA });
+  redis.defineCommand('scSaveMirrorFinal', { numberOfKeys: 4, lua: SAVE_MIRROR_FINAL_LUA });
   redis.defineCommand('scSaveMirrorCompleting', { lua: SAVE_MIRROR_COMPLETING_LUA });
 }
 
@@ -293,7 +296,7 @@ export class ShowRepository {
    * the same step and, when it is still `syncedVersion`, releases the run's lease (marked `released`).
    * Returns the version read.
    */
-  async saveMirrorFinal(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease, syncedVersion: number): Promise<number> {
+  async saveMirrorFinal(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease, syncedVersion: number, activityEntry?: string): Promise<number> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
     if (lease.pending?.length) {
       // Deferred intent completions go first (and with a plain save): cannot happen on the pin path,
@@ -305,7 +308,19 @@ export class ShowRepository {
     const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
     const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: now, since };
     const k = this.keys;
-    const [ok, v, released] = await this.redis.scSaveMirrorFinal(k.mirror(partnerId, showId, mirror.targetId), lease.key, k.desired(partnerId, showId), expected, JSON.stringify(next), lease.token, lease.ttlMs, syncedVersion);
+    const [ok, v, released] = await this.redis.scSaveMirrorFinal(
+      k.mirror(partnerId, showId, mirror.targetId),
+      lease.key,
+      k.desired(partnerId, showId),
+      k.showActivity(partnerId, showId),
+      expected,
+      JSON.stringify(next),
+      lease.token,
+      lease.ttlMs,
+      syncedVersion,
+      activityEntry ?? '',
+      ACTIVITY_MAX_LEN,
+    );
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     if (released === 1) lease.released = true;
