@@ -4,7 +4,8 @@
  * number of operations; nothing else uses that server meanwhile):
  *   event  a signed `product.pinned` accepted by the API (inbox + event + desired state + sync job)
  *   pin    the sync that pins it on the YouTube simulator (worker: job, lease, intents, mirror, link)
- *   click  a counted redirect (GET /l/{code}, browser user agent)
+ *   click  a counted redirect (GET /l/{code}, browser user agent), first click of each link
+ *   clickWarm  the same links clicked again (link record and product cached by the API process)
  *   order  a partner `order.created` with a click id: ingest + attribution job + ledger
  * Per operation includes BullMQ's own commands (job add, fetch, completion, events stream).
  * Run: `flock /tmp/syndicast-heavy.lock npx tsx bench/cost-model.ts` → bench/results/cost-model.json.
@@ -63,7 +64,7 @@ async function per(url: string, n: number, fn: () => Promise<void>): Promise<Rec
 }
 
 const sim = await startSim();
-await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, quotaPerDay: null, streamActivationMs: 0 });
+await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, quotaPerDay: null, streamActivationMs: 0, simulatedEncoder: 1 });
 const svc = await startService({ workers: true });
 const url = svc.redis.url;
 try {
@@ -99,6 +100,14 @@ try {
       sclids.push(new URL(r.headers.get('location')!).searchParams.get('sclid')!);
     }
   });
+  // The same links again: link record and product now cached by the API process (the usual case:
+  // a link is clicked many times).
+  const clickWarm = await per(url, N, async () => {
+    for (const l of links) {
+      const r = await fetch(l, { redirect: 'manual', headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0' } });
+      if (r.status !== 302) throw new Error(`click ${r.status}`);
+    }
+  });
   const order = await per(url, N, async () => {
     const now = new Date().toISOString();
     for (let i = 0; i < N; i++) await sendEvent(svc, 'cost', secret, { type: 'order.created', occurredAt: now, data: { order: { id: `o${i}`, clickId: sclids[i], createdAt: now, lines: [], total: { amount: 2500, currency: 'USD' } } } });
@@ -108,7 +117,7 @@ try {
     }, 120_000, 1000);
   });
   const pin = Object.fromEntries(Object.entries(eventAndPin).map(([k, v]) => [k, Math.round((v - (event[k] ?? 0)) * 10) / 10]));
-  const out = { measuredAt: new Date().toISOString(), n: N, redis: 'one redis-server (test harness: AOF always)', perOperation: { event, pin, click, order }, notes: ['pin = (event + pin) − event', 'background traffic (idle BullMQ workers, measured 3 s before each phase) subtracted; memory is used_memory after − before (jobs kept by removeOnComplete, inbox/event entries with their TTL)', 'order includes its ingest (inbox + event), the attribution job and the ledger; the report polls add a few commands'] };
+  const out = { measuredAt: new Date().toISOString(), n: N, redis: 'one redis-server (test harness: AOF always)', perOperation: { event, pin, click, clickWarm, order }, notes: ['pin = (event + pin) − event', 'background traffic (idle BullMQ workers, measured 3 s before each phase) subtracted; memory is used_memory after − before (jobs kept by removeOnComplete, inbox/event entries with their TTL)', 'order includes its ingest (inbox + event), the attribution job and the ledger; the report polls add a few commands'] };
   writeFileSync(join(RESULTS_DIR, 'cost-model.json'), JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 } finally {

@@ -30,6 +30,13 @@ import { reconcileRoutes } from './routes/reconcile.routes.js';
 import { opsRoutes } from './routes/ops.routes.js';
 import { OpsService } from './ops/ops.service.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: the route runs without a request-id context (see the onRequest hook in buildApp). */
+    requestContext?: boolean;
+  }
+}
+
 export interface AppOptions {
   /** Log requests (off in tests and benchmarks). */
   logger?: boolean;
@@ -51,11 +58,15 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   }).withTypeProvider<ZodTypeProvider>();
   // The id is answered on every response and is the current id for everything the request runs
   // (set again before the handler: body parsing may run outside the onRequest context).
+  // A route with `config: { requestContext: false }` (the tracked-link redirect: it logs nothing and
+  // causes no jobs) answers the id but runs without a context, which costs CPU on every request.
   app.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
+    if (req.routeOptions.config?.requestContext === false) return done();
     withRequestId(req.id, done);
   });
-  app.addHook('preHandler', (req, _reply, done) => withRequestId(req.id, done));
+  // (A GET or HEAD has no body: its handler runs in the onRequest context already.)
+  app.addHook('preHandler', (req, _reply, done) => (req.method === 'GET' || req.method === 'HEAD' ? done() : withRequestId(req.id, done)));
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

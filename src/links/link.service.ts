@@ -2,6 +2,9 @@
  * Tracked links (docs/attribution.md). A code is derived from (partner, show, target, product) with a keyed
  * hash, so it is unique per triple, the same on every retry (no race, no index), and unguessable.
  */
+import { Cluster, type Redis, type Result } from 'ioredis';
+import { productOf } from '../domain/desired-state.js';
+import type { Product } from '../domain/events.js';
 import type { SecretBox } from '../lib/crypto.js';
 import { sortableId } from '../lib/ids.js';
 import type { Keys } from '../store/keys.js';
@@ -54,13 +57,76 @@ export function redirectUrl(link: LinkRecord, clickId: string | undefined, produ
   return u.toString();
 }
 
+/**
+ * redirectUrl for the hot path: the URL with its utm parameters is built once per (product URL,
+ * platform, show) with a placeholder click id, and each click only splices its id in (URL parsing and
+ * URLSearchParams re-serialisation are most of a redirect's CPU otherwise). Same string as
+ * redirectUrl; click ids (`clk_` + Crockford base32) need no escaping. Falls back to redirectUrl when
+ * the placeholder does not come out exactly once.
+ */
+const SCLID_PLACEHOLDER = 'clkZZplaceholderZZ7q3';
+const templates = new Map<string, [string, string] | null>();
+const TEMPLATES_MAX = 50_000;
+export function fastRedirectUrl(link: LinkRecord, clickId: string | undefined, productUrl: string = link.url): string {
+  if (!clickId || !/^[A-Za-z0-9_]+$/.test(clickId)) return redirectUrl(link, clickId, productUrl);
+  const k = `${link.platform}\u0000${link.showId}\u0000${productUrl}`;
+  let t = templates.get(k);
+  if (t === undefined) {
+    const parts = redirectUrl(link, SCLID_PLACEHOLDER, productUrl).split(SCLID_PLACEHOLDER);
+    t = parts.length === 2 ? [parts[0]!, parts[1]!] : null;
+    if (templates.size >= TEMPLATES_MAX) templates.clear();
+    templates.set(k, t);
+  }
+  return t ? t[0] + clickId + t[1] : redirectUrl(link, clickId, productUrl);
+}
+
+/**
+ * The product a click goes to, read in the click's Lua step. KEYS[1] desired hash; ARGV[n] the
+ * product's register field, ARGV[n+1]/ARGV[n+2] the register keys (versions) of the snapshot and the
+ * product that the caller already holds. A register's key changes with its value (it is the writing
+ * event's order key), so when both keys match the caller's only the keys come back and the caller
+ * uses what it has; otherwise the registers come back too and the caller applies productOf (the
+ * same rule as before: no snapshot, no product; a newer `product.updated` wins). {} = no snapshot.
+ */
+const PRODUCT_AT = (n: number): string => `
+local keys = redis.call('HMGET', KEYS[1], 'snap@', ARGV[${n}] .. '@')
+local sk = keys[1]
+if not sk then return {} end
+local pk = keys[2] or ''
+if sk == ARGV[${n + 1}] and pk == ARGV[${n + 2}] then return {sk, pk} end
+local values = redis.call('HMGET', KEYS[1], 'snap', ARGV[${n}])
+return {sk, pk, values[1] or '', values[2] or ''}
+`;
+
+/**
+ * One counted click in one round trip (one Redis): KEYS desired hash of the show, click, the
+ * partner's click stream; ARGV click json, ttl s, then PRODUCT_AT's arguments. Writes the click
+ * record and its stream entry and reads the product in the same step.
+ */
+const CLICK_LUA = `
+redis.call('SET', KEYS[2], ARGV[1], 'EX', tonumber(ARGV[2]))
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', '1000000', '*', 'click', ARGV[1])
+${PRODUCT_AT(3)}`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    scClick(desired: string, click: string, stream: string, ...args: (string | number)[]): Result<string[], Context>;
+    scProductAt(desired: string, field: string, snapKey: string, productKey: string): Result<string[], Context>;
+  }
+}
+
 export class LinkService {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly box: SecretBox,
     private readonly publicBaseUrl: string,
-  ) {}
+  ) {
+    if (typeof (redis as unknown as { scProductAt?: unknown }).scProductAt !== 'function') {
+      redis.defineCommand('scClick', { numberOfKeys: 3, lua: CLICK_LUA });
+      redis.defineCommand('scProductAt', { numberOfKeys: 1, lua: PRODUCT_AT(1) });
+    }
+  }
 
   code(partnerId: string, showId: string, targetId: string, productId: string): string {
     return this.box.mac(`link\u0000${partnerId}\u0000${showId}\u0000${targetId}\u0000${productId}`).subarray(0, 12).toString('base64url');
@@ -100,8 +166,20 @@ export class LinkService {
     return link;
   }
 
-  async recordClick(link: LinkRecord, ip: string, now = Date.now()): Promise<ClickRecord> {
-    const click: ClickRecord = {
+  /** Salted IP hashes of recent clients (an HMAC per click is a visible part of a redirect's CPU). */
+  private readonly ipHashes = new Map<string, string>();
+  private ipHash(ip: string): string {
+    let h = this.ipHashes.get(ip);
+    if (h === undefined) {
+      h = this.box.mac(`ip\u0000${ip}`).subarray(0, 16).toString('base64url');
+      if (this.ipHashes.size >= 10_000) this.ipHashes.clear();
+      this.ipHashes.set(ip, h);
+    }
+    return h;
+  }
+
+  private newClick(link: LinkRecord, ip: string, now: number): ClickRecord {
+    return {
       id: sortableId('clk_', now),
       code: link.code,
       partnerId: link.partnerId,
@@ -110,8 +188,104 @@ export class LinkService {
       platform: link.platform,
       productId: link.productId,
       at: new Date(now).toISOString(),
-      ipHash: this.box.mac(`ip\u0000${ip}`).subarray(0, 16).toString('base64url'),
+      ipHash: this.ipHash(ip),
     };
+  }
+
+  /**
+   * Products as clicks last found them, by show and product, with the register keys they were read
+   * at: a click sends those keys and gets the payload back only when a register changed since.
+   */
+  private readonly products = new Map<string, { sk: string; pk: string; product: Product | undefined }>();
+
+  /**
+   * Clicks that arrive in the same turn of the event loop go to Redis as one pipeline (one socket
+   * write instead of one per click; each click still waits for its own reply, so a 302 still means
+   * its click is stored). Explicit pipelines only: ioredis' auto-pipelining stays off (src/store/redis.ts).
+   */
+  private batch: { args: (string | number)[]; resolve: (r: string[]) => void; reject: (e: unknown) => void }[] = [];
+  private batchClick(args: (string | number)[]): Promise<string[]> {
+    return new Promise<string[]>((resolve, reject) => {
+      if (this.batch.length === 0) setImmediate(() => this.flushClicks());
+      this.batch.push({ args, resolve, reject });
+    });
+  }
+  private flushClicks(): void {
+    const batch = this.batch;
+    this.batch = [];
+    const redis = this.redis as Redis;
+    if (batch.length === 1) {
+      const [b] = batch;
+      const [desired, click, stream, ...rest] = b!.args;
+      redis.scClick(String(desired), String(click), String(stream), ...rest).then(b!.resolve, b!.reject);
+      return;
+    }
+    const p = redis.pipeline();
+    for (const b of batch) {
+      const [desired, click, stream, ...rest] = b.args;
+      p.scClick(String(desired), String(click), String(stream), ...rest);
+    }
+    p.exec().then(
+      (results) => {
+        batch.forEach((b, i) => {
+          const [err, r] = results?.[i] ?? [new Error('click pipeline was discarded'), undefined];
+          if (err) b.reject(err);
+          else b.resolve(r as string[]);
+        });
+      },
+      (err: unknown) => {
+        for (const b of batch) b.reject(err);
+      },
+    );
+  }
+
+  private productFrom(cacheKey: string, productId: string, r: string[], held: { sk: string; pk: string; product: Product | undefined } | undefined): Product | undefined {
+    if (r.length === 0) {
+      this.products.delete(cacheKey);
+      return undefined; // no snapshot yet (or the show is gone)
+    }
+    const [sk = '', pk = '', snap, prod] = r;
+    if (snap === undefined) {
+      // Only the keys came back: they are the ones sent, from `held` (read when the call was made).
+      if (held && held.sk === sk && held.pk === pk) return held.product;
+      return undefined; // cannot happen: the stored fallback URL serves
+    }
+    const product = productOf(productId, [snap || null, sk, prod || null, pk || null]);
+    if (this.products.size >= LINK_CACHE_MAX) this.products.clear();
+    this.products.set(cacheKey, { sk, pk, product });
+    return product;
+  }
+
+  /**
+   * The redirect's Redis work: records the click (unless `count` is false: a bot) and reads the
+   * product as the show has it now, in one round trip. On one Redis that is one Lua call; on a
+   * Cluster the click, the click stream and the show live in different slots, so the product read
+   * and the two writes go out together instead (one round trip on the wire, three commands).
+   */
+  async click(link: LinkRecord, ip: string, count: boolean, now = Date.now()): Promise<{ click: ClickRecord | undefined; product: Product | undefined }> {
+    const desired = this.keys.desired(link.partnerId, link.showId);
+    const field = `prod:${link.productId}`;
+    const cacheKey = `${desired}\u0000${link.productId}`;
+    const held = this.products.get(cacheKey);
+    const sk = held?.sk ?? '';
+    const pk = held?.pk ?? '';
+    if (!count) return { click: undefined, product: this.productFrom(cacheKey, link.productId, await this.redis.scProductAt(desired, field, sk, pk), held) };
+    const click = this.newClick(link, ip, now);
+    const json = JSON.stringify(click);
+    if (this.redis instanceof Cluster) {
+      const [r] = await Promise.all([
+        this.redis.scProductAt(desired, field, sk, pk),
+        this.redis.set(this.keys.click(click.id), json, 'EX', CLICK_TTL_SEC),
+        this.redis.xadd(this.keys.partnerClicks(link.partnerId), 'MAXLEN', '~', '1000000', '*', 'click', json),
+      ]);
+      return { click, product: this.productFrom(cacheKey, link.productId, r, held) };
+    }
+    const r = await this.batchClick([desired, this.keys.click(click.id), this.keys.partnerClicks(link.partnerId), json, CLICK_TTL_SEC, field, sk, pk]);
+    return { click, product: this.productFrom(cacheKey, link.productId, r, held) };
+  }
+
+  async recordClick(link: LinkRecord, ip: string, now = Date.now()): Promise<ClickRecord> {
+    const click = this.newClick(link, ip, now);
     const json = JSON.stringify(click);
     await Promise.all([
       this.redis.set(this.keys.click(click.id), json, 'EX', CLICK_TTL_SEC),

@@ -176,14 +176,10 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     onRemoteIndexed: async (partnerId, targetId, externalId) => {
       await attribution.attributeWaiting(partnerId, targetId, externalId);
     },
-    onMirrorChanged: async (partnerId, showId, m) => {
-      await notifyPartner(partnerId, showId, m);
-      // After the partner was told (a failed emit retries the sync, which would record it twice).
-      const pinned = Object.entries(m.pins).filter(([, p]) => p.state === 'pinned').map(([id]) => id).sort();
-      await activity
-        .append(partnerId, showId, { kind: 'mirror', targetId: m.targetId, platform: m.platform, state: m.state, externalId: m.remote?.externalId ?? null, pinned, lastError: m.lastError })
-        .catch((err: unknown) => log.warn({ err, partnerId, showId, targetId: m.targetId }, 'could not record mirror activity'));
-    },
+    // The sync records each reported change on the show's timeline after the partner was told
+    // (usually in its last save's Lua step).
+    onMirrorChanged: notifyPartner,
+    activity,
     videoGate: async (partnerId, showId, mirror) => {
       if (!mirror.remote?.ingest && !mirror.operatorIngest) return null;
       // Only where the video comes through our relay: a deployment without a relay role (the partner

@@ -14,6 +14,7 @@ import type { PartnerRepository, TargetRecord } from '../store/partner.repositor
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
 import { MirrorConflictError, type ShowRepository } from '../store/show.repository.js';
+import { mirrorActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
@@ -61,6 +62,8 @@ export interface SyncDeps {
   videoGate?: (partnerId: string, showId: string, mirror: MirrorDoc, desired: DesiredShow) => Promise<string | null>;
   /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
   onMirrorChanged?: (partnerId: string, showId: string, mirror: MirrorDoc) => Promise<void>;
+  /** The show's timeline (ops console): each reported mirror change is recorded there after it was told. */
+  activity?: Pick<ShowActivityRepository, 'append'>;
 }
 
 const MAX_ROUNDS = 5;
@@ -72,6 +75,13 @@ export interface SyncRun {
   token?: string;
   /** Aborted when the job's lock could not be renewed: the run gives up its lease at once. */
   signal?: AbortSignal;
+}
+
+/** What a run read together with its lease (round 0 of syncOwned). */
+interface FirstRead {
+  target: TargetRecord | null;
+  desired: DesiredShow | null;
+  mirror: MirrorDoc | null;
 }
 
 /** A sync job as seen by the run that owns its mirror. */
@@ -139,12 +149,16 @@ export class SyncService {
   async sync(plain: SyncJob, run: SyncRun = {}): Promise<SyncOutcome> {
     const { intents, leaseMs } = this.deps;
     const { partnerId, showId, targetId } = plain;
-    const got = await intents.acquire(partnerId, showId, targetId, run.token ?? newLeaseToken(), leaseMs);
+    // The lease and the run's first reads (desired state, mirror) in one Lua step; the target (the
+    // partner's slot) alongside: one round trip.
+    const [got, target] = await Promise.all([intents.acquireAndRead(partnerId, showId, targetId, run.token ?? newLeaseToken(), leaseMs), this.deps.partners.getTarget(partnerId, targetId)]);
     if (!('lease' in got)) return { kind: 'delay', delayMs: got.heldForMs + 50, reason: 'mirror owned by another run' };
     const { lease } = got;
+    const first: FirstRead = { target, desired: this.deps.shows.desiredFromFlat(showId, got.desired), mirror: got.mirror ? this.deps.shows.parse(got.mirror) : null };
     let lost = false;
     // Renewed on this process's event loop, like BullMQ's job lock: a stall lets both lapse.
     const renewal = setInterval(() => {
+      if (lease.released) return;
       intents.renew(lease).then(
         (ok) => {
           if (!ok) lost = true;
@@ -161,7 +175,7 @@ export class SyncService {
     };
     run.signal?.addEventListener('abort', giveUp, { once: true });
     try {
-      return await this.syncOwned({ ...plain, lease });
+      return await this.syncOwned({ ...plain, lease }, first);
     } catch (err) {
       if (!(err instanceof LeaseLostError)) throw err;
       this.deps.log.warn({ partnerId, showId, targetId, err: { message: err.message } }, 'sync run lost its mirror to another run; stopping');
@@ -169,18 +183,23 @@ export class SyncService {
     } finally {
       clearInterval(renewal);
       run.signal?.removeEventListener('abort', giveUp);
-      if (!lost) await intents.release(lease).catch(() => undefined);
+      // A step whose deferred done record no save took (the run ended by an error in between) is
+      // recorded now, before the lease goes.
+      if (!lost && lease.pending?.length) await intents.flush(lease).catch(() => undefined);
+      if (!lost && !lease.released) await intents.release(lease).catch(() => undefined);
     }
   }
 
-  private async syncOwned(job: OwnedJob): Promise<SyncOutcome> {
+  private async syncOwned(job: OwnedJob, first?: FirstRead): Promise<SyncOutcome> {
     const { partnerId, showId, targetId, lease } = job;
     const { shows, partners } = this.deps;
-    const log = this.deps.log.child({ partnerId, showId, targetId });
+    let log: Logger | undefined;
+    const logger = (): Logger => (log ??= this.deps.log.child({ partnerId, showId, targetId }));
     for (let round = 0; round < MAX_ROUNDS; round++) {
       try {
-        // Independent reads, one round trip.
-        const [target, desired, stored] = await Promise.all([partners.getTarget(partnerId, targetId), shows.desired(partnerId, showId), shows.getMirror(partnerId, showId, targetId)]);
+        // Round 0 uses what sync() read with the lease; later rounds read again (independent reads, one round trip).
+        const [target, desired, stored] =
+          round === 0 && first ? [first.target, first.desired, first.mirror] : await Promise.all([partners.getTarget(partnerId, targetId), shows.desired(partnerId, showId), shows.getMirror(partnerId, showId, targetId)]);
         if (!target || !target.enabled) return { kind: 'done', state: 'none' };
         if (!desired) return { kind: 'done', state: 'none' };
         const mirror = stored ?? newMirror(targetId, target.platform);
@@ -201,28 +220,33 @@ export class SyncService {
           }
           mirror.retries = 0;
           mirror.syncedVersion = desired.version;
-          await save();
         } catch (err) {
-          const outcome = await this.onError(err, mirror, target, log);
+          const outcome = await this.onError(err, mirror, target, logger());
           await save(false); // keeps the retry count onError just set
           if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
           await this.notify(partnerId, showId, mirror, lease);
           return outcome;
         }
-        // Every sync re-asserts the index while the mirror has a remote show: a write that failed
-        // (or never happened: a crash right after the create) is repaired here, not lost for good.
-        if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
-        await this.notify(partnerId, showId, mirror, lease);
-        if ((await shows.version(partnerId, showId)) === desired.version) {
+        // The partner is told before the last save, which records what was told (`notified`) with
+        // the rest: a report whose save then fails is made again by the next round or run, and its
+        // idempotency key (it covers syncedVersion) keeps that to one delivery.
+        const activity = await this.tell(partnerId, showId, mirror);
+        // The last save also reads the show's version and, when nothing changed meanwhile, ends the
+        // lease (one Lua step). Every sync re-asserts the external-show index while the mirror has a
+        // remote show, alongside: a write that failed (or never happened: a crash right after the
+        // create) is repaired here, not lost for good.
+        const remoteId = mirror.remote?.externalId;
+        const [version] = await Promise.all([shows.saveMirrorFinal(partnerId, showId, mirror, lease, desired.version, activity || undefined), remoteId !== undefined ? this.indexRemote(job, remoteId) : undefined]);
+        if (version === desired.version) {
           if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
           return { kind: 'done', state: mirror.state };
         }
-        log.debug({ round }, 'desired state changed during sync; syncing again');
+        logger().debug({ round }, 'desired state changed during sync; syncing again');
       } catch (err) {
         // An operator action (link, retry) or another run saved this mirror since we read it: read
         // it again and decide afresh. Remote effects already made are recorded in intents, not repeated.
         if (!(err instanceof MirrorConflictError)) throw err;
-        log.debug({ round }, 'mirror changed under this sync; re-reading');
+        logger().debug({ round }, 'mirror changed under this sync; re-reading');
       }
     }
     return { kind: 'delay', delayMs: 100, reason: 'desired state keeps changing' };
@@ -233,12 +257,26 @@ export class SyncService {
    * the mirror, so a failed report is retried by the next run instead of being lost.
    */
   private async notify(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease): Promise<void> {
-    if (!this.deps.onMirrorChanged) return;
-    const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
-    if (fingerprint === mirror.notified) return;
-    await this.deps.onMirrorChanged(partnerId, showId, mirror);
-    mirror.notified = fingerprint;
+    const entry = await this.tell(partnerId, showId, mirror);
+    if (entry === undefined) return;
+    // After the partner was told (a failed emit retries the sync, which would record it twice).
+    if (entry) {
+      await this.deps.activity?.append(partnerId, showId, mirrorActivityEntry(mirror)).catch((err: unknown) => this.deps.log.warn({ err, partnerId, showId, targetId: mirror.targetId }, 'could not record mirror activity'));
+    }
     await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
+  }
+
+  /**
+   * notify() without its own save: the caller's next save records `notified`. Returns undefined when
+   * nothing was told, else the timeline entry to record ('' without a timeline).
+   */
+  private async tell(partnerId: string, showId: string, mirror: MirrorDoc): Promise<string | undefined> {
+    if (!this.deps.onMirrorChanged && !this.deps.activity) return undefined;
+    const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
+    if (fingerprint === mirror.notified) return undefined;
+    await this.deps.onMirrorChanged?.(partnerId, showId, mirror);
+    mirror.notified = fingerprint;
+    return this.deps.activity ? JSON.stringify(mirrorActivityEntry(mirror)) : '';
   }
 
   private async onError(err: unknown, mirror: MirrorDoc, target: TargetRecord, log: Logger): Promise<SyncOutcome> {
@@ -286,10 +324,10 @@ export class SyncService {
     }
   }
 
-  private op(job: OwnedJob, mirror: MirrorDoc, scope: string): OpContext {
+  private op(job: OwnedJob, mirror: MirrorDoc, scope: string, opts: { deferComplete?: boolean } = {}): OpContext {
     const s = `g${mirror.generation}:${scope}`;
     return {
-      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease),
+      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease, opts),
       marker: `${short(`${job.partnerId}\u0000${job.showId}\u0000${job.targetId}`)}-${short(s)}`,
     };
   }
@@ -421,7 +459,11 @@ export class SyncService {
         }
         // The tracked link exists from the moment the mirror lists the pin (also while a pin delay
         // holds it back), so the linkUrl the show view and mirror.updated report always works.
-        mp.linkUrl ??= await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
+        let ensured = false;
+        if (mp.linkUrl === undefined) {
+          mp.linkUrl = await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
+          ensured = true;
+        }
         if (pinDelayMs > 0) {
           // Viewers are seconds behind the live video: show the pin when they see the product.
           if (mp.dueAt === undefined) {
@@ -433,12 +475,14 @@ export class SyncService {
             continue;
           }
         }
-        // Refreshes the link's fallback URL (a click goes to the product's current URL anyway).
-        mp.linkUrl = await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
+        // Refreshes the link's fallback URL (a click goes to the product's current URL anyway),
+        // unless this run has just written it.
+        if (!ensured) mp.linkUrl = await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
         const res = await adapter.pin(
           remote,
           { productId, title: product.title, price: product.price, linkUrl: mp.linkUrl, platformProductId: product.sku ?? productId },
-          this.op(job, mirror, `pin:${productId}:${mp.episode}`),
+          // The pin's done record is written by the save right below, in the same Lua step.
+          this.op(job, mirror, `pin:${productId}:${mp.episode}`, { deferComplete: true }),
         );
         mp.state = 'pinned';
         mp.ref = res.ref;

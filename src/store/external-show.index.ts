@@ -9,30 +9,37 @@
  * under that show id ("waiting"); when the entry appears they are attributed after all, with new
  * ledger entries (AttributionService.attributeWaiting).
  */
+import type { Result } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
+
+/** KEYS: the entry, its waiting set (one slot). ARGV: show id. Writes the entry, returns how many orders wait. */
+const ASSERT_LUA = `
+redis.call('SET', KEYS[1], ARGV[1])
+return redis.call('SCARD', KEYS[2])
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    scExtShowAssert(entry: string, waiting: string, showId: string): Result<number, Context>;
+  }
+}
 
 export class ExternalShowIndex {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
-  ) {}
+  ) {
+    if (typeof (redis as unknown as { scExtShowAssert?: unknown }).scExtShowAssert !== 'function') redis.defineCommand('scExtShowAssert', { numberOfKeys: 2, lua: ASSERT_LUA });
+  }
 
   async set(targetId: string, externalId: string, showId: string): Promise<void> {
     await this.redis.set(this.keys.targetExternalShow(targetId, externalId), showId);
   }
 
-  /** Writes the entry (idempotent) and says how many orders wait for it; one round trip, one slot. */
+  /** Writes the entry (idempotent) and says how many orders wait for it; one command, one slot. */
   async assert(targetId: string, externalId: string, showId: string): Promise<number> {
-    const res = await this.redis
-      .multi()
-      .set(this.keys.targetExternalShow(targetId, externalId), showId)
-      .scard(this.keys.targetExternalShowWaiting(targetId, externalId))
-      .exec();
-    const [setErr] = res?.[0] ?? [];
-    const [cardErr, waiting] = res?.[1] ?? [];
-    if (!res || setErr || cardErr) throw setErr ?? cardErr ?? new Error('external-show index write was discarded');
-    return Number(waiting ?? 0);
+    return Number(await this.redis.scExtShowAssert(this.keys.targetExternalShow(targetId, externalId), this.keys.targetExternalShowWaiting(targetId, externalId), showId));
   }
 
   async get(targetId: string, externalId: string): Promise<string | null> {

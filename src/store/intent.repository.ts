@@ -48,6 +48,22 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
 return 0
 `;
 
+/**
+ * KEYS: lease, the show's desired hash, the mirror. ARGV: token, ttl ms. LEASE_ACQUIRE, and when the
+ * lease is taken, the run's first reads in the same step: {0, desired (HGETALL), mirror json or nil};
+ * else {ms until the holder's lease lapses}.
+ */
+const LEASE_ACQUIRE_READ_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 1 then left = tonumber(ARGV[2]) end
+  return {left}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return {0, redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3])}
+`;
+
 /** KEYS: lease. ARGV: token. */
 const LEASE_RELEASE_LUA = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -119,6 +135,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scLeaseAcquire(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseRelease(lease: string, token: string): Result<number, Context>;
+    scLeaseAcquireRead(lease: string, desired: string, mirror: string, token: string, ttlMs: number): Result<[number, string[]?, (string | null)?], Context>;
     scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<[number, string?], Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
     scIntentAbandon(intent: string, lease: string, token: string): Result<number, Context>;
@@ -137,6 +154,13 @@ export interface MirrorLease {
   readonly ttlMs: number;
   /** Set when the run gave the mirror up (its job lock was lost): its writes are refused from then on. */
   revoked?: boolean;
+  /** Set when the run's last save released the lease with it (SAVE_MIRROR_FINAL): nothing renews or releases it after. */
+  released?: boolean;
+  /**
+   * Completed steps whose done records ride on the run's next mirror save (scoped with
+   * `deferComplete`): the save writes them in the same Lua step, before its own write.
+   */
+  pending?: { key: string; record: string }[];
 }
 
 /** Throws LeaseLostError when the run gave its lease up. */
@@ -148,6 +172,9 @@ export function newLeaseToken(): string {
   return randomBytes(12).toString('base64url');
 }
 
+/** Done records kept 90 days, like every intent (the save that writes deferred ones uses the same). */
+export const INTENT_TTL_SEC = TTL_SEC;
+
 export class IntentRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -157,6 +184,7 @@ export class IntentRepository {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
       redis.defineCommand('scLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_LUA });
+      redis.defineCommand('scLeaseAcquireRead', { numberOfKeys: 3, lua: LEASE_ACQUIRE_READ_LUA });
       redis.defineCommand('scIntentStart', { numberOfKeys: 2, lua: INTENT_START_LUA });
       redis.defineCommand('scIntentComplete', { numberOfKeys: 2, lua: INTENT_COMPLETE_LUA });
       redis.defineCommand('scIntentAbandon', { numberOfKeys: 2, lua: INTENT_ABANDON_LUA });
@@ -173,6 +201,16 @@ export class IntentRepository {
     return wait === 0 ? { lease: { key, token, ttlMs } } : { heldForMs: wait };
   }
 
+  /**
+   * acquire() plus the run's first reads in the same Lua step (one round trip): the show's desired
+   * registers (HGETALL, flat) and the mirror's json, read while the lease is already this run's.
+   */
+  async acquireAndRead(partnerId: string, showId: string, targetId: string, token: string, ttlMs: number): Promise<{ lease: MirrorLease; desired: string[]; mirror: string | null } | { heldForMs: number }> {
+    const key = this.keys.mirrorLease(partnerId, showId, targetId);
+    const [wait, desired, mirror] = await this.redis.scLeaseAcquireRead(key, this.keys.desired(partnerId, showId), this.keys.mirror(partnerId, showId, targetId), token, ttlMs);
+    return wait === 0 ? { lease: { key, token, ttlMs }, desired: desired ?? [], mirror: mirror ?? null } : { heldForMs: wait };
+  }
+
   /** Extends the lease (takes it back when it lapsed and nobody took it); false when another run holds it. */
   async renew(lease: MirrorLease): Promise<boolean> {
     return (await this.redis.scLeaseAcquire(lease.key, lease.token, lease.ttlMs)) === 0;
@@ -186,11 +224,32 @@ export class IntentRepository {
     return (rec.resultSealed !== undefined ? JSON.parse(this.box.decrypt(rec.resultSealed)) : rec.result) as T;
   }
 
-  /** A `once` whose steps are scoped to (show, target, scope) and owned by `lease`. */
-  scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease): Once {
-    return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>, opts?: OnceOptions): Promise<T> => {
+  /**
+   * Writes the done records a run deferred (see `scoped`) on their own; LeaseLostError when the run
+   * lost a step meanwhile.
+   */
+  async flush(lease: MirrorLease): Promise<void> {
+    const pending = lease.pending ?? [];
+    lease.pending = undefined;
+    for (const p of pending) {
+      if ((await this.redis.scIntentComplete(p.key, lease.key, lease.token, p.record, TTL_SEC, lease.ttlMs)) !== 1) {
+        throw new LeaseLostError(`intent ${p.key}: another run took the mirror over before this one recorded its result`);
+      }
+    }
+  }
+
+  /**
+   * A `once` whose steps are scoped to (show, target, scope) and owned by `lease`. With
+   * `deferComplete` (for a caller that saves the mirror right after the call returns, with nothing
+   * in between: the pin step) a step's done record is not written on its own but kept on the lease
+   * and written by that save, in the same Lua step as the mirror (ShowRepository.saveMirror); the
+   * next step's start, the run's error path and its end write it too if no save came first.
+   */
+  scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease, opts: { deferComplete?: boolean } = {}): Once {
+    return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>, once?: OnceOptions): Promise<T> => {
       const key = this.keys.intent(partnerId, showId, targetId, `${scope}:${step}`);
       assertHeld(lease, `intent ${scope}:${step}`);
+      if (lease.pending?.length) await this.flush(lease);
       const startedAt = new Date().toISOString();
       const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt } satisfies IntentRecord);
       const [state, raw] = await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs);
@@ -200,6 +259,10 @@ export class IntentRepository {
         assertHeld(lease, `intent ${scope}:${step}`);
         const resultSealed = result === undefined ? undefined : this.box.encrypt(JSON.stringify(result));
         const done = JSON.stringify({ status: 'done', owner: lease.token, resultSealed, startedAt } satisfies IntentRecord);
+        if (opts.deferComplete) {
+          (lease.pending ??= []).push({ key, record: done });
+          return result;
+        }
         if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
           throw new LeaseLostError(`intent ${scope}:${step}: another run took the mirror over before this one recorded its result`);
         }
@@ -214,7 +277,7 @@ export class IntentRepository {
       try {
         result = await run();
       } catch (err) {
-        if (opts?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && !lease.revoked) {
+        if (once?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && !lease.revoked) {
           await this.redis.scIntentAbandon(key, lease.key, lease.token);
         }
         throw err;

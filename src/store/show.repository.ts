@@ -7,8 +7,10 @@ import { deriveDesired, productFields, productOf } from '../domain/desired-state
 import type { Product } from '../domain/events.js';
 import { parseMirror, type MirrorDoc } from '../domain/mirror.js';
 import type { SecretBox } from '../lib/crypto.js';
+import { idRecord } from '../lib/id-record.js';
+import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
 import type { Result } from 'ioredis';
-import { assertHeld, LeaseLostError, type MirrorLease } from './intent.repository.js';
+import { assertHeld, INTENT_TTL_SEC, LeaseLostError, type MirrorLease } from './intent.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -77,8 +79,67 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1
 `;
 
+/**
+ * KEYS: mirror, its lease, the show's desired hash, the show's activity stream. ARGV as SAVE_MIRROR,
+ * then the desired-state version the run synced to, a timeline entry ('' for none) and the stream's
+ * cap. The run's last save: SAVE_MIRROR, and when it saved, the entry appended and the show's current
+ * version read in the same step; when that is still the synced version (nothing new to do) the run's
+ * lease is released too. Returns {status, version, released}.
+ */
+const SAVE_MIRROR_FINAL_LUA = `
+if ARGV[3] ~= '' then
+  local holder = redis.call('GET', KEYS[2])
+  if holder and holder ~= ARGV[3] then return {-1} end
+  if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
+end
+local cur = redis.call('GET', KEYS[1])
+local rev = 0
+if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
+if rev ~= tonumber(ARGV[1]) then return {0} end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[6]) end
+local v = tonumber(redis.call('HGET', KEYS[3], 'v') or '0')
+if ARGV[3] ~= '' and v == tonumber(ARGV[5]) then
+  redis.call('DEL', KEYS[2])
+  return {1, v, 1}
+end
+return {1, v, 0}
+`;
+
+/**
+ * SAVE_MIRROR that first writes the run's deferred intent completions (IntentRepository.scoped with
+ * deferComplete). KEYS: mirror, lease, then one intent per completion. ARGV: as SAVE_MIRROR, then the
+ * intents' ttl s, then one done record per intent. Each record is written only while the run still
+ * owns its step (INTENT_COMPLETE's rule); a step lost to a takeover returns -1 and saves nothing
+ * else. The records are written also when the mirror's revision check then fails (0): they are facts.
+ */
+const SAVE_MIRROR_COMPLETING_LUA = `
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[3] then return -1 end
+local lost = 0
+for i = 3, #KEYS do
+  local raw = redis.call('GET', KEYS[i])
+  local mine = true
+  if raw then
+    local ok, rec = pcall(cjson.decode, raw)
+    if not ok or type(rec) ~= 'table' or rec['owner'] ~= ARGV[3] then mine = false end
+  end
+  if mine then redis.call('SET', KEYS[i], ARGV[i + 3], 'EX', tonumber(ARGV[5])) else lost = 1 end
+end
+if lost == 1 then return -1 end
+if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
+local cur = redis.call('GET', KEYS[1])
+local rev = 0
+if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
+if rev ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    scSaveMirrorCompleting(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
+    scSaveMirrorFinal(mirror: string, lease: string, desired: string, activity: string, ...args: (string | number)[]): Result<[number, number?, number?], Context>;
     scSaveMirror(mirror: string, lease: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
@@ -92,6 +153,8 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
+  redis.defineCommand('scSaveMirrorFinal', { numberOfKeys: 4, lua: SAVE_MIRROR_FINAL_LUA });
+  redis.defineCommand('scSaveMirrorCompleting', { lua: SAVE_MIRROR_COMPLETING_LUA });
 }
 
 export class MirrorConflictError extends Error {
@@ -121,7 +184,7 @@ export class ShowRepository {
    * and operator-given keys (`operatorIngest.streamKeySealed`). Mirrors stored in clear by an earlier
    * version are read as they are and sealed at their next save.
    */
-  private parse(raw: string): MirrorDoc {
+  parse(raw: string): MirrorDoc {
     const m = parseMirror(raw);
     const ingest = m.remote?.ingest as { url: string; streamKey?: string; streamKeySealed?: string } | undefined;
     if (m.remote && ingest?.streamKeySealed !== undefined) m.remote.ingest = { url: ingest.url, streamKey: this.box.decrypt(ingest.streamKeySealed) };
@@ -153,6 +216,13 @@ export class ShowRepository {
 
   async desired(partnerId: string, showId: string): Promise<DesiredShow | null> {
     const h = await this.redis.hgetall(this.keys.desired(partnerId, showId));
+    return deriveDesired(showId, h);
+  }
+
+  /** The desired state from registers read flat (HGETALL inside a Lua step). */
+  desiredFromFlat(showId: string, flat: string[]): DesiredShow | null {
+    const h = idRecord<string>();
+    for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
     return deriveDesired(showId, h);
   }
 
@@ -216,12 +286,69 @@ export class ShowRepository {
     const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
     const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: now, since };
     const k = this.keys;
-    const ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), expected, this.serialize(next), lease?.token ?? '', lease?.ttlMs ?? 0);
+    const pending = lease?.pending;
+    let ok: number;
+    if (lease && pending?.length) {
+      ok = await this.redis.scSaveMirrorCompleting(
+        2 + pending.length,
+        k.mirror(partnerId, showId, mirror.targetId),
+        lease.key,
+        ...pending.map((p) => p.key),
+        expected,
+        this.serialize(next),
+        lease.token,
+        lease.ttlMs,
+        INTENT_TTL_SEC,
+        ...pending.map((p) => p.record),
+      );
+      if (ok !== -1) lease.pending = undefined;
+    } else {
+      ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), expected, this.serialize(next), lease?.token ?? '', lease?.ttlMs ?? 0);
+    }
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     mirror.rev = next.rev;
     mirror.updatedAt = next.updatedAt;
     mirror.since = since;
+  }
+
+  /**
+   * A sync run's last save (saveMirror's rules), which also reads the show's desired-state version in
+   * the same step and, when it is still `syncedVersion`, releases the run's lease (marked `released`).
+   * Returns the version read.
+   */
+  async saveMirrorFinal(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease, syncedVersion: number, activityEntry?: string): Promise<number> {
+    assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
+    if (lease.pending?.length) {
+      // Deferred intent completions go first (and with a plain save): cannot happen on the pin path,
+      // whose own save right after the call writes them.
+      await this.saveMirror(partnerId, showId, mirror, lease);
+    }
+    const expected = mirror.rev ?? 0;
+    const now = new Date().toISOString();
+    const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
+    const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: now, since };
+    const k = this.keys;
+    const [ok, v, released] = await this.redis.scSaveMirrorFinal(
+      k.mirror(partnerId, showId, mirror.targetId),
+      lease.key,
+      k.desired(partnerId, showId),
+      k.showActivity(partnerId, showId),
+      expected,
+      this.serialize(next),
+      lease.token,
+      lease.ttlMs,
+      syncedVersion,
+      activityEntry ?? '',
+      ACTIVITY_MAX_LEN,
+    );
+    if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
+    if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
+    if (released === 1) lease.released = true;
+    mirror.rev = next.rev;
+    mirror.updatedAt = next.updatedAt;
+    mirror.since = since;
+    return Number(v ?? 0);
   }
 
   /** Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]. */

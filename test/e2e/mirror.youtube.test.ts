@@ -65,6 +65,12 @@ test('scheduled → live → pinned → ended on the YouTube simulator, each eff
     return m?.pins.find((p) => p.productId === 'p1' && p.state === 'pinned');
   });
   expect(pinned.linkUrl).toMatch(new RegExp(`^${svc.url}/l/[A-Za-z0-9_-]+$`));
+  // The ops console's timeline has the reported change (written by the sync's last save) and the run.
+  const timeline = await waitFor(async () => {
+    const d = (await (await svc.api('/v1/ops/partners/tsl/shows/s1')).json()) as { timeline: { kind: string; summary: string }[] };
+    return d.timeline.some((e) => e.kind === 'effect' && /^youtube mirror live \(.+\), pinned p1$/.test(e.summary)) ? d.timeline : undefined;
+  });
+  expect(timeline).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'sync', summary: expect.stringMatching(/^sync run: live in \d+ ms$/) })]));
 
   // The tracked link redirects to the product with the click id.
   const click = await fetch(pinned.linkUrl!, { redirect: 'manual' });

@@ -35,6 +35,11 @@ test('503 while Redis is down, back to 202 after it restarts, nothing acknowledg
   expect(before.status).toBe(202);
   expect(await ready()).toBe(true);
 
+  // A tracked link clicked once (its record is now cached by the API process).
+  const linkUrl = await svc.rt.links.ensure({ partnerId: PARTNER, showId: 'before', targetId: 'rd-yt', platform: 'youtube', productId: 'p1', url: 'https://shop.example.com/p1' });
+  const click = (): Promise<Response> => fetch(`${svc.url}/l/${linkUrl.slice(linkUrl.lastIndexOf('/') + 1)}`, { redirect: 'manual', headers: { 'user-agent': 'Mozilla/5.0 Chrome/131.0' } });
+  expect((await click()).status).toBe(302);
+
   redisStopped = true;
   await svc.redis.stop('SIGKILL');
 
@@ -59,6 +64,11 @@ test('503 while Redis is down, back to 202 after it restarts, nothing acknowledg
   // Operator reads are 503 too (not 500).
   const read = await svc.api(`/v1/partners/${PARTNER}`);
   expect(read.status).toBe(503);
+
+  // A click whose record cannot be stored is no redirect (the link itself is known from the cache).
+  const clickDown = await Promise.all([click(), click()]);
+  expect(clickDown.map((r) => r.status)).toEqual([503, 503]);
+  expect(clickDown[0]!.headers.get('content-type')).toMatch(/^application\/problem\+json/);
 
   await svc.redis.start();
   redisStopped = false;

@@ -179,9 +179,11 @@ async function metricsPlugin(app: FastifyInstance, opts: { metrics: Metrics }): 
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [opts.metrics.registry],
   });
-  app.addHook('onResponse', async (req, reply) => {
+  // A callback hook, not an async one: no promise per request.
+  app.addHook('onResponse', (req, reply, done) => {
     // The route template (never the raw URL: ids would make every request a new series).
     http.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
   });
   app.addHook('onClose', async () => {
     await opts.metrics.close();

@@ -1,0 +1,90 @@
+/**
+ * A pin's intent `done` record rides on the mirror save that follows the call (IntentRepository.scoped
+ * with deferComplete, ShowRepository.saveMirror): the save writes it in the same Lua step, owner-
+ * checked like a completion of its own, also when the mirror's revision check then fails; a run that
+ * lost the step to a takeover records nothing and saves nothing. Real redis-server.
+ */
+import { newMirror } from '../../src/domain/mirror.js';
+import { LeaseLostError } from '../../src/store/intent.repository.js';
+import { MirrorConflictError } from '../../src/store/show.repository.js';
+import { startService, waitFor, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+
+beforeAll(async () => {
+  svc = await startService(); // no workers: the test plays the runs itself
+});
+afterAll(async () => {
+  await svc?.close();
+});
+
+async function intent(p: string, s: string, t: string, scopeStep: string): Promise<{ status: string; owner: string; result?: unknown } | null> {
+  const raw = await svc.rt.redis.get(svc.rt.keys.intent(p, s, t, scopeStep));
+  return raw ? (JSON.parse(raw) as { status: string; owner: string; result?: unknown }) : null;
+}
+
+test('the done record is written by the next mirror save, together with the mirror', async () => {
+  const { intents, shows } = svc.rt;
+  const [P, S, T] = ['dp', 'ds1', 'dt'];
+  const got = await intents.acquire(P, S, T, 'tok-A', 30_000);
+  if (!('lease' in got)) throw new Error('A should own the mirror');
+  const mirror = newMirror(T, 'youtube');
+  await shows.saveMirror(P, S, mirror, got.lease);
+  const calls: string[] = [];
+  const result = await intents.scoped(P, S, T, 'g0:pin:p1:1', got.lease, { deferComplete: true })('message', async () => {
+    calls.push('post');
+    return { id: 'm1' };
+  });
+  expect(result).toEqual({ id: 'm1' });
+  // Not yet: the record waits for the save.
+  expect(await intent(P, S, T, 'g0:pin:p1:1:message')).toMatchObject({ status: 'started', owner: 'tok-A' });
+  mirror.lastError = 'pinned';
+  await shows.saveMirror(P, S, mirror, got.lease);
+  expect(await intent(P, S, T, 'g0:pin:p1:1:message')).toMatchObject({ status: 'done', owner: 'tok-A', result: { id: 'm1' } });
+  expect((await shows.getMirror(P, S, T))?.lastError).toBe('pinned');
+  expect(got.lease.pending).toBeUndefined();
+  // A second run of the step returns the recorded result and calls nothing.
+  expect(await intents.scoped(P, S, T, 'g0:pin:p1:1', got.lease)('message', async () => ({ id: 'again' }))).toEqual({ id: 'm1' });
+  expect(calls).toEqual(['post']);
+});
+
+test('a save whose revision check fails still records the done step (it happened), then reports the conflict', async () => {
+  const { intents, shows } = svc.rt;
+  const [P, S, T] = ['dp', 'ds2', 'dt'];
+  const got = await intents.acquire(P, S, T, 'tok-A', 30_000);
+  if (!('lease' in got)) throw new Error('A should own the mirror');
+  const mirror = newMirror(T, 'youtube');
+  await shows.saveMirror(P, S, mirror, got.lease);
+  const stale = { ...mirror, rev: 0 };
+  await intents.scoped(P, S, T, 'g0:pin:p1:1', got.lease, { deferComplete: true })('message', async () => ({ id: 'm2' }));
+  await expect(shows.saveMirror(P, S, stale, got.lease)).rejects.toBeInstanceOf(MirrorConflictError);
+  expect(await intent(P, S, T, 'g0:pin:p1:1:message')).toMatchObject({ status: 'done', result: { id: 'm2' } });
+});
+
+test('a run whose step was taken over records nothing and saves nothing', async () => {
+  const { intents, shows } = svc.rt;
+  const [P, S, T] = ['dp', 'ds3', 'dt'];
+  const a = await intents.acquire(P, S, T, 'tok-A', 300);
+  if (!('lease' in a)) throw new Error('A should own the mirror');
+  const mirrorA = newMirror(T, 'youtube');
+  await shows.saveMirror(P, S, mirrorA, a.lease);
+  await intents.scoped(P, S, T, 'g0:pin:p1:1', a.lease, { deferComplete: true })('message', async () => ({ id: 'from-A' }));
+  // A stalls past its lease; B takes the mirror over and starts the same step itself.
+  await waitFor(async () => (await svc.rt.redis.exists(svc.rt.keys.mirrorLease(P, S, T))) === 0, 5_000, 20);
+  const b = await intents.acquire(P, S, T, 'tok-B', 30_000);
+  if (!('lease' in b)) throw new Error('B should own the mirror');
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const stepB = intents.scoped(P, S, T, 'g0:pin:p1:1', b.lease)('message', async () => {
+    await held;
+    return { id: 'from-B' };
+  });
+  await waitFor(async () => (await intent(P, S, T, 'g0:pin:p1:1:message'))?.owner === 'tok-B');
+  mirrorA.lastError = 'A wakes up';
+  await expect(shows.saveMirror(P, S, mirrorA, a.lease)).rejects.toBeInstanceOf(LeaseLostError);
+  expect(await intent(P, S, T, 'g0:pin:p1:1:message')).toMatchObject({ status: 'started', owner: 'tok-B' });
+  expect((await shows.getMirror(P, S, T))?.lastError).not.toBe('A wakes up');
+  release();
+  expect(await stepB).toEqual({ id: 'from-B' });
+  expect(await intent(P, S, T, 'g0:pin:p1:1:message')).toMatchObject({ status: 'done', owner: 'tok-B', result: { id: 'from-B' } });
+});
