@@ -20,7 +20,10 @@ afterAll(async () => {
 
 async function intent(p: string, s: string, t: string, scopeStep: string): Promise<{ status: string; owner: string; result?: unknown } | null> {
   const raw = await svc.rt.redis.get(svc.rt.keys.intent(p, s, t, scopeStep));
-  return raw ? (JSON.parse(raw) as { status: string; owner: string; result?: unknown }) : null;
+  if (!raw) return null;
+  // Results are sealed at rest (they can carry stream keys); open them to compare.
+  const { resultSealed, ...rec } = JSON.parse(raw) as { status: string; owner: string; resultSealed?: string };
+  return resultSealed === undefined ? rec : { ...rec, result: JSON.parse(svc.rt.box.decrypt(resultSealed)) as unknown };
 }
 
 test('the done record is written by the next mirror save, together with the mirror', async () => {
