@@ -136,6 +136,36 @@ export class Keys {
   orderLedgerKeys(partnerId: string, ref: string): string {
     return `${this.orderTag(partnerId, ref)}:ledger:keys`;
   }
+  /**
+   * The compact ledger (docs/attribution.md "Storage"): a partner's orders are spread over
+   * LEDGER_BUCKETS buckets by a hash of the order ref; each bucket is one slot holding its orders
+   * (one hash field per order), its per-day order sets and its pre-aggregated counters, so one Lua
+   * step appends an order's entries and updates the aggregates together.
+   */
+  ledgerBase(partnerId: string, bucket: number): string {
+    return `${this.prefix}:{lg:${partnerId}:${bucket}}`;
+  }
+  /** HASH ref → packed order record (state, refunds and append-only ledger entries). */
+  ledgerOrders(partnerId: string, bucket: number): string {
+    return `${this.ledgerBase(partnerId, bucket)}:o`;
+  }
+  // The keys below are also built by the ledger's Lua steps from ledgerBase (same slot): keep in step.
+  /** SET of the refs created on `day` (UTC days since the epoch). */
+  ledgerDay(partnerId: string, bucket: number, day: number): string {
+    return `${this.ledgerBase(partnerId, bucket)}:d:${day}`;
+  }
+  /** HASH counter+[attributed, showId, targetId, productId, currency] → integer, the orders created on `day`. */
+  ledgerDayAgg(partnerId: string, bucket: number, day: number): string {
+    return `${this.ledgerBase(partnerId, bucket)}:a:${day}`;
+  }
+  /** HASH counter+[day, targetId, productId, currency] → integer, the orders attributed to one show. */
+  ledgerShowAgg(partnerId: string, bucket: number, showId: string): string {
+    return `${this.ledgerBase(partnerId, bucket)}:s:${showId}`;
+  }
+  /** ZSET day → day: the days with orders (reports without from/to). */
+  ledgerDays(partnerId: string, bucket: number): string {
+    return `${this.ledgerBase(partnerId, bucket)}:days`;
+  }
   /** ZSET ref → order createdAt (ms): every order of the partner, for reports by time range. */
   partnerOrders(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:orders`;
