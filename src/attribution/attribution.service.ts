@@ -30,6 +30,8 @@ import { DAY_MS, type AggRow, type AttributionRepository, type ApplyOrderResult,
 import type { ExternalShowIndex } from '../store/external-show.index.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { PlatformOrder } from '../targets/target.adapter.js';
+import type { LedgerOrder } from '../reconcile/reconcile.compare.js';
+import type { TargetLedger } from '../reconcile/reconcile.stream.js';
 import { aggregate, orderAgg, showBreakdown, type AttributionReport, type ReportFilter, type ShowAttributionReport } from './attribution.report.js';
 
 const DEFAULT_WINDOW_HOURS = 168;
@@ -350,6 +352,20 @@ export class AttributionService {
     const out: StoredOrder[] = [];
     for await (const page of this.deps.repo.scan(partnerId, range)) out.push(...page);
     return out;
+  }
+
+  /** The platform-native orders of one target created in the range, for reconciliation (lookups and a paged scan). */
+  targetLedger(partnerId: string, targetId: string, range: DayRange): TargetLedger {
+    const { repo } = this.deps;
+    const prefix = platformOrderRef(targetId, '');
+    const view = (o: StoredOrder): LedgerOrder => ({ orderId: o.order.orderId, currency: o.currency, gross: o.gross, refunded: o.refunded });
+    const inRange = (o: StoredOrder): boolean => o.createdAtMs >= range.fromMs && o.createdAtMs < range.toMs;
+    return {
+      lookup: async (orderIds) => [...(await repo.getMany(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)))).values()].filter(inRange).map(view),
+      scan: async function* () {
+        for await (const page of repo.scan(partnerId, range, (ref) => ref.startsWith(prefix))) yield page.map(view);
+      },
+    };
   }
 
   /** The stored orders created in the range, page by page (bounded memory). */

@@ -620,14 +620,15 @@ export class AttributionRepository {
    * The stored orders created on `day` within [fromMs, toMs), one page (≤ SCAN_PAGE per bucket) at a
    * time: memory stays bounded by a page whatever the day holds.
    */
-  async *ordersOfDay(partnerId: string, day: number, range: DayRange = { fromMs: -Infinity, toMs: Infinity }): AsyncGenerator<StoredOrder[]> {
+  async *ordersOfDay(partnerId: string, day: number, range: DayRange = { fromMs: -Infinity, toMs: Infinity }, refFilter?: (ref: string) => boolean): AsyncGenerator<StoredOrder[]> {
     for (const b of BUCKETS) {
       const setKey = this.keys.ledgerDay(partnerId, b, day);
       const hashKey = this.keys.ledgerOrders(partnerId, b);
       let cursor = '0';
       do {
-        const [next, refs] = await this.redis.sscan(setKey, cursor, 'COUNT', SCAN_PAGE);
+        const [next, found] = await this.redis.sscan(setKey, cursor, 'COUNT', SCAN_PAGE);
         cursor = next;
+        const refs = refFilter ? found.filter(refFilter) : found;
         if (refs.length === 0) continue;
         const raws = await this.redis.hmget(hashKey, ...refs);
         const page: StoredOrder[] = [];
@@ -641,8 +642,30 @@ export class AttributionRepository {
   }
 
   /** Every stored order created in [fromMs, toMs), page by page (day by day, bucket by bucket). */
-  async *scan(partnerId: string, range: DayRange = { fromMs: -Infinity, toMs: Infinity }): AsyncGenerator<StoredOrder[]> {
-    for (const day of await this.days(partnerId, range)) yield* this.ordersOfDay(partnerId, day, range);
+  async *scan(partnerId: string, range: DayRange = { fromMs: -Infinity, toMs: Infinity }, refFilter?: (ref: string) => boolean): AsyncGenerator<StoredOrder[]> {
+    for (const day of await this.days(partnerId, range)) yield* this.ordersOfDay(partnerId, day, range, refFilter);
+  }
+
+  /** The stored orders among `refs` (one HMGET per bucket), by ref. */
+  async getMany(partnerId: string, refs: string[]): Promise<Map<string, StoredOrder>> {
+    const byBucket = new Map<number, string[]>();
+    for (const ref of refs) {
+      const b = ledgerBucket(ref);
+      const list = byBucket.get(b) ?? [];
+      list.push(ref);
+      byBucket.set(b, list);
+    }
+    const out = new Map<string, StoredOrder>();
+    await Promise.all(
+      [...byBucket].map(async ([b, list]) => {
+        const raws = await this.redis.hmget(this.keys.ledgerOrders(partnerId, b), ...list);
+        raws.forEach((raw, i) => {
+          const s = raw ? toStored(list[i]!, raw) : null;
+          if (s) out.set(list[i]!, s);
+        });
+      }),
+    );
+    return out;
   }
 
   /** Partner-wide aggregates of whole days, summed over the buckets. */

@@ -1,0 +1,61 @@
+/**
+ * Reconciliation of one target, streamed (docs/attribution.md "Reconciliation at volume"): the
+ * platform's report is compared page by page against the ledger orders those pages name (point
+ * lookups), and the ledger is then scanned page by page for orders the report did not name. Memory
+ * is one page of each plus the set of order ids the report named — not the period's orders.
+ */
+import type { PlatformOrder } from '../targets/target.adapter.js';
+import type { Discrepancy } from '../store/reconcile.repository.js';
+import { compareTarget, type Comparison, type LedgerOrder } from './reconcile.compare.js';
+
+export interface TargetLedger {
+  /** The ledger's view of these platform order ids of the target (orders created in the period). */
+  lookup(orderIds: string[]): Promise<LedgerOrder[]>;
+  /** Every ledger order of the target created in the period, page by page. */
+  scan(): AsyncIterable<LedgerOrder[]>;
+}
+
+export interface StreamedComparison {
+  platformOrders: number;
+  /** Ledger orders of the target in the period before any heal of this run. */
+  ledgerOrders: number;
+  discrepancies: Discrepancy[];
+}
+
+/** `heal` runs once per report page that has something to heal, before the next page is read. */
+export async function reconcileTargetStream(
+  targetId: string,
+  report: AsyncIterable<PlatformOrder[]>,
+  ledger: TargetLedger,
+  voided: RegExp,
+  heal: (cmp: Comparison) => Promise<void>,
+): Promise<StreamedComparison> {
+  const named = new Set<string>();
+  const discrepancies: Discrepancy[] = [];
+  let platformOrders = 0;
+  let ledgerOrders = 0;
+  for await (const page of report) {
+    platformOrders += page.length;
+    const ids = page.map((p) => p.orderId).filter((id) => !named.has(id));
+    const found = await ledger.lookup([...new Set(ids)]);
+    ledgerOrders += found.length;
+    for (const p of page) named.add(p.orderId);
+    // every ledger order handed in is named by the page: compareTarget adds no missing_in_platform here
+    const cmp = compareTarget(targetId, page, found, voided);
+    discrepancies.push(...cmp.discrepancies);
+    if (cmp.heal.length > 0) await heal(cmp);
+  }
+  for await (const page of ledger.scan()) {
+    for (const l of page) {
+      if (named.has(l.orderId)) continue;
+      ledgerOrders += 1;
+      discrepancies.push({ kind: 'missing_in_platform', targetId, orderId: l.orderId, detail: `ledger has ${l.gross} ${l.currency}; the platform's report does not`, healed: false });
+    }
+  }
+  return { platformOrders, ledgerOrders, discrepancies };
+}
+
+/** A report that arrived whole, as pages. */
+export async function* pagesOf<T>(items: T[], size = 1000): AsyncGenerator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
