@@ -26,7 +26,7 @@ import {
   type OrderSource,
 } from '../domain/order.js';
 import type { LinkService } from '../links/link.service.js';
-import { DAY_MS, type AggRow, type AttributionRepository, type ApplyOrderResult, type DayRange, type RefundedFloor, type StoredOrder } from '../store/attribution.repository.js';
+import { DAY_MS, type AggRow, type OrderRow, type AttributionRepository, type ApplyOrderResult, type DayRange, type RefundedFloor, type StoredOrder } from '../store/attribution.repository.js';
 import type { ExternalShowIndex } from '../store/external-show.index.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { PlatformOrder } from '../targets/target.adapter.js';
@@ -358,12 +358,13 @@ export class AttributionService {
   targetLedger(partnerId: string, targetId: string, range: DayRange): TargetLedger {
     const { repo } = this.deps;
     const prefix = platformOrderRef(targetId, '');
-    const view = (o: StoredOrder): LedgerOrder => ({ orderId: o.order.orderId, currency: o.currency, gross: o.gross, refunded: o.refunded });
-    const inRange = (o: StoredOrder): boolean => o.createdAtMs >= range.fromMs && o.createdAtMs < range.toMs;
+    const view = (o: OrderRow): LedgerOrder => ({ orderId: o.ref.slice(prefix.length), currency: o.currency, gross: o.gross, refunded: o.refunded });
+    const inRange = (o: OrderRow): boolean => o.createdAtMs >= range.fromMs && o.createdAtMs < range.toMs;
     return {
-      lookup: async (orderIds) => [...(await repo.getMany(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)))).values()].filter(inRange).map(view),
-      scan: async function* () {
-        for await (const page of repo.scan(partnerId, range, (ref) => ref.startsWith(prefix))) yield page.map(view);
+      lookup: async (orderIds) => (await repo.getRows(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)))).filter(inRange).map(view),
+      scan: async function* (skip) {
+        const wanted = (ref: string): boolean => ref.startsWith(prefix) && !skip(ref.slice(prefix.length));
+        for await (const page of repo.scanRows(partnerId, range, wanted)) yield page.map(view);
       },
     };
   }

@@ -11,8 +11,8 @@ import { compareTarget, type Comparison, type LedgerOrder } from './reconcile.co
 export interface TargetLedger {
   /** The ledger's view of these platform order ids of the target (orders created in the period). */
   lookup(orderIds: string[]): Promise<LedgerOrder[]>;
-  /** Every ledger order of the target created in the period, page by page. */
-  scan(): AsyncIterable<LedgerOrder[]>;
+  /** The ledger orders of the target created in the period whose id `skip` refuses, page by page (skipped ones are not read). */
+  scan(skip: (orderId: string) => boolean): AsyncIterable<LedgerOrder[]>;
 }
 
 export interface StreamedComparison {
@@ -22,7 +22,10 @@ export interface StreamedComparison {
   discrepancies: Discrepancy[];
 }
 
-/** `heal` runs once per report page that has something to heal, before the next page is read. */
+/** Report pages compared at once (their lookups overlap; each page's heals run when its comparison is done). */
+const PAGES_IN_FLIGHT = 4;
+
+/** `heal` runs once per report page that has something to heal. */
 export async function reconcileTargetStream(
   targetId: string,
   report: AsyncIterable<PlatformOrder[]>,
@@ -30,24 +33,32 @@ export async function reconcileTargetStream(
   voided: RegExp,
   heal: (cmp: Comparison) => Promise<void>,
 ): Promise<StreamedComparison> {
-  const named = new Set<string>();
+  // order id named by the report → whether the ledger has it
+  const named = new Map<string, boolean>();
   const discrepancies: Discrepancy[] = [];
   let platformOrders = 0;
   let ledgerOrders = 0;
-  for await (const page of report) {
-    platformOrders += page.length;
-    const ids = page.map((p) => p.orderId).filter((id) => !named.has(id));
-    const found = await ledger.lookup([...new Set(ids)]);
-    ledgerOrders += found.length;
-    for (const p of page) named.add(p.orderId);
+  const comparePage = async (page: PlatformOrder[]): Promise<void> => {
+    const found = await ledger.lookup([...new Set(page.map((p) => p.orderId))]);
+    for (const l of found) named.set(l.orderId, true);
     // every ledger order handed in is named by the page: compareTarget adds no missing_in_platform here
     const cmp = compareTarget(targetId, page, found, voided);
     discrepancies.push(...cmp.discrepancies);
     if (cmp.heal.length > 0) await heal(cmp);
+  };
+  const inflight: Promise<void>[] = [];
+  for await (const page of report) {
+    platformOrders += page.length;
+    for (const p of page) if (!named.has(p.orderId)) named.set(p.orderId, false);
+    const task = comparePage(page);
+    task.catch(() => undefined); // awaited below; this only keeps a rejection from counting as unhandled meanwhile
+    inflight.push(task);
+    if (inflight.length >= PAGES_IN_FLIGHT) await inflight.shift();
   }
-  for await (const page of ledger.scan()) {
+  await Promise.all(inflight);
+  for (const inLedger of named.values()) if (inLedger) ledgerOrders += 1;
+  for await (const page of ledger.scan((id) => named.has(id))) {
     for (const l of page) {
-      if (named.has(l.orderId)) continue;
       ledgerOrders += 1;
       discrepancies.push({ kind: 'missing_in_platform', targetId, orderId: l.orderId, detail: `ledger has ${l.gross} ${l.currency}; the platform's report does not`, healed: false });
     }

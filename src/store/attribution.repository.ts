@@ -458,6 +458,10 @@ function toRow(ref: string, rec: Rec): OrderRow | null {
   };
 }
 
+function rowOf(ref: string, raw: string): OrderRow | null {
+  return toRow(ref, JSON.parse(raw) as Rec);
+}
+
 function toStored(ref: string, raw: string): StoredOrder | null {
   const rec = JSON.parse(raw) as Rec;
   const row = toRow(ref, rec);
@@ -621,6 +625,10 @@ export class AttributionRepository {
    * time: memory stays bounded by a page whatever the day holds.
    */
   async *ordersOfDay(partnerId: string, day: number, range: DayRange = { fromMs: -Infinity, toMs: Infinity }, refFilter?: (ref: string) => boolean): AsyncGenerator<StoredOrder[]> {
+    yield* this.dayPages(partnerId, day, range, refFilter, toStored);
+  }
+
+  private async *dayPages<T extends OrderRow>(partnerId: string, day: number, range: DayRange, refFilter: ((ref: string) => boolean) | undefined, parse: (ref: string, raw: string) => T | null): AsyncGenerator<T[]> {
     for (const b of BUCKETS) {
       const setKey = this.keys.ledgerDay(partnerId, b, day);
       const hashKey = this.keys.ledgerOrders(partnerId, b);
@@ -631,9 +639,9 @@ export class AttributionRepository {
         const refs = refFilter ? found.filter(refFilter) : found;
         if (refs.length === 0) continue;
         const raws = await this.redis.hmget(hashKey, ...refs);
-        const page: StoredOrder[] = [];
+        const page: T[] = [];
         raws.forEach((raw, i) => {
-          const s = raw ? toStored(refs[i]!, raw) : null;
+          const s = raw ? parse(refs[i]!, raw) : null;
           if (s && s.createdAtMs >= range.fromMs && s.createdAtMs < range.toMs) page.push(s);
         });
         if (page.length > 0) yield page;
@@ -646,8 +654,18 @@ export class AttributionRepository {
     for (const day of await this.days(partnerId, range)) yield* this.ordersOfDay(partnerId, day, range, refFilter);
   }
 
+  /** Totals only (no order, entries or refunds decoded), page by page: what reconciliation compares. */
+  async *scanRows(partnerId: string, range: DayRange, refFilter?: (ref: string) => boolean): AsyncGenerator<OrderRow[]> {
+    for (const day of await this.days(partnerId, range)) yield* this.dayPages(partnerId, day, range, refFilter, rowOf);
+  }
+
+  /** The totals of the stored orders among `refs` (one HMGET per bucket). */
+  async getRows(partnerId: string, refs: string[]): Promise<OrderRow[]> {
+    return [...(await this.getMany(partnerId, refs, rowOf)).values()];
+  }
+
   /** The stored orders among `refs` (one HMGET per bucket), by ref. */
-  async getMany(partnerId: string, refs: string[]): Promise<Map<string, StoredOrder>> {
+  async getMany<T extends OrderRow = StoredOrder>(partnerId: string, refs: string[], parse: (ref: string, raw: string) => T | null = toStored as unknown as (ref: string, raw: string) => T | null): Promise<Map<string, T>> {
     const byBucket = new Map<number, string[]>();
     for (const ref of refs) {
       const b = ledgerBucket(ref);
@@ -655,12 +673,12 @@ export class AttributionRepository {
       list.push(ref);
       byBucket.set(b, list);
     }
-    const out = new Map<string, StoredOrder>();
+    const out = new Map<string, T>();
     await Promise.all(
       [...byBucket].map(async ([b, list]) => {
         const raws = await this.redis.hmget(this.keys.ledgerOrders(partnerId, b), ...list);
         raws.forEach((raw, i) => {
-          const s = raw ? toStored(list[i]!, raw) : null;
+          const s = raw ? parse(list[i]!, raw) : null;
           if (s) out.set(list[i]!, s);
         });
       }),
