@@ -1,6 +1,6 @@
 /**
  * Issue 12 §7 — the ledger at volume, on its own redis-server:
- *  1. Redis bytes per settled order: BENCH_LEDGER_ORDERS (default 200,000) partner orders stored the
+ *  1. Redis bytes per settled order: BENCH_LEDGER_ORDERS (default 100,000) partner orders stored the
  *     way the attribution worker stores them (AttributionRepository.applyOrder, markNotified for the
  *     attributed ones, a 30 % refund for every 10th), spread over 30 days; `used_memory` after −
  *     before, and `MEMORY USAGE` per key kind (order records, day sets, aggregates).
@@ -72,7 +72,7 @@ export const ledgerBench: Benchmark = {
   issue: '12',
   async run(ctx: BenchContext): Promise<BenchResult> {
     const started = Date.now();
-    const memOrders = ctx.quick ? 20_000 : Number(process.env['BENCH_LEDGER_ORDERS'] ?? 200_000);
+    const memOrders = ctx.quick ? 20_000 : Number(process.env['BENCH_LEDGER_ORDERS'] ?? 100_000);
     const reconOrders = ctx.quick ? 50_000 : Number(process.env['BENCH_LEDGER_RECONCILE'] ?? 1_000_000);
     const notes: string[] = [];
     const redis = await startBenchRedis('everysec');
