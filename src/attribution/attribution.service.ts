@@ -11,6 +11,7 @@
  * order came first) waits under that show id and is attributed when the index entry appears
  * (`attributeWaiting`, called by the sync that re-asserts the entry) — with new ledger entries.
  */
+import { randomUUID } from 'node:crypto';
 import { commissionBooked, commissionReversed } from '../lib/metrics.js';
 import type { Logger } from 'pino';
 import type { PartnerEvent } from '../domain/events.js';
@@ -355,17 +356,18 @@ export class AttributionService {
   }
 
   /** The platform-native orders of one target created in the range, for reconciliation (lookups and a paged scan). */
-  targetLedger(partnerId: string, targetId: string, range: DayRange): TargetLedger {
+  targetLedger(partnerId: string, targetId: string, range: DayRange, mark = randomUUID()): TargetLedger {
     const { repo } = this.deps;
     const prefix = platformOrderRef(targetId, '');
     const view = (o: OrderRow): LedgerOrder => ({ orderId: o.ref.slice(prefix.length), currency: o.currency, gross: o.gross, refunded: o.refunded });
     const inRange = (o: OrderRow): boolean => o.createdAtMs >= range.fromMs && o.createdAtMs < range.toMs;
     return {
-      lookup: async (orderIds) => (await repo.getRows(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)))).filter(inRange).map(view),
-      scan: async function* (skip) {
-        const wanted = (ref: string): boolean => ref.startsWith(prefix) && !skip(ref.slice(prefix.length));
-        for await (const page of repo.scanRows(partnerId, range, wanted)) yield page.map(view);
+      lookup: async (orderIds) =>
+        (await repo.lookupAndMark(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)), mark)).filter((l) => inRange(l.row)).map((l) => ({ order: view(l.row), named: l.named })),
+      scan: async function* () {
+        for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix), mark)) yield page.map(view);
       },
+      close: () => repo.dropMarks(partnerId, mark),
     };
   }
 

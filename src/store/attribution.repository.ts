@@ -654,18 +654,63 @@ export class AttributionRepository {
     for (const day of await this.days(partnerId, range)) yield* this.ordersOfDay(partnerId, day, range, refFilter);
   }
 
-  /** Totals only (no order, entries or refunds decoded), page by page: what reconciliation compares. */
-  async *scanRows(partnerId: string, range: DayRange, refFilter?: (ref: string) => boolean): AsyncGenerator<OrderRow[]> {
-    for (const day of await this.days(partnerId, range)) yield* this.dayPages(partnerId, day, range, refFilter, rowOf);
+  /**
+   * Reconciliation's bookkeeping in Redis instead of the process: marks `refs` as named by the report
+   * of run `mark` (a set per bucket, `…:rc:<mark>`, expiring after a day) and returns the totals of
+   * those stored, each with whether an earlier page had named it already. One pipeline per bucket.
+   */
+  async lookupAndMark(partnerId: string, refs: string[], mark: string): Promise<{ row: OrderRow; named: boolean }[]> {
+    const out: { row: OrderRow; named: boolean }[] = [];
+    await Promise.all(
+      [...this.byBucket(refs)].map(async ([b, list]) => {
+        const markKey = this.keys.ledgerReconMark(partnerId, b, mark);
+        const res = await this.redis.pipeline().smismember(markKey, ...list).hmget(this.keys.ledgerOrders(partnerId, b), ...list).sadd(markKey, ...list).pexpire(markKey, DAY_MS).exec();
+        if (!res) throw new Error('pipeline discarded');
+        for (const [err] of res) if (err) throw err;
+        const seen = res[0]![1] as number[];
+        const raws = res[1]![1] as (string | null)[];
+        raws.forEach((raw, i) => {
+          const row = raw ? rowOf(list[i]!, raw) : null;
+          if (row) out.push({ row, named: seen[i] === 1 });
+        });
+      }),
+    );
+    return out;
   }
 
-  /** The totals of the stored orders among `refs` (one HMGET per bucket). */
-  async getRows(partnerId: string, refs: string[]): Promise<OrderRow[]> {
-    return [...(await this.getMany(partnerId, refs, rowOf)).values()];
+  /** The totals of the stored orders created in the range whose ref passes `refFilter` and that run `mark` did not name, page by page. */
+  async *scanUnmarked(partnerId: string, range: DayRange, refFilter: (ref: string) => boolean, mark: string): AsyncGenerator<OrderRow[]> {
+    for (const day of await this.days(partnerId, range)) {
+      for (const b of BUCKETS) {
+        const setKey = this.keys.ledgerDay(partnerId, b, day);
+        const markKey = this.keys.ledgerReconMark(partnerId, b, mark);
+        let cursor = '0';
+        do {
+          const [next, found] = await this.redis.sscan(setKey, cursor, 'COUNT', SCAN_PAGE);
+          cursor = next;
+          const refs = found.filter(refFilter);
+          if (refs.length === 0) continue;
+          const named = await this.redis.smismember(markKey, ...refs);
+          const unnamed = refs.filter((_, i) => named[i] !== 1);
+          if (unnamed.length === 0) continue;
+          const raws = await this.redis.hmget(this.keys.ledgerOrders(partnerId, b), ...unnamed);
+          const page: OrderRow[] = [];
+          raws.forEach((raw, i) => {
+            const row = raw ? rowOf(unnamed[i]!, raw) : null;
+            if (row && row.createdAtMs >= range.fromMs && row.createdAtMs < range.toMs) page.push(row);
+          });
+          if (page.length > 0) yield page;
+        } while (cursor !== '0');
+      }
+    }
   }
 
-  /** The stored orders among `refs` (one HMGET per bucket), by ref. */
-  async getMany<T extends OrderRow = StoredOrder>(partnerId: string, refs: string[], parse: (ref: string, raw: string) => T | null = toStored as unknown as (ref: string, raw: string) => T | null): Promise<Map<string, T>> {
+  /** Drops run `mark`'s bookkeeping. */
+  async dropMarks(partnerId: string, mark: string): Promise<void> {
+    await Promise.all(BUCKETS.map((b) => this.redis.del(this.keys.ledgerReconMark(partnerId, b, mark))));
+  }
+
+  private byBucket(refs: string[]): Map<number, string[]> {
     const byBucket = new Map<number, string[]>();
     for (const ref of refs) {
       const b = ledgerBucket(ref);
@@ -673,6 +718,12 @@ export class AttributionRepository {
       list.push(ref);
       byBucket.set(b, list);
     }
+    return byBucket;
+  }
+
+  /** The stored orders among `refs` (one HMGET per bucket), by ref. */
+  async getMany<T extends OrderRow = StoredOrder>(partnerId: string, refs: string[], parse: (ref: string, raw: string) => T | null = toStored as unknown as (ref: string, raw: string) => T | null): Promise<Map<string, T>> {
+    const byBucket = this.byBucket(refs);
     const out = new Map<string, T>();
     await Promise.all(
       [...byBucket].map(async ([b, list]) => {

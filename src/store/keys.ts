@@ -162,6 +162,10 @@ export class Keys {
   ledgerShowAgg(partnerId: string, bucket: number, showId: string): string {
     return `${this.ledgerBase(partnerId, bucket)}:s:${showId}`;
   }
+  /** SET of the refs a reconciliation run's report named (kept in Redis, not in the process; expires after a day). */
+  ledgerReconMark(partnerId: string, bucket: number, mark: string): string {
+    return `${this.ledgerBase(partnerId, bucket)}:rc:${mark}`;
+  }
   /** ZSET day → day: the days with orders (reports without from/to). */
   ledgerDays(partnerId: string, bucket: number): string {
     return `${this.ledgerBase(partnerId, bucket)}:days`;
