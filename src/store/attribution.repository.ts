@@ -247,11 +247,14 @@ save(R)
 return { 1, acc }
 `;
 
-const MARK_NOTIFIED_LUA = `${LUA_LIB}
-local R = load()
-if not R.g or R.n == '1' then return 0 end
-R.n = '1'
-save(R)
+// Appends the flag to the record's JSON text instead of decoding and re-encoding it: a top-level
+// key is the only place '"n":"1"' can occur unescaped (inside the packed order and attribution,
+// which are JSON strings, every quote is escaped).
+const MARK_NOTIFIED_LUA = `
+local raw = redis.call('HGET', KEYS[1], ARGV[2])
+-- (only called for a stored order: a record never loses its order once it has one)
+if not raw or string.find(raw, '"n":"1"', 1, true) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], string.sub(raw, 1, -2) .. ',"n":"1"}')
 return 1
 `;
 
@@ -260,7 +263,7 @@ declare module 'ioredis' {
     scLedgerOrder(orders: string, ...args: (string | number)[]): Result<[number, string, string, string, string, string, string], Context>;
     scLedgerRefund(orders: string, ...args: (string | number)[]): Result<[number, number], Context>;
     scLedgerReattribute(orders: string, ...args: (string | number)[]): Result<[number, number], Context>;
-    scLedgerNotified(orders: string, ...args: (string | number)[]): Result<number, Context>;
+    scLedgerNotified(orders: string, base: string, ref: string): Result<number, Context>;
   }
 }
 
