@@ -255,7 +255,9 @@ export class AttributionService {
   /** docs/attribution.md rules 1 and 2. */
   async attribute(partnerId: string, order: NormalizedOrder): Promise<Attribution> {
     const { partners, links, externalShows } = this.deps;
-    const bundle = await partners.bundle(partnerId);
+    // The cached bundle (≤ 1 s old; this process's own partner/target writes drop it at once): one
+    // Redis read and a parse of the partner's whole hash less per order.
+    const bundle = await partners.bundleCached(partnerId);
     const targets = new Map<string, TargetRecord>((bundle?.targets ?? []).map((t) => [t.id, t]));
     const rateFor = (targetId: string): number => targets.get(targetId)?.commissionRateBps ?? 0;
 
