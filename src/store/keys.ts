@@ -106,7 +106,7 @@ export class Keys {
     return `${this.prefix}:{rk:${hash}}:relay-key`;
   }
 
-  // order slot (partner order events; attribution builds on it)
+  // order slot (partner order events; the ledger is bucketed below)
   orderTag(partnerId: string, orderId: string): string {
     return `${this.prefix}:{o:${partnerId}:${orderId}}`;
   }
@@ -121,21 +121,6 @@ export class Keys {
     return `${this.orderTag(partnerId, orderId)}:pending`;
   }
 
-  // attribution (order slot; `ref` = partner order id, or `@{targetId}:{platform order id}` for
-  // platform-native orders, see src/domain/order.ts): state, refunds and the append-only ledger
-  // share the order's slot so one Lua step updates them together.
-  orderState(partnerId: string, ref: string): string {
-    return `${this.orderTag(partnerId, ref)}:att`;
-  }
-  orderRefunds(partnerId: string, ref: string): string {
-    return `${this.orderTag(partnerId, ref)}:refunds`;
-  }
-  orderLedger(partnerId: string, ref: string): string {
-    return `${this.orderTag(partnerId, ref)}:ledger`;
-  }
-  orderLedgerKeys(partnerId: string, ref: string): string {
-    return `${this.orderTag(partnerId, ref)}:ledger:keys`;
-  }
   /**
    * The compact ledger (docs/attribution.md "Storage"): a partner's orders are spread over
    * LEDGER_BUCKETS buckets by a hash of the order ref; each bucket is one slot holding its orders
@@ -169,14 +154,6 @@ export class Keys {
   /** ZSET day → day: the days with orders (reports without from/to). */
   ledgerDays(partnerId: string, bucket: number): string {
     return `${this.ledgerBase(partnerId, bucket)}:days`;
-  }
-  /** ZSET ref → order createdAt (ms): every order of the partner, for reports by time range. */
-  partnerOrders(partnerId: string): string {
-    return `${this.prefix}:{p:${partnerId}}:orders`;
-  }
-  /** ZSET ref → order createdAt (ms): the orders attributed to one show. */
-  showOrders(partnerId: string, showId: string): string {
-    return `${this.showTag(partnerId, showId)}:orders`;
   }
   /** The platform's show id → our show id, written when a mirror gets its remote show. */
   targetExternalShow(targetId: string, externalId: string): string {
