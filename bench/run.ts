@@ -26,9 +26,10 @@ import { redirectBench } from './redirect.bench.js';
 import { relayBench } from './relay.bench.js';
 import { syncBench } from './sync.bench.js';
 import { clusterBench } from './cluster.bench.js';
+import { ledgerBench } from './ledger.bench.js';
 
 /** Registered benchmarks, in run order. Add new ones here (one file each: bench/<name>.bench.ts). */
-export const BENCHMARKS: readonly Benchmark[] = [ingestBench, pinPropagationBench, redirectBench, syncBench, pinPropagation5Bench, attributionBench, clusterBench, relayBench];
+export const BENCHMARKS: readonly Benchmark[] = [ingestBench, pinPropagationBench, redirectBench, syncBench, pinPropagation5Bench, attributionBench, ledgerBench, clusterBench, relayBench];
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {

@@ -1,10 +1,11 @@
 /**
  * Attribution reports (README / OpenAPI at /docs): totals per (show, target, currency) and unattributed orders per
  * currency, all amounts integers in minor units, never converted between currencies. Pure: the
- * repository hands in one row per order.
+ * repository hands in grouped rows — the ledger's pre-aggregated counters for whole days, and one row
+ * per order (`orderAgg`) for the days a period only partly covers.
  */
 import { commissionStatus } from '../domain/order.js';
-import type { OrderRow } from '../store/attribution.repository.js';
+import type { AggRow, OrderRow } from '../store/attribution.repository.js';
 
 export interface ReportFilter {
   /** Order createdAt in [fromMs, toMs). */
@@ -61,7 +62,26 @@ function refundedOf(r: OrderRow): number {
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-export function aggregate(rows: OrderRow[], filter: ReportFilter): AttributionReport {
+/** One order as a group of one, its commission split by its status at `nowMs`. */
+export function orderAgg(r: OrderRow, nowMs: number, holdMs: number): AggRow {
+  const commission = r.accrued - r.reversed;
+  const status = commissionStatus(r, nowMs, holdMs);
+  return {
+    attributed: r.attributed,
+    showId: r.showId,
+    targetId: r.targetId,
+    productId: r.productId,
+    currency: r.currency,
+    orders: 1,
+    gross: r.gross,
+    refunded: refundedOf(r),
+    commission,
+    pending: status === 'pending' ? commission : 0,
+    approved: status === 'approved' ? commission : 0,
+  };
+}
+
+export function aggregate(rows: AggRow[], filter: ReportFilter): AttributionReport {
   const totals = new Map<string, TotalsRow>();
   const unattributed = new Map<string, UnattributedRow>();
   for (const r of rows) {
@@ -70,17 +90,17 @@ export function aggregate(rows: OrderRow[], filter: ReportFilter): AttributionRe
       if (filter.targetId && r.targetId !== filter.targetId) continue;
       const k = JSON.stringify([r.showId, r.targetId, r.currency]);
       const t = totals.get(k) ?? { showId: r.showId, targetId: r.targetId, currency: r.currency, orders: 0, grossAmount: 0, refundedAmount: 0, commission: 0 };
-      t.orders += 1;
+      t.orders += r.orders;
       t.grossAmount += r.gross;
-      t.refundedAmount += refundedOf(r);
-      t.commission += r.accrued - r.reversed;
+      t.refundedAmount += r.refunded;
+      t.commission += r.commission;
       totals.set(k, t);
     } else {
       // Unattributed orders belong to no show; a target filter keeps those a platform reported itself.
       if (filter.showId) continue;
       if (filter.targetId && r.targetId !== filter.targetId) continue;
       const u = unattributed.get(r.currency) ?? { currency: r.currency, orders: 0, grossAmount: 0 };
-      u.orders += 1;
+      u.orders += r.orders;
       u.grossAmount += r.gross;
       unattributed.set(r.currency, u);
     }
@@ -91,19 +111,18 @@ export function aggregate(rows: OrderRow[], filter: ReportFilter): AttributionRe
   };
 }
 
-export function showBreakdown(showId: string, rows: OrderRow[], nowMs: number, holdMs: number): ShowAttributionReport {
+/** `rows` carry the commission split by status (see orderAgg and AttributionService.showRows). */
+export function showBreakdown(showId: string, rows: AggRow[]): ShowAttributionReport {
   const byTarget = new Map<string, BreakdownRow>();
   const byProduct = new Map<string, BreakdownRow>();
-  const add = (map: Map<string, BreakdownRow>, key: string, init: () => BreakdownRow, r: OrderRow): void => {
+  const add = (map: Map<string, BreakdownRow>, key: string, init: () => BreakdownRow, r: AggRow): void => {
     const row = map.get(key) ?? init();
-    const commission = r.accrued - r.reversed;
-    const status = commissionStatus(r, nowMs, holdMs);
-    row.orders += 1;
+    row.orders += r.orders;
     row.grossAmount += r.gross;
-    row.refundedAmount += refundedOf(r);
-    row.commission += commission;
-    if (status === 'pending') row.commissionPending += commission;
-    if (status === 'approved') row.commissionApproved += commission;
+    row.refundedAmount += r.refunded;
+    row.commission += r.commission;
+    row.commissionPending += r.pending;
+    row.commissionApproved += r.approved;
     map.set(key, row);
   };
   const zero = { orders: 0, grossAmount: 0, refundedAmount: 0, commission: 0, commissionPending: 0, commissionApproved: 0 };

@@ -11,6 +11,7 @@
  * order came first) waits under that show id and is attributed when the index entry appears
  * (`attributeWaiting`, called by the sync that re-asserts the entry) — with new ledger entries.
  */
+import { randomUUID } from 'node:crypto';
 import { commissionBooked, commissionReversed } from '../lib/metrics.js';
 import type { Logger } from 'pino';
 import type { PartnerEvent } from '../domain/events.js';
@@ -26,11 +27,13 @@ import {
   type OrderSource,
 } from '../domain/order.js';
 import type { LinkService } from '../links/link.service.js';
-import type { AttributionRepository, ApplyOrderResult, RefundedFloor, StoredOrder } from '../store/attribution.repository.js';
+import { DAY_MS, type AggRow, type OrderRow, type AttributionRepository, type ApplyOrderResult, type DayRange, type RefundedFloor, type StoredOrder } from '../store/attribution.repository.js';
 import type { ExternalShowIndex } from '../store/external-show.index.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { PlatformOrder } from '../targets/target.adapter.js';
-import { aggregate, showBreakdown, type AttributionReport, type ReportFilter, type ShowAttributionReport } from './attribution.report.js';
+import type { LedgerOrder } from '../reconcile/reconcile.compare.js';
+import type { TargetLedger } from '../reconcile/reconcile.stream.js';
+import { aggregate, orderAgg, showBreakdown, type AttributionReport, type ReportFilter, type ShowAttributionReport } from './attribution.report.js';
 
 const DEFAULT_WINDOW_HOURS = 168;
 
@@ -174,8 +177,7 @@ export class AttributionService {
     const attribution = await this.attribute(partnerId, order);
     const res = await repo.applyOrder(partnerId, order, attribution, { nowMs: this.now(), holdMs: this.holdMs(), ...(floor ? { refundedFloor: floor } : {}) });
     // Also on the duplicate path: a first attempt may have stored the order and failed before these.
-    await repo.index(partnerId, order.ref, res.createdAtMs, res.attributed ? res.showId : undefined);
-    if (res.isNew && res.attributed) await this.countAccrual(partnerId, order.ref);
+    if (res.isNew && res.attributed && res.accrued > 0) commissionBooked.inc({ currency: res.currency }, res.accrued);
     if (!res.attributed && order.targetId && order.externalShowId) {
       // Rule 2 could not apply because the index has no entry for this platform show (yet): wait for
       // it. Then look again — an entry written since our first read means its sync may already have
@@ -187,7 +189,8 @@ export class AttributionService {
         if (attributed.includes(order.ref)) return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: true };
       }
     }
-    await this.notify(partnerId, order.ref, res);
+    // A new order's stored decision is the one made here: no need to read it back.
+    await this.notify(partnerId, order.ref, res, res.isNew && attribution.attributed ? { order, attribution, accrued: res.accrued } : undefined);
     return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: res.attributed };
   }
 
@@ -214,9 +217,8 @@ export class AttributionService {
       const changed = await repo.reattribute(partnerId, ref, { ...a, note: a.note ? `${a.note}; ${note}` : note }, { nowMs: this.now(), holdMs: this.holdMs() });
       settled.push(ref);
       if (!changed) continue; // another caller attributed it first
-      await repo.index(partnerId, ref, stored.createdAtMs, a.showId);
-      await this.countAccrual(partnerId, ref);
-      await this.notify(partnerId, ref, { isNew: false, attributed: true, createdAtMs: stored.createdAtMs, showId: a.showId, notified: false });
+      if (changed.accrued > 0) commissionBooked.inc({ currency: stored.currency }, changed.accrued);
+      await this.notify(partnerId, ref, { isNew: false, attributed: true, createdAtMs: stored.createdAtMs, showId: a.showId, notified: false, accrued: changed.accrued, currency: stored.currency });
       done.push(ref);
     }
     await externalShows.doneWaiting(targetId, externalId, settled);
@@ -224,16 +226,10 @@ export class AttributionService {
     return done;
   }
 
-  /** Metrics: the commission a new attribution booked (read back: the ledger script computed it). */
-  private async countAccrual(partnerId: string, ref: string): Promise<void> {
-    const stored = await this.deps.repo.get(partnerId, ref);
-    if (stored && stored.accrued > 0) commissionBooked.inc({ currency: stored.currency }, stored.accrued);
-  }
-
-  private async notify(partnerId: string, ref: string, res: ApplyOrderResult): Promise<void> {
+  private async notify(partnerId: string, ref: string, res: ApplyOrderResult, fresh?: { order: NormalizedOrder; attribution: Attribution; accrued: number }): Promise<void> {
     const hook = this.deps.onOrderAttributed;
     if (!hook || !res.attributed || res.notified) return;
-    const stored = await this.deps.repo.get(partnerId, ref);
+    const stored = fresh ?? (await this.deps.repo.get(partnerId, ref));
     if (!stored || !stored.attribution.attributed) return;
     const a = stored.attribution;
     await hook(
@@ -248,7 +244,7 @@ export class AttributionService {
         clickId: a.clickId,
         createdAt: stored.order.createdAt,
         total: stored.order.total,
-        commission: { amount: stored.accrued, currency: stored.currency },
+        commission: { amount: stored.accrued, currency: stored.order.total.currency },
         commissionRateBps: a.rateBps,
       },
       `order_attributed:${ref}`,
@@ -259,7 +255,9 @@ export class AttributionService {
   /** docs/attribution.md rules 1 and 2. */
   async attribute(partnerId: string, order: NormalizedOrder): Promise<Attribution> {
     const { partners, links, externalShows } = this.deps;
-    const bundle = await partners.bundle(partnerId);
+    // The cached bundle (≤ 1 s old; this process's own partner/target writes drop it at once): one
+    // Redis read and a parse of the partner's whole hash less per order.
+    const bundle = await partners.bundleCached(partnerId);
     const targets = new Map<string, TargetRecord>((bundle?.targets ?? []).map((t) => [t.id, t]));
     const rateFor = (targetId: string): number => targets.get(targetId)?.commissionRateBps ?? 0;
 
@@ -277,14 +275,57 @@ export class AttributionService {
     return a;
   }
 
+  /**
+   * Reports read the ledger's aggregates for the days the period covers whole, and single orders only
+   * for the (at most two) days it covers in part — never every order of the period.
+   */
   async report(partnerId: string, filter: ReportFilter): Promise<AttributionReport> {
-    const rows = await this.deps.repo.rows(partnerId, { fromMs: filter.fromMs ?? -Infinity, toMs: filter.toMs ?? Infinity }, filter.showId);
+    const range = { fromMs: filter.fromMs ?? -Infinity, toMs: filter.toMs ?? Infinity };
+    const rows = filter.showId ? await this.showRows(partnerId, filter.showId, range, false) : await this.partnerRows(partnerId, range);
     return aggregate(rows, filter);
   }
 
   async showReport(partnerId: string, showId: string, filter: Omit<ReportFilter, 'showId' | 'targetId'>): Promise<ShowAttributionReport> {
-    const rows = await this.deps.repo.rows(partnerId, { fromMs: filter.fromMs ?? -Infinity, toMs: filter.toMs ?? Infinity }, showId);
-    return showBreakdown(showId, rows, this.now(), this.holdMs());
+    const rows = await this.showRows(partnerId, showId, { fromMs: filter.fromMs ?? -Infinity, toMs: filter.toMs ?? Infinity }, true);
+    return showBreakdown(showId, rows);
+  }
+
+  private async partnerRows(partnerId: string, range: DayRange): Promise<AggRow[]> {
+    const { repo } = this.deps;
+    const days = await repo.days(partnerId, range);
+    const whole = days.filter((d) => coversDay(range, d));
+    const rows = await repo.dayAggregates(partnerId, whole);
+    for (const d of days.filter((x) => !coversDay(range, x))) {
+      for await (const page of repo.ordersOfDay(partnerId, d, range)) for (const o of page) rows.push(orderAgg(o, this.now(), this.holdMs()));
+    }
+    return rows;
+  }
+
+  /**
+   * A show's rows: its aggregates per day; single orders for a day the period covers in part, and
+   * (when `split`) for the day whose orders are partly still in the hold period and partly past it.
+   */
+  private async showRows(partnerId: string, showId: string, range: DayRange, split: boolean): Promise<AggRow[]> {
+    const { repo } = this.deps;
+    const nowMs = this.now();
+    const holdMs = this.holdMs();
+    const byDay = await repo.showAggregates(partnerId, showId);
+    const rows: AggRow[] = [];
+    for (const [day, dayRows] of byDay) {
+      const start = day * DAY_MS;
+      const end = start + DAY_MS;
+      if (end <= range.fromMs || start >= range.toMs) continue;
+      const allApproved = nowMs >= end - 1 + holdMs;
+      const allPending = nowMs < start + holdMs;
+      if (coversDay(range, day) && (!split || allApproved || allPending)) {
+        for (const r of dayRows) rows.push({ ...r, pending: allPending ? r.commission : 0, approved: allApproved ? r.commission : 0 });
+        continue;
+      }
+      for await (const page of repo.ordersOfDay(partnerId, day, range)) {
+        for (const o of page) if (o.attributed && o.showId === showId) rows.push(orderAgg(o, nowMs, holdMs));
+      }
+    }
+    return rows;
   }
 
   /** A partner order (`targetId` undefined) or a platform-native order of `targetId`. */
@@ -309,12 +350,38 @@ export class AttributionService {
     };
   }
 
-  /** Every stored order of the partner (tests, reconciliation). */
+  /** Every stored order of the partner created in the range (tests; reconciliation streams `scan` instead). */
   async orders(partnerId: string, range?: { fromMs: number; toMs: number }): Promise<StoredOrder[]> {
-    const refs = await this.deps.repo.refs(partnerId, range);
-    const all = await Promise.all(refs.map((r) => this.deps.repo.get(partnerId, r)));
-    return all.filter((o): o is StoredOrder => o !== null);
+    const out: StoredOrder[] = [];
+    for await (const page of this.deps.repo.scan(partnerId, range)) out.push(...page);
+    return out;
   }
+
+  /** The platform-native orders of one target created in the range, for reconciliation (lookups and a paged scan). */
+  targetLedger(partnerId: string, targetId: string, range: DayRange, mark = randomUUID()): TargetLedger {
+    const { repo } = this.deps;
+    const prefix = platformOrderRef(targetId, '');
+    const view = (o: OrderRow): LedgerOrder => ({ orderId: o.ref.slice(prefix.length), currency: o.currency, gross: o.gross, refunded: o.refunded });
+    const inRange = (o: OrderRow): boolean => o.createdAtMs >= range.fromMs && o.createdAtMs < range.toMs;
+    return {
+      lookup: async (orderIds) =>
+        (await repo.lookupAndMark(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)), mark)).filter((l) => inRange(l.row)).map((l) => ({ order: view(l.row), named: l.named })),
+      scan: async function* () {
+        for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix), mark)) yield page.map(view);
+      },
+      close: () => repo.dropMarks(partnerId, mark),
+    };
+  }
+
+  /** The stored orders created in the range, page by page (bounded memory). */
+  scan(partnerId: string, range: { fromMs: number; toMs: number }): AsyncGenerator<StoredOrder[]> {
+    return this.deps.repo.scan(partnerId, range);
+  }
+}
+
+/** The range contains the whole UTC day. */
+function coversDay(range: DayRange, day: number): boolean {
+  return range.fromMs <= day * DAY_MS && (day + 1) * DAY_MS <= range.toMs;
 }
 
 function isMoney(m: unknown): m is Money {

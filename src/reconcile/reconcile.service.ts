@@ -18,7 +18,7 @@ import type { PartnerRepository, TargetRecord } from '../store/partner.repositor
 import type { Discrepancy, ReconcileRepository, ReconciliationRecord, ReconTargetSummary } from '../store/reconcile.repository.js';
 import type { TargetAdapter } from '../targets/target.adapter.js';
 import { isTargetError } from '../targets/target.errors.js';
-import { compareTarget } from './reconcile.compare.js';
+import { pagesOf, reconcileTargetStream } from './reconcile.stream.js';
 
 export const RECONCILE_QUEUE = 'reconcile';
 const MAX_PERIOD_MS = 92 * 86_400_000;
@@ -85,7 +85,6 @@ export class ReconcileService {
     const bundle = await partners.bundle(rec.partnerId);
     const fromMs = Date.parse(rec.from);
     const toMs = Date.parse(rec.to);
-    const ledgerAll = await attribution.orders(rec.partnerId, { fromMs, toMs });
     const targets: ReconTargetSummary[] = [];
     const skipped: string[] = [];
     const found: Discrepancy[] = [];
@@ -95,10 +94,7 @@ export class ReconcileService {
         skipped.push(t.id);
         continue;
       }
-      const ledger = ledgerAll
-        .filter((o) => o.order.targetId === t.id && o.order.source !== 'partner')
-        .map((o) => ({ orderId: o.order.orderId, currency: o.currency, gross: o.gross, refunded: o.refunded }));
-      const summary: ReconTargetSummary = { targetId: t.id, platform: t.platform, platformOrders: 0, ledgerOrders: ledger.length, discrepancies: 0, healed: 0 };
+      const summary: ReconTargetSummary = { targetId: t.id, platform: t.platform, platformOrders: 0, ledgerOrders: 0, discrepancies: 0, healed: 0 };
       targets.push(summary);
       let report;
       try {
@@ -109,16 +105,19 @@ export class ReconcileService {
         log.warn({ reconciliationId: rec.id, targetId: t.id, reason: err.reason }, 'platform order report unavailable');
         continue;
       }
-      summary.platformOrders = report.length;
-      const cmp = compareTarget(t.id, report, ledger, VOIDED);
-      if (cmp.heal.length) await attribution.ingestPlatformOrders(rec.partnerId, t.id, cmp.heal, 'report');
-      for (const d of cmp.discrepancies) {
-        if (d.healed) {
-          const p = cmp.heal.find((h) => h.orderId === d.orderId);
+      // The adapters hand over the whole report; the ledger side is streamed (reconcile.stream.ts).
+      const res = await reconcileTargetStream(t.id, pagesOf(report), attribution.targetLedger(rec.partnerId, t.id, { fromMs, toMs }), VOIDED, async (cmp) => {
+        await attribution.ingestPlatformOrders(rec.partnerId, t.id, cmp.heal, 'report');
+        const healed = new Map(cmp.heal.map((p) => [p.orderId, p]));
+        for (const d of cmp.discrepancies) {
+          if (!d.healed) continue;
+          const p = healed.get(d.orderId);
           await repo.rememberHeal(rec.partnerId, d, p ? Date.parse(p.createdAt) : fromMs);
         }
-      }
-      found.push(...cmp.discrepancies);
+      });
+      summary.platformOrders = res.platformOrders;
+      summary.ledgerOrders = res.ledgerOrders;
+      found.push(...res.discrepancies);
     }
     // What an earlier run healed in this period is still a discrepancy of the period (same result on re-run).
     const key = (d: Discrepancy): string => `${d.targetId}\u0000${d.orderId}\u0000${d.kind}`;

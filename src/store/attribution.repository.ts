@@ -1,20 +1,39 @@
 /**
- * The attribution ledger (docs/attribution.md). Per order, in the order's slot: a state hash (the order, its
- * attribution, running totals), a refunds hash (refund id → refund, also those that arrived before
- * their order), the append-only ledger list and its idempotency-key hash. Every order / refund is
- * applied by one Lua script that checks idempotency, appends the entries and updates the totals, so
- * two workers handling an order and its refund at the same time are serialised by Redis.
+ * The attribution ledger (docs/attribution.md "Ledger" and "Storage"). A partner's orders are spread
+ * over LEDGER_BUCKETS buckets by a hash of the order ref; a bucket is one slot (`{lg:partner:n}`):
+ *
+ *   `…:o`          HASH ref → the order's packed record: the order, its attribution, running totals,
+ *                  its refunds (also those that arrived before the order) and its append-only ledger
+ *                  entries — one hash field per order instead of four keys (see "Storage" for bytes)
+ *   `…:d:<day>`    SET of the refs created on that UTC day (edge days of a report, reconciliation)
+ *   `…:a:<day>`    HASH of integer counters per (attributed, show, target, product, currency) of the
+ *                  orders created that day: orders, gross, refunded (capped at the total), commission
+ *   `…:s:<showId>` HASH of the same counters per (day, target, product, currency) for one show
+ *   `…:days`       ZSET of the days that have orders
+ *
+ * Every order / refund / re-attribution is one Lua script on its bucket: it checks idempotency (order
+ * stored / refund id stored / entry key present), appends the entries, updates the totals and moves
+ * the order's contribution in the aggregates by the exact difference (HINCRBY, integers only), so
+ * the aggregates always equal the sum over the orders, and two workers handling an order and its
+ * refund at the same time are serialised by Redis. The scripts build the day / show key names from
+ * the bucket's base name: they share the bucket's hash tag, hence its slot on a Cluster.
  *
  * Amounts are integers in minor units. Lua numbers are doubles, exact up to 2^53; `bps()` splits the
  * amount so that no intermediate product exceeds the amount itself (round-half-up, like applyBps).
- * Numbers are written with string.format('%d') (Lua's default formatting switches to exponents).
+ * Every number in a record is a string written with string.format('%d') (cjson would print doubles
+ * with 14 significant digits).
  */
 import type { Result } from 'ioredis';
-import type { Attribution, LedgerEntry, NormalizedOrder } from '../domain/order.js';
+import type { Attribution, LedgerEntry, NormalizedOrder, OrderSource, UnattributedReason } from '../domain/order.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
+/** Buckets per partner (slots a partner's ledger spreads over). Changing it needs a migration. */
+export const LEDGER_BUCKETS = 32;
+export const DAY_MS = 86_400_000;
+
 const LUA_LIB = `
+local DAY = 86400000
 local function bps(a, r)
   if a <= 0 or r <= 0 then return 0 end
   local q = math.floor(a / 10000)
@@ -26,112 +45,175 @@ end
 local function int(x) return string.format('%d', x) end
 local function num(v) if not v then return 0 end return tonumber(v) or 0 end
 
--- KEYS: 1 state, 2 refunds, 3 ledger, 4 ledger keys
-local function append(kind, key, amount, base, currency, occurredAt, recordedAt, refundId, against)
-  if redis.call('HEXISTS', KEYS[4], key) == 1 then return 0 end
-  local seq = redis.call('LLEN', KEYS[3]) + 1
-  local e = '{"seq":' .. int(seq) .. ',"key":' .. cjson.encode(key) .. ',"kind":"' .. kind .. '","amount":' .. int(amount) ..
-    ',"currency":' .. cjson.encode(currency) .. ',"base":' .. int(base)
-  if refundId then e = e .. ',"refundId":' .. cjson.encode(refundId) end
-  e = e .. ',"against":"' .. against .. '","occurredAt":' .. cjson.encode(occurredAt) .. ',"recordedAt":' .. cjson.encode(recordedAt) .. '}'
-  redis.call('RPUSH', KEYS[3], e)
-  redis.call('HSET', KEYS[4], key, seq)
+-- KEYS[1]: the bucket's order hash; ARGV[1]: the bucket's base name, ARGV[2]: the order ref
+local base = ARGV[1]
+local ref = ARGV[2]
+local function load()
+  local raw = redis.call('HGET', KEYS[1], ref)
+  if not raw then return {} end
+  return cjson.decode(raw)
+end
+local function save(R) redis.call('HSET', KEYS[1], ref, cjson.encode(R)) end
+
+-- What the order adds to the aggregates (nil while only its refunds are stored).
+local function contrib(R)
+  if not R.g then return nil end
+  local g = num(R.g)
+  local rf = num(R.f)
+  if rf > g then rf = g end
+  local day = math.floor(num(R.t) / DAY)
+  return { day = day, at = R.at, s = R.s or '',
+    dims = cjson.encode({ R.at, R.s or '', R.tg or '', R.p or '', R.c }),
+    sdims = cjson.encode({ int(day), R.tg or '', R.p or '', R.c }),
+    o = 1, g = g, r = rf, c = num(R.a) - num(R.v) }
+end
+local function hinc(key, field, by) if by ~= 0 then redis.call('HINCRBY', key, field, int(by)) end end
+local function agg(x, sign)
+  local dk = base .. ':a:' .. int(x.day)
+  hinc(dk, 'o' .. x.dims, sign * x.o)
+  hinc(dk, 'g' .. x.dims, sign * x.g)
+  hinc(dk, 'r' .. x.dims, sign * x.r)
+  hinc(dk, 'c' .. x.dims, sign * x.c)
+  if x.at == '1' then
+    local sk = base .. ':s:' .. x.s
+    hinc(sk, 'o' .. x.sdims, sign * x.o)
+    hinc(sk, 'g' .. x.sdims, sign * x.g)
+    hinc(sk, 'r' .. x.sdims, sign * x.r)
+    hinc(sk, 'c' .. x.sdims, sign * x.c)
+  end
+end
+-- Moves the order's contribution from a to b (either may be nil) by the exact difference.
+local function agg_move(a, b)
+  if a and b and a.dims == b.dims and a.sdims == b.sdims and a.s == b.s and a.at == b.at then
+    agg({ day = b.day, at = b.at, s = b.s, dims = b.dims, sdims = b.sdims, o = 0, g = b.g - a.g, r = b.r - a.r, c = b.c - a.c }, 1)
+    return
+  end
+  if a then agg(a, -1) end
+  if b then agg(b, 1) end
+end
+
+-- Entries: {kind a|r, key ('' = accrual:<ref>), amount, base, refundId or '', against p|a,
+-- occurredAt ('' = the order's createdAt), recordedAt ms}. Appended only; seq = position.
+local function append(R, kind, key, amount, b, refundId, against, occurredAt, recordedMs)
+  local k = key
+  if key == 'accrual:' .. ref then k = '' end
+  if R.e then
+    for _, x in ipairs(R.e) do if x[2] == k then return 0 end end
+  else
+    R.e = {}
+  end
+  table.insert(R.e, { kind, k, int(amount), int(b), refundId or '', against, occurredAt, recordedMs })
   return 1
 end
 
--- Applies a refund to an existing order. The reversal keeps accrued - reversed equal to
+-- Applies a refund to a stored order. The reversal keeps accrued - reversed equal to
 -- bps(max(gross - refunded, 0), rate): it is the drop of that net commission, computed from the
 -- cumulative refunded amount, so per-refund rounding never drifts and the net never goes below 0.
-local function apply_refund(id, amount, currency, occurredAt, recordedAt, nowMs, holdMs)
-  local st = redis.call('HMGET', KEYS[1], 'currency', 'gross', 'refunded', 'attributed', 'rate', 'createdAtMs')
-  if st[1] ~= currency then
-    redis.call('HINCRBY', KEYS[1], 'mismatched', 1)
+local function apply_refund(R, id, amount, currency, occurredAt, recordedMs, nowMs, holdMs)
+  if R.c ~= currency then
+    R.m = int(num(R.m) + 1)
     return 0
   end
-  local gross = num(st[2])
-  local before = num(st[3])
+  local gross = num(R.g)
+  local before = num(R.f)
   local after = before + amount
-  redis.call('HSET', KEYS[1], 'refunded', int(after))
-  if st[4] ~= '1' then return 0 end
-  local rate = num(st[5])
+  R.f = int(after)
+  if R.at ~= '1' then return 0 end
+  local rate = num(R.r)
   local rev = bps(math.max(gross - before, 0), rate) - bps(math.max(gross - after, 0), rate)
   if rev > 0 then
-    local against = 'pending'
-    if nowMs >= num(st[6]) + holdMs then against = 'approved' end
-    if append('reversal', 'reversal:' .. id, rev, amount, currency, occurredAt, recordedAt, id, against) == 1 then
-      redis.call('HINCRBY', KEYS[1], 'reversed', int(rev))
+    local against = 'p'
+    if nowMs >= num(R.t) + holdMs then against = 'a' end
+    if append(R, 'r', 'reversal:' .. id, rev, amount, id, against, occurredAt, recordedMs) == 1 then
+      R.v = int(num(R.v) + rev)
     end
   end
   return rev
 end
+local function nonempty(v) if v == '' then return nil end return v end
 `;
 
 /**
- * ARGV: 1 ref, 2 createdAt, 3 createdAtMs, 4 currency, 5 gross, 6 attributed (1|0), 7 rateBps,
- * 8 showId, 9 targetId, 10 productId, 11 source, 12 order json, 13 attribution json, 14 recordedAt,
- * 15 nowMs, 16 holdMs, 17 platform cumulative refunded (or -1), 18 its currency, 19 its occurredAt.
- * Returns {isNew, attributed, createdAtMs, showId, notified}.
+ * ARGV: 1 base, 2 ref, 3 createdAtMs, 4 currency, 5 gross, 6 attributed (1|0), 7 rateBps, 8 showId,
+ * 9 targetId, 10 productId, 11 packed order, 12 packed attribution, 13 recordedAt ms, 14 nowMs,
+ * 15 holdMs, 16 platform cumulative refunded (or -1), 17 its currency, 18 its occurredAt.
+ * Returns {isNew, attributed, createdAtMs, showId, notified, accrued, currency}.
  */
 const APPLY_ORDER_LUA = `${LUA_LIB}
-local nowMs = tonumber(ARGV[15])
-local holdMs = tonumber(ARGV[16])
+local nowMs = tonumber(ARGV[14])
+local holdMs = tonumber(ARGV[15])
+local R = load()
+local before = contrib(R)
 local isNew = 0
-if redis.call('HEXISTS', KEYS[1], 'gross') == 0 then
+local changed = false
+if not R.g then
   isNew = 1
-  redis.call('HSET', KEYS[1], 'ref', ARGV[1], 'createdAt', ARGV[2], 'createdAtMs', ARGV[3], 'currency', ARGV[4], 'gross', ARGV[5],
-    'attributed', ARGV[6], 'rate', ARGV[7], 'showId', ARGV[8], 'targetId', ARGV[9], 'productId', ARGV[10], 'source', ARGV[11],
-    'order', ARGV[12], 'attribution', ARGV[13], 'recordedAt', ARGV[14], 'refunded', '0', 'accrued', '0', 'reversed', '0', 'mismatched', '0')
-  if ARGV[6] == '1' then
+  changed = true
+  R.t = ARGV[3]; R.c = ARGV[4]; R.g = ARGV[5]; R.at = ARGV[6]; R.r = ARGV[7]
+  R.s = nonempty(ARGV[8]); R.tg = nonempty(ARGV[9]); R.p = nonempty(ARGV[10])
+  R.o = ARGV[11]; R.x = ARGV[12]; R.ra = ARGV[13]; R.f = '0'; R.a = '0'; R.v = '0'
+  if R.at == '1' then
     local gross = tonumber(ARGV[5])
     local acc = bps(gross, tonumber(ARGV[7]))
-    local against = 'pending'
-    if nowMs >= tonumber(ARGV[3]) + holdMs then against = 'approved' end
-    if append('accrual', 'accrual:' .. ARGV[1], acc, gross, ARGV[4], ARGV[2], ARGV[14], false, against) == 1 then
-      redis.call('HSET', KEYS[1], 'accrued', int(acc))
-    end
+    local against = 'p'
+    if nowMs >= tonumber(ARGV[3]) + holdMs then against = 'a' end
+    if append(R, 'a', 'accrual:' .. ref, acc, gross, false, against, '', ARGV[13]) == 1 then R.a = int(acc) end
   end
   -- refunds that arrived before their order, oldest first
-  local raw = redis.call('HGETALL', KEYS[2])
-  local list = {}
-  for i = 1, #raw, 2 do
-    local r = cjson.decode(raw[i + 1])
-    r.id = raw[i]
-    r.ms = tonumber(r.createdAtMs) or 0
-    table.insert(list, r)
+  if R.rf then
+    local list = {}
+    for id, r in pairs(R.rf) do table.insert(list, { id = id, ms = tonumber(r[4]) or 0, r = r }) end
+    table.sort(list, function(a, b)
+      if a.ms == b.ms then return a.id < b.id end
+      return a.ms < b.ms
+    end)
+    for _, x in ipairs(list) do apply_refund(R, x.id, tonumber(x.r[1]), x.r[2], x.r[3], ARGV[13], nowMs, holdMs) end
   end
-  table.sort(list, function(a, b)
-    if a.ms == b.ms then return a.id < b.id end
-    return a.ms < b.ms
-  end)
-  for _, r in ipairs(list) do
-    apply_refund(r.id, tonumber(r.amount), r.currency, r.createdAt, ARGV[14], nowMs, holdMs)
-  end
+  local day = int(math.floor(tonumber(ARGV[3]) / DAY))
+  redis.call('SADD', base .. ':d:' .. day, ref)
+  redis.call('ZADD', base .. ':days', day, day)
 end
 -- platforms report the cumulative refunded amount: apply what is new
-local floor = tonumber(ARGV[17])
+local floor = tonumber(ARGV[16])
 if floor > 0 then
-  local cur = num(redis.call('HGET', KEYS[1], 'refunded'))
+  local cur = num(R.f)
   if floor > cur then
     local id = 'pf:' .. int(floor)
-    local amount = floor - cur
-    if redis.call('HSETNX', KEYS[2], id, '{"amount":"' .. int(amount) .. '","currency":' .. cjson.encode(ARGV[18]) .. ',"createdAt":' .. cjson.encode(ARGV[19]) .. ',"createdAtMs":"0"}') == 1 then
-      apply_refund(id, amount, ARGV[18], ARGV[19], ARGV[14], nowMs, holdMs)
+    R.rf = R.rf or {}
+    if not R.rf[id] then
+      local amount = floor - cur
+      R.rf[id] = { int(amount), ARGV[17], ARGV[18], '0' }
+      apply_refund(R, id, amount, ARGV[17], ARGV[18], ARGV[13], nowMs, holdMs)
+      changed = true
     end
   end
 end
-local st = redis.call('HMGET', KEYS[1], 'attributed', 'createdAtMs', 'showId', 'notified')
-return {isNew, st[1], st[2], st[3], st[4]}
+if changed then
+  agg_move(before, contrib(R))
+  save(R)
+end
+return { isNew, R.at, R.t, R.s or '', R.n or '', R.a, R.c }
 `;
 
 /**
- * ARGV: 1 refundId, 2 refund json (amount as a string), 3 amount, 4 currency, 5 createdAt,
- * 6 recordedAt, 7 nowMs, 8 holdMs. Returns {isNew, reversal (or -1 while the order has not arrived)}.
+ * ARGV: 1 base, 2 ref, 3 refundId, 4 amount, 5 currency, 6 createdAt, 7 createdAtMs, 8 recordedAt ms,
+ * 9 nowMs, 10 holdMs. Returns {isNew, reversal (or -1 while the order has not arrived)}.
  */
 const APPLY_REFUND_LUA = `${LUA_LIB}
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return {0, 0} end
-if redis.call('HEXISTS', KEYS[1], 'gross') == 0 then return {1, -1} end
-local rev = apply_refund(ARGV[1], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]))
-return {1, rev}
+local R = load()
+local id = ARGV[3]
+if R.rf and R.rf[id] then return { 0, 0 } end
+R.rf = R.rf or {}
+R.rf[id] = { ARGV[4], ARGV[5], ARGV[6], ARGV[7] }
+if not R.g then
+  save(R)
+  return { 1, -1 }
+end
+local before = contrib(R)
+local rev = apply_refund(R, id, tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]))
+agg_move(before, contrib(R))
+save(R)
+return { 1, rev }
 `;
 
 /**
@@ -139,49 +221,58 @@ return {1, rev}
  * appeared later). Append-only: the existing entries stay as they are; the accrual the order would
  * have had is appended now, plus one reversal for what was refunded meanwhile, so accrued − reversed
  * is round-half-up(net × rate) as for any other order. Idempotent: a second call finds it attributed.
- * ARGV: 1 attribution json, 2 rateBps, 3 showId, 4 targetId, 5 productId, 6 recordedAt, 7 nowMs, 8 holdMs.
- * Returns 1 when it attributed the order, 0 when there was nothing to do.
+ * ARGV: 1 base, 2 ref, 3 packed attribution, 4 rateBps, 5 showId, 6 targetId, 7 productId,
+ * 8 recordedAt ms, 9 recordedAt ISO, 10 nowMs, 11 holdMs.
+ * Returns {1, accrued} when it attributed the order, {0, 0} when there was nothing to do.
  */
 const REATTRIBUTE_LUA = `${LUA_LIB}
-local st = redis.call('HMGET', KEYS[1], 'gross', 'attributed', 'ref', 'currency', 'createdAt', 'createdAtMs', 'refunded', 'attribution')
-if not st[1] or st[2] == '1' then return 0 end
-local gross = num(st[1])
-local rate = tonumber(ARGV[2])
-local refunded = num(st[7])
-redis.call('HSET', KEYS[1], 'attributed', '1', 'rate', ARGV[2], 'showId', ARGV[3], 'targetId', ARGV[4], 'productId', ARGV[5],
-  'attribution', ARGV[1], 'attributionBefore', st[8] or '', 'reattributedAt', ARGV[6])
-local against = 'pending'
-if tonumber(ARGV[7]) >= num(st[6]) + tonumber(ARGV[8]) then against = 'approved' end
+local R = load()
+if not R.g or R.at == '1' then return { 0, 0 } end
+local before = contrib(R)
+local gross = num(R.g)
+local rate = tonumber(ARGV[4])
+local refunded = num(R.f)
+R.ab = R.x
+R.at = '1'; R.r = ARGV[4]; R.s = nonempty(ARGV[5]); R.tg = nonempty(ARGV[6]); R.p = nonempty(ARGV[7]); R.x = ARGV[3]; R.rt = ARGV[8]
+local against = 'p'
+if tonumber(ARGV[10]) >= num(R.t) + tonumber(ARGV[11]) then against = 'a' end
 local acc = bps(gross, rate)
-if append('accrual', 'accrual:' .. st[3], acc, gross, st[4], st[5], ARGV[6], false, against) == 1 then
-  redis.call('HSET', KEYS[1], 'accrued', int(acc))
-end
+if append(R, 'a', 'accrual:' .. ref, acc, gross, false, against, '', ARGV[8]) == 1 then R.a = int(acc) end
 local rev = acc - bps(math.max(gross - refunded, 0), rate)
-if rev > 0 and append('reversal', 'reversal:reattributed:' .. int(refunded), rev, refunded, st[4], ARGV[6], ARGV[6], false, against) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'reversed', int(rev))
+if rev > 0 and append(R, 'r', 'reversal:reattributed:' .. int(refunded), rev, refunded, false, against, ARGV[9], ARGV[8]) == 1 then
+  R.v = int(num(R.v) + rev)
 end
+agg_move(before, contrib(R))
+save(R)
+return { 1, acc }
+`;
+
+// Appends the flag to the record's JSON text instead of decoding and re-encoding it: a top-level
+// key is the only place '"n":"1"' can occur unescaped (inside the packed order and attribution,
+// which are JSON strings, every quote is escaped).
+const MARK_NOTIFIED_LUA = `
+local raw = redis.call('HGET', KEYS[1], ARGV[2])
+-- (only called for a stored order: a record never loses its order once it has one)
+if not raw or string.find(raw, '"n":"1"', 1, true) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], string.sub(raw, 1, -2) .. ',"n":"1"}')
 return 1
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scAttrReattribute(state: string, refunds: string, ledger: string, ledgerKeys: string, ...args: (string | number)[]): Result<number, Context>;
-    scAttrOrder(
-      state: string,
-      refunds: string,
-      ledger: string,
-      ledgerKeys: string,
-      ...args: (string | number)[]
-    ): Result<[number, string | null, string | null, string | null, string | null], Context>;
-    scAttrRefund(state: string, refunds: string, ledger: string, ledgerKeys: string, ...args: (string | number)[]): Result<[number, number], Context>;
+    scLedgerOrder(orders: string, ...args: (string | number)[]): Result<[number, string, string, string, string, string, string], Context>;
+    scLedgerRefund(orders: string, ...args: (string | number)[]): Result<[number, number], Context>;
+    scLedgerReattribute(orders: string, ...args: (string | number)[]): Result<[number, number], Context>;
+    scLedgerNotified(orders: string, base: string, ref: string): Result<number, Context>;
   }
 }
 
 function defineScripts(redis: RedisClient): void {
-  if (typeof (redis as unknown as { scAttrOrder?: unknown }).scAttrOrder === 'function') return;
-  redis.defineCommand('scAttrOrder', { numberOfKeys: 4, lua: APPLY_ORDER_LUA });
-  redis.defineCommand('scAttrRefund', { numberOfKeys: 4, lua: APPLY_REFUND_LUA });
-  redis.defineCommand('scAttrReattribute', { numberOfKeys: 4, lua: REATTRIBUTE_LUA });
+  if (typeof (redis as unknown as { scLedgerOrder?: unknown }).scLedgerOrder === 'function') return;
+  redis.defineCommand('scLedgerOrder', { numberOfKeys: 1, lua: APPLY_ORDER_LUA });
+  redis.defineCommand('scLedgerRefund', { numberOfKeys: 1, lua: APPLY_REFUND_LUA });
+  redis.defineCommand('scLedgerReattribute', { numberOfKeys: 1, lua: REATTRIBUTE_LUA });
+  redis.defineCommand('scLedgerNotified', { numberOfKeys: 1, lua: MARK_NOTIFIED_LUA });
 }
 
 export interface RefundInput {
@@ -204,9 +295,12 @@ export interface ApplyOrderResult {
   createdAtMs: number;
   showId: string | undefined;
   notified: boolean;
+  /** The order's accrued commission (in `currency`). */
+  accrued: number;
+  currency: string;
 }
 
-/** What reports read per order (one HMGET). */
+/** One order's totals (what reports need per order). */
 export interface OrderRow {
   ref: string;
   attributed: boolean;
@@ -221,6 +315,25 @@ export interface OrderRow {
   createdAtMs: number;
 }
 
+/**
+ * A group of orders with the same (attributed, show, target, product, currency): from the
+ * aggregates or from single orders. `refunded` is already capped at each order's total.
+ */
+export interface AggRow {
+  attributed: boolean;
+  showId: string;
+  targetId: string;
+  productId: string;
+  currency: string;
+  orders: number;
+  gross: number;
+  refunded: number;
+  commission: number;
+  /** Commission of the orders still in the hold period / past it (fully reversed orders add 0). */
+  pending: number;
+  approved: number;
+}
+
 export interface StoredOrder extends OrderRow {
   order: NormalizedOrder;
   attribution: Attribution;
@@ -233,14 +346,192 @@ export interface StoredOrder extends OrderRow {
   entries: LedgerEntry[];
 }
 
-const ROW_FIELDS = ['attributed', 'showId', 'targetId', 'productId', 'currency', 'gross', 'refunded', 'accrued', 'reversed', 'createdAtMs'] as const;
-const PAGE = 1000;
-const CONCURRENT_READS = 500;
+/** The packed record (field names kept short: there may be ten million of them). */
+interface Rec {
+  g?: string;
+  t?: string;
+  c?: string;
+  f?: string;
+  a?: string;
+  v?: string;
+  at?: string;
+  r?: string;
+  s?: string;
+  tg?: string;
+  p?: string;
+  o?: string;
+  x?: string;
+  ra?: string;
+  n?: string;
+  m?: string;
+  rf?: Record<string, [string, string, string, string]>;
+  e?: [string, string, string, string, string, string, string, string][];
+}
 
-function toRow(ref: string, v: (string | null)[]): OrderRow | null {
-  if (v[5] === null || v[5] === undefined) return null;
-  const n = (i: number): number => Number(v[i] ?? 0);
-  return { ref, attributed: v[0] === '1', showId: v[1] ?? '', targetId: v[2] ?? '', productId: v[3] ?? '', currency: v[4] ?? '', gross: n(5), refunded: n(6), accrued: n(7), reversed: n(8), createdAtMs: n(9) };
+const SOURCE_CODE: Record<OrderSource, string> = { partner: 'p', platform_webhook: 'w', platform_report: 'r' };
+const SOURCE_OF: ReadonlyMap<string, OrderSource> = new Map(Object.entries(SOURCE_CODE).map(([k, v]) => [v, k as OrderSource]));
+
+interface PackedOrder {
+  s: string;
+  i?: string;
+  t?: string;
+  k?: string;
+  h?: string;
+  x?: string;
+  p?: string;
+  c?: string;
+  l?: 1 | NormalizedOrder['lines'];
+}
+
+/** The order minus what the record holds anyway (ref, total) or what follows from it. */
+export function packOrder(o: NormalizedOrder): string {
+  const x: PackedOrder = { s: SOURCE_CODE[o.source] };
+  const derivedId = o.targetId !== undefined && o.ref === `@${o.targetId}:${o.orderId}` ? true : o.ref === o.orderId;
+  if (!derivedId) x.i = o.orderId;
+  if (o.targetId !== undefined) x.t = o.targetId;
+  if (o.clickId !== undefined) x.k = o.clickId;
+  if (o.showId !== undefined) x.h = o.showId;
+  if (o.externalShowId !== undefined) x.x = o.externalShowId;
+  if (o.productId !== undefined) x.p = o.productId;
+  const ms = Date.parse(o.createdAt);
+  if (!Number.isFinite(ms) || new Date(ms).toISOString() !== o.createdAt) x.c = o.createdAt;
+  const l = o.lines[0];
+  const trivial = o.lines.length === 1 && l !== undefined && l.productId === o.productId && l.quantity === 1 && l.amount.amount === o.total.amount && l.amount.currency === o.total.currency;
+  if (trivial) x.l = 1;
+  else if (o.lines.length > 0) x.l = o.lines;
+  return JSON.stringify(x);
+}
+
+function unpackOrder(ref: string, rec: Rec, total: { amount: number; currency: string }): NormalizedOrder {
+  const x = JSON.parse(rec.o ?? '{"s":"p"}') as PackedOrder;
+  const orderId = x.i ?? (x.t !== undefined && ref.startsWith(`@${x.t}:`) ? ref.slice(x.t.length + 2) : ref);
+  const createdAt = x.c ?? new Date(Number(rec.t)).toISOString();
+  const lines = x.l === 1 ? [{ productId: x.p ?? '', quantity: 1, amount: { amount: total.amount, currency: total.currency } }] : (x.l ?? []);
+  const o: Record<string, unknown> = { ref, orderId, source: SOURCE_OF.get(x.s) ?? 'partner' };
+  if (x.t !== undefined) o['targetId'] = x.t;
+  if (x.k !== undefined) o['clickId'] = x.k;
+  if (x.h !== undefined) o['showId'] = x.h;
+  if (x.x !== undefined) o['externalShowId'] = x.x;
+  if (x.p !== undefined) o['productId'] = x.p;
+  o['createdAt'] = createdAt;
+  o['total'] = total;
+  o['lines'] = lines;
+  return o as unknown as NormalizedOrder;
+}
+
+interface PackedAttribution {
+  v?: 'c' | 'p';
+  n?: string;
+  r?: UnattributedReason;
+}
+
+/** The attribution minus what the record holds (show, target, product, rate) or the order has (click id). */
+export function packAttribution(a: Attribution): string {
+  const x: PackedAttribution = a.attributed ? { v: a.via === 'click' ? 'c' : 'p', ...(a.note !== undefined ? { n: a.note } : {}) } : { r: a.reason };
+  return JSON.stringify(x);
+}
+
+function unpackAttribution(rec: Rec, clickId: string | undefined): Attribution {
+  const x = JSON.parse(rec.x ?? '{}') as PackedAttribution;
+  if (rec.at === '1') {
+    const a: Record<string, unknown> = { attributed: true, via: x.v === 'p' ? 'platform_show' : 'click', showId: rec.s ?? '', targetId: rec.tg ?? '' };
+    if (rec.p !== undefined) a['productId'] = rec.p;
+    if (clickId !== undefined) a['clickId'] = clickId;
+    a['rateBps'] = Number(rec.r ?? 0);
+    if (x.n !== undefined) a['note'] = x.n;
+    return a as unknown as Attribution;
+  }
+  return { attributed: false, reason: x.r ?? 'no_click', ...(clickId !== undefined ? { clickId } : {}) } as Attribution;
+}
+
+function toRow(ref: string, rec: Rec): OrderRow | null {
+  if (rec.g === undefined) return null;
+  return {
+    ref,
+    attributed: rec.at === '1',
+    showId: rec.s ?? '',
+    targetId: rec.tg ?? '',
+    productId: rec.p ?? '',
+    currency: rec.c ?? '',
+    gross: Number(rec.g),
+    refunded: Number(rec.f ?? 0),
+    accrued: Number(rec.a ?? 0),
+    reversed: Number(rec.v ?? 0),
+    createdAtMs: Number(rec.t ?? 0),
+  };
+}
+
+function rowOf(ref: string, raw: string): OrderRow | null {
+  return toRow(ref, JSON.parse(raw) as Rec);
+}
+
+function toStored(ref: string, raw: string): StoredOrder | null {
+  const rec = JSON.parse(raw) as Rec;
+  const row = toRow(ref, rec);
+  if (!row) return null;
+  const order = unpackOrder(ref, rec, { amount: row.gross, currency: row.currency });
+  const entries: LedgerEntry[] = (Array.isArray(rec.e) ? rec.e : []).map((e, i) => {
+    const [kind, key, amount, base, refundId, against, occurredAt, recordedMs] = e;
+    return {
+      seq: i + 1,
+      key: key === '' ? `accrual:${ref}` : key,
+      kind: kind === 'a' ? 'accrual' : 'reversal',
+      amount: Number(amount),
+      currency: row.currency,
+      base: Number(base),
+      ...(refundId ? { refundId } : {}),
+      against: against === 'a' ? 'approved' : 'pending',
+      occurredAt: occurredAt === '' ? order.createdAt : occurredAt,
+      recordedAt: new Date(Number(recordedMs)).toISOString(),
+    };
+  });
+  const refunds = Object.entries(rec.rf && !Array.isArray(rec.rf) ? rec.rf : {})
+    .map(([id, r]) => ({ id, amount: Number(r[0]), currency: r[1], createdAt: r[2], ms: Number(r[3]) }))
+    .sort((a, b) => a.ms - b.ms || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map(({ ms: _ms, ...r }) => ({ ...r, applied: r.currency === row.currency }));
+  return {
+    ...row,
+    order,
+    attribution: unpackAttribution(rec, order.clickId),
+    rateBps: Number(rec.r ?? 0),
+    source: order.source,
+    recordedAt: new Date(Number(rec.ra ?? 0)).toISOString(),
+    mismatched: Number(rec.m ?? 0),
+    refunds,
+    entries,
+  };
+}
+
+/** FNV-1a (32 bit) of the ref's UTF-8 bytes → bucket. */
+export function ledgerBucket(ref: string): number {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(ref, 'utf8')) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % LEDGER_BUCKETS;
+}
+
+const BUCKETS = Array.from({ length: LEDGER_BUCKETS }, (_, i) => i);
+const SCAN_PAGE = 1000;
+
+export interface DayRange {
+  fromMs: number;
+  toMs: number;
+}
+
+export const dayOf = (ms: number): number => Math.floor(ms / DAY_MS);
+
+/** Adds counters `kind+dims` into the map (dims: the JSON array the scripts wrote). */
+function addCounter(map: Map<string, { dims: string[]; o: number; g: number; r: number; c: number }>, field: string, value: string): void {
+  const kind = field[0] as 'o' | 'g' | 'r' | 'c';
+  const dims = field.slice(1);
+  let row = map.get(dims);
+  if (!row) {
+    row = { dims: JSON.parse(dims) as string[], o: 0, g: 0, r: 0, c: 0 };
+    map.set(dims, row);
+  }
+  row[kind] += Number(value);
 }
 
 export class AttributionRepository {
@@ -251,19 +542,17 @@ export class AttributionRepository {
     defineScripts(redis);
   }
 
-  private slot(partnerId: string, ref: string): [string, string, string, string] {
-    const k = this.keys;
-    return [k.orderState(partnerId, ref), k.orderRefunds(partnerId, ref), k.orderLedger(partnerId, ref), k.orderLedgerKeys(partnerId, ref)];
+  private at(partnerId: string, ref: string): [string, string, string] {
+    const b = ledgerBucket(ref);
+    return [this.keys.ledgerOrders(partnerId, b), this.keys.ledgerBase(partnerId, b), ref];
   }
 
   /** Stores the order (first write wins), its accrual, the refunds that were waiting for it and a platform's cumulative refund. */
   async applyOrder(partnerId: string, order: NormalizedOrder, attribution: Attribution, opts: { nowMs: number; holdMs: number; refundedFloor?: RefundedFloor }): Promise<ApplyOrderResult> {
     const a = attribution;
     const floor = opts.refundedFloor;
-    const r = await this.redis.scAttrOrder(
-      ...this.slot(partnerId, order.ref),
-      order.ref,
-      order.createdAt,
+    const r = await this.redis.scLedgerOrder(
+      ...this.at(partnerId, order.ref),
       Date.parse(order.createdAt),
       order.total.currency,
       order.total.amount,
@@ -272,114 +561,214 @@ export class AttributionRepository {
       a.attributed ? a.showId : '',
       a.attributed ? a.targetId : (order.targetId ?? ''),
       (a.attributed ? a.productId : order.productId) ?? '',
-      order.source,
-      JSON.stringify(order),
-      JSON.stringify(a),
-      new Date(opts.nowMs).toISOString(),
+      packOrder(order),
+      packAttribution(a),
+      opts.nowMs,
       opts.nowMs,
       opts.holdMs,
       floor ? floor.amount : -1,
       floor?.currency ?? '',
       floor?.occurredAt ?? '',
     );
-    return { isNew: r[0] === 1, attributed: r[1] === '1', createdAtMs: Number(r[2] ?? 0), showId: r[3] || undefined, notified: r[4] === '1' };
+    return { isNew: r[0] === 1, attributed: r[1] === '1', createdAtMs: Number(r[2] ?? 0), showId: r[3] || undefined, notified: r[4] === '1', accrued: Number(r[5] ?? 0), currency: r[6] ?? '' };
   }
 
   /** Stores the refund (idempotent by id) and, when its order is there, appends the reversal. */
   async applyRefund(partnerId: string, orderRef: string, refund: RefundInput, opts: { nowMs: number; holdMs: number }): Promise<{ isNew: boolean; waitingForOrder: boolean; reversal: number }> {
-    const json = JSON.stringify({ amount: String(refund.amount), currency: refund.currency, createdAt: refund.createdAt, createdAtMs: String(Date.parse(refund.createdAt)) });
-    const r = await this.redis.scAttrRefund(
-      ...this.slot(partnerId, orderRef),
+    const r = await this.redis.scLedgerRefund(
+      ...this.at(partnerId, orderRef),
       refund.id,
-      json,
       refund.amount,
       refund.currency,
       refund.createdAt,
-      new Date(opts.nowMs).toISOString(),
+      Date.parse(refund.createdAt),
+      opts.nowMs,
       opts.nowMs,
       opts.holdMs,
     );
     return { isNew: r[0] === 1, waitingForOrder: r[1] === -1, reversal: Math.max(r[1], 0) };
   }
 
-  /** Attributes an order that was stored unattributed (new ledger entries only); false when there was nothing to do. */
-  async reattribute(partnerId: string, ref: string, a: Extract<Attribution, { attributed: true }>, opts: { nowMs: number; holdMs: number }): Promise<boolean> {
-    const r = await this.redis.scAttrReattribute(
-      ...this.slot(partnerId, ref),
-      JSON.stringify(a),
+  /** Attributes an order that was stored unattributed (new ledger entries only); null when there was nothing to do, else the accrual. */
+  async reattribute(partnerId: string, ref: string, a: Extract<Attribution, { attributed: true }>, opts: { nowMs: number; holdMs: number }): Promise<{ accrued: number } | null> {
+    const r = await this.redis.scLedgerReattribute(
+      ...this.at(partnerId, ref),
+      packAttribution(a),
       a.rateBps,
       a.showId,
       a.targetId,
       a.productId ?? '',
+      opts.nowMs,
       new Date(opts.nowMs).toISOString(),
       opts.nowMs,
       opts.holdMs,
     );
-    return r === 1;
+    return r[0] === 1 ? { accrued: Number(r[1]) } : null;
   }
 
   async markNotified(partnerId: string, ref: string): Promise<void> {
-    await this.redis.hset(this.keys.orderState(partnerId, ref), 'notified', '1');
+    await this.redis.scLedgerNotified(...this.at(partnerId, ref));
   }
 
-  /** Report indexes; idempotent (ZADD of the same member and score), so written again on every retry. */
-  async index(partnerId: string, ref: string, createdAtMs: number, showId: string | undefined): Promise<void> {
-    await Promise.all([
-      this.redis.zadd(this.keys.partnerOrders(partnerId), createdAtMs, ref),
-      showId ? this.redis.zadd(this.keys.showOrders(partnerId, showId), createdAtMs, ref) : Promise.resolve(0),
-    ]);
+  async get(partnerId: string, ref: string): Promise<StoredOrder | null> {
+    const raw = await this.redis.hget(this.keys.ledgerOrders(partnerId, ledgerBucket(ref)), ref);
+    return raw ? toStored(ref, raw) : null;
   }
 
-  /** Rows of the orders created in [fromMs, toMs), from the partner index or a show's index. */
-  async rows(partnerId: string, range: { fromMs: number; toMs: number }, showId?: string): Promise<OrderRow[]> {
-    const key = showId ? this.keys.showOrders(partnerId, showId) : this.keys.partnerOrders(partnerId);
-    const min = Number.isFinite(range.fromMs) ? String(range.fromMs) : '-inf';
-    const max = Number.isFinite(range.toMs) ? `(${range.toMs}` : '+inf';
-    const out: OrderRow[] = [];
-    for (let offset = 0; ; offset += PAGE) {
-      const refs = await this.redis.zrangebyscore(key, min, max, 'LIMIT', offset, PAGE);
-      // Concurrent HMGETs are auto-pipelined by ioredis (per node on a cluster: the slots differ).
-      for (let i = 0; i < refs.length; i += CONCURRENT_READS) {
-        const chunk = refs.slice(i, i + CONCURRENT_READS);
-        const vals = await Promise.all(chunk.map((ref) => this.redis.hmget(this.keys.orderState(partnerId, ref), ...ROW_FIELDS)));
-        vals.forEach((v, j) => {
-          const row = toRow(chunk[j]!, v);
-          if (row) out.push(row);
+  /** The days (UTC, since the epoch) that have orders created in [fromMs, toMs), ascending. */
+  async days(partnerId: string, range: DayRange): Promise<number[]> {
+    const min = Number.isFinite(range.fromMs) ? String(dayOf(range.fromMs)) : '-inf';
+    const max = Number.isFinite(range.toMs) ? String(dayOf(range.toMs - 1)) : '+inf';
+    const per = await Promise.all(BUCKETS.map((b) => this.redis.zrangebyscore(this.keys.ledgerDays(partnerId, b), min, max)));
+    return [...new Set(per.flat().map(Number))].sort((a, b) => a - b);
+  }
+
+  /**
+   * The stored orders created on `day` within [fromMs, toMs), one page (≤ SCAN_PAGE per bucket) at a
+   * time: memory stays bounded by a page whatever the day holds.
+   */
+  async *ordersOfDay(partnerId: string, day: number, range: DayRange = { fromMs: -Infinity, toMs: Infinity }, refFilter?: (ref: string) => boolean): AsyncGenerator<StoredOrder[]> {
+    yield* this.dayPages(partnerId, day, range, refFilter, toStored);
+  }
+
+  private async *dayPages<T extends OrderRow>(partnerId: string, day: number, range: DayRange, refFilter: ((ref: string) => boolean) | undefined, parse: (ref: string, raw: string) => T | null): AsyncGenerator<T[]> {
+    for (const b of BUCKETS) {
+      const setKey = this.keys.ledgerDay(partnerId, b, day);
+      const hashKey = this.keys.ledgerOrders(partnerId, b);
+      let cursor = '0';
+      do {
+        const [next, found] = await this.redis.sscan(setKey, cursor, 'COUNT', SCAN_PAGE);
+        cursor = next;
+        const refs = refFilter ? found.filter(refFilter) : found;
+        if (refs.length === 0) continue;
+        const raws = await this.redis.hmget(hashKey, ...refs);
+        const page: T[] = [];
+        raws.forEach((raw, i) => {
+          const s = raw ? parse(refs[i]!, raw) : null;
+          if (s && s.createdAtMs >= range.fromMs && s.createdAtMs < range.toMs) page.push(s);
         });
+        if (page.length > 0) yield page;
+      } while (cursor !== '0');
+    }
+  }
+
+  /** Every stored order created in [fromMs, toMs), page by page (day by day, bucket by bucket). */
+  async *scan(partnerId: string, range: DayRange = { fromMs: -Infinity, toMs: Infinity }, refFilter?: (ref: string) => boolean): AsyncGenerator<StoredOrder[]> {
+    for (const day of await this.days(partnerId, range)) yield* this.ordersOfDay(partnerId, day, range, refFilter);
+  }
+
+  /**
+   * Reconciliation's bookkeeping in Redis instead of the process: marks `refs` as named by the report
+   * of run `mark` (a set per bucket, `…:rc:<mark>`, expiring after a day) and returns the totals of
+   * those stored, each with whether an earlier page had named it already. One pipeline per bucket.
+   */
+  async lookupAndMark(partnerId: string, refs: string[], mark: string): Promise<{ row: OrderRow; named: boolean }[]> {
+    const out: { row: OrderRow; named: boolean }[] = [];
+    await Promise.all(
+      [...this.byBucket(refs)].map(async ([b, list]) => {
+        const markKey = this.keys.ledgerReconMark(partnerId, b, mark);
+        const res = await this.redis.pipeline().smismember(markKey, ...list).hmget(this.keys.ledgerOrders(partnerId, b), ...list).sadd(markKey, ...list).pexpire(markKey, DAY_MS).exec();
+        if (!res) throw new Error('pipeline discarded');
+        for (const [err] of res) if (err) throw err;
+        const seen = res[0]![1] as number[];
+        const raws = res[1]![1] as (string | null)[];
+        raws.forEach((raw, i) => {
+          const row = raw ? rowOf(list[i]!, raw) : null;
+          if (row) out.push({ row, named: seen[i] === 1 });
+        });
+      }),
+    );
+    return out;
+  }
+
+  /** The totals of the stored orders created in the range whose ref passes `refFilter` and that run `mark` did not name, page by page. */
+  async *scanUnmarked(partnerId: string, range: DayRange, refFilter: (ref: string) => boolean, mark: string): AsyncGenerator<OrderRow[]> {
+    for (const day of await this.days(partnerId, range)) {
+      for (const b of BUCKETS) {
+        const setKey = this.keys.ledgerDay(partnerId, b, day);
+        const markKey = this.keys.ledgerReconMark(partnerId, b, mark);
+        let cursor = '0';
+        do {
+          const [next, found] = await this.redis.sscan(setKey, cursor, 'COUNT', SCAN_PAGE);
+          cursor = next;
+          const refs = found.filter(refFilter);
+          if (refs.length === 0) continue;
+          const named = await this.redis.smismember(markKey, ...refs);
+          const unnamed = refs.filter((_, i) => named[i] !== 1);
+          if (unnamed.length === 0) continue;
+          const raws = await this.redis.hmget(this.keys.ledgerOrders(partnerId, b), ...unnamed);
+          const page: OrderRow[] = [];
+          raws.forEach((raw, i) => {
+            const row = raw ? rowOf(unnamed[i]!, raw) : null;
+            if (row && row.createdAtMs >= range.fromMs && row.createdAtMs < range.toMs) page.push(row);
+          });
+          if (page.length > 0) yield page;
+        } while (cursor !== '0');
       }
-      if (refs.length < PAGE) break;
+    }
+  }
+
+  /** Drops run `mark`'s bookkeeping. */
+  async dropMarks(partnerId: string, mark: string): Promise<void> {
+    await Promise.all(BUCKETS.map((b) => this.redis.del(this.keys.ledgerReconMark(partnerId, b, mark))));
+  }
+
+  private byBucket(refs: string[]): Map<number, string[]> {
+    const byBucket = new Map<number, string[]>();
+    for (const ref of refs) {
+      const b = ledgerBucket(ref);
+      const list = byBucket.get(b) ?? [];
+      list.push(ref);
+      byBucket.set(b, list);
+    }
+    return byBucket;
+  }
+
+  /** The stored orders among `refs` (one HMGET per bucket), by ref. */
+  async getMany<T extends OrderRow = StoredOrder>(partnerId: string, refs: string[], parse: (ref: string, raw: string) => T | null = toStored as unknown as (ref: string, raw: string) => T | null): Promise<Map<string, T>> {
+    const byBucket = this.byBucket(refs);
+    const out = new Map<string, T>();
+    await Promise.all(
+      [...byBucket].map(async ([b, list]) => {
+        const raws = await this.redis.hmget(this.keys.ledgerOrders(partnerId, b), ...list);
+        raws.forEach((raw, i) => {
+          const s = raw ? parse(list[i]!, raw) : null;
+          if (s) out.set(list[i]!, s);
+        });
+      }),
+    );
+    return out;
+  }
+
+  /** Partner-wide aggregates of whole days, summed over the buckets. */
+  async dayAggregates(partnerId: string, days: number[]): Promise<AggRow[]> {
+    const map = new Map<string, { dims: string[]; o: number; g: number; r: number; c: number }>();
+    for (const day of days) {
+      const all = await Promise.all(BUCKETS.map((b) => this.redis.hgetall(this.keys.ledgerDayAgg(partnerId, b, day))));
+      for (const h of all) for (const [f, v] of Object.entries(h)) addCounter(map, f, v);
+    }
+    const out: AggRow[] = [];
+    for (const { dims, o, g, r, c } of map.values()) {
+      if (o === 0) continue;
+      const [at, showId, targetId, productId, currency] = dims as [string, string, string, string, string];
+      out.push({ attributed: at === '1', showId, targetId, productId, currency, orders: o, gross: g, refunded: r, commission: c, pending: 0, approved: 0 });
     }
     return out;
   }
 
-  /** All refs in the partner index (for invariant checks and reconciliation). */
-  async refs(partnerId: string, range: { fromMs: number; toMs: number } = { fromMs: -Infinity, toMs: Infinity }): Promise<string[]> {
-    const min = Number.isFinite(range.fromMs) ? String(range.fromMs) : '-inf';
-    const max = Number.isFinite(range.toMs) ? `(${range.toMs}` : '+inf';
-    return this.redis.zrangebyscore(this.keys.partnerOrders(partnerId), min, max);
-  }
-
-  async get(partnerId: string, ref: string): Promise<StoredOrder | null> {
-    const [state, refunds, ledger] = this.slot(partnerId, ref);
-    const [h, rf, entries] = await Promise.all([this.redis.hgetall(state), this.redis.hgetall(refunds), this.redis.lrange(ledger, 0, -1)]);
-    if (!h['gross']) return null;
-    const row = toRow(ref, ROW_FIELDS.map((f) => h[f] ?? null))!;
-    const reversedIds = new Set<string>();
-    const parsed = entries.map((e) => JSON.parse(e) as LedgerEntry);
-    for (const e of parsed) if (e.refundId) reversedIds.add(e.refundId);
-    return {
-      ...row,
-      order: JSON.parse(h['order'] ?? '{}') as NormalizedOrder,
-      attribution: JSON.parse(h['attribution'] ?? '{}') as Attribution,
-      rateBps: Number(h['rate'] ?? 0),
-      source: h['source'] ?? '',
-      recordedAt: h['recordedAt'] ?? '',
-      mismatched: Number(h['mismatched'] ?? 0),
-      refunds: Object.entries(rf).map(([id, raw]) => {
-        const r = JSON.parse(raw) as { amount: string; currency: string; createdAt: string };
-        return { id, amount: Number(r.amount), currency: r.currency, createdAt: r.createdAt, applied: r.currency === row.currency };
-      }),
-      entries: parsed,
-    };
+  /** One show's aggregates per day: day → rows (summed over the buckets). */
+  async showAggregates(partnerId: string, showId: string): Promise<Map<number, AggRow[]>> {
+    const map = new Map<string, { dims: string[]; o: number; g: number; r: number; c: number }>();
+    const all = await Promise.all(BUCKETS.map((b) => this.redis.hgetall(this.keys.ledgerShowAgg(partnerId, b, showId))));
+    for (const h of all) for (const [f, v] of Object.entries(h)) addCounter(map, f, v);
+    const byDay = new Map<number, AggRow[]>();
+    for (const { dims, o, g, r, c } of map.values()) {
+      if (o === 0) continue;
+      const [day, targetId, productId, currency] = dims as [string, string, string, string];
+      const rows = byDay.get(Number(day)) ?? [];
+      rows.push({ attributed: true, showId, targetId, productId, currency, orders: o, gross: g, refunded: r, commission: c, pending: 0, approved: 0 });
+      byDay.set(Number(day), rows);
+    }
+    return byDay;
   }
 }

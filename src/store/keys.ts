@@ -106,7 +106,7 @@ export class Keys {
     return `${this.prefix}:{rk:${hash}}:relay-key`;
   }
 
-  // order slot (partner order events; attribution builds on it)
+  // order slot (partner order events; the ledger is bucketed below)
   orderTag(partnerId: string, orderId: string): string {
     return `${this.prefix}:{o:${partnerId}:${orderId}}`;
   }
@@ -121,28 +121,39 @@ export class Keys {
     return `${this.orderTag(partnerId, orderId)}:pending`;
   }
 
-  // attribution (order slot; `ref` = partner order id, or `@{targetId}:{platform order id}` for
-  // platform-native orders, see src/domain/order.ts): state, refunds and the append-only ledger
-  // share the order's slot so one Lua step updates them together.
-  orderState(partnerId: string, ref: string): string {
-    return `${this.orderTag(partnerId, ref)}:att`;
+  /**
+   * The compact ledger (docs/attribution.md "Storage"): a partner's orders are spread over
+   * LEDGER_BUCKETS buckets by a hash of the order ref; each bucket is one slot holding its orders
+   * (one hash field per order), its per-day order sets and its pre-aggregated counters, so one Lua
+   * step appends an order's entries and updates the aggregates together.
+   */
+  ledgerBase(partnerId: string, bucket: number): string {
+    return `${this.prefix}:{lg:${partnerId}:${bucket}}`;
   }
-  orderRefunds(partnerId: string, ref: string): string {
-    return `${this.orderTag(partnerId, ref)}:refunds`;
+  /** HASH ref → packed order record (state, refunds and append-only ledger entries). */
+  ledgerOrders(partnerId: string, bucket: number): string {
+    return `${this.ledgerBase(partnerId, bucket)}:o`;
   }
-  orderLedger(partnerId: string, ref: string): string {
-    return `${this.orderTag(partnerId, ref)}:ledger`;
+  // The keys below are also built by the ledger's Lua steps from ledgerBase (same slot): keep in step.
+  /** SET of the refs created on `day` (UTC days since the epoch). */
+  ledgerDay(partnerId: string, bucket: number, day: number): string {
+    return `${this.ledgerBase(partnerId, bucket)}:d:${day}`;
   }
-  orderLedgerKeys(partnerId: string, ref: string): string {
-    return `${this.orderTag(partnerId, ref)}:ledger:keys`;
+  /** HASH counter+[attributed, showId, targetId, productId, currency] → integer, the orders created on `day`. */
+  ledgerDayAgg(partnerId: string, bucket: number, day: number): string {
+    return `${this.ledgerBase(partnerId, bucket)}:a:${day}`;
   }
-  /** ZSET ref → order createdAt (ms): every order of the partner, for reports by time range. */
-  partnerOrders(partnerId: string): string {
-    return `${this.prefix}:{p:${partnerId}}:orders`;
+  /** HASH counter+[day, targetId, productId, currency] → integer, the orders attributed to one show. */
+  ledgerShowAgg(partnerId: string, bucket: number, showId: string): string {
+    return `${this.ledgerBase(partnerId, bucket)}:s:${showId}`;
   }
-  /** ZSET ref → order createdAt (ms): the orders attributed to one show. */
-  showOrders(partnerId: string, showId: string): string {
-    return `${this.showTag(partnerId, showId)}:orders`;
+  /** SET of the refs a reconciliation run's report named (kept in Redis, not in the process; expires after a day). */
+  ledgerReconMark(partnerId: string, bucket: number, mark: string): string {
+    return `${this.ledgerBase(partnerId, bucket)}:rc:${mark}`;
+  }
+  /** ZSET day → day: the days with orders (reports without from/to). */
+  ledgerDays(partnerId: string, bucket: number): string {
+    return `${this.ledgerBase(partnerId, bucket)}:days`;
   }
   /** The platform's show id → our show id, written when a mirror gets its remote show. */
   targetExternalShow(targetId: string, externalId: string): string {

@@ -92,11 +92,19 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'report-refund-uncapped',
-    what: 'reports count refunds beyond the order total',
+    what: 'the ledger aggregates (what reports read) count refunds beyond the order total',
+    file: 'src/store/attribution.repository.ts',
+    from: '  if rf > g then rf = g end\n',
+    to: '',
+    tests: ['test/integration/attribution.voids.test.ts'],
+  },
+  {
+    name: 'report-order-refund-uncapped',
+    what: 'reports count refunds beyond the order total for the orders of a partly covered day',
     file: 'src/attribution/attribution.report.ts',
     from: 'return Math.min(r.refunded, r.gross);',
     to: 'return r.refunded;',
-    tests: ['test/integration/attribution.voids.test.ts'],
+    tests: ['test/integration/ledger.aggregates.property.test.ts'],
   },
   {
     name: 'order-view-refund-uncapped',

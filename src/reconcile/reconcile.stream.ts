@@ -1,0 +1,77 @@
+/**
+ * Reconciliation of one target, streamed (docs/attribution.md "Reconciliation at volume"): the
+ * platform's report is compared page by page against the ledger orders those pages name (point
+ * lookups), and the ledger is then scanned page by page for orders the report did not name. Which
+ * orders the report named is kept by the ledger (in Redis, per run): the process holds a few pages,
+ * not the period's orders nor their ids.
+ */
+import type { PlatformOrder } from '../targets/target.adapter.js';
+import type { Discrepancy } from '../store/reconcile.repository.js';
+import { compareTarget, type Comparison, type LedgerOrder } from './reconcile.compare.js';
+
+export interface TargetLedger {
+  /**
+   * The ledger's view of these platform order ids of the target (orders created in the period),
+   * each with whether an earlier lookup of this run named it already; remembers them as named.
+   */
+  lookup(orderIds: string[]): Promise<{ order: LedgerOrder; named: boolean }[]>;
+  /** The ledger orders of the target created in the period that no lookup named, page by page. */
+  scan(): AsyncIterable<LedgerOrder[]>;
+  /** Forgets what this run named. */
+  close(): Promise<void>;
+}
+
+export interface StreamedComparison {
+  platformOrders: number;
+  /** Ledger orders of the target in the period before any heal of this run. */
+  ledgerOrders: number;
+  discrepancies: Discrepancy[];
+}
+
+/** Report pages compared at once (their lookups overlap; each page's heals run when its comparison is done). */
+const PAGES_IN_FLIGHT = 4;
+
+/** `heal` runs once per report page that has something to heal. */
+export async function reconcileTargetStream(
+  targetId: string,
+  report: AsyncIterable<PlatformOrder[]>,
+  ledger: TargetLedger,
+  voided: RegExp,
+  heal: (cmp: Comparison) => Promise<void>,
+): Promise<StreamedComparison> {
+  const discrepancies: Discrepancy[] = [];
+  let platformOrders = 0;
+  let ledgerOrders = 0;
+  const comparePage = async (page: PlatformOrder[]): Promise<void> => {
+    const looked = await ledger.lookup([...new Set(page.map((p) => p.orderId))]);
+    const found = looked.map((l) => l.order);
+    // an order the report names on two pages is one ledger order
+    ledgerOrders += looked.filter((l) => !l.named).length;
+    // every ledger order handed in is named by the page: compareTarget adds no missing_in_platform here
+    const cmp = compareTarget(targetId, page, found, voided);
+    discrepancies.push(...cmp.discrepancies);
+    if (cmp.heal.length > 0) await heal(cmp);
+  };
+  const inflight: Promise<void>[] = [];
+  for await (const page of report) {
+    platformOrders += page.length;
+    const task = comparePage(page);
+    task.catch(() => undefined); // awaited below; this only keeps a rejection from counting as unhandled meanwhile
+    inflight.push(task);
+    if (inflight.length >= PAGES_IN_FLIGHT) await inflight.shift();
+  }
+  await Promise.all(inflight);
+  for await (const page of ledger.scan()) {
+    for (const l of page) {
+      ledgerOrders += 1;
+      discrepancies.push({ kind: 'missing_in_platform', targetId, orderId: l.orderId, detail: `ledger has ${l.gross} ${l.currency}; the platform's report does not`, healed: false });
+    }
+  }
+  await ledger.close();
+  return { platformOrders, ledgerOrders, discrepancies };
+}
+
+/** A report that arrived whole, as pages. */
+export async function* pagesOf<T>(items: T[], size = 1000): AsyncGenerator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
