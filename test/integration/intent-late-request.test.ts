@@ -13,6 +13,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
+import { withAttemptDeadline } from '../../src/targets/attempt-deadline.js';
+import { createPlatformHttp } from '../../src/targets/platform-http.js';
+import type { AdapterContext } from '../../src/targets/target.adapter.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
@@ -76,3 +79,22 @@ test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a create that reach
   const created = (await sim.effects(platform)).filter((e) => e.type === 'show.created' && e.title === `Late ${platform}`);
   expect(created.map((e) => e.externalId)).toEqual([m.remote!.externalId]);
 }, 30_000);
+
+test('an attempt sends nothing once its deadline has passed, and a request still on its way is cut at the deadline', async () => {
+  const http = createPlatformHttp({ target: { id: 't', partnerId: 'p', platform: 'youtube', credentials: {} } } as unknown as AdapterContext, { timeout: 10_000 });
+  const list = '/youtube/youtube/v3/liveBroadcasts';
+  const requests = async (): Promise<number> => ((await sim.control('GET', '/_sim/youtube/requests')) as unknown[]).length;
+  const before = await requests();
+  // A stalled owner wakes up after its deadline: the request is refused before it is sent.
+  await expect(withAttemptDeadline(Date.now() - 1, () => http.get(`${sim.url}${list}`))).rejects.toMatchObject({ kind: 'retryable', reason: 'attempt_deadline' });
+  expect(await requests()).toBe(before);
+  // Outside an attempt nothing changes.
+  expect((await http.get(`${sim.url}${list}`, { validateStatus: () => true })).status).toBeGreaterThan(0);
+  // A request on its way when the deadline comes is abandoned then, not at the client's 10 s timeout:
+  // the proxy still holds it (2 s) when the call has already failed.
+  proxy.holdNext((method, path) => method === 'GET' && path === list, 2000);
+  await expect(withAttemptDeadline(Date.now() + 300, () => http.get(`${proxy.url}${list}`))).rejects.toMatchObject({ code: 'ECONNABORTED' });
+  expect(proxy.held.at(-1)).toMatchObject({ method: 'GET', path: list });
+  expect(proxy.held.at(-1)!.forwardedAt).toBeUndefined();
+  await proxy.idle();
+});
