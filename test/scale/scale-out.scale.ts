@@ -219,7 +219,18 @@ test(`2 API + 3 worker + 2 scheduler processes, ${SHOWS} shows × 3 platforms, a
       const k = `${e.externalId}|${e.type}|${e.productId ?? e.url ?? ''}`;
       seen.set(k, (seen.get(k) ?? 0) + 1);
     }
-    expect([...seen].filter(([, n]) => n > 1)).toEqual([]);
+    const twice = [...seen].filter(([, n]) => n > 1);
+    if (twice.length > 0 && process.env['SCALE_DIAG']) {
+      // SCALE_DIAG: the platform's writes that carry a doubled effect's link (pins), with when they were read.
+      const reqs = (await sim.control('GET', `/_sim/${platform}/requests`)) as { seq: number; method: string; path: string; body: string; status: number; at: string }[];
+      const lines = [`platform ${platform}: effects twice ${JSON.stringify(twice.map(([k]) => k))}`];
+      for (const [k] of twice) {
+        const url = k.split('|')[2] ?? '';
+        lines.push(`== ${k}`, ...reqs.filter((r) => url !== '' && (r.body.includes(url) || r.body.includes(encodeURIComponent(url)))).map((r) => `${r.seq} ${r.at} ${r.method} ${r.path} ${r.status}`));
+      }
+      writeFileSync(`${process.env['SCALE_DIAG']}-${platform}-effects.txt`, lines.join('\n'));
+    }
+    expect(twice).toEqual([]);
     const byExternal = new Map<string, string[]>();
     for (const e of effects) byExternal.set(e.externalId, [...(byExternal.get(e.externalId) ?? []), e.type]);
     for (const id of ids) {
