@@ -30,7 +30,7 @@ import { IngestService } from '../sources/ingest.service.js';
 import { ApiKeyRepository } from '../store/apikey.repository.js';
 import { AuditRepository } from '../store/audit.repository.js';
 import { printableUrl, RedisUnavailableError, resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
-import { IntentRepository } from '../store/intent.repository.js';
+import { IntentRepository, intentTiming } from '../store/intent.repository.js';
 import { ReplicaAck } from '../store/replica-ack.js';
 import { Keys } from '../store/keys.js';
 import { PartnerRepository } from '../store/partner.repository.js';
@@ -114,7 +114,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const partners = new PartnerRepository(redis, keys, box);
   const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box);
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
-  const intents = new IntentRepository(redis, keys, box);
+  const intents = new IntentRepository(redis, keys, box, intentTiming(config.platformTimeoutMs));
   const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400);
   const links = new LinkService(redis, keys, box, config.publicBaseUrl);
   const destinations = destinationGuard({ allowPrivate: config.allowPrivateDestinations });

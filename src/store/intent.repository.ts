@@ -8,15 +8,25 @@
  * write, that no other run holds the lease, and an intent records its owner: once a takeover run has
  * the lease, or has taken a step over, the stalled run can neither start nor complete that step, nor
  * save the mirror — it stops at its next write. A lease that merely lapsed (a slow event loop, nobody
- * else came) is taken back by the next write of its run. (What no fencing can undo is a platform
- * request already on the wire when the stall began; the takeover's `recover()` looks that object up
- * by its marker before creating another.)
+ * else came) is taken back by the next write of its run.
+ *
+ * What no fencing can undo is a platform request still on its way when the attempt that sent it timed
+ * out, died or stalled: the platform acts on it LATER. A retry that looked the object up by its marker
+ * before then found nothing and made it a second time (the second `show.created` of the scale-out test,
+ * issue 12). So an attempt has a deadline: a started intent records `until` (Redis clock: start +
+ * `attemptMs`), the owner's platform requests cannot be sent after it (src/targets/attempt-deadline.ts,
+ * enforced in platform-http.ts), and another run does not look the object up — nor call it again —
+ * before `until + settleMs` (the time a platform may take to act on a request that reached it): it
+ * waits (a RetryableError with that delay) and then adopts what the first attempt made. Durations are
+ * measured on one clock each (Redis for `until`, the owner's for its deadline), never compared across
+ * machines.
  */
 import { randomBytes } from 'node:crypto';
 import type { Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
 import type { Once, OnceOptions } from '../targets/target.adapter.js';
-import { AuthExpiredError, RateLimitedError } from '../targets/target.errors.js';
+import { withAttemptDeadline } from '../targets/attempt-deadline.js';
+import { AuthExpiredError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -32,6 +42,15 @@ interface IntentRecord {
    */
   resultSealed?: string;
   startedAt: string;
+  /** Started records: until when (Redis clock, epoch ms) the owner's attempt may send (set by the script). */
+  until?: number;
+}
+
+export interface IntentTiming {
+  /** How long an attempt (the `run()` of a step) may send platform requests after it started. */
+  attemptMs: number;
+  /** How long a platform may take to act on a request that reached it: another run waits this much past `until`. */
+  settleMs: number;
 }
 
 const TTL_SEC = 90 * 24 * 3600;
@@ -85,18 +104,31 @@ if not holder then redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[4])) 
 `;
 
 /**
- * KEYS: intent, lease. ARGV: token, the started record (json, owner = token), ttl s, lease ttl ms.
- * Returns {-1} when another run owns the mirror, {2, record} when the step is done, {1, record} when an
- * earlier run started it and never finished (now ours: recover first), {0} when it is new.
+ * KEYS: intent, lease. ARGV: token, the started record (json, owner = token), ttl s, lease ttl ms,
+ * attempt ms, settle ms. Returns {-1} when another run owns the mirror, {2, record} when the step is
+ * done, {3, ms} when another run's attempt at it may still reach the platform (wait that long; nothing
+ * written), {1, record} when an earlier run started it and never finished (now ours: recover first;
+ * also when this run starts its own step again, which only renews `until`), {0} when it is new.
  */
 const INTENT_START_LUA = `${OTHER_HOLDER.replace('LOST', '{-1}')}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local raw = redis.call('GET', KEYS[1])
 if raw then
   local ok, rec = pcall(cjson.decode, raw)
-  if ok and type(rec) == 'table' and rec['status'] == 'done' then return {2, raw} end
+  if ok and type(rec) == 'table' then
+    if rec['status'] == 'done' then return {2, raw} end
+    local untilMs = tonumber(rec['until'])
+    if rec['owner'] ~= ARGV[1] and untilMs then
+      local settled = untilMs + tonumber(ARGV[6])
+      if now < settled then return {3, tostring(settled - now)} end
+    end
+  end
 end
 ${TAKE_BACK}
-redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+local rec = cjson.decode(ARGV[2])
+rec['until'] = now + tonumber(ARGV[5])
+redis.call('SET', KEYS[1], cjson.encode(rec), 'EX', tonumber(ARGV[3]))
 if raw then return {1, raw} end
 return {0}
 `;
@@ -136,7 +168,7 @@ declare module 'ioredis' {
     scLeaseAcquire(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseRelease(lease: string, token: string): Result<number, Context>;
     scLeaseAcquireRead(lease: string, desired: string, mirror: string, token: string, ttlMs: number): Result<[number, string[]?, (string | null)?], Context>;
-    scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<[number, string?], Context>;
+    scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number, attemptMs: number, settleMs: number): Result<[number, string?], Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
     scIntentAbandon(intent: string, lease: string, token: string): Result<number, Context>;
   }
@@ -168,6 +200,14 @@ export function assertHeld(lease: MirrorLease | undefined, what: string): void {
   if (lease?.revoked) throw new LeaseLostError(`${what}: this run gave the mirror up`);
 }
 
+/**
+ * From the platform timeout: an attempt may send for two timeouts (a token refresh, then the call) and
+ * another run waits one more timeout past that for the platform to act on a request that reached it.
+ */
+export function intentTiming(platformTimeoutMs: number): IntentTiming {
+  return { attemptMs: 2 * platformTimeoutMs, settleMs: platformTimeoutMs };
+}
+
 export function newLeaseToken(): string {
   return randomBytes(12).toString('base64url');
 }
@@ -180,6 +220,8 @@ export class IntentRepository {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly box: SecretBox,
+    /** Defaults: PLATFORM_TIMEOUT_MS's default (10 s) — an attempt may send for 2×, another run waits 1× more. */
+    private readonly timing: IntentTiming = intentTiming(10_000),
   ) {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
@@ -250,11 +292,28 @@ export class IntentRepository {
       const key = this.keys.intent(partnerId, showId, targetId, `${scope}:${step}`);
       assertHeld(lease, `intent ${scope}:${step}`);
       if (lease.pending?.length) await this.flush(lease);
-      const startedAt = new Date().toISOString();
-      const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt } satisfies IntentRecord);
-      const [state, raw] = await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs);
-      if (state === -1) throw new LeaseLostError(`intent ${scope}:${step}: this run no longer owns the mirror`);
-      if (state === 2) return this.resultOf<T>(JSON.parse(raw!) as IntentRecord);
+      const { attemptMs, settleMs } = this.timing;
+      /** Marks the step started by this run; resolves to the local deadline of its attempt. */
+      const start = async (): Promise<{ state: number; raw?: string; deadline: number }> => {
+        // The deadline counts from before the script ran: it never ends later than the recorded `until`.
+        const t0 = Date.now();
+        const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt: new Date(t0).toISOString() } satisfies IntentRecord);
+        const [state, raw] = await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs);
+        if (state === -1) throw new LeaseLostError(`intent ${scope}:${step}: this run no longer owns the mirror`);
+        if (state === 3) {
+          // Another run's attempt may still take effect on the platform: look for it only once it cannot.
+          const waitMs = Math.max(1, Number(raw));
+          throw new RetryableError(`an earlier attempt at ${scope}:${step} may still reach the platform; looking for its result in ${Math.ceil(waitMs / 1000)} s`, {
+            reason: 'intent_settling',
+            delayMs: waitMs,
+          });
+        }
+        return { state, ...(raw !== undefined ? { raw } : {}), deadline: t0 + attemptMs };
+      };
+      const first = await start();
+      if (first.state === 2) return this.resultOf<T>(JSON.parse(first.raw!) as IntentRecord);
+      let deadline = first.deadline;
+      const startedAt = new Date(deadline - attemptMs).toISOString();
       const complete = async (result: T): Promise<T> => {
         assertHeld(lease, `intent ${scope}:${step}`);
         const resultSealed = result === undefined ? undefined : this.box.encrypt(JSON.stringify(result));
@@ -268,14 +327,16 @@ export class IntentRepository {
         }
         return result;
       };
-      if (state === 1 && recover) {
+      if (first.state === 1 && recover) {
         // Started by an earlier run that never recorded a result: the object may exist already.
         const found = await recover();
         if (found !== null) return complete(found);
+        // Not there: this run's own attempt starts now (a looking-up that took long must not shorten it).
+        ({ deadline } = await start());
       }
       let result: T;
       try {
-        result = await run();
+        result = await withAttemptDeadline(deadline, run);
       } catch (err) {
         if (once?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && !lease.revoked) {
           await this.redis.scIntentAbandon(key, lease.key, lease.token);

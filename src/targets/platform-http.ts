@@ -7,7 +7,8 @@
  */
 import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
 import type { AdapterContext } from './target.adapter.js';
-import { PermanentError } from './target.errors.js';
+import { attemptDeadline } from './attempt-deadline.js';
+import { PermanentError, RetryableError } from './target.errors.js';
 
 const PLATFORM_NAMES: Record<string, string> = { youtube: 'YouTube', tiktok: 'TikTok Shop', whatnot: 'Whatnot', bambuser: 'Bambuser', facebook: 'Facebook' };
 
@@ -17,6 +18,17 @@ export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefau
     ...config,
     ...(guard?.httpAgent ? { httpAgent: guard.httpAgent } : {}),
     ...(guard?.httpsAgent ? { httpsAgent: guard.httpsAgent } : {}),
+  });
+  // Inside an intent step, no request leaves after the step's attempt deadline (attempt-deadline.ts).
+  http.interceptors.request.use((req) => {
+    const deadline = attemptDeadline();
+    if (deadline === undefined) return req;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new RetryableError('the attempt ran out of time before its platform request was sent (nothing was sent)', { reason: 'attempt_deadline' });
+    }
+    req.timeout = req.timeout ? Math.min(req.timeout, left) : left;
+    return req;
   });
   http.interceptors.response.use(undefined, (err: unknown) => {
     if (axios.isAxiosError(err) && err.code === 'EDESTREFUSED') {

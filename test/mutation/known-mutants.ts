@@ -226,6 +226,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '',
     tests: ['test/integration/order-events.recovery.test.ts'],
   },
+  {
+    name: 'intent-no-settle',
+    what: "a retry looks up (and repeats) another run's started step at once, while that attempt's request may still land",
+    file: 'src/store/intent.repository.ts',
+    from: 'if now < settled then return {3, tostring(settled - now)} end',
+    to: '',
+    tests: ['test/integration/intent-late-request.test.ts'],
+    testName: 'adopted by the retry',
+  },
+  {
+    name: 'attempt-no-deadline',
+    what: "platform requests ignore the intent attempt's deadline (a stalled owner sends after a retry looked)",
+    file: 'src/targets/platform-http.ts',
+    from: 'if (deadline === undefined) return req;',
+    to: 'if (deadline !== 0) return req;',
+    tests: ['test/integration/intent-late-request.test.ts'],
+    testName: 'deadline has passed',
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {

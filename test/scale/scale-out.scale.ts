@@ -11,7 +11,7 @@
  * run per period.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +118,9 @@ beforeAll(async () => {
 afterAll(async () => {
   // A process that died on its own (not one this test killed) says why.
   for (const { role, p } of procs) if (p.proc.exitCode !== null) process.stderr.write(`${role} exited ${p.proc.exitCode}:\n${p.output().slice(-2000)}\n`);
+  if (process.env['SCALE_DIAG']) {
+    writeFileSync(`${process.env['SCALE_DIAG']}-procs.txt`, procs.map(({ role, p }) => `== ${role} pid ${p.proc.pid}\n${p.output()}`).join('\n'));
+  }
   await Promise.all(procs.map(({ p }) => p.kill('SIGKILL')));
   redis?.disconnect();
   await cluster?.destroy();
@@ -138,7 +141,7 @@ test(`2 API + 3 worker + 2 scheduler processes, ${SHOWS} shows × 3 platforms, a
     KEY_PREFIX: prefix,
     SECRETS_KEY: randomBytes(32).toString('base64'),
     ADMIN_API_KEY: ADMIN,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env['SCALE_LOG_LEVEL'] ?? 'warn',
     ALLOW_PRIVATE_DESTINATIONS: 'true',
     DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-scale-')),
     PUBLIC_BASE_URL: apiUrls[0]!,
@@ -217,7 +220,18 @@ test(`2 API + 3 worker + 2 scheduler processes, ${SHOWS} shows × 3 platforms, a
       const k = `${e.externalId}|${e.type}|${e.productId ?? e.url ?? ''}`;
       seen.set(k, (seen.get(k) ?? 0) + 1);
     }
-    expect([...seen].filter(([, n]) => n > 1)).toEqual([]);
+    const twice = [...seen].filter(([, n]) => n > 1);
+    if (twice.length > 0 && process.env['SCALE_DIAG']) {
+      // SCALE_DIAG: the platform's writes that carry a doubled effect's link (pins), with when they were read.
+      const reqs = (await sim.control('GET', `/_sim/${platform}/requests`)) as { seq: number; method: string; path: string; body: string; status: number; at: string }[];
+      const lines = [`platform ${platform}: effects twice ${JSON.stringify(twice.map(([k]) => k))}`];
+      for (const [k] of twice) {
+        const url = k.split('|')[2] ?? '';
+        lines.push(`== ${k}`, ...reqs.filter((r) => url !== '' && (r.body.includes(url) || r.body.includes(encodeURIComponent(url)))).map((r) => `${r.seq} ${r.at} ${r.method} ${r.path} ${r.status}`));
+      }
+      writeFileSync(`${process.env['SCALE_DIAG']}-${platform}-effects.txt`, lines.join('\n'));
+    }
+    expect(twice).toEqual([]);
     const byExternal = new Map<string, string[]>();
     for (const e of effects) byExternal.set(e.externalId, [...(byExternal.get(e.externalId) ?? []), e.type]);
     for (const id of ids) {
@@ -226,6 +240,19 @@ test(`2 API + 3 worker + 2 scheduler processes, ${SHOWS} shows × 3 platforms, a
     }
     // One broadcast per show: no orphan created by a retry after a kill.
     const created = effects.filter((e) => e.type === 'show.created').map((e) => `${e.title ?? ''}`);
+    const dups = created.filter((t, i) => created.indexOf(t) !== i);
+    if (dups.length > 0 && process.env['SCALE_DIAG']) {
+      // SCALE_DIAG=<path prefix>: what the platform saw, to tell a late request from a double call.
+      const reqs = (await sim.control('GET', `/_sim/${platform}/requests`)) as { seq: number; method: string; path: string; body: string; status: number; at: string }[];
+      const lines = [`platform ${platform} duplicated ${JSON.stringify(dups)}`];
+      for (const t of new Set(dups)) {
+        const forms = [t, encodeURIComponent(t), encodeURIComponent(t).replace(/%20/g, '+')];
+        lines.push(`== ${t}: effects`, ...effects.filter((e) => e.title === t).map((e) => JSON.stringify(e)));
+        lines.push('== requests naming it', ...reqs.filter((r) => forms.some((f) => r.body.includes(f))).map((r) => `${r.seq} ${r.at} ${r.method} ${r.path} ${r.status} ${r.body.slice(0, 200)}`));
+      }
+      lines.push('== every write and list', ...reqs.filter((r) => r.method !== 'GET' || /live_?[vV]ideos|liveBroadcasts|shows$/.test(r.path)).map((r) => `${r.seq} ${r.at} ${r.method} ${r.path} ${r.status}`));
+      writeFileSync(`${process.env['SCALE_DIAG']}-${platform}.txt`, lines.join('\n'));
+    }
     expect({ platform, duplicated: created.filter((t, i) => created.indexOf(t) !== i) }).toEqual({ platform, duplicated: [] });
     expect(new Set(created).size).toBe(SHOWS);
   }

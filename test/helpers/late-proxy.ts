@@ -1,0 +1,86 @@
+/**
+ * A loopback HTTP proxy in front of the simulators that can make one request reach the platform LATE:
+ * the request is received at once, held for `ms`, then forwarded — whether or not the client is still
+ * waiting (it may have timed out and moved on). That is what a platform does with a request that sat in
+ * its load balancer or queue, or that a stalled sender put on the wire late: the client cannot know
+ * whether, or when, its call takes effect. Every other request passes straight through.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface LateProxy {
+  url: string;
+  /** The next request that `match`es is forwarded `ms` after it arrived (once). */
+  holdNext(match: (method: string, path: string) => boolean, ms: number): void;
+  /** Requests that were held, with when they arrived and when the platform answered them. */
+  held: { method: string; path: string; arrivedAt: number; forwardedAt?: number; answeredAt?: number; status?: number }[];
+  /** Resolves when no request is held or being forwarded. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function bodyOf(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export async function startLateProxy(target: string): Promise<LateProxy> {
+  const rules: { match: (method: string, path: string) => boolean; ms: number }[] = [];
+  const held: LateProxy['held'] = [];
+  let busy = 0;
+  const server: Server = createServer((req, res) => {
+    busy++;
+    void (async () => {
+      try {
+        const method = req.method ?? 'GET';
+        const path = req.url ?? '/';
+        const body = await bodyOf(req);
+        const i = rules.findIndex((r) => r.match(method, path.split('?')[0]!));
+        let entry: LateProxy['held'][number] | undefined;
+        if (i >= 0) {
+          const [rule] = rules.splice(i, 1);
+          entry = { method, path, arrivedAt: Date.now() };
+          held.push(entry);
+          await sleep(rule!.ms);
+          entry.forwardedAt = Date.now();
+        }
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(req.headers)) {
+          if (v === undefined || k === 'host' || k === 'connection' || k === 'content-length' || k === 'transfer-encoding') continue;
+          headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+        }
+        const r = await fetch(target + path, { method, headers, ...(body.length > 0 ? { body } : {}), redirect: 'manual' });
+        const text = Buffer.from(await r.arrayBuffer());
+        if (entry) {
+          entry.answeredAt = Date.now();
+          entry.status = r.status;
+        }
+        if (res.destroyed || req.socket.destroyed) return; // the client gave up; the platform acted anyway
+        const out: Record<string, string> = {};
+        r.headers.forEach((v, k) => {
+          if (k !== 'content-length' && k !== 'transfer-encoding' && k !== 'connection' && k !== 'content-encoding') out[k] = v;
+        });
+        res.writeHead(r.status, out).end(text);
+      } catch (err) {
+        if (!res.headersSent && !res.destroyed) res.writeHead(502).end(String(err));
+      } finally {
+        busy--;
+      }
+    })();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    holdNext: (match, ms) => rules.push({ match, ms }),
+    held,
+    idle: async () => {
+      while (busy > 0) await sleep(20);
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
