@@ -306,6 +306,7 @@ export class IntentRepository {
           throw new RetryableError(`an earlier attempt at ${scope}:${step} may still reach the platform; looking for its result in ${Math.ceil(waitMs / 1000)} s`, {
             reason: 'intent_settling',
             delayMs: waitMs,
+            waiting: true, // an expected wait: not a failure, so not counted against the retry budget
           });
         }
         return { state, ...(raw !== undefined ? { raw } : {}), deadline: t0 + attemptMs };

@@ -5,7 +5,7 @@
  * lost the step to a takeover records nothing and saves nothing. Real redis-server.
  */
 import { newMirror } from '../../src/domain/mirror.js';
-import { LeaseLostError } from '../../src/store/intent.repository.js';
+import { IntentRepository, LeaseLostError } from '../../src/store/intent.repository.js';
 import { MirrorConflictError } from '../../src/store/show.repository.js';
 import { startService, waitFor, type TestService } from '../helpers/service.js';
 
@@ -65,7 +65,10 @@ test('a save whose revision check fails still records the done step (it happened
 });
 
 test('a run whose step was taken over records nothing and saves nothing', async () => {
-  const { intents, shows } = svc.rt;
+  const { shows } = svc.rt;
+  // Short attempt and settle times: a takeover starts A's step again only once A's attempt can no
+  // longer reach the platform (intent 'until' + settle), then owns it.
+  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 1_000, settleMs: 500 });
   const [P, S, T] = ['dp', 'ds3', 'dt'];
   const a = await intents.acquire(P, S, T, 'tok-A', 300);
   if (!('lease' in a)) throw new Error('A should own the mirror');
@@ -78,10 +81,15 @@ test('a run whose step was taken over records nothing and saves nothing', async 
   if (!('lease' in b)) throw new Error('B should own the mirror');
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));
-  const stepB = intents.scoped(P, S, T, 'g0:pin:p1:1', b.lease)('message', async () => {
-    await held;
-    return { id: 'from-B' };
-  });
+  const startB = (): Promise<{ id: string }> =>
+    intents.scoped(P, S, T, 'g0:pin:p1:1', b.lease)('message', async () => {
+      await held;
+      return { id: 'from-B' };
+    });
+  // Until A's attempt has settled, B's start is refused with a settling delay (and does not run).
+  await expect(startB()).rejects.toMatchObject({ reason: 'intent_settling' });
+  await new Promise((r) => setTimeout(r, 1_600));
+  const stepB = startB();
   await waitFor(async () => (await intent(P, S, T, 'g0:pin:p1:1:message'))?.owner === 'tok-B');
   mirrorA.lastError = 'A wakes up';
   await expect(shows.saveMirror(P, S, mirrorA, a.lease)).rejects.toBeInstanceOf(LeaseLostError);
