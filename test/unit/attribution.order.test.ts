@@ -80,6 +80,8 @@ describe('commissionStatus', () => {
   test('reversed once the whole gross is refunded, or the reversals took back all of the commission', () => {
     expect(commissionStatus({ ...base, refunded: 10_000, reversed: 750 }, 0, HOLD)).toBe('reversed');
     expect(commissionStatus({ ...base, refunded: 12_000 }, 0, HOLD)).toBe('reversed');
+    // A zero-rate order refunded in full: no reversal was booked, the refund alone says reversed.
+    expect(commissionStatus({ ...base, refunded: 10_000, accrued: 0 }, 0, HOLD)).toBe('reversed');
     expect(commissionStatus({ ...base, refunded: 9_999 }, 0, HOLD)).toBe('pending');
     // Rounding can take all of the commission back before the whole gross is refunded.
     expect(commissionStatus({ ...base, refunded: 9_990, accrued: 5, reversed: 5 }, 0, HOLD)).toBe('reversed');
