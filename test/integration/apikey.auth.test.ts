@@ -72,7 +72,7 @@ describe('ApiKeyRepository', () => {
     expect(await repo.lookup(k.key, at.getTime())).toEqual({ refused: 'expired' });
     expect(await repo.find(k.key)).toMatchObject({ id: k.id });
     expect((await repo.get(k.id, at.getTime() - 1))?.status).toBe('active');
-    expect((await repo.get(k.id, at.getTime()))?.status).toBe('expired');
+    expect(await repo.get(k.id, at.getTime())).toMatchObject({ status: 'expired', expiresAt: '2030-01-01T00:00:00.000Z', revokedAt: null });
     expect((await repo.list(at.getTime())).map((p) => p.status)).toEqual(['expired']);
     expect((await repo.list(at.getTime() - 1)).map((p) => p.status)).toEqual(['active']);
   });
@@ -191,6 +191,10 @@ describe('auth plugin', () => {
       return { ok: true };
     });
     app.get('/anon', async (req) => ({ principal: req.principal }));
+    app.get('/open/:id', async (req) => {
+      assertPartnerAccess(req, (req.params as { id: string }).id);
+      return { ok: true };
+    });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
   });
   afterAll(async () => {
@@ -248,6 +252,8 @@ describe('auth plugin', () => {
     expect(await call('/p/pb', `Bearer ${pa.key}`)).toEqual({ status: 403, body: { detail: 'this key is scoped to another partner' } });
     expect(await call('/p/pb', `Bearer ${viewer.key}`)).toEqual({ status: 200, body: { ok: true } });
     expect(await call('/p/pb', `Bearer ${ADMIN}`)).toEqual({ status: 200, body: { ok: true } });
+    // The partner check scopes partner keys; it is not an authentication check (no principal: no scope).
+    expect(await call('/open/pb')).toEqual({ status: 200, body: { ok: true } });
   });
 
   test("the console's sign-in: admin, an active key's principal, else null", async () => {
