@@ -108,6 +108,7 @@ describe('a platform order', () => {
     expect(v).toMatchObject({ orderId: 'W1', ref: '@yt:W1', source: 'platform_webhook', createdAt: '2026-06-01T12:00:00.000Z' });
     expect(v.attribution).toEqual({ attributed: false, reason: 'no_click', clickId: undefined });
     expect(await service.order(P, 'W1')).toBeNull();
+    expect((await service.orders(P)).find((o) => o.order.ref === '@yt:W1')!.order.lines).toEqual([]);
     const [again] = await service.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: 'W1' })], 'report');
     expect(again).toEqual({ ref: '@yt:W1', orderId: 'W1', isNew: false, attributed: false });
   });
@@ -229,6 +230,7 @@ describe('partner order events', () => {
   test('an attributed order calls the hook once with the payload; a duplicate does not call it again', async () => {
     hooked.length = 0;
     clock = T0 + 1000;
+    const booked = await counter(commissionBooked, 'USD');
     const c = await click('p1', T0 - 60_000);
     const line = { productId: 'p1', quantity: 2, amount: { amount: 5_000, currency: 'USD' } };
     expect(await service.handlePartnerEvent(P, orderCreated('O1', { clickId: c, lines: [line] }))).toEqual({ ref: 'O1', orderId: 'O1', isNew: true, attributed: true });
@@ -253,6 +255,7 @@ describe('partner order events', () => {
     ]);
     expect(await service.handlePartnerEvent(P, orderCreated('O1', { clickId: c, lines: [line] }))).toEqual({ ref: 'O1', orderId: 'O1', isNew: false, attributed: true });
     expect(hooked).toHaveLength(1);
+    expect(await counter(commissionBooked, 'USD')).toBe(booked + 1000);
     const stored = (await service.orders(P)).find((o) => o.order.orderId === 'O1')!;
     expect(stored.order).toMatchObject({ ref: 'O1', source: 'partner', productId: 'p1', lines: [line] });
   });
@@ -313,5 +316,98 @@ describe('partner order events', () => {
     expect(all.map((o) => o.order.ref)).toEqual(expect.arrayContaining(['O1', 'O2', '@yt:W1', '@yt:L1']));
     expect(await service.orders(P, { fromMs: T0 + 1, toMs: T0 + DAY })).toEqual([]);
     expect((await service.orders(P, { fromMs: T0, toMs: T0 + 1 })).length).toBe(all.length);
+  });
+});
+
+describe('the edges of the attribution decision', () => {
+  test("a partner's own window applies (24 h here, not the 168 h default); an unknown partner has no targets and the default window", async () => {
+    clock = T0 + 3000;
+    const c = await click('p3', T0 - 25 * 3_600_000);
+    await service.handlePartnerEvent(P, orderCreated('E1', { clickId: c }));
+    expect((await service.order(P, 'E1'))!.attribution).toEqual({ attributed: false, reason: 'outside_window', clickId: c });
+    const order = { ref: 'x', orderId: 'x', source: 'partner' as const, targetId: undefined, clickId: c, showId: undefined, externalShowId: undefined, productId: undefined, createdAt: new Date(T0).toISOString(), total: { amount: 1, currency: 'USD' }, lines: [] };
+    // The click is another partner's: unknown to this one, whatever the window.
+    expect(await service.attribute('nobody', order)).toEqual({ attributed: false, reason: 'unknown_click', clickId: c });
+    expect(await service.attribute('nobody', { ...order, clickId: undefined })).toEqual({ attributed: false, reason: 'no_click', clickId: undefined });
+  });
+
+  test('a click on the link of a deleted target attributes with rate 0 and says so', async () => {
+    const url = await svc.rt.links.ensure({ partnerId: P, showId: 'show-d', targetId: 'gone', platform: 'youtube', productId: 'p1', url: 'https://shop.example.com/p1' });
+    const link = await svc.rt.links.find(url.split('/l/')[1]!);
+    const c = (await svc.rt.links.recordClick(link!, '203.0.113.9', T0 - 1000)).id;
+    await service.handlePartnerEvent(P, orderCreated('E2', { clickId: c }));
+    const v = (await service.order(P, 'E2'))!;
+    expect(v.attribution).toEqual({ attributed: true, via: 'click', showId: 'show-d', targetId: 'gone', productId: 'p1', clickId: c, rateBps: 0, note: 'target deleted: no commission rate' });
+    expect(v.accrued).toBe(0);
+  });
+
+  test('report ranges: from is inclusive, to exclusive, each applied on its own', async () => {
+    const c = await click('p5', T0 - 60_000);
+    await service.handlePartnerEvent(P, orderCreated('E3', { clickId: c, amount: 3_000, currency: 'NOK', createdAt: new Date(T0 - 30_000).toISOString() }));
+    await service.handlePartnerEvent(P, orderCreated('E4', { clickId: c, amount: 5_000, currency: 'NOK', createdAt: new Date(T0 + 30_000).toISOString() }));
+    const nok = async (f: { fromMs?: number; toMs?: number }): Promise<number | undefined> => (await service.report(P, f)).totals.find((t) => t.currency === 'NOK')?.grossAmount;
+    expect(await nok({})).toBe(8_000);
+    expect(await nok({ fromMs: T0 })).toBe(5_000);
+    expect(await nok({ toMs: T0 })).toBe(3_000);
+    expect(await nok({ fromMs: T0 + 30_000 })).toBe(5_000);
+    expect(await nok({ toMs: T0 + 30_000 })).toBe(3_000);
+    const show = async (f: { fromMs?: number; toMs?: number }): Promise<number | undefined> => (await service.showReport(P, 'show-c', f)).byTarget.find((t) => t.currency === 'NOK')?.grossAmount;
+    expect(await show({})).toBe(8_000);
+    expect(await show({ fromMs: T0 })).toBe(5_000);
+    expect(await show({ toMs: T0 })).toBe(3_000);
+  });
+
+  test('an index entry written while the order is being stored: the order is attributed at once, not left waiting', async () => {
+    hooked.length = 0;
+    // A sync writes the entry between the attribution decision and the waiting mark (played here by
+    // the index itself, at the moment the order is marked waiting).
+    class Racing extends ExternalShowIndex {
+      override async addWaiting(targetId: string, externalId: string, ref: string): Promise<void> {
+        await super.addWaiting(targetId, externalId, ref);
+        await this.set(targetId, externalId, 'show-race');
+      }
+    }
+    const racing = new AttributionService({
+      repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
+      partners: svc.rt.partners,
+      links: svc.rt.links,
+      externalShows: new Racing(svc.rt.redis, svc.rt.keys),
+      log: pino({ level: 'silent' }),
+      holdDays: 2,
+      now: () => clock,
+      onOrderAttributed: async (partnerId, payload, key) => {
+        hooked.push({ partnerId, payload, key });
+      },
+    });
+    expect(await racing.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: 'RACE', externalShowId: 'B-race' })], 'webhook')).toEqual([{ ref: '@yt:RACE', orderId: 'RACE', isNew: true, attributed: true }]);
+    expect((await service.order(P, 'RACE', 'yt'))!.attribution).toMatchObject({ attributed: true, showId: 'show-race' });
+    expect(await shows.waiting('yt', 'B-race')).toEqual([]);
+    expect(hooked.map((h) => h.key)).toEqual(['order_attributed:@yt:RACE']);
+  });
+
+  test('two syncs attributing the same waiting orders at once: each order once (one accrual counted, one hook)', async () => {
+    hooked.length = 0;
+    const refs = ['C1', 'C2', 'C3', 'C4'];
+    for (const id of refs) await service.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: id, externalShowId: 'B-conc', total: { amount: 1_000, currency: 'DKK' } })], 'webhook');
+    await shows.set('yt', 'B-conc', 'show-conc');
+    const booked = await counter(commissionBooked, 'DKK');
+    const [a, b] = await Promise.all([service.attributeWaiting(P, 'yt', 'B-conc'), service.attributeWaiting(P, 'yt', 'B-conc')]);
+    expect([...a, ...b].sort()).toEqual(refs.map((id) => `@yt:${id}`));
+    expect(await counter(commissionBooked, 'DKK')).toBe(booked + 400);
+    expect(hooked.map((h) => h.key).sort()).toEqual(refs.map((id) => `order_attributed:@yt:${id}`));
+  });
+
+  test('without an order_attributed hook (it is optional) attributed orders are stored all the same', async () => {
+    const quiet = new AttributionService({
+      repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
+      partners: svc.rt.partners,
+      links: svc.rt.links,
+      externalShows: shows,
+      log: pino({ level: 'silent' }),
+      holdDays: 2,
+      now: () => clock,
+    });
+    const c = await click('p1', T0 - 60_000);
+    expect(await quiet.handlePartnerEvent(P, orderCreated('Q1', { clickId: c }))).toEqual({ ref: 'Q1', orderId: 'Q1', isNew: true, attributed: true });
   });
 });
