@@ -177,7 +177,7 @@ describe('auth plugin', () => {
     app = Fastify();
     app.setErrorHandler((err, _req, reply) => {
       const status = err instanceof AppError ? err.status : 500;
-      void reply.status(status).send({ detail: err.message });
+      void reply.status(status).send({ detail: err instanceof Error ? err.message : String(err) });
     });
     await app.register(authPlugin, { apiKeys: repo, adminApiKey: ADMIN, audit });
     app.get('/ops', { preHandler: app.requireRole('operator') }, async (req) => ({ principal: req.principal }));
