@@ -25,7 +25,8 @@ export default {
     enableFindRelatedTests: false,
   },
   mutate: mod.mutate,
-  coverageAnalysis: 'perTest',
+  // perTest, except where a module says otherwise (modules.json): see docs/testing.md.
+  coverageAnalysis: mod.coverageAnalysis ?? 'perTest',
   checkers: [],
   concurrency: 1,
   timeoutMS: 60_000,

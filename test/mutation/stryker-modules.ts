@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 
-const MODULES = JSON.parse(readFileSync(new URL('./modules.json', import.meta.url), 'utf8')) as Record<string, { mutate: string[]; tests: string[] }>;
+const MODULES = JSON.parse(readFileSync(new URL('./modules.json', import.meta.url), 'utf8')) as Record<string, { mutate: string[]; tests: string[]; coverageAnalysis?: string }>;
 
 interface MutantResult {
   status: string;

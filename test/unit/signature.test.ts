@@ -44,6 +44,8 @@ describe('sign', () => {
     expect(sign(secret, 'msg_1', 1700000000, '{"a":1}')).toBe(expected);
     expect(sign(secret, 'msg_1', '1700000000', Buffer.from('{"a":1}'))).toBe(expected);
     expect(signatureHeader(secret, 'msg_1', 1700000000, '{"a":1}')).toBe(`v1,${expected}`);
+    // An already decoded key (a Buffer) is used as it is.
+    expect(sign(secretKey(secret), 'msg_1', 1700000000, '{"a":1}')).toBe(expected);
     // Every input is covered.
     expect(sign(secret, 'msg_2', 1700000000, '{"a":1}')).not.toBe(expected);
     expect(sign(secret, 'msg_1', 1700000001, '{"a":1}')).not.toBe(expected);
