@@ -27,6 +27,7 @@ import { loadConfig } from '../src/config/config.js';
 import { ffmpegPath } from '../src/lib/ffmpeg-path.js';
 import { freePort } from '../src/lib/net.js';
 import { streamsOf, type SimStreams, type SimStreamView } from '../src/simulators/rtmp-sink.js';
+import { simTargetCredentials } from '../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../src/simulators/sim.server.js';
 import type { Platform } from '../src/targets/target.adapter.js';
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
@@ -40,12 +41,13 @@ import { startServiceApi, startServiceWorker } from './lib/systems.js';
 
 const PARTNER = 'relaybench';
 const PLATFORMS: Platform[] = ['youtube', 'tiktok', 'whatnot', 'bambuser', 'facebook'];
+/** The simulators' seeded account a (they accept a credential only for its own account, like the platforms). */
 const CREDENTIALS: Record<Platform, Record<string, string>> = {
-  youtube: { clientId: 'cid', clientSecret: 'csecret', refreshToken: 'refresh-1' },
-  tiktok: { appKey: '6a6e2ekey', appSecret: 'app-secret', refreshToken: 'ROW_refresh', shopCipher: 'ROW_cipher' },
-  whatnot: { accessToken: 'wn_token', webhookSecret: `whsec_${Buffer.alloc(24, 7).toString('base64')}` },
-  bambuser: { apiKey: 'bb-key', webhookHeaderName: 'x-webhook-secret', webhookHeaderValue: 'bb-header-secret' },
-  facebook: { pageId: '1000001', pageAccessToken: 'fb-page-token' },
+  youtube: simTargetCredentials('youtube'),
+  tiktok: simTargetCredentials('tiktok'),
+  whatnot: { ...simTargetCredentials('whatnot'), webhookSecret: `whsec_${Buffer.alloc(24, 7).toString('base64')}` },
+  bambuser: { ...simTargetCredentials('bambuser'), webhookHeaderName: 'x-webhook-secret', webhookHeaderValue: 'bb-header-secret' },
+  facebook: simTargetCredentials('facebook'),
 };
 /** Source: 1280x720 30 fps H.264 at 1.9 Mbps CBR + AAC 128 kbps (~2 Mbps on the wire), 20 s looped. */
 const SOURCE_SECONDS = 20;
