@@ -113,8 +113,26 @@ async function ensureSource(ffmpeg: string, log: (m: string) => void): Promise<{
   return { file, kbps: round((statSync(file).size * 8) / SOURCE_SECONDS / 1000, 0) };
 }
 
-function startSource(ffmpeg: string, file: string, target: string): ChildProcess {
-  return spawn(ffmpeg, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', target], { stdio: 'ignore' });
+/**
+ * The partner's encoder. `onPublishing` gets the moment its RTMP publish was accepted: ffmpeg prints
+ * its output's description ("Output #0, flv, to …") once the output is open, i.e. after the RTMP
+ * connect + publish. First byte is counted from there ("publish → first byte"), not from the spawn,
+ * whose process start-up is the encoder's, not the relay's (the spawn-based figure is kept as extra).
+ */
+function startSource(ffmpeg: string, file: string, target: string, onPublishing: (at: number) => void): ChildProcess {
+  const child = spawn(ffmpeg, ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', target], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let seen = false;
+  let tail = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    if (seen) return; // keep draining the pipe
+    tail = (tail + chunk).slice(-4096);
+    if (tail.includes('Output #0')) {
+      seen = true;
+      onPublishing(Date.now());
+    }
+  });
+  return child;
 }
 
 /** The bare relay: what `ffmpeg -c copy` from the edge to a destination needs, nothing more. */
@@ -149,6 +167,7 @@ async function measure(
   label: string,
   dests: readonly Dest[],
   t0: readonly number[],
+  spawned: readonly number[],
   roots: () => number[],
   p: { warmS: number; windowS: number; firstByteTimeoutMs: number },
   sourceKbps: number,
@@ -163,7 +182,12 @@ async function measure(
   const v0 = views(dests);
   const firstByteMs = dests.flatMap((d) => {
     const f = v0.get(idOf(d))?.firstDataAt;
-    return f ? [Date.parse(f) - (t0[d.show] ?? Number.NaN)] : [];
+    const ms = f ? Date.parse(f) - (t0[d.show] ?? Number.NaN) : Number.NaN;
+    return Number.isFinite(ms) ? [ms] : [];
+  });
+  const firstByteFromSpawnMs = dests.flatMap((d) => {
+    const f = v0.get(idOf(d))?.firstDataAt;
+    return f ? [Date.parse(f) - (spawned[d.show] ?? Number.NaN)] : [];
   });
   ctx.log(`  ${label}: ${firstByteMs.length}/${dests.length} destinations received data; warming up ${p.warmS} s`);
   await sleep(p.warmS * 1000);
@@ -201,7 +225,7 @@ async function measure(
   const sortedKbps = [...kbps].sort((x, y) => x - y);
   const r: PhaseResult = {
     streams: dests.length,
-    started: firstByteMs.length,
+    started: firstByteFromSpawnMs.length,
     sustained,
     firstByteMs,
     cpuPctPerStream: pct(total),
@@ -212,7 +236,7 @@ async function measure(
     windowS: round(windowS, 1),
     kbpsPerStream: { p50: round(sortedKbps[Math.floor(sortedKbps.length / 2)] ?? 0, 0), min: round(sortedKbps[0] ?? 0, 0) },
     longGaps,
-    extra: { cpuTotalPctOfOneCore: round(((total / (windowS * 1000)) * 100), 1), pssMiB: round(mem.pssKiB / 1024, 1) },
+    extra: { firstByteFromSpawnMs: { p50: round(summarize(firstByteFromSpawnMs).p50, 0), p99: round(summarize(firstByteFromSpawnMs).p99, 0) }, publishSeen: firstByteMs.length, cpuTotalPctOfOneCore: round(((total / (windowS * 1000)) * 100), 1), pssMiB: round(mem.pssKiB / 1024, 1) },
   };
   ctx.log(
     `  ${label}: ${sustained}/${dests.length} sustained, ${r.cpuPctPerStream} % of a core per stream (${JSON.stringify(r.cpuParts)}), PSS ${r.pssMiBPerStream} MiB/stream, ` +
@@ -240,7 +264,7 @@ async function killAll(procs: Iterable<ChildProcess>): Promise<void> {
 
 // --- bare -----------------------------------------------------------------------------------------
 
-async function runBare(ctx: BenchContext, sims: StartedSimulators, ffmpeg: string, source: { file: string; kbps: number }, shows: number, p: Parameters<typeof measure>[5]): Promise<PhaseResult> {
+async function runBare(ctx: BenchContext, sims: StartedSimulators, ffmpeg: string, source: { file: string; kbps: number }, shows: number, p: Parameters<typeof measure>[6]): Promise<PhaseResult> {
   const edge = await startChild<{ url: string }>('bench/sut/bare-edge.ts', { name: 'bare-edge', env: {}, ready: 'ipc', profileDir: ctx.profileDir });
   const readers = new Map<string, ChildProcess>();
   const sources: ChildProcess[] = [];
@@ -248,6 +272,7 @@ async function runBare(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
   let restarts = 0;
   const dests: Dest[] = [];
   const t0: number[] = [];
+  const spawned: number[] = [];
   try {
     const startReader = (d: Dest, input: string, output: string): void => {
       const c = spawn(ffmpeg, bareArgs(input, output), { stdio: 'ignore' });
@@ -270,10 +295,11 @@ async function runBare(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
         dests.push(d);
         startReader(d, input, `${ingest.url}/${ingest.streamKey}`);
       }
-      t0[i] = Date.now();
-      sources.push(startSource(ffmpeg, source.file, input));
+      spawned[i] = Date.now();
+      t0[i] = Number.NaN;
+      sources.push(startSource(ffmpeg, source.file, input, (at) => (t0[i] = at)));
     }
-    const r = await measure(ctx, 'bare', dests, t0, () => [edge.proc.pid!, ...[...readers.values()].map((c) => c.pid!).filter(Boolean)], p, source.kbps);
+    const r = await measure(ctx, 'bare', dests, t0, spawned, () => [edge.proc.pid!, ...[...readers.values()].map((c) => c.pid!).filter(Boolean)], p, source.kbps);
     r.extra.restarts = restarts;
     return r;
   } finally {
@@ -290,7 +316,7 @@ interface ShowViewBody {
   mirrors: Array<{ targetId: string; platform: string; state: string; externalId: string | null; ingest?: { url: string; streamKey?: string }; relay: { state: string } }>;
 }
 
-async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: string, source: { file: string; kbps: number }, shows: number, p: Parameters<typeof measure>[5]): Promise<PhaseResult> {
+async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: string, source: { file: string; kbps: number }, shows: number, p: Parameters<typeof measure>[6]): Promise<PhaseResult> {
   const redis = await startBenchRedis('everysec');
   const relayPort = await freePort();
   const se = serviceEnv(redis.url, { RELAY_RTMP_PORT: String(relayPort), FFMPEG_PATH: ffmpeg, RELAY_START_TIMEOUT_MS: String(START_TIMEOUT_MS) });
@@ -365,12 +391,14 @@ async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
     }
     await sleep(2000);
     const t0: number[] = [];
+    const spawned: number[] = [];
     for (const [i, ingest] of ingests.entries()) {
       if (i > 0) await sleep(STAGGER_MS);
-      t0[i] = Date.now();
-      sources.push(startSource(ffmpeg, source.file, `${ingest.url}/${ingest.streamKey}`));
+      spawned[i] = Date.now();
+      t0[i] = Number.NaN;
+      sources.push(startSource(ffmpeg, source.file, `${ingest.url}/${ingest.streamKey}`, (at) => (t0[i] = at)));
     }
-    const r = await measure(ctx, 'ours', dests, t0, () => [relay.proc.pid!], p, source.kbps);
+    const r = await measure(ctx, 'ours', dests, t0, spawned, () => [relay.proc.pid!], p, source.kbps);
     const states = new Map<string, number>();
     for (const id of ids) for (const m of (await view(id)).mirrors) states.set(`${m.platform}:${m.state}/${m.relay.state}`, (states.get(`${m.platform}:${m.state}/${m.relay.state}`) ?? 0) + 1);
     r.extra.mirrorAndRelayStates = Object.fromEntries(states);
@@ -448,7 +476,7 @@ export const relayBench: Benchmark = {
           window: `first bytes awaited (≤ ${p.firstByteTimeoutMs / 1000} s), ${p.warmS} s warm-up, then a ${p.windowS} s steady window`,
           ours: 'workers/relay.ts (embedded node-media-server edge + supervisor + one ffmpeg per mirror, -c copy, -progress), api (bench/sut/service-api.ts) and workers/mirror.ts in their own processes, Redis appendfsync everysec; partner publishes to show.ingest, mirrors: YouTube/Facebook ingest from their APIs, TikTok/Whatnot/Bambuser from the operator link',
           bare: 'bench/sut/bare-edge.ts (same node-media-server session settings) + one `ffmpeg -rw_timeout 5000000 -i edge -map 0:v? -map 0:a? -c copy -f flv sink` per destination, spawned by the bench right before each show\'s source (restarted 0.5 s after an exit)',
-          sinks: 'the simulators\' RTMP sinks in the bench process (node-media-server); first byte = the sink\'s first data on the key − the source publisher\'s spawn',
+          sinks: 'the simulators\' RTMP sinks in the bench process (node-media-server); first byte = the sink\'s first data on the key − the moment the source\'s RTMP publish was accepted (ffmpeg printed its output, after connect + publish); from the publisher\'s spawn (including its own start-up) in extra.firstByteFromSpawnMs',
           cpu: 'CPU of the process trees (/proc utime+stime) over the window, as % of one core per outgoing stream; memory = PSS of the trees at the window\'s end',
           ffmpeg,
         },
