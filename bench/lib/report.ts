@@ -36,11 +36,13 @@ export function latestResults(dir: string, names: readonly string[]): StoredResu
 }
 
 const nf = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
+/** A throughput or size: whole numbers from 100 up, else 2–3 significant digits (0.417, not 0). */
+const qty = (x: number): string => (Math.abs(x) >= 100 || Number.isInteger(x) ? nf(x) : Math.abs(x) >= 10 ? nf(x, 1) : Math.abs(x) >= 1 ? nf(x, 2) : nf(x, 3));
 const ms = (x: number | undefined): string => (x === undefined ? '' : x < 10 ? nf(x, 2) : x < 100 ? nf(x, 1) : nf(x, 0));
 
 function cell(m: Measure, unit: string): string {
   const parts: string[] = [];
-  if (m.throughput !== undefined) parts.push(`${nf(m.throughput)} ${unit}`);
+  if (m.throughput !== undefined) parts.push(`${qty(m.throughput)} ${unit}`);
   if (m.p50 !== undefined) parts.push(`p50 ${ms(m.p50)} ms`);
   if (m.p99 !== undefined) parts.push(`p99 ${ms(m.p99)} ms`);
   return parts.join(' · ');
@@ -86,7 +88,7 @@ function detailTable(res: StoredResult): string {
   ];
   for (const r of res.rows) {
     for (const [who, m] of [['ours', r.ours], [`baseline: ${r.baselineLabel}`, r.baseline]] as const) {
-      const tp = m.throughput !== undefined ? `${nf(m.throughput)} ${r.unit}` : '';
+      const tp = m.throughput !== undefined ? `${qty(m.throughput)} ${r.unit}` : '';
       const stages = withBreakdown ? ` ${Object.entries(m.breakdownP50 ?? {}).map(([k, v]) => `${k} ${ms(v)}`).join(' · ')} |` : '';
       lines.push(`| ${r.scenario} | ${who} | ${tp} | ${ms(m.p50)} | ${ms(m.p99)} | ${m.count !== undefined ? nf(m.count) : ''} | ${cpuCell(m)} |${stages}`);
     }
