@@ -98,7 +98,7 @@ export const clusterBench: Benchmark = {
         const redisPids = single ? { redis: single.pid } : {};
         const admin = new AdminClient(ours.info.url);
         const secret = await admin.createPartner(PARTNER);
-        await admin.createYoutubeTarget(PARTNER, 'yt1', 'http://127.0.0.1:9/youtube');
+        await admin.createYoutubeTarget(PARTNER, 'yt1', 'http://127.0.0.1:9/youtube', { verify: false });
         // Links to click: one live show with pins would need workers; the link service makes them directly.
         const { loadConfig } = await import('../src/config/config.js');
         const { createRuntime } = await import('../src/main/runtime.js');

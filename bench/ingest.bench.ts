@@ -83,7 +83,7 @@ export const ingestBench: Benchmark = {
         const admin = new AdminClient(ours.info.url);
         const secret = await admin.createPartner(PARTNER);
         // workers are not running: the target's API is never called
-        await admin.createYoutubeTarget(PARTNER, 'yt1', 'http://127.0.0.1:9/youtube');
+        await admin.createYoutubeTarget(PARTNER, 'yt1', 'http://127.0.0.1:9/youtube', { verify: false });
         bare = await startBareApi({ redisUrl: redis.url, secret, queue: 'bare-ingest', prefix: 'bare' }, ctx.profileDir);
         const systems = { ours: ours.info.url, bare: bare.info.url };
         let seq = 0;
