@@ -29,7 +29,7 @@ const logged: { msg: string; problem?: string; orderId?: string; orders?: number
 beforeAll(async () => {
   svc = await startService();
   await createPartner(svc, P, { attributionWindowHours: 24 });
-  const t = await svc.api(`/v1/partners/${P}/targets`, { json: { id: 'yt', platform: 'youtube', name: 'yt', credentials: { token: 'x' }, commissionRateBps: 1000, enabled: false } });
+  const t = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'yt', platform: 'youtube', name: 'yt', credentials: { token: 'x' }, commissionRateBps: 1000, enabled: false } });
   expect(t.status).toBe(201);
   shows = new ExternalShowIndex(svc.rt.redis, svc.rt.keys);
   const log = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
