@@ -6,6 +6,7 @@
  * metrics. Written to kill the mutants StrykerJS found in the service (docs/testing.md "Mutation
  * testing"); the rules themselves are in attribution.rules / attribution.voids. Real redis-server.
  */
+import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { AttributionService, VOIDED, type OrderAttributedPayload } from '../../src/attribution/attribution.service.js';
 import type { PartnerEvent } from '../../src/domain/events.js';
@@ -491,7 +492,8 @@ describe('reports from the ledger aggregates, and the ledger view reconciliation
 
   test("the ledger view of one target's platform orders in a period: lookups by platform id marked per run, a scan of the rest, marks dropped on close", async () => {
     const range = { fromMs: D0, toMs: D0 + DAY };
-    const ledger = service.targetLedger(Q, 'yq', range, 'run-1');
+    const run1 = randomUUID();
+    const ledger = service.targetLedger(Q, 'yq', range, run1);
     // C was created at the period's end (excluded), 'nope' is not stored; A at its start is in.
     expect(await ledger.lookup(['A', 'C', 'nope'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 1_000, refunded: 0 }, named: false }]);
     expect(await ledger.lookup(['A'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 1_000, refunded: 0 }, named: true }]);
@@ -506,8 +508,8 @@ describe('reports from the ledger aggregates, and the ledger view reconciliation
     expect((await service.targetLedger(Q, 'yq', range).lookup(['A']))[0]!.named).toBe(false);
     expect((await service.targetLedger(Q, 'yq', range).lookup(['A']))[0]!.named).toBe(false);
     await ledger.close();
-    expect((await service.targetLedger(Q, 'yq', range, 'run-1').lookup(['A']))[0]!.named).toBe(false);
+    expect((await service.targetLedger(Q, 'yq', range, run1).lookup(['A']))[0]!.named).toBe(false);
     // The other target's view holds its own order A.
-    expect(await service.targetLedger(Q, 'yz', range, 'run-2').lookup(['A'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 32_000, refunded: 0 }, named: false }]);
+    expect(await service.targetLedger(Q, 'yz', range, randomUUID()).lookup(['A'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 32_000, refunded: 0 }, named: false }]);
   });
 });
