@@ -509,6 +509,10 @@ describe('reports from the ledger aggregates, and the ledger view reconciliation
     expect((await service.targetLedger(Q, 'yq', range).lookup(['A']))[0]!.named).toBe(false);
     await ledger.close();
     expect((await service.targetLedger(Q, 'yq', range, run1).lookup(['A']))[0]!.named).toBe(false);
+    // scan(): every stored order of the period, page by page, with its order and totals
+    const all: string[] = [];
+    for await (const page of service.scan(Q, range)) all.push(...page.map((o) => `${o.order.ref}=${o.gross}`));
+    expect(all.sort()).toEqual(['@yq:A=1000', '@yq:B=2000', '@yq:U=8000', '@yz:A=32000', 'PQ1=16000']);
     // The other target's view holds its own order A.
     expect(await service.targetLedger(Q, 'yz', range, randomUUID()).lookup(['A'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 32_000, refunded: 0 }, named: false }]);
   });
