@@ -6,6 +6,7 @@
  * metrics. Written to kill the mutants StrykerJS found in the service (docs/testing.md "Mutation
  * testing"); the rules themselves are in attribution.rules / attribution.voids. Real redis-server.
  */
+import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { AttributionService, VOIDED, type OrderAttributedPayload } from '../../src/attribution/attribution.service.js';
 import type { PartnerEvent } from '../../src/domain/events.js';
@@ -29,7 +30,7 @@ const logged: { msg: string; problem?: string; orderId?: string; orders?: number
 beforeAll(async () => {
   svc = await startService();
   await createPartner(svc, P, { attributionWindowHours: 24 });
-  const t = await svc.api(`/v1/partners/${P}/targets`, { json: { id: 'yt', platform: 'youtube', name: 'yt', credentials: { token: 'x' }, commissionRateBps: 1000, enabled: false } });
+  const t = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'yt', platform: 'youtube', name: 'yt', credentials: { token: 'x' }, commissionRateBps: 1000, enabled: false } });
   expect(t.status).toBe(201);
   shows = new ExternalShowIndex(svc.rt.redis, svc.rt.keys);
   const log = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
@@ -411,5 +412,108 @@ describe('the edges of the attribution decision', () => {
     });
     const c = await click('p1', T0 - 60_000);
     expect(await quiet.handlePartnerEvent(P, orderCreated('Q1', { clickId: c }))).toEqual({ ref: 'Q1', orderId: 'Q1', isNew: true, attributed: true });
+  });
+});
+
+describe('reports from the ledger aggregates, and the ledger view reconciliation reads', () => {
+  // A partner of its own, so its totals are exactly the orders below. D0 is the start of a UTC day.
+  const Q = 'svcagg';
+  const D0 = Date.parse('2026-06-10T00:00:00.000Z');
+  const at = (ms: number): string => new Date(ms).toISOString();
+  const usd = (amount: number): { amount: number; currency: string } => ({ amount, currency: 'USD' });
+
+  beforeAll(async () => {
+    await createPartner(svc, Q, { attributionWindowHours: 24 });
+    const t = await svc.api(`/v1/partners/${Q}/targets?verify=false`, { json: { id: 'yq', platform: 'youtube', name: 'yq', credentials: { token: 'x' }, commissionRateBps: 1000, enabled: false } });
+    expect(t.status).toBe(201);
+    await shows.set('yq', 'B-q', 'show-q');
+    clock = D0;
+    await service.ingestPlatformOrders(
+      Q,
+      'yq',
+      [
+        // show-q: the first and the last millisecond of day D0, and the first of the next day
+        platformOrder({ orderId: 'A', externalShowId: 'B-q', productId: 'pa', createdAt: at(D0), total: usd(1_000), refunded: usd(0) }),
+        platformOrder({ orderId: 'B', externalShowId: 'B-q', productId: 'pb', createdAt: at(D0 + DAY - 1), total: usd(2_000), refunded: usd(500) }),
+        platformOrder({ orderId: 'C', externalShowId: 'B-q', productId: 'pa', createdAt: at(D0 + DAY), total: usd(4_000), refunded: usd(0) }),
+        // unattributed, reported by yq
+        platformOrder({ orderId: 'U', createdAt: at(D0 + 5 * 3_600_000), total: usd(8_000), refunded: usd(0) }),
+      ],
+      'webhook',
+    );
+    // another target's order and a partner order (no click) the same day
+    await service.ingestPlatformOrders(Q, 'yz', [platformOrder({ orderId: 'A', createdAt: at(D0 + 1), total: usd(32_000), refunded: usd(0) })], 'webhook');
+    await service.handlePartnerEvent(Q, orderCreated('PQ1', { amount: 16_000, createdAt: at(D0 + 3 * 3_600_000) }));
+  });
+
+  const row = (orders: number, grossAmount: number, refundedAmount: number, commission: number) => ({ showId: 'show-q', targetId: 'yq', currency: 'USD', orders, grossAmount, refundedAmount, commission });
+
+  test('whole days from the aggregates, a day covered in part order by order: the same totals at every edge', async () => {
+    expect(await service.report(Q, {})).toEqual({ totals: [row(3, 7_000, 500, 650)], unattributed: [{ currency: 'USD', orders: 3, grossAmount: 56_000 }] });
+    expect(await service.report(Q, { fromMs: D0, toMs: D0 + DAY })).toEqual({ totals: [row(2, 3_000, 500, 250)], unattributed: [{ currency: 'USD', orders: 3, grossAmount: 56_000 }] });
+    expect(await service.report(Q, { fromMs: D0 + 1, toMs: D0 + DAY })).toEqual({ totals: [row(1, 2_000, 500, 150)], unattributed: [{ currency: 'USD', orders: 3, grossAmount: 56_000 }] });
+    expect(await service.report(Q, { fromMs: D0 + 2, toMs: D0 + DAY })).toEqual({ totals: [row(1, 2_000, 500, 150)], unattributed: [{ currency: 'USD', orders: 2, grossAmount: 24_000 }] });
+    expect(await service.report(Q, { fromMs: D0, toMs: D0 + DAY - 1 })).toEqual({ totals: [row(1, 1_000, 0, 100)], unattributed: [{ currency: 'USD', orders: 3, grossAmount: 56_000 }] });
+    expect(await service.report(Q, { fromMs: D0 + DAY, toMs: D0 + 2 * DAY })).toEqual({ totals: [row(1, 4_000, 0, 400)], unattributed: [] });
+    expect(await service.report(Q, { fromMs: D0 - DAY, toMs: D0 })).toEqual({ totals: [], unattributed: [] });
+    expect(await service.report(Q, { fromMs: D0, toMs: D0 + DAY, targetId: 'yq' })).toEqual({ totals: [row(2, 3_000, 500, 250)], unattributed: [{ currency: 'USD', orders: 1, grossAmount: 8_000 }] });
+    // by show: the show's own aggregates, per day
+    expect(await service.report(Q, { showId: 'show-q' })).toEqual({ totals: [row(3, 7_000, 500, 650)], unattributed: [] });
+    expect(await service.report(Q, { showId: 'show-q', fromMs: D0, toMs: D0 + DAY })).toEqual({ totals: [row(2, 3_000, 500, 250)], unattributed: [] });
+    expect(await service.report(Q, { showId: 'show-q', fromMs: D0 + 1, toMs: D0 + 2 * DAY })).toEqual({ totals: [row(2, 6_000, 500, 550)], unattributed: [] });
+    expect(await service.report(Q, { showId: 'show-q', fromMs: D0 + DAY, toMs: D0 + DAY + 1 })).toEqual({ totals: [row(1, 4_000, 0, 400)], unattributed: [] });
+    expect(await service.report(Q, { showId: 'show-q', fromMs: D0 + 2 * DAY })).toEqual({ totals: [], unattributed: [] });
+    expect(await service.report(Q, { showId: 'show-q', toMs: D0 })).toEqual({ totals: [], unattributed: [] });
+    expect(await service.report(Q, { showId: 'show-none' })).toEqual({ totals: [], unattributed: [] });
+  });
+
+  test("a show's breakdown splits each day's commission by the hold (2 days): whole days pending, whole days approved, a mixed day order by order", async () => {
+    const split = async (nowMs: number, f: { fromMs?: number; toMs?: number } = {}) => {
+      clock = nowMs;
+      const r = await service.showReport(Q, 'show-q', f);
+      return { target: r.byTarget.map((t) => [t.orders, t.commission, t.commissionPending, t.commissionApproved]), product: r.byProduct.map((p) => [p.productId, p.commissionPending, p.commissionApproved]) };
+    };
+    // every order still in the hold
+    expect(await split(D0 + 2 * DAY - 1)).toEqual({ target: [[3, 650, 650, 0]], product: [['pa', 500, 0], ['pb', 150, 0]] });
+    // A's hold has passed, B's (the same day) has not
+    expect(await split(D0 + 2 * DAY)).toEqual({ target: [[3, 650, 550, 100]], product: [['pa', 400, 100], ['pb', 150, 0]] });
+    expect(await split(D0 + 3 * DAY - 2)).toEqual({ target: [[3, 650, 550, 100]], product: [['pa', 400, 100], ['pb', 150, 0]] });
+    // day D0 approved whole, the next day pending whole
+    expect(await split(D0 + 3 * DAY - 1)).toEqual({ target: [[3, 650, 400, 250]], product: [['pa', 400, 100], ['pb', 0, 150]] });
+    // C (first millisecond of the next day) approved too
+    expect(await split(D0 + 3 * DAY)).toEqual({ target: [[3, 650, 0, 650]], product: [['pa', 0, 500], ['pb', 0, 150]] });
+    // a period covering day D0 in part: order by order, whatever the day as a whole
+    expect(await split(D0 + 2 * DAY, { fromMs: D0 + 1 })).toEqual({ target: [[2, 550, 550, 0]], product: [['pa', 400, 0], ['pb', 150, 0]] });
+    expect(await split(D0 + 3 * DAY, { toMs: D0 + DAY })).toEqual({ target: [[2, 250, 0, 250]], product: [['pa', 0, 100], ['pb', 0, 150]] });
+    expect(await split(D0 + 3 * DAY, { fromMs: D0 + DAY })).toEqual({ target: [[1, 400, 0, 400]], product: [['pa', 0, 400]] });
+    expect(await split(D0, { fromMs: D0 - DAY, toMs: D0 })).toEqual({ target: [], product: [] });
+    clock = T0;
+  });
+
+  test("the ledger view of one target's platform orders in a period: lookups by platform id marked per run, a scan of the rest, marks dropped on close", async () => {
+    const range = { fromMs: D0, toMs: D0 + DAY };
+    const run1 = randomUUID();
+    const ledger = service.targetLedger(Q, 'yq', range, run1);
+    // C was created at the period's end (excluded), 'nope' is not stored; A at its start is in.
+    expect(await ledger.lookup(['A', 'C', 'nope'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 1_000, refunded: 0 }, named: false }]);
+    expect(await ledger.lookup(['A'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 1_000, refunded: 0 }, named: true }]);
+    const scanned: { orderId: string }[] = [];
+    for await (const page of ledger.scan()) scanned.push(...page);
+    // Not A (named), not C (outside), not yz's order A, not the partner's own order.
+    expect(scanned.sort((a, b) => a.orderId.localeCompare(b.orderId))).toEqual([
+      { orderId: 'B', currency: 'USD', gross: 2_000, refunded: 500 },
+      { orderId: 'U', currency: 'USD', gross: 8_000, refunded: 0 },
+    ]);
+    // Another run (its own mark, or none given) has named nothing.
+    expect((await service.targetLedger(Q, 'yq', range).lookup(['A']))[0]!.named).toBe(false);
+    expect((await service.targetLedger(Q, 'yq', range).lookup(['A']))[0]!.named).toBe(false);
+    await ledger.close();
+    expect((await service.targetLedger(Q, 'yq', range, run1).lookup(['A']))[0]!.named).toBe(false);
+    // scan(): every stored order of the period, page by page, with its order and totals
+    const all: string[] = [];
+    for await (const page of service.scan(Q, range)) all.push(...page.map((o) => `${o.order.ref}=${o.gross}`));
+    expect(all.sort()).toEqual(['@yq:A=1000', '@yq:B=2000', '@yq:U=8000', '@yz:A=32000', 'PQ1=16000']);
+    // The other target's view holds its own order A.
+    expect(await service.targetLedger(Q, 'yz', range, randomUUID()).lookup(['A'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 32_000, refunded: 0 }, named: false }]);
   });
 });

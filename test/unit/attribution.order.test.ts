@@ -1,14 +1,16 @@
 /**
  * The pure half of attribution (docs/attribution.md): rule 1 (`attributeByClick`, window edges
  * inclusive, another partner's click is unknown), net commission after refunds, the commission
- * status, and the reports built from one row per order (totals per show/target/currency, the
- * unattributed per currency, a show's breakdown by target and product with pending/approved split,
- * and the CSV with its formula neutralisation). Written to kill the mutants StrykerJS found in
+ * status, and the reports built from grouped rows (`AggRow`: the ledger's per-day / per-show
+ * aggregates, or one order as a group of one through `orderAgg`, which clamps its refund and splits its
+ * commission by status): totals per show/target/currency, the unattributed per currency, a show's
+ * breakdown by target and product with pending/approved split, and the CSV with its formula
+ * neutralisation. Written to kill the mutants StrykerJS found in
  * src/domain/order.ts and src/attribution/attribution.report.ts (docs/testing.md "Mutation testing").
  */
 import { attributeByClick, commissionStatus, netCommission, partnerOrderRef, platformOrderRef, type ClickRef, type OrderTotals } from '../../src/domain/order.js';
-import { aggregate, reportCsv, REPORT_CSV_HEADER, showBreakdown, type AttributionReport } from '../../src/attribution/attribution.report.js';
-import type { OrderRow } from '../../src/store/attribution.repository.js';
+import { aggregate, orderAgg, reportCsv, REPORT_CSV_HEADER, showBreakdown, type AttributionReport } from '../../src/attribution/attribution.report.js';
+import type { AggRow, OrderRow } from '../../src/store/attribution.repository.js';
 
 const HOUR = 3_600_000;
 
@@ -99,8 +101,34 @@ function row(o: Partial<OrderRow>): OrderRow {
   return { ref: 'r', attributed: true, showId: 's1', targetId: 't1', productId: 'p1', currency: 'USD', gross: 1000, refunded: 0, accrued: 100, reversed: 0, createdAtMs: 0, ...o };
 }
 
+describe('orderAgg (one order as a group of one)', () => {
+  const HOLD = 100;
+  test('counts one order; its commission is accrued − reversed, split by its status at now', () => {
+    const o = row({ gross: 1000, refunded: 300, accrued: 100, reversed: 30, createdAtMs: 500 });
+    const group = { attributed: true, showId: 's1', targetId: 't1', productId: 'p1', currency: 'USD', orders: 1, gross: 1000, refunded: 300, commission: 70 };
+    expect(orderAgg(o, 599, HOLD)).toEqual({ ...group, pending: 70, approved: 0 });
+    expect(orderAgg(o, 600, HOLD)).toEqual({ ...group, pending: 0, approved: 70 });
+  });
+
+  test('a refund above the gross counts only up to the gross; a fully reversed order is neither pending nor approved', () => {
+    const o = row({ gross: 500, refunded: 600, accrued: 50, reversed: 50, createdAtMs: 0 });
+    expect(orderAgg(o, 0, HOLD)).toMatchObject({ refunded: 500, commission: 0, pending: 0, approved: 0 });
+    expect(orderAgg(row({ gross: 500, refunded: 499 }), 0, HOLD)).toMatchObject({ refunded: 499 });
+  });
+
+  test('an unattributed order keeps its flag, target and currency and has no commission status', () => {
+    const o = row({ attributed: false, showId: '', targetId: 't2', productId: '', currency: 'EUR', gross: 80, accrued: 0 });
+    expect(orderAgg(o, 10_000, HOLD)).toEqual({ attributed: false, showId: '', targetId: 't2', productId: '', currency: 'EUR', orders: 1, gross: 80, refunded: 0, commission: 0, pending: 0, approved: 0 });
+  });
+});
+
+/** Groups with more than one order, as the ledger's per-day and per-show aggregates hand them in. */
+function agg(o: Partial<AggRow>): AggRow {
+  return { attributed: true, showId: 's1', targetId: 't1', productId: 'p1', currency: 'USD', orders: 1, gross: 0, refunded: 0, commission: 0, pending: 0, approved: 0, ...o };
+}
+
 describe('aggregate (the attribution report)', () => {
-  const rows: OrderRow[] = [
+  const orders: OrderRow[] = [
     row({ ref: 'a', showId: 's2', targetId: 't1', currency: 'USD', gross: 1000, accrued: 100 }),
     row({ ref: 'b', showId: 's1', targetId: 't2', currency: 'USD', gross: 2000, accrued: 200 }),
     row({ ref: 'c', showId: 's1', targetId: 't1', currency: 'USD', gross: 3000, refunded: 5000, accrued: 300, reversed: 300 }),
@@ -110,6 +138,7 @@ describe('aggregate (the attribution report)', () => {
     row({ ref: 'g', attributed: false, showId: '', targetId: 't2', currency: 'USD', gross: 80, accrued: 0 }),
     row({ ref: 'h', attributed: false, showId: '', targetId: '', currency: 'EUR', gross: 90, accrued: 0 }),
   ];
+  const rows = orders.map((o) => orderAgg(o, 0, 0));
 
   test('totals per (show, target, currency), sorted; refunds clamped at the gross; unattributed per currency', () => {
     expect(aggregate(rows, {})).toEqual({
@@ -143,12 +172,28 @@ describe('aggregate (the attribution report)', () => {
       unattributed: [{ currency: 'USD', orders: 1, grossAmount: 80 }],
     });
   });
+
+  test('pre-aggregated groups add up their order counts and amounts with single orders', () => {
+    const groups = [
+      agg({ orders: 3, gross: 6000, refunded: 500, commission: 550 }),
+      agg({ attributed: false, showId: '', targetId: '', currency: 'USD', orders: 4, gross: 400 }),
+      ...rows,
+    ];
+    expect(aggregate(groups, { showId: 's1', targetId: 't1' }).totals).toEqual([
+      { showId: 's1', targetId: 't1', currency: 'EUR', orders: 1, grossAmount: 400, refundedAmount: 100, commission: 30 },
+      { showId: 's1', targetId: 't1', currency: 'USD', orders: 5, grossAmount: 9500, refundedAmount: 3700, commission: 580 },
+    ]);
+    expect(aggregate(groups, {}).unattributed).toEqual([
+      { currency: 'EUR', orders: 1, grossAmount: 90 },
+      { currency: 'USD', orders: 6, grossAmount: 550 },
+    ]);
+  });
 });
 
 describe('showBreakdown', () => {
   const HOLD = 100;
   const NOW = 1_000;
-  const rows: OrderRow[] = [
+  const orders: OrderRow[] = [
     // approved (created long ago)
     row({ ref: 'a', targetId: 't2', productId: 'p2', currency: 'USD', gross: 1000, accrued: 100, createdAtMs: 0 }),
     // pending (inside the hold period)
@@ -163,10 +208,11 @@ describe('showBreakdown', () => {
     row({ ref: 'f', showId: 's2', targetId: 't1', productId: 'p1', gross: 9000, accrued: 900 }),
     row({ ref: 'g', attributed: false, showId: 's1', targetId: 't1', productId: 'p1', gross: 8000, accrued: 0 }),
   ];
+  const rows = orders.map((o) => orderAgg(o, NOW, HOLD));
 
   test('by target and by product, each per currency, sorted; commission split pending/approved', () => {
     const zero = { commissionPending: 0, commissionApproved: 0 };
-    expect(showBreakdown('s1', rows, NOW, HOLD)).toEqual({
+    expect(showBreakdown('s1', rows)).toEqual({
       showId: 's1',
       byTarget: [
         { targetId: 't1', currency: 'EUR', orders: 1, grossAmount: 300, refundedAmount: 100, commission: 20, ...zero, commissionPending: 20 },
@@ -183,11 +229,18 @@ describe('showBreakdown', () => {
   });
 
   test('the input order does not change the output', () => {
-    expect(showBreakdown('s1', [...rows].reverse(), NOW, HOLD)).toEqual(showBreakdown('s1', rows, NOW, HOLD));
+    expect(showBreakdown('s1', [...rows].reverse())).toEqual(showBreakdown('s1', rows));
+  });
+
+  test('pre-aggregated groups (the per-show aggregates) add up with single orders, pending and approved too', () => {
+    const groups = [agg({ targetId: 't2', productId: 'p2', orders: 4, gross: 4000, refunded: 100, commission: 390, pending: 90, approved: 300 }), ...rows];
+    const report = showBreakdown('s1', groups);
+    expect(report.byTarget.find((r) => r.targetId === 't2')).toEqual({ targetId: 't2', currency: 'USD', orders: 5, grossAmount: 5000, refundedAmount: 100, commission: 490, commissionPending: 90, commissionApproved: 400 });
+    expect(report.byProduct.find((r) => r.productId === 'p2' && r.currency === 'USD')).toEqual({ productId: 'p2', currency: 'USD', orders: 6, grossAmount: 7000, refundedAmount: 100, commission: 690, commissionPending: 290, commissionApproved: 400 });
   });
 
   test('a show without orders has empty breakdowns', () => {
-    expect(showBreakdown('s9', rows, NOW, HOLD)).toEqual({ showId: 's9', byTarget: [], byProduct: [] });
+    expect(showBreakdown('s9', rows)).toEqual({ showId: 's9', byTarget: [], byProduct: [] });
   });
 });
 
