@@ -509,6 +509,8 @@ describe('reports from the ledger aggregates, and the ledger view reconciliation
     expect((await service.targetLedger(Q, 'yq', range).lookup(['A']))[0]!.named).toBe(false);
     await ledger.close();
     expect((await service.targetLedger(Q, 'yq', range, run1).lookup(['A']))[0]!.named).toBe(false);
+    // A period that starts after A: its lookup does not find A.
+    expect((await service.targetLedger(Q, 'yq', { fromMs: D0 + 1, toMs: D0 + DAY }).lookup(['A', 'B'])).map((l) => l.order.orderId)).toEqual(['B']);
     // scan(): every stored order of the period, page by page, with its order and totals
     const all: string[] = [];
     for await (const page of service.scan(Q, range)) all.push(...page.map((o) => `${o.order.ref}=${o.gross}`));
