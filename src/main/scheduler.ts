@@ -37,6 +37,7 @@ export interface SchedulerOptions {
 export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerHandle> {
   const prefix = opts.keys.queuePrefix(SCHEDULER_QUEUE);
   const queue = new Queue(SCHEDULER_QUEUE, { connection: opts.connection(), prefix });
+  queue.on('error', (err) => opts.log.warn({ err: { message: err.message } }, 'scheduler queue connection error'));
   await queue.upsertJobScheduler('mirror-sweep', { every: opts.sweepIntervalMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
 
   /** Keep one cron job scheduler per partner in step with the partners' settings. */

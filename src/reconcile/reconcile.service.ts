@@ -39,7 +39,10 @@ export class ReconcileService {
   constructor(private readonly deps: ReconcileDeps) {}
 
   private q(): Queue {
-    this.queue ??= new Queue(RECONCILE_QUEUE, { connection: this.deps.connection, prefix: this.deps.keys.queuePrefix(RECONCILE_QUEUE) });
+    if (!this.queue) {
+      this.queue = new Queue(RECONCILE_QUEUE, { connection: this.deps.connection, prefix: this.deps.keys.queuePrefix(RECONCILE_QUEUE) });
+      this.queue.on('error', () => undefined); // surfaced through the add() promise instead
+    }
     return this.queue;
   }
 

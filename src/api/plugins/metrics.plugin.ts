@@ -51,6 +51,9 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
   const clicks = new Counter({ name: 'syndicast_link_clicks_total', help: 'Tracked link hits', labelNames: ['kind'], registers: [own] });
 
   const extra: Queue[] = s.extraQueues ? s.extraQueues.names.map((name) => new Queue(name, { connection: s.extraQueues!.connection(), prefix: s.extraQueues!.keys.queuePrefix(name) })) : [];
+  // A connection error is surfaced through the gauge's reads (which fail); without a listener,
+  // EventEmitter would throw it as an unhandled 'error'.
+  for (const q of extra) q.on('error', () => undefined);
   new Gauge({
     name: 'syndicast_queue_jobs',
     help: 'Jobs per queue and state (waiting, active, delayed, failed)',
@@ -166,7 +169,13 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
     events,
     clicks,
     close: async () => {
-      await Promise.all(extra.map((q) => q.close()));
+      // Closed only once its connection finished starting: BullMQ's close() removes the connection's
+      // error forwarding, so a start-up still in flight (a process closed right after it started)
+      // failed afterwards with an unhandled 'error' ("Stream isn't writeable").
+      await Promise.all(extra.map(async (q) => {
+        await q.waitUntilReady().catch(() => undefined);
+        await q.close();
+      }));
     },
   };
 }
