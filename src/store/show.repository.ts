@@ -59,6 +59,18 @@ return 0
 `;
 
 /**
+ * The end of both mirror saves: KEYS[1] is written with ARGV[2] only while its stored `rev` is
+ * ARGV[1] (compare-and-set); returns 1 when written, 0 on a conflict.
+ */
+const MIRROR_CAS_WRITE = `local cur = redis.call('GET', KEYS[1])
+local rev = 0
+if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
+if rev ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
  * KEYS: mirror, its lease. ARGV: expected rev, json (with the new rev), the writer's lease token ('' for
  * operator actions), lease ttl ms. Compare-and-set: the stored mirror must still be at the revision the
  * writer read, so a sync and an operator action cannot overwrite each other; no other sync run may
@@ -71,13 +83,7 @@ if ARGV[3] ~= '' then
   if holder and holder ~= ARGV[3] then return -1 end
   if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 end
-local cur = redis.call('GET', KEYS[1])
-local rev = 0
-if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
-if rev ~= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-return 1
-`;
+${MIRROR_CAS_WRITE}`;
 
 /**
  * KEYS: mirror, its lease, the show's desired hash, the show's activity stream. ARGV as SAVE_MIRROR,
@@ -128,13 +134,7 @@ for i = 3, #KEYS do
 end
 if lost == 1 then return -1 end
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
-local cur = redis.call('GET', KEYS[1])
-local rev = 0
-if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
-if rev ~= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-return 1
-`;
+${MIRROR_CAS_WRITE}`;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
