@@ -12,14 +12,15 @@
  * 40 % no click id; every 10th order gets a partial (30 %) refund right after it.
  * Baseline, same run, own redis-server: a minimal ledger — GET the click + window check, one Lua
  * call per order (EXISTS check, HSET, RPUSH) and one per refund (HSETNX, HINCRBY, RPUSH).
+ * On one Redis or the cluster (ctx.topology, bench/lib/topology.ts; there redis RSS and CPU are
+ * summed over all six servers, used_memory over the masters).
  */
 import { readFileSync } from 'node:fs';
 import type { BenchContext, BenchResult, Benchmark, Measure } from './lib/bench.js';
 import { ratioRow } from './lib/bench.js';
 import { cpuMeter } from './lib/machine.js';
 import { startChild, type Child } from './lib/proc.js';
-import { startBenchRedis } from './lib/redis-server.js';
-import { serviceEnv } from './lib/service.js';
+import { infoTotals, startBenchStore, storeServiceEnv, type BenchStore } from './lib/topology.js';
 import { round } from './lib/stats.js';
 
 interface Done {
@@ -33,7 +34,9 @@ interface Done {
   peakRssMiB: number;
 }
 
-function statusKiB(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
+function statusKiB(pids: number | undefined | (number | undefined)[], field: 'VmRSS' | 'VmHWM'): number {
+  if (Array.isArray(pids)) return pids.reduce<number>((n, p) => n + statusKiB(p, field), 0);
+  const pid = pids;
   if (pid === undefined) return Number.NaN;
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -44,8 +47,8 @@ function statusKiB(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
 }
 
 async function runSystem(ctx: BenchContext, mode: 'ours' | 'bare', orders: number, concurrency: number, maxMs: number): Promise<Measure> {
-  const redis = await startBenchRedis('everysec');
-  const se = serviceEnv(redis.url);
+  const redis = await startBenchStore(ctx.topology, 'everysec');
+  const se = storeServiceEnv(redis);
   let child: Child | undefined;
   try {
     child = await startChild('bench/sut/attribution-driver.ts', {
@@ -58,17 +61,17 @@ async function runSystem(ctx: BenchContext, mode: 'ours' | 'bare', orders: numbe
     const info = child.info as { clicksInWindow?: number; clicksOutside?: number; setupS?: number };
     ctx.log(`  ${mode}: setup done (${info.clicksInWindow} clicks in window, ${info.clicksOutside} outside, ${round(info.setupS ?? 0, 1)} s); attributing ${orders.toLocaleString('en-US')} orders`);
     const proc = child.proc;
-    const redisRssStartMiB = statusKiB(redis.pid, 'VmRSS') / 1024;
+    const redisRssStartMiB = statusKiB(redis.pids, 'VmRSS') / 1024;
     let redisPeakKiB = 0;
     const sampler = setInterval(() => {
-      const v = statusKiB(redis.pid, 'VmRSS');
+      const v = statusKiB(redis.pids, 'VmRSS');
       if (v > redisPeakKiB) redisPeakKiB = v;
     }, 100);
-    const meter = cpuMeter({ worker: proc.pid, redis: redis.pid });
+    const meter = cpuMeter({ worker: proc.pid, redis: redis.pids });
     const done = await new Promise<Done>((res, rej) => {
       proc.on('message', (m: unknown) => {
         const msg = m as { type?: string; done?: number; rate?: number; rssMiB?: number; error?: string };
-        if (msg.type === 'progress') ctx.log(`  ${mode}: ${msg.done?.toLocaleString('en-US')} orders, ${msg.rate}/s over the last 10 s, RSS ${msg.rssMiB} MiB, redis ${Math.round(statusKiB(redis.pid, 'VmRSS') / 1024)} MiB`);
+        if (msg.type === 'progress') ctx.log(`  ${mode}: ${msg.done?.toLocaleString('en-US')} orders, ${msg.rate}/s over the last 10 s, RSS ${msg.rssMiB} MiB, redis ${Math.round(statusKiB(redis.pids, 'VmRSS') / 1024)} MiB`);
         else if (msg.type === 'done') res(m as Done);
         else if (msg.type === 'failed') rej(new Error(`attribution-${mode}: ${msg.error}`));
       });
@@ -77,7 +80,7 @@ async function runSystem(ctx: BenchContext, mode: 'ours' | 'bare', orders: numbe
     });
     clearInterval(sampler);
     const cpu = meter();
-    const redisUsed = Number((/used_memory:(\d+)/.exec(await redisInfo(redis.url)) ?? [])[1] ?? Number.NaN) / 2 ** 20;
+    const redisUsed = (await redisUsedMemory(redis)) / 2 ** 20;
     const m: Measure = {
       throughput: round(done.orders / done.elapsedS, 0),
       count: done.orders,
@@ -92,7 +95,7 @@ async function runSystem(ctx: BenchContext, mode: 'ours' | 'bare', orders: numbe
         workerPeakRssMiB: round(done.peakRssMiB, 1),
         redisRssAtStartMiB: round(redisRssStartMiB, 1),
         redisPeakRssMiB: round(redisPeakKiB / 1024, 1),
-        redisVmHWMMiB: round(statusKiB(redis.pid, 'VmHWM') / 1024, 1),
+        redisVmHWMMiB: round(statusKiB(redis.pids, 'VmHWM') / 1024, 1),
         redisUsedMemoryMiB: round(redisUsed, 1),
         redisBytesPerOrder: round((redisUsed * 2 ** 20) / done.orders, 0),
         clicks: { inWindow: info.clicksInWindow, outsideWindow: info.clicksOutside },
@@ -106,15 +109,9 @@ async function runSystem(ctx: BenchContext, mode: 'ours' | 'bare', orders: numbe
   }
 }
 
-async function redisInfo(url: string): Promise<string> {
-  const { Redis } = await import('ioredis');
-  const c = new Redis(url, { lazyConnect: true });
-  try {
-    await c.connect();
-    return await c.info('memory');
-  } finally {
-    c.disconnect();
-  }
+/** used_memory of the one server, or summed over the cluster's masters. */
+async function redisUsedMemory(store: BenchStore): Promise<number> {
+  return (await infoTotals(store, ['used_memory']))['used_memory'] ?? Number.NaN;
 }
 
 export const attributionBench: Benchmark = {
@@ -145,6 +142,7 @@ export const attributionBench: Benchmark = {
       baseline: bare,
       baselineLabel: 'minimal ledger: GET click + one Lua (EXISTS, HSET, RPUSH) per order, one per refund',
       ratioOf: 'throughput',
+      goal: { ratio: 'throughput', min: 0.5 },
     });
     return {
       name: this.name,

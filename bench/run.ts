@@ -1,6 +1,10 @@
 /**
  * `npm run bench`: every benchmark against a bare baseline measured in the same run.
  *   BENCH_ONLY=ingest,redirect   run only these (names below)
+ *   BENCH_TOPOLOGY=both          single | cluster | both (default): the ratio benchmarks (ingest,
+ *                                redirect, sync, attribution) run on one Redis, on a 3+3 Redis Cluster,
+ *                                or on both, one after the other, in one result each
+ *                                (bench/lib/topology.ts); the others always run on one Redis
  *   BENCH_QUICK=1                short durations / small counts for development (results go to
  *                                bench/results/quick/, never into docs)
  *   BENCH_PROFILE=1              processes under test write V8 CPU profiles to bench/results/profiles/
@@ -27,9 +31,21 @@ import { relayBench } from './relay.bench.js';
 import { syncBench } from './sync.bench.js';
 import { clusterBench } from './cluster.bench.js';
 import { ledgerBench } from './ledger.bench.js';
+import { acrossTopologies, benchTopologies } from './lib/topology.js';
 
 /** Registered benchmarks, in run order. Add new ones here (one file each: bench/<name>.bench.ts). */
-export const BENCHMARKS: readonly Benchmark[] = [ingestBench, pinPropagationBench, redirectBench, syncBench, pinPropagation5Bench, attributionBench, ledgerBench, clusterBench, relayBench];
+// Issue 12 §8: every ratio row on one Redis and on the cluster (acrossTopologies: BENCH_TOPOLOGY)
+export const BENCHMARKS: readonly Benchmark[] = [
+  acrossTopologies(ingestBench),
+  pinPropagationBench,
+  acrossTopologies(redirectBench),
+  acrossTopologies(syncBench),
+  pinPropagation5Bench,
+  acrossTopologies(attributionBench),
+  ledgerBench,
+  clusterBench,
+  relayBench,
+];
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
@@ -56,10 +72,11 @@ const ctx: BenchContext = {
   quick,
   log: (msg) => process.stderr.write(`[bench] ${msg}\n`),
   profileDir: profile ? join(RESULTS_DIR, 'profiles') : undefined,
+  topology: 'single',
 };
 
 const machine = machineInfo();
-ctx.log(`${machine.cores} cores, Node ${machine.node}, redis ${machine.redis}${quick ? ' — QUICK mode' : ''}`);
+ctx.log(`${machine.cores} cores, Node ${machine.node}, redis ${machine.redis}${quick ? ' — QUICK mode' : ''}; topologies ${benchTopologies().join(' + ')}`);
 const t0 = Date.now();
 let failed = false;
 let idleBudgetMs = Number(process.env.BENCH_IDLE_WAIT_S ?? (quick ? 0 : 120)) * 1000;

@@ -7,7 +7,14 @@ export interface BenchContext {
   log(msg: string): void;
   /** BENCH_PROFILE=1: where the processes under test write V8 CPU profiles (--cpu-prof). */
   profileDir: string | undefined;
+  /**
+   * Where the benchmark's Redis runs (bench/lib/topology.ts): one redis-server, or a 3+3 cluster.
+   * Set per run by acrossTopologies(); 'single' for benchmarks that run on one Redis only.
+   */
+  topology: Topology;
 }
+
+export type Topology = 'single' | 'cluster';
 
 /** One measured system: throughput and/or latency, in the unit the benchmark names. */
 export interface Measure {
@@ -35,6 +42,8 @@ export interface Goal {
   max?: number;
   /** The bounds apply to ours' own value (e.g. first byte p99 < 2000 ms), not to the ratio. */
   absolute?: boolean;
+  /** Also: ours' CPU per operation of this process ≤ max × the baseline's (e.g. sync: worker ≤ 1.3×). */
+  cpu?: { process: string; max: number };
 }
 
 export interface ResultRow {
@@ -81,6 +90,7 @@ export function ratioRow(r: Omit<ResultRow, 'ratio' | 'met'>): ResultRow {
     const g = r.goal;
     const v = g.absolute ? (r.ours[g.ratio] ?? Number.NaN) : g.ratio === 'throughput' ? ratio : ratioOf(r.ours, r.baseline, g.ratio);
     met = (g.min === undefined || v >= g.min) && (g.max === undefined || v <= g.max);
+    if (g.cpu) met = met && cpuRatio(r.ours, r.baseline, g.cpu.process) <= g.cpu.max;
   }
   return { ...r, ratio, ...(met !== undefined ? { met } : {}) };
 }
@@ -88,5 +98,12 @@ export function ratioRow(r: Omit<ResultRow, 'ratio' | 'met'>): ResultRow {
 function ratioOf(a: Measure, b: Measure, k: 'p50' | 'p99'): number {
   const x = a[k];
   const y = b[k];
+  return x !== undefined && y !== undefined && y > 0 ? x / y : Number.NaN;
+}
+
+/** ours' CPU ms per operation of one process over the baseline's (NaN when either is missing). */
+export function cpuRatio(a: Measure, b: Measure, process: string): number {
+  const x = a.cpuMsPerOp?.[process];
+  const y = b.cpuMsPerOp?.[process];
   return x !== undefined && y !== undefined && y > 0 ? x / y : Number.NaN;
 }

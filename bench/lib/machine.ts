@@ -137,7 +137,9 @@ export function processCpuMs(pid: number | undefined): number {
  * CPU used by named processes between start and stop, ms. CPU per operation barely moves when
  * other work competes for the cores, unlike throughput: it is the contention-proof comparison.
  */
-export function cpuMeter(pids: Record<string, number | undefined>): () => Record<string, number> {
-  const start = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, processCpuMs(pid)]));
-  return () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, round(processCpuMs(pid) - (start[k] ?? Number.NaN), 0)]));
+export function cpuMeter(pids: Record<string, number | undefined | readonly (number | undefined)[]>): () => Record<string, number> {
+  // several processes under one name (the six redis-servers of a cluster) count as one
+  const cpu = (p: number | undefined | readonly (number | undefined)[]): number => (Array.isArray(p) ? (p as (number | undefined)[]).reduce<number>((n, x) => n + processCpuMs(x), 0) : processCpuMs(p as number | undefined));
+  const start = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpu(pid)]));
+  return () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, round(cpu(pid) - (start[k] ?? Number.NaN), 0)]));
 }

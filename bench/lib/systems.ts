@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Runtime } from '../../src/main/runtime.js';
 import { startChild, type Child } from './proc.js';
 import { youtubeQueues, type ServiceEnv } from './service.js';
+import { bareStoreEnv, type BenchStore } from './topology.js';
 
 export type ApiChild = Child<{ url: string }>;
 
@@ -27,6 +28,8 @@ export function startServiceWorker(se: ServiceEnv, rt: Runtime, profileDir?: str
 
 export interface BareApiOptions {
   redisUrl: string;
+  /** Run on this store's topology (a cluster: BARE_REDIS_CLUSTER_NODES); `redisUrl` otherwise. */
+  store?: BenchStore;
   secret: string;
   queue: string;
   prefix: string;
@@ -35,7 +38,7 @@ export interface BareApiOptions {
 export function startBareApi(o: BareApiOptions, profileDir?: string): Promise<ApiChild> {
   return startChild<{ url: string }>('bench/sut/bare-api.ts', {
     name: 'bare-api',
-    env: { BARE_REDIS_URL: o.redisUrl, BARE_SECRET: o.secret, BARE_QUEUE: o.queue, BARE_PREFIX: o.prefix },
+    env: { ...(o.store ? bareStoreEnv(o.store) : { BARE_REDIS_URL: o.redisUrl }), BARE_SECRET: o.secret, BARE_QUEUE: o.queue, BARE_PREFIX: o.prefix },
     ready: 'ipc',
     profileDir,
   });
@@ -43,6 +46,8 @@ export function startBareApi(o: BareApiOptions, profileDir?: string): Promise<Ap
 
 export interface BareWorkerOptions {
   redisUrl: string;
+  /** Run on this store's topology (a cluster: BARE_REDIS_CLUSTER_NODES); `redisUrl` otherwise. */
+  store?: BenchStore;
   queues: string[];
   prefix: string;
   concurrency: number;
@@ -55,7 +60,7 @@ export function startBareWorker(o: BareWorkerOptions, profileDir?: string): Prom
   return startChild('bench/sut/bare-worker.ts', {
     name: `bare-worker-${o.mode}`,
     env: {
-      BARE_REDIS_URL: o.redisUrl,
+      ...(o.store ? bareStoreEnv(o.store) : { BARE_REDIS_URL: o.redisUrl }),
       BARE_QUEUES: o.queues.join(','),
       BARE_PREFIX: o.prefix,
       BARE_CONCURRENCY: String(o.concurrency),

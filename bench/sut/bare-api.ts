@@ -4,17 +4,22 @@
  *    constant-time compare; secret held in memory), JSON.parse, one BullMQ `queue.add` (job id =
  *    webhook-id), 202.
  *  - GET /l/:code: 302 to a fixed product URL.
- * Env: BARE_REDIS_URL, BARE_SECRET (whsec_…), BARE_QUEUE, BARE_PREFIX.
+ * Env: BARE_REDIS_URL or BARE_REDIS_CLUSTER_NODES (bench/sut/bare-redis.ts), BARE_SECRET (whsec_…),
+ * BARE_QUEUE, BARE_PREFIX.
  */
 import { Queue } from 'bullmq';
 import Fastify from 'fastify';
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { bareRedis } from './bare-redis.js';
 import { onStop, ready, requireEnv } from './child.js';
 
-const redisUrl = new URL(requireEnv('BARE_REDIS_URL'));
+const redis = bareRedis();
 const secret = requireEnv('BARE_SECRET');
 const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
-const queue = new Queue(requireEnv('BARE_QUEUE'), { connection: { host: redisUrl.hostname, port: Number(redisUrl.port) }, prefix: requireEnv('BARE_PREFIX') });
+const queueName = requireEnv('BARE_QUEUE');
+const queue = new Queue(queueName, { connection: redis.connection(false), prefix: redis.prefix(requireEnv('BARE_PREFIX'), queueName) });
+// a Cluster connection is ready only once it has the slot map: BullMQ takes it as it is
+await queue.waitUntilReady();
 
 function verified(id: string, ts: string, signature: string, body: Buffer): boolean {
   if (!/^\d{1,12}$/.test(ts) || Math.abs(Date.now() / 1000 - Number(ts)) > 300) return false;

@@ -5,15 +5,16 @@
  *    job's show (liveChatId looked up in BARE_CHATS, a JSON map showId → liveChatId; one access
  *    token fetched at start; node:http with a keep-alive agent, the leanest client Node has): the
  *    least a pin can cost on YouTube.
- * Env: BARE_REDIS_URL, BARE_QUEUES (comma list), BARE_PREFIX, BARE_CONCURRENCY, BARE_MODE,
+ * Env: BARE_REDIS_URL or BARE_REDIS_CLUSTER_NODES (bench/sut/bare-redis.ts), BARE_QUEUES (comma list), BARE_PREFIX, BARE_CONCURRENCY, BARE_MODE,
  * BARE_SIM_URL (the simulator's /youtube base), BARE_CHATS.
  */
 import { Worker, type Job } from 'bullmq';
 import { Agent, request } from 'node:http';
+import { bareRedis } from './bare-redis.js';
 import { onStop, ready, requireEnv } from './child.js';
 import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 
-const redisUrl = new URL(requireEnv('BARE_REDIS_URL'));
+const redis = bareRedis();
 const queues = requireEnv('BARE_QUEUES').split(',');
 const prefix = requireEnv('BARE_PREFIX');
 const concurrency = Number(requireEnv('BARE_CONCURRENCY'));
@@ -63,7 +64,7 @@ if (mode === 'chat') {
 }
 
 const workers = queues.map((name) => {
-  const w = new Worker(name, processor, { connection: { host: redisUrl.hostname, port: Number(redisUrl.port), maxRetriesPerRequest: null }, prefix, concurrency });
+  const w = new Worker(name, processor, { connection: redis.connection(true), prefix: redis.prefix(prefix, name), concurrency });
   w.on('error', (err) => process.stderr.write(`bare worker ${name}: ${err.message}\n`));
   return w;
 });

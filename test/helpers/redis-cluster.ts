@@ -24,6 +24,8 @@ export interface ClusterNode {
   dir: string;
   /** Whether the process is running (a killed node is `false` until `startNode`). */
   running(): boolean;
+  /** The redis-server's process id while it runs (benchmarks meter its CPU and RSS). */
+  pid(): number | undefined;
 }
 
 export interface TestRedisCluster extends TestRedis {
@@ -46,6 +48,8 @@ export interface TestRedisCluster extends TestRedis {
 export interface ClusterOptions {
   /** cluster-node-timeout: how long a master may be unreachable before its replica is promoted. */
   nodeTimeoutMs?: number;
+  /** Parent of the nodes' temp dirs (default the OS temp dir; the benchmarks use .data/bench, as for one redis-server). */
+  parentDir?: string;
 }
 
 function nodeArgs(port: number, busPort: number, dir: string, nodeTimeoutMs: number): string[] {
@@ -94,7 +98,7 @@ async function clusterNodesLines(port: number): Promise<string[]> {
 
 export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedisCluster> {
   const nodeTimeoutMs = opts.nodeTimeoutMs ?? 5000;
-  const root = mkdtempSync(join(tmpdir(), 'syndicast-cluster-'));
+  const root = mkdtempSync(join(opts.parentDir ?? tmpdir(), 'syndicast-cluster-'));
   const specs: { port: number; busPort: number; dir: string; proc?: ChildProcess }[] = [];
   const used = new Set<number>();
   const pick = async (): Promise<number> => {
@@ -175,7 +179,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedis
     dir: root,
     env: { REDIS_CLUSTER_NODES: seeds },
     clusterNodes: seeds,
-    nodes: specs.map((s) => ({ port: s.port, dir: s.dir, running: () => isRunning(s) })),
+    nodes: specs.map((s) => ({ port: s.port, dir: s.dir, running: () => isRunning(s), pid: () => (isRunning(s) ? s.proc?.pid : undefined) })),
     client: () => new Cluster(specs.map((s) => ({ host: '127.0.0.1', port: s.port }))),
     roles,
     stopNode,
