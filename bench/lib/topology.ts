@@ -12,6 +12,7 @@
  * queue (`bare:{q:<name>}`, as Syndicast's Keys.queuePrefix does), so each queue's keys share a slot
  * and different queues spread over the masters.
  */
+import { mkdirSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { startCluster } from '../../test/helpers/redis-cluster.js';
 import type { BenchContext, BenchResult, Benchmark, Topology } from './bench.js';
@@ -58,6 +59,7 @@ export async function startBenchStore(topology: Topology, appendfsync: Appendfsy
     return { topology, url: r.url, clusterNodes: undefined, appendfsync, pids: [r.pid], masters: () => Promise.resolve([r.port]), dir: r.dir, destroy: () => r.destroy() };
   }
   if (appendfsync !== 'everysec') throw new Error('the bench cluster runs appendfsync everysec only');
+  mkdirSync(BENCH_DATA_ROOT, { recursive: true });
   const c = await startCluster({ parentDir: BENCH_DATA_ROOT });
   return {
     topology,
