@@ -103,6 +103,10 @@ for (const b of selected) {
     ctx.log(`   CPU during the run: machine ${cpu.machineBusyPct} % busy, this benchmark ${cpu.benchPct} %, other processes ${cpu.othersPct} %`);
     const file = writeResult(outDir, { ...r, machine, quick, cpu });
     ctx.log(`   ${b.name} done in ${r.durationS} s → ${file}`);
+    if (r.failures?.length) {
+      failed = true;
+      ctx.log(`   ${b.name}: part FAILED (${r.failures.join(', ')}); its other rows are kept`);
+    }
   } catch (err) {
     failed = true;
     ctx.log(`   ${b.name} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -71,6 +71,8 @@ export interface BenchResult {
   setup: Record<string, unknown>;
   rows: ResultRow[];
   notes: string[];
+  /** Parts that failed while others produced rows (a topology of acrossTopologies): the run exits non-zero. */
+  failures?: string[];
 }
 
 export interface Benchmark {

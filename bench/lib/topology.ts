@@ -153,6 +153,7 @@ export function acrossTopologies(b: Benchmark): Benchmark {
           ...results.flatMap(({ topology, r }) => r.notes.map((n) => label(topology, n))),
           ...failures.map(({ topology, err }) => label(topology, `FAILED, no rows: ${err instanceof Error ? err.message : String(err)}`)),
         ],
+        ...(failures.length ? { failures: failures.map(({ topology }) => topology) } : {}),
       };
     },
   };
