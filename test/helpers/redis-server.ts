@@ -31,6 +31,7 @@ export async function waitReady(port: number, timeoutMs = 10_000): Promise<void>
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    c.on('error', () => undefined); // refused until the server listens: the catch below retries
     try {
       await c.connect();
       await c.ping();
