@@ -1,0 +1,176 @@
+/**
+ * The sync dispatcher: turns the sync-dispatch stream (Keys.syncDispatch, one entry per accepted show
+ * event, written by the ingest in the same Lua step as the event on a single Redis) into coalesced
+ * sync jobs, one per (show, enabled target), with one addBulk per queue per batch. It runs in every
+ * process with the `worker` role (and the `dispatch` role alone); several of them share the stream
+ * through one consumer group.
+ *
+ * Crash safety (at-least-once): an entry is acknowledged and deleted (one Lua step) only after its jobs
+ * were added. An entry read by a dispatcher that died (kill -9, lost connection) stays in the group's
+ * pending list and is taken over (XAUTOCLAIM) by any dispatcher once it has been pending for
+ * DISPATCH_RECLAIM_MS; a dispatcher whose add failed reads its own pending entries again first. A job
+ * added twice is coalesced by BullMQ's deduplication id, and a sync run is idempotent anyway (version
+ * checks and intents), so dispatching an entry again is harmless. The sweep (SweepService) stays the
+ * safety net behind all of it.
+ *
+ * Promptness: a blocking XREADGROUP wakes on the first new entry; everything that arrived meanwhile
+ * comes in the same read (up to `batch`), so under load one read and one addBulk serve many events.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Result } from 'ioredis';
+import type { SyncJob, SyncProducer } from '../queues/queues.js';
+import type { Platform } from '../targets/target.adapter.js';
+import type { Keys } from '../store/keys.js';
+import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
+import type { RedisClient } from '../store/redis.js';
+
+export const DISPATCH_GROUP = 'dispatch';
+
+/** KEYS: the dispatch stream. ARGV: group, then entry ids. Acknowledges and deletes them in one step. */
+const ACK_DELETE_LUA = `
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    scDispatchAckDel(stream: string, group: string, ...ids: string[]): Result<number, Context>;
+  }
+}
+
+type Entry = [id: string, fields: string[] | null];
+
+export interface SyncDispatcherOptions {
+  /** A connection of its own: the dispatcher blocks on it (XREADGROUP BLOCK). */
+  redis: RedisClient;
+  keys: Keys;
+  partners: PartnerRepository;
+  producer: Pick<SyncProducer, 'enqueueBulk'>;
+  log: Logger;
+  /** Entries pending this long with another consumer are taken over (config dispatchReclaimMs). */
+  reclaimMs: number;
+  /** Entries per read (and so at most per addBulk round). */
+  batch?: number;
+}
+
+export class SyncDispatcher {
+  private readonly consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly batch: number;
+  private readonly blockMs: number;
+  private closing = false;
+  private reading = false;
+  private loop: Promise<void> | undefined;
+  /** Entries dispatched since start (tests, metrics). */
+  dispatched = 0;
+
+  constructor(private readonly o: SyncDispatcherOptions) {
+    this.batch = o.batch ?? 500;
+    // Bounded, so that the takeover of other consumers' entries runs on time while no event arrives.
+    this.blockMs = Math.max(50, Math.min(1000, Math.floor(o.reclaimMs / 2)));
+    if (typeof (o.redis as unknown as { scDispatchAckDel?: unknown }).scDispatchAckDel !== 'function') {
+      o.redis.defineCommand('scDispatchAckDel', { numberOfKeys: 1, lua: ACK_DELETE_LUA });
+    }
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Stops after the batch in hand is dispatched (an unfinished one stays pending for a takeover). */
+  async close(): Promise<void> {
+    this.closing = true;
+    // A blocked read holds nothing: end it now rather than when its BLOCK times out.
+    if (this.reading) this.o.redis.disconnect();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const stream = this.o.keys.syncDispatch();
+    let ownPending = true; // after a start or a failure: this consumer's own unacknowledged entries first
+    let lastReclaim = 0;
+    let failures = 0;
+    while (!this.closing) {
+      try {
+        if (failures > 0 || lastReclaim === 0) await this.ensureGroup(stream);
+        if (Date.now() - lastReclaim >= this.o.reclaimMs / 2) {
+          await this.reclaim(stream);
+          lastReclaim = Date.now();
+        }
+        this.reading = true;
+        const reply = (
+          ownPending
+            ? await this.o.redis.xreadgroup('GROUP', DISPATCH_GROUP, this.consumer, 'COUNT', this.batch, 'STREAMS', stream, '0')
+            : await this.o.redis.xreadgroup('GROUP', DISPATCH_GROUP, this.consumer, 'COUNT', this.batch, 'BLOCK', this.blockMs, 'STREAMS', stream, '>')
+        ) as [string, Entry[]][] | null;
+        this.reading = false;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (ownPending && entries.length === 0) ownPending = false;
+        if (entries.length > 0) await this.dispatch(stream, entries);
+        failures = 0;
+      } catch (err) {
+        this.reading = false;
+        if (this.closing) break;
+        failures += 1;
+        ownPending = true;
+        this.o.log.warn({ err: { message: (err as Error).message }, failures }, 'sync dispatch failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** Math.min(failures, 5), 2000)));
+      }
+    }
+  }
+
+  private async ensureGroup(stream: string): Promise<void> {
+    try {
+      await this.o.redis.xgroup('CREATE', stream, DISPATCH_GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+    }
+  }
+
+  /** Takes over entries another dispatcher read and never acknowledged (it stopped), and dispatches them. */
+  private async reclaim(stream: string): Promise<void> {
+    let cursor = '0-0';
+    for (let round = 0; round < 100; round++) {
+      const [next, entries] = (await this.o.redis.xautoclaim(stream, DISPATCH_GROUP, this.consumer, this.o.reclaimMs, cursor, 'COUNT', this.batch)) as [string, Entry[], string[]?];
+      if (entries.length > 0) {
+        this.o.log.info({ entries: entries.length }, 'sync dispatch: took over entries of a stopped dispatcher');
+        await this.dispatch(stream, entries);
+      }
+      if (next === '0-0') return;
+      cursor = next;
+    }
+  }
+
+  private async dispatch(stream: string, entries: Entry[]): Promise<void> {
+    const shows = new Map<string, SyncJob>();
+    for (const [, fields] of entries) {
+      if (!fields) continue; // deleted meanwhile (dispatched by another consumer): only the ack is left
+      let partnerId = '';
+      let showId = '';
+      let requestId = '';
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        if (fields[i] === 'p') partnerId = fields[i + 1]!;
+        else if (fields[i] === 's') showId = fields[i + 1]!;
+        else if (fields[i] === 'r') requestId = fields[i + 1]!;
+      }
+      if (!partnerId || !showId) continue;
+      const key = `${partnerId}\u0000${showId}`;
+      // Coalesced: one job per (show, target) per batch; the first event's request id names it.
+      if (!shows.has(key)) shows.set(key, { partnerId, showId, targetId: '', ...(requestId ? { requestId } : {}) });
+    }
+    // The partner's targets as they are now (one read per partner per batch, not a cache: a target
+    // enabled a moment ago gets its sync).
+    const bundles = new Map<string, Promise<PartnerBundle | null>>();
+    const jobs: { platform: Platform; job: SyncJob }[] = [];
+    for (const show of shows.values()) {
+      let b = bundles.get(show.partnerId);
+      if (!b) bundles.set(show.partnerId, (b = this.o.partners.bundle(show.partnerId)));
+      const bundle = await b;
+      for (const t of bundle?.targets ?? []) if (t.enabled) jobs.push({ platform: t.platform, job: { ...show, targetId: t.id } });
+    }
+    if (jobs.length > 0) await this.o.producer.enqueueBulk(jobs);
+    await this.o.redis.scDispatchAckDel(stream, DISPATCH_GROUP, ...entries.map(([id]) => id));
+    this.dispatched += entries.length;
+  }
+}
