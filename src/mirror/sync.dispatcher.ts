@@ -144,6 +144,8 @@ export class SyncDispatcher {
 
   private async dispatch(stream: string, entries: Entry[]): Promise<void> {
     const shows = new Map<string, SyncJob>();
+    const debug = this.o.log.isLevelEnabled('debug');
+    const requestIds = new Map<string, string[]>();
     for (const [, fields] of entries) {
       if (!fields) continue; // deleted meanwhile (dispatched by another consumer): only the ack is left
       let partnerId = '';
@@ -158,6 +160,7 @@ export class SyncDispatcher {
       const key = `${partnerId}\u0000${showId}`;
       // Coalesced: one job per (show, target) per batch; the first event's request id names it.
       if (!shows.has(key)) shows.set(key, { partnerId, showId, targetId: '', ...(requestId ? { requestId } : {}) });
+      if (debug && requestId) requestIds.set(key, [...(requestIds.get(key) ?? []), requestId]);
     }
     // The partner's targets as they are now (one read per partner per batch, not a cache: a target
     // enabled a moment ago gets its sync).
@@ -172,5 +175,8 @@ export class SyncDispatcher {
     if (jobs.length > 0) await this.o.producer.enqueueBulk(jobs);
     await this.o.redis.scDispatchAckDel(stream, DISPATCH_GROUP, ...entries.map(([id]) => id));
     this.dispatched += entries.length;
+    if (debug) {
+      for (const [key, show] of shows) this.o.log.debug({ partnerId: show.partnerId, showId: show.showId, requestIds: requestIds.get(key) ?? [] }, 'syncs queued');
+    }
   }
 }
