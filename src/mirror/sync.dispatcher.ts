@@ -162,13 +162,14 @@ export class SyncDispatcher {
       if (!shows.has(key)) shows.set(key, { partnerId, showId, targetId: '', ...(requestId ? { requestId } : {}) });
       if (debug && requestId) requestIds.set(key, [...(requestIds.get(key) ?? []), requestId]);
     }
-    // The partner's targets as they are now (one read per partner per batch, not a cache: a target
-    // enabled a moment ago gets its sync).
+    // The partner's enabled targets, as the API used to read them for its enqueue (at most
+    // BUNDLE_CACHE_MS old in another process; this process's own target writes drop the entry). A target
+    // added or enabled since is kicked by that change itself (targets route) and swept.
     const bundles = new Map<string, Promise<PartnerBundle | null>>();
     const jobs: { platform: Platform; job: SyncJob }[] = [];
     for (const show of shows.values()) {
       let b = bundles.get(show.partnerId);
-      if (!b) bundles.set(show.partnerId, (b = this.o.partners.bundle(show.partnerId)));
+      if (!b) bundles.set(show.partnerId, (b = this.o.partners.bundleCached(show.partnerId)));
       const bundle = await b;
       for (const t of bundle?.targets ?? []) if (t.enabled) jobs.push({ platform: t.platform, job: { ...show, targetId: t.id } });
     }
