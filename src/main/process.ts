@@ -9,7 +9,7 @@ import { loadConfig, ConfigError, type Config } from '../config/config.js';
 import { buildApp } from '../api/app.js';
 import { startSyncWorkers } from '../mirror/sync.worker.js';
 import { SyncDispatcher } from '../mirror/sync.dispatcher.js';
-import type { RedisClient } from '../store/redis.js';
+import { createRedis } from '../store/redis.js';
 import { startDeliveryWorker } from '../outbound/delivery.worker.js';
 import { startAttributionWorker } from '../attribution/attribution.worker.js';
 import { SweepService } from '../mirror/sweep.service.js';
@@ -79,8 +79,11 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
     );
   }
   if (roles.includes('worker') || roles.includes('dispatch')) {
+    // Its own blocking connection, which it closes itself (not one of the runtime's).
+    const dispatchRedis = createRedis({ url: rt.redisInfo.url || undefined, clusterNodes: config.redisClusterNodes }, 'worker', 'syndicast-dispatch');
+    dispatchRedis.on('error', () => undefined); // the dispatcher logs its failed calls and retries
     started.dispatcher = new SyncDispatcher({
-      redis: rt.bullConnection('worker') as RedisClient,
+      redis: dispatchRedis,
       keys: rt.keys,
       partners: rt.partners,
       producer: rt.syncProducer,

@@ -43,7 +43,7 @@ declare module 'ioredis' {
 type Entry = [id: string, fields: string[] | null];
 
 export interface SyncDispatcherOptions {
-  /** A connection of its own: the dispatcher blocks on it (XREADGROUP BLOCK). */
+  /** A connection of its own, closed by close(): the dispatcher blocks on it (XREADGROUP BLOCK). */
   redis: RedisClient;
   keys: Keys;
   partners: PartnerRepository;
@@ -81,9 +81,12 @@ export class SyncDispatcher {
   /** Stops after the batch in hand is dispatched (an unfinished one stays pending for a takeover). */
   async close(): Promise<void> {
     this.closing = true;
-    // A blocked read holds nothing: end it now rather than when its BLOCK times out.
-    if (this.reading) this.o.redis.disconnect();
+    // A blocked read holds nothing: end it now rather than when its BLOCK times out. (Disconnected
+    // once only: a second disconnect of an ended stream leaves ioredis' 2 s destroy timer running.)
+    const blocked = this.reading;
+    if (blocked) this.o.redis.disconnect();
     await this.loop;
+    if (!blocked) this.o.redis.disconnect();
   }
 
   private async run(): Promise<void> {
