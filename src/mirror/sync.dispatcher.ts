@@ -60,7 +60,7 @@ export class SyncDispatcher {
   private readonly batch: number;
   private readonly blockMs: number;
   private closing = false;
-  private reading = false;
+  private dispatching = false;
   private loop: Promise<void> | undefined;
   /** Entries dispatched since start (tests, metrics). */
   dispatched = 0;
@@ -78,15 +78,17 @@ export class SyncDispatcher {
     this.loop ??= this.run();
   }
 
-  /** Stops after the batch in hand is dispatched (an unfinished one stays pending for a takeover). */
+  /**
+   * Stops: a batch being dispatched gets up to 2 s to finish, then the connection is closed (a read,
+   * a takeover check, or a call queued while Redis is down, end at once). A batch cut short stays
+   * pending and is taken over by another dispatcher: nothing is lost, at worst dispatched twice.
+   */
   async close(): Promise<void> {
     this.closing = true;
-    // A blocked read holds nothing: end it now rather than when its BLOCK times out. (Disconnected
-    // once only: a second disconnect of an ended stream leaves ioredis' 2 s destroy timer running.)
-    const blocked = this.reading;
-    if (blocked) this.o.redis.disconnect();
+    if (this.dispatching && this.loop) await Promise.race([this.loop, new Promise((r) => setTimeout(r, 2000).unref())]);
+    // Disconnected once only: a second disconnect of an ended stream leaves ioredis' 2 s destroy timer running.
+    this.o.redis.disconnect();
     await this.loop;
-    if (!blocked) this.o.redis.disconnect();
   }
 
   private async run(): Promise<void> {
@@ -101,24 +103,22 @@ export class SyncDispatcher {
           await this.reclaim(stream);
           lastReclaim = Date.now();
         }
-        this.reading = true;
         const reply = (
           ownPending
             ? await this.o.redis.xreadgroup('GROUP', DISPATCH_GROUP, this.consumer, 'COUNT', this.batch, 'STREAMS', stream, '0')
             : await this.o.redis.xreadgroup('GROUP', DISPATCH_GROUP, this.consumer, 'COUNT', this.batch, 'BLOCK', this.blockMs, 'STREAMS', stream, '>')
         ) as [string, Entry[]][] | null;
-        this.reading = false;
         const entries = reply?.[0]?.[1] ?? [];
         if (ownPending && entries.length === 0) ownPending = false;
         if (entries.length > 0) await this.dispatch(stream, entries);
         failures = 0;
       } catch (err) {
-        this.reading = false;
         if (this.closing) break;
         failures += 1;
         ownPending = true;
         this.o.log.warn({ err: { message: (err as Error).message }, failures }, 'sync dispatch failed; retrying');
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** Math.min(failures, 5), 2000)));
+        if (this.closing) break;
       }
     }
   }
@@ -146,6 +146,15 @@ export class SyncDispatcher {
   }
 
   private async dispatch(stream: string, entries: Entry[]): Promise<void> {
+    this.dispatching = true;
+    try {
+      await this.dispatchBatch(stream, entries);
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  private async dispatchBatch(stream: string, entries: Entry[]): Promise<void> {
     const shows = new Map<string, SyncJob>();
     const debug = this.o.log.isLevelEnabled('debug');
     const requestIds = new Map<string, string[]>();
