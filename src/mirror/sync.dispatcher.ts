@@ -24,7 +24,7 @@ import type { SyncJob, SyncProducer } from '../queues/queues.js';
 import type { Platform } from '../targets/target.adapter.js';
 import type { Keys } from '../store/keys.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
-import type { RedisClient } from '../store/redis.js';
+import { isRedisUnavailable, type RedisClient } from '../store/redis.js';
 
 export const DISPATCH_GROUP = 'dispatch';
 
@@ -145,6 +145,21 @@ export class SyncDispatcher {
     }
   }
 
+  /**
+   * A partner whose stored record cannot be read (not an outage: a broken document) must not hold up
+   * every other partner's dispatch: its entries are dropped with an error logged, and its shows are left
+   * to the sweep. An outage throws, and the batch is retried.
+   */
+  private async bundleOf(partnerId: string): Promise<PartnerBundle | null> {
+    try {
+      return await this.o.partners.bundleCached(partnerId);
+    } catch (err) {
+      if (isRedisUnavailable(err)) throw err;
+      this.o.log.error({ err, partnerId }, 'sync dispatch: partner record unreadable; its shows are left to the sweep');
+      return null;
+    }
+  }
+
   private async dispatch(stream: string, entries: Entry[]): Promise<void> {
     this.dispatching = true;
     try {
@@ -181,7 +196,7 @@ export class SyncDispatcher {
     const jobs: { platform: Platform; job: SyncJob }[] = [];
     for (const show of shows.values()) {
       let b = bundles.get(show.partnerId);
-      if (!b) bundles.set(show.partnerId, (b = this.o.partners.bundleCached(show.partnerId)));
+      if (!b) bundles.set(show.partnerId, (b = this.bundleOf(show.partnerId)));
       const bundle = await b;
       for (const t of bundle?.targets ?? []) if (t.enabled) jobs.push({ platform: t.platform, job: { ...show, targetId: t.id } });
     }
