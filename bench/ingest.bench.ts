@@ -3,7 +3,8 @@
  * Fastify route that verifies the same Standard Webhooks HMAC and does one BullMQ queue.add.
  * Same load generator (autocannon in this process), same connections and duration, the same kind of
  * pre-signed requests (distinct webhook-ids, one new show per event so every event schedules one
- * sync on the partner's one enabled YouTube target; workers are not running). Once per appendfsync
+ * sync on the partner's one enabled YouTube target; mirror workers are not running, the sync
+ * dispatcher runs in its own process as part of ours and its CPU is reported). Once per appendfsync
  * mode, each with its own redis-server; on the cluster (ctx.topology, bench/lib/topology.ts) once,
  * everysec, the bare route's queue hash-tagged.
  */
@@ -14,7 +15,7 @@ import { cpuMeter, fsyncProbe } from './lib/machine.js';
 import type { Appendfsync } from './lib/redis-server.js';
 import { AdminClient, benchRuntime, signedEvent, youtubeQueues, type SignedRequest } from './lib/service.js';
 import { mean, round } from './lib/stats.js';
-import { queuedJobs, startBareApi, startServiceApi } from './lib/systems.js';
+import { queuedJobs, startBareApi, startServiceApi, startServiceDispatcher } from './lib/systems.js';
 import { infoTotals, startBenchStore, storeServiceEnv } from './lib/topology.js';
 
 const PARTNER = 'bench';
@@ -70,7 +71,9 @@ export const ingestBench: Benchmark = {
       ...p,
       loadGenerator: 'autocannon (programmatic) in the bench process; each system under test in its own process',
       event: 'product.pinned for a new show each time (distinct webhook-id), ~120 bytes',
-      target: 'one enabled YouTube target; workers not running, so every event leaves one waiting sync job',
+      target: 'one enabled YouTube target; mirror workers not running, so every event leaves one waiting sync job',
+      dispatcher:
+        "ours: the sync dispatcher (role 'dispatch', part of every worker process) in its own process, turning the events' dispatch entries into sync jobs (addBulk) during the load; its CPU per event is the 'dispatch' column, in the API's total no more",
       order: 'warm-up of both (discarded), then rounds alternating which system goes first',
     };
     // the cluster's nodes run everysec only
@@ -81,6 +84,7 @@ export const ingestBench: Benchmark = {
       const se = storeServiceEnv(redis);
       const rt = await benchRuntime(se);
       const ours = await startServiceApi(se, ctx.profileDir);
+      const dispatcher = await startServiceDispatcher(se, ctx.profileDir);
       let bare: Awaited<ReturnType<typeof startBareApi>> | undefined;
       try {
         const admin = new AdminClient(ours.info.url);
@@ -91,10 +95,11 @@ export const ingestBench: Benchmark = {
         const systems = { ours: ours.info.url, bare: bare.info.url };
         let seq = 0;
         const pids = { ours: ours.proc.pid, bare: bare.proc.pid };
+        const dispatchPid = dispatcher.proc.pid;
         const load = async (who: 'ours' | 'bare', durationS: number): Promise<Run> => {
           const max = MAX_RPS * durationS;
           const next = pool(secret, `${mode}-${who}-${++seq}`, max);
-          const meter = cpuMeter({ api: pids[who], redis: redis.pids, loadgen: process.pid });
+          const meter = cpuMeter({ api: pids[who], redis: redis.pids, loadgen: process.pid, ...(who === 'ours' ? { dispatch: dispatchPid } : {}) });
           const r = { ...(await runLoad({ url: systems[who], connections: p.connections, durationS, maxRequests: max, next })), cpu: meter() };
           if (r.ok >= max) notes.push(`${mode}/${who}: hit the request cap of ${max}; raise MAX_RPS`);
           ctx.log(`  ${who.padEnd(4)} ${round(r.rps, 0)} events/s  p50 ${r.p50} ms  p99 ${r.p99} ms  cpu/event ${JSON.stringify(cpuPerOp([r]))}  ${JSON.stringify(r.statusCodes)}${r.errors ? ` errors ${r.errors}` : ''}`);
@@ -111,6 +116,9 @@ export const ingestBench: Benchmark = {
         // (autocannon does not count the responses still in flight when a run ends: up to `connections` per run)
         const oursRuns = [oursWarm, ...runs.ours];
         const accepted = oursRuns.reduce((n, r) => n + (r.statusCodes['202'] ?? 0), 0);
+        // the dispatcher turns the last entries into jobs after the load ended
+        const drainBy = Date.now() + 30_000;
+        while ((await rt.redis.xlen(rt.keys.syncDispatch())) > 0 && Date.now() < drainBy) await new Promise((r) => setTimeout(r, 50));
         const jobs = await queuedJobs(youtubeQueues(rt));
         if (jobs < accepted || jobs > accepted + p.connections * oursRuns.length) notes.push(`${mode}: ${accepted} events accepted but ${jobs} sync jobs waiting`);
         const delayed = (await infoTotals(redis, ['aof_delayed_fsync']))['aof_delayed_fsync'];
@@ -127,6 +135,7 @@ export const ingestBench: Benchmark = {
         );
       } finally {
         await bare?.stop();
+        await dispatcher.stop();
         await ours.stop();
         await rt.close();
         await redis.destroy();

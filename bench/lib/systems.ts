@@ -12,6 +12,15 @@ export function startServiceApi(se: ServiceEnv, profileDir?: string): Promise<Ap
   return startChild<{ url: string }>('bench/sut/service-api.ts', { name: 'syndicast-api', env: se.env, ready: 'ipc', profileDir });
 }
 
+/**
+ * Syndicast's sync dispatcher alone (bench/sut/service-dispatch.ts, the `dispatch` role that every
+ * `worker` process runs): for benches that run the API without mirror workers yet expect the
+ * accepted events' sync jobs.
+ */
+export function startServiceDispatcher(se: ServiceEnv, profileDir?: string): Promise<Child> {
+  return startChild('bench/sut/service-dispatch.ts', { name: 'syndicast-dispatch', env: se.env, ready: 'ipc', profileDir });
+}
+
 async function everyQueueHasWorker(queues: Queue[]): Promise<boolean> {
   const counts = await Promise.all(queues.map((q) => q.getWorkersCount()));
   return counts.every((n) => n > 0);

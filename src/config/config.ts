@@ -50,6 +50,11 @@ const ConfigSchema = z.object({
   secretRotationGraceHours: int(24, 0),
   syncMaxRetries: int(30, 1),
   sweepIntervalMs: int(10_000, 100),
+  /**
+   * Sync dispatcher (src/mirror/sync.dispatcher.ts): a dispatch entry read by a dispatcher that then
+   * stopped (crash) is taken over by another one after this long unacknowledged.
+   */
+  dispatchReclaimMs: int(30_000, 100),
   /** Active shows read per round trip by the sweep and by a target's kick (ZSCAN COUNT); every active show is visited. */
   sweepPageSize: int(500, 1),
   /** A stored partner order event not handled by attribution after this long is handed over by the sweep. */
@@ -119,6 +124,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   SECRET_ROTATION_GRACE_HOURS: 'secretRotationGraceHours',
   SYNC_MAX_RETRIES: 'syncMaxRetries',
   SWEEP_INTERVAL_MS: 'sweepIntervalMs',
+  DISPATCH_RECLAIM_MS: 'dispatchReclaimMs',
   SWEEP_PAGE_SIZE: 'sweepPageSize',
   PENDING_ORDER_GRACE_MS: 'pendingOrderGraceMs',
   INBOX_TTL_DAYS: 'inboxTtlDays',

@@ -7,8 +7,11 @@
  * so one id finds the request, its sync / attribution / delivery / reconciliation jobs, and the jobs
  * those cause (a mirror.updated delivery carries the id of the sync that emitted it).
  *
- * Coalesced sync jobs: an event whose sync was merged into a job already waiting keeps that job's id
- * (BullMQ deduplication keeps the first job's data); its ingest line names the job (`jobId`).
+ * Coalesced sync jobs: the ingest writes the request id into the show's sync-dispatch entry, and the
+ * dispatcher (src/mirror/sync.dispatcher.ts) gives each job the id of the first event of its batch for
+ * that show; an event whose sync was merged into a job already waiting keeps that job's id (BullMQ
+ * deduplication keeps the first job's data). The dispatcher's debug line lists each job with the
+ * request ids of the events it covers.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';

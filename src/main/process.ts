@@ -8,6 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig, ConfigError, type Config } from '../config/config.js';
 import { buildApp } from '../api/app.js';
 import { startSyncWorkers } from '../mirror/sync.worker.js';
+import { SyncDispatcher } from '../mirror/sync.dispatcher.js';
+import { createRedis } from '../store/redis.js';
 import { startDeliveryWorker } from '../outbound/delivery.worker.js';
 import { startAttributionWorker } from '../attribution/attribution.worker.js';
 import { SweepService } from '../mirror/sweep.service.js';
@@ -22,8 +24,12 @@ import { startIngestEdge, type IngestEdge } from '../relay/ingest.edge.js';
 import { RelayService } from '../relay/relay.service.js';
 import { startScheduler, type SchedulerHandle } from './scheduler.js';
 
-/** `edge`: the RTMP ingest edge alone (part of `relay` unless RELAY_EDGE=none; tests run it apart). */
-export type Role = 'api' | 'worker' | 'scheduler' | 'relay' | 'edge';
+/**
+ * `edge`: the RTMP ingest edge alone (part of `relay` unless RELAY_EDGE=none; tests run it apart).
+ * `dispatch`: the sync dispatcher alone (part of `worker`; the test harness and the benchmarks run it
+ * beside an API without sync workers).
+ */
+export type Role = 'api' | 'worker' | 'scheduler' | 'relay' | 'edge' | 'dispatch';
 
 export interface Started {
   runtime: Runtime;
@@ -31,6 +37,8 @@ export interface Started {
   url?: string;
   workers: Worker[];
   scheduler?: SchedulerHandle;
+  /** The sync dispatcher (roles `worker` and `dispatch`). */
+  dispatcher?: SyncDispatcher;
   edge?: IngestEdge;
   relay?: RelayService;
   /** Worker / scheduler processes with METRICS_PORT: where their /metrics is served. */
@@ -69,6 +77,20 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
         orderEvents: rt.orderEvents,
       }),
     );
+  }
+  if (roles.includes('worker') || roles.includes('dispatch')) {
+    // Its own blocking connection, which it closes itself (not one of the runtime's).
+    const dispatchRedis = createRedis({ url: rt.redisInfo.url || undefined, clusterNodes: config.redisClusterNodes }, 'worker', 'syndicast-dispatch');
+    dispatchRedis.on('error', () => undefined); // the dispatcher logs its failed calls and retries
+    started.dispatcher = new SyncDispatcher({
+      redis: dispatchRedis,
+      keys: rt.keys,
+      partners: rt.partners,
+      producer: rt.syncProducer,
+      log: rt.log.child({ module: 'sync-dispatch' }),
+      reclaimMs: config.dispatchReclaimMs,
+    });
+    started.dispatcher.start();
   }
   if (roles.includes('worker')) {
     started.workers.push(
@@ -140,6 +162,7 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
     await started.edge?.close();
     await metricsServer?.close();
     await started.app?.close();
+    await started.dispatcher?.close();
     await Promise.all(started.workers.map((w) => w.close()));
     await started.scheduler?.close();
     await rt.close();

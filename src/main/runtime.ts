@@ -140,7 +140,6 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     partners,
     shows,
     orders: orderEvents,
-    sync: syncProducer,
     webhookIds,
     toleranceSec: config.webhookToleranceSec,
     log: log.child({ module: 'ingest' }),

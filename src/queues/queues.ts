@@ -42,6 +42,14 @@ const SYNC_JOB_OPTS: JobsOptions = {
   backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
 };
 
+function syncJobOpts(job: SyncJob, delayMs: number): JobsOptions {
+  // keepLastIfActive: an event that lands while this (show, target)'s sync is running gets one more
+  // sync after it finishes, created atomically by BullMQ when the active job completes. Without it,
+  // an event arriving after the job's last version check and before BullMQ drops the deduplication
+  // id would be deduplicated into the finishing job and never mirrored (ARCHITECTURE pitfalls).
+  return { ...SYNC_JOB_OPTS, deduplication: { id: syncJobId(job), keepLastIfActive: true }, ...(delayMs > 0 ? { delay: delayMs } : {}) };
+}
+
 export class SyncProducer {
   private readonly queues = new Map<string, Queue>();
   constructor(
@@ -67,15 +75,22 @@ export class SyncProducer {
 
   async enqueue(platform: Platform, job: SyncJob, delayMs = 0): Promise<void> {
     const shard = shardOf(job.partnerId, job.showId, this.shards);
-    // keepLastIfActive: an event that lands while this (show, target)'s sync is running gets one more
-    // sync after it finishes, created atomically by BullMQ when the active job completes. Without it,
-    // an event arriving after the job's last version check and before BullMQ drops the deduplication
-    // id would be deduplicated into the finishing job and never mirrored (ARCHITECTURE pitfalls).
-    await this.queue(platform, shard).add('sync', withCurrentRequestId(job), {
-      ...SYNC_JOB_OPTS,
-      deduplication: { id: syncJobId(job), keepLastIfActive: true },
-      ...(delayMs > 0 ? { delay: delayMs } : {}),
-    });
+    await this.queue(platform, shard).add('sync', withCurrentRequestId(job), syncJobOpts(job, delayMs));
+  }
+
+  /**
+   * Many syncs at once (the dispatcher's batches): one addBulk per queue (one pipeline, one write),
+   * with enqueue()'s options, so each is coalesced with a job already waiting for its (show, target).
+   */
+  async enqueueBulk(jobs: { platform: Platform; job: SyncJob }[]): Promise<void> {
+    const byQueue = new Map<Queue, { name: string; data: SyncJob; opts: JobsOptions }[]>();
+    for (const { platform, job } of jobs) {
+      const q = this.queue(platform, shardOf(job.partnerId, job.showId, this.shards));
+      let list = byQueue.get(q);
+      if (!list) byQueue.set(q, (list = []));
+      list.push({ name: 'sync', data: job, opts: syncJobOpts(job, 0) });
+    }
+    await Promise.all([...byQueue].map(([q, list]) => q.addBulk(list)));
   }
 
   /** Operator "resync": run a delayed sync now rather than when its delay ends. */

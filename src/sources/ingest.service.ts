@@ -1,15 +1,19 @@
 /**
- * Inbound partner events (README "Walkthrough with curl" and docs/architecture.md): verify, validate, store durably (inbox + event log + desired
- * state in one atomic step), then schedule one coalesced sync per enabled target. The caller answers
- * 202 only after this returns; any Redis failure propagates (→ 503), and a retried delivery then
- * takes the duplicate path, which schedules the syncs again, so nothing is lost between the two steps.
+ * Inbound partner events (README "Walkthrough with curl" and docs/architecture.md): verify, validate,
+ * store durably (inbox + event log + desired state in one atomic step) together with a sync-dispatch
+ * entry for the show; the sync dispatcher (src/mirror/sync.dispatcher.ts, worker role) turns entries
+ * into one coalesced sync job per enabled target. On a single Redis the webhook-id claim, the write
+ * and the entry are one Lua call (one round trip per accepted event); on a Redis Cluster they are
+ * three steps in this order (claim, write, entry). The caller answers 202 only after this returns;
+ * any Redis failure propagates (→ 503), and a retried delivery then takes the duplicate path, which
+ * writes the dispatch entry again, so nothing is lost between the steps.
  */
 import type { Logger } from 'pino';
 import { orderKey, registerFor } from '../domain/desired-state.js';
 import { PartnerEventSchema, type PartnerEvent } from '../domain/events.js';
 import { badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/errors.js';
+import { currentRequestId } from '../lib/request-context.js';
 import { orderIdOf } from '../queues/attribution.queue.js';
-import { syncJobId, type SyncProducer } from '../queues/queues.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
 import { orderScope, showScope, type WebhookIdClaims } from '../store/webhook-id.repository.js';
@@ -29,7 +33,6 @@ export interface IngestDeps {
   partners: PartnerRepository;
   shows: ShowRepository;
   orders: OrderEventRepository;
-  sync: SyncProducer;
   /** Partner-wide webhook-id claims (one per id, whichever show or order it names). */
   webhookIds: WebhookIdClaims;
   toleranceSec: number;
@@ -70,12 +73,24 @@ export class IngestService {
     // duplicate; for the same one, the write below finds it stored or stores it (a first delivery that
     // died between claim and write is completed by its retry).
     const scope = reg ? showScope(reg.showId) : orderScope(orderId!);
+    if (reg && this.deps.shows.singleNode) return this.ingestShowEventOne(bundle, reg.showId, webhookId, scope, event, reg.write);
     const holder = await this.deps.webhookIds.claim(partnerId, webhookId, scope);
     if (holder !== scope) return { eventId: await this.deps.webhookIds.storedEventId(partnerId, webhookId, holder), duplicate: true };
     if (reg) return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write);
     return this.ingestOrderEvent(bundle, webhookId, event, orderId!);
   }
 
+  /** A show event on a single Redis: claim, write and dispatch entry in one Lua call. */
+  private async ingestShowEventOne(bundle: PartnerBundle, showId: string, webhookId: string, scope: string, event: PartnerEvent, write: { field: string; value: string }): Promise<IngestResult> {
+    const partnerId = bundle.partner.id;
+    const snapshot = 'show' in event.data ? { scheduledAtMs: Date.parse(event.data.show.scheduledAt) } : undefined;
+    const stored = await this.deps.shows.ingestOne(partnerId, showId, webhookId, scope, JSON.stringify(event), orderKey(event.occurredAt, webhookId), write, snapshot, currentRequestId());
+    if (stored.holder !== undefined) return { eventId: await this.deps.webhookIds.storedEventId(partnerId, webhookId, stored.holder), duplicate: true };
+    if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'show event stored; marked for sync');
+    return { eventId: stored.eventId, duplicate: stored.duplicate };
+  }
+
+  /** A show event on a Redis Cluster (the claim has been made): write, then the dispatch entry. */
   private async ingestShowEvent(
     bundle: PartnerBundle,
     showId: string,
@@ -84,12 +99,12 @@ export class IngestService {
     write: { field: string; value: string },
   ): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
-    // The durable write first, the sync jobs after it returned: a job enqueued alongside the write (on
-    // another connection) could run before the write landed, find nothing new, and leave the change
-    // to the sweep. Once the write has returned, any sync that starts later reads it, and one that is
-    // running now is followed by another (keepLastIfActive). The indexes are not read by the sync and
-    // go out with the write. Duplicates schedule too: a first delivery may have been stored and then
-    // failed before its jobs were added.
+    // The durable write first, the dispatch entry after it returned: an entry written alongside the
+    // write (another slot) could be dispatched and its sync run before the write landed, find nothing
+    // new, and leave the change to the sweep. Once the write has returned, any sync that starts later
+    // reads it, and one that is running now is followed by another (keepLastIfActive). The indexes
+    // are not read by the sync and go out with the write. Duplicates mark too: a first delivery may
+    // have been stored and then failed before its entry was written.
     const scheduledAt = 'show' in event.data ? Date.parse(event.data.show.scheduledAt) : 0;
     const [stored] = await Promise.all([
       this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), orderKey(event.occurredAt, webhookId), write),
@@ -97,8 +112,8 @@ export class IngestService {
       // Pins and product updates need no sweep entry of their own: the show's snapshot events add it.
       'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),
     ]);
-    await Promise.all(bundle.targets.filter((t) => t.enabled).map((t) => this.deps.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id })));
-    this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate, syncJobs: bundle.targets.filter((t) => t.enabled).map((t) => syncJobId({ partnerId, showId, targetId: t.id })) }, 'show event stored; syncs queued');
+    await this.deps.shows.markForSync(partnerId, showId, currentRequestId());
+    if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'show event stored; marked for sync');
     return { eventId: stored.eventId, duplicate: stored.duplicate };
   }
 

@@ -195,6 +195,15 @@ export class Keys {
     return `${this.prefix}:{oi:${partnerId}:${keyHash}}:idem`;
   }
 
+  /**
+   * Stream of shows whose mirrors need a sync: one entry per accepted show event (written with the
+   * event; in the same Lua step on a single Redis), consumed by the sync dispatcher's consumer group
+   * (src/mirror/sync.dispatcher.ts), which turns entries into coalesced sync jobs and deletes them.
+   */
+  syncDispatch(): string {
+    return `${this.prefix}:{dispatch}:syncs`;
+  }
+
   // background sweep of shows whose mirrors may still need work
   activeShows(): string {
     return `${this.prefix}:{sweep}:active`;

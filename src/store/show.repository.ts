@@ -15,28 +15,65 @@ import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
 /**
+ * The register writes of a stored show event: KEYS[desired] gets each field/value pair from ARGV[first]
+ * on whose order key (ARGV[first - 1]) is newer than the field's; the version goes up when any did.
+ * Leaves `eventId` to the caller's return.
+ */
+function registerWrites(desired: string, first: number): string {
+  return `local key = ARGV[${first - 1}]
+local changed = 0
+for i = ${first}, #ARGV, 2 do
+  local field = ARGV[i]
+  local cur = redis.call('HGET', ${desired}, field .. '@')
+  if (not cur) or cur < key then
+    redis.call('HSET', ${desired}, field, ARGV[i + 1], field .. '@', key)
+    changed = 1
+  end
+end
+local v
+if changed == 1 then v = redis.call('HINCRBY', ${desired}, 'v', 1) else v = tonumber(redis.call('HGET', ${desired}, 'v') or '0') end
+return {1, eventId, v, changed}
+`;
+}
+
+/**
  * KEYS: inbox, events stream, desired hash. ARGV: webhookId, event json, inbox ttl s, order key,
  * then field/value pairs. Returns {1, eventId, version, changed} or {0, existingEventId}.
+ * The Redis Cluster path (the keys of one show's slot only); INGEST_SHOW_ONE_LUA on a single Redis.
  */
 const INGEST_SHOW_LUA = `
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
 local eventId = redis.call('XADD', KEYS[2], 'MAXLEN', '~', '10000', '*', 'wid', ARGV[1], 'event', ARGV[2])
 redis.call('SET', KEYS[1], eventId, 'EX', tonumber(ARGV[3]))
-local key = ARGV[4]
-local changed = 0
-for i = 5, #ARGV, 2 do
-  local field = ARGV[i]
-  local cur = redis.call('HGET', KEYS[3], field .. '@')
-  if (not cur) or cur < key then
-    redis.call('HSET', KEYS[3], field, ARGV[i + 1], field .. '@', key)
-    changed = 1
-  end
+${registerWrites('KEYS[3]', 5)}`;
+
+/**
+ * An accepted show event on a single Redis, in one round trip (keys of several slots, so never sent
+ * to a Cluster): the partner-wide webhook-id claim (src/store/webhook-id.repository.ts), the show's
+ * inbox + event log + desired state (INGEST_SHOW_LUA), the sync-dispatch entry that tells the
+ * dispatcher the show's mirrors need a sync, and for a show snapshot the partner's show index and the
+ * sweep's active set. KEYS: claim, inbox, events stream, desired hash, dispatch stream, partner shows,
+ * active shows. ARGV: scope, ttl s (claim and inbox), webhookId, event json, partnerId, showId,
+ * requestId ('' for none), '1' for a snapshot, scheduledAt ms, now ms, active-set member, order key,
+ * then field/value pairs. Returns {2, holder} when the id is claimed for another scope (nothing
+ * written), {0, existingEventId} for a stored duplicate (dispatch entry written again: its first
+ * delivery's is gone once dispatched), or {1, eventId, version, changed}.
+ */
+const INGEST_SHOW_ONE_LUA = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return {2, holder} end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
+if ARGV[8] == '1' then
+  redis.call('ZADD', KEYS[6], ARGV[9], ARGV[6])
+  redis.call('ZADD', KEYS[7], ARGV[10], ARGV[11])
 end
-local v
-if changed == 1 then v = redis.call('HINCRBY', KEYS[3], 'v', 1) else v = tonumber(redis.call('HGET', KEYS[3], 'v') or '0') end
-return {1, eventId, v, changed}
-`;
+redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])
+local existing = redis.call('GET', KEYS[2])
+if existing then return {0, existing} end
+local eventId = redis.call('XADD', KEYS[3], 'MAXLEN', '~', '10000', '*', 'wid', ARGV[3], 'event', ARGV[4])
+redis.call('SET', KEYS[2], eventId, 'EX', tonumber(ARGV[2]))
+${registerWrites('KEYS[4]', 13)}`;
 
 /**
  * KEYS: inbox, events stream, pending hash. ARGV: webhookId, event json, ttl, now ms. The event is
@@ -142,6 +179,7 @@ declare module 'ioredis' {
     scSaveMirrorFinal(mirror: string, lease: string, desired: string, activity: string, ...args: (string | number)[]): Result<[number, number?, number?], Context>;
     scSaveMirror(mirror: string, lease: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
+    scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
     scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
   }
@@ -150,6 +188,7 @@ declare module 'ioredis' {
 export function defineStoreScripts(redis: RedisClient): void {
   if (typeof (redis as unknown as { scIngestShow?: unknown }).scIngestShow === 'function') return;
   redis.defineCommand('scIngestShow', { numberOfKeys: 3, lua: INGEST_SHOW_LUA });
+  redis.defineCommand('scIngestShowOne', { numberOfKeys: 7, lua: INGEST_SHOW_ONE_LUA });
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
@@ -212,6 +251,65 @@ export class ShowRepository {
     );
     if (r[0] === 0) return { duplicate: true, eventId: r[1], version: 0, changed: false };
     return { duplicate: false, eventId: r[1], version: Number(r[2] ?? 0), changed: r[3] === 1 };
+  }
+
+  /** A single Redis (not a Cluster): an accepted show event is one Lua call (ingestOne). */
+  get singleNode(): boolean {
+    return !this.redis.isCluster;
+  }
+
+  /**
+   * The whole write of an accepted show event in one round trip, on a single Redis only
+   * (INGEST_SHOW_ONE_LUA): webhook-id claim for `scope`, inbox + event log + desired state, the
+   * sync-dispatch entry and, for a snapshot, the show index and active set. `holder` is set (and
+   * nothing written) when the id is claimed for another scope.
+   */
+  async ingestOne(
+    partnerId: string,
+    showId: string,
+    webhookId: string,
+    scope: string,
+    eventJson: string,
+    orderKey: string,
+    write: RegisterWrite,
+    snapshot: { scheduledAtMs: number } | undefined,
+    requestId: string | undefined,
+  ): Promise<IngestResult & { holder?: string }> {
+    const k = this.keys;
+    const r = await this.redis.scIngestShowOne(
+      k.partnerWebhookId(partnerId, webhookId),
+      k.showInbox(partnerId, showId, webhookId),
+      k.showEvents(partnerId, showId),
+      k.desired(partnerId, showId),
+      k.syncDispatch(),
+      k.partnerShows(partnerId),
+      k.activeShows(),
+      scope,
+      this.inboxTtlSec,
+      webhookId,
+      eventJson,
+      partnerId,
+      showId,
+      requestId ?? '',
+      snapshot ? '1' : '',
+      snapshot?.scheduledAtMs ?? 0,
+      Date.now(),
+      JSON.stringify([partnerId, showId]),
+      orderKey,
+      write.field,
+      write.value,
+    );
+    if (r[0] === 2) return { duplicate: true, eventId: '', version: 0, changed: false, holder: r[1] };
+    if (r[0] === 0) return { duplicate: true, eventId: r[1], version: 0, changed: false };
+    return { duplicate: false, eventId: r[1], version: Number(r[2] ?? 0), changed: r[3] === 1 };
+  }
+
+  /**
+   * Tells the sync dispatcher that the show's mirrors need a sync (the Cluster path's own step, after
+   * the event's write returned; INGEST_SHOW_ONE_LUA writes the same entry on a single Redis).
+   */
+  async markForSync(partnerId: string, showId: string, requestId: string | undefined): Promise<void> {
+    await this.redis.xadd(this.keys.syncDispatch(), '*', 'p', partnerId, 's', showId, 'r', requestId ?? '');
   }
 
   async desired(partnerId: string, showId: string): Promise<DesiredShow | null> {

@@ -131,7 +131,7 @@ test("one request id finds every log line of an event's journey: request, ingest
   expect(msgs).toEqual(
     expect.arrayContaining([
       'incoming request',
-      'show event stored; syncs queued',
+      'show event stored; marked for sync',
       'request completed',
       'job started [sync-youtube]',
       'job finished [sync-youtube]',

@@ -3,7 +3,9 @@
  * `startRoles` (src/main/process.ts), so the same roles, Redis client roles and wiring are under test:
  * its own redis-server (ephemeral port, temp dir), a fresh key prefix, the app (dashboard included) on
  * an ephemeral loopback port (real HTTP). `workers`/`scheduler` add those roles to the same process,
- * as `npm start` runs them; without them the process is the `api` role (`npm run start:api`).
+ * as `npm start` runs them; without them the process is the `api` role (`npm run start:api`) plus
+ * the sync dispatcher (`dispatch`, part of every `worker`), so accepted show events become sync jobs
+ * as they do in production (`dispatch: false` leaves them in the dispatch stream).
  * `startWorkers()` later starts a separate `worker` role (`npm run start:worker`) against the same
  * Redis, and `stopWorkers()` stops whichever workers run. Nothing is mocked.
  */
@@ -50,6 +52,8 @@ export interface TestServiceOptions {
   /** Adds the ingest edge alone (relay processes run elsewhere, e.g. child processes). */
   edge?: boolean;
   scheduler?: boolean;
+  /** The sync dispatcher in this process (default true; part of `workers` anyway). */
+  dispatch?: boolean;
   redis?: TestRedis;
   env?: Record<string, string>;
 }
@@ -78,6 +82,7 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
   const roles: Role[] = [
     'api',
     ...(opts.workers ? (['worker'] as const) : []),
+    ...(!opts.workers && opts.dispatch !== false ? (['dispatch'] as const) : []),
     ...(opts.scheduler ? (['scheduler'] as const) : []),
     ...(opts.relay ? (['relay'] as const) : []),
     ...(opts.edge ? (['edge'] as const) : []),

@@ -15,7 +15,7 @@ const FILLERS = 5000;
 const SHOWS = ['late1', 'late2', 'late3'];
 
 beforeAll(async () => {
-  svc = await startService({ env: { SWEEP_PAGE_SIZE: '50' } });
+  svc = await startService({ env: { SWEEP_PAGE_SIZE: '50' }, dispatch: false });
 });
 afterAll(async () => {
   await svc?.close();
@@ -39,7 +39,8 @@ test('every active show is swept and kicked, page by page, beyond the first 5,00
   await svc.rt.redis.zadd(key, ...args);
 
   for (const id of SHOWS) expect((await sendEvent(svc, 'pg', secret, showEvent('show.scheduled', sampleShow(id), '2026-11-24T17:00:00Z'))).status).toBe(202);
-  // The syncs these events scheduled got lost (crash between write and enqueue): only the sweep can bring them back.
+  // The syncs these events scheduled got lost (their dispatch entries and any job gone): only the sweep can bring them back.
+  await svc.rt.redis.del(svc.rt.keys.syncDispatch());
   for (const q of svc.rt.syncProducer.allQueues()) await q.obliterate({ force: true });
   expect(await queuesIdle(syncQueues(svc))).toBe(true);
 

@@ -1,12 +1,16 @@
 /**
  * A sync job cannot run before the write that caused it (issue 8 item 8). The ingest used to enqueue
  * the jobs in parallel with the Lua write, on another connection, so a worker could take the job,
- * find nothing new and finish before the write landed, leaving the change to the sweep. Here the
- * write is held back deterministically (no sleeps): the real `ShowRepository.ingest` is wrapped so
- * that, if a sync job was enqueued while the write had not been made yet, the write waits until that
- * job has run to completion — the worst interleaving the old code allowed. With enqueue-after-write
- * no job exists while the write is pending, and every event is mirrored by its own job, with no sweep
- * (the scheduler is not running).
+ * find nothing new and finish before the write landed, leaving the change to the sweep. On a single
+ * Redis the write and its sync-dispatch entry are now one Lua step; this test covers the Redis
+ * Cluster path (claim, write, then the entry as separate steps), which it forces here on a single
+ * Redis (`singleNode` false: the same commands, each on one slot). The write is held back
+ * deterministically (no sleeps): the real `ShowRepository.ingest` is wrapped so that it first waits
+ * until the dispatcher has turned every dispatch entry written so far into jobs, and, if a sync job
+ * was enqueued while the write had not been made yet, until that job has run to completion — the
+ * worst interleaving an entry written alongside the write would allow. With the entry after the
+ * write no job exists while the write is pending, and every event is mirrored by its own job, with no
+ * sweep (the scheduler is not running).
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
@@ -33,23 +37,34 @@ beforeAll(async () => {
   for (const w of svc.workers) w.on('completed', () => (completedJobs += 1));
 
   const shows = svc.rt.shows;
+  Object.defineProperty(shows, 'singleNode', { get: () => false });
   const producer = svc.rt.syncProducer;
   const write = shows.ingest.bind(shows);
   const enqueue = producer.enqueue.bind(producer);
+  const enqueueBulk = producer.enqueueBulk.bind(producer);
   const pending = new Set<string>();
   let enqueuedDuringWrite = 0;
-  producer.enqueue = async (platform, job, delayMs) => {
-    if (pending.has(job.showId)) {
-      early.push(job.showId);
+  const seen = (showId: string): void => {
+    if (pending.has(showId)) {
+      early.push(showId);
       enqueuedDuringWrite += 1;
     }
+  };
+  producer.enqueue = async (platform, job, delayMs) => {
+    seen(job.showId);
     return enqueue(platform, job, delayMs);
+  };
+  producer.enqueueBulk = async (jobs) => {
+    for (const { job } of jobs) seen(job.showId);
+    return enqueueBulk(jobs);
   };
   shows.ingest = async (partnerId, showId, ...rest) => {
     pending.add(showId);
     try {
-      // Let everything the caller started alongside the write get going first.
+      // Let everything the caller started alongside the write get going first (its commands go out
+      // before the XLEN below on the same connection), and the dispatcher turn every entry into jobs.
       await new Promise((r) => setImmediate(r));
+      await waitFor(async () => (await svc.rt.redis.xlen(svc.rt.keys.syncDispatch())) === 0, 20_000, 5);
       if (enqueuedDuringWrite > 0) {
         // A job exists before its write: let the worker run it to completion first.
         const before = completedJobs;
