@@ -46,6 +46,12 @@ const ConfigSchema = z.object({
   syncShards: int(2, 1),
   workerConcurrency: int(20, 1),
   platformTimeoutMs: int(10_000, 100),
+  /**
+   * How late a platform may still act on a request that reached it by an intent attempt's deadline:
+   * a retry waits this long past the deadline before it looks up (or repeats) the attempt's call.
+   * The platform's bound, not our client's timeout (docs/architecture.md §5).
+   */
+  platformSettleMs: int(30_000, 0),
   webhookToleranceSec: int(300, 1),
   secretRotationGraceHours: int(24, 0),
   syncMaxRetries: int(30, 1),
@@ -120,6 +126,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   SYNC_SHARDS: 'syncShards',
   WORKER_CONCURRENCY: 'workerConcurrency',
   PLATFORM_TIMEOUT_MS: 'platformTimeoutMs',
+  PLATFORM_SETTLE_MS: 'platformSettleMs',
   WEBHOOK_TOLERANCE_SEC: 'webhookToleranceSec',
   SECRET_ROTATION_GRACE_HOURS: 'secretRotationGraceHours',
   SYNC_MAX_RETRIES: 'syncMaxRetries',

@@ -114,7 +114,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const partners = new PartnerRepository(redis, keys, box);
   const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box);
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
-  const intents = new IntentRepository(redis, keys, box, intentTiming(config.platformTimeoutMs));
+  const intents = new IntentRepository(redis, keys, box, intentTiming(config.platformTimeoutMs, config.platformSettleMs));
   const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400);
   const links = new LinkService(redis, keys, box, config.publicBaseUrl);
   const destinations = destinationGuard({ allowPrivate: config.allowPrivateDestinations });

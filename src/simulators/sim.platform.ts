@@ -61,7 +61,12 @@ export interface SimRequestRecord {
   status: number;
   /** The fault injected into this request, if any. */
   fault?: ApiFaultKind;
+  /** When the request arrived (its headers were read). */
   at: string;
+  /** When the simulator answered it (its handler had run; for a `timeout` fault, when the answer was withheld). */
+  answeredAt?: string;
+  /** The client had already closed the connection when the simulator answered (it gave up waiting). */
+  clientGone?: boolean;
 }
 
 /** Faults of API requests; the RTMP sink's own (`rtmp_drop`, `rtmp_refuse`) are applied by rtmp-sink.ts. */
@@ -624,6 +629,8 @@ export function installSimApiHooks(app: FastifyInstance, sim: SimPlatform, proto
     const state = perRequest.get(req.raw);
     if (!state) return payload;
     state.record.status = reply.statusCode;
+    state.record.answeredAt = new Date().toISOString();
+    if (req.raw.socket?.destroyed !== false) state.record.clientGone = true;
     if (state.hangMs !== undefined) {
       // Taken over before the hold: Fastify counts a reply as sent only once it is written, so a
       // hook's answer (e.g. the 401 of an expired token) still held here would let the hook chain go

@@ -16,7 +16,7 @@
  * issue 12). So an attempt has a deadline: a started intent records `until` (Redis clock: start +
  * `attemptMs`), the owner's platform requests cannot be sent after it (src/targets/attempt-deadline.ts,
  * enforced in platform-http.ts), and another run does not look the object up — nor call it again —
- * before `until + settleMs` (the time a platform may take to act on a request that reached it): it
+ * before `until + settleMs` (PLATFORM_SETTLE_MS: how late a platform may act on a request that reached it): it
  * waits (a RetryableError with that delay) and then adopts what the first attempt made. Durations are
  * measured on one clock each (Redis for `until`, the owner's for its deadline), never compared across
  * machines.
@@ -201,11 +201,15 @@ export function assertHeld(lease: MirrorLease | undefined, what: string): void {
 }
 
 /**
- * From the platform timeout: an attempt may send for two timeouts (a token refresh, then the call) and
- * another run waits one more timeout past that for the platform to act on a request that reached it.
+ * An attempt may send for two platform timeouts (a token refresh, then the call). Another run then
+ * waits `platformSettleMs` (PLATFORM_SETTLE_MS) past that for the platform to act on a request that
+ * reached it by then. That wait is the platform's bound, not our timeout's: a request written to the
+ * socket just before the deadline may sit in the platform's queue (or a loaded simulator's) for longer
+ * than our client waits for answers — one timeout was too short for the 58 doubled chat messages of
+ * the 1,000-show scale-out run (docs/testing.md).
  */
-export function intentTiming(platformTimeoutMs: number): IntentTiming {
-  return { attemptMs: 2 * platformTimeoutMs, settleMs: platformTimeoutMs };
+export function intentTiming(platformTimeoutMs: number, platformSettleMs: number): IntentTiming {
+  return { attemptMs: 2 * platformTimeoutMs, settleMs: platformSettleMs };
 }
 
 export function newLeaseToken(): string {
@@ -220,8 +224,8 @@ export class IntentRepository {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly box: SecretBox,
-    /** Defaults: PLATFORM_TIMEOUT_MS's default (10 s) — an attempt may send for 2×, another run waits 1× more. */
-    private readonly timing: IntentTiming = intentTiming(10_000),
+    /** Defaults: PLATFORM_TIMEOUT_MS's and PLATFORM_SETTLE_MS's (an attempt may send for 2 × 10 s, another run waits 30 s more). */
+    private readonly timing: IntentTiming = intentTiming(10_000, 30_000),
   ) {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });

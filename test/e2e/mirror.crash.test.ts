@@ -24,6 +24,7 @@ beforeAll(async () => {
     KEY_PREFIX: 'crash' + randomBytes(2).toString('hex'),
     WORKER_LOCK_MS: '2000',
     PLATFORM_TIMEOUT_MS: '2000',
+    PLATFORM_SETTLE_MS: '2000',
     LOG_LEVEL: 'silent',
     ALLOW_PRIVATE_DESTINATIONS: 'true',
     ADMIN_API_KEY: 'sk_admin_test_0123456789abcdef',

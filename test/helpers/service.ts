@@ -73,6 +73,8 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
       DATA_DIR: dataDir,
       KEY_PREFIX: 't' + randomBytes(3).toString('hex'),
       PLATFORM_TIMEOUT_MS: '2000',
+      // the in-process simulators act on what they received within one timeout at test scale (not 30 s)
+      PLATFORM_SETTLE_MS: opts.env?.['PLATFORM_TIMEOUT_MS'] ?? '2000',
       SWEEP_INTERVAL_MS: '1000',
       RELAY_RTMP_PORT: '0',
       ...opts.env,

@@ -25,7 +25,7 @@ import type { RedisClient } from '../../src/store/redis.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { startCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { sampleShow, showEvent, waitFor } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import { startSim, type SimEffectView } from '../helpers/sim.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 
 const SHOWS = Number(process.env['SCALE_SHOWS'] ?? 1000);
@@ -35,7 +35,7 @@ const PARTNER = 'scale';
 const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
 
 let cluster: TestRedisCluster;
-let sim: TestSim;
+let sim: SimProcess;
 let receiver: Server;
 const hooks: { id: string; body: { type: string; data: { id: string; from: string; to: string; trigger: string; status: string } } }[] = [];
 const procs: { role: string; p: WorkerProcess }[] = [];
@@ -97,9 +97,82 @@ function start(role: string, entry: string, env: Record<string, string>): Worker
   return p;
 }
 
+/**
+ * The platform simulators in their own OS process (`npm run sim`'s entry), like a real platform: the
+ * load generator's event loop (and jest's) must not be the platform's. In the test process they lagged
+ * seconds behind under 1,000 shows and acted on requests long after the workers had cut them off.
+ */
+interface SimProcess {
+  url: string;
+  base(platform: string): string;
+  effects(platform: string): Promise<SimEffectView[]>;
+  control(method: string, path: string, body?: unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+async function startSimProcess(): Promise<SimProcess> {
+  const port = await freePort();
+  let rtmp = await freePort();
+  while (rtmp === port) rtmp = await freePort();
+  const p = spawnWorker({ SIM_PORT: String(port), SIM_RTMP_PORT: String(rtmp), SIM_HOST: '127.0.0.1' }, 'src/main/sim.ts');
+  procs.push({ role: 'simulators', p });
+  const url = `http://127.0.0.1:${port}`;
+  const control = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+    const r = await fetch(`${url}${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, ...(body ? { body: JSON.stringify(body) } : {}) });
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+    const text = await r.text();
+    return text ? JSON.parse(text) : null;
+  };
+  await waitFor(async () => p.output().includes('Platform simulators listening') || (p.proc.exitCode !== null ? Promise.reject(new Error(p.output())) : false), 60_000, 100);
+  return {
+    url,
+    base: (platform) => `${url}/${platform}`,
+    effects: async (platform) => (await control('GET', `/_sim/${platform}/effects`)) as SimEffectView[],
+    control,
+    close: () => p.kill('SIGTERM'),
+  };
+}
+
+type SimRequest = { seq: number; method: string; path: string; query: Record<string, string>; body: string; status: number; at: string; answeredAt?: string; clientGone?: boolean };
+/** SCALE_DIAG: every platform request (the simulators keep only their last 10,000), read as the run goes. */
+const requestLog = new Map<string, SimRequest[]>();
+async function pollRequests(platform: string): Promise<SimRequest[]> {
+  const log = requestLog.get(platform) ?? [];
+  requestLog.set(platform, log);
+  // answered ones only, so that an entry is read once it is complete (an unanswered one is read again, for 30 s)
+  const since = log.at(-1)?.seq ?? 0;
+  const fresh = (await sim.control('GET', `/_sim/${platform}/requests?since=${since}`)) as SimRequest[];
+  const firstOpen = fresh.findIndex((r) => r.status === 0 && Date.now() - Date.parse(r.at) < 30_000);
+  log.push(...(firstOpen < 0 ? fresh : fresh.slice(0, firstOpen)));
+  return log;
+}
+let polling: Promise<void> | undefined;
+let stopPolling = false;
+
+/** SCALE_DIAG: when this process (the load generator) was stalled, and for how long. */
+const lags: [number, number][] = [];
+let lagTimer: NodeJS.Timeout | undefined;
+
 beforeAll(async () => {
+  if (process.env['SCALE_DIAG']) {
+    let last = Date.now();
+    lagTimer = setInterval(() => {
+      const now = Date.now();
+      if (now - last > 300) lags.push([last, now - last - 100]);
+      last = now;
+    }, 100);
+    lagTimer.unref();
+  }
   cluster = await startCluster();
-  sim = await startSim();
+  // SCALE_SIM=inprocess: the simulators in this process, as before (to reproduce their lag)
+  sim = process.env['SCALE_SIM'] === 'inprocess' ? await startSim() : await startSimProcess();
+  if (process.env['SCALE_DIAG']) {
+    polling = (async () => {
+      while (!stopPolling) {
+        for (const p of PLATFORMS) await pollRequests(p);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
+  }
   // no video is pushed here: a simulated encoder makes YouTube's bound stream active (docs/testing.md)
   await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
   for (const p of PLATFORMS) await sim.control('PUT', `/_sim/${p}/limits`, { latencyMs: 5, requestsPerWindow: null, quotaPerDay: null });
@@ -116,6 +189,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  clearInterval(lagTimer);
+  stopPolling = true;
+  await polling?.catch(() => undefined);
   // A process that died on its own (not one this test killed) says why.
   for (const { role, p } of procs) if (p.proc.exitCode !== null) process.stderr.write(`${role} exited ${p.proc.exitCode}:\n${p.output().slice(-2000)}\n`);
   if (process.env['SCALE_DIAG']) {
@@ -151,6 +227,8 @@ test(`2 API + 3 worker + 2 scheduler processes, ${SHOWS} shows × 3 platforms, a
     WORKER_LOCK_MS: '8000',
     SWEEP_INTERVAL_MS: '3000',
     PLATFORM_TIMEOUT_MS: '3000',
+    // SCALE_SETTLE_MS: how late a platform may act on a request (the product's default, 30 s, unless set)
+    ...(process.env['SCALE_SETTLE_MS'] ? { PLATFORM_SETTLE_MS: process.env['SCALE_SETTLE_MS'] } : {}),
   };
   redis = cluster.client();
   shows = new ShowRepository(redis, new Keys(prefix), 86_400, new SecretBox(env.SECRETS_KEY!));
@@ -223,12 +301,18 @@ test(`2 API + 3 worker + 2 scheduler processes, ${SHOWS} shows × 3 platforms, a
     const twice = [...seen].filter(([, n]) => n > 1);
     if (twice.length > 0 && process.env['SCALE_DIAG']) {
       // SCALE_DIAG: the platform's writes that carry a doubled effect's link (pins), with when they were read.
-      const reqs = (await sim.control('GET', `/_sim/${platform}/requests`)) as { seq: number; method: string; path: string; body: string; status: number; at: string }[];
+      // Per request: arrived, answered, whether the client had already given up; lists of the same chat too.
+      const reqs = await pollRequests(platform);
       const lines = [`platform ${platform}: effects twice ${JSON.stringify(twice.map(([k]) => k))}`];
+      const line = (r: (typeof reqs)[number]): string => `${r.seq} ${r.at} → ${r.answeredAt ?? '-'} ${r.clientGone ? 'CLIENT-GONE ' : ''}${r.method} ${r.path} ${r.status}`;
       for (const [k] of twice) {
         const url = k.split('|')[2] ?? '';
-        lines.push(`== ${k}`, ...reqs.filter((r) => url !== '' && (r.body.includes(url) || r.body.includes(encodeURIComponent(url)))).map((r) => `${r.seq} ${r.at} ${r.method} ${r.path} ${r.status}`));
+        const writes = reqs.filter((r) => url !== '' && (r.body.includes(url) || r.body.includes(encodeURIComponent(url))));
+        const chats = new Set(writes.map((r) => { try { return String((JSON.parse(r.body) as { snippet?: { liveChatId?: string } }).snippet?.liveChatId ?? ''); } catch { return ''; } }).filter((c) => c !== ''));
+        lines.push(`== ${k}`, ...effects.filter((e) => `${e.externalId}|${e.type}|${e.productId ?? e.url ?? ''}` === k).map((e) => `effect ${e.seq} ${e.at}`));
+        lines.push(...writes.map(line), ...reqs.filter((r) => r.method === 'GET' && chats.has(String(r.query['liveChatId'] ?? ''))).map((r) => `list ${line(r)}`));
       }
+      lines.push('== test-process event-loop stalls (ms, at)', ...lags.map(([at, ms]) => `${new Date(at).toISOString()} ${ms}`));
       writeFileSync(`${process.env['SCALE_DIAG']}-${platform}-effects.txt`, lines.join('\n'));
     }
     expect(twice).toEqual([]);
@@ -243,7 +327,7 @@ test(`2 API + 3 worker + 2 scheduler processes, ${SHOWS} shows × 3 platforms, a
     const dups = created.filter((t, i) => created.indexOf(t) !== i);
     if (dups.length > 0 && process.env['SCALE_DIAG']) {
       // SCALE_DIAG=<path prefix>: what the platform saw, to tell a late request from a double call.
-      const reqs = (await sim.control('GET', `/_sim/${platform}/requests`)) as { seq: number; method: string; path: string; body: string; status: number; at: string }[];
+      const reqs = await pollRequests(platform);
       const lines = [`platform ${platform} duplicated ${JSON.stringify(dups)}`];
       for (const t of new Set(dups)) {
         const forms = [t, encodeURIComponent(t), encodeURIComponent(t).replace(/%20/g, '+')];
