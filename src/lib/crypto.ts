@@ -21,6 +21,10 @@ export class SecretBox {
     return `v1.${iv.toString('base64url')}.${c.getAuthTag().toString('base64url')}.${ct.toString('base64url')}`;
   }
   decrypt(sealed: string): string {
+    return this.open(sealed).plain;
+  }
+  /** decrypt(), and whether SECRETS_KEY itself sealed it (not one of SECRETS_KEY_PREVIOUS): such a value need not be sealed again. */
+  open(sealed: string): { plain: string; current: boolean } {
     const [v, iv, tag, ct] = sealed.split('.');
     if (v !== 'v1' || !iv || !tag || ct === undefined) throw new Error('not a sealed secret');
     let lastErr: unknown;
@@ -28,7 +32,7 @@ export class SecretBox {
       try {
         const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
         d.setAuthTag(Buffer.from(tag, 'base64url'));
-        return Buffer.concat([d.update(Buffer.from(ct, 'base64url')), d.final()]).toString('utf8');
+        return { plain: Buffer.concat([d.update(Buffer.from(ct, 'base64url')), d.final()]).toString('utf8'), current: key === this.key };
       } catch (err) {
         lastErr = err; // GCM authentication fails under a wrong key: try the next one
       }
