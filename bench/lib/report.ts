@@ -1,7 +1,7 @@
 /** Results on disk: one JSON per benchmark and day, latest.json/latest.md, and the table in docs/benchmarks.md. */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { BenchResult, Measure, ResultRow } from './bench.js';
+import { cpuRatio, type BenchResult, type Measure, type ResultRow } from './bench.js';
 import type { CpuShare, MachineInfo } from './machine.js';
 
 export const RESULTS_DIR = resolve('bench', 'results');
@@ -59,7 +59,8 @@ function goalCell(r: ResultRow): string {
   const what = g.ratio === 'throughput' ? '' : ` (${g.ratio})`;
   const cond = g.min !== undefined ? `≥ ${g.min}` : `≤ ${g.max ?? ''}`;
   if (g.absolute) return `ours${g.ratio === 'throughput' ? '' : ` ${g.ratio}`} ${cond}${g.ratio === 'throughput' ? '' : ' ms'} ${r.met ? '✅' : '❌'}`;
-  return `${cond}${what} ${r.met ? '✅' : '❌'}`;
+  const cpu = g.cpu ? `, ${g.cpu.process} CPU/op ≤ ${g.cpu.max}× (${nf(cpuRatio(r.ours, r.baseline, g.cpu.process), 2)}×)` : '';
+  return `${cond}${what}${cpu}${g.issue ? ` (#${g.issue})` : ''} ${r.met ? '✅' : '❌'}`;
 }
 
 export function summaryTable(results: readonly StoredResult[]): string {
