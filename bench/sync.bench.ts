@@ -162,6 +162,9 @@ export const syncBench: Benchmark = {
           try {
             const chatQueues = chatNames.map(bareQueue);
             const jobs = Object.keys(chats).map((ext) => ({ name: 'pin', data: { event: { data: { showId: ext, productId: 'p1' } } } }));
+            // Warm first (discarded), like our worker, which ran the warm-up cycle: a cold process's
+            // first jobs carry its JIT compilation and would flatter the CPU ratio.
+            await barePhase(chatQueues, jobs.slice(0, p.warmup), `chat-${latencyMs}-warm`, chatWorker.proc.pid);
             const before = sim.countEffects('message.posted');
             const d = await barePhase(chatQueues, jobs, `chat-${latencyMs}`, chatWorker.proc.pid);
             const got = sim.countEffects('message.posted') - before;
@@ -174,7 +177,7 @@ export const syncBench: Benchmark = {
                 baseline: m(d),
                 baselineLabel: `bare BullMQ worker posting the chat message (${shards} queues × concurrency ${concurrency})`,
                 ratioOf: 'throughput',
-                goal: { ratio: 'throughput', min: 0.9, cpu: { process: 'worker', max: 1.3 } },
+                goal: { ratio: 'throughput', min: 0.9, cpu: { process: 'worker', max: 1.3 }, issue: '12' },
               }),
             );
             await Promise.all(chatQueues.map((q) => q.close()));

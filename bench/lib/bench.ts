@@ -42,8 +42,17 @@ export interface Goal {
   max?: number;
   /** The bounds apply to ours' own value (e.g. first byte p99 < 2000 ms), not to the ratio. */
   absolute?: boolean;
-  /** Also: ours' CPU per operation of this process ≤ max × the baseline's (e.g. sync: worker ≤ 1.3×). */
+  /** Also: ours' CPU per operation of this process ≤ max × the baseline's (cpuMsPerOp). */
   cpu?: { process: string; max: number };
+  /** The issue that set this goal, when not the benchmark's own. */
+  issue?: string;
+}
+
+/** ours' CPU per operation of `process` over the baseline's (NaN when either is missing). */
+export function cpuRatio(ours: Measure, baseline: Measure, process: string): number {
+  const a = ours.cpuMsPerOp?.[process];
+  const b = baseline.cpuMsPerOp?.[process];
+  return a !== undefined && b !== undefined && b > 0 ? a / b : Number.NaN;
 }
 
 export interface ResultRow {
@@ -91,8 +100,7 @@ export function ratioRow(r: Omit<ResultRow, 'ratio' | 'met'>): ResultRow {
   if (r.goal) {
     const g = r.goal;
     const v = g.absolute ? (r.ours[g.ratio] ?? Number.NaN) : g.ratio === 'throughput' ? ratio : ratioOf(r.ours, r.baseline, g.ratio);
-    met = (g.min === undefined || v >= g.min) && (g.max === undefined || v <= g.max);
-    if (g.cpu) met = met && cpuRatio(r.ours, r.baseline, g.cpu.process) <= g.cpu.max;
+    met = (g.min === undefined || v >= g.min) && (g.max === undefined || v <= g.max) && (g.cpu === undefined || cpuRatio(r.ours, r.baseline, g.cpu.process) <= g.cpu.max);
   }
   return { ...r, ratio, ...(met !== undefined ? { met } : {}) };
 }
@@ -103,9 +111,3 @@ function ratioOf(a: Measure, b: Measure, k: 'p50' | 'p99'): number {
   return x !== undefined && y !== undefined && y > 0 ? x / y : Number.NaN;
 }
 
-/** ours' CPU ms per operation of one process over the baseline's (NaN when either is missing). */
-export function cpuRatio(a: Measure, b: Measure, process: string): number {
-  const x = a.cpuMsPerOp?.[process];
-  const y = b.cpuMsPerOp?.[process];
-  return x !== undefined && y !== undefined && y > 0 ? x / y : Number.NaN;
-}

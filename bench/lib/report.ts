@@ -59,8 +59,8 @@ function goalCell(r: ResultRow): string {
   const what = g.ratio === 'throughput' ? '' : ` (${g.ratio})`;
   const cond = g.min !== undefined ? `≥ ${g.min}` : `≤ ${g.max ?? ''}`;
   if (g.absolute) return `ours${g.ratio === 'throughput' ? '' : ` ${g.ratio}`} ${cond}${g.ratio === 'throughput' ? '' : ' ms'} ${r.met ? '✅' : '❌'}`;
-  const cpu = g.cpu ? `, CPU ${g.cpu.process} ≤ ${g.cpu.max}× (${nf(cpuRatio(r.ours, r.baseline, g.cpu.process), 2)}×)` : '';
-  return `${cond}${what}${cpu} ${r.met ? '✅' : '❌'}`;
+  const cpu = g.cpu ? `, ${g.cpu.process} CPU/op ≤ ${g.cpu.max}× (${nf(cpuRatio(r.ours, r.baseline, g.cpu.process), 2)}×)` : '';
+  return `${cond}${what}${cpu}${g.issue ? ` (#${g.issue})` : ''} ${r.met ? '✅' : '❌'}`;
 }
 
 export function summaryTable(results: readonly StoredResult[]): string {

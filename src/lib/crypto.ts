@@ -1,6 +1,23 @@
 /** AES-256-GCM for secrets at rest, SHA-256 for API keys, random tokens. */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
+/**
+ * GCM nonces: 12 random bytes each, drawn from a pool refilled 256 at a time (one randomBytes call
+ * per seal was a visible part of a sync's CPU). Each nonce is used once: the slice is copied out.
+ */
+const IV_BYTES = 12;
+let ivPool = Buffer.alloc(0);
+let ivAt = 0;
+function nextIv(): Buffer {
+  if (ivAt + IV_BYTES > ivPool.length) {
+    ivPool = randomBytes(IV_BYTES * 256);
+    ivAt = 0;
+  }
+  const iv = Buffer.from(ivPool.subarray(ivAt, ivAt + IV_BYTES));
+  ivAt += IV_BYTES;
+  return iv;
+}
+
 export class SecretBox {
   private readonly key: Buffer;
   /** Earlier keys, tried for decryption only (SECRETS_KEY_PREVIOUS): lets SECRETS_KEY be rotated in place. */
@@ -15,12 +32,16 @@ export class SecretBox {
     this.previous = previousBase64.filter((k) => k.trim() !== '').map((k) => parse(k, 'SECRETS_KEY_PREVIOUS'));
   }
   encrypt(plain: string): string {
-    const iv = randomBytes(12);
+    const iv = nextIv();
     const c = createCipheriv('aes-256-gcm', this.key, iv);
     const ct = Buffer.concat([c.update(plain, 'utf8'), c.final()]);
     return `v1.${iv.toString('base64url')}.${c.getAuthTag().toString('base64url')}.${ct.toString('base64url')}`;
   }
   decrypt(sealed: string): string {
+    return this.open(sealed).plain;
+  }
+  /** decrypt(), and whether SECRETS_KEY itself sealed it (not one of SECRETS_KEY_PREVIOUS): such a value need not be sealed again. */
+  open(sealed: string): { plain: string; current: boolean } {
     const [v, iv, tag, ct] = sealed.split('.');
     if (v !== 'v1' || !iv || !tag || ct === undefined) throw new Error('not a sealed secret');
     let lastErr: unknown;
@@ -28,7 +49,7 @@ export class SecretBox {
       try {
         const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
         d.setAuthTag(Buffer.from(tag, 'base64url'));
-        return Buffer.concat([d.update(Buffer.from(ct, 'base64url')), d.final()]).toString('utf8');
+        return { plain: Buffer.concat([d.update(Buffer.from(ct, 'base64url')), d.final()]).toString('utf8'), current: key === this.key };
       } catch (err) {
         lastErr = err; // GCM authentication fails under a wrong key: try the next one
       }

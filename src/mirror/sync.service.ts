@@ -14,7 +14,7 @@ import type { PartnerRepository, TargetRecord } from '../store/partner.repositor
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
 import { MirrorConflictError, type ShowRepository } from '../store/show.repository.js';
-import { mirrorActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
+import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
@@ -30,7 +30,8 @@ import { instrument } from '../targets/instrumented.js';
 import { rateLimitWaits, rateLimitWaitSeconds } from '../lib/metrics.js';
 
 export type SyncOutcome =
-  | { kind: 'done'; state: MirrorDoc['state'] | 'none' }
+  /** `recorded`: the run's own timeline entry was written with its last save (the worker does not write it again). */
+  | { kind: 'done'; state: MirrorDoc['state'] | 'none'; recorded?: boolean }
   | { kind: 'delay'; delayMs: number; reason: string };
 
 export interface SyncDeps {
@@ -75,6 +76,12 @@ export interface SyncRun {
   token?: string;
   /** Aborted when the job's lock could not be renewed: the run gives up its lease at once. */
   signal?: AbortSignal;
+  /**
+   * When the run began (epoch ms). Given, and with a timeline (`activity`), a run that ends with its
+   * last save records its own timeline entry (`sync run: <state> in <ms>`) in that save's Lua step
+   * instead of one more write after it; the outcome says so (`recorded`).
+   */
+  startedAt?: number;
 }
 
 /** What a run read together with its lease (round 0 of syncOwned). */
@@ -175,7 +182,7 @@ export class SyncService {
     };
     run.signal?.addEventListener('abort', giveUp, { once: true });
     try {
-      return await this.syncOwned({ ...plain, lease }, first);
+      return await this.syncOwned({ ...plain, lease }, first, run.startedAt);
     } catch (err) {
       if (!(err instanceof LeaseLostError)) throw err;
       this.deps.log.warn({ partnerId, showId, targetId, err: { message: err.message } }, 'sync run lost its mirror to another run; stopping');
@@ -190,7 +197,7 @@ export class SyncService {
     }
   }
 
-  private async syncOwned(job: OwnedJob, first?: FirstRead): Promise<SyncOutcome> {
+  private async syncOwned(job: OwnedJob, first?: FirstRead, startedAt?: number): Promise<SyncOutcome> {
     const { partnerId, showId, targetId, lease } = job;
     const { shows, partners } = this.deps;
     let log: Logger | undefined;
@@ -235,11 +242,19 @@ export class SyncService {
         // lease (one Lua step). Every sync re-asserts the external-show index while the mirror has a
         // remote show, alongside: a write that failed (or never happened: a crash right after the
         // create) is repaired here, not lost for good.
+        // A run that ends here (no pin waiting) records its own timeline entry in that step too.
         const remoteId = mirror.remote?.externalId;
-        const [version] = await Promise.all([shows.saveMirrorFinal(partnerId, showId, mirror, lease, desired.version, activity || undefined), remoteId !== undefined ? this.indexRemote(job, remoteId) : undefined]);
+        const runEntry =
+          startedAt !== undefined && this.deps.activity && wakeAt === undefined
+            ? JSON.stringify({ kind: 'sync', targetId, outcome: mirror.state, durationMs: Date.now() - startedAt } satisfies ActivityEntry)
+            : undefined;
+        const [{ version, runRecorded }] = await Promise.all([
+          shows.saveMirrorFinal(partnerId, showId, mirror, lease, desired.version, activity || undefined, runEntry),
+          remoteId !== undefined ? this.indexRemote(job, remoteId) : undefined,
+        ]);
         if (version === desired.version) {
           if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
-          return { kind: 'done', state: mirror.state };
+          return { kind: 'done', state: mirror.state, ...(runRecorded ? { recorded: true } : {}) };
         }
         logger().debug({ round }, 'desired state changed during sync; syncing again');
       } catch (err) {

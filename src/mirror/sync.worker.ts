@@ -2,14 +2,24 @@
 import { traced } from '../lib/request-context.js';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import { allSyncQueueNames, type SyncJob } from '../queues/queues.js';
 import type { SyncService } from './sync.service.js';
 import { bounded, syncJobDuration } from '../lib/metrics.js';
 import { PLATFORMS } from '../targets/target.adapter.js';
 
-const SyncJobSchema = z.object({ partnerId: z.string().min(1), showId: z.string().min(1), targetId: z.string().min(1) });
+/**
+ * The job's data as the producer wrote it (src/queues/queues.ts), checked without a schema library:
+ * three non-empty strings, per job on the hot path. Anything else fails the job like a parse error.
+ */
+function syncJobOf(data: unknown): SyncJob {
+  const d = data as Partial<Record<keyof SyncJob, unknown>> | null;
+  const ok = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+  if (!d || typeof d !== 'object' || !ok(d.partnerId) || !ok(d.showId) || !ok(d.targetId)) {
+    throw new TypeError('sync job data must carry partnerId, showId and targetId (non-empty strings)');
+  }
+  return { partnerId: d.partnerId, showId: d.showId, targetId: d.targetId };
+}
 
 export interface SyncWorkerOptions {
   connection: ConnectionOptions;
@@ -18,7 +28,10 @@ export interface SyncWorkerOptions {
   concurrency: number;
   log: Logger;
   lockMs?: number;
-  /** After each run: what it came to (the ops console's timeline of sync attempts). Must not throw. */
+  /**
+   * After each run: what it came to (the ops console's timeline of sync attempts). Must not throw.
+   * A run that ends with its last save has recorded its entry there (SyncRun.startedAt): not called for it.
+   */
   onRun?: RunObserver;
 }
 
@@ -43,18 +56,30 @@ export class SyncRuns {
   }
 }
 
+/** The platform label of a sync queue (`sync-<platform>-<shard>`), worked out once per queue. */
+const platforms = new Map<string, string>();
+function platformOf(queueName: string): string {
+  let p = platforms.get(queueName);
+  if (p === undefined) {
+    p = bounded(/^sync-([a-z]+)-\d+$/.exec(queueName)?.[1], PLATFORMS);
+    platforms.set(queueName, p);
+  }
+  return p;
+}
+
 export function createSyncProcessor(service: SyncService, runs: SyncRuns = new SyncRuns(), onRun?: RunObserver) {
   return async (job: Job<SyncJob>, token?: string): Promise<string> => {
-    const data = SyncJobSchema.parse(job.data);
+    const data = syncJobOf(job.data);
     // The job's lock token is the run's identity: a takeover after a stall has a new one, and the
     // intents it owns are fenced against the stalled run (src/store/intent.repository.ts).
     const signal = runs.start(job.queueName, job.id);
-    const platform = bounded(/^sync-([a-z]+)-\d+$/.exec(job.queueName)?.[1], PLATFORMS);
+    const platform = platformOf(job.queueName);
     const end = syncJobDuration.startTimer({ platform });
     const t0 = Date.now();
     let outcome;
     try {
-      outcome = await service.sync(data, { ...(token ? { token } : {}), signal });
+      // With an observer, a run that ends with its last save records itself there (outcome.recorded).
+      outcome = await service.sync(data, { ...(token ? { token } : {}), signal, ...(onRun ? { startedAt: t0 } : {}) });
       end({ result: outcome.kind === 'delay' ? 'delayed' : 'done' });
     } catch (err) {
       end({ result: 'error' });
@@ -63,7 +88,7 @@ export function createSyncProcessor(service: SyncService, runs: SyncRuns = new S
     } finally {
       runs.end(job.queueName, job.id);
     }
-    await onRun?.(data, outcome.kind === 'delay' ? 'delayed' : outcome.state, Date.now() - t0, outcome.kind === 'delay' ? outcome.reason : undefined);
+    if (!(outcome.kind === 'done' && outcome.recorded)) await onRun?.(data, outcome.kind === 'delay' ? 'delayed' : outcome.state, Date.now() - t0, outcome.kind === 'delay' ? outcome.reason : undefined);
     if (outcome.kind === 'delay') {
       // A wait is a delayed job, not a sleeping handler; it keeps its deduplication id meanwhile.
       await job.moveToDelayed(Date.now() + outcome.delayMs, token);

@@ -3,6 +3,7 @@
  * outage becomes a 503 rather than a hung request; BullMQ workers need maxRetriesPerRequest: null.
  * REDIS_CLUSTER_NODES switches to a Redis Cluster: every key we use carries a {hash tag}.
  */
+import type { Duplex } from 'node:stream';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 export type RedisClient = Redis | Cluster;
@@ -24,6 +25,44 @@ function roleOptions(role: ConnectionRole): RedisOptions {
     : { maxRetriesPerRequest: null, enableAutoPipelining: false };
 }
 
+const BATCHED = Symbol('syndicast.writesBatched');
+
+/**
+ * The commands a process writes to one connection in one turn of the event loop leave in one socket
+ * write (cork now, uncork on the next tick: one writev). ioredis writes every command on its own, and
+ * on loopback each write is a syscall that also runs the receiving side's TCP path: a large part of a
+ * worker's CPU per job. Nothing else changes: the same commands in the same order on the same
+ * connection, each with its own reply (no pipeline, no MULTI); a write waits at most until the current
+ * tick's callbacks and microtasks are done.
+ */
+export function batchWritesPerTick(socket: Duplex): void {
+  const s = socket as Duplex & { [BATCHED]?: true };
+  if (s[BATCHED]) return;
+  s[BATCHED] = true;
+  const write = s.write;
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    s.uncork();
+  };
+  s.write = function (this: Duplex, ...args: unknown[]): boolean {
+    if (!corked && !s.destroyed) {
+      corked = true;
+      s.cork();
+      process.nextTick(uncork);
+    }
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as Duplex['write'];
+}
+
+/** batchWritesPerTick on every connection the client opens (each reconnect has a new socket). */
+function batchClientWrites(client: Redis): void {
+  client.on('connect', () => {
+    const stream = (client as unknown as { stream?: Duplex }).stream;
+    if (stream) batchWritesPerTick(stream);
+  });
+}
+
 export function createRedis(target: RedisTarget, role: ConnectionRole, name = 'syndicast'): RedisClient {
   const base: RedisOptions = {
     ...roleOptions(role),
@@ -37,9 +76,14 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = 's
       const [host, port] = hp.trim().split(':');
       return { host: host ?? '127.0.0.1', port: Number(port ?? 6379) };
     });
-    return new Cluster(nodes, { redisOptions: base, enableOfflineQueue: base.enableOfflineQueue ?? true, enableAutoPipelining: false });
+    const cluster = new Cluster(nodes, { redisOptions: base, enableOfflineQueue: base.enableOfflineQueue ?? true, enableAutoPipelining: false });
+    if (role === 'worker') cluster.on('+node', (node: Redis) => batchClientWrites(node));
+    return cluster;
   }
-  return new Redis(target.url ?? 'redis://127.0.0.1:6379', base);
+  const client = new Redis(target.url ?? 'redis://127.0.0.1:6379', base);
+  // Workers: many jobs at once, each a few commands per step (the API keeps one write per command).
+  if (role === 'worker') batchClientWrites(client);
+  return client;
 }
 
 /** Wait until the client is ready (or throw after timeoutMs). */

@@ -124,10 +124,11 @@ ${MIRROR_CAS_WRITE}`;
 
 /**
  * KEYS: mirror, its lease, the show's desired hash, the show's activity stream. ARGV as SAVE_MIRROR,
- * then the desired-state version the run synced to, a timeline entry ('' for none) and the stream's
- * cap. The run's last save: SAVE_MIRROR, and when it saved, the entry appended and the show's current
- * version read in the same step; when that is still the synced version (nothing new to do) the run's
- * lease is released too. Returns {status, version, released}.
+ * then the desired-state version the run synced to, a timeline entry ('' for none), the stream's
+ * cap and the run's own timeline entry ('' for none). The run's last save: SAVE_MIRROR, and when it
+ * saved, the entry appended and the show's current version read in the same step; when that is still
+ * the synced version (nothing new to do) the run's lease is released too, and the run's entry (it
+ * ends here) appended after the first. Returns {status, version, released}.
  */
 const SAVE_MIRROR_FINAL_LUA = `
 if ARGV[3] ~= '' then
@@ -144,6 +145,7 @@ if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', '
 local v = tonumber(redis.call('HGET', KEYS[3], 'v') or '0')
 if ARGV[3] ~= '' and v == tonumber(ARGV[5]) then
   redis.call('DEL', KEYS[2])
+  if ARGV[8] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[8]) end
   return {1, v, 1}
 end
 return {1, v, 0}
@@ -226,14 +228,32 @@ export class ShowRepository {
   parse(raw: string): MirrorDoc {
     const m = parseMirror(raw);
     const ingest = m.remote?.ingest as { url: string; streamKey?: string; streamKeySealed?: string } | undefined;
-    if (m.remote && ingest?.streamKeySealed !== undefined) m.remote.ingest = { url: ingest.url, streamKey: this.box.decrypt(ingest.streamKeySealed) };
+    if (m.remote && ingest?.streamKeySealed !== undefined) {
+      const { plain, current } = this.box.open(ingest.streamKeySealed);
+      const opened = { url: ingest.url, streamKey: plain };
+      if (current) this.sealedKeys.set(opened, { plain, sealed: ingest.streamKeySealed });
+      m.remote.ingest = opened;
+    }
     return m;
   }
+
+  /**
+   * The sealed form of an ingest's stream key as read or last written, by ingest object: a run saves
+   * its mirror a few times with the same key, and sealing it anew each time (AES-GCM with a fresh IV)
+   * was a visible part of a sync's CPU. A key changed on the object, or sealed under an earlier
+   * SECRETS_KEY, is sealed again.
+   */
+  private readonly sealedKeys = new WeakMap<object, { plain: string; sealed: string }>();
 
   private serialize(m: MirrorDoc): string {
     const ingest = m.remote?.ingest;
     if (!m.remote || !ingest) return JSON.stringify(m);
-    return JSON.stringify({ ...m, remote: { ...m.remote, ingest: { url: ingest.url, streamKeySealed: this.box.encrypt(ingest.streamKey) } } });
+    let memo = this.sealedKeys.get(ingest);
+    if (memo?.plain !== ingest.streamKey) {
+      memo = { plain: ingest.streamKey, sealed: this.box.encrypt(ingest.streamKey) };
+      this.sealedKeys.set(ingest, memo);
+    }
+    return JSON.stringify({ ...m, remote: { ...m.remote, ingest: { url: ingest.url, streamKeySealed: memo.sealed } } });
   }
 
   async ingest(partnerId: string, showId: string, webhookId: string, eventJson: string, orderKey: string, write: RegisterWrite): Promise<IngestResult> {
@@ -412,10 +432,18 @@ export class ShowRepository {
 
   /**
    * A sync run's last save (saveMirror's rules), which also reads the show's desired-state version in
-   * the same step and, when it is still `syncedVersion`, releases the run's lease (marked `released`).
-   * Returns the version read.
+   * the same step and, when it is still `syncedVersion`, releases the run's lease (marked `released`)
+   * and appends `runEntry` to the show's timeline (`runRecorded`). Returns the version read.
    */
-  async saveMirrorFinal(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease, syncedVersion: number, activityEntry?: string): Promise<number> {
+  async saveMirrorFinal(
+    partnerId: string,
+    showId: string,
+    mirror: MirrorDoc,
+    lease: MirrorLease,
+    syncedVersion: number,
+    activityEntry?: string,
+    runEntry?: string,
+  ): Promise<{ version: number; runRecorded: boolean }> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
     if (lease.pending?.length) {
       // Deferred intent completions go first (and with a plain save): cannot happen on the pin path,
@@ -439,6 +467,7 @@ export class ShowRepository {
       syncedVersion,
       activityEntry ?? '',
       ACTIVITY_MAX_LEN,
+      runEntry ?? '',
     );
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
@@ -446,7 +475,7 @@ export class ShowRepository {
     mirror.rev = next.rev;
     mirror.updatedAt = next.updatedAt;
     mirror.since = since;
-    return Number(v ?? 0);
+    return { version: Number(v ?? 0), runRecorded: released === 1 && runEntry !== undefined && runEntry !== '' };
   }
 
   /** Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]. */

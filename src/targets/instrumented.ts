@@ -28,17 +28,22 @@ export function outcomeOf(err: unknown): string {
 }
 
 export function instrument<A extends TargetAdapter>(adapter: A): A {
+  // One wrapper per operation and method, made on first use (not one closure per property read).
+  const wrapped = new Map<string, { fn: unknown; wrapper: (...args: unknown[]) => Promise<unknown> }>();
   return new Proxy(adapter, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof prop !== 'string' || !OPS.has(prop) || typeof value !== 'function') return value;
+      if (typeof prop !== 'string' || typeof value !== 'function' || !OPS.has(prop)) return value;
+      const hit = wrapped.get(prop);
+      if (hit?.fn === value) return hit.wrapper;
       const fn = value as (...args: unknown[]) => Promise<unknown>;
-      return async (...args: unknown[]): Promise<unknown> => {
-        const labels = { platform: target.platform, operation: prop };
+      const labels = { platform: target.platform, operation: prop };
+      const okLabels = { ...labels, outcome: 'ok' };
+      const wrapper = async (...args: unknown[]): Promise<unknown> => {
         const end = platformCallDuration.startTimer(labels);
         try {
           const result = await fn.apply(target, args);
-          platformCalls.inc({ ...labels, outcome: 'ok' });
+          platformCalls.inc(okLabels);
           return result;
         } catch (err) {
           platformCalls.inc({ ...labels, outcome: outcomeOf(err) });
@@ -47,6 +52,8 @@ export function instrument<A extends TargetAdapter>(adapter: A): A {
           end();
         }
       };
+      wrapped.set(prop, { fn: value, wrapper });
+      return wrapper;
     },
   });
 }

@@ -5,7 +5,7 @@
  * loopback or link-local address never receives a token or a client secret. A refused connection
  * is a PermanentError whose message names the host and the address, never a credential.
  */
-import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
+import axios, { type AxiosInstance, type CreateAxiosDefaults, type InternalAxiosRequestConfig } from 'axios';
 import type { AdapterContext } from './target.adapter.js';
 import { attemptDeadline } from './attempt-deadline.js';
 import { PermanentError, RetryableError } from './target.errors.js';
@@ -20,7 +20,9 @@ export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefau
     ...(guard?.httpsAgent ? { httpsAgent: guard.httpsAgent } : {}),
   });
   // Inside an intent step, no request leaves after the step's attempt deadline (attempt-deadline.ts).
-  http.interceptors.request.use((req) => {
+  // Synchronous: runs inline when the request is made (no promise hop per request); a throw still
+  // rejects the request before anything is sent.
+  const checkDeadline = (req: InternalAxiosRequestConfig): InternalAxiosRequestConfig => {
     const deadline = attemptDeadline();
     if (deadline === undefined) return req;
     const left = deadline - Date.now();
@@ -29,7 +31,8 @@ export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefau
     }
     req.timeout = req.timeout ? Math.min(req.timeout, left) : left;
     return req;
-  });
+  };
+  http.interceptors.request.use(checkDeadline, undefined, { synchronous: true });
   http.interceptors.response.use(undefined, (err: unknown) => {
     if (axios.isAxiosError(err) && err.code === 'EDESTREFUSED') {
       const name = PLATFORM_NAMES[ctx.target.platform] ?? ctx.target.platform;

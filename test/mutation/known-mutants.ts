@@ -148,9 +148,9 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'no-version-recheck',
-    what: 'sync() does not re-read the desired-state version when it is done',
+    what: 'sync() does not re-check the desired-state version its last save read when it is done',
     file: 'src/mirror/sync.service.ts',
-    from: 'if ((await shows.version(partnerId, showId)) === desired.version) {',
+    from: 'if (version === desired.version) {',
     to: 'if (true) {',
     tests: ['test/integration/sync.race.test.ts'],
   },
