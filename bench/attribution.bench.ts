@@ -142,7 +142,7 @@ export const attributionBench: Benchmark = {
       baseline: bare,
       baselineLabel: 'minimal ledger: GET click + one Lua (EXISTS, HSET, RPUSH) per order, one per refund',
       ratioOf: 'throughput',
-      goal: { ratio: 'throughput', min: 0.5 },
+      goal: { ratio: 'throughput', min: 0.5 }, // issue 12 §7
     });
     return {
       name: this.name,

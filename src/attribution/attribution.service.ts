@@ -53,7 +53,8 @@ export interface OrderAttributedPayload {
 }
 
 /** Called (at least once) for every attributed order; `idempotencyKey` is stable per order. */
-export type OrderAttributedHook = (partnerId: string, payload: OrderAttributedPayload, idempotencyKey: string) => Promise<void>;
+/** Resolves false when it did nothing (no endpoint subscribes): the order then stays unmarked, so a later retry may still notify. */
+export type OrderAttributedHook = (partnerId: string, payload: OrderAttributedPayload, idempotencyKey: string) => Promise<boolean | void>;
 
 export interface AttributionDeps {
   repo: AttributionRepository;
@@ -232,7 +233,7 @@ export class AttributionService {
     const stored = fresh ?? (await this.deps.repo.get(partnerId, ref));
     if (!stored || !stored.attribution.attributed) return;
     const a = stored.attribution;
-    await hook(
+    const sent = await hook(
       partnerId,
       {
         orderId: stored.order.orderId,
@@ -249,7 +250,7 @@ export class AttributionService {
       },
       `order_attributed:${ref}`,
     );
-    await this.deps.repo.markNotified(partnerId, ref);
+    if (sent !== false) await this.deps.repo.markNotified(partnerId, ref);
   }
 
   /** docs/attribution.md rules 1 and 2. */

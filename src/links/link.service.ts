@@ -99,19 +99,75 @@ return {sk, pk, values[1] or '', values[2] or ''}
 `;
 
 /**
- * One counted click in one round trip (one Redis): KEYS desired hash of the show, click, the
- * partner's click stream; ARGV click json, ttl s, then PRODUCT_AT's arguments. Writes the click
- * record and its stream entry and reads the product in the same step.
+ * Counted clicks in one round trip (one Redis): for click i (1-based, j = 3(i-1), a = 1 + 4(i-1))
+ * KEYS[j+1] desired hash of the show, KEYS[j+2] the click, KEYS[j+3] the partner's click stream;
+ * ARGV[1] ttl s, ARGV[a+1] click json, ARGV[a+2..a+4] PRODUCT_AT's arguments (register field, held
+ * keys). Writes each click record and its stream entry and reads its product (PRODUCT_AT's rule),
+ * one reply per click. Each click runs under pcall: a click that fails (a key of the wrong type)
+ * answers an error of its own and does not take the other clicks of the batch with it.
  */
-const CLICK_LUA = `
-redis.call('SET', KEYS[2], ARGV[1], 'EX', tonumber(ARGV[2]))
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', '1000000', '*', 'click', ARGV[1])
-${PRODUCT_AT(3)}`;
+const CLICKS_LUA = `
+local ttl = tonumber(ARGV[1])
+local function click(j, a)
+  redis.call('SET', KEYS[j + 2], ARGV[a + 1], 'EX', ttl)
+  redis.call('XADD', KEYS[j + 3], 'MAXLEN', '~', '1000000', '*', 'click', ARGV[a + 1])
+  local keys = redis.call('HMGET', KEYS[j + 1], 'snap@', ARGV[a + 2] .. '@')
+  local sk = keys[1]
+  if not sk then return {} end
+  local pk = keys[2] or ''
+  if sk == ARGV[a + 3] and pk == ARGV[a + 4] then return {sk, pk} end
+  local values = redis.call('HMGET', KEYS[j + 1], 'snap', ARGV[a + 2])
+  return {sk, pk, values[1] or '', values[2] or ''}
+end
+local out = {}
+for i = 1, #KEYS / 3 do
+  local ok, r = pcall(click, 3 * (i - 1), 1 + 4 * (i - 1))
+  if ok then
+    out[i] = r
+  elseif type(r) == 'table' and r.err then
+    out[i] = {err = r.err}
+  else
+    out[i] = {err = tostring(r)}
+  end
+end
+return out
+`;
+/** Clicks per CLICKS_LUA call (bounds how long one call holds Redis). */
+const CLICKS_PER_CALL = 64;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scClick(desired: string, click: string, stream: string, ...args: (string | number)[]): Result<string[], Context>;
+    scClicks(numKeys: number, ...args: (string | number)[]): Result<(string[] | Error)[], Context>;
     scProductAt(desired: string, field: string, snapKey: string, productKey: string): Result<string[], Context>;
+  }
+}
+
+interface LinkDerived {
+  desired: string;
+  field: string;
+  cacheKey: string;
+  stream: string;
+  jsonMid: string;
+}
+
+/** A click waiting for its batch (LinkService.batchClick): its CLICKS_LUA arguments and its promise. */
+class PendingClick {
+  resolve!: (r: string[]) => void;
+  reject!: (e: unknown) => void;
+  readonly promise: Promise<string[]>;
+  constructor(
+    readonly desired: string,
+    readonly clickKey: string,
+    readonly stream: string,
+    readonly json: string,
+    readonly field: string,
+    readonly sk: string,
+    readonly pk: string,
+  ) {
+    this.promise = new Promise<string[]>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
   }
 }
 
@@ -123,7 +179,7 @@ export class LinkService {
     private readonly publicBaseUrl: string,
   ) {
     if (typeof (redis as unknown as { scProductAt?: unknown }).scProductAt !== 'function') {
-      redis.defineCommand('scClick', { numberOfKeys: 3, lua: CLICK_LUA });
+      redis.defineCommand('scClicks', { lua: CLICKS_LUA });
       redis.defineCommand('scProductAt', { numberOfKeys: 1, lua: PRODUCT_AT(1) });
     }
   }
@@ -178,6 +234,13 @@ export class LinkService {
     return h;
   }
 
+  /** The last click time and its ISO string (clicks of one millisecond share it). */
+  private isoAt = { ms: Number.NaN, iso: '' };
+  private iso(now: number): string {
+    if (this.isoAt.ms !== now) this.isoAt = { ms: now, iso: new Date(now).toISOString() };
+    return this.isoAt.iso;
+  }
+
   private newClick(link: LinkRecord, ip: string, now: number): ClickRecord {
     return {
       id: sortableId('clk_', now),
@@ -187,9 +250,31 @@ export class LinkService {
       targetId: link.targetId,
       platform: link.platform,
       productId: link.productId,
-      at: new Date(now).toISOString(),
+      at: this.iso(now),
       ipHash: this.ipHash(ip),
     };
+  }
+
+  /**
+   * What every click of a link derives from it (keys, the product's register field, the constant
+   * middle of the click's JSON), computed once per link record.
+   */
+  private readonly derived = new WeakMap<LinkRecord, LinkDerived>();
+  private derive(link: LinkRecord): LinkDerived {
+    let d = this.derived.get(link);
+    if (!d) {
+      const desired = this.keys.desired(link.partnerId, link.showId);
+      const { code, partnerId, showId, targetId, platform, productId } = link;
+      d = {
+        desired,
+        field: `prod:${link.productId}`,
+        cacheKey: `${desired}\u0000${link.productId}`,
+        stream: this.keys.partnerClicks(link.partnerId),
+        jsonMid: JSON.stringify({ code, partnerId, showId, targetId, platform, productId }).slice(1, -1),
+      };
+      this.derived.set(link, d);
+    }
+    return d;
   }
 
   /**
@@ -199,44 +284,69 @@ export class LinkService {
   private readonly products = new Map<string, { sk: string; pk: string; product: Product | undefined }>();
 
   /**
-   * Clicks that arrive in the same turn of the event loop go to Redis as one pipeline (one socket
-   * write instead of one per click; each click still waits for its own reply, so a 302 still means
-   * its click is stored). Explicit pipelines only: ioredis' auto-pipelining stays off (src/store/redis.ts).
+   * Clicks go to Redis in batches: one CLICKS_LUA call carries every click waiting (up to
+   * CLICKS_PER_CALL), so a batch costs one command, one socket write and one reply instead of one of
+   * each per click; each click still waits for the reply that has its own result, so a 302 still
+   * means its click is stored. A batch leaves at the end of the event-loop turn its first click
+   * arrived in or, while an earlier call is still waiting for its reply, as soon as that reply is in:
+   * under load clicks gather while Redis answers, and an idle server sends a lone click right away.
+   * Explicit batching only: ioredis' auto-pipelining stays off (src/store/redis.ts).
    */
-  private batch: { args: (string | number)[]; resolve: (r: string[]) => void; reject: (e: unknown) => void }[] = [];
-  private batchClick(args: (string | number)[]): Promise<string[]> {
-    return new Promise<string[]>((resolve, reject) => {
-      if (this.batch.length === 0) setImmediate(() => this.flushClicks());
-      this.batch.push({ args, resolve, reject });
-    });
+  private batch: PendingClick[] = [];
+  private callsInFlight = 0;
+  private flushScheduled = false;
+  private readonly flushNow = (): void => {
+    this.flushScheduled = false;
+    if (this.callsInFlight === 0) this.flushClicks();
+  };
+  private readonly clickDone = (): void => {
+    if (--this.callsInFlight === 0 && this.batch.length > 0) this.flushClicks();
+  };
+  private batchClick(p: PendingClick): Promise<string[]> {
+    this.batch.push(p);
+    if (!this.flushScheduled && this.callsInFlight === 0) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
+    return p.promise;
   }
   private flushClicks(): void {
-    const batch = this.batch;
+    const pending = this.batch;
+    if (pending.length === 0) return;
     this.batch = [];
     const redis = this.redis as Redis;
-    if (batch.length === 1) {
-      const [b] = batch;
-      const [desired, click, stream, ...rest] = b!.args;
-      redis.scClick(String(desired), String(click), String(stream), ...rest).then(b!.resolve, b!.reject);
-      return;
+    for (let from = 0; from < pending.length; from += CLICKS_PER_CALL) {
+      const batch = pending.length <= CLICKS_PER_CALL ? pending : pending.slice(from, from + CLICKS_PER_CALL);
+      const n = batch.length;
+      const args = new Array<string | number>(7 * n + 1);
+      args[3 * n] = CLICK_TTL_SEC;
+      for (let i = 0; i < n; i++) {
+        const b = batch[i]!;
+        args[3 * i] = b.desired;
+        args[3 * i + 1] = b.clickKey;
+        args[3 * i + 2] = b.stream;
+        const a = 3 * n + 1 + 4 * i;
+        args[a] = b.json;
+        args[a + 1] = b.field;
+        args[a + 2] = b.sk;
+        args[a + 3] = b.pk;
+      }
+      this.callsInFlight += 1;
+      redis.scClicks(3 * n, ...args).then(
+        (replies) => {
+          this.clickDone();
+          batch.forEach((b, i) => {
+            const r = replies[i];
+            if (Array.isArray(r)) b.resolve(r);
+            else b.reject(r ?? new Error('no reply for this click'));
+          });
+        },
+        (err: unknown) => {
+          this.clickDone();
+          for (const b of batch) b.reject(err);
+        },
+      );
     }
-    const p = redis.pipeline();
-    for (const b of batch) {
-      const [desired, click, stream, ...rest] = b.args;
-      p.scClick(String(desired), String(click), String(stream), ...rest);
-    }
-    p.exec().then(
-      (results) => {
-        batch.forEach((b, i) => {
-          const [err, r] = results?.[i] ?? [new Error('click pipeline was discarded'), undefined];
-          if (err) b.reject(err);
-          else b.resolve(r as string[]);
-        });
-      },
-      (err: unknown) => {
-        for (const b of batch) b.reject(err);
-      },
-    );
   }
 
   private productFrom(cacheKey: string, productId: string, r: string[], held: { sk: string; pk: string; product: Product | undefined } | undefined): Product | undefined {
@@ -263,24 +373,23 @@ export class LinkService {
    * and the two writes go out together instead (one round trip on the wire, three commands).
    */
   async click(link: LinkRecord, ip: string, count: boolean, now = Date.now()): Promise<{ click: ClickRecord | undefined; product: Product | undefined }> {
-    const desired = this.keys.desired(link.partnerId, link.showId);
-    const field = `prod:${link.productId}`;
-    const cacheKey = `${desired}\u0000${link.productId}`;
+    const { desired, field, cacheKey, stream, jsonMid } = this.derive(link);
     const held = this.products.get(cacheKey);
     const sk = held?.sk ?? '';
     const pk = held?.pk ?? '';
     if (!count) return { click: undefined, product: this.productFrom(cacheKey, link.productId, await this.redis.scProductAt(desired, field, sk, pk), held) };
     const click = this.newClick(link, ip, now);
-    const json = JSON.stringify(click);
+    // = JSON.stringify(click) (same keys in the same order; id, time and hash need no escaping)
+    const json = `{"id":"${click.id}",${jsonMid},"at":"${click.at}","ipHash":"${click.ipHash}"}`;
     if (this.redis instanceof Cluster) {
       const [r] = await Promise.all([
         this.redis.scProductAt(desired, field, sk, pk),
         this.redis.set(this.keys.click(click.id), json, 'EX', CLICK_TTL_SEC),
-        this.redis.xadd(this.keys.partnerClicks(link.partnerId), 'MAXLEN', '~', '1000000', '*', 'click', json),
+        this.redis.xadd(stream, 'MAXLEN', '~', '1000000', '*', 'click', json),
       ]);
       return { click, product: this.productFrom(cacheKey, link.productId, r, held) };
     }
-    const r = await this.batchClick([desired, this.keys.click(click.id), this.keys.partnerClicks(link.partnerId), json, CLICK_TTL_SEC, field, sk, pk]);
+    const r = await this.batchClick(new PendingClick(desired, this.keys.click(click.id), stream, json, field, sk, pk));
     return { click, product: this.productFrom(cacheKey, link.productId, r, held) };
   }
 

@@ -152,9 +152,8 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     externalShows: new ExternalShowIndex(redis, keys),
     log: log.child({ module: 'attribution' }),
     holdDays: config.commissionHoldDays,
-    onOrderAttributed: async (partnerId, payload, idempotencyKey) => {
-      await outbound.emit(partnerId, 'attribution.order_attributed', payload, idempotencyKey);
-    },
+    // false (nothing emitted: no endpoint subscribes) spares the order's notified mark.
+    onOrderAttributed: async (partnerId, payload, idempotencyKey) => (await outbound.emit(partnerId, 'attribution.order_attributed', payload, idempotencyKey)).messageId !== null,
   });
   const activity = new ShowActivityRepository(redis, keys);
   const notifyPartner = mirrorUpdatedHook(outbound, log.child({ module: 'outbound' }));

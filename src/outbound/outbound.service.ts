@@ -91,7 +91,8 @@ export class OutboundService {
    * message: a producer that retries does not send twice. Safe to call again after a crash halfway.
    */
   async emit(partnerId: string, type: OutboundEventType, data: object, idempotencyKey: string): Promise<EmitResult> {
-    const subscribed = (await this.deps.endpoints.list(partnerId)).filter((e) => e.enabled && e.events.includes(type));
+    // The cached list (EndpointRepository.listCached: ≤ 1 s old, this process's own changes at once).
+    const subscribed = (await this.deps.endpoints.listCached(partnerId)).filter((e) => e.enabled && e.events.includes(type));
     if (subscribed.length === 0) return { messageId: null, duplicate: false, endpointIds: [] };
     const { messages, producer, messageTtlSec } = this.deps;
     const candidate = sortableId('msg_');

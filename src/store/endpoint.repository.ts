@@ -10,6 +10,8 @@ import type { RedisClient } from './redis.js';
 
 /** Attempts kept per endpoint (older ones are trimmed). */
 const ATTEMPT_LOG_MAX = 5_000;
+/** How long listCached serves a partner's endpoint list (changes made through another process show within this). */
+export const ENDPOINT_LIST_CACHE_MS = 1000;
 
 type Fields = Partial<Record<keyof EndpointRecord, string>>;
 
@@ -62,6 +64,36 @@ export class EndpointRepository {
   async create(e: EndpointRecord): Promise<void> {
     await this.redis.hset(this.keys.endpoint(e.partnerId, e.id), toFields(e));
     await this.redis.sadd(this.keys.partnerEndpoints(e.partnerId), e.id);
+    this.changed(e.partnerId);
+  }
+
+  /**
+   * The partner's endpoints for OutboundService.emit (every attributed order and every mirror change
+   * emits): a list at most ENDPOINT_LIST_CACHE_MS old. Writes through this repository (create,
+   * update, enable/disable, rotate, delete) drop the partner's entry at once, and a read that was in
+   * flight across such a write is not kept; a change made in another process (an operator's PATCH in
+   * the API while this is a worker, the delivery worker disabling an endpoint) is seen within
+   * ENDPOINT_LIST_CACHE_MS. A delivery for an endpoint disabled or deleted meanwhile ends as failed
+   * without sending (DeliveryService reads the endpoint itself before every attempt). The records are
+   * shared: read them, never change them.
+   */
+  private readonly lists = new Map<string, { list: readonly EndpointRecord[]; at: number }>();
+  private generation = 0;
+  async listCached(partnerId: string): Promise<readonly EndpointRecord[]> {
+    const now = Date.now();
+    const hit = this.lists.get(partnerId);
+    if (hit && now - hit.at < ENDPOINT_LIST_CACHE_MS) return hit.list;
+    const generation = this.generation;
+    const list = await this.list(partnerId);
+    if (generation === this.generation) {
+      if (this.lists.size >= 10_000) this.lists.clear();
+      this.lists.set(partnerId, { list, at: now });
+    }
+    return list;
+  }
+  private changed(partnerId: string): void {
+    this.generation += 1;
+    this.lists.delete(partnerId);
   }
 
   async get(partnerId: string, endpointId: string): Promise<EndpointRecord | null> {
@@ -78,17 +110,26 @@ export class EndpointRepository {
   async update(partnerId: string, endpointId: string, patch: Partial<Omit<EndpointRecord, 'id' | 'partnerId'>>): Promise<boolean> {
     const pairs = Object.entries(toFields(patch)).flat();
     if (pairs.length === 0) return (await this.get(partnerId, endpointId)) !== null;
-    return (await this.redis.scObHsetIfExists(this.keys.endpoint(partnerId, endpointId), 'id', ...pairs)) === 1;
+    try {
+      return (await this.redis.scObHsetIfExists(this.keys.endpoint(partnerId, endpointId), 'id', ...pairs)) === 1;
+    } finally {
+      this.changed(partnerId);
+    }
   }
 
   /** New current secret; the current one becomes the previous one until `previousExpiresAt` (one atomic step). */
   async rotateSecret(partnerId: string, endpointId: string, sealed: string, previousExpiresAt: string, at = new Date()): Promise<boolean> {
-    return (await this.redis.scObEndpointRotate(this.keys.endpoint(partnerId, endpointId), sealed, previousExpiresAt, at.toISOString())) === 1;
+    try {
+      return (await this.redis.scObEndpointRotate(this.keys.endpoint(partnerId, endpointId), sealed, previousExpiresAt, at.toISOString())) === 1;
+    } finally {
+      this.changed(partnerId);
+    }
   }
 
   async delete(partnerId: string, endpointId: string): Promise<boolean> {
     const n = await this.redis.srem(this.keys.partnerEndpoints(partnerId), endpointId);
     const d = await this.redis.del(this.keys.endpoint(partnerId, endpointId), this.keys.endpointAttempts(partnerId, endpointId));
+    this.changed(partnerId);
     return n > 0 || d > 0;
   }
 
@@ -104,7 +145,11 @@ export class EndpointRepository {
 
   /** Disables the endpoint if no attempt to it has succeeded since `sinceMs`; true when it did. */
   async disableIfFailingSince(partnerId: string, endpointId: string, sinceMs: number, reason: string, at = new Date()): Promise<boolean> {
-    return (await this.redis.scObDisableIfFailing(this.keys.endpoint(partnerId, endpointId), sinceMs, at.toISOString(), reason)) === 1;
+    try {
+      return (await this.redis.scObDisableIfFailing(this.keys.endpoint(partnerId, endpointId), sinceMs, at.toISOString(), reason)) === 1;
+    } finally {
+      this.changed(partnerId);
+    }
   }
 
   async disable(partnerId: string, endpointId: string, reason: string, at = new Date()): Promise<boolean> {

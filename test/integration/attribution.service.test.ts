@@ -261,6 +261,41 @@ describe('partner order events', () => {
     expect(stored.order).toMatchObject({ ref: 'O1', source: 'partner', productId: 'p1', lines: [line] });
   });
 
+  test('a hook that did nothing (resolves false) leaves the order unmarked: a duplicate calls it again, until one resolves otherwise', async () => {
+    const calls: string[] = [];
+    let answer: boolean | undefined = false;
+    const svc2 = new AttributionService({
+      repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
+      partners: svc.rt.partners,
+      links: svc.rt.links,
+      externalShows: shows,
+      log: pino({ level: 'silent' }),
+      holdDays: 2,
+      now: () => clock,
+      onOrderAttributed: async (_partnerId, _payload, key) => {
+        calls.push(key);
+        return answer;
+      },
+    });
+    clock = T0 + 1000;
+    const c = await click('p1', T0 - 60_000);
+    expect(await svc2.handlePartnerEvent(P, orderCreated('HF1', { clickId: c }))).toEqual({ ref: 'HF1', orderId: 'HF1', isNew: true, attributed: true });
+    expect(calls).toEqual(['order_attributed:HF1']);
+    // nothing was sent: the retry of the same order tries again
+    expect(await svc2.handlePartnerEvent(P, orderCreated('HF1', { clickId: c }))).toEqual({ ref: 'HF1', orderId: 'HF1', isNew: false, attributed: true });
+    expect(calls).toEqual(['order_attributed:HF1', 'order_attributed:HF1']);
+    // a hook that resolves without saying (undefined), like one that resolves true, marks the order
+    answer = undefined;
+    await svc2.handlePartnerEvent(P, orderCreated('HF1', { clickId: c }));
+    expect(calls).toHaveLength(3);
+    await svc2.handlePartnerEvent(P, orderCreated('HF1', { clickId: c }));
+    expect(calls).toHaveLength(3);
+    answer = true;
+    await svc2.handlePartnerEvent(P, orderCreated('HF2', { clickId: c }));
+    await svc2.handlePartnerEvent(P, orderCreated('HF2', { clickId: c }));
+    expect(calls.filter((k) => k === 'order_attributed:HF2')).toHaveLength(1);
+  });
+
   test('the order names a product only when it has exactly one line; an unattributed order calls no hook', async () => {
     hooked.length = 0;
     const a = { productId: 'p1', quantity: 1, amount: { amount: 5_000, currency: 'USD' } };

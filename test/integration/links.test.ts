@@ -144,3 +144,55 @@ test('refreshing a link with a new product URL redirects there', async () => {
   expect(loc.pathname).toBe('/p9-v2');
   expect(await svc.rt.links.findClick(loc.searchParams.get('sclid')!)).toMatchObject({ productId: 'p9', showId: 'show-42' });
 });
+
+test('a stored click is the JSON of its record (same keys, same order) in the click key and the partner stream', async () => {
+  const r = await hit(trackedUrl);
+  const id = new URL(r.headers.get('location')!).searchParams.get('sclid')!;
+  const raw = (await svc.rt.redis.get(svc.rt.keys.click(id)))!;
+  const parsed = JSON.parse(raw) as Record<string, string>;
+  expect(Object.keys(parsed)).toEqual(['id', 'code', 'partnerId', 'showId', 'targetId', 'platform', 'productId', 'at', 'ipHash']);
+  expect(raw).toBe(JSON.stringify(parsed));
+  expect(parsed).toMatchObject({ id, code, partnerId: PARTNER, showId: 'show-42', targetId: 'tt-main', platform: 'tiktok', productId: 'p1' });
+  expect(new Date(parsed['at']!).toISOString()).toBe(parsed['at']);
+  expect(parsed['ipHash']).toMatch(/^[A-Za-z0-9_-]{16,}$/);
+  const entries = await svc.rt.redis.xrevrange(svc.rt.keys.partnerClicks(PARTNER), '+', '-', 'COUNT', 5);
+  expect(entries.map(([, fields]) => fields[1])).toContain(raw);
+});
+
+test('clicks of one moment go to Redis together: every click is stored with its own record, also past one call (64)', async () => {
+  const links = await Promise.all(Array.from({ length: 150 }, (_, i) => svc.rt.links.ensure({ ...link, showId: `burst-${i % 7}`, productId: `bp${i}`, url: `https://shop.example.com/bp${i}` })));
+  const records = await Promise.all(links.map((u) => svc.rt.links.find(u.split('/l/')[1]!)));
+  const before = await clicksLen();
+  const results = await Promise.all(records.map((l, i) => svc.rt.links.click(l!, `198.51.100.${i % 250}`, true)));
+  expect(await clicksLen()).toBe(before + 150);
+  const stored = await Promise.all(results.map((r) => svc.rt.links.findClick(r.click!.id)));
+  results.forEach((r, i) => {
+    expect(stored[i]).toEqual(r.click);
+    expect(r.click).toMatchObject({ productId: `bp${i}`, showId: `burst-${i % 7}` });
+    expect(r.product).toBeUndefined(); // these shows have no snapshot: the link's stored URL serves
+  });
+});
+
+test("a click that Redis refuses fails on its own: the other clicks sent with it are stored and answered", async () => {
+  const bad = { ...link, showId: 'broken-show', productId: 'pb' };
+  const good = { ...link, showId: 'fine-show', productId: 'pg' };
+  const [badRec, goodRec] = await Promise.all([bad, good].map(async (l) => svc.rt.links.find((await svc.rt.links.ensure(l)).split('/l/')[1]!)));
+  // The show's desired-state key holds a string: reading it as a hash fails (WRONGTYPE).
+  await svc.rt.redis.set(svc.rt.keys.desired(PARTNER, 'broken-show'), 'not a hash');
+  try {
+    const before = await clicksLen();
+    const [b, g] = await Promise.allSettled([svc.rt.links.click(badRec!, '192.0.2.1', true), svc.rt.links.click(goodRec!, '192.0.2.2', true)]);
+    expect(b.status).toBe('rejected');
+    expect(String((b as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+    expect(g.status).toBe('fulfilled');
+    const click = (g as PromiseFulfilledResult<Awaited<ReturnType<typeof svc.rt.links.click>>>).value.click!;
+    expect(await svc.rt.links.findClick(click.id)).toEqual(click);
+    expect(await clicksLen()).toBeGreaterThanOrEqual(before + 1);
+    // And over HTTP the refused click is no redirect.
+    const r = await hit((await svc.rt.links.ensure(bad)));
+    expect(r.status).toBeGreaterThanOrEqual(500);
+    expect(r.headers.get('location')).toBeNull();
+  } finally {
+    await svc.rt.redis.del(svc.rt.keys.desired(PARTNER, 'broken-show'));
+  }
+});
