@@ -105,10 +105,13 @@ test('503 while Redis is down, back to 202 after it restarts, nothing acknowledg
   const show = await svc.api(`/v1/partners/${PARTNER}/shows/during`);
   expect(show.status).toBe(200);
 
-  // The retried event's own sync job reached its queue (no worker runs here, so it is still there).
+  // The retried event's own sync job reaches its queue (no mirror worker runs here, so it stays there).
+  // The sync dispatcher makes it from the event's dispatch entry after the 202, and this test's own
+  // queue handle may still be reconnecting after the restart ("Stream isn't writeable"): waitFor reads
+  // again until the job is there (it retries a failed read, never a failed assertion).
   const job = { partnerId: PARTNER, showId: 'during', targetId: 'rd-yt' };
   const queue = svc.rt.syncProducer.queue('youtube', shardOf(PARTNER, 'during', svc.config.syncShards));
-  const jobId = await queue.getDeduplicationJobId(syncJobId(job));
+  const jobId = await waitFor(async () => (await queue.getDeduplicationJobId(syncJobId(job))) ?? undefined, 15_000, 100);
   expect(jobId).toBeTruthy();
   // The job also carries the request id of the HTTP request that caused it (log correlation).
   expect((await queue.getJob(jobId!))?.data).toEqual({ ...job, requestId: expect.stringMatching(/^\S+$/) });
