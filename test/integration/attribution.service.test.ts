@@ -490,6 +490,50 @@ describe('reports from the ledger aggregates, and the ledger view reconciliation
     clock = T0;
   });
 
+  test('reports read single orders only for the days a period covers in part, and a show breakdown also for a day split by the hold', async () => {
+    // The aggregates are a shortcut that the order-by-order path always agrees with, so the totals
+    // alone cannot tell which path a day took; the days read order by order can (docs/attribution.md
+    // "Reports": never every order of the period).
+    const read: number[] = [];
+    class Counting extends AttributionRepository {
+      override ordersOfDay(...args: Parameters<AttributionRepository['ordersOfDay']>): ReturnType<AttributionRepository['ordersOfDay']> {
+        read.push(args[1]);
+        return super.ordersOfDay(...args);
+      }
+    }
+    const counted = new AttributionService({ repo: new Counting(svc.rt.redis, svc.rt.keys), partners: svc.rt.partners, links: svc.rt.links, externalShows: shows, log: pino({ level: 'silent' }), holdDays: 2, now: () => clock });
+    const d0 = D0 / DAY;
+    const days = async (f: () => Promise<unknown>): Promise<number[]> => {
+      read.length = 0;
+      await f();
+      return [...new Set(read)].sort((a, b) => a - b);
+    };
+    clock = D0 + 10 * DAY; // every order approved
+    // partner-wide: whole days from the aggregates, a day covered in part order by order
+    expect(await days(() => counted.report(Q, {}))).toEqual([]);
+    expect(await days(() => counted.report(Q, { fromMs: D0, toMs: D0 + 2 * DAY }))).toEqual([]);
+    expect(await days(() => counted.report(Q, { fromMs: D0 + 1, toMs: D0 + 2 * DAY }))).toEqual([d0]);
+    expect(await days(() => counted.report(Q, { fromMs: D0, toMs: D0 + 2 * DAY - 1 }))).toEqual([d0 + 1]);
+    // a show: days outside the period are not read at all, whole days not order by order
+    for (const f of [{}, { fromMs: D0, toMs: D0 + 2 * DAY }, { fromMs: D0, toMs: D0 + DAY }, { fromMs: D0 + DAY }, { toMs: D0 + DAY }]) {
+      expect(await days(() => counted.report(Q, { showId: 'show-q', ...f }))).toEqual([]);
+      expect(await days(() => counted.showReport(Q, 'show-q', f))).toEqual([]);
+    }
+    expect(await days(() => counted.showReport(Q, 'show-q', { fromMs: D0 + DAY + 1 }))).toEqual([d0 + 1]);
+    expect(await days(() => counted.showReport(Q, 'show-q', { toMs: D0 + DAY - 1 }))).toEqual([d0]);
+    // the hold (2 days): A's has passed, B's (same day) not → day d0 is split, read order by order in
+    // the breakdown (pending vs approved) but not in the totals, which do not split
+    clock = D0 + 2 * DAY;
+    expect(await days(() => counted.showReport(Q, 'show-q', {}))).toEqual([d0]);
+    expect(await days(() => counted.report(Q, { showId: 'show-q' }))).toEqual([]);
+    // the last moment every order of day d0 is still pending, the first it is all approved
+    clock = D0 + 2 * DAY - 1;
+    expect(await days(() => counted.showReport(Q, 'show-q', {}))).toEqual([]);
+    clock = D0 + 3 * DAY - 1;
+    expect(await days(() => counted.showReport(Q, 'show-q', {}))).toEqual([]);
+    clock = T0;
+  });
+
   test("the ledger view of one target's platform orders in a period: lookups by platform id marked per run, a scan of the rest, marks dropped on close", async () => {
     const range = { fromMs: D0, toMs: D0 + DAY };
     const run1 = randomUUID();
