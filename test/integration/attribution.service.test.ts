@@ -139,7 +139,10 @@ describe('a platform order', () => {
 
   test('rule 2: an indexed platform show attributes to (show, target) at the target rate; a deleted target attributes with rate 0 and says so', async () => {
     await shows.set('yt', 'B-2', 'show-2');
+    hooked.length = 0;
     await service.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: 'R2', externalShowId: 'B-2', productId: 'p9', clickId: 'c-none' })], 'webhook');
+    // the hook of a new order carries the decision as made (not read back from the record)
+    expect(hooked.map((h) => h.payload)).toEqual([expect.objectContaining({ orderId: 'R2', source: 'platform_webhook', via: 'platform_show', showId: 'show-2', targetId: 'yt', productId: 'p9', commissionRateBps: 1000 })]);
     expect((await service.order(P, 'R2', 'yt'))!.attribution).toStrictEqual({ attributed: true, via: 'platform_show', showId: 'show-2', targetId: 'yt', productId: 'p9', clickId: 'c-none', rateBps: 1000 });
     await shows.set('gone', 'B-3', 'show-3');
     await service.ingestPlatformOrders(P, 'gone', [platformOrder({ orderId: 'R3', externalShowId: 'B-3' })], 'webhook');
@@ -398,6 +401,33 @@ describe('the edges of the attribution decision', () => {
     expect([...a, ...b].sort()).toEqual(refs.map((id) => `@yt:${id}`));
     expect(await counter(commissionBooked, 'DKK')).toBe(booked + 400);
     expect(hooked.map((h) => h.key).sort()).toEqual(refs.map((id) => `order_attributed:@yt:${id}`));
+  });
+
+  test('a hook that failed is called again by the repeated order, with the stored order, not the repeat', async () => {
+    const calls: OrderAttributedPayload[] = [];
+    let fail = true;
+    const flaky = new AttributionService({
+      repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
+      partners: svc.rt.partners,
+      links: svc.rt.links,
+      externalShows: shows,
+      log: pino({ level: 'silent' }),
+      holdDays: 2,
+      now: () => clock,
+      onOrderAttributed: async (_partnerId, payload) => {
+        calls.push(payload);
+        if (fail) throw new Error('outbound down');
+      },
+    });
+    const c = await click('p1', T0 - 60_000);
+    await expect(flaky.handlePartnerEvent(P, orderCreated('H1', { clickId: c, amount: 10_000 }))).rejects.toThrow('outbound down');
+    fail = false;
+    // the event is delivered again with other content: first write wins, and so does the hook's payload
+    expect(await flaky.handlePartnerEvent(P, orderCreated('H1', { clickId: c, amount: 20_000 }))).toEqual({ ref: 'H1', orderId: 'H1', isNew: false, attributed: true });
+    expect(calls.map((p) => [p.orderId, p.total.amount, p.commission.amount])).toEqual([
+      ['H1', 10_000, 1000],
+      ['H1', 10_000, 1000],
+    ]);
   });
 
   test('without an order_attributed hook (it is optional) attributed orders are stored all the same', async () => {
