@@ -383,11 +383,16 @@ interface PackedOrder {
   l?: 1 | NormalizedOrder['lines'];
 }
 
+/** The order id a ref implies: the platform order id of `@<targetId>:<id>`, else the ref itself. */
+function derivedOrderId(ref: string, targetId: string | undefined): string {
+  return targetId !== undefined && ref.startsWith(`@${targetId}:`) ? ref.slice(targetId.length + 2) : ref;
+}
+
 /** The order minus what the record holds anyway (ref, total) or what follows from it. */
 export function packOrder(o: NormalizedOrder): string {
   const x: PackedOrder = { s: SOURCE_CODE[o.source] };
-  const derivedId = o.targetId !== undefined && o.ref === `@${o.targetId}:${o.orderId}` ? true : o.ref === o.orderId;
-  if (!derivedId) x.i = o.orderId;
+  // left out only when unpackOrder derives it from the ref (a partner id may start with `@<target>:` too)
+  if (derivedOrderId(o.ref, o.targetId) !== o.orderId) x.i = o.orderId;
   if (o.targetId !== undefined) x.t = o.targetId;
   if (o.clickId !== undefined) x.k = o.clickId;
   if (o.showId !== undefined) x.h = o.showId;
@@ -404,7 +409,7 @@ export function packOrder(o: NormalizedOrder): string {
 
 function unpackOrder(ref: string, rec: Rec, total: { amount: number; currency: string }): NormalizedOrder {
   const x = JSON.parse(rec.o ?? '{"s":"p"}') as PackedOrder;
-  const orderId = x.i ?? (x.t !== undefined && ref.startsWith(`@${x.t}:`) ? ref.slice(x.t.length + 2) : ref);
+  const orderId = x.i ?? derivedOrderId(ref, x.t);
   const createdAt = x.c ?? new Date(Number(rec.t)).toISOString();
   const lines = x.l === 1 ? [{ productId: x.p ?? '', quantity: 1, amount: { amount: total.amount, currency: total.currency } }] : (x.l ?? []);
   const o: Record<string, unknown> = { ref, orderId, source: SOURCE_OF.get(x.s) ?? 'partner' };

@@ -139,7 +139,10 @@ describe('a platform order', () => {
 
   test('rule 2: an indexed platform show attributes to (show, target) at the target rate; a deleted target attributes with rate 0 and says so', async () => {
     await shows.set('yt', 'B-2', 'show-2');
+    hooked.length = 0;
     await service.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: 'R2', externalShowId: 'B-2', productId: 'p9', clickId: 'c-none' })], 'webhook');
+    // the hook of a new order carries the decision as made (not read back from the record)
+    expect(hooked.map((h) => h.payload)).toEqual([expect.objectContaining({ orderId: 'R2', source: 'platform_webhook', via: 'platform_show', showId: 'show-2', targetId: 'yt', productId: 'p9', commissionRateBps: 1000 })]);
     expect((await service.order(P, 'R2', 'yt'))!.attribution).toStrictEqual({ attributed: true, via: 'platform_show', showId: 'show-2', targetId: 'yt', productId: 'p9', clickId: 'c-none', rateBps: 1000 });
     await shows.set('gone', 'B-3', 'show-3');
     await service.ingestPlatformOrders(P, 'gone', [platformOrder({ orderId: 'R3', externalShowId: 'B-3' })], 'webhook');
@@ -435,6 +438,33 @@ describe('the edges of the attribution decision', () => {
     expect(hooked.map((h) => h.key).sort()).toEqual(refs.map((id) => `order_attributed:@yt:${id}`));
   });
 
+  test('a hook that failed is called again by the repeated order, with the stored order, not the repeat', async () => {
+    const calls: OrderAttributedPayload[] = [];
+    let fail = true;
+    const flaky = new AttributionService({
+      repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
+      partners: svc.rt.partners,
+      links: svc.rt.links,
+      externalShows: shows,
+      log: pino({ level: 'silent' }),
+      holdDays: 2,
+      now: () => clock,
+      onOrderAttributed: async (_partnerId, payload) => {
+        calls.push(payload);
+        if (fail) throw new Error('outbound down');
+      },
+    });
+    const c = await click('p1', T0 - 60_000);
+    await expect(flaky.handlePartnerEvent(P, orderCreated('H1', { clickId: c, amount: 10_000 }))).rejects.toThrow('outbound down');
+    fail = false;
+    // the event is delivered again with other content: first write wins, and so does the hook's payload
+    expect(await flaky.handlePartnerEvent(P, orderCreated('H1', { clickId: c, amount: 20_000 }))).toEqual({ ref: 'H1', orderId: 'H1', isNew: false, attributed: true });
+    expect(calls.map((p) => [p.orderId, p.total.amount, p.commission.amount])).toEqual([
+      ['H1', 10_000, 1000],
+      ['H1', 10_000, 1000],
+    ]);
+  });
+
   test('without an order_attributed hook (it is optional) attributed orders are stored all the same', async () => {
     const quiet = new AttributionService({
       repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
@@ -522,6 +552,50 @@ describe('reports from the ledger aggregates, and the ledger view reconciliation
     expect(await split(D0 + 3 * DAY, { toMs: D0 + DAY })).toEqual({ target: [[2, 250, 0, 250]], product: [['pa', 0, 100], ['pb', 0, 150]] });
     expect(await split(D0 + 3 * DAY, { fromMs: D0 + DAY })).toEqual({ target: [[1, 400, 0, 400]], product: [['pa', 0, 400]] });
     expect(await split(D0, { fromMs: D0 - DAY, toMs: D0 })).toEqual({ target: [], product: [] });
+    clock = T0;
+  });
+
+  test('reports read single orders only for the days a period covers in part, and a show breakdown also for a day split by the hold', async () => {
+    // The aggregates are a shortcut that the order-by-order path always agrees with, so the totals
+    // alone cannot tell which path a day took; the days read order by order can (docs/attribution.md
+    // "Reports": never every order of the period).
+    const read: number[] = [];
+    class Counting extends AttributionRepository {
+      override ordersOfDay(...args: Parameters<AttributionRepository['ordersOfDay']>): ReturnType<AttributionRepository['ordersOfDay']> {
+        read.push(args[1]);
+        return super.ordersOfDay(...args);
+      }
+    }
+    const counted = new AttributionService({ repo: new Counting(svc.rt.redis, svc.rt.keys), partners: svc.rt.partners, links: svc.rt.links, externalShows: shows, log: pino({ level: 'silent' }), holdDays: 2, now: () => clock });
+    const d0 = D0 / DAY;
+    const days = async (f: () => Promise<unknown>): Promise<number[]> => {
+      read.length = 0;
+      await f();
+      return [...new Set(read)].sort((a, b) => a - b);
+    };
+    clock = D0 + 10 * DAY; // every order approved
+    // partner-wide: whole days from the aggregates, a day covered in part order by order
+    expect(await days(() => counted.report(Q, {}))).toEqual([]);
+    expect(await days(() => counted.report(Q, { fromMs: D0, toMs: D0 + 2 * DAY }))).toEqual([]);
+    expect(await days(() => counted.report(Q, { fromMs: D0 + 1, toMs: D0 + 2 * DAY }))).toEqual([d0]);
+    expect(await days(() => counted.report(Q, { fromMs: D0, toMs: D0 + 2 * DAY - 1 }))).toEqual([d0 + 1]);
+    // a show: days outside the period are not read at all, whole days not order by order
+    for (const f of [{}, { fromMs: D0, toMs: D0 + 2 * DAY }, { fromMs: D0, toMs: D0 + DAY }, { fromMs: D0 + DAY }, { toMs: D0 + DAY }]) {
+      expect(await days(() => counted.report(Q, { showId: 'show-q', ...f }))).toEqual([]);
+      expect(await days(() => counted.showReport(Q, 'show-q', f))).toEqual([]);
+    }
+    expect(await days(() => counted.showReport(Q, 'show-q', { fromMs: D0 + DAY + 1 }))).toEqual([d0 + 1]);
+    expect(await days(() => counted.showReport(Q, 'show-q', { toMs: D0 + DAY - 1 }))).toEqual([d0]);
+    // the hold (2 days): A's has passed, B's (same day) not → day d0 is split, read order by order in
+    // the breakdown (pending vs approved) but not in the totals, which do not split
+    clock = D0 + 2 * DAY;
+    expect(await days(() => counted.showReport(Q, 'show-q', {}))).toEqual([d0]);
+    expect(await days(() => counted.report(Q, { showId: 'show-q' }))).toEqual([]);
+    // the last moment every order of day d0 is still pending, the first it is all approved
+    clock = D0 + 2 * DAY - 1;
+    expect(await days(() => counted.showReport(Q, 'show-q', {}))).toEqual([]);
+    clock = D0 + 3 * DAY - 1;
+    expect(await days(() => counted.showReport(Q, 'show-q', {}))).toEqual([]);
     clock = T0;
   });
 
