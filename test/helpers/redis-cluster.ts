@@ -110,11 +110,17 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedis
       }
     }
   };
-  for (let i = 0; i < 6; i++) {
-    const dir = join(root, `n${i}`);
-    mkdirSync(dir);
-    specs.push({ port: await pick(), busPort: await pick(), dir });
-  }
+  // Ports are picked free and then bound by redis-server: another process (another test file starting
+  // its own cluster, say) can take one in between. Then a node does not start or `--cluster create`
+  // fails; the attempt's nodes are stopped and the cluster starts again on new ports and new dirs.
+  const pickAll = async (attempt: number): Promise<void> => {
+    specs.length = 0;
+    for (let i = 0; i < 6; i++) {
+      const dir = join(root, `a${attempt}n${i}`);
+      mkdirSync(dir);
+      specs.push({ port: await pick(), busPort: await pick(), dir });
+    }
+  };
   const isRunning = (s: (typeof specs)[number]): boolean => !!s.proc && s.proc.exitCode === null && s.proc.signalCode === null;
   const startNode = async (port: number): Promise<void> => {
     const s = specs.find((x) => x.port === port);
@@ -133,9 +139,20 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedis
       p.kill(signal);
     });
   };
-  await Promise.all(specs.map((s) => startNode(s.port)));
-  // The first three become masters, each of the others a replica of one of them.
-  await run('redis-cli', ['--cluster', 'create', ...specs.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 60_000 });
+  for (let attempt = 1; ; attempt++) {
+    await pickAll(attempt);
+    try {
+      const started = await Promise.allSettled(specs.map((s) => startNode(s.port)));
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      // The first three become masters, each of the others a replica of one of them.
+      await run('redis-cli', ['--cluster', 'create', ...specs.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 60_000 });
+      break;
+    } catch (err) {
+      await Promise.all(specs.map((s) => stopNode(s.port)));
+      if (attempt >= 3) throw err;
+    }
+  }
 
   const roles = async (): Promise<{ masters: number[]; replicas: number[] }> => {
     const live = specs.find(isRunning);
