@@ -37,16 +37,25 @@ return {1, eventId, v, changed}
 }
 
 /**
+ * The inbox + event-log step both show scripts share: a stored duplicate returns
+ * {0, existingEventId}; otherwise the event is appended to the show's log (capped) and the inbox
+ * records its id for `ttl` seconds, leaving `eventId` for the register writes that follow.
+ */
+function inboxAndEvent(inbox: string, stream: string, wid: string, json: string, ttl: string): string {
+  return `local existing = redis.call('GET', ${inbox})
+if existing then return {0, existing} end
+local eventId = redis.call('XADD', ${stream}, 'MAXLEN', '~', '10000', '*', 'wid', ${wid}, 'event', ${json})
+redis.call('SET', ${inbox}, eventId, 'EX', tonumber(${ttl}))
+`;
+}
+
+/**
  * KEYS: inbox, events stream, desired hash. ARGV: webhookId, event json, inbox ttl s, order key,
  * then field/value pairs. Returns {1, eventId, version, changed} or {0, existingEventId}.
  * The Redis Cluster path (the keys of one show's slot only); INGEST_SHOW_ONE_LUA on a single Redis.
  */
 const INGEST_SHOW_LUA = `
-local existing = redis.call('GET', KEYS[1])
-if existing then return {0, existing} end
-local eventId = redis.call('XADD', KEYS[2], 'MAXLEN', '~', '10000', '*', 'wid', ARGV[1], 'event', ARGV[2])
-redis.call('SET', KEYS[1], eventId, 'EX', tonumber(ARGV[3]))
-${registerWrites('KEYS[3]', 5)}`;
+${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registerWrites('KEYS[3]', 5)}`;
 
 /**
  * An accepted show event on a single Redis, in one round trip (keys of several slots, so never sent
@@ -69,11 +78,7 @@ if ARGV[8] == '1' then
   redis.call('ZADD', KEYS[7], ARGV[10], ARGV[11])
 end
 redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])
-local existing = redis.call('GET', KEYS[2])
-if existing then return {0, existing} end
-local eventId = redis.call('XADD', KEYS[3], 'MAXLEN', '~', '10000', '*', 'wid', ARGV[3], 'event', ARGV[4])
-redis.call('SET', KEYS[2], eventId, 'EX', tonumber(ARGV[2]))
-${registerWrites('KEYS[4]', 13)}`;
+${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]')}${registerWrites('KEYS[4]', 13)}`;
 
 /**
  * KEYS: inbox, events stream, pending hash. ARGV: webhookId, event json, ttl, now ms. The event is
