@@ -99,25 +99,32 @@ export class ReconcileService {
       }
       const summary: ReconTargetSummary = { targetId: t.id, platform: t.platform, platformOrders: 0, ledgerOrders: 0, discrepancies: 0, healed: 0 };
       targets.push(summary);
-      let report;
+      // Both sides streamed (reconcile.stream.ts): the adapter's report page by page as the platform
+      // returns it (orderPages), the ledger by point lookups and a paged scan.
+      const from = new Date(fromMs);
+      const to = new Date(toMs);
+      const listOrders = adapter.listOrders.bind(adapter);
+      const report = adapter.orderPages ? adapter.orderPages(from, to) : (async function* () { yield* pagesOf(await listOrders(from, to)); })();
+      let res;
       try {
-        report = await adapter.listOrders(new Date(fromMs), new Date(toMs));
+        res = await reconcileTargetStream(t.id, report, attribution.targetLedger(rec.partnerId, t.id, { fromMs, toMs }), VOIDED, async (cmp) => {
+          await attribution.ingestPlatformOrders(rec.partnerId, t.id, cmp.heal, 'report');
+          const healed = new Map(cmp.heal.map((p) => [p.orderId, p]));
+          for (const d of cmp.discrepancies) {
+            if (!d.healed) continue;
+            const p = healed.get(d.orderId);
+            await repo.rememberHeal(rec.partnerId, d, p ? Date.parse(p.createdAt) : fromMs);
+          }
+        });
       } catch (err) {
         if (!isTargetError(err)) throw err;
+        // The report failed (at its first page or midway): the target's comparison is incomplete, so
+        // none of its findings are reported as such. Orders healed from pages read before the failure
+        // stay healed and remembered, and come back below as this period's healed discrepancies.
         summary.error = `${t.platform}: ${err.message}`;
         log.warn({ reconciliationId: rec.id, targetId: t.id, reason: err.reason }, 'platform order report unavailable');
         continue;
       }
-      // The adapters hand over the whole report; the ledger side is streamed (reconcile.stream.ts).
-      const res = await reconcileTargetStream(t.id, pagesOf(report), attribution.targetLedger(rec.partnerId, t.id, { fromMs, toMs }), VOIDED, async (cmp) => {
-        await attribution.ingestPlatformOrders(rec.partnerId, t.id, cmp.heal, 'report');
-        const healed = new Map(cmp.heal.map((p) => [p.orderId, p]));
-        for (const d of cmp.discrepancies) {
-          if (!d.healed) continue;
-          const p = healed.get(d.orderId);
-          await repo.rememberHeal(rec.partnerId, d, p ? Date.parse(p.createdAt) : fromMs);
-        }
-      });
       summary.platformOrders = res.platformOrders;
       summary.ledgerOrders = res.ledgerOrders;
       found.push(...res.discrepancies);

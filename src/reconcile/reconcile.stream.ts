@@ -53,19 +53,27 @@ export async function reconcileTargetStream(
     if (cmp.heal.length > 0) await heal(cmp);
   };
   const inflight: Promise<void>[] = [];
-  for await (const page of report) {
-    platformOrders += page.length;
-    const task = comparePage(page);
-    task.catch(() => undefined); // awaited below; this only keeps a rejection from counting as unhandled meanwhile
-    inflight.push(task);
-    if (inflight.length >= PAGES_IN_FLIGHT) await inflight.shift();
-  }
-  await Promise.all(inflight);
-  for await (const page of ledger.scan()) {
-    for (const l of page) {
-      ledgerOrders += 1;
-      discrepancies.push({ kind: 'missing_in_platform', targetId, orderId: l.orderId, detail: `ledger has ${l.gross} ${l.currency}; the platform's report does not`, healed: false });
+  try {
+    for await (const page of report) {
+      platformOrders += page.length;
+      const task = comparePage(page);
+      task.catch(() => undefined); // awaited below; this only keeps a rejection from counting as unhandled meanwhile
+      inflight.push(task);
+      if (inflight.length >= PAGES_IN_FLIGHT) await inflight.shift();
     }
+    await Promise.all(inflight);
+    for await (const page of ledger.scan()) {
+      for (const l of page) {
+        ledgerOrders += 1;
+        discrepancies.push({ kind: 'missing_in_platform', targetId, orderId: l.orderId, detail: `ledger has ${l.gross} ${l.currency}; the platform's report does not`, healed: false });
+      }
+    }
+  } catch (err) {
+    // A report page that failed midway (or a lookup): the pages already handed over finish first, so
+    // no comparison is left running when the caller moves on, and this run's marks are dropped.
+    await Promise.allSettled(inflight);
+    await ledger.close().catch(() => undefined);
+    throw err;
   }
   await ledger.close();
   return { platformOrders, ledgerOrders, discrepancies };

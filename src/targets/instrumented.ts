@@ -33,9 +33,28 @@ export function instrument<A extends TargetAdapter>(adapter: A): A {
   return new Proxy(adapter, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof prop !== 'string' || typeof value !== 'function' || !OPS.has(prop)) return value;
+      if (typeof prop !== 'string' || typeof value !== 'function' || !(OPS.has(prop) || prop === 'orderPages')) return value;
       const hit = wrapped.get(prop);
       if (hit?.fn === value) return hit.wrapper;
+      if (prop === 'orderPages') {
+        // The paged report is the listOrders operation: one call (all its pages) per iteration.
+        const pages = value as (...args: unknown[]) => AsyncIterable<unknown>;
+        const labels = { platform: target.platform, operation: 'listOrders' };
+        const pagesWrapper = async function* (...args: unknown[]): AsyncGenerator<unknown> {
+          const end = platformCallDuration.startTimer(labels);
+          try {
+            yield* pages.apply(target, args);
+            platformCalls.inc({ ...labels, outcome: 'ok' });
+          } catch (err) {
+            platformCalls.inc({ ...labels, outcome: outcomeOf(err) });
+            throw err;
+          } finally {
+            end();
+          }
+        };
+        wrapped.set(prop, { fn: value, wrapper: pagesWrapper as unknown as (...args: unknown[]) => Promise<unknown> });
+        return pagesWrapper;
+      }
       const fn = value as (...args: unknown[]) => Promise<unknown>;
       const labels = { platform: target.platform, operation: prop };
       const okLabels = { ...labels, outcome: 'ok' };

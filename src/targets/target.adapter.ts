@@ -204,6 +204,19 @@ export interface TargetAdapter {
   handleWebhook?(headers: Record<string, string | undefined>, raw: Buffer): Promise<PlatformOrder[]>;
   /** capabilities.orderReport: every order the platform reports with createdAt in [from, to), all pages. */
   listOrders?(from: Date, to: Date): Promise<PlatformOrder[]>;
+  /**
+   * capabilities.orderReport: the same report as listOrders (each order once), handed over page by
+   * page as the platform returns them, so that reconciliation holds a few pages rather than the whole
+   * period's orders. A failed page throws from the iteration.
+   */
+  orderPages?(from: Date, to: Date): AsyncIterable<PlatformOrder[]>;
 }
 
 export type AdapterFactory = (ctx: AdapterContext) => TargetAdapter;
+
+/** listOrders from orderPages: the whole report in one array (for callers that want it whole). */
+export async function collectPages<T>(pages: AsyncIterable<T[]>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const page of pages) for (const item of page) all.push(item);
+  return all;
+}

@@ -104,3 +104,37 @@ test('streamed comparison = whole comparison, for any page size', async () => {
     { numRuns: runsFor(80), interruptAfterTimeLimit: 60_000, markInterruptAsFailure: true },
   );
 }, 90_000);
+
+test('a report that fails midway: the pages read are compared and healed, the error comes out, and the run leaves no marks behind', async () => {
+  const partnerId = `rs-fail${run++}`;
+  const repo = new AttributionRepository(client, new Keys('rtest'));
+  const svc = new AttributionService({ repo, partners: null as never, links: null as never, externalShows: null as never, log: pino({ level: 'silent' }), holdDays: 0 });
+  const order = (id: string): PlatformOrder => ({
+    orderId: id,
+    externalShowId: 'x',
+    productId: undefined,
+    clickId: undefined,
+    createdAt: new Date(FROM).toISOString(),
+    total: { amount: 100, currency: 'USD' },
+    refunded: { amount: 0, currency: 'USD' },
+    status: undefined,
+    commission: undefined,
+  });
+  const failure = new Error('page 2 of the report failed');
+  let secondAsked = false;
+  async function* report(): AsyncGenerator<PlatformOrder[]> {
+    yield [order('a1'), order('a2')];
+    secondAsked = true;
+    throw failure;
+  }
+  const healedIds: string[] = [];
+  const heal = async (cmp: { heal: PlatformOrder[] }): Promise<void> => {
+    await new Promise((r) => setTimeout(r, 50)); // still running when the report fails
+    healedIds.push(...cmp.heal.map((p) => p.orderId));
+  };
+  await expect(reconcileTargetStream('t1', report(), svc.targetLedger(partnerId, 't1', { fromMs: FROM, toMs: TO }), VOIDED, heal)).rejects.toBe(failure);
+  expect(secondAsked).toBe(true);
+  // the first page's comparison finished before the error came out (nothing left running)
+  expect(healedIds.sort()).toEqual(['a1', 'a2']);
+  if (redis.topology === 'single') expect(await client.keys('rtest:{lg:' + partnerId + ':*}:rc:*')).toEqual([]);
+});

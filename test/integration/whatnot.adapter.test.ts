@@ -10,7 +10,7 @@ import axios from 'axios';
 import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
-import type { PinSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { PinSpec, PlatformOrder, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { buildWhatnotAdapter, type WhatnotAdapterOptions } from '../../src/targets/whatnot/whatnot.adapter.js';
 import { buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
@@ -315,6 +315,27 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     expect(lists).toHaveLength(3);
     expect(lists.map((r) => r.query.cursor ?? null)).toEqual([null, expect.any(String), expect.any(String)]);
     expect(lists.every((r) => r.query.limit === '3')).toBe(true);
+  });
+
+  it('orderPages hands the report over page by page: the next page is asked for only when the last one was taken', async () => {
+    const h = harness({ adapter: { pageSize: 3 } });
+    const showId = await newShow();
+    const base = Date.parse('2030-06-01T10:00:00Z');
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) ids.push(await newOrder(showId, 1000 + i, new Date(base + i * 1000).toISOString()));
+    const listed = async (): Promise<number> => (await requests()).filter((r) => r.path === '/orders').length;
+
+    const pages = h.adapter.orderPages!(new Date(base), new Date(base + 7_000))[Symbol.asyncIterator]();
+    const first = await pages.next();
+    expect(first.done).toBe(false);
+    expect((first.value as PlatformOrder[]).map((o) => o.orderId)).toEqual(ids.slice(0, 3));
+    expect(await listed()).toBe(1);
+    const rest: string[] = [];
+    for (let next = await pages.next(); !next.done; next = await pages.next()) rest.push(...(next.value as PlatformOrder[]).map((o) => o.orderId));
+    expect(rest).toEqual(ids.slice(3));
+    expect(await listed()).toBe(3);
+    // the same report whole
+    expect((await h.adapter.listOrders!(new Date(base), new Date(base + 7_000))).map((o) => o.orderId)).toEqual(ids);
   });
 
   // --- issue 9: only paid orders are sales; defensive parsing ----------------------------------

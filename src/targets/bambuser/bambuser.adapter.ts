@@ -28,7 +28,7 @@
  */
 import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AdapterFactory, Capabilities, OpContext, PinSpec, PlatformOrder, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
+import { collectPages, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
 import { isTargetError, RateLimitedError } from '../target.errors.js';
 import { createBambuserClient } from './bambuser.client.js';
 import { showMayHaveOrders, toPlatformOrder } from './bambuser.orders.js';
@@ -296,32 +296,41 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
      * `from` (replay purchases keep arriving after a show: bambuser.orders.ts). Then one report per
      * show, filtered to the period. Costs 1 request per 100 shows plus 1 per show in range.
      */
-    async listOrders(from, to) {
-      const fromMs = from.getTime();
-      const toMs = to.getTime();
-      const deadline = Date.now() + REPORT_WAIT_BUDGET_MS;
-      const shows: BambuserShow[] = [];
-      let cursor: string | undefined;
-      for (let i = 0; i < MAX_REPORT_PAGES; i++) {
-        const page = await patiently(deadline, () => listShowsPage(cursor));
-        shows.push(...page.results.filter((s) => showMayHaveOrders(s, fromMs, toMs)));
-        if (!page.cursor || page.cursor === cursor) break;
-        cursor = page.cursor;
-      }
-      const orders: PlatformOrder[] = [];
-      for (const show of shows) {
-        const report = await patiently(deadline, () =>
-          client.call({ method: 'GET', path: `${V1}/stats/show/${encodeURIComponent(show.id)}/orders`, scope: 'READ_STATS', schema: StatsOrdersSchema }),
-        );
-        for (const o of report.orders) {
-          const order = toPlatformOrder(show.id, o);
-          const at = Date.parse(order.createdAt);
-          if (at >= fromMs && at < toMs) orders.push(order);
-        }
-      }
-      log.debug({ shows: shows.length, orders: orders.length }, 'bambuser order report');
-      return orders;
+    listOrders(from, to) {
+      return collectPages(orderPages(from, to));
     },
+
+    orderPages,
   };
+
+  /** listOrders page by page: one page per show's order report (the shows in range are found first). */
+  async function* orderPages(from: Date, to: Date): AsyncGenerator<PlatformOrder[]> {
+    const fromMs = from.getTime();
+    const toMs = to.getTime();
+    const deadline = Date.now() + REPORT_WAIT_BUDGET_MS;
+    const shows: BambuserShow[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < MAX_REPORT_PAGES; i++) {
+      const page = await patiently(deadline, () => listShowsPage(cursor));
+      shows.push(...page.results.filter((s) => showMayHaveOrders(s, fromMs, toMs)));
+      if (!page.cursor || page.cursor === cursor) break;
+      cursor = page.cursor;
+    }
+    let count = 0;
+    for (const show of shows) {
+      const report = await patiently(deadline, () =>
+        client.call({ method: 'GET', path: `${V1}/stats/show/${encodeURIComponent(show.id)}/orders`, scope: 'READ_STATS', schema: StatsOrdersSchema }),
+      );
+      const orders: PlatformOrder[] = [];
+      for (const o of report.orders) {
+        const order = toPlatformOrder(show.id, o);
+        const at = Date.parse(order.createdAt);
+        if (at >= fromMs && at < toMs) orders.push(order);
+      }
+      count += orders.length;
+      if (orders.length > 0) yield orders;
+    }
+    log.debug({ shows: shows.length, orders: count }, 'bambuser order report');
+  }
   return adapter;
 };

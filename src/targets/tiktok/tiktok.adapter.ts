@@ -19,7 +19,7 @@
 import { z } from 'zod';
 import type { Money } from '../../domain/money.js';
 import { decimalToMinor } from '../decimal-amount.js';
-import type { AdapterContext, AdapterFactory, Capabilities, PlatformOrder, RemoteShow, TargetAdapter } from '../target.adapter.js';
+import { collectPages, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
 import { createTiktokClient } from './tiktok.client.js';
 import { AffiliateOrderPageSchema, OrderDetailSchema, PromotionLinkSchema, WebhookBodySchema, type AffiliateOrder, type Price } from './tiktok.schemas.js';
@@ -127,7 +127,11 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
 
   /** Every affiliate order created in [geS, ltS) (unix seconds, ≤ 3 months), all pages. */
   async function searchAffiliateOrders(geS: number, ltS: number): Promise<AffiliateOrder[]> {
-    const out: AffiliateOrder[] = [];
+    return collectPages(affiliatePages(geS, ltS));
+  }
+
+  /** The affiliate order search of [geS, ltS), page by page as TikTok returns them. */
+  async function* affiliatePages(geS: number, ltS: number): AsyncGenerator<AffiliateOrder[]> {
     let token: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const data = await client.call({
@@ -139,8 +143,8 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
         what: 'read the affiliate order report',
         schema: AffiliateOrderPageSchema,
       });
-      out.push(...data.orders);
-      if (!data.next_page_token || data.next_page_token === token) return out;
+      yield data.orders;
+      if (!data.next_page_token || data.next_page_token === token) return;
       token = data.next_page_token;
     }
     throw new PermanentError(`TikTok Shop affiliate order search did not end after ${MAX_PAGES} pages`, 'too_many_pages');
@@ -266,26 +270,41 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
       return order ? [order] : [];
     },
 
-    async listOrders(from, to) {
-      const fromMs = from.getTime();
-      const toMs = to.getTime();
-      // [from, to) in whole seconds: TikTok's create_time is a unix second.
-      let ge = Math.ceil(fromMs / 1000);
-      const lt = Math.ceil(toMs / 1000);
-      const seen = new Map<string, PlatformOrder>();
-      while (ge < lt) {
-        const end = Math.min(lt, ge + MAX_WINDOW_S);
-        for (const o of await searchAffiliateOrders(ge, end)) {
+    listOrders(from, to) {
+      return collectPages(orderPages(from, to));
+    },
+
+    orderPages,
+  };
+
+  /**
+   * The affiliate order report of [from, to), page by page, each order once (the ids seen are kept,
+   * not the orders): windows of at most MAX_WINDOW_S, each searched page by page.
+   */
+  async function* orderPages(from: Date, to: Date): AsyncGenerator<PlatformOrder[]> {
+    const fromMs = from.getTime();
+    const toMs = to.getTime();
+    // [from, to) in whole seconds: TikTok's create_time is a unix second.
+    let ge = Math.ceil(fromMs / 1000);
+    const lt = Math.ceil(toMs / 1000);
+    const seen = new Set<string>();
+    while (ge < lt) {
+      const end = Math.min(lt, ge + MAX_WINDOW_S);
+      for await (const page of affiliatePages(ge, end)) {
+        const out: PlatformOrder[] = [];
+        for (const o of page) {
           const at = o.create_time * 1000;
           if (at < fromMs || at >= toMs || seen.has(o.id)) continue;
           const mapped = toPlatformOrder(o);
-          if (mapped) seen.set(o.id, mapped);
+          if (!mapped) continue;
+          seen.add(o.id);
+          out.push(mapped);
         }
-        ge = end;
+        if (out.length > 0) yield out;
       }
-      return [...seen.values()];
-    },
-  };
+      ge = end;
+    }
+  }
   return adapter;
 }
 

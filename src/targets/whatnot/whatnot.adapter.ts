@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { verifyWebhook, SignatureError } from '../../sources/signature.js';
-import type { AdapterContext, AdapterFactory, Capabilities, PlatformOrder, RemoteShow, TargetAdapter } from '../target.adapter.js';
+import { collectPages, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
 import { createWhatnotClient } from './whatnot.client.js';
 import { judgeOrder } from './whatnot.orders.js';
@@ -164,31 +164,43 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
       return sale ? [sale] : [];
     },
 
-    async listOrders(from, to) {
-      const fromMs = from.getTime();
-      const toMs = to.getTime();
-      const seen = new Map<string, PlatformOrder>();
-      let cursor: string | undefined;
-      for (let page = 0; page < MAX_PAGES; page++) {
-        const res = await client.call({
-          method: 'GET',
-          path: '/orders',
-          query: { created_at_gte: from.toISOString(), created_at_lt: to.toISOString(), limit: pageSize, cursor },
-          what: 'list orders',
-          schema: OrderPageSchema,
-        });
-        for (const [i, o] of res.data.entries()) {
-          const mapped = saleOf(o, `data.${i}`);
-          if (!mapped || seen.has(mapped.orderId)) continue;
-          const at = Date.parse(mapped.createdAt);
-          if (at >= fromMs && at < toMs) seen.set(mapped.orderId, mapped);
-        }
-        if (!res.next_cursor || res.next_cursor === cursor) return [...seen.values()];
-        cursor = res.next_cursor;
-      }
-      throw new PermanentError(`Whatnot order list did not end after ${MAX_PAGES} pages`, 'too_many_pages');
+    listOrders(from, to) {
+      return collectPages(orderPages(from, to));
     },
+
+    orderPages,
   };
+
+  /** GET /orders page by page; each order once (ids seen are kept, not the orders), in [from, to). */
+  async function* orderPages(from: Date, to: Date): AsyncGenerator<PlatformOrder[]> {
+    const fromMs = from.getTime();
+    const toMs = to.getTime();
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const res = await client.call({
+        method: 'GET',
+        path: '/orders',
+        query: { created_at_gte: from.toISOString(), created_at_lt: to.toISOString(), limit: pageSize, cursor },
+        what: 'list orders',
+        schema: OrderPageSchema,
+      });
+      const out: PlatformOrder[] = [];
+      for (const [i, o] of res.data.entries()) {
+        const mapped = saleOf(o, `data.${i}`);
+        if (!mapped || seen.has(mapped.orderId)) continue;
+        const at = Date.parse(mapped.createdAt);
+        if (at >= fromMs && at < toMs) {
+          seen.add(mapped.orderId);
+          out.push(mapped);
+        }
+      }
+      if (out.length > 0) yield out;
+      if (!res.next_cursor || res.next_cursor === cursor) return;
+      cursor = res.next_cursor;
+    }
+    throw new PermanentError(`Whatnot order list did not end after ${MAX_PAGES} pages`, 'too_many_pages');
+  }
   return adapter;
 }
 
