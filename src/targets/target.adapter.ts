@@ -214,9 +214,14 @@ export interface TargetAdapter {
 
 export type AdapterFactory = (ctx: AdapterContext) => TargetAdapter;
 
-/** listOrders from orderPages: the whole report in one array (for callers that want it whole). */
+/** The whole report in one array (for callers that want it whole). */
 export async function collectPages<T>(pages: AsyncIterable<T[]>): Promise<T[]> {
   const all: T[] = [];
   for await (const page of pages) for (const item of page) all.push(item);
   return all;
+}
+
+/** An adapter's order report from its paged form: orderPages as given, listOrders collecting it. */
+export function pagedOrderReport(orderPages: (from: Date, to: Date) => AsyncIterable<PlatformOrder[]>): Required<Pick<TargetAdapter, 'listOrders' | 'orderPages'>> {
+  return { orderPages, listOrders: (from, to) => collectPages(orderPages(from, to)) };
 }

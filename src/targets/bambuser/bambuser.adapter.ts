@@ -28,7 +28,7 @@
  */
 import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { collectPages, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
+import { pagedOrderReport, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
 import { isTargetError, RateLimitedError } from '../target.errors.js';
 import { createBambuserClient } from './bambuser.client.js';
 import { showMayHaveOrders, toPlatformOrder } from './bambuser.orders.js';
@@ -296,11 +296,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
      * `from` (replay purchases keep arriving after a show: bambuser.orders.ts). Then one report per
      * show, filtered to the period. Costs 1 request per 100 shows plus 1 per show in range.
      */
-    listOrders(from, to) {
-      return collectPages(orderPages(from, to));
-    },
-
-    orderPages,
+    ...pagedOrderReport(orderPages),
   };
 
   /** listOrders page by page: one page per show's order report (the shows in range are found first). */

@@ -19,7 +19,7 @@
 import { z } from 'zod';
 import type { Money } from '../../domain/money.js';
 import { decimalToMinor } from '../decimal-amount.js';
-import { collectPages, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
+import { collectPages, pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
 import { createTiktokClient } from './tiktok.client.js';
 import { AffiliateOrderPageSchema, OrderDetailSchema, PromotionLinkSchema, WebhookBodySchema, type AffiliateOrder, type Price } from './tiktok.schemas.js';
@@ -270,11 +270,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
       return order ? [order] : [];
     },
 
-    listOrders(from, to) {
-      return collectPages(orderPages(from, to));
-    },
-
-    orderPages,
+    ...pagedOrderReport(orderPages),
   };
 
   /**

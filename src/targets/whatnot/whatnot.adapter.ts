@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { verifyWebhook, SignatureError } from '../../sources/signature.js';
-import { collectPages, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
+import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
 import { createWhatnotClient } from './whatnot.client.js';
 import { judgeOrder } from './whatnot.orders.js';
@@ -164,11 +164,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
       return sale ? [sale] : [];
     },
 
-    listOrders(from, to) {
-      return collectPages(orderPages(from, to));
-    },
-
-    orderPages,
+    ...pagedOrderReport(orderPages),
   };
 
   /** GET /orders page by page; each order once (ids seen are kept, not the orders), in [from, to). */
