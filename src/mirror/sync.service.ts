@@ -223,7 +223,10 @@ export class SyncService {
             mirror.lastError = `platform ${target.platform} is not supported by this version of Syndicast`;
           } else {
             wakeAt = await this.drive(job, desired, mirror, adapter, target.pinDelayMs, save);
-            if (mirror.state !== 'action_required') mirror.lastError = null;
+            // A failed mirror keeps the reason it failed for until an operator retries it: a later run
+            // (the sweep's, or a later event's) passes over it without a platform call, and erasing the
+            // reason then left the board and the partner's mirror.updated with "failed" and no error.
+            if (mirror.state !== 'action_required' && mirror.state !== 'failed') mirror.lastError = null;
           }
           mirror.retries = 0;
           mirror.syncedVersion = desired.version;

@@ -2,7 +2,9 @@
  * Issue 11 follow-ups on the error taxonomy (docs/architecture.md "Error taxonomy"), YouTube
  * simulator over real HTTP with real Redis:
  * - every YouTube request answering 500: each attempt counts against SYNC_MAX_RETRIES and the mirror
- *   ends `failed` with the reason (a save before the create used to reset the count on every run);
+ *   ends `failed` with the reason (a save before the create used to reset the count on every run),
+ *   and keeps it when a later event syncs the show again (that run used to erase it: the ops board
+ *   then said "failed" with no error, as did the partner's mirror.updated);
  * - YouTube allowing one request per 2 s: provisioning completes, slowly (a refused insert used to
  *   leave its intent "started", so every run spent its one request on the recovery lookup and the
  *   insert was refused again, forever).
@@ -23,7 +25,7 @@ afterAll(async () => {
   await sim?.close();
 });
 
-test('a YouTube 500 on every request: retries are counted and the mirror fails with the reason', async () => {
+test('a YouTube 500 on every request: retries are counted and the mirror fails with the reason, which a later sync keeps', async () => {
   const secret = await createPartner(svc, 'rb');
   expect((await svc.api('/v1/partners/rb/targets', { json: { id: 'rb-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
   await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
@@ -37,6 +39,17 @@ test('a YouTube 500 on every request: retries are counted and the mirror fails w
     }, 60_000, 20);
     expect(m.lastError).toMatch(/gave up after 3 retries: youtube: .*500/);
     expect(Math.max(...seen)).toBeGreaterThanOrEqual(2);
+
+    // A later event: its run passes over the failed mirror (no platform call) and must keep the reason.
+    expect((await sendEvent(svc, 'rb', secret, showEvent('show.scheduled', sampleShow('rb1', { title: 'Renamed' }), '2026-11-24T17:05:00Z'))).status).toBe(202);
+    const version = (await svc.rt.shows.desired('rb', 'rb1'))!.version;
+    expect(version).toBeGreaterThan(m.syncedVersion);
+    const after = await waitFor(async () => {
+      const got = await svc.rt.shows.getMirror('rb', 'rb1', 'rb-yt');
+      return got && got.syncedVersion >= version ? got : null;
+    }, 30_000, 20);
+    expect(after.state).toBe('failed');
+    expect(after.lastError).toBe(m.lastError);
   } finally {
     await sim.control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
   }

@@ -260,6 +260,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/intent-late-request.test.ts'],
     testName: 'deadline has passed',
   },
+  {
+    name: 'failed-mirror-reason-cleared',
+    what: "a run that passes over a failed mirror (the sweep's, a later event's) clears its lastError: the board says failed with no reason",
+    file: 'src/mirror/sync.service.ts',
+    from: "if (mirror.state !== 'action_required' && mirror.state !== 'failed') mirror.lastError = null;",
+    to: "if (mirror.state !== 'action_required') mirror.lastError = null;",
+    tests: ['test/e2e/mirror.retry-budget.test.ts'],
+    testName: 'which a later sync keeps',
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
