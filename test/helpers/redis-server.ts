@@ -27,36 +27,52 @@ export interface TestRedis {
   destroy(): Promise<void>;
 }
 
-export async function waitReady(port: number, timeoutMs = 10_000): Promise<void> {
+export async function waitReady(port: number, timeoutMs = 10_000, pid?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
     c.on('error', () => undefined); // refused until the server listens: the catch below retries
+    let answeredBy: number | undefined;
     try {
       await c.connect();
       await c.ping();
+      answeredBy = pid === undefined ? undefined : Number(/process_id:(\d+)/.exec(await c.info('server'))?.[1]);
       c.disconnect();
-      return;
     } catch {
       c.disconnect();
       if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
       await new Promise((r) => setTimeout(r, 50));
+      continue;
     }
+    // Another test file's server on the port we picked (ports are picked free and bound later).
+    if (pid !== undefined && answeredBy !== pid) throw new PortTakenError(port);
+    return;
+  }
+}
+
+/** Our redis-server did not get the port it was given (another test file's server took it first). */
+class PortTakenError extends Error {
+  constructor(port: number, what = 'is answered by another redis-server') {
+    super(`redis-server on port ${port}: ${what} (ports are picked free and bound later; another test file may have taken it)`);
   }
 }
 
 export async function startRedis(): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'syndicast-redis-'));
-  const port = await freePort();
+  let port = await freePort();
   let proc: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     if (proc && proc.exitCode === null && proc.signalCode === null) return; // already running
-    proc = spawn(
+    const p = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction', '--loglevel', 'warning'],
       { stdio: 'ignore' },
     );
-    await waitReady(port);
+    proc = p;
+    // Ours exits at once when the port is in use; waiting for it to answer then would only time out.
+    const exited = new Promise<never>((_, reject) => p.once('exit', (code) => reject(new PortTakenError(port, `exited (${code ?? 'signal'}) before it answered`))));
+    exited.catch(() => undefined);
+    await Promise.race([waitReady(port, 10_000, p.pid), exited]);
   };
   const stop = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
     const p = proc;
@@ -67,7 +83,18 @@ export async function startRedis(): Promise<TestRedis> {
       p.kill(signal);
     });
   };
-  await start();
+  // The first start may lose its port to another test file's server: start again on a new port
+  // (a restart keeps its port, as a test that restarts Redis expects).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      await stop();
+      if (!(err instanceof PortTakenError) || attempt >= 3) throw err;
+      port = await freePort();
+    }
+  }
   const url = `redis://127.0.0.1:${port}`;
   return {
     topology: 'single',
