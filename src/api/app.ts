@@ -98,7 +98,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // Routes
   await app.register(healthRoutes, { redis: rt.redis });
   await app.register(eventRoutes, { ingest: rt.ingest, onAccepted: (r) => metrics.events.inc({ result: r }) });
-  await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: (bot) => metrics.clicks.inc({ kind: bot ? 'bot' : 'human' }) });
+  await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: metrics.countClick });
   await app.register(keyRoutes, { apiKeys: rt.apiKeys, partners: rt.partners });
   await app.register(auditRoutes, { audit: rt.audit });
   await app.register(partnerRoutes, { partners: rt.partners, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });

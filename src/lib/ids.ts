@@ -21,30 +21,44 @@ function random10(): Buffer {
   return b;
 }
 
-/** 5 bytes (40 bits, exact in a double) → 8 Crockford base32 chars. */
-function encode40(b: Buffer, at: number): string {
-  let v = b[at]! * 2 ** 32 + b.readUInt32BE(at + 1);
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    out = CROCKFORD[v % 32]! + out;
-    v = Math.floor(v / 32);
-  }
-  return out;
+/** Char codes of the Crockford alphabet. */
+const CODES = Array.from(CROCKFORD, (c) => c.charCodeAt(0));
+
+/**
+ * 10 bytes (80 bits) → 16 Crockford base32 chars, 5 bits each, most significant first (two 40-bit
+ * halves). Built in one String.fromCharCode: no chain of one-char concatenations to flatten later.
+ */
+export function encode80(b: Buffer): string {
+  const c = CODES;
+  const [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9] = b as unknown as number[];
+  return String.fromCharCode(
+    c[b0! >> 3]!, c[((b0! & 7) << 2) | (b1! >> 6)]!, c[(b1! >> 1) & 31]!, c[((b1! & 1) << 4) | (b2! >> 4)]!,
+    c[((b2! & 15) << 1) | (b3! >> 7)]!, c[(b3! >> 2) & 31]!, c[((b3! & 3) << 3) | (b4! >> 5)]!, c[b4! & 31]!,
+    c[b5! >> 3]!, c[((b5! & 7) << 2) | (b6! >> 6)]!, c[(b6! >> 1) & 31]!, c[((b6! & 1) << 4) | (b7! >> 4)]!,
+    c[((b7! & 15) << 1) | (b8! >> 7)]!, c[(b8! >> 2) & 31]!, c[((b8! & 3) << 3) | (b9! >> 5)]!, c[b9! & 31]!,
+  );
 }
+
+/** The time part of the last id made (ids of one millisecond share it). */
+let lastMs = Number.NaN;
+let lastTime = '';
 
 /**
  * A ULID-style id: 10 chars of millisecond time then 16 random chars (80 bits), Crockford base32.
  * Lexicographic order = time order, and unguessable (used for click ids and event ids).
  */
 export function sortableId(prefix = '', now = Date.now()): string {
-  let t = now;
-  let time = '';
-  for (let i = 0; i < 10; i++) {
-    time = CROCKFORD[t % 32]! + time;
-    t = Math.floor(t / 32);
+  if (now !== lastMs) {
+    let t = now;
+    const out = new Array<number>(10);
+    for (let i = 9; i >= 0; i--) {
+      out[i] = CODES[t % 32]!;
+      t = Math.floor(t / 32);
+    }
+    lastTime = String.fromCharCode(...out);
+    lastMs = now;
   }
-  const rnd = random10();
-  return prefix + time + encode40(rnd, 0) + encode40(rnd, 5);
+  return prefix + lastTime + encode80(random10());
 }
 
 export function randomId(prefix: string, bytes = 9): string {

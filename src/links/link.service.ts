@@ -41,10 +41,21 @@ const LINK_CACHE_MAX = 100_000;
 /** Crawlers and link unfurlers that fetch links without a human behind them. */
 const BOT_UA = /bot|crawler|spider|slurp|facebookexternalhit|facebot|embedly|preview|whatsapp|telegram|discord|slack|twitterbot|linkedin|skypeuripreview|headless|curl\/|wget|python-requests|go-http-client/i;
 
+/** User agents seen lately and whether they are a bot's (the same few browsers click most links). */
+const botUas = new Map<string, boolean>();
+const BOT_UAS_MAX = 1000;
+
 export function isBot(method: string, userAgent: string | undefined, purpose: string | undefined): boolean {
   if (method === 'HEAD') return true;
   if (purpose && /prefetch|preview/i.test(purpose)) return true;
-  return userAgent !== undefined && BOT_UA.test(userAgent);
+  if (userAgent === undefined) return false;
+  let bot = botUas.get(userAgent);
+  if (bot === undefined) {
+    bot = BOT_UA.test(userAgent);
+    if (botUas.size >= BOT_UAS_MAX) botUas.clear();
+    botUas.set(userAgent, bot);
+  }
+  return bot;
 }
 
 /** Where a click goes: `productUrl` is the product's current URL (the link's stored one when the show no longer has it). */
@@ -67,13 +78,18 @@ export function redirectUrl(link: LinkRecord, clickId: string | undefined, produ
 const SCLID_PLACEHOLDER = 'clkZZplaceholderZZ7q3';
 const templates = new Map<string, [string, string] | null>();
 const TEMPLATES_MAX = 50_000;
+const CLICK_ID_PLAIN = /^[A-Za-z0-9_]+$/;
+/** The redirect URL around its click id ([before, after]), or null when the placeholder does not come out exactly once. */
+function redirectTemplate(link: LinkRecord, productUrl: string): [string, string] | null {
+  const parts = redirectUrl(link, SCLID_PLACEHOLDER, productUrl).split(SCLID_PLACEHOLDER);
+  return parts.length === 2 ? [parts[0]!, parts[1]!] : null;
+}
 export function fastRedirectUrl(link: LinkRecord, clickId: string | undefined, productUrl: string = link.url): string {
-  if (!clickId || !/^[A-Za-z0-9_]+$/.test(clickId)) return redirectUrl(link, clickId, productUrl);
+  if (!clickId || !CLICK_ID_PLAIN.test(clickId)) return redirectUrl(link, clickId, productUrl);
   const k = `${link.platform}\u0000${link.showId}\u0000${productUrl}`;
   let t = templates.get(k);
   if (t === undefined) {
-    const parts = redirectUrl(link, SCLID_PLACEHOLDER, productUrl).split(SCLID_PLACEHOLDER);
-    t = parts.length === 2 ? [parts[0]!, parts[1]!] : null;
+    t = redirectTemplate(link, productUrl);
     if (templates.size >= TEMPLATES_MAX) templates.clear();
     templates.set(k, t);
   }
@@ -102,8 +118,9 @@ return {sk, pk, values[1] or '', values[2] or ''}
  * Counted clicks in one round trip (one Redis): for click i (1-based, j = 3(i-1), a = 1 + 4(i-1))
  * KEYS[j+1] desired hash of the show, KEYS[j+2] the click, KEYS[j+3] the partner's click stream;
  * ARGV[1] ttl s, ARGV[a+1] click json, ARGV[a+2..a+4] PRODUCT_AT's arguments (register field, held
- * keys). Writes each click record and its stream entry and reads its product (PRODUCT_AT's rule),
- * one reply per click. Each click runs under pcall: a click that fails (a key of the wrong type)
+ * keys). Writes each click record and its stream entry and reads its product (PRODUCT_AT's rule,
+ * except that "the keys you hold are current" is the integer 1 instead of the two keys: a reply the
+ * API parses per click), one reply per click. Each click runs under pcall: a click that fails (a key of the wrong type)
  * answers an error of its own and does not take the other clicks of the batch with it.
  */
 const CLICKS_LUA = `
@@ -115,7 +132,7 @@ local function click(j, a)
   local sk = keys[1]
   if not sk then return {} end
   local pk = keys[2] or ''
-  if sk == ARGV[a + 3] and pk == ARGV[a + 4] then return {sk, pk} end
+  if sk == ARGV[a + 3] and pk == ARGV[a + 4] then return 1 end
   local values = redis.call('HMGET', KEYS[j + 1], 'snap', ARGV[a + 2])
   return {sk, pk, values[1] or '', values[2] or ''}
 end
@@ -137,7 +154,7 @@ const CLICKS_PER_CALL = 64;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scClicks(numKeys: number, ...args: (string | number)[]): Result<(string[] | Error)[], Context>;
+    scClicks(numKeys: number, ...args: (string | number)[]): Result<(string[] | 1 | Error)[], Context>;
     scProductAt(desired: string, field: string, snapKey: string, productKey: string): Result<string[], Context>;
   }
 }
@@ -148,27 +165,40 @@ interface LinkDerived {
   cacheKey: string;
   stream: string;
   jsonMid: string;
+  /** The redirect template (redirectTemplate) for the product URL `tplFor`, the last one this link went to. */
+  tplFor: string | undefined;
+  tpl: [string, string] | null;
 }
 
-/** A click waiting for its batch (LinkService.batchClick): its CLICKS_LUA arguments and its promise. */
+/** Products as clicks last found them, with the register keys they were read at. */
+interface HeldProduct {
+  sk: string;
+  pk: string;
+  product: Product | undefined;
+}
+
+/** What a redirect needs from its click: the click recorded (none for a bot), the product now, and the URL to send the client to. */
+export interface ClickResult {
+  click: ClickRecord | undefined;
+  product: Product | undefined;
+  /** = fastRedirectUrl(link, click?.id, product?.url) */
+  location: string;
+}
+
+/** Called once with the click's result or its error; must not throw (it runs inside the batch's reply loop). */
+export type ClickDone = (err: Error | undefined, r: ClickResult | undefined) => void;
+
+/** A click waiting for its batch (LinkService.batchClick): its CLICKS_LUA arguments and whom to answer. */
 class PendingClick {
-  resolve!: (r: string[]) => void;
-  reject!: (e: unknown) => void;
-  readonly promise: Promise<string[]>;
   constructor(
-    readonly desired: string,
+    readonly link: LinkRecord,
+    readonly d: LinkDerived,
+    readonly held: HeldProduct | undefined,
+    readonly click: ClickRecord,
     readonly clickKey: string,
-    readonly stream: string,
     readonly json: string,
-    readonly field: string,
-    readonly sk: string,
-    readonly pk: string,
-  ) {
-    this.promise = new Promise<string[]>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-  }
+    readonly done: ClickDone,
+  ) {}
 }
 
 export class LinkService {
@@ -209,11 +239,17 @@ export class LinkService {
    */
   private readonly cache = new Map<string, { link: LinkRecord; at: number }>();
 
+  /** The link from this process' cache when it is there and fresh (no Redis, no promise): the redirect's usual case. */
+  cached(code: string): LinkRecord | undefined {
+    const hit = this.cache.get(code);
+    return hit !== undefined && Date.now() - hit.at < LINK_CACHE_MS ? hit.link : undefined;
+  }
+
   async find(code: string): Promise<LinkRecord | null> {
+    const hit = this.cached(code);
+    if (hit !== undefined) return hit;
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(code)) return null;
     const now = Date.now();
-    const hit = this.cache.get(code);
-    if (hit && now - hit.at < LINK_CACHE_MS) return hit.link;
     const raw = await this.redis.get(this.keys.link(code));
     if (!raw) return null;
     const link = JSON.parse(raw) as LinkRecord;
@@ -271,6 +307,8 @@ export class LinkService {
         cacheKey: `${desired}\u0000${link.productId}`,
         stream: this.keys.partnerClicks(link.partnerId),
         jsonMid: JSON.stringify({ code, partnerId, showId, targetId, platform, productId }).slice(1, -1),
+        tplFor: undefined,
+        tpl: null,
       };
       this.derived.set(link, d);
     }
@@ -281,7 +319,18 @@ export class LinkService {
    * Products as clicks last found them, by show and product, with the register keys they were read
    * at: a click sends those keys and gets the payload back only when a register changed since.
    */
-  private readonly products = new Map<string, { sk: string; pk: string; product: Product | undefined }>();
+  private readonly products = new Map<string, HeldProduct>();
+
+  /** fastRedirectUrl with the template kept on the link's derived data (no key to build and look up per click). */
+  private location(link: LinkRecord, d: LinkDerived, clickId: string | undefined, product: Product | undefined): string {
+    const productUrl = product?.url ?? link.url;
+    if (clickId === undefined || !CLICK_ID_PLAIN.test(clickId)) return redirectUrl(link, clickId, productUrl);
+    if (d.tplFor !== productUrl) {
+      d.tpl = redirectTemplate(link, productUrl);
+      d.tplFor = productUrl;
+    }
+    return d.tpl ? d.tpl[0] + clickId + d.tpl[1] : redirectUrl(link, clickId, productUrl);
+  }
 
   /**
    * Clicks go to Redis in batches: one CLICKS_LUA call carries every click waiting (up to
@@ -302,13 +351,12 @@ export class LinkService {
   private readonly clickDone = (): void => {
     if (--this.callsInFlight === 0 && this.batch.length > 0) this.flushClicks();
   };
-  private batchClick(p: PendingClick): Promise<string[]> {
+  private batchClick(p: PendingClick): void {
     this.batch.push(p);
     if (!this.flushScheduled && this.callsInFlight === 0) {
       this.flushScheduled = true;
       setImmediate(this.flushNow);
     }
-    return p.promise;
   }
   private flushClicks(): void {
     const pending = this.batch;
@@ -322,34 +370,47 @@ export class LinkService {
       args[3 * n] = CLICK_TTL_SEC;
       for (let i = 0; i < n; i++) {
         const b = batch[i]!;
-        args[3 * i] = b.desired;
+        args[3 * i] = b.d.desired;
         args[3 * i + 1] = b.clickKey;
-        args[3 * i + 2] = b.stream;
+        args[3 * i + 2] = b.d.stream;
         const a = 3 * n + 1 + 4 * i;
         args[a] = b.json;
-        args[a + 1] = b.field;
-        args[a + 2] = b.sk;
-        args[a + 3] = b.pk;
+        args[a + 1] = b.d.field;
+        args[a + 2] = b.held?.sk ?? '';
+        args[a + 3] = b.held?.pk ?? '';
       }
       this.callsInFlight += 1;
       redis.scClicks(3 * n, ...args).then(
         (replies) => {
           this.clickDone();
-          batch.forEach((b, i) => {
-            const r = replies[i];
-            if (Array.isArray(r)) b.resolve(r);
-            else b.reject(r ?? new Error('no reply for this click'));
-          });
+          for (let i = 0; i < n; i++) this.answer(batch[i]!, replies[i]);
         },
         (err: unknown) => {
           this.clickDone();
-          for (const b of batch) b.reject(err);
+          const e = err instanceof Error ? err : new Error(String(err));
+          for (const b of batch) b.done(e, undefined);
         },
       );
     }
   }
 
-  private productFrom(cacheKey: string, productId: string, r: string[], held: { sk: string; pk: string; product: Product | undefined } | undefined): Product | undefined {
+  /** One click's reply from its batch: its result, or its own error. */
+  private answer(b: PendingClick, r: string[] | 1 | Error | undefined): void {
+    if (r === 1 || Array.isArray(r)) {
+      let product: Product | undefined;
+      try {
+        product = r === 1 ? b.held?.product : this.productFrom(b.d.cacheKey, b.link.productId, r, b.held);
+      } catch (err) {
+        b.done(err instanceof Error ? err : new Error(String(err)), undefined);
+        return;
+      }
+      b.done(undefined, { click: b.click, product, location: this.location(b.link, b.d, b.click.id, product) });
+    } else {
+      b.done(r ?? new Error('no reply for this click'), undefined);
+    }
+  }
+
+  private productFrom(cacheKey: string, productId: string, r: string[], held: HeldProduct | undefined): Product | undefined {
     if (r.length === 0) {
       this.products.delete(cacheKey);
       return undefined; // no snapshot yet (or the show is gone)
@@ -372,25 +433,51 @@ export class LinkService {
    * Cluster the click, the click stream and the show live in different slots, so the product read
    * and the two writes go out together instead (one round trip on the wire, three commands).
    */
-  async click(link: LinkRecord, ip: string, count: boolean, now = Date.now()): Promise<{ click: ClickRecord | undefined; product: Product | undefined }> {
-    const { desired, field, cacheKey, stream, jsonMid } = this.derive(link);
-    const held = this.products.get(cacheKey);
+  click(link: LinkRecord, ip: string, count: boolean, now = Date.now()): Promise<ClickResult> {
+    return new Promise<ClickResult>((resolve, reject) => {
+      this.clickThen(link, ip, count, (err, r) => (err ? reject(err) : resolve(r!)), now);
+    });
+  }
+
+  /**
+   * click() with a callback instead of a promise: the redirect route's way (one promise and its
+   * microtasks less per click). `done` is called exactly once, after the click's own stored result
+   * is in (a counted click is in Redis when it is called without an error).
+   */
+  clickThen(link: LinkRecord, ip: string, count: boolean, done: ClickDone, now = Date.now()): void {
+    const d = this.derive(link);
+    const held = this.products.get(d.cacheKey);
+    if (count && !(this.redis instanceof Cluster)) {
+      const click = this.newClick(link, ip, now);
+      // = JSON.stringify(click) (same keys in the same order; id, time and hash need no escaping)
+      const json = `{"id":"${click.id}",${d.jsonMid},"at":"${click.at}","ipHash":"${click.ipHash}"}`;
+      this.batchClick(new PendingClick(link, d, held, click, this.keys.click(click.id), json, done));
+      return;
+    }
+    this.clickApart(link, d, held, ip, count, now).then(
+      (r) => done(undefined, r),
+      (err: unknown) => done(err instanceof Error ? err : new Error(String(err)), undefined),
+    );
+  }
+
+  /** A bot's product read, or a click on a Cluster: commands of their own instead of a batch. */
+  private async clickApart(link: LinkRecord, d: LinkDerived, held: HeldProduct | undefined, ip: string, count: boolean, now: number): Promise<ClickResult> {
+    const { desired, field, cacheKey, stream, jsonMid } = d;
     const sk = held?.sk ?? '';
     const pk = held?.pk ?? '';
-    if (!count) return { click: undefined, product: this.productFrom(cacheKey, link.productId, await this.redis.scProductAt(desired, field, sk, pk), held) };
-    const click = this.newClick(link, ip, now);
-    // = JSON.stringify(click) (same keys in the same order; id, time and hash need no escaping)
-    const json = `{"id":"${click.id}",${jsonMid},"at":"${click.at}","ipHash":"${click.ipHash}"}`;
-    if (this.redis instanceof Cluster) {
-      const [r] = await Promise.all([
-        this.redis.scProductAt(desired, field, sk, pk),
-        this.redis.set(this.keys.click(click.id), json, 'EX', CLICK_TTL_SEC),
-        this.redis.xadd(stream, 'MAXLEN', '~', '1000000', '*', 'click', json),
-      ]);
-      return { click, product: this.productFrom(cacheKey, link.productId, r, held) };
+    if (!count) {
+      const product = this.productFrom(cacheKey, link.productId, await this.redis.scProductAt(desired, field, sk, pk), held);
+      return { click: undefined, product, location: this.location(link, d, undefined, product) };
     }
-    const r = await this.batchClick(new PendingClick(desired, this.keys.click(click.id), stream, json, field, sk, pk));
-    return { click, product: this.productFrom(cacheKey, link.productId, r, held) };
+    const click = this.newClick(link, ip, now);
+    const json = `{"id":"${click.id}",${jsonMid},"at":"${click.at}","ipHash":"${click.ipHash}"}`;
+    const [r] = await Promise.all([
+      this.redis.scProductAt(desired, field, sk, pk),
+      this.redis.set(this.keys.click(click.id), json, 'EX', CLICK_TTL_SEC),
+      this.redis.xadd(stream, 'MAXLEN', '~', '1000000', '*', 'click', json),
+    ]);
+    const product = this.productFrom(cacheKey, link.productId, r, held);
+    return { click, product, location: this.location(link, d, click.id, product) };
   }
 
   async recordClick(link: LinkRecord, ip: string, now = Date.now()): Promise<ClickRecord> {

@@ -53,6 +53,10 @@ test('after product.updated the tracked link redirects to the new URL at once; a
   const updated = { type: 'product.updated', occurredAt: '2026-11-24T18:10:00Z', data: { showId: 'c1', product: { ...p1, url: 'https://shop.example.com/p1-new' } } };
   expect((await sendEvent(svc, 'lk', secret, updated)).status).toBe(202);
   expect(await follow(link)).toBe('https://shop.example.com/p1-new');
+  // Clicked again with nothing changed: the click's Lua step answers "the product you hold is
+  // current" (no payload) and the API's held product is the one it goes to.
+  expect(await follow(link)).toBe('https://shop.example.com/p1-new');
+  expect(await follow(link)).toBe('https://shop.example.com/p1-new');
 
   const stale = { type: 'product.updated', occurredAt: '2026-11-24T18:05:00Z', data: { showId: 'c1', product: { ...p1, url: 'https://shop.example.com/p1-stale' } } };
   expect((await sendEvent(svc, 'lk', secret, stale)).status).toBe(202);

@@ -5,6 +5,7 @@
  * are unique and time-sortable. Real redis-server, real HTTP.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { redirectUrl } from '../../src/links/link.service.js';
 import { startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -170,7 +171,12 @@ test('clicks of one moment go to Redis together: every click is stored with its 
     expect(stored[i]).toEqual(r.click);
     expect(r.click).toMatchObject({ productId: `bp${i}`, showId: `burst-${i % 7}` });
     expect(r.product).toBeUndefined(); // these shows have no snapshot: the link's stored URL serves
+    expect(r.location).toBe(redirectUrl(records[i]!, r.click!.id, `https://shop.example.com/bp${i}`));
   });
+  // a bot's read: no click, the same URL without sclid
+  const bot = await svc.rt.links.click(records[0]!, '198.51.100.1', false);
+  expect(bot.click).toBeUndefined();
+  expect(bot.location).toBe(redirectUrl(records[0]!, undefined, 'https://shop.example.com/bp0'));
 });
 
 test("a click that Redis refuses fails on its own: the other clicks sent with it are stored and answered", async () => {
@@ -195,4 +201,24 @@ test("a click that Redis refuses fails on its own: the other clicks sent with it
   } finally {
     await svc.rt.redis.del(svc.rt.keys.desired(PARTNER, 'broken-show'));
   }
+});
+
+test('syndicast_link_clicks_total counts human and bot hits once each, whenever it is scraped', async () => {
+  const count = async (kind: 'human' | 'bot'): Promise<number> => {
+    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    const m = new RegExp(`^syndicast_link_clicks_total\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  const [human0, bot0] = [await count('human'), await count('bot')];
+  const browser = { headers: { 'user-agent': 'Mozilla/5.0 (Macintosh) Safari/605.1.15' } };
+  expect((await hit(trackedUrl, browser)).status).toBe(302);
+  expect((await hit(trackedUrl, browser)).status).toBe(302);
+  expect((await hit(trackedUrl, { headers: { 'user-agent': 'Slackbot-LinkExpanding 1.0' } })).status).toBe(302);
+  expect(await count('human')).toBe(human0 + 2);
+  expect(await count('bot')).toBe(bot0 + 1);
+  // read again with no hits in between: nothing counted twice
+  expect(await count('human')).toBe(human0 + 2);
+  expect(await count('bot')).toBe(bot0 + 1);
+  expect((await hit(trackedUrl, browser)).status).toBe(302);
+  expect(await count('human')).toBe(human0 + 3);
 });

@@ -1,7 +1,7 @@
 /** GET /l/{code}: record the click (humans only) and redirect to the product's current URL with sclid + utm (docs/attribution.md). */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { notFound } from '../../lib/errors.js';
-import { fastRedirectUrl, isBot, type LinkService } from '../../links/link.service.js';
+import { isBot, type ClickResult, type LinkService } from '../../links/link.service.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import { ok } from '../openapi.js';
 
@@ -19,18 +19,39 @@ export const linkRoutes: FastifyPluginAsync<LinkRoutesOptions> = async (app, opt
       docResponses: { 302: ok("to the product's current URL with sclid and utm parameters (a bot's or HEAD request's click is not counted)", undefined, { headers: { location: 'the product URL' } }), 404: 'unknown link code' },
     },
     config: { requestContext: false },
-    handler: async (req, reply) => {
-      const link = await opts.links.find(req.params.code);
-      if (!link) throw notFound('link');
-      const bot = isBot(req.method, req.headers['user-agent'], (req.headers['purpose'] ?? req.headers['sec-purpose']) as string | undefined);
-      // The product's URL now (a product.updated may have changed it since the pin), read in the
-      // same round trip as the click write (LinkService.click).
-      const { product, click } = await opts.links.click(link, req.ip, !bot);
-      opts.onClick?.(bot);
-      return reply
-        .header('cache-control', 'no-store')
-        .header('referrer-policy', 'no-referrer-when-downgrade')
-        .redirect(fastRedirectUrl(link, click?.id, product?.url), 302);
+    // Not an async handler: the usual redirect (link cached in this process) answers from the click's
+    // callback (LinkService.clickThen) without a promise of its own; the first click of a link reads
+    // the link record and goes the async way. Either way the 302 leaves only after the click's own
+    // stored result (LinkService.click).
+    handler: (req, reply) => {
+      const link = opts.links.cached(req.params.code);
+      if (link === undefined) return firstClick(req, reply);
+      opts.links.clickThen(link, req.ip, !botRequest(req), (err, r) => {
+        if (err) return void reply.send(err);
+        try {
+          redirect(reply, r!, opts.onClick);
+        } catch (e) {
+          void reply.send(e);
+        }
+      });
+      return undefined;
     },
   });
+
+  async function firstClick(req: FastifyRequest<{ Params: { code: string } }>, reply: FastifyReply): Promise<FastifyReply> {
+    const link = await opts.links.find(req.params.code);
+    if (!link) throw notFound('link');
+    // The product's URL now (a product.updated may have changed it since the pin), read in the
+    // same round trip as the click write (LinkService.click).
+    return redirect(reply, await opts.links.click(link, req.ip, !botRequest(req)), opts.onClick);
+  }
 };
+
+function botRequest(req: FastifyRequest): boolean {
+  return isBot(req.method, req.headers['user-agent'], (req.headers['purpose'] ?? req.headers['sec-purpose']) as string | undefined);
+}
+
+function redirect(reply: FastifyReply, r: ClickResult, onClick: ((bot: boolean) => void) | undefined): FastifyReply {
+  onClick?.(r.click === undefined);
+  return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer-when-downgrade').redirect(r.location, 302);
+}
