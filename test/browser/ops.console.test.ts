@@ -300,3 +300,23 @@ test('/admin/queues opens in the browser after an admin sign-in, lists every que
   await shot('admin-queues');
   expect(outside).toEqual([]);
 });
+
+test('signing in again right after signing out keeps the new session, however late the sign-out is answered', async () => {
+  await page.goto(`${svc.url}/ops`);
+  await page.getByRole('heading', { name: "Today's and live shows" }).waitFor();
+  // The sign-out's DELETE (carrying the old session) reaches the server only after 800 ms.
+  await page.route('**/v1/ops/session', async (route) => {
+    if (route.request().method() === 'DELETE') await new Promise((r) => setTimeout(r, 800));
+    await route.continue();
+  });
+  try {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').fill(ADMIN_KEY);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: "Today's and live shows" }).waitFor();
+  } finally {
+    await page.unroute('**/v1/ops/session');
+  }
+  // Had the late answer cleared the new cookie, this would be 401.
+  expect((await page.goto(`${svc.url}/admin/queues`))!.status()).toBe(200);
+});

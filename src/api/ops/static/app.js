@@ -64,7 +64,11 @@ const isOperator = () => state.me && (state.me.role === 'operator' || state.me.r
 
 // ---------------------------------------------------------------- sign-in / sign-out
 
+// The last sign-out's DELETE: a sign-in waits for it, so a late answer cannot clear the new cookie.
+let signingOut = Promise.resolve();
+
 async function signIn(k) {
+  await signingOut;
   const res = await fetch('/v1/ops/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: k }) });
   if (!res.ok) {
     const body = await res.json().catch(() => ({}));
@@ -80,7 +84,7 @@ function signOut(message = '') {
   state.board = null;
   state.stream?.abort();
   state.stream = null;
-  void fetch('/v1/ops/session', { method: 'DELETE' }).catch(() => undefined);
+  signingOut = fetch('/v1/ops/session', { method: 'DELETE' }).then(() => undefined, () => undefined);
   $('#nav').hidden = true;
   $('#who').hidden = true;
   $('#lost').hidden = true;
