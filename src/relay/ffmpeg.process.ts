@@ -46,6 +46,10 @@ export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: nu
     ...(opts.realtime ? ['-re'] : []),
     '-fflags',
     '+nobuffer',
+    // No frame-rate estimation from the packets: ffmpeg otherwise reads ~1.3 s of an RTMP input
+    // before it opens the output (measured: publish → first byte 1.5 s with it, 0.3 s without). A
+    // copy needs no frame rate, and an FLV stream states its own (onMetaData). HLS keeps the default.
+    ...(/^rtmps?:/i.test(input) ? ['-fpsprobesize', '0'] : []),
     ...(opts.inputArgs ?? []),
     '-i',
     input,

@@ -31,3 +31,11 @@ test('the edge input waits for the publish (no read timeout) only when asked to'
   expect(withTimeout.indexOf('-rw_timeout')).toBeLessThan(withTimeout.indexOf('-i'));
   expect(copyArgs('https://cdn.example.com/a.m3u8', 'rtmp://d/app/k', { realtime: true })).toContain('-re');
 });
+
+test('an RTMP input is opened without frame-rate probing (a second of start-up); an HLS input keeps it', () => {
+  const rtmp = copyArgs('rtmp://h/live/k', 'rtmp://d/app/k', { inputTimeout: false });
+  expect(rtmp.indexOf('-fpsprobesize')).toBeGreaterThanOrEqual(0);
+  expect(rtmp[rtmp.indexOf('-fpsprobesize') + 1]).toBe('0');
+  expect(rtmp.indexOf('-fpsprobesize')).toBeLessThan(rtmp.indexOf('-i'));
+  expect(copyArgs('http://127.0.0.1:9/p/a.m3u8', 'rtmp://d/app/k', { realtime: true })).not.toContain('-fpsprobesize');
+});
