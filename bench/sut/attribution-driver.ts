@@ -9,7 +9,8 @@
  *    `order_attributed` hook finds no subscriber, as for a partner without webhooks).
  *  - ATTR_MODE=bare: a minimal ledger on the same Redis client: GET the click (if any) + window
  *    check in JS, then one Lua call per order (EXISTS idempotency check, HSET order, RPUSH ledger
- *    entry) and one per refund (HSETNX refund id, HINCRBY refunded, RPUSH ledger entry).
+ *    entry) and one per refund (HSETNX refund id, HINCRBY refunded, RPUSH ledger entry), both by
+ *    EVALSHA (defineCommand), as Syndicast calls its own scripts.
  * Env: the service's (REDIS_URL, KEY_PREFIX, SECRETS_KEY…) plus ATTR_MODE, ATTR_ORDERS,
  * ATTR_CONCURRENCY, ATTR_MAX_MS.
  */
@@ -117,6 +118,14 @@ if redis.call('HSETNX', KEYS[1], 'refund:' .. ARGV[1], ARGV[2]) == 0 then return
 redis.call('HINCRBY', KEYS[1], 'refunded', ARGV[2])
 redis.call('RPUSH', KEYS[2], ARGV[3])
 return 1`;
+// EVALSHA as any real implementation (and ours) calls its scripts: EVAL would send the script's text
+// and make Redis hash it on every call, a cost the baseline has no reason to pay.
+const bare = rt.redis as typeof rt.redis & {
+  bareLedgerOrder(...args: (string | number)[]): Promise<number>;
+  bareLedgerRefund(...args: (string | number)[]): Promise<number>;
+};
+bare.defineCommand('bareLedgerOrder', { numberOfKeys: 2, lua: ORDER_LUA });
+bare.defineCommand('bareLedgerRefund', { numberOfKeys: 2, lua: REFUND_LUA });
 const bareKey = (id: string): string => `bare:{${PARTNER}}:order:${id}`;
 const bareLedger = `bare:{${PARTNER}}:ledger`;
 async function bareOrder(e: Extract<PartnerEvent, { type: 'order.created' }>): Promise<boolean> {
@@ -132,12 +141,12 @@ async function bareOrder(e: Extract<PartnerEvent, { type: 'order.created' }>): P
   }
   const commission = attribution ? Math.round(o.total.amount * 0.1) : 0;
   const entry = JSON.stringify({ ref: o.id, kind: 'accrual', amount: commission, at: o.createdAt });
-  await rt.redis.eval(ORDER_LUA, 2, bareKey(o.id), bareLedger, JSON.stringify(o), o.total.amount, commission, JSON.stringify(attribution), entry);
+  await bare.bareLedgerOrder(bareKey(o.id), bareLedger, JSON.stringify(o), o.total.amount, commission, JSON.stringify(attribution), entry);
   return attribution !== null;
 }
 async function bareRefund(e: Extract<PartnerEvent, { type: 'order.refunded' }>): Promise<void> {
   const r = e.data.refund;
-  await rt.redis.eval(REFUND_LUA, 2, bareKey(r.orderId), bareLedger, r.id, r.amount.amount, JSON.stringify({ ref: r.orderId, kind: 'refund', id: r.id, amount: r.amount.amount, at: r.createdAt }));
+  await bare.bareLedgerRefund(bareKey(r.orderId), bareLedger, r.id, r.amount.amount, JSON.stringify({ ref: r.orderId, kind: 'refund', id: r.id, amount: r.amount.amount, at: r.createdAt }));
 }
 
 // ---- run on `go` ----------------------------------------------------------------------------

@@ -151,6 +151,8 @@ return out
 `;
 /** Clicks per CLICKS_LUA call (bounds how long one call holds Redis). */
 const CLICKS_PER_CALL = 64;
+/** Click ids per MGET of findClick. */
+const LOOKUPS_PER_CALL = 256;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -490,8 +492,55 @@ export class LinkService {
     return click;
   }
 
+  /**
+   * The stored click (attribution's lookup for every order that names one). On one Redis the lookups
+   * waiting at one moment go in one MGET (batched as the clicks are: the first of a turn leaves at
+   * its end, the next ones as soon as the MGET in flight has its reply): the attribution worker runs
+   * many orders at once, and a GET per order costs a command, a socket write and a reply each. On a
+   * Cluster the click keys are in different slots: one GET each.
+   */
   async findClick(clickId: string): Promise<ClickRecord | null> {
-    const raw = await this.redis.get(this.keys.click(clickId));
+    const key = this.keys.click(clickId);
+    const raw = this.redis instanceof Cluster ? await this.redis.get(key) : await this.lookup(key);
     return raw ? (JSON.parse(raw) as ClickRecord) : null;
+  }
+
+  private lookups: { key: string; resolve: (raw: string | null) => void; reject: (e: unknown) => void }[] = [];
+  private lookupsInFlight = 0;
+  private lookupScheduled = false;
+  private readonly lookupNow = (): void => {
+    this.lookupScheduled = false;
+    if (this.lookupsInFlight === 0) this.flushLookups();
+  };
+  private lookup(key: string): Promise<string | null> {
+    return new Promise<string | null>((resolve, reject) => {
+      this.lookups.push({ key, resolve, reject });
+      if (!this.lookupScheduled && this.lookupsInFlight === 0) {
+        this.lookupScheduled = true;
+        setImmediate(this.lookupNow);
+      }
+    });
+  }
+  private flushLookups(): void {
+    const pending = this.lookups;
+    if (pending.length === 0) return;
+    this.lookups = [];
+    for (let from = 0; from < pending.length; from += LOOKUPS_PER_CALL) {
+      const batch = pending.length <= LOOKUPS_PER_CALL ? pending : pending.slice(from, from + LOOKUPS_PER_CALL);
+      this.lookupsInFlight += 1;
+      const done = (): void => {
+        if (--this.lookupsInFlight === 0 && this.lookups.length > 0) this.flushLookups();
+      };
+      (this.redis as Redis).mget(batch.map((l) => l.key)).then(
+        (raws) => {
+          done();
+          batch.forEach((l, i) => l.resolve(raws[i] ?? null));
+        },
+        (err: unknown) => {
+          done();
+          for (const l of batch) l.reject(err);
+        },
+      );
+    }
   }
 }

@@ -12,7 +12,7 @@
 import fc from 'fast-check';
 import { applyBps } from '../../src/domain/money.js';
 import type { Attribution, LedgerEntry, NormalizedOrder, OrderLine, UnattributedReason } from '../../src/domain/order.js';
-import { AttributionRepository, DAY_MS, dayOf, type AggRow, type OrderRow, type StoredOrder } from '../../src/store/attribution.repository.js';
+import { AttributionRepository, DAY_MS, dayOf, ledgerBucket, type AggRow, type OrderRow, type StoredOrder } from '../../src/store/attribution.repository.js';
 import { Keys } from '../../src/store/keys.js';
 import type { RedisClient } from '../../src/store/redis.js';
 import { runsFor, startTestRedis } from '../helpers/redis-cluster.js';
@@ -373,5 +373,35 @@ describe('examples', () => {
     expect([...(await repo.showAggregates(P, 's2')).entries()]).toEqual([[day, [{ attributed: true, showId: 's2', targetId: 't1', productId: 'p1', currency: 'USD', orders: 1, gross: 10_000, refunded: 0, commission: 500, pending: 0, approved: 0 }]]]);
     expect((await repo.showAggregates(P, 'none')).size).toBe(0);
     expect(await repo.dayAggregates(P, [])).toEqual([]);
+  });
+
+  it('runs the steps sent at one moment as each would run alone (one Redis: one batch call), and a failing step fails alone', async () => {
+    const P = nextPartner();
+    const Q = nextPartner();
+    const refs = Array.from({ length: 40 }, (_, i) => `b${i}`);
+    // the same orders and refunds, one at a time under Q and all at once under P
+    const steps = (p: string): (() => Promise<unknown>)[] => [
+      ...refs.map((ref, i) => () => repo.applyOrder(p, base(ref), i % 2 ? attributed() : { attributed: false, reason: 'no_click', clickId: undefined }, OPTS)),
+      ...refs.slice(0, 10).map((ref) => () => repo.applyRefund(p, ref, { id: 'r', amount: 3000, currency: 'USD', createdAt: '2026-11-09T09:00:00.000Z' }, OPTS)),
+      () => repo.applyOrder(p, base('b1'), attributed('s2'), OPTS), // repeated: first write wins
+    ];
+    const alone: unknown[] = [];
+    for (const s of steps(Q)) alone.push(await s());
+    expect(await Promise.all(steps(P).map((s) => s()))).toEqual(alone);
+    const view = async (p: string): Promise<StoredOrder[]> => [...(await repo.getMany(p, refs))].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, o]) => o);
+    expect((await view(P)).length).toBe(refs.length);
+    expect(await view(P)).toEqual(await view(Q));
+    const day = dayOf(Date.parse('2026-11-09T08:00:00.000Z'));
+    expect(byKey(await repo.dayAggregates(P, [day]))).toEqual(byKey(await repo.dayAggregates(Q, [day])));
+
+    // one bucket's order hash is not a hash: its steps answer errors of their own, the others are stored
+    const R = nextPartner();
+    const badRef = refs[0]!;
+    await client.set(new Keys('codec').ledgerOrders(R, ledgerBucket(badRef)), 'not a hash');
+    const others = refs.filter((r) => ledgerBucket(r) !== ledgerBucket(badRef));
+    const results = await Promise.allSettled(refs.map((ref) => repo.applyOrder(R, base(ref), attributed(), OPTS)));
+    results.forEach((r, i) => expect(r.status).toBe(ledgerBucket(refs[i]!) === ledgerBucket(badRef) ? 'rejected' : 'fulfilled'));
+    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+    expect([...(await repo.getMany(R, others)).keys()].sort()).toEqual([...others].sort());
   });
 });

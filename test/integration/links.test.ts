@@ -179,6 +179,14 @@ test('clicks of one moment go to Redis together: every click is stored with its 
   expect(bot.location).toBe(redirectUrl(records[0]!, undefined, 'https://shop.example.com/bp0'));
 });
 
+test('click lookups of one moment each get their own click (unknown ids: none), also past one MGET (256)', async () => {
+  const l = (await svc.rt.links.find((await svc.rt.links.ensure({ ...link, showId: 'lookup-show', productId: 'lp' })).split('/l/')[1]!))!;
+  const clicks = await Promise.all(Array.from({ length: 200 }, (_, i) => svc.rt.links.recordClick(l, `203.0.113.${i % 250}`)));
+  const ids = clicks.flatMap((c, i) => [c.id, `clk_unknown_${i}`]);
+  const found = await Promise.all(ids.map((id) => svc.rt.links.findClick(id)));
+  found.forEach((f, i) => expect(f).toEqual(i % 2 === 0 ? clicks[i / 2] : null));
+});
+
 test("a click that Redis refuses fails on its own: the other clicks sent with it are stored and answered", async () => {
   const bad = { ...link, showId: 'broken-show', productId: 'pb' };
   const good = { ...link, showId: 'fine-show', productId: 'pg' };
