@@ -12,7 +12,7 @@ import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createBambuserAdapter } from '../../src/targets/bambuser/bambuser.adapter.js';
-import type { Once, PinSpec, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { Once, PinSpec, RecoverAttempt, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
 
@@ -83,7 +83,7 @@ async function caught(p: Promise<unknown>): Promise<unknown> {
 /** Runs `run` for real, then "dies" before the result is recorded: the step stays started. */
 function crashOnce(store: MemoryOnce, crashStep: string): Once {
   let crashed = false;
-  return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+  return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
     if (step === crashStep && !crashed) {
       crashed = true;
       store.markStarted(step);
