@@ -391,6 +391,22 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect((await requests(before)).map(line)).toEqual([`GET /${GV}/${PAGE_ID}/live_videos 200`, `POST /${GV}/${PAGE_ID}/live_videos 200`, `GET /${GV}/${remote.externalId} 200`]);
   });
 
+  it('simulator: live_videos cursors mark a video, as Graph cursors do: videos made or deleted while paging shift nothing', async () => {
+    await seedVideos(6);
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    type Page = { data: { id: string; title: string }[]; paging?: { cursors?: { after?: string }; next?: string } };
+    const list = async (after?: string): Promise<Page> =>
+      (await axios.get<Page>(`${sim.url}/facebook/${GV}/${PAGE_ID}/live_videos`, { headers: auth, params: { fields: 'id,title', limit: 3, ...(after ? { after } : {}) } })).data;
+    const first = await list();
+    expect(first.data.map((v) => v.title)).toEqual(['other 5', 'other 4', 'other 3']);
+    await seedVideos(2); // newest first: they go on top
+    const deleted = (await effects()).find((e) => e.title === 'other 5')!.externalId;
+    await axios.delete(`${sim.url}/facebook/${GV}/${deleted}`, { headers: auth });
+    const second = await list(first.paging?.cursors?.after);
+    expect(second.data.map((v) => v.title)).toEqual(['other 2', 'other 1', 'other 0']);
+    expect(second.paging?.next).toBeUndefined();
+  });
+
   it('a crash after the pin comment was posted: recover() finds the Page comment with the link', async () => {
     const h = harness();
     const remote = await h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-pin-crash'));

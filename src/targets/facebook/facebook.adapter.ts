@@ -20,7 +20,8 @@
  *  In every case startShow goes live with `POST /{id} status=LIVE_NOW` — the mirror, not Facebook's
  *  clock, decides when the show starts.
  *  The creation marker goes on the last line of the description (`syndicast:<marker>`; LiveVideo has no
- *  metadata field, so viewers can see it); recovery pages `GET /{page-id}/live_videos` for it.
+ *  metadata field, so viewers can see it); recovery pages `GET /{page-id}/live_videos` (newest first)
+ *  for it, back to the uncertain attempt's start (findLiveVideo).
  * Ingest — `secure_stream_url` (RTMPS only) → {url, streamKey}. Facebook: "the stream URL must be used
  *  within 24 hours; once used it can be streamed to for up to 8 hours". We record `ingestExpiresAt`
  *  (24 h after creation, or after the planned start for a scheduled video — our reading, since a video
