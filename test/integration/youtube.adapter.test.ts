@@ -360,7 +360,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     };
 
     await expect(h.adapter.createShow(SPEC, { once: crashingOnce, marker: 'mk-crash-1' })).rejects.toThrow('worker killed');
-    expect(store.steps.get('broadcast')).toEqual({ state: 'started' });
+    expect(store.steps.get('broadcast')).toEqual({ state: 'started', startedAt: expect.any(String) });
     const createdId = (await effects())[0]?.externalId;
 
     const remote = await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-crash-1' });
