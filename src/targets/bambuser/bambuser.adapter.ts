@@ -4,8 +4,8 @@
  *
  * - createShow: `POST /v1/shows`. Bambuser shows have no metadata or external-reference field, so the
  *   creation marker goes on the last line of the description (`syndicast:<marker>`, the same as on
- *   YouTube); it may be visible in the show info in the player. Recovery lists `GET /v1/shows` and
- *   looks for that line.
+ *   YouTube); it may be visible in the show info in the player. Recovery lists `GET /v1/shows` (newest
+ *   first) back to the uncertain attempt's start and looks for that line (findShow).
  * - lifecycle false: the API has no start/end call. A Bambuser show goes live when its host starts
  *   broadcasting (Bambuser app, or an external encoder with the RTMP details BamHub shows the host) and
  *   ends when the broadcast stops; `state`/`isLive` follow. startShow/endShow are therefore no-ops.
@@ -30,6 +30,7 @@ import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pagedOrderReport, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RecoverAttempt, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, isTargetError, RateLimitedError } from '../target.errors.js';
+import { recoveryHorizon } from '../recovery-horizon.js';
 import { createBambuserClient } from './bambuser.client.js';
 import { showMayHaveOrders, toPlatformOrder } from './bambuser.orders.js';
 import {
@@ -133,12 +134,12 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
 
   /**
    * The show carrying `marker`, created no earlier than `since` (the uncertain attempt's start, our
-   * clock): the list is newest first and is read until a page ends with a show created before `since`
-   * less the clock margin (or the list ends); without `since`, to the end of the list.
+   * clock): the list is newest first (our assumption: its order is not documented) and is read until a
+   * page ends with a show created before `since` less the clock margin (or the list ends; in another
+   * order, to its end: see recoveryHorizon); without `since`, to the end of the list.
    */
   async function findShow(marker: string, since: string | undefined): Promise<BambuserShow | null> {
-    const sinceMs = since === undefined ? NaN : Date.parse(since);
-    const oldest = Number.isNaN(sinceMs) ? -Infinity : sinceMs - RECOVERY_CLOCK_MARGIN_MS;
+    const passed = recoveryHorizon(since, RECOVERY_CLOCK_MARGIN_MS);
     const deadline = Date.now() + RECOVERY_WAIT_BUDGET_MS;
     let cursor: string | undefined;
     for (let i = 0; i < MAX_RECOVERY_PAGES; i++) {
@@ -147,8 +148,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       const page = i === 0 ? await listShowsPage(at) : await patiently(deadline, () => listShowsPage(at));
       const hit = page.results.find((show) => markerOf(show.description) === marker);
       if (hit) return hit;
-      const last = Date.parse(page.results.at(-1)?.createdAt ?? '');
-      if (!Number.isNaN(last) && last < oldest) return null; // everything further down is older still
+      if (passed(page.results.map((show) => show.createdAt))) return null; // everything further down is older still
       if (!page.cursor || page.cursor === cursor) return null;
       cursor = page.cursor;
     }

@@ -47,6 +47,7 @@ import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, RecoverAttempt, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
+import { recoveryHorizon } from '../recovery-horizon.js';
 import { createFacebookClient } from './facebook.client.js';
 import { createLiveShopping } from './facebook.live-shopping.js';
 import { createPermissionReader, isPermissionRefusal } from './facebook.permissions.js';
@@ -180,12 +181,11 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
   /**
    * The live video carrying `marker`, made no earlier than `since` (the uncertain attempt's start, our
    * clock). The Page's list is newest first: it is read until a page ends with a video created before
-   * `since` less the clock margin (or the list ends); without `since`, to the end of the list.
+   * `since` less the clock margin (or the list ends; see recoveryHorizon); without `since`, to the end.
    */
   async function findLiveVideo(marker: string, since: string | undefined): Promise<CreatedRef | null> {
     const { pageId } = client.credentials;
-    const sinceMs = since === undefined ? NaN : Date.parse(since);
-    const oldest = Number.isNaN(sinceMs) ? -Infinity : sinceMs - RECOVERY_CLOCK_MARGIN_MS;
+    const passed = recoveryHorizon(since, RECOVERY_CLOCK_MARGIN_MS);
     let after: string | undefined;
     for (let i = 0; i < MAX_RECOVERY_PAGES; i++) {
       const page = await client.call({
@@ -196,8 +196,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       });
       const hit = page.data.find((v) => markerOf(v.description) === marker);
       if (hit) return { id: hit.id, secureStreamUrl: hit.secure_stream_url ?? null };
-      const last = Date.parse(page.data.at(-1)?.creation_time ?? '');
-      if (!Number.isNaN(last) && last < oldest) return null; // everything further down is older still
+      if (passed(page.data.map((v) => v.creation_time))) return null; // everything further down is older still
       const next = page.paging?.next ? page.paging.cursors?.after : undefined;
       if (!next || next === after) return null;
       after = next;
