@@ -131,21 +131,32 @@ export function numericId(): string {
   return String(1_000_000_000_000_000 + Math.floor(Math.random() * 8_999_999_999_999_999)).slice(0, 16);
 }
 
-export function pageOfList<T>(items: T[], p: Params, defLimit: number): { data: T[]; paging?: Record<string, unknown> } {
+/**
+ * One page of a list. Graph's cursors mark an item ("unless the item is deleted, the cursor will always
+ * point to the same part of the list"): with `seqOf` (a list in descending seq order, newest first)
+ * they do here too, so items added at the top or deleted while a client pages neither repeat nor skip
+ * any; without it a cursor is an offset.
+ */
+export function pageOfList<T>(items: T[], p: Params, defLimit: number, seqOf?: (item: T) => number): { data: T[]; paging?: Record<string, unknown> } {
   const limit = p.limit === undefined ? defLimit : Number(p.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidParam('(#100) limit must be between 1 and 100');
   let offset = 0;
   if (p.after) {
-    const m = /^o(\d+)$/.exec(Buffer.from(p.after, 'base64url').toString('utf8'));
-    if (!m?.[1]) throw invalidParam('(#100) Invalid cursor');
-    offset = Number(m[1]);
+    const m = /^([os])(\d+)$/.exec(Buffer.from(p.after, 'base64url').toString('utf8'));
+    if (!m?.[2] || (m[1] === 's') !== (seqOf !== undefined)) throw invalidParam('(#100) Invalid cursor');
+    const n = Number(m[2]);
+    if (seqOf) {
+      const i = items.findIndex((item) => seqOf(item) < n);
+      offset = i < 0 ? items.length : i;
+    } else {
+      offset = n;
+    }
   }
   const data = items.slice(offset, offset + limit);
   if (data.length === 0) return { data };
-  const cursors = {
-    before: Buffer.from(`o${offset}`).toString('base64url'),
-    after: Buffer.from(`o${offset + data.length}`).toString('base64url'),
-  };
+  const cursors = seqOf
+    ? { before: Buffer.from(`s${seqOf(data[0]!)}`).toString('base64url'), after: Buffer.from(`s${seqOf(data.at(-1)!)}`).toString('base64url') }
+    : { before: Buffer.from(`o${offset}`).toString('base64url'), after: Buffer.from(`o${offset + data.length}`).toString('base64url') };
   const more = offset + data.length < items.length;
   return { data, paging: { cursors, ...(more ? { next: `https://graph.facebook.com/next?after=${cursors.after}` } : {}) } };
 }

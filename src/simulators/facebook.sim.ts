@@ -16,7 +16,8 @@
  *    `{"error":{"message","type","code","error_subcode","fbtrace_id"}}`, mostly with HTTP 400;
  *  - `POST /{page-id}/live_videos` with `status` LIVE_NOW | UNPUBLISHED | SCHEDULED_UNPUBLISHED (the
  *    last needs `event_params` — a unix start time, bare or as `{"start_time": …}` — at most 7 days
- *    ahead) → `{id, stream_url, secure_stream_url}`; `GET /{page-id}/live_videos` (cursor paging);
+ *    ahead) → `{id, stream_url, secure_stream_url}`; `GET /{page-id}/live_videos` (newest first; its
+ *    cursors mark a video, as Graph's mark an item, so videos made or deleted meanwhile shift nothing);
  *    `GET /{id}?fields=…`; `POST /{id}` with title/description/event_params, `status=LIVE_NOW`
  *    (publish), `status=SCHEDULED_CANCELED`, or `end_live_video=true`; `DELETE /{id}` (refused while
  *    streaming); comments are created on the live video's underlying video object
@@ -423,7 +424,7 @@ export function createFacebookSimulator(): PlatformSimulator {
         }
         list = list.filter((v) => wanted.includes(v.status));
       }
-      const page = pageOfList(list, p, 25);
+      const page = pageOfList(list, p, 25, (v) => v.seq);
       return { ...page, data: page.data.map((v) => render(v, fields)) };
     });
 

@@ -24,7 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
-import type { Once, OnceOptions } from '../targets/target.adapter.js';
+import type { Once, OnceOptions, RecoverAttempt } from '../targets/target.adapter.js';
 import { withAttemptDeadline } from '../targets/attempt-deadline.js';
 import { AuthExpiredError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
 import type { Keys } from './keys.js';
@@ -42,6 +42,11 @@ interface IntentRecord {
    */
   resultSealed?: string;
   startedAt: string;
+  /**
+   * Started records taken over from an earlier started one (set by the script): the `startedAt` of
+   * the first attempt in that chain, the oldest an object any of them made can be (told to recover()).
+   */
+  since?: string;
   /** Started records: until when (Redis clock, epoch ms) the owner's attempt may send (set by the script). */
   until?: number;
 }
@@ -109,6 +114,7 @@ if not holder then redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[4])) 
  * done, {3, ms} when another run's attempt at it may still reach the platform (wait that long; nothing
  * written), {1, record} when an earlier run started it and never finished (now ours: recover first;
  * also when this run starts its own step again, which only renews `until`), {0} when it is new.
+ * A started record that replaces a started one keeps the first attempt's start as `since`.
  */
 const INTENT_START_LUA = `${OTHER_HOLDER.replace('LOST', '{-1}')}
 local t = redis.call('TIME')
@@ -128,6 +134,13 @@ end
 ${TAKE_BACK}
 local rec = cjson.decode(ARGV[2])
 rec['until'] = now + tonumber(ARGV[5])
+if raw then
+  local okPrev, prev = pcall(cjson.decode, raw)
+  if okPrev and type(prev) == 'table' and prev['status'] == 'started' then
+    local since = prev['since'] or prev['startedAt']
+    if type(since) == 'string' then rec['since'] = since end
+  end
+end
 redis.call('SET', KEYS[1], cjson.encode(rec), 'EX', tonumber(ARGV[3]))
 if raw then return {1, raw} end
 return {0}
@@ -212,6 +225,17 @@ export function intentTiming(platformTimeoutMs: number, platformSettleMs: number
   return { attemptMs: 2 * platformTimeoutMs, settleMs: platformSettleMs };
 }
 
+/** What recover() is told about the started record a run found: since when an object may exist. */
+function attemptOf(raw: string | undefined): RecoverAttempt {
+  try {
+    const prev = JSON.parse(raw ?? '') as Partial<IntentRecord>;
+    const since = prev.since ?? prev.startedAt;
+    return typeof since === 'string' && !Number.isNaN(Date.parse(since)) ? { since } : {};
+  } catch {
+    return {};
+  }
+}
+
 export function newLeaseToken(): string {
   return randomBytes(12).toString('base64url');
 }
@@ -292,7 +316,7 @@ export class IntentRepository {
    * next step's start, the run's error path and its end write it too if no save came first.
    */
   scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease, opts: { deferComplete?: boolean } = {}): Once {
-    return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>, once?: OnceOptions): Promise<T> => {
+    return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>, once?: OnceOptions): Promise<T> => {
       const key = this.keys.intent(partnerId, showId, targetId, `${scope}:${step}`);
       assertHeld(lease, `intent ${scope}:${step}`);
       if (lease.pending?.length) await this.flush(lease);
@@ -333,8 +357,9 @@ export class IntentRepository {
         return result;
       };
       if (first.state === 1 && recover) {
-        // Started by an earlier run that never recorded a result: the object may exist already.
-        const found = await recover();
+        // Started by an earlier run that never recorded a result: the object may exist already, made
+        // no earlier than the first of the attempts that left the step started.
+        const found = await recover(attemptOf(first.raw));
         if (found !== null) return complete(found);
         // Not there: this run's own attempt starts now (a looking-up that took long must not shorten it).
         ({ deadline } = await start());

@@ -67,12 +67,24 @@ export interface RateLimiter {
  * Exactly-once helper for non-idempotent remote calls. `once(step, run, recover)`:
  * - if `step` already completed for this intent, returns the stored result without calling anything;
  * - if a previous attempt started `step` but never recorded a result (crash, timeout), calls
- *   `recover()` first: it should look the object up on the platform (by the marker the adapter put in
- *   it) and return it, or null when it was never created; only then is `run()` called again;
+ *   `recover(attempt)` first: it should look the object up on the platform (by the marker the adapter
+ *   put in it) and return it, or null when it was never created; only then is `run()` called again.
+ *   A lookup that pages a newest-first list must page back to `attempt.since`, not stop after a fixed
+ *   number of pages: on a busy account the object can be hundreds of entries down by then;
  * - otherwise records the start, calls `run()`, records and returns the result.
  * Results must be JSON-serialisable.
  */
-export type Once = <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>, opts?: OnceOptions) => Promise<T>;
+export type Once = <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>, opts?: OnceOptions) => Promise<T>;
+
+/** What `recover()` is told about the attempts whose outcome is unknown. */
+export interface RecoverAttempt {
+  /**
+   * When the earliest of them started (ISO 8601, the clock of the process that ran it), when known:
+   * an object one of them made is not older than this, give or take the clock skew between that
+   * process and the platform.
+   */
+  since?: string;
+}
 
 export interface OnceOptions {
   /**

@@ -6,7 +6,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { DEFAULT_FACEBOOK_GRAPH_VERSION } from '../../src/config/config.js';
-import type { AccessToken, AdapterContext, Once, OpContext, PlatformSettings, RateLimiter, TargetRef, TokenStore } from '../../src/targets/target.adapter.js';
+import type { AccessToken, AdapterContext, Once, OpContext, PlatformSettings, RateLimiter, RecoverAttempt, TargetRef, TokenStore } from '../../src/targets/target.adapter.js';
 
 export class MemoryTokenStore implements TokenStore {
   token: AccessToken | null = null;
@@ -36,28 +36,29 @@ export class RecordingLimiter implements RateLimiter {
   }
 }
 
-type StepRecord = { state: 'started' } | { state: 'completed'; json: string };
+type StepRecord = { state: 'started'; startedAt: string } | { state: 'completed'; json: string };
 
 /** The documented Once semantics, in memory (results round-trip through JSON like the Redis store). */
 export class MemoryOnce {
   readonly steps = new Map<string, StepRecord>();
   readonly calls: { step: string; ran: boolean; recovered: boolean }[] = [];
 
-  readonly once: Once = async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+  readonly once: Once = async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
     const record = this.steps.get(step);
     if (record?.state === 'completed') {
       this.calls.push({ step, ran: false, recovered: false });
       return JSON.parse(record.json) as T;
     }
     if (record?.state === 'started' && recover) {
-      const found = await recover();
+      // like the Redis store: since when the earliest attempt that left the step started may have made it
+      const found = await recover({ since: record.startedAt });
       if (found !== null) {
         this.steps.set(step, { state: 'completed', json: JSON.stringify(found) });
         this.calls.push({ step, ran: false, recovered: true });
         return JSON.parse(JSON.stringify(found)) as T;
       }
     }
-    this.steps.set(step, { state: 'started' });
+    this.steps.set(step, { state: 'started', startedAt: record?.state === 'started' ? record.startedAt : new Date().toISOString() });
     const result = await run();
     const json = JSON.stringify(result);
     this.steps.set(step, { state: 'completed', json });
@@ -66,8 +67,8 @@ export class MemoryOnce {
   };
 
   /** Replays a crash: the step was started (the remote call may have happened) but no result was stored. */
-  markStarted(step: string): void {
-    this.steps.set(step, { state: 'started' });
+  markStarted(step: string, startedAt = new Date().toISOString()): void {
+    this.steps.set(step, { state: 'started', startedAt });
   }
 }
 

@@ -12,7 +12,7 @@ import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createBambuserAdapter } from '../../src/targets/bambuser/bambuser.adapter.js';
-import type { Once, PinSpec, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { Once, PinSpec, RecoverAttempt, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
 
@@ -83,7 +83,7 @@ async function caught(p: Promise<unknown>): Promise<unknown> {
 /** Runs `run` for real, then "dies" before the result is recorded: the step stays started. */
 function crashOnce(store: MemoryOnce, crashStep: string): Once {
   let crashed = false;
-  return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+  return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
     if (step === crashStep && !crashed) {
       crashed = true;
       store.markStarted(step);
@@ -333,7 +333,7 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     const h = harness();
     const store = new MemoryOnce();
     await expect(h.adapter.createShow(SPEC, { once: crashOnce(store, 'show'), marker: 'mk-crash-1' })).rejects.toThrow('worker killed');
-    expect(store.steps.get('show')).toEqual({ state: 'started' });
+    expect(store.steps.get('show')).toEqual({ state: 'started', startedAt: expect.any(String) });
     const createdId = (await effects()).find((e) => e.title === SPEC.title)?.externalId;
     const before = await lastSeq();
 
@@ -344,6 +344,35 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect(reqs.map(line)).toEqual(['GET /v1/shows 200']);
     expect(reqs[0]?.query).toEqual({ limit: '100' });
     expect((await effects()).filter((e) => e.type === 'show.created' && e.title === SPEC.title)).toHaveLength(1);
+  });
+
+  it('recovery reads back to the attempt however many shows were made since (650 here: it used to stop after 500)', async () => {
+    // The scale-out run's second Bambuser shows: 830 newer shows by the time the takeover looked for a
+    // crashed worker's show, and the lookup read 5 pages of 100.
+    const h = harness();
+    const store = new MemoryOnce();
+    await expect(h.adapter.createShow(SPEC, { once: crashOnce(store, 'show'), marker: 'mk-buried' })).rejects.toThrow('worker killed');
+    const createdId = (await effects()).find((e) => e.title === SPEC.title)?.externalId;
+    for (let i = 0; i < 650; i++) await control('POST', '/shows', { title: `newer ${i}` });
+    const before = await lastSeq();
+
+    const remote = await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-buried' });
+    expect(remote.externalId).toBe(createdId);
+    expect(store.calls).toEqual([{ step: 'show', ran: false, recovered: true }]);
+    expect((await requests(before)).map(line)).toEqual(Array.from({ length: 7 }, () => 'GET /v1/shows 200'));
+    expect((await effects()).filter((e) => e.type === 'show.created' && e.title === SPEC.title)).toHaveLength(1);
+  });
+
+  it('recovery stops at shows older than the attempt (less a clock margin), then creates', async () => {
+    for (let i = 0; i < 250; i++) await control('POST', '/shows', { title: `older ${i}` });
+    const h = harness();
+    const store = new MemoryOnce();
+    // An attempt that started (and made nothing) an hour from now: every show is older than it by more than the margin.
+    store.markStarted('show', new Date(Date.now() + 3600_000).toISOString());
+    const before = await lastSeq();
+    await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-never' });
+    expect(store.calls).toEqual([{ step: 'show', ran: true, recovered: true }]);
+    expect((await requests(before)).map(line)).toEqual(['GET /v1/shows 200', 'POST /v1/shows 201']);
   });
 
   it('a crash after the highlight was posted: recover() finds the current highlight, no second one', async () => {

@@ -14,7 +14,7 @@ import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createFacebookAdapter } from '../../src/targets/facebook/facebook.adapter.js';
-import type { Once, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { Once, PinSpec, RecoverAttempt, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
 
@@ -88,7 +88,7 @@ async function caught(p: Promise<unknown>): Promise<unknown> {
 
 function crashOnce(store: MemoryOnce, crashStep: string): Once {
   let crashed = false;
-  return async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+  return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
     if (step === crashStep && !crashed) {
       crashed = true;
       store.markStarted(step);
@@ -352,9 +352,59 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
       `GET /${GV}/${PAGE_ID}/live_videos 200`,
       `GET /${GV}/${created} 200`,
     ]);
-    expect(reqs[0]?.query).toEqual({ fields: 'id,description,status,secure_stream_url', limit: '50' });
+    expect(reqs[0]?.query).toEqual({ fields: 'id,description,status,secure_stream_url,creation_time', limit: '50' });
     expect(reqs[1]?.query.after).toEqual(expect.any(String));
     expect((await effects()).filter((e) => e.type === 'show.created' && e.title === spec.title)).toHaveLength(1);
+  });
+
+  it('recovery pages back to the attempt however many live videos were made since (600 here: it used to stop after 500)', async () => {
+    // The scale-out run's second live video: a worker died with its create answered, and by the time
+    // the takeover looked for it 775 newer live videos were on the Page; the lookup read 10 pages of 50.
+    const h = harness();
+    const store = new MemoryOnce();
+    const spec = specAt(Date.now() + 5 * HOUR, 'Buried under newer videos');
+    await expect(h.adapter.createShow(spec, { once: crashOnce(store, 'live_video'), marker: 'mk-buried' })).rejects.toThrow('worker killed');
+    const created = (await effects()).find((e) => e.title === spec.title)?.externalId;
+    await seedVideos(600);
+    const before = await lastSeq();
+
+    const remote = await h.adapter.createShow(spec, { once: store.once, marker: 'mk-buried' });
+    expect(remote.externalId).toBe(created);
+    expect(store.calls).toEqual([{ step: 'live_video', ran: false, recovered: true }]);
+    const lists = (await requests(before)).filter((r) => r.method === 'GET' && r.path.endsWith('/live_videos'));
+    expect(lists).toHaveLength(13); // 600 newer, then ours on the 13th page of 50
+    expect((await effects()).filter((e) => e.type === 'show.created' && e.title === spec.title)).toHaveLength(1);
+  });
+
+  it('recovery stops at live videos older than the attempt (less a clock margin), then creates', async () => {
+    const h = harness();
+    await seedVideos(120); // three pages of live videos, all made before the attempt below
+    const store = new MemoryOnce();
+    // An attempt that started (and made nothing) an hour from now on the simulator's clock: every
+    // live video on the Page is older than it by more than the clock margin.
+    store.markStarted('live_video', new Date(Date.now() + HOUR).toISOString());
+    const before = await lastSeq();
+    const spec = specAt(Date.now() + 5 * HOUR, 'Never made before');
+
+    const remote = await h.adapter.createShow(spec, { once: store.once, marker: 'mk-never' });
+    expect(store.calls).toEqual([{ step: 'live_video', ran: true, recovered: true }]);
+    expect((await requests(before)).map(line)).toEqual([`GET /${GV}/${PAGE_ID}/live_videos 200`, `POST /${GV}/${PAGE_ID}/live_videos 200`, `GET /${GV}/${remote.externalId} 200`]);
+  });
+
+  it('simulator: live_videos cursors mark a video, as Graph cursors do: videos made or deleted while paging shift nothing', async () => {
+    await seedVideos(6);
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    type Page = { data: { id: string; title: string }[]; paging?: { cursors?: { after?: string }; next?: string } };
+    const list = async (after?: string): Promise<Page> =>
+      (await axios.get<Page>(`${sim.url}/facebook/${GV}/${PAGE_ID}/live_videos`, { headers: auth, params: { fields: 'id,title', limit: 3, ...(after ? { after } : {}) } })).data;
+    const first = await list();
+    expect(first.data.map((v) => v.title)).toEqual(['other 5', 'other 4', 'other 3']);
+    await seedVideos(2); // newest first: they go on top
+    const deleted = (await effects()).find((e) => e.title === 'other 5')!.externalId;
+    await axios.delete(`${sim.url}/facebook/${GV}/${deleted}`, { headers: auth });
+    const second = await list(first.paging?.cursors?.after);
+    expect(second.data.map((v) => v.title)).toEqual(['other 2', 'other 1', 'other 0']);
+    expect(second.paging?.next).toBeUndefined();
   });
 
   it('a crash after the pin comment was posted: recover() finds the Page comment with the link', async () => {

@@ -189,3 +189,43 @@ test('SyncService: a run whose BullMQ lock could not be renewed gives the mirror
   const created = (await sim.effects('youtube')).slice(before).filter((e) => e.type === 'show.created');
   expect(created.map((e) => e.externalId)).toEqual([m.remote!.externalId]);
 });
+
+test('recover() is told when the first of the attempts that left a step started began, across several of them', async () => {
+  // An attempt may send for 200 ms; another run waits 100 ms more. Runs A and B each die in run().
+  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 200, settleMs: 100 });
+  const [P, S, T] = ['p-since', 's-since', 't-since'];
+  const told: (string | undefined)[] = [];
+  /** One run (its own job token): takes the mirror, tries the step (waiting out another run's attempt), lets go. */
+  async function runStep(token: string, run: () => Promise<string>): Promise<string> {
+    const got = await intents.acquire(P, S, T, token, 5_000);
+    if (!('lease' in got)) throw new Error(`${token} should own the mirror`);
+    try {
+      for (;;) {
+        try {
+          return await intents.scoped(P, S, T, 'g0:create', got.lease)('live_video', run, async (attempt) => {
+            told.push(attempt.since);
+            return null; // not there: the step runs again
+          });
+        } catch (err) {
+          if (!(err instanceof RetryableError && err.reason === 'intent_settling')) throw err;
+          await sleep(err.delayMs ?? 50);
+        }
+      }
+    } finally {
+      await intents.release(got.lease);
+    }
+  }
+  const beforeA = Date.now();
+  await expect(runStep('since-A', async () => Promise.reject(new Error('A died')))).rejects.toThrow('A died');
+  const afterA = Date.now();
+  await expect(runStep('since-B', async () => Promise.reject(new Error('B died')))).rejects.toThrow('B died');
+  expect(await runStep('since-C', async () => 'made by C')).toBe('made by C');
+
+  // B and C were both told A's start: an object A's request made can only be younger than that.
+  expect(told).toHaveLength(2);
+  for (const since of told) {
+    expect(Date.parse(since ?? '')).toBeGreaterThanOrEqual(beforeA);
+    expect(Date.parse(since ?? '')).toBeLessThanOrEqual(afterA);
+  }
+  expect(told[1]).toBe(told[0]);
+});

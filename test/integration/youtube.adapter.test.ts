@@ -11,7 +11,7 @@ import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { nextMidnightPacific } from '../../src/targets/quota-reset.js';
-import type { Once, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { Once, PinSpec, RecoverAttempt, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
 import { createYoutubeAdapter } from '../../src/targets/youtube/youtube.adapter.js';
 import { DEFAULT_RATE_LIMIT_DELAY_MS } from '../../src/targets/youtube/youtube.errors.js';
@@ -349,7 +349,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const store = new MemoryOnce();
     let crashed = false;
     // Runs the real insert, then "dies" before the result is recorded: the step stays started.
-    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
       if (step === 'broadcast' && !crashed) {
         crashed = true;
         store.markStarted(step);
@@ -360,7 +360,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     };
 
     await expect(h.adapter.createShow(SPEC, { once: crashingOnce, marker: 'mk-crash-1' })).rejects.toThrow('worker killed');
-    expect(store.steps.get('broadcast')).toEqual({ state: 'started' });
+    expect(store.steps.get('broadcast')).toEqual({ state: 'started', startedAt: expect.any(String) });
     const createdId = (await effects())[0]?.externalId;
 
     const remote = await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-crash-1' });
@@ -384,7 +384,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     await seedStreams(60); // more than one page of 50, so the marker is only found on page 2
     const h = harness();
     const store = new MemoryOnce();
-    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
       if (step === 'stream' && !store.steps.has('stream')) {
         store.markStarted(step);
         await run();
@@ -418,7 +418,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     await h.adapter.startShow(remote, buildOpContext('start'));
 
     const store = new MemoryOnce();
-    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: () => Promise<T | null>): Promise<T> => {
+    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
       if (!store.steps.has(step)) {
         store.markStarted(step);
         await run();

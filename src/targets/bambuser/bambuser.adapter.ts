@@ -4,8 +4,8 @@
  *
  * - createShow: `POST /v1/shows`. Bambuser shows have no metadata or external-reference field, so the
  *   creation marker goes on the last line of the description (`syndicast:<marker>`, the same as on
- *   YouTube); it may be visible in the show info in the player. Recovery lists `GET /v1/shows` and
- *   looks for that line.
+ *   YouTube); it may be visible in the show info in the player. Recovery lists `GET /v1/shows` (newest
+ *   first) back to the uncertain attempt's start and looks for that line (findShow).
  * - lifecycle false: the API has no start/end call. A Bambuser show goes live when its host starts
  *   broadcasting (Bambuser app, or an external encoder with the RTMP details BamHub shows the host) and
  *   ends when the broadcast stops; `state`/`isLive` follow. startShow/endShow are therefore no-ops.
@@ -28,8 +28,9 @@
  */
 import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pagedOrderReport, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
-import { isTargetError, RateLimitedError } from '../target.errors.js';
+import { pagedOrderReport, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RecoverAttempt, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
+import { ActionRequiredError, isTargetError, RateLimitedError } from '../target.errors.js';
+import { recoveryHorizon } from '../recovery-horizon.js';
 import { createBambuserClient } from './bambuser.client.js';
 import { showMayHaveOrders, toPlatformOrder } from './bambuser.orders.js';
 import {
@@ -60,8 +61,20 @@ export const BAMBUSER_CAPABILITIES: Capabilities = {
 const V1 = '/v1';
 const MARKER_PREFIX = 'syndicast:';
 const PAGE_SIZE = 100;
-/** Recovery walks the newest shows first; every page is one of 5 requests per 10 s. */
-const MAX_RECOVERY_PAGES = 5;
+/**
+ * Recovery walks the newest shows first, back to the uncertain attempt's start less this for the skew
+ * between our clocks and Bambuser's. It used to stop after 5 pages of 100: at 1,000 shows 830 newer
+ * shows had been created by the time a crashed worker's create was looked for, the lookup missed it,
+ * and the show was created twice (scale-out run, docs/testing.md).
+ */
+const RECOVERY_CLOCK_MARGIN_MS = 15 * 60_000;
+/** A bound all the same (10,000 newer shows): past it the lookup cannot say "not there". */
+const MAX_RECOVERY_PAGES = 100;
+/**
+ * Every page is one of 5 requests per 10 s: a lookup past the first page waits for the window (up to
+ * this long in total) instead of failing, since a retry would start over and never get further.
+ */
+const RECOVERY_WAIT_BUDGET_MS = 60_000;
 /** A full order report pages through every show of the org. */
 const MAX_REPORT_PAGES = 50;
 /**
@@ -110,7 +123,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
    * A non-idempotent write inside `once`, its limiter slot taken before the intent is marked started:
    * a full window throws here, before anything is recorded (see bambuser.client.ts).
    */
-  async function onceWrite<T>(op: OpContext, step: string, run: () => Promise<T>, recover: () => Promise<T | null>): Promise<T> {
+  async function onceWrite<T>(op: OpContext, step: string, run: () => Promise<T>, recover: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> {
     await client.reserve();
     return op.once(step, run, recover);
   }
@@ -119,21 +132,32 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     return client.call({ method: 'GET', path: `${V1}/shows`, query: { limit: PAGE_SIZE, cursor }, scope: 'READ_SHOWS', schema: ShowListSchema });
   }
 
-  async function* allShows(maxPages: number): AsyncGenerator<BambuserShow> {
+  /**
+   * The show carrying `marker`, created no earlier than `since` (the uncertain attempt's start, our
+   * clock): the list is newest first (our assumption: its order is not documented) and is read until a
+   * page ends with a show created before `since` less the clock margin (or the list ends; in another
+   * order, to its end: see recoveryHorizon); without `since`, to the end of the list.
+   */
+  async function findShow(marker: string, since: string | undefined): Promise<BambuserShow | null> {
+    const passed = recoveryHorizon(since, RECOVERY_CLOCK_MARGIN_MS);
+    const deadline = Date.now() + RECOVERY_WAIT_BUDGET_MS;
     let cursor: string | undefined;
-    for (let i = 0; i < maxPages; i++) {
-      const page = await listShowsPage(cursor);
-      yield* page.results;
-      if (!page.cursor || page.cursor === cursor) return;
+    for (let i = 0; i < MAX_RECOVERY_PAGES; i++) {
+      const at = cursor;
+      // A full window on the first page costs nothing to retry later: the job is delayed as usual.
+      const page = i === 0 ? await listShowsPage(at) : await patiently(deadline, () => listShowsPage(at));
+      const hit = page.results.find((show) => markerOf(show.description) === marker);
+      if (hit) return hit;
+      if (passed(page.results.map((show) => show.createdAt))) return null; // everything further down is older still
+      if (!page.cursor || page.cursor === cursor) return null;
       cursor = page.cursor;
     }
-  }
-
-  async function findShow(marker: string): Promise<BambuserShow | null> {
-    for await (const show of allShows(MAX_RECOVERY_PAGES)) {
-      if (markerOf(show.description) === marker) return show;
-    }
-    return null;
+    throw new ActionRequiredError(
+      `could not tell whether an earlier attempt created the Bambuser show (marker syndicast:${marker}): more than ` +
+        `${MAX_RECOVERY_PAGES * PAGE_SIZE} shows of the organisation are newer than it. Look for a show whose description ends with that marker ` +
+        `line and link it (PUT …/mirrors/${ctx.target.id} {"externalId": "<show id>"}); if there is none, create one and link it.`,
+      'recovery_inconclusive',
+    );
   }
 
   async function getShow(showId: string): Promise<BambuserShow> {
@@ -183,7 +207,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
         op,
         'show',
         () => client.call({ method: 'POST', path: `${V1}/shows`, body, scope: 'WRITE_SHOWS', schema: ShowSchema, preReserved: true }),
-        () => findShow(op.marker),
+        (attempt) => findShow(op.marker, attempt.since),
       );
       log.info({ externalId: show.id }, 'bambuser show created');
       return remoteShow(show);

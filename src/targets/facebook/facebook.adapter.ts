@@ -20,7 +20,8 @@
  *  In every case startShow goes live with `POST /{id} status=LIVE_NOW` — the mirror, not Facebook's
  *  clock, decides when the show starts.
  *  The creation marker goes on the last line of the description (`syndicast:<marker>`; LiveVideo has no
- *  metadata field, so viewers can see it); recovery pages `GET /{page-id}/live_videos` for it.
+ *  metadata field, so viewers can see it); recovery pages `GET /{page-id}/live_videos` (newest first)
+ *  for it, back to the uncertain attempt's start (findLiveVideo).
  * Ingest — `secure_stream_url` (RTMPS only) → {url, streamKey}. Facebook: "the stream URL must be used
  *  within 24 hours; once used it can be streamed to for up to 8 hours". We record `ingestExpiresAt`
  *  (24 h after creation, or after the planned start for a scheduled video — our reading, since a video
@@ -44,8 +45,9 @@
  */
 import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
-import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
+import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, RecoverAttempt, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
+import { recoveryHorizon } from '../recovery-horizon.js';
 import { createFacebookClient } from './facebook.client.js';
 import { createLiveShopping } from './facebook.live-shopping.js';
 import { createPermissionReader, isPermissionRefusal } from './facebook.permissions.js';
@@ -89,7 +91,19 @@ const MIN_SCHEDULE_LEAD_MS = 10 * 60_000;
 const MAX_DEFER_MS = 3 * DAY_MS;
 export const INGEST_TTL_MS = DAY_MS;
 const LIVE_VIDEO_FIELDS = 'id,status,title,description,secure_stream_url,permalink_url,creation_time,planned_start_time,video';
-const MAX_RECOVERY_PAGES = 10;
+/**
+ * Recovery pages the Page's live videos (newest first) back to the uncertain attempt's start, less
+ * this for the skew between our clocks and Facebook's. It used to stop after 10 pages of 50: at
+ * 1,000 shows on one Page, 775 newer live videos had been created by the time a crashed worker's
+ * create was looked for, the lookup missed it, and the show got a second live video.
+ */
+const RECOVERY_CLOCK_MARGIN_MS = 15 * 60_000;
+const RECOVERY_PAGE_SIZE = 50;
+/**
+ * A bound on the lookup all the same (10,000 live videos newer than the attempt): past it the lookup
+ * cannot say "not there", and creating another live video might make a second one.
+ */
+const MAX_RECOVERY_PAGES = 200;
 const MAX_COMMENT_PAGES = 3;
 /** A pin comment whose post may have happened is looked for among the Page's comments at most this old. */
 const PIN_RECOVERY_WINDOW_MS = 10 * 60_000;
@@ -144,7 +158,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
   const liveShopping = createLiveShopping(client);
   const videoPath = (id: string): string => `/${encodeURIComponent(id)}`;
 
-  async function onceWrite<T>(op: OpContext, step: string, run: () => Promise<T>, recover: () => Promise<T | null>): Promise<T> {
+  async function onceWrite<T>(op: OpContext, step: string, run: () => Promise<T>, recover: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> {
     await client.reserve();
     return op.once(step, run, recover);
   }
@@ -164,23 +178,35 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
     };
   }
 
-  async function findLiveVideo(marker: string): Promise<CreatedRef | null> {
+  /**
+   * The live video carrying `marker`, made no earlier than `since` (the uncertain attempt's start, our
+   * clock). The Page's list is newest first: it is read until a page ends with a video created before
+   * `since` less the clock margin (or the list ends; see recoveryHorizon); without `since`, to the end.
+   */
+  async function findLiveVideo(marker: string, since: string | undefined): Promise<CreatedRef | null> {
     const { pageId } = client.credentials;
+    const passed = recoveryHorizon(since, RECOVERY_CLOCK_MARGIN_MS);
     let after: string | undefined;
     for (let i = 0; i < MAX_RECOVERY_PAGES; i++) {
       const page = await client.call({
         method: 'GET',
         path: `/${pageId}/live_videos`,
-        params: { fields: 'id,description,status,secure_stream_url', limit: 50, after },
+        params: { fields: 'id,description,status,secure_stream_url,creation_time', limit: RECOVERY_PAGE_SIZE, after },
         schema: LiveVideoListSchema,
       });
       const hit = page.data.find((v) => markerOf(v.description) === marker);
       if (hit) return { id: hit.id, secureStreamUrl: hit.secure_stream_url ?? null };
+      if (passed(page.data.map((v) => v.creation_time))) return null; // everything further down is older still
       const next = page.paging?.next ? page.paging.cursors?.after : undefined;
       if (!next || next === after) return null;
       after = next;
     }
-    return null;
+    throw new ActionRequiredError(
+      `could not tell whether an earlier attempt created the Facebook live video (marker syndicast:${marker}): ` +
+        `more than ${MAX_RECOVERY_PAGES * RECOVERY_PAGE_SIZE} live videos on Page ${pageId} are newer than it. Look for a live video whose description ` +
+        `ends with that marker line and link it (PUT …/mirrors/${ctx.target.id} {"externalId": "<live video id>"}); if there is none, create one and link it.`,
+      'recovery_inconclusive',
+    );
   }
 
   /** The live video's underlying video object (the one that takes comments). */
@@ -280,7 +306,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
           });
           return { id: res.id, secureStreamUrl: res.secure_stream_url ?? null };
         },
-        () => findLiveVideo(op.marker),
+        (attempt) => findLiveVideo(op.marker, attempt.since),
       );
       // The create answer has no permalink; one read gives it (and the status) without side effects.
       const lv = await getLiveVideo(created.id);

@@ -1,0 +1,26 @@
+/**
+ * How far back a recovery lookup reads a platform's list of objects (src/store/intent.repository.ts:
+ * `recover()` is told `since`, the start of the first attempt whose outcome is unknown). A list read
+ * newest first can stop once it has passed `since` less `marginMs` (the skew between our clock and
+ * the platform's): whatever comes further down was made before the attempt. It stops only while the
+ * list has come in descending creation order all along, with every time readable — a list in any other
+ * order (an assumption about a platform that turned out wrong) is read to its end instead, never cut
+ * short before the object.
+ *
+ * Returns a function to call with each page's creation times in list order; it answers whether the
+ * rest of the list can only hold older objects.
+ */
+export function recoveryHorizon(since: string | undefined, marginMs: number): (createdTimes: (string | null | undefined)[]) => boolean {
+  const sinceMs = since === undefined ? NaN : Date.parse(since);
+  const oldest = Number.isNaN(sinceMs) ? -Infinity : sinceMs - marginMs;
+  let previous = Infinity;
+  let descending = true;
+  return (createdTimes) => {
+    for (const t of createdTimes) {
+      const ms = Date.parse(t ?? '');
+      if (Number.isNaN(ms) || ms > previous) descending = false;
+      else previous = ms;
+    }
+    return descending && previous < oldest;
+  };
+}
