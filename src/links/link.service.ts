@@ -7,6 +7,7 @@ import { productOf } from '../domain/desired-state.js';
 import type { Product } from '../domain/events.js';
 import type { SecretBox } from '../lib/crypto.js';
 import { sortableId } from '../lib/ids.js';
+import { TurnBatcher } from '../lib/turn-batcher.js';
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
@@ -190,7 +191,7 @@ export interface ClickResult {
 /** Called once with the click's result or its error; must not throw (it runs inside the batch's reply loop). */
 export type ClickDone = (err: Error | undefined, r: ClickResult | undefined) => void;
 
-/** A click waiting for its batch (LinkService.batchClick): its CLICKS_LUA arguments and whom to answer. */
+/** A click waiting for its batch (LinkService.clicks): its CLICKS_LUA arguments and whom to answer. */
 class PendingClick {
   constructor(
     readonly link: LinkRecord,
@@ -338,35 +339,12 @@ export class LinkService {
    * Clicks go to Redis in batches: one CLICKS_LUA call carries every click waiting (up to
    * CLICKS_PER_CALL), so a batch costs one command, one socket write and one reply instead of one of
    * each per click; each click still waits for the reply that has its own result, so a 302 still
-   * means its click is stored. A batch leaves at the end of the event-loop turn its first click
-   * arrived in or, while an earlier call is still waiting for its reply, as soon as that reply is in:
-   * under load clicks gather while Redis answers, and an idle server sends a lone click right away.
-   * Explicit batching only: ioredis' auto-pipelining stays off (src/store/redis.ts).
+   * means its click is stored. One call in flight at a time; when a batch leaves: TurnBatcher.
    */
-  private batch: PendingClick[] = [];
-  private callsInFlight = 0;
-  private flushScheduled = false;
-  private readonly flushNow = (): void => {
-    this.flushScheduled = false;
-    if (this.callsInFlight === 0) this.flushClicks();
-  };
-  private readonly clickDone = (): void => {
-    if (--this.callsInFlight === 0 && this.batch.length > 0) this.flushClicks();
-  };
-  private batchClick(p: PendingClick): void {
-    this.batch.push(p);
-    if (!this.flushScheduled && this.callsInFlight === 0) {
-      this.flushScheduled = true;
-      setImmediate(this.flushNow);
-    }
-  }
-  private flushClicks(): void {
-    const pending = this.batch;
-    if (pending.length === 0) return;
-    this.batch = [];
-    const redis = this.redis as Redis;
-    for (let from = 0; from < pending.length; from += CLICKS_PER_CALL) {
-      const batch = pending.length <= CLICKS_PER_CALL ? pending : pending.slice(from, from + CLICKS_PER_CALL);
+  private readonly clicks = new TurnBatcher<PendingClick, (string[] | 1 | Error)[]>({
+    maxPerCall: CLICKS_PER_CALL,
+    maxInFlight: 1,
+    send: (batch) => {
       const n = batch.length;
       const args = new Array<string | number>(7 * n + 1);
       args[3 * n] = CLICK_TTL_SEC;
@@ -381,20 +359,16 @@ export class LinkService {
         args[a + 2] = b.held?.sk ?? '';
         args[a + 3] = b.held?.pk ?? '';
       }
-      this.callsInFlight += 1;
-      redis.scClicks(3 * n, ...args).then(
-        (replies) => {
-          this.clickDone();
-          for (let i = 0; i < n; i++) this.answer(batch[i]!, replies[i]);
-        },
-        (err: unknown) => {
-          this.clickDone();
-          const e = err instanceof Error ? err : new Error(String(err));
-          for (const b of batch) b.done(e, undefined);
-        },
-      );
-    }
-  }
+      return (this.redis as Redis).scClicks(3 * n, ...args);
+    },
+    deliver: (batch, replies) => {
+      for (let i = 0; i < batch.length; i++) this.answer(batch[i]!, replies[i]);
+    },
+    fail: (batch, err) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      for (const b of batch) b.done(e, undefined);
+    },
+  });
 
   /** One click's reply from its batch: its result, or its own error. */
   private answer(b: PendingClick, r: string[] | 1 | Error | undefined): void {
@@ -453,7 +427,7 @@ export class LinkService {
       const click = this.newClick(link, ip, now);
       // = JSON.stringify(click) (same keys in the same order; id, time and hash need no escaping)
       const json = `{"id":"${click.id}",${d.jsonMid},"at":"${click.at}","ipHash":"${click.ipHash}"}`;
-      this.batchClick(new PendingClick(link, d, held, click, this.keys.click(click.id), json, done));
+      this.clicks.add(new PendingClick(link, d, held, click, this.keys.click(click.id), json, done));
       return;
     }
     this.clickApart(link, d, held, ip, count, now).then(
@@ -505,42 +479,16 @@ export class LinkService {
     return raw ? (JSON.parse(raw) as ClickRecord) : null;
   }
 
-  private lookups: { key: string; resolve: (raw: string | null) => void; reject: (e: unknown) => void }[] = [];
-  private lookupsInFlight = 0;
-  private lookupScheduled = false;
-  private readonly lookupNow = (): void => {
-    this.lookupScheduled = false;
-    if (this.lookupsInFlight === 0) this.flushLookups();
-  };
+  private readonly lookups = new TurnBatcher<{ key: string; resolve: (raw: string | null) => void; reject: (e: unknown) => void }, (string | null)[]>({
+    maxPerCall: LOOKUPS_PER_CALL,
+    maxInFlight: 1,
+    send: (batch) => (this.redis as Redis).mget(batch.map((l) => l.key)),
+    deliver: (batch, raws) => batch.forEach((l, i) => l.resolve(raws[i] ?? null)),
+    fail: (batch, err) => {
+      for (const l of batch) l.reject(err);
+    },
+  });
   private lookup(key: string): Promise<string | null> {
-    return new Promise<string | null>((resolve, reject) => {
-      this.lookups.push({ key, resolve, reject });
-      if (!this.lookupScheduled && this.lookupsInFlight === 0) {
-        this.lookupScheduled = true;
-        setImmediate(this.lookupNow);
-      }
-    });
-  }
-  private flushLookups(): void {
-    const pending = this.lookups;
-    if (pending.length === 0) return;
-    this.lookups = [];
-    for (let from = 0; from < pending.length; from += LOOKUPS_PER_CALL) {
-      const batch = pending.length <= LOOKUPS_PER_CALL ? pending : pending.slice(from, from + LOOKUPS_PER_CALL);
-      this.lookupsInFlight += 1;
-      const done = (): void => {
-        if (--this.lookupsInFlight === 0 && this.lookups.length > 0) this.flushLookups();
-      };
-      (this.redis as Redis).mget(batch.map((l) => l.key)).then(
-        (raws) => {
-          done();
-          batch.forEach((l, i) => l.resolve(raws[i] ?? null));
-        },
-        (err: unknown) => {
-          done();
-          for (const l of batch) l.reject(err);
-        },
-      );
-    }
+    return new Promise<string | null>((resolve, reject) => this.lookups.add({ key, resolve, reject }));
   }
 }

@@ -25,6 +25,7 @@
  */
 import { Cluster, type Redis, type Result } from 'ioredis';
 import type { Attribution, LedgerEntry, NormalizedOrder, OrderSource, UnattributedReason } from '../domain/order.js';
+import { TurnBatcher } from '../lib/turn-batcher.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -624,59 +625,34 @@ export class AttributionRepository {
    * the reply that has its own result, and runs as its own script would: the same Lua function with
    * the same arguments, atomically (Redis runs one script at a time). A batch leaves at the end of the
    * event-loop turn its first step arrived in or, while MAX_IN_FLIGHT calls are waiting for their
-   * replies, as soon as one of them has it. Steps of one order (its order, then its refund) are
+   * replies, as soon as one of them has it (TurnBatcher). Steps of one order (its order, then its refund) are
    * awaited one after the other by their caller, so they never race inside or across batches more
    * than separate calls would. On a Cluster each step is its own call (the buckets are in different
    * slots).
    */
-  private pending: PendingStep[] = [];
-  private callsInFlight = 0;
-  private flushScheduled = false;
-  private readonly flushNow = (): void => {
-    this.flushScheduled = false;
-    if (this.callsInFlight < MAX_IN_FLIGHT) this.flushSteps();
-  };
-  private readonly stepsDone = (): void => {
-    if (--this.callsInFlight < MAX_IN_FLIGHT && this.pending.length > 0) this.flushSteps();
-  };
+  private readonly steps = new TurnBatcher<PendingStep, (unknown[] | Error)[]>({
+    maxPerCall: STEPS_PER_CALL,
+    maxInFlight: MAX_IN_FLIGHT,
+    send: (batch) => {
+      const args: (string | number)[] = batch.map((b) => b.key);
+      for (const b of batch) args.push(b.kind, ...b.args);
+      return (this.redis as Redis).scLedgerBatch(batch.length, ...args);
+    },
+    deliver: (batch, replies) =>
+      batch.forEach((b, i) => {
+        const r = replies[i];
+        if (Array.isArray(r)) b.resolve(r);
+        else b.reject(r ?? new Error('no reply for this ledger step'));
+      }),
+    fail: (batch, err) => {
+      for (const b of batch) b.reject(err);
+    },
+  });
 
   private step(kind: 'o' | 'r', key: string, args: (string | number)[]): Promise<unknown[]> {
     if (args.length !== (kind === 'o' ? ORDER_ARGS : REFUND_ARGS)) throw new Error(`ledger ${kind} step with ${args.length} arguments`);
     if (!this.batched) return kind === 'o' ? this.redis.scLedgerOrder(key, ...args) : this.redis.scLedgerRefund(key, ...args);
-    return new Promise<unknown[]>((resolve, reject) => {
-      this.pending.push({ kind, key, args, resolve, reject });
-      if (!this.flushScheduled && this.callsInFlight < MAX_IN_FLIGHT) {
-        this.flushScheduled = true;
-        setImmediate(this.flushNow);
-      }
-    });
-  }
-
-  private flushSteps(): void {
-    const pending = this.pending;
-    if (pending.length === 0) return;
-    this.pending = [];
-    const redis = this.redis as Redis;
-    for (let from = 0; from < pending.length; from += STEPS_PER_CALL) {
-      const batch = pending.length <= STEPS_PER_CALL ? pending : pending.slice(from, from + STEPS_PER_CALL);
-      const args: (string | number)[] = batch.map((b) => b.key);
-      for (const b of batch) args.push(b.kind, ...b.args);
-      this.callsInFlight += 1;
-      redis.scLedgerBatch(batch.length, ...args).then(
-        (replies) => {
-          this.stepsDone();
-          batch.forEach((b, i) => {
-            const r = replies[i];
-            if (Array.isArray(r)) b.resolve(r);
-            else b.reject(r ?? new Error('no reply for this ledger step'));
-          });
-        },
-        (err: unknown) => {
-          this.stepsDone();
-          for (const b of batch) b.reject(err);
-        },
-      );
-    }
+    return new Promise<unknown[]>((resolve, reject) => this.steps.add({ kind, key, args, resolve, reject }));
   }
 
   private at(partnerId: string, ref: string): [string, string, string] {
