@@ -9,6 +9,7 @@ import type { SecretBox } from '../lib/crypto.js';
 import { sortableId } from '../lib/ids.js';
 import { TurnBatcher } from '../lib/turn-batcher.js';
 import type { Keys } from '../store/keys.js';
+import { pcallInto } from '../store/lua-batch.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
 
@@ -139,14 +140,7 @@ local function click(j, a)
 end
 local out = {}
 for i = 1, #KEYS / 3 do
-  local ok, r = pcall(click, 3 * (i - 1), 1 + 4 * (i - 1))
-  if ok then
-    out[i] = r
-  elseif type(r) == 'table' and r.err then
-    out[i] = {err = r.err}
-  else
-    out[i] = {err = tostring(r)}
-  end
+  ${pcallInto('out[i]', 'click, 3 * (i - 1), 1 + 4 * (i - 1)')}
 end
 return out
 `;

@@ -26,6 +26,7 @@
 import { Cluster, type Redis, type Result } from 'ioredis';
 import type { Attribution, LedgerEntry, NormalizedOrder, OrderSource, UnattributedReason } from '../domain/order.js';
 import { TurnBatcher } from '../lib/turn-batcher.js';
+import { pcallInto } from './lua-batch.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -248,14 +249,7 @@ for i = 1, #KEYS do
   for j = 1, n do a[j] = ARGV[p + j] end
   p = p + 1 + n
   K = KEYS[i]; A = a; base = a[1]; ref = a[2]
-  local ok, r = pcall(step)
-  if ok then
-    out[i] = r
-  elseif type(r) == 'table' and r.err then
-    out[i] = { err = r.err }
-  else
-    out[i] = { err = tostring(r) }
-  end
+  ${pcallInto('out[i]', 'step')}
 end
 return out
 `;
