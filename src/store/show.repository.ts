@@ -8,8 +8,6 @@ import type { Product } from '../domain/events.js';
 import { parseMirror, type MirrorDoc } from '../domain/mirror.js';
 import type { SecretBox } from '../lib/crypto.js';
 import { idRecord } from '../lib/id-record.js';
-import { TurnBatcher } from '../lib/turn-batcher.js';
-import { pcallInto } from './lua-batch.js';
 import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
 import type { Result } from 'ioredis';
 import { assertHeld, INTENT_TTL_SEC, LeaseLostError, type MirrorLease } from './intent.repository.js';
@@ -18,13 +16,13 @@ import type { RedisClient } from './redis.js';
 
 /**
  * The register writes of a stored show event: KEYS[desired] gets each field/value pair from ARGV[first]
- * to ARGV[last] on whose order key (`orderKey`) is newer than the field's; the version goes up when
- * any did. Leaves `eventId` to the caller's return.
+ * on whose order key (ARGV[first - 1]) is newer than the field's; the version goes up when any did.
+ * Leaves `eventId` to the caller's return.
  */
-function registerWrites(desired: string, orderKey: string, first: string, last: string): string {
-  return `local key = ${orderKey}
+function registerWrites(desired: string, first: number): string {
+  return `local key = ARGV[${first - 1}]
 local changed = 0
-for i = ${first}, ${last}, 2 do
+for i = ${first}, #ARGV, 2 do
   local field = ARGV[i]
   local cur = redis.call('HGET', ${desired}, field .. '@')
   if (not cur) or cur < key then
@@ -54,48 +52,33 @@ redis.call('SET', ${inbox}, eventId, 'EX', tonumber(${ttl}))
 /**
  * KEYS: inbox, events stream, desired hash. ARGV: webhookId, event json, inbox ttl s, order key,
  * then field/value pairs. Returns {1, eventId, version, changed} or {0, existingEventId}.
- * The Redis Cluster path (the keys of one show's slot only); INGEST_SHOWS_LUA on a single Redis.
+ * The Redis Cluster path (the keys of one show's slot only); INGEST_SHOW_ONE_LUA on a single Redis.
  */
 const INGEST_SHOW_LUA = `
-${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registerWrites('KEYS[3]', 'ARGV[4]', '5', '#ARGV')}`;
+${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registerWrites('KEYS[3]', 5)}`;
 
 /**
- * Accepted show events on a single Redis, a batch of them in one round trip (keys of several slots,
- * so never sent to a Cluster). Per event: the partner-wide webhook-id claim
- * (src/store/webhook-id.repository.ts), the show's inbox + event log + desired state (as
- * INGEST_SHOW_LUA), the sync-dispatch entry that tells the dispatcher the show's mirrors need a sync,
- * and for a show snapshot the partner's show index and the sweep's active set. Each event runs under
- * pcall: one that Redis refuses (a key of the wrong type) answers an error of its own and the others
- * are stored. KEYS: dispatch stream, active shows, then per event i (k = 2 + 5(i-1)): claim, inbox,
- * events stream, desired hash, partner shows. ARGV: ttl s (claim and inbox), now ms, then per event
- * (a = 2 + INGEST_ARGS(i-1)): scope, webhookId, event json, partnerId, showId, requestId ('' for none),
- * '1' for a snapshot, scheduledAt ms, active-set member, order key, register field, value. Replies per
- * event: {2, holder} when the id is claimed for another scope (nothing written), {0, existingEventId}
- * for a stored duplicate (dispatch entry written again: its first delivery's is gone once
- * dispatched), or {1, eventId, version, changed}.
+ * An accepted show event on a single Redis, in one round trip (keys of several slots, so never sent
+ * to a Cluster): the partner-wide webhook-id claim (src/store/webhook-id.repository.ts), the show's
+ * inbox + event log + desired state (INGEST_SHOW_LUA), the sync-dispatch entry that tells the
+ * dispatcher the show's mirrors need a sync, and for a show snapshot the partner's show index and the
+ * sweep's active set. KEYS: claim, inbox, events stream, desired hash, dispatch stream, partner shows,
+ * active shows. ARGV: scope, ttl s (claim and inbox), webhookId, event json, partnerId, showId,
+ * requestId ('' for none), '1' for a snapshot, scheduledAt ms, now ms, active-set member, order key,
+ * then field/value pairs. Returns {2, holder} when the id is claimed for another scope (nothing
+ * written), {0, existingEventId} for a stored duplicate (dispatch entry written again: its first
+ * delivery's is gone once dispatched), or {1, eventId, version, changed}.
  */
-const INGEST_ARGS = 12;
-const INGEST_SHOWS_LUA = `
-local ttl = tonumber(ARGV[1])
-local function one(k, a)
-  local holder = redis.call('GET', KEYS[k + 1])
-  if holder and holder ~= ARGV[a + 1] then return {2, holder} end
-  if not holder then redis.call('SET', KEYS[k + 1], ARGV[a + 1], 'EX', ttl) end
-  if ARGV[a + 7] == '1' then
-    redis.call('ZADD', KEYS[k + 5], ARGV[a + 8], ARGV[a + 5])
-    redis.call('ZADD', KEYS[2], ARGV[2], ARGV[a + 9])
-  end
-  redis.call('XADD', KEYS[1], '*', 'p', ARGV[a + 4], 's', ARGV[a + 5], 'r', ARGV[a + 6])
-  ${inboxAndEvent('KEYS[k + 2]', 'KEYS[k + 3]', 'ARGV[a + 2]', 'ARGV[a + 3]', 'ttl')}${registerWrites('KEYS[k + 4]', 'ARGV[a + 10]', 'a + 11', 'a + 12')}
+const INGEST_SHOW_ONE_LUA = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return {2, holder} end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
+if ARGV[8] == '1' then
+  redis.call('ZADD', KEYS[6], ARGV[9], ARGV[6])
+  redis.call('ZADD', KEYS[7], ARGV[10], ARGV[11])
 end
-local out = {}
-for i = 1, (#KEYS - 2) / 5 do
-  ${pcallInto('out[i]', `one, 2 + 5 * (i - 1), 2 + ${INGEST_ARGS} * (i - 1)`)}
-end
-return out
-`;
-/** Events per INGEST_SHOWS_LUA call (bounds how long one call holds Redis). */
-const INGESTS_PER_CALL = 64;
+redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])
+${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]')}${registerWrites('KEYS[4]', 13)}`;
 
 /**
  * KEYS: inbox, events stream, pending hash. ARGV: webhookId, event json, ttl, now ms. The event is
@@ -202,8 +185,8 @@ declare module 'ioredis' {
     scSaveMirrorCompleting(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
     scSaveMirrorFinal(mirror: string, lease: string, desired: string, activity: string, ...args: (string | number)[]): Result<[number, number?, number?], Context>;
     scSaveMirror(mirror: string, lease: string, ...args: (string | number)[]): Result<number, Context>;
-    scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<IngestReply, Context>;
-    scIngestShows(numKeys: number, ...args: (string | number)[]): Result<(IngestReply | Error)[], Context>;
+    scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
+    scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
     scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
   }
@@ -212,29 +195,12 @@ declare module 'ioredis' {
 export function defineStoreScripts(redis: RedisClient): void {
   if (typeof (redis as unknown as { scIngestShow?: unknown }).scIngestShow === 'function') return;
   redis.defineCommand('scIngestShow', { numberOfKeys: 3, lua: INGEST_SHOW_LUA });
-  redis.defineCommand('scIngestShows', { lua: INGEST_SHOWS_LUA });
+  redis.defineCommand('scIngestShowOne', { numberOfKeys: 7, lua: INGEST_SHOW_ONE_LUA });
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
   redis.defineCommand('scSaveMirrorFinal', { numberOfKeys: 4, lua: SAVE_MIRROR_FINAL_LUA });
   redis.defineCommand('scSaveMirrorCompleting', { lua: SAVE_MIRROR_COMPLETING_LUA });
-}
-
-/** One event's reply from INGEST_SHOW_LUA / INGEST_SHOWS_LUA. */
-type IngestReply = [status: number, id: string, version?: number, changed?: number];
-
-interface PendingIngest {
-  partnerId: string;
-  showId: string;
-  webhookId: string;
-  scope: string;
-  eventJson: string;
-  orderKey: string;
-  write: RegisterWrite;
-  snapshot: { scheduledAtMs: number } | undefined;
-  requestId: string | undefined;
-  resolve: (r: IngestResult & { holder?: string }) => void;
-  reject: (err: unknown) => void;
 }
 
 export class MirrorConflictError extends Error {
@@ -319,14 +285,11 @@ export class ShowRepository {
 
   /**
    * The whole write of an accepted show event in one round trip, on a single Redis only
-   * (INGEST_SHOWS_LUA): webhook-id claim for `scope`, inbox + event log + desired state, the
+   * (INGEST_SHOW_ONE_LUA): webhook-id claim for `scope`, inbox + event log + desired state, the
    * sync-dispatch entry and, for a snapshot, the show index and active set. `holder` is set (and
-   * nothing written) when the id is claimed for another scope. The events waiting at one moment go
-   * as one call (TurnBatcher: a lone event leaves at the end of its event-loop turn, under load they
-   * gather while the previous call is answered); each resolves only from the reply that carries its
-   * own stored result, so the caller's 202 still means this event is stored.
+   * nothing written) when the id is claimed for another scope.
    */
-  ingestOne(
+  async ingestOne(
     partnerId: string,
     showId: string,
     webhookId: string,
@@ -337,65 +300,38 @@ export class ShowRepository {
     snapshot: { scheduledAtMs: number } | undefined,
     requestId: string | undefined,
   ): Promise<IngestResult & { holder?: string }> {
-    return new Promise((resolve, reject) => {
-      this.ingests.add({ partnerId, showId, webhookId, scope, eventJson, orderKey, write, snapshot, requestId, resolve, reject });
-    });
+    const k = this.keys;
+    const r = await this.redis.scIngestShowOne(
+      k.partnerWebhookId(partnerId, webhookId),
+      k.showInbox(partnerId, showId, webhookId),
+      k.showEvents(partnerId, showId),
+      k.desired(partnerId, showId),
+      k.syncDispatch(),
+      k.partnerShows(partnerId),
+      k.activeShows(),
+      scope,
+      this.inboxTtlSec,
+      webhookId,
+      eventJson,
+      partnerId,
+      showId,
+      requestId ?? '',
+      snapshot ? '1' : '',
+      snapshot?.scheduledAtMs ?? 0,
+      Date.now(),
+      JSON.stringify([partnerId, showId]),
+      orderKey,
+      write.field,
+      write.value,
+    );
+    if (r[0] === 2) return { duplicate: true, eventId: '', version: 0, changed: false, holder: r[1] };
+    if (r[0] === 0) return { duplicate: true, eventId: r[1], version: 0, changed: false };
+    return { duplicate: false, eventId: r[1], version: Number(r[2] ?? 0), changed: r[3] === 1 };
   }
-
-  private readonly ingests = new TurnBatcher<PendingIngest, (IngestReply | Error)[]>({
-    maxPerCall: INGESTS_PER_CALL,
-    maxInFlight: 1,
-    send: (batch) => {
-      const k = this.keys;
-      const n = batch.length;
-      const keys = new Array<string>(2 + 5 * n);
-      const args = new Array<string | number>(2 + INGEST_ARGS * n);
-      keys[0] = k.syncDispatch();
-      keys[1] = k.activeShows();
-      args[0] = this.inboxTtlSec;
-      args[1] = Date.now();
-      for (let i = 0; i < n; i++) {
-        const e = batch[i]!;
-        const kk = 2 + 5 * i;
-        keys[kk] = k.partnerWebhookId(e.partnerId, e.webhookId);
-        keys[kk + 1] = k.showInbox(e.partnerId, e.showId, e.webhookId);
-        keys[kk + 2] = k.showEvents(e.partnerId, e.showId);
-        keys[kk + 3] = k.desired(e.partnerId, e.showId);
-        keys[kk + 4] = k.partnerShows(e.partnerId);
-        const a = 2 + INGEST_ARGS * i;
-        args[a] = e.scope;
-        args[a + 1] = e.webhookId;
-        args[a + 2] = e.eventJson;
-        args[a + 3] = e.partnerId;
-        args[a + 4] = e.showId;
-        args[a + 5] = e.requestId ?? '';
-        args[a + 6] = e.snapshot ? '1' : '';
-        args[a + 7] = e.snapshot?.scheduledAtMs ?? 0;
-        args[a + 8] = e.snapshot ? JSON.stringify([e.partnerId, e.showId]) : '';
-        args[a + 9] = e.orderKey;
-        args[a + 10] = e.write.field;
-        args[a + 11] = e.write.value;
-      }
-      return this.redis.scIngestShows(keys.length, ...keys, ...args);
-    },
-    deliver: (batch, replies) => {
-      for (let i = 0; i < batch.length; i++) {
-        const e = batch[i]!;
-        const r = replies[i];
-        if (!Array.isArray(r)) e.reject(r instanceof Error ? r : new Error('no reply for this event'));
-        else if (r[0] === 2) e.resolve({ duplicate: true, eventId: '', version: 0, changed: false, holder: r[1] });
-        else if (r[0] === 0) e.resolve({ duplicate: true, eventId: r[1], version: 0, changed: false });
-        else e.resolve({ duplicate: false, eventId: r[1], version: Number(r[2] ?? 0), changed: r[3] === 1 });
-      }
-    },
-    fail: (batch, err) => {
-      for (const e of batch) e.reject(err);
-    },
-  });
 
   /**
    * Tells the sync dispatcher that the show's mirrors need a sync (the Cluster path's own step, after
-   * the event's write returned; INGEST_SHOWS_LUA writes the same entry on a single Redis).
+   * the event's write returned; INGEST_SHOW_ONE_LUA writes the same entry on a single Redis).
    */
   async markForSync(partnerId: string, showId: string, requestId: string | undefined): Promise<void> {
     await this.redis.xadd(this.keys.syncDispatch(), '*', 'p', partnerId, 's', showId, 'r', requestId ?? '');
