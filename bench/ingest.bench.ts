@@ -19,8 +19,12 @@ import { queuedJobs, startBareApi, startServiceApi, startServiceDispatcher } fro
 import { infoTotals, startBenchStore, storeServiceEnv } from './lib/topology.js';
 
 const PARTNER = 'bench';
-/** Requests per second we never expect to exceed on 2 cores; sizes the pre-signed pool (= the request cap). */
-const MAX_RPS = 12_000;
+/**
+ * Requests per second we never expect to exceed on 2 cores; sizes the pre-signed pool (= the request
+ * cap). 12,000 until 2026-12-01, when the bare route reached 20,000 events/s on a quiet machine and
+ * hit the cap, ending its run early (its rate was right, but over a shorter window than ours).
+ */
+const MAX_RPS = 30_000;
 
 function pool(secret: string, tag: string, n: number): () => SignedRequest {
   const occurredAt = new Date().toISOString();
