@@ -156,9 +156,19 @@ export class SyncService {
   async sync(plain: SyncJob, run: SyncRun = {}): Promise<SyncOutcome> {
     const { intents, leaseMs } = this.deps;
     const { partnerId, showId, targetId } = plain;
-    // The lease and the run's first reads (desired state, mirror) in one Lua step; the target (the
-    // partner's slot) alongside: one round trip.
-    const [got, target] = await Promise.all([intents.acquireAndRead(partnerId, showId, targetId, run.token ?? newLeaseToken(), leaseMs), this.deps.partners.getTarget(partnerId, targetId)]);
+    // The lease and the run's first reads (desired state, mirror) in one Lua step. The target (the
+    // partner's slot): on a single Redis in that step too (one command), on a Cluster alongside (one
+    // round trip either way).
+    const token = run.token ?? newLeaseToken();
+    const { partners } = this.deps;
+    let got: Awaited<ReturnType<IntentRepository['acquireAndRead']>>;
+    let target: TargetRecord | null;
+    if (this.deps.redis.isCluster) {
+      [got, target] = await Promise.all([intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs), partners.getTarget(partnerId, targetId)]);
+    } else {
+      got = await intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs, partners.targetField(partnerId, targetId));
+      target = 'lease' in got ? partners.targetOf(got.target) : null;
+    }
     if (!('lease' in got)) return { kind: 'delay', delayMs: got.heldForMs + 50, reason: 'mirror owned by another run' };
     const { lease } = got;
     const first: FirstRead = { target, desired: this.deps.shows.desiredFromFlat(showId, got.desired), mirror: got.mirror ? this.deps.shows.parse(got.mirror) : null };
@@ -251,10 +261,13 @@ export class SyncService {
           startedAt !== undefined && this.deps.activity && wakeAt === undefined
             ? JSON.stringify({ kind: 'sync', targetId, outcome: mirror.state, durationMs: Date.now() - startedAt } satisfies ActivityEntry)
             : undefined;
-        const [{ version, runRecorded }] = await Promise.all([
-          shows.saveMirrorFinal(partnerId, showId, mirror, lease, desired.version, activity || undefined, runEntry),
-          remoteId !== undefined ? this.indexRemote(job, remoteId) : undefined,
+        // On a single Redis the index entry is asserted inside that same step (one command fewer).
+        const indexHere = remoteId !== undefined && !this.deps.redis.isCluster;
+        const [{ version, runRecorded, indexWaiting }] = await Promise.all([
+          shows.saveMirrorFinal(partnerId, showId, mirror, lease, desired.version, activity || undefined, runEntry, indexHere ? { externalId: remoteId } : undefined),
+          remoteId !== undefined && !indexHere ? this.indexRemote(job, remoteId) : undefined,
         ]);
+        if (indexHere && indexWaiting !== undefined) await this.indexed(job, remoteId, indexWaiting);
         if (version === desired.version) {
           if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
           return { kind: 'done', state: mirror.state, ...(runRecorded ? { recorded: true } : {}) };
@@ -355,7 +368,11 @@ export class SyncService {
    * Platform orders that named it before the entry existed are attributed now.
    */
   private async indexRemote(job: SyncJob, externalId: string): Promise<void> {
-    const waiting = await new ExternalShowIndex(this.deps.redis, this.deps.keys).assert(job.targetId, externalId, job.showId);
+    await this.indexed(job, externalId, await new ExternalShowIndex(this.deps.redis, this.deps.keys).assert(job.targetId, externalId, job.showId));
+  }
+
+  /** After the index entry was asserted: `waiting` orders named it before it existed. */
+  private async indexed(job: SyncJob, externalId: string, waiting: number): Promise<void> {
     if (waiting > 0 && this.deps.onRemoteIndexed) await this.deps.onRemoteIndexed(job.partnerId, job.targetId, externalId);
   }
 
