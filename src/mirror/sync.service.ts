@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
 import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
-import { LeaseLostError, newLeaseToken, type IntentRepository, type MirrorLease } from '../store/intent.repository.js';
+import { LeaseLostError, newLeaseToken, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
@@ -355,7 +355,7 @@ export class SyncService {
     }
   }
 
-  private op(job: OwnedJob, mirror: MirrorDoc, scope: string, opts: { deferComplete?: boolean } = {}): OpContext {
+  private op(job: OwnedJob, mirror: MirrorDoc, scope: string, opts: ScopedOptions = {}): OpContext {
     const s = `g${mirror.generation}:${scope}`;
     return {
       once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease, opts),
@@ -494,9 +494,10 @@ export class SyncService {
         }
         // The tracked link exists from the moment the mirror lists the pin (also while a pin delay
         // holds it back), so the linkUrl the show view and mirror.updated report always works.
+        const link = { partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url };
         let ensured = false;
-        if (mp.linkUrl === undefined) {
-          mp.linkUrl = await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
+        if (mp.linkUrl === undefined && pinDelayMs > 0) {
+          mp.linkUrl = await this.deps.links.ensure(link);
           ensured = true;
         }
         if (pinDelayMs > 0) {
@@ -510,15 +511,38 @@ export class SyncService {
             continue;
           }
         }
-        // Refreshes the link's fallback URL (a click goes to the product's current URL anyway),
-        // unless this run has just written it.
-        if (!ensured) mp.linkUrl = await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
-        const res = await adapter.pin(
-          remote,
-          { productId, title: product.title, price: product.price, linkUrl: mp.linkUrl, platformProductId: product.sku ?? productId },
-          // The pin's done record is written by the save right below, in the same Lua step.
-          this.op(job, mirror, `pin:${productId}:${mp.episode}`, { deferComplete: true }),
-        );
+        // Writes the link (or refreshes its fallback URL: a click goes to the product's current URL
+        // anyway), unless this run has just written it. The write goes out with the pin step's
+        // intent start (same event-loop turn: one socket write, one round trip) and the step sends
+        // nothing before it is done (`before`); every adapter posts the link inside a step. A failed
+        // write fails the run (a Redis error, never a TargetError: the mirror is not saved with it).
+        let linkUrl = mp.linkUrl;
+        let written: (() => Promise<void>) | undefined;
+        if (!ensured || linkUrl === undefined) {
+          const sent = this.deps.links.ensureSent(link);
+          // Handled at once (never rejects): its error is rethrown where it is awaited.
+          const failure = sent.written.then(
+            () => undefined,
+            (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+          );
+          written = async () => {
+            const err = await failure;
+            if (err) throw err;
+          };
+          linkUrl = mp.linkUrl = sent.url;
+        }
+        let res: Awaited<ReturnType<TargetAdapter['pin']>>;
+        try {
+          res = await adapter.pin(
+            remote,
+            { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId },
+            // The pin's done record is written by the save right below, in the same Lua step.
+            this.op(job, mirror, `pin:${productId}:${mp.episode}`, { deferComplete: true, ...(written ? { before: written } : {}) }),
+          );
+        } finally {
+          // Settled (or about to be) by now; a failed write is the run's error, whatever the pin did.
+          if (written) await written();
+        }
         mp.state = 'pinned';
         mp.ref = res.ref;
         mp.at = new Date().toISOString();

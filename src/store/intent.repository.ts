@@ -247,6 +247,21 @@ export function newLeaseToken(): string {
 /** Done records kept 90 days, like every intent (the save that writes deferred ones uses the same). */
 export const INTENT_TTL_SEC = TTL_SEC;
 
+/** Options of `IntentRepository.scoped`. */
+export interface ScopedOptions {
+  /**
+   * Steps complete by the caller's next mirror save (the done record rides on it, in its Lua step):
+   * for a caller that saves right after the call returns.
+   */
+  deferComplete?: boolean;
+  /**
+   * Awaited before a step recovers or runs: resolves when what the step's platform requests refer to
+   * has been written (a pin's tracked link, sent in the same event-loop turn as the step's start);
+   * a rejection fails the step before anything is sent.
+   */
+  before?: () => Promise<void>;
+}
+
 export class IntentRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -333,7 +348,7 @@ export class IntentRepository {
    * and written by that save, in the same Lua step as the mirror (ShowRepository.saveMirror); the
    * next step's start, the run's error path and its end write it too if no save came first.
    */
-  scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease, opts: { deferComplete?: boolean } = {}): Once {
+  scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease, opts: ScopedOptions = {}): Once {
     return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>, once?: OnceOptions): Promise<T> => {
       const key = this.keys.intent(partnerId, showId, targetId, `${scope}:${step}`);
       assertHeld(lease, `intent ${scope}:${step}`);
@@ -359,6 +374,8 @@ export class IntentRepository {
       };
       const first = await start();
       if (first.state === 2) return this.resultOf<T>(JSON.parse(first.raw!) as IntentRecord);
+      // What the step's platform requests carry must exist first (sent alongside the start, usually done by now).
+      if (opts.before) await opts.before();
       let deadline = first.deadline;
       const startedAt = new Date(deadline - attemptMs).toISOString();
       const complete = async (result: T): Promise<T> => {
