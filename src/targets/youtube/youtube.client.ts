@@ -1,6 +1,7 @@
 /**
  * Low-level client of the YouTube Data API v3 and Google's OAuth token endpoint for one target account.
- * One axios instance per adapter; every call takes its quota units from the shared limiter first, uses a
+ * API calls go out as plain node:http(s) JSON requests (platform-http.ts createPlatformJson), the token
+ * endpoint through one axios instance per adapter; every call takes its quota units from the shared limiter first, uses a
  * cached access token (refreshed when it expires within a minute), retries once after a 401 with a fresh
  * token, parses the response with zod, and turns every failure into a TargetError.
  * It never logs tokens, credentials or request bodies.
