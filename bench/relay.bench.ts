@@ -64,6 +64,78 @@ const STAGGER_MS = Number(process.env.BENCH_RELAY_STAGGER_MS ?? 500);
  * this long to its first byte before it is restarted; the stall timer (RELAY_STALL_MS) only runs after.
  */
 const START_TIMEOUT_MS = Number(process.env.BENCH_RELAY_START_TIMEOUT_MS ?? 60_000);
+/**
+ * A saturated machine on purpose (the restart-storm check): this many busy-looping `sh` processes
+ * run through each phase (both sides alike), from before its readers start to the end of its
+ * window. 0 (default): none. With 2 on 2 cores the relay gets about half the CPU it would.
+ */
+const CPU_HOGS = Number(process.env.BENCH_RELAY_CPU_HOGS ?? 0);
+
+/**
+ * BENCH_RELAY_MASS_KILL=1: after the steady window, SIGKILL every destination's ffmpeg at once (both
+ * sides; a platform-side outage or a network blip drops every push together) and measure the
+ * recovery: when each sink gets data again, then a 15 s window of sustained streams. With
+ * BENCH_RELAY_CPU_HOGS this is the restart-storm check: 100 restarts at once on a saturated machine.
+ */
+const MASS_KILL = process.env.BENCH_RELAY_MASS_KILL === '1';
+/** The relay's RELAY_START_CONCURRENCY in the bench (BENCH_RELAY_START_CONCURRENCY); unset: the relay's default. */
+const START_CONCURRENCY = process.env.BENCH_RELAY_START_CONCURRENCY;
+
+interface MassKillResult {
+  killed: number;
+  recovered: number;
+  recoveryMs: { p50: number; p99: number; max: number };
+  sustainedAfter: number;
+  gapsAfter: number;
+  windowS: number;
+}
+
+async function massKill(ctx: BenchContext, label: string, dests: readonly Dest[], pids: number[], sourceKbps: number): Promise<MassKillResult> {
+  const killAt = Date.now();
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  ctx.log(`  ${label}: killed ${pids.length} destination ffmpeg at once; waiting for every sink to get data again`);
+  const recoveredAt = new Map<string, number>();
+  const deadline = killAt + 120_000;
+  while (recoveredAt.size < dests.length && Date.now() < deadline) {
+    await sleep(250);
+    const v = views(dests);
+    for (const d of dests) {
+      const last = v.get(idOf(d))?.lastDataAt;
+      if (!recoveredAt.has(idOf(d)) && last && Date.parse(last) > killAt + 1500) recoveredAt.set(idOf(d), Date.now() - killAt);
+    }
+  }
+  const windowS = 15;
+  const a = views(dests);
+  const tA = Date.now();
+  await sleep(windowS * 1000);
+  const b = views(dests);
+  const tB = Date.now();
+  let sustainedAfter = 0;
+  let gapsAfter = 0;
+  for (const d of dests) {
+    const va = a.get(idOf(d));
+    const vb = b.get(idOf(d));
+    const rate = va && vb ? ((vb.bytes - va.bytes) * 8) / ((tB - tA) / 1000) / 1000 : 0;
+    const gaps = (vb?.longGaps ?? []).filter((g) => Date.parse(g.endedAt) > tA && Date.parse(g.endedAt) <= tB).length;
+    const stalled = vb?.lastDataAt ? tB - Date.parse(vb.lastDataAt) > 1000 : true;
+    gapsAfter += gaps + (stalled ? 1 : 0);
+    if (rate >= 0.9 * sourceKbps && gaps === 0 && !stalled) sustainedAfter += 1;
+  }
+  const rec = summarize([...recoveredAt.values()]);
+  const r: MassKillResult = { killed: pids.length, recovered: recoveredAt.size, recoveryMs: { p50: round(rec.p50, 0), p99: round(rec.p99, 0), max: round(rec.max, 0) }, sustainedAfter, gapsAfter, windowS };
+  ctx.log(`  ${label}: after the mass kill ${JSON.stringify(r)}`);
+  return r;
+}
+
+function startHogs(): ChildProcess[] {
+  return Array.from({ length: CPU_HOGS }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+}
 
 interface Dest {
   show: number;
@@ -320,6 +392,7 @@ async function runBare(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
   const dests: Dest[] = [];
   const t0: number[] = [];
   const spawned: number[] = [];
+  const hogs = startHogs();
   try {
     const startReader = (d: Dest, input: string, output: string): void => {
       const c = spawn(ffmpeg, bareArgs(input, output), { stdio: 'ignore' });
@@ -350,11 +423,13 @@ async function runBare(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
       sources.push(startSource(ffmpeg, source.file, `${edge.info.url}/bare-show-${i}`, (at) => (t0[i] = at)));
     }
     const r = await measure(ctx, 'bare', dests, t0, spawned, () => [edge.proc.pid!, ...[...readers.values()].map((c) => c.pid!).filter(Boolean)], p, source.kbps);
+    if (MASS_KILL) r.extra.massKill = await massKill(ctx, 'bare', dests, [...readers.values()].map((c) => c.pid!).filter(Boolean), source.kbps);
     r.extra.restarts = restarts;
+    ctx.log(`  bare: reader restarts ${restarts}`);
     return r;
   } finally {
     stopping = true;
-    await killAll([...readers.values(), ...sources]);
+    await killAll([...readers.values(), ...sources, ...hogs]);
     await edge.stop();
   }
 }
@@ -363,16 +438,17 @@ async function runBare(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
 
 interface ShowViewBody {
   show: { ingest: { url: string; streamKey?: string } };
-  mirrors: Array<{ targetId: string; platform: string; state: string; externalId: string | null; ingest?: { url: string; streamKey?: string }; relay: { state: string; since: string | null } }>;
+  mirrors: Array<{ targetId: string; platform: string; state: string; externalId: string | null; ingest?: { url: string; streamKey?: string }; relay: { state: string; since: string | null; restarts?: number } }>;
 }
 
 async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: string, source: { file: string; kbps: number }, shows: number, p: Parameters<typeof measure>[6]): Promise<PhaseResult> {
   const redis = await startBenchRedis('everysec');
   const relayPort = await freePort();
-  const se = serviceEnv(redis.url, { RELAY_RTMP_PORT: String(relayPort), FFMPEG_PATH: ffmpeg, RELAY_START_TIMEOUT_MS: String(START_TIMEOUT_MS) });
+  const se = serviceEnv(redis.url, { RELAY_RTMP_PORT: String(relayPort), FFMPEG_PATH: ffmpeg, RELAY_START_TIMEOUT_MS: String(START_TIMEOUT_MS), ...(START_CONCURRENCY ? { RELAY_START_CONCURRENCY: START_CONCURRENCY } : {}) });
   const rt = await benchRuntime(se);
   const children: Child[] = [];
   const sources: ChildProcess[] = [];
+  let hogs: ChildProcess[] = [];
   try {
     const api = await startServiceApi(se, ctx.profileDir);
     children.push(api);
@@ -434,6 +510,7 @@ async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
       }
       ingests[i] = { url: v.show.ingest.url, streamKey: v.show.ingest.streamKey! };
     }
+    hogs = startHogs();
     ctx.log('  ours: shows go live; waiting until the relay holds every show');
     for (const id of ids) await event(id, 'live', 1);
     // A mirror's relay reads `idle` with `since: null` before any relay process holds the show (the
@@ -452,13 +529,25 @@ async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
       sources.push(startSource(ffmpeg, source.file, `${ingest.url}/${ingest.streamKey}`, (at) => (t0[i] = at)));
     }
     const r = await measure(ctx, 'ours', dests, t0, spawned, () => [relay.proc.pid!], p, source.kbps);
+    const relayFfmpeg = (): number[] => treePids([relay.proc.pid!]).filter((pid) => pid !== relay.proc.pid && commOf(pid) === 'ffmpeg');
+    if (MASS_KILL) r.extra.massKill = await massKill(ctx, 'ours', dests, relayFfmpeg(), source.kbps);
+    await killAll(hogs);
     const states = new Map<string, number>();
-    for (const id of ids) for (const m of (await view(id)).mirrors) states.set(`${m.platform}:${m.state}/${m.relay.state}`, (states.get(`${m.platform}:${m.state}/${m.relay.state}`) ?? 0) + 1);
+    const restarts: number[] = [];
+    for (const id of ids) {
+      for (const m of (await view(id)).mirrors) {
+        states.set(`${m.platform}:${m.state}/${m.relay.state}`, (states.get(`${m.platform}:${m.state}/${m.relay.state}`) ?? 0) + 1);
+        restarts.push(m.relay.restarts ?? 0);
+      }
+    }
     r.extra.mirrorAndRelayStates = Object.fromEntries(states);
+    // Restarts of the destinations' ffmpeg over the whole phase (the relay's own count per mirror).
+    r.extra.relayRestarts = { total: restarts.reduce((a, b) => a + b, 0), max: Math.max(0, ...restarts), destinationsRestarted: restarts.filter((x) => x > 0).length };
+    ctx.log(`  ours: relay restarts ${JSON.stringify(r.extra.relayRestarts)}`);
     for (const id of ids) await event(id, 'ended', 2);
     // Count ffmpeg only: the relay's tree also holds tsx's esbuild service process, which an earlier
     // version of this count took for "one ffmpeg still running 30 s after show.ended".
-    const ffmpegLeft = (): number => treePids([relay.proc.pid!]).filter((pid) => pid !== relay.proc.pid && commOf(pid) === 'ffmpeg').length;
+    const ffmpegLeft = (): number => relayFfmpeg().length;
     const endedAt = Date.now();
     const left = await until('relay to stop every ffmpeg after the shows ended', async () => {
       return ffmpegLeft() === 0 ? `none (${Date.now() - endedAt} ms after show.ended)` : undefined;
@@ -466,7 +555,7 @@ async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
     r.extra.ffmpegAfterEnd = left;
     return r;
   } finally {
-    await killAll(sources);
+    await killAll([...sources, ...hogs]);
     for (const c of children.reverse()) await c.stop();
     await rt.close();
     await redis.destroy();
@@ -525,7 +614,9 @@ export const relayBench: Benchmark = {
           shows,
           destinationsPerShow: 5,
           source: `pre-encoded 1280x720 30 fps H.264 1.9 Mbps CBR + AAC 128 kbps FLV (${source.kbps} kbps measured), ${SOURCE_SECONDS} s looped with -re -stream_loop -1 -c copy, one publisher per show`,
-          start: `shows start ${STAGGER_MS} ms apart (BENCH_RELAY_STAGGER_MS), both sides; relay RELAY_START_TIMEOUT_MS=${START_TIMEOUT_MS} (start-up allowance before a destination's first byte; the stall timer runs only after it)`,
+          massKill: MASS_KILL ? 'after the window every destination ffmpeg is SIGKILLed at once (BENCH_RELAY_MASS_KILL); recovery per sink, then a 15 s window' : 'no',
+          cpuHogs: CPU_HOGS ? `${CPU_HOGS} busy-looping sh processes through each phase (BENCH_RELAY_CPU_HOGS): a saturated machine on purpose` : 'none',
+          start: `shows start ${STAGGER_MS} ms apart (BENCH_RELAY_STAGGER_MS), both sides; relay RELAY_START_TIMEOUT_MS=${START_TIMEOUT_MS}, RELAY_START_CONCURRENCY=${START_CONCURRENCY ?? 'default (2)'} (start-up allowance before a destination's first byte; the stall timer runs only after it)`,
           window: `first bytes awaited (≤ ${p.firstByteTimeoutMs / 1000} s), ${p.warmS} s warm-up, then a ${p.windowS} s steady window`,
           ours: 'workers/relay.ts (embedded node-media-server edge + supervisor + one ffmpeg per mirror, -c copy, -progress), api (bench/sut/service-api.ts) and workers/mirror.ts in their own processes, Redis appendfsync everysec; partner publishes to show.ingest, mirrors: YouTube/Facebook ingest from their APIs, TikTok/Whatnot/Bambuser from the operator link',
           bare: 'bench/sut/bare-edge.ts (same node-media-server session settings) + one `ffmpeg -i edge -map 0:v? -map 0:a? -c copy -f flv sink` per destination, all spawned by the bench and connected to the edge before the first source starts (restarted 0.5 s after an exit)',

@@ -94,6 +94,8 @@ const ConfigSchema = z.object({
   relayStallMs: int(6_000, 1000),
   /** Start-up allowance: how long a relay ffmpeg may take to its first byte out before it is restarted. */
   relayStartTimeoutMs: int(30_000, 1000),
+  /** ffmpeg starts in flight at once per relay process (the restart-storm guard, src/relay/start-gate.ts). */
+  relayStartConcurrency: int(2, 1),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: int(30_000, 1000),
   /** Worker / scheduler processes (no API): serve their own /metrics on this port when set. */
@@ -149,6 +151,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   RELAY_POLL_MS: 'relayPollMs',
   RELAY_STALL_MS: 'relayStallMs',
   RELAY_START_TIMEOUT_MS: 'relayStartTimeoutMs',
+  RELAY_START_CONCURRENCY: 'relayStartConcurrency',
   FACEBOOK_GRAPH_VERSION: 'facebookGraphVersion',
   FFMPEG_PATH: 'ffmpegPath',
   METRICS_PORT: 'metricsPort',

@@ -117,10 +117,10 @@ return {sk, pk, values[1] or '', values[2] or ''}
 `;
 
 /**
- * Counted clicks in one round trip (one Redis): for click i (1-based, j = 3(i-1), a = 1 + 4(i-1))
- * KEYS[j+1] desired hash of the show, KEYS[j+2] the click, KEYS[j+3] the partner's click stream;
- * ARGV[1] ttl s, ARGV[a+1] click json, ARGV[a+2..a+4] PRODUCT_AT's arguments (register field, held
- * keys). Writes each click record and its stream entry and reads its product (PRODUCT_AT's rule,
+ * Counted clicks in one round trip (one Redis): for click i (1-based, j = 2(i-1), a = 1 + 4(i-1))
+ * KEYS[j+1] desired hash of the show, KEYS[j+2] the click; ARGV[1] ttl s, ARGV[a+1] click json,
+ * ARGV[a+2..a+4] PRODUCT_AT's arguments (register field, held keys). Writes each click record (its
+ * one copy: the click key, read by attribution's findClick) and reads its product (PRODUCT_AT's rule,
  * except that "the keys you hold are current" is the integer 1 instead of the two keys: a reply the
  * API parses per click), one reply per click. Each click runs under pcall: a click that fails (a key of the wrong type)
  * answers an error of its own and does not take the other clicks of the batch with it.
@@ -129,7 +129,6 @@ const CLICKS_LUA = `
 local ttl = tonumber(ARGV[1])
 local function click(j, a)
   redis.call('SET', KEYS[j + 2], ARGV[a + 1], 'EX', ttl)
-  redis.call('XADD', KEYS[j + 3], 'MAXLEN', '~', '1000000', '*', 'click', ARGV[a + 1])
   local keys = redis.call('HMGET', KEYS[j + 1], 'snap@', ARGV[a + 2] .. '@')
   local sk = keys[1]
   if not sk then return {} end
@@ -139,8 +138,8 @@ local function click(j, a)
   return {sk, pk, values[1] or '', values[2] or ''}
 end
 local out = {}
-for i = 1, #KEYS / 3 do
-  ${pcallInto('out[i]', 'click, 3 * (i - 1), 1 + 4 * (i - 1)')}
+for i = 1, #KEYS / 2 do
+  ${pcallInto('out[i]', 'click, 2 * (i - 1), 1 + 4 * (i - 1)')}
 end
 return out
 `;
@@ -160,7 +159,6 @@ interface LinkDerived {
   desired: string;
   field: string;
   cacheKey: string;
-  stream: string;
   jsonMid: string;
   /** The redirect template (redirectTemplate) for the product URL `tplFor`, the last one this link went to. */
   tplFor: string | undefined;
@@ -315,7 +313,6 @@ export class LinkService {
         desired,
         field: `prod:${link.productId}`,
         cacheKey: `${desired}\u0000${link.productId}`,
-        stream: this.keys.partnerClicks(link.partnerId),
         jsonMid: JSON.stringify({ code, partnerId, showId, targetId, platform, productId }).slice(1, -1),
         tplFor: undefined,
         tpl: null,
@@ -353,20 +350,19 @@ export class LinkService {
     maxInFlight: 1,
     send: (batch) => {
       const n = batch.length;
-      const args = new Array<string | number>(7 * n + 1);
-      args[3 * n] = CLICK_TTL_SEC;
+      const args = new Array<string | number>(6 * n + 1);
+      args[2 * n] = CLICK_TTL_SEC;
       for (let i = 0; i < n; i++) {
         const b = batch[i]!;
-        args[3 * i] = b.d.desired;
-        args[3 * i + 1] = b.clickKey;
-        args[3 * i + 2] = b.d.stream;
-        const a = 3 * n + 1 + 4 * i;
+        args[2 * i] = b.d.desired;
+        args[2 * i + 1] = b.clickKey;
+        const a = 2 * n + 1 + 4 * i;
         args[a] = b.json;
         args[a + 1] = b.d.field;
         args[a + 2] = b.held?.sk ?? '';
         args[a + 3] = b.held?.pk ?? '';
       }
-      return (this.redis as Redis).scClicks(3 * n, ...args);
+      return (this.redis as Redis).scClicks(2 * n, ...args);
     },
     deliver: (batch, replies) => {
       for (let i = 0; i < batch.length; i++) this.answer(batch[i]!, replies[i]);
@@ -413,8 +409,8 @@ export class LinkService {
   /**
    * The redirect's Redis work: records the click (unless `count` is false: a bot) and reads the
    * product as the show has it now, in one round trip. On one Redis that is one Lua call; on a
-   * Cluster the click, the click stream and the show live in different slots, so the product read
-   * and the two writes go out together instead (one round trip on the wire, three commands).
+   * Cluster the click and the show live in different slots, so the product read and the click write
+   * go out together instead (one round trip on the wire, two commands).
    */
   click(link: LinkRecord, ip: string, count: boolean, now = Date.now()): Promise<ClickResult> {
     return new Promise<ClickResult>((resolve, reject) => {
@@ -445,7 +441,7 @@ export class LinkService {
 
   /** A bot's product read, or a click on a Cluster: commands of their own instead of a batch. */
   private async clickApart(link: LinkRecord, d: LinkDerived, held: HeldProduct | undefined, ip: string, count: boolean, now: number): Promise<ClickResult> {
-    const { desired, field, cacheKey, stream, jsonMid } = d;
+    const { desired, field, cacheKey, jsonMid } = d;
     const sk = held?.sk ?? '';
     const pk = held?.pk ?? '';
     if (!count) {
@@ -457,7 +453,6 @@ export class LinkService {
     const [r] = await Promise.all([
       this.redis.scProductAt(desired, field, sk, pk),
       this.redis.set(this.keys.click(click.id), json, 'EX', CLICK_TTL_SEC),
-      this.redis.xadd(stream, 'MAXLEN', '~', '1000000', '*', 'click', json),
     ]);
     const product = this.productFrom(cacheKey, link.productId, r, held);
     return { click, product, location: this.location(link, d, click.id, product) };
@@ -466,10 +461,7 @@ export class LinkService {
   async recordClick(link: LinkRecord, ip: string, now = Date.now()): Promise<ClickRecord> {
     const click = this.newClick(link, ip, now);
     const json = JSON.stringify(click);
-    await Promise.all([
-      this.redis.set(this.keys.click(click.id), json, 'EX', CLICK_TTL_SEC),
-      this.redis.xadd(this.keys.partnerClicks(link.partnerId), 'MAXLEN', '~', '1000000', '*', 'click', json),
-    ]);
+    await this.redis.set(this.keys.click(click.id), json, 'EX', CLICK_TTL_SEC);
     return click;
   }
 

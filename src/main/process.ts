@@ -137,6 +137,7 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       pollMs: config.relayPollMs,
       stallMs: config.relayStallMs,
       startTimeoutMs: config.relayStartTimeoutMs,
+      startConcurrency: config.relayStartConcurrency,
       edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
       onStateChange: async (partnerId, showId, mirror, status) => {
         await onRelayChange(partnerId, showId, mirror, status);

@@ -9,6 +9,7 @@ import { backoffMs } from '../mirror/backoff.js';
 import type { RelayState, RelayStatus } from '../store/relay.repository.js';
 import { copyArgs, startFfmpeg, type FfmpegRun } from './ffmpeg.process.js';
 import { maskSecrets } from './mask.js';
+import { runQueueWaitNs, type StartGate, type StartSlot } from './start-gate.js';
 
 export interface DestinationSpec {
   /** Where the stream is read (the edge, `rtmp://…/live/{show key}`). */
@@ -44,10 +45,31 @@ export interface SupervisorOptions {
   inputArgs?: string[];
   /** Read the input at its native rate (`-re`: an HLS playlist that is not live would be read at once). */
   realtimeInput?: boolean;
-  /** Backoff base and cap, ms. */
+  /** Backoff base and cap, ms (full jitter per destination: restarts of many destinations spread out). */
   backoffBaseMs?: number;
   backoffCapMs?: number;
+  /** The process-wide limit on ffmpeg starts in flight (src/relay/start-gate.ts); none: start at once. */
+  startGate?: StartGate;
+  /** Reads a child's run-queue wait, ns (default /proc/{pid}/schedstat); tests may replace it. */
+  runQueueWaitNs?: (pid: number) => number | undefined;
 }
+
+/**
+ * Whether a silent run is stalled. `silentMs` is the wall time without progress; `starvedMs` the
+ * part of it in which the run could not have made progress for want of CPU: ffmpeg waiting on a run
+ * queue, or this process's event loop not running (ffmpeg's progress reports then sit unread in the
+ * pipe). Only the rest counts against `limitMs`, so a saturated machine does not get its relays
+ * restarted (each restart another costly start-up, the restart storm); a run silent for
+ * `hardLimitMs` of wall time is restarted whatever the reason.
+ */
+export function stallVerdict(x: { silentMs: number; starvedMs: number; limitMs: number; hardLimitMs: number }): 'ok' | 'starved' | 'stalled' {
+  if (x.silentMs <= x.limitMs) return 'ok';
+  if (x.silentMs > x.hardLimitMs) return 'stalled';
+  return x.silentMs - Math.min(x.starvedMs, x.silentMs) > x.limitMs ? 'stalled' : 'starved';
+}
+
+/** A starved run is still restarted after this many times its limit of wall-clock silence. */
+const STARVED_LIMIT_FACTOR = 4;
 
 /** Bytes of FLV header and metadata: progress past this means media is flowing. */
 const SENDING_THRESHOLD_BYTES = 4096;
@@ -57,6 +79,12 @@ const SOURCE_END_RELAUNCH_MS = 250;
 const HEALTHY_MS = 5_000;
 /** stop(): SIGTERM (ffmpeg closes the FLV stream cleanly), SIGKILL after this long. */
 const STOP_GRACE_MS = 1_000;
+/**
+ * Longest wait between two restarts of one destination (full jitter below it): a destination that
+ * keeps failing costs one ffmpeg start-up per wait, so the cap bounds what a dead platform ingest
+ * costs; 15 s (was 4 s) keeps 100 failing destinations under ~7 starts/s, within the start gate.
+ */
+const DEFAULT_BACKOFF_CAP_MS = 15_000;
 
 export class DestinationSupervisor {
   private run: FfmpegRun | undefined;
@@ -71,6 +99,9 @@ export class DestinationSupervisor {
   private timer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Starved time (run-queue wait, event-loop lag) since the last progress or start-up clock reset, ms. */
+  private starvedMs = 0;
+  private slot: StartSlot | undefined;
   private spec: DestinationSpec;
   readonly status: RelayStatus;
 
@@ -139,7 +170,10 @@ export class DestinationSupervisor {
 
   /** The source showed up (or went away) while ffmpeg waits for it. */
   setSourceKnown(known: boolean): void {
-    if (known && !this.sourceKnown) this.startClock = Date.now(); // the start-up allowance starts now
+    if (known && !this.sourceKnown) {
+      this.startClock = Date.now(); // the start-up allowance starts now
+      this.starvedMs = 0;
+    }
     this.sourceKnown = known;
     if (!this.run || this.gotProgress) return;
     if (known && this.status.state === 'idle') this.setState('connecting');
@@ -148,20 +182,33 @@ export class DestinationSupervisor {
 
   private gotProgress = false;
 
+  private launching = false;
+
   private async launch(): Promise<void> {
-    if (this.stopped || this.run) return;
-    let allowed: boolean;
+    if (this.stopped || this.run || this.launching) return;
+    this.launching = true;
+    let slot: StartSlot | undefined;
     try {
-      allowed = await this.opts.mayStart();
-    } catch (err) {
-      allowed = false;
-      this.status.lastError = maskSecrets(`cannot check the relay lease: ${(err as Error).message}`, this.spec.secrets);
+      // Wait for a start slot first, then check the fence right before the spawn (the lease may
+      // have moved while this start waited its turn).
+      slot = await this.opts.startGate?.acquire();
+      if (this.stopped || this.run) return slot?.release();
+      let allowed: boolean;
+      try {
+        allowed = await this.opts.mayStart();
+      } catch (err) {
+        allowed = false;
+        this.status.lastError = maskSecrets(`cannot check the relay lease: ${(err as Error).message}`, this.spec.secrets);
+      }
+      if (this.stopped || this.run || !allowed) {
+        slot?.release();
+        if (!this.stopped && !this.run) this.setState('idle');
+        return;
+      }
+    } finally {
+      this.launching = false;
     }
-    if (this.stopped || this.run) return;
-    if (!allowed) {
-      this.setState('idle');
-      return;
-    }
+    this.slot = slot;
     this.setState(this.sourceKnown ? 'connecting' : 'idle');
     const args = copyArgs(this.spec.input, this.spec.output, { realtime: this.opts.realtimeInput, inputTimeout: !this.opts.waitForInput, inputArgs: this.opts.inputArgs });
     this.opts.log.debug({ cmd: maskSecrets(`ffmpeg ${args.join(' ')}`, this.spec.secrets) }, 'starting ffmpeg');
@@ -171,11 +218,14 @@ export class DestinationSupervisor {
     this.startClock = Date.now();
     this.lastProgressAt = Date.now();
     this.lastProgressBytes = -1;
+    this.starvedMs = 0;
     const startTimeoutMs = this.opts.startTimeoutMs ?? this.opts.stallMs * 5;
     const run = startFfmpeg(this.opts.ffmpeg, args, this.spec.secrets, (p) => {
+      slot?.release(); // started up: the next start may go
       if (p.totalBytes > this.lastProgressBytes) {
         this.lastProgressBytes = p.totalBytes;
         this.lastProgressAt = Date.now();
+        this.starvedMs = 0;
       }
       this.gotProgress = true;
       this.runBytes = p.totalBytes;
@@ -185,24 +235,45 @@ export class DestinationSupervisor {
       if (this.status.state === 'sending' && Date.now() - this.runStartedAt > HEALTHY_MS) this.failures = 0;
     });
     this.run = run;
+    slot?.started(run.pid);
+    const tickMs = Math.min(1000, this.opts.stallMs, startTimeoutMs);
+    const readWait = this.opts.runQueueWaitNs ?? runQueueWaitNs;
+    let lastTick = Date.now();
+    let lastWaitNs = run.pid === undefined ? undefined : readWait(run.pid);
+    let starvedLogged = false;
     this.watchdog = setInterval(() => {
+      const now = Date.now();
+      // Time in which this run could not progress for want of CPU: this event loop running late
+      // (progress sat unread in the pipe) and ffmpeg waiting on a run queue.
+      const elapsed = now - lastTick;
+      lastTick = now;
+      // A late tick means this loop did not run for a while: whatever ffmpeg reported meanwhile is
+      // still unread, so the whole interval is unjudgeable (the pipe is read after this timer runs).
+      const late = elapsed - tickMs > Math.max(250, tickMs / 4);
+      const waitNs = run.pid === undefined ? undefined : readWait(run.pid);
+      const queued = waitNs !== undefined && lastWaitNs !== undefined ? Math.max(0, (waitNs - lastWaitNs) / 1e6) : 0;
+      lastWaitNs = waitNs ?? lastWaitNs;
+      this.starvedMs += late ? elapsed : Math.min(elapsed, queued);
       // Only once data flowed: a reader waiting for the publish to begin is not stalled.
       const waiting = !this.gotProgress && this.opts.waitForInput && !this.sourceKnown;
       if (waiting || this.stallReason) return;
-      const now = Date.now();
-      if (this.lastProgressBytes <= 0) {
-        // Nothing out yet: the start-up allowance applies, not the stall timer.
-        if (now - this.startClock <= startTimeoutMs) return;
-        this.stallReason = `no data within the start-up allowance (${Math.round(startTimeoutMs / 1000)} s)`;
-      } else {
-        if (now - this.lastProgressAt <= this.opts.stallMs) return;
-        this.stallReason = `no data for ${Math.round(this.opts.stallMs / 1000)} s`;
+      const starting = this.lastProgressBytes <= 0; // nothing out yet: the start-up allowance applies, not the stall timer
+      const limitMs = starting ? startTimeoutMs : this.opts.stallMs;
+      const verdict = stallVerdict({ silentMs: now - (starting ? this.startClock : this.lastProgressAt), starvedMs: this.starvedMs, limitMs, hardLimitMs: limitMs * STARVED_LIMIT_FACTOR });
+      if (verdict === 'ok') return;
+      if (verdict === 'starved') {
+        if (!starvedLogged) this.opts.log.info({ pid: run.pid, starvedMs: Math.round(this.starvedMs) }, 'relay destination silent while starved of CPU; not restarting it (yet)');
+        starvedLogged = true;
+        return;
       }
-      this.opts.log.info({ pid: run.pid, reason: this.stallReason }, 'relay destination stalled; restarting');
+      this.stallReason = starting ? `no data within the start-up allowance (${Math.round(startTimeoutMs / 1000)} s)` : `no data for ${Math.round(this.opts.stallMs / 1000)} s`;
+      this.opts.log.info({ pid: run.pid, reason: this.stallReason, starvedMs: Math.round(this.starvedMs) }, 'relay destination stalled; restarting');
       run.kill('SIGKILL');
-    }, Math.min(1000, this.opts.stallMs, startTimeoutMs));
+    }, tickMs);
     this.watchdog.unref();
     const { code, signal, tail } = await run.exited;
+    slot?.release();
+    this.slot = undefined;
     clearInterval(this.watchdog);
     this.run = undefined;
     this.bytesBefore += this.runBytes;
@@ -221,8 +292,9 @@ export class DestinationSupervisor {
     const reason = stalled ?? (tail || (signal ? `ffmpeg killed by ${signal}` : `ffmpeg exited with code ${String(code)}`));
     this.failures += 1;
     this.status.restarts += 1;
-    const delay = backoffMs(this.failures, this.opts.backoffBaseMs ?? 500, this.opts.backoffCapMs ?? 4000);
-    this.opts.log.info({ code, signal, restarts: this.status.restarts, delayMs: delay, reason }, 'relay destination dropped; reconnecting');
+    const delay = backoffMs(this.failures, this.opts.backoffBaseMs ?? 500, this.opts.backoffCapMs ?? DEFAULT_BACKOFF_CAP_MS);
+    const gate = this.opts.startGate;
+    this.opts.log.info({ code, signal, restarts: this.status.restarts, delayMs: delay, reason, startsInFlight: gate?.inFlight, startsQueued: gate?.queued }, 'relay destination dropped; reconnecting');
     this.setState('retrying', maskSecrets(`relay: ${reason}`, this.spec.secrets));
     this.timer = setTimeout(() => void this.launch(), delay);
     this.timer.unref();
@@ -233,6 +305,7 @@ export class DestinationSupervisor {
   async stop(state: 'stopped' | 'idle' = 'stopped'): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.slot?.release();
     const run = this.run;
     if (run) {
       run.kill('SIGTERM');

@@ -18,6 +18,7 @@ import type { ShowRepository } from '../store/show.repository.js';
 import { DestinationSupervisor, type DestinationSpec } from './destination.supervisor.js';
 import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
 import { maskSecrets } from './mask.js';
+import { StartGate } from './start-gate.js';
 
 export interface RelayServiceDeps {
   relay: RelayRepository;
@@ -32,6 +33,8 @@ export interface RelayServiceDeps {
   stallMs: number;
   /** Start-up allowance before a run's first byte (RELAY_START_TIMEOUT_MS); the stall timer runs only after it. */
   startTimeoutMs?: number;
+  /** ffmpeg starts in flight at once in this process (RELAY_START_CONCURRENCY; src/relay/start-gate.ts). Default 2. */
+  startConcurrency?: number;
   /**
    * The edge this process expects a show's publish on and pulls into (its embedded edge, or
    * RELAY_EDGE_INTERNAL_URL); none: readers start only once an edge reports the publish, and pulls fail.
@@ -75,8 +78,12 @@ export class RelayService {
   private renewTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private closed = false;
+  /** One limit on ffmpeg starts for every destination and pull of this process (the restart-storm guard). */
+  readonly startGate: StartGate;
 
-  constructor(private readonly deps: RelayServiceDeps) {}
+  constructor(private readonly deps: RelayServiceDeps) {
+    this.startGate = new StartGate({ concurrency: deps.startConcurrency ?? 2, log: deps.log.child({ role: 'start-gate' }) });
+  }
 
   /** This process's lease token (tests find the owner by it). */
   get leaseToken(): string {
@@ -299,6 +306,7 @@ export class RelayService {
         log,
         stallMs: this.deps.stallMs,
         startTimeoutMs: this.deps.startTimeoutMs,
+        startGate: this.startGate,
         waitForInput: true,
         mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await relay.holdsLease(o.partnerId, o.showId, this.token)),
         onStateChange: (status) => {
@@ -373,6 +381,7 @@ export class RelayService {
       log,
       stallMs: this.deps.stallMs,
       startTimeoutMs: this.deps.startTimeoutMs,
+      startGate: this.startGate,
       realtimeInput: proxied !== undefined,
       inputArgs: proxied ? ['-f', 'hls', '-protocol_whitelist', 'http,tcp'] : undefined,
       mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await this.deps.relay.holdsLease(o.partnerId, o.showId, this.token)),

@@ -171,9 +171,6 @@ export class Keys {
   click(clickId: string): string {
     return `${this.prefix}:{c:${clickId}}:click`;
   }
-  partnerClicks(partnerId: string): string {
-    return `${this.prefix}:{p:${partnerId}}:clicks`;
-  }
 
   // outbound webhooks (README "Outbound webhooks"): the partner's endpoint ids in the partner slot; each endpoint's
   // doc (with its failure clock) and attempt log share one slot so that the disable rule is one Lua

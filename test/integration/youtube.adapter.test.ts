@@ -101,6 +101,19 @@ async function seedStreams(n: number): Promise<void> {
   }
 }
 
+/** Broadcasts made by someone else on the same channel (straight through the simulated API), 10 at a time. */
+async function seedBroadcasts(n: number): Promise<void> {
+  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: CREDENTIALS.clientId, client_secret: CREDENTIALS.clientSecret, refresh_token: CREDENTIALS.refreshToken });
+  const token = (await axios.post(`${sim.url}/youtube/token`, form.toString())).data as { access_token: string };
+  const one = (i: number) =>
+    axios.post(
+      `${sim.url}/youtube/youtube/v3/liveBroadcasts?part=snippet,status`,
+      { snippet: { title: `other ${i}`, scheduledStartTime: SPEC.scheduledAt }, status: { privacyStatus: 'private' } },
+      { headers: { authorization: `Bearer ${token.access_token}` } },
+    );
+  for (let i = 0; i < n; i += 10) await Promise.all(Array.from({ length: Math.min(10, n - i) }, (_, k) => one(i + k)));
+}
+
 async function caught(p: Promise<unknown>): Promise<unknown> {
   try {
     await p;
@@ -409,6 +422,36 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(reqs[3]?.query.streamId).toBe(remote.data.streamId);
     const ours = (await requests()).filter((r) => r.method === 'POST' && r.path === '/youtube/v3/liveStreams' && r.query.part !== 'snippet,cdn');
     expect(ours).toHaveLength(1); // the one insert before the crash, never a second
+  });
+
+  it('recovery reads past 1,000 broadcasts (it stopped after 20 pages of 50 and made a second broadcast)', async () => {
+    // The simulator lists oldest first, as YouTube may (the order is not documented): a channel with
+    // more than 1,000 older broadcasts put ours on page 21, past the old bound, and the lookup said
+    // "not there". Recovery now reads to the end of such a list (up to 10,000 entries).
+    await control('PUT', '/limits', { quotaPerDay: null, requestsPerWindow: null });
+    await seedBroadcasts(1_020);
+    const h = harness();
+    const store = new MemoryOnce();
+    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
+      if (step === 'broadcast' && !store.steps.has(step)) {
+        store.markStarted(step);
+        await run();
+        throw new Error('worker killed');
+      }
+      return store.once(step, run, recover);
+    };
+    const spec = { ...SPEC, title: 'Buried under older broadcasts' };
+    await expect(h.adapter.createShow(spec, { once: crashingOnce, marker: 'mk-buried' })).rejects.toThrow('worker killed');
+    const created = (await effects()).filter((e) => e.type === 'show.created' && e.title === spec.title);
+    expect(created).toHaveLength(1);
+    const before = await lastSeq();
+
+    const remote = await h.adapter.createShow(spec, { once: store.once, marker: 'mk-buried' });
+    expect(remote.externalId).toBe(created[0]?.externalId);
+    expect(store.calls.find((c) => c.step === 'broadcast')).toEqual({ step: 'broadcast', ran: false, recovered: true });
+    const lists = (await requests(before)).filter((r) => r.method === 'GET' && r.path === '/youtube/v3/liveBroadcasts');
+    expect(lists).toHaveLength(21); // 1,020 older ones, then ours on the 21st page of 50
+    expect((await effects()).filter((e) => e.type === 'show.created' && e.title === spec.title)).toHaveLength(1);
   });
 
   it('a crash after the chat message was posted: recover() finds it, no second message', async () => {

@@ -227,6 +227,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/sync.dispatch.test.ts'],
   },
   {
+    name: 'youtube-recovery-20-pages',
+    what: 'the YouTube recovery lookup stops after 20 pages of 50 (a channel with more than 1,000 broadcasts gets a second one)',
+    file: 'src/targets/youtube/youtube.adapter.ts',
+    from: 'const MAX_RECOVERY_PAGES = 200;',
+    to: 'const MAX_RECOVERY_PAGES = 20;',
+    tests: ['test/integration/youtube.adapter.test.ts'],
+    testName: 'recovery reads past 1,000 broadcasts',
+  },
+  {
     name: 'order-sweep-not-scheduled',
     what: 'the scheduled sweep leaves stored order events alone (no recovery for a lost or failed attribution job)',
     file: 'src/main/scheduler.ts',

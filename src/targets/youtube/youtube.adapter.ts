@@ -7,7 +7,8 @@
 import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
-import { PermanentError, RetryableError, isTargetError } from '../target.errors.js';
+import { recoveryHorizon } from '../recovery-horizon.js';
+import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
 import { createYoutubeClient, QUOTA_COST } from './youtube.client.js';
 import {
   BroadcastBindSchema,
@@ -38,8 +39,21 @@ const V3 = '/youtube/v3';
 /** A list read with `part=id` (the credential check): only the ids. */
 const IdListSchema = z.object({ items: z.array(z.object({ id: z.string() })).default([]) });
 const MARKER_PREFIX = 'syndicast:';
-/** Recovery lists walk pages of 50; stop somewhere so a huge channel cannot burn the quota. */
-const MAX_RECOVERY_PAGES = 20;
+/**
+ * Recovery (a create whose outcome is unknown) reads the channel's liveStreams / liveBroadcasts lists,
+ * 50 a page, for the object carrying the attempt's marker. YouTube does not document the lists'
+ * order: when a list comes newest first, the read stops once it has passed the attempt's start less
+ * this clock margin (recoveryHorizon); in any other order it is read to its end.
+ */
+const RECOVERY_CLOCK_MARGIN_MS = 15 * 60_000;
+const RECOVERY_PAGE_SIZE = 50;
+/**
+ * A bound all the same, so a huge channel cannot burn the quota (a list page costs 1 unit of the
+ * day's 10,000): 10,000 objects. It used to be 20 pages, after which the lookup answered "not there"
+ * and the create ran again — a second broadcast for a channel with more than 1,000 of them. Past the
+ * bound the lookup now cannot say "not there": the mirror stops for an operator instead.
+ */
+const MAX_RECOVERY_PAGES = 200;
 /** Chat lists cost 5 units a page and their page tokens never run out (they are polling cursors). */
 const MAX_CHAT_PAGES = 5;
 /** A pin whose insert may have happened is looked for among messages at most this old. */
@@ -178,20 +192,48 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     return streamRef(stream);
   }
 
-  async function findStream(marker: string): Promise<StreamRef | null> {
+  async function findStream(marker: string, since: string | undefined): Promise<StreamRef | null> {
     const listPage = (pageToken: string | undefined) =>
       client.call({
         method: 'GET',
         path: `${V3}/liveStreams`,
-        query: { part: 'id,snippet,cdn,status', mine: true, maxResults: 50, pageToken },
+        query: { part: 'id,snippet,cdn,status', mine: true, maxResults: RECOVERY_PAGE_SIZE, pageToken },
         cost: QUOTA_COST.list,
         schema: LiveStreamListSchema,
       });
-    for await (const page of pages(listPage, MAX_RECOVERY_PAGES)) {
-      const hit = page.items.find((s) => hasMarker(s.snippet.description, marker));
-      if (hit) return streamRef(hit);
+    const hit = await findByMarker('live stream', 'liveStreams', listPage, marker, since);
+    return hit ? streamRef(hit) : null;
+  }
+
+  /**
+   * The object carrying `marker` in one of the channel's lists, made no earlier than `since` (the
+   * uncertain attempt's start) less the clock margin: read until a newest-first list has passed that
+   * (recoveryHorizon), or the list ends. Past MAX_RECOVERY_PAGES the answer is unknown, and creating
+   * again might make a second object: ActionRequiredError('recovery_inconclusive').
+   */
+  async function findByMarker<I extends { snippet: { description?: string | undefined; publishedAt?: string | undefined } }>(
+    what: string,
+    list: string,
+    listPage: (pageToken: string | undefined) => Promise<{ items: I[]; nextPageToken?: string | undefined }>,
+    marker: string,
+    since: string | undefined,
+  ): Promise<I | null> {
+    const passed = recoveryHorizon(since, RECOVERY_CLOCK_MARGIN_MS);
+    let token: string | undefined;
+    for (let i = 0; i < MAX_RECOVERY_PAGES; i++) {
+      const page = await listPage(token);
+      const hit = page.items.find((item) => hasMarker(item.snippet.description, marker));
+      if (hit) return hit;
+      if (passed(page.items.map((item) => item.snippet.publishedAt))) return null; // the rest is older still
+      if (!page.nextPageToken || page.nextPageToken === token) return null;
+      token = page.nextPageToken;
     }
-    return null;
+    throw new ActionRequiredError(
+      `could not tell whether an earlier attempt created the YouTube ${what} (marker ${MARKER_PREFIX}${marker}): the channel's ${list} list ` +
+        `has more than ${MAX_RECOVERY_PAGES * RECOVERY_PAGE_SIZE} entries to read. Look for a ${what} whose description ends with that marker line ` +
+        `and link the broadcast (PUT …/mirrors/${ctx.target.id} {"externalId": "<broadcast id>"}); if there is none, create one and link it.`,
+      'recovery_inconclusive',
+    );
   }
 
   async function getStream(id: string): Promise<LiveStream | undefined> {
@@ -229,21 +271,18 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     return broadcastRef(broadcast);
   }
 
-  async function findBroadcast(marker: string): Promise<BroadcastRef | null> {
+  async function findBroadcast(marker: string, since: string | undefined): Promise<BroadcastRef | null> {
     const listPage = (pageToken: string | undefined) =>
       client.call({
         method: 'GET',
         path: `${V3}/liveBroadcasts`,
         // `mine` alone: the list filters (id, mine, broadcastStatus) are mutually exclusive on YouTube.
-        query: { part: 'id,snippet,status,contentDetails', mine: true, broadcastType: 'all', maxResults: 50, pageToken },
+        query: { part: 'id,snippet,status,contentDetails', mine: true, broadcastType: 'all', maxResults: RECOVERY_PAGE_SIZE, pageToken },
         cost: QUOTA_COST.list,
         schema: LiveBroadcastListSchema,
       });
-    for await (const page of pages(listPage, MAX_RECOVERY_PAGES)) {
-      const hit = page.items.find((b) => hasMarker(b.snippet.description, marker));
-      if (hit) return broadcastRef(hit);
-    }
-    return null;
+    const hit = await findByMarker('live broadcast', 'liveBroadcasts', listPage, marker, since);
+    return hit ? broadcastRef(hit) : null;
   }
 
   async function getBroadcast(id: string): Promise<LiveBroadcast> {
@@ -317,8 +356,8 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     async createShow(spec, op) {
       // Each insert is one request: a refused one (rate limit, quota) did nothing, so the next attempt
       // sends it again without a lookup first (one request per attempt when YouTube allows no more).
-      const stream = await op.once('stream', () => insertStream(spec, op.marker), () => findStream(op.marker), { singleRequest: true });
-      const broadcast = await op.once('broadcast', () => insertBroadcast(spec, op.marker), () => findBroadcast(op.marker), { singleRequest: true });
+      const stream = await op.once('stream', () => insertStream(spec, op.marker), (attempt) => findStream(op.marker, attempt.since), { singleRequest: true });
+      const broadcast = await op.once('broadcast', () => insertBroadcast(spec, op.marker), (attempt) => findBroadcast(op.marker, attempt.since), { singleRequest: true });
       await bind(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube broadcast ready');
       return remoteShow(broadcast, stream);

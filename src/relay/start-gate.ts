@@ -1,0 +1,160 @@
+/**
+ * Restart-storm guard of the relay (docs/benchmarks.md "Video relay", restart storm): a process-wide
+ * limit on how many ffmpeg children may be *starting* at the same time.
+ *
+ * Starting ffmpeg is the expensive part of a relay's life on a small machine (Debian's ffmpeg links
+ * ~200 shared libraries: ~0.2–0.3 s of CPU in the dynamic loader per start, against well under 1 % of
+ * a core per second for a running `-c copy`). Under CPU saturation every restart made more starts
+ * slower, the slow ones were judged stalled and restarted, and the storm fed itself. With the gate a
+ * start waits for a slot (FIFO: every destination gets its turn, none starves), so a burst of
+ * restarts costs at most `concurrency` start-ups at a time and the CPU left keeps the running
+ * streams going.
+ *
+ * A slot is held from the spawn until the child has *started up*: it reported progress, it exited,
+ * or it has been seen sleeping (state `S`, waiting for I/O: loaded and blocked on its input or on the
+ * network) on two polls in a row. A child that is runnable but not getting the CPU (state `R`) keeps
+ * its slot, so the harder the machine is saturated, the slower starts are let through. `maxHoldMs`
+ * bounds the hold (a process stuck in an odd state never wedges the gate); where /proc is not
+ * available the slot is held for `fallbackHoldMs`.
+ */
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+
+export interface StartSlot {
+  /** The child is spawned: watch it and release the slot once it has started up. */
+  started(pid: number | undefined): void;
+  /** Release now (progress seen, the child exited, or the start was abandoned). Idempotent. */
+  release(): void;
+}
+
+export interface StartGateOptions {
+  /** Starts in flight at once (RELAY_START_CONCURRENCY). */
+  concurrency: number;
+  log?: Logger;
+  /** How often a starting child's state is read from /proc. */
+  pollMs?: number;
+  /** Longest a slot is held. */
+  maxHoldMs?: number;
+  /** Hold without /proc (not Linux). */
+  fallbackHoldMs?: number;
+  /** Reads a process's state letter (`R`, `S`, `D`, …); undefined: gone or unknown. Tests may replace it. */
+  procState?: (pid: number) => string | undefined;
+}
+
+/** The state letter from /proc/{pid}/stat (the field after the parenthesised command name). */
+export function procStateOf(pid: number): string | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How long this process waited on a run queue for a CPU, ns (/proc/{pid}/schedstat field 2); undefined when unknown. */
+export function runQueueWaitNs(pid: number): number | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/);
+    const v = Number(f[1]);
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const HAS_PROC = process.platform === 'linux' && procStateOf(process.pid) !== undefined;
+
+export class StartGate {
+  private active = 0;
+  private readonly waiters: Array<(slot: StartSlot) => void> = [];
+  private peakActive = 0;
+  private grantedTotal = 0;
+  private lastQueueLog = 0;
+  private readonly concurrency: number;
+  private readonly pollMs: number;
+  private readonly maxHoldMs: number;
+  private readonly fallbackHoldMs: number;
+  private readonly procState: (pid: number) => string | undefined;
+
+  constructor(private readonly opts: StartGateOptions) {
+    this.concurrency = Math.max(1, Math.floor(opts.concurrency));
+    this.pollMs = opts.pollMs ?? 50;
+    this.maxHoldMs = opts.maxHoldMs ?? 10_000;
+    this.fallbackHoldMs = opts.fallbackHoldMs ?? 500;
+    this.procState = opts.procState ?? procStateOf;
+  }
+
+  /** Starts in flight now. */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** Starts waiting for a slot now. */
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  /** Most starts ever in flight at once (never above `concurrency`). */
+  get peak(): number {
+    return this.peakActive;
+  }
+
+  /** Slots handed out so far. */
+  get granted(): number {
+    return this.grantedTotal;
+  }
+
+  /** Resolves with a slot once fewer than `concurrency` starts are in flight (first come, first served). */
+  acquire(): Promise<StartSlot> {
+    return new Promise<StartSlot>((resolve) => {
+      this.waiters.push(resolve);
+      this.pump();
+      const now = Date.now();
+      if (this.waiters.length > 0 && now - this.lastQueueLog > 5_000) {
+        this.lastQueueLog = now;
+        this.opts.log?.info({ inFlight: this.active, queued: this.waiters.length, concurrency: this.concurrency }, 'relay ffmpeg starts queued behind the start limit');
+      }
+    });
+  }
+
+  private pump(): void {
+    while (this.active < this.concurrency && this.waiters.length > 0) {
+      const grant = this.waiters.shift()!;
+      this.active += 1;
+      this.grantedTotal += 1;
+      this.peakActive = Math.max(this.peakActive, this.active);
+      grant(this.slot());
+    }
+  }
+
+  private slot(): StartSlot {
+    let done = false;
+    let poll: NodeJS.Timeout | undefined;
+    let cap: NodeJS.Timeout | undefined;
+    const release = (): void => {
+      if (done) return;
+      done = true;
+      if (poll) clearInterval(poll);
+      if (cap) clearTimeout(cap);
+      this.active -= 1;
+      this.pump();
+    };
+    return {
+      release,
+      started: (pid) => {
+        if (done) return;
+        cap = setTimeout(release, HAS_PROC || this.opts.procState ? this.maxHoldMs : this.fallbackHoldMs);
+        cap.unref();
+        if (pid === undefined || (!HAS_PROC && !this.opts.procState)) return;
+        let sleeping = 0;
+        poll = setInterval(() => {
+          const st = this.procState(pid);
+          if (st === undefined || st === 'Z' || st === 'X') return release(); // gone
+          sleeping = st === 'S' ? sleeping + 1 : 0;
+          if (sleeping >= 2) release();
+        }, this.pollMs);
+        poll.unref();
+      },
+    };
+  }
+}
