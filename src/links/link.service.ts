@@ -219,11 +219,24 @@ export class LinkService {
 
   /** Creates or refreshes the link (its fallback URL); idempotent. Returns the tracked URL. */
   async ensure(l: Omit<LinkRecord, 'code'>): Promise<string> {
+    const { url, written } = this.ensureSent(l);
+    await written;
+    return url;
+  }
+
+  /**
+   * ensure() with its write sent (in this event-loop turn) but not awaited: the tracked URL at once,
+   * and `written`, which settles when the write did (rejects when it failed). A caller that must not
+   * use the link before it exists awaits `written` first; meanwhile other commands of the same turn
+   * share its socket write and round trip.
+   */
+  ensureSent(l: Omit<LinkRecord, 'code'>): { url: string; written: Promise<void> } {
     const code = this.code(l.partnerId, l.showId, l.targetId, l.productId);
     const link: LinkRecord = { ...l, code };
-    await this.redis.set(this.keys.link(code), JSON.stringify(link));
-    if (this.cache.has(code)) this.cache.set(code, { link, at: Date.now() });
-    return this.urlFor(code);
+    const written = this.redis.set(this.keys.link(code), JSON.stringify(link)).then(() => {
+      if (this.cache.has(code)) this.cache.set(code, { link, at: Date.now() });
+    });
+    return { url: this.urlFor(code), written };
   }
 
   /**

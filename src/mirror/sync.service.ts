@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
 import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
-import { LeaseLostError, newLeaseToken, type IntentRepository, type MirrorLease } from '../store/intent.repository.js';
+import { LeaseLostError, newLeaseToken, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
@@ -156,9 +156,19 @@ export class SyncService {
   async sync(plain: SyncJob, run: SyncRun = {}): Promise<SyncOutcome> {
     const { intents, leaseMs } = this.deps;
     const { partnerId, showId, targetId } = plain;
-    // The lease and the run's first reads (desired state, mirror) in one Lua step; the target (the
-    // partner's slot) alongside: one round trip.
-    const [got, target] = await Promise.all([intents.acquireAndRead(partnerId, showId, targetId, run.token ?? newLeaseToken(), leaseMs), this.deps.partners.getTarget(partnerId, targetId)]);
+    // The lease and the run's first reads (desired state, mirror) in one Lua step. The target (the
+    // partner's slot): on a single Redis in that step too (one command), on a Cluster alongside (one
+    // round trip either way).
+    const token = run.token ?? newLeaseToken();
+    const { partners } = this.deps;
+    let got: Awaited<ReturnType<IntentRepository['acquireAndRead']>>;
+    let target: TargetRecord | null;
+    if (this.deps.redis.isCluster) {
+      [got, target] = await Promise.all([intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs), partners.getTarget(partnerId, targetId)]);
+    } else {
+      got = await intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs, partners.targetField(partnerId, targetId));
+      target = 'lease' in got ? partners.targetOf(got.target) : null;
+    }
     if (!('lease' in got)) return { kind: 'delay', delayMs: got.heldForMs + 50, reason: 'mirror owned by another run' };
     const { lease } = got;
     const first: FirstRead = { target, desired: this.deps.shows.desiredFromFlat(showId, got.desired), mirror: got.mirror ? this.deps.shows.parse(got.mirror) : null };
@@ -251,10 +261,13 @@ export class SyncService {
           startedAt !== undefined && this.deps.activity && wakeAt === undefined
             ? JSON.stringify({ kind: 'sync', targetId, outcome: mirror.state, durationMs: Date.now() - startedAt } satisfies ActivityEntry)
             : undefined;
-        const [{ version, runRecorded }] = await Promise.all([
-          shows.saveMirrorFinal(partnerId, showId, mirror, lease, desired.version, activity || undefined, runEntry),
-          remoteId !== undefined ? this.indexRemote(job, remoteId) : undefined,
+        // On a single Redis the index entry is asserted inside that same step (one command fewer).
+        const indexHere = remoteId !== undefined && !this.deps.redis.isCluster;
+        const [{ version, runRecorded, indexWaiting }] = await Promise.all([
+          shows.saveMirrorFinal(partnerId, showId, mirror, lease, desired.version, activity || undefined, runEntry, indexHere ? { externalId: remoteId } : undefined),
+          remoteId !== undefined && !indexHere ? this.indexRemote(job, remoteId) : undefined,
         ]);
+        if (indexHere && indexWaiting !== undefined) await this.indexed(job, remoteId, indexWaiting);
         if (version === desired.version) {
           if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
           return { kind: 'done', state: mirror.state, ...(runRecorded ? { recorded: true } : {}) };
@@ -342,7 +355,7 @@ export class SyncService {
     }
   }
 
-  private op(job: OwnedJob, mirror: MirrorDoc, scope: string, opts: { deferComplete?: boolean } = {}): OpContext {
+  private op(job: OwnedJob, mirror: MirrorDoc, scope: string, opts: ScopedOptions = {}): OpContext {
     const s = `g${mirror.generation}:${scope}`;
     return {
       once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease, opts),
@@ -355,7 +368,11 @@ export class SyncService {
    * Platform orders that named it before the entry existed are attributed now.
    */
   private async indexRemote(job: SyncJob, externalId: string): Promise<void> {
-    const waiting = await new ExternalShowIndex(this.deps.redis, this.deps.keys).assert(job.targetId, externalId, job.showId);
+    await this.indexed(job, externalId, await new ExternalShowIndex(this.deps.redis, this.deps.keys).assert(job.targetId, externalId, job.showId));
+  }
+
+  /** After the index entry was asserted: `waiting` orders named it before it existed. */
+  private async indexed(job: SyncJob, externalId: string, waiting: number): Promise<void> {
     if (waiting > 0 && this.deps.onRemoteIndexed) await this.deps.onRemoteIndexed(job.partnerId, job.targetId, externalId);
   }
 
@@ -477,9 +494,10 @@ export class SyncService {
         }
         // The tracked link exists from the moment the mirror lists the pin (also while a pin delay
         // holds it back), so the linkUrl the show view and mirror.updated report always works.
+        const link = { partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url };
         let ensured = false;
-        if (mp.linkUrl === undefined) {
-          mp.linkUrl = await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
+        if (mp.linkUrl === undefined && pinDelayMs > 0) {
+          mp.linkUrl = await this.deps.links.ensure(link);
           ensured = true;
         }
         if (pinDelayMs > 0) {
@@ -493,15 +511,38 @@ export class SyncService {
             continue;
           }
         }
-        // Refreshes the link's fallback URL (a click goes to the product's current URL anyway),
-        // unless this run has just written it.
-        if (!ensured) mp.linkUrl = await this.deps.links.ensure({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, platform: adapter.platform, productId, url: product.url });
-        const res = await adapter.pin(
-          remote,
-          { productId, title: product.title, price: product.price, linkUrl: mp.linkUrl, platformProductId: product.sku ?? productId },
-          // The pin's done record is written by the save right below, in the same Lua step.
-          this.op(job, mirror, `pin:${productId}:${mp.episode}`, { deferComplete: true }),
-        );
+        // Writes the link (or refreshes its fallback URL: a click goes to the product's current URL
+        // anyway), unless this run has just written it. The write goes out with the pin step's
+        // intent start (same event-loop turn: one socket write, one round trip) and the step sends
+        // nothing before it is done (`before`); every adapter posts the link inside a step. A failed
+        // write fails the run (a Redis error, never a TargetError: the mirror is not saved with it).
+        let linkUrl = mp.linkUrl;
+        let written: (() => Promise<void>) | undefined;
+        if (!ensured || linkUrl === undefined) {
+          const sent = this.deps.links.ensureSent(link);
+          // Handled at once (never rejects): its error is rethrown where it is awaited.
+          const failure = sent.written.then(
+            () => undefined,
+            (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+          );
+          written = async () => {
+            const err = await failure;
+            if (err) throw err;
+          };
+          linkUrl = mp.linkUrl = sent.url;
+        }
+        let res: Awaited<ReturnType<TargetAdapter['pin']>>;
+        try {
+          res = await adapter.pin(
+            remote,
+            { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId },
+            // The pin's done record is written by the save right below, in the same Lua step.
+            this.op(job, mirror, `pin:${productId}:${mp.episode}`, { deferComplete: true, ...(written ? { before: written } : {}) }),
+          );
+        } finally {
+          // Settled (or about to be) by now; a failed write is the run's error, whatever the pin did.
+          if (written) await written();
+        }
         mp.state = 'pinned';
         mp.ref = res.ref;
         mp.at = new Date().toISOString();

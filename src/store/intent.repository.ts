@@ -73,9 +73,11 @@ return 0
 `;
 
 /**
- * KEYS: lease, the show's desired hash, the mirror. ARGV: token, ttl ms. LEASE_ACQUIRE, and when the
- * lease is taken, the run's first reads in the same step: {0, desired (HGETALL), mirror json or nil};
- * else {ms until the holder's lease lapses}.
+ * KEYS: lease, the show's desired hash, the mirror[, the partner hash]. ARGV: token, ttl ms[, the
+ * target's field in the partner hash]. LEASE_ACQUIRE, and when the lease is taken, the run's first
+ * reads in the same step: {0, desired (HGETALL), mirror json or false, target json or false};
+ * else {ms until the holder's lease lapses}. The partner hash is in another slot: passed on a single
+ * Redis only (on a Cluster the target is read alongside, in the partner's slot).
  */
 const LEASE_ACQUIRE_READ_LUA = `
 local cur = redis.call('GET', KEYS[1])
@@ -85,7 +87,9 @@ if cur and cur ~= ARGV[1] then
   return {left}
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
-return {0, redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3])}
+local target = false
+if KEYS[4] then target = redis.call('HGET', KEYS[4], ARGV[3]) end
+return {0, redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3]), target}
 `;
 
 /** KEYS: lease. ARGV: token. */
@@ -180,7 +184,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scLeaseAcquire(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseRelease(lease: string, token: string): Result<number, Context>;
-    scLeaseAcquireRead(lease: string, desired: string, mirror: string, token: string, ttlMs: number): Result<[number, string[]?, (string | null)?], Context>;
+    scLeaseAcquireRead(numKeys: number, ...args: (string | number)[]): Result<[number, string[]?, (string | null)?, (string | null)?], Context>;
     scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number, attemptMs: number, settleMs: number): Result<[number, string?], Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
     scIntentAbandon(intent: string, lease: string, token: string): Result<number, Context>;
@@ -243,6 +247,21 @@ export function newLeaseToken(): string {
 /** Done records kept 90 days, like every intent (the save that writes deferred ones uses the same). */
 export const INTENT_TTL_SEC = TTL_SEC;
 
+/** Options of `IntentRepository.scoped`. */
+export interface ScopedOptions {
+  /**
+   * Steps complete by the caller's next mirror save (the done record rides on it, in its Lua step):
+   * for a caller that saves right after the call returns.
+   */
+  deferComplete?: boolean;
+  /**
+   * Awaited before a step recovers or runs: resolves when what the step's platform requests refer to
+   * has been written (a pin's tracked link, sent in the same event-loop turn as the step's start);
+   * a rejection fails the step before anything is sent.
+   */
+  before?: () => Promise<void>;
+}
+
 export class IntentRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -254,7 +273,7 @@ export class IntentRepository {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
       redis.defineCommand('scLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_LUA });
-      redis.defineCommand('scLeaseAcquireRead', { numberOfKeys: 3, lua: LEASE_ACQUIRE_READ_LUA });
+      redis.defineCommand('scLeaseAcquireRead', { lua: LEASE_ACQUIRE_READ_LUA });
       redis.defineCommand('scIntentStart', { numberOfKeys: 2, lua: INTENT_START_LUA });
       redis.defineCommand('scIntentComplete', { numberOfKeys: 2, lua: INTENT_COMPLETE_LUA });
       redis.defineCommand('scIntentAbandon', { numberOfKeys: 2, lua: INTENT_ABANDON_LUA });
@@ -274,11 +293,25 @@ export class IntentRepository {
   /**
    * acquire() plus the run's first reads in the same Lua step (one round trip): the show's desired
    * registers (HGETALL, flat) and the mirror's json, read while the lease is already this run's.
+   * With `target` (a field of another slot's hash: a single Redis only, never a Cluster) that field
+   * is read in the same step too (`target`: its value or null); without it `target` is undefined.
    */
-  async acquireAndRead(partnerId: string, showId: string, targetId: string, token: string, ttlMs: number): Promise<{ lease: MirrorLease; desired: string[]; mirror: string | null } | { heldForMs: number }> {
+  async acquireAndRead(
+    partnerId: string,
+    showId: string,
+    targetId: string,
+    token: string,
+    ttlMs: number,
+    target?: { key: string; field: string },
+  ): Promise<{ lease: MirrorLease; desired: string[]; mirror: string | null; target?: string | null } | { heldForMs: number }> {
     const key = this.keys.mirrorLease(partnerId, showId, targetId);
-    const [wait, desired, mirror] = await this.redis.scLeaseAcquireRead(key, this.keys.desired(partnerId, showId), this.keys.mirror(partnerId, showId, targetId), token, ttlMs);
-    return wait === 0 ? { lease: { key, token, ttlMs }, desired: desired ?? [], mirror: mirror ?? null } : { heldForMs: wait };
+    const desiredKey = this.keys.desired(partnerId, showId);
+    const mirrorKey = this.keys.mirror(partnerId, showId, targetId);
+    const [wait, desired, mirror, targetRaw] = target
+      ? await this.redis.scLeaseAcquireRead(4, key, desiredKey, mirrorKey, target.key, token, ttlMs, target.field)
+      : await this.redis.scLeaseAcquireRead(3, key, desiredKey, mirrorKey, token, ttlMs);
+    if (wait !== 0) return { heldForMs: wait };
+    return { lease: { key, token, ttlMs }, desired: desired ?? [], mirror: mirror ?? null, ...(target ? { target: targetRaw ?? null } : {}) };
   }
 
   /** Extends the lease (takes it back when it lapsed and nobody took it); false when another run holds it. */
@@ -315,7 +348,7 @@ export class IntentRepository {
    * and written by that save, in the same Lua step as the mirror (ShowRepository.saveMirror); the
    * next step's start, the run's error path and its end write it too if no save came first.
    */
-  scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease, opts: { deferComplete?: boolean } = {}): Once {
+  scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease, opts: ScopedOptions = {}): Once {
     return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>, once?: OnceOptions): Promise<T> => {
       const key = this.keys.intent(partnerId, showId, targetId, `${scope}:${step}`);
       assertHeld(lease, `intent ${scope}:${step}`);
@@ -341,6 +374,8 @@ export class IntentRepository {
       };
       const first = await start();
       if (first.state === 2) return this.resultOf<T>(JSON.parse(first.raw!) as IntentRecord);
+      // What the step's platform requests carry must exist first (sent alongside the start, usually done by now).
+      if (opts.before) await opts.before();
       let deadline = first.deadline;
       const startedAt = new Date(deadline - attemptMs).toISOString();
       const complete = async (result: T): Promise<T> => {

@@ -260,7 +260,17 @@ export class PartnerRepository {
   }
 
   async getTarget(partnerId: string, targetId: string): Promise<TargetRecord | null> {
-    const raw = await this.redis.hget(this.keys.partner(partnerId), `t:${targetId}`);
+    const { key, field } = this.targetField(partnerId, targetId);
+    return this.targetOf(await this.redis.hget(key, field));
+  }
+
+  /** Where a target record is stored (a field of the partner's hash), for a caller that reads it inside its own Lua step. */
+  targetField(partnerId: string, targetId: string): { key: string; field: string } {
+    return { key: this.keys.partner(partnerId), field: `t:${targetId}` };
+  }
+
+  /** A target record as stored (getTarget's parse). */
+  targetOf(raw: string | null | undefined): TargetRecord | null {
     return raw ? (JSON.parse(raw) as TargetRecord) : null;
   }
 

@@ -128,32 +128,40 @@ end
 ${MIRROR_CAS_WRITE}`;
 
 /**
- * KEYS: mirror, its lease, the show's desired hash, the show's activity stream. ARGV as SAVE_MIRROR,
- * then the desired-state version the run synced to, a timeline entry ('' for none), the stream's
- * cap and the run's own timeline entry ('' for none). The run's last save: SAVE_MIRROR, and when it
- * saved, the entry appended and the show's current version read in the same step; when that is still
- * the synced version (nothing new to do) the run's lease is released too, and the run's entry (it
- * ends here) appended after the first. Returns {status, version, released}.
+ * KEYS: mirror, its lease, the show's desired hash, the show's activity stream[, an external-show
+ * index entry and its waiting set]. ARGV as SAVE_MIRROR, then the desired-state version the run
+ * synced to, a timeline entry ('' for none), the stream's cap and the run's own timeline entry ('' for
+ * none)[, the show id the index entry names]. The run's last save: SAVE_MIRROR, and when it saved,
+ * the entry appended and the show's current version read in the same step; when that is still the
+ * synced version (nothing new to do) the run's lease is released too, and the run's entry (it ends
+ * here) appended after the first. With the index keys (another slot: a single Redis only) the entry is
+ * first written whatever the save then does (external-show.index.ts ASSERT_LUA, which a Cluster runs
+ * on its own alongside). Returns {status, version, released, orders waiting for the index entry}.
  */
 const SAVE_MIRROR_FINAL_LUA = `
+local waiting = 0
+if KEYS[5] then
+  redis.call('SET', KEYS[5], ARGV[9])
+  waiting = redis.call('SCARD', KEYS[6])
+end
 if ARGV[3] ~= '' then
   local holder = redis.call('GET', KEYS[2])
-  if holder and holder ~= ARGV[3] then return {-1} end
+  if holder and holder ~= ARGV[3] then return {-1, 0, 0, waiting} end
   if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 end
 local cur = redis.call('GET', KEYS[1])
 local rev = 0
 if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
-if rev ~= tonumber(ARGV[1]) then return {0} end
+if rev ~= tonumber(ARGV[1]) then return {0, 0, 0, waiting} end
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[6]) end
 local v = tonumber(redis.call('HGET', KEYS[3], 'v') or '0')
 if ARGV[3] ~= '' and v == tonumber(ARGV[5]) then
   redis.call('DEL', KEYS[2])
   if ARGV[8] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[8]) end
-  return {1, v, 1}
+  return {1, v, 1, waiting}
 end
-return {1, v, 0}
+return {1, v, 0, waiting}
 `;
 
 /**
@@ -183,7 +191,7 @@ ${MIRROR_CAS_WRITE}`;
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scSaveMirrorCompleting(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
-    scSaveMirrorFinal(mirror: string, lease: string, desired: string, activity: string, ...args: (string | number)[]): Result<[number, number?, number?], Context>;
+    scSaveMirrorFinal(numKeys: number, ...args: (string | number)[]): Result<[number, number, number, number], Context>;
     scSaveMirror(mirror: string, lease: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
@@ -199,9 +207,12 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
-  redis.defineCommand('scSaveMirrorFinal', { numberOfKeys: 4, lua: SAVE_MIRROR_FINAL_LUA });
+  redis.defineCommand('scSaveMirrorFinal', { lua: SAVE_MIRROR_FINAL_LUA });
   redis.defineCommand('scSaveMirrorCompleting', { lua: SAVE_MIRROR_COMPLETING_LUA });
 }
+
+/** At most this many opened stream keys are kept (then the memo starts over). */
+const OPENED_KEYS_MAX = 10_000;
 
 export class MirrorConflictError extends Error {
   override readonly name = 'MirrorConflictError';
@@ -234,13 +245,29 @@ export class ShowRepository {
     const m = parseMirror(raw);
     const ingest = m.remote?.ingest as { url: string; streamKey?: string; streamKeySealed?: string } | undefined;
     if (m.remote && ingest?.streamKeySealed !== undefined) {
-      const { plain, current } = this.box.open(ingest.streamKeySealed);
+      const sealed = ingest.streamKeySealed;
+      let plain = this.openedKeys.get(sealed);
+      let current = plain !== undefined;
+      if (plain === undefined) {
+        ({ plain, current } = this.box.open(sealed));
+        if (current) {
+          if (this.openedKeys.size >= OPENED_KEYS_MAX) this.openedKeys.clear();
+          this.openedKeys.set(sealed, plain);
+        }
+      }
       const opened = { url: ingest.url, streamKey: plain };
-      if (current) this.sealedKeys.set(opened, { plain, sealed: ingest.streamKeySealed });
+      if (current) this.sealedKeys.set(opened, { plain, sealed });
       m.remote.ingest = opened;
     }
     return m;
   }
+
+  /**
+   * Stream keys opened, by their sealed form under the current SECRETS_KEY: every run of a mirror
+   * reads the same sealed key, and an AES-GCM open per run was a visible part of a pin sync's CPU.
+   * The same ciphertext always opens to the same key; a key rotation changes the sealed form.
+   */
+  private readonly openedKeys = new Map<string, string>();
 
   /**
    * The sealed form of an ingest's stream key as read or last written, by ingest object: a run saves
@@ -439,6 +466,10 @@ export class ShowRepository {
    * A sync run's last save (saveMirror's rules), which also reads the show's desired-state version in
    * the same step and, when it is still `syncedVersion`, releases the run's lease (marked `released`)
    * and appends `runEntry` to the show's timeline (`runRecorded`). Returns the version read.
+   * `index` (a single Redis only: see `singleNode`): the mirror's external-show index entry is
+   * asserted in the same step (ExternalShowIndex.assert, written also when the save is refused), and
+   * `indexWaiting` says how many orders wait for it; a refused save throws as always, its count unsaid
+   * (the next assert of the entry, by the next round or the run that took over, reports them).
    */
   async saveMirrorFinal(
     partnerId: string,
@@ -448,7 +479,8 @@ export class ShowRepository {
     syncedVersion: number,
     activityEntry?: string,
     runEntry?: string,
-  ): Promise<{ version: number; runRecorded: boolean }> {
+    index?: { externalId: string },
+  ): Promise<{ version: number; runRecorded: boolean; indexWaiting?: number }> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
     if (lease.pending?.length) {
       // Deferred intent completions go first (and with a plain save): cannot happen on the pin path,
@@ -460,27 +492,21 @@ export class ShowRepository {
     const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
     const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: now, since };
     const k = this.keys;
-    const [ok, v, released] = await this.redis.scSaveMirrorFinal(
-      k.mirror(partnerId, showId, mirror.targetId),
-      lease.key,
-      k.desired(partnerId, showId),
-      k.showActivity(partnerId, showId),
-      expected,
-      this.serialize(next),
-      lease.token,
-      lease.ttlMs,
-      syncedVersion,
-      activityEntry ?? '',
-      ACTIVITY_MAX_LEN,
-      runEntry ?? '',
-    );
+    if (index && this.redis.isCluster) throw new Error('saveMirrorFinal: the index entry is in another slot; assert it on its own on a Cluster');
+    const keys = [k.mirror(partnerId, showId, mirror.targetId), lease.key, k.desired(partnerId, showId), k.showActivity(partnerId, showId)];
+    const args: (string | number)[] = [expected, this.serialize(next), lease.token, lease.ttlMs, syncedVersion, activityEntry ?? '', ACTIVITY_MAX_LEN, runEntry ?? ''];
+    if (index) {
+      keys.push(k.targetExternalShow(mirror.targetId, index.externalId), k.targetExternalShowWaiting(mirror.targetId, index.externalId));
+      args.push(showId);
+    }
+    const [ok, v, released, waiting] = await this.redis.scSaveMirrorFinal(keys.length, ...keys, ...args);
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     if (released === 1) lease.released = true;
     mirror.rev = next.rev;
     mirror.updatedAt = next.updatedAt;
     mirror.since = since;
-    return { version: Number(v ?? 0), runRecorded: released === 1 && runEntry !== undefined && runEntry !== '' };
+    return { version: Number(v ?? 0), runRecorded: released === 1 && runEntry !== undefined && runEntry !== '', ...(index ? { indexWaiting: Number(waiting ?? 0) } : {}) };
   }
 
   /** Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]. */

@@ -1,6 +1,7 @@
 /**
  * Low-level client of the YouTube Data API v3 and Google's OAuth token endpoint for one target account.
- * One axios instance per adapter; every call takes its quota units from the shared limiter first, uses a
+ * API calls go out as plain node:http(s) JSON requests (platform-http.ts createPlatformJson), the token
+ * endpoint through one axios instance per adapter; every call takes its quota units from the shared limiter first, uses a
  * cached access token (refreshed when it expires within a minute), retries once after a 401 with a fresh
  * token, parses the response with zod, and turns every failure into a TargetError.
  * It never logs tokens, credentials or request bodies.
@@ -13,7 +14,7 @@ import { mapApiFailure, mapTokenFailure, type MappedFailure, type YoutubeFailure
 import { TokenResponseSchema } from './youtube.schemas.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
-import { createPlatformHttp } from '../platform-http.js';
+import { createPlatformHttp, createPlatformJson, PlatformNetworkError, withQuery } from '../platform-http.js';
 
 /**
  * Quota units per call, as each method's reference states them ("Quota impact"): inserts, updates,
@@ -59,16 +60,19 @@ function parseCredentials(raw: Record<string, string>): YoutubeCredentials | Per
 
 function failureOf(err: unknown): YoutubeFailure {
   // Only the code and message leave here: the AxiosError itself carries the request headers (the token).
-  if (axios.isAxiosError(err)) return { kind: 'network', code: err.code, message: err.message };
+  if (axios.isAxiosError(err) || err instanceof PlatformNetworkError) return { kind: 'network', code: err.code, message: err.message };
   throw err;
 }
 
-function httpFailure(res: AxiosResponse): YoutubeFailure {
+/** What both transports answer: axios for the token endpoint, platformJson for API calls. */
+type HttpAnswer = Pick<AxiosResponse, 'status' | 'data'> & { headers: Record<string, unknown> };
+
+function httpFailure(res: HttpAnswer): YoutubeFailure {
   const retryAfter = res.headers['retry-after'];
   return { kind: 'http', status: res.status, body: res.data, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
 }
 
-function isSuccess(res: AxiosResponse): boolean {
+function isSuccess(res: HttpAnswer): boolean {
   return res.status >= 200 && res.status < 300;
 }
 
@@ -91,6 +95,8 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
     validateStatus: () => true,
     maxRedirects: 0,
   });
+  // API calls (every sync makes them) go without axios: same guard, deadline, timeout, no redirects.
+  const json = createPlatformJson(ctx, ctx.timeoutMs);
   let refreshing: Promise<string> | undefined;
 
   function credentials(): YoutubeCredentials {
@@ -143,15 +149,14 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
     return refresh();
   }
 
-  async function send<T>(req: ApiCall<T>, token: string): Promise<AxiosResponse> {
+  async function send<T>(req: ApiCall<T>, token: string): Promise<HttpAnswer> {
     await ctx.limiter.acquire(req.cost);
     const started = now();
     try {
-      const res = await http.request({
+      const res = await json({
         method: req.method,
-        url: `${apiBase}${req.path}`,
-        params: req.query,
-        data: req.body,
+        url: withQuery(`${apiBase}${req.path}`, req.query),
+        ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
         headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
       });
       log.debug({ method: req.method, path: req.path, status: res.status, ms: now() - started }, 'youtube api call');
