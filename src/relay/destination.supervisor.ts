@@ -45,7 +45,7 @@ export interface SupervisorOptions {
   inputArgs?: string[];
   /** Read the input at its native rate (`-re`: an HLS playlist that is not live would be read at once). */
   realtimeInput?: boolean;
-  /** Backoff base and cap, ms (full jitter per destination: restarts of many destinations spread out). */
+  /** Backoff base and cap, ms ("equal jitter" per destination, between half the step and the step: restarts of many destinations spread out). */
   backoffBaseMs?: number;
   backoffCapMs?: number;
   /** The process-wide limit on ffmpeg starts in flight (src/relay/start-gate.ts); none: start at once. */
@@ -80,9 +80,10 @@ const HEALTHY_MS = 5_000;
 /** stop(): SIGTERM (ffmpeg closes the FLV stream cleanly), SIGKILL after this long. */
 const STOP_GRACE_MS = 1_000;
 /**
- * Longest wait between two restarts of one destination (full jitter below it): a destination that
- * keeps failing costs one ffmpeg start-up per wait, so the cap bounds what a dead platform ingest
- * costs; 15 s (was 4 s) keeps 100 failing destinations under ~7 starts/s, within the start gate.
+ * Longest wait between two restarts of one destination (each wait is drawn between half the step and
+ * the step): a destination that keeps failing costs one ffmpeg start-up per wait, so the cap bounds
+ * what a dead platform ingest costs; at 15 s (was 4 s) 100 failing destinations make 6.7–13.3 starts/s
+ * (mean ≈ 9), which the start gate then spreads out.
  */
 const DEFAULT_BACKOFF_CAP_MS = 15_000;
 
@@ -142,7 +143,16 @@ export class DestinationSupervisor {
 
   start(): void {
     this.stopped = false;
-    void this.launch();
+    this.relaunch();
+  }
+
+  /** launch() in the background: whatever it throws is logged, never an unhandled rejection. */
+  private relaunch(): void {
+    this.launch().catch((err: unknown) => {
+      this.slot?.release();
+      this.slot = undefined;
+      this.opts.log.error({ err: maskSecrets((err as Error)?.message ?? String(err), this.spec.secrets) }, 'relay destination could not be started');
+    });
   }
 
   private setState(state: RelayState, lastError?: string | null): void {
@@ -241,6 +251,7 @@ export class DestinationSupervisor {
     let lastTick = Date.now();
     let lastWaitNs = run.pid === undefined ? undefined : readWait(run.pid);
     let starvedLogged = false;
+    let deferred = false;
     this.watchdog = setInterval(() => {
       const now = Date.now();
       // Time in which this run could not progress for want of CPU: this event loop running late
@@ -253,10 +264,16 @@ export class DestinationSupervisor {
       const waitNs = run.pid === undefined ? undefined : readWait(run.pid);
       const queued = waitNs !== undefined && lastWaitNs !== undefined ? Math.max(0, (waitNs - lastWaitNs) / 1e6) : 0;
       lastWaitNs = waitNs ?? lastWaitNs;
-      this.starvedMs += late ? elapsed : Math.min(elapsed, queued);
+      // Forgiven: the lateness (the time the loop certainly did not run), not the whole interval — a
+      // loop held up ≥ 250 ms every second would otherwise forgive all silence and leave a truly
+      // stalled destination to the hard limit (4× the stall time). A late tick does not judge: what
+      // ffmpeg reported during a long block is read after this timer; the next tick judges, once.
+      this.starvedMs += Math.min(elapsed, Math.max(late ? elapsed - tickMs : 0, queued));
+      const defer = late && !deferred;
+      deferred = defer;
       // Only once data flowed: a reader waiting for the publish to begin is not stalled.
       const waiting = !this.gotProgress && this.opts.waitForInput && !this.sourceKnown;
-      if (waiting || this.stallReason) return;
+      if (waiting || this.stallReason || defer) return;
       const starting = this.lastProgressBytes <= 0; // nothing out yet: the start-up allowance applies, not the stall timer
       const limitMs = starting ? startTimeoutMs : this.opts.stallMs;
       const verdict = stallVerdict({ silentMs: now - (starting ? this.startClock : this.lastProgressAt), starvedMs: this.starvedMs, limitMs, hardLimitMs: limitMs * STARVED_LIMIT_FACTOR });
@@ -285,7 +302,7 @@ export class DestinationSupervisor {
       // The publish ended (ffmpeg saw the end of the stream): wait for the next one, nothing failed.
       this.opts.log.debug({ restarts: this.status.restarts }, 'source ended; waiting for it to come back');
       this.setState('idle');
-      this.timer = setTimeout(() => void this.launch(), SOURCE_END_RELAUNCH_MS);
+      this.timer = setTimeout(() => this.relaunch(), SOURCE_END_RELAUNCH_MS);
       this.timer.unref();
       return;
     }
@@ -296,7 +313,7 @@ export class DestinationSupervisor {
     const gate = this.opts.startGate;
     this.opts.log.info({ code, signal, restarts: this.status.restarts, delayMs: delay, reason, startsInFlight: gate?.inFlight, startsQueued: gate?.queued }, 'relay destination dropped; reconnecting');
     this.setState('retrying', maskSecrets(`relay: ${reason}`, this.spec.secrets));
-    this.timer = setTimeout(() => void this.launch(), delay);
+    this.timer = setTimeout(() => this.relaunch(), delay);
     this.timer.unref();
   }
   private stallReason: string | undefined;

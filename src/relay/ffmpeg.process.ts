@@ -84,7 +84,16 @@ export function startFfmpeg(
   onProgress: (p: FfmpegProgress) => void,
 ): FfmpegRun {
   const [cmd, argv] = hasPdeathsig() ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', ffmpeg, ...args]] : [ffmpeg, args];
-  const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let child: ChildProcess;
+  try {
+    child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    // spawn() throws at once for arguments it cannot pass (a NUL byte in a stream key, say): a run
+    // that exited at once, like a spawn error, never an exception out of the caller's async start.
+    // Node's message quotes the argument: masked like every line of ffmpeg's.
+    const tail = maskSecrets(`cannot start ffmpeg: ${(err as Error).message}`, secrets);
+    return { pid: undefined, exited: Promise.resolve({ code: -1, signal: null, tail }), kill() {} };
+  }
   const tail: string[] = [];
   let errBuf = '';
   child.stderr?.setEncoding('utf8');

@@ -186,3 +186,17 @@ test("each platform's signed order webhook is verified, looked up and attributed
   });
   expect(forged.status).toBe(401);
 });
+
+test('a hand-linked ingest must be printable ASCII: a control character (NUL) in the stream key or URL is a 400, nothing stored', async () => {
+  const before = await mirror('s1', 'tt1');
+  for (const ingest of [
+    { url: 'rtmp://push.example.com/live', streamKey: 'key\u0000tail' },
+    { url: 'rtmp://push.example.com/li\u0001ve', streamKey: 'key' },
+    { url: 'rtmp://push.example.com/live', streamKey: 'key\ttab' },
+  ]) {
+    const r = await svc.api(`/v1/partners/${PARTNER}/shows/s1/mirrors/tt1`, { method: 'PUT', json: { externalId: 'other-live', ingest } });
+    expect(r.status).toBe(400);
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  }
+  expect(await mirror('s1', 'tt1')).toEqual(before);
+});

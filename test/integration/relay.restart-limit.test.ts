@@ -7,7 +7,7 @@
  * tests count polls, restarts and slots, never milliseconds.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, mkdtempSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,6 +196,26 @@ describe('DestinationSupervisor with a start gate', () => {
       await Promise.all(sups.map((s) => s.stop()));
     }
   }, 90_000);
+
+  test('a destination ffmpeg cannot even be given (a NUL byte in the stream key) fails its start cleanly: slot back, secret masked, no crash', async () => {
+    const { log, lines } = logSink();
+    const gate = new StartGate({ concurrency: 1, pollMs: 20, log });
+    const states: RelayStatus[] = [];
+    const key = 'sk-secret\u0000tail';
+    const sup = new DestinationSupervisor(
+      { input, output: `rtmp://127.0.0.1:1/live/${key}`, secrets: [key] },
+      { ffmpeg: testFfmpeg(), log, stallMs: 1000, startTimeoutMs: 10_000, startGate: gate, mayStart: async () => true, onStateChange: (st) => states.push(st), backoffBaseMs: 50, backoffCapMs: 100 },
+    );
+    sup.start();
+    try {
+      await waitFor(async () => sup.status.restarts >= 2, 20_000, 20);
+    } finally {
+      await sup.stop();
+    }
+    expect(gate.inFlight).toBe(0); // every failed start gave its slot back
+    expect(sup.status.lastError).toMatch(/cannot start ffmpeg/);
+    expect(JSON.stringify([...lines, ...states])).not.toContain('sk-secret');
+  }, 30_000);
 });
 
 describe('stall detection and CPU starvation', () => {
@@ -246,5 +266,31 @@ describe('stall detection and CPU starvation', () => {
     } finally {
       await sup.stop();
     }
+  }, 60_000);
+
+  test("a relay whose event loop runs late every second still restarts a truly stalled ffmpeg at its stall time, not at the 4x hard limit", async () => {
+    // A fake ffmpeg: one progress report, then silence for good (sleeping: no run-queue wait).
+    const fake = join(dir, 'fake-ffmpeg.sh');
+    writeFileSync(fake, "#!/bin/sh\nprintf 'total_size=5000\\nbitrate=100kbits/s\\nout_time_us=1000\\nprogress=continue\\n'\nexec sleep 600\n");
+    chmodSync(fake, 0o755);
+    const { log, lines } = logSink();
+    const stallMs = 2000;
+    const sup = new DestinationSupervisor(
+      { input: 'x', output: 'y', secrets: [] },
+      { ffmpeg: fake, log, stallMs, startTimeoutMs: stallMs, mayStart: async () => true, onStateChange: () => undefined, runQueueWaitNs: () => 0, backoffBaseMs: 60_000, backoffCapMs: 60_000 },
+    );
+    // This loop is held up 350 ms of every 650 (a busy embedded edge).
+    const lag = setInterval(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 350), 650);
+    sup.start();
+    try {
+      await waitFor(async () => lines.some((l) => l.msg === 'relay destination stalled; restarting'), 30_000, 50);
+    } finally {
+      clearInterval(lag);
+      await sup.stop();
+    }
+    const restart = lines.find((l) => l.msg === 'relay destination stalled; restarting')!;
+    // Forgiving the whole interval of every late tick forgave all the silence: the restart came only
+    // at the hard limit (4 x 2 s), with ~7.8 s counted as starvation. Only the lateness is forgiven now.
+    expect(restart.starvedMs).toBeLessThan(3 * stallMs);
   }, 60_000);
 });

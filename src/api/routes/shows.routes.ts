@@ -33,8 +33,16 @@ export interface ShowRoutesOptions {
 const RtmpUrl = z
   .string()
   .max(2048)
-  .regex(/^rtmps?:\/\/[^/\s?#]+(\/[^\s?#]*)?$/i, 'must be an rtmp:// or rtmps:// URL without query');
-const IngestBody = z.object({ url: RtmpUrl, streamKey: z.string().min(1).max(512).regex(/^[^\s/]+$/, 'must not contain spaces or slashes') });
+  // printable ASCII only: a control character (a NUL byte, say) cannot be passed to ffmpeg at all
+  .regex(/^rtmps?:\/\/[\x21-\x22\x24-\x2e\x30-\x3e\x40-\x7e]+(\/[\x21-\x22\x24-\x3e\x40-\x7e]*)?$/i, 'must be an rtmp:// or rtmps:// URL without query');
+const IngestBody = z.object({
+  url: RtmpUrl,
+  streamKey: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^[\x21-\x2e\x30-\x7e]+$/, 'must be printable ASCII without spaces or slashes'),
+});
 const IngestView = z.object({ url: z.string(), streamKey: z.string().optional() });
 const RelayView = z.object({
   state: z.enum(['idle', 'connecting', 'sending', 'retrying', 'failed', 'stopped']),

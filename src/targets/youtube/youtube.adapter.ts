@@ -7,7 +7,6 @@
 import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
-import { recoveryHorizon } from '../recovery-horizon.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
 import { createYoutubeClient, QUOTA_COST } from './youtube.client.js';
 import {
@@ -42,10 +41,10 @@ const MARKER_PREFIX = 'syndicast:';
 /**
  * Recovery (a create whose outcome is unknown) reads the channel's liveStreams / liveBroadcasts lists,
  * 50 a page, for the object carrying the attempt's marker. YouTube does not document the lists'
- * order: when a list comes newest first, the read stops once it has passed the attempt's start less
- * this clock margin (recoveryHorizon); in any other order it is read to its end.
+ * order, so the read never stops early on creation times (as the Facebook and Bambuser lookups do on
+ * their newest-first lists): a list sorted by, say, scheduled start could look newest-first for a page
+ * and hide the object on the next one. It reads to the end of the list.
  */
-const RECOVERY_CLOCK_MARGIN_MS = 15 * 60_000;
 const RECOVERY_PAGE_SIZE = 50;
 /**
  * A bound all the same, so a huge channel cannot burn the quota (a list page costs 1 unit of the
@@ -192,7 +191,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     return streamRef(stream);
   }
 
-  async function findStream(marker: string, since: string | undefined): Promise<StreamRef | null> {
+  async function findStream(marker: string): Promise<StreamRef | null> {
     const listPage = (pageToken: string | undefined) =>
       client.call({
         method: 'GET',
@@ -201,30 +200,26 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         cost: QUOTA_COST.list,
         schema: LiveStreamListSchema,
       });
-    const hit = await findByMarker('live stream', 'liveStreams', listPage, marker, since);
+    const hit = await findByMarker('live stream', 'liveStreams', listPage, marker);
     return hit ? streamRef(hit) : null;
   }
 
   /**
-   * The object carrying `marker` in one of the channel's lists, made no earlier than `since` (the
-   * uncertain attempt's start) less the clock margin: read until a newest-first list has passed that
-   * (recoveryHorizon), or the list ends. Past MAX_RECOVERY_PAGES the answer is unknown, and creating
-   * again might make a second object: ActionRequiredError('recovery_inconclusive').
+   * The object carrying `marker` in one of the channel's lists, read to its end. Past
+   * MAX_RECOVERY_PAGES the answer is unknown, and creating again might make a second object:
+   * ActionRequiredError('recovery_inconclusive').
    */
-  async function findByMarker<I extends { snippet: { description?: string | undefined; publishedAt?: string | undefined } }>(
+  async function findByMarker<I extends { snippet: { description?: string | undefined } }>(
     what: string,
     list: string,
     listPage: (pageToken: string | undefined) => Promise<{ items: I[]; nextPageToken?: string | undefined }>,
     marker: string,
-    since: string | undefined,
   ): Promise<I | null> {
-    const passed = recoveryHorizon(since, RECOVERY_CLOCK_MARGIN_MS);
     let token: string | undefined;
     for (let i = 0; i < MAX_RECOVERY_PAGES; i++) {
       const page = await listPage(token);
       const hit = page.items.find((item) => hasMarker(item.snippet.description, marker));
       if (hit) return hit;
-      if (passed(page.items.map((item) => item.snippet.publishedAt))) return null; // the rest is older still
       if (!page.nextPageToken || page.nextPageToken === token) return null;
       token = page.nextPageToken;
     }
@@ -271,7 +266,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     return broadcastRef(broadcast);
   }
 
-  async function findBroadcast(marker: string, since: string | undefined): Promise<BroadcastRef | null> {
+  async function findBroadcast(marker: string): Promise<BroadcastRef | null> {
     const listPage = (pageToken: string | undefined) =>
       client.call({
         method: 'GET',
@@ -281,7 +276,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         cost: QUOTA_COST.list,
         schema: LiveBroadcastListSchema,
       });
-    const hit = await findByMarker('live broadcast', 'liveBroadcasts', listPage, marker, since);
+    const hit = await findByMarker('live broadcast', 'liveBroadcasts', listPage, marker);
     return hit ? broadcastRef(hit) : null;
   }
 
@@ -356,8 +351,8 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     async createShow(spec, op) {
       // Each insert is one request: a refused one (rate limit, quota) did nothing, so the next attempt
       // sends it again without a lookup first (one request per attempt when YouTube allows no more).
-      const stream = await op.once('stream', () => insertStream(spec, op.marker), (attempt) => findStream(op.marker, attempt.since), { singleRequest: true });
-      const broadcast = await op.once('broadcast', () => insertBroadcast(spec, op.marker), (attempt) => findBroadcast(op.marker, attempt.since), { singleRequest: true });
+      const stream = await op.once('stream', () => insertStream(spec, op.marker), () => findStream(op.marker), { singleRequest: true });
+      const broadcast = await op.once('broadcast', () => insertBroadcast(spec, op.marker), () => findBroadcast(op.marker), { singleRequest: true });
       await bind(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube broadcast ready');
       return remoteShow(broadcast, stream);

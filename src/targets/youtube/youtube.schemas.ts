@@ -43,8 +43,6 @@ export const LiveStreamSchema = z.object({
   snippet: z.object({
     title: z.string(),
     description: z.string().optional(),
-    /** When the stream was created (recovery reads lists back to an attempt's start). */
-    publishedAt: z.string().optional(),
   }),
   cdn: z.object({
     ingestionInfo: z.object({
@@ -68,8 +66,6 @@ export const LiveBroadcastSchema = z.object({
     description: z.string().optional(),
     scheduledStartTime: z.string().optional(),
     liveChatId: z.string().optional(),
-    /** When the broadcast was created (recovery reads lists back to an attempt's start). */
-    publishedAt: z.string().optional(),
   }),
   status: z.object({
     lifeCycleStatus: z.string(),
