@@ -7,7 +7,12 @@ export const IdSchema = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_.:-]
 const Timestamp = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected' });
 const HttpUrl = z.url({ protocol: /^https?$/, message: 'http(s) URL expected' });
 /** A show's video source for the relay to pull (README "Video relay"): HLS over http(s), RTMP(S) or SRT. */
-const SourceUrl = z.url({ protocol: /^(https?|rtmps?|srt)$/, message: 'HLS (http(s)://…m3u8), rtmp(s):// or srt:// URL expected' }).max(2048);
+const SourceUrl = z
+  .url({ protocol: /^(https?|rtmps?|srt)$/, message: 'HLS (http(s)://…m3u8), rtmp(s):// or srt:// URL expected' })
+  .max(2048)
+  // Passed as it is to ffmpeg (pull mode): a NUL byte cannot be passed to a process at all, and
+  // whitespace or control characters are no part of a URL a partner's encoder serves.
+  .regex(/^[^\s\x00-\x1f\x7f]+$/, 'must not contain whitespace or control characters');
 
 export const ProductSchema = z.object({
   id: IdSchema,
