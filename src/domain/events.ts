@@ -12,7 +12,7 @@ const SourceUrl = z
   .max(2048)
   // Passed as it is to ffmpeg (pull mode): a NUL byte cannot be passed to a process at all, and
   // whitespace or control characters are no part of a URL a partner's encoder serves.
-  .regex(/^[^\s\x00-\x1f\x7f]+$/, 'must not contain whitespace or control characters');
+  .regex(/^[^\s\p{Cc}]+$/u, 'must not contain whitespace or control characters');
 
 export const ProductSchema = z.object({
   id: IdSchema,
