@@ -3,7 +3,7 @@
  * infrastructure (errors, auth, metrics, docs), then routes. server.ts-like concerns (listen,
  * shutdown) live in src/main/.
  */
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { REDACT_PATHS } from '../lib/logger.js';
 import { newRequestId, REQUEST_ID_PATTERN, withRequestId } from '../lib/request-context.js';
@@ -65,8 +65,16 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     if (req.routeOptions.config?.requestContext === false) return done();
     withRequestId(req.id, done);
   });
-  // (A GET or HEAD has no body: its handler runs in the onRequest context already.)
-  app.addHook('preHandler', (req, _reply, done) => (req.method === 'GET' || req.method === 'HEAD' ? done() : withRequestId(req.id, done)));
+  // (A GET or HEAD has no body: its handler runs in the onRequest context already.) Attached to the
+  // routes that take another method only, ahead of their own preHandlers: a GET-only route (the
+  // redirect) runs no preHandler step at all.
+  const bodyContext = (req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => (req.method === 'GET' || req.method === 'HEAD' ? done() : withRequestId(req.id, done));
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.every((m) => m === 'GET' || m === 'HEAD')) return;
+    const own = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+    route.preHandler = [bodyContext, ...own];
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
