@@ -151,14 +151,16 @@ test('refreshing a link with a new product URL redirects there', async () => {
   expect(await svc.rt.links.findClick(loc.searchParams.get('sclid')!)).toMatchObject({ productId: 'p9', showId: 'show-42' });
 });
 
-test('a stored click is the JSON of its record (same keys, same order) in the click key, its only copy', async () => {
+test('a stored click is the JSON of its record without its id (same keys, same order) in the click key that names it, its only copy', async () => {
   const r = await hit(trackedUrl);
   const id = new URL(r.headers.get('location')!).searchParams.get('sclid')!;
   const raw = (await svc.rt.redis.get(svc.rt.keys.click(id)))!;
   const parsed = JSON.parse(raw) as Record<string, string>;
-  expect(Object.keys(parsed)).toEqual(['id', 'code', 'partnerId', 'showId', 'targetId', 'platform', 'productId', 'at', 'ipHash']);
+  expect(Object.keys(parsed)).toEqual(['code', 'partnerId', 'showId', 'targetId', 'platform', 'productId', 'at', 'ipHash']);
   expect(raw).toBe(JSON.stringify(parsed));
-  expect(parsed).toMatchObject({ id, code, partnerId: PARTNER, showId: 'show-42', targetId: 'tt-main', platform: 'tiktok', productId: 'p1' });
+  expect(parsed).toMatchObject({ code, partnerId: PARTNER, showId: 'show-42', targetId: 'tt-main', platform: 'tiktok', productId: 'p1' });
+  // findClick puts the id (the key's) back
+  expect(await svc.rt.links.findClick(id)).toEqual({ ...parsed, id });
   expect(new Date(parsed['at']!).toISOString()).toBe(parsed['at']);
   expect(parsed['ipHash']).toMatch(/^[A-Za-z0-9_-]{16,}$/);
   // kept 400 days (CLICK_TTL_SEC; docs/operations.md "Growth is bounded")
