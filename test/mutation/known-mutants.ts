@@ -14,6 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface KnownMutant {
   name: string;
@@ -337,4 +338,5 @@ function main(argv: string[]): number {
   return results.every((r) => r.result === 'killed') ? 0 : 1;
 }
 
-process.exitCode = main(process.argv.slice(2));
+// Run as a script (npm run test:mutants); imported (test/unit/known-mutants.fresh.test.ts), only the list.
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) process.exitCode = main(process.argv.slice(2));
