@@ -3,7 +3,7 @@
  * `-re` so it runs at real time) to an RTMP address. The binary is resolved like the relay's
  * (src/lib/ffmpeg-path.ts: FFMPEG_PATH → ffmpeg on PATH → @ffmpeg-installer's).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { loadConfig } from '../../src/config/config.js';
 import { ffmpegPath } from '../../src/lib/ffmpeg-path.js';
 
@@ -48,6 +48,14 @@ export function testPatternArgs(o: PublishOptions): string[] {
     '-c:a', 'aac', '-b:a', '96k',
     '-f', 'flv', o.target,
   ];
+}
+
+/** A small test-pattern FLV file (320x180, 25 fps, H.264 + AAC) for relay tests to read as their input. */
+export function writeTestPatternFile(path: string, o: { seconds: number; videoBitrate: string }): void {
+  execFileSync(testFfmpeg(), [
+    '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+    '-t', String(o.seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-b:v', o.videoBitrate, '-g', '25', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', path,
+  ]);
 }
 
 export function publishTestPattern(o: PublishOptions): Publisher {

@@ -6,7 +6,7 @@
  * continued with signals to stand for a start that is not getting the CPU. No timed assertions: the
  * tests count polls, restarts and slots, never milliseconds.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { DestinationSupervisor, stallVerdict } from '../../src/relay/destination
 import { copyArgs, startFfmpeg } from '../../src/relay/ffmpeg.process.js';
 import { procStateOf, runQueueWaitNs, StartGate } from '../../src/relay/start-gate.js';
 import type { RelayStatus } from '../../src/store/relay.repository.js';
-import { testFfmpeg } from '../helpers/ffmpeg.js';
+import { testFfmpeg, writeTestPatternFile } from '../helpers/ffmpeg.js';
 import { waitFor } from '../helpers/service.js';
 
 let dir: string;
@@ -25,10 +25,7 @@ let input: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'syndicast-restart-'));
   input = join(dir, 'pattern.flv');
-  execFileSync(testFfmpeg(), [
-    '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
-    '-t', '30', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-b:v', '400k', '-g', '25', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', input,
-  ]);
+  writeTestPatternFile(input, { seconds: 30, videoBitrate: '400k' });
 }, 60_000);
 
 function alive(pid: number): boolean {

@@ -6,14 +6,13 @@
  * the real binary behind a shell wrapper that waits before exec'ing it; the input is a real FLV
  * file of the test pattern, the output a file (no network needed to judge the timers).
  */
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { DestinationSupervisor } from '../../src/relay/destination.supervisor.js';
 import type { RelayStatus } from '../../src/store/relay.repository.js';
-import { testFfmpeg } from '../helpers/ffmpeg.js';
+import { testFfmpeg, writeTestPatternFile } from '../helpers/ffmpeg.js';
 import { waitFor } from '../helpers/service.js';
 
 let dir: string;
@@ -22,10 +21,7 @@ let input: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'syndicast-sup-'));
   input = join(dir, 'pattern.flv');
-  execFileSync(testFfmpeg(), [
-    '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
-    '-t', '12', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-b:v', '800k', '-g', '25', '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', input,
-  ]);
+  writeTestPatternFile(input, { seconds: 12, videoBitrate: '800k' });
 }, 60_000);
 
 /** ffmpeg that takes `delaySec` before it even starts (as under heavy CPU load). */
