@@ -201,7 +201,7 @@ export class DestinationSupervisor {
     try {
       // Wait for a start slot first, then check the fence right before the spawn (the lease may
       // have moved while this start waited its turn).
-      slot = await this.opts.startGate?.acquire();
+      slot = await this.opts.startGate?.acquire(this.failures > 0 ? 'retry' : 'first');
       if (this.stopped || this.run) return slot?.release();
       let allowed: boolean;
       try {

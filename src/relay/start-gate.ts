@@ -66,7 +66,9 @@ const HAS_PROC = process.platform === 'linux' && procStateOf(process.pid) !== un
 
 export class StartGate {
   private active = 0;
-  private readonly waiters: Array<(slot: StartSlot) => void> = [];
+  /** Waiting first starts (a new destination, a puller) and restarts after a failure, each in arrival order. */
+  private readonly firsts: Array<(slot: StartSlot) => void> = [];
+  private readonly retries: Array<(slot: StartSlot) => void> = [];
   private peakActive = 0;
   private grantedTotal = 0;
   private lastQueueLog = 0;
@@ -91,7 +93,7 @@ export class StartGate {
 
   /** Starts waiting for a slot now. */
   get queued(): number {
-    return this.waiters.length;
+    return this.firsts.length + this.retries.length;
   }
 
   /** Most starts ever in flight at once (never above `concurrency`). */
@@ -104,22 +106,27 @@ export class StartGate {
     return this.grantedTotal;
   }
 
-  /** Resolves with a slot once fewer than `concurrency` starts are in flight (first come, first served). */
-  acquire(): Promise<StartSlot> {
+  /**
+   * Resolves with a slot once fewer than `concurrency` starts are in flight. First starts (a new
+   * destination, a puller) go ahead of restarts after a failure; each kind first come, first served.
+   * Destinations failing against a dead ingest retry for as long as it is down: without the order a
+   * new show's readers would queue behind them and could miss the first seconds of its publish.
+   */
+  acquire(kind: 'first' | 'retry' = 'first'): Promise<StartSlot> {
     return new Promise<StartSlot>((resolve) => {
-      this.waiters.push(resolve);
+      (kind === 'retry' ? this.retries : this.firsts).push(resolve);
       this.pump();
       const now = Date.now();
-      if (this.waiters.length > 0 && now - this.lastQueueLog > 5_000) {
+      if (this.queued > 0 && now - this.lastQueueLog > 5_000) {
         this.lastQueueLog = now;
-        this.opts.log?.info({ inFlight: this.active, queued: this.waiters.length, concurrency: this.concurrency }, 'relay ffmpeg starts queued behind the start limit');
+        this.opts.log?.info({ inFlight: this.active, queued: this.queued, retriesQueued: this.retries.length, concurrency: this.concurrency }, 'relay ffmpeg starts queued behind the start limit');
       }
     });
   }
 
   private pump(): void {
-    while (this.active < this.concurrency && this.waiters.length > 0) {
-      const grant = this.waiters.shift()!;
+    while (this.active < this.concurrency && this.queued > 0) {
+      const grant = (this.firsts.shift() ?? this.retries.shift())!;
       this.active += 1;
       this.grantedTotal += 1;
       this.peakActive = Math.max(this.peakActive, this.active);

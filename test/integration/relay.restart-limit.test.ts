@@ -116,6 +116,24 @@ describe('StartGate', () => {
     }
   });
 
+  test('first starts go ahead of restarts after a failure; each kind in arrival order', async () => {
+    const gate = new StartGate({ concurrency: 1, pollMs: 20 });
+    const held = await gate.acquire();
+    const order: string[] = [];
+    const take = (name: string, kind: 'first' | 'retry') =>
+      gate.acquire(kind).then((slot) => {
+        order.push(name);
+        slot.release();
+      });
+    const all = [take('retry-1', 'retry'), take('retry-2', 'retry'), take('first-1', 'first'), take('first-2', 'first')];
+    expect(gate.queued).toBe(4);
+    held.release();
+    await Promise.all(all);
+    expect(order).toEqual(['first-1', 'first-2', 'retry-1', 'retry-2']);
+    expect(gate.inFlight).toBe(0);
+    expect(gate.peak).toBe(1);
+  });
+
   test('a real ffmpeg waiting on its RTMP input gives its slot back while it keeps waiting', async () => {
     const listener = await silentListener();
     const gate = new StartGate({ concurrency: 1, pollMs: 20 });
