@@ -14,6 +14,27 @@ import { PermanentError, RetryableError } from './target.errors.js';
 
 const PLATFORM_NAMES: Record<string, string> = { youtube: 'YouTube', tiktok: 'TikTok Shop', whatnot: 'Whatnot', bambuser: 'Bambuser', facebook: 'Facebook' };
 
+/**
+ * A request's timeout inside an intent step: no later than the step's attempt deadline
+ * (attempt-deadline.ts; `timeoutMs` 0 = none), and a RetryableError, with nothing sent, once it passed.
+ */
+function timeoutWithinDeadline(timeoutMs: number): number {
+  const deadline = attemptDeadline();
+  if (deadline === undefined) return timeoutMs;
+  const left = deadline - Date.now();
+  if (left <= 0) throw new RetryableError('the attempt ran out of time before its platform request was sent (nothing was sent)', { reason: 'attempt_deadline' });
+  return timeoutMs ? Math.min(timeoutMs, left) : left;
+}
+
+/** The destination guard refused the connection: the message names host and address, never a credential. */
+function destinationRefused(ctx: AdapterContext, message: string): PermanentError {
+  const name = PLATFORM_NAMES[ctx.target.platform] ?? ctx.target.platform;
+  return new PermanentError(
+    `destination refused: ${message}; ${name} API calls carry credentials and never go to private, loopback or link-local addresses (check the target's baseUrl and its DNS, or set ALLOW_PRIVATE_DESTINATIONS=true for simulators on this machine)`,
+    'destination_refused',
+  );
+}
+
 export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefaults): AxiosInstance {
   const guard = ctx.destinations;
   const http = axios.create({
@@ -25,24 +46,12 @@ export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefau
   // Synchronous: runs inline when the request is made (no promise hop per request); a throw still
   // rejects the request before anything is sent.
   const checkDeadline = (req: InternalAxiosRequestConfig): InternalAxiosRequestConfig => {
-    const deadline = attemptDeadline();
-    if (deadline === undefined) return req;
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      throw new RetryableError('the attempt ran out of time before its platform request was sent (nothing was sent)', { reason: 'attempt_deadline' });
-    }
-    req.timeout = req.timeout ? Math.min(req.timeout, left) : left;
+    req.timeout = timeoutWithinDeadline(req.timeout ?? 0);
     return req;
   };
   http.interceptors.request.use(checkDeadline, undefined, { synchronous: true });
   http.interceptors.response.use(undefined, (err: unknown) => {
-    if (axios.isAxiosError(err) && err.code === 'EDESTREFUSED') {
-      const name = PLATFORM_NAMES[ctx.target.platform] ?? ctx.target.platform;
-      throw new PermanentError(
-        `destination refused: ${err.message}; ${name} API calls carry credentials and never go to private, loopback or link-local addresses (check the target's baseUrl and its DNS, or set ALLOW_PRIVATE_DESTINATIONS=true for simulators on this machine)`,
-        'destination_refused',
-      );
-    }
+    if (axios.isAxiosError(err) && err.code === 'EDESTREFUSED') throw destinationRefused(ctx, err.message);
     throw err;
   });
   return http;
@@ -102,20 +111,12 @@ function encodeParam(s: string): string {
  */
 export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req: PlatformJsonRequest) => Promise<PlatformJsonResponse> {
   const guard = ctx.destinations;
-  const refused = (err: NodeJS.ErrnoException): PermanentError => {
-    const name = PLATFORM_NAMES[ctx.target.platform] ?? ctx.target.platform;
-    return new PermanentError(
-      `destination refused: ${err.message}; ${name} API calls carry credentials and never go to private, loopback or link-local addresses (check the target's baseUrl and its DNS, or set ALLOW_PRIVATE_DESTINATIONS=true for simulators on this machine)`,
-      'destination_refused',
-    );
-  };
   return (req) => {
-    let timeout = timeoutMs;
-    const deadline = attemptDeadline();
-    if (deadline !== undefined) {
-      const left = deadline - Date.now();
-      if (left <= 0) return Promise.reject(new RetryableError('the attempt ran out of time before its platform request was sent (nothing was sent)', { reason: 'attempt_deadline' }));
-      timeout = timeout ? Math.min(timeout, left) : left;
+    let timeout: number;
+    try {
+      timeout = timeoutWithinDeadline(timeoutMs);
+    } catch (err) {
+      return Promise.reject(err);
     }
     return new Promise<PlatformJsonResponse>((resolve, reject) => {
       let url: URL;
@@ -134,7 +135,7 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
       const agent = secure ? guard?.httpsAgent : guard?.httpAgent;
       const opts = { method: req.method, headers, ...(agent ? { agent } : {}) };
       const fail = (err: NodeJS.ErrnoException): void => {
-        reject(err.code === 'EDESTREFUSED' ? refused(err) : new PlatformNetworkError(err.message, err.code));
+        reject(err.code === 'EDESTREFUSED' ? destinationRefused(ctx, err.message) : new PlatformNetworkError(err.message, err.code));
       };
       const onResponse = (res: IncomingMessage): void => {
         const chunks: Buffer[] = [];
