@@ -520,15 +520,10 @@ export class SyncService {
         let written: (() => Promise<void>) | undefined;
         if (!ensured || linkUrl === undefined) {
           const sent = this.deps.links.ensureSent(link);
-          // Handled at once (never rejects): its error is rethrown where it is awaited.
-          const failure = sent.written.then(
-            () => undefined,
-            (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-          );
-          written = async () => {
-            const err = await failure;
-            if (err) throw err;
-          };
+          // Marked handled at once (the step may return before it awaits the write); awaited, it
+          // still rejects with the write's error.
+          sent.written.catch(() => undefined);
+          written = () => sent.written;
           linkUrl = mp.linkUrl = sent.url;
         }
         let res: Awaited<ReturnType<TargetAdapter['pin']>>;
