@@ -254,20 +254,18 @@ export class DestinationSupervisor {
     let deferred = false;
     this.watchdog = setInterval(() => {
       const now = Date.now();
-      // Time in which this run could not progress for want of CPU: this event loop running late
-      // (progress sat unread in the pipe) and ffmpeg waiting on a run queue.
+      // Time in which this run could not progress for want of CPU: ffmpeg waiting on a run queue, and
+      // this event loop running late. Of a late tick only the lateness is forgiven (the time the loop
+      // certainly did not run), not the whole interval: a loop held up ≥ 250 ms every second would
+      // otherwise forgive all silence and leave a truly stalled destination to the hard limit (4× the
+      // stall time). A late tick does not judge either: what ffmpeg reported while the loop was
+      // blocked still sits unread in the pipe (read after this timer runs); the next tick judges, once.
       const elapsed = now - lastTick;
       lastTick = now;
-      // A late tick means this loop did not run for a while: whatever ffmpeg reported meanwhile is
-      // still unread, so the whole interval is unjudgeable (the pipe is read after this timer runs).
       const late = elapsed - tickMs > Math.max(250, tickMs / 4);
       const waitNs = run.pid === undefined ? undefined : readWait(run.pid);
       const queued = waitNs !== undefined && lastWaitNs !== undefined ? Math.max(0, (waitNs - lastWaitNs) / 1e6) : 0;
       lastWaitNs = waitNs ?? lastWaitNs;
-      // Forgiven: the lateness (the time the loop certainly did not run), not the whole interval — a
-      // loop held up ≥ 250 ms every second would otherwise forgive all silence and leave a truly
-      // stalled destination to the hard limit (4× the stall time). A late tick does not judge: what
-      // ffmpeg reported during a long block is read after this timer; the next tick judges, once.
       this.starvedMs += Math.min(elapsed, Math.max(late ? elapsed - tickMs : 0, queued));
       const defer = late && !deferred;
       deferred = defer;

@@ -6,9 +6,9 @@
  * ~200 shared libraries: ~0.2–0.3 s of CPU in the dynamic loader per start, against well under 1 % of
  * a core per second for a running `-c copy`). Under CPU saturation every restart made more starts
  * slower, the slow ones were judged stalled and restarted, and the storm fed itself. With the gate a
- * start waits for a slot (FIFO: every destination gets its turn, none starves), so a burst of
- * restarts costs at most `concurrency` start-ups at a time and the CPU left keeps the running
- * streams going.
+ * start waits for a slot (first starts ahead of restarts after a failure, each kind in arrival
+ * order: every destination gets its turn), so a burst of restarts costs at most `concurrency`
+ * start-ups at a time and the CPU left keeps the running streams going.
  *
  * A slot is held from the spawn until the child has *started up*: it reported progress, it exited,
  * or it has been seen sleeping (state `S`, waiting for I/O: loaded and blocked on its input or on the
