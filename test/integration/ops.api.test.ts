@@ -168,6 +168,23 @@ test('the console page allows nothing but this origin', async () => {
   expect((await fetch(`${svc.url}/ops/other.js`)).status).toBe(400);
 });
 
+test('the pages answer with and without a trailing slash: /ops/ redirects to /ops, the API routes keep one address', async () => {
+  for (const [from, to] of [['/ops/', '/ops'], ['/ops/?partner=p1', '/ops?partner=p1']] as const) {
+    for (const method of ['GET', 'HEAD']) {
+      const r = await fetch(`${svc.url}${from}`, { method, redirect: 'manual' });
+      expect([r.status, r.headers.get('location')]).toEqual([301, to]);
+    }
+  }
+  const followed = await fetch(`${svc.url}/ops/`);
+  expect([followed.status, followed.url]).toEqual([200, `${svc.url}/ops`]);
+  expect(followed.headers.get('content-type')).toMatch(/^text\/html/);
+  // The other pages: swagger-ui and bull-board serve both forms themselves.
+  expect((await fetch(`${svc.url}/docs/`)).status).toBe(200);
+  expect((await fetch(`${svc.url}/admin/queues/`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).status).toBe(200);
+  // Not the API: a /v1 route, health and metrics have one address each (no router-wide ignoreTrailingSlash).
+  for (const path of ['/v1/ops/board/', '/health/live/', '/metrics/']) expect((await svc.api(path)).status).toBe(404);
+});
+
 test('shutdown ends open streams instead of waiting for them', async () => {
   const other = await startService({ redis: svc.redis });
   const res = await fetch(`${other.url}/v1/ops/stream`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });

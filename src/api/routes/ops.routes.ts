@@ -69,6 +69,14 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     const a = sendAsset('index.html');
     return reply.type(a.type).header('content-security-policy', CSP).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(a.body);
   });
+  // `/ops/` would otherwise reach `/ops/:file` with an empty name (a 400): the console has one address,
+  // `/ops`, so the slash form redirects there (query kept; a browser keeps the #fragment). Only here: a
+  // router-wide ignoreTrailingSlash would also give every /v1 route a second address. An alias of a
+  // page, not an operation: out of the OpenAPI document (whose lint refuses a path ending in a slash).
+  app.get('/ops/', { schema: { hide: true } }, async (req, reply) => {
+    const q = req.url.indexOf('?');
+    return reply.redirect(q < 0 ? '/ops' : '/ops' + req.url.slice(q), 301);
+  });
   app.get('/ops/:file', { schema: { tags: ['ops'], summary: 'The ops console script and style sheet', operationId: 'opsAsset',
         security: [],
         params: AssetParams,
