@@ -13,10 +13,22 @@ import type { Result } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
+/**
+ * Lua that writes an index entry and sets the variable `waiting` (declared by the caller) to how many
+ * orders wait for it; the arguments are the Lua expressions of the entry's key, its waiting set's key
+ * and the show id. Shared with the run's last mirror save on a single Redis (show.repository.ts
+ * SAVE_MIRROR_FINAL_LUA), which asserts the entry in its own step.
+ */
+export function assertEntryLua(entry: string, waitingSet: string, showId: string): string {
+  return `redis.call('SET', ${entry}, ${showId})
+waiting = redis.call('SCARD', ${waitingSet})
+`;
+}
+
 /** KEYS: the entry, its waiting set (one slot). ARGV: show id. Writes the entry, returns how many orders wait. */
 const ASSERT_LUA = `
-redis.call('SET', KEYS[1], ARGV[1])
-return redis.call('SCARD', KEYS[2])
+local waiting
+${assertEntryLua('KEYS[1]', 'KEYS[2]', 'ARGV[1]')}return waiting
 `;
 
 declare module 'ioredis' {

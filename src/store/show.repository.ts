@@ -11,6 +11,7 @@ import { idRecord } from '../lib/id-record.js';
 import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
 import type { Result } from 'ioredis';
 import { assertHeld, INTENT_TTL_SEC, LeaseLostError, type MirrorLease } from './intent.repository.js';
+import { assertEntryLua } from './external-show.index.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -135,15 +136,13 @@ ${MIRROR_CAS_WRITE}`;
  * the entry appended and the show's current version read in the same step; when that is still the
  * synced version (nothing new to do) the run's lease is released too, and the run's entry (it ends
  * here) appended after the first. With the index keys (another slot: a single Redis only) the entry is
- * first written whatever the save then does (external-show.index.ts ASSERT_LUA, which a Cluster runs
- * on its own alongside). Returns {status, version, released, orders waiting for the index entry}.
+ * first written whatever the save then does (external-show.index.ts assertEntryLua, the step a Cluster
+ * runs on its own alongside). Returns {status, version, released, orders waiting for the index entry}.
  */
 const SAVE_MIRROR_FINAL_LUA = `
 local waiting = 0
 if KEYS[5] then
-  redis.call('SET', KEYS[5], ARGV[9])
-  waiting = redis.call('SCARD', KEYS[6])
-end
+${assertEntryLua('KEYS[5]', 'KEYS[6]', 'ARGV[9]')}end
 if ARGV[3] ~= '' then
   local holder = redis.call('GET', KEYS[2])
   if holder and holder ~= ARGV[3] then return {-1, 0, 0, waiting} end

@@ -2,9 +2,13 @@
  * A sync run that ends with its last save records its own timeline entry in that save's Lua step
  * (ShowRepository.saveMirrorFinal `runEntry`): after the mirror's entry, only when the save also ends
  * the run (the desired-state version is still the synced one, the lease is released), else nothing —
- * the run goes on and records itself when it does end. Real redis-server.
+ * the run goes on and records itself when it does end. On a single Redis the same step asserts the
+ * external-show index entry (the Lua it shares with ExternalShowIndex.assert). Real redis-server.
  */
 import { newMirror } from '../../src/domain/mirror.js';
+import { ExternalShowIndex } from '../../src/store/external-show.index.js';
+import { MirrorConflictError } from '../../src/store/show.repository.js';
+import { testTopology } from '../helpers/redis-cluster.js';
 import { startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -59,4 +63,28 @@ test('without a run entry the last save records only what it was given', async (
   expect(r).toEqual({ version: 1, runRecorded: false });
   expect(got.lease.released).toBe(true);
   expect(await activity.list(P, S, 10)).toEqual([]);
+});
+
+// The index entry is in another slot: only a single Redis takes it in the save's step (a Cluster asserts it on its own).
+const singleRedis = testTopology() === 'single' ? test : test.skip;
+
+singleRedis('a last save given the external-show index entry writes it and counts the orders waiting for it, as ExternalShowIndex.assert does, also when the save is refused', async () => {
+  const { intents, shows, redis, keys } = svc.rt;
+  const index = new ExternalShowIndex(redis, keys);
+  const [P, S, T] = ['rp', 'rs4', 'rt'];
+  await redis.hset(keys.desired(P, S), 'v', '1');
+  await index.addWaiting(T, 'ext-1', 'order-a');
+  await index.addWaiting(T, 'ext-1', 'order-b');
+  const got = await intents.acquire(P, S, T, 'tok-A', 30_000);
+  if (!('lease' in got)) throw new Error('A should own the mirror');
+  const mirror = newMirror(T, 'youtube');
+  expect(await shows.saveMirrorFinal(P, S, mirror, got.lease, 1, undefined, undefined, { externalId: 'ext-1' })).toEqual({ version: 1, runRecorded: false, indexWaiting: 2 });
+  expect(await index.get(T, 'ext-1')).toBe(S);
+  // The same as the index's own step.
+  expect(await index.assert(T, 'ext-1', S)).toBe(2);
+  // A save whose revision check fails writes the entry all the same (a fact, whatever the mirror does).
+  const again = await intents.acquire(P, S, T, 'tok-B', 30_000);
+  if (!('lease' in again)) throw new Error('B should own the mirror');
+  await expect(shows.saveMirrorFinal(P, S, { ...newMirror(T, 'youtube'), rev: 0 }, again.lease, 1, undefined, undefined, { externalId: 'ext-2' })).rejects.toBeInstanceOf(MirrorConflictError);
+  expect(await index.get(T, 'ext-2')).toBe(S);
 });
