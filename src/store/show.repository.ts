@@ -102,16 +102,31 @@ return 0
 `;
 
 /**
- * The end of both mirror saves: KEYS[1] is written with ARGV[2] only while its stored `rev` is
- * ARGV[1] (compare-and-set); returns 1 when written, 0 on a conflict.
+ * The mirror saves' compare-and-set: KEYS[1] is written with ARGV[2] only while its stored `rev` is
+ * ARGV[1]; on a conflict the script returns `conflict` (a Lua expression).
  */
-const MIRROR_CAS_WRITE = `local cur = redis.call('GET', KEYS[1])
+function mirrorCasWrite(conflict: string): string {
+  return `local cur = redis.call('GET', KEYS[1])
 local rev = 0
 if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
-if rev ~= tonumber(ARGV[1]) then return 0 end
+if rev ~= tonumber(ARGV[1]) then return ${conflict} end
 redis.call('SET', KEYS[1], ARGV[2])
-return 1
 `;
+}
+
+/**
+ * The lease rule of a sync run's saves: with a lease token (ARGV[3]; '' for operator actions) no other
+ * run may hold KEYS[2] (the script returns `lost`, a Lua expression), and a lapsed lease is taken back
+ * for ARGV[4] ms.
+ */
+function leaseHeld(lost: string): string {
+  return `if ARGV[3] ~= '' then
+  local holder = redis.call('GET', KEYS[2])
+  if holder and holder ~= ARGV[3] then return ${lost} end
+  if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
+end
+`;
+}
 
 /**
  * KEYS: mirror, its lease. ARGV: expected rev, json (with the new rev), the writer's lease token ('' for
@@ -121,12 +136,10 @@ return 1
  * Returns 1 when saved, 0 on a revision conflict, -1 when another run owns the mirror.
  */
 const SAVE_MIRROR_LUA = `
-if ARGV[3] ~= '' then
-  local holder = redis.call('GET', KEYS[2])
-  if holder and holder ~= ARGV[3] then return -1 end
-  if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
-end
-${MIRROR_CAS_WRITE}`;
+${leaseHeld('-1')}
+${mirrorCasWrite('0')}
+return 1
+`;
 
 /**
  * KEYS: mirror, its lease, the show's desired hash, the show's activity stream[, an external-show
@@ -143,16 +156,8 @@ const SAVE_MIRROR_FINAL_LUA = `
 local waiting = 0
 if KEYS[5] then
 ${assertEntryLua('KEYS[5]', 'KEYS[6]', 'ARGV[9]')}end
-if ARGV[3] ~= '' then
-  local holder = redis.call('GET', KEYS[2])
-  if holder and holder ~= ARGV[3] then return {-1, 0, 0, waiting} end
-  if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
-end
-local cur = redis.call('GET', KEYS[1])
-local rev = 0
-if cur then rev = tonumber(cjson.decode(cur)['rev'] or 0) end
-if rev ~= tonumber(ARGV[1]) then return {0, 0, 0, waiting} end
-redis.call('SET', KEYS[1], ARGV[2])
+${leaseHeld('{-1, 0, 0, waiting}')}
+${mirrorCasWrite('{0, 0, 0, waiting}')}
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[6]) end
 local v = tonumber(redis.call('HGET', KEYS[3], 'v') or '0')
 if ARGV[3] ~= '' and v == tonumber(ARGV[5]) then
@@ -185,7 +190,9 @@ for i = 3, #KEYS do
 end
 if lost == 1 then return -1 end
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
-${MIRROR_CAS_WRITE}`;
+${mirrorCasWrite('0')}
+return 1
+`;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {

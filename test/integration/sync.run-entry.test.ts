@@ -7,6 +7,7 @@
  */
 import { newMirror } from '../../src/domain/mirror.js';
 import { ExternalShowIndex } from '../../src/store/external-show.index.js';
+import { LeaseLostError } from '../../src/store/intent.repository.js';
 import { MirrorConflictError } from '../../src/store/show.repository.js';
 import { testTopology } from '../helpers/redis-cluster.js';
 import { startService, type TestService } from '../helpers/service.js';
@@ -63,6 +64,23 @@ test('without a run entry the last save records only what it was given', async (
   expect(r).toEqual({ version: 1, runRecorded: false });
   expect(got.lease.released).toBe(true);
   expect(await activity.list(P, S, 10)).toEqual([]);
+});
+
+test("a last save by a run whose lease another run holds is refused and writes nothing; a lapsed lease is taken back", async () => {
+  const { intents, shows, redis, keys } = svc.rt;
+  const [P, S, T] = ['rp', 'rs5', 'rt'];
+  await redis.hset(keys.desired(P, S), 'v', '2');
+  const got = await intents.acquire(P, S, T, 'tok-A', 30_000);
+  if (!('lease' in got)) throw new Error('A should own the mirror');
+  await redis.set(got.lease.key, 'tok-B'); // a takeover after A stalled
+  await expect(shows.saveMirrorFinal(P, S, newMirror(T, 'youtube'), got.lease, 2, mirrorEntry, entry('live'))).rejects.toBeInstanceOf(LeaseLostError);
+  expect(await shows.getMirror(P, S, T)).toBeNull();
+  expect(await redis.get(got.lease.key)).toBe('tok-B');
+  // B's lease lapsed and nobody took it: A's save takes it back, saves, and (nothing new) ends it.
+  await redis.del(got.lease.key);
+  expect(await shows.saveMirrorFinal(P, S, newMirror(T, 'youtube'), got.lease, 2)).toEqual({ version: 2, runRecorded: false });
+  expect((await shows.getMirror(P, S, T))?.rev).toBe(1);
+  expect(got.lease.released).toBe(true);
 });
 
 // The index entry is in another slot: only a single Redis takes it in the save's step (a Cluster asserts it on its own).
