@@ -118,3 +118,31 @@ export function buildAdapterContext(opts: {
 export function buildOpContext(marker: string, store: MemoryOnce = new MemoryOnce()): OpContext & { store: MemoryOnce } {
   return { once: store.once, marker, store };
 }
+
+/**
+ * A `once` that replays a crash at `crashStep`: the first time that step runs, its request is made for
+ * real, then the worker "dies" before the result is recorded (the step stays started in `store`).
+ * Every other call is `store.once`.
+ */
+export function crashOnce(store: MemoryOnce, crashStep: string): Once {
+  let crashed = false;
+  return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
+    if (step === crashStep && !crashed) {
+      crashed = true;
+      store.markStarted(step);
+      await run();
+      throw new Error('worker killed');
+    }
+    return store.once(step, run, recover);
+  };
+}
+
+/** The error `p` rejects with (the test fails when it resolves). */
+export async function caught(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}

@@ -3,18 +3,19 @@
  * per-key moving window, show creation with crash recovery, pins as product highlights, header-secured
  * webhooks, the order report, and the exact requests that went over the wire.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import axios from 'axios';
 import type { BambuserSimulator } from '../../src/simulators/bambuser.sim.js';
 import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
-import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createBambuserAdapter } from '../../src/targets/bambuser/bambuser.adapter.js';
-import type { Once, PinSpec, RecoverAttempt, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { PinSpec, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
-import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { platformSim, line, startReceiver, type Delivery } from '../helpers/adapter-sim.js';
 
 /** Organisation a's key, and organisation b's (src/simulators/sim.accounts.ts). */
 const API_KEY = SIM_ACCOUNTS.bambuser[0]!.apiKey;
@@ -61,58 +62,9 @@ function harness(opts: { credentials?: Record<string, string>; timeoutMs?: numbe
   return { ...t, adapter: createBambuserAdapter(t.ctx) };
 }
 
-async function control(method: 'GET' | 'PUT' | 'POST', path: string, data?: unknown): Promise<unknown> {
-  const res = await axios.request({ method, url: `${sim.url}/_sim/bambuser${path}`, data });
-  return res.data as unknown;
-}
-const effects = async (): Promise<SimEffect[]> => (await control('GET', '/effects')) as SimEffect[];
-const requests = async (since = 0): Promise<SimRequestRecord[]> => (await control('GET', `/requests?since=${since}`)) as SimRequestRecord[];
-const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0;
-const line = (r: SimRequestRecord): string => `${r.method} ${r.path} ${r.status}`;
+const { control, effects, requests, lastSeq } = platformSim(() => sim.url, 'bambuser');
 const json = (r: SimRequestRecord | undefined): unknown => JSON.parse(r?.body || 'null') as unknown;
 
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
-
-/** Runs `run` for real, then "dies" before the result is recorded: the step stays started. */
-function crashOnce(store: MemoryOnce, crashStep: string): Once {
-  let crashed = false;
-  return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
-    if (step === crashStep && !crashed) {
-      crashed = true;
-      store.markStarted(step);
-      await run();
-      throw new Error('worker killed');
-    }
-    return store.once(step, run, recover);
-  };
-}
-
-/** A local receiver for webhook deliveries; answers with the statuses queued in `answers` (then 200). */
-async function receiver(): Promise<{ url: string; got: { headers: IncomingHttpHeaders; body: Buffer }[]; answers: number[]; close(): Promise<void> }> {
-  const got: { headers: IncomingHttpHeaders; body: Buffer }[] = [];
-  const answers: number[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body: Buffer.concat(chunks) });
-      res.statusCode = answers.shift() ?? 200;
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hook`, got, answers, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
-type Delivery = { headers: IncomingHttpHeaders; body: Buffer };
 
 function flatHeaders(h: IncomingHttpHeaders): Record<string, string | undefined> {
   return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]));
@@ -407,7 +359,7 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
   });
 
   it('webhooks: the secret header verifies (constant-time), anything else is refused; retried deliveries verify again', async () => {
-    const hook = await receiver();
+    const hook = await startReceiver();
     try {
       await control('PUT', '/webhook', { url: hook.url, secret: 'whs-4f1c' });
       hook.answers.push(500); // the first delivery fails: Bambuser sends the same event again
@@ -437,7 +389,7 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
   });
 
   it('webhooks registered through the API carry their own custom header', async () => {
-    const hook = await receiver();
+    const hook = await startReceiver();
     try {
       const reg = await axios.post(
         `${sim.url}/bambuser/v1/webhooks`,

@@ -12,11 +12,12 @@ import axios from 'axios';
 import { DEFAULT_FACEBOOK_GRAPH_VERSION } from '../../src/config/config.js';
 import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
-import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createFacebookAdapter } from '../../src/targets/facebook/facebook.adapter.js';
-import type { Once, PinSpec, RecoverAttempt, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
-import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { platformSim, line } from '../helpers/adapter-sim.js';
 
 /** Page a and its token; Page b's token (src/simulators/sim.accounts.ts). */
 const PAGE_ID = SIM_ACCOUNTS.facebook[0]!.pageId;
@@ -67,37 +68,8 @@ function harness(opts: { credentials?: Record<string, string>; timeoutMs?: numbe
   return { ...t, adapter: createFacebookAdapter(t.ctx) };
 }
 
-async function control(method: 'GET' | 'PUT' | 'POST', path: string, data?: unknown): Promise<unknown> {
-  const res = await axios.request({ method, url: `${sim.url}/_sim/facebook${path}`, data });
-  return res.data as unknown;
-}
-const effects = async (): Promise<SimEffect[]> => (await control('GET', '/effects')) as SimEffect[];
-const requests = async (since = 0): Promise<SimRequestRecord[]> => (await control('GET', `/requests?since=${since}`)) as SimRequestRecord[];
-const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0;
-const line = (r: SimRequestRecord): string => `${r.method} ${r.path} ${r.status}`;
+const { control, effects, requests, lastSeq } = platformSim(() => sim.url, 'facebook');
 const form = (r: SimRequestRecord | undefined): Record<string, string> => Object.fromEntries(new URLSearchParams(r?.body ?? ''));
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
-
-function crashOnce(store: MemoryOnce, crashStep: string): Once {
-  let crashed = false;
-  return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
-    if (step === crashStep && !crashed) {
-      crashed = true;
-      store.markStarted(step);
-      await run();
-      throw new Error('worker killed');
-    }
-    return store.once(step, run, recover);
-  };
-}
 
 /** Live videos made by someone else on the same Page (straight through the simulated Graph API). */
 async function seedVideos(n: number): Promise<void> {

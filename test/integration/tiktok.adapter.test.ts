@@ -4,16 +4,15 @@
  * fault kind, webhook verification + order lookup, and the affiliate order report's pagination.
  */
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import axios from 'axios';
 import { SIM_ACCOUNTS, simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
-import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import type { PinSpec, RemoteShow, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, AuthExpiredError, PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { buildTiktokAdapter, type TiktokAdapterOptions } from '../../src/targets/tiktok/tiktok.adapter.js';
-import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { MemoryOnce, buildAdapterContext, buildOpContext, caught, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { platformSim, line, startReceiver, type WebhookReceiver } from '../helpers/adapter-sim.js';
 
 type TtCredentials = { appKey: string; appSecret: string; refreshToken: string; shopCipher: string };
 /** Shop a and shop b, both authorised for the simulator's seeded app (src/simulators/sim.accounts.ts). */
@@ -31,30 +30,19 @@ const PROMO_PATH = `/affiliate_seller/202405/products/${PIN.platformProductId}/p
 const SEARCH_PATH = '/affiliate_seller/202410/orders/search';
 
 let sim: StartedSimulators;
-let receiver: Server;
-let receiverUrl: string;
-const received: { headers: IncomingMessage['headers']; body: Buffer }[] = [];
+let receiver: WebhookReceiver;
 
 beforeAll(async () => {
   sim = await startSimulators({ port: 0 });
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  receiver = await startReceiver();
 });
 afterAll(async () => {
   await sim.close();
-  await new Promise((resolve) => receiver.close(resolve));
+  await receiver.close();
 });
 beforeEach(async () => {
   await axios.post(`${sim.url}/_sim/reset`, {});
-  received.length = 0;
+  receiver.got.length = 0;
 });
 
 // --- helpers ------------------------------------------------------------------------------------
@@ -73,13 +61,7 @@ function harness(opts: { credentials?: Record<string, string>; timeoutMs?: numbe
   return { ...t, adapter: buildTiktokAdapter(t.ctx, opts.adapter) };
 }
 
-async function control(method: 'GET' | 'PUT' | 'POST', path: string, data?: unknown): Promise<unknown> {
-  return (await axios.request({ method, url: `${sim.url}/_sim/tiktok${path}`, data })).data as unknown;
-}
-const effects = async (): Promise<SimEffect[]> => (await control('GET', '/effects')) as SimEffect[];
-const requests = async (since = 0): Promise<SimRequestRecord[]> => (await control('GET', `/requests?since=${since}`)) as SimRequestRecord[];
-const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0;
-const line = (r: SimRequestRecord): string => `${r.method} ${r.path} ${r.status}`;
+const { control, effects, requests, lastSeq } = platformSim(() => sim.url, 'tiktok');
 const q1 = (r: SimRequestRecord, k: string): string | undefined => {
   const v = r.query[k];
   return Array.isArray(v) ? v[0] : v;
@@ -96,15 +78,6 @@ function recomputeSign(r: SimRequestRecord, secret = CREDENTIALS.appSecret): str
     .map((k) => `${k}${q1(r, k) ?? ''}`)
     .join('');
   return createHmac('sha256', secret).update(`${secret}${r.path}${params}${r.body}${secret}`).digest('hex');
-}
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 async function linked(h: Harness, roomId: string): Promise<RemoteShow> {
@@ -424,11 +397,11 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     const h = harness();
     const roomId = await newRoom();
     await h.adapter.listOrders!(new Date(Date.now() - 1000), new Date()); // the app authorises itself first
-    await control('PUT', '/webhook', { url: receiverUrl });
+    await control('PUT', '/webhook', { url: receiver.url });
 
     const orderId = await newOrder(roomId, 4999);
-    expect(received).toHaveLength(1);
-    const hook = received[0]!;
+    expect(receiver.got).toHaveLength(1);
+    const hook = receiver.got[0]!;
     const headers = { authorization: hook.headers.authorization, 'content-type': hook.headers['content-type'] };
     const body = JSON.parse(hook.body.toString('utf8')) as { type: number; data: Record<string, unknown> };
     expect(body.type).toBe(1);
@@ -457,7 +430,7 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
 
     // a refund: RETURN_STATUS_CHANGE, and the order now reports its refunded quantity
     await control('POST', `/orders/${orderId}/refunds`, { amount: { amount: 4999, currency: 'USD' } });
-    const refundHook = received[1]!;
+    const refundHook = receiver.got[1]!;
     expect((JSON.parse(refundHook.body.toString('utf8')) as { type: number }).type).toBe(12);
     const [refunded] = await h.adapter.handleWebhook!({ authorization: refundHook.headers.authorization }, refundHook.body);
     expect(refunded?.refunded).toEqual({ amount: 4999, currency: 'USD' });

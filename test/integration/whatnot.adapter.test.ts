@@ -4,16 +4,16 @@
  * 500 / timeout / token faults, Standard Webhooks verification, and order list pagination.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axios from 'axios';
 import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
-import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import type { PinSpec, PlatformOrder, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { buildWhatnotAdapter, type WhatnotAdapterOptions } from '../../src/targets/whatnot/whatnot.adapter.js';
-import { buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { buildAdapterContext, buildOpContext, caught, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { platformSim, line, startReceiver, type WebhookReceiver } from '../helpers/adapter-sim.js';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 /** Seller a and seller b of the simulator (src/simulators/sim.accounts.ts). */
@@ -29,30 +29,19 @@ const PIN: PinSpec = {
 const MERCH_PATH = `/merchandising/products/${PIN.platformProductId}`;
 
 let sim: StartedSimulators;
-let receiver: Server;
-let receiverUrl: string;
-const received: { headers: IncomingMessage['headers']; body: Buffer }[] = [];
+let receiver: WebhookReceiver;
 
 beforeAll(async () => {
   sim = await startSimulators({ port: 0 });
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  receiver = await startReceiver();
 });
 afterAll(async () => {
   await sim.close();
-  await new Promise((resolve) => receiver.close(resolve));
+  await receiver.close();
 });
 beforeEach(async () => {
   await axios.post(`${sim.url}/_sim/reset`, {});
-  received.length = 0;
+  receiver.got.length = 0;
 });
 
 // --- helpers ------------------------------------------------------------------------------------
@@ -66,25 +55,10 @@ function harness(opts: { credentials?: Record<string, string>; timeoutMs?: numbe
   return { ...t, adapter: buildWhatnotAdapter(t.ctx, opts.adapter) };
 }
 
-async function control(method: 'GET' | 'PUT' | 'POST', path: string, data?: unknown): Promise<unknown> {
-  return (await axios.request({ method, url: `${sim.url}/_sim/whatnot${path}`, data })).data as unknown;
-}
-const effects = async (): Promise<SimEffect[]> => (await control('GET', '/effects')) as SimEffect[];
-const requests = async (since = 0): Promise<SimRequestRecord[]> => (await control('GET', `/requests?since=${since}`)) as SimRequestRecord[];
-const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0;
-const line = (r: SimRequestRecord): string => `${r.method} ${r.path} ${r.status}`;
+const { control, effects, requests, lastSeq } = platformSim(() => sim.url, 'whatnot');
 const newShow = async (title = 'Sunday breaks'): Promise<string> => ((await control('POST', '/shows', { title })) as { externalId: string }).externalId;
 const newOrder = async (externalId: string, amount: number, createdAt?: string): Promise<string> =>
   ((await control('POST', '/orders', { externalId, productId: PIN.platformProductId, total: { amount, currency: 'USD' }, ...(createdAt ? { createdAt } : {}) })) as { orderId: string }).orderId;
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Standard Webhooks signature, computed here from the spec (not with src/sources/signature.ts). */
 function standardSignature(secret: string, id: string, ts: string, body: Buffer): string {
@@ -211,9 +185,9 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
   it('verifies Standard Webhooks and maps orders.created / orders.updated; refuses forged or unverifiable ones', async () => {
     const h = harness();
     const showId = await newShow();
-    await control('PUT', '/webhook', { url: receiverUrl, secret: WEBHOOK_SECRET });
+    await control('PUT', '/webhook', { url: receiver.url, secret: WEBHOOK_SECRET });
     const orderId = await newOrder(showId, 2599);
-    const hook = received[0]!;
+    const hook = receiver.got[0]!;
     const headers = {
       'webhook-id': hook.headers['webhook-id'] as string,
       'webhook-timestamp': hook.headers['webhook-timestamp'] as string,
@@ -239,7 +213,7 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     expect(await requests(before)).toEqual([]); // the webhook carries the whole order: no lookup
 
     await control('POST', `/orders/${orderId}/refunds`, { amount: { amount: 599, currency: 'USD' } });
-    const update = received[1]!;
+    const update = receiver.got[1]!;
     const [refunded] = await h.adapter.handleWebhook!(
       { 'webhook-id': update.headers['webhook-id'] as string, 'webhook-timestamp': update.headers['webhook-timestamp'] as string, 'webhook-signature': update.headers['webhook-signature'] as string },
       update.body,
@@ -343,7 +317,7 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
   it('a sale counts when Whatnot says it happened: pending and failed orders are not reported, cancelled is refunded in full', async () => {
     const h = harness();
     const showId = await newShow();
-    await control('PUT', '/webhook', { url: receiverUrl, secret: WEBHOOK_SECRET });
+    await control('PUT', '/webhook', { url: receiver.url, secret: WEBHOOK_SECRET });
     const paid = await newOrder(showId, 1000);
     const shipped = await newOrder(showId, 2000);
     const unpaid = await newOrder(showId, 3000);
@@ -362,7 +336,7 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     ]);
 
     // orders.updated for the failed payment carries no sale either
-    const hooks = received.map((r) => ({ r, body: JSON.parse(r.body.toString('utf8')) as { type: string; data: { id: string; status: string } } }));
+    const hooks = receiver.got.map((r) => ({ r, body: JSON.parse(r.body.toString('utf8')) as { type: string; data: { id: string; status: string } } }));
     const failedHook = hooks.find((x) => x.body.type === 'orders.updated' && x.body.data.id === declined && x.body.data.status === 'failed');
     expect(failedHook).toBeDefined();
     const hh = failedHook!.r.headers;

@@ -9,13 +9,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import axios from 'axios';
 import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
-import type { SimEffect, SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { nextMidnightPacific } from '../../src/targets/quota-reset.js';
-import type { Once, PinSpec, RecoverAttempt, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
 import { createYoutubeAdapter } from '../../src/targets/youtube/youtube.adapter.js';
 import { DEFAULT_RATE_LIMIT_DELAY_MS } from '../../src/targets/youtube/youtube.errors.js';
-import { MemoryOnce, buildAdapterContext, buildOpContext, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { platformSim, line } from '../helpers/adapter-sim.js';
 
 /** Channel a's OAuth credentials, and channel b's (src/simulators/sim.accounts.ts). */
 const CREDENTIALS = simTargetCredentials('youtube', 'a') as { clientId: string; clientSecret: string; refreshToken: string };
@@ -62,14 +63,7 @@ function harness(opts: { credentials?: Record<string, string>; timeoutMs?: numbe
   return { ...t, adapter: createYoutubeAdapter(t.ctx) };
 }
 
-async function control(method: 'GET' | 'PUT' | 'POST', path: string, data?: unknown): Promise<unknown> {
-  const res = await axios.request({ method, url: `${sim.url}/_sim/youtube${path}`, data });
-  return res.data as unknown;
-}
-const effects = async (): Promise<SimEffect[]> => (await control('GET', '/effects')) as SimEffect[];
-const requests = async (since = 0): Promise<SimRequestRecord[]> => (await control('GET', `/requests?since=${since}`)) as SimRequestRecord[];
-const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0;
-const line = (r: SimRequestRecord): string => `${r.method} ${r.path} ${r.status}`;
+const { control, effects, requests, lastSeq } = platformSim(() => sim.url, 'youtube');
 const json = (r: SimRequestRecord | undefined): Record<string, unknown> => JSON.parse(r?.body ?? '{}') as Record<string, unknown>;
 
 /** What the mirror worker does with RetryableError(errorStreamInactive): wait and try again. */
@@ -112,15 +106,6 @@ async function seedBroadcasts(n: number): Promise<void> {
       { headers: { authorization: `Bearer ${token.access_token}` } },
     );
   for (let i = 0; i < n; i += 10) await Promise.all(Array.from({ length: Math.min(10, n - i) }, (_, k) => one(i + k)));
-}
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 // --- tests --------------------------------------------------------------------------------------
@@ -360,17 +345,8 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
   it('a crash after the broadcast was created: recover() finds it, no second broadcast', async () => {
     const h = harness();
     const store = new MemoryOnce();
-    let crashed = false;
     // Runs the real insert, then "dies" before the result is recorded: the step stays started.
-    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
-      if (step === 'broadcast' && !crashed) {
-        crashed = true;
-        store.markStarted(step);
-        await run();
-        throw new Error('worker killed');
-      }
-      return store.once(step, run, recover);
-    };
+    const crashingOnce = crashOnce(store, 'broadcast');
 
     await expect(h.adapter.createShow(SPEC, { once: crashingOnce, marker: 'mk-crash-1' })).rejects.toThrow('worker killed');
     expect(store.steps.get('broadcast')).toEqual({ state: 'started', startedAt: expect.any(String) });
@@ -397,14 +373,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     await seedStreams(60); // more than one page of 50, so the marker is only found on page 2
     const h = harness();
     const store = new MemoryOnce();
-    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
-      if (step === 'stream' && !store.steps.has('stream')) {
-        store.markStarted(step);
-        await run();
-        throw new Error('worker killed');
-      }
-      return store.once(step, run, recover);
-    };
+    const crashingOnce = crashOnce(store, 'stream');
     await expect(h.adapter.createShow(SPEC, { once: crashingOnce, marker: 'mk-crash-2' })).rejects.toThrow('worker killed');
     const before = await lastSeq();
 
@@ -432,14 +401,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     await seedBroadcasts(1_020);
     const h = harness();
     const store = new MemoryOnce();
-    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
-      if (step === 'broadcast' && !store.steps.has(step)) {
-        store.markStarted(step);
-        await run();
-        throw new Error('worker killed');
-      }
-      return store.once(step, run, recover);
-    };
+    const crashingOnce = crashOnce(store, 'broadcast');
     const spec = { ...SPEC, title: 'Buried under older broadcasts' };
     await expect(h.adapter.createShow(spec, { once: crashingOnce, marker: 'mk-buried' })).rejects.toThrow('worker killed');
     const created = (await effects()).filter((e) => e.type === 'show.created' && e.title === spec.title);
@@ -461,14 +423,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     await h.adapter.startShow(remote, buildOpContext('start'));
 
     const store = new MemoryOnce();
-    const crashingOnce: Once = async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
-      if (!store.steps.has(step)) {
-        store.markStarted(step);
-        await run();
-        throw new Error('worker killed');
-      }
-      return store.once(step, run, recover);
-    };
+    const crashingOnce = crashOnce(store, 'message');
     await expect(h.adapter.pin(remote, PIN, { once: crashingOnce, marker: 'mk-pin-c' })).rejects.toThrow('worker killed');
     const again = await h.adapter.pin(remote, PIN, { once: store.once, marker: 'mk-pin-c' });
     expect(again.ref).toMatch(/^LCC\./);
