@@ -3,7 +3,7 @@
  * stored hashed (the raw key appears nowhere in Redis), and what each role may do. Real redis-server,
  * real HTTP.
  */
-import type { RedisClient } from '../../src/store/redis.js';
+import { dumpRedis } from '../helpers/redis-dump.js';
 import { ADMIN_KEY, startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -20,28 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await svc.close();
 });
-
-/** Every key and every value (all types) in the Redis server, as one string. */
-async function dumpRedis(redis: RedisClient): Promise<string> {
-  const parts: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
-    cursor = next;
-    for (const key of keys) {
-      parts.push(key);
-      const type = await redis.type(key);
-      if (type === 'string') parts.push((await redis.get(key)) ?? '');
-      else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
-      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
-      else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES')));
-      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-      else parts.push(`<${type}>`);
-    }
-  } while (cursor !== '0');
-  return parts.join('\n');
-}
 
 async function createKey(role: string, partnerId?: string): Promise<{ id: string; key: string }> {
   const r = await svc.api('/v1/api-keys', { json: { role, ...(partnerId ? { partnerId } : {}) } });

@@ -4,7 +4,7 @@
  * ALLOW_PRIVATE_DESTINATIONS is false. Real redis-server, real HTTP. The credentials here are made up and
  * no platform runs, so targets are saved with `?verify=false`; the check itself is test/e2e/targets.verify.test.ts.
  */
-import type { RedisClient } from '../../src/store/redis.js';
+import { dumpRedis } from '../helpers/redis-dump.js';
 import { startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -22,27 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await svc.close();
 });
-
-async function dumpRedis(redis: RedisClient): Promise<string> {
-  const parts: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
-    cursor = next;
-    for (const key of keys) {
-      parts.push(key);
-      const type = await redis.type(key);
-      if (type === 'string') parts.push((await redis.get(key)) ?? '');
-      else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
-      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
-      else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES')));
-      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-      else parts.push(`<${type}>`);
-    }
-  } while (cursor !== '0');
-  return parts.join('\n');
-}
 
 async function expectProblem(r: Response, status: number): Promise<{ errors?: { path: string; message: string }[]; detail?: string }> {
   expect(r.status).toBe(status);
