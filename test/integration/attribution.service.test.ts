@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
-import { AttributionService, VOIDED, type OrderAttributedPayload } from '../../src/attribution/attribution.service.js';
+import { AttributionService, VOIDED, type AttributionDeps, type OrderAttributedPayload } from '../../src/attribution/attribution.service.js';
 import type { PartnerEvent } from '../../src/domain/events.js';
 import { commissionBooked, commissionReversed } from '../../src/lib/metrics.js';
 import { AttributionRepository } from '../../src/store/attribution.repository.js';
@@ -34,14 +34,8 @@ beforeAll(async () => {
   expect(t.status).toBe(201);
   shows = new ExternalShowIndex(svc.rt.redis, svc.rt.keys);
   const log = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
-  service = new AttributionService({
-    repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
-    partners: svc.rt.partners,
-    links: svc.rt.links,
-    externalShows: shows,
+  service = attribution({
     log,
-    holdDays: 2,
-    now: () => clock,
     onOrderAttributed: async (partnerId, payload, key) => {
       hooked.push({ partnerId, payload, key });
     },
@@ -50,6 +44,20 @@ beforeAll(async () => {
 afterAll(async () => {
   await svc?.close();
 });
+
+/** The service over the runtime's stores and the index `shows`, on the test's clock, logging nothing; `over` replaces any of that (the hook, a rigged store). */
+function attribution(over: Partial<AttributionDeps> = {}): AttributionService {
+  return new AttributionService({
+    repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
+    partners: svc.rt.partners,
+    links: svc.rt.links,
+    externalShows: shows,
+    log: pino({ level: 'silent' }),
+    holdDays: 2,
+    now: () => clock,
+    ...over,
+  });
+}
 
 function platformOrder(o: Partial<PlatformOrder> & { orderId: string }): PlatformOrder {
   return {
@@ -267,14 +275,7 @@ describe('partner order events', () => {
   test('a hook that did nothing (resolves false) leaves the order unmarked: a duplicate calls it again, until one resolves otherwise', async () => {
     const calls: string[] = [];
     let answer: boolean | undefined = false;
-    const svc2 = new AttributionService({
-      repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
-      partners: svc.rt.partners,
-      links: svc.rt.links,
-      externalShows: shows,
-      log: pino({ level: 'silent' }),
-      holdDays: 2,
-      now: () => clock,
+    const svc2 = attribution({
       onOrderAttributed: async (_partnerId, _payload, key) => {
         calls.push(key);
         return answer;
@@ -408,14 +409,8 @@ describe('the edges of the attribution decision', () => {
         await this.set(targetId, externalId, 'show-race');
       }
     }
-    const racing = new AttributionService({
-      repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
-      partners: svc.rt.partners,
-      links: svc.rt.links,
+    const racing = attribution({
       externalShows: new Racing(svc.rt.redis, svc.rt.keys),
-      log: pino({ level: 'silent' }),
-      holdDays: 2,
-      now: () => clock,
       onOrderAttributed: async (partnerId, payload, key) => {
         hooked.push({ partnerId, payload, key });
       },
@@ -441,14 +436,7 @@ describe('the edges of the attribution decision', () => {
   test('a hook that failed is called again by the repeated order, with the stored order, not the repeat', async () => {
     const calls: OrderAttributedPayload[] = [];
     let fail = true;
-    const flaky = new AttributionService({
-      repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
-      partners: svc.rt.partners,
-      links: svc.rt.links,
-      externalShows: shows,
-      log: pino({ level: 'silent' }),
-      holdDays: 2,
-      now: () => clock,
+    const flaky = attribution({
       onOrderAttributed: async (_partnerId, payload) => {
         calls.push(payload);
         if (fail) throw new Error('outbound down');
@@ -466,15 +454,7 @@ describe('the edges of the attribution decision', () => {
   });
 
   test('without an order_attributed hook (it is optional) attributed orders are stored all the same', async () => {
-    const quiet = new AttributionService({
-      repo: new AttributionRepository(svc.rt.redis, svc.rt.keys),
-      partners: svc.rt.partners,
-      links: svc.rt.links,
-      externalShows: shows,
-      log: pino({ level: 'silent' }),
-      holdDays: 2,
-      now: () => clock,
-    });
+    const quiet = attribution();
     const c = await click('p1', T0 - 60_000);
     expect(await quiet.handlePartnerEvent(P, orderCreated('Q1', { clickId: c }))).toEqual({ ref: 'Q1', orderId: 'Q1', isNew: true, attributed: true });
   });
@@ -566,7 +546,7 @@ describe('reports from the ledger aggregates, and the ledger view reconciliation
         return super.ordersOfDay(...args);
       }
     }
-    const counted = new AttributionService({ repo: new Counting(svc.rt.redis, svc.rt.keys), partners: svc.rt.partners, links: svc.rt.links, externalShows: shows, log: pino({ level: 'silent' }), holdDays: 2, now: () => clock });
+    const counted = attribution({ repo: new Counting(svc.rt.redis, svc.rt.keys) });
     const d0 = D0 / DAY;
     const days = async (f: () => Promise<unknown>): Promise<number[]> => {
       read.length = 0;
