@@ -3,6 +3,7 @@
  * problem+json (with field errors for validation) and leaves nothing behind in Redis; order events
  * are accepted and deduplicated. Real redis-server, real HTTP.
  */
+import { connect } from 'node:net';
 import { signatureHeader } from '../../src/sources/signature.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 
@@ -152,6 +153,29 @@ describe('refused inputs store nothing', () => {
     expect(r.status).toBe(202);
     expect((await storedKeys()).length).toBeGreaterThan(before.length);
     expect(await svc.rt.redis.hget(svc.rt.keys.desired(PARTNER, 'ok1'), 'v')).toBe('1');
+  });
+});
+
+describe('requests the HTTP parser refuses are problems too', () => {
+  test('headers over 16 KiB → 431 problem+json', async () => {
+    const r = await fetch(`${svc.url}/v1/partners/${PARTNER}/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': 'x'.repeat(20_000) }, body: '{}' });
+    expect((await expectProblem(r, 431)).title).toBe('Request Header Fields Too Large');
+    expect(r.headers.get('x-request-id')).toMatch(/^\S+$/);
+  });
+
+  test('bytes that are not HTTP → 400 problem+json, and the connection is closed', async () => {
+    const { port } = new URL(svc.url);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(port), '127.0.0.1', () => sock.write('POST /v1/partners/x/events HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'));
+      let got = '';
+      sock.on('data', (d: Buffer) => (got += d.toString('utf8')));
+      sock.on('close', () => resolve(got));
+      sock.on('error', reject);
+    });
+    const [head, body] = raw.split('\r\n\r\n') as [string, string];
+    expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(head.toLowerCase()).toContain('content-type: application/problem+json');
+    expect(JSON.parse(body)).toMatchObject({ status: 400, title: 'Bad Request', detail: 'not a valid HTTP request' });
   });
 });
 

@@ -1,9 +1,12 @@
 /** problem+json for every error (RFC 9457); 5xx details never reach the client. */
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { ZodError } from 'zod';
 import { AppError, zodFieldErrors, type FieldError } from '../../lib/errors.js';
+import { newRequestId } from '../../lib/request-context.js';
 import { isRedisUnavailable } from '../../store/redis.js';
 
 export interface Problem {
@@ -21,11 +24,13 @@ const TITLES: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -33,6 +38,26 @@ const TITLES: Record<number, string> = {
 export function problem(status: number, detail?: string, errors?: FieldError[]): Problem {
   const title = TITLES[status] ?? 'Error';
   return { type: status >= 500 ? 'about:blank' : `https://syndicast.dev/problems/${title.toLowerCase().replace(/\s+/g, '-')}`, title, status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) };
+}
+
+/**
+ * The answer to a request Node's HTTP parser refuses before Fastify sees it — headers over the 16 KiB
+ * limit (431), a client that never finished its headers (408), bytes that are not HTTP (400) — as a
+ * problem too, where Fastify's default writes its own JSON shape. The connection is closed after it.
+ * For Fastify's `clientErrorHandler` option (src/api/app.ts).
+ */
+export function problemClientError(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, detail] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request headers exceed 16 KiB'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request headers did not arrive in time'] : [400, 'not a valid HTTP request'];
+  const body = JSON.stringify(problem(status, detail));
+  // Never a request to take an id from: a new one, as every answer carries one.
+  const requestId = newRequestId();
+  this.log.debug({ err: { message: err.message, code: err.code }, requestId }, 'client error');
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
