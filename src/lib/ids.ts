@@ -10,27 +10,32 @@ const POOL_SIZE = 4096;
 let pool = Buffer.alloc(0);
 let poolOffset = POOL_SIZE;
 
-/** 10 random bytes from a pooled buffer refilled from the CSPRNG (one syscall per ~400 ids). */
-function random10(): Buffer {
+/**
+ * 16 random Crockford chars (80 bits) from a pooled buffer refilled from the CSPRNG (one syscall per
+ * ~400 ids), read in place (no Buffer view per id).
+ */
+function random80(): string {
   if (poolOffset + 10 > pool.length) {
     pool = randomBytes(POOL_SIZE);
     poolOffset = 0;
   }
-  const b = pool.subarray(poolOffset, poolOffset + 10);
+  const s = encode80(pool, poolOffset);
   poolOffset += 10;
-  return b;
+  return s;
 }
 
 /** Char codes of the Crockford alphabet. */
 const CODES = Array.from(CROCKFORD, (c) => c.charCodeAt(0));
 
 /**
- * 10 bytes (80 bits) → 16 Crockford base32 chars, 5 bits each, most significant first (two 40-bit
- * halves). Built in one String.fromCharCode: no chain of one-char concatenations to flatten later.
+ * 10 bytes (80 bits) from `at` → 16 Crockford base32 chars, 5 bits each, most significant first (two
+ * 40-bit halves). Built in one String.fromCharCode: no chain of one-char concatenations to flatten
+ * later. The bytes are read by index (destructuring a Buffer runs its iterator).
  */
-export function encode80(b: Buffer): string {
+export function encode80(b: Buffer, at = 0): string {
   const c = CODES;
-  const [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9] = b as unknown as number[];
+  const b0 = b[at], b1 = b[at + 1], b2 = b[at + 2], b3 = b[at + 3], b4 = b[at + 4];
+  const b5 = b[at + 5], b6 = b[at + 6], b7 = b[at + 7], b8 = b[at + 8], b9 = b[at + 9];
   return String.fromCharCode(
     c[b0! >> 3]!, c[((b0! & 7) << 2) | (b1! >> 6)]!, c[(b1! >> 1) & 31]!, c[((b1! & 1) << 4) | (b2! >> 4)]!,
     c[((b2! & 15) << 1) | (b3! >> 7)]!, c[(b3! >> 2) & 31]!, c[((b3! & 3) << 3) | (b4! >> 5)]!, c[b4! & 31]!,
@@ -58,7 +63,7 @@ export function sortableId(prefix = '', now = Date.now()): string {
     lastTime = String.fromCharCode(...out);
     lastMs = now;
   }
-  return prefix + lastTime + encode80(random10());
+  return prefix + lastTime + random80();
 }
 
 export function randomId(prefix: string, bytes = 9): string {

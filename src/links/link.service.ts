@@ -2,7 +2,8 @@
  * Tracked links (docs/attribution.md). A code is derived from (partner, show, target, product) with a keyed
  * hash, so it is unique per triple, the same on every retry (no race, no index), and unguessable.
  */
-import { Cluster, type Redis, type Result } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { Cluster, Command, type Redis, type Result } from 'ioredis';
 import { productOf } from '../domain/desired-state.js';
 import type { Product } from '../domain/events.js';
 import type { SecretBox } from '../lib/crypto.js';
@@ -51,6 +52,8 @@ function storedClickJson(d: { jsonMid: string }, click: ClickRecord): string {
 }
 
 const CLICK_TTL_SEC = 400 * 24 * 3600;
+/** CLICK_TTL_SEC as CLICKS_LUA's argument (ioredis would turn the number into this string per call). */
+const CLICK_TTL_ARG = String(CLICK_TTL_SEC);
 const LINK_CACHE_MS = 5000;
 const LINK_CACHE_MAX = 100_000;
 
@@ -60,17 +63,26 @@ const BOT_UA = /bot|crawler|spider|slurp|facebookexternalhit|facebot|embedly|pre
 /** User agents seen lately and whether they are a bot's (the same few browsers click most links). */
 const botUas = new Map<string, boolean>();
 const BOT_UAS_MAX = 1000;
+/**
+ * The last user agent looked up and its answer: a request's header is a new string each time, and
+ * comparing it with the last one is cheaper than hashing its ~100 characters for the Map.
+ */
+let lastUa = '';
+let lastUaBot = false;
 
 export function isBot(method: string, userAgent: string | undefined, purpose: string | undefined): boolean {
   if (method === 'HEAD') return true;
   if (purpose && /prefetch|preview/i.test(purpose)) return true;
   if (userAgent === undefined) return false;
+  if (userAgent === lastUa) return lastUaBot;
   let bot = botUas.get(userAgent);
   if (bot === undefined) {
     bot = BOT_UA.test(userAgent);
     if (botUas.size >= BOT_UAS_MAX) botUas.clear();
     botUas.set(userAgent, bot);
   }
+  lastUa = userAgent;
+  lastUaBot = bot;
   return bot;
 }
 
@@ -132,7 +144,8 @@ return {sk, pk, values[1] or '', values[2] or ''}
 
 /**
  * Counted clicks in one round trip (one Redis): for click i (1-based, j = 2(i-1), a = 1 + 4(i-1))
- * KEYS[j+1] desired hash of the show, KEYS[j+2] the click; ARGV[1] ttl s, ARGV[a+1] the stored click (storedClick),
+ * KEYS[j+1] desired hash of the show, KEYS[j+2] the click; ARGV[1] ttl s (passed on as the string
+ * it came as: a Lua number would be formatted back into a string by every SET), ARGV[a+1] the stored click (storedClick),
  * ARGV[a+2..a+4] PRODUCT_AT's arguments (register field, held keys). Writes each click record (its
  * one copy: the click key, read by attribution's findClick) and reads its product (PRODUCT_AT's rule,
  * except that "the keys you hold are current" is the integer 1 instead of the two keys: a reply the
@@ -140,7 +153,7 @@ return {sk, pk, values[1] or '', values[2] or ''}
  * answers an error of its own and does not take the other clicks of the batch with it.
  */
 const CLICKS_LUA = `
-local ttl = tonumber(ARGV[1])
+local ttl = ARGV[1]
 local function click(j, a)
   redis.call('SET', KEYS[j + 2], ARGV[a + 1], 'EX', ttl)
   local keys = redis.call('HMGET', KEYS[j + 1], 'snap@', ARGV[a + 2] .. '@')
@@ -157,6 +170,35 @@ for i = 1, #KEYS / 2 do
 end
 return out
 `;
+const CLICKS_SHA = createHash('sha1').update(CLICKS_LUA).digest('hex');
+
+/**
+ * CLICKS_LUA's EVALSHA with its wire form (RESP) built in one pass, joined flat: through the
+ * defined command ioredis copies the argument array three times (rest parameters, the script's
+ * `[sha, ...args]`, `flat()`) and builds the text from ~5 concatenated pieces per argument, which
+ * its socket write then flattens; that was a visible part of a click's CPU (6 arguments per click).
+ * The reply is handled by ioredis as for any command (utf8 strings). A NOSCRIPT reply (Redis
+ * restarted or its scripts flushed) is answered by resending through the defined command, which
+ * loads the script (LinkService.clicks).
+ */
+class ClicksCommand extends Command {
+  private readonly wire: string;
+  constructor(numKeys: number, args: readonly string[]) {
+    super('evalsha', [], { replyEncoding: 'utf8' });
+    const parts = new Array<string>(args.length + 1);
+    parts[0] = `*${args.length + 3}\r\n$7\r\nevalsha\r\n$40\r\n${CLICKS_SHA}\r\n$${String(numKeys).length}\r\n${numKeys}\r\n`;
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      parts[i + 1] = `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
+    }
+    this.wire = parts.join('');
+  }
+
+  override toWritable(): string {
+    return this.wire;
+  }
+}
+
 /** Clicks per CLICKS_LUA call (bounds how long one call holds Redis). */
 const CLICKS_PER_CALL = 64;
 /** Click ids per MGET of findClick. */
@@ -248,7 +290,7 @@ export class LinkService {
     const code = this.code(l.partnerId, l.showId, l.targetId, l.productId);
     const link: LinkRecord = { ...l, code };
     const written = this.redis.set(this.keys.link(code), JSON.stringify(link)).then(() => {
-      if (this.cache.has(code)) this.cache.set(code, { link, at: Date.now() });
+      if (this.cache.has(code)) this.cache.set(code, { link, at: Date.now(), d: undefined });
     });
     return { url: this.urlFor(code), written };
   }
@@ -259,12 +301,25 @@ export class LinkService {
    * to is not taken from here but from the show's desired state at the time of the click (see
    * links.routes.ts); the stored `url` is only the fallback for a product the show no longer has.
    */
-  private readonly cache = new Map<string, { link: LinkRecord; at: number }>();
+  private readonly cache = new Map<string, { link: LinkRecord; at: number; d: LinkDerived | undefined }>();
 
-  /** The link from this process' cache when it is there and fresh (no Redis, no promise): the redirect's usual case. */
+  /** The link from this process' cache when it is there and fresh (no Redis, no promise). */
   cached(code: string): LinkRecord | undefined {
     const hit = this.cache.get(code);
     return hit !== undefined && Date.now() - hit.at < LINK_CACHE_MS ? hit.link : undefined;
+  }
+
+  /**
+   * The redirect's usual case: when the link is in this process' cache and fresh, clickThen on it
+   * (its derived data kept in the cache entry: no WeakMap lookup per click) and true; false, with
+   * nothing done, when it is not (the caller then finds the link and clicks the async way).
+   */
+  clickCached(code: string, ip: string, count: boolean, done: ClickDone): boolean {
+    const hit = this.cache.get(code);
+    const now = Date.now();
+    if (hit === undefined || now - hit.at >= LINK_CACHE_MS) return false;
+    this.clickWith(hit.link, (hit.d ??= this.derive(hit.link)), ip, count, done, now);
+    return true;
   }
 
   async find(code: string): Promise<LinkRecord | null> {
@@ -276,7 +331,7 @@ export class LinkService {
     if (!raw) return null;
     const link = JSON.parse(raw) as LinkRecord;
     if (this.cache.size >= LINK_CACHE_MAX) this.cache.clear();
-    this.cache.set(code, { link, at: now });
+    this.cache.set(code, { link, at: now, d: undefined });
     return link;
   }
 
@@ -364,8 +419,8 @@ export class LinkService {
     maxInFlight: 1,
     send: (batch) => {
       const n = batch.length;
-      const args = new Array<string | number>(6 * n + 1);
-      args[2 * n] = CLICK_TTL_SEC;
+      const args = new Array<string>(6 * n + 1);
+      args[2 * n] = CLICK_TTL_ARG;
       for (let i = 0; i < n; i++) {
         const b = batch[i]!;
         args[2 * i] = b.d.desired;
@@ -376,7 +431,12 @@ export class LinkService {
         args[a + 2] = b.held?.sk ?? '';
         args[a + 3] = b.held?.pk ?? '';
       }
-      return (this.redis as Redis).scClicks(2 * n, ...args);
+      const redis = this.redis as Redis;
+      const cmd = new ClicksCommand(2 * n, args);
+      void redis.sendCommand(cmd); // its outcome is cmd.promise
+      return (cmd.promise as Promise<(string[] | 1 | Error)[]>).catch((err: unknown) =>
+        err instanceof Error && err.message.startsWith('NOSCRIPT') ? redis.scClicks(2 * n, ...args) : Promise.reject(err),
+      );
     },
     deliver: (batch, replies) => {
       for (let i = 0; i < batch.length; i++) this.answer(batch[i]!, replies[i]);
@@ -438,7 +498,10 @@ export class LinkService {
    * is in (a counted click is in Redis when it is called without an error).
    */
   clickThen(link: LinkRecord, ip: string, count: boolean, done: ClickDone, now = Date.now()): void {
-    const d = this.derive(link);
+    this.clickWith(link, this.derive(link), ip, count, done, now);
+  }
+
+  private clickWith(link: LinkRecord, d: LinkDerived, ip: string, count: boolean, done: ClickDone, now: number): void {
     const held = this.products.get(d.cacheKey);
     if (count && !(this.redis instanceof Cluster)) {
       const click = this.newClick(link, ip, now);

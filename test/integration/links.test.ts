@@ -239,3 +239,18 @@ test('syndicast_link_clicks_total counts human and bot hits once each, whenever 
   expect((await hit(trackedUrl, browser)).status).toBe(302);
   expect(await count('human')).toBe(human0 + 3);
 });
+
+test('a click after Redis lost its scripts (SCRIPT FLUSH, as after a restart) is still stored before its 302', async () => {
+  const client = svc.rt.redis;
+  for (const node of client instanceof Redis ? [client] : client.nodes('master')) await node.script('FLUSH');
+  const before = await clicksLen();
+  const first = await hit(trackedUrl);
+  expect(first.status).toBe(302);
+  const id = new URL(first.headers.get('location')!).searchParams.get('sclid');
+  expect(id).toMatch(/^clk_/);
+  expect(await svc.rt.redis.get(svc.rt.keys.click(id!))).toContain('"productId":"p1"');
+  // and the next one (the script loaded again by the first) too
+  const second = await hit(trackedUrl);
+  expect(second.status).toBe(302);
+  expect(await clicksLen()).toBe(before + 2);
+});

@@ -45,3 +45,13 @@ test('ids of one millisecond share the time part and still differ', () => {
   expect(a).not.toBe(b);
   expect(sortableId('', 1_795_000_000_124).slice(0, 10) > a.slice(4, 14)).toBe(true);
 });
+
+test('encode80 at an offset reads the same 10 bytes as encode80 of them alone (sortableId reads its pool in place)', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 10, maxLength: 64 }), fc.nat(), (bytes, k) => {
+      const buf = Buffer.from(bytes);
+      const at = k % (buf.length - 9);
+      return encode80(buf, at) === encode80(Buffer.from(buf.subarray(at, at + 10)));
+    }),
+  );
+});

@@ -1,5 +1,5 @@
 /** The redirect's spliced URL (fastRedirectUrl) is the same string the URL API builds (redirectUrl). */
-import { fastRedirectUrl, redirectUrl, type LinkRecord } from '../../src/links/link.service.js';
+import { fastRedirectUrl, isBot, redirectUrl, type LinkRecord } from '../../src/links/link.service.js';
 import { sortableId } from '../../src/lib/ids.js';
 
 const link: LinkRecord = { code: 'abc', partnerId: 'p', showId: 'show 1/ü', targetId: 't', platform: 'youtube', productId: 'p1', url: 'https://shop.example.com/p1' };
@@ -21,4 +21,16 @@ test.each([
 
 test('a click id that would need escaping takes the URL API path', () => {
   expect(fastRedirectUrl(link, 'a&b=c', link.url)).toBe(redirectUrl(link, 'a&b=c', link.url));
+});
+
+test('isBot answers each user agent for itself when they alternate (the last one is memoised apart)', () => {
+  const browser = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+  const crawler = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
+  const seq = [browser, browser, crawler, crawler, browser, crawler, `${browser} `, 'Slackbot-LinkExpanding 1.0', browser];
+  expect(seq.map((ua) => isBot('GET', ua, undefined))).toEqual([false, false, true, true, false, true, false, true, false]);
+  // a prefetch or a HEAD is a bot's whatever the user agent just memoised says
+  expect(isBot('GET', browser, 'prefetch')).toBe(true);
+  expect(isBot('HEAD', browser, undefined)).toBe(true);
+  expect(isBot('GET', browser, undefined)).toBe(false);
+  expect(isBot('GET', undefined, undefined)).toBe(false);
 });

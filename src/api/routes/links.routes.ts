@@ -20,13 +20,11 @@ export const linkRoutes: FastifyPluginAsync<LinkRoutesOptions> = async (app, opt
     },
     config: { requestContext: false },
     // Not an async handler: the usual redirect (link cached in this process) answers from the click's
-    // callback (LinkService.clickThen) without a promise of its own; the first click of a link reads
+    // callback (LinkService.clickCached) without a promise of its own; the first click of a link reads
     // the link record and goes the async way. Either way the 302 leaves only after the click's own
     // stored result (LinkService.click).
     handler: (req, reply) => {
-      const link = opts.links.cached(req.params.code);
-      if (link === undefined) return firstClick(req, reply);
-      opts.links.clickThen(link, req.ip, !botRequest(req), (err, r) => {
+      const cached = opts.links.clickCached(req.params.code, req.ip, !botRequest(req), (err, r) => {
         if (err) return void reply.send(err);
         try {
           redirect(reply, r!, opts.onClick);
@@ -34,7 +32,7 @@ export const linkRoutes: FastifyPluginAsync<LinkRoutesOptions> = async (app, opt
           void reply.send(e);
         }
       });
-      return undefined;
+      return cached ? undefined : firstClick(req, reply);
     },
   });
 

@@ -1,0 +1,77 @@
+/**
+ * A/B harness for the redirect's CPU per request (a development tool, not a benchmark of the suite):
+ * one private redis-server, the bare 302 route and one or more Syndicast API builds (this checkout,
+ * plus any other checkout given in REDIRECT_AB_OTHER, e.g. an unpacked `git archive` of the base
+ * commit with node_modules linked), the same links, rounds of a fixed number of redirects at 32
+ * connections, the systems' order rotating per round. Per system: req/s and CPU µs per redirect of the
+ * API process, redis-server and the load generator (this process), from /proc.
+ *   flock /tmp/syndicast-heavy.lock npx tsx bench/redirect-ab.ts
+ * Env: REDIRECT_AB_ROUNDS (4), REDIRECT_AB_REQUESTS (30000), REDIRECT_AB_OTHER (dir), REDIRECT_AB_LINKS (1000).
+ */
+import { resolve } from 'node:path';
+import { runLoad } from './lib/load.js';
+import { cpuMeter } from './lib/machine.js';
+import { startChild, type Child } from './lib/proc.js';
+import { benchRuntime } from './lib/service.js';
+import { mean, round } from './lib/stats.js';
+import { startBareApi } from './lib/systems.js';
+import { startBenchStore, storeServiceEnv } from './lib/topology.js';
+
+const BROWSER_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+const rounds = Number(process.env['REDIRECT_AB_ROUNDS'] ?? 4);
+const requests = Number(process.env['REDIRECT_AB_REQUESTS'] ?? 30_000);
+const nLinks = Number(process.env['REDIRECT_AB_LINKS'] ?? 1000);
+const other = process.env['REDIRECT_AB_OTHER'];
+const only = process.env['REDIRECT_AB_ONLY']?.split(',');
+
+const redis = await startBenchStore('single', 'everysec');
+const se = storeServiceEnv(redis);
+const rt = await benchRuntime(se);
+const systems: { name: string; child: Child<{ url: string }> }[] = [];
+const started: Child[] = [];
+try {
+  systems.push({ name: 'bare', child: await startBareApi({ redisUrl: redis.url, secret: 'whsec_' + Buffer.from('unused').toString('base64'), queue: 'bare-unused', prefix: 'bare' }) });
+  systems.push({ name: 'this', child: await startChild<{ url: string }>('bench/sut/service-api.ts', { name: 'syndicast-api', env: se.env, ready: 'ipc' }) });
+  if (other) systems.push({ name: 'other', child: await startChild<{ url: string }>(resolve(other, 'bench/sut/service-api.ts'), { name: 'syndicast-api-other', env: se.env, ready: 'ipc' }) });
+  started.push(...systems.map((s) => s.child));
+  if (only) systems.splice(0, systems.length, ...systems.filter((s) => only.includes(s.name)));
+  process.stdout.write(`pids ${systems.map((s) => `${s.name}=${s.child.proc.pid}`).join(' ')} redis=${redis.pids.join(',')}\n`);
+  const codes: string[] = [];
+  for (let i = 0; i < nLinks; i++) {
+    const url = await rt.links.ensure({ partnerId: 'bench', showId: `s${i % 50}`, targetId: 'yt1', platform: 'youtube', productId: `p${i}`, url: `https://shop.example.com/products/p${i}?ref=live` });
+    codes.push(url.slice(url.lastIndexOf('/') + 1));
+  }
+  const headers = { 'user-agent': BROWSER_UA, accept: 'text/html' };
+  if (process.env['REDIRECT_AB_SHOW']) {
+    for (const s of systems) {
+      const r = await fetch(`${s.child.info.url}/l/${codes[0] ?? ''}`, { redirect: 'manual', headers });
+      process.stdout.write(`${s.name}: ${r.status}\n${[...r.headers].map(([k, v]) => `  ${k}: ${v}`).join('\n')}\n`);
+    }
+  }
+  const results = new Map<string, { rps: number; cpu: Record<string, number> }[]>();
+  const once = async (s: (typeof systems)[number], n: number): Promise<{ rps: number; cpu: Record<string, number> }> => {
+    let i = 0;
+    const meter = cpuMeter({ api: s.child.proc.pid, redis: redis.pids, loadgen: process.pid });
+    const r = await runLoad({ url: s.child.info.url, connections: 32, durationS: 60, maxRequests: n, ok: (c) => c === 302, sampleIntMs: 50, next: () => ({ method: 'GET', path: `/l/${codes[i++ % codes.length] ?? ''}`, headers }) });
+    const cpu = meter();
+    if (r.ok !== r.total || r.errors) throw new Error(`${s.name}: ${JSON.stringify(r.statusCodes)} errors ${r.errors}`);
+    return { rps: r.rps, cpu: Object.fromEntries(Object.entries(cpu).map(([k, ms]) => [k, (ms * 1000) / r.ok])) };
+  };
+  for (const s of systems) await once(s, Math.min(requests, 20_000)); // warm-up
+  for (let k = 0; k < rounds; k++) {
+    const order = systems.map((_, j) => systems[(j + k) % systems.length]!);
+    for (const s of order) {
+      const r = await once(s, requests);
+      results.set(s.name, [...(results.get(s.name) ?? []), r]);
+      process.stdout.write(`round ${k} ${s.name.padEnd(5)} ${round(r.rps, 0)} req/s  µs/req ${Object.entries(r.cpu).map(([c, us]) => `${c} ${round(us, 1)}`).join(' · ')}\n`);
+    }
+  }
+  for (const [name, rs] of results) {
+    const cpu = (c: string): number => round(mean(rs.map((r) => r.cpu[c] ?? 0)), 1);
+    process.stdout.write(`MEAN ${name.padEnd(5)} ${round(mean(rs.map((r) => r.rps)), 0)} req/s  µs/req api ${cpu('api')} · redis ${cpu('redis')} · loadgen ${cpu('loadgen')} · sum ${round(cpu('api') + cpu('redis') + cpu('loadgen'), 1)}\n`);
+  }
+} finally {
+  for (const c of started.length > 0 ? started : systems.map((s) => s.child)) await c.stop();
+  await rt.close();
+  await redis.destroy();
+}
