@@ -35,7 +35,7 @@ import type { Platform } from '../src/targets/target.adapter.js';
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
 import { ratioRow } from './lib/bench.js';
 import { startChild, type Child } from './lib/proc.js';
-import { commOf, cpuBetween, treeCpu, treeMemoryKiB, treePids } from './lib/proctree.js';
+import { commOf, cpuBetween, threadCpu, treeCpu, treeMemoryKiB, treePids } from './lib/proctree.js';
 import { BENCH_DATA_ROOT, startBenchRedis } from './lib/redis-server.js';
 import { AdminClient, benchRuntime, send, serviceEnv, showSnapshot, signedEvent } from './lib/service.js';
 import { round, sleep, summarize, until } from './lib/stats.js';
@@ -80,6 +80,11 @@ const CPU_HOGS = Number(process.env.BENCH_RELAY_CPU_HOGS ?? 0);
 const MASS_KILL = process.env.BENCH_RELAY_MASS_KILL === '1';
 /** The relay's RELAY_START_CONCURRENCY in the bench (BENCH_RELAY_START_CONCURRENCY); unset: the relay's default. */
 const START_CONCURRENCY = process.env.BENCH_RELAY_START_CONCURRENCY;
+/**
+ * BENCH_RELAY_NODE_ARGS: node options (space-separated) for the two node processes under test, ours'
+ * relay and the bare edge alike (a diagnosis knob, e.g. `--trace-gc`; unset: none).
+ */
+const SUT_NODE_ARGS = (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 interface MassKillResult {
   killed: number;
@@ -313,10 +318,13 @@ async function measure(
 
   const a = views(dests);
   const cpuA = treeCpu(roots());
+  const nodePids = [...cpuA.keys()].filter((pid) => commOf(pid) === 'node');
+  const threadsA = new Map(nodePids.map((pid) => [pid, threadCpu(pid)]));
   const tA = Date.now();
   await sleep(p.windowS * 1000);
   const b = views(dests);
   const cpuB = treeCpu(roots());
+  const threadsB = new Map(nodePids.map((pid) => [pid, threadCpu(pid)]));
   const tB = Date.now();
   const windowS = (tB - tA) / 1000;
   const mem = treeMemoryKiB(roots());
@@ -341,6 +349,12 @@ async function measure(
     byComm.set(c, (byComm.get(c) ?? 0) + ms - (cpuA.get(pid) ?? 0));
   }
   const pct = (ms: number): number => round(((ms / (windowS * 1000)) * 100) / dests.length, 3);
+  // The node processes' CPU by thread (main thread `node`, V8's GC/compiler helpers, libuv's pool), % of a core per stream.
+  const nodeThreads: Record<string, number> = {};
+  for (const [pid, before] of threadsA) {
+    for (const [name, ms] of threadsB.get(pid) ?? []) nodeThreads[name] = (nodeThreads[name] ?? 0) + ms - (before.get(name) ?? 0);
+  }
+  for (const k of Object.keys(nodeThreads)) nodeThreads[k] = pct(nodeThreads[k]!);
   const sortedKbps = [...kbps].sort((x, y) => x - y);
   const r: PhaseResult = {
     streams: dests.length,
@@ -355,10 +369,10 @@ async function measure(
     windowS: round(windowS, 1),
     kbpsPerStream: { p50: round(sortedKbps[Math.floor(sortedKbps.length / 2)] ?? 0, 0), min: round(sortedKbps[0] ?? 0, 0) },
     longGaps,
-    extra: { firstByteMaxByShowMs, firstByteFromSpawnMs: { p50: round(summarize(firstByteFromSpawnMs).p50, 0), p99: round(summarize(firstByteFromSpawnMs).p99, 0) }, publishSeen: firstByteMs.length, cpuTotalPctOfOneCore: round(((total / (windowS * 1000)) * 100), 1), pssMiB: round(mem.pssKiB / 1024, 1) },
+    extra: { firstByteMaxByShowMs, firstByteFromSpawnMs: { p50: round(summarize(firstByteFromSpawnMs).p50, 0), p99: round(summarize(firstByteFromSpawnMs).p99, 0) }, publishSeen: firstByteMs.length, nodeThreadsPctPerStream: nodeThreads, cpuTotalPctOfOneCore: round(((total / (windowS * 1000)) * 100), 1), pssMiB: round(mem.pssKiB / 1024, 1) },
   };
   ctx.log(
-    `  ${label}: ${sustained}/${dests.length} sustained, ${r.cpuPctPerStream} % of a core per stream (${JSON.stringify(r.cpuParts)}), PSS ${r.pssMiBPerStream} MiB/stream, ` +
+    `  ${label}: ${sustained}/${dests.length} sustained, ${r.cpuPctPerStream} % of a core per stream (${JSON.stringify(r.cpuParts)}; node threads ${JSON.stringify(nodeThreads)}), PSS ${r.pssMiBPerStream} MiB/stream, ` +
       `first byte p50 ${round(summarize(firstByteMs).p50, 0)} ms p99 ${round(summarize(firstByteMs).p99, 0)} ms, kbps/stream p50 ${r.kbpsPerStream.p50} min ${r.kbpsPerStream.min}, gaps>1s ${longGaps}`,
   );
   return r;
@@ -384,7 +398,7 @@ async function killAll(procs: Iterable<ChildProcess>): Promise<void> {
 // --- bare -----------------------------------------------------------------------------------------
 
 async function runBare(ctx: BenchContext, sims: StartedSimulators, ffmpeg: string, source: { file: string; kbps: number }, shows: number, p: Parameters<typeof measure>[6]): Promise<PhaseResult> {
-  const edge = await startChild<{ url: string }>('bench/sut/bare-edge.ts', { name: 'bare-edge', env: {}, ready: 'ipc', profileDir: ctx.profileDir });
+  const edge = await startChild<{ url: string }>('bench/sut/bare-edge.ts', { name: 'bare-edge', env: {}, nodeArgs: SUT_NODE_ARGS, ready: 'ipc', profileDir: ctx.profileDir });
   const readers = new Map<string, ChildProcess>();
   const sources: ChildProcess[] = [];
   let stopping = false;
@@ -454,8 +468,8 @@ async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
     children.push(api);
     children.push(await startServiceWorker(se, rt, ctx.profileDir));
     // BENCH_RELAY_LOG_LEVEL=info shows the relay's state changes (why a destination retries)
-    const relayEnv = process.env.BENCH_RELAY_LOG_LEVEL ? { ...se.env, LOG_LEVEL: process.env.BENCH_RELAY_LOG_LEVEL } : se.env;
-    const relay = await startChild('workers/relay.ts', { name: 'syndicast-relay', env: relayEnv, ready: () => tcpOpen(relayPort), profileDir: ctx.profileDir });
+    const relayEnv = { ...se.env, ...(process.env.BENCH_RELAY_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_RELAY_LOG_LEVEL } : {}) };
+    const relay = await startChild('workers/relay.ts', { name: 'syndicast-relay', env: relayEnv, nodeArgs: SUT_NODE_ARGS, ready: () => tcpOpen(relayPort), profileDir: ctx.profileDir });
     children.push(relay);
     const admin = new AdminClient(api.info.url);
     const secret = await admin.createPartner(PARTNER);

@@ -27,6 +27,8 @@ export interface ChildOptions {
   readyTimeoutMs?: number;
   /** Write a V8 CPU profile to this directory on exit (BENCH_PROFILE=1). */
   profileDir?: string | undefined;
+  /** Extra node options before the script (e.g. `--trace-gc`, which NODE_OPTIONS does not allow). */
+  nodeArgs?: readonly string[];
 }
 
 /** The parent's environment minus anything the service would read as its configuration. */
@@ -52,7 +54,7 @@ export async function startChild<T = Record<string, unknown>>(script: string, op
     mkdirSync(dir, { recursive: true });
     args.push('--cpu-prof', '--cpu-prof-dir', dir);
   }
-  args.push('--import', 'tsx', resolve(script));
+  args.push(...(opts.nodeArgs ?? []), '--import', 'tsx', resolve(script));
   const proc = spawn(process.execPath, args, { env: { ...baseEnv(), ...opts.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   running.add(proc);
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));

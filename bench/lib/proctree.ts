@@ -103,3 +103,30 @@ export function commOf(pid: number): string {
     return '';
   }
 }
+
+/**
+ * CPU ms used so far by the threads of one process: `main` (the main thread, Node's event loop), the
+ * others summed by thread name (Node 20 leaves V8's GC/compiler helpers and libuv's pool named
+ * `node`); empty when the process is gone.
+ */
+export function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main' : s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')).trim();
+      const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      const ms = ((Number(rest[11]) + Number(rest[12])) * 1000) / ticksPerSecond();
+      out.set(name, (out.get(name) ?? 0) + ms);
+    } catch {
+      // thread gone
+    }
+  }
+  return out;
+}

@@ -1,38 +1,87 @@
 /**
  * The embedded RTMP ingest edge (issue 10 items 1 and 6): node-media-server's RTMP session (no RTMP
- * code of ours) on our own TCP listener, so this edge knows which sessions are its own even when the
- * simulators' sinks (also node-media-server, which keeps its sessions and events process-wide) run
- * in the same process.
+ * code of ours) on our own TCP listener, run in a thread of its own (a worker thread).
+ *
+ * Why a thread: the edge's fan-out (every publish's packets copied to every reader, ~75 Buffers per
+ * second per stream) is most of the relay process's CPU, and its Buffer churn drives V8's garbage
+ * collections. On the main thread each of those collections also marked the relay's own heap (Redis
+ * client, supervisors, logger: ~30 MB live against the edge's ~7 MB), several times a second at 100
+ * streams, and the edge's packets waited behind ffmpeg spawns and Redis round trips. In its own
+ * thread the edge has its own heap and event loop, like the bare node-media-server the relay
+ * benchmark compares with (docs/benchmarks.md "Video relay"); the main thread keeps Redis, the key
+ * checks and the supervisors, and exchanges only publish events with it. node-media-server keeps its
+ * sessions and events per module instance, i.e. per thread: every session of the edge's thread is
+ * this edge's own, even when the simulators' sinks (also node-media-server) run in the same process.
  *
  * A publish to `/live/{streamKey}` is allowed only for the current key of a show that is not ended or
  * cancelled; then the edge records itself as the show's source, so the relay process that owns the
  * show (maybe another one) reads the stream from here. node-media-server's own log lines carry the
  * stream path (the key) and are switched off.
  */
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { RelayRepository } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
 
-interface NmsSession {
-  id: string;
-  ip: string;
-  run(): void;
-  reject(): void;
-  stop(): void;
-}
-interface NmsContext {
-  nodeEvent: { on(ev: string, fn: (...a: unknown[]) => void): void; off(ev: string, fn: (...a: unknown[]) => void): void };
-  sessions: Map<string, NmsSession>;
-}
-
 const require = createRequire(import.meta.url);
-const NodeRtmpSession = require('node-media-server/src/node_rtmp_session') as new (config: unknown, socket: Socket) => NmsSession;
-const context = require('node-media-server/src/node_core_ctx') as NmsContext;
-const NmsLogger = require('node-media-server/src/node_core_logger') as { setLogType(t: number): void };
-NmsLogger.setLogType(0); // its lines print stream paths, i.e. stream keys
+/** node-media-server's modules, resolved here and loaded by the edge's thread. */
+const NMS_PATHS = {
+  session: require.resolve('node-media-server/src/node_rtmp_session'),
+  context: require.resolve('node-media-server/src/node_core_ctx'),
+  logger: require.resolve('node-media-server/src/node_core_logger'),
+};
+/** The RTMP session settings (bench/sut/bare-edge.ts uses the same). */
+const NMS_CONFIG = { rtmp: { chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 } };
+
+/** Messages from the edge's thread. */
+type FromEdge =
+  | { type: 'listening'; port: number }
+  | { type: 'listenError'; message: string; code?: string }
+  | { type: 'prePublish'; id: string; path: string }
+  | { type: 'donePublish'; id: string }
+  | { type: 'gone'; id: string }
+  | { type: 'closed' };
+
+/**
+ * The edge's thread (plain CommonJS, run with `eval`: no loader, the same under tsx, jest and a
+ * build): node-media-server's sessions on a TCP listener, nothing else. Its publish events go to the
+ * main thread, which checks the key and answers `reject` when the publish is refused. node-media-server
+ * keeps its sessions and events per module instance, i.e. per thread here: every session of this
+ * thread is this edge's own. Its log lines carry the stream path (the key) and are switched off.
+ */
+const EDGE_THREAD = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createServer } = require('node:net');
+const NodeRtmpSession = require(workerData.paths.session);
+const context = require(workerData.paths.context);
+require(workerData.paths.logger).setLogType(0);
+const sockets = new Set();
+const server = createServer((socket) => {
+  sockets.add(socket);
+  const session = new NodeRtmpSession(workerData.config, socket);
+  socket.once('close', () => {
+    sockets.delete(socket);
+    parentPort.postMessage({ type: 'gone', id: session.id });
+  });
+  session.run();
+});
+context.nodeEvent.on('prePublish', (id, path) => parentPort.postMessage({ type: 'prePublish', id, path }));
+context.nodeEvent.on('donePublish', (id) => parentPort.postMessage({ type: 'donePublish', id }));
+server.once('error', (err) => parentPort.postMessage({ type: 'listenError', message: err.message, code: err.code }));
+server.listen(workerData.port, workerData.host, () => parentPort.postMessage({ type: 'listening', port: server.address().port }));
+parentPort.on('message', (m) => {
+  if (m.type === 'reject') {
+    const s = context.sessions.get(m.id);
+    if (s) s.reject();
+  } else if (m.type === 'close') {
+    for (const s of context.sessions.values()) s.stop();
+    for (const s of sockets) s.destroy();
+    server.close(() => parentPort.postMessage({ type: 'closed' }));
+  }
+});
+`;
 
 export const EDGE_APP = 'live';
 
@@ -60,33 +109,21 @@ const KEY_PATH = new RegExp(`^/${EDGE_APP}/([A-Za-z0-9_-]{8,200})$`);
 export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   const { relay, shows, log } = opts;
   const edgeId = randomBytes(4).toString('hex');
-  const mine = new Set<string>();
+  /** Sessions of the edge's thread that have asked to publish and are still connected. */
+  const open = new Set<string>();
   /** Accepted publishes: session id → show. */
   const publishing = new Map<string, { partnerId: string; showId: string; session: string }>();
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    const session = new NodeRtmpSession({ rtmp: { chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 } }, socket);
-    mine.add(session.id);
-    socket.once('close', () => mine.delete(session.id));
-    session.run();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const internalUrl = (opts.internalUrl ?? `rtmp://127.0.0.1:${port}/${EDGE_APP}`).replace(/\/+$/, '');
+  const worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: NMS_PATHS, config: NMS_CONFIG, port: opts.port, host: opts.host } });
+  let closing = false;
+  let onClosed: (() => void) | undefined;
 
   const refuse = (id: string, why: string): void => {
     log.info({ session: id, why }, 'ingest publish refused');
-    context.sessions.get(id)?.reject();
+    worker.postMessage({ type: 'reject', id });
   };
 
-  const onPrePublish = (...a: unknown[]): void => {
-    const [id, path] = a as [string, string];
-    if (!mine.has(id)) return;
+  const onPrePublish = (id: string, path: string): void => {
+    open.add(id);
     const m = KEY_PATH.exec(path);
     if (!m) return refuse(id, 'not /live/{streamKey}');
     const key = m[1]!;
@@ -96,7 +133,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       if (!show) return refuse(id, 'unknown stream key');
       const desired = await shows.desired(show.partnerId, show.showId);
       if (!desired || desired.state === 'ended' || desired.state === 'cancelled') return refuse(id, `show ${show.showId} is ${desired?.state ?? 'unknown'}`);
-      if (!context.sessions.has(id)) return; // gone meanwhile
+      if (!open.has(id) || closing) return; // gone meanwhile
       const session = `${edgeId}:${id}`;
       publishing.set(id, { ...show, session });
       await relay.setSource(show.partnerId, show.showId, { edgeUrl: internalUrl, session, since: new Date().toISOString() });
@@ -106,8 +143,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       refuse(id, 'check failed');
     });
   };
-  const onDonePublish = (...a: unknown[]): void => {
-    const [id] = a as [string];
+  const onDonePublish = (id: string): void => {
     const p = publishing.get(id);
     if (!p) return;
     publishing.delete(id);
@@ -116,8 +152,38 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       (err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'could not clear the relay source'),
     );
   };
-  context.nodeEvent.on('prePublish', onPrePublish);
-  context.nodeEvent.on('donePublish', onDonePublish);
+
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.on('message', (m: FromEdge) => {
+      switch (m.type) {
+        case 'listening':
+          return resolve(m.port);
+        case 'listenError':
+          return reject(Object.assign(new Error(m.message), { code: m.code }));
+        case 'prePublish':
+          return onPrePublish(m.id, m.path);
+        case 'donePublish':
+          open.delete(m.id);
+          return onDonePublish(m.id);
+        case 'gone':
+          open.delete(m.id);
+          return onDonePublish(m.id);
+        case 'closed':
+          return onClosed?.();
+      }
+    });
+    worker.once('error', (err) => {
+      reject(err);
+      if (closing) return;
+      // node-media-server threw in the edge's thread: with the edge gone this process can relay no
+      // publish, so it fails like it did when the edge ran on the main thread (a supervisor restarts it).
+      log.error({ err: { message: err.message } }, 'ingest edge thread failed');
+      setImmediate(() => {
+        throw err;
+      });
+    });
+  });
+  const internalUrl = (opts.internalUrl ?? `rtmp://127.0.0.1:${port}/${EDGE_APP}`).replace(/\/+$/, '');
 
   // A show that ends or is cancelled while its encoder still publishes is cut off.
   const check = setInterval(() => {
@@ -138,15 +204,21 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
     internalUrl,
     close: async () => {
       clearInterval(check);
-      context.nodeEvent.off('prePublish', onPrePublish);
-      context.nodeEvent.off('donePublish', onDonePublish);
+      closing = true;
       await Promise.all(
         [...publishing.values()].map((p) => relay.clearSource(p.partnerId, p.showId, p.session).catch(() => undefined)),
       );
       publishing.clear();
-      for (const id of mine) context.sessions.get(id)?.stop();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // The thread stops its sessions and closes its listener; terminated after at most 5 s either way.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 5000);
+        onClosed = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        worker.postMessage({ type: 'close' });
+      });
+      await worker.terminate();
     },
   };
 }
