@@ -159,6 +159,9 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
         case 'listening':
           return resolve(m.port);
         case 'listenError':
+          // The thread would otherwise stay alive (and keep this process up) after the edge failed.
+          closing = true;
+          void worker.terminate().catch(() => undefined);
           return reject(Object.assign(new Error(m.message), { code: m.code }));
         case 'prePublish':
           return onPrePublish(m.id, m.path);
@@ -178,6 +181,17 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       // node-media-server threw in the edge's thread: with the edge gone this process can relay no
       // publish, so it fails like it did when the edge ran on the main thread (a supervisor restarts it).
       log.error({ err: { message: err.message } }, 'ingest edge thread failed');
+      setImmediate(() => {
+        throw err;
+      });
+    });
+    worker.once('exit', (code) => {
+      if (closing) return;
+      // The thread ended without an error event (it should only end when asked to close): the edge is
+      // gone all the same, so fail as above rather than stay up relaying nothing.
+      const err = new Error(`ingest edge thread exited (code ${code})`);
+      reject(err);
+      log.error({ code }, 'ingest edge thread exited');
       setImmediate(() => {
         throw err;
       });
