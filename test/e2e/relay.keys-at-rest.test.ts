@@ -9,7 +9,7 @@ import { createPartner, startService, type TestService } from '../helpers/servic
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { addAllTargets, ALL_PLATFORMS } from '../helpers/platforms.js';
 import { scheduleRelayedShow, viewOf } from '../helpers/relay.js';
-import type { RedisClient } from '../../src/store/redis.js';
+import { redisEntries } from '../helpers/redis-dump.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -28,27 +28,6 @@ afterAll(async () => {
   await sim?.close();
 });
 
-/** Every value stored in this Redis, raw, whatever its type. */
-async function dump(redis: RedisClient): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'COUNT', 500);
-    cursor = next;
-    for (const key of keys) {
-      const type = await redis.type(key);
-      if (type === 'string') out.push(`${key} ${(await redis.get(key)) ?? ''}`);
-      else if (type === 'hash') out.push(`${key} ${JSON.stringify(await redis.hgetall(key))}`);
-      else if (type === 'list') out.push(`${key} ${JSON.stringify(await redis.lrange(key, 0, -1))}`);
-      else if (type === 'set') out.push(`${key} ${JSON.stringify(await redis.smembers(key))}`);
-      else if (type === 'zset') out.push(`${key} ${JSON.stringify(await redis.zrange(key, 0, -1))}`);
-      else if (type === 'stream') out.push(`${key} ${JSON.stringify(await redis.xrange(key, '-', '+'))}`);
-      else out.push(`${key} (${type})`);
-    }
-  } while (cursor !== '0');
-  return out;
-}
-
 test('no stream key, platform-given or operator-given, is stored in clear in Redis; the operator still sees them', async () => {
   await scheduleRelayedShow(svc, sim, P, secret, 'rest1');
   const v = await viewOf(svc, P, 'rest1');
@@ -58,7 +37,7 @@ test('no stream key, platform-given or operator-given, is stored in clear in Red
   const showKey = v.show.ingest.streamKey!;
   expect(showKey).toMatch(/^sk_/);
 
-  const values = await dump(svc.rt.redis);
+  const values = await redisEntries(svc.rt.redis);
   expect(values.length).toBeGreaterThan(10);
   const leaks = values.filter((line) => [showKey, ...keys.values()].some((k) => k && line.includes(k)));
   expect(leaks).toEqual([]);
