@@ -305,8 +305,13 @@ export class LinkService {
 
   /** The link from this process' cache when it is there and fresh (no Redis, no promise). */
   cached(code: string): LinkRecord | undefined {
+    return this.fresh(code, Date.now())?.link;
+  }
+
+  /** The cache entry of a link when it is there and fresh at `now`. */
+  private fresh(code: string, now: number): { link: LinkRecord; at: number; d: LinkDerived | undefined } | undefined {
     const hit = this.cache.get(code);
-    return hit !== undefined && Date.now() - hit.at < LINK_CACHE_MS ? hit.link : undefined;
+    return hit !== undefined && now - hit.at < LINK_CACHE_MS ? hit : undefined;
   }
 
   /**
@@ -315,9 +320,9 @@ export class LinkService {
    * nothing done, when it is not (the caller then finds the link and clicks the async way).
    */
   clickCached(code: string, ip: string, count: boolean, done: ClickDone): boolean {
-    const hit = this.cache.get(code);
     const now = Date.now();
-    if (hit === undefined || now - hit.at >= LINK_CACHE_MS) return false;
+    const hit = this.fresh(code, now);
+    if (hit === undefined) return false;
     this.clickWith(hit.link, (hit.d ??= this.derive(hit.link)), ip, count, done, now);
     return true;
   }
