@@ -12,7 +12,7 @@ import { RECONCILE_QUEUE } from '../reconcile/reconcile.service.js';
 import type { Runtime } from '../main/runtime.js';
 import authPlugin from './plugins/auth.plugin.js';
 import docsPlugin from './plugins/docs.plugin.js';
-import errorsPlugin, { problemClientError } from './plugins/errors.plugin.js';
+import errorsPlugin, { problemClientError, problemFrameworkError } from './plugins/errors.plugin.js';
 import metricsPlugin, { createMetrics } from './plugins/metrics.plugin.js';
 import { auditRoutes } from './routes/audit.routes.js';
 import { keyRoutes } from './routes/keys.routes.js';
@@ -50,6 +50,9 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     bodyLimit: 256 * 1024,
     // A request the HTTP parser refuses (oversized headers, not HTTP) is answered with a problem too.
     clientErrorHandler: problemClientError,
+    // A URL the router refuses before any route runs (a malformed %-escape: 400; a path parameter over
+    // maxParamLength: 414) is answered with a problem too, where Fastify's default writes its own JSON.
+    frameworkErrors: problemFrameworkError,
     // Request ids (src/lib/request-context.ts): the caller's x-request-id when it is a plain id, else ours.
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),

@@ -177,6 +177,18 @@ describe('requests the HTTP parser refuses are problems too', () => {
     expect(head.toLowerCase()).toContain('content-type: application/problem+json');
     expect(JSON.parse(body)).toMatchObject({ status: 400, title: 'Bad Request', detail: 'not a valid HTTP request' });
   });
+
+  test('URLs the router refuses before any route runs → problem+json with a request id (400 bad escape, 414 long segment)', async () => {
+    for (const [path, status] of [
+      [`/v1/partners/%E0%A4%A/events`, 400],
+      [`/v1/partners/${'p'.repeat(300)}/events`, 414],
+      [`/ops/${'x'.repeat(300)}`, 414],
+    ] as const) {
+      const r = await fetch(`${svc.url}${path}`, { method: path.startsWith('/ops') ? 'GET' : 'POST', headers: { 'content-type': 'application/json' }, ...(path.startsWith('/ops') ? {} : { body: '{}' }) });
+      expect((await expectProblem(r, status)).status).toBe(status);
+      expect(r.headers.get('x-request-id')).toMatch(/^\S+$/);
+    }
+  });
 });
 
 describe('order events', () => {

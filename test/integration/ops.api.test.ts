@@ -165,7 +165,12 @@ test('the console page allows nothing but this origin', async () => {
   const html = await r.text();
   expect(html).not.toMatch(/(href|src)="https?:\/\//);
   expect((await fetch(`${svc.url}/ops/app.js`)).headers.get('content-type')).toMatch(/^text\/javascript/);
-  expect((await fetch(`${svc.url}/ops/other.js`)).status).toBe(400);
+  // Any other name is simply not there: a 404 problem, also for the page's own file under another address
+  // and for a name that is an Object.prototype property.
+  for (const name of ['other.js', 'index.html', '__proto__', 'toString', 'x'.repeat(300)]) {
+    const miss = await fetch(`${svc.url}/ops/${name}`);
+    expect([name.slice(0, 20), miss.status, miss.headers.get('content-type')]).toEqual([name.slice(0, 20), name.length > 200 ? 414 : 404, expect.stringMatching(/^application\/problem\+json/)]);
+  }
 });
 
 test('the pages answer with and without a trailing slash: /ops/ redirects to /ops, the API routes keep one address', async () => {

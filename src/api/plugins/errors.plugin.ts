@@ -1,5 +1,5 @@
 /** problem+json for every error (RFC 9457); 5xx details never reach the client. */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
@@ -58,6 +58,17 @@ export function problemClientError(this: FastifyInstance, err: Error & { code?: 
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(err);
+}
+
+/**
+ * For Fastify's `frameworkErrors` option (src/api/app.ts): errors the router raises before a route is
+ * chosen, so before the onRequest hook that answers the request id. The status is Fastify's own
+ * (400 for a URL that does not decode, 414 for a path parameter longer than maxParamLength).
+ */
+export function problemFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+  const detail = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is too long' : err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid' : 'the request was refused';
+  void reply.status(status).header('x-request-id', req.id).type('application/problem+json').send(problem(status, detail));
 }
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {

@@ -44,7 +44,8 @@ const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
-const AssetParams = z.object({ file: z.enum(['app.js', 'app.css']) });
+/** Any name up to a sane length: a name that is not one of the console's files is a 404, like any path that is not there. */
+const AssetParams = z.object({ file: z.string().max(200) });
 const SessionBody = z.object({ key: z.string().min(1).max(512) });
 
 export function parseCookies(header: string | undefined): Record<string, string> {
@@ -80,10 +81,12 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
   app.get('/ops/:file', { schema: { tags: ['ops'], summary: 'The ops console script and style sheet', operationId: 'opsAsset',
         security: [],
         params: AssetParams,
-        docResponses: { 200: ok('the file', undefined, { also: { 'text/javascript': z.string(), 'text/css': z.string() } }), 400: 'not app.js or app.css', 503: false },
+        docResponses: { 200: ok('the file', undefined, { also: { 'text/javascript': z.string(), 'text/css': z.string() } }), 404: 'not app.js or app.css', 503: false },
       },
     }, async (req, reply) => {
-    const a = sendAsset(req.params.file);
+    const { file } = req.params;
+    if (file === 'index.html' || !Object.hasOwn(ASSETS, file)) throw notFound(`/ops/${file}`);
+    const a = sendAsset(file);
     return reply.type(a.type).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(a.body);
   });
 
