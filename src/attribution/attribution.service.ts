@@ -158,10 +158,12 @@ export class AttributionService {
             orderId: p.orderId,
             source: source === 'webhook' ? 'platform_webhook' : 'platform_report',
             targetId,
-            clickId: p.clickId,
+            // Attribution hints are the platform's data, kept only when they could name something of ours:
+            // an over-long one matches nothing and would only grow the order's record.
+            clickId: hint(p.clickId),
             showId: undefined,
-            externalShowId: p.externalShowId,
-            productId: p.productId,
+            externalShowId: hint(p.externalShowId),
+            productId: hint(p.productId),
             createdAt: new Date(Date.parse(p.createdAt)).toISOString(),
             total: p.total,
             lines: [],
@@ -390,8 +392,15 @@ function isMoney(m: unknown): m is Money {
   return !!v && Number.isSafeInteger(v.amount) && typeof v.currency === 'string' && /^[A-Z]{3}$/.test(v.currency);
 }
 
+/** Longest id kept from a platform order (order ids over it are refused; hints over it are dropped). */
+const PLATFORM_ID_MAX = 256;
+
+function hint(v: string | undefined): string | undefined {
+  return typeof v === 'string' && v.length > 0 && v.length <= PLATFORM_ID_MAX ? v : undefined;
+}
+
 function checkPlatformOrder(p: PlatformOrder): string | undefined {
-  if (typeof p.orderId !== 'string' || p.orderId.length === 0 || p.orderId.length > 256) return 'orderId';
+  if (typeof p.orderId !== 'string' || p.orderId.length === 0 || p.orderId.length > PLATFORM_ID_MAX) return 'orderId';
   if (!Number.isFinite(Date.parse(p.createdAt))) return 'createdAt';
   if (!isMoney(p.total) || p.total.amount < 0) return 'total';
   if (!isMoney(p.refunded) || p.refunded.amount < 0) return 'refunded';

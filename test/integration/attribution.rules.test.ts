@@ -8,6 +8,7 @@ import { netCommission, type LedgerEntry } from '../../src/domain/order.js';
 import { AttributionRepository } from '../../src/store/attribution.repository.js';
 import { ExternalShowIndex } from '../../src/store/external-show.index.js';
 import type { Platform } from '../../src/targets/target.adapter.js';
+import { dumpRedis } from '../helpers/redis-dump.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 
 const P = 'tsl';
@@ -377,6 +378,24 @@ describe('platform-native orders (rule 2) through ingestPlatformOrders', () => {
     expect(v.accrued).toBe(applyBps(big, 1250));
     expect(v.accrued - v.reversed).toBe(applyBps(big - partRefund, 1250));
   });
+});
+
+test('platform orders: an over-long order id is refused, over-long attribution hints are dropped (the order is kept, the hint stored nowhere)', async () => {
+  const long = (c: string) => c.repeat(5000);
+  const base = { createdAt: iso(T0 + 91 * H), total: { amount: 1000, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined };
+  const out = await svc.rt.attribution.ingestPlatformOrders(
+    P,
+    'tt1',
+    [
+      { ...base, orderId: long('o'), externalShowId: undefined, productId: undefined, clickId: undefined },
+      { ...base, orderId: 'HINTS-LONG', externalShowId: long('e'), productId: long('q'), clickId: long('c') },
+    ],
+    'report',
+  );
+  expect(out.map((o) => o.isNew)).toEqual([true]);
+  expect(await view('HINTS-LONG', '?targetId=tt1')).not.toBeNull();
+  const stored = await dumpRedis(svc.rt.redis);
+  for (const c of ['o', 'e', 'q', 'c']) expect(stored.includes(c.repeat(300))).toBe(false);
 });
 
 describe('POST /v1/platform-webhooks/{targetId}', () => {
