@@ -13,6 +13,7 @@ import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { nextMidnightPacific } from '../../src/targets/quota-reset.js';
 import type { PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
+import { pinTag } from '../../src/targets/pin-tag.js';
 import { createYoutubeAdapter } from '../../src/targets/youtube/youtube.adapter.js';
 import { DEFAULT_RATE_LIMIT_DELAY_MS } from '../../src/targets/youtube/youtube.errors.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce, type TestAdapterContext } from '../helpers/adapter-context.js';
@@ -222,7 +223,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
       snippet: {
         liveChatId: remote.data.liveChatId,
         type: 'textMessageEvent',
-        textMessageDetails: { messageText: '🛍 Linen shirt — 49.00 USD http://127.0.0.1:3000/l/Ab3dEf' },
+        textMessageDetails: { messageText: `🛍 Linen shirt — 49.00 USD http://127.0.0.1:3000/l/Ab3dEf · ${pinTag('mk-pin-2')}` },
       },
     });
   });
