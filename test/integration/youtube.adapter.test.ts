@@ -432,6 +432,20 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
   });
 
+  it('a long title (emoji too) is shortened so the chat message fits 200 characters as the API counts them; the link and the episode tag are whole', async () => {
+    await control('PUT', '/limits', { streamActivationMs: 0 });
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-long'));
+    await h.adapter.startShow(remote, buildOpContext('start'));
+    const before = await lastSeq();
+    await h.adapter.pin(remote, { ...PIN, title: '✨💄 '.repeat(80) }, buildOpContext('mk-long-pin'));
+    const text = (json((await requests(before)).find((r) => r.method === 'POST')).snippet as { textMessageDetails: { messageText: string } }).textMessageDetails.messageText;
+    expect(text.length).toBeLessThanOrEqual(200); // UTF-16 units: each emoji here is two
+    expect(text.endsWith(` — 49.00 USD ${PIN.linkUrl} · ${pinTag('mk-long-pin')}`)).toBe(true);
+    expect(text).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/); // no emoji cut in half
+    expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
+  });
+
   it('updateShow sends the full snippet, keeps the marker, and skips a no-op update', async () => {
     const h = harness();
     const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-upd'));

@@ -151,15 +151,26 @@ function remoteShow(broadcast: BroadcastRef, stream: StreamRef | undefined): Rem
 
 /**
  * `🛍 {title} — {price} {link} · {tag}`, the tag being the pin episode's (`pinTag(op.marker)`, see
- * pin-tag.ts: a crash recovery finds this episode's message by it). The title is shortened so the
- * link and the tag always fit YouTube's 200-character limit; neither is ever cut.
+ * pin-tag.ts: a crash recovery finds this episode's message by it). The title is shortened (by whole
+ * code points, ending in `…`) so the message fits YouTube's 200-character limit; the link and the tag
+ * are never cut. Characters are counted as UTF-16 units (an emoji is two): the strictest reading of
+ * the limit, and the simulator's; a count in code points is then within it too. It used to count code
+ * points, so a long title made a message of 201 units (the 🛍 alone is two) and the pin failed.
  */
 export function pinMessage(pin: PinSpec, tag: string): string {
   const suffix = ` — ${formatMoney(pin.price)} ${pin.linkUrl}${pinTagSuffix(tag)}`;
   const prefix = '🛍 ';
-  const room = CHAT_MESSAGE_MAX - codePoints(prefix).length - codePoints(suffix).length;
-  const title = room > 1 ? truncate(pin.title.trim(), room) : '';
-  return `${prefix}${title}${suffix}`;
+  const room = CHAT_MESSAGE_MAX - prefix.length - suffix.length;
+  const title = pin.title.trim();
+  if (title.length <= room) return `${prefix}${title}${suffix}`;
+  const cut: string[] = [];
+  let units = 1; // the ellipsis
+  for (const cp of codePoints(title)) {
+    if (units + cp.length > room) break;
+    cut.push(cp);
+    units += cp.length;
+  }
+  return `${prefix}${cut.length > 0 ? `${cut.join('')}…` : ''}${suffix}`;
 }
 
 function notFound(reason: string): boolean {
