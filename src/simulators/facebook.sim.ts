@@ -23,7 +23,8 @@
  *    streaming); comments are created on the live video's underlying video object
  *    (`POST /{video-id}/comments`, `video.id` of the LiveVideo; needs pages_manage_engagement) — the
  *    LiveVideo's `comments` edge only reads, and a POST there gets Graph's "(#100) Unsupported post
- *    request" (code 100, subcode 33); `GET /{live-video-id|video-id}/comments`;
+ *    request" (code 100, subcode 33); `GET /{live-video-id|video-id}/comments` (`order`
+ *    chronological, the default, or reverse_chronological: newest first, cursors mark a comment);
  *  - versions: every answer names the version that served it in `facebook-api-version`; an expired
  *    version is served by the oldest usable one, without an error (facebook-versions.sim.ts); the
  *    simulator's calendar date is `graphClockMs` (PUT /_sim/facebook/limits; 0 = today);
@@ -105,6 +106,8 @@ type Status = 'UNPUBLISHED' | 'SCHEDULED_UNPUBLISHED' | 'LIVE' | 'LIVE_STOPPED' 
 
 interface FbComment {
   id: string;
+  /** Creation order, for cursors that mark a comment (as Graph's mark an item). */
+  seq: number;
   message: string;
   createdTime: string;
   fromId: string;
@@ -468,7 +471,7 @@ export function createFacebookSimulator(): PlatformSimulator {
       if (v.status !== 'LIVE' && v.status !== 'LIVE_STOPPED' && v.status !== 'VOD') {
         throw invalidParam('(#100) Comments can be posted once the live video is published', 1363052);
       }
-      const c: FbComment = { id: `${v.videoId}_${numericId()}`, message, createdTime: iso(Date.now()), fromId: v.pageId, fromName: 'Syndicast Simulator Page' };
+      const c: FbComment = { id: `${v.videoId}_${numericId()}`, seq: ++seq, message, createdTime: iso(Date.now()), fromId: v.pageId, fromName: 'Syndicast Simulator Page' };
       v.comments.push(c);
       const url = firstUrl(message);
       sim.recordEffect({ type: 'message.posted', externalId: v.id, ...(url ? { url } : {}) });
@@ -481,8 +484,11 @@ export function createFacebookSimulator(): PlatformSimulator {
       if (!v || v.pageId !== pageOfReq.get(req.raw)) throw noSuchObject(id, 'get');
       const p = paramsOf(req);
       const fields = fieldsOf(p, COMMENT_FIELDS, ['id', 'message', 'created_time']);
-      const ordered = p.order === 'reverse_chronological' ? [...v.comments].reverse() : [...v.comments];
-      const page = pageOfList(ordered, p, 25);
+      // reverse_chronological: newest first, with cursors that mark a comment, so comments posted while a
+      // client pages shift nothing; chronological (the default): oldest first, offset cursors
+      const newestFirst = p.order === 'reverse_chronological';
+      const ordered = newestFirst ? [...v.comments].reverse() : [...v.comments];
+      const page = newestFirst ? pageOfList(ordered, p, 25, (c) => c.seq) : pageOfList(ordered, p, 25);
       return {
         ...page,
         data: page.data.map((c) => {

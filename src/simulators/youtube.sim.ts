@@ -1011,10 +1011,14 @@ export function createYoutubeSimulator(): PlatformSimulator {
       const parts = parseParts(req, CHAT_PARTS);
       const liveChatId = requiredParam(req, 'liveChatId', 'liveChatIdRequired', D);
       const per = maxResults(req, 500, 200, 2000);
-      const offset = decodePageToken(req);
       const b = chatBroadcast(liveChatId);
       if (b.lifeCycleStatus === 'complete' || b.lifeCycleStatus === 'revoked') throw new YtError(403, 'liveChatEnded', 'The live chat is no longer live.', D);
       const all = state.messages.get(liveChatId) ?? [];
+      // Messages come oldest to newest. The first request (no pageToken) returns "some or all of the chat
+      // history, depending on the length of that history" (liveChatMessages.list): here the newest
+      // maxResults of it, so a client cannot page back to older messages; the page token then polls for
+      // what comes after.
+      const offset = qp(req, 'pageToken') ? decodePageToken(req) : Math.max(0, all.length - per);
       const items = all.slice(offset, offset + per).map((m) => renderMessage(m, parts));
       // chat paging is a polling cursor: nextPageToken is always there and points past the last item
       const page: Page<Record<string, unknown>> = {

@@ -3,7 +3,9 @@
  * the request is received at once, held for `ms`, then forwarded — whether or not the client is still
  * waiting (it may have timed out and moved on). That is what a platform does with a request that sat in
  * its load balancer or queue, or that a stalled sender put on the wire late: the client cannot know
- * whether, or when, its call takes effect. Every other request passes straight through.
+ * whether, or when, its call takes effect. Or NEVER: a dropped request is read and its connection
+ * reset, never forwarded (a sender that died before its request went out, as far as the platform
+ * knows; the client sees a reset and cannot tell). Every other request passes straight through.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +14,10 @@ export interface LateProxy {
   url: string;
   /** The next request that `match`es is forwarded `ms` after it arrived (once). */
   holdNext(match: (method: string, path: string) => boolean, ms: number): void;
+  /** The next request that `match`es never reaches the platform: its connection is reset (once). */
+  dropNext(match: (method: string, path: string) => boolean): void;
+  /** Requests that were dropped. */
+  dropped: { method: string; path: string }[];
   /** Requests that were held, with when they arrived and when the platform answered them. */
   held: { method: string; path: string; arrivedAt: number; forwardedAt?: number; answeredAt?: number; status?: number }[];
   /** Resolves when no request is held or being forwarded. */
@@ -26,8 +32,9 @@ async function bodyOf(req: IncomingMessage): Promise<Buffer> {
 }
 
 export async function startLateProxy(target: string): Promise<LateProxy> {
-  const rules: { match: (method: string, path: string) => boolean; ms: number }[] = [];
+  const rules: { match: (method: string, path: string) => boolean; ms: number; drop?: true }[] = [];
   const held: LateProxy['held'] = [];
+  const dropped: LateProxy['dropped'] = [];
   let busy = 0;
   const server: Server = createServer((req, res) => {
     busy++;
@@ -38,6 +45,12 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
         const body = await bodyOf(req);
         const i = rules.findIndex((r) => r.match(method, path.split('?')[0]!));
         let entry: LateProxy['held'][number] | undefined;
+        if (i >= 0 && rules[i]!.drop) {
+          rules.splice(i, 1);
+          dropped.push({ method, path });
+          req.socket.destroy();
+          return;
+        }
         if (i >= 0) {
           const [rule] = rules.splice(i, 1);
           entry = { method, path, arrivedAt: Date.now() };
@@ -74,7 +87,9 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
   return {
     url: `http://127.0.0.1:${port}`,
     holdNext: (match, ms) => rules.push({ match, ms }),
+    dropNext: (match) => rules.push({ match, ms: 0, drop: true }),
     held,
+    dropped,
     idle: async () => {
       while (busy > 0) await sleep(20);
     },

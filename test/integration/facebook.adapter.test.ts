@@ -14,6 +14,7 @@ import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createFacebookAdapter } from '../../src/targets/facebook/facebook.adapter.js';
+import { pinTag } from '../../src/targets/pin-tag.js';
 import type { PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce, type TestAdapterContext } from '../helpers/adapter-context.js';
@@ -157,7 +158,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
       event_params: JSON.stringify({ start_time: Math.floor((start + HOUR) / 1000) }),
     });
     expect(form(reqs[3])).toEqual({ status: 'LIVE_NOW' });
-    expect(form(reqs[5])).toEqual({ message: '🛍 Linen shirt — 49.00 USD http://127.0.0.1:3000/l/Ab3dEf' });
+    expect(form(reqs[5])).toEqual({ message: `🛍 Linen shirt — 49.00 USD http://127.0.0.1:3000/l/Ab3dEf · ${pinTag('mk-pin')}` });
     expect(form(reqs[6])).toEqual({ end_live_video: 'true' });
   });
 

@@ -13,6 +13,7 @@ import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { nextMidnightPacific } from '../../src/targets/quota-reset.js';
 import type { PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
 import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
+import { pinTag } from '../../src/targets/pin-tag.js';
 import { createYoutubeAdapter } from '../../src/targets/youtube/youtube.adapter.js';
 import { DEFAULT_RATE_LIMIT_DELAY_MS } from '../../src/targets/youtube/youtube.errors.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce, type TestAdapterContext } from '../helpers/adapter-context.js';
@@ -222,7 +223,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
       snippet: {
         liveChatId: remote.data.liveChatId,
         type: 'textMessageEvent',
-        textMessageDetails: { messageText: '🛍 Linen shirt — 49.00 USD http://127.0.0.1:3000/l/Ab3dEf' },
+        textMessageDetails: { messageText: `🛍 Linen shirt — 49.00 USD http://127.0.0.1:3000/l/Ab3dEf · ${pinTag('mk-pin-2')}` },
       },
     });
   });
@@ -428,6 +429,20 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const again = await h.adapter.pin(remote, PIN, { once: store.once, marker: 'mk-pin-c' });
     expect(again.ref).toMatch(/^LCC\./);
     expect(store.calls).toEqual([{ step: 'message', ran: false, recovered: true }]);
+    expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
+  });
+
+  it('a long title (emoji too) is shortened so the chat message fits 200 characters as the API counts them; the link and the episode tag are whole', async () => {
+    await control('PUT', '/limits', { streamActivationMs: 0 });
+    const h = harness();
+    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-long'));
+    await h.adapter.startShow(remote, buildOpContext('start'));
+    const before = await lastSeq();
+    await h.adapter.pin(remote, { ...PIN, title: '✨💄 '.repeat(80) }, buildOpContext('mk-long-pin'));
+    const text = (json((await requests(before)).find((r) => r.method === 'POST')).snippet as { textMessageDetails: { messageText: string } }).textMessageDetails.messageText;
+    expect(text.length).toBeLessThanOrEqual(200); // UTF-16 units: each emoji here is two
+    expect(text.endsWith(` — 49.00 USD ${PIN.linkUrl} · ${pinTag('mk-long-pin')}`)).toBe(true);
+    expect(text).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/); // no emoji cut in half
     expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
   });
 

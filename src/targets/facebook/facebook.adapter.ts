@@ -47,6 +47,7 @@ import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, RecoverAttempt, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
+import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
 import { recoveryHorizon } from '../recovery-horizon.js';
 import { createFacebookClient } from './facebook.client.js';
 import { createLiveShopping } from './facebook.live-shopping.js';
@@ -104,9 +105,12 @@ const RECOVERY_PAGE_SIZE = 50;
  * cannot say "not there", and creating another live video might make a second one.
  */
 const MAX_RECOVERY_PAGES = 200;
-const MAX_COMMENT_PAGES = 3;
-/** A pin comment whose post may have happened is looked for among the Page's comments at most this old. */
-const PIN_RECOVERY_WINDOW_MS = 10 * 60_000;
+/**
+ * A pin comment lookup reads the video's comments (newest first, 100 a page) back to the uncertain
+ * attempt's start less RECOVERY_CLOCK_MARGIN_MS, at most this many pages (5,000 comments newer than it).
+ */
+const MAX_COMMENT_PAGES = 50;
+const COMMENT_PAGE_SIZE = 100;
 
 interface CreatedRef {
   id: string;
@@ -142,9 +146,12 @@ function absolute(permalink: string | undefined): string | undefined {
   return permalink.startsWith('/') ? `https://www.facebook.com${permalink}` : permalink;
 }
 
-/** `🛍 {title} — {price} {link}` */
-export function pinComment(pin: PinSpec): string {
-  return `🛍 ${pin.title.trim()} — ${formatMoney(pin.price)} ${pin.linkUrl}`;
+/**
+ * `🛍 {title} — {price} {link} · {tag}`, the tag being the pin episode's (`pinTag(op.marker)`, see
+ * pin-tag.ts): a crash recovery finds this episode's comment by it.
+ */
+export function pinComment(pin: PinSpec, tag: string): string {
+  return `🛍 ${pin.title.trim()} — ${formatMoney(pin.price)} ${pin.linkUrl}${pinTagSuffix(tag)}`;
 }
 
 function isCode100(err: unknown): boolean {
@@ -217,23 +224,33 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
     return lv.video.id;
   }
 
-  async function findPinComment(videoId: string, linkUrl: string): Promise<{ id: string } | null> {
+  /**
+   * This pin episode's comment: by the Page, carrying the link and the episode's tag (a re-pin of the
+   * product has the same link), made no earlier than `since` (the uncertain attempt's start, our clock).
+   * The comments are read newest first until a page ends before `since` less the clock margin (see
+   * recoveryHorizon); without `since`, to the end; at most MAX_COMMENT_PAGES either way.
+   */
+  async function findPinComment(videoId: string, linkUrl: string, tag: string, since: string | undefined): Promise<{ id: string } | null> {
     const { pageId } = client.credentials;
-    const since = Date.now() - PIN_RECOVERY_WINDOW_MS;
+    const passed = recoveryHorizon(since, RECOVERY_CLOCK_MARGIN_MS);
     let after: string | undefined;
     for (let i = 0; i < MAX_COMMENT_PAGES; i++) {
       const page = await client.call({
         method: 'GET',
         path: `${videoPath(videoId)}/comments`,
-        params: { fields: 'id,message,created_time,from', order: 'reverse_chronological', filter: 'stream', limit: 100, after },
+        params: { fields: 'id,message,created_time,from', order: 'reverse_chronological', filter: 'stream', limit: COMMENT_PAGE_SIZE, after },
         schema: CommentListSchema,
       });
-      const hit = page.data.find((c) => c.from?.id === pageId && (c.message ?? '').includes(linkUrl) && Date.parse(c.created_time ?? '') >= since);
+      const hit = page.data.find((c) => c.from?.id === pageId && carriesPin(c.message ?? '', linkUrl, tag));
       if (hit) return { id: hit.id };
+      if (passed(page.data.map((c) => c.created_time))) return null; // everything further down is older still
       const next = page.paging?.next ? page.paging.cursors?.after : undefined;
       if (!next || next === after) return null;
       after = next;
     }
+    // A comment stream busier than the pages read: posting again risks a second comment; stopping the
+    // mirror mid-show for a comment would cost more.
+    log.warn({ videoId, since }, `pin lookup: more than ${MAX_COMMENT_PAGES * COMMENT_PAGE_SIZE} comments since the attempt; posting again`);
     return null;
   }
 
@@ -430,7 +447,8 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
         }
       }
       const videoId = await videoIdOf(remote);
-      const message = pinComment(pin);
+      const tag = pinTag(op.marker);
+      const message = pinComment(pin, tag);
       const comment = await onceWrite(
         op,
         'comment',
@@ -438,7 +456,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
           const res = await client.call({ method: 'POST', path: `${videoPath(videoId)}/comments`, params: { message }, schema: CommentSchema, preReserved: true });
           return { id: res.id };
         },
-        () => findPinComment(videoId, pin.linkUrl),
+        (attempt) => findPinComment(videoId, pin.linkUrl, tag, attempt.since),
       );
       return { ref: comment.id };
     },

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
+import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
 import { createYoutubeClient, QUOTA_COST } from './youtube.client.js';
 import {
   BroadcastBindSchema,
@@ -53,10 +54,17 @@ const RECOVERY_PAGE_SIZE = 50;
  * bound the lookup now cannot say "not there": the mirror stops for an operator instead.
  */
 const MAX_RECOVERY_PAGES = 200;
-/** Chat lists cost 5 units a page and their page tokens never run out (they are polling cursors). */
+/**
+ * Chat lists cost 5 units a page and their page tokens never run out (they are polling cursors): a
+ * pin lookup reads at most this many pages of CHAT_PAGE_SIZE (10,000 messages, 25 units).
+ */
 const MAX_CHAT_PAGES = 5;
-/** A pin whose insert may have happened is looked for among messages at most this old. */
-const PIN_RECOVERY_WINDOW_MS = 10 * 60_000;
+const CHAT_PAGE_SIZE = 2000;
+/**
+ * A pin lookup adopts only a message published no earlier than the uncertain attempt's start less
+ * this (the skew between our clock and YouTube's), as the other lookups' horizon (recovery-horizon.ts).
+ */
+const RECOVERY_CLOCK_MARGIN_MS = 15 * 60_000;
 /** Broadcast/stream is between two states (testStarting, liveStarting): YouTube needs a few seconds. */
 const TRANSITIONING_DELAY_MS = 2_000;
 const TITLE_MAX = 100; // liveBroadcast snippet.title
@@ -141,13 +149,28 @@ function remoteShow(broadcast: BroadcastRef, stream: StreamRef | undefined): Rem
   };
 }
 
-/** `🛍 {title} — {price} {link}`, title shortened so the link always fits YouTube's 200-character limit. */
-export function pinMessage(pin: PinSpec): string {
-  const suffix = ` — ${formatMoney(pin.price)} ${pin.linkUrl}`;
+/**
+ * `🛍 {title} — {price} {link} · {tag}`, the tag being the pin episode's (`pinTag(op.marker)`, see
+ * pin-tag.ts: a crash recovery finds this episode's message by it). The title is shortened (by whole
+ * code points, ending in `…`) so the message fits YouTube's 200-character limit; the link and the tag
+ * are never cut. Characters are counted as UTF-16 units (an emoji is two): the strictest reading of
+ * the limit, and the simulator's; a count in code points is then within it too. It used to count code
+ * points, so a long title made a message of 201 units (the 🛍 alone is two) and the pin failed.
+ */
+export function pinMessage(pin: PinSpec, tag: string): string {
+  const suffix = ` — ${formatMoney(pin.price)} ${pin.linkUrl}${pinTagSuffix(tag)}`;
   const prefix = '🛍 ';
-  const room = CHAT_MESSAGE_MAX - codePoints(prefix).length - codePoints(suffix).length;
-  const title = room > 1 ? truncate(pin.title.trim(), room) : '';
-  return `${prefix}${title}${suffix}`;
+  const room = CHAT_MESSAGE_MAX - prefix.length - suffix.length;
+  const title = pin.title.trim();
+  if (title.length <= room) return `${prefix}${title}${suffix}`;
+  const cut: string[] = [];
+  let units = 1; // the ellipsis
+  for (const cp of codePoints(title)) {
+    if (units + cp.length > room) break;
+    cut.push(cp);
+    units += cp.length;
+  }
+  return `${prefix}${cut.length > 0 ? `${cut.join('')}…` : ''}${suffix}`;
 }
 
 function notFound(reason: string): boolean {
@@ -447,7 +470,8 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       if (!liveChatId) {
         throw new PermanentError(`YouTube broadcast ${remote.externalId} has no live chat to post the product link in`, 'liveChatNotFound');
       }
-      const messageText = pinMessage(pin);
+      const tag = pinTag(op.marker);
+      const messageText = pinMessage(pin, tag);
       const message = await op.once(
         'message',
         async () => {
@@ -461,25 +485,39 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
           });
           return { id: posted.id };
         },
-        async () => {
-          const since = Date.now() - PIN_RECOVERY_WINDOW_MS;
+        async (attempt) => {
+          // This episode's message: the link and the episode's tag (a re-pin of the product has the same
+          // link), published since the uncertain attempt started (less the clock margin). The chat list
+          // runs oldest to newest and its page token is a polling cursor, so nothing lets the read stop
+          // early on time: it reads to the newest message (an empty page), at most MAX_CHAT_PAGES.
+          const sinceMs = Date.parse(attempt.since ?? '');
+          const oldest = Number.isNaN(sinceMs) ? -Infinity : sinceMs - RECOVERY_CLOCK_MARGIN_MS;
           const listPage = (pageToken: string | undefined) =>
             client.call({
               method: 'GET',
               path: `${V3}/liveChat/messages`,
-              query: { liveChatId, part: 'snippet', maxResults: 2000, pageToken },
+              query: { liveChatId, part: 'snippet', maxResults: CHAT_PAGE_SIZE, pageToken },
               cost: QUOTA_COST.chatList,
               schema: LiveChatMessageListSchema,
             });
+          let first = true;
           for await (const page of pages(listPage, MAX_CHAT_PAGES)) {
             const hit = page.items.find((m) => {
               const text = m.snippet.textMessageDetails?.messageText ?? m.snippet.displayMessage ?? '';
               const at = Date.parse(m.snippet.publishedAt ?? '');
-              return text.includes(pin.linkUrl) && at >= since;
+              return carriesPin(text, pin.linkUrl, tag) && !(at < oldest);
             });
             if (hit) return { id: hit.id };
-            if (page.items.length === 0) break;
+            if (page.items.length === 0) return null;
+            if (first && page.items.length >= CHAT_PAGE_SIZE && !(Date.parse(page.items[0]?.snippet.publishedAt ?? '') <= oldest)) {
+              // YouTube hands out only part of a long chat's history: messages from before this page are out of reach
+              log.warn({ productId: pin.productId, since: attempt.since }, 'pin lookup: the chat history YouTube returned may not reach back to the attempt');
+            }
+            first = false;
           }
+          // A chat busier than the pages read: the message could be further on. Posting again risks a second
+          // message; stopping the mirror mid-show for a chat line would cost more.
+          log.warn({ productId: pin.productId, since: attempt.since }, `pin lookup: no end of the chat after ${MAX_CHAT_PAGES} pages; posting again`);
           return null;
         },
         { singleRequest: true },
