@@ -44,8 +44,11 @@ const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
-/** Any name up to a sane length: a name that is not one of the console's files is a 404, like any path that is not there. */
-const AssetParams = z.object({ file: z.string().max(200) });
+/**
+ * A name that is not one of the console's files is a 404, like any path that is not there (one over
+ * Fastify's maxParamLength, 100, is refused by the router first: 414, src/api/app.ts frameworkErrors).
+ */
+const AssetParams = z.object({ file: z.string() });
 const SessionBody = z.object({ key: z.string().min(1).max(512) });
 
 export function parseCookies(header: string | undefined): Record<string, string> {
