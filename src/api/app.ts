@@ -3,6 +3,7 @@
  * infrastructure (errors, auth, metrics, docs), then routes. server.ts-like concerns (listen,
  * shutdown) live in src/main/.
  */
+import type { Redis } from 'ioredis';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { REDACT_PATHS } from '../lib/logger.js';
@@ -34,6 +35,13 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** false: the route runs without a request-id context (see the onRequest hook in buildApp). */
     requestContext?: boolean;
+  }
+  interface FastifyRequest {
+    /**
+     * Set by a handler whose only write went through this one Redis master connection (the
+     * redirect's click in its master's batch on a Cluster): the replica ack WAITs on it alone.
+     */
+    writtenThrough: Redis | undefined;
   }
 }
 
@@ -97,11 +105,19 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
 
   // A write is acknowledged (2xx/3xx) only once the replicas hold it, where WAIT is on
   // (src/store/replica-ack.ts); a WAIT that fails turns the answer into a 503 through the error handler.
+  app.decorateRequest('writtenThrough', undefined);
   if (rt.replicaAck.active) {
-    app.addHook('onSend', async (req, reply, payload) => {
+    app.addHook('onSend', (req, reply, payload, done) => {
       const writes = (req.method !== 'GET' && req.method !== 'HEAD') || req.routeOptions.url === '/l/:code';
-      if (writes && reply.statusCode < 400) await rt.replicaAck.confirm();
-      return payload;
+      if (!writes || reply.statusCode >= 400) return done(null, payload);
+      rt.replicaAck.confirm(req.writtenThrough).then(
+        () => done(null, payload),
+        (err: unknown) => {
+          // Not acknowledged: the error's problem goes out instead, without the redirect's target.
+          reply.removeHeader('location');
+          done(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
     });
   }
 

@@ -40,6 +40,7 @@ interface NodeState {
 }
 
 const REPLICA_RECHECK_MS = 1000;
+const RESOLVED = Promise.resolve();
 
 export class ReplicaAck {
   private readonly nodes = new WeakMap<Redis, NodeState>();
@@ -68,10 +69,15 @@ export class ReplicaAck {
     return this.replicas > 0;
   }
 
-  /** Resolves once every master this process wrote through has replicated its writes so far. */
-  async confirm(): Promise<void> {
+  /**
+   * Resolves once every master this process wrote through has replicated its writes so far. `only`:
+   * the request wrote through this one master connection and nothing else (a redirect's click sent
+   * in its master's batch, LinkService), so that connection's WAIT alone covers it.
+   */
+  async confirm(only?: Redis): Promise<void> {
     if (this.replicas === 0) return;
     this.stats.confirms++;
+    if (only !== undefined) return this.confirmNode(only);
     const masters: Redis[] = [];
     for (const c of this.clients) masters.push(...(c instanceof Cluster ? c.nodes('master') : [c]));
     await Promise.all(masters.map((m) => this.confirmNode(m)));
@@ -86,18 +92,25 @@ export class ReplicaAck {
     return s;
   }
 
-  private async confirmNode(node: Redis): Promise<void> {
+  /** The shared WAIT that covers what was written on `node` so far (no promise of its own per caller once the replica count is known). */
+  private confirmNode(node: Redis): Promise<void> {
     const s = this.state(node);
-    if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) {
-      s.checkedAt = Date.now();
-      const info = await node.info('replication');
-      s.replicas = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
-      if (s.replicas === 0 && !s.warned) {
-        s.warned = true;
-        this.log?.warn({ node: `${node.options.host ?? ''}:${node.options.port ?? ''}` }, 'redis master has no connected replica: acknowledging its writes without WAIT');
-      } else if (s.replicas > 0) s.warned = false;
-    }
-    if (s.replicas === 0) return;
+    if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) return this.recheck(node, s).then(() => this.join(node, s));
+    return this.join(node, s);
+  }
+
+  private async recheck(node: Redis, s: NodeState): Promise<void> {
+    s.checkedAt = Date.now();
+    const info = await node.info('replication');
+    s.replicas = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
+    if (s.replicas === 0 && !s.warned) {
+      s.warned = true;
+      this.log?.warn({ node: `${node.options.host ?? ''}:${node.options.port ?? ''}` }, 'redis master has no connected replica: acknowledging its writes without WAIT');
+    } else if (s.replicas > 0) s.warned = false;
+  }
+
+  private join(node: Redis, s: NodeState): Promise<void> {
+    if (s.replicas === 0) return RESOLVED;
     const n = Math.min(this.replicas, s.replicas);
     if (!s.inFlight) {
       s.inFlight = this.wait(node, s, n);
