@@ -3,7 +3,6 @@
  * infrastructure (errors, auth, metrics, docs), then routes. server.ts-like concerns (listen,
  * shutdown) live in src/main/.
  */
-import type { Redis } from 'ioredis';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { REDACT_PATHS } from '../lib/logger.js';
@@ -38,10 +37,10 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /**
-     * Set by a handler whose only write went through this one Redis master connection (the
-     * redirect's click in its master's batch on a Cluster): the replica ack WAITs on it alone.
+     * Set by a handler whose writes a replica holds already (the redirect's click in its master's
+     * batch on a Cluster, which WAITs itself): the replica ack does not WAIT again.
      */
-    writtenThrough: Redis | undefined;
+    replicated: boolean;
   }
 }
 
@@ -105,12 +104,12 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
 
   // A write is acknowledged (2xx/3xx) only once the replicas hold it, where WAIT is on
   // (src/store/replica-ack.ts); a WAIT that fails turns the answer into a 503 through the error handler.
-  app.decorateRequest('writtenThrough', undefined);
+  app.decorateRequest('replicated', false);
   if (rt.replicaAck.active) {
     app.addHook('onSend', (req, reply, payload, done) => {
       const writes = (req.method !== 'GET' && req.method !== 'HEAD') || req.routeOptions.url === '/l/:code';
-      if (!writes || reply.statusCode >= 400) return done(null, payload);
-      rt.replicaAck.confirm(req.writtenThrough).then(
+      if (!writes || reply.statusCode >= 400 || req.replicated) return done(null, payload);
+      rt.replicaAck.confirm().then(
         () => done(null, payload),
         (err: unknown) => {
           // Not acknowledged: the error's problem goes out instead, without the redirect's target.

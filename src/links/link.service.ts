@@ -11,6 +11,7 @@ import { sortableId } from '../lib/ids.js';
 import { TurnBatcher } from '../lib/turn-batcher.js';
 import type { Keys } from '../store/keys.js';
 import { pcallInto } from '../store/lua-batch.js';
+import { ReplicaAckError, type ReplicaAck } from '../store/replica-ack.js';
 import { keySlot } from '../store/slot.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
@@ -271,10 +272,10 @@ export interface ClickResult {
   /** = fastRedirectUrl(link, click?.id, product?.url) */
   location: string;
   /**
-   * On a Cluster, the master connection the click was written through when that was its only write
-   * (its master's batch): ReplicaAck.confirm(writtenThrough) covers it. Undefined otherwise.
+   * True when the click's replica(s) hold it already (a Cluster master's batch is followed by its
+   * own WAIT, ReplicaAck.waitNow): the API need not WAIT for it again before the 302.
    */
-  writtenThrough?: Redis;
+  replicated?: boolean;
 }
 
 /** Called once with the click's result or its error; must not throw (it runs inside the batch's reply loop). */
@@ -299,6 +300,8 @@ export class LinkService {
     private readonly keys: Keys,
     private readonly box: SecretBox,
     private readonly publicBaseUrl: string,
+    /** Where the API WAITs for replicas (a Cluster master's click batch is followed by its WAIT); none in tests that need none. */
+    private readonly replicaAck: () => ReplicaAck | undefined = () => undefined,
   ) {
     if (typeof (redis as unknown as { scProductAt?: unknown }).scProductAt !== 'function') {
       redis.defineCommand('scClicks', { lua: CLICKS_LUA });
@@ -495,7 +498,7 @@ export class LinkService {
   });
 
   /** One click's reply from its batch: its result, or its own error. */
-  private answer(b: PendingClick, r: string[] | 1 | Error | undefined, writtenThrough?: Redis): void {
+  private answer(b: PendingClick, r: string[] | 1 | Error | undefined, replicated?: boolean): void {
     if (r === 1 || Array.isArray(r)) {
       let product: Product | undefined;
       try {
@@ -504,7 +507,7 @@ export class LinkService {
         b.done(err instanceof Error ? err : new Error(String(err)), undefined);
         return;
       }
-      b.done(undefined, { click: b.click, product, location: this.location(b.link, b.d, b.click.id, product), writtenThrough });
+      b.done(undefined, { click: b.click, product, location: this.location(b.link, b.d, b.click.id, product), replicated });
     } else {
       b.done(r ?? new Error('no reply for this click'), undefined);
     }
@@ -622,8 +625,19 @@ export class LinkService {
         }
         const cmd = new ClicksCommand(NODE_CLICKS_SHA, 0, args);
         void node.sendCommand(cmd); // its outcome is cmd.promise
-        return (cmd.promise as Promise<(string[] | 1 | Error)[]>).catch((err: unknown) =>
-          err instanceof Error && err.message.startsWith('NOSCRIPT') ? (node.call('EVAL', NODE_CLICKS_LUA, 0, ...args) as Promise<(string[] | 1 | Error)[]>) : Promise.reject(err),
+        // The batch's WAIT right behind it on the same connection (covers these clicks; no round trip
+        // in between): the batch is answered once a replica holds it.
+        const acked = this.replicaAck()?.waitNow(node);
+        acked?.catch(() => undefined); // (its outcome is awaited below, unless the script failed)
+        return (cmd.promise as Promise<(string[] | 1 | Error)[]>).then(
+          (replies) => (acked ? acked.then(() => replies) : replies),
+          (err: unknown) => {
+            if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) return Promise.reject(err);
+            return (node.call('EVAL', NODE_CLICKS_LUA, 0, ...args) as Promise<(string[] | 1 | Error)[]>).then((replies) => {
+              const again = this.replicaAck()?.waitNow(node); // after the EVAL's writes
+              return again ? again.then(() => replies) : replies;
+            });
+          },
         );
       },
       // A click this master could not take (a key it no longer serves) goes again the ordinary way, same id.
@@ -632,12 +646,16 @@ export class LinkService {
           const b = batch[i]!;
           const r = replies[i];
           if (r instanceof Error && /non local key|cluster is down|MOVED|ASK|TRYAGAIN/i.test(r.message)) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);
-          else this.answer(b, r, node);
+          else this.answer(b, r, true);
         }
       },
       // The call failed as a whole (connection lost, the node a replica now, a Redis without script
       // flags): every click of it goes the ordinary way, same id, and its outcome is theirs.
       fail: (batch, err) => {
+        if (err instanceof ReplicaAckError) {
+          for (const b of batch) b.done(err, undefined); // stored, not acknowledged: 503
+          return;
+        }
         if (err instanceof Error && /^ERR .*(shebang|flag|compiling)/i.test(err.message)) this.nodeClicksOn = false;
         this.nodeBatchers.delete(nodeKey);
         for (const b of batch) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);

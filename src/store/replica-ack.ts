@@ -70,14 +70,30 @@ export class ReplicaAck {
   }
 
   /**
-   * Resolves once every master this process wrote through has replicated its writes so far. `only`:
-   * the request wrote through this one master connection and nothing else (a redirect's click sent
-   * in its master's batch, LinkService), so that connection's WAIT alone covers it.
+   * A WAIT sent now on `node`, right behind writes just sent on that connection (pipelined: no round
+   * trip in between), for callers who batch their own writes (the redirect's clicks per master,
+   * LinkService): it covers everything sent on the connection before it, and resolves once a replica
+   * holds it (rejects with ReplicaAckError when none does within the timeout). Undefined when nothing
+   * is to be waited for (WAIT off, or a master with no connected replica).
    */
-  async confirm(only?: Redis): Promise<void> {
+  waitNow(node: Redis): Promise<void> | undefined {
+    if (this.replicas === 0) return undefined;
+    const s = this.state(node);
+    // the replica count is re-read alongside, not before (this WAIT uses the last count known)
+    if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) this.recheck(node, s).catch(() => undefined);
+    if (s.replicas === 0) return undefined;
+    this.stats.confirms++;
+    this.stats.waits++;
+    const n = Math.min(this.replicas, s.replicas);
+    return (node.call('WAIT', n, this.timeoutMs) as Promise<number>).then((acked) => {
+      if (acked < n) throw new ReplicaAckError(`no replica acknowledged within ${this.timeoutMs} ms`);
+    });
+  }
+
+  /** Resolves once every master this process wrote through has replicated its writes so far. */
+  async confirm(): Promise<void> {
     if (this.replicas === 0) return;
     this.stats.confirms++;
-    if (only !== undefined) return this.confirmNode(only);
     const masters: Redis[] = [];
     for (const c of this.clients) masters.push(...(c instanceof Cluster ? c.nodes('master') : [c]));
     await Promise.all(masters.map((m) => this.confirmNode(m)));

@@ -5,7 +5,7 @@
  * and lost scripts fall back to the ordinary path, and frozen replicas turn the redirect into a 503.
  * Real redis-servers, real HTTP.
  */
-import type { Cluster, Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { keySlot } from '../../src/store/slot.js';
 import { startCluster, testTopology, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { startService, type TestService } from '../helpers/service.js';
@@ -52,17 +52,20 @@ onCluster('tracked links on a Redis Cluster', () => {
   test('clicks of one moment go per master: each click key is on its show\'s master, one call per batch, every click stored', async () => {
     const urls = await Promise.all(Array.from({ length: 150 }, (_, i) => svc.rt.links.ensure({ ...link, showId: `burst-${i % 7}`, productId: `bp${i}`, url: `https://shop.example.com/bp${i}` })));
     const records = await Promise.all(urls.map((u) => svc.rt.links.find(u.split('/l/')[1]!)));
-    const [evalsha0, set0] = [await calls('evalsha'), await calls('set')];
+    // scripts loaded on every master (the first batch a master gets is a NOSCRIPT, an EVAL and a second WAIT)
+    await Promise.all(records.slice(0, 30).map((l) => svc.rt.links.click(l!, '198.51.100.1', true)));
+    const [evalsha0, set0, wait0] = [await calls('evalsha'), await calls('set'), await calls('wait')];
     const results = await Promise.all(records.map((l, i) => svc.rt.links.click(l!, `198.51.100.${i % 250}`, true)));
-    const [evalsha1, set1] = [await calls('evalsha'), await calls('set')];
-    // one call per master's batch (3 masters; a batch holds up to 64), not a SET and a read per click
+    const [evalsha1, set1, wait1] = [await calls('evalsha'), await calls('set'), await calls('wait')];
+    // one call per master's batch (3 masters; a batch holds up to 64), not a SET and a read per click,
+    // and one WAIT behind each (a click's result comes once a replica holds it)
     expect(evalsha1 - evalsha0).toBeLessThanOrEqual(12);
     expect(set1 - set0).toBe(150); // the SETs inside the scripts (INFO counts those too), nothing else
+    expect(wait1 - wait0).toBe(evalsha1 - evalsha0);
     for (const [i, r] of results.entries()) {
       const key = svc.rt.keys.click(r.click!.id);
       expect(masterOf(key)).toBe(masterOf(svc.rt.keys.desired('lc', `burst-${i % 7}`)));
-      expect(r.writtenThrough).toBeDefined();
-      expect(`${r.writtenThrough!.options.host}:${r.writtenThrough!.options.port}`).toBe(masterOf(key));
+      expect(r.replicated).toBe(true);
       expect(await svc.rt.links.findClick(r.click!.id)).toEqual(r.click);
     }
   });
@@ -89,32 +92,35 @@ onCluster('tracked links on a Redis Cluster', () => {
       client().slots[slot] = right; // (a MOVED may have put it back already)
     }
     expect(await svc.rt.links.findClick(r.click!.id)).toEqual(r.click);
-    expect(r.writtenThrough).toBeUndefined(); // written through the cluster client: the ack waits on every master
+    expect(r.replicated).toBeUndefined(); // written through the cluster client: the API's ack WAITs on every master before the 302
   });
 
   test('with the replicas frozen a click is not acknowledged: 503 problem+json, no location', async () => {
     await hit(trackedUrl); // the link in this process' cache: the usual (batched) path
     const { replicas } = await cluster.roles();
+    const links = svc.rt.links as unknown as { nodeClicksOn: boolean };
+    const answers: Response[] = [];
     for (const p of replicas) cluster.signalNode(p, 'SIGSTOP');
-    let r: Response;
     try {
-      r = await hit(trackedUrl);
+      answers.push(await hit(trackedUrl)); // the batch's own WAIT fails
+      links.nodeClicksOn = false; // the ordinary path: the API's WAIT before the 302 fails
+      answers.push(await hit(trackedUrl));
     } finally {
+      links.nodeClicksOn = true;
       for (const p of replicas) cluster.signalNode(p, 'SIGCONT');
     }
-    expect(r.status).toBe(503);
-    expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
-    expect(r.headers.get('location')).toBeNull();
+    for (const r of answers) {
+      expect(r.status).toBe(503);
+      expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(r.headers.get('location')).toBeNull();
+    }
   });
 
-  test('confirm(node) waits on that master alone; confirm() on every master of every connection', async () => {
-    const node: Redis = client().nodes('master')[0]!;
-    await node.set(`${svc.rt.keys.click('clk_wait_probe')}`, '1', 'EX', 60).catch(() => undefined);
-    const w0 = svc.rt.replicaAck.stats.waits;
-    await svc.rt.replicaAck.confirm(node);
-    expect(svc.rt.replicaAck.stats.waits - w0).toBe(1);
-    const w1 = svc.rt.replicaAck.stats.waits;
-    await svc.rt.replicaAck.confirm();
-    expect(svc.rt.replicaAck.stats.waits - w1).toBe(6); // 3 masters × (the service's client + the BullMQ producer's)
+  test('an HTTP redirect WAITs once, behind its batch: no second WAIT before the 302', async () => {
+    await hit(trackedUrl); // the link in this process' cache
+    const w0 = await calls('wait');
+    for (let k = 0; k < 3; k++) expect((await hit(trackedUrl)).status).toBe(302);
+    expect((await calls('wait')) - w0).toBe(3); // the old way: 6 per redirect (3 masters × 2 connections)
   });
+
 });
