@@ -107,8 +107,10 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   app.decorateRequest('replicated', false);
   if (rt.replicaAck.active) {
     app.addHook('onSend', (req, reply, payload, done) => {
+      // (req.replicated first: the usual redirect on a Cluster answers without reading routeOptions, an object built per access)
+      if (req.replicated || reply.statusCode >= 400) return done(null, payload);
       const writes = (req.method !== 'GET' && req.method !== 'HEAD') || req.routeOptions.url === '/l/:code';
-      if (!writes || reply.statusCode >= 400 || req.replicated) return done(null, payload);
+      if (!writes) return done(null, payload);
       rt.replicaAck.confirm().then(
         () => done(null, payload),
         (err: unknown) => {
