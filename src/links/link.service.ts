@@ -624,18 +624,10 @@ export class LinkService {
           args[a + 5] = b.held?.pk ?? '';
         }
         const cmd = new ClicksCommand(NODE_CLICKS_SHA, 0, args);
+        void node.sendCommand(cmd); // its outcome is cmd.promise
         // The batch's WAIT right behind it on the same connection (covers these clicks; no round trip
-        // in between): the batch is answered once a replica holds it. Both leave in one socket write
-        // (cork), so Redis reads them together and asks its replica for the ack in the same turn.
-        const stream = node.status === 'ready' ? node.stream : undefined;
-        stream?.cork();
-        let acked: Promise<void> | undefined;
-        try {
-          void node.sendCommand(cmd); // its outcome is cmd.promise
-          acked = this.replicaAck()?.waitNow(node);
-        } finally {
-          stream?.uncork();
-        }
+        // in between): the batch is answered once a replica holds it.
+        const acked = this.replicaAck()?.waitNow(node);
         acked?.catch(() => undefined); // (its outcome is awaited below, unless the script failed)
         return (cmd.promise as Promise<(string[] | 1 | Error)[]>).then(
           (replies) => (acked ? acked.then(() => replies) : replies),
