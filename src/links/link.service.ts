@@ -645,7 +645,7 @@ export class LinkService {
         for (let i = 0; i < batch.length; i++) {
           const b = batch[i]!;
           const r = replies[i];
-          if (r instanceof Error && /non local key|cluster is down|MOVED|ASK|TRYAGAIN/i.test(r.message)) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);
+          if (r instanceof Error && /attempted to access a non local key|cluster is down/.test(r.message)) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);
           else this.answer(b, r, true);
         }
       },
