@@ -35,6 +35,13 @@ declare module 'fastify' {
     /** false: the route runs without a request-id context (see the onRequest hook in buildApp). */
     requestContext?: boolean;
   }
+  interface FastifyRequest {
+    /**
+     * Set by a handler whose writes a replica holds already (the redirect's click in its master's
+     * batch on a Cluster, which WAITs itself): the replica ack does not WAIT again.
+     */
+    replicated: boolean;
+  }
 }
 
 export interface AppOptions {
@@ -100,11 +107,21 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
 
   // A write is acknowledged (2xx/3xx) only once the replicas hold it, where WAIT is on
   // (src/store/replica-ack.ts); a WAIT that fails turns the answer into a 503 through the error handler.
+  app.decorateRequest('replicated', false);
   if (rt.replicaAck.active) {
-    app.addHook('onSend', async (req, reply, payload) => {
+    app.addHook('onSend', (req, reply, payload, done) => {
+      // (req.replicated first: the usual redirect on a Cluster answers without reading routeOptions, an object built per access)
+      if (req.replicated || reply.statusCode >= 400) return done(null, payload);
       const writes = (req.method !== 'GET' && req.method !== 'HEAD') || req.routeOptions.url === '/l/:code';
-      if (writes && reply.statusCode < 400) await rt.replicaAck.confirm();
-      return payload;
+      if (!writes) return done(null, payload);
+      rt.replicaAck.confirm().then(
+        () => done(null, payload),
+        (err: unknown) => {
+          // Not acknowledged: the error's problem goes out instead, without the redirect's target.
+          reply.removeHeader('location');
+          done(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
     });
   }
 

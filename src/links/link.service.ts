@@ -11,6 +11,8 @@ import { sortableId } from '../lib/ids.js';
 import { TurnBatcher } from '../lib/turn-batcher.js';
 import type { Keys } from '../store/keys.js';
 import { pcallInto } from '../store/lua-batch.js';
+import { ReplicaAckError, type ReplicaAck } from '../store/replica-ack.js';
+import { keySlot } from '../store/slot.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
 
@@ -173,6 +175,39 @@ return out
 const CLICKS_SHA = createHash('sha1').update(CLICKS_LUA).digest('hex');
 
 /**
+ * CLICKS_LUA for one master of a Cluster: the clicks whose show (desired hash) and click key are both
+ * served by that master, in one call sent on that master's connection. Their keys span many slots, so
+ * none is declared (a Cluster refuses a call whose declared keys are in different slots) and the
+ * script carries Redis 7's `allow-cross-slot-keys` flag, which lets a script use keys of several slots
+ * as long as this node serves them all. A key this node does not serve (slots moved since the API
+ * read the slot map, a failover) fails that click alone ("non local key", under pcall) and the API
+ * sends it again the ordinary way (LinkService.clickApart), through the Cluster client's redirections.
+ * ARGV[1] ttl; for click i (a = 1 + 6(i-1)): ARGV[a+1] desired hash, ARGV[a+2] click key, ARGV[a+3]
+ * the stored click, ARGV[a+4..a+6] PRODUCT_AT's arguments. Replies as CLICKS_LUA's.
+ */
+const NODE_CLICKS_LUA = `#!lua flags=allow-cross-slot-keys
+local ttl = ARGV[1]
+local function click(a)
+  redis.call('SET', ARGV[a + 2], ARGV[a + 3], 'EX', ttl)
+  local keys = redis.call('HMGET', ARGV[a + 1], 'snap@', ARGV[a + 4] .. '@')
+  local sk = keys[1]
+  if not sk then return {} end
+  local pk = keys[2] or ''
+  if sk == ARGV[a + 5] and pk == ARGV[a + 6] then return 1 end
+  local values = redis.call('HMGET', ARGV[a + 1], 'snap', ARGV[a + 4])
+  return {sk, pk, values[1] or '', values[2] or ''}
+end
+local out = {}
+for i = 1, (#ARGV - 1) / 6 do
+  ${pcallInto('out[i]', 'click, 1 + 6 * (i - 1)')}
+end
+return out
+`;
+const NODE_CLICKS_SHA = createHash('sha1').update(NODE_CLICKS_LUA).digest('hex');
+/** Click ids tried per click for one whose key is on its show's master (about one in three is, with 3 masters). */
+const NODE_ID_TRIES = 32;
+
+/**
  * CLICKS_LUA's EVALSHA with its wire form (RESP) built in one pass, joined flat: through the
  * defined command ioredis copies the argument array three times (rest parameters, the script's
  * `[sha, ...args]`, `flat()`) and builds the text from ~5 concatenated pieces per argument, which
@@ -183,10 +218,10 @@ const CLICKS_SHA = createHash('sha1').update(CLICKS_LUA).digest('hex');
  */
 class ClicksCommand extends Command {
   private readonly wire: string;
-  constructor(numKeys: number, args: readonly string[]) {
+  constructor(sha: string, numKeys: number, args: readonly string[]) {
     super('evalsha', [], { replyEncoding: 'utf8' });
     const parts = new Array<string>(args.length + 1);
-    parts[0] = `*${args.length + 3}\r\n$7\r\nevalsha\r\n$40\r\n${CLICKS_SHA}\r\n$${String(numKeys).length}\r\n${numKeys}\r\n`;
+    parts[0] = `*${args.length + 3}\r\n$7\r\nevalsha\r\n$40\r\n${sha}\r\n$${String(numKeys).length}\r\n${numKeys}\r\n`;
     for (let i = 0; i < args.length; i++) {
       const a = args[i]!;
       parts[i + 1] = `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
@@ -216,6 +251,8 @@ interface LinkDerived {
   field: string;
   cacheKey: string;
   jsonMid: string;
+  /** The hash slot of `desired` (a Cluster's click batches go by the master that serves it). */
+  slot: number;
   /** The redirect template (redirectTemplate) for the product URL `tplFor`, the last one this link went to. */
   tplFor: string | undefined;
   tpl: [string, string] | null;
@@ -234,6 +271,11 @@ export interface ClickResult {
   product: Product | undefined;
   /** = fastRedirectUrl(link, click?.id, product?.url) */
   location: string;
+  /**
+   * True when the click's replica(s) hold it already (a Cluster master's batch is followed by its
+   * own WAIT, ReplicaAck.waitNow): the API need not WAIT for it again before the 302.
+   */
+  replicated?: boolean;
 }
 
 /** Called once with the click's result or its error; must not throw (it runs inside the batch's reply loop). */
@@ -258,6 +300,8 @@ export class LinkService {
     private readonly keys: Keys,
     private readonly box: SecretBox,
     private readonly publicBaseUrl: string,
+    /** Where the API WAITs for replicas (a Cluster master's click batch is followed by its WAIT); none in tests that need none. */
+    private readonly replicaAck: () => ReplicaAck | undefined = () => undefined,
   ) {
     if (typeof (redis as unknown as { scProductAt?: unknown }).scProductAt !== 'function') {
       redis.defineCommand('scClicks', { lua: CLICKS_LUA });
@@ -359,9 +403,9 @@ export class LinkService {
     return this.isoAt.iso;
   }
 
-  private newClick(link: LinkRecord, ip: string, now: number): ClickRecord {
+  private newClick(link: LinkRecord, ip: string, now: number, id = sortableId('clk_', now)): ClickRecord {
     return {
-      id: sortableId('clk_', now),
+      id,
       code: link.code,
       partnerId: link.partnerId,
       showId: link.showId,
@@ -388,6 +432,7 @@ export class LinkService {
         field: `prod:${link.productId}`,
         cacheKey: `${desired}\u0000${link.productId}`,
         jsonMid: JSON.stringify({ code, partnerId, showId, targetId, platform, productId }).slice(1, -1),
+        slot: keySlot(desired),
         tplFor: undefined,
         tpl: null,
       };
@@ -437,7 +482,7 @@ export class LinkService {
         args[a + 3] = b.held?.pk ?? '';
       }
       const redis = this.redis as Redis;
-      const cmd = new ClicksCommand(2 * n, args);
+      const cmd = new ClicksCommand(CLICKS_SHA, 2 * n, args);
       void redis.sendCommand(cmd); // its outcome is cmd.promise
       return (cmd.promise as Promise<(string[] | 1 | Error)[]>).catch((err: unknown) =>
         err instanceof Error && err.message.startsWith('NOSCRIPT') ? redis.scClicks(2 * n, ...args) : Promise.reject(err),
@@ -453,7 +498,7 @@ export class LinkService {
   });
 
   /** One click's reply from its batch: its result, or its own error. */
-  private answer(b: PendingClick, r: string[] | 1 | Error | undefined): void {
+  private answer(b: PendingClick, r: string[] | 1 | Error | undefined, replicated?: boolean): void {
     if (r === 1 || Array.isArray(r)) {
       let product: Product | undefined;
       try {
@@ -462,7 +507,7 @@ export class LinkService {
         b.done(err instanceof Error ? err : new Error(String(err)), undefined);
         return;
       }
-      b.done(undefined, { click: b.click, product, location: this.location(b.link, b.d, b.click.id, product) });
+      b.done(undefined, { click: b.click, product, location: this.location(b.link, b.d, b.click.id, product), replicated });
     } else {
       b.done(r ?? new Error('no reply for this click'), undefined);
     }
@@ -508,19 +553,120 @@ export class LinkService {
 
   private clickWith(link: LinkRecord, d: LinkDerived, ip: string, count: boolean, done: ClickDone, now: number): void {
     const held = this.products.get(d.cacheKey);
-    if (count && !(this.redis instanceof Cluster)) {
-      const click = this.newClick(link, ip, now);
-      this.clicks.add(new PendingClick(link, d, held, click, this.keys.click(click.id), storedClickJson(d, click), done));
-      return;
+    if (count) {
+      const redis = this.redis;
+      if (!(redis instanceof Cluster)) {
+        const click = this.newClick(link, ip, now);
+        this.clicks.add(new PendingClick(link, d, held, click, this.keys.click(click.id), storedClickJson(d, click), done));
+        return;
+      }
+      if (this.nodeClicksOn && this.clickOnNode(redis, link, d, held, ip, done, now)) return;
     }
-    this.clickApart(link, d, held, ip, count, now).then(
+    this.apart(link, d, held, ip, count, now, undefined, done);
+  }
+
+  private apart(link: LinkRecord, d: LinkDerived, held: HeldProduct | undefined, ip: string, count: boolean, now: number, click: ClickRecord | undefined, done: ClickDone): void {
+    this.clickApart(link, d, held, ip, count, now, click).then(
       (r) => done(undefined, r),
       (err: unknown) => done(err instanceof Error ? err : new Error(String(err)), undefined),
     );
   }
 
-  /** A bot's product read, or a click on a Cluster: commands of their own instead of a batch. */
-  private async clickApart(link: LinkRecord, d: LinkDerived, held: HeldProduct | undefined, ip: string, count: boolean, now: number): Promise<ClickResult> {
+  /**
+   * Clicks on a Cluster, batched per master: the click's id is drawn (up to NODE_ID_TRIES times) so
+   * that its key is served by the master of its show's desired hash, and the click joins that
+   * master's batch (NODE_CLICKS_LUA, one call per batch on that master's connection: the connection
+   * ReplicaAck's WAIT then covers). False (nothing done) when the slot map has no such master or no
+   * id landed there: the caller clicks the ordinary way.
+   */
+  private clickOnNode(cluster: Cluster, link: LinkRecord, d: LinkDerived, held: HeldProduct | undefined, ip: string, done: ClickDone, now: number): boolean {
+    const slots = cluster.slots;
+    const nodeKey = slots[d.slot]?.[0];
+    if (nodeKey === undefined) return false;
+    const batcher = this.nodeBatcher(cluster, nodeKey);
+    if (batcher === undefined) return false;
+    for (let t = 0; t < NODE_ID_TRIES; t++) {
+      const id = sortableId('clk_', now);
+      const key = this.keys.click(id);
+      if (slots[keySlot(key)]?.[0] !== nodeKey) continue;
+      const click = this.newClick(link, ip, now, id);
+      batcher.add(new PendingClick(link, d, held, click, key, storedClickJson(d, click), done));
+      return true;
+    }
+    return false;
+  }
+
+  /** Whether clicks on a Cluster go in per-master batches (off for good once a master refuses the script: a Redis before 7.0). */
+  private nodeClicksOn = true;
+  /** The per-master click batchers, by the slot map's node key (`host:port`), with the connection each sends on. */
+  private readonly nodeBatchers = new Map<string, { node: Redis; batcher: TurnBatcher<PendingClick, (string[] | 1 | Error)[]> }>();
+
+  private nodeBatcher(cluster: Cluster, nodeKey: string): TurnBatcher<PendingClick, (string[] | 1 | Error)[]> | undefined {
+    const known = this.nodeBatchers.get(nodeKey);
+    if (known !== undefined && known.node.status !== 'end') return known.batcher;
+    const node = cluster.nodes('master').find((n) => `${n.options.host ?? ''}:${n.options.port ?? ''}` === nodeKey);
+    if (node === undefined) return undefined;
+    const batcher = new TurnBatcher<PendingClick, (string[] | 1 | Error)[]>({
+      maxPerCall: CLICKS_PER_CALL,
+      maxInFlight: 1,
+      send: (batch) => {
+        const n = batch.length;
+        const args = new Array<string>(6 * n + 1);
+        args[0] = CLICK_TTL_ARG;
+        for (let i = 0; i < n; i++) {
+          const b = batch[i]!;
+          const a = 1 + 6 * i;
+          args[a] = b.d.desired;
+          args[a + 1] = b.clickKey;
+          args[a + 2] = b.json;
+          args[a + 3] = b.d.field;
+          args[a + 4] = b.held?.sk ?? '';
+          args[a + 5] = b.held?.pk ?? '';
+        }
+        const cmd = new ClicksCommand(NODE_CLICKS_SHA, 0, args);
+        void node.sendCommand(cmd); // its outcome is cmd.promise
+        // The batch's WAIT right behind it on the same connection (covers these clicks; no round trip
+        // in between): the batch is answered once a replica holds it.
+        const acked = this.replicaAck()?.waitNow(node);
+        acked?.catch(() => undefined); // (its outcome is awaited below, unless the script failed)
+        return (cmd.promise as Promise<(string[] | 1 | Error)[]>).then(
+          (replies) => (acked ? acked.then(() => replies) : replies),
+          (err: unknown) => {
+            if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) return Promise.reject(err);
+            return (node.call('EVAL', NODE_CLICKS_LUA, 0, ...args) as Promise<(string[] | 1 | Error)[]>).then((replies) => {
+              const again = this.replicaAck()?.waitNow(node); // after the EVAL's writes
+              return again ? again.then(() => replies) : replies;
+            });
+          },
+        );
+      },
+      // A click this master could not take (a key it no longer serves) goes again the ordinary way, same id.
+      deliver: (batch, replies) => {
+        for (let i = 0; i < batch.length; i++) {
+          const b = batch[i]!;
+          const r = replies[i];
+          if (r instanceof Error && /attempted to access a non local key|cluster is down/.test(r.message)) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);
+          else this.answer(b, r, true);
+        }
+      },
+      // The call failed as a whole (connection lost, the node a replica now, a Redis without script
+      // flags): every click of it goes the ordinary way, same id, and its outcome is theirs.
+      fail: (batch, err) => {
+        if (err instanceof ReplicaAckError) {
+          for (const b of batch) b.done(err, undefined); // stored, not acknowledged: 503
+          return;
+        }
+        if (err instanceof Error && /^ERR .*(shebang|flag|compiling)/i.test(err.message)) this.nodeClicksOn = false;
+        this.nodeBatchers.delete(nodeKey);
+        for (const b of batch) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);
+      },
+    });
+    this.nodeBatchers.set(nodeKey, { node, batcher });
+    return batcher;
+  }
+
+  /** A bot's product read, or a click on a Cluster: commands of their own instead of a batch (`click`: the one made already, its id kept). */
+  private async clickApart(link: LinkRecord, d: LinkDerived, held: HeldProduct | undefined, ip: string, count: boolean, now: number, made?: ClickRecord): Promise<ClickResult> {
     const { desired, field, cacheKey } = d;
     const sk = held?.sk ?? '';
     const pk = held?.pk ?? '';
@@ -528,7 +674,7 @@ export class LinkService {
       const product = this.productFrom(cacheKey, link.productId, await this.redis.scProductAt(desired, field, sk, pk), held);
       return { click: undefined, product, location: this.location(link, d, undefined, product) };
     }
-    const click = this.newClick(link, ip, now);
+    const click = made ?? this.newClick(link, ip, now);
     const [r] = await Promise.all([
       this.redis.scProductAt(desired, field, sk, pk),
       this.redis.set(this.keys.click(click.id), storedClickJson(d, click), 'EX', CLICK_TTL_SEC),

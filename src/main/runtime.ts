@@ -116,7 +116,8 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
   const intents = new IntentRepository(redis, keys, box, intentTiming(config.platformTimeoutMs, config.platformSettleMs));
   const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400);
-  const links = new LinkService(redis, keys, box, config.publicBaseUrl);
+  // (replicaAck is made further down, once the BullMQ producer's connection exists)
+  const links = new LinkService(redis, keys, box, config.publicBaseUrl, () => replicaAck);
   const destinations = destinationGuard({ allowPrivate: config.allowPrivateDestinations });
   const relay = new RelayRepository(redis, keys, box);
   let edgePort = config.relayRtmpPort;

@@ -40,6 +40,7 @@ interface NodeState {
 }
 
 const REPLICA_RECHECK_MS = 1000;
+const RESOLVED = Promise.resolve();
 
 export class ReplicaAck {
   private readonly nodes = new WeakMap<Redis, NodeState>();
@@ -68,6 +69,27 @@ export class ReplicaAck {
     return this.replicas > 0;
   }
 
+  /**
+   * A WAIT sent now on `node`, right behind writes just sent on that connection (pipelined: no round
+   * trip in between), for callers who batch their own writes (the redirect's clicks per master,
+   * LinkService): it covers everything sent on the connection before it, and resolves once a replica
+   * holds it (rejects with ReplicaAckError when none does within the timeout). Undefined when nothing
+   * is to be waited for (WAIT off, or a master with no connected replica).
+   */
+  waitNow(node: Redis): Promise<void> | undefined {
+    if (this.replicas === 0) return undefined;
+    const s = this.state(node);
+    // the replica count is re-read alongside, not before (this WAIT uses the last count known)
+    if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) this.recheck(node, s).catch(() => undefined);
+    if (s.replicas === 0) return undefined;
+    this.stats.confirms++;
+    this.stats.waits++;
+    const n = Math.min(this.replicas, s.replicas);
+    return (node.call('WAIT', n, this.timeoutMs) as Promise<number>).then((acked) => {
+      if (acked < n) throw new ReplicaAckError(`no replica acknowledged within ${this.timeoutMs} ms`);
+    });
+  }
+
   /** Resolves once every master this process wrote through has replicated its writes so far. */
   async confirm(): Promise<void> {
     if (this.replicas === 0) return;
@@ -86,18 +108,25 @@ export class ReplicaAck {
     return s;
   }
 
-  private async confirmNode(node: Redis): Promise<void> {
+  /** The shared WAIT that covers what was written on `node` so far (no promise of its own per caller once the replica count is known). */
+  private confirmNode(node: Redis): Promise<void> {
     const s = this.state(node);
-    if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) {
-      s.checkedAt = Date.now();
-      const info = await node.info('replication');
-      s.replicas = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
-      if (s.replicas === 0 && !s.warned) {
-        s.warned = true;
-        this.log?.warn({ node: `${node.options.host ?? ''}:${node.options.port ?? ''}` }, 'redis master has no connected replica: acknowledging its writes without WAIT');
-      } else if (s.replicas > 0) s.warned = false;
-    }
-    if (s.replicas === 0) return;
+    if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) return this.recheck(node, s).then(() => this.join(node, s));
+    return this.join(node, s);
+  }
+
+  private async recheck(node: Redis, s: NodeState): Promise<void> {
+    s.checkedAt = Date.now();
+    const info = await node.info('replication');
+    s.replicas = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
+    if (s.replicas === 0 && !s.warned) {
+      s.warned = true;
+      this.log?.warn({ node: `${node.options.host ?? ''}:${node.options.port ?? ''}` }, 'redis master has no connected replica: acknowledging its writes without WAIT');
+    } else if (s.replicas > 0) s.warned = false;
+  }
+
+  private join(node: Redis, s: NodeState): Promise<void> {
+    if (s.replicas === 0) return RESOLVED;
     const n = Math.min(this.replicas, s.replicas);
     if (!s.inFlight) {
       s.inFlight = this.wait(node, s, n);

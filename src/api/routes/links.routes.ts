@@ -27,6 +27,7 @@ export const linkRoutes: FastifyPluginAsync<LinkRoutesOptions> = async (app, opt
       const cached = opts.links.clickCached(req.params.code, req.ip, !botRequest(req), (err, r) => {
         if (err) return void reply.send(err);
         try {
+          if (r!.replicated === true) req.replicated = true;
           redirect(reply, r!, opts.onClick);
         } catch (e) {
           void reply.send(e);
