@@ -92,6 +92,16 @@ if KEYS[4] then target = redis.call('HGET', KEYS[4], ARGV[3]) end
 return {0, redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3]), target}
 `;
 
+/**
+ * KEYS: lease. ARGV: token, ttl ms. Compare-and-pexpire: extends the lease only while it is still the
+ * token's; a lease that lapsed or another run holds is never (re-)created here. Returns 1 when renewed.
+ */
+const LEASE_RENEW_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+`;
+
 /** KEYS: lease. ARGV: token. */
 const LEASE_RELEASE_LUA = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -184,6 +194,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scLeaseAcquire(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseRelease(lease: string, token: string): Result<number, Context>;
+    scLeaseRenew(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseAcquireRead(numKeys: number, ...args: (string | number)[]): Result<[number, string[]?, (string | null)?, (string | null)?], Context>;
     scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number, attemptMs: number, settleMs: number): Result<[number, string?], Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
@@ -203,6 +214,12 @@ export interface MirrorLease {
   readonly ttlMs: number;
   /** Set when the run gave the mirror up (its job lock was lost): its writes are refused from then on. */
   revoked?: boolean;
+  /**
+   * Set when a renewal found the lease no longer this run's (another run holds it, or it lapsed), or
+   * could not confirm it for a whole lease: the run's writes are refused from then on (LeaseLostError)
+   * and nothing of this run renews or takes the lease back.
+   */
+  lost?: boolean;
   /** Set when the run's last save released the lease with it (SAVE_MIRROR_FINAL): nothing renews or releases it after. */
   released?: boolean;
   /**
@@ -212,9 +229,10 @@ export interface MirrorLease {
   pending?: { key: string; record: string }[];
 }
 
-/** Throws LeaseLostError when the run gave its lease up. */
+/** Throws LeaseLostError when the run gave its lease up or a renewal found it lost. */
 export function assertHeld(lease: MirrorLease | undefined, what: string): void {
   if (lease?.revoked) throw new LeaseLostError(`${what}: this run gave the mirror up`);
+  if (lease?.lost) throw new LeaseLostError(`${what}: this run's lease was lost (its renewal found it gone or another run's)`);
 }
 
 /**
@@ -273,6 +291,7 @@ export class IntentRepository {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
       redis.defineCommand('scLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_LUA });
+      redis.defineCommand('scLeaseRenew', { numberOfKeys: 1, lua: LEASE_RENEW_LUA });
       redis.defineCommand('scLeaseAcquireRead', { lua: LEASE_ACQUIRE_READ_LUA });
       redis.defineCommand('scIntentStart', { numberOfKeys: 2, lua: INTENT_START_LUA });
       redis.defineCommand('scIntentComplete', { numberOfKeys: 2, lua: INTENT_COMPLETE_LUA });
@@ -314,9 +333,12 @@ export class IntentRepository {
     return { lease: { key, token, ttlMs }, desired: desired ?? [], mirror: mirror ?? null, ...(target ? { target: targetRaw ?? null } : {}) };
   }
 
-  /** Extends the lease (takes it back when it lapsed and nobody took it); false when another run holds it. */
+  /**
+   * Extends the lease while it is still this run's; false when it is not (another run holds it, or it
+   * lapsed): the lease is lost then, and the caller marks it so (`lost`). Never takes a lease back.
+   */
   async renew(lease: MirrorLease): Promise<boolean> {
-    return (await this.redis.scLeaseAcquire(lease.key, lease.token, lease.ttlMs)) === 0;
+    return (await this.redis.scLeaseRenew(lease.key, lease.token, lease.ttlMs)) === 1;
   }
 
   async release(lease: MirrorLease): Promise<void> {
@@ -403,7 +425,7 @@ export class IntentRepository {
       try {
         result = await withAttemptDeadline(deadline, run);
       } catch (err) {
-        if (once?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && !lease.revoked) {
+        if (once?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && !lease.revoked && !lease.lost) {
           await this.redis.scIntentAbandon(key, lease.key, lease.token);
         }
         throw err;
