@@ -29,6 +29,7 @@ import { withAttemptDeadline } from '../targets/attempt-deadline.js';
 import { AuthExpiredError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
+import type { ReplicaAck } from './replica-ack.js';
 
 interface IntentRecord {
   status: 'started' | 'done';
@@ -59,6 +60,9 @@ export interface IntentTiming {
 }
 
 const TTL_SEC = 90 * 24 * 3600;
+
+/** How soon a step whose start no replica confirmed is tried again. */
+const REPLICA_RETRY_MS = 1000;
 
 /** KEYS: lease. ARGV: token, ttl ms. Returns 0 when taken (or renewed), else the ms until the holder's lease lapses. */
 const LEASE_ACQUIRE_LUA = `
@@ -287,6 +291,11 @@ export class IntentRepository {
     private readonly box: SecretBox,
     /** Defaults: PLATFORM_TIMEOUT_MS's and PLATFORM_SETTLE_MS's (an attempt may send for 2 × 10 s, another run waits 30 s more). */
     private readonly timing: IntentTiming = intentTiming(10_000, 30_000),
+    /**
+     * The service's replica acknowledgement (REDIS_WAIT_REPLICAS, src/store/replica-ack.ts). Where it
+     * is active, a step's `started` record must be on a replica before its platform call is made.
+     */
+    private readonly replicaAck?: Pick<ReplicaAck, 'active' | 'confirmKey'>,
   ) {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
@@ -345,6 +354,26 @@ export class IntentRepository {
     await this.redis.scLeaseRelease(lease.key, lease.token);
   }
 
+  /**
+   * WAIT (ReplicaAck.confirmKey) for the step's `started` record, just written, to reach a replica.
+   * When it does not in time, the platform is not called: the step fails with a RetryableError (an
+   * expected wait, not counted against the mirror's retry budget) and, when the record was new
+   * (`state` 0: no earlier attempt to remember), it is forgotten, so the retry starts afresh instead
+   * of waiting out an attempt that sent nothing.
+   */
+  private async confirmStarted(key: string, lease: MirrorLease, what: string, state: number): Promise<void> {
+    try {
+      await this.replicaAck!.confirmKey(key);
+    } catch (err) {
+      if (state === 0) await this.redis.scIntentAbandon(key, lease.key, lease.token).catch(() => undefined);
+      throw new RetryableError(`storage could not confirm the start of ${what} on a replica (${(err as Error).message}); the platform was not called`, {
+        reason: 'replica_unconfirmed',
+        delayMs: REPLICA_RETRY_MS,
+        waiting: true,
+      });
+    }
+  }
+
   private resultOf<T>(rec: IntentRecord): T {
     return (rec.resultSealed !== undefined ? JSON.parse(this.box.decrypt(rec.resultSealed)) : rec.result) as T;
   }
@@ -399,6 +428,8 @@ export class IntentRepository {
       // What the step's platform requests carry must exist first (sent alongside the start, usually done by now).
       if (opts.before) await opts.before();
       let deadline = first.deadline;
+      /** What the start that precedes run() found (0: nothing, the step is new). */
+      let lastState = first.state;
       const startedAt = new Date(deadline - attemptMs).toISOString();
       const complete = async (result: T): Promise<T> => {
         assertHeld(lease, `intent ${scope}:${step}`);
@@ -419,8 +450,11 @@ export class IntentRepository {
         const found = await recover(attemptOf(first.raw));
         if (found !== null) return complete(found);
         // Not there: this run's own attempt starts now (a looking-up that took long must not shorten it).
-        ({ deadline } = await start());
+        ({ deadline, state: lastState } = await start());
       }
+      // The `started` record must survive a failover before anything is sent: a promoted replica
+      // without it would let a retry call the platform again without looking for what this call made.
+      if (this.replicaAck?.active) await this.confirmStarted(key, lease, `${scope}:${step}`, lastState);
       let result: T;
       try {
         result = await withAttemptDeadline(deadline, run);
