@@ -8,7 +8,12 @@
  * write, that no other run holds the lease, and an intent records its owner: once a takeover run has
  * the lease, or has taken a step over, the stalled run can neither start nor complete that step, nor
  * save the mirror — it stops at its next write. A lease that merely lapsed (a slow event loop, nobody
- * else came) is taken back by the next write of its run.
+ * else came) is taken back by the next write of its run, unless a renewal found it lapsed first: a
+ * renewal never (re-)creates a lease, and one that finds it gone or another run's marks it `lost`.
+ *
+ * Where WAIT is on (REDIS_WAIT_REPLICAS, src/store/replica-ack.ts) a step's `started` record is
+ * confirmed on a replica before its platform call: a failover cannot then lose it and let a retry call
+ * the platform again without its recovery lookup.
  *
  * What no fencing can undo is a platform request still on its way when the attempt that sent it timed
  * out, died or stalled: the platform acts on it LATER. A retry that looked the object up by its marker
