@@ -111,4 +111,9 @@ test('a run whose renewal finds its lease lapsed (nobody took it) does not re-cr
     await sleep(Math.min(outcome.delayMs, 1000));
   }
   expect(outcome).toEqual({ kind: 'done', state: 'ready' });
+  // One Redis with REDIS_WAIT_REPLICAS=auto: no WAIT before the platform calls (nor any other).
+  if (svc.redis.topology === 'single') {
+    expect(svc.rt.replicaAck.active).toBe(false);
+    expect(svc.rt.replicaAck.stats).toEqual({ waits: 0, confirms: 0 });
+  }
 });
