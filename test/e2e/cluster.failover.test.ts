@@ -90,6 +90,10 @@ onCluster('Redis Cluster failover', () => {
       await new Promise((res) => setTimeout(res, Math.min(outcome!.kind === 'delay' ? outcome!.delayMs : 0, 1000)));
     }
     expect(outcome).toEqual({ kind: 'done', state: 'ready' });
+    // The start's WAIT goes to the one master holding the intent, not to all three.
+    const waits = svc.rt.replicaAck.stats.waits;
+    await svc.rt.replicaAck.confirmKey(svc.rt.keys.intent('fo', 'sync-frozen', 'yt', 'g0:create:probe'));
+    expect(svc.rt.replicaAck.stats.waits - waits).toBe(1);
     const m = (await svc.rt.shows.getMirror('fo', 'sync-frozen', 'yt'))!;
     const created = (await sim.effects('youtube')).slice(effectsBefore).filter((e) => e.type === 'show.created');
     expect(created.map((e) => e.externalId)).toEqual([m.remote!.externalId]);
