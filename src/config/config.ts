@@ -28,8 +28,9 @@ const ConfigSchema = z.object({
   /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */
   redisAppendfsync: z.enum(['always', 'everysec']).default('everysec'),
   /**
-   * Replicas a write must reach before the API acknowledges it (Redis WAIT): `auto` = 1 on a Redis
-   * Cluster whose masters have replicas, 0 on a single Redis. See src/store/replica-ack.ts.
+   * Replicas a write must reach before the API acknowledges it (Redis WAIT), and a sync step's
+   * started intent before its platform call: `auto` = 1 on a Redis Cluster whose masters have
+   * replicas, 0 on a single Redis. See src/store/replica-ack.ts.
    */
   redisWaitReplicas: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(5)]).default('auto'),
   /** How long one WAIT may take before the request fails with 503 (keep it below the 2 s command timeout). */

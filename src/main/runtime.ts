@@ -114,7 +114,6 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const partners = new PartnerRepository(redis, keys, box);
   const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box);
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
-  const intents = new IntentRepository(redis, keys, box, intentTiming(config.platformTimeoutMs, config.platformSettleMs));
   const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400);
   // (replicaAck is made further down, once the BullMQ producer's connection exists)
   const links = new LinkService(redis, keys, box, config.publicBaseUrl, () => replicaAck);
@@ -134,6 +133,10 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   // The API's producer fails fast (no offline queue), and BullMQ takes a Cluster in state 'connect' for
   // ready: without this wait the first job added right after startup fails with "Cluster isn't ready".
   await waitForRedis(producerConn as RedisClient, 15_000);
+  // The service's client first: confirmKey() (an intent's start) WAITs on its connection to the key's master.
+  const replicaAck = new ReplicaAck([redis, producerConn as RedisClient], ReplicaAck.replicasFor(config.redisWaitReplicas, redis), config.redisWaitTimeoutMs, log.child({ module: 'redis' }));
+  // A non-idempotent step's start is confirmed on a replica (where WAIT is on) before its platform call.
+  const intents = new IntentRepository(redis, keys, box, intentTiming(config.platformTimeoutMs, config.platformSettleMs), replicaAck);
   const syncProducer = new SyncProducer(producerConn, keys, config.syncShards);
   const { outbound, delivery } = createOutbound({ redis, keys, box, config, connection: producerConn, log });
   const attributionProducer = new AttributionProducer(producerConn, keys);
@@ -189,7 +192,6 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       return `the relay to this mirror is ${status?.state ?? 'idle'}${status?.lastError ? ` (${status.lastError})` : ''}`;
     },
   });
-  const replicaAck = new ReplicaAck([redis, producerConn as RedisClient], ReplicaAck.replicasFor(config.redisWaitReplicas, redis), config.redisWaitTimeoutMs, log.child({ module: 'redis' }));
   const reconciliations = new ReconcileRepository(redis, keys);
   const reconcile = new ReconcileService({
     repo: reconciliations,

@@ -172,22 +172,39 @@ export class SyncService {
     if (!('lease' in got)) return { kind: 'delay', delayMs: got.heldForMs + 50, reason: 'mirror owned by another run' };
     const { lease } = got;
     const first: FirstRead = { target, desired: this.deps.shows.desiredFromFlat(showId, got.desired), mirror: got.mirror ? this.deps.shows.parse(got.mirror) : null };
-    let lost = false;
-    // Renewed on this process's event loop, like BullMQ's job lock: a stall lets both lapse.
+    // Renewed on this process's event loop, like BullMQ's job lock: a stall lets both lapse. A renewal
+    // only extends a lease that is still this run's (compare-and-pexpire). One that finds it gone or
+    // another run's, or that could not confirm it for a whole lease (Redis trouble: it may have lapsed
+    // and been taken), marks it lost: the timer stops for good and every later write of this run is
+    // refused (assertHeld: LeaseLostError) before it could take the lease back.
+    let confirmedAt = Date.now(); // when the last renewal that found the lease ours was sent (the acquire's before it)
+    let stopped = false;
+    const stopRenewing = (): void => {
+      stopped = true;
+      clearInterval(renewal);
+    };
+    const markLost = (): void => {
+      lease.lost = true;
+      stopRenewing();
+    };
     const renewal = setInterval(() => {
-      if (lease.released) return;
+      if (stopped || lease.released || lease.revoked || lease.lost) return stopRenewing();
+      const sentAt = Date.now();
       intents.renew(lease).then(
         (ok) => {
-          if (!ok) lost = true;
+          if (stopped) return; // the run is over (or gave the lease up): nothing to decide any more
+          if (ok) confirmedAt = Math.max(confirmedAt, sentAt);
+          else markLost();
         },
-        () => undefined, // Redis trouble: the fenced writes of this run will say so
+        () => {
+          if (!stopped && Date.now() - confirmedAt >= leaseMs) markLost();
+        },
       );
     }, Math.max(100, Math.floor(leaseMs / 3)));
     renewal.unref();
     const giveUp = (): void => {
-      lost = true;
       lease.revoked = true; // no write of this run may take the lease back after this
-      clearInterval(renewal);
+      stopRenewing();
       intents.release(lease).catch(() => undefined);
     };
     run.signal?.addEventListener('abort', giveUp, { once: true });
@@ -195,15 +212,18 @@ export class SyncService {
       return await this.syncOwned({ ...plain, lease }, first, run.startedAt);
     } catch (err) {
       if (!(err instanceof LeaseLostError)) throw err;
+      lease.lost = true; // a fenced write found another holder: nothing of this run touches the lease again
       this.deps.log.warn({ partnerId, showId, targetId, err: { message: err.message } }, 'sync run lost its mirror to another run; stopping');
       return { kind: 'delay', delayMs: Math.max(100, Math.floor(leaseMs / 10)), reason: 'lease lost' };
     } finally {
-      clearInterval(renewal);
+      // Every exit (done, delay, error, lease lost): no renewal outlives its run.
+      stopRenewing();
       run.signal?.removeEventListener('abort', giveUp);
+      const held = !lease.lost && !lease.revoked;
       // A step whose deferred done record no save took (the run ended by an error in between) is
       // recorded now, before the lease goes.
-      if (!lost && lease.pending?.length) await intents.flush(lease).catch(() => undefined);
-      if (!lost && !lease.released) await intents.release(lease).catch(() => undefined);
+      if (held && lease.pending?.length) await intents.flush(lease).catch(() => undefined);
+      if (held && !lease.released) await intents.release(lease).catch(() => undefined);
     }
   }
 

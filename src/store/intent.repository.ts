@@ -8,7 +8,12 @@
  * write, that no other run holds the lease, and an intent records its owner: once a takeover run has
  * the lease, or has taken a step over, the stalled run can neither start nor complete that step, nor
  * save the mirror — it stops at its next write. A lease that merely lapsed (a slow event loop, nobody
- * else came) is taken back by the next write of its run.
+ * else came) is taken back by the next write of its run, unless a renewal found it lapsed first: a
+ * renewal never (re-)creates a lease, and one that finds it gone or another run's marks it `lost`.
+ *
+ * Where WAIT is on (REDIS_WAIT_REPLICAS, src/store/replica-ack.ts) a step's `started` record is
+ * confirmed on a replica before its platform call: a failover cannot then lose it and let a retry call
+ * the platform again without its recovery lookup.
  *
  * What no fencing can undo is a platform request still on its way when the attempt that sent it timed
  * out, died or stalled: the platform acts on it LATER. A retry that looked the object up by its marker
@@ -29,6 +34,7 @@ import { withAttemptDeadline } from '../targets/attempt-deadline.js';
 import { AuthExpiredError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
+import type { ReplicaAck } from './replica-ack.js';
 
 interface IntentRecord {
   status: 'started' | 'done';
@@ -60,6 +66,9 @@ export interface IntentTiming {
 
 const TTL_SEC = 90 * 24 * 3600;
 
+/** How soon a step whose start no replica confirmed is tried again. */
+const REPLICA_RETRY_MS = 1000;
+
 /** KEYS: lease. ARGV: token, ttl ms. Returns 0 when taken (or renewed), else the ms until the holder's lease lapses. */
 const LEASE_ACQUIRE_LUA = `
 local cur = redis.call('GET', KEYS[1])
@@ -90,6 +99,16 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
 local target = false
 if KEYS[4] then target = redis.call('HGET', KEYS[4], ARGV[3]) end
 return {0, redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3]), target}
+`;
+
+/**
+ * KEYS: lease. ARGV: token, ttl ms. Compare-and-pexpire: extends the lease only while it is still the
+ * token's; a lease that lapsed or another run holds is never (re-)created here. Returns 1 when renewed.
+ */
+const LEASE_RENEW_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
 `;
 
 /** KEYS: lease. ARGV: token. */
@@ -184,6 +203,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scLeaseAcquire(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseRelease(lease: string, token: string): Result<number, Context>;
+    scLeaseRenew(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseAcquireRead(numKeys: number, ...args: (string | number)[]): Result<[number, string[]?, (string | null)?, (string | null)?], Context>;
     scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number, attemptMs: number, settleMs: number): Result<[number, string?], Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
@@ -203,6 +223,12 @@ export interface MirrorLease {
   readonly ttlMs: number;
   /** Set when the run gave the mirror up (its job lock was lost): its writes are refused from then on. */
   revoked?: boolean;
+  /**
+   * Set when a renewal found the lease no longer this run's (another run holds it, or it lapsed), or
+   * could not confirm it for a whole lease: the run's writes are refused from then on (LeaseLostError)
+   * and nothing of this run renews or takes the lease back.
+   */
+  lost?: boolean;
   /** Set when the run's last save released the lease with it (SAVE_MIRROR_FINAL): nothing renews or releases it after. */
   released?: boolean;
   /**
@@ -212,9 +238,10 @@ export interface MirrorLease {
   pending?: { key: string; record: string }[];
 }
 
-/** Throws LeaseLostError when the run gave its lease up. */
+/** Throws LeaseLostError when the run gave its lease up or a renewal found it lost. */
 export function assertHeld(lease: MirrorLease | undefined, what: string): void {
   if (lease?.revoked) throw new LeaseLostError(`${what}: this run gave the mirror up`);
+  if (lease?.lost) throw new LeaseLostError(`${what}: this run's lease was lost (its renewal found it gone or another run's)`);
 }
 
 /**
@@ -269,10 +296,16 @@ export class IntentRepository {
     private readonly box: SecretBox,
     /** Defaults: PLATFORM_TIMEOUT_MS's and PLATFORM_SETTLE_MS's (an attempt may send for 2 × 10 s, another run waits 30 s more). */
     private readonly timing: IntentTiming = intentTiming(10_000, 30_000),
+    /**
+     * The service's replica acknowledgement (REDIS_WAIT_REPLICAS, src/store/replica-ack.ts). Where it
+     * is active, a step's `started` record must be on a replica before its platform call is made.
+     */
+    private readonly replicaAck?: Pick<ReplicaAck, 'active' | 'confirmKey'>,
   ) {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
       redis.defineCommand('scLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_LUA });
+      redis.defineCommand('scLeaseRenew', { numberOfKeys: 1, lua: LEASE_RENEW_LUA });
       redis.defineCommand('scLeaseAcquireRead', { lua: LEASE_ACQUIRE_READ_LUA });
       redis.defineCommand('scIntentStart', { numberOfKeys: 2, lua: INTENT_START_LUA });
       redis.defineCommand('scIntentComplete', { numberOfKeys: 2, lua: INTENT_COMPLETE_LUA });
@@ -314,13 +347,36 @@ export class IntentRepository {
     return { lease: { key, token, ttlMs }, desired: desired ?? [], mirror: mirror ?? null, ...(target ? { target: targetRaw ?? null } : {}) };
   }
 
-  /** Extends the lease (takes it back when it lapsed and nobody took it); false when another run holds it. */
+  /**
+   * Extends the lease while it is still this run's; false when it is not (another run holds it, or it
+   * lapsed): the lease is lost then, and the caller marks it so (`lost`). Never takes a lease back.
+   */
   async renew(lease: MirrorLease): Promise<boolean> {
-    return (await this.redis.scLeaseAcquire(lease.key, lease.token, lease.ttlMs)) === 0;
+    return (await this.redis.scLeaseRenew(lease.key, lease.token, lease.ttlMs)) === 1;
   }
 
   async release(lease: MirrorLease): Promise<void> {
     await this.redis.scLeaseRelease(lease.key, lease.token);
+  }
+
+  /**
+   * WAIT (ReplicaAck.confirmKey) for the step's `started` record, just written, to reach a replica.
+   * When it does not in time, the platform is not called: the step fails with a RetryableError (an
+   * expected wait, not counted against the mirror's retry budget) and, when the record was new
+   * (`state` 0: no earlier attempt to remember), it is forgotten, so the retry starts afresh instead
+   * of waiting out an attempt that sent nothing.
+   */
+  private async confirmStarted(key: string, lease: MirrorLease, what: string, state: number): Promise<void> {
+    try {
+      await this.replicaAck!.confirmKey(key);
+    } catch (err) {
+      if (state === 0) await this.redis.scIntentAbandon(key, lease.key, lease.token).catch(() => undefined);
+      throw new RetryableError(`storage could not confirm the start of ${what} on a replica (${(err as Error).message}); the platform was not called`, {
+        reason: 'replica_unconfirmed',
+        delayMs: REPLICA_RETRY_MS,
+        waiting: true,
+      });
+    }
   }
 
   private resultOf<T>(rec: IntentRecord): T {
@@ -377,6 +433,8 @@ export class IntentRepository {
       // What the step's platform requests carry must exist first (sent alongside the start, usually done by now).
       if (opts.before) await opts.before();
       let deadline = first.deadline;
+      /** What the start that precedes run() found (0: nothing, the step is new). */
+      let lastState = first.state;
       const startedAt = new Date(deadline - attemptMs).toISOString();
       const complete = async (result: T): Promise<T> => {
         assertHeld(lease, `intent ${scope}:${step}`);
@@ -397,13 +455,16 @@ export class IntentRepository {
         const found = await recover(attemptOf(first.raw));
         if (found !== null) return complete(found);
         // Not there: this run's own attempt starts now (a looking-up that took long must not shorten it).
-        ({ deadline } = await start());
+        ({ deadline, state: lastState } = await start());
       }
+      // The `started` record must survive a failover before anything is sent: a promoted replica
+      // without it would let a retry call the platform again without looking for what this call made.
+      if (this.replicaAck?.active) await this.confirmStarted(key, lease, `${scope}:${step}`, lastState);
       let result: T;
       try {
         result = await withAttemptDeadline(deadline, run);
       } catch (err) {
-        if (once?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && !lease.revoked) {
+        if (once?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && !lease.revoked && !lease.lost) {
           await this.redis.scIntentAbandon(key, lease.key, lease.token);
         }
         throw err;

@@ -5,7 +5,9 @@
  * connection the process writes through (the service's client and the BullMQ producer's), so the reply
  * is sent only once each master's replica(s) have everything this process wrote to it so far. A WAIT that
  * times out (replica unreachable, master dying) fails the request with a 503: the partner retries, and
- * the retry is idempotent (webhook-id inbox, click ids).
+ * the retry is idempotent (webhook-id inbox, click ids). Sync workers use the same setting before a
+ * non-idempotent platform call: `confirmKey()` WAITs on the one master holding the step's intent
+ * (IntentRepository.scoped), and a WAIT that times out makes the step retry without calling.
  *
  * Concurrent requests share WAITs: while one WAIT per node is in flight, later callers join the next
  * one (issued when the current one returns), so under load a node sees about one WAIT per round trip
@@ -17,7 +19,7 @@
  * for a single Redis; a number n = wait for n replicas (at most as many as the master has connected),
  * for a single Redis with replicas as well. `REDIS_WAIT_TIMEOUT_MS` bounds each WAIT.
  */
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster, Command, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisClient } from './redis.js';
 
@@ -97,6 +99,31 @@ export class ReplicaAck {
     const masters: Redis[] = [];
     for (const c of this.clients) masters.push(...(c instanceof Cluster ? c.nodes('master') : [c]));
     await Promise.all(masters.map((m) => this.confirmNode(m)));
+  }
+
+  /**
+   * Resolves once the master that holds `key` (on the service's client, the first one given) has
+   * replicated this process's writes to it so far: one node's WAIT instead of every master's. Used
+   * before a non-idempotent platform call, for the intent that says it started (IntentRepository).
+   * Nothing when WAIT is off, or that master has no connected replica.
+   */
+  async confirmKey(key: string): Promise<void> {
+    if (this.replicas === 0) return;
+    const client = this.clients[0];
+    if (!client) return;
+    this.stats.confirms++;
+    let node: Redis | undefined = client instanceof Cluster ? undefined : client;
+    if (client instanceof Cluster) {
+      const owner = client.slots[new Command('exists', [key]).getSlot()]?.[0];
+      node = owner === undefined ? undefined : client.nodes('master').find((m) => `${m.options.host ?? ''}:${m.options.port ?? ''}` === owner);
+    }
+    // Slots not known (yet) or moving: every master, as confirm() does.
+    if (!node) {
+      const masters = client instanceof Cluster ? client.nodes('master') : [client];
+      await Promise.all(masters.map((m) => this.confirmNode(m)));
+      return;
+    }
+    await this.confirmNode(node);
   }
 
   private state(node: Redis): NodeState {

@@ -6,6 +6,7 @@
  *   503 (never a hang, never a 500), the service recovers by itself once the replica is promoted, and
  *   every event answered 202 is readable afterwards (nothing acknowledged was lost in the failover).
  */
+import type { SyncOutcome } from '../../src/mirror/sync.service.js';
 import { startCluster, testTopology, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
@@ -64,6 +65,39 @@ onCluster('Redis Cluster failover', () => {
     expect([200, 202]).toContain(accepted.status);
     expect((await svc.api('/v1/partners/fo/shows/frozen')).status).toBe(200);
   });
+
+  test('with the replicas frozen a sync step is not sent to the platform (its start is not on a replica); once they answer it is, once', async () => {
+    const event = showEvent('show.scheduled', sampleShow('sync-frozen'), new Date(Date.now() + 86_400_000).toISOString());
+    expect((await sendEvent(svc, 'fo', secret, event)).status).toBe(202);
+    const seen = (await sim.control('GET', '/_sim/youtube/requests')) as { seq: number }[];
+    const since = seen.at(-1)?.seq ?? 0;
+    const job = { partnerId: 'fo', showId: 'sync-frozen', targetId: 'yt' };
+    const effectsBefore = (await sim.effects('youtube')).length;
+    const { replicas } = await cluster.roles();
+    for (const p of replicas) cluster.signalNode(p, 'SIGSTOP');
+    let frozen: SyncOutcome;
+    try {
+      frozen = await svc.rt.syncService.sync(job, { token: 'frozen-run' });
+    } finally {
+      for (const p of replicas) cluster.signalNode(p, 'SIGCONT');
+    }
+    expect(frozen).toMatchObject({ kind: 'delay', reason: 'replica_unconfirmed' });
+    expect((await sim.control('GET', `/_sim/youtube/requests?since=${since}`)) as unknown[]).toEqual([]);
+    let outcome: SyncOutcome | undefined;
+    for (let i = 0; i < 30; i++) {
+      outcome = await svc.rt.syncService.sync(job, { token: `thawed-run-${i}` });
+      if (outcome.kind !== 'delay') break;
+      await new Promise((res) => setTimeout(res, Math.min(outcome!.kind === 'delay' ? outcome!.delayMs : 0, 1000)));
+    }
+    expect(outcome).toEqual({ kind: 'done', state: 'ready' });
+    // The start's WAIT goes to the one master holding the intent, not to all three.
+    const waits = svc.rt.replicaAck.stats.waits;
+    await svc.rt.replicaAck.confirmKey(svc.rt.keys.intent('fo', 'sync-frozen', 'yt', 'g0:create:probe'));
+    expect(svc.rt.replicaAck.stats.waits - waits).toBe(1);
+    const m = (await svc.rt.shows.getMirror('fo', 'sync-frozen', 'yt'))!;
+    const created = (await sim.effects('youtube')).slice(effectsBefore).filter((e) => e.type === 'show.created');
+    expect(created.map((e) => e.externalId)).toEqual([m.remote!.externalId]);
+  }, 60_000);
 
   test('a master killed mid-load: 202 or 503 only, recovery without help, no acknowledged event lost', async () => {
     const results: { showId: string; status: number | 'hang' | 'error' }[] = [];

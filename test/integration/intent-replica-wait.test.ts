@@ -1,0 +1,102 @@
+/**
+ * Where WAIT is on (REDIS_WAIT_REPLICAS), a non-idempotent step's `started` intent record must be on
+ * a replica before its platform call is made (IntentRepository.scoped → ReplicaAck.confirmKey): a
+ * failover right after the start would otherwise promote a replica without it, and the retry would
+ * call the platform again without looking for what the first call made. A real redis-server master
+ * with one real replica started here (frozen with SIGSTOP), the YouTube simulator over HTTP.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { freePort } from '../../src/lib/net.js';
+import type { SyncOutcome } from '../../src/mirror/sync.service.js';
+import { startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+
+let master: TestRedis;
+let replica: ChildProcess | undefined;
+let replicaDir: string;
+let svc: TestService;
+let sim: TestSim;
+
+beforeAll(async () => {
+  master = await startRedis();
+  replicaDir = mkdtempSync(join(tmpdir(), 'syndicast-replica-'));
+  const port = await freePort();
+  replica = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', replicaDir, '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(master.port), '--loglevel', 'warning'], { stdio: 'ignore' });
+  await waitReady(port, 10_000, replica.pid);
+  const probe = new Redis({ port: master.port, host: '127.0.0.1' });
+  try {
+    await waitFor(async () => /connected_slaves:1/.test(await probe.info('replication')), 10_000);
+    // The replica has synced and acknowledges (WAIT answers 1 at once).
+    await waitFor(async () => ((await probe.call('WAIT', 1, 200)) as number) === 1, 10_000);
+  } finally {
+    probe.disconnect();
+  }
+  sim = await startSim();
+  // WAIT for one replica (a single Redis: `auto` would be off), each WAIT bounded to 300 ms.
+  svc = await startService({ redis: master, dispatch: false, env: { REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '300' } });
+});
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+  if (replica && replica.exitCode === null) {
+    replica.kill('SIGCONT');
+    replica.kill('SIGKILL');
+  }
+  await master?.destroy();
+  if (replicaDir) rmSync(replicaDir, { recursive: true, force: true });
+});
+
+test('with the replica not acknowledging, the step is not sent to the platform and the run retries; once it does, one show is created', async () => {
+  expect(svc.rt.replicaAck.active).toBe(true);
+  const secret = await createPartner(svc, 'rw');
+  const r = await svc.api('/v1/partners/rw/targets', {
+    json: { id: 'rw-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'rw', secret, showEvent('show.scheduled', sampleShow('rw1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  // Saving the target checked its credentials with the platform: the requests after that are the run's.
+  const checked = (await sim.control('GET', '/_sim/youtube/requests')) as { seq: number }[];
+  const sinceSaved = checked.at(-1)?.seq ?? 0;
+  const job = { partnerId: 'rw', showId: 'rw1', targetId: 'rw-yt' };
+  const intentKeys = async (): Promise<string[]> => svc.rt.redis.keys(`${svc.rt.keys.showTag('rw', 'rw1')}:intent:*`);
+
+  replica!.kill('SIGSTOP'); // the replica acknowledges nothing (still connected, as far as the master knows)
+  let frozen: SyncOutcome;
+  try {
+    frozen = await svc.rt.syncService.sync(job, { token: 'job-token-frozen' });
+  } finally {
+    replica!.kill('SIGCONT');
+  }
+  expect(frozen).toMatchObject({ kind: 'delay', reason: 'replica_unconfirmed' });
+  // Nothing was sent to YouTube for the step (no request at all after the target was saved) …
+  const sent = (await sim.control('GET', `/_sim/youtube/requests?since=${sinceSaved}`)) as { method: string; path: string }[];
+  expect(sent).toEqual([]);
+  expect((await sim.effects('youtube')).filter((e) => e.type === 'show.created')).toEqual([]);
+  // … the unconfirmed start was forgotten (the retry does not wait out an attempt that sent nothing),
+  // and the mirror says why it waits, without using up its retry budget.
+  expect(await intentKeys()).toEqual([]);
+  const waiting = (await svc.rt.shows.getMirror('rw', 'rw1', 'rw-yt'))!;
+  expect(waiting.lastError).toMatch(/replica/);
+  expect(waiting.retries).toBe(0);
+
+  // The replica answers again: the next run creates the show, once.
+  const waitsBefore = svc.rt.replicaAck.stats.waits;
+  let outcome: SyncOutcome | undefined;
+  for (let i = 0; i < 20; i++) {
+    outcome = await svc.rt.syncService.sync(job, { token: `job-token-${i}` });
+    if (outcome.kind !== 'delay') break;
+    await sleep(Math.min(outcome.delayMs, 1000));
+  }
+  expect(outcome).toEqual({ kind: 'done', state: 'ready' });
+  expect(svc.rt.replicaAck.stats.waits).toBeGreaterThan(waitsBefore); // its steps' starts were WAITed for
+  const m = (await svc.rt.shows.getMirror('rw', 'rw1', 'rw-yt'))!;
+  const created = (await sim.effects('youtube')).filter((e) => e.type === 'show.created');
+  expect(created.map((e) => e.externalId)).toEqual([m.remote!.externalId]);
+});

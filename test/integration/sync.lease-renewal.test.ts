@@ -1,0 +1,119 @@
+/**
+ * The renewal of a sync run's mirror lease (SyncService.sync): once a renewal finds the lease no
+ * longer this run's, the run stops renewing for good and never takes the lease back — not when the
+ * run that took it over releases it, not after the run ends — and its next write fails fast with
+ * LeaseLostError. Real redis-server and the YouTube simulator over HTTP.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { jest } from '@jest/globals';
+import type { SyncOutcome } from '../../src/mirror/sync.service.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+
+const LEASE_MS = 1000; // renewed every ~333 ms
+
+let svc: TestService;
+let sim: TestSim;
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService({ dispatch: false, env: { WORKER_LOCK_MS: String(LEASE_MS) } }); // the test plays the runs itself
+});
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+test('a run whose renewal finds its lease taken stops renewing, never takes it back, and writes nothing more', async () => {
+  const secret = await createPartner(svc, 'rl');
+  const r = await svc.api('/v1/partners/rl/targets', {
+    json: { id: 'rl-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'rl', secret, showEvent('show.scheduled', sampleShow('rs1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'rl', showId: 'rs1', targetId: 'rl-yt' };
+  const leaseKey = svc.rt.keys.mirrorLease('rl', 'rs1', 'rl-yt');
+  const renew = jest.spyOn(svc.rt.intents, 'renew');
+  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 1200 });
+  let runA: Promise<SyncOutcome> | undefined;
+  try {
+    runA = svc.rt.syncService.sync(job, { token: 'job-token-A' });
+    // A is inside its first platform call (its intent is started).
+    await waitFor(async () => (await svc.rt.redis.keys(`${svc.rt.keys.showTag('rl', 'rs1')}:intent:*`)).length > 0, 10_000, 20);
+    expect(await svc.rt.redis.get(leaseKey)).toBe('job-token-A');
+    // Run B takes the mirror over (A's lease lapsed while A stalled; B's job lock is newer).
+    await svc.rt.redis.set(leaseKey, 'job-token-B', 'PX', 60_000);
+    const seen = renew.mock.calls.length;
+    await waitFor(async () => renew.mock.calls.length >= seen + 1, 5_000, 20); // A's renewal saw it
+    await sleep(50);
+    expect(await svc.rt.redis.get(leaseKey)).toBe('job-token-B');
+    // B finishes and lets the mirror go: A's renewal must not take it back.
+    await svc.rt.redis.del(leaseKey);
+    const stoppedAt = renew.mock.calls.length;
+    await sleep(LEASE_MS * 1.2); // more than three renewal periods
+    expect(renew.mock.calls.length).toBe(stoppedAt); // A stopped renewing for good
+    expect(await svc.rt.redis.exists(leaseKey)).toBe(0);
+    // Run C takes the mirror and keeps it while A is still in its call and after A ended.
+    const c = await svc.rt.intents.acquire('rl', 'rs1', 'rl-yt', 'job-token-C', 60_000);
+    expect('lease' in c).toBe(true);
+    const outcomeA = await runA;
+    expect(outcomeA).toMatchObject({ kind: 'delay', reason: 'lease lost' });
+    expect(await svc.rt.redis.get(leaseKey)).toBe('job-token-C');
+    expect(await svc.rt.redis.pttl(leaseKey)).toBeGreaterThan(50_000);
+    await sleep(LEASE_MS);
+    expect(await svc.rt.redis.get(leaseKey)).toBe('job-token-C');
+    expect(renew.mock.calls.length).toBe(stoppedAt);
+    // A's call completed on the platform, but A recorded nothing: neither its intent nor the mirror.
+    const m = await svc.rt.shows.getMirror('rl', 'rs1', 'rl-yt');
+    expect(m?.remote).toBeFalsy();
+    if ('lease' in c) await svc.rt.intents.release(c.lease);
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 0 });
+    await runA?.catch(() => undefined);
+    renew.mockRestore();
+  }
+});
+
+test('a run whose renewal finds its lease lapsed (nobody took it) does not re-create it and stops at its next write', async () => {
+  const secret = await createPartner(svc, 'rl2');
+  const r = await svc.api('/v1/partners/rl2/targets', {
+    json: { id: 'rl2-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'rl2', secret, showEvent('show.scheduled', sampleShow('rs2'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'rl2', showId: 'rs2', targetId: 'rl2-yt' };
+  const leaseKey = svc.rt.keys.mirrorLease('rl2', 'rs2', 'rl2-yt');
+  const renew = jest.spyOn(svc.rt.intents, 'renew');
+  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 1200 });
+  let runA: Promise<SyncOutcome> | undefined;
+  try {
+    runA = svc.rt.syncService.sync(job, { token: 'job-token-A' });
+    await waitFor(async () => (await svc.rt.redis.keys(`${svc.rt.keys.showTag('rl2', 'rs2')}:intent:*`)).length > 0, 10_000, 20);
+    await svc.rt.redis.del(leaseKey); // A's lease lapsed
+    const seen = renew.mock.calls.length;
+    await waitFor(async () => renew.mock.calls.length >= seen + 1, 5_000, 20);
+    await sleep(LEASE_MS * 0.8);
+    expect(await svc.rt.redis.exists(leaseKey)).toBe(0);
+    expect(await runA).toMatchObject({ kind: 'delay', reason: 'lease lost' });
+    expect(await svc.rt.redis.exists(leaseKey)).toBe(0); // nothing of A's lingers after its run
+    expect((await svc.rt.shows.getMirror('rl2', 'rs2', 'rl2-yt'))?.remote).toBeFalsy();
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 0 });
+    await runA?.catch(() => undefined);
+    renew.mockRestore();
+  }
+  // The next run syncs the mirror: one show on YouTube.
+  let outcome: SyncOutcome | undefined;
+  for (let i = 0; i < 20; i++) {
+    outcome = await svc.rt.syncService.sync(job, { token: `job-token-N${i}` });
+    if (outcome.kind !== 'delay') break;
+    await sleep(Math.min(outcome.delayMs, 1000));
+  }
+  expect(outcome).toEqual({ kind: 'done', state: 'ready' });
+  // One Redis with REDIS_WAIT_REPLICAS=auto: no WAIT before the platform calls (nor any other).
+  if (svc.redis.topology === 'single') {
+    expect(svc.rt.replicaAck.active).toBe(false);
+    expect(svc.rt.replicaAck.stats).toEqual({ waits: 0, confirms: 0 });
+  }
+});
