@@ -174,10 +174,12 @@ export class SyncService {
     const first: FirstRead = { target, desired: this.deps.shows.desiredFromFlat(showId, got.desired), mirror: got.mirror ? this.deps.shows.parse(got.mirror) : null };
     // Renewed on this process's event loop, like BullMQ's job lock: a stall lets both lapse. A renewal
     // only extends a lease that is still this run's (compare-and-pexpire). One that finds it gone or
-    // another run's, or that could not confirm it for a whole lease (Redis trouble: it may have lapsed
-    // and been taken), marks it lost: the timer stops for good and every later write of this run is
-    // refused (assertHeld: LeaseLostError) before it could take the lease back.
-    let confirmedAt = Date.now(); // when the last renewal that found the lease ours was sent (the acquire's before it)
+    // another run's marks it lost: the timer stops for good and every later write of this run is
+    // refused (assertHeld: LeaseLostError) before it could take the lease back. A renewal that fails
+    // (Redis trouble) decides nothing: the run's writes are fenced in Lua (holder check), so the next
+    // one finds out whether another run took over, and a result the platform gave is not thrown away
+    // on a guess (its step would be left "started": a settle wait and a lookup, or a second call
+    // where the step has no lookup).
     let stopped = false;
     const stopRenewing = (): void => {
       stopped = true;
@@ -189,16 +191,12 @@ export class SyncService {
     };
     const renewal = setInterval(() => {
       if (stopped || lease.released || lease.revoked || lease.lost) return stopRenewing();
-      const sentAt = Date.now();
       intents.renew(lease).then(
         (ok) => {
-          if (stopped) return; // the run is over (or gave the lease up): nothing to decide any more
-          if (ok) confirmedAt = Math.max(confirmedAt, sentAt);
-          else markLost();
+          // Once the run is over (or gave the lease up) there is nothing to decide any more.
+          if (!stopped && !ok) markLost();
         },
-        () => {
-          if (!stopped && Date.now() - confirmedAt >= leaseMs) markLost();
-        },
+        () => undefined, // see above: the next fenced write decides
       );
     }, Math.max(100, Math.floor(leaseMs / 3)));
     renewal.unref();

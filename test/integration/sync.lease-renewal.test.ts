@@ -117,3 +117,28 @@ test('a run whose renewal finds its lease lapsed (nobody took it) does not re-cr
     expect(svc.rt.replicaAck.stats).toEqual({ waits: 0, confirms: 0 });
   }
 });
+
+test('renewals that fail (Redis trouble) do not make the run give up: its fenced writes still decide, so a call that succeeded is recorded', async () => {
+  const secret = await createPartner(svc, 'rl3');
+  const r = await svc.api('/v1/partners/rl3/targets', {
+    json: { id: 'rl3-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'rl3', secret, showEvent('show.scheduled', sampleShow('rs3'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'rl3', showId: 'rs3', targetId: 'rl3-yt' };
+  // Every renewal fails for longer than a lease while the first platform call is on the wire; nobody
+  // else takes the mirror. A fenced write finds no other holder, so the run's results count.
+  const renew = jest.spyOn(svc.rt.intents, 'renew').mockRejectedValue(new Error('connection lost'));
+  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 1500 });
+  try {
+    const outcome = await svc.rt.syncService.sync(job, { token: 'job-token-E' });
+    expect(renew.mock.calls.length).toBeGreaterThanOrEqual(3); // renewals ran (and failed) for over a lease
+    expect(outcome).toMatchObject({ kind: 'done' });
+    const m = await svc.rt.shows.getMirror('rl3', 'rs3', 'rl3-yt');
+    expect(m?.remote?.externalId).toBeTruthy();
+    expect(await svc.rt.redis.exists(svc.rt.keys.mirrorLease('rl3', 'rs3', 'rl3-yt'))).toBe(0); // released at the end
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 0 });
+    renew.mockRestore();
+  }
+}, 30_000);
