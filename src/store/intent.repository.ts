@@ -225,8 +225,9 @@ export interface MirrorLease {
   revoked?: boolean;
   /**
    * Set when a renewal found the lease no longer this run's (another run holds it, or it lapsed), or
-   * could not confirm it for a whole lease: the run's writes are refused from then on (LeaseLostError)
-   * and nothing of this run renews or takes the lease back.
+   * a fenced write found another holder: the run's writes are refused from then on (LeaseLostError)
+   * and nothing of this run renews or takes the lease back. A renewal that failed (Redis error) does
+   * not set it: the run's fenced writes decide.
    */
   lost?: boolean;
   /** Set when the run's last save released the lease with it (SAVE_MIRROR_FINAL): nothing renews or releases it after. */
@@ -362,15 +363,16 @@ export class IntentRepository {
   /**
    * WAIT (ReplicaAck.confirmKey) for the step's `started` record, just written, to reach a replica.
    * When it does not in time, the platform is not called: the step fails with a RetryableError (an
-   * expected wait, not counted against the mirror's retry budget) and, when the record was new
-   * (`state` 0: no earlier attempt to remember), it is forgotten, so the retry starts afresh instead
-   * of waiting out an attempt that sent nothing.
+   * expected wait, not counted against the mirror's retry budget) and the record is forgotten, so the
+   * retry starts afresh instead of waiting out an attempt that sent nothing. That holds also when the
+   * step had an earlier attempt (`state` 1): its recovery lookup, if the step has one, has just found
+   * nothing, and a step without one would be run again anyway.
    */
-  private async confirmStarted(key: string, lease: MirrorLease, what: string, state: number): Promise<void> {
+  private async confirmStarted(key: string, lease: MirrorLease, what: string): Promise<void> {
     try {
       await this.replicaAck!.confirmKey(key);
     } catch (err) {
-      if (state === 0) await this.redis.scIntentAbandon(key, lease.key, lease.token).catch(() => undefined);
+      await this.redis.scIntentAbandon(key, lease.key, lease.token).catch(() => undefined);
       throw new RetryableError(`storage could not confirm the start of ${what} on a replica (${(err as Error).message}); the platform was not called`, {
         reason: 'replica_unconfirmed',
         delayMs: REPLICA_RETRY_MS,
@@ -433,8 +435,6 @@ export class IntentRepository {
       // What the step's platform requests carry must exist first (sent alongside the start, usually done by now).
       if (opts.before) await opts.before();
       let deadline = first.deadline;
-      /** What the start that precedes run() found (0: nothing, the step is new). */
-      let lastState = first.state;
       const startedAt = new Date(deadline - attemptMs).toISOString();
       const complete = async (result: T): Promise<T> => {
         assertHeld(lease, `intent ${scope}:${step}`);
@@ -455,11 +455,11 @@ export class IntentRepository {
         const found = await recover(attemptOf(first.raw));
         if (found !== null) return complete(found);
         // Not there: this run's own attempt starts now (a looking-up that took long must not shorten it).
-        ({ deadline, state: lastState } = await start());
+        ({ deadline } = await start());
       }
       // The `started` record must survive a failover before anything is sent: a promoted replica
       // without it would let a retry call the platform again without looking for what this call made.
-      if (this.replicaAck?.active) await this.confirmStarted(key, lease, `${scope}:${step}`, lastState);
+      if (this.replicaAck?.active) await this.confirmStarted(key, lease, `${scope}:${step}`);
       let result: T;
       try {
         result = await withAttemptDeadline(deadline, run);

@@ -100,3 +100,37 @@ test('with the replica not acknowledging, the step is not sent to the platform a
   const created = (await sim.effects('youtube')).filter((e) => e.type === 'show.created');
   expect(created.map((e) => e.externalId)).toEqual([m.remote!.externalId]);
 });
+
+test('an unconfirmed restart of a step an earlier run left started (its lookup found nothing) is forgotten too: the retry does not wait out an attempt that sent nothing', async () => {
+  const [P, S, T] = ['rw', 'rw2', 'rw-yt'];
+  const got = await svc.rt.intents.acquire(P, S, T, 'job-token-restart', 60_000);
+  if (!('lease' in got)) throw new Error('lease not acquired');
+  const { lease } = got;
+  const key = svc.rt.keys.intent(P, S, T, 'g0:test:step');
+  // An earlier run started the step long ago and never recorded a result (its attempt has settled).
+  const earlier = new Date(Date.now() - 3_600_000).toISOString();
+  await svc.rt.redis.set(key, JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: earlier, until: Date.now() - 3_000_000 }), 'EX', 86_400);
+  const once = svc.rt.intents.scoped(P, S, T, 'g0:test', lease);
+  let ran = 0;
+  let looked = 0;
+  replica!.kill('SIGSTOP');
+  try {
+    await expect(
+      once(
+        'step',
+        async () => ++ran,
+        async () => {
+          looked++;
+          return null; // the earlier attempt made nothing
+        },
+      ),
+    ).rejects.toMatchObject({ reason: 'replica_unconfirmed' });
+  } finally {
+    replica!.kill('SIGCONT');
+  }
+  expect([looked, ran]).toEqual([1, 0]);
+  expect(await svc.rt.redis.exists(key)).toBe(0);
+  // The next attempt runs at once (no settle wait), exactly once.
+  await expect(once('step', async () => ++ran)).resolves.toBe(1);
+  await svc.rt.intents.release(lease);
+});
