@@ -154,18 +154,27 @@ return {sk, pk, values[1] or '', values[2] or ''}
  * API parses per click), one reply per click. Each click runs under pcall: a click that fails (a key of the wrong type)
  * answers an error of its own and does not take the other clicks of the batch with it.
  */
-const CLICKS_LUA = `
-local ttl = ARGV[1]
-local function click(j, a)
-  redis.call('SET', KEYS[j + 2], ARGV[a + 1], 'EX', ttl)
-  local keys = redis.call('HMGET', KEYS[j + 1], 'snap@', ARGV[a + 2] .. '@')
+/**
+ * The Lua function `click(<params>)` both click scripts share: store the click, then answer the
+ * product's register keys (1 when they are those the API holds, the product's payload when not).
+ * `at` names where each value is read: the two scripts pass their keys and arguments differently.
+ */
+function clickFnLua(params: string, at: { desired: string; click: string; stored: string; product: string; snapAt: string; productAt: string }): string {
+  return `local function click(${params})
+  redis.call('SET', ${at.click}, ${at.stored}, 'EX', ttl)
+  local keys = redis.call('HMGET', ${at.desired}, 'snap@', ${at.product} .. '@')
   local sk = keys[1]
   if not sk then return {} end
   local pk = keys[2] or ''
-  if sk == ARGV[a + 3] and pk == ARGV[a + 4] then return 1 end
-  local values = redis.call('HMGET', KEYS[j + 1], 'snap', ARGV[a + 2])
+  if sk == ${at.snapAt} and pk == ${at.productAt} then return 1 end
+  local values = redis.call('HMGET', ${at.desired}, 'snap', ${at.product})
   return {sk, pk, values[1] or '', values[2] or ''}
-end
+end`;
+}
+
+const CLICKS_LUA = `
+local ttl = ARGV[1]
+${clickFnLua('j, a', { desired: 'KEYS[j + 1]', click: 'KEYS[j + 2]', stored: 'ARGV[a + 1]', product: 'ARGV[a + 2]', snapAt: 'ARGV[a + 3]', productAt: 'ARGV[a + 4]' })}
 local out = {}
 for i = 1, #KEYS / 2 do
   ${pcallInto('out[i]', 'click, 2 * (i - 1), 1 + 4 * (i - 1)')}
@@ -187,16 +196,7 @@ const CLICKS_SHA = createHash('sha1').update(CLICKS_LUA).digest('hex');
  */
 const NODE_CLICKS_LUA = `#!lua flags=allow-cross-slot-keys
 local ttl = ARGV[1]
-local function click(a)
-  redis.call('SET', ARGV[a + 2], ARGV[a + 3], 'EX', ttl)
-  local keys = redis.call('HMGET', ARGV[a + 1], 'snap@', ARGV[a + 4] .. '@')
-  local sk = keys[1]
-  if not sk then return {} end
-  local pk = keys[2] or ''
-  if sk == ARGV[a + 5] and pk == ARGV[a + 6] then return 1 end
-  local values = redis.call('HMGET', ARGV[a + 1], 'snap', ARGV[a + 4])
-  return {sk, pk, values[1] or '', values[2] or ''}
-end
+${clickFnLua('a', { desired: 'ARGV[a + 1]', click: 'ARGV[a + 2]', stored: 'ARGV[a + 3]', product: 'ARGV[a + 4]', snapAt: 'ARGV[a + 5]', productAt: 'ARGV[a + 6]' })}
 local out = {}
 for i = 1, (#ARGV - 1) / 6 do
   ${pcallInto('out[i]', 'click, 1 + 6 * (i - 1)')}
