@@ -25,14 +25,20 @@ afterAll(async () => {
   await sim?.close();
 });
 
-test('a run whose renewal finds its lease taken stops renewing, never takes it back, and writes nothing more', async () => {
-  const secret = await createPartner(svc, 'rl');
-  const r = await svc.api('/v1/partners/rl/targets', {
-    json: { id: 'rl-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+/** A partner with a YouTube target on the simulator and a scheduled show: the job of its mirror. */
+async function scheduledShow(partnerId: string, showId: string): Promise<{ partnerId: string; showId: string; targetId: string }> {
+  const secret = await createPartner(svc, partnerId);
+  const targetId = `${partnerId}-yt`;
+  const r = await svc.api(`/v1/partners/${partnerId}/targets`, {
+    json: { id: targetId, platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
-  expect((await sendEvent(svc, 'rl', secret, showEvent('show.scheduled', sampleShow('rs1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
-  const job = { partnerId: 'rl', showId: 'rs1', targetId: 'rl-yt' };
+  expect((await sendEvent(svc, partnerId, secret, showEvent('show.scheduled', sampleShow(showId), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  return { partnerId, showId, targetId };
+}
+
+test('a run whose renewal finds its lease taken stops renewing, never takes it back, and writes nothing more', async () => {
+  const job = await scheduledShow('rl', 'rs1');
   const leaseKey = svc.rt.keys.mirrorLease('rl', 'rs1', 'rl-yt');
   const renew = jest.spyOn(svc.rt.intents, 'renew');
   await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 1200 });
@@ -76,13 +82,7 @@ test('a run whose renewal finds its lease taken stops renewing, never takes it b
 });
 
 test('a run whose renewal finds its lease lapsed (nobody took it) does not re-create it and stops at its next write', async () => {
-  const secret = await createPartner(svc, 'rl2');
-  const r = await svc.api('/v1/partners/rl2/targets', {
-    json: { id: 'rl2-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
-  });
-  expect(r.status).toBe(201);
-  expect((await sendEvent(svc, 'rl2', secret, showEvent('show.scheduled', sampleShow('rs2'), '2026-11-24T17:00:00Z'))).status).toBe(202);
-  const job = { partnerId: 'rl2', showId: 'rs2', targetId: 'rl2-yt' };
+  const job = await scheduledShow('rl2', 'rs2');
   const leaseKey = svc.rt.keys.mirrorLease('rl2', 'rs2', 'rl2-yt');
   const renew = jest.spyOn(svc.rt.intents, 'renew');
   await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 1200 });
@@ -119,13 +119,7 @@ test('a run whose renewal finds its lease lapsed (nobody took it) does not re-cr
 });
 
 test('renewals that fail (Redis trouble) do not make the run give up: its fenced writes still decide, so a call that succeeded is recorded', async () => {
-  const secret = await createPartner(svc, 'rl3');
-  const r = await svc.api('/v1/partners/rl3/targets', {
-    json: { id: 'rl3-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
-  });
-  expect(r.status).toBe(201);
-  expect((await sendEvent(svc, 'rl3', secret, showEvent('show.scheduled', sampleShow('rs3'), '2026-11-24T17:00:00Z'))).status).toBe(202);
-  const job = { partnerId: 'rl3', showId: 'rs3', targetId: 'rl3-yt' };
+  const job = await scheduledShow('rl3', 'rs3');
   // Every renewal fails for longer than a lease while the first platform call is on the wire; nobody
   // else takes the mirror. A fenced write finds no other holder, so the run's results count.
   const renew = jest.spyOn(svc.rt.intents, 'renew').mockRejectedValue(new Error('connection lost'));
