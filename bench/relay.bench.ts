@@ -6,8 +6,9 @@
  * Both sides have the same topology: one source publisher per show (ffmpeg `-re -stream_loop -1 -c copy`
  * of a pre-encoded 2 Mbps H.264 + AAC FLV, so the load generator encodes nothing) into an RTMP edge
  * (node-media-server with the same session settings), and one ffmpeg per destination reading the show
- * from the edge and pushing it to the simulators' RTMP sinks (in this process: they timestamp every
- * byte).
+ * from the edge and pushing it to the destination sinks: the minimal RTMP drain in a process of its
+ * own (bench/sut/rtmp-drain-sink.ts; it timestamps every byte), the same for both sides, its CPU
+ * reported apart and counted for neither; ffmpeg's output -rw_timeout is the same on both sides.
  *   ours:  Syndicast as production runs it: `workers/relay.ts` (embedded ingest edge + supervisor +
  *          one supervised ffmpeg per mirror), api and mirror workers in their own processes; the
  *          partner publishes to the show view's `show.ingest {url, streamKey}`, the mirrors' ingests come
@@ -28,7 +29,8 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.js';
 import { ffmpegPath } from '../src/lib/ffmpeg-path.js';
 import { freePort } from '../src/lib/net.js';
-import { streamsOf, type SimStreams, type SimStreamView } from '../src/simulators/rtmp-sink.js';
+import type { DrainStreamView } from '../src/simulators/rtmp-drain.js';
+import { streamsOf, type SimStreams } from '../src/simulators/rtmp-sink.js';
 import { simTargetCredentials } from '../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../src/simulators/sim.server.js';
 import type { Platform } from '../src/targets/target.adapter.js';
@@ -109,17 +111,17 @@ async function massKill(ctx: BenchContext, label: string, dests: readonly Dest[]
   const deadline = killAt + 120_000;
   while (recoveredAt.size < dests.length && Date.now() < deadline) {
     await sleep(250);
-    const v = views(dests);
+    const v = await views(dests);
     for (const d of dests) {
       const last = v.get(idOf(d))?.lastDataAt;
       if (!recoveredAt.has(idOf(d)) && last && Date.parse(last) > killAt + 1500) recoveredAt.set(idOf(d), Date.now() - killAt);
     }
   }
   const windowS = 15;
-  const a = views(dests);
+  const a = await views(dests);
   const tA = Date.now();
   await sleep(windowS * 1000);
-  const b = views(dests);
+  const b = await views(dests);
   const tB = Date.now();
   let sustainedAfter = 0;
   let gapsAfter = 0;
@@ -215,13 +217,20 @@ function startSource(ffmpeg: string, file: string, target: string, onPublishing:
 }
 
 /**
+ * ffmpeg's output write timeout on both sides: ours sets it to its watchdog's hard limit
+ * (4 × RELAY_STALL_MS, src/relay/destination.supervisor.ts); the bare readers get the same, so both
+ * face the same sinks with the same timeout.
+ */
+const OUTPUT_TIMEOUT_US = loadConfig({}, '/nonexistent').relayStallMs * 4 * 1000;
+
+/**
  * The bare relay: what `ffmpeg -c copy` from the edge to a destination needs, nothing more. It is
  * started before the show's publish and waits on the edge for it (as ours does), so it has no read
  * timeout on its input: with one (it had `-rw_timeout 5000000`), a reader that waited over 5 s
  * for the publish exited and was restarted.
  */
 function bareArgs(input: string, output: string): string[] {
-  return ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', input, '-map', '0:v?', '-map', '0:a?', '-c', 'copy', '-f', 'flv', output];
+  return ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', input, '-map', '0:v?', '-map', '0:a?', '-c', 'copy', '-rw_timeout', String(OUTPUT_TIMEOUT_US), '-f', 'flv', output];
 }
 
 /** TCP connections established to a local port (from /proc/net/tcp{,6}): the readers waiting on an edge. */
@@ -266,9 +275,77 @@ async function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
-function views(dests: readonly Dest[]): Map<string, SimStreamView> {
-  const out = new Map<string, SimStreamView>();
-  for (const s of new Set(dests.map((d) => d.streams))) for (const v of s.list()) out.set(`${s.platform}/${v.streamKey}`, v);
+/** What the bench reads of one sink stream (times as ISO strings, as the simulators' view has them). */
+interface SinkView {
+  bytes: number;
+  firstDataAt: string | null;
+  lastDataAt: string | null;
+  longGaps: Array<{ endedAt: string; ms: number }>;
+}
+
+/**
+ * The destination sinks: the minimal RTMP drain (src/simulators/rtmp-drain.ts) in a process of its
+ * own (bench/sut/rtmp-drain-sink.ts), both sides alike. The simulators still hand out every ingest
+ * address (their streams' `sink` points here); the drain accepts any key and only counts bytes.
+ */
+class Sinks {
+  private seq = 0;
+  private readonly pending = new Map<number, (list: DrainStreamView[]) => void>();
+  private constructor(readonly child: Child<{ port: number }>) {
+    child.proc.on('message', (m: { type?: string; id?: number; list?: DrainStreamView[] }) => {
+      if (m?.type !== 'views' || m.id === undefined) return;
+      this.pending.get(m.id)?.(m.list ?? []);
+      this.pending.delete(m.id);
+    });
+  }
+
+  static async start(sims: StartedSimulators): Promise<Sinks> {
+    const child = await startChild<{ port: number }>('bench/sut/rtmp-drain-sink.ts', { name: 'rtmp-drain-sink', env: {}, ready: 'ipc' });
+    for (const sim of sims.simulators.values()) streamsOf(sim.sim).sink = { host: '127.0.0.1', port: child.info.port };
+    // YouTube's simulated stream turns active when its key receives data, as with the simulators' own sinks
+    child.proc.on('message', (m: { type?: string; id?: string; receiving?: boolean }) => {
+      if (m?.type !== 'receiving' || !m.id) return;
+      const [platform = '', key = ''] = m.id.split('/');
+      const sim = sims.simulators.get(platform as Platform);
+      if (!sim) return;
+      const streams = streamsOf(sim.sim);
+      const st = streams.stateOf(key);
+      if (st) streams.setReceiving(st, m.receiving === true);
+    });
+    return new Sinks(child);
+  }
+
+  get pid(): number {
+    return this.child.proc.pid!;
+  }
+
+  async list(): Promise<DrainStreamView[]> {
+    const id = ++this.seq;
+    return new Promise<DrainStreamView[]>((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error('the sink process did not answer within 10 s'));
+      }, 10_000);
+      this.pending.set(id, (list) => {
+        clearTimeout(t);
+        resolve(list);
+      });
+      this.child.proc.send({ type: 'views', id });
+    });
+  }
+}
+
+let sinks: Sinks | undefined;
+
+async function views(dests: readonly Dest[]): Promise<Map<string, SinkView>> {
+  const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+  if (!sinks) throw new Error('the sinks are not running');
+  const all = new Map((await sinks.list()).map((v) => [v.id, v]));
+  const out = new Map<string, SinkView>();
+  for (const d of dests) {
+    const v = all.get(idOf(d));
+    if (v) out.set(idOf(d), { bytes: v.bytes, firstDataAt: iso(v.firstDataAt), lastDataAt: iso(v.lastDataAt), longGaps: v.longGaps.map((g) => ({ endedAt: new Date(g.endedAt).toISOString(), ms: g.ms })) });
+  }
   return out;
 }
 const idOf = (d: Dest): string => `${d.platform}/${d.key}`;
@@ -289,12 +366,12 @@ async function measure(
 ): Promise<PhaseResult> {
   const deadline = Date.now() + p.firstByteTimeoutMs;
   for (;;) {
-    const v = views(dests);
+    const v = await views(dests);
     const n = dests.filter((d) => v.get(idOf(d))?.firstDataAt).length;
     if (n === dests.length || Date.now() > deadline) break;
     await sleep(250);
   }
-  const v0 = views(dests);
+  const v0 = await views(dests);
   const firstByteMs = dests.flatMap((d) => {
     const f = v0.get(idOf(d))?.firstDataAt;
     const ms = f ? Date.parse(f) - (t0[d.show] ?? Number.NaN) : Number.NaN;
@@ -316,14 +393,17 @@ async function measure(
   ctx.log(`  ${label}: ${firstByteMs.length}/${dests.length} destinations received data; warming up ${p.warmS} s`);
   await sleep(p.warmS * 1000);
 
-  const a = views(dests);
+  const a = await views(dests);
   const cpuA = treeCpu(roots());
+  const sinkPid = sinks!.pid;
+  const sinkA = treeCpu([sinkPid]);
   const nodePids = [...cpuA.keys()].filter((pid) => commOf(pid) === 'node');
   const threadsA = new Map(nodePids.map((pid) => [pid, threadCpu(pid)]));
   const tA = Date.now();
   await sleep(p.windowS * 1000);
-  const b = views(dests);
+  const b = await views(dests);
   const cpuB = treeCpu(roots());
+  const sinkB = treeCpu([sinkPid]);
   const threadsB = new Map(nodePids.map((pid) => [pid, threadCpu(pid)]));
   const tB = Date.now();
   const windowS = (tB - tA) / 1000;
@@ -369,11 +449,14 @@ async function measure(
     windowS: round(windowS, 1),
     kbpsPerStream: { p50: round(sortedKbps[Math.floor(sortedKbps.length / 2)] ?? 0, 0), min: round(sortedKbps[0] ?? 0, 0) },
     longGaps,
-    extra: { firstByteMaxByShowMs, firstByteFromSpawnMs: { p50: round(summarize(firstByteFromSpawnMs).p50, 0), p99: round(summarize(firstByteFromSpawnMs).p99, 0) }, publishSeen: firstByteMs.length, nodeThreadsPctPerStream: nodeThreads, cpuTotalPctOfOneCore: round(((total / (windowS * 1000)) * 100), 1), pssMiB: round(mem.pssKiB / 1024, 1) },
+    extra: {
+      // the destination sinks (one process, both sides alike): counted for neither side
+      sinkCpuPctPerStream: pct(cpuBetween(sinkA, sinkB)),
+      firstByteMaxByShowMs, firstByteFromSpawnMs: { p50: round(summarize(firstByteFromSpawnMs).p50, 0), p99: round(summarize(firstByteFromSpawnMs).p99, 0) }, publishSeen: firstByteMs.length, nodeThreadsPctPerStream: nodeThreads, cpuTotalPctOfOneCore: round(((total / (windowS * 1000)) * 100), 1), pssMiB: round(mem.pssKiB / 1024, 1) },
   };
   ctx.log(
     `  ${label}: ${sustained}/${dests.length} sustained, ${r.cpuPctPerStream} % of a core per stream (${JSON.stringify(r.cpuParts)}; node threads ${JSON.stringify(nodeThreads)}), PSS ${r.pssMiBPerStream} MiB/stream, ` +
-      `first byte p50 ${round(summarize(firstByteMs).p50, 0)} ms p99 ${round(summarize(firstByteMs).p99, 0)} ms, kbps/stream p50 ${r.kbpsPerStream.p50} min ${r.kbpsPerStream.min}, gaps>1s ${longGaps}`,
+      `sinks ${String(r.extra.sinkCpuPctPerStream)} % of a core per stream (neither side), first byte p50 ${round(summarize(firstByteMs).p50, 0)} ms p99 ${round(summarize(firstByteMs).p99, 0)} ms, kbps/stream p50 ${r.kbpsPerStream.p50} min ${r.kbpsPerStream.min}, gaps>1s ${longGaps}`,
   );
   return r;
 }
@@ -602,6 +685,7 @@ export const relayBench: Benchmark = {
     ctx.log(`relay: ${shows} shows × 5 destinations = ${shows * 5} outgoing streams, source ${source.kbps} kbps, ffmpeg ${ffmpeg}`);
     const sims = await startSimulators({ port: 0 });
     const notes: string[] = [];
+    sinks = await Sinks.start(sims);
     try {
       const bare = await runBare(ctx, sims, ffmpeg, source, shows, p);
       await sims.app.inject({ method: 'POST', url: '/_sim/reset' });
@@ -633,9 +717,9 @@ export const relayBench: Benchmark = {
           start: `shows start ${STAGGER_MS} ms apart (BENCH_RELAY_STAGGER_MS), both sides; relay RELAY_START_TIMEOUT_MS=${START_TIMEOUT_MS}, RELAY_START_CONCURRENCY=${START_CONCURRENCY ?? 'default (2)'} (start-up allowance before a destination's first byte; the stall timer runs only after it)`,
           window: `first bytes awaited (≤ ${p.firstByteTimeoutMs / 1000} s), ${p.warmS} s warm-up, then a ${p.windowS} s steady window`,
           ours: 'workers/relay.ts (embedded node-media-server edge + supervisor + one ffmpeg per mirror, -c copy, -progress), api (bench/sut/service-api.ts) and workers/mirror.ts in their own processes, Redis appendfsync everysec; partner publishes to show.ingest, mirrors: YouTube/Facebook ingest from their APIs, TikTok/Whatnot/Bambuser from the operator link',
-          bare: 'bench/sut/bare-edge.ts (same node-media-server session settings) + one `ffmpeg -i edge -map 0:v? -map 0:a? -c copy -f flv sink` per destination, all spawned by the bench and connected to the edge before the first source starts (restarted 0.5 s after an exit)',
+          bare: 'bench/sut/bare-edge.ts (same node-media-server session settings) + one `ffmpeg -i edge -map 0:v? -map 0:a? -c copy -rw_timeout (as ours) -f flv sink` per destination, all spawned by the bench and connected to the edge before the first source starts (restarted 0.5 s after an exit)',
           readers: 'both sides: every destination\'s ffmpeg is running and connected to the edge (TCP, /proc/net/tcp), waiting for the publish, before the first source starts; ours: also every mirror\'s relay status written by the relay (since ≠ null)',
-          sinks: 'the simulators\' RTMP sinks in the bench process (node-media-server); first byte = the sink\'s first data on the key − the moment the source\'s RTMP publish was accepted (ffmpeg printed its output, after connect + publish); from the publisher\'s spawn (including its own start-up) in extra.firstByteFromSpawnMs',
+          sinks: `one process apart from the bench (bench/sut/rtmp-drain-sink.ts: the minimal RTMP drain of src/simulators/rtmp-drain.ts, which answers the publish and then only counts bytes per key), both sides alike; its CPU is extra.sinkCpuPctPerStream, counted for neither side; ffmpeg's output -rw_timeout ${OUTPUT_TIMEOUT_US / 1e6} s on both sides (ours: its watchdog's hard limit); first byte = the sink's first data on the key − the moment the source's RTMP publish was accepted (ffmpeg printed its output, after connect + publish); from the publisher's spawn (including its own start-up) in extra.firstByteFromSpawnMs`,
           cpu: 'CPU of the process trees (/proc utime+stime) over the window, as % of one core per outgoing stream; memory = PSS of the trees at the window\'s end',
           ffmpeg,
         },
@@ -643,6 +727,8 @@ export const relayBench: Benchmark = {
         notes,
       };
     } finally {
+      await sinks?.child.stop();
+      sinks = undefined;
       await sims.close();
     }
   },

@@ -9,6 +9,7 @@ import { backoffMs } from '../mirror/backoff.js';
 import type { RelayState, RelayStatus } from '../store/relay.repository.js';
 import { copyArgs, startFfmpeg, type FfmpegRun } from './ffmpeg.process.js';
 import { maskSecrets } from './mask.js';
+import { drainedBytes, heldBytes, sendQueuesOf } from './send-queue.js';
 import { runQueueWaitNs, type StartGate, type StartSlot } from './start-gate.js';
 
 export interface DestinationSpec {
@@ -52,6 +53,8 @@ export interface SupervisorOptions {
   startGate?: StartGate;
   /** Reads a child's run-queue wait, ns (default /proc/{pid}/schedstat); tests may replace it. */
   runQueueWaitNs?: (pid: number) => number | undefined;
+  /** A silent child's TCP send queues, inode → bytes not yet acknowledged (default: /proc); tests may replace it. */
+  sendQueues?: (pid: number) => Map<number, number> | undefined;
 }
 
 /**
@@ -70,6 +73,20 @@ export function stallVerdict(x: { silentMs: number; starvedMs: number; limitMs: 
 
 /** A starved run is still restarted after this many times its limit of wall-clock silence. */
 const STARVED_LIMIT_FACTOR = 4;
+/**
+ * A sending run silent for this long has its TCP send queues read on every watchdog tick (never a
+ * healthy run: ffmpeg reports progress every 0.5 s while the push moves). Bytes held in a queue mean
+ * ffmpeg waits on its destination, not on its input: a destination that reads slowly keeps the queue
+ * full and makes ffmpeg wait for seconds before each write (Linux reports a socket writable only once
+ * a third of its send buffer is free; measured 4–5 s between writes at 40–60 KB/s, minutes at
+ * 12 KB/s), so such a run is judged against the hard limit (STARVED_LIMIT_FACTOR × the stall time)
+ * instead of the stall time, and any shrink of the queue (the receiver took bytes) starts its silence
+ * over. A receiver that takes nothing for the hard limit is restarted; ffmpeg's own output write
+ * timeout is set to the same, only as a backstop.
+ */
+const RECEIVER_PROBE_AFTER_MS = 1500;
+/** Bytes a send queue must hold (or shrink by) to count: the input socket only carries RTMP acks out. */
+const HELD_MIN_BYTES = 1024;
 
 /** Bytes of FLV header and metadata: progress past this means media is flowing. */
 const SENDING_THRESHOLD_BYTES = 4096;
@@ -220,7 +237,10 @@ export class DestinationSupervisor {
     }
     this.slot = slot;
     this.setState(this.sourceKnown ? 'connecting' : 'idle');
-    const args = copyArgs(this.spec.input, this.spec.output, { realtime: this.opts.realtimeInput, inputTimeout: !this.opts.waitForInput, inputArgs: this.opts.inputArgs });
+    // ffmpeg's own write timeout only backs up the watchdog (a receiver that takes nothing at all):
+    // the watchdog's hard limit, so a slow destination is judged by the watchdog, which can tell.
+    const outputTimeoutUs = this.opts.stallMs * STARVED_LIMIT_FACTOR * 1000;
+    const args = copyArgs(this.spec.input, this.spec.output, { realtime: this.opts.realtimeInput, inputTimeout: !this.opts.waitForInput, inputArgs: this.opts.inputArgs, outputTimeoutUs });
     this.opts.log.debug({ cmd: maskSecrets(`ffmpeg ${args.join(' ')}`, this.spec.secrets) }, 'starting ffmpeg');
     this.runStartedAt = Date.now();
     this.runBytes = 0;
@@ -251,7 +271,12 @@ export class DestinationSupervisor {
     let lastTick = Date.now();
     let lastWaitNs = run.pid === undefined ? undefined : readWait(run.pid);
     let starvedLogged = false;
+    let slowLogged = false;
     let deferred = false;
+    const readQueues = this.opts.sendQueues ?? sendQueuesOf;
+    let queuesBefore: Map<number, number> | undefined;
+    let queuesAt = 0;
+    let blockedOnReceiver = false;
     this.watchdog = setInterval(() => {
       const now = Date.now();
       // Time in which this run could not progress for want of CPU: ffmpeg waiting on a run queue, and
@@ -273,15 +298,34 @@ export class DestinationSupervisor {
       const waiting = !this.gotProgress && this.opts.waitForInput && !this.sourceKnown;
       if (waiting || this.stallReason || defer) return;
       const starting = this.lastProgressBytes <= 0; // nothing out yet: the start-up allowance applies, not the stall timer
-      const limitMs = starting ? startTimeoutMs : this.opts.stallMs;
-      const verdict = stallVerdict({ silentMs: now - (starting ? this.startClock : this.lastProgressAt), starvedMs: this.starvedMs, limitMs, hardLimitMs: limitMs * STARVED_LIMIT_FACTOR });
+      blockedOnReceiver = false;
+      if (!starting && run.pid !== undefined && now - this.lastProgressAt > RECEIVER_PROBE_AFTER_MS) {
+        // Silent while sending: waiting on its input, or on a destination that reads slowly? (Only
+        // samples taken within this silence are compared.)
+        const queues = readQueues(run.pid);
+        blockedOnReceiver = heldBytes(queues) >= HELD_MIN_BYTES;
+        if (queuesBefore && queues && queuesAt >= this.lastProgressAt && drainedBytes(queuesBefore, queues, HELD_MIN_BYTES) > 0) {
+          if (!slowLogged) this.opts.log.info({ pid: run.pid }, 'relay destination reads slowly (ffmpeg waits on it, its socket still drains); not a stall');
+          slowLogged = true;
+          this.lastProgressAt = now;
+          this.starvedMs = 0;
+        }
+        queuesBefore = queues;
+        queuesAt = now;
+      }
+      const limitMs = starting ? startTimeoutMs : blockedOnReceiver ? this.opts.stallMs * STARVED_LIMIT_FACTOR : this.opts.stallMs;
+      const verdict = stallVerdict({ silentMs: now - (starting ? this.startClock : this.lastProgressAt), starvedMs: this.starvedMs, limitMs, hardLimitMs: blockedOnReceiver ? limitMs : limitMs * STARVED_LIMIT_FACTOR });
       if (verdict === 'ok') return;
       if (verdict === 'starved') {
         if (!starvedLogged) this.opts.log.info({ pid: run.pid, starvedMs: Math.round(this.starvedMs) }, 'relay destination silent while starved of CPU; not restarting it (yet)');
         starvedLogged = true;
         return;
       }
-      this.stallReason = starting ? `no data within the start-up allowance (${Math.round(startTimeoutMs / 1000)} s)` : `no data for ${Math.round(this.opts.stallMs / 1000)} s`;
+      this.stallReason = starting
+        ? `no data within the start-up allowance (${Math.round(startTimeoutMs / 1000)} s)`
+        : blockedOnReceiver
+          ? `the destination took no data for ${Math.round(limitMs / 1000)} s`
+          : `no data for ${Math.round(this.opts.stallMs / 1000)} s`;
       this.opts.log.info({ pid: run.pid, reason: this.stallReason, starvedMs: Math.round(this.starvedMs) }, 'relay destination stalled; restarting');
       run.kill('SIGKILL');
     }, tickMs);

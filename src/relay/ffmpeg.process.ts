@@ -34,8 +34,17 @@ export function hasPdeathsig(): boolean {
 }
 
 /** The ffmpeg arguments of one copy relay (exported for tests and the masked debug log). */
-export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: number; realtime?: boolean; inputTimeout?: boolean; inputArgs?: string[] } = {}): string[] {
+export function copyArgs(
+  input: string,
+  output: string,
+  opts: { rwTimeoutUs?: number; outputTimeoutUs?: number; realtime?: boolean; inputTimeout?: boolean; inputArgs?: string[] } = {},
+): string[] {
   const rw = String(opts.rwTimeoutUs ?? 5_000_000);
+  // The output's own timeout: how long one write may wait for the destination to take bytes. A
+  // destination that reads slowly makes ffmpeg wait for a third of its socket's send buffer to free
+  // up before each write (measured: 5.4 s between writes at 20 KB/s), so the input's 5 s would kill
+  // a push that is still moving; the relay's watchdog tells a slow receiver from a dead one instead.
+  const outRw = String(opts.outputTimeoutUs ?? opts.rwTimeoutUs ?? 5_000_000);
   const isNetInput = /^(rtmps?|srt):/i.test(input);
   return [
     '-hide_banner',
@@ -65,7 +74,7 @@ export function copyArgs(input: string, output: string, opts: { rwTimeoutUs?: nu
     '-flush_packets',
     '1',
     '-rw_timeout',
-    rw,
+    outRw,
     '-f',
     'flv',
     '-flvflags',

@@ -32,6 +32,15 @@ test('the edge input waits for the publish (no read timeout) only when asked to'
   expect(copyArgs('https://cdn.example.com/a.m3u8', 'rtmp://d/app/k', { realtime: true })).toContain('-re');
 });
 
+test('the output has its own write timeout (a slow destination is judged by the watchdog); the input keeps 5 s', () => {
+  const args = copyArgs('rtmp://h/live/k', 'rtmp://d/app/k', { outputTimeoutUs: 24_000_000 });
+  const timeouts = args.flatMap((a, i) => (a === '-rw_timeout' ? [{ before: i < args.indexOf('-i'), us: args[i + 1] }] : []));
+  expect(timeouts).toEqual([
+    { before: true, us: '5000000' },
+    { before: false, us: '24000000' },
+  ]);
+});
+
 test('an RTMP input is opened without frame-rate probing (a second of start-up); an HLS input keeps it', () => {
   const rtmp = copyArgs('rtmp://h/live/k', 'rtmp://d/app/k', { inputTimeout: false });
   expect(rtmp.indexOf('-fpsprobesize')).toBeGreaterThanOrEqual(0);

@@ -1,0 +1,91 @@
+/**
+ * Whether a destination is still taking bytes while ffmpeg reports no progress. A destination that
+ * reads slowly keeps ffmpeg's output socket full: ffmpeg then waits for the socket to become
+ * writable (which Linux signals only once a third of the send buffer is free) and its `total_size`
+ * stands still for seconds, although the receiver reads all along. What does move is the socket's
+ * send queue (`tx_queue` in /proc/net/tcp: bytes written but not yet acknowledged by the receiver):
+ * it shrinks whenever the receiver reads. A dead or frozen receiver leaves it where it is.
+ *
+ * Read only while a run is silent (never on the healthy path), and /proc/net/tcp is read at most
+ * once per SHARED_READ_MS for every supervisor of the process together.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+const SHARED_READ_MS = 200;
+let cache: { at: number; tx: Map<number, number> } | undefined;
+
+/** tx_queue of every TCP socket of this network namespace, by socket inode. */
+function allSendQueues(now: number): Map<number, number> {
+  if (cache && now - cache.at < SHARED_READ_MS) return cache.tx;
+  const tx = new Map<number, number>();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // sl local rem st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const queues = cols[4];
+      const inode = Number(cols[9]);
+      if (!queues || !Number.isFinite(inode) || inode === 0) continue;
+      tx.set(inode, Number.parseInt(queues.split(':')[0] ?? '0', 16) || 0);
+    }
+  }
+  cache = { at: now, tx };
+  return tx;
+}
+
+/** The socket inodes a process holds open; undefined when it is gone or not ours to read. */
+function socketInodes(pid: number): number[] | undefined {
+  try {
+    const out: number[] = [];
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m) out.push(Number(m[1]));
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The send queues of a process's TCP sockets (inode → unacknowledged bytes); undefined where unknown. */
+export function sendQueuesOf(pid: number, now = Date.now()): Map<number, number> | undefined {
+  const inodes = socketInodes(pid);
+  if (!inodes) return undefined;
+  const all = allSendQueues(now);
+  const out = new Map<number, number>();
+  for (const i of inodes) {
+    const q = all.get(i);
+    if (q !== undefined) out.set(i, q);
+  }
+  return out;
+}
+
+/**
+ * Bytes a receiver took between two samples: the largest shrink of one socket's send queue (a
+ * socket the process no longer holds counts nothing). Shrinks below `minBytes` are ignored (the
+ * relay's input socket only ever carries a few bytes of RTMP acknowledgements out).
+ */
+export function drainedBytes(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>, minBytes = 1024): number {
+  let best = 0;
+  for (const [inode, q] of after) {
+    const was = before.get(inode);
+    if (was !== undefined && was - q >= minBytes) best = Math.max(best, was - q);
+  }
+  return best;
+}
+
+/** Bytes a process's TCP sockets hold that the receiver has not acknowledged (the largest queue). */
+export function heldBytes(q: ReadonlyMap<number, number> | undefined): number {
+  return q ? Math.max(0, ...q.values()) : 0;
+}

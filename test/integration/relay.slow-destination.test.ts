@@ -1,0 +1,83 @@
+/**
+ * A destination that reads slowly is not a dead one (the relay benchmark's restart storm, docs/benchmarks.md
+ * "Video relay"): a real ffmpeg pushes a ~1.5 Mbps stream over RTMP to a receiver that takes only
+ * 20 KB/s. ffmpeg then waits seconds for its socket to become writable before each write (Linux signals
+ * "writable" only once a third of the send buffer is free), so neither its progress nor a write moves
+ * for longer than the old 5 s output `-rw_timeout` (ffmpeg gave up: "Connection timed out") and the
+ * stall timer, although the receiver reads all along. It must be left alone; a receiver that stops
+ * reading altogether must still be restarted. Real ffmpeg, real TCP; the receiver is the minimal RTMP
+ * drain (src/simulators/rtmp-drain.ts) with its reading throttled or frozen.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { DestinationSupervisor } from '../../src/relay/destination.supervisor.js';
+import { RtmpDrain } from '../../src/simulators/rtmp-drain.js';
+import { testFfmpeg, writeTestPatternFile } from '../helpers/ffmpeg.js';
+import { waitFor } from '../helpers/service.js';
+
+let dir: string;
+let input: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'syndicast-slowdest-'));
+  input = join(dir, 'pattern.flv');
+  writeTestPatternFile(input, { seconds: 60, videoBitrate: '1500k' });
+}, 60_000);
+
+function supervise(output: string, stallMs: number): DestinationSupervisor {
+  return new DestinationSupervisor(
+    { input, output, secrets: [] },
+    {
+      ffmpeg: testFfmpeg(),
+      log: pino({ level: 'silent' }),
+      stallMs,
+      startTimeoutMs: 15_000,
+      realtimeInput: true,
+      mayStart: async () => true,
+      onStateChange: () => undefined,
+      backoffBaseMs: 200,
+      backoffCapMs: 400,
+    },
+  );
+}
+
+test('a destination that reads slowly (20 KB/s of a ~1.5 Mbps push) is never restarted, and keeps receiving', async () => {
+  const drain = await RtmpDrain.start({ readBytesPerSecond: 20_000 });
+  const sup = supervise(`${drain.url}/youtube/slow`, 6000); // RELAY_STALL_MS' default
+  sup.start();
+  try {
+    await waitFor(async () => sup.status.state === 'sending', 15_000);
+    const bytesAt = (): number => drain.list().find((v) => v.id === 'youtube/slow')?.bytes ?? 0;
+    let before = bytesAt();
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 8000));
+      const now = bytesAt();
+      expect({ restarts: sup.status.restarts, lastError: sup.status.lastError, received: now > before }).toEqual({ restarts: 0, lastError: null, received: true });
+      before = now;
+    }
+    expect(drain.list().find((v) => v.id === 'youtube/slow')?.publishes).toBe(1);
+  } finally {
+    await sup.stop();
+    await drain.close();
+  }
+}, 80_000);
+
+test('a destination that stops reading altogether is still restarted', async () => {
+  const drain = await RtmpDrain.start();
+  const sup = supervise(`${drain.url}/youtube/frozen`, 2000);
+  sup.start();
+  try {
+    await waitFor(async () => sup.status.state === 'sending', 15_000);
+    drain.freeze();
+    const frozenAt = Date.now();
+    await waitFor(async () => sup.status.restarts >= 1, 30_000);
+    // the watchdog (4 × the stall time of a destination that takes nothing), not ffmpeg's own write timeout
+    expect(sup.status.lastError).toMatch(/the destination took no data for 8 s/);
+    expect(Date.now() - frozenAt).toBeGreaterThanOrEqual(8000);
+  } finally {
+    await sup.stop();
+    await drain.close();
+  }
+}, 60_000);
