@@ -640,12 +640,13 @@ export class LinkService {
           },
         );
       },
-      // A click this master could not take (a key it no longer serves) goes again the ordinary way, same id.
+      // A click this master could not take (a key it no longer serves: "non local key" on Redis 7.0,
+      // "a slot not served" on 7.2+ when the slot has no owner) goes again the ordinary way, same id.
       deliver: (batch, replies) => {
         for (let i = 0; i < batch.length; i++) {
           const b = batch[i]!;
           const r = replies[i];
-          if (r instanceof Error && /attempted to access a non local key|cluster is down/.test(r.message)) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);
+          if (r instanceof Error && /attempted to access a non local key|attempted to access a slot not served|cluster is down/.test(r.message)) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);
           else this.answer(b, r, true);
         }
       },

@@ -5,7 +5,8 @@
  * connection the process writes through (the service's client and the BullMQ producer's), so the reply
  * is sent only once each master's replica(s) have everything this process wrote to it so far. A WAIT that
  * times out (replica unreachable, master dying) fails the request with a 503: the partner retries, and
- * the retry is idempotent (webhook-id inbox, click ids). Sync workers use the same setting before a
+ * the retry is idempotent (webhook-id inbox). A redirect's retry is not (a new click id; the first
+ * click, stored on the master, stays orphaned if that master survives). Sync workers use the same setting before a
  * non-idempotent platform call: `confirmKey()` WAITs on the one master holding the step's intent
  * (IntentRepository.scoped), and a WAIT that times out makes the step retry without calling.
  *

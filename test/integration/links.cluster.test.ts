@@ -79,8 +79,32 @@ onCluster('tracked links on a Redis Cluster', () => {
     }
   });
 
+  test('lost scripts and frozen replicas: the EVAL fallback is acknowledged only once a replica holds the click (503, no location)', async () => {
+    expect((await hit(trackedUrl)).status).toBe(302);
+    for (const node of client().nodes('master')) await node.script('FLUSH');
+    const { replicas } = await cluster.roles();
+    for (const p of replicas) cluster.signalNode(p, 'SIGSTOP');
+    let r: Response;
+    try {
+      r = await hit(trackedUrl);
+    } finally {
+      for (const p of replicas) cluster.signalNode(p, 'SIGCONT');
+    }
+    expect(r.status).toBe(503);
+    expect(r.headers.get('location')).toBeNull();
+  });
+
+  /** Click records on the masters (a click key is `{c:<id>}`-tagged). */
+  async function clickKeys(): Promise<number> {
+    let n = 0;
+    for (const node of client().nodes('master')) n += (await node.keys('*{c:*')).length;
+    return n;
+  }
+
   test('a slot map that sends a click to a master not serving its show: the click goes again the ordinary way, same id, stored', async () => {
     const record = (await svc.rt.links.find(trackedUrl.split('/l/')[1]!))!;
+    await svc.rt.links.click(record, '192.0.2.1', true); // scripts loaded again, the link's click path warm
+    const before = await clickKeys();
     const slot = keySlot(svc.rt.keys.desired('lc', 'show-c'));
     const right = client().slots[slot]!;
     const wrong = client().nodes('master').map((n) => `${n.options.host}:${n.options.port}`).find((k) => k !== right[0])!;
@@ -93,6 +117,9 @@ onCluster('tracked links on a Redis Cluster', () => {
     }
     expect(await svc.rt.links.findClick(r.click!.id)).toEqual(r.click);
     expect(r.replicated).toBeUndefined(); // written through the cluster client: the API's ack WAITs on every master before the 302
+    // One click, one record: the script's SET ran before its read failed (no rollback), so only the
+    // same id keeps the ordinary path's write from being a second record.
+    expect(await clickKeys()).toBe(before + 1);
   });
 
   test('with the replicas frozen a click is not acknowledged: 503 problem+json, no location', async () => {
