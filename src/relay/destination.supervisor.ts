@@ -272,6 +272,7 @@ export class DestinationSupervisor {
     let lastWaitNs = run.pid === undefined ? undefined : readWait(run.pid);
     let starvedLogged = false;
     let slowLogged = false;
+    let unreadableLogged = false;
     let deferred = false;
     const readQueues = this.opts.sendQueues ?? sendQueuesOf;
     let queuesBefore: Map<number, number> | undefined;
@@ -303,6 +304,12 @@ export class DestinationSupervisor {
         // Silent while sending: waiting on its input, or on a destination that reads slowly? (Only
         // samples taken within this silence are compared.)
         const queues = readQueues(run.pid);
+        if (!queues && !unreadableLogged) {
+          // Not Linux /proc (or not ours to read): a slow destination cannot be told from a dead one
+          // here, so it is restarted at the stall time like before.
+          unreadableLogged = true;
+          this.opts.log.warn({ pid: run.pid }, 'relay: cannot read the push socket send queue (/proc); a slowly reading destination will be restarted as stalled');
+        }
         blockedOnReceiver = heldBytes(queues) >= HELD_MIN_BYTES;
         if (queuesBefore && queues && queuesAt >= this.lastProgressAt && drainedBytes(queuesBefore, queues, HELD_MIN_BYTES) > 0) {
           if (!slowLogged) this.opts.log.info({ pid: run.pid }, 'relay destination reads slowly (ffmpeg waits on it, its socket still drains); not a stall');
