@@ -33,8 +33,12 @@ const ConfigSchema = z.object({
    * replicas, 0 on a single Redis. See src/store/replica-ack.ts.
    */
   redisWaitReplicas: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(5)]).default('auto'),
-  /** How long one WAIT may take before the request fails with 503 (keep it below the 2 s command timeout). */
-  redisWaitTimeoutMs: int(500, 10),
+  /**
+   * How long one WAIT may take before the request fails with 503. At most 1,500 ms: the API's Redis
+   * connection times a command out at 2 s (src/store/redis.ts), and a longer WAIT would end as a
+   * command timeout instead (the redirect's click batch then took the slow path and waited again).
+   */
+  redisWaitTimeoutMs: int(500, 10).pipe(z.number().max(1500, 'REDIS_WAIT_TIMEOUT_MS is at most 1500 (the API Redis command timeout is 2000 ms)')),
   adminApiKey: z.string().min(16, 'ADMIN_API_KEY needs at least 16 characters').optional(),
   secretsKey: z.string().optional(),
   /** Comma-separated earlier SECRETS_KEY values, still accepted for decryption while data is re-sealed. */
