@@ -23,12 +23,13 @@
  * byte at each sink (from the source publisher's start).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.js';
 import { ffmpegPath } from '../src/lib/ffmpeg-path.js';
 import { freePort } from '../src/lib/net.js';
+import { procTcpRows } from '../src/relay/send-queue.js';
 import type { DrainStreamView } from '../src/simulators/rtmp-drain.js';
 import { streamsOf, type SimStreams } from '../src/simulators/rtmp-sink.js';
 import { simTargetCredentials } from '../src/simulators/sim.accounts.js';
@@ -236,21 +237,8 @@ function bareArgs(input: string, output: string): string[] {
 /** TCP connections established to a local port (from /proc/net/tcp{,6}): the readers waiting on an edge. */
 function connectionsTo(port: number): number {
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  let n = 0;
-  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(f, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      // local_address is ADDR:PORT, st 01 = ESTABLISHED
-      if (cols[1]?.endsWith(`:${hex}`) && cols[3] === '01') n += 1;
-    }
-  }
-  return n;
+  // local_address is ADDR:PORT, st 01 = ESTABLISHED
+  return procTcpRows().filter((cols) => cols[1]?.endsWith(`:${hex}`) && cols[3] === '01').length;
 }
 
 /**

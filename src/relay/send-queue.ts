@@ -14,10 +14,13 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 const SHARED_READ_MS = 200;
 let cache: { at: number; tx: Map<number, number> } | undefined;
 
-/** tx_queue of every TCP socket of this network namespace, by socket inode. */
-function allSendQueues(now: number): Map<number, number> {
-  if (cache && now - cache.at < SHARED_READ_MS) return cache.tx;
-  const tx = new Map<number, number>();
+/**
+ * The rows of /proc/net/tcp and /proc/net/tcp6 (every TCP socket of this network namespace), each
+ * split into its columns: `sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid
+ * timeout inode …`. A file that cannot be read gives no rows.
+ */
+export function procTcpRows(): string[][] {
+  const rows: string[][] = [];
   for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
     try {
@@ -25,14 +28,20 @@ function allSendQueues(now: number): Map<number, number> {
     } catch {
       continue;
     }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      // sl local rem st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-      const queues = cols[4];
-      const inode = Number(cols[9]);
-      if (!queues || !Number.isFinite(inode) || inode === 0) continue;
-      tx.set(inode, Number.parseInt(queues.split(':')[0] ?? '0', 16) || 0);
-    }
+    for (const line of text.split('\n').slice(1)) rows.push(line.trim().split(/\s+/));
+  }
+  return rows;
+}
+
+/** tx_queue of every TCP socket of this network namespace, by socket inode. */
+function allSendQueues(now: number): Map<number, number> {
+  if (cache && now - cache.at < SHARED_READ_MS) return cache.tx;
+  const tx = new Map<number, number>();
+  for (const cols of procTcpRows()) {
+    const queues = cols[4];
+    const inode = Number(cols[9]);
+    if (!queues || !Number.isFinite(inode) || inode === 0) continue;
+    tx.set(inode, Number.parseInt(queues.split(':')[0] ?? '0', 16) || 0);
   }
   cache = { at: now, tx };
   return tx;

@@ -10,9 +10,8 @@
  * The simulators' own sinks (rtmp-sink.ts) stay what the platforms look like; this is not one.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { noteArrival } from './rtmp-sink.js';
 
-/** A pause in the data longer than this is listed in `longGaps` (as rtmp-sink.ts). */
-export const DRAIN_LONG_GAP_MS = 1000;
 const HANDSHAKE_SIZE = 1536;
 const MAX_COMMAND_BYTES = 64 * 1024;
 
@@ -380,17 +379,7 @@ export class RtmpDrain {
   }
 
   /** @internal */ data(v: DrainStreamView, n: number, socket: Socket): void {
-    const now = Date.now();
-    if (v.lastDataAt !== null) {
-      const gap = now - v.lastDataAt;
-      if (gap > v.maxGapMs) v.maxGapMs = gap;
-      if (gap > DRAIN_LONG_GAP_MS) {
-        v.longGaps.push({ endedAt: now, ms: gap });
-        if (v.longGaps.length > 50) v.longGaps.shift();
-      }
-    }
-    v.firstDataAt ??= now;
-    v.lastDataAt = now;
+    noteArrival(v, Date.now(), (at) => at); // gaps as the simulators' sinks count them
     v.bytes += n;
     const rate = this.opts.readBytesPerSecond;
     if (rate) {

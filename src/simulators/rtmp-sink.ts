@@ -29,6 +29,32 @@ export const DEFAULT_SIM_RTMP_PORT = 1936;
 export const RECEIVING_IDLE_MS = 2000;
 /** A pause in the data longer than this is listed in `longGaps` (the relay's "no gap over 1 s"). */
 export const LONG_GAP_MS = 1000;
+
+/** A receiving stream's timing: when data first and last came, the longest pause, the latest long ones. */
+interface Arrivals<E> {
+  firstDataAt: number | null | undefined;
+  lastDataAt: number | null | undefined;
+  maxGapMs: number;
+  longGaps: Array<{ endedAt: E; ms: number }>;
+}
+
+/**
+ * Data came at `now`: the pause since the last data counts for `maxGapMs`, and one over LONG_GAP_MS is
+ * listed (the latest 50), its end written by `stamp`. Shared by this sink and the minimal drain
+ * (rtmp-drain.ts), so both judge "no gap over 1 s" alike.
+ */
+export function noteArrival<E>(st: Arrivals<E>, now: number, stamp: (at: number) => E): void {
+  if (st.lastDataAt !== undefined && st.lastDataAt !== null) {
+    const gap = now - st.lastDataAt;
+    if (gap > st.maxGapMs) st.maxGapMs = gap;
+    if (gap > LONG_GAP_MS) {
+      st.longGaps.push({ endedAt: stamp(now), ms: gap });
+      if (st.longGaps.length > 50) st.longGaps.shift();
+    }
+  }
+  st.firstDataAt ??= now;
+  st.lastDataAt = now;
+}
 const DROP_CHECK_MS = 1000;
 const IDLE_CHECK_MS = 250;
 
@@ -378,16 +404,7 @@ export class RtmpSink {
       if (p.ended) return;
       const now = Date.now();
       st.bytes += chunk.length;
-      if (st.lastDataAt !== undefined) {
-        const gap = now - st.lastDataAt;
-        if (gap > st.maxGapMs) st.maxGapMs = gap;
-        if (gap > LONG_GAP_MS) {
-          st.longGaps.push({ endedAt: new Date(now).toISOString(), ms: gap });
-          if (st.longGaps.length > 50) st.longGaps.shift();
-        }
-      }
-      st.firstDataAt ??= now;
-      st.lastDataAt = now;
+      noteArrival(st, now, (at) => new Date(at).toISOString());
       streams.setReceiving(st, true);
     };
     session.socket.on('data', p.onData);
