@@ -12,7 +12,7 @@ import { TurnBatcher } from '../lib/turn-batcher.js';
 import type { Keys } from '../store/keys.js';
 import { pcallInto } from '../store/lua-batch.js';
 import { ReplicaAckError, type ReplicaAck } from '../store/replica-ack.js';
-import { keySlot } from '../store/slot.js';
+import { keySlot, masterByKey } from '../store/slot.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
 
@@ -604,7 +604,7 @@ export class LinkService {
   private nodeBatcher(cluster: Cluster, nodeKey: string): TurnBatcher<PendingClick, (string[] | 1 | Error)[]> | undefined {
     const known = this.nodeBatchers.get(nodeKey);
     if (known !== undefined && known.node.status !== 'end') return known.batcher;
-    const node = cluster.nodes('master').find((n) => `${n.options.host ?? ''}:${n.options.port ?? ''}` === nodeKey);
+    const node = masterByKey(cluster, nodeKey);
     if (node === undefined) return undefined;
     const batcher = new TurnBatcher<PendingClick, (string[] | 1 | Error)[]>({
       maxPerCall: CLICKS_PER_CALL,

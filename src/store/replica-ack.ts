@@ -20,9 +20,10 @@
  * for a single Redis; a number n = wait for n replicas (at most as many as the master has connected),
  * for a single Redis with replicas as well. `REDIS_WAIT_TIMEOUT_MS` bounds each WAIT.
  */
-import { Cluster, Command, type Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisClient } from './redis.js';
+import { keySlot, masterByKey, nodeKey } from './slot.js';
 
 export class ReplicaAckError extends Error {
   override name = 'ReplicaAckError';
@@ -86,11 +87,7 @@ export class ReplicaAck {
     if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) this.recheck(node, s).catch(() => undefined);
     if (s.replicas === 0) return undefined;
     this.stats.confirms++;
-    this.stats.waits++;
-    const n = Math.min(this.replicas, s.replicas);
-    return (node.call('WAIT', n, this.timeoutMs) as Promise<number>).then((acked) => {
-      if (acked < n) throw new ReplicaAckError(`no replica acknowledged within ${this.timeoutMs} ms`);
-    });
+    return this.sendWait(node, Math.min(this.replicas, s.replicas));
   }
 
   /** Resolves once every master this process wrote through has replicated its writes so far. */
@@ -113,11 +110,7 @@ export class ReplicaAck {
     const client = this.clients[0];
     if (!client) return;
     this.stats.confirms++;
-    let node: Redis | undefined = client instanceof Cluster ? undefined : client;
-    if (client instanceof Cluster) {
-      const owner = client.slots[new Command('exists', [key]).getSlot()]?.[0];
-      node = owner === undefined ? undefined : client.nodes('master').find((m) => `${m.options.host ?? ''}:${m.options.port ?? ''}` === owner);
-    }
+    const node = client instanceof Cluster ? masterByKey(client, client.slots[keySlot(key)]?.[0]) : client;
     // Slots not known (yet) or moving: every master, as confirm() does.
     if (!node) {
       const masters = client instanceof Cluster ? client.nodes('master') : [client];
@@ -149,7 +142,7 @@ export class ReplicaAck {
     s.replicas = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
     if (s.replicas === 0 && !s.warned) {
       s.warned = true;
-      this.log?.warn({ node: `${node.options.host ?? ''}:${node.options.port ?? ''}` }, 'redis master has no connected replica: acknowledging its writes without WAIT');
+      this.log?.warn({ node: nodeKey(node) }, 'redis master has no connected replica: acknowledging its writes without WAIT');
     } else if (s.replicas > 0) s.warned = false;
   }
 
@@ -170,12 +163,17 @@ export class ReplicaAck {
   }
 
   private async wait(node: Redis, s: NodeState, n: number): Promise<void> {
-    this.stats.waits++;
     try {
-      const acked = (await node.call('WAIT', n, this.timeoutMs)) as number;
-      if (acked < n) throw new ReplicaAckError(`no replica acknowledged within ${this.timeoutMs} ms`);
+      await this.sendWait(node, n);
     } finally {
       s.inFlight = undefined;
     }
+  }
+
+  /** One WAIT for `n` replicas on `node`; rejects with ReplicaAckError when fewer acknowledge in time. */
+  private async sendWait(node: Redis, n: number): Promise<void> {
+    this.stats.waits++;
+    const acked = (await node.call('WAIT', n, this.timeoutMs)) as number;
+    if (acked < n) throw new ReplicaAckError(`no replica acknowledged within ${this.timeoutMs} ms`);
   }
 }

@@ -2,8 +2,10 @@
  * Redis Cluster hash slots (https://redis.io/docs/reference/cluster-spec/#key-distribution-model):
  * CRC16-XMODEM of the key, or of its first non-empty `{hash tag}`, mod 16384 — the same rule as
  * `CLUSTER KEYSLOT` and ioredis' own routing. Used where the service picks which master a batch goes
- * to (the redirect's clicks on a Cluster: LinkService).
+ * to (the redirect's clicks on a Cluster: LinkService) or which master to WAIT on (ReplicaAck).
  */
+import type { Cluster, Redis } from 'ioredis';
+
 const TABLE = (() => {
   const t = new Uint16Array(256);
   for (let i = 0; i < 256; i++) {
@@ -39,4 +41,14 @@ function utf8Slot(s: string): number {
   let crc = 0;
   for (const b of Buffer.from(s, 'utf8')) crc = ((crc << 8) & 0xffff) ^ TABLE[((crc >> 8) ^ b) & 0xff]!;
   return crc & 16383;
+}
+
+/** A node's address as ioredis' slot map names it (`host:port`). */
+export function nodeKey(node: Redis): string {
+  return `${node.options.host ?? ''}:${node.options.port ?? ''}`;
+}
+
+/** The master connection the Cluster's slot map names by `key` (a `nodeKey`); undefined when none is. */
+export function masterByKey(cluster: Cluster, key: string | undefined): Redis | undefined {
+  return key === undefined ? undefined : cluster.nodes('master').find((m) => nodeKey(m) === key);
 }
