@@ -1,4 +1,17 @@
 /**
+ * The skew allowed between our clock (an attempt's `since`) and a platform's creation times: a lookup
+ * adopts or reads back to objects made no earlier than `since` less this. One value for every
+ * platform: it is about our processes' clocks as much as theirs.
+ */
+export const RECOVERY_CLOCK_MARGIN_MS = 15 * 60_000;
+
+/** The oldest creation time (ms) an object of the uncertain attempts can have: `since` less `marginMs`; -Infinity without a `since`. */
+export function recoveryOldest(since: string | undefined, marginMs: number): number {
+  const sinceMs = since === undefined ? NaN : Date.parse(since);
+  return Number.isNaN(sinceMs) ? -Infinity : sinceMs - marginMs;
+}
+
+/**
  * How far back a recovery lookup reads a platform's list of objects (src/store/intent.repository.ts:
  * `recover()` is told `since`, the start of the first attempt whose outcome is unknown). A list read
  * newest first can stop once it has passed `since` less `marginMs` (the skew between our clock and
@@ -11,8 +24,7 @@
  * rest of the list can only hold older objects.
  */
 export function recoveryHorizon(since: string | undefined, marginMs: number): (createdTimes: (string | null | undefined)[]) => boolean {
-  const sinceMs = since === undefined ? NaN : Date.parse(since);
-  const oldest = Number.isNaN(sinceMs) ? -Infinity : sinceMs - marginMs;
+  const oldest = recoveryOldest(since, marginMs);
   let previous = Infinity;
   let descending = true;
   return (createdTimes) => {

@@ -30,7 +30,7 @@ import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pagedOrderReport, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RecoverAttempt, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, isTargetError, RateLimitedError } from '../target.errors.js';
-import { recoveryHorizon } from '../recovery-horizon.js';
+import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
 import { createBambuserClient } from './bambuser.client.js';
 import { showMayHaveOrders, toPlatformOrder } from './bambuser.orders.js';
 import {
@@ -61,13 +61,6 @@ export const BAMBUSER_CAPABILITIES: Capabilities = {
 const V1 = '/v1';
 const MARKER_PREFIX = 'syndicast:';
 const PAGE_SIZE = 100;
-/**
- * Recovery walks the newest shows first, back to the uncertain attempt's start less this for the skew
- * between our clocks and Bambuser's. It used to stop after 5 pages of 100: at 1,000 shows 830 newer
- * shows had been created by the time a crashed worker's create was looked for, the lookup missed it,
- * and the show was created twice (scale-out run, docs/testing.md).
- */
-const RECOVERY_CLOCK_MARGIN_MS = 15 * 60_000;
 /** A bound all the same (10,000 newer shows): past it the lookup cannot say "not there". */
 const MAX_RECOVERY_PAGES = 100;
 /**
@@ -136,7 +129,10 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
    * The show carrying `marker`, created no earlier than `since` (the uncertain attempt's start, our
    * clock): the list is newest first (our assumption: its order is not documented) and is read until a
    * page ends with a show created before `since` less the clock margin (or the list ends; in another
-   * order, to its end: see recoveryHorizon); without `since`, to the end of the list.
+   * order, to its end: see recoveryHorizon); without `since`, to the end of the list. It used to stop
+   * after 5 pages of 100: at 1,000 shows 830 newer shows had been created by the time a crashed
+   * worker's create was looked for, the lookup missed it, and the show was created twice (scale-out
+   * run, docs/testing.md).
    */
   async function findShow(marker: string, since: string | undefined): Promise<BambuserShow | null> {
     const passed = recoveryHorizon(since, RECOVERY_CLOCK_MARGIN_MS);

@@ -48,7 +48,7 @@ import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, RecoverAttempt, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
-import { recoveryHorizon } from '../recovery-horizon.js';
+import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
 import { createFacebookClient } from './facebook.client.js';
 import { createLiveShopping } from './facebook.live-shopping.js';
 import { createPermissionReader, isPermissionRefusal } from './facebook.permissions.js';
@@ -92,13 +92,6 @@ const MIN_SCHEDULE_LEAD_MS = 10 * 60_000;
 const MAX_DEFER_MS = 3 * DAY_MS;
 export const INGEST_TTL_MS = DAY_MS;
 const LIVE_VIDEO_FIELDS = 'id,status,title,description,secure_stream_url,permalink_url,creation_time,planned_start_time,video';
-/**
- * Recovery pages the Page's live videos (newest first) back to the uncertain attempt's start, less
- * this for the skew between our clocks and Facebook's. It used to stop after 10 pages of 50: at
- * 1,000 shows on one Page, 775 newer live videos had been created by the time a crashed worker's
- * create was looked for, the lookup missed it, and the show got a second live video.
- */
-const RECOVERY_CLOCK_MARGIN_MS = 15 * 60_000;
 const RECOVERY_PAGE_SIZE = 50;
 /**
  * A bound on the lookup all the same (10,000 live videos newer than the attempt): past it the lookup
@@ -189,6 +182,9 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
    * The live video carrying `marker`, made no earlier than `since` (the uncertain attempt's start, our
    * clock). The Page's list is newest first: it is read until a page ends with a video created before
    * `since` less the clock margin (or the list ends; see recoveryHorizon); without `since`, to the end.
+   * It used to stop after 10 pages of 50: at 1,000 shows on one Page, 775 newer live videos had been
+   * created by the time a crashed worker's create was looked for, the lookup missed it, and the show
+   * got a second live video.
    */
   async function findLiveVideo(marker: string, since: string | undefined): Promise<CreatedRef | null> {
     const { pageId } = client.credentials;

@@ -9,6 +9,7 @@ import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
+import { RECOVERY_CLOCK_MARGIN_MS, recoveryOldest } from '../recovery-horizon.js';
 import { createYoutubeClient, QUOTA_COST } from './youtube.client.js';
 import {
   BroadcastBindSchema,
@@ -60,11 +61,6 @@ const MAX_RECOVERY_PAGES = 200;
  */
 const MAX_CHAT_PAGES = 5;
 const CHAT_PAGE_SIZE = 2000;
-/**
- * A pin lookup adopts only a message published no earlier than the uncertain attempt's start less
- * this (the skew between our clock and YouTube's), as the other lookups' horizon (recovery-horizon.ts).
- */
-const RECOVERY_CLOCK_MARGIN_MS = 15 * 60_000;
 /** Broadcast/stream is between two states (testStarting, liveStarting): YouTube needs a few seconds. */
 const TRANSITIONING_DELAY_MS = 2_000;
 const TITLE_MAX = 100; // liveBroadcast snippet.title
@@ -490,8 +486,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
           // link), published since the uncertain attempt started (less the clock margin). The chat list
           // runs oldest to newest and its page token is a polling cursor, so nothing lets the read stop
           // early on time: it reads to the newest message (an empty page), at most MAX_CHAT_PAGES.
-          const sinceMs = Date.parse(attempt.since ?? '');
-          const oldest = Number.isNaN(sinceMs) ? -Infinity : sinceMs - RECOVERY_CLOCK_MARGIN_MS;
+          const oldest = recoveryOldest(attempt.since, RECOVERY_CLOCK_MARGIN_MS);
           const listPage = (pageToken: string | undefined) =>
             client.call({
               method: 'GET',
