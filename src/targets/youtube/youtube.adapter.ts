@@ -83,9 +83,18 @@ function codePoints(s: string): string[] {
   return Array.from(s);
 }
 
-function truncate(s: string, max: number): string {
+/**
+ * `s` in at most `max` units, cut by whole code points and ending in `…` when cut ('' when not even
+ * one fits beside it). A unit is a code point unless `size` says otherwise (the chat's limit counts
+ * UTF-16 units: pinMessage).
+ */
+function truncate(s: string, max: number, size: (cp: string) => number = () => 1): string {
   const cps = codePoints(s);
-  return cps.length <= max ? s : `${cps.slice(0, max - 1).join('')}…`;
+  if (cps.reduce((n, cp) => n + size(cp), 0) <= max) return s;
+  let used = size('…');
+  let n = 0;
+  while (n < cps.length && used + size(cps[n]!) <= max) used += size(cps[n++]!);
+  return n > 0 ? `${cps.slice(0, n).join('')}…` : '';
 }
 
 /** YouTube rejects `<` and `>` in titles and descriptions (invalidTitle / invalidDescription). */
@@ -157,16 +166,7 @@ export function pinMessage(pin: PinSpec, tag: string): string {
   const suffix = ` — ${formatMoney(pin.price)} ${pin.linkUrl}${pinTagSuffix(tag)}`;
   const prefix = '🛍 ';
   const room = CHAT_MESSAGE_MAX - prefix.length - suffix.length;
-  const title = pin.title.trim();
-  if (title.length <= room) return `${prefix}${title}${suffix}`;
-  const cut: string[] = [];
-  let units = 1; // the ellipsis
-  for (const cp of codePoints(title)) {
-    if (units + cp.length > room) break;
-    cut.push(cp);
-    units += cp.length;
-  }
-  return `${prefix}${cut.length > 0 ? `${cut.join('')}…` : ''}${suffix}`;
+  return `${prefix}${truncate(pin.title.trim(), room, (cp) => cp.length)}${suffix}`;
 }
 
 function notFound(reason: string): boolean {
