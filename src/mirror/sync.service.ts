@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
 import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
-import { LeaseLostError, newLeaseToken, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
+import { LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
@@ -190,7 +190,8 @@ export class SyncService {
       stopRenewing();
     };
     const renewal = setInterval(() => {
-      if (stopped || lease.released || lease.revoked || lease.lost) return stopRenewing();
+      // (Lost or given up: the timer was stopped then. Released by the run's last save: stop now.)
+      if (lease.released) return stopRenewing();
       intents.renew(lease).then(
         (ok) => {
           // Once the run is over (or gave the lease up) there is nothing to decide any more.
@@ -217,7 +218,7 @@ export class SyncService {
       // Every exit (done, delay, error, lease lost): no renewal outlives its run.
       stopRenewing();
       run.signal?.removeEventListener('abort', giveUp);
-      const held = !lease.lost && !lease.revoked;
+      const held = stillOwned(lease);
       // A step whose deferred done record no save took (the run ended by an error in between) is
       // recorded now, before the lease goes.
       if (held && lease.pending?.length) await intents.flush(lease).catch(() => undefined);

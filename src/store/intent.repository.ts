@@ -239,6 +239,11 @@ export interface MirrorLease {
   pending?: { key: string; record: string }[];
 }
 
+/** Whether the run may still write under `lease`: it neither gave it up nor found it lost. */
+export function stillOwned(lease: MirrorLease): boolean {
+  return !lease.revoked && !lease.lost;
+}
+
 /** Throws LeaseLostError when the run gave its lease up or a renewal found it lost. */
 export function assertHeld(lease: MirrorLease | undefined, what: string): void {
   if (lease?.revoked) throw new LeaseLostError(`${what}: this run gave the mirror up`);
@@ -464,7 +469,7 @@ export class IntentRepository {
       try {
         result = await withAttemptDeadline(deadline, run);
       } catch (err) {
-        if (once?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && !lease.revoked && !lease.lost) {
+        if (once?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && stillOwned(lease)) {
           await this.redis.scIntentAbandon(key, lease.key, lease.token);
         }
         throw err;
