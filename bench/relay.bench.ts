@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.js';
 import { ffmpegPath } from '../src/lib/ffmpeg-path.js';
 import { freePort } from '../src/lib/net.js';
+import { outputTimeoutUs } from '../src/relay/destination.supervisor.js';
 import { procTcpRows } from '../src/relay/send-queue.js';
 import type { DrainStreamView } from '../src/simulators/rtmp-drain.js';
 import { streamsOf, type SimStreams } from '../src/simulators/rtmp-sink.js';
@@ -115,7 +116,7 @@ async function massKill(ctx: BenchContext, label: string, dests: readonly Dest[]
     const v = await views(dests);
     for (const d of dests) {
       const last = v.get(idOf(d))?.lastDataAt;
-      if (!recoveredAt.has(idOf(d)) && last && Date.parse(last) > killAt + 1500) recoveredAt.set(idOf(d), Date.now() - killAt);
+      if (!recoveredAt.has(idOf(d)) && last && last > killAt + 1500) recoveredAt.set(idOf(d), Date.now() - killAt);
     }
   }
   const windowS = 15;
@@ -130,8 +131,8 @@ async function massKill(ctx: BenchContext, label: string, dests: readonly Dest[]
     const va = a.get(idOf(d));
     const vb = b.get(idOf(d));
     const rate = va && vb ? ((vb.bytes - va.bytes) * 8) / ((tB - tA) / 1000) / 1000 : 0;
-    const gaps = (vb?.longGaps ?? []).filter((g) => Date.parse(g.endedAt) > tA && Date.parse(g.endedAt) <= tB).length;
-    const stalled = vb?.lastDataAt ? tB - Date.parse(vb.lastDataAt) > 1000 : true;
+    const gaps = (vb?.longGaps ?? []).filter((g) => g.endedAt > tA && g.endedAt <= tB).length;
+    const stalled = vb?.lastDataAt ? tB - vb.lastDataAt > 1000 : true;
     gapsAfter += gaps + (stalled ? 1 : 0);
     if (rate >= 0.9 * sourceKbps && gaps === 0 && !stalled) sustainedAfter += 1;
   }
@@ -219,10 +220,10 @@ function startSource(ffmpeg: string, file: string, target: string, onPublishing:
 
 /**
  * ffmpeg's output write timeout on both sides: ours sets it to its watchdog's hard limit
- * (4 × RELAY_STALL_MS, src/relay/destination.supervisor.ts); the bare readers get the same, so both
+ * (outputTimeoutUs, src/relay/destination.supervisor.ts); the bare readers get the same, so both
  * face the same sinks with the same timeout.
  */
-const OUTPUT_TIMEOUT_US = loadConfig({}, '/nonexistent').relayStallMs * 4 * 1000;
+const OUTPUT_TIMEOUT_US = outputTimeoutUs(loadConfig({}, '/nonexistent').relayStallMs);
 
 /**
  * The bare relay: what `ffmpeg -c copy` from the edge to a destination needs, nothing more. It is
@@ -261,14 +262,6 @@ async function tcpOpen(port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
-}
-
-/** What the bench reads of one sink stream (times as ISO strings, as the simulators' view has them). */
-interface SinkView {
-  bytes: number;
-  firstDataAt: string | null;
-  lastDataAt: string | null;
-  longGaps: Array<{ endedAt: string; ms: number }>;
 }
 
 /**
@@ -325,14 +318,14 @@ class Sinks {
 
 let sinks: Sinks | undefined;
 
-async function views(dests: readonly Dest[]): Promise<Map<string, SinkView>> {
-  const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+/** The sink streams of `dests`, by `{platform}/{key}` (times in ms, as the drain keeps them). */
+async function views(dests: readonly Dest[]): Promise<Map<string, DrainStreamView>> {
   if (!sinks) throw new Error('the sinks are not running');
   const all = new Map((await sinks.list()).map((v) => [v.id, v]));
-  const out = new Map<string, SinkView>();
+  const out = new Map<string, DrainStreamView>();
   for (const d of dests) {
     const v = all.get(idOf(d));
-    if (v) out.set(idOf(d), { bytes: v.bytes, firstDataAt: iso(v.firstDataAt), lastDataAt: iso(v.lastDataAt), longGaps: v.longGaps.map((g) => ({ endedAt: new Date(g.endedAt).toISOString(), ms: g.ms })) });
+    if (v) out.set(idOf(d), v);
   }
   return out;
 }
@@ -362,7 +355,7 @@ async function measure(
   const v0 = await views(dests);
   const firstByteMs = dests.flatMap((d) => {
     const f = v0.get(idOf(d))?.firstDataAt;
-    const ms = f ? Date.parse(f) - (t0[d.show] ?? Number.NaN) : Number.NaN;
+    const ms = f ? f - (t0[d.show] ?? Number.NaN) : Number.NaN;
     return Number.isFinite(ms) ? [ms] : [];
   });
   // The slowest destination of each show, in start order: a tail that grows with the show's index is
@@ -370,13 +363,13 @@ async function measure(
   const firstByteMaxByShowMs = [...new Set(dests.map((d) => d.show))].map((show) => {
     const ms = dests.filter((d) => d.show === show).map((d) => {
       const f = v0.get(idOf(d))?.firstDataAt;
-      return f ? Date.parse(f) - (t0[show] ?? Number.NaN) : Number.NaN;
+      return f ? f - (t0[show] ?? Number.NaN) : Number.NaN;
     });
     return ms.some((x) => !Number.isFinite(x)) ? null : round(Math.max(...ms), 0);
   });
   const firstByteFromSpawnMs = dests.flatMap((d) => {
     const f = v0.get(idOf(d))?.firstDataAt;
-    return f ? [Date.parse(f) - (spawned[d.show] ?? Number.NaN)] : [];
+    return f ? [f - (spawned[d.show] ?? Number.NaN)] : [];
   });
   ctx.log(`  ${label}: ${firstByteMs.length}/${dests.length} destinations received data; warming up ${p.warmS} s`);
   await sleep(p.warmS * 1000);
@@ -405,8 +398,8 @@ async function measure(
     const vb = b.get(idOf(d));
     const rate = va && vb ? ((vb.bytes - va.bytes) * 8) / windowS / 1000 : 0;
     kbps.push(rate);
-    const gaps = (vb?.longGaps ?? []).filter((g) => Date.parse(g.endedAt) > tA && Date.parse(g.endedAt) <= tB).length;
-    const stalled = vb?.lastDataAt ? tB - Date.parse(vb.lastDataAt) > 1000 : true;
+    const gaps = (vb?.longGaps ?? []).filter((g) => g.endedAt > tA && g.endedAt <= tB).length;
+    const stalled = vb?.lastDataAt ? tB - vb.lastDataAt > 1000 : true;
     longGaps += gaps + (stalled ? 1 : 0);
     if (rate >= 0.9 * sourceKbps && gaps === 0 && !stalled) sustained += 1;
   }

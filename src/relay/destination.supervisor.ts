@@ -73,6 +73,15 @@ export function stallVerdict(x: { silentMs: number; starvedMs: number; limitMs: 
 
 /** A starved run is still restarted after this many times its limit of wall-clock silence. */
 const STARVED_LIMIT_FACTOR = 4;
+
+/**
+ * ffmpeg's own output write timeout (µs) for a stall time: the watchdog's hard limit, so it only backs
+ * the watchdog up (a receiver that takes nothing at all) and a slow destination is judged by the
+ * watchdog, which can tell. The relay benchmark gives its bare ffmpeg the same.
+ */
+export function outputTimeoutUs(stallMs: number): number {
+  return stallMs * STARVED_LIMIT_FACTOR * 1000;
+}
 /**
  * A sending run silent for this long has its TCP send queues read on every watchdog tick (never a
  * healthy run: ffmpeg reports progress every 0.5 s while the push moves). Bytes held in a queue mean
@@ -237,10 +246,12 @@ export class DestinationSupervisor {
     }
     this.slot = slot;
     this.setState(this.sourceKnown ? 'connecting' : 'idle');
-    // ffmpeg's own write timeout only backs up the watchdog (a receiver that takes nothing at all):
-    // the watchdog's hard limit, so a slow destination is judged by the watchdog, which can tell.
-    const outputTimeoutUs = this.opts.stallMs * STARVED_LIMIT_FACTOR * 1000;
-    const args = copyArgs(this.spec.input, this.spec.output, { realtime: this.opts.realtimeInput, inputTimeout: !this.opts.waitForInput, inputArgs: this.opts.inputArgs, outputTimeoutUs });
+    const args = copyArgs(this.spec.input, this.spec.output, {
+      realtime: this.opts.realtimeInput,
+      inputTimeout: !this.opts.waitForInput,
+      inputArgs: this.opts.inputArgs,
+      outputTimeoutUs: outputTimeoutUs(this.opts.stallMs),
+    });
     this.opts.log.debug({ cmd: maskSecrets(`ffmpeg ${args.join(' ')}`, this.spec.secrets) }, 'starting ffmpeg');
     this.runStartedAt = Date.now();
     this.runBytes = 0;
