@@ -25,6 +25,7 @@ import { partnerRoutes } from './routes/partners.routes.js';
 import { platformWebhookRoutes } from './routes/platform-webhooks.routes.js';
 import { showRoutes } from './routes/shows.routes.js';
 import { relayEdgeRoutes } from './routes/relay-edge.routes.js';
+import { relayRoutes } from './routes/relay.routes.js';
 import { targetRoutes } from './routes/targets.routes.js';
 import { reconcileRoutes } from './routes/reconcile.routes.js';
 import { opsRoutes } from './routes/ops.routes.js';
@@ -143,6 +144,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     allowPrivateDestinations: rt.config.allowPrivateDestinations,
     readiness: rt.readiness,
   });
+  await app.register(relayRoutes, { relay: rt.relay });
   await app.register(relayEdgeRoutes, { relay: rt.relay, shows: rt.shows, edgeUrl: rt.config.relayEdge === 'none' ? rt.config.relayEdgeInternalUrl : undefined });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });

@@ -185,8 +185,12 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     videoGate: async (partnerId, showId, mirror) => {
       if (!mirror.remote?.ingest && !mirror.operatorIngest) return null;
       // Only where the video comes through our relay: a deployment without a relay role (the partner
-      // pushes to each platform itself) goes live as before.
-      if (!(await relay.relayRunning())) return null;
+      // pushes to each platform itself) goes live as before. That is a durable fact (the marker every
+      // relay pass writes, removed only by DELETE /v1/relay), not the absence of a heartbeat: a heartbeat
+      // lapses in a Redis outage or while every relay process restarts, and then the mirror waits.
+      const presence = await relay.presence();
+      if (!presence.deployed) return null;
+      if (!presence.running) return 'relay not running (no relay process has reported; DELETE /v1/relay takes the relay out of this deployment)';
       const [status] = await relay.statuses(partnerId, showId, [mirror.targetId]);
       if (status?.state === 'sending') return null;
       return `the relay to this mirror is ${status?.state ?? 'idle'}${status?.lastError ? ` (${status.lastError})` : ''}`;

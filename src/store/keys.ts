@@ -101,6 +101,13 @@ export class Keys {
   relayAlive(): string {
     return `${this.prefix}:{relay}:alive`;
   }
+  /**
+   * Durable (no TTL): this deployment relays video. Written by every relay pass, removed only by an admin
+   * (`DELETE /v1/relay`); same slot as relayAlive so both are read and written in one step on a Cluster.
+   */
+  relayDeployed(): string {
+    return `${this.prefix}:{relay}:deployed`;
+  }
   /** SHA-256 of a stream key → [partnerId, showId] (the edge finds the show from the key alone). */
   relayKeyIndex(hash: string): string {
     return `${this.prefix}:{rk:${hash}}:relay-key`;

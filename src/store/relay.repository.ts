@@ -30,6 +30,16 @@ export interface RelaySource {
   since: string;
 }
 
+/** Whether this deployment has a video relay, and whether one of its processes runs now. */
+export interface RelayPresence {
+  /** The relay is part of this deployment (a relay process has run here and no admin removed it). */
+  deployed: boolean;
+  /** When a relay process first wrote the marker (ISO); null when only a heartbeat says so (a relay process older than the marker). */
+  since: string | null;
+  /** A relay process reported within the heartbeat's TTL. */
+  running: boolean;
+}
+
 /** KEYS: lease. ARGV: token, ttl ms. 1 = held by token now, 0 = someone else holds it. */
 const LEASE_TAKE_LUA = `
 local cur = redis.call('GET', KEYS[1])
@@ -48,11 +58,19 @@ if redis.call('HGET', KEYS[1], 'session') == ARGV[1] then redis.call('DEL', KEYS
 return 0
 `;
 
+/** KEYS: alive, deployed. Clears the marker unless a relay process is alive. */
+const UNDEPLOY_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[2])
+return 1
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scRelayLeaseTake(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scRelayLeaseDrop(lease: string, token: string): Result<number, Context>;
     scRelaySourceClear(source: string, session: string): Result<number, Context>;
+    scRelayUndeploy(alive: string, deployed: string): Result<number, Context>;
   }
 }
 
@@ -71,6 +89,7 @@ export class RelayRepository {
       redis.defineCommand('scRelayLeaseTake', { numberOfKeys: 1, lua: LEASE_TAKE_LUA });
       redis.defineCommand('scRelayLeaseDrop', { numberOfKeys: 1, lua: LEASE_DROP_LUA });
       redis.defineCommand('scRelaySourceClear', { numberOfKeys: 1, lua: SOURCE_CLEAR_LUA });
+      redis.defineCommand('scRelayUndeploy', { numberOfKeys: 2, lua: UNDEPLOY_LUA });
     }
   }
 
@@ -149,13 +168,37 @@ export class RelayRepository {
     return this.redis.get(this.keys.relayLease(partnerId, showId));
   }
 
-  /** A relay process is alive (renewed every pass): mirrors with an ingest then wait for relayed video. */
+  /**
+   * A relay process is alive (renewed every pass): mirrors with an ingest then wait for relayed video. It
+   * also (re)writes the durable marker that this deployment has a relay (kept with its first time), so a
+   * heartbeat that lapses (Redis down longer than its TTL, every relay process restarting at once) reads
+   * as "relay not running", never as "no relay here".
+   */
   async heartbeat(ttlMs: number): Promise<void> {
-    await this.redis.set(this.keys.relayAlive(), '1', 'PX', ttlMs);
+    await this.redis
+      .multi()
+      .set(this.keys.relayAlive(), '1', 'PX', ttlMs)
+      .set(this.keys.relayDeployed(), new Date().toISOString(), 'NX')
+      .exec();
   }
 
-  async relayRunning(): Promise<boolean> {
-    return (await this.redis.exists(this.keys.relayAlive())) === 1;
+  /**
+   * Whether this deployment relays video (`deployed`: the durable marker, or a heartbeat of a relay
+   * process that predates the marker), since when, and whether a relay process runs right now.
+   */
+  async presence(): Promise<RelayPresence> {
+    const [since, alive] = await this.redis.mget(this.keys.relayDeployed(), this.keys.relayAlive());
+    return { deployed: since !== null || alive !== null, since: since ?? null, running: alive !== null };
+  }
+
+  /**
+   * Takes the relay out of this deployment (its processes are stopped for good): mirrors with an ingest
+   * go live without waiting for relayed video again. Refused (false) while a relay process runs; its
+   * next pass would write the marker again anyway.
+   */
+  async undeploy(): Promise<boolean> {
+    const res = await this.redis.scRelayUndeploy(this.keys.relayAlive(), this.keys.relayDeployed());
+    return res === 1;
   }
 
   async dropLease(partnerId: string, showId: string, token: string): Promise<void> {

@@ -47,6 +47,8 @@ const MATRIX: Record<string, Access> = {
   'GET /v1/api-keys': { kind: 'admin' },
   'GET /v1/api-keys/:keyId': { kind: 'admin' },
   'DELETE /v1/api-keys/:keyId': { kind: 'admin' },
+  'GET /v1/relay': { kind: 'admin' },
+  'DELETE /v1/relay': { kind: 'admin' },
   'GET /v1/audit': { kind: 'partner-filtered', list: 'entries' },
   'PATCH /v1/partners/:partnerId': { kind: 'operator', body: { name: 'renamed by a partner key', reconcileCron: '* * * * *' } },
   'POST /v1/partners': { kind: 'operator', body: { id: 'tenant-x', name: 'made by a partner key' } },

@@ -25,7 +25,7 @@ const TAGS: { name: string; description: string }[] = [
   { name: 'partners', description: 'Partners and their inbound webhook secret' },
   { name: 'targets', description: "A partner's target platform accounts" },
   { name: 'shows', description: 'Shows, their mirrors and operator actions on them' },
-  { name: 'relay', description: 'Callbacks of an external nginx-rtmp ingest edge (no API key)' },
+  { name: 'relay', description: "The deployment's video relay (admin) and the callbacks of an external nginx-rtmp ingest edge (no API key)" },
   { name: 'attribution', description: 'Attributed sales and the ledger' },
   { name: 'platform-webhooks', description: "Target platforms' own webhooks (no API key; each platform's signature)" },
   { name: 'reconciliation', description: 'Ledger against platform reports' },

@@ -178,15 +178,26 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       }
       const operatorIngest = given ? { url: given.url, streamKeySealed: box.encrypt(given.streamKey) } : undefined;
       const mirror = (await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
-        m.generation += 1; // intents of the previous remote show no longer apply
+        const same = m.remote?.externalId === req.body.externalId;
+        // The platform's url and ingest are read again either way (attachShow): a Facebook stream URL
+        // that expired unused comes back fresh.
         m.remote = { externalId: req.body.externalId, url: undefined, ingest: undefined, data: { attach: '1' } };
         m.operatorIngest = operatorIngest;
+        m.lastError = null;
+        m.retries = 0;
+        if (same) {
+          // The same remote show: what was done on it stays done. Its intents (keyed by generation),
+          // pins, what was written to it and whether it went live all still hold, so nothing is sent
+          // twice (each side effect once); a live (or finished) mirror keeps its state, any other one
+          // (action_required for an expired Facebook stream URL, failed) is retried with the same intents.
+          if (m.state !== 'live' && m.state !== 'ended' && m.state !== 'cancelled') m.state = 'ready';
+          return true;
+        }
+        m.generation += 1; // intents of the previous remote show no longer apply
         m.applied = undefined;
         m.state = 'ready';
         m.wentLive = false;
         m.pins = idRecord();
-        m.lastError = null;
-        m.retries = 0;
         return true;
       }))!;
       await app.audit(req, { action: 'mirror.linked', partnerId, showId, targetId, detail: { externalId: req.body.externalId } });

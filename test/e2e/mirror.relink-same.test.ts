@@ -1,0 +1,100 @@
+/**
+ * Re-linking a live mirror to the platform show it is already linked to
+ * (PUT /v1/partners/{p}/shows/{s}/mirrors/{t} {"externalId": <the same>}) changes nothing on the
+ * platform: the live video is not started again and the pinned product is not posted again (contract:
+ * each platform side effect once). The link still re-reads the platform's url and ingest (a Facebook
+ * stream URL that expired unused). Real service and workers, real Redis, the Facebook simulator over HTTP.
+ */
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { settled, syncQueues } from '../helpers/settle.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+
+const PARTNER = 'rls';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+
+interface MirrorView {
+  state: string;
+  externalId: string | null;
+  url: string | null;
+  pins: { productId: string; state: string; linkUrl: string | null }[];
+  lastError: string | null;
+}
+
+async function mirrorWhere(pred: (m: MirrorView) => boolean): Promise<MirrorView> {
+  return waitFor(async () => {
+    const r = await svc.api(`/v1/partners/${PARTNER}/shows/rl1`);
+    if (r.status !== 200) return undefined;
+    const m = ((await r.json()) as { mirrors: MirrorView[] }).mirrors[0];
+    return m && pred(m) ? m : undefined;
+  }, 20_000);
+}
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService({ workers: true });
+  secret = await createPartner(svc, PARTNER);
+  const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { id: 'fb', platform: 'facebook', name: 'Facebook Page', credentials: CREDENTIALS.facebook, baseUrl: sim.base('facebook'), commissionRateBps: 1000 } });
+  expect(r.status).toBe(201);
+});
+
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+test('re-linking a live mirror to the same Facebook live video neither starts it again nor posts its pin again', async () => {
+  const show = sampleShow('rl1', { state: 'live', pinnedProductIds: ['p1'] });
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.live', show, new Date().toISOString()))).status).toBe(202);
+  const live = await mirrorWhere((m) => m.state === 'live' && m.pins.some((p) => p.productId === 'p1' && p.state === 'pinned'));
+  await settled(syncQueues(svc));
+
+  const r = await svc.api(`/v1/partners/${PARTNER}/shows/rl1/mirrors/fb`, { method: 'PUT', json: { externalId: live.externalId } });
+  expect(r.status).toBe(200);
+  // Linked again: the url is read again from Facebook, and the mirror is live with its pin.
+  const after = await mirrorWhere((m) => m.state === 'live' && m.url !== null && m.lastError === null);
+  await settled(syncQueues(svc));
+  expect(after.externalId).toBe(live.externalId);
+  expect(after.url).toBe(live.url);
+  expect(after.pins).toEqual(live.pins);
+  const stored = await svc.rt.shows.getMirror(PARTNER, 'rl1', 'fb');
+  expect(stored?.remote?.data['attach']).toBeUndefined(); // the link's own sync ran (attachShow)
+
+  const fx = (await sim.effects('facebook')).filter((e) => e.externalId === live.externalId);
+  expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted']);
+});
+
+test('re-linking the same Facebook live video after its stream URL expired unused re-reads the URL and the show goes live', async () => {
+  const show = sampleShow('rl2', { scheduledAt: new Date(Date.now() + 3 * 3600_000).toISOString() });
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', show, new Date().toISOString()))).status).toBe(202);
+  const ready = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror(PARTNER, 'rl2', 'fb');
+    return m?.state === 'ready' && m.remote ? m : undefined;
+  });
+  await settled(syncQueues(svc));
+  // 25 h later, as far as the mirror knows: the stream URL Facebook gave with the live video is past its 24 h.
+  await svc.rt.shows.updateMirror(PARTNER, 'rl2', 'fb', () => ready, (m) => {
+    m.remote!.data['ingestExpiresAt'] = new Date(Date.now() - 3_600_000).toISOString();
+    return true;
+  });
+  await sendEvent(svc, PARTNER, secret, showEvent('show.live', { ...show, state: 'live', pinnedProductIds: ['p1'] }, new Date().toISOString()));
+  const asked = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror(PARTNER, 'rl2', 'fb');
+    return m?.state === 'action_required' ? m : undefined;
+  });
+  expect(asked.lastError).toContain('Re-link the live video');
+
+  const r = await svc.api(`/v1/partners/${PARTNER}/shows/rl2/mirrors/fb`, { method: 'PUT', json: { externalId: ready.remote!.externalId } });
+  expect(r.status).toBe(200);
+  const live = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror(PARTNER, 'rl2', 'fb');
+    return m?.state === 'live' && m.pins['p1']?.state === 'pinned' ? m : undefined;
+  }, 30_000);
+  expect(Date.parse(live.remote!.data['ingestExpiresAt'] ?? '')).toBeGreaterThan(Date.now() + 23 * 3_600_000);
+  await settled(syncQueues(svc));
+  const fx = (await sim.effects('facebook')).filter((e) => e.externalId === ready.remote!.externalId);
+  expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted']);
+}, 60_000);

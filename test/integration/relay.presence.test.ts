@@ -1,0 +1,52 @@
+/**
+ * This deployment's video relay over the admin API (README "Video relay"): the relay is part of the
+ * deployment from a relay process's first pass on, and stays so when its heartbeat lapses (mirrors then
+ * wait for video: "relay not running"); only DELETE /v1/relay takes it out, and only while no relay
+ * process runs. Real Redis; the heartbeat is written as a relay pass writes it.
+ */
+import { startService, waitFor, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+
+beforeAll(async () => {
+  svc = await startService();
+});
+afterAll(async () => {
+  await svc?.close();
+});
+
+async function presence(key?: string): Promise<{ status: number; body: { deployed: boolean; since: string | null; running: boolean } }> {
+  const r = await svc.api('/v1/relay', key ? { key } : {});
+  return { status: r.status, body: (await r.json()) as { deployed: boolean; since: string | null; running: boolean } };
+}
+
+test('the relay stays part of the deployment when its heartbeat lapses; an admin takes it out once none runs', async () => {
+  expect((await presence()).body).toEqual({ deployed: false, since: null, running: false });
+
+  await svc.rt.relay.heartbeat(400); // a relay pass
+  const up = (await presence()).body;
+  expect(up).toMatchObject({ deployed: true, running: true });
+  expect(Date.parse(up.since ?? '')).toBeGreaterThan(Date.now() - 60_000);
+
+  const refused = await svc.api('/v1/relay', { method: 'DELETE' });
+  expect(refused.status).toBe(409);
+  expect(refused.headers.get('content-type')).toContain('application/problem+json');
+
+  // The heartbeat lapses (Redis outage, every relay process restarting): still part of the deployment.
+  const lapsed = await waitFor(async () => {
+    const p = (await presence()).body;
+    return p.running ? undefined : p;
+  }, 5_000);
+  expect(lapsed).toEqual({ deployed: true, since: up.since, running: false });
+
+  const op = (await (await svc.api('/v1/api-keys', { json: { role: 'operator' } })).json()) as { key: string };
+  expect((await presence(op.key)).status).toBe(403);
+  expect((await svc.api('/v1/relay', { method: 'DELETE', key: op.key })).status).toBe(403);
+
+  const removed = await svc.api('/v1/relay', { method: 'DELETE' });
+  expect(removed.status).toBe(200);
+  expect(await removed.json()).toEqual({ deployed: false, since: null, running: false });
+  expect((await svc.api('/v1/relay', { method: 'DELETE' })).status).toBe(200); // again: unchanged
+  const audit = (await (await svc.api('/v1/audit?action=relay.')).json()) as { entries: { action: string; detail: { since: string } }[] };
+  expect(audit.entries.map((e) => [e.action, e.detail.since])).toEqual([['relay.removed', up.since]]);
+});
