@@ -275,12 +275,13 @@ test('syndicast_http_request_duration_seconds counts every answer of /l/ once, w
   expect((await hit(`${svc.url}/l/nope-metrics-0`)).status).toBe(404);
   expect((await hit(`${svc.url}/nowhere-metrics`)).status).toBe(404);
   // the click's own error (Redis refuses the write): the cached link's callback way answers 503
-  await svc.rt.redis.config('SET', 'maxmemory', '1');
-  await svc.rt.redis.config('SET', 'maxmemory-policy', 'noeviction');
+  const client = svc.rt.redis;
+  const masters = client instanceof Redis ? [client] : client.nodes('master');
+  for (const node of masters) await node.config('SET', 'maxmemory', '1', 'maxmemory-policy', 'noeviction');
   try {
     expect((await hit(fresh)).status).toBe(503);
   } finally {
-    await svc.rt.redis.config('SET', 'maxmemory', '0');
+    for (const node of masters) await node.config('SET', 'maxmemory', '0');
   }
   // observed once sent: the last answer may still be on its way into the histogram
   await sleep(50);
