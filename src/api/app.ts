@@ -91,8 +91,10 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     void reply.header('x-request-id', req.id);
     // The routes' answers are observed by their own onResponse hooks (observeRoutes); the not-found
     // handler's here (no onRoute for it, so no hook of its own).
-    if (req.is404) observeWhenSent(metrics, 'unmatched', req, reply);
-    if (req.routeOptions.config?.requestContext === false) return done();
+    // (One read of req.routeOptions, an object built per access: no route has no template, as req.is404.)
+    const route = req.routeOptions;
+    if (route.url === undefined) observeWhenSent(metrics, 'unmatched', req, reply);
+    if (route.config?.requestContext === false) return done();
     withRequestId(req.id, done);
   });
   // (A GET or HEAD has no body: its handler runs in the onRequest context already.) Attached to the
