@@ -8,6 +8,7 @@
  *   flock /tmp/syndicast-heavy.lock npx tsx bench/redirect-ab.ts
  * Env: REDIRECT_AB_ROUNDS (4), REDIRECT_AB_REQUESTS (30000), REDIRECT_AB_OTHER (dir), REDIRECT_AB_LINKS (1000).
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runLoad } from './lib/load.js';
 import { cpuMeter } from './lib/machine.js';
@@ -49,13 +50,30 @@ try {
     }
   }
   const results = new Map<string, { rps: number; cpu: Record<string, number> }[]>();
+  // the API's user and system time apart (ticks of /proc/<pid>/stat), and the clicks per Lua call
+  const userSys = (pid: number | undefined): [number, number] => {
+    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
+    return [((rest[11] ?? 0) * 1000) / 100, ((rest[12] ?? 0) * 1000) / 100];
+  };
+  const scriptCalls = async (): Promise<number> => {
+    const info = await rt.redis.info('commandstats');
+    return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+  };
   const once = async (s: (typeof systems)[number], n: number): Promise<{ rps: number; cpu: Record<string, number> }> => {
     let i = 0;
-    const meter = cpuMeter({ api: s.child.proc.pid, redis: redis.pids, loadgen: process.pid });
+    const us0 = userSys(s.child.proc.pid);
+    const calls0 = await scriptCalls();
+    const meter0 = cpuMeter({ api: s.child.proc.pid, redis: redis.pids, loadgen: process.pid });
+    const meter = (): Record<string, number> => {
+      const m = meter0();
+      const us1 = userSys(s.child.proc.pid);
+      return { ...m, apiUser: us1[0] - us0[0], apiSys: us1[1] - us0[1] };
+    };
     const r = await runLoad({ url: s.child.info.url, connections: 32, durationS: 60, maxRequests: n, ok: (c) => c === 302, sampleIntMs: 50, next: () => ({ method: 'GET', path: `/l/${codes[i++ % codes.length] ?? ''}`, headers }) });
     const cpu = meter();
     if (r.ok !== r.total || r.errors) throw new Error(`${s.name}: ${JSON.stringify(r.statusCodes)} errors ${r.errors}`);
-    return { rps: r.rps, cpu: Object.fromEntries(Object.entries(cpu).map(([k, ms]) => [k, (ms * 1000) / r.ok])) };
+    const calls = (await scriptCalls()) - calls0;
+    return { rps: r.rps, cpu: { ...Object.fromEntries(Object.entries(cpu).map(([k, ms]) => [k, (ms * 1000) / r.ok])), clicksPerCall: calls > 0 ? r.ok / calls : 0 } };
   };
   for (const s of systems) await once(s, Math.min(requests, 20_000)); // warm-up
   for (let k = 0; k < rounds; k++) {
@@ -68,7 +86,7 @@ try {
   }
   for (const [name, rs] of results) {
     const cpu = (c: string): number => round(mean(rs.map((r) => r.cpu[c] ?? 0)), 1);
-    process.stdout.write(`MEAN ${name.padEnd(5)} ${round(mean(rs.map((r) => r.rps)), 0)} req/s  µs/req api ${cpu('api')} · redis ${cpu('redis')} · loadgen ${cpu('loadgen')} · sum ${round(cpu('api') + cpu('redis') + cpu('loadgen'), 1)}\n`);
+    process.stdout.write(`MEAN ${name.padEnd(5)} ${round(mean(rs.map((r) => r.rps)), 0)} req/s  µs/req api ${cpu('api')} (user ${cpu('apiUser')} · sys ${cpu('apiSys')}) · redis ${cpu('redis')} · loadgen ${cpu('loadgen')} · sum ${round(cpu('api') + cpu('redis') + cpu('loadgen'), 1)} · clicks/call ${cpu('clicksPerCall')}\n`);
   }
 } finally {
   for (const c of started.length > 0 ? started : systems.map((s) => s.child)) await c.stop();

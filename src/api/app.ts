@@ -13,7 +13,7 @@ import type { Runtime } from '../main/runtime.js';
 import authPlugin from './plugins/auth.plugin.js';
 import docsPlugin from './plugins/docs.plugin.js';
 import errorsPlugin, { problemClientError, problemFrameworkError } from './plugins/errors.plugin.js';
-import metricsPlugin, { createMetrics } from './plugins/metrics.plugin.js';
+import metricsPlugin, { createMetrics, observeRoutes, observeWhenSent } from './plugins/metrics.plugin.js';
 import { auditRoutes } from './routes/audit.routes.js';
 import { keyRoutes } from './routes/keys.routes.js';
 import { attributionRoutes } from './routes/attribution.routes.js';
@@ -35,6 +35,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** false: the route runs without a request-id context (see the onRequest hook in buildApp). */
     requestContext?: boolean;
+    /**
+     * false: the route observes its own answers in the HTTP histogram (Metrics.observeHttp) and gets no
+     * onResponse hook for it (the tracked-link redirect; see the metrics plugin).
+     */
+    httpMetrics?: boolean;
   }
   interface FastifyRequest {
     /**
@@ -73,9 +78,24 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // (set again before the handler: body parsing may run outside the onRequest context).
   // A route with `config: { requestContext: false }` (the tracked-link redirect: it logs nothing and
   // causes no jobs) answers the id but runs without a context, which costs CPU on every request.
+  const metrics = createMetrics({
+    queues: () => [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue],
+    extraQueues: { names: [RECONCILE_QUEUE, SCHEDULER_QUEUE], keys: rt.keys, connection: () => rt.bullConnection('api') },
+    redis: rt.redis,
+    shows: rt.shows,
+    partners: rt.partners,
+    outbound: rt.outbound,
+  });
+  // HTTP latency per route (before any route is added, so that every one gets its hook).
+  app.addHook('onRoute', observeRoutes(metrics));
   app.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
-    if (req.routeOptions.config?.requestContext === false) return done();
+    // The routes' answers are observed by their own onResponse hooks (observeRoutes); the not-found
+    // handler's here (no onRoute for it, so no hook of its own).
+    // (One read of req.routeOptions, an object built per access: no route has no template, as req.is404.)
+    const route = req.routeOptions;
+    if (route.url === undefined) observeWhenSent(metrics, 'unmatched', req, reply);
+    if (route.config?.requestContext === false) return done();
     withRequestId(req.id, done);
   });
   // (A GET or HEAD has no body: its handler runs in the onRequest context already.) Attached to the
@@ -96,14 +116,6 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(authPlugin, { apiKeys: rt.apiKeys, adminApiKey: rt.adminApiKey, audit: rt.audit });
   // Before any route: @fastify/swagger documents the routes registered after it (/metrics included).
   await app.register(docsPlugin);
-  const metrics = createMetrics({
-    queues: () => [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue],
-    extraQueues: { names: [RECONCILE_QUEUE, SCHEDULER_QUEUE], keys: rt.keys, connection: () => rt.bullConnection('api') },
-    redis: rt.redis,
-    shows: rt.shows,
-    partners: rt.partners,
-    outbound: rt.outbound,
-  });
   await app.register(metricsPlugin, { metrics });
 
   // A write is acknowledged (2xx/3xx) only once the replicas hold it, where WAIT is on
@@ -129,7 +141,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // Routes
   await app.register(healthRoutes, { redis: rt.redis });
   await app.register(eventRoutes, { ingest: rt.ingest, onAccepted: (r) => metrics.events.inc({ result: r }) });
-  await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: metrics.countClick });
+  await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: metrics.countClick, metrics, ackOnSend: rt.replicaAck.active });
   await app.register(keyRoutes, { apiKeys: rt.apiKeys, partners: rt.partners });
   await app.register(auditRoutes, { audit: rt.audit });
   await app.register(partnerRoutes, { partners: rt.partners, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });

@@ -254,3 +254,42 @@ test('a click after Redis lost its scripts (SCRIPT FLUSH, as after a restart) is
   expect(second.status).toBe(302);
   expect(await clicksLen()).toBe(before + 2);
 });
+
+test('syndicast_http_request_duration_seconds counts every answer of /l/ once, with its status (first click, cached click, HEAD, 404, Redis down), and requests no route took as unmatched', async () => {
+  const count = async (labels: string): Promise<number> => {
+    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`syndicast_http_request_duration_seconds_count{${labels}}`));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  };
+  const redirects = 'method="GET",route="/l/:code",status="302"';
+  const heads = 'method="HEAD",route="/l/:code",status="302"';
+  const notFound = 'method="GET",route="/l/:code",status="404"';
+  const unavailable = 'method="GET",route="/l/:code",status="503"';
+  const unmatched = 'method="GET",route="unmatched",status="404"';
+  const before = { redirects: await count(redirects), heads: await count(heads), notFound: await count(notFound), unavailable: await count(unavailable), unmatched: await count(unmatched) };
+  // a link this process has not read yet (the first click's async way), then the cached one's callback way
+  const fresh = await svc.rt.links.ensure({ ...link, productId: 'p-metrics' });
+  expect((await hit(fresh)).status).toBe(302);
+  expect((await hit(fresh)).status).toBe(302);
+  expect((await hit(fresh, { method: 'HEAD' })).status).toBe(302);
+  expect((await hit(`${svc.url}/l/nope-metrics-0`)).status).toBe(404);
+  expect((await hit(`${svc.url}/nowhere-metrics`)).status).toBe(404);
+  // the click's own error (Redis refuses the write): the cached link's callback way answers 503
+  const client = svc.rt.redis;
+  const masters = client instanceof Redis ? [client] : client.nodes('master');
+  for (const node of masters) await node.config('SET', 'maxmemory', '1', 'maxmemory-policy', 'noeviction');
+  try {
+    expect((await hit(fresh)).status).toBe(503);
+  } finally {
+    for (const node of masters) await node.config('SET', 'maxmemory', '0');
+  }
+  // observed once sent: the last answer may still be on its way into the histogram
+  await sleep(50);
+  expect({ redirects: await count(redirects), heads: await count(heads), notFound: await count(notFound), unavailable: await count(unavailable), unmatched: await count(unmatched) }).toEqual({
+    redirects: before.redirects + 2,
+    heads: before.heads + 1,
+    notFound: before.notFound + 1,
+    unavailable: before.unavailable + 1,
+    unmatched: before.unmatched + 1,
+  });
+});

@@ -7,7 +7,7 @@
  * `_total`-is-a-counter rule, are dropped (their `nodejs_active_*` siblings carry the same numbers).
  */
 import { Queue, type ConnectionOptions } from 'bullmq';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler, onRouteHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { MIRROR_STATES } from '../../domain/mirror.js';
@@ -27,6 +27,8 @@ export interface Metrics {
   clicks: Counter<'kind'>;
   /** One tracked link hit (syndicast_link_clicks_total, added when the counter is read). */
   countClick: (bot: boolean) => void;
+  /** One answer in syndicast_http_request_duration_seconds (route = the route's template, or `unmatched`). */
+  observeHttp: (method: string, route: string, status: number, seconds: number) => void;
   close(): Promise<void>;
 }
 
@@ -179,6 +181,14 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
     });
   }
 
+  const http = new Histogram({
+    name: 'syndicast_http_request_duration_seconds',
+    help: 'HTTP request latency by method, route template and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [own],
+  });
+
   const registry = Registry.merge([own, processRegistry]);
   return {
     registry,
@@ -187,6 +197,8 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
     countClick: (bot) => {
       clickCounts[bot ? 'bot' : 'human'] += 1;
     },
+    // The route template (never the raw URL: ids would make every request a new series).
+    observeHttp: (method, route, status, seconds) => http.observe({ method, route, status: String(status) }, seconds),
     close: async () => {
       // Closed only once its connection finished starting: BullMQ's close() removes the connection's
       // error forwarding, so a start-up still in flight (a process closed right after it started)
@@ -200,19 +212,6 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
 }
 
 async function metricsPlugin(app: FastifyInstance, opts: { metrics: Metrics }): Promise<void> {
-  const http = new Histogram({
-    name: 'syndicast_http_request_duration_seconds',
-    help: 'HTTP request latency by method, route template and status',
-    labelNames: ['method', 'route', 'status'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [opts.metrics.registry],
-  });
-  // A callback hook, not an async one: no promise per request.
-  app.addHook('onResponse', (req, reply, done) => {
-    // The route template (never the raw URL: ids would make every request a new series).
-    http.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
-    done();
-  });
   app.addHook('onClose', async () => {
     await opts.metrics.close();
   });
@@ -220,6 +219,33 @@ async function metricsPlugin(app: FastifyInstance, opts: { metrics: Metrics }): 
   app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)', security: [], docResponses: { 200: ok('the metrics', z.string(), { contentType: 'text/plain' }) } } }, async (_req, reply) => {
     return reply.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());
   });
+}
+
+/**
+ * An onRoute hook (added before any route, app.ts) that gives each route an onResponse hook observing
+ * its answers with its template, known when the route is added (a global hook read it from
+ * req.routeOptions, an object built per access). A route with `config: { httpMetrics: false }` (the
+ * tracked-link redirect) observes its own answers (observeHttp): a route without onResponse hooks
+ * costs Fastify no 'finish' listener, hook runner and closures per request. The not-found handler gets
+ * no onRoute: app.ts observes its answers (observeWhenSent, route `unmatched`).
+ * A callback hook, not an async one: no promise per request.
+ */
+export function observeRoutes(metrics: Pick<Metrics, 'observeHttp'>): onRouteHookHandler {
+  return (route) => {
+    if (route.config?.httpMetrics === false) return;
+    const url = route.url;
+    const hook: onResponseHookHandler = (req, reply, done) => {
+      metrics.observeHttp(req.method, url, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    };
+    const own = route.onResponse === undefined ? [] : Array.isArray(route.onResponse) ? route.onResponse : [route.onResponse];
+    route.onResponse = [hook, ...own];
+  };
+}
+
+/** Observes the answer of `req` once it is sent (a request no route took, or an answer whose status is not final yet). */
+export function observeWhenSent(metrics: Pick<Metrics, 'observeHttp'>, route: string, req: FastifyRequest, reply: FastifyReply): void {
+  reply.raw.once('finish', () => metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000));
 }
 
 export default fp(metricsPlugin, { name: 'metrics' });

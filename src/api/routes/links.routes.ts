@@ -4,38 +4,60 @@ import { notFound } from '../../lib/errors.js';
 import { isBot, type ClickResult, type LinkService } from '../../links/link.service.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import { ok } from '../openapi.js';
+import { observeWhenSent, type Metrics } from '../plugins/metrics.plugin.js';
 
 export interface LinkRoutesOptions {
   links: LinkService;
   shows: ShowRepository;
   onClick?: (bot: boolean) => void;
+  /** Where the route's answers are observed (syndicast_http_request_duration_seconds): the route has no onResponse hook for it. */
+  metrics?: Pick<Metrics, 'observeHttp'>;
+  /** True when an onSend hook may still change a 302 (the replica ack's WAIT, app.ts): the answer is then observed once it is sent. */
+  ackOnSend?: boolean;
 }
+
+const ROUTE = '/l/:code';
 
 export const linkRoutes: FastifyPluginAsync<LinkRoutesOptions> = async (app, opts) => {
   app.route<{ Params: { code: string } }>({
     method: ['GET', 'HEAD'],
-    url: '/l/:code',
+    url: ROUTE,
     schema: { tags: ['links'], summary: 'Tracked link: records a click and redirects (302) to the product',
       docResponses: { 302: ok("to the product's current URL with sclid and utm parameters (a bot's or HEAD request's click is not counted)", undefined, { headers: { location: 'the product URL' } }), 404: 'unknown link code' },
     },
-    config: { requestContext: false },
+    // No request-id context, and no onResponse hook for the HTTP histogram: the handler observes its
+    // answer itself (a 302 right after it is written; anything else once it is sent).
+    config: { requestContext: false, httpMetrics: false },
     // Not an async handler: the usual redirect (link cached in this process) answers from the click's
     // callback (LinkService.clickCached) without a promise of its own; the first click of a link reads
     // the link record and goes the async way. Either way the 302 leaves only after the click's own
     // stored result (LinkService.click).
     handler: (req, reply) => {
       const cached = opts.links.clickCached(req.params.code, req.ip, !botRequest(req), (err, r) => {
-        if (err) return void reply.send(err);
+        if (err) return void failed(req, reply, err);
         try {
           if (r!.replicated === true) req.replicated = true;
           redirect(reply, r!, opts.onClick);
+          // Written already (reply.send wrote it) unless an onSend hook still waits: observed now, or once sent.
+          if (opts.metrics) {
+            if (req.replicated || opts.ackOnSend !== true) opts.metrics.observeHttp(req.method, ROUTE, reply.statusCode, reply.elapsedTime / 1000);
+            else observeWhenSent(opts.metrics, ROUTE, req, reply);
+          }
         } catch (e) {
-          void reply.send(e);
+          failed(req, reply, e);
         }
       });
-      return cached ? undefined : firstClick(req, reply);
+      if (cached) return undefined;
+      if (opts.metrics) observeWhenSent(opts.metrics, ROUTE, req, reply);
+      return firstClick(req, reply);
     },
   });
+
+  /** An error answer (the error handler's problem): observed once sent. */
+  function failed(req: FastifyRequest, reply: FastifyReply, err: unknown): void {
+    if (opts.metrics) observeWhenSent(opts.metrics, ROUTE, req, reply);
+    void reply.send(err);
+  }
 
   async function firstClick(req: FastifyRequest<{ Params: { code: string } }>, reply: FastifyReply): Promise<FastifyReply> {
     const link = await opts.links.find(req.params.code);
