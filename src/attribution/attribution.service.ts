@@ -20,6 +20,7 @@ import {
   attributeByClick,
   commissionStatus,
   partnerOrderRef,
+  legacyPlatformOrderRef,
   platformOrderRef,
   type Attribution,
   type CommissionStatus,
@@ -154,7 +155,7 @@ export class AttributionService {
         await this.applyOrder(
           partnerId,
           {
-            ref: platformOrderRef(targetId, p.orderId),
+            ref: await this.platformRef(partnerId, targetId, p.orderId),
             orderId: p.orderId,
             source: source === 'webhook' ? 'platform_webhook' : 'platform_report',
             targetId,
@@ -173,6 +174,19 @@ export class AttributionService {
       );
     }
     return out;
+  }
+
+  /**
+   * The ledger ref of a platform order: platformOrderRef, or — for a target whose id has a '%', ':',
+   * '{' or '}' — the legacyPlatformOrderRef it was stored under before keyPart, when that record is
+   * this target's order (so a re-reported order is found again instead of being stored twice).
+   */
+  private async platformRef(partnerId: string, targetId: string, orderId: string): Promise<string> {
+    const ref = platformOrderRef(targetId, orderId);
+    const legacy = legacyPlatformOrderRef(targetId, orderId);
+    if (legacy === ref) return ref;
+    const old = await this.deps.repo.get(partnerId, legacy);
+    return old?.order.targetId === targetId && old.order.orderId === orderId ? legacy : ref;
   }
 
   private async applyOrder(partnerId: string, order: NormalizedOrder, floor?: RefundedFloor): Promise<OrderOutcome> {
@@ -333,7 +347,7 @@ export class AttributionService {
 
   /** A partner order (`targetId` undefined) or a platform-native order of `targetId`. */
   async order(partnerId: string, orderId: string, targetId?: string): Promise<OrderView | null> {
-    const ref = targetId ? platformOrderRef(targetId, orderId) : partnerOrderRef(orderId);
+    const ref = targetId ? await this.platformRef(partnerId, targetId, orderId) : partnerOrderRef(orderId);
     const s = await this.deps.repo.get(partnerId, ref);
     if (!s) return null;
     return {

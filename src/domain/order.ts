@@ -2,6 +2,7 @@
  * One order model for every source (docs/attribution.md): partner `order.created` events and orders that a
  * target platform reports (its webhooks or its order report). Pure: no I/O.
  */
+import { keyPart } from '../lib/ids.js';
 import { applyBps, type Money } from './money.js';
 
 export type OrderSource = 'partner' | 'platform_webhook' | 'platform_report';
@@ -15,7 +16,7 @@ export interface OrderLine {
 export interface NormalizedOrder {
   /**
    * The order's key in the ledger, unique per partner: the partner's order id, or
-   * `@{targetId}:{platform order id}` for a platform-native order ('@' is outside the id alphabet,
+   * `@{keyPart(targetId)}:{platform order id}` for a platform-native order ('@' is outside the id alphabet,
    * so the two never collide).
    */
   ref: string;
@@ -39,7 +40,20 @@ export function partnerOrderRef(orderId: string): string {
   return orderId;
 }
 
+/**
+ * `@<keyPart(targetId)>:<platform order id>`: target ids may contain ':', so the target is written as
+ * keyPart (target `t` + order `x:1` and target `t:x` + order `1` were both `@t:x:1`, one ledger record,
+ * and `@t:` prefixed target `t:x`'s refs too). Unchanged for a target id without '%', ':', '{', '}'.
+ */
 export function platformOrderRef(targetId: string, platformOrderId: string): string {
+  return `@${keyPart(targetId)}:${platformOrderId}`;
+}
+
+/**
+ * The ref a platform order of a target whose id has ':' was stored under before keyPart (equal to
+ * platformOrderRef for other targets). Only to find such an order again (AttributionService).
+ */
+export function legacyPlatformOrderRef(targetId: string, platformOrderId: string): string {
   return `@${targetId}:${platformOrderId}`;
 }
 

@@ -72,3 +72,25 @@ export function randomId(prefix: string, bytes = 9): string {
 
 /** Ids in the contract: [A-Za-z0-9_.:-]{1,128}. */
 export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/*
+ * Ids may contain ':' (ID_PATTERN), which joins the parts of Redis keys (src/store/keys.ts) and of
+ * platform order refs (src/domain/order.ts): an id that another part follows is written as keyPart(id).
+ */
+const KEY_PART_SPECIAL = /[%:{}]/;
+const KEY_PART_ALL = /[%:{}]/g;
+const KEY_PART_CODES: Readonly<Record<string, string>> = { '%': '%25', ':': '%3A', '{': '%7B', '}': '%7D' };
+
+/**
+ * An id as one key part: '%' → '%25', ':' → '%3A', '{' → '%7B', '}' → '%7D' (injective; the result has
+ * no ':' and no braces). An id without those characters is returned as it is (one regex test: keys are
+ * built on the ingest, redirect and sync paths).
+ */
+export function keyPart(id: string): string {
+  return KEY_PART_SPECIAL.test(id) ? id.replace(KEY_PART_ALL, (c) => KEY_PART_CODES[c]!) : id;
+}
+
+/** The id a keyPart stands for (for code that reads ids back out of key names). */
+export function fromKeyPart(part: string): string {
+  return part.includes('%') ? part.replace(/%(25|3A|7B|7D)/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16))) : part;
+}

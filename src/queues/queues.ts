@@ -7,7 +7,7 @@ import { withCurrentRequestId } from '../lib/request-context.js';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { createHash } from 'node:crypto';
 import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
-import type { Keys } from '../store/keys.js';
+import { keyPart, type Keys } from '../store/keys.js';
 
 export interface SyncJob {
   partnerId: string;
@@ -32,7 +32,8 @@ export function allSyncQueueNames(shards: number): { platform: Platform; shard: 
 
 /** One coalesced job per (show, target): BullMQ deduplication holds the id while a job waits, is delayed or runs (plus at most one follow-up queued behind a running job). */
 export function syncJobId(j: SyncJob): string {
-  return `sync:${j.partnerId}:${j.showId}:${j.targetId}`;
+  // keyPart: ids may contain ':' (show `x:y` + target `z` and show `x` + target `y:z` are different jobs)
+  return `sync:${keyPart(j.partnerId)}:${keyPart(j.showId)}:${j.targetId}`;
 }
 
 const SYNC_JOB_OPTS: JobsOptions = {

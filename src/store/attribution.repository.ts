@@ -24,7 +24,7 @@
  * with 14 significant digits).
  */
 import { Cluster, type Redis, type Result } from 'ioredis';
-import type { Attribution, LedgerEntry, NormalizedOrder, OrderSource, UnattributedReason } from '../domain/order.js';
+import { legacyPlatformOrderRef, platformOrderRef, type Attribution, type LedgerEntry, type NormalizedOrder, type OrderSource, type UnattributedReason } from '../domain/order.js';
 import { TurnBatcher } from '../lib/turn-batcher.js';
 import { pcallInto } from './lua-batch.js';
 import type { Keys } from './keys.js';
@@ -435,9 +435,16 @@ interface PackedOrder {
   l?: 1 | NormalizedOrder['lines'];
 }
 
-/** The order id a ref implies: the platform order id of `@<targetId>:<id>`, else the ref itself. */
+/**
+ * The order id a ref implies: the platform order id of `platformOrderRef(targetId, id)`, or of the
+ * `legacyPlatformOrderRef` a record of a target with ':' in its id was stored under before; else the ref.
+ */
 function derivedOrderId(ref: string, targetId: string | undefined): string {
-  return targetId !== undefined && ref.startsWith(`@${targetId}:`) ? ref.slice(targetId.length + 2) : ref;
+  if (targetId === undefined) return ref;
+  const prefix = platformOrderRef(targetId, '');
+  if (ref.startsWith(prefix)) return ref.slice(prefix.length);
+  const legacy = legacyPlatformOrderRef(targetId, '');
+  return legacy !== prefix && ref.startsWith(legacy) ? ref.slice(legacy.length) : ref;
 }
 
 /** The order minus what the record holds anyway (ref, total) or what follows from it. */

@@ -2,7 +2,19 @@
  * Every Redis key the service uses, in one place. Each key carries a {hash tag} so that the same code
  * runs on Redis Cluster: what must change atomically shares a tag (a show's desired state, inbox,
  * mirrors and intents), while different shows / partners spread across slots.
+ *
+ * Ids may contain ':' (the contract's ids are `[A-Za-z0-9_.:-]{1,128}`), the separator of key parts.
+ * So every id that another part follows is written as `keyPart(id)`, which cannot contain ':', '{'
+ * or '}': partner `a` + show `b:c` and partner `a:b` + show `c` are different keys (before, both were
+ * `{s:a:b:c}`). An id that ends its hash tag or the key needs no encoding (the '}' or the key's end
+ * delimits it; contract ids have no '}') and is written as it is, so no key of an existing show, mirror,
+ * target or link moved; a free-form id (a webhook-id) inside a tag is encoded wherever it stands.
+ * Keys of ids without '%', ':', '{', '}' are exactly what they were before keyPart.
  */
+import { keyPart } from '../lib/ids.js';
+
+export { fromKeyPart, keyPart } from '../lib/ids.js';
+
 export class Keys {
   constructor(readonly prefix: string) {}
 
@@ -53,12 +65,12 @@ export class Keys {
    * tag, so the claims of one partner spread over the cluster; always used alone (one-key SET NX).
    */
   partnerWebhookId(partnerId: string, webhookId: string): string {
-    return `${this.prefix}:{w:${partnerId}:${webhookId}}:wid`;
+    return `${this.prefix}:{w:${keyPart(partnerId)}:${keyPart(webhookId)}}:wid`;
   }
 
   // show slot
   showTag(partnerId: string, showId: string): string {
-    return `${this.prefix}:{s:${partnerId}:${showId}}`;
+    return `${this.prefix}:{s:${keyPart(partnerId)}:${showId}}`;
   }
   desired(partnerId: string, showId: string): string {
     return `${this.showTag(partnerId, showId)}:desired`;
@@ -81,7 +93,7 @@ export class Keys {
     return `${this.showTag(partnerId, showId)}:activity`;
   }
   intent(partnerId: string, showId: string, targetId: string, step: string): string {
-    return `${this.showTag(partnerId, showId)}:intent:${targetId}:${step}`;
+    return `${this.showTag(partnerId, showId)}:intent:${keyPart(targetId)}:${step}`;
   }
 
   // video relay (README "Video relay"): the show's ingest key (sealed) and the source, status and lease of its relay
@@ -115,7 +127,7 @@ export class Keys {
 
   // order slot (partner order events; the ledger is bucketed below)
   orderTag(partnerId: string, orderId: string): string {
-    return `${this.prefix}:{o:${partnerId}:${orderId}}`;
+    return `${this.prefix}:{o:${keyPart(partnerId)}:${orderId}}`;
   }
   orderInbox(partnerId: string, orderId: string, webhookId: string): string {
     return `${this.orderTag(partnerId, orderId)}:inbox:${webhookId}`;
@@ -187,16 +199,16 @@ export class Keys {
     return `${this.prefix}:{p:${partnerId}}:endpoints`;
   }
   endpoint(partnerId: string, endpointId: string): string {
-    return `${this.prefix}:{e:${partnerId}:${endpointId}}:endpoint`;
+    return `${this.prefix}:{e:${keyPart(partnerId)}:${endpointId}}:endpoint`;
   }
   endpointAttempts(partnerId: string, endpointId: string): string {
-    return `${this.prefix}:{e:${partnerId}:${endpointId}}:attempts`;
+    return `${this.prefix}:{e:${keyPart(partnerId)}:${endpointId}}:attempts`;
   }
   outboundMessage(partnerId: string, messageId: string): string {
-    return `${this.prefix}:{m:${partnerId}:${messageId}}:message`;
+    return `${this.prefix}:{m:${keyPart(partnerId)}:${messageId}}:message`;
   }
   outboundIdempotency(partnerId: string, keyHash: string): string {
-    return `${this.prefix}:{oi:${partnerId}:${keyHash}}:idem`;
+    return `${this.prefix}:{oi:${keyPart(partnerId)}:${keyHash}}:idem`;
   }
 
   /**

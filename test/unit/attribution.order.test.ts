@@ -19,6 +19,10 @@ describe('order refs', () => {
     expect(partnerOrderRef('ord-1')).toBe('ord-1');
     expect(platformOrderRef('t-yt', 'P-9')).toBe('@t-yt:P-9');
   });
+  test("a target id with ':' is written as keyPart: target t + order x:1 and target t:x + order 1 are two refs", () => {
+    expect(platformOrderRef('t', 'x:1')).toBe('@t:x:1');
+    expect(platformOrderRef('t:x', '1')).toBe('@t%3Ax:1');
+  });
 });
 
 describe('attributeByClick (rule 1)', () => {
