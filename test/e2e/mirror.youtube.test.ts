@@ -121,10 +121,14 @@ test.each([
   await yt1In(id, ['ready']);
   await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...show, state: 'live' }, '2026-11-24T18:00:00Z'));
   const live = await yt1In(id, ['live']);
+  await sendEvent(svc, 'tsl', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:05:00Z', data: { showId: id, productId: 'p1' } });
+  await waitFor(async () => (await yt1In(id, ['live'])).pins.find((p) => p.productId === 'p1' && p.state === 'pinned'));
 
-  expect((await sendEvent(svc, 'tsl', secret, showEvent(type, { ...show, state: 'cancelled' }, '2026-11-24T18:30:00Z'))).status).toBe(202);
+  expect((await sendEvent(svc, 'tsl', secret, showEvent(type, { ...show, state: 'cancelled', pinnedProductIds: ['p1'] }, '2026-11-24T18:30:00Z'))).status).toBe(202);
   const done = await yt1In(id, ['cancelled', 'ended', 'failed']);
   expect({ state: done.state, lastError: done.lastError }).toEqual({ state: 'cancelled', lastError: null });
+  // The broadcast is over, so nothing stays pinned on it (as after an end).
+  expect(done.pins.map((p) => [p.productId, p.state])).toEqual([['p1', 'unpinned']]);
   // A crash after YouTube ended the broadcast but before the mirror was saved: the mirror is still
   // live and the cancel runs again. It finds the broadcast complete and does nothing more (each
   // effect once: no second end, no delete of the ended broadcast).
@@ -137,7 +141,7 @@ test.each([
   expect({ state: again.state, lastError: again.lastError }).toEqual({ state: 'cancelled', lastError: null });
 
   const effects = (await sim.effects('youtube')).filter((e) => e.externalId === live.externalId);
-  expect(effects.map((e) => e.type)).toEqual(['show.created', 'show.started', 'show.ended']);
+  expect(effects.map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted', 'show.ended']);
 });
 
 test('a revoked refresh token fails the mirror with a readable error', async () => {
