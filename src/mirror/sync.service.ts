@@ -406,6 +406,8 @@ export class SyncService {
     if (desired.state === 'cancelled') {
       if (mirror.remote) await adapter.cancelShow(mirror.remote, this.op(job, mirror, 'cancel'));
       mirror.state = 'cancelled';
+      // A show cancelled on air was ended by cancelShow: nothing stays pinned on it, as after an end.
+      unpinAll(mirror);
       return undefined;
     }
 
@@ -469,14 +471,7 @@ export class SyncService {
       if (desired.state === 'ended') {
         if (caps.lifecycle) await adapter.endShow(remote, this.op(job, mirror, 'end'));
         mirror.state = 'ended';
-        // The show is over: nothing stays pinned on it (the platform shows no live pin after the end).
-        const at = new Date().toISOString();
-        for (const mp of Object.values(mirror.pins)) {
-          if (mp.state !== 'pinned' && mp.state !== 'pending') continue;
-          mp.state = 'unpinned';
-          mp.at = at;
-          mp.dueAt = undefined;
-        }
+        unpinAll(mirror);
         return undefined;
       }
       return wakeAt;
@@ -584,5 +579,16 @@ export class SyncService {
       }
     }
     return wakeAt;
+  }
+}
+
+/** The show is over: nothing stays pinned on it (the platform shows no live pin after the end). */
+function unpinAll(mirror: MirrorDoc): void {
+  const at = new Date().toISOString();
+  for (const mp of Object.values(mirror.pins)) {
+    if (mp.state !== 'pinned' && mp.state !== 'pending') continue;
+    mp.state = 'unpinned';
+    mp.at = at;
+    mp.dueAt = undefined;
   }
 }

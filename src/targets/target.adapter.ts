@@ -203,7 +203,11 @@ export interface TargetAdapter {
   startShow(remote: RemoteShow, op: OpContext): Promise<void>;
   /** Drive the remote show to ended. Idempotent. */
   endShow(remote: RemoteShow, op: OpContext): Promise<void>;
-  /** The show was cancelled (or ended without ever going live): withdraw the remote show. Idempotent. */
+  /**
+   * The show was cancelled (or ended without ever going live): withdraw the remote show the way the
+   * platform allows for its state — delete one not yet on air, end one on air (a platform may refuse
+   * to delete it), leave one already over. Idempotent: a retry after a crash finds it over or gone.
+   */
   cancelShow(remote: RemoteShow, op: OpContext): Promise<void>;
   pin(remote: RemoteShow, pin: PinSpec, op: OpContext): Promise<PinResult>;
   /** capabilities.unpin: undo the pin remotely; otherwise a no-op. */

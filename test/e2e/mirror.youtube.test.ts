@@ -105,6 +105,45 @@ test('a title change after creation is mirrored as an update', async () => {
   expect(updates.map((u) => u.title)).toEqual(['Holiday glow edit']);
 });
 
+/** The show's yt1 mirror once it is in one of `states`. */
+async function yt1In(showId: string, states: string[]): Promise<ShowDoc['mirrors'][number]> {
+  return waitFor(async () => (await showDoc(showId)).mirrors.find((m) => m.targetId === 'yt1' && states.includes(m.state)), 20_000);
+}
+
+// YouTube refuses liveBroadcasts.delete once a broadcast is testing or live (403
+// liveBroadcastDeletionNotAllowed): a show cancelled on air is ended with the transition to complete.
+test.each([
+  ['show.cancelled', 's4'],
+  ['show.updated', 's5'],
+])('a show cancelled (%s) while its YouTube mirror is live is ended on YouTube, not deleted; the mirror is cancelled without an error', async (type, id) => {
+  const show = sampleShow(id);
+  await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'));
+  await yt1In(id, ['ready']);
+  await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...show, state: 'live' }, '2026-11-24T18:00:00Z'));
+  const live = await yt1In(id, ['live']);
+  await sendEvent(svc, 'tsl', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:05:00Z', data: { showId: id, productId: 'p1' } });
+  await waitFor(async () => (await yt1In(id, ['live'])).pins.find((p) => p.productId === 'p1' && p.state === 'pinned'));
+
+  expect((await sendEvent(svc, 'tsl', secret, showEvent(type, { ...show, state: 'cancelled', pinnedProductIds: ['p1'] }, '2026-11-24T18:30:00Z'))).status).toBe(202);
+  const done = await yt1In(id, ['cancelled', 'ended', 'failed']);
+  expect({ state: done.state, lastError: done.lastError }).toEqual({ state: 'cancelled', lastError: null });
+  // The broadcast is over, so nothing stays pinned on it (as after an end).
+  expect(done.pins.map((p) => [p.productId, p.state])).toEqual([['p1', 'unpinned']]);
+  // A crash after YouTube ended the broadcast but before the mirror was saved: the mirror is still
+  // live and the cancel runs again. It finds the broadcast complete and does nothing more (each
+  // effect once: no second end, no delete of the ended broadcast).
+  await svc.rt.shows.updateMirror('tsl', id, 'yt1', () => { throw new Error('the mirror exists'); }, (m) => {
+    m.state = 'live';
+    return true;
+  });
+  expect((await svc.api(`/v1/partners/tsl/shows/${id}/mirrors/yt1/resync`, { method: 'POST' })).status).toBe(202);
+  const again = await yt1In(id, ['cancelled', 'ended', 'failed']);
+  expect({ state: again.state, lastError: again.lastError }).toEqual({ state: 'cancelled', lastError: null });
+
+  const effects = (await sim.effects('youtube')).filter((e) => e.externalId === live.externalId);
+  expect(effects.map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted', 'show.ended']);
+});
+
 test('a revoked refresh token fails the mirror with a readable error', async () => {
   // Revoked after the target was saved (saving checks it: 422, test/e2e/targets.verify.test.ts): the
   // simulator has no revocation, so the target is saved without the check.

@@ -352,10 +352,29 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.cancelled']);
-    expect((await requests()).map((r) => `${r.method} ${r.status}`)).toEqual(['POST 201', 'DELETE 204', 'DELETE 404']);
+    // read first (an aired show is kept), then deleted; the second cancel finds it gone
+    expect((await requests()).map((r) => `${r.method} ${r.status}`)).toEqual(['POST 201', 'GET 200', 'DELETE 204', 'GET 404']);
     const err = await caught(h.adapter.attachShow(remote.externalId));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('not_found');
+  });
+
+  it('cancelShow keeps a show that has aired (live or ended): deleting it would delete its order stats, the only source of its sales', async () => {
+    const h = harness();
+    const live = await h.adapter.createShow(SPEC, buildOpContext('mk-cancel-live'));
+    const ended = await h.adapter.createShow({ ...SPEC, title: 'Ended' }, buildOpContext('mk-cancel-ended'));
+    bambuser.startBroadcast(live.externalId);
+    bambuser.startBroadcast(ended.externalId);
+    bambuser.stopBroadcast(ended.externalId);
+    const order = (await control('POST', '/orders', { externalId: live.externalId, productId: PIN.productId, total: { amount: 4990, currency: 'USD' } })) as { orderId: string };
+    const before = await lastSeq();
+    for (const remote of [live, ended]) await h.adapter.cancelShow(remote, buildOpContext('cancel'));
+    expect((await requests(before)).filter((r) => r.method !== 'GET')).toEqual([]);
+    expect((await effects()).filter((e) => e.type === 'show.cancelled')).toEqual([]);
+    // the show and its sales are still there for reconciliation
+    expect((await h.adapter.attachShow(live.externalId)).externalId).toBe(live.externalId);
+    const stats = (await axios.get(`${sim.url}/bambuser/v1/stats/show/${live.externalId}/orders`, { headers: { authorization: `Token ${API_KEY}` } })).data as { orders: { orderId: string }[] };
+    expect(stats.orders.map((o) => o.orderId)).toEqual([order.orderId]);
   });
 
   it('webhooks: the secret header verifies (constant-time), anything else is refused; retried deliveries verify again', async () => {

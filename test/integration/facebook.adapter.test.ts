@@ -421,7 +421,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.started']);
   });
 
-  it('cancelShow deletes a scheduled video (idempotently) and ends one that is streaming', async () => {
+  it('cancelShow deletes a scheduled video (idempotently) and ends one that is streaming, once: a retry leaves the ended video alone', async () => {
     const h = harness();
     const scheduled = await h.adapter.createShow(specAt(Date.now() + 2 * HOUR), buildOpContext('mk-cancel-1'));
     await h.adapter.cancelShow(scheduled, buildOpContext('cancel'));
@@ -429,6 +429,12 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     const live = await h.adapter.createShow(specAt(Date.now() + 2 * HOUR, 'Live one'), buildOpContext('mk-cancel-2'));
     await h.adapter.startShow(live, buildOpContext('start'));
     await h.adapter.cancelShow(live, buildOpContext('cancel'));
+    // The retry after a crash that followed the end (the mirror was not saved): the video is over and
+    // stays, with its recording; nothing deletes it (a DELETE of an ended video succeeds on Facebook).
+    const before = await lastSeq();
+    await h.adapter.cancelShow(live, buildOpContext('cancel'));
+    expect((await requests(before)).filter((r) => r.method !== 'GET')).toEqual([]);
+    expect((await h.adapter.attachShow(live.externalId)).externalId).toBe(live.externalId);
     expect((await effects()).map((e) => `${e.type}:${e.externalId === scheduled.externalId ? 'a' : 'b'}`)).toEqual([
       'show.created:a',
       'show.cancelled:a',

@@ -109,6 +109,16 @@ async function seedBroadcasts(n: number): Promise<void> {
   for (let i = 0; i < n; i += 10) await Promise.all(Array.from({ length: Math.min(10, n - i) }, (_, k) => one(i + k)));
 }
 
+/** A transition straight through the simulated API (a state the adapter never asks for alone, e.g. testing). */
+async function directTransition(id: string, broadcastStatus: 'testing' | 'live' | 'complete'): Promise<void> {
+  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: CREDENTIALS.clientId, client_secret: CREDENTIALS.clientSecret, refresh_token: CREDENTIALS.refreshToken });
+  const token = (await axios.post(`${sim.url}/youtube/token`, form.toString())).data as { access_token: string };
+  await axios.post(`${sim.url}/youtube/youtube/v3/liveBroadcasts/transition`, null, {
+    params: { broadcastStatus, id, part: 'id,status' },
+    headers: { authorization: `Bearer ${token.access_token}` },
+  });
+}
+
 // --- tests --------------------------------------------------------------------------------------
 
 describe('YouTube adapter ↔ YouTube simulator', () => {
@@ -288,7 +298,10 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     // withdrawing reads 404 as "already gone" (the adapter's rule): channel a's broadcast stays
     await b.adapter.cancelShow(remote, buildOpContext('mk-chan-b-cancel')).catch(() => undefined);
     expect((await effects()).slice(before)).toEqual([]);
-    expect((await requests()).filter((r) => r.status === 404).length).toBeGreaterThanOrEqual(3);
+    // start and end: 404 on the transition; update and withdraw read the broadcast first, and the
+    // list answers another channel's id with no items (the adapter's liveBroadcastNotFound)
+    expect((await requests()).filter((r) => r.status === 404).length).toBeGreaterThanOrEqual(2);
+    expect((await requests()).filter((r) => r.method === 'DELETE')).toEqual([]);
     expect(await caught(b.adapter.attachShow(remote.externalId))).toBeInstanceOf(Error);
     await expect(a.adapter.attachShow(remote.externalId)).resolves.toMatchObject({ externalId: remote.externalId });
   });
@@ -478,6 +491,29 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const endErr = await caught(h.adapter.endShow(remote, buildOpContext('end')));
     expect(endErr).toBeInstanceOf(PermanentError);
     expect((endErr as PermanentError).reason).toBe('liveBroadcastNotFound');
+  });
+
+  it('cancelShow ends a broadcast that is testing or live (YouTube refuses to delete one on air), once: a retry after a crash leaves the ended broadcast alone', async () => {
+    await control('PUT', '/limits', { streamActivationMs: 0 });
+    const h = harness();
+    // live: the cancel ends it (transition to complete), a second cancel (the retry after a crash
+    // before the mirror was saved) finds it complete and neither ends it again nor deletes it
+    const live = await h.adapter.createShow(SPEC, buildOpContext('mk-cancel-live'));
+    await h.adapter.startShow(live, buildOpContext('start'));
+    await h.adapter.cancelShow(live, buildOpContext('cancel'));
+    await h.adapter.cancelShow(live, buildOpContext('cancel'));
+    // testing (the monitor stream, before live): ended the same way
+    const testing = await h.adapter.createShow({ ...SPEC, title: 'Testing one' }, buildOpContext('mk-cancel-testing'));
+    await directTransition(testing.externalId, 'testing');
+    await h.adapter.cancelShow(testing, buildOpContext('cancel'));
+    await h.adapter.cancelShow(testing, buildOpContext('cancel'));
+
+    const mine = async (id: string) => (await effects()).filter((e) => e.externalId === id).map((e) => e.type);
+    expect(await mine(live.externalId)).toEqual(['show.created', 'show.started', 'show.ended']);
+    expect(await mine(testing.externalId)).toEqual(['show.created', 'show.ended']);
+    expect((await h.adapter.attachShow(live.externalId)).externalId).toBe(live.externalId); // still there, with its recording
+    const deletes = (await requests(0)).filter((r) => r.method === 'DELETE');
+    expect(deletes).toEqual([]);
   });
 
   it('attachShow reads the bound stream for the ingest', async () => {

@@ -156,6 +156,11 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     );
   }
 
+  /** The show has been on air (live now, or ended after a broadcast). */
+  function aired(show: BambuserShow): boolean {
+    return show.isLive === true || show.state === 'live' || show.state === 'ended';
+  }
+
   async function getShow(showId: string): Promise<BambuserShow> {
     return client.call({ method: 'GET', path: showPath(showId), scope: 'READ_SHOWS', schema: ShowSchema });
   }
@@ -238,6 +243,21 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     },
 
     async cancelShow(remote) {
+      // DELETE /shows/{id} removes the show "and associated data", its order stats with it — the only
+      // source of Bambuser orders (reconciliation reads them later). A show that has aired (live now,
+      // or ended) is therefore left as it is: there is no API to end the host's broadcast, and deleting
+      // it would lose its sales. Only a show that never went on air is deleted.
+      let show: BambuserShow;
+      try {
+        show = await getShow(remote.externalId);
+      } catch (err) {
+        if (isTargetError(err) && err.reason === 'not_found') return; // already gone
+        throw err;
+      }
+      if (aired(show)) {
+        log.info({ showId: remote.externalId, state: show.state }, 'cancelled show has aired on Bambuser: kept (its broadcast is ended by the host; its orders stay reportable)');
+        return;
+      }
       try {
         await client.call({ method: 'DELETE', path: showPath(remote.externalId), scope: 'DELETE_SHOWS', schema: EmptySchema });
       } catch (err) {

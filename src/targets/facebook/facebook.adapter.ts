@@ -254,6 +254,18 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
     return (await getLiveVideo(id, 'id,status')).status;
   }
 
+  /** `end_live_video=true`; a video already stopped (by us earlier, by the Page, or by Facebook's 8-hour limit) is ended. */
+  async function endVideo(id: string): Promise<void> {
+    try {
+      await client.call({ method: 'POST', path: videoPath(id), params: { end_live_video: true }, schema: WriteResultSchema });
+    } catch (err) {
+      if (!isCode100(err)) throw err;
+      const status = await statusOf(id);
+      if (status && ENDED_STATUSES.has(status)) return;
+      throw err;
+    }
+  }
+
   /**
    * LIVE_NOW was refused, or the stream URL is past its 24 h: find out why from the video itself.
    * Returns when it is live after all; otherwise throws what the mirror should do.
@@ -394,32 +406,38 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       await explainNotStarted(remote, expiresAt, undefined);
     },
     async endShow(remote) {
-      const id = remote.externalId;
-      try {
-        await client.call({ method: 'POST', path: videoPath(id), params: { end_live_video: true }, schema: WriteResultSchema });
-      } catch (err) {
-        if (!isCode100(err)) throw err;
-        // Already stopped (by us earlier, by the Page, or by Facebook's 8-hour limit): that is ended.
-        const status = await statusOf(id);
-        if (status && ENDED_STATUSES.has(status)) return;
-        throw err;
-      }
+      await endVideo(remote.externalId);
     },
 
     async cancelShow(remote) {
+      // The status is read first: a video that is streaming is ended (Facebook does not delete one
+      // that is LIVE), one already over is left alone — a retry after a crash that followed the end
+      // must not delete the ended video (its recording) — and only one that never aired is deleted.
       const id = remote.externalId;
+      let status: string | undefined;
+      try {
+        status = await statusOf(id);
+      } catch (err) {
+        if (isTargetError(err) && err.reason === 'code_100_33') return; // does not exist (any more)
+        throw err;
+      }
+      if (status && ENDED_STATUSES.has(status)) return;
+      if (status === 'LIVE') {
+        await endVideo(id);
+        return;
+      }
       try {
         await client.call({ method: 'DELETE', path: videoPath(id), schema: WriteResultSchema });
       } catch (err) {
         if (isTargetError(err) && err.reason === 'code_100_33') return; // does not exist (any more)
         if (!isCode100(err)) throw err;
-        // Facebook does not delete a broadcast that is streaming: end it instead.
-        const status = await statusOf(id);
-        if (status === 'LIVE') {
-          await client.call({ method: 'POST', path: videoPath(id), params: { end_live_video: true }, schema: WriteResultSchema });
+        // Refused: it went live since the read (the Page started it): end it instead.
+        const now = await statusOf(id);
+        if (now === 'LIVE') {
+          await endVideo(id);
           return;
         }
-        if (status && ENDED_STATUSES.has(status)) return;
+        if (now && ENDED_STATUSES.has(now)) return;
         throw err;
       }
     },

@@ -61,6 +61,11 @@ const MAX_RECOVERY_PAGES = 200;
  */
 const MAX_CHAT_PAGES = 5;
 const CHAT_PAGE_SIZE = 2000;
+/**
+ * Broadcast states in which YouTube refuses liveBroadcasts.delete (liveBroadcastDeletionNotAllowed):
+ * the broadcast is on air (testing or live, or moving there) and can only be ended.
+ */
+const ON_AIR: ReadonlySet<string> = new Set(['testStarting', 'testing', 'liveStarting', 'live']);
 /** Broadcast/stream is between two states (testStarting, liveStarting): YouTube needs a few seconds. */
 const TRANSITIONING_DELAY_MS = 2_000;
 const TITLE_MAX = 100; // liveBroadcast snippet.title
@@ -353,6 +358,15 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     return (await getBroadcast(id)).status.lifeCycleStatus;
   }
 
+  /** Ends a broadcast (transition to complete); already complete or revoked is done. */
+  async function complete(id: string): Promise<void> {
+    if ((await transition(id, 'complete')) === 'done') return;
+    const state = await lifeCycle(id);
+    if (state === 'complete' || state === 'revoked') return;
+    if (state === 'liveStarting' || state === 'testStarting') throw transitioning(id, state);
+    throw refused(id, state, 'complete');
+  }
+
   function refused(id: string, from: string, to: string): PermanentError {
     return new PermanentError(`YouTube refused to move broadcast ${id} from ${from} to ${to} (invalidTransition)`, 'invalidTransition');
   }
@@ -438,25 +452,42 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     },
 
     async endShow(remote) {
-      const id = remote.externalId;
-      if ((await transition(id, 'complete')) === 'done') return;
-      const state = await lifeCycle(id);
-      if (state === 'complete' || state === 'revoked') return;
-      if (state === 'liveStarting' || state === 'testStarting') throw transitioning(id, state);
-      throw refused(id, state, 'complete');
+      await complete(remote.externalId);
     },
 
     async cancelShow(remote) {
+      // liveBroadcasts.delete is refused (403 liveBroadcastDeletionNotAllowed) once the broadcast is
+      // testing or live: a show cancelled on air is ended the way YouTube allows, by the transition to
+      // complete. The state is read first (1 unit) so that a retry after a crash finds the broadcast
+      // complete and leaves it (and its recording) alone instead of deleting what already ended.
+      const id = remote.externalId;
+      let state: string;
+      try {
+        state = await lifeCycle(id);
+      } catch (err) {
+        if (isTargetError(err) && err.reason !== undefined && notFound(err.reason)) return; // already gone
+        throw err;
+      }
+      if (state === 'complete' || state === 'revoked') return; // already over
+      if (ON_AIR.has(state)) {
+        await complete(id);
+        return;
+      }
       try {
         await client.call({
           method: 'DELETE',
           path: `${V3}/liveBroadcasts`,
-          query: { id: remote.externalId },
+          query: { id },
           cost: QUOTA_COST.write,
           schema: EmptySchema,
         });
       } catch (err) {
         if (isTargetError(err) && err.reason !== undefined && notFound(err.reason)) return; // already gone
+        // Went on air since the read (started in YouTube Studio): end it instead.
+        if (isTargetError(err) && err.reason === 'liveBroadcastDeletionNotAllowed') {
+          await complete(id);
+          return;
+        }
         throw err;
       }
     },
