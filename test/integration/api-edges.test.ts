@@ -84,4 +84,9 @@ test('attribution totals are exact (or the order is refused) when a currency tot
   // Read the digits as JSON carries them (JSON.parse would round them the same way).
   const gross = /"grossAmount":(\d+)/.exec(raw)![1]!;
   expect(BigInt(gross)).toBe(expected);
+  // The same sums from single orders (a period covering the day in part) and in the CSV.
+  const part = await (await svc.api(`/v1/partners/${P}/attribution?from=2026-11-24T12:00:00Z&to=2026-11-25T00:00:00Z`)).text();
+  expect(BigInt(/"grossAmount":(\d+)/.exec(part)![1]!)).toBe(expected);
+  const csv = await (await svc.api(`/v1/partners/${P}/attribution?format=csv&from=2026-11-24T00:00:00Z&to=2026-11-25T00:00:00Z`)).text();
+  expect(csv).toContain(`false,,,USD,${accepted.length},${expected},,`);
 }, 60_000);
