@@ -10,7 +10,7 @@ import { z } from 'zod';
 
 /** RFC 9457 problem details: every 4xx/5xx of this API (plugins/errors.plugin.ts). */
 export const ProblemSchema = z.object({
-  type: z.string().describe('A URI naming the kind of problem (`about:blank` for 5xx)'),
+  type: z.string().describe('A URI naming the kind of problem: https://syndicast.dev/problems/<title in lower case, dashes>, 5xx included'),
   title: z.string().describe('Short summary of the status, e.g. "Not Found"'),
   status: z.number().int().min(400).max(599).describe('The HTTP status, repeated'),
   detail: z.string().optional().describe('What went wrong in this request, in words'),

@@ -3,8 +3,12 @@
  * currency, all amounts integers in minor units, never converted between currencies. Pure: the
  * repository hands in grouped rows — the ledger's pre-aggregated counters for whole days, and one row
  * per order (`orderAgg`) for the days a period only partly covers.
+ *
+ * Sums are exact: an amount is a number while it is a safe integer and a bigint past 2^53 (`plus`);
+ * the API writes a bigint as its integer digits (lib/exact-json.ts), the CSV as well.
  */
 import { commissionStatus } from '../domain/order.js';
+import { plus, type Amount } from '../domain/money.js';
 import type { AggRow, OrderRow } from '../store/attribution.repository.js';
 
 export interface ReportFilter {
@@ -20,15 +24,15 @@ export interface TotalsRow {
   targetId: string;
   currency: string;
   orders: number;
-  grossAmount: number;
-  refundedAmount: number;
-  commission: number;
+  grossAmount: Amount;
+  refundedAmount: Amount;
+  commission: Amount;
 }
 
 export interface UnattributedRow {
   currency: string;
   orders: number;
-  grossAmount: number;
+  grossAmount: Amount;
 }
 
 export interface AttributionReport {
@@ -41,12 +45,12 @@ export interface BreakdownRow {
   productId?: string;
   currency: string;
   orders: number;
-  grossAmount: number;
-  refundedAmount: number;
-  commission: number;
+  grossAmount: Amount;
+  refundedAmount: Amount;
+  commission: Amount;
   /** commission split by status: still in the hold period / approved (fully reversed orders count 0). */
-  commissionPending: number;
-  commissionApproved: number;
+  commissionPending: Amount;
+  commissionApproved: Amount;
 }
 
 export interface ShowAttributionReport {
@@ -89,19 +93,19 @@ export function aggregate(rows: AggRow[], filter: ReportFilter): AttributionRepo
       if (filter.showId && r.showId !== filter.showId) continue;
       if (filter.targetId && r.targetId !== filter.targetId) continue;
       const k = JSON.stringify([r.showId, r.targetId, r.currency]);
-      const t = totals.get(k) ?? { showId: r.showId, targetId: r.targetId, currency: r.currency, orders: 0, grossAmount: 0, refundedAmount: 0, commission: 0 };
+      const t: TotalsRow = totals.get(k) ?? { showId: r.showId, targetId: r.targetId, currency: r.currency, orders: 0, grossAmount: 0, refundedAmount: 0, commission: 0 };
       t.orders += r.orders;
-      t.grossAmount += r.gross;
-      t.refundedAmount += r.refunded;
-      t.commission += r.commission;
+      t.grossAmount = plus(t.grossAmount, r.gross);
+      t.refundedAmount = plus(t.refundedAmount, r.refunded);
+      t.commission = plus(t.commission, r.commission);
       totals.set(k, t);
     } else {
       // Unattributed orders belong to no show; a target filter keeps those a platform reported itself.
       if (filter.showId) continue;
       if (filter.targetId && r.targetId !== filter.targetId) continue;
-      const u = unattributed.get(r.currency) ?? { currency: r.currency, orders: 0, grossAmount: 0 };
+      const u: UnattributedRow = unattributed.get(r.currency) ?? { currency: r.currency, orders: 0, grossAmount: 0 };
       u.orders += r.orders;
-      u.grossAmount += r.gross;
+      u.grossAmount = plus(u.grossAmount, r.gross);
       unattributed.set(r.currency, u);
     }
   }
@@ -118,14 +122,14 @@ export function showBreakdown(showId: string, rows: AggRow[]): ShowAttributionRe
   const add = (map: Map<string, BreakdownRow>, key: string, init: () => BreakdownRow, r: AggRow): void => {
     const row = map.get(key) ?? init();
     row.orders += r.orders;
-    row.grossAmount += r.gross;
-    row.refundedAmount += r.refunded;
-    row.commission += r.commission;
-    row.commissionPending += r.pending;
-    row.commissionApproved += r.approved;
+    row.grossAmount = plus(row.grossAmount, r.gross);
+    row.refundedAmount = plus(row.refundedAmount, r.refunded);
+    row.commission = plus(row.commission, r.commission);
+    row.commissionPending = plus(row.commissionPending, r.pending);
+    row.commissionApproved = plus(row.commissionApproved, r.approved);
     map.set(key, row);
   };
-  const zero = { orders: 0, grossAmount: 0, refundedAmount: 0, commission: 0, commissionPending: 0, commissionApproved: 0 };
+  const zero = { orders: 0, grossAmount: 0 as Amount, refundedAmount: 0 as Amount, commission: 0 as Amount, commissionPending: 0 as Amount, commissionApproved: 0 as Amount };
   for (const r of rows) {
     if (!r.attributed || r.showId !== showId) continue;
     add(byTarget, JSON.stringify([r.targetId, r.currency]), () => ({ targetId: r.targetId, currency: r.currency, ...zero }), r);
@@ -139,7 +143,7 @@ export function showBreakdown(showId: string, rows: AggRow[]): ShowAttributionRe
   };
 }
 
-function csvCell(v: string | number): string {
+function csvCell(v: string | number | bigint): string {
   const s = String(v);
   // Quote when needed; neutralise spreadsheet formulas (CSV injection).
   const safe = /^[=+\-@\t\r]/.test(s) && typeof v === 'string' ? `'${s}` : s;

@@ -12,10 +12,16 @@ export interface RegisterWrite {
   value: string;
 }
 
-/** Sortable, deterministic order key: zero-padded epoch ms, then the webhook id as tie-break. */
+/**
+ * Sortable, deterministic order key: zero-padded epoch ms, then the webhook id as tie-break. A time
+ * before 1970 (negative ms) is `-` and the 15-digit complement 10^15 + ms: '-' sorts before every digit
+ * and a later time has the larger complement, so the text order is the time order on both sides (ISO
+ * years 0000–9999 stay well inside 10^15 ms). Keys of 1970 and later are as they always were.
+ */
 export function orderKey(occurredAt: string, webhookId: string): string {
   const ms = Date.parse(occurredAt);
-  return `${String(ms).padStart(15, '0')}|${webhookId}`;
+  const time = ms >= 0 ? String(ms).padStart(15, '0') : `-${String(1e15 + ms).padStart(15, '0')}`;
+  return `${time}|${webhookId}`;
 }
 
 /** The register an event writes (show events only; order events are not desired state). */

@@ -8,6 +8,31 @@ export const MoneySchema = z.object({
 });
 export type Money = z.infer<typeof MoneySchema>;
 
+/**
+ * A sum of money amounts in minor units: a number while it is a safe integer, a bigint past 2^53
+ * (totals of several orders can pass it; a double would round them). See `plus`.
+ */
+export type Amount = number | bigint;
+
+/** a + b, exact: a number when the sum is a safe integer, else a bigint. */
+export function plus(a: Amount, b: Amount): Amount {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const s = a + b;
+    if (Number.isSafeInteger(s)) return s; // both safe integers and the sum is: the double is exact
+  }
+  return normalize(BigInt(a) + BigInt(b));
+}
+
+/** A counter as Redis writes it (a signed 64-bit integer in decimal) as an exact Amount. */
+export function amountOf(decimal: string): Amount {
+  const n = Number(decimal);
+  return Number.isSafeInteger(n) ? n : normalize(BigInt(decimal));
+}
+
+function normalize(x: bigint): Amount {
+  return x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x;
+}
+
 /** round-half-up(amount × bps / 10000) in integer arithmetic (BigInt: no float anywhere). */
 export function applyBps(amount: number, bps: number): number {
   if (!Number.isSafeInteger(amount) || !Number.isSafeInteger(bps)) throw new RangeError('integers only');

@@ -48,7 +48,9 @@ export function verifyWebhook(headers: WebhookHeaders, body: Buffer, secrets: st
   if (!id || !timestamp || !signature) throw new SignatureError('missing_headers', 'webhook-id, webhook-timestamp and webhook-signature headers are required');
   if (!/^\d{1,12}$/.test(timestamp)) throw new SignatureError('bad_timestamp', 'webhook-timestamp must be unix seconds');
   const ts = Number(timestamp);
-  if (Math.abs(nowMs / 1000 - ts) > toleranceSec) throw new SignatureError('stale_timestamp', `webhook-timestamp is more than ${toleranceSec} s from now`);
+  // Whole seconds, like the Standard Webhooks reference: floor(now) − ts > tolerance is too old, ts − floor(now) > tolerance too new.
+  const nowSec = Math.floor(nowMs / 1000);
+  if (nowSec - ts > toleranceSec || ts - nowSec > toleranceSec) throw new SignatureError('stale_timestamp', `webhook-timestamp is more than ${toleranceSec} s from now`);
   const given: Buffer[] = [];
   for (const part of signature.split(' ')) {
     const [version, value] = part.split(',', 2);

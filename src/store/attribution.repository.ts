@@ -24,6 +24,7 @@
  * with 14 significant digits).
  */
 import { Cluster, type Redis, type Result } from 'ioredis';
+import { amountOf, plus, type Amount } from '../domain/money.js';
 import { legacyPlatformOrderRef, platformOrderRef, type Attribution, type LedgerEntry, type NormalizedOrder, type OrderSource, type UnattributedReason } from '../domain/order.js';
 import { TurnBatcher } from '../lib/turn-batcher.js';
 import { pcallInto } from './lua-batch.js';
@@ -69,7 +70,22 @@ local function contrib(R)
     sdims = cjson.encode({ int(day), R.tg or '', R.p or '', R.c }),
     o = 1, g = g, r = rf, c = num(R.a) - num(R.v) }
 end
-local function hinc(key, field, by) if by ~= 0 then redis.call('HINCRBY', key, field, int(by)) end end
+-- A counter is an int64 in Redis and a sum of amounts (each below 2^53) can pass it: after about 1024
+-- orders of the largest amount on one counter. When HINCRBY refuses (overflow), 2^62 moves from the
+-- counter to its carry field (the kind letter in capitals, counting 2^62s) before the increment, so the
+-- step never fails and carry * 2^62 + counter is the exact sum (addCounter reads both).
+local CARRY = { [1] = '4611686018427387904', [-1] = '-4611686018427387904' }
+local function hinc(key, field, by)
+  if by == 0 then return end
+  local r = redis.pcall('HINCRBY', key, field, int(by))
+  if type(r) == 'table' and r.err then
+    local s = 1
+    if by < 0 then s = -1 end
+    redis.call('HINCRBY', key, field, CARRY[-s])
+    redis.call('HINCRBY', key, string.upper(string.sub(field, 1, 1)) .. string.sub(field, 2), s)
+    redis.call('HINCRBY', key, field, int(by))
+  end
+end
 local function agg(x, sign)
   local dk = base .. ':a:' .. int(x.day)
   hinc(dk, 'o' .. x.dims, sign * x.o)
@@ -378,12 +394,13 @@ export interface AggRow {
   productId: string;
   currency: string;
   orders: number;
-  gross: number;
-  refunded: number;
-  commission: number;
+  /** Exact sums (numbers while safe, bigints past 2^53: the aggregates are int64 counters). */
+  gross: Amount;
+  refunded: Amount;
+  commission: Amount;
   /** Commission of the orders still in the hold period / past it (fully reversed orders add 0). */
-  pending: number;
-  approved: number;
+  pending: Amount;
+  approved: Amount;
 }
 
 export interface StoredOrder extends OrderRow {
@@ -586,16 +603,26 @@ export interface DayRange {
 
 export const dayOf = (ms: number): number => Math.floor(ms / DAY_MS);
 
-/** Adds counters `kind+dims` into the map (dims: the JSON array the scripts wrote). */
-function addCounter(map: Map<string, { dims: string[]; o: number; g: number; r: number; c: number }>, field: string, value: string): void {
-  const kind = field[0] as 'o' | 'g' | 'r' | 'c';
+const CARRY = 1n << 62n;
+
+/**
+ * Adds counters `kind+dims` into the map (dims: the JSON array the scripts wrote). `G`/`R`/`C` are the
+ * carries of `g`/`r`/`c` in units of 2^62 (the script's hinc, when a counter would pass int64).
+ */
+function addCounter(map: Map<string, { dims: string[]; o: number; g: Amount; r: Amount; c: Amount }>, field: string, value: string): void {
+  const letter = field[0] ?? '';
   const dims = field.slice(1);
   let row = map.get(dims);
   if (!row) {
     row = { dims: JSON.parse(dims) as string[], o: 0, g: 0, r: 0, c: 0 };
     map.set(dims, row);
   }
-  row[kind] += Number(value);
+  if (letter === 'o') row.o += Number(value);
+  else if (letter === 'g' || letter === 'r' || letter === 'c') row[letter] = plus(row[letter], amountOf(value));
+  else if (letter === 'G' || letter === 'R' || letter === 'C') {
+    const kind = letter.toLowerCase() as 'g' | 'r' | 'c';
+    row[kind] = plus(row[kind], BigInt(value) * CARRY);
+  }
 }
 
 /** An order or refund step waiting for its batch (AttributionRepository.step). */
@@ -860,7 +887,7 @@ export class AttributionRepository {
 
   /** Partner-wide aggregates of whole days, summed over the buckets. */
   async dayAggregates(partnerId: string, days: number[]): Promise<AggRow[]> {
-    const map = new Map<string, { dims: string[]; o: number; g: number; r: number; c: number }>();
+    const map = new Map<string, { dims: string[]; o: number; g: Amount; r: Amount; c: Amount }>();
     for (const day of days) {
       const all = await Promise.all(BUCKETS.map((b) => this.redis.hgetall(this.keys.ledgerDayAgg(partnerId, b, day))));
       for (const h of all) for (const [f, v] of Object.entries(h)) addCounter(map, f, v);
@@ -876,7 +903,7 @@ export class AttributionRepository {
 
   /** One show's aggregates per day: day → rows (summed over the buckets). */
   async showAggregates(partnerId: string, showId: string): Promise<Map<number, AggRow[]>> {
-    const map = new Map<string, { dims: string[]; o: number; g: number; r: number; c: number }>();
+    const map = new Map<string, { dims: string[]; o: number; g: Amount; r: Amount; c: Amount }>();
     const all = await Promise.all(BUCKETS.map((b) => this.redis.hgetall(this.keys.ledgerShowAgg(partnerId, b, showId))));
     for (const h of all) for (const [f, v] of Object.entries(h)) addCounter(map, f, v);
     const byDay = new Map<number, AggRow[]>();

@@ -8,6 +8,7 @@
 import type { Principal } from './apikey.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
+import { exclusiveBelow, idAtOrAfter, idsBefore } from './stream-id.js';
 
 export interface AuditActor {
   keyId: string;
@@ -53,7 +54,6 @@ const MAX_LEN = '100000';
 /** Entries read per XREVRANGE round, and at most this many rounds per page (a narrow filter hands back a cursor). */
 const BATCH = 200;
 const MAX_ROUNDS = 25;
-export const AUDIT_CURSOR = /^\d{1,15}-\d{1,10}$/;
 
 export function actorOf(p: Principal | null | undefined): AuditActor {
   if (!p) return { keyId: 'anonymous', role: 'none' };
@@ -75,9 +75,11 @@ export class AuditRepository {
   /** Newest first. `nextCursor` is null when nothing older matches within the range. */
   async list(f: AuditFilter): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
     const stream = f.partnerId ? this.keys.audit(f.partnerId) : this.keys.auditAll();
-    const lowest = f.from ? `${f.from.getTime()}-0` : '-';
-    let end = f.to ? `(${f.to.getTime()}-0` : '+';
-    if (f.cursor) end = `(${f.cursor}`; // a cursor comes from a page of the same range: it is below `to`
+    const lowest = f.from ? idAtOrAfter(f.from.getTime()) : '-';
+    // A cursor comes from a page of the same range: it is below `to`. No id below 0-0 or before 1970: an empty page.
+    const upper = f.cursor ? exclusiveBelow(f.cursor) : f.to ? idsBefore(f.to.getTime()) : '+';
+    if (upper === null) return { entries: [], nextCursor: null };
+    let end = upper;
     const entries: AuditEntry[] = [];
     let lastId: string | null = null;
     let exhausted = false;

@@ -7,6 +7,7 @@ import type { AttemptRecord, EndpointRecord, OutboundEventType } from '../outbou
 import type { Keys } from './keys.js';
 import { defineOutboundScripts } from './outbound.scripts.js';
 import type { RedisClient } from './redis.js';
+import { exclusiveBelow } from './stream-id.js';
 
 /** Attempts kept per endpoint (older ones are trimmed). */
 const ATTEMPT_LOG_MAX = 5_000;
@@ -163,7 +164,9 @@ export class EndpointRepository {
 
   /** Newest first; `cursor` is the id of the last attempt of the previous page. */
   async attempts(partnerId: string, endpointId: string, limit: number, cursor?: string): Promise<AttemptPage> {
-    const rows = await this.redis.xrevrange(this.keys.endpointAttempts(partnerId, endpointId), cursor ? `(${cursor}` : '+', '-', 'COUNT', limit + 1);
+    const end = cursor ? exclusiveBelow(cursor) : '+';
+    if (end === null) return { attempts: [], nextCursor: null }; // nothing is older than 0-0
+    const rows = await this.redis.xrevrange(this.keys.endpointAttempts(partnerId, endpointId), end, '-', 'COUNT', limit + 1);
     const attempts = rows.slice(0, limit).map(([id, fields]) => ({ id, ...(JSON.parse(fields[1] ?? '{}') as AttemptRecord) }));
     return { attempts, nextCursor: rows.length > limit ? (attempts[attempts.length - 1]?.id ?? null) : null };
   }

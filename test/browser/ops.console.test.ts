@@ -174,6 +174,37 @@ test('a show goes live on the board without reloading', async () => {
   await shot('show-live', 'ops-board.png');
 });
 
+test('the readiness tooltip lists only the failing checks (checks carry ok: boolean)', async () => {
+  // Readiness is shown for a scheduled show: one of its own, cancelled again at the end.
+  const prep = sampleShow('prep-1', { title: 'Readiness check', scheduledAt: soon(25) });
+  expect((await sendEvent(svc, 'acme', acmeSecret, showEvent('show.scheduled', prep, nextAt()))).status).toBe(202);
+  await tile('prep-1', 'acme-yt').waitFor({ timeout: 30_000 });
+  // A stored readiness result as the scheduler writes it (ReadinessService.publish): one check passes, one fails.
+  const key = `${svc.rt.keys.showTag('acme', 'prep-1')}:readiness:acme-yt`;
+  const readiness = {
+    state: 'warning',
+    checkedAt: new Date().toISOString(),
+    checks: [
+      { name: 'token', ok: true, detail: 'token refreshed', action: null },
+      { name: 'quota', ok: false, detail: 'quota low for 3 pins', action: 'raise the quota' },
+    ],
+  };
+  await svc.rt.redis.set(key, JSON.stringify(readiness), 'EX', 600);
+  try {
+    await page.reload();
+    const cell = tile('prep-1', 'acme-yt').filter({ hasText: 'readiness warning' });
+    await cell.waitFor({ timeout: 30_000 });
+    const tip = page.locator(`#${await cell.getAttribute('aria-describedby')}`);
+    const text = (await tip.textContent()) ?? '';
+    expect(text).toContain('Readiness: quota quota low for 3 pins');
+    expect(text).not.toContain('token');
+  } finally {
+    await svc.rt.redis.del(key);
+    expect((await sendEvent(svc, 'acme', acmeSecret, showEvent('show.cancelled', { ...prep, state: 'cancelled' }, nextAt()))).status).toBe(202);
+    await page.reload();
+  }
+});
+
 test("a platform fault shows that mirror's reason on the board", async () => {
   await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
   expect((await sendEvent(svc, 'acme', acmeSecret, { type: 'product.pinned', occurredAt: nextAt(), data: { showId: 'launch-1', productId: 'p2' } })).status).toBe(202);

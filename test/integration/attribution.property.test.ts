@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { PartnerEventSchema, type PartnerEvent } from '../../src/domain/events.js';
-import { applyBps } from '../../src/domain/money.js';
+import { applyBps, plus } from '../../src/domain/money.js';
 import type { TotalsRow, UnattributedRow } from '../../src/attribution/attribution.report.js';
 import { createPartner, startService, type TestService } from '../helpers/service.js';
 
@@ -88,14 +88,14 @@ function reference(s: Scenario, clickAt: number[]): Ref {
       const k = `${c.show}|${targetId}|${o.currency}`;
       const t = totals.get(k) ?? { showId: c.show, targetId, currency: o.currency, orders: 0, grossAmount: 0, refundedAmount: 0, commission: 0 };
       t.orders += 1;
-      t.grossAmount += o.amount;
-      t.refundedAmount += Math.min(refunded, o.amount);
-      t.commission += net;
+      t.grossAmount = plus(t.grossAmount, o.amount);
+      t.refundedAmount = plus(t.refundedAmount, Math.min(refunded, o.amount));
+      t.commission = plus(t.commission, net);
       totals.set(k, t);
     } else {
       const u = unattributed.get(o.currency) ?? { currency: o.currency, orders: 0, grossAmount: 0 };
       u.orders += 1;
-      u.grossAmount += o.amount;
+      u.grossAmount = plus(u.grossAmount, o.amount);
       unattributed.set(o.currency, u);
     }
   });

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { aggregate, orderAgg, showBreakdown } from '../../src/attribution/attribution.report.js';
 import { AttributionService } from '../../src/attribution/attribution.service.js';
-import { applyBps } from '../../src/domain/money.js';
+import { applyBps, plus, type Amount } from '../../src/domain/money.js';
 import type { Attribution, NormalizedOrder } from '../../src/domain/order.js';
 import { AttributionRepository, DAY_MS, type StoredOrder } from '../../src/store/attribution.repository.js';
 import { Keys } from '../../src/store/keys.js';
@@ -116,8 +116,8 @@ async function check(s: Scenario): Promise<void> {
 
   // The raw aggregates equal the sum over the orders (per day × dims and per show × day × dims).
   const days = await repo.days(partnerId, { fromMs: -Infinity, toMs: Infinity });
-  const aggTotal = (rows: { orders: number; gross: number; refunded: number; commission: number }[]): number[] =>
-    rows.reduce((t, r) => [t[0]! + r.orders, t[1]! + r.gross, t[2]! + r.refunded, t[3]! + r.commission], [0, 0, 0, 0]);
+  const aggTotal = (rows: { orders: number; gross: Amount; refunded: Amount; commission: Amount }[]): Amount[] =>
+    rows.reduce<Amount[]>((t, r) => [plus(t[0]!, r.orders), plus(t[1]!, r.gross), plus(t[2]!, r.refunded), plus(t[3]!, r.commission)], [0, 0, 0, 0]);
   const sumOrders = (os: StoredOrder[]): number[] =>
     os.reduce((t, o) => [t[0]! + 1, t[1]! + o.gross, t[2]! + Math.min(o.refunded, o.gross), t[3]! + (o.attributed ? applyBps(Math.max(o.gross - o.refunded, 0), o.rateBps) : 0)], [0, 0, 0, 0]);
   for (const day of days) {

@@ -10,7 +10,7 @@
  * test/unit/ledger.codec.test.ts. Written for the `ledger-codec` mutation module (docs/testing.md).
  */
 import fc from 'fast-check';
-import { applyBps } from '../../src/domain/money.js';
+import { applyBps, plus } from '../../src/domain/money.js';
 import type { Attribution, LedgerEntry, NormalizedOrder, OrderLine, UnattributedReason } from '../../src/domain/order.js';
 import { AttributionRepository, DAY_MS, dayOf, ledgerBucket, type AggRow, type OrderRow, type StoredOrder } from '../../src/store/attribution.repository.js';
 import { Keys } from '../../src/store/keys.js';
@@ -241,9 +241,9 @@ function groups(orders: StoredOrder[], dims: (o: StoredOrder) => unknown[], show
     const k = JSON.stringify(dims(o));
     const r = map.get(k) ?? { attributed: o.attributed, showId: o.showId, targetId: o.targetId, productId: o.productId, currency: o.currency, orders: 0, gross: 0, refunded: 0, commission: 0, pending: 0, approved: 0 };
     r.orders += 1;
-    r.gross += o.gross;
-    r.refunded += Math.min(o.refunded, o.gross);
-    r.commission += o.accrued - o.reversed;
+    r.gross = plus(r.gross, o.gross);
+    r.refunded = plus(r.refunded, Math.min(o.refunded, o.gross));
+    r.commission = plus(r.commission, o.accrued - o.reversed);
     map.set(k, r);
   }
   return [...map.values()];

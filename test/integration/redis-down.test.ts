@@ -49,7 +49,7 @@ test('503 while Redis is down, back to 202 after it restarts, nothing acknowledg
   expect(down.status).toBe(503);
   expect(down.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   const p = (await down.json()) as { status: number; title: string };
-  expect(p).toMatchObject({ status: 503 });
+  expect(p).toMatchObject({ status: 503, type: 'https://syndicast.dev/problems/service-unavailable' });
 
   // A duplicate of an event acknowledged earlier cannot be checked either: 503, not 200.
   const dupDown = await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('before'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_rd_before' });

@@ -100,6 +100,12 @@ describe('target lifecycle', () => {
     expect(p1.errors?.map((e) => e.path).join(' ')).toMatch(/credentials/);
     await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets/yt-main`, { method: 'PATCH', json: { commissionRateBps: 12.5 } }), 400);
     await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets/nosuch`, { method: 'PATCH', json: { enabled: false } }), 404);
+    // Fields a target cannot change are refused, not ignored (the target stays a YouTube target named as before).
+    for (const json of [{ platform: 'tiktok' }, { id: 'other' }, { name: 'renamed', platform: 'tiktok' }]) {
+      const p = await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets/yt-main`, { method: 'PATCH', json }), 400);
+      expect(JSON.stringify(p.errors)).toMatch(/platform|id/);
+    }
+    expect(await svc.rt.partners.getTarget(PARTNER, 'yt-main')).toMatchObject({ platform: 'youtube', name: 'YouTube (paused)' });
     expect(svc.rt.partners.openCredentials((await svc.rt.partners.getTarget(PARTNER, 'yt-main'))!)).toEqual({ refreshToken: ROTATED });
   });
 

@@ -50,7 +50,7 @@ const MATRIX: Record<string, Access> = {
   'GET /v1/relay': { kind: 'admin' },
   'DELETE /v1/relay': { kind: 'admin' },
   'GET /v1/audit': { kind: 'partner-filtered', list: 'entries' },
-  'PATCH /v1/partners/:partnerId': { kind: 'operator', body: { name: 'renamed by a partner key', reconcileCron: '* * * * *' } },
+  'PATCH /v1/partners/:partnerId': { kind: 'operator', body: { name: 'renamed by a partner key', reconcileCron: '0 * * * *' } },
   'POST /v1/partners': { kind: 'operator', body: { id: 'tenant-x', name: 'made by a partner key' } },
   'GET /v1/partners': { kind: 'partner-list' },
   'GET /v1/partners/:partnerId': { kind: 'partner-read' },

@@ -48,6 +48,14 @@ test('order keys sort by time across digit counts (1999 before 2026), then by we
   expect(orderKey('2026-11-24T18:00:00Z', 'a') < orderKey('2026-11-24T18:00:00Z', 'b')).toBe(true);
 });
 
+test('order keys before 1970 sort by time too: earlier first, and before every later key', () => {
+  const times = ['0000-01-01T00:00:00Z', '1900-01-01T00:00:00Z', '1969-06-01T00:00:00Z', '1969-12-31T23:59:59.998Z', '1969-12-31T23:59:59.999Z', '1970-01-01T00:00:00Z', '1970-01-01T00:00:00.001Z', '2026-11-24T18:00:00Z'];
+  const keys = times.map((t) => orderKey(t, 'a'));
+  expect([...keys].sort()).toEqual(keys);
+  expect(orderKey('1969-12-31T23:59:59.999Z', 'a') < orderKey('1969-12-31T23:59:59.999Z', 'b')).toBe(true);
+  expect(orderKey('1970-01-01T00:00:00Z', 'a')).toBe('000000000000000|a'); // 1970 and later unchanged
+});
+
 test('a pin older than the snapshot loses to the snapshot; a newer one wins', () => {
   const older = deriveDesired('s', registers([
     { id: 'w1', ev: pin('product.pinned', 'a', '2026-11-24T18:00:00Z') },

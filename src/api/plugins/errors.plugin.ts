@@ -37,7 +37,7 @@ const TITLES: Record<number, string> = {
 
 export function problem(status: number, detail?: string, errors?: FieldError[]): Problem {
   const title = TITLES[status] ?? 'Error';
-  return { type: status >= 500 ? 'about:blank' : `https://syndicast.dev/problems/${title.toLowerCase().replace(/\s+/g, '-')}`, title, status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) };
+  return { type: `https://syndicast.dev/problems/${title.toLowerCase().replace(/\s+/g, '-')}`, title, status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) };
 }
 
 /**

@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
 import { badRequest } from '../../lib/errors.js';
-import { AUDIT_CURSOR, type AuditRepository } from '../../store/audit.repository.js';
+import type { AuditRepository } from '../../store/audit.repository.js';
+import { StreamCursorSchema } from '../../store/stream-id.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { FORBIDDEN_PARTNER, ok } from '../openapi.js';
 
@@ -32,7 +33,7 @@ const AuditQuery = z.object({
   from: Timestamp.optional(),
   to: Timestamp.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().regex(AUDIT_CURSOR, 'a nextCursor from a previous page').optional(),
+  cursor: StreamCursorSchema.optional(),
 });
 
 export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditRepository }> = async (app, opts) => {

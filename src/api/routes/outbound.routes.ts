@@ -10,6 +10,7 @@ import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf
 import type { OutboundService } from '../../outbound/outbound.service.js';
 import { OUTBOUND_EVENT_TYPES, type EndpointRecord } from '../../outbound/outbound.types.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
+import { StreamCursorSchema } from '../../store/stream-id.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { EndpointSchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok } from '../openapi.js';
 
@@ -52,10 +53,7 @@ const EndpointParams = z.object({ partnerId: IdSchema, endpointId: IdSchema });
 const MessageParams = z.object({ partnerId: IdSchema, messageId: IdSchema });
 const AttemptsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z
-    .string()
-    .regex(/^\d{1,20}-\d{1,20}$/, 'cursor from a previous page expected')
-    .optional(),
+  cursor: StreamCursorSchema.optional(),
 });
 /** Optional: without a body (or without endpointId) every endpoint of the message is redelivered. */
 const Redeliver = z.object({ endpointId: IdSchema.optional() }).nullish();

@@ -14,14 +14,38 @@ export interface PartnerRoutesOptions {
   rotationGraceMs: number;
 }
 
-const Cron = z.string().refine((s) => {
-  try {
-    CronExpressionParser.parse(s, { tz: 'UTC' });
-    return s.trim().split(/\s+/).length >= 5;
-  } catch {
-    return false;
+/**
+ * Scheduled reconciliations run at most every this many minutes: each reads every target's platform
+ * order report and keeps a record for 400 days (README "Reconciliation").
+ */
+export const MIN_RECONCILE_INTERVAL_MINUTES = 5;
+
+/** The shortest gap, in minutes, between two firings of a day (or the last of a day and the next day's first). */
+function shortestGapMinutes(minutes: readonly number[], hours: readonly number[]): number {
+  const times = hours.flatMap((h) => minutes.map((m) => h * 60 + m)).sort((a, b) => a - b);
+  let gap = times[0]! + 1440 - times[times.length - 1]!;
+  for (let i = 1; i < times.length; i++) gap = Math.min(gap, times[i]! - times[i - 1]!);
+  return gap;
+}
+
+const Cron = z.string().superRefine((s, ctx) => {
+  const fields = s.trim().split(/\s+/).length;
+  if (fields !== 5) {
+    ctx.addIssue({ code: 'custom', message: `5 fields expected (minute hour day-of-month month day-of-week, UTC), got ${fields}${fields === 6 ? ': a seconds field is not supported' : ''}` });
+    return;
   }
-}, 'not a valid cron expression');
+  let parsed;
+  try {
+    parsed = CronExpressionParser.parse(s, { tz: 'UTC' });
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a valid cron expression' });
+    return;
+  }
+  const gap = shortestGapMinutes(parsed.fields.minute.values, parsed.fields.hour.values);
+  if (gap < MIN_RECONCILE_INTERVAL_MINUTES) {
+    ctx.addIssue({ code: 'custom', message: `fires ${gap} minute(s) apart; scheduled reconciliations may run at most every ${MIN_RECONCILE_INTERVAL_MINUTES} minutes` });
+  }
+}).describe(`UTC cron, 5 fields (no seconds), firing at most every ${MIN_RECONCILE_INTERVAL_MINUTES} minutes`);
 
 const CreatePartner = z.object({
   id: IdSchema,

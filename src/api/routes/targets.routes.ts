@@ -46,7 +46,9 @@ const PatchTarget = z.object({
   enabled: z.boolean().optional(),
   pinDelayMs: z.number().int().min(0).max(120_000).optional(),
   rateLimit: RateLimit.nullable().optional(),
-});
+})
+  // A field a target cannot change (platform, id) is a 400 naming it, not silently ignored.
+  .strict();
 const Params = z.object({ partnerId: IdSchema });
 const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
 /** `?verify=false`: save without asking the platform (it is down and the operator must save now). */

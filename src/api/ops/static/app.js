@@ -205,7 +205,7 @@ function tile(row, m) {
   const tipId = `tip-${row.partnerId}-${row.showId}-${m.targetId}`.replace(/[^A-Za-z0-9_-]/g, '_');
   const relay = m.relay ? `relay ${m.relay.state ?? '?'}${typeof m.relay.bitrateKbps === 'number' ? ` · ${m.relay.bitrateKbps} kbps` : ''}` : null;
   const readiness = m.readiness ? `readiness ${m.readiness.state}` : null;
-  const tip = [m.lastError ? `Last error: ${m.lastError}` : 'No error.', m.relay?.lastError ? `Relay: ${m.relay.lastError}` : null, m.readiness?.state && m.readiness.state !== 'ready' ? `Readiness: ${(m.readiness.checks ?? []).filter((c) => c.state !== 'ok').map((c) => `${c.name ?? c.check ?? ''} ${c.detail ?? c.message ?? ''}`).join('; ')}` : null]
+  const tip = [m.lastError ? `Last error: ${m.lastError}` : 'No error.', m.relay?.lastError ? `Relay: ${m.relay.lastError}` : null, m.readiness?.state && m.readiness.state !== 'ready' ? `Readiness: ${(m.readiness.checks ?? []).filter((c) => c.ok === false).map((c) => `${c.name ?? c.check ?? ''} ${c.detail ?? c.message ?? ''}`).join('; ')}` : null]
     .filter(Boolean)
     .join('\n');
   return h(
