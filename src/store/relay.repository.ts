@@ -175,11 +175,15 @@ export class RelayRepository {
    * as "relay not running", never as "no relay here".
    */
   async heartbeat(ttlMs: number): Promise<void> {
-    await this.redis
+    const res = await this.redis
       .multi()
       .set(this.keys.relayAlive(), '1', 'PX', ttlMs)
       .set(this.keys.relayDeployed(), new Date().toISOString(), 'NX')
       .exec();
+    // exec() resolves with each command's error instead of throwing it: a SET that failed must fail the
+    // relay pass (logged as "relay tick failed"), not pass for a heartbeat.
+    if (!res) throw new Error('relay heartbeat: transaction discarded');
+    for (const [err] of res) if (err) throw err;
   }
 
   /**

@@ -11,6 +11,7 @@ import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor,
 import { settled, syncQueues } from '../helpers/settle.js';
 import { startSim, type SimEffectView, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
+import { mirrorIngest } from '../../src/relay/relay.service.js';
 
 const PARTNER = 'olp';
 const TIKTOK_CREDENTIALS = CREDENTIALS.tiktok as { appKey: string; appSecret: string; refreshToken: string; shopCipher: string };
@@ -199,4 +200,35 @@ test('a hand-linked ingest must be printable ASCII: a control character (NUL) in
     expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   }
   expect(await mirror('s1', 'tt1')).toEqual(before);
+});
+
+test('re-linking the same TikTok room keeps the ingest linked with it unless the link gives a new one', async () => {
+  const show = sampleShow('s3', { state: 'live' });
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.live', show, new Date().toISOString()))).status).toBe(202);
+  await mirrorWhere('s3', 'tt1', (x) => x.state === 'action_required');
+  const { externalId: roomId } = (await sim.control('POST', '/_sim/tiktok/shows', { title: 'Relinked (TikTok LIVE)' })) as { externalId: string };
+  const first = { url: 'rtmp://127.0.0.1:1935/live', streamKey: 'tt-key-1' };
+  const put = (body: unknown): Promise<Response> => svc.api(`/v1/partners/${PARTNER}/shows/s3/mirrors/tt1`, { method: 'PUT', json: body });
+  const ingestNow = async (): Promise<unknown> => {
+    const m = await svc.rt.shows.getMirror(PARTNER, 's3', 'tt1');
+    return m ? mirrorIngest(m, svc.rt.box) : undefined;
+  };
+  expect((await put({ externalId: roomId, ingest: first })).status).toBe(200);
+  await mirrorWhere('s3', 'tt1', (x) => x.state === 'live');
+  await settled(syncQueues(svc));
+  expect(await ingestNow()).toEqual(first);
+
+  // The same room again without an ingest (a repeated link): the relay keeps pushing where it did.
+  expect((await put({ externalId: roomId })).status).toBe(200);
+  expect(await ingestNow()).toEqual(first);
+  await settled(syncQueues(svc));
+  expect((await svc.rt.shows.getMirror(PARTNER, 's3', 'tt1'))?.state).toBe('live');
+  expect(await ingestNow()).toEqual(first);
+
+  // With a new ingest (the app showed another stream key): that one from now on.
+  const second = { url: 'rtmp://127.0.0.1:1935/live', streamKey: 'tt-key-2' };
+  expect((await put({ externalId: roomId, ingest: second })).status).toBe(200);
+  expect(await ingestNow()).toEqual(second);
+  await settled(syncQueues(svc));
+  expect(await ingestNow()).toEqual(second);
 });

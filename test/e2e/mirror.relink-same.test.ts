@@ -3,12 +3,16 @@
  * (PUT /v1/partners/{p}/shows/{s}/mirrors/{t} {"externalId": <the same>}) changes nothing on the
  * platform: the live video is not started again and the pinned product is not posted again (contract:
  * each platform side effect once). The link still re-reads the platform's url and ingest (a Facebook
- * stream URL that expired unused). Real service and workers, real Redis, the Facebook simulator over HTTP.
+ * stream URL that expired unused); until then a live mirror keeps its ingest, so the relay keeps
+ * pushing its video. A finished (ended, cancelled) mirror is not synced again: the link leaves its url
+ * (the replay) and platform data as they are. Real service and workers, real Redis, the Facebook
+ * simulator over HTTP.
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
+import { mirrorIngest } from '../../src/relay/relay.service.js';
 
 const PARTNER = 'rls';
 
@@ -24,9 +28,9 @@ interface MirrorView {
   lastError: string | null;
 }
 
-async function mirrorWhere(pred: (m: MirrorView) => boolean): Promise<MirrorView> {
+async function mirrorWhere(pred: (m: MirrorView) => boolean, showId = 'rl1'): Promise<MirrorView> {
   return waitFor(async () => {
-    const r = await svc.api(`/v1/partners/${PARTNER}/shows/rl1`);
+    const r = await svc.api(`/v1/partners/${PARTNER}/shows/${showId}`);
     if (r.status !== 200) return undefined;
     const m = ((await r.json()) as { mirrors: MirrorView[] }).mirrors[0];
     return m && pred(m) ? m : undefined;
@@ -97,4 +101,69 @@ test('re-linking the same Facebook live video after its stream URL expired unuse
   await settled(syncQueues(svc));
   const fx = (await sim.effects('facebook')).filter((e) => e.externalId === ready.remote!.externalId);
   expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted']);
+}, 60_000);
+
+test('re-linking a live mirror to the same live video keeps its ingest until the sync has read the platform one again', async () => {
+  const show = sampleShow('rl3', { state: 'live' });
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.live', show, new Date().toISOString()))).status).toBe(202);
+  await mirrorWhere((m) => m.state === 'live', 'rl3');
+  await settled(syncQueues(svc));
+  const live = (await svc.rt.shows.getMirror(PARTNER, 'rl3', 'fb'))!;
+  const platformIngest = live.remote!.ingest!;
+  expect(platformIngest.streamKey).toBeTruthy();
+
+  // The sync is held back (no workers): the relay's view of the mirror right after the link is what counts.
+  await svc.stopWorkers();
+  try {
+    // What the mirror had before (say an older stream URL): kept until the platform's is read again.
+    const older = { url: platformIngest.url, streamKey: 'older-key' };
+    await svc.rt.shows.updateMirror(PARTNER, 'rl3', 'fb', () => live, (m) => {
+      m.remote!.ingest = older;
+      return true;
+    });
+    const r = await svc.api(`/v1/partners/${PARTNER}/shows/rl3/mirrors/fb`, { method: 'PUT', json: { externalId: live.remote!.externalId } });
+    expect(r.status).toBe(200);
+    const linked = (await svc.rt.shows.getMirror(PARTNER, 'rl3', 'fb'))!;
+    // The relay pushes a ready/live mirror to mirrorIngest(m) (src/relay/relay.service.ts): still there.
+    expect(mirrorIngest(linked, svc.rt.box)).toEqual(older);
+    expect(linked.state).toBe('live');
+    expect(linked.remote?.data['attach']).toBe('1');
+    expect(linked.remote?.url).toBe(live.remote!.url);
+  } finally {
+    await svc.startWorkers();
+  }
+
+  // The link's sync read the live video again: Facebook's stream URL replaced the older one.
+  const attached = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror(PARTNER, 'rl3', 'fb');
+    return m && m.remote?.data['attach'] === undefined ? m : undefined;
+  });
+  expect(attached.state).toBe('live');
+  expect(attached.remote?.ingest).toEqual(platformIngest);
+  expect(mirrorIngest(attached, svc.rt.box)).toEqual(platformIngest);
+  await settled(syncQueues(svc));
+  const fx = (await sim.effects('facebook')).filter((e) => e.externalId === live.remote!.externalId);
+  expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started']);
+}, 60_000);
+
+test.each([
+  ['ended', 'rl4'],
+  ['cancelled', 'rl5'],
+])('re-linking a mirror that is %s to the same live video keeps its url and platform data', async (how, showId) => {
+  const show = sampleShow(showId, { state: 'live' });
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.live', show, new Date().toISOString()))).status).toBe(202);
+  await mirrorWhere((m) => m.state === 'live', showId);
+  expect((await sendEvent(svc, PARTNER, secret, showEvent(`show.${how}`, { ...show, state: how }, new Date().toISOString()))).status).toBe(202);
+  await mirrorWhere((m) => m.state === how && m.url !== null, showId);
+  await settled(syncQueues(svc));
+  const over = (await svc.rt.shows.getMirror(PARTNER, showId, 'fb'))!;
+
+  const r = await svc.api(`/v1/partners/${PARTNER}/shows/${showId}/mirrors/fb`, { method: 'PUT', json: { externalId: over.remote!.externalId } });
+  expect(r.status).toBe(200);
+  expect(((await r.json()) as { state: string }).state).toBe(how);
+  await settled(syncQueues(svc));
+  const stored = await svc.rt.shows.getMirror(PARTNER, showId, 'fb');
+  expect(stored?.state).toBe(how);
+  expect(stored?.remote).toEqual(over.remote);
+  expect(stored?.pins).toEqual(over.pins);
 }, 60_000);

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema, SHOW_STATES } from '../../domain/events.js';
-import { newMirror } from '../../domain/mirror.js';
+import { newMirror, type MirrorDoc } from '../../domain/mirror.js';
 import { AppError, notFound } from '../../lib/errors.js';
 import type { SecretBox } from '../../lib/crypto.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
@@ -177,29 +177,45 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         }
       }
       const operatorIngest = given ? { url: given.url, streamKeySealed: box.encrypt(given.streamKey) } : undefined;
+      let finished: MirrorDoc | undefined;
       const mirror = (await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
-        const same = m.remote?.externalId === req.body.externalId;
-        // The platform's url and ingest are read again either way (attachShow): a Facebook stream URL
-        // that expired unused comes back fresh.
+        finished = undefined;
+        const same = m.remote !== undefined && m.remote.externalId === req.body.externalId;
+        if (same && m.remote) {
+          // The same remote show: what was done on it stays done. Its intents (keyed by generation),
+          // pins, what was written to it and whether it went live all still hold, so nothing is sent
+          // twice (each side effect once).
+          // A finished mirror (ended, cancelled) is never synced again: there is nothing to re-read, and
+          // its url (the replay) and platform data stay as they are. The link changes nothing.
+          if (m.state === 'ended' || m.state === 'cancelled') {
+            finished = m;
+            return false;
+          }
+          // The platform's url and ingest are read again (attachShow, on the sync): a Facebook stream URL
+          // that expired unused comes back fresh. Until then the mirror keeps what it has, its ingest
+          // included, so the relay keeps pushing a live show's video; an ingest in the body replaces it
+          // now (the operator's ingest is what the relay pushes to when the platform gives none).
+          m.remote = { ...m.remote, ...(operatorIngest ? { ingest: undefined } : {}), data: { ...m.remote.data, attach: '1' } };
+          if (operatorIngest) m.operatorIngest = operatorIngest;
+          m.lastError = null;
+          m.retries = 0;
+          // A live mirror keeps its state, any other one (action_required for an expired Facebook
+          // stream URL, failed) is retried with the same intents.
+          if (m.state !== 'live') m.state = 'ready';
+          return true;
+        }
+        // Another remote show: its url and ingest are read by the sync (attachShow).
         m.remote = { externalId: req.body.externalId, url: undefined, ingest: undefined, data: { attach: '1' } };
         m.operatorIngest = operatorIngest;
         m.lastError = null;
         m.retries = 0;
-        if (same) {
-          // The same remote show: what was done on it stays done. Its intents (keyed by generation),
-          // pins, what was written to it and whether it went live all still hold, so nothing is sent
-          // twice (each side effect once); a live (or finished) mirror keeps its state, any other one
-          // (action_required for an expired Facebook stream URL, failed) is retried with the same intents.
-          if (m.state !== 'live' && m.state !== 'ended' && m.state !== 'cancelled') m.state = 'ready';
-          return true;
-        }
         m.generation += 1; // intents of the previous remote show no longer apply
         m.applied = undefined;
         m.state = 'ready';
         m.wentLive = false;
         m.pins = idRecord();
         return true;
-      }))!;
+      })) ?? finished!;
       await app.audit(req, { action: 'mirror.linked', partnerId, showId, targetId, detail: { externalId: req.body.externalId } });
       await sync.enqueue(target.platform, { partnerId, showId, targetId });
       return { targetId, state: mirror.state, externalId: req.body.externalId };
