@@ -221,14 +221,22 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   });
   const internalUrl = (opts.internalUrl ?? `rtmp://127.0.0.1:${port}/${EDGE_APP}`).replace(/\/+$/, '');
 
-  // A show that ends or is cancelled while its encoder still publishes is cut off.
+  // A publish whose show ended or was cancelled, or whose key is no longer the show's current one
+  // (rotated: "the old one is refused from then on"), is cut off, and its show no longer has it as source.
+  const cutOff = (id: string, p: Publish, show: { partnerId: string; showId: string }, why: string): void => {
+    if (publishing.get(id) !== p) return;
+    publishing.delete(id);
+    refuse(id, why);
+    relay.clearSource(show.partnerId, show.showId, p.session).catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'could not clear the relay source'));
+  };
   const check = setInterval(() => {
     for (const [id, p] of publishing) {
       const show = p.show;
       if (!show) continue;
-      shows.desired(show.partnerId, show.showId).then(
-        (d) => {
-          if (!d || d.state === 'ended' || d.state === 'cancelled') refuse(id, `show ${show.showId} is ${d?.state ?? 'gone'}`);
+      Promise.all([shows.desired(show.partnerId, show.showId), relay.showOfKey(p.key)]).then(
+        ([d, current]) => {
+          if (!d || d.state === 'ended' || d.state === 'cancelled') return cutOff(id, p, show, `show ${show.showId} is ${d?.state ?? 'gone'}`);
+          if (current?.partnerId !== show.partnerId || current.showId !== show.showId) return cutOff(id, p, show, `show ${show.showId}'s stream key was rotated`);
         },
         () => undefined,
       );
