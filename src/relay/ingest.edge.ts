@@ -104,8 +104,10 @@ export interface EdgeOptions {
   log: Logger;
   /** Base URL relay processes read streams from; default `rtmp://127.0.0.1:{port}/live`. */
   internalUrl?: string;
-  /** How often publishing shows are re-checked (a show that ended is cut off). */
+  /** How often publishing shows are re-checked (a show that ended is cut off) and their sources renewed. */
   checkMs?: number;
+  /** How long a source outlives its edge's last renewal (default the larger of 10 s and 5 × checkMs). */
+  sourceTtlMs?: number;
 }
 
 export interface IngestEdge {
@@ -122,6 +124,7 @@ interface Publish {
   session: string;
   /** The show, once the key checked out (the publish is then the show's source). */
   show?: { partnerId: string; showId: string };
+  since?: string;
 }
 
 const KEY_PATH = new RegExp(`^/${EDGE_APP}/([A-Za-z0-9_-]{8,200})$`);
@@ -159,7 +162,8 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       if (!desired || desired.state === 'ended' || desired.state === 'cancelled') return refuse(id, `show ${show.showId} is ${desired?.state ?? 'unknown'}`);
       if (publishing.get(id) !== p || closing) return; // ended meanwhile
       p.show = show;
-      await relay.setSource(show.partnerId, show.showId, { edgeUrl: internalUrl, session: p.session, since: new Date().toISOString() });
+      p.since = new Date().toISOString();
+      await relay.setSourceFor(show.partnerId, show.showId, { edgeUrl: internalUrl, session: p.session, since: p.since }, sourceTtlMs);
       log.info({ partnerId: show.partnerId, showId: show.showId, session: id }, 'ingest publish accepted');
     })().catch((err: unknown) => {
       log.warn({ err: { message: (err as Error).message } }, 'ingest publish check failed; refusing');
@@ -219,6 +223,8 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       });
     });
   });
+  const checkMs = opts.checkMs ?? 2000;
+  const sourceTtlMs = opts.sourceTtlMs ?? Math.max(10_000, 5 * checkMs);
   const internalUrl = (opts.internalUrl ?? `rtmp://127.0.0.1:${port}/${EDGE_APP}`).replace(/\/+$/, '');
 
   // A publish whose show ended or was cancelled, or whose key is no longer the show's current one
@@ -234,14 +240,16 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       const show = p.show;
       if (!show) continue;
       Promise.all([shows.desired(show.partnerId, show.showId), relay.showOfKey(p.key)]).then(
-        ([d, current]) => {
+        async ([d, current]) => {
           if (!d || d.state === 'ended' || d.state === 'cancelled') return cutOff(id, p, show, `show ${show.showId} is ${d?.state ?? 'gone'}`);
           if (current?.partnerId !== show.partnerId || current.showId !== show.showId) return cutOff(id, p, show, `show ${show.showId}'s stream key was rotated`);
+          // This edge is alive and the publish still runs: its source lives on (only a dead edge's lapses).
+          if (publishing.get(id) === p && !closing) await relay.keepSource(show.partnerId, show.showId, { edgeUrl: internalUrl, session: p.session, since: p.since! }, sourceTtlMs);
         },
         () => undefined,
-      );
+      ).catch(() => undefined);
     }
-  }, opts.checkMs ?? 2000);
+  }, checkMs);
   check.unref();
 
   log.info({ port }, 'ingest edge listening');

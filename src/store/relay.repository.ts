@@ -48,11 +48,25 @@ if redis.call('HGET', KEYS[1], 'session') == ARGV[1] then redis.call('DEL', KEYS
 return 0
 `;
 
+/**
+ * KEYS: source. ARGV: session, edgeUrl, since, ttl ms, replace (1/0). Writes the session's source with a TTL:
+ * replace=1 (a new publish) whoever held it; replace=0 (the living edge's refresh) only when the record is
+ * that session's or gone (it expired while the edge was too slow to refresh), never over a later publish.
+ */
+const SOURCE_KEEP_LUA = `
+local cur = redis.call('HGET', KEYS[1], 'session')
+if ARGV[5] ~= '1' and cur and cur ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'edgeUrl', ARGV[2], 'session', ARGV[1], 'since', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+return 1
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scRelayLeaseTake(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scRelayLeaseDrop(lease: string, token: string): Result<number, Context>;
     scRelaySourceClear(source: string, session: string): Result<number, Context>;
+    scRelaySourceKeep(source: string, session: string, edgeUrl: string, since: string, ttlMs: number, replace: 0 | 1): Result<number, Context>;
   }
 }
 
@@ -71,6 +85,9 @@ export class RelayRepository {
       redis.defineCommand('scRelayLeaseTake', { numberOfKeys: 1, lua: LEASE_TAKE_LUA });
       redis.defineCommand('scRelayLeaseDrop', { numberOfKeys: 1, lua: LEASE_DROP_LUA });
       redis.defineCommand('scRelaySourceClear', { numberOfKeys: 1, lua: SOURCE_CLEAR_LUA });
+    }
+    if (typeof (redis as unknown as { scRelaySourceKeep?: unknown }).scRelaySourceKeep !== 'function') {
+      redis.defineCommand('scRelaySourceKeep', { numberOfKeys: 1, lua: SOURCE_KEEP_LUA });
     }
   }
 
@@ -114,6 +131,20 @@ export class RelayRepository {
 
   async setSource(partnerId: string, showId: string, source: RelaySource): Promise<void> {
     await this.redis.hset(this.keys.relaySource(partnerId, showId), 'edgeUrl', source.edgeUrl, 'session', source.session, 'since', source.since);
+  }
+
+  /**
+   * The source of a publish on an edge that keeps it alive (the embedded edge): written with a TTL that
+   * the edge renews while the publish runs (`keepSource`), so an edge that dies without clearing it
+   * (SIGKILL, a lost host) leaves no source behind once `ttlMs` has passed. A later publish replaces it.
+   */
+  async setSourceFor(partnerId: string, showId: string, source: RelaySource, ttlMs: number): Promise<void> {
+    await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 1);
+  }
+
+  /** Renews the TTL of the session's source (writes it again if it expired); false when a later publish holds it. */
+  async keepSource(partnerId: string, showId: string, source: RelaySource, ttlMs: number): Promise<boolean> {
+    return (await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 0)) === 1;
   }
 
   async clearSource(partnerId: string, showId: string, session: string): Promise<void> {
