@@ -70,6 +70,11 @@ declare module 'ioredis' {
   }
 }
 
+/** States only a running relay process keeps true; without the show's lease they are stale. */
+const UNOWNED_STALE: ReadonlySet<RelayState> = new Set(['connecting', 'sending', 'retrying']);
+/** `lastError` of a status reported `idle` because no relay process holds the show. */
+export const UNOWNED_ERROR = 'no relay process is relaying this show (the one that did stopped or died; another takes it over while one runs)';
+
 /** A show's stream keys look like `sk_<43 base64url chars>` (256 random bits). */
 export function newStreamKey(): string {
   return `sk_${randomToken(32)}`;
@@ -164,6 +169,25 @@ export class RelayRepository {
     if (targetIds.length === 0) return [];
     const raws = await this.redis.mget(...targetIds.map((t) => this.keys.relayStatus(partnerId, showId, t)));
     return raws.map((r) => (r ? (JSON.parse(r) as RelayStatus) : null));
+  }
+
+  /**
+   * The statuses as the show's views report them (REST show view, ops console): a status is written by
+   * the process holding the show's relay lease, so while nobody holds it (its relay process died or was
+   * stopped without finishing the show) a stored `connecting`, `sending` or `retrying` is stale, and is
+   * reported `idle` with bitrate 0 and a `lastError` saying nobody relays the show. Statuses and lease are
+   * read in one MGET (all keys in the show's slot).
+   */
+  async statusesAsRelayed(partnerId: string, showId: string, targetIds: string[]): Promise<(RelayStatus | null)[]> {
+    if (targetIds.length === 0) return [];
+    const raws = await this.redis.mget(...targetIds.map((t) => this.keys.relayStatus(partnerId, showId, t)), this.keys.relayLease(partnerId, showId));
+    const leased = raws.pop() !== null;
+    return raws.map((r) => {
+      if (!r) return null;
+      const status = JSON.parse(r) as RelayStatus;
+      if (leased || !UNOWNED_STALE.has(status.state)) return status;
+      return { ...status, state: 'idle', bitrateKbps: 0, lastError: UNOWNED_ERROR };
+    });
   }
 
   /** Takes or renews the show's relay lease for `token`; false while another process holds it. */
