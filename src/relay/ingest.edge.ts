@@ -41,6 +41,7 @@ type FromEdge =
   | { type: 'listenError'; message: string; code?: string }
   | { type: 'postPublish'; id: string; path: string }
   | { type: 'donePublish'; id: string }
+  | { type: 'received'; counts: [string, number][] }
   | { type: 'gone'; id: string }
   | { type: 'closed' };
 
@@ -80,6 +81,13 @@ const server = createServer((socket) => {
 // for the publishes it then refuses) is reported; the main thread checks its key.
 context.nodeEvent.on('postPublish', (id, path) => parentPort.postMessage({ type: 'postPublish', id, path }));
 context.nodeEvent.on('donePublish', (id) => parentPort.postMessage({ type: 'donePublish', id }));
+// Bytes each publishing session has received so far, every half second: the main thread tells an
+// encoder that stalled without closing (no new bytes) from one that publishes.
+setInterval(() => {
+  const counts = [];
+  for (const s of context.sessions.values()) if (s.isPublishing) counts.push([s.id, s.socket.bytesRead]);
+  if (counts.length > 0) parentPort.postMessage({ type: 'received', counts });
+}, 500).unref();
 server.once('error', (err) => parentPort.postMessage({ type: 'listenError', message: err.message, code: err.code }));
 server.listen(workerData.port, workerData.host, () => parentPort.postMessage({ type: 'listening', port: server.address().port }));
 parentPort.on('message', (m) => {
@@ -125,7 +133,15 @@ interface Publish {
   /** The show, once the key checked out (the publish is then the show's source). */
   show?: { partnerId: string; showId: string };
   since?: string;
+  /** Bytes received on the publish's connection, and when that count last grew (epoch ms). */
+  received: number;
+  dataAt: number;
+  /** Since when nothing arrived (ISO), once that lasted STALL_NOTICE_MS; written to the source. */
+  stalledSince?: string;
 }
+
+/** A publish that received nothing for this long is reported stalled on its source (the relay then does not blame its destinations). */
+const STALL_NOTICE_MS = 1500;
 
 const KEY_PATH = new RegExp(`^/${EDGE_APP}/([A-Za-z0-9_-]{8,200})$`);
 
@@ -152,7 +168,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   const onPostPublish = (id: string, path: string): void => {
     const m = KEY_PATH.exec(path);
     if (!m) return refuse(id, 'not /live/{streamKey}');
-    const p: Publish = { key: m[1]!, session: `${edgeId}:${id}:${++seq}` };
+    const p: Publish = { key: m[1]!, session: `${edgeId}:${id}:${++seq}`, received: 0, dataAt: Date.now() };
     publishing.set(id, p);
     // node-media-server lets the publish start while we look the key up; a refusal cuts it off.
     void (async () => {
@@ -163,12 +179,34 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       if (publishing.get(id) !== p || closing) return; // ended meanwhile
       p.show = show;
       p.since = new Date().toISOString();
-      await relay.setSourceFor(show.partnerId, show.showId, { edgeUrl: internalUrl, session: p.session, since: p.since }, sourceTtlMs);
+      await relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
       log.info({ partnerId: show.partnerId, showId: show.showId, session: id }, 'ingest publish accepted');
     })().catch((err: unknown) => {
       log.warn({ err: { message: (err as Error).message } }, 'ingest publish check failed; refusing');
       refuse(id, 'check failed');
     });
+  };
+  const sourceOf = (p: Publish) => ({ edgeUrl: internalUrl, session: p.session, since: p.since!, ...(p.stalledSince ? { stalledSince: p.stalledSince } : {}) });
+  /** The edge thread's byte counts: a publish whose count stands still is stalled; its source says so at once, and again once data flows. */
+  const onReceived = (counts: [string, number][]): void => {
+    const now = Date.now();
+    for (const [id, bytes] of counts) {
+      const p = publishing.get(id);
+      if (!p) continue;
+      const before = p.stalledSince;
+      if (bytes > p.received) {
+        p.received = bytes;
+        p.dataAt = now;
+        p.stalledSince = undefined;
+      } else if (!p.stalledSince && now - p.dataAt >= STALL_NOTICE_MS) {
+        p.stalledSince = new Date(p.dataAt).toISOString();
+        log.info({ session: id, showId: p.show?.showId }, 'ingest publish stalled (connected, sending nothing)');
+      }
+      const show = p.show;
+      if (show && before !== p.stalledSince && !closing) {
+        relay.keepSource(show.partnerId, show.showId, sourceOf(p), sourceTtlMs).catch(() => undefined);
+      }
+    }
   };
   const onDonePublish = (id: string): void => {
     const p = publishing.get(id);
@@ -194,6 +232,8 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
           return reject(Object.assign(new Error(m.message), { code: m.code }));
         case 'postPublish':
           return onPostPublish(m.id, m.path);
+        case 'received':
+          return onReceived(m.counts);
         case 'donePublish':
         case 'gone':
           return onDonePublish(m.id);
@@ -244,7 +284,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
           if (!d || d.state === 'ended' || d.state === 'cancelled') return cutOff(id, p, show, `show ${show.showId} is ${d?.state ?? 'gone'}`);
           if (current?.partnerId !== show.partnerId || current.showId !== show.showId) return cutOff(id, p, show, `show ${show.showId}'s stream key was rotated`);
           // This edge is alive and the publish still runs: its source lives on (only a dead edge's lapses).
-          if (publishing.get(id) === p && !closing) await relay.keepSource(show.partnerId, show.showId, { edgeUrl: internalUrl, session: p.session, since: p.since! }, sourceTtlMs);
+          if (publishing.get(id) === p && !closing) await relay.keepSource(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
         },
         () => undefined,
       ).catch(() => undefined);

@@ -28,6 +28,11 @@ export interface RelaySource {
   /** The edge session that publishes (a later publish replaces it; only its own end clears it). */
   session: string;
   since: string;
+  /**
+   * Since when the publish, still connected, has sent nothing (ISO), as its edge saw it: the encoder
+   * stalled (hung, network) without closing. Absent while data flows (and for the external edge).
+   */
+  stalledSince?: string;
 }
 
 /** KEYS: lease. ARGV: token, ttl ms. 1 = held by token now, 0 = someone else holds it. */
@@ -49,7 +54,7 @@ return 0
 `;
 
 /**
- * KEYS: source. ARGV: session, edgeUrl, since, ttl ms, replace (1/0). Writes the session's source with a TTL:
+ * KEYS: source. ARGV: session, edgeUrl, since, ttl ms, replace (1/0), stalledSince ('' = data flows). Writes the session's source with a TTL:
  * replace=1 (a new publish) whoever held it; replace=0 (the living edge's refresh) only when the record is
  * that session's or gone (it expired while the edge was too slow to refresh), never over a later publish.
  */
@@ -57,6 +62,7 @@ const SOURCE_KEEP_LUA = `
 local cur = redis.call('HGET', KEYS[1], 'session')
 if ARGV[5] ~= '1' and cur and cur ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'edgeUrl', ARGV[2], 'session', ARGV[1], 'since', ARGV[3])
+if ARGV[6] and ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'stalledSince', ARGV[6]) else redis.call('HDEL', KEYS[1], 'stalledSince') end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
 return 1
 `;
@@ -66,7 +72,7 @@ declare module 'ioredis' {
     scRelayLeaseTake(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scRelayLeaseDrop(lease: string, token: string): Result<number, Context>;
     scRelaySourceClear(source: string, session: string): Result<number, Context>;
-    scRelaySourceKeep(source: string, session: string, edgeUrl: string, since: string, ttlMs: number, replace: 0 | 1): Result<number, Context>;
+    scRelaySourceKeep(source: string, session: string, edgeUrl: string, since: string, ttlMs: number, replace: 0 | 1, stalledSince: string): Result<number, Context>;
   }
 }
 
@@ -144,12 +150,12 @@ export class RelayRepository {
    * (SIGKILL, a lost host) leaves no source behind once `ttlMs` has passed. A later publish replaces it.
    */
   async setSourceFor(partnerId: string, showId: string, source: RelaySource, ttlMs: number): Promise<void> {
-    await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 1);
+    await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 1, source.stalledSince ?? '');
   }
 
   /** Renews the TTL of the session's source (writes it again if it expired); false when a later publish holds it. */
   async keepSource(partnerId: string, showId: string, source: RelaySource, ttlMs: number): Promise<boolean> {
-    return (await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 0)) === 1;
+    return (await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 0, source.stalledSince ?? '')) === 1;
   }
 
   async clearSource(partnerId: string, showId: string, session: string): Promise<void> {
@@ -158,7 +164,8 @@ export class RelayRepository {
 
   async source(partnerId: string, showId: string): Promise<RelaySource | null> {
     const h = await this.redis.hgetall(this.keys.relaySource(partnerId, showId));
-    return h.edgeUrl && h.session && h.since ? { edgeUrl: h.edgeUrl, session: h.session, since: h.since } : null;
+    if (!h.edgeUrl || !h.session || !h.since) return null;
+    return { edgeUrl: h.edgeUrl, session: h.session, since: h.since, ...(h.stalledSince ? { stalledSince: h.stalledSince } : {}) };
   }
 
   async setStatus(partnerId: string, showId: string, targetId: string, status: RelayStatus): Promise<void> {
