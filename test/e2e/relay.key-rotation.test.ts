@@ -57,6 +57,9 @@ test('rotating the stream key cuts off the encoder still publishing with the old
     expect(r.status).toBe(200);
     // Like a show that ended (checked every 2 s): the old key's publish is refused from now on.
     const exited = await Promise.race([enc.exited.then(() => true), sleep(10_000).then(() => false)]);
+    // The relay sees the cleared source on its next pass (RELAY_POLL_MS): the mirrors then wait for the new key.
+    const idle = async (): Promise<boolean> => (await viewOf(svc, P, 'rot1')).mirrors.every((m) => m.relay.state === 'idle');
+    await waitFor(idle, 8_000).catch(() => undefined);
     const v = await viewOf(svc, P, 'rot1');
     expect({ oldPublishCutOff: exited, states: v.mirrors.map((m) => m.relay.state) }).toEqual({ oldPublishCutOff: true, states: ALL_PLATFORMS.map(() => 'idle') });
   } finally {
