@@ -191,7 +191,8 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       const presence = await relay.presence();
       if (!presence.deployed) return null;
       if (!presence.running) return 'relay not running (no relay process has reported; DELETE /v1/relay takes the relay out of this deployment)';
-      const [status] = await relay.statuses(partnerId, showId, [mirror.targetId]);
+      // A stored `sending` counts only while a relay process holds the show (a dead owner's last state is stale).
+      const [status] = await relay.statusesAsRelayed(partnerId, showId, [mirror.targetId]);
       if (status?.state === 'sending') return null;
       return `the relay to this mirror is ${status?.state ?? 'idle'}${status?.lastError ? ` (${status.lastError})` : ''}`;
     },

@@ -97,6 +97,9 @@ const RECEIVER_PROBE_AFTER_MS = 1500;
 /** Bytes a send queue must hold (or shrink by) to count: the input socket only carries RTMP acks out. */
 const HELD_MIN_BYTES = 1024;
 
+/** `lastError` while the show's own stream is stalled at its edge (the destination is not at fault). */
+export const INPUT_STALLED = "source: the show's stream stalled (its encoder is connected but sends nothing)";
+
 /** Bytes of FLV header and metadata: progress past this means media is flowing. */
 const SENDING_THRESHOLD_BYTES = 4096;
 /** After the publish ended, how soon a reader waits on the edge again. */
@@ -216,6 +219,26 @@ export class DestinationSupervisor {
     if (!known && this.status.state === 'connecting') this.setState('idle');
   }
 
+  /**
+   * The show's stream is stalled at its edge (the encoder is connected but sends nothing): a silent
+   * run then waits on its input, not on its destination, so the watchdog neither restarts it (each
+   * restart a new publish on the platform) nor blames the destination; `lastError` says the source stalled.
+   */
+  private inputStalled = false;
+
+  setInputStalled(stalled: boolean): void {
+    if (stalled === this.inputStalled) return;
+    this.inputStalled = stalled;
+    if (stalled) {
+      this.setState(this.status.state, INPUT_STALLED);
+    } else {
+      // Its silence is over: the stall timer counts from now, not from the last byte before the stall.
+      this.lastProgressAt = Date.now();
+      this.starvedMs = 0;
+      if (this.status.lastError === INPUT_STALLED) this.setState(this.status.state, null);
+    }
+  }
+
   private gotProgress = false;
 
   private launching = false;
@@ -308,6 +331,13 @@ export class DestinationSupervisor {
       deferred = defer;
       // Only once data flowed: a reader waiting for the publish to begin is not stalled.
       const waiting = !this.gotProgress && this.opts.waitForInput && !this.sourceKnown;
+      if (this.inputStalled) {
+        // The source sends nothing: this silence is not the run's (see setInputStalled).
+        this.lastProgressAt = now;
+        this.starvedMs = 0;
+        if (this.lastProgressBytes <= 0) this.startClock = now;
+        return;
+      }
       if (waiting || this.stallReason || defer) return;
       const starting = this.lastProgressBytes <= 0; // nothing out yet: the start-up allowance applies, not the stall timer
       blockedOnReceiver = false;

@@ -39,14 +39,15 @@ const NMS_CONFIG = { rtmp: { chunk_size: 60000, gop_cache: true, ping: 30, ping_
 type FromEdge =
   | { type: 'listening'; port: number }
   | { type: 'listenError'; message: string; code?: string }
-  | { type: 'prePublish'; id: string; path: string }
+  | { type: 'postPublish'; id: string; path: string }
   | { type: 'donePublish'; id: string }
+  | { type: 'received'; counts: [string, number][] }
   | { type: 'gone'; id: string }
   | { type: 'closed' };
 
 /**
  * The edge's thread (plain CommonJS, run with `eval`: no loader, the same under tsx, jest and a
- * build): node-media-server's sessions on a TCP listener, nothing else. Its publish events go to the
+ * build): node-media-server's sessions on a TCP listener, nothing else. Its accepted publishes go to the
  * main thread, which checks the key and answers `reject` when the publish is refused. node-media-server
  * keeps its sessions and events per module instance, i.e. per thread here: every session of this
  * thread is this edge's own. Its log lines carry the stream path (the key) and are switched off.
@@ -57,18 +58,36 @@ const { createServer } = require('node:net');
 const NodeRtmpSession = require(workerData.paths.session);
 const context = require(workerData.paths.context);
 require(workerData.paths.logger).setLogType(0);
+// A second publish on a connection that already publishes: node-media-server would overwrite the
+// publishing stream's path and id before refusing it (BadConnection), so the connection's close would
+// then free the refused path and leave the accepted one registered. Refused here, nothing overwritten.
+class EdgeSession extends NodeRtmpSession {
+  onPublish(invokeMessage) {
+    if (!this.isPublishing) return super.onPublish(invokeMessage);
+    this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Publish.BadConnection', 'Connection already publishing');
+  }
+}
 const sockets = new Set();
 const server = createServer((socket) => {
   sockets.add(socket);
-  const session = new NodeRtmpSession(workerData.config, socket);
+  const session = new EdgeSession(workerData.config, socket);
   socket.once('close', () => {
     sockets.delete(socket);
     parentPort.postMessage({ type: 'gone', id: session.id });
   });
   session.run();
 });
-context.nodeEvent.on('prePublish', (id, path) => parentPort.postMessage({ type: 'prePublish', id, path }));
+// Only a publish node-media-server has accepted (postPublish; prePublish comes before it decides, also
+// for the publishes it then refuses) is reported; the main thread checks its key.
+context.nodeEvent.on('postPublish', (id, path) => parentPort.postMessage({ type: 'postPublish', id, path }));
 context.nodeEvent.on('donePublish', (id) => parentPort.postMessage({ type: 'donePublish', id }));
+// Bytes each publishing session has received so far, every half second: the main thread tells an
+// encoder that stalled without closing (no new bytes) from one that publishes.
+setInterval(() => {
+  const counts = [];
+  for (const s of context.sessions.values()) if (s.isPublishing) counts.push([s.id, s.socket.bytesRead]);
+  if (counts.length > 0) parentPort.postMessage({ type: 'received', counts });
+}, 500).unref();
 server.once('error', (err) => parentPort.postMessage({ type: 'listenError', message: err.message, code: err.code }));
 server.listen(workerData.port, workerData.host, () => parentPort.postMessage({ type: 'listening', port: server.address().port }));
 parentPort.on('message', (m) => {
@@ -93,8 +112,10 @@ export interface EdgeOptions {
   log: Logger;
   /** Base URL relay processes read streams from; default `rtmp://127.0.0.1:{port}/live`. */
   internalUrl?: string;
-  /** How often publishing shows are re-checked (a show that ended is cut off). */
+  /** How often publishing shows are re-checked (a show that ended is cut off) and their sources renewed. */
   checkMs?: number;
+  /** How long a source outlives its edge's last renewal (default the larger of 10 s and 5 × checkMs). */
+  sourceTtlMs?: number;
 }
 
 export interface IngestEdge {
@@ -104,51 +125,97 @@ export interface IngestEdge {
   close(): Promise<void>;
 }
 
+/** A publish node-media-server accepted on one of the edge's sessions. */
+interface Publish {
+  key: string;
+  /** This publish's own id in the show's source record (edge, session, publish). */
+  session: string;
+  /** The show, once the key checked out (the publish is then the show's source). */
+  show?: { partnerId: string; showId: string };
+  since?: string;
+  /** Bytes received on the publish's connection, and when that count last grew (epoch ms). */
+  received: number;
+  dataAt: number;
+  /** Since when nothing arrived (ISO), once that lasted STALL_NOTICE_MS; written to the source. */
+  stalledSince?: string;
+}
+
+/** A publish that received nothing for this long is reported stalled on its source (the relay then does not blame its destinations). */
+const STALL_NOTICE_MS = 1500;
+
 const KEY_PATH = new RegExp(`^/${EDGE_APP}/([A-Za-z0-9_-]{8,200})$`);
 
 export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   const { relay, shows, log } = opts;
   const edgeId = randomBytes(4).toString('hex');
-  /** Sessions of the edge's thread that have asked to publish and are still connected. */
-  const open = new Set<string>();
-  /** Accepted publishes: session id → show. */
-  const publishing = new Map<string, { partnerId: string; showId: string; session: string }>();
+  /**
+   * The publish each session of the edge's thread has running now (node-media-server accepted it; a
+   * connection publishes one stream at a time), by session id. A publish is a new object: a check that
+   * finishes after its publish ended (or was replaced by a later one on the same connection) sees that
+   * and does nothing. `show` is set once its key checked out, and only then is it the show's source.
+   */
+  const publishing = new Map<string, Publish>();
   const worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: NMS_PATHS, config: NMS_CONFIG, port: opts.port, host: opts.host } });
   let closing = false;
   let onClosed: (() => void) | undefined;
+  let seq = 0;
 
   const refuse = (id: string, why: string): void => {
     log.info({ session: id, why }, 'ingest publish refused');
     worker.postMessage({ type: 'reject', id });
   };
 
-  const onPrePublish = (id: string, path: string): void => {
-    open.add(id);
+  const onPostPublish = (id: string, path: string): void => {
     const m = KEY_PATH.exec(path);
     if (!m) return refuse(id, 'not /live/{streamKey}');
-    const key = m[1]!;
+    const p: Publish = { key: m[1]!, session: `${edgeId}:${id}:${++seq}`, received: 0, dataAt: Date.now() };
+    publishing.set(id, p);
     // node-media-server lets the publish start while we look the key up; a refusal cuts it off.
     void (async () => {
-      const show = await relay.showOfKey(key);
+      const show = await relay.showOfKey(p.key);
       if (!show) return refuse(id, 'unknown stream key');
       const desired = await shows.desired(show.partnerId, show.showId);
       if (!desired || desired.state === 'ended' || desired.state === 'cancelled') return refuse(id, `show ${show.showId} is ${desired?.state ?? 'unknown'}`);
-      if (!open.has(id) || closing) return; // gone meanwhile
-      const session = `${edgeId}:${id}`;
-      publishing.set(id, { ...show, session });
-      await relay.setSource(show.partnerId, show.showId, { edgeUrl: internalUrl, session, since: new Date().toISOString() });
+      if (publishing.get(id) !== p || closing) return; // ended meanwhile
+      p.show = show;
+      p.since = new Date().toISOString();
+      await relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
       log.info({ partnerId: show.partnerId, showId: show.showId, session: id }, 'ingest publish accepted');
     })().catch((err: unknown) => {
       log.warn({ err: { message: (err as Error).message } }, 'ingest publish check failed; refusing');
       refuse(id, 'check failed');
     });
   };
+  const sourceOf = (p: Publish) => ({ edgeUrl: internalUrl, session: p.session, since: p.since!, ...(p.stalledSince ? { stalledSince: p.stalledSince } : {}) });
+  /** The edge thread's byte counts: a publish whose count stands still is stalled; its source says so at once, and again once data flows. */
+  const onReceived = (counts: [string, number][]): void => {
+    const now = Date.now();
+    for (const [id, bytes] of counts) {
+      const p = publishing.get(id);
+      if (!p) continue;
+      const before = p.stalledSince;
+      if (bytes > p.received) {
+        p.received = bytes;
+        p.dataAt = now;
+        p.stalledSince = undefined;
+      } else if (!p.stalledSince && now - p.dataAt >= STALL_NOTICE_MS) {
+        p.stalledSince = new Date(p.dataAt).toISOString();
+        log.info({ session: id, showId: p.show?.showId }, 'ingest publish stalled (connected, sending nothing)');
+      }
+      const show = p.show;
+      if (show && before !== p.stalledSince && !closing) {
+        relay.keepSource(show.partnerId, show.showId, sourceOf(p), sourceTtlMs).catch(() => undefined);
+      }
+    }
+  };
   const onDonePublish = (id: string): void => {
     const p = publishing.get(id);
     if (!p) return;
     publishing.delete(id);
-    relay.clearSource(p.partnerId, p.showId, p.session).then(
-      () => log.info({ partnerId: p.partnerId, showId: p.showId, session: id }, 'ingest publish ended'),
+    const show = p.show;
+    if (!show) return;
+    relay.clearSource(show.partnerId, show.showId, p.session).then(
+      () => log.info({ partnerId: show.partnerId, showId: show.showId, session: id }, 'ingest publish ended'),
       (err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'could not clear the relay source'),
     );
   };
@@ -163,13 +230,12 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
           closing = true;
           void worker.terminate().catch(() => undefined);
           return reject(Object.assign(new Error(m.message), { code: m.code }));
-        case 'prePublish':
-          return onPrePublish(m.id, m.path);
+        case 'postPublish':
+          return onPostPublish(m.id, m.path);
+        case 'received':
+          return onReceived(m.counts);
         case 'donePublish':
-          open.delete(m.id);
-          return onDonePublish(m.id);
         case 'gone':
-          open.delete(m.id);
           return onDonePublish(m.id);
         case 'closed':
           return onClosed?.();
@@ -197,19 +263,33 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       });
     });
   });
+  const checkMs = opts.checkMs ?? 2000;
+  const sourceTtlMs = opts.sourceTtlMs ?? Math.max(10_000, 5 * checkMs);
   const internalUrl = (opts.internalUrl ?? `rtmp://127.0.0.1:${port}/${EDGE_APP}`).replace(/\/+$/, '');
 
-  // A show that ends or is cancelled while its encoder still publishes is cut off.
+  // A publish whose show ended or was cancelled, or whose key is no longer the show's current one
+  // (rotated: "the old one is refused from then on"), is cut off, and its show no longer has it as source.
+  const cutOff = (id: string, p: Publish, show: { partnerId: string; showId: string }, why: string): void => {
+    if (publishing.get(id) !== p) return;
+    publishing.delete(id);
+    refuse(id, why);
+    relay.clearSource(show.partnerId, show.showId, p.session).catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'could not clear the relay source'));
+  };
   const check = setInterval(() => {
     for (const [id, p] of publishing) {
-      shows.desired(p.partnerId, p.showId).then(
-        (d) => {
-          if (!d || d.state === 'ended' || d.state === 'cancelled') refuse(id, `show ${p.showId} is ${d?.state ?? 'gone'}`);
+      const show = p.show;
+      if (!show) continue;
+      Promise.all([shows.desired(show.partnerId, show.showId), relay.showOfKey(p.key)]).then(
+        async ([d, current]) => {
+          if (!d || d.state === 'ended' || d.state === 'cancelled') return cutOff(id, p, show, `show ${show.showId} is ${d?.state ?? 'gone'}`);
+          if (current?.partnerId !== show.partnerId || current.showId !== show.showId) return cutOff(id, p, show, `show ${show.showId}'s stream key was rotated`);
+          // This edge is alive and the publish still runs: its source lives on (only a dead edge's lapses).
+          if (publishing.get(id) === p && !closing) await relay.keepSource(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
         },
         () => undefined,
-      );
+      ).catch(() => undefined);
     }
-  }, opts.checkMs ?? 2000);
+  }, checkMs);
   check.unref();
 
   log.info({ port }, 'ingest edge listening');
@@ -220,7 +300,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       clearInterval(check);
       closing = true;
       await Promise.all(
-        [...publishing.values()].map((p) => relay.clearSource(p.partnerId, p.showId, p.session).catch(() => undefined)),
+        [...publishing.values()].map((p) => (p.show ? relay.clearSource(p.show.partnerId, p.show.showId, p.session).catch(() => undefined) : undefined)),
       );
       publishing.clear();
       // The thread stops its sessions and closes its listener; terminated after at most 5 s either way.

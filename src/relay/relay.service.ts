@@ -276,9 +276,11 @@ export class RelayService {
         sup = this.newSupervisor(o, targetId, spec, dlog, sup?.status);
         o.dests.set(targetId, sup);
         sup.setSourceKnown(!!source);
+        sup.setInputStalled(!!source?.stalledSince);
         sup.start();
       } else {
         sup.setSourceKnown(!!source);
+        sup.setInputStalled(!!source?.stalledSince);
       }
       if (!source) await this.waiting(o, targetId, sup);
     }

@@ -28,6 +28,11 @@ export interface RelaySource {
   /** The edge session that publishes (a later publish replaces it; only its own end clears it). */
   session: string;
   since: string;
+  /**
+   * Since when the publish, still connected, has sent nothing (ISO), as its edge saw it: the encoder
+   * stalled (hung, network) without closing. Absent while data flows (and for the external edge).
+   */
+  stalledSince?: string;
 }
 
 /** Whether this deployment has a video relay, and whether one of its processes runs now. */
@@ -65,14 +70,34 @@ redis.call('DEL', KEYS[2])
 return 1
 `;
 
+/**
+ * KEYS: source. ARGV: session, edgeUrl, since, ttl ms, replace (1/0), stalledSince ('' = data flows). Writes the session's source with a TTL:
+ * replace=1 (a new publish) whoever held it; replace=0 (the living edge's refresh) only when the record is
+ * that session's or gone (it expired while the edge was too slow to refresh), never over a later publish.
+ */
+const SOURCE_KEEP_LUA = `
+local cur = redis.call('HGET', KEYS[1], 'session')
+if ARGV[5] ~= '1' and cur and cur ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'edgeUrl', ARGV[2], 'session', ARGV[1], 'since', ARGV[3])
+if ARGV[6] and ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'stalledSince', ARGV[6]) else redis.call('HDEL', KEYS[1], 'stalledSince') end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+return 1
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scRelayLeaseTake(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scRelayLeaseDrop(lease: string, token: string): Result<number, Context>;
     scRelaySourceClear(source: string, session: string): Result<number, Context>;
     scRelayUndeploy(alive: string, deployed: string): Result<number, Context>;
+    scRelaySourceKeep(source: string, session: string, edgeUrl: string, since: string, ttlMs: number, replace: 0 | 1, stalledSince: string): Result<number, Context>;
   }
 }
+
+/** States only a running relay process keeps true; without the show's lease they are stale. */
+const UNOWNED_STALE: ReadonlySet<RelayState> = new Set(['connecting', 'sending', 'retrying']);
+/** `lastError` of a status reported `idle` because no relay process holds the show. */
+export const UNOWNED_ERROR = 'no relay process is relaying this show (the one that did stopped or died; another takes it over while one runs)';
 
 /** A show's stream keys look like `sk_<43 base64url chars>` (256 random bits). */
 export function newStreamKey(): string {
@@ -90,6 +115,9 @@ export class RelayRepository {
       redis.defineCommand('scRelayLeaseDrop', { numberOfKeys: 1, lua: LEASE_DROP_LUA });
       redis.defineCommand('scRelaySourceClear', { numberOfKeys: 1, lua: SOURCE_CLEAR_LUA });
       redis.defineCommand('scRelayUndeploy', { numberOfKeys: 2, lua: UNDEPLOY_LUA });
+    }
+    if (typeof (redis as unknown as { scRelaySourceKeep?: unknown }).scRelaySourceKeep !== 'function') {
+      redis.defineCommand('scRelaySourceKeep', { numberOfKeys: 1, lua: SOURCE_KEEP_LUA });
     }
   }
 
@@ -135,13 +163,28 @@ export class RelayRepository {
     await this.redis.hset(this.keys.relaySource(partnerId, showId), 'edgeUrl', source.edgeUrl, 'session', source.session, 'since', source.since);
   }
 
+  /**
+   * The source of a publish on an edge that keeps it alive (the embedded edge): written with a TTL that
+   * the edge renews while the publish runs (`keepSource`), so an edge that dies without clearing it
+   * (SIGKILL, a lost host) leaves no source behind once `ttlMs` has passed. A later publish replaces it.
+   */
+  async setSourceFor(partnerId: string, showId: string, source: RelaySource, ttlMs: number): Promise<void> {
+    await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 1, source.stalledSince ?? '');
+  }
+
+  /** Renews the TTL of the session's source (writes it again if it expired); false when a later publish holds it. */
+  async keepSource(partnerId: string, showId: string, source: RelaySource, ttlMs: number): Promise<boolean> {
+    return (await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 0, source.stalledSince ?? '')) === 1;
+  }
+
   async clearSource(partnerId: string, showId: string, session: string): Promise<void> {
     await this.redis.scRelaySourceClear(this.keys.relaySource(partnerId, showId), session);
   }
 
   async source(partnerId: string, showId: string): Promise<RelaySource | null> {
     const h = await this.redis.hgetall(this.keys.relaySource(partnerId, showId));
-    return h.edgeUrl && h.session && h.since ? { edgeUrl: h.edgeUrl, session: h.session, since: h.since } : null;
+    if (!h.edgeUrl || !h.session || !h.since) return null;
+    return { edgeUrl: h.edgeUrl, session: h.session, since: h.since, ...(h.stalledSince ? { stalledSince: h.stalledSince } : {}) };
   }
 
   async setStatus(partnerId: string, showId: string, targetId: string, status: RelayStatus): Promise<void> {
@@ -152,6 +195,25 @@ export class RelayRepository {
     if (targetIds.length === 0) return [];
     const raws = await this.redis.mget(...targetIds.map((t) => this.keys.relayStatus(partnerId, showId, t)));
     return raws.map((r) => (r ? (JSON.parse(r) as RelayStatus) : null));
+  }
+
+  /**
+   * The statuses as the show's views report them (REST show view, ops console): a status is written by
+   * the process holding the show's relay lease, so while nobody holds it (its relay process died or was
+   * stopped without finishing the show) a stored `connecting`, `sending` or `retrying` is stale, and is
+   * reported `idle` with bitrate 0 and a `lastError` saying nobody relays the show. Statuses and lease are
+   * read in one MGET (all keys in the show's slot).
+   */
+  async statusesAsRelayed(partnerId: string, showId: string, targetIds: string[]): Promise<(RelayStatus | null)[]> {
+    if (targetIds.length === 0) return [];
+    const raws = await this.redis.mget(...targetIds.map((t) => this.keys.relayStatus(partnerId, showId, t)), this.keys.relayLease(partnerId, showId));
+    const leased = raws.pop() !== null;
+    return raws.map((r) => {
+      if (!r) return null;
+      const status = JSON.parse(r) as RelayStatus;
+      if (leased || !UNOWNED_STALE.has(status.state)) return status;
+      return { ...status, state: 'idle', bitrateKbps: 0, lastError: UNOWNED_ERROR };
+    });
   }
 
   /** Takes or renews the show's relay lease for `token`; false while another process holds it. */

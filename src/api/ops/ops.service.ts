@@ -112,7 +112,7 @@ export class OpsService {
   private async cells(partnerId: string, showId: string, desired: DesiredShow, targets: TargetRecord[], docs: (MirrorDoc | null)[]): Promise<BoardCell[]> {
     const ids = targets.map((t) => t.id);
     const [relay, readiness] = await Promise.all([
-      this.d.relay ? this.d.relay.statuses(partnerId, showId, ids) : Promise.resolve([]),
+      this.d.relay ? this.d.relay.statusesAsRelayed(partnerId, showId, ids) : Promise.resolve([]),
       this.d.readiness ? this.d.readiness.get(partnerId, showId, ids) : Promise.resolve([]),
     ]);
     return boardCells(desired, targets, docs, relay, readiness);

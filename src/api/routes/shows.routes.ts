@@ -114,7 +114,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     const ids = bundle.targets.map((t) => t.id);
     const [mirrors, statuses, streamKey, readiness] = await Promise.all([
       shows.getMirrors(partnerId, showId, ids),
-      relay.statuses(partnerId, showId, ids),
+      relay.statusesAsRelayed(partnerId, showId, ids),
       relay.ingestKey(partnerId, showId),
       opts.readiness ? opts.readiness.get(partnerId, showId, ids) : Promise.resolve([]),
     ]);

@@ -1,0 +1,72 @@
+/**
+ * Relay review R3: one RTMP connection publishes show A with A's key, then sends a second
+ * `publish` command with show B's key. The edge answers NetStream.Publish.BadConnection
+ * (the connection keeps publishing A). The edge used to act on node-media-server's prePublish (emitted
+ * before it refuses), so it recorded the connection as B's source and overwrote its session → show
+ * entry (A forgotten): then show A ended and the publish was not cut off, and when the connection
+ * closed A's `relay-source` was never cleared. Only an accepted publish (postPublish) counts now.
+ */
+import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { viewOf } from '../helpers/relay.js';
+
+const require = createRequire(import.meta.url);
+interface NmsClient {
+  info: { stream: string };
+  on(ev: string, cb: (info?: { code?: string }) => void): void;
+  startPush(): void;
+  rtmpSendPublish(): void;
+  socket: { destroyed: boolean; destroy(): void; once(ev: string, cb: () => void): void };
+}
+const NodeRtmpClient = require('node-media-server/src/node_rtmp_client.js') as new (url: string) => NmsClient;
+
+let svc: TestService;
+const P = 'atk-2pub';
+
+beforeAll(async () => {
+  svc = await startService({ workers: true, edge: true, env: { SECRETS_KEY: randomBytes(32).toString('base64'), KEY_PREFIX: 'r2' + randomBytes(2).toString('hex'), LOG_LEVEL: 'silent' } });
+}, 60_000);
+afterAll(async () => {
+  await svc?.close();
+});
+
+test('a second publish command on a publishing connection neither keeps an ended show on air nor leaves a stale source', async () => {
+  const secret = await createPartner(svc, P);
+  for (const id of ['a', 'b']) {
+    const r = await sendEvent(svc, P, secret, showEvent('show.scheduled', sampleShow(id, { state: 'scheduled' }), new Date().toISOString()));
+    expect(r.status).toBe(202);
+  }
+  const a = await waitFor(async () => (await viewOf(svc, P, 'a')).show.ingest.streamKey ? viewOf(svc, P, 'a') : undefined, 20_000);
+  const b = await waitFor(async () => (await viewOf(svc, P, 'b')).show.ingest.streamKey ? viewOf(svc, P, 'b') : undefined, 20_000);
+  const client = new NodeRtmpClient(`${a.show.ingest.url}/${a.show.ingest.streamKey}`);
+  const codes: string[] = [];
+  let closed = false;
+  client.on('status', (info) => {
+    if (info?.code) codes.push(info.code);
+  });
+  client.startPush();
+  client.socket.once('close', () => (closed = true));
+  try {
+    await waitFor(async () => codes.includes('NetStream.Publish.Start'), 10_000);
+    await waitFor(async () => (await svc.rt.relay.source(P, 'a')) !== null, 10_000);
+    client.info.stream = b.show.ingest.streamKey!;
+    client.rtmpSendPublish();
+    await waitFor(async () => codes.includes('NetStream.Publish.BadConnection'), 10_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    // The refused second publish must not make B look published.
+    const bSource = await svc.rt.relay.source(P, 'b');
+
+    // Show A ends: its publish is cut off (the edge checks every 2 s)…
+    const r = await sendEvent(svc, P, secret, showEvent('show.ended', sampleShow('a', { state: 'ended' }), new Date().toISOString()));
+    expect(r.status).toBe(202);
+    const cutOff = await waitFor(async () => closed, 8_000).then(() => true, () => false);
+    // …and once the connection is gone, A has no source left behind.
+    if (!client.socket.destroyed) client.socket.destroy();
+    await new Promise((r2) => setTimeout(r2, 1000));
+    const aSourceAfterClose = await svc.rt.relay.source(P, 'a');
+    expect({ bSource, cutOff, aSourceAfterClose }).toEqual({ bSource: null, cutOff: true, aSourceAfterClose: null });
+  } finally {
+    if (!client.socket.destroyed) client.socket.destroy();
+  }
+}, 60_000);

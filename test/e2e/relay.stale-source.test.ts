@@ -1,0 +1,66 @@
+/**
+ * Relay review R2: the relay process whose embedded edge received the publish is SIGKILLed (the
+ * encoder's connection dies with it). Its `relay-source` record used to stay in Redis (no TTL, no
+ * owner check), so the relay process that took the show over believed the show's stream was still
+ * publishing: every mirror said `connecting`, then "no data within the start-up allowance" and
+ * `retrying` for ever, instead of `idle`, "waiting for the show's stream". Now the edge writes the
+ * source with a TTL it renews while alive (10 s by default), so a dead edge's source lapses.
+ */
+import { randomBytes } from 'node:crypto';
+import { freePort } from '../../src/lib/net.js';
+import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { addAllTargets } from '../helpers/platforms.js';
+import { encode, goLive, scheduleRelayedShow, viewOf } from '../helpers/relay.js';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+
+let svc: TestService;
+let sim: TestSim;
+let env: Record<string, string>;
+const relays: WorkerProcess[] = [];
+const P = 'stale-src';
+
+beforeAll(async () => {
+  sim = await startSim();
+  env = {
+    SECRETS_KEY: randomBytes(32).toString('base64'),
+    KEY_PREFIX: 'rq' + randomBytes(2).toString('hex'),
+    ALLOW_PRIVATE_DESTINATIONS: 'true',
+    ADMIN_API_KEY: 'sk_admin_test_0123456789abcdef',
+  };
+  svc = await startService({ workers: true, scheduler: true, env: { ...env, LOG_LEVEL: 'silent' } });
+}, 60_000);
+
+afterAll(async () => {
+  for (const r of relays) await r.kill();
+  await svc?.close();
+  await sim?.close();
+});
+
+test('after the edge that received the publish dies, the show is not reported as still publishing', async () => {
+  const secret = await createPartner(svc, P);
+  await addAllTargets(svc, sim, P, { lift: true });
+  const port = await freePort();
+  const relayEnv = { ...env, REDIS_URL: svc.redis.url, DATA_DIR: svc.config.dataDir, HOST: '127.0.0.1', RELAY_RTMP_PORT: String(port), LOG_LEVEL: 'info' };
+  const first = spawnWorker(relayEnv, 'workers/relay.ts');
+  relays.push(first);
+  await scheduleRelayedShow(svc, sim, P, secret, 'src1');
+  await goLive(svc, P, secret, 'src1');
+  const v0 = await viewOf(svc, P, 'src1');
+  await waitFor(async () => first.output().includes('ingest edge listening'), 30_000);
+  const enc = encode(`rtmp://127.0.0.1:${port}/live/${v0.show.ingest.streamKey}`);
+  try {
+    await waitFor(async () => (await viewOf(svc, P, 'src1')).mirrors.every((m) => m.relay.state === 'sending'), 60_000);
+    await first.kill('SIGKILL'); // the edge goes with it: nothing publishes any more
+    await waitFor(async () => (await enc.exited) !== undefined, 10_000);
+    // The replacement relay process (same port, as a restarted `npm start` would be).
+    const second = spawnWorker(relayEnv, 'workers/relay.ts');
+    relays.push(second);
+    await new Promise((r) => setTimeout(r, 20_000)); // lease lapses (6 s), the new owner settles
+    const v = await viewOf(svc, P, 'src1');
+    expect(v.mirrors.map((m) => [m.platform, m.relay.state])).toEqual(v.mirrors.map((m) => [m.platform, 'idle']));
+    expect(await svc.rt.relay.source(P, 'src1')).toBeNull();
+  } finally {
+    await enc.stop();
+  }
+}, 150_000);
