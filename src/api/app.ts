@@ -14,7 +14,7 @@ import type { Runtime } from '../main/runtime.js';
 import authPlugin from './plugins/auth.plugin.js';
 import docsPlugin from './plugins/docs.plugin.js';
 import errorsPlugin, { problemClientError, problemFrameworkError } from './plugins/errors.plugin.js';
-import metricsPlugin, { createMetrics, observeRoutes, observeWhenSent } from './plugins/metrics.plugin.js';
+import metricsPlugin, { createMetrics, observeNotFound, observeRoutes, observeWhenSent } from './plugins/metrics.plugin.js';
 import { auditRoutes } from './routes/audit.routes.js';
 import { keyRoutes } from './routes/keys.routes.js';
 import { attributionRoutes } from './routes/attribution.routes.js';
@@ -58,27 +58,6 @@ export interface AppOptions {
 }
 
 export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({
-    logger: opts.logger === false ? false : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
-    trustProxy: true,
-    bodyLimit: 256 * 1024,
-    // A request the HTTP parser refuses (oversized headers, not HTTP) is answered with a problem too.
-    clientErrorHandler: problemClientError,
-    // A URL the router refuses before any route runs (a malformed %-escape: 400; a path parameter over
-    // maxParamLength: 414) is answered with a problem too, where Fastify's default writes its own JSON.
-    frameworkErrors: problemFrameworkError,
-    // Request ids (src/lib/request-context.ts): the caller's x-request-id when it is a plain id, else ours.
-    requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
-    genReqId: (req) => {
-      const h = req.headers['x-request-id'];
-      return typeof h === 'string' && REQUEST_ID_PATTERN.test(h) ? h : newRequestId();
-    },
-  }).withTypeProvider<ZodTypeProvider>();
-  // The id is answered on every response and is the current id for everything the request runs
-  // (set again before the handler: body parsing may run outside the onRequest context).
-  // A route with `config: { requestContext: false }` (the tracked-link redirect: it logs nothing and
-  // causes no jobs) answers the id but runs without a context, which costs CPU on every request.
   const metrics = createMetrics({
     queues: () => [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue],
     extraQueues: { names: [RECONCILE_QUEUE, SCHEDULER_QUEUE], keys: rt.keys, connection: () => rt.bullConnection('api') },
@@ -87,16 +66,38 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     partners: rt.partners,
     outbound: rt.outbound,
   });
+  const app = Fastify({
+    logger: opts.logger === false ? false : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    trustProxy: true,
+    bodyLimit: 256 * 1024,
+    // A request the HTTP parser refuses (oversized headers, not HTTP) is answered with a problem too.
+    clientErrorHandler: problemClientError,
+    // A URL the router refuses before any route runs (a malformed %-escape: 400; a path parameter over
+    // maxParamLength: 414) is answered with a problem too, where Fastify's default writes its own JSON.
+    // Its context has no hooks: observed here, as a request no route took.
+    frameworkErrors: (err, req, reply) => {
+      observeWhenSent(metrics, 'unmatched', req, reply);
+      problemFrameworkError(err, req, reply);
+    },
+    // Request ids (src/lib/request-context.ts): the caller's x-request-id when it is a plain id, else ours.
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    genReqId: (req) => {
+      const h = req.headers['x-request-id'];
+      return typeof h === 'string' && REQUEST_ID_PATTERN.test(h) ? h : newRequestId();
+    },
+  }).withTypeProvider<ZodTypeProvider>();
   // HTTP latency per route (before any route is added, so that every one gets its hook).
   app.addHook('onRoute', observeRoutes(metrics));
+  // The id is answered on every response and is the current id for everything the request runs
+  // (set again before the handler: body parsing may run outside the onRequest context).
+  // A route with `config: { requestContext: false }` (the tracked-link redirect: it logs nothing and
+  // causes no jobs) answers the id but runs without a context, which costs CPU on every request.
   app.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
-    // The routes' answers are observed by their own onResponse hooks (observeRoutes); the not-found
-    // handler's here (no onRoute for it, so no hook of its own).
-    // (One read of req.routeOptions, an object built per access: no route has no template, as req.is404.)
-    const route = req.routeOptions;
-    if (route.url === undefined) observeWhenSent(metrics, 'unmatched', req, reply);
-    if (route.config?.requestContext === false) return done();
+    // (The routes' answers are observed by their own onResponse hooks, observeRoutes; the not-found
+    // context's by its own, observeNotFound, given to the errors plugin.)
+    if (req.routeOptions.config?.requestContext === false) return done();
     withRequestId(req.id, done);
   });
   // (A GET or HEAD has no body: its handler runs in the onRequest context already.) Attached to the
@@ -115,7 +116,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   app.setReplySerializer((payload) => exactJson(payload));
 
   // Infrastructure
-  await app.register(errorsPlugin);
+  await app.register(errorsPlugin, { notFoundOnResponse: observeNotFound(metrics) });
   await app.register(authPlugin, { apiKeys: rt.apiKeys, adminApiKey: rt.adminApiKey, audit: rt.audit });
   // Before any route: @fastify/swagger documents the routes registered after it (/metrics included).
   await app.register(docsPlugin);

@@ -28,7 +28,7 @@ import {
   type OrderSource,
 } from '../domain/order.js';
 import type { LinkService } from '../links/link.service.js';
-import { DAY_MS, type AggRow, type OrderRow, type AttributionRepository, type ApplyOrderResult, type DayRange, type RefundedFloor, type StoredOrder } from '../store/attribution.repository.js';
+import { DAY_MS, rowWithOrderTarget, type AggRow, type OrderRow, type AttributionRepository, type ApplyOrderResult, type DayRange, type RefundedFloor, type RowKeep, type StoredOrder } from '../store/attribution.repository.js';
 import type { ExternalShowIndex } from '../store/external-show.index.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { PlatformOrder } from '../targets/target.adapter.js';
@@ -374,17 +374,57 @@ export class AttributionService {
     return out;
   }
 
-  /** The platform-native orders of one target created in the range, for reconciliation (lookups and a paged scan). */
+  /**
+   * The platform-native orders of one target created in the range, for reconciliation (lookups and a
+   * paged scan): those under platformOrderRef and, for a target whose id has a '%', ':', '{' or '}',
+   * those still under the legacyPlatformOrderRef of before keyPart. A ref with a target's prefix can be
+   * another target's legacy ref (`@t:` + `z:7` is target t:z's order 7, or target t's order z:7), so
+   * such a row is checked against the target stored with the order; an order stored under both refs
+   * comes back once (the legacy one, which platformRef keeps updating).
+   */
   targetLedger(partnerId: string, targetId: string, range: DayRange, mark = randomUUID()): TargetLedger {
     const { repo } = this.deps;
     const prefix = platformOrderRef(targetId, '');
-    const view = (o: OrderRow): LedgerOrder => ({ orderId: o.ref.slice(prefix.length), currency: o.currency, gross: o.gross, refunded: o.refunded });
+    const legacy = legacyPlatformOrderRef(targetId, '');
+    const special = legacy !== prefix;
+    const idOf = (ref: string): string => ref.slice(ref.startsWith(prefix) ? prefix.length : legacy.length);
+    const view = (o: OrderRow): LedgerOrder => ({ orderId: idOf(o.ref), currency: o.currency, gross: o.gross, refunded: o.refunded });
     const inRange = (o: OrderRow): boolean => o.createdAtMs >= range.fromMs && o.createdAtMs < range.toMs;
+    // Another target's legacy ref under this prefix is `@<targetId>:<rest of its id>:<order>`: the part
+    // after the prefix has a ':'. Without one (every order of an ordinary id without ':') the ref decides.
+    const mine: RowKeep = (row, orderTargetId) => {
+      if (!special && !idOf(row.ref).includes(':')) return true;
+      const t = orderTargetId();
+      return t !== undefined ? t === targetId : row.ref.startsWith(prefix);
+    };
+    if (!special) {
+      return {
+        lookup: async (orderIds) =>
+          (await repo.lookupAndMark(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)), mark, mine)).filter((l) => inRange(l.row)).map((l) => ({ order: view(l.row), named: l.named })),
+        scan: async function* () {
+          for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix), mark, mine)) yield page.map(view);
+        },
+        close: () => repo.dropMarks(partnerId, mark),
+      };
+    }
     return {
-      lookup: async (orderIds) =>
-        (await repo.lookupAndMark(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)), mark)).filter((l) => inRange(l.row)).map((l) => ({ order: view(l.row), named: l.named })),
+      lookup: async (orderIds) => {
+        const refs = orderIds.flatMap((id) => [platformOrderRef(targetId, id), legacyPlatformOrderRef(targetId, id)]);
+        const found = new Map<string, { row: OrderRow; named: boolean }>();
+        for (const l of await repo.lookupAndMark(partnerId, refs, mark, mine)) {
+          const id = idOf(l.row.ref);
+          if (!found.has(id) || l.row.ref.startsWith(legacy)) found.set(id, l);
+        }
+        return [...found.values()].filter((l) => inRange(l.row)).map((l) => ({ order: view(l.row), named: l.named }));
+      },
       scan: async function* () {
-        for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix), mark)) yield page.map(view);
+        for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix) || ref.startsWith(legacy), mark, mine)) {
+          // a new-ref order whose legacy ref holds this target's order too is the legacy row (this scan's or a lookup's)
+          const twins = page.filter((o) => o.ref.startsWith(prefix)).map((o) => legacyPlatformOrderRef(targetId, idOf(o.ref)));
+          const held = twins.length > 0 ? await repo.getMany(partnerId, twins, rowWithOrderTarget) : new Map<string, { orderTargetId: string | undefined }>();
+          const kept = page.filter((o) => !o.ref.startsWith(prefix) || held.get(legacyPlatformOrderRef(targetId, idOf(o.ref)))?.orderTargetId !== targetId);
+          if (kept.length > 0) yield kept.map(view);
+        }
       },
       close: () => repo.dropMarks(partnerId, mark),
     };

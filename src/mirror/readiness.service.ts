@@ -21,6 +21,7 @@ import type { RedisClient } from '../store/redis.js';
 import type { ShowRepository } from '../store/show.repository.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
+import { keyPart } from '../lib/ids.js';
 import { limiterId, PLATFORM_LIMITS } from '../targets/target.registry.js';
 import { isTargetError } from '../targets/target.errors.js';
 import type { TargetAdapter } from '../targets/target.adapter.js';
@@ -188,7 +189,16 @@ export class ReadinessService {
     await this.deps.redis.set(key, JSON.stringify(r), 'EX', 86_400);
     const fingerprint = createHash('sha256').update(JSON.stringify([r.state, r.checks.map((c) => [c.name, c.ok, c.action])])).digest('base64url').slice(0, 16);
     const data = { ...mirrorUpdatedData(showId, m ?? newMirror(t.id, t.platform)), readiness: r };
-    await this.deps.outbound.emit(partnerId, 'mirror.updated', data, `readiness:${partnerId}:${showId}:${t.id}:${fingerprint}`);
+    await this.deps.outbound.emit(partnerId, 'mirror.updated', data, readinessUpdatedKey(partnerId, showId, t.id, fingerprint));
     if (r.state !== 'ready') this.deps.log.info({ partnerId, showId, targetId: t.id, readiness: r.state, failing: r.checks.filter((c) => !c.ok).map((c) => c.name) }, 'mirror not ready for its show');
   }
+}
+
+/**
+ * The idempotency key of a readiness mirror.updated: each id as keyPart (ids may contain ':', and show
+ * `a:b` + target `c` and show `a` + target `b:c` were one key; review 2026-12-01 K2). Unchanged for ids
+ * without '%', ':', '{', '}', so nothing claimed before an upgrade is sent again.
+ */
+export function readinessUpdatedKey(partnerId: string, showId: string, targetId: string, fingerprint: string): string {
+  return `readiness:${keyPart(partnerId)}:${keyPart(showId)}:${keyPart(targetId)}:${fingerprint}`;
 }

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { MirrorDoc } from '../domain/mirror.js';
+import { keyPart } from '../lib/ids.js';
 import type { OutboundService } from './outbound.service.js';
 import type { RelayStatus } from '../store/relay.repository.js';
 
@@ -39,6 +40,7 @@ export function mirrorUpdatedData(showId: string, m: MirrorDoc): MirrorUpdatedDa
   };
 }
 
+/** The ids as keyPart like relayUpdatedKey's (here the hash covers show and target too). */
 export function mirrorUpdatedKey(partnerId: string, showId: string, m: MirrorDoc, data: MirrorUpdatedData = mirrorUpdatedData(showId, m)): string {
   const episodes = Object.entries(m.pins)
     .sort(([a], [b]) => a.localeCompare(b))
@@ -47,7 +49,7 @@ export function mirrorUpdatedKey(partnerId: string, showId: string, m: MirrorDoc
     .update(JSON.stringify({ data, v: m.syncedVersion, g: m.generation, e: episodes }))
     .digest('base64url')
     .slice(0, 22);
-  return `mirror:${partnerId}:${showId}:${m.targetId}:${hash}`;
+  return `mirror:${keyPart(partnerId)}:${keyPart(showId)}:${keyPart(m.targetId)}:${hash}`;
 }
 
 /**
@@ -73,6 +75,15 @@ export function mirrorUpdatedHook(outbound: Pick<OutboundService, 'emit'>, log: 
  * was entered and the restart count, so a relay process that reports the same change twice (a lease
  * takeover re-reporting) sends it once.
  */
+/**
+ * Each id as keyPart (ids may contain ':': show `a:b` + target `c` and show `a` + target `b:c` were one
+ * key, so the second mirror's message was taken for a duplicate; review 2026-12-01 K2). The same key as
+ * before for ids without '%', ':', '{', '}', so nothing claimed before an upgrade is sent again.
+ */
+export function relayUpdatedKey(partnerId: string, showId: string, targetId: string, hash: string): string {
+  return `relay:${keyPart(partnerId)}:${keyPart(showId)}:${keyPart(targetId)}:${hash}`;
+}
+
 export function relayUpdatedHook(outbound: Pick<OutboundService, 'emit'>) {
   return async (partnerId: string, showId: string, mirror: MirrorDoc, relay: RelayStatus): Promise<void> => {
     const data = { ...mirrorUpdatedData(showId, mirror), relay };
@@ -80,6 +91,6 @@ export function relayUpdatedHook(outbound: Pick<OutboundService, 'emit'>) {
       .update(JSON.stringify([relay.state, relay.since, relay.restarts, relay.lastError]))
       .digest('base64url')
       .slice(0, 22);
-    await outbound.emit(partnerId, 'mirror.updated', data, `relay:${partnerId}:${showId}:${mirror.targetId}:${hash}`);
+    await outbound.emit(partnerId, 'mirror.updated', data, relayUpdatedKey(partnerId, showId, mirror.targetId, hash));
   };
 }

@@ -542,8 +542,25 @@ function toRow(ref: string, rec: Rec): OrderRow | null {
   };
 }
 
-function rowOf(ref: string, raw: string): OrderRow | null {
-  return toRow(ref, JSON.parse(raw) as Rec);
+/**
+ * Whether a row is kept; `orderTargetId()` is the target id stored with the order itself (undefined for a
+ * partner order), read from the record only when called (the row's `targetId` is the attribution's).
+ */
+export type RowKeep = (row: OrderRow, orderTargetId: () => string | undefined) => boolean;
+
+/** The row of a raw record when `keep` (if any) keeps it. */
+function keptRow(ref: string, raw: string, keep: RowKeep | undefined): OrderRow | null {
+  const rec = JSON.parse(raw) as Rec;
+  const row = toRow(ref, rec);
+  if (!row || !keep) return row;
+  return keep(row, () => (JSON.parse(rec.o ?? '{}') as Partial<PackedOrder>).t) ? row : null;
+}
+
+/** A row with the target id stored with its order, for `getMany` (reads the packed order of every record). */
+export function rowWithOrderTarget(ref: string, raw: string): (OrderRow & { orderTargetId: string | undefined }) | null {
+  const rec = JSON.parse(raw) as Rec;
+  const row = toRow(ref, rec);
+  return row ? { ...row, orderTargetId: (JSON.parse(rec.o ?? '{}') as Partial<PackedOrder>).t } : null;
 }
 
 function toStored(ref: string, raw: string): StoredOrder | null {
@@ -805,9 +822,10 @@ export class AttributionRepository {
   /**
    * Reconciliation's bookkeeping in Redis instead of the process: marks `refs` as named by the report
    * of run `mark` (a set per bucket, `…:rc:<mark>`, expiring after a day) and returns the totals of
-   * those stored, each with whether an earlier page had named it already. One pipeline per bucket.
+   * those stored (and kept by `keep`), each with whether an earlier page had named it already. One
+   * pipeline per bucket.
    */
-  async lookupAndMark(partnerId: string, refs: string[], mark: string): Promise<{ row: OrderRow; named: boolean }[]> {
+  async lookupAndMark(partnerId: string, refs: string[], mark: string, keep?: RowKeep): Promise<{ row: OrderRow; named: boolean }[]> {
     const out: { row: OrderRow; named: boolean }[] = [];
     await Promise.all(
       [...this.byBucket(refs)].map(async ([b, list]) => {
@@ -818,7 +836,7 @@ export class AttributionRepository {
         const seen = res[0]![1] as number[];
         const raws = res[1]![1] as (string | null)[];
         raws.forEach((raw, i) => {
-          const row = raw ? rowOf(list[i]!, raw) : null;
+          const row = raw ? keptRow(list[i]!, raw, keep) : null;
           if (row) out.push({ row, named: seen[i] === 1 });
         });
       }),
@@ -826,8 +844,11 @@ export class AttributionRepository {
     return out;
   }
 
-  /** The totals of the stored orders created in the range whose ref passes `refFilter` and that run `mark` did not name, page by page. */
-  async *scanUnmarked(partnerId: string, range: DayRange, refFilter: (ref: string) => boolean, mark: string): AsyncGenerator<OrderRow[]> {
+  /**
+   * The totals of the stored orders created in the range whose ref passes `refFilter`, whose row `keep`
+   * (if any) keeps and that run `mark` did not name, page by page.
+   */
+  async *scanUnmarked(partnerId: string, range: DayRange, refFilter: (ref: string) => boolean, mark: string, keep?: RowKeep): AsyncGenerator<OrderRow[]> {
     for (const day of await this.days(partnerId, range)) {
       for (const b of BUCKETS) {
         const setKey = this.keys.ledgerDay(partnerId, b, day);
@@ -844,7 +865,7 @@ export class AttributionRepository {
           const raws = await this.redis.hmget(this.keys.ledgerOrders(partnerId, b), ...unnamed);
           const page: OrderRow[] = [];
           raws.forEach((raw, i) => {
-            const row = raw ? rowOf(unnamed[i]!, raw) : null;
+            const row = raw ? keptRow(unnamed[i]!, raw, keep) : null;
             if (row && row.createdAtMs >= range.fromMs && row.createdAtMs < range.toMs) page.push(row);
           });
           if (page.length > 0) yield page;

@@ -1,5 +1,5 @@
 /** problem+json for every error (RFC 9457); 5xx details never reach the client. */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
@@ -71,7 +71,16 @@ export function problemFrameworkError(err: FastifyError, req: FastifyRequest, re
   void reply.status(status).header('x-request-id', req.id).type('application/problem+json').send(problem(status, detail));
 }
 
-async function errorsPlugin(app: FastifyInstance): Promise<void> {
+export interface ErrorsOptions {
+  /**
+   * onResponse hook of the not-found context (the HTTP histogram, observeNotFound). Fastify's
+   * setNotFoundHandler types list preValidation and preHandler only, but it gives the context every
+   * lifecycle hook of its options (lib/four-oh-four.js), onResponse too (test/integration/http-metrics.test.ts).
+   */
+  notFoundOnResponse?: onResponseHookHandler;
+}
+
+async function errorsPlugin(app: FastifyInstance, opts: ErrorsOptions): Promise<void> {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     let body: Problem;
     if (err instanceof AppError) {
@@ -101,7 +110,8 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     }
     return reply.status(body.status).type('application/problem+json').send(body);
   });
-  app.setNotFoundHandler((req, reply) => reply.status(404).type('application/problem+json').send(problem(404, `no route for ${req.method} ${req.url.split('?')[0]}`)));
+  const notFoundOpts = (opts.notFoundOnResponse ? { onResponse: opts.notFoundOnResponse } : {}) as Parameters<FastifyInstance['setNotFoundHandler']>[0];
+  app.setNotFoundHandler(notFoundOpts, (req, reply) => reply.status(404).type('application/problem+json').send(problem(404, `no route for ${req.method} ${req.url.split('?')[0]}`)));
 }
 
 export default fp(errorsPlugin, { name: 'errors' });

@@ -227,7 +227,7 @@ async function metricsPlugin(app: FastifyInstance, opts: { metrics: Metrics }): 
  * req.routeOptions, an object built per access). A route with `config: { httpMetrics: false }` (the
  * tracked-link redirect) observes its own answers (observeHttp): a route without onResponse hooks
  * costs Fastify no 'finish' listener, hook runner and closures per request. The not-found handler gets
- * no onRoute: app.ts observes its answers (observeWhenSent, route `unmatched`).
+ * no onRoute: its context has its own hook (observeNotFound, route `unmatched`).
  * A callback hook, not an async one: no promise per request.
  */
 export function observeRoutes(metrics: Pick<Metrics, 'observeHttp'>): onRouteHookHandler {
@@ -240,6 +240,19 @@ export function observeRoutes(metrics: Pick<Metrics, 'observeHttp'>): onRouteHoo
     };
     const own = route.onResponse === undefined ? [] : Array.isArray(route.onResponse) ? route.onResponse : [route.onResponse];
     route.onResponse = [hook, ...own];
+  };
+}
+
+/**
+ * The not-found handler's onResponse hook (errors plugin): observes as route `unmatched` every answer
+ * sent from the not-found context: a request no route took (also when a hook answered it before the
+ * handler) and a route's answer through reply.callNotFound() (@fastify/static's missing file), which
+ * runs this context's hooks instead of the route's (review 2026-12-01 R1).
+ */
+export function observeNotFound(metrics: Pick<Metrics, 'observeHttp'>): onResponseHookHandler {
+  return (req, reply, done) => {
+    metrics.observeHttp(req.method, 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
   };
 }
 

@@ -1,0 +1,47 @@
+/**
+ * Outbound idempotency keys built from several ids (review 2026-12-01 K2): they joined the ids with ':'
+ * and their hash covers the state only, so one partner's show `a:b` + target `c` and show `a` + target
+ * `b:c` claimed one key and the second mirror's mirror.updated was taken for a duplicate, never sent.
+ * Each id is now written as keyPart; for ids without '%', ':', '{', '}' the key is the one of before
+ * (a message claimed before an upgrade is not sent again). Real redis-server.
+ */
+import { newMirror } from '../../src/domain/mirror.js';
+import { readinessUpdatedKey } from '../../src/mirror/readiness.service.js';
+import { mirrorUpdatedKey, relayUpdatedHook } from '../../src/outbound/mirror-updated.js';
+import type { EmitResult } from '../../src/outbound/outbound.service.js';
+import { createPartner, startService, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startService();
+  await createPartner(svc, 'oc');
+  const r = await svc.api('/v1/partners/oc/endpoints', { json: { url: 'http://127.0.0.1:9/hook', events: ['mirror.updated'], description: 'test' } });
+  expect(r.status).toBe(201);
+}, 60_000);
+afterAll(async () => {
+  await svc?.close();
+});
+
+test("the relay's mirror.updated of show a:b / target c and of show a / target b:c are two messages", async () => {
+  const results: EmitResult[] = [];
+  const hook = relayUpdatedHook({
+    emit: async (...args) => {
+      const r = await svc.rt.outbound.emit(...args);
+      results.push(r);
+      return r;
+    },
+  });
+  const status = { state: 'sending' as const, bitrateKbps: 0, bytesSent: 0, since: '2026-12-01T12:00:00.000Z', restarts: 0, lastError: null };
+  await hook('oc', 'a:b', newMirror('c', 'youtube'), status);
+  await hook('oc', 'a', newMirror('b:c', 'youtube'), status);
+  expect(results.map((r) => r.duplicate)).toEqual([false, false]);
+  expect(results[0]!.messageId).not.toBe(results[1]!.messageId);
+});
+
+test('the keys of ids without special characters are those of before; with ":" they differ per split', () => {
+  expect(readinessUpdatedKey('p', 's', 't', 'f')).toBe('readiness:p:s:t:f');
+  expect(readinessUpdatedKey('p', 'a:b', 'c', 'f')).not.toBe(readinessUpdatedKey('p', 'a', 'b:c', 'f'));
+  expect(readinessUpdatedKey('p:a', 'b', 'c', 'f')).not.toBe(readinessUpdatedKey('p', 'a:b', 'c', 'f'));
+  const m = newMirror('t', 'youtube');
+  expect(mirrorUpdatedKey('p', 's', m)).toMatch(/^mirror:p:s:t:[A-Za-z0-9_-]{22}$/);
+});
