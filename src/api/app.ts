@@ -5,7 +5,6 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { exactJson } from '../lib/exact-json.js';
 import { REDACT_PATHS } from '../lib/logger.js';
 import { newRequestId, REQUEST_ID_PATTERN, withRequestId } from '../lib/request-context.js';
 import { SCHEDULER_QUEUE } from '../main/scheduler.js';
@@ -112,8 +111,6 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  // Money totals past 2^53 are bigints: written as their exact digits (plain JSON.stringify otherwise).
-  app.setReplySerializer((payload) => exactJson(payload));
 
   // Infrastructure
   await app.register(errorsPlugin, { notFoundOnResponse: observeNotFound(metrics) });

@@ -3,6 +3,7 @@
  * breakdown by target and product, and one order with its ledger entries.
  */
 import type { FastifyRequest } from 'fastify';
+import { exactJson } from '../../lib/exact-json.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { reportCsv } from '../../attribution/attribution.report.js';
@@ -64,6 +65,10 @@ function wantsCsv(req: FastifyRequest, format: string | undefined): boolean {
 
 export const attributionRoutes: FastifyPluginAsyncZod<AttributionRoutesOptions> = async (app, opts) => {
   const { attribution, partners, shows } = opts;
+  // Money totals past 2^53 are bigints: written as their exact digits (plain JSON.stringify otherwise).
+  // Only in this plugin's routes: an app-wide reply serializer would take the place of every other
+  // route's response schema (Fastify uses a default reply serializer before a route's schema).
+  app.setReplySerializer((payload) => exactJson(payload));
   const readers = app.requireRole('operator', 'viewer', 'partner');
 
   const partnerOr404 = async (req: FastifyRequest, partnerId: string): Promise<void> => {

@@ -5,6 +5,7 @@
  * plus the sign-in that gives /admin/queues (which a browser opens without headers) a session cookie.
  */
 import { createHash } from 'node:crypto';
+import { exactJson } from '../../lib/exact-json.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ServerResponse } from 'node:http';
@@ -64,6 +65,10 @@ export function parseCookies(header: string | undefined): Record<string, string>
 }
 
 export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, opts) => {
+  // Money totals past 2^53 are bigints: written as their exact digits (plain JSON.stringify otherwise).
+  // Only in this plugin's routes: an app-wide reply serializer would take the place of every other
+  // route's response schema (Fastify uses a default reply serializer before a route's schema).
+  app.setReplySerializer((payload) => exactJson(payload));
   const { ops, sessions } = opts;
   const readers = app.requireRole('operator', 'viewer', 'partner');
   const assets = new Map(Object.keys(ASSETS).map((f) => [f, readFileSync(STATIC_DIR + f)]));
