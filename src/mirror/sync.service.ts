@@ -404,10 +404,14 @@ export class SyncService {
     if (mirror.state === 'failed' || mirror.state === 'ended' || mirror.state === 'cancelled') return undefined;
 
     if (desired.state === 'cancelled') {
+      const wasLive = mirror.state === 'live';
       if (mirror.remote) await adapter.cancelShow(mirror.remote, this.op(job, mirror, 'cancel'));
       mirror.state = 'cancelled';
-      // A show cancelled on air was ended by cancelShow: nothing stays pinned on it, as after an end.
-      unpinAll(mirror);
+      // A show cancelled on air was ended by cancelShow where the platform has a lifecycle (YouTube,
+      // Facebook): nothing stays pinned on it, as after an end. Where it has none (Bambuser keeps a show
+      // that aired, Whatnot and TikTok belong to the seller), the live show and its pins stay on the
+      // platform, and the mirror says so.
+      if (caps.lifecycle || !wasLive) unpinAll(mirror);
       return undefined;
     }
 
