@@ -3,8 +3,9 @@
  * real child processes: `npm start`'s entry (src/main/all.ts) with an unreachable REDIS_URL (names the
  * URL, says what was tried, exits 1 within seconds) and with a DATA_DIR it cannot create; and the
  * embedded redis-server (a real one) refusing a damaged append-only file: its own words come through.
- * Then every other bad setting met at start (review D5): PORT out of range or in use,
- * RELAY_RTMP_PORT in use, a HOST that does not resolve, a SECRETS_KEY of the wrong length.
+ * Then every other bad setting met at start (review D5, D6): PORT out of range or in use,
+ * RELAY_RTMP_PORT in use, a HOST that does not resolve, a SECRETS_KEY of the wrong length, and a
+ * REDIS_URL database the server does not have (exit 1 before anything is written to database 0).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -86,7 +87,7 @@ test("the embedded redis-server's own error comes through (a damaged AOF manifes
   expect(msg).not.toMatch(/install/);
 }, 60_000);
 
-describe('bad settings with a working Redis (review D5)', () => {
+describe('bad settings with a working Redis (review D5, D6)', () => {
   let redis: TestRedis;
   let busy: Server;
   let busyPort: number;
@@ -150,4 +151,31 @@ describe('bad settings with a working Redis (review D5)', () => {
     expect(out).toMatch(/SECRETS_KEY/);
     noStack(out);
   }, 60_000);
+
+  test('REDIS_URL naming a database the server does not have: exit 1 naming it, and nothing written to database 0', async () => {
+    const prefix = 'sedb' + Math.random().toString(36).slice(2, 6);
+    const { code, out, killed } = await startWith({ REDIS_URL: `${redis.url}/99`, KEY_PREFIX: prefix }, 25_000);
+    const c = redis.client();
+    const leaked = await c.keys(`${prefix}*`);
+    c.disconnect();
+    expect({ killed, code }).toEqual({ killed: false, code: 1 });
+    expect(out).toMatch(/DB index|database/i);
+    expect(out).toContain('REDIS_URL');
+    expect(leaked).toEqual([]);
+    noStack(out);
+  }, 60_000);
+
+  test('a REDIS_URL the server refuses (a user it does not have) is not retried as if unreachable: one paragraph at once', async () => {
+    const t0 = Date.now();
+    const err = await resolveRedis({ url: `redis://nobody:wrong@127.0.0.1:${redis.port}/0`, dataDir: mkdtempSync(join(tmpdir(), 'sc-start-')), appendfsync: 'everysec' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RedisUnavailableError);
+    const msg = (err as Error).message;
+    expect(msg).toContain(`REDIS_URL=redis://nobody:***@127.0.0.1:${redis.port}/0`);
+    expect(msg).toMatch(/refused it: "WRONGPASS/);
+    expect(msg).not.toContain('wrong@');
+    expect(Date.now() - t0).toBeLessThan(2000); // the unreachable case tries 5 times over ~5 s
+  }, 30_000);
 });
