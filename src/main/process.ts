@@ -43,7 +43,12 @@ export interface Started {
   relay?: RelayService;
   /** Worker / scheduler processes with METRICS_PORT: where their /metrics is served. */
   metricsUrl?: string;
-  stop(): Promise<void>;
+  /**
+   * `exiting`: the process exits right after (main's shutdown): waits for Redis end once it has been
+   * unreachable for REDIS_GONE_MS, leaving what still waits for it behind. Without it (tests, a failed
+   * start) everything is closed however long Redis takes.
+   */
+  stop(opts?: { exiting?: boolean }): Promise<void>;
 }
 
 /**
@@ -92,6 +97,23 @@ async function listening<T>(listen: Promise<T>, what: Parameters<typeof listenFa
   }
 }
 
+/** Shutdown stops waiting for Redis once it has been unreachable this long (see started.stop). */
+export const REDIS_GONE_MS = 1_000;
+
+/** Resolves once the client has not been ready for REDIS_GONE_MS on end (checked every 100 ms). */
+function untilRedisGone(client: { status: string }): { promise: Promise<void>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((resolve) => {
+    let downSince: number | undefined;
+    timer = setInterval(() => {
+      // 'end' is the runtime's own QUIT at the close's end: not an outage.
+      if (client.status === 'ready' || client.status === 'end') downSince = undefined;
+      else if ((downSince ??= Date.now()) <= Date.now() - REDIS_GONE_MS) resolve();
+    }, 100);
+  });
+  return { promise, cancel: () => clearInterval(timer) };
+}
+
 /** How long a start that failed part-way may take to close what it had opened before the error is reported. */
 const FAILED_START_CLOSE_MS = 10_000;
 
@@ -105,16 +127,36 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
   const started: Started = {
     runtime: rt,
     workers: [],
-    stop: async () => {
+    stop: async ({ exiting = false } = {}) => {
+      // The relay's close, the workers finishing or handing back their jobs, the dispatcher, the queues
+      // and QUIT wait for Redis. While Redis is down none of it can finish (a worker connection's
+      // commands wait in its offline queue), and the process sat out all of SHUTDOWN_TIMEOUT_MS and
+      // exited 1, past Docker's 10 s grace. Once Redis has been unreachable for REDIS_GONE_MS those
+      // waits end: nothing acknowledged is in this process (an event is acknowledged once stored), the
+      // jobs it still held are taken over as stalled after WORKER_LOCK_MS (their intents repeat no
+      // side effect), and its relay leases expire after RELAY_LEASE_MS.
+      const gone = exiting ? untilRedisGone(rt.redis) : { promise: new Promise<void>(() => undefined), cancel: () => undefined };
       // ffmpeg children first: none may outlive this process.
-      await started.relay?.close();
+      const relay = started.relay;
+      if (relay && !(await Promise.race([relay.close().then(() => true), gone.promise.then(() => false)]))) await relay.stopChildren();
       await started.edge?.close();
       await metricsServer?.close();
       await started.app?.close();
-      await started.dispatcher?.close();
-      await Promise.all(started.workers.map((w) => w.close()));
-      await started.scheduler?.close();
-      await rt.close();
+      const done = await Promise.race([
+        (async () => {
+          await started.dispatcher?.close();
+          await Promise.all(started.workers.map((w) => w.close()));
+          await started.scheduler?.close();
+          await rt.close();
+          return true;
+        })(),
+        gone.promise.then(() => false),
+      ]);
+      gone.cancel();
+      if (!done) {
+        rt.log.warn({ workerLockMs: config.workerLockMs }, 'shutting down while Redis is unreachable: not waiting for it; jobs still held are taken over as stalled jobs');
+        rt.closeNow();
+      }
       await rt.redisInfo.stop();
     },
   };
@@ -290,6 +332,6 @@ export async function main(roles: Role[]): Promise<void> {
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
     if (err) runtime.log.error({ err }, 'shutting down after an error');
     else runtime.log.info({ signal }, 'shutting down');
-    await started.stop();
+    await started.stop({ exiting: true });
   });
 }

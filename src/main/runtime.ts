@@ -90,6 +90,8 @@ export interface Runtime {
   sessions: SessionRepository;
   credentialVerifier: CredentialVerifier;
   close(): Promise<void>;
+  /** Shutdown while Redis is unreachable: drop every connection at once (close() would wait for Redis). */
+  closeNow(): void;
 }
 
 export async function createRuntime(config: Config, role: ConnectionRole, opts: { log?: Logger; redisInfo?: ResolvedRedis } = {}): Promise<Runtime> {
@@ -260,6 +262,12 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       destinations.httpAgent?.destroy();
       destinations.httpsAgent?.destroy();
       await redis.quit().catch(() => undefined);
+    },
+    closeNow: () => {
+      for (const c of owned) c.disconnect();
+      destinations.httpAgent?.destroy();
+      destinations.httpsAgent?.destroy();
+      redis.disconnect();
     },
   };
 }
