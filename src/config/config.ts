@@ -6,11 +6,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { isSecretsKey, SECRETS_KEY_RULE } from '../lib/crypto.js';
 
 const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
   .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+/** A TCP port to listen on: 0 = any free port. */
+const tcpPort = z.coerce.number().int().min(0).max(65535, 'must be a TCP port, 0 to 65535');
 
 /**
  * The Graph API version the Facebook adapter calls. Graph versions live about two years and a call to
@@ -20,7 +23,7 @@ const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(d
 export const DEFAULT_FACEBOOK_GRAPH_VERSION = 'v27.0';
 
 const ConfigSchema = z.object({
-  port: int(3000),
+  port: tcpPort.default(3000),
   host: z.string().min(1).default('127.0.0.1'),
   publicBaseUrl: z.string().url().optional(),
   redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
@@ -40,9 +43,13 @@ const ConfigSchema = z.object({
    */
   redisWaitTimeoutMs: int(500, 10).pipe(z.number().max(1500, 'REDIS_WAIT_TIMEOUT_MS is at most 1500 (the API Redis command timeout is 2000 ms)')),
   adminApiKey: z.string().min(16, 'ADMIN_API_KEY needs at least 16 characters').optional(),
-  secretsKey: z.string().optional(),
+  /** Checked here (SecretBox's rule) so that a wrong key stops the start with this paragraph, not a stack. */
+  secretsKey: z.string().refine(isSecretsKey, SECRETS_KEY_RULE).optional(),
   /** Comma-separated earlier SECRETS_KEY values, still accepted for decryption while data is re-sealed. */
-  secretsKeyPrevious: z.string().optional(),
+  secretsKeyPrevious: z
+    .string()
+    .refine((s) => s.split(',').every((k) => k.trim() === '' || isSecretsKey(k)), `each value ${SECRETS_KEY_RULE}`)
+    .optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   allowPrivateDestinations: bool.default(false),
   dataDir: z.string().default('.data'),
@@ -84,7 +91,7 @@ const ConfigSchema = z.object({
     .transform((s) => s.split(',').map(Number))
     .optional(),
   /** Video relay (README "Video relay"): the embedded RTMP ingest edge's port (0 = any free port, tests). */
-  relayRtmpPort: z.coerce.number().int().min(0).max(65535).default(1935),
+  relayRtmpPort: tcpPort.default(1935),
   /** What partners are told to publish to; default `rtmp://{HOST}:{RELAY_RTMP_PORT}/live`. */
   relayPublicUrl: z.string().regex(/^rtmps?:\/\/[^/\s]+(\/\S*)?$/, 'must be an rtmp:// or rtmps:// URL').optional(),
   /** `embedded`: the relay role runs node-media-server as its ingest edge; `none`: an external edge (nginx-rtmp) calls back. */
@@ -104,7 +111,7 @@ const ConfigSchema = z.object({
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: int(30_000, 1000),
   /** Worker / scheduler processes (no API): serve their own /metrics on this port when set. */
-  metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
+  metricsPort: tcpPort.optional(),
   facebookGraphVersion: z
     .string()
     .regex(/^v\d+\.\d+$/, 'must be a Graph API version such as v27.0')

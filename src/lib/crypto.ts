@@ -1,6 +1,10 @@
 /** AES-256-GCM for secrets at rest, SHA-256 for API keys, random tokens. */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
+/** SECRETS_KEY (and each SECRETS_KEY_PREVIOUS): the AES-256 key, 32 bytes, base64. The configuration checks it too. */
+export const SECRETS_KEY_RULE = 'must be 32 bytes, base64-encoded (openssl rand -base64 32)';
+export const isSecretsKey = (b64: string): boolean => Buffer.from(b64.trim(), 'base64').length === 32;
+
 /**
  * GCM nonces: 12 random bytes each, drawn from a pool refilled 256 at a time (one randomBytes call
  * per seal was a visible part of a sync's CPU). Each nonce is used once: the slice is copied out.
@@ -24,9 +28,8 @@ export class SecretBox {
   private readonly previous: Buffer[];
   constructor(keyBase64: string, previousBase64: string[] = []) {
     const parse = (b64: string, name: string): Buffer => {
-      const key = Buffer.from(b64.trim(), 'base64');
-      if (key.length !== 32) throw new Error(`${name} must be 32 bytes, base64-encoded (openssl rand -base64 32)`);
-      return key;
+      if (!isSecretsKey(b64)) throw new Error(`${name} ${SECRETS_KEY_RULE}`);
+      return Buffer.from(b64.trim(), 'base64');
     };
     this.key = parse(keyBase64, 'SECRETS_KEY');
     this.previous = previousBase64.filter((k) => k.trim() !== '').map((k) => parse(k, 'SECRETS_KEY_PREVIOUS'));

@@ -43,8 +43,79 @@ export interface Started {
   relay?: RelayService;
   /** Worker / scheduler processes with METRICS_PORT: where their /metrics is served. */
   metricsUrl?: string;
-  stop(): Promise<void>;
+  /**
+   * `exiting`: the process exits right after (main's shutdown): waits for Redis end once it has been
+   * unreachable for REDIS_GONE_MS, leaving what still waits for it behind. Without it (tests, a failed
+   * start) everything is closed however long Redis takes.
+   */
+  stop(opts?: { exiting?: boolean }): Promise<void>;
 }
+
+/**
+ * A port this process could not listen on, as the paragraph main() prints (exit 1) naming the setting
+ * to change; null for an error that is not about the setting (a bug: it keeps its stack).
+ */
+export function listenFailure(err: unknown, what: { setting: 'PORT' | 'RELAY_RTMP_PORT' | 'METRICS_PORT'; port: number; host: string; serves: string }): StartupError | null {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const where = `HOST=${what.host} ${what.setting}=${what.port}`;
+  const head = `Syndicast cannot listen on ${where} (${what.serves})`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new StartupError(
+        `${head}: port ${what.port} is already in use on ${what.host} (${code}), by another Syndicast or another program. ` +
+          `Stop that program, or set ${what.setting} to a free port (${what.setting}=0 takes any free one).`,
+      );
+    case 'EACCES':
+      return new StartupError(
+        `${head}: this user may not listen on port ${what.port} (${code}; ports below 1024 need privileges). Set ${what.setting} to a port above 1023.`,
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+    case 'EAI_NONAME':
+      return new StartupError(
+        `${head}: HOST=${what.host} is neither an IP address nor a name that resolves (${code}). ` +
+          'Set HOST to an address of this machine: 127.0.0.1 (this machine only), 0.0.0.0 (every interface, containers) or :: (IPv6).',
+      );
+    case 'EADDRNOTAVAIL':
+    case 'EAFNOSUPPORT':
+    case 'EINVAL':
+      return new StartupError(
+        `${head}: HOST=${what.host} is not an address of this machine (${code}). ` +
+          'Set HOST to an address of this machine: 127.0.0.1 (this machine only), 0.0.0.0 (every interface, containers) or :: (IPv6).',
+      );
+    default:
+      return null;
+  }
+}
+
+async function listening<T>(listen: Promise<T>, what: Parameters<typeof listenFailure>[1]): Promise<T> {
+  try {
+    return await listen;
+  } catch (err) {
+    throw listenFailure(err, what) ?? err;
+  }
+}
+
+/** Shutdown stops waiting for Redis once it has been unreachable this long (see started.stop). */
+export const REDIS_GONE_MS = 1_000;
+
+/** Resolves once the client has not been ready for REDIS_GONE_MS on end (checked every 100 ms). */
+function untilRedisGone(client: { status: string }): { promise: Promise<void>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((resolve) => {
+    let downSince: number | undefined;
+    timer = setInterval(() => {
+      // 'end' is the runtime's own QUIT at the close's end: not an outage.
+      if (client.status === 'ready' || client.status === 'end') downSince = undefined;
+      else if ((downSince ??= Date.now()) <= Date.now() - REDIS_GONE_MS) resolve();
+    }, 100);
+  });
+  return { promise, cancel: () => clearInterval(timer) };
+}
+
+/** How long a start that failed part-way may take to close what it had opened before the error is reported. */
+const FAILED_START_CLOSE_MS = 10_000;
 
 export async function startRoles(roles: Role[], config: Config, opts: { logger?: boolean } = {}): Promise<Started> {
   // A process that serves HTTP gets the fail-fast command client whatever other roles share it: a
@@ -52,7 +123,100 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
   // workers' own commands then fail fast too and BullMQ retries the job; the BullMQ workers keep
   // their blocking connections (`bullConnection('worker')`, maxRetriesPerRequest: null).
   const rt = await createRuntime(config, roles.includes('api') ? 'api' : 'worker');
-  const started: Started = { runtime: rt, workers: [], stop: async () => undefined };
+  let metricsServer: { url: string; close(): Promise<void> } | undefined;
+  const started: Started = {
+    runtime: rt,
+    workers: [],
+    stop: async ({ exiting = false } = {}) => {
+      // The relay's close, the workers finishing or handing back their jobs, the dispatcher, the queues
+      // and QUIT wait for Redis. While Redis is down none of it can finish (a worker connection's
+      // commands wait in its offline queue), and the process sat out all of SHUTDOWN_TIMEOUT_MS and
+      // exited 1, past Docker's 10 s grace. Once Redis has been unreachable for REDIS_GONE_MS those
+      // waits end: nothing acknowledged is in this process (an event is acknowledged once stored), the
+      // jobs it still held are taken over as stalled after WORKER_LOCK_MS (their intents repeat no
+      // side effect), and its relay leases expire after RELAY_LEASE_MS.
+      const gone = exiting ? untilRedisGone(rt.redis) : { promise: new Promise<void>(() => undefined), cancel: () => undefined };
+      // ffmpeg children first: none may outlive this process.
+      const relay = started.relay;
+      if (relay && !(await Promise.race([relay.close().then(() => true), gone.promise.then(() => false)]))) await relay.stopChildren();
+      await started.edge?.close();
+      await metricsServer?.close();
+      await started.app?.close();
+      const done = await Promise.race([
+        (async () => {
+          await started.dispatcher?.close();
+          await Promise.all(started.workers.map((w) => w.close()));
+          await started.scheduler?.close();
+          await rt.close();
+          return true;
+        })(),
+        gone.promise.then(() => false),
+      ]);
+      gone.cancel();
+      if (!done) {
+        rt.log.warn({ workerLockMs: config.workerLockMs }, 'shutting down while Redis is unreachable: not waiting for it; jobs still held are taken over as stalled jobs');
+        rt.closeNow();
+      }
+      await rt.redisInfo.stop();
+    },
+  };
+  try {
+    await startRolesOn(started, roles, config, opts, (s) => (metricsServer = s));
+  } catch (err) {
+    // Whatever started before the failure stops (workers hand back their jobs, the redis-server this
+    // process spawned is stopped rather than left running), within a bound: the error is what matters.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      started.stop().catch((e: unknown) => rt.log.warn({ err: e }, 'could not close everything after a failed start')),
+      new Promise((r) => (timer = setTimeout(r, FAILED_START_CLOSE_MS))),
+    ]);
+    clearTimeout(timer);
+    throw err;
+  }
+  return started;
+}
+
+/**
+ * The roles on a runtime. Ports are bound first (edge, API, metrics): a port in use or a HOST that
+ * cannot be bound stops the start before any worker, dispatcher, scheduler or relay has run.
+ */
+async function startRolesOn(
+  started: Started,
+  roles: Role[],
+  config: Config,
+  opts: { logger?: boolean },
+  setMetricsServer: (s: { url: string; close(): Promise<void> }) => void,
+): Promise<void> {
+  const rt = started.runtime;
+  if (roles.includes('edge') || (roles.includes('relay') && config.relayEdge === 'embedded')) {
+    started.edge = await listening(
+      startIngestEdge({
+        port: config.relayRtmpPort,
+        host: config.host,
+        relay: rt.relay,
+        shows: rt.shows,
+        log: rt.log.child({ module: 'ingest-edge' }),
+        internalUrl: config.relayEdgeInternalUrl,
+      }),
+      { setting: 'RELAY_RTMP_PORT', port: config.relayRtmpPort, host: config.host, serves: 'the RTMP ingest edge of the video relay' },
+    );
+    rt.setRelayEdgePort(started.edge.port);
+  }
+  if (roles.includes('api')) {
+    const app = await buildApp(rt, { logger: opts.logger ?? true });
+    started.app = app;
+    started.url = await listening(app.listen({ port: config.port, host: config.host }), { setting: 'PORT', port: config.port, host: config.host, serves: 'the HTTP API' });
+  }
+  if (!roles.includes('api') && config.metricsPort !== undefined) {
+    const metricsServer = await listening(serveProcessMetrics(config.host, config.metricsPort), {
+      setting: 'METRICS_PORT',
+      port: config.metricsPort,
+      host: config.host,
+      serves: "this process's /metrics",
+    });
+    setMetricsServer(metricsServer);
+    started.metricsUrl = metricsServer.url;
+  }
   if (roles.includes('worker')) {
     started.workers = startSyncWorkers(rt.syncService, {
       connection: rt.bullConnection('worker'),
@@ -111,17 +275,6 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       readiness: rt.readiness,
     });
   }
-  if (roles.includes('edge') || (roles.includes('relay') && config.relayEdge === 'embedded')) {
-    started.edge = await startIngestEdge({
-      port: config.relayRtmpPort,
-      host: config.host,
-      relay: rt.relay,
-      shows: rt.shows,
-      log: rt.log.child({ module: 'ingest-edge' }),
-      internalUrl: config.relayEdgeInternalUrl,
-    });
-    rt.setRelayEdgePort(started.edge.port);
-  }
   if (roles.includes('relay')) {
     const onRelayChange = relayUpdatedHook(rt.outbound);
     const edge = started.edge;
@@ -147,29 +300,6 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
     });
     started.relay.start();
   }
-  if (roles.includes('api')) {
-    const app = await buildApp(rt, { logger: opts.logger ?? true });
-    started.url = await app.listen({ port: config.port, host: config.host });
-    started.app = app;
-  }
-  let metricsServer: { url: string; close(): Promise<void> } | undefined;
-  if (!roles.includes('api') && config.metricsPort !== undefined) {
-    metricsServer = await serveProcessMetrics(config.host, config.metricsPort);
-    started.metricsUrl = metricsServer.url;
-  }
-  started.stop = async () => {
-    // ffmpeg children first: none may outlive this process.
-    await started.relay?.close();
-    await started.edge?.close();
-    await metricsServer?.close();
-    await started.app?.close();
-    await started.dispatcher?.close();
-    await Promise.all(started.workers.map((w) => w.close()));
-    await started.scheduler?.close();
-    await rt.close();
-    await rt.redisInfo.stop();
-  };
-  return started;
 }
 
 /** Entry for a process: load config, start the roles, wire signals. Exit 1 with a clear message on bad config or no Redis. */
@@ -202,6 +332,6 @@ export async function main(roles: Role[]): Promise<void> {
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
     if (err) runtime.log.error({ err }, 'shutting down after an error');
     else runtime.log.info({ signal }, 'shutting down');
-    await started.stop();
+    await started.stop({ exiting: true });
   });
 }

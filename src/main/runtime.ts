@@ -90,6 +90,8 @@ export interface Runtime {
   sessions: SessionRepository;
   credentialVerifier: CredentialVerifier;
   close(): Promise<void>;
+  /** Shutdown while Redis is unreachable: drop every connection at once (close() would wait for Redis). */
+  closeNow(): void;
 }
 
 export async function createRuntime(config: Config, role: ConnectionRole, opts: { log?: Logger; redisInfo?: ResolvedRedis } = {}): Promise<Runtime> {
@@ -101,10 +103,17 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const target = { url: redisInfo.url || undefined, clusterNodes: config.redisClusterNodes };
   const redis = createRedis(target, role);
   redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  const owned: RedisClient[] = [];
+  // A redis-server this call spawned is stopped again when the start fails here, not left running.
+  const giveUp = async (): Promise<void> => {
+    redis.disconnect();
+    for (const c of owned) c.disconnect();
+    if (!opts.redisInfo) await redisInfo.stop();
+  };
   try {
     await waitForRedis(redis, 15_000);
   } catch (err) {
-    redis.disconnect();
+    await giveUp();
     const where = config.redisClusterNodes ? `the Redis Cluster nodes REDIS_CLUSTER_NODES=${config.redisClusterNodes}` : `Redis at ${printableUrl(redisInfo.url)}`;
     throw new RedisUnavailableError(`Syndicast could not get a ready connection to ${where} within 15 s (${(err as Error).message}). Check that the server runs, answers from this host and accepts the password/TLS settings in the URL.`);
   }
@@ -122,7 +131,6 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   let edgePort = config.relayRtmpPort;
   const relayPublicUrl = (): string => (config.relayPublicUrl ?? `rtmp://${config.host}:${edgePort}/live`).replace(/\/+$/, '');
   // BullMQ gets a dedicated client per Queue/Worker; the API's producers fail fast like the API itself.
-  const owned: RedisClient[] = [];
   const bullConnection = (r: ConnectionRole): ConnectionOptions => {
     const c = createRedis(target, r, `syndicast-bull`);
     c.on('error', () => undefined); // surfaced through the calls that use it
@@ -132,7 +140,10 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const producerConn = bullConnection(role);
   // The API's producer fails fast (no offline queue), and BullMQ takes a Cluster in state 'connect' for
   // ready: without this wait the first job added right after startup fails with "Cluster isn't ready".
-  await waitForRedis(producerConn as RedisClient, 15_000);
+  await waitForRedis(producerConn as RedisClient, 15_000).catch(async (err: unknown) => {
+    await giveUp();
+    throw new RedisUnavailableError(`Syndicast could not get a second ready connection to Redis within 15 s (${(err as Error).message}). Check that the server accepts more connections from this host (maxclients).`);
+  });
   // The service's client first: confirmKey() (an intent's start) WAITs on its connection to the key's master.
   const replicaAck = new ReplicaAck([redis, producerConn as RedisClient], ReplicaAck.replicasFor(config.redisWaitReplicas, redis), config.redisWaitTimeoutMs, log.child({ module: 'redis' }));
   // A non-idempotent step's start is confirmed on a replica (where WAIT is on) before its platform call.
@@ -256,6 +267,12 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       destinations.httpAgent?.destroy();
       destinations.httpsAgent?.destroy();
       await redis.quit().catch(() => undefined);
+    },
+    closeNow: () => {
+      for (const c of owned) c.disconnect();
+      destinations.httpAgent?.destroy();
+      destinations.httpsAgent?.destroy();
+      redis.disconnect();
     },
   };
 }

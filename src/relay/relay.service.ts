@@ -124,6 +124,26 @@ export class RelayService {
     await (await proxy?.catch(() => undefined))?.close();
   }
 
+  /**
+   * Shutdown while Redis is unreachable, where close() would wait for it (the tick in flight, the final
+   * statuses, the leases): stops every ffmpeg this process runs and writes nothing. The leases expire
+   * after RELAY_LEASE_MS and another relay process takes the shows over.
+   */
+  async stopChildren(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    await Promise.all(
+      [...this.owned.values()].flatMap((o) => {
+        o.puller?.proxied?.close();
+        return [...[...o.dests.values()].map((d) => d.stop('stopped')), o.puller?.sup.stop()];
+      }),
+    );
+    const proxy = this.proxy;
+    this.proxy = undefined;
+    await (await proxy?.catch(() => undefined))?.close();
+  }
+
   private proxy: Promise<HlsProxy> | undefined;
   /** The loopback HLS proxy of this process's pulls, started on first use. */
   private hlsProxy(): Promise<HlsProxy> {

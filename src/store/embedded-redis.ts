@@ -45,8 +45,24 @@ export const HOW_TO_GET_REDIS =
   'install redis) and Syndicast will start its own with its data (AOF) under .data/redis. For ' +
   'production run Redis with appendonly yes and maxmemory-policy noeviction (see docker-compose.yml).';
 
-/** PING through a throw-away client: null when it answered, else why not. */
-async function probe(url: string, timeoutMs = 800): Promise<string | null> {
+/** Why a probe failed; `refused`: the server answered and said no (a password, a database), which a retry does not change. */
+interface ProbeFailure {
+  why: string;
+  refused: boolean;
+}
+
+/** A server's error reply that is about the request, not a passing state (LOADING, BUSY, failover). */
+function isRefusal(e: Error): boolean {
+  return e.name === 'ReplyError' && !/^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY)\b/.test(e.message);
+}
+
+/**
+ * Connect, PING and SELECT the URL's database through a throw-away client: null when all answered,
+ * else why not. ioredis sends the URL's SELECT itself, but when the server refuses it (`ERR DB index is
+ * out of range`) it only emits an 'error' and stays on database 0, where every write would then land:
+ * the probe asks again and fails on the answer.
+ */
+async function probe(url: string, timeoutMs = 800): Promise<ProbeFailure | null> {
   const c = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   // The socket's own error (ECONNREFUSED, ENOTFOUND, auth) arrives as an event; connect() then only says "Connection is closed".
   let socketError: NodeJS.ErrnoException | undefined;
@@ -54,10 +70,13 @@ async function probe(url: string, timeoutMs = 800): Promise<string | null> {
   try {
     await c.connect();
     const pong = await c.ping();
-    return pong === 'PONG' ? null : `answered ${pong}`;
+    if (pong !== 'PONG') return { why: `answered ${pong}`, refused: false };
+    const db = c.options.db ?? 0;
+    if (db !== 0) await c.select(db);
+    return null;
   } catch (err) {
     const e = socketError ?? (err as NodeJS.ErrnoException);
-    return [e.code, e.message].filter(Boolean).join(': ') || 'no answer';
+    return { why: [e.code, e.message].filter(Boolean).join(': ') || 'no answer', refused: isRefusal(e) };
   } finally {
     c.disconnect();
   }
@@ -66,6 +85,22 @@ async function answers(url: string, timeoutMs = 800): Promise<boolean> {
   return (await probe(url, timeoutMs)) === null;
 }
 
+/** The paragraph for a server that answered REDIS_URL and refused it. */
+function refusedParagraph(url: string, why: string): string {
+  const shown = printableUrl(url);
+  let what = 'Check the URL against the server\'s settings.';
+  if (/DB index/i.test(why)) {
+    const db = /\/(\d+)$/.exec(new URL(url).pathname)?.[0] ?? '';
+    what =
+      `The number at the end of the URL (${db}) names a database this server does not have (a Redis has databases 0 to 15 unless its ` +
+      '"databases" setting says otherwise). Use one it has, for example /0, or leave the number out (database 0).';
+  } else if (/NOAUTH|WRONGPASS|invalid password|AUTH/i.test(why)) {
+    what = 'Check the user name and password in the URL (redis://user:password@host:port, or redis://:password@host:port for the default user).';
+  } else if (/NOPERM/i.test(why)) {
+    what = "The URL's user lacks a permission Syndicast needs: give it every command and key (ACL SETUSER <user> on allcommands allkeys), or use another user.";
+  }
+  return `Syndicast reached Redis at REDIS_URL=${shown}, but the server refused it: "${why}". ${what} Nothing was written. Fix REDIS_URL and start again.`;
+}
 export interface ResolvedRedis {
   url: string;
   source: 'env' | 'local' | 'spawned';
@@ -77,10 +112,13 @@ export async function resolveRedis(opts: { url?: string | undefined; dataDir: st
   if (opts.url) {
     // A few tries over ~5 s (a Redis that is still starting), then a paragraph instead of a stack.
     const tries = opts.urlTries ?? 5;
-    let why: string | null = 'not tried';
+    let why = 'not tried';
     for (let i = 0; i < tries; i++) {
-      why = await probe(opts.url, 1000);
-      if (why === null) return { url: opts.url, source: 'env', stop: none };
+      const failed = await probe(opts.url, 1000);
+      if (failed === null) return { url: opts.url, source: 'env', stop: none };
+      // A refusal (a database the server does not have, a wrong password) stays one: no retries.
+      if (failed.refused) throw new RedisUnavailableError(refusedParagraph(opts.url, failed.why));
+      why = failed.why;
       if (i < tries - 1) await new Promise((r) => setTimeout(r, 500));
     }
     throw new RedisUnavailableError(

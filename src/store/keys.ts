@@ -52,6 +52,10 @@ export class Keys {
     return `${this.prefix}:{audit}:all`;
   }
   /** HASH key id → key record (role, partner, name, created, expiry, revocation; the hash, never the key). */
+  /** A tiny write (short TTL) by every /health/ready: ready means Redis accepts writes, not only answers. */
+  readinessProbe(): string {
+    return `${this.prefix}:{health}:ready`;
+  }
   apiKeyIndex(): string {
     return `${this.prefix}:{keys}:index`;
   }

@@ -3,7 +3,9 @@
  * API answers 503 problem+json at once — signed events and /health/ready alike — instead of queueing
  * the request's commands on a client that waits for Redis forever, whatever other roles share the
  * process. A real child process (`src/main/all.ts`, what `npm start` runs) against a redis-server this
- * test spawns and kills; after Redis is back the same process accepts events again by itself.
+ * test spawns and kills; after Redis is back the same process accepts events again by itself. And
+ * SIGTERM while Redis is down ends the process within Docker's default 10 s stop grace, exit 0 (it
+ * took all of SHUTDOWN_TIMEOUT_MS, 25 s, and exited 1), with what it had acknowledged still in Redis.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../src/lib/net.js';
 import { signatureHeader } from '../../src/sources/signature.js';
+import { Keys } from '../../src/store/keys.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { ADMIN_KEY, sampleShow, showEvent, waitFor } from '../helpers/service.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
@@ -22,6 +25,7 @@ let redis: TestRedis;
 let child: WorkerProcess;
 let url: string;
 let redisStopped = false;
+const prefix = 't' + randomBytes(3).toString('hex');
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -37,7 +41,7 @@ beforeAll(async () => {
       LOG_LEVEL: 'warn',
       ALLOW_PRIVATE_DESTINATIONS: 'true',
       DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-data-')),
-      KEY_PREFIX: 't' + randomBytes(3).toString('hex'),
+      KEY_PREFIX: prefix,
       SWEEP_INTERVAL_MS: '1000',
     },
     'src/main/all.ts',
@@ -112,3 +116,32 @@ test('npm start: signed events and /health/ready answer 503 while Redis is down 
   // The process is still the one started at the beginning.
   expect(child.proc.exitCode).toBeNull();
 }, 120_000);
+
+test('npm start: SIGTERM while Redis is down exits 0 within 10 s (Docker\'s stop grace), and what it acknowledged stays stored', async () => {
+  const created = await fetch(`${url}/v1/partners`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id: 'ns2', name: 'npm start stop' }),
+  });
+  expect(created.status).toBe(201);
+  const { webhookSecret: secret } = (await created.json()) as { webhookSecret: string };
+  expect((await signedEvent('ns2', secret, showEvent('show.scheduled', sampleShow('acked'), '2026-11-24T17:00:00Z'), 'msg_ns2_acked')).status).toBe(202);
+
+  redisStopped = true;
+  await redis.stop('SIGKILL');
+  await new Promise((r) => setTimeout(r, 1000)); // the process has seen Redis go
+  const t0 = Date.now();
+  const exited = new Promise<number | null>((res) => child.proc.once('exit', (code) => res(code)));
+  child.proc.kill('SIGTERM');
+  const code = await exited;
+  const tookMs = Date.now() - t0;
+  expect({ code, within10s: tookMs < 10_000 }).toEqual({ code: 0, within10s: true });
+  expect(child.output()).not.toMatch(/killed by timeout/);
+
+  await redis.start();
+  redisStopped = false;
+  const c = redis.client();
+  const desired = await c.hgetall(new Keys(prefix).desired('ns2', 'acked'));
+  c.disconnect();
+  expect(Object.keys(desired).length).toBeGreaterThan(0);
+}, 90_000);

@@ -3,17 +3,23 @@
  * real child processes: `npm start`'s entry (src/main/all.ts) with an unreachable REDIS_URL (names the
  * URL, says what was tried, exits 1 within seconds) and with a DATA_DIR it cannot create; and the
  * embedded redis-server (a real one) refusing a damaged append-only file: its own words come through.
+ * Then every other bad setting met at start (review D5, D6): PORT out of range or in use,
+ * RELAY_RTMP_PORT in use, a HOST that does not resolve, a SECRETS_KEY of the wrong length, and a
+ * REDIS_URL database the server does not have (exit 1 before anything is written to database 0).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../src/lib/net.js';
 import { RedisUnavailableError, resolveRedis } from '../../src/store/embedded-redis.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 
 const root = resolve(import.meta.dirname ?? '.', '../..');
 
-function start(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+/** `npm start` as a child process; SIGKILLed (killed: true) if it is still running after timeoutMs. */
+function start(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; out: string; killed: boolean }> {
   return new Promise((res) => {
     const proc = spawn(process.execPath, ['--import', 'tsx', resolve(root, 'src/main/all.ts')], {
       cwd: root,
@@ -21,9 +27,17 @@ function start(env: Record<string, string>): Promise<{ code: number | null; out:
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let killed = false;
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    proc.on('exit', (code) => res({ code, out }));
+    const t = setTimeout(() => {
+      killed = true;
+      proc.kill('SIGKILL');
+    }, timeoutMs);
+    proc.on('exit', (code) => {
+      clearTimeout(t);
+      res({ code, out, killed });
+    });
   });
 }
 
@@ -72,3 +86,96 @@ test("the embedded redis-server's own error comes through (a damaged AOF manifes
   expect(msg).toContain(join(dataDir, 'redis'));
   expect(msg).not.toMatch(/install/);
 }, 60_000);
+
+describe('bad settings with a working Redis (review D5, D6)', () => {
+  let redis: TestRedis;
+  let busy: Server;
+  let busyPort: number;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    busyPort = (busy.address() as { port: number }).port;
+  }, 30_000);
+  afterAll(async () => {
+    await new Promise((r) => busy.close(r));
+    await redis?.destroy();
+  });
+
+  /** A service that would otherwise start: its own Redis, prefix and data directory, any free ports. */
+  const startWith = (env: Record<string, string>, timeoutMs?: number): ReturnType<typeof start> =>
+    start(
+      {
+        RELAY_RTMP_PORT: '0',
+        REDIS_URL: redis.url,
+        KEY_PREFIX: 'se' + Math.random().toString(36).slice(2, 8),
+        DATA_DIR: mkdtempSync(join(tmpdir(), 'sc-start-')),
+        ...env,
+      },
+      timeoutMs,
+    );
+
+  test('PORT=70000: exit 1 with a message naming PORT, no stack', async () => {
+    const { code, out } = await startWith({ PORT: '70000' });
+    expect(code).toBe(1);
+    expect(out).toMatch(/PORT/);
+    noStack(out);
+  }, 60_000);
+
+  test('PORT already in use: exit 1 with a message naming the port, no stack', async () => {
+    const { code, out } = await startWith({ PORT: String(busyPort) });
+    expect(code).toBe(1);
+    expect(out).toContain(String(busyPort));
+    expect(out).toMatch(/\bPORT\b/);
+    noStack(out);
+  }, 60_000);
+
+  test('RELAY_RTMP_PORT already in use: exit 1 with a message naming RELAY_RTMP_PORT, no stack', async () => {
+    const { code, out } = await startWith({ RELAY_RTMP_PORT: String(busyPort) });
+    expect(code).toBe(1);
+    expect(out).toMatch(/RELAY_RTMP_PORT/);
+    noStack(out);
+  }, 60_000);
+
+  test('HOST that does not resolve: exit 1 with a message naming HOST, no stack', async () => {
+    const { code, out } = await startWith({ HOST: '256.1.1.1' });
+    expect(code).toBe(1);
+    expect(out).toMatch(/HOST/);
+    noStack(out);
+  }, 60_000);
+
+  test('SECRETS_KEY that is not 32 bytes: exit 1 with the config paragraph, no stack', async () => {
+    const { code, out } = await startWith({ SECRETS_KEY: 'short' });
+    expect(code).toBe(1);
+    expect(out).toMatch(/SECRETS_KEY/);
+    noStack(out);
+  }, 60_000);
+
+  test('REDIS_URL naming a database the server does not have: exit 1 naming it, and nothing written to database 0', async () => {
+    const prefix = 'sedb' + Math.random().toString(36).slice(2, 6);
+    const { code, out, killed } = await startWith({ REDIS_URL: `${redis.url}/99`, KEY_PREFIX: prefix }, 25_000);
+    const c = redis.client();
+    const leaked = await c.keys(`${prefix}*`);
+    c.disconnect();
+    expect({ killed, code }).toEqual({ killed: false, code: 1 });
+    expect(out).toMatch(/DB index|database/i);
+    expect(out).toContain('REDIS_URL');
+    expect(leaked).toEqual([]);
+    noStack(out);
+  }, 60_000);
+
+  test('a REDIS_URL the server refuses (a user it does not have) is not retried as if unreachable: one paragraph at once', async () => {
+    const t0 = Date.now();
+    const err = await resolveRedis({ url: `redis://nobody:wrong@127.0.0.1:${redis.port}/0`, dataDir: mkdtempSync(join(tmpdir(), 'sc-start-')), appendfsync: 'everysec' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RedisUnavailableError);
+    const msg = (err as Error).message;
+    expect(msg).toContain(`REDIS_URL=redis://nobody:***@127.0.0.1:${redis.port}/0`);
+    expect(msg).toMatch(/refused it: "WRONGPASS/);
+    expect(msg).not.toContain('wrong@');
+    expect(Date.now() - t0).toBeLessThan(2000); // the unreachable case tries 5 times over ~5 s
+  }, 30_000);
+});

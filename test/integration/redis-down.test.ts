@@ -116,3 +116,22 @@ test('503 while Redis is down, back to 202 after it restarts, nothing acknowledg
   // The job also carries the request id of the HTTP request that caused it (log correlation).
   expect((await queue.getJob(jobId!))?.data).toEqual({ ...job, requestId: expect.stringMatching(/^\S+$/) });
 });
+
+test('/health/ready is 503 while Redis answers but refuses writes (maxmemory reached, noeviction: OOM), 200 again after', async () => {
+  expect(await ready()).toBe(true);
+  const admin = svc.redis.client();
+  try {
+    // Below what the server already uses: with maxmemory-policy noeviction every write is refused (OOM).
+    await admin.config('SET', 'maxmemory', '1');
+    const r = await fetch(`${svc.url}/health/ready`);
+    expect(r.status).toBe(503);
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await r.json()) as { detail?: string }).detail).toMatch(/refuses writes.*OOM/);
+    // Liveness is about the process only.
+    expect((await fetch(`${svc.url}/health/live`)).status).toBe(200);
+  } finally {
+    await admin.config('SET', 'maxmemory', '0');
+    admin.disconnect();
+  }
+  expect(await ready()).toBe(true);
+});

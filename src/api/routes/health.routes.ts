@@ -1,17 +1,32 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { Keys } from '../../store/keys.js';
 import type { RedisClient } from '../../store/redis.js';
 import { z } from 'zod';
 import { ok } from '../openapi.js';
 import { problem } from '../plugins/errors.plugin.js';
 
-export const healthRoutes: FastifyPluginAsync<{ redis: RedisClient }> = async (app, opts) => {
+export const healthRoutes: FastifyPluginAsync<{ redis: RedisClient; keys: Keys }> = async (app, opts) => {
   app.get('/health/live', { schema: { tags: ['health'], summary: 'Alive (the process answers; nothing else is checked)', docResponses: { 200: ok('alive', z.object({ status: z.literal('ok') })), 503: false } } }, async () => ({ status: 'ok' }));
-  app.get('/health/ready', { schema: { tags: ['health'], summary: 'Ready when Redis answers', docResponses: { 200: ok('Redis answers', z.object({ status: z.literal('ok'), redis: z.literal('up') })), 503: 'Redis is not reachable' } } }, async (_req, reply) => {
-    try {
-      await opts.redis.ping();
-      return { status: 'ok', redis: 'up' };
-    } catch {
-      return reply.status(503).type('application/problem+json').send(problem(503, 'redis is not reachable'));
-    }
-  });
+  // Ready: Redis answers and accepts a write. A Redis at maxmemory with noeviction (OOM), one whose
+  // snapshots fail (MISCONF) or a read-only replica answers PING but refuses every event: not ready.
+  app.get(
+    '/health/ready',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Ready when Redis answers and accepts writes',
+        docResponses: { 200: ok('Redis answers and accepts writes', z.object({ status: z.literal('ok'), redis: z.literal('up') })), 503: 'Redis is not reachable or refuses writes' },
+      },
+    },
+    async (_req, reply) => {
+      try {
+        await opts.redis.set(opts.keys.readinessProbe(), String(Date.now()), 'PX', 60_000);
+        return { status: 'ok', redis: 'up' };
+      } catch (err) {
+        // A reply from the server (OOM, MISCONF, READONLY): it is there and says no.
+        const refused = err instanceof Error && err.name === 'ReplyError' ? `redis refuses writes (${err.message.split('\n')[0]!.slice(0, 200)})` : null;
+        return reply.status(503).type('application/problem+json').send(problem(503, refused ?? 'redis is not reachable'));
+      }
+    },
+  );
 };
