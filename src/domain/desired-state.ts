@@ -16,7 +16,9 @@ export interface RegisterWrite {
  * Sortable, deterministic order key: zero-padded epoch ms, then the webhook id as tie-break. A time
  * before 1970 (negative ms) is `-` and the 15-digit complement 10^15 + ms: '-' sorts before every digit
  * and a later time has the larger complement, so the text order is the time order on both sides (ISO
- * years 0000–9999 stay well inside 10^15 ms). Keys of 1970 and later are as they always were.
+ * years 0000–9999 stay well inside 10^15 ms) in byte order. Keys of 1970 and later are as they always were.
+ * The event edge refuses times before 1970 (src/domain/events.ts OccurredAt): Redis' Lua compares
+ * these keys with strcoll(), and under a non-C collation '-' and '|' do not count at the first level.
  */
 export function orderKey(occurredAt: string, webhookId: string): string {
   const ms = Date.parse(occurredAt);

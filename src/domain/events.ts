@@ -55,7 +55,15 @@ export const RefundSchema = z.object({
   amount: MoneySchema.refine((m) => m.amount > 0, 'refund amount must be positive'),
 });
 
-const base = { occurredAt: Timestamp };
+/**
+ * An event's time orders its register writes (src/domain/desired-state.ts orderKey), compared as text by
+ * Lua inside Redis, where `<` is strcoll() under the server's locale: keys of 1970 and later are digits
+ * of one width and compare the same under any collation, a key for a negative time would not
+ * (punctuation is ignored at the first level of e.g. en_US.UTF-8). Nothing a live show does happened
+ * before 1970, so such a time is refused here.
+ */
+const OccurredAt = Timestamp.refine((v) => Date.parse(v) >= 0, 'occurredAt before 1970-01-01T00:00:00Z is not accepted');
+const base = { occurredAt: OccurredAt };
 const showEvent = <T extends string>(type: T) => z.object({ type: z.literal(type), ...base, data: z.object({ show: ShowSchema }) });
 
 export const PartnerEventSchema = z.discriminatedUnion('type', [

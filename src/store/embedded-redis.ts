@@ -137,7 +137,10 @@ export async function resolveRedis(opts: { url?: string | undefined; dataDir: st
     child = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', opts.appendfsync, '--save', '', '--maxmemory-policy', 'noeviction'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      // The C collation: Lua's string `<` (order keys, src/domain/desired-state.ts) is strcoll() under the
+      // server's locale; byte order whatever the host's LANG is.
+      // eslint-disable-next-line no-restricted-properties -- the child's environment, not configuration: inherited as spawn would, plus LC_ALL
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
     );
   } catch {
     throw new RedisUnavailableError(HOW_TO_GET_REDIS);

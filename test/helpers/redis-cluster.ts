@@ -126,7 +126,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedis
     const s = specs.find((x) => x.port === port);
     if (!s) throw new Error(`no cluster node on ${port}`);
     if (isRunning(s)) return;
-    s.proc = spawn('redis-server', nodeArgs(s.port, s.busPort, s.dir, nodeTimeoutMs), { stdio: 'ignore' });
+    s.proc = spawn('redis-server', nodeArgs(s.port, s.busPort, s.dir, nodeTimeoutMs), { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
     await waitReady(s.port);
   };
   const stopNode = async (port: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {

@@ -66,7 +66,7 @@ export async function startRedis(): Promise<TestRedis> {
     const p = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction', '--loglevel', 'warning'],
-      { stdio: 'ignore' },
+      { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } }, // byte order for Lua's string compare, as embedded-redis.ts
     );
     proc = p;
     // Ours exits at once when the port is in use; waiting for it to answer then would only time out.

@@ -83,6 +83,9 @@ describe('refused inputs store nothing', () => {
   test('a bad occurredAt, a bad id and a non-http product url → 400', async () => {
     const p1 = await refused(400, showEvent('show.scheduled', sampleShow('wt2'), 'last tuesday'));
     expect(paths(p1)).toContain('occurredAt');
+    // Before 1970: its order key would compare by the Redis server's locale (see events.ts OccurredAt).
+    const p0 = await refused(400, showEvent('show.scheduled', sampleShow('wt0'), '1969-12-31T23:59:59.999Z'));
+    expect(paths(p0)).toContain('occurredAt');
     const p2 = await refused(400, showEvent('show.scheduled', sampleShow('has space'), '2026-11-24T17:00:00Z'));
     expect(paths(p2)).toContain('data.show.id');
     const p3 = await refused(
