@@ -233,11 +233,7 @@ async function metricsPlugin(app: FastifyInstance, opts: { metrics: Metrics }): 
 export function observeRoutes(metrics: Pick<Metrics, 'observeHttp'>): onRouteHookHandler {
   return (route) => {
     if (route.config?.httpMetrics === false) return;
-    const url = route.url;
-    const hook: onResponseHookHandler = (req, reply, done) => {
-      metrics.observeHttp(req.method, url, reply.statusCode, reply.elapsedTime / 1000);
-      done();
-    };
+    const hook = observeAs(metrics, route.url);
     const own = route.onResponse === undefined ? [] : Array.isArray(route.onResponse) ? route.onResponse : [route.onResponse];
     route.onResponse = [hook, ...own];
   };
@@ -250,8 +246,13 @@ export function observeRoutes(metrics: Pick<Metrics, 'observeHttp'>): onRouteHoo
  * runs this context's hooks instead of the route's (review 2026-12-01 R1).
  */
 export function observeNotFound(metrics: Pick<Metrics, 'observeHttp'>): onResponseHookHandler {
+  return observeAs(metrics, 'unmatched');
+}
+
+/** An onResponse hook observing each answer under one route label. */
+function observeAs(metrics: Pick<Metrics, 'observeHttp'>, route: string): onResponseHookHandler {
   return (req, reply, done) => {
-    metrics.observeHttp(req.method, 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
     done();
   };
 }
