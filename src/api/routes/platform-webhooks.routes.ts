@@ -10,7 +10,7 @@ import { ID_PATTERN } from '../../lib/ids.js';
 import { idRecord } from '../../lib/id-record.js';
 import type { SyncService } from '../../mirror/sync.service.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
-import { isTargetError, WebhookAuthError } from '../../targets/target.errors.js';
+import { isTargetError, WebhookAuthError, type TargetError } from '../../targets/target.errors.js';
 import { z } from 'zod';
 import { ok } from '../openapi.js';
 
@@ -34,13 +34,14 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       schema: {
         tags: ['platform-webhooks'],
         summary: "A target platform's own webhook (orders, show state), verified with that platform's scheme",
-        description: '200 after the orders it carries are stored; 401 when the platform signature does not verify; 404 for an unknown target or a platform without webhooks.',
+        description: '200 after the orders it carries are stored; 401 when the platform signature does not verify; 404 for an unknown target or a platform without webhooks; 503 (Retry-After) when the platform\'s API, read for the order the webhook names, is unavailable.',
         docResponses: {
           200: ok('the orders it carries are stored', z.object({ received: z.number().int(), stored: z.number().int(), new: z.number().int().describe('orders not seen before') })),
           400: 'the platform adapter rejects the payload',
           401: "the platform's signature does not verify",
           404: 'unknown target, or its platform sends no webhooks',
           413: 'body over 1 MiB',
+          503: "the platform's API, read for the order a webhook names (TikTok Shop), is down, rate-limited or refuses the target's token: nothing stored, retry after Retry-After",
           415: false, // every media type is read (as raw bytes)
         },
       },
@@ -64,6 +65,13 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       } catch (err) {
         if (err instanceof WebhookAuthError) throw unauthorized(err.message);
         if (isTargetError(err) && err.kind === 'permanent') throw new AppError(400, 'Bad Request', `${target.platform} webhook rejected: ${err.message}`);
+        // A webhook that names an order only (TikTok Shop) is read from the platform's API before
+        // anything is stored: that API down, rate-limited or refusing our token is a dependency that
+        // is down, not a bug. Nothing was stored; the platform retries the webhook on a non-2xx.
+        if (isTargetError(err)) {
+          req.log.warn({ targetId, platform: target.platform, kind: err.kind, reason: err.reason, err: { message: err.message } }, 'platform webhook: its order could not be read from the platform');
+          throw platformUnavailable(target.platform, err);
+        }
         throw err;
       }
       const stored = await opts.attribution.ingestPlatformOrders(partnerId, targetId, orders, 'webhook');
@@ -71,3 +79,10 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
     },
   );
 };
+
+/** 503 with Retry-After: the platform's own wait when it gave one (429, quota), else 5 s. The platform's message goes to the log only. */
+function platformUnavailable(platform: string, err: TargetError): AppError {
+  const delayMs = 'delayMs' in err && typeof err.delayMs === 'number' ? err.delayMs : 5000;
+  const retryAfter = String(Math.max(1, Math.ceil(delayMs / 1000)));
+  return new AppError(503, 'Service Unavailable', `the ${platform} API could not be read for this webhook's order (${err.kind}); nothing was stored, retry later`, undefined, { 'retry-after': retryAfter });
+}

@@ -1,0 +1,72 @@
+/**
+ * POST /v1/platform-webhooks/{targetId} when the platform's own API is what fails: a TikTok Shop
+ * webhook names only an order id, so the route reads the order from TikTok before it stores anything.
+ * TikTok down (5xx), rate-limited (429) or refusing the token is a dependency that is down — a 503 with
+ * Retry-After (the external contract: "a 5xx is a bug unless a dependency is down (then 503)"), nothing
+ * stored, and the platform's retry of the same webhook then stores the order. It was a 500
+ * "internal error" (the TargetError fell through to the error handler's unhandled branch).
+ * Real redis-server, real HTTP, the TikTok simulator's fault injection.
+ */
+import { webhookSignature } from '../../src/targets/tiktok/tiktok.sign.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { createPartner, startService, type TestService } from '../helpers/service.js';
+
+const P = 'pwd';
+let svc: TestService;
+let sim: TestSim;
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService();
+  await createPartner(svc, P);
+  // Disabled: nothing is mirrored (no show here); its webhooks are still verified and read.
+  const r = await svc.api(`/v1/partners/${P}/targets`, { json: { id: 'tt', platform: 'tiktok', name: 'tt', credentials: CREDENTIALS.tiktok, baseUrl: sim.base('tiktok'), commissionRateBps: 1000, enabled: false } });
+  expect(r.status).toBe(201);
+}, 60_000);
+
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+afterEach(async () => {
+  await sim.control('PUT', '/_sim/tiktok/faults', { rate: 0, kinds: [] });
+});
+
+/** The webhook TikTok sends for a new order of a LIVE room (order id only), signed the TikTok way. */
+async function orderWebhook(): Promise<{ orderId: string; post: () => Promise<Response> }> {
+  const { externalId } = (await sim.control('POST', '/_sim/tiktok/shows', { title: 'room' })) as { externalId: string };
+  const { orderId } = (await sim.control('POST', '/_sim/tiktok/orders', { externalId, productId: 'p1', total: { amount: 4999, currency: 'USD' } })) as { orderId: string };
+  const body = JSON.stringify({ type: 1, tts_notification_id: `n-${orderId}`, shop_id: '7494049642642441621', timestamp: Math.floor(Date.now() / 1000), data: { order_id: orderId, order_status: 'AWAITING_SHIPMENT' } });
+  const c = CREDENTIALS.tiktok;
+  const post = (): Promise<Response> =>
+    fetch(`${svc.url}/v1/platform-webhooks/tt`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: webhookSignature(c['appKey']!, c['appSecret']!, body) }, body });
+  return { orderId, post };
+}
+
+const stored = async (orderId: string): Promise<number> => (await svc.api(`/v1/partners/${P}/attribution/orders/${orderId}?targetId=tt`)).status;
+
+test.each(['500', '429', 'token_expired'])('TikTok answering %s while the webhook is read → 503 problem with Retry-After, nothing stored; the retry stores the order', async (kind) => {
+  const { orderId, post } = await orderWebhook();
+  await sim.control('PUT', '/_sim/tiktok/faults', { rate: 1, kinds: [kind] });
+  const r = await post();
+  expect(r.status).toBe(503);
+  expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  const p = (await r.json()) as { type: string; title: string; status: number; detail: string };
+  expect(p).toMatchObject({ status: 503, title: 'Service Unavailable', type: 'https://syndicast.dev/problems/service-unavailable' });
+  expect(p.detail).toMatch(/tiktok/);
+  expect(await stored(orderId)).toBe(404);
+
+  await sim.control('PUT', '/_sim/tiktok/faults', { rate: 0, kinds: [] });
+  // The platform retries; our own limiter may still hold the account's window from the faulted call.
+  let again = await post();
+  for (let i = 0; again.status === 503 && i < 20; i++) {
+    await new Promise((res) => setTimeout(res, 500));
+    again = await post();
+  }
+  expect(again.status).toBe(200);
+  expect(await again.json()).toEqual({ received: 1, stored: 1, new: 1 });
+  expect(await stored(orderId)).toBe(200);
+}, 60_000);
