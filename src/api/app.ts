@@ -5,7 +5,9 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { badRequest } from '../lib/errors.js';
 import { REDACT_PATHS } from '../lib/logger.js';
+import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
 import { newRequestId, REQUEST_ID_PATTERN, withRequestId } from '../lib/request-context.js';
 import { SCHEDULER_QUEUE } from '../main/scheduler.js';
 import { RECONCILE_QUEUE } from '../reconcile/reconcile.service.js';
@@ -108,6 +110,16 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     if (methods.every((m) => m === 'GET' || m === 'HEAD')) return;
     const own = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
     route.preHandler = [bodyContext, ...own];
+  });
+  // Text in a parsed JSON body must be Unicode: a lone surrogate escape (`\ud800`) is refused before
+  // any route stores it (src/lib/well-formed.ts). The raw-body routes (partner events, platform
+  // webhooks) have a Buffer here and check what they parse themselves.
+  app.addHook('preValidation', (req, _reply, done) => {
+    const body = req.body;
+    if (body === null || typeof body !== 'object' || Buffer.isBuffer(body)) return done();
+    const at = loneSurrogateAt(body);
+    if (at === undefined) return done();
+    done(badRequest('invalid body', [{ path: at === '(root)' ? 'body' : `body.${at}`, message: LONE_SURROGATE_MESSAGE }]));
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -13,6 +13,7 @@ import { orderKey, registerFor } from '../domain/desired-state.js';
 import { PartnerEventSchema, type PartnerEvent } from '../domain/events.js';
 import { badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/errors.js';
 import { currentRequestId } from '../lib/request-context.js';
+import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
 import { orderIdOf } from '../queues/attribution.queue.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
@@ -59,6 +60,9 @@ export class IngestService {
     } catch {
       throw badRequest('body is not valid JSON');
     }
+    // Only a `\u` escape can make a lone surrogate (UTF-8 decoding never does): most bodies skip the walk.
+    const illFormed = raw.includes('\\u') ? loneSurrogateAt(json) : undefined;
+    if (illFormed !== undefined) throw badRequest('invalid event', [{ path: illFormed, message: LONE_SURROGATE_MESSAGE }]);
     const parsed = PartnerEventSchema.safeParse(json);
     if (!parsed.success) throw badRequest('invalid event', zodFieldErrors(parsed.error.issues));
     const event = parsed.data;

@@ -90,3 +90,25 @@ test('attribution totals are exact (or the order is refused) when a currency tot
   const csv = await (await svc.api(`/v1/partners/${P}/attribution?format=csv&from=2026-11-24T00:00:00Z&to=2026-11-25T00:00:00Z`)).text();
   expect(csv).toContain(`false,,,USD,${accepted.length},${expected},,`);
 }, 60_000);
+
+test('a lone surrogate escape in an operator body is a 400 naming the field, and nothing is stored (a linked mirror record holding one failed every sync of the show in Redis Lua)', async () => {
+  const show = { id: 'surr', title: 'Surrogates', scheduledAt: '2026-11-24T18:00:00Z', state: 'scheduled', products: [], pinnedProductIds: [] };
+  expect((await sendEvent(svc, P, secret, { type: 'show.scheduled', occurredAt: '2026-11-24T17:00:00Z', data: { show } })).status).toBe(202);
+  const t = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'wn-surr', platform: 'whatnot', name: 'wn', credentials: { accessToken: 'x' }, commissionRateBps: 100, enabled: false } });
+  expect(t.status).toBe(201);
+  const refused = async (path: string, method: string, body: string, field: string): Promise<void> => {
+    const r = await svc.api(path, { method, headers: { 'content-type': 'application/json' }, body });
+    expect({ path, status: r.status, type: r.headers.get('content-type') }).toEqual({ path, status: 400, type: expect.stringContaining('application/problem+json') });
+    const p = (await r.json()) as { errors?: { path: string }[] };
+    expect(p.errors?.map((e) => e.path)).toEqual([field]);
+  };
+  // (Written as JSON text: the escape is what arrives on the wire.)
+  await refused(`/v1/partners/${P}/shows/surr/mirrors/wn-surr`, 'PUT', '{"externalId":"wn-\\ud800"}', 'body.externalId');
+  expect(await svc.rt.shows.getMirror(P, 'surr', 'wn-surr')).toBeNull();
+  await refused('/v1/partners', 'POST', '{"id":"surr-p","name":"x\\udc00"}', 'body.name');
+  expect((await svc.api('/v1/partners/surr-p')).status).toBe(404);
+  await refused(`/v1/partners/${P}/endpoints`, 'POST', '{"url":"http://127.0.0.1:9/h","events":["mirror.updated"],"description":"\\ud800"}', 'body.description');
+  // A well-formed pair is text.
+  const ok = await svc.api(`/v1/partners/${P}/shows/surr/mirrors/wn-surr`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"externalId":"wn-\\ud83d\\ude00"}' });
+  expect(ok.status).toBe(200);
+});
