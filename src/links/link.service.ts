@@ -59,8 +59,12 @@ const CLICK_TTL_ARG = String(CLICK_TTL_SEC);
 const LINK_CACHE_MS = 5000;
 const LINK_CACHE_MAX = 100_000;
 
-/** Crawlers and link unfurlers that fetch links without a human behind them. */
-const BOT_UA = /bot|crawler|spider|slurp|facebookexternalhit|facebot|embedly|preview|whatsapp|telegram|discord|slack|twitterbot|linkedin|skypeuripreview|headless|curl\/|wget|python-requests|go-http-client/i;
+/**
+ * Crawlers and link unfurlers that fetch links without a human behind them. Plain HTTP clients (curl,
+ * Wget, python-requests, Go's) are not among them: they fetch a link only when someone runs them (a
+ * partner's integration test, a script), and the contract (§4) gives every GET a click and its sclid.
+ */
+const BOT_UA = /bot|crawler|spider|slurp|facebookexternalhit|facebot|embedly|preview|whatsapp|telegram|discord|slack|twitterbot|linkedin|skypeuripreview|headless/i;
 
 /** User agents seen lately and whether they are a bot's (the same few browsers click most links). */
 const botUas = new Map<string, boolean>();

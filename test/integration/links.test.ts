@@ -108,6 +108,19 @@ test('HEAD and crawlers are redirected without recording a click', async () => {
   expect(await clicksLen()).toBe(before + 1);
 });
 
+test('a GET from a plain HTTP client (curl, Wget, python-requests, Go) is a click with sclid, as the contract §4 says of every GET: only unfurlers, crawlers and prefetches are not', async () => {
+  // They fetch a link only when someone runs them (a partner's test suite, a script): unlike a chat
+  // app's unfurler they do not fetch every link posted. Counting them as bots left such a caller
+  // without the sclid its order needs, so the click could never attribute.
+  for (const ua of ['curl/8.5.0', 'Wget/1.21.4', 'python-requests/2.31.0', 'Go-http-client/1.1']) {
+    const before = await clicksLen();
+    const r = await hit(trackedUrl, { headers: { 'user-agent': ua } });
+    expect(r.status).toBe(302);
+    expect({ ua, sclid: new URL(r.headers.get('location')!).searchParams.get('sclid') }).toEqual({ ua, sclid: expect.stringMatching(/^clk_/) });
+    expect(await clicksLen()).toBe(before + 1);
+  }
+});
+
 test('an unknown or malformed code is 404 problem+json and records nothing', async () => {
   const before = await clicksLen();
   for (const c of ['AAAAAAAAAAAAAAAA', 'zz', encodeURIComponent('../../etc/passwd'), encodeURIComponent('bad code!')]) {
