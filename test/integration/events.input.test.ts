@@ -166,6 +166,22 @@ describe('refused inputs store nothing', () => {
     expect(await storedKeys()).toEqual(before);
   });
 
+  test('the Content-Type does not decide: a signed event with any Content-Type, even one that does not parse, is read as bytes (202), never 415', async () => {
+    // The route documents no 415 (it reads every media type raw); Fastify answered 415 itself for a
+    // header it cannot parse, before the route ran, so such a partner's events were refused for good.
+    for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'invalid', ';', 'undefined', 'application json']) {
+      const raw = JSON.stringify(showEvent('show.scheduled', sampleShow(`ct${++seq}`), '2026-11-24T17:00:00Z'));
+      const id = `msg_ct_${seq}`;
+      const ts = Math.floor(Date.now() / 1000);
+      const r = await fetch(`${svc.url}/v1/partners/${PARTNER}/events`, {
+        method: 'POST',
+        headers: { 'content-type': ct, 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signatureHeader(secret, id, ts, raw) },
+        body: raw,
+      });
+      expect({ ct, status: r.status }).toEqual({ ct, status: 202 });
+    }
+  });
+
   test('a valid event after all that is accepted: the refusals were about the input', async () => {
     const before = await storedKeys();
     const r = await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('ok1'), '2026-11-24T17:00:00Z'));

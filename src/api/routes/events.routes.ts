@@ -3,6 +3,7 @@
  * (≤ 1 MiB) because the signature covers the exact bytes; parsing happens after verification.
  */
 import type { FastifyPluginAsync } from 'fastify';
+import { acceptAnyContentType } from '../plugins/raw-body.js';
 import { ID_PATTERN } from '../../lib/ids.js';
 import { notFound } from '../../lib/errors.js';
 import type { IngestService } from '../../sources/ingest.service.js';
@@ -31,6 +32,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
   // Encapsulated: only this route keeps the raw bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: EVENT_BODY_LIMIT }, (_req, body, done) => done(null, body));
+  acceptAnyContentType(app);
 
   app.post<{ Params: { partnerId: string } }>(
     '/v1/partners/:partnerId/events',

@@ -4,6 +4,7 @@
  * webhook are stored in the ledger before the 200 goes out (a platform retries anything else).
  */
 import type { FastifyPluginAsync } from 'fastify';
+import { acceptAnyContentType } from '../plugins/raw-body.js';
 import type { AttributionService } from '../../attribution/attribution.service.js';
 import { AppError, notFound, unauthorized } from '../../lib/errors.js';
 import { ID_PATTERN } from '../../lib/ids.js';
@@ -26,6 +27,7 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
   // Encapsulated: only this plugin's route keeps the raw bytes (signatures cover them exactly).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: PLATFORM_WEBHOOK_BODY_LIMIT }, (_req, body, done) => done(null, body));
+  acceptAnyContentType(app);
 
   app.post<{ Params: { targetId: string } }>(
     '/v1/platform-webhooks/:targetId',
