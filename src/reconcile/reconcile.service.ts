@@ -129,10 +129,13 @@ export class ReconcileService {
       summary.ledgerOrders = res.ledgerOrders;
       found.push(...res.discrepancies);
     }
-    // What an earlier run healed in this period is still a discrepancy of the period (same result on re-run).
+    // What an earlier run healed in this period is still a discrepancy of the period (same result on
+    // re-run): each remembered heal that this run did not find again (same target, order and kind).
+    // Another kind found for the same order does not replace it: an order healed as missing and later
+    // healed for a refund had its missing_in_ledger dropped from that run but not from the next one.
     const key = (d: Discrepancy): string => `${d.targetId}\u0000${d.orderId}\u0000${d.kind}`;
-    const seen = new Set(found.filter((d) => d.healed).map(key));
-    const previously = (await repo.heals(rec.partnerId, fromMs, toMs)).filter((d) => !seen.has(key(d)) && !found.some((f) => f.targetId === d.targetId && f.orderId === d.orderId));
+    const seen = new Set(found.map(key));
+    const previously = (await repo.heals(rec.partnerId, fromMs, toMs)).filter((d) => !seen.has(key(d)));
     const discrepancies = [...found, ...previously].sort((a, b) => a.targetId.localeCompare(b.targetId) || a.orderId.localeCompare(b.orderId) || a.kind.localeCompare(b.kind));
     for (const s of targets) {
       const mine = discrepancies.filter((d) => d.targetId === s.targetId);

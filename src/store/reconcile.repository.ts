@@ -71,10 +71,11 @@ export class ReconcileRepository {
     return raw ? (JSON.parse(raw) as ReconciliationRecord) : null;
   }
 
-  /** Remember a heal, keyed by (target, order, kind): the first run that healed it wins. */
+  /** Remember a heal, keyed by (target, order, kind): the latest run that healed it wins. */
   async rememberHeal(partnerId: string, d: Discrepancy, createdAtMs: number): Promise<void> {
     const field = `${d.targetId}\u0000${d.orderId}\u0000${d.kind}`;
-    await this.redis.hsetnx(this.keys.reconHealed(partnerId), field, JSON.stringify({ ...d, createdAtMs }));
+    // The latest heal of a kind is remembered (a refund healed twice): a re-run reports what the run before it did.
+    await this.redis.hset(this.keys.reconHealed(partnerId), field, JSON.stringify({ ...d, createdAtMs }));
   }
 
   async heals(partnerId: string, fromMs: number, toMs: number): Promise<Discrepancy[]> {

@@ -96,3 +96,40 @@ test('validation and scoping', async () => {
   expect((await svc.api('/v1/partners/nobody/reconciliations', { json: { from: '2026-11-24T00:00:00Z', to: '2026-11-25T00:00:00Z' } })).status).toBe(404);
   expect((await svc.api('/v1/reconciliations/rec_missing')).status).toBe(404);
 });
+
+test('a re-run reports what the run before it reported, also after a later run healed the same order again (a new refund, then the order voided)', async () => {
+  const secret = await createPartner(svc, 'tsl2');
+  const t = await svc.api('/v1/partners/tsl2/targets', { json: { id: 'wn2', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000 } });
+  expect(t.status).toBe(201);
+  const show = sampleShow('s2');
+  await sendEvent(svc, 'tsl2', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'));
+  await waitFor(async () => (await svc.rt.shows.getMirror('tsl2', 's2', 'wn2'))?.state === 'action_required');
+  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Re-run show' })) as { externalId: string };
+  expect((await svc.api('/v1/partners/tsl2/shows/s2/mirrors/wn2', { method: 'PUT', json: { externalId } })).status).toBe(200);
+  const order = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 2000, currency: 'USD' } })) as { orderId: string };
+  const run = async (): Promise<Recon> => {
+    const r = await svc.api('/v1/partners/tsl2/reconciliations', { json: { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() } });
+    const { id } = (await r.json()) as { id: string };
+    return waitFor(async () => {
+      const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon;
+      return body.status === 'completed' ? body : undefined;
+    });
+  };
+  const mine = (r: Recon): Recon['discrepancies'] => r.discrepancies.filter((d) => d.orderId === order.orderId);
+
+  // 1: the order is missing from the ledger (healed); 2, 3: refunds the ledger lacks (healed again, each time a re-run reports the same).
+  expect(mine(await run()).map((d) => d.kind)).toEqual(['missing_in_ledger']);
+  for (const amount of [500, 300]) {
+    await sim.control('POST', `/_sim/whatnot/orders/${order.orderId}/refunds`, { amount: { amount, currency: 'USD' } });
+    const healed = await run();
+    expect(mine(healed).map((d) => d.kind).sort()).toEqual(['amount_mismatch', 'missing_in_ledger']);
+    expect(mine(await run())).toEqual(mine(healed));
+  }
+  // 4: the rest refunded: the order is voided on the platform (another kind for the same order).
+  await sim.control('POST', `/_sim/whatnot/orders/${order.orderId}/refunds`, { amount: { amount: 1200, currency: 'USD' } });
+  const third = await run();
+  expect(mine(third).map((d) => d.kind).sort()).toEqual(['amount_mismatch', 'missing_in_ledger', 'status_mismatch']);
+  const fourth = await run();
+  expect(mine(fourth)).toEqual(mine(third));
+  expect(fourth.summary).toEqual(third.summary);
+}, 90_000);
