@@ -55,8 +55,12 @@ const OAUTH_SCOPE = 'https://www.googleapis.com/auth/youtube';
 /** The documented costs: writes 50, liveChatMessages.insert 20, liveChatMessages.list 5, lists 1. */
 const QUOTA_COST = { write: 50, list: 1, chatInsert: 20, chatList: 5 } as const;
 const CHAT_POLLING_INTERVAL_MS = 2000;
+/** liveBroadcast snippet.title: at most 100 characters (the video's title). */
 const TITLE_MAX = 100;
 const DESCRIPTION_MAX_BYTES = 5000;
+/** liveStream snippet: "The value must be between 1 and 128 characters long"; description at most 10,000 characters (LiveStreamSnippet). */
+const STREAM_TITLE_MAX = 128;
+const STREAM_DESCRIPTION_MAX = 10_000;
 const CHAT_TEXT_MAX = 200;
 
 const BROADCAST_PARTS = ['id', 'snippet', 'contentDetails', 'status', 'monetizationDetails'] as const;
@@ -474,9 +478,19 @@ function listResponse<T>(kind: string, page: Page<T>, extra: Record<string, unkn
 // Validation of written resources
 // ---------------------------------------------------------------------------------------------
 
-function validTitle(v: unknown, domain: string): string {
+/** Characters are counted as UTF-16 units (an emoji is two): the strictest reading of YouTube's limits. */
+function validTitle(v: unknown, domain: string, max = TITLE_MAX): string {
   if (typeof v !== 'string' || v.trim() === '') throw new YtError(400, 'titleRequired', 'The title is required.', domain);
-  if (v.length > TITLE_MAX || /[<>]/.test(v)) throw new YtError(400, 'invalidTitle', 'The title is invalid (at most 100 characters, no < or >).', domain);
+  if (v.length > max || /[<>]/.test(v)) throw new YtError(400, 'invalidTitle', `The title is invalid (at most ${max} characters, no < or >).`, domain);
+  return v;
+}
+
+/** A liveStream's description: at most 10,000 characters (no byte limit is documented for it). */
+function validStreamDescription(v: unknown, domain: string): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string' || v.length > STREAM_DESCRIPTION_MAX || /[<>]/.test(v)) {
+    throw new YtError(400, 'invalidDescription', `The description is invalid (at most ${STREAM_DESCRIPTION_MAX} characters, no < or >).`, domain);
+  }
   return v;
 }
 
@@ -786,8 +800,8 @@ export function createYoutubeSimulator(): PlatformSimulator {
       const sn = parts.has('snippet') ? rec(body.snippet) : {};
       const cdn = parts.has('cdn') ? rec(body.cdn) : {};
       const cd = parts.has('contentDetails') ? rec(body.contentDetails) : {};
-      const title = validTitle(sn.title, D);
-      const description = validDescription(sn.description, D);
+      const title = validTitle(sn.title, D, STREAM_TITLE_MAX);
+      const description = validStreamDescription(sn.description, D);
       const need = <T extends string>(v: unknown, values: readonly T[], field: string): T => {
         const Field = field[0]?.toUpperCase() + field.slice(1);
         if (v === undefined) throw new YtError(400, `${field}Required`, `The ${field} is required.`, D);

@@ -304,6 +304,12 @@ describe('live lifecycle', () => {
     expect(reasonOf(noTitle)).toBe('titleRequired');
     const longTitle = await yt('POST', 'liveBroadcasts?part=snippet,status', token, broadcastBody('x'.repeat(101)));
     expect(reasonOf(longTitle)).toBe('invalidTitle');
+    // a liveStream's title may be 128 characters (LiveStreamSnippet), a broadcast's only 100
+    const streamBody = (title: string) => ({ snippet: { title }, cdn: { frameRate: 'variable', ingestionType: 'rtmp', resolution: 'variable' } });
+    expect((await yt('POST', 'liveStreams?part=snippet,cdn', token, streamBody('s'.repeat(128)))).status).toBe(200);
+    expect(reasonOf(await yt('POST', 'liveStreams?part=snippet,cdn', token, streamBody('s'.repeat(129))))).toBe('invalidTitle');
+    // counted in UTF-16 units, the strictest reading: 65 emoji are 130
+    expect(reasonOf(await yt('POST', 'liveStreams?part=snippet,cdn', token, streamBody('💄'.repeat(65))))).toBe('invalidTitle');
     const badCdn = await yt('POST', 'liveStreams?part=snippet,cdn', token, { snippet: { title: 's' }, cdn: { frameRate: '30fps', ingestionType: 'rtmp', resolution: '999p' } });
     expect(reasonOf(badCdn)).toBe('invalidResolution');
     const parseError = await call('POST', `${base}/youtube/youtube/v3/liveStreams?part=snippet`, {

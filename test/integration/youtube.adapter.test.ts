@@ -459,6 +459,20 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
   });
 
+  it('a title of 101-128 characters: the stream keeps it whole (liveStream titles may be 128), the broadcast gets it shortened to 100', async () => {
+    const h = harness();
+    const before = await lastSeq();
+    const title = `${'Spring drop '.repeat(10)}end`; // 123 characters
+    const remote = await h.adapter.createShow({ ...SPEC, title }, buildOpContext('mk-title-123'));
+    expect(remote.externalId).toBeTruthy();
+    const posts = (await requests(before)).filter((r) => r.method === 'POST');
+    const streamTitle = (json(posts.find((r) => r.path === '/youtube/v3/liveStreams')).snippet as { title: string }).title;
+    const broadcastTitle = (json(posts.find((r) => r.path === '/youtube/v3/liveBroadcasts')).snippet as { title: string }).title;
+    expect(streamTitle).toBe(title);
+    expect(broadcastTitle.length).toBe(100);
+    expect(broadcastTitle.endsWith('…')).toBe(true);
+  });
+
   it('updateShow sends the full snippet, keeps the marker, and skips a no-op update', async () => {
     const h = harness();
     const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-upd'));
