@@ -473,6 +473,27 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(broadcastTitle.endsWith('…')).toBe(true);
   });
 
+  it('an emoji title is shortened by UTF-16 units, as the limits are counted (an emoji is two), and never cut in half', async () => {
+    const h = harness();
+    const before = await lastSeq();
+    const title = '💄✨'.repeat(35); // 70 code points, 105 UTF-16 units ('✨' is one)
+    const remote = await h.adapter.createShow({ ...SPEC, title: `${title}${'💄'.repeat(30)}` }, buildOpContext('mk-title-emoji')); // 165 units
+    await h.adapter.updateShow(remote, { ...SPEC, title: `New: ${title}` }, buildOpContext('mk-title-emoji-upd'));
+    const reqs = await requests(before);
+    const titleOf = (r: SimRequestRecord | undefined): string => (json(r).snippet as { title: string }).title;
+    const stream = titleOf(reqs.find((r) => r.method === 'POST' && r.path === '/youtube/v3/liveStreams'));
+    const broadcast = titleOf(reqs.find((r) => r.method === 'POST' && r.path === '/youtube/v3/liveBroadcasts'));
+    const updated = titleOf(reqs.find((r) => r.method === 'PUT' && r.path === '/youtube/v3/liveBroadcasts'));
+    expect(stream.length).toBeLessThanOrEqual(128);
+    expect(broadcast.length).toBeLessThanOrEqual(100);
+    expect(updated.length).toBeLessThanOrEqual(100);
+    for (const t of [stream, broadcast, updated]) {
+      expect(t.endsWith('…')).toBe(true);
+      expect(t).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/); // no emoji cut in half
+    }
+    expect(reqs.every((r) => r.status === 200)).toBe(true);
+  });
+
   it('updateShow sends the full snippet, keeps the marker, and skips a no-op update', async () => {
     const h = harness();
     const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-upd'));

@@ -107,6 +107,16 @@ function clean(s: string): string {
   return s.replace(/</g, '‹').replace(/>/g, '›');
 }
 
+/**
+ * A title within YouTube's limit (100 for a broadcast, 128 for a stream), counted in UTF-16 units like
+ * the chat message (pinMessage): the strictest reading of "characters", and the simulator's. Titles
+ * used to be counted in code points, so a title of emoji (two units each) went out over the limit and
+ * the insert was refused with invalidTitle.
+ */
+function fitTitle(s: string, max: number): string {
+  return truncate(clean(s), max, (cp) => cp.length);
+}
+
 function truncateBytes(s: string, maxBytes: number): string {
   let out = s;
   while (Buffer.byteLength(out, 'utf8') > maxBytes) out = codePoints(out).slice(0, -16).join('');
@@ -205,7 +215,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       path: `${V3}/liveStreams`,
       query: { part: 'id,snippet,cdn,contentDetails,status' },
       body: {
-        snippet: { title: truncate(clean(spec.title), STREAM_TITLE_MAX), description: describe(undefined, [markerLine(marker)]) },
+        snippet: { title: fitTitle(spec.title, STREAM_TITLE_MAX), description: describe(undefined, [markerLine(marker)]) },
         cdn: { ingestionType: 'rtmp', resolution: 'variable', frameRate: 'variable' },
         contentDetails: { isReusable: false },
       },
@@ -275,7 +285,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       query: { part: 'id,snippet,status,contentDetails' },
       body: {
         snippet: {
-          title: truncate(clean(spec.title), TITLE_MAX),
+          title: fitTitle(spec.title, TITLE_MAX),
           description: describe(spec.description, [markerLine(marker)]),
           scheduledStartTime: spec.scheduledAt,
         },
@@ -416,7 +426,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       // start time YouTube already has: moving it then is meaningless and may be refused.
       const upcoming = current.status.lifeCycleStatus === 'created' || current.status.lifeCycleStatus === 'ready';
       const snippet = {
-        title: truncate(clean(spec.title), TITLE_MAX),
+        title: fitTitle(spec.title, TITLE_MAX),
         description: describe(spec.description, markerLinesOf(current.snippet.description)),
         scheduledStartTime: upcoming ? spec.scheduledAt : (current.snippet.scheduledStartTime ?? spec.scheduledAt),
       };
