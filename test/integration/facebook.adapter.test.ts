@@ -263,6 +263,18 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect((await effects()).filter((e) => e.type === 'show.created')).toHaveLength(0);
   });
 
+  it('the credential check refuses a Page token that lacks a permission the mirror needs, when the target is saved instead of at show time', async () => {
+    const NARROW = await narrowToken();
+    const h = harness({ credentials: { pageId: PAGE_ID, pageAccessToken: NARROW } });
+    const err = await caught(h.adapter.verifyCredentials!());
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('missing_permissions');
+    expect((err as PermanentError).message).toContain('lacks pages_read_engagement');
+    expect((err as PermanentError).message).not.toContain(NARROW);
+    // a token with every permission passes
+    await expect(harness().adapter.verifyCredentials!()).resolves.toBeUndefined();
+  });
+
   it('missing credentials → PermanentError before any request', async () => {
     const h = harness({ credentials: { pageId: 'my-page' } });
     const err = await caught(h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-nocreds')));
