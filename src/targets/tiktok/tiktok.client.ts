@@ -63,6 +63,11 @@ export interface TiktokCall<T> {
 export interface TiktokClient {
   readonly credentials: TiktokCredentials;
   call<T>(req: TiktokCall<T>): Promise<T>;
+  /**
+   * The scopes the shop granted the app, as the last token refresh of this client named them
+   * (`granted_scopes`); undefined when no refresh happened here or TikTok did not say.
+   */
+  grantedScopes(): readonly string[] | undefined;
 }
 
 function parseCredentials(raw: Record<string, string>): TiktokCredentials | PermanentError {
@@ -110,6 +115,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     transformRequest: [(data: unknown) => data], // the signed text goes out byte for byte
   });
   let refreshing: Promise<string> | undefined;
+  let scopes: readonly string[] | undefined;
 
   function credentials(): TiktokCredentials {
     if (creds instanceof PermanentError) throw creds;
@@ -142,6 +148,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     }
     const data = TokenDataSchema.safeParse(env.data);
     if (!data.success) throw malformed('TikTok Shop token refresh', data.error);
+    scopes = data.data.granted_scopes;
     await ctx.tokens.set({
       accessToken: data.data.access_token,
       expiresAt: data.data.access_token_expire_in * 1000,
@@ -216,5 +223,6 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
       return credentials();
     },
     call,
+    grantedScopes: () => scopes,
   };
 }
