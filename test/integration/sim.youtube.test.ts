@@ -131,6 +131,25 @@ describe('OAuth token endpoint', () => {
     expect([crossed.status, crossed.json.error]).toEqual([400, 'invalid_grant']);
   });
 
+  it('a refresh token granted only youtube.readonly: the token endpoint says so, reads work, every write is 403 insufficientPermissions', async () => {
+    const readonly = 'https://www.googleapis.com/auth/youtube.readonly';
+    const acct = (await control('POST', '/_sim/youtube/accounts', { scope: readonly })).json as unknown as { refreshToken: string };
+    const r = await call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form(acct.refreshToken) });
+    expect(r.json.scope).toBe(readonly);
+    const token = r.json.access_token as string;
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).status).toBe(200);
+    for (const w of [
+      await yt('POST', 'liveBroadcasts?part=snippet,status', token, broadcastBody('Read only')),
+      await yt('POST', 'liveStreams?part=snippet,cdn', token, streamBody),
+    ]) {
+      expect([w.status, reasonOf(w), domainOf(w)]).toEqual([403, 'insufficientPermissions', 'global']);
+    }
+    expect((await control('GET', '/_sim/youtube/effects')).json).toEqual([]);
+    // the seeded channels' grants are the full youtube scope
+    const full = await call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form(A.refreshToken) });
+    expect(full.json.scope).toBe('https://www.googleapis.com/auth/youtube');
+  });
+
   it("a channel's token does not reach another channel's broadcasts and streams: 404, not listed, nothing changed", async () => {
     const tokenA = await getToken();
     const tokenB = await getToken(B.refreshToken);
