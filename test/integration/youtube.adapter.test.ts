@@ -306,6 +306,19 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     await expect(a.adapter.attachShow(remote.externalId)).resolves.toMatchObject({ externalId: remote.externalId });
   });
 
+  it('the credential check refuses a refresh token granted only youtube.readonly (its list read works, every write would be refused at show time)', async () => {
+    const readonly = (await control('POST', '/accounts', { scope: 'https://www.googleapis.com/auth/youtube.readonly' })) as { credentials: Record<string, string> };
+    const h = harness({ credentials: readonly.credentials });
+    const err = await caught(h.adapter.verifyCredentials!());
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('insufficientPermissions');
+    expect((err as PermanentError).message).toMatch(/re-authorise the channel/);
+    expect((err as PermanentError).message).not.toContain(readonly.credentials.refreshToken);
+    // what the check spares the operator: the first insert of the show
+    expect(((await caught(h.adapter.createShow(SPEC, buildOpContext('mk-readonly')))) as PermanentError).reason).toBe('insufficientPermissions');
+    await expect(harness().adapter.verifyCredentials!()).resolves.toBeUndefined();
+  });
+
   it('missing credentials → PermanentError before any request', async () => {
     const h = harness({ credentials: { clientId: 'cid', clientSecret: '' } });
     const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-nocreds')));

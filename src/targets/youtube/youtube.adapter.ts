@@ -37,6 +37,8 @@ export const YOUTUBE_CAPABILITIES: Capabilities = {
 };
 
 const V3 = '/youtube/v3';
+/** OAuth scopes with which liveBroadcasts/liveStreams/liveChatMessages writes are allowed (each method's "Authorization"). */
+const WRITE_SCOPES = ['https://www.googleapis.com/auth/youtube', 'https://www.googleapis.com/auth/youtube.force-ssl'];
 /** A list read with `part=id` (the credential check): only the ids. */
 const IdListSchema = z.object({ items: z.array(z.object({ id: z.string() })).default([]) });
 const MARKER_PREFIX = 'syndicast:';
@@ -411,6 +413,17 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         cost: QUOTA_COST.list,
         schema: IdListSchema,
       });
+      // That read also works with a youtube.readonly grant, with which every insert, bind and
+      // transition is refused (403 insufficientPermissions) at show time. The refresh names the grant.
+      const granted = client.grantedScopes();
+      if (granted && !WRITE_SCOPES.some((s) => granted.includes(s))) {
+        throw new PermanentError(
+          `the YouTube authorisation was granted ${granted.join(' ') || 'no scope'}, without ${WRITE_SCOPES[0]} (or youtube.force-ssl), which ` +
+            `creating and running live broadcasts needs: re-authorise the channel with that scope and store the new refresh token with ` +
+            `PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} {"credentials": {...}}`,
+          'insufficientPermissions',
+        );
+      }
     },
 
     async attachShow(externalId) {
