@@ -190,8 +190,11 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     },
 
     async verifyCredentials() {
-      // Get Authorized Shops: signed with the app secret, with a token from the refresh token; the
-      // shop cipher must be one of the shops this authorisation covers.
+      // The refresh token first, even when an access token was given: that one works for a week, and a
+      // dead refresh token behind it used to pass the check and stop the target when it expired.
+      await client.refreshNow();
+      // Get Authorized Shops: signed with the app secret, with the token just refreshed; the shop
+      // cipher must be one of the shops this authorisation covers.
       const data = await client.call({
         method: 'GET',
         path: TIKTOK_PATHS.authorizedShops,

@@ -68,6 +68,11 @@ export interface TiktokClient {
    * (`granted_scopes`); undefined when no refresh happened here or TikTok did not say.
    */
   grantedScopes(): readonly string[] | undefined;
+  /**
+   * A token refresh now, whatever token is at hand: the credential check exercises the refresh token
+   * (what keeps a target working past its access token's week) even when an access token was given.
+   */
+  refreshNow(): Promise<void>;
 }
 
 function parseCredentials(raw: Record<string, string>): TiktokCredentials | PermanentError {
@@ -224,5 +229,9 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     },
     call,
     grantedScopes: () => scopes,
+    async refreshNow() {
+      credentials();
+      await refresh();
+    },
   };
 }
