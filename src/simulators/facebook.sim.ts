@@ -28,7 +28,10 @@
  *  - versions: every answer names the version that served it in `facebook-api-version`; an expired
  *    version is served by the oldest usable one, without an error (facebook-versions.sim.ts); the
  *    simulator's calendar date is `graphClockMs` (PUT /_sim/facebook/limits; 0 = today);
- *  - permissions per token (facebook-access.sim.ts): live videos need pages_manage_posts, comments
+ *  - permissions per token (facebook-access.sim.ts): creating, changing, ending and deleting a live
+ *    video need pages_read_engagement and pages_manage_posts (the Broadcasting guide: "a Page access
+ *    token for an admin of the Page with the pages_read_engagement and pages_manage_posts
+ *    permissions"), reading live videos and comments pages_read_engagement, posting a comment
  *    pages_manage_engagement, Live Shopping live_shopping_manage_video (granted only with
  *    `PUT /_sim/facebook/permissions {token, granted: [...]}`); `GET /debug_token?input_token=`;
  *  - Live Shopping Tools: product pins from the Page's catalog (`PUT /_sim/facebook/catalog`), see
@@ -98,6 +101,10 @@ const LIVE_VIDEO_FIELDS = new Set([
   'live_views',
 ]);
 const COMMENT_FIELDS = new Set(['id', 'message', 'created_time', 'from']);
+/** Creating or changing a live video on a Page (developers.facebook.com/docs/live-video-api/guides/streaming). */
+const LIVE_VIDEO_WRITE = ['pages_read_engagement', 'pages_manage_posts'] as const;
+/** Reading what the Page posted: its live videos and their comments. */
+const PAGE_READ = ['pages_read_engagement'] as const;
 const AccountBody = z.object({ pageId: z.string().regex(/^\d{1,20}$/).optional() });
 const PermissionsBody = z.object({ token: z.string().min(1), granted: z.array(z.string().min(1)) });
 const CatalogBody = z.object({ items: z.array(z.object({ retailer_id: z.string().min(1), name: z.string().optional() })) });
@@ -401,7 +408,7 @@ export function createFacebookSimulator(): PlatformSimulator {
       const { id: pageId } = req.params as IdParams;
       if (!/^\d+$/.test(pageId)) throw noSuchObject(pageId, 'post');
       ownPage(pageId, 'post', req);
-      permissions.require(tokenOf(req), ['pages_manage_posts']);
+      permissions.require(tokenOf(req), LIVE_VIDEO_WRITE);
       const v = createVideo(pageId, paramsOf(req), Date.now());
       return {
         id: v.id,
@@ -417,6 +424,7 @@ export function createFacebookSimulator(): PlatformSimulator {
       const p = paramsOf(req);
       const fields = fieldsOf(p, LIVE_VIDEO_FIELDS, ['id', 'status', 'title', 'description']);
       ownPage(pageId, 'get', req);
+      permissions.require(tokenOf(req), PAGE_READ);
       let list = [...videos.values()].filter((v) => v.pageId === pageId).sort((a, b) => b.seq - a.seq);
       if (p.broadcast_status) {
         let wanted: string[];
@@ -438,13 +446,15 @@ export function createFacebookSimulator(): PlatformSimulator {
         const fields = new Set((paramsOf(req).fields ?? 'id,name').split(',').map((f) => f.trim()));
         return { id, ...(fields.has('name') ? { name: `Sim Page ${id}` } : {}) };
       }
-      return render(find(id, 'get', req), fieldsOf(paramsOf(req), LIVE_VIDEO_FIELDS, DEFAULT_FIELDS));
+      const v = find(id, 'get', req);
+      permissions.require(tokenOf(req), PAGE_READ);
+      return render(v, fieldsOf(paramsOf(req), LIVE_VIDEO_FIELDS, DEFAULT_FIELDS));
     });
 
     api.post('/:version/:id', async (req) => {
       const { id } = req.params as IdParams;
       const v = find(id, 'post', req);
-      permissions.require(tokenOf(req), ['pages_manage_posts']);
+      permissions.require(tokenOf(req), LIVE_VIDEO_WRITE);
       update(v, paramsOf(req));
       return { id: v.id };
     });
@@ -452,7 +462,7 @@ export function createFacebookSimulator(): PlatformSimulator {
     api.delete('/:version/:id', async (req) => {
       const { id } = req.params as IdParams;
       const v = find(id, 'delete', req);
-      permissions.require(tokenOf(req), ['pages_manage_posts']);
+      permissions.require(tokenOf(req), LIVE_VIDEO_WRITE);
       if (v.status === 'LIVE') throw invalidParam('(#100) A live video that is streaming cannot be deleted; end it first', 1363051);
       videos.delete(v.id);
       if (v.status === 'UNPUBLISHED' || v.status === 'SCHEDULED_UNPUBLISHED') sim.recordEffect({ type: 'show.cancelled', externalId: v.id, title: v.title });
@@ -482,6 +492,7 @@ export function createFacebookSimulator(): PlatformSimulator {
       const { id } = req.params as IdParams;
       const v = videos.get(id) ?? byVideoId(id);
       if (!v || v.pageId !== pageOfReq.get(req.raw)) throw noSuchObject(id, 'get');
+      permissions.require(tokenOf(req), PAGE_READ);
       const p = paramsOf(req);
       const fields = fieldsOf(p, COMMENT_FIELDS, ['id', 'message', 'created_time']);
       // reverse_chronological: newest first, with cursors that mark a comment, so comments posted while a

@@ -18,6 +18,11 @@ export interface YoutubeSimAccount {
   clientId: string;
   clientSecret: string;
   refreshToken: string;
+  /**
+   * The OAuth scopes the channel owner granted with this refresh token (space-separated, as Google's
+   * token endpoint answers them). Omitted: `https://www.googleapis.com/auth/youtube`.
+   */
+  scope?: string;
 }
 
 export interface TiktokSimApp {

@@ -14,7 +14,10 @@
  * broadcasts belong to the channel that made them (`POST /_sim/youtube/shows {title, account?}`,
  * account = channel id): another channel's answer 404 (`liveBroadcastNotFound` /
  * `liveStreamNotFound`) and are not listed. Live chat stays open to any channel, as on YouTube.
- * More channels: `POST /_sim/youtube/accounts {clientId?, clientSecret?}`.
+ * More channels: `POST /_sim/youtube/accounts {clientId?, clientSecret?, scope?}`; `scope` is what the
+ * owner granted (default the full `youtube` scope): the token endpoint answers it, and a token without
+ * `youtube` / `youtube.force-ssl` gets 403 insufficientPermissions on every write (reads also take
+ * `youtube.readonly`).
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -35,7 +38,12 @@ import { streamsOf } from './rtmp-sink.js';
 // Constants
 // ---------------------------------------------------------------------------------------------
 
-const AccountBody = z.object({ clientId: z.string().min(1).max(200).optional(), clientSecret: z.string().min(1).max(200).optional() });
+const AccountBody = z.object({
+  clientId: z.string().min(1).max(200).optional(),
+  clientSecret: z.string().min(1).max(200).optional(),
+  /** Space-separated OAuth scopes the owner grants (default: the full youtube scope), e.g. `https://www.googleapis.com/auth/youtube.readonly`. */
+  scope: z.string().min(1).max(1000).optional(),
+});
 
 type YoutubeExtraLimits = {
   /**
@@ -52,11 +60,19 @@ type YoutubeExtraLimits = {
 
 const CHANNEL_ID = SIM_ACCOUNTS.youtube[0]!.channelId;
 const OAUTH_SCOPE = 'https://www.googleapis.com/auth/youtube';
+/** Scopes that let a request change live broadcasts, streams and chat (each method's "Authorization" section). */
+const WRITE_SCOPES = ['https://www.googleapis.com/auth/youtube', 'https://www.googleapis.com/auth/youtube.force-ssl'];
+/** Scopes that let a request read them. */
+const READ_SCOPES = [...WRITE_SCOPES, 'https://www.googleapis.com/auth/youtube.readonly'];
 /** The documented costs: writes 50, liveChatMessages.insert 20, liveChatMessages.list 5, lists 1. */
 const QUOTA_COST = { write: 50, list: 1, chatInsert: 20, chatList: 5 } as const;
 const CHAT_POLLING_INTERVAL_MS = 2000;
+/** liveBroadcast snippet.title: at most 100 characters (the video's title). */
 const TITLE_MAX = 100;
 const DESCRIPTION_MAX_BYTES = 5000;
+/** liveStream snippet: "The value must be between 1 and 128 characters long"; description at most 10,000 characters (LiveStreamSnippet). */
+const STREAM_TITLE_MAX = 128;
+const STREAM_DESCRIPTION_MAX = 10_000;
 const CHAT_TEXT_MAX = 200;
 
 const BROADCAST_PARTS = ['id', 'snippet', 'contentDetails', 'status', 'monetizationDetails'] as const;
@@ -474,9 +490,19 @@ function listResponse<T>(kind: string, page: Page<T>, extra: Record<string, unkn
 // Validation of written resources
 // ---------------------------------------------------------------------------------------------
 
-function validTitle(v: unknown, domain: string): string {
+/** Characters are counted as UTF-16 units (an emoji is two): the strictest reading of YouTube's limits. */
+function validTitle(v: unknown, domain: string, max = TITLE_MAX): string {
   if (typeof v !== 'string' || v.trim() === '') throw new YtError(400, 'titleRequired', 'The title is required.', domain);
-  if (v.length > TITLE_MAX || /[<>]/.test(v)) throw new YtError(400, 'invalidTitle', 'The title is invalid (at most 100 characters, no < or >).', domain);
+  if (v.length > max || /[<>]/.test(v)) throw new YtError(400, 'invalidTitle', `The title is invalid (at most ${max} characters, no < or >).`, domain);
+  return v;
+}
+
+/** A liveStream's description: at most 10,000 characters (no byte limit is documented for it). */
+function validStreamDescription(v: unknown, domain: string): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string' || v.length > STREAM_DESCRIPTION_MAX || /[<>]/.test(v)) {
+    throw new YtError(400, 'invalidDescription', `The description is invalid (at most ${STREAM_DESCRIPTION_MAX} characters, no < or >).`, domain);
+  }
   return v;
 }
 
@@ -574,6 +600,8 @@ export function createYoutubeSimulator(): PlatformSimulator {
   /** The OAuth clients' channels and refresh tokens; the channel each access token was issued for. */
   let accounts: YoutubeSimAccount[] = seededAccounts('youtube');
   const tokenChannel = new Map<string, string>();
+  /** access token → the scopes its refresh token was granted. */
+  const tokenScopes = new Map<string, string[]>();
   const channelOfReq = new WeakMap<object, string>();
   /** The channel the request's access token acts for; a request without one never reaches a handler. */
   const me = (req: FastifyRequest): string => {
@@ -585,6 +613,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
     state.clear();
     accounts = seededAccounts('youtube');
     tokenChannel.clear();
+    tokenScopes.clear();
   });
   // The RTMP sink: a stream is active while its key receives data, inactive once the data stops.
   const streams = streamsOf(sim);
@@ -753,7 +782,9 @@ export function createYoutubeSimulator(): PlatformSimulator {
       const ttl = sim.limits.tokenTtlSec;
       const { token } = sim.tokens.issue(ttl, 'ya29.');
       tokenChannel.set(token, account.channelId);
-      return { access_token: token, expires_in: ttl, scope: OAUTH_SCOPE, token_type: 'Bearer' };
+      const scope = account.scope ?? OAUTH_SCOPE;
+      tokenScopes.set(token, scope.split(' ').filter(Boolean));
+      return { access_token: token, expires_in: ttl, scope, token_type: 'Bearer' };
     });
 
     // --- Data API v3 -----------------------------------------------------------------------
@@ -765,6 +796,16 @@ export function createYoutubeSimulator(): PlatformSimulator {
           const token = m?.[1] ?? qp(req, 'access_token');
           const channel = tokenChannel.get(token ?? '');
           if (sim.tokens.check(token) !== 'valid' || channel === undefined) return send(reply, invalidCredentialsReply());
+          // A token whose grant lacks the method's scope: 403 insufficientPermissions (a read needs
+          // youtube.readonly at least, anything else youtube or youtube.force-ssl).
+          const granted = tokenScopes.get(token ?? '') ?? [];
+          const needed = req.method === 'GET' ? READ_SCOPES : WRITE_SCOPES;
+          if (!needed.some((s) => granted.includes(s))) {
+            return send(
+              reply,
+              googleError(403, 'insufficientPermissions', 'Request had insufficient authentication scopes.', 'global', { itemMessage: 'Insufficient Permission' }),
+            );
+          }
           channelOfReq.set(req.raw, channel);
           return undefined;
         });
@@ -786,8 +827,8 @@ export function createYoutubeSimulator(): PlatformSimulator {
       const sn = parts.has('snippet') ? rec(body.snippet) : {};
       const cdn = parts.has('cdn') ? rec(body.cdn) : {};
       const cd = parts.has('contentDetails') ? rec(body.contentDetails) : {};
-      const title = validTitle(sn.title, D);
-      const description = validDescription(sn.description, D);
+      const title = validTitle(sn.title, D, STREAM_TITLE_MAX);
+      const description = validStreamDescription(sn.description, D);
       const need = <T extends string>(v: unknown, values: readonly T[], field: string): T => {
         const Field = field[0]?.toUpperCase() + field.slice(1);
         if (v === undefined) throw new YtError(400, `${field}Required`, `The ${field} is required.`, D);
@@ -1034,13 +1075,14 @@ export function createYoutubeSimulator(): PlatformSimulator {
   async function control(app: FastifyInstance): Promise<void> {
     app.post('/accounts', async (req, reply) => {
       const b = AccountBody.safeParse(req.body ?? {});
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {clientId?, clientSecret?}');
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {clientId?, clientSecret?, scope?}');
       const seeded = accounts[0]!;
       const account: YoutubeSimAccount = {
         channelId: `UC${randomId(16).replace(/[-_]/g, 'x').slice(0, 22)}`,
         clientId: b.data.clientId ?? seeded.clientId,
         clientSecret: b.data.clientSecret ?? seeded.clientSecret,
         refreshToken: `1//${randomId(32)}`,
+        ...(b.data.scope ? { scope: b.data.scope } : {}),
       };
       accounts.push(account);
       return reply.code(201).send({ ...account, credentials: { clientId: account.clientId, clientSecret: account.clientSecret, refreshToken: account.refreshToken } });

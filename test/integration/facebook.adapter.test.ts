@@ -242,6 +242,39 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect((dbg.data as { data: { is_valid: boolean; scopes: string[] } }).data).toMatchObject({ is_valid: false, scopes: [] });
   });
 
+  /** A second token of Page a whose admin granted everything but pages_read_engagement. */
+  async function narrowToken(): Promise<string> {
+    const { pageAccessToken } = (await control('POST', '/accounts', { pageId: PAGE_ID })) as { pageAccessToken: string };
+    await control('PUT', '/permissions', { token: pageAccessToken, granted: ['pages_show_list', 'pages_manage_posts', 'pages_manage_engagement'] });
+    return pageAccessToken;
+  }
+
+  it('a Page token without pages_read_engagement: Graph refuses to create a live video (#200), as the Broadcasting guide requires both permissions', async () => {
+    const NARROW = await narrowToken();
+    const direct = await axios.post(`${sim.url}/facebook/${GV}/${PAGE_ID}/live_videos`, new URLSearchParams({ title: 'x', status: 'UNPUBLISHED' }).toString(), {
+      headers: { authorization: `Bearer ${NARROW}`, 'content-type': 'application/x-www-form-urlencoded' },
+      validateStatus: () => true,
+    });
+    expect([direct.status, (direct.data as { error?: { code?: number; message?: string } }).error]).toEqual([403, expect.objectContaining({ code: 200, message: expect.stringContaining('pages_read_engagement') })]);
+    const h = harness({ credentials: { pageId: PAGE_ID, pageAccessToken: NARROW } });
+    const created = await caught(h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-narrow')));
+    expect(created).toBeInstanceOf(PermanentError);
+    expect((created as PermanentError).reason).toBe('code_200');
+    expect((await effects()).filter((e) => e.type === 'show.created')).toHaveLength(0);
+  });
+
+  it('the credential check refuses a Page token that lacks a permission the mirror needs, when the target is saved instead of at show time', async () => {
+    const NARROW = await narrowToken();
+    const h = harness({ credentials: { pageId: PAGE_ID, pageAccessToken: NARROW } });
+    const err = await caught(h.adapter.verifyCredentials!());
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('missing_permissions');
+    expect((err as PermanentError).message).toContain('lacks pages_read_engagement');
+    expect((err as PermanentError).message).not.toContain(NARROW);
+    // a token with every permission passes
+    await expect(harness().adapter.verifyCredentials!()).resolves.toBeUndefined();
+  });
+
   it('missing credentials → PermanentError before any request', async () => {
     const h = harness({ credentials: { pageId: 'my-page' } });
     const err = await caught(h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-nocreds')));

@@ -131,6 +131,25 @@ describe('OAuth token endpoint', () => {
     expect([crossed.status, crossed.json.error]).toEqual([400, 'invalid_grant']);
   });
 
+  it('a refresh token granted only youtube.readonly: the token endpoint says so, reads work, every write is 403 insufficientPermissions', async () => {
+    const readonly = 'https://www.googleapis.com/auth/youtube.readonly';
+    const acct = (await control('POST', '/_sim/youtube/accounts', { scope: readonly })).json as unknown as { refreshToken: string };
+    const r = await call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form(acct.refreshToken) });
+    expect(r.json.scope).toBe(readonly);
+    const token = r.json.access_token as string;
+    expect((await yt('GET', 'liveBroadcasts?part=id&mine=true', token)).status).toBe(200);
+    for (const w of [
+      await yt('POST', 'liveBroadcasts?part=snippet,status', token, broadcastBody('Read only')),
+      await yt('POST', 'liveStreams?part=snippet,cdn', token, streamBody),
+    ]) {
+      expect([w.status, reasonOf(w), domainOf(w)]).toEqual([403, 'insufficientPermissions', 'global']);
+    }
+    expect((await control('GET', '/_sim/youtube/effects')).json).toEqual([]);
+    // the seeded channels' grants are the full youtube scope
+    const full = await call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form(A.refreshToken) });
+    expect(full.json.scope).toBe('https://www.googleapis.com/auth/youtube');
+  });
+
   it("a channel's token does not reach another channel's broadcasts and streams: 404, not listed, nothing changed", async () => {
     const tokenA = await getToken();
     const tokenB = await getToken(B.refreshToken);
@@ -304,6 +323,12 @@ describe('live lifecycle', () => {
     expect(reasonOf(noTitle)).toBe('titleRequired');
     const longTitle = await yt('POST', 'liveBroadcasts?part=snippet,status', token, broadcastBody('x'.repeat(101)));
     expect(reasonOf(longTitle)).toBe('invalidTitle');
+    // a liveStream's title may be 128 characters (LiveStreamSnippet), a broadcast's only 100
+    const streamBody = (title: string) => ({ snippet: { title }, cdn: { frameRate: 'variable', ingestionType: 'rtmp', resolution: 'variable' } });
+    expect((await yt('POST', 'liveStreams?part=snippet,cdn', token, streamBody('s'.repeat(128)))).status).toBe(200);
+    expect(reasonOf(await yt('POST', 'liveStreams?part=snippet,cdn', token, streamBody('s'.repeat(129))))).toBe('invalidTitle');
+    // counted in UTF-16 units, the strictest reading: 65 emoji are 130
+    expect(reasonOf(await yt('POST', 'liveStreams?part=snippet,cdn', token, streamBody('💄'.repeat(65))))).toBe('invalidTitle');
     const badCdn = await yt('POST', 'liveStreams?part=snippet,cdn', token, { snippet: { title: 's' }, cdn: { frameRate: '30fps', ingestionType: 'rtmp', resolution: '999p' } });
     expect(reasonOf(badCdn)).toBe('invalidResolution');
     const parseError = await call('POST', `${base}/youtube/youtube/v3/liveStreams?part=snippet`, {

@@ -207,6 +207,33 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     expect(h.tokens.clears).toBe(1);
   });
 
+  it('the credential check refuses a shop authorisation without the scopes a mirror uses (the token refresh names them), instead of a 105005 at the first pin', async () => {
+    const { credentials: limitedCredentials } = (await control('POST', '/accounts', { limited: true })) as { credentials: TtCredentials };
+    const limited = harness({ credentials: limitedCredentials });
+    const err = await caught(limited.adapter.verifyCredentials!());
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('missing_scopes');
+    expect((err as PermanentError).message).toContain('seller.affiliate_collaboration.write, seller.affiliate_collaboration.read');
+    for (const secret of [limitedCredentials.appSecret, limitedCredentials.refreshToken]) expect((err as Error).message).not.toContain(secret);
+    // a full authorisation passes
+    await expect(harness().adapter.verifyCredentials!()).resolves.toBeUndefined();
+  });
+
+  it('the credential check exercises the refresh token even when a working access token is given (that one lasts a week)', async () => {
+    const good = harness();
+    await good.adapter.verifyCredentials!();
+    const accessToken = good.tokens.token!.accessToken;
+    const dead = harness({ credentials: { ...CREDENTIALS, refreshToken: 'ROW_revoked_refresh', accessToken } });
+    const err = await caught(dead.adapter.verifyCredentials!());
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('refresh_refused');
+    expect((err as Error).message).not.toContain(accessToken);
+    // with a live refresh token the given access token is no obstacle: one refresh, then the shops
+    const before = await lastSeq();
+    await harness({ credentials: { ...CREDENTIALS, accessToken } }).adapter.verifyCredentials!();
+    expect((await requests(before)).map(line)).toEqual(['GET /api/v2/token/refresh 200', 'GET /authorization/202309/shops 200']);
+  });
+
   it('105005 (scope not granted) names the scope; 106001 (bad sign) and 36009004 (clock) are typed', async () => {
     // A shop that authorised the app without the affiliate scopes.
     const { credentials: limitedCredentials } = (await control('POST', '/accounts', { limited: true })) as { credentials: TtCredentials };

@@ -306,6 +306,19 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     await expect(a.adapter.attachShow(remote.externalId)).resolves.toMatchObject({ externalId: remote.externalId });
   });
 
+  it('the credential check refuses a refresh token granted only youtube.readonly (its list read works, every write would be refused at show time)', async () => {
+    const readonly = (await control('POST', '/accounts', { scope: 'https://www.googleapis.com/auth/youtube.readonly' })) as { credentials: Record<string, string> };
+    const h = harness({ credentials: readonly.credentials });
+    const err = await caught(h.adapter.verifyCredentials!());
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('insufficientPermissions');
+    expect((err as PermanentError).message).toMatch(/re-authorise the channel/);
+    expect((err as PermanentError).message).not.toContain(readonly.credentials.refreshToken);
+    // what the check spares the operator: the first insert of the show
+    expect(((await caught(h.adapter.createShow(SPEC, buildOpContext('mk-readonly')))) as PermanentError).reason).toBe('insufficientPermissions');
+    await expect(harness().adapter.verifyCredentials!()).resolves.toBeUndefined();
+  });
+
   it('missing credentials → PermanentError before any request', async () => {
     const h = harness({ credentials: { clientId: 'cid', clientSecret: '' } });
     const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-nocreds')));
@@ -457,6 +470,41 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(text.endsWith(` — 49.00 USD ${PIN.linkUrl} · ${pinTag('mk-long-pin')}`)).toBe(true);
     expect(text).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/); // no emoji cut in half
     expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
+  });
+
+  it('a title of 101-128 characters: the stream keeps it whole (liveStream titles may be 128), the broadcast gets it shortened to 100', async () => {
+    const h = harness();
+    const before = await lastSeq();
+    const title = `${'Spring drop '.repeat(10)}end`; // 123 characters
+    const remote = await h.adapter.createShow({ ...SPEC, title }, buildOpContext('mk-title-123'));
+    expect(remote.externalId).toBeTruthy();
+    const posts = (await requests(before)).filter((r) => r.method === 'POST');
+    const streamTitle = (json(posts.find((r) => r.path === '/youtube/v3/liveStreams')).snippet as { title: string }).title;
+    const broadcastTitle = (json(posts.find((r) => r.path === '/youtube/v3/liveBroadcasts')).snippet as { title: string }).title;
+    expect(streamTitle).toBe(title);
+    expect(broadcastTitle.length).toBe(100);
+    expect(broadcastTitle.endsWith('…')).toBe(true);
+  });
+
+  it('an emoji title is shortened by UTF-16 units, as the limits are counted (an emoji is two), and never cut in half', async () => {
+    const h = harness();
+    const before = await lastSeq();
+    const title = '💄✨'.repeat(35); // 70 code points, 105 UTF-16 units ('✨' is one)
+    const remote = await h.adapter.createShow({ ...SPEC, title: `${title}${'💄'.repeat(30)}` }, buildOpContext('mk-title-emoji')); // 165 units
+    await h.adapter.updateShow(remote, { ...SPEC, title: `New: ${title}` }, buildOpContext('mk-title-emoji-upd'));
+    const reqs = await requests(before);
+    const titleOf = (r: SimRequestRecord | undefined): string => (json(r).snippet as { title: string }).title;
+    const stream = titleOf(reqs.find((r) => r.method === 'POST' && r.path === '/youtube/v3/liveStreams'));
+    const broadcast = titleOf(reqs.find((r) => r.method === 'POST' && r.path === '/youtube/v3/liveBroadcasts'));
+    const updated = titleOf(reqs.find((r) => r.method === 'PUT' && r.path === '/youtube/v3/liveBroadcasts'));
+    expect(stream.length).toBeLessThanOrEqual(128);
+    expect(broadcast.length).toBeLessThanOrEqual(100);
+    expect(updated.length).toBeLessThanOrEqual(100);
+    for (const t of [stream, broadcast, updated]) {
+      expect(t.endsWith('…')).toBe(true);
+      expect(t).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/); // no emoji cut in half
+    }
+    expect(reqs.every((r) => r.status === 200)).toBe(true);
   });
 
   it('updateShow sends the full snippet, keeps the marker, and skips a no-op update', async () => {

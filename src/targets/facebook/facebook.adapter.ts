@@ -353,6 +353,17 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       const { pageId } = client.credentials;
       const page = await client.call({ method: 'GET', path: `/${encodeURIComponent(pageId)}`, params: { fields: 'id' }, schema: z.object({ id: z.string() }) });
       if (page.id !== pageId) throw new PermanentError(`the Page token answers for Page ${page.id}, not for pageId ${pageId}`, 'page_mismatch');
+      // Reading the Page works without the permissions a mirror needs; Graph would refuse the live
+      // video (#200) only at show time. debug_token says what the token was granted.
+      const { missing } = await permissions.get();
+      if (missing.length > 0) {
+        throw new PermanentError(
+          `the Page token lacks ${missing.join(', ')} on Page ${pageId}: a Page admin must authorise the app again granting pages_read_engagement, ` +
+            `pages_manage_posts and pages_manage_engagement, then store the new token with PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} ` +
+            '{"credentials": {"pageAccessToken": "…"}}',
+          'missing_permissions',
+        );
+      }
     },
 
     async attachShow(externalId) {

@@ -21,10 +21,21 @@ export const LIVE_SHOPPING_PERMISSION = 'live_shopping_manage_video';
 /** Either of these satisfies the Live Shopping Tools API's second check. */
 const LIVE_SHOPPING_ALSO_ONE_OF = ['catalog_management', 'pages_manage_posts'];
 export const PERMISSIONS_TTL_MS = 10 * 60_000;
+/**
+ * What every Facebook mirror needs: broadcasting on a Page takes pages_read_engagement and
+ * pages_manage_posts (developers.facebook.com/docs/live-video-api/guides/streaming), a pin comment
+ * pages_manage_engagement.
+ */
+export const REQUIRED_PAGE_PERMISSIONS = ['pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement'] as const;
 
 export interface PagePermissions {
   /** The token may pin products with the Live Shopping Tools API (on this target's Page). */
   liveShopping: boolean;
+  /**
+   * REQUIRED_PAGE_PERMISSIONS the token lacks on this target's Page, as debug_token says; empty when
+   * Graph would not say (nothing to judge by: the calls themselves will tell).
+   */
+  missing: string[];
 }
 
 export interface PermissionReader {
@@ -54,15 +65,21 @@ export function createPermissionReader(client: FacebookClient, log: Logger, now:
       // we cannot tell, and a comment is what works without the permission.
       if (!isTargetError(err) || err.kind !== 'permanent' || err.reason === 'oauth_190') throw err;
       log.warn({ reason: err.reason }, 'cannot read the Page token permissions; product pins fall back to comments');
-      return { liveShopping: false };
+      return { liveShopping: false, missing: [] };
     }
     const scopes = new Set(res.data.scopes ?? []);
-    const granular = res.data.granular_scopes?.find((g) => g.scope === LIVE_SHOPPING_PERMISSION);
     // A Page-level grant names the Pages it covers; no list means the whole token.
-    const onThisPage = !granular?.target_ids || granular.target_ids.includes(pageId);
-    const liveShopping = res.data.is_valid !== false && scopes.has(LIVE_SHOPPING_PERMISSION) && onThisPage && LIVE_SHOPPING_ALSO_ONE_OF.some((p) => scopes.has(p));
-    log.info({ liveShopping }, 'facebook page token permissions read');
-    return { liveShopping };
+    const onThisPage = (permission: string): boolean => {
+      const granular = res.data.granular_scopes?.find((g) => g.scope === permission);
+      return !granular?.target_ids || granular.target_ids.includes(pageId);
+    };
+    const granted = (permission: string): boolean => scopes.has(permission) && onThisPage(permission);
+    const liveShopping =
+      res.data.is_valid !== false && scopes.has(LIVE_SHOPPING_PERMISSION) && onThisPage(LIVE_SHOPPING_PERMISSION) && LIVE_SHOPPING_ALSO_ONE_OF.some((p) => scopes.has(p));
+    // An invalid token is Graph's to refuse (190 on the next call), not a list of missing permissions.
+    const missing = res.data.is_valid === false ? [] : REQUIRED_PAGE_PERMISSIONS.filter((p) => !granted(p));
+    log.info({ liveShopping, missing }, 'facebook page token permissions read');
+    return { liveShopping, missing };
   }
 
   return {

@@ -49,6 +49,9 @@ export const TIKTOK_SCOPES = {
   orderInfo: 'seller.order.info',
 } as const;
 
+/** What a mirror calls: promotion links (pins), the affiliate order report, order detail (webhooks). */
+const REQUIRED_SCOPES: readonly string[] = [TIKTOK_SCOPES.affiliateWrite, TIKTOK_SCOPES.affiliateRead, TIKTOK_SCOPES.orderInfo];
+
 /** Webhook topics that change an order: ORDER_STATUS_CHANGE, CANCELLATION_STATUS_CHANGE, RETURN_STATUS_CHANGE. */
 export const ORDER_WEBHOOK_TYPES: ReadonlySet<number> = new Set([1, 11, 12]);
 
@@ -187,8 +190,11 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     },
 
     async verifyCredentials() {
-      // Get Authorized Shops: signed with the app secret, with a token from the refresh token; the
-      // shop cipher must be one of the shops this authorisation covers.
+      // The refresh token first, even when an access token was given: that one works for a week, and a
+      // dead refresh token behind it used to pass the check and stop the target when it expired.
+      await client.refreshNow();
+      // Get Authorized Shops: signed with the app secret, with the token just refreshed; the shop
+      // cipher must be one of the shops this authorisation covers.
       const data = await client.call({
         method: 'GET',
         path: TIKTOK_PATHS.authorizedShops,
@@ -200,6 +206,19 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
       const cipher = client.credentials.shopCipher;
       if (!data.shops.some((s) => s.cipher === cipher)) {
         throw new PermanentError(`this authorisation does not cover the shop with shopCipher ${cipher} (it covers ${data.shops.length} other shop(s)): check shopCipher`, 'shop_not_authorized');
+      }
+      // Get Authorized Shops needs none of the scopes a mirror uses: a shop that authorised the app
+      // without them passed this check and failed with 105005 at the first pin or report. The token
+      // refresh names the granted scopes; when it does not (or no refresh happened), no verdict.
+      const granted = client.grantedScopes();
+      const missing = granted ? REQUIRED_SCOPES.filter((s) => !granted.includes(s)) : [];
+      if (missing.length > 0) {
+        throw new PermanentError(
+          `the shop authorised the app without ${missing.join(', ')} (needed for promotion links, the affiliate order report and order lookups): ` +
+            `enable the scopes for the app in Partner Center, have the seller re-authorise it and store the new refresh token with ` +
+            `PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} {"credentials": {...}}`,
+          'missing_scopes',
+        );
       }
     },
 

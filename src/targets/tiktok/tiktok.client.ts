@@ -63,6 +63,16 @@ export interface TiktokCall<T> {
 export interface TiktokClient {
   readonly credentials: TiktokCredentials;
   call<T>(req: TiktokCall<T>): Promise<T>;
+  /**
+   * The scopes the shop granted the app, as the last token refresh of this client named them
+   * (`granted_scopes`); undefined when no refresh happened here or TikTok did not say.
+   */
+  grantedScopes(): readonly string[] | undefined;
+  /**
+   * A token refresh now, whatever token is at hand: the credential check exercises the refresh token
+   * (what keeps a target working past its access token's week) even when an access token was given.
+   */
+  refreshNow(): Promise<void>;
 }
 
 function parseCredentials(raw: Record<string, string>): TiktokCredentials | PermanentError {
@@ -110,6 +120,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     transformRequest: [(data: unknown) => data], // the signed text goes out byte for byte
   });
   let refreshing: Promise<string> | undefined;
+  let scopes: readonly string[] | undefined;
 
   function credentials(): TiktokCredentials {
     if (creds instanceof PermanentError) throw creds;
@@ -142,6 +153,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     }
     const data = TokenDataSchema.safeParse(env.data);
     if (!data.success) throw malformed('TikTok Shop token refresh', data.error);
+    scopes = data.data.granted_scopes;
     await ctx.tokens.set({
       accessToken: data.data.access_token,
       expiresAt: data.data.access_token_expire_in * 1000,
@@ -216,5 +228,10 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
       return credentials();
     },
     call,
+    grantedScopes: () => scopes,
+    async refreshNow() {
+      credentials();
+      await refresh();
+    },
   };
 }

@@ -37,6 +37,8 @@ export const YOUTUBE_CAPABILITIES: Capabilities = {
 };
 
 const V3 = '/youtube/v3';
+/** OAuth scopes with which liveBroadcasts/liveStreams/liveChatMessages writes are allowed (each method's "Authorization"). */
+const WRITE_SCOPES = ['https://www.googleapis.com/auth/youtube', 'https://www.googleapis.com/auth/youtube.force-ssl'];
 /** A list read with `part=id` (the credential check): only the ids. */
 const IdListSchema = z.object({ items: z.array(z.object({ id: z.string() })).default([]) });
 const MARKER_PREFIX = 'syndicast:';
@@ -105,6 +107,16 @@ function truncate(s: string, max: number, size: (cp: string) => number = () => 1
 /** YouTube rejects `<` and `>` in titles and descriptions (invalidTitle / invalidDescription). */
 function clean(s: string): string {
   return s.replace(/</g, '‹').replace(/>/g, '›');
+}
+
+/**
+ * A title within YouTube's limit (100 for a broadcast, 128 for a stream), counted in UTF-16 units like
+ * the chat message (pinMessage): the strictest reading of "characters", and the simulator's. Titles
+ * used to be counted in code points, so a title of emoji (two units each) went out over the limit and
+ * the insert was refused with invalidTitle.
+ */
+function fitTitle(s: string, max: number): string {
+  return truncate(clean(s), max, (cp) => cp.length);
 }
 
 function truncateBytes(s: string, maxBytes: number): string {
@@ -205,7 +217,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       path: `${V3}/liveStreams`,
       query: { part: 'id,snippet,cdn,contentDetails,status' },
       body: {
-        snippet: { title: truncate(clean(spec.title), STREAM_TITLE_MAX), description: describe(undefined, [markerLine(marker)]) },
+        snippet: { title: fitTitle(spec.title, STREAM_TITLE_MAX), description: describe(undefined, [markerLine(marker)]) },
         cdn: { ingestionType: 'rtmp', resolution: 'variable', frameRate: 'variable' },
         contentDetails: { isReusable: false },
       },
@@ -275,7 +287,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       query: { part: 'id,snippet,status,contentDetails' },
       body: {
         snippet: {
-          title: truncate(clean(spec.title), TITLE_MAX),
+          title: fitTitle(spec.title, TITLE_MAX),
           description: describe(spec.description, [markerLine(marker)]),
           scheduledStartTime: spec.scheduledAt,
         },
@@ -401,6 +413,17 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         cost: QUOTA_COST.list,
         schema: IdListSchema,
       });
+      // That read also works with a youtube.readonly grant, with which every insert, bind and
+      // transition is refused (403 insufficientPermissions) at show time. The refresh names the grant.
+      const granted = client.grantedScopes();
+      if (granted && !WRITE_SCOPES.some((s) => granted.includes(s))) {
+        throw new PermanentError(
+          `the YouTube authorisation was granted ${granted.join(' ') || 'no scope'}, without ${WRITE_SCOPES[0]} (or youtube.force-ssl), which ` +
+            `creating and running live broadcasts needs: re-authorise the channel with that scope and store the new refresh token with ` +
+            `PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} {"credentials": {...}}`,
+          'insufficientPermissions',
+        );
+      }
     },
 
     async attachShow(externalId) {
@@ -416,7 +439,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       // start time YouTube already has: moving it then is meaningless and may be refused.
       const upcoming = current.status.lifeCycleStatus === 'created' || current.status.lifeCycleStatus === 'ready';
       const snippet = {
-        title: truncate(clean(spec.title), TITLE_MAX),
+        title: fitTitle(spec.title, TITLE_MAX),
         description: describe(spec.description, markerLinesOf(current.snippet.description)),
         scheduledStartTime: upcoming ? spec.scheduledAt : (current.snippet.scheduledStartTime ?? spec.scheduledAt),
       };

@@ -52,6 +52,8 @@ export interface ApiCall<T> {
 export interface YoutubeClient {
   readonly credentials: YoutubeCredentials;
   call<T>(req: ApiCall<T>): Promise<T>;
+  /** The OAuth scopes the last token refresh of this client named; undefined before one, or when Google did not say. */
+  grantedScopes(): readonly string[] | undefined;
 }
 
 function parseCredentials(raw: Record<string, string>): YoutubeCredentials | PermanentError {
@@ -98,6 +100,7 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
   // API calls (every sync makes them) go without axios: same guard, deadline, timeout, no redirects.
   const json = createPlatformJson(ctx, ctx.timeoutMs);
   let refreshing: Promise<string> | undefined;
+  let scopes: readonly string[] | undefined;
 
   function credentials(): YoutubeCredentials {
     if (creds instanceof PermanentError) throw creds;
@@ -130,6 +133,7 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
     }
     const parsed = TokenResponseSchema.safeParse(res.data);
     if (!parsed.success) throw malformed('Google OAuth token endpoint', parsed.error);
+    scopes = parsed.data.scope?.split(' ').filter(Boolean);
     await ctx.tokens.set({ accessToken: parsed.data.access_token, expiresAt: now() + parsed.data.expires_in * 1000 });
     log.debug({ expiresIn: parsed.data.expires_in }, 'youtube access token refreshed');
     return parsed.data.access_token;
@@ -191,5 +195,6 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
       return credentials();
     },
     call,
+    grantedScopes: () => scopes,
   };
 }

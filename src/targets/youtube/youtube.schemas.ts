@@ -11,6 +11,8 @@ export const TokenResponseSchema = z.object({
   access_token: z.string().min(1),
   expires_in: z.number().int().positive(),
   token_type: z.string(),
+  /** The scopes the refresh token was granted, space-separated. */
+  scope: z.string().optional(),
 });
 
 /** OAuth error body (RFC 6749 §5.2), e.g. `{"error":"invalid_grant","error_description":"Token has been expired or revoked."}`. */
