@@ -21,7 +21,7 @@ import type { SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import type { OpContext, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
 import type { RateLimitedError} from '../targets/target.errors.js';
-import { AuthExpiredError, isTargetError, RetryableError } from '../targets/target.errors.js';
+import { AuthExpiredError, isTargetError, NotMadeError, RetryableError } from '../targets/target.errors.js';
 import { adapterFactory, limiterId, PLATFORM_LIMITS } from '../targets/target.registry.js';
 import { backoffMs, withJitter } from './backoff.js';
 import type { SyncJob } from '../queues/queues.js';
@@ -402,6 +402,24 @@ export class SyncService {
   private async drive(job: OwnedJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, pinDelayMs: number, save: (progress?: boolean) => Promise<void>): Promise<number | undefined> {
     const caps = adapter.capabilities;
     if (mirror.state === 'failed' || mirror.state === 'ended' || mirror.state === 'cancelled') return undefined;
+
+    if (!mirror.remote && mirror.state === 'provisioning' && caps.createShow === 'api' && (desired.state === 'cancelled' || desired.state === 'ended')) {
+      // A create was under way and its outcome is unknown (a timeout, a crash, a wait for a late
+      // request to settle) when the show was called off: the platform may have the show. Look for it
+      // (never make it now); one found is taken down below like any other.
+      const spec = specOf(desired);
+      try {
+        mirror.remote = await adapter.createShow(spec, { ...this.op(job, mirror, 'create', { findOnly: true }), findOnly: true });
+      } catch (err) {
+        if (!(err instanceof NotMadeError)) throw err;
+      }
+      if (mirror.remote) {
+        mirror.applied = spec;
+        mirror.state = 'ready';
+        await save();
+        await this.indexRemote(job, mirror.remote.externalId);
+      }
+    }
 
     if (desired.state === 'cancelled') {
       const wasLive = mirror.state === 'live';
