@@ -16,6 +16,13 @@ export interface MirrorPin {
   at: string | undefined;
   /** Pin delay: not mirrored before this time (epoch ms), set when the pin is first seen. */
   dueAt?: number;
+  /**
+   * A pin request of this episode may have reached the platform though the pin is still `pending`:
+   * set before the call, saved with the error that ended the attempt (a timeout: the platform may act
+   * on it), cleared once the pin is recorded or taken back. A pending pin the partner then takes back
+   * is taken back on the platform too, not dropped as never sent.
+   */
+  tried?: boolean;
 }
 
 export interface MirrorDoc {

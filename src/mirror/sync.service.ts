@@ -563,6 +563,8 @@ export class SyncService {
           linkUrl = mp.linkUrl = sent.url;
         }
         let res: Awaited<ReturnType<TargetAdapter['pin']>>;
+        // Saved with the error if the attempt fails (onError's save): the platform may still act on it.
+        mp.tried = true;
         try {
           res = await adapter.pin(
             remote,
@@ -576,6 +578,26 @@ export class SyncService {
         }
         mp.state = 'pinned';
         mp.ref = res.ref;
+        mp.at = new Date().toISOString();
+        mp.tried = undefined;
+        await save();
+      } else if (!want && mp.state === 'pending' && mp.tried && desired.state === 'live') {
+        // Taken back while an attempt at it had an unknown outcome (it timed out: the platform may have
+        // acted on it late): take it back there as well. An unpin of a pin that never landed changes
+        // nothing (Whatnot removes what is not in the lineup; Bambuser finds no highlight of ours).
+        const caps = adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities;
+        if (caps.unpin && product) {
+          await adapter.unpin(
+            remote,
+            { productId, title: product.title, price: product.price, linkUrl: mp.linkUrl ?? '', platformProductId: product.sku ?? productId },
+            mp.ref,
+            this.op(job, mirror, `unpin:${productId}:${mp.episode}`),
+          );
+        }
+        // Kept as unpinned (not forgotten): a re-pin is a new episode, so an earlier episode's lookup cannot adopt it.
+        mp.state = 'unpinned';
+        mp.tried = undefined;
+        mp.dueAt = undefined;
         mp.at = new Date().toISOString();
         await save();
       } else if (!want && mp.state === 'pending') {
@@ -612,5 +634,6 @@ function unpinAll(mirror: MirrorDoc): void {
     mp.state = 'unpinned';
     mp.at = at;
     mp.dueAt = undefined;
+    mp.tried = undefined;
   }
 }
