@@ -32,6 +32,12 @@ export interface MirrorDoc {
   remote: RemoteShow | undefined;
   /** What was last written to the remote show (to detect title/schedule changes). */
   applied: { title: string; description: string | undefined; scheduledAt: string } | undefined;
+  /**
+   * While the remote show is being created: a digest of the spec the create attempts asked for, or
+   * '*' when they asked for different ones (the title changed between a timed-out attempt and its
+   * retry). The show a retry adopts then carries an earlier spec, so `applied` is left unknown.
+   */
+  creating?: string;
   /** Keyed by the partner's product id: always a prototype-less record (src/lib/id-record.ts). */
   pins: IdRecord<MirrorPin>;
   lastError: string | null;

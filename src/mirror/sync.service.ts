@@ -415,6 +415,7 @@ export class SyncService {
       }
       if (mirror.remote) {
         mirror.applied = spec;
+        mirror.creating = undefined;
         mirror.state = 'ready';
         await save();
         await this.indexRemote(job, mirror.remote.externalId);
@@ -447,11 +448,17 @@ export class SyncService {
         return undefined;
       }
       mirror.state = 'provisioning';
+      const spec = specOf(desired);
+      // The spec every attempt asked for ('*' once they differed): a show an earlier attempt made (a
+      // timeout, a crash) is adopted by this one's lookup with the title that attempt sent.
+      const asked = short(JSON.stringify(spec));
+      mirror.creating = mirror.creating === undefined || mirror.creating === asked ? asked : '*';
       // Not progress: every attempt passes here, and resetting the count would retry a 5xx forever.
       await save(false);
-      const spec = specOf(desired);
       mirror.remote = await adapter.createShow(spec, this.op(job, mirror, 'create'));
-      mirror.applied = spec;
+      // Unknown when the attempts asked for different specs: the update below writes the current one.
+      mirror.applied = mirror.creating === asked ? spec : undefined;
+      mirror.creating = undefined;
       mirror.state = 'ready';
       await save();
       await this.indexRemote(job, mirror.remote.externalId);

@@ -2,7 +2,8 @@
  * A create whose answer never came (timeout, crash) may have made the show on the platform. When the
  * partner cancels (or ends) the show before a retry found it, the mirror must still look for what the
  * create made and take it down: marked cancelled without a remote show, it left a scheduled broadcast
- * on the partner's channel for good.
+ * on the partner's channel for good. Likewise a title changed meanwhile must reach the show the create
+ * made: the retry adopted it and recorded the new title as written, so it kept the first one.
  *
  * Real redis-server, the real SyncService and adapters, the simulators behind a proxy that delivers
  * the create late (after its caller timed out), as in intent-late-request.test.ts.
@@ -107,4 +108,32 @@ test('a create that never reached the platform is not made when the show is canc
   expect(outcome).toMatchObject({ kind: 'done', state: 'cancelled' });
   expect((await sim.effects('youtube')).filter((e) => e.title === 'Never made')).toEqual([]);
   expect((await svc.rt.shows.getMirror('cc', 'dropped', targetId))!.remote).toBeUndefined();
+}, 30_000);
+
+test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a title changed while the create\'s outcome was unknown reaches the show the create made', async (platform) => {
+  const targetId = `ct-${platform}`;
+  const r = await svc.api('/v1/partners/cc/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  });
+  expect(r.status).toBe(201);
+  const showId = `retitled-${platform}`;
+  const show = sampleShow(showId, { title: `First title ${platform}` });
+  expect((await sendEvent(svc, 'cc', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'cc', showId, targetId };
+  proxy.holdNext((method, path) => method === 'POST' && CREATE[platform]!.test(path), HOLD_MS);
+  expect(await svc.rt.syncService.sync(job, { token: `A-${targetId}` })).toMatchObject({ kind: 'delay' });
+  await proxy.idle(); // made, with the first title
+  const retitled = `Second title ${platform}`;
+  expect((await sendEvent(svc, 'cc', secret, showEvent('show.updated', { ...show, title: retitled }, '2026-11-24T17:10:00Z'))).status).toBe(202);
+
+  let outcome: SyncOutcome = { kind: 'delay', delayMs: 0, reason: 'start' };
+  for (let i = 0; outcome.kind === 'delay' && i < 20; i++) {
+    if (i > 0) await sleep(outcome.delayMs);
+    outcome = await svc.rt.syncService.sync(job, { token: `R${i}-${targetId}` });
+  }
+  expect(outcome).toEqual({ kind: 'done', state: 'ready' });
+  const m = (await svc.rt.shows.getMirror('cc', showId, targetId))!;
+  const titles = (await sim.effects(platform)).filter((e) => e.externalId === m.remote!.externalId && e.title !== undefined).map((e) => e.title);
+  expect(titles[0]).toContain('First title');
+  expect(titles.at(-1)).toContain(retitled);
 }, 30_000);
