@@ -45,6 +45,12 @@ export interface MirrorDoc {
   syncedVersion: number;
   /** Consecutive retryable failures (reset on progress). */
   retries: number;
+  /**
+   * The last run ended in an expected wait (a not-yet state such as Facebook's 7-day schedule window,
+   * not a failure or a rate limit): the sweep brings its delayed job forward once the show changed,
+   * since the change (a new schedule, the show going live) may end the wait.
+   */
+  waiting?: boolean;
   /** Bumped by operator actions (relink, retry) so that intents of an earlier attempt do not apply. */
   generation: number;
   wentLive: boolean;

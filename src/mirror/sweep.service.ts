@@ -74,8 +74,13 @@ export class SweepService {
         m.state === 'provisioning' ||
         Object.values(m.pins).some((p) => p.state === 'pending');
       if (behind) {
-        await this.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id });
+        const job = { partnerId, showId, targetId: t.id };
+        await this.sync.enqueue(t.platform, job);
         enqueued += 1;
+        // Its job may sit delayed for long (Facebook's schedule window: up to 3 days), and an event's
+        // sync is coalesced into that delayed job: a show moved to now or started early was not synced
+        // before the wait ran out. The show changed since the wait began: look again now.
+        if (m?.waiting && m.syncedVersion < desired.version) await this.sync.promote(t.platform, job);
       }
     }
     if (allDone && (desired.state === 'ended' || desired.state === 'cancelled')) {

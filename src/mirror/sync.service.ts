@@ -258,6 +258,7 @@ export class SyncService {
             if (mirror.state !== 'action_required' && mirror.state !== 'failed') mirror.lastError = null;
           }
           mirror.retries = 0;
+          mirror.waiting = undefined;
           mirror.syncedVersion = desired.version;
         } catch (err) {
           const outcome = await this.onError(err, mirror, target, logger());
@@ -332,6 +333,7 @@ export class SyncService {
   private async onError(err: unknown, mirror: MirrorDoc, target: TargetRecord, log: Logger): Promise<SyncOutcome> {
     if (!isTargetError(err)) throw err; // a bug or Redis: let BullMQ retry with backoff
     const msg = `${target.platform}: ${err.message}`;
+    mirror.waiting = err instanceof RetryableError && err.waiting ? true : undefined;
     switch (err.kind) {
       case 'rate_limited': {
         const delayMs = withJitter((err as RateLimitedError).delayMs);
