@@ -405,10 +405,12 @@ export class SyncService {
     const caps = adapter.capabilities;
     if (mirror.state === 'failed' || mirror.state === 'ended' || mirror.state === 'cancelled') return undefined;
 
-    if (!mirror.remote && mirror.state === 'provisioning' && caps.createShow === 'api' && (desired.state === 'cancelled' || desired.state === 'ended')) {
+    const createTried = mirror.state === 'provisioning' || mirror.creating !== undefined;
+    if (!mirror.remote && createTried && caps.createShow === 'api' && (desired.state === 'cancelled' || desired.state === 'ended')) {
       // A create was under way and its outcome is unknown (a timeout, a crash, a wait for a late
-      // request to settle) when the show was called off: the platform may have the show. Look for it
-      // (never make it now); one found is taken down below like any other.
+      // request to settle; also when the mirror failed meanwhile and an operator retried it: `pending`
+      // with `creating` kept) when the show was called off: the platform may have the show. Look for
+      // it (never make it now); one found is taken down below like any other.
       const spec = specOf(desired);
       try {
         mirror.remote = await adapter.createShow(spec, { ...this.op(job, mirror, 'create', { findOnly: true }), findOnly: true });

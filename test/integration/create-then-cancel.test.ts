@@ -137,3 +137,37 @@ test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a title changed whi
   expect(titles[0]).toContain('First title');
   expect(titles.at(-1)).toContain(retitled);
 }, 30_000);
+
+test('a mirror that failed while its create\'s outcome was unknown, then retried by an operator, still takes down what the create made when the show is cancelled', async () => {
+  const targetId = 'cc-failed';
+  const r = await svc.api('/v1/partners/cc/targets', {
+    json: { id: targetId, platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: `${proxy.url}/youtube`, commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  const show = sampleShow('failed-then-retried', { title: 'Failed then retried' });
+  expect((await sendEvent(svc, 'cc', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'cc', showId: 'failed-then-retried', targetId };
+  proxy.holdNext((method, path) => method === 'POST' && CREATE['youtube']!.test(path), HOLD_MS);
+  expect(await svc.rt.syncService.sync(job, { token: 'A-failed' })).toMatchObject({ kind: 'delay' });
+  await proxy.idle();
+  // The retry budget ran out meanwhile (as after SYNC_MAX_RETRIES failed attempts): the mirror failed.
+  await svc.rt.shows.updateMirror('cc', 'failed-then-retried', targetId, () => { throw new Error('mirror expected'); }, (m) => {
+    m.state = 'failed';
+    m.lastError = 'gave up';
+    return true;
+  });
+  // The operator retries it, and the partner cancels the show.
+  expect((await svc.api(`/v1/partners/cc/shows/failed-then-retried/mirrors/${targetId}/resync`, { method: 'POST' })).status).toBe(202);
+  expect((await svc.rt.shows.getMirror('cc', 'failed-then-retried', targetId))!.state).toBe('pending');
+  expect((await sendEvent(svc, 'cc', secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
+  let outcome: SyncOutcome = { kind: 'delay', delayMs: 0, reason: 'start' };
+  for (let i = 0; outcome.kind === 'delay' && i < 20; i++) {
+    if (i > 0) await sleep(outcome.delayMs);
+    outcome = await svc.rt.syncService.sync(job, { token: `R${i}-failed` });
+  }
+  expect(outcome).toMatchObject({ kind: 'done', state: 'cancelled' });
+  const effects = await sim.effects('youtube');
+  const created = effects.filter((e) => e.type === 'show.created' && e.title === 'Failed then retried');
+  expect(created).toHaveLength(1);
+  expect(effects.filter((e) => e.externalId === created[0]!.externalId).map((e) => e.type)).toEqual(['show.created', 'show.cancelled']);
+}, 30_000);
