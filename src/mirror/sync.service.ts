@@ -19,7 +19,8 @@ import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
-import type { OpContext, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
+import type { OpContext, PinSpec, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
+import type { Product } from '../domain/events.js';
 import type { RateLimitedError} from '../targets/target.errors.js';
 import { AuthExpiredError, isTargetError, NotMadeError, RetryableError } from '../targets/target.errors.js';
 import { adapterFactory, limiterId, PLATFORM_LIMITS } from '../targets/target.registry.js';
@@ -597,10 +598,10 @@ export class SyncService {
         // acted on it late): take it back there as well. An unpin of a pin that never landed changes
         // nothing (Whatnot removes what is not in the lineup; Bambuser finds no highlight of ours).
         const caps = adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities;
-        if (caps.unpin && product) {
+        if (caps.unpin) {
           await adapter.unpin(
             remote,
-            { productId, title: product.title, price: product.price, linkUrl: mp.linkUrl ?? '', platformProductId: product.sku ?? productId },
+            unpinSpec(productId, product, mp),
             mp.ref,
             this.op(job, mirror, `unpin:${productId}:${mp.episode}`),
           );
@@ -620,10 +621,10 @@ export class SyncService {
       } else if (!want && mp.state === 'pinned' && desired.state === 'live') {
         // Whether this target can take a pin back may depend on its account (resolved by the adapter).
         const caps = adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities;
-        if (caps.unpin && product) {
+        if (caps.unpin) {
           await adapter.unpin(
             remote,
-            { productId, title: product.title, price: product.price, linkUrl: mp.linkUrl ?? '', platformProductId: product.sku ?? productId },
+            unpinSpec(productId, product, mp),
             mp.ref,
             this.op(job, mirror, `unpin:${productId}:${mp.episode}`),
           );
@@ -635,6 +636,18 @@ export class SyncService {
     }
     return wakeAt;
   }
+}
+
+/**
+ * What an unpin is told about its product. One the show no longer lists (the partner dropped a pinned,
+ * sold-out product from the snapshot) is still taken back: the adapters unpin by the pin's own record
+ * (its ref, its tracked link, the product id), so title and price are placeholders then. Skipping it
+ * left the product pinned on the platform while the mirror said unpinned.
+ */
+function unpinSpec(productId: string, product: Product | undefined, mp: MirrorPin): PinSpec {
+  const linkUrl = mp.linkUrl ?? '';
+  if (product) return { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId };
+  return { productId, title: productId, price: { amount: 0, currency: 'XXX' }, linkUrl, platformProductId: productId };
 }
 
 /** The show is over: nothing stays pinned on it (the platform shows no live pin after the end). */

@@ -149,6 +149,7 @@ export interface RemoteShow {
   data: Record<string, string>;
 }
 
+/** A pin (or, for unpin(), the pin to take back: title and price are placeholders when the show no longer lists the product). */
 export interface PinSpec {
   productId: string;
   title: string;

@@ -3,6 +3,8 @@
  * with the pin `pending`. When the partner unpins the product before a retry, the mirror must take the
  * pin back on the platform: it treated the pending pin as never sent ("nothing to undo") and the
  * product stayed in the Whatnot lineup / featured on the Bambuser player for the rest of the show.
+ * Likewise a pinned product the partner drops from the show (its next snapshot no longer lists it) was
+ * marked unpinned without being taken back on the platform.
  *
  * Real redis-server, the real SyncService and adapters, the simulators behind a proxy that delivers the
  * pin late. The test plays the runs as BullMQ would.
@@ -80,6 +82,35 @@ test.each(CASES)('$platform: a pin that took effect after its caller timed out i
   // The partner takes the product back before any retry.
   await pinEvent('product.unpinned', 2);
   expect(await converge(job, 'unpin')).toEqual({ kind: 'done', state: 'live' });
+
+  const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  expect(effects).toEqual(['product.pinned', 'product.unpinned']);
+  expect((await svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'unpinned' });
+}, 30_000);
+
+test.each(CASES)('$platform: a pinned product the partner drops from the show is taken back on the platform', async ({ platform }) => {
+  const targetId = `drop-${platform}`;
+  const r = await svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${sim.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  });
+  expect(r.status).toBe(201);
+  const showId = `show-drop-${platform}`;
+  const job = { partnerId: 'tb', showId, targetId };
+  const live = sampleShow(showId, { state: 'live', pinnedProductIds: ['p1'] });
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', live, '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await converge(job, 'd-first');
+  if (platform === 'whatnot') {
+    const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+    expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  }
+  expect(await converge(job, 'd-live')).toEqual({ kind: 'done', state: 'live' });
+  expect((await svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'pinned' });
+  const remoteId = (await svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+
+  // Sold out: the partner's next snapshot no longer lists the product (nor pins it).
+  const products = (live['products'] as { id: string }[]).filter((p) => p.id !== 'p1');
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.updated', { ...live, products, pinnedProductIds: [] }, '2026-11-24T18:05:00Z'))).status).toBe(202);
+  expect(await converge(job, 'd-drop')).toEqual({ kind: 'done', state: 'live' });
 
   const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
   expect(effects).toEqual(['product.pinned', 'product.unpinned']);
