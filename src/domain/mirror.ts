@@ -16,6 +16,13 @@ export interface MirrorPin {
   at: string | undefined;
   /** Pin delay: not mirrored before this time (epoch ms), set when the pin is first seen. */
   dueAt?: number;
+  /**
+   * A pin request of this episode may have reached the platform though the pin is still `pending`:
+   * set before the call, saved with the error that ended the attempt (a timeout: the platform may act
+   * on it), cleared once the pin is recorded or taken back. A pending pin the partner then takes back
+   * is taken back on the platform too, not dropped as never sent.
+   */
+  tried?: boolean;
 }
 
 export interface MirrorDoc {
@@ -25,6 +32,12 @@ export interface MirrorDoc {
   remote: RemoteShow | undefined;
   /** What was last written to the remote show (to detect title/schedule changes). */
   applied: { title: string; description: string | undefined; scheduledAt: string } | undefined;
+  /**
+   * While the remote show is being created: a digest of the spec the create attempts asked for, or
+   * '*' when they asked for different ones (the title changed between a timed-out attempt and its
+   * retry). The show a retry adopts then carries an earlier spec, so `applied` is left unknown.
+   */
+  creating?: string;
   /** Keyed by the partner's product id: always a prototype-less record (src/lib/id-record.ts). */
   pins: IdRecord<MirrorPin>;
   lastError: string | null;
@@ -32,6 +45,12 @@ export interface MirrorDoc {
   syncedVersion: number;
   /** Consecutive retryable failures (reset on progress). */
   retries: number;
+  /**
+   * The last run ended in an expected wait (a not-yet state such as Facebook's 7-day schedule window,
+   * not a failure or a rate limit): the sweep brings its delayed job forward once the show changed,
+   * since the change (a new schedule, the show going live) may end the wait.
+   */
+  waiting?: boolean;
   /** Bumped by operator actions (relink, retry) so that intents of an earlier attempt do not apply. */
   generation: number;
   wentLive: boolean;

@@ -49,13 +49,21 @@ export class SweepService {
   private async sweepShow(partnerId: string, showId: string, bundleOf: (partnerId: string) => Promise<PartnerBundle | null>): Promise<{ enqueued: number; finished: boolean }> {
     const [bundle, desired] = await Promise.all([bundleOf(partnerId), this.shows.desired(partnerId, showId)]);
     if (!desired) return { enqueued: 0, finished: false }; // no snapshot yet: its first show event schedules the syncs
-    const targets = bundle?.targets.filter((t) => t.enabled) ?? [];
+    // Disabled targets too: one switched off while its mirror was on air is not finished, and the show
+    // stays in the set so that re-enabling it (kicked for active shows only) drives the platform to the
+    // show's state; dropped, its broadcast was left live for good. Nothing is enqueued for it.
+    const targets = bundle?.targets ?? [];
     const mirrors = await this.shows.getMirrors(partnerId, showId, targets.map((t) => t.id));
     let enqueued = 0;
     let allDone = true;
     for (const [i, t] of targets.entries()) {
       const m = mirrors[i];
       if (m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= desired.version) continue;
+      if (!t.enabled) {
+        // Never mirrored there (or nothing made remotely yet): nothing to finish on the platform.
+        if (m?.remote) allDone = false;
+        continue;
+      }
       allDone = false;
       // Work that a lost or dropped job would leave undone; otherwise the mirror is idle and current.
       const behind =
@@ -66,8 +74,13 @@ export class SweepService {
         m.state === 'provisioning' ||
         Object.values(m.pins).some((p) => p.state === 'pending');
       if (behind) {
-        await this.sync.enqueue(t.platform, { partnerId, showId, targetId: t.id });
+        const job = { partnerId, showId, targetId: t.id };
+        await this.sync.enqueue(t.platform, job);
         enqueued += 1;
+        // Its job may sit delayed for long (Facebook's schedule window: up to 3 days), and an event's
+        // sync is coalesced into that delayed job: a show moved to now or started early was not synced
+        // before the wait ran out. The show changed since the wait began: look again now.
+        if (m?.waiting && m.syncedVersion < desired.version) await this.sync.promote(t.platform, job);
       }
     }
     if (allDone && (desired.state === 'ended' || desired.state === 'cancelled')) {

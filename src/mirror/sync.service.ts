@@ -19,9 +19,10 @@ import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
-import type { OpContext, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
+import type { OpContext, PinSpec, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
+import type { Product } from '../domain/events.js';
 import type { RateLimitedError} from '../targets/target.errors.js';
-import { AuthExpiredError, isTargetError, RetryableError } from '../targets/target.errors.js';
+import { AuthExpiredError, isTargetError, NotMadeError, RetryableError } from '../targets/target.errors.js';
 import { adapterFactory, limiterId, PLATFORM_LIMITS } from '../targets/target.registry.js';
 import { backoffMs, withJitter } from './backoff.js';
 import type { SyncJob } from '../queues/queues.js';
@@ -258,6 +259,7 @@ export class SyncService {
             if (mirror.state !== 'action_required' && mirror.state !== 'failed') mirror.lastError = null;
           }
           mirror.retries = 0;
+          mirror.waiting = undefined;
           mirror.syncedVersion = desired.version;
         } catch (err) {
           const outcome = await this.onError(err, mirror, target, logger());
@@ -332,6 +334,7 @@ export class SyncService {
   private async onError(err: unknown, mirror: MirrorDoc, target: TargetRecord, log: Logger): Promise<SyncOutcome> {
     if (!isTargetError(err)) throw err; // a bug or Redis: let BullMQ retry with backoff
     const msg = `${target.platform}: ${err.message}`;
+    mirror.waiting = err instanceof RetryableError && err.waiting ? true : undefined;
     switch (err.kind) {
       case 'rate_limited': {
         const delayMs = withJitter((err as RateLimitedError).delayMs);
@@ -403,6 +406,27 @@ export class SyncService {
     const caps = adapter.capabilities;
     if (mirror.state === 'failed' || mirror.state === 'ended' || mirror.state === 'cancelled') return undefined;
 
+    const createTried = mirror.state === 'provisioning' || mirror.creating !== undefined;
+    if (!mirror.remote && createTried && caps.createShow === 'api' && (desired.state === 'cancelled' || desired.state === 'ended')) {
+      // A create was under way and its outcome is unknown (a timeout, a crash, a wait for a late
+      // request to settle; also when the mirror failed meanwhile and an operator retried it: `pending`
+      // with `creating` kept) when the show was called off: the platform may have the show. Look for
+      // it (never make it now); one found is taken down below like any other.
+      const spec = specOf(desired);
+      try {
+        mirror.remote = await adapter.createShow(spec, { ...this.op(job, mirror, 'create', { findOnly: true }), findOnly: true });
+      } catch (err) {
+        if (!(err instanceof NotMadeError)) throw err;
+      }
+      if (mirror.remote) {
+        mirror.applied = spec;
+        mirror.creating = undefined;
+        mirror.state = 'ready';
+        await save();
+        await this.indexRemote(job, mirror.remote.externalId);
+      }
+    }
+
     if (desired.state === 'cancelled') {
       const wasLive = mirror.state === 'live';
       if (mirror.remote) await adapter.cancelShow(mirror.remote, this.op(job, mirror, 'cancel'));
@@ -429,11 +453,17 @@ export class SyncService {
         return undefined;
       }
       mirror.state = 'provisioning';
+      const spec = specOf(desired);
+      // The spec every attempt asked for ('*' once they differed): a show an earlier attempt made (a
+      // timeout, a crash) is adopted by this one's lookup with the title that attempt sent.
+      const asked = short(JSON.stringify(spec));
+      mirror.creating = mirror.creating === undefined || mirror.creating === asked ? asked : '*';
       // Not progress: every attempt passes here, and resetting the count would retry a 5xx forever.
       await save(false);
-      const spec = specOf(desired);
       mirror.remote = await adapter.createShow(spec, this.op(job, mirror, 'create'));
-      mirror.applied = spec;
+      // Unknown when the attempts asked for different specs: the update below writes the current one.
+      mirror.applied = mirror.creating === asked ? spec : undefined;
+      mirror.creating = undefined;
       mirror.state = 'ready';
       await save();
       await this.indexRemote(job, mirror.remote.externalId);
@@ -545,6 +575,8 @@ export class SyncService {
           linkUrl = mp.linkUrl = sent.url;
         }
         let res: Awaited<ReturnType<TargetAdapter['pin']>>;
+        // Saved with the error if the attempt fails (onError's save): the platform may still act on it.
+        mp.tried = true;
         try {
           res = await adapter.pin(
             remote,
@@ -559,6 +591,26 @@ export class SyncService {
         mp.state = 'pinned';
         mp.ref = res.ref;
         mp.at = new Date().toISOString();
+        mp.tried = undefined;
+        await save();
+      } else if (!want && mp.state === 'pending' && mp.tried && desired.state === 'live') {
+        // Taken back while an attempt at it had an unknown outcome (it timed out: the platform may have
+        // acted on it late): take it back there as well. An unpin of a pin that never landed changes
+        // nothing (Whatnot removes what is not in the lineup; Bambuser finds no highlight of ours).
+        const caps = adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities;
+        if (caps.unpin) {
+          await adapter.unpin(
+            remote,
+            unpinSpec(productId, product, mp),
+            mp.ref,
+            this.op(job, mirror, `unpin:${productId}:${mp.episode}`),
+          );
+        }
+        // Kept as unpinned (not forgotten): a re-pin is a new episode, so an earlier episode's lookup cannot adopt it.
+        mp.state = 'unpinned';
+        mp.tried = undefined;
+        mp.dueAt = undefined;
+        mp.at = new Date().toISOString();
         await save();
       } else if (!want && mp.state === 'pending') {
         // Taken back before it reached the platform (pin delay, unknown product): nothing to undo.
@@ -569,10 +621,10 @@ export class SyncService {
       } else if (!want && mp.state === 'pinned' && desired.state === 'live') {
         // Whether this target can take a pin back may depend on its account (resolved by the adapter).
         const caps = adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities;
-        if (caps.unpin && product) {
+        if (caps.unpin) {
           await adapter.unpin(
             remote,
-            { productId, title: product.title, price: product.price, linkUrl: mp.linkUrl ?? '', platformProductId: product.sku ?? productId },
+            unpinSpec(productId, product, mp),
             mp.ref,
             this.op(job, mirror, `unpin:${productId}:${mp.episode}`),
           );
@@ -586,6 +638,18 @@ export class SyncService {
   }
 }
 
+/**
+ * What an unpin is told about its product. One the show no longer lists (the partner dropped a pinned,
+ * sold-out product from the snapshot) is still taken back: the adapters unpin by the pin's own record
+ * (its ref, its tracked link, the product id), so title and price are placeholders then. Skipping it
+ * left the product pinned on the platform while the mirror said unpinned.
+ */
+function unpinSpec(productId: string, product: Product | undefined, mp: MirrorPin): PinSpec {
+  const linkUrl = mp.linkUrl ?? '';
+  if (product) return { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId };
+  return { productId, title: productId, price: { amount: 0, currency: 'XXX' }, linkUrl, platformProductId: productId };
+}
+
 /** The show is over: nothing stays pinned on it (the platform shows no live pin after the end). */
 function unpinAll(mirror: MirrorDoc): void {
   const at = new Date().toISOString();
@@ -594,5 +658,6 @@ function unpinAll(mirror: MirrorDoc): void {
     mp.state = 'unpinned';
     mp.at = at;
     mp.dueAt = undefined;
+    mp.tried = undefined;
   }
 }

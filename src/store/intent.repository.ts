@@ -31,7 +31,7 @@ import type { Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
 import type { Once, OnceOptions, RecoverAttempt } from '../targets/target.adapter.js';
 import { withAttemptDeadline } from '../targets/attempt-deadline.js';
-import { AuthExpiredError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
+import { AuthExpiredError, NotMadeError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 import type { ReplicaAck } from './replica-ack.js';
@@ -293,6 +293,8 @@ export interface ScopedOptions {
    * a rejection fails the step before anything is sent.
    */
   before?: () => Promise<void>;
+  /** Look up only (OpContext.findOnly): never `run()`; NotMadeError when the step has no result and recover() finds nothing. */
+  findOnly?: boolean;
 }
 
 export class IntentRepository {
@@ -454,6 +456,14 @@ export class IntentRepository {
         }
         return result;
       };
+      if (opts.findOnly) {
+        // Look, never make: what an earlier attempt made is adopted, anything else is "not made" (the
+        // started record this look wrote is forgotten, so nothing waits on it).
+        const found = first.state === 1 && recover ? await recover(attemptOf(first.raw)) : null;
+        if (found !== null) return complete(found);
+        await this.redis.scIntentAbandon(key, lease.key, lease.token);
+        throw new NotMadeError(`${scope}:${step}: no earlier attempt made it`);
+      }
       if (first.state === 1 && recover) {
         // Started by an earlier run that never recorded a result: the object may exist already, made
         // no earlier than the first of the attempts that left the step started.

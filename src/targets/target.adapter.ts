@@ -125,6 +125,14 @@ export interface OpContext {
   once: Once;
   /** A short unique string for this intent (put it in a description/metadata to find the object again). */
   marker: string;
+  /**
+   * Only look for what earlier attempts made, never make anything: each `once` returns a step's
+   * recorded result, or what its recover() finds of an attempt that never recorded one, and throws
+   * NotMadeError otherwise (a step never started, or not found) without calling `run()`. The mirror
+   * uses it for a create whose outcome is unknown when the show was called off meanwhile; an adapter
+   * skips its waits before the first step (Facebook's schedule window) then.
+   */
+  findOnly?: boolean;
 }
 
 export interface ShowSpec {
@@ -141,6 +149,7 @@ export interface RemoteShow {
   data: Record<string, string>;
 }
 
+/** A pin (or, for unpin(), the pin to take back: title and price are placeholders when the show no longer lists the product). */
 export interface PinSpec {
   productId: string;
   title: string;

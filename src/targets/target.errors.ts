@@ -64,6 +64,14 @@ export function isTargetError(err: unknown): err is TargetError {
   return err instanceof TargetError;
 }
 
+/**
+ * A look-up-only step (OpContext.findOnly) found nothing: no earlier attempt made the object, or none
+ * was ever started. Not a TargetError: the caller decides what nothing made means.
+ */
+export class NotMadeError extends Error {
+  override readonly name = 'NotMadeError';
+}
+
 /** A platform webhook whose signature / auth header does not verify (→ 401). */
 export class WebhookAuthError extends Error {
   override readonly name = 'WebhookAuthError';

@@ -303,7 +303,8 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       const start = Date.parse(spec.scheduledAt);
       const lead = start - now;
       const latestCreate = MAX_SCHEDULE_AHEAD_MS - SCHEDULE_MARGIN_MS;
-      if (lead > latestCreate) {
+      // A look for an earlier attempt's video (findOnly) is not held back: that attempt was made in the window.
+      if (lead > latestCreate && !op.findOnly) {
         const from = new Date(start - latestCreate).toISOString();
         throw new RetryableError(`Facebook schedules live videos at most 7 days ahead: the live video for this show is created from ${from}`, {
           reason: 'schedule_window',

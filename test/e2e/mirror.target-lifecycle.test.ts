@@ -1,0 +1,84 @@
+/**
+ * Targets changing under shows that are on air: a target disabled while its mirror is live, the show
+ * ending meanwhile, the target re-enabled later. The platform must still be driven to the show's
+ * state (its broadcast ended), not left live for good. And a show whose sync waits (a delayed job)
+ * for a reason the partner's next event changes is synced again when that event comes.
+ */
+import { SweepService } from '../../src/mirror/sweep.service.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+let sweep: SweepService;
+
+beforeAll(async () => {
+  sim = await startSim();
+  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (see docs/testing.md)
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
+  svc = await startService({ workers: true });
+  secret = await createPartner(svc, 'tsl');
+  sweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, svc.rt.log, 100);
+});
+
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+async function addTarget(id: string): Promise<void> {
+  const r = await svc.api('/v1/partners/tsl/targets', {
+    json: { id, platform: 'youtube', name: id, credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
+  });
+  expect(r.status).toBe(201);
+}
+
+async function setEnabled(id: string, enabled: boolean): Promise<void> {
+  const r = await svc.api(`/v1/partners/tsl/targets/${id}`, { method: 'PATCH', json: { enabled } });
+  expect(r.status).toBe(200);
+}
+
+test('a target disabled while live and re-enabled after the show ended still ends its broadcast', async () => {
+  await addTarget('yt-off');
+  const show = sampleShow('off1');
+  expect((await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  expect((await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...show, state: 'live' }, '2026-11-24T18:00:00Z'))).status).toBe(202);
+  const live = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror('tsl', 'off1', 'yt-off');
+    return m?.state === 'live' ? m : undefined;
+  });
+
+  await setEnabled('yt-off', false);
+  expect((await sendEvent(svc, 'tsl', secret, showEvent('show.ended', { ...show, state: 'ended' }, '2026-11-24T19:00:00Z'))).status).toBe(202);
+  // The sweep runs (as the scheduler does every few seconds) while the target is off.
+  await sweep.sweep();
+  await sweep.sweep();
+  await setEnabled('yt-off', true);
+  await sweep.sweep();
+
+  await waitFor(async () => (await svc.rt.shows.getMirror('tsl', 'off1', 'yt-off'))?.state === 'ended', 15_000);
+  const mine = (await sim.effects('youtube')).filter((e) => e.externalId === live.remote!.externalId).map((e) => e.type);
+  expect(mine).toEqual(['show.created', 'show.started', 'show.ended']);
+}, 40_000);
+
+test('a Facebook show waiting for its schedule window goes live when the partner starts it early', async () => {
+  const r = await svc.api('/v1/partners/tsl/targets', {
+    json: { id: 'fb-early', platform: 'facebook', name: 'fb', credentials: CREDENTIALS.facebook, baseUrl: sim.base('facebook'), commissionRateBps: 1000 },
+  });
+  expect(r.status).toBe(201);
+  // Ten days ahead: Facebook schedules live videos at most 7 days ahead, so the create waits (a delayed job).
+  const show = sampleShow('early1', { scheduledAt: new Date(Date.now() + 10 * 86_400_000).toISOString() });
+  expect((await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', show, new Date(Date.now() - 60_000).toISOString()))).status).toBe(202);
+  await waitFor(async () => (await svc.rt.shows.getMirror('tsl', 'early1', 'fb-early'))?.lastError?.includes('7 days ahead'), 15_000);
+
+  // The partner moves the show to now and starts it.
+  const now = new Date().toISOString();
+  expect((await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...show, scheduledAt: now, state: 'live' }, now))).status).toBe(202);
+  for (let i = 0; i < 3; i++) {
+    await sweep.sweep();
+    await new Promise((res) => setTimeout(res, 300));
+  }
+  await waitFor(async () => (await svc.rt.shows.getMirror('tsl', 'early1', 'fb-early'))?.state === 'live', 15_000);
+}, 40_000);

@@ -1,0 +1,118 @@
+/**
+ * A pin whose request reached the platform after its caller had given up (a timeout) leaves the mirror
+ * with the pin `pending`. When the partner unpins the product before a retry, the mirror must take the
+ * pin back on the platform: it treated the pending pin as never sent ("nothing to undo") and the
+ * product stayed in the Whatnot lineup / featured on the Bambuser player for the rest of the show.
+ * Likewise a pinned product the partner drops from the show (its next snapshot no longer lists it) was
+ * marked unpinned without being taken back on the platform.
+ *
+ * Real redis-server, the real SyncService and adapters, the simulators behind a proxy that delivers the
+ * pin late. The test plays the runs as BullMQ would.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SyncOutcome } from '../../src/mirror/sync.service.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+const TIMEOUT_MS = 400;
+const HOLD_MS = 800;
+
+let svc: TestService;
+let sim: TestSim;
+let proxy: LateProxy;
+let secret: string;
+
+beforeAll(async () => {
+  sim = await startSim();
+  for (const p of ['whatnot', 'bambuser']) await sim.control('PUT', `/_sim/${p}/limits`, { requestsPerWindow: null });
+  proxy = await startLateProxy(sim.url);
+  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: String(TIMEOUT_MS), PLATFORM_SETTLE_MS: String(TIMEOUT_MS) } });
+  secret = await createPartner(svc, 'tb');
+});
+afterAll(async () => {
+  await svc?.close();
+  await proxy?.close();
+  await sim?.close();
+});
+
+async function converge(job: { partnerId: string; showId: string; targetId: string }, name: string): Promise<SyncOutcome> {
+  let outcome = await svc.rt.syncService.sync(job, { token: `${name}-0` });
+  for (let i = 1; outcome.kind === 'delay' && i < 30; i++) {
+    await sleep(outcome.delayMs);
+    outcome = await svc.rt.syncService.sync(job, { token: `${name}-${i}` });
+  }
+  return outcome;
+}
+
+const CASES = [
+  { platform: 'whatnot' as const, pin: (method: string, path: string) => method === 'POST' && path === '/whatnot/merchandising/products/p1' },
+  { platform: 'bambuser' as const, pin: (method: string, path: string) => method === 'POST' && /^\/bambuser\/v1\/shows\/[^/]+\/highlights$/.test(path) },
+];
+
+test.each(CASES)('$platform: a pin that took effect after its caller timed out is taken back when the partner unpins it', async ({ platform, pin }) => {
+  const targetId = `tb-${platform}`;
+  const r = await svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  });
+  expect(r.status).toBe(201);
+  const showId = `show-tb-${platform}`;
+  const job = { partnerId: 'tb', showId, targetId };
+  const pinEvent = async (type: string, minute: number): Promise<void> => {
+    const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
+    expect((await sendEvent(svc, 'tb', secret, body)).status).toBe(202);
+  };
+
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await converge(job, 'first');
+  // Both platforms' shows are made by the seller in their app (Bambuser's API could; link it anyway: one path).
+  const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  if (platform === 'whatnot') {
+    expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  }
+  expect(await converge(job, 'live')).toEqual({ kind: 'done', state: 'live' });
+  const remoteId = (await svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+
+  // The pin reaches the platform after the run timed out.
+  await pinEvent('product.pinned', 1);
+  proxy.holdNext(pin, HOLD_MS);
+  expect(await svc.rt.syncService.sync(job, { token: 'pin-0' })).toMatchObject({ kind: 'delay' });
+  await proxy.idle();
+  // The partner takes the product back before any retry.
+  await pinEvent('product.unpinned', 2);
+  expect(await converge(job, 'unpin')).toEqual({ kind: 'done', state: 'live' });
+
+  const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  expect(effects).toEqual(['product.pinned', 'product.unpinned']);
+  expect((await svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'unpinned' });
+}, 30_000);
+
+test.each(CASES)('$platform: a pinned product the partner drops from the show is taken back on the platform', async ({ platform }) => {
+  const targetId = `drop-${platform}`;
+  const r = await svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${sim.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  });
+  expect(r.status).toBe(201);
+  const showId = `show-drop-${platform}`;
+  const job = { partnerId: 'tb', showId, targetId };
+  const live = sampleShow(showId, { state: 'live', pinnedProductIds: ['p1'] });
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', live, '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await converge(job, 'd-first');
+  if (platform === 'whatnot') {
+    const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+    expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  }
+  expect(await converge(job, 'd-live')).toEqual({ kind: 'done', state: 'live' });
+  expect((await svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'pinned' });
+  const remoteId = (await svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+
+  // Sold out: the partner's next snapshot no longer lists the product (nor pins it).
+  const products = (live['products'] as { id: string }[]).filter((p) => p.id !== 'p1');
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.updated', { ...live, products, pinnedProductIds: [] }, '2026-11-24T18:05:00Z'))).status).toBe(202);
+  expect(await converge(job, 'd-drop')).toEqual({ kind: 'done', state: 'live' });
+
+  const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  expect(effects).toEqual(['product.pinned', 'product.unpinned']);
+  expect((await svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'unpinned' });
+}, 30_000);
