@@ -103,6 +103,23 @@ function sameSpec(a: MirrorDoc['applied'], b: ShowSpec): boolean {
   return !!a && a.title === b.title && (a.description ?? '') === (b.description ?? '') && a.scheduledAt === b.scheduledAt;
 }
 
+/**
+ * The part of `lastError` that makes a mirror.updated (contract §8): what the partner can act on, not
+ * each retry's wording. On a `failed` or `action_required` mirror the text is the reason or the
+ * instruction (it changes only with the problem); on any other state an error is a transient one the
+ * sync retries by itself, and only its appearing or clearing is a change: its text ("retrying in 4 s:
+ * youtube: 503 …", "waiting 61 s: …") differs on every attempt, and a platform failing for twenty
+ * minutes sent the partner 147 messages for one show (review 2026-12-01). The message carries the
+ * text as it was when the error appeared; GET …/shows/{showId} has the current one.
+ * For a mirror without an error, or with a failed/action_required one, the fingerprint is the one
+ * stored before this rule, so an upgrade re-reports only mirrors retrying at that moment.
+ */
+export function reportedError(mirror: Pick<MirrorDoc, 'state' | 'lastError'>): string | null {
+  if (mirror.lastError === null) return null;
+  if (mirror.state === 'failed' || mirror.state === 'action_required') return mirror.lastError;
+  return 'transient';
+}
+
 function short(s: string): string {
   return createHash('sha256').update(s).digest('base64url').slice(0, 10);
 }
@@ -324,7 +341,7 @@ export class SyncService {
    */
   private async tell(partnerId: string, showId: string, mirror: MirrorDoc): Promise<string | undefined> {
     if (!this.deps.onMirrorChanged && !this.deps.activity) return undefined;
-    const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: mirror.lastError });
+    const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: reportedError(mirror) });
     if (fingerprint === mirror.notified) return undefined;
     await this.deps.onMirrorChanged?.(partnerId, showId, mirror);
     mirror.notified = fingerprint;

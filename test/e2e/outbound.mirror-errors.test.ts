@@ -1,0 +1,87 @@
+/**
+ * `mirror.updated` is sent when what the partner can act on changes, not for each retry's wording
+ * (review 2026-12-01: a platform failing with varying messages sent 147 messages for one show in ~20
+ * minutes). YouTube simulator over real HTTP, real Redis, a real receiving endpoint: every request
+ * answering 500, the sync retries with backoff and a fresh "retrying in N s: …" text each time; the
+ * partner hears once that the mirror has an error, once that it failed, and, on a show whose platform
+ * recovers, once that the error cleared.
+ */
+import { createServer, type Server } from 'node:http';
+import { Webhook } from 'standardwebhooks';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+
+interface Msg {
+  type: string;
+  data: { showId: string; state: string; externalId: string | null; lastError: string | null };
+}
+
+let svc: TestService;
+let sim: TestSim;
+let receiver: Server;
+let endpointSecret: string;
+let secret: string;
+const received: Msg[] = [];
+
+beforeAll(async () => {
+  sim = await startSim();
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
+  svc = await startService({ workers: true, env: { SYNC_MAX_RETRIES: '3', OUTBOUND_RETRY_SCHEDULE_MS: '50,50,50' } });
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+      received.push(new Webhook(endpointSecret).verify(Buffer.concat(chunks).toString('utf8'), headers) as Msg);
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  secret = await createPartner(svc, 'me');
+  const ep = await svc.api('/v1/partners/me/endpoints', { json: { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/h`, events: ['mirror.updated'] } });
+  expect(ep.status).toBe(201);
+  endpointSecret = ((await ep.json()) as { secret: string }).secret;
+  expect((await svc.api('/v1/partners/me/targets', { json: { id: 'me-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
+}, 60_000);
+
+afterAll(async () => {
+  receiver?.closeAllConnections();
+  receiver?.close();
+  await svc?.close();
+  await sim?.close();
+});
+
+test('a platform failing on every attempt: one message when the error appears, one when the mirror fails', async () => {
+  await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
+  try {
+    expect((await sendEvent(svc, 'me', secret, showEvent('show.scheduled', sampleShow('me1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+    const failed = await waitFor(async () => received.find((m) => m.data.showId === 'me1' && m.data.state === 'failed'), 60_000, 20);
+    expect(failed.data.lastError).toMatch(/gave up after 3 retries/);
+    // Three retries, each with its own "retrying in N s" (1 s, then 1–2 s, then 2–4 s): one message.
+    const mine = received.filter((m) => m.data.showId === 'me1');
+    expect(mine.map((m) => m.data.state)).toEqual(['provisioning', 'failed']);
+    expect(mine[0]!.data.lastError).toMatch(/^retrying in \d+ s: youtube: /);
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+  }
+}, 90_000);
+
+test('an error that clears is reported as cleared', async () => {
+  await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
+  try {
+    expect((await sendEvent(svc, 'me', secret, showEvent('show.scheduled', sampleShow('me2'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+    await waitFor(async () => received.find((m) => m.data.showId === 'me2' && m.data.lastError !== null), 30_000, 20);
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+  }
+  const ready = await waitFor(async () => received.find((m) => m.data.showId === 'me2' && m.data.state === 'ready'), 30_000, 20);
+  expect(ready.data.lastError).toBeNull();
+  expect(ready.data.externalId).toBeTruthy();
+  const mine = received.filter((m) => m.data.showId === 'me2');
+  expect(mine.map((m) => [m.data.state, m.data.lastError === null])).toEqual([
+    ['provisioning', false],
+    ['ready', true],
+  ]);
+}, 90_000);
