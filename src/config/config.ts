@@ -65,6 +65,8 @@ const ConfigSchema = z.object({
    */
   platformSettleMs: int(30_000, 0),
   webhookToleranceSec: int(300, 1),
+  /** How far in the future an inbound event's occurredAt may be (src/sources/ingest.service.ts). */
+  eventFutureSlackSec: int(86_400, 0),
   secretRotationGraceHours: int(24, 0),
   syncMaxRetries: int(30, 1),
   sweepIntervalMs: int(10_000, 100),
@@ -142,6 +144,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   PLATFORM_TIMEOUT_MS: 'platformTimeoutMs',
   PLATFORM_SETTLE_MS: 'platformSettleMs',
   WEBHOOK_TOLERANCE_SEC: 'webhookToleranceSec',
+  EVENT_FUTURE_SLACK_SEC: 'eventFutureSlackSec',
   SECRET_ROTATION_GRACE_HOURS: 'secretRotationGraceHours',
   SYNC_MAX_RETRIES: 'syncMaxRetries',
   SWEEP_INTERVAL_MS: 'sweepIntervalMs',

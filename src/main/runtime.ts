@@ -157,6 +157,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     orders: orderEvents,
     webhookIds,
     toleranceSec: config.webhookToleranceSec,
+    futureSlackSec: config.eventFutureSlackSec,
     log: log.child({ module: 'ingest' }),
     onOrderEvent: (partnerId, eventId, event) => attributionProducer.enqueue(partnerId, eventId, event),
   });

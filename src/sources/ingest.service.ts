@@ -20,6 +20,9 @@ import type { OrderEventRepository, ShowRepository } from '../store/show.reposit
 import { orderScope, showScope, type WebhookIdClaims } from '../store/webhook-id.repository.js';
 import { SignatureError, verifyWebhook, type WebhookHeaders } from './signature.js';
 
+/** EVENT_FUTURE_SLACK_SEC's default: an event may say it happened up to 24 h from now. */
+export const DEFAULT_EVENT_FUTURE_SLACK_SEC = 86_400;
+
 export interface IngestResult {
   /** null only for a duplicate whose first delivery (another show or order) is not stored (yet). */
   eventId: string | null;
@@ -37,6 +40,12 @@ export interface IngestDeps {
   /** Partner-wide webhook-id claims (one per id, whichever show or order it names). */
   webhookIds: WebhookIdClaims;
   toleranceSec: number;
+  /**
+   * How far past now an event's `occurredAt` may be (EVENT_FUTURE_SLACK_SEC, default 24 h). Later
+   * `occurredAt` wins per show and per pin (contract §3), so one event from a partner whose clock
+   * says 9999 would win against every later one and freeze the show for good; it is refused (400).
+   */
+  futureSlackSec?: number;
   log: Logger;
   /** Hands order events to attribution (its queue); must be idempotent by eventId. */
   onOrderEvent?: OrderEventSink;
@@ -66,6 +75,10 @@ export class IngestService {
     const parsed = PartnerEventSchema.safeParse(json);
     if (!parsed.success) throw badRequest('invalid event', zodFieldErrors(parsed.error.issues));
     const event = parsed.data;
+    const slackSec = this.deps.futureSlackSec ?? DEFAULT_EVENT_FUTURE_SLACK_SEC;
+    if (Date.parse(event.occurredAt) > Date.now() + slackSec * 1000) {
+      throw badRequest('invalid event', [{ path: 'occurredAt', message: `occurredAt is more than ${slackSec} s in the future (partner clock?): a later occurredAt wins, so it would freeze the show` }]);
+    }
     const webhookId = headers.id!;
     if (!/^[\x21-\x7e]{1,256}$/.test(webhookId)) throw badRequest('webhook-id must be 1-256 printable ASCII characters');
 

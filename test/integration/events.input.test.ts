@@ -95,6 +95,28 @@ describe('refused inputs store nothing', () => {
     expect(paths(p3)).toContain('data.show.products.0.url');
   });
 
+  test('EVENT_FUTURE_SLACK_SEC sets the slack: with 60 s an event an hour ahead is refused', async () => {
+    const strict = await startService({ redis: svc.redis, env: { EVENT_FUTURE_SLACK_SEC: '60' } });
+    try {
+      const strictSecret = await createPartner(strict, 'inp-strict');
+      const ahead = new Date(Date.now() + 3_600_000).toISOString();
+      const r = await sendEvent(strict, 'inp-strict', strictSecret, showEvent('show.scheduled', sampleShow('fut3'), ahead), { webhookId: `msg_inp_${++seq}` });
+      expect(paths(await expectProblem(r, 400))).toEqual(['occurredAt']);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  test('an occurredAt more than 24 h in the future → 400 naming occurredAt (it would win against every later event: the show froze)', async () => {
+    const p = await refused(400, showEvent('show.scheduled', sampleShow('fut1'), '9999-12-31T23:59:59Z'));
+    expect(paths(p)).toEqual(['occurredAt']);
+    const justPast = new Date(Date.now() + 24 * 3_600_000 + 60_000).toISOString();
+    expect(paths(await refused(400, { type: 'product.pinned', occurredAt: justPast, data: { showId: 'fut1', productId: 'p1' } }))).toEqual(['occurredAt']);
+    // Within the slack (a partner clock a little ahead) it is an event like any other.
+    const ahead = new Date(Date.now() + 3_600_000).toISOString();
+    expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('fut2'), ahead), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
+  });
+
   test('an unknown event type → 400', async () => {
     const p = await refused(400, { type: 'show.exploded', occurredAt: '2026-11-24T17:00:00Z', data: { show: sampleShow('ut1') } });
     expect(paths(p)).toContain('type');
