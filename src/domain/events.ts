@@ -14,10 +14,17 @@ const SourceUrl = z
   // whitespace or control characters are no part of a URL a partner's encoder serves.
   .regex(/^[^\s\p{Cc}]+$/u, 'must not contain whitespace or control characters');
 
+/**
+ * A product's price is what the platforms show and sell at: never negative (one was accepted and pushed
+ * to Bambuser, review 2026-12-01). Zero (a giveaway) is a price. Order lines are not bound here: the
+ * contract fixes only that an order total is not negative.
+ */
+const PriceSchema = MoneySchema.extend({ amount: MoneySchema.shape.amount.min(0, 'price must not be negative') });
+
 export const ProductSchema = z.object({
   id: IdSchema,
   title: z.string().min(1).max(500),
-  price: MoneySchema,
+  price: PriceSchema,
   url: HttpUrl,
   imageUrl: HttpUrl.optional(),
   sku: z.string().max(128).optional(),

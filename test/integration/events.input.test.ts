@@ -117,6 +117,15 @@ describe('refused inputs store nothing', () => {
     expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('fut2'), ahead), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
   });
 
+  test('a negative product price → 400 naming the field, in a show snapshot and in product.updated; a price of 0 is a price', async () => {
+    const product = (amount: number) => ({ id: 'p1', title: 'Lip Oil', price: { amount, currency: 'USD' }, url: 'https://shop.example.com/p1' });
+    const p1 = await refused(400, showEvent('show.scheduled', sampleShow('neg1', { products: [product(-1)] }), '2026-11-24T17:00:00Z'));
+    expect(paths(p1)).toEqual(['data.show.products.0.price.amount']);
+    const p2 = await refused(400, { type: 'product.updated', occurredAt: '2026-11-24T17:00:00Z', data: { showId: 'neg1', product: product(-1800) } });
+    expect(paths(p2)).toEqual(['data.product.price.amount']);
+    expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('neg2', { products: [product(0)] }), '2026-11-24T17:00:00Z'), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
+  });
+
   test('an unknown event type → 400', async () => {
     const p = await refused(400, { type: 'show.exploded', occurredAt: '2026-11-24T17:00:00Z', data: { show: sampleShow('ut1') } });
     expect(paths(p)).toContain('type');
