@@ -37,3 +37,28 @@ export function loneSurrogateAt(value: unknown): string | undefined {
 }
 
 export const LONE_SURROGATE_MESSAGE = 'not well-formed Unicode: a lone UTF-16 surrogate escape (\\uD800-\\uDFFF without its pair)';
+
+/** Global: every unpaired surrogate of a string (a pair is one code point under `u`). */
+const LONE_SURROGATES = /\p{Surrogate}/gu;
+
+/**
+ * JSON.stringify(value), with every lone surrogate in its text (values and keys) replaced by U+FFFD.
+ * For records Redis Lua decodes that hold text we do not control: a platform API's answer (show id,
+ * url, title, an error message in `lastError`) can carry one, and a stored one made every later save
+ * of the record fail in Lua's cjson, for good. We cannot refuse a platform's answer the way we refuse
+ * a partner's input, so its text is kept, made well-formed. JSON.stringify writes a lone surrogate as
+ * a `\udXXX` escape (and a pair as the characters themselves), so text without `\ud` skips the walk.
+ */
+export function wellFormedJson(value: unknown): string {
+  const json = JSON.stringify(value);
+  if (json === undefined || !json.includes('\\ud')) return json;
+  return JSON.stringify(value, (_key: string, v: unknown) => {
+    if (typeof v === 'string') return v.replace(LONE_SURROGATES, '\uFFFD');
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const keys = Object.keys(v);
+    if (!keys.some((k) => LONE_SURROGATE.test(k))) return v;
+    const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    for (const k of keys) out[k.replace(LONE_SURROGATES, '\uFFFD')] = (v as Record<string, unknown>)[k];
+    return out;
+  });
+}
