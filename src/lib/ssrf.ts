@@ -2,7 +2,8 @@
  * SSRF guard for URLs we call on a partner's say-so (outbound webhook endpoints, target base URLs):
  * loopback, private, link-local, CGNAT, multicast and unspecified addresses are refused — also when
  * a DNS name resolves there, and in every IPv6 form that carries an IPv4 address (IPv4-mapped,
- * IPv4-translated, IPv4-compatible, 6to4, NAT64) — unless ALLOW_PRIVATE_DESTINATIONS.
+ * IPv4-translated, IPv4-compatible, 6to4, NAT64, Teredo), and the 6to4 relay anycast 192.88.99.0/24 —
+ * unless ALLOW_PRIVATE_DESTINATIONS.
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
@@ -17,6 +18,9 @@ for (const [net, bits] of [
   ['169.254.0.0', 16],
   ['172.16.0.0', 12],
   ['192.0.0.0', 24],
+  // 6to4 relay anycast (RFC 3068, deprecated by RFC 7526): whatever relay the route reaches
+  // decapsulates and forwards, so its destination is not the public host it seems to be.
+  ['192.88.99.0', 24],
   ['192.168.0.0', 16],
   ['198.18.0.0', 15],
   ['224.0.0.0', 4],
@@ -31,6 +35,9 @@ for (const [net, bits] of [
   ['ff00::', 8],
   ['64:ff9b::', 96],
   ['64:ff9b:1::', 48], // local-use NAT64 (RFC 8215): reaches whatever IPv4 the operator maps it to
+  // Teredo (RFC 4380): a tunnel through a relay to an IPv4 host (the client address, obfuscated in the
+  // last 32 bits, may be a private one behind the relay's NAT): refused whole, like NAT64.
+  ['2001::', 32],
 ] as const) {
   blocked.addSubnet(net, bits, 'ipv6');
 }

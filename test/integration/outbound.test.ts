@@ -416,6 +416,13 @@ describe('with ALLOW_PRIVATE_DESTINATIONS=false', () => {
       'http://[::ffff:10.0.0.1]/hook',
       'http://[fe80::1]/hook',
       'http://[fc00::1]/hook',
+      // Teredo and the 6to4 relay anycast (a relay forwards them on), 6to4 and NAT64 embedding a private IPv4
+      'http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook',
+      'http://192.88.99.1/hook',
+      'http://[2002:c058:6301::1]/hook',
+      'http://[2002:a00:1::1]/hook',
+      'http://[64:ff9b::10.0.0.1]/hook',
+      'http://[::ffff:0:a9fe:a9fe]/hook',
       'http://user:pw@93.184.215.14/hook',
       'ftp://93.184.215.14/hook',
     ];

@@ -2,7 +2,7 @@
  * SSRF guard, table-driven over every range the guard lists (issue 13): the first, the last and an
  * inside address of each range are refused, in every spelling that reaches the same host — plain,
  * IPv4-mapped IPv6 (dotted and hex), IPv4-translated (::ffff:0:a.b.c.d), 6to4 (2002::/16),
- * IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48) and as a URL — and the addresses just
+ * IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48), Teredo (2001::/32) and as a URL — and the addresses just
  * outside each IPv4 range are not (so a mask that is too wide fails as well as a missing range).
  * The table is written out here on purpose: deleting a range from src/lib/ssrf.ts must fail a test.
  */
@@ -17,6 +17,7 @@ const IPV4_RANGES: [cidr: string, what: string][] = [
   ['169.254.0.0/16', 'link-local (cloud metadata)'],
   ['172.16.0.0/12', 'private (RFC 1918)'],
   ['192.0.0.0/24', 'IETF protocol assignments'],
+  ['192.88.99.0/24', '6to4 relay anycast (RFC 3068, deprecated by RFC 7526): a relay forwards it on'],
   ['192.168.0.0/16', 'private (RFC 1918)'],
   ['198.18.0.0/15', 'benchmarking (RFC 2544)'],
   ['224.0.0.0/4', 'multicast'],
@@ -29,6 +30,7 @@ const IPV6_RANGES: [cidr: string, what: string][] = [
   ['ff00::/8', 'multicast'],
   ['64:ff9b::/96', 'NAT64 well-known prefix (reaches any IPv4 address, private ones included)'],
   ['64:ff9b:1::/48', 'local-use NAT64 (RFC 8215)'],
+  ['2001::/32', 'Teredo (RFC 4380): tunnels through a relay to an IPv4 host, a private one included'],
 ];
 
 const v4ToInt = (ip: string): number => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
@@ -167,6 +169,23 @@ test('6to4 and IPv4-translated forms of a public IPv4 address are allowed; the p
   expect(isPrivateAddress('0:0:0:1:ffff:0:a00:1')).toBe(false);
   expect(isPrivateAddress('::ffff:1:a00:1')).toBe(false);
   expect(isPrivateAddress('0:0:0:0:1:ffff:a00:1')).toBe(false);
+});
+
+test('Teredo is refused whole, also with a public server and client; the prefixes next to it are not', async () => {
+  // 2001:0:<server 4.2.2.2>:<flags>:<port>:<client 8.8.8.8 XOR ffff:ffff>
+  expect(isPrivateAddress('2001:0:402:202:8000:f227:f7f7:f7f7')).toBe(true);
+  // client 10.0.0.1 behind the relay (obfuscated f5ff:fffe)
+  expect(isPrivateAddress('2001:0:402:202::f5ff:fffe')).toBe(true);
+  await expect(assertPublicDestination('https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook', false)).rejects.toBeInstanceOf(DestinationRefusedError);
+  expect(isPrivateAddress('2001:1::1')).toBe(false);
+  expect(isPrivateAddress('2001:4860:4860::8888')).toBe(false);
+});
+
+test('the 6to4 relay anycast is refused as IPv4 and in its 6to4 spelling', async () => {
+  expect(isPrivateAddress('192.88.99.1')).toBe(true);
+  expect(isPrivateAddress('2002:c058:6301::1')).toBe(true);
+  await expect(assertPublicDestination('http://192.88.99.1/hook', false)).rejects.toBeInstanceOf(DestinationRefusedError);
+  await expect(assertPublicDestination('http://[::ffff:192.88.99.1]/hook', false)).rejects.toBeInstanceOf(DestinationRefusedError);
 });
 
 test('a zone id does not hide the address', () => {
