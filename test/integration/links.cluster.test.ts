@@ -150,4 +150,16 @@ onCluster('tracked links on a Redis Cluster', () => {
     expect((await calls('wait')) - w0).toBe(3); // the old way: 6 per redirect (3 masters × 2 connections)
   });
 
+  test('the first click of a link in this process (link read from Redis) WAITs once too, behind its batch', async () => {
+    const cache = (svc.rt.links as unknown as { cache: Map<string, unknown> }).cache;
+    for (let k = 0; k < 3; k++) {
+      cache.clear(); // as when the link's cache entry expired (LINK_CACHE_MS): the route reads it again
+      const w0 = await calls('wait');
+      const r = await hit(trackedUrl);
+      expect(r.status).toBe(302);
+      expect(await client().exists(svc.rt.keys.click(sclid(r)))).toBe(1);
+      expect((await calls('wait')) - w0).toBe(1); // was 7: the batch's WAIT, then the onSend hook's 6
+    }
+  });
+
 });
