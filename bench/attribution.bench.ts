@@ -16,6 +16,7 @@
  * summed over all six servers, used_memory over the masters).
  */
 import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import type { BenchContext, BenchResult, Benchmark, Measure } from './lib/bench.js';
 import { ratioRow } from './lib/bench.js';
 import { cpuMeter } from './lib/machine.js';
@@ -46,6 +47,27 @@ function statusKiB(pids: number | undefined | (number | undefined)[], field: 'Vm
   }
 }
 
+/** Commands executed, script calls and GETs, summed over the store's masters (INFO commandstats). */
+async function commandTotals(store: BenchStore): Promise<{ all: number; scripts: number; gets: number }> {
+  const out = { all: 0, scripts: 0, gets: 0 };
+  for (const port of await store.masters()) {
+    const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      for (const m of (await c.info('commandstats')).matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) {
+        const n = Number(m[2]);
+        out.all += n;
+        if (m[1] === 'evalsha' || m[1] === 'eval') out.scripts += n;
+        if (m[1] === 'get') out.gets += n;
+      }
+    } finally {
+      c.disconnect();
+    }
+  }
+  return out;
+}
+
 async function runSystem(ctx: BenchContext, mode: 'ours' | 'bare', orders: number, concurrency: number, maxMs: number): Promise<Measure> {
   const redis = await startBenchStore(ctx.topology, 'everysec');
   const se = storeServiceEnv(redis);
@@ -67,7 +89,10 @@ async function runSystem(ctx: BenchContext, mode: 'ours' | 'bare', orders: numbe
       const v = statusKiB(redis.pids, 'VmRSS');
       if (v > redisPeakKiB) redisPeakKiB = v;
     }, 100);
+    const roles = await redis.pidsByRole();
     const meter = cpuMeter({ worker: proc.pid, redis: redis.pids });
+    const roleMeter = cpuMeter({ masters: roles.masters, replicas: roles.replicas });
+    const cmds0 = await commandTotals(redis);
     const done = await new Promise<Done>((res, rej) => {
       proc.on('message', (m: unknown) => {
         const msg = m as { type?: string; done?: number; rate?: number; rssMiB?: number; error?: string };
@@ -80,12 +105,20 @@ async function runSystem(ctx: BenchContext, mode: 'ours' | 'bare', orders: numbe
     });
     clearInterval(sampler);
     const cpu = meter();
+    const byRole = roleMeter();
+    const cmds1 = await commandTotals(redis);
+    // what the masters executed per order (INFO commandstats: a script's inner commands count too) and the calls sent
+    const perOrder = (k: keyof typeof cmds1): number => round((cmds1[k] - cmds0[k]) / done.orders, 2);
+    const commands = { executed: perOrder('all'), scriptCalls: perOrder('scripts'), gets: perOrder('gets') };
+    ctx.log(`  ${mode}: per order: commands executed ${commands.executed}, script calls ${commands.scriptCalls}, GET ${commands.gets}; redis CPU ms masters ${round(byRole['masters']! / done.orders, 3)} · replicas ${round(byRole['replicas']! / done.orders, 3)}`);
     const redisUsed = (await redisUsedMemory(redis)) / 2 ** 20;
     const m: Measure = {
       throughput: round(done.orders / done.elapsedS, 0),
       count: done.orders,
       cpuMsPerOp: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(v / done.orders, 3)])),
       extra: {
+        commandsPerOrder: commands,
+        redisCpuMsPerOrderByRole: { masters: round(byRole['masters']! / done.orders, 3), replicas: round(byRole['replicas']! / done.orders, 3) },
         events: done.events,
         eventsPerSecond: round(done.events / done.elapsedS, 0),
         elapsedS: round(done.elapsedS, 1),

@@ -6,7 +6,10 @@
  * connections, the systems' order rotating per round. Per system: req/s and CPU µs per redirect of the
  * API process, redis-server and the load generator (this process), from /proc.
  *   flock /tmp/syndicast-heavy.lock npx tsx bench/redirect-ab.ts
- * Env: REDIRECT_AB_ROUNDS (4), REDIRECT_AB_REQUESTS (30000), REDIRECT_AB_OTHER (dir), REDIRECT_AB_LINKS (1000).
+ * Env: REDIRECT_AB_ROUNDS (4), REDIRECT_AB_REQUESTS (30000), REDIRECT_AB_OTHER (dir), REDIRECT_AB_LINKS (1000),
+ * REDIRECT_AB_TOPOLOGY (single | cluster: the 3+3 cluster of the benchmark, Syndicast with its default
+ * WAIT; redis CPU is then also given per role, masters and replicas, and the commands Redis executed
+ * per redirect, INFO commandstats summed over the masters, with the script calls and WAITs apart).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -25,13 +28,15 @@ const nLinks = Number(process.env['REDIRECT_AB_LINKS'] ?? 1000);
 const other = process.env['REDIRECT_AB_OTHER'];
 const only = process.env['REDIRECT_AB_ONLY']?.split(',');
 
-const redis = await startBenchStore('single', 'everysec');
+const topology = process.env['REDIRECT_AB_TOPOLOGY'] === 'cluster' ? 'cluster' : 'single';
+const redis = await startBenchStore(topology, 'everysec');
+const roles = await redis.pidsByRole();
 const se = storeServiceEnv(redis);
 const rt = await benchRuntime(se);
 const systems: { name: string; child: Child<{ url: string }> }[] = [];
 const started: Child[] = [];
 try {
-  systems.push({ name: 'bare', child: await startBareApi({ redisUrl: redis.url, secret: 'whsec_' + Buffer.from('unused').toString('base64'), queue: 'bare-unused', prefix: 'bare' }) });
+  systems.push({ name: 'bare', child: await startBareApi({ redisUrl: redis.url, store: redis, secret: 'whsec_' + Buffer.from('unused').toString('base64'), queue: 'bare-unused', prefix: 'bare' }) });
   systems.push({ name: 'this', child: await startChild<{ url: string }>('bench/sut/service-api.ts', { name: 'syndicast-api', env: se.env, ready: 'ipc' }) });
   if (other) systems.push({ name: 'other', child: await startChild<{ url: string }>(resolve(other, 'bench/sut/service-api.ts'), { name: 'syndicast-api-other', env: se.env, ready: 'ipc' }) });
   started.push(...systems.map((s) => s.child));
@@ -55,15 +60,25 @@ try {
     const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
     return [((rest[11] ?? 0) * 1000) / 100, ((rest[12] ?? 0) * 1000) / 100];
   };
-  const scriptCalls = async (): Promise<number> => {
-    const info = await rt.redis.info('commandstats');
-    return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+  // commands executed, script calls and WAITs, summed over the masters
+  const commandStats = async (): Promise<{ all: number; scripts: number; waits: number }> => {
+    const out = { all: 0, scripts: 0, waits: 0 };
+    for (const node of 'nodes' in rt.redis ? rt.redis.nodes('master') : [rt.redis]) {
+      const info = await node.info('commandstats');
+      for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) {
+        const n = Number(m[2]);
+        out.all += n;
+        if (m[1] === 'evalsha' || m[1] === 'eval') out.scripts += n;
+        if (m[1] === 'wait') out.waits += n;
+      }
+    }
+    return out;
   };
   const once = async (s: (typeof systems)[number], n: number): Promise<{ rps: number; cpu: Record<string, number> }> => {
     let i = 0;
     const us0 = userSys(s.child.proc.pid);
-    const calls0 = await scriptCalls();
-    const meter0 = cpuMeter({ api: s.child.proc.pid, redis: redis.pids, loadgen: process.pid });
+    const calls0 = await commandStats();
+    const meter0 = cpuMeter({ api: s.child.proc.pid, redis: redis.pids, masters: roles.masters, replicas: roles.replicas, loadgen: process.pid });
     const meter = (): Record<string, number> => {
       const m = meter0();
       const us1 = userSys(s.child.proc.pid);
@@ -72,8 +87,13 @@ try {
     const r = await runLoad({ url: s.child.info.url, connections: 32, durationS: 60, maxRequests: n, ok: (c) => c === 302, sampleIntMs: 50, next: () => ({ method: 'GET', path: `/l/${codes[i++ % codes.length] ?? ''}`, headers }) });
     const cpu = meter();
     if (r.ok !== r.total || r.errors) throw new Error(`${s.name}: ${JSON.stringify(r.statusCodes)} errors ${r.errors}`);
-    const calls = (await scriptCalls()) - calls0;
-    return { rps: r.rps, cpu: { ...Object.fromEntries(Object.entries(cpu).map(([k, ms]) => [k, (ms * 1000) / r.ok])), clicksPerCall: calls > 0 ? r.ok / calls : 0 } };
+    const c1 = await commandStats();
+    const calls = c1.scripts - calls0.scripts;
+    const waits = c1.waits - calls0.waits;
+    return {
+      rps: r.rps,
+      cpu: { ...Object.fromEntries(Object.entries(cpu).map(([k, ms]) => [k, (ms * 1000) / r.ok])), clicksPerCall: calls > 0 ? r.ok / calls : 0, clicksPerWait: waits > 0 ? r.ok / waits : 0, cmdsPerClick: (c1.all - calls0.all) / r.ok },
+    };
   };
   for (const s of systems) await once(s, Math.min(requests, 20_000)); // warm-up
   for (let k = 0; k < rounds; k++) {
@@ -86,7 +106,7 @@ try {
   }
   for (const [name, rs] of results) {
     const cpu = (c: string): number => round(mean(rs.map((r) => r.cpu[c] ?? 0)), 1);
-    process.stdout.write(`MEAN ${name.padEnd(5)} ${round(mean(rs.map((r) => r.rps)), 0)} req/s  µs/req api ${cpu('api')} (user ${cpu('apiUser')} · sys ${cpu('apiSys')}) · redis ${cpu('redis')} · loadgen ${cpu('loadgen')} · sum ${round(cpu('api') + cpu('redis') + cpu('loadgen'), 1)} · clicks/call ${cpu('clicksPerCall')}\n`);
+    process.stdout.write(`MEAN ${name.padEnd(5)} ${round(mean(rs.map((r) => r.rps)), 0)} req/s  µs/req api ${cpu('api')} (user ${cpu('apiUser')} · sys ${cpu('apiSys')}) · redis ${cpu('redis')} (masters ${cpu('masters')} · replicas ${cpu('replicas')}) · loadgen ${cpu('loadgen')} · sum ${round(cpu('api') + cpu('redis') + cpu('loadgen'), 1)} · clicks/call ${cpu('clicksPerCall')} · clicks/WAIT ${cpu('clicksPerWait')} · commands/click ${cpu('cmdsPerClick')}\n`);
   }
 } finally {
   for (const c of started.length > 0 ? started : systems.map((s) => s.child)) await c.stop();

@@ -49,6 +49,8 @@ export interface BenchStore {
   masters(): Promise<number[]>;
   /** A data dir (fsync probe). */
   dir: string;
+  /** redis-server process ids by role (one Redis: a master without replicas). */
+  pidsByRole(): Promise<{ masters: (number | undefined)[]; replicas: (number | undefined)[] }>;
   destroy(): Promise<void>;
 }
 
@@ -56,7 +58,7 @@ export interface BenchStore {
 export async function startBenchStore(topology: Topology, appendfsync: Appendfsync = 'everysec'): Promise<BenchStore> {
   if (topology === 'single') {
     const r = await startBenchRedis(appendfsync);
-    return { topology, url: r.url, clusterNodes: undefined, appendfsync, pids: [r.pid], masters: () => Promise.resolve([r.port]), dir: r.dir, destroy: () => r.destroy() };
+    return { topology, url: r.url, clusterNodes: undefined, appendfsync, pids: [r.pid], masters: () => Promise.resolve([r.port]), dir: r.dir, pidsByRole: () => Promise.resolve({ masters: [r.pid], replicas: [] }), destroy: () => r.destroy() };
   }
   if (appendfsync !== 'everysec') throw new Error('the bench cluster runs appendfsync everysec only');
   mkdirSync(BENCH_DATA_ROOT, { recursive: true });
@@ -69,6 +71,11 @@ export async function startBenchStore(topology: Topology, appendfsync: Appendfsy
     pids: c.nodes.map((n) => n.pid()),
     masters: async () => (await c.roles()).masters,
     dir: c.nodes[0]!.dir,
+    pidsByRole: async () => {
+      const roles = await c.roles();
+      const pidOf = (port: number): number | undefined => c.nodes.find((n) => n.port === port)?.pid();
+      return { masters: roles.masters.map(pidOf), replicas: roles.replicas.map(pidOf) };
+    },
     destroy: () => c.destroy(),
   };
 }

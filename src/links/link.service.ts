@@ -12,6 +12,7 @@ import { TurnBatcher } from '../lib/turn-batcher.js';
 import type { Keys } from '../store/keys.js';
 import { pcallInto } from '../store/lua-batch.js';
 import { ReplicaAckError, type ReplicaAck } from '../store/replica-ack.js';
+import { NodeBatches } from '../store/node-batch.js';
 import { keySlot, masterByKey } from '../store/slot.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
@@ -208,6 +209,20 @@ end
 return out
 `;
 const NODE_CLICKS_SHA = createHash('sha1').update(NODE_CLICKS_LUA).digest('hex');
+/**
+ * The click lookups waiting for one master of a Cluster (LinkService.findClick, attribution's): one
+ * GET per key in one call on that master's connection (keys of many slots: none declared, the
+ * `allow-cross-slot-keys` flag, as NODE_CLICKS_LUA; reads only). A key this node does not serve
+ * answers an error of its own (under pcall) and is read again through the Cluster client.
+ */
+const NODE_LOOKUPS_LUA = `#!lua flags=allow-cross-slot-keys,no-writes
+local out = {}
+for i = 1, #ARGV do
+  ${pcallInto('out[i]', "redis.call, 'GET', ARGV[i]")}
+end
+return out
+`;
+const NODE_LOOKUPS_SHA = createHash('sha1').update(NODE_LOOKUPS_LUA).digest('hex');
 /** Click ids tried per click for one whose key is on its show's master (about one in three is, with 3 masters). */
 const NODE_ID_TRIES = 32;
 
@@ -700,11 +715,11 @@ export class LinkService {
    * waiting at one moment go in one MGET (batched as the clicks are: the first of a turn leaves at
    * its end, the next ones as soon as the MGET in flight has its reply): the attribution worker runs
    * many orders at once, and a GET per order costs a command, a socket write and a reply each. On a
-   * Cluster the click keys are in different slots: one GET each.
+   * Cluster the click keys are in different slots: one call per master's batch (nodeLookup).
    */
   async findClick(clickId: string): Promise<ClickRecord | null> {
     const key = this.keys.click(clickId);
-    const raw = this.redis instanceof Cluster ? await this.redis.get(key) : await this.lookup(key);
+    const raw = this.redis instanceof Cluster ? await this.nodeLookup(this.redis, key) : await this.lookup(key);
     // (A record stored before the id was left out of it carries the same id.)
     return raw ? { ...(JSON.parse(raw) as Omit<ClickRecord, 'id'>), id: clickId } : null;
   }
@@ -720,5 +735,36 @@ export class LinkService {
   });
   private lookup(key: string): Promise<string | null> {
     return new Promise<string | null>((resolve, reject) => this.lookups.add({ key, resolve, reject }));
+  }
+
+  /**
+   * On a Cluster the lookups waiting for one master go to it as one NODE_LOOKUPS_LUA call (one
+   * command and reply per master's batch instead of a GET through the Cluster client per order); a
+   * key that master does not serve, or a call that failed, is read again through the client.
+   */
+  private nodeLookups: NodeBatches<{ key: string; resolve: (raw: string | null) => void; reject: (e: unknown) => void }, (string | null | Error)[]> | undefined;
+  private nodeLookup(cluster: Cluster, key: string): Promise<string | null> {
+    const batches = (this.nodeLookups ??= new NodeBatches(cluster, {
+      maxPerCall: LOOKUPS_PER_CALL,
+      maxInFlight: 1,
+      send: (node, batch) => {
+        const keys = batch.map((l) => l.key);
+        return (node.evalsha(NODE_LOOKUPS_SHA, 0, ...keys) as Promise<(string | null | Error)[]>).catch((err: unknown) =>
+          err instanceof Error && err.message.startsWith('NOSCRIPT') ? (node.eval(NODE_LOOKUPS_LUA, 0, ...keys) as Promise<(string | null | Error)[]>) : Promise.reject(err),
+        );
+      },
+      deliver: (batch, raws) =>
+        batch.forEach((l, i) => {
+          const r = raws[i];
+          if (r instanceof Error) cluster.get(l.key).then(l.resolve, l.reject);
+          else l.resolve(r ?? null);
+        }),
+      fail: (batch) => {
+        for (const l of batch) cluster.get(l.key).then(l.resolve, l.reject);
+      },
+    }));
+    return new Promise<string | null>((resolve, reject) => {
+      if (!batches.add(key, { key, resolve, reject })) cluster.get(key).then(resolve, reject);
+    });
   }
 }

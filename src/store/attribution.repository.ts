@@ -23,11 +23,13 @@
  * Every number in a record is a string written with string.format('%d') (cjson would print doubles
  * with 14 significant digits).
  */
+import { createHash } from 'node:crypto';
 import { Cluster, type Redis, type Result } from 'ioredis';
 import { amountOf, plus, type Amount } from '../domain/money.js';
 import { legacyPlatformOrderRef, platformOrderRef, type Attribution, type LedgerEntry, type NormalizedOrder, type OrderSource, type UnattributedReason } from '../domain/order.js';
 import { TurnBatcher } from '../lib/turn-batcher.js';
 import { pcallInto } from './lua-batch.js';
+import { NodeBatches, notLocal } from './node-batch.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -269,6 +271,34 @@ for i = 1, #KEYS do
 end
 return out
 `;
+/**
+ * LEDGER_BATCH_LUA for one Cluster master (NodeBatches): the steps' order hashes are in several slots
+ * of that master, so none is declared (a flagged script may use keys of any slot its node serves).
+ * ARGV per step, in order: its order hash, then 'o' or 'r' and the step's arguments as above. A step
+ * whose bucket the master does not serve fails on its first read, before it wrote anything (a step's
+ * keys share its bucket's hash tag), with an error of its own (notLocal).
+ */
+const LEDGER_NODE_BATCH_LUA = `#!lua flags=allow-cross-slot-keys
+${LUA_LIB}${APPLY_ORDER_FN}${APPLY_REFUND_FN}
+local out = {}
+local p = 1
+local i = 0
+while p <= #ARGV do
+  i = i + 1
+  local key = ARGV[p]
+  local kind = ARGV[p + 1]
+  local n = ${REFUND_ARGS}
+  local step = apply_refund_op
+  if kind == 'o' then n = ${ORDER_ARGS}; step = apply_order end
+  local a = {}
+  for j = 1, n do a[j] = ARGV[p + 1 + j] end
+  p = p + 2 + n
+  K = key; A = a; base = a[1]; ref = a[2]
+  ${pcallInto('out[i]', 'step')}
+end
+return out
+`;
+const LEDGER_NODE_BATCH_SHA = createHash('sha1').update(LEDGER_NODE_BATCH_LUA).digest('hex');
 /** Steps per LEDGER_BATCH_LUA call (bounds how long one call holds Redis: ≈ 25 µs per step). */
 const STEPS_PER_CALL = 32;
 /**
@@ -654,12 +684,41 @@ interface PendingStep {
 export class AttributionRepository {
   /** On one Redis, steps go in batches (LEDGER_BATCH_LUA); a Cluster spreads the buckets over slots. */
   private readonly batched: boolean;
+  /** On a Cluster, steps go in batches per master (LEDGER_NODE_BATCH_LUA); undefined on one Redis. */
+  private readonly nodeSteps: NodeBatches<PendingStep, (unknown[] | Error)[]> | undefined;
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
     defineScripts(redis);
     this.batched = !(redis instanceof Cluster);
+    this.nodeSteps =
+      redis instanceof Cluster
+        ? new NodeBatches<PendingStep, (unknown[] | Error)[]>(redis, {
+            maxPerCall: STEPS_PER_CALL,
+            maxInFlight: MAX_IN_FLIGHT,
+            send: (node, batch) => {
+              const args: (string | number)[] = [];
+              for (const b of batch) args.push(b.key, b.kind, ...b.args);
+              return (node.evalsha(LEDGER_NODE_BATCH_SHA, 0, ...args) as Promise<(unknown[] | Error)[]>).catch((err: unknown) =>
+                err instanceof Error && err.message.startsWith('NOSCRIPT') ? (node.eval(LEDGER_NODE_BATCH_LUA, 0, ...args) as Promise<(unknown[] | Error)[]>) : Promise.reject(err),
+              );
+            },
+            // A step whose bucket this master no longer serves goes again the ordinary way (it wrote nothing).
+            deliver: (batch, replies) =>
+              batch.forEach((b, i) => {
+                const r = replies[i];
+                if (Array.isArray(r)) b.resolve(r);
+                else if (notLocal(r)) this.single(b.kind, b.key, b.args).then(b.resolve, b.reject);
+                else b.reject(r ?? new Error('no reply for this ledger step'));
+              }),
+            // The call failed as a whole (connection lost, the node a replica now, no script flags):
+            // each step goes again the ordinary way; a step that did run finds itself done (idempotent).
+            fail: (batch) => {
+              for (const b of batch) this.single(b.kind, b.key, b.args).then(b.resolve, b.reject);
+            },
+          })
+        : undefined;
   }
 
   /**
@@ -672,8 +731,8 @@ export class AttributionRepository {
    * event-loop turn its first step arrived in or, while MAX_IN_FLIGHT calls are waiting for their
    * replies, as soon as one of them has it (TurnBatcher). Steps of one order (its order, then its refund) are
    * awaited one after the other by their caller, so they never race inside or across batches more
-   * than separate calls would. On a Cluster each step is its own call (the buckets are in different
-   * slots).
+   * than separate calls would. On a Cluster the steps waiting for one master go to it the same way,
+   * one LEDGER_NODE_BATCH_LUA call per master's batch (nodeSteps: the buckets are in different slots).
    */
   private readonly steps = new TurnBatcher<PendingStep, (unknown[] | Error)[]>({
     maxPerCall: STEPS_PER_CALL,
@@ -696,8 +755,19 @@ export class AttributionRepository {
 
   private step(kind: 'o' | 'r', key: string, args: (string | number)[]): Promise<unknown[]> {
     if (args.length !== (kind === 'o' ? ORDER_ARGS : REFUND_ARGS)) throw new Error(`ledger ${kind} step with ${args.length} arguments`);
-    if (!this.batched) return kind === 'o' ? this.redis.scLedgerOrder(key, ...args) : this.redis.scLedgerRefund(key, ...args);
+    const nodeSteps = this.nodeSteps;
+    if (nodeSteps !== undefined) {
+      return new Promise<unknown[]>((resolve, reject) => {
+        if (!nodeSteps.add(key, { kind, key, args, resolve, reject })) this.single(kind, key, args).then(resolve, reject);
+      });
+    }
+    if (!this.batched) return this.single(kind, key, args);
     return new Promise<unknown[]>((resolve, reject) => this.steps.add({ kind, key, args, resolve, reject }));
+  }
+
+  /** One step as its own script (through the client: on a Cluster it follows MOVED). */
+  private single(kind: 'o' | 'r', key: string, args: (string | number)[]): Promise<unknown[]> {
+    return kind === 'o' ? this.redis.scLedgerOrder(key, ...args) : this.redis.scLedgerRefund(key, ...args);
   }
 
   private at(partnerId: string, ref: string): [string, string, string] {

@@ -150,4 +150,45 @@ onCluster('tracked links on a Redis Cluster', () => {
     expect((await calls('wait')) - w0).toBe(3); // the old way: 6 per redirect (3 masters × 2 connections)
   });
 
+  test('click lookups of one moment go per master (one call each), find their clicks, and a stale slot map still finds them', async () => {
+    const made = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => svc.rt.links.recordClick({ ...link, code: 'lkp', showId: `show-l${i}` }, '10.0.0.1')),
+    );
+    const masters = new Set(made.map((c) => masterOf(svc.rt.keys.click(c.id))));
+    expect(masters.size).toBe(3);
+    const g0 = await calls('get');
+    const s0 = (await calls('evalsha')) + (await calls('eval'));
+    // (the INFO reads above are done before the lookups start: none of them is a script call)
+    const found = await Promise.all([...made.map((c) => svc.rt.links.findClick(c.id)), svc.rt.links.findClick('clk_unknown')]);
+    expect(found.slice(0, -1).map((c) => [c?.id, c?.showId])).toEqual(made.map((c) => [c.id, c.showId]));
+    expect(found.at(-1)).toBeNull();
+    // (INFO counts the GETs the script runs too: 31 either way) one call per master's batch; was a GET each through the client, no script
+    expect((await calls('get')) - g0).toBe(31);
+    const scripts = (await calls('evalsha')) + (await calls('eval')) - s0;
+    expect(scripts).toBeGreaterThanOrEqual(3);
+    expect(scripts).toBeLessThanOrEqual(3 * 2);
+    // the slot map names the wrong master for one click: read again through the Cluster client
+    const key = svc.rt.keys.click(made[0]!.id);
+    const slots = client().slots as string[][];
+    const saved = slots[keySlot(key)]!;
+    slots[keySlot(key)] = [client().nodes('master').map((m) => `${m.options.host}:${m.options.port}`).find((k) => k !== saved[0])!];
+    try {
+      expect((await svc.rt.links.findClick(made[0]!.id))?.id).toBe(made[0]!.id);
+    } finally {
+      slots[keySlot(key)] = saved;
+    }
+  });
+
+  test('the first click of a link in this process (link read from Redis) WAITs once too, behind its batch', async () => {
+    const cache = (svc.rt.links as unknown as { cache: Map<string, unknown> }).cache;
+    for (let k = 0; k < 3; k++) {
+      cache.clear(); // as when the link's cache entry expired (LINK_CACHE_MS): the route reads it again
+      const w0 = await calls('wait');
+      const r = await hit(trackedUrl);
+      expect(r.status).toBe(302);
+      expect(await client().exists(svc.rt.keys.click(sclid(r)))).toBe(1);
+      expect((await calls('wait')) - w0).toBe(1); // was 7: the batch's WAIT, then the onSend hook's 6
+    }
+  });
+
 });

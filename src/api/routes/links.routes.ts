@@ -64,7 +64,11 @@ export const linkRoutes: FastifyPluginAsync<LinkRoutesOptions> = async (app, opt
     if (!link) throw notFound('link');
     // The product's URL now (a product.updated may have changed it since the pin), read in the
     // same round trip as the click write (LinkService.click).
-    return redirect(reply, await opts.links.click(link, req.ip, !botRequest(req)), opts.onClick);
+    const r = await opts.links.click(link, req.ip, !botRequest(req));
+    // On a Cluster the click went in its master's batch, whose own WAIT a replica answered already:
+    // no second WAIT on every master before the 302 (the app's onSend hook), as for a cached link.
+    if (r.replicated === true) req.replicated = true;
+    return redirect(reply, r, opts.onClick);
   }
 };
 

@@ -1,0 +1,85 @@
+/**
+ * Batches per Redis Cluster master. On one Redis the service sends the calls waiting at one moment
+ * as one Lua call (TurnBatcher: the redirect's clicks, the ledger steps, the click lookups); on a
+ * Cluster their keys are in different slots, so the ioredis Cluster client sent one command each,
+ * with its per-command work (slot, node, promise, socket write) and Redis' per-command work (a read,
+ * a script run, a reply each). Here the items whose key one master serves go to that master as one
+ * call on its own connection: a script with Redis 7's `allow-cross-slot-keys` flag that takes the
+ * keys as arguments (declared keys must share one slot; the keys a flagged script uses need only be
+ * served by the node it runs on).
+ *
+ * What the caller gets back, and what it must handle (NodeBatchOptions): each item's own reply, or
+ * the call's error. An item whose key the master no longer serves (a slot map older than a resharding
+ * or a failover) gets an error of its own that `notLocal()` recognises; the caller sends it again the
+ * ordinary way (through the Cluster client, which follows MOVED). A call that fails as a whole (lost
+ * connection, the node a replica now, a Redis that refuses the script flag: `flagRefused()`) hands
+ * its items to `fail`, which does the same for each of them. So every caller's step must be safe to
+ * run twice (the ledger steps and the lookups are: idempotent, or reads).
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { TurnBatcher } from '../lib/turn-batcher.js';
+import { keySlot, masterByKey } from './slot.js';
+
+export interface NodeBatchOptions<T, R> {
+  maxPerCall: number;
+  maxInFlight: number;
+  /** One call for the batch on `node` (the master's own connection). */
+  send: (node: Redis, batch: T[]) => Promise<R>;
+  deliver: (batch: T[], reply: R) => void;
+  /** The call failed as a whole: every item of it is the caller's to send again the ordinary way. */
+  fail: (batch: T[], err: unknown) => void;
+}
+
+/** An item's error that says its key is not (or no longer) on the master it was sent to. */
+export function notLocal(err: unknown): boolean {
+  return err instanceof Error && /attempted to access a non local key|attempted to access a slot not served|cluster is down/.test(err.message);
+}
+
+/** A call's error that says the server does not take the script flag (a Redis before 7.0). */
+export function flagRefused(err: unknown): boolean {
+  return err instanceof Error && /^ERR .*(shebang|flag|compiling)/i.test(err.message);
+}
+
+export class NodeBatches<T, R> {
+  private readonly batchers = new Map<string, { node: Redis; batcher: TurnBatcher<T, R> }>();
+  /** Off for good once a master refused the script flag: every item then goes the ordinary way. */
+  private on = true;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly opts: NodeBatchOptions<T, R>,
+  ) {}
+
+  /**
+   * Adds `item` to the batch of the master that serves `key` (by the client's slot map) and returns
+   * true; false, with nothing done, when batching is off or the slot map names no such master.
+   */
+  add(key: string, item: T): boolean {
+    if (!this.on) return false;
+    const nodeKey = this.cluster.slots[keySlot(key)]?.[0];
+    if (nodeKey === undefined) return false;
+    let known = this.batchers.get(nodeKey);
+    if (known === undefined || known.node.status === 'end') {
+      const node = masterByKey(this.cluster, nodeKey);
+      if (node === undefined) return false;
+      const entry = {
+        node,
+        batcher: new TurnBatcher<T, R>({
+          maxPerCall: this.opts.maxPerCall,
+          maxInFlight: this.opts.maxInFlight,
+          send: (batch) => this.opts.send(node, batch),
+          deliver: this.opts.deliver,
+          fail: (batch, err) => {
+            if (flagRefused(err)) this.on = false;
+            if (this.batchers.get(nodeKey) === entry) this.batchers.delete(nodeKey);
+            this.opts.fail(batch, err);
+          },
+        }),
+      };
+      known = entry;
+      this.batchers.set(nodeKey, entry);
+    }
+    known.batcher.add(item);
+    return true;
+  }
+}
