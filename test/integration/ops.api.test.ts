@@ -158,6 +158,30 @@ test('revoking a key ends the browser sessions signed in with it: the /admin/que
   expect((await fetch(`${svc.url}/v1/ops/stream`, { headers: { authorization: `Bearer ${created.key}` } })).status).toBe(401);
 });
 
+test('what an admin changes on /admin/queues (pause, resume, clean, by bearer key or session cookie) is in the audit log with who did it; reads are not', async () => {
+  const created = (await (await svc.api('/v1/api-keys', { json: { role: 'admin', name: 'queue keeper' } })).json()) as { id: string; key: string };
+  const t0 = new Date(Date.now() - 1000).toISOString();
+  const board = (path: string, init: RequestInit) => fetch(`${svc.url}/admin/queues/api/queues${path}`, init);
+  const bearer = { authorization: `Bearer ${created.key}`, 'x-request-id': 'qb-pause-1' };
+  expect((await board('/delivery/pause', { method: 'PUT', headers: bearer })).status).toBe(200);
+  expect((await board('', { headers: bearer })).status).toBe(200);
+  const signIn = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: created.key }) });
+  const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+  expect((await board('/delivery/resume', { method: 'PUT', headers: { cookie } })).status).toBe(200);
+  expect((await board('/delivery/clean/failed', { method: 'PUT', headers: { cookie } })).status).toBe(200);
+  // Refused: not an admin change, not audited.
+  const viewerKey = ((await (await svc.api('/v1/api-keys', { json: { role: 'viewer' } })).json()) as { key: string }).key;
+  expect((await board('/delivery/pause', { method: 'PUT', headers: { authorization: `Bearer ${viewerKey}` } })).status).toBe(403);
+
+  const r = await svc.api(`/v1/audit?action=queues.&from=${encodeURIComponent(t0)}`);
+  expect(r.status).toBe(200);
+  const entries = ((await r.json()) as { entries: { action: string; actor: unknown; requestId?: string; detail?: Record<string, unknown> }[] }).entries.reverse();
+  expect(entries.map((e) => e.action)).toEqual(['queues.pause', 'queues.resume', 'queues.clean']);
+  for (const e of entries) expect(e.actor).toEqual({ keyId: created.id, role: 'admin', name: 'queue keeper' });
+  expect(entries[0]).toMatchObject({ requestId: 'qb-pause-1', detail: { queue: 'delivery', method: 'PUT' } });
+  expect(entries[2]!.detail).toMatchObject({ queue: 'delivery', queueStatus: 'failed' });
+});
+
 test('the console page allows nothing but this origin', async () => {
   const r = await fetch(`${svc.url}/ops`);
   expect(r.status).toBe(200);
