@@ -182,6 +182,27 @@ test('what an admin changes on /admin/queues (pause, resume, clean, by bearer ke
   expect(entries[2]!.detail).toMatchObject({ queue: 'delivery', queueStatus: 'failed' });
 });
 
+test('a session signed in with ADMIN_API_KEY ends when ADMIN_API_KEY is rotated (the api processes restarted with a new one)', async () => {
+  const signIn = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: ADMIN_KEY }) });
+  expect(signIn.status).toBe(201);
+  const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+  expect((await fetch(`${svc.url}/admin/queues/api/queues`, { headers: { cookie } })).status).toBe(200);
+  // The same deployment (Redis, KEY_PREFIX) after the rotation: an api process with the new key.
+  const rotated = await startService({ redis: svc.redis, env: { KEY_PREFIX: svc.config.keyPrefix, ADMIN_API_KEY: 'sk_admin_rotated_0123456789abcdef' } });
+  try {
+    expect((await fetch(`${rotated.url}/admin/queues/api/queues`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).status).toBe(401);
+    const after = await fetch(`${rotated.url}/admin/queues/api/queues`, { headers: { cookie } });
+    expect(after.status).toBe(401);
+    expect(((await after.json()) as { detail: string }).detail).toContain('no longer valid');
+    // Signing in with the new key works.
+    const again = await fetch(`${rotated.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'sk_admin_rotated_0123456789abcdef' }) });
+    expect(again.status).toBe(201);
+    expect((await fetch(`${rotated.url}/admin/queues/api/queues`, { headers: { cookie: again.headers.get('set-cookie')!.split(';')[0]! } })).status).toBe(200);
+  } finally {
+    await rotated.close();
+  }
+});
+
 test('the console page allows nothing but this origin', async () => {
   const r = await fetch(`${svc.url}/ops`);
   expect(r.status).toBe(200);
