@@ -244,3 +244,19 @@ test('shutdown ends open streams instead of waiting for them', async () => {
   await other.close(); // resolves: the stream was ended by preClose
   for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) break;
 });
+
+test("a busy partner's last week does not push today's and live shows off the board", async () => {
+  const busySecret = await createPartner(svc, 'busy', { name: 'Busy Partner' });
+  const now = Date.now();
+  const send = async (show: Record<string, unknown>, type: string): Promise<void> => {
+    expect((await sendEvent(svc, 'busy', busySecret, showEvent(type, show, iso(now - 60_000)))).status).toBe(202);
+  };
+  // More shows than the board reads per partner (300), scheduled in the days before today's window, all over.
+  for (let i = 0; i < 320; i += 20) {
+    await Promise.all(Array.from({ length: 20 }, (_, j) => send(sampleShow(`past-${i + j}`, { scheduledAt: iso(now - 6 * 24 * HOUR + (i + j) * 60_000), state: 'ended' }), 'show.ended')));
+  }
+  await send(sampleShow('busy-live', { scheduledAt: iso(now - 2 * 24 * HOUR), state: 'live' }), 'show.live');
+  await send(sampleShow('busy-today', { scheduledAt: iso(now + HOUR) }), 'show.scheduled');
+  const b = await board();
+  expect(b.shows.filter((s) => s.showId.startsWith('busy-')).map((s) => s.showId).sort()).toEqual(['busy-live', 'busy-today']);
+});
