@@ -235,6 +235,17 @@ test('the pages answer with and without a trailing slash: /ops/ redirects to /op
   for (const path of ['/v1/ops/board/', '/health/live/', '/metrics/']) expect((await svc.api(path)).status).toBe(404);
 });
 
+test('the root address, the one the start-up line prints, leads to the console instead of a 404', async () => {
+  for (const method of ['GET', 'HEAD']) {
+    const r = await fetch(`${svc.url}/`, { method, redirect: 'manual' });
+    expect([r.status, r.headers.get('location')]).toEqual([302, '/ops']);
+  }
+  const followed = await fetch(`${svc.url}/`);
+  expect([followed.status, followed.url]).toEqual([200, `${svc.url}/ops`]);
+  // Only a page: any other method on / is still not a route.
+  expect((await fetch(`${svc.url}/`, { method: 'POST' })).status).toBe(404);
+});
+
 test('shutdown ends open streams instead of waiting for them', async () => {
   const other = await startService({ redis: svc.redis });
   const res = await fetch(`${other.url}/v1/ops/stream`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
