@@ -94,6 +94,17 @@ test('a show page has the timeline and is 404 for a show that does not exist', a
   expect((await svc.api('/v1/ops/partners/p1/shows/nosuch')).status).toBe(404);
 });
 
+test("the show timeline tells operators apart by key id: a key named like another (even 'ADMIN_API_KEY') cannot pass for it", async () => {
+  const lookalike = (await (await svc.api('/v1/api-keys', { json: { role: 'admin', name: 'ADMIN_API_KEY' } })).json()) as { id: string; key: string };
+  expect((await svc.api('/v1/partners/p1/shows/today/mirrors/wn/resync', { method: 'POST', key: lookalike.key })).status).toBe(202);
+  expect((await svc.api('/v1/partners/p1/shows/today/mirrors/wn/resync', { method: 'POST' })).status).toBe(202);
+  const d = (await (await svc.api('/v1/ops/partners/p1/shows/today')).json()) as { timeline: { kind: string; summary: string }[] };
+  const resyncs = d.timeline.filter((t) => t.kind === 'operator' && t.summary.startsWith('mirror.'));
+  expect(resyncs).toHaveLength(2);
+  expect(resyncs[0]!.summary).not.toBe(resyncs[1]!.summary);
+  expect(resyncs.some((t) => t.summary.includes(lookalike.id))).toBe(true);
+});
+
 test('sign-in sets an HttpOnly, SameSite=Strict cookie that opens /admin/queues for admins only, until sign-out', async () => {
   const signIn = (key: string): Promise<Response> => fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
   expect((await signIn('sk_nope_0123456789')).status).toBe(401);

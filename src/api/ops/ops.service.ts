@@ -212,7 +212,9 @@ export class OpsService {
       if (!e?.action) continue;
       // This show's actions, and those on one of its targets (disabled, credentials changed).
       if (e.showId !== showId && !(e.showId === undefined && e.targetId !== undefined && targetIds.has(e.targetId))) continue;
-      const who = e.actor?.name ?? e.actor?.keyId ?? e.who ?? 'unknown';
+      // The key id always: a name is a free label (two keys may share one, or take the bootstrap key's).
+      const keyId = e.actor?.keyId ?? e.who ?? 'unknown';
+      const who = e.actor?.name && e.actor.name !== keyId ? `${e.actor.name} [${keyId}]` : keyId;
       items.push({ at: e.at ?? atOf(id), kind: 'operator', targetId: e.targetId ?? null, summary: `${e.action} by ${who}${e.actor?.role ? ` (${e.actor.role})` : ''}`, detail: e.detail ? JSON.stringify(e.detail) : null });
     }
     items.sort((a, b) => b.at.localeCompare(a.at));
