@@ -25,7 +25,8 @@ export const DEFAULT_FACEBOOK_GRAPH_VERSION = 'v27.0';
 const ConfigSchema = z.object({
   port: tcpPort.default(3000),
   host: z.string().min(1).default('127.0.0.1'),
-  publicBaseUrl: z.string().url().optional(),
+  // Where buyers open tracked links (chat messages, comments, pins): a URL a browser opens.
+  publicBaseUrl: z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL').optional(),
   redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   redisClusterNodes: z.string().optional(),
   /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */

@@ -18,6 +18,11 @@ export interface Principal {
   partnerId: string | undefined;
   /** A label given at creation ("ops laptop", "acme reporting"); shown in the audit log. */
   name?: string | undefined;
+  /**
+   * ADMIN_API_KEY's principal only: a fingerprint of the key it came from, so that a session kept in
+   * Redis ends when ADMIN_API_KEY is rotated (api processes restarted with another key).
+   */
+  adminKey?: string | undefined;
 }
 
 interface KeyRecord extends Principal {

@@ -291,8 +291,4 @@ export class PartnerRepository {
   openCredentials(t: TargetRecord): Record<string, string> {
     return JSON.parse(this.box.decrypt(t.credentialsSealed)) as Record<string, string>;
   }
-
-  async audit(partnerId: string, entry: Record<string, unknown>): Promise<void> {
-    await this.redis.xadd(this.keys.audit(partnerId), 'MAXLEN', '~', '100000', '*', 'entry', JSON.stringify({ ...entry, at: new Date().toISOString() }));
-  }
 }

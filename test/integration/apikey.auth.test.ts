@@ -215,7 +215,7 @@ describe('auth plugin', () => {
     expect(await call('/ops', `x Bearer ${ADMIN}`)).toEqual(missing);
     expect(await call('/ops', `Bearer${ADMIN}`)).toEqual(missing);
     expect(await call('/ops', 'Bearer ')).toEqual(missing);
-    const admin = { status: 200, body: { principal: { id: 'admin', role: 'admin', name: 'ADMIN_API_KEY' } } };
+    const admin = { status: 200, body: { principal: { id: 'admin', role: 'admin', name: 'ADMIN_API_KEY', adminKey: expect.stringMatching(/^[0-9a-f]{32}$/) } } };
     expect(await call('/ops', `Bearer ${ADMIN}`)).toEqual(admin);
     expect(await call('/ops', `bearer   ${ADMIN}`)).toEqual(admin);
     expect(await call('/ops', `BEARER\t${ADMIN}`)).toEqual(admin);
@@ -260,7 +260,7 @@ describe('auth plugin', () => {
     const op = await repo.create('operator', undefined, { name: 'ops' });
     const revoked = await repo.create('operator', undefined);
     await repo.revoke(revoked.id);
-    expect(await app.principalOfKey(ADMIN)).toStrictEqual({ id: 'admin', role: 'admin', partnerId: undefined, name: 'ADMIN_API_KEY' });
+    expect(await app.principalOfKey(ADMIN)).toStrictEqual({ id: 'admin', role: 'admin', partnerId: undefined, name: 'ADMIN_API_KEY', adminKey: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect(await app.principalOfKey(op.key)).toStrictEqual({ id: op.id, role: 'operator', partnerId: undefined, name: 'ops' });
     expect(await app.principalOfKey(revoked.key)).toBeNull();
     expect(await app.principalOfKey('sk_nope')).toBeNull();

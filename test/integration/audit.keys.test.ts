@@ -194,6 +194,19 @@ describe('audit', () => {
     expect(pb).toHaveLength(7);
   });
 
+  test("rotating a show's stream key is audited like every other action: in the whole log, with the key's role and name and the request id", async () => {
+    expect((await sendEvent(svc, 'pa', secretA, showEvent('show.scheduled', sampleShow('s-rot'), '2026-11-24T10:00:00Z'))).status).toBe(202);
+    const r = await svc.api('/v1/partners/pa/shows/s-rot/ingest/rotate', { key: operator.key, method: 'POST', headers: { 'x-request-id': 'rotate-req-1' } });
+    expect(r.status).toBe(200);
+    const { ingest } = (await r.json()) as { ingest: { streamKey: string } };
+    // The whole log (no partner filter) is what an auditor reads first.
+    const all = await audit('?action=show.ingest_rotated');
+    expect(all.entries).toHaveLength(1);
+    expect(all.entries[0]).toMatchObject({ action: 'show.ingest_rotated', partnerId: 'pa', showId: 's-rot', requestId: 'rotate-req-1', actor: { keyId: operator.id, role: 'operator', name: 'night shift' } });
+    expect((await audit('?partnerId=pa&action=show.ingest_rotated')).entries.map((e) => e.requestId)).toEqual(['rotate-req-1']);
+    expect(JSON.stringify(all)).not.toContain(ingest.streamKey);
+  });
+
   test("a partner key reads only its own partner's audit", async () => {
     const kb = await createKey({ role: 'partner', partnerId: 'pb' });
     const own = await audit('?limit=500', kb.key);

@@ -94,6 +94,17 @@ test('a show page has the timeline and is 404 for a show that does not exist', a
   expect((await svc.api('/v1/ops/partners/p1/shows/nosuch')).status).toBe(404);
 });
 
+test("the show timeline tells operators apart by key id: a key named like another (even 'ADMIN_API_KEY') cannot pass for it", async () => {
+  const lookalike = (await (await svc.api('/v1/api-keys', { json: { role: 'admin', name: 'ADMIN_API_KEY' } })).json()) as { id: string; key: string };
+  expect((await svc.api('/v1/partners/p1/shows/today/mirrors/wn/resync', { method: 'POST', key: lookalike.key })).status).toBe(202);
+  expect((await svc.api('/v1/partners/p1/shows/today/mirrors/wn/resync', { method: 'POST' })).status).toBe(202);
+  const d = (await (await svc.api('/v1/ops/partners/p1/shows/today')).json()) as { timeline: { kind: string; summary: string }[] };
+  const resyncs = d.timeline.filter((t) => t.kind === 'operator' && t.summary.startsWith('mirror.'));
+  expect(resyncs).toHaveLength(2);
+  expect(resyncs[0]!.summary).not.toBe(resyncs[1]!.summary);
+  expect(resyncs.some((t) => t.summary.includes(lookalike.id))).toBe(true);
+});
+
 test('sign-in sets an HttpOnly, SameSite=Strict cookie that opens /admin/queues for admins only, until sign-out', async () => {
   const signIn = (key: string): Promise<Response> => fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
   expect((await signIn('sk_nope_0123456789')).status).toBe(401);
@@ -158,6 +169,51 @@ test('revoking a key ends the browser sessions signed in with it: the /admin/que
   expect((await fetch(`${svc.url}/v1/ops/stream`, { headers: { authorization: `Bearer ${created.key}` } })).status).toBe(401);
 });
 
+test('what an admin changes on /admin/queues (pause, resume, clean, by bearer key or session cookie) is in the audit log with who did it; reads are not', async () => {
+  const created = (await (await svc.api('/v1/api-keys', { json: { role: 'admin', name: 'queue keeper' } })).json()) as { id: string; key: string };
+  const t0 = new Date(Date.now() - 1000).toISOString();
+  const board = (path: string, init: RequestInit) => fetch(`${svc.url}/admin/queues/api/queues${path}`, init);
+  const bearer = { authorization: `Bearer ${created.key}`, 'x-request-id': 'qb-pause-1' };
+  expect((await board('/delivery/pause', { method: 'PUT', headers: bearer })).status).toBe(200);
+  expect((await board('', { headers: bearer })).status).toBe(200);
+  const signIn = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: created.key }) });
+  const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+  expect((await board('/delivery/resume', { method: 'PUT', headers: { cookie } })).status).toBe(200);
+  expect((await board('/delivery/clean/failed', { method: 'PUT', headers: { cookie } })).status).toBe(200);
+  // Refused: not an admin change, not audited.
+  const viewerKey = ((await (await svc.api('/v1/api-keys', { json: { role: 'viewer' } })).json()) as { key: string }).key;
+  expect((await board('/delivery/pause', { method: 'PUT', headers: { authorization: `Bearer ${viewerKey}` } })).status).toBe(403);
+
+  const r = await svc.api(`/v1/audit?action=queues.&from=${encodeURIComponent(t0)}`);
+  expect(r.status).toBe(200);
+  const entries = ((await r.json()) as { entries: { action: string; actor: unknown; requestId?: string; detail?: Record<string, unknown> }[] }).entries.reverse();
+  expect(entries.map((e) => e.action)).toEqual(['queues.pause', 'queues.resume', 'queues.clean']);
+  for (const e of entries) expect(e.actor).toEqual({ keyId: created.id, role: 'admin', name: 'queue keeper' });
+  expect(entries[0]).toMatchObject({ requestId: 'qb-pause-1', detail: { queue: 'delivery', method: 'PUT' } });
+  expect(entries[2]!.detail).toMatchObject({ queue: 'delivery', queueStatus: 'failed' });
+});
+
+test('a session signed in with ADMIN_API_KEY ends when ADMIN_API_KEY is rotated (the api processes restarted with a new one)', async () => {
+  const signIn = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: ADMIN_KEY }) });
+  expect(signIn.status).toBe(201);
+  const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+  expect((await fetch(`${svc.url}/admin/queues/api/queues`, { headers: { cookie } })).status).toBe(200);
+  // The same deployment (Redis, KEY_PREFIX) after the rotation: an api process with the new key.
+  const rotated = await startService({ redis: svc.redis, env: { KEY_PREFIX: svc.config.keyPrefix, ADMIN_API_KEY: 'sk_admin_rotated_0123456789abcdef' } });
+  try {
+    expect((await fetch(`${rotated.url}/admin/queues/api/queues`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).status).toBe(401);
+    const after = await fetch(`${rotated.url}/admin/queues/api/queues`, { headers: { cookie } });
+    expect(after.status).toBe(401);
+    expect(((await after.json()) as { detail: string }).detail).toContain('no longer valid');
+    // Signing in with the new key works.
+    const again = await fetch(`${rotated.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'sk_admin_rotated_0123456789abcdef' }) });
+    expect(again.status).toBe(201);
+    expect((await fetch(`${rotated.url}/admin/queues/api/queues`, { headers: { cookie: again.headers.get('set-cookie')!.split(';')[0]! } })).status).toBe(200);
+  } finally {
+    await rotated.close();
+  }
+});
+
 test('the console page allows nothing but this origin', async () => {
   const r = await fetch(`${svc.url}/ops`);
   expect(r.status).toBe(200);
@@ -190,6 +246,17 @@ test('the pages answer with and without a trailing slash: /ops/ redirects to /op
   for (const path of ['/v1/ops/board/', '/health/live/', '/metrics/']) expect((await svc.api(path)).status).toBe(404);
 });
 
+test('the root address, the one the start-up line prints, leads to the console instead of a 404', async () => {
+  for (const method of ['GET', 'HEAD']) {
+    const r = await fetch(`${svc.url}/`, { method, redirect: 'manual' });
+    expect([r.status, r.headers.get('location')]).toEqual([302, '/ops']);
+  }
+  const followed = await fetch(`${svc.url}/`);
+  expect([followed.status, followed.url]).toEqual([200, `${svc.url}/ops`]);
+  // Only a page: any other method on / is still not a route.
+  expect((await fetch(`${svc.url}/`, { method: 'POST' })).status).toBe(404);
+});
+
 test('shutdown ends open streams instead of waiting for them', async () => {
   const other = await startService({ redis: svc.redis });
   const res = await fetch(`${other.url}/v1/ops/stream`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
@@ -198,4 +265,20 @@ test('shutdown ends open streams instead of waiting for them', async () => {
   await reader.read();
   await other.close(); // resolves: the stream was ended by preClose
   for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) break;
+});
+
+test("a busy partner's last week does not push today's and live shows off the board", async () => {
+  const busySecret = await createPartner(svc, 'busy', { name: 'Busy Partner' });
+  const now = Date.now();
+  const send = async (show: Record<string, unknown>, type: string): Promise<void> => {
+    expect((await sendEvent(svc, 'busy', busySecret, showEvent(type, show, iso(now - 60_000)))).status).toBe(202);
+  };
+  // More shows than the board reads per partner (300), scheduled in the days before today's window, all over.
+  for (let i = 0; i < 320; i += 20) {
+    await Promise.all(Array.from({ length: 20 }, (_, j) => send(sampleShow(`past-${i + j}`, { scheduledAt: iso(now - 6 * 24 * HOUR + (i + j) * 60_000), state: 'ended' }), 'show.ended')));
+  }
+  await send(sampleShow('busy-live', { scheduledAt: iso(now - 2 * 24 * HOUR), state: 'live' }), 'show.live');
+  await send(sampleShow('busy-today', { scheduledAt: iso(now + HOUR) }), 'show.scheduled');
+  const b = await board();
+  expect(b.shows.filter((s) => s.showId.startsWith('busy-')).map((s) => s.showId).sort()).toEqual(['busy-live', 'busy-today']);
 });

@@ -83,6 +83,7 @@ const MATRIX: Record<string, Access> = {
   'POST /v1/platform-webhooks/:targetId': { kind: 'signed-target' },
   'POST /v1/relay/edge/on-publish': { kind: 'public', reason: "nginx-rtmp callback: the show's stream key is the credential; answers 204/403/404 with no partner data" },
   'POST /v1/relay/edge/on-publish-done': { kind: 'public', reason: "nginx-rtmp callback: the show's stream key is the credential; answers 204/403/404 with no partner data" },
+  'GET /': { kind: 'public', reason: 'a redirect to /ops, the console page' },
   'GET /ops': { kind: 'public', reason: 'the ops console page: static HTML, data comes from the authenticated APIs' },
   'GET /ops/:file': { kind: 'public', reason: "the ops console's script and style sheet (static files)" },
   'POST /v1/ops/session': { kind: 'public', reason: 'console sign-in: checks the key in its body, answers the caller its own role' },

@@ -22,6 +22,7 @@ const HOUR = 3_600_000;
 /** "Today" on a 24-hour ops floor: scheduled within a day either side of now, or live (started up to a week ago). */
 const WINDOW_MS = 24 * HOUR;
 const LIVE_LOOKBACK_MS = 7 * 24 * HOUR;
+/** Shows read per partner in today's window, and again among the earlier ones (for those still live). */
 const MAX_SHOWS_PER_PARTNER = 300;
 
 export interface BoardCell {
@@ -137,7 +138,15 @@ export class OpsService {
   private async partnerRows(partner: Partner, nowMs: number): Promise<BoardRow[]> {
     const bundle = await this.d.partners.bundle(partner.id);
     if (!bundle) return [];
-    const ids = await this.d.redis.zrangebyscore(this.d.keys.partnerShows(partner.id), nowMs - LIVE_LOOKBACK_MS, nowMs + WINDOW_MS, 'LIMIT', 0, MAX_SHOWS_PER_PARTNER);
+    // Today's window, and apart from it the shows scheduled before it, newest first (only live ones stay):
+    // one read of the whole week oldest first let a busy partner's past days fill the limit, and
+    // today's and live shows fell off the board.
+    const key = this.d.keys.partnerShows(partner.id);
+    const [near, earlier] = await Promise.all([
+      this.d.redis.zrangebyscore(key, nowMs - WINDOW_MS, nowMs + WINDOW_MS, 'LIMIT', 0, MAX_SHOWS_PER_PARTNER),
+      this.d.redis.zrevrangebyscore(key, `(${nowMs - WINDOW_MS}`, nowMs - LIVE_LOOKBACK_MS, 'LIMIT', 0, MAX_SHOWS_PER_PARTNER),
+    ]);
+    const ids = [...near, ...earlier];
     const rows: BoardRow[] = [];
     await Promise.all(
       ids.map(async (showId) => {
@@ -203,7 +212,9 @@ export class OpsService {
       if (!e?.action) continue;
       // This show's actions, and those on one of its targets (disabled, credentials changed).
       if (e.showId !== showId && !(e.showId === undefined && e.targetId !== undefined && targetIds.has(e.targetId))) continue;
-      const who = e.actor?.name ?? e.actor?.keyId ?? e.who ?? 'unknown';
+      // The key id always: a name is a free label (two keys may share one, or take the bootstrap key's).
+      const keyId = e.actor?.keyId ?? e.who ?? 'unknown';
+      const who = e.actor?.name && e.actor.name !== keyId ? `${e.actor.name} [${keyId}]` : keyId;
       items.push({ at: e.at ?? atOf(id), kind: 'operator', targetId: e.targetId ?? null, summary: `${e.action} by ${who}${e.actor?.role ? ` (${e.actor.role})` : ''}`, detail: e.detail ? JSON.stringify(e.detail) : null });
     }
     items.sort((a, b) => b.at.localeCompare(a.at));

@@ -42,6 +42,9 @@ export function assertPartnerAccess(req: FastifyRequest, partnerId: string): voi
 
 async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void> {
   const adminHash = sha256Hex(opts.adminApiKey);
+  // Sessions store the principal: this tells the current ADMIN_API_KEY's from a rotated-out one's.
+  const adminKey = sha256Hex(`syndicast admin session:${adminHash}`).slice(0, 32);
+  const admin = (): Principal => ({ id: 'admin', role: 'admin', partnerId: undefined, name: 'ADMIN_API_KEY', adminKey });
   app.decorateRequest('principal', null);
 
   const authenticate = async (req: FastifyRequest): Promise<Principal> => {
@@ -49,7 +52,7 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
     const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
     if (!m?.[1]) throw unauthorized('Authorization: Bearer <api key> required');
     const key = m[1];
-    if (safeEqual(sha256Hex(key), adminHash)) return { id: 'admin', role: 'admin', partnerId: undefined, name: 'ADMIN_API_KEY' };
+    if (safeEqual(sha256Hex(key), adminHash)) return admin();
     const found = await opts.apiKeys.lookup(key);
     if (!found) throw unauthorized('unknown API key');
     if ('refused' in found) throw unauthorized(found.refused === 'revoked' ? 'this API key was revoked' : 'this API key has expired');
@@ -59,13 +62,14 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
 
   // The console's sign-in: a revoked or expired key is no key.
   app.decorate('principalOfKey', async (key: string): Promise<Principal | null> => {
-    if (safeEqual(sha256Hex(key), adminHash)) return { id: 'admin', role: 'admin', partnerId: undefined, name: 'ADMIN_API_KEY' };
+    if (safeEqual(sha256Hex(key), adminHash)) return admin();
     const found = await opts.apiKeys.lookup(key);
     return found && !('refused' in found) ? found.principal : null;
   });
 
   app.decorate('principalActive', async (p: Principal): Promise<boolean> => {
-    if (p.id === 'admin' && p.role === 'admin') return true; // ADMIN_API_KEY: configuration, not a stored key
+    // ADMIN_API_KEY: configuration, not a stored key; active while it is still the configured one.
+    if (p.id === 'admin' && p.role === 'admin') return p.adminKey !== undefined && safeEqual(p.adminKey, adminKey);
     return (await opts.apiKeys.get(p.id))?.status === 'active';
   });
 

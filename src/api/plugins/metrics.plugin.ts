@@ -137,10 +137,12 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
       registers: [own],
       async collect() {
         this.reset();
-        // Every platform × state is present (0 when none), so alerts and dashboards see a series.
-        for (const platform of PLATFORMS) for (const state of MIRROR_STATES) this.set({ platform, state }, 0);
+        // Unreadable (Redis down): no series — unknown, like the queue depths — rather than zeros that
+        // read as "no failed mirror" and resolve the alerts on them for as long as the outage lasts.
         const r = await read().catch(() => null);
         if (!r) return;
+        // Every platform × state is present (0 when none), so alerts and dashboards see a series.
+        for (const platform of PLATFORMS) for (const state of MIRROR_STATES) this.set({ platform, state }, 0);
         for (const [k, n] of r.mirrors) {
           const [platform, state] = k.split('\u0000') as [string, string];
           this.set({ platform, state }, n);
@@ -154,9 +156,9 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
       registers: [own],
       async collect() {
         this.reset();
-        for (const state of PIN_STATES) this.set({ state }, 0);
         const r = await read().catch(() => null);
-        if (!r) return;
+        if (!r) return; // unknown (Redis down): no series, as syndicast_mirrors
+        for (const state of PIN_STATES) this.set({ state }, 0);
         for (const [state, n] of r.pins) this.set({ state }, n);
       },
     });
@@ -172,9 +174,12 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
       async collect() {
         this.reset();
         const counts = { enabled: 0, disabled: 0 };
-        const all = await partners.list().catch(() => []);
-        for (const p of all) {
-          for (const e of await outbound.endpoints.list(p.id).catch(() => [])) counts[e.enabled ? 'enabled' : 'disabled'] += 1;
+        try {
+          for (const p of await partners.list()) {
+            for (const e of await outbound.endpoints.list(p.id)) counts[e.enabled ? 'enabled' : 'disabled'] += 1;
+          }
+        } catch {
+          return; // unknown (Redis down): no series rather than a count of 0 disabled endpoints
         }
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },

@@ -16,6 +16,21 @@ import { parseCookies, SESSION_COOKIE } from '../routes/ops.routes.js';
 import { problem } from './errors.plugin.js';
 
 const EXTERNAL_STYLESHEET = /<link\s[^>]*href="https?:\/\/[^"]*"[^>]*>\s*/gi;
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const VERBS: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'update', DELETE: 'delete' };
+
+/**
+ * The audit action of a dashboard change, from bull-board's route: `queues.pause`, `queues.clean`,
+ * `queues.job_retry`, `queues.job_update_data`, `queues.job_schedulers_update`, … (the words of the
+ * path without its parameters; `job_` when it acts on one job).
+ */
+export function dashboardAction(method: string, template: string): string {
+  const parts = template.replace(/^\/admin\/queues/, '').replace(/^\/api\//, '').replace(/^queues\//, '').split('/').filter(Boolean);
+  const words = parts.filter((p) => !p.startsWith(':')).map((p) => p.toLowerCase().replace(/[^a-z]+/g, '_'));
+  // A path that ends in what it acts on (…/job-schedulers/:schedulerId) says what it does by its method.
+  if (words.length === 0 || /^:(jobId|schedulerId)$/.test(parts[parts.length - 1]!)) words.push(VERBS[method] ?? 'change');
+  return `queues.${parts.includes(':jobId') ? 'job_' : ''}${words.join('_')}`;
+}
 
 export async function queuesBoard(app: FastifyInstance, opts: { queues: Queue[]; sessions: SessionRepository }): Promise<void> {
   const serverAdapter = new FastifyAdapter();
@@ -43,6 +58,16 @@ export async function queuesBoard(app: FastifyInstance, opts: { queues: Queue[];
       if (!(err instanceof AppError)) throw err;
       return reply.status(err.status).type('application/problem+json').send(problem(err.status, err.message));
     }
+  });
+  // Every change made on the dashboard (pause, retry, clean, obliterate, add or edit a job, …) is an
+  // admin action like any other: audited with who made it, once bull-board has done it. Reads are not.
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (READS.has(req.method) || reply.statusCode >= 400 || !req.principal) return payload;
+    const template = req.routeOptions.url ?? req.url.split('?')[0]!;
+    const params = (req.params ?? {}) as Record<string, string | undefined>;
+    const { queueName, ...rest } = params;
+    await app.audit(req, { action: dashboardAction(req.method, template), detail: { method: req.method, path: template, ...(queueName ? { queue: queueName } : {}), ...rest } });
+    return payload;
   });
   app.addHook('onSend', async (_req, reply, payload) => {
     const type = String(reply.getHeader('content-type') ?? '');

@@ -86,6 +86,8 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     const q = req.url.indexOf('?');
     return reply.redirect(q < 0 ? '/ops' : '/ops' + req.url.slice(q), 301);
   });
+  // The address `npm start` prints: a person opening it in a browser gets the console, not a 404 problem.
+  app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.redirect('/ops', 302));
   app.get('/ops/:file', { schema: { tags: ['ops'], summary: 'The ops console script and style sheet', operationId: 'opsAsset',
         security: [],
         params: AssetParams,

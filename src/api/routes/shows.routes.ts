@@ -141,7 +141,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       const { partnerId, showId } = req.params;
       await load(partnerId, showId);
       const streamKey = await relay.rotateIngestKey(partnerId, showId);
-      await partners.audit(partnerId, { who: req.principal?.id, action: 'show.ingest_rotated', showId });
+      await app.audit(req, { action: 'show.ingest_rotated', partnerId, showId });
       return { ingest: { url: opts.relayPublicUrl(), streamKey } };
     },
   );

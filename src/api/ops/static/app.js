@@ -7,7 +7,7 @@ const MIRROR_STATES = ['pending', 'provisioning', 'ready', 'live', 'ended', 'can
 const ICONS = { live: '●', ready: '◆', pending: '○', provisioning: '◌', ended: '■', cancelled: '⊘', failed: '✖', action_required: '⚠' };
 
 const $ = (sel) => document.querySelector(sel);
-const state = { me: null, board: null, filters: { partner: '', platform: '', state: '', needs: false, q: '' }, stream: null, detail: null };
+const state = { me: null, board: null, filters: { partner: '', platform: '', state: '', needs: false, q: '' }, stream: null, detail: null, failedView: null };
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -84,6 +84,7 @@ function signOut(message = '') {
   state.board = null;
   state.stream?.abort();
   state.stream = null;
+  state.failedView = null;
   signingOut = fetch('/v1/ops/session', { method: 'DELETE' }).then(() => undefined, () => undefined);
   $('#nav').hidden = true;
   $('#who').hidden = true;
@@ -168,6 +169,7 @@ function onMessage(block) {
     setLive(true, `Live · updated ${new Date(payload.generatedAt).toLocaleTimeString()}`);
     if (currentView() === 'board') renderBoard();
     if (currentView() === 'show') refreshDetail();
+    if (state.failedView && state.failedView === currentView()) route();
   } else if (event === 'problem') {
     setLive(false, payload.detail);
   }
@@ -187,6 +189,7 @@ function route() {
   if (!key()) return;
   for (const a of document.querySelectorAll('#nav a')) a.removeAttribute('aria-current');
   const view = currentView();
+  if (state.failedView !== view) state.failedView = null;
   const current = document.querySelector(`#nav a[href="${view === 'board' || view === 'show' ? '#/' : `#/${view}`}"]`);
   current?.setAttribute('aria-current', 'page');
   if (view === 'board') renderBoard();
@@ -493,11 +496,36 @@ function renderDetail() {
 
 // ---------------------------------------------------------------- reconciliations and endpoints
 
+/**
+ * Reads what a view shows (null when it could not: the view then says why, and it is read again every
+ * few seconds and whenever the live stream delivers the board, so it comes back with storage).
+ */
+async function loadView(view, title, what, path) {
+  // A retry keeps the reason on screen until the view loads (no flicker, no alert announced again).
+  if (state.failedView !== view) $('#view').replaceChildren(h('h2', {}, title), h('p', {}, 'Loading…'));
+  try {
+    const data = await api(path);
+    if (currentView() !== view) return null;
+    state.failedView = null;
+    return data;
+  } catch (err) {
+    if (currentView() !== view || !key()) return null;
+    state.failedView = view;
+    const reason = `Could not load ${what}: ${err.message}. Trying again automatically.`;
+    if ($('#view [data-role="load-error"]')?.textContent === reason) return null;
+    $('#view').replaceChildren(
+      h('h2', {}, title),
+      h('p', { class: 'error', role: 'alert', 'data-role': 'load-error' }, reason),
+      h('button', { type: 'button', onclick: () => route() }, 'Try again now'),
+    );
+    return null;
+  }
+}
+
 async function renderReconciliations() {
   const view = $('#view');
-  view.replaceChildren(h('h2', {}, 'Reconciliations'), h('p', {}, 'Loading…'));
-  const data = await api('/v1/ops/reconciliations');
-  if (currentView() !== 'reconciliations') return;
+  const data = await loadView('reconciliations', 'Reconciliations', 'the reconciliations', '/v1/ops/reconciliations');
+  if (!data) return;
   view.replaceChildren(
     h('h2', {}, 'Reconciliations'),
     data.reconciliations.length === 0
@@ -533,9 +561,8 @@ async function renderReconciliations() {
 
 async function renderEndpoints() {
   const view = $('#view');
-  view.replaceChildren(h('h2', {}, 'Outbound endpoints'), h('p', {}, 'Loading…'));
-  const data = await api('/v1/ops/endpoints');
-  if (currentView() !== 'endpoints') return;
+  const data = await loadView('endpoints', 'Outbound endpoints', 'the outbound endpoints', '/v1/ops/endpoints');
+  if (!data) return;
   const health = (e) => (!e.enabled ? `disabled ${e.disabledAt ? new Date(e.disabledAt).toLocaleString() : ''}${e.disabledReason ? `: ${e.disabledReason}` : ''}` : e.failingSince ? `failing for ${ago(e.failingSince)}` : 'healthy');
   view.replaceChildren(
     h('h2', {}, 'Outbound endpoints'),
@@ -580,6 +607,8 @@ setInterval(() => {
 // The stream carries the board; a show's sales and timeline also change without a board change.
 setInterval(() => {
   if (key() && currentView() === 'show' && !document.querySelector('dialog[open]')) void refreshDetail();
+  // A view that could not be read (storage down) is read again until it loads.
+  else if (key() && state.failedView && state.failedView === currentView()) route();
 }, 5_000);
 if (key()) {
   $('#sign-in').hidden = true;

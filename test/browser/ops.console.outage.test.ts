@@ -1,0 +1,77 @@
+/**
+ * The ops console while Redis is down and after it is back, in Debian's chromium (playwright-core):
+ * the board says the live updates are lost and recovers by itself, and the views read on demand
+ * (reconciliations, endpoints) say why they could not be loaded instead of "Loading…" for ever, and
+ * load once storage answers again, without a reload or a click. Real service, real redis-server
+ * (stopped and started again under the running service); nothing leaves loopback.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pw from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ADMIN_KEY, startService, type TestService } from '../helpers/service.js';
+
+import { jest } from '@jest/globals';
+
+jest.setTimeout(120_000);
+
+const CHROMIUM = '/usr/bin/chromium';
+const OUT = join(process.cwd(), 'test-output', 'browser');
+
+let svc: TestService;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+const outside: string[] = [];
+
+const isLoopback = (url: URL): boolean => ['data:', 'blob:', 'about:'].includes(url.protocol) || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+
+beforeAll(async () => {
+  expect(existsSync(CHROMIUM)).toBe(true);
+  mkdirSync(OUT, { recursive: true });
+  svc = await startService();
+  browser = await pw.chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  context.on('request', (req) => {
+    if (!isLoopback(new URL(req.url()))) outside.push(req.url());
+  });
+  await context.route((url) => !isLoopback(url), (route) => route.abort('blockedbyclient'));
+  page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await svc?.close();
+});
+
+test('Redis down: the page says so on the board and on the reconciliations and endpoints views, and recovers by itself once Redis is back', async () => {
+  await page.goto(`${svc.url}/ops`);
+  await page.getByLabel('API key').fill(ADMIN_KEY);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: "Today's and live shows" }).waitFor();
+  await page.locator('#live.ok').waitFor();
+  await page.getByRole('link', { name: 'Reconciliations' }).click();
+  await page.getByText('No reconciliation has run yet.').waitFor();
+
+  await svc.redis.stop();
+  try {
+    // The live stream tells the board (banner), whatever view is open.
+    await page.locator('#lost').filter({ hasText: 'storage is temporarily unavailable' }).waitFor({ timeout: 20_000 });
+    await page.getByRole('link', { name: 'Endpoints' }).click();
+    const failed = page.getByRole('alert').filter({ hasText: 'Could not load the outbound endpoints' });
+    await failed.waitFor({ timeout: 20_000 });
+    expect(await failed.textContent()).toContain('storage is temporarily unavailable');
+    await page.getByRole('link', { name: 'Reconciliations' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Could not load the reconciliations' }).waitFor({ timeout: 20_000 });
+    await page.screenshot({ path: join(OUT, 'outage.png'), fullPage: true });
+  } finally {
+    await svc.redis.start();
+  }
+  // No navigation, no click: the view loads once storage answers again, and the banner goes.
+  await page.getByText('No reconciliation has run yet.').waitFor({ timeout: 30_000 });
+  await page.locator('#live.ok').waitFor({ timeout: 30_000 });
+  expect(await page.locator('#lost').isHidden()).toBe(true);
+  expect(pageErrors).toEqual([]);
+  expect(outside).toEqual([]);
+});

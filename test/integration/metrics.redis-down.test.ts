@@ -1,0 +1,50 @@
+/**
+ * /metrics while Redis is down: the gauges read from Redis at scrape time (mirrors, pins, outbound
+ * endpoints; queue depths already were) are absent — unknown — rather than 0, which reads as "no failed
+ * mirror, no disabled endpoint" and resolves the alerts on them for as long as the outage lasts;
+ * `syndicast_redis_up` says 0, and the exposition stays promtool-clean. Real redis-server, stopped and
+ * started again under the running service.
+ */
+import { execFileSync } from 'node:child_process';
+import { newMirror } from '../../src/domain/mirror.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+
+beforeAll(async () => {
+  svc = await startService();
+  const secret = await createPartner(svc, 'pm');
+  expect((await svc.api('/v1/partners/pm/targets?verify=false', { json: { id: 'pm-wn', platform: 'whatnot', name: 'WN', credentials: { accessToken: 'a' }, baseUrl: 'http://127.0.0.1:9/', commissionRateBps: 100 } })).status).toBe(201);
+  expect((await sendEvent(svc, 'pm', secret, showEvent('show.scheduled', sampleShow('s1', { scheduledAt: new Date(Date.now() + 3_600_000).toISOString() }), new Date().toISOString()))).status).toBe(202);
+  await svc.rt.shows.saveMirror('pm', 's1', { ...newMirror('pm-wn', 'whatnot'), state: 'failed', lastError: 'whatnot: refused' });
+});
+afterAll(async () => {
+  await svc?.close();
+});
+
+const scrape = async (): Promise<string> => {
+  const r = await fetch(`${svc.url}/metrics`);
+  expect(r.status).toBe(200);
+  return r.text();
+};
+const samples = (text: string, family: string): string[] => text.split('\n').filter((l) => l.startsWith(`${family}{`) || l.startsWith(`${family} `));
+
+test('Redis down: mirrors, pins and endpoints are absent from /metrics, not 0; back once Redis is', async () => {
+  expect(samples(await scrape(), 'syndicast_mirrors')).toContain('syndicast_mirrors{platform="whatnot",state="failed"} 1');
+  await svc.redis.stop();
+  try {
+    const down = await scrape();
+    expect(samples(down, 'syndicast_redis_up')).toEqual(['syndicast_redis_up 0']);
+    for (const family of ['syndicast_mirrors', 'syndicast_pins', 'syndicast_outbound_endpoints', 'syndicast_queue_jobs']) expect([family, samples(down, family)]).toEqual([family, []]);
+    execFileSync('promtool', ['check', 'metrics'], { input: down });
+  } finally {
+    await svc.redis.start();
+  }
+  let up = '';
+  for (let i = 0; i < 50 && !up.includes('state="failed"} 1'); i++) {
+    up = await scrape();
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(samples(up, 'syndicast_mirrors')).toContain('syndicast_mirrors{platform="whatnot",state="failed"} 1');
+  expect(samples(up, 'syndicast_outbound_endpoints')).toEqual(['syndicast_outbound_endpoints{state="enabled"} 0', 'syndicast_outbound_endpoints{state="disabled"} 0']);
+});
