@@ -1,7 +1,8 @@
 /**
  * sync(show, target): compare the show's desired state with the mirror's observed state and perform
  * the next missing side effects through the target's adapter. Every non-idempotent call runs inside
- * an intent (Once), the mirror is saved after every step, and the desired-state version is checked
+ * an intent (Once), the mirror is saved after every step (a pin whose step has a recovery lookup: by
+ * the run's last save), and the desired-state version is checked
  * again at the end so that a change that landed while we ran is not lost.
  */
 import { createHash } from 'node:crypto';
@@ -549,7 +550,7 @@ export class SyncService {
           res = await adapter.pin(
             remote,
             { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId },
-            // The pin's done record is written by the save right below, in the same Lua step.
+            // The pin's done record is written by the run's next mirror save, in the same Lua step (below).
             this.op(job, mirror, `pin:${productId}:${mp.episode}`, { deferComplete: true, ...(written ? { before: written } : {}) }),
           );
         } finally {
@@ -559,7 +560,13 @@ export class SyncService {
         mp.state = 'pinned';
         mp.ref = res.ref;
         mp.at = new Date().toISOString();
-        await save();
+        // The step's done record (deferred) rides on the next save. Where every deferred step has a
+        // recovery lookup, that is the run's last save (one Lua step fewer per pin): a crash before it
+        // leaves the step `started`, and the run that takes over looks the pin up (after the attempt
+        // settled) instead of posting it again, as after a crash during the call. A step without a
+        // lookup is recorded done at once by this save, so a crash never makes it post twice.
+        if (job.lease.pending?.every((p) => p.recoverable)) mirror.retries = 0;
+        else await save();
       } else if (!want && mp.state === 'pending') {
         // Taken back before it reached the platform (pin delay, unknown product): nothing to undo.
         if (mp.episode === 1) delete mirror.pins[productId];

@@ -234,9 +234,11 @@ export interface MirrorLease {
   released?: boolean;
   /**
    * Completed steps whose done records ride on the run's next mirror save (scoped with
-   * `deferComplete`): the save writes them in the same Lua step, before its own write.
+   * `deferComplete`): the save writes them in the same Lua step, before its own write. `recoverable`:
+   * the step has a recovery lookup (a run that finds it left `started` looks its object up instead of
+   * calling again), so its record may also wait for the run's last save (SyncService, the pin step).
    */
-  pending?: { key: string; record: string }[];
+  pending?: { key: string; record: string; recoverable: boolean }[];
 }
 
 /** Whether the run may still write under `lease`: it neither gave it up nor found it lost. */
@@ -406,10 +408,12 @@ export class IntentRepository {
 
   /**
    * A `once` whose steps are scoped to (show, target, scope) and owned by `lease`. With
-   * `deferComplete` (for a caller that saves the mirror right after the call returns, with nothing
-   * in between: the pin step) a step's done record is not written on its own but kept on the lease
-   * and written by that save, in the same Lua step as the mirror (ShowRepository.saveMirror); the
-   * next step's start, the run's error path and its end write it too if no save came first.
+   * `deferComplete` (the pin step) a step's done record is not written on its own but kept on the
+   * lease and written by the run's next mirror save, in the same Lua step as the mirror
+   * (ShowRepository.saveMirror / saveMirrorFinal); the next step's start, the run's error path and its
+   * end write it too if no save came first. The caller saves right after the call unless the step has
+   * a recovery lookup (`pending[].recoverable`): then a crash before the record is written costs a
+   * lookup, never a second call.
    */
   scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease, opts: ScopedOptions = {}): Once {
     return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>, once?: OnceOptions): Promise<T> => {
@@ -446,7 +450,7 @@ export class IntentRepository {
         const resultSealed = result === undefined ? undefined : this.box.encrypt(JSON.stringify(result));
         const done = JSON.stringify({ status: 'done', owner: lease.token, resultSealed, startedAt } satisfies IntentRecord);
         if (opts.deferComplete) {
-          (lease.pending ??= []).push({ key, record: done });
+          (lease.pending ??= []).push({ key, record: done, recoverable: recover !== undefined });
           return result;
         }
         if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
