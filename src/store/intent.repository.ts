@@ -40,7 +40,7 @@ interface IntentRecord {
   status: 'started' | 'done';
   /** The lease token of the run that started (and completes) the step. */
   owner?: string;
-  /** Results of earlier versions, stored in clear (read only). */
+  /** The result in clear: steps whose result carries no secret (OnceOptions.resultInClear), and earlier versions' records. */
   result?: unknown;
   /**
    * The step's result (JSON), sealed with SECRETS_KEY: platform answers carry credentials such as
@@ -447,8 +447,11 @@ export class IntentRepository {
       const startedAt = new Date(deadline - attemptMs).toISOString();
       const complete = async (result: T): Promise<T> => {
         assertHeld(lease, `intent ${scope}:${step}`);
-        const resultSealed = result === undefined ? undefined : this.box.encrypt(JSON.stringify(result));
-        const done = JSON.stringify({ status: 'done', owner: lease.token, resultSealed, startedAt } satisfies IntentRecord);
+        const done = JSON.stringify(
+          (once?.resultInClear
+            ? { status: 'done', owner: lease.token, result, startedAt }
+            : { status: 'done', owner: lease.token, resultSealed: result === undefined ? undefined : this.box.encrypt(JSON.stringify(result)), startedAt }) satisfies IntentRecord,
+        );
         if (opts.deferComplete) {
           (lease.pending ??= []).push({ key, record: done, recoverable: recover !== undefined });
           return result;

@@ -96,6 +96,12 @@ export interface OnceOptions {
    * a write followed by another call: a refused second call does not undo the first.
    */
   singleRequest?: boolean;
+  /**
+   * The step's result carries no secret (a chat message's id): the intent store keeps it in clear
+   * instead of sealing it with SECRETS_KEY (an AES-GCM seal per pin). Results that can carry
+   * credentials (stream names, stream URLs) must never set it.
+   */
+  resultInClear?: boolean;
 }
 
 /** Deployment settings of the platform APIs (src/config), the same for every target. */

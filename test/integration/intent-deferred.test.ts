@@ -176,3 +176,24 @@ test('a last save of a run whose step was taken over records nothing and saves n
   expect((await shows.getMirror(P, S, T))?.lastError).not.toBe('A wakes up');
   expect(await redis.get(keys.mirrorLease(P, S, T))).toBeNull(); // not taken back
 });
+
+test('a step whose result carries no secret (resultInClear) keeps it in clear; others are sealed', async () => {
+  const { intents, shows, redis, keys } = svc.rt;
+  const [P, S, T] = ['dp', 'ds8', 'dt'];
+  const got = await intents.acquire(P, S, T, 'tok-A', 30_000);
+  if (!('lease' in got)) throw new Error('A should own the mirror');
+  const mirror = newMirror(T, 'youtube');
+  await shows.saveMirror(P, S, mirror, got.lease);
+  const once = intents.scoped(P, S, T, 'g0:pin:p1:1', got.lease);
+  await once('clear', async () => ({ id: 'm8' }), undefined, { resultInClear: true });
+  await once('sealed', async () => ({ streamName: 'secret-key' }));
+  const clear = JSON.parse((await redis.get(keys.intent(P, S, T, 'g0:pin:p1:1:clear')))!) as Record<string, unknown>;
+  expect(clear).toMatchObject({ status: 'done', result: { id: 'm8' } });
+  expect(clear['resultSealed']).toBeUndefined();
+  const sealedRaw = (await redis.get(keys.intent(P, S, T, 'g0:pin:p1:1:sealed')))!;
+  expect(sealedRaw).not.toContain('secret-key');
+  expect(await intent(P, S, T, 'g0:pin:p1:1:sealed')).toMatchObject({ status: 'done', result: { streamName: 'secret-key' } });
+  // Found done again: both results come back as they were.
+  expect(await once('clear', async () => ({ id: 'again' }))).toEqual({ id: 'm8' });
+  expect(await once('sealed', async () => ({ streamName: 'again' }))).toEqual({ streamName: 'secret-key' });
+});

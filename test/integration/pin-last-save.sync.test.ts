@@ -63,7 +63,8 @@ test('a pin run saves the mirror once: the done record and the pinned mirror are
   expect(after.rev).toBe(before + 1);
   const intentKeys = await svc.rt.redis.keys(`${svc.rt.keys.intent('pls', 's-once', 'yt', '')}*pin:p1:1:message`);
   expect(intentKeys).toHaveLength(1);
-  expect(JSON.parse((await svc.rt.redis.get(intentKeys[0]!))!)).toMatchObject({ status: 'done', owner: 'pin-once' });
+  // The chat message's id is no secret: kept in clear (no AES-GCM seal per pin).
+  expect(JSON.parse((await svc.rt.redis.get(intentKeys[0]!))!)).toMatchObject({ status: 'done', owner: 'pin-once', result: { id: after.pins['p1']!.ref } });
   expect((await posted()) - postedBefore).toBe(1);
 }, 60_000);
 

@@ -546,7 +546,8 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
           log.warn({ productId: pin.productId, since: attempt.since }, `pin lookup: no end of the chat after ${MAX_CHAT_PAGES} pages; posting again`);
           return null;
         },
-        { singleRequest: true },
+        // The result is the chat message's id: nothing secret, kept in clear.
+        { singleRequest: true, resultInClear: true },
       );
       return { ref: message.id };
     },
