@@ -75,14 +75,23 @@ const VIDEO_WAIT_MS = 2_000;
 /** Who is running a sync: the BullMQ job's lock token (a takeover after a stall has a new one). */
 export interface SyncRun {
   token?: string;
-  /** Aborted when the job's lock could not be renewed: the run gives up its lease at once. */
-  signal?: AbortSignal;
+  /**
+   * Aborted when the job's lock could not be renewed: the run gives up its lease at once. An
+   * AbortSignal, or the worker's lighter RunSignal (src/mirror/sync.worker.ts).
+   */
+  signal?: LockSignal;
   /**
    * When the run began (epoch ms). Given, and with a timeline (`activity`), a run that ends with its
    * last save records its own timeline entry (`sync run: <state> in <ms>`) in that save's Lua step
    * instead of one more write after it; the outcome says so (`recorded`).
    */
   startedAt?: number;
+}
+
+/** The part of an AbortSignal a run listens on. */
+export interface LockSignal {
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 /** What a run read together with its lease (round 0 of syncOwned). */
