@@ -124,15 +124,15 @@ export class SyncService {
    * between calls (tokens, limits and intents live in Redis), so one per target is reused until the
    * target changes: no client construction or credential decryption per call.
    */
-  private readonly adapters = new Map<string, { version: string; adapter: TargetAdapter | null }>();
+  private readonly adapters = new Map<string, { version: string; adapter: TargetAdapter | null; limiter?: RedisRateLimiter }>();
   adapterFor(target: TargetRecord): TargetAdapter | null {
     const version = `${target.updatedAt}\u0000${target.credentialsSealed}\u0000${target.baseUrl ?? ''}`;
     const hit = this.adapters.get(target.id);
     if (hit && hit.version === version) return hit.adapter;
-    const adapter = this.buildAdapter(target, this.deps.log.child({ targetId: target.id, platform: target.platform }));
+    const built = this.buildAdapter(target, this.deps.log.child({ targetId: target.id, platform: target.platform }));
     if (this.adapters.size > 10_000) this.adapters.clear();
-    this.adapters.set(target.id, { version, adapter });
-    return adapter;
+    this.adapters.set(target.id, { version, ...built });
+    return built.adapter;
   }
 
   /** Drops the cached adapter of a target (and its in-memory token memo): the next call builds a fresh one. */
@@ -140,21 +140,23 @@ export class SyncService {
     this.adapters.delete(targetId);
   }
 
-  private buildAdapter(target: TargetRecord, log: Logger): TargetAdapter | null {
+  private buildAdapter(target: TargetRecord, log: Logger): { adapter: TargetAdapter | null; limiter?: RedisRateLimiter } {
     const factory = adapterFactory(target.platform);
-    if (!factory) return null;
+    if (!factory) return { adapter: null };
     const { redis, keys, box } = this.deps;
     const credentials = this.deps.partners.openCredentials(target);
     // Targets on the same platform account share its limits (and its blocks after a 429 or quota).
-    return instrument(factory({
+    const limiter = new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]);
+    const adapter = instrument(factory({
       target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials },
       tokens: new RedisTokenStore(redis, keys, box, target.id),
-      limiter: new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]),
+      limiter,
       log,
       timeoutMs: this.deps.timeoutMs,
       settings: this.deps.platformSettings,
       destinations: this.deps.destinations,
     }));
+    return { adapter, limiter };
   }
 
   /**
@@ -386,8 +388,10 @@ export class SyncService {
 
   private op(job: OwnedJob, mirror: MirrorDoc, scope: string, opts: ScopedOptions = {}): OpContext {
     const s = `g${mirror.generation}:${scope}`;
+    // The target's limiter: a step whose request goes through it takes its token with its start.
+    const limiter = this.adapters.get(job.targetId)?.limiter;
     return {
-      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease, opts),
+      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease, limiter ? { ...opts, limiter } : opts),
       marker: `${short(`${job.partnerId}\u0000${job.showId}\u0000${job.targetId}`)}-${short(s)}`,
     };
   }

@@ -102,6 +102,13 @@ export interface OnceOptions {
    * credentials (stream names, stream URLs) must never set it.
    */
   resultInClear?: boolean;
+  /**
+   * `run()` begins with a request through the target's limiter (`limiter.acquire`): the step's start
+   * may take that request's token in its own Lua step (IntentRepository.scoped, on a single Redis),
+   * and the attempt's first acquire() then uses it. Never set it on a step whose `run()` may send
+   * nothing through the limiter: its token would be taken for nothing.
+   */
+  limitedRequest?: boolean;
 }
 
 /** Deployment settings of the platform APIs (src/config), the same for every target. */
