@@ -1,7 +1,8 @@
 /**
  * sync(show, target): compare the show's desired state with the mirror's observed state and perform
  * the next missing side effects through the target's adapter. Every non-idempotent call runs inside
- * an intent (Once), the mirror is saved after every step, and the desired-state version is checked
+ * an intent (Once), the mirror is saved after every step (a pin whose step has a recovery lookup: by
+ * the run's last save), and the desired-state version is checked
  * again at the end so that a change that landed while we ran is not lost.
  */
 import { createHash } from 'node:crypto';
@@ -75,14 +76,23 @@ const VIDEO_WAIT_MS = 2_000;
 /** Who is running a sync: the BullMQ job's lock token (a takeover after a stall has a new one). */
 export interface SyncRun {
   token?: string;
-  /** Aborted when the job's lock could not be renewed: the run gives up its lease at once. */
-  signal?: AbortSignal;
+  /**
+   * Aborted when the job's lock could not be renewed: the run gives up its lease at once. An
+   * AbortSignal, or the worker's lighter RunSignal (src/mirror/sync.worker.ts).
+   */
+  signal?: LockSignal;
   /**
    * When the run began (epoch ms). Given, and with a timeline (`activity`), a run that ends with its
    * last save records its own timeline entry (`sync run: <state> in <ms>`) in that save's Lua step
    * instead of one more write after it; the outcome says so (`recorded`).
    */
   startedAt?: number;
+}
+
+/** The part of an AbortSignal a run listens on. */
+export interface LockSignal {
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 /** What a run read together with its lease (round 0 of syncOwned). */
@@ -132,15 +142,15 @@ export class SyncService {
    * between calls (tokens, limits and intents live in Redis), so one per target is reused until the
    * target changes: no client construction or credential decryption per call.
    */
-  private readonly adapters = new Map<string, { version: string; adapter: TargetAdapter | null }>();
+  private readonly adapters = new Map<string, { version: string; adapter: TargetAdapter | null; limiter?: RedisRateLimiter }>();
   adapterFor(target: TargetRecord): TargetAdapter | null {
     const version = `${target.updatedAt}\u0000${target.credentialsSealed}\u0000${target.baseUrl ?? ''}`;
     const hit = this.adapters.get(target.id);
     if (hit && hit.version === version) return hit.adapter;
-    const adapter = this.buildAdapter(target, this.deps.log.child({ targetId: target.id, platform: target.platform }));
+    const built = this.buildAdapter(target, this.deps.log.child({ targetId: target.id, platform: target.platform }));
     if (this.adapters.size > 10_000) this.adapters.clear();
-    this.adapters.set(target.id, { version, adapter });
-    return adapter;
+    this.adapters.set(target.id, { version, ...built });
+    return built.adapter;
   }
 
   /** Drops the cached adapter of a target (and its in-memory token memo): the next call builds a fresh one. */
@@ -148,21 +158,23 @@ export class SyncService {
     this.adapters.delete(targetId);
   }
 
-  private buildAdapter(target: TargetRecord, log: Logger): TargetAdapter | null {
+  private buildAdapter(target: TargetRecord, log: Logger): { adapter: TargetAdapter | null; limiter?: RedisRateLimiter } {
     const factory = adapterFactory(target.platform);
-    if (!factory) return null;
+    if (!factory) return { adapter: null };
     const { redis, keys, box } = this.deps;
     const credentials = this.deps.partners.openCredentials(target);
     // Targets on the same platform account share its limits (and its blocks after a 429 or quota).
-    return instrument(factory({
+    const limiter = new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]);
+    const adapter = instrument(factory({
       target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials },
       tokens: new RedisTokenStore(redis, keys, box, target.id),
-      limiter: new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]),
+      limiter,
       log,
       timeoutMs: this.deps.timeoutMs,
       settings: this.deps.platformSettings,
       destinations: this.deps.destinations,
     }));
+    return { adapter, limiter };
   }
 
   /**
@@ -396,8 +408,10 @@ export class SyncService {
 
   private op(job: OwnedJob, mirror: MirrorDoc, scope: string, opts: ScopedOptions = {}): OpContext {
     const s = `g${mirror.generation}:${scope}`;
+    // The target's limiter: a step whose request goes through it takes its token with its start.
+    const limiter = this.adapters.get(job.targetId)?.limiter;
     return {
-      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease, opts),
+      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease, limiter ? { ...opts, limiter } : opts),
       marker: `${short(`${job.partnerId}\u0000${job.showId}\u0000${job.targetId}`)}-${short(s)}`,
     };
   }
@@ -598,7 +612,7 @@ export class SyncService {
           res = await adapter.pin(
             remote,
             { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId },
-            // The pin's done record is written by the save right below, in the same Lua step.
+            // The pin's done record is written by the run's next mirror save, in the same Lua step (below).
             this.op(job, mirror, `pin:${productId}:${mp.episode}`, { deferComplete: true, ...(written ? { before: written } : {}) }),
           );
         } finally {
@@ -609,7 +623,13 @@ export class SyncService {
         mp.ref = res.ref;
         mp.at = new Date().toISOString();
         mp.tried = undefined;
-        await save();
+        // The step's done record (deferred) rides on the next save. Where every deferred step has a
+        // recovery lookup, that is the run's last save (one Lua step fewer per pin): a crash before it
+        // leaves the step `started`, and the run that takes over looks the pin up (after the attempt
+        // settled) instead of posting it again, as after a crash during the call. A step without a
+        // lookup is recorded done at once by this save, so a crash never makes it post twice.
+        if (job.lease.pending?.every((p) => p.recoverable)) mirror.retries = 0;
+        else await save();
       } else if (!want && mp.state === 'pending' && mp.tried && desired.state === 'live') {
         // Taken back while an attempt at it had an unknown outcome (it timed out: the platform may have
         // acted on it late): take it back there as well. An unpin of a pin that never landed changes

@@ -4,7 +4,7 @@ import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Keys } from '../store/keys.js';
 import { allSyncQueueNames, type SyncJob } from '../queues/queues.js';
-import type { SyncService } from './sync.service.js';
+import type { LockSignal, SyncService } from './sync.service.js';
 import { bounded, syncJobDuration } from '../lib/metrics.js';
 import { PLATFORMS } from '../targets/target.adapter.js';
 
@@ -38,21 +38,43 @@ export interface SyncWorkerOptions {
 export type RunObserver = (job: SyncJob, outcome: string, durationMs: number, error?: string) => Promise<void>;
 
 /**
+ * The signal of one run: AbortSignal's `abort` event for one listener at a time, without an
+ * AbortController and an EventTarget per job (a visible part of the worker's CPU per sync).
+ */
+export class RunSignal implements LockSignal {
+  aborted = false;
+  private listener: (() => void) | undefined;
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listener = listener;
+  }
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === listener) this.listener = undefined;
+  }
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const l = this.listener;
+    this.listener = undefined; // once
+    l?.();
+  }
+}
+
+/**
  * Runs of this process, by queue and job id, so that a lock BullMQ could not renew (the job is
  * about to be taken over) ends the run's lease at once instead of when it lapses.
  */
 export class SyncRuns {
-  private readonly runs = new Map<string, AbortController>();
-  start(queue: string, jobId: string | undefined): AbortSignal {
-    const c = new AbortController();
-    if (jobId !== undefined) this.runs.set(`${queue}\u0000${jobId}`, c);
-    return c.signal;
+  private readonly runs = new Map<string, RunSignal>();
+  start(queue: string, jobId: string | undefined): RunSignal {
+    const s = new RunSignal();
+    if (jobId !== undefined) this.runs.set(`${queue}\u0000${jobId}`, s);
+    return s;
   }
   end(queue: string, jobId: string | undefined): void {
     if (jobId !== undefined) this.runs.delete(`${queue}\u0000${jobId}`);
   }
   lockLost(queue: string, jobIds: string[]): void {
-    for (const id of jobIds) this.runs.get(`${queue}\u0000${id}`)?.abort(new Error('job lock lost'));
+    for (const id of jobIds) this.runs.get(`${queue}\u0000${id}`)?.abort();
   }
 }
 

@@ -32,6 +32,7 @@ import type { SecretBox } from '../lib/crypto.js';
 import type { Once, OnceOptions, RecoverAttempt } from '../targets/target.adapter.js';
 import { withAttemptDeadline } from '../targets/attempt-deadline.js';
 import { AuthExpiredError, NotMadeError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
+import { acquireLua, type PrepayLimiter } from './rate-limiter.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 import type { ReplicaAck } from './replica-ack.js';
@@ -40,7 +41,7 @@ interface IntentRecord {
   status: 'started' | 'done';
   /** The lease token of the run that started (and completes) the step. */
   owner?: string;
-  /** Results of earlier versions, stored in clear (read only). */
+  /** The result in clear: steps whose result carries no secret (OnceOptions.resultInClear), and earlier versions' records. */
   result?: unknown;
   /**
    * The step's result (JSON), sealed with SECRETS_KEY: platform answers carry credentials such as
@@ -132,12 +133,17 @@ if not holder then redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[4])) 
 `;
 
 /**
- * KEYS: intent, lease. ARGV: token, the started record (json, owner = token), ttl s, lease ttl ms,
- * attempt ms, settle ms. Returns {-1} when another run owns the mirror, {2, record} when the step is
- * done, {3, ms} when another run's attempt at it may still reach the platform (wait that long; nothing
- * written), {1, record} when an earlier run started it and never finished (now ours: recover first;
- * also when this run starts its own step again, which only renews `until`), {0} when it is new.
- * A started record that replaces a started one keeps the first attempt's start as `since`.
+ * KEYS: intent, lease[, the target limiter's window zset and block key]. ARGV: token, the started
+ * record (json, owner = token), ttl s, lease ttl ms, attempt ms, settle ms[, the limiter's ACQUIRE
+ * arguments: window ms, limit, cost, member]. Returns {-1} when another run owns the mirror, {2,
+ * record} when the step is done, {3, ms} when another run's attempt at it may still reach the platform
+ * (wait that long; nothing written), {4, ms} when the limiter refuses the step's request (wait that
+ * long; nothing written, no token taken), {1, record} when an earlier run started it and never
+ * finished (now ours: recover first; also when this run starts its own step again, which only renews
+ * `until`), {0} when it is new. With the limiter keys (a single Redis only: the target's slot) a step
+ * that is not done takes its first request's token here, by ACQUIRE's rule (rate-limiter.ts), so the
+ * attempt does not take it in a round trip of its own (OnceOptions.limitedRequest). A started record
+ * that replaces a started one keeps the first attempt's start as `since`.
  */
 const INTENT_START_LUA = `${OTHER_HOLDER.replace('LOST', '{-1}')}
 local t = redis.call('TIME')
@@ -153,6 +159,9 @@ if raw then
       if now < settled then return {3, tostring(settled - now)} end
     end
   end
+end
+if KEYS[3] then
+${acquireLua('KEYS[3]', 'KEYS[4]', 'ARGV[7]', 'ARGV[8]', 'ARGV[9]', 'ARGV[10]')}  if wait > 0 then return {4, tostring(wait)} end
 end
 ${TAKE_BACK}
 local rec = cjson.decode(ARGV[2])
@@ -206,6 +215,7 @@ declare module 'ioredis' {
     scLeaseRenew(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseAcquireRead(numKeys: number, ...args: (string | number)[]): Result<[number, string[]?, (string | null)?, (string | null)?], Context>;
     scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number, attemptMs: number, settleMs: number): Result<[number, string?], Context>;
+    scIntentStartLimited(intent: string, lease: string, window: string, blocked: string, ...args: (string | number)[]): Result<[number, string?], Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
     scIntentAbandon(intent: string, lease: string, token: string): Result<number, Context>;
   }
@@ -234,9 +244,11 @@ export interface MirrorLease {
   released?: boolean;
   /**
    * Completed steps whose done records ride on the run's next mirror save (scoped with
-   * `deferComplete`): the save writes them in the same Lua step, before its own write.
+   * `deferComplete`): the save writes them in the same Lua step, before its own write. `recoverable`:
+   * the step has a recovery lookup (a run that finds it left `started` looks its object up instead of
+   * calling again), so its record may also wait for the run's last save (SyncService, the pin step).
    */
-  pending?: { key: string; record: string }[];
+  pending?: { key: string; record: string; recoverable: boolean }[];
 }
 
 /** Whether the run may still write under `lease`: it neither gave it up nor found it lost. */
@@ -295,6 +307,13 @@ export interface ScopedOptions {
   before?: () => Promise<void>;
   /** Look up only (OpContext.findOnly): never `run()`; NotMadeError when the step has no result and recover() finds nothing. */
   findOnly?: boolean;
+  /**
+   * The target's limiter. A step whose `run()` starts with a request through it
+   * (OnceOptions.limitedRequest) takes that request's token in its start's Lua step, on a single
+   * Redis (one round trip fewer before the call); a step found done takes none, a refused one writes
+   * nothing (RateLimitedError, as acquire() throws it).
+   */
+  limiter?: PrepayLimiter;
 }
 
 export class IntentRepository {
@@ -316,6 +335,7 @@ export class IntentRepository {
       redis.defineCommand('scLeaseRenew', { numberOfKeys: 1, lua: LEASE_RENEW_LUA });
       redis.defineCommand('scLeaseAcquireRead', { lua: LEASE_ACQUIRE_READ_LUA });
       redis.defineCommand('scIntentStart', { numberOfKeys: 2, lua: INTENT_START_LUA });
+      redis.defineCommand('scIntentStartLimited', { numberOfKeys: 4, lua: INTENT_START_LUA });
       redis.defineCommand('scIntentComplete', { numberOfKeys: 2, lua: INTENT_COMPLETE_LUA });
       redis.defineCommand('scIntentAbandon', { numberOfKeys: 2, lua: INTENT_ABANDON_LUA });
     }
@@ -408,10 +428,12 @@ export class IntentRepository {
 
   /**
    * A `once` whose steps are scoped to (show, target, scope) and owned by `lease`. With
-   * `deferComplete` (for a caller that saves the mirror right after the call returns, with nothing
-   * in between: the pin step) a step's done record is not written on its own but kept on the lease
-   * and written by that save, in the same Lua step as the mirror (ShowRepository.saveMirror); the
-   * next step's start, the run's error path and its end write it too if no save came first.
+   * `deferComplete` (the pin step) a step's done record is not written on its own but kept on the
+   * lease and written by the run's next mirror save, in the same Lua step as the mirror
+   * (ShowRepository.saveMirror / saveMirrorFinal); the next step's start, the run's error path and its
+   * end write it too if no save came first. The caller saves right after the call unless the step has
+   * a recovery lookup (`pending[].recoverable`): then a crash before the record is written costs a
+   * lookup, never a second call.
    */
   scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease, opts: ScopedOptions = {}): Once {
     return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>, once?: OnceOptions): Promise<T> => {
@@ -419,13 +441,19 @@ export class IntentRepository {
       assertHeld(lease, `intent ${scope}:${step}`);
       if (lease.pending?.length) await this.flush(lease);
       const { attemptMs, settleMs } = this.timing;
+      // The first start takes the run's first request's token too, where it can (see ScopedOptions.limiter).
+      const prepay = once?.limitedRequest && opts.limiter && !this.redis.isCluster ? opts.limiter.prepay() : undefined;
       /** Marks the step started by this run; resolves to the local deadline of its attempt. */
-      const start = async (): Promise<{ state: number; raw?: string; deadline: number }> => {
+      const start = async (withToken = false): Promise<{ state: number; raw?: string; deadline: number }> => {
         // The deadline counts from before the script ran: it never ends later than the recorded `until`.
         const t0 = Date.now();
         const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt: new Date(t0).toISOString() } satisfies IntentRecord);
-        const [state, raw] = await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs);
+        const [state, raw] =
+          withToken && prepay
+            ? await this.redis.scIntentStartLimited(key, lease.key, prepay.keys[0], prepay.keys[1], lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs, ...prepay.args)
+            : await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs);
         if (state === -1) throw new LeaseLostError(`intent ${scope}:${step}: this run no longer owns the mirror`);
+        if (state === 4) throw opts.limiter!.refused(Math.max(1, Number(raw)));
         if (state === 3) {
           // Another run's attempt may still take effect on the platform: look for it only once it cannot.
           const waitMs = Math.max(1, Number(raw));
@@ -437,7 +465,7 @@ export class IntentRepository {
         }
         return { state, ...(raw !== undefined ? { raw } : {}), deadline: t0 + attemptMs };
       };
-      const first = await start();
+      const first = await start(true);
       if (first.state === 2) return this.resultOf<T>(JSON.parse(first.raw!) as IntentRecord);
       // What the step's platform requests carry must exist first (sent alongside the start, usually done by now).
       if (opts.before) await opts.before();
@@ -445,10 +473,13 @@ export class IntentRepository {
       const startedAt = new Date(deadline - attemptMs).toISOString();
       const complete = async (result: T): Promise<T> => {
         assertHeld(lease, `intent ${scope}:${step}`);
-        const resultSealed = result === undefined ? undefined : this.box.encrypt(JSON.stringify(result));
-        const done = JSON.stringify({ status: 'done', owner: lease.token, resultSealed, startedAt } satisfies IntentRecord);
+        const done = JSON.stringify(
+          (once?.resultInClear
+            ? { status: 'done', owner: lease.token, result, startedAt }
+            : { status: 'done', owner: lease.token, resultSealed: result === undefined ? undefined : this.box.encrypt(JSON.stringify(result)), startedAt }) satisfies IntentRecord,
+        );
         if (opts.deferComplete) {
-          (lease.pending ??= []).push({ key, record: done });
+          (lease.pending ??= []).push({ key, record: done, recoverable: recover !== undefined });
           return result;
         }
         if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
@@ -477,7 +508,8 @@ export class IntentRepository {
       if (this.replicaAck?.active) await this.confirmStarted(key, lease, `${scope}:${step}`);
       let result: T;
       try {
-        result = await withAttemptDeadline(deadline, run);
+        // A token the first start took is the attempt's first request's (RedisRateLimiter.acquire).
+        result = await withAttemptDeadline(deadline, run, prepay?.keys[0]);
       } catch (err) {
         if (once?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && stillOwned(lease)) {
           await this.redis.scIntentAbandon(key, lease.key, lease.token);

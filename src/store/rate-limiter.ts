@@ -8,6 +8,7 @@
  * early and lets a burst through) and a different end of a block.
  */
 import { RateLimitedError } from '../targets/target.errors.js';
+import { takePrepaid } from '../targets/attempt-deadline.js';
 import type { RateLimiter } from '../targets/target.adapter.js';
 import type { Result } from 'ioredis';
 import type { Keys } from './keys.js';
@@ -18,26 +19,41 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
+/**
+ * The acquire rule as a Lua fragment (shared with the intent start, which may take a step's token in
+ * its own step: src/store/intent.repository.ts): with `now` (Redis ms) in scope, sets `wait` (0 =
+ * granted, the token taken) for the window zset `win` and block key `blocked`.
+ */
+export function acquireLua(win: string, blocked: string, windowMs: string, limit: string, cost: string, member: string): string {
+  return `local wait = 0
+do
+  local blockedUntil = tonumber(redis.call('GET', ${blocked}) or '0')
+  local lim = tonumber(${limit})
+  if blockedUntil > now then
+    wait = blockedUntil - now
+  elseif lim > 0 then
+    local window = tonumber(${windowMs})
+    local cost = tonumber(${cost})
+    redis.call('ZREMRANGEBYSCORE', ${win}, '-inf', now - window)
+    local used = redis.call('ZCARD', ${win})
+    if used + cost > lim then
+      local oldest = redis.call('ZRANGE', ${win}, 0, 0, 'WITHSCORES')
+      wait = window
+      if oldest[2] then wait = tonumber(oldest[2]) + window - now end
+      if wait < 1 then wait = 1 end
+    else
+      for i = 1, cost do redis.call('ZADD', ${win}, now, ${member} .. ':' .. i) end
+      redis.call('PEXPIRE', ${win}, window)
+    end
+  end
+end
+`;
+}
+
 /** KEYS: window zset, block key. ARGV: window ms, limit, cost, member. Returns wait ms (0 = granted). */
 const ACQUIRE_LUA = `${REDIS_NOW_MS}
-local blocked = tonumber(redis.call('GET', KEYS[2]) or '0')
-if blocked > now then return blocked - now end
-local limit = tonumber(ARGV[2])
-if limit <= 0 then return 0 end
-local window = tonumber(ARGV[1])
-local cost = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local used = redis.call('ZCARD', KEYS[1])
-if used + cost > limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  local wait = window
-  if oldest[2] then wait = tonumber(oldest[2]) + window - now end
-  if wait < 1 then wait = 1 end
-  return wait
-end
-for i = 1, cost do redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. i) end
-redis.call('PEXPIRE', KEYS[1], window)
-return 0
+${acquireLua('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]', 'ARGV[4]')}
+return wait
 `;
 
 /**
@@ -69,13 +85,27 @@ export interface WindowLimit {
 
 let seq = 0;
 
-export class RedisRateLimiter implements RateLimiter {
+/**
+ * What an intent start needs to take one request's token of a limiter in its own Lua step (a single
+ * Redis only: the limiter's keys are in the target's slot): its keys, ACQUIRE's arguments, and the
+ * error a refusal is.
+ */
+export interface PrepayLimiter {
+  prepay(): { keys: [string, string]; args: (string | number)[] };
+  refused(waitMs: number): RateLimitedError;
+}
+
+export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
+  private readonly windowKey: string;
+  private readonly blockKey: string;
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly targetId: string,
     private readonly limit: WindowLimit | undefined,
   ) {
+    this.windowKey = keys.targetLimit(targetId, 'window');
+    this.blockKey = keys.targetLimit(targetId, 'blocked');
     if (typeof (redis as unknown as { scBlock?: unknown }).scBlock !== 'function') {
       redis.defineCommand('scAcquire', { numberOfKeys: 2, lua: ACQUIRE_LUA });
       redis.defineCommand('scBlock', { numberOfKeys: 2, lua: BLOCK_LUA });
@@ -83,16 +113,24 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   async acquire(cost = 1): Promise<void> {
+    // The step's start took this attempt's first token already (IntentRepository.scoped).
+    if (takePrepaid(this.windowKey)) return;
     // Window limits count requests; `cost` (quota units) only matters for quota-style platforms.
-    const wait = await this.redis.scAcquire(
-      this.keys.targetLimit(this.targetId, 'window'),
-      this.keys.targetLimit(this.targetId, 'blocked'),
-      this.limit?.windowMs ?? 1000,
-      this.limit?.requests ?? 0,
-      this.limit ? 1 : cost > 0 ? 1 : 0,
-      `${process.pid}:${Date.now()}:${++seq}`,
-    );
-    if (wait > 0) throw new RateLimitedError(`rate limit of target ${this.targetId}: wait ${wait} ms`, wait, 'local_limit');
+    const wait = await this.redis.scAcquire(this.windowKey, this.blockKey, ...this.acquireArgs(cost));
+    if (wait > 0) throw this.refused(wait);
+  }
+
+  private acquireArgs(cost: number): (string | number)[] {
+    return [this.limit?.windowMs ?? 1000, this.limit?.requests ?? 0, this.limit ? 1 : cost > 0 ? 1 : 0, `${process.pid}:${Date.now()}:${++seq}`];
+  }
+
+  /** One request's token, as acquire(1) takes it (the window key identifies the limiter to takePrepaid). */
+  prepay(): { keys: [string, string]; args: (string | number)[] } {
+    return { keys: [this.windowKey, this.blockKey], args: this.acquireArgs(1) };
+  }
+
+  refused(waitMs: number): RateLimitedError {
+    return new RateLimitedError(`rate limit of target ${this.targetId}: wait ${waitMs} ms`, waitMs, 'local_limit');
   }
 
   /**

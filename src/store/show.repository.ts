@@ -157,24 +157,43 @@ return 1
 
 /**
  * KEYS: mirror, its lease, the show's desired hash, the show's activity stream[, an external-show
- * index entry and its waiting set]. ARGV as SAVE_MIRROR, then the desired-state version the run
- * synced to, a timeline entry ('' for none), the stream's cap and the run's own timeline entry ('' for
- * none)[, the show id the index entry names]. The run's last save: SAVE_MIRROR, and when it saved,
- * the entry appended and the show's current version read in the same step; when that is still the
- * synced version (nothing new to do) the run's lease is released too, and the run's entry (it ends
- * here) appended after the first. With the index keys (another slot: a single Redis only) the entry is
- * first written whatever the save then does (external-show.index.ts assertEntryLua, the step a Cluster
- * runs on its own alongside). Returns {status, version, released, orders waiting for the index entry}.
+ * index entry and its waiting set], then one intent per deferred completion. ARGV as SAVE_MIRROR, then
+ * the desired-state version the run synced to, a timeline entry ('' for none), the stream's cap, the
+ * run's own timeline entry ('' for none), the show id the index entry names ('' without the index
+ * keys), the intents' ttl s, then one done record per intent. The run's last save: the deferred done
+ * records first (SAVE_MIRROR_COMPLETING's rule: each only while the run still owns its step; a step
+ * lost to a takeover returns -1 and saves nothing else; written also when the revision check then
+ * fails: they are facts), SAVE_MIRROR, and when it saved, the entry appended and the show's current
+ * version read in the same step; when that is still the synced version (nothing new to do) the run's
+ * lease is released too, and the run's entry (it ends here) appended after the first. With the index
+ * keys (another slot: a single Redis only) the entry is first written whatever the save then does
+ * (external-show.index.ts assertEntryLua, the step a Cluster runs on its own alongside). Returns
+ * {status, version, released, orders waiting for the index entry}.
  */
 const SAVE_MIRROR_FINAL_LUA = `
 local waiting = 0
-if KEYS[5] then
+local firstIntent = 5
+if ARGV[9] ~= '' then
+  firstIntent = 7
 ${assertEntryLua('KEYS[5]', 'KEYS[6]', 'ARGV[9]')}end
-${leaseHeld('{-1, 0, 0, waiting}')}
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[3] then return {-1, 0, 0, waiting} end
+local lost = 0
+for i = firstIntent, #KEYS do
+  local raw = redis.call('GET', KEYS[i])
+  local mine = true
+  if raw then
+    local ok, rec = pcall(cjson.decode, raw)
+    if not ok or type(rec) ~= 'table' or rec['owner'] ~= ARGV[3] then mine = false end
+  end
+  if mine then redis.call('SET', KEYS[i], ARGV[i - firstIntent + 11], 'EX', tonumber(ARGV[10])) else lost = 1 end
+end
+if lost == 1 then return {-1, 0, 0, waiting} end
+if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('{0, 0, 0, waiting}')}
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[6]) end
 local v = tonumber(redis.call('HGET', KEYS[3], 'v') or '0')
-if ARGV[3] ~= '' and v == tonumber(ARGV[5]) then
+if v == tonumber(ARGV[5]) then
   redis.call('DEL', KEYS[2])
   if ARGV[8] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[8]) end
   return {1, v, 1, waiting}
@@ -503,24 +522,23 @@ export class ShowRepository {
     index?: { externalId: string },
   ): Promise<{ version: number; runRecorded: boolean; indexWaiting?: number }> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
-    if (lease.pending?.length) {
-      // Deferred intent completions go first (and with a plain save): cannot happen on the pin path,
-      // whose own save right after the call writes them.
-      await this.saveMirror(partnerId, showId, mirror, lease);
-    }
     const expected = mirror.rev ?? 0;
     const now = new Date().toISOString();
     const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
     const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: now, since };
     const k = this.keys;
     if (index && this.redis.isCluster) throw new Error('saveMirrorFinal: the index entry is in another slot; assert it on its own on a Cluster');
+    // Deferred intent completions (the pin step's, when its own save was left to this one) ride on it.
+    const pending = lease.pending ?? [];
     const keys = [k.mirror(partnerId, showId, mirror.targetId), lease.key, k.desired(partnerId, showId), k.showActivity(partnerId, showId)];
-    const args: (string | number)[] = [expected, this.serialize(next), lease.token, lease.ttlMs, syncedVersion, activityEntry ?? '', ACTIVITY_MAX_LEN, runEntry ?? ''];
-    if (index) {
-      keys.push(k.targetExternalShow(mirror.targetId, index.externalId), k.targetExternalShowWaiting(mirror.targetId, index.externalId));
-      args.push(showId);
+    const args: (string | number)[] = [expected, this.serialize(next), lease.token, lease.ttlMs, syncedVersion, activityEntry ?? '', ACTIVITY_MAX_LEN, runEntry ?? '', index ? showId : '', INTENT_TTL_SEC];
+    if (index) keys.push(k.targetExternalShow(mirror.targetId, index.externalId), k.targetExternalShowWaiting(mirror.targetId, index.externalId));
+    for (const p of pending) {
+      keys.push(p.key);
+      args.push(p.record);
     }
     const [ok, v, released, waiting] = await this.redis.scSaveMirrorFinal(keys.length, ...keys, ...args);
+    if (ok !== -1 && pending.length) lease.pending = undefined;
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     if (released === 1) lease.released = true;

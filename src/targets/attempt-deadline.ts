@@ -11,14 +11,32 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-const current = new AsyncLocalStorage<number>();
+interface Attempt {
+  deadline: number;
+  /**
+   * The limiter (its window key) from which the step's start already took one request's token, in
+   * the same Lua step (IntentRepository.scoped, OnceOptions.limitedRequest): the attempt's first
+   * acquire() of that limiter uses it instead of taking another (takePrepaid).
+   */
+  prepaid?: string | undefined;
+}
+
+const current = new AsyncLocalStorage<Attempt>();
 
 /** Runs `fn` so that the platform requests it makes cannot be sent after `deadline` (epoch ms, this process's clock). */
-export function withAttemptDeadline<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
-  return current.run(deadline, fn);
+export function withAttemptDeadline<T>(deadline: number, fn: () => Promise<T>, prepaid?: string): Promise<T> {
+  return current.run(prepaid === undefined ? { deadline } : { deadline, prepaid }, fn);
 }
 
 /** The deadline of the attempt this code runs in, if any. */
 export function attemptDeadline(): number | undefined {
-  return current.getStore();
+  return current.getStore()?.deadline;
+}
+
+/** True (once per attempt) when the step's start took a token of the limiter with this window key for this attempt. */
+export function takePrepaid(limiterKey: string): boolean {
+  const a = current.getStore();
+  if (a?.prepaid !== limiterKey) return false;
+  a.prepaid = undefined;
+  return true;
 }

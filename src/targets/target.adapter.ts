@@ -96,6 +96,19 @@ export interface OnceOptions {
    * a write followed by another call: a refused second call does not undo the first.
    */
   singleRequest?: boolean;
+  /**
+   * The step's result carries no secret (a chat message's id): the intent store keeps it in clear
+   * instead of sealing it with SECRETS_KEY (an AES-GCM seal per pin). Results that can carry
+   * credentials (stream names, stream URLs) must never set it.
+   */
+  resultInClear?: boolean;
+  /**
+   * `run()` begins with a request through the target's limiter (`limiter.acquire`): the step's start
+   * may take that request's token in its own Lua step (IntentRepository.scoped, on a single Redis),
+   * and the attempt's first acquire() then uses it. Never set it on a step whose `run()` may send
+   * nothing through the limiter: its token would be taken for nothing.
+   */
+  limitedRequest?: boolean;
 }
 
 /** Deployment settings of the platform APIs (src/config), the same for every target. */

@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { newMirror } from '../../src/domain/mirror.js';
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
+import { SyncRuns } from '../../src/mirror/sync.worker.js';
 import { IntentRepository, LeaseLostError, type MirrorLease } from '../../src/store/intent.repository.js';
 import { RetryableError } from '../../src/targets/target.errors.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
@@ -162,30 +163,51 @@ test('SyncService: a run that loses its mirror mid-call stops; the takeover adop
   expect(streamInserts).toHaveLength(1);
 });
 
-test('SyncService: a run whose BullMQ lock could not be renewed gives the mirror up at once and takes nothing back', async () => {
-  const secret = await createPartner(svc, 'own2');
-  const r = await svc.api('/v1/partners/own2/targets', {
-    json: { id: 'own2-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+const LOCK_SIGNALS = [
+  {
+    via: 'an AbortSignal',
+    p: 'own2',
+    lose: () => {
+      const c = new AbortController();
+      return { signal: c.signal, lose: () => c.abort() };
+    },
+  },
+  {
+    // what the worker passes: SyncRuns' RunSignal, aborted by BullMQ's lockRenewalFailed event
+    via: "the worker's SyncRuns",
+    p: 'own3',
+    lose: () => {
+      const runs = new SyncRuns();
+      const signal = runs.start('sync-youtube-0', 'job-1');
+      return { signal, lose: () => runs.lockLost('sync-youtube-0', ['job-0', 'job-1']) };
+    },
+  },
+];
+
+test.each(LOCK_SIGNALS)('SyncService: a run whose BullMQ lock could not be renewed gives the mirror up at once and takes nothing back ($via)', async ({ p, lose }) => {
+  const secret = await createPartner(svc, p);
+  const r = await svc.api(`/v1/partners/${p}/targets`, {
+    json: { id: `${p}-yt`, platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
-  expect((await sendEvent(svc, 'own2', secret, showEvent('show.scheduled', sampleShow('os2'), '2026-11-24T17:00:00Z'))).status).toBe(202);
-  const job = { partnerId: 'own2', showId: 'os2', targetId: 'own2-yt' };
+  expect((await sendEvent(svc, p, secret, showEvent('show.scheduled', sampleShow('os2'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: p, showId: 'os2', targetId: `${p}-yt` };
   const before = (await sim.effects('youtube')).length;
   await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 800 });
   try {
-    const lockLost = new AbortController();
-    const runA = svc.rt.syncService.sync(job, { token: 'job-token-A2', signal: lockLost.signal });
-    await waitFor(async () => (await svc.rt.redis.keys(`${svc.rt.keys.showTag('own2', 'os2')}:intent:*`)).length > 0, 10_000, 20);
-    lockLost.abort(); // BullMQ: lockRenewalFailed for this job
-    expect(await leaseGone('own2', 'os2', 'own2-yt')).toBe(true);
+    const lockLost = lose();
+    const runA = svc.rt.syncService.sync(job, { token: `job-token-A-${p}`, signal: lockLost.signal });
+    await waitFor(async () => (await svc.rt.redis.keys(`${svc.rt.keys.showTag(p, 'os2')}:intent:*`)).length > 0, 10_000, 20);
+    lockLost.lose(); // BullMQ: lockRenewalFailed for this job
+    expect(await leaseGone(p, 'os2', `${p}-yt`)).toBe(true);
     expect(await runA).toMatchObject({ kind: 'delay', reason: 'lease lost' });
-    expect(await leaseGone('own2', 'os2', 'own2-yt')).toBe(true); // its late writes took nothing back
-    expect((await svc.rt.shows.getMirror('own2', 'os2', 'own2-yt'))?.state).not.toBe('ready');
+    expect(await leaseGone(p, 'os2', `${p}-yt`)).toBe(true); // its late writes took nothing back
+    expect((await svc.rt.shows.getMirror(p, 'os2', `${p}-yt`))?.state).not.toBe('ready');
   } finally {
     await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 0 });
   }
-  expect(await syncSettled(job, 'job-token-B2')).toEqual({ kind: 'done', state: 'ready' });
-  const m = (await svc.rt.shows.getMirror('own2', 'os2', 'own2-yt'))!;
+  expect(await syncSettled(job, `job-token-B-${p}`)).toEqual({ kind: 'done', state: 'ready' });
+  const m = (await svc.rt.shows.getMirror(p, 'os2', `${p}-yt`))!;
   const created = (await sim.effects('youtube')).slice(before).filter((e) => e.type === 'show.created');
   expect(created.map((e) => e.externalId)).toEqual([m.remote!.externalId]);
 });

@@ -569,7 +569,9 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
           log.warn({ productId: pin.productId, since: attempt.since }, `pin lookup: no end of the chat after ${MAX_CHAT_PAGES} pages; posting again`);
           return null;
         },
-        { singleRequest: true },
+        // The result is the chat message's id: nothing secret, kept in clear. The post is the run's
+        // first request through the limiter: its token is taken with the step's start.
+        { singleRequest: true, resultInClear: true, limitedRequest: true },
       );
       return { ref: message.id };
     },

@@ -1,0 +1,151 @@
+/**
+ * A/B harness for the pin sync's worker CPU (a development tool, not a benchmark of the suite): one
+ * private redis-server, the YouTube simulator, Syndicast's API, and the mirror worker of this
+ * checkout and of another (SYNC_AB_OTHER: e.g. an unpacked `git archive` of the base commit with
+ * node_modules linked) started one at a time, in rounds whose order alternates, plus the bare chat
+ * worker (bench/sut/bare-worker.ts, mode chat) each round. Per round and system: a warm-up cycle
+ * (provision, go live, pin; discarded), then N new shows provisioned and taken live, then their pins
+ * timed as in the sync benchmark (pause, enqueue, resume, drain), with the worker's and redis-server's
+ * CPU per sync from /proc; the bare chat worker posts the same number of chat messages to those shows'
+ * chats. Prints each round and the medians (worker CPU per sync is the stable figure).
+ *   flock /tmp/syndicast-heavy.lock timeout 480 npx tsx bench/sync-ab.ts
+ * Env: SYNC_AB_ROUNDS (3), SYNC_AB_SHOWS (600), SYNC_AB_WARM (200), SYNC_AB_LATENCY_MS (0), SYNC_AB_OTHER (dir),
+ * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32).
+ */
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Queue } from 'bullmq';
+import { cpuMeter } from './lib/machine.js';
+import { startChild, type Child } from './lib/proc.js';
+import { AdminClient, benchRuntime, pool, send, showSnapshot, signedEvent, youtubeQueues } from './lib/service.js';
+import { liftLimits, startBenchSim } from './lib/sim.js';
+import { round, sleep, until } from './lib/stats.js';
+import { pendingJobs, queuedJobs, startBareWorker, startServiceApi } from './lib/systems.js';
+import { bareQueuePrefix, startBenchStore, storeServiceEnv } from './lib/topology.js';
+import { Queue as BullQueue } from 'bullmq';
+import type { SimEffectType } from '../src/simulators/sim.platform.js';
+
+const rounds = Number(process.env['SYNC_AB_ROUNDS'] ?? 3);
+const shows = Number(process.env['SYNC_AB_SHOWS'] ?? 600);
+const warm = Number(process.env['SYNC_AB_WARM'] ?? 200);
+const latencyMs = Number(process.env['SYNC_AB_LATENCY_MS'] ?? 0);
+const other = process.env['SYNC_AB_OTHER'];
+const nodeArgs = (process.env['SYNC_AB_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+const PARTNER = 'bench';
+
+const redis = await startBenchStore('single', 'everysec');
+const sim = await startBenchSim();
+await liftLimits(sim, 0);
+const se = storeServiceEnv(redis);
+const rt = await benchRuntime(se);
+const children: Child[] = [];
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+try {
+  const api = await startServiceApi(se);
+  children.push(api);
+  const admin = new AdminClient(api.info.url);
+  const secret = await admin.createPartner(PARTNER);
+  await admin.createYoutubeTarget(PARTNER, 'yt1', sim.youtubeBase);
+  const ours = youtubeQueues(rt);
+  const everyQueueHasWorker = async (): Promise<boolean> => (await Promise.all(ours.map((q) => q.getWorkersCount()))).every((n) => n > 0);
+  const systems: { name: string; script: string; args: string[] }[] = [{ name: 'this', script: 'workers/mirror.ts', args: nodeArgs }];
+  if (other) systems.push({ name: 'other', script: resolve(other, 'workers/mirror.ts'), args: [] });
+
+  const drain = async (queues: Queue[], jobs: number, pid: number | undefined): Promise<{ perSecond: number; worker: number; redis: number }> => {
+    const meter = cpuMeter({ worker: pid, redis: redis.pids });
+    const t0 = performance.now();
+    await Promise.all(queues.map((q) => q.resume()));
+    while ((await pendingJobs(queues)) > 0) await sleep(5);
+    const s = (performance.now() - t0) / 1000;
+    const cpu = meter();
+    return { perSecond: round(jobs / s, 0), worker: round((cpu['worker'] ?? 0) / jobs, 3), redis: round((cpu['redis'] ?? 0) / jobs, 3) };
+  };
+  const phase = async (ids: string[], label: string, event: (id: string) => unknown, effect: SimEffectType, pid: number | undefined) => {
+    await Promise.all(ours.map((q) => q.pause()));
+    const before = sim.countEffects(effect);
+    await pool(ids, 32, async (id) => {
+      const status = await send(api.info.url, signedEvent(secret, PARTNER, `${label}-${id}`, event(id)));
+      if (status !== 202) throw new Error(`${label} ${id}: ${status}`);
+    });
+    await until(`${ids.length} ${label} jobs queued`, async () => (await queuedJobs(ours)) === ids.length, 30_000, 20);
+    const d = await drain(ours, ids.length, pid);
+    if (sim.countEffects(effect) - before !== ids.length) throw new Error(`${label}: ${sim.countEffects(effect) - before} ${effect} for ${ids.length}`);
+    return d;
+  };
+  const at = (s: number): string => new Date(Date.now() - 600_000 + s * 1000).toISOString();
+  const cycle = async (tag: string, n: number, pid: number | undefined) => {
+    const ids = Array.from({ length: n }, (_, i) => `${tag}-s${i}`);
+    const broadcasts: string[] = [];
+    await liftLimits(sim, 0);
+    await phase(ids, `prov-${tag}`, (id) => ({ type: 'show.scheduled', occurredAt: at(0), data: { show: showSnapshot(id, 'scheduled', 3) } }), 'show.created', pid);
+    const off = sim.onEffect((e) => {
+      if (e.type === 'show.started') broadcasts.push(e.externalId);
+    });
+    await phase(ids, `live-${tag}`, (id) => ({ type: 'show.live', occurredAt: at(1), data: { show: showSnapshot(id, 'live', 3) } }), 'show.started', pid);
+    off();
+    await liftLimits(sim, latencyMs);
+    const pin = await phase(ids, `pin-${tag}`, (id) => ({ type: 'product.pinned', occurredAt: at(2), data: { showId: id, productId: 'p1' } }), 'message.posted', pid);
+    await liftLimits(sim, 0);
+    return { pin, broadcasts };
+  };
+  const results = new Map<string, { perSecond: number; worker: number; redis: number }[]>();
+  const record = (name: string, r: { perSecond: number; worker: number; redis: number }, k: number): void => {
+    (results.get(name) ?? results.set(name, []).get(name)!).push(r);
+    process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms per sync\n`);
+  };
+  let chatBroadcasts: string[] = [];
+  let n = 0;
+  for (let k = 0; k < rounds; k++) {
+    const order = k % 2 === 0 ? systems : [...systems].reverse();
+    for (const s of order) {
+      const w = await startChild(s.script, { name: `worker-${s.name}`, env: se.env, ready: everyQueueHasWorker, nodeArgs: s.args });
+      children.push(w);
+      await cycle(`w${n++}`, warm, w.proc.pid);
+      const { pin, broadcasts } = await cycle(`m${n++}`, shows, w.proc.pid);
+      chatBroadcasts = broadcasts;
+      await w.stop();
+      record(s.name, pin, k);
+    }
+    // the bare chat worker, posting as many messages to the last measured shows' chats
+    const chats = Object.fromEntries(await sim.liveChatIds(chatBroadcasts));
+    const names = ours.map((_, i) => `bare-chat-${k}-${i}`);
+    const bw = await startBareWorker({ redisUrl: redis.url, queues: names, prefix: 'bare', concurrency: rt.config.workerConcurrency, mode: 'chat', simBase: sim.youtubeBase, chats });
+    children.push(bw);
+    const bq = names.map((name) => {
+      const q = new BullQueue(name, { connection: rt.bullConnection('worker'), prefix: bareQueuePrefix('bare', name, false) });
+      q.on('error', () => undefined);
+      return q;
+    });
+    const jobs = Object.keys(chats).map((ext) => ({ name: 'pin', data: { event: { data: { showId: ext, productId: 'p1' } } } }));
+    const bare = async (list: typeof jobs) => {
+      await Promise.all(bq.map((q) => q.pause()));
+      await Promise.all(bq.map((q, qi) => q.addBulk(list.filter((_, i) => i % bq.length === qi).map((j) => ({ ...j, opts: { removeOnComplete: true } })))));
+      await until('bare jobs queued', async () => (await queuedJobs(bq)) === list.length, 30_000, 20);
+      return drain(bq, list.length, bw.proc.pid);
+    };
+    await liftLimits(sim, latencyMs);
+    // warmed with as many jobs as ours ran before its measured pins (its warm-up cycle), at least once over
+    await bare(jobs.slice(0, Math.min(jobs.length, 3 * warm)));
+    record('bare', await bare(jobs), k);
+    await liftLimits(sim, 0);
+    await Promise.all(bq.map((q) => q.close()));
+    await bw.stop();
+  }
+  process.stdout.write(`\nmedians (${rounds} rounds, ${shows} pins each, sim latency ${latencyMs} ms):\n`);
+  const bareMed = median((results.get('bare') ?? []).map((r) => r.worker));
+  const bareRate = median((results.get('bare') ?? []).map((r) => r.perSecond));
+  for (const [name, rs] of results) {
+    const w = median(rs.map((r) => r.worker));
+    const rate = median(rs.map((r) => r.perSecond));
+    process.stdout.write(`  ${name.padEnd(6)} ${String(rate).padStart(5)} syncs/s (${round(rate / bareRate, 2)}× bare) · worker ${w.toFixed(3)} ms per sync (${round(w / bareMed, 2)}× bare) · redis ${median(rs.map((r) => r.redis)).toFixed(3)} ms\n`);
+  }
+} finally {
+  for (const c of children.reverse()) await c.stop(2000);
+  await rt.close();
+  await sim.close();
+  await redis.destroy();
+}
+process.exit(0);

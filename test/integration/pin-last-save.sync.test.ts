@@ -1,0 +1,95 @@
+/**
+ * The pin step's done record rides on the run's last save when the step has a recovery lookup
+ * (YouTube: the chat message is found by its episode tag): a pin run saves the mirror once, not once
+ * after the call and again at its end. A worker that dies after the post and before that save leaves
+ * the step `started`; the run that takes over waits for the attempt to settle, finds the message and
+ * posts nothing again. Real redis-server, the real SyncService and YouTube adapter, the simulator.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SyncService, type SyncDeps, type SyncOutcome } from '../../src/mirror/sync.service.js';
+import type { ShowRepository } from '../../src/store/show.repository.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+
+beforeAll(async () => {
+  sim = await startSim();
+  await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, quotaPerDay: null, simulatedEncoder: 1, streamActivationMs: 0 });
+  // no workers: the test plays the runs, as BullMQ would; short attempts so a takeover settles fast
+  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '400', PLATFORM_SETTLE_MS: '300' } });
+  secret = await createPartner(svc, 'pls');
+  const r = await svc.api('/v1/partners/pls/targets', {
+    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+});
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+/** Runs the job as BullMQ would (a new token each time, waiting each delay) until it is done. */
+async function converge(service: SyncService, job: { partnerId: string; showId: string; targetId: string }, name: string): Promise<SyncOutcome> {
+  let outcome = await service.sync(job, { token: `${name}-0` });
+  for (let i = 1; outcome.kind === 'delay' && i < 30; i++) {
+    await sleep(outcome.delayMs);
+    outcome = await service.sync(job, { token: `${name}-${i}` });
+  }
+  return outcome;
+}
+
+async function liveShow(showId: string): Promise<{ partnerId: string; showId: string; targetId: string }> {
+  const job = { partnerId: 'pls', showId, targetId: 'yt' };
+  expect((await sendEvent(svc, 'pls', secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  expect(await converge(svc.rt.syncService, job, `${showId}-live`)).toEqual({ kind: 'done', state: 'live' });
+  expect((await sendEvent(svc, 'pls', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:01:00Z', data: { showId, productId: 'p1' } })).status).toBe(202);
+  return job;
+}
+
+/** Chat messages posted so far (the tests run one after the other, each pinning one product once). */
+const posted = async (): Promise<number> => (await sim.effects('youtube')).filter((e) => e.type === 'message.posted').length;
+
+test('a pin run saves the mirror once: the done record and the pinned mirror are written by its last save', async () => {
+  const job = await liveShow('s-once');
+  const before = (await svc.rt.shows.getMirror('pls', 's-once', 'yt'))!.rev ?? 0;
+  const postedBefore = await posted();
+  expect(await svc.rt.syncService.sync(job, { token: 'pin-once' })).toMatchObject({ kind: 'done', state: 'live' });
+  const after = (await svc.rt.shows.getMirror('pls', 's-once', 'yt'))!;
+  expect(after.pins['p1']).toMatchObject({ state: 'pinned', episode: 1 });
+  expect(after.rev).toBe(before + 1);
+  const intentKeys = await svc.rt.redis.keys(`${svc.rt.keys.intent('pls', 's-once', 'yt', '')}*pin:p1:1:message`);
+  expect(intentKeys).toHaveLength(1);
+  // The chat message's id is no secret: kept in clear (no AES-GCM seal per pin).
+  expect(JSON.parse((await svc.rt.redis.get(intentKeys[0]!))!)).toMatchObject({ status: 'done', owner: 'pin-once', result: { id: after.pins['p1']!.ref } });
+  expect((await posted()) - postedBefore).toBe(1);
+}, 60_000);
+
+test('a worker that dies after the post, before its last save: the next run finds the message and posts nothing again', async () => {
+  const job = await liveShow('s-crash');
+  const postedBefore = await posted();
+  // The dying worker: its last save never reaches Redis and nothing of the run is written after it
+  // (its deferred done record is dropped with the process).
+  const deps = (svc.rt.syncService as unknown as { deps: SyncDeps }).deps;
+  const shows: ShowRepository = Object.create(deps.shows) as ShowRepository;
+  shows.saveMirrorFinal = async (_p, _s, _m, lease) => {
+    lease.pending = undefined;
+    throw new Error('worker died before its last save');
+  };
+  const dying = new SyncService({ ...deps, shows });
+  await expect(dying.sync(job, { token: 'dies' })).rejects.toThrow('worker died');
+  expect((await posted()) - postedBefore).toBe(1);
+  const m = (await svc.rt.shows.getMirror('pls', 's-crash', 'yt'))!;
+  expect(m.pins['p1']?.state).not.toBe('pinned'); // the post is recorded nowhere but on the platform
+  const intentKeys = await svc.rt.redis.keys(`${svc.rt.keys.intent('pls', 's-crash', 'yt', '')}*pin:p1:1:message`);
+  expect(JSON.parse((await svc.rt.redis.get(intentKeys[0]!))!)).toMatchObject({ status: 'started', owner: 'dies' });
+
+  // The takeover (a new job token) waits for the attempt to settle, then looks the message up.
+  expect(await converge(svc.rt.syncService, job, 'takeover')).toEqual({ kind: 'done', state: 'live' });
+  const healed = (await svc.rt.shows.getMirror('pls', 's-crash', 'yt'))!;
+  expect(healed.pins['p1']).toMatchObject({ state: 'pinned', episode: 1 });
+  expect((await posted()) - postedBefore).toBe(1);
+}, 60_000);
