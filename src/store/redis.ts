@@ -5,6 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { closeHandler } from 'ioredis/built/redis/event_handler.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -26,6 +27,34 @@ function roleOptions(role: ConnectionRole): RedisOptions {
 }
 
 const BATCHED = Symbol('syndicast.writesBatched');
+
+const ENDS_BETWEEN_RECONNECTS = Symbol('syndicast.endsBetweenReconnects');
+
+/**
+ * ioredis 5.11.1: disconnect() on a client waiting between two reconnect attempts (status
+ * 'reconnecting': the timer of its next attempt is set, its socket is already closed) clears that timer
+ * and closes the closed socket, so no 'close' event ever follows: the client stays 'reconnecting'
+ * forever and every command queued on it (a BullMQ worker's blocking read, the dispatcher's
+ * XREADGROUP) never settles. Whoever waits for those (Worker.close(), SyncDispatcher.close(), and so the
+ * shutdown) hung until SHUTDOWN_TIMEOUT_MS and the process exited 1; it happened to SIGTERM sent just
+ * after Redis came back from an outage, while the main client was ready again but the other connections
+ * were still waiting for their next attempt. Such a client now ends as ioredis ends one disconnected
+ * before it ever connected (status 'wait'): its close handler runs, status 'end', queued commands
+ * rejected with "Connection is closed.". On the prototype, so that the connections BullMQ duplicates
+ * itself (blocking connections) are covered too. A Cluster has its own disconnect (not patched).
+ */
+function endBetweenReconnects(): void {
+  const proto = Redis.prototype as Redis & { [ENDS_BETWEEN_RECONNECTS]?: true };
+  if (proto[ENDS_BETWEEN_RECONNECTS]) return;
+  proto[ENDS_BETWEEN_RECONNECTS] = true;
+  const disconnect = proto.disconnect;
+  proto.disconnect = function (this: Redis, reconnect = false): void {
+    const betweenAttempts = !reconnect && this.status === 'reconnecting' && (this as unknown as { reconnectTimeout: unknown }).reconnectTimeout != null;
+    disconnect.call(this, reconnect);
+    if (betweenAttempts && this.status === 'reconnecting') closeHandler(this)();
+  };
+}
+endBetweenReconnects();
 
 /**
  * The commands a process writes to one connection in one turn of the event loop leave in one socket
