@@ -47,10 +47,12 @@ export interface MirrorDoc {
   retries: number;
   /**
    * The last run ended in an expected wait (a not-yet state such as Facebook's 7-day schedule window,
-   * not a failure or a rate limit): the sweep brings its delayed job forward once the show changed,
-   * since the change (a new schedule, the show going live) may end the wait.
+   * not a failure or a rate limit): the desired-state version that run saw. The sweep brings its
+   * delayed job forward once the show changed since (a newer version), since the change (a new
+   * schedule, the show going live) may end the wait; not before, or every sweep would run it again.
+   * (`true`: written by an earlier version, which did not keep the version.)
    */
-  waiting?: boolean;
+  waiting?: number | boolean;
   /** Bumped by operator actions (relink, retry) so that intents of an earlier attempt do not apply. */
   generation: number;
   wentLive: boolean;

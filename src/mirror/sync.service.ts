@@ -292,6 +292,8 @@ export class SyncService {
           mirror.syncedVersion = desired.version;
         } catch (err) {
           const outcome = await this.onError(err, mirror, target, logger());
+          // The version the wait began at: the sweep brings the delayed job forward only once the show changed since.
+          mirror.waiting = err instanceof RetryableError && err.waiting ? desired.version : undefined;
           await save(false); // keeps the retry count onError just set
           if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
           await this.notify(partnerId, showId, mirror, lease);
@@ -363,7 +365,6 @@ export class SyncService {
   private async onError(err: unknown, mirror: MirrorDoc, target: TargetRecord, log: Logger): Promise<SyncOutcome> {
     if (!isTargetError(err)) throw err; // a bug or Redis: let BullMQ retry with backoff
     const msg = `${target.platform}: ${err.message}`;
-    mirror.waiting = err instanceof RetryableError && err.waiting ? true : undefined;
     switch (err.kind) {
       case 'rate_limited': {
         const delayMs = withJitter((err as RateLimitedError).delayMs);
