@@ -23,6 +23,12 @@ export interface MirrorPin {
    * is taken back on the platform too, not dropped as never sent.
    */
   tried?: boolean;
+  /**
+   * With `tried`: the platform product id that attempt sent (the product's sku, else its id). Taking
+   * such a pin back after the partner dropped the product from the show (no sku to read any more)
+   * names the product the platform may have pinned (Whatnot removes it from the lineup by that id).
+   */
+  sentAs?: string;
 }
 
 export interface MirrorDoc {

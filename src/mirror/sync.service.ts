@@ -609,10 +609,11 @@ export class SyncService {
         let res: Awaited<ReturnType<TargetAdapter['pin']>>;
         // Saved with the error if the attempt fails (onError's save): the platform may still act on it.
         mp.tried = true;
+        mp.sentAs = product.sku ?? productId;
         try {
           res = await adapter.pin(
             remote,
-            { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId },
+            { productId, title: product.title, price: product.price, linkUrl, platformProductId: mp.sentAs },
             // The pin's done record is written by the run's next mirror save, in the same Lua step (below).
             this.op(job, mirror, `pin:${productId}:${mp.episode}`, { deferComplete: true, ...(written ? { before: written } : {}) }),
           );
@@ -624,6 +625,7 @@ export class SyncService {
         mp.ref = res.ref;
         mp.at = new Date().toISOString();
         mp.tried = undefined;
+        mp.sentAs = undefined;
         // The step's done record (deferred) rides on the next save. Where every deferred step has a
         // recovery lookup, that is the run's last save (one Lua step fewer per pin): a crash before it
         // leaves the step `started`, and the run that takes over looks the pin up (after the attempt
@@ -647,6 +649,7 @@ export class SyncService {
         // Kept as unpinned (not forgotten): a re-pin is a new episode, so an earlier episode's lookup cannot adopt it.
         mp.state = 'unpinned';
         mp.tried = undefined;
+        mp.sentAs = undefined;
         mp.dueAt = undefined;
         mp.at = new Date().toISOString();
         await save();
@@ -685,7 +688,8 @@ export class SyncService {
 function unpinSpec(productId: string, product: Product | undefined, mp: MirrorPin): PinSpec {
   const linkUrl = mp.linkUrl ?? '';
   if (product) return { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId };
-  return { productId, title: productId, price: { amount: 0, currency: 'XXX' }, linkUrl, platformProductId: productId };
+  // The id an unrecorded attempt sent (a product's sku), else the pin's ref or the partner's id.
+  return { productId, title: productId, price: { amount: 0, currency: 'XXX' }, linkUrl, platformProductId: mp.sentAs ?? mp.ref ?? productId };
 }
 
 /** The show is over: nothing stays pinned on it (the platform shows no live pin after the end). */
@@ -697,5 +701,6 @@ function unpinAll(mirror: MirrorDoc): void {
     mp.at = at;
     mp.dueAt = undefined;
     mp.tried = undefined;
+    mp.sentAs = undefined;
   }
 }
