@@ -607,9 +607,15 @@ export class SyncService {
           linkUrl = mp.linkUrl = sent.url;
         }
         let res: Awaited<ReturnType<TargetAdapter['pin']>>;
-        // Saved with the error if the attempt fails (onError's save): the platform may still act on it.
-        mp.tried = true;
-        mp.sentAs = product.sku ?? productId;
+        // Recorded before anything is sent (write-ahead): a run that dies during the call (a crash, a
+        // stall that lost its lease) saves nothing after it, and a pin it sent that the partner then
+        // takes back was forgotten as never sent and stayed on the platform. (A later attempt of the
+        // same episode has it saved already.)
+        if (!mp.tried || mp.sentAs !== (product.sku ?? productId)) {
+          mp.tried = true;
+          mp.sentAs = product.sku ?? productId;
+          await save(false);
+        }
         try {
           res = await adapter.pin(
             remote,

@@ -149,3 +149,41 @@ test('whatnot: a timed-out pin of a product with a sku is taken back by that sku
   const effects = (await sim.effects(platform)).filter((e) => e.externalId === externalId && e.type.startsWith('product.')).map((e) => `${e.type} ${String(e.productId)}`);
   expect(effects).toEqual(['product.pinned wn-lip-oil', 'product.unpinned wn-lip-oil']);
 }, 30_000);
+
+test.each(CASES)('$platform: a pin sent by a run that died before it could save (its lease gone) is taken back when the partner unpins it', async ({ platform, pin }) => {
+  const targetId = `crash-${platform}`;
+  const r = await svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  });
+  expect(r.status).toBe(201);
+  const showId = `show-crash-${platform}`;
+  const job = { partnerId: 'tb', showId, targetId };
+  const pinEvent = async (type: string, minute: number): Promise<void> => {
+    const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
+    expect((await sendEvent(svc, 'tb', secret, body)).status).toBe(202);
+  };
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await converge(job, 'c-first');
+  const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  if (platform === 'whatnot') {
+    expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  }
+  expect(await converge(job, 'c-live')).toEqual({ kind: 'done', state: 'live' });
+  const remoteId = (await svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+
+  // The run sends the pin, then dies (its job lock lapses: the run gives its lease up) before it saves anything.
+  await pinEvent('product.pinned', 1);
+  proxy.holdNext(pin, HOLD_MS);
+  const died = new AbortController();
+  const run = svc.rt.syncService.sync(job, { token: 'c-pin-0', signal: died.signal });
+  await sleep(TIMEOUT_MS / 4);
+  died.abort();
+  await run;
+  await proxy.idle();
+  // The partner takes the product back before any retry.
+  await pinEvent('product.unpinned', 2);
+  expect(await converge(job, 'c-unpin')).toEqual({ kind: 'done', state: 'live' });
+
+  const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  expect(effects).toEqual(['product.pinned', 'product.unpinned']);
+}, 30_000);
