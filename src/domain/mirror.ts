@@ -29,6 +29,8 @@ export interface MirrorPin {
    * names the product the platform may have pinned (Whatnot removes it from the lineup by that id).
    */
   sentAs?: string;
+  /** With `tried`: when the last attempt began (epoch ms). Until it settled, a take-back waits (the request may land after the unpin). */
+  triedAt?: number;
 }
 
 export interface MirrorDoc {

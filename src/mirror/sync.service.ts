@@ -610,12 +610,11 @@ export class SyncService {
         // Recorded before anything is sent (write-ahead): a run that dies during the call (a crash, a
         // stall that lost its lease) saves nothing after it, and a pin it sent that the partner then
         // takes back was forgotten as never sent and stayed on the platform. (A later attempt of the
-        // same episode has it saved already.)
-        if (!mp.tried || mp.sentAs !== (product.sku ?? productId)) {
-          mp.tried = true;
-          mp.sentAs = product.sku ?? productId;
-          await save(false);
-        }
+        // same episode too: when it began bounds how long its request may still land.)
+        mp.tried = true;
+        mp.sentAs = product.sku ?? productId;
+        mp.triedAt = Date.now();
+        await save(false);
         try {
           res = await adapter.pin(
             remote,
@@ -632,6 +631,7 @@ export class SyncService {
         mp.at = new Date().toISOString();
         mp.tried = undefined;
         mp.sentAs = undefined;
+        mp.triedAt = undefined;
         // The step's done record (deferred) rides on the next save. Where every deferred step has a
         // recovery lookup, that is the run's last save (one Lua step fewer per pin): a crash before it
         // leaves the step `started`, and the run that takes over looks the pin up (after the attempt
@@ -640,6 +640,13 @@ export class SyncService {
         if (job.lease.pending?.every((p) => p.recoverable)) mirror.retries = 0;
         else await save();
       } else if (!want && mp.state === 'pending' && mp.tried && desired.state === 'live') {
+        // Its request may still be on its way (a timeout a moment ago): an unpin now would come before
+        // the pin and change nothing, and the pin would land after it. Take it back once it settled.
+        const settled = (mp.triedAt ?? 0) + this.deps.intents.settledAfterMs;
+        if (Date.now() < settled) {
+          wakeAt = Math.min(wakeAt ?? Infinity, settled);
+          continue;
+        }
         // Taken back while an attempt at it had an unknown outcome (it timed out: the platform may have
         // acted on it late): take it back there as well. An unpin of a pin that never landed changes
         // nothing (Whatnot removes what is not in the lineup; Bambuser finds no highlight of ours).
@@ -656,6 +663,7 @@ export class SyncService {
         mp.state = 'unpinned';
         mp.tried = undefined;
         mp.sentAs = undefined;
+        mp.triedAt = undefined;
         mp.dueAt = undefined;
         mp.at = new Date().toISOString();
         await save();
@@ -708,5 +716,6 @@ function unpinAll(mirror: MirrorDoc): void {
     mp.dueAt = undefined;
     mp.tried = undefined;
     mp.sentAs = undefined;
+    mp.triedAt = undefined;
   }
 }

@@ -187,3 +187,36 @@ test.each(CASES)('$platform: a pin sent by a run that died before it could save 
   const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
   expect(effects).toEqual(['product.pinned', 'product.unpinned']);
 }, 30_000);
+
+test.each(CASES)('$platform: a pin taken back while its timed-out request may still reach the platform is taken back after it could have', async ({ platform, pin }) => {
+  const targetId = `soon-${platform}`;
+  const r = await svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  });
+  expect(r.status).toBe(201);
+  const showId = `show-soon-${platform}`;
+  const job = { partnerId: 'tb', showId, targetId };
+  const pinEvent = async (type: string, minute: number): Promise<void> => {
+    const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
+    expect((await sendEvent(svc, 'tb', secret, body)).status).toBe(202);
+  };
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await converge(job, 's-first');
+  const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  if (platform === 'whatnot') {
+    expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  }
+  expect(await converge(job, 's-live')).toEqual({ kind: 'done', state: 'live' });
+  const remoteId = (await svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+
+  await pinEvent('product.pinned', 1);
+  proxy.holdNext(pin, HOLD_MS);
+  expect(await svc.rt.syncService.sync(job, { token: 's-pin-0' })).toMatchObject({ kind: 'delay' });
+  // Taken back at once: the pin request is still on its way (it lands after HOLD_MS).
+  await pinEvent('product.unpinned', 2);
+  expect(await converge(job, 's-unpin')).toEqual({ kind: 'done', state: 'live' });
+  await proxy.idle();
+
+  const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  expect(effects).toEqual(['product.pinned', 'product.unpinned']);
+}, 30_000);
