@@ -607,14 +607,16 @@ export class SyncService {
           linkUrl = mp.linkUrl = sent.url;
         }
         let res: Awaited<ReturnType<TargetAdapter['pin']>>;
-        // Recorded before anything is sent (write-ahead): a run that dies during the call (a crash, a
-        // stall that lost its lease) saves nothing after it, and a pin it sent that the partner then
-        // takes back was forgotten as never sent and stayed on the platform. (A later attempt of the
-        // same episode too: when it began bounds how long its request may still land.)
+        // Recorded before anything is sent (write-ahead) where a pin can be taken back: a run that dies
+        // during the call (a crash, a stall that lost its lease) saves nothing after it, and a pin it
+        // sent that the partner then took back was forgotten as never sent and stayed on the platform.
+        // (A later attempt of the same episode too: when it began bounds how long its request may still
+        // land.) Where nothing can be taken back (YouTube, TikTok, Facebook comments) there is nothing
+        // to record it for: the pin run keeps its single save (the error's save still records it).
         mp.tried = true;
         mp.sentAs = product.sku ?? productId;
         mp.triedAt = Date.now();
-        await save(false);
+        if ((adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities).unpin) await save(false);
         try {
           res = await adapter.pin(
             remote,
