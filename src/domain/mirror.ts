@@ -23,6 +23,14 @@ export interface MirrorPin {
    * is taken back on the platform too, not dropped as never sent.
    */
   tried?: boolean;
+  /**
+   * With `tried`: the platform product id that attempt sent (the product's sku, else its id). Taking
+   * such a pin back after the partner dropped the product from the show (no sku to read any more)
+   * names the product the platform may have pinned (Whatnot removes it from the lineup by that id).
+   */
+  sentAs?: string;
+  /** With `tried`: when the last attempt began (epoch ms). Until it settled, a take-back waits (the request may land after the unpin). */
+  triedAt?: number;
 }
 
 export interface MirrorDoc {
@@ -47,10 +55,12 @@ export interface MirrorDoc {
   retries: number;
   /**
    * The last run ended in an expected wait (a not-yet state such as Facebook's 7-day schedule window,
-   * not a failure or a rate limit): the sweep brings its delayed job forward once the show changed,
-   * since the change (a new schedule, the show going live) may end the wait.
+   * not a failure or a rate limit): the desired-state version that run saw. The sweep brings its
+   * delayed job forward once the show changed since (a newer version), since the change (a new
+   * schedule, the show going live) may end the wait; not before, or every sweep would run it again.
+   * (`true`: written by an earlier version, which did not keep the version.)
    */
-  waiting?: boolean;
+  waiting?: number | boolean;
   /** Bumped by operator actions (relink, retry) so that intents of an earlier attempt do not apply. */
   generation: number;
   wentLive: boolean;

@@ -80,7 +80,9 @@ export class SweepService {
         // Its job may sit delayed for long (Facebook's schedule window: up to 3 days), and an event's
         // sync is coalesced into that delayed job: a show moved to now or started early was not synced
         // before the wait ran out. The show changed since the wait began: look again now.
-        if (m?.waiting && m.syncedVersion < desired.version) await this.sync.promote(t.platform, job);
+        // (Only then: the waiting run did not sync the version it saw either, so syncedVersion says nothing here.)
+        const changed = typeof m?.waiting === 'number' ? m.waiting < desired.version : m?.waiting === true && m.syncedVersion < desired.version;
+        if (changed) await this.sync.promote(t.platform, job);
       }
     }
     if (allDone && (desired.state === 'ended' || desired.state === 'cancelled')) {

@@ -292,6 +292,8 @@ export class SyncService {
           mirror.syncedVersion = desired.version;
         } catch (err) {
           const outcome = await this.onError(err, mirror, target, logger());
+          // The version the wait began at: the sweep brings the delayed job forward only once the show changed since.
+          mirror.waiting = err instanceof RetryableError && err.waiting ? desired.version : undefined;
           await save(false); // keeps the retry count onError just set
           if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
           await this.notify(partnerId, showId, mirror, lease);
@@ -363,7 +365,6 @@ export class SyncService {
   private async onError(err: unknown, mirror: MirrorDoc, target: TargetRecord, log: Logger): Promise<SyncOutcome> {
     if (!isTargetError(err)) throw err; // a bug or Redis: let BullMQ retry with backoff
     const msg = `${target.platform}: ${err.message}`;
-    mirror.waiting = err instanceof RetryableError && err.waiting ? true : undefined;
     switch (err.kind) {
       case 'rate_limited': {
         const delayMs = withJitter((err as RateLimitedError).delayMs);
@@ -606,12 +607,20 @@ export class SyncService {
           linkUrl = mp.linkUrl = sent.url;
         }
         let res: Awaited<ReturnType<TargetAdapter['pin']>>;
-        // Saved with the error if the attempt fails (onError's save): the platform may still act on it.
+        // Recorded before anything is sent (write-ahead) where a pin can be taken back: a run that dies
+        // during the call (a crash, a stall that lost its lease) saves nothing after it, and a pin it
+        // sent that the partner then took back was forgotten as never sent and stayed on the platform.
+        // (A later attempt of the same episode too: when it began bounds how long its request may still
+        // land.) Where nothing can be taken back (YouTube, TikTok, Facebook comments) there is nothing
+        // to record it for: the pin run keeps its single save (the error's save still records it).
         mp.tried = true;
+        mp.sentAs = product.sku ?? productId;
+        mp.triedAt = Date.now();
+        if ((adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities).unpin) await save(false);
         try {
           res = await adapter.pin(
             remote,
-            { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId },
+            { productId, title: product.title, price: product.price, linkUrl, platformProductId: mp.sentAs },
             // The pin's done record is written by the run's next mirror save, in the same Lua step (below).
             this.op(job, mirror, `pin:${productId}:${mp.episode}`, { deferComplete: true, ...(written ? { before: written } : {}) }),
           );
@@ -623,6 +632,8 @@ export class SyncService {
         mp.ref = res.ref;
         mp.at = new Date().toISOString();
         mp.tried = undefined;
+        mp.sentAs = undefined;
+        mp.triedAt = undefined;
         // The step's done record (deferred) rides on the next save. Where every deferred step has a
         // recovery lookup, that is the run's last save (one Lua step fewer per pin): a crash before it
         // leaves the step `started`, and the run that takes over looks the pin up (after the attempt
@@ -631,6 +642,13 @@ export class SyncService {
         if (job.lease.pending?.every((p) => p.recoverable)) mirror.retries = 0;
         else await save();
       } else if (!want && mp.state === 'pending' && mp.tried && desired.state === 'live') {
+        // Its request may still be on its way (a timeout a moment ago): an unpin now would come before
+        // the pin and change nothing, and the pin would land after it. Take it back once it settled.
+        const settled = (mp.triedAt ?? 0) + this.deps.intents.settledAfterMs;
+        if (Date.now() < settled) {
+          wakeAt = Math.min(wakeAt ?? Infinity, settled);
+          continue;
+        }
         // Taken back while an attempt at it had an unknown outcome (it timed out: the platform may have
         // acted on it late): take it back there as well. An unpin of a pin that never landed changes
         // nothing (Whatnot removes what is not in the lineup; Bambuser finds no highlight of ours).
@@ -646,6 +664,8 @@ export class SyncService {
         // Kept as unpinned (not forgotten): a re-pin is a new episode, so an earlier episode's lookup cannot adopt it.
         mp.state = 'unpinned';
         mp.tried = undefined;
+        mp.sentAs = undefined;
+        mp.triedAt = undefined;
         mp.dueAt = undefined;
         mp.at = new Date().toISOString();
         await save();
@@ -684,7 +704,8 @@ export class SyncService {
 function unpinSpec(productId: string, product: Product | undefined, mp: MirrorPin): PinSpec {
   const linkUrl = mp.linkUrl ?? '';
   if (product) return { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId };
-  return { productId, title: productId, price: { amount: 0, currency: 'XXX' }, linkUrl, platformProductId: productId };
+  // The id an unrecorded attempt sent (a product's sku), else the pin's ref or the partner's id.
+  return { productId, title: productId, price: { amount: 0, currency: 'XXX' }, linkUrl, platformProductId: mp.sentAs ?? mp.ref ?? productId };
 }
 
 /** The show is over: nothing stays pinned on it (the platform shows no live pin after the end). */
@@ -696,5 +717,7 @@ function unpinAll(mirror: MirrorDoc): void {
     mp.at = at;
     mp.dueAt = undefined;
     mp.tried = undefined;
+    mp.sentAs = undefined;
+    mp.triedAt = undefined;
   }
 }

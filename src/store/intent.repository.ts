@@ -342,6 +342,14 @@ export class IntentRepository {
   }
 
   /**
+   * How long after an attempt began its request may still take effect on the platform (two platform
+   * timeouts, then the settle wait): what another run waits before it looks, or undoes.
+   */
+  get settledAfterMs(): number {
+    return this.timing.attemptMs + this.timing.settleMs;
+  }
+
+  /**
    * Takes the mirror's lease for `token` (a BullMQ job token: a takeover run has a new one), or
    * reports how long the current holder keeps it. Taking it again with the same token renews it.
    */

@@ -82,3 +82,24 @@ test('a Facebook show waiting for its schedule window goes live when the partner
   }
   await waitFor(async () => (await svc.rt.shows.getMirror('tsl', 'early1', 'fb-early'))?.state === 'live', 15_000);
 }, 40_000);
+
+test('a Facebook show waiting for its schedule window is not run again by every sweep while the show stays as it is', async () => {
+  const r = await svc.api('/v1/partners/tsl/targets', {
+    json: { id: 'fb-still', platform: 'facebook', name: 'fb', credentials: CREDENTIALS.facebook, baseUrl: sim.base('facebook'), commissionRateBps: 1000 },
+  });
+  expect(r.status).toBe(201);
+  const show = sampleShow('still1', { scheduledAt: new Date(Date.now() + 10 * 86_400_000).toISOString() });
+  expect((await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', show, new Date(Date.now() - 60_000).toISOString()))).status).toBe(202);
+  const waited = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror('tsl', 'still1', 'fb-still');
+    return m?.lastError?.includes('7 days ahead') ? m : undefined;
+  }, 15_000);
+  // Nothing changed since the wait began: the delayed job keeps its delay (each run rewrites the
+  // mirror's "retrying in N s" and tells the partner mirror.updated: every 10 s for up to 3 days).
+  for (let i = 0; i < 3; i++) {
+    await sweep.sweep();
+    await new Promise((res) => setTimeout(res, 300));
+  }
+  const after = await svc.rt.shows.getMirror('tsl', 'still1', 'fb-still');
+  expect(after?.lastError).toBe(waited.lastError);
+}, 40_000);

@@ -116,3 +116,107 @@ test.each(CASES)('$platform: a pinned product the partner drops from the show is
   expect(effects).toEqual(['product.pinned', 'product.unpinned']);
   expect((await svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'unpinned' });
 }, 30_000);
+
+test('whatnot: a timed-out pin of a product with a sku is taken back by that sku when the partner drops the product from the show', async () => {
+  const platform = 'whatnot';
+  const targetId = 'sku-whatnot';
+  const r = await svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  });
+  expect(r.status).toBe(201);
+  const showId = 'show-sku-whatnot';
+  const job = { partnerId: 'tb', showId, targetId };
+  const base = sampleShow(showId, { state: 'live' });
+  // Whatnot knows the product by its sku (the platform's product id), not by the partner's id.
+  const products = (base['products'] as Record<string, unknown>[]).map((p) => (p['id'] === 'p1' ? { ...p, sku: 'wn-lip-oil' } : p));
+  const live = { ...base, products };
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', live, '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await converge(job, 's-first');
+  const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  expect(await converge(job, 's-live')).toEqual({ kind: 'done', state: 'live' });
+
+  // The pin reaches Whatnot after the run timed out.
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.updated', { ...live, pinnedProductIds: ['p1'] }, '2026-11-24T18:01:00Z'))).status).toBe(202);
+  proxy.holdNext((method, path) => method === 'POST' && path === '/whatnot/merchandising/products/wn-lip-oil', HOLD_MS);
+  expect(await svc.rt.syncService.sync(job, { token: 's-pin-0' })).toMatchObject({ kind: 'delay' });
+  await proxy.idle();
+  // Sold out before any retry: the next snapshot no longer lists the product.
+  const left = products.filter((p) => p['id'] !== 'p1');
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.updated', { ...live, products: left, pinnedProductIds: [] }, '2026-11-24T18:02:00Z'))).status).toBe(202);
+  expect(await converge(job, 's-drop')).toEqual({ kind: 'done', state: 'live' });
+
+  const effects = (await sim.effects(platform)).filter((e) => e.externalId === externalId && e.type.startsWith('product.')).map((e) => `${e.type} ${String(e.productId)}`);
+  expect(effects).toEqual(['product.pinned wn-lip-oil', 'product.unpinned wn-lip-oil']);
+}, 30_000);
+
+test.each(CASES)('$platform: a pin sent by a run that died before it could save (its lease gone) is taken back when the partner unpins it', async ({ platform, pin }) => {
+  const targetId = `crash-${platform}`;
+  const r = await svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  });
+  expect(r.status).toBe(201);
+  const showId = `show-crash-${platform}`;
+  const job = { partnerId: 'tb', showId, targetId };
+  const pinEvent = async (type: string, minute: number): Promise<void> => {
+    const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
+    expect((await sendEvent(svc, 'tb', secret, body)).status).toBe(202);
+  };
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await converge(job, 'c-first');
+  const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  if (platform === 'whatnot') {
+    expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  }
+  expect(await converge(job, 'c-live')).toEqual({ kind: 'done', state: 'live' });
+  const remoteId = (await svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+
+  // The run sends the pin, then dies (its job lock lapses: the run gives its lease up) before it saves anything.
+  await pinEvent('product.pinned', 1);
+  proxy.holdNext(pin, HOLD_MS);
+  const died = new AbortController();
+  const run = svc.rt.syncService.sync(job, { token: 'c-pin-0', signal: died.signal });
+  await sleep(TIMEOUT_MS / 4);
+  died.abort();
+  await run;
+  await proxy.idle();
+  // The partner takes the product back before any retry.
+  await pinEvent('product.unpinned', 2);
+  expect(await converge(job, 'c-unpin')).toEqual({ kind: 'done', state: 'live' });
+
+  const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  expect(effects).toEqual(['product.pinned', 'product.unpinned']);
+}, 30_000);
+
+test.each(CASES)('$platform: a pin taken back while its timed-out request may still reach the platform is taken back after it could have', async ({ platform, pin }) => {
+  const targetId = `soon-${platform}`;
+  const r = await svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  });
+  expect(r.status).toBe(201);
+  const showId = `show-soon-${platform}`;
+  const job = { partnerId: 'tb', showId, targetId };
+  const pinEvent = async (type: string, minute: number): Promise<void> => {
+    const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
+    expect((await sendEvent(svc, 'tb', secret, body)).status).toBe(202);
+  };
+  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await converge(job, 's-first');
+  const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  if (platform === 'whatnot') {
+    expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  }
+  expect(await converge(job, 's-live')).toEqual({ kind: 'done', state: 'live' });
+  const remoteId = (await svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+
+  await pinEvent('product.pinned', 1);
+  proxy.holdNext(pin, HOLD_MS);
+  expect(await svc.rt.syncService.sync(job, { token: 's-pin-0' })).toMatchObject({ kind: 'delay' });
+  // Taken back at once: the pin request is still on its way (it lands after HOLD_MS).
+  await pinEvent('product.unpinned', 2);
+  expect(await converge(job, 's-unpin')).toEqual({ kind: 'done', state: 'live' });
+  await proxy.idle();
+
+  const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  expect(effects).toEqual(['product.pinned', 'product.unpinned']);
+}, 30_000);
