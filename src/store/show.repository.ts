@@ -156,6 +156,29 @@ return 1
 `;
 
 /**
+ * Lua: the run's deferred intent completions (KEYS[first..#KEYS]; the done record of KEYS[i] is
+ * ARGV[recordArg], an expression of i), each written only while the run (ARGV[3]) still holds the
+ * mirror's lease (KEYS[2]) and owns the step (INTENT_COMPLETE's rule). Returns `lostReply` when the lease or
+ * any step belongs to another run; the records it could write stay written (they are facts).
+ */
+function completeOwnedLua(first: string, recordArg: string, ttlArg: string, lostReply: string): string {
+  return `local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[3] then return ${lostReply} end
+local lost = 0
+for i = ${first}, #KEYS do
+  local raw = redis.call('GET', KEYS[i])
+  local mine = true
+  if raw then
+    local ok, rec = pcall(cjson.decode, raw)
+    if not ok or type(rec) ~= 'table' or rec['owner'] ~= ARGV[3] then mine = false end
+  end
+  if mine then redis.call('SET', KEYS[i], ARGV[${recordArg}], 'EX', tonumber(${ttlArg})) else lost = 1 end
+end
+if lost == 1 then return ${lostReply} end
+`;
+}
+
+/**
  * KEYS: mirror, its lease, the show's desired hash, the show's activity stream[, an external-show
  * index entry and its waiting set], then one intent per deferred completion. ARGV as SAVE_MIRROR, then
  * the desired-state version the run synced to, a timeline entry ('' for none), the stream's cap, the
@@ -176,19 +199,7 @@ local firstIntent = 5
 if ARGV[9] ~= '' then
   firstIntent = 7
 ${assertEntryLua('KEYS[5]', 'KEYS[6]', 'ARGV[9]')}end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[3] then return {-1, 0, 0, waiting} end
-local lost = 0
-for i = firstIntent, #KEYS do
-  local raw = redis.call('GET', KEYS[i])
-  local mine = true
-  if raw then
-    local ok, rec = pcall(cjson.decode, raw)
-    if not ok or type(rec) ~= 'table' or rec['owner'] ~= ARGV[3] then mine = false end
-  end
-  if mine then redis.call('SET', KEYS[i], ARGV[i - firstIntent + 11], 'EX', tonumber(ARGV[10])) else lost = 1 end
-end
-if lost == 1 then return {-1, 0, 0, waiting} end
+${completeOwnedLua('firstIntent', 'i - firstIntent + 11', 'ARGV[10]', '{-1, 0, 0, waiting}')}
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('{0, 0, 0, waiting}')}
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[6]) end
@@ -209,19 +220,7 @@ return {1, v, 0, waiting}
  * else. The records are written also when the mirror's revision check then fails (0): they are facts.
  */
 const SAVE_MIRROR_COMPLETING_LUA = `
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[3] then return -1 end
-local lost = 0
-for i = 3, #KEYS do
-  local raw = redis.call('GET', KEYS[i])
-  local mine = true
-  if raw then
-    local ok, rec = pcall(cjson.decode, raw)
-    if not ok or type(rec) ~= 'table' or rec['owner'] ~= ARGV[3] then mine = false end
-  end
-  if mine then redis.call('SET', KEYS[i], ARGV[i + 3], 'EX', tonumber(ARGV[5])) else lost = 1 end
-end
-if lost == 1 then return -1 end
+${completeOwnedLua('3', 'i + 3', 'ARGV[5]', '-1')}
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('0')}
 return 1
