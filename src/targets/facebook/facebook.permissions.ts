@@ -77,7 +77,9 @@ export function createPermissionReader(client: FacebookClient, log: Logger, now:
     const liveShopping =
       res.data.is_valid !== false && scopes.has(LIVE_SHOPPING_PERMISSION) && onThisPage(LIVE_SHOPPING_PERMISSION) && LIVE_SHOPPING_ALSO_ONE_OF.some((p) => scopes.has(p));
     // An invalid token is Graph's to refuse (190 on the next call), not a list of missing permissions.
-    const missing = res.data.is_valid === false ? [] : REQUIRED_PAGE_PERMISSIONS.filter((p) => !granted(p));
+    // No `scopes` in the answer (Graph documents it as always there) is no verdict, as TikTok's and YouTube's
+    // checks give none when their answers name no scopes: the first call refuses what the token cannot do.
+    const missing = res.data.is_valid === false || res.data.scopes === undefined ? [] : REQUIRED_PAGE_PERMISSIONS.filter((p) => !granted(p));
     log.info({ liveShopping, missing }, 'facebook page token permissions read');
     return { liveShopping, missing };
   }
