@@ -99,3 +99,10 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
     },
   };
 }
+
+/** The create request of each platform whose API makes a show (matched on the proxied path). */
+export const CREATE_PATHS: Record<string, RegExp> = {
+  youtube: /^\/youtube\/youtube\/v3\/liveBroadcasts$/,
+  facebook: /^\/facebook\/v[\d.]+\/[^/]+\/live_videos$/,
+  bambuser: /^\/bambuser\/v1\/shows$/,
+};

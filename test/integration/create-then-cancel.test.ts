@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
-import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
+import { CREATE_PATHS, startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 
@@ -36,11 +36,7 @@ afterAll(async () => {
   await sim?.close();
 });
 
-const CREATE: Record<string, RegExp> = {
-  youtube: /^\/youtube\/youtube\/v3\/liveBroadcasts$/,
-  facebook: /^\/facebook\/v[\d.]+\/[^/]+\/live_videos$/,
-  bambuser: /^\/bambuser\/v1\/shows$/,
-};
+const CREATE = CREATE_PATHS;
 
 test.each([
   ['youtube', 'show.cancelled'],

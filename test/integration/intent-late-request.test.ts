@@ -17,7 +17,7 @@ import { withAttemptDeadline } from '../../src/targets/attempt-deadline.js';
 import { createPlatformHttp } from '../../src/targets/platform-http.js';
 import type { AdapterContext } from '../../src/targets/target.adapter.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
-import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
+import { CREATE_PATHS, startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 
@@ -43,11 +43,7 @@ afterAll(async () => {
   await sim?.close();
 });
 
-const CREATE: Record<string, RegExp> = {
-  youtube: /^\/youtube\/youtube\/v3\/liveBroadcasts$/,
-  facebook: /^\/facebook\/v[\d.]+\/[^/]+\/live_videos$/,
-  bambuser: /^\/bambuser\/v1\/shows$/,
-};
+const CREATE = CREATE_PATHS;
 
 test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a create that reaches the platform after its caller timed out is adopted by the retry, not made twice', async (platform) => {
   const targetId = `late-${platform}`;
