@@ -9,7 +9,7 @@ import { backoffMs } from '../mirror/backoff.js';
 import type { RelayState, RelayStatus } from '../store/relay.repository.js';
 import { copyArgs, startFfmpeg, type FfmpegRun } from './ffmpeg.process.js';
 import { maskSecrets } from './mask.js';
-import { drainedBytes, heldBytes, sendQueuesOf } from './send-queue.js';
+import { drainedBytes, heldBytes, sendQueuesOf, waitsOnInput } from './send-queue.js';
 import { runQueueWaitNs, type StartGate, type StartSlot } from './start-gate.js';
 
 export interface DestinationSpec {
@@ -55,6 +55,75 @@ export interface SupervisorOptions {
   runQueueWaitNs?: (pid: number) => number | undefined;
   /** A silent child's TCP send queues, inode → bytes not yet acknowledged (default: /proc); tests may replace it. */
   sendQueues?: (pid: number) => Map<number, number> | undefined;
+  /**
+   * The readers of this process's edge, by input (src/relay/relay.service.ts: one for every
+   * destination of the process). With it, a run that is silent while it waits on its input (it sleeps
+   * with its input socket read empty and nothing queued for its destination) is restarted at the
+   * stall time only if another reader of the same input got data meanwhile (the edge serves the show,
+   * just not this reader); if none did, the input is silent for all of them (a starved machine: the
+   * edge's thread, the encoder), which a restart cannot mend, and the run is judged against the hard
+   * limit. Without it (a pull from an outside source) a silence is judged as before.
+   */
+  inputPeers?: InputPeers;
+  /** Whether a silent child waits on its input socket (default: /proc, see waitsOnInput); tests may replace it. */
+  waitsOnInput?: (pid: number, inputPort: number) => boolean | undefined;
+}
+
+/**
+ * The readers of one input (a show's stream on the edge) in this process, and when each last got data
+ * through: a reader's silence is its own only while another reader of the same input is being served.
+ */
+export class InputPeers {
+  private readonly byInput = new Map<string, Set<{ dataAt: number }>>();
+
+  join(input: string, member: { dataAt: number }): void {
+    let set = this.byInput.get(input);
+    if (!set) this.byInput.set(input, (set = new Set()));
+    set.add(member);
+  }
+
+  leave(input: string, member: { dataAt: number }): void {
+    const set = this.byInput.get(input);
+    if (!set) return;
+    set.delete(member);
+    if (set.size === 0) this.byInput.delete(input);
+  }
+
+  /** The latest moment another reader of `input` got data through (0: none has, or none reads it). */
+  othersDataAt(input: string, member: { dataAt: number }): number {
+    let at = 0;
+    for (const m of this.byInput.get(input) ?? []) if (m !== member && m.dataAt > at) at = m.dataAt;
+    return at;
+  }
+}
+
+/** The TCP port an input URL connects to (the edge's, for a reader); undefined when it names none. */
+export function inputPortOf(input: string): number | undefined {
+  try {
+    const u = new URL(input);
+    if (u.port) return Number(u.port);
+    return u.protocol === 'rtmp:' ? 1935 : u.protocol === 'rtmps:' ? 443 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Which limits a run that is silent while sending is judged against, by where it waits:
+ * - `destination`: bytes sit in its send queue (the receiver takes them slowly or not at all): the hard
+ *   limit, with any drain starting the silence over (see RECEIVER_PROBE_AFTER_MS);
+ * - `input`: it waits on its input and no other reader of that input was served during its silence:
+ *   the input is silent for everyone (the machine starved the edge or the encoder), not this run: the
+ *   hard limit;
+ * - `run`: anything else (ffmpeg itself stopped or hung, the edge no longer serving this reader while
+ *   it serves the others): the stall time, less the time it was starved of CPU (stallVerdict), and the
+ *   hard limit whatever the starvation.
+ */
+export function silenceLimits(x: { stallMs: number; blockedOnReceiver: boolean; inputSilentForAll: boolean }): { cause: 'destination' | 'input' | 'run'; limitMs: number; hardLimitMs: number } {
+  const hard = x.stallMs * STARVED_LIMIT_FACTOR;
+  if (x.blockedOnReceiver) return { cause: 'destination', limitMs: hard, hardLimitMs: hard };
+  if (x.inputSilentForAll) return { cause: 'input', limitMs: hard, hardLimitMs: hard };
+  return { cause: 'run', limitMs: x.stallMs, hardLimitMs: hard };
 }
 
 /**
@@ -133,6 +202,9 @@ export class DestinationSupervisor {
   private starvedMs = 0;
   private slot: StartSlot | undefined;
   private spec: DestinationSpec;
+  /** This reader in `inputPeers`: when its run last got data through. */
+  private readonly peer = { dataAt: 0 };
+  private joined = false;
   readonly status: RelayStatus;
 
   constructor(
@@ -172,7 +244,17 @@ export class DestinationSupervisor {
 
   start(): void {
     this.stopped = false;
+    if (this.opts.inputPeers && this.spec.input && !this.joined) {
+      this.opts.inputPeers.join(this.spec.input, this.peer);
+      this.joined = true;
+    }
     this.relaunch();
+  }
+
+  private leavePeers(): void {
+    if (!this.joined) return;
+    this.opts.inputPeers?.leave(this.spec.input, this.peer);
+    this.joined = false;
   }
 
   /** launch() in the background: whatever it throws is logged, never an unhandled rejection. */
@@ -197,6 +279,7 @@ export class DestinationSupervisor {
   /** A destination that cannot be started at all (refused address): reported, never retried here. */
   fail(message: string): void {
     this.stopped = true;
+    this.leavePeers();
     this.setState('failed', maskSecrets(message, this.spec.secrets));
   }
 
@@ -289,6 +372,7 @@ export class DestinationSupervisor {
       if (p.totalBytes > this.lastProgressBytes) {
         this.lastProgressBytes = p.totalBytes;
         this.lastProgressAt = Date.now();
+        this.peer.dataAt = this.lastProgressAt;
         this.starvedMs = 0;
       }
       this.gotProgress = true;
@@ -312,6 +396,10 @@ export class DestinationSupervisor {
     let queuesBefore: Map<number, number> | undefined;
     let queuesAt = 0;
     let blockedOnReceiver = false;
+    const peers = this.opts.inputPeers;
+    const inputPort = peers ? inputPortOf(this.spec.input) : undefined;
+    const readInputWait = this.opts.waitsOnInput ?? ((pid: number, port: number) => waitsOnInput(pid, port, HELD_MIN_BYTES));
+    let inputLogged = false;
     this.watchdog = setInterval(() => {
       const now = Date.now();
       // Time in which this run could not progress for want of CPU: ffmpeg waiting on a run queue, and
@@ -341,6 +429,7 @@ export class DestinationSupervisor {
       if (waiting || this.stallReason || defer) return;
       const starting = this.lastProgressBytes <= 0; // nothing out yet: the start-up allowance applies, not the stall timer
       blockedOnReceiver = false;
+      let inputSilentForAll = false;
       if (!starting && run.pid !== undefined && now - this.lastProgressAt > RECEIVER_PROBE_AFTER_MS) {
         // Silent while sending: waiting on its input, or on a destination that reads slowly? (Only
         // samples taken within this silence are compared.)
@@ -360,9 +449,22 @@ export class DestinationSupervisor {
         }
         queuesBefore = queues;
         queuesAt = now;
+        if (!blockedOnReceiver && peers && inputPort !== undefined && readInputWait(run.pid, inputPort) === true) {
+          // Waiting on its input: is the edge serving the show's other readers meanwhile? Progress
+          // reports come every 0.5 s at each run's own pace, so readers that got the same last bytes
+          // report them up to about a second apart: only data half a stall time after this run's last
+          // progress is proof that the input still flows to others.
+          inputSilentForAll = peers.othersDataAt(this.spec.input, this.peer) < this.lastProgressAt + this.opts.stallMs / 2;
+        }
       }
-      const limitMs = starting ? startTimeoutMs : blockedOnReceiver ? this.opts.stallMs * STARVED_LIMIT_FACTOR : this.opts.stallMs;
-      const verdict = stallVerdict({ silentMs: now - (starting ? this.startClock : this.lastProgressAt), starvedMs: this.starvedMs, limitMs, hardLimitMs: blockedOnReceiver ? limitMs : limitMs * STARVED_LIMIT_FACTOR });
+      const limits = silenceLimits({ stallMs: this.opts.stallMs, blockedOnReceiver, inputSilentForAll });
+      const limitMs = starting ? startTimeoutMs : limits.limitMs;
+      const silentMs = now - (starting ? this.startClock : this.lastProgressAt);
+      const verdict = stallVerdict({ silentMs, starvedMs: this.starvedMs, limitMs, hardLimitMs: starting ? limitMs * STARVED_LIMIT_FACTOR : limits.hardLimitMs });
+      if (inputSilentForAll && !inputLogged && silentMs > this.opts.stallMs) {
+        inputLogged = true;
+        this.opts.log.info({ pid: run.pid, silentMs }, "relay destination silent waiting on its input, which no reader of the show's stream got data from; not restarting it (yet)");
+      }
       if (verdict === 'ok') return;
       if (verdict === 'starved') {
         if (!starvedLogged) this.opts.log.info({ pid: run.pid, starvedMs: Math.round(this.starvedMs) }, 'relay destination silent while starved of CPU; not restarting it (yet)');
@@ -371,9 +473,11 @@ export class DestinationSupervisor {
       }
       this.stallReason = starting
         ? `no data within the start-up allowance (${Math.round(startTimeoutMs / 1000)} s)`
-        : blockedOnReceiver
+        : limits.cause === 'destination'
           ? `the destination took no data for ${Math.round(limitMs / 1000)} s`
-          : `no data for ${Math.round(this.opts.stallMs / 1000)} s`;
+          : limits.cause === 'input'
+            ? `no data from the show's stream for ${Math.round(limitMs / 1000)} s (for none of its readers)`
+            : `no data for ${Math.round(this.opts.stallMs / 1000)} s`;
       this.opts.log.info({ pid: run.pid, reason: this.stallReason, starvedMs: Math.round(this.starvedMs) }, 'relay destination stalled; restarting');
       run.kill('SIGKILL');
     }, tickMs);
@@ -411,6 +515,7 @@ export class DestinationSupervisor {
   /** Stops pushing (show over, lease lost, source gone). Resolves once ffmpeg has exited. */
   async stop(state: 'stopped' | 'idle' = 'stopped'): Promise<void> {
     this.stopped = true;
+    this.leavePeers();
     if (this.timer) clearTimeout(this.timer);
     this.slot?.release();
     const run = this.run;

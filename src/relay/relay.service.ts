@@ -15,7 +15,7 @@ import type { DestinationGuard } from '../lib/destination-guard.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RelayRepository, RelayStatus } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
-import { DestinationSupervisor, type DestinationSpec } from './destination.supervisor.js';
+import { DestinationSupervisor, InputPeers, type DestinationSpec } from './destination.supervisor.js';
 import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
 import { maskSecrets } from './mask.js';
 import { StartGate } from './start-gate.js';
@@ -80,6 +80,8 @@ export class RelayService {
   private closed = false;
   /** One limit on ffmpeg starts for every destination and pull of this process (the restart-storm guard). */
   readonly startGate: StartGate;
+  /** The destinations' readers of this process's edge, by show stream: a reader the edge stops serving is told from a stream silent for all (src/relay/destination.supervisor.ts). */
+  private readonly inputPeers = new InputPeers();
 
   constructor(private readonly deps: RelayServiceDeps) {
     this.startGate = new StartGate({ concurrency: deps.startConcurrency ?? 2, log: deps.log.child({ role: 'start-gate' }) });
@@ -329,6 +331,7 @@ export class RelayService {
         stallMs: this.deps.stallMs,
         startTimeoutMs: this.deps.startTimeoutMs,
         startGate: this.startGate,
+        inputPeers: this.inputPeers,
         waitForInput: true,
         mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await relay.holdsLease(o.partnerId, o.showId, this.token)),
         onStateChange: (status) => {

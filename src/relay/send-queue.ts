@@ -10,9 +10,16 @@
  * once per SHARED_READ_MS for every supervisor of the process together.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { procStateOf } from './start-gate.js';
 
 const SHARED_READ_MS = 200;
-let cache: { at: number; tx: Map<number, number> } | undefined;
+/** One TCP socket's queues: bytes sent but not acknowledged (`tx`), received but not yet read (`rx`), and its remote port. */
+export interface SocketQueues {
+  tx: number;
+  rx: number;
+  remotePort: number;
+}
+let cache: { at: number; sockets: Map<number, SocketQueues> } | undefined;
 
 /**
  * The rows of /proc/net/tcp and /proc/net/tcp6 (every TCP socket of this network namespace), each
@@ -33,18 +40,20 @@ export function procTcpRows(): string[][] {
   return rows;
 }
 
-/** tx_queue of every TCP socket of this network namespace, by socket inode. */
-function allSendQueues(now: number): Map<number, number> {
-  if (cache && now - cache.at < SHARED_READ_MS) return cache.tx;
-  const tx = new Map<number, number>();
+/** The queues of every TCP socket of this network namespace, by socket inode. */
+function allSockets(now: number): Map<number, SocketQueues> {
+  if (cache && now - cache.at < SHARED_READ_MS) return cache.sockets;
+  const sockets = new Map<number, SocketQueues>();
   for (const cols of procTcpRows()) {
     const queues = cols[4];
     const inode = Number(cols[9]);
     if (!queues || !Number.isFinite(inode) || inode === 0) continue;
-    tx.set(inode, Number.parseInt(queues.split(':')[0] ?? '0', 16) || 0);
+    const [tx = '0', rx = '0'] = queues.split(':');
+    const remotePort = Number.parseInt(cols[2]?.split(':')[1] ?? '0', 16) || 0;
+    sockets.set(inode, { tx: Number.parseInt(tx, 16) || 0, rx: Number.parseInt(rx, 16) || 0, remotePort });
   }
-  cache = { at: now, tx };
-  return tx;
+  cache = { at: now, sockets };
+  return sockets;
 }
 
 /** The socket inodes a process holds open; undefined when it is gone or not ours to read. */
@@ -67,17 +76,41 @@ function socketInodes(pid: number): number[] | undefined {
   }
 }
 
-/** The send queues of a process's TCP sockets (inode → unacknowledged bytes); undefined where unknown. */
-export function sendQueuesOf(pid: number, now = Date.now()): Map<number, number> | undefined {
+/** A process's TCP sockets (inode → queues); undefined where unknown. */
+export function socketsOf(pid: number, now = Date.now()): Map<number, SocketQueues> | undefined {
   const inodes = socketInodes(pid);
   if (!inodes) return undefined;
-  const all = allSendQueues(now);
-  const out = new Map<number, number>();
+  const all = allSockets(now);
+  const out = new Map<number, SocketQueues>();
   for (const i of inodes) {
     const q = all.get(i);
     if (q !== undefined) out.set(i, q);
   }
   return out;
+}
+
+/** The send queues of a process's TCP sockets (inode → unacknowledged bytes); undefined where unknown. */
+export function sendQueuesOf(pid: number, now = Date.now()): Map<number, number> | undefined {
+  const sockets = socketsOf(pid, now);
+  return sockets && new Map([...sockets].map(([inode, q]) => [inode, q.tx]));
+}
+
+/**
+ * Whether a silent process is waiting on its input: it sleeps (`S` in /proc/{pid}/stat), its socket to
+ * `inputPort` holds nothing it has not read, and none of its sockets holds bytes its receiver has not
+ * taken. Such a process has nothing to do until its input sends: a silence that is its input's, not its
+ * destination's nor its own (a stopped or hung process does not sleep with its input read, a starved one
+ * is runnable, one held up by its receiver has bytes queued). Undefined where /proc cannot tell.
+ */
+export function waitsOnInput(pid: number, inputPort: number, minBytes = 1024, now = Date.now()): boolean | undefined {
+  const state = procStateOf(pid);
+  if (state === undefined) return undefined;
+  if (state !== 'S') return false;
+  const sockets = socketsOf(pid, now);
+  if (!sockets) return undefined;
+  const queues = [...sockets.values()];
+  const input = queues.find((q) => q.remotePort === inputPort);
+  return input !== undefined && input.rx < minBytes && queues.every((q) => q.tx < minBytes);
 }
 
 /**

@@ -1,0 +1,166 @@
+/**
+ * A reader whose input goes silent for every reader of the show is not a stalled destination
+ * (docs/benchmarks.md "Video relay": on a machine starved of CPU the relay restarted its destinations
+ * while the bare side rode the pauses out). When the whole machine is starved, the pause usually sits
+ * upstream of the destination's ffmpeg (the edge's thread, the encoder): ffmpeg sleeps with nothing
+ * to read, so neither its run-queue wait nor the relay's event-loop lag counted the silence as
+ * starvation, and the stall timer restarted it (a new publish on the platform, a keyframe wait,
+ * another ffmpeg start-up on the starved machine). Now such a silence is the input's, judged against
+ * the hard limit; a reader the edge stops serving while it serves the show's other readers is still
+ * restarted at the stall time, and so is a stopped ffmpeg (test/integration/relay.restart-limit.test.ts).
+ *
+ * Real ffmpeg reading real FLV over real TCP from a server that plays the edge: it sends a
+ * connection part of a stream and holds the rest back (the input falling silent) until told.
+ * No timed assertions: the tests wait for log lines, restarts and bytes.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { DestinationSupervisor, InputPeers, silenceLimits } from '../../src/relay/destination.supervisor.js';
+import { testFfmpeg, writeTestPatternFile } from '../helpers/ffmpeg.js';
+import { waitFor } from '../helpers/service.js';
+
+let dir: string;
+let flv: Buffer;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'syndicast-input-silence-'));
+  const file = join(dir, 'pattern.flv');
+  writeTestPatternFile(file, { seconds: 30, videoBitrate: '400k' });
+  flv = readFileSync(file);
+}, 60_000);
+
+/**
+ * The edge's stand-in: each connection gets the first `prefix(n)` bytes of the stream (n: the
+ * connection's number, from 0), the rest once `resume(n)` is called.
+ */
+async function edge(prefix: (n: number) => number): Promise<{ url: string; resume(n: number): void; close(): Promise<void> }> {
+  const conns: Array<{ socket: Socket; sent: number }> = [];
+  const server: Server = createServer((socket) => {
+    socket.on('error', () => undefined);
+    const c = { socket, sent: Math.min(flv.length, prefix(conns.length)) };
+    conns.push(c);
+    socket.write(flv.subarray(0, c.sent));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    resume: (n) => {
+      const c = conns[n]!;
+      c.socket.write(flv.subarray(c.sent));
+      c.sent = flv.length;
+    },
+    close: async () => {
+      for (const c of conns) c.socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function logSink(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { log, lines };
+}
+
+const STALL_MS = 2000;
+const SILENT_FOR_ALL = "relay destination silent waiting on its input, which no reader of the show's stream got data from; not restarting it (yet)";
+const STALLED = 'relay destination stalled; restarting';
+/** About 5 s of the 30 s stream: the reader is sending by then (progress every 0.5 s at the native rate). */
+const PART = (): number => Math.floor(flv.length / 6);
+
+function reader(input: string, output: string, peers: InputPeers, log: pino.Logger): DestinationSupervisor {
+  return new DestinationSupervisor(
+    { input, output: join(dir, output), secrets: [] },
+    {
+      ffmpeg: testFfmpeg(),
+      log,
+      stallMs: STALL_MS,
+      startTimeoutMs: 20_000,
+      realtimeInput: true,
+      inputArgs: ['-f', 'flv'],
+      inputPeers: peers,
+      mayStart: async () => true,
+      onStateChange: () => undefined,
+      // one restart is all a test looks at (the next run would find its output file taken)
+      backoffBaseMs: 600_000,
+      backoffCapMs: 600_000,
+    },
+  );
+}
+
+describe('silenceLimits', () => {
+  test('a run waiting on an input that no reader gets data from is judged against the hard limit, like one held up by its destination', () => {
+    expect(silenceLimits({ stallMs: 6000, blockedOnReceiver: false, inputSilentForAll: true })).toEqual({ cause: 'input', limitMs: 24_000, hardLimitMs: 24_000 });
+    expect(silenceLimits({ stallMs: 6000, blockedOnReceiver: true, inputSilentForAll: false })).toEqual({ cause: 'destination', limitMs: 24_000, hardLimitMs: 24_000 });
+  });
+  test('any other silent run is judged against the stall time', () => {
+    expect(silenceLimits({ stallMs: 6000, blockedOnReceiver: false, inputSilentForAll: false })).toEqual({ cause: 'run', limitMs: 6000, hardLimitMs: 24_000 });
+  });
+});
+
+describe('a reader whose input falls silent', () => {
+  test('is not restarted while no reader of its input gets data (the machine starved the edge or the encoder), and carries on when data comes again', async () => {
+    const e = await edge(PART);
+    const { log, lines } = logSink();
+    const sup = reader(e.url, 'silent-for-all.flv', new InputPeers(), log);
+    sup.start();
+    try {
+      await waitFor(async () => sup.status.state === 'sending', 30_000);
+      const pid = sup.pid;
+      // The input falls silent past the stall time: the old code restarted the reader here.
+      await waitFor(async () => lines.some((l) => l.msg === SILENT_FOR_ALL || l.msg === STALLED), 30_000);
+      expect(lines.filter((l) => l.msg === STALLED)).toEqual([]);
+      // The input flows again: the same run carries on.
+      e.resume(0);
+      const bytes = sup.status.bytesSent;
+      await waitFor(async () => sup.status.bytesSent > bytes, 20_000);
+      const more = sup.status.bytesSent;
+      await waitFor(async () => sup.status.bytesSent > more, 20_000);
+      expect({ restarts: sup.status.restarts, pid: sup.pid, lastError: sup.status.lastError }).toEqual({ restarts: 0, pid, lastError: null });
+    } finally {
+      await sup.stop();
+      await e.close();
+    }
+  }, 90_000);
+
+  test('is still restarted once its input stays silent for the hard limit', async () => {
+    const e = await edge(PART);
+    const { log, lines } = logSink();
+    const sup = reader(e.url, 'silent-for-good.flv', new InputPeers(), log);
+    sup.start();
+    try {
+      await waitFor(async () => sup.status.state === 'sending', 30_000);
+      await waitFor(async () => sup.status.restarts >= 1, 40_000);
+      expect(sup.status.lastError).toBe("relay: no data from the show's stream for 8 s (for none of its readers)");
+      expect(lines.some((l) => l.msg === SILENT_FOR_ALL)).toBe(true);
+    } finally {
+      await sup.stop();
+      await e.close();
+    }
+  }, 90_000);
+
+  test('while the show\'s other reader keeps getting data is a stalled reader, restarted at the stall time', async () => {
+    // connection 0: the other reader, the whole stream; connection 1: this reader, part of it, then nothing
+    const e = await edge((n) => (n === 1 ? PART() : flv.length));
+    const peers = new InputPeers();
+    const other = reader(e.url, 'served.flv', peers, pino({ level: 'silent' }));
+    const { log, lines } = logSink();
+    const sup = reader(e.url, 'not-served.flv', peers, log);
+    other.start();
+    try {
+      await waitFor(async () => other.status.state === 'sending', 30_000);
+      sup.start();
+      await waitFor(async () => sup.status.state === 'sending', 30_000);
+      await waitFor(async () => sup.status.restarts >= 1, 30_000);
+      expect(sup.status.lastError).toBe(`relay: no data for ${STALL_MS / 1000} s`);
+      expect(lines.some((l) => l.msg === SILENT_FOR_ALL)).toBe(false);
+      expect(other.status.restarts).toBe(0);
+    } finally {
+      await Promise.all([sup.stop(), other.stop()]);
+      await e.close();
+    }
+  }, 90_000);
+});
