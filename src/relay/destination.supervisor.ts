@@ -461,9 +461,10 @@ export class DestinationSupervisor {
       const limitMs = starting ? startTimeoutMs : limits.limitMs;
       const silentMs = now - (starting ? this.startClock : this.lastProgressAt);
       const verdict = stallVerdict({ silentMs, starvedMs: this.starvedMs, limitMs, hardLimitMs: starting ? limitMs * STARVED_LIMIT_FACTOR : limits.hardLimitMs });
-      if (inputSilentForAll && !inputLogged && silentMs > this.opts.stallMs) {
+      if (inputSilentForAll && !inputLogged && stallVerdict({ silentMs, starvedMs: this.starvedMs, limitMs: this.opts.stallMs, hardLimitMs: limits.hardLimitMs }) === 'stalled') {
+        // Logged once per run, only where the stall time alone would have restarted it.
         inputLogged = true;
-        this.opts.log.info({ pid: run.pid, silentMs }, "relay destination silent waiting on its input, which no reader of the show's stream got data from; not restarting it (yet)");
+        this.opts.log.info({ pid: run.pid, silentMs, starvedMs: Math.round(this.starvedMs) }, "relay destination silent waiting on its input, which no reader of the show's stream got data from; not restarting it (yet)");
       }
       if (verdict === 'ok') return;
       if (verdict === 'starved') {
