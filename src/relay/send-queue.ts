@@ -109,8 +109,9 @@ export function waitsOnInput(pid: number, inputPort: number, minBytes = 1024, no
   const sockets = socketsOf(pid, now);
   if (!sockets) return undefined;
   const queues = [...sockets.values()];
-  const input = queues.find((q) => q.remotePort === inputPort);
-  return input !== undefined && input.rx < minBytes && queues.every((q) => q.tx < minBytes);
+  // Every socket to that port (a destination may listen on the same port number as the edge, 1935).
+  const inputs = queues.filter((q) => q.remotePort === inputPort);
+  return inputs.length > 0 && inputs.every((q) => q.rx < minBytes) && queues.every((q) => q.tx < minBytes);
 }
 
 /**
