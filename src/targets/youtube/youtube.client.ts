@@ -14,6 +14,7 @@ import { mapApiFailure, mapTokenFailure, type MappedFailure, type YoutubeFailure
 import { TokenResponseSchema } from './youtube.schemas.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
+import { outsideAttempt } from '../attempt-deadline.js';
 import { createPlatformHttp, createPlatformJson, PlatformNetworkError, withQuery } from '../platform-http.js';
 
 /**
@@ -141,7 +142,9 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
 
   /** Concurrent calls of this adapter share one refresh instead of racing several. */
   function refresh(): Promise<string> {
-    refreshing ??= refreshNow().finally(() => {
+    // Outside the attempt of whichever call started it: the refresh serves every call waiting on it
+    // (other shows' steps too), so no one caller's deadline may cut it short (attempt-deadline.ts).
+    refreshing ??= outsideAttempt(refreshNow).finally(() => {
       refreshing = undefined;
     });
     return refreshing;
