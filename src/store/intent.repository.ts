@@ -524,7 +524,9 @@ export class IntentRepository {
         // A token the first start took is the attempt's first request's (RedisRateLimiter.acquire).
         result = await withAttemptDeadline(deadline, run, prepay?.keys[0]);
       } catch (err) {
-        if (once?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && stillOwned(lease)) {
+        // (Also a request never sent: the token refresh before it failed, or the deadline had passed.)
+        const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof RetryableError && err.unsent);
+        if (once?.singleRequest && refused && stillOwned(lease)) {
           await this.redis.scIntentAbandon(key, lease.key, lease.token);
         }
         throw err;

@@ -88,3 +88,30 @@ test('a create that makes a step per attempt between transient failures starts i
   const created = (await sim.effects('youtube')).filter((e) => e.type === 'show.created');
   expect(created.map((e) => e.externalId)).toEqual([(await mirror()).remote!.externalId]);
 }, 60_000);
+
+test('a step whose one request was never sent (its token refresh failed) is forgotten: the next attempt sends it at once, without a settle wait or a lookup', async () => {
+  const secret = await createPartner(svc, 'uns');
+  const r = await svc.api('/v1/partners/uns/targets', {
+    json: { id: 'yt-uns', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: `${proxy.url}/youtube`, commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'uns', secret, showEvent('show.scheduled', sampleShow('s2', { title: 'Unsent' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'uns', showId: 's2', targetId: 'yt-uns' };
+  // The credential check cached an access token: gone, so the first call needs a refresh.
+  await svc.rt.redis.del(svc.rt.keys.targetToken('yt-uns'));
+  const seqBefore = ((await sim.control('GET', '/_sim/youtube/requests')) as { seq: number }[]).length;
+
+  // The stream step starts; the token refresh its insert needs first fails (the connection is reset).
+  const dropped = proxy.dropped.length;
+  proxy.dropNext((method, path) => method === 'POST' && /\/token$/.test(path));
+  expect(await svc.rt.syncService.sync(job, { token: 'uns-1' })).toMatchObject({ kind: 'delay' });
+  expect(proxy.dropped.slice(dropped)).toEqual([expect.objectContaining({ method: 'POST' })]);
+  // Nothing of the step reached YouTube: it is not left `started` for the next attempt to wait out and look up.
+  expect(await svc.rt.redis.get(svc.rt.keys.intent('uns', 's2', 'yt-uns', 'g0:create:stream'))).toBeNull();
+
+  // The next attempt (at once) creates the show: no settle wait, no lookup of the stream list.
+  expect(await svc.rt.syncService.sync(job, { token: 'uns-2' })).toEqual({ kind: 'done', state: 'ready' });
+  const reqs = ((await sim.control('GET', '/_sim/youtube/requests')) as { method: string; path: string }[]).slice(seqBefore);
+  expect(reqs.filter((q) => q.method === 'GET' && q.path.startsWith('/youtube/v3/liveStreams'))).toEqual([]);
+  expect(reqs.filter((q) => q.method === 'POST' && q.path === '/youtube/v3/liveStreams')).toHaveLength(1);
+}, 60_000);
