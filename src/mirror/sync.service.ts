@@ -415,8 +415,9 @@ export class SyncService {
     // starts a fresh backoff. One adapter call may hold several steps (YouTube's create: stream,
     // broadcast, bind), saved only once all are done; without this, an attempt that made the stream
     // and then met a 5xx on the broadcast counted as one more failure in a row, and a create that
-    // advanced a step per attempt through a few transient errors waited 30 s, then a minute, then two
-    // (backoffMs) before its next step — the 50-show fault test's mirror that never went live in time.
+    // advanced a step per attempt through a few transient errors waited 16–32 s, then 32–64 s, then
+    // 64–128 s (backoffMs) before its next step: under CPU load, mirrors of the 50-show fault test
+    // (test/e2e/mirror.faults.test.ts) sat in `provisioning` for most of a minute.
     const onDone = (): void => {
       mirror.retries = 0;
     };
