@@ -411,8 +411,18 @@ export class SyncService {
     const s = `g${mirror.generation}:${scope}`;
     // The target's limiter: a step whose request goes through it takes its token with its start.
     const limiter = this.adapters.get(job.targetId)?.limiter;
+    // A step this run completed is progress, like any step the run saves after: a failure after it
+    // starts a fresh backoff. One adapter call may hold several steps (YouTube's create: stream,
+    // broadcast, bind), saved only once all are done; without this, an attempt that made the stream
+    // and then met a 5xx on the broadcast counted as one more failure in a row, and a create that
+    // advanced a step per attempt through a few transient errors waited 16–32 s, then 32–64 s, then
+    // 64–128 s (backoffMs) before its next step: under CPU load, mirrors of the 50-show fault test
+    // (test/e2e/mirror.faults.test.ts) sat in `provisioning` for most of a minute.
+    const onDone = (): void => {
+      mirror.retries = 0;
+    };
     return {
-      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease, limiter ? { ...opts, limiter } : opts),
+      once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease, { ...opts, onDone, ...(limiter ? { limiter } : {}) }),
       marker: `${short(`${job.partnerId}\u0000${job.showId}\u0000${job.targetId}`)}-${short(s)}`,
     };
   }

@@ -308,6 +308,12 @@ export interface ScopedOptions {
   /** Look up only (OpContext.findOnly): never `run()`; NotMadeError when the step has no result and recover() finds nothing. */
   findOnly?: boolean;
   /**
+   * Called when this run completed a step: its `run()` returned, or its lookup found what an earlier
+   * attempt made (not when the step was found done already). The caller's progress: SyncService
+   * starts the mirror's backoff afresh, as after any other step it saves.
+   */
+  onDone?: () => void;
+  /**
    * The target's limiter. A step whose `run()` starts with a request through it
    * (OnceOptions.limitedRequest) takes that request's token in its start's Lua step, on a single
    * Redis (one round trip fewer before the call); a step found done takes none, a refused one writes
@@ -488,11 +494,10 @@ export class IntentRepository {
         );
         if (opts.deferComplete) {
           (lease.pending ??= []).push({ key, record: done, recoverable: recover !== undefined });
-          return result;
-        }
-        if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
+        } else if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
           throw new LeaseLostError(`intent ${scope}:${step}: another run took the mirror over before this one recorded its result`);
         }
+        opts.onDone?.();
         return result;
       };
       if (opts.findOnly) {
@@ -519,7 +524,9 @@ export class IntentRepository {
         // A token the first start took is the attempt's first request's (RedisRateLimiter.acquire).
         result = await withAttemptDeadline(deadline, run, prepay?.keys[0]);
       } catch (err) {
-        if (once?.singleRequest && (err instanceof RateLimitedError || err instanceof AuthExpiredError) && stillOwned(lease)) {
+        // (Also a request never sent: the token refresh before it failed, or the deadline had passed.)
+        const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof RetryableError && err.unsent);
+        if (once?.singleRequest && refused && stillOwned(lease)) {
           await this.redis.scIntentAbandon(key, lease.key, lease.token);
         }
         throw err;

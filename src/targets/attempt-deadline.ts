@@ -28,6 +28,16 @@ export function withAttemptDeadline<T>(deadline: number, fn: () => Promise<T>, p
   return current.run(prepaid === undefined ? { deadline } : { deadline, prepaid }, fn);
 }
 
+/**
+ * Runs `fn` outside any attempt: the requests it makes have no attempt deadline (only their own
+ * timeout) and take no prepaid token. For work one call starts on behalf of every caller that joins
+ * it (an access-token refresh): bound to the starter's deadline, it failed every caller the moment
+ * that one ran out of time. Each caller's own next request still keeps its own deadline.
+ */
+export function outsideAttempt<T>(fn: () => Promise<T>): Promise<T> {
+  return current.exit(fn);
+}
+
 /** The deadline of the attempt this code runs in, if any. */
 export function attemptDeadline(): number | undefined {
   return current.getStore()?.deadline;

@@ -22,7 +22,7 @@ function timeoutWithinDeadline(timeoutMs: number): number {
   const deadline = attemptDeadline();
   if (deadline === undefined) return timeoutMs;
   const left = deadline - Date.now();
-  if (left <= 0) throw new RetryableError('the attempt ran out of time before its platform request was sent (nothing was sent)', { reason: 'attempt_deadline' });
+  if (left <= 0) throw new RetryableError('the attempt ran out of time before its platform request was sent (nothing was sent)', { reason: 'attempt_deadline', unsent: true });
   return timeoutMs ? Math.min(timeoutMs, left) : left;
 }
 

@@ -26,11 +26,26 @@ export class RetryableError extends TargetError {
    * counts, even when the platform says when to come back (`Retry-After`).
    */
   readonly waiting: boolean;
-  constructor(message: string, opts: { reason?: string; delayMs?: number; waiting?: boolean } = {}) {
+  /**
+   * Nothing of the call reached the platform: its request was never sent (the access-token refresh
+   * it needed first failed, or the attempt's deadline had passed). A step of one request
+   * (OnceOptions.singleRequest) is forgotten then, as after a 429 or a 401.
+   */
+  readonly unsent: boolean;
+  constructor(message: string, opts: { reason?: string; delayMs?: number; waiting?: boolean; unsent?: boolean } = {}) {
     super(message, opts.reason);
     this.delayMs = opts.delayMs;
     this.waiting = opts.waiting ?? false;
+    this.unsent = opts.unsent ?? false;
   }
+}
+
+/** `err` as the failure of a call whose request was never sent (RetryableError.unsent); other errors as they are. */
+export function asUnsent(err: unknown): unknown {
+  if (!(err instanceof RetryableError) || err.unsent) return err;
+  const copy = new RetryableError(err.message, { ...(err.reason !== undefined ? { reason: err.reason } : {}), ...(err.delayMs !== undefined ? { delayMs: err.delayMs } : {}), waiting: err.waiting, unsent: true });
+  copy.stack = err.stack;
+  return copy;
 }
 
 /** 429 / quota: do not call this account again before `delayMs` has passed. */

@@ -19,6 +19,7 @@ import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas
 import { signRequest } from './tiktok.sign.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
+import { outsideAttempt } from '../attempt-deadline.js';
 import { createPlatformHttp } from '../platform-http.js';
 
 const OPEN_API = 'https://open-api.tiktokglobalshop.com';
@@ -164,7 +165,9 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
   }
 
   function refresh(): Promise<string> {
-    refreshing ??= refreshNow().finally(() => {
+    // Outside the attempt of whichever call started it: the refresh serves every call waiting on it
+    // (other shows' steps too), so no one caller's deadline may cut it short (attempt-deadline.ts).
+    refreshing ??= outsideAttempt(refreshNow).finally(() => {
       refreshing = undefined;
     });
     return refreshing;

@@ -9,11 +9,12 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
-import { PermanentError } from '../target.errors.js';
+import { asUnsent, PermanentError } from '../target.errors.js';
 import { mapApiFailure, mapTokenFailure, type MappedFailure, type YoutubeFailure } from './youtube.errors.js';
 import { TokenResponseSchema } from './youtube.schemas.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
+import { outsideAttempt } from '../attempt-deadline.js';
 import { createPlatformHttp, createPlatformJson, PlatformNetworkError, withQuery } from '../platform-http.js';
 
 /**
@@ -141,7 +142,9 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
 
   /** Concurrent calls of this adapter share one refresh instead of racing several. */
   function refresh(): Promise<string> {
-    refreshing ??= refreshNow().finally(() => {
+    // Outside the attempt of whichever call started it: the refresh serves every call waiting on it
+    // (other shows' steps too), so no one caller's deadline may cut it short (attempt-deadline.ts).
+    refreshing ??= outsideAttempt(refreshNow).finally(() => {
       refreshing = undefined;
     });
     return refreshing;
@@ -172,13 +175,19 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
     }
   }
 
+  const neverSent = (err: unknown): never => {
+    throw asUnsent(err);
+  };
+
   async function call<T>(req: ApiCall<T>): Promise<T> {
     credentials();
-    let res = await send(req, await accessToken());
+    // A token that could not be had (the refresh failed) means the request was never sent: `unsent`,
+    // so a step of one request is forgotten rather than left for a settle wait and a lookup.
+    let res = await send(req, await accessToken().catch(neverSent));
     if (res.status === 401) {
       // The cached token was revoked or expired early: one fresh token, one more try.
       await ctx.tokens.clear();
-      res = await send(req, await refresh());
+      res = await send(req, await refresh().catch(neverSent));
     }
     if (!isSuccess(res)) {
       const mapped = mapApiFailure(httpFailure(res), now());

@@ -1,0 +1,117 @@
+/**
+ * A step an attempt completed is progress: the next failure starts a fresh backoff.
+ *
+ * YouTube's create is one adapter call of three steps (stream, broadcast, bind), and the mirror is
+ * saved only once all of them are done. A run that made the stream and then met a transient error on
+ * the broadcast counted as one more failure in a row, so a create that advanced a step per attempt
+ * through a few 5xx/timeouts waited as if nothing had worked: 16–32 s, then 32–64 s, then 64–128 s
+ * (backoffMs) before its next step. In the 50-show fault test (test/e2e/mirror.faults.test.ts) under
+ * CPU load one mirror's create made its stream, then its broadcast met a 500, a 500 and a timeout on
+ * top of the earlier failures, and the mirror sat in `provisioning` for most of a minute.
+ *
+ * Real redis-server, the real SyncService and YouTube adapter, the simulator behind a proxy that drops
+ * chosen requests (the connection is reset: a transient failure whose outcome the client cannot know).
+ * The test plays the runs as BullMQ would (a new token each, waiting each delay).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SyncOutcome } from '../../src/mirror/sync.service.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+let svc: TestService;
+let sim: TestSim;
+let proxy: LateProxy;
+
+beforeAll(async () => {
+  sim = await startSim();
+  await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, quotaPerDay: null });
+  proxy = await startLateProxy(sim.url);
+  // no workers: the test plays the runs; short attempts so that a dropped step settles fast
+  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '400', PLATFORM_SETTLE_MS: '300' } });
+});
+afterAll(async () => {
+  await svc?.close();
+  await proxy?.close();
+  await sim?.close();
+});
+
+const STREAM = (method: string, path: string): boolean => method === 'POST' && /\/v3\/liveStreams$/.test(path);
+const BROADCAST = (method: string, path: string): boolean => method === 'POST' && /\/v3\/liveBroadcasts$/.test(path);
+
+test('a create that makes a step per attempt between transient failures starts its backoff afresh after each step', async () => {
+  const secret = await createPartner(svc, 'prog');
+  const r = await svc.api('/v1/partners/prog/targets', {
+    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: `${proxy.url}/youtube`, commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'prog', secret, showEvent('show.scheduled', sampleShow('s1', { title: 'Progress' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'prog', showId: 's1', targetId: 'yt' };
+  const mirror = async () => (await svc.rt.shows.getMirror('prog', 's1', 'yt'))!;
+  let n = 0;
+  let outcome: SyncOutcome | undefined;
+  /** Runs the job (waiting each delay, as BullMQ would) until `dropped` requests were dropped in all, or it is done. */
+  const runUntil = async (dropped: number): Promise<void> => {
+    for (let i = 0; proxy.dropped.length < dropped && i < 20; i++) {
+      if (outcome?.kind === 'delay') await sleep(outcome.delayMs);
+      outcome = await svc.rt.syncService.sync(job, { token: `run-${n++}` });
+      if (outcome.kind === 'done') return;
+    }
+  };
+
+  // 1. The stream's insert fails: nothing made, the first failure.
+  proxy.dropNext(STREAM);
+  await runUntil(1);
+  expect(proxy.dropped).toHaveLength(1);
+  expect(await mirror()).toMatchObject({ state: 'provisioning', retries: 1 });
+
+  // 2. The next attempt makes the stream (after its lookup found nothing), then the broadcast's insert
+  //    fails: a step was done in between, so this is the first failure since, not the second in a row.
+  proxy.dropNext(BROADCAST);
+  await runUntil(2);
+  expect(proxy.dropped).toHaveLength(2);
+  const afterStream = await mirror();
+  expect(afterStream).toMatchObject({ state: 'provisioning', retries: 1 });
+  expect(afterStream.lastError).toMatch(/^retrying in 1 s: /);
+
+  // 3. The broadcast fails again and nothing was done in between: that one counts on (no reset per attempt).
+  proxy.dropNext(BROADCAST);
+  await runUntil(3);
+  expect(proxy.dropped).toHaveLength(3);
+  expect(await mirror()).toMatchObject({ state: 'provisioning', retries: 2 });
+
+  // 4. The rest goes through: one stream, one broadcast, the mirror ready with a clean slate.
+  await runUntil(Infinity);
+  expect(outcome).toEqual({ kind: 'done', state: 'ready' });
+  expect(await mirror()).toMatchObject({ state: 'ready', retries: 0, lastError: null });
+  const created = (await sim.effects('youtube')).filter((e) => e.type === 'show.created');
+  expect(created.map((e) => e.externalId)).toEqual([(await mirror()).remote!.externalId]);
+}, 60_000);
+
+test('a step whose one request was never sent (its token refresh failed) is forgotten: the next attempt sends it at once, without a settle wait or a lookup', async () => {
+  const secret = await createPartner(svc, 'uns');
+  const r = await svc.api('/v1/partners/uns/targets', {
+    json: { id: 'yt-uns', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: `${proxy.url}/youtube`, commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'uns', secret, showEvent('show.scheduled', sampleShow('s2', { title: 'Unsent' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'uns', showId: 's2', targetId: 'yt-uns' };
+  // The credential check cached an access token: gone, so the first call needs a refresh.
+  await svc.rt.redis.del(svc.rt.keys.targetToken('yt-uns'));
+  const seqBefore = ((await sim.control('GET', '/_sim/youtube/requests')) as { seq: number }[]).length;
+
+  // The stream step starts; the token refresh its insert needs first fails (the connection is reset).
+  const dropped = proxy.dropped.length;
+  proxy.dropNext((method, path) => method === 'POST' && /\/token$/.test(path));
+  expect(await svc.rt.syncService.sync(job, { token: 'uns-1' })).toMatchObject({ kind: 'delay' });
+  expect(proxy.dropped.slice(dropped)).toEqual([expect.objectContaining({ method: 'POST' })]);
+  // Nothing of the step reached YouTube: it is not left `started` for the next attempt to wait out and look up.
+  expect(await svc.rt.redis.get(svc.rt.keys.intent('uns', 's2', 'yt-uns', 'g0:create:stream'))).toBeNull();
+
+  // The next attempt (at once) creates the show: no settle wait, no lookup of the stream list.
+  expect(await svc.rt.syncService.sync(job, { token: 'uns-2' })).toEqual({ kind: 'done', state: 'ready' });
+  const reqs = ((await sim.control('GET', '/_sim/youtube/requests')) as { method: string; path: string }[]).slice(seqBefore);
+  expect(reqs.filter((q) => q.method === 'GET' && q.path.startsWith('/youtube/v3/liveStreams'))).toEqual([]);
+  expect(reqs.filter((q) => q.method === 'POST' && q.path === '/youtube/v3/liveStreams')).toHaveLength(1);
+}, 60_000);
