@@ -7,7 +7,8 @@
  * (provision, go live, pin; discarded), then N new shows provisioned and taken live, then their pins
  * timed as in the sync benchmark (pause, enqueue, resume, drain), with the worker's and redis-server's
  * CPU per sync from /proc; the bare chat worker posts the same number of chat messages to those shows'
- * chats. Prints each round and the medians (worker CPU per sync is the stable figure).
+ * chats. Prints each round and the medians (worker CPU per sync is the stable figure), and redis-server's
+ * socket reads per sync (≈ its clients' socket writes: how well the worker's commands share writes).
  *   flock /tmp/syndicast-heavy.lock timeout 480 npx tsx bench/sync-ab.ts
  * Env: SYNC_AB_ROUNDS (3), SYNC_AB_SHOWS (600), SYNC_AB_WARM (200), SYNC_AB_LATENCY_MS (0), SYNC_AB_OTHER (dir),
  * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32).
@@ -39,6 +40,13 @@ await liftLimits(sim, 0);
 const se = storeServiceEnv(redis);
 const rt = await benchRuntime(se);
 const children: Child[] = [];
+interface Drained {
+  perSecond: number;
+  worker: number;
+  redis: number;
+  /** redis-server socket reads per sync */
+  reads: number;
+}
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -54,14 +62,20 @@ try {
   const systems: { name: string; script: string; args: string[] }[] = [{ name: 'this', script: 'workers/mirror.ts', args: nodeArgs }];
   if (other) systems.push({ name: 'other', script: resolve(other, 'workers/mirror.ts'), args: [] });
 
-  const drain = async (queues: Queue[], jobs: number, pid: number | undefined): Promise<{ perSecond: number; worker: number; redis: number }> => {
+  // Socket reads redis-server made (INFO stats total_reads_processed): about one per socket write of
+  // its clients, so mostly the worker's writes (the harness's polling adds a few per 5 ms). Unlike CPU
+  // time it does not move with the machine's other load.
+  const readsProcessed = async (): Promise<number> => Number(/total_reads_processed:(\d+)/.exec(await rt.redis.info('stats'))?.[1] ?? Number.NaN);
+  const drain = async (queues: Queue[], jobs: number, pid: number | undefined): Promise<Drained> => {
     const meter = cpuMeter({ worker: pid, redis: redis.pids });
+    const reads0 = await readsProcessed();
     const t0 = performance.now();
     await Promise.all(queues.map((q) => q.resume()));
     while ((await pendingJobs(queues)) > 0) await sleep(5);
     const s = (performance.now() - t0) / 1000;
     const cpu = meter();
-    return { perSecond: round(jobs / s, 0), worker: round((cpu['worker'] ?? 0) / jobs, 3), redis: round((cpu['redis'] ?? 0) / jobs, 3) };
+    const reads = (await readsProcessed()) - reads0;
+    return { perSecond: round(jobs / s, 0), worker: round((cpu['worker'] ?? 0) / jobs, 3), redis: round((cpu['redis'] ?? 0) / jobs, 3), reads: round(reads / jobs, 2) };
   };
   const phase = async (ids: string[], label: string, event: (id: string) => unknown, effect: SimEffectType, pid: number | undefined) => {
     await Promise.all(ours.map((q) => q.pause()));
@@ -91,10 +105,10 @@ try {
     await liftLimits(sim, 0);
     return { pin, broadcasts };
   };
-  const results = new Map<string, { perSecond: number; worker: number; redis: number }[]>();
-  const record = (name: string, r: { perSecond: number; worker: number; redis: number }, k: number): void => {
+  const results = new Map<string, Drained[]>();
+  const record = (name: string, r: Drained, k: number): void => {
     (results.get(name) ?? results.set(name, []).get(name)!).push(r);
-    process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms per sync\n`);
+    process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms · ${r.reads.toFixed(2)} redis reads per sync\n`);
   };
   let chatBroadcasts: string[] = [];
   let n = 0;
@@ -140,7 +154,7 @@ try {
   for (const [name, rs] of results) {
     const w = median(rs.map((r) => r.worker));
     const rate = median(rs.map((r) => r.perSecond));
-    process.stdout.write(`  ${name.padEnd(6)} ${String(rate).padStart(5)} syncs/s (${round(rate / bareRate, 2)}× bare) · worker ${w.toFixed(3)} ms per sync (${round(w / bareMed, 2)}× bare) · redis ${median(rs.map((r) => r.redis)).toFixed(3)} ms\n`);
+    process.stdout.write(`  ${name.padEnd(6)} ${String(rate).padStart(5)} syncs/s (${round(rate / bareRate, 2)}× bare) · worker ${w.toFixed(3)} ms per sync (${round(w / bareMed, 2)}× bare) · redis ${median(rs.map((r) => r.redis)).toFixed(3)} ms · ${median(rs.map((r) => r.reads)).toFixed(2)} redis reads\n`);
   }
 } finally {
   for (const c of children.reverse()) await c.stop(2000);
