@@ -57,14 +57,12 @@ function endBetweenReconnects(): void {
 endBetweenReconnects();
 
 /**
- * The commands a process writes to one connection in one pass of the event loop leave in one socket
- * write (cork now, uncork in the loop's check phase, `setImmediate`: one writev). ioredis writes every
- * command on its own, and on loopback each write is a syscall that also runs the receiving side's TCP
- * path: a large part of a worker's CPU per job. Uncorking at the end of the pass rather than on the
- * next tick also gathers the commands that the pass's other I/O callbacks issue (the Redis replies and
- * platform answers of the other jobs in flight, each its own callback). Nothing else changes: the same
- * commands in the same order on the same connection, each with its own reply (no pipeline, no MULTI);
- * a write waits at most until the I/O callbacks of the current pass (and their microtasks) are done.
+ * The commands a process writes to one connection in one turn of the event loop leave in one socket
+ * write (cork now, uncork on the next tick: one writev). ioredis writes every command on its own, and
+ * on loopback each write is a syscall that also runs the receiving side's TCP path: a large part of a
+ * worker's CPU per job. Nothing else changes: the same commands in the same order on the same
+ * connection, each with its own reply (no pipeline, no MULTI); a write waits at most until the current
+ * tick's callbacks and microtasks are done.
  */
 export function batchWritesPerTick(socket: Duplex): void {
   const s = socket as Duplex & { [BATCHED]?: true };
@@ -80,7 +78,7 @@ export function batchWritesPerTick(socket: Duplex): void {
     if (!corked && !s.destroyed) {
       corked = true;
       s.cork();
-      setImmediate(uncork);
+      process.nextTick(uncork);
     }
     return (write as (...a: unknown[]) => boolean).apply(this, args);
   } as Duplex['write'];
