@@ -8,7 +8,7 @@
  * timed as in the sync benchmark (pause, enqueue, resume, drain), with the worker's and redis-server's
  * CPU per sync from /proc; the bare chat worker posts the same number of chat messages to those shows'
  * chats. Prints each round and the medians (worker CPU per sync is the stable figure), and redis-server's
- * socket reads per sync (≈ its clients' socket writes: how well the worker's commands share writes).
+ * read events per sync (commands arriving together take one).
  *   flock /tmp/syndicast-heavy.lock timeout 480 npx tsx bench/sync-ab.ts
  * Env: SYNC_AB_ROUNDS (3), SYNC_AB_SHOWS (600), SYNC_AB_WARM (200), SYNC_AB_LATENCY_MS (0), SYNC_AB_OTHER (dir),
  * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32).
@@ -62,9 +62,9 @@ try {
   const systems: { name: string; script: string; args: string[] }[] = [{ name: 'this', script: 'workers/mirror.ts', args: nodeArgs }];
   if (other) systems.push({ name: 'other', script: resolve(other, 'workers/mirror.ts'), args: [] });
 
-  // Socket reads redis-server made (INFO stats total_reads_processed): about one per socket write of
-  // its clients, so mostly the worker's writes (the harness's polling adds a few per 5 ms). Unlike CPU
-  // time it does not move with the machine's other load.
+  // Read events redis-server handled (INFO stats total_reads_processed): commands that arrive together
+  // (one socket write, or several writes landing before Redis reads) take one; the harness's polling
+  // adds a few per 5 ms. A figure of how the worker's commands travel, not of its CPU.
   const readsProcessed = async (): Promise<number> => Number(/total_reads_processed:(\d+)/.exec(await rt.redis.info('stats'))?.[1] ?? Number.NaN);
   const drain = async (queues: Queue[], jobs: number, pid: number | undefined): Promise<Drained> => {
     const meter = cpuMeter({ worker: pid, redis: redis.pids });
