@@ -11,6 +11,7 @@
  * read events per sync (commands arriving together take one).
  *   flock /tmp/syndicast-heavy.lock timeout 480 npx tsx bench/sync-ab.ts
  * Env: SYNC_AB_ROUNDS (3), SYNC_AB_SHOWS (600), SYNC_AB_WARM (200), SYNC_AB_LATENCY_MS (0), SYNC_AB_OTHER (dir),
+ * SYNC_AB_COMMANDSTATS=1 (redis-server's µs per sync by command after each measured phase),
  * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32).
  */
 import { resolve } from 'node:path';
@@ -32,6 +33,16 @@ const warm = Number(process.env['SYNC_AB_WARM'] ?? 200);
 const latencyMs = Number(process.env['SYNC_AB_LATENCY_MS'] ?? 0);
 const other = process.env['SYNC_AB_OTHER'];
 const nodeArgs = (process.env['SYNC_AB_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+/** SYNC_AB_COMMANDSTATS=1: after each measured pin phase, redis-server's calls and µs per sync by command (INFO commandstats; Lua's inner commands count under their own names too). */
+const commandStats = process.env['SYNC_AB_COMMANDSTATS'] === '1';
+let lastStats = '';
+const perJob = (info: string, jobs: number): string =>
+  [...info.matchAll(/cmdstat_([a-z|]+):calls=(\d+),usec=(\d+)/g)]
+    .map(([, name, calls, usec]) => ({ name: name!, calls: Number(calls) / jobs, usec: Number(usec) / jobs }))
+    .filter((c) => c.calls >= 0.05)
+    .sort((a, b) => b.usec - a.usec)
+    .map((c) => `${c.name} ${c.calls.toFixed(2)}× ${c.usec.toFixed(1)} µs`)
+    .join(' · ');
 const PARTNER = 'bench';
 
 const redis = await startBenchStore('single', 'everysec');
@@ -67,6 +78,7 @@ try {
   // adds a few per 5 ms. A figure of how the worker's commands travel, not of its CPU.
   const readsProcessed = async (): Promise<number> => Number(/total_reads_processed:(\d+)/.exec(await rt.redis.info('stats'))?.[1] ?? Number.NaN);
   const drain = async (queues: Queue[], jobs: number, pid: number | undefined): Promise<Drained> => {
+    if (commandStats) await rt.redis.config('RESETSTAT');
     const meter = cpuMeter({ worker: pid, redis: redis.pids });
     const reads0 = await readsProcessed();
     const t0 = performance.now();
@@ -75,6 +87,7 @@ try {
     const s = (performance.now() - t0) / 1000;
     const cpu = meter();
     const reads = (await readsProcessed()) - reads0;
+    if (commandStats) lastStats = perJob(await rt.redis.info('commandstats'), jobs);
     return { perSecond: round(jobs / s, 0), worker: round((cpu['worker'] ?? 0) / jobs, 3), redis: round((cpu['redis'] ?? 0) / jobs, 3), reads: round(reads / jobs, 2) };
   };
   const phase = async (ids: string[], label: string, event: (id: string) => unknown, effect: SimEffectType, pid: number | undefined) => {
@@ -109,6 +122,7 @@ try {
   const record = (name: string, r: Drained, k: number): void => {
     (results.get(name) ?? results.set(name, []).get(name)!).push(r);
     process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms · ${r.reads.toFixed(2)} redis reads per sync\n`);
+    if (commandStats) process.stdout.write(`  per sync: ${lastStats}\n`);
   };
   let chatBroadcasts: string[] = [];
   let n = 0;
