@@ -260,9 +260,15 @@ export function defineStoreScripts(redis: RedisClient): void {
  * it from the head of the stored text (mirrorCasWrite) instead of decoding the record.
  */
 function revised(mirror: MirrorDoc, rev: number, updatedAt: string, since: MirrorDoc['since']): MirrorDoc {
-  const next: MirrorDoc = { rev, ...mirror, updatedAt, since };
-  next.rev = rev; // the spread put the read revision there (keeping the field first)
-  return next;
+  // A mirror read from a record this version wrote has `rev` first already: the spread-first copy
+  // (V8's fast object clone) keeps it there.
+  const next: MirrorDoc = { ...mirror, rev, updatedAt, since };
+  for (const first in next) if (first === 'rev') return next;
+  else break;
+  // A new mirror, or one stored by an earlier version: `rev` put first once.
+  const moved: MirrorDoc = { rev, ...mirror, updatedAt, since };
+  moved.rev = rev; // the spread put the read revision there (keeping the field first)
+  return moved;
 }
 
 /** At most this many opened stream keys are kept (then the memo starts over). */
