@@ -7,9 +7,11 @@
  * (provision, go live, pin; discarded), then N new shows provisioned and taken live, then their pins
  * timed as in the sync benchmark (pause, enqueue, resume, drain), with the worker's and redis-server's
  * CPU per sync from /proc; the bare chat worker posts the same number of chat messages to those shows'
- * chats. Prints each round and the medians (worker CPU per sync is the stable figure).
+ * chats. Prints each round and the medians (worker CPU per sync is the stable figure), and redis-server's
+ * read events per sync (commands arriving together take one).
  *   flock /tmp/syndicast-heavy.lock timeout 480 npx tsx bench/sync-ab.ts
  * Env: SYNC_AB_ROUNDS (3), SYNC_AB_SHOWS (600), SYNC_AB_WARM (200), SYNC_AB_LATENCY_MS (0), SYNC_AB_OTHER (dir),
+ * SYNC_AB_COMMANDSTATS=1 (redis-server's µs per sync by command after each measured phase),
  * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32).
  */
 import { resolve } from 'node:path';
@@ -31,6 +33,16 @@ const warm = Number(process.env['SYNC_AB_WARM'] ?? 200);
 const latencyMs = Number(process.env['SYNC_AB_LATENCY_MS'] ?? 0);
 const other = process.env['SYNC_AB_OTHER'];
 const nodeArgs = (process.env['SYNC_AB_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+/** SYNC_AB_COMMANDSTATS=1: after each measured pin phase, redis-server's calls and µs per sync by command (INFO commandstats; Lua's inner commands count under their own names too). */
+const commandStats = process.env['SYNC_AB_COMMANDSTATS'] === '1';
+let lastStats = '';
+const perJob = (info: string, jobs: number): string =>
+  [...info.matchAll(/cmdstat_([a-z|]+):calls=(\d+),usec=(\d+)/g)]
+    .map(([, name, calls, usec]) => ({ name: name!, calls: Number(calls) / jobs, usec: Number(usec) / jobs }))
+    .filter((c) => c.calls >= 0.05)
+    .sort((a, b) => b.usec - a.usec)
+    .map((c) => `${c.name} ${c.calls.toFixed(2)}× ${c.usec.toFixed(1)} µs`)
+    .join(' · ');
 const PARTNER = 'bench';
 
 const redis = await startBenchStore('single', 'everysec');
@@ -39,6 +51,13 @@ await liftLimits(sim, 0);
 const se = storeServiceEnv(redis);
 const rt = await benchRuntime(se);
 const children: Child[] = [];
+interface Drained {
+  perSecond: number;
+  worker: number;
+  redis: number;
+  /** redis-server socket reads per sync */
+  reads: number;
+}
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -54,14 +73,22 @@ try {
   const systems: { name: string; script: string; args: string[] }[] = [{ name: 'this', script: 'workers/mirror.ts', args: nodeArgs }];
   if (other) systems.push({ name: 'other', script: resolve(other, 'workers/mirror.ts'), args: [] });
 
-  const drain = async (queues: Queue[], jobs: number, pid: number | undefined): Promise<{ perSecond: number; worker: number; redis: number }> => {
+  // Read events redis-server handled (INFO stats total_reads_processed): commands that arrive together
+  // (one socket write, or several writes landing before Redis reads) take one; the harness's polling
+  // adds a few per 5 ms. A figure of how the worker's commands travel, not of its CPU.
+  const readsProcessed = async (): Promise<number> => Number(/total_reads_processed:(\d+)/.exec(await rt.redis.info('stats'))?.[1] ?? Number.NaN);
+  const drain = async (queues: Queue[], jobs: number, pid: number | undefined): Promise<Drained> => {
+    if (commandStats) await rt.redis.config('RESETSTAT');
     const meter = cpuMeter({ worker: pid, redis: redis.pids });
+    const reads0 = await readsProcessed();
     const t0 = performance.now();
     await Promise.all(queues.map((q) => q.resume()));
     while ((await pendingJobs(queues)) > 0) await sleep(5);
     const s = (performance.now() - t0) / 1000;
     const cpu = meter();
-    return { perSecond: round(jobs / s, 0), worker: round((cpu['worker'] ?? 0) / jobs, 3), redis: round((cpu['redis'] ?? 0) / jobs, 3) };
+    const reads = (await readsProcessed()) - reads0;
+    if (commandStats) lastStats = perJob(await rt.redis.info('commandstats'), jobs);
+    return { perSecond: round(jobs / s, 0), worker: round((cpu['worker'] ?? 0) / jobs, 3), redis: round((cpu['redis'] ?? 0) / jobs, 3), reads: round(reads / jobs, 2) };
   };
   const phase = async (ids: string[], label: string, event: (id: string) => unknown, effect: SimEffectType, pid: number | undefined) => {
     await Promise.all(ours.map((q) => q.pause()));
@@ -91,10 +118,11 @@ try {
     await liftLimits(sim, 0);
     return { pin, broadcasts };
   };
-  const results = new Map<string, { perSecond: number; worker: number; redis: number }[]>();
-  const record = (name: string, r: { perSecond: number; worker: number; redis: number }, k: number): void => {
+  const results = new Map<string, Drained[]>();
+  const record = (name: string, r: Drained, k: number): void => {
     (results.get(name) ?? results.set(name, []).get(name)!).push(r);
-    process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms per sync\n`);
+    process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms · ${r.reads.toFixed(2)} redis reads per sync\n`);
+    if (commandStats) process.stdout.write(`  per sync: ${lastStats}\n`);
   };
   let chatBroadcasts: string[] = [];
   let n = 0;
@@ -140,7 +168,7 @@ try {
   for (const [name, rs] of results) {
     const w = median(rs.map((r) => r.worker));
     const rate = median(rs.map((r) => r.perSecond));
-    process.stdout.write(`  ${name.padEnd(6)} ${String(rate).padStart(5)} syncs/s (${round(rate / bareRate, 2)}× bare) · worker ${w.toFixed(3)} ms per sync (${round(w / bareMed, 2)}× bare) · redis ${median(rs.map((r) => r.redis)).toFixed(3)} ms\n`);
+    process.stdout.write(`  ${name.padEnd(6)} ${String(rate).padStart(5)} syncs/s (${round(rate / bareRate, 2)}× bare) · worker ${w.toFixed(3)} ms per sync (${round(w / bareMed, 2)}× bare) · redis ${median(rs.map((r) => r.redis)).toFixed(3)} ms · ${median(rs.map((r) => r.reads)).toFixed(2)} redis reads\n`);
   }
 } finally {
   for (const c of children.reverse()) await c.stop(2000);

@@ -153,6 +153,24 @@ export class SyncService {
     return built.adapter;
   }
 
+  /**
+   * The target record a run read, parsed once per stored text: every run of every show on a target
+   * reads the same record (its sealed credentials make it the longest text a pin sync parses), so the
+   * last parse is reused while the text is the same (a string comparison). Frozen: runs share it.
+   */
+  private readonly targets = new Map<string, { raw: string; record: TargetRecord }>();
+  private targetRead(targetId: string, raw: string | null | undefined): TargetRecord | null {
+    if (!raw) return null;
+    const hit = this.targets.get(targetId);
+    if (hit?.raw === raw) return hit.record;
+    const record = this.deps.partners.targetOf(raw);
+    if (!record) return null;
+    Object.freeze(record);
+    if (this.targets.size >= 10_000) this.targets.clear();
+    this.targets.set(targetId, { raw, record });
+    return record;
+  }
+
   /** Drops the cached adapter of a target (and its in-memory token memo): the next call builds a fresh one. */
   forgetAdapter(targetId: string): void {
     this.adapters.delete(targetId);
@@ -197,7 +215,7 @@ export class SyncService {
       [got, target] = await Promise.all([intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs), partners.getTarget(partnerId, targetId)]);
     } else {
       got = await intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs, partners.targetField(partnerId, targetId));
-      target = 'lease' in got ? partners.targetOf(got.target) : null;
+      target = 'lease' in got ? this.targetRead(targetId, got.target) : null;
     }
     if (!('lease' in got)) return { kind: 'delay', delayMs: got.heldForMs + 50, reason: 'mirror owned by another run' };
     const { lease } = got;

@@ -57,11 +57,15 @@ export function mirrorUpdatedKey(partnerId: string, showId: string, m: MirrorDoc
  * reported on the mirror, so the job's retry reports it again (platform calls are not repeated:
  * intents and the mirror state make the re-run a no-op).
  */
-export function mirrorUpdatedHook(outbound: Pick<OutboundService, 'emit'>, log: Logger) {
+export function mirrorUpdatedHook(outbound: Pick<OutboundService, 'emitMade'>, log: Logger) {
   return async (partnerId: string, showId: string, mirror: MirrorDoc): Promise<void> => {
-    const data = mirrorUpdatedData(showId, mirror);
     try {
-      await outbound.emit(partnerId, 'mirror.updated', data, mirrorUpdatedKey(partnerId, showId, mirror, data));
+      // Payload and key are made only when an endpoint subscribes (the mirror as it is now: the
+      // caller changes it only after this settled).
+      await outbound.emitMade(partnerId, 'mirror.updated', () => {
+        const data = mirrorUpdatedData(showId, mirror);
+        return { data, idempotencyKey: mirrorUpdatedKey(partnerId, showId, mirror, data) };
+      });
     } catch (err) {
       log.warn({ err, partnerId, showId, targetId: mirror.targetId }, 'could not emit mirror.updated; the sync will retry');
       throw err;

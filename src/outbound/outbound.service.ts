@@ -91,9 +91,19 @@ export class OutboundService {
    * message: a producer that retries does not send twice. Safe to call again after a crash halfway.
    */
   async emit(partnerId: string, type: OutboundEventType, data: object, idempotencyKey: string): Promise<EmitResult> {
+    return this.emitMade(partnerId, type, () => ({ data, idempotencyKey }));
+  }
+
+  /**
+   * emit() whose payload and idempotency key are made only when an enabled endpoint subscribes to
+   * the type: a sync reports every mirror change (mirror.updated), and building the payload and
+   * hashing it into its key was a visible part of a pin sync's CPU also for partners with nobody to tell.
+   */
+  async emitMade(partnerId: string, type: OutboundEventType, make: () => { data: object; idempotencyKey: string }): Promise<EmitResult> {
     // The cached list (EndpointRepository.listCached: ≤ 1 s old, this process's own changes at once).
     const subscribed = (await this.deps.endpoints.listCached(partnerId)).filter((e) => e.enabled && e.events.includes(type));
     if (subscribed.length === 0) return { messageId: null, duplicate: false, endpointIds: [] };
+    const { data, idempotencyKey } = make();
     const { messages, producer, messageTtlSec } = this.deps;
     const candidate = sortableId('msg_');
     const holder = await messages.claim(partnerId, sha256Hex(idempotencyKey), candidate, messageTtlSec);

@@ -107,12 +107,18 @@ return 0
  * ARGV[1]; on a conflict the script returns `conflict` (a Lua expression).
  */
 function mirrorCasWrite(conflict: string): string {
-  // A record cjson cannot decode (a lone surrogate in platform text, stored before records were made
-  // well-formed: src/lib/well-formed.ts) is matched on its "rev" text, so the next save replaces it
-  // instead of failing for good.
+  // A record written by this version starts with its top-level `rev` (revised()): read from the text's
+  // head, without decoding the whole record (a Lua cjson decode of the mirror per save was a visible
+  // part of redis-server's CPU per sync). Other records are decoded as before. A record cjson cannot
+  // decode (a lone surrogate in platform text, stored before records were made well-formed:
+  // src/lib/well-formed.ts) is matched on its "rev" text, so the next save replaces it instead of
+  // failing for good.
   return `local cur = redis.call('GET', KEYS[1])
 local rev = 0
-if cur then
+local head = cur and string.match(cur, '^{"rev":(%d+)[,}]')
+if head then
+  rev = tonumber(head)
+elseif cur then
   local okDoc, doc = pcall(cjson.decode, cur)
   if okDoc and type(doc) == 'table' then
     rev = tonumber(doc['rev'] or 0)
@@ -247,6 +253,22 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
   redis.defineCommand('scSaveMirrorFinal', { lua: SAVE_MIRROR_FINAL_LUA });
   redis.defineCommand('scSaveMirrorCompleting', { lua: SAVE_MIRROR_COMPLETING_LUA });
+}
+
+/**
+ * The mirror as the next save writes it: `rev` is its first field, so the saves' compare-and-set reads
+ * it from the head of the stored text (mirrorCasWrite) instead of decoding the record.
+ */
+function revised(mirror: MirrorDoc, rev: number, updatedAt: string, since: MirrorDoc['since']): MirrorDoc {
+  // A mirror read from a record this version wrote has `rev` first already: the spread-first copy
+  // (V8's fast object clone) keeps it there.
+  const next: MirrorDoc = { ...mirror, rev, updatedAt, since };
+  for (const first in next) if (first === 'rev') return next;
+  else break;
+  // A new mirror, or one stored by an earlier version: `rev` put first once.
+  const moved: MirrorDoc = { rev, ...mirror, updatedAt, since };
+  moved.rev = rev; // the spread put the read revision there (keeping the field first)
+  return moved;
 }
 
 /** At most this many opened stream keys are kept (then the memo starts over). */
@@ -473,7 +495,7 @@ export class ShowRepository {
     const expected = mirror.rev ?? 0;
     const now = new Date().toISOString();
     const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
-    const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: now, since };
+    const next = revised(mirror, expected + 1, now, since);
     const k = this.keys;
     const pending = lease?.pending;
     let ok: number;
@@ -524,7 +546,7 @@ export class ShowRepository {
     const expected = mirror.rev ?? 0;
     const now = new Date().toISOString();
     const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
-    const next: MirrorDoc = { ...mirror, rev: expected + 1, updatedAt: now, since };
+    const next = revised(mirror, expected + 1, now, since);
     const k = this.keys;
     if (index && this.redis.isCluster) throw new Error('saveMirrorFinal: the index entry is in another slot; assert it on its own on a Cluster');
     // Deferred intent completions (the pin step's, when its own save was left to this one) ride on it.

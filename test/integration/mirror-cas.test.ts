@@ -40,3 +40,30 @@ test('a save based on an older read is refused; updateMirror re-reads and applie
   );
   expect((await shows.getMirror('p', 's', 't'))!.generation).toBe(10);
 });
+
+test("a saved mirror's text starts with its revision (the compare-and-set reads it there without decoding the record)", async () => {
+  const { shows, redis, keys } = svc.rt;
+  await shows.saveMirror('p', 'rh', newMirror('t', 'youtube'));
+  const m = (await shows.getMirror('p', 'rh', 't'))!;
+  m.remote = { externalId: 'b-1', url: undefined, ingest: undefined, data: { rev: '9' } }; // platform data naming a "rev" of its own
+  await shows.saveMirror('p', 'rh', m);
+  expect(await redis.get(keys.mirror('p', 'rh', 't'))).toMatch(/^\{"rev":2,/);
+  const stale = { ...m, rev: 1 };
+  await expect(shows.saveMirror('p', 'rh', stale)).rejects.toBeInstanceOf(MirrorConflictError);
+  expect((await shows.getMirror('p', 'rh', 't'))!.rev).toBe(2);
+});
+
+test('a mirror stored by an earlier version (its revision anywhere in the text) is compared as before, and written revision first', async () => {
+  const { shows, redis, keys } = svc.rt;
+  const legacy = { ...newMirror('t', 'youtube'), remote: { externalId: 'b-2', data: { note: '"rev":5' } }, rev: 4 };
+  await redis.set(keys.mirror('p', 'rl', 't'), JSON.stringify(legacy));
+  const stale = (await shows.getMirror('p', 'rl', 't'))!;
+  stale.rev = 3;
+  await expect(shows.saveMirror('p', 'rl', stale)).rejects.toBeInstanceOf(MirrorConflictError);
+  const read = (await shows.getMirror('p', 'rl', 't'))!;
+  read.state = 'ready';
+  await shows.saveMirror('p', 'rl', read);
+  const raw = (await redis.get(keys.mirror('p', 'rl', 't')))!;
+  expect(raw).toMatch(/^\{"rev":5,/);
+  expect(JSON.parse(raw)).toMatchObject({ state: 'ready', rev: 5 });
+});
