@@ -669,6 +669,9 @@ export class LinkService {
       home.batcher.add(b);
       return true;
     }
+    // No id landed on the home master: it serves few slots or none now (demoted by a manual failover,
+    // slots moved away) while its connection lives on. The next click picks a home master again.
+    this.home = undefined;
     return false;
   }
 

@@ -201,6 +201,26 @@ onCluster('tracked links on a Redis Cluster', () => {
     }
   });
 
+  test('a home master that no longer serves slots (its connection alive): the click goes the ordinary way, and the next one picks a home master again', async () => {
+    const record = (await svc.rt.links.find(trackedUrl.split('/l/')[1]!))!;
+    await svc.rt.links.click(record, '192.0.2.1', true);
+    const links = svc.rt.links as unknown as { home?: { nodeKey: string; batcher: unknown }; nodeBatchers: Map<string, unknown> };
+    // as after a manual failover: the slot map no longer names the home master, its connection still lives
+    const live = links.nodeBatchers.get(links.home!.nodeKey)!;
+    links.nodeBatchers.set('192.0.2.254:1', live);
+    links.home = { nodeKey: '192.0.2.254:1', batcher: (live as { batcher: unknown }).batcher };
+    try {
+      const first = await svc.rt.links.click(record, '192.0.2.2', true);
+      expect(first.replicated).toBeUndefined(); // the ordinary path (the API's WAIT on every master)
+      expect(await svc.rt.links.findClick(first.click!.id)).toEqual(first.click);
+      const next = await svc.rt.links.click(record, '192.0.2.3', true);
+      expect(next.replicated).toBe(true); // batched again, on a master the slot map names
+      expect(masterOf(svc.rt.keys.click(next.click!.id))).toBe(links.home!.nodeKey);
+    } finally {
+      links.nodeBatchers.delete('192.0.2.254:1');
+    }
+  });
+
   test('with the replicas frozen a click is not acknowledged: 503 problem+json, no location', async () => {
     await hit(trackedUrl); // the link in this process' cache: the usual (batched) path
     const { replicas } = await cluster.roles();
