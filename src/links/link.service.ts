@@ -12,7 +12,7 @@ import { TurnBatcher } from '../lib/turn-batcher.js';
 import type { Keys } from '../store/keys.js';
 import { pcallInto } from '../store/lua-batch.js';
 import { ReplicaAckError, type ReplicaAck } from '../store/replica-ack.js';
-import { NodeBatches } from '../store/node-batch.js';
+import { flagRefused, NodeBatches, notLocal } from '../store/node-batch.js';
 import { keySlot, masterByKey } from '../store/slot.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
@@ -202,13 +202,48 @@ const CLICKS_SHA = createHash('sha1').update(CLICKS_LUA).digest('hex');
 const NODE_CLICKS_LUA = `#!lua flags=allow-cross-slot-keys
 local ttl = ARGV[1]
 ${clickFnLua('a', { desired: 'ARGV[a + 1]', click: 'ARGV[a + 2]', stored: 'ARGV[a + 3]', product: 'ARGV[a + 4]', snapAt: 'ARGV[a + 5]', productAt: 'ARGV[a + 6]' })}
+local function store(a)
+  redis.call('SET', ARGV[a + 2], ARGV[a + 3], 'EX', ttl)
+  return 0
+end
 local out = {}
 for i = 1, (#ARGV - 1) / 6 do
-  ${pcallInto('out[i]', 'click, 1 + 6 * (i - 1)')}
+  local a = 1 + 6 * (i - 1)
+  if ARGV[a + 1] == '' then
+    ${pcallInto('out[i]', 'store, a')}
+  else
+    ${pcallInto('out[i]', 'click, a')}
+  end
 end
 return out
 `;
 const NODE_CLICKS_SHA = createHash('sha1').update(NODE_CLICKS_LUA).digest('hex');
+/**
+ * The product reads of clicks whose show is on another master than the one their click is written on
+ * (LinkService.clickOnNode: every click of an API process is written on its home master), one call
+ * per master's batch: PRODUCT_AT's rule per click, replies as NODE_CLICKS_LUA's (1 = the keys the API
+ * holds are current). Reads only (`no-writes`): nothing to replicate, no WAIT. For read i
+ * (a = 4(i-1)): ARGV[a+1] desired hash, ARGV[a+2] the product's register field, ARGV[a+3..a+4] the
+ * register keys the API holds. A key this node does not serve answers an error of its own (pcall):
+ * read again through the Cluster client.
+ */
+const NODE_PRODUCTS_LUA = `#!lua flags=allow-cross-slot-keys,no-writes
+local function read(a)
+  local keys = redis.call('HMGET', ARGV[a + 1], 'snap@', ARGV[a + 2] .. '@')
+  local sk = keys[1]
+  if not sk then return {} end
+  local pk = keys[2] or ''
+  if sk == ARGV[a + 3] and pk == ARGV[a + 4] then return 1 end
+  local values = redis.call('HMGET', ARGV[a + 1], 'snap', ARGV[a + 2])
+  return {sk, pk, values[1] or '', values[2] or ''}
+end
+local out = {}
+for i = 1, #ARGV / 4 do
+  ${pcallInto('out[i]', 'read, 4 * (i - 1)')}
+end
+return out
+`;
+const NODE_PRODUCTS_SHA = createHash('sha1').update(NODE_PRODUCTS_LUA).digest('hex');
 /**
  * The click lookups waiting for one master of a Cluster (LinkService.findClick, attribution's): one
  * GET per key in one call on that master's connection (keys of many slots: none declared, the
@@ -223,7 +258,15 @@ end
 return out
 `;
 const NODE_LOOKUPS_SHA = createHash('sha1').update(NODE_LOOKUPS_LUA).digest('hex');
-/** Click ids tried per click for one whose key is on its show's master (about one in three is, with 3 masters). */
+/**
+ * Click batches in flight on the home master (LinkService.homeBatcher). All of an API process's clicks
+ * go there, each batch followed by its WAIT: with one batch in flight the next one waited a whole
+ * round trip (script, WAIT, the replica's ack) before leaving; with two it is on the wire behind the
+ * first one's WAIT (A/B on the 3+3 cluster, 4 rounds of 40,000 redirects: 12,900 → 15,500 redirects/s,
+ * higher in every round; docs/benchmarks.md). One Redis keeps one (measured there: no gain).
+ */
+const HOME_IN_FLIGHT = 2;
+/** Click ids tried per click for one whose key is on the home master (about one in three is, with 3 masters). */
 const NODE_ID_TRIES = 32;
 
 /**
@@ -311,6 +354,18 @@ class PendingClick {
     readonly json: string,
     readonly done: ClickDone,
   ) {}
+  /**
+   * On a Cluster, a click written on the API's home master while its show is on another one: its
+   * write (home batch) and its product read (the show master's read batch) come back apart, and the
+   * click is answered once both are in (LinkService.written / productRead).
+   */
+  split = false;
+  /** A split click's write is in (stored, and a replica holds it). */
+  written = false;
+  /** A split click's product read, once in. */
+  read: string[] | 1 | Error | undefined = undefined;
+  /** A split click was answered (or handed to the ordinary path): later replies are ignored. */
+  over = false;
 }
 
 export class LinkService {
@@ -592,42 +647,146 @@ export class LinkService {
   }
 
   /**
-   * Clicks on a Cluster, batched per master: the click's id is drawn (up to NODE_ID_TRIES times) so
-   * that its key is served by the master of its show's desired hash, and the click joins that
-   * master's batch (NODE_CLICKS_LUA, one call per batch on that master's connection: the connection
-   * ReplicaAck's WAIT then covers). False (nothing done) when the slot map has no such master or no
-   * id landed there: the caller clicks the ordinary way.
+   * Clicks on a Cluster, all written on ONE master per API process, its home master (homeBatcher):
+   * the click's id is drawn (up to NODE_ID_TRIES times) so that its key is served by that master,
+   * and the click joins its batch (NODE_CLICKS_LUA, one call per batch on that master's connection,
+   * then one WAIT: so one call and one WAIT per batch for all the clicks of a turn, where a batch per
+   * show's master made three). The click key is `{c:<id>}` as before: the id alone says where the
+   * record is (findClick needs nothing else). A click whose show (desired hash) is on the home master
+   * reads its product in the same call; one whose show is elsewhere sends its product read to that
+   * master's read batch (NODE_PRODUCTS_LUA: reads, no WAIT) and is answered once both are in. False
+   * (nothing done) when the slot map names no master or no id landed on it: the caller clicks the
+   * ordinary way.
    */
   private clickOnNode(cluster: Cluster, link: LinkRecord, d: LinkDerived, held: HeldProduct | undefined, ip: string, done: ClickDone, now: number): boolean {
     const slots = cluster.slots;
-    const nodeKey = slots[d.slot]?.[0];
-    if (nodeKey === undefined) return false;
-    const batcher = this.nodeBatcher(cluster, nodeKey);
-    if (batcher === undefined) return false;
+    const showNode = slots[d.slot]?.[0];
+    if (showNode === undefined) return false;
+    const home = this.homeBatcher(cluster);
+    if (home === undefined) return false;
     for (let t = 0; t < NODE_ID_TRIES; t++) {
       const id = sortableId('clk_', now);
       const key = this.keys.click(id);
-      if (slots[keySlot(key)]?.[0] !== nodeKey) continue;
+      if (slots[keySlot(key)]?.[0] !== home.nodeKey) continue;
       const click = this.newClick(link, ip, now, id);
-      batcher.add(new PendingClick(link, d, held, click, key, storedClickJson(d, click), done));
+      const b = new PendingClick(link, d, held, click, key, storedClickJson(d, click), done);
+      if (showNode !== home.nodeKey) {
+        b.split = true;
+        this.readProduct(cluster, b);
+      }
+      home.batcher.add(b);
       return true;
     }
+    // No id landed on the home master: it serves few slots or none now (demoted by a manual failover,
+    // slots moved away) while its connection lives on. The next click picks a home master again.
+    this.home = undefined;
     return false;
+  }
+
+  /**
+   * The master this process writes its clicks on (a random one, by slot: the API processes of a
+   * deployment spread their clicks over the masters), kept until its batch fails (a lost connection,
+   * a failover): the next click picks again from the slot map as it is then.
+   */
+  private home: { nodeKey: string; batcher: TurnBatcher<PendingClick, (string[] | 1 | 0 | Error)[]> } | undefined;
+  private homeBatcher(cluster: Cluster): { nodeKey: string; batcher: TurnBatcher<PendingClick, (string[] | 1 | 0 | Error)[]> } | undefined {
+    const home = this.home;
+    if (home !== undefined) {
+      const known = this.nodeBatchers.get(home.nodeKey);
+      if (known?.batcher === home.batcher && known.node.status !== 'end') return home;
+    }
+    this.home = undefined;
+    const nodeKey = cluster.slots[Math.floor(Math.random() * 16384)]?.[0];
+    if (nodeKey === undefined) return undefined;
+    const batcher = this.nodeBatcher(cluster, nodeKey);
+    if (batcher === undefined) return undefined;
+    return (this.home = { nodeKey, batcher });
+  }
+
+  /** A split click's product read: in the batch of its show's master, or through the Cluster client when the slot map names none. */
+  private readProduct(cluster: Cluster, b: PendingClick): void {
+    const reads = (this.productReads ??= new NodeBatches(cluster, {
+      maxPerCall: CLICKS_PER_CALL,
+      maxInFlight: 1,
+      send: (node, batch) => {
+        const args = new Array<string>(4 * batch.length);
+        for (let i = 0; i < batch.length; i++) {
+          const r = batch[i]!;
+          args[4 * i] = r.d.desired;
+          args[4 * i + 1] = r.d.field;
+          args[4 * i + 2] = r.held?.sk ?? '';
+          args[4 * i + 3] = r.held?.pk ?? '';
+        }
+        const cmd = new ClicksCommand(NODE_PRODUCTS_SHA, 0, args);
+        void node.sendCommand(cmd); // its outcome is cmd.promise
+        return (cmd.promise as Promise<(string[] | 1 | Error)[]>).catch((err: unknown) =>
+          err instanceof Error && err.message.startsWith('NOSCRIPT') ? (node.call('EVAL', NODE_PRODUCTS_LUA, 0, ...args) as Promise<(string[] | 1 | Error)[]>) : Promise.reject(err),
+        );
+      },
+      // A read this master could not do (the show's slot moved) goes again through the Cluster client.
+      deliver: (batch, replies) => {
+        for (let i = 0; i < batch.length; i++) {
+          const r = replies[i];
+          if (notLocal(r)) this.readApart(batch[i]!);
+          else this.productRead(batch[i]!, r);
+        }
+      },
+      fail: (batch) => {
+        for (const r of batch) this.readApart(r);
+      },
+    }));
+    if (!reads.add(b.d.desired, b)) this.readApart(b);
+  }
+
+  private productReads: NodeBatches<PendingClick, (string[] | 1 | Error)[]> | undefined;
+
+  private readApart(b: PendingClick): void {
+    this.redis.scProductAt(b.d.desired, b.d.field, b.held?.sk ?? '', b.held?.pk ?? '').then(
+      (r) => this.productRead(b, r),
+      (err: unknown) => this.productRead(b, err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  /** A split click's product read is in: answered now if its write is in too. */
+  private productRead(b: PendingClick, r: string[] | 1 | Error | undefined): void {
+    if (b.over) return;
+    b.read = r ?? new Error('no reply for this product read');
+    if (b.written) {
+      b.over = true;
+      this.answer(b, b.read, true);
+    }
+  }
+
+  /** A split click's write is in (stored and, behind the batch's WAIT, held by a replica): answered now if its product read is in too. */
+  private written(b: PendingClick): void {
+    if (b.over) return;
+    b.written = true;
+    if (b.read !== undefined) {
+      b.over = true;
+      this.answer(b, b.read, true);
+    }
+  }
+
+  /** A split click that goes the ordinary way after all (its write failed): its read's reply, when it comes, is not used. */
+  private takeOver(b: PendingClick): boolean {
+    if (b.over) return false;
+    b.over = true;
+    return true;
   }
 
   /** Whether clicks on a Cluster go in per-master batches (off for good once a master refuses the script: a Redis before 7.0). */
   private nodeClicksOn = true;
   /** The per-master click batchers, by the slot map's node key (`host:port`), with the connection each sends on. */
-  private readonly nodeBatchers = new Map<string, { node: Redis; batcher: TurnBatcher<PendingClick, (string[] | 1 | Error)[]> }>();
+  private readonly nodeBatchers = new Map<string, { node: Redis; batcher: TurnBatcher<PendingClick, (string[] | 1 | 0 | Error)[]> }>();
 
-  private nodeBatcher(cluster: Cluster, nodeKey: string): TurnBatcher<PendingClick, (string[] | 1 | Error)[]> | undefined {
+  private nodeBatcher(cluster: Cluster, nodeKey: string): TurnBatcher<PendingClick, (string[] | 1 | 0 | Error)[]> | undefined {
     const known = this.nodeBatchers.get(nodeKey);
     if (known !== undefined && known.node.status !== 'end') return known.batcher;
     const node = masterByKey(cluster, nodeKey);
     if (node === undefined) return undefined;
-    const batcher = new TurnBatcher<PendingClick, (string[] | 1 | Error)[]>({
+    const batcher = new TurnBatcher<PendingClick, (string[] | 1 | 0 | Error)[]>({
       maxPerCall: CLICKS_PER_CALL,
-      maxInFlight: 1,
+      maxInFlight: HOME_IN_FLIGHT,
       send: (batch) => {
         const n = batch.length;
         const args = new Array<string>(6 * n + 1);
@@ -635,7 +794,7 @@ export class LinkService {
         for (let i = 0; i < n; i++) {
           const b = batch[i]!;
           const a = 1 + 6 * i;
-          args[a] = b.d.desired;
+          args[a] = b.split ? '' : b.d.desired; // '' = store only: its product is read on its show's master
           args[a + 1] = b.clickKey;
           args[a + 2] = b.json;
           args[a + 3] = b.d.field;
@@ -648,11 +807,11 @@ export class LinkService {
         // in between): the batch is answered once a replica holds it.
         const acked = this.replicaAck()?.waitNow(node);
         acked?.catch(() => undefined); // (its outcome is awaited below, unless the script failed)
-        return (cmd.promise as Promise<(string[] | 1 | Error)[]>).then(
+        return (cmd.promise as Promise<(string[] | 1 | 0 | Error)[]>).then(
           (replies) => (acked ? acked.then(() => replies) : replies),
           (err: unknown) => {
             if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) return Promise.reject(err);
-            return (node.call('EVAL', NODE_CLICKS_LUA, 0, ...args) as Promise<(string[] | 1 | Error)[]>).then((replies) => {
+            return (node.call('EVAL', NODE_CLICKS_LUA, 0, ...args) as Promise<(string[] | 1 | 0 | Error)[]>).then((replies) => {
               const again = this.replicaAck()?.waitNow(node); // after the EVAL's writes
               return again ? again.then(() => replies) : replies;
             });
@@ -665,20 +824,24 @@ export class LinkService {
         for (let i = 0; i < batch.length; i++) {
           const b = batch[i]!;
           const r = replies[i];
-          if (r instanceof Error && /attempted to access a non local key|attempted to access a slot not served|cluster is down/.test(r.message)) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);
-          else this.answer(b, r, true);
+          if (notLocal(r)) {
+            if (!b.split || this.takeOver(b)) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);
+          } else if (b.split) {
+            if (r === 0) this.written(b);
+            else if (this.takeOver(b)) b.done(r instanceof Error ? r : new Error('unexpected reply for a stored click'), undefined);
+          } else this.answer(b, r === 0 ? new Error('unexpected reply for a click') : r, true);
         }
       },
       // The call failed as a whole (connection lost, the node a replica now, a Redis without script
       // flags): every click of it goes the ordinary way, same id, and its outcome is theirs.
       fail: (batch, err) => {
         if (err instanceof ReplicaAckError) {
-          for (const b of batch) b.done(err, undefined); // stored, not acknowledged: 503
+          for (const b of batch) if (!b.split || this.takeOver(b)) b.done(err, undefined); // stored, not acknowledged: 503
           return;
         }
-        if (err instanceof Error && /^ERR .*(shebang|flag|compiling)/i.test(err.message)) this.nodeClicksOn = false;
-        this.nodeBatchers.delete(nodeKey);
-        for (const b of batch) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);
+        if (flagRefused(err)) this.nodeClicksOn = false;
+        if (this.nodeBatchers.get(nodeKey)?.batcher === batcher) this.nodeBatchers.delete(nodeKey); // (and a new home master for the next click)
+        for (const b of batch) if (!b.split || this.takeOver(b)) this.apart(b.link, b.d, b.held, '', true, 0, b.click, b.done);
       },
     });
     this.nodeBatchers.set(nodeKey, { node, batcher });
