@@ -159,7 +159,8 @@ describe('a reader whose input falls silent', () => {
       // Another reader of the show connects now (a new destination, or one restarting) and gets the cached part.
       late.start();
       await waitFor(async () => sup.status.restarts >= 1, 40_000);
-      expect(late.status.bytesSent).toBeGreaterThan(0);
+      // (The other reader did get the cached part; on a loaded machine perhaps only after this restart.)
+      await waitFor(async () => late.status.bytesSent > 0, 30_000);
       expect(sup.status.lastError).toBe("relay: no data from the show's stream for 8 s (for none of its readers)");
     } finally {
       await Promise.all([sup.stop(), late.stop()]);
