@@ -73,26 +73,40 @@ export interface SupervisorOptions {
  * The readers of one input (a show's stream on the edge) in this process, and when each last got data
  * through: a reader's silence is its own only while another reader of the same input is being served.
  */
-export class InputPeers {
-  private readonly byInput = new Map<string, Set<{ dataAt: number }>>();
+export interface InputPeer {
+  /** When the reader's run last got data through. */
+  dataAt: number;
+  /** When its current run first got data through (0: none yet). */
+  firstDataAt: number;
+}
 
-  join(input: string, member: { dataAt: number }): void {
+export class InputPeers {
+  private readonly byInput = new Map<string, Set<InputPeer>>();
+
+  join(input: string, member: InputPeer): void {
     let set = this.byInput.get(input);
     if (!set) this.byInput.set(input, (set = new Set()));
     set.add(member);
   }
 
-  leave(input: string, member: { dataAt: number }): void {
+  leave(input: string, member: InputPeer): void {
     const set = this.byInput.get(input);
     if (!set) return;
     set.delete(member);
     if (set.size === 0) this.byInput.delete(input);
   }
 
-  /** The latest moment another reader of `input` got data through (0: none has, or none reads it). */
-  othersDataAt(input: string, member: { dataAt: number }): number {
+  /**
+   * The latest moment another reader of `input` got data through (0: none has, or none reads it),
+   * counting only readers whose current run was already getting data at `servedBy`. A run that
+   * connects later is first sent the edge's GOP cache (ingest.edge.ts `gop_cache`): seconds of the
+   * show it gets at once even while nothing new comes in, which is no proof that the input flows.
+   */
+  othersDataAt(input: string, member: InputPeer, servedBy = Infinity): number {
     let at = 0;
-    for (const m of this.byInput.get(input) ?? []) if (m !== member && m.dataAt > at) at = m.dataAt;
+    for (const m of this.byInput.get(input) ?? []) {
+      if (m !== member && m.firstDataAt > 0 && m.firstDataAt <= servedBy && m.dataAt > at) at = m.dataAt;
+    }
     return at;
   }
 }
@@ -203,7 +217,7 @@ export class DestinationSupervisor {
   private slot: StartSlot | undefined;
   private spec: DestinationSpec;
   /** This reader in `inputPeers`: when its run last got data through. */
-  private readonly peer = { dataAt: 0 };
+  private readonly peer: InputPeer = { dataAt: 0, firstDataAt: 0 };
   private joined = false;
   readonly status: RelayStatus;
 
@@ -366,6 +380,7 @@ export class DestinationSupervisor {
     this.lastProgressAt = Date.now();
     this.lastProgressBytes = -1;
     this.starvedMs = 0;
+    this.peer.firstDataAt = 0; // a new run: what it gets first may be the edge's GOP cache
     const startTimeoutMs = this.opts.startTimeoutMs ?? this.opts.stallMs * 5;
     const run = startFfmpeg(this.opts.ffmpeg, args, this.spec.secrets, (p) => {
       slot?.release(); // started up: the next start may go
@@ -373,6 +388,7 @@ export class DestinationSupervisor {
         this.lastProgressBytes = p.totalBytes;
         this.lastProgressAt = Date.now();
         this.peer.dataAt = this.lastProgressAt;
+        if (this.peer.firstDataAt === 0) this.peer.firstDataAt = this.lastProgressAt;
         this.starvedMs = 0;
       }
       this.gotProgress = true;
@@ -453,8 +469,11 @@ export class DestinationSupervisor {
           // Waiting on its input: is the edge serving the show's other readers meanwhile? Progress
           // reports come every 0.5 s at each run's own pace, so readers that got the same last bytes
           // report them up to about a second apart: only data half a stall time after this run's last
-          // progress is proof that the input still flows to others.
-          inputSilentForAll = peers.othersDataAt(this.spec.input, this.peer) < this.lastProgressAt + this.opts.stallMs / 2;
+          // progress is proof that the input still flows to others; and only from a reader that was
+          // served already when this one last got data: one that (re)connected since got the edge's
+          // GOP cache at once, whether or not anything new came in (a reader restarting, or a new
+          // destination, during a silence for all would restart every silent reader of the show).
+          inputSilentForAll = peers.othersDataAt(this.spec.input, this.peer, this.lastProgressAt) < this.lastProgressAt + this.opts.stallMs / 2;
         }
       }
       const limits = silenceLimits({ stallMs: this.opts.stallMs, blockedOnReceiver, inputSilentForAll });

@@ -142,6 +142,32 @@ describe('a reader whose input falls silent', () => {
     }
   }, 90_000);
 
+  test("is not restarted at the stall time by the GOP cache another reader gets when it (re)connects during the silence", async () => {
+    // The edge hands a reader that connects the GOP it cached (ingest.edge.ts gop_cache) at once,
+    // also while nothing new comes in: that reader's data is no proof that the input flows. Here
+    // every connection gets the same first part of the stream, then nothing.
+    const e = await edge(PART);
+    const peers = new InputPeers();
+    const { log, lines } = logSink();
+    const sup = reader(e.url, 'silent-then-joined.flv', peers, log);
+    const late = reader(e.url, 'joined-late.flv', peers, pino({ level: 'silent' }));
+    sup.start();
+    try {
+      await waitFor(async () => sup.status.state === 'sending', 30_000);
+      // Silent past the stall time with no other reader: judged against the hard limit.
+      await waitFor(async () => lines.some((l) => l.msg === SILENT_FOR_ALL), 30_000);
+      // Another reader of the show connects now (a new destination, or one restarting) and gets the cached part.
+      late.start();
+      await waitFor(async () => sup.status.restarts >= 1, 40_000);
+      // (The other reader did get the cached part; on a loaded machine perhaps only after this restart.)
+      await waitFor(async () => late.status.bytesSent > 0, 30_000);
+      expect(sup.status.lastError).toBe("relay: no data from the show's stream for 8 s (for none of its readers)");
+    } finally {
+      await Promise.all([sup.stop(), late.stop()]);
+      await e.close();
+    }
+  }, 90_000);
+
   test('while the show\'s other reader keeps getting data is a stalled reader, restarted at the stall time', async () => {
     // connection 0: the other reader, the whole stream; connection 1: this reader, part of it, then nothing
     const e = await edge((n) => (n === 1 ? PART() : flv.length));
