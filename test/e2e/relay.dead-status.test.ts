@@ -15,8 +15,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 test('a relay process that died is not reported as still sending', async () => {
   const relay = h.relayProcess();
-  await scheduleRelayedShow(h.svc, h.sim, P, h.secret, 'dead1');
-  await goLive(h.svc, P, h.secret, 'dead1');
+  // Scheduled near now: the board lists live shows scheduled within the last week (LIVE_LOOKBACK_MS), and
+  // sampleShow's fixed 2026-11-24 fell out of that after 2026-12-01 18:00 UTC.
+  const near = { scheduledAt: new Date(Date.now() + 3_600_000).toISOString() };
+  await scheduleRelayedShow(h.svc, h.sim, P, h.secret, 'dead1', near);
+  await goLive(h.svc, P, h.secret, 'dead1', 'live', near);
   const v0 = await viewOf(h.svc, P, 'dead1');
   const enc = encode(`${v0.show.ingest.url}/${v0.show.ingest.streamKey}`);
   try {
