@@ -292,6 +292,7 @@ async function startRolesOn(
       startTimeoutMs: config.relayStartTimeoutMs,
       startConcurrency: config.relayStartConcurrency,
       edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
+      publisherDataAt: edge ? (input) => edge.publisherDataAt(input) : undefined,
       onStateChange: async (partnerId, showId, mirror, status) => {
         await onRelayChange(partnerId, showId, mirror, status);
         // Video reaches the platform: a mirror waiting for it can go live now, not at its next retry.

@@ -65,6 +65,15 @@ export interface SupervisorOptions {
    * limit. Without it (a pull from an outside source) a silence is judged as before.
    */
   inputPeers?: InputPeers;
+  /**
+   * When the publish `input` reads (a show's stream on this process's edge) last sent the edge data,
+   * by the edge's clock (src/relay/ingest.edge.ts `publisherDataAt`; undefined: not known here, e.g.
+   * another process's edge). The edge passes what it gets on to the stream's readers at once, so a run
+   * that waits on its input while the publisher sent data after its silence began (and long enough
+   * ago to have come through) is one the edge does not serve: the stall time applies, whether or not
+   * the show has other readers. Only with `inputPeers`.
+   */
+  publisherDataAt?: (input: string) => number | undefined;
   /** Whether a silent child waits on its input socket (default: /proc, see waitsOnInput); tests may replace it. */
   waitsOnInput?: (pid: number, inputPort: number) => boolean | undefined;
 }
@@ -126,12 +135,12 @@ export function inputPortOf(input: string): number | undefined {
  * Which limits a run that is silent while sending is judged against, by where it waits:
  * - `destination`: bytes sit in its send queue (the receiver takes them slowly or not at all): the hard
  *   limit, with any drain starting the silence over (see RECEIVER_PROBE_AFTER_MS);
- * - `input`: it waits on its input and no other reader of that input was served during its silence:
- *   the input is silent for everyone (the machine starved the edge or the encoder), not this run: the
- *   hard limit;
+ * - `input`: it waits on its input, no other reader of that input was served during its silence and
+ *   the show's publisher (where known: `publisherDataAt`) sent the edge nothing since: the input is
+ *   silent for everyone (the machine starved the edge or the encoder), not this run: the hard limit;
  * - `run`: anything else (ffmpeg itself stopped or hung, the edge no longer serving this reader while
- *   it serves the others): the stall time, less the time it was starved of CPU (stallVerdict), and the
- *   hard limit whatever the starvation.
+ *   it serves the others or while the publisher sends): the stall time, less the time it was starved
+ *   of CPU (stallVerdict), and the hard limit whatever the starvation.
  */
 export function silenceLimits(x: { stallMs: number; blockedOnReceiver: boolean; inputSilentForAll: boolean }): { cause: 'destination' | 'input' | 'run'; limitMs: number; hardLimitMs: number } {
   const hard = x.stallMs * STARVED_LIMIT_FACTOR;
@@ -177,6 +186,12 @@ export function outputTimeoutUs(stallMs: number): number {
  * timeout is set to the same, only as a backstop.
  */
 const RECEIVER_PROBE_AFTER_MS = 1500;
+/**
+ * The publisher's data proves that the edge serves the show only from this long after a reader's last
+ * progress on (the edge counts what it received every 0.5 s, ffmpeg reports every 0.5 s), and only
+ * once it is this old (time to come through to the reader and show in its progress).
+ */
+const PUBLISHER_MARGIN_MS = 1500;
 /** Bytes a send queue must hold (or shrink by) to count: the input socket only carries RTMP acks out. */
 const HELD_MIN_BYTES = 1024;
 
@@ -416,6 +431,10 @@ export class DestinationSupervisor {
     const inputPort = peers ? inputPortOf(this.spec.input) : undefined;
     const readInputWait = this.opts.waitsOnInput ?? ((pid: number, port: number) => waitsOnInput(pid, port, HELD_MIN_BYTES));
     let inputLogged = false;
+    // The publisher's first data seen after this run's current silence began (0: none yet), and the
+    // silence (its last progress) it was seen for.
+    let publisherAfter = 0;
+    let publisherFor = 0;
     this.watchdog = setInterval(() => {
       const now = Date.now();
       // Time in which this run could not progress for want of CPU: ffmpeg waiting on a run queue, and
@@ -466,6 +485,16 @@ export class DestinationSupervisor {
         queuesBefore = queues;
         queuesAt = now;
         if (!blockedOnReceiver && peers && inputPort !== undefined && readInputWait(run.pid, inputPort) === true) {
+          // Waiting on its input: did the show's publisher send the edge data since this run fell
+          // silent? Then the edge had it and passed it on, just not to this reader. (Under a starved
+          // edge thread its count is late: the silence then passes for the input's, the safe side.)
+          if (publisherFor !== this.lastProgressAt) {
+            publisherFor = this.lastProgressAt;
+            publisherAfter = 0;
+          }
+          const sentAt = this.opts.publisherDataAt?.(this.spec.input);
+          if (publisherAfter === 0 && sentAt !== undefined && sentAt > this.lastProgressAt + PUBLISHER_MARGIN_MS) publisherAfter = sentAt;
+          const publisherServed = publisherAfter > 0 && now - publisherAfter >= PUBLISHER_MARGIN_MS;
           // Waiting on its input: is the edge serving the show's other readers meanwhile? Progress
           // reports come every 0.5 s at each run's own pace, so readers that got the same last bytes
           // report them up to about a second apart: only data half a stall time after this run's last
@@ -473,7 +502,7 @@ export class DestinationSupervisor {
           // served already when this one last got data: one that (re)connected since got the edge's
           // GOP cache at once, whether or not anything new came in (a reader restarting, or a new
           // destination, during a silence for all would restart every silent reader of the show).
-          inputSilentForAll = peers.othersDataAt(this.spec.input, this.peer, this.lastProgressAt) < this.lastProgressAt + this.opts.stallMs / 2;
+          inputSilentForAll = !publisherServed && peers.othersDataAt(this.spec.input, this.peer, this.lastProgressAt) < this.lastProgressAt + this.opts.stallMs / 2;
         }
       }
       const limits = silenceLimits({ stallMs: this.opts.stallMs, blockedOnReceiver, inputSilentForAll });

@@ -41,7 +41,7 @@ type FromEdge =
   | { type: 'listenError'; message: string; code?: string }
   | { type: 'postPublish'; id: string; path: string }
   | { type: 'donePublish'; id: string }
-  | { type: 'received'; counts: [string, number][] }
+  | { type: 'received'; counts: [string, number][]; at: number }
   | { type: 'gone'; id: string }
   | { type: 'closed' };
 
@@ -82,11 +82,12 @@ const server = createServer((socket) => {
 context.nodeEvent.on('postPublish', (id, path) => parentPort.postMessage({ type: 'postPublish', id, path }));
 context.nodeEvent.on('donePublish', (id) => parentPort.postMessage({ type: 'donePublish', id }));
 // Bytes each publishing session has received so far, every half second: the main thread tells an
-// encoder that stalled without closing (no new bytes) from one that publishes.
+// encoder that stalled without closing (no new bytes) from one that publishes. "at": this thread's
+// clock when it counted (by then it had passed what it read on to the stream's readers).
 setInterval(() => {
   const counts = [];
   for (const s of context.sessions.values()) if (s.isPublishing) counts.push([s.id, s.socket.bytesRead]);
-  if (counts.length > 0) parentPort.postMessage({ type: 'received', counts });
+  if (counts.length > 0) parentPort.postMessage({ type: 'received', counts, at: Date.now() });
 }, 500).unref();
 server.once('error', (err) => parentPort.postMessage({ type: 'listenError', message: err.message, code: err.code }));
 server.listen(workerData.port, workerData.host, () => parentPort.postMessage({ type: 'listening', port: server.address().port }));
@@ -122,6 +123,14 @@ export interface IngestEdge {
   port: number;
   /** `rtmp://…/live` that relay processes read from. */
   internalUrl: string;
+  /**
+   * When the publish a reader's `input` (`{internalUrl}/{key}`) reads last sent the edge data, by the
+   * edge thread's own clock (epoch ms; undefined: no accepted publish of that key here, or none sent
+   * data yet). The edge passes what it reads on to the stream's readers at once, so a reader that
+   * waits on its input while this moves on is one the edge does not serve
+   * (src/relay/destination.supervisor.ts). A starved edge thread makes it stale, never early.
+   */
+  publisherDataAt(input: string): number | undefined;
   close(): Promise<void>;
 }
 
@@ -136,12 +145,16 @@ interface Publish {
   /** Bytes received on the publish's connection, and when that count last grew (epoch ms). */
   received: number;
   dataAt: number;
+  /** When the edge thread last counted at least PUBLISH_DATA_MIN_BYTES new (its clock; 0: not yet). */
+  sentAt: number;
   /** Since when nothing arrived (ISO), once that lasted STALL_NOTICE_MS; written to the source. */
   stalledSince?: string;
 }
 
 /** A publish that received nothing for this long is reported stalled on its source (the relay then does not blame its destinations). */
 const STALL_NOTICE_MS = 1500;
+/** Bytes a publish must send between two counts to count as sending (not just an RTMP ping answer or acknowledgement). */
+const PUBLISH_DATA_MIN_BYTES = 1024;
 
 const KEY_PATH = new RegExp(`^/${EDGE_APP}/([A-Za-z0-9_-]{8,200})$`);
 
@@ -168,7 +181,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   const onPostPublish = (id: string, path: string): void => {
     const m = KEY_PATH.exec(path);
     if (!m) return refuse(id, 'not /live/{streamKey}');
-    const p: Publish = { key: m[1]!, session: `${edgeId}:${id}:${++seq}`, received: 0, dataAt: Date.now() };
+    const p: Publish = { key: m[1]!, session: `${edgeId}:${id}:${++seq}`, received: 0, dataAt: Date.now(), sentAt: 0 };
     publishing.set(id, p);
     // node-media-server lets the publish start while we look the key up; a refusal cuts it off.
     void (async () => {
@@ -188,12 +201,13 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   };
   const sourceOf = (p: Publish) => ({ edgeUrl: internalUrl, session: p.session, since: p.since!, ...(p.stalledSince ? { stalledSince: p.stalledSince } : {}) });
   /** The edge thread's byte counts: a publish whose count stands still is stalled; its source says so at once, and again once data flows. */
-  const onReceived = (counts: [string, number][]): void => {
+  const onReceived = (counts: [string, number][], at: number): void => {
     const now = Date.now();
     for (const [id, bytes] of counts) {
       const p = publishing.get(id);
       if (!p) continue;
       const before = p.stalledSince;
+      if (bytes - p.received >= PUBLISH_DATA_MIN_BYTES) p.sentAt = Math.max(p.sentAt, at);
       if (bytes > p.received) {
         p.received = bytes;
         p.dataAt = now;
@@ -233,7 +247,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
         case 'postPublish':
           return onPostPublish(m.id, m.path);
         case 'received':
-          return onReceived(m.counts);
+          return onReceived(m.counts, m.at);
         case 'donePublish':
         case 'gone':
           return onDonePublish(m.id);
@@ -296,6 +310,13 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   return {
     port,
     internalUrl,
+    publisherDataAt: (input) => {
+      if (!input.startsWith(`${internalUrl}/`)) return undefined;
+      const key = input.slice(internalUrl.length + 1);
+      let at = 0;
+      for (const p of publishing.values()) if (p.show && p.key === key && p.sentAt > at) at = p.sentAt;
+      return at > 0 ? at : undefined;
+    },
     close: async () => {
       clearInterval(check);
       closing = true;

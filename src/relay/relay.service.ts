@@ -40,6 +40,8 @@ export interface RelayServiceDeps {
    * RELAY_EDGE_INTERNAL_URL); none: readers start only once an edge reports the publish, and pulls fail.
    */
   edgeUrl: () => string | undefined;
+  /** This process's edge (if it runs one): when the publish a reader's input reads last sent data (src/relay/ingest.edge.ts). */
+  publisherDataAt?: (input: string) => number | undefined;
   /** A mirror's relay state changed (mirror.updated; a `sending` YouTube mirror can go live now). */
   onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus) => Promise<void>;
 }
@@ -332,6 +334,7 @@ export class RelayService {
         startTimeoutMs: this.deps.startTimeoutMs,
         startGate: this.startGate,
         inputPeers: this.inputPeers,
+        publisherDataAt: this.deps.publisherDataAt,
         waitForInput: true,
         mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await relay.holdsLease(o.partnerId, o.showId, this.token)),
         onStateChange: (status) => {

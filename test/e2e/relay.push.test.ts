@@ -50,6 +50,13 @@ test('one publish reaches all five sinks with both codecs; YouTube and Facebook 
     return v.mirrors.every((m) => m.relay.state === 'sending') ? v : undefined;
   }, 30_000);
   expect(ready.mirrors.map((m) => m.relay.bitrateKbps > 0)).toEqual(ALL_PLATFORMS.map(() => true));
+  // The edge counts the publisher's data as it comes (the readers' proof that the edge has the show's
+  // stream to serve them: src/relay/destination.supervisor.ts publisherDataAt); unknown for other keys.
+  const edge = svc.started.edge!;
+  const input = `${edge.internalUrl}/${before.show.ingest.streamKey}`;
+  const firstSent = await waitFor(async () => edge.publisherDataAt(input), 10_000);
+  await waitFor(async () => (edge.publisherDataAt(input) ?? 0) > firstSent, 10_000);
+  expect(edge.publisherDataAt(`${edge.internalUrl}/sk_not-a-publishing-key`)).toBeUndefined();
   await waitFor(async () => (await viewOf(svc, P, 'push1')).mirrors.every((m) => m.state === 'live'), 30_000);
   expect(await enc.exited).toBe(0);
   const sourceBytes = enc.bytes();

@@ -8,6 +8,8 @@
  * another ffmpeg start-up on the starved machine). Now such a silence is the input's, judged against
  * the hard limit; a reader the edge stops serving while it serves the show's other readers is still
  * restarted at the stall time, and so is a stopped ffmpeg (test/integration/relay.restart-limit.test.ts).
+ * So is a reader the edge stops serving while the show's publisher keeps sending it data, also when
+ * it is the show's only reader (no other reader to compare with).
  *
  * Real ffmpeg reading real FLV over real TCP from a server that plays the edge: it sends a
  * connection part of a stream and holds the rest back (the input falling silent) until told.
@@ -71,7 +73,7 @@ const STALLED = 'relay destination stalled; restarting';
 /** About 5 s of the 30 s stream: the reader is sending by then (progress every 0.5 s at the native rate). */
 const PART = (): number => Math.floor(flv.length / 6);
 
-function reader(input: string, output: string, peers: InputPeers, log: pino.Logger): DestinationSupervisor {
+function reader(input: string, output: string, peers: InputPeers, log: pino.Logger, publisherDataAt?: (input: string) => number | undefined): DestinationSupervisor {
   return new DestinationSupervisor(
     { input, output: join(dir, output), secrets: [] },
     {
@@ -82,6 +84,7 @@ function reader(input: string, output: string, peers: InputPeers, log: pino.Logg
       realtimeInput: true,
       inputArgs: ['-f', 'flv'],
       inputPeers: peers,
+      publisherDataAt,
       mayStart: async () => true,
       onStateChange: () => undefined,
       // one restart is all a test looks at (the next run would find its output file taken)
@@ -186,6 +189,52 @@ describe('a reader whose input falls silent', () => {
       expect(other.status.restarts).toBe(0);
     } finally {
       await Promise.all([sup.stop(), other.stop()]);
+      await e.close();
+    }
+  }, 90_000);
+
+  test("while the show's publisher keeps sending the edge data is a stalled reader, restarted at the stall time, also with no other reader", async () => {
+    // The show's only reader gets part of the stream, then nothing, while the edge keeps counting the
+    // publisher's data (src/relay/ingest.edge.ts publisherDataAt, here set every half second like the edge's thread does).
+    const e = await edge(PART);
+    const { log } = logSink();
+    let sentAt: number | undefined;
+    const sending = setInterval(() => (sentAt = Date.now()), 500);
+    const asked: string[] = [];
+    const sup = reader(e.url, 'publisher-sends.flv', new InputPeers(), log, (input) => {
+      asked.push(input);
+      return sentAt;
+    });
+    sup.start();
+    try {
+      await waitFor(async () => sup.status.state === 'sending', 30_000);
+      await waitFor(async () => sup.status.restarts >= 1, 40_000);
+      expect(sup.status.lastError).toBe(`relay: no data for ${STALL_MS / 1000} s`);
+      // (With this test's 2 s stall time the silence may pass for one for all for a moment, until the
+      // publisher's data is old enough to count, 1.5 s after 1.5 s past the last progress: logged, not restarted.)
+      expect(new Set(asked)).toEqual(new Set([e.url]));
+    } finally {
+      clearInterval(sending);
+      await sup.stop();
+      await e.close();
+    }
+  }, 90_000);
+
+  test('whose publisher fell silent too is judged as a silence for all (the hard limit)', async () => {
+    // The publisher's last data is from before the reader's silence (a stalled encoder, or a starved
+    // edge thread that counted nothing since): no proof that the edge serves the show.
+    const e = await edge(PART);
+    const { log, lines } = logSink();
+    const startedAt = Date.now();
+    const sup = reader(e.url, 'publisher-silent.flv', new InputPeers(), log, () => startedAt);
+    sup.start();
+    try {
+      await waitFor(async () => sup.status.state === 'sending', 30_000);
+      await waitFor(async () => sup.status.restarts >= 1, 40_000);
+      expect(sup.status.lastError).toBe("relay: no data from the show's stream for 8 s (for none of its readers)");
+      expect(lines.some((l) => l.msg === SILENT_FOR_ALL)).toBe(true);
+    } finally {
+      await sup.stop();
       await e.close();
     }
   }, 90_000);
