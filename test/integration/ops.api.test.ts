@@ -56,6 +56,8 @@ test('a live show is on the board whatever its scheduledAt; one that ended, or a
     expect((await sendEvent(svc, 'p1', secret, showEvent(type, show, iso(occurredAt)))).status).toBe(202);
   };
   const tenDaysAgo = iso(now - 10 * 24 * HOUR);
+  // The partner's one-time backfill of its live-show index is done by now: what follows is the index's own upkeep.
+  await board();
   // Went live ten days after it was scheduled (or has streamed since): live, so on the board.
   await send(sampleShow('long-live', { scheduledAt: tenDaysAgo, state: 'live' }), 'show.live', now - 60_000);
   // Live, then ended: it leaves the board; a live event older than the end (delivered late) does not bring it back.
@@ -66,6 +68,9 @@ test('a live show is on the board whatever its scheduledAt; one that ended, or a
   const ids = (await board()).shows.map((s) => s.showId);
   expect(ids).toContain('long-live');
   expect(ids).not.toContain('long-ended');
+  // The ended show left the partner's live-show index (the board does not read it again each refresh).
+  expect(await svc.rt.redis.sismember(svc.rt.keys.partnerLiveShows('p1'), 'long-ended')).toBe(0);
+  expect(await svc.rt.redis.sismember(svc.rt.keys.partnerLiveShows('p1'), 'long-live')).toBe(1);
   expect((await board()).shows.find((s) => s.showId === 'long-live')).toMatchObject({ state: 'live' });
 });
 
