@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { orderKey, registerFor } from '../domain/desired-state.js';
-import { PartnerEventSchema, type PartnerEvent } from '../domain/events.js';
+import { impliedState, PartnerEventSchema, type PartnerEvent } from '../domain/events.js';
 import { badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/errors.js';
 import { currentRequestId } from '../lib/request-context.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
@@ -100,7 +100,7 @@ export class IngestService {
   /** A show event on a single Redis: claim, write and dispatch entry in one Lua call. */
   private async ingestShowEventOne(bundle: PartnerBundle, showId: string, webhookId: string, scope: string, event: PartnerEvent, write: { field: string; value: string }): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
-    const snapshot = 'show' in event.data ? { scheduledAtMs: Date.parse(event.data.show.scheduledAt) } : undefined;
+    const snapshot = 'show' in event.data ? { scheduledAtMs: Date.parse(event.data.show.scheduledAt), live: (impliedState(event) ?? event.data.show.state) === 'live' } : undefined;
     const stored = await this.deps.shows.ingestOne(partnerId, showId, webhookId, scope, JSON.stringify(event), orderKey(event.occurredAt, webhookId), write, snapshot, currentRequestId());
     if (stored.holder !== undefined) return { eventId: await this.deps.webhookIds.storedEventId(partnerId, webhookId, stored.holder), duplicate: true };
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'show event stored; marked for sync');
@@ -129,9 +129,21 @@ export class IngestService {
       // Pins and product updates need no sweep entry of their own: the show's snapshot events add it.
       'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),
     ]);
-    await this.deps.shows.markForSync(partnerId, showId, currentRequestId());
+    // The partner's live-show index (another slot than the show's) follows a snapshot that won its
+    // register. A duplicate re-asserts it from the stored state: its first delivery may have been
+    // stored and then failed before it wrote the index.
+    await Promise.all([
+      this.deps.shows.markForSync(partnerId, showId, currentRequestId()),
+      'show' in event.data && stored.changed ? this.deps.shows.indexLive(partnerId, showId, (impliedState(event) ?? event.data.show.state) === 'live') : Promise.resolve(),
+      'show' in event.data && stored.duplicate ? this.reindexLive(partnerId, showId) : Promise.resolve(),
+    ]);
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'show event stored; marked for sync');
     return { eventId: stored.eventId, duplicate: stored.duplicate };
+  }
+
+  private async reindexLive(partnerId: string, showId: string): Promise<void> {
+    const desired = await this.deps.shows.desired(partnerId, showId);
+    if (desired) await this.deps.shows.indexLive(partnerId, showId, desired.state === 'live');
   }
 
   private async ingestOrderEvent(bundle: PartnerBundle, webhookId: string, event: PartnerEvent, orderId: string): Promise<IngestResult> {

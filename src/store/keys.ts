@@ -25,6 +25,18 @@ export class Keys {
   partnerShows(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:shows`;
   }
+  /**
+   * SET of the partner's live shows (the show's winning snapshot says live): the ops board lists every
+   * live show whatever its scheduledAt without reading the partner's history. Written with the
+   * snapshot that changes it (INGEST_SHOW_ONE_LUA on a single Redis; right after the write on a Cluster).
+   */
+  partnerLiveShows(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:live`;
+  }
+  /** Set once the partner's live shows stored before partnerLiveShows existed were added to it (ShowRepository.backfillLive). */
+  partnerLiveBackfilled(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:live-backfilled`;
+  }
   partnerIndex(): string {
     return `${this.prefix}:{idx}:partners`;
   }

@@ -21,7 +21,7 @@ import type { RedisClient } from './redis.js';
  * on whose order key (ARGV[first - 1]) is newer than the field's; the version goes up when any did.
  * Leaves `eventId` to the caller's return.
  */
-function registerWrites(desired: string, first: number): string {
+function registerWrites(desired: string, first: number, afterWrites = ''): string {
   return `local key = ARGV[${first - 1}]
 local changed = 0
 for i = ${first}, #ARGV, 2 do
@@ -32,7 +32,7 @@ for i = ${first}, #ARGV, 2 do
     changed = 1
   end
 end
-local v
+${afterWrites}local v
 if changed == 1 then v = redis.call('HINCRBY', ${desired}, 'v', 1) else v = tonumber(redis.call('HGET', ${desired}, 'v') or '0') end
 return {1, eventId, v, changed}
 `;
@@ -64,9 +64,11 @@ ${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registe
  * to a Cluster): the partner-wide webhook-id claim (src/store/webhook-id.repository.ts), the show's
  * inbox + event log + desired state (INGEST_SHOW_LUA), the sync-dispatch entry that tells the
  * dispatcher the show's mirrors need a sync, and for a show snapshot the partner's show index and the
- * sweep's active set. KEYS: claim, inbox, events stream, desired hash, dispatch stream, partner shows,
- * active shows. ARGV: scope, ttl s (claim and inbox), webhookId, event json, partnerId, showId,
- * requestId ('' for none), '1' for a snapshot, scheduledAt ms, now ms, active-set member, order key,
+ * sweep's active set, and when the snapshot won its register (newer than the stored one) the partner's
+ * live set (the show added when the snapshot says live, removed otherwise). KEYS: claim, inbox, events
+ * stream, desired hash, dispatch stream, partner shows, active shows, partner live shows. ARGV: scope,
+ * ttl s (claim and inbox), webhookId, event json, partnerId, showId, requestId ('' for none), '1' for a
+ * snapshot, scheduledAt ms, now ms, active-set member, '1' when the snapshot says live, order key,
  * then field/value pairs. Returns {2, holder} when the id is claimed for another scope (nothing
  * written), {0, existingEventId} for a stored duplicate (dispatch entry written again: its first
  * delivery's is gone once dispatched), or {1, eventId, version, changed}.
@@ -80,7 +82,14 @@ if ARGV[8] == '1' then
   redis.call('ZADD', KEYS[7], ARGV[10], ARGV[11])
 end
 redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])
-${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]')}${registerWrites('KEYS[4]', 13)}`;
+${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]')}${registerWrites(
+  'KEYS[4]',
+  14,
+  `if changed == 1 and ARGV[8] == '1' then
+  if ARGV[12] == '1' then redis.call('SADD', KEYS[8], ARGV[6]) else redis.call('SREM', KEYS[8], ARGV[6]) end
+end
+`,
+)}`;
 
 /**
  * KEYS: inbox, events stream, pending hash. ARGV: webhookId, event json, ttl, now ms. The event is
@@ -238,7 +247,7 @@ declare module 'ioredis' {
     scSaveMirrorFinal(numKeys: number, ...args: (string | number)[]): Result<[number, number, number, number], Context>;
     scSaveMirror(mirror: string, lease: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
-    scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
+    scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
     scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
   }
@@ -247,7 +256,7 @@ declare module 'ioredis' {
 export function defineStoreScripts(redis: RedisClient): void {
   if (typeof (redis as unknown as { scIngestShow?: unknown }).scIngestShow === 'function') return;
   redis.defineCommand('scIngestShow', { numberOfKeys: 3, lua: INGEST_SHOW_LUA });
-  redis.defineCommand('scIngestShowOne', { numberOfKeys: 7, lua: INGEST_SHOW_ONE_LUA });
+  redis.defineCommand('scIngestShowOne', { numberOfKeys: 8, lua: INGEST_SHOW_ONE_LUA });
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
@@ -385,7 +394,7 @@ export class ShowRepository {
     eventJson: string,
     orderKey: string,
     write: RegisterWrite,
-    snapshot: { scheduledAtMs: number } | undefined,
+    snapshot: { scheduledAtMs: number; live: boolean } | undefined,
     requestId: string | undefined,
   ): Promise<IngestResult & { holder?: string }> {
     const k = this.keys;
@@ -397,6 +406,7 @@ export class ShowRepository {
       k.syncDispatch(),
       k.partnerShows(partnerId),
       k.activeShows(),
+      k.partnerLiveShows(partnerId),
       scope,
       this.inboxTtlSec,
       webhookId,
@@ -408,6 +418,7 @@ export class ShowRepository {
       snapshot?.scheduledAtMs ?? 0,
       Date.now(),
       JSON.stringify([partnerId, showId]),
+      snapshot?.live ? '1' : '',
       orderKey,
       write.field,
       write.value,
@@ -449,6 +460,47 @@ export class ShowRepository {
 
   async indexShow(partnerId: string, showId: string, scheduledAtMs: number): Promise<void> {
     await this.redis.zadd(this.keys.partnerShows(partnerId), scheduledAtMs, showId);
+  }
+
+  /**
+   * The partner's live-show index (Keys.partnerLiveShows) after a snapshot event won its register on a
+   * Redis Cluster (the single-Redis path writes it inside INGEST_SHOW_ONE_LUA): added when the
+   * snapshot says live, removed otherwise.
+   */
+  async indexLive(partnerId: string, showId: string, live: boolean): Promise<void> {
+    const key = this.keys.partnerLiveShows(partnerId);
+    if (live) await this.redis.sadd(key, showId);
+    else await this.redis.srem(key, showId);
+  }
+
+  /** The partner's shows that are live (a show's last snapshot said live), at most `limit`. */
+  async liveShowIds(partnerId: string, limit: number): Promise<string[]> {
+    const ids = await this.redis.smembers(this.keys.partnerLiveShows(partnerId));
+    return ids.length > limit ? ids.sort().slice(0, limit) : ids;
+  }
+
+  /**
+   * Live shows stored before the live-show index existed: added to it once per partner, by one walk of
+   * the partner's show index (`pageSize` shows a round trip), then marked done. A show that ends while
+   * the walk runs may be left in the index: readers check the show's state (the board does).
+   */
+  async backfillLive(partnerId: string, pageSize = 500): Promise<void> {
+    const k = this.keys;
+    if (await this.redis.exists(k.partnerLiveBackfilled(partnerId))) return;
+    for (let start = 0; ; start += pageSize) {
+      const ids = await this.redis.zrange(k.partnerShows(partnerId), start, start + pageSize - 1);
+      const snaps = await Promise.all(ids.map((id) => this.redis.hget(k.desired(partnerId, id), 'snap')));
+      const live = ids.filter((_, i) => {
+        try {
+          return (JSON.parse(snaps[i] ?? 'null') as { state?: string } | null)?.state === 'live';
+        } catch {
+          return false;
+        }
+      });
+      if (live.length > 0) await this.redis.sadd(k.partnerLiveShows(partnerId), ...live);
+      if (ids.length < pageSize) break;
+    }
+    await this.redis.set(k.partnerLiveBackfilled(partnerId), '1');
   }
 
   async listShowIds(partnerId: string, offset: number, limit: number): Promise<{ ids: string[]; total: number }> {

@@ -50,6 +50,42 @@ test("the board holds shows scheduled within a day of now and live shows, not la
   expect(today.mirrors).toEqual([expect.objectContaining({ targetId: 'wn', state: 'pending', pins: { mirrored: 0, wanted: 1 }, needsAction: false })]);
 });
 
+test('a live show is on the board whatever its scheduledAt; one that ended, or a late live event older than its end, is not', async () => {
+  const now = Date.now();
+  const send = async (show: Record<string, unknown>, type: string, occurredAt: number): Promise<void> => {
+    expect((await sendEvent(svc, 'p1', secret, showEvent(type, show, iso(occurredAt)))).status).toBe(202);
+  };
+  const tenDaysAgo = iso(now - 10 * 24 * HOUR);
+  // The partner's one-time backfill of its live-show index is done by now: what follows is the index's own upkeep.
+  await board();
+  // Went live ten days after it was scheduled (or has streamed since): live, so on the board.
+  await send(sampleShow('long-live', { scheduledAt: tenDaysAgo, state: 'live' }), 'show.live', now - 60_000);
+  // Live, then ended: it leaves the board; a live event older than the end (delivered late) does not bring it back.
+  await send(sampleShow('long-ended', { scheduledAt: tenDaysAgo, state: 'live' }), 'show.live', now - 60_000);
+  expect((await board()).shows.map((s) => s.showId)).toContain('long-ended');
+  await send(sampleShow('long-ended', { scheduledAt: tenDaysAgo, state: 'ended' }), 'show.ended', now - 30_000);
+  await send(sampleShow('long-ended', { scheduledAt: tenDaysAgo, state: 'live' }), 'show.live', now - 45_000);
+  const ids = (await board()).shows.map((s) => s.showId);
+  expect(ids).toContain('long-live');
+  expect(ids).not.toContain('long-ended');
+  // The ended show left the partner's live-show index (the board does not read it again each refresh).
+  expect(await svc.rt.redis.sismember(svc.rt.keys.partnerLiveShows('p1'), 'long-ended')).toBe(0);
+  expect(await svc.rt.redis.sismember(svc.rt.keys.partnerLiveShows('p1'), 'long-live')).toBe(1);
+  expect((await board()).shows.find((s) => s.showId === 'long-live')).toMatchObject({ state: 'live' });
+});
+
+test('live shows stored before the live-show index existed are added to it by the one-time backfill, ended ones are not', async () => {
+  const live = svc.rt.keys.partnerLiveShows('p1');
+  // As a deployment from before the index left it: no index, no backfill mark.
+  await svc.rt.redis.del(live, svc.rt.keys.partnerLiveBackfilled('p1'));
+  await svc.rt.shows.backfillLive('p1', 2);
+  const members = await svc.rt.redis.smembers(live);
+  expect(members).toEqual(expect.arrayContaining(['long-live', 'old-live']));
+  expect(members).not.toContain('long-ended');
+  expect(members).not.toContain('old-ended');
+  expect(await svc.rt.redis.get(svc.rt.keys.partnerLiveBackfilled('p1'))).toBe('1');
+});
+
 test('a mirror that needs action says so, with the time it entered its state, and comes first', async () => {
   await svc.rt.shows.saveMirror('p1', 'today', { ...newMirror('wn', 'whatnot'), state: 'action_required', lastError: 'whatnot: create the show in the Whatnot app, then link it' });
   const m = (await svc.rt.shows.getMirror('p1', 'today', 'wn'))!;

@@ -57,7 +57,7 @@ const MULTI: Builder[] = [
 ];
 
 /** The builders of one id (for the cross-builder check). */
-const SINGLE: Builder[] = (['partner', 'partnerShows', 'targetOwner', 'targetToken', 'audit', 'partnerEndpoints', 'link', 'click', 'reconciliation', 'partnerReconciliations', 'reconHealed', 'apiKey', 'consoleSession', 'relayKeyIndex'] as const).map(
+const SINGLE: Builder[] = (['partner', 'partnerShows', 'partnerLiveShows', 'targetOwner', 'targetToken', 'audit', 'partnerEndpoints', 'link', 'click', 'reconciliation', 'partnerReconciliations', 'reconHealed', 'apiKey', 'consoleSession', 'relayKeyIndex'] as const).map(
   (name) => ({ name, arb: fc.tuple(id), key: (a) => (k[name] as (x: string) => string).call(k, s(a, 0)) }),
 );
 

@@ -19,7 +19,12 @@ import type { RelayRepository, RelayStatus } from '../../store/relay.repository.
 import type { Readiness, ReadinessService } from '../../mirror/readiness.service.js';
 
 const HOUR = 3_600_000;
-/** "Today" on a 24-hour ops floor: scheduled within a day either side of now, or live (started up to a week ago). */
+/**
+ * "Today" on a 24-hour ops floor: scheduled within a day either side of now, or live whatever its
+ * scheduledAt (the partner's live-show index; live shows stored before it existed are added by a
+ * one-time walk per partner, ShowRepository.backfillLive). The shows scheduled up to a week before
+ * the window are read too, for those still live (as before the index).
+ */
 const WINDOW_MS = 24 * HOUR;
 const LIVE_LOOKBACK_MS = 7 * 24 * HOUR;
 /** Shows read per partner in today's window, and again among the earlier ones (for those still live). */
@@ -110,6 +115,20 @@ export function boardCells(desired: DesiredShow, targets: TargetRecord[], docs: 
 export class OpsService {
   constructor(private readonly d: OpsDeps) {}
 
+  /** Partners whose live-show index this process has backfilled (or is backfilling): one walk each. */
+  private readonly liveBackfill = new Map<string, Promise<void>>();
+
+  private backfilledLive(partnerId: string): Promise<void> {
+    let done = this.liveBackfill.get(partnerId);
+    if (!done) {
+      done = this.d.shows.backfillLive(partnerId);
+      // A failed walk (storage down) is tried again at the next board.
+      done.catch(() => this.liveBackfill.delete(partnerId));
+      this.liveBackfill.set(partnerId, done);
+    }
+    return done;
+  }
+
   private async cells(partnerId: string, showId: string, desired: DesiredShow, targets: TargetRecord[], docs: (MirrorDoc | null)[]): Promise<BoardCell[]> {
     const ids = targets.map((t) => t.id);
     const [relay, readiness] = await Promise.all([
@@ -141,12 +160,16 @@ export class OpsService {
     // Today's window, and apart from it the shows scheduled before it, newest first (only live ones stay):
     // one read of the whole week oldest first let a busy partner's past days fill the limit, and
     // today's and live shows fell off the board.
+    // Live shows whatever their scheduledAt come from the partner's live-show index (a show that went
+    // live late, or streams for days, was missing once its scheduledAt was a week old).
+    await this.backfilledLive(partner.id);
     const key = this.d.keys.partnerShows(partner.id);
-    const [near, earlier] = await Promise.all([
+    const [near, earlier, live] = await Promise.all([
       this.d.redis.zrangebyscore(key, nowMs - WINDOW_MS, nowMs + WINDOW_MS, 'LIMIT', 0, MAX_SHOWS_PER_PARTNER),
       this.d.redis.zrevrangebyscore(key, `(${nowMs - WINDOW_MS}`, nowMs - LIVE_LOOKBACK_MS, 'LIMIT', 0, MAX_SHOWS_PER_PARTNER),
+      this.d.shows.liveShowIds(partner.id, MAX_SHOWS_PER_PARTNER),
     ]);
-    const ids = [...near, ...earlier];
+    const ids = [...new Set([...near, ...earlier, ...live])];
     const rows: BoardRow[] = [];
     await Promise.all(
       ids.map(async (showId) => {
