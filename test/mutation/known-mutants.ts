@@ -207,8 +207,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'enqueue-with-write',
     what: 'on the Redis Cluster path the sync-dispatch entry is written in parallel with the show write (a job can run before its own event is stored)',
     file: 'src/sources/ingest.service.ts',
-    from: "      'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),\n    ]);\n    await this.deps.shows.markForSync(partnerId, showId, currentRequestId());",
-    to: "      'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),\n      this.deps.shows.markForSync(partnerId, showId, currentRequestId()),\n    ]);",
+    from: "      'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),\n    ]);\n    // The partner's live-show index (another slot than the show's) follows a snapshot that won its\n    // register. A duplicate re-asserts it from the stored state: its first delivery may have been\n    // stored and then failed before it wrote the index.\n    await Promise.all([\n      this.deps.shows.markForSync(partnerId, showId, currentRequestId()),",
+    to: "      'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),\n      this.deps.shows.markForSync(partnerId, showId, currentRequestId()),\n    ]);\n    await Promise.all([",
     tests: ['test/integration/sync.enqueue-after-write.test.ts'],
   },
   {
