@@ -94,6 +94,23 @@ function reader(input: string, output: string, peers: InputPeers, log: pino.Logg
   );
 }
 
+/** A lone reader whose input goes silent for good: it sends, then is restarted only at the hard limit, as a silence for all. */
+async function restartedAtHardLimit(output: string, publisherDataAt?: (input: string) => number | undefined): Promise<void> {
+  const e = await edge(PART);
+  const { log, lines } = logSink();
+  const sup = reader(e.url, output, new InputPeers(), log, publisherDataAt);
+  sup.start();
+  try {
+    await waitFor(async () => sup.status.state === 'sending', 30_000);
+    await waitFor(async () => sup.status.restarts >= 1, 40_000);
+    expect(sup.status.lastError).toBe("relay: no data from the show's stream for 8 s (for none of its readers)");
+    expect(lines.some((l) => l.msg === SILENT_FOR_ALL)).toBe(true);
+  } finally {
+    await sup.stop();
+    await e.close();
+  }
+}
+
 describe('silenceLimits', () => {
   test('a run waiting on an input that no reader gets data from is judged against the hard limit, like one held up by its destination', () => {
     expect(silenceLimits({ stallMs: 6000, blockedOnReceiver: false, inputSilentForAll: true })).toEqual({ cause: 'input', limitMs: 24_000, hardLimitMs: 24_000 });
@@ -129,21 +146,7 @@ describe('a reader whose input falls silent', () => {
     }
   }, 90_000);
 
-  test('is still restarted once its input stays silent for the hard limit', async () => {
-    const e = await edge(PART);
-    const { log, lines } = logSink();
-    const sup = reader(e.url, 'silent-for-good.flv', new InputPeers(), log);
-    sup.start();
-    try {
-      await waitFor(async () => sup.status.state === 'sending', 30_000);
-      await waitFor(async () => sup.status.restarts >= 1, 40_000);
-      expect(sup.status.lastError).toBe("relay: no data from the show's stream for 8 s (for none of its readers)");
-      expect(lines.some((l) => l.msg === SILENT_FOR_ALL)).toBe(true);
-    } finally {
-      await sup.stop();
-      await e.close();
-    }
-  }, 90_000);
+  test('is still restarted once its input stays silent for the hard limit', () => restartedAtHardLimit('silent-for-good.flv'), 90_000);
 
   test("is not restarted at the stall time by the GOP cache another reader gets when it (re)connects during the silence", async () => {
     // The edge hands a reader that connects the GOP it cached (ingest.edge.ts gop_cache) at once,
@@ -223,19 +226,7 @@ describe('a reader whose input falls silent', () => {
   test('whose publisher fell silent too is judged as a silence for all (the hard limit)', async () => {
     // The publisher's last data is from before the reader's silence (a stalled encoder, or a starved
     // edge thread that counted nothing since): no proof that the edge serves the show.
-    const e = await edge(PART);
-    const { log, lines } = logSink();
     const startedAt = Date.now();
-    const sup = reader(e.url, 'publisher-silent.flv', new InputPeers(), log, () => startedAt);
-    sup.start();
-    try {
-      await waitFor(async () => sup.status.state === 'sending', 30_000);
-      await waitFor(async () => sup.status.restarts >= 1, 40_000);
-      expect(sup.status.lastError).toBe("relay: no data from the show's stream for 8 s (for none of its readers)");
-      expect(lines.some((l) => l.msg === SILENT_FOR_ALL)).toBe(true);
-    } finally {
-      await sup.stop();
-      await e.close();
-    }
+    await restartedAtHardLimit('publisher-silent.flv', () => startedAt);
   }, 90_000);
 });
