@@ -38,6 +38,19 @@ export function outsideAttempt<T>(fn: () => Promise<T>): Promise<T> {
   return current.exit(fn);
 }
 
+/**
+ * `fn` run once for every caller that asks while it runs (an access-token refresh: concurrent calls
+ * of an adapter share one instead of racing several), outside any attempt (outsideAttempt): it serves
+ * every caller waiting on it, other shows' steps too, so no one caller's deadline may cut it short.
+ */
+export function sharedOutsideAttempt<T>(fn: () => Promise<T>): () => Promise<T> {
+  let running: Promise<T> | undefined;
+  return () =>
+    (running ??= outsideAttempt(fn).finally(() => {
+      running = undefined;
+    }));
+}
+
 /** The deadline of the attempt this code runs in, if any. */
 export function attemptDeadline(): number | undefined {
   return current.getStore()?.deadline;

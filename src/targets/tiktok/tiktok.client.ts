@@ -19,7 +19,7 @@ import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas
 import { signRequest } from './tiktok.sign.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
-import { outsideAttempt } from '../attempt-deadline.js';
+import { sharedOutsideAttempt } from '../attempt-deadline.js';
 import { createPlatformHttp } from '../platform-http.js';
 
 const OPEN_API = 'https://open-api.tiktokglobalshop.com';
@@ -120,7 +120,6 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     maxRedirects: 0, // a redirect would carry the access token somewhere else
     transformRequest: [(data: unknown) => data], // the signed text goes out byte for byte
   });
-  let refreshing: Promise<string> | undefined;
   let scopes: readonly string[] | undefined;
 
   function credentials(): TiktokCredentials {
@@ -164,14 +163,8 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     return data.data.access_token;
   }
 
-  function refresh(): Promise<string> {
-    // Outside the attempt of whichever call started it: the refresh serves every call waiting on it
-    // (other shows' steps too), so no one caller's deadline may cut it short (attempt-deadline.ts).
-    refreshing ??= outsideAttempt(refreshNow).finally(() => {
-      refreshing = undefined;
-    });
-    return refreshing;
-  }
+  /** Concurrent calls share one refresh, outside any one caller's attempt. */
+  const refresh = sharedOutsideAttempt(refreshNow);
 
   async function accessToken(): Promise<string> {
     const cached = await ctx.tokens.get();

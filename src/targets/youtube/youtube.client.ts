@@ -14,7 +14,7 @@ import { mapApiFailure, mapTokenFailure, type MappedFailure, type YoutubeFailure
 import { TokenResponseSchema } from './youtube.schemas.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
-import { outsideAttempt } from '../attempt-deadline.js';
+import { sharedOutsideAttempt } from '../attempt-deadline.js';
 import { createPlatformHttp, createPlatformJson, PlatformNetworkError, withQuery } from '../platform-http.js';
 
 /**
@@ -100,7 +100,6 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
   });
   // API calls (every sync makes them) go without axios: same guard, deadline, timeout, no redirects.
   const json = createPlatformJson(ctx, ctx.timeoutMs);
-  let refreshing: Promise<string> | undefined;
   let scopes: readonly string[] | undefined;
 
   function credentials(): YoutubeCredentials {
@@ -140,15 +139,8 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
     return parsed.data.access_token;
   }
 
-  /** Concurrent calls of this adapter share one refresh instead of racing several. */
-  function refresh(): Promise<string> {
-    // Outside the attempt of whichever call started it: the refresh serves every call waiting on it
-    // (other shows' steps too), so no one caller's deadline may cut it short (attempt-deadline.ts).
-    refreshing ??= outsideAttempt(refreshNow).finally(() => {
-      refreshing = undefined;
-    });
-    return refreshing;
-  }
+  /** Concurrent calls of this adapter share one refresh, outside any one caller's attempt. */
+  const refresh = sharedOutsideAttempt(refreshNow);
 
   async function accessToken(): Promise<string> {
     const cached = await ctx.tokens.get();
