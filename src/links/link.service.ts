@@ -2,8 +2,7 @@
  * Tracked links (docs/attribution.md). A code is derived from (partner, show, target, product) with a keyed
  * hash, so it is unique per triple, the same on every retry (no race, no index), and unguessable.
  */
-import { createHash } from 'node:crypto';
-import { Cluster, Command, type Redis, type Result } from 'ioredis';
+import { Cluster, type Redis, type Result } from 'ioredis';
 import { productOf } from '../domain/desired-state.js';
 import type { Product } from '../domain/events.js';
 import type { SecretBox } from '../lib/crypto.js';
@@ -12,7 +11,7 @@ import { TurnBatcher } from '../lib/turn-batcher.js';
 import type { Keys } from '../store/keys.js';
 import { pcallInto } from '../store/lua-batch.js';
 import { ReplicaAckError, type ReplicaAck } from '../store/replica-ack.js';
-import { flagRefused, NodeBatches, notLocal } from '../store/node-batch.js';
+import { evalOnNode, flagRefused, NodeBatches, nodeScript, notLocal } from '../store/node-batch.js';
 import { keySlot, masterByKey } from '../store/slot.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
@@ -186,7 +185,7 @@ for i = 1, #KEYS / 2 do
 end
 return out
 `;
-const CLICKS_SHA = createHash('sha1').update(CLICKS_LUA).digest('hex');
+const CLICKS = nodeScript(CLICKS_LUA);
 
 /**
  * CLICKS_LUA for one master of a Cluster: the clicks whose show (desired hash) and click key are both
@@ -217,7 +216,7 @@ for i = 1, (#ARGV - 1) / 6 do
 end
 return out
 `;
-const NODE_CLICKS_SHA = createHash('sha1').update(NODE_CLICKS_LUA).digest('hex');
+const NODE_CLICKS = nodeScript(NODE_CLICKS_LUA);
 /**
  * The product reads of clicks whose show is on another master than the one their click is written on
  * (LinkService.clickOnNode: every click of an API process is written on its home master), one call
@@ -243,7 +242,7 @@ for i = 1, #ARGV / 4 do
 end
 return out
 `;
-const NODE_PRODUCTS_SHA = createHash('sha1').update(NODE_PRODUCTS_LUA).digest('hex');
+const NODE_PRODUCTS = nodeScript(NODE_PRODUCTS_LUA);
 /**
  * The click lookups waiting for one master of a Cluster (LinkService.findClick, attribution's): one
  * GET per key in one call on that master's connection (keys of many slots: none declared, the
@@ -257,7 +256,7 @@ for i = 1, #ARGV do
 end
 return out
 `;
-const NODE_LOOKUPS_SHA = createHash('sha1').update(NODE_LOOKUPS_LUA).digest('hex');
+const NODE_LOOKUPS = nodeScript(NODE_LOOKUPS_LUA);
 /**
  * Click batches in flight on the home master (LinkService.homeBatcher). All of an API process's clicks
  * go there, each batch followed by its WAIT: with one batch in flight the next one waited a whole
@@ -269,33 +268,6 @@ const HOME_IN_FLIGHT = 2;
 /** Click ids tried per click for one whose key is on the home master (about one in three is, with 3 masters). */
 const NODE_ID_TRIES = 32;
 
-/**
- * CLICKS_LUA's EVALSHA with its wire form (RESP) built in one pass, joined flat: through the
- * defined command ioredis copies the argument array three times (rest parameters, the script's
- * `[sha, ...args]`, `flat()`) and builds the text from ~5 concatenated pieces per argument, which
- * its socket write then flattens; that was a visible part of a click's CPU (6 arguments per click).
- * The reply is handled by ioredis as for any command (utf8 strings). A NOSCRIPT reply (Redis
- * restarted or its scripts flushed) is answered by resending through the defined command, which
- * loads the script (LinkService.clicks).
- */
-class ClicksCommand extends Command {
-  private readonly wire: string;
-  constructor(sha: string, numKeys: number, args: readonly string[]) {
-    super('evalsha', [], { replyEncoding: 'utf8' });
-    const parts = new Array<string>(args.length + 1);
-    parts[0] = `*${args.length + 3}\r\n$7\r\nevalsha\r\n$40\r\n${sha}\r\n$${String(numKeys).length}\r\n${numKeys}\r\n`;
-    for (let i = 0; i < args.length; i++) {
-      const a = args[i]!;
-      parts[i + 1] = `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
-    }
-    this.wire = parts.join('');
-  }
-
-  override toWritable(): string {
-    return this.wire;
-  }
-}
-
 /** Clicks per CLICKS_LUA call (bounds how long one call holds Redis). */
 const CLICKS_PER_CALL = 64;
 /** Click ids per MGET of findClick. */
@@ -303,7 +275,6 @@ const LOOKUPS_PER_CALL = 256;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scClicks(numKeys: number, ...args: (string | number)[]): Result<(string[] | 1 | Error)[], Context>;
     scProductAt(desired: string, field: string, snapKey: string, productKey: string): Result<string[], Context>;
   }
 }
@@ -378,7 +349,6 @@ export class LinkService {
     private readonly replicaAck: () => ReplicaAck | undefined = () => undefined,
   ) {
     if (typeof (redis as unknown as { scProductAt?: unknown }).scProductAt !== 'function') {
-      redis.defineCommand('scClicks', { lua: CLICKS_LUA });
       redis.defineCommand('scProductAt', { numberOfKeys: 1, lua: PRODUCT_AT(1) });
     }
   }
@@ -555,12 +525,7 @@ export class LinkService {
         args[a + 2] = b.held?.sk ?? '';
         args[a + 3] = b.held?.pk ?? '';
       }
-      const redis = this.redis as Redis;
-      const cmd = new ClicksCommand(CLICKS_SHA, 2 * n, args);
-      void redis.sendCommand(cmd); // its outcome is cmd.promise
-      return (cmd.promise as Promise<(string[] | 1 | Error)[]>).catch((err: unknown) =>
-        err instanceof Error && err.message.startsWith('NOSCRIPT') ? redis.scClicks(2 * n, ...args) : Promise.reject(err),
-      );
+      return evalOnNode<(string[] | 1 | Error)[]>(this.redis as Redis, CLICKS, 2 * n, args);
     },
     deliver: (batch, replies) => {
       for (let i = 0; i < batch.length; i++) this.answer(batch[i]!, replies[i]);
@@ -717,11 +682,7 @@ export class LinkService {
           args[4 * i + 2] = r.held?.sk ?? '';
           args[4 * i + 3] = r.held?.pk ?? '';
         }
-        const cmd = new ClicksCommand(NODE_PRODUCTS_SHA, 0, args);
-        void node.sendCommand(cmd); // its outcome is cmd.promise
-        return (cmd.promise as Promise<(string[] | 1 | Error)[]>).catch((err: unknown) =>
-          err instanceof Error && err.message.startsWith('NOSCRIPT') ? (node.call('EVAL', NODE_PRODUCTS_LUA, 0, ...args) as Promise<(string[] | 1 | Error)[]>) : Promise.reject(err),
-        );
+        return evalOnNode<(string[] | 1 | Error)[]>(node, NODE_PRODUCTS, 0, args);
       },
       // A read this master could not do (the show's slot moved) goes again through the Cluster client.
       deliver: (batch, replies) => {
@@ -784,6 +745,7 @@ export class LinkService {
     if (known !== undefined && known.node.status !== 'end') return known.batcher;
     const node = masterByKey(cluster, nodeKey);
     if (node === undefined) return undefined;
+    const waitBehind = (n: Redis): Promise<void> | undefined => this.replicaAck()?.waitNow(n);
     const batcher = new TurnBatcher<PendingClick, (string[] | 1 | 0 | Error)[]>({
       maxPerCall: CLICKS_PER_CALL,
       maxInFlight: HOME_IN_FLIGHT,
@@ -801,22 +763,9 @@ export class LinkService {
           args[a + 4] = b.held?.sk ?? '';
           args[a + 5] = b.held?.pk ?? '';
         }
-        const cmd = new ClicksCommand(NODE_CLICKS_SHA, 0, args);
-        void node.sendCommand(cmd); // its outcome is cmd.promise
         // The batch's WAIT right behind it on the same connection (covers these clicks; no round trip
         // in between): the batch is answered once a replica holds it.
-        const acked = this.replicaAck()?.waitNow(node);
-        acked?.catch(() => undefined); // (its outcome is awaited below, unless the script failed)
-        return (cmd.promise as Promise<(string[] | 1 | 0 | Error)[]>).then(
-          (replies) => (acked ? acked.then(() => replies) : replies),
-          (err: unknown) => {
-            if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) return Promise.reject(err);
-            return (node.call('EVAL', NODE_CLICKS_LUA, 0, ...args) as Promise<(string[] | 1 | 0 | Error)[]>).then((replies) => {
-              const again = this.replicaAck()?.waitNow(node); // after the EVAL's writes
-              return again ? again.then(() => replies) : replies;
-            });
-          },
-        );
+        return evalOnNode<(string[] | 1 | 0 | Error)[]>(node, NODE_CLICKS, 0, args, waitBehind);
       },
       // A click this master could not take (a key it no longer serves: "non local key" on Redis 7.0,
       // "a slot not served" on 7.2+ when the slot has no owner) goes again the ordinary way, same id.
@@ -911,10 +860,7 @@ export class LinkService {
       maxPerCall: LOOKUPS_PER_CALL,
       maxInFlight: 1,
       send: (node, batch) => {
-        const keys = batch.map((l) => l.key);
-        return (node.evalsha(NODE_LOOKUPS_SHA, 0, ...keys) as Promise<(string | null | Error)[]>).catch((err: unknown) =>
-          err instanceof Error && err.message.startsWith('NOSCRIPT') ? (node.eval(NODE_LOOKUPS_LUA, 0, ...keys) as Promise<(string | null | Error)[]>) : Promise.reject(err),
-        );
+        return evalOnNode<(string | null | Error)[]>(node, NODE_LOOKUPS, 0, batch.map((l) => l.key));
       },
       deliver: (batch, raws) =>
         batch.forEach((l, i) => {

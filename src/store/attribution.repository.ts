@@ -23,13 +23,12 @@
  * Every number in a record is a string written with string.format('%d') (cjson would print doubles
  * with 14 significant digits).
  */
-import { createHash } from 'node:crypto';
 import { Cluster, type Redis, type Result } from 'ioredis';
 import { amountOf, plus, type Amount } from '../domain/money.js';
 import { legacyPlatformOrderRef, platformOrderRef, type Attribution, type LedgerEntry, type NormalizedOrder, type OrderSource, type UnattributedReason } from '../domain/order.js';
 import { TurnBatcher } from '../lib/turn-batcher.js';
 import { pcallInto } from './lua-batch.js';
-import { NodeBatches, notLocal } from './node-batch.js';
+import { evalOnNode, NodeBatches, nodeScript, notLocal } from './node-batch.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -298,7 +297,7 @@ while p <= #ARGV do
 end
 return out
 `;
-const LEDGER_NODE_BATCH_SHA = createHash('sha1').update(LEDGER_NODE_BATCH_LUA).digest('hex');
+const LEDGER_NODE_BATCH = nodeScript(LEDGER_NODE_BATCH_LUA);
 /** Steps per LEDGER_BATCH_LUA call (bounds how long one call holds Redis: ≈ 25 µs per step). */
 const STEPS_PER_CALL = 32;
 /**
@@ -700,9 +699,7 @@ export class AttributionRepository {
             send: (node, batch) => {
               const args: (string | number)[] = [];
               for (const b of batch) args.push(b.key, b.kind, ...b.args);
-              return (node.evalsha(LEDGER_NODE_BATCH_SHA, 0, ...args) as Promise<(unknown[] | Error)[]>).catch((err: unknown) =>
-                err instanceof Error && err.message.startsWith('NOSCRIPT') ? (node.eval(LEDGER_NODE_BATCH_LUA, 0, ...args) as Promise<(unknown[] | Error)[]>) : Promise.reject(err),
-              );
+              return evalOnNode<(unknown[] | Error)[]>(node, LEDGER_NODE_BATCH, 0, args);
             },
             // A step whose bucket this master no longer serves goes again the ordinary way (it wrote nothing).
             deliver: (batch, replies) =>
