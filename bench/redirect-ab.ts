@@ -9,7 +9,9 @@
  * Env: REDIRECT_AB_ROUNDS (4), REDIRECT_AB_REQUESTS (30000), REDIRECT_AB_OTHER (dir), REDIRECT_AB_LINKS (1000),
  * REDIRECT_AB_TOPOLOGY (single | cluster: the 3+3 cluster of the benchmark, Syndicast with its default
  * WAIT; redis CPU is then also given per role, masters and replicas, and the commands Redis executed
- * per redirect, INFO commandstats summed over the masters, with the script calls and WAITs apart).
+ * per redirect, INFO commandstats summed over the masters, with the script calls and WAITs apart),
+ * REDIRECT_AB_PROFILE (dir: this checkout's API writes a V8 CPU profile there, read it with bench/profile.ts),
+ * REDIRECT_AB_NODE_ARGS (node flags for the Syndicast APIs and the bare route, e.g. `--perf-basic-prof` for `perf record -p <pid>`).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -27,6 +29,8 @@ const requests = Number(process.env['REDIRECT_AB_REQUESTS'] ?? 30_000);
 const nLinks = Number(process.env['REDIRECT_AB_LINKS'] ?? 1000);
 const other = process.env['REDIRECT_AB_OTHER'];
 const only = process.env['REDIRECT_AB_ONLY']?.split(',');
+const profileDir = process.env['REDIRECT_AB_PROFILE'] ? resolve(process.env['REDIRECT_AB_PROFILE']) : undefined;
+const nodeArgs = process.env['REDIRECT_AB_NODE_ARGS']?.split(' ').filter((a) => a !== '');
 
 const topology = process.env['REDIRECT_AB_TOPOLOGY'] === 'cluster' ? 'cluster' : 'single';
 const redis = await startBenchStore(topology, 'everysec');
@@ -36,9 +40,9 @@ const rt = await benchRuntime(se);
 const systems: { name: string; child: Child<{ url: string }> }[] = [];
 const started: Child[] = [];
 try {
-  systems.push({ name: 'bare', child: await startBareApi({ redisUrl: redis.url, store: redis, secret: 'whsec_' + Buffer.from('unused').toString('base64'), queue: 'bare-unused', prefix: 'bare' }) });
-  systems.push({ name: 'this', child: await startChild<{ url: string }>('bench/sut/service-api.ts', { name: 'syndicast-api', env: se.env, ready: 'ipc' }) });
-  if (other) systems.push({ name: 'other', child: await startChild<{ url: string }>(resolve(other, 'bench/sut/service-api.ts'), { name: 'syndicast-api-other', env: se.env, ready: 'ipc' }) });
+  systems.push({ name: 'bare', child: await startBareApi({ redisUrl: redis.url, store: redis, secret: 'whsec_' + Buffer.from('unused').toString('base64'), queue: 'bare-unused', prefix: 'bare' }, undefined, nodeArgs) });
+  systems.push({ name: 'this', child: await startChild<{ url: string }>('bench/sut/service-api.ts', { name: 'syndicast-api', env: se.env, ready: 'ipc', profileDir, nodeArgs }) });
+  if (other) systems.push({ name: 'other', child: await startChild<{ url: string }>(resolve(other, 'bench/sut/service-api.ts'), { name: 'syndicast-api-other', env: se.env, ready: 'ipc', nodeArgs }) });
   started.push(...systems.map((s) => s.child));
   if (only) systems.splice(0, systems.length, ...systems.filter((s) => only.includes(s.name)));
   process.stdout.write(`pids ${systems.map((s) => `${s.name}=${s.child.proc.pid}`).join(' ')} redis=${redis.pids.join(',')}\n`);

@@ -44,12 +44,13 @@ export interface BareApiOptions {
   prefix: string;
 }
 
-export function startBareApi(o: BareApiOptions, profileDir?: string): Promise<ApiChild> {
+export function startBareApi(o: BareApiOptions, profileDir?: string, nodeArgs?: readonly string[]): Promise<ApiChild> {
   return startChild<{ url: string }>('bench/sut/bare-api.ts', {
     name: 'bare-api',
     env: { ...(o.store ? bareStoreEnv(o.store) : { BARE_REDIS_URL: o.redisUrl }), BARE_SECRET: o.secret, BARE_QUEUE: o.queue, BARE_PREFIX: o.prefix },
     ready: 'ipc',
     profileDir,
+    nodeArgs,
   });
 }
 

@@ -209,6 +209,19 @@ test('click lookups of one moment each get their own click (unknown ids: none), 
   found.forEach((f, i) => expect(f).toEqual(i % 2 === 0 ? clicks[i / 2] : null));
 });
 
+test('link records read at one moment go in one MGET on one Redis (not a GET each), each answered with its own record', async () => {
+  const urls = await Promise.all(Array.from({ length: 40 }, (_, i) => svc.rt.links.ensure({ ...link, showId: 'read-burst', productId: `rb${i}`, url: `https://shop.example.com/rb${i}` })));
+  const calls = async (cmd: string): Promise<number> => Number(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm').exec(await svc.rt.redis.info('commandstats'))?.[1] ?? 0);
+  const [get0, mget0] = [await calls('get'), await calls('mget')];
+  // none of them in this process' link cache yet (ensure() does not add them): each is read from Redis
+  const found = await Promise.all([...urls.map((u) => svc.rt.links.find(u.split('/l/')[1]!)), svc.rt.links.find('unknownCode123')]);
+  found.slice(0, -1).forEach((l, i) => expect(l).toMatchObject({ showId: 'read-burst', productId: `rb${i}`, url: `https://shop.example.com/rb${i}` }));
+  expect(found.at(-1)).toBeNull();
+  if (!(svc.rt.redis instanceof Redis)) return; // (a Cluster reads each link with its own GET: the keys span slots)
+  expect((await calls('get')) - get0).toBe(0);
+  expect((await calls('mget')) - mget0).toBe(1);
+});
+
 test("a click that Redis refuses fails on its own: the other clicks sent with it are stored and answered", async () => {
   const bad = { ...link, showId: 'broken-show', productId: 'pb' };
   const good = { ...link, showId: 'fine-show', productId: 'pg' };
