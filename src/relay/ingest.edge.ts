@@ -43,6 +43,7 @@ type FromEdge =
   | { type: 'donePublish'; id: string }
   | { type: 'received'; counts: [string, number][]; at: number }
   | { type: 'gone'; id: string }
+  | { type: 'sessionError'; id: string; name: string; code?: string; at?: string }
   | { type: 'closed' };
 
 /**
@@ -61,10 +62,58 @@ require(workerData.paths.logger).setLogType(0);
 // A second publish on a connection that already publishes: node-media-server would overwrite the
 // publishing stream's path and id before refusing it (BadConnection), so the connection's close would
 // then free the refused path and leave the accepted one registered. Refused here, nothing overwritten.
+//
+// node-media-server trusts what a client sends: an RTMP connect without an "app" (and other malformed
+// messages) throws inside its socket handlers, and an exception there would end this thread and with
+// it the whole process (API and workers too, under npm start) -- one TCP client, before any key check.
+// A session whose handlers throw is dropped instead; the other sessions go on. Only the error's name,
+// code and place go to the main thread: a Node error message can quote the values it was given.
 class EdgeSession extends NodeRtmpSession {
   onPublish(invokeMessage) {
     if (!this.isPublishing) return super.onPublish(invokeMessage);
     this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Publish.BadConnection', 'Connection already publishing');
+  }
+  onSocketData(data) {
+    try {
+      super.onSocketData(data);
+    } catch (err) {
+      this.drop(err);
+    }
+  }
+  onSocketClose() {
+    try {
+      super.onSocketClose();
+    } catch (err) {
+      this.drop(err);
+    }
+  }
+  onSocketError(e) {
+    try {
+      super.onSocketError(e);
+    } catch (err) {
+      this.drop(err);
+    }
+  }
+  onSocketTimeout() {
+    try {
+      super.onSocketTimeout();
+    } catch (err) {
+      this.drop(err);
+    }
+  }
+  drop(err) {
+    const frame = String((err && err.stack) || '').split('\\n').find((l) => /^\\s+at /.test(l));
+    parentPort.postMessage({ type: 'sessionError', id: this.id, name: (err && err.name) || typeof err, code: err && err.code, at: frame ? frame.trim() : undefined });
+    try {
+      this.stop();
+    } catch {
+      // stop() itself failed part way: what it did not get to is done here.
+    }
+    this.isStarting = false;
+    if (this.pingInterval != null) clearInterval(this.pingInterval);
+    this.pingInterval = null;
+    context.sessions.delete(this.id);
+    this.socket.destroy();
   }
 }
 const sockets = new Set();
@@ -251,6 +300,8 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
         case 'donePublish':
         case 'gone':
           return onDonePublish(m.id);
+        case 'sessionError':
+          return log.warn({ session: m.id, err: { name: m.name, code: m.code, at: m.at } }, 'ingest session dropped: node-media-server failed on what the client sent');
         case 'closed':
           return onClosed?.();
       }
