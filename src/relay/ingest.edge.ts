@@ -62,44 +62,10 @@ require(workerData.paths.logger).setLogType(0);
 // A second publish on a connection that already publishes: node-media-server would overwrite the
 // publishing stream's path and id before refusing it (BadConnection), so the connection's close would
 // then free the refused path and leave the accepted one registered. Refused here, nothing overwritten.
-//
-// node-media-server trusts what a client sends: an RTMP connect without an "app" (and other malformed
-// messages) throws inside its socket handlers, and an exception there would end this thread and with
-// it the whole process (API and workers too, under npm start) -- one TCP client, before any key check.
-// A session whose handlers throw is dropped instead; the other sessions go on. Only the error's name,
-// code and place go to the main thread: a Node error message can quote the values it was given.
 class EdgeSession extends NodeRtmpSession {
   onPublish(invokeMessage) {
     if (!this.isPublishing) return super.onPublish(invokeMessage);
     this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Publish.BadConnection', 'Connection already publishing');
-  }
-  onSocketData(data) {
-    try {
-      super.onSocketData(data);
-    } catch (err) {
-      this.drop(err);
-    }
-  }
-  onSocketClose() {
-    try {
-      super.onSocketClose();
-    } catch (err) {
-      this.drop(err);
-    }
-  }
-  onSocketError(e) {
-    try {
-      super.onSocketError(e);
-    } catch (err) {
-      this.drop(err);
-    }
-  }
-  onSocketTimeout() {
-    try {
-      super.onSocketTimeout();
-    } catch (err) {
-      this.drop(err);
-    }
   }
   drop(err) {
     const frame = String((err && err.stack) || '').split('\\n').find((l) => /^\\s+at /.test(l));
@@ -115,6 +81,21 @@ class EdgeSession extends NodeRtmpSession {
     context.sessions.delete(this.id);
     this.socket.destroy();
   }
+}
+// node-media-server trusts what a client sends: an RTMP connect without an "app" (and other malformed
+// messages) throws inside its socket handlers, and an exception there would end this thread and with
+// it the whole process (API and workers too, under npm start) -- one TCP client, before any key check.
+// A session whose handlers throw is dropped instead; the other sessions go on. Only the error's name,
+// code and place go to the main thread: a Node error message can quote the values it was given.
+for (const name of ['onSocketData', 'onSocketClose', 'onSocketError', 'onSocketTimeout']) {
+  const handler = NodeRtmpSession.prototype[name];
+  EdgeSession.prototype[name] = function (...args) {
+    try {
+      handler.apply(this, args);
+    } catch (err) {
+      this.drop(err);
+    }
+  };
 }
 const sockets = new Set();
 const server = createServer((socket) => {
