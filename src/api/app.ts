@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { badRequest } from '../lib/errors.js';
+import { AppError, badRequest } from '../lib/errors.js';
 import { REDACT_PATHS } from '../lib/logger.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
 import { newRequestId, REQUEST_ID_PATTERN, withRequestId } from '../lib/request-context.js';
@@ -110,6 +110,16 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     if (methods.every((m) => m === 'GET' || m === 'HEAD')) return;
     const own = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
     route.preHandler = [bodyContext, ...own];
+  });
+  // A compressed body (Content-Encoding gzip, br, …) is not decoded by any route: read as it came, a
+  // gzip body was a 400 "not valid JSON" (a signed partner event's signature checked against the
+  // compressed bytes), and a body labelled gzip but sent plain was taken as if the label were not
+  // there. RFC 9110 §15.5.16: an unsupported content coding is a 415, which tells the sender to send
+  // the body uncompressed.
+  app.addHook('onRequest', (req, _reply, done) => {
+    const coding = req.headers['content-encoding'];
+    if (coding === undefined || req.method === 'GET' || req.method === 'HEAD' || /^\s*(identity\s*)?$/i.test(coding)) return done();
+    done(new AppError(415, 'Unsupported Media Type', `Content-Encoding ${JSON.stringify(coding.slice(0, 40))} is not supported: send the body uncompressed`));
   });
   // Text in a parsed JSON body must be Unicode: a lone surrogate escape (`\ud800`) is refused before
   // any route stores it (src/lib/well-formed.ts). The raw-body routes (partner events, platform

@@ -43,6 +43,7 @@ type FromEdge =
   | { type: 'donePublish'; id: string }
   | { type: 'received'; counts: [string, number][]; at: number }
   | { type: 'gone'; id: string }
+  | { type: 'sessionError'; id: string; name: string; code?: string; at?: string }
   | { type: 'closed' };
 
 /**
@@ -66,6 +67,35 @@ class EdgeSession extends NodeRtmpSession {
     if (!this.isPublishing) return super.onPublish(invokeMessage);
     this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Publish.BadConnection', 'Connection already publishing');
   }
+  drop(err) {
+    const frame = String((err && err.stack) || '').split('\\n').find((l) => /^\\s+at /.test(l));
+    parentPort.postMessage({ type: 'sessionError', id: this.id, name: (err && err.name) || typeof err, code: err && err.code, at: frame ? frame.trim() : undefined });
+    try {
+      this.stop();
+    } catch {
+      // stop() itself failed part way: what it did not get to is done here.
+    }
+    this.isStarting = false;
+    if (this.pingInterval != null) clearInterval(this.pingInterval);
+    this.pingInterval = null;
+    context.sessions.delete(this.id);
+    this.socket.destroy();
+  }
+}
+// node-media-server trusts what a client sends: an RTMP connect without an "app" (and other malformed
+// messages) throws inside its socket handlers, and an exception there would end this thread and with
+// it the whole process (API and workers too, under npm start) -- one TCP client, before any key check.
+// A session whose handlers throw is dropped instead; the other sessions go on. Only the error's name,
+// code and place go to the main thread: a Node error message can quote the values it was given.
+for (const name of ['onSocketData', 'onSocketClose', 'onSocketError', 'onSocketTimeout']) {
+  const handler = NodeRtmpSession.prototype[name];
+  EdgeSession.prototype[name] = function (...args) {
+    try {
+      handler.apply(this, args);
+    } catch (err) {
+      this.drop(err);
+    }
+  };
 }
 const sockets = new Set();
 const server = createServer((socket) => {
@@ -251,6 +281,8 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
         case 'donePublish':
         case 'gone':
           return onDonePublish(m.id);
+        case 'sessionError':
+          return log.warn({ session: m.id, err: { name: m.name, code: m.code, at: m.at } }, 'ingest session dropped: node-media-server failed on what the client sent');
         case 'closed':
           return onClosed?.();
       }

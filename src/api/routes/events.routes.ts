@@ -44,7 +44,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
         description:
           'Headers webhook-id, webhook-timestamp (unix s, ±300 s) and webhook-signature (`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{raw body}">`, space-separated list allowed). ' +
           'Answer `{eventId, webhookId, duplicate}`: `eventId` is Syndicast\'s id of the stored event (time-ordered; a repeat gets the first delivery\'s), `webhookId` echoes the partner\'s `webhook-id` header. ' +
-          '202 after the event is durably stored; 200 for a repeated webhook-id; 401 bad signature; 404 unknown partner; 400 invalid body (an `occurredAt` more than EVENT_FUTURE_SLACK_SEC, default 24 h, past now included: a later occurredAt wins, so it would freeze the show); 413 over 1 MiB; 503 storage down.',
+          '202 after the event is durably stored; 200 for a repeated webhook-id; 401 bad signature; 404 unknown partner; 400 invalid body (an `occurredAt` more than EVENT_FUTURE_SLACK_SEC, default 24 h, past now included: a later occurredAt wins, so it would freeze the show); 413 over 1 MiB; 415 a compressed body (Content-Encoding); 503 storage down.',
         // Documentation only (validation runs on the raw body after the signature check).
         body: PartnerEventSchema,
         docResponses: {
@@ -54,7 +54,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
           401: 'signature headers missing, timestamp outside ±300 s, or no valid signature for this partner',
           404: 'unknown partner',
           413: 'body over 1 MiB',
-          415: false,
+          415: 'a compressed body (a Content-Encoding other than identity): send it uncompressed',
         },
       },
       validatorCompiler: () => () => true,

@@ -147,6 +147,15 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       let lastWrite = Date.now();
       const tick = async (): Promise<void> => {
         if (!open) return;
+        // A client that reads nothing (stalled, or holding the connection open on purpose) would have
+        // every board we write (~100 KB a change, a change a second on a busy board) queue in this
+        // process without bound once the kernel's buffers are full. While the socket has not drained,
+        // nothing is read or written; the board sent once it drains is the current one (lastHash has
+        // not moved), the ones in between are skipped.
+        if (res.writableNeedDrain) {
+          timer = setTimeout(() => void tick(), opts.streamIntervalMs ?? 1000);
+          return;
+        }
         try {
           if (!(await app.principalActive(p))) {
             // Revoked (or expired) since the stream opened: say so and end it; a reconnect gets 401.

@@ -44,7 +44,7 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
           404: 'unknown target, or its platform sends no webhooks',
           413: 'body over 1 MiB',
           503: "the platform's API, read for the order a webhook names (TikTok Shop), is down, rate-limited or refuses the target's token: nothing stored, retry after Retry-After",
-          415: false, // every media type is read (as raw bytes)
+          415: 'a compressed body (a Content-Encoding other than identity); every media type is read (as raw bytes)',
         },
       },
     },

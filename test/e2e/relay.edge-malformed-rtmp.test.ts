@@ -1,0 +1,168 @@
+/**
+ * The RTMP ingest edge is open to anyone who can reach RELAY_RTMP_PORT (partners' encoders publish
+ * there), and node-media-server trusts what a client sends: an RTMP `connect` without an `app`, an
+ * AMF command cut short, a control message with no body all throw inside its socket handlers. In the
+ * edge's thread such an exception ended the thread, and `npm start` (src/main/all.ts) exited with it:
+ * one TCP client, before any stream key was checked, took the API, the workers and every relayed show
+ * down. A real child process started like `npm start`, against a redis-server this test spawns: after
+ * each malformed session it is still up, answers HTTP, and its edge still serves new sessions and the
+ * ones it had (a session opened before the garbage creates its stream afterwards).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../src/lib/net.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { ADMIN_KEY, waitFor } from '../helpers/service.js';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+
+let redis: TestRedis;
+let child: WorkerProcess;
+let url: string;
+let rtmpPort: number;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  const port = await freePort();
+  rtmpPort = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  child = spawnWorker(
+    {
+      REDIS_URL: redis.url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ADMIN_API_KEY: ADMIN_KEY,
+      SECRETS_KEY: randomBytes(32).toString('base64'),
+      LOG_LEVEL: 'warn',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-data-')),
+      KEY_PREFIX: 't' + randomBytes(3).toString('hex'),
+      RELAY_RTMP_PORT: String(rtmpPort),
+    },
+    'src/main/all.ts',
+  );
+  await waitFor(async () => (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200, 60_000, 200);
+}, 90_000);
+
+afterAll(async () => {
+  await child?.kill('SIGTERM');
+  await redis?.destroy();
+});
+
+// --- a bare RTMP client: handshake, then single-chunk messages on chunk stream 3 -------------------
+const amfString = (s: string): Buffer => {
+  const b = Buffer.from(s);
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(b.length);
+  return Buffer.concat([Buffer.from([0x02]), len, b]);
+};
+const amfNumber = (n: number): Buffer => {
+  const b = Buffer.alloc(9);
+  b[0] = 0x00;
+  b.writeDoubleBE(n, 1);
+  return b;
+};
+const amfObject = (fields: Record<string, Buffer>): Buffer => {
+  const parts: Buffer[] = [Buffer.from([0x03])];
+  for (const [k, v] of Object.entries(fields)) {
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(k.length);
+    parts.push(len, Buffer.from(k), v);
+  }
+  parts.push(Buffer.from([0x00, 0x00, 0x09]));
+  return Buffer.concat(parts);
+};
+const AMF_NULL = Buffer.from([0x05]);
+
+/** One RTMP message as a type-0 chunk (payload ≤ 128 bytes, the default chunk size). */
+function chunk(type: number, payload: Buffer, streamId = 0): Buffer {
+  if (payload.length > 128) throw new Error('one chunk only');
+  const h = Buffer.alloc(12);
+  h[0] = 3; // fmt 0, chunk stream 3
+  h.writeUIntBE(0, 1, 3); // timestamp
+  h.writeUIntBE(payload.length, 4, 3);
+  h[7] = type;
+  h.writeUInt32LE(streamId, 8);
+  return Buffer.concat([h, payload]);
+}
+const command = (...parts: Buffer[]): Buffer => chunk(20, Buffer.concat(parts));
+
+interface Client {
+  socket: Socket;
+  /** Everything the edge sent after its handshake (S0 S1 S2). */
+  received(): Buffer;
+  closed: Promise<void>;
+}
+
+async function handshaken(): Promise<Client> {
+  const socket = createConnection({ host: '127.0.0.1', port: rtmpPort });
+  socket.on('error', () => undefined);
+  let buf = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
+  const closed = new Promise<void>((res) => socket.once('close', () => res()));
+  await new Promise<void>((res, rej) => {
+    socket.once('connect', res);
+    socket.once('error', rej);
+  });
+  socket.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(1536)])); // C0 C1
+  await waitFor(async () => buf.length >= 1 + 1536 * 2, 10_000, 20);
+  socket.write(buf.subarray(1, 1537)); // C2 = S1
+  return { socket, received: () => buf.subarray(1 + 1536 * 2), closed };
+}
+
+const connectOk = command(amfString('connect'), amfNumber(1), amfObject({ app: amfString('live'), tcUrl: amfString('rtmp://127.0.0.1/live') }));
+
+/** What made node-media-server throw in the edge's thread (each alone ended `npm start`). */
+const MALFORMED: Record<string, Buffer> = {
+  'connect without app': command(amfString('connect'), amfNumber(1), amfObject({})),
+  'connect whose app is a number': command(amfString('connect'), amfNumber(1), amfObject({ app: amfNumber(5) })),
+  'connect with a null command object': command(amfString('connect'), amfNumber(1), AMF_NULL),
+  'AMF0 command of an unknown type marker': command(Buffer.from([0x99, 0x99, 0x99])),
+  // The first message of the session empty: node-media-server has allocated no payload buffer yet.
+  'empty set-chunk-size control message': Buffer.concat([chunk(1, Buffer.alloc(0)), Buffer.from([0x03])]),
+};
+
+async function alive(): Promise<void> {
+  expect(child.proc.exitCode).toBeNull();
+  expect(child.proc.signalCode).toBeNull();
+  expect((await fetch(`${url}/health/live`)).status).toBe(200);
+}
+
+test.each(Object.entries(MALFORMED))('npm start survives an RTMP client that sends: %s (the session alone is dropped)', async (_name, message) => {
+  // A session that was there before the garbage, connected.
+  const bystander = await handshaken();
+  bystander.socket.write(connectOk);
+  await waitFor(async () => bystander.received().includes('NetConnection.Connect.Success'), 10_000, 20);
+
+  const bad = await handshaken();
+  bad.socket.write(message);
+  await bad.closed; // the edge drops the session that failed
+  await new Promise((r) => setTimeout(r, 300)); // the process would have exited by now
+  await alive();
+
+  // The bystander's session goes on: createStream is answered (_result).
+  const before = bystander.received().length;
+  bystander.socket.write(command(amfString('createStream'), amfNumber(2), AMF_NULL));
+  await waitFor(async () => bystander.received().subarray(before).includes('_result'), 10_000, 20);
+  bystander.socket.destroy();
+
+  // And new sessions are served.
+  const next = await handshaken();
+  next.socket.write(connectOk);
+  await waitFor(async () => next.received().includes('NetConnection.Connect.Success'), 10_000, 20);
+  next.socket.destroy();
+  await alive();
+}, 30_000);
+
+test('the warning names the dropped session and where node-media-server failed, never a key', () => {
+  const warnings = child.output().split('\n').filter((l) => l.includes('ingest session dropped'));
+  expect(warnings.length).toBeGreaterThanOrEqual(Object.keys(MALFORMED).length);
+  for (const w of warnings) {
+    const line = JSON.parse(w) as { session: string; err: { name: string; at?: string; message?: string } };
+    expect(line.session).toMatch(/^[A-Z0-9]{8}$/);
+    expect(line.err.name).toMatch(/Error$/);
+    expect(line.err.at).toMatch(/node-media-server|node:internal/);
+    expect(line.err.message).toBeUndefined();
+  }
+});
