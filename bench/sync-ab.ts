@@ -14,6 +14,7 @@
  * SYNC_AB_COMMANDSTATS=1 (redis-server's µs per sync by command after each measured phase),
  * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32).
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Queue } from 'bullmq';
@@ -57,7 +58,19 @@ interface Drained {
   redis: number;
   /** redis-server socket reads per sync */
   reads: number;
+  /** the worker's write and read system calls per sync (/proc/<pid>/io syscw, syscr: its socket writes and reads, Redis and HTTP) */
+  syscw: number;
+  syscr: number;
 }
+/** A process's write and read system calls so far (/proc/<pid>/io; NaN when unreadable). */
+const syscalls = (pid: number | undefined): { w: number; r: number } => {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return { w: Number(/syscw: (\d+)/.exec(io)?.[1]), r: Number(/syscr: (\d+)/.exec(io)?.[1]) };
+  } catch {
+    return { w: Number.NaN, r: Number.NaN };
+  }
+};
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -81,14 +94,16 @@ try {
     if (commandStats) await rt.redis.config('RESETSTAT');
     const meter = cpuMeter({ worker: pid, redis: redis.pids });
     const reads0 = await readsProcessed();
+    const sys0 = syscalls(pid);
     const t0 = performance.now();
     await Promise.all(queues.map((q) => q.resume()));
     while ((await pendingJobs(queues)) > 0) await sleep(5);
     const s = (performance.now() - t0) / 1000;
     const cpu = meter();
+    const sys1 = syscalls(pid);
     const reads = (await readsProcessed()) - reads0;
     if (commandStats) lastStats = perJob(await rt.redis.info('commandstats'), jobs);
-    return { perSecond: round(jobs / s, 0), worker: round((cpu['worker'] ?? 0) / jobs, 3), redis: round((cpu['redis'] ?? 0) / jobs, 3), reads: round(reads / jobs, 2) };
+    return { perSecond: round(jobs / s, 0), worker: round((cpu['worker'] ?? 0) / jobs, 3), redis: round((cpu['redis'] ?? 0) / jobs, 3), reads: round(reads / jobs, 2), syscw: round((sys1.w - sys0.w) / jobs, 2), syscr: round((sys1.r - sys0.r) / jobs, 2) };
   };
   const phase = async (ids: string[], label: string, event: (id: string) => unknown, effect: SimEffectType, pid: number | undefined) => {
     await Promise.all(ours.map((q) => q.pause()));
@@ -121,7 +136,7 @@ try {
   const results = new Map<string, Drained[]>();
   const record = (name: string, r: Drained, k: number): void => {
     (results.get(name) ?? results.set(name, []).get(name)!).push(r);
-    process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms · ${r.reads.toFixed(2)} redis reads per sync\n`);
+    process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms · ${r.reads.toFixed(2)} redis reads per sync · worker ${r.syscw.toFixed(2)} writes, ${r.syscr.toFixed(2)} reads per sync\n`);
     if (commandStats) process.stdout.write(`  per sync: ${lastStats}\n`);
   };
   let chatBroadcasts: string[] = [];
@@ -168,7 +183,7 @@ try {
   for (const [name, rs] of results) {
     const w = median(rs.map((r) => r.worker));
     const rate = median(rs.map((r) => r.perSecond));
-    process.stdout.write(`  ${name.padEnd(6)} ${String(rate).padStart(5)} syncs/s (${round(rate / bareRate, 2)}× bare) · worker ${w.toFixed(3)} ms per sync (${round(w / bareMed, 2)}× bare) · redis ${median(rs.map((r) => r.redis)).toFixed(3)} ms · ${median(rs.map((r) => r.reads)).toFixed(2)} redis reads\n`);
+    process.stdout.write(`  ${name.padEnd(6)} ${String(rate).padStart(5)} syncs/s (${round(rate / bareRate, 2)}× bare) · worker ${w.toFixed(3)} ms per sync (${round(w / bareMed, 2)}× bare) · redis ${median(rs.map((r) => r.redis)).toFixed(3)} ms · ${median(rs.map((r) => r.reads)).toFixed(2)} redis reads · worker ${median(rs.map((r) => r.syscw)).toFixed(2)} writes, ${median(rs.map((r) => r.syscr)).toFixed(2)} reads\n`);
   }
 } finally {
   for (const c of children.reverse()) await c.stop(2000);

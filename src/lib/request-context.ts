@@ -18,11 +18,38 @@ import { randomBytes } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 
+/** The platform-request attempt the code runs in (src/targets/attempt-deadline.ts, which owns its meaning). */
+export interface AttemptContext {
+  deadline: number;
+  prepaid?: string | undefined;
+}
+
+/**
+ * What the current work runs with: its request id, and inside an intent step's attempt the attempt
+ * (src/targets/attempt-deadline.ts). One AsyncLocalStorage for both: on Node 20 every enabled
+ * AsyncLocalStorage copies its store onto every promise made anywhere in the process (a promise hook
+ * per storage), so two storages were two copies per promise — ≈ 1.7 % of a mirror worker's busy time
+ * per pin sync in a profile. Each `run` makes a new object; an entered one is never changed, except
+ * the attempt's `prepaid` (used once).
+ */
 interface Context {
-  requestId: string;
+  readonly requestId?: string | undefined;
+  readonly attempt?: AttemptContext | undefined;
 }
 
 const storage = new AsyncLocalStorage<Context>();
+
+/** The attempt of the current context, if any (attempt-deadline.ts). */
+export function currentAttempt(): AttemptContext | undefined {
+  return storage.getStore()?.attempt;
+}
+
+/** Runs `fn` with `attempt` as the current attempt (undefined: none), the request id kept (attempt-deadline.ts). */
+export function withAttempt<T>(attempt: AttemptContext | undefined, fn: () => T): T {
+  const cur = storage.getStore();
+  if (!cur?.attempt && !attempt) return fn();
+  return storage.run(cur?.requestId === undefined ? { attempt } : { requestId: cur.requestId, attempt }, fn);
+}
 
 /** What the API accepts from a caller's `x-request-id`; anything else is replaced by a new id. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -48,9 +75,11 @@ export function currentRequestId(): string | undefined {
   return storage.getStore()?.requestId;
 }
 
-/** Runs `fn` with `requestId` as the current id (no context when undefined). */
+/** Runs `fn` with `requestId` as the current id (no context when undefined), the current attempt kept. */
 export function withRequestId<T>(requestId: string | undefined, fn: () => T): T {
-  return requestId ? storage.run({ requestId }, fn) : fn();
+  if (!requestId) return fn();
+  const attempt = storage.getStore()?.attempt;
+  return storage.run(attempt ? { requestId, attempt } : { requestId }, fn);
 }
 
 /** `data` with the current request id added (unchanged outside a request or job context). */

@@ -11,7 +11,7 @@ import { idRecord } from '../lib/id-record.js';
 import { wellFormedJson } from '../lib/well-formed.js';
 import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
 import type { Result } from 'ioredis';
-import { assertHeld, INTENT_TTL_SEC, LeaseLostError, type MirrorLease } from './intent.repository.js';
+import { assertHeld, INTENT_TTL_SEC, LeaseLostError, OWNED_BY_LUA, type MirrorLease } from './intent.repository.js';
 import { assertEntryLua } from './external-show.index.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
@@ -177,16 +177,12 @@ return 1
  * any step belongs to another run; the records it could write stay written (they are facts).
  */
 function completeOwnedLua(first: string, recordArg: string, ttlArg: string, lostReply: string): string {
-  return `local holder = redis.call('GET', KEYS[2])
+  return `${OWNED_BY_LUA}local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[3] then return ${lostReply} end
 local lost = 0
 for i = ${first}, #KEYS do
   local raw = redis.call('GET', KEYS[i])
-  local mine = true
-  if raw then
-    local ok, rec = pcall(cjson.decode, raw)
-    if not ok or type(rec) ~= 'table' or rec['owner'] ~= ARGV[3] then mine = false end
-  end
+  local mine = not raw or ownedBy(raw, ARGV[3])
   if mine then redis.call('SET', KEYS[i], ARGV[${recordArg}], 'EX', tonumber(${ttlArg})) else lost = 1 end
 end
 if lost == 1 then return ${lostReply} end

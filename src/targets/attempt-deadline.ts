@@ -9,23 +9,17 @@
  * at the latest. The intent records the same deadline, and a retry does not look before it (plus the
  * time the platform takes to act on a request) has passed.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { currentAttempt, withAttempt } from '../lib/request-context.js';
 
-interface Attempt {
-  deadline: number;
-  /**
-   * The limiter (its window key) from which the step's start already took one request's token, in
-   * the same Lua step (IntentRepository.scoped, OnceOptions.limitedRequest): the attempt's first
-   * acquire() of that limiter uses it instead of taking another (takePrepaid).
-   */
-  prepaid?: string | undefined;
-}
-
-const current = new AsyncLocalStorage<Attempt>();
+// The attempt lives in the request context's AsyncLocalStorage (src/lib/request-context.ts: one
+// storage for both, one store copy per promise on Node 20). Its `prepaid`: the limiter (its window
+// key) from which the step's start already took one request's token, in the same Lua step
+// (IntentRepository.scoped, OnceOptions.limitedRequest): the attempt's first acquire() of that
+// limiter uses it instead of taking another (takePrepaid).
 
 /** Runs `fn` so that the platform requests it makes cannot be sent after `deadline` (epoch ms, this process's clock). */
 export function withAttemptDeadline<T>(deadline: number, fn: () => Promise<T>, prepaid?: string): Promise<T> {
-  return current.run(prepaid === undefined ? { deadline } : { deadline, prepaid }, fn);
+  return withAttempt(prepaid === undefined ? { deadline } : { deadline, prepaid }, fn);
 }
 
 /**
@@ -35,7 +29,7 @@ export function withAttemptDeadline<T>(deadline: number, fn: () => Promise<T>, p
  * that one ran out of time. Each caller's own next request still keeps its own deadline.
  */
 export function outsideAttempt<T>(fn: () => Promise<T>): Promise<T> {
-  return current.exit(fn);
+  return withAttempt(undefined, fn);
 }
 
 /**
@@ -53,12 +47,12 @@ export function sharedOutsideAttempt<T>(fn: () => Promise<T>): () => Promise<T> 
 
 /** The deadline of the attempt this code runs in, if any. */
 export function attemptDeadline(): number | undefined {
-  return current.getStore()?.deadline;
+  return currentAttempt()?.deadline;
 }
 
 /** True (once per attempt) when the step's start took a token of the limiter with this window key for this attempt. */
 export function takePrepaid(limiterKey: string): boolean {
-  const a = current.getStore();
+  const a = currentAttempt();
   if (a?.prepaid !== limiterKey) return false;
   a.prepaid = undefined;
   return true;

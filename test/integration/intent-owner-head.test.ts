@@ -1,0 +1,86 @@
+/**
+ * The intent scripts read a record's owner from its head (`{"status":…,"owner":"…",`: OWNED_BY_LUA in
+ * src/store/intent.repository.ts) and write a new step's started record by appending its `until` to
+ * the text the run sent, without cjson. Real redis-server: the started record is still a JSON record
+ * with every field; an owner whose text JSON escapes is compared decoded; a record in any other field
+ * order (as cjson writes one) and an owner that only starts like the run's token are refused as before.
+ */
+import { newMirror } from '../../src/domain/mirror.js';
+import { IntentRepository, LeaseLostError } from '../../src/store/intent.repository.js';
+import { startService, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+
+beforeAll(async () => {
+  svc = await startService(); // no workers: the test plays the runs itself
+});
+afterAll(async () => {
+  await svc?.close();
+});
+
+const ATTEMPT_MS = 5_000;
+
+async function owned(p: string, s: string, t: string, token: string) {
+  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: ATTEMPT_MS, settleMs: 500 });
+  const got = await intents.acquire(p, s, t, token, 30_000);
+  if (!('lease' in got)) throw new Error('the run should own the mirror');
+  await svc.rt.shows.saveMirror(p, s, newMirror(t, 'youtube'), got.lease);
+  return { intents, lease: got.lease, raw: (scopeStep: string) => svc.rt.redis.get(svc.rt.keys.intent(p, s, t, scopeStep)) };
+}
+
+test.each(['tok-plain', 'tok "quoted" \\ back\\slash', 'tök-ünïcode'])('a new step\'s started record is JSON with its until, and the step completes for its owner (%j)', async (token) => {
+  const [P, S, T] = ['oh', `s-${token.length}`, 'ot'];
+  const { intents, lease, raw } = await owned(P, S, T, token);
+  let during: string | null = null;
+  const t0 = Date.now();
+  // Recorded at once (its own INTENT_COMPLETE call)
+  await intents.scoped(P, S, T, 'g0:create', lease)('broadcast', async () => {
+    during = await raw('g0:create:broadcast');
+    return { id: 'b1' };
+  });
+  const started = JSON.parse(during!) as Record<string, unknown>;
+  expect(started).toMatchObject({ status: 'started', owner: token, startedAt: expect.any(String) });
+  expect(started['until']).toEqual(expect.any(Number));
+  expect(Math.abs((started['until'] as number) - (t0 + ATTEMPT_MS))).toBeLessThan(2_000);
+  expect(JSON.parse((await raw('g0:create:broadcast'))!)).toMatchObject({ status: 'done', owner: token });
+  // Deferred: written by the next mirror save (SAVE_MIRROR_COMPLETING)
+  await intents.scoped(P, S, T, 'g0:pin:p1:1', lease, { deferComplete: true })('message', async () => ({ id: 'm1' }), undefined, { resultInClear: true });
+  const mirror = (await svc.rt.shows.getMirror(P, S, T))!;
+  await svc.rt.shows.saveMirror(P, S, mirror, lease);
+  expect(JSON.parse((await raw('g0:pin:p1:1:message'))!)).toMatchObject({ status: 'done', owner: token, result: { id: 'm1' } });
+});
+
+test.each([
+  ['another run, cjson field order', (now: number) => JSON.stringify({ until: now + 60_000, owner: 'tok-B', startedAt: new Date(now).toISOString(), status: 'started' })],
+  ['another run, head order', (now: number) => JSON.stringify({ status: 'started', owner: 'tok-B', startedAt: new Date(now).toISOString(), until: now + 60_000 })],
+  ['a longer token that starts like the run\'s', (now: number) => JSON.stringify({ status: 'started', owner: 'tok-AX', startedAt: new Date(now).toISOString(), until: now + 60_000 })],
+  ['an escaped owner that decodes to another token', (now: number) => JSON.stringify({ status: 'started', owner: 'tok-A"', startedAt: new Date(now).toISOString(), until: now + 60_000 })],
+])('a step taken over meanwhile (%s) is not recorded done by the run, at once or by its save', async (_what, record) => {
+  for (const deferComplete of [false, true]) {
+    const [P, S, T] = ['oh2', `s-${_what.length}-${deferComplete}`, 'ot'];
+    const { intents, lease, raw } = await owned(P, S, T, 'tok-A');
+    const key = svc.rt.keys.intent(P, S, T, 'g0:pin:p1:1:message');
+    const step = intents.scoped(P, S, T, 'g0:pin:p1:1', lease, { deferComplete })('message', async () => {
+      await svc.rt.redis.set(key, record(Date.now()));
+      return { id: 'from-A' };
+    });
+    if (!deferComplete) {
+      await expect(step).rejects.toBeInstanceOf(LeaseLostError);
+    } else {
+      await step;
+      await expect(svc.rt.shows.saveMirror(P, S, (await svc.rt.shows.getMirror(P, S, T))!, lease)).rejects.toBeInstanceOf(LeaseLostError);
+    }
+    expect(JSON.parse((await raw('g0:pin:p1:1:message'))!)).toMatchObject({ status: 'started' });
+  }
+});
+
+test('a record this run owns in cjson field order is still its own', async () => {
+  const [P, S, T] = ['oh3', 's1', 'ot'];
+  const { intents, lease, raw } = await owned(P, S, T, 'tok-A');
+  const key = svc.rt.keys.intent(P, S, T, 'g0:pin:p1:1:message');
+  await intents.scoped(P, S, T, 'g0:pin:p1:1', lease)('message', async () => {
+    await svc.rt.redis.set(key, JSON.stringify({ until: Date.now() + 60_000, owner: 'tok-A', status: 'started', startedAt: new Date().toISOString() }));
+    return { id: 'm2' };
+  });
+  expect(JSON.parse((await raw('g0:pin:p1:1:message'))!)).toMatchObject({ status: 'done', owner: 'tok-A' });
+});
