@@ -24,11 +24,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.js';
 import { ffmpegPath } from '../src/lib/ffmpeg-path.js';
-import { freePort } from '../src/lib/net.js';
+import { freePort, tcpOpen } from '../src/lib/net.js';
 import { outputTimeoutUs } from '../src/relay/destination.supervisor.js';
 import { procTcpRows } from '../src/relay/send-queue.js';
 import type { DrainStreamView } from '../src/simulators/rtmp-drain.js';
@@ -251,17 +250,6 @@ function connectionsTo(port: number): number {
 async function readersWaiting(label: string, edgePort: number, readers: number): Promise<void> {
   await until(`${label}: ${readers} readers connected to the edge`, async () => (connectionsTo(edgePort) >= readers ? true : undefined), 120_000, 250);
   await sleep(1000); // RTMP connect → play, after the TCP connect
-}
-
-async function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /**

@@ -330,9 +330,52 @@ export async function main(roles: Role[]): Promise<void> {
     { roles, url: started.url, metrics: started.metricsUrl, redis: runtime.redisInfo.source, dataDir: config.dataDir },
     `syndicast started (${roles.join(', ')})${started.url ? ` on ${started.url}` : ''}; redis: ${runtime.redisInfo.source}`,
   );
-  closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
+  let stopSignal: NodeJS.Signals | undefined;
+  let closing = false;
+  const grace = closeWithGrace({ delay: config.shutdownTimeoutMs, skip: [...STOP_SIGNALS] }, async ({ signal, err }) => {
+    closing = true;
     if (err) runtime.log.error({ err }, 'shutting down after an error');
-    else runtime.log.info({ signal }, 'shutting down');
+    else runtime.log.info({ signal: signal ?? stopSignal }, 'shutting down');
     await started.stop({ exiting: true });
   });
+  onStopSignals(
+    (signal) => {
+      stopSignal = signal;
+      grace.close(); // ends the process: exit 0, or 1 after SHUTDOWN_TIMEOUT_MS
+    },
+    (signal) => runtime.log.info({ signal }, `${signal} again within ${REPEATED_SIGNAL_MS} ms of the first: the same stop, delivered twice; still shutting down`),
+    () => closing,
+  );
+}
+
+/** The signals that stop the service gracefully and that npm forwards to a script's process. */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/**
+ * A SIGTERM/SIGINT this soon after the same first one is that signal delivered twice, not a second
+ * request: under `npm start` a signal sent to the process group (Ctrl-C in a terminal, systemd's
+ * KillMode=control-group, `kill -- -<pgid>`) reaches the service and npm, and npm forwards its copy to
+ * the service (@npmcli/run-script's signal manager) a few milliseconds later.
+ */
+export const REPEATED_SIGNAL_MS = 1_000;
+
+/**
+ * SIGTERM/SIGINT: the first starts the graceful shutdown (start). The same signal again within
+ * REPEATED_SIGNAL_MS is ignored (repeated); any later one, or a stop signal after the shutdown began
+ * otherwise (an uncaught error, SIGHUP), exits 1 at once, as close-with-grace's second signal does.
+ */
+function onStopSignals(start: (signal: NodeJS.Signals) => void, repeated: (signal: NodeJS.Signals) => void, closing: () => boolean): void {
+  let first: { signal: NodeJS.Signals; at: number } | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!first && !closing()) {
+      first = { signal, at: Date.now() };
+      start(signal);
+    } else if (first?.signal === signal && Date.now() - first.at < REPEATED_SIGNAL_MS) {
+      repeated(signal);
+    } else {
+      process.stderr.write(`second ${signal}, exiting\n`);
+      process.exit(1);
+    }
+  };
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
 }

@@ -34,7 +34,7 @@ import { IntentRepository, intentTiming } from '../store/intent.repository.js';
 import { ReplicaAck } from '../store/replica-ack.js';
 import { Keys } from '../store/keys.js';
 import { PartnerRepository } from '../store/partner.repository.js';
-import { createRedis, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
+import { clusterSeedProblem, createRedis, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
 import { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
 import { WebhookIdClaims } from '../store/webhook-id.repository.js';
 import { RelayRepository } from '../store/relay.repository.js';
@@ -101,6 +101,8 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const redisInfo =
     opts.redisInfo ?? (config.redisClusterNodes ? { url: '', source: 'env' as const, stop: async () => undefined } : await resolveRedis({ url: config.redisUrl, dataDir: config.dataDir, appendfsync: config.redisAppendfsync }));
   const target = { url: redisInfo.url || undefined, clusterNodes: config.redisClusterNodes };
+  const seedProblem = config.redisClusterNodes ? await clusterSeedProblem(config.redisClusterNodes) : null;
+  if (seedProblem) throw new RedisUnavailableError(`Syndicast cannot use REDIS_CLUSTER_NODES=${config.redisClusterNodes}: ${seedProblem}`);
   const redis = createRedis(target, role);
   redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
   const owned: RedisClient[] = [];

@@ -101,11 +101,7 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = 's
     lazyConnect: false,
   };
   if (target.clusterNodes) {
-    const nodes = target.clusterNodes.split(',').map((hp) => {
-      const [host, port] = hp.trim().split(':');
-      return { host: host ?? '127.0.0.1', port: Number(port ?? 6379) };
-    });
-    const cluster = new Cluster(nodes, { redisOptions: base, enableOfflineQueue: base.enableOfflineQueue ?? true, enableAutoPipelining: false });
+    const cluster = new Cluster(clusterSeeds(target.clusterNodes), { redisOptions: base, enableOfflineQueue: base.enableOfflineQueue ?? true, enableAutoPipelining: false });
     if (role === 'worker') cluster.on('+node', (node: Redis) => batchClientWrites(node));
     return cluster;
   }
@@ -113,6 +109,48 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = 's
   // Workers: many jobs at once, each a few commands per step (the API keeps one write per command).
   if (role === 'worker') batchClientWrites(client);
   return client;
+}
+
+/** The seed nodes of REDIS_CLUSTER_NODES (`host:port,host:port`). */
+function clusterSeeds(clusterNodes: string): { host: string; port: number }[] {
+  return clusterNodes.split(',').map((hp) => {
+    const [host, port] = hp.trim().split(':');
+    return { host: host ?? '127.0.0.1', port: Number(port ?? 6379) };
+  });
+}
+
+/**
+ * Why no seed of REDIS_CLUSTER_NODES can serve as a cluster although one answers, as a sentence naming
+ * the seed and what to do: a single Redis (cluster support disabled), or a cluster node with no slot
+ * assigned (the cluster was never created). The Cluster client would only retry "Failed to refresh
+ * slots cache" until the start gives up with no word on why. Null once any seed is a cluster node with
+ * slots, or when none answers (left to the Cluster client and its ready wait).
+ */
+export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000): Promise<string | null> {
+  const problems = await Promise.all(
+    clusterSeeds(clusterNodes).map(async ({ host, port }) => {
+      const node = `${host}:${port}`;
+      const c = new Redis({ host, port, lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+      c.on('error', () => undefined); // a seed that does not answer is not what this looks for
+      try {
+        await c.connect();
+        const info = String(await c.cluster('INFO'));
+        if (!/^cluster_slots_assigned:0\s*$/m.test(info)) return 'usable';
+        return `${node} is a Redis Cluster node, but no hash slot is assigned to any node: the cluster has not been created (redis-cli --cluster create <every node's host:port> --cluster-replicas 1).`;
+      } catch (err) {
+        const reply = (err as Error).message;
+        if (!/cluster support disabled/i.test(reply)) return null;
+        return (
+          `${node} is a single Redis, not a Redis Cluster node (CLUSTER INFO: "${reply}"). ` +
+          `For a single Redis, set REDIS_URL=redis://${node} and leave REDIS_CLUSTER_NODES unset; for a Redis Cluster, list its nodes (redis-server --cluster-enabled yes).`
+        );
+      } finally {
+        c.disconnect();
+      }
+    }),
+  );
+  if (problems.includes('usable')) return null;
+  return problems.find((p) => p !== null) ?? null;
 }
 
 /** Wait until the client is ready (or throw after timeoutMs). */

@@ -5,16 +5,19 @@
  * embedded redis-server (a real one) refusing a damaged append-only file: its own words come through.
  * Then every other bad setting met at start (review D5, D6): PORT out of range or in use,
  * RELAY_RTMP_PORT in use, a HOST that does not resolve, a SECRETS_KEY of the wrong length, and a
- * REDIS_URL database the server does not have (exit 1 before anything is written to database 0).
+ * REDIS_URL database the server does not have (exit 1 before anything is written to database 0), and
+ * REDIS_CLUSTER_NODES naming a single Redis or a cluster node without slots (exit 1 at once naming the
+ * problem: it waited the 15 s ready wait, logging "Failed to refresh slots cache" every 250 ms, then
+ * printed only "could not get a ready connection").
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../src/lib/net.js';
 import { RedisUnavailableError, resolveRedis } from '../../src/store/embedded-redis.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
 
 const root = resolve(import.meta.dirname ?? '.', '../..');
 
@@ -163,6 +166,42 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
     expect(out).toContain('REDIS_URL');
     expect(leaked).toEqual([]);
     noStack(out);
+  }, 60_000);
+
+  /** REDIS_CLUSTER_NODES at a Redis that cannot serve as a cluster: no REDIS_URL, a bound well below the 15 s ready wait. */
+  const startOnClusterNodes = (nodes: string): ReturnType<typeof start> =>
+    start({ RELAY_RTMP_PORT: '0', REDIS_CLUSTER_NODES: nodes, KEY_PREFIX: 'sc' + Math.random().toString(36).slice(2, 8), DATA_DIR: mkdtempSync(join(tmpdir(), 'sc-start-')) }, 12_000);
+
+  test('REDIS_CLUSTER_NODES naming a single (non-cluster) Redis: exit 1 at once saying so and what to set instead, no stack', async () => {
+    const { code, out, killed } = await startOnClusterNodes(`127.0.0.1:${redis.port}`);
+    expect({ killed, code }).toEqual({ killed: false, code: 1 });
+    expect(out).toContain(`REDIS_CLUSTER_NODES=127.0.0.1:${redis.port}`);
+    expect(out).toMatch(/is a single Redis, not a Redis Cluster node \(CLUSTER INFO: "ERR This instance has cluster support disabled"\)/);
+    expect(out).toContain(`REDIS_URL=redis://127.0.0.1:${redis.port}`);
+    expect(out).not.toMatch(/Failed to refresh slots cache/);
+    noStack(out);
+  }, 60_000);
+
+  test('REDIS_CLUSTER_NODES naming a cluster node of a cluster never created (no slots): exit 1 at once saying so, no stack', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sc-start-node-'));
+    const port = await freePort();
+    const node = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')], { stdio: 'ignore' });
+    try {
+      await waitReady(port, 10_000, node.pid);
+      const { code, out, killed } = await startOnClusterNodes(`127.0.0.1:${port}`);
+      expect({ killed, code }).toEqual({ killed: false, code: 1 });
+      expect(out).toContain(`REDIS_CLUSTER_NODES=127.0.0.1:${port}`);
+      expect(out).toMatch(/no hash slot is assigned to any node: the cluster has not been created \(redis-cli --cluster create/);
+      expect(out).not.toMatch(/Failed to refresh slots cache/);
+      noStack(out);
+    } finally {
+      await new Promise<void>((r) => {
+        if (node.exitCode !== null || node.signalCode !== null) return r();
+        node.once('exit', () => r());
+        node.kill('SIGKILL');
+      });
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   test('a REDIS_URL the server refuses (a user it does not have) is not retried as if unreachable: one paragraph at once', async () => {

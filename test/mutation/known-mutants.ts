@@ -188,6 +188,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/e2e/npm-start.redis-down.test.ts'],
   },
   {
+    name: 'npm-start-repeated-signal',
+    what: "the same SIGINT/SIGTERM delivered twice (Ctrl-C under npm: the group's copy and npm's forwarded one) taken as a second signal: exit 1 mid-shutdown",
+    file: 'src/main/process.ts',
+    from: '} else if (first?.signal === signal && Date.now() - first.at < REPEATED_SIGNAL_MS) {',
+    to: '} else if (false) {',
+    tests: ['test/e2e/npm-start.signals.test.ts'],
+  },
+  {
     name: 'webhook-id-per-show',
     what: 'the partner-wide webhook-id claim ignored: the same id for another show or order is stored as new',
     file: 'src/sources/ingest.service.ts',
