@@ -27,13 +27,13 @@ import type { ShowRepository } from '../store/show.repository.js';
 
 const require = createRequire(import.meta.url);
 /** node-media-server's modules, resolved here and loaded by the edge's thread. */
-const NMS_PATHS = {
+export const NMS_PATHS = {
   session: require.resolve('node-media-server/src/node_rtmp_session'),
   context: require.resolve('node-media-server/src/node_core_ctx'),
   logger: require.resolve('node-media-server/src/node_core_logger'),
 };
 /** The RTMP session settings (bench/sut/bare-edge.ts uses the same). */
-const NMS_CONFIG = { rtmp: { chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 } };
+export const NMS_CONFIG = { rtmp: { chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 } };
 
 /** Messages from the edge's thread. */
 type FromEdge =
@@ -53,7 +53,7 @@ type FromEdge =
  * keeps its sessions and events per module instance, i.e. per thread here: every session of this
  * thread is this edge's own. Its log lines carry the stream path (the key) and are switched off.
  */
-const EDGE_THREAD = `
+export const EDGE_THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createServer } = require('node:net');
 const NodeRtmpSession = require(workerData.paths.session);
@@ -68,12 +68,32 @@ class EdgeSession extends NodeRtmpSession {
     this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Publish.BadConnection', 'Connection already publishing');
   }
   drop(err) {
-    const frame = String((err && err.stack) || '').split('\\n').find((l) => /^\\s+at /.test(l));
-    parentPort.postMessage({ type: 'sessionError', id: this.id, name: (err && err.name) || typeof err, code: err && err.code, at: frame ? frame.trim() : undefined });
+    // Only strings cross to the main thread: a thrown value's code or name may be a Symbol, a function
+    // or a getter that throws, and a failed post would end this thread all the same.
+    const read = (f) => {
+      try {
+        return f();
+      } catch {
+        return undefined;
+      }
+    };
+    const name = read(() => String((err && err.name) || typeof err));
+    const code = read(() => (err && err.code != null ? String(err.code) : undefined));
+    const frame = read(() => String((err && err.stack) || '').split('\\n').find((l) => /^\\s+at /.test(l)));
+    try {
+      parentPort.postMessage({ type: 'sessionError', id: this.id, name: name || 'unknown', code, at: frame ? frame.trim() : undefined });
+    } catch {
+      // nothing to report then; the session is dropped all the same
+    }
     try {
       this.stop();
     } catch {
-      // stop() itself failed part way: what it did not get to is done here.
+      // stop() itself failed part way: what it did not get to is done here. The stream path must be
+      // freed (else the same key cannot publish again until the edge restarts) and this session must
+      // be in no publisher's players (else that publisher's next packet throws on it).
+      if (this.publishStreamPath && context.publishers.get(this.publishStreamPath) === this.id) context.publishers.delete(this.publishStreamPath);
+      context.idlePlayers.delete(this.id);
+      for (const s of context.sessions.values()) if (s.players) s.players.delete(this.id);
     }
     this.isStarting = false;
     if (this.pingInterval != null) clearInterval(this.pingInterval);

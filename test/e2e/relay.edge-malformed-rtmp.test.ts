@@ -10,11 +10,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../src/lib/net.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { AMF_NULL, amfNumber, amfObject, amfString, chunk, command, connectOk, handshaken } from '../helpers/rtmp-client.js';
 import { ADMIN_KEY, waitFor } from '../helpers/service.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 
@@ -50,69 +50,6 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-// --- a bare RTMP client: handshake, then single-chunk messages on chunk stream 3 -------------------
-const amfString = (s: string): Buffer => {
-  const b = Buffer.from(s);
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(b.length);
-  return Buffer.concat([Buffer.from([0x02]), len, b]);
-};
-const amfNumber = (n: number): Buffer => {
-  const b = Buffer.alloc(9);
-  b[0] = 0x00;
-  b.writeDoubleBE(n, 1);
-  return b;
-};
-const amfObject = (fields: Record<string, Buffer>): Buffer => {
-  const parts: Buffer[] = [Buffer.from([0x03])];
-  for (const [k, v] of Object.entries(fields)) {
-    const len = Buffer.alloc(2);
-    len.writeUInt16BE(k.length);
-    parts.push(len, Buffer.from(k), v);
-  }
-  parts.push(Buffer.from([0x00, 0x00, 0x09]));
-  return Buffer.concat(parts);
-};
-const AMF_NULL = Buffer.from([0x05]);
-
-/** One RTMP message as a type-0 chunk (payload ≤ 128 bytes, the default chunk size). */
-function chunk(type: number, payload: Buffer, streamId = 0): Buffer {
-  if (payload.length > 128) throw new Error('one chunk only');
-  const h = Buffer.alloc(12);
-  h[0] = 3; // fmt 0, chunk stream 3
-  h.writeUIntBE(0, 1, 3); // timestamp
-  h.writeUIntBE(payload.length, 4, 3);
-  h[7] = type;
-  h.writeUInt32LE(streamId, 8);
-  return Buffer.concat([h, payload]);
-}
-const command = (...parts: Buffer[]): Buffer => chunk(20, Buffer.concat(parts));
-
-interface Client {
-  socket: Socket;
-  /** Everything the edge sent after its handshake (S0 S1 S2). */
-  received(): Buffer;
-  closed: Promise<void>;
-}
-
-async function handshaken(): Promise<Client> {
-  const socket = createConnection({ host: '127.0.0.1', port: rtmpPort });
-  socket.on('error', () => undefined);
-  let buf = Buffer.alloc(0);
-  socket.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
-  const closed = new Promise<void>((res) => socket.once('close', () => res()));
-  await new Promise<void>((res, rej) => {
-    socket.once('connect', res);
-    socket.once('error', rej);
-  });
-  socket.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(1536)])); // C0 C1
-  await waitFor(async () => buf.length >= 1 + 1536 * 2, 10_000, 20);
-  socket.write(buf.subarray(1, 1537)); // C2 = S1
-  return { socket, received: () => buf.subarray(1 + 1536 * 2), closed };
-}
-
-const connectOk = command(amfString('connect'), amfNumber(1), amfObject({ app: amfString('live'), tcUrl: amfString('rtmp://127.0.0.1/live') }));
-
 /** What made node-media-server throw in the edge's thread (each alone ended `npm start`). */
 const MALFORMED: Record<string, Buffer> = {
   'connect without app': command(amfString('connect'), amfNumber(1), amfObject({})),
@@ -131,11 +68,11 @@ async function alive(): Promise<void> {
 
 test.each(Object.entries(MALFORMED))('npm start survives an RTMP client that sends: %s (the session alone is dropped)', async (_name, message) => {
   // A session that was there before the garbage, connected.
-  const bystander = await handshaken();
+  const bystander = await handshaken(rtmpPort);
   bystander.socket.write(connectOk);
   await waitFor(async () => bystander.received().includes('NetConnection.Connect.Success'), 10_000, 20);
 
-  const bad = await handshaken();
+  const bad = await handshaken(rtmpPort);
   bad.socket.write(message);
   await bad.closed; // the edge drops the session that failed
   await new Promise((r) => setTimeout(r, 300)); // the process would have exited by now
@@ -148,7 +85,7 @@ test.each(Object.entries(MALFORMED))('npm start survives an RTMP client that sen
   bystander.socket.destroy();
 
   // And new sessions are served.
-  const next = await handshaken();
+  const next = await handshaken(rtmpPort);
   next.socket.write(connectOk);
   await waitFor(async () => next.received().includes('NetConnection.Connect.Success'), 10_000, 20);
   next.socket.destroy();

@@ -55,10 +55,12 @@ test.each([
   ['another run, head order', (now: number) => JSON.stringify({ status: 'started', owner: 'tok-B', startedAt: new Date(now).toISOString(), until: now + 60_000 })],
   ['a longer token that starts like the run\'s', (now: number) => JSON.stringify({ status: 'started', owner: 'tok-AX', startedAt: new Date(now).toISOString(), until: now + 60_000 })],
   ['an escaped owner that decodes to another token', (now: number) => JSON.stringify({ status: 'started', owner: 'tok-A"', startedAt: new Date(now).toISOString(), until: now + 60_000 })],
-])('a step taken over meanwhile (%s) is not recorded done by the run, at once or by its save', async (_what, record) => {
+  // Owner x\ (JSON text x\\) and the run's token x\\: the text equals the token, the owner does not.
+  ['an owner whose JSON text is the run\'s token', (now: number) => JSON.stringify({ status: 'started', owner: 'x\\', startedAt: new Date(now).toISOString(), until: now + 60_000 }), 'x\\\\'],
+])('a step taken over meanwhile (%s) is not recorded done by the run, at once or by its save', async (_what, record, token = 'tok-A') => {
   for (const deferComplete of [false, true]) {
     const [P, S, T] = ['oh2', `s-${_what.length}-${deferComplete}`, 'ot'];
-    const { intents, lease, raw } = await owned(P, S, T, 'tok-A');
+    const { intents, lease, raw } = await owned(P, S, T, token);
     const key = svc.rt.keys.intent(P, S, T, 'g0:pin:p1:1:message');
     const step = intents.scoped(P, S, T, 'g0:pin:p1:1', lease, { deferComplete })('message', async () => {
       await svc.rt.redis.set(key, record(Date.now()));

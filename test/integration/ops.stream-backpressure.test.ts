@@ -8,6 +8,7 @@
  * again is the current one: the boards in between are skipped, never queued. Real Redis, real HTTP.
  */
 import { createConnection } from 'node:net';
+import { buildApp } from '../../src/api/app.js';
 import { newMirror } from '../../src/domain/mirror.js';
 import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 
@@ -62,4 +63,33 @@ test('a stream whose client reads nothing does not queue every changed board: th
   // What the kernel buffers took before the socket stopped draining (at most 2 of these boards),
   // then the current one: never all eight.
   expect(boards.length).toBeLessThanOrEqual(5);
+}, 60_000);
+
+test('a stream whose client reads nothing for longer than the stall bound is closed (its key is not checked while it stalls)', async () => {
+  // The same runtime's app with a 2 s bound (STREAM_STALL_MS, 60 s, in production).
+  const app = await buildApp(svc.rt, { logger: false, dashboard: false, opsStreamStallMs: 2_000 });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    await setBoard('c0', 0);
+    const socket = createConnection({ host: '127.0.0.1', port: (app.server.address() as { port: number }).port });
+    let text = '';
+    socket.setEncoding('latin1').on('data', (d: string) => (text += d));
+    let closedAt: number | undefined;
+    socket.once('close', () => (closedAt = Date.now()));
+    await new Promise<void>((res) => socket.once('connect', () => res()));
+    socket.write(`GET /v1/ops/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n\r\n`);
+    await waitFor(async () => text.includes('<c0>'), 10_000);
+    socket.pause();
+    // 2 MB boards until the socket stops draining (the kernel's buffers full), then the bound.
+    for (let i = 1; i <= 8; i++) {
+      await setBoard(`c${i}`, 2);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    // Reading again: what the kernel held arrives, then the end (a paused socket reports no close).
+    socket.resume();
+    await waitFor(async () => closedAt !== undefined, 10_000).finally(() => socket.destroy());
+    expect(text).not.toContain('<c8>'); // closed while stalled, not after
+  } finally {
+    await app.close();
+  }
 }, 60_000);

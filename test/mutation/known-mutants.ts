@@ -288,6 +288,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'adopted by the retry',
   },
   {
+    name: 'intent-owner-head-backslash',
+    what: "the intent scripts' head match takes an owner's escaped JSON text for the owner (x\\ stored, token x\\\\: owned)",
+    file: 'src/store/intent.repository.ts',
+    from: '"owner":"([^"\\\\\\\\]*)",',
+    to: '"owner":"([^"]*)",',
+    tests: ['test/integration/intent-owner-head.test.ts'],
+    testName: 'JSON text is',
+  },
+  {
     name: 'attempt-no-deadline',
     what: "platform requests ignore the intent attempt's deadline (a stalled owner sends after a retry looked)",
     file: 'src/targets/platform-http.ts',

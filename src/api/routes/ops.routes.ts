@@ -37,7 +37,16 @@ export interface OpsRoutesOptions {
   sessions: SessionRepository;
   /** How often the live stream looks for board changes. */
   streamIntervalMs?: number;
+  /** How long a stream's client may read nothing before the stream is closed (default STREAM_STALL_MS). */
+  streamStallMs?: number;
 }
+
+/**
+ * A stream whose socket has not drained for this long is closed: its client reads nothing (asleep,
+ * or holding the connection open on purpose, with a key that may since have been revoked, which is
+ * only checked when a board is read). A client that reads again reconnects (`retry: 2000`).
+ */
+export const STREAM_STALL_MS = 60_000;
 
 const STATIC_DIR = fileURLToPath(new URL('../ops/static/', import.meta.url));
 const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'app.css': 'text/css; charset=utf-8', 'index.html': 'text/html; charset=utf-8' };
@@ -120,7 +129,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       preHandler: readers,
       schema: {
         tags: ['ops'],
-        summary: 'The board as server-sent events (`event: board`, sent whenever it changes; a comment every 15 s keeps the connection open)',
+        summary: 'The board as server-sent events (`event: board`, sent whenever it changes; a comment every 15 s keeps the connection open; a client that reads nothing for 60 s is disconnected)',
         description: 'Read it with fetch and an Authorization header (EventSource cannot send one).',
         operationId: 'opsStream',
         docResponses: { 200: ok('an endless stream of `event: board` (data: the board as JSON) and `event: problem` (data: a Problem while storage is down)', z.string(), { contentType: 'text/event-stream' }) },
@@ -145,6 +154,8 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       res.on('close', stop);
       let lastHash = '';
       let lastWrite = Date.now();
+      /** Since when the socket has not drained (undefined: it has). */
+      let stalledSince: number | undefined;
       const tick = async (): Promise<void> => {
         if (!open) return;
         // A client that reads nothing (stalled, or holding the connection open on purpose) would have
@@ -153,9 +164,17 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         // nothing is read or written; the board sent once it drains is the current one (lastHash has
         // not moved), the ones in between are skipped.
         if (res.writableNeedDrain) {
+          stalledSince ??= Date.now();
+          if (Date.now() - stalledSince >= (opts.streamStallMs ?? STREAM_STALL_MS)) {
+            req.log.info('ops stream: client read nothing for too long; closing');
+            stop();
+            res.destroy();
+            return;
+          }
           timer = setTimeout(() => void tick(), opts.streamIntervalMs ?? 1000);
           return;
         }
+        stalledSince = undefined;
         try {
           if (!(await app.principalActive(p))) {
             // Revoked (or expired) since the stream opened: say so and end it; a reconnect gets 401.
