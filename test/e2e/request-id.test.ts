@@ -15,6 +15,7 @@ import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { sampleShow, showEvent, waitFor } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
+import { FAKE_CLOCK_ENV } from '../helpers/worker-process.js';
 import { signatureHeader } from '../../src/sources/signature.js';
 
 const ADMIN = 'sk_admin_request_id_0123456789';
@@ -60,6 +61,7 @@ beforeAll(async () => {
     env: {
       PATH: process.env['PATH'] ?? '',
       HOME: process.env['HOME'] ?? '/tmp',
+      ...FAKE_CLOCK_ENV,
       REDIS_URL: redis.url,
       PORT: '0',
       HOST: '127.0.0.1',

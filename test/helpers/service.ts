@@ -198,6 +198,12 @@ export function showEvent(type: string, show: Record<string, unknown>, occurredA
   return { type, occurredAt, data: { show } };
 }
 
+/**
+ * A show snapshot. Its `scheduledAt` is fixed (2026-11-24, in the past): right where only the show's
+ * data matters, wrong where the service compares it with now (the ops board's day around now, its live
+ * lookback, Facebook's 7-day window, the readiness sweep): pass `scheduledAt: isoFromNow(…)`
+ * (test/helpers/clock.ts) there, or the test passes only until the calendar moves on.
+ */
 export function sampleShow(id: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     id,

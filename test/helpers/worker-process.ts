@@ -8,11 +8,17 @@ export interface WorkerProcess {
   output(): string;
 }
 
+/**
+ * A test run under libfaketime (docs/testing.md, "Dates") passes its shifted clock on, so that the
+ * processes it spawns agree with it on the time (else signatures are stale, heartbeats old).
+ */
+export const FAKE_CLOCK_ENV: Record<string, string> = Object.fromEntries(process.env['FAKETIME'] ? ['LD_PRELOAD', 'FAKETIME', 'FAKETIME_DONT_FAKE_MONOTONIC'].flatMap((k) => (process.env[k] ? [[k, process.env[k]] as const] : [])) : []);
+
 export function spawnWorker(env: Record<string, string>, entry = 'workers/mirror.ts'): WorkerProcess {
   const root = resolve(import.meta.dirname ?? '.', '../..');
   const proc = spawn(process.execPath, ['--import', 'tsx', resolve(root, entry)], {
     cwd: root,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...FAKE_CLOCK_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -15,6 +15,7 @@ import { AuditRepository } from '../../src/store/audit.repository.js';
 import { Keys } from '../../src/store/keys.js';
 import { createRedis, waitForRedis, type RedisClient } from '../../src/store/redis.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { DAY_MS, isoFromNow } from '../helpers/clock.js';
 
 const ADMIN = 'sk_admin_unit_0123456789';
 let server: TestRedis;
@@ -65,14 +66,16 @@ describe('ApiKeyRepository', () => {
 
   test('an expiry refuses the key from that millisecond on (list and get say expired)', async () => {
     const { repo } = fresh();
-    const at = new Date('2030-01-01T00:00:00.000Z');
+    // A year ahead, not a fixed date: find() and the first lookups run at the real now, before the
+    // expiry (a fixed 2030-01-01 failed them from that day on).
+    const at = new Date(isoFromNow(365 * DAY_MS));
     const k = await repo.create('viewer', undefined, { expiresAt: at });
-    expect(k.expiresAt).toBe('2030-01-01T00:00:00.000Z');
+    expect(k.expiresAt).toBe(at.toISOString());
     expect(await repo.lookup(k.key, at.getTime() - 1)).toMatchObject({ principal: { id: k.id } });
     expect(await repo.lookup(k.key, at.getTime())).toEqual({ refused: 'expired' });
     expect(await repo.find(k.key)).toMatchObject({ id: k.id });
     expect((await repo.get(k.id, at.getTime() - 1))?.status).toBe('active');
-    expect(await repo.get(k.id, at.getTime())).toMatchObject({ status: 'expired', expiresAt: '2030-01-01T00:00:00.000Z', revokedAt: null });
+    expect(await repo.get(k.id, at.getTime())).toMatchObject({ status: 'expired', expiresAt: at.toISOString(), revokedAt: null });
     expect((await repo.list(at.getTime())).map((p) => p.status)).toEqual(['expired']);
     expect((await repo.list(at.getTime() - 1)).map((p) => p.status)).toEqual(['active']);
   });

@@ -6,6 +6,7 @@
 import type { PartnerEvent } from '../../src/domain/events.js';
 import type { PlatformOrder } from '../../src/targets/target.adapter.js';
 import { ExternalShowIndex } from '../../src/store/external-show.index.js';
+import { recentIso } from '../helpers/clock.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 
 const P = 'voids';
@@ -61,7 +62,9 @@ describe('platform order statuses (a platform reports an order taken back)', () 
     externalShowId: 'room-1',
     productId: 'p1',
     clickId: undefined,
-    createdAt: '2026-11-24T18:10:00Z',
+    // Recent: a sale stays 'pending' through the commission hold (30 days from createdAt), so a fixed
+    // date here turned the sale tests 'approved' once it was 30 days old (from 2026-12-24 18:10 UTC).
+    createdAt: recentIso(),
     total: { amount: 5000, currency: 'USD' },
     refunded: { amount: 0, currency: 'USD' },
     status,

@@ -16,6 +16,7 @@ import type { PinSpec, ShowSpec, TargetAdapter } from '../../src/targets/target.
 import { PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce, type TestAdapterContext } from '../helpers/adapter-context.js';
 import { platformSim, line, startReceiver, type Delivery } from '../helpers/adapter-sim.js';
+import { DAY_MS } from '../helpers/clock.js';
 
 /** Organisation a's key, and organisation b's (src/simulators/sim.accounts.ts). */
 const API_KEY = SIM_ACCOUNTS.bambuser[0]!.apiKey;
@@ -433,20 +434,24 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     const aired = await h.adapter.createShow(SPEC, buildOpContext('mk-ord-1'));
     const neverAired = await h.adapter.createShow({ ...SPEC, title: 'Never aired' }, buildOpContext('mk-ord-2'));
     bambuser.startBroadcast(aired.externalId);
-    const o1 = (await control('POST', '/orders', { externalId: aired.externalId, productId: PIN.productId, total: { amount: 4990, currency: 'USD' }, createdAt: '2030-04-01T18:20:00Z' })) as { orderId: string };
-    const o2 = (await control('POST', '/orders', { externalId: aired.externalId, productId: PIN2.productId, total: { amount: 1000, currency: 'JPY' }, createdAt: '2030-04-01T18:40:00Z' })) as { orderId: string };
-    await control('POST', '/orders', { externalId: aired.externalId, productId: PIN.productId, total: { amount: 100, currency: 'USD' }, createdAt: '2030-04-03T00:00:00Z' }); // after `to`
+    // The period is a UTC day after the broadcast started (now): a show that started after `to` has no
+    // orders in it, so a fixed day (2030-04-01) would have been left out once the clock passed it.
+    const day = new Date((Math.floor(Date.now() / DAY_MS) + 2) * DAY_MS).toISOString().slice(0, 10);
+    const dayAfterNext = new Date(Date.parse(day) + 2 * DAY_MS).toISOString().slice(0, 10);
+    const o1 = (await control('POST', '/orders', { externalId: aired.externalId, productId: PIN.productId, total: { amount: 4990, currency: 'USD' }, createdAt: `${day}T18:20:00Z` })) as { orderId: string };
+    const o2 = (await control('POST', '/orders', { externalId: aired.externalId, productId: PIN2.productId, total: { amount: 1000, currency: 'JPY' }, createdAt: `${day}T18:40:00Z` })) as { orderId: string };
+    await control('POST', '/orders', { externalId: aired.externalId, productId: PIN.productId, total: { amount: 100, currency: 'USD' }, createdAt: `${dayAfterNext}T00:00:00Z` }); // after `to`
     await control('POST', `/orders/${o1.orderId}/refunds`, { amount: { amount: 990, currency: 'USD' } }); // Bambuser never hears of it
     const before = await lastSeq();
 
-    const orders = await h.adapter.listOrders!(new Date('2030-04-01T00:00:00Z'), new Date('2030-04-02T00:00:00Z'));
+    const orders = await h.adapter.listOrders!(new Date(`${day}T00:00:00Z`), new Date(Date.parse(day) + DAY_MS));
     expect(orders).toEqual([
       {
         orderId: o1.orderId,
         externalShowId: aired.externalId,
         productId: PIN.productId,
         clickId: undefined,
-        createdAt: '2030-04-01T18:20:00.000Z',
+        createdAt: `${day}T18:20:00.000Z`,
         total: { amount: 4990, currency: 'USD' },
         refunded: { amount: 0, currency: 'USD' },
         status: undefined,

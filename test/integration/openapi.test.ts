@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
+import { HOUR_MS, isoFromNow } from '../helpers/clock.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 
 type Json = Record<string, unknown>;
@@ -199,7 +200,9 @@ test('real answers — status, media type and body — are what the document say
   await call('GET', '/v1/partners/oa/targets');
   await call('PATCH', '/v1/partners/oa/targets/yt', { json: { enabled: false } });
   // Events and shows
-  const ev = showEvent('show.scheduled', sampleShow('s1'), '2026-11-24T17:00:00Z');
+  // Scheduled near now: the board (a day either side of now) then has a show row to check against the
+  // document (with sampleShow's fixed 2026-11-24 it has been empty since 2026-11-25 18:00 UTC).
+  const ev = showEvent('show.scheduled', sampleShow('s1', { scheduledAt: isoFromNow(HOUR_MS) }), '2026-11-24T17:00:00Z');
   const first = await sendEvent(svc, 'oa', secret, ev, { webhookId: 'oa-1' });
   const again = await sendEvent(svc, 'oa', secret, ev, { webhookId: 'oa-1' });
   const bad = await sendEvent(svc, 'oa', 'whsec_' + Buffer.from('wrong-secret-wrong-secret-wrong!').toString('base64'), ev);
@@ -232,7 +235,7 @@ test('real answers — status, media type and body — are what the document say
   await call('GET', `/v1/partners/oa/endpoints/${epId}/attempts`);
   await call('GET', '/v1/partners/oa/messages/msg_none'); // 404
   await call('GET', '/v1/audit?limit=5');
-  await call('GET', '/v1/ops/board');
+  expect(await (await call('GET', '/v1/ops/board')).text()).toContain('"s1"');
   await call('GET', '/v1/ops/partners/oa/shows/s1');
   await call('GET', '/v1/ops/reconciliations');
   await call('GET', '/v1/ops/endpoints');

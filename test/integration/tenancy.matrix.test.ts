@@ -22,6 +22,7 @@ import { newMirror } from '../../src/domain/mirror.js';
 import type { PartnerEvent } from '../../src/domain/events.js';
 import { signatureHeader } from '../../src/sources/signature.js';
 import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { HOUR_MS, isoFromNow } from '../helpers/clock.js';
 
 type Access =
   | { kind: 'partner-read' }
@@ -223,8 +224,12 @@ beforeAll(async () => {
     const r = await svc.api(`/v1/partners/${pid}/targets?verify=false`, { json: { id, platform, name: pid === A ? `SECRET-A-target ${id}` : id, credentials, baseUrl: 'http://127.0.0.1:9/', commissionRateBps: 1000 } });
     expect(r.status).toBe(201);
   }
-  const show = sampleShow('show-a', { title: 'SECRET-A-show-title', products: [{ id: 'p1', title: 'Lip Oil', price: { amount: 1800, currency: 'USD' }, url: 'https://secret-a.example.com/p1' }] });
+  // Scheduled near now, so that A's show is on the ops board (a day either side of now) and the board
+  // and stream leak checks have A's title to find; with sampleShow's fixed 2026-11-24 they found
+  // nothing to leak from 2026-11-25 18:00 UTC on, and passed whatever the board showed B.
+  const show = sampleShow('show-a', { title: 'SECRET-A-show-title', scheduledAt: isoFromNow(2 * HOUR_MS), products: [{ id: 'p1', title: 'Lip Oil', price: { amount: 1800, currency: 'USD' }, url: 'https://secret-a.example.com/p1' }] });
   expect((await sendEvent(svc, A, secretA, showEvent('show.scheduled', show, '2026-11-24T10:00:00Z'))).status).toBe(202);
+  expect((await call('GET', '/v1/ops/board', { key: ADMIN_KEY })).text).toContain('SECRET-A-show-title');
   await svc.rt.shows.saveMirror(A, 'show-a', { ...newMirror('a-whatnot', 'whatnot'), state: 'action_required', lastError: 'link it' });
 
   const link = await svc.rt.links.ensure({ partnerId: A, showId: 'show-a', targetId: 'a-youtube', platform: 'youtube', productId: 'p1', url: 'https://secret-a.example.com/p1' });
