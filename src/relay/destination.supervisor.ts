@@ -435,6 +435,9 @@ export class DestinationSupervisor {
     // silence (its last progress) it was seen for.
     let publisherAfter = 0;
     let publisherFor = 0;
+    // The last definite "waiting on its input?" answer within the current silence (undefined samples keep it).
+    let inputWaitFor = -1;
+    let inputWaitSeen = false;
     this.watchdog = setInterval(() => {
       const now = Date.now();
       // Time in which this run could not progress for want of CPU: ffmpeg waiting on a run queue, and
@@ -484,7 +487,15 @@ export class DestinationSupervisor {
         }
         queuesBefore = queues;
         queuesAt = now;
-        if (!blockedOnReceiver && peers && inputPort !== undefined && readInputWait(run.pid, inputPort) === true) {
+        if (inputWaitFor !== this.lastProgressAt) {
+          inputWaitFor = this.lastProgressAt;
+          inputWaitSeen = false;
+        }
+        const inputWait = !blockedOnReceiver && peers && inputPort !== undefined ? readInputWait(run.pid, inputPort) : false;
+        // A sample that cannot tell (ffmpeg found runnable while its sockets are idle: woken from its
+        // wait on input and queued for a CPU on a starved machine) keeps the answer before it.
+        if (inputWait !== undefined) inputWaitSeen = inputWait;
+        if (inputWaitSeen && peers) {
           // Waiting on its input: did the show's publisher send the edge data since this run fell
           // silent? Then the edge had it and passed it on, just not to this reader. (Under a starved
           // edge thread its count is late: the silence then passes for the input's, the safe side.)

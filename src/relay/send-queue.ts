@@ -99,19 +99,25 @@ export function sendQueuesOf(pid: number, now = Date.now()): Map<number, number>
  * Whether a silent process is waiting on its input: it sleeps (`S` in /proc/{pid}/stat), its socket to
  * `inputPort` holds nothing it has not read, and none of its sockets holds bytes its receiver has not
  * taken. Such a process has nothing to do until its input sends: a silence that is its input's, not its
- * destination's nor its own (a stopped or hung process does not sleep with its input read, a starved one
- * is runnable, one held up by its receiver has bytes queued). Undefined where /proc cannot tell.
+ * destination's nor its own (a stopped process does not sleep, one with unread input or held up by its
+ * receiver has bytes queued). Undefined where /proc cannot tell, and for a runnable (`R`) process whose
+ * sockets are idle: ffmpeg waiting on its input still wakes every 100 ms or so (its read polls with a
+ * timeout to check for interrupts), and on a starved machine it then waits on the run queue, so one
+ * sample can find it runnable in the middle of a wait on its input. The caller keeps its last definite
+ * answer for such a sample.
  */
 export function waitsOnInput(pid: number, inputPort: number, minBytes = 1024, now = Date.now()): boolean | undefined {
   const state = procStateOf(pid);
   if (state === undefined) return undefined;
-  if (state !== 'S') return false;
+  if (state !== 'S' && state !== 'R') return false;
   const sockets = socketsOf(pid, now);
   if (!sockets) return undefined;
   const queues = [...sockets.values()];
   // Every socket to that port (a destination may listen on the same port number as the edge, 1935).
   const inputs = queues.filter((q) => q.remotePort === inputPort);
-  return inputs.length > 0 && inputs.every((q) => q.rx < minBytes) && queues.every((q) => q.tx < minBytes);
+  const idle = inputs.length > 0 && inputs.every((q) => q.rx < minBytes) && queues.every((q) => q.tx < minBytes);
+  if (!idle) return false;
+  return state === 'S' ? true : undefined;
 }
 
 /**
