@@ -433,10 +433,11 @@ export class DestinationSupervisor {
     let inputLogged = false;
     // The publisher's first data seen after this run's current silence began (0: none yet), and the
     // silence (its last progress) it was seen for.
+    // What is known of the current silence (the one since lastProgressAt = silenceFor): when the
+    // show's publisher sent the edge data after it began (0: not seen), and the last definite
+    // "waiting on its input?" answer (undefined samples keep it).
+    let silenceFor = -1;
     let publisherAfter = 0;
-    let publisherFor = 0;
-    // The last definite "waiting on its input?" answer within the current silence (undefined samples keep it).
-    let inputWaitFor = -1;
     let inputWaitSeen = false;
     this.watchdog = setInterval(() => {
       const now = Date.now();
@@ -487,8 +488,9 @@ export class DestinationSupervisor {
         }
         queuesBefore = queues;
         queuesAt = now;
-        if (inputWaitFor !== this.lastProgressAt) {
-          inputWaitFor = this.lastProgressAt;
+        if (silenceFor !== this.lastProgressAt) {
+          silenceFor = this.lastProgressAt;
+          publisherAfter = 0;
           inputWaitSeen = false;
         }
         const inputWait = !blockedOnReceiver && peers && inputPort !== undefined ? readInputWait(run.pid, inputPort) : false;
@@ -499,10 +501,6 @@ export class DestinationSupervisor {
           // Waiting on its input: did the show's publisher send the edge data since this run fell
           // silent? Then the edge had it and passed it on, just not to this reader. (Under a starved
           // edge thread its count is late: the silence then passes for the input's, the safe side.)
-          if (publisherFor !== this.lastProgressAt) {
-            publisherFor = this.lastProgressAt;
-            publisherAfter = 0;
-          }
           const sentAt = this.opts.publisherDataAt?.(this.spec.input);
           if (publisherAfter === 0 && sentAt !== undefined && sentAt > this.lastProgressAt + PUBLISHER_MARGIN_MS) publisherAfter = sentAt;
           const publisherServed = publisherAfter > 0 && now - publisherAfter >= PUBLISHER_MARGIN_MS;
