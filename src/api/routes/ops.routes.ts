@@ -171,7 +171,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
             res.destroy();
             return;
           }
-          timer = setTimeout(() => void tick(), opts.streamIntervalMs ?? 1000);
+          next();
           return;
         }
         stalledSince = undefined;
@@ -198,7 +198,10 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
           res.write(': keep-alive\n\n');
           lastWrite = Date.now();
         }
-        if (open) timer = setTimeout(() => void tick(), opts.streamIntervalMs ?? 1000);
+        if (open) next();
+      };
+      const next = (): void => {
+        timer = setTimeout(() => void tick(), opts.streamIntervalMs ?? 1000);
       };
       await tick();
     },
