@@ -8,6 +8,7 @@ import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf
 import type { PartnerRepository, TargetRecord } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
+import { isTerminal } from '../../domain/mirror.js';
 import { PLATFORMS, type AccessToken } from '../../targets/target.adapter.js';
 import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
@@ -152,8 +153,33 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return publicTarget(next);
   });
 
-  app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Delete a target (its mirrors are no longer synced)', params: TargetParams, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or target' } } }, async (req, reply) => {
+  /**
+   * The partner's shows whose mirror on this target still holds a show on the platform (made, or being
+   * made, and not ended or cancelled there). Every such show is in the active set: the sweep keeps a
+   * show there while a mirror of it, of an enabled or a disabled target, has a remote show not finished.
+   */
+  const onPlatform = async (partnerId: string, targetId: string): Promise<string[]> => {
+    const held: string[] = [];
+    for await (const page of opts.shows.activeShowPages(opts.sweepPageSize)) {
+      const mine = page.filter(([p]) => p === partnerId).map(([, showId]) => showId);
+      const mirrors = await Promise.all(mine.map((showId) => opts.shows.getMirror(partnerId, showId, targetId)));
+      mirrors.forEach((m, i) => {
+        if (m && !isTerminal(m.state) && (m.remote !== undefined || m.state === 'provisioning')) held.push(mine[i]!);
+      });
+    }
+    return held.sort();
+  };
+
+  app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Delete a target (refused while a show of it is still on the platform)', params: TargetParams, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: 'a mirror of this target still has a show on the platform (scheduled, live, or being created): deleting the target would leave it there with no credentials left to end it. `detail` names the shows; wait until they end or are cancelled (a disabled target ends them only once enabled again), then delete' } } }, async (req, reply) => {
     const { partnerId, targetId } = req.params;
+    if (!(await partners.getTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
+    // The target's credentials are what ends or deletes its broadcasts (the sync path's cancelShow):
+    // gone with the target, a live or scheduled show on the platform would be left there for good.
+    const held = await onPlatform(partnerId, targetId);
+    if (held.length > 0) {
+      const shown = held.slice(0, 20).join(', ') + (held.length > 20 ? `, … (${held.length} in all)` : '');
+      throw conflict(`target ${targetId} still has a show on the platform for show(s) ${shown}: deleting it would leave them there. Delete it once those shows have ended or been cancelled and their mirrors followed (a disabled target follows them only once enabled again)`);
+    }
     if (!(await partners.deleteTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
     await app.audit(req, { action: 'target.deleted', partnerId, targetId });
     return reply.status(204).send();
