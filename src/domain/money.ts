@@ -1,10 +1,33 @@
 import { data as isoCurrencies } from 'currency-codes';
 import { z } from 'zod';
 
+/**
+ * ISO 4217 codes with no minor unit ("N.A." in list one): precious metals (XAU, XAG, XPD, XPT), bond
+ * market units (XBA–XBD), SDR-like units of account (XDR, XSU, XUA), the testing code XTS and XXX
+ * ("no currency involved"). Nothing is sold for them, and without a minor unit an integer amount has
+ * no meaning; the list (`currency-codes`) gives them 0 digits.
+ */
+const NO_MINOR_UNIT: ReadonlySet<string> = new Set(['XAG', 'XAU', 'XBA', 'XBB', 'XBC', 'XBD', 'XDR', 'XPD', 'XPT', 'XSU', 'XTS', 'XUA', 'XXX']);
+/** The active ISO 4217 currencies money can be in: ISO's list one (`currency-codes`) less NO_MINOR_UNIT. */
+const CURRENCIES: ReadonlySet<string> = new Set(isoCurrencies.map((c) => c.code).filter((c) => !NO_MINOR_UNIT.has(c)));
+export function isCurrency(code: string): boolean {
+  return CURRENCIES.has(code);
+}
+
+/**
+ * An active ISO 4217 currency code: three capital letters (else 'ISO 4217 code, e.g. USD'), and one the
+ * ISO list has (else 'not an active ISO 4217 currency'): 'ZZZ' or 'ABC' is refused at the edge (400 with
+ * the field), not counted as a currency of its own in the ledger and the attribution totals.
+ */
+export const CurrencySchema = z
+  .string()
+  .regex(/^[A-Z]{3}$/, { message: 'ISO 4217 code, e.g. USD', abort: true })
+  .refine(isCurrency, { message: 'not an active ISO 4217 currency (metals, funds, XTS and XXX are not accepted)' });
+
 /** Money is an integer amount in minor units plus an ISO 4217 currency; never a float. */
 export const MoneySchema = z.object({
   amount: z.number().int().safe(),
-  currency: z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 code, e.g. USD'),
+  currency: CurrencySchema,
 });
 export type Money = z.infer<typeof MoneySchema>;
 

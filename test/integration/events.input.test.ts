@@ -145,6 +145,28 @@ describe('refused inputs store nothing', () => {
     expect(paths(p2)).toEqual(expect.arrayContaining(['data.order.total.amount', 'data.order.total.currency']));
   });
 
+  test('a currency that is three capitals but not an active ISO 4217 code → 400 naming each field; JPY, KWD are accepted', async () => {
+    const order = (currency: string, id: string) => ({
+      id,
+      createdAt: '2026-11-24T18:10:00Z',
+      lines: [{ productId: 'p1', quantity: 1, amount: { amount: 1800, currency } }],
+      total: { amount: 1800, currency },
+    });
+    for (const c of ['ZZZ', 'ABC', 'XTS', 'XXX', 'XAU']) {
+      const p = await refused(400, { type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order: order(c, `o-cur-${c}`) } });
+      expect(paths(p)).toEqual(['data.order.lines.0.amount.currency', 'data.order.total.currency']);
+      expect(p.errors![0]!.message).toMatch(/ISO 4217/);
+    }
+    const refund = await refused(400, { type: 'order.refunded', occurredAt: '2026-11-24T18:10:00Z', data: { refund: { id: 'r-zzz', orderId: 'o1', createdAt: '2026-11-24T18:10:00Z', amount: { amount: 100, currency: 'ZZZ' } } } });
+    expect(paths(refund)).toEqual(['data.refund.amount.currency']);
+    const price = await refused(400, showEvent('show.scheduled', sampleShow('cur1', { products: [{ id: 'p1', title: 'x', price: { amount: 1, currency: 'ABC' }, url: 'https://shop.example.com/p1' }] }), '2026-11-24T17:00:00Z'));
+    expect(paths(price)).toEqual(['data.show.products.0.price.currency']);
+    for (const c of ['JPY', 'KWD']) {
+      const r = await sendEvent(svc, PARTNER, secret, { type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order: order(c, `o-cur-${c}`) } }, { webhookId: `msg_inp_${++seq}` });
+      expect(r.status).toBe(202);
+    }
+  });
+
   test('a lone surrogate escape (\\uD800) in any text → 400 naming the field; an escaped surrogate pair is text', async () => {
     // JSON.stringify writes a lone surrogate as the escape `\ud800`: stored as such, it made every sync
     // of the show fail in Redis (Lua cjson refuses to decode the mirror record holding the title).

@@ -2,7 +2,7 @@
  * What Stryker found untested in src/domain/money.ts (docs/testing.md): the currency must be exactly
  * three capital letters (anchored at both ends), and the errors say what is wrong.
  */
-import { applyBps, MoneySchema } from '../../src/domain/money.js';
+import { applyBps, isCurrency, MoneySchema } from '../../src/domain/money.js';
 
 test.each(['USDX', 'XUSD', 'US D', ' USD', 'USD ', 'EURO'])('currency %j is refused, with the reason', (currency) => {
   const r = MoneySchema.safeParse({ amount: 100, currency });
@@ -13,4 +13,16 @@ test.each(['USDX', 'XUSD', 'US D', ' USD', 'USD ', 'EURO'])('currency %j is refu
 test('applyBps refuses non-integers and says so', () => {
   expect(() => applyBps(1.5, 100)).toThrow(new RangeError('integers only'));
   expect(() => applyBps(100, 2.5)).toThrow(new RangeError('integers only'));
+});
+
+test.each(['ZZZ', 'ABC', 'QQQ', 'XTS', 'XXX', 'XAU', 'XDR'])('currency %j (three capitals, but no active ISO 4217 currency with a minor unit) is refused, with the reason', (currency) => {
+  const r = MoneySchema.safeParse({ amount: 100, currency });
+  expect(r.success).toBe(false);
+  expect(r.error?.issues.map((i) => i.message)).toEqual(['not an active ISO 4217 currency (metals, funds, XTS and XXX are not accepted)']);
+  expect(isCurrency(currency)).toBe(false);
+});
+
+test.each(['USD', 'EUR', 'JPY', 'KWD', 'IQD', 'XOF', 'CLF', 'CHF'])('currency %j is accepted', (currency) => {
+  expect(MoneySchema.safeParse({ amount: 100, currency }).success).toBe(true);
+  expect(isCurrency(currency)).toBe(true);
 });
