@@ -289,8 +289,9 @@ test('the root address, the one the start-up line prints, leads to the console i
   }
   const followed = await fetch(`${svc.url}/`);
   expect([followed.status, followed.url]).toEqual([200, `${svc.url}/ops`]);
-  // Only a page: any other method on / is still not a route.
-  expect((await fetch(`${svc.url}/`, { method: 'POST' })).status).toBe(404);
+  // Only a page: any other method on / is a 405 naming the methods it has.
+  const post = await fetch(`${svc.url}/`, { method: 'POST' });
+  expect([post.status, post.headers.get('allow'), post.headers.get('content-type')]).toEqual([405, 'GET, HEAD', expect.stringMatching(/^application\/problem\+json/)]);
 });
 
 test('shutdown ends open streams instead of waiting for them', async () => {

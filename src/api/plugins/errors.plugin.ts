@@ -80,6 +80,9 @@ export interface ErrorsOptions {
   notFoundOnResponse?: onResponseHookHandler;
 }
 
+/** The methods the API has routes for (OPTIONS has none: no CORS). */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
 async function errorsPlugin(app: FastifyInstance, opts: ErrorsOptions): Promise<void> {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     let body: Problem;
@@ -111,7 +114,23 @@ async function errorsPlugin(app: FastifyInstance, opts: ErrorsOptions): Promise<
     return reply.status(body.status).type('application/problem+json').send(body);
   });
   const notFoundOpts = (opts.notFoundOnResponse ? { onResponse: opts.notFoundOnResponse } : {}) as Parameters<FastifyInstance['setNotFoundHandler']>[0];
-  app.setNotFoundHandler(notFoundOpts, (req, reply) => reply.status(404).type('application/problem+json').send(problem(404, `no route for ${req.method} ${req.url.split('?')[0]}`)));
+  // A path that has routes for other methods only is a 405 with `Allow` (RFC 9110 §15.5.6), not a 404:
+  // the router is asked for each method (HEAD comes with GET); a path no method has stays a 404.
+  app.setNotFoundHandler(notFoundOpts, (req, reply) => {
+    const path = req.url.split('?')[0] ?? '/';
+    // A route of this very method that sent its request here (reply.callNotFound: a missing file of a
+    // static route) found nothing: a 404.
+    const routed = app.findRoute({ method: req.method, url: path }) !== null;
+    const allow = routed ? [] : METHODS.filter((m) => m !== req.method && app.findRoute({ method: m, url: path }) !== null);
+    if (allow.length > 0) {
+      return reply
+        .status(405)
+        .header('allow', allow.join(', '))
+        .type('application/problem+json')
+        .send(problem(405, `${req.method} is not allowed on ${path}; allowed: ${allow.join(', ')}`));
+    }
+    return reply.status(404).type('application/problem+json').send(problem(404, `no route for ${req.method} ${path}`));
+  });
 }
 
 export default fp(errorsPlugin, { name: 'errors' });
