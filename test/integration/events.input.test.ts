@@ -117,6 +117,18 @@ describe('refused inputs store nothing', () => {
     expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('fut2'), ahead), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
   });
 
+  test('an order or refund createdAt more than 24 h in the future → 400 naming it (occurredAt now); within the slack it is accepted', async () => {
+    const now = new Date().toISOString();
+    const order = (id: string, createdAt: string) => ({ type: 'order.created', occurredAt: now, data: { order: { id, createdAt, lines: [], total: { amount: 1800, currency: 'USD' } } } });
+    expect(paths(await refused(400, order('o-fut1', '9999-12-31T23:59:59Z')))).toEqual(['data.order.createdAt']);
+    const justPast = new Date(Date.now() + 24 * 3_600_000 + 60_000).toISOString();
+    expect(paths(await refused(400, order('o-fut2', justPast)))).toEqual(['data.order.createdAt']);
+    const refund = { type: 'order.refunded', occurredAt: now, data: { refund: { id: 'r-fut1', orderId: 'o-fut3', createdAt: '9999-01-01T00:00:00Z', amount: { amount: 100, currency: 'USD' } } } };
+    expect(paths(await refused(400, refund))).toEqual(['data.refund.createdAt']);
+    const ahead = new Date(Date.now() + 3_600_000).toISOString();
+    expect((await sendEvent(svc, PARTNER, secret, order('o-fut3', ahead), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
+  });
+
   test('a negative product price → 400 naming the field, in a show snapshot and in product.updated; a price of 0 is a price', async () => {
     const product = (amount: number) => ({ id: 'p1', title: 'Lip Oil', price: { amount, currency: 'USD' }, url: 'https://shop.example.com/p1' });
     const p1 = await refused(400, showEvent('show.scheduled', sampleShow('neg1', { products: [product(-1)] }), '2026-11-24T17:00:00Z'));
