@@ -20,6 +20,7 @@ import { AdminClient, serviceEnv, signedEvent, type SignedRequest } from './lib/
 import { mean, round } from './lib/stats.js';
 import { startServiceApi } from './lib/systems.js';
 import { startCluster } from '../test/helpers/redis-cluster.js';
+import { trackPids } from './lib/proc.js';
 
 const PARTNER = 'bench';
 const MAX_RPS = 12_000;
@@ -85,6 +86,7 @@ export const clusterBench: Benchmark = {
       ctx.log(`cluster bench: ${system}`);
       const single = system === 'single' ? await startBenchRedis('everysec') : undefined;
       const cluster = system === 'single' ? undefined : await startCluster();
+      if (cluster) trackPids(() => cluster.nodes.map((n) => n.pid()));
       const base = serviceEnv(single?.url ?? cluster!.url);
       const env = { ...base.env };
       if (cluster) {

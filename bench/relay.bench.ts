@@ -37,7 +37,7 @@ import { startSimulators, type StartedSimulators } from '../src/simulators/sim.s
 import type { Platform } from '../src/targets/target.adapter.js';
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
 import { ratioRow } from './lib/bench.js';
-import { startChild, type Child } from './lib/proc.js';
+import { startChild, track, type Child } from './lib/proc.js';
 import { commOf, cpuBetween, threadCpu, treeCpu, treeMemoryKiB, treePids } from './lib/proctree.js';
 import { BENCH_DATA_ROOT, startBenchRedis } from './lib/redis-server.js';
 import { AdminClient, benchRuntime, send, serviceEnv, showSnapshot, signedEvent } from './lib/service.js';
@@ -142,7 +142,7 @@ async function massKill(ctx: BenchContext, label: string, dests: readonly Dest[]
 }
 
 function startHogs(): ChildProcess[] {
-  return Array.from({ length: CPU_HOGS }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+  return Array.from({ length: CPU_HOGS }, () => track(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' })));
 }
 
 interface Dest {
@@ -189,7 +189,7 @@ async function ensureSource(ffmpeg: string, log: (m: string) => void): Promise<{
       '-c:a', 'aac', '-b:a', '128k',
       '-f', 'flv', file,
     ];
-    const code = await new Promise<number | null>((resolve) => spawn(ffmpeg, args, { stdio: 'inherit' }).once('exit', resolve));
+    const code = await new Promise<number | null>((resolve) => track(spawn(ffmpeg, args, { stdio: 'inherit' })).once('exit', resolve));
     if (code !== 0) throw new Error(`encoding the source failed (${code})`);
   }
   return { file, kbps: round((statSync(file).size * 8) / SOURCE_SECONDS / 1000, 0) };
@@ -202,7 +202,7 @@ async function ensureSource(ffmpeg: string, log: (m: string) => void): Promise<{
  * whose process start-up is the encoder's, not the relay's (the spawn-based figure is kept as extra).
  */
 function startSource(ffmpeg: string, file: string, target: string, onPublishing: (at: number) => void): ChildProcess {
-  const child = spawn(ffmpeg, ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', target], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = track(spawn(ffmpeg, ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', target], { stdio: ['ignore', 'ignore', 'pipe'] }));
   let seen = false;
   let tail = '';
   child.stderr?.setEncoding('utf8');
@@ -461,7 +461,7 @@ async function runBare(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
   const hogs = startHogs();
   try {
     const startReader = (d: Dest, input: string, output: string): void => {
-      const c = spawn(ffmpeg, bareArgs(input, output), { stdio: 'ignore' });
+      const c = track(spawn(ffmpeg, bareArgs(input, output), { stdio: 'ignore' }));
       readers.set(idOf(d), c);
       c.once('exit', () => {
         if (stopping) return;

@@ -40,9 +40,37 @@ function baseEnv(): Record<string, string> {
 
 const running = new Set<ChildProcess>();
 
+/**
+ * A process the bench started some other way (redis-server, ffmpeg, a CPU hog): killed with the
+ * children on exit or on SIGINT/SIGTERM (bench/run.ts), so an interrupted run leaves none behind.
+ */
+export function track<P extends ChildProcess>(proc: P): P {
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+  return proc;
+}
+
+const pidSources = new Set<() => (number | undefined)[]>();
+/**
+ * Processes a helper started and exposes by pid only (test/helpers/redis-cluster.ts: `pid()` is
+ * undefined once a node stopped): killed on exit or on SIGINT/SIGTERM like the children.
+ */
+export function trackPids(pids: () => (number | undefined)[]): void {
+  pidSources.add(pids);
+}
+
 /** Last resort (bench crashed or was interrupted): nothing we started may outlive us. */
 export function killChildren(): void {
   for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  for (const source of pidSources) {
+    for (const pid of source()) {
+      try {
+        if (pid !== undefined) process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
 }
 process.once('exit', killChildren);
 

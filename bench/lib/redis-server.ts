@@ -4,6 +4,7 @@
  * elsewhere, which would make `appendfsync always` look free). Removed again by destroy().
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { track } from './proc.js';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -45,7 +46,7 @@ export async function startBenchRedis(appendfsync: Appendfsync): Promise<BenchRe
   mkdirSync(BENCH_DATA_ROOT, { recursive: true });
   const dir = mkdtempSync(join(BENCH_DATA_ROOT, 'redis-'));
   const port = await freePort();
-  const proc = spawn(
+  const proc = track(spawn(
     'redis-server',
     [
       '--port', String(port),
@@ -60,7 +61,7 @@ export async function startBenchRedis(appendfsync: Appendfsync): Promise<BenchRe
       '--loglevel', 'warning',
     ],
     { stdio: 'ignore' },
-  );
+  ));
   proc.on('error', () => undefined);
   try {
     await waitReady(port, proc);

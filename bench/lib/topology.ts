@@ -15,6 +15,7 @@
 import { mkdirSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { startCluster } from '../../test/helpers/redis-cluster.js';
+import { trackPids } from './proc.js';
 import type { BenchContext, BenchResult, Benchmark, Topology } from './bench.js';
 import { BENCH_DATA_ROOT, startBenchRedis, type Appendfsync } from './redis-server.js';
 import { serviceEnv, type ServiceEnv } from './service.js';
@@ -63,6 +64,7 @@ export async function startBenchStore(topology: Topology, appendfsync: Appendfsy
   if (appendfsync !== 'everysec') throw new Error('the bench cluster runs appendfsync everysec only');
   mkdirSync(BENCH_DATA_ROOT, { recursive: true });
   const c = await startCluster({ parentDir: BENCH_DATA_ROOT });
+  trackPids(() => c.nodes.map((n) => n.pid()));
   return {
     topology,
     url: c.url,

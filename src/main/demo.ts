@@ -19,7 +19,7 @@ import { startSimulators } from '../simulators/sim.server.js';
 import { supportedPlatforms } from '../targets/target.registry.js';
 import type { Platform } from '../targets/target.adapter.js';
 import { startRoles } from './process.js';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { ffmpegPath } from '../lib/ffmpeg-path.js';
 import { freePort } from '../lib/net.js';
 
@@ -60,6 +60,63 @@ const config = loadConfig(undefined, undefined, {
 });
 const service = await startRoles(['api', 'worker', 'scheduler', 'relay'], config, { logger: false });
 const api = service.url!.replace('localhost', '127.0.0.1');
+
+/** The demo's data lives under a throw-away key prefix: removes it; the number of keys removed. */
+async function removeDemoKeys(client: typeof service.runtime.redis = service.runtime.redis): Promise<number> {
+  let removed = 0;
+  for (const node of client instanceof Redis ? [client] : client.nodes('master')) {
+    for await (const batch of node.scanStream({ match: `${config.keyPrefix}:*`, count: 500 }) as AsyncIterable<string[]>) {
+      // One key per call on a cluster: a batch spans many hash slots.
+      if (client instanceof Redis) removed += batch.length ? await client.unlink(...batch) : 0;
+      else for (const k of batch) removed += await client.unlink(k);
+    }
+  }
+  return removed;
+}
+
+// SIGTERM/SIGINT (Ctrl-C, or npm forwarding its own): nothing the demo started may outlive it — the
+// encoder, the relay's ffmpeg processes (service.stop), a redis-server it spawned, the simulators —
+// and its keys go. npm forwards a signal the process group already got, so the same signal again
+// within a second is that one delivered twice; any other exits at once.
+const started: { encoder?: ChildProcess } = {};
+let stopping: { signal: NodeJS.Signals; at: number } | undefined;
+const onStopSignal = (signal: NodeJS.Signals): void => {
+  if (stopping) {
+    if (stopping.signal === signal && Date.now() - stopping.at < 1000) return;
+    process.stderr.write(`second ${signal}, exiting\n`);
+    started.encoder?.kill('SIGKILL');
+    process.exit(1);
+  }
+  stopping = { signal, at: Date.now() };
+  say(`${signal}: stopping the demo`);
+  started.encoder?.kill('SIGKILL');
+  setTimeout(() => {
+    process.stderr.write('the demo did not stop within 15 s; exiting\n');
+    process.exit(1);
+  }, 15_000).unref();
+  const code = 128 + (signal === 'SIGINT' ? 2 : 15);
+  // The script's step in flight fails as the service goes (its API closes): that is the stop, not an error.
+  const stepFailed = (): void => undefined;
+  process.on('uncaughtException', stepFailed);
+  process.on('unhandledRejection', stepFailed);
+  void (async () => {
+    // The keys go once the workers stopped writing them, over a connection of our own (the service's closes).
+    const client = service.runtime.redis.duplicate();
+    client.on('error', () => undefined);
+    await service.stop({ exiting: true });
+    const removed = await removeDemoKeys(client).catch(() => 0);
+    client.disconnect();
+    await sim.close();
+    say(`stopped (removed the demo's ${removed} Redis keys)`);
+  })().then(
+    () => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+};
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, onStopSignal);
 say(`simulators on ${sim.url}, Syndicast on ${api} (redis: ${service.runtime.redisInfo.source})`);
 
 async function call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
@@ -168,12 +225,12 @@ for (const m of ms) say(`${m.platform} ingest: ${m.ingest!.url} (stream key ${m.
 const ingest = (await call<{ show: { ingest: { url: string; streamKey: string } } }>('GET', `/v1/partners/${partnerId}/shows/${showId}`)).body.show.ingest;
 say(`the partner's encoder publishes once to ${ingest.url}/${ingest.streamKey.slice(0, 6)}… (ffmpeg test pattern)`);
 await send('show.live', { show: { ...show, state: 'live' } });
-const encoder = spawn(
+const encoder = (started.encoder = spawn(
   ffmpegPath(config.ffmpegPath),
   ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
     '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-b:v', '1500k', '-g', '30', '-c:a', 'aac', '-b:a', '96k', '-f', 'flv', `${ingest.url}/${ingest.streamKey}`],
   { stdio: 'ignore' },
-);
+));
 ms = await until('video relayed to every platform', (m) => m.relay.state === 'sending', 60_000);
 await sleep(3000);
 console.log('\n=== Video relay: one publish in, one supervised ffmpeg per platform out ===');
@@ -305,15 +362,7 @@ if (report.status === 200) {
 }
 
 // The demo's data lived under a throw-away key prefix: remove it.
-let removed = 0;
-const client = service.runtime.redis;
-for (const node of client instanceof Redis ? [client] : client.nodes('master')) {
-  for await (const batch of node.scanStream({ match: `${config.keyPrefix}:*`, count: 500 }) as AsyncIterable<string[]>) {
-    // One key per call on a cluster: a batch spans many hash slots.
-    if (client instanceof Redis) removed += batch.length ? await client.unlink(...batch) : 0;
-    else for (const k of batch) removed += await client.unlink(k);
-  }
-}
+const removed = await removeDemoKeys();
 await service.stop();
 await sim.close();
 say(`done (removed the demo's ${removed} Redis keys)`);
