@@ -56,7 +56,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
 /**
  * A name that is not one of the console's files is a 404, like any path that is not there (one over
- * Fastify's maxParamLength, 100, is refused by the router first: 414, src/api/app.ts frameworkErrors).
+ * the router's maxParamLength, 128 (the longest id), is refused by the router first: 414, src/api/app.ts frameworkErrors).
  */
 const AssetParams = z.object({ file: z.string() });
 const SessionBody = z.object({ key: z.string().min(1).max(512) });
