@@ -81,3 +81,9 @@ test('thirty streams of one board share its reads; a partner key\'s stream shows
     for (const s of [...streams, own]) s.close();
   }
 }, 60_000);
+
+test('HEAD /v1/ops/stream is answered with the stream\'s headers and no body (it was never answered)', async () => {
+  const r = await fetch(`${svc.url}/v1/ops/stream`, { method: 'HEAD', headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: AbortSignal.timeout(15_000) });
+  expect([r.status, r.headers.get('content-type')]).toEqual([200, 'text/event-stream; charset=utf-8']);
+  expect(await r.text()).toBe('');
+}, 30_000);

@@ -173,6 +173,13 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
+      // A HEAD request gets these headers and nothing else. Node drops every write of a HEAD response
+      // (its headers too, until end()), so a HEAD was never answered while the stream read the board
+      // for it every second until the client gave up.
+      if (req.method === 'HEAD') {
+        res.end();
+        return;
+      }
       res.write('retry: 2000\n\n');
       streams.add(res);
       let open = true;
