@@ -70,6 +70,8 @@ export function randomId(prefix: string, bytes = 9): string {
   return prefix + randomBytes(bytes).toString('base64url').replace(/[-_]/g, 'x');
 }
 
+/** The longest id the contract allows (ID_PATTERN). */
+export const ID_MAX_LENGTH = 128;
 /** Ids in the contract: [A-Za-z0-9_.:-]{1,128}. */
 export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 

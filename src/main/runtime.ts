@@ -35,6 +35,7 @@ import { ReplicaAck } from '../store/replica-ack.js';
 import { Keys } from '../store/keys.js';
 import { PartnerRepository } from '../store/partner.repository.js';
 import { clusterSeedProblem, createRedis, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
+import { redisDurabilityProblems } from '../store/redis-durability.js';
 import { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
 import { WebhookIdClaims } from '../store/webhook-id.repository.js';
 import { RelayRepository } from '../store/relay.repository.js';
@@ -119,6 +120,9 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     const where = config.redisClusterNodes ? `the Redis Cluster nodes REDIS_CLUSTER_NODES=${config.redisClusterNodes}` : `Redis at ${printableUrl(redisInfo.url)}`;
     throw new RedisUnavailableError(`Syndicast could not get a ready connection to ${where} within 15 s (${(err as Error).message}). Check that the server runs, answers from this host and accepts the password/TLS settings in the URL.`);
   }
+
+  // A Redis that persists nothing or evicts keys cannot keep what the API acknowledges: said at once.
+  for (const { node, problem } of await redisDurabilityProblems(redis)) log.warn({ redis: node }, problem);
 
   const keys = new Keys(config.keyPrefix);
   const box = new SecretBox(secrets.secretsKey, (config.secretsKeyPrevious ?? '').split(','));

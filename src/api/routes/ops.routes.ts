@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
 import { notFound, unauthorized } from '../../lib/errors.js';
 import type { SessionRepository } from '../../store/session.repository.js';
+import type { Principal } from '../../store/apikey.repository.js';
 import type { OpsService } from '../ops/ops.service.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { problem } from '../plugins/errors.plugin.js';
@@ -48,6 +49,12 @@ export interface OpsRoutesOptions {
  */
 export const STREAM_STALL_MS = 60_000;
 
+/** A board as the streams send it: the hash of what they compare, and the board's JSON. */
+interface SharedBoard {
+  hash: string;
+  json: string;
+}
+
 const STATIC_DIR = fileURLToPath(new URL('../ops/static/', import.meta.url));
 const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'app.css': 'text/css; charset=utf-8', 'index.html': 'text/html; charset=utf-8' };
 /** Nothing but our own origin: no CDN, no fonts, no inline script. */
@@ -56,7 +63,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
 /**
  * A name that is not one of the console's files is a 404, like any path that is not there (one over
- * Fastify's maxParamLength, 100, is refused by the router first: 414, src/api/app.ts frameworkErrors).
+ * the router's maxParamLength, 128 (the longest id), is refused by the router first: 414, src/api/app.ts frameworkErrors).
  */
 const AssetParams = z.object({ file: z.string() });
 const SessionBody = z.object({ key: z.string().min(1).max(512) });
@@ -119,6 +126,31 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
   );
 
   const streams = new Set<ServerResponse>();
+  const streamIntervalMs = opts.streamIntervalMs ?? 1000;
+  /**
+   * The board a stream sends, read once per stream interval for every stream that shows the same board
+   * (a partner key's: its partner's; any other role's: all partners'), with its hash and its JSON. Each
+   * stream read the whole board from Redis and serialised it itself every second: a hundred streams
+   * (one viewer or partner key's console tabs, or a script) were a hundred board reads a second, enough
+   * to hold the API's event loop so long that signed events timed out into 503s (Redis up and idle).
+   * A failed read is not kept: the next tick reads again.
+   */
+  const shared = new Map<string, { at: number; board: Promise<SharedBoard> }>();
+  const sharedBoard = (p: Principal): Promise<SharedBoard> => {
+    const scope = p.role === 'partner' ? `partner:${p.partnerId ?? ''}` : 'all';
+    const now = Date.now();
+    const hit = shared.get(scope);
+    if (hit && now - hit.at < streamIntervalMs) return hit.board;
+    const board = ops.board(p).then((b) => ({
+      hash: createHash('sha256').update(JSON.stringify(b.shows)).update(JSON.stringify(b.partners)).digest('base64url'),
+      json: JSON.stringify(b),
+    }));
+    shared.set(scope, { at: now, board });
+    board.catch(() => {
+      if (shared.get(scope)?.board === board) shared.delete(scope);
+    });
+    return board;
+  };
   app.addHook('preClose', async () => {
     for (const res of streams) res.end();
     streams.clear();
@@ -141,6 +173,13 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
+      // A HEAD request gets these headers and nothing else. Node drops every write of a HEAD response
+      // (its headers too, until end()), so a HEAD was never answered while the stream read the board
+      // for it every second until the client gave up.
+      if (req.method === 'HEAD') {
+        res.end();
+        return;
+      }
       res.write('retry: 2000\n\n');
       streams.add(res);
       let open = true;
@@ -182,11 +221,11 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
             stop();
             return;
           }
-          const board = await ops.board(p);
-          const hash = createHash('sha256').update(JSON.stringify(board.shows)).update(JSON.stringify(board.partners)).digest('base64url');
+          const { hash, json } = await sharedBoard(p);
           if (hash !== lastHash && open) {
             lastHash = hash;
-            res.write(`event: board\ndata: ${JSON.stringify({ me, ...board })}\n\n`);
+            // { me, ...board } as JSON: the shared board's text with this stream's `me` put first.
+            res.write(`event: board\ndata: {"me":${JSON.stringify(me)},${json.slice(1)}\n\n`);
             lastWrite = Date.now();
           }
         } catch (err) {
@@ -201,7 +240,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         if (open) next();
       };
       const next = (): void => {
-        timer = setTimeout(() => void tick(), opts.streamIntervalMs ?? 1000);
+        timer = setTimeout(() => void tick(), streamIntervalMs);
       };
       await tick();
     },

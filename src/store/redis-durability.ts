@@ -1,0 +1,57 @@
+/**
+ * What the Redis we were given would lose. The API answers 202 for an event "only after it is durably
+ * stored" (the contract, §3), which Redis can only do when it persists its writes (docs/operations.md
+ * "Redis": appendonly yes, maxmemory-policy noeviction). A Redis started without persistence
+ * (`--appendonly no --save ""`, a cache-style default) or one that evicts keys under memory pressure
+ * was used as it was, without a word: every acknowledged event, order and ledger entry went with its
+ * next restart (or eviction), and an evicted webhook-id claim let a repeat have a second effect.
+ * Read once at startup and logged as a warning per problem (REDIS_URL names a server we do not manage,
+ * so it is not changed). A server that does not let us read its settings (CONFIG renamed or denied,
+ * as on some managed services) is not reported: nothing is known about it.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
+
+/** One server's settings that matter here, as CONFIG GET answers them (null: not readable). */
+async function settings(node: Redis): Promise<Record<string, string> | null> {
+  try {
+    const out: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const name of ['appendonly', 'save', 'maxmemory', 'maxmemory-policy']) {
+      const pair = (await node.config('GET', name)) as unknown;
+      if (Array.isArray(pair) && pair.length >= 2) out[String(pair[0])] = String(pair[1]);
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** The problems of one server's settings, each a sentence for the operator. */
+export function durabilityProblems(s: Record<string, string>): string[] {
+  const problems: string[] = [];
+  if (s['appendonly'] === 'no') {
+    problems.push(
+      (s['save'] ?? '').trim() === ''
+        ? 'Redis persists nothing (appendonly no, no save points): every acknowledged event, order and ledger entry is lost when it restarts; set appendonly yes'
+        : 'Redis persists only RDB snapshots (appendonly no): acknowledged events, orders and ledger entries written since the last snapshot are lost when it restarts; set appendonly yes',
+    );
+  }
+  const policy = s['maxmemory-policy'];
+  // (No maxmemory, 0: the policy never applies on a 64-bit server.)
+  if (policy !== undefined && policy !== 'noeviction' && s['maxmemory'] !== undefined && s['maxmemory'] !== '0') {
+    problems.push(`Redis evicts keys under memory pressure (maxmemory-policy ${policy}): an evicted webhook-id claim, intent or ledger entry breaks idempotency or loses money; set maxmemory-policy noeviction`);
+  }
+  return problems;
+}
+
+/** The problems of every server we write to (each master of a Cluster), with the node named. */
+export async function redisDurabilityProblems(redis: RedisClient): Promise<{ node: string; problem: string }[]> {
+  const nodes: Redis[] = redis.isCluster ? (redis as Cluster).nodes('master') : [redis as Redis];
+  const out: { node: string; problem: string }[] = [];
+  for (const node of nodes) {
+    const s = await settings(node);
+    if (!s) continue;
+    for (const problem of durabilityProblems(s)) out.push({ node: `${node.options.host ?? '?'}:${node.options.port ?? '?'}`, problem });
+  }
+  return out;
+}
