@@ -420,11 +420,13 @@ export class LinkService {
     if (hit !== undefined) return hit;
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(code)) return null;
     const now = Date.now();
-    // On one Redis the link reads waiting at one moment go in one MGET with findClick's lookups (the
-    // links a process caches expire together after LINK_CACHE_MS when they were read together, and
-    // their next clicks came in a burst of one GET each: a command, a socket write and a reply apiece).
+    // The link reads waiting at one moment go with findClick's lookups: on one Redis in one MGET, on a
+    // Cluster in one call per master's batch (nodeLookup) instead of a GET each through the Cluster
+    // client (the links a process caches expire together after LINK_CACHE_MS when they were read
+    // together, and their next clicks came in a burst of one GET each: a command, a socket write and
+    // a reply apiece, on a Cluster with its per-command routing too).
     const key = this.keys.link(code);
-    const raw = this.redis instanceof Cluster ? await this.redis.get(key) : await this.lookup(key);
+    const raw = this.redis instanceof Cluster ? await this.nodeLookup(this.redis, key) : await this.lookup(key);
     if (!raw) return null;
     const link = JSON.parse(raw) as LinkRecord;
     if (this.cache.size >= LINK_CACHE_MAX) this.cache.clear();

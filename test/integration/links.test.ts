@@ -217,7 +217,7 @@ test('link records read at one moment go in one MGET on one Redis (not a GET eac
   const found = await Promise.all([...urls.map((u) => svc.rt.links.find(u.split('/l/')[1]!)), svc.rt.links.find('unknownCode123')]);
   found.slice(0, -1).forEach((l, i) => expect(l).toMatchObject({ showId: 'read-burst', productId: `rb${i}`, url: `https://shop.example.com/rb${i}` }));
   expect(found.at(-1)).toBeNull();
-  if (!(svc.rt.redis instanceof Redis)) return; // (a Cluster reads each link with its own GET: the keys span slots)
+  if (!(svc.rt.redis instanceof Redis)) return; // (a Cluster reads them in one call per master: links.cluster.test.ts)
   expect((await calls('get')) - get0).toBe(0);
   expect((await calls('mget')) - mget0).toBe(1);
 });
