@@ -58,10 +58,12 @@ const CLICK_TTL_SEC = 400 * 24 * 3600;
 const CLICK_TTL_ARG = String(CLICK_TTL_SEC);
 const LINK_CACHE_MS = 5000;
 /**
- * How long past LINK_CACHE_MS a cached link still serves its clicks while its record is read again
- * (LinkService.clickCached): beyond it (a re-read that never came back) the click reads the link first.
+ * Up to what age a cached link still serves its clicks while its record is read again
+ * (LinkService.clickCached): links are clicked in bursts with idle gaps longer than LINK_CACHE_MS
+ * between them, whose first clicks would otherwise each wait for a link read. Beyond it (a link not
+ * clicked in this process for a minute, or a re-read that never came back) the click reads the link first.
  */
-const LINK_STALE_MS = 2 * LINK_CACHE_MS;
+const LINK_STALE_MS = 60_000;
 const LINK_CACHE_MAX = 100_000;
 
 /**
