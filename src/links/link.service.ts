@@ -57,6 +57,13 @@ const CLICK_TTL_SEC = 400 * 24 * 3600;
 /** CLICK_TTL_SEC as CLICKS_LUA's argument (ioredis would turn the number into this string per call). */
 const CLICK_TTL_ARG = String(CLICK_TTL_SEC);
 const LINK_CACHE_MS = 5000;
+/**
+ * Up to what age a cached link still serves its clicks while its record is read again
+ * (LinkService.clickCached): links are clicked in bursts with idle gaps longer than LINK_CACHE_MS
+ * between them, whose first clicks would otherwise each wait for a link read. Beyond it (a link not
+ * clicked in this process for a minute, or a re-read that never came back) the click reads the link first.
+ */
+const LINK_STALE_MS = 60_000;
 const LINK_CACHE_MAX = 100_000;
 
 /**
@@ -291,6 +298,15 @@ interface LinkDerived {
   tpl: [string, string] | null;
 }
 
+/** A link in an API process' cache (LinkService.cache): the record, when it was read, what clicks derive from it. */
+interface LinkEntry {
+  link: LinkRecord;
+  at: number;
+  d: LinkDerived | undefined;
+  /** Its record is being read again (stale: LinkService.reread). */
+  rereading: boolean;
+}
+
 /** Products as clicks last found them, with the register keys they were read at. */
 interface HeldProduct {
   sk: string;
@@ -378,7 +394,7 @@ export class LinkService {
     const code = this.code(l.partnerId, l.showId, l.targetId, l.productId);
     const link: LinkRecord = { ...l, code };
     const written = this.redis.set(this.keys.link(code), JSON.stringify(link)).then(() => {
-      if (this.cache.has(code)) this.cache.set(code, { link, at: Date.now(), d: undefined });
+      if (this.cache.has(code)) this.cache.set(code, { link, at: Date.now(), d: undefined, rereading: false });
     });
     return { url: this.urlFor(code), written };
   }
@@ -388,8 +404,10 @@ export class LinkService {
    * never changes, so each API process keeps them for LINK_CACHE_MS. The product URL a click goes
    * to is not taken from here but from the show's desired state at the time of the click (see
    * links.routes.ts); the stored `url` is only the fallback for a product the show no longer has.
+   * Link records are never deleted; the redirect's clicks on a link whose entry is older than
+   * LINK_CACHE_MS are served from it while it is read again (clickCached).
    */
-  private readonly cache = new Map<string, { link: LinkRecord; at: number; d: LinkDerived | undefined }>();
+  private readonly cache = new Map<string, LinkEntry>();
 
   /** The link from this process' cache when it is there and fresh (no Redis, no promise). */
   cached(code: string): LinkRecord | undefined {
@@ -397,22 +415,68 @@ export class LinkService {
   }
 
   /** The cache entry of a link when it is there and fresh at `now`. */
-  private fresh(code: string, now: number): { link: LinkRecord; at: number; d: LinkDerived | undefined } | undefined {
+  private fresh(code: string, now: number): LinkEntry | undefined {
     const hit = this.cache.get(code);
     return hit !== undefined && now - hit.at < LINK_CACHE_MS ? hit : undefined;
   }
 
   /**
-   * The redirect's usual case: when the link is in this process' cache and fresh, clickThen on it
-   * (its derived data kept in the cache entry: no WeakMap lookup per click) and true; false, with
-   * nothing done, when it is not (the caller then finds the link and clicks the async way).
+   * The redirect's usual case: when the link is in this process' cache, clickThen on it (its derived
+   * data kept in the cache entry: no WeakMap lookup per click) and true; false, with nothing done,
+   * when it is not (the caller then finds the link and clicks the async way). An entry older than
+   * LINK_CACHE_MS (up to LINK_STALE_MS) still serves the click, and its record is read again
+   * meanwhile (reread): the links a process caches together expire together, and their next clicks
+   * each waited for a link read before their click was even sent — a burst of requests on the slow
+   * path every LINK_CACHE_MS. What a stale entry can differ in is the fallback `url` only (the rest
+   * is what the code is derived from; records are never deleted), for the clicks of one read's round trip.
    */
   clickCached(code: string, ip: string, count: boolean, done: ClickDone): boolean {
     const now = Date.now();
-    const hit = this.fresh(code, now);
+    const hit = this.cache.get(code);
     if (hit === undefined) return false;
+    const age = now - hit.at;
+    if (age >= LINK_CACHE_MS) {
+      if (age >= LINK_STALE_MS) return false;
+      if (!hit.rereading) this.reread(code, hit, now);
+    }
     this.clickWith(hit.link, (hit.d ??= this.derive(hit.link)), ip, count, done, now);
     return true;
+  }
+
+  /**
+   * Reads a stale cache entry's link record again (batched with the other link reads and click
+   * lookups of the moment) and puts it in its place, fresh from `now`; a record no longer there
+   * drops the entry (its next click reads it: 404), a failed read leaves it for the next click to try again.
+   */
+  private reread(code: string, entry: LinkEntry, now: number): void {
+    entry.rereading = true;
+    this.readLink(code).then(
+      (raw) => {
+        if (this.cache.get(code) !== entry) return; // replaced meanwhile (find, ensure)
+        if (!raw) {
+          this.cache.delete(code);
+          return;
+        }
+        const link = JSON.parse(raw) as LinkRecord;
+        const o = entry.link;
+        // the derived data (keys, the click's JSON middle, the redirect template) stays valid when the fields it is made of did
+        const same = link.partnerId === o.partnerId && link.showId === o.showId && link.targetId === o.targetId && link.platform === o.platform && link.productId === o.productId;
+        this.cache.set(code, { link, at: now, d: same ? entry.d : undefined, rereading: false });
+      },
+      () => {
+        entry.rereading = false;
+      },
+    );
+  }
+
+  /** The stored link record (raw JSON), read with the other link reads and click lookups of the moment. */
+  private readLink(code: string): Promise<string | null> {
+    // On one Redis in one MGET, on a Cluster in one call per master's batch (nodeLookup) instead of a
+    // GET each through the Cluster client (the links a process caches expire together after
+    // LINK_CACHE_MS when they were read together, and their next clicks came in a burst of one GET
+    // each: a command, a socket write and a reply apiece, on a Cluster with its per-command routing too).
+    const key = this.keys.link(code);
+    return this.redis instanceof Cluster ? this.nodeLookup(this.redis, key) : this.lookup(key);
   }
 
   async find(code: string): Promise<LinkRecord | null> {
@@ -420,15 +484,11 @@ export class LinkService {
     if (hit !== undefined) return hit;
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(code)) return null;
     const now = Date.now();
-    // On one Redis the link reads waiting at one moment go in one MGET with findClick's lookups (the
-    // links a process caches expire together after LINK_CACHE_MS when they were read together, and
-    // their next clicks came in a burst of one GET each: a command, a socket write and a reply apiece).
-    const key = this.keys.link(code);
-    const raw = this.redis instanceof Cluster ? await this.redis.get(key) : await this.lookup(key);
+    const raw = await this.readLink(code);
     if (!raw) return null;
     const link = JSON.parse(raw) as LinkRecord;
     if (this.cache.size >= LINK_CACHE_MAX) this.cache.clear();
-    this.cache.set(code, { link, at: now, d: undefined });
+    this.cache.set(code, { link, at: now, d: undefined, rereading: false });
     return link;
   }
 

@@ -217,9 +217,42 @@ test('link records read at one moment go in one MGET on one Redis (not a GET eac
   const found = await Promise.all([...urls.map((u) => svc.rt.links.find(u.split('/l/')[1]!)), svc.rt.links.find('unknownCode123')]);
   found.slice(0, -1).forEach((l, i) => expect(l).toMatchObject({ showId: 'read-burst', productId: `rb${i}`, url: `https://shop.example.com/rb${i}` }));
   expect(found.at(-1)).toBeNull();
-  if (!(svc.rt.redis instanceof Redis)) return; // (a Cluster reads each link with its own GET: the keys span slots)
+  if (!(svc.rt.redis instanceof Redis)) return; // (a Cluster reads them in one call per master: links.cluster.test.ts)
   expect((await calls('get')) - get0).toBe(0);
   expect((await calls('mget')) - mget0).toBe(1);
+});
+
+test('a link cached longer than LINK_CACHE_MS still serves its click at once while its record is read again; a record read again replaces it, a record gone drops it (404)', async () => {
+  const cache = (svc.rt.links as unknown as { cache: Map<string, { at: number }> }).cache;
+  const age = (c: string, ms: number): void => void (cache.get(c)!.at = Date.now() - ms);
+  const c1 = (await svc.rt.links.ensure({ ...link, showId: 'stale-show', productId: 'st1', url: 'https://shop.example.com/st1-old' })).split('/l/')[1]!;
+  await svc.rt.links.find(c1); // in this process' cache
+  // another process refreshes the record (its fallback URL); this process' entry is 6 s old
+  await svc.rt.redis.set(svc.rt.keys.link(c1), JSON.stringify({ ...link, code: c1, showId: 'stale-show', productId: 'st1', url: 'https://shop.example.com/st1-new' }));
+  age(c1, 6000);
+  const clicks0 = await clicksLen();
+  // served from the cache entry: the click leaves without waiting for a link read (was false: the caller read the link first)
+  const r = await new Promise<{ served: boolean; click: unknown; location: string }>((resolve, reject) => {
+    const served = svc.rt.links.clickCached(c1, '192.0.2.9', true, (err, res) => (err ? reject(err) : resolve({ served, click: res!.click, location: res!.location })));
+    if (!served) resolve({ served, click: undefined, location: '' });
+  });
+  expect(r.served).toBe(true);
+  expect(r.click).toMatchObject({ code: c1, showId: 'stale-show', productId: 'st1' });
+  expect(await clicksLen()).toBe(clicks0 + 1);
+  // ... and the record was read again meanwhile: the entry is fresh, with the new fallback URL
+  for (let i = 0; i < 100 && svc.rt.links.cached(c1)?.url !== 'https://shop.example.com/st1-new'; i++) await sleep(10);
+  expect(svc.rt.links.cached(c1)?.url).toBe('https://shop.example.com/st1-new');
+  expect(new URL((await hit(`${svc.url}/l/${c1}`)).headers.get('location')!).pathname).toBe('/st1-new');
+  // an entry past LINK_STALE_MS (a link not clicked here for a minute, or a re-read that never came back) is not used: the link is read first
+  age(c1, 61_000);
+  expect(svc.rt.links.clickCached(c1, '192.0.2.9', true, () => undefined)).toBe(false);
+  // a record no longer in Redis: the stale entry serves the click that finds it stale, then is dropped (404 after)
+  await svc.rt.links.find(c1);
+  await svc.rt.redis.del(svc.rt.keys.link(c1));
+  age(c1, 6000);
+  expect((await hit(`${svc.url}/l/${c1}`)).status).toBe(302);
+  for (let i = 0; i < 100 && cache.has(c1); i++) await sleep(10);
+  expect((await hit(`${svc.url}/l/${c1}`)).status).toBe(404);
 });
 
 test("a click that Redis refuses fails on its own: the other clicks sent with it are stored and answered", async () => {
