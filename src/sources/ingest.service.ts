@@ -44,13 +44,16 @@ export interface IngestDeps {
    * How far past now an event's `occurredAt` may be (EVENT_FUTURE_SLACK_SEC, default 24 h). Later
    * `occurredAt` wins per show and per pin (contract §3), so one event from a partner whose clock
    * says 9999 would win against every later one and freeze the show for good; it is refused (400).
-   * An order's or refund's `createdAt` has the same bound.
+   * An order's or refund's `createdAt` has a wider bound (CREATED_AT_FUTURE_MAX_MS, below).
    */
   futureSlackSec?: number;
   log: Logger;
   /** Hands order events to attribution (its queue); must be idempotent by eventId. */
   onOrderEvent?: OrderEventSink;
 }
+
+/** How far ahead of now an order's or refund's `createdAt` may be (366 days): far-future dates refused. */
+const CREATED_AT_FUTURE_MAX_MS = 366 * 86_400_000;
 
 export class IngestService {
   constructor(private readonly deps: IngestDeps) {}
@@ -80,12 +83,14 @@ export class IngestService {
     if (Date.parse(event.occurredAt) > Date.now() + slackSec * 1000) {
       throw badRequest('invalid event', [{ path: 'occurredAt', message: `occurredAt is more than ${slackSec} s in the future (partner clock?): a later occurredAt wins, so it would freeze the show` }]);
     }
-    // An order or refund from the future (year 9999) would sit in the ledger's far days for good: past
-    // every report period and every attribution window, yet counted as a duplicate when sent again
-    // with the right time. The same bound as occurredAt.
+    // An order or refund from the far future (year 9999) would sit in the ledger's far days for good:
+    // past every report period and every attribution window, yet counted as a duplicate when sent again
+    // with the right time. Its bound is wider than occurredAt's: the attribution window is measured from
+    // the click (server time) to createdAt, so a partner may well date an order days ahead of the click
+    // it carries (a window of up to weeks), and refusing that would change attribution (contract §5).
     const happened = event.type === 'order.created' ? { path: 'data.order.createdAt', at: event.data.order.createdAt } : event.type === 'order.refunded' ? { path: 'data.refund.createdAt', at: event.data.refund.createdAt } : undefined;
-    if (happened && Date.parse(happened.at) > Date.now() + slackSec * 1000) {
-      throw badRequest('invalid event', [{ path: happened.path, message: `createdAt is more than ${slackSec} s in the future (partner clock?)` }]);
+    if (happened && Date.parse(happened.at) > Date.now() + CREATED_AT_FUTURE_MAX_MS) {
+      throw badRequest('invalid event', [{ path: happened.path, message: 'createdAt is more than 366 days in the future (partner clock?)' }]);
     }
     const webhookId = headers.id!;
     if (!/^[\x21-\x7e]{1,256}$/.test(webhookId)) throw badRequest('webhook-id must be 1-256 printable ASCII characters');

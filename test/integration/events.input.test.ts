@@ -110,22 +110,22 @@ describe('refused inputs store nothing', () => {
   test('an occurredAt more than 24 h in the future → 400 naming occurredAt (it would win against every later event: the show froze)', async () => {
     const p = await refused(400, showEvent('show.scheduled', sampleShow('fut1'), '9999-12-31T23:59:59Z'));
     expect(paths(p)).toEqual(['occurredAt']);
-    const justPast = new Date(Date.now() + 24 * 3_600_000 + 60_000).toISOString();
+    const justPast = new Date(Date.now() + 366 * 86_400_000 + 60_000).toISOString();
     expect(paths(await refused(400, { type: 'product.pinned', occurredAt: justPast, data: { showId: 'fut1', productId: 'p1' } }))).toEqual(['occurredAt']);
     // Within the slack (a partner clock a little ahead) it is an event like any other.
     const ahead = new Date(Date.now() + 3_600_000).toISOString();
     expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('fut2'), ahead), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
   });
 
-  test('an order or refund createdAt more than 24 h in the future → 400 naming it (occurredAt now); within the slack it is accepted', async () => {
+  test('an order or refund createdAt more than 366 days in the future → 400 naming it (occurredAt now); days ahead (an attribution window) is accepted', async () => {
     const now = new Date().toISOString();
     const order = (id: string, createdAt: string) => ({ type: 'order.created', occurredAt: now, data: { order: { id, createdAt, lines: [], total: { amount: 1800, currency: 'USD' } } } });
     expect(paths(await refused(400, order('o-fut1', '9999-12-31T23:59:59Z')))).toEqual(['data.order.createdAt']);
-    const justPast = new Date(Date.now() + 24 * 3_600_000 + 60_000).toISOString();
+    const justPast = new Date(Date.now() + 366 * 86_400_000 + 60_000).toISOString();
     expect(paths(await refused(400, order('o-fut2', justPast)))).toEqual(['data.order.createdAt']);
     const refund = { type: 'order.refunded', occurredAt: now, data: { refund: { id: 'r-fut1', orderId: 'o-fut3', createdAt: '9999-01-01T00:00:00Z', amount: { amount: 100, currency: 'USD' } } } };
     expect(paths(await refused(400, refund))).toEqual(['data.refund.createdAt']);
-    const ahead = new Date(Date.now() + 3_600_000).toISOString();
+    const ahead = new Date(Date.now() + 200 * 3_600_000).toISOString();
     expect((await sendEvent(svc, PARTNER, secret, order('o-fut3', ahead), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
   });
 
