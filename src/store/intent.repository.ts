@@ -27,7 +27,7 @@
  * machines.
  */
 import { randomBytes } from 'node:crypto';
-import type { Result } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
 import type { Once, OnceOptions, RecoverAttempt } from '../targets/target.adapter.js';
 import { withAttemptDeadline } from '../targets/attempt-deadline.js';
@@ -36,6 +36,7 @@ import { acquireLua, type PrepayLimiter } from './rate-limiter.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 import type { ReplicaAck } from './replica-ack.js';
+import { evalOnNode, nodeScript } from './node-batch.js';
 
 interface IntentRecord {
   status: 'started' | 'done';
@@ -225,6 +226,9 @@ redis.call('DEL', KEYS[1])
 return 1
 `;
 
+/** INTENT_START for evalOnNode: the first start of a step where WAIT is on, with its WAIT right behind it. */
+const INTENT_START_SCRIPT = nodeScript(INTENT_START_LUA);
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scLeaseAcquire(lease: string, token: string, ttlMs: number): Result<number, Context>;
@@ -350,7 +354,7 @@ export class IntentRepository {
      * The service's replica acknowledgement (REDIS_WAIT_REPLICAS, src/store/replica-ack.ts). Where it
      * is active, a step's `started` record must be on a replica before its platform call is made.
      */
-    private readonly replicaAck?: Pick<ReplicaAck, 'active' | 'confirmKey'>,
+    private readonly replicaAck?: Pick<ReplicaAck, 'active' | 'confirmKey' | 'nodeOf' | 'waitNow'>,
   ) {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
@@ -430,12 +434,53 @@ export class IntentRepository {
     try {
       await this.replicaAck!.confirmKey(key);
     } catch (err) {
-      await this.redis.scIntentAbandon(key, lease.key, lease.token).catch(() => undefined);
-      throw new RetryableError(`storage could not confirm the start of ${what} on a replica (${(err as Error).message}); the platform was not called`, {
-        reason: 'replica_unconfirmed',
-        delayMs: REPLICA_RETRY_MS,
-        waiting: true,
-      });
+      await this.unconfirmed(key, lease, what, err);
+    }
+  }
+
+  /** A start no replica confirmed: forgotten, and the step fails with a RetryableError before anything is sent. */
+  private async unconfirmed(key: string, lease: MirrorLease, what: string, err: unknown): Promise<never> {
+    await this.redis.scIntentAbandon(key, lease.key, lease.token).catch(() => undefined);
+    throw new RetryableError(`storage could not confirm the start of ${what} on a replica (${(err as Error).message}); the platform was not called`, {
+      reason: 'replica_unconfirmed',
+      delayMs: REPLICA_RETRY_MS,
+      waiting: true,
+    });
+  }
+
+  /**
+   * A step's first start where WAIT is on: INTENT_START on the connection of the master that holds
+   * the step (ReplicaAck.nodeOf) with its WAIT right behind it on that connection (ReplicaAck.waitNow),
+   * so the start and its confirmation take one round trip instead of two (and no wait for a shared
+   * WAIT already on the wire). Replies come in order on a connection, so that WAIT covers the start;
+   * after a NOSCRIPT the script's EVAL is sent again with a WAIT of its own behind it (evalOnNode).
+   * `waitError`: the last WAIT's error ('none' when it answered or none was needed). Undefined when
+   * the start could not go this way (no node known, or the node refused it: a slot it no longer
+   * serves, a lost connection): the caller starts the ordinary way and confirms with confirmKey.
+   * The script is safe to have run on the node anyway: the step is then this run's own, started.
+   */
+  private async startConfirmed(key: string, numKeys: number, args: (string | number)[]): Promise<{ reply: [number, string?]; waitError: unknown } | undefined> {
+    const ack = this.replicaAck!;
+    const node = ack.nodeOf(key);
+    if (!node) return undefined;
+    let waitError: unknown = 'none';
+    let sent = 0;
+    const behind = (n: Redis): Promise<void> | undefined => {
+      // Only the last WAIT counts (the one behind the EVAL after a NOSCRIPT covers the write).
+      const mine = ++sent;
+      waitError = 'none';
+      return ack.waitNow(n)?.then(
+        () => undefined,
+        (err: unknown) => {
+          if (mine === sent) waitError = err;
+        },
+      );
+    };
+    try {
+      const reply = await evalOnNode<[number, string?]>(node, INTENT_START_SCRIPT, numKeys, args, behind);
+      return { reply, waitError };
+    } catch {
+      return undefined;
     }
   }
 
@@ -474,15 +519,43 @@ export class IntentRepository {
       const { attemptMs, settleMs } = this.timing;
       // The first start takes the run's first request's token too, where it can (see ScopedOptions.limiter).
       const prepay = once?.limitedRequest && opts.limiter && !this.redis.isCluster ? opts.limiter.prepay() : undefined;
+      /**
+       * Whether the step's `started` record is known to be on a replica (WAIT on): set by a first
+       * start whose WAIT went right behind it and answered; a later start (after a lookup found
+       * nothing) is confirmed apart, before anything is sent.
+       */
+      let confirmed = false;
       /** Marks the step started by this run; resolves to the local deadline of its attempt. */
       const start = async (withToken = false): Promise<{ state: number; raw?: string; deadline: number }> => {
         // The deadline counts from before the script ran: it never ends later than the recorded `until`.
         const t0 = Date.now();
         const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt: new Date(t0).toISOString() } satisfies IntentRecord);
+        confirmed = false;
+        const limited = withToken && prepay;
+        const pipelined =
+          withToken && this.replicaAck?.active && !opts.findOnly
+            ? await this.startConfirmed(
+                key,
+                limited ? 4 : 2,
+                limited
+                  ? [key, lease.key, prepay.keys[0], prepay.keys[1], lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs, ...prepay.args]
+                  : [key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs],
+              )
+            : undefined;
         const [state, raw] =
-          withToken && prepay
-            ? await this.redis.scIntentStartLimited(key, lease.key, prepay.keys[0], prepay.keys[1], lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs, ...prepay.args)
-            : await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs);
+          pipelined !== undefined
+            ? pipelined.reply
+            : limited
+              ? await this.redis.scIntentStartLimited(key, lease.key, prepay.keys[0], prepay.keys[1], lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs, ...prepay.args)
+              : await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs);
+        // A step an earlier run left started (1) with a lookup is looked up first: its WAIT's answer
+        // does not matter then (the lookup sends nothing that makes an object; a start after it is
+        // confirmed apart). Otherwise this run's started record, with the WAIT behind it answered, is
+        // on a replica; not answered, it is forgotten before anything is sent (as confirmStarted does).
+        if (pipelined !== undefined && (state === 0 || (state === 1 && !recover))) {
+          if (pipelined.waitError !== 'none') await this.unconfirmed(key, lease, `${scope}:${step}`, pipelined.waitError);
+          confirmed = true;
+        }
         if (state === -1) throw new LeaseLostError(`intent ${scope}:${step}: this run no longer owns the mirror`);
         if (state === 4) throw opts.limiter!.refused(Math.max(1, Number(raw)));
         if (state === 3) {
@@ -535,7 +608,7 @@ export class IntentRepository {
       }
       // The `started` record must survive a failover before anything is sent: a promoted replica
       // without it would let a retry call the platform again without looking for what this call made.
-      if (this.replicaAck?.active) await this.confirmStarted(key, lease, `${scope}:${step}`);
+      if (this.replicaAck?.active && !confirmed) await this.confirmStarted(key, lease, `${scope}:${step}`);
       let result: T;
       try {
         // A token the first start took is the attempt's first request's (RedisRateLimiter.acquire).

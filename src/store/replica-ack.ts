@@ -120,6 +120,18 @@ export class ReplicaAck {
     await this.confirmNode(node);
   }
 
+  /**
+   * The connection a write of `key` goes to, for a caller that sends the write there itself and its
+   * WAIT right behind it (waitNow; no round trip in between): the one Redis, or the Cluster master
+   * the slot map names for the key's slot. Undefined when WAIT is off or the slot map names none.
+   */
+  nodeOf(key: string): Redis | undefined {
+    if (this.replicas === 0) return undefined;
+    const client = this.clients[0];
+    if (!client) return undefined;
+    return client instanceof Cluster ? masterByKey(client, client.slots[keySlot(key)]?.[0]) : client;
+  }
+
   private state(node: Redis): NodeState {
     let s = this.nodes.get(node);
     if (!s) {
