@@ -7,8 +7,10 @@
  * times out (replica unreachable, master dying) fails the request with a 503: the partner retries, and
  * the retry is idempotent (webhook-id inbox). A redirect's retry is not (a new click id; the first
  * click, stored on the master, stays orphaned if that master survives). Sync workers use the same setting before a
- * non-idempotent platform call: `confirmKey()` WAITs on the one master holding the step's intent
- * (IntentRepository.scoped), and a WAIT that times out makes the step retry without calling.
+ * non-idempotent platform call: the step's first start is sent on the connection of the master holding
+ * its intent (`nodeOf`) with a WAIT right behind it (`waitNow`), other starts are followed by
+ * `confirmKey()` (a WAIT on that one master; IntentRepository.scoped), and a WAIT that times out makes
+ * the step retry without calling.
  *
  * Concurrent requests share WAITs: while one WAIT per node is in flight, later callers join the next
  * one (issued when the current one returns), so under load a node sees about one WAIT per round trip
