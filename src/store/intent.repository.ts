@@ -354,7 +354,7 @@ export class IntentRepository {
      * The service's replica acknowledgement (REDIS_WAIT_REPLICAS, src/store/replica-ack.ts). Where it
      * is active, a step's `started` record must be on a replica before its platform call is made.
      */
-    private readonly replicaAck?: Pick<ReplicaAck, 'active' | 'confirmKey' | 'nodeOf' | 'waitNow'>,
+    private readonly replicaAck?: Pick<ReplicaAck, 'active' | 'confirmKey' | 'nodeOf' | 'waitTurn'>,
   ) {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
@@ -450,7 +450,8 @@ export class IntentRepository {
 
   /**
    * A step's first start where WAIT is on: INTENT_START on the connection of the master that holds
-   * the step (ReplicaAck.nodeOf) with its WAIT right behind it on that connection (ReplicaAck.waitNow),
+   * the step (ReplicaAck.nodeOf) with a WAIT right behind it on that connection (ReplicaAck.waitTurn:
+   * one per master for the starts sent in one event-loop turn),
    * so the start and its confirmation take one round trip instead of two (and no wait for a shared
    * WAIT already on the wire). Replies come in order on a connection, so that WAIT covers the start;
    * after a NOSCRIPT the script's EVAL is sent again with a WAIT of its own behind it (evalOnNode).
@@ -469,7 +470,7 @@ export class IntentRepository {
       // Only the last WAIT counts (the one behind the EVAL after a NOSCRIPT covers the write).
       const mine = ++sent;
       waitError = 'none';
-      return ack.waitNow(n)?.then(
+      return ack.waitTurn(n)?.then(
         () => undefined,
         (err: unknown) => {
           if (mine === sent) waitError = err;
