@@ -12,7 +12,10 @@
  *   flock /tmp/syndicast-heavy.lock timeout 480 npx tsx bench/sync-ab.ts
  * Env: SYNC_AB_ROUNDS (3), SYNC_AB_SHOWS (600), SYNC_AB_WARM (200), SYNC_AB_LATENCY_MS (0), SYNC_AB_OTHER (dir),
  * SYNC_AB_COMMANDSTATS=1 (redis-server's µs per sync by command after each measured phase),
- * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32).
+ * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32),
+ * SYNC_AB_TOPOLOGY (single | cluster: the bench's 3 + 3 cluster, WAIT 1 as the service defaults there; the
+ * bare worker's queues hash-tagged per queue as in the sync benchmark; redis reads and commandstats then
+ * count one node only).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -45,8 +48,9 @@ const perJob = (info: string, jobs: number): string =>
     .map((c) => `${c.name} ${c.calls.toFixed(2)}× ${c.usec.toFixed(1)} µs`)
     .join(' · ');
 const PARTNER = 'bench';
+const topology = process.env['SYNC_AB_TOPOLOGY'] === 'cluster' ? 'cluster' : 'single';
 
-const redis = await startBenchStore('single', 'everysec');
+const redis = await startBenchStore(topology, 'everysec');
 const sim = await startBenchSim();
 await liftLimits(sim, 0);
 const se = storeServiceEnv(redis);
@@ -155,10 +159,10 @@ try {
     // the bare chat worker, posting as many messages to the last measured shows' chats
     const chats = Object.fromEntries(await sim.liveChatIds(chatBroadcasts));
     const names = ours.map((_, i) => `bare-chat-${k}-${i}`);
-    const bw = await startBareWorker({ redisUrl: redis.url, queues: names, prefix: 'bare', concurrency: rt.config.workerConcurrency, mode: 'chat', simBase: sim.youtubeBase, chats });
+    const bw = await startBareWorker({ redisUrl: redis.url, store: redis, queues: names, prefix: 'bare', concurrency: rt.config.workerConcurrency, mode: 'chat', simBase: sim.youtubeBase, chats });
     children.push(bw);
     const bq = names.map((name) => {
-      const q = new BullQueue(name, { connection: rt.bullConnection('worker'), prefix: bareQueuePrefix('bare', name, false) });
+      const q = new BullQueue(name, { connection: rt.bullConnection('worker'), prefix: bareQueuePrefix('bare', name, topology === 'cluster') });
       q.on('error', () => undefined);
       return q;
     });
@@ -177,7 +181,7 @@ try {
     await Promise.all(bq.map((q) => q.close()));
     await bw.stop();
   }
-  process.stdout.write(`\nmedians (${rounds} rounds, ${shows} pins each, sim latency ${latencyMs} ms):\n`);
+  process.stdout.write(`\nmedians (${topology}, ${rounds} rounds, ${shows} pins each, sim latency ${latencyMs} ms):\n`);
   const bareMed = median((results.get('bare') ?? []).map((r) => r.worker));
   const bareRate = median((results.get('bare') ?? []).map((r) => r.perSecond));
   for (const [name, rs] of results) {

@@ -27,7 +27,7 @@
  * machines.
  */
 import { randomBytes } from 'node:crypto';
-import type { Result } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
 import type { Once, OnceOptions, RecoverAttempt } from '../targets/target.adapter.js';
 import { withAttemptDeadline } from '../targets/attempt-deadline.js';
@@ -36,6 +36,7 @@ import { acquireLua, type PrepayLimiter } from './rate-limiter.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 import type { ReplicaAck } from './replica-ack.js';
+import { evalOnNode, nodeScript } from './node-batch.js';
 
 interface IntentRecord {
   status: 'started' | 'done';
@@ -225,6 +226,9 @@ redis.call('DEL', KEYS[1])
 return 1
 `;
 
+/** INTENT_START for evalOnNode: the first start of a step where WAIT is on, with its WAIT right behind it. */
+const INTENT_START_SCRIPT = nodeScript(INTENT_START_LUA);
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scLeaseAcquire(lease: string, token: string, ttlMs: number): Result<number, Context>;
@@ -350,7 +354,7 @@ export class IntentRepository {
      * The service's replica acknowledgement (REDIS_WAIT_REPLICAS, src/store/replica-ack.ts). Where it
      * is active, a step's `started` record must be on a replica before its platform call is made.
      */
-    private readonly replicaAck?: Pick<ReplicaAck, 'active' | 'confirmKey'>,
+    private readonly replicaAck?: Pick<ReplicaAck, 'active' | 'confirmKey' | 'nodeOf' | 'waitTurn'>,
   ) {
     if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
       redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
@@ -430,12 +434,54 @@ export class IntentRepository {
     try {
       await this.replicaAck!.confirmKey(key);
     } catch (err) {
-      await this.redis.scIntentAbandon(key, lease.key, lease.token).catch(() => undefined);
-      throw new RetryableError(`storage could not confirm the start of ${what} on a replica (${(err as Error).message}); the platform was not called`, {
-        reason: 'replica_unconfirmed',
-        delayMs: REPLICA_RETRY_MS,
-        waiting: true,
-      });
+      await this.unconfirmed(key, lease, what, err);
+    }
+  }
+
+  /** A start no replica confirmed: forgotten, and the step fails with a RetryableError before anything is sent. */
+  private async unconfirmed(key: string, lease: MirrorLease, what: string, err: unknown): Promise<never> {
+    await this.redis.scIntentAbandon(key, lease.key, lease.token).catch(() => undefined);
+    throw new RetryableError(`storage could not confirm the start of ${what} on a replica (${(err as Error).message}); the platform was not called`, {
+      reason: 'replica_unconfirmed',
+      delayMs: REPLICA_RETRY_MS,
+      waiting: true,
+    });
+  }
+
+  /**
+   * A step's first start where WAIT is on: INTENT_START on the connection of the master that holds
+   * the step (ReplicaAck.nodeOf) with a WAIT right behind it on that connection (ReplicaAck.waitTurn:
+   * one per master for the starts sent in one event-loop turn),
+   * so the start and its confirmation take one round trip instead of two (and no wait for a shared
+   * WAIT already on the wire). Replies come in order on a connection, so that WAIT covers the start;
+   * after a NOSCRIPT the script's EVAL is sent again with a WAIT of its own behind it (evalOnNode).
+   * `waitError`: the last WAIT's error ('none' when it answered or none was needed). Undefined when
+   * the start could not go this way (no node known, or the node refused it: a slot it no longer
+   * serves, a lost connection): the caller starts the ordinary way and confirms with confirmKey.
+   * The script is safe to have run on the node anyway: the step is then this run's own, started.
+   */
+  private async startConfirmed(key: string, numKeys: number, args: (string | number)[]): Promise<{ reply: [number, string?]; waitError: unknown } | undefined> {
+    const ack = this.replicaAck!;
+    const node = ack.nodeOf(key);
+    if (!node) return undefined;
+    let waitError: unknown = 'none';
+    let sent = 0;
+    const behind = (n: Redis): Promise<void> | undefined => {
+      // Only the last WAIT counts (the one behind the EVAL after a NOSCRIPT covers the write).
+      const mine = ++sent;
+      waitError = 'none';
+      return ack.waitTurn(n)?.then(
+        () => undefined,
+        (err: unknown) => {
+          if (mine === sent) waitError = err;
+        },
+      );
+    };
+    try {
+      const reply = await evalOnNode<[number, string?]>(node, INTENT_START_SCRIPT, numKeys, args, behind);
+      return { reply, waitError };
+    } catch {
+      return undefined;
     }
   }
 
@@ -474,81 +520,133 @@ export class IntentRepository {
       const { attemptMs, settleMs } = this.timing;
       // The first start takes the run's first request's token too, where it can (see ScopedOptions.limiter).
       const prepay = once?.limitedRequest && opts.limiter && !this.redis.isCluster ? opts.limiter.prepay() : undefined;
-      /** Marks the step started by this run; resolves to the local deadline of its attempt. */
-      const start = async (withToken = false): Promise<{ state: number; raw?: string; deadline: number }> => {
-        // The deadline counts from before the script ran: it never ends later than the recorded `until`.
-        const t0 = Date.now();
-        const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt: new Date(t0).toISOString() } satisfies IntentRecord);
-        const [state, raw] =
-          withToken && prepay
-            ? await this.redis.scIntentStartLimited(key, lease.key, prepay.keys[0], prepay.keys[1], lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs, ...prepay.args)
-            : await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs);
-        if (state === -1) throw new LeaseLostError(`intent ${scope}:${step}: this run no longer owns the mirror`);
-        if (state === 4) throw opts.limiter!.refused(Math.max(1, Number(raw)));
-        if (state === 3) {
-          // Another run's attempt may still take effect on the platform: look for it only once it cannot.
-          const waitMs = Math.max(1, Number(raw));
-          throw new RetryableError(`an earlier attempt at ${scope}:${step} may still reach the platform; looking for its result in ${Math.ceil(waitMs / 1000)} s`, {
-            reason: 'intent_settling',
-            delayMs: waitMs,
-            waiting: true, // an expected wait: not a failure, so not counted against the retry budget
-          });
-        }
-        return { state, ...(raw !== undefined ? { raw } : {}), deadline: t0 + attemptMs };
-      };
-      const first = await start(true);
-      if (first.state === 2) return this.resultOf<T>(JSON.parse(first.raw!) as IntentRecord);
-      // What the step's platform requests carry must exist first (sent alongside the start, usually done by now).
-      if (opts.before) await opts.before();
-      let deadline = first.deadline;
-      const startedAt = new Date(deadline - attemptMs).toISOString();
-      const complete = async (result: T): Promise<T> => {
-        assertHeld(lease, `intent ${scope}:${step}`);
-        const done = JSON.stringify(
-          (once?.resultInClear
-            ? { status: 'done', owner: lease.token, result, startedAt }
-            : { status: 'done', owner: lease.token, resultSealed: result === undefined ? undefined : this.box.encrypt(JSON.stringify(result)), startedAt }) satisfies IntentRecord,
-        );
-        if (opts.deferComplete) {
-          (lease.pending ??= []).push({ key, record: done, recoverable: recover !== undefined });
-        } else if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
-          throw new LeaseLostError(`intent ${scope}:${step}: another run took the mirror over before this one recorded its result`);
-        }
-        opts.onDone?.();
-        return result;
-      };
-      if (opts.findOnly) {
-        // Look, never make: what an earlier attempt made is adopted, anything else is "not made" (the
-        // started record this look wrote is forgotten, so nothing waits on it).
-        const found = first.state === 1 && recover ? await recover(attemptOf(first.raw)) : null;
-        if (found !== null) return complete(found);
-        await this.redis.scIntentAbandon(key, lease.key, lease.token);
-        throw new NotMadeError(`${scope}:${step}: no earlier attempt made it`);
-      }
-      if (first.state === 1 && recover) {
-        // Started by an earlier run that never recorded a result: the object may exist already, made
-        // no earlier than the first of the attempts that left the step started.
-        const found = await recover(attemptOf(first.raw));
-        if (found !== null) return complete(found);
-        // Not there: this run's own attempt starts now (a looking-up that took long must not shorten it).
-        ({ deadline } = await start());
-      }
-      // The `started` record must survive a failover before anything is sent: a promoted replica
-      // without it would let a retry call the platform again without looking for what this call made.
-      if (this.replicaAck?.active) await this.confirmStarted(key, lease, `${scope}:${step}`);
-      let result: T;
+      // On a Cluster the limiter's keys are in another slot: that token is taken alongside the first
+      // start instead (same event-loop turn, one round trip for both, not one more before the call).
+      // It is the attempt's first request's (as `prepay`'s); a refusal fails the step before run()
+      // (nothing sent: its started record is forgotten). A step that ends before run() (found done,
+      // settling, lost, found by its lookup) gives it back, as the single Redis' start takes none then.
+      const alongside = once?.limitedRequest && opts.limiter && this.redis.isCluster && !opts.findOnly ? opts.limiter.take() : undefined;
+      alongside?.wait.catch(() => undefined); // (awaited before run(); unused when the step ends before that)
+      /** Whether run() was reached: a token taken alongside and not used by then is given back (below). */
+      let runReached = false;
       try {
-        // A token the first start took is the attempt's first request's (RedisRateLimiter.acquire).
-        result = await withAttemptDeadline(deadline, run, prepay?.keys[0]);
-      } catch (err) {
-        // (Also a request never sent: the token refresh before it failed, or the deadline had passed.)
-        const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof RetryableError && err.unsent);
-        if (once?.singleRequest && refused && stillOwned(lease)) {
+        /**
+         * Whether the step's `started` record is known to be on a replica (WAIT on): set by a first
+         * start whose WAIT went right behind it and answered; a later start (after a lookup found
+         * nothing) is confirmed apart, before anything is sent.
+         */
+        let confirmed = false;
+        /** Marks the step started by this run; resolves to the local deadline of its attempt. */
+        const start = async (withToken = false): Promise<{ state: number; raw?: string; deadline: number }> => {
+          // The deadline counts from before the script ran: it never ends later than the recorded `until`.
+          const t0 = Date.now();
+          const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt: new Date(t0).toISOString() } satisfies IntentRecord);
+          confirmed = false;
+          const limited = withToken && prepay;
+          const pipelined =
+            withToken && this.replicaAck?.active && !opts.findOnly
+              ? await this.startConfirmed(
+                  key,
+                  limited ? 4 : 2,
+                  limited
+                    ? [key, lease.key, prepay.keys[0], prepay.keys[1], lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs, ...prepay.args]
+                    : [key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs],
+                )
+              : undefined;
+          const [state, raw] =
+            pipelined !== undefined
+              ? pipelined.reply
+              : limited
+                ? await this.redis.scIntentStartLimited(key, lease.key, prepay.keys[0], prepay.keys[1], lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs, ...prepay.args)
+                : await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs);
+          // A step an earlier run left started (1) with a lookup is looked up first: its WAIT's answer
+          // does not matter then (the lookup sends nothing that makes an object; a start after it is
+          // confirmed apart). Otherwise this run's started record, with the WAIT behind it answered, is
+          // on a replica; not answered, it is forgotten before anything is sent (as confirmStarted does).
+          if (pipelined !== undefined && (state === 0 || (state === 1 && !recover))) {
+            if (pipelined.waitError !== 'none') await this.unconfirmed(key, lease, `${scope}:${step}`, pipelined.waitError);
+            confirmed = true;
+          }
+          if (state === -1) throw new LeaseLostError(`intent ${scope}:${step}: this run no longer owns the mirror`);
+          if (state === 4) throw opts.limiter!.refused(Math.max(1, Number(raw)));
+          if (state === 3) {
+            // Another run's attempt may still take effect on the platform: look for it only once it cannot.
+            const waitMs = Math.max(1, Number(raw));
+            throw new RetryableError(`an earlier attempt at ${scope}:${step} may still reach the platform; looking for its result in ${Math.ceil(waitMs / 1000)} s`, {
+              reason: 'intent_settling',
+              delayMs: waitMs,
+              waiting: true, // an expected wait: not a failure, so not counted against the retry budget
+            });
+          }
+          return { state, ...(raw !== undefined ? { raw } : {}), deadline: t0 + attemptMs };
+        };
+        const first = await start(true);
+        if (first.state === 2) return this.resultOf<T>(JSON.parse(first.raw!) as IntentRecord);
+        // What the step's platform requests carry must exist first (sent alongside the start, usually done by now).
+        if (opts.before) await opts.before();
+        let deadline = first.deadline;
+        const startedAt = new Date(deadline - attemptMs).toISOString();
+        const complete = async (result: T): Promise<T> => {
+          assertHeld(lease, `intent ${scope}:${step}`);
+          const done = JSON.stringify(
+            (once?.resultInClear
+              ? { status: 'done', owner: lease.token, result, startedAt }
+              : { status: 'done', owner: lease.token, resultSealed: result === undefined ? undefined : this.box.encrypt(JSON.stringify(result)), startedAt }) satisfies IntentRecord,
+          );
+          if (opts.deferComplete) {
+            (lease.pending ??= []).push({ key, record: done, recoverable: recover !== undefined });
+          } else if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
+            throw new LeaseLostError(`intent ${scope}:${step}: another run took the mirror over before this one recorded its result`);
+          }
+          opts.onDone?.();
+          return result;
+        };
+        if (opts.findOnly) {
+          // Look, never make: what an earlier attempt made is adopted, anything else is "not made" (the
+          // started record this look wrote is forgotten, so nothing waits on it).
+          const found = first.state === 1 && recover ? await recover(attemptOf(first.raw)) : null;
+          if (found !== null) return complete(found);
           await this.redis.scIntentAbandon(key, lease.key, lease.token);
+          throw new NotMadeError(`${scope}:${step}: no earlier attempt made it`);
         }
-        throw err;
+        if (first.state === 1 && recover) {
+          // Started by an earlier run that never recorded a result: the object may exist already, made
+          // no earlier than the first of the attempts that left the step started.
+          const found = await recover(attemptOf(first.raw));
+          if (found !== null) return complete(found);
+          // Not there: this run's own attempt starts now (a looking-up that took long must not shorten it).
+          ({ deadline } = await start());
+        }
+        // The `started` record must survive a failover before anything is sent: a promoted replica
+        // without it would let a retry call the platform again without looking for what this call made.
+        if (this.replicaAck?.active && !confirmed) await this.confirmStarted(key, lease, `${scope}:${step}`);
+        let result: T;
+        let tokenRefused = false;
+        try {
+          runReached = true;
+          if (alongside) {
+            const waitMs = await alongside.wait;
+            if (waitMs > 0) {
+              tokenRefused = true;
+              throw opts.limiter!.refused(waitMs);
+            }
+          }
+          // A token the first start took (or one taken alongside it) is the attempt's first request's (RedisRateLimiter.acquire).
+          result = await withAttemptDeadline(deadline, run, alongside ? alongside.key : prepay?.keys[0]);
+        } catch (err) {
+          // (Also a request never sent: the token refresh before it failed, or the deadline had passed.)
+          const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof RetryableError && err.unsent);
+          if ((tokenRefused || (once?.singleRequest && refused)) && stillOwned(lease)) {
+            await this.redis.scIntentAbandon(key, lease.key, lease.token);
+          }
+          throw err;
+        }
+        return complete(result);
+      } finally {
+        // The step ended before run() (found done, still settling, lost, unconfirmed, found by its
+        // lookup): the token taken alongside its start goes back, as the single Redis' start takes none then.
+        if (alongside && !runReached) await alongside.wait.then((w) => (w === 0 ? alongside.giveBack() : undefined)).catch(() => undefined);
       }
-      return complete(result);
     };
   }
 }

@@ -92,6 +92,12 @@ let seq = 0;
  */
 export interface PrepayLimiter {
   prepay(): { keys: [string, string]; args: (string | number)[] };
+  /**
+   * One request's token taken now, by acquire(1)'s rule: `wait` resolves to 0 when taken, else how
+   * long to wait (nothing taken). `key` names the limiter to takePrepaid (its window key);
+   * `giveBack()` returns a token that was taken and not used (the request was never sent).
+   */
+  take(): { key: string; wait: Promise<number>; giveBack: () => Promise<void> };
   refused(waitMs: number): RateLimitedError;
 }
 
@@ -127,6 +133,18 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
   /** One request's token, as acquire(1) takes it (the window key identifies the limiter to takePrepaid). */
   prepay(): { keys: [string, string]; args: (string | number)[] } {
     return { keys: [this.windowKey, this.blockKey], args: this.acquireArgs(1) };
+  }
+
+  take(): { key: string; wait: Promise<number>; giveBack: () => Promise<void> } {
+    const args = this.acquireArgs(1);
+    return {
+      key: this.windowKey,
+      wait: this.redis.scAcquire(this.windowKey, this.blockKey, ...args),
+      // The window's member ACQUIRE added for it (cost 1: `<member>:1`; none without a limit).
+      giveBack: async () => {
+        await this.redis.zrem(this.windowKey, `${String(args[3])}:1`);
+      },
+    };
   }
 
   refused(waitMs: number): RateLimitedError {

@@ -7,8 +7,10 @@
  * times out (replica unreachable, master dying) fails the request with a 503: the partner retries, and
  * the retry is idempotent (webhook-id inbox). A redirect's retry is not (a new click id; the first
  * click, stored on the master, stays orphaned if that master survives). Sync workers use the same setting before a
- * non-idempotent platform call: `confirmKey()` WAITs on the one master holding the step's intent
- * (IntentRepository.scoped), and a WAIT that times out makes the step retry without calling.
+ * non-idempotent platform call: the step's first start is sent on the connection of the master holding
+ * its intent (`nodeOf`) with a WAIT right behind it (`waitTurn`: one per master and event-loop turn), other starts are followed by
+ * `confirmKey()` (a WAIT on that one master; IntentRepository.scoped), and a WAIT that times out makes
+ * the step retry without calling.
  *
  * Concurrent requests share WAITs: while one WAIT per node is in flight, later callers join the next
  * one (issued when the current one returns), so under load a node sees about one WAIT per round trip
@@ -37,6 +39,8 @@ interface NodeState {
   inFlight?: Promise<void>;
   /** The WAIT callers who arrived while one was in flight will share. */
   next?: Promise<void>;
+  /** The WAIT to be sent at the end of this event-loop turn (waitTurn), shared by this turn's callers. */
+  turn?: Promise<void>;
   /** connected_slaves from INFO replication, and when it was read. */
   replicas: number;
   checkedAt: number;
@@ -90,6 +94,31 @@ export class ReplicaAck {
     return this.sendWait(node, Math.min(this.replicas, s.replicas));
   }
 
+  /**
+   * waitNow() shared by the callers of one event-loop turn: one WAIT on `node`, sent once the turn's
+   * other work is done (process.nextTick), behind every write its callers sent on that connection
+   * before they asked (no round trip in between). For writes that start many at once (the sync
+   * workers' intent starts): one WAIT per master and turn instead of one each. Undefined when nothing
+   * is to be waited for.
+   */
+  waitTurn(node: Redis): Promise<void> | undefined {
+    if (this.replicas === 0) return undefined;
+    const s = this.state(node);
+    if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) this.recheck(node, s).catch(() => undefined);
+    if (s.replicas === 0) return undefined;
+    this.stats.confirms++;
+    if (s.turn) return s.turn;
+    const n = Math.min(this.replicas, s.replicas);
+    const turn = new Promise<void>((resolve, reject) => {
+      process.nextTick(() => {
+        s.turn = undefined; // a caller after this point sent its write after this WAIT: it needs the next one
+        this.sendWait(node, n).then(resolve, reject);
+      });
+    });
+    s.turn = turn;
+    return turn;
+  }
+
   /** Resolves once every master this process wrote through has replicated its writes so far. */
   async confirm(): Promise<void> {
     if (this.replicas === 0) return;
@@ -118,6 +147,18 @@ export class ReplicaAck {
       return;
     }
     await this.confirmNode(node);
+  }
+
+  /**
+   * The connection a write of `key` goes to, for a caller that sends the write there itself and its
+   * WAIT right behind it (waitNow; no round trip in between): the one Redis, or the Cluster master
+   * the slot map names for the key's slot. Undefined when WAIT is off or the slot map names none.
+   */
+  nodeOf(key: string): Redis | undefined {
+    if (this.replicas === 0) return undefined;
+    const client = this.clients[0];
+    if (!client) return undefined;
+    return client instanceof Cluster ? masterByKey(client, client.slots[keySlot(key)]?.[0]) : client;
   }
 
   private state(node: Redis): NodeState {

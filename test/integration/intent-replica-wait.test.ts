@@ -134,3 +134,28 @@ test('an unconfirmed restart of a step an earlier run left started (its lookup f
   await expect(once('step', async () => ++ran)).resolves.toBe(1);
   await svc.rt.intents.release(lease);
 });
+
+test('a start whose script the master no longer has (NOSCRIPT: flushed, or a promoted replica) is confirmed by a WAIT behind its EVAL: with the replica frozen nothing is sent', async () => {
+  const [P, S, T] = ['rw', 'rw3', 'rw-yt'];
+  const got = await svc.rt.intents.acquire(P, S, T, 'job-token-noscript', 60_000);
+  if (!('lease' in got)) throw new Error('lease not acquired');
+  const { lease } = got;
+  const key = svc.rt.keys.intent(P, S, T, 'g0:test:step');
+  const once = svc.rt.intents.scoped(P, S, T, 'g0:test', lease);
+  let ran = 0;
+  await svc.rt.redis.script('FLUSH');
+  replica!.kill('SIGSTOP');
+  try {
+    await expect(once('step', async () => ++ran)).rejects.toMatchObject({ reason: 'replica_unconfirmed' });
+  } finally {
+    replica!.kill('SIGCONT');
+  }
+  expect(ran).toBe(0);
+  expect(await svc.rt.redis.exists(key)).toBe(0);
+  // Flushed again, the replica answering: the step runs once and is recorded done.
+  await svc.rt.redis.script('FLUSH');
+  await expect(once('step', async () => ++ran)).resolves.toBe(1);
+  await expect(once('step', async () => ++ran)).resolves.toBe(1);
+  expect(ran).toBe(1);
+  await svc.rt.intents.release(lease);
+});
