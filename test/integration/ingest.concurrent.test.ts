@@ -37,8 +37,10 @@ test('the same webhook-id sent at once for three shows is stored once; the other
     const accepted = bodies.filter((b) => b.res.status === 202);
     expect(accepted).toHaveLength(1);
     expect(bodies.filter((b) => b.res.status === 200 && b.body.duplicate)).toHaveLength(2);
-    // The duplicates name the event the id was stored as (stored before they were answered).
-    for (const b of bodies) expect(b.body.eventId).toBe(accepted[0]!.body.eventId);
+    // A duplicate names the event the id was stored as, or null while that first delivery is not
+    // stored yet (answered at the same moment: IngestResult.eventId).
+    for (const b of bodies) expect([accepted[0]!.body.eventId, null]).toContain(b.body.eventId);
+    expect(accepted[0]!.body.eventId).toEqual(expect.any(String));
     for (const b of bodies) expect(await storedEvents(b.show)).toBe(b === accepted[0] ? 1 : 0);
   }
 });
