@@ -123,7 +123,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const keys = new Keys(config.keyPrefix);
   const box = new SecretBox(secrets.secretsKey, (config.secretsKeyPrevious ?? '').split(','));
   const partners = new PartnerRepository(redis, keys, box);
-  const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box, () => replicaAck);
+  const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box);
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
   const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400);
   // (replicaAck is made further down, once the BullMQ producer's connection exists)

@@ -14,8 +14,6 @@ import { Cluster, type Result } from 'ioredis';
 import { TurnBatcher } from '../lib/turn-batcher.js';
 import { pcallInto } from './lua-batch.js';
 import { evalOnNode, flagRefused, NodeBatches, nodeScript } from './node-batch.js';
-import { ReplicaAckError, type ReplicaAck } from './replica-ack.js';
-import { keySlot, masterByKey } from './slot.js';
 import { assertHeld, INTENT_TTL_SEC, LeaseLostError, OWNED_BY_LUA, type MirrorLease } from './intent.repository.js';
 import { assertEntryLua } from './external-show.index.js';
 import type { Keys } from './keys.js';
@@ -112,15 +110,8 @@ for i = 1, #ARGV, 3 do
 end
 return #ARGV / 3
 `;
-const NODE_DISPATCH_MANY = nodeScript(DISPATCH_MANY_LUA);
 /** Dispatch entries per DISPATCH_MANY call. */
 const DISPATCH_PER_CALL = 256;
-/**
- * Batch calls in flight per master (claims, show writes, dispatch entries): with one, an event that
- * arrives while a call is out waits for its reply before its own call leaves (as the redirect's clicks:
- * HOME_IN_FLIGHT in src/links/link.service.ts).
- */
-export const INGEST_IN_FLIGHT = 2;
 
 /** A whole node call's error that says the script did not run there (safe to write again through the client). */
 function notRun(err: unknown): boolean {
@@ -382,8 +373,6 @@ export class ShowRepository {
     private readonly keys: Keys,
     private readonly inboxTtlSec: number,
     private readonly box: SecretBox,
-    /** Where WAIT is on: a dispatch entry written on a Cluster is held by a replica when markForSync returns. */
-    private readonly replicaAck: () => Pick<ReplicaAck, 'active' | 'waitNow' | 'confirmKey'> | undefined = () => undefined,
   ) {
     defineStoreScripts(redis);
   }
@@ -477,7 +466,7 @@ export class ShowRepository {
     };
     return (this.nodeWriteBatches ??= new NodeBatches<PendingWrite, (IngestReply | Error)[]>(cluster, {
       maxPerCall: INGEST_PER_CALL,
-      maxInFlight: INGEST_IN_FLIGHT,
+      maxInFlight: 1,
       send: (node, batch) => evalOnNode<(IngestReply | Error)[]>(node, NODE_INGEST_SHOWS, 0, batch.flatMap((w) => w.args)),
       deliver: (batch, replies) => {
         for (let i = 0; i < batch.length; i++) {
@@ -559,17 +548,14 @@ export class ShowRepository {
       return;
     }
     // On a Cluster the entries of concurrent events leave together, one XADD each in one call
-    // (DISPATCH_MANY_LUA), instead of one command each through the Cluster client, on the stream's
-    // master's own connection with the WAIT that covers them right behind it where WAIT is on (no
-    // round trip in between). Each caller is answered once the call that holds its entry returned
-    // (the entry is written after its own event's write returned: ingest.service.ts). A call that
-    // failed is made again through the Cluster client (an entry written twice is dispatched once more
-    // at worst), then WAITed on; a WAIT that failed, or a failed call through the client, fails its
-    // callers (503; a retried delivery writes its entry again).
+    // (DISPATCH_MANY_LUA), instead of one command each through the Cluster client. Each caller is
+    // answered once the call that holds its entry returned (the entry is written after its own event's
+    // write returned: ingest.service.ts). A failed call fails its callers (503; a retried delivery
+    // writes its entry again).
     const marks = (this.dispatchMarks ??= new TurnBatcher<PendingMark, number>({
       maxPerCall: DISPATCH_PER_CALL,
-      maxInFlight: INGEST_IN_FLIGHT,
-      send: (batch) => this.dispatchMany(batch.flatMap((m) => [m.partnerId, m.showId, m.requestId])),
+      maxInFlight: 1,
+      send: (batch) => this.redis.scDispatchMany(this.keys.syncDispatch(), ...batch.flatMap((m) => [m.partnerId, m.showId, m.requestId])),
       deliver: (batch) => {
         for (const m of batch) m.resolve();
       },
@@ -581,24 +567,6 @@ export class ShowRepository {
   }
 
   private dispatchMarks: TurnBatcher<PendingMark, number> | undefined;
-
-  private dispatchMany(entries: string[]): Promise<number> {
-    const cluster = this.redis as Cluster;
-    const stream = this.keys.syncDispatch();
-    const ack = this.replicaAck();
-    const acking = ack?.active === true;
-    const viaClient = async (): Promise<number> => {
-      const n = await cluster.scDispatchMany(stream, ...entries);
-      if (acking) await ack!.confirmKey(stream);
-      return n;
-    };
-    const node = masterByKey(cluster, cluster.slots[keySlot(stream)]?.[0]);
-    if (node === undefined) return viaClient();
-    return evalOnNode<number>(node, NODE_DISPATCH_MANY, 1, [stream, ...entries], acking ? (n) => ack!.waitNow(n) : undefined).catch((err: unknown) => {
-      if (err instanceof ReplicaAckError) throw err;
-      return viaClient();
-    });
-  }
 
   async desired(partnerId: string, showId: string): Promise<DesiredShow | null> {
     const h = await this.redis.hgetall(this.keys.desired(partnerId, showId));

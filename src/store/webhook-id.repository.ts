@@ -65,7 +65,7 @@ export class WebhookIdClaims {
       // that failed as a whole, is made again the ordinary way: a claim is idempotent for its scope.
       this.nodeClaims = new NodeBatches<PendingClaim, (string | Error)[]>(redis, {
         maxPerCall: CLAIMS_PER_CALL,
-        maxInFlight: 2, // (as the show writes: INGEST_IN_FLIGHT in show.repository.ts)
+        maxInFlight: 1,
         send: (node, batch) => {
           const args = new Array<string | number>(3 * batch.length);
           for (let i = 0; i < batch.length; i++) {

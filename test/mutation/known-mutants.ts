@@ -71,8 +71,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'show-inbox-ttl-in-seconds',
     what: 'show-event inbox (webhook-id dedupe) TTL in seconds instead of days',
     file: 'src/main/runtime.ts',
-    from: 'new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box, () => replicaAck)',
-    to: 'new ShowRepository(redis, keys, config.inboxTtlDays, box, () => replicaAck)',
+    from: 'new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box)',
+    to: 'new ShowRepository(redis, keys, config.inboxTtlDays, box)',
     tests: ['test/integration/time-constants.test.ts'],
   },
   {
