@@ -166,6 +166,8 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     futureSlackSec: config.eventFutureSlackSec,
     log: log.child({ module: 'ingest' }),
     onOrderEvent: (partnerId, eventId, event) => attributionProducer.enqueue(partnerId, eventId, event),
+    replicaAck,
+    keys,
   });
   const attribution = new AttributionService({
     repo: new AttributionRepository(redis, keys),

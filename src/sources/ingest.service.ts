@@ -15,7 +15,9 @@ import { badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/error
 import { currentRequestId } from '../lib/request-context.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
 import { orderIdOf } from '../queues/attribution.queue.js';
+import type { Keys } from '../store/keys.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
+import type { ReplicaAck } from '../store/replica-ack.js';
 import type { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
 import { orderScope, showScope, type WebhookIdClaims } from '../store/webhook-id.repository.js';
 import { SignatureError, verifyWebhook, type WebhookHeaders } from './signature.js';
@@ -27,6 +29,11 @@ export interface IngestResult {
   /** null only for a duplicate whose first delivery (another show or order) is not stored (yet). */
   eventId: string | null;
   duplicate: boolean;
+  /**
+   * Every write of the request is held by a replica already (the Cluster path WAITs on the masters it
+   * wrote to itself, `replicaAck`): the API's acknowledgement hook does not WAIT on every master again.
+   */
+  replicated?: boolean;
 }
 
 export interface OrderEventSink {
@@ -50,6 +57,14 @@ export interface IngestDeps {
   log: Logger;
   /** Hands order events to attribution (its queue); must be idempotent by eventId. */
   onOrderEvent?: OrderEventSink;
+  /**
+   * With WAIT on (a Cluster with replicas), a show event on the Cluster path is acknowledged by WAITs
+   * on the masters it wrote to, each joined as soon as its write returned (ReplicaAck.confirmKey: one
+   * WAIT shared by the requests waiting on that master, issued after their writes), instead of a WAIT
+   * on every master of both of the API's connections after the last write. `keys` names them.
+   */
+  replicaAck?: Pick<ReplicaAck, 'active' | 'confirmKey'>;
+  keys?: Keys;
 }
 
 /** How far ahead of now an order's or refund's `createdAt` may be (366 days): far-future dates refused. */
@@ -106,7 +121,11 @@ export class IngestService {
     if (reg && this.deps.shows.singleNode) return this.ingestShowEventOne(bundle, reg.showId, webhookId, scope, event, reg.write);
     const holder = await this.deps.webhookIds.claim(partnerId, webhookId, scope);
     if (holder !== scope) return { eventId: await this.deps.webhookIds.storedEventId(partnerId, webhookId, holder), duplicate: true };
-    if (reg) return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write);
+    if (reg) {
+      const acks = this.acks();
+      if (acks) this.ack(acks, this.deps.webhookIds.claimKey(partnerId, webhookId));
+      return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write, acks);
+    }
     return this.ingestOrderEvent(bundle, webhookId, event, orderId!);
   }
 
@@ -127,8 +146,10 @@ export class IngestService {
     webhookId: string,
     event: PartnerEvent,
     write: { field: string; value: string },
+    acks: Promise<void>[] | undefined,
   ): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
+    const keys = this.deps.keys;
     // The durable write first, the dispatch entry after it returned: an entry written alongside the
     // write (another slot) could be dispatched and its sync run before the write landed, find nothing
     // new, and leave the change to the sweep. Once the write has returned, any sync that starts later
@@ -137,7 +158,10 @@ export class IngestService {
     // have been stored and then failed before its entry was written.
     const scheduledAt = 'show' in event.data ? Date.parse(event.data.show.scheduledAt) : 0;
     const [stored] = await Promise.all([
-      this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), orderKey(event.occurredAt, webhookId), write),
+      this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), orderKey(event.occurredAt, webhookId), write).then((r) => {
+        if (acks && keys) this.ack(acks, keys.desired(partnerId, showId));
+        return r;
+      }),
       'show' in event.data ? this.deps.shows.indexShow(partnerId, showId, scheduledAt) : Promise.resolve(),
       // Pins and product updates need no sweep entry of their own: the show's snapshot events add it.
       'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),
@@ -151,7 +175,25 @@ export class IngestService {
       'show' in event.data && stored.duplicate ? this.reindexLive(partnerId, showId) : Promise.resolve(),
     ]);
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'show event stored; marked for sync');
+    if (acks && keys) {
+      this.ack(acks, keys.syncDispatch());
+      if ('show' in event.data) for (const k of [keys.partnerShows(partnerId), keys.activeShows(), keys.partnerLiveShows(partnerId)]) this.ack(acks, k);
+      await Promise.all(acks);
+      return { eventId: stored.eventId, duplicate: stored.duplicate, replicated: true };
+    }
     return { eventId: stored.eventId, duplicate: stored.duplicate };
+  }
+
+  /** The WAITs of a Cluster show event's writes (undefined: the API's hook confirms every master as before). */
+  private acks(): Promise<void>[] | undefined {
+    return this.deps.replicaAck?.active && this.deps.keys ? [] : undefined;
+  }
+
+  /** Joins the WAIT that covers what was written to `key`'s master so far (awaited before the answer). */
+  private ack(acks: Promise<void>[], key: string): void {
+    const p = this.deps.replicaAck!.confirmKey(key);
+    p.catch(() => undefined); // awaited with the others; a step that fails first leaves it unawaited
+    acks.push(p);
   }
 
   private async reindexLive(partnerId: string, showId: string): Promise<void> {

@@ -10,7 +10,10 @@ import type { SecretBox } from '../lib/crypto.js';
 import { idRecord } from '../lib/id-record.js';
 import { wellFormedJson } from '../lib/well-formed.js';
 import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
-import type { Result } from 'ioredis';
+import { Cluster, type Result } from 'ioredis';
+import { TurnBatcher } from '../lib/turn-batcher.js';
+import { pcallInto } from './lua-batch.js';
+import { evalOnNode, flagRefused, NodeBatches, nodeScript } from './node-batch.js';
 import { assertHeld, INTENT_TTL_SEC, LeaseLostError, OWNED_BY_LUA, type MirrorLease } from './intent.repository.js';
 import { assertEntryLua } from './external-show.index.js';
 import type { Keys } from './keys.js';
@@ -58,6 +61,78 @@ redis.call('SET', ${inbox}, eventId, 'EX', tonumber(${ttl}))
  */
 const INGEST_SHOW_LUA = `
 ${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registerWrites('KEYS[3]', 5)}`;
+
+/**
+ * The show writes waiting for one master of a Cluster, as one call on its connection (keys of many
+ * slots: none declared, the `allow-cross-slot-keys` flag; src/store/node-batch.ts): INGEST_SHOW_LUA's
+ * step per event, its three keys in the event's show slot. Per event (a = 9(i-1)): ARGV[a+1] inbox,
+ * ARGV[a+2] events stream, ARGV[a+3] desired hash, ARGV[a+4] webhookId, ARGV[a+5] event json,
+ * ARGV[a+6] inbox ttl s, ARGV[a+7] order key, ARGV[a+8] field, ARGV[a+9] value. The reply per event is
+ * INGEST_SHOW_LUA's; a show this node does not serve answers an error of its own (under pcall: its
+ * first access is the inbox read, before anything is written) and is written again through the
+ * Cluster client.
+ */
+const NODE_INGEST_SHOWS_LUA = `#!lua flags=allow-cross-slot-keys
+local function ingest(a)
+  local existing = redis.call('GET', ARGV[a + 1])
+  if existing then return {0, existing} end
+  local eventId = redis.call('XADD', ARGV[a + 2], 'MAXLEN', '~', '10000', '*', 'wid', ARGV[a + 4], 'event', ARGV[a + 5])
+  redis.call('SET', ARGV[a + 1], eventId, 'EX', tonumber(ARGV[a + 6]))
+  local desired = ARGV[a + 3]
+  local field = ARGV[a + 8]
+  local changed = 0
+  local cur = redis.call('HGET', desired, field .. '@')
+  if (not cur) or cur < ARGV[a + 7] then
+    redis.call('HSET', desired, field, ARGV[a + 9], field .. '@', ARGV[a + 7])
+    changed = 1
+  end
+  local v
+  if changed == 1 then v = redis.call('HINCRBY', desired, 'v', 1) else v = tonumber(redis.call('HGET', desired, 'v') or '0') end
+  return {1, eventId, v, changed}
+end
+local out = {}
+for i = 1, #ARGV / 9 do
+  ${pcallInto('out[i]', 'ingest, 9 * (i - 1)')}
+end
+return out
+`;
+const NODE_INGEST_SHOWS = nodeScript(NODE_INGEST_SHOWS_LUA);
+/** Show writes per NODE_INGEST_SHOWS call (bounds how long one call holds Redis). */
+const INGEST_PER_CALL = 64;
+
+/**
+ * The sync-dispatch entries of concurrent show events on a Cluster, as one call (one key: the
+ * dispatch stream). KEYS: dispatch stream. ARGV: partnerId, showId, requestId per entry.
+ */
+const DISPATCH_MANY_LUA = `
+for i = 1, #ARGV, 3 do
+  redis.call('XADD', KEYS[1], '*', 'p', ARGV[i], 's', ARGV[i + 1], 'r', ARGV[i + 2])
+end
+return #ARGV / 3
+`;
+/** Dispatch entries per DISPATCH_MANY call. */
+const DISPATCH_PER_CALL = 256;
+
+/** A whole node call's error that says the script did not run there (safe to write again through the client). */
+function notRun(err: unknown): boolean {
+  return flagRefused(err) || (err instanceof Error && /^(READONLY|MASTERDOWN|CLUSTERDOWN|LOADING|MOVED|ASK|TRYAGAIN)/.test(err.message));
+}
+
+type IngestReply = [number, string, number?, number?];
+
+interface PendingWrite {
+  args: (string | number)[];
+  resolve: (r: IngestReply) => void;
+  reject: (err: unknown) => void;
+}
+
+interface PendingMark {
+  partnerId: string;
+  showId: string;
+  requestId: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 /**
  * An accepted show event on a single Redis, in one round trip (keys of several slots, so never sent
@@ -245,6 +320,7 @@ declare module 'ioredis' {
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
+    scDispatchMany(stream: string, ...args: string[]): Result<number, Context>;
     scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
   }
 }
@@ -254,6 +330,7 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scIngestShow', { numberOfKeys: 3, lua: INGEST_SHOW_LUA });
   redis.defineCommand('scIngestShowOne', { numberOfKeys: 8, lua: INGEST_SHOW_ONE_LUA });
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
+  redis.defineCommand('scDispatchMany', { numberOfKeys: 1, lua: DISPATCH_MANY_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
   redis.defineCommand('scSaveMirrorFinal', { lua: SAVE_MIRROR_FINAL_LUA });
@@ -356,19 +433,56 @@ export class ShowRepository {
 
   async ingest(partnerId: string, showId: string, webhookId: string, eventJson: string, orderKey: string, write: RegisterWrite): Promise<IngestResult> {
     const k = this.keys;
-    const r = await this.redis.scIngestShow(
-      k.showInbox(partnerId, showId, webhookId),
-      k.showEvents(partnerId, showId),
-      k.desired(partnerId, showId),
-      webhookId,
-      eventJson,
-      this.inboxTtlSec,
-      orderKey,
-      write.field,
-      write.value,
-    );
+    const args = [k.showInbox(partnerId, showId, webhookId), k.showEvents(partnerId, showId), k.desired(partnerId, showId), webhookId, eventJson, this.inboxTtlSec, orderKey, write.field, write.value];
+    const r = await this.ingestWrite(args);
     if (r[0] === 0) return { duplicate: true, eventId: r[1], version: 0, changed: false };
     return { duplicate: false, eventId: r[1], version: Number(r[2] ?? 0), changed: r[3] === 1 };
+  }
+
+  /**
+   * INGEST_SHOW_LUA's step for `args` (its keys, then its arguments): on a Cluster in the batch of the
+   * show's master (NODE_INGEST_SHOWS_LUA: one command per master's batch of concurrent events instead
+   * of one EVALSHA each through the Cluster client), otherwise, or when that master could not take
+   * it, through the client. A batch call that failed after it may have run is the caller's error
+   * (503; the partner's retry finds the event stored): written again here, a stored first delivery
+   * would be answered as a duplicate.
+   */
+  private ingestWrite(args: (string | number)[]): Promise<IngestReply> {
+    const apart = (): Promise<IngestReply> => this.redis.scIngestShow(args[0] as string, args[1] as string, args[2] as string, ...args.slice(3));
+    const batches = this.nodeWrites();
+    if (batches === undefined) return apart();
+    return new Promise<IngestReply>((resolve, reject) => {
+      if (!batches.add(args[2] as string, { args, resolve, reject })) apart().then(resolve, reject);
+    });
+  }
+
+  private nodeWriteBatches: NodeBatches<PendingWrite, (IngestReply | Error)[]> | undefined;
+
+  private nodeWrites(): NodeBatches<PendingWrite, (IngestReply | Error)[]> | undefined {
+    const cluster = this.redis;
+    if (!(cluster instanceof Cluster)) return undefined;
+    const again = (w: PendingWrite): void => {
+      this.redis.scIngestShow(w.args[0] as string, w.args[1] as string, w.args[2] as string, ...w.args.slice(3)).then(w.resolve, w.reject);
+    };
+    return (this.nodeWriteBatches ??= new NodeBatches<PendingWrite, (IngestReply | Error)[]>(cluster, {
+      maxPerCall: INGEST_PER_CALL,
+      maxInFlight: 1,
+      send: (node, batch) => evalOnNode<(IngestReply | Error)[]>(node, NODE_INGEST_SHOWS, 0, batch.flatMap((w) => w.args)),
+      deliver: (batch, replies) => {
+        for (let i = 0; i < batch.length; i++) {
+          const w = batch[i]!;
+          const r = replies[i];
+          if (Array.isArray(r)) w.resolve(r);
+          else again(w); // not this node's show (any more): nothing was written
+        }
+      },
+      fail: (batch, err) => {
+        for (const w of batch) {
+          if (notRun(err)) again(w);
+          else w.reject(err);
+        }
+      },
+    }));
   }
 
   /** A single Redis (not a Cluster): an accepted show event is one Lua call (ingestOne). */
@@ -429,8 +543,30 @@ export class ShowRepository {
    * the event's write returned; INGEST_SHOW_ONE_LUA writes the same entry on a single Redis).
    */
   async markForSync(partnerId: string, showId: string, requestId: string | undefined): Promise<void> {
-    await this.redis.xadd(this.keys.syncDispatch(), '*', 'p', partnerId, 's', showId, 'r', requestId ?? '');
+    if (!(this.redis instanceof Cluster)) {
+      await this.redis.xadd(this.keys.syncDispatch(), '*', 'p', partnerId, 's', showId, 'r', requestId ?? '');
+      return;
+    }
+    // On a Cluster the entries of concurrent events leave together, one XADD each in one call
+    // (DISPATCH_MANY_LUA), instead of one command each through the Cluster client. Each caller is
+    // answered once the call that holds its entry returned (the entry is written after its own event's
+    // write returned: ingest.service.ts). A failed call fails its callers (503; a retried delivery
+    // writes its entry again).
+    const marks = (this.dispatchMarks ??= new TurnBatcher<PendingMark, number>({
+      maxPerCall: DISPATCH_PER_CALL,
+      maxInFlight: 1,
+      send: (batch) => this.redis.scDispatchMany(this.keys.syncDispatch(), ...batch.flatMap((m) => [m.partnerId, m.showId, m.requestId])),
+      deliver: (batch) => {
+        for (const m of batch) m.resolve();
+      },
+      fail: (batch, err) => {
+        for (const m of batch) m.reject(err);
+      },
+    }));
+    await new Promise<void>((resolve, reject) => marks.add({ partnerId, showId, requestId: requestId ?? '', resolve, reject }));
   }
+
+  private dispatchMarks: TurnBatcher<PendingMark, number> | undefined;
 
   async desired(partnerId: string, showId: string): Promise<DesiredShow | null> {
     const h = await this.redis.hgetall(this.keys.desired(partnerId, showId));

@@ -69,6 +69,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
         raw,
       );
       opts.onAccepted?.(result.duplicate ? 'duplicate' : 'accepted');
+      if (result.replicated) req.replicated = true; // WAITed on the masters it wrote to (ingest.service.ts)
       // eventId: Syndicast's id of the stored event (time-ordered; the same for a repeat). webhookId:
       // the partner's own `webhook-id` header, echoed so the partner can match the answer to its delivery.
       return reply.status(result.duplicate ? 200 : 202).send({ eventId: result.eventId, webhookId: header(req.headers['webhook-id']), duplicate: result.duplicate });
