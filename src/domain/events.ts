@@ -1,7 +1,7 @@
 /** Inbound partner events (README "Walkthrough with curl" and docs/architecture.md), validated at the edge. */
 import { z } from 'zod';
 import { ID_PATTERN } from '../lib/ids.js';
-import { MoneySchema } from './money.js';
+import { isCurrency, MoneySchema, NOT_A_CURRENCY, type Money } from './money.js';
 
 export const IdSchema = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_.:-]{1,128}');
 const Timestamp = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected' });
@@ -87,6 +87,37 @@ export const PartnerEventSchema = z.discriminatedUnion('type', [
 ]);
 export type PartnerEvent = z.infer<typeof PartnerEventSchema>;
 export const EVENT_TYPES = PartnerEventSchema.options.map((o) => o.shape.type.value);
+
+/**
+ * The money fields of an event whose currency is not on ISO's list (isCurrency), as field errors in the
+ * order zod reports them. Checked at the edge only (IngestService): PartnerEventSchema checks the
+ * shape, so that a stored event parses again later whatever the list says then (MoneySchema).
+ */
+export function currencyIssues(event: PartnerEvent): { path: string; message: string }[] {
+  const money: [string, Money][] = [];
+  switch (event.type) {
+    case 'show.scheduled':
+    case 'show.updated':
+    case 'show.live':
+    case 'show.ended':
+    case 'show.cancelled':
+      event.data.show.products.forEach((p, i) => money.push([`data.show.products.${i}.price`, p.price]));
+      break;
+    case 'product.updated':
+      money.push(['data.product.price', event.data.product.price]);
+      break;
+    case 'order.created':
+      event.data.order.lines.forEach((l, i) => money.push([`data.order.lines.${i}.amount`, l.amount]));
+      money.push(['data.order.total', event.data.order.total]);
+      break;
+    case 'order.refunded':
+      money.push(['data.refund.amount', event.data.refund.amount]);
+      break;
+    default:
+      break;
+  }
+  return money.filter(([, m]) => !isCurrency(m.currency)).map(([path]) => ({ path: `${path}.currency`, message: NOT_A_CURRENCY }));
+}
 
 /** The show state an event type implies (a `show.live` event's snapshot is live whatever it says). */
 export function impliedState(ev: PartnerEvent): ShowState | undefined {

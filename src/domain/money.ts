@@ -8,8 +8,14 @@ import { z } from 'zod';
  * no meaning; the list (`currency-codes`) gives them 0 digits.
  */
 const NO_MINOR_UNIT: ReadonlySet<string> = new Set(['XAG', 'XAU', 'XBA', 'XBB', 'XBC', 'XBD', 'XDR', 'XPD', 'XPT', 'XSU', 'XTS', 'XUA', 'XXX']);
-/** The active ISO 4217 currencies money can be in: ISO's list one (`currency-codes`) less NO_MINOR_UNIT. */
-const CURRENCIES: ReadonlySet<string> = new Set(isoCurrencies.map((c) => c.code).filter((c) => !NO_MINOR_UNIT.has(c)));
+/**
+ * Active codes ISO added after the `currency-codes` data (2024-06-25): XCG, the Caribbean guilder of
+ * Curaçao and Sint Maarten since 2025-03-31. Add an amendment's new code here when it comes.
+ */
+const ADDED_SINCE_LIST: readonly string[] = ['XCG'];
+/** The active ISO 4217 currencies money can be in: ISO's list one (`currency-codes`, plus ADDED_SINCE_LIST) less NO_MINOR_UNIT. */
+const CURRENCIES: ReadonlySet<string> = new Set([...isoCurrencies.map((c) => c.code), ...ADDED_SINCE_LIST].filter((c) => !NO_MINOR_UNIT.has(c)));
+export const NOT_A_CURRENCY = 'not an active ISO 4217 currency (metals, funds, XTS and XXX are not accepted)';
 export function isCurrency(code: string): boolean {
   return CURRENCIES.has(code);
 }
@@ -22,13 +28,21 @@ export function isCurrency(code: string): boolean {
 export const CurrencySchema = z
   .string()
   .regex(/^[A-Z]{3}$/, { message: 'ISO 4217 code, e.g. USD', abort: true })
-  .refine(isCurrency, { message: 'not an active ISO 4217 currency (metals, funds, XTS and XXX are not accepted)' });
+  .refine(isCurrency, { message: NOT_A_CURRENCY });
 
-/** Money is an integer amount in minor units plus an ISO 4217 currency; never a float. */
+/**
+ * Money is an integer amount in minor units plus an ISO 4217 currency; never a float. Its currency is
+ * checked for shape only: stored events are parsed with it again later (the attribution job, the
+ * order-event sweep), and an event an earlier version acknowledged must not fail that parse and be
+ * dropped. Whether the code is on ISO's list is checked once, at the edge (currencyIssues, in
+ * IngestService) — and by CurrencySchema where a body is validated and never stored.
+ */
 export const MoneySchema = z.object({
   amount: z.number().int().safe(),
-  currency: CurrencySchema,
+  currency: z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 code, e.g. USD'),
 });
+/** Money whose currency must be on ISO's list (CurrencySchema): for bodies validated once and never re-read. */
+export const CheckedMoneySchema = MoneySchema.extend({ currency: CurrencySchema });
 export type Money = z.infer<typeof MoneySchema>;
 
 /**

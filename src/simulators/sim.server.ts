@@ -8,7 +8,7 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { MoneySchema } from '../domain/money.js';
+import { CheckedMoneySchema as MoneySchema } from '../domain/money.js';
 import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
 import { FAULT_KINDS, SimProblem, type PlatformSimulator, type PlatformSimulatorFactory } from './sim.platform.js';
 import { createYoutubeSimulator } from './youtube.sim.js';
