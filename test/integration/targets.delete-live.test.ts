@@ -63,3 +63,18 @@ test('a target with no show on the platform is deleted at once (204)', async () 
   expect((await svc.api('/v1/partners/tdl2/targets/yt2', { method: 'DELETE' })).status).toBe(204);
   await problem(await svc.api('/v1/partners/tdl2/targets/yt2', { method: 'DELETE' }), 404);
 });
+
+test('?force=true deletes a target whose mirror is live (the operator ends that show by hand): 204, and the audit names the show left on the platform', async () => {
+  const secret = await createPartner(svc, 'tdl3');
+  const path = '/v1/partners/tdl3/targets/yt3';
+  expect((await svc.api('/v1/partners/tdl3/targets', { json: { id: 'yt3', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } })).status).toBe(201);
+  expect((await sendEvent(svc, 'tdl3', secret, showEvent('show.live', { ...sampleShow('left-on'), state: 'live' }, '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await waitFor(async () => (await svc.rt.shows.getMirror('tdl3', 'left-on', 'yt3'))?.state === 'live');
+  await problem(await svc.api(`${path}?force=false`, { method: 'DELETE' }), 409);
+  await problem(await svc.api(`${path}?force=yes`, { method: 'DELETE' }), 400);
+  expect((await svc.api(`${path}?force=true`, { method: 'DELETE' })).status).toBe(204);
+  expect(await svc.rt.partners.getTarget('tdl3', 'yt3')).toBeNull();
+  const audit = (await (await svc.api('/v1/audit?action=target.deleted')).json()) as { entries: { targetId?: string; detail?: { forced?: boolean; leftOnPlatform?: string[] } }[] };
+  const entry = audit.entries.find((e) => e.targetId === 'yt3');
+  expect(entry?.detail).toEqual({ forced: true, leftOnPlatform: ['left-on'] });
+});

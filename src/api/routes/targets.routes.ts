@@ -53,6 +53,8 @@ const PatchTarget = z.object({
 const Params = z.object({ partnerId: IdSchema });
 const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
 /** `?verify=false`: save without asking the platform (it is down and the operator must save now). */
+/** `?force=true`: delete even while shows of the target are on the platform (they are left there). */
+const DeleteQuery = z.object({ force: z.enum(['true', 'false']).default('false').describe('true: delete even while a mirror of the target still has a show on the platform; that show is left there, with no credentials in Syndicast to end it (end it in the platform\'s own tools)') });
 const SaveQuery = z.object({ verify: z.enum(['true', 'false']).default('true').describe('false: save without checking the credentials with the platform') });
 
 export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed'> & { hasCredentials: true } {
@@ -170,18 +172,20 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return held.sort();
   };
 
-  app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Delete a target (refused while a show of it is still on the platform)', params: TargetParams, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: 'a mirror of this target still has a show on the platform (scheduled, live, or being created): deleting the target would leave it there with no credentials left to end it. `detail` names the shows; wait until they end or are cancelled (a disabled target ends them only once enabled again), then delete' } } }, async (req, reply) => {
+  app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Delete a target (refused while a show of it is still on the platform, unless ?force=true)', params: TargetParams, querystring: DeleteQuery, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: 'a mirror of this target still has a show on the platform (scheduled, live, or being created): deleting the target would leave it there with no credentials left to end it. `detail` names the shows; wait until they end or are cancelled (a disabled target ends them only once enabled again), then delete; or delete with ?force=true and end them on the platform by hand' } } }, async (req, reply) => {
     const { partnerId, targetId } = req.params;
     if (!(await partners.getTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
     // The target's credentials are what ends or deletes its broadcasts (the sync path's cancelShow):
     // gone with the target, a live or scheduled show on the platform would be left there for good.
     const held = await onPlatform(partnerId, targetId);
-    if (held.length > 0) {
+    const force = req.query.force === 'true';
+    if (held.length > 0 && !force) {
       const shown = held.slice(0, 20).join(', ') + (held.length > 20 ? `, … (${held.length} in all)` : '');
-      throw conflict(`target ${targetId} still has a show on the platform for show(s) ${shown}: deleting it would leave them there. Delete it once those shows have ended or been cancelled and their mirrors followed (a disabled target follows them only once enabled again)`);
+      throw conflict(`target ${targetId} still has a show on the platform for show(s) ${shown}: deleting it would leave them there. Delete it once those shows have ended or been cancelled and their mirrors followed (a disabled target follows them only once enabled again), or with ?force=true and end them on the platform by hand`);
     }
     if (!(await partners.deleteTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
-    await app.audit(req, { action: 'target.deleted', partnerId, targetId });
+    // The audit names what a forced delete left on the platform: the operator's list of shows to end by hand.
+    await app.audit(req, { action: 'target.deleted', partnerId, targetId, ...(held.length > 0 ? { detail: { forced: true, leftOnPlatform: held.slice(0, 100) } } : {}) });
     return reply.status(204).send();
   });
 };
