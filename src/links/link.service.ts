@@ -457,7 +457,13 @@ export class LinkService {
           this.cache.delete(code);
           return;
         }
-        const link = JSON.parse(raw) as LinkRecord;
+        let link: LinkRecord;
+        try {
+          link = JSON.parse(raw) as LinkRecord;
+        } catch {
+          this.cache.delete(code); // not a record: its next click reads it the usual way (find)
+          return;
+        }
         const o = entry.link;
         // the derived data (keys, the click's JSON middle, the redirect template) stays valid when the fields it is made of did
         const same = link.partnerId === o.partnerId && link.showId === o.showId && link.targetId === o.targetId && link.platform === o.platform && link.productId === o.productId;

@@ -45,6 +45,10 @@ interface NodeState {
   replicas: number;
   checkedAt: number;
   warned: boolean;
+  /** The first INFO replication on this master while it is on the wire (until then `replicas` is a guess). */
+  first?: Promise<void>;
+  /** Whether an INFO replication of this master has answered (`replicas` is a reading, not the guess 1). */
+  known: boolean;
 }
 
 const REPLICA_RECHECK_MS = 1000;
@@ -87,6 +91,9 @@ export class ReplicaAck {
   waitNow(node: Redis): Promise<void> | undefined {
     if (this.replicas === 0) return undefined;
     const s = this.state(node);
+    // A master never asked yet: its replica count first (one with none is not waited on, not WAITed
+    // the full timeout into a failed write), then the shared WAIT, still after the caller's writes.
+    if (!s.known) return this.firstSight(node, s);
     // the replica count is re-read alongside, not before (this WAIT uses the last count known)
     if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) this.recheck(node, s).catch(() => undefined);
     if (s.replicas === 0) return undefined;
@@ -104,6 +111,7 @@ export class ReplicaAck {
   waitTurn(node: Redis): Promise<void> | undefined {
     if (this.replicas === 0) return undefined;
     const s = this.state(node);
+    if (!s.known) return this.firstSight(node, s); // never asked yet: as in waitNow
     if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) this.recheck(node, s).catch(() => undefined);
     if (s.replicas === 0) return undefined;
     this.stats.confirms++;
@@ -164,7 +172,7 @@ export class ReplicaAck {
   private state(node: Redis): NodeState {
     let s = this.nodes.get(node);
     if (!s) {
-      s = { replicas: 1, checkedAt: 0, warned: false };
+      s = { replicas: 1, checkedAt: 0, warned: false, known: false };
       this.nodes.set(node, s);
     }
     return s;
@@ -177,10 +185,24 @@ export class ReplicaAck {
     return this.join(node, s);
   }
 
+  /**
+   * A master not asked yet (waitNow, waitTurn): every caller until its first INFO answers waits for
+   * that one reading, then joins the shared WAIT (none on a master with no replica). The WAIT is still
+   * sent after each caller's writes.
+   */
+  private firstSight(node: Redis, s: NodeState): Promise<void> {
+    this.stats.confirms++;
+    s.first ??= this.recheck(node, s).finally(() => {
+      s.first = undefined;
+    });
+    return s.first.catch(() => undefined).then(() => this.join(node, s));
+  }
+
   private async recheck(node: Redis, s: NodeState): Promise<void> {
     s.checkedAt = Date.now();
     const info = await node.info('replication');
     s.replicas = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
+    s.known = true;
     if (s.replicas === 0 && !s.warned) {
       s.warned = true;
       this.log?.warn({ node: nodeKey(node) }, 'redis master has no connected replica: acknowledging its writes without WAIT');
