@@ -145,6 +145,8 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       hash: createHash('sha256').update(JSON.stringify(b.shows)).update(JSON.stringify(b.partners)).digest('base64url'),
       json: JSON.stringify(b),
     }));
+    // Scopes no stream asked for in two intervals (a partner's console closed) are not kept.
+    for (const [k, v] of shared) if (now - v.at > 2 * streamIntervalMs) shared.delete(k);
     shared.set(scope, { at: now, board });
     board.catch(() => {
       if (shared.get(scope)?.board === board) shared.delete(scope);
