@@ -21,13 +21,14 @@ import type { RedisClient } from './redis.js';
 
 /**
  * The register writes of a stored show event: KEYS[desired] gets each field/value pair from ARGV[first]
- * on whose order key (ARGV[first - 1]) is newer than the field's; the version goes up when any did.
- * Leaves `eventId` to the caller's return.
+ * on (to ARGV[last], default the end) whose order key (ARGV[first - 1]) is newer than the field's; the
+ * version goes up when any did. Leaves `eventId` to the caller's return. `first` and `last` are Lua
+ * expressions (NODE_INGEST_SHOWS_LUA's events each take a slice of ARGV).
  */
-function registerWrites(desired: string, first: number, afterWrites = ''): string {
-  return `local key = ARGV[${first - 1}]
+function registerWrites(desired: string, first: string, afterWrites = '', last = '#ARGV'): string {
+  return `local key = ARGV[${first} - 1]
 local changed = 0
-for i = ${first}, #ARGV, 2 do
+for i = ${first}, ${last}, 2 do
   local field = ARGV[i]
   local cur = redis.call('HGET', ${desired}, field .. '@')
   if (not cur) or cur < key then
@@ -60,7 +61,7 @@ redis.call('SET', ${inbox}, eventId, 'EX', tonumber(${ttl}))
  * The Redis Cluster path (the keys of one show's slot only); INGEST_SHOW_ONE_LUA on a single Redis.
  */
 const INGEST_SHOW_LUA = `
-${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registerWrites('KEYS[3]', 5)}`;
+${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registerWrites('KEYS[3]', '5')}`;
 
 /**
  * The show writes waiting for one master of a Cluster, as one call on its connection (keys of many
@@ -74,22 +75,7 @@ ${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registe
  */
 const NODE_INGEST_SHOWS_LUA = `#!lua flags=allow-cross-slot-keys
 local function ingest(a)
-  local existing = redis.call('GET', ARGV[a + 1])
-  if existing then return {0, existing} end
-  local eventId = redis.call('XADD', ARGV[a + 2], 'MAXLEN', '~', '10000', '*', 'wid', ARGV[a + 4], 'event', ARGV[a + 5])
-  redis.call('SET', ARGV[a + 1], eventId, 'EX', tonumber(ARGV[a + 6]))
-  local desired = ARGV[a + 3]
-  local field = ARGV[a + 8]
-  local changed = 0
-  local cur = redis.call('HGET', desired, field .. '@')
-  if (not cur) or cur < ARGV[a + 7] then
-    redis.call('HSET', desired, field, ARGV[a + 9], field .. '@', ARGV[a + 7])
-    changed = 1
-  end
-  local v
-  if changed == 1 then v = redis.call('HINCRBY', desired, 'v', 1) else v = tonumber(redis.call('HGET', desired, 'v') or '0') end
-  return {1, eventId, v, changed}
-end
+${inboxAndEvent('ARGV[a + 1]', 'ARGV[a + 2]', 'ARGV[a + 4]', 'ARGV[a + 5]', 'ARGV[a + 6]')}${registerWrites('ARGV[a + 3]', 'a + 8', '', 'a + 9')}end
 local out = {}
 for i = 1, #ARGV / 9 do
   ${pcallInto('out[i]', 'ingest, 9 * (i - 1)')}
@@ -159,7 +145,7 @@ end
 redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])
 ${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]')}${registerWrites(
   'KEYS[4]',
-  14,
+  '14',
   `if changed == 1 and ARGV[8] == '1' then
   if ARGV[12] == '1' then redis.call('SADD', KEYS[8], ARGV[6]) else redis.call('SREM', KEYS[8], ARGV[6]) end
 end
@@ -448,12 +434,16 @@ export class ShowRepository {
    * would be answered as a duplicate.
    */
   private ingestWrite(args: (string | number)[]): Promise<IngestReply> {
-    const apart = (): Promise<IngestReply> => this.redis.scIngestShow(args[0] as string, args[1] as string, args[2] as string, ...args.slice(3));
     const batches = this.nodeWrites();
-    if (batches === undefined) return apart();
+    if (batches === undefined) return this.ingestApart(args);
     return new Promise<IngestReply>((resolve, reject) => {
-      if (!batches.add(args[2] as string, { args, resolve, reject })) apart().then(resolve, reject);
+      if (!batches.add(args[2] as string, { args, resolve, reject })) this.ingestApart(args).then(resolve, reject);
     });
+  }
+
+  /** INGEST_SHOW_LUA's step for `args` through the client (one EVALSHA, routed by the show's slot). */
+  private ingestApart(args: (string | number)[]): Promise<IngestReply> {
+    return this.redis.scIngestShow(args[0] as string, args[1] as string, args[2] as string, ...args.slice(3));
   }
 
   private nodeWriteBatches: NodeBatches<PendingWrite, (IngestReply | Error)[]> | undefined;
@@ -462,7 +452,7 @@ export class ShowRepository {
     const cluster = this.redis;
     if (!(cluster instanceof Cluster)) return undefined;
     const again = (w: PendingWrite): void => {
-      this.redis.scIngestShow(w.args[0] as string, w.args[1] as string, w.args[2] as string, ...w.args.slice(3)).then(w.resolve, w.reject);
+      this.ingestApart(w.args).then(w.resolve, w.reject);
     };
     return (this.nodeWriteBatches ??= new NodeBatches<PendingWrite, (IngestReply | Error)[]>(cluster, {
       maxPerCall: INGEST_PER_CALL,
