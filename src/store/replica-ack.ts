@@ -89,16 +89,26 @@ export class ReplicaAck {
    * is to be waited for (WAIT off, or a master with no connected replica).
    */
   waitNow(node: Redis): Promise<void> | undefined {
+    const s = this.behindWrites(node);
+    if (s === undefined || s instanceof Promise) return s;
+    return this.sendWait(node, Math.min(this.replicas, s.replicas));
+  }
+
+  /**
+   * What waitNow and waitTurn do before their WAIT: undefined when nothing is to be waited for (WAIT
+   * off, or a master with no connected replica); for a master never asked yet, its replica count first
+   * (one with none is not waited on, not WAITed the full timeout into a failed write) and then the
+   * shared WAIT, still after the caller's writes (that promise); else the master's state, its replica
+   * count re-read alongside, not before (this WAIT uses the last count known).
+   */
+  private behindWrites(node: Redis): NodeState | Promise<void> | undefined {
     if (this.replicas === 0) return undefined;
     const s = this.state(node);
-    // A master never asked yet: its replica count first (one with none is not waited on, not WAITed
-    // the full timeout into a failed write), then the shared WAIT, still after the caller's writes.
     if (!s.known) return this.firstSight(node, s);
-    // the replica count is re-read alongside, not before (this WAIT uses the last count known)
     if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) this.recheck(node, s).catch(() => undefined);
     if (s.replicas === 0) return undefined;
     this.stats.confirms++;
-    return this.sendWait(node, Math.min(this.replicas, s.replicas));
+    return s;
   }
 
   /**
@@ -109,12 +119,8 @@ export class ReplicaAck {
    * is to be waited for.
    */
   waitTurn(node: Redis): Promise<void> | undefined {
-    if (this.replicas === 0) return undefined;
-    const s = this.state(node);
-    if (!s.known) return this.firstSight(node, s); // never asked yet: as in waitNow
-    if (Date.now() - s.checkedAt > REPLICA_RECHECK_MS) this.recheck(node, s).catch(() => undefined);
-    if (s.replicas === 0) return undefined;
-    this.stats.confirms++;
+    const s = this.behindWrites(node);
+    if (s === undefined || s instanceof Promise) return s;
     if (s.turn) return s.turn;
     const n = Math.min(this.replicas, s.replicas);
     const turn = new Promise<void>((resolve, reject) => {
