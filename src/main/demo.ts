@@ -18,7 +18,7 @@ import { simTargetCredentials } from '../simulators/sim.accounts.js';
 import { startSimulators } from '../simulators/sim.server.js';
 import { supportedPlatforms } from '../targets/target.registry.js';
 import type { Platform } from '../targets/target.adapter.js';
-import { startRoles } from './process.js';
+import { onStopSignals, startRoles } from './process.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { ffmpegPath } from '../lib/ffmpeg-path.js';
 import { freePort } from '../lib/net.js';
@@ -76,47 +76,42 @@ async function removeDemoKeys(client: typeof service.runtime.redis = service.run
 
 // SIGTERM/SIGINT (Ctrl-C, or npm forwarding its own): nothing the demo started may outlive it — the
 // encoder, the relay's ffmpeg processes (service.stop), a redis-server it spawned, the simulators —
-// and its keys go. npm forwards a signal the process group already got, so the same signal again
-// within a second is that one delivered twice; any other exits at once.
+// and its keys go. The same signal again within a second is that one delivered twice (npm forwards
+// a signal the process group already got); any other exits at once, the encoder killed first
+// (onStopSignals, as `npm start`).
 const started: { encoder?: ChildProcess } = {};
-let stopping: { signal: NodeJS.Signals; at: number } | undefined;
-const onStopSignal = (signal: NodeJS.Signals): void => {
-  if (stopping) {
-    if (stopping.signal === signal && Date.now() - stopping.at < 1000) return;
-    process.stderr.write(`second ${signal}, exiting\n`);
+onStopSignals({
+  start: (signal) => {
+    say(`${signal}: stopping the demo`);
     started.encoder?.kill('SIGKILL');
-    process.exit(1);
-  }
-  stopping = { signal, at: Date.now() };
-  say(`${signal}: stopping the demo`);
-  started.encoder?.kill('SIGKILL');
-  setTimeout(() => {
-    process.stderr.write('the demo did not stop within 15 s; exiting\n');
-    process.exit(1);
-  }, 15_000).unref();
-  const code = 128 + (signal === 'SIGINT' ? 2 : 15);
-  // The script's step in flight fails as the service goes (its API closes): that is the stop, not an error.
-  const stepFailed = (): void => undefined;
-  process.on('uncaughtException', stepFailed);
-  process.on('unhandledRejection', stepFailed);
-  void (async () => {
-    // The keys go once the workers stopped writing them, over a connection of our own (the service's closes).
-    const client = service.runtime.redis.duplicate();
-    client.on('error', () => undefined);
-    await service.stop({ exiting: true });
-    const removed = await removeDemoKeys(client).catch(() => 0);
-    client.disconnect();
-    await sim.close();
-    say(`stopped (removed the demo's ${removed} Redis keys)`);
-  })().then(
-    () => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    setTimeout(() => {
+      process.stderr.write('the demo did not stop within 15 s; exiting\n');
       process.exit(1);
-    },
-  );
-};
-for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, onStopSignal);
+    }, 15_000).unref();
+    const code = 128 + (signal === 'SIGINT' ? 2 : 15);
+    // The script's step in flight fails as the service goes (its API closes): that is the stop, not an error.
+    const stepFailed = (): void => undefined;
+    process.on('uncaughtException', stepFailed);
+    process.on('unhandledRejection', stepFailed);
+    void (async () => {
+      // The keys go once the workers stopped writing them, over a connection of our own (the service's closes).
+      const client = service.runtime.redis.duplicate();
+      client.on('error', () => undefined);
+      await service.stop({ exiting: true });
+      const removed = await removeDemoKeys(client).catch(() => 0);
+      client.disconnect();
+      await sim.close();
+      say(`stopped (removed the demo's ${removed} Redis keys)`);
+    })().then(
+      () => process.exit(code),
+      (err: unknown) => {
+        process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  },
+  exiting: () => started.encoder?.kill('SIGKILL'),
+});
 say(`simulators on ${sim.url}, Syndicast on ${api} (redis: ${service.runtime.redisInfo.source})`);
 
 async function call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {

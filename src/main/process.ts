@@ -338,14 +338,14 @@ export async function main(roles: Role[]): Promise<void> {
     else runtime.log.info({ signal: signal ?? stopSignal }, 'shutting down');
     await started.stop({ exiting: true });
   });
-  onStopSignals(
-    (signal) => {
+  onStopSignals({
+    start: (signal) => {
       stopSignal = signal;
       grace.close(); // ends the process: exit 0, or 1 after SHUTDOWN_TIMEOUT_MS
     },
-    (signal) => runtime.log.info({ signal }, `${signal} again within ${REPEATED_SIGNAL_MS} ms of the first: the same stop, delivered twice; still shutting down`),
-    () => closing,
-  );
+    repeated: (signal) => runtime.log.info({ signal }, `${signal} again within ${REPEATED_SIGNAL_MS} ms of the first: the same stop, delivered twice; still shutting down`),
+    closing: () => closing,
+  });
 }
 
 /** The signals that stop the service gracefully and that npm forwards to a script's process. */
@@ -362,18 +362,26 @@ export const REPEATED_SIGNAL_MS = 1_000;
 /**
  * SIGTERM/SIGINT: the first starts the graceful shutdown (start). The same signal again within
  * REPEATED_SIGNAL_MS is ignored (repeated); any later one, or a stop signal after the shutdown began
- * otherwise (an uncaught error, SIGHUP), exits 1 at once, as close-with-grace's second signal does.
+ * otherwise (`closing`: an uncaught error, SIGHUP), exits 1 at once, as close-with-grace's second
+ * signal does, after `exiting` (what must not outlive the process even then: a child it spawned).
+ * Used by `npm start` (main) and `npm run demo`.
  */
-function onStopSignals(start: (signal: NodeJS.Signals) => void, repeated: (signal: NodeJS.Signals) => void, closing: () => boolean): void {
+export function onStopSignals(on: {
+  start: (signal: NodeJS.Signals) => void;
+  repeated?: (signal: NodeJS.Signals) => void;
+  closing?: () => boolean;
+  exiting?: () => void;
+}): void {
   let first: { signal: NodeJS.Signals; at: number } | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (!first && !closing()) {
+    if (!first && !on.closing?.()) {
       first = { signal, at: Date.now() };
-      start(signal);
+      on.start(signal);
     } else if (first?.signal === signal && Date.now() - first.at < REPEATED_SIGNAL_MS) {
-      repeated(signal);
+      on.repeated?.(signal);
     } else {
       process.stderr.write(`second ${signal}, exiting\n`);
+      on.exiting?.();
       process.exit(1);
     }
   };
