@@ -12,14 +12,29 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisClient } from './redis.js';
 
-/** One server's settings that matter here, as CONFIG GET answers them (null: not readable). */
+const SETTINGS = ['appendonly', 'save', 'maxmemory', 'maxmemory-policy'];
+
+/** CONFIG GET's flat name/value reply as a record. */
+function settingsOf(reply: unknown, into: Record<string, string>): void {
+  if (!Array.isArray(reply)) return;
+  for (let i = 0; i + 1 < reply.length; i += 2) into[String(reply[i])] = String(reply[i + 1]);
+}
+
+/**
+ * One server's settings that matter here, as CONFIG GET answers them (null: not readable). One CONFIG
+ * GET for all of them (Redis 7 takes several parameters); a Redis 6.2, which takes one, is asked once
+ * per setting.
+ */
 async function settings(node: Redis): Promise<Record<string, string> | null> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   try {
-    const out: Record<string, string> = Object.create(null) as Record<string, string>;
-    for (const name of ['appendonly', 'save', 'maxmemory', 'maxmemory-policy']) {
-      const pair = (await node.config('GET', name)) as unknown;
-      if (Array.isArray(pair) && pair.length >= 2) out[String(pair[0])] = String(pair[1]);
-    }
+    settingsOf(await node.config('GET', ...SETTINGS), out);
+    return out;
+  } catch (err) {
+    if (!/wrong number of arguments/i.test((err as Error).message)) return null;
+  }
+  try {
+    for (const name of SETTINGS) settingsOf(await node.config('GET', name), out);
     return out;
   } catch {
     return null;
