@@ -343,6 +343,30 @@ export interface ScopedOptions {
   limiter?: PrepayLimiter;
 }
 
+/** One step of a `scoped` once while it runs: what its start, attempt and completion share. */
+interface ScopedStep<T> {
+  /** The step's intent key. */
+  key: string;
+  /** `scope:step`, as errors name it. */
+  what: string;
+  lease: MirrorLease;
+  opts: ScopedOptions;
+  recover: ((attempt: RecoverAttempt) => Promise<T | null>) | undefined;
+  once: OnceOptions | undefined;
+  /** The first request's token, taken in the first start's Lua step (a single Redis; see ScopedOptions.limiter). */
+  prepay: ReturnType<PrepayLimiter['prepay']> | undefined;
+  /** The first request's token, taken alongside the first start (a Cluster). */
+  alongside: ReturnType<PrepayLimiter['take']> | undefined;
+  /**
+   * Whether the step's `started` record is known to be on a replica (WAIT on): set by a first
+   * start whose WAIT went right behind it and answered; a later start (after a lookup found
+   * nothing) is confirmed apart, before anything is sent.
+   */
+  confirmed: boolean;
+  /** Whether run() was reached: a token taken alongside and not used by then is given back. */
+  runReached: boolean;
+}
+
 export class IntentRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -514,10 +538,10 @@ export class IntentRepository {
    */
   scoped(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease, opts: ScopedOptions = {}): Once {
     return async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>, once?: OnceOptions): Promise<T> => {
-      const key = this.keys.intent(partnerId, showId, targetId, `${scope}:${step}`);
-      assertHeld(lease, `intent ${scope}:${step}`);
+      const what = `${scope}:${step}`;
+      const key = this.keys.intent(partnerId, showId, targetId, what);
+      assertHeld(lease, `intent ${what}`);
       if (lease.pending?.length) await this.flush(lease);
-      const { attemptMs, settleMs } = this.timing;
       // The first start takes the run's first request's token too, where it can (see ScopedOptions.limiter).
       const prepay = once?.limitedRequest && opts.limiter && !this.redis.isCluster ? opts.limiter.prepay() : undefined;
       // On a Cluster the limiter's keys are in another slot: that token is taken alongside the first
@@ -527,126 +551,140 @@ export class IntentRepository {
       // settling, lost, found by its lookup) gives it back, as the single Redis' start takes none then.
       const alongside = once?.limitedRequest && opts.limiter && this.redis.isCluster && !opts.findOnly ? opts.limiter.take() : undefined;
       alongside?.wait.catch(() => undefined); // (awaited before run(); unused when the step ends before that)
-      /** Whether run() was reached: a token taken alongside and not used by then is given back (below). */
-      let runReached = false;
-      try {
-        /**
-         * Whether the step's `started` record is known to be on a replica (WAIT on): set by a first
-         * start whose WAIT went right behind it and answered; a later start (after a lookup found
-         * nothing) is confirmed apart, before anything is sent.
-         */
-        let confirmed = false;
-        /** Marks the step started by this run; resolves to the local deadline of its attempt. */
-        const start = async (withToken = false): Promise<{ state: number; raw?: string; deadline: number }> => {
-          // The deadline counts from before the script ran: it never ends later than the recorded `until`.
-          const t0 = Date.now();
-          const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt: new Date(t0).toISOString() } satisfies IntentRecord);
-          confirmed = false;
-          const limited = withToken && prepay;
-          const pipelined =
-            withToken && this.replicaAck?.active && !opts.findOnly
-              ? await this.startConfirmed(
-                  key,
-                  limited ? 4 : 2,
-                  limited
-                    ? [key, lease.key, prepay.keys[0], prepay.keys[1], lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs, ...prepay.args]
-                    : [key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs],
-                )
-              : undefined;
-          const [state, raw] =
-            pipelined !== undefined
-              ? pipelined.reply
-              : limited
-                ? await this.redis.scIntentStartLimited(key, lease.key, prepay.keys[0], prepay.keys[1], lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs, ...prepay.args)
-                : await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs);
-          // A step an earlier run left started (1) with a lookup is looked up first: its WAIT's answer
-          // does not matter then (the lookup sends nothing that makes an object; a start after it is
-          // confirmed apart). Otherwise this run's started record, with the WAIT behind it answered, is
-          // on a replica; not answered, it is forgotten before anything is sent (as confirmStarted does).
-          if (pipelined !== undefined && (state === 0 || (state === 1 && !recover))) {
-            if (pipelined.waitError !== 'none') await this.unconfirmed(key, lease, `${scope}:${step}`, pipelined.waitError);
-            confirmed = true;
-          }
-          if (state === -1) throw new LeaseLostError(`intent ${scope}:${step}: this run no longer owns the mirror`);
-          if (state === 4) throw opts.limiter!.refused(Math.max(1, Number(raw)));
-          if (state === 3) {
-            // Another run's attempt may still take effect on the platform: look for it only once it cannot.
-            const waitMs = Math.max(1, Number(raw));
-            throw new RetryableError(`an earlier attempt at ${scope}:${step} may still reach the platform; looking for its result in ${Math.ceil(waitMs / 1000)} s`, {
-              reason: 'intent_settling',
-              delayMs: waitMs,
-              waiting: true, // an expected wait: not a failure, so not counted against the retry budget
-            });
-          }
-          return { state, ...(raw !== undefined ? { raw } : {}), deadline: t0 + attemptMs };
-        };
-        const first = await start(true);
-        if (first.state === 2) return this.resultOf<T>(JSON.parse(first.raw!) as IntentRecord);
-        // What the step's platform requests carry must exist first (sent alongside the start, usually done by now).
-        if (opts.before) await opts.before();
-        let deadline = first.deadline;
-        const startedAt = new Date(deadline - attemptMs).toISOString();
-        const complete = async (result: T): Promise<T> => {
-          assertHeld(lease, `intent ${scope}:${step}`);
-          const done = JSON.stringify(
-            (once?.resultInClear
-              ? { status: 'done', owner: lease.token, result, startedAt }
-              : { status: 'done', owner: lease.token, resultSealed: result === undefined ? undefined : this.box.encrypt(JSON.stringify(result)), startedAt }) satisfies IntentRecord,
-          );
-          if (opts.deferComplete) {
-            (lease.pending ??= []).push({ key, record: done, recoverable: recover !== undefined });
-          } else if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
-            throw new LeaseLostError(`intent ${scope}:${step}: another run took the mirror over before this one recorded its result`);
-          }
-          opts.onDone?.();
-          return result;
-        };
-        if (opts.findOnly) {
-          // Look, never make: what an earlier attempt made is adopted, anything else is "not made" (the
-          // started record this look wrote is forgotten, so nothing waits on it).
-          const found = first.state === 1 && recover ? await recover(attemptOf(first.raw)) : null;
-          if (found !== null) return complete(found);
-          await this.redis.scIntentAbandon(key, lease.key, lease.token);
-          throw new NotMadeError(`${scope}:${step}: no earlier attempt made it`);
-        }
-        if (first.state === 1 && recover) {
-          // Started by an earlier run that never recorded a result: the object may exist already, made
-          // no earlier than the first of the attempts that left the step started.
-          const found = await recover(attemptOf(first.raw));
-          if (found !== null) return complete(found);
-          // Not there: this run's own attempt starts now (a looking-up that took long must not shorten it).
-          ({ deadline } = await start());
-        }
-        // The `started` record must survive a failover before anything is sent: a promoted replica
-        // without it would let a retry call the platform again without looking for what this call made.
-        if (this.replicaAck?.active && !confirmed) await this.confirmStarted(key, lease, `${scope}:${step}`);
-        let result: T;
-        let tokenRefused = false;
-        try {
-          runReached = true;
-          if (alongside) {
-            const waitMs = await alongside.wait;
-            if (waitMs > 0) {
-              tokenRefused = true;
-              throw opts.limiter!.refused(waitMs);
-            }
-          }
-          // A token the first start took (or one taken alongside it) is the attempt's first request's (RedisRateLimiter.acquire).
-          result = await withAttemptDeadline(deadline, run, alongside ? alongside.key : prepay?.keys[0]);
-        } catch (err) {
-          // (Also a request never sent: the token refresh before it failed, or the deadline had passed.)
-          const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof RetryableError && err.unsent);
-          if ((tokenRefused || (once?.singleRequest && refused)) && stillOwned(lease)) {
-            await this.redis.scIntentAbandon(key, lease.key, lease.token);
-          }
-          throw err;
-        }
-        return complete(result);
-      } finally {
-        // The step ended before run() (found done, still settling, lost, unconfirmed, found by its
-        // lookup): the token taken alongside its start goes back, as the single Redis' start takes none then.
-        if (alongside && !runReached) await alongside.wait.then((w) => (w === 0 ? alongside.giveBack() : undefined)).catch(() => undefined);
-      }
+      return this.stepOnce({ key, what, lease, opts, recover, once, prepay, alongside, confirmed: false, runReached: false }, run);
     };
+  }
+
+  /**
+   * One step of `scoped`: started (or found done, or settling), looked up when an earlier run left it
+   * started, else run as this run's attempt, and completed.
+   */
+  private async stepOnce<T>(s: ScopedStep<T>, run: () => Promise<T>): Promise<T> {
+    try {
+      const first = await this.startStep(s, true);
+      if (first.state === 2) return this.resultOf<T>(JSON.parse(first.raw!) as IntentRecord);
+      // What the step's platform requests carry must exist first (sent alongside the start, usually done by now).
+      if (s.opts.before) await s.opts.before();
+      let deadline = first.deadline;
+      const startedAt = new Date(deadline - this.timing.attemptMs).toISOString();
+      if (s.opts.findOnly) {
+        // Look, never make: what an earlier attempt made is adopted, anything else is "not made" (the
+        // started record this look wrote is forgotten, so nothing waits on it).
+        const found = first.state === 1 && s.recover ? await s.recover(attemptOf(first.raw)) : null;
+        if (found !== null) return this.completeStep(s, found, startedAt);
+        await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
+        throw new NotMadeError(`${s.what}: no earlier attempt made it`);
+      }
+      if (first.state === 1 && s.recover) {
+        // Started by an earlier run that never recorded a result: the object may exist already, made
+        // no earlier than the first of the attempts that left the step started.
+        const found = await s.recover(attemptOf(first.raw));
+        if (found !== null) return this.completeStep(s, found, startedAt);
+        // Not there: this run's own attempt starts now (a looking-up that took long must not shorten it).
+        ({ deadline } = await this.startStep(s));
+      }
+      // The `started` record must survive a failover before anything is sent: a promoted replica
+      // without it would let a retry call the platform again without looking for what this call made.
+      if (this.replicaAck?.active && !s.confirmed) await this.confirmStarted(s.key, s.lease, s.what);
+      return this.completeStep(s, await this.attempt(s, run, deadline), startedAt);
+    } finally {
+      // The step ended before run() (found done, still settling, lost, unconfirmed, found by its
+      // lookup): the token taken alongside its start goes back, as the single Redis' start takes none then.
+      const alongside = s.alongside;
+      if (alongside && !s.runReached) await alongside.wait.then((w) => (w === 0 ? alongside.giveBack() : undefined)).catch(() => undefined);
+    }
+  }
+
+  /** Marks the step started by this run; resolves to the local deadline of its attempt. */
+  private async startStep<T>(s: ScopedStep<T>, withToken = false): Promise<{ state: number; raw?: string; deadline: number }> {
+    const { key, lease, opts } = s;
+    const { attemptMs, settleMs } = this.timing;
+    // The deadline counts from before the script ran: it never ends later than the recorded `until`.
+    const t0 = Date.now();
+    const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt: new Date(t0).toISOString() } satisfies IntentRecord);
+    s.confirmed = false;
+    const limited = withToken && s.prepay;
+    const pipelined =
+      withToken && this.replicaAck?.active && !opts.findOnly
+        ? await this.startConfirmed(
+            key,
+            limited ? 4 : 2,
+            limited
+              ? [key, lease.key, limited.keys[0], limited.keys[1], lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs, ...limited.args]
+              : [key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs],
+          )
+        : undefined;
+    const [state, raw] =
+      pipelined !== undefined
+        ? pipelined.reply
+        : limited
+          ? await this.redis.scIntentStartLimited(key, lease.key, limited.keys[0], limited.keys[1], lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs, ...limited.args)
+          : await this.redis.scIntentStart(key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs);
+    // A step an earlier run left started (1) with a lookup is looked up first: its WAIT's answer
+    // does not matter then (the lookup sends nothing that makes an object; a start after it is
+    // confirmed apart). Otherwise this run's started record, with the WAIT behind it answered, is
+    // on a replica; not answered, it is forgotten before anything is sent (as confirmStarted does).
+    if (pipelined !== undefined && (state === 0 || (state === 1 && !s.recover))) {
+      if (pipelined.waitError !== 'none') await this.unconfirmed(key, lease, s.what, pipelined.waitError);
+      s.confirmed = true;
+    }
+    if (state === -1) throw new LeaseLostError(`intent ${s.what}: this run no longer owns the mirror`);
+    if (state === 4) throw opts.limiter!.refused(Math.max(1, Number(raw)));
+    if (state === 3) {
+      // Another run's attempt may still take effect on the platform: look for it only once it cannot.
+      const waitMs = Math.max(1, Number(raw));
+      throw new RetryableError(`an earlier attempt at ${s.what} may still reach the platform; looking for its result in ${Math.ceil(waitMs / 1000)} s`, {
+        reason: 'intent_settling',
+        delayMs: waitMs,
+        waiting: true, // an expected wait: not a failure, so not counted against the retry budget
+      });
+    }
+    return { state, ...(raw !== undefined ? { raw } : {}), deadline: t0 + attemptMs };
+  }
+
+  /**
+   * This run's attempt: `run()` within its deadline, its first request on the token its start took
+   * (or one taken alongside). A step refused before its request went out (that token refused; or a
+   * single-request step whose request was never sent) is forgotten, so a retry starts afresh.
+   */
+  private async attempt<T>(s: ScopedStep<T>, run: () => Promise<T>, deadline: number): Promise<T> {
+    let tokenRefused = false;
+    try {
+      s.runReached = true;
+      if (s.alongside) {
+        const waitMs = await s.alongside.wait;
+        if (waitMs > 0) {
+          tokenRefused = true;
+          throw s.opts.limiter!.refused(waitMs);
+        }
+      }
+      // A token the first start took (or one taken alongside it) is the attempt's first request's (RedisRateLimiter.acquire).
+      return await withAttemptDeadline(deadline, run, s.alongside ? s.alongside.key : s.prepay?.keys[0]);
+    } catch (err) {
+      // (Also a request never sent: the token refresh before it failed, or the deadline had passed.)
+      const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof RetryableError && err.unsent);
+      if ((tokenRefused || (s.once?.singleRequest && refused)) && stillOwned(s.lease)) {
+        await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
+      }
+      throw err;
+    }
+  }
+
+  /** Records the step done with its result (now, or on the run's next mirror save with `deferComplete`). */
+  private async completeStep<T>(s: ScopedStep<T>, result: T, startedAt: string): Promise<T> {
+    const { key, lease, opts } = s;
+    assertHeld(lease, `intent ${s.what}`);
+    const done = JSON.stringify(
+      (s.once?.resultInClear
+        ? { status: 'done', owner: lease.token, result, startedAt }
+        : { status: 'done', owner: lease.token, resultSealed: result === undefined ? undefined : this.box.encrypt(JSON.stringify(result)), startedAt }) satisfies IntentRecord,
+    );
+    if (opts.deferComplete) {
+      (lease.pending ??= []).push({ key, record: done, recoverable: s.recover !== undefined });
+    } else if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
+      throw new LeaseLostError(`intent ${s.what}: another run took the mirror over before this one recorded its result`);
+    }
+    opts.onDone?.();
+    return result;
   }
 }
