@@ -9,14 +9,11 @@
  * service, its relay ffmpeg processes and Redis connections). Now `exec node --import tsx …`, as
  * `npm start` (test/e2e/npm-start.signals.test.ts), and the demo stops what it started on SIGTERM/SIGINT.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { freePort, tcpOpen } from '../../src/lib/net.js';
+import { groupPids, killQuietly, leftOfGroup, npmRun, readCmd, type NpmRun } from '../helpers/npm-start.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/service.js';
 
-const root = resolve(import.meta.dirname ?? '.', '../..');
 const GONE_WITHIN_MS = 10_000;
 
 let redis: TestRedis;
@@ -30,79 +27,24 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
-/** The processes in process group pgid (field 5 of /proc/<pid>/stat), zombies left out. */
-function groupPids(pgid: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z') pids.push(Number(entry));
-  }
-  return pids;
-}
-
-function readCmd(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
-  } catch {
-    return String(pid);
-  }
-}
-
-interface Run {
-  npm: ChildProcess;
-  output(): string;
+/** After SIGTERM to npm alone: what is left of its group (and which of `ports` is open) once GONE_WITHIN_MS passed or all is gone. */
+async function leftAfter(run: NpmRun, sentAt: number, ports: number[]): Promise<{ processesLeft: string[]; portsOpen: number[] }> {
+  const { pids, portsOpen } = await leftOfGroup(run.npm.pid!, ports, sentAt, GONE_WITHIN_MS);
+  const processesLeft = pids.map(readCmd);
+  for (const pid of pids) killQuietly(pid);
+  return { processesLeft, portsOpen };
 }
 
 /** `npm run <script>` in its own process group, as a process manager runs it. */
-function npmRun(script: string, env: Record<string, string>): Run {
-  const npm = spawn('npm', ['run', script], {
-    cwd: root,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', npm_config_update_notifier: 'false', ...env },
-  });
-  groups.push(npm.pid!);
-  let out = '';
-  npm.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  npm.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return { npm, output: () => out };
-}
-
-/** After SIGTERM to npm alone: what is left of its group (and whether `port` is open) once GONE_WITHIN_MS passed or all is gone. */
-async function leftAfter(run: Run, sentAt: number, ports: number[]): Promise<{ processesLeft: string[]; portsOpen: number[] }> {
-  const pgid = run.npm.pid!;
-  let left: number[] = [];
-  let open: number[] = [];
-  while (Date.now() - sentAt < GONE_WITHIN_MS) {
-    left = groupPids(pgid);
-    open = [];
-    for (const p of ports) if (await tcpOpen(p)) open.push(p);
-    if (left.length === 0 && open.length === 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const processesLeft = left.map(readCmd);
-  for (const pid of left) killQuietly(pid);
-  return { processesLeft, portsOpen: open };
+function npmRunScript(script: string, env: Record<string, string>): NpmRun {
+  const run = npmRun(['run', script], env);
+  groups.push(run.npm.pid!);
+  return run;
 }
 
 test('npm run sim: SIGTERM to the npm process alone closes the simulators and leaves no process behind', async () => {
   const [port, rtmpPort] = [await freePort(), await freePort()];
-  const run = npmRun('sim', { SIM_PORT: String(port), SIM_RTMP_PORT: String(rtmpPort), SIM_HOST: '127.0.0.1' });
+  const run = npmRunScript('sim', { SIM_PORT: String(port), SIM_RTMP_PORT: String(rtmpPort), SIM_HOST: '127.0.0.1' });
   await waitFor(async () => run.output().includes('Platform simulators listening') && (await tcpOpen(port)), 60_000, 200);
   const t0 = Date.now();
   run.npm.kill('SIGTERM');
@@ -111,7 +53,7 @@ test('npm run sim: SIGTERM to the npm process alone closes the simulators and le
 }, 90_000);
 
 test('npm run demo: SIGTERM to the npm process alone stops the service, the relay and the simulators and removes the demo keys', async () => {
-  const run = npmRun('demo', { ...redis.env, ...(process.env['FFMPEG_PATH'] ? { FFMPEG_PATH: process.env['FFMPEG_PATH'] } : {}) });
+  const run = npmRunScript('demo', { ...redis.env, ...(process.env['FFMPEG_PATH'] ? { FFMPEG_PATH: process.env['FFMPEG_PATH'] } : {}) });
   // Running: the show is live and the relay's ffmpeg processes push the encoder's video to every platform.
   await waitFor(async () => run.output().includes('video relayed to every platform:'), 120_000, 200);
   const ports = [...run.output().matchAll(/http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));

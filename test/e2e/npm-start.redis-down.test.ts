@@ -8,15 +8,12 @@
  * took all of SHUTDOWN_TIMEOUT_MS, 25 s, and exited 1), with what it had acknowledged still in Redis.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort } from '../../src/lib/net.js';
 import { signatureHeader } from '../../src/sources/signature.js';
 import { Keys } from '../../src/store/keys.js';
+import { startAllProcess } from '../helpers/npm-start.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { ADMIN_KEY, sampleShow, showEvent, waitFor } from '../helpers/service.js';
-import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+import type { WorkerProcess } from '../helpers/worker-process.js';
 
 /** Far above the fail-fast client's 2 s command timeout: no answer by then means the request hangs. */
 const HANG_MS = 15_000;
@@ -29,27 +26,8 @@ const extraChildren: WorkerProcess[] = [];
 const prefix = 't' + randomBytes(3).toString('hex');
 
 /** `npm start` (src/main/all.ts) against the test's redis-server; resolves once /health/ready is 200. */
-async function startAll(logLevel = 'warn'): Promise<{ child: WorkerProcess; url: string }> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const child = spawnWorker(
-    {
-      REDIS_URL: redis.url,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_API_KEY: ADMIN_KEY,
-      SECRETS_KEY: randomBytes(32).toString('base64'),
-      LOG_LEVEL: logLevel,
-      ALLOW_PRIVATE_DESTINATIONS: 'true',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-data-')),
-      KEY_PREFIX: prefix,
-      SWEEP_INTERVAL_MS: '1000',
-      RELAY_RTMP_PORT: '0', // several children at once
-    },
-    'src/main/all.ts',
-  );
-  await waitFor(async () => (await fetch(`${url}/health/ready`)).status === 200, 60_000, 200);
-  return { child, url };
+function startAll(logLevel = 'warn'): Promise<{ child: WorkerProcess; url: string }> {
+  return startAllProcess(redis.env, { LOG_LEVEL: logLevel, ALLOW_PRIVATE_DESTINATIONS: 'true', KEY_PREFIX: prefix, SWEEP_INTERVAL_MS: '1000' });
 }
 
 beforeAll(async () => {

@@ -6,15 +6,10 @@
  * startup, once per problem. Against a Redis set up as docs/operations.md asks (appendonly yes,
  * noeviction: the test helper's) it says nothing of the kind.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/lib/net.js';
+import { startAllProcess } from '../helpers/npm-start.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { ADMIN_KEY, waitFor } from '../helpers/service.js';
-import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+import type { WorkerProcess } from '../helpers/worker-process.js';
 
 let redis: TestRedis;
 const children: WorkerProcess[] = [];
@@ -29,23 +24,8 @@ afterAll(async () => {
 
 /** Starts `npm start`'s entry against the test Redis; resolves with its output once /health/ready is 200. */
 async function startAll(): Promise<WorkerProcess> {
-  const port = await freePort();
-  const child = spawnWorker(
-    {
-      REDIS_URL: redis.url,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_API_KEY: ADMIN_KEY,
-      SECRETS_KEY: randomBytes(32).toString('base64'),
-      LOG_LEVEL: 'warn',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-data-')),
-      KEY_PREFIX: 't' + randomBytes(3).toString('hex'),
-      RELAY_RTMP_PORT: '0',
-    },
-    'src/main/all.ts',
-  );
+  const { child } = await startAllProcess(redis.env);
   children.push(child);
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200, 60_000, 200);
   return child;
 }
 

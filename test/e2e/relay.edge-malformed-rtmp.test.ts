@@ -8,15 +8,12 @@
  * each malformed session it is still up, answers HTTP, and its edge still serves new sessions and the
  * ones it had (a session opened before the garbage creates its stream afterwards).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { freePort } from '../../src/lib/net.js';
+import { startAllProcess } from '../helpers/npm-start.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { AMF_NULL, amfNumber, amfObject, amfString, chunk, command, connectOk, handshaken } from '../helpers/rtmp-client.js';
-import { ADMIN_KEY, waitFor } from '../helpers/service.js';
-import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+import { waitFor } from '../helpers/service.js';
+import type { WorkerProcess } from '../helpers/worker-process.js';
 
 let redis: TestRedis;
 let child: WorkerProcess;
@@ -25,24 +22,8 @@ let rtmpPort: number;
 
 beforeAll(async () => {
   redis = await startRedis();
-  const port = await freePort();
   rtmpPort = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  child = spawnWorker(
-    {
-      REDIS_URL: redis.url,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_API_KEY: ADMIN_KEY,
-      SECRETS_KEY: randomBytes(32).toString('base64'),
-      LOG_LEVEL: 'warn',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-data-')),
-      KEY_PREFIX: 't' + randomBytes(3).toString('hex'),
-      RELAY_RTMP_PORT: String(rtmpPort),
-    },
-    'src/main/all.ts',
-  );
-  await waitFor(async () => (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200, 60_000, 200);
+  ({ child, url } = await startAllProcess(redis.env, { RELAY_RTMP_PORT: String(rtmpPort) }));
 }, 90_000);
 
 afterAll(async () => {
