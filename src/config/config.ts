@@ -1,7 +1,8 @@
 /**
  * Configuration, read once (compare immich's getEnv()): defaults < config/default.json <
  * config/local.json < environment. Validated with zod; one error message names every bad key.
- * Nothing else in src/ reads process.env.
+ * Nothing else in src/ reads process.env for a setting (the redis-server src/store/embedded-redis.ts
+ * spawns is handed the environment whole, as a child inherits it, plus LC_ALL=C).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
