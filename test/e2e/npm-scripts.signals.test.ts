@@ -10,20 +10,19 @@
  * `npm start` (test/e2e/npm-start.signals.test.ts), and the demo stops what it started on SIGTERM/SIGINT.
  */
 import { freePort, tcpOpen } from '../../src/lib/net.js';
-import { groupPids, killQuietly, leftOfGroup, npmRun, readCmd, type NpmRun } from '../helpers/npm-start.js';
+import { killGroupsLeft, killQuietly, leftOfGroup, npmRun, readCmd, type NpmRun } from '../helpers/npm-start.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/service.js';
 
 const GONE_WITHIN_MS = 10_000;
 
 let redis: TestRedis;
-const groups: number[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
 }, 30_000);
 afterAll(async () => {
-  for (const pgid of groups) for (const pid of groupPids(pgid)) killQuietly(pid);
+  killGroupsLeft();
   await redis?.destroy();
 });
 
@@ -35,16 +34,9 @@ async function leftAfter(run: NpmRun, sentAt: number, ports: number[]): Promise<
   return { processesLeft, portsOpen };
 }
 
-/** `npm run <script>` in its own process group, as a process manager runs it. */
-function npmRunScript(script: string, env: Record<string, string>): NpmRun {
-  const run = npmRun(['run', script], env);
-  groups.push(run.npm.pid!);
-  return run;
-}
-
 test('npm run sim: SIGTERM to the npm process alone closes the simulators and leaves no process behind', async () => {
   const [port, rtmpPort] = [await freePort(), await freePort()];
-  const run = npmRunScript('sim', { SIM_PORT: String(port), SIM_RTMP_PORT: String(rtmpPort), SIM_HOST: '127.0.0.1' });
+  const run = npmRun(['run', 'sim'], { SIM_PORT: String(port), SIM_RTMP_PORT: String(rtmpPort), SIM_HOST: '127.0.0.1' });
   await waitFor(async () => run.output().includes('Platform simulators listening') && (await tcpOpen(port)), 60_000, 200);
   const t0 = Date.now();
   run.npm.kill('SIGTERM');
@@ -53,7 +45,7 @@ test('npm run sim: SIGTERM to the npm process alone closes the simulators and le
 }, 90_000);
 
 test('npm run demo: SIGTERM to the npm process alone stops the service, the relay and the simulators and removes the demo keys', async () => {
-  const run = npmRunScript('demo', { ...redis.env, ...(process.env['FFMPEG_PATH'] ? { FFMPEG_PATH: process.env['FFMPEG_PATH'] } : {}) });
+  const run = npmRun(['run', 'demo'], { ...redis.env, ...(process.env['FFMPEG_PATH'] ? { FFMPEG_PATH: process.env['FFMPEG_PATH'] } : {}) });
   // Running: the show is live and the relay's ffmpeg processes push the encoder's video to every platform.
   await waitFor(async () => run.output().includes('video relayed to every platform:'), 120_000, 200);
   const ports = [...run.output().matchAll(/http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));

@@ -14,7 +14,7 @@
  */
 import { rmSync } from 'node:fs';
 import { freePort } from '../../src/lib/net.js';
-import { groupPids, killQuietly, leftOfGroup, npmRun, readCmd, serviceEnv, type NpmRun } from '../helpers/npm-start.js';
+import { groupPids, killGroupsLeft, killQuietly, leftOfGroup, npmRun, readCmd, serviceEnv, type NpmRun } from '../helpers/npm-start.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/service.js';
 
@@ -23,14 +23,13 @@ const GONE_WITHIN_MS = 10_000;
 
 let redis: TestRedis;
 const dirs: string[] = [];
-const groups: number[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
 }, 30_000);
 afterAll(async () => {
   // Whatever a failed run left behind: the processes of our own npm's group, one by one.
-  for (const pgid of groups) for (const pid of groupPids(pgid)) killQuietly(pid);
+  killGroupsLeft();
   await redis?.destroy();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -45,7 +44,6 @@ async function npmStart(): Promise<NpmStart> {
   const env = serviceEnv(redis.env, port, { LOG_LEVEL: 'info' });
   dirs.push(env['DATA_DIR']!);
   const run = npmRun(['start'], env);
-  groups.push(run.npm.pid!);
   await waitFor(async () => run.output().includes('syndicast started') && (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200, 60_000, 200);
   return { ...run, port };
 }

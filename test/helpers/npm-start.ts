@@ -54,9 +54,17 @@ export interface NpmRun {
   output(): string;
 }
 
+/** The process groups npmRun started in this test file. */
+const groups: number[] = [];
+
+/** Kills what is left of every process group npmRun started (a failed test's leftovers), one process at a time. */
+export function killGroupsLeft(): void {
+  for (const pgid of groups) for (const pid of groupPids(pgid)) killQuietly(pid);
+}
+
 /**
  * `npm <args>` with the npm from PATH in its own process group, as a terminal or a process manager
- * runs it (the group's id is `npm.pid`); `env` on top of PATH and HOME.
+ * runs it (the group's id is `npm.pid`; killGroupsLeft ends what is left of it); `env` on top of PATH and HOME.
  */
 export function npmRun(args: string[], env: Record<string, string>): NpmRun {
   const npm = spawn('npm', args, {
@@ -65,6 +73,7 @@ export function npmRun(args: string[], env: Record<string, string>): NpmRun {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', npm_config_update_notifier: 'false', ...env },
   });
+  groups.push(npm.pid!);
   let out = '';
   npm.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   npm.stderr!.on('data', (d: Buffer) => (out += d.toString()));
