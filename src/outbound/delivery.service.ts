@@ -12,6 +12,10 @@
  *   still accepts other messages stays enabled; one that failed everything for the whole window is off.
  *
  * Every attempt is recorded on the endpoint's attempt log and in the message's delivery state.
+ *
+ * Fairness: one partner has at most `maxInFlightPerPartner` attempts in flight in this process; a
+ * delivery beyond that is `deferred` (waits as a delayed job, no attempt recorded), so a partner whose
+ * endpoints hang until the timeout cannot take every worker slot and hold the other partners back.
  */
 import type { Logger } from 'pino';
 import type { SecretBox } from '../lib/crypto.js';
@@ -29,6 +33,7 @@ export const USER_AGENT = 'Syndicast-Webhooks/1';
 export type DeliveryOutcome =
   | { kind: 'delivered'; statusCode: number }
   | { kind: 'retry'; delayMs: number; reason: string }
+  | { kind: 'deferred'; delayMs: number; reason: string }
   | { kind: 'failed'; reason: string; endpointDisabled: boolean }
   | { kind: 'skipped'; reason: string };
 
@@ -43,11 +48,14 @@ export interface DeliveryDeps {
   retrySchedule?: readonly number[];
   rand?: () => number;
   send?: WebhookSender;
+  /** Attempts of one partner in flight at once in this process (default: unlimited). */
+  maxInFlightPerPartner?: number;
 }
 
 export class DeliveryService {
   private readonly schedule: readonly number[];
   private readonly send: WebhookSender;
+  private readonly inFlight = new Map<string, number>();
 
   constructor(private readonly deps: DeliveryDeps) {
     this.schedule = deps.retrySchedule ?? RETRY_SCHEDULE_MS;
@@ -70,11 +78,25 @@ export class DeliveryService {
       return { kind: 'failed', reason, endpointDisabled: false };
     }
 
+    const held = this.inFlight.get(partnerId) ?? 0;
+    if (held >= (this.deps.maxInFlightPerPartner ?? Infinity)) {
+      // Back when one of the partner's attempts is likely done: within the attempt timeout, jittered.
+      const delayMs = Math.round(Math.min(this.deps.timeoutMs, 5_000) * (0.5 + (this.deps.rand ?? Math.random)()));
+      return { kind: 'deferred', delayMs, reason: `${held} deliveries of partner ${partnerId} in flight` };
+    }
+    this.inFlight.set(partnerId, held + 1);
     const now = new Date();
     const nowMs = now.getTime();
     const runAttempt = d.runAttempts + 1;
     const runStartedAt = d.runStartedAt ?? now.toISOString();
-    const res = await this.attempt(ep, messageId, stored.message.body, nowMs);
+    let res: SendResult;
+    try {
+      res = await this.attempt(ep, messageId, stored.message.body, nowMs);
+    } finally {
+      const left = (this.inFlight.get(partnerId) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(partnerId, left);
+      else this.inFlight.delete(partnerId);
+    }
     const ok = res.statusCode !== null && res.statusCode >= 200 && res.statusCode < 300;
     const error = ok ? null : (res.error ?? describeStatus(res.statusCode, res.location));
     await endpoints.addAttempt(partnerId, endpointId, {
