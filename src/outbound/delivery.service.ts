@@ -13,9 +13,11 @@
  *
  * Every attempt is recorded on the endpoint's attempt log and in the message's delivery state.
  *
- * Fairness: one partner has at most `maxInFlightPerPartner` attempts in flight in this process; a
- * delivery beyond that is `deferred` (waits as a delayed job, no attempt recorded), so a partner whose
- * endpoints hang until the timeout cannot take every worker slot and hold the other partners back.
+ * Fairness: while this process's delivery slots are nearly all taken (fewer than a partner's share left),
+ * a partner already holding its share (`fairness.share`) of the attempts in flight is `deferred` (waits
+ * as a delayed job, no attempt recorded), so a partner whose endpoints hang until the timeout cannot take
+ * every worker slot and hold the other partners back. With slots to spare nothing waits; the cost is that a
+ * lone partner's burst runs on all but a share of the slots.
  */
 import type { Logger } from 'pino';
 import type { SecretBox } from '../lib/crypto.js';
@@ -48,14 +50,15 @@ export interface DeliveryDeps {
   retrySchedule?: readonly number[];
   rand?: () => number;
   send?: WebhookSender;
-  /** Attempts of one partner in flight at once in this process (default: unlimited). */
-  maxInFlightPerPartner?: number;
+  /** The process's delivery slots and one partner's share of them (default: no deferral). */
+  fairness?: { slots: number; share: number };
 }
 
 export class DeliveryService {
   private readonly schedule: readonly number[];
   private readonly send: WebhookSender;
   private readonly inFlight = new Map<string, number>();
+  private inFlightTotal = 0;
 
   constructor(private readonly deps: DeliveryDeps) {
     this.schedule = deps.retrySchedule ?? RETRY_SCHEDULE_MS;
@@ -79,12 +82,15 @@ export class DeliveryService {
     }
 
     const held = this.inFlight.get(partnerId) ?? 0;
-    if (held >= (this.deps.maxInFlightPerPartner ?? Infinity)) {
-      // Back when one of the partner's attempts is likely done: within the attempt timeout, jittered.
-      const delayMs = Math.round(Math.min(this.deps.timeoutMs, 5_000) * (0.5 + (this.deps.rand ?? Math.random)()));
-      return { kind: 'deferred', delayMs, reason: `${held} deliveries of partner ${partnerId} in flight` };
+    const fair = this.deps.fairness;
+    if (fair && held >= fair.share && this.inFlightTotal >= fair.slots - fair.share) {
+      // Slots are scarce and this partner holds its share: back in about a second (jittered), when
+      // attempts have ended and the jobs behind this one (other partners') have had the free slots.
+      const delayMs = Math.round(Math.min(this.deps.timeoutMs, 1_000) * (0.5 + (this.deps.rand ?? Math.random)()));
+      return { kind: 'deferred', delayMs, reason: `${held} deliveries of partner ${partnerId} in flight, ${this.inFlightTotal} in all` };
     }
     this.inFlight.set(partnerId, held + 1);
+    this.inFlightTotal += 1;
     const now = new Date();
     const nowMs = now.getTime();
     const runAttempt = d.runAttempts + 1;
@@ -93,6 +99,7 @@ export class DeliveryService {
     try {
       res = await this.attempt(ep, messageId, stored.message.body, nowMs);
     } finally {
+      this.inFlightTotal -= 1;
       const left = (this.inFlight.get(partnerId) ?? 1) - 1;
       if (left > 0) this.inFlight.set(partnerId, left);
       else this.inFlight.delete(partnerId);
