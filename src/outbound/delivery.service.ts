@@ -12,6 +12,12 @@
  *   still accepts other messages stays enabled; one that failed everything for the whole window is off.
  *
  * Every attempt is recorded on the endpoint's attempt log and in the message's delivery state.
+ *
+ * Fairness: while this process's delivery slots are nearly all taken (fewer than a partner's share left),
+ * a partner already holding its share (`fairness.share`) of the attempts in flight is `deferred` (waits
+ * as a delayed job, no attempt recorded), so a partner whose endpoints hang until the timeout cannot take
+ * every worker slot and hold the other partners back. With slots to spare nothing waits; the cost is that a
+ * lone partner's burst runs on all but a share of the slots.
  */
 import type { Logger } from 'pino';
 import type { SecretBox } from '../lib/crypto.js';
@@ -29,6 +35,7 @@ export const USER_AGENT = 'Syndicast-Webhooks/1';
 export type DeliveryOutcome =
   | { kind: 'delivered'; statusCode: number }
   | { kind: 'retry'; delayMs: number; reason: string }
+  | { kind: 'deferred'; delayMs: number; reason: string }
   | { kind: 'failed'; reason: string; endpointDisabled: boolean }
   | { kind: 'skipped'; reason: string };
 
@@ -43,11 +50,15 @@ export interface DeliveryDeps {
   retrySchedule?: readonly number[];
   rand?: () => number;
   send?: WebhookSender;
+  /** The process's delivery slots and one partner's share of them (default: no deferral). */
+  fairness?: { slots: number; share: number };
 }
 
 export class DeliveryService {
   private readonly schedule: readonly number[];
   private readonly send: WebhookSender;
+  private readonly inFlight = new Map<string, number>();
+  private inFlightTotal = 0;
 
   constructor(private readonly deps: DeliveryDeps) {
     this.schedule = deps.retrySchedule ?? RETRY_SCHEDULE_MS;
@@ -70,11 +81,29 @@ export class DeliveryService {
       return { kind: 'failed', reason, endpointDisabled: false };
     }
 
+    const held = this.inFlight.get(partnerId) ?? 0;
+    const fair = this.deps.fairness;
+    if (fair && held >= fair.share && this.inFlightTotal >= fair.slots - fair.share) {
+      // Slots are scarce and this partner holds its share: back in about a second (jittered), when
+      // attempts have ended and the jobs behind this one (other partners') have had the free slots.
+      const delayMs = Math.round(Math.min(this.deps.timeoutMs, 1_000) * (0.5 + (this.deps.rand ?? Math.random)()));
+      return { kind: 'deferred', delayMs, reason: `${held} deliveries of partner ${partnerId} in flight, ${this.inFlightTotal} in all` };
+    }
+    this.inFlight.set(partnerId, held + 1);
+    this.inFlightTotal += 1;
     const now = new Date();
     const nowMs = now.getTime();
     const runAttempt = d.runAttempts + 1;
     const runStartedAt = d.runStartedAt ?? now.toISOString();
-    const res = await this.attempt(ep, messageId, stored.message.body, nowMs);
+    let res: SendResult;
+    try {
+      res = await this.attempt(ep, messageId, stored.message.body, nowMs);
+    } finally {
+      this.inFlightTotal -= 1;
+      const left = (this.inFlight.get(partnerId) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(partnerId, left);
+      else this.inFlight.delete(partnerId);
+    }
     const ok = res.statusCode !== null && res.statusCode >= 200 && res.statusCode < 300;
     const error = ok ? null : (res.error ?? describeStatus(res.statusCode, res.location));
     await endpoints.addAttempt(partnerId, endpointId, {

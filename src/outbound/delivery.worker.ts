@@ -24,7 +24,7 @@ export function createDeliveryProcessor(service: DeliveryService) {
     const data = DeliveryJobSchema.parse(job.data);
     const outcome = await service.deliver(data);
     deliveryAttempts.inc({ outcome: outcome.kind });
-    if (outcome.kind === 'retry') {
+    if (outcome.kind === 'retry' || outcome.kind === 'deferred') {
       // The next attempt is a delayed job, not a sleeping handler; the job id (and webhook-id) stay.
       await job.moveToDelayed(Date.now() + outcome.delayMs, token);
       throw new DelayedError(outcome.reason);

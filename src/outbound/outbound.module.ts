@@ -36,6 +36,9 @@ export function createOutbound(deps: { redis: RedisClient; keys: Keys; box: Secr
     log: log.child({ module: 'delivery' }),
     timeoutMs: config.outboundTimeoutMs,
     allowPrivateDestinations: config.allowPrivateDestinations,
+    // A fifth of the process's delivery slots is a partner's share once slots run short: a partner's
+    // hanging endpoints cannot take them all (DeliveryService, "Fairness").
+    fairness: { slots: config.outboundConcurrency, share: Math.max(1, Math.ceil(config.outboundConcurrency / 5)) },
     ...(config.outboundRetryScheduleMs ? { retrySchedule: config.outboundRetryScheduleMs } : {}),
   });
   return { outbound, delivery };

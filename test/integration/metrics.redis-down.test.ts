@@ -6,6 +6,7 @@
  * started again under the running service.
  */
 import { execFileSync } from 'node:child_process';
+import { Redis } from 'ioredis';
 import { newMirror } from '../../src/domain/mirror.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 
@@ -48,3 +49,25 @@ test('Redis down: mirrors, pins and endpoints are absent from /metrics, not 0; b
   expect(samples(up, 'syndicast_mirrors')).toContain('syndicast_mirrors{platform="whatnot",state="failed"} 1');
   expect(samples(up, 'syndicast_outbound_endpoints')).toEqual(['syndicast_outbound_endpoints{state="enabled"} 0', 'syndicast_outbound_endpoints{state="disabled"} 0']);
 });
+
+test('Redis frozen (accepts connections, answers nothing): /metrics still answers within a scrape timeout, redis_up 0', async () => {
+  const c = new Redis(svc.redis.url);
+  const pid = Number(/process_id:(\d+)/.exec(await c.info('server'))?.[1]);
+  c.disconnect();
+  expect(pid).toBeGreaterThan(0);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    // Prometheus' default scrape_timeout is 10 s: an answer after that is a failed scrape, and the one
+    // series that says Redis is the problem (redis_up 0) is never seen. The queue depths were read
+    // through BullMQ's connections, which have no command timeout: the scrape waited for Redis.
+    const started = Date.now();
+    const r = await fetch(`${svc.url}/metrics`, { signal: AbortSignal.timeout(8_000) });
+    expect(r.status).toBe(200);
+    const text = await r.text();
+    expect(Date.now() - started).toBeLessThan(8_000);
+    expect(samples(text, 'syndicast_redis_up')).toEqual(['syndicast_redis_up 0']);
+    expect(samples(text, 'syndicast_queue_jobs')).toEqual([]);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}, 30_000);

@@ -47,6 +47,18 @@ const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 const PIN_STATES = ['pending', 'pinned', 'unpinned', 'failed'] as const;
 /** Shows read per scrape for the mirror gauges (the active set; ended shows leave it). */
 const MAX_SHOWS_PER_SCRAPE = 5000;
+/** How long a scrape waits for one Redis read before reporting that gauge as unknown (no series). */
+const SCRAPE_READ_MS = 2000;
+
+/** The promise's value, or null when it fails or takes longer than `ms` (the read is left to finish alone). */
+function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+    timer.unref();
+  });
+  return Promise.race([p.catch(() => null), late]).finally(() => clearTimeout(timer));
+}
 
 export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
   const s: MetricsSources = typeof src === 'function' ? { queues: src } : src;
@@ -79,11 +91,15 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
     registers: [own],
     async collect() {
       this.reset();
-      for (const q of [...s.queues(), ...extra]) {
-        const counts = await q.getJobCounts(...QUEUE_STATES).catch(() => null);
-        if (!counts) continue;
+      // BullMQ's connections have no command timeout: a Redis that accepts but does not answer (frozen,
+      // overloaded) held the whole scrape — and redis_up 0 with it — until Redis answered again.
+      const queues = [...s.queues(), ...extra];
+      const all = await Promise.all(queues.map((q) => within(q.getJobCounts(...QUEUE_STATES), SCRAPE_READ_MS)));
+      queues.forEach((q, i) => {
+        const counts = all[i];
+        if (!counts) return;
         for (const state of QUEUE_STATES) this.set({ queue: q.name, state }, counts[state] ?? 0);
-      }
+      });
     },
   });
 
@@ -139,7 +155,7 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
         this.reset();
         // Unreadable (Redis down): no series — unknown, like the queue depths — rather than zeros that
         // read as "no failed mirror" and resolve the alerts on them for as long as the outage lasts.
-        const r = await read().catch(() => null);
+        const r = await within(read(), SCRAPE_READ_MS);
         if (!r) return;
         // Every platform × state is present (0 when none), so alerts and dashboards see a series.
         for (const platform of PLATFORMS) for (const state of MIRROR_STATES) this.set({ platform, state }, 0);
@@ -156,7 +172,7 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
       registers: [own],
       async collect() {
         this.reset();
-        const r = await read().catch(() => null);
+        const r = await within(read(), SCRAPE_READ_MS);
         if (!r) return; // unknown (Redis down): no series, as syndicast_mirrors
         for (const state of PIN_STATES) this.set({ state }, 0);
         for (const [state, n] of r.pins) this.set({ state }, n);
@@ -173,14 +189,14 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
       registers: [own],
       async collect() {
         this.reset();
-        const counts = { enabled: 0, disabled: 0 };
-        try {
+        const counts = await within((async () => {
+          const c = { enabled: 0, disabled: 0 };
           for (const p of await partners.list()) {
-            for (const e of await outbound.endpoints.list(p.id)) counts[e.enabled ? 'enabled' : 'disabled'] += 1;
+            for (const e of await outbound.endpoints.list(p.id)) c[e.enabled ? 'enabled' : 'disabled'] += 1;
           }
-        } catch {
-          return; // unknown (Redis down): no series rather than a count of 0 disabled endpoints
-        }
+          return c;
+        })(), SCRAPE_READ_MS);
+        if (!counts) return; // unknown (Redis down or not answering): no series rather than a count of 0 disabled endpoints
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },
     });

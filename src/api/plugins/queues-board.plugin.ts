@@ -6,16 +6,20 @@
  * back to the system sans-serif and monospace fonts).
  */
 import { createBullBoard } from '@bull-board/api';
+import type { HTTPStatus } from '@bull-board/api/typings/app';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, forbidden, unauthorized } from '../../lib/errors.js';
+import { isRedisUnavailable } from '../../store/redis.js';
 import type { SessionRepository } from '../../store/session.repository.js';
 import { parseCookies, SESSION_COOKIE } from '../routes/ops.routes.js';
 import { problem } from './errors.plugin.js';
 
 const EXTERNAL_STYLESHEET = /<link\s[^>]*href="https?:\/\/[^"]*"[^>]*>\s*/gi;
+// bull-board's HTTPStatus type lists the statuses it uses itself; its Fastify adapter sends any number.
+const UNAVAILABLE = 503 as unknown as HTTPStatus;
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const VERBS: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'update', DELETE: 'delete' };
 
@@ -35,6 +39,11 @@ export function dashboardAction(method: string, template: string): string {
 export async function queuesBoard(app: FastifyInstance, opts: { queues: Queue[]; sessions: SessionRepository }): Promise<void> {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath('/admin/queues');
+  // bull-board answers every error its routes throw as a 500 of its own; Redis down or not answering
+  // is a 503 problem (as on every other route), marked for the onSend hook below.
+  const setErrorHandler = serverAdapter.setErrorHandler.bind(serverAdapter);
+  serverAdapter.setErrorHandler = (handler) =>
+    setErrorHandler((error) => (isRedisUnavailable(error) ? { status: UNAVAILABLE, body: problem(503, 'storage is temporarily unavailable, retry later') } : handler(error)));
   createBullBoard({ queues: opts.queues.map((q) => new BullMQAdapter(q)), serverAdapter });
   const requireAdmin = app.requireRole();
   const bySession = async (req: FastifyRequest): Promise<void> => {
@@ -70,6 +79,7 @@ export async function queuesBoard(app: FastifyInstance, opts: { queues: Queue[];
     return payload;
   });
   app.addHook('onSend', async (_req, reply, payload) => {
+    if (reply.statusCode === 503) void reply.type('application/problem+json').header('retry-after', '5');
     const type = String(reply.getHeader('content-type') ?? '');
     if (typeof payload !== 'string' || !type.startsWith('text/html')) return payload;
     return payload.replace(EXTERNAL_STYLESHEET, '');

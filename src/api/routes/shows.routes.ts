@@ -6,6 +6,7 @@ import { newMirror, type MirrorDoc } from '../../domain/mirror.js';
 import { AppError, notFound } from '../../lib/errors.js';
 import type { SecretBox } from '../../lib/crypto.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
+import { maskSecrets } from '../../relay/mask.js';
 import { mirrorIngest } from '../../relay/relay.service.js';
 import type { RelayRepository } from '../../store/relay.repository.js';
 import { idRecord } from '../../lib/id-record.js';
@@ -128,7 +129,10 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         return undefined; // sealed under a key we no longer have: shown as absent
       }
     });
-    return showView(desired, bundle.targets, mirrors, { ingest, relay: statuses, mirrorIngest: mirrorIngests, revealMirrorKeys: role === 'admin' || role === 'operator' }, readiness);
+    const view = showView(desired, bundle.targets, mirrors, { ingest, relay: statuses, mirrorIngest: mirrorIngests, revealMirrorKeys: role === 'admin' || role === 'operator' }, readiness);
+    // The pull source's credentials (its stream key, token, password) are the partner's stream key too.
+    if (role === 'viewer' && view.show.sourceUrl) view.show.sourceUrl = maskSourceUrl(view.show.sourceUrl);
+    return view;
   });
 
   app.post(
@@ -258,3 +262,19 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     },
   );
 };
+
+/** A source URL without what authenticates it: user:password, the RTMP key path, the query (maskSecrets). */
+export function maskSourceUrl(sourceUrl: string): string {
+  let s = sourceUrl;
+  try {
+    const u = new URL(sourceUrl);
+    if (u.username || u.password) {
+      u.username = '***';
+      u.password = '';
+      s = u.toString();
+    }
+  } catch {
+    // not a URL the platform parser takes: masked as text below
+  }
+  return maskSecrets(s);
+}

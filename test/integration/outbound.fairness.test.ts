@@ -1,0 +1,79 @@
+/**
+ * One partner's slow endpoints do not hold every other partner's webhooks back. Deliveries shared one
+ * FIFO queue and OUTBOUND_CONCURRENCY slots per process: a partner whose endpoints take the whole
+ * OUTBOUND_TIMEOUT_MS (a tarpit: accepts the connection, never answers) and who has enough messages
+ * queued took every slot, and another partner's message waited for all of them (found against
+ * `npm start`: 20 tarpit endpoints of one partner delayed another partner's first mirror.updated by more
+ * than 90 s). Once fewer than a fifth of the slots are free, a partner holding a fifth waits (not counted as
+ * attempts) while the rest of the queue moves. Real Redis, real worker, real HTTP receivers on loopback.
+ */
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { deliveryAttempts } from '../../src/lib/metrics.js';
+import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+const servers: Server[] = [];
+const held: ServerResponse[] = [];
+
+async function receiver(answer: boolean, delayMs = 0): Promise<{ url: string; hits: () => number }> {
+  let hits = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      hits += 1;
+      if (answer) setTimeout(() => res.end('ok'), delayMs);
+      else held.push(res); // a tarpit: never answers
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  const addr = server.address();
+  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hooks`, hits: () => hits };
+}
+
+beforeAll(async () => {
+  svc = await startService({ workers: true, env: { OUTBOUND_CONCURRENCY: '5', OUTBOUND_TIMEOUT_MS: '3000', OUTBOUND_RETRY_SCHEDULE_MS: '60000,60000' } });
+});
+afterAll(async () => {
+  for (const s of servers) s.closeAllConnections();
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  await svc?.close();
+});
+
+const deferredCount = async (): Promise<number> => (await deliveryAttempts.get()).values.find((v) => v.labels['outcome'] === 'deferred')?.value ?? 0;
+
+const addEndpoint = async (partnerId: string, url: string): Promise<void> => {
+  const r = await svc.api(`/v1/partners/${partnerId}/endpoints`, { json: { url, events: ['attribution.order_attributed'] } });
+  expect(r.status).toBe(201);
+};
+
+test('with slots to spare a partner is not deferred: a lone burst to endpoints that answer goes out at once', async () => {
+  await createPartner(svc, 'lone');
+  const ok = await receiver(true, 500); // each answer takes 0.5 s, so the three are in flight together
+  await addEndpoint('lone', ok.url);
+  const deferredBefore = await deferredCount();
+  const started = Date.now();
+  // 3 deliveries at once on 5 free slots: none waits (a partner's share is 1 slot, but slots are not short).
+  for (let i = 0; i < 3; i++) await svc.rt.outbound.emit('lone', 'attribution.order_attributed', { orderId: `l${i}` }, `l-${i}`);
+  await waitFor(async () => ok.hits() >= 3, 30_000, 20);
+  expect(Date.now() - started).toBeLessThan(2_500);
+  expect(await deferredCount()).toBe(deferredBefore);
+}, 60_000);
+
+test("a partner's tarpit endpoints take at most a fifth of the delivery slots: another partner's webhook goes out at once", async () => {
+  await createPartner(svc, 'hostile');
+  await createPartner(svc, 'victim');
+  const tarpit = await receiver(false);
+  const ok = await receiver(true);
+  for (let i = 0; i < 4; i++) await addEndpoint('hostile', `${tarpit.url}/${i}`);
+  await addEndpoint('victim', ok.url);
+  for (let i = 0; i < 10; i++) await svc.rt.outbound.emit('hostile', 'attribution.order_attributed', { orderId: `h${i}` }, `h-${i}`);
+  await waitFor(async () => tarpit.hits() >= 1, 10_000);
+  const started = Date.now();
+  await svc.rt.outbound.emit('victim', 'attribution.order_attributed', { orderId: 'v1' }, 'v-1');
+  await waitFor(async () => ok.hits() >= 1, 30_000, 20);
+  // Before: 40 tarpit deliveries ahead of it, 5 at a time, 3 s each: about 24 s.
+  expect(Date.now() - started).toBeLessThan(2_500);
+  // The hostile partner still gets its deliveries tried, on all but a share (1 of 5) of the slots.
+  expect(tarpit.hits()).toBeLessThanOrEqual(4);
+}, 60_000);
