@@ -4,7 +4,8 @@ import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Keys } from '../store/keys.js';
 import { allSyncQueueNames, type SyncJob } from '../queues/queues.js';
-import type { LockSignal, SyncService } from './sync.service.js';
+import { performance } from 'node:perf_hooks';
+import type { LockSignal, SyncRun, SyncService } from './sync.service.js';
 import { bounded, syncJobDuration } from '../lib/metrics.js';
 import { PLATFORMS } from '../targets/target.adapter.js';
 
@@ -78,15 +79,23 @@ export class SyncRuns {
   }
 }
 
-/** The platform label of a sync queue (`sync-<platform>-<shard>`), worked out once per queue. */
-const platforms = new Map<string, string>();
-function platformOf(queueName: string): string {
-  let p = platforms.get(queueName);
-  if (p === undefined) {
-    p = bounded(/^sync-([a-z]+)-\d+$/.exec(queueName)?.[1], PLATFORMS);
-    platforms.set(queueName, p);
+/** The duration histogram's labels of a sync queue's runs, by result. */
+interface RunLabels {
+  done: { platform: string; result: 'done' };
+  delayed: { platform: string; result: 'delayed' };
+  error: { platform: string; result: 'error' };
+}
+
+/** The labels of a sync queue (`sync-<platform>-<shard>`: its platform), worked out once per queue. */
+const queueLabels = new Map<string, RunLabels>();
+function labelsOf(queueName: string): RunLabels {
+  let l = queueLabels.get(queueName);
+  if (l === undefined) {
+    const platform = bounded(/^sync-([a-z]+)-\d+$/.exec(queueName)?.[1], PLATFORMS);
+    l = { done: { platform, result: 'done' }, delayed: { platform, result: 'delayed' }, error: { platform, result: 'error' } };
+    queueLabels.set(queueName, l);
   }
-  return p;
+  return l;
 }
 
 export function createSyncProcessor(service: SyncService, runs: SyncRuns = new SyncRuns(), onRun?: RunObserver) {
@@ -95,16 +104,21 @@ export function createSyncProcessor(service: SyncService, runs: SyncRuns = new S
     // The job's lock token is the run's identity: a takeover after a stall has a new one, and the
     // intents it owns are fenced against the stalled run (src/store/intent.repository.ts).
     const signal = runs.start(job.queueName, job.id);
-    const platform = platformOf(job.queueName);
-    const end = syncJobDuration.startTimer({ platform });
+    const labels = labelsOf(job.queueName);
+    // One observe per run with labels made once per queue (the histogram's startTimer makes two
+    // closures, an hrtime pair and a merged label object per run).
+    const p0 = performance.now();
     const t0 = Date.now();
+    const run: SyncRun = { signal };
+    if (token) run.token = token;
+    // With an observer, a run that ends with its last save records itself there (outcome.recorded).
+    if (onRun) run.startedAt = t0;
     let outcome;
     try {
-      // With an observer, a run that ends with its last save records itself there (outcome.recorded).
-      outcome = await service.sync(data, { ...(token ? { token } : {}), signal, ...(onRun ? { startedAt: t0 } : {}) });
-      end({ result: outcome.kind === 'delay' ? 'delayed' : 'done' });
+      outcome = await service.sync(data, run);
+      syncJobDuration.observe(outcome.kind === 'delay' ? labels.delayed : labels.done, (performance.now() - p0) / 1000);
     } catch (err) {
-      end({ result: 'error' });
+      syncJobDuration.observe(labels.error, (performance.now() - p0) / 1000);
       await onRun?.(data, 'error', Date.now() - t0, err instanceof Error ? err.message : String(err));
       throw err;
     } finally {

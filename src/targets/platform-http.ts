@@ -6,8 +6,9 @@
  * is a PermanentError whose message names the host and the address, never a credential.
  */
 import axios, { type AxiosInstance, type CreateAxiosDefaults, type InternalAxiosRequestConfig } from 'axios';
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import type { AdapterContext } from './target.adapter.js';
 import { attemptDeadline } from './attempt-deadline.js';
 import { PermanentError, RetryableError } from './target.errors.js';
@@ -100,6 +101,34 @@ function encodeParam(s: string): string {
   return encodeURIComponent(s).replace(/%3A/gi, ':').replace(/%24/g, '$').replace(/%2C/gi, ',').replace(/%20/g, '+');
 }
 
+/** Where a request goes: the fields http.request reads of `urlToHttpOptions(url)` (what it does with a URL argument). */
+interface RequestTarget {
+  protocol: string;
+  hostname: string;
+  port: number | undefined;
+  path: string;
+  auth: string | undefined;
+}
+
+/**
+ * The request target of a URL, kept per URL text: a client calls the same few URLs again and again
+ * (every pin of a YouTube target posts to the same one), and a URL parse per request (plus the options
+ * object http.request made of it) was part of a pin sync's CPU. At most URL_TARGETS_MAX kept, then
+ * started over.
+ */
+const urlTargets = new Map<string, RequestTarget>();
+const URL_TARGETS_MAX = 1000;
+export function requestTarget(url: string): RequestTarget {
+  let t = urlTargets.get(url);
+  if (t === undefined) {
+    const o = urlToHttpOptions(new URL(url));
+    t = { protocol: o.protocol ?? 'http:', hostname: o.hostname ?? '', port: o.port === undefined || o.port === null ? undefined : Number(o.port), path: o.path ?? '/', auth: o.auth ?? undefined };
+    if (urlTargets.size >= URL_TARGETS_MAX) urlTargets.clear();
+    urlTargets.set(url, t);
+  }
+  return t;
+}
+
 /**
  * The hot-path request of a platform client (a sync's API calls): one JSON request over `node:http` /
  * `node:https`, with what `createPlatformHttp` gives an axios request — the destination guard's
@@ -119,21 +148,23 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
       return Promise.reject(err);
     }
     return new Promise<PlatformJsonResponse>((resolve, reject) => {
-      let url: URL;
+      let target: RequestTarget;
       try {
-        url = new URL(req.url);
+        target = requestTarget(req.url);
       } catch (err) {
         reject(new PlatformNetworkError(err instanceof Error ? err.message : String(err), 'ERR_INVALID_URL'));
         return;
       }
-      const secure = url.protocol === 'https:';
-      const headers: Record<string, string | number> = { ...req.headers };
-      if (req.body !== undefined) {
-        headers['content-type'] = 'application/json';
-        headers['content-length'] = Buffer.byteLength(req.body);
-      }
+      const secure = target.protocol === 'https:';
+      // (The caller's headers are only read, by node:http as by the copy it replaced.)
+      const headers: Record<string, string | number> =
+        req.body === undefined ? req.headers : { ...req.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(req.body) };
       const agent = secure ? guard?.httpsAgent : guard?.httpAgent;
-      const opts = { method: req.method, headers, ...(agent ? { agent } : {}) };
+      // What http.request(url, opts) made of a URL and its options (urlToHttpOptions, then the options over it).
+      const opts: RequestOptions = { protocol: target.protocol, hostname: target.hostname, path: target.path, method: req.method, headers };
+      if (target.port !== undefined) opts.port = target.port;
+      if (target.auth !== undefined) opts.auth = target.auth;
+      if (agent) opts.agent = agent;
       const fail = (err: NodeJS.ErrnoException): void => {
         reject(err.code === 'EDESTREFUSED' ? destinationRefused(ctx, err.message) : new PlatformNetworkError(err.message, err.code));
       };
@@ -155,7 +186,7 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
           resolve({ status: res.statusCode ?? 0, headers: res.headers, data });
         });
       };
-      const r = secure ? httpsRequest(url, opts, onResponse) : httpRequest(url, opts, onResponse);
+      const r = secure ? httpsRequest(opts, onResponse) : httpRequest(opts, onResponse);
       r.on('error', fail);
       if (timeout > 0) {
         r.setTimeout(timeout, () => {

@@ -158,11 +158,12 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
         ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
         headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
       });
-      log.debug({ method: req.method, path: req.path, status: res.status, ms: now() - started }, 'youtube api call');
+      // (The line's object only when debug lines are written: every sync makes these calls.)
+      if (log.isLevelEnabled('debug')) log.debug({ method: req.method, path: req.path, status: res.status, ms: now() - started }, 'youtube api call');
       return res;
     } catch (err) {
       const failure = failureOf(err);
-      log.debug({ method: req.method, path: req.path, code: failure.kind === 'network' ? failure.code : undefined }, 'youtube api call failed');
+      if (log.isLevelEnabled('debug')) log.debug({ method: req.method, path: req.path, code: failure.kind === 'network' ? failure.code : undefined }, 'youtube api call failed');
       return raise(mapApiFailure(failure, now()));
     }
   }
