@@ -101,48 +101,59 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // (set again before the handler: body parsing may run outside the onRequest context).
   // A route with `config: { requestContext: false }` (the tracked-link redirect: it logs nothing and
   // causes no jobs) answers the id but runs without a context, which costs CPU on every request.
-  app.addHook('onRequest', (req, reply, done) => {
+  // Which routes those are is known by the plugin instance the hook is bound to (`this`, one per
+  // route's plugin): req.routeOptions is an object built on every access.
+  const withoutContext = new WeakMap<object, boolean>();
+  app.addHook('onRoute', function (this: FastifyInstance, route) {
+    const without = route.config?.requestContext === false;
+    if (withoutContext.has(this) && withoutContext.get(this) !== without) throw new Error(`${route.url}: a route with config.requestContext false must be in a plugin of its own (the onRequest hook tells them apart by plugin)`);
+    withoutContext.set(this, without);
+  });
+  // A compressed body (Content-Encoding gzip, br, …) is not decoded by any route: read as it came, a
+  // gzip body was a 400 "not valid JSON" (a signed partner event's signature checked against the
+  // compressed bytes), and a body labelled gzip but sent plain was taken as if the label were not
+  // there. RFC 9110 §15.5.16: an unsupported content coding is a 415, which tells the sender to send
+  // the body uncompressed. (In the same hook as the id: one onRequest step per request, not two.)
+  app.addHook('onRequest', function (this: FastifyInstance, req, reply, done) {
     void reply.header('x-request-id', req.id);
     // (The routes' answers are observed by their own onResponse hooks, observeRoutes; the not-found
     // context's by its own, observeNotFound, given to the errors plugin.)
-    if (req.routeOptions.config?.requestContext === false) return done();
+    const coding = req.headers['content-encoding'];
+    if (coding !== undefined && req.method !== 'GET' && req.method !== 'HEAD' && !/^\s*(identity\s*)?$/i.test(coding)) {
+      return withRequestId(req.id, () => done(new AppError(415, 'Unsupported Media Type', `Content-Encoding ${JSON.stringify(coding.slice(0, 40))} is not supported: send the body uncompressed`)));
+    }
+    if (withoutContext.get(this) === true) return done();
     withRequestId(req.id, done);
   });
   // (A GET or HEAD has no body: its handler runs in the onRequest context already.) Attached to the
   // routes that take another method only, ahead of their own preHandlers: a GET-only route (the
   // redirect) runs no preHandler step at all.
   const bodyContext = (req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => (req.method === 'GET' || req.method === 'HEAD' ? done() : withRequestId(req.id, done));
-  app.addHook('onRoute', (route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method];
-    if (methods.every((m) => m === 'GET' || m === 'HEAD')) return;
-    const own = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
-    route.preHandler = [bodyContext, ...own];
-  });
-  // A compressed body (Content-Encoding gzip, br, …) is not decoded by any route: read as it came, a
-  // gzip body was a 400 "not valid JSON" (a signed partner event's signature checked against the
-  // compressed bytes), and a body labelled gzip but sent plain was taken as if the label were not
-  // there. RFC 9110 §15.5.16: an unsupported content coding is a 415, which tells the sender to send
-  // the body uncompressed.
-  app.addHook('onRequest', (req, _reply, done) => {
-    const coding = req.headers['content-encoding'];
-    if (coding === undefined || req.method === 'GET' || req.method === 'HEAD' || /^\s*(identity\s*)?$/i.test(coding)) return done();
-    done(new AppError(415, 'Unsupported Media Type', `Content-Encoding ${JSON.stringify(coding.slice(0, 40))} is not supported: send the body uncompressed`));
-  });
   // Text in a parsed JSON body must be Unicode: a lone surrogate escape (`\ud800`) is refused before
   // any route stores it (src/lib/well-formed.ts). The raw-body routes (partner events, platform
-  // webhooks) have a Buffer here and check what they parse themselves.
-  app.addHook('preValidation', (req, _reply, done) => {
+  // webhooks) have a Buffer here and check what they parse themselves. Attached like bodyContext, to
+  // the routes that take a body (and the not-found handler's, errors plugin): a GET-only route (the
+  // redirect) runs no preValidation step at all.
+  const wellFormedBody = (req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     const body = req.body;
     if (body === null || typeof body !== 'object' || Buffer.isBuffer(body)) return done();
     const at = loneSurrogateAt(body);
     if (at === undefined) return done();
     done(badRequest('invalid body', [{ path: at === '(root)' ? 'body' : `body.${at}`, message: LONE_SURROGATE_MESSAGE }]));
+  };
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.every((m) => m === 'GET' || m === 'HEAD')) return;
+    const own = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+    route.preHandler = [bodyContext, ...own];
+    const ownValidation = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
+    route.preValidation = [wellFormedBody, ...ownValidation];
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
   // Infrastructure
-  await app.register(errorsPlugin, { notFoundOnResponse: observeNotFound(metrics) });
+  await app.register(errorsPlugin, { notFoundOnResponse: observeNotFound(metrics), notFoundPreValidation: wellFormedBody });
   await app.register(authPlugin, { apiKeys: rt.apiKeys, adminApiKey: rt.adminApiKey, audit: rt.audit });
   // Before any route: @fastify/swagger documents the routes registered after it (/metrics included).
   await app.register(docsPlugin);

@@ -133,6 +133,43 @@ test('an unknown or malformed code is 404 problem+json and records nothing', asy
   expect(await clicksLen()).toBe(before);
 });
 
+test("every answer of /l/ carries its request id (the caller's when it is a plain id, else a new one); the route runs no hook but the request id's", async () => {
+  const cached = await hit(trackedUrl, { headers: { 'x-request-id': 'click-rid-1' } });
+  expect(cached.status).toBe(302);
+  expect(cached.headers.get('x-request-id')).toBe('click-rid-1');
+  const made = await hit(trackedUrl, { headers: { 'x-request-id': 'not a plain id' } });
+  expect(made.headers.get('x-request-id')).toMatch(/^req_[A-Za-z0-9_-]{12}$/);
+  const head = await hit(trackedUrl, { method: 'HEAD', headers: { 'x-request-id': 'click-rid-2' } });
+  expect([head.status, head.headers.get('x-request-id')]).toEqual([302, 'click-rid-2']);
+  const unknown = await hit(`${svc.url}/l/AAAAAAAAAAAAAAAA`, { headers: { 'x-request-id': 'click-rid-3' } });
+  expect([unknown.status, unknown.headers.get('x-request-id')]).toEqual([404, 'click-rid-3']);
+  // A first click (link not cached in this process) goes the async way.
+  const fresh = await svc.rt.links.ensure({ ...link, productId: 'p-rid' });
+  const first = await hit(fresh, { headers: { 'x-request-id': 'click-rid-4' } });
+  expect([first.status, first.headers.get('x-request-id')]).toEqual([302, 'click-rid-4']);
+  // The redirect (a request per click: the API's hottest path) runs one onRequest hook (the request
+  // id) and no preValidation step; the routes that take a body keep theirs (Unicode bodies).
+  const lines = svc.app.printRoutes({ includeHooks: true, commonPrefix: false }).split('\n');
+  /** The route's hooks, by lifecycle step, and how many functions each step runs. */
+  const hooksOf = (route: string): Record<string, number> => {
+    const at = lines.findIndex((l) => l.includes(route));
+    expect(at).toBeGreaterThanOrEqual(0);
+    const out: Record<string, number> = {};
+    for (const l of lines.slice(at + 1)) {
+      const m = /• \((\w+)\) (\[.*\])/.exec(l);
+      if (!m) break;
+      out[m[1]!] = (JSON.parse(m[2]!) as unknown[]).length;
+    }
+    return out;
+  };
+  const redirectHooks = hooksOf('l/:code (GET, HEAD)');
+  expect(redirectHooks['onRequest']).toBe(1);
+  expect(redirectHooks['preValidation']).toBeUndefined();
+  // (and on a Cluster the replica ack's onSend, which every route has: app.ts)
+  expect(Object.keys(redirectHooks).filter((h) => h !== 'onRequest' && h !== 'onSend')).toEqual([]);
+  expect(Object.keys(hooksOf('events (POST)'))).toEqual(expect.arrayContaining(['onRequest', 'preValidation', 'preHandler']));
+});
+
 test('click ids are unique and sortable: a later click sorts after an earlier one', async () => {
   const idOf = async (): Promise<string> => new URL((await hit(trackedUrl)).headers.get('location')!).searchParams.get('sclid')!;
   const first = await idOf();

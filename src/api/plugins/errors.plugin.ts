@@ -1,5 +1,5 @@
 /** problem+json for every error (RFC 9457); 5xx details never reach the client. */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler, preValidationHookHandler } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
@@ -78,6 +78,8 @@ export interface ErrorsOptions {
    * lifecycle hook of its options (lib/four-oh-four.js), onResponse too (test/integration/http-metrics.test.ts).
    */
   notFoundOnResponse?: onResponseHookHandler;
+  /** preValidation hook of the not-found context (app.ts gives it the body checks its routes get: a body that is not Unicode is a 400 there too). */
+  notFoundPreValidation?: preValidationHookHandler;
 }
 
 /** The methods the API has routes for (OPTIONS has none: no CORS). */
@@ -113,7 +115,7 @@ async function errorsPlugin(app: FastifyInstance, opts: ErrorsOptions): Promise<
     }
     return reply.status(body.status).type('application/problem+json').send(body);
   });
-  const notFoundOpts = (opts.notFoundOnResponse ? { onResponse: opts.notFoundOnResponse } : {}) as Parameters<FastifyInstance['setNotFoundHandler']>[0];
+  const notFoundOpts = { ...(opts.notFoundOnResponse ? { onResponse: opts.notFoundOnResponse } : {}), ...(opts.notFoundPreValidation ? { preValidation: opts.notFoundPreValidation } : {}) } as Parameters<FastifyInstance['setNotFoundHandler']>[0];
   // A path that has routes for other methods only is a 405 with `Allow` (RFC 9110 §15.5.6), not a 404:
   // the router is asked for each method (HEAD comes with GET); a path no method has stays a 404.
   app.setNotFoundHandler(notFoundOpts, (req, reply) => {
