@@ -182,7 +182,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // Routes
   await app.register(healthRoutes, { redis: rt.redis, keys: rt.keys });
   await app.register(eventRoutes, { ingest: rt.ingest, onAccepted: (r) => metrics.events.inc({ result: r }) });
-  await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: metrics.countClick, metrics, ackOnSend: rt.replicaAck.active });
+  await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: metrics.countClick, metrics, ackOnSend: rt.replicaAck.active, logLevel: rt.config.logLevel });
   await app.register(keyRoutes, { apiKeys: rt.apiKeys, partners: rt.partners });
   await app.register(auditRoutes, { audit: rt.audit });
   await app.register(partnerRoutes, { partners: rt.partners, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });

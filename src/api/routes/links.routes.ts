@@ -14,6 +14,13 @@ export interface LinkRoutesOptions {
   metrics?: Pick<Metrics, 'observeHttp'>;
   /** True when an onSend hook may still change a 302 (the replica ack's WAIT, app.ts): the answer is then observed once it is sent. */
   ackOnSend?: boolean;
+  /**
+   * The process's log level. At `info` (the default) the route logs only warnings and errors: two access-log
+   * lines per click ("incoming request", "request completed") are most of the log's volume and a real
+   * part of a click's CPU, and every click is counted in Redis and in the HTTP metrics. Any other level
+   * applies to the route as to every other (`debug` shows each click's lines again).
+   */
+  logLevel?: string;
 }
 
 const ROUTE = '/l/:code';
@@ -28,6 +35,7 @@ export const linkRoutes: FastifyPluginAsync<LinkRoutesOptions> = async (app, opt
     // No request-id context, and no onResponse hook for the HTTP histogram: the handler observes its
     // answer itself (a 302 right after it is written; anything else once it is sent).
     config: { requestContext: false, httpMetrics: false },
+    ...(opts.logLevel === 'info' ? { logLevel: 'warn' } : {}),
     // Not an async handler: the usual redirect (link cached in this process) answers from the click's
     // callback (LinkService.clickCached) without a promise of its own; the first click of a link reads
     // the link record and goes the async way. Either way the 302 leaves only after the click's own
