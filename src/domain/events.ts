@@ -67,9 +67,10 @@ export const RefundSchema = z.object({
  * Lua inside Redis, where `<` is strcoll() under the server's locale: keys of 1970 and later are digits
  * of one width and compare the same under any collation, a key for a negative time would not
  * (punctuation is ignored at the first level of e.g. en_US.UTF-8). Nothing a live show does happened
- * before 1970, so such a time is refused here.
+ * before 1970, so such a time is refused here. A text that is no timestamp is named for that alone
+ * (abort), not also as before 1970.
  */
-const OccurredAt = Timestamp.refine((v) => Date.parse(v) >= 0, 'occurredAt before 1970-01-01T00:00:00Z is not accepted');
+const OccurredAt = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected', abort: true }).refine((v) => Date.parse(v) >= 0, 'occurredAt before 1970-01-01T00:00:00Z is not accepted');
 const base = { occurredAt: OccurredAt };
 const showEvent = <T extends string>(type: T) => z.object({ type: z.literal(type), ...base, data: z.object({ show: ShowSchema }) });
 
