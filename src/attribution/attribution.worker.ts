@@ -8,6 +8,7 @@ import { ATTRIBUTION_QUEUE, orderIdOf, type AttributionJob } from '../queues/att
 import type { Keys } from '../store/keys.js';
 import type { OrderEventRepository } from '../store/show.repository.js';
 import type { AttributionService } from './attribution.service.js';
+import { RedisOutageLog } from '../lib/redis-outage-log.js';
 
 const JobSchema = z.object({ partnerId: z.string().min(1), eventId: z.string().min(1), event: PartnerEventSchema });
 
@@ -47,6 +48,9 @@ export function startAttributionWorker(service: AttributionService, opts: Attrib
     maxStalledCount: 100,
   });
   w.on('failed', (job, err) => opts.log.error({ err, jobId: job?.id, attempts: job?.attemptsMade }, 'attribution job failed'));
-  w.on('error', (err) => opts.log.error({ err }, 'attribution worker error'));
+  // Redis down: one line per outage (and reminders), not one per reconnect attempt (src/lib/redis-outage-log.ts).
+  const outage = new RedisOutageLog(opts.log, 'attribution worker');
+  w.on('error', (err) => outage.error(err, {}, 'attribution worker error'));
+  w.on('ready', () => outage.recovered());
   return w;
 }

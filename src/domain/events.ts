@@ -67,9 +67,10 @@ export const RefundSchema = z.object({
  * Lua inside Redis, where `<` is strcoll() under the server's locale: keys of 1970 and later are digits
  * of one width and compare the same under any collation, a key for a negative time would not
  * (punctuation is ignored at the first level of e.g. en_US.UTF-8). Nothing a live show does happened
- * before 1970, so such a time is refused here.
+ * before 1970, so such a time is refused here. A text that is no timestamp is named for that alone
+ * (abort), not also as before 1970.
  */
-const OccurredAt = Timestamp.refine((v) => Date.parse(v) >= 0, 'occurredAt before 1970-01-01T00:00:00Z is not accepted');
+const OccurredAt = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected', abort: true }).refine((v) => Date.parse(v) >= 0, 'occurredAt before 1970-01-01T00:00:00Z is not accepted');
 const base = { occurredAt: OccurredAt };
 const showEvent = <T extends string>(type: T) => z.object({ type: z.literal(type), ...base, data: z.object({ show: ShowSchema }) });
 
@@ -88,12 +89,32 @@ export const PartnerEventSchema = z.discriminatedUnion('type', [
 export type PartnerEvent = z.infer<typeof PartnerEventSchema>;
 export const EVENT_TYPES = PartnerEventSchema.options.map((o) => o.shape.type.value);
 
+/** An order line whose currency differs from its order's total (an order is in one currency, no FX). */
+export const lineCurrencyMismatch = (line: string, total: string): string =>
+  `currency ${line} differs from the order total's ${total}: an order is in one currency (totals are per currency, no FX)`;
+
 /**
- * The money fields of an event whose currency is not on ISO's list (isCurrency), as field errors in the
- * order zod reports them. Checked at the edge only (IngestService): PartnerEventSchema checks the
- * shape, so that a stored event parses again later whatever the list says then (MoneySchema).
+ * The money fields of an event whose currency is not on ISO's list (isCurrency), and the order lines
+ * whose currency is not the order total's, as field errors in the order zod reports them. An order whose
+ * lines are in another currency than its total was counted in the total's currency (attack on npm start,
+ * 2026-12-02). Checked at the edge only (IngestService): PartnerEventSchema checks the shape, so that a
+ * stored event acknowledged earlier parses again later whatever the list or this rule says then.
+ * A refund's currency against its order's is not checked here: the order may arrive after its refund
+ * (contract §5.3) and knowing it takes a Redis read; the ledger stores such a refund unapplied.
  */
 export function currencyIssues(event: PartnerEvent): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  if (event.type === 'order.created') {
+    const { lines, total } = event.data.order;
+    const totalKnown = isCurrency(total.currency);
+    lines.forEach((l, i) => {
+      const path = `data.order.lines.${i}.amount.currency`;
+      if (!isCurrency(l.amount.currency)) issues.push({ path, message: NOT_A_CURRENCY });
+      else if (totalKnown && l.amount.currency !== total.currency) issues.push({ path, message: lineCurrencyMismatch(l.amount.currency, total.currency) });
+    });
+    if (!totalKnown) issues.push({ path: 'data.order.total.currency', message: NOT_A_CURRENCY });
+    return issues;
+  }
   const money: [string, Money][] = [];
   switch (event.type) {
     case 'show.scheduled':
@@ -105,10 +126,6 @@ export function currencyIssues(event: PartnerEvent): { path: string; message: st
       break;
     case 'product.updated':
       money.push(['data.product.price', event.data.product.price]);
-      break;
-    case 'order.created':
-      event.data.order.lines.forEach((l, i) => money.push([`data.order.lines.${i}.amount`, l.amount]));
-      money.push(['data.order.total', event.data.order.total]);
       break;
     case 'order.refunded':
       money.push(['data.refund.amount', event.data.refund.amount]);

@@ -11,6 +11,7 @@ import type { SweepService } from '../mirror/sweep.service.js';
 import type { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import type { PartnerRepository } from '../store/partner.repository.js';
 import type { ReconcileService } from '../reconcile/reconcile.service.js';
+import { RedisOutageLog } from '../lib/redis-outage-log.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
 const RECONCILE_SCHEDULES_EVERY_MS = 60_000;
@@ -91,7 +92,10 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
     { connection: opts.connection(), prefix, concurrency: 1 },
   );
   worker.on('failed', (job, err) => opts.log.error({ err, job: job?.name }, 'scheduled job failed'));
-  worker.on('error', (err) => opts.log.error({ err }, 'scheduler worker error'));
+  // Redis down: one line per outage (and reminders), not one per reconnect attempt (src/lib/redis-outage-log.ts).
+  const outage = new RedisOutageLog(opts.log, 'scheduler worker');
+  worker.on('error', (err) => outage.error(err, {}, 'scheduler worker error'));
+  worker.on('ready', () => outage.recovered());
   return {
     close: async () => {
       await worker.close();

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { LockSignal, SyncRun, SyncService } from './sync.service.js';
 import { bounded, syncJobDuration } from '../lib/metrics.js';
 import { PLATFORMS } from '../targets/target.adapter.js';
+import { RedisOutageLog } from '../lib/redis-outage-log.js';
 
 /**
  * The job's data as the producer wrote it (src/queues/queues.ts), checked without a schema library:
@@ -34,6 +35,8 @@ export interface SyncWorkerOptions {
    * A run that ends with its last save has recorded its entry there (SyncRun.startedAt): not called for it.
    */
   onRun?: RunObserver;
+  /** While Redis is down, at most one reminder line per this many ms (default 15 s; src/lib/redis-outage-log.ts). */
+  outageLogIntervalMs?: number;
 }
 
 export type RunObserver = (job: SyncJob, outcome: string, durationMs: number, error?: string) => Promise<void>;
@@ -136,6 +139,7 @@ export function createSyncProcessor(service: SyncService, runs: SyncRuns = new S
 
 export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions): Worker[] {
   const runs = new SyncRuns();
+  const outage = new RedisOutageLog(opts.log, 'sync workers', opts.outageLogIntervalMs === undefined ? {} : { intervalMs: opts.outageLogIntervalMs });
   const processor = traced(opts.log, createSyncProcessor(service, runs, opts.onRun));
   return allSyncQueueNames(opts.shards).map(({ name }) => {
     const w = new Worker<SyncJob, string>(name, processor, {
@@ -150,7 +154,9 @@ export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions):
     });
     w.on('lockRenewalFailed', (jobIds: string[]) => runs.lockLost(name, jobIds));
     w.on('failed', (job, err) => opts.log.error({ err, queue: name, jobId: job?.id, attempts: job?.attemptsMade }, 'sync job failed'));
-    w.on('error', (err) => opts.log.error({ err, queue: name }, 'sync worker error'));
+    // Redis down: one line for all the workers' reconnect errors, reminders, and one when it is back.
+    w.on('error', (err) => outage.error(err, { queue: name }, 'sync worker error'));
+    w.on('ready', () => outage.recovered());
     return w;
   });
 }

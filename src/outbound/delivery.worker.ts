@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DELIVERY_QUEUE, type DeliveryJob } from '../queues/delivery.queue.js';
 import type { Keys } from '../store/keys.js';
 import type { DeliveryService } from './delivery.service.js';
+import { RedisOutageLog } from '../lib/redis-outage-log.js';
 
 const DeliveryJobSchema = z.object({ partnerId: z.string().min(1), messageId: z.string().min(1), endpointId: z.string().min(1), run: z.number().int().min(1) });
 
@@ -48,6 +49,9 @@ export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWork
       service.markFailed(job.data, err.message).catch((e: unknown) => opts.log.warn({ err: e, jobId: job.id }, 'could not mark delivery failed'));
     }
   });
-  w.on('error', (err) => opts.log.error({ err, queue: DELIVERY_QUEUE }, 'delivery worker error'));
+  // Redis down: one line per outage (and reminders), not one per reconnect attempt (src/lib/redis-outage-log.ts).
+  const outage = new RedisOutageLog(opts.log, 'delivery worker');
+  w.on('error', (err) => outage.error(err, { queue: DELIVERY_QUEUE }, 'delivery worker error'));
+  w.on('ready', () => outage.recovered());
   return w;
 }

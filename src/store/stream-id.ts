@@ -39,5 +39,6 @@ export function idsBefore(ms: number): string | null {
 /** A page cursor at the edge: a stream id Redis accepts (else 400 with this reason). */
 export const StreamCursorSchema = z
   .string()
-  .regex(PATTERN, 'a nextCursor from a previous page expected (<ms>-<seq>)')
+  // abort: a cursor that is not `<ms>-<seq>` is named for that alone, not also for the range (one error).
+  .regex(PATTERN, { message: 'a nextCursor from a previous page expected (<ms>-<seq>)', abort: true })
   .refine(isStreamId, 'each part of a cursor is at most 18446744073709551615 (a Redis stream id)');

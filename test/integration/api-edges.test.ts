@@ -65,6 +65,23 @@ test('a cursor with nothing below it is an empty page; one past the stream id ra
   expect((await svc.api('/v1/audit?cursor=18446744073709551615-18446744073709551615')).status).toBe(200);
 });
 
+test('a bad cursor is reported once, with the one reason that applies (audit and delivery attempts)', async () => {
+  const r = await svc.api(`/v1/partners/${P}/endpoints`, { json: { url: 'http://127.0.0.1:9/hook3', events: ['mirror.updated'] } });
+  const { id } = (await r.json()) as { id: string };
+  const errorsOf = async (path: string): Promise<unknown> => {
+    const res = await svc.api(path);
+    expect({ path, status: res.status }).toEqual({ path, status: 400 });
+    return ((await res.json()) as { errors?: unknown }).errors;
+  };
+  const shape = [{ path: 'querystring.cursor', message: 'a nextCursor from a previous page expected (<ms>-<seq>)' }];
+  const range = [{ path: 'querystring.cursor', message: 'each part of a cursor is at most 18446744073709551615 (a Redis stream id)' }];
+  for (const base of ['/v1/audit?', `/v1/partners/${P}/endpoints/${id}/attempts?`]) {
+    expect(await errorsOf(`${base}cursor=abc`)).toEqual(shape);
+    expect(await errorsOf(`${base}cursor=1-2-3`)).toEqual(shape);
+    expect(await errorsOf(`${base}cursor=18446744073709551616-0`)).toEqual(range);
+  }
+});
+
 test('attribution totals are exact (or the order is refused) when a currency total passes 2^53', async () => {
   const MAX = Number.MAX_SAFE_INTEGER;
   const accepted: number[] = [];

@@ -47,6 +47,7 @@ import {
   type BambuserShow,
 } from './bambuser.schemas.js';
 import { parseWebhookEvent, verifyWebhookHeader } from './bambuser.webhook.js';
+import { platformLine, platformText } from '../platform-text.js';
 
 export const BAMBUSER_CAPABILITIES: Capabilities = {
   createShow: 'api',
@@ -91,7 +92,7 @@ function markerOf(description: string | null | undefined): string | undefined {
 
 /** The marker goes last and on its own line so that recovery and updates can find it again. */
 function describe(description: string | undefined, marker: string | undefined): string {
-  const base = (description ?? '').trim();
+  const base = platformText(description ?? '').trim();
   if (!marker) return base;
   return base ? `${base}\n\n${markerLine(marker)}` : markerLine(marker);
 }
@@ -199,7 +200,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
 
     async createShow(spec: ShowSpec, op: OpContext) {
       const body = {
-        title: spec.title,
+        title: platformLine(spec.title),
         description: describe(spec.description, op.marker),
         scheduledStartAt: spec.scheduledAt,
         published: true,
@@ -228,7 +229,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       await client.call({
         method: 'PATCH',
         path: showPath(remote.externalId),
-        body: { title: spec.title, description: describe(spec.description, remote.data.marker), scheduledStartAt: spec.scheduledAt },
+        body: { title: platformLine(spec.title), description: describe(spec.description, remote.data.marker), scheduledStartAt: spec.scheduledAt },
         scope: 'WRITE_SHOWS',
         schema: ShowSchema,
       });
@@ -279,7 +280,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
             client.call({
               method: 'POST',
               path: `${showPath(showId)}/products`,
-              body: { publicUrl: pin.linkUrl, productReference: pin.platformProductId, title: pin.title },
+              body: { publicUrl: pin.linkUrl, productReference: pin.platformProductId, title: platformLine(pin.title) },
               scope: 'WRITE_PRODUCTS',
               schema: ProductSchema,
               preReserved: true,

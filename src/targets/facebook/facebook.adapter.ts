@@ -63,6 +63,7 @@ import {
   WriteResultSchema,
   type LiveVideo,
 } from './facebook.schemas.js';
+import { platformLine, platformText } from '../platform-text.js';
 
 /** Every Facebook target: pins are comments, which cannot be taken back. */
 export const FACEBOOK_CAPABILITIES: Capabilities = {
@@ -123,7 +124,7 @@ function markerOf(description: string | undefined): string | undefined {
 }
 
 function describe(description: string | undefined, marker: string | undefined): string {
-  const base = (description ?? '').trim();
+  const base = platformText(description ?? '').trim();
   if (!marker) return base;
   return base ? `${base}\n\n${markerLine(marker)}` : markerLine(marker);
 }
@@ -144,7 +145,7 @@ function absolute(permalink: string | undefined): string | undefined {
  * pin-tag.ts): a crash recovery finds this episode's comment by it.
  */
 export function pinComment(pin: PinSpec, tag: string): string {
-  return `🛍 ${pin.title.trim()} — ${formatMoney(pin.price)} ${pin.linkUrl}${pinTagSuffix(tag)}`;
+  return `🛍 ${platformLine(pin.title).trim()} — ${formatMoney(pin.price)} ${pin.linkUrl}${pinTagSuffix(tag)}`;
 }
 
 function isCode100(err: unknown): boolean {
@@ -322,7 +323,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
             method: 'POST',
             path: `/${pageId}/live_videos`,
             params: {
-              title: spec.title,
+              title: platformLine(spec.title),
               description: describe(spec.description, op.marker),
               status: scheduled ? 'SCHEDULED_UNPUBLISHED' : 'UNPUBLISHED',
               event_params: scheduled ? JSON.stringify({ start_time: startUnix }) : undefined,
@@ -393,7 +394,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
         method: 'POST',
         path: videoPath(remote.externalId),
         params: {
-          title: spec.title,
+          title: platformLine(spec.title),
           description: describe(spec.description, remote.data.marker),
           event_params: reschedule ? JSON.stringify({ start_time: startUnix }) : undefined,
         },

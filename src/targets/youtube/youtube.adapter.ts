@@ -25,6 +25,7 @@ import {
   type LiveBroadcast,
   type LiveStream,
 } from './youtube.schemas.js';
+import { platformLine, platformText } from '../platform-text.js';
 
 export const YOUTUBE_CAPABILITIES: Capabilities = {
   createShow: 'api',
@@ -116,7 +117,7 @@ function clean(s: string): string {
  * the insert was refused with invalidTitle.
  */
 function fitTitle(s: string, max: number): string {
-  return truncate(clean(s), max, (cp) => cp.length);
+  return truncate(clean(platformLine(s)), max, (cp) => cp.length);
 }
 
 function truncateBytes(s: string, maxBytes: number): string {
@@ -132,7 +133,7 @@ function markerLine(marker: string): string {
 /** The marker goes last and is never cut: recovery depends on it. */
 function describe(description: string | undefined, markerLines: string[]): string {
   const tail = markerLines.join('\n');
-  const base = truncateBytes(clean((description ?? '').trim()), DESCRIPTION_MAX_BYTES - Buffer.byteLength(tail, 'utf8') - 2);
+  const base = truncateBytes(clean(platformText(description ?? '').trim()), DESCRIPTION_MAX_BYTES - Buffer.byteLength(tail, 'utf8') - 2);
   return base && tail ? `${base}\n\n${tail}` : base || tail;
 }
 
@@ -183,7 +184,7 @@ export function pinMessage(pin: PinSpec, tag: string): string {
   const suffix = ` — ${formatMoney(pin.price)} ${pin.linkUrl}${pinTagSuffix(tag)}`;
   const prefix = '🛍 ';
   const room = CHAT_MESSAGE_MAX - prefix.length - suffix.length;
-  return `${prefix}${truncate(pin.title.trim(), room, (cp) => cp.length)}${suffix}`;
+  return `${prefix}${truncate(platformLine(pin.title).trim(), room, (cp) => cp.length)}${suffix}`;
 }
 
 function notFound(reason: string): boolean {

@@ -1,0 +1,91 @@
+/**
+ * Logging a Redis outage without a flood. While Redis is down every BullMQ worker emits an `error` on
+ * each reconnect attempt of each of its connections: stopping Redis under `npm start` gave ~35 error
+ * lines a second from the sync workers alone. An error that says Redis cannot be reached
+ * (isRedisUnavailable) is logged once when the outage starts, then at most once per `intervalMs` with
+ * the number of repeats left out, and once when Redis answers again (`recovered()`, from the workers'
+ * `ready` event). Any other error is logged as it comes.
+ */
+import type { Logger } from 'pino';
+
+/** Socket-level error codes that mean "Redis cannot be reached" (not "Redis refused this command"). */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'ENOTCONN']);
+const UNREACHABLE_MESSAGE = /Connection is closed|Stream isn't writeable|MaxRetriesPerRequest|Reached the max retries|connect ETIMEDOUT|ECONNREFUSED|ECONNRESET|Cluster isn't ready|CLUSTERDOWN|None of startup nodes is available|^LOADING /;
+
+/** Read by shape, not `instanceof Error`: an error from another realm (a vm context, a test runner) counts too. */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  if (typeof e.code === 'string' && UNREACHABLE_CODES.has(e.code)) return true;
+  if (e.name === 'MaxRetriesPerRequestError') return true;
+  if (typeof e.message === 'string' && UNREACHABLE_MESSAGE.test(e.message)) return true;
+  const errors = (err as { errors?: unknown }).errors; // AggregateError (IPv4 and IPv6 both refused)
+  return Array.isArray(errors) && errors.length > 0 && errors.every(isRedisUnavailable);
+}
+
+export interface RedisOutageLogOptions {
+  /** At most one reminder per this many ms while the outage lasts (default 15 s). */
+  intervalMs?: number;
+  now?: () => number;
+}
+
+export class RedisOutageLog {
+  private since: number | undefined;
+  private lastLogged = 0;
+  private suppressed = 0;
+  private total = 0;
+  private readonly intervalMs: number;
+  private readonly now: () => number;
+
+  /** `what` names the component in the lines (e.g. "sync workers"). */
+  constructor(
+    private readonly log: Logger,
+    private readonly what: string,
+    opts: RedisOutageLogOptions = {},
+  ) {
+    this.intervalMs = opts.intervalMs ?? 15_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Is an outage being reported (between its first error and recovered())? */
+  get down(): boolean {
+    return this.since !== undefined;
+  }
+
+  /**
+   * Logs `err` with `fields` and `msg`; a Redis-unavailable error is folded into the outage's lines.
+   */
+  error(err: unknown, fields: Record<string, unknown>, msg: string): void {
+    if (!isRedisUnavailable(err)) {
+      this.log.error({ err, ...fields }, msg);
+      return;
+    }
+    const now = this.now();
+    if (this.since === undefined) {
+      this.since = now;
+      this.lastLogged = now;
+      this.suppressed = 0;
+      this.total = 1;
+      this.log.error({ err, ...fields }, `${this.what}: Redis unavailable (repeats are logged at most every ${Math.round(this.intervalMs / 1000)} s)`);
+      return;
+    }
+    this.total++;
+    const message = String((err as { message?: unknown }).message ?? err);
+    if (now - this.lastLogged < this.intervalMs) {
+      this.suppressed++;
+      return;
+    }
+    this.log.error({ lastError: message, suppressed: this.suppressed, downForMs: now - this.since, ...fields }, `${this.what}: Redis still unavailable`);
+    this.lastLogged = now;
+    this.suppressed = 0;
+  }
+
+  /** Redis answers again: one line if an outage was reported. */
+  recovered(): void {
+    if (this.since === undefined) return;
+    this.log.info({ downForMs: this.now() - this.since, suppressed: this.suppressed, errors: this.total }, `${this.what}: Redis reachable again`);
+    this.since = undefined;
+    this.suppressed = 0;
+    this.total = 0;
+  }
+}

@@ -1,0 +1,38 @@
+/** src/lib/redis-outage-log.ts: one line per outage, reminders with the count left out, one on recovery. */
+import pino from 'pino';
+import { isRedisUnavailable, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
+
+const refused = (): Error => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
+
+test('an outage: one line, a reminder per interval with the suppressed count, one line when back; other errors as they come', () => {
+  const lines: { level: number; msg: string; suppressed?: number; downForMs?: number }[] = [];
+  const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) });
+  let now = 1_000_000;
+  const o = new RedisOutageLog(log, 'sync workers', { intervalMs: 10_000, now: () => now });
+  o.recovered(); // nothing to report
+  for (let i = 0; i < 35 * 25; i++) {
+    o.error(refused(), { queue: 'q' }, 'sync worker error');
+    now += 1000 / 35; // 35 a second for 25 s
+  }
+  expect(lines.map((l) => l.msg)).toEqual(['sync workers: Redis unavailable (repeats are logged at most every 10 s)', 'sync workers: Redis still unavailable', 'sync workers: Redis still unavailable']);
+  expect(lines[1]!.suppressed).toBeGreaterThan(300);
+  expect(o.down).toBe(true);
+  o.error(new Error('ERR unknown command'), { queue: 'q' }, 'sync worker error');
+  expect(lines.at(-1)!.msg).toBe('sync worker error');
+  o.recovered();
+  expect(lines.at(-1)).toMatchObject({ level: 30, msg: 'sync workers: Redis reachable again' });
+  expect(lines.at(-1)!.downForMs).toBeGreaterThan(24_000);
+  o.recovered();
+  expect(lines).toHaveLength(5);
+  o.error(refused(), {}, 'x'); // a new outage is reported again
+  expect(lines.at(-1)!.msg).toMatch(/Redis unavailable/);
+});
+
+test('what counts as Redis unavailable', () => {
+  expect(isRedisUnavailable(refused())).toBe(true);
+  expect(isRedisUnavailable(new Error('Connection is closed.'))).toBe(true);
+  expect(isRedisUnavailable(Object.assign(new Error('x'), { name: 'MaxRetriesPerRequestError' }))).toBe(true);
+  expect(isRedisUnavailable(new AggregateError([refused(), refused()]))).toBe(true);
+  expect(isRedisUnavailable(new Error('ERR Error running script'))).toBe(false);
+  expect(isRedisUnavailable('ECONNREFUSED')).toBe(false);
+});
