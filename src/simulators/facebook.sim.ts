@@ -41,7 +41,9 @@
  *    it (`GET /{id}`) then hands out a fresh stream URL (our model of Facebook managing ingest streams
  *    itself); a live broadcast is stopped after `maxLiveSec` (8 h);
  *  - throttling: the `429` fault answers code 4 with `X-App-Usage`; a full request window (if set with
- *    PUT /_sim/facebook/limits) answers code 32 with `X-Page-Usage` and estimated_time_to_regain_access.
+ *    PUT /_sim/facebook/limits) answers what a Page token gets under Business Use Case limits: code
+ *    80001 with `X-Business-Use-Case-Usage` ({"<page id>": [{type: "pages", …,
+ *    estimated_time_to_regain_access}]}).
  * Facebook discontinued live shopping: there is no order API. Orders made with POST /_sim/facebook/orders
  * are stored (and listed by GET /_sim/facebook/orders) but nothing in this Graph API reports them.
  * Going live here is immediate (no encoder to wait for); viewers on the real platform are ~4–5 s behind.
@@ -325,12 +327,19 @@ export function createFacebookSimulator(): PlatformSimulator {
           headers: { 'x-app-usage': JSON.stringify({ call_count: 100, total_cputime: 30, total_time: 45 }) },
         });
       },
-      rateLimitReply: (w) =>
-        graphError(400, 32, '(#32) Page request limit reached', {
-          headers: {
-            'x-page-usage': JSON.stringify({ call_count: 100, total_cputime: 20, total_time: 30, estimated_time_to_regain_access: Math.max(1, Math.ceil(w.resetMs / 60_000)) }),
-          },
-        }),
+      // "requests made with system user or page access tokens are subject to Business Use Case Rate
+      // Limits" (Graph rate-limiting guide): a Page token that runs out gets the Pages BUC error, code
+      // 80001, with X-Business-Use-Case-Usage keyed by the Page (code 32 / X-Page-Usage is what user
+      // tokens get, which nobody here holds).
+      rateLimitReply: (w, req) => {
+        const header = req.headers.authorization ?? '';
+        const token = /^(?:Bearer|OAuth)\s+(\S+)$/i.exec(header)?.[1] ?? paramsOf(req).access_token;
+        const pageId = pages.find((a) => a.pageAccessToken === token)?.pageId ?? (req.params as { id?: string }).id ?? '0';
+        const usage = { type: 'pages', call_count: 100, total_cputime: 20, total_time: 30, estimated_time_to_regain_access: Math.max(1, Math.ceil(w.resetMs / 60_000)) };
+        return graphError(400, 80001, '(#80001) There have been too many calls to this Page account. Wait a bit and try again.', {
+          headers: { 'x-business-use-case-usage': JSON.stringify({ [pageId]: [usage] }) },
+        });
+      },
     });
 
     app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {

@@ -872,6 +872,11 @@ export function createYoutubeSimulator(): PlatformSimulator {
         all = all.filter((s) => ids.has(s.id));
       } else if (qp(req, 'mine') !== 'true') {
         all = []; // mine=false: streams of nobody we know
+      } else {
+        // LiveStreamContentDetails.isReusable: "The liveStreams.list method does not list non-reusable
+        // streams if you call the method and set the mine parameter to true. The only way to use that
+        // method to retrieve the resource for a non-reusable stream is to use the id parameter."
+        all = all.filter((s) => s.isReusable);
       }
       return listResponse('youtube#liveStreamListResponse', paginate(all.map((s) => renderStream(s, parts, streams.ingestUrl())), offset, per));
     });

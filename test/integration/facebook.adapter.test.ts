@@ -283,7 +283,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(await requests()).toEqual([]);
   });
 
-  it('throttling: code 4 (X-App-Usage) → 60 s; code 32 with X-Page-Usage estimated_time_to_regain_access → that long; both block the limiter', async () => {
+  it('throttling: code 4 (X-App-Usage) → 60 s; a Page token past its Business Use Case limit, code 80001 with X-Business-Use-Case-Usage estimated_time_to_regain_access → that long; both block the limiter', async () => {
     const h = harness();
     const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;
 
@@ -297,11 +297,18 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     await control('PUT', '/limits', { requestsPerWindow: 1, windowMs: 170_000 });
     await h.adapter.attachShow(externalId);
     const t = Date.now();
-    const e32 = await caught(h.adapter.attachShow(externalId));
-    expect(e32).toBeInstanceOf(RateLimitedError);
-    expect((e32 as RateLimitedError).reason).toBe('code_32');
-    expect((e32 as RateLimitedError).delayMs).toBe(3 * 60_000); // estimated_time_to_regain_access: 3 (minutes)
+    // "requests made with system user or page access tokens are subject to Business Use Case Rate
+    // Limits" (Graph rate-limiting guide): Pages BUC is code 80001 (the simulator answered code 32 with
+    // X-Page-Usage, what a user token gets)
+    const eBuc = await caught(h.adapter.attachShow(externalId));
+    expect(eBuc).toBeInstanceOf(RateLimitedError);
+    expect((eBuc as RateLimitedError).reason).toBe('code_80001');
+    expect((eBuc as RateLimitedError).delayMs).toBe(3 * 60_000); // estimated_time_to_regain_access: 3 (minutes)
     expect((await requests()).at(-1)?.status).toBe(400); // Graph throttles with HTTP 400 and the code in the body
+    const buc = await fetch(`${sim.url}/facebook/v21.0/${externalId}?fields=id`, { headers: { authorization: `Bearer ${CREDENTIALS.pageAccessToken}` } });
+    const usage = JSON.parse(buc.headers.get('x-business-use-case-usage') ?? '{}') as Record<string, Array<Record<string, unknown>>>;
+    expect(usage[CREDENTIALS.pageId]?.[0]).toMatchObject({ type: 'pages', estimated_time_to_regain_access: expect.any(Number) });
+    expect(buc.headers.get('x-page-usage')).toBeNull();
     expect(h.limiter.blocks.map((b) => b.reason)).toEqual(['facebook throttling', 'facebook throttling']);
     expect(h.limiter.blocks[1]?.untilMs).toBeGreaterThanOrEqual(t + 3 * 60_000 - 50);
   });

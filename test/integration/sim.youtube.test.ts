@@ -339,6 +339,18 @@ describe('live lifecycle', () => {
     expect(reasonOf(parseError)).toBe('parseError');
   });
 
+  it('liveStreams.list mine=true leaves out non-reusable streams; only id= reads them (LiveStreamContentDetails.isReusable)', async () => {
+    const token = await getToken();
+    const once = await yt('POST', 'liveStreams?part=snippet,cdn,contentDetails', token, streamBody); // isReusable: false
+    const reusable = await yt('POST', 'liveStreams?part=snippet,cdn,contentDetails', token, { ...streamBody, contentDetails: { isReusable: true } });
+    const byDefault = await yt('POST', 'liveStreams?part=snippet,cdn', token, { snippet: streamBody.snippet, cdn: streamBody.cdn });
+    expect([once.status, reusable.status, byDefault.status]).toEqual([200, 200, 200]);
+    const mine = await yt('GET', 'liveStreams?part=id,contentDetails&mine=true&maxResults=50', token);
+    expect((mine.json.items as Array<{ id: string }>).map((s) => s.id).sort()).toEqual([reusable.json.id as string, byDefault.json.id as string].sort());
+    const byId = await yt('GET', `liveStreams?part=id,contentDetails&id=${once.json.id as string}`, token);
+    expect((byId.json.items as Array<{ id: string; contentDetails: { isReusable: boolean } }>).map((s) => [s.id, s.contentDetails.isReusable])).toEqual([[once.json.id, false]]);
+  });
+
   it('with transitionMs the broadcast passes through testStarting / liveStarting', async () => {
     await control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0, transitionMs: 100 });
     const token = await getToken();

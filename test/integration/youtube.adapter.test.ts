@@ -396,8 +396,13 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(reqs.filter((r) => r.path === '/youtube/v3/liveBroadcasts/bind')).toHaveLength(1);
   });
 
-  it('a crash after the stream was created: recover() pages through liveStreams and finds it', async () => {
-    await seedStreams(60); // more than one page of 50, so the marker is only found on page 2
+  it('a crash after the stream was created: no liveStreams lookup (YouTube does not list non-reusable streams by `mine`); the stream is inserted again and that one bound', async () => {
+    // It used to page `liveStreams?mine=true` for the marker: the simulator listed non-reusable streams
+    // there and the lookup found it, YouTube does not ("The liveStreams.list method does not list
+    // non-reusable streams if you call the method and set the mine parameter to true",
+    // LiveStreamContentDetails.isReusable), so on YouTube it paged the channel's other streams for
+    // nothing (1 unit a page, up to 200) and inserted again anyway.
+    await seedStreams(60); // reusable streams of the channel: what a `mine` lookup would page through
     const h = harness();
     const store = new MemoryOnce();
     const crashingOnce = crashOnce(store, 'stream');
@@ -405,19 +410,15 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const before = await lastSeq();
 
     const remote = await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-crash-2' });
-    expect(store.calls[0]).toEqual({ step: 'stream', ran: false, recovered: true });
+    expect(store.calls[0]).toEqual({ step: 'stream', ran: true, recovered: true });
     const reqs = await requests(before);
-    expect(reqs.map(line)).toEqual([
-      'GET /youtube/v3/liveStreams 200',
-      'GET /youtube/v3/liveStreams 200',
-      'POST /youtube/v3/liveBroadcasts 200',
-      'POST /youtube/v3/liveBroadcasts/bind 200',
-    ]);
-    expect(reqs[0]?.query).toEqual({ part: 'id,snippet,cdn,status', mine: 'true', maxResults: '50' });
-    expect(reqs[1]?.query.pageToken).toEqual(expect.any(String));
-    expect(reqs[3]?.query.streamId).toBe(remote.data.streamId);
-    const ours = (await requests()).filter((r) => r.method === 'POST' && r.path === '/youtube/v3/liveStreams' && r.query.part !== 'snippet,cdn');
-    expect(ours).toHaveLength(1); // the one insert before the crash, never a second
+    expect(reqs.map(line)).toEqual(['POST /youtube/v3/liveStreams 200', 'POST /youtube/v3/liveBroadcasts 200', 'POST /youtube/v3/liveBroadcasts/bind 200']);
+    expect(json(reqs[0]).contentDetails).toEqual({ isReusable: false });
+    expect(reqs[2]?.query.streamId).toBe(remote.data.streamId);
+    // the stream the crashed attempt made is left unbound; the broadcast is made once and bound to the new one
+    expect((await effects()).filter((e) => e.type === 'show.created')).toHaveLength(1);
+    const attached = await h.adapter.attachShow(remote.externalId);
+    expect([attached.data.streamId, attached.ingest?.streamKey]).toEqual([remote.data.streamId, remote.ingest?.streamKey]);
   });
 
   it('recovery reads past 1,000 broadcasts (it stopped after 20 pages of 50 and made a second broadcast)', async () => {

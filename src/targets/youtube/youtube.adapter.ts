@@ -1,7 +1,8 @@
 /**
  * YouTube Live: the whole lifecycle is available by API (liveStreams + liveBroadcasts + liveChatMessages).
  * Non-idempotent inserts go through `op.once` and carry `syndicast:<marker>` so that an attempt that
- * crashed after YouTube created the object finds it again instead of creating a second one.
+ * crashed after YouTube created the broadcast finds it again instead of creating a second one (a
+ * non-reusable liveStream cannot be found that way: see createShow).
  * API: https://developers.google.com/youtube/v3/live/docs (life cycle: .../live/life-of-a-broadcast).
  */
 import { z } from 'zod';
@@ -44,8 +45,8 @@ const WRITE_SCOPES = ['https://www.googleapis.com/auth/youtube', 'https://www.go
 const IdListSchema = z.object({ items: z.array(z.object({ id: z.string() })).default([]) });
 const MARKER_PREFIX = 'syndicast:';
 /**
- * Recovery (a create whose outcome is unknown) reads the channel's liveStreams / liveBroadcasts lists,
- * 50 a page, for the object carrying the attempt's marker. YouTube does not document the lists'
+ * Recovery (a create whose outcome is unknown) reads the channel's liveBroadcasts list, 50 a page, for
+ * the broadcast carrying the attempt's marker (the stream has no lookup: see createShow). YouTube does not document the lists'
  * order, so the read never stops early on creation times (as the Facebook and Bambuser lookups do on
  * their newest-first lists): a list sorted by, say, scheduled start could look newest-first for a page
  * and hide the object on the next one. It reads to the end of the list.
@@ -228,19 +229,6 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     return streamRef(stream);
   }
 
-  async function findStream(marker: string): Promise<StreamRef | null> {
-    const listPage = (pageToken: string | undefined) =>
-      client.call({
-        method: 'GET',
-        path: `${V3}/liveStreams`,
-        query: { part: 'id,snippet,cdn,status', mine: true, maxResults: RECOVERY_PAGE_SIZE, pageToken },
-        cost: QUOTA_COST.list,
-        schema: LiveStreamListSchema,
-      });
-    const hit = await findByMarker('live stream', 'liveStreams', listPage, marker);
-    return hit ? streamRef(hit) : null;
-  }
-
   /**
    * The object carrying `marker` in one of the channel's lists, read to its end. Past
    * MAX_RECOVERY_PAGES the answer is unknown, and creating again might make a second object:
@@ -397,7 +385,14 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     async createShow(spec, op) {
       // Each insert is one request: a refused one (rate limit, quota) did nothing, so the next attempt
       // sends it again without a lookup first (one request per attempt when YouTube allows no more).
-      const stream = await op.once('stream', () => insertStream(spec, op.marker), () => findStream(op.marker), { singleRequest: true });
+      // The stream has no recovery lookup: it is non-reusable (bound to this one broadcast, and YouTube may
+      // delete it once the broadcast is over), and "liveStreams.list does not list non-reusable streams
+      // if you call the method and set the mine parameter to true. The only way ... is to use the id
+      // parameter" (LiveStreamContentDetails.isReusable), which a crashed attempt never recorded. A
+      // lookup by `mine` can only answer "not there" (it paged the channel's other streams, up to 200
+      // units, for nothing), so an attempt whose outcome is unknown inserts the stream again: the one it
+      // may have made stays unbound and unused (an ingest key nobody sees, no broadcast, no viewer).
+      const stream = await op.once('stream', () => insertStream(spec, op.marker), undefined, { singleRequest: true });
       const broadcast = await op.once('broadcast', () => insertBroadcast(spec, op.marker), () => findBroadcast(op.marker), { singleRequest: true });
       await bind(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube broadcast ready');
