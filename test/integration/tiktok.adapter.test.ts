@@ -12,7 +12,7 @@ import { ActionRequiredError, AuthExpiredError, PermanentError, RateLimitedError
 import { buildTiktokAdapter, type TiktokAdapterOptions } from '../../src/targets/tiktok/tiktok.adapter.js';
 import { MemoryOnce, buildOpContext, caught } from '../helpers/adapter-context.js';
 import { adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
-import { platformSim, line, startReceiver, type WebhookReceiver } from '../helpers/adapter-sim.js';
+import { platformSim, line, useReceiver } from '../helpers/adapter-sim.js';
 
 type TtCredentials = { appKey: string; appSecret: string; refreshToken: string; shopCipher: string };
 /** Shop a and shop b, both authorised for the simulator's seeded app (src/simulators/sim.accounts.ts). */
@@ -30,17 +30,7 @@ const PROMO_PATH = `/affiliate_seller/202405/products/${PIN.platformProductId}/p
 const SEARCH_PATH = '/affiliate_seller/202410/orders/search';
 
 const sim = useSimulators();
-let receiver: WebhookReceiver;
-
-beforeAll(async () => {
-  receiver = await startReceiver();
-});
-afterAll(async () => {
-  await receiver.close();
-});
-beforeEach(() => {
-  receiver.got.length = 0;
-});
+const receiver = useReceiver();
 
 // --- helpers ------------------------------------------------------------------------------------
 

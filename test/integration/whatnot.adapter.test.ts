@@ -13,7 +13,7 @@ import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError, 
 import { buildWhatnotAdapter, type WhatnotAdapterOptions } from '../../src/targets/whatnot/whatnot.adapter.js';
 import { buildOpContext, caught } from '../helpers/adapter-context.js';
 import { adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
-import { platformSim, line, startReceiver, type WebhookReceiver } from '../helpers/adapter-sim.js';
+import { platformSim, line, useReceiver } from '../helpers/adapter-sim.js';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 /** Seller a and seller b of the simulator (src/simulators/sim.accounts.ts). */
@@ -29,17 +29,7 @@ const PIN: PinSpec = {
 const MERCH_PATH = `/merchandising/products/${PIN.platformProductId}`;
 
 const sim = useSimulators();
-let receiver: WebhookReceiver;
-
-beforeAll(async () => {
-  receiver = await startReceiver();
-});
-afterAll(async () => {
-  await receiver.close();
-});
-beforeEach(() => {
-  receiver.got.length = 0;
-});
+const receiver = useReceiver();
 
 // --- helpers ------------------------------------------------------------------------------------
 
