@@ -9,7 +9,7 @@
  * everysec, the bare route's queue hash-tagged.
  */
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
-import { ratioRow } from './lib/bench.js';
+import { ratioRow, resultHead } from './lib/bench.js';
 import { runLoad, type LoadResult } from './lib/load.js';
 import { cpuMeter, fsyncProbe } from './lib/machine.js';
 import type { Appendfsync } from './lib/redis-server.js';
@@ -145,6 +145,6 @@ export const ingestBench: Benchmark = {
         await redis.destroy();
       }
     }
-    return { name: this.name, title: this.title, issue: this.issue, startedAt: new Date(started).toISOString(), durationS: round((Date.now() - started) / 1000, 1), setup, rows, notes };
+    return { ...resultHead(this, started), setup, rows, notes };
   },
 };

@@ -6,7 +6,7 @@
  */
 import { Redis, type Cluster } from 'ioredis';
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
-import { ratioRow } from './lib/bench.js';
+import { ratioRow, resultHead } from './lib/bench.js';
 import { runLoad, type LoadResult } from './lib/load.js';
 import { cpuMeter } from './lib/machine.js';
 import { benchRuntime } from './lib/service.js';
@@ -114,11 +114,7 @@ export const redirectBench: Benchmark = {
         }),
       ];
       return {
-        name: this.name,
-        title: this.title,
-        issue: this.issue,
-        startedAt: new Date(started).toISOString(),
-        durationS: round((Date.now() - started) / 1000, 1),
+        ...resultHead(this, started),
         setup: {
           connections: p.connections,
           warmupS: p.warmupS,
