@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { BenchContext, BenchResult, Benchmark, Measure } from './lib/bench.js';
-import { ratioRow } from './lib/bench.js';
+import { ratioRow, resultHead } from './lib/bench.js';
 import { cpuMeter } from './lib/machine.js';
 import { startChild, type Child } from './lib/proc.js';
 import { infoTotals, startBenchStore, storeServiceEnv, type BenchStore } from './lib/topology.js';
@@ -179,11 +179,7 @@ export const attributionBench: Benchmark = {
       goal: { ratio: 'throughput', min: 0.5 }, // issue 12 §7
     });
     return {
-      name: this.name,
-      title: this.title,
-      issue: this.issue,
-      startedAt: new Date(started).toISOString(),
-      durationS: round((Date.now() - started) / 1000, 1),
+      ...resultHead(this, started),
       setup: {
         orders,
         refunds: 'every 10th order, 30 % of its total, right after the order (same lane)',

@@ -12,7 +12,7 @@
  */
 import { Redis } from 'ioredis';
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
-import { ratioRow } from './lib/bench.js';
+import { ratioRow, resultHead } from './lib/bench.js';
 import { runLoad, type LoadResult } from './lib/load.js';
 import { cpuMeter } from './lib/machine.js';
 import { startBenchRedis } from './lib/redis-server.js';
@@ -169,11 +169,7 @@ export const clusterBench: Benchmark = {
       rows.push(ratioRow({ scenario: `${what}: cluster 3+3 with WAIT 1 (default) vs without`, unit, ours: m('cluster+WAIT'), baseline: m('cluster'), baselineLabel: 'same API on the same cluster setup, REDIS_WAIT_REPLICAS=0', ratioOf: 'throughput' }));
     }
     return {
-      name: this.name,
-      title: this.title,
-      issue: this.issue,
-      startedAt: new Date(started).toISOString(),
-      durationS: round((Date.now() - started) / 1000, 1),
+      ...resultHead(this, started),
       setup: {
         ...p,
         systems: 'single: one redis-server (everysec, .data/bench); cluster: 6 redis-server (3 masters + 3 replicas, everysec, tmpdir) from test/helpers/redis-cluster.ts',

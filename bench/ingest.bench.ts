@@ -8,13 +8,13 @@
  * mode, each with its own redis-server; on the cluster (ctx.topology, bench/lib/topology.ts) once,
  * everysec, the bare route's queue hash-tagged.
  */
-import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
-import { ratioRow } from './lib/bench.js';
-import { runLoad, type LoadResult } from './lib/load.js';
+import type { BenchContext, BenchResult, Benchmark, ResultRow } from './lib/bench.js';
+import { ratioRow, resultHead } from './lib/bench.js';
+import { cpuPerOp, measureLoad, runLoad, type LoadRun } from './lib/load.js';
 import { cpuMeter, fsyncProbe } from './lib/machine.js';
 import type { Appendfsync } from './lib/redis-server.js';
 import { AdminClient, benchRuntime, signedEvent, youtubeQueues, type SignedRequest } from './lib/service.js';
-import { mean, round } from './lib/stats.js';
+import { round } from './lib/stats.js';
 import { queuedJobs, startBareApi, startServiceApi, startServiceDispatcher } from './lib/systems.js';
 import { infoTotals, startBenchStore, storeServiceEnv } from './lib/topology.js';
 
@@ -39,26 +39,6 @@ function pool(secret: string, tag: string, n: number): () => SignedRequest {
     const r = reqs[next++];
     if (!r) throw new Error('pre-signed pool exhausted (raise MAX_RPS)');
     return r;
-  };
-}
-
-type Run = LoadResult & { cpu: Record<string, number> };
-
-function cpuPerOp(runs: Run[]): Record<string, number> {
-  const ok = runs.reduce((n, r) => n + r.ok, 0);
-  const out: Record<string, number> = {};
-  for (const k of Object.keys(runs[0]?.cpu ?? {})) out[k] = round(runs.reduce((n, r) => n + (r.cpu[k] ?? 0), 0) / ok, 3);
-  return out;
-}
-
-function measure(runs: Run[]): Measure {
-  return {
-    cpuMsPerOp: cpuPerOp(runs),
-    throughput: round(mean(runs.map((r) => r.rps)), 0),
-    p50: round(mean(runs.map((r) => r.p50)), 2),
-    p99: round(mean(runs.map((r) => r.p99)), 2),
-    count: runs.reduce((n, r) => n + r.ok, 0),
-    extra: { rounds: runs.map((r) => ({ rps: round(r.rps, 0), p50: r.p50, p90: r.p90, p99: r.p99, max: r.max, ok: r.ok, errors: r.errors, statusCodes: r.statusCodes, cpuMs: r.cpu })) },
   };
 }
 
@@ -100,7 +80,7 @@ export const ingestBench: Benchmark = {
         let seq = 0;
         const pids = { ours: ours.proc.pid, bare: bare.proc.pid };
         const dispatchPid = dispatcher.proc.pid;
-        const load = async (who: 'ours' | 'bare', durationS: number): Promise<Run> => {
+        const load = async (who: 'ours' | 'bare', durationS: number): Promise<LoadRun> => {
           const max = MAX_RPS * durationS;
           const next = pool(secret, `${mode}-${who}-${++seq}`, max);
           const meter = cpuMeter({ api: pids[who], redis: redis.pids, loadgen: process.pid, ...(who === 'ours' ? { dispatch: dispatchPid } : {}) });
@@ -111,7 +91,7 @@ export const ingestBench: Benchmark = {
         };
         await load('bare', p.warmupS);
         const oursWarm = await load('ours', p.warmupS);
-        const runs = { ours: [] as Run[], bare: [] as Run[] };
+        const runs = { ours: [] as LoadRun[], bare: [] as LoadRun[] };
         for (let round_ = 0; round_ < p.rounds; round_++) {
           const order: ('ours' | 'bare')[] = round_ % 2 === 0 ? ['bare', 'ours'] : ['ours', 'bare'];
           for (const who of order) runs[who].push(await load(who, p.durationS));
@@ -130,8 +110,8 @@ export const ingestBench: Benchmark = {
           ratioRow({
             scenario: `appendfsync ${mode}`,
             unit: 'events/s',
-            ours: { ...measure(runs.ours), extra: { ...measure(runs.ours).extra, syncJobsWaiting: jobs, aofDelayedFsync: Number(delayed ?? 0) } },
-            baseline: measure(runs.bare),
+            ours: { ...measureLoad(runs.ours), extra: { ...measureLoad(runs.ours).extra, syncJobsWaiting: jobs, aofDelayedFsync: Number(delayed ?? 0) } },
+            baseline: measureLoad(runs.bare),
             baselineLabel: 'bare Fastify: HMAC verify + 1 BullMQ add',
             ratioOf: 'throughput',
             goal: { ratio: 'throughput', min: 1.0 },
@@ -145,6 +125,6 @@ export const ingestBench: Benchmark = {
         await redis.destroy();
       }
     }
-    return { name: this.name, title: this.title, issue: this.issue, startedAt: new Date(started).toISOString(), durationS: round((Date.now() - started) / 1000, 1), setup, rows, notes };
+    return { ...resultHead(this, started), setup, rows, notes };
   },
 };

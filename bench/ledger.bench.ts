@@ -18,7 +18,7 @@ import { createLogger } from '../src/lib/logger.js';
 import { AttributionRepository, DAY_MS } from '../src/store/attribution.repository.js';
 import { Keys } from '../src/store/keys.js';
 import type { BenchContext, BenchResult, Benchmark } from './lib/bench.js';
-import { ratioRow } from './lib/bench.js';
+import { ratioRow, resultHead } from './lib/bench.js';
 import { startChild } from './lib/proc.js';
 import { startBenchRedis } from './lib/redis-server.js';
 import { serviceEnv } from './lib/service.js';
@@ -168,11 +168,7 @@ export const ledgerBench: Benchmark = {
         }),
       ];
       return {
-        name: this.name,
-        title: this.title,
-        issue: this.issue,
-        startedAt: new Date(started).toISOString(),
-        durationS: round((Date.now() - started) / 1000, 1),
+        ...resultHead(this, started),
         setup: {
           memoryOrders: memOrders,
           memoryMix: '40 % attributed by click (100 shows, 2 targets, 20 products), 20 % click id that did not attribute, 40 % none; 26-character order and click ids; every 10th refunded 30 %; created over 30 days',

@@ -19,7 +19,7 @@
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
-import { ratioRow } from './lib/bench.js';
+import { ratioRow, resultHead } from './lib/bench.js';
 import { cpuMeter } from './lib/machine.js';
 import { startChild, type Child } from './lib/proc.js';
 import { startBenchRedis } from './lib/redis-server.js';
@@ -319,11 +319,7 @@ export const pinPropagation5Bench: Benchmark = {
       if (lostTotal || loaded.rejected) notes.push(`effects missing within ${EFFECT_TIMEOUT_MS / 1000} s: loaded ${JSON.stringify(loaded.lost)}, unloaded ${JSON.stringify(unloaded.lost)}; events not accepted: ${loaded.rejected + unloaded.rejected}`);
       if (loaded.tiktokFifo || unloaded.tiktokFifo) notes.push(`TikTok effects paired FIFO (product id did not match): ${loaded.tiktokFifo + unloaded.tiktokFifo}`);
       return {
-        name: this.name,
-        title: this.title,
-        issue: this.issue,
-        startedAt: new Date(started).toISOString(),
-        durationS: round((Date.now() - started) / 1000, 1),
+        ...resultHead(this, started),
         setup: {
           shows: p.shows,
           platforms: PLATFORMS,

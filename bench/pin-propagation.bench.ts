@@ -12,7 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
-import { ratioRow } from './lib/bench.js';
+import { ratioRow, resultHead } from './lib/bench.js';
 import { watchJobs, type JobTimes } from './lib/jobwatch.js';
 import { cpuMeter } from './lib/machine.js';
 import type { Child } from './lib/proc.js';
@@ -329,11 +329,7 @@ export const pinPropagationBench: Benchmark = {
         rows.push(ratioRow({ scenario: sc.label, unit: 'pins/s', ours: measure(r.ours), baseline: measure(r.bare), baselineLabel: 'bare API (HMAC + add) → bare BullMQ worker posting the chat message', ratioOf: 'p50' }));
       }
       return {
-        name: this.name,
-        title: this.title,
-        issue: this.issue,
-        startedAt: new Date(started).toISOString(),
-        durationS: round((Date.now() - started) / 1000, 1),
+        ...resultHead(this, started),
         setup: {
           shows: p.shows,
           pinsPerShow: p.pinsPerShow,

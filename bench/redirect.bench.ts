@@ -5,12 +5,12 @@
  * On one Redis or the cluster (ctx.topology, bench/lib/topology.ts).
  */
 import { Redis, type Cluster } from 'ioredis';
-import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
-import { ratioRow } from './lib/bench.js';
-import { runLoad, type LoadResult } from './lib/load.js';
+import type { BenchContext, BenchResult, Benchmark, ResultRow } from './lib/bench.js';
+import { ratioRow, resultHead } from './lib/bench.js';
+import { cpuPerOp, measureLoad, runLoad, type LoadRun } from './lib/load.js';
 import { cpuMeter } from './lib/machine.js';
 import { benchRuntime } from './lib/service.js';
-import { mean, round } from './lib/stats.js';
+import { round } from './lib/stats.js';
 import { startBareApi, startServiceApi } from './lib/systems.js';
 import { startBenchStore, storeServiceEnv } from './lib/topology.js';
 
@@ -25,26 +25,6 @@ async function countKeys(client: Redis | Cluster, pattern: string): Promise<numb
     for await (const keys of node.scanStream({ match: pattern, count: 5000 }) as AsyncIterable<string[]>) n += keys.length;
   }
   return n;
-}
-
-type Run = LoadResult & { cpu: Record<string, number> };
-
-function cpuPerOp(runs: Run[]): Record<string, number> {
-  const ok = runs.reduce((n, r) => n + r.ok, 0);
-  const out: Record<string, number> = {};
-  for (const k of Object.keys(runs[0]?.cpu ?? {})) out[k] = round(runs.reduce((n, r) => n + (r.cpu[k] ?? 0), 0) / ok, 3);
-  return out;
-}
-
-function measure(runs: Run[]): Measure {
-  return {
-    cpuMsPerOp: cpuPerOp(runs),
-    throughput: round(mean(runs.map((r) => r.rps)), 0),
-    p50: round(mean(runs.map((r) => r.p50)), 2),
-    p99: round(mean(runs.map((r) => r.p99)), 2),
-    count: runs.reduce((n, r) => n + r.ok, 0),
-    extra: { rounds: runs.map((r) => ({ rps: round(r.rps, 0), p50: r.p50, p90: r.p90, p99: r.p99, max: r.max, ok: r.ok, errors: r.errors, statusCodes: r.statusCodes, cpuMs: r.cpu })) },
-  };
 }
 
 export const redirectBench: Benchmark = {
@@ -69,7 +49,7 @@ export const redirectBench: Benchmark = {
       }
       const systems = { ours: ours.info.url, bare: bare.info.url };
       const pids = { ours: ours.proc.pid, bare: bare.proc.pid };
-      const load = async (who: 'ours' | 'bare', durationS: number): Promise<Run> => {
+      const load = async (who: 'ours' | 'bare', durationS: number): Promise<LoadRun> => {
         let i = 0;
         const headers = { 'user-agent': BROWSER_UA, accept: 'text/html' };
         const meter = cpuMeter({ api: pids[who], redis: redis.pids, loadgen: process.pid });
@@ -90,7 +70,7 @@ export const redirectBench: Benchmark = {
       };
       const warm = await load('ours', p.warmupS);
       await load('bare', p.warmupS);
-      const runs = { ours: [] as Run[], bare: [] as Run[] };
+      const runs = { ours: [] as LoadRun[], bare: [] as LoadRun[] };
       for (let k = 0; k < p.rounds; k++) {
         const order: ('ours' | 'bare')[] = k % 2 === 0 ? ['bare', 'ours'] : ['ours', 'bare'];
         for (const who of order) runs[who].push(await load(who, p.durationS));
@@ -101,24 +81,20 @@ export const redirectBench: Benchmark = {
       const redirects = oursRuns.reduce((n, r) => n + r.ok, 0);
       const clicks = await countKeys(rt.redis, rt.keys.click('*'));
       if (clicks < redirects || clicks > redirects + p.connections * oursRuns.length) notes.push(`${redirects} redirects but ${clicks} clicks recorded`);
-      const oursM = measure(runs.ours);
+      const oursM = measureLoad(runs.ours);
       const rows: ResultRow[] = [
         ratioRow({
           scenario: `${p.links} links, browser UA (click recorded), appendfsync everysec`,
           unit: 'req/s',
           ours: { ...oursM, extra: { ...oursM.extra, clicksRecorded: clicks } },
-          baseline: measure(runs.bare),
+          baseline: measureLoad(runs.bare),
           baselineLabel: 'bare Fastify route answering 302',
           ratioOf: 'throughput',
           goal: { ratio: 'throughput', min: 0.6 }, // issue 12 §5 (issue 5 had 0.5)
         }),
       ];
       return {
-        name: this.name,
-        title: this.title,
-        issue: this.issue,
-        startedAt: new Date(started).toISOString(),
-        durationS: round((Date.now() - started) / 1000, 1),
+        ...resultHead(this, started),
         setup: {
           connections: p.connections,
           warmupS: p.warmupS,

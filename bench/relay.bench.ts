@@ -36,7 +36,7 @@ import { simTargetCredentials } from '../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../src/simulators/sim.server.js';
 import type { Platform } from '../src/targets/target.adapter.js';
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
-import { ratioRow } from './lib/bench.js';
+import { ratioRow, resultHead } from './lib/bench.js';
 import { startChild, track, type Child } from './lib/proc.js';
 import { commOf, cpuBetween, threadCpu, treeCpu, treeMemoryKiB, treePids } from './lib/proctree.js';
 import { BENCH_DATA_ROOT, startBenchRedis } from './lib/redis-server.js';
@@ -672,11 +672,7 @@ export const relayBench: Benchmark = {
       if (ours.started < n) notes.push(`ours: ${n - ours.started} of ${n} destinations received no data within ${p.firstByteTimeoutMs / 1000} s`);
       if (bare.started < n) notes.push(`bare: ${n - bare.started} of ${n} destinations received no data within ${p.firstByteTimeoutMs / 1000} s`);
       return {
-        name: this.name,
-        title: this.title,
-        issue: this.issue,
-        startedAt: new Date(started).toISOString(),
-        durationS: round((Date.now() - started) / 1000, 1),
+        ...resultHead(this, started),
         setup: {
           shows,
           destinationsPerShow: 5,

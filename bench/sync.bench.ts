@@ -17,7 +17,7 @@
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
-import { ratioRow } from './lib/bench.js';
+import { ratioRow, resultHead } from './lib/bench.js';
 import type { Child } from './lib/proc.js';
 import { AdminClient, benchRuntime, pool, send, showSnapshot, signedEvent, youtubeQueues } from './lib/service.js';
 import { liftLimits, startBenchSim } from './lib/sim.js';
@@ -188,11 +188,7 @@ export const syncBench: Benchmark = {
       }
       await Promise.all(bareQueues.map((q) => q.close()));
       return {
-        name: this.name,
-        title: this.title,
-        issue: this.issue,
-        startedAt: new Date(started).toISOString(),
-        durationS: round((Date.now() - started) / 1000, 1),
+        ...resultHead(this, started),
         setup: {
           jobsPerPhase: p.jobs,
           warmup: `${p.warmup} shows through every phase at latency 0 first (discarded)`,

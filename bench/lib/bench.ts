@@ -1,4 +1,5 @@
 /** What every benchmark file exports and what it gets from bench/run.ts. */
+import { round } from './stats.js';
 
 export interface BenchContext {
   /** BENCH_QUICK=1: short durations and small counts, for development. Results are not comparable. */
@@ -89,6 +90,11 @@ export interface Benchmark {
   title: string;
   issue: string;
   run(ctx: BenchContext): Promise<BenchResult>;
+}
+
+/** The fields a result opens with: the benchmark's name, title and issue, when it started (`started`, a Date.now()) and how long it has run, in s. */
+export function resultHead(bench: Pick<Benchmark, 'name' | 'title' | 'issue'>, started: number): Pick<BenchResult, 'name' | 'title' | 'issue' | 'startedAt' | 'durationS'> {
+  return { name: bench.name, title: bench.title, issue: bench.issue, startedAt: new Date(started).toISOString(), durationS: round((Date.now() - started) / 1000, 1) };
 }
 
 export function ratioRow(r: Omit<ResultRow, 'ratio' | 'met'>): ResultRow {

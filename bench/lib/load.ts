@@ -4,6 +4,8 @@
  * pre-signed pool, a list of link codes...).
  */
 import autocannon from 'autocannon';
+import type { Measure } from './bench.js';
+import { mean, round } from './stats.js';
 
 export interface LoadOptions {
   url: string;
@@ -64,5 +66,28 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     errors: r.errors,
     timeouts: r.timeouts,
     statusCodes,
+  };
+}
+
+/** One load run with the CPU time each process used during it (ms). */
+export type LoadRun = LoadResult & { cpu: Record<string, number> };
+
+/** CPU ms per successful request, by process, over all `runs`. */
+export function cpuPerOp(runs: LoadRun[]): Record<string, number> {
+  const ok = runs.reduce((n, r) => n + r.ok, 0);
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(runs[0]?.cpu ?? {})) out[k] = round(runs.reduce((n, r) => n + (r.cpu[k] ?? 0), 0) / ok, 3);
+  return out;
+}
+
+/** The runs of one system as a result Measure: means of the rounds, and each round under extra.rounds. */
+export function measureLoad(runs: LoadRun[]): Measure {
+  return {
+    cpuMsPerOp: cpuPerOp(runs),
+    throughput: round(mean(runs.map((r) => r.rps)), 0),
+    p50: round(mean(runs.map((r) => r.p50)), 2),
+    p99: round(mean(runs.map((r) => r.p99)), 2),
+    count: runs.reduce((n, r) => n + r.ok, 0),
+    extra: { rounds: runs.map((r) => ({ rps: round(r.rps, 0), p50: r.p50, p90: r.p90, p99: r.p99, max: r.max, ok: r.ok, errors: r.errors, statusCodes: r.statusCodes, cpuMs: r.cpu })) },
   };
 }

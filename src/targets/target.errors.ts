@@ -3,6 +3,8 @@
  * Adapters turn HTTP / platform errors into one of these; the mirror worker decides what to do from
  * the class, never from message strings (compare bullmq's UnrecoverableError / RateLimitError).
  */
+import type { z } from 'zod';
+
 export type TargetErrorKind = 'retryable' | 'rate_limited' | 'auth_expired' | 'permanent' | 'action_required';
 
 export abstract class TargetError extends Error {
@@ -68,6 +70,15 @@ export class AuthExpiredError extends TargetError {
 /** Will not succeed by retrying (revoked grant, invalid request): the mirror goes `failed`. */
 export class PermanentError extends TargetError {
   readonly kind = 'permanent' as const;
+}
+
+/** An answer that does not match its schema: `malformed response from <what>: ` and its first three issues, by path. */
+export function malformedResponse(what: string, error: z.ZodError): PermanentError {
+  const issues = error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
+  return new PermanentError(`malformed response from ${what}: ${issues}`, 'malformed_response');
 }
 
 /** The platform cannot do the next step by API: an operator must act (mirror `action_required`). */

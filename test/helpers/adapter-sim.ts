@@ -67,3 +67,35 @@ export async function startReceiver(): Promise<WebhookReceiver> {
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}/hook`, got, answers, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
+
+/**
+ * Registers beforeAll/afterAll/beforeEach in the calling test file: one receiver (startReceiver) for
+ * the file, its deliveries cleared before each test. The fields are read once beforeAll ran.
+ */
+export function useReceiver(): Pick<WebhookReceiver, 'url' | 'got' | 'answers'> {
+  let receiver: WebhookReceiver | undefined;
+  const ready = (): WebhookReceiver => {
+    if (!receiver) throw new Error('the receiver is not started (useReceiver starts it in beforeAll)');
+    return receiver;
+  };
+  beforeAll(async () => {
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    await receiver?.close();
+  });
+  beforeEach(() => {
+    ready().got.length = 0;
+  });
+  return {
+    get url() {
+      return ready().url;
+    },
+    get got() {
+      return ready().got;
+    },
+    get answers() {
+      return ready().answers;
+    },
+  };
+}

@@ -9,63 +9,40 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import axios from 'axios';
 import type { BambuserSimulator } from '../../src/simulators/bambuser.sim.js';
 import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
-import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createBambuserAdapter } from '../../src/targets/bambuser/bambuser.adapter.js';
-import type { PinSpec, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { PinSpec } from '../../src/targets/target.adapter.js';
 import { PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
-import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce } from '../helpers/adapter-context.js';
+import { LINEN_PIN, SPRING_SPEC, adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
 import { platformSim, line, startReceiver, type Delivery } from '../helpers/adapter-sim.js';
 import { DAY_MS } from '../helpers/clock.js';
 
 /** Organisation a's key, and organisation b's (src/simulators/sim.accounts.ts). */
 const API_KEY = SIM_ACCOUNTS.bambuser[0]!.apiKey;
 const ORG_B_KEY = SIM_ACCOUNTS.bambuser[1]!.apiKey;
-const SPEC: ShowSpec = { title: 'Spring drop: linen & denim', description: 'Live from the studio', scheduledAt: '2030-04-01T18:00:00.000Z' };
-const PIN: PinSpec = {
-  productId: 'prod-linen-shirt',
-  title: 'Linen shirt',
-  price: { amount: 4900, currency: 'USD' },
-  linkUrl: 'http://127.0.0.1:3000/l/Ab3dEf',
-  platformProductId: 'prod-linen-shirt',
-};
-const PIN2: PinSpec = { ...PIN, productId: 'prod-denim', title: 'Denim jacket', linkUrl: 'http://127.0.0.1:3000/l/Zx9yWv', platformProductId: 'prod-denim' };
+const PIN2: PinSpec = { ...LINEN_PIN, productId: 'prod-denim', title: 'Denim jacket', linkUrl: 'http://127.0.0.1:3000/l/Zx9yWv', platformProductId: 'prod-denim' };
 
-let sim: StartedSimulators;
+// Most tests make more than 5 requests in 10 s; the window has its own test below.
+const sim = useSimulators({ limits: { bambuser: { requestsPerWindow: null } } });
 let bambuser: BambuserSimulator;
-
-beforeAll(async () => {
-  sim = await startSimulators({ port: 0 });
-  bambuser = sim.simulators.get('bambuser') as BambuserSimulator;
-});
-afterAll(async () => {
-  await sim.close();
-});
-beforeEach(async () => {
-  await axios.post(`${sim.url}/_sim/reset`, {});
-  // Most tests make more than 5 requests in 10 s; the window has its own test below.
-  await control('PUT', '/limits', { requestsPerWindow: null });
+beforeAll(() => {
+  bambuser = sim.simulator<BambuserSimulator>('bambuser');
 });
 
 // --- helpers ------------------------------------------------------------------------------------
 
-interface Harness extends TestAdapterContext {
-  adapter: TargetAdapter;
-}
-
 function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number } = {}): Harness {
-  const t = buildAdapterContext({
+  return adapterHarness(createBambuserAdapter, {
     platform: 'bambuser',
     baseUrl: `${sim.url}/bambuser`,
     credentials: opts.credentials ?? { apiKey: API_KEY },
     timeoutMs: opts.timeoutMs ?? 3_000,
   });
-  return { ...t, adapter: createBambuserAdapter(t.ctx) };
 }
 
 const { control, effects, requests, lastSeq } = platformSim(() => sim.url, 'bambuser');
 const json = (r: SimRequestRecord | undefined): unknown => JSON.parse(r?.body || 'null') as unknown;
-
 
 function flatHeaders(h: IncomingHttpHeaders): Record<string, string | undefined> {
   return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]));
@@ -76,7 +53,7 @@ function flatHeaders(h: IncomingHttpHeaders): Record<string, string | undefined>
 describe('Bambuser adapter ↔ Bambuser simulator', () => {
   it('runs the lifecycle: created (scheduled) → host goes live → two pins as highlights → host ends', async () => {
     const h = harness({ credentials: { apiKey: API_KEY, showUrlTemplate: 'https://shop.example.com/live?autoplayLiveShopping={showId}' } });
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-life-1'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-life-1'));
     expect(remote).toEqual({
       externalId: expect.any(String),
       url: `https://shop.example.com/live?autoplayLiveShopping=${remote.externalId}`,
@@ -91,20 +68,20 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect(await requests(before)).toEqual([]);
 
     bambuser.startBroadcast(remote.externalId); // the host goes live in the Bambuser app
-    const first = await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-1'));
+    const first = await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-pin-1'));
     const second = await h.adapter.pin(remote, PIN2, buildOpContext('mk-pin-2'));
     expect(first.ref).toEqual(expect.any(String));
     expect(second.ref).not.toBe(first.ref);
-    await h.adapter.unpin(remote, PIN, first.ref, buildOpContext('mk-unpin-1')); // its highlight is taken back
+    await h.adapter.unpin(remote, LINEN_PIN, first.ref, buildOpContext('mk-unpin-1')); // its highlight is taken back
     bambuser.stopBroadcast(remote.externalId);
     await h.adapter.endShow(remote, buildOpContext('end'));
 
     const fx = await effects();
     expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started', 'product.pinned', 'product.pinned', 'product.unpinned', 'show.ended']);
-    expect(fx[4]).toMatchObject({ productId: PIN.productId });
+    expect(fx[4]).toMatchObject({ productId: LINEN_PIN.productId });
     expect(fx.every((e) => e.externalId === remote.externalId)).toBe(true);
-    expect(fx[0]?.title).toBe(SPEC.title);
-    expect(fx[2]).toMatchObject({ productId: PIN.productId, url: PIN.linkUrl });
+    expect(fx[0]?.title).toBe(SPRING_SPEC.title);
+    expect(fx[2]).toMatchObject({ productId: LINEN_PIN.productId, url: LINEN_PIN.linkUrl });
     expect(fx[3]).toMatchObject({ productId: PIN2.productId, url: PIN2.linkUrl });
 
     // one limiter slot per request
@@ -115,11 +92,11 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
 
   it('sends exactly the documented requests (Token auth, JSON bodies)', async () => {
     const h = harness();
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-req-1'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-req-1'));
     bambuser.startBroadcast(remote.externalId);
     const t0 = Date.now();
-    await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-req'));
-    await h.adapter.updateShow(remote, { ...SPEC, title: 'Spring drop (moved)', scheduledAt: '2030-04-01T19:00:00.000Z' }, buildOpContext('mk-upd'));
+    await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-pin-req'));
+    await h.adapter.updateShow(remote, { ...SPRING_SPEC, title: 'Spring drop (moved)', scheduledAt: '2030-04-01T19:00:00.000Z' }, buildOpContext('mk-upd'));
 
     const reqs = await requests();
     const show = `/v1/shows/${remote.externalId}`;
@@ -136,12 +113,12 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     }
     expect(reqs[0]?.headers['content-type']).toContain('application/json');
     expect(json(reqs[0])).toEqual({
-      title: SPEC.title,
+      title: SPRING_SPEC.title,
       description: 'Live from the studio\n\nsyndicast:mk-req-1',
-      scheduledStartAt: SPEC.scheduledAt,
+      scheduledStartAt: SPRING_SPEC.scheduledAt,
       published: true,
     });
-    expect(json(reqs[2])).toEqual({ publicUrl: PIN.linkUrl, productReference: PIN.platformProductId, title: PIN.title });
+    expect(json(reqs[2])).toEqual({ publicUrl: LINEN_PIN.linkUrl, productReference: LINEN_PIN.platformProductId, title: LINEN_PIN.title });
     const highlight = json(reqs[3]) as { startAt: string; products: string[] };
     expect(Object.keys(highlight).sort()).toEqual(['products', 'startAt']);
     expect(Date.parse(highlight.startAt)).toBeGreaterThanOrEqual(t0 - 5);
@@ -155,22 +132,22 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
 
   it('a product pinned again is not attached twice: the second pin only adds a highlight', async () => {
     const h = harness();
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-repin'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-repin'));
     bambuser.startBroadcast(remote.externalId);
-    await h.adapter.pin(remote, PIN, buildOpContext('mk-repin-1'));
+    await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-repin-1'));
     await h.adapter.pin(remote, PIN2, buildOpContext('mk-repin-2'));
     const before = await lastSeq();
-    await h.adapter.pin(remote, PIN, buildOpContext('mk-repin-3')); // episode 2 of the first product
+    await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-repin-3')); // episode 2 of the first product
     expect((await requests(before)).map(line)).toEqual([
       `GET /v1/shows/${remote.externalId}/products 200`,
       `POST /v1/shows/${remote.externalId}/highlights 201`,
     ]);
-    expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual([PIN.productId, PIN2.productId, PIN.productId]);
+    expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual([LINEN_PIN.productId, PIN2.productId, LINEN_PIN.productId]);
   });
 
   it('a dead API key → PermanentError naming the fix, no secret in the message', async () => {
     const h = harness({ credentials: { apiKey: 'revoked-key-123' } });
-    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-401')));
+    const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-401')));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('unauthorized');
     expect((err as PermanentError).message).toMatch(/BamHub → Settings → Integrations → API Keys/);
@@ -182,7 +159,7 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
   it('a key without a scope → 403 → PermanentError naming the scope', async () => {
     const { apiKey } = (await control('POST', '/accounts', { scopes: ['READ_SHOWS', 'READ_PRODUCTS'] })) as { apiKey: string };
     const h = harness({ credentials: { apiKey } });
-    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-403')));
+    const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-403')));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('missing_scope:WRITE_SHOWS');
     expect((err as PermanentError).message).toMatch(/lacks the WRITE_SHOWS scope needed for POST \/v1\/shows/);
@@ -191,11 +168,11 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
 
   it("another organisation's key cannot read, change, pin to or report on a show it did not make (404); its list does not show it", async () => {
     const a = harness();
-    const remote = await a.adapter.createShow(SPEC, buildOpContext('mk-org-a'));
+    const remote = await a.adapter.createShow(SPRING_SPEC, buildOpContext('mk-org-a'));
     const b = harness({ credentials: { apiKey: ORG_B_KEY } });
     const before = (await requests()).length;
     expect(await caught(b.adapter.attachShow(remote.externalId))).toBeInstanceOf(PermanentError);
-    expect(await caught(b.adapter.pin(remote, PIN, buildOpContext('mk-org-b-pin')))).toBeInstanceOf(PermanentError);
+    expect(await caught(b.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-org-b-pin')))).toBeInstanceOf(PermanentError);
     const direct = async (method: 'GET' | 'PATCH' | 'DELETE', path: string): Promise<number> =>
       (await axios.request({ method, url: `${sim.url}/bambuser/v1${path}`, headers: { authorization: `Token ${ORG_B_KEY}` }, data: method === 'PATCH' ? { title: 'taken over' } : undefined, validateStatus: () => true })).status;
     expect(await direct('GET', `/shows/${remote.externalId}`)).toBe(404);
@@ -223,7 +200,7 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
 
   it('missing credentials → PermanentError before any request', async () => {
     const h = harness({ credentials: { region: 'mars' } });
-    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-nocreds')));
+    const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-nocreds')));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).message).toMatch(/apiKey, region/);
     expect(await requests()).toEqual([]);
@@ -285,18 +262,18 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     for (let i = 0; i < 3; i++) await control('POST', '/shows', { title: `other ${i}` });
     const h = harness();
     const store = new MemoryOnce();
-    await expect(h.adapter.createShow(SPEC, { once: crashOnce(store, 'show'), marker: 'mk-crash-1' })).rejects.toThrow('worker killed');
+    await expect(h.adapter.createShow(SPRING_SPEC, { once: crashOnce(store, 'show'), marker: 'mk-crash-1' })).rejects.toThrow('worker killed');
     expect(store.steps.get('show')).toEqual({ state: 'started', startedAt: expect.any(String) });
-    const createdId = (await effects()).find((e) => e.title === SPEC.title)?.externalId;
+    const createdId = (await effects()).find((e) => e.title === SPRING_SPEC.title)?.externalId;
     const before = await lastSeq();
 
-    const remote = await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-crash-1' });
+    const remote = await h.adapter.createShow(SPRING_SPEC, { once: store.once, marker: 'mk-crash-1' });
     expect(remote.externalId).toBe(createdId);
     expect(store.calls).toEqual([{ step: 'show', ran: false, recovered: true }]);
     const reqs = await requests(before);
     expect(reqs.map(line)).toEqual(['GET /v1/shows 200']);
     expect(reqs[0]?.query).toEqual({ limit: '100' });
-    expect((await effects()).filter((e) => e.type === 'show.created' && e.title === SPEC.title)).toHaveLength(1);
+    expect((await effects()).filter((e) => e.type === 'show.created' && e.title === SPRING_SPEC.title)).toHaveLength(1);
   });
 
   it('recovery reads back to the attempt however many shows were made since (650 here: it used to stop after 500)', async () => {
@@ -304,16 +281,16 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     // crashed worker's show, and the lookup read 5 pages of 100.
     const h = harness();
     const store = new MemoryOnce();
-    await expect(h.adapter.createShow(SPEC, { once: crashOnce(store, 'show'), marker: 'mk-buried' })).rejects.toThrow('worker killed');
-    const createdId = (await effects()).find((e) => e.title === SPEC.title)?.externalId;
+    await expect(h.adapter.createShow(SPRING_SPEC, { once: crashOnce(store, 'show'), marker: 'mk-buried' })).rejects.toThrow('worker killed');
+    const createdId = (await effects()).find((e) => e.title === SPRING_SPEC.title)?.externalId;
     for (let i = 0; i < 650; i++) await control('POST', '/shows', { title: `newer ${i}` });
     const before = await lastSeq();
 
-    const remote = await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-buried' });
+    const remote = await h.adapter.createShow(SPRING_SPEC, { once: store.once, marker: 'mk-buried' });
     expect(remote.externalId).toBe(createdId);
     expect(store.calls).toEqual([{ step: 'show', ran: false, recovered: true }]);
     expect((await requests(before)).map(line)).toEqual(Array.from({ length: 7 }, () => 'GET /v1/shows 200'));
-    expect((await effects()).filter((e) => e.type === 'show.created' && e.title === SPEC.title)).toHaveLength(1);
+    expect((await effects()).filter((e) => e.type === 'show.created' && e.title === SPRING_SPEC.title)).toHaveLength(1);
   });
 
   it('recovery stops at shows older than the attempt (less a clock margin), then creates', async () => {
@@ -323,18 +300,18 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     // An attempt that started (and made nothing) an hour from now: every show is older than it by more than the margin.
     store.markStarted('show', new Date(Date.now() + 3600_000).toISOString());
     const before = await lastSeq();
-    await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-never' });
+    await h.adapter.createShow(SPRING_SPEC, { once: store.once, marker: 'mk-never' });
     expect(store.calls).toEqual([{ step: 'show', ran: true, recovered: true }]);
     expect((await requests(before)).map(line)).toEqual(['GET /v1/shows 200', 'POST /v1/shows 201']);
   });
 
   it('a crash after the highlight was posted: recover() finds the current highlight, no second one', async () => {
     const h = harness();
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-pin-crash'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-pin-crash'));
     bambuser.startBroadcast(remote.externalId);
     const store = new MemoryOnce();
-    await expect(h.adapter.pin(remote, PIN, { once: crashOnce(store, 'highlight'), marker: 'mk-pc' })).rejects.toThrow('worker killed');
-    const again = await h.adapter.pin(remote, PIN, { once: store.once, marker: 'mk-pc' });
+    await expect(h.adapter.pin(remote, LINEN_PIN, { once: crashOnce(store, 'highlight'), marker: 'mk-pc' })).rejects.toThrow('worker killed');
+    const again = await h.adapter.pin(remote, LINEN_PIN, { once: store.once, marker: 'mk-pc' });
     expect(again.ref).toEqual(expect.any(String));
     expect(store.calls).toEqual([
       { step: 'product', ran: true, recovered: false },
@@ -349,7 +326,7 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
 
   it('cancelShow deletes the show and is idempotent', async () => {
     const h = harness();
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-cancel'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-cancel'));
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.cancelled']);
@@ -362,12 +339,12 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
 
   it('cancelShow keeps a show that has aired (live or ended): deleting it would delete its order stats, the only source of its sales', async () => {
     const h = harness();
-    const live = await h.adapter.createShow(SPEC, buildOpContext('mk-cancel-live'));
-    const ended = await h.adapter.createShow({ ...SPEC, title: 'Ended' }, buildOpContext('mk-cancel-ended'));
+    const live = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-cancel-live'));
+    const ended = await h.adapter.createShow({ ...SPRING_SPEC, title: 'Ended' }, buildOpContext('mk-cancel-ended'));
     bambuser.startBroadcast(live.externalId);
     bambuser.startBroadcast(ended.externalId);
     bambuser.stopBroadcast(ended.externalId);
-    const order = (await control('POST', '/orders', { externalId: live.externalId, productId: PIN.productId, total: { amount: 4990, currency: 'USD' } })) as { orderId: string };
+    const order = (await control('POST', '/orders', { externalId: live.externalId, productId: LINEN_PIN.productId, total: { amount: 4990, currency: 'USD' } })) as { orderId: string };
     const before = await lastSeq();
     for (const remote of [live, ended]) await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     expect((await requests(before)).filter((r) => r.method !== 'GET')).toEqual([]);
@@ -384,7 +361,7 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
       await control('PUT', '/webhook', { url: hook.url, secret: 'whs-4f1c' });
       hook.answers.push(500); // the first delivery fails: Bambuser sends the same event again
       const h = harness({ credentials: { apiKey: API_KEY, webhookHeaderValue: 'whs-4f1c' } });
-      await h.adapter.createShow(SPEC, buildOpContext('mk-hook'));
+      await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-hook'));
       const [first, retry] = (await waitForDeliveries(hook.got, 2)) as [Delivery, Delivery];
       expect(first.headers['x-webhook-secret']).toBe('whs-4f1c');
       expect(first.headers['x-hub-signature']).toBeUndefined(); // no HMAC of any kind
@@ -418,8 +395,8 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
       );
       expect(reg.status).toBe(201);
       const h = harness({ credentials: { apiKey: API_KEY, webhookHeaderName: 'X-Syndicast-Auth', webhookHeaderValue: 'k-77' } });
-      const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-hook-2'));
-      await h.adapter.pin(remote, PIN, buildOpContext('mk-hook-pin'));
+      const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-hook-2'));
+      await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-hook-pin'));
       const got = await waitForDeliveries(hook.got, 2);
       const collections = got.map((d) => (JSON.parse(d.body.toString('utf8')) as { collection: string }).collection);
       expect(collections).toEqual(['show', 'product-highlight']); // the `product` topic was not subscribed
@@ -431,16 +408,16 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
 
   it('listOrders: the aired shows in range, their order stats, decimal amounts → minor units, period filter', async () => {
     const h = harness();
-    const aired = await h.adapter.createShow(SPEC, buildOpContext('mk-ord-1'));
-    const neverAired = await h.adapter.createShow({ ...SPEC, title: 'Never aired' }, buildOpContext('mk-ord-2'));
+    const aired = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-ord-1'));
+    const neverAired = await h.adapter.createShow({ ...SPRING_SPEC, title: 'Never aired' }, buildOpContext('mk-ord-2'));
     bambuser.startBroadcast(aired.externalId);
     // The period is a UTC day after the broadcast started (now): a show that started after `to` has no
     // orders in it, so a fixed day (2030-04-01) would have been left out once the clock passed it.
     const day = new Date((Math.floor(Date.now() / DAY_MS) + 2) * DAY_MS).toISOString().slice(0, 10);
     const dayAfterNext = new Date(Date.parse(day) + 2 * DAY_MS).toISOString().slice(0, 10);
-    const o1 = (await control('POST', '/orders', { externalId: aired.externalId, productId: PIN.productId, total: { amount: 4990, currency: 'USD' }, createdAt: `${day}T18:20:00Z` })) as { orderId: string };
+    const o1 = (await control('POST', '/orders', { externalId: aired.externalId, productId: LINEN_PIN.productId, total: { amount: 4990, currency: 'USD' }, createdAt: `${day}T18:20:00Z` })) as { orderId: string };
     const o2 = (await control('POST', '/orders', { externalId: aired.externalId, productId: PIN2.productId, total: { amount: 1000, currency: 'JPY' }, createdAt: `${day}T18:40:00Z` })) as { orderId: string };
-    await control('POST', '/orders', { externalId: aired.externalId, productId: PIN.productId, total: { amount: 100, currency: 'USD' }, createdAt: `${dayAfterNext}T00:00:00Z` }); // after `to`
+    await control('POST', '/orders', { externalId: aired.externalId, productId: LINEN_PIN.productId, total: { amount: 100, currency: 'USD' }, createdAt: `${dayAfterNext}T00:00:00Z` }); // after `to`
     await control('POST', `/orders/${o1.orderId}/refunds`, { amount: { amount: 990, currency: 'USD' } }); // Bambuser never hears of it
     const before = await lastSeq();
 
@@ -449,7 +426,7 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
       {
         orderId: o1.orderId,
         externalShowId: aired.externalId,
-        productId: PIN.productId,
+        productId: LINEN_PIN.productId,
         clickId: undefined,
         createdAt: `${day}T18:20:00.000Z`,
         total: { amount: 4990, currency: 'USD' },
@@ -469,25 +446,25 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
 
   it('unpin deletes the highlight the pin made (issue 9): idempotent, the product stays on the show, a re-pin highlights it again', async () => {
     const h = harness();
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-unpin'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-unpin'));
     bambuser.startBroadcast(remote.externalId);
-    const pinned = await h.adapter.pin(remote, PIN, buildOpContext('mk-unpin-p1'));
+    const pinned = await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-unpin-p1'));
     const before = await lastSeq();
-    await h.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-unpin-u1'));
+    await h.adapter.unpin(remote, LINEN_PIN, pinned.ref, buildOpContext('mk-unpin-u1'));
     expect((await requests(before)).map(line)).toEqual([`DELETE /v1/shows/${remote.externalId}/highlights/${pinned.ref} 204`]);
-    await h.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-unpin-u1')); // already gone: success
+    await h.adapter.unpin(remote, LINEN_PIN, pinned.ref, buildOpContext('mk-unpin-u1')); // already gone: success
     const auth = { headers: { authorization: `Token ${API_KEY}` } };
     const highlights = await axios.get(`${sim.url}/bambuser/v1/shows/${remote.externalId}/highlights`, auth);
     expect((highlights.data as { results: unknown[] }).results).toEqual([]);
     const products = await axios.get(`${sim.url}/bambuser/v1/shows/${remote.externalId}/products`, auth);
-    expect((products.data as { results: { publicUrl: string }[] }).results.map((p) => p.publicUrl)).toEqual([PIN.linkUrl]);
+    expect((products.data as { results: { publicUrl: string }[] }).results.map((p) => p.publicUrl)).toEqual([LINEN_PIN.linkUrl]);
 
-    const again = await h.adapter.pin(remote, PIN, buildOpContext('mk-unpin-p2'));
+    const again = await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-unpin-p2'));
     expect(again.ref).not.toBe(pinned.ref);
     // a pin recorded without its highlight id: the product's current highlight is found and taken back
-    await h.adapter.unpin(remote, PIN, undefined, buildOpContext('mk-unpin-u2'));
+    await h.adapter.unpin(remote, LINEN_PIN, undefined, buildOpContext('mk-unpin-u2'));
     const fx = (await effects()).filter((e) => e.type.startsWith('product.')).map((e) => `${e.type}:${e.productId}`);
-    expect(fx).toEqual([`product.pinned:${PIN.productId}`, `product.unpinned:${PIN.productId}`, `product.pinned:${PIN.productId}`, `product.unpinned:${PIN.productId}`]);
+    expect(fx).toEqual([`product.pinned:${LINEN_PIN.productId}`, `product.unpinned:${LINEN_PIN.productId}`, `product.pinned:${LINEN_PIN.productId}`, `product.unpinned:${LINEN_PIN.productId}`]);
 
     // The other way to take a product back (not what unpin does): remove it from the show.
     const productId = (products.data as { results: { id: string }[] }).results[0]?.id;

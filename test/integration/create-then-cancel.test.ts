@@ -11,29 +11,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
-import { CREATE_PATHS, startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREATE_PATHS } from '../helpers/late-proxy.js';
+import { sampleShow, sendEvent, showEvent } from '../helpers/service.js';
+import { useLateRig } from '../helpers/late-rig.js';
 
 const TIMEOUT_MS = 400;
 const HOLD_MS = 800;
 
-let svc: TestService;
-let sim: TestSim;
-let proxy: LateProxy;
-let secret: string;
-
-beforeAll(async () => {
-  sim = await startSim();
-  for (const p of ['youtube', 'facebook', 'bambuser']) await sim.control('PUT', `/_sim/${p}/limits`, { requestsPerWindow: null, quotaPerDay: null });
-  proxy = await startLateProxy(sim.url);
-  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: String(TIMEOUT_MS) } }); // no workers: the test plays the runs
-  secret = await createPartner(svc, 'cc');
-});
-afterAll(async () => {
-  await svc?.close();
-  await proxy?.close();
-  await sim?.close();
+// no workers: the test plays the runs, as BullMQ would
+const rig = useLateRig({
+  limits: { youtube: { requestsPerWindow: null, quotaPerDay: null }, facebook: { requestsPerWindow: null, quotaPerDay: null }, bambuser: { requestsPerWindow: null, quotaPerDay: null } },
+  env: { PLATFORM_TIMEOUT_MS: String(TIMEOUT_MS) },
+  partnerId: 'cc',
 });
 
 const CREATE = CREATE_PATHS;
@@ -45,124 +34,124 @@ test.each([
   ['youtube', 'show.ended'],
 ] as const)('%s: a create that took effect after its caller gave up is taken down when the show is then %s', async (platform, type) => {
   const targetId = `cc-${platform}-${type}`;
-  const r = await svc.api('/v1/partners/cc/targets', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  const r = await rig.svc.api('/v1/partners/cc/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
   const showId = `show-${platform}-${type}`;
   const title = `Gone ${platform} ${type}`;
   const show = sampleShow(showId, { title });
-  expect((await sendEvent(svc, 'cc', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  expect((await sendEvent(rig.svc, 'cc', rig.secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
   const job = { partnerId: 'cc', showId, targetId };
 
   // Run A: its create reaches the platform late; A times out first.
-  proxy.holdNext((method, path) => method === 'POST' && CREATE[platform]!.test(path), HOLD_MS);
-  const a = await svc.rt.syncService.sync(job, { token: `A-${targetId}` });
+  rig.proxy.holdNext((method, path) => method === 'POST' && CREATE[platform]!.test(path), HOLD_MS);
+  const a = await rig.svc.rt.syncService.sync(job, { token: `A-${targetId}` });
   expect(a).toMatchObject({ kind: 'delay' });
-  await proxy.idle(); // the create has taken effect on the platform
+  await rig.proxy.idle(); // the create has taken effect on the platform
 
   // The partner calls the show off before any retry ran.
   const state = type === 'show.cancelled' ? 'cancelled' : 'ended';
-  expect((await sendEvent(svc, 'cc', secret, showEvent(type, { ...show, state }, '2026-11-24T17:30:00Z'))).status).toBe(202);
+  expect((await sendEvent(rig.svc, 'cc', rig.secret, showEvent(type, { ...show, state }, '2026-11-24T17:30:00Z'))).status).toBe(202);
 
   let outcome: SyncOutcome = { kind: 'delay', delayMs: 0, reason: 'start' };
   for (let i = 0; outcome.kind === 'delay' && i < 20; i++) {
     if (i > 0) await sleep(outcome.delayMs);
-    outcome = await svc.rt.syncService.sync(job, { token: `R${i}-${targetId}` });
+    outcome = await rig.svc.rt.syncService.sync(job, { token: `R${i}-${targetId}` });
   }
   expect(outcome).toMatchObject({ kind: 'done', state: type === 'show.cancelled' ? 'cancelled' : 'ended' });
 
-  const effects = await sim.effects(platform);
+  const effects = await rig.sim.effects(platform);
   const created = effects.filter((e) => e.type === 'show.created' && e.title === title);
   expect(created).toHaveLength(1);
   const mine = effects.filter((e) => e.externalId === created[0]!.externalId).map((e) => e.type);
   // What the platform does with a show taken down before it aired: deleted (show.cancelled) or ended.
   expect(mine.length).toBeGreaterThan(1);
   expect(['show.cancelled', 'show.ended']).toContain(mine.at(-1));
-  const m = (await svc.rt.shows.getMirror('cc', showId, targetId))!;
+  const m = (await rig.svc.rt.shows.getMirror('cc', showId, targetId))!;
   expect(m.remote?.externalId).toBe(created[0]!.externalId);
 }, 30_000);
 
 test('a create that never reached the platform is not made when the show is cancelled, and nothing waits on it', async () => {
   const targetId = 'cc-dropped';
-  const r = await svc.api('/v1/partners/cc/targets', {
-    json: { id: targetId, platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: `${proxy.url}/youtube`, commissionRateBps: 500 },
+  const r = await rig.svc.api('/v1/partners/cc/targets', {
+    json: { id: targetId, platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: `${rig.proxy.url}/youtube`, commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
   const show = sampleShow('dropped', { title: 'Never made' });
-  expect((await sendEvent(svc, 'cc', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  expect((await sendEvent(rig.svc, 'cc', rig.secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
   const job = { partnerId: 'cc', showId: 'dropped', targetId };
-  proxy.dropNext((method, path) => method === 'POST' && CREATE['youtube']!.test(path));
-  expect(await svc.rt.syncService.sync(job, { token: 'A-dropped' })).toMatchObject({ kind: 'delay' });
-  expect(proxy.dropped).toHaveLength(1);
-  expect((await sendEvent(svc, 'cc', secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
+  rig.proxy.dropNext((method, path) => method === 'POST' && CREATE['youtube']!.test(path));
+  expect(await rig.svc.rt.syncService.sync(job, { token: 'A-dropped' })).toMatchObject({ kind: 'delay' });
+  expect(rig.proxy.dropped).toHaveLength(1);
+  expect((await sendEvent(rig.svc, 'cc', rig.secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
   let outcome: SyncOutcome = { kind: 'delay', delayMs: 0, reason: 'start' };
   for (let i = 0; outcome.kind === 'delay' && i < 20; i++) {
     if (i > 0) await sleep(outcome.delayMs);
-    outcome = await svc.rt.syncService.sync(job, { token: `R${i}-dropped` });
+    outcome = await rig.svc.rt.syncService.sync(job, { token: `R${i}-dropped` });
   }
   expect(outcome).toMatchObject({ kind: 'done', state: 'cancelled' });
-  expect((await sim.effects('youtube')).filter((e) => e.title === 'Never made')).toEqual([]);
-  expect((await svc.rt.shows.getMirror('cc', 'dropped', targetId))!.remote).toBeUndefined();
+  expect((await rig.sim.effects('youtube')).filter((e) => e.title === 'Never made')).toEqual([]);
+  expect((await rig.svc.rt.shows.getMirror('cc', 'dropped', targetId))!.remote).toBeUndefined();
 }, 30_000);
 
 test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a title changed while the create\'s outcome was unknown reaches the show the create made', async (platform) => {
   const targetId = `ct-${platform}`;
-  const r = await svc.api('/v1/partners/cc/targets', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  const r = await rig.svc.api('/v1/partners/cc/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
   const showId = `retitled-${platform}`;
   const show = sampleShow(showId, { title: `First title ${platform}` });
-  expect((await sendEvent(svc, 'cc', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  expect((await sendEvent(rig.svc, 'cc', rig.secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
   const job = { partnerId: 'cc', showId, targetId };
-  proxy.holdNext((method, path) => method === 'POST' && CREATE[platform]!.test(path), HOLD_MS);
-  expect(await svc.rt.syncService.sync(job, { token: `A-${targetId}` })).toMatchObject({ kind: 'delay' });
-  await proxy.idle(); // made, with the first title
+  rig.proxy.holdNext((method, path) => method === 'POST' && CREATE[platform]!.test(path), HOLD_MS);
+  expect(await rig.svc.rt.syncService.sync(job, { token: `A-${targetId}` })).toMatchObject({ kind: 'delay' });
+  await rig.proxy.idle(); // made, with the first title
   const retitled = `Second title ${platform}`;
-  expect((await sendEvent(svc, 'cc', secret, showEvent('show.updated', { ...show, title: retitled }, '2026-11-24T17:10:00Z'))).status).toBe(202);
+  expect((await sendEvent(rig.svc, 'cc', rig.secret, showEvent('show.updated', { ...show, title: retitled }, '2026-11-24T17:10:00Z'))).status).toBe(202);
 
   let outcome: SyncOutcome = { kind: 'delay', delayMs: 0, reason: 'start' };
   for (let i = 0; outcome.kind === 'delay' && i < 20; i++) {
     if (i > 0) await sleep(outcome.delayMs);
-    outcome = await svc.rt.syncService.sync(job, { token: `R${i}-${targetId}` });
+    outcome = await rig.svc.rt.syncService.sync(job, { token: `R${i}-${targetId}` });
   }
   expect(outcome).toEqual({ kind: 'done', state: 'ready' });
-  const m = (await svc.rt.shows.getMirror('cc', showId, targetId))!;
-  const titles = (await sim.effects(platform)).filter((e) => e.externalId === m.remote!.externalId && e.title !== undefined).map((e) => e.title);
+  const m = (await rig.svc.rt.shows.getMirror('cc', showId, targetId))!;
+  const titles = (await rig.sim.effects(platform)).filter((e) => e.externalId === m.remote!.externalId && e.title !== undefined).map((e) => e.title);
   expect(titles[0]).toContain('First title');
   expect(titles.at(-1)).toContain(retitled);
 }, 30_000);
 
 test('a mirror that failed while its create\'s outcome was unknown, then retried by an operator, still takes down what the create made when the show is cancelled', async () => {
   const targetId = 'cc-failed';
-  const r = await svc.api('/v1/partners/cc/targets', {
-    json: { id: targetId, platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: `${proxy.url}/youtube`, commissionRateBps: 500 },
+  const r = await rig.svc.api('/v1/partners/cc/targets', {
+    json: { id: targetId, platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: `${rig.proxy.url}/youtube`, commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
   const show = sampleShow('failed-then-retried', { title: 'Failed then retried' });
-  expect((await sendEvent(svc, 'cc', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  expect((await sendEvent(rig.svc, 'cc', rig.secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
   const job = { partnerId: 'cc', showId: 'failed-then-retried', targetId };
-  proxy.holdNext((method, path) => method === 'POST' && CREATE['youtube']!.test(path), HOLD_MS);
-  expect(await svc.rt.syncService.sync(job, { token: 'A-failed' })).toMatchObject({ kind: 'delay' });
-  await proxy.idle();
+  rig.proxy.holdNext((method, path) => method === 'POST' && CREATE['youtube']!.test(path), HOLD_MS);
+  expect(await rig.svc.rt.syncService.sync(job, { token: 'A-failed' })).toMatchObject({ kind: 'delay' });
+  await rig.proxy.idle();
   // The retry budget ran out meanwhile (as after SYNC_MAX_RETRIES failed attempts): the mirror failed.
-  await svc.rt.shows.updateMirror('cc', 'failed-then-retried', targetId, () => { throw new Error('mirror expected'); }, (m) => {
+  await rig.svc.rt.shows.updateMirror('cc', 'failed-then-retried', targetId, () => { throw new Error('mirror expected'); }, (m) => {
     m.state = 'failed';
     m.lastError = 'gave up';
     return true;
   });
   // The operator retries it, and the partner cancels the show.
-  expect((await svc.api(`/v1/partners/cc/shows/failed-then-retried/mirrors/${targetId}/resync`, { method: 'POST' })).status).toBe(202);
-  expect((await svc.rt.shows.getMirror('cc', 'failed-then-retried', targetId))!.state).toBe('pending');
-  expect((await sendEvent(svc, 'cc', secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
+  expect((await rig.svc.api(`/v1/partners/cc/shows/failed-then-retried/mirrors/${targetId}/resync`, { method: 'POST' })).status).toBe(202);
+  expect((await rig.svc.rt.shows.getMirror('cc', 'failed-then-retried', targetId))!.state).toBe('pending');
+  expect((await sendEvent(rig.svc, 'cc', rig.secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
   let outcome: SyncOutcome = { kind: 'delay', delayMs: 0, reason: 'start' };
   for (let i = 0; outcome.kind === 'delay' && i < 20; i++) {
     if (i > 0) await sleep(outcome.delayMs);
-    outcome = await svc.rt.syncService.sync(job, { token: `R${i}-failed` });
+    outcome = await rig.svc.rt.syncService.sync(job, { token: `R${i}-failed` });
   }
   expect(outcome).toMatchObject({ kind: 'done', state: 'cancelled' });
-  const effects = await sim.effects('youtube');
+  const effects = await rig.sim.effects('youtube');
   const created = effects.filter((e) => e.type === 'show.created' && e.title === 'Failed then retried');
   expect(created).toHaveLength(1);
   expect(effects.filter((e) => e.externalId === created[0]!.externalId).map((e) => e.type)).toEqual(['show.created', 'show.cancelled']);

@@ -11,13 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import axios from 'axios';
 import { DEFAULT_FACEBOOK_GRAPH_VERSION } from '../../src/config/config.js';
 import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
-import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createFacebookAdapter } from '../../src/targets/facebook/facebook.adapter.js';
 import { pinTag } from '../../src/targets/pin-tag.js';
-import type { PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { RemoteShow, ShowSpec } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
-import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { MemoryOnce, buildOpContext, caught, crashOnce } from '../helpers/adapter-context.js';
+import { LINEN_PIN, adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
 import { platformSim, line } from '../helpers/adapter-sim.js';
 
 /** Page a and its token; Page b's token (src/simulators/sim.accounts.ts). */
@@ -28,45 +28,23 @@ const PAGE_B = SIM_ACCOUNTS.facebook[1]!;
 /** The Graph version the adapter calls by default (FACEBOOK_GRAPH_VERSION). */
 const GV = DEFAULT_FACEBOOK_GRAPH_VERSION;
 const HOUR = 3600_000;
-const PIN: PinSpec = {
-  productId: 'prod-linen-shirt',
-  title: 'Linen shirt',
-  price: { amount: 4900, currency: 'USD' },
-  linkUrl: 'http://127.0.0.1:3000/l/Ab3dEf',
-  platformProductId: 'prod-linen-shirt',
-};
 
 function specAt(ms: number, title = 'Spring drop: linen & denim'): ShowSpec {
   return { title, description: 'Live from the studio', scheduledAt: new Date(ms).toISOString() };
 }
 
-let sim: StartedSimulators;
-
-beforeAll(async () => {
-  sim = await startSimulators({ port: 0 });
-});
-afterAll(async () => {
-  await sim.close();
-});
-beforeEach(async () => {
-  await axios.post(`${sim.url}/_sim/reset`, {});
-});
+const sim = useSimulators();
 
 // --- helpers ------------------------------------------------------------------------------------
 
-interface Harness extends TestAdapterContext {
-  adapter: TargetAdapter;
-}
-
 function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; baseUrl?: string; graphVersion?: string } = {}): Harness {
-  const t = buildAdapterContext({
+  return adapterHarness(createFacebookAdapter, {
     platform: 'facebook',
     baseUrl: opts.baseUrl ?? `${sim.url}/facebook`,
     credentials: opts.credentials ?? CREDENTIALS,
     timeoutMs: opts.timeoutMs ?? 3_000,
     ...(opts.graphVersion ? { settings: { facebookGraphVersion: opts.graphVersion } } : {}),
   });
-  return { ...t, adapter: createFacebookAdapter(t.ctx) };
 }
 
 const { control, effects, requests, lastSeq } = platformSim(() => sim.url, 'facebook');
@@ -104,16 +82,16 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
 
     await h.adapter.startShow(remote, buildOpContext('start'));
     await h.adapter.startShow(remote, buildOpContext('start')); // already live: success
-    const pinned = await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-1'));
+    const pinned = await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-pin-1'));
     expect(pinned.ref).toMatch(/^\d+_\d+$/);
-    await h.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('unpin')); // nothing remote
+    await h.adapter.unpin(remote, LINEN_PIN, pinned.ref, buildOpContext('unpin')); // nothing remote
     await h.adapter.endShow(remote, buildOpContext('end'));
     await h.adapter.endShow(remote, buildOpContext('end')); // already stopped: success
 
     const fx = await effects();
     expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted', 'show.ended']);
     expect(fx.every((e) => e.externalId === remote.externalId)).toBe(true);
-    expect(fx[2]?.url).toBe(PIN.linkUrl);
+    expect(fx[2]?.url).toBe(LINEN_PIN.linkUrl);
     expect(h.logs.join('\n')).not.toContain(TOKEN);
     expect(h.limiter.blocks).toEqual([]);
   });
@@ -124,7 +102,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     const remote = await h.adapter.createShow(specAt(start), buildOpContext('mk-req-1'));
     await h.adapter.updateShow(remote, specAt(start + HOUR, 'Spring drop (moved)'), buildOpContext('mk-upd'));
     await h.adapter.startShow(remote, buildOpContext('start'));
-    await h.adapter.pin(remote, PIN, buildOpContext('mk-pin'));
+    await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-pin'));
     await h.adapter.endShow(remote, buildOpContext('end'));
 
     const reqs = await requests();
@@ -214,7 +192,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     const created = await caught(b.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-page-b')));
     expect(created).toBeInstanceOf(PermanentError);
     expect(await caught(b.adapter.attachShow(remote.externalId))).toBeInstanceOf(PermanentError);
-    expect(await caught(b.adapter.pin(remote, PIN, buildOpContext('mk-page-b-pin')))).toBeInstanceOf(PermanentError);
+    expect(await caught(b.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-page-b-pin')))).toBeInstanceOf(PermanentError);
     const asB = { authorization: `Bearer ${PAGE_B.pageAccessToken}`, 'content-type': 'application/x-www-form-urlencoded' };
     const direct = async (method: 'GET' | 'POST' | 'DELETE', path: string, form = ''): Promise<{ status: number; data: { error?: { code: number; error_subcode?: number } } }> =>
       axios.request({ method, url: `${sim.url}/facebook/${GV}${path}`, headers: asB, data: form || undefined, validateStatus: () => true });
@@ -425,8 +403,8 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     const remote = await h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-pin-crash'));
     await h.adapter.startShow(remote, buildOpContext('start'));
     const store = new MemoryOnce();
-    await expect(h.adapter.pin(remote, PIN, { once: crashOnce(store, 'comment'), marker: 'mk-pc' })).rejects.toThrow('worker killed');
-    const again = await h.adapter.pin(remote, PIN, { once: store.once, marker: 'mk-pc' });
+    await expect(h.adapter.pin(remote, LINEN_PIN, { once: crashOnce(store, 'comment'), marker: 'mk-pc' })).rejects.toThrow('worker killed');
+    const again = await h.adapter.pin(remote, LINEN_PIN, { once: store.once, marker: 'mk-pc' });
     expect(again.ref).toMatch(/^\d+_\d+$/);
     expect(store.calls).toEqual([{ step: 'comment', ran: false, recovered: true }]);
     expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
@@ -487,7 +465,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
   it('Facebook reports no orders: the simulator stores them, the adapter has no order API', async () => {
     const h = harness();
     const remote = await h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-orders'));
-    await control('POST', '/orders', { externalId: remote.externalId, productId: PIN.productId, total: { amount: 4900, currency: 'USD' } });
+    await control('POST', '/orders', { externalId: remote.externalId, productId: LINEN_PIN.productId, total: { amount: 4900, currency: 'USD' } });
     expect(((await control('GET', '/orders')) as unknown[]).length).toBe(1);
     expect(h.adapter.capabilities).toMatchObject({ orderReport: false, orderWebhooks: false, lifecycle: true, ingest: true, pin: 'comment', unpin: false });
     expect(h.adapter.listOrders).toBeUndefined();
@@ -509,16 +487,16 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(refused.data).toMatchObject({ error: { code: 100, error_subcode: 33, message: expect.stringMatching(/^Unsupported post request/) } });
 
     const before = await lastSeq();
-    const pinned = await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-vo'));
+    const pinned = await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-pin-vo'));
     expect(pinned.ref).toMatch(new RegExp(`^${remote.data.videoId}_\\d+$`));
     expect((await requests(before)).map(line)).toEqual([`GET /${GV}/debug_token 200`, `POST /${GV}/${remote.data.videoId}/comments 200`]);
-    expect((await effects()).filter((e) => e.type === 'message.posted')).toEqual([expect.objectContaining({ externalId: remote.externalId, url: PIN.linkUrl })]);
+    expect((await effects()).filter((e) => e.type === 'message.posted')).toEqual([expect.objectContaining({ externalId: remote.externalId, url: LINEN_PIN.linkUrl })]);
 
     // A mirror made before the video id was kept reads it once.
     const { videoId: _dropped, ...olderData } = remote.data;
     const older: RemoteShow = { ...remote, data: olderData };
     const b2 = await lastSeq();
-    await h.adapter.pin(older, { ...PIN, linkUrl: 'http://127.0.0.1:3000/l/Zz9yXw' }, buildOpContext('mk-pin-vo2'));
+    await h.adapter.pin(older, { ...LINEN_PIN, linkUrl: 'http://127.0.0.1:3000/l/Zz9yXw' }, buildOpContext('mk-pin-vo2'));
     expect((await requests(b2)).map(line)).toEqual([`GET /${GV}/${remote.externalId} 200`, `POST /${GV}/${remote.data.videoId}/comments 200`]);
   });
 
@@ -528,7 +506,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
       token: SHOP_TOKEN,
       granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', 'live_shopping_manage_video'],
     });
-    await control('PUT', '/catalog', { items: [{ retailer_id: 'sku-other', name: 'Other' }, { retailer_id: PIN.platformProductId, name: 'Linen shirt' }] });
+    await control('PUT', '/catalog', { items: [{ retailer_id: 'sku-other', name: 'Other' }, { retailer_id: LINEN_PIN.platformProductId, name: 'Linen shirt' }] });
     const shop = harness({ credentials: { pageId: PAGE_ID, pageAccessToken: SHOP_TOKEN } });
     const plain = harness();
     // The capability is the target's, found from its token: the worker never looks at the platform name.
@@ -538,24 +516,24 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
 
     const remote = await shop.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-ls'));
     await shop.adapter.startShow(remote, buildOpContext('start'));
-    const pinned = await shop.adapter.pin(remote, PIN, buildOpContext('mk-ls-pin'));
+    const pinned = await shop.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-ls-pin'));
     expect(pinned.ref).toMatch(/^lsp:\d+$/);
-    await shop.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-ls-unpin'));
-    await shop.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-ls-unpin')); // already down: nothing to do
+    await shop.adapter.unpin(remote, LINEN_PIN, pinned.ref, buildOpContext('mk-ls-unpin'));
+    await shop.adapter.unpin(remote, LINEN_PIN, pinned.ref, buildOpContext('mk-ls-unpin')); // already down: nothing to do
 
     // Not in the Page's catalog: a comment with the link instead.
-    const other = { ...PIN, productId: 'prod-not-in-catalog', platformProductId: 'prod-not-in-catalog', linkUrl: 'http://127.0.0.1:3000/l/NoCat1' };
+    const other = { ...LINEN_PIN, productId: 'prod-not-in-catalog', platformProductId: 'prod-not-in-catalog', linkUrl: 'http://127.0.0.1:3000/l/NoCat1' };
     const fallback = await shop.adapter.pin(remote, other, buildOpContext('mk-ls-cat'));
     expect(fallback.ref).toMatch(new RegExp(`^${remote.data.videoId}_\\d+$`));
 
     const fx = (await effects()).filter((e) => e.externalId === remote.externalId).map((e) => `${e.type}:${e.productId ?? e.url ?? ''}`);
-    expect(fx).toEqual(['show.created:', 'show.started:', `product.pinned:${PIN.platformProductId}`, `product.unpinned:${PIN.platformProductId}`, `message.posted:${other.linkUrl}`]);
+    expect(fx).toEqual(['show.created:', 'show.started:', `product.pinned:${LINEN_PIN.platformProductId}`, `product.unpinned:${LINEN_PIN.platformProductId}`, `message.posted:${other.linkUrl}`]);
     // The permissions were read once for all of that.
     expect((await requests()).filter((r) => r.path.endsWith('/debug_token') && r.headers.authorization === `Bearer ${SHOP_TOKEN}`)).toHaveLength(1);
 
     // The Page admin takes the permission away mid-show: the refused product pin becomes a comment.
     await control('PUT', '/permissions', { token: SHOP_TOKEN, granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement'] });
-    const again = await shop.adapter.pin(remote, PIN, buildOpContext('mk-ls-revoked'));
+    const again = await shop.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-ls-revoked'));
     expect(again.ref).toMatch(new RegExp(`^${remote.data.videoId}_\\d+$`));
     expect((await requests()).filter((r) => /\/(pinnable|pinned)_products?$/.test(r.path)).map((r) => `${r.method} ${r.status}`).at(-1)).toBe('GET 403');
     await expect(shop.adapter.resolveCapabilities?.()).resolves.toMatchObject({ pin: 'comment', unpin: false }); // read again

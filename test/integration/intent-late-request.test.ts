@@ -17,80 +17,69 @@ import { withAttemptDeadline } from '../../src/targets/attempt-deadline.js';
 import { createPlatformHttp } from '../../src/targets/platform-http.js';
 import type { AdapterContext } from '../../src/targets/target.adapter.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
-import { CREATE_PATHS, startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import { CREATE_PATHS } from '../helpers/late-proxy.js';
+import { sampleShow, sendEvent, showEvent } from '../helpers/service.js';
+import { useLateRig } from '../helpers/late-rig.js';
 
 /** PLATFORM_TIMEOUT_MS of this service: an attempt may send for 2× this, a retry waits 1× more. */
 const TIMEOUT_MS = 400;
 const HOLD_MS = 800;
 
-let svc: TestService;
-let sim: TestSim;
-let proxy: LateProxy;
-let secret: string;
-
-beforeAll(async () => {
-  sim = await startSim();
-  for (const p of ['youtube', 'facebook', 'bambuser']) await sim.control('PUT', `/_sim/${p}/limits`, { requestsPerWindow: null, quotaPerDay: null });
-  proxy = await startLateProxy(sim.url);
-  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: String(TIMEOUT_MS) } }); // no workers: the test plays the runs
-  secret = await createPartner(svc, 'late');
-});
-afterAll(async () => {
-  await svc?.close();
-  await proxy?.close();
-  await sim?.close();
+// no workers: the test plays the runs, as BullMQ would
+const rig = useLateRig({
+  limits: { youtube: { requestsPerWindow: null, quotaPerDay: null }, facebook: { requestsPerWindow: null, quotaPerDay: null }, bambuser: { requestsPerWindow: null, quotaPerDay: null } },
+  env: { PLATFORM_TIMEOUT_MS: String(TIMEOUT_MS) },
+  partnerId: 'late',
 });
 
 const CREATE = CREATE_PATHS;
 
 test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a create that reaches the platform after its caller timed out is adopted by the retry, not made twice', async (platform) => {
   const targetId = `late-${platform}`;
-  const r = await svc.api('/v1/partners/late/targets', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500 },
+  const r = await rig.svc.api('/v1/partners/late/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
   const showId = `show-${platform}`;
-  expect((await sendEvent(svc, 'late', secret, showEvent('show.scheduled', sampleShow(showId, { title: `Late ${platform}` }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  expect((await sendEvent(rig.svc, 'late', rig.secret, showEvent('show.scheduled', sampleShow(showId, { title: `Late ${platform}` }), '2026-11-24T17:00:00Z'))).status).toBe(202);
   const job = { partnerId: 'late', showId, targetId };
 
   // Run A: its create reaches the platform HOLD_MS late; A times out first and hands the job back.
-  proxy.holdNext((method, path) => method === 'POST' && CREATE[platform]!.test(path), HOLD_MS);
-  const a = await svc.rt.syncService.sync(job, { token: `A-${platform}` });
+  rig.proxy.holdNext((method, path) => method === 'POST' && CREATE[platform]!.test(path), HOLD_MS);
+  const a = await rig.svc.rt.syncService.sync(job, { token: `A-${platform}` });
   expect(a).toMatchObject({ kind: 'delay' });
-  expect(proxy.held).toContainEqual(expect.objectContaining({ method: 'POST' }));
+  expect(rig.proxy.held).toContainEqual(expect.objectContaining({ method: 'POST' }));
 
   // The retries, as BullMQ would run them (each a new job token), until the mirror is done.
   let outcome: SyncOutcome = a;
   for (let i = 0; outcome.kind === 'delay' && i < 20; i++) {
     // BullMQ would wait outcome.delayMs; the first retry comes at once (a stalled job is taken over at once too).
     if (i > 0) await sleep(outcome.delayMs);
-    outcome = await svc.rt.syncService.sync(job, { token: `R${i}-${platform}` });
+    outcome = await rig.svc.rt.syncService.sync(job, { token: `R${i}-${platform}` });
   }
   expect(outcome).toEqual({ kind: 'done', state: 'ready' });
-  await proxy.idle(); // the late request has taken effect by now, whatever the runs did
+  await rig.proxy.idle(); // the late request has taken effect by now, whatever the runs did
 
-  const m = (await svc.rt.shows.getMirror('late', showId, targetId))!;
-  const created = (await sim.effects(platform)).filter((e) => e.type === 'show.created' && e.title === `Late ${platform}`);
+  const m = (await rig.svc.rt.shows.getMirror('late', showId, targetId))!;
+  const created = (await rig.sim.effects(platform)).filter((e) => e.type === 'show.created' && e.title === `Late ${platform}`);
   expect(created.map((e) => e.externalId)).toEqual([m.remote!.externalId]);
 }, 30_000);
 
 test('an attempt sends nothing once its deadline has passed, and a request still on its way is cut at the deadline', async () => {
   const http = createPlatformHttp({ target: { id: 't', partnerId: 'p', platform: 'youtube', credentials: {} } } as unknown as AdapterContext, { timeout: 10_000 });
   const list = '/youtube/youtube/v3/liveBroadcasts';
-  const requests = async (): Promise<number> => ((await sim.control('GET', '/_sim/youtube/requests')) as unknown[]).length;
+  const requests = async (): Promise<number> => ((await rig.sim.control('GET', '/_sim/youtube/requests')) as unknown[]).length;
   const before = await requests();
   // A stalled owner wakes up after its deadline: the request is refused before it is sent.
-  await expect(withAttemptDeadline(Date.now() - 1, () => http.get(`${sim.url}${list}`))).rejects.toMatchObject({ kind: 'retryable', reason: 'attempt_deadline' });
+  await expect(withAttemptDeadline(Date.now() - 1, () => http.get(`${rig.sim.url}${list}`))).rejects.toMatchObject({ kind: 'retryable', reason: 'attempt_deadline' });
   expect(await requests()).toBe(before);
   // Outside an attempt nothing changes.
-  expect((await http.get(`${sim.url}${list}`, { validateStatus: () => true })).status).toBeGreaterThan(0);
+  expect((await http.get(`${rig.sim.url}${list}`, { validateStatus: () => true })).status).toBeGreaterThan(0);
   // A request on its way when the deadline comes is abandoned then, not at the client's 10 s timeout:
-  // the proxy still holds it (2 s) when the call has already failed.
-  proxy.holdNext((method, path) => method === 'GET' && path === list, 2000);
-  await expect(withAttemptDeadline(Date.now() + 300, () => http.get(`${proxy.url}${list}`))).rejects.toMatchObject({ code: 'ECONNABORTED' });
-  expect(proxy.held.at(-1)).toMatchObject({ method: 'GET', path: list });
-  expect(proxy.held.at(-1)!.forwardedAt).toBeUndefined();
-  await proxy.idle();
+  // the rig.proxy still holds it (2 s) when the call has already failed.
+  rig.proxy.holdNext((method, path) => method === 'GET' && path === list, 2000);
+  await expect(withAttemptDeadline(Date.now() + 300, () => http.get(`${rig.proxy.url}${list}`))).rejects.toMatchObject({ code: 'ECONNABORTED' });
+  expect(rig.proxy.held.at(-1)).toMatchObject({ method: 'GET', path: list });
+  expect(rig.proxy.held.at(-1)!.forwardedAt).toBeUndefined();
+  await rig.proxy.idle();
 });

@@ -5,9 +5,9 @@
  * the step `started`; the run that takes over waits for the attempt to settle, finds the message and
  * posts nothing again. Real redis-server, the real SyncService and YouTube adapter, the simulator.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { SyncService, type SyncDeps, type SyncOutcome } from '../../src/mirror/sync.service.js';
+import { SyncService, type SyncDeps } from '../../src/mirror/sync.service.js';
 import type { ShowRepository } from '../../src/store/show.repository.js';
+import { syncUntilDone } from '../helpers/late-rig.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
@@ -32,20 +32,10 @@ afterAll(async () => {
   await sim?.close();
 });
 
-/** Runs the job as BullMQ would (a new token each time, waiting each delay) until it is done. */
-async function converge(service: SyncService, job: { partnerId: string; showId: string; targetId: string }, name: string): Promise<SyncOutcome> {
-  let outcome = await service.sync(job, { token: `${name}-0` });
-  for (let i = 1; outcome.kind === 'delay' && i < 30; i++) {
-    await sleep(outcome.delayMs);
-    outcome = await service.sync(job, { token: `${name}-${i}` });
-  }
-  return outcome;
-}
-
 async function liveShow(showId: string): Promise<{ partnerId: string; showId: string; targetId: string }> {
   const job = { partnerId: 'pls', showId, targetId: 'yt' };
   expect((await sendEvent(svc, 'pls', secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
-  expect(await converge(svc.rt.syncService, job, `${showId}-live`)).toEqual({ kind: 'done', state: 'live' });
+  expect(await syncUntilDone(svc.rt.syncService, job, `${showId}-live`)).toEqual({ kind: 'done', state: 'live' });
   expect((await sendEvent(svc, 'pls', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:01:00Z', data: { showId, productId: 'p1' } })).status).toBe(202);
   return job;
 }
@@ -88,7 +78,7 @@ test('a worker that dies after the post, before its last save: the next run find
   expect(JSON.parse((await svc.rt.redis.get(intentKeys[0]!))!)).toMatchObject({ status: 'started', owner: 'dies' });
 
   // The takeover (a new job token) waits for the attempt to settle, then looks the message up.
-  expect(await converge(svc.rt.syncService, job, 'takeover')).toEqual({ kind: 'done', state: 'live' });
+  expect(await syncUntilDone(svc.rt.syncService, job, 'takeover')).toEqual({ kind: 'done', state: 'live' });
   const healed = (await svc.rt.shows.getMirror('pls', 's-crash', 'yt'))!;
   expect(healed.pins['p1']).toMatchObject({ state: 'pinned', episode: 1 });
   expect((await posted()) - postedBefore).toBe(1);

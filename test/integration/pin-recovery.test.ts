@@ -14,37 +14,20 @@
 import axios from 'axios';
 import { DEFAULT_FACEBOOK_GRAPH_VERSION } from '../../src/config/config.js';
 import { SIM_ACCOUNTS, simTargetCredentials } from '../../src/simulators/sim.accounts.js';
-import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import { createFacebookAdapter } from '../../src/targets/facebook/facebook.adapter.js';
 import { pinTag } from '../../src/targets/pin-tag.js';
-import type { PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { RemoteShow, ShowSpec } from '../../src/targets/target.adapter.js';
 import { createYoutubeAdapter } from '../../src/targets/youtube/youtube.adapter.js';
-import { MemoryOnce, buildAdapterContext, buildOpContext, crashOnce, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { MemoryOnce, buildOpContext, crashOnce } from '../helpers/adapter-context.js';
+import { LINEN_PIN, adapterHarness, useSimulators, type AdapterHarness } from '../helpers/adapter-harness.js';
 import { platformSim } from '../helpers/adapter-sim.js';
 
 const MINUTE = 60_000;
-const PIN: PinSpec = {
-  productId: 'prod-linen-shirt',
-  title: 'Linen shirt',
-  price: { amount: 4900, currency: 'USD' },
-  linkUrl: 'http://127.0.0.1:3000/l/Ab3dEf',
-  platformProductId: 'prod-linen-shirt',
-};
 const GV = DEFAULT_FACEBOOK_GRAPH_VERSION;
 const FB_PAGE = SIM_ACCOUNTS.facebook[0]!;
 
-let sim: StartedSimulators;
-
-beforeAll(async () => {
-  sim = await startSimulators({ port: 0 });
-});
-afterAll(async () => {
-  await sim.close();
-});
-beforeEach(async () => {
-  await axios.post(`${sim.url}/_sim/reset`, {});
-  await axios.put(`${sim.url}/_sim/youtube/limits`, { simulatedEncoder: 1, streamActivationMs: 0, quotaPerDay: null, requestsPerWindow: null });
-  await axios.put(`${sim.url}/_sim/facebook/limits`, { requestsPerWindow: null });
+const sim = useSimulators({
+  limits: { youtube: { simulatedEncoder: 1, streamActivationMs: 0, quotaPerDay: null, requestsPerWindow: null }, facebook: { requestsPerWindow: null } },
 });
 
 /** Runs `fn` with this process's clock (Date.now: the adapter's and the simulators') moved by `offsetMs`. */
@@ -58,22 +41,17 @@ async function withClock<T>(offsetMs: number, fn: () => Promise<T>): Promise<T> 
   }
 }
 
-interface Harness extends TestAdapterContext {
-  adapter: TargetAdapter;
+interface Harness extends AdapterHarness {
   remote: RemoteShow;
 }
 
 /** A YouTube broadcast that is live (its chat open), or a Facebook live video that is LIVE. */
 async function liveShow(platform: 'youtube' | 'facebook'): Promise<Harness> {
-  const t =
-    platform === 'youtube'
-      ? buildAdapterContext({ baseUrl: `${sim.url}/youtube`, credentials: simTargetCredentials('youtube', 'a') })
-      : buildAdapterContext({ platform: 'facebook', baseUrl: `${sim.url}/facebook`, credentials: { pageId: FB_PAGE.pageId, pageAccessToken: FB_PAGE.pageAccessToken } });
-  const adapter = platform === 'youtube' ? createYoutubeAdapter(t.ctx) : createFacebookAdapter(t.ctx);
+  const h = adapterHarness(platform === 'youtube' ? createYoutubeAdapter : createFacebookAdapter, { platform, baseUrl: `${sim.url}/${platform}`, credentials: simTargetCredentials(platform, 'a') });
   const spec: ShowSpec = { title: 'Spring drop', description: 'Live from the studio', scheduledAt: new Date(Date.now() + 3_600_000).toISOString() };
-  const remote = await adapter.createShow(spec, buildOpContext(`mk-show-${platform}`));
-  await adapter.startShow(remote, buildOpContext('start'));
-  return { ...t, adapter, remote };
+  const remote = await h.adapter.createShow(spec, buildOpContext(`mk-show-${platform}`));
+  await h.adapter.startShow(remote, buildOpContext('start'));
+  return { ...h, remote };
 }
 
 const posted = async (platform: string): Promise<number> =>
@@ -101,13 +79,13 @@ describe.each([
 ])('$platform pin recovery', ({ platform, step }) => {
   it('(a) a re-pin of the same product whose attempt died before posting posts its own message (it adopted the earlier episode\'s)', async () => {
     const h = await liveShow(platform);
-    const first = await h.adapter.pin(h.remote, PIN, buildOpContext('mk-pin-ep1'));
+    const first = await h.adapter.pin(h.remote, LINEN_PIN, buildOpContext('mk-pin-ep1'));
 
     // Unpinned and pinned again a minute later: episode 2, same link. Its attempt started, then the
     // worker died before the request went out.
     const store = new MemoryOnce();
     store.markStarted(step);
-    const second = await withClock(MINUTE, () => h.adapter.pin(h.remote, PIN, { once: store.once, marker: 'mk-pin-ep2' }));
+    const second = await withClock(MINUTE, () => h.adapter.pin(h.remote, LINEN_PIN, { once: store.once, marker: 'mk-pin-ep2' }));
 
     expect(store.calls).toEqual([{ step, ran: true, recovered: true }]);
     expect(second.ref).not.toBe(first.ref);
@@ -118,10 +96,10 @@ describe.each([
 
   it('(a) a crash after a re-pin was posted: recovery adopts that episode\'s message, not the earlier one', async () => {
     const h = await liveShow(platform);
-    const first = await h.adapter.pin(h.remote, PIN, buildOpContext('mk-pin-ep1'));
+    const first = await h.adapter.pin(h.remote, LINEN_PIN, buildOpContext('mk-pin-ep1'));
     const store = new MemoryOnce();
-    await expect(h.adapter.pin(h.remote, PIN, { once: crashOnce(store, step), marker: 'mk-pin-ep2' })).rejects.toThrow('worker killed');
-    const again = await h.adapter.pin(h.remote, PIN, { once: store.once, marker: 'mk-pin-ep2' });
+    await expect(h.adapter.pin(h.remote, LINEN_PIN, { once: crashOnce(store, step), marker: 'mk-pin-ep2' })).rejects.toThrow('worker killed');
+    const again = await h.adapter.pin(h.remote, LINEN_PIN, { once: store.once, marker: 'mk-pin-ep2' });
 
     expect(store.calls).toEqual([{ step, ran: false, recovered: true }]);
     expect(await posted(platform)).toBe(2);
@@ -132,10 +110,10 @@ describe.each([
   it('(b) a crash after the post, recovered 11 minutes later: the message is found, not posted again', async () => {
     const h = await liveShow(platform);
     const store = new MemoryOnce();
-    await expect(h.adapter.pin(h.remote, PIN, { once: crashOnce(store, step), marker: 'mk-pin-late' })).rejects.toThrow('worker killed');
+    await expect(h.adapter.pin(h.remote, LINEN_PIN, { once: crashOnce(store, step), marker: 'mk-pin-late' })).rejects.toThrow('worker killed');
     const [only] = await texts(platform, h);
 
-    const again = await withClock(11 * MINUTE, () => h.adapter.pin(h.remote, PIN, { once: store.once, marker: 'mk-pin-late' }));
+    const again = await withClock(11 * MINUTE, () => h.adapter.pin(h.remote, LINEN_PIN, { once: store.once, marker: 'mk-pin-late' }));
     expect(store.calls).toEqual([{ step, ran: false, recovered: true }]);
     expect(again.ref).toBe(only?.id);
     expect(await posted(platform)).toBe(1);
@@ -144,8 +122,8 @@ describe.each([
   it('(b) recovered hours later: still found (the lookback is the attempt\'s start, not a window from now)', async () => {
     const h = await liveShow(platform);
     const store = new MemoryOnce();
-    await expect(h.adapter.pin(h.remote, PIN, { once: crashOnce(store, step), marker: 'mk-pin-later' })).rejects.toThrow('worker killed');
-    const again = await withClock(3 * 60 * MINUTE, () => h.adapter.pin(h.remote, PIN, { once: store.once, marker: 'mk-pin-later' }));
+    await expect(h.adapter.pin(h.remote, LINEN_PIN, { once: crashOnce(store, step), marker: 'mk-pin-later' })).rejects.toThrow('worker killed');
+    const again = await withClock(3 * 60 * MINUTE, () => h.adapter.pin(h.remote, LINEN_PIN, { once: store.once, marker: 'mk-pin-later' }));
     expect(store.calls).toEqual([{ step, ran: false, recovered: true }]);
     expect(again.ref).toBe((await texts(platform, h))[0]?.id);
     expect(await posted(platform)).toBe(1);
@@ -169,12 +147,12 @@ describe('Facebook pin recovery reads the comments back to the attempt', () => {
   it('through 350 newer comments by the Page, some carrying the same link (the old lookup stopped after 3 pages of 100)', async () => {
     const h = await liveShow('facebook');
     const store = new MemoryOnce();
-    await expect(h.adapter.pin(h.remote, PIN, { once: crashOnce(store, 'comment'), marker: 'mk-pin-buried' })).rejects.toThrow('worker killed');
+    await expect(h.adapter.pin(h.remote, LINEN_PIN, { once: crashOnce(store, 'comment'), marker: 'mk-pin-buried' })).rejects.toThrow('worker killed');
     const [ours] = await texts('facebook', h);
     // A busy show: the Page answers viewers, and repeats the product's link now and then.
-    await comment(String(h.remote.data.videoId), 350, (i) => (i % 50 === 0 ? `Still available: ${PIN.linkUrl}` : `thanks ${i}!`));
+    await comment(String(h.remote.data.videoId), 350, (i) => (i % 50 === 0 ? `Still available: ${LINEN_PIN.linkUrl}` : `thanks ${i}!`));
 
-    const again = await h.adapter.pin(h.remote, PIN, { once: store.once, marker: 'mk-pin-buried' });
+    const again = await h.adapter.pin(h.remote, LINEN_PIN, { once: store.once, marker: 'mk-pin-buried' });
     expect(store.calls).toEqual([{ step: 'comment', ran: false, recovered: true }]);
     expect(again.ref).toBe(ours?.id);
     expect(await posted('facebook')).toBe(351);
@@ -186,7 +164,7 @@ describe('Facebook pin recovery reads the comments back to the attempt', () => {
     await withClock(-30 * MINUTE, () => comment(String(h.remote.data.videoId), 150));
     const store = new MemoryOnce();
     store.markStarted('comment');
-    await h.adapter.pin(h.remote, PIN, { once: store.once, marker: 'mk-pin-fresh' });
+    await h.adapter.pin(h.remote, LINEN_PIN, { once: store.once, marker: 'mk-pin-fresh' });
     expect(store.calls).toEqual([{ step: 'comment', ran: true, recovered: true }]);
     expect(await commentLists()).toBe(1); // the first 100 are all from before the horizon
     expect(await posted('facebook')).toBe(151);

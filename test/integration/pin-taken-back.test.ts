@@ -10,41 +10,19 @@
  * pin late. The test plays the runs as BullMQ would.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { SyncOutcome } from '../../src/mirror/sync.service.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
-import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import { sampleShow, sendEvent, showEvent } from '../helpers/service.js';
+import { useLateRig } from '../helpers/late-rig.js';
 
 const TIMEOUT_MS = 400;
 const HOLD_MS = 800;
 
-let svc: TestService;
-let sim: TestSim;
-let proxy: LateProxy;
-let secret: string;
-
-beforeAll(async () => {
-  sim = await startSim();
-  for (const p of ['whatnot', 'bambuser']) await sim.control('PUT', `/_sim/${p}/limits`, { requestsPerWindow: null });
-  proxy = await startLateProxy(sim.url);
-  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: String(TIMEOUT_MS), PLATFORM_SETTLE_MS: String(TIMEOUT_MS) } });
-  secret = await createPartner(svc, 'tb');
+// no workers: the test plays the runs, as BullMQ would
+const rig = useLateRig({
+  limits: { whatnot: { requestsPerWindow: null }, bambuser: { requestsPerWindow: null } },
+  env: { PLATFORM_TIMEOUT_MS: String(TIMEOUT_MS), PLATFORM_SETTLE_MS: String(TIMEOUT_MS) },
+  partnerId: 'tb',
 });
-afterAll(async () => {
-  await svc?.close();
-  await proxy?.close();
-  await sim?.close();
-});
-
-async function converge(job: { partnerId: string; showId: string; targetId: string }, name: string): Promise<SyncOutcome> {
-  let outcome = await svc.rt.syncService.sync(job, { token: `${name}-0` });
-  for (let i = 1; outcome.kind === 'delay' && i < 30; i++) {
-    await sleep(outcome.delayMs);
-    outcome = await svc.rt.syncService.sync(job, { token: `${name}-${i}` });
-  }
-  return outcome;
-}
 
 const CASES = [
   { platform: 'whatnot' as const, pin: (method: string, path: string) => method === 'POST' && path === '/whatnot/merchandising/products/p1' },
@@ -53,75 +31,75 @@ const CASES = [
 
 test.each(CASES)('$platform: a pin that took effect after its caller timed out is taken back when the partner unpins it', async ({ platform, pin }) => {
   const targetId = `tb-${platform}`;
-  const r = await svc.api('/v1/partners/tb/targets', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  const r = await rig.svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
   const showId = `show-tb-${platform}`;
   const job = { partnerId: 'tb', showId, targetId };
   const pinEvent = async (type: string, minute: number): Promise<void> => {
     const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
-    expect((await sendEvent(svc, 'tb', secret, body)).status).toBe(202);
+    expect((await sendEvent(rig.svc, 'tb', rig.secret, body)).status).toBe(202);
   };
 
-  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
-  await converge(job, 'first');
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await rig.converge(job, 'first');
   // Both platforms' shows are made by the seller in their app (Bambuser's API could; link it anyway: one path).
-  const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  const { externalId } = (await rig.sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
   if (platform === 'whatnot') {
-    expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+    expect((await rig.svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
   }
-  expect(await converge(job, 'live')).toEqual({ kind: 'done', state: 'live' });
-  const remoteId = (await svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+  expect(await rig.converge(job, 'live')).toEqual({ kind: 'done', state: 'live' });
+  const remoteId = (await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
 
   // The pin reaches the platform after the run timed out.
   await pinEvent('product.pinned', 1);
-  proxy.holdNext(pin, HOLD_MS);
-  expect(await svc.rt.syncService.sync(job, { token: 'pin-0' })).toMatchObject({ kind: 'delay' });
-  await proxy.idle();
+  rig.proxy.holdNext(pin, HOLD_MS);
+  expect(await rig.svc.rt.syncService.sync(job, { token: 'pin-0' })).toMatchObject({ kind: 'delay' });
+  await rig.proxy.idle();
   // The partner takes the product back before any retry.
   await pinEvent('product.unpinned', 2);
-  expect(await converge(job, 'unpin')).toEqual({ kind: 'done', state: 'live' });
+  expect(await rig.converge(job, 'unpin')).toEqual({ kind: 'done', state: 'live' });
 
-  const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  const effects = (await rig.sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
   expect(effects).toEqual(['product.pinned', 'product.unpinned']);
-  expect((await svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'unpinned' });
+  expect((await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'unpinned' });
 }, 30_000);
 
 test.each(CASES)('$platform: a pinned product the partner drops from the show is taken back on the platform', async ({ platform }) => {
   const targetId = `drop-${platform}`;
-  const r = await svc.api('/v1/partners/tb/targets', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${sim.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  const r = await rig.svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.sim.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
   const showId = `show-drop-${platform}`;
   const job = { partnerId: 'tb', showId, targetId };
   const live = sampleShow(showId, { state: 'live', pinnedProductIds: ['p1'] });
-  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', live, '2026-11-24T18:00:00Z'))).status).toBe(202);
-  await converge(job, 'd-first');
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', live, '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await rig.converge(job, 'd-first');
   if (platform === 'whatnot') {
-    const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
-    expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+    const { externalId } = (await rig.sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+    expect((await rig.svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
   }
-  expect(await converge(job, 'd-live')).toEqual({ kind: 'done', state: 'live' });
-  expect((await svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'pinned' });
-  const remoteId = (await svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+  expect(await rig.converge(job, 'd-live')).toEqual({ kind: 'done', state: 'live' });
+  expect((await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'pinned' });
+  const remoteId = (await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
 
   // Sold out: the partner's next snapshot no longer lists the product (nor pins it).
   const products = (live['products'] as { id: string }[]).filter((p) => p.id !== 'p1');
-  expect((await sendEvent(svc, 'tb', secret, showEvent('show.updated', { ...live, products, pinnedProductIds: [] }, '2026-11-24T18:05:00Z'))).status).toBe(202);
-  expect(await converge(job, 'd-drop')).toEqual({ kind: 'done', state: 'live' });
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.updated', { ...live, products, pinnedProductIds: [] }, '2026-11-24T18:05:00Z'))).status).toBe(202);
+  expect(await rig.converge(job, 'd-drop')).toEqual({ kind: 'done', state: 'live' });
 
-  const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  const effects = (await rig.sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
   expect(effects).toEqual(['product.pinned', 'product.unpinned']);
-  expect((await svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'unpinned' });
+  expect((await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'unpinned' });
 }, 30_000);
 
 test('whatnot: a timed-out pin of a product with a sku is taken back by that sku when the partner drops the product from the show', async () => {
   const platform = 'whatnot';
   const targetId = 'sku-whatnot';
-  const r = await svc.api('/v1/partners/tb/targets', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  const r = await rig.svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
   const showId = 'show-sku-whatnot';
@@ -130,93 +108,93 @@ test('whatnot: a timed-out pin of a product with a sku is taken back by that sku
   // Whatnot knows the product by its sku (the platform's product id), not by the partner's id.
   const products = (base['products'] as Record<string, unknown>[]).map((p) => (p['id'] === 'p1' ? { ...p, sku: 'wn-lip-oil' } : p));
   const live = { ...base, products };
-  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', live, '2026-11-24T18:00:00Z'))).status).toBe(202);
-  await converge(job, 's-first');
-  const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
-  expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
-  expect(await converge(job, 's-live')).toEqual({ kind: 'done', state: 'live' });
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', live, '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await rig.converge(job, 's-first');
+  const { externalId } = (await rig.sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  expect((await rig.svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  expect(await rig.converge(job, 's-live')).toEqual({ kind: 'done', state: 'live' });
 
   // The pin reaches Whatnot after the run timed out.
-  expect((await sendEvent(svc, 'tb', secret, showEvent('show.updated', { ...live, pinnedProductIds: ['p1'] }, '2026-11-24T18:01:00Z'))).status).toBe(202);
-  proxy.holdNext((method, path) => method === 'POST' && path === '/whatnot/merchandising/products/wn-lip-oil', HOLD_MS);
-  expect(await svc.rt.syncService.sync(job, { token: 's-pin-0' })).toMatchObject({ kind: 'delay' });
-  await proxy.idle();
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.updated', { ...live, pinnedProductIds: ['p1'] }, '2026-11-24T18:01:00Z'))).status).toBe(202);
+  rig.proxy.holdNext((method, path) => method === 'POST' && path === '/whatnot/merchandising/products/wn-lip-oil', HOLD_MS);
+  expect(await rig.svc.rt.syncService.sync(job, { token: 's-pin-0' })).toMatchObject({ kind: 'delay' });
+  await rig.proxy.idle();
   // Sold out before any retry: the next snapshot no longer lists the product.
   const left = products.filter((p) => p['id'] !== 'p1');
-  expect((await sendEvent(svc, 'tb', secret, showEvent('show.updated', { ...live, products: left, pinnedProductIds: [] }, '2026-11-24T18:02:00Z'))).status).toBe(202);
-  expect(await converge(job, 's-drop')).toEqual({ kind: 'done', state: 'live' });
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.updated', { ...live, products: left, pinnedProductIds: [] }, '2026-11-24T18:02:00Z'))).status).toBe(202);
+  expect(await rig.converge(job, 's-drop')).toEqual({ kind: 'done', state: 'live' });
 
-  const effects = (await sim.effects(platform)).filter((e) => e.externalId === externalId && e.type.startsWith('product.')).map((e) => `${e.type} ${String(e.productId)}`);
+  const effects = (await rig.sim.effects(platform)).filter((e) => e.externalId === externalId && e.type.startsWith('product.')).map((e) => `${e.type} ${String(e.productId)}`);
   expect(effects).toEqual(['product.pinned wn-lip-oil', 'product.unpinned wn-lip-oil']);
 }, 30_000);
 
 test.each(CASES)('$platform: a pin sent by a run that died before it could save (its lease gone) is taken back when the partner unpins it', async ({ platform, pin }) => {
   const targetId = `crash-${platform}`;
-  const r = await svc.api('/v1/partners/tb/targets', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  const r = await rig.svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
   const showId = `show-crash-${platform}`;
   const job = { partnerId: 'tb', showId, targetId };
   const pinEvent = async (type: string, minute: number): Promise<void> => {
     const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
-    expect((await sendEvent(svc, 'tb', secret, body)).status).toBe(202);
+    expect((await sendEvent(rig.svc, 'tb', rig.secret, body)).status).toBe(202);
   };
-  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
-  await converge(job, 'c-first');
-  const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await rig.converge(job, 'c-first');
+  const { externalId } = (await rig.sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
   if (platform === 'whatnot') {
-    expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+    expect((await rig.svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
   }
-  expect(await converge(job, 'c-live')).toEqual({ kind: 'done', state: 'live' });
-  const remoteId = (await svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+  expect(await rig.converge(job, 'c-live')).toEqual({ kind: 'done', state: 'live' });
+  const remoteId = (await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
 
   // The run sends the pin, then dies (its job lock lapses: the run gives its lease up) before it saves anything.
   await pinEvent('product.pinned', 1);
-  proxy.holdNext(pin, HOLD_MS);
+  rig.proxy.holdNext(pin, HOLD_MS);
   const died = new AbortController();
-  const run = svc.rt.syncService.sync(job, { token: 'c-pin-0', signal: died.signal });
+  const run = rig.svc.rt.syncService.sync(job, { token: 'c-pin-0', signal: died.signal });
   await sleep(TIMEOUT_MS / 4);
   died.abort();
   await run;
-  await proxy.idle();
+  await rig.proxy.idle();
   // The partner takes the product back before any retry.
   await pinEvent('product.unpinned', 2);
-  expect(await converge(job, 'c-unpin')).toEqual({ kind: 'done', state: 'live' });
+  expect(await rig.converge(job, 'c-unpin')).toEqual({ kind: 'done', state: 'live' });
 
-  const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  const effects = (await rig.sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
   expect(effects).toEqual(['product.pinned', 'product.unpinned']);
 }, 30_000);
 
 test.each(CASES)('$platform: a pin taken back while its timed-out request may still reach the platform is taken back after it could have', async ({ platform, pin }) => {
   const targetId = `soon-${platform}`;
-  const r = await svc.api('/v1/partners/tb/targets', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  const r = await rig.svc.api('/v1/partners/tb/targets', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
   const showId = `show-soon-${platform}`;
   const job = { partnerId: 'tb', showId, targetId };
   const pinEvent = async (type: string, minute: number): Promise<void> => {
     const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
-    expect((await sendEvent(svc, 'tb', secret, body)).status).toBe(202);
+    expect((await sendEvent(rig.svc, 'tb', rig.secret, body)).status).toBe(202);
   };
-  expect((await sendEvent(svc, 'tb', secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
-  await converge(job, 's-first');
-  const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await rig.converge(job, 's-first');
+  const { externalId } = (await rig.sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
   if (platform === 'whatnot') {
-    expect((await svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+    expect((await rig.svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
   }
-  expect(await converge(job, 's-live')).toEqual({ kind: 'done', state: 'live' });
-  const remoteId = (await svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+  expect(await rig.converge(job, 's-live')).toEqual({ kind: 'done', state: 'live' });
+  const remoteId = (await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
 
   await pinEvent('product.pinned', 1);
-  proxy.holdNext(pin, HOLD_MS);
-  expect(await svc.rt.syncService.sync(job, { token: 's-pin-0' })).toMatchObject({ kind: 'delay' });
+  rig.proxy.holdNext(pin, HOLD_MS);
+  expect(await rig.svc.rt.syncService.sync(job, { token: 's-pin-0' })).toMatchObject({ kind: 'delay' });
   // Taken back at once: the pin request is still on its way (it lands after HOLD_MS).
   await pinEvent('product.unpinned', 2);
-  expect(await converge(job, 's-unpin')).toEqual({ kind: 'done', state: 'live' });
-  await proxy.idle();
+  expect(await rig.converge(job, 's-unpin')).toEqual({ kind: 'done', state: 'live' });
+  await rig.proxy.idle();
 
-  const effects = (await sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  const effects = (await rig.sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
   expect(effects).toEqual(['product.pinned', 'product.unpinned']);
 }, 30_000);

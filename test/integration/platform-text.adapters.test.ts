@@ -4,43 +4,25 @@
  * show title sent to all three as they were. Every text field of every request the simulators
  * received is checked, and the titles the platforms recorded keep emoji and right-to-left letters.
  */
-import axios from 'axios';
-import { SIM_ACCOUNTS, simTargetCredentials } from '../../src/simulators/sim.accounts.js';
+import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import type { BambuserSimulator } from '../../src/simulators/bambuser.sim.js';
-import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createBambuserAdapter } from '../../src/targets/bambuser/bambuser.adapter.js';
 import { createFacebookAdapter } from '../../src/targets/facebook/facebook.adapter.js';
 import { hasUnsafeText } from '../../src/targets/platform-text.js';
 import type { AdapterFactory, PinSpec, ShowSpec } from '../../src/targets/target.adapter.js';
 import { createYoutubeAdapter } from '../../src/targets/youtube/youtube.adapter.js';
-import { buildAdapterContext, buildOpContext } from '../helpers/adapter-context.js';
+import { buildOpContext } from '../helpers/adapter-context.js';
+import { LINEN_PIN, adapterHarness, useSimulators } from '../helpers/adapter-harness.js';
 import { platformSim } from '../helpers/adapter-sim.js';
 
 const DIRTY_TITLE = 'Spring\u0000 drop\u0007 \u202Eenil\u202C \u2066🎉\u2069 שלום مرحبا\u001b[0m';
 const CLEAN_TITLE = 'Spring drop enil 🎉 שלום مرحبا[0m';
 const DIRTY_DESCRIPTION = 'Line one\u0000\r\nLine\ttwo \u202Dx\u202C\u0085\rend 👩‍👩‍👧';
 const CLEAN_DESCRIPTION = 'Line one\nLine\ttwo x\nend 👩‍👩‍👧';
-const PIN: PinSpec = {
-  productId: 'prod-linen-shirt',
-  title: 'Linen\u0000 shirt \u202E\u0645\u0631\u062D\u0628\u0627\nXL',
-  price: { amount: 4900, currency: 'USD' },
-  linkUrl: 'http://127.0.0.1:3000/l/Ab3dEf',
-  platformProductId: 'prod-linen-shirt',
-};
+const PIN: PinSpec = { ...LINEN_PIN, title: 'Linen\u0000 shirt \u202E\u0645\u0631\u062D\u0628\u0627\nXL' };
 
-let sim: StartedSimulators;
-beforeAll(async () => {
-  sim = await startSimulators({ port: 0 });
-});
-afterAll(async () => {
-  await sim.close();
-});
-beforeEach(async () => {
-  await axios.post(`${sim.url}/_sim/reset`, {});
-  await axios.put(`${sim.url}/_sim/youtube/limits`, { simulatedEncoder: 1, streamActivationMs: 0 });
-  await axios.put(`${sim.url}/_sim/bambuser/limits`, { requestsPerWindow: null });
-});
+const sim = useSimulators({ limits: { youtube: { simulatedEncoder: 1, streamActivationMs: 0 }, bambuser: { requestsPerWindow: null } } });
 
 /** Every string a request carried: JSON bodies, form bodies and query parameters. */
 function texts(r: SimRequestRecord): string[] {
@@ -60,22 +42,16 @@ function texts(r: SimRequestRecord): string[] {
   return out;
 }
 
-const cases: { platform: 'youtube' | 'bambuser' | 'facebook'; factory: AdapterFactory; credentials: () => Record<string, string>; goLive?: (externalId: string) => void }[] = [
-  { platform: 'youtube', factory: createYoutubeAdapter, credentials: () => simTargetCredentials('youtube', 'a') as Record<string, string> },
-  {
-    platform: 'bambuser',
-    factory: createBambuserAdapter,
-    credentials: () => ({ apiKey: SIM_ACCOUNTS.bambuser[0]!.apiKey }),
-    goLive: (id) => (sim.simulators.get('bambuser') as BambuserSimulator).startBroadcast(id),
-  },
-  { platform: 'facebook', factory: createFacebookAdapter, credentials: () => ({ pageId: SIM_ACCOUNTS.facebook[0]!.pageId, pageAccessToken: SIM_ACCOUNTS.facebook[0]!.pageAccessToken }) },
+const cases: { platform: 'youtube' | 'bambuser' | 'facebook'; factory: AdapterFactory; goLive?: (externalId: string) => void }[] = [
+  { platform: 'youtube', factory: createYoutubeAdapter },
+  { platform: 'bambuser', factory: createBambuserAdapter, goLive: (id) => sim.simulator<BambuserSimulator>('bambuser').startBroadcast(id) },
+  { platform: 'facebook', factory: createFacebookAdapter },
 ];
 
-describe.each(cases)('$platform: no control or bidi characters reach the platform', ({ platform, factory, credentials, goLive }) => {
+describe.each(cases)('$platform: no control or bidi characters reach the platform', ({ platform, factory, goLive }) => {
   it('create, update and pin send cleaned text; emoji and RTL letters are kept', async () => {
     const { requests, effects } = platformSim(() => sim.url, platform);
-    const t = buildAdapterContext({ platform, baseUrl: `${sim.url}/${platform}`, credentials: credentials(), timeoutMs: 3_000 });
-    const adapter = factory(t.ctx);
+    const { adapter } = adapterHarness(factory, { platform, baseUrl: `${sim.url}/${platform}`, credentials: simTargetCredentials(platform, 'a'), timeoutMs: 3_000 });
     const spec: ShowSpec = { title: DIRTY_TITLE, description: DIRTY_DESCRIPTION, scheduledAt: new Date(Date.now() + 3_600_000).toISOString() };
     const remote = await adapter.createShow(spec, buildOpContext(`mk-text-${platform}`));
     await adapter.updateShow(remote, { ...spec, title: `${DIRTY_TITLE}\u0000!` }, buildOpContext(`mk-text-upd-${platform}`));

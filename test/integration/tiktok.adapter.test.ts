@@ -6,13 +6,13 @@
 import { createHmac } from 'node:crypto';
 import axios from 'axios';
 import { SIM_ACCOUNTS, simTargetCredentials } from '../../src/simulators/sim.accounts.js';
-import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
-import type { PinSpec, RemoteShow, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { PinSpec, RemoteShow } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, AuthExpiredError, PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { buildTiktokAdapter, type TiktokAdapterOptions } from '../../src/targets/tiktok/tiktok.adapter.js';
-import { MemoryOnce, buildAdapterContext, buildOpContext, caught, type TestAdapterContext } from '../helpers/adapter-context.js';
-import { platformSim, line, startReceiver, type WebhookReceiver } from '../helpers/adapter-sim.js';
+import { MemoryOnce, buildOpContext, caught } from '../helpers/adapter-context.js';
+import { adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
+import { platformSim, line, useReceiver } from '../helpers/adapter-sim.js';
 
 type TtCredentials = { appKey: string; appSecret: string; refreshToken: string; shopCipher: string };
 /** Shop a and shop b, both authorised for the simulator's seeded app (src/simulators/sim.accounts.ts). */
@@ -29,36 +29,18 @@ const PIN: PinSpec = {
 const PROMO_PATH = `/affiliate_seller/202405/products/${PIN.platformProductId}/promotion_link/generate`;
 const SEARCH_PATH = '/affiliate_seller/202410/orders/search';
 
-let sim: StartedSimulators;
-let receiver: WebhookReceiver;
-
-beforeAll(async () => {
-  sim = await startSimulators({ port: 0 });
-  receiver = await startReceiver();
-});
-afterAll(async () => {
-  await sim.close();
-  await receiver.close();
-});
-beforeEach(async () => {
-  await axios.post(`${sim.url}/_sim/reset`, {});
-  receiver.got.length = 0;
-});
+const sim = useSimulators();
+const receiver = useReceiver();
 
 // --- helpers ------------------------------------------------------------------------------------
 
-interface Harness extends TestAdapterContext {
-  adapter: TargetAdapter;
-}
-
 function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; adapter?: TiktokAdapterOptions } = {}): Harness {
-  const t = buildAdapterContext({
+  return adapterHarness((ctx) => buildTiktokAdapter(ctx, opts.adapter), {
     platform: 'tiktok',
     baseUrl: `${sim.url}/tiktok`,
     credentials: opts.credentials ?? CREDENTIALS,
     timeoutMs: opts.timeoutMs ?? 3_000,
   });
-  return { ...t, adapter: buildTiktokAdapter(t.ctx, opts.adapter) };
 }
 
 const { control, effects, requests, lastSeq } = platformSim(() => sim.url, 'tiktok');

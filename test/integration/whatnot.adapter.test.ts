@@ -8,12 +8,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axios from 'axios';
 import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
-import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
-import type { PinSpec, PlatformOrder, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { PinSpec, PlatformOrder } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { buildWhatnotAdapter, type WhatnotAdapterOptions } from '../../src/targets/whatnot/whatnot.adapter.js';
-import { buildAdapterContext, buildOpContext, caught, type TestAdapterContext } from '../helpers/adapter-context.js';
-import { platformSim, line, startReceiver, type WebhookReceiver } from '../helpers/adapter-sim.js';
+import { buildOpContext, caught } from '../helpers/adapter-context.js';
+import { adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
+import { platformSim, line, useReceiver } from '../helpers/adapter-sim.js';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 /** Seller a and seller b of the simulator (src/simulators/sim.accounts.ts). */
@@ -28,31 +28,13 @@ const PIN: PinSpec = {
 };
 const MERCH_PATH = `/merchandising/products/${PIN.platformProductId}`;
 
-let sim: StartedSimulators;
-let receiver: WebhookReceiver;
-
-beforeAll(async () => {
-  sim = await startSimulators({ port: 0 });
-  receiver = await startReceiver();
-});
-afterAll(async () => {
-  await sim.close();
-  await receiver.close();
-});
-beforeEach(async () => {
-  await axios.post(`${sim.url}/_sim/reset`, {});
-  receiver.got.length = 0;
-});
+const sim = useSimulators();
+const receiver = useReceiver();
 
 // --- helpers ------------------------------------------------------------------------------------
 
-interface Harness extends TestAdapterContext {
-  adapter: TargetAdapter;
-}
-
 function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; adapter?: WhatnotAdapterOptions } = {}): Harness {
-  const t = buildAdapterContext({ platform: 'whatnot', baseUrl: `${sim.url}/whatnot`, credentials: opts.credentials ?? CREDENTIALS, timeoutMs: opts.timeoutMs ?? 3_000 });
-  return { ...t, adapter: buildWhatnotAdapter(t.ctx, opts.adapter) };
+  return adapterHarness((ctx) => buildWhatnotAdapter(ctx, opts.adapter), { platform: 'whatnot', baseUrl: `${sim.url}/whatnot`, credentials: opts.credentials ?? CREDENTIALS, timeoutMs: opts.timeoutMs ?? 3_000 });
 }
 
 const { control, effects, requests, lastSeq } = platformSim(() => sim.url, 'whatnot');
@@ -369,10 +351,7 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
       url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     });
     afterAll(async () => new Promise<void>((resolve) => server.close(() => resolve())));
-    const raw = (): Harness => {
-      const t = buildAdapterContext({ platform: 'whatnot', baseUrl: url, credentials: CREDENTIALS });
-      return { ...t, adapter: buildWhatnotAdapter(t.ctx) };
-    };
+    const raw = (): Harness => adapterHarness((ctx) => buildWhatnotAdapter(ctx), { platform: 'whatnot', baseUrl: url, credentials: CREDENTIALS });
     const order = (extra: Record<string, unknown> = {}, amounts: Record<string, unknown> = {}): Record<string, unknown> => ({
       id: 'ord-1',
       status: 'completed',

@@ -8,60 +8,32 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import axios from 'axios';
 import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
-import { startSimulators, type StartedSimulators } from '../../src/simulators/sim.server.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { nextMidnightPacific } from '../../src/targets/quota-reset.js';
-import type { PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../../src/targets/target.adapter.js';
+import type { RemoteShow, ShowSpec } from '../../src/targets/target.adapter.js';
 import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
 import { pinTag } from '../../src/targets/pin-tag.js';
 import { createYoutubeAdapter } from '../../src/targets/youtube/youtube.adapter.js';
 import { DEFAULT_RATE_LIMIT_DELAY_MS } from '../../src/targets/youtube/youtube.errors.js';
-import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce, type TestAdapterContext } from '../helpers/adapter-context.js';
+import { MemoryOnce, buildOpContext, caught, crashOnce } from '../helpers/adapter-context.js';
+import { LINEN_PIN, SPRING_SPEC, adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
 import { platformSim, line } from '../helpers/adapter-sim.js';
 
 /** Channel a's OAuth credentials, and channel b's (src/simulators/sim.accounts.ts). */
 const CREDENTIALS = simTargetCredentials('youtube', 'a') as { clientId: string; clientSecret: string; refreshToken: string };
 const CHANNEL_B = simTargetCredentials('youtube', 'b');
-const SPEC: ShowSpec = {
-  title: 'Spring drop: linen & denim',
-  description: 'Live from the studio',
-  scheduledAt: '2030-04-01T18:00:00.000Z',
-};
-const PIN: PinSpec = {
-  productId: 'prod-linen-shirt',
-  title: 'Linen shirt',
-  price: { amount: 4900, currency: 'USD' },
-  linkUrl: 'http://127.0.0.1:3000/l/Ab3dEf',
-  platformProductId: 'prod-linen-shirt',
-};
 
-let sim: StartedSimulators;
-
-beforeAll(async () => {
-  sim = await startSimulators({ port: 0 });
-});
-afterAll(async () => {
-  await sim.close();
-});
-beforeEach(async () => {
-  await axios.post(`${sim.url}/_sim/reset`, {});
-  // no video is pushed here: a simulated encoder makes a bound stream active without RTMP data
-  await axios.put(`${sim.url}/_sim/youtube/limits`, { simulatedEncoder: 1 });
-});
+// no video is pushed here: a simulated encoder makes a bound stream active without RTMP data
+const sim = useSimulators({ limits: { youtube: { simulatedEncoder: 1 } } });
 
 // --- helpers ------------------------------------------------------------------------------------
 
-interface Harness extends TestAdapterContext {
-  adapter: TargetAdapter;
-}
-
 function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; baseUrl?: string } = {}): Harness {
-  const t = buildAdapterContext({
+  return adapterHarness(createYoutubeAdapter, {
     baseUrl: opts.baseUrl ?? `${sim.url}/youtube`,
     credentials: opts.credentials ?? CREDENTIALS,
     timeoutMs: opts.timeoutMs ?? 3_000,
   });
-  return { ...t, adapter: createYoutubeAdapter(t.ctx) };
 }
 
 const { control, effects, requests, lastSeq } = platformSim(() => sim.url, 'youtube');
@@ -103,7 +75,7 @@ async function seedBroadcasts(n: number): Promise<void> {
   const one = (i: number) =>
     axios.post(
       `${sim.url}/youtube/youtube/v3/liveBroadcasts?part=snippet,status`,
-      { snippet: { title: `other ${i}`, scheduledStartTime: SPEC.scheduledAt }, status: { privacyStatus: 'private' } },
+      { snippet: { title: `other ${i}`, scheduledStartTime: SPRING_SPEC.scheduledAt }, status: { privacyStatus: 'private' } },
       { headers: { authorization: `Bearer ${token.access_token}` } },
     );
   for (let i = 0; i < n; i += 10) await Promise.all(Array.from({ length: Math.min(10, n - i) }, (_, k) => one(i + k)));
@@ -124,7 +96,7 @@ async function directTransition(id: string, broadcastStatus: 'testing' | 'live' 
 describe('YouTube adapter ↔ YouTube simulator', () => {
   it('runs the full lifecycle: create → (stream inactive, retried) → live → pin → end', async () => {
     const h = harness();
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-life-1'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-life-1'));
 
     expect(remote.url).toBe(`https://www.youtube.com/watch?v=${remote.externalId}`);
     expect(remote.ingest).toEqual({ url: `${sim.rtmpUrl}/youtube`, streamKey: expect.stringMatching(/^\w{4}(-\w{4}){4}$/) });
@@ -134,9 +106,9 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(inactive).toBeGreaterThan(0); // the sim activates the stream ~300 ms after bind
     await h.adapter.startShow(remote, buildOpContext('start')); // already live: success
 
-    const pinned = await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-1'));
+    const pinned = await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-pin-1'));
     expect(pinned.ref).toMatch(/^LCC\./);
-    await h.adapter.unpin(remote, PIN, pinned.ref, buildOpContext('mk-unpin-1'));
+    await h.adapter.unpin(remote, LINEN_PIN, pinned.ref, buildOpContext('mk-unpin-1'));
 
     await h.adapter.endShow(remote, buildOpContext('end'));
     await h.adapter.endShow(remote, buildOpContext('end')); // redundant: success
@@ -144,8 +116,8 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const fx = await effects();
     expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted', 'show.ended']);
     expect(fx.every((e) => e.externalId === remote.externalId)).toBe(true);
-    expect(fx[0]?.title).toBe(SPEC.title);
-    expect(fx[2]?.url).toBe(PIN.linkUrl);
+    expect(fx[0]?.title).toBe(SPRING_SPEC.title);
+    expect(fx[2]?.url).toBe(LINEN_PIN.linkUrl);
 
     // quota units asked of the limiter: inserts/bind/transitions 50, chat message 20, lists 1
     expect(h.limiter.acquired.slice(0, 3)).toEqual([50, 50, 50]);
@@ -160,11 +132,11 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
 
   it('budgets the quota YouTube charges: a chat message insert costs 20 units, not 50 (issue 9)', async () => {
     const h = harness();
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-quota-cost'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-quota-cost'));
     await startWhenActive(h, remote);
     const before = h.limiter.acquired.length;
-    await h.adapter.pin(remote, PIN, buildOpContext('mk-qc-1'));
-    await h.adapter.pin(remote, { ...PIN, productId: 'p-2', linkUrl: 'http://127.0.0.1:3000/l/Qc2222' }, buildOpContext('mk-qc-2'));
+    await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-qc-1'));
+    await h.adapter.pin(remote, { ...LINEN_PIN, productId: 'p-2', linkUrl: 'http://127.0.0.1:3000/l/Qc2222' }, buildOpContext('mk-qc-2'));
     expect(h.limiter.acquired.slice(before)).toEqual([20, 20]);
     await h.adapter.endShow(remote, buildOpContext('end'));
     // What the adapter took from its budget is what YouTube counted, call for call.
@@ -174,9 +146,9 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
 
   it('sends exactly the documented requests', async () => {
     const h = harness({ credentials: { ...CREDENTIALS, privacyStatus: 'private' } });
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-req-1'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-req-1'));
     await startWhenActive(h, remote);
-    await h.adapter.pin(remote, PIN, buildOpContext('mk-pin-2'));
+    await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-pin-2'));
     await h.adapter.endShow(remote, buildOpContext('end'));
 
     const reqs = await requests();
@@ -207,13 +179,13 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(stream?.query).toEqual({ part: 'id,snippet,cdn,contentDetails,status' });
     const streamBody = json(stream);
     expect(streamBody).toMatchObject({
-      snippet: { title: SPEC.title, description: 'syndicast:mk-req-1' },
+      snippet: { title: SPRING_SPEC.title, description: 'syndicast:mk-req-1' },
       cdn: { ingestionType: 'rtmp', resolution: 'variable', frameRate: 'variable' },
     });
 
     expect(broadcast?.query).toEqual({ part: 'id,snippet,status,contentDetails' });
     expect(json(broadcast)).toEqual({
-      snippet: { title: SPEC.title, description: 'Live from the studio\n\nsyndicast:mk-req-1', scheduledStartTime: SPEC.scheduledAt },
+      snippet: { title: SPRING_SPEC.title, description: 'Live from the studio\n\nsyndicast:mk-req-1', scheduledStartTime: SPRING_SPEC.scheduledAt },
       status: { privacyStatus: 'private' },
       contentDetails: { monitorStream: { enableMonitorStream: true }, enableAutoStart: false, enableAutoStop: false },
     });
@@ -271,7 +243,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
 
   it('invalid_grant (revoked refresh token) → PermanentError asking to re-authorise', async () => {
     const h = harness({ credentials: { ...CREDENTIALS, refreshToken: 'revoked-1//abc' } });
-    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-revoked')));
+    const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-revoked')));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('invalid_grant');
     expect((err as PermanentError).message).toMatch(/Re-authorise the YouTube channel/);
@@ -283,11 +255,11 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
 
   it("channel b's credentials cannot update, bind, start, end or withdraw channel a's broadcast (liveBroadcastNotFound), nor find it", async () => {
     const a = harness();
-    const remote = await a.adapter.createShow(SPEC, buildOpContext('mk-chan-a'));
+    const remote = await a.adapter.createShow(SPRING_SPEC, buildOpContext('mk-chan-a'));
     const b = harness({ credentials: CHANNEL_B });
     const before = (await effects()).length;
     for (const attempt of [
-      () => b.adapter.updateShow(remote, { ...SPEC, title: 'Taken over' }, buildOpContext('mk-chan-b-upd')),
+      () => b.adapter.updateShow(remote, { ...SPRING_SPEC, title: 'Taken over' }, buildOpContext('mk-chan-b-upd')),
       () => b.adapter.startShow(remote, buildOpContext('mk-chan-b-start')),
       () => b.adapter.endShow(remote, buildOpContext('mk-chan-b-end')),
     ]) {
@@ -315,13 +287,13 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect((err as PermanentError).message).toMatch(/re-authorise the channel/);
     expect((err as PermanentError).message).not.toContain(readonly.credentials.refreshToken);
     // what the check spares the operator: the first insert of the show
-    expect(((await caught(h.adapter.createShow(SPEC, buildOpContext('mk-readonly')))) as PermanentError).reason).toBe('insufficientPermissions');
+    expect(((await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-readonly')))) as PermanentError).reason).toBe('insufficientPermissions');
     await expect(harness().adapter.verifyCredentials!()).resolves.toBeUndefined();
   });
 
   it('missing credentials → PermanentError before any request', async () => {
     const h = harness({ credentials: { clientId: 'cid', clientSecret: '' } });
-    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-nocreds')));
+    const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-nocreds')));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).message).toMatch(/clientSecret, refreshToken/);
     expect(await requests()).toEqual([]);
@@ -331,7 +303,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     await control('PUT', '/limits', { quotaPerDay: 60 });
     const h = harness();
     const t0 = Date.now();
-    const err = await caught(h.adapter.createShow(SPEC, buildOpContext('mk-quota')));
+    const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-quota')));
     const t1 = Date.now();
 
     expect(err).toBeInstanceOf(RateLimitedError);
@@ -375,11 +347,11 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     // Runs the real insert, then "dies" before the result is recorded: the step stays started.
     const crashingOnce = crashOnce(store, 'broadcast');
 
-    await expect(h.adapter.createShow(SPEC, { once: crashingOnce, marker: 'mk-crash-1' })).rejects.toThrow('worker killed');
+    await expect(h.adapter.createShow(SPRING_SPEC, { once: crashingOnce, marker: 'mk-crash-1' })).rejects.toThrow('worker killed');
     expect(store.steps.get('broadcast')).toEqual({ state: 'started', startedAt: expect.any(String) });
     const createdId = (await effects())[0]?.externalId;
 
-    const remote = await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-crash-1' });
+    const remote = await h.adapter.createShow(SPRING_SPEC, { once: store.once, marker: 'mk-crash-1' });
     expect(remote.externalId).toBe(createdId);
     expect(remote.ingest?.streamKey).toEqual(expect.any(String));
     expect(store.calls).toEqual([
@@ -406,10 +378,10 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const h = harness();
     const store = new MemoryOnce();
     const crashingOnce = crashOnce(store, 'stream');
-    await expect(h.adapter.createShow(SPEC, { once: crashingOnce, marker: 'mk-crash-2' })).rejects.toThrow('worker killed');
+    await expect(h.adapter.createShow(SPRING_SPEC, { once: crashingOnce, marker: 'mk-crash-2' })).rejects.toThrow('worker killed');
     const before = await lastSeq();
 
-    const remote = await h.adapter.createShow(SPEC, { once: store.once, marker: 'mk-crash-2' });
+    const remote = await h.adapter.createShow(SPRING_SPEC, { once: store.once, marker: 'mk-crash-2' });
     expect(store.calls[0]).toEqual({ step: 'stream', ran: true, recovered: true });
     const reqs = await requests(before);
     expect(reqs.map(line)).toEqual(['POST /youtube/v3/liveStreams 200', 'POST /youtube/v3/liveBroadcasts 200', 'POST /youtube/v3/liveBroadcasts/bind 200']);
@@ -430,7 +402,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const h = harness();
     const store = new MemoryOnce();
     const crashingOnce = crashOnce(store, 'broadcast');
-    const spec = { ...SPEC, title: 'Buried under older broadcasts' };
+    const spec = { ...SPRING_SPEC, title: 'Buried under older broadcasts' };
     await expect(h.adapter.createShow(spec, { once: crashingOnce, marker: 'mk-buried' })).rejects.toThrow('worker killed');
     const created = (await effects()).filter((e) => e.type === 'show.created' && e.title === spec.title);
     expect(created).toHaveLength(1);
@@ -447,13 +419,13 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
   it('a crash after the chat message was posted: recover() finds it, no second message', async () => {
     await control('PUT', '/limits', { streamActivationMs: 0 });
     const h = harness();
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-pin-crash'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-pin-crash'));
     await h.adapter.startShow(remote, buildOpContext('start'));
 
     const store = new MemoryOnce();
     const crashingOnce = crashOnce(store, 'message');
-    await expect(h.adapter.pin(remote, PIN, { once: crashingOnce, marker: 'mk-pin-c' })).rejects.toThrow('worker killed');
-    const again = await h.adapter.pin(remote, PIN, { once: store.once, marker: 'mk-pin-c' });
+    await expect(h.adapter.pin(remote, LINEN_PIN, { once: crashingOnce, marker: 'mk-pin-c' })).rejects.toThrow('worker killed');
+    const again = await h.adapter.pin(remote, LINEN_PIN, { once: store.once, marker: 'mk-pin-c' });
     expect(again.ref).toMatch(/^LCC\./);
     expect(store.calls).toEqual([{ step: 'message', ran: false, recovered: true }]);
     expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
@@ -462,13 +434,13 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
   it('a long title (emoji too) is shortened so the chat message fits 200 characters as the API counts them; the link and the episode tag are whole', async () => {
     await control('PUT', '/limits', { streamActivationMs: 0 });
     const h = harness();
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-long'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-long'));
     await h.adapter.startShow(remote, buildOpContext('start'));
     const before = await lastSeq();
-    await h.adapter.pin(remote, { ...PIN, title: '✨💄 '.repeat(80) }, buildOpContext('mk-long-pin'));
+    await h.adapter.pin(remote, { ...LINEN_PIN, title: '✨💄 '.repeat(80) }, buildOpContext('mk-long-pin'));
     const text = (json((await requests(before)).find((r) => r.method === 'POST')).snippet as { textMessageDetails: { messageText: string } }).textMessageDetails.messageText;
     expect(text.length).toBeLessThanOrEqual(200); // UTF-16 units: each emoji here is two
-    expect(text.endsWith(` — 49.00 USD ${PIN.linkUrl} · ${pinTag('mk-long-pin')}`)).toBe(true);
+    expect(text.endsWith(` — 49.00 USD ${LINEN_PIN.linkUrl} · ${pinTag('mk-long-pin')}`)).toBe(true);
     expect(text).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/); // no emoji cut in half
     expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
   });
@@ -477,7 +449,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const h = harness();
     const before = await lastSeq();
     const title = `${'Spring drop '.repeat(10)}end`; // 123 characters
-    const remote = await h.adapter.createShow({ ...SPEC, title }, buildOpContext('mk-title-123'));
+    const remote = await h.adapter.createShow({ ...SPRING_SPEC, title }, buildOpContext('mk-title-123'));
     expect(remote.externalId).toBeTruthy();
     const posts = (await requests(before)).filter((r) => r.method === 'POST');
     const streamTitle = (json(posts.find((r) => r.path === '/youtube/v3/liveStreams')).snippet as { title: string }).title;
@@ -491,8 +463,8 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const h = harness();
     const before = await lastSeq();
     const title = '💄✨'.repeat(35); // 70 code points, 105 UTF-16 units ('✨' is one)
-    const remote = await h.adapter.createShow({ ...SPEC, title: `${title}${'💄'.repeat(30)}` }, buildOpContext('mk-title-emoji')); // 165 units
-    await h.adapter.updateShow(remote, { ...SPEC, title: `New: ${title}` }, buildOpContext('mk-title-emoji-upd'));
+    const remote = await h.adapter.createShow({ ...SPRING_SPEC, title: `${title}${'💄'.repeat(30)}` }, buildOpContext('mk-title-emoji')); // 165 units
+    await h.adapter.updateShow(remote, { ...SPRING_SPEC, title: `New: ${title}` }, buildOpContext('mk-title-emoji-upd'));
     const reqs = await requests(before);
     const titleOf = (r: SimRequestRecord | undefined): string => (json(r).snippet as { title: string }).title;
     const stream = titleOf(reqs.find((r) => r.method === 'POST' && r.path === '/youtube/v3/liveStreams'));
@@ -510,7 +482,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
 
   it('updateShow sends the full snippet, keeps the marker, and skips a no-op update', async () => {
     const h = harness();
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-upd'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-upd'));
     const before = await lastSeq();
     const next: ShowSpec = { title: 'Spring drop (moved)', description: 'Now at 7', scheduledAt: '2030-04-01T19:00:00.000Z' };
     await h.adapter.updateShow(remote, next, buildOpContext('mk-upd-2'));
@@ -529,7 +501,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
 
   it('cancelShow deletes the broadcast and is idempotent; a deleted broadcast is a PermanentError', async () => {
     const h = harness();
-    const remote = await h.adapter.createShow(SPEC, buildOpContext('mk-cancel'));
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-cancel'));
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.cancelled']);
@@ -547,12 +519,12 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const h = harness();
     // live: the cancel ends it (transition to complete), a second cancel (the retry after a crash
     // before the mirror was saved) finds it complete and neither ends it again nor deletes it
-    const live = await h.adapter.createShow(SPEC, buildOpContext('mk-cancel-live'));
+    const live = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-cancel-live'));
     await h.adapter.startShow(live, buildOpContext('start'));
     await h.adapter.cancelShow(live, buildOpContext('cancel'));
     await h.adapter.cancelShow(live, buildOpContext('cancel'));
     // testing (the monitor stream, before live): ended the same way
-    const testing = await h.adapter.createShow({ ...SPEC, title: 'Testing one' }, buildOpContext('mk-cancel-testing'));
+    const testing = await h.adapter.createShow({ ...SPRING_SPEC, title: 'Testing one' }, buildOpContext('mk-cancel-testing'));
     await directTransition(testing.externalId, 'testing');
     await h.adapter.cancelShow(testing, buildOpContext('cancel'));
     await h.adapter.cancelShow(testing, buildOpContext('cancel'));
@@ -567,7 +539,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
 
   it('attachShow reads the bound stream for the ingest', async () => {
     const h = harness();
-    const created = await h.adapter.createShow(SPEC, buildOpContext('mk-attach'));
+    const created = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-attach'));
     await expect(h.adapter.attachShow(created.externalId)).resolves.toEqual(created);
   });
 });

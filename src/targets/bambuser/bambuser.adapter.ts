@@ -47,7 +47,8 @@ import {
   type BambuserShow,
 } from './bambuser.schemas.js';
 import { parseWebhookEvent, verifyWebhookHeader } from './bambuser.webhook.js';
-import { platformLine, platformText } from '../platform-text.js';
+import { platformLine } from '../platform-text.js';
+import { describeWithMarker, markerOf } from '../show-marker.js';
 
 export const BAMBUSER_CAPABILITIES: Capabilities = {
   createShow: 'api',
@@ -60,7 +61,6 @@ export const BAMBUSER_CAPABILITIES: Capabilities = {
 };
 
 const V1 = '/v1';
-const MARKER_PREFIX = 'syndicast:';
 const PAGE_SIZE = 100;
 /** A bound all the same (10,000 newer shows): past it the lookup cannot say "not there". */
 const MAX_RECOVERY_PAGES = 100;
@@ -77,25 +77,6 @@ const MAX_REPORT_PAGES = 50;
  * long in total; beyond it, it gives up with RateLimitedError and the report job retries later.
  */
 const REPORT_WAIT_BUDGET_MS = 120_000;
-
-function markerLine(marker: string): string {
-  return `${MARKER_PREFIX}${marker}`;
-}
-
-function markerOf(description: string | null | undefined): string | undefined {
-  const line = (description ?? '')
-    .split('\n')
-    .map((l) => l.trim())
-    .find((l) => l.startsWith(MARKER_PREFIX));
-  return line?.slice(MARKER_PREFIX.length) || undefined;
-}
-
-/** The marker goes last and on its own line so that recovery and updates can find it again. */
-function describe(description: string | undefined, marker: string | undefined): string {
-  const base = platformText(description ?? '').trim();
-  if (!marker) return base;
-  return base ? `${base}\n\n${markerLine(marker)}` : markerLine(marker);
-}
 
 export const createBambuserAdapter: AdapterFactory = (ctx) => {
   const client = createBambuserClient(ctx);
@@ -201,7 +182,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     async createShow(spec: ShowSpec, op: OpContext) {
       const body = {
         title: platformLine(spec.title),
-        description: describe(spec.description, op.marker),
+        description: describeWithMarker(spec.description, op.marker),
         scheduledStartAt: spec.scheduledAt,
         published: true,
       };
@@ -229,7 +210,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       await client.call({
         method: 'PATCH',
         path: showPath(remote.externalId),
-        body: { title: platformLine(spec.title), description: describe(spec.description, remote.data.marker), scheduledStartAt: spec.scheduledAt },
+        body: { title: platformLine(spec.title), description: describeWithMarker(spec.description, remote.data.marker), scheduledStartAt: spec.scheduledAt },
         scope: 'WRITE_SHOWS',
         schema: ShowSchema,
       });

@@ -10,7 +10,7 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
-import { PermanentError } from '../target.errors.js';
+import { PermanentError, malformedResponse } from '../target.errors.js';
 import { mapBambuserFailure, type BambuserFailure, type MappedFailure } from './bambuser.errors.js';
 import { parseTargetCredentials } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
@@ -63,14 +63,6 @@ function failureOf(err: unknown): BambuserFailure {
   // Only code and message leave here: the AxiosError carries the request headers (the key).
   if (axios.isAxiosError(err)) return { kind: 'network', code: err.code, message: err.message };
   throw err;
-}
-
-function malformed(what: string, error: z.ZodError): PermanentError {
-  const issues = error.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-    .join('; ');
-  return new PermanentError(`malformed response from Bambuser ${what}: ${issues}`, 'malformed_response');
 }
 
 export function createBambuserClient(ctx: AdapterContext, now: () => number = Date.now): BambuserClient {
@@ -127,7 +119,7 @@ export function createBambuserClient(ctx: AdapterContext, now: () => number = Da
       return raise(mapped);
     }
     const parsed = req.schema.safeParse(res.status === 204 ? undefined : res.data);
-    if (!parsed.success) throw malformed(what, parsed.error);
+    if (!parsed.success) throw malformedResponse(`Bambuser ${what}`, parsed.error);
     return parsed.data;
   }
 

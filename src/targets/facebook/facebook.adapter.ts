@@ -63,7 +63,8 @@ import {
   WriteResultSchema,
   type LiveVideo,
 } from './facebook.schemas.js';
-import { platformLine, platformText } from '../platform-text.js';
+import { platformLine } from '../platform-text.js';
+import { describeWithMarker, markerOf } from '../show-marker.js';
 
 /** Every Facebook target: pins are comments, which cannot be taken back. */
 export const FACEBOOK_CAPABILITIES: Capabilities = {
@@ -81,7 +82,6 @@ export const FACEBOOK_LIVE_SHOPPING_CAPABILITIES: Capabilities = { ...FACEBOOK_C
 /** Pin refs of Live Shopping pins (comment ids are `<video id>_<n>`, never this). */
 const PRODUCT_PIN_REF = 'lsp:';
 
-const MARKER_PREFIX = 'syndicast:';
 const DAY_MS = 24 * 3600_000;
 /** Facebook: a broadcast can be scheduled "up to seven days from [its] creation date". */
 const MAX_SCHEDULE_AHEAD_MS = 7 * DAY_MS;
@@ -109,24 +109,6 @@ const COMMENT_PAGE_SIZE = 100;
 interface CreatedRef {
   id: string;
   secureStreamUrl: string | null;
-}
-
-function markerLine(marker: string): string {
-  return `${MARKER_PREFIX}${marker}`;
-}
-
-function markerOf(description: string | undefined): string | undefined {
-  const line = (description ?? '')
-    .split('\n')
-    .map((l) => l.trim())
-    .find((l) => l.startsWith(MARKER_PREFIX));
-  return line?.slice(MARKER_PREFIX.length) || undefined;
-}
-
-function describe(description: string | undefined, marker: string | undefined): string {
-  const base = platformText(description ?? '').trim();
-  if (!marker) return base;
-  return base ? `${base}\n\n${markerLine(marker)}` : markerLine(marker);
 }
 
 /** `rtmps://live-api-s.facebook.com:443/rtmp/FB-123-0-Ab…` → server URL + stream key (what encoders ask for). */
@@ -324,7 +306,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
             path: `/${pageId}/live_videos`,
             params: {
               title: platformLine(spec.title),
-              description: describe(spec.description, op.marker),
+              description: describeWithMarker(spec.description, op.marker),
               status: scheduled ? 'SCHEDULED_UNPUBLISHED' : 'UNPUBLISHED',
               event_params: scheduled ? JSON.stringify({ start_time: startUnix }) : undefined,
             },
@@ -395,7 +377,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
         path: videoPath(remote.externalId),
         params: {
           title: platformLine(spec.title),
-          description: describe(spec.description, remote.data.marker),
+          description: describeWithMarker(spec.description, remote.data.marker),
           event_params: reschedule ? JSON.stringify({ start_time: startUnix }) : undefined,
         },
         schema: WriteResultSchema,

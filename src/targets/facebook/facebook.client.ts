@@ -15,7 +15,7 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
-import { PermanentError } from '../target.errors.js';
+import { PermanentError, malformedResponse } from '../target.errors.js';
 import { mapFacebookFailure, type FacebookFailure, type MappedFailure } from './facebook.errors.js';
 import { parseTargetCredentials } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
@@ -68,14 +68,6 @@ function defined(params: Record<string, ParamValue> | undefined): Record<string,
   const out = idRecord<string>();
   for (const [k, v] of Object.entries(params ?? {})) if (v !== undefined) out[k] = String(v);
   return out;
-}
-
-function malformed(what: string, error: z.ZodError): PermanentError {
-  const issues = error.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-    .join('; ');
-  return new PermanentError(`malformed response from Facebook ${what}: ${issues}`, 'malformed_response');
 }
 
 export function createFacebookClient(ctx: AdapterContext, now: () => number = Date.now): FacebookClient {
@@ -134,7 +126,7 @@ export function createFacebookClient(ctx: AdapterContext, now: () => number = Da
       return raise(mapped);
     }
     const parsed = req.schema.safeParse(res.data);
-    if (!parsed.success) throw malformed(what, parsed.error);
+    if (!parsed.success) throw malformedResponse(`Facebook ${what}`, parsed.error);
     return parsed.data;
   }
 

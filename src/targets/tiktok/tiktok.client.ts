@@ -13,7 +13,7 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
-import { PermanentError } from '../target.errors.js';
+import { PermanentError, malformedResponse } from '../target.errors.js';
 import { CODE, isTokenRejection, mapApiFailure, mapTokenFailure, type MappedFailure, type TiktokFailure } from './tiktok.errors.js';
 import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas.js';
 import { signRequest } from './tiktok.sign.js';
@@ -96,14 +96,6 @@ function apiFailure(res: AxiosResponse, env: Envelope | undefined): TiktokFailur
   return { kind: 'api', status: res.status, code: env?.code, message: env?.message, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
 }
 
-function malformed(what: string, error: z.ZodError): PermanentError {
-  const issues = error.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-    .join('; ');
-  return new PermanentError(`malformed response from ${what}: ${issues}`, 'malformed_response');
-}
-
 function queryString(query: Record<string, string>): string {
   return new URLSearchParams(query).toString();
 }
@@ -152,7 +144,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
       return raise(mapped);
     }
     const data = TokenDataSchema.safeParse(env.data);
-    if (!data.success) throw malformed('TikTok Shop token refresh', data.error);
+    if (!data.success) throw malformedResponse('TikTok Shop token refresh', data.error);
     scopes = data.data.granted_scopes;
     await ctx.tokens.set({
       accessToken: data.data.access_token,
@@ -215,7 +207,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
       return raise(mapped);
     }
     const parsed = req.schema.safeParse(env.data ?? {});
-    if (!parsed.success) throw malformed(`TikTok Shop ${req.method} ${req.path}`, parsed.error);
+    if (!parsed.success) throw malformedResponse(`TikTok Shop ${req.method} ${req.path}`, parsed.error);
     return parsed.data;
   }
 

@@ -9,7 +9,7 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
-import { PermanentError } from '../target.errors.js';
+import { PermanentError, malformedResponse } from '../target.errors.js';
 import { mapFailure, proactiveBlock, type MappedFailure, type WhatnotFailure } from './whatnot.errors.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
@@ -42,14 +42,6 @@ export interface WhatnotClient {
 
 function parseCredentials(raw: Record<string, string>): WhatnotCredentials | PermanentError {
   return parseTargetCredentials(CredentialsSchema, raw, 'Whatnot', 'accessToken is required; webhookSecret is optional');
-}
-
-function malformed(what: string, error: z.ZodError): PermanentError {
-  const issues = error.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-    .join('; ');
-  return new PermanentError(`malformed response from ${what}: ${issues}`, 'malformed_response');
 }
 
 export function createWhatnotClient(ctx: AdapterContext, now: () => number = Date.now): WhatnotClient {
@@ -101,7 +93,7 @@ export function createWhatnotClient(ctx: AdapterContext, now: () => number = Dat
       return raise(mapped);
     }
     const parsed = req.schema.safeParse(res.data);
-    if (!parsed.success) throw malformed(`Whatnot ${req.method} ${req.path}`, parsed.error);
+    if (!parsed.success) throw malformedResponse(`Whatnot ${req.method} ${req.path}`, parsed.error);
     return parsed.data;
   }
 

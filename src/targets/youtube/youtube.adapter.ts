@@ -27,6 +27,7 @@ import {
   type LiveStream,
 } from './youtube.schemas.js';
 import { platformLine, platformText } from '../platform-text.js';
+import { MARKER_PREFIX, markerLine } from '../show-marker.js';
 
 export const YOUTUBE_CAPABILITIES: Capabilities = {
   createShow: 'api',
@@ -43,7 +44,6 @@ const V3 = '/youtube/v3';
 const WRITE_SCOPES = ['https://www.googleapis.com/auth/youtube', 'https://www.googleapis.com/auth/youtube.force-ssl'];
 /** A list read with `part=id` (the credential check): only the ids. */
 const IdListSchema = z.object({ items: z.array(z.object({ id: z.string() })).default([]) });
-const MARKER_PREFIX = 'syndicast:';
 /**
  * Recovery (a create whose outcome is unknown) reads the channel's liveBroadcasts list, 50 a page, for
  * the broadcast carrying the attempt's marker (the stream has no lookup: see createShow). YouTube does not document the lists'
@@ -125,10 +125,6 @@ function truncateBytes(s: string, maxBytes: number): string {
   let out = s;
   while (Buffer.byteLength(out, 'utf8') > maxBytes) out = codePoints(out).slice(0, -16).join('');
   return out;
-}
-
-function markerLine(marker: string): string {
-  return `${MARKER_PREFIX}${marker}`;
 }
 
 /** The marker goes last and is never cut: recovery depends on it. */

@@ -9,7 +9,7 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
-import { asUnsent, PermanentError } from '../target.errors.js';
+import { asUnsent, PermanentError, malformedResponse } from '../target.errors.js';
 import { mapApiFailure, mapTokenFailure, type MappedFailure, type YoutubeFailure } from './youtube.errors.js';
 import { TokenResponseSchema } from './youtube.schemas.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
@@ -79,14 +79,6 @@ function isSuccess(res: HttpAnswer): boolean {
   return res.status >= 200 && res.status < 300;
 }
 
-function malformed(what: string, error: z.ZodError): PermanentError {
-  const issues = error.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-    .join('; ');
-  return new PermanentError(`malformed response from ${what}: ${issues}`, 'malformed_response');
-}
-
 export function createYoutubeClient(ctx: AdapterContext, now: () => number = Date.now): YoutubeClient {
   const log = ctx.log.child({ module: 'youtube.client', targetId: ctx.target.id });
   const apiBase = trimSlash(ctx.target.baseUrl ?? GOOGLE_API);
@@ -132,7 +124,7 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
       return raise(mapped);
     }
     const parsed = TokenResponseSchema.safeParse(res.data);
-    if (!parsed.success) throw malformed('Google OAuth token endpoint', parsed.error);
+    if (!parsed.success) throw malformedResponse('Google OAuth token endpoint', parsed.error);
     scopes = parsed.data.scope?.split(' ').filter(Boolean);
     await ctx.tokens.set({ accessToken: parsed.data.access_token, expiresAt: now() + parsed.data.expires_in * 1000 });
     log.debug({ expiresIn: parsed.data.expires_in }, 'youtube access token refreshed');
@@ -188,7 +180,7 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
       return raise(mapped);
     }
     const parsed = req.schema.safeParse(res.data);
-    if (!parsed.success) throw malformed(`YouTube ${req.method} ${req.path}`, parsed.error);
+    if (!parsed.success) throw malformedResponse(`YouTube ${req.method} ${req.path}`, parsed.error);
     return parsed.data;
   }
 
