@@ -47,7 +47,10 @@ const Events = z
   .min(1)
   .max(OUTBOUND_EVENT_TYPES.length * 4);
 const CreateEndpoint = z.object({ url: Url, events: Events, description: z.string().max(500).optional() });
-const PatchEndpoint = z.object({ url: Url.optional(), events: Events.optional(), description: z.string().max(500).nullable().optional(), enabled: z.boolean().optional() });
+const PatchEndpoint = z
+  .object({ url: Url.optional(), events: Events.optional(), description: z.string().max(500).nullable().optional(), enabled: z.boolean().optional() })
+  // An empty PATCH (or one of fields an endpoint does not have) changed nothing and wrote an endpoint.updated audit entry (a 200).
+  .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change');
 const Params = z.object({ partnerId: IdSchema });
 const EndpointParams = z.object({ partnerId: IdSchema, endpointId: IdSchema });
 const MessageParams = z.object({ partnerId: IdSchema, messageId: IdSchema });

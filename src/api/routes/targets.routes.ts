@@ -49,7 +49,9 @@ const PatchTarget = z.object({
   rateLimit: RateLimit.nullable().optional(),
 })
   // A field a target cannot change (platform, id) is a 400 naming it, not silently ignored.
-  .strict();
+  .strict()
+  // An empty PATCH changed nothing but updatedAt and wrote a target.updated audit entry with no fields (a 200).
+  .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change');
 const Params = z.object({ partnerId: IdSchema });
 const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
 /** `?verify=false`: save without asking the platform (it is down and the operator must save now). */
