@@ -70,13 +70,15 @@ export function productFields(productId: string): string[] {
 /**
  * One product as deriveDesired would give it, from just the registers of `productFields` (the
  * tracked-link redirect reads this instead of the whole show): a `product.updated` newer than the
- * snapshot wins, otherwise the snapshot's version; undefined when the show has no such product.
+ * snapshot wins, otherwise the snapshot's version (the last one listed under that id, like deriveDesired:
+ * the edge refuses a repeated id now, events stored before may have one); undefined when the show has no such product.
  */
 export function productOf(productId: string, values: (string | null | undefined)[]): Product | undefined {
   const [snapRaw, snapKey = '', prodRaw, prodKey] = values;
   if (!snapRaw) return undefined;
   if (prodRaw && prodKey && (snapKey ?? '') < prodKey) return JSON.parse(prodRaw) as Product;
-  return (JSON.parse(snapRaw) as Show).products.find((p) => p.id === productId);
+  // The last of a repeated id, as deriveDesired (a Map) takes it: the link must go where the mirror pinned.
+  return (JSON.parse(snapRaw) as Show).products.findLast((p) => p.id === productId);
 }
 
 /** Registers as read with HGETALL. Returns null until the first show snapshot has arrived. */

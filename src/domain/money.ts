@@ -38,7 +38,8 @@ export const CurrencySchema = z
  * IngestService) — and by CurrencySchema where a body is validated and never stored.
  */
 export const MoneySchema = z.object({
-  amount: z.number().int().safe(),
+  // z.number().int() is a safe integer in zod 4 (±2^53 − 1): a .safe() after it repeated the same error.
+  amount: z.number().int(),
   currency: z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 code, e.g. USD'),
 });
 /** Money whose currency must be on ISO's list (CurrencySchema): for bodies validated once and never re-read. */

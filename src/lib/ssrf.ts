@@ -8,6 +8,7 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
+import { AppError } from './errors.js';
 
 const blocked = new BlockList();
 for (const [net, bits] of [
@@ -43,6 +44,26 @@ for (const [net, bits] of [
 }
 
 export class DestinationRefusedError extends Error {}
+
+/**
+ * The name could not be looked up now (resolver unreachable, timed out, SERVFAIL: EAI_AGAIN, EAI_FAIL,
+ * ETIMEOUT, …), which says nothing about the URL: a 503 with Retry-After where an API call checks
+ * one, a failed attempt (retried) for a delivery. It used to be "does not resolve", a 400 that told an
+ * operator to fix a URL that was fine.
+ */
+export class DestinationLookupError extends AppError {
+  constructor(host: string, code: string) {
+    super(503, 'Service Unavailable', `${host} could not be looked up now (DNS ${code}): retry later`, undefined, { 'retry-after': '5' });
+  }
+}
+
+/** lookup errors that answer the question: the name has no address (or is no host name at all). */
+const NO_SUCH_NAME = new Set(['ENOTFOUND', 'ENODATA', 'EAI_NONAME', 'EAI_NODATA', 'EINVAL', 'EBADNAME']);
+
+/** The DNS lookup assertPublicDestination uses (the system resolver; tests swap in one that fails on purpose). */
+export const hostLookup = {
+  lookup: (host: string): Promise<{ address: string }[]> => lookup(host, { all: true, verbatim: true }),
+};
 
 /** The eight 16-bit groups of an IPv6 literal that `isIP` accepted (a zone id is dropped). */
 function ipv6Groups(ip: string): number[] {
@@ -89,7 +110,7 @@ export function isPrivateAddress(ip: string): boolean {
   return true; // not an IP at all: refuse
 }
 
-/** Throws DestinationRefusedError unless `rawUrl` is an http(s) URL to a public address. */
+/** Throws DestinationRefusedError unless `rawUrl` is an http(s) URL to a public address; DestinationLookupError when DNS cannot answer now. */
 export async function assertPublicDestination(rawUrl: string, allowPrivate: boolean): Promise<void> {
   let url: URL;
   try {
@@ -102,7 +123,15 @@ export async function assertPublicDestination(rawUrl: string, allowPrivate: bool
   if (allowPrivate) return;
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (host === 'localhost' || host.endsWith('.localhost')) throw new DestinationRefusedError(`${host} is a loopback name`);
-  const addrs = isIP(host) ? [host] : (await lookup(host, { all: true, verbatim: true }).catch(() => [])).map((a) => a.address);
+  const addrs = isIP(host)
+    ? [host]
+    : (
+        await hostLookup.lookup(host).catch((err: unknown) => {
+          const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'error';
+          if (NO_SUCH_NAME.has(code)) return [];
+          throw new DestinationLookupError(host, code);
+        })
+      ).map((a) => a.address);
   if (addrs.length === 0) throw new DestinationRefusedError(`${host} does not resolve`);
   const bad = addrs.find(isPrivateAddress);
   if (bad) throw new DestinationRefusedError(`${host} resolves to a private, loopback or link-local address (${bad})`);

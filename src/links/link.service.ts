@@ -99,13 +99,47 @@ export function isBot(method: string, userAgent: string | undefined, purpose: st
   return bot;
 }
 
-/** Where a click goes: `productUrl` is the product's current URL (the link's stored one when the show no longer has it). */
+/** A query parameter's name as URLSearchParams decodes it (`+` is a space; a bad escape stays as written). */
+function paramName(pair: string): string {
+  const eq = pair.indexOf('=');
+  const raw = (eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Where a click goes: `productUrl` is the product's current URL (the link's stored one when the show no
+ * longer has it) with `sclid` and the utm parameters set the way URLSearchParams.set sets them (the
+ * first of a name replaced where it stands, later ones dropped, a missing one appended), but the
+ * partner's own parameters left byte for byte as the URL has them. Re-serialising the whole query
+ * with URLSearchParams rewrote them (`a=b%20c` → `a=b+c`, `next=/cart` → `next=%2Fcart`, a bare `flag`
+ * → `flag=`, `%ZZ` → `%25ZZ`): a shop that checks a signature over its own query string, or reads a
+ * bare flag, got another URL than the partner gave (attack on npm start, 2026-12-02).
+ */
 export function redirectUrl(link: LinkRecord, clickId: string | undefined, productUrl: string = link.url): string {
   const u = new URL(productUrl);
-  if (clickId) u.searchParams.set('sclid', clickId);
-  u.searchParams.set('utm_source', link.platform);
-  u.searchParams.set('utm_medium', 'live');
-  u.searchParams.set('utm_campaign', link.showId);
+  const ours = new Map<string, string>();
+  if (clickId) ours.set('sclid', clickId);
+  ours.set('utm_source', link.platform);
+  ours.set('utm_medium', 'live');
+  ours.set('utm_campaign', link.showId);
+  const encoded = (name: string): string => new URLSearchParams([[name, ours.get(name)!]]).toString();
+  const placed = new Set<string>();
+  const pairs: string[] = [];
+  const query = u.search.slice(1);
+  for (const pair of query === '' ? [] : query.split('&')) {
+    const name = paramName(pair);
+    if (!ours.has(name)) pairs.push(pair);
+    else if (!placed.has(name)) {
+      placed.add(name);
+      pairs.push(encoded(name));
+    }
+  }
+  for (const name of ours.keys()) if (!placed.has(name)) pairs.push(encoded(name));
+  u.search = pairs.join('&');
   return u.toString();
 }
 

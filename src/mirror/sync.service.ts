@@ -466,6 +466,19 @@ export class SyncService {
     const caps = adapter.capabilities;
     if (mirror.state === 'failed' || mirror.state === 'ended' || mirror.state === 'cancelled') return undefined;
 
+    if (mirror.remote?.data['attach'] === '1' && !mirror.wentLive && mirror.state !== 'live' && (desired.state === 'ended' || desired.state === 'cancelled')) {
+      // Linked by an operator to a platform show made by hand while this show is already over: the
+      // link is recorded (url read, index entry for the platform's orders) and the mirror takes the
+      // show's end state. Nothing is changed on that platform show: the steps below would retitle it
+      // and withdraw (delete) it as if this service had made it, and a mistyped id in a link after the
+      // show would take down someone's broadcast (attack on npm start, 2026-12-02).
+      mirror.remote = await adapter.attachShow(mirror.remote.externalId);
+      mirror.state = desired.state;
+      await save();
+      await this.indexRemote(job, mirror.remote.externalId);
+      return undefined;
+    }
+
     const createTried = mirror.state === 'provisioning' || mirror.creating !== undefined;
     if (!mirror.remote && createTried && caps.createShow === 'api' && (desired.state === 'cancelled' || desired.state === 'ended')) {
       // A create was under way and its outcome is unknown (a timeout, a crash, a wait for a late

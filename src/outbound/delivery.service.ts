@@ -21,7 +21,7 @@
  */
 import type { Logger } from 'pino';
 import type { SecretBox } from '../lib/crypto.js';
-import { assertPublicDestination, DestinationRefusedError } from '../lib/ssrf.js';
+import { assertPublicDestination, DestinationLookupError, DestinationRefusedError } from '../lib/ssrf.js';
 import type { DeliveryJob } from '../queues/delivery.queue.js';
 import { signatureHeader } from '../sources/signature.js';
 import type { EndpointRepository } from '../store/endpoint.repository.js';
@@ -168,6 +168,7 @@ export class DeliveryService {
     try {
       await assertPublicDestination(ep.url, this.deps.allowPrivateDestinations);
     } catch (err) {
+      if (err instanceof DestinationLookupError) return { statusCode: null, retryAfter: undefined, location: undefined, error: err.message, durationMs: 0 };
       if (!(err instanceof DestinationRefusedError)) throw err;
       return { statusCode: null, retryAfter: undefined, location: undefined, error: `destination refused: ${err.message}`, durationMs: 0 };
     }

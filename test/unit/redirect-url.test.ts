@@ -34,3 +34,29 @@ test('isBot answers each user agent for itself when they alternate (the last one
   expect(isBot('GET', browser, undefined)).toBe(false);
   expect(isBot('GET', undefined, undefined)).toBe(false);
 });
+
+/**
+ * The partner's own query parameters reach the shop as the partner wrote them; only sclid and the utm
+ * parameters are set (contract §4: the product url "with sclid added"). URLSearchParams re-serialised
+ * the whole query: `a=b%20c` became `a=b+c`, `next=/cart` `next=%2Fcart`, a bare `flag` `flag=`
+ * (attack on npm start, 2026-12-02).
+ */
+test.each([
+  ['https://shop.example.com/p?a=b%20c&next=/cart&ids=1,2&flag', 'https://shop.example.com/p?a=b%20c&next=/cart&ids=1,2&flag&'],
+  ['https://shop.example.com/p?sig=ab%2Fcd%3D&x=%7E~#top', 'https://shop.example.com/p?sig=ab%2Fcd%3D&x=%7E~&'],
+  ['https://shop.example.com/p', 'https://shop.example.com/p?'],
+])('%s keeps its own parameters byte for byte', (url, prefix) => {
+  for (const build of [redirectUrl, fastRedirectUrl]) {
+    const out = build(link, 'clk_01ABC', url);
+    expect(out.startsWith(prefix)).toBe(true);
+    expect(out.slice(prefix.length).replace(/#.*/, '')).toBe('sclid=clk_01ABC&utm_source=youtube&utm_medium=live&utm_campaign=show+1%2F%C3%BC');
+  }
+});
+
+test('sclid and utm parameters already in the URL are replaced where they stand, repeats dropped, the rest untouched', () => {
+  const url = 'https://shop.example.com/p?utm_source=mail&a=b%20c&sclid=old&utm%5Fmedium=x&sclid=older&z';
+  const want = 'https://shop.example.com/p?utm_source=youtube&a=b%20c&sclid=clk_9&utm_medium=live&z&utm_campaign=show+1%2F%C3%BC';
+  expect(redirectUrl(link, 'clk_9', url)).toBe(want);
+  expect(fastRedirectUrl(link, 'clk_9', url)).toBe(want);
+  expect(new URL(want).searchParams.getAll('sclid')).toEqual(['clk_9']);
+});

@@ -47,7 +47,10 @@ const Events = z
   .min(1)
   .max(OUTBOUND_EVENT_TYPES.length * 4);
 const CreateEndpoint = z.object({ url: Url, events: Events, description: z.string().max(500).optional() });
-const PatchEndpoint = z.object({ url: Url.optional(), events: Events.optional(), description: z.string().max(500).nullable().optional(), enabled: z.boolean().optional() });
+const PatchEndpoint = z
+  .object({ url: Url.optional(), events: Events.optional(), description: z.string().max(500).nullable().optional(), enabled: z.boolean().optional() })
+  // An empty PATCH (or one of fields an endpoint does not have) changed nothing and wrote an endpoint.updated audit entry (a 200).
+  .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change');
 const Params = z.object({ partnerId: IdSchema });
 const EndpointParams = z.object({ partnerId: IdSchema, endpointId: IdSchema });
 const MessageParams = z.object({ partnerId: IdSchema, messageId: IdSchema });
@@ -100,7 +103,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Add an outbound webhook endpoint (the secret is shown once)',
         params: Params,
         body: CreateEndpoint,
-        docResponses: { 201: ok('created; `secret` is shown this once', EndpointSchema.extend({ secret: z.string() })), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner' },
+        docResponses: { 201: ok('created; `secret` is shown this once', EndpointSchema.extend({ secret: z.string() })), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner', 503: "storage is unavailable, or DNS cannot look up the url's host right now: nothing saved, retry later (Retry-After)" },
       },
     },
     async (req, reply) => {
@@ -129,7 +132,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Change url/events/description; enable or disable',
         params: EndpointParams,
         body: PatchEndpoint,
-        docResponses: { 200: ok('the endpoint as changed', EndpointSchema), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown endpoint' },
+        docResponses: { 200: ok('the endpoint as changed', EndpointSchema), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown endpoint', 503: "storage is unavailable, or DNS cannot look up the url's host right now: nothing changed, retry later (Retry-After)" },
       },
     },
     async (req) => {

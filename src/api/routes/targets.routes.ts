@@ -49,7 +49,9 @@ const PatchTarget = z.object({
   rateLimit: RateLimit.nullable().optional(),
 })
   // A field a target cannot change (platform, id) is a 400 naming it, not silently ignored.
-  .strict();
+  .strict()
+  // An empty PATCH changed nothing but updatedAt and wrote a target.updated audit entry with no fields (a 200).
+  .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change');
 const Params = z.object({ partnerId: IdSchema });
 const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
 /** `?verify=false`: save without asking the platform (it is down and the operator must save now). */
@@ -92,7 +94,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     }
   };
 
-  app.post('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Add a target platform account (credentials checked with the platform unless ?verify=false)', params: Params, querystring: SaveQuery, body: CreateTarget, docResponses: { 201: ok('created; its active shows are synced to it', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner', 409: 'a target with this id exists', 422: "the platform refused the credentials (`detail` carries the platform's reason); nothing saved", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited): nothing saved, retry later (Retry-After) or save with ?verify=false' } } }, async (req, reply) => {
+  app.post('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Add a target platform account (credentials checked with the platform unless ?verify=false)', params: Params, querystring: SaveQuery, body: CreateTarget, docResponses: { 201: ok('created; its active shows are synced to it', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner', 409: 'a target with this id exists', 422: "the platform refused the credentials (`detail` carries the platform's reason); nothing saved", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited), or DNS cannot look up the host of baseUrl right now: nothing saved, retry later (Retry-After) or save with ?verify=false' } } }, async (req, reply) => {
     const { partnerId } = req.params;
     if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
     await checkBaseUrl(req.body.baseUrl);
@@ -116,7 +118,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return { targets: b.targets.map(publicTarget) };
   });
 
-  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', params: TargetParams, querystring: SaveQuery, body: PatchTarget, docResponses: { 200: ok('the target as changed', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 422: "the platform refused the new credentials (`detail` carries the platform's reason); nothing changed", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited): nothing changed, retry later (Retry-After) or save with ?verify=false' } } }, async (req) => {
+  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', params: TargetParams, querystring: SaveQuery, body: PatchTarget, docResponses: { 200: ok('the target as changed', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 422: "the platform refused the new credentials (`detail` carries the platform's reason); nothing changed", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited), or DNS cannot look up the host of baseUrl right now: nothing changed, retry later (Retry-After) or save with ?verify=false' } } }, async (req) => {
     const { partnerId, targetId } = req.params;
     const current = await partners.getTarget(partnerId, targetId);
     if (!current) throw notFound(`target ${targetId}`);
