@@ -1,15 +1,18 @@
 /**
- * The pin sync's two per-slot commands on a 3-master + 3-replica Redis Cluster (runs in
+ * The pin sync's per-slot commands on a 3-master + 3-replica Redis Cluster (runs in
  * `npm run test:cluster`; skipped on one Redis, where both are inside the run's own Lua steps):
  * - the external-show index asserts waiting for one master go to it as one call (NODE_ASSERT_LUA), each
  *   with its own answer (how many orders wait); a slot map that names the wrong master, lost scripts and
  *   a master that refuses the call fall back to the ordinary command per assert;
+ * - the limiter tokens taken alongside the intent starts of one moment go to the limiter's master as
+ *   one call (NODE_ACQUIRE_LUA), in order, each with its own answer;
  * - runs started in one turn share one read of their target record (SyncService.targetRaw), and a run
  *   started after the record changed reads it again (disabled: nothing done).
  * Real redis-servers.
  */
 import type { Cluster } from 'ioredis';
 import { ExternalShowIndex } from '../../src/store/external-show.index.js';
+import { RedisRateLimiter } from '../../src/store/rate-limiter.js';
 import { keySlot } from '../../src/store/slot.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { testTopology } from '../helpers/redis-cluster.js';
@@ -103,6 +106,32 @@ onCluster('pin sync reads and index asserts on a Redis Cluster', () => {
       master.sendCommand = sendCommand;
     }
     expect(await index.get('cr-yt2', 'y1')).toBe('show-y1');
+  });
+
+  test('limiter tokens taken alongside the starts of one moment go to the limiter\'s master as one call, in order, each with its own answer; a stale slot map still takes it', async () => {
+    const limiter = new RedisRateLimiter(client(), svc.rt.keys, 'acct-cr-1', { requests: 3, windowMs: 60_000 });
+    const before = await calls('evalsha', 'eval');
+    const takes = Array.from({ length: 5 }, () => limiter.take());
+    const waits = await Promise.all(takes.map((t) => t.wait));
+    expect((await calls('evalsha', 'eval')) - before).toBeLessThanOrEqual(2); // (first on that connection: EVALSHA, NOSCRIPT, EVAL)
+    expect(waits.slice(0, 3)).toEqual([0, 0, 0]);
+    expect(waits[3]).toBeGreaterThan(0);
+    expect(waits[4]).toBeGreaterThan(0);
+    await takes[0]!.giveBack();
+    const windowKey = svc.rt.keys.targetLimit('acct-cr-1', 'window');
+    expect(await client().zcard(windowKey)).toBe(2);
+    // a slot map that names the wrong master: the token is taken through the Cluster client, once
+    const slot = keySlot(windowKey);
+    const slots = client().slots as string[][];
+    const saved = slots[slot]!;
+    slots[slot] = [client().nodes('master').map((m) => `${m.options.host}:${m.options.port}`).find((k) => k !== saved[0])!];
+    try {
+      expect(await limiter.take().wait).toBe(0);
+    } finally {
+      slots[slot] = saved;
+    }
+    expect(await client().zcard(windowKey)).toBe(3);
+    expect(await limiter.take().wait).toBeGreaterThan(0);
   });
 
   test('runs started in one turn share one read of their target record; a run after the record changed reads it again', async () => {
