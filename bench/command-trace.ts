@@ -2,24 +2,32 @@
  * Which Redis commands one operation sends, in order (MONITOR on the service's private redis-server):
  * one accepted `product.pinned` event, the sync that pins it on the YouTube simulator, and one counted
  * click. A development aid for the hot paths (docs/benchmarks.md "Cost model"): counts, not seconds.
- * Run: `npx tsx bench/command-trace.ts` (small: a few operations, no load).
+ * Run: `npx tsx bench/command-trace.ts` (small: a few operations, no load); on a 3 + 3 Cluster:
+ * `SYNDICAST_TEST_REDIS=cluster npx tsx bench/command-trace.ts` (every master monitored, lines tagged [m0]…).
  */
 import { Redis } from 'ioredis';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor } from '../test/helpers/service.js';
 import { startSim } from '../test/helpers/sim.js';
 import { CREDENTIALS } from '../test/helpers/platforms.js';
+import type { TestRedisCluster } from '../test/helpers/redis-cluster.js';
 
 const sim = await startSim();
 await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, quotaPerDay: null, streamActivationMs: 0, simulatedEncoder: 1 });
 const svc = await startService({ workers: true });
-const mon = new Redis(svc.redis.url);
+// On a Cluster (SYNDICAST_TEST_REDIS=cluster) every master is monitored; each line names its node.
+const cluster = 'nodes' in svc.redis ? (svc.redis as TestRedisCluster) : undefined;
+const masterPorts = cluster ? (await cluster.roles()).masters : [];
+const mons = cluster ? masterPorts.map((port) => new Redis({ host: '127.0.0.1', port })) : [new Redis(svc.redis.url)];
 const lines: string[] = [];
 let recording = false;
-const m = await mon.monitor();
-m.on('monitor', (_time: string, args: string[], source: string) => {
-  // source is the client's address, or "lua" for a command a script ran
-  if (recording) lines.push((source === 'lua' ? '  (lua) ' : '') + args.map((a) => (a.length > 60 ? a.slice(0, 57) + '...' : a)).join(' '));
-});
+for (const [i, mon] of mons.entries()) {
+  const m = await mon.monitor();
+  const tag = cluster ? `[m${i}] ` : '';
+  m.on('monitor', (_time: string, args: string[], source: string) => {
+    // source is the client's address, or "lua" for a command a script ran
+    if (recording) lines.push((source === 'lua' ? '  (lua) ' : '') + tag + args.map((a) => (a.length > 60 ? a.slice(0, 57) + '...' : a)).join(' '));
+  });
+}
 async function trace(name: string, fn: () => Promise<void>): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
   lines.length = 0;
@@ -31,12 +39,12 @@ async function trace(name: string, fn: () => Promise<void>): Promise<void> {
   // Syndicast's own commands (BullMQ's are on {q:…} keys; other queues' idle polling is left out).
   // The sync dispatcher's blocking read and takeover check are its idle polling too (one read per
   // batch of events under load): left out like BullMQ's BZPOPMIN.
-  const own = lines.filter((l) => !l.includes(':{q:') && !/^(?:\s*\(lua\) )?(bzpopmin|info|client|ping|xreadgroup|xautoclaim|xgroup)\b/i.test(l));
+  const own = lines.filter((l) => !l.includes(':{q:') && !/^(?:\s*\(lua\) )?(?:\[m\d\] )?(bzpopmin|info|client|ping|xreadgroup|xautoclaim|xgroup|cluster|replconf)\b/i.test(l));
   const ownSent = own.filter((l) => !l.startsWith('  (lua)'));
   const job = lines.filter((l) => l.includes(':{q:sync-youtube-0}') || l.includes(':{q:sync-youtube-1}'));
   const byCmd = new Map<string, number>();
   for (const l of ownSent) {
-    const c = l.split(' ')[0]!.toLowerCase();
+    const c = l.replace(/^\[m\d\] /, '').split(' ')[0]!.toLowerCase();
     byCmd.set(c, (byCmd.get(c) ?? 0) + 1);
   }
   process.stdout.write(
@@ -44,6 +52,8 @@ async function trace(name: string, fn: () => Promise<void>): Promise<void> {
       ` BullMQ on the sync queues: ${job.filter((l) => !l.startsWith('  (lua)')).length} sent, ${job.length} executed\n`,
   );
   if (process.env['TRACE_VERBOSE']) for (const l of own) process.stdout.write(`   ${l}\n`);
+  // TRACE_VERBOSE=2: BullMQ's commands on the sync queues too
+  if (process.env['TRACE_VERBOSE'] === '2') for (const l of job) process.stdout.write(`   bullmq: ${l}\n`);
 }
 try {
   const secret = await createPartner(svc, 'tr');
@@ -77,7 +87,7 @@ try {
     if (r.status !== 302) throw new Error(`click ${r.status}`);
   });
 } finally {
-  mon.disconnect();
+  for (const mon of mons) mon.disconnect();
   await svc.close();
   await sim.close();
 }

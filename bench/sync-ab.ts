@@ -14,8 +14,8 @@
  * SYNC_AB_COMMANDSTATS=1 (redis-server's µs per sync by command after each measured phase),
  * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32),
  * SYNC_AB_TOPOLOGY (single | cluster: the bench's 3 + 3 cluster, WAIT 1 as the service defaults there; the
- * bare worker's queues hash-tagged per queue as in the sync benchmark; redis reads and commandstats then
- * count one node only).
+ * bare worker's queues hash-tagged per queue as in the sync benchmark; redis reads and commandstats are
+ * then summed over the three masters).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -29,6 +29,7 @@ import { round, sleep, until } from './lib/stats.js';
 import { pendingJobs, queuedJobs, startBareWorker, startServiceApi } from './lib/systems.js';
 import { bareQueuePrefix, startBenchStore, storeServiceEnv } from './lib/topology.js';
 import { Queue as BullQueue } from 'bullmq';
+import { Cluster, type Redis } from 'ioredis';
 import type { SimEffectType } from '../src/simulators/sim.platform.js';
 
 const rounds = Number(process.env['SYNC_AB_ROUNDS'] ?? 3);
@@ -41,8 +42,16 @@ const nodeArgs = (process.env['SYNC_AB_NODE_ARGS'] ?? '').split(' ').filter(Bool
 const commandStats = process.env['SYNC_AB_COMMANDSTATS'] === '1';
 let lastStats = '';
 const perJob = (info: string, jobs: number): string =>
-  [...info.matchAll(/cmdstat_([a-z|]+):calls=(\d+),usec=(\d+)/g)]
-    .map(([, name, calls, usec]) => ({ name: name!, calls: Number(calls) / jobs, usec: Number(usec) / jobs }))
+  [
+    ...[...info.matchAll(/cmdstat_([a-z|]+):calls=(\d+),usec=(\d+)/g)]
+      .reduce((m, [, name, calls, usec]) => {
+        const c = m.get(name!) ?? { name: name!, calls: 0, usec: 0 };
+        c.calls += Number(calls) / jobs;
+        c.usec += Number(usec) / jobs;
+        return m.set(name!, c);
+      }, new Map<string, { name: string; calls: number; usec: number }>())
+      .values(),
+  ]
     .filter((c) => c.calls >= 0.05)
     .sort((a, b) => b.usec - a.usec)
     .map((c) => `${c.name} ${c.calls.toFixed(2)}× ${c.usec.toFixed(1)} µs`)
@@ -93,9 +102,12 @@ try {
   // Read events redis-server handled (INFO stats total_reads_processed): commands that arrive together
   // (one socket write, or several writes landing before Redis reads) take one; the harness's polling
   // adds a few per 5 ms. A figure of how the worker's commands travel, not of its CPU.
-  const readsProcessed = async (): Promise<number> => Number(/total_reads_processed:(\d+)/.exec(await rt.redis.info('stats'))?.[1] ?? Number.NaN);
+  // On a Cluster: summed over its masters (the replicas' replay not counted).
+  const masters = (): Redis[] => (rt.redis instanceof Cluster ? rt.redis.nodes('master') : [rt.redis]);
+  const readsProcessed = async (): Promise<number> =>
+    (await Promise.all(masters().map(async (m) => Number(/total_reads_processed:(\d+)/.exec(await m.info('stats'))?.[1] ?? Number.NaN)))).reduce((a, b) => a + b, 0);
   const drain = async (queues: Queue[], jobs: number, pid: number | undefined): Promise<Drained> => {
-    if (commandStats) await rt.redis.config('RESETSTAT');
+    if (commandStats) await Promise.all(masters().map((m) => m.config('RESETSTAT')));
     const meter = cpuMeter({ worker: pid, redis: redis.pids });
     const reads0 = await readsProcessed();
     const sys0 = syscalls(pid);
@@ -106,7 +118,7 @@ try {
     const cpu = meter();
     const sys1 = syscalls(pid);
     const reads = (await readsProcessed()) - reads0;
-    if (commandStats) lastStats = perJob(await rt.redis.info('commandstats'), jobs);
+    if (commandStats) lastStats = perJob((await Promise.all(masters().map((m) => m.info('commandstats')))).join('\n'), jobs);
     return { perSecond: round(jobs / s, 0), worker: round((cpu['worker'] ?? 0) / jobs, 3), redis: round((cpu['redis'] ?? 0) / jobs, 3), reads: round(reads / jobs, 2), syscw: round((sys1.w - sys0.w) / jobs, 2), syscr: round((sys1.r - sys0.r) / jobs, 2) };
   };
   const phase = async (ids: string[], label: string, event: (id: string) => unknown, effect: SimEffectType, pid: number | undefined) => {

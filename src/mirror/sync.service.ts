@@ -171,6 +171,27 @@ export class SyncService {
     return record;
   }
 
+  /**
+   * A Cluster's read of the target record (its own command: the partner's slot), shared by the runs
+   * that ask for the same record before the read has left the process: the runs BullMQ starts from one
+   * socket read of its replies start in one microtask drain, and this turn's commands leave together
+   * at its end (batchWritesPerTick, whose uncork was scheduled at this turn's first write, before the
+   * entry's removal). So every run sharing it asked before Redis could have read it: the same answer
+   * each would have had from a read of its own sent in that write.
+   */
+  private readonly targetReads = new Map<string, Promise<string | null>>();
+  private targetRaw(partnerId: string, targetId: string): Promise<string | null> {
+    const { key, field } = this.deps.partners.targetField(partnerId, targetId);
+    const k = `${key}\n${field}`;
+    let read = this.targetReads.get(k);
+    if (read === undefined) {
+      read = this.deps.redis.hget(key, field);
+      this.targetReads.set(k, read);
+      process.nextTick(() => this.targetReads.delete(k));
+    }
+    return read;
+  }
+
   /** Drops the cached adapter of a target (and its in-memory token memo): the next call builds a fresh one. */
   forgetAdapter(targetId: string): void {
     this.adapters.delete(targetId);
@@ -212,7 +233,9 @@ export class SyncService {
     let got: Awaited<ReturnType<IntentRepository['acquireAndRead']>>;
     let target: TargetRecord | null;
     if (this.deps.redis.isCluster) {
-      [got, target] = await Promise.all([intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs), partners.getTarget(partnerId, targetId)]);
+      let raw: string | null;
+      [got, raw] = await Promise.all([intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs), this.targetRaw(partnerId, targetId)]);
+      target = this.targetRead(targetId, raw);
     } else {
       got = await intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs, partners.targetField(partnerId, targetId));
       target = 'lease' in got ? this.targetRead(targetId, got.target) : null;
@@ -449,8 +472,10 @@ export class SyncService {
    * Attribution rule 2 finds the show from the platform's show id (src/store/external-show.index.ts).
    * Platform orders that named it before the entry existed are attributed now.
    */
+  private externalShows: ExternalShowIndex | undefined;
   private async indexRemote(job: SyncJob, externalId: string): Promise<void> {
-    await this.indexed(job, externalId, await new ExternalShowIndex(this.deps.redis, this.deps.keys).assert(job.targetId, externalId, job.showId));
+    this.externalShows ??= new ExternalShowIndex(this.deps.redis, this.deps.keys); // one per service: its per-master batches
+    await this.indexed(job, externalId, await this.externalShows.assert(job.targetId, externalId, job.showId));
   }
 
   /** After the index entry was asserted: `waiting` orders named it before it existed. */

@@ -9,8 +9,9 @@
  * under that show id ("waiting"); when the entry appears they are attributed after all, with new
  * ledger entries (AttributionService.attributeWaiting).
  */
-import type { Result } from 'ioredis';
+import { Cluster, type Result } from 'ioredis';
 import type { Keys } from './keys.js';
+import { evalOnNode, NodeBatches, nodeScript } from './node-batch.js';
 import type { RedisClient } from './redis.js';
 
 /**
@@ -31,6 +32,41 @@ local waiting
 ${assertEntryLua('KEYS[1]', 'KEYS[2]', 'ARGV[1]')}return waiting
 `;
 
+/**
+ * The asserts waiting for one master of a Cluster (every entry of a target is in its `{t:…}` slot, so
+ * one master takes all of a target's): ASSERT_LUA's step for each, in one call on that master's
+ * connection (keys of many slots possible: none declared, the `allow-cross-slot-keys` flag, as the
+ * redirect's click batches). ARGV: entry, waiting set, show id, per assert. An assert this node cannot
+ * do (a slot it no longer serves) answers an error of its own and is sent again through the Cluster
+ * client; the step is idempotent, so a call that failed as a whole is sent again the same way.
+ */
+const NODE_ASSERT_LUA = `#!lua flags=allow-cross-slot-keys
+local out = {}
+for i = 1, #ARGV, 3 do
+  local ok, r = pcall(redis.call, 'SET', ARGV[i], ARGV[i + 2])
+  if ok then ok, r = pcall(redis.call, 'SCARD', ARGV[i + 1]) end
+  if ok then
+    out[#out + 1] = r
+  elseif type(r) == 'table' and r.err then
+    out[#out + 1] = { err = r.err }
+  else
+    out[#out + 1] = { err = tostring(r) }
+  end
+end
+return out
+`;
+const NODE_ASSERT = nodeScript(NODE_ASSERT_LUA);
+/** Asserts per master call (3 arguments each). */
+const ASSERTS_PER_CALL = 200;
+
+interface PendingAssert {
+  entry: string;
+  waiting: string;
+  showId: string;
+  resolve: (waiting: number) => void;
+  reject: (err: unknown) => void;
+}
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scExtShowAssert(entry: string, waiting: string, showId: string): Result<number, Context>;
@@ -49,9 +85,39 @@ export class ExternalShowIndex {
     await this.redis.set(this.keys.targetExternalShow(targetId, externalId), showId);
   }
 
-  /** Writes the entry (idempotent) and says how many orders wait for it; one command, one slot. */
+  /**
+   * Writes the entry (idempotent) and says how many orders wait for it; one command, one slot. On a
+   * Cluster the asserts waiting for the entry's master go to it together (NODE_ASSERT_LUA): every sync
+   * of a mirror with a remote show asserts its entry, and a target's entries are all on one master.
+   */
   async assert(targetId: string, externalId: string, showId: string): Promise<number> {
-    return Number(await this.redis.scExtShowAssert(this.keys.targetExternalShow(targetId, externalId), this.keys.targetExternalShowWaiting(targetId, externalId), showId));
+    const entry = this.keys.targetExternalShow(targetId, externalId);
+    const waiting = this.keys.targetExternalShowWaiting(targetId, externalId);
+    if (this.redis instanceof Cluster) return this.nodeAssert(this.redis, entry, waiting, showId);
+    return Number(await this.redis.scExtShowAssert(entry, waiting, showId));
+  }
+
+  private nodeAsserts: NodeBatches<PendingAssert, (number | Error)[]> | undefined;
+  private nodeAssert(cluster: Cluster, entry: string, waiting: string, showId: string): Promise<number> {
+    const direct = (a: { entry: string; waiting: string; showId: string }): Promise<number> => cluster.scExtShowAssert(a.entry, a.waiting, a.showId).then(Number);
+    const batches = (this.nodeAsserts ??= new NodeBatches<PendingAssert, (number | Error)[]>(cluster, {
+      maxPerCall: ASSERTS_PER_CALL,
+      maxInFlight: 1,
+      send: (node, batch) => evalOnNode<(number | Error)[]>(node, NODE_ASSERT, 0, batch.flatMap((a) => [a.entry, a.waiting, a.showId])),
+      deliver: (batch, replies) =>
+        batch.forEach((a, i) => {
+          const r = replies[i];
+          if (typeof r === 'number') a.resolve(r);
+          else direct(a).then(a.resolve, a.reject);
+        }),
+      fail: (batch) => {
+        for (const a of batch) direct(a).then(a.resolve, a.reject);
+      },
+    }));
+    return new Promise<number>((resolve, reject) => {
+      const item = { entry, waiting, showId, resolve, reject };
+      if (!batches.add(entry, item)) direct(item).then(resolve, reject);
+    });
   }
 
   async get(targetId: string, externalId: string): Promise<string | null> {

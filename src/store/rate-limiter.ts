@@ -10,8 +10,9 @@
 import { RateLimitedError } from '../targets/target.errors.js';
 import { takePrepaid } from '../targets/attempt-deadline.js';
 import type { RateLimiter } from '../targets/target.adapter.js';
-import type { Result } from 'ioredis';
+import { Cluster, type Result } from 'ioredis';
 import type { Keys } from './keys.js';
+import { evalOnNode, NodeBatches, nodeScript } from './node-batch.js';
 import type { RedisClient } from './redis.js';
 
 const REDIS_NOW_MS = `
@@ -70,6 +71,71 @@ redis.call('SET', KEYS[1], string.format('%d', untilMs), 'PX', ms)
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ms)
 return 1
 `;
+
+/**
+ * The tokens taken alongside intent starts (take()) that wait for one master of a Cluster: ACQUIRE's
+ * rule for each, in order, in one call on that master's connection (keys of many slots possible: none
+ * declared, the `allow-cross-slot-keys` flag, as the redirect's click batches). One limiter's keys are
+ * in its target's slot, so one master takes all of an account's tokens. ARGV: window key, block key,
+ * window ms, limit, cost, member, per token. Each answers its wait (0 = taken), or an error of its own
+ * when this node does not serve its keys (nothing taken: the first command is the block key's GET);
+ * that token is then taken through the Cluster client, as is every token of a call that failed as a
+ * whole.
+ */
+const NODE_ACQUIRE_LUA = `#!lua flags=allow-cross-slot-keys
+${REDIS_NOW_MS}
+local function take(win, blocked, windowMs, limit, cost, member)
+  ${acquireLua('win', 'blocked', 'windowMs', 'limit', 'cost', 'member')}
+  return wait
+end
+local out = {}
+for i = 1, #ARGV, 6 do
+  local ok, r = pcall(take, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
+  if ok then
+    out[#out + 1] = r
+  elseif type(r) == 'table' and r.err then
+    out[#out + 1] = { err = r.err }
+  else
+    out[#out + 1] = { err = tostring(r) }
+  end
+end
+return out
+`;
+const NODE_ACQUIRE = nodeScript(NODE_ACQUIRE_LUA);
+const TAKES_PER_CALL = 100;
+
+interface PendingTake {
+  args: (string | number)[];
+  resolve: (wait: number) => void;
+  reject: (err: unknown) => void;
+}
+/** One per Cluster client: the limiters of every target share its per-master batches. */
+const nodeTakes = new WeakMap<Cluster, NodeBatches<PendingTake, (number | Error)[]>>();
+function nodeTake(cluster: Cluster, windowKey: string, blockKey: string, args: (string | number)[]): Promise<number> {
+  const direct = (): Promise<number> => cluster.scAcquire(windowKey, blockKey, ...args);
+  let batches = nodeTakes.get(cluster);
+  if (batches === undefined) {
+    batches = new NodeBatches<PendingTake, (number | Error)[]>(cluster, {
+      maxPerCall: TAKES_PER_CALL,
+      maxInFlight: 1,
+      send: (node, batch) => evalOnNode<(number | Error)[]>(node, NODE_ACQUIRE, 0, batch.flatMap((t) => t.args)),
+      deliver: (batch, replies) =>
+        batch.forEach((t, i) => {
+          const r = replies[i];
+          if (typeof r === 'number') t.resolve(r);
+          else cluster.scAcquire(...(t.args as [string, string, ...(string | number)[]])).then(t.resolve, t.reject);
+        }),
+      fail: (batch) => {
+        for (const t of batch) cluster.scAcquire(...(t.args as [string, string, ...(string | number)[]])).then(t.resolve, t.reject);
+      },
+    });
+    nodeTakes.set(cluster, batches);
+  }
+  const b = batches;
+  return new Promise<number>((resolve, reject) => {
+    if (!b.add(windowKey, { args: [windowKey, blockKey, ...args], resolve, reject })) direct().then(resolve, reject);
+  });
+}
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -139,7 +205,8 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
     const args = this.acquireArgs(1);
     return {
       key: this.windowKey,
-      wait: this.redis.scAcquire(this.windowKey, this.blockKey, ...args),
+      // On a Cluster in the batch of the limiter's master (the tokens of the intent starts of one moment)
+      wait: this.redis instanceof Cluster ? nodeTake(this.redis, this.windowKey, this.blockKey, args) : this.redis.scAcquire(this.windowKey, this.blockKey, ...args),
       // The window's member ACQUIRE added for it (cost 1: `<member>:1`; none without a limit).
       giveBack: async () => {
         await this.redis.zrem(this.windowKey, `${String(args[3])}:1`);
