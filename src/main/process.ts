@@ -46,9 +46,10 @@ export interface Started {
   /**
    * `exiting`: the process exits right after (main's shutdown): waits for Redis end once it has been
    * unreachable for REDIS_GONE_MS, leaving what still waits for it behind. Without it (tests, a failed
-   * start) everything is closed however long Redis takes.
+   * start) everything is closed however long Redis takes. `drainMs` (main's shutdown:
+   * SHUTDOWN_DRAIN_MS): the API first drains this long (app.drain()) before it closes.
    */
-  stop(opts?: { exiting?: boolean }): Promise<void>;
+  stop(opts?: { exiting?: boolean; drainMs?: number }): Promise<void>;
 }
 
 /**
@@ -114,6 +115,11 @@ function untilRedisGone(client: { status: string }): { promise: Promise<void>; c
   return { promise, cancel: () => clearInterval(timer) };
 }
 
+/** After the drain (SHUTDOWN_DRAIN_MS > 0): how long every request is answered 503 before the API stops listening. */
+export const REFUSE_MS = 500;
+/** Then: how long connections accepted last have to deliver their request before the idle ones are closed. */
+export const CLOSE_SETTLE_MS = 200;
+
 /** How long a start that failed part-way may take to close what it had opened before the error is reported. */
 const FAILED_START_CLOSE_MS = 10_000;
 
@@ -127,7 +133,15 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
   const started: Started = {
     runtime: rt,
     workers: [],
-    stop: async ({ exiting = false } = {}) => {
+    stop: async ({ exiting = false, drainMs = 0 } = {}) => {
+      // The API first stops being ready and keeps serving for drainMs, every answer with `Connection:
+      // close`: closed at once, its keep-alive connections were destroyed while their clients were
+      // sending the next request (ECONNRESET on every rolling deploy). The rest below runs meanwhile.
+      let drained: Promise<void> = Promise.resolve();
+      if (started.app && drainMs > 0) {
+        started.app.drain();
+        drained = new Promise((r) => setTimeout(r, drainMs));
+      }
       // The relay's close, the workers finishing or handing back their jobs, the dispatcher, the queues
       // and QUIT wait for Redis. While Redis is down none of it can finish (a worker connection's
       // commands wait in its offline queue), and the process sat out all of SHUTDOWN_TIMEOUT_MS and
@@ -141,6 +155,17 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       if (relay && !(await Promise.race([relay.close().then(() => true), gone.promise.then(() => false)]))) await relay.stopChildren();
       await started.edge?.close();
       await metricsServer?.close();
+      await drained;
+      if (started.app && drainMs > 0) {
+        // Then 503 + Retry-After for REFUSE_MS while still listening: clients still coming straight here
+        // (no load balancer) back off instead of sitting in the accept queue when it closes (the kernel
+        // resets those). Then no new connection; those accepted last deliver their requests and get the
+        // 503 before app.close() closes the connections left idle.
+        started.app.refuse();
+        await new Promise((r) => setTimeout(r, REFUSE_MS));
+        started.app.stopListening();
+        await new Promise((r) => setTimeout(r, CLOSE_SETTLE_MS));
+      }
       await started.app?.close();
       const done = await Promise.race([
         (async () => {
@@ -336,7 +361,7 @@ export async function main(roles: Role[]): Promise<void> {
     closing = true;
     if (err) runtime.log.error({ err }, 'shutting down after an error');
     else runtime.log.info({ signal: signal ?? stopSignal }, 'shutting down');
-    await started.stop({ exiting: true });
+    await started.stop({ exiting: true, drainMs: config.shutdownDrainMs });
   });
   onStopSignals({
     start: (signal) => {
