@@ -101,15 +101,44 @@ async function listening<T>(listen: Promise<T>, what: Parameters<typeof listenFa
 /** Shutdown stops waiting for Redis once it has been unreachable this long (see started.stop). */
 export const REDIS_GONE_MS = 1_000;
 
-/** Resolves once the client has not been ready for REDIS_GONE_MS on end (checked every 100 ms). */
-function untilRedisGone(client: { status: string }): { promise: Promise<void>; cancel(): void } {
+/**
+ * Resolves once the client has not been ready, or has had no answer to a PING, for REDIS_GONE_MS
+ * (checked every 100 ms). A frozen Redis (its process stopped, a paused VM or container) keeps its
+ * connections open and the clients `ready`: by status alone the shutdown waited for it until
+ * SHUTDOWN_TIMEOUT_MS. A PING is sent while none is outstanding; a Redis that answers it within
+ * REDIS_GONE_MS is there, however long the shutdown's own commands take (a worker finishing its job).
+ */
+function untilRedisGone(client: { status: string; ping(): Promise<unknown> }): { promise: Promise<void>; cancel(): void } {
   let timer: NodeJS.Timeout | undefined;
   const promise = new Promise<void>((resolve) => {
     let downSince: number | undefined;
+    let answeredAt = Date.now();
+    let pinging = false;
+    let tickAt = Date.now();
     timer = setInterval(() => {
+      // A tick this late means a blocked event loop: a PONG may be waiting unread (timers run before I/O).
+      const late = Date.now() - tickAt > 500;
+      tickAt = Date.now();
       // 'end' is the runtime's own QUIT at the close's end: not an outage.
-      if (client.status === 'ready' || client.status === 'end') downSince = undefined;
-      else if ((downSince ??= Date.now()) <= Date.now() - REDIS_GONE_MS) resolve();
+      if (client.status === 'end') downSince = undefined;
+      else if (client.status !== 'ready') downSince ??= Date.now();
+      else {
+        // (Ready again after an outage: its PING starts the count anew.)
+        if (downSince !== undefined) answeredAt = Date.now();
+        downSince = undefined;
+        if (!pinging) {
+          pinging = true;
+          client.ping().then(
+            () => {
+              pinging = false;
+              answeredAt = Date.now();
+            },
+            () => (pinging = false), // timed out or dropped: no answer
+          );
+        }
+        if (!late && answeredAt <= Date.now() - REDIS_GONE_MS) resolve();
+      }
+      if (downSince !== undefined && downSince <= Date.now() - REDIS_GONE_MS) resolve();
     }, 100);
   });
   return { promise, cancel: () => clearInterval(timer) };
