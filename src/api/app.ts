@@ -3,6 +3,7 @@
  * infrastructure (errors, auth, metrics, docs), then routes. server.ts-like concerns (listen,
  * shutdown) live in src/main/.
  */
+import net from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError, badRequest } from '../lib/errors.js';
@@ -15,7 +16,7 @@ import { RECONCILE_QUEUE } from '../reconcile/reconcile.service.js';
 import type { Runtime } from '../main/runtime.js';
 import authPlugin from './plugins/auth.plugin.js';
 import docsPlugin from './plugins/docs.plugin.js';
-import errorsPlugin, { problemClientError, problemFrameworkError } from './plugins/errors.plugin.js';
+import errorsPlugin, { problem, problemClientError, problemFrameworkError } from './plugins/errors.plugin.js';
 import metricsPlugin, { createMetrics, observeNotFound, observeRoutes, observeWhenSent } from './plugins/metrics.plugin.js';
 import { auditRoutes } from './routes/audit.routes.js';
 import { keyRoutes } from './routes/keys.routes.js';
@@ -43,6 +44,27 @@ declare module 'fastify' {
      * onResponse hook for it (the tracked-link redirect; see the metrics plugin).
      */
     httpMetrics?: boolean;
+  }
+  interface FastifyInstance {
+    /**
+     * Shutdown, first step (src/main/process.ts): /health/ready answers 503 from now on and every
+     * answer says `Connection: close`, so that a load balancer stops sending and each keep-alive client
+     * moves to a new connection after its current request, while the API still serves. Then app.close().
+     */
+    drain(): void;
+    /**
+     * Shutdown, second step: every request is answered 503 with `Retry-After` and `Connection: close`
+     * (the onRequest hook), while the API still listens: a client that honours Retry-After stops
+     * opening connections here, so that none is left in the accept queue when it stops listening
+     * (the kernel resets those).
+     */
+    refuse(): void;
+    /**
+     * Shutdown, third step: no new connection is accepted. The open connections are left open
+     * (app.close() closes the idle ones), so that one accepted a moment ago still delivers its request
+     * and gets the 503 instead of being destroyed with its request unread (ECONNRESET).
+     */
+    stopListening(): void;
   }
   interface FastifyRequest {
     /**
@@ -78,6 +100,9 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     // router's default limit, 100, answered 414 for a partner, show or target whose id the API itself
     // had accepted (a partner with a 120-character id could send no event at all). Checked decoded.
     routerOptions: { maxParamLength: ID_MAX_LENGTH },
+    // A request that arrives while the app closes gets our 503 problem (the onRequest hook below), not
+    // Fastify's plain JSON one.
+    return503OnClosing: false,
     // A request the HTTP parser refuses (oversized headers, not HTTP) is answered with a problem too.
     clientErrorHandler: problemClientError,
     // A URL the router refuses before any route runs (a malformed %-escape: 400; a path parameter over
@@ -114,8 +139,37 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // compressed bytes), and a body labelled gzip but sent plain was taken as if the label were not
   // there. RFC 9110 §15.5.16: an unsupported content coding is a 415, which tells the sender to send
   // the body uncompressed. (In the same hook as the id: one onRequest step per request, not two.)
+  // Shutdown (src/main/process.ts): `draining` from app.drain() on, `closing` once app.close() began.
+  const shutdown = { draining: false, closing: false };
+  app.decorate('drain', () => {
+    shutdown.draining = true;
+  });
+  app.decorate('refuse', () => {
+    shutdown.draining = shutdown.closing = true;
+  });
+  app.decorate('stopListening', () => {
+    shutdown.draining = shutdown.closing = true;
+    // net.Server's close, not http.Server's: the latter also destroys every connection without a
+    // request in progress at once, including one accepted a moment ago whose request is not read yet.
+    if (app.server.listening) net.Server.prototype.close.call(app.server);
+  });
+  app.addHook('preClose', (done) => {
+    shutdown.draining = shutdown.closing = true;
+    done();
+  });
   app.addHook('onRequest', function (this: FastifyInstance, req, reply, done) {
     void reply.header('x-request-id', req.id);
+    if (shutdown.draining) {
+      // The client's next request goes on a new connection (to another instance, or to this one while
+      // it still listens) instead of on one this process is about to close under it (ECONNRESET).
+      void reply.header('connection', 'close');
+      // After the drain (app.refuse(), app.close()): a clean answer the client may retry elsewhere or
+      // later, nothing was done.
+      if (shutdown.closing) {
+        void reply.code(503).header('retry-after', '1').type('application/problem+json').send(problem(503, 'this instance is shutting down; nothing was done, retry (another instance answers)'));
+        return;
+      }
+    }
     // (The routes' answers are observed by their own onResponse hooks, observeRoutes; the not-found
     // context's by its own, observeNotFound, given to the errors plugin.)
     const coding = req.headers['content-encoding'];
@@ -180,7 +234,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   }
 
   // Routes
-  await app.register(healthRoutes, { redis: rt.redis, keys: rt.keys });
+  await app.register(healthRoutes, { redis: rt.redis, keys: rt.keys, draining: () => shutdown.draining });
   await app.register(eventRoutes, { ingest: rt.ingest, onAccepted: (r) => metrics.events.inc({ result: r }) });
   await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: metrics.countClick, metrics, ackOnSend: rt.replicaAck.active, logLevel: rt.config.logLevel });
   await app.register(keyRoutes, { apiKeys: rt.apiKeys, partners: rt.partners });

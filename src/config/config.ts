@@ -85,6 +85,13 @@ const ConfigSchema = z.object({
   /** Attribution: an attributed order's commission is pending for this many days after the order, then approved. */
   commissionHoldDays: int(30, 0),
   shutdownTimeoutMs: int(25_000, 1000),
+  /**
+   * Shutdown, first step: the API answers /health/ready 503 and keeps serving this long, every answer
+   * with `Connection: close`, before it closes (a load balancer stops sending; keep-alive clients move
+   * to a new connection instead of having theirs closed under a request). 0: close at once. At most
+   * half of shutdownTimeoutMs.
+   */
+  shutdownDrainMs: int(1_000, 0),
   /** Outbound webhooks: per-attempt timeout, concurrent deliveries per worker process. */
   outboundTimeoutMs: int(10_000, 50),
   outboundConcurrency: int(50, 1),
@@ -156,6 +163,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   INBOX_TTL_DAYS: 'inboxTtlDays',
   COMMISSION_HOLD_DAYS: 'commissionHoldDays',
   SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
+  SHUTDOWN_DRAIN_MS: 'shutdownDrainMs',
   OUTBOUND_TIMEOUT_MS: 'outboundTimeoutMs',
   OUTBOUND_CONCURRENCY: 'outboundConcurrency',
   OUTBOUND_RETRY_SCHEDULE_MS: 'outboundRetryScheduleMs',
@@ -238,5 +246,11 @@ export function loadConfig(
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const c = parsed.data;
+  // The drain is part of the shutdown's grace, not added to it: the rest needs time too.
+  if (c.shutdownDrainMs * 2 > c.shutdownTimeoutMs) {
+    throw new ConfigError(
+      `invalid configuration:\n  SHUTDOWN_DRAIN_MS: ${c.shutdownDrainMs} is more than half of SHUTDOWN_TIMEOUT_MS (${c.shutdownTimeoutMs}); the drain is part of the shutdown's grace, and the rest of the shutdown needs time too`,
+    );
+  }
   return { ...c, publicBaseUrl: (c.publicBaseUrl ?? `http://localhost:${c.port}`).replace(/\/+$/, '') };
 }

@@ -46,9 +46,10 @@ export interface Started {
   /**
    * `exiting`: the process exits right after (main's shutdown): waits for Redis end once it has been
    * unreachable for REDIS_GONE_MS, leaving what still waits for it behind. Without it (tests, a failed
-   * start) everything is closed however long Redis takes.
+   * start) everything is closed however long Redis takes. `drainMs` (main's shutdown:
+   * SHUTDOWN_DRAIN_MS): the API first drains this long (app.drain()) before it closes.
    */
-  stop(opts?: { exiting?: boolean }): Promise<void>;
+  stop(opts?: { exiting?: boolean; drainMs?: number }): Promise<void>;
 }
 
 /**
@@ -100,19 +101,53 @@ async function listening<T>(listen: Promise<T>, what: Parameters<typeof listenFa
 /** Shutdown stops waiting for Redis once it has been unreachable this long (see started.stop). */
 export const REDIS_GONE_MS = 1_000;
 
-/** Resolves once the client has not been ready for REDIS_GONE_MS on end (checked every 100 ms). */
-function untilRedisGone(client: { status: string }): { promise: Promise<void>; cancel(): void } {
+/**
+ * Resolves once the client has not been ready, or has had no answer to a PING, for REDIS_GONE_MS
+ * (checked every 100 ms). A frozen Redis (its process stopped, a paused VM or container) keeps its
+ * connections open and the clients `ready`: by status alone the shutdown waited for it until
+ * SHUTDOWN_TIMEOUT_MS. A PING is sent while none is outstanding; a Redis that answers it within
+ * REDIS_GONE_MS is there, however long the shutdown's own commands take (a worker finishing its job).
+ */
+function untilRedisGone(client: { status: string; ping(): Promise<unknown> }): { promise: Promise<void>; cancel(): void } {
   let timer: NodeJS.Timeout | undefined;
   const promise = new Promise<void>((resolve) => {
     let downSince: number | undefined;
+    let answeredAt = Date.now();
+    let pinging = false;
+    let tickAt = Date.now();
     timer = setInterval(() => {
+      // A tick this late means a blocked event loop: a PONG may be waiting unread (timers run before I/O).
+      const late = Date.now() - tickAt > 500;
+      tickAt = Date.now();
       // 'end' is the runtime's own QUIT at the close's end: not an outage.
-      if (client.status === 'ready' || client.status === 'end') downSince = undefined;
-      else if ((downSince ??= Date.now()) <= Date.now() - REDIS_GONE_MS) resolve();
+      if (client.status === 'end') downSince = undefined;
+      else if (client.status !== 'ready') downSince ??= Date.now();
+      else {
+        // (Ready again after an outage: its PING starts the count anew.)
+        if (downSince !== undefined) answeredAt = Date.now();
+        downSince = undefined;
+        if (!pinging) {
+          pinging = true;
+          client.ping().then(
+            () => {
+              pinging = false;
+              answeredAt = Date.now();
+            },
+            () => (pinging = false), // timed out or dropped: no answer
+          );
+        }
+        if (!late && answeredAt <= Date.now() - REDIS_GONE_MS) resolve();
+      }
+      if (downSince !== undefined && downSince <= Date.now() - REDIS_GONE_MS) resolve();
     }, 100);
   });
   return { promise, cancel: () => clearInterval(timer) };
 }
+
+/** After the drain (SHUTDOWN_DRAIN_MS > 0): how long every request is answered 503 before the API stops listening. */
+export const REFUSE_MS = 500;
+/** Then: how long connections accepted last have to deliver their request before the idle ones are closed. */
+export const CLOSE_SETTLE_MS = 200;
 
 /** How long a start that failed part-way may take to close what it had opened before the error is reported. */
 const FAILED_START_CLOSE_MS = 10_000;
@@ -127,7 +162,15 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
   const started: Started = {
     runtime: rt,
     workers: [],
-    stop: async ({ exiting = false } = {}) => {
+    stop: async ({ exiting = false, drainMs = 0 } = {}) => {
+      // The API first stops being ready and keeps serving for drainMs, every answer with `Connection:
+      // close`: closed at once, its keep-alive connections were destroyed while their clients were
+      // sending the next request (ECONNRESET on every rolling deploy). The rest below runs meanwhile.
+      let drained: Promise<void> = Promise.resolve();
+      if (started.app && drainMs > 0) {
+        started.app.drain();
+        drained = new Promise((r) => setTimeout(r, drainMs));
+      }
       // The relay's close, the workers finishing or handing back their jobs, the dispatcher, the queues
       // and QUIT wait for Redis. While Redis is down none of it can finish (a worker connection's
       // commands wait in its offline queue), and the process sat out all of SHUTDOWN_TIMEOUT_MS and
@@ -141,6 +184,17 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       if (relay && !(await Promise.race([relay.close().then(() => true), gone.promise.then(() => false)]))) await relay.stopChildren();
       await started.edge?.close();
       await metricsServer?.close();
+      await drained;
+      if (started.app && drainMs > 0) {
+        // Then 503 + Retry-After for REFUSE_MS while still listening: clients still coming straight here
+        // (no load balancer) back off instead of sitting in the accept queue when it closes (the kernel
+        // resets those). Then no new connection; those accepted last deliver their requests and get the
+        // 503 before app.close() closes the connections left idle.
+        started.app.refuse();
+        await new Promise((r) => setTimeout(r, REFUSE_MS));
+        started.app.stopListening();
+        await new Promise((r) => setTimeout(r, CLOSE_SETTLE_MS));
+      }
       await started.app?.close();
       const done = await Promise.race([
         (async () => {
@@ -336,7 +390,7 @@ export async function main(roles: Role[]): Promise<void> {
     closing = true;
     if (err) runtime.log.error({ err }, 'shutting down after an error');
     else runtime.log.info({ signal: signal ?? stopSignal }, 'shutting down');
-    await started.stop({ exiting: true });
+    await started.stop({ exiting: true, drainMs: config.shutdownDrainMs });
   });
   onStopSignals({
     start: (signal) => {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ok } from '../openapi.js';
 import { problem } from '../plugins/errors.plugin.js';
 
-export const healthRoutes: FastifyPluginAsync<{ redis: RedisClient; keys: Keys }> = async (app, opts) => {
+export const healthRoutes: FastifyPluginAsync<{ redis: RedisClient; keys: Keys; draining?: () => boolean }> = async (app, opts) => {
   app.get('/health/live', { schema: { tags: ['health'], summary: 'Alive (the process answers; nothing else is checked)', docResponses: { 200: ok('alive', z.object({ status: z.literal('ok') })), 503: false } } }, async () => ({ status: 'ok' }));
   // Ready: Redis answers and accepts a write. A Redis at maxmemory with noeviction (OOM), one whose
   // snapshots fail (MISCONF) or a read-only replica answers PING but refuses every event: not ready.
@@ -15,10 +15,12 @@ export const healthRoutes: FastifyPluginAsync<{ redis: RedisClient; keys: Keys }
       schema: {
         tags: ['health'],
         summary: 'Ready when Redis answers and accepts writes',
-        docResponses: { 200: ok('Redis answers and accepts writes', z.object({ status: z.literal('ok'), redis: z.literal('up') })), 503: 'Redis is not reachable or refuses writes' },
+        docResponses: { 200: ok('Redis answers and accepts writes', z.object({ status: z.literal('ok'), redis: z.literal('up') })), 503: 'Redis is not reachable or refuses writes, or this instance is shutting down' },
       },
     },
     async (_req, reply) => {
+      // Shutting down (SIGTERM, SHUTDOWN_DRAIN_MS): a load balancer stops sending here while it still serves.
+      if (opts.draining?.()) return reply.status(503).type('application/problem+json').send(problem(503, 'shutting down'));
       try {
         await opts.redis.set(opts.keys.readinessProbe(), String(Date.now()), 'PX', 60_000);
         return { status: 'ok', redis: 'up' };
