@@ -54,7 +54,7 @@ export class RedisOutageLog {
 
   /** `what` names the component in the lines (e.g. "sync workers"). */
   constructor(
-    private readonly log: Logger,
+    private readonly log: Pick<Logger, 'error' | 'info'>,
     private readonly what: string,
     opts: RedisOutageLogOptions = {},
   ) {

@@ -2,7 +2,9 @@
  * `npm start` (src/main/all.ts, a real child process) while its Redis is down: the main Redis client
  * logs the outage once, a reminder at most every 15 s, and once when Redis answers again, like the
  * BullMQ workers (src/lib/redis-outage-log.ts). It logged "redis connection error" on every reconnect
- * attempt, one line per ~0.2-2 s by its backoff for as long as Redis was down.
+ * attempt, one line per ~0.2-2 s by its backoff for as long as Redis was down. So did the queue
+ * dashboard's and the scheduler's queue connections ("queue connection error", "scheduler queue
+ * connection error") and the relay's 1 s pass ("relay tick failed").
  */
 import { startAllProcess } from '../helpers/npm-start.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -59,5 +61,10 @@ test('npm start: the main Redis client logs an outage once and its end once, not
   await waitFor(async () => linesOf(child!.output().slice(mark)).some((l) => l.msg === 'redis client: Redis reachable again'), 10_000, 100);
 
   expect(linesOf(child.output().slice(mark)).filter((l) => l.msg === 'redis client: Redis reachable again')).toHaveLength(1);
+  // Nothing else in the process logs each attempt either (the queue dashboard's and the scheduler's
+  // queue connections, the relay's passes): no message repeats more than a few times.
+  const counts = new Map<string, number>();
+  for (const l of during) counts.set(l.msg, (counts.get(l.msg) ?? 0) + 1);
+  expect([...counts].filter(([, n]) => n > 3)).toEqual([]);
   expect(child.proc.exitCode).toBeNull();
 }, 120_000);
