@@ -11,6 +11,7 @@ import { REDACT_PATHS } from '../lib/logger.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
 import { newRequestId, REQUEST_ID_PATTERN, withRequestId } from '../lib/request-context.js';
 import { ID_MAX_LENGTH } from '../lib/ids.js';
+import { connectionErrorSummary, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { SCHEDULER_QUEUE } from '../main/scheduler.js';
 import { RECONCILE_QUEUE } from '../reconcile/reconcile.service.js';
 import type { Runtime } from '../main/runtime.js';
@@ -268,7 +269,12 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     // Handles on the scheduler's and the reconcile worker's queues for the dashboard (their roles may run elsewhere).
     const extra = [SCHEDULER_QUEUE, RECONCILE_QUEUE].map((name) => new Queue(name, { connection: rt.producerConnection, prefix: rt.keys.queuePrefix(name) }));
     // Connection trouble surfaces through the dashboard's own requests; an unhandled 'error' event would crash the process.
-    for (const q of extra) q.on('error', (err) => app.log.warn({ err: { message: err.message }, queue: q.name }, 'queue connection error'));
+    // While Redis is down they err on every reconnect attempt: logged once per outage (RedisOutageLog).
+    const outage = new RedisOutageLog(app.log, 'queue dashboard connections');
+    for (const q of extra) {
+      q.on('error', (err) => outage.error(connectionErrorSummary(err), { queue: q.name }, 'queue connection error'));
+      void q.client.then((c) => c.on('ready', () => outage.recovered()), () => undefined);
+    }
     app.addHook('onClose', async () => {
       await Promise.all(extra.map((q) => q.close()));
     });

@@ -65,6 +65,14 @@ export interface MirrorDoc {
   generation: number;
   wentLive: boolean;
   /**
+   * The mirror was over (the state it reached: ended or cancelled) when the partner's show became
+   * scheduled or live again (a later `show.live` than its `show.ended` wins, contract §3). No platform
+   * starts a show again once it ended or was taken down, so the mirror is `action_required` meanwhile
+   * and makes no platform call; it is back to this state once the show is over again. Cleared by a
+   * link to another platform show (PUT …/mirrors/{targetId}).
+   */
+  over?: 'ended' | 'cancelled';
+  /**
    * The RTMP ingest an operator gave when linking a show made by hand (TikTok, Whatnot, Bambuser: their
    * APIs give none): where the relay pushes. The stream key is a credential, sealed with SECRETS_KEY.
    */

@@ -23,6 +23,21 @@ export function isRedisUnavailable(err: unknown): boolean {
   return Array.isArray(errors) && errors.length > 0 && errors.every(isRedisUnavailable);
 }
 
+/**
+ * What of a connection error may be logged: name, message, code (and those of an AggregateError's
+ * parts), so isRedisUnavailable still reads it. Not the error itself: an ioredis ReplyError carries
+ * the command it answered, arguments included (an AUTH's password).
+ */
+export function connectionErrorSummary(err: unknown): { name?: string; message: string; code?: string; errors?: unknown[] } {
+  const e = (typeof err === 'object' && err !== null ? err : { message: String(err) }) as { name?: unknown; message?: unknown; code?: unknown; errors?: unknown };
+  return {
+    ...(typeof e.name === 'string' ? { name: e.name } : {}),
+    message: typeof e.message === 'string' ? e.message : String(err),
+    ...(typeof e.code === 'string' ? { code: e.code } : {}),
+    ...(Array.isArray(e.errors) ? { errors: e.errors.map(connectionErrorSummary) } : {}),
+  };
+}
+
 export interface RedisOutageLogOptions {
   /** At most one reminder per this many ms while the outage lasts (default 15 s). */
   intervalMs?: number;
@@ -39,7 +54,7 @@ export class RedisOutageLog {
 
   /** `what` names the component in the lines (e.g. "sync workers"). */
   constructor(
-    private readonly log: Logger,
+    private readonly log: Pick<Logger, 'error' | 'info'>,
     private readonly what: string,
     opts: RedisOutageLogOptions = {},
   ) {

@@ -39,6 +39,7 @@ import { redisDurabilityProblems } from '../store/redis-durability.js';
 import { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
 import { WebhookIdClaims } from '../store/webhook-id.repository.js';
 import { RelayRepository } from '../store/relay.repository.js';
+import { connectionErrorSummary, RedisOutageLog } from '../lib/redis-outage-log.js';
 
 export interface Runtime {
   config: Config;
@@ -105,7 +106,11 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const seedProblem = config.redisClusterNodes ? await clusterSeedProblem(config.redisClusterNodes) : null;
   if (seedProblem) throw new RedisUnavailableError(`Syndicast cannot use REDIS_CLUSTER_NODES=${config.redisClusterNodes}: ${seedProblem}`);
   const redis = createRedis(target, role);
-  redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  // Once per outage (and a reminder at most every 15 s), not once per reconnect attempt: ioredis emits
+  // an error on each (every 0.2-2 s by its backoff) for as long as Redis is down.
+  const outage = new RedisOutageLog(log, 'redis client');
+  redis.on('error', (err: Error) => outage.error(connectionErrorSummary(err), {}, 'redis connection error'));
+  redis.on('ready', () => outage.recovered());
   const owned: RedisClient[] = [];
   // A redis-server this call spawned is stopped again when the start fails here, not left running.
   const giveUp = async (): Promise<void> => {

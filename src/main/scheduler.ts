@@ -11,7 +11,7 @@ import type { SweepService } from '../mirror/sweep.service.js';
 import type { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import type { PartnerRepository } from '../store/partner.repository.js';
 import type { ReconcileService } from '../reconcile/reconcile.service.js';
-import { RedisOutageLog } from '../lib/redis-outage-log.js';
+import { connectionErrorSummary, RedisOutageLog } from '../lib/redis-outage-log.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
 const RECONCILE_SCHEDULES_EVERY_MS = 60_000;
@@ -38,7 +38,10 @@ export interface SchedulerOptions {
 export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerHandle> {
   const prefix = opts.keys.queuePrefix(SCHEDULER_QUEUE);
   const queue = new Queue(SCHEDULER_QUEUE, { connection: opts.connection(), prefix });
-  queue.on('error', (err) => opts.log.warn({ err: { message: err.message } }, 'scheduler queue connection error'));
+  // Once per Redis outage, not once per reconnect attempt (RedisOutageLog).
+  const queueOutage = new RedisOutageLog(opts.log, 'scheduler queue');
+  queue.on('error', (err) => queueOutage.error(connectionErrorSummary(err), {}, 'scheduler queue connection error'));
+  void queue.client.then((c) => c.on('ready', () => queueOutage.recovered()), () => undefined);
   await queue.upsertJobScheduler('mirror-sweep', { every: opts.sweepIntervalMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
 
   /** Keep one cron job scheduler per partner in step with the partners' settings. */

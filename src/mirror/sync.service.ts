@@ -489,7 +489,11 @@ export class SyncService {
    */
   private async drive(job: OwnedJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, pinDelayMs: number, save: (progress?: boolean) => Promise<void>): Promise<number | undefined> {
     const caps = adapter.capabilities;
-    if (mirror.state === 'failed' || mirror.state === 'ended' || mirror.state === 'cancelled') return undefined;
+    if (mirror.state === 'failed') return undefined;
+    if (mirror.state === 'ended' || mirror.state === 'cancelled' || mirror.over) {
+      stayOver(job, desired, mirror, adapter.platform);
+      return undefined;
+    }
 
     if (mirror.remote?.data['attach'] === '1' && !mirror.wentLive && mirror.state !== 'live' && (desired.state === 'ended' || desired.state === 'cancelled')) {
       // Linked by an operator to a platform show made by hand while this show is already over: the
@@ -762,6 +766,53 @@ function unpinSpec(productId: string, product: Product | undefined, mp: MirrorPi
   if (product) return { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId };
   // The id an unrecorded attempt sent (a product's sku), else the pin's ref or the partner's id.
   return { productId, title: productId, price: { amount: 0, currency: 'XXX' }, linkUrl, platformProductId: mp.sentAs ?? mp.ref ?? productId };
+}
+
+/**
+ * A mirror that is over (ended or cancelled: its platform show ended, was ended or was taken down, or
+ * the show ended before one was made). The partner's show may still become scheduled or live again: a
+ * `show.live` with a later `occurredAt` than the `show.ended` wins (contract §3). No platform starts an
+ * ended broadcast again (YouTube's `complete` is final, so is Facebook's `end_live_video`; Whatnot,
+ * TikTok and Bambuser shows that ended stay ended), so nothing more can be mirrored to that show: the
+ * mirror is `action_required` with what the operator can do (link a new platform show), and the pins
+ * the show wants are `failed`, not `pending` for good. Once the show is over again the mirror is back
+ * to the state it ended in. No platform call either way; for a show that stays over this changes nothing.
+ */
+function stayOver(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, platform: string): void {
+  const over = mirror.over ?? (mirror.state === 'cancelled' ? 'cancelled' : 'ended');
+  if (desired.state === 'ended' || desired.state === 'cancelled') {
+    mirror.state = over;
+    mirror.over = undefined;
+    return;
+  }
+  mirror.over = over;
+  mirror.state = 'action_required';
+  const what = mirror.remote
+    ? `its ${platform} show ${mirror.remote.externalId} ${over === 'ended' ? 'has ended' : 'was cancelled'} and ${platform} cannot start a show again once it is over`
+    : `the mirror ${over === 'ended' ? 'ended' : 'was cancelled'} before a ${platform} show was made for it`;
+  mirror.lastError =
+    `the show is ${desired.state} again after it ${over === 'ended' ? 'ended' : 'was cancelled'}, but ${what}: nothing more is mirrored to ${platform} ` +
+    `and the show's pins there are failed. To mirror it again, create a new show in the ${platform} app and link it with ` +
+    `PUT /v1/partners/${job.partnerId}/shows/${job.showId}/mirrors/${job.targetId} {"externalId": "<the new ${platform} show id>"}; ` +
+    `once the show is over again the mirror is ${over} again`;
+  const at = new Date().toISOString();
+  for (const productId of desired.pinned) {
+    const mp = mirror.pins[productId];
+    if (!mp) mirror.pins[productId] = { state: 'failed', episode: 1, linkUrl: undefined, ref: undefined, at };
+    else if (mp.state !== 'failed') {
+      mp.state = 'failed';
+      mp.at = at;
+    }
+  }
+  for (const [productId, mp] of Object.entries(mirror.pins)) {
+    if (mp.state !== 'failed' || desired.pinned.has(productId)) continue;
+    // No longer wanted: a pin that was on the platform before the show ended is `unpinned` as it was; one that never was is dropped.
+    if (mp.ref === undefined && mp.linkUrl === undefined) delete mirror.pins[productId];
+    else {
+      mp.state = 'unpinned';
+      mp.at = at;
+    }
+  }
 }
 
 /** The show is over: nothing stays pinned on it (the platform shows no live pin after the end). */

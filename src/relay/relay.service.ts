@@ -12,6 +12,7 @@ import type { DesiredShow } from '../domain/desired-state.js';
 import type { MirrorDoc } from '../domain/mirror.js';
 import type { SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
+import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../lib/redis-outage-log.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RelayRepository, RelayStatus } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
@@ -105,10 +106,18 @@ export class RelayService {
   }
 
   start(): void {
+    // A pass that failed because Redis is down is logged once per outage, not once per pass (RedisOutageLog).
+    const outage = new RedisOutageLog(this.deps.log, 'relay');
     const loop = (): void => {
       if (this.closed) return;
       this.ticking = this.tick()
-        .catch((err: unknown) => this.deps.log.warn({ err: { message: (err as Error).message } }, 'relay tick failed'))
+        .then(
+          () => outage.recovered(),
+          (err: unknown) => {
+            if (isRedisUnavailable(err)) outage.error(connectionErrorSummary(err), {}, 'relay tick failed');
+            else this.deps.log.warn({ err: { message: (err as Error).message } }, 'relay tick failed');
+          },
+        )
         .finally(() => {
           if (!this.closed) this.timer = setTimeout(loop, this.deps.pollMs);
         });

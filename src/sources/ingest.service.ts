@@ -175,6 +175,10 @@ export class IngestService {
       this.deps.shows.markForSync(partnerId, showId, currentRequestId()),
       'show' in event.data && stored.changed ? this.deps.shows.indexLive(partnerId, showId, (impliedState(event) ?? event.data.show.state) === 'live') : Promise.resolve(),
       'show' in event.data && stored.duplicate ? this.reindexLive(partnerId, showId) : Promise.resolve(),
+      // The show index was written above with this snapshot's scheduledAt, in parallel with the
+      // register write: a snapshot that lost to a newer one (late, out of order) or a duplicate puts
+      // back the stored snapshot's.
+      'show' in event.data && !stored.changed ? this.reindexShow(partnerId, showId) : Promise.resolve(),
     ]);
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'show event stored; marked for sync');
     if (acks && keys) {
@@ -196,6 +200,11 @@ export class IngestService {
     const p = this.deps.replicaAck!.confirmKey(key);
     p.catch(() => undefined); // awaited with the others; a step that fails first leaves it unawaited
     acks.push(p);
+  }
+
+  private async reindexShow(partnerId: string, showId: string): Promise<void> {
+    const desired = await this.deps.shows.desired(partnerId, showId);
+    if (desired) await this.deps.shows.indexShow(partnerId, showId, Date.parse(desired.scheduledAt));
   }
 
   private async reindexLive(partnerId: string, showId: string): Promise<void> {

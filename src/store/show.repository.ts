@@ -126,7 +126,8 @@ interface PendingMark {
  * inbox + event log + desired state (INGEST_SHOW_LUA), the sync-dispatch entry that tells the
  * dispatcher the show's mirrors need a sync, and for a show snapshot the partner's show index and the
  * sweep's active set, and when the snapshot won its register (newer than the stored one) the partner's
- * live set (the show added when the snapshot says live, removed otherwise). KEYS: claim, inbox, events
+ * show index (by the snapshot's scheduledAt: an older snapshot delivered late must not move the show
+ * back to its old time) and live set (the show added when the snapshot says live, removed otherwise). KEYS: claim, inbox, events
  * stream, desired hash, dispatch stream, partner shows, active shows, partner live shows. ARGV: scope,
  * ttl s (claim and inbox), webhookId, event json, partnerId, showId, requestId ('' for none), '1' for a
  * snapshot, scheduledAt ms, now ms, active-set member, '1' when the snapshot says live, order key,
@@ -139,7 +140,6 @@ local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return {2, holder} end
 if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
 if ARGV[8] == '1' then
-  redis.call('ZADD', KEYS[6], ARGV[9], ARGV[6])
   redis.call('ZADD', KEYS[7], ARGV[10], ARGV[11])
 end
 redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])
@@ -147,6 +147,7 @@ ${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]')}${registe
   'KEYS[4]',
   '14',
   `if changed == 1 and ARGV[8] == '1' then
+  redis.call('ZADD', KEYS[6], ARGV[9], ARGV[6])
   if ARGV[12] == '1' then redis.call('SADD', KEYS[8], ARGV[6]) else redis.call('SREM', KEYS[8], ARGV[6]) end
 end
 `,

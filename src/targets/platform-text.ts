@@ -40,3 +40,20 @@ export function isBlankLine(s: string): boolean {
 export function platformText(s: string): string {
   return s.replace(/\r\n?/g, '\n').replace(UNSAFE_MULTILINE, '');
 }
+
+/** What a show title made only of removed characters or white space goes out as (platforms refuse an empty title). */
+export const SHOW_TITLE_FALLBACK = 'Live show';
+/** Likewise for a product's title in a pin (a chat message, a comment, a Bambuser show product). */
+export const PRODUCT_TITLE_FALLBACK = 'Product';
+
+/**
+ * platformLine for a title: `fallback` when nothing but white space is left. A title of control or
+ * bidi characters only (or of spaces: the partner schema asks for one character, any) became empty,
+ * and YouTube (`titleRequired`) and Bambuser (`title is required`) refused the create or update, so
+ * the mirror failed over text the partner cannot see. The adapters know neither the show id nor
+ * anything else that names the show to viewers, so the fallback is a fixed label.
+ */
+export function platformTitle(s: string, fallback: string): string {
+  const line = platformLine(s);
+  return line.trim() === '' ? fallback : line;
+}

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { freePort } from '../../src/lib/net.js';
-import { startRedis, waitReady, type TestRedis } from './redis-server.js';
+import { closeProbe, startRedis, waitReady, type TestRedis } from './redis-server.js';
 
 const run = promisify(execFile);
 
@@ -82,7 +82,7 @@ async function clusterInfoOk(port: number): Promise<boolean> {
   } catch {
     return false;
   } finally {
-    c.disconnect();
+    closeProbe(c);
   }
 }
 
@@ -92,7 +92,7 @@ async function clusterNodesLines(port: number): Promise<string[]> {
     await c.connect();
     return ((await c.call('CLUSTER', 'NODES')) as string).trim().split('\n');
   } finally {
-    c.disconnect();
+    closeProbe(c);
   }
 }
 
@@ -232,7 +232,7 @@ async function replicaLinked(port: number): Promise<boolean> {
   } catch {
     return false;
   } finally {
-    c.disconnect();
+    closeProbe(c);
   }
 }
 

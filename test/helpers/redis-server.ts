@@ -27,6 +27,17 @@ export interface TestRedis {
   destroy(): Promise<void>;
 }
 
+/**
+ * Ends a one-off connection (no reconnects). One that was refused has ended already (status `end`):
+ * a disconnect() then arms ioredis' 2 s "stream still open" timer on its closed socket, whose close
+ * event came before and never comes again, so the timer keeps jest waiting after the last test ("did
+ * not exit one second after": a redis-server started again near a test file's end, while the first
+ * probes of waitReady were refused).
+ */
+export function closeProbe(c: Redis): void {
+  if (c.status !== 'end') c.disconnect();
+}
+
 export async function waitReady(port: number, timeoutMs = 10_000, pid?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -39,7 +50,7 @@ export async function waitReady(port: number, timeoutMs = 10_000, pid?: number):
       answeredBy = pid === undefined ? undefined : Number(/process_id:(\d+)/.exec(await c.info('server'))?.[1]);
       c.disconnect();
     } catch {
-      c.disconnect();
+      closeProbe(c);
       if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
       await new Promise((r) => setTimeout(r, 50));
       continue;

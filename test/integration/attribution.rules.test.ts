@@ -240,6 +240,33 @@ test('currencies keep their own minor units (JPY 0 decimals, KWD 3) and are neve
   expect(empty).toEqual({ totals: [], unattributed: [] });
 });
 
+test('a refund in another currency than its order, also one that arrives before the order, is kept unapplied and visible, never counted', async () => {
+  const c = await click('s2', 'yt1', T0 + 70 * H);
+  // Before the order: one in the wrong currency, one in the right one (applied when the order arrives, rule 3).
+  await refund('eur-o', 'eur-r-usd', 400, T0 + 71 * H, 'USD');
+  await refund('eur-o', 'eur-r-eur', 300, T0 + 71 * H, 'EUR');
+  await drain();
+  await order({ id: 'eur-o', clickId: c, createdAt: T0 + 70 * H + 60_000, amount: 5000, currency: 'EUR' });
+  const v = await waitOrder('eur-o', (x) => x.refundedAmount === 300);
+  // After the order: another wrong-currency refund.
+  await refund('eur-o', 'eur-r-gbp', 100, T0 + 72 * H, 'GBP');
+  await drain();
+  const after = (await view('eur-o'))!;
+  expect(after.refundedAmount).toBe(300);
+  expect(after.commission).toEqual({ amount: 500 - 30, currency: 'EUR' }); // 10 % of 5000, less 10 % of 300: EUR only
+  expect(after.reversed).toBe(v.reversed);
+  const refunds = (after.refunds as unknown as { id: string; currency: string; applied: boolean }[]).map((r) => [r.id, r.currency, r.applied]).sort();
+  expect(refunds).toEqual([
+    ['eur-r-eur', 'EUR', true],
+    ['eur-r-gbp', 'GBP', false],
+    ['eur-r-usd', 'USD', false],
+  ]);
+  // The ledger has no entry for them, and no report row in USD or GBP comes from them.
+  expect(after.entries.filter((e) => e.currency !== 'EUR')).toEqual([]);
+  const rep = (await (await svc.api(`/v1/partners/${P}/attribution?from=${iso(T0 + 70 * H)}&to=${iso(T0 + 71 * H)}`)).json()) as unknown;
+  expect(rep).toEqual({ totals: [{ showId: 's2', targetId: 'yt1', currency: 'EUR', orders: 1, grossAmount: 5000, refundedAmount: 300, commission: 470 }], unattributed: [] });
+});
+
 test('given an order with an unknown click id, then it is unattributed and reported as such', async () => {
   await order({ id: 'unknown-click', clickId: 'clk_DOESNOTEXIST', createdAt: T0 + 60 * H, amount: 777, currency: 'EUR' });
   await order({ id: 'no-click', createdAt: T0 + 60 * H, amount: 223, currency: 'EUR' });

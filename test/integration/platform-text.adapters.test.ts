@@ -69,3 +69,31 @@ describe.each(cases)('$platform: no control or bidi characters reach the platfor
     for (const title of titles) expect(title.startsWith(CLEAN_TITLE)).toBe(true);
   });
 });
+
+/** A title the cleaning empties: control and bidi characters, and white space, only. */
+const EMPTIED_TITLE = '\u0000\u202E \u2066\u2069\u0007\t\u001b';
+
+describe.each(cases)('$platform: a title of control or bidi characters only goes out as a fallback label', ({ platform, factory, goLive }) => {
+  it('create, update and pin succeed with "Live show" and "Product" instead of an empty title', async () => {
+    const { requests, effects } = platformSim(() => sim.url, platform);
+    const { adapter } = adapterHarness(factory, { platform, baseUrl: `${sim.url}/${platform}`, credentials: simTargetCredentials(platform, 'a'), timeoutMs: 3_000 });
+    const spec: ShowSpec = { title: 'Spring drop', description: undefined, scheduledAt: new Date(Date.now() + 3_600_000).toISOString() };
+    // The platform refuses an empty title: before the fallback this create (or, on Facebook, the
+    // titles recorded below) failed.
+    const remote = await adapter.createShow({ ...spec, title: EMPTIED_TITLE }, buildOpContext(`mk-empty-${platform}`));
+    await adapter.updateShow(remote, spec, buildOpContext(`mk-empty-upd1-${platform}`));
+    await adapter.updateShow(remote, { ...spec, title: `${EMPTIED_TITLE}\u202C` }, buildOpContext(`mk-empty-upd2-${platform}`));
+    if (goLive) goLive(remote.externalId);
+    else await adapter.startShow(remote, buildOpContext('start'));
+    await adapter.pin(remote, { ...PIN, title: EMPTIED_TITLE }, buildOpContext(`mk-empty-pin-${platform}`));
+
+    const titles = (await effects()).filter((e) => e.type === 'show.created' || e.type === 'show.updated').map((e) => e.title);
+    expect(titles[0]).toBe('Live show');
+    expect(titles.at(-1)).toBe('Live show');
+    expect(titles).toContain('Spring drop');
+    const sent = (await requests()).flatMap(texts);
+    expect(sent.filter((s) => hasUnsafeText(s, true))).toEqual([]);
+    // The product's title: a Bambuser show product's title, a chat message or comment with the link.
+    expect(sent.some((s) => s.includes('Product') && (platform === 'bambuser' || s.includes(PIN.linkUrl)))).toBe(true);
+  });
+});

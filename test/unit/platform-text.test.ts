@@ -1,6 +1,6 @@
 /** src/targets/platform-text.ts: what the adapters send as titles and descriptions (property tests). */
 import fc from 'fast-check';
-import { hasUnsafeText, platformLine, platformText } from '../../src/targets/platform-text.js';
+import { hasUnsafeText, platformLine, platformText, platformTitle } from '../../src/targets/platform-text.js';
 
 /** Every character the cleaning removes (C0, DEL, C1, bidi embeddings/overrides/isolates). */
 const UNSAFE_CHARS = [
@@ -57,4 +57,17 @@ test('line breaks: a title gets a space for each; a description keeps LF and tab
   expect(platformLine('a\tb\nc\r\nd\re')).toBe('a b c  d e');
   expect(platformText('a\tb\nc\r\nd\re')).toBe('a\tb\nc\nd\ne');
   expect(platformLine('Sale\u0000 \u202Eelas\u202C שלום 🎉')).toBe('Sale elas שלום 🎉');
+});
+
+test('platformTitle: the fallback only when nothing but white space is left', () => {
+  expect(platformTitle('\u0000\u202E\u2066\u2069\u0007', 'Live show')).toBe('Live show');
+  expect(platformTitle(' \t\r\n\u202C ', 'Live show')).toBe('Live show');
+  expect(platformTitle('\u0000Spring\u202E drop', 'Live show')).toBe('Spring drop');
+  fc.assert(
+    fc.property(anyText, (s) => {
+      const t = platformTitle(s, 'Product');
+      expect(t.trim()).not.toBe('');
+      if (platformLine(s).trim() !== '') expect(t).toBe(platformLine(s));
+    }),
+  );
 });

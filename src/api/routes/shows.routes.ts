@@ -190,8 +190,9 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
           // pins, what was written to it and whether it went live all still hold, so nothing is sent
           // twice (each side effect once).
           // A finished mirror (ended, cancelled) is never synced again: there is nothing to re-read, and
-          // its url (the replay) and platform data stay as they are. The link changes nothing.
-          if (m.state === 'ended' || m.state === 'cancelled') {
+          // its url (the replay) and platform data stay as they are. The link changes nothing. So for one
+          // that is over while the show is live again (`over`): its platform show cannot start again.
+          if (m.state === 'ended' || m.state === 'cancelled' || m.over) {
             finished = m;
             return false;
           }
@@ -217,6 +218,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         m.applied = undefined;
         m.state = 'ready';
         m.wentLive = false;
+        m.over = undefined; // a new platform show: not over
         m.pins = idRecord();
         return true;
       })) ?? finished!;

@@ -168,7 +168,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       const mine = page.filter(([p]) => p === partnerId).map(([, showId]) => showId);
       const mirrors = await Promise.all(mine.map((showId) => opts.shows.getMirror(partnerId, showId, targetId)));
       mirrors.forEach((m, i) => {
-        if (m && !isTerminal(m.state) && (m.remote !== undefined || m.state === 'provisioning')) held.push(mine[i]!);
+        if (m && !isTerminal(m.state) && !m.over && (m.remote !== undefined || m.state === 'provisioning')) held.push(mine[i]!);
       });
     }
     return held.sort();

@@ -47,7 +47,7 @@ import {
   type BambuserShow,
 } from './bambuser.schemas.js';
 import { parseWebhookEvent, verifyWebhookHeader } from './bambuser.webhook.js';
-import { platformLine } from '../platform-text.js';
+import { platformTitle, PRODUCT_TITLE_FALLBACK, SHOW_TITLE_FALLBACK } from '../platform-text.js';
 import { describeWithMarker, markerOf } from '../show-marker.js';
 
 export const BAMBUSER_CAPABILITIES: Capabilities = {
@@ -181,7 +181,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
 
     async createShow(spec: ShowSpec, op: OpContext) {
       const body = {
-        title: platformLine(spec.title),
+        title: platformTitle(spec.title, SHOW_TITLE_FALLBACK),
         description: describeWithMarker(spec.description, op.marker),
         scheduledStartAt: spec.scheduledAt,
         published: true,
@@ -210,7 +210,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       await client.call({
         method: 'PATCH',
         path: showPath(remote.externalId),
-        body: { title: platformLine(spec.title), description: describeWithMarker(spec.description, remote.data.marker), scheduledStartAt: spec.scheduledAt },
+        body: { title: platformTitle(spec.title, SHOW_TITLE_FALLBACK), description: describeWithMarker(spec.description, remote.data.marker), scheduledStartAt: spec.scheduledAt },
         scope: 'WRITE_SHOWS',
         schema: ShowSchema,
       });
@@ -261,7 +261,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
             client.call({
               method: 'POST',
               path: `${showPath(showId)}/products`,
-              body: { publicUrl: pin.linkUrl, productReference: pin.platformProductId, title: platformLine(pin.title) },
+              body: { publicUrl: pin.linkUrl, productReference: pin.platformProductId, title: platformTitle(pin.title, PRODUCT_TITLE_FALLBACK) },
               scope: 'WRITE_PRODUCTS',
               schema: ProductSchema,
               preReserved: true,

@@ -63,7 +63,7 @@ import {
   WriteResultSchema,
   type LiveVideo,
 } from './facebook.schemas.js';
-import { platformLine } from '../platform-text.js';
+import { platformTitle, PRODUCT_TITLE_FALLBACK, SHOW_TITLE_FALLBACK } from '../platform-text.js';
 import { describeWithMarker, markerOf } from '../show-marker.js';
 
 /** Every Facebook target: pins are comments, which cannot be taken back. */
@@ -127,7 +127,7 @@ function absolute(permalink: string | undefined): string | undefined {
  * pin-tag.ts): a crash recovery finds this episode's comment by it.
  */
 export function pinComment(pin: PinSpec, tag: string): string {
-  return `🛍 ${platformLine(pin.title).trim()} — ${formatMoney(pin.price)} ${pin.linkUrl}${pinTagSuffix(tag)}`;
+  return `🛍 ${platformTitle(pin.title, PRODUCT_TITLE_FALLBACK).trim()} — ${formatMoney(pin.price)} ${pin.linkUrl}${pinTagSuffix(tag)}`;
 }
 
 function isCode100(err: unknown): boolean {
@@ -305,7 +305,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
             method: 'POST',
             path: `/${pageId}/live_videos`,
             params: {
-              title: platformLine(spec.title),
+              title: platformTitle(spec.title, SHOW_TITLE_FALLBACK),
               description: describeWithMarker(spec.description, op.marker),
               status: scheduled ? 'SCHEDULED_UNPUBLISHED' : 'UNPUBLISHED',
               event_params: scheduled ? JSON.stringify({ start_time: startUnix }) : undefined,
@@ -376,7 +376,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
         method: 'POST',
         path: videoPath(remote.externalId),
         params: {
-          title: platformLine(spec.title),
+          title: platformTitle(spec.title, SHOW_TITLE_FALLBACK),
           description: describeWithMarker(spec.description, remote.data.marker),
           event_params: reschedule ? JSON.stringify({ start_time: startUnix }) : undefined,
         },

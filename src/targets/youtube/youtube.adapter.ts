@@ -26,7 +26,7 @@ import {
   type LiveBroadcast,
   type LiveStream,
 } from './youtube.schemas.js';
-import { platformLine, platformText } from '../platform-text.js';
+import { platformText, platformTitle, PRODUCT_TITLE_FALLBACK, SHOW_TITLE_FALLBACK } from '../platform-text.js';
 import { MARKER_PREFIX, markerLine } from '../show-marker.js';
 
 export const YOUTUBE_CAPABILITIES: Capabilities = {
@@ -118,7 +118,7 @@ function clean(s: string): string {
  * the insert was refused with invalidTitle.
  */
 function fitTitle(s: string, max: number): string {
-  return truncate(clean(platformLine(s)), max, (cp) => cp.length);
+  return truncate(clean(platformTitle(s, SHOW_TITLE_FALLBACK)), max, (cp) => cp.length);
 }
 
 function truncateBytes(s: string, maxBytes: number): string {
@@ -181,7 +181,7 @@ export function pinMessage(pin: PinSpec, tag: string): string {
   const suffix = ` — ${formatMoney(pin.price)} ${pin.linkUrl}${pinTagSuffix(tag)}`;
   const prefix = '🛍 ';
   const room = CHAT_MESSAGE_MAX - prefix.length - suffix.length;
-  return `${prefix}${truncate(platformLine(pin.title).trim(), room, (cp) => cp.length)}${suffix}`;
+  return `${prefix}${truncate(platformTitle(pin.title, PRODUCT_TITLE_FALLBACK).trim(), room, (cp) => cp.length)}${suffix}`;
 }
 
 function notFound(reason: string): boolean {
