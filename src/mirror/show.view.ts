@@ -27,12 +27,21 @@ export type MirrorView = {
   url: string | null;
   ingest?: { url: string; streamKey?: string };
   relay: Omit<RelayStatus, 'since'> & { since: string | null };
-  pins: { productId: string; state: string; linkUrl: string | null }[];
+  /** `reason`: why a pin stays `pending` where the mirror cannot act on it yet (pinReason). */
+  pins: { productId: string; state: string; linkUrl: string | null; reason?: string }[];
   lastError: string | null;
   updatedAt: string | null;
   /** Pre-show readiness (from 30 min before the start; src/mirror/readiness.service.ts). */
   readiness?: Readiness;
 };
+
+/**
+ * A pin of a product the show's snapshot does not have waits for the partner to send the product
+ * (`product.updated`, or a snapshot that lists it): the sync cannot pin what it cannot describe.
+ */
+export function pinReason(productId: string): string {
+  return `product ${productId} is not in the show's snapshot: it is pinned when the partner sends the product (product.updated or a show snapshot that lists it)`;
+}
 
 export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[], video: RelayViewInput, readiness: (Readiness | null)[] = []) {
   const show = {
@@ -58,6 +67,8 @@ export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors:
     // so its tracked URL would answer 404 — it is listed without one until the sync creates it.
     for (const productId of pinsStillWanted ? desired.pinned : []) {
       if (!pins.has(productId)) pins.set(productId, { productId, state: 'pending', linkUrl: null });
+      const pin = pins.get(productId)!;
+      if (pin.state === 'pending' && !desired.products.has(productId)) pin.reason = pinReason(productId);
     }
     const state = m?.state ?? 'pending';
     const ingest = video.mirrorIngest[i];
