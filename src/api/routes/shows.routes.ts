@@ -73,6 +73,7 @@ const ShowViewSchema = z
               })
               .passthrough(),
           ),
+          enabled: z.boolean().describe('the target is enabled; a disabled target\'s mirror is not synced, and its `lastError` says so (not the error of its last run) until the mirror has ended or been cancelled'),
           lastError: z.string().nullable(),
         })
         .passthrough(),
