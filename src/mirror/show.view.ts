@@ -27,12 +27,32 @@ export type MirrorView = {
   url: string | null;
   ingest?: { url: string; streamKey?: string };
   relay: Omit<RelayStatus, 'since'> & { since: string | null };
-  pins: { productId: string; state: string; linkUrl: string | null }[];
+  /** `reason`: why a pin stays `pending` where the mirror cannot act on it yet (pinReason). */
+  pins: { productId: string; state: string; linkUrl: string | null; reason?: string }[];
+  /** The target's own switch: a disabled target's mirror is not synced, whatever its `state` says. */
+  enabled: boolean;
   lastError: string | null;
   updatedAt: string | null;
   /** Pre-show readiness (from 30 min before the start; src/mirror/readiness.service.ts). */
   readiness?: Readiness;
 };
+
+/**
+ * A pin of a product the show's snapshot does not have waits for the partner to send the product
+ * (`product.updated`, or a snapshot that lists it): the sync cannot pin what it cannot describe.
+ */
+export function pinReason(productId: string): string {
+  return `product ${productId} is not in the show's snapshot: it is pinned when the partner sends the product (product.updated or a show snapshot that lists it)`;
+}
+
+/**
+ * The mirror of a disabled target is not synced (src/mirror/sync.service.ts skips it) until the
+ * target is enabled again, so an error of its last run ("retrying in 3 s: …") is stale: this says
+ * why it does not move instead. The stored mirror keeps its error; the timeline keeps the runs.
+ */
+export function disabledTargetNote(targetId: string): string {
+  return `target ${targetId} is disabled: this mirror is not synced until the target is enabled again (PATCH its enabled to true)`;
+}
 
 export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[], video: RelayViewInput, readiness: (Readiness | null)[] = []) {
   const show = {
@@ -58,8 +78,11 @@ export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors:
     // so its tracked URL would answer 404 — it is listed without one until the sync creates it.
     for (const productId of pinsStillWanted ? desired.pinned : []) {
       if (!pins.has(productId)) pins.set(productId, { productId, state: 'pending', linkUrl: null });
+      const pin = pins.get(productId)!;
+      if (pin.state === 'pending' && !desired.products.has(productId)) pin.reason = pinReason(productId);
     }
     const state = m?.state ?? 'pending';
+    const over = state === 'ended' || state === 'cancelled';
     const ingest = video.mirrorIngest[i];
     const relay = video.relay[i] ?? IDLE;
     views.push({
@@ -71,7 +94,8 @@ export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors:
       ...(ingest && (state === 'ready' || state === 'live') ? { ingest: video.revealMirrorKeys ? ingest : { url: ingest.url } } : {}),
       relay: { ...relay, since: relay.since || null },
       pins: [...pins.values()].sort((a, b) => a.productId.localeCompare(b.productId)),
-      lastError: m?.lastError ?? null,
+      enabled: t.enabled,
+      lastError: !t.enabled && !over ? disabledTargetNote(t.id) : (m?.lastError ?? null),
       updatedAt: m?.updatedAt ?? null,
       ...(readiness[i] && desired.state === 'scheduled' ? { readiness: readiness[i] } : {}),
     });

@@ -56,7 +56,28 @@ const RelayView = z.object({
 const ShowViewSchema = z
   .object({
     show: z.object({ id: z.string(), state: z.string(), sourceUrl: z.string().optional(), ingest: IngestView }).passthrough(),
-    mirrors: z.array(z.object({ targetId: z.string(), state: z.string(), ingest: IngestView.optional(), relay: RelayView }).passthrough()),
+    mirrors: z.array(
+      z
+        .object({
+          targetId: z.string(),
+          state: z.string(),
+          ingest: IngestView.optional(),
+          relay: RelayView,
+          pins: z.array(
+            z
+              .object({
+                productId: z.string(),
+                state: z.string(),
+                linkUrl: z.string().nullable(),
+                reason: z.string().optional().describe('why a `pending` pin waits, where the mirror cannot act on it yet: the product is not in the show\'s snapshot (it is pinned when the partner sends the product)'),
+              })
+              .passthrough(),
+          ),
+          enabled: z.boolean().describe('the target is enabled; a disabled target\'s mirror is not synced, and its `lastError` says so (not the error of its last run) until the mirror has ended or been cancelled'),
+          lastError: z.string().nullable(),
+        })
+        .passthrough(),
+    ),
   })
   .passthrough();
 
