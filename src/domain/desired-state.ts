@@ -71,7 +71,7 @@ export function productFields(productId: string): string[] {
  * One product as deriveDesired would give it, from just the registers of `productFields` (the
  * tracked-link redirect reads this instead of the whole show): a `product.updated` newer than the
  * snapshot wins, otherwise the snapshot's version (the last one listed under that id, like deriveDesired:
- * the edge refuses a repeated id now, events stored before may have one); undefined when the show has no such product.
+ * a snapshot may list an id twice); undefined when the show has no such product.
  */
 export function productOf(productId: string, values: (string | null | undefined)[]): Product | undefined {
   const [snapRaw, snapKey = '', prodRaw, prodKey] = values;

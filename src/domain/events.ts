@@ -2,7 +2,6 @@
 import { z } from 'zod';
 import { ID_PATTERN } from '../lib/ids.js';
 import { isCurrency, MoneySchema, NOT_A_CURRENCY, type Money } from './money.js';
-import { isBlankLine } from '../targets/platform-text.js';
 
 export const IdSchema = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_.:-]{1,128}');
 const Timestamp = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected' });
@@ -135,49 +134,6 @@ export function currencyIssues(event: PartnerEvent): { path: string; message: st
       break;
   }
   return money.filter(([, m]) => !isCurrency(m.currency)).map(([path]) => ({ path: `${path}.currency`, message: NOT_A_CURRENCY }));
-}
-
-/** What a title made only of spaces and characters the platforms never get (platform-text.ts) is called. */
-export const BLANK_TITLE = 'must contain visible text (only spaces or control characters: every platform would get an empty title)';
-
-/**
- * What a show snapshot or a product update says that the shape allows but no platform can take, as
- * field errors: a product id that appears twice in one snapshot (which one is meant? the mirror pinned
- * the last one while the tracked link redirected to the first: Bambuser showed product A2 at its price,
- * the click went to A's page; attack on npm start, 2026-12-02), and a show or product title that is
- * blank once control characters are removed (YouTube refused such a show with titleRequired and its
- * mirror failed for good). Checked at the edge only (IngestService), like currencyIssues: a stored
- * event acknowledged earlier still parses.
- */
-export function snapshotIssues(event: PartnerEvent): { path: string; message: string }[] {
-  const issues: { path: string; message: string }[] = [];
-  const titled = (path: string, title: string): void => {
-    if (isBlankLine(title)) issues.push({ path, message: BLANK_TITLE });
-  };
-  switch (event.type) {
-    case 'show.scheduled':
-    case 'show.updated':
-    case 'show.live':
-    case 'show.ended':
-    case 'show.cancelled': {
-      const { show } = event.data;
-      titled('data.show.title', show.title);
-      const first = new Map<string, number>();
-      show.products.forEach((p, i) => {
-        titled(`data.show.products.${i}.title`, p.title);
-        const seen = first.get(p.id);
-        if (seen === undefined) first.set(p.id, i);
-        else issues.push({ path: `data.show.products.${i}.id`, message: `duplicate product id ${p.id} (also data.show.products.${seen}): a snapshot lists each product once` });
-      });
-      break;
-    }
-    case 'product.updated':
-      titled('data.product.title', event.data.product.title);
-      break;
-    default:
-      break;
-  }
-  return issues;
 }
 
 /** The show state an event type implies (a `show.live` event's snapshot is live whatever it says). */

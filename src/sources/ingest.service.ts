@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { orderKey, registerFor } from '../domain/desired-state.js';
-import { currencyIssues, impliedState, snapshotIssues, PartnerEventSchema, type PartnerEvent } from '../domain/events.js';
+import { currencyIssues, impliedState, PartnerEventSchema, type PartnerEvent } from '../domain/events.js';
 import { badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/errors.js';
 import { currentRequestId } from '../lib/request-context.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
@@ -94,8 +94,8 @@ export class IngestService {
     const parsed = PartnerEventSchema.safeParse(json);
     if (!parsed.success) throw badRequest('invalid event', zodFieldErrors(parsed.error.issues));
     const event = parsed.data;
-    const issues = [...currencyIssues(event), ...snapshotIssues(event)];
-    if (issues.length > 0) throw badRequest('invalid event', issues);
+    const currencies = currencyIssues(event);
+    if (currencies.length > 0) throw badRequest('invalid event', currencies);
     const slackSec = this.deps.futureSlackSec ?? DEFAULT_EVENT_FUTURE_SLACK_SEC;
     if (Date.parse(event.occurredAt) > Date.now() + slackSec * 1000) {
       throw badRequest('invalid event', [{ path: 'occurredAt', message: `occurredAt is more than ${slackSec} s in the future (partner clock?): a later occurredAt wins, so it would freeze the show` }]);

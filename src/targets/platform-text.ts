@@ -31,11 +31,6 @@ export function platformLine(s: string): string {
   return s.replace(/[\t\n\r]/g, ' ').replace(UNSAFE, '');
 }
 
-/** Is `s` nothing but whitespace once platformLine has removed what no platform gets (a title that would go out empty)? */
-export function isBlankLine(s: string): boolean {
-  return platformLine(s).trim() === '';
-}
-
 /** A multi-line text (a description): line ends become LF, tab and LF stay, the other unsafe characters go. */
 export function platformText(s: string): string {
   return s.replace(/\r\n?/g, '\n').replace(UNSAFE_MULTILINE, '');

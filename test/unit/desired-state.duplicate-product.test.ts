@@ -1,6 +1,6 @@
 /**
- * A stored snapshot that lists a product id twice (the edge refuses one now, events stored before may
- * hold one): the tracked link's product (productOf, what the redirect reads) must be the one the
+ * A snapshot that lists a product id twice (accepted: the last one listed counts): the tracked link's product
+ * (productOf, what the redirect reads) must be the one the
  * mirror pins (deriveDesired). deriveDesired took the last, productOf the first: on npm start the
  * Bambuser pin showed "A2" and the click went to A's page.
  */
