@@ -571,8 +571,9 @@ export class SyncService {
       await this.indexRemote(job, mirror.remote.externalId);
     }
     if (mirror.remote.data['attach'] === '1') {
-      // Linked by an operator: read what the platform has for it (url, ingest) once.
-      mirror.remote = await adapter.attachShow(mirror.remote.externalId);
+      // Linked by an operator: read what the platform has for it (url, ingest) once, and let the
+      // adapter make what it lacks to go live (YouTube: a bound stream), once per linked show.
+      mirror.remote = await adapter.attachShow(mirror.remote.externalId, this.op(job, mirror, 'attach'));
       await save();
       await this.indexRemote(job, mirror.remote.externalId);
     }

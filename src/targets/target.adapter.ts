@@ -218,8 +218,13 @@ export interface TargetAdapter {
   verifyCredentials?(): Promise<void>;
   /** capabilities.createShow === 'api': create the remote show (and stream/ingest) for this show. */
   createShow(spec: ShowSpec, op: OpContext): Promise<RemoteShow>;
-  /** Operator linked `externalId` by hand: check that it exists and read what the mirror reports. */
-  attachShow(externalId: string): Promise<RemoteShow>;
+  /**
+   * Operator linked `externalId` by hand: check that it exists and read what the mirror reports. With
+   * `op` (the sync adopting the show to run it), the adapter may also make what the platform show lacks
+   * to go live, each through `op.once` (YouTube: a stream bound to a broadcast made without one).
+   * Without it (readiness checks, a link to a show that is already over) it only reads.
+   */
+  attachShow(externalId: string, op?: OpContext): Promise<RemoteShow>;
   updateShow(remote: RemoteShow, spec: ShowSpec, op: OpContext): Promise<void>;
   /** Drive the remote show to live. Idempotent: already live is success. May throw RetryableError
    *  (e.g. stream not active yet). */

@@ -156,3 +156,36 @@ test('a revoked refresh token fails the mirror with a readable error', async () 
   expect(failed.lastError).toMatch(/re-?authori[sz]e/i);
   await svc.api('/v1/partners/tsl/targets/yt-revoked', { method: 'DELETE' });
 });
+
+test('a broadcast made by hand without a stream, linked by an operator: the sync binds a stream to it, the show goes live and its pin posts', async () => {
+  // YouTube refuses to take a broadcast with no bound, active stream to testing/live (errorStreamInactive):
+  // the link used to only read the broadcast, so the mirror had no ingest and never went live.
+  const show = sampleShow('s9');
+  await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'));
+  const created = await yt1In('s9', ['ready']);
+  const { externalId } = (await sim.control('POST', '/_sim/youtube/shows', { title: 'Made in YouTube Studio' })) as { externalId: string };
+  const r = await svc.api(`/v1/partners/tsl/shows/s9/mirrors/yt1`, { method: 'PUT', json: { externalId } });
+  expect(r.status).toBe(200);
+  const linked = await waitFor(async () => {
+    const m = (await showDoc('s9')).mirrors.find((x) => x.targetId === 'yt1');
+    return m && m.externalId === externalId && m.ingest ? m : undefined;
+  }, 20_000);
+  expect(linked.ingest?.url).toMatch(/^rtmps?:\/\//);
+
+  await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...show, state: 'live' }, '2026-11-24T18:00:00Z'));
+  const live = await yt1In('s9', ['live']);
+  expect(live.externalId).toBe(externalId);
+  await sendEvent(svc, 'tsl', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:05:00Z', data: { showId: 's9', productId: 'p1' } });
+  await waitFor(async () => (await showDoc('s9')).mirrors.find((m) => m.targetId === 'yt1')?.pins.find((p) => p.productId === 'p1' && p.state === 'pinned'), 20_000);
+
+  await settled(syncQueues(svc));
+  const fx = (await sim.effects('youtube')).filter((e) => e.externalId === externalId);
+  // (show.updated: the sync writes the partner's title and start onto the adopted broadcast)
+  expect(fx.map((e) => e.type)).toEqual(['show.created', 'show.updated', 'show.started', 'message.posted']);
+  // the linked broadcast was bound once, to one stream
+  const binds = ((await sim.control('GET', '/_sim/youtube/requests?since=0')) as { path: string; query: Record<string, string> }[]).filter(
+    (q) => q.path === '/youtube/v3/liveBroadcasts/bind' && q.query.id === externalId,
+  );
+  expect(binds).toHaveLength(1);
+  expect(created.externalId).not.toBe(externalId);
+});

@@ -150,6 +150,37 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.started']);
   });
 
+  it('a start ~10 min out is scheduled only if it is still 10+ min ahead when the request reaches Facebook: the lead is measured as the request goes, with a 1 min margin (create and reschedule)', async () => {
+    // Facebook refuses a scheduled start less than 10 minutes ahead (field reports). The lead used to be
+    // measured before the limiter and the intent's round trips, with no margin: a show 10 min + 1 s out
+    // was sent as SCHEDULED_UNPUBLISHED and reached Facebook 9:59 ahead.
+    const MINUTE = 60_000;
+    const h = harness();
+    const acquire = h.limiter.acquire.bind(h.limiter);
+    h.limiter.acquire = async (cost?: number) => {
+      await sleep(1_500); // a slow limiter / intent store before the request goes
+      await acquire(cost);
+    };
+    const near = await h.adapter.createShow(specAt(Date.now() + 10 * MINUTE + 1_000), buildOpContext('mk-lead-1'));
+    expect(near.data.mode).toBe('preview');
+    const far = await h.adapter.createShow(specAt(Date.now() + 12 * MINUTE), buildOpContext('mk-lead-2'));
+    expect(far.data.mode).toBe('scheduled');
+    await h.adapter.updateShow(far, specAt(Date.now() + 10 * MINUTE + 1_000), buildOpContext('mk-lead-u1')); // too close: title only
+    const later = Date.now() + 14 * MINUTE;
+    await h.adapter.updateShow(far, specAt(later), buildOpContext('mk-lead-u2')); // moved
+
+    const posts = (await requests()).filter((r) => r.method === 'POST');
+    expect(posts.map((r) => form(r).status ?? null)).toEqual(['UNPUBLISHED', 'SCHEDULED_UNPUBLISHED', null, null]);
+    const scheduledStarts = posts.filter((r) => form(r).event_params !== undefined);
+    expect(scheduledStarts).toHaveLength(2); // the far create and the second update
+    expect(JSON.parse(form(scheduledStarts[1]).event_params!)).toEqual({ start_time: Math.floor(later / 1000) });
+    for (const r of scheduledStarts) {
+      const startTime = (JSON.parse(form(r).event_params!) as { start_time: number }).start_time;
+      // never under 10 minutes ahead as Facebook received it
+      expect(startTime * 1000 - Date.parse(r.at)).toBeGreaterThanOrEqual(10 * MINUTE);
+    }
+  });
+
   it('a show more than 7 days ahead is not created yet: RetryableError with a delay, nothing sent', async () => {
     const h = harness();
     const err = await caught(h.adapter.createShow(specAt(Date.now() + 20 * 24 * HOUR), buildOpContext('mk-far')));

@@ -542,6 +542,45 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const created = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-attach'));
     await expect(h.adapter.attachShow(created.externalId)).resolves.toEqual(created);
   });
+
+  it('attachShow of a broadcast made by hand without a stream binds one stream (once, also after a crash) so it can go live; a read-only attach binds nothing', async () => {
+    // YouTube refuses the transition to testing/live of a broadcast with no bound, active stream
+    // (errorStreamInactive). The attach used to only read it: no ingest for the relay, never live.
+    const h = harness();
+    const { externalId } = (await control('POST', '/shows', { title: 'Made in Studio' })) as { externalId: string };
+
+    // Read only (readiness check, a link after the show): nothing made.
+    const readOnly = await h.adapter.attachShow(externalId);
+    expect(readOnly.ingest).toBeUndefined();
+    expect((await requests()).filter((r) => r.method === 'POST' && r.path.startsWith('/youtube/v3'))).toEqual([]);
+
+    // The sync adopting it: a crash right after the stream insert, then the retry.
+    const store = new MemoryOnce();
+    await expect(h.adapter.attachShow(externalId, { once: crashOnce(store, 'stream'), marker: 'mk-link-1' })).rejects.toThrow('worker killed');
+    const attached = await h.adapter.attachShow(externalId, { once: store.once, marker: 'mk-link-1' });
+    expect(attached.externalId).toBe(externalId);
+    expect(attached.ingest).toEqual({ url: `${sim.rtmpUrl}/youtube`, streamKey: expect.any(String) });
+    expect(attached.data).toEqual({ streamId: expect.any(String), liveChatId: expect.any(String) });
+    // A retry of a finished attach (or a re-link of the same broadcast) reads the bound stream: no second insert.
+    const again = await h.adapter.attachShow(externalId, { once: store.once, marker: 'mk-link-1' });
+    expect(again).toEqual(attached);
+    // Once more through the step store with the broadcast unread: the recorded stream, not a new one.
+    const before = await lastSeq();
+    await expect(h.adapter.attachShow(externalId, buildOpContext('mk-link-1', store))).resolves.toEqual(attached);
+    expect((await requests(before)).filter((r) => r.method === 'POST' && r.path.startsWith('/youtube/v3'))).toEqual([]);
+
+    const reqs = await requests();
+    const binds = reqs.filter((r) => r.path === '/youtube/v3/liveBroadcasts/bind');
+    expect(binds.map((r) => [r.query.id, r.query.streamId])).toEqual([[externalId, attached.data.streamId]]);
+    // the crashed attempt's stream and the bound one: the retry made exactly one more, never a second bound one
+    expect(reqs.filter((r) => r.method === 'POST' && r.path === '/youtube/v3/liveStreams')).toHaveLength(2);
+
+    // and the linked broadcast now goes live, and takes a pin
+    await startWhenActive(h, attached);
+    const pinned = await h.adapter.pin(attached, LINEN_PIN, buildOpContext('mk-link-pin'));
+    expect(pinned.ref).toMatch(/^LCC\./);
+    expect((await effects()).filter((e) => e.externalId === externalId).map((e) => e.type)).toEqual(['show.created', 'show.started', 'message.posted']);
+  });
 });
 
 describe('YouTube adapter ↔ a misbehaving server', () => {

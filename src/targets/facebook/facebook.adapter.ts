@@ -6,13 +6,13 @@
  * (orderWebhooks/orderReport false).
  *
  * createShow — when the live video is created (our choice, documented for operators):
- *  - show starts in 10 min … 7 days: `status=SCHEDULED_UNPUBLISHED` with `event_params` =
+ *  - show starts in 10 min … 7 days (at least 11 min: see SEND_MARGIN_MS): `status=SCHEDULED_UNPUBLISHED` with `event_params` =
  *    `{"start_time": <unix s>}` (Facebook schedules at most 7 days ahead). The scheduling guide shows a
  *    bare unix time; the parameter's own reference ("Live Video Event Parameter", example
  *    `{ start_time: 1641013200, cover: … }`) and the official Business SDKs (type `Object`, sent
  *    JSON-encoded) use the object, so we do. Viewers see an upcoming broadcast; the encoder can
  *    push (preview) any time before the start.
- *  - show starts in less than 10 min (or is late): `status=UNPUBLISHED`, a preview only the Page's admins
+ *  - show starts in less than that (or is late): `status=UNPUBLISHED`, a preview only the Page's admins
  *    see, published by startShow.
  *  - show starts more than 7 days ahead: nothing is created yet. createShow answers RetryableError with a
  *    delay until the show is inside Facebook's 7-day window (at most 3 days at a time), because a live
@@ -87,8 +87,22 @@ const DAY_MS = 24 * 3600_000;
 const MAX_SCHEDULE_AHEAD_MS = 7 * DAY_MS;
 /** Stay this far inside the 7 days so that clock skew and request time cannot push us over. */
 const SCHEDULE_MARGIN_MS = 10 * 60_000;
-/** Closer than this to the start, a preview (UNPUBLISHED) is created instead of a scheduled post. */
+/** Facebook refuses a scheduled start closer than this (field reports): a preview (UNPUBLISHED) is created instead. */
 const MIN_SCHEDULE_LEAD_MS = 10 * 60_000;
+/**
+ * The lead is measured when the request is about to go (after the limiter and the intent store's
+ * round trips), and a start is scheduled only this much beyond MIN_SCHEDULE_LEAD_MS: the request's
+ * own time, the clock skew with Facebook and the start's rounding down to whole seconds (start_time is
+ * a unix time) must never land it under 10 minutes. It was measured before the once-write, with no
+ * margin: a show ~10 min out was sent as scheduled and could be refused.
+ */
+const SEND_MARGIN_MS = 60_000;
+
+/** Whether a start `start` (ms) can be scheduled on Facebook if the request goes now. */
+function schedulable(start: number): boolean {
+  const lead = start - Date.now();
+  return lead >= MIN_SCHEDULE_LEAD_MS + SEND_MARGIN_MS && lead <= MAX_SCHEDULE_AHEAD_MS - SCHEDULE_MARGIN_MS;
+}
 /** A show further out than 7 days is looked at again at most this much later. */
 const MAX_DEFER_MS = 3 * DAY_MS;
 export const INGEST_TTL_MS = DAY_MS;
@@ -109,6 +123,8 @@ const COMMENT_PAGE_SIZE = 100;
 interface CreatedRef {
   id: string;
   secureStreamUrl: string | null;
+  /** Sent as SCHEDULED_UNPUBLISHED (decided at send time); absent in a ref found by recovery or stored before. */
+  scheduled?: boolean;
 }
 
 /** `rtmps://live-api-s.facebook.com:443/rtmp/FB-123-0-Ab…` → server URL + stream key (what encoders ask for). */
@@ -295,12 +311,13 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
           waiting: true,
         });
       }
-      const scheduled = lead >= MIN_SCHEDULE_LEAD_MS;
       const startUnix = Math.floor(start / 1000);
       const created = await onceWrite(
         op,
         'live_video',
         async (): Promise<CreatedRef> => {
+          // Decided here, as the request goes (not before the limiter and the intent's round trips).
+          const scheduled = schedulable(startUnix * 1000);
           const res = await client.call({
             method: 'POST',
             path: `/${pageId}/live_videos`,
@@ -313,13 +330,15 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
             schema: CreatedLiveVideoSchema,
             preReserved: true,
           });
-          return { id: res.id, secureStreamUrl: res.secure_stream_url ?? null };
+          return { id: res.id, secureStreamUrl: res.secure_stream_url ?? null, scheduled };
         },
         (attempt) => findLiveVideo(op.marker, attempt.since),
       );
       // The create answer has no permalink; one read gives it (and the status) without side effects.
       const lv = await getLiveVideo(created.id);
       const createdAt = Date.parse(lv.creation_time ?? '') || now;
+      // What was sent; for a video an earlier attempt made (recovered), what Facebook says it is.
+      const scheduled = created.scheduled ?? (lv.status !== undefined ? lv.status === 'SCHEDULED_UNPUBLISHED' : lead >= MIN_SCHEDULE_LEAD_MS + SEND_MARGIN_MS);
       const ingestBase = scheduled ? Math.max(createdAt, start) : createdAt;
       const data: Record<string, string> = {
         marker: op.marker,
@@ -364,14 +383,11 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
 
     async updateShow(remote, spec) {
       const start = Date.parse(spec.scheduledAt);
-      const lead = start - Date.now();
       const startUnix = Math.floor(start / 1000);
+      // The limiter's slot first, then the lead, measured as the request goes (see SEND_MARGIN_MS).
+      await client.reserve();
       // Only a scheduled video has a planned start to move, and only within Facebook's window.
-      const reschedule =
-        remote.data.mode === 'scheduled' &&
-        remote.data.plannedStart !== String(startUnix) &&
-        lead >= MIN_SCHEDULE_LEAD_MS &&
-        lead <= MAX_SCHEDULE_AHEAD_MS - SCHEDULE_MARGIN_MS;
+      const reschedule = remote.data.mode === 'scheduled' && remote.data.plannedStart !== String(startUnix) && schedulable(startUnix * 1000);
       await client.call({
         method: 'POST',
         path: videoPath(remote.externalId),
@@ -381,6 +397,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
           event_params: reschedule ? JSON.stringify({ start_time: startUnix }) : undefined,
         },
         schema: WriteResultSchema,
+        preReserved: true,
       });
     },
 

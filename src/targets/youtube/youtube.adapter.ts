@@ -418,11 +418,26 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       }
     },
 
-    async attachShow(externalId) {
+    async attachShow(externalId, op) {
       const broadcast = await getBroadcast(externalId);
       const boundId = broadcast.contentDetails?.boundStreamId;
-      const stream = boundId ? await getStream(boundId) : undefined;
-      return remoteShow(broadcastRef(broadcast), stream ? streamRef(stream) : undefined);
+      if (boundId) {
+        const stream = await getStream(boundId);
+        return remoteShow(broadcastRef(broadcast), stream ? streamRef(stream) : undefined);
+      }
+      // A broadcast made by hand (or by another tool) without a stream: YouTube refuses its transition
+      // to testing/live (errorStreamInactive) until one is bound and receiving, and without a stream the
+      // relay has no ingest to push to. When the sync adopts it to run it (`op`), a stream is made, once
+      // (the same once step as createShow's, with its marker in the description: a retry or a crash after
+      // the insert never makes a second one bound) and bound; YouTube allows a bind while the broadcast is
+      // created or ready. A read-only attach (readiness, a link after the show) changes nothing.
+      const upcoming = broadcast.status.lifeCycleStatus === 'created' || broadcast.status.lifeCycleStatus === 'ready';
+      if (!op || op.findOnly || !upcoming) return remoteShow(broadcastRef(broadcast), undefined);
+      const spec: ShowSpec = { title: broadcast.snippet.title, description: undefined, scheduledAt: broadcast.snippet.scheduledStartTime ?? '' };
+      const stream = await op.once('stream', () => insertStream(spec, op.marker), undefined, { singleRequest: true });
+      await bind(broadcast.id, stream.id);
+      log.info({ externalId: broadcast.id }, 'youtube linked broadcast bound to a new stream');
+      return remoteShow(broadcastRef(broadcast), stream);
     },
 
     async updateShow(remote, spec) {
