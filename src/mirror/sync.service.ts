@@ -503,6 +503,12 @@ export class SyncService {
       }
       if (mirror.state === 'ended' || mirror.state === 'cancelled' || mirror.state === 'action_required') mirror.state = 'ready';
     }
+    if (!mirror.remote && caps.createShow === 'api' && (desired.state === 'scheduled' || desired.state === 'live') && (mirror.state === 'ended' || mirror.state === 'cancelled' || mirror.over)) {
+      // Over before a platform show was made for it: nothing on the platform is over, and this target
+      // creates shows by API, so the show scheduled or live again is mirrored as a new one.
+      mirror.over = undefined;
+      mirror.state = 'pending';
+    }
     if (mirror.state === 'ended' || mirror.state === 'cancelled' || mirror.over) {
       stayOver(job, desired, mirror, adapter.platform);
       return undefined;

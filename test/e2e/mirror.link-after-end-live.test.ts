@@ -4,7 +4,9 @@
  * the partner's show then be live again (a later `show.live` wins, contract §3), that platform show is
  * mirrored like any linked one: the mirror goes live and pins, instead of `action_required` saying the
  * platform show "has ended and cannot start again" (false: nothing ended it) with its pins failed and
- * a re-link of the same id a no-op. Real service and workers, real Redis, the Bambuser simulator over HTTP.
+ * a re-link of the same id a no-op. Likewise a mirror over before a platform show was made for it: the
+ * target creates shows by API, so the show live again is created and mirrored. Real service and
+ * workers, real Redis, the Bambuser simulator over HTTP.
  */
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
@@ -77,4 +79,19 @@ test('linked after the end, then live again: the hand-made show is mirrored (liv
   // Over again: the mirror follows (it went live on that show, so it is ended like any live mirror).
   expect((await sendEvent(svc, P, secret, showEvent('show.ended', { ...show, state: 'ended' }, next()))).status).toBe(202);
   await mirrorWhere('s1', (m) => m.state === 'ended');
+});
+
+test('ended before its mirror had a platform show, then live again: the show is created by API and mirrored, not action_required', async () => {
+  const show = sampleShow('s2');
+  expect((await sendEvent(svc, P, secret, showEvent('show.ended', { ...show, state: 'ended' }, next()))).status).toBe(202);
+  const ended = await mirrorWhere('s2', (m) => m.state === 'ended');
+  expect(ended.externalId).toBeNull();
+  await settled(syncQueues(svc));
+
+  expect((await sendEvent(svc, P, secret, showEvent('show.live', { ...show, state: 'live', pinnedProductIds: ['p1'] }, next()))).status).toBe(202);
+  const moved = await mirrorWhere('s2', (m) => m.state === 'live' || m.state === 'action_required' || m.state === 'failed');
+  expect(moved.state).toBe('live');
+  expect(moved.externalId).not.toBeNull();
+  const pinned = await mirrorWhere('s2', (m) => m.state !== 'live' || m.pins.some((p) => p.productId === 'p1' && p.state === 'pinned'));
+  expect(pinned.state).toBe('live');
 });
