@@ -73,6 +73,13 @@ export interface MirrorDoc {
    */
   over?: 'ended' | 'cancelled';
   /**
+   * Its platform show was linked by an operator after the show was over and only recorded (read,
+   * indexed; nothing changed or ended on it). Should the show be scheduled or live again, that platform
+   * show is mirrored like any linked one instead of being taken as over. Cleared then, and by a link to
+   * another platform show.
+   */
+  linkedAfterEnd?: boolean;
+  /**
    * The RTMP ingest an operator gave when linking a show made by hand (TikTok, Whatnot, Bambuser: their
    * APIs give none): where the relay pushes. The stream key is a credential, sealed with SECRETS_KEY.
    */

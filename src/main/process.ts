@@ -9,7 +9,7 @@ import { loadConfig, ConfigError, type Config } from '../config/config.js';
 import { buildApp } from '../api/app.js';
 import { startSyncWorkers } from '../mirror/sync.worker.js';
 import { SyncDispatcher } from '../mirror/sync.dispatcher.js';
-import { createRedis } from '../store/redis.js';
+import { createRedis, type RedisClient } from '../store/redis.js';
 import { startDeliveryWorker } from '../outbound/delivery.worker.js';
 import { startAttributionWorker } from '../attribution/attribution.worker.js';
 import { SweepService } from '../mirror/sweep.service.js';
@@ -102,13 +102,19 @@ async function listening<T>(listen: Promise<T>, what: Parameters<typeof listenFa
 export const REDIS_GONE_MS = 1_000;
 
 /**
- * Resolves once the client has not been ready, or has had no answer to a PING, for REDIS_GONE_MS
- * (checked every 100 ms). A frozen Redis (its process stopped, a paused VM or container) keeps its
- * connections open and the clients `ready`: by status alone the shutdown waited for it until
- * SHUTDOWN_TIMEOUT_MS. A PING is sent while none is outstanding; a Redis that answers it within
- * REDIS_GONE_MS is there, however long the shutdown's own commands take (a worker finishing its job).
+ * Resolves once Redis has not been reachable (connection not ready), or has had no answer to a PING,
+ * for REDIS_GONE_MS (checked every 100 ms). A frozen Redis (its process stopped, a paused VM or
+ * container) keeps its connections open and the clients `ready`: by status alone the shutdown waited
+ * for it until SHUTDOWN_TIMEOUT_MS. A PING is sent while none is outstanding; a Redis that answers it
+ * within REDIS_GONE_MS is there, however long the shutdown's own commands take (a worker finishing its
+ * job). The PINGs go on a connection of their own (a duplicate of `shared`, disconnected by cancel()):
+ * on the shared one they queued behind its other commands (ReplicaAck's `WAIT`, up to
+ * REDIS_WAIT_TIMEOUT_MS; a request's slow command), and a healthy Redis counted as gone (relay children
+ * killed, workers not waited for).
  */
-function untilRedisGone(client: { status: string; ping(): Promise<unknown> }): { promise: Promise<void>; cancel(): void } {
+export function untilRedisGone(shared: RedisClient): { promise: Promise<void>; cancel(): void } {
+  const client = shared.duplicate();
+  client.on('error', () => undefined); // an unreachable Redis is what this watches for, not an error to report
   let timer: NodeJS.Timeout | undefined;
   const promise = new Promise<void>((resolve) => {
     let downSince: number | undefined;
@@ -141,7 +147,13 @@ function untilRedisGone(client: { status: string; ping(): Promise<unknown> }): {
       if (downSince !== undefined && downSince <= Date.now() - REDIS_GONE_MS) resolve();
     }, 100);
   });
-  return { promise, cancel: () => clearInterval(timer) };
+  return {
+    promise,
+    cancel: () => {
+      clearInterval(timer);
+      client.disconnect();
+    },
+  };
 }
 
 /** After the drain (SHUTDOWN_DRAIN_MS > 0): how long every request is answered 503 before the API stops listening. */

@@ -490,6 +490,25 @@ export class SyncService {
   private async drive(job: OwnedJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, pinDelayMs: number, save: (progress?: boolean) => Promise<void>): Promise<number | undefined> {
     const caps = adapter.capabilities;
     if (mirror.state === 'failed') return undefined;
+    if (mirror.linkedAfterEnd && !mirror.wentLive && mirror.state !== 'live') {
+      // Its platform show was linked after the show was over and nothing was done on it (the branch
+      // below): this service never ended or took it down. Scheduled or live again, the show is mirrored
+      // to it like to any linked show (ready, live, pins), not `action_required`; over again before it
+      // went live, the mirror takes the end state and that platform show is still left alone.
+      mirror.over = undefined;
+      if (desired.state === 'ended' || desired.state === 'cancelled') {
+        mirror.state = desired.state;
+        unpinAll(mirror);
+        return undefined;
+      }
+      if (mirror.state === 'ended' || mirror.state === 'cancelled' || mirror.state === 'action_required') mirror.state = 'ready';
+    }
+    if (!mirror.remote && caps.createShow === 'api' && (desired.state === 'scheduled' || desired.state === 'live') && (mirror.state === 'ended' || mirror.state === 'cancelled' || mirror.over)) {
+      // Over before a platform show was made for it: nothing on the platform is over, and this target
+      // creates shows by API, so the show scheduled or live again is mirrored as a new one.
+      mirror.over = undefined;
+      mirror.state = 'pending';
+    }
     if (mirror.state === 'ended' || mirror.state === 'cancelled' || mirror.over) {
       stayOver(job, desired, mirror, adapter.platform);
       return undefined;
@@ -503,6 +522,7 @@ export class SyncService {
       // show would take down someone's broadcast (attack on npm start, 2026-12-02).
       mirror.remote = await adapter.attachShow(mirror.remote.externalId);
       mirror.state = desired.state;
+      mirror.linkedAfterEnd = true;
       await save();
       await this.indexRemote(job, mirror.remote.externalId);
       return undefined;
@@ -600,6 +620,7 @@ export class SyncService {
       if (caps.lifecycle) await adapter.startShow(remote, this.op(job, mirror, 'start'));
       mirror.state = 'live';
       mirror.wentLive = true;
+      mirror.linkedAfterEnd = undefined;
       await save();
     }
 

@@ -7,6 +7,7 @@
  * disagree would otherwise each see a different window (a fast clock expires everybody's entries
  * early and lets a burst through) and a different end of a block.
  */
+import { randomBytes } from 'node:crypto';
 import { RateLimitedError } from '../targets/target.errors.js';
 import { takePrepaid } from '../targets/attempt-deadline.js';
 import type { RateLimiter } from '../targets/target.adapter.js';
@@ -30,7 +31,12 @@ export function acquireLua(win: string, blocked: string, windowMs: string, limit
 do
   local blockedUntil = tonumber(redis.call('GET', ${blocked}) or '0')
   local lim = tonumber(${limit})
-  if blockedUntil > now then
+  local had = lim > 0 and redis.call('ZSCORE', ${win}, ${member} .. ':1')
+  if had and tonumber(had) > now - tonumber(${windowMs}) then
+    -- This take's token is in the window already: a call that ran and whose answer was lost is sent
+    -- again (a batch that failed as a whole). Granted once, not a second token (members are unique per take).
+    wait = 0
+  elseif blockedUntil > now then
     wait = blockedUntil - now
   elseif lim > 0 then
     local window = tonumber(${windowMs})
@@ -150,6 +156,8 @@ export interface WindowLimit {
 }
 
 let seq = 0;
+/** Makes the window members of this process unique among processes (pids repeat across hosts and containers). */
+const PROCESS_TAG = randomBytes(6).toString('base64url');
 
 /**
  * What an intent start needs to take one request's token of a limiter in its own Lua step (a single
@@ -193,7 +201,7 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
   }
 
   private acquireArgs(cost: number): (string | number)[] {
-    return [this.limit?.windowMs ?? 1000, this.limit?.requests ?? 0, this.limit ? 1 : cost > 0 ? 1 : 0, `${process.pid}:${Date.now()}:${++seq}`];
+    return [this.limit?.windowMs ?? 1000, this.limit?.requests ?? 0, this.limit ? 1 : cost > 0 ? 1 : 0, `${PROCESS_TAG}:${process.pid}:${Date.now()}:${++seq}`];
   }
 
   /** One request's token, as acquire(1) takes it (the window key identifies the limiter to takePrepaid). */

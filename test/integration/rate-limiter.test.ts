@@ -89,3 +89,22 @@ test('a block holds on the Redis clock whichever worker set it and whichever wor
   expect(wait).toBeGreaterThan(25_000);
   expect(wait).toBeLessThanOrEqual(30_000);
 });
+
+test('a take sent again with its own member (a batched call that failed as a whole after it ran) is granted once, not charged twice', async () => {
+  // nodeTake's `fail` path re-sends each token's ACQUIRE with the same arguments through scAcquire;
+  // NODE_ACQUIRE_LUA may have taken it already. With limit 1 that retry waited a whole window.
+  const targetId = `t${++n}`;
+  const limiter = new RedisRateLimiter(redis, keys, targetId, { requests: 1, windowMs: 60_000 });
+  const args = limiter.prepay().args;
+  const win = keys.targetLimit(targetId, 'window');
+  const block = keys.targetLimit(targetId, 'blocked');
+  expect(await redis.scAcquire(win, block, ...args)).toBe(0);
+  expect(await redis.scAcquire(win, block, ...args)).toBe(0); // the same take: granted, nothing more taken
+  expect(await redis.zcard(win)).toBe(1);
+  // Another take (its own member) still finds the window full.
+  expect(await waitOf(limiter)).toBeGreaterThan(55_000);
+  const other = limiter.prepay().args;
+  expect(other[3]).not.toBe(args[3]); // members are unique per take
+  expect(await redis.scAcquire(win, block, ...other)).toBeGreaterThan(55_000);
+  expect(await redis.zcard(win)).toBe(1);
+});

@@ -240,6 +240,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         m.state = 'ready';
         m.wentLive = false;
         m.over = undefined; // a new platform show: not over
+        m.linkedAfterEnd = undefined;
         m.pins = idRecord();
         return true;
       })) ?? finished!;
