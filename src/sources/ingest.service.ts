@@ -156,15 +156,14 @@ export class IngestService {
     // write (another slot) could be dispatched and its sync run before the write landed, find nothing
     // new, and leave the change to the sweep. Once the write has returned, any sync that starts later
     // reads it, and one that is running now is followed by another (keepLastIfActive). The indexes
-    // are not read by the sync and go out with the write. Duplicates mark too: a first delivery may
+    // are not read by the sync and go out after the write. Duplicates mark too: a first delivery may
     // have been stored and then failed before its entry was written.
-    const scheduledAt = 'show' in event.data ? Date.parse(event.data.show.scheduledAt) : 0;
+    const key = orderKey(event.occurredAt, webhookId);
     const [stored] = await Promise.all([
-      this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), orderKey(event.occurredAt, webhookId), write).then((r) => {
+      this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), key, write).then((r) => {
         if (acks && keys) this.ack(acks, keys.desired(partnerId, showId));
         return r;
       }),
-      'show' in event.data ? this.deps.shows.indexShow(partnerId, showId, scheduledAt) : Promise.resolve(),
       // Pins and product updates need no sweep entry of their own: the show's snapshot events add it.
       'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),
     ]);
@@ -173,12 +172,12 @@ export class IngestService {
     // stored and then failed before it wrote the index.
     await Promise.all([
       this.deps.shows.markForSync(partnerId, showId, currentRequestId()),
-      'show' in event.data && stored.changed ? this.deps.shows.indexLive(partnerId, showId, (impliedState(event) ?? event.data.show.state) === 'live') : Promise.resolve(),
-      'show' in event.data && stored.duplicate ? this.reindexLive(partnerId, showId) : Promise.resolve(),
-      // The show index was written above with this snapshot's scheduledAt, in parallel with the
-      // register write: a snapshot that lost to a newer one (late, out of order) or a duplicate puts
-      // back the stored snapshot's.
-      'show' in event.data && !stored.changed ? this.reindexShow(partnerId, showId) : Promise.resolve(),
+      // The show index (by scheduledAt) goes with the live set, after the register write: each index
+      // write carries its snapshot's order key and lands only if no newer snapshot's did (two snapshots
+      // of one show in flight at once reach the partner's slot in any order). A snapshot that lost its
+      // register (late, or a duplicate) re-asserts the stored one's, which may not have been written.
+      'show' in event.data && stored.changed ? this.deps.shows.indexSnapshot(partnerId, showId, key, Date.parse(event.data.show.scheduledAt), (impliedState(event) ?? event.data.show.state) === 'live') : Promise.resolve(),
+      'show' in event.data && !stored.changed ? this.deps.shows.reindexSnapshot(partnerId, showId) : Promise.resolve(),
     ]);
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'show event stored; marked for sync');
     if (acks && keys) {
@@ -200,16 +199,6 @@ export class IngestService {
     const p = this.deps.replicaAck!.confirmKey(key);
     p.catch(() => undefined); // awaited with the others; a step that fails first leaves it unawaited
     acks.push(p);
-  }
-
-  private async reindexShow(partnerId: string, showId: string): Promise<void> {
-    const desired = await this.deps.shows.desired(partnerId, showId);
-    if (desired) await this.deps.shows.indexShow(partnerId, showId, Date.parse(desired.scheduledAt));
-  }
-
-  private async reindexLive(partnerId: string, showId: string): Promise<void> {
-    const desired = await this.deps.shows.desired(partnerId, showId);
-    if (desired) await this.deps.shows.indexLive(partnerId, showId, desired.state === 'live');
   }
 
   private async ingestOrderEvent(bundle: PartnerBundle, webhookId: string, event: PartnerEvent, orderId: string): Promise<IngestResult> {

@@ -33,6 +33,15 @@ export class Keys {
   partnerLiveShows(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:live`;
   }
+  /**
+   * HASH showId → order key (src/domain/desired-state.ts orderKey) of the snapshot that partnerShows and
+   * partnerLiveShows hold for the show, on a Redis Cluster (ShowRepository.indexSnapshot): index writes
+   * race there (they run apart from the show's register write), and only a newer snapshot's may land.
+   * One field per show in the index; shows never leave the index, so neither do their fields.
+   */
+  partnerShowsIndexed(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:shows-indexed`;
+  }
   /** Set once the partner's live shows stored before partnerLiveShows existed were added to it (ShowRepository.backfillLive). */
   partnerLiveBackfilled(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:live-backfilled`;

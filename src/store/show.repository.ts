@@ -154,6 +154,22 @@ end
 )}`;
 
 /**
+ * A snapshot's partner indexes on a Redis Cluster, in the partner's slot: KEYS: indexed hash
+ * (Keys.partnerShowsIndexed), partner shows, partner live shows. ARGV: showId, order key, scheduledAt
+ * ms, '1' when the snapshot says live. Written only when the order key is not older than the one the
+ * indexes hold for the show (the register's rule, registerWrites), so the index writes of concurrent
+ * snapshots of one show, landing in any order, leave the newest's. Returns 1 when written.
+ */
+const INDEX_SNAPSHOT_LUA = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and ARGV[2] < cur then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if ARGV[4] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) else redis.call('SREM', KEYS[3], ARGV[1]) end
+return 1
+`;
+
+/**
  * KEYS: inbox, events stream, pending hash. ARGV: webhookId, event json, ttl, now ms. The event is
  * stored and marked pending (not yet handled by attribution) in one step.
  */
@@ -306,6 +322,7 @@ declare module 'ioredis' {
     scSaveMirror(mirror: string, lease: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
+    scIndexSnapshot(indexed: string, shows: string, liveShows: string, showId: string, orderKey: string, scheduledAtMs: number, live: string): Result<number, Context>;
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
     scDispatchMany(stream: string, ...args: string[]): Result<number, Context>;
     scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
@@ -316,6 +333,7 @@ export function defineStoreScripts(redis: RedisClient): void {
   if (typeof (redis as unknown as { scIngestShow?: unknown }).scIngestShow === 'function') return;
   redis.defineCommand('scIngestShow', { numberOfKeys: 3, lua: INGEST_SHOW_LUA });
   redis.defineCommand('scIngestShowOne', { numberOfKeys: 8, lua: INGEST_SHOW_ONE_LUA });
+  redis.defineCommand('scIndexSnapshot', { numberOfKeys: 3, lua: INDEX_SNAPSHOT_LUA });
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
   redis.defineCommand('scDispatchMany', { numberOfKeys: 1, lua: DISPATCH_MANY_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
@@ -581,19 +599,23 @@ export class ShowRepository {
     return Number((await this.redis.hget(this.keys.desired(partnerId, showId), 'v')) ?? 0);
   }
 
-  async indexShow(partnerId: string, showId: string, scheduledAtMs: number): Promise<void> {
-    await this.redis.zadd(this.keys.partnerShows(partnerId), scheduledAtMs, showId);
+  /**
+   * The partner's show index (by scheduledAt) and live-show index (Keys.partnerLiveShows: added when
+   * the snapshot says live, removed otherwise) for a show snapshot on a Redis Cluster (the single-Redis
+   * path writes them inside INGEST_SHOW_ONE_LUA), in one step in the partner's slot that skips a
+   * snapshot older (`orderKey`) than the one they hold (INDEX_SNAPSHOT_LUA). False when skipped.
+   */
+  async indexSnapshot(partnerId: string, showId: string, orderKey: string, scheduledAtMs: number, live: boolean): Promise<boolean> {
+    const k = this.keys;
+    return (await this.redis.scIndexSnapshot(k.partnerShowsIndexed(partnerId), k.partnerShows(partnerId), k.partnerLiveShows(partnerId), showId, orderKey, scheduledAtMs, live ? '1' : '')) === 1;
   }
 
-  /**
-   * The partner's live-show index (Keys.partnerLiveShows) after a snapshot event won its register on a
-   * Redis Cluster (the single-Redis path writes it inside INGEST_SHOW_ONE_LUA): added when the
-   * snapshot says live, removed otherwise.
-   */
-  async indexLive(partnerId: string, showId: string, live: boolean): Promise<void> {
-    const key = this.keys.partnerLiveShows(partnerId);
-    if (live) await this.redis.sadd(key, showId);
-    else await this.redis.srem(key, showId);
+  /** indexSnapshot with the show's stored snapshot (nothing when it has none). */
+  async reindexSnapshot(partnerId: string, showId: string): Promise<void> {
+    const [snapRaw, key] = await this.redis.hmget(this.keys.desired(partnerId, showId), 'snap', 'snap@');
+    if (!snapRaw || !key) return;
+    const snap = JSON.parse(snapRaw) as { scheduledAt: string; state: string };
+    await this.indexSnapshot(partnerId, showId, key, Date.parse(snap.scheduledAt), snap.state === 'live');
   }
 
   /** The partner's shows that are live (a show's last snapshot said live), at most `limit`. */
