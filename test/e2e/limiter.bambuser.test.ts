@@ -110,13 +110,13 @@ test('two worker processes never exceed 5 requests per 10 s on one Bambuser key'
   const windowKey = new Keys(svc.config.keyPrefix).targetLimit(limiterId('bambuser', { apiKey: API_KEY }, 'bmb1'), 'window');
   const pids = new Set<string>();
   // Saving the target checked its key with one Bambuser call from the API (this process), through the
-  // same window: only slots taken from now on (member `pid:takenAt:seq:i`) are the workers'.
+  // same window: only slots taken from now on (member `tag:pid:takenAt:seq:i`, tag random per process) are the workers'.
   const from = Date.now();
   let watching = true;
   const watcher = (async () => {
     while (watching) {
       for (const member of await redis.zrange(windowKey, 0, -1)) {
-        const [pid = '', at = '0'] = member.split(':');
+        const [, pid = '', at = '0'] = member.split(':');
         if (Number(at) >= from) pids.add(pid);
       }
       await sleep(100);
