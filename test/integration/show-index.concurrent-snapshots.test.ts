@@ -10,15 +10,18 @@
  * `ingest`, on real Redis) until the other delivery has been answered; nothing is mocked.
  */
 import { startTestRedis } from '../helpers/redis-cluster.js';
+import type { TestRedis } from '../helpers/redis-server.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 
 describe('cluster Redis: concurrent snapshots of one show', () => {
   let svc: TestService;
+  let redis: TestRedis | undefined;
   let secret: string;
   /** webhook-id → how its register write is held: 'before' (not sent until released) or 'after' (sent, its answer held). */
   const holds = new Map<string, { mode: 'before' | 'after'; released: Promise<void> }>();
   beforeAll(async () => {
-    svc = await startService({ redis: await startTestRedis('cluster'), dispatch: false });
+    redis = await startTestRedis('cluster');
+    svc = await startService({ redis, dispatch: false });
     secret = await createPartner(svc, 'cs');
     const shows = svc.rt.shows;
     const ingest = shows.ingest.bind(shows);
@@ -31,7 +34,9 @@ describe('cluster Redis: concurrent snapshots of one show', () => {
     };
   }, 120_000);
   afterAll(async () => {
+    // startService leaves a Redis it was given running: these servers are the test's to stop.
     await svc?.close();
+    await redis?.destroy();
   });
 
   const score = async (showId: string): Promise<number> => Number(await svc.rt.redis.zscore(svc.rt.keys.partnerShows('cs'), showId));

@@ -6,17 +6,22 @@
  * the new one. Real Redis, single and Cluster (their ingest paths differ), real HTTP.
  */
 import { startTestRedis } from '../helpers/redis-cluster.js';
+import type { TestRedis } from '../helpers/redis-server.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 
 describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
   let svc: TestService;
+  let redis: TestRedis | undefined;
   let secret: string;
   beforeAll(async () => {
-    svc = await startService({ redis: await startTestRedis(topology), dispatch: false });
+    redis = await startTestRedis(topology);
+    svc = await startService({ redis, dispatch: false });
     secret = await createPartner(svc, 'si');
   }, 120_000);
   afterAll(async () => {
+    // startService leaves a Redis it was given running: these servers are the test's to stop.
     await svc?.close();
+    await redis?.destroy();
   });
 
   const list = async (): Promise<{ id: string; scheduledAt: string }[]> =>
