@@ -29,6 +29,7 @@
  * it is slow). Deferral is not an attempt: the retry schedule, the attempt log and the webhook-id are
  * those of the attempts that do go out.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../lib/crypto.js';
 import { assertPublicDestination, DestinationLookupError, DestinationRefusedError } from '../lib/ssrf.js';
@@ -68,6 +69,14 @@ export interface DeliveryDeps {
   fairness?: { slots: number; share: number; reserve?: number; slowMs?: number; slowForMs?: number };
 }
 
+/** How long one attempt's claim lasts: past the attempt's own deadline, with room for a busy loop. */
+export function attemptClaimMs(timeoutMs: number): number {
+  return 2 * timeoutMs + 10_000;
+}
+
+/** A retry that runs this much before its `nextAttemptAt` (clocks of two hosts) is not deferred. */
+const EARLY_SLACK_MS = 1_000;
+
 /** How long a partner stays slow after an attempt of its took half the timeout or more. */
 export const SLOW_PARTNER_FOR_MS = 15 * 60_000;
 
@@ -85,7 +94,31 @@ export class DeliveryService {
     this.send = deps.send ?? postWebhook;
   }
 
+  /**
+   * One attempt, while this call holds the delivery's attempt claim (`claimAttempt`): a worker that
+   * runs the same job while another's attempt is in flight — the other's BullMQ lock could not be
+   * renewed (an event loop busy past the lock), so the job was taken for stalled and handed out again —
+   * finds the claim held and defers, so a message never goes to an endpoint twice at once from healthy
+   * workers. The claim outlives the attempt's deadline (twice the timeout plus 10 s) and is released
+   * when the attempt's outcome is saved; after a crash it expires and the job is attempted again.
+   */
   async deliver(job: DeliveryJob): Promise<DeliveryOutcome> {
+    const { partnerId, messageId, endpointId } = job;
+    const token = randomUUID();
+    if (!(await this.deps.messages.claimAttempt(partnerId, messageId, endpointId, token, attemptClaimMs(this.deps.timeoutMs)))) {
+      const delayMs = Math.round(Math.min(this.deps.timeoutMs, 1_000) * (0.5 + (this.deps.rand ?? Math.random)()));
+      return { kind: 'deferred', delayMs, reason: 'an attempt of this delivery is in flight on another worker' };
+    }
+    try {
+      return await this.deliverClaimed(job);
+    } finally {
+      await this.deps.messages.releaseAttempt(partnerId, messageId, endpointId, token).catch((err: unknown) => {
+        this.deps.log.warn({ err, partnerId, messageId, endpointId }, 'could not release a delivery attempt claim (it expires)');
+      });
+    }
+  }
+
+  private async deliverClaimed(job: DeliveryJob): Promise<DeliveryOutcome> {
     const { partnerId, messageId, endpointId } = job;
     const { endpoints, messages } = this.deps;
     const log = this.deps.log.child({ partnerId, messageId, endpointId });
@@ -103,6 +136,10 @@ export class DeliveryService {
 
     const now = new Date();
     const nowMs = now.getTime();
+    // A job run before its retry is due (another worker's deferral of it while this delivery's last
+    // attempt was in flight, see deliver) waits for the schedule.
+    const dueInMs = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) - nowMs : 0;
+    if (dueInMs > EARLY_SLACK_MS) return { kind: 'deferred', delayMs: dueInMs, reason: `next attempt not due before ${d.nextAttemptAt}` };
     const busy = this.unfair(partnerId, nowMs);
     if (busy) {
       // Slots are scarce for this partner: back in about a second (jittered), when attempts have ended
