@@ -54,7 +54,7 @@ export const syncJobDuration = new Histogram({
 
 export const deliveryAttempts = new Counter({
   name: 'syndicast_outbound_delivery_attempts_total',
-  help: 'Outbound webhook delivery attempts by outcome (delivered, retry, failed, skipped; deferred: not attempted, its partner at its in-flight limit)',
+  help: 'Outbound webhook delivery attempts by outcome (delivered, retry, failed, skipped; deferred: not attempted, its partner at its in-flight limit or slow while slots are short, another attempt of it in flight, or its retry not due yet)',
   labelNames: ['outcome'],
   registers: [processRegistry],
 });

@@ -324,7 +324,7 @@ async function startRolesOn(
   }
   if (roles.includes('worker')) {
     started.workers.push(
-      startDeliveryWorker(rt.delivery, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.outboundConcurrency, lockDurationMs: config.workerLockMs, log: rt.log.child({ module: 'delivery-worker' }) }),
+      startDeliveryWorker(rt.delivery, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.outboundConcurrency, lockDurationMs: config.workerLockMs, attemptTimeoutMs: config.outboundTimeoutMs, log: rt.log.child({ module: 'delivery-worker' }) }),
       startReconcileWorker(rt.reconcile, { connection: rt.bullConnection('worker'), keys: rt.keys, log: rt.log.child({ module: 'reconcile-worker' }) }),
     );
   }

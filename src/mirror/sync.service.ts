@@ -14,7 +14,7 @@ import { LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type 
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
-import { MirrorConflictError, type ShowRepository } from '../store/show.repository.js';
+import { MirrorConflictError, TargetGoneError, type ShowRepository } from '../store/show.repository.js';
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
@@ -242,6 +242,9 @@ export class SyncService {
     }
     if (!('lease' in got)) return { kind: 'delay', delayMs: got.heldForMs + 50, reason: 'mirror owned by another run' };
     const { lease } = got;
+    // Every save of this run checks that the target still exists: a target deleted during the run
+    // stops it (TargetGoneError) before it writes, calls the platform or reports anything further.
+    lease.target = partners.targetField(partnerId, targetId);
     const first: FirstRead = { target, desired: this.deps.shows.desiredFromFlat(showId, got.desired), mirror: got.mirror ? this.deps.shows.parse(got.mirror) : null };
     // Renewed on this process's event loop, like BullMQ's job lock: a stall lets both lapse. A renewal
     // only extends a lease that is still this run's (compare-and-pexpire). One that finds it gone or
@@ -281,6 +284,10 @@ export class SyncService {
     try {
       return await this.syncOwned({ ...plain, lease }, first, run.startedAt);
     } catch (err) {
+      if (err instanceof TargetGoneError) {
+        this.deps.log.info({ partnerId, showId, targetId }, 'target deleted during the sync; the run stops');
+        return { kind: 'done', state: 'none' };
+      }
       if (!(err instanceof LeaseLostError)) throw err;
       lease.lost = true; // a fenced write found another holder: nothing of this run touches the lease again
       this.deps.log.warn({ partnerId, showId, targetId, err: { message: err.message } }, 'sync run lost its mirror to another run; stopping');
@@ -398,6 +405,9 @@ export class SyncService {
     if (!this.deps.onMirrorChanged && !this.deps.activity) return undefined;
     const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: reportedError(mirror) });
     if (fingerprint === mirror.notified) return undefined;
+    // No report for a target deleted since the run's last save (which checked it: ShowRepository targetGuard).
+    const { key, field } = this.deps.partners.targetField(partnerId, mirror.targetId);
+    if (!(await this.deps.redis.hexists(key, field))) throw new TargetGoneError(`target ${mirror.targetId} was deleted during the sync`);
     await this.deps.onMirrorChanged?.(partnerId, showId, mirror);
     mirror.notified = fingerprint;
     return this.deps.activity ? JSON.stringify(mirrorActivityEntry(mirror)) : '';

@@ -18,7 +18,18 @@
  * as a delayed job, no attempt recorded), so a partner whose endpoints hang until the timeout cannot take
  * every worker slot and hold the other partners back. With slots to spare nothing waits; the cost is that a
  * lone partner's burst runs on all but a share of the slots.
+ *
+ * A share per partner alone does not protect anyone once five or more partners hang (each holds its
+ * share and together they hold every slot). So a partner is also *slow* while one of its attempts has
+ * been in flight for `slowMs` (half the timeout) or longer, and for `slowForMs` after such an attempt
+ * ended; slow partners together hold at most `slots - reserve` slots, and a slow partner's attempt that
+ * would take one of the last `reserve` slots is deferred too. However many partners hang, `reserve`
+ * slots stay for partners whose endpoints answer, so their deliveries go out without waiting for a
+ * timeout (a partner not yet known as slow can take a reserve slot for at most one timeout; after that
+ * it is slow). Deferral is not an attempt: the retry schedule, the attempt log and the webhook-id are
+ * those of the attempts that do go out.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../lib/crypto.js';
 import { assertPublicDestination, DestinationLookupError, DestinationRefusedError } from '../lib/ssrf.js';
@@ -50,22 +61,64 @@ export interface DeliveryDeps {
   retrySchedule?: readonly number[];
   rand?: () => number;
   send?: WebhookSender;
-  /** The process's delivery slots and one partner's share of them (default: no deferral). */
-  fairness?: { slots: number; share: number };
+  /**
+   * The process's delivery slots and one partner's share of them (default: no deferral); `reserve`
+   * slots are kept from slow partners (default 0), who are slow for `slowForMs` (default 15 min) after
+   * an attempt that took `slowMs` (default half the timeout) or longer.
+   */
+  fairness?: { slots: number; share: number; reserve?: number; slowMs?: number; slowForMs?: number };
 }
+
+/** How long one attempt's claim lasts: past the attempt's own deadline, with room for a busy loop. */
+export function attemptClaimMs(timeoutMs: number): number {
+  return 2 * timeoutMs + 10_000;
+}
+
+/** A retry that runs this much before its `nextAttemptAt` (clocks of two hosts) is not deferred. */
+const EARLY_SLACK_MS = 1_000;
+
+/** How long a partner stays slow after an attempt of its took half the timeout or more. */
+export const SLOW_PARTNER_FOR_MS = 15 * 60_000;
 
 export class DeliveryService {
   private readonly schedule: readonly number[];
   private readonly send: WebhookSender;
-  private readonly inFlight = new Map<string, number>();
+  /** Start times (ms) of each partner's attempts in flight in this process. */
+  private readonly inFlight = new Map<string, number[]>();
   private inFlightTotal = 0;
+  /** Partners slow until (ms): an attempt of theirs took `slowMs` or longer. */
+  private readonly slowUntil = new Map<string, number>();
 
   constructor(private readonly deps: DeliveryDeps) {
     this.schedule = deps.retrySchedule ?? RETRY_SCHEDULE_MS;
     this.send = deps.send ?? postWebhook;
   }
 
+  /**
+   * One attempt, while this call holds the delivery's attempt claim (`claimAttempt`): a worker that
+   * runs the same job while another's attempt is in flight — the other's BullMQ lock could not be
+   * renewed (an event loop busy past the lock), so the job was taken for stalled and handed out again —
+   * finds the claim held and defers, so a message never goes to an endpoint twice at once from healthy
+   * workers. The claim outlives the attempt's deadline (twice the timeout plus 10 s) and is released
+   * when the attempt's outcome is saved; after a crash it expires and the job is attempted again.
+   */
   async deliver(job: DeliveryJob): Promise<DeliveryOutcome> {
+    const { partnerId, messageId, endpointId } = job;
+    const token = randomUUID();
+    if (!(await this.deps.messages.claimAttempt(partnerId, messageId, endpointId, token, attemptClaimMs(this.deps.timeoutMs)))) {
+      const delayMs = Math.round(Math.min(this.deps.timeoutMs, 1_000) * (0.5 + (this.deps.rand ?? Math.random)()));
+      return { kind: 'deferred', delayMs, reason: 'an attempt of this delivery is in flight on another worker' };
+    }
+    try {
+      return await this.deliverClaimed(job);
+    } finally {
+      await this.deps.messages.releaseAttempt(partnerId, messageId, endpointId, token).catch((err: unknown) => {
+        this.deps.log.warn({ err, partnerId, messageId, endpointId }, 'could not release a delivery attempt claim (it expires)');
+      });
+    }
+  }
+
+  private async deliverClaimed(job: DeliveryJob): Promise<DeliveryOutcome> {
     const { partnerId, messageId, endpointId } = job;
     const { endpoints, messages } = this.deps;
     const log = this.deps.log.child({ partnerId, messageId, endpointId });
@@ -81,18 +134,23 @@ export class DeliveryService {
       return { kind: 'failed', reason, endpointDisabled: false };
     }
 
-    const held = this.inFlight.get(partnerId) ?? 0;
-    const fair = this.deps.fairness;
-    if (fair && held >= fair.share && this.inFlightTotal >= fair.slots - fair.share) {
-      // Slots are scarce and this partner holds its share: back in about a second (jittered), when
-      // attempts have ended and the jobs behind this one (other partners') have had the free slots.
-      const delayMs = Math.round(Math.min(this.deps.timeoutMs, 1_000) * (0.5 + (this.deps.rand ?? Math.random)()));
-      return { kind: 'deferred', delayMs, reason: `${held} deliveries of partner ${partnerId} in flight, ${this.inFlightTotal} in all` };
-    }
-    this.inFlight.set(partnerId, held + 1);
-    this.inFlightTotal += 1;
     const now = new Date();
     const nowMs = now.getTime();
+    // A job run before its retry is due (another worker's deferral of it while this delivery's last
+    // attempt was in flight, see deliver) waits for the schedule.
+    const dueInMs = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) - nowMs : 0;
+    if (dueInMs > EARLY_SLACK_MS) return { kind: 'deferred', delayMs: dueInMs, reason: `next attempt not due before ${d.nextAttemptAt}` };
+    const busy = this.unfair(partnerId, nowMs);
+    if (busy) {
+      // Slots are scarce for this partner: back in about a second (jittered), when attempts have ended
+      // and the jobs behind this one (other partners') have had the free slots.
+      const delayMs = Math.round(Math.min(this.deps.timeoutMs, 1_000) * (0.5 + (this.deps.rand ?? Math.random)()));
+      return { kind: 'deferred', delayMs, reason: busy };
+    }
+    const starts = this.inFlight.get(partnerId) ?? [];
+    starts.push(nowMs);
+    this.inFlight.set(partnerId, starts);
+    this.inFlightTotal += 1;
     const runAttempt = d.runAttempts + 1;
     const runStartedAt = d.runStartedAt ?? now.toISOString();
     let res: SendResult;
@@ -100,9 +158,10 @@ export class DeliveryService {
       res = await this.attempt(ep, messageId, stored.message.body, nowMs);
     } finally {
       this.inFlightTotal -= 1;
-      const left = (this.inFlight.get(partnerId) ?? 1) - 1;
-      if (left > 0) this.inFlight.set(partnerId, left);
-      else this.inFlight.delete(partnerId);
+      starts.splice(starts.indexOf(nowMs), 1);
+      if (starts.length === 0) this.inFlight.delete(partnerId);
+      const ended = Date.now();
+      if (ended - nowMs >= this.slowMs()) this.slowUntil.set(partnerId, ended + (this.deps.fairness?.slowForMs ?? SLOW_PARTNER_FOR_MS));
     }
     const ok = res.statusCode !== null && res.statusCode >= 200 && res.statusCode < 300;
     const error = ok ? null : (res.error ?? describeStatus(res.statusCode, res.location));
@@ -153,6 +212,33 @@ export class DeliveryService {
     await messages.saveDelivery(partnerId, messageId, { ...next, nextAttemptAt: new Date(nowMs + delayMs).toISOString() });
     log.debug({ attempt: runAttempt, delayMs, error }, 'webhook delivery failed; retrying');
     return { kind: 'retry', delayMs, reason: error ?? 'failed' };
+  }
+
+  /** Why `partnerId` may not start an attempt now (DeliveryService, "Fairness"), or null when it may. */
+  private unfair(partnerId: string, nowMs: number): string | null {
+    const fair = this.deps.fairness;
+    if (!fair) return null;
+    const held = this.inFlight.get(partnerId)?.length ?? 0;
+    if (held >= fair.share && this.inFlightTotal >= fair.slots - fair.share) return `${held} deliveries of partner ${partnerId} in flight, ${this.inFlightTotal} in all`;
+    const reserve = fair.reserve ?? 0;
+    if (reserve <= 0 || this.inFlightTotal < fair.slots - reserve || !this.isSlow(partnerId, nowMs)) return null;
+    let slowHeld = 0;
+    for (const [p, starts] of this.inFlight) if (this.isSlow(p, nowMs)) slowHeld += starts.length;
+    return slowHeld >= fair.slots - reserve ? `partner ${partnerId} is slow (an attempt took ${this.slowMs()} ms or more) and slow partners hold ${slowHeld} of ${fair.slots} slots` : null;
+  }
+
+  private isSlow(partnerId: string, nowMs: number): boolean {
+    const until = this.slowUntil.get(partnerId);
+    if (until !== undefined) {
+      if (until > nowMs) return true;
+      this.slowUntil.delete(partnerId);
+    }
+    const slowMs = this.slowMs();
+    return (this.inFlight.get(partnerId) ?? []).some((t) => nowMs - t >= slowMs);
+  }
+
+  private slowMs(): number {
+    return this.deps.fairness?.slowMs ?? Math.max(1, Math.floor(this.deps.timeoutMs / 2));
   }
 
   /** The job died on unexpected errors (not HTTP ones): leave a readable state behind. */

@@ -15,8 +15,10 @@ export interface DeliveryWorkerOptions {
   connection: ConnectionOptions;
   keys: Keys;
   concurrency: number;
-  /** BullMQ lock; must exceed the per-attempt timeout (it is renewed while the handler runs). */
+  /** BullMQ lock (default 30 s); raised to three attempt timeouts when shorter (see deliveryLockMs). */
   lockDurationMs?: number;
+  /** The per-attempt timeout (OUTBOUND_TIMEOUT_MS). */
+  attemptTimeoutMs?: number;
   log: Logger;
 }
 
@@ -34,12 +36,22 @@ export function createDeliveryProcessor(service: DeliveryService) {
   };
 }
 
+/**
+ * The delivery job's lock: at least three attempt timeouts, so that the lock — renewed every half of it
+ * — outlasts an attempt even when one renewal is late, and a job is not taken for stalled while its
+ * attempt runs. A renewal can still be missed (an event loop blocked for longer); the attempt claim
+ * (DeliveryService.deliver) keeps the second worker from sending at the same time.
+ */
+export function deliveryLockMs(lockDurationMs: number | undefined, attemptTimeoutMs: number | undefined): number {
+  return Math.max(lockDurationMs ?? 30_000, 3 * (attemptTimeoutMs ?? 0));
+}
+
 export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWorkerOptions): Worker<DeliveryJob, string> {
   const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, traced(opts.log, createDeliveryProcessor(service)), {
     connection: opts.connection,
     prefix: opts.keys.queuePrefix(DELIVERY_QUEUE),
     concurrency: opts.concurrency,
-    lockDuration: opts.lockDurationMs ?? 30_000,
+    lockDuration: deliveryLockMs(opts.lockDurationMs, opts.attemptTimeoutMs),
     // A stalled delivery is simply attempted again: receivers dedupe on webhook-id.
     maxStalledCount: 100,
   });

@@ -37,8 +37,13 @@ export function createOutbound(deps: { redis: RedisClient; keys: Keys; box: Secr
     timeoutMs: config.outboundTimeoutMs,
     allowPrivateDestinations: config.allowPrivateDestinations,
     // A fifth of the process's delivery slots is a partner's share once slots run short: a partner's
-    // hanging endpoints cannot take them all (DeliveryService, "Fairness").
-    fairness: { slots: config.outboundConcurrency, share: Math.max(1, Math.ceil(config.outboundConcurrency / 5)) },
+    // hanging endpoints cannot take them all; and partners whose attempts hang leave a fifth of the slots
+    // (at least one when there are two) to the others, however many of them hang (DeliveryService, "Fairness").
+    fairness: {
+      slots: config.outboundConcurrency,
+      share: Math.max(1, Math.ceil(config.outboundConcurrency / 5)),
+      reserve: Math.min(Math.ceil(config.outboundConcurrency / 5), config.outboundConcurrency - 1),
+    },
     ...(config.outboundRetryScheduleMs ? { retrySchedule: config.outboundRetryScheduleMs } : {}),
   });
   return { outbound, delivery };

@@ -270,6 +270,11 @@ export interface MirrorLease {
    * calling again), so its record may also wait for the run's last save (SyncService, the pin step).
    */
   pending?: { key: string; record: string; recoverable: boolean }[];
+  /**
+   * The run's target record (the partner's hash and the target's field): the run's mirror saves are
+   * refused once it is gone (a target deleted during the run: ShowRepository, TargetGoneError).
+   */
+  target?: { key: string; field: string };
 }
 
 /** Whether the run may still write under `lease`: it neither gave it up nor found it lost. */

@@ -232,6 +232,10 @@ export class Keys {
   outboundMessage(partnerId: string, messageId: string): string {
     return `${this.prefix}:{m:${keyPart(partnerId)}:${messageId}}:message`;
   }
+  /** Held while one attempt of a delivery (message × endpoint) is in flight, in the message's slot. */
+  outboundAttempt(partnerId: string, messageId: string, endpointId: string): string {
+    return `${this.prefix}:{m:${keyPart(partnerId)}:${messageId}}:attempt:${endpointId}`;
+  }
   outboundIdempotency(partnerId: string, keyHash: string): string {
     return `${this.prefix}:{oi:${keyPart(partnerId)}:${keyHash}}:idem`;
   }

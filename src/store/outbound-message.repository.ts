@@ -58,6 +58,20 @@ export class OutboundMessageRepository {
     return (await this.redis.scObHsetIfExists(this.keys.outboundMessage(partnerId, messageId), 'meta', `d:${d.endpointId}`, JSON.stringify(d))) === 1;
   }
 
+  /**
+   * Claims the one attempt in flight of a delivery for `ttlMs` (true when this call has it). Another
+   * worker that runs the same job meanwhile (its BullMQ lock lost while the attempt was in flight)
+   * finds it held and waits instead of sending the message a second time at once.
+   */
+  async claimAttempt(partnerId: string, messageId: string, endpointId: string, token: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.outboundAttempt(partnerId, messageId, endpointId), token, 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  /** Ends this holder's claim (a claim that expired and was taken by another is left alone). */
+  async releaseAttempt(partnerId: string, messageId: string, endpointId: string, token: string): Promise<void> {
+    await this.redis.scObReleaseIfHeld(this.keys.outboundAttempt(partnerId, messageId, endpointId), token);
+  }
+
   /** Keeps a message that is being redelivered around for another retention period. */
   async touch(partnerId: string, messageId: string, ttlSec: number): Promise<void> {
     await this.redis.expire(this.keys.outboundMessage(partnerId, messageId), ttlSec);

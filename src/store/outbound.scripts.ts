@@ -71,6 +71,12 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1
 `;
 
+/** KEYS: an attempt claim. ARGV: the holder's token. Releases the claim only while that holder has it. */
+const RELEASE_IF_HELD_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scObHsetIfExists(key: string, marker: string, ...pairs: string[]): Result<number, Context>;
@@ -79,6 +85,7 @@ declare module 'ioredis' {
     scObDisableIfFailing(key: string, sinceMs: number, nowIso: string, reason: string): Result<number, Context>;
     scObEndpointRotate(key: string, sealed: string, previousExpiresAt: string, nowIso: string): Result<number, Context>;
     scObMessageCreate(key: string, meta: string, body: string, ttlSec: number, ...pairs: string[]): Result<number, Context>;
+    scObReleaseIfHeld(key: string, token: string): Result<number, Context>;
   }
 }
 
@@ -90,4 +97,5 @@ export function defineOutboundScripts(redis: RedisClient): void {
   redis.defineCommand('scObDisableIfFailing', { numberOfKeys: 1, lua: DISABLE_IF_FAILING_LUA });
   redis.defineCommand('scObEndpointRotate', { numberOfKeys: 1, lua: ENDPOINT_ROTATE_LUA });
   redis.defineCommand('scObMessageCreate', { numberOfKeys: 1, lua: MESSAGE_CREATE_LUA });
+  redis.defineCommand('scObReleaseIfHeld', { numberOfKeys: 1, lua: RELEASE_IF_HELD_LUA });
 }

@@ -236,14 +236,27 @@ end
 }
 
 /**
- * KEYS: mirror, its lease. ARGV: expected rev, json (with the new rev), the writer's lease token ('' for
- * operator actions), lease ttl ms. Compare-and-set: the stored mirror must still be at the revision the
+ * The target guard of a sync run's saves: KEYS[key] is the partner's hash and ARGV[field] the target's
+ * field ('' for no guard: operator actions, and a Cluster, where the hash is in another slot and the
+ * run reads it before the save). A target deleted since the run read it: the script returns `gone`
+ * before it writes anything (TargetGoneError), so a run that raced a delete leaves nothing behind.
+ */
+function targetGuard(key: string, field: string, gone: string): string {
+  return `if ${field} ~= '' and redis.call('HEXISTS', ${key}, ${field}) == 0 then return ${gone} end
+`;
+}
+
+/**
+ * KEYS: mirror, its lease, the target guard's hash (the mirror again without a guard). ARGV: expected rev,
+ * json (with the new rev), the writer's lease token ('' for operator actions), lease ttl ms, the target
+ * guard's field. Compare-and-set: the stored mirror must still be at the revision the
  * writer read, so a sync and an operator action cannot overwrite each other; no other sync run may
  * hold the lease (src/store/intent.repository.ts), so a stalled run cannot write after a takeover.
- * Returns 1 when saved, 0 on a revision conflict, -1 when another run owns the mirror.
+ * Returns 1 when saved, 0 on a revision conflict, -1 when another run owns the mirror, -2 when the
+ * target is gone.
  */
 const SAVE_MIRROR_LUA = `
-${leaseHeld('-1')}
+${targetGuard('KEYS[3]', 'ARGV[5]', '-2')}${leaseHeld('-1')}
 ${mirrorCasWrite('0')}
 return 1
 `;
@@ -268,11 +281,12 @@ if lost == 1 then return ${lostReply} end
 }
 
 /**
- * KEYS: mirror, its lease, the show's desired hash, the show's activity stream[, an external-show
- * index entry and its waiting set], then one intent per deferred completion. ARGV as SAVE_MIRROR, then
- * the desired-state version the run synced to, a timeline entry ('' for none), the stream's cap, the
- * run's own timeline entry ('' for none), the show id the index entry names ('' without the index
- * keys), the intents' ttl s, then one done record per intent. The run's last save: the deferred done
+ * KEYS: mirror, its lease, the show's desired hash, the show's activity stream, the target guard's hash[,
+ * an external-show index entry and its waiting set], then one intent per deferred completion. ARGV as
+ * SAVE_MIRROR (the 5th unused), then the desired-state version the run synced to, a timeline entry ('' for
+ * none), the stream's cap, the run's own timeline entry ('' for none), the show id the index entry names
+ * ('' without the index keys), the intents' ttl s, the target guard's field, then one done record per
+ * intent. A target gone: {-2, 0, 0, 0}, nothing written. The run's last save: the deferred done
  * records first (SAVE_MIRROR_COMPLETING's rule: each only while the run still owns its step; a step
  * lost to a takeover returns -1 and saves nothing else; written also when the revision check then
  * fails: they are facts), SAVE_MIRROR, and when it saved, the entry appended and the show's current
@@ -283,12 +297,12 @@ if lost == 1 then return ${lostReply} end
  * {status, version, released, orders waiting for the index entry}.
  */
 const SAVE_MIRROR_FINAL_LUA = `
-local waiting = 0
-local firstIntent = 5
+${targetGuard('KEYS[5]', 'ARGV[11]', '{-2, 0, 0, 0}')}local waiting = 0
+local firstIntent = 6
 if ARGV[9] ~= '' then
-  firstIntent = 7
-${assertEntryLua('KEYS[5]', 'KEYS[6]', 'ARGV[9]')}end
-${completeOwnedLua('firstIntent', 'i - firstIntent + 11', 'ARGV[10]', '{-1, 0, 0, waiting}')}
+  firstIntent = 8
+${assertEntryLua('KEYS[6]', 'KEYS[7]', 'ARGV[9]')}end
+${completeOwnedLua('firstIntent', 'i - firstIntent + 12', 'ARGV[10]', '{-1, 0, 0, waiting}')}
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('{0, 0, 0, waiting}')}
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[6]) end
@@ -303,13 +317,13 @@ return {1, v, 0, waiting}
 
 /**
  * SAVE_MIRROR that first writes the run's deferred intent completions (IntentRepository.scoped with
- * deferComplete). KEYS: mirror, lease, then one intent per completion. ARGV: as SAVE_MIRROR, then the
- * intents' ttl s, then one done record per intent. Each record is written only while the run still
+ * deferComplete). KEYS: mirror, lease, the target guard's hash, then one intent per completion. ARGV: as
+ * SAVE_MIRROR (the guard's field 5th), then the intents' ttl s, then one done record per intent. Each record is written only while the run still
  * owns its step (INTENT_COMPLETE's rule); a step lost to a takeover returns -1 and saves nothing
  * else. The records are written also when the mirror's revision check then fails (0): they are facts.
  */
 const SAVE_MIRROR_COMPLETING_LUA = `
-${completeOwnedLua('3', 'i + 3', 'ARGV[5]', '-1')}
+${targetGuard('KEYS[3]', 'ARGV[5]', '-2')}${completeOwnedLua('4', 'i + 3', 'ARGV[6]', '-1')}
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('0')}
 return 1
@@ -319,7 +333,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scSaveMirrorCompleting(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
     scSaveMirrorFinal(numKeys: number, ...args: (string | number)[]): Result<[number, number, number, number], Context>;
-    scSaveMirror(mirror: string, lease: string, ...args: (string | number)[]): Result<number, Context>;
+    scSaveMirror(mirror: string, lease: string, guard: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIndexSnapshot(indexed: string, shows: string, liveShows: string, showId: string, orderKey: string, scheduledAtMs: number, live: string): Result<number, Context>;
@@ -337,7 +351,7 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
   redis.defineCommand('scDispatchMany', { numberOfKeys: 1, lua: DISPATCH_MANY_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
-  redis.defineCommand('scSaveMirror', { numberOfKeys: 2, lua: SAVE_MIRROR_LUA });
+  redis.defineCommand('scSaveMirror', { numberOfKeys: 3, lua: SAVE_MIRROR_LUA });
   redis.defineCommand('scSaveMirrorFinal', { lua: SAVE_MIRROR_FINAL_LUA });
   redis.defineCommand('scSaveMirrorCompleting', { lua: SAVE_MIRROR_COMPLETING_LUA });
 }
@@ -360,6 +374,12 @@ function revised(mirror: MirrorDoc, rev: number, updatedAt: string, since: Mirro
 
 /** At most this many opened stream keys are kept (then the memo starts over). */
 const OPENED_KEYS_MAX = 10_000;
+
+/**
+ * A sync run's save found its target deleted since the run read it: nothing was written, and the run
+ * stops (SyncService): no further save, platform call or report for a target that is gone.
+ */
+export class TargetGoneError extends Error {}
 
 export class MirrorConflictError extends Error {
   override readonly name = 'MirrorConflictError';
@@ -689,6 +709,7 @@ export class ShowRepository {
    */
   async saveMirror(partnerId: string, showId: string, mirror: MirrorDoc, lease?: MirrorLease): Promise<void> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
+    const guard = await this.targetGuard(partnerId, showId, mirror, lease);
     const expected = mirror.rev ?? 0;
     const now = new Date().toISOString();
     const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
@@ -698,21 +719,24 @@ export class ShowRepository {
     let ok: number;
     if (lease && pending?.length) {
       ok = await this.redis.scSaveMirrorCompleting(
-        2 + pending.length,
+        3 + pending.length,
         k.mirror(partnerId, showId, mirror.targetId),
         lease.key,
+        guard.key,
         ...pending.map((p) => p.key),
         expected,
         this.serialize(next),
         lease.token,
         lease.ttlMs,
+        guard.field,
         INTENT_TTL_SEC,
         ...pending.map((p) => p.record),
       );
       if (ok !== -1) lease.pending = undefined;
     } else {
-      ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), expected, this.serialize(next), lease?.token ?? '', lease?.ttlMs ?? 0);
+      ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), guard.key, expected, this.serialize(next), lease?.token ?? '', lease?.ttlMs ?? 0, guard.field);
     }
+    if (ok === -2) throw new TargetGoneError(`target ${mirror.targetId} was deleted during the sync`);
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     mirror.rev = next.rev;
@@ -740,6 +764,7 @@ export class ShowRepository {
     index?: { externalId: string },
   ): Promise<{ version: number; runRecorded: boolean; indexWaiting?: number }> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
+    const guard = await this.targetGuard(partnerId, showId, mirror, lease);
     const expected = mirror.rev ?? 0;
     const now = new Date().toISOString();
     const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
@@ -748,14 +773,15 @@ export class ShowRepository {
     if (index && this.redis.isCluster) throw new Error('saveMirrorFinal: the index entry is in another slot; assert it on its own on a Cluster');
     // Deferred intent completions (the pin step's, when its own save was left to this one) ride on it.
     const pending = lease.pending ?? [];
-    const keys = [k.mirror(partnerId, showId, mirror.targetId), lease.key, k.desired(partnerId, showId), k.showActivity(partnerId, showId)];
-    const args: (string | number)[] = [expected, this.serialize(next), lease.token, lease.ttlMs, syncedVersion, activityEntry ?? '', ACTIVITY_MAX_LEN, runEntry ?? '', index ? showId : '', INTENT_TTL_SEC];
+    const keys = [k.mirror(partnerId, showId, mirror.targetId), lease.key, k.desired(partnerId, showId), k.showActivity(partnerId, showId), guard.key];
+    const args: (string | number)[] = [expected, this.serialize(next), lease.token, lease.ttlMs, syncedVersion, activityEntry ?? '', ACTIVITY_MAX_LEN, runEntry ?? '', index ? showId : '', INTENT_TTL_SEC, guard.field];
     if (index) keys.push(k.targetExternalShow(mirror.targetId, index.externalId), k.targetExternalShowWaiting(mirror.targetId, index.externalId));
     for (const p of pending) {
       keys.push(p.key);
       args.push(p.record);
     }
     const [ok, v, released, waiting] = await this.redis.scSaveMirrorFinal(keys.length, ...keys, ...args);
+    if (ok === -2) throw new TargetGoneError(`target ${mirror.targetId} was deleted during the sync`);
     if (ok !== -1 && pending.length) lease.pending = undefined;
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
@@ -764,6 +790,20 @@ export class ShowRepository {
     mirror.updatedAt = next.updatedAt;
     mirror.since = since;
     return { version: Number(v ?? 0), runRecorded: released === 1 && runEntry !== undefined && runEntry !== '', ...(index ? { indexWaiting: Number(waiting ?? 0) } : {}) };
+  }
+
+  /**
+   * The target guard of a sync run's save (`lease.target`, set by SyncService): on a single Redis the
+   * save script checks the target's field in the same step; on a Cluster (another slot) it is read
+   * here first. Without one (operator actions): the mirror's own key and no field, nothing checked.
+   */
+  private async targetGuard(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined): Promise<{ key: string; field: string }> {
+    const none = { key: this.keys.mirror(partnerId, showId, mirror.targetId), field: '' };
+    const target = lease?.target;
+    if (!target) return none;
+    if (!this.redis.isCluster) return target;
+    if (!(await this.redis.hexists(target.key, target.field))) throw new TargetGoneError(`target ${mirror.targetId} was deleted during the sync`);
+    return none;
   }
 
   /** Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]. */

@@ -6,6 +6,10 @@
  * `npm start`: 20 tarpit endpoints of one partner delayed another partner's first mirror.updated by more
  * than 90 s). Once fewer than a fifth of the slots are free, a partner holding a fifth waits (not counted as
  * attempts) while the rest of the queue moves. Real Redis, real worker, real HTTP receivers on loopback.
+ *
+ * A fifth each is no limit once five or more partners hang: together they held every slot, and another
+ * partner's webhook waited for their timeouts. Partners whose attempts hang (half the timeout or more)
+ * now leave a fifth of the slots to the others, however many of them there are.
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { deliveryAttempts } from '../../src/lib/metrics.js';
@@ -42,9 +46,10 @@ afterAll(async () => {
 
 const deferredCount = async (): Promise<number> => (await deliveryAttempts.get()).values.find((v) => v.labels['outcome'] === 'deferred')?.value ?? 0;
 
-const addEndpoint = async (partnerId: string, url: string): Promise<void> => {
+const addEndpoint = async (partnerId: string, url: string): Promise<string> => {
   const r = await svc.api(`/v1/partners/${partnerId}/endpoints`, { json: { url, events: ['attribution.order_attributed'] } });
   expect(r.status).toBe(201);
+  return ((await r.json()) as { id: string }).id;
 };
 
 test('with slots to spare a partner is not deferred: a lone burst to endpoints that answer goes out at once', async () => {
@@ -77,3 +82,38 @@ test("a partner's tarpit endpoints take at most a fifth of the delivery slots: a
   // The hostile partner still gets its deliveries tried, on all but a share (1 of 5) of the slots.
   expect(tarpit.hits()).toBeLessThanOrEqual(4);
 }, 60_000);
+
+test("six partners whose endpoints all hang cannot fill every slot: another partner's webhooks go out at once whenever they come", async () => {
+  const tarpit = await receiver(false);
+  const ok = await receiver(true);
+  const hostile = ['h0', 'h1', 'h2', 'h3', 'h4', 'h5'];
+  const endpoints = new Map<string, string>();
+  for (const p of hostile) {
+    await createPartner(svc, p);
+    endpoints.set(p, await addEndpoint(p, `${tarpit.url}/${p}`));
+  }
+  await createPartner(svc, 'fair');
+  await addEndpoint('fair', ok.url);
+  for (let i = 0; i < 5; i++) for (const p of hostile) await svc.rt.outbound.emit(p, 'attribution.order_attributed', { orderId: `${p}-${i}` }, `${p}-${i}`);
+  // Every hostile partner has had an attempt time out (3 s): each is known to hang.
+  await waitFor(async () => {
+    for (const p of hostile) {
+      const r = await svc.api(`/v1/partners/${p}/endpoints/${endpoints.get(p)!}/attempts`);
+      if (((await r.json()) as { attempts: unknown[] }).attempts.length === 0) return false;
+    }
+    return true;
+  }, 40_000, 200);
+  // Before: six partners at one slot each held all five slots; each of these waited for a timeout (up to 3 s).
+  const delays: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const before = ok.hits();
+    const started = Date.now();
+    await svc.rt.outbound.emit('fair', 'attribution.order_attributed', { orderId: `f${i}` }, `f-${i}`);
+    await waitFor(async () => ok.hits() > before, 30_000, 10);
+    delays.push(Date.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+  }
+  expect(Math.max(...delays)).toBeLessThan(1_200);
+  // The hanging partners are still tried (their deliveries are only deferred, not dropped).
+  expect(tarpit.hits()).toBeGreaterThan(hostile.length);
+}, 90_000);

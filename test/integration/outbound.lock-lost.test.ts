@@ -1,0 +1,97 @@
+/**
+ * A delivery job whose BullMQ lock could not be renewed while its attempt was in flight (an event loop
+ * too busy to run the renewal timer) is taken for stalled and handed to another worker. Before, that
+ * worker sent the message again while the first attempt was still waiting for its answer: two
+ * concurrent requests with the same webhook-id from two healthy workers. Now the second worker finds the
+ * delivery's attempt claim held and defers until the first attempt's outcome is saved (then: delivered,
+ * nothing more to do).
+ *
+ * Deterministic: worker A runs with `skipLockRenewal` (exactly what a loop that cannot renew does) and a
+ * 1 s lock; worker B checks for stalled jobs every 300 ms. The receiver answers after 3 s. Real Redis,
+ * real BullMQ workers, a real HTTP receiver on loopback.
+ */
+import { createServer, type Server } from 'node:http';
+import { Worker } from 'bullmq';
+import { createDeliveryProcessor } from '../../src/outbound/delivery.worker.js';
+import { DELIVERY_QUEUE, type DeliveryJob } from '../../src/queues/delivery.queue.js';
+import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+const servers: Server[] = [];
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  // No delivery worker of the service's own: the test's two workers are the only ones.
+  svc = await startService({ env: { OUTBOUND_TIMEOUT_MS: '8000', OUTBOUND_RETRY_SCHEDULE_MS: '60000' } });
+});
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.close(true)));
+  for (const s of servers) s.closeAllConnections();
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  await svc?.close();
+});
+
+test.each([
+  ['delivered', 200, 'p200'],
+  // A's outcome (retry in 60 s) is saved but A cannot move the job it lost: B's run waits for the schedule.
+  ['retried on the schedule', 500, 'p500'],
+])('a job whose lock was lost mid-attempt is not sent again while that attempt is in flight (%s)', async (_, status, partnerId) => {
+  for (const w of workers.splice(0)) await w.close(true);
+  let open = 0;
+  let maxOpen = 0;
+  const ids: string[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      ids.push(String(req.headers['webhook-id']));
+      open += 1;
+      maxOpen = Math.max(maxOpen, open);
+      setTimeout(() => {
+        open -= 1;
+        res.writeHead(status).end('ok');
+      }, 3_000);
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hooks`;
+
+  await createPartner(svc, partnerId);
+  const r = await svc.api(`/v1/partners/${partnerId}/endpoints`, { json: { url, events: ['attribution.order_attributed'] } });
+  expect(r.status).toBe(201);
+  const endpointId = ((await r.json()) as { id: string }).id;
+
+  const errors: string[] = [];
+  const worker = (opts: { lockDuration: number; skipLockRenewal?: boolean; skipStalledCheck?: boolean; stalledInterval?: number }): Worker => {
+    const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, createDeliveryProcessor(svc.rt.delivery), {
+      connection: svc.rt.bullConnection('worker'),
+      prefix: svc.rt.keys.queuePrefix(DELIVERY_QUEUE),
+      concurrency: 1,
+      maxStalledCount: 100,
+      ...opts,
+    });
+    w.on('error', (err) => errors.push(err.message));
+    workers.push(w);
+    return w;
+  };
+  // Worker A: its lock (1 s) is never renewed, as when its event loop is blocked past the lock.
+  worker({ lockDuration: 1_000, skipLockRenewal: true, skipStalledCheck: true });
+
+  const { messageId } = await svc.rt.outbound.emit(partnerId, 'attribution.order_attributed', { orderId: 'o1' }, 'o-1');
+  await waitFor(async () => ids.length >= 1, 10_000, 10);
+  // Worker B: healthy; its stalled check finds A's job without a lock and takes it over.
+  worker({ lockDuration: 30_000, stalledInterval: 300 });
+
+  await waitFor(async () => {
+    const stored = await svc.rt.outbound.message(partnerId, messageId!);
+    const d = stored?.deliveries.find((x) => x.endpointId === endpointId);
+    return status === 200 ? d?.state === 'delivered' : d?.attempts === 1 && d.nextAttemptAt !== null;
+  }, 20_000, 50);
+  // Past B's deferrals (about a second each): the job is done (or waits for its retry), nothing more goes out.
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  // Before: B sent it again about 1.5 s into A's attempt: two requests in flight, two in all (and, after a
+  // failed attempt, a third a second later instead of the scheduled 60 s).
+  expect(maxOpen).toBe(1);
+  expect(ids).toEqual([messageId]);
+}, 60_000);
