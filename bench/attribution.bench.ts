@@ -47,19 +47,40 @@ function statusKiB(pids: number | undefined | (number | undefined)[], field: 'Vm
   }
 }
 
-/** Commands executed, script calls and GETs, summed over the store's masters (INFO commandstats). */
-async function commandTotals(store: BenchStore): Promise<{ all: number; scripts: number; gets: number }> {
-  const out = { all: 0, scripts: 0, gets: 0 };
+/**
+ * Commands executed, script calls and GETs, summed over the store's masters (INFO commandstats), and
+ * per command its calls and the µs Redis spent executing it (a script's inner commands count apart
+ * and inside the script's own time).
+ */
+interface CommandTotals {
+  all: number;
+  scripts: number;
+  gets: number;
+  /** µs executing EVALSHA / EVAL (their inner commands included). */
+  scriptUsec: number;
+  byCommand: Map<string, { calls: number; usec: number }>;
+}
+async function commandTotals(store: BenchStore): Promise<CommandTotals> {
+  const out: CommandTotals = { all: 0, scripts: 0, gets: 0, scriptUsec: 0, byCommand: new Map() };
   for (const port of await store.masters()) {
     const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
     c.on('error', () => undefined);
     try {
       await c.connect();
-      for (const m of (await c.info('commandstats')).matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) {
+      for (const m of (await c.info('commandstats')).matchAll(/cmdstat_([a-z|]+):calls=(\d+),usec=(\d+)/g)) {
+        const name = m[1]!;
         const n = Number(m[2]);
+        const usec = Number(m[3]);
         out.all += n;
-        if (m[1] === 'evalsha' || m[1] === 'eval') out.scripts += n;
-        if (m[1] === 'get') out.gets += n;
+        if (name === 'evalsha' || name === 'eval') {
+          out.scripts += n;
+          out.scriptUsec += usec;
+        }
+        if (name === 'get') out.gets += n;
+        const e = out.byCommand.get(name) ?? { calls: 0, usec: 0 };
+        e.calls += n;
+        e.usec += usec;
+        out.byCommand.set(name, e);
       }
     } finally {
       c.disconnect();
@@ -108,9 +129,17 @@ async function runSystem(ctx: BenchContext, mode: 'ours' | 'bare', orders: numbe
     const byRole = roleMeter();
     const cmds1 = await commandTotals(redis);
     // what the masters executed per order (INFO commandstats: a script's inner commands count too) and the calls sent
-    const perOrder = (k: keyof typeof cmds1): number => round((cmds1[k] - cmds0[k]) / done.orders, 2);
-    const commands = { executed: perOrder('all'), scriptCalls: perOrder('scripts'), gets: perOrder('gets') };
-    ctx.log(`  ${mode}: per order: commands executed ${commands.executed}, script calls ${commands.scriptCalls}, GET ${commands.gets}; redis CPU ms masters ${round(byRole['masters']! / done.orders, 3)} · replicas ${round(byRole['replicas']! / done.orders, 3)}`);
+    const perOrder = (k: 'all' | 'scripts' | 'gets' | 'scriptUsec'): number => round((cmds1[k] - cmds0[k]) / done.orders, 2);
+    // per command: [calls, µs executing] per order, the commands the masters ran (inner ones of scripts too)
+    const byCommand: Record<string, [number, number]> = {};
+    for (const [name, e] of cmds1.byCommand) {
+      const e0 = cmds0.byCommand.get(name) ?? { calls: 0, usec: 0 };
+      const calls = round((e.calls - e0.calls) / done.orders, 3);
+      if (calls >= 0.001) byCommand[name] = [calls, round((e.usec - e0.usec) / done.orders, 2)];
+    }
+    const commands = { executed: perOrder('all'), scriptCalls: perOrder('scripts'), gets: perOrder('gets'), scriptUsec: perOrder('scriptUsec'), byCommand };
+    ctx.log(`  ${mode}: per order [calls, µs executing] by command: ${JSON.stringify(byCommand)}`);
+    ctx.log(`  ${mode}: per order: commands executed ${commands.executed}, script calls ${commands.scriptCalls}, GET ${commands.gets}, µs executing scripts ${commands.scriptUsec}; redis CPU ms masters ${round(byRole['masters']! / done.orders, 3)} · replicas ${round(byRole['replicas']! / done.orders, 3)}`);
     const redisUsed = (await redisUsedMemory(redis)) / 2 ** 20;
     const m: Measure = {
       throughput: round(done.orders / done.elapsedS, 0),
