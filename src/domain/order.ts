@@ -83,8 +83,23 @@ export interface ClickRef {
 }
 
 /**
+ * The resolution of an ISO-8601 timestamp, in ms: 1000 for whole seconds (`…T10:00:00Z`), 100 for
+ * tenths, 1 for milliseconds or finer (also for a string that is no such timestamp). Timezone
+ * offsets are whole minutes, so a floor to this unit in UTC is the floor on the timestamp's own grid.
+ */
+export function timestampUnitMs(iso: string): number {
+  const m = /T\d{2}:\d{2}:\d{2}(?:\.(\d+))?/.exec(iso);
+  if (!m) return 1;
+  const digits = m[1]?.length ?? 0;
+  return digits >= 3 ? 1 : 10 ** (3 - digits);
+}
+
+/**
  * Rule 1: attributed to the click's (show, target, product) when 0 ≤ order.createdAt − click.at ≤
- * window (both edges inclusive). A click of another partner is treated as unknown.
+ * window (both edges inclusive), at the resolution the order's time is given in: an order stamped
+ * `10:00:00Z` was made some time in that second, so a click at 10:00:00.400 is not after it (the
+ * click's time is floored to that unit; the window's far edge is unchanged by it, the order's time
+ * and the window being whole units). A click of another partner is treated as unknown.
  * Last click wins: an order carries exactly one clickId — the partner's checkout keeps the most recent
  * `sclid` it saw — so the latest click is the one that attributes.
  */
@@ -97,7 +112,8 @@ export function attributeByClick(
 ): Attribution {
   if (!order.clickId) return { attributed: false, reason: 'no_click', clickId: undefined };
   if (!click || click.partnerId !== partnerId) return { attributed: false, reason: 'unknown_click', clickId: order.clickId };
-  const delta = Date.parse(order.createdAt) - Date.parse(click.at);
+  const unit = timestampUnitMs(order.createdAt);
+  const delta = Date.parse(order.createdAt) - Math.floor(Date.parse(click.at) / unit) * unit;
   if (!(delta >= 0 && delta <= windowHours * 3_600_000)) return { attributed: false, reason: 'outside_window', clickId: order.clickId };
   return { attributed: true, via: 'click', showId: click.showId, targetId: click.targetId, productId: click.productId, clickId: order.clickId, rateBps: rateFor(click.targetId) };
 }

@@ -359,8 +359,8 @@ async function startRolesOn(
       startConcurrency: config.relayStartConcurrency,
       edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
       publisherDataAt: edge ? (input) => edge.publisherDataAt(input) : undefined,
-      onStateChange: async (partnerId, showId, mirror, status) => {
-        await onRelayChange(partnerId, showId, mirror, status);
+      onStateChange: async (partnerId, showId, mirror, status, view) => {
+        await onRelayChange(partnerId, showId, mirror, status, view);
         // Video reaches the platform: a mirror waiting for it can go live now, not at its next retry.
         if (status.state === 'sending' && mirror.state === 'ready') await rt.syncProducer.enqueue(mirror.platform, { partnerId, showId, targetId: mirror.targetId });
       },

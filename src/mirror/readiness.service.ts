@@ -92,7 +92,7 @@ export class ReadinessService {
     for (const [i, t] of targets.entries()) {
       const r = await this.check(desired, t, mirrors[i] ?? null);
       out.push(r);
-      await this.publish(partnerId, desired.showId, t, mirrors[i] ?? null, r);
+      await this.publish(partnerId, desired, t, mirrors[i] ?? null, r);
     }
     return out;
   }
@@ -184,11 +184,12 @@ export class ReadinessService {
     return { state, checkedAt: new Date().toISOString(), checks };
   }
 
-  private async publish(partnerId: string, showId: string, t: TargetRecord, m: MirrorDoc | null, r: Readiness): Promise<void> {
+  private async publish(partnerId: string, desired: DesiredShow, t: TargetRecord, m: MirrorDoc | null, r: Readiness): Promise<void> {
+    const showId = desired.showId;
     const key = this.key(partnerId, showId, t.id);
     await this.deps.redis.set(key, JSON.stringify(r), 'EX', 86_400);
     const fingerprint = createHash('sha256').update(JSON.stringify([r.state, r.checks.map((c) => [c.name, c.ok, c.action])])).digest('base64url').slice(0, 16);
-    const data = { ...mirrorUpdatedData(showId, m ?? newMirror(t.id, t.platform)), readiness: r };
+    const data = { ...mirrorUpdatedData(showId, m ?? newMirror(t.id, t.platform), { enabled: t.enabled, desired }), readiness: r };
     await this.deps.outbound.emit(partnerId, 'mirror.updated', data, readinessUpdatedKey(partnerId, showId, t.id, fingerprint));
     if (r.state !== 'ready') this.deps.log.info({ partnerId, showId, targetId: t.id, readiness: r.state, failing: r.checks.filter((c) => !c.ok).map((c) => c.name) }, 'mirror not ready for its show');
   }

@@ -50,6 +50,22 @@ export function pinReason(productId: string): string {
  * target is enabled again, so an error of its last run ("retrying in 3 s: …") is stale: this says
  * why it does not move instead. The stored mirror keeps its error; the timeline keeps the runs.
  */
+/**
+ * The `reason` a pin of the view (and of `mirror.updated`) carries: a `pending` pin the partner has
+ * pinned, while the show still wants pins, of a product its snapshot does not have; undefined otherwise.
+ */
+export function pendingPinReason(desired: Pick<DesiredShow, 'state' | 'pinned' | 'products'>, productId: string, state: string): string | undefined {
+  const pinsStillWanted = desired.state === 'live' || desired.state === 'scheduled';
+  return pinsStillWanted && state === 'pending' && desired.pinned.has(productId) && !desired.products.has(productId) ? pinReason(productId) : undefined;
+}
+
+/** The view's `lastError`: a disabled target's unfinished mirror says why it does not move (disabledTargetNote). */
+export function viewLastError(targetId: string, enabled: boolean, m: Pick<MirrorDoc, 'state' | 'lastError'> | null): string | null {
+  const state = m?.state ?? 'pending';
+  const over = state === 'ended' || state === 'cancelled';
+  return !enabled && !over ? disabledTargetNote(targetId) : (m?.lastError ?? null);
+}
+
 export function disabledTargetNote(targetId: string): string {
   return `target ${targetId} is disabled: this mirror is not synced until the target is enabled again (PATCH its enabled to true)`;
 }
@@ -79,10 +95,10 @@ export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors:
     for (const productId of pinsStillWanted ? desired.pinned : []) {
       if (!pins.has(productId)) pins.set(productId, { productId, state: 'pending', linkUrl: null });
       const pin = pins.get(productId)!;
-      if (pin.state === 'pending' && !desired.products.has(productId)) pin.reason = pinReason(productId);
+      const reason = pendingPinReason(desired, productId, pin.state);
+      if (reason) pin.reason = reason;
     }
     const state = m?.state ?? 'pending';
-    const over = state === 'ended' || state === 'cancelled';
     const ingest = video.mirrorIngest[i];
     const relay = video.relay[i] ?? IDLE;
     views.push({
@@ -95,7 +111,7 @@ export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors:
       relay: { ...relay, since: relay.since || null },
       pins: [...pins.values()].sort((a, b) => a.productId.localeCompare(b.productId)),
       enabled: t.enabled,
-      lastError: !t.enabled && !over ? disabledTargetNote(t.id) : (m?.lastError ?? null),
+      lastError: viewLastError(t.id, t.enabled, m ?? null),
       updatedAt: m?.updatedAt ?? null,
       ...(readiness[i] && desired.state === 'scheduled' ? { readiness: readiness[i] } : {}),
     });

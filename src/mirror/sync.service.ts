@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
 import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
+import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import { LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
@@ -64,7 +65,11 @@ export interface SyncDeps {
    */
   videoGate?: (partnerId: string, showId: string, mirror: MirrorDoc, desired: DesiredShow) => Promise<string | null>;
   /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
-  onMirrorChanged?: (partnerId: string, showId: string, mirror: MirrorDoc) => Promise<void>;
+  /**
+   * `targetStillThere` rejects (TargetGoneError) when the mirror's target was deleted since the run's
+   * last save; the hook calls it only when it is about to tell someone (a Redis read otherwise saved).
+   */
+  onMirrorChanged?: (partnerId: string, showId: string, mirror: MirrorDoc, view: MirrorViewContext, targetStillThere: () => Promise<void>) => Promise<void>;
   /** The show's timeline (ops console): each reported mirror change is recorded there after it was told. */
   activity?: Pick<ShowActivityRepository, 'append'>;
 }
@@ -344,13 +349,13 @@ export class SyncService {
           mirror.waiting = err instanceof RetryableError && err.waiting ? desired.version : undefined;
           await save(false); // keeps the retry count onError just set
           if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
-          await this.notify(partnerId, showId, mirror, lease);
+          await this.notify(partnerId, showId, mirror, lease, { enabled: target.enabled, desired });
           return outcome;
         }
         // The partner is told before the last save, which records what was told (`notified`) with
         // the rest: a report whose save then fails is made again by the next round or run, and its
         // idempotency key (it covers syncedVersion) keeps that to one delivery.
-        const activity = await this.tell(partnerId, showId, mirror);
+        const activity = await this.tell(partnerId, showId, mirror, { enabled: target.enabled, desired });
         // The last save also reads the show's version and, when nothing changed meanwhile, ends the
         // lease (one Lua step). Every sync re-asserts the external-show index while the mirror has a
         // remote show, alongside: a write that failed (or never happened: a crash right after the
@@ -387,8 +392,8 @@ export class SyncService {
    * Report a changed mirror to the partner. The fingerprint of what was last reported is stored on
    * the mirror, so a failed report is retried by the next run instead of being lost.
    */
-  private async notify(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease): Promise<void> {
-    const entry = await this.tell(partnerId, showId, mirror);
+  private async notify(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease, view: MirrorViewContext): Promise<void> {
+    const entry = await this.tell(partnerId, showId, mirror, view);
     if (entry === undefined) return;
     // After the partner was told (a failed emit retries the sync, which would record it twice).
     if (entry) {
@@ -401,14 +406,17 @@ export class SyncService {
    * notify() without its own save: the caller's next save records `notified`. Returns undefined when
    * nothing was told, else the timeline entry to record ('' without a timeline).
    */
-  private async tell(partnerId: string, showId: string, mirror: MirrorDoc): Promise<string | undefined> {
+  private async tell(partnerId: string, showId: string, mirror: MirrorDoc, view: MirrorViewContext): Promise<string | undefined> {
     if (!this.deps.onMirrorChanged && !this.deps.activity) return undefined;
     const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: reportedError(mirror) });
     if (fingerprint === mirror.notified) return undefined;
-    // No report for a target deleted since the run's last save (which checked it: ShowRepository targetGuard).
-    const { key, field } = this.deps.partners.targetField(partnerId, mirror.targetId);
-    if (!(await this.deps.redis.hexists(key, field))) throw new TargetGoneError(`target ${mirror.targetId} was deleted during the sync`);
-    await this.deps.onMirrorChanged?.(partnerId, showId, mirror);
+    // No report for a target deleted since the run's last save (which checked it: ShowRepository
+    // targetGuard); checked only when the report would go to someone.
+    const targetStillThere = async (): Promise<void> => {
+      const { key, field } = this.deps.partners.targetField(partnerId, mirror.targetId);
+      if (!(await this.deps.redis.hexists(key, field))) throw new TargetGoneError(`target ${mirror.targetId} was deleted during the sync`);
+    };
+    await this.deps.onMirrorChanged?.(partnerId, showId, mirror, view, targetStillThere);
     mirror.notified = fingerprint;
     return this.deps.activity ? JSON.stringify(mirrorActivityEntry(mirror)) : '';
   }

@@ -9,10 +9,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { DesiredShow } from '../domain/desired-state.js';
 import type { MirrorDoc } from '../domain/mirror.js';
 import { keyPart } from '../lib/ids.js';
+import { pendingPinReason, viewLastError } from '../mirror/show.view.js';
 import type { OutboundService } from './outbound.service.js';
 import type { RelayStatus } from '../store/relay.repository.js';
+import { TargetGoneError } from '../store/show.repository.js';
 
 export interface MirrorUpdatedData {
   showId: string;
@@ -21,11 +24,25 @@ export interface MirrorUpdatedData {
   state: string;
   externalId: string | null;
   url: string | null;
-  pins: { productId: string; state: string; linkUrl: string | null }[];
+  /** `reason`: as on the show view (pendingPinReason), why a `pending` pin waits. */
+  pins: { productId: string; state: string; linkUrl: string | null; reason?: string }[];
+  /** As on the show view: the target's switch (a disabled target's mirror is not synced). */
+  enabled: boolean;
+  /** As on the show view: a disabled target's unfinished mirror says so (viewLastError). */
   lastError: string | null;
 }
 
-export function mirrorUpdatedData(showId: string, m: MirrorDoc): MirrorUpdatedData {
+/**
+ * What the show view (src/mirror/show.view.ts) adds to the stored mirror, so that `mirror.updated`
+ * carries the same fields: the target's `enabled`, and the show as desired (its pins' `reason`;
+ * without it, as from a caller that has not read the show, no pin carries one).
+ */
+export interface MirrorViewContext {
+  enabled: boolean;
+  desired?: Pick<DesiredShow, 'state' | 'pinned' | 'products'>;
+}
+
+export function mirrorUpdatedData(showId: string, m: MirrorDoc, ctx: MirrorViewContext): MirrorUpdatedData {
   return {
     showId,
     targetId: m.targetId,
@@ -35,18 +52,40 @@ export function mirrorUpdatedData(showId: string, m: MirrorDoc): MirrorUpdatedDa
     url: m.remote?.url ?? null,
     pins: Object.entries(m.pins)
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([productId, p]) => ({ productId, state: p.state, linkUrl: p.linkUrl ?? null })),
-    lastError: m.lastError,
+      .map(([productId, p]) => {
+        const reason = ctx.desired ? pendingPinReason(ctx.desired, productId, p.state) : undefined;
+        return { productId, state: p.state, linkUrl: p.linkUrl ?? null, ...(reason ? { reason } : {}) };
+      }),
+    enabled: ctx.enabled,
+    lastError: viewLastError(m.targetId, ctx.enabled, m),
+  };
+}
+
+/**
+ * The part of the payload the idempotency key's hash covers: the fields the payload had before
+ * `enabled` and the pins' `reason` were added (both follow from the rest or from the target, and a
+ * message claimed before an upgrade must keep its key, not be sent again).
+ */
+function keyedData(d: MirrorUpdatedData): Omit<MirrorUpdatedData, 'enabled'> {
+  return {
+    showId: d.showId,
+    targetId: d.targetId,
+    platform: d.platform,
+    state: d.state,
+    externalId: d.externalId,
+    url: d.url,
+    pins: d.pins.map((p) => ({ productId: p.productId, state: p.state, linkUrl: p.linkUrl })),
+    lastError: d.lastError,
   };
 }
 
 /** The ids as keyPart like relayUpdatedKey's (here the hash covers show and target too). */
-export function mirrorUpdatedKey(partnerId: string, showId: string, m: MirrorDoc, data: MirrorUpdatedData = mirrorUpdatedData(showId, m)): string {
+export function mirrorUpdatedKey(partnerId: string, showId: string, m: MirrorDoc, data: MirrorUpdatedData = mirrorUpdatedData(showId, m, { enabled: true })): string {
   const episodes = Object.entries(m.pins)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([productId, p]) => [productId, p.episode]);
   const hash = createHash('sha256')
-    .update(JSON.stringify({ data, v: m.syncedVersion, g: m.generation, e: episodes }))
+    .update(JSON.stringify({ data: keyedData(data), v: m.syncedVersion, g: m.generation, e: episodes }))
     .digest('base64url')
     .slice(0, 22);
   return `mirror:${keyPart(partnerId)}:${keyPart(showId)}:${keyPart(m.targetId)}:${hash}`;
@@ -58,15 +97,21 @@ export function mirrorUpdatedKey(partnerId: string, showId: string, m: MirrorDoc
  * intents and the mirror state make the re-run a no-op).
  */
 export function mirrorUpdatedHook(outbound: Pick<OutboundService, 'emitMade'>, log: Logger) {
-  return async (partnerId: string, showId: string, mirror: MirrorDoc): Promise<void> => {
+  return async (partnerId: string, showId: string, mirror: MirrorDoc, ctx: MirrorViewContext, before?: () => Promise<void>): Promise<void> => {
     try {
       // Payload and key are made only when an endpoint subscribes (the mirror as it is now: the
-      // caller changes it only after this settled).
-      await outbound.emitMade(partnerId, 'mirror.updated', () => {
-        const data = mirrorUpdatedData(showId, mirror);
-        return { data, idempotencyKey: mirrorUpdatedKey(partnerId, showId, mirror, data) };
-      });
+      // caller changes it only after this settled); `before` (the target still exists) runs then too.
+      await outbound.emitMade(
+        partnerId,
+        'mirror.updated',
+        () => {
+          const data = mirrorUpdatedData(showId, mirror, ctx);
+          return { data, idempotencyKey: mirrorUpdatedKey(partnerId, showId, mirror, data) };
+        },
+        before,
+      );
     } catch (err) {
+      if (err instanceof TargetGoneError) throw err; // the sync stops quietly (SyncService)
       log.warn({ err, partnerId, showId, targetId: mirror.targetId }, 'could not emit mirror.updated; the sync will retry');
       throw err;
     }
@@ -89,8 +134,8 @@ export function relayUpdatedKey(partnerId: string, showId: string, targetId: str
 }
 
 export function relayUpdatedHook(outbound: Pick<OutboundService, 'emit'>) {
-  return async (partnerId: string, showId: string, mirror: MirrorDoc, relay: RelayStatus): Promise<void> => {
-    const data = { ...mirrorUpdatedData(showId, mirror), relay };
+  return async (partnerId: string, showId: string, mirror: MirrorDoc, relay: RelayStatus, ctx: MirrorViewContext): Promise<void> => {
+    const data = { ...mirrorUpdatedData(showId, mirror, ctx), relay };
     const hash = createHash('sha256')
       .update(JSON.stringify([relay.state, relay.since, relay.restarts, relay.lastError]))
       .digest('base64url')

@@ -99,10 +99,17 @@ export class OutboundService {
    * the type: a sync reports every mirror change (mirror.updated), and building the payload and
    * hashing it into its key was a visible part of a pin sync's CPU also for partners with nobody to tell.
    */
-  async emitMade(partnerId: string, type: OutboundEventType, make: () => { data: object; idempotencyKey: string }): Promise<EmitResult> {
+  async emitMade(
+    partnerId: string,
+    type: OutboundEventType,
+    make: () => { data: object; idempotencyKey: string },
+    before?: () => Promise<void>,
+  ): Promise<EmitResult> {
     // The cached list (EndpointRepository.listCached: ≤ 1 s old, this process's own changes at once).
     const subscribed = (await this.deps.endpoints.listCached(partnerId)).filter((e) => e.enabled && e.events.includes(type));
     if (subscribed.length === 0) return { messageId: null, duplicate: false, endpointIds: [] };
+    // A caller's last check before anything is stored (a sync: its target still exists); it throws to stop.
+    await before?.();
     const { data, idempotencyKey } = make();
     const { messages, producer, messageTtlSec } = this.deps;
     const candidate = sortableId('msg_');

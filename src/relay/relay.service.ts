@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
 import type { MirrorDoc } from '../domain/mirror.js';
 import type { SecretBox } from '../lib/crypto.js';
+import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../lib/redis-outage-log.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
@@ -44,7 +45,7 @@ export interface RelayServiceDeps {
   /** This process's edge (if it runs one): when the publish a reader's input reads last sent data (src/relay/ingest.edge.ts). */
   publisherDataAt?: (input: string) => number | undefined;
   /** A mirror's relay state changed (mirror.updated; a `sending` YouTube mirror can go live now). */
-  onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus) => Promise<void>;
+  onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus, view: MirrorViewContext) => Promise<void>;
 }
 
 /** The ingest a mirror pushes to: the platform's (YouTube, Facebook) or the operator's (linked by hand). */
@@ -70,6 +71,9 @@ interface OwnedShow {
   lastRenewOk: number;
   /** The mirrors as last read (mirror.updated carries the current one). */
   mirrors: Map<string, MirrorDoc>;
+  /** As last read: the partner's enabled targets and the show (mirror.updated carries the show view's `enabled` and pin `reason`). */
+  enabledTargets?: Set<string>;
+  desired?: DesiredShow;
 }
 
 const showKeyOf = (p: string, s: string): string => JSON.stringify([p, s]);
@@ -244,6 +248,8 @@ export class RelayService {
     const bundle = await partners.bundle(partnerId);
     const targets = (bundle?.targets ?? []).filter((t) => t.enabled);
     const mirrors = await shows.getMirrors(partnerId, showId, targets.map((t) => t.id));
+    o.enabledTargets = new Set(targets.map((t) => t.id));
+    o.desired = desired;
     const showKey = await relay.ingestKey(partnerId, showId);
 
     // Pull mode: this process publishes `sourceUrl` into the edge, like the partner's encoder would.
@@ -359,7 +365,9 @@ export class RelayService {
     try {
       await this.deps.relay.setStatus(o.partnerId, o.showId, targetId, { ...status });
       const mirror = o.mirrors.get(targetId);
-      if (mirror) await this.deps.onStateChange?.(o.partnerId, o.showId, mirror, { ...status });
+      // A destination stopped because its target was disabled (or removed) reports it so.
+      const view = { enabled: o.enabledTargets?.has(targetId) ?? true, desired: o.desired };
+      if (mirror) await this.deps.onStateChange?.(o.partnerId, o.showId, mirror, { ...status }, view);
     } catch (err) {
       this.deps.log.warn({ err: { message: (err as Error).message }, showId: o.showId, targetId }, 'could not report a relay state change');
     }

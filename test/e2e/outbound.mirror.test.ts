@@ -13,7 +13,7 @@ import { CREDENTIALS } from '../helpers/platforms.js';
 interface MirrorUpdated {
   type: string;
   timestamp: string;
-  data: { showId: string; targetId: string; platform: string; state: string; externalId: string | null; url: string | null; pins: { productId: string; state: string; linkUrl: string | null }[]; lastError: string | null };
+  data: { showId: string; targetId: string; platform: string; state: string; externalId: string | null; url: string | null; pins: { productId: string; state: string; linkUrl: string | null; reason?: string }[]; enabled: boolean; lastError: string | null };
 }
 
 let svc: TestService;
@@ -62,8 +62,8 @@ test('mirror changes reach the partner as signed mirror.updated messages', async
   expect((await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
   const ready = await waitFor(async () => received.find((r) => r.payload.data.state === 'ready'));
   expect(ready.payload.type).toBe('mirror.updated');
-  expect(Object.keys(ready.payload.data).sort()).toEqual(['externalId', 'lastError', 'pins', 'platform', 'showId', 'state', 'targetId', 'url']);
-  expect(ready.payload.data).toMatchObject({ showId: 's1', targetId: 'yt1', platform: 'youtube', lastError: null, pins: [] });
+  expect(Object.keys(ready.payload.data).sort()).toEqual(['enabled', 'externalId', 'lastError', 'pins', 'platform', 'showId', 'state', 'targetId', 'url']);
+  expect(ready.payload.data).toMatchObject({ showId: 's1', targetId: 'yt1', platform: 'youtube', enabled: true, lastError: null, pins: [] });
   expect(ready.payload.data.externalId).toBeTruthy();
 
   await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...show, state: 'live' }, '2026-11-24T18:00:00Z'));
@@ -71,6 +71,13 @@ test('mirror changes reach the partner as signed mirror.updated messages', async
   await sendEvent(svc, 'tsl', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:05:00Z', data: { showId: 's1', productId: 'p1' } });
   const pinned = await waitFor(async () => received.find((r) => r.payload.data.pins.some((p) => p.productId === 'p1' && p.state === 'pinned')));
   expect(pinned.payload.data.pins[0]!.linkUrl).toMatch(/\/l\//);
+  // A product the show's snapshot lacks waits, pending, with the show view's reason.
+  await sendEvent(svc, 'tsl', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:06:00Z', data: { showId: 's1', productId: 'p9' } });
+  const waiting = await waitFor(async () => received.find((r) => r.payload.data.pins.some((p) => p.productId === 'p9')));
+  const showView = (await (await svc.api('/v1/partners/tsl/shows/s1')).json()) as { mirrors: { pins: { productId: string }[] }[] };
+  const viewPin = showView.mirrors[0]!.pins.find((p) => p.productId === 'p9');
+  expect(waiting.payload.data.pins.find((p) => p.productId === 'p9')).toEqual(viewPin);
+  expect(viewPin).toMatchObject({ state: 'pending', linkUrl: null, reason: expect.stringContaining("product p9 is not in the show's snapshot") });
 
   // every message is distinct (one per change), and the REST view agrees
   expect(new Set(received.map((r) => r.id)).size).toBe(received.length);

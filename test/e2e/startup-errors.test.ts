@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../src/lib/net.js';
 import { RedisUnavailableError, resolveRedis } from '../../src/store/embedded-redis.js';
-import { startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
+import { spawnRedisServer, startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
 
 const root = resolve(import.meta.dirname ?? '.', '../..');
 
@@ -185,7 +185,7 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
   test('REDIS_CLUSTER_NODES naming a cluster node of a cluster never created (no slots): exit 1 at once saying so, no stack', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sc-start-node-'));
     const port = await freePort();
-    const node = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')], { stdio: 'ignore' });
+    const node = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')], { stdio: 'ignore' });
     try {
       await waitReady(port, 10_000, node.pid);
       const { code, out, killed } = await startOnClusterNodes(`127.0.0.1:${port}`);

@@ -8,14 +8,14 @@
  * instead of a single redis-server: the e2e suites listed in `npm run test:cluster` run unchanged on
  * both topologies.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { freePort } from '../../src/lib/net.js';
-import { closeProbe, startRedis, waitReady, type TestRedis } from './redis-server.js';
+import { closeProbe, spawnRedisServer, startRedis, waitReady, type TestRedis } from './redis-server.js';
 
 const run = promisify(execFile);
 
@@ -126,7 +126,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedis
     const s = specs.find((x) => x.port === port);
     if (!s) throw new Error(`no cluster node on ${port}`);
     if (isRunning(s)) return;
-    s.proc = spawn('redis-server', nodeArgs(s.port, s.busPort, s.dir, nodeTimeoutMs), { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
+    s.proc = spawnRedisServer(nodeArgs(s.port, s.busPort, s.dir, nodeTimeoutMs), { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
     await waitReady(s.port);
   };
   const stopNode = async (port: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {

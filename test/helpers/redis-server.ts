@@ -2,7 +2,7 @@
  * Spawns a private redis-server per test file: ephemeral port, temp dir, AOF on (so a test can kill
  * and restart it and keep the data). Tests never mock Redis.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,39 @@ export interface TestRedis {
   start(): Promise<void>;
   /** Stop and delete the temp dir. */
   destroy(): Promise<void>;
+}
+
+let pdeathsig: boolean | undefined;
+let workerWatched = false;
+
+/**
+ * Spawns a test's redis-server so that it dies with the test process: through `setpriv --pdeathsig
+ * KILL` (util-linux), which sets the kernel's parent-death signal and then execs redis-server in
+ * its own place. So the child's pid is redis-server's own (waitReady compares it with INFO's
+ * process_id; crash tests send it SIGKILL, SIGSTOP, SIGCONT) and no watchdog process is in between;
+ * yet when the jest process that spawned it dies (killed, `kill -9`, a CI timeout) the kernel kills
+ * the server at once. Before, such a run left every redis-server it had started running. Where
+ * setpriv cannot do that (not Linux, no util-linux), redis-server is spawned as before.
+ *
+ * A jest run of several files spawns from its workers (child processes), which outlive a jest
+ * killed with SIGKILL (they do not watch their parent): each worker that starts a Redis gets one
+ * watchdog (a `sh` polling jest's pid once a second) that kills the worker once jest is gone, and
+ * so its servers. The watchdog has the worker as its parent-death signal too: it never outlives the
+ * worker, so it cannot signal a pid reused after the worker ended.
+ */
+export function spawnRedisServer(args: string[], opts: SpawnOptions = {}): ChildProcess {
+  pdeathsig ??= spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore' }).status === 0;
+  if (!pdeathsig) return spawn('redis-server', args, opts);
+  if (!workerWatched && /jest-worker[\\/]build[\\/]processChild\.js$/.test(process.argv[1] ?? '')) {
+    workerWatched = true;
+    const watchdog = spawn(
+      'setpriv',
+      ['--pdeathsig', 'KILL', '--', 'sh', '-c', 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -KILL "$2"', 'jest-watchdog', String(process.ppid), String(process.pid)],
+      { stdio: 'ignore' },
+    );
+    watchdog.unref();
+  }
+  return spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'redis-server', ...args], opts);
 }
 
 /**
@@ -74,8 +107,7 @@ export async function startRedis(): Promise<TestRedis> {
   let proc: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     if (proc && proc.exitCode === null && proc.signalCode === null) return; // already running
-    const p = spawn(
-      'redis-server',
+    const p = spawnRedisServer(
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction', '--loglevel', 'warning'],
       { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } }, // byte order for Lua's string compare, as embedded-redis.ts
     );

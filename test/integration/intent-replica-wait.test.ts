@@ -5,7 +5,7 @@
  * call the platform again without looking for what the first call made. A real redis-server master
  * with one real replica started here (frozen with SIGSTOP), the YouTube simulator over HTTP.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/lib/net.js';
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
-import { startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
+import { spawnRedisServer, startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
@@ -28,7 +28,7 @@ beforeAll(async () => {
   master = await startRedis();
   replicaDir = mkdtempSync(join(tmpdir(), 'syndicast-replica-'));
   const port = await freePort();
-  replica = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', replicaDir, '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(master.port), '--loglevel', 'warning'], { stdio: 'ignore' });
+  replica = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--dir', replicaDir, '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(master.port), '--loglevel', 'warning'], { stdio: 'ignore' });
   await waitReady(port, 10_000, replica.pid);
   const probe = new Redis({ port: master.port, host: '127.0.0.1' });
   try {

@@ -32,8 +32,8 @@ test("the relay's mirror.updated of show a:b / target c and of show a / target b
     },
   });
   const status = { state: 'sending' as const, bitrateKbps: 0, bytesSent: 0, since: '2026-12-01T12:00:00.000Z', restarts: 0, lastError: null };
-  await hook('oc', 'a:b', newMirror('c', 'youtube'), status);
-  await hook('oc', 'a', newMirror('b:c', 'youtube'), status);
+  await hook('oc', 'a:b', newMirror('c', 'youtube'), status, { enabled: true });
+  await hook('oc', 'a', newMirror('b:c', 'youtube'), status, { enabled: true });
   expect(results.map((r) => r.duplicate)).toEqual([false, false]);
   expect(results[0]!.messageId).not.toBe(results[1]!.messageId);
 });

@@ -167,24 +167,35 @@ describe('a reader whose input falls silent', () => {
     const e = await edge(PART);
     const peers = new InputPeers();
     const { log, lines } = logSink();
-    const sup = reader(e.url, 'silent-then-joined.flv', peers, log);
+    // The reader waits on its input by construction (the edge holds the rest back): it says so on
+    // every sample. This test is about which peers count, not about reading /proc (the tests above do
+    // that): on a loaded machine a sample of the real ffmpeg can find it runnable (it wakes every
+    // 100 ms to poll) and cannot tell, and with this test's 2 s stall time the one sample taken before
+    // the stall time may be that one; the silence was then the run's, restarted at the stall time
+    // before any other reader joined, and the wait for the "silent for all" line below timed out
+    // (seen once in a fresh-clone CI under full load).
+    const sup = reader(e.url, 'silent-then-joined.flv', peers, log, undefined, () => true);
     const late = reader(e.url, 'joined-late.flv', peers, pino({ level: 'silent' }));
     sup.start();
     try {
-      await waitFor(async () => sup.status.state === 'sending', 30_000);
-      // Silent past the stall time with no other reader: judged against the hard limit.
-      await waitFor(async () => lines.some((l) => l.msg === SILENT_FOR_ALL), 30_000);
+      // (ffmpeg's start-up is not what this test is about: a loaded machine gets a minute)
+      await waitFor(async () => sup.status.state === 'sending', 60_000);
+      // Silent past the stall time with no other reader: judged against the hard limit (a restart
+      // at the stall time instead fails here, not as a timeout).
+      await waitFor(async () => lines.some((l) => l.msg === SILENT_FOR_ALL || l.msg === STALLED), 30_000);
+      expect(lines.filter((l) => l.msg === STALLED)).toEqual([]);
       // Another reader of the show connects now (a new destination, or one restarting) and gets the cached part.
       late.start();
+      // The hard limit is wall time (8 s of silence, whatever the starvation): due a few seconds from here.
       await waitFor(async () => sup.status.restarts >= 1, 40_000);
       // (The other reader did get the cached part; on a loaded machine perhaps only after this restart.)
-      await waitFor(async () => late.status.bytesSent > 0, 30_000);
+      await waitFor(async () => late.status.bytesSent > 0, 60_000);
       expect(sup.status.lastError).toBe("relay: no data from the show's stream for 8 s (for none of its readers)");
     } finally {
       await Promise.all([sup.stop(), late.stop()]);
       await e.close();
     }
-  }, 90_000);
+  }, 240_000);
 
   test('while the show\'s other reader keeps getting data is a stalled reader, restarted at the stall time', async () => {
     // connection 0: the other reader, the whole stream; connection 1: this reader, part of it, then nothing

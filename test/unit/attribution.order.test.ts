@@ -52,6 +52,23 @@ describe('attributeByClick (rule 1)', () => {
     expect(attributeByClick('pa', { createdAt: at(-HOUR), clickId: 'c1' }, click, 2, rateFor)).toEqual(outside);
   });
 
+  test("an order stamped in whole seconds is compared at that resolution: the same second as its click is not before it", () => {
+    const late: ClickRef = { ...click, at: '2026-01-01T10:00:00.400Z' };
+    const attributed = { attributed: true, via: 'click', showId: 's1', targetId: 't1', productId: 'p1', clickId: 'c1', rateBps: 750 };
+    const outside = { attributed: false, reason: 'outside_window', clickId: 'c1' };
+    expect(attributeByClick('pa', { createdAt: '2026-01-01T10:00:00Z', clickId: 'c1' }, late, 1, rateFor)).toEqual(attributed);
+    // the same second with an offset, and in tenths of a second
+    expect(attributeByClick('pa', { createdAt: '2026-01-01T12:00:00+02:00', clickId: 'c1' }, late, 1, rateFor)).toEqual(attributed);
+    expect(attributeByClick('pa', { createdAt: '2026-01-01T10:00:00.4Z', clickId: 'c1' }, late, 1, rateFor)).toEqual(attributed);
+    // given in milliseconds, or a second earlier: before the click
+    expect(attributeByClick('pa', { createdAt: '2026-01-01T10:00:00.000Z', clickId: 'c1' }, late, 1, rateFor)).toEqual(outside);
+    expect(attributeByClick('pa', { createdAt: '2026-01-01T10:00:00.3Z', clickId: 'c1' }, late, 1, rateFor)).toEqual(outside);
+    expect(attributeByClick('pa', { createdAt: '2026-01-01T09:59:59Z', clickId: 'c1' }, late, 1, rateFor)).toEqual(outside);
+    // the far edge stays where it was: the window's last second is in, the next one out
+    expect(attributeByClick('pa', { createdAt: '2026-01-01T11:00:00Z', clickId: 'c1' }, late, 1, rateFor)).toEqual(attributed);
+    expect(attributeByClick('pa', { createdAt: '2026-01-01T11:00:01Z', clickId: 'c1' }, late, 1, rateFor)).toEqual(outside);
+  });
+
   test("the rate is the click's target's", () => {
     const other = { ...click, targetId: 't2' };
     expect(attributeByClick('pa', { createdAt: at(0), clickId: 'c1' }, other, 1, rateFor)).toMatchObject({ attributed: true, targetId: 't2', rateBps: -1 });
