@@ -4,7 +4,9 @@
  * `ClientRequest.setTimeout`), which a trickle of bytes never lets fire: an operator's
  * `POST .../targets` (credential check) hung for as long as the server kept sending, and so would a
  * worker's sync. Now the whole exchange ends at the timeout, and an answer past MAX_RESPONSE_BYTES is
- * refused instead of being read into memory. Real HTTP on loopback, a real redis-server for the API part.
+ * refused instead of being read into memory. And a baseUrl that answers `200 ok` to everything (a
+ * web server, not the platform's API) no longer passes the Whatnot and Bambuser credential checks.
+ * Real HTTP on loopback, a real redis-server for the API part.
  */
 import { createServer, type Server } from 'node:http';
 import pino from 'pino';
@@ -20,6 +22,11 @@ const timers = new Set<NodeJS.Timeout>();
 
 beforeAll(async () => {
   server = createServer((req, res) => {
+    if (req.url?.startsWith('/ok/')) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+      return;
+    }
     if (req.url?.includes('/huge')) {
       res.writeHead(200, { 'content-type': 'application/json' });
       const chunk = Buffer.alloc(1024 * 1024, 0x20);
@@ -110,4 +117,15 @@ describe('API', () => {
     expect(r.status).toBe(503);
     expect(Date.now() - t0).toBeLessThan(10_000);
   }, 30_000);
+
+  test.each(['whatnot', 'bambuser'] as const)('%s: a baseUrl that answers 200 "ok" (not the API) does not pass the credential check', async (platform) => {
+    const r = await svc.api('/v1/partners/drip/targets', {
+      json: { id: `ok-${platform}`, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${base}/ok/${platform}`, commissionRateBps: 100 },
+    });
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as { detail: string }).detail).toMatch(/malformed response/);
+    expect((await svc.api('/v1/partners/drip/targets')).status).toBe(200);
+    const list = (await (await svc.api('/v1/partners/drip/targets')).json()) as { targets: { id: string }[] };
+    expect(list.targets.map((t) => t.id)).not.toContain(`ok-${platform}`);
+  });
 });
