@@ -109,19 +109,41 @@ export class ApiKeyRepository {
     return raw ? toPublic(JSON.parse(raw) as IndexRecord, last ? { [id]: last } : {}, now) : null;
   }
 
-  /** Revokes at once (the next request with the key gets 401). Null when no such key; idempotent. */
+  /**
+   * Revokes at once (the next request with the key gets 401). Null when no such key; idempotent, also
+   * when revocations run at once: they all answer the first one's revocation time (each used to read
+   * the key active and write its own time, and each route call wrote an `api_key.revoked` audit entry).
+   */
   async revoke(id: string, now = Date.now()): Promise<PublicApiKey | null> {
+    return (await this.revokeOnce(id, now))?.key ?? null;
+  }
+
+  /** `revoke`, and whether this call is the one that revoked the key (for the audit log). */
+  async revokeOnce(id: string, now = Date.now()): Promise<{ key: PublicApiKey; revoked: boolean } | null> {
     const raw = await this.redis.hget(this.keys.apiKeyIndex(), id);
     if (!raw) return null;
     const rec = JSON.parse(raw) as IndexRecord;
-    const revokedAt = rec.revokedAt ?? new Date(now).toISOString();
+    const candidate = new Date(now).toISOString();
+    // Compare-and-set on the index entry: the first revocation time written is the one every caller uses.
+    const [revokedAt, changed] = (await this.redis.eval(REVOKE_LUA, 1, this.keys.apiKeyIndex(), id, JSON.stringify({ ...rec, revokedAt: candidate }), candidate)) as [string, number];
     const { hash, ...record } = rec;
-    // The record authentication reads first: once this is written the key no longer works.
+    // Every caller writes the record authentication reads before it answers: once any answer says
+    // revoked, the key no longer works.
     await this.redis.set(this.keys.apiKey(hash), JSON.stringify({ ...record, revokedAt }), 'XX');
-    await this.redis.hset(this.keys.apiKeyIndex(), id, JSON.stringify({ ...rec, revokedAt }));
-    return this.get(id, now);
+    const key = await this.get(id, now);
+    return key ? { key, revoked: changed === 1 } : null;
   }
 }
+
+/** KEYS[1] the key index, ARGV: id, the entry revoked, its revocation time → {revokedAt, 1 if this call revoked it}. */
+const REVOKE_LUA = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return {ARGV[3], 0} end
+local at = cjson.decode(cur)['revokedAt']
+if type(at) == 'string' and at ~= '' then return {at, 0} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {ARGV[3], 1}
+`;
 
 function toPublic(r: IndexRecord, used: Record<string, string>, now: number): PublicApiKey {
   const status = r.revokedAt ? 'revoked' : r.expiresAt && Date.parse(r.expiresAt) <= now ? 'expired' : 'active';

@@ -5,7 +5,7 @@
  * loopback or link-local address never receives a token or a client secret. A refused connection
  * is a PermanentError whose message names the host and the address, never a credential.
  */
-import axios, { type AxiosInstance, type CreateAxiosDefaults, type InternalAxiosRequestConfig } from 'axios';
+import axios, { AxiosError, type AxiosInstance, type CreateAxiosDefaults, type InternalAxiosRequestConfig } from 'axios';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { urlToHttpOptions } from 'node:url';
@@ -36,9 +36,16 @@ function destinationRefused(ctx: AdapterContext, message: string): PermanentErro
   );
 }
 
+/**
+ * The largest platform answer read: past it the request fails (a network failure, retried) instead of
+ * the whole body being held in memory (a wrong baseUrl served hundreds of MiB, all of it read).
+ */
+export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
+
 export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefaults): AxiosInstance {
   const guard = ctx.destinations;
   const http = axios.create({
+    maxContentLength: MAX_RESPONSE_BYTES,
     ...config,
     ...(guard?.httpAgent ? { httpAgent: guard.httpAgent } : {}),
     ...(guard?.httpsAgent ? { httpsAgent: guard.httpsAgent } : {}),
@@ -46,13 +53,20 @@ export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefau
   // Inside an intent step, no request leaves after the step's attempt deadline (attempt-deadline.ts).
   // Synchronous: runs inline when the request is made (no promise hop per request); a throw still
   // rejects the request before anything is sent.
+  // axios' `timeout` is only the socket's idle time: a platform (or a wrong baseUrl) that sent its answer
+  // a byte at a time held the request — a worker's sync, an operator's target create — for as long as it
+  // kept sending. The whole request (answer included) now ends at `timeout`, as a timeout (ECONNABORTED).
   const checkDeadline = (req: InternalAxiosRequestConfig): InternalAxiosRequestConfig => {
     req.timeout = timeoutWithinDeadline(req.timeout ?? 0);
+    if (req.timeout > 0 && !req.signal) req.signal = AbortSignal.timeout(req.timeout);
     return req;
   };
   http.interceptors.request.use(checkDeadline, undefined, { synchronous: true });
   http.interceptors.response.use(undefined, (err: unknown) => {
     if (axios.isAxiosError(err) && err.code === 'EDESTREFUSED') throw destinationRefused(ctx, err.message);
+    if (axios.isCancel(err) && err.config?.timeout && err.config.signal?.aborted && (err.config.signal as AbortSignal).reason instanceof DOMException) {
+      throw new AxiosError(`timeout of ${err.config.timeout}ms exceeded`, AxiosError.ECONNABORTED, err.config);
+    }
     throw err;
   });
   return http;
@@ -165,14 +179,26 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
       if (target.port !== undefined) opts.port = target.port;
       if (target.auth !== undefined) opts.auth = target.auth;
       if (agent) opts.agent = agent;
+      let settled = (): void => {};
       const fail = (err: NodeJS.ErrnoException): void => {
+        settled();
         reject(err.code === 'EDESTREFUSED' ? destinationRefused(ctx, err.message) : new PlatformNetworkError(err.message, err.code));
       };
       const onResponse = (res: IncomingMessage): void => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let bytes = 0;
+        res.on('data', (c: Buffer) => {
+          bytes += c.length;
+          if (bytes > MAX_RESPONSE_BYTES) {
+            fail(Object.assign(new Error(`maxContentLength size of ${MAX_RESPONSE_BYTES} exceeded`), { code: 'ERR_BAD_RESPONSE' }));
+            r.destroy();
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('error', fail);
         res.on('end', () => {
+          settled();
           let text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
           if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
           let data: unknown = text;
@@ -189,11 +215,14 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
       const r = secure ? httpsRequest(opts, onResponse) : httpRequest(opts, onResponse);
       r.on('error', fail);
       if (timeout > 0) {
-        r.setTimeout(timeout, () => {
+        // The whole exchange, answer included: a socket idle timeout (r.setTimeout) never fired while the
+        // platform sent its answer a byte at a time, and the sync waited for as long as it kept sending.
+        const timer = setTimeout(() => {
           // Settled here: what the destroyed request or response emits after this (ECONNRESET) is not the cause.
           reject(new PlatformNetworkError(`timeout of ${timeout}ms exceeded`, 'ECONNABORTED'));
           r.destroy();
-        });
+        }, timeout);
+        settled = () => clearTimeout(timer);
       }
       r.end(req.body);
     });

@@ -99,6 +99,21 @@ describe('API keys', () => {
     expect(revocations.entries.filter((e) => e.detail?.['keyId'] === k.id)).toHaveLength(1);
   });
 
+  // Found against npm start: 5 DELETEs of one key at once each read it active, each wrote its own
+  // revokedAt and each left an api_key.revoked entry.
+  test('revocations of one key at once: one audit entry, one revocation time, and the key refused', async () => {
+    const k = await createKey({ role: 'operator', name: 'leaked' });
+    const rs = await Promise.all(Array.from({ length: 8 }, () => svc.api(`/v1/api-keys/${k.id}`, { method: 'DELETE' })));
+    expect(rs.map((r) => r.status)).toEqual(Array(8).fill(200));
+    const views = (await Promise.all(rs.map((r) => r.json()))) as KeyView[];
+    expect(new Set(views.map((v) => v.revokedAt)).size).toBe(1);
+    const listed = (await (await svc.api(`/v1/api-keys/${k.id}`)).json()) as KeyView;
+    expect(listed.revokedAt).toBe(views[0]!.revokedAt);
+    expect((await svc.api('/v1/partners', { key: k.key })).status).toBe(401);
+    const revocations = await audit(`?action=api_key.revoked&limit=500`);
+    expect(revocations.entries.filter((e) => e.detail?.['keyId'] === k.id)).toHaveLength(1);
+  });
+
   test('only admin lists or revokes keys', async () => {
     const victim = await createKey({ role: 'viewer' });
     for (const key of [operator.key, (await createKey({ role: 'partner', partnerId: 'pa' })).key]) {

@@ -59,10 +59,11 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, op
   });
 
   app.delete('/v1/api-keys/:keyId', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Revoke an API key (its next request gets 401)', params: KeyParams, docResponses: { 200: ok('revoked (again: unchanged)', ApiKeySchema), 403: FORBIDDEN_ROLE, 404: 'unknown key' } } }, async (req) => {
-    const before = await apiKeys.get(req.params.keyId);
-    const k = await apiKeys.revoke(req.params.keyId);
-    if (!before || !k) throw notFound(`API key ${req.params.keyId}`);
-    if (before.status !== 'revoked') await app.audit(req, { action: 'api_key.revoked', partnerId: k.partnerId ?? undefined, detail: { keyId: k.id, role: k.role, ...(k.name ? { name: k.name } : {}) } });
+    const r = await apiKeys.revokeOnce(req.params.keyId);
+    if (!r) throw notFound(`API key ${req.params.keyId}`);
+    const k = r.key;
+    // Only the call that revoked it: DELETEs racing on one key leave one entry.
+    if (r.revoked) await app.audit(req, { action: 'api_key.revoked', partnerId: k.partnerId ?? undefined, detail: { keyId: k.id, role: k.role, ...(k.name ? { name: k.name } : {}) } });
     return k;
   });
 };

@@ -198,7 +198,8 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
 
     async verifyCredentials() {
       // One show of the organisation (READ_SHOWS): the key must be valid, of this region, with that scope.
-      await client.call({ method: 'GET', path: `${V1}/shows`, query: { limit: 1 }, scope: 'READ_SHOWS', schema: z.unknown() });
+      // A JSON object (the page): a 200 of anything else (an HTML page, `ok`: a wrong baseUrl) proves nothing about the key.
+      await client.call({ method: 'GET', path: `${V1}/shows`, query: { limit: 1 }, scope: 'READ_SHOWS', schema: z.looseObject({}) });
     },
 
     async attachShow(externalId) {

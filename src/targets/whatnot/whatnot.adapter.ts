@@ -86,7 +86,8 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
 
     async verifyCredentials() {
       // The seller's own shows, one of them: the cheapest call the token must be valid for.
-      await client.call({ method: 'GET', path: '/shows', query: { limit: 1 }, what: 'check the API token (list one of its shows)', schema: z.unknown() });
+      // A JSON object (the page): a 200 of anything else (an HTML page, `ok`: a wrong baseUrl) proves nothing about the token.
+      await client.call({ method: 'GET', path: '/shows', query: { limit: 1 }, what: 'check the API token (list one of its shows)', schema: z.looseObject({}) });
     },
 
     async attachShow(externalId): Promise<RemoteShow> {
