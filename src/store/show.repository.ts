@@ -732,7 +732,9 @@ export class ShowRepository {
         INTENT_TTL_SEC,
         ...pending.map((p) => p.record),
       );
-      if (ok !== -1) lease.pending = undefined;
+      // -1 (lease lost) and -2 (target gone) wrote nothing: the deferred done records stay for the
+      // run's flush, as facts of calls already made (saveMirrorFinal likewise).
+      if (ok !== -1 && ok !== -2) lease.pending = undefined;
     } else {
       ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), guard.key, expected, this.serialize(next), lease?.token ?? '', lease?.ttlMs ?? 0, guard.field);
     }
