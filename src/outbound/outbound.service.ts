@@ -150,7 +150,7 @@ export class OutboundService {
         continue;
       }
       const d = stored.deliveries[id];
-      if (d?.state === 'pending' && (await this.nudge(d, messageId))) {
+      if (d?.state === 'pending' && (await this.nudge(partnerId, d, messageId))) {
         queued.push(id);
         continue;
       }
@@ -164,11 +164,14 @@ export class OutboundService {
   }
 
   /** A pending delivery with a live job: run a delayed one now. False when its job is gone. */
-  private async nudge(d: DeliveryState, messageId: string): Promise<boolean> {
+  private async nudge(partnerId: string, d: DeliveryState, messageId: string): Promise<boolean> {
     const job = await this.deps.producer.find({ messageId, endpointId: d.endpointId, run: d.run });
     if (!job) return false;
     const state = await job.getState();
     if (state === 'delayed') {
+      // The retry is due now: DeliveryService waits out a job run before its delivery's nextAttemptAt
+      // (a job taken over mid-attempt), so the promoted job would otherwise wait for the old schedule.
+      if (d.nextAttemptAt !== null) await this.deps.messages.saveDelivery(partnerId, messageId, { ...d, nextAttemptAt: new Date().toISOString() });
       await job.promote();
       return true;
     }
