@@ -8,10 +8,10 @@
  * target creates shows by API, so the show live again is created and mirrored. Real service and
  * workers, real Redis, the Bambuser simulator over HTTP.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simTarget, startSimRig, waitForMirror } from '../helpers/mirrors.js';
 
 const P = 'lael';
 let svc: TestService;
@@ -27,21 +27,10 @@ interface MirrorView {
   lastError: string | null;
 }
 
-async function mirrorWhere(showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> {
-  return waitFor(async () => {
-    const r = await svc.api(`/v1/partners/${P}/shows/${showId}`);
-    if (r.status !== 200) return undefined;
-    const m = ((await r.json()) as { mirrors: MirrorView[] }).mirrors[0];
-    return m && pred(m) ? m : undefined;
-  }, 30_000);
-}
+const mirrorWhere = (showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> => waitForMirror(svc, P, showId, pred, { timeoutMs: 30_000 });
 
 beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, P);
-  const r = await svc.api(`/v1/partners/${P}/targets`, { json: { id: 'bb', platform: 'bambuser', name: 'BB', credentials: CREDENTIALS.bambuser, baseUrl: sim.base('bambuser'), commissionRateBps: 100 } });
-  expect(r.status).toBe(201);
+  ({ sim, svc, secret } = await startSimRig(P, (s) => [simTarget(s, 'bambuser', { id: 'bb', name: 'BB', commissionRateBps: 100 })]));
 }, 60_000);
 
 afterAll(async () => {

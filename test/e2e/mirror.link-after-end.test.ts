@@ -9,10 +9,10 @@
  * re-linking the same id, are unchanged (mirror.relink-same, mirror.operator-link). Real service and
  * workers, real Redis, the YouTube simulator over HTTP.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simTarget, startSimRig, waitForMirror } from '../helpers/mirrors.js';
 
 const PARTNER = 'lae';
 
@@ -29,21 +29,10 @@ interface MirrorView {
   lastError: string | null;
 }
 
-async function mirrorWhere(showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> {
-  return waitFor(async () => {
-    const r = await svc.api(`/v1/partners/${PARTNER}/shows/${showId}`);
-    if (r.status !== 200) return undefined;
-    const m = ((await r.json()) as { mirrors: MirrorView[] }).mirrors[0];
-    return m && pred(m) ? m : undefined;
-  }, 20_000);
-}
+const mirrorWhere = (showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> => waitForMirror(svc, PARTNER, showId, pred);
 
 beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, PARTNER);
-  const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { id: 'yt', platform: 'youtube', name: 'YouTube', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 } });
-  expect(r.status).toBe(201);
+  ({ sim, svc, secret } = await startSimRig(PARTNER, (s) => [simTarget(s, 'youtube', { id: 'yt', name: 'YouTube', commissionRateBps: 1000 })]));
 });
 
 afterAll(async () => {
