@@ -173,6 +173,21 @@ export async function createPartner(svc: TestService, id: string, extra: Record<
  * starting, a connection refused) — except a failed `expect`: an assertion inside the poll (a 500 where
  * a 200 was expected, say) fails the test at once instead of being retried until it happens to pass.
  */
+/**
+ * The service for one test file: started (`opts`) with `partner` created before the file's tests and
+ * handed to `use` (the service and the partner's webhook secret), closed after them.
+ */
+export function servicePerFile(partner: string, use: (started: { svc: TestService; secret: string }) => void, opts: TestServiceOptions = {}): void {
+  let svc: TestService | undefined;
+  beforeAll(async () => {
+    svc = await startService(opts);
+    use({ svc, secret: await createPartner(svc, partner) });
+  });
+  afterAll(async () => {
+    await svc?.close();
+  });
+}
+
 export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, stepMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
