@@ -4,11 +4,9 @@
  * worker, so a platform order naming that broadcast attributes to the show (rule 2).
  */
 import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
-import type { TestSim } from '../helpers/sim.js';
-import { simTarget, startSimRig, waitForMirror } from '../helpers/mirrors.js';
+import { simRigPerFile, simTarget, waitForMirror, youtubeEncoder } from '../helpers/mirrors.js';
 
 let svc: TestService;
-let sim: TestSim;
 let secret: string;
 
 interface MirrorJson {
@@ -17,17 +15,7 @@ interface MirrorJson {
   pins: { productId: string; state: string; linkUrl: string | null }[];
 }
 
-beforeAll(async () => {
-  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (see docs/testing.md)
-  ({ sim, svc, secret } = await startSimRig('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt1', name: 'YT', commissionRateBps: 1000 })], {
-    prepare: (s) => s.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 }),
-  }));
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt1', name: 'YT', commissionRateBps: 1000 })], (rig) => ({ svc, secret } = rig), { prepare: youtubeEncoder });
 
 test('a click on the pinned link attributes the partner order; the mirrored broadcast id attributes a platform order', async () => {
   const show = sampleShow('s1');

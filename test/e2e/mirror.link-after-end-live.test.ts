@@ -11,14 +11,13 @@
 import { sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import type { TestSim } from '../helpers/sim.js';
-import { simTarget, startSimRig, waitForMirror } from '../helpers/mirrors.js';
+import { eventClock, simRigPerFile, simTarget, waitForMirror } from '../helpers/mirrors.js';
 
 const P = 'lael';
 let svc: TestService;
 let sim: TestSim;
 let secret: string;
-let at = Date.now() - 60_000;
-const next = (): string => new Date((at += 1000)).toISOString();
+const next = eventClock();
 
 interface MirrorView {
   state: string;
@@ -29,14 +28,7 @@ interface MirrorView {
 
 const mirrorWhere = (showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> => waitForMirror(svc, P, showId, pred, { timeoutMs: 30_000 });
 
-beforeAll(async () => {
-  ({ sim, svc, secret } = await startSimRig(P, (s) => [simTarget(s, 'bambuser', { id: 'bb', name: 'BB', commissionRateBps: 100 })]));
-}, 60_000);
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile(P, (s) => [simTarget(s, 'bambuser', { id: 'bb', name: 'BB', commissionRateBps: 100 })], (rig) => ({ sim, svc, secret } = rig), { timeoutMs: 60_000 });
 
 test('linked after the end, then live again: the hand-made show is mirrored (live, pinned), not action_required', async () => {
   const show = sampleShow('s1', { scheduledAt: new Date(Date.now() + 3600_000).toISOString() });

@@ -12,15 +12,14 @@
 import { sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import type { TestSim } from '../helpers/sim.js';
-import { simTarget, startSimRig, waitForMirror } from '../helpers/mirrors.js';
+import { eventClock, simRigPerFile, simTarget, waitForMirror } from '../helpers/mirrors.js';
 
 const PARTNER = 'lae';
 
 let svc: TestService;
 let sim: TestSim;
 let secret: string;
-let at = Date.now() - 60_000;
-const next = (): string => new Date((at += 1000)).toISOString();
+const next = eventClock();
 
 interface MirrorView {
   state: string;
@@ -31,14 +30,7 @@ interface MirrorView {
 
 const mirrorWhere = (showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> => waitForMirror(svc, PARTNER, showId, pred);
 
-beforeAll(async () => {
-  ({ sim, svc, secret } = await startSimRig(PARTNER, (s) => [simTarget(s, 'youtube', { id: 'yt', name: 'YouTube', commissionRateBps: 1000 })]));
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile(PARTNER, (s) => [simTarget(s, 'youtube', { id: 'yt', name: 'YouTube', commissionRateBps: 1000 })], (rig) => ({ sim, svc, secret } = rig));
 
 test.each([
   ['show.ended', 'ended'],

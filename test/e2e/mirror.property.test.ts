@@ -9,7 +9,7 @@ import { sendEvent, showEvent, waitFor, type TestService } from '../helpers/serv
 import { runsFor } from '../helpers/redis-cluster.js';
 import { phaseEvents, type Ev } from '../helpers/phases.js';
 import type { TestSim } from '../helpers/sim.js';
-import { simTarget, startSimRig } from '../helpers/mirrors.js';
+import { simRigPerFile, simTarget } from '../helpers/mirrors.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -79,16 +79,9 @@ async function run(showId: string, order: (phase: Ev[]) => Ev[]): Promise<Observ
   return seen;
 }
 
-beforeAll(async () => {
-  ({ sim, svc, secret } = await startSimRig('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt', name: 'YT', commissionRateBps: 500 })], {
-    service: {},
-    prepare: (s) => s.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0, quotaPerDay: 10_000_000 }),
-  }));
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
+simRigPerFile('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt', name: 'YT', commissionRateBps: 500 })], (rig) => ({ sim, svc, secret } = rig), {
+  service: {},
+  prepare: (s) => s.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0, quotaPerDay: 10_000_000 }),
 });
 
 test('permuted and duplicated events converge to the in-order result', async () => {

@@ -12,7 +12,7 @@ import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../
 import { settled, syncQueues } from '../helpers/settle.js';
 import type { TestSim } from '../helpers/sim.js';
 import { mirrorIngest } from '../../src/relay/relay.service.js';
-import { simTarget, startSimRig, waitForMirror } from '../helpers/mirrors.js';
+import { simRigPerFile, simTarget, waitForMirror } from '../helpers/mirrors.js';
 
 const PARTNER = 'rls';
 
@@ -30,14 +30,7 @@ interface MirrorView {
 
 const mirrorWhere = (pred: (m: MirrorView) => boolean, showId = 'rl1'): Promise<MirrorView> => waitForMirror(svc, PARTNER, showId, pred);
 
-beforeAll(async () => {
-  ({ sim, svc, secret } = await startSimRig(PARTNER, (s) => [simTarget(s, 'facebook', { id: 'fb', name: 'Facebook Page', commissionRateBps: 1000 })]));
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile(PARTNER, (s) => [simTarget(s, 'facebook', { id: 'fb', name: 'Facebook Page', commissionRateBps: 1000 })], (rig) => ({ sim, svc, secret } = rig));
 
 test('re-linking a live mirror to the same Facebook live video neither starts it again nor posts its pin again', async () => {
   const show = sampleShow('rl1', { state: 'live', pinnedProductIds: ['p1'] });

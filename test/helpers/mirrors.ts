@@ -54,6 +54,37 @@ export async function startSimRig(
   }
 }
 
+/**
+ * startSimRig for one test file: started before the file's tests (within `timeoutMs`, jest's default
+ * unless told) and handed to `use`, closed after them (the service, then the simulators).
+ */
+export function simRigPerFile(
+  partner: string,
+  targets: (sim: TestSim) => Record<string, unknown>[],
+  use: (rig: { sim: TestSim; svc: TestService; secret: string }) => void,
+  opts: { service?: TestServiceOptions; prepare?: (sim: TestSim) => Promise<unknown>; timeoutMs?: number } = {},
+): void {
+  let rig: { sim: TestSim; svc: TestService } | undefined;
+  beforeAll(async () => {
+    const started = await startSimRig(partner, targets, opts);
+    rig = started;
+    use(started);
+  }, opts.timeoutMs);
+  afterAll(async () => {
+    await rig?.svc.close();
+    await rig?.sim.close();
+  });
+}
+
+/** A simulator set-up (simRigPerFile's `prepare`): YouTube's bound stream goes active with no video pushed (a simulated encoder; docs/testing.md). */
+export const youtubeEncoder = (sim: TestSim): Promise<unknown> => sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
+
+/** A clock for a file's events: each call one second after the last, starting a minute ago. */
+export function eventClock(): () => string {
+  let at = Date.now() - 60_000;
+  return () => new Date((at += 1000)).toISOString();
+}
+
 /** The show's mirrors, or undefined while the show view does not answer 200. */
 export async function showMirrors<M = MirrorView>(svc: TestService, partner: string, showId: string): Promise<M[] | undefined> {
   const r = await svc.api(`/v1/partners/${partner}/shows/${showId}`);
@@ -63,18 +94,22 @@ export async function showMirrors<M = MirrorView>(svc: TestService, partner: str
 
 /**
  * Waits (up to `timeoutMs`, 20 s unless told) until the show's mirror on `targetId` (the show's first
- * mirror when no target is named) satisfies `pred`, and returns it.
+ * mirror when no target is named) satisfies `pred`, and returns it. With `failedIsError` a failed
+ * mirror's lastError is what a time-out reports.
  */
 export async function waitForMirror<M extends object = MirrorView>(
   svc: TestService,
   partner: string,
   showId: string,
   pred: (m: M) => boolean,
-  opts: { targetId?: string; timeoutMs?: number } = {},
+  opts: { targetId?: string; timeoutMs?: number; failedIsError?: boolean } = {},
 ): Promise<M> {
   return waitFor(async () => {
     const mirrors = await showMirrors<M>(svc, partner, showId);
     const m = opts.targetId === undefined ? mirrors?.[0] : mirrors?.find((x) => (x as { targetId?: string }).targetId === opts.targetId);
+    const v = m as { state?: string; lastError?: string | null } | undefined;
+    // (waitFor keeps trying; this error is what its time-out then reports)
+    if (opts.failedIsError && v?.state === 'failed') throw new Error(`${opts.targetId ?? 'mirror'} failed: ${v.lastError}`);
     return m && pred(m) ? m : undefined;
   }, opts.timeoutMs ?? 20_000);
 }
