@@ -11,7 +11,7 @@
 import { sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import type { TestSim } from '../helpers/sim.js';
-import { eventClock, simRigPerFile, simTarget, waitForMirror } from '../helpers/mirrors.js';
+import { eventClock, simRigPerFile, simTarget, waitForMirror, type MirrorView as BaseMirrorView } from '../helpers/mirrors.js';
 
 const P = 'lael';
 let svc: TestService;
@@ -19,11 +19,8 @@ let sim: TestSim;
 let secret: string;
 const next = eventClock();
 
-interface MirrorView {
-  state: string;
-  externalId: string | null;
+interface MirrorView extends BaseMirrorView {
   pins: { productId: string; state: string }[];
-  lastError: string | null;
 }
 
 const mirrorWhere = (showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> => waitForMirror(svc, P, showId, pred, { timeoutMs: 30_000 });

@@ -12,7 +12,7 @@
 import { sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import type { TestSim } from '../helpers/sim.js';
-import { eventClock, simRigPerFile, simTarget, waitForMirror } from '../helpers/mirrors.js';
+import { eventClock, simRigPerFile, simTarget, waitForMirror, type MirrorView } from '../helpers/mirrors.js';
 
 const PARTNER = 'lae';
 
@@ -20,13 +20,6 @@ let svc: TestService;
 let sim: TestSim;
 let secret: string;
 const next = eventClock();
-
-interface MirrorView {
-  state: string;
-  externalId: string | null;
-  url: string | null;
-  lastError: string | null;
-}
 
 const mirrorWhere = (showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> => waitForMirror(svc, PARTNER, showId, pred);
 

@@ -32,10 +32,11 @@ export async function addTarget(svc: TestService, partner: string, body: Record<
 /**
  * What most e2e mirror tests start with: the simulators (`prepare` sets them up, e.g. their limits),
  * the service (with its workers unless `service` says otherwise), a partner (its webhook secret) and
- * its targets (each created: 201). On a failure what was started is closed again.
+ * its targets (each created: 201; no partner, no targets and an empty secret when `partner` is
+ * undefined). On a failure what was started is closed again.
  */
 export async function startSimRig(
-  partner: string,
+  partner: string | undefined,
   targets: (sim: TestSim) => Record<string, unknown>[],
   opts: { service?: TestServiceOptions; prepare?: (sim: TestSim) => Promise<unknown> } = {},
 ): Promise<{ sim: TestSim; svc: TestService; secret: string }> {
@@ -44,6 +45,7 @@ export async function startSimRig(
   try {
     await opts.prepare?.(sim);
     svc = await startService(opts.service ?? { workers: true });
+    if (partner === undefined) return { sim, svc, secret: '' };
     const secret = await createPartner(svc, partner);
     for (const t of targets(sim)) await addTarget(svc, partner, t);
     return { sim, svc, secret };
@@ -59,7 +61,7 @@ export async function startSimRig(
  * unless told) and handed to `use`, closed after them (the service, then the simulators).
  */
 export function simRigPerFile(
-  partner: string,
+  partner: string | undefined,
   targets: (sim: TestSim) => Record<string, unknown>[],
   use: (rig: { sim: TestSim; svc: TestService; secret: string }) => void,
   opts: { service?: TestServiceOptions; prepare?: (sim: TestSim) => Promise<unknown>; timeoutMs?: number } = {},
@@ -76,8 +78,19 @@ export function simRigPerFile(
   });
 }
 
+/** simRigPerFile with no partner: the simulators and the service only (the tests make their partners). */
+export function simServicePerFile(
+  use: (rig: { sim: TestSim; svc: TestService }) => void,
+  opts: { service?: TestServiceOptions; prepare?: (sim: TestSim) => Promise<unknown>; timeoutMs?: number } = {},
+): void {
+  simRigPerFile(undefined, () => [], use, opts);
+}
+
 /** A simulator set-up (simRigPerFile's `prepare`): YouTube's bound stream goes active with no video pushed (a simulated encoder; docs/testing.md). */
 export const youtubeEncoder = (sim: TestSim): Promise<unknown> => sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
+
+/** youtubeEncoder, and a bound stream goes active at once (no activation delay). */
+export const youtubeEncoderNow = (sim: TestSim): Promise<unknown> => sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
 
 /** A clock for a file's events: each call one second after the last, starting a minute ago. */
 export function eventClock(): () => string {
