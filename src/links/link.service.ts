@@ -9,9 +9,9 @@ import type { SecretBox } from '../lib/crypto.js';
 import { sortableId } from '../lib/ids.js';
 import { TurnBatcher } from '../lib/turn-batcher.js';
 import type { Keys } from '../store/keys.js';
-import { pcallInto } from '../store/lua-batch.js';
+import { pcallEachLua, pcallInto } from '../store/lua-batch.js';
 import { ReplicaAckError, type ReplicaAck } from '../store/replica-ack.js';
-import { evalOnNode, flagRefused, NodeBatches, nodeScript, notLocal } from '../store/node-batch.js';
+import { evalOnNode, flagRefused, NodeBatches, nodeBatchLua, nodeScript, notLocal } from '../store/node-batch.js';
 import { keySlot, masterByKey } from '../store/slot.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
@@ -220,12 +220,7 @@ end`;
 const CLICKS_LUA = `
 local ttl = ARGV[1]
 ${clickFnLua('j, a', { desired: 'KEYS[j + 1]', click: 'KEYS[j + 2]', stored: 'ARGV[a + 1]', product: 'ARGV[a + 2]', snapAt: 'ARGV[a + 3]', productAt: 'ARGV[a + 4]' })}
-local out = {}
-for i = 1, #KEYS / 2 do
-  ${pcallInto('out[i]', 'click, 2 * (i - 1), 1 + 4 * (i - 1)')}
-end
-return out
-`;
+${pcallEachLua('#KEYS / 2', 'click, 2 * (i - 1), 1 + 4 * (i - 1)')}`;
 const CLICKS = nodeScript(CLICKS_LUA);
 
 /**
@@ -277,12 +272,7 @@ local function read(a)
   local values = redis.call('HMGET', ARGV[a + 1], 'snap', ARGV[a + 2])
   return {sk, pk, values[1] or '', values[2] or ''}
 end
-local out = {}
-for i = 1, #ARGV / 4 do
-  ${pcallInto('out[i]', 'read, 4 * (i - 1)')}
-end
-return out
-`;
+${nodeBatchLua('read', 4)}`;
 const NODE_PRODUCTS = nodeScript(NODE_PRODUCTS_LUA);
 /**
  * The click lookups waiting for one master of a Cluster (LinkService.findClick, attribution's): one
@@ -291,12 +281,7 @@ const NODE_PRODUCTS = nodeScript(NODE_PRODUCTS_LUA);
  * answers an error of its own (under pcall) and is read again through the Cluster client.
  */
 const NODE_LOOKUPS_LUA = `#!lua flags=allow-cross-slot-keys,no-writes
-local out = {}
-for i = 1, #ARGV do
-  ${pcallInto('out[i]', "redis.call, 'GET', ARGV[i]")}
-end
-return out
-`;
+${pcallEachLua('#ARGV', "redis.call, 'GET', ARGV[i]")}`;
 const NODE_LOOKUPS = nodeScript(NODE_LOOKUPS_LUA);
 /**
  * Click batches in flight on the home master (LinkService.homeBatcher). All of an API process's clicks

@@ -11,7 +11,7 @@
  */
 import { Cluster, type Result } from 'ioredis';
 import type { Keys } from './keys.js';
-import { evalOnNode, NodeBatches, nodeScript } from './node-batch.js';
+import { evalOnNode, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
 import type { RedisClient } from './redis.js';
 
 /**
@@ -41,20 +41,11 @@ ${assertEntryLua('KEYS[1]', 'KEYS[2]', 'ARGV[1]')}return waiting
  * client; the step is idempotent, so a call that failed as a whole is sent again the same way.
  */
 const NODE_ASSERT_LUA = `#!lua flags=allow-cross-slot-keys
-local out = {}
-for i = 1, #ARGV, 3 do
-  local ok, r = pcall(redis.call, 'SET', ARGV[i], ARGV[i + 2])
-  if ok then ok, r = pcall(redis.call, 'SCARD', ARGV[i + 1]) end
-  if ok then
-    out[#out + 1] = r
-  elseif type(r) == 'table' and r.err then
-    out[#out + 1] = { err = r.err }
-  else
-    out[#out + 1] = { err = tostring(r) }
-  end
+local function assertEntry(a)
+  local waiting
+  ${assertEntryLua('ARGV[a + 1]', 'ARGV[a + 2]', 'ARGV[a + 3]')}return waiting
 end
-return out
-`;
+${nodeBatchLua('assertEntry', 3)}`;
 const NODE_ASSERT = nodeScript(NODE_ASSERT_LUA);
 /** Asserts per master call (3 arguments each). */
 const ASSERTS_PER_CALL = 200;

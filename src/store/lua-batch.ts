@@ -13,3 +13,17 @@ export function pcallInto(slot: string, call: string): string {
     ${slot} = { err = tostring(r) }
   end`;
 }
+
+/**
+ * Lua that runs `call` under pcall (pcallInto) once for each i from 1 to `count` (a Lua expression,
+ * e.g. `#KEYS / 2`), the replies in a table `out` in that order, and returns it: the body of a batch
+ * script whose every step answers alone.
+ */
+export function pcallEachLua(count: string, call: string): string {
+  return `local out = {}
+for i = 1, ${count} do
+  ${pcallInto('out[i]', call)}
+end
+return out
+`;
+}

@@ -19,6 +19,7 @@
 import { createHash } from 'node:crypto';
 import { Command, type Cluster, type Redis } from 'ioredis';
 import { TurnBatcher } from '../lib/turn-batcher.js';
+import { pcallEachLua } from './lua-batch.js';
 import { keySlot, masterByKey } from './slot.js';
 
 export interface NodeBatchOptions<T, R> {
@@ -49,6 +50,18 @@ export interface NodeScript {
 
 export function nodeScript(lua: string): NodeScript {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+/**
+ * The loop of a per-master batch script (a script sent with evalOnNode and no declared keys): ARGV
+ * holds `stride` arguments per item, item after item; the Lua function `fn`, defined by the script
+ * before this loop, is called under pcall with the item's offset `a` (its arguments are
+ * ARGV[a + 1] .. ARGV[a + stride]). The reply is one entry per item, in order: `fn`'s reply, or the
+ * error it raised as an error of its own (a key this node does not serve: notLocal), so one item
+ * fails alone.
+ */
+export function nodeBatchLua(fn: string, stride: number): string {
+  return pcallEachLua(`#ARGV / ${stride}`, `${fn}, ${stride} * (i - 1)`);
 }
 
 /**

@@ -13,7 +13,7 @@ import { takePrepaid } from '../targets/attempt-deadline.js';
 import type { RateLimiter } from '../targets/target.adapter.js';
 import { Cluster, type Result } from 'ioredis';
 import type { Keys } from './keys.js';
-import { evalOnNode, NodeBatches, nodeScript } from './node-batch.js';
+import { evalOnNode, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
 import type { RedisClient } from './redis.js';
 
 const REDIS_NOW_MS = `
@@ -90,23 +90,11 @@ return 1
  */
 const NODE_ACQUIRE_LUA = `#!lua flags=allow-cross-slot-keys
 ${REDIS_NOW_MS}
-local function take(win, blocked, windowMs, limit, cost, member)
-  ${acquireLua('win', 'blocked', 'windowMs', 'limit', 'cost', 'member')}
+local function take(a)
+  ${acquireLua('ARGV[a + 1]', 'ARGV[a + 2]', 'ARGV[a + 3]', 'ARGV[a + 4]', 'ARGV[a + 5]', 'ARGV[a + 6]')}
   return wait
 end
-local out = {}
-for i = 1, #ARGV, 6 do
-  local ok, r = pcall(take, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
-  if ok then
-    out[#out + 1] = r
-  elseif type(r) == 'table' and r.err then
-    out[#out + 1] = { err = r.err }
-  else
-    out[#out + 1] = { err = tostring(r) }
-  end
-end
-return out
-`;
+${nodeBatchLua('take', 6)}`;
 const NODE_ACQUIRE = nodeScript(NODE_ACQUIRE_LUA);
 const TAKES_PER_CALL = 100;
 

@@ -12,8 +12,7 @@ import { wellFormedJson } from '../lib/well-formed.js';
 import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
 import { Cluster, type Result } from 'ioredis';
 import { TurnBatcher } from '../lib/turn-batcher.js';
-import { pcallInto } from './lua-batch.js';
-import { evalOnNode, flagRefused, NodeBatches, nodeScript } from './node-batch.js';
+import { evalOnNode, flagRefused, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
 import { assertHeld, INTENT_TTL_SEC, LeaseLostError, OWNED_BY_LUA, type MirrorLease } from './intent.repository.js';
 import { assertEntryLua } from './external-show.index.js';
 import type { Keys } from './keys.js';
@@ -76,12 +75,7 @@ ${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registe
 const NODE_INGEST_SHOWS_LUA = `#!lua flags=allow-cross-slot-keys
 local function ingest(a)
 ${inboxAndEvent('ARGV[a + 1]', 'ARGV[a + 2]', 'ARGV[a + 4]', 'ARGV[a + 5]', 'ARGV[a + 6]')}${registerWrites('ARGV[a + 3]', 'a + 8', '', 'a + 9')}end
-local out = {}
-for i = 1, #ARGV / 9 do
-  ${pcallInto('out[i]', 'ingest, 9 * (i - 1)')}
-end
-return out
-`;
+${nodeBatchLua('ingest', 9)}`;
 const NODE_INGEST_SHOWS = nodeScript(NODE_INGEST_SHOWS_LUA);
 /** Show writes per NODE_INGEST_SHOWS call (bounds how long one call holds Redis). */
 const INGEST_PER_CALL = 64;

@@ -14,8 +14,7 @@
  */
 import { Cluster } from 'ioredis';
 import type { Keys } from './keys.js';
-import { pcallInto } from './lua-batch.js';
-import { evalOnNode, NodeBatches, nodeScript } from './node-batch.js';
+import { evalOnNode, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
 import type { RedisClient } from './redis.js';
 
 /**
@@ -33,12 +32,7 @@ local function claim(a)
   redis.call('SET', ARGV[a + 1], ARGV[a + 2], 'EX', tonumber(ARGV[a + 3]))
   return ARGV[a + 2]
 end
-local out = {}
-for i = 1, #ARGV / 3 do
-  ${pcallInto('out[i]', 'claim, 3 * (i - 1)')}
-end
-return out
-`;
+${nodeBatchLua('claim', 3)}`;
 const NODE_CLAIMS = nodeScript(NODE_CLAIMS_LUA);
 /** Claims per NODE_CLAIMS call (bounds how long one call holds Redis). */
 const CLAIMS_PER_CALL = 64;

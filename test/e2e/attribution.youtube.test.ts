@@ -3,12 +3,10 @@
  * attributes a partner order (rule 1), and the broadcast id the mirror reports is indexed by the mirror
  * worker, so a platform order naming that broadcast attributes to the show (rule 2).
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import { simRigPerFile, simTarget, waitForMirror, youtubeEncoder } from '../helpers/mirrors.js';
 
 let svc: TestService;
-let sim: TestSim;
 let secret: string;
 
 interface MirrorJson {
@@ -17,35 +15,12 @@ interface MirrorJson {
   pins: { productId: string; state: string; linkUrl: string | null }[];
 }
 
-async function mirror(): Promise<MirrorJson | undefined> {
-  const r = await svc.api('/v1/partners/tsl/shows/s1');
-  return ((await r.json()) as { mirrors: MirrorJson[] }).mirrors[0];
-}
-
-beforeAll(async () => {
-  sim = await startSim();
-  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (see docs/testing.md)
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, 'tsl');
-  const r = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt1', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
-  });
-  expect(r.status).toBe(201);
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt1', name: 'YT', commissionRateBps: 1000 })], (rig) => ({ svc, secret } = rig), { prepare: youtubeEncoder });
 
 test('a click on the pinned link attributes the partner order; the mirrored broadcast id attributes a platform order', async () => {
   const show = sampleShow('s1');
   expect((await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...show, state: 'live', pinnedProductIds: ['p2'] }, '2026-11-24T18:00:00Z'))).status).toBe(202);
-  const m = await waitFor(async () => {
-    const x = await mirror();
-    return x?.pins.find((p) => p.productId === 'p2' && p.state === 'pinned') ? x : undefined;
-  }, 20_000);
+  const m = await waitForMirror<MirrorJson>(svc, 'tsl', 's1', (x) => x.pins.some((p) => p.productId === 'p2' && p.state === 'pinned'));
   const link = m.pins.find((p) => p.productId === 'p2')!.linkUrl!;
 
   const click = await fetch(link, { redirect: 'manual', headers: { 'user-agent': 'Mozilla/5.0' } });

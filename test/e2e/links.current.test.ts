@@ -4,8 +4,9 @@
  * cannot roll it back. And a link that is shown works: every `linkUrl` the show view lists answers
  * 302, also for pins the platform has not received yet (pin delay, sync not run yet).
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simRigPerFile, simTarget, youtubeEncoderNow } from '../helpers/mirrors.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
@@ -27,20 +28,7 @@ async function follow(link: string): Promise<string> {
   return u.origin + u.pathname;
 }
 
-beforeAll(async () => {
-  sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, 'lk');
-  const r = await svc.api('/v1/partners/lk/targets', {
-    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
-  });
-  expect(r.status).toBe(201);
-});
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile('lk', (s) => [simTarget(s, 'youtube', { id: 'yt', name: 'YT', commissionRateBps: 500 })], (rig) => ({ sim, svc, secret } = rig), { prepare: youtubeEncoderNow });
 
 test('after product.updated the tracked link redirects to the new URL at once; an older update does not roll it back', async () => {
   const show = sampleShow('c1', { state: 'live', pinnedProductIds: ['p1'] });

@@ -5,8 +5,9 @@
  * live state is the host's broadcast (lifecycle false: no start/end calls, no ingest). A Facebook target
  * whose token may use Live Shopping gets a product pin that the worker takes down again (issue 9).
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import { createPartner, sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simRigPerFile, simTarget, waitForMirror, type MirrorView as BaseMirrorView } from '../helpers/mirrors.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 
 const PARTNER = 'bfp';
@@ -15,44 +16,24 @@ let svc: TestService;
 let sim: TestSim;
 let secret: string;
 
-interface MirrorView {
-  targetId: string;
-  state: string;
-  externalId: string | null;
-  url: string | null;
+interface MirrorView extends BaseMirrorView {
   ingest?: { url: string; streamKey: string };
   pins: { productId: string; state: string; linkUrl: string | null }[];
-  lastError: string | null;
 }
 
-async function mirrorWhere(showId: string, targetId: string, pred: (m: MirrorView) => boolean, partner = PARTNER): Promise<MirrorView> {
-  return waitFor(async () => {
-    const r = await svc.api(`/v1/partners/${partner}/shows/${showId}`);
-    if (r.status !== 200) return undefined;
-    const m = ((await r.json()) as { mirrors: MirrorView[] }).mirrors.find((x) => x.targetId === targetId);
-    if (m?.state === 'failed') throw new Error(`${targetId} failed: ${m.lastError}`);
-    return m && pred(m) ? m : undefined;
-  }, 20_000);
-}
+const mirrorWhere = (showId: string, targetId: string, pred: (m: MirrorView) => boolean, partner = PARTNER): Promise<MirrorView> =>
+  waitForMirror(svc, partner, showId, pred, { targetId, failedIsError: true });
 
-beforeAll(async () => {
-  sim = await startSim();
-  // FACEBOOK_GRAPH_VERSION reaches the adapter through config → runtime → sync service.
-  svc = await startService({ workers: true, env: { FACEBOOK_GRAPH_VERSION: 'v26.0' } });
-  secret = await createPartner(svc, PARTNER);
-  for (const t of [
-    { id: 'bmb', platform: 'bambuser', name: 'Bambuser', credentials: { apiKey: CREDENTIALS.bambuser.apiKey! }, baseUrl: sim.base('bambuser') },
-    { id: 'fb', platform: 'facebook', name: 'Facebook Page', credentials: CREDENTIALS.facebook, baseUrl: sim.base('facebook') },
-  ]) {
-    const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { ...t, commissionRateBps: 1000 } });
-    expect(r.status).toBe(201);
-  }
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+// FACEBOOK_GRAPH_VERSION reaches the adapter through config → runtime → sync service.
+simRigPerFile(
+  PARTNER,
+  (s) => [
+    simTarget(s, 'bambuser', { id: 'bmb', name: 'Bambuser', credentials: { apiKey: CREDENTIALS.bambuser.apiKey! }, commissionRateBps: 1000 }),
+    simTarget(s, 'facebook', { id: 'fb', name: 'Facebook Page', commissionRateBps: 1000 }),
+  ],
+  (rig) => ({ sim, svc, secret } = rig),
+  { service: { workers: true, env: { FACEBOOK_GRAPH_VERSION: 'v26.0' } } },
+);
 
 test('scheduled → live → pinned → ended on Bambuser and Facebook Live', async () => {
   const show = sampleShow('bf1', { scheduledAt: new Date(Date.now() + 3 * 3600_000).toISOString() });

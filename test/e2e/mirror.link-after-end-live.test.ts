@@ -8,46 +8,24 @@
  * target creates shows by API, so the show live again is created and mirrored. Real service and
  * workers, real Redis, the Bambuser simulator over HTTP.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import type { TestSim } from '../helpers/sim.js';
+import { eventClock, simRigPerFile, simTarget, waitForMirror, type MirrorView as BaseMirrorView } from '../helpers/mirrors.js';
 
 const P = 'lael';
 let svc: TestService;
 let sim: TestSim;
 let secret: string;
-let at = Date.now() - 60_000;
-const next = (): string => new Date((at += 1000)).toISOString();
+const next = eventClock();
 
-interface MirrorView {
-  state: string;
-  externalId: string | null;
+interface MirrorView extends BaseMirrorView {
   pins: { productId: string; state: string }[];
-  lastError: string | null;
 }
 
-async function mirrorWhere(showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> {
-  return waitFor(async () => {
-    const r = await svc.api(`/v1/partners/${P}/shows/${showId}`);
-    if (r.status !== 200) return undefined;
-    const m = ((await r.json()) as { mirrors: MirrorView[] }).mirrors[0];
-    return m && pred(m) ? m : undefined;
-  }, 30_000);
-}
+const mirrorWhere = (showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> => waitForMirror(svc, P, showId, pred, { timeoutMs: 30_000 });
 
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, P);
-  const r = await svc.api(`/v1/partners/${P}/targets`, { json: { id: 'bb', platform: 'bambuser', name: 'BB', credentials: CREDENTIALS.bambuser, baseUrl: sim.base('bambuser'), commissionRateBps: 100 } });
-  expect(r.status).toBe(201);
-}, 60_000);
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile(P, (s) => [simTarget(s, 'bambuser', { id: 'bb', name: 'BB', commissionRateBps: 100 })], (rig) => ({ sim, svc, secret } = rig), { timeoutMs: 60_000 });
 
 test('linked after the end, then live again: the hand-made show is mirrored (live, pinned), not action_required', async () => {
   const show = sampleShow('s1', { scheduledAt: new Date(Date.now() + 3600_000).toISOString() });

@@ -9,47 +9,21 @@
  * re-linking the same id, are unchanged (mirror.relink-same, mirror.operator-link). Real service and
  * workers, real Redis, the YouTube simulator over HTTP.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import type { TestSim } from '../helpers/sim.js';
+import { eventClock, simRigPerFile, simTarget, waitForMirror, type MirrorView } from '../helpers/mirrors.js';
 
 const PARTNER = 'lae';
 
 let svc: TestService;
 let sim: TestSim;
 let secret: string;
-let at = Date.now() - 60_000;
-const next = (): string => new Date((at += 1000)).toISOString();
+const next = eventClock();
 
-interface MirrorView {
-  state: string;
-  externalId: string | null;
-  url: string | null;
-  lastError: string | null;
-}
+const mirrorWhere = (showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> => waitForMirror(svc, PARTNER, showId, pred);
 
-async function mirrorWhere(showId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> {
-  return waitFor(async () => {
-    const r = await svc.api(`/v1/partners/${PARTNER}/shows/${showId}`);
-    if (r.status !== 200) return undefined;
-    const m = ((await r.json()) as { mirrors: MirrorView[] }).mirrors[0];
-    return m && pred(m) ? m : undefined;
-  }, 20_000);
-}
-
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, PARTNER);
-  const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { id: 'yt', platform: 'youtube', name: 'YouTube', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 } });
-  expect(r.status).toBe(201);
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile(PARTNER, (s) => [simTarget(s, 'youtube', { id: 'yt', name: 'YouTube', commissionRateBps: 1000 })], (rig) => ({ sim, svc, secret } = rig));
 
 test.each([
   ['show.ended', 'ended'],

@@ -7,22 +7,18 @@
  * again; once the show is over again the mirror is back to `ended`. YouTube (lifecycle by API) and
  * Bambuser (no lifecycle) simulators, real HTTP and Redis.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simRigPerFile, simTarget, type MirrorView as BaseMirrorView } from '../helpers/mirrors.js';
 
 const P = 'lae';
 let svc: TestService;
 let sim: TestSim;
 let secret: string;
 
-interface MirrorView {
-  targetId: string;
-  state: string;
-  externalId: string | null;
+interface MirrorView extends BaseMirrorView {
   pins: { productId: string; state: string; linkUrl: string | null }[];
-  lastError: string | null;
 }
 
 async function mirrors(showId: string): Promise<MirrorView[]> {
@@ -42,23 +38,12 @@ async function allIn(showId: string, pred: (m: MirrorView) => boolean): Promise<
   }, 60_000);
 }
 
-beforeAll(async () => {
-  sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, P);
-  for (const t of [
-    { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 },
-    { id: 'bb', platform: 'bambuser', name: 'BB', credentials: CREDENTIALS.bambuser, baseUrl: sim.base('bambuser'), commissionRateBps: 100 },
-  ]) {
-    expect((await svc.api(`/v1/partners/${P}/targets`, { json: t })).status).toBe(201);
-  }
-}, 60_000);
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile(
+  P,
+  (s) => [simTarget(s, 'youtube', { id: 'yt', name: 'YT', commissionRateBps: 100 }), simTarget(s, 'bambuser', { id: 'bb', name: 'BB', commissionRateBps: 100 })],
+  (rig) => ({ sim, svc, secret } = rig),
+  { prepare: (s) => s.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 }), timeoutMs: 60_000 },
+);
 
 test('live again after ended: the mirror asks for action, its pins are failed, nothing is sent to the ended broadcast', async () => {
   const show = sampleShow('s1');

@@ -7,9 +7,10 @@
  * accepted at POST /v1/platform-webhooks/{targetId}.
  */
 import { randomBytes } from 'node:crypto';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
-import { startSim, type SimEffectView, type TestSim } from '../helpers/sim.js';
+import type { SimEffectView, TestSim } from '../helpers/sim.js';
+import { simRigPerFile, simTarget, waitForMirror, type MirrorView as BaseMirrorView } from '../helpers/mirrors.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { mirrorIngest } from '../../src/relay/relay.service.js';
 
@@ -21,14 +22,9 @@ let svc: TestService;
 let sim: TestSim;
 let secret: string;
 
-interface MirrorView {
-  targetId: string;
+interface MirrorView extends BaseMirrorView {
   platform: string;
-  state: string;
-  externalId: string | null;
-  url: string | null;
   pins: { productId: string; state: string; linkUrl: string | null }[];
-  lastError: string | null;
 }
 
 async function mirror(showId: string, targetId: string): Promise<MirrorView | undefined> {
@@ -37,12 +33,7 @@ async function mirror(showId: string, targetId: string): Promise<MirrorView | un
   return ((await r.json()) as { mirrors: MirrorView[] }).mirrors.find((m) => m.targetId === targetId);
 }
 
-async function mirrorWhere(showId: string, targetId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> {
-  return waitFor(async () => {
-    const m = await mirror(showId, targetId);
-    return m && pred(m) ? m : undefined;
-  }, 20_000);
-}
+const mirrorWhere = (showId: string, targetId: string, pred: (m: MirrorView) => boolean): Promise<MirrorView> => waitForMirror(svc, PARTNER, showId, pred, { targetId });
 
 async function link(showId: string, targetId: string, externalId: string): Promise<void> {
   const r = await svc.api(`/v1/partners/${PARTNER}/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } });
@@ -52,38 +43,14 @@ async function link(showId: string, targetId: string, externalId: string): Promi
 const only = (fx: SimEffectView[], type: string, externalId: string, productId: string): SimEffectView[] =>
   fx.filter((e) => e.type === type && e.externalId === externalId && e.productId === productId);
 
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, PARTNER);
-  const targets = [
-    {
-      id: 'tt1',
-      platform: 'tiktok',
-      name: 'TikTok Shop',
-      credentials: TIKTOK_CREDENTIALS,
-      baseUrl: sim.base('tiktok'),
-      commissionRateBps: 1000,
-    },
-    {
-      id: 'wn1',
-      platform: 'whatnot',
-      name: 'Whatnot',
-      credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: WHATNOT_WEBHOOK_SECRET },
-      baseUrl: sim.base('whatnot'),
-      commissionRateBps: 800,
-    },
-  ];
-  for (const t of targets) {
-    const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: t });
-    expect(r.status).toBe(201);
-  }
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile(
+  PARTNER,
+  (s) => [
+    simTarget(s, 'tiktok', { id: 'tt1', name: 'TikTok Shop', credentials: TIKTOK_CREDENTIALS, commissionRateBps: 1000 }),
+    simTarget(s, 'whatnot', { id: 'wn1', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: WHATNOT_WEBHOOK_SECRET }, commissionRateBps: 800 }),
+  ],
+  (rig) => ({ sim, svc, secret } = rig),
+);
 
 test('action_required until linked by hand, then live, pins mirrored once; Whatnot unpins', async () => {
   const show = sampleShow('s1');

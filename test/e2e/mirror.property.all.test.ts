@@ -5,8 +5,9 @@
  */
 import fc from 'fast-check';
 import type { Platform } from '../../src/targets/target.adapter.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { createPartner, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { runsFor } from '../helpers/redis-cluster.js';
+import { phaseEvents, type Ev } from '../helpers/phases.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { addAllTargets, ALL_PLATFORMS, linkOperatorShows } from '../helpers/platforms.js';
 
@@ -14,17 +15,8 @@ let svc: TestService;
 let sim: TestSim;
 let secret: string;
 
-interface Ev {
-  webhookId: string;
-  body: unknown;
-}
-
 function phases(showId: string): Ev[][] {
-  const base = sampleShow(showId);
-  const t = (m: number): string => new Date(Date.UTC(2026, 10, 24, 17, m)).toISOString();
-  let n = 0;
-  const ev = (body: unknown): Ev => ({ webhookId: `${showId}-e${++n}`, body });
-  const pin = (type: string, productId: string, m: number): Ev => ev({ type, occurredAt: t(m), data: { showId, productId } });
+  const { base, t, ev, pin } = phaseEvents(showId);
   return [
     [ev(showEvent('show.scheduled', { ...base, title: 'Early title' }, t(0))), ev(showEvent('show.updated', { ...base, title: 'Final title' }, t(1)))],
     [ev(showEvent('show.live', { ...base, title: 'Final title', state: 'live' }, t(2))), pin('product.pinned', 'p1', 3), pin('product.pinned', 'p2', 4), pin('product.unpinned', 'p2', 5)],

@@ -5,26 +5,18 @@
  * desired-state registers must make the permuted delivery indistinguishable from the ordered one.
  */
 import fc from 'fast-check';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import { runsFor } from '../helpers/redis-cluster.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import { phaseEvents, type Ev } from '../helpers/phases.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simRigPerFile, simTarget } from '../helpers/mirrors.js';
 
 let svc: TestService;
 let sim: TestSim;
 let secret: string;
 
-interface Ev {
-  webhookId: string;
-  body: unknown;
-}
-
 function phases(showId: string): Ev[][] {
-  const base = sampleShow(showId);
-  const t = (m: number): string => new Date(Date.UTC(2026, 10, 24, 17, m)).toISOString();
-  let n = 0;
-  const ev = (body: unknown): Ev => ({ webhookId: `${showId}-e${++n}`, body });
-  const pin = (type: string, productId: string, m: number): Ev => ev({ type, occurredAt: t(m), data: { showId, productId } });
+  const { base, t, ev, pin } = phaseEvents(showId);
   return [
     [
       ev(showEvent('show.scheduled', { ...base, title: 'First title' }, t(0))),
@@ -87,20 +79,9 @@ async function run(showId: string, order: (phase: Ev[]) => Ev[]): Promise<Observ
   return seen;
 }
 
-beforeAll(async () => {
-  sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0, quotaPerDay: 10_000_000 });
-  svc = await startService();
-  secret = await createPartner(svc, 'tsl');
-  const r = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
-  });
-  expect(r.status).toBe(201);
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
+simRigPerFile('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt', name: 'YT', commissionRateBps: 500 })], (rig) => ({ sim, svc, secret } = rig), {
+  service: {},
+  prepare: (s) => s.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0, quotaPerDay: 10_000_000 }),
 });
 
 test('permuted and duplicated events converge to the in-order result', async () => {

@@ -8,11 +8,11 @@
  * (the replay) and platform data as they are. Real service and workers, real Redis, the Facebook
  * simulator over HTTP.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import type { TestSim } from '../helpers/sim.js';
 import { mirrorIngest } from '../../src/relay/relay.service.js';
+import { simRigPerFile, simTarget, waitForMirror } from '../helpers/mirrors.js';
 
 const PARTNER = 'rls';
 
@@ -28,27 +28,9 @@ interface MirrorView {
   lastError: string | null;
 }
 
-async function mirrorWhere(pred: (m: MirrorView) => boolean, showId = 'rl1'): Promise<MirrorView> {
-  return waitFor(async () => {
-    const r = await svc.api(`/v1/partners/${PARTNER}/shows/${showId}`);
-    if (r.status !== 200) return undefined;
-    const m = ((await r.json()) as { mirrors: MirrorView[] }).mirrors[0];
-    return m && pred(m) ? m : undefined;
-  }, 20_000);
-}
+const mirrorWhere = (pred: (m: MirrorView) => boolean, showId = 'rl1'): Promise<MirrorView> => waitForMirror(svc, PARTNER, showId, pred);
 
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, PARTNER);
-  const r = await svc.api(`/v1/partners/${PARTNER}/targets`, { json: { id: 'fb', platform: 'facebook', name: 'Facebook Page', credentials: CREDENTIALS.facebook, baseUrl: sim.base('facebook'), commissionRateBps: 1000 } });
-  expect(r.status).toBe(201);
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile(PARTNER, (s) => [simTarget(s, 'facebook', { id: 'fb', name: 'Facebook Page', commissionRateBps: 1000 })], (rig) => ({ sim, svc, secret } = rig));
 
 test('re-linking a live mirror to the same Facebook live video neither starts it again nor posts its pin again', async () => {
   const show = sampleShow('rl1', { state: 'live', pinnedProductIds: ['p1'] });

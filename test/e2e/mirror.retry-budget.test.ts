@@ -9,25 +9,17 @@
  *   leave its intent "started", so every run spent its one request on the recovery lookup and the
  *   insert was refused again, forever).
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { addTarget, simServicePerFile, simTarget, youtubeEncoderNow } from '../helpers/mirrors.js';
 
 let svc: TestService;
 let sim: TestSim;
-beforeAll(async () => {
-  sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
-  svc = await startService({ workers: true, env: { SYNC_MAX_RETRIES: '3' } });
-}, 60_000);
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simServicePerFile((rig) => ({ sim, svc } = rig), { service: { workers: true, env: { SYNC_MAX_RETRIES: '3' } }, prepare: youtubeEncoderNow, timeoutMs: 60_000 });
 
 test('a YouTube 500 on every request: retries are counted and the mirror fails with the reason, which a later sync keeps', async () => {
   const secret = await createPartner(svc, 'rb');
-  expect((await svc.api('/v1/partners/rb/targets', { json: { id: 'rb-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
+  await addTarget(svc, 'rb', simTarget(sim, 'youtube', { id: 'rb-yt', name: 'YT', commissionRateBps: 100 }));
   await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
   try {
     expect((await sendEvent(svc, 'rb', secret, showEvent('show.scheduled', sampleShow('rb1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
@@ -57,7 +49,7 @@ test('a YouTube 500 on every request: retries are counted and the mirror fails w
 
 test('YouTube allowing 1 request per 2 s: provisioning completes, slowly', async () => {
   const secret = await createPartner(svc, 'rl');
-  expect((await svc.api('/v1/partners/rl/targets', { json: { id: 'rl-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
+  await addTarget(svc, 'rl', simTarget(sim, 'youtube', { id: 'rl-yt', name: 'YT', commissionRateBps: 100 }));
   await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: 1, windowMs: 2000 });
   try {
     expect((await sendEvent(svc, 'rl', secret, showEvent('show.scheduled', sampleShow('rl1'), '2026-11-24T17:00:00Z'))).status).toBe(202);

@@ -5,8 +5,9 @@
  * for a reason the partner's next event changes is synced again when that event comes.
  */
 import { SweepService } from '../../src/mirror/sweep.service.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { addTarget as addSimTarget, simRigPerFile, simTarget, youtubeEncoderNow } from '../helpers/mirrors.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
@@ -14,25 +15,18 @@ let sim: TestSim;
 let secret: string;
 let sweep: SweepService;
 
-beforeAll(async () => {
-  sim = await startSim();
-  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (see docs/testing.md)
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, 'tsl');
-  sweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, svc.rt.log, 100);
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile(
+  'tsl',
+  () => [],
+  (rig) => {
+    ({ sim, svc, secret } = rig);
+    sweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, svc.rt.log, 100);
+  },
+  { prepare: youtubeEncoderNow },
+);
 
 async function addTarget(id: string): Promise<void> {
-  const r = await svc.api('/v1/partners/tsl/targets', {
-    json: { id, platform: 'youtube', name: id, credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
-  });
-  expect(r.status).toBe(201);
+  await addSimTarget(svc, 'tsl', simTarget(sim, 'youtube', { id, name: id, commissionRateBps: 1000 }));
 }
 
 async function setEnabled(id: string, enabled: boolean): Promise<void> {

@@ -3,10 +3,11 @@
  * simulator (created → live → pin as a chat message with the tracked link → ended), every step
  * visible over REST.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
+import { simRigPerFile, simTarget, youtubeEncoder } from '../helpers/mirrors.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -31,22 +32,7 @@ async function mirrorIn(showId: string, state: string): Promise<ShowDoc['mirrors
   }, 20_000);
 }
 
-beforeAll(async () => {
-  sim = await startSim();
-  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (see docs/testing.md)
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, 'tsl');
-  const r = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt1', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
-  });
-  expect(r.status).toBe(201);
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt1', name: 'YT', commissionRateBps: 1000 })], (rig) => ({ sim, svc, secret } = rig), { prepare: youtubeEncoder });
 
 test('scheduled → live → pinned → ended on the YouTube simulator, each effect once', async () => {
   const show = sampleShow('s1');

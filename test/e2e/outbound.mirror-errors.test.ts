@@ -6,11 +6,10 @@
  * partner hears once that the mirror has an error, once that it failed, and, on a show whose platform
  * recovers, once that the error cleared.
  */
-import { createServer, type Server } from 'node:http';
-import { Webhook } from 'standardwebhooks';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simTarget, startSimRig } from '../helpers/mirrors.js';
+import { startEndpoint, type TestEndpoint } from '../helpers/endpoint.js';
 
 interface Msg {
   type: string;
@@ -19,36 +18,20 @@ interface Msg {
 
 let svc: TestService;
 let sim: TestSim;
-let receiver: Server;
-let endpointSecret: string;
+let endpoint: TestEndpoint | undefined;
 let secret: string;
 const received: Msg[] = [];
 
 beforeAll(async () => {
-  sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
-  svc = await startService({ workers: true, env: { SYNC_MAX_RETRIES: '3', OUTBOUND_RETRY_SCHEDULE_MS: '50,50,50' } });
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-      received.push(new Webhook(endpointSecret).verify(Buffer.concat(chunks).toString('utf8'), headers) as Msg);
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  secret = await createPartner(svc, 'me');
-  const ep = await svc.api('/v1/partners/me/endpoints', { json: { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/h`, events: ['mirror.updated'] } });
-  expect(ep.status).toBe(201);
-  endpointSecret = ((await ep.json()) as { secret: string }).secret;
-  expect((await svc.api('/v1/partners/me/targets', { json: { id: 'me-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
+  ({ sim, svc, secret } = await startSimRig('me', (s) => [simTarget(s, 'youtube', { id: 'me-yt', name: 'YT', commissionRateBps: 100 })], {
+    service: { workers: true, env: { SYNC_MAX_RETRIES: '3', OUTBOUND_RETRY_SCHEDULE_MS: '50,50,50' } },
+    prepare: (s) => s.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 }),
+  }));
+  endpoint = await startEndpoint(svc, 'me', ['mirror.updated'], (m) => received.push(m as Msg));
 }, 60_000);
 
 afterAll(async () => {
-  receiver?.closeAllConnections();
-  receiver?.close();
+  endpoint?.close();
   await svc?.close();
   await sim?.close();
 });

@@ -2,13 +2,12 @@
  * `mirror.updated` end to end: partner events in, the show mirrored onto the YouTube simulator, and
  * each mirror change reported to the partner's endpoint as a signed Standard Webhooks message.
  */
-import { createServer, type Server } from 'node:http';
-import { Webhook } from 'standardwebhooks';
 import { mirrorUpdatedKey } from '../../src/outbound/mirror-updated.js';
 import { newMirror } from '../../src/domain/mirror.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simTarget, startSimRig, youtubeEncoder } from '../helpers/mirrors.js';
+import { startEndpoint, type TestEndpoint } from '../helpers/endpoint.js';
 
 interface MirrorUpdated {
   type: string;
@@ -18,41 +17,20 @@ interface MirrorUpdated {
 
 let svc: TestService;
 let sim: TestSim;
-let receiver: Server;
+let endpoint: TestEndpoint | undefined;
 let secret: string;
-let endpointSecret: string;
 const received: { id: string; payload: MirrorUpdated }[] = [];
 
 beforeAll(async () => {
-  sim = await startSim();
-  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (see docs/testing.md)
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
-  svc = await startService({ workers: true, env: { OUTBOUND_RETRY_SCHEDULE_MS: '50,50,50' } });
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-      const payload = new Webhook(endpointSecret).verify(Buffer.concat(chunks).toString('utf8'), headers) as MirrorUpdated;
-      received.push({ id: headers['webhook-id']!, payload });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  secret = await createPartner(svc, 'tsl');
-  const ep = await svc.api('/v1/partners/tsl/endpoints', { json: { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/h`, events: ['mirror.updated'] } });
-  expect(ep.status).toBe(201);
-  endpointSecret = ((await ep.json()) as { secret: string }).secret;
-  const t = await svc.api('/v1/partners/tsl/targets', {
-    json: { id: 'yt1', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
-  });
-  expect(t.status).toBe(201);
+  ({ sim, svc, secret } = await startSimRig('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt1', name: 'YT', commissionRateBps: 1000 })], {
+    service: { workers: true, env: { OUTBOUND_RETRY_SCHEDULE_MS: '50,50,50' } },
+    prepare: youtubeEncoder,
+  }));
+  endpoint = await startEndpoint(svc, 'tsl', ['mirror.updated'], (payload, headers) => received.push({ id: headers['webhook-id']!, payload: payload as MirrorUpdated }));
 });
 
 afterAll(async () => {
-  receiver?.closeAllConnections();
-  receiver?.close();
+  endpoint?.close();
   await svc?.close();
   await sim?.close();
 });

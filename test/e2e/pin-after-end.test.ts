@@ -2,27 +2,17 @@
  * A pin does not stay `pinned` on a mirror after the show ended (issue 11 item 7): the end of the
  * show unpins every pin on the mirror, on the show view too. YouTube simulator, real HTTP and Redis.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { addTarget, simServicePerFile, simTarget, youtubeEncoderNow } from '../helpers/mirrors.js';
 
 let svc: TestService;
 let sim: TestSim;
-beforeAll(async () => {
-  sim = await startSim();
-  // no video is pushed here: a simulated encoder makes YouTube's bound stream active (docs/testing.md)
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
-  await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
-  svc = await startService({ workers: true });
-}, 60_000);
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simServicePerFile((rig) => ({ sim, svc } = rig), { prepare: youtubeEncoderNow, timeoutMs: 60_000 });
 
 test('pinned while live, unpinned once the show ended', async () => {
   const secret = await createPartner(svc, 'pe');
-  expect((await svc.api('/v1/partners/pe/targets', { json: { id: 'pe-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
+  await addTarget(svc, 'pe', simTarget(sim, 'youtube', { id: 'pe-yt', name: 'YT', commissionRateBps: 100 }));
   const show = sampleShow('pe1');
   expect((await sendEvent(svc, 'pe', secret, showEvent('show.live', { ...show, state: 'live' }, '2026-11-24T18:00:00Z'))).status).toBe(202);
   expect((await sendEvent(svc, 'pe', secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:01:00Z', data: { showId: 'pe1', productId: 'p1' } })).status).toBe(202);

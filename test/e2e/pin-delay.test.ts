@@ -2,23 +2,16 @@
  * Pin delay (issue 4): viewers see the live video seconds late, so a target can hold each pin back
  * by `pinDelayMs`; the show's other work is not held up.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simServicePerFile, youtubeEncoderNow } from '../helpers/mirrors.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
 let sim: TestSim;
 
-beforeAll(async () => {
-  sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
-  svc = await startService({ workers: true });
-});
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simServicePerFile((rig) => ({ sim, svc } = rig), { prepare: youtubeEncoderNow });
 
 test('a pin is mirrored no sooner than pinDelayMs after it is seen; an unpin inside the delay cancels it', async () => {
   const secret = await createPartner(svc, 'tsl');

@@ -4,22 +4,16 @@
  * reversal, an order only the ledger has is reported; re-running the period gives the same result
  * and never double-counts.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simServicePerFile } from '../helpers/mirrors.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 
 const WEBHOOK_SECRET = 'whsec_' + Buffer.from('reconcile-test-whatnot-secret').toString('base64');
 let svc: TestService;
 let sim: TestSim;
 
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true });
-});
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simServicePerFile((rig) => ({ sim, svc } = rig));
 
 interface Recon {
   status: string;

@@ -8,8 +8,9 @@
  *   timeline (ops show detail) keeps the retry that happened.
  */
 import { createServer } from 'node:net';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simRigPerFile, youtubeEncoderNow } from '../helpers/mirrors.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
@@ -19,17 +20,7 @@ let secret: string;
 type PinView = { productId: string; state: string; linkUrl: string | null; reason?: string };
 type MirrorView = { targetId: string; state: string; enabled?: boolean; pins: PinView[]; lastError: string | null };
 
-beforeAll(async () => {
-  sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
-  svc = await startService({ workers: true });
-  secret = await createPartner(svc, 'lo');
-});
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simRigPerFile('lo', () => [], (rig) => ({ sim, svc, secret } = rig), { prepare: youtubeEncoderNow });
 
 async function view(showId: string): Promise<{ mirrors: MirrorView[] }> {
   const r = await svc.api(`/v1/partners/lo/shows/${showId}`);

@@ -8,6 +8,7 @@ import { newMirror } from '../../src/domain/mirror.js';
 import type { Runtime } from '../../src/main/runtime.js';
 import { RedisRateLimiter } from '../../src/store/rate-limiter.js';
 import type { Once } from '../../src/targets/target.adapter.js';
+import { RateLimitedError } from '../../src/targets/target.errors.js';
 
 export interface LimitedStep {
   limiter: RedisRateLimiter;
@@ -73,6 +74,18 @@ export async function fullWindow({ limiter, once, used, intent }: LimitedStep): 
     { limitedRequest: true },
   ).catch((e: unknown) => e);
   return { err, ran, intent: await intent('message'), used: await used() };
+}
+
+/**
+ * fullWindow's outcome as both tests require it: refused before run() with the limiter's
+ * RateLimitedError (local_limit, a delay), no intent record left, the window's one token the only one.
+ */
+export async function expectFullWindowRefused(step: LimitedStep): Promise<void> {
+  const { err, ...rest } = await fullWindow(step);
+  expect(err).toBeInstanceOf(RateLimitedError);
+  expect(err).toMatchObject({ reason: 'local_limit' });
+  expect((err as RateLimitedError).delayMs).toBeGreaterThan(0);
+  expect(rest).toEqual({ ran: false, intent: null, used: 1 });
 }
 
 /** A step without limitedRequest whose run() makes one request: the tokens used as run() began, and at the end. */

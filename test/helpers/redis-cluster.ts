@@ -255,6 +255,21 @@ export async function startTestRedis(topology: Topology = testTopology()): Promi
   return topology === 'cluster' ? startCluster() : startRedis();
 }
 
+/** startTestRedis for one test file: it and a client on it handed to `use` before the file's tests; both gone after them. */
+export function testRedisClientPerFile(use: (started: { redis: TestRedis; client: ReturnType<TestRedis['client']> }) => void): void {
+  let redis: TestRedis | undefined;
+  let client: ReturnType<TestRedis['client']> | undefined;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    client = redis.client();
+    use({ redis, client });
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await redis?.destroy();
+  });
+}
+
 /**
  * fast-check runs for a property suite: the full count on one Redis, a third (at least 3) on the
  * cluster, whose variant runs the same property for topology coverage within CI's time budget.

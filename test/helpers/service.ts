@@ -173,6 +173,26 @@ export async function createPartner(svc: TestService, id: string, extra: Record<
  * starting, a connection refused) — except a failed `expect`: an assertion inside the poll (a 500 where
  * a 200 was expected, say) fails the test at once instead of being retried until it happens to pass.
  */
+/**
+ * The service for one test file: started (`opts`; within `timeoutMs`, jest's default unless told)
+ * before the file's tests and handed to `use`, closed after them.
+ */
+export function serviceForFile(use: (svc: TestService) => unknown, opts: TestServiceOptions = {}, timeoutMs?: number): void {
+  let svc: TestService | undefined;
+  beforeAll(async () => {
+    svc = await startService(opts);
+    await use(svc);
+  }, timeoutMs);
+  afterAll(async () => {
+    await svc?.close();
+  });
+}
+
+/** serviceForFile, and `partner` created: the service and the partner's webhook secret handed to `use`. */
+export function servicePerFile(partner: string, use: (started: { svc: TestService; secret: string }) => void, opts: TestServiceOptions = {}): void {
+  serviceForFile(async (svc) => use({ svc, secret: await createPartner(svc, partner) }), opts);
+}
+
 export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, stepMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

@@ -7,19 +7,12 @@
  */
 import { gzipSync } from 'node:zlib';
 import { signatureHeader } from '../../src/sources/signature.js';
-import { ADMIN_KEY, createPartner, sampleShow, showEvent, startService, type TestService } from '../helpers/service.js';
+import { ADMIN_KEY, sampleShow, showEvent, servicePerFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 let secret: string;
 
-beforeAll(async () => {
-  svc = await startService();
-  secret = await createPartner(svc, 'p1');
-});
-
-afterAll(async () => {
-  await svc?.close();
-});
+servicePerFile('p1', (started) => ({ svc, secret } = started));
 
 /** A signed partner event whose body is `bytes` as sent (the signature covers exactly those bytes). */
 function postEvent(bytes: Buffer, encoding: string | undefined, webhookId: string): Promise<Response> {

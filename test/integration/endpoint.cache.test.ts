@@ -4,17 +4,12 @@
  * emit of this process — a new endpoint receives it, a disabled, unsubscribed or deleted one does not.
  * Real redis-server.
  */
-import { startService, type TestService } from '../helpers/service.js';
+import { serviceForFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 const P = 'epc';
 
-beforeAll(async () => {
-  svc = await startService();
-});
-afterAll(async () => {
-  await svc?.close();
-});
+serviceForFile((started) => (svc = started));
 
 const emit = (key: string) => svc.rt.outbound.emit(P, 'attribution.order_attributed', { orderId: key }, key);
 

@@ -6,20 +6,14 @@
 import { connect } from 'node:net';
 import { PartnerEventSchema } from '../../src/domain/events.js';
 import { signatureHeader } from '../../src/sources/signature.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { createPartner, sampleShow, sendEvent, showEvent, servicePerFile, startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 let secret: string;
 const PARTNER = 'inp';
 let seq = 0;
 
-beforeAll(async () => {
-  svc = await startService();
-  secret = await createPartner(svc, PARTNER);
-});
-afterAll(async () => {
-  await svc.close();
-});
+servicePerFile(PARTNER, (started) => ({ svc, secret } = started));
 
 interface Problem {
   type: string;

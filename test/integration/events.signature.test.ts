@@ -6,20 +6,14 @@
 import { Webhook } from 'standardwebhooks';
 import { sign, signatureHeader, newWebhookSecret } from '../../src/sources/signature.js';
 import type { WebhookSecretRecord } from '../../src/store/partner.repository.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { createPartner, sampleShow, sendEvent, showEvent, servicePerFile, startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 let secret: string;
 const PARTNER = 'sigp';
 let seq = 0;
 
-beforeAll(async () => {
-  svc = await startService();
-  secret = await createPartner(svc, PARTNER);
-});
-afterAll(async () => {
-  await svc.close();
-});
+servicePerFile(PARTNER, (started) => ({ svc, secret } = started));
 
 const nowSec = (): number => Math.floor(Date.now() / 1000);
 const wid = (): string => `msg_sig_${Date.now()}_${++seq}`;

@@ -9,20 +9,14 @@
  *  - a blank title goes out as `Live show` / `Product` (test/integration/platform-text.adapters.test.ts).
  * Real redis-server, real HTTP.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { sampleShow, sendEvent, showEvent, servicePerFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 let secret: string;
 const PARTNER = 'snapi';
 let seq = 0;
 
-beforeAll(async () => {
-  svc = await startService();
-  secret = await createPartner(svc, PARTNER);
-});
-afterAll(async () => {
-  await svc.close();
-});
+servicePerFile(PARTNER, (started) => ({ svc, secret } = started));
 
 const product = (id: string, title: string, amount = 100): Record<string, unknown> => ({
   id,

@@ -5,15 +5,10 @@
  * (frameworkErrors) runs none. Real service, real redis-server.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ADMIN_KEY, startService, type TestService } from '../helpers/service.js';
+import { ADMIN_KEY, serviceForFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-}, 60_000);
-afterAll(async () => {
-  await svc?.close();
-});
+serviceForFile((started) => (svc = started), {}, 60_000);
 
 async function count(labels: string): Promise<number> {
   const text = await (await fetch(`${svc.url}/metrics`)).text();

@@ -7,18 +7,12 @@
  * one for the other two (partner-wide, contract §3), and every accepted event is stored in its own
  * show with one sync-dispatch entry (the dispatcher is off here, so the entries stay in the stream).
  */
-import { createPartner, sendEvent, startService, type TestService } from '../helpers/service.js';
+import { sendEvent, servicePerFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 let secret: string;
 
-beforeAll(async () => {
-  svc = await startService({ dispatch: false });
-  secret = await createPartner(svc, 'cc');
-});
-afterAll(async () => {
-  await svc?.close();
-});
+servicePerFile('cc', (started) => ({ svc, secret } = started), { dispatch: false });
 
 const pin = (showId: string) => ({ type: 'product.pinned', occurredAt: '2026-11-24T18:10:00Z', data: { showId, productId: 'p1' } });
 

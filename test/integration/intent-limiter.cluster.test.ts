@@ -7,8 +7,7 @@
  * the step before run() with the limiter's RateLimitedError and forgets its started record (nothing
  * was sent). Real 3 + 3 cluster (WAIT 1, as the service runs there); runs in `npm run test:cluster`.
  */
-import { RateLimitedError } from '../../src/targets/target.errors.js';
-import { fullWindow, limitedStep, twoRequests, unlimitedStart } from '../helpers/intent-limiter.js';
+import { expectFullWindowRefused, limitedStep, twoRequests, unlimitedStart } from '../helpers/intent-limiter.js';
 import { startCluster, testTopology, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { startService, type TestService } from '../helpers/service.js';
 
@@ -36,11 +35,7 @@ onCluster('a limited step on a Redis Cluster', () => {
   });
 
   test('a full window fails the step before run() with the limiter\'s RateLimitedError and forgets its started record', async () => {
-    const { err, ...rest } = await fullWindow(await setUp(1));
-    expect(err).toBeInstanceOf(RateLimitedError);
-    expect(err).toMatchObject({ reason: 'local_limit' });
-    expect((err as RateLimitedError).delayMs).toBeGreaterThan(0);
-    expect(rest).toEqual({ ran: false, intent: null, used: 1 });
+    await expectFullWindowRefused(await setUp(1));
   });
 
   test('without limitedRequest the start takes no token and the request takes its own', async () => {

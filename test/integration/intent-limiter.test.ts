@@ -6,8 +6,7 @@
  * limiter's RateLimitedError and writes nothing, later requests of the attempt take tokens as always.
  * Real redis-server.
  */
-import { RateLimitedError } from '../../src/targets/target.errors.js';
-import { fullWindow, limitedStep, twoRequests, unlimitedStart } from '../helpers/intent-limiter.js';
+import { expectFullWindowRefused, limitedStep, twoRequests, unlimitedStart } from '../helpers/intent-limiter.js';
 import { startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -39,11 +38,7 @@ test('a step found done takes no token', async () => {
 });
 
 test('a full window refuses the start with the limiter\'s RateLimitedError and writes nothing', async () => {
-  const { err, ...rest } = await fullWindow(await setUp(1));
-  expect(err).toBeInstanceOf(RateLimitedError);
-  expect(err).toMatchObject({ reason: 'local_limit' });
-  expect((err as RateLimitedError).delayMs).toBeGreaterThan(0);
-  expect(rest).toEqual({ ran: false, intent: null, used: 1 });
+  await expectFullWindowRefused(await setUp(1));
 });
 
 test('without limitedRequest the start takes no token and the request takes its own', async () => {

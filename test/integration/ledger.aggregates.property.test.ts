@@ -15,8 +15,7 @@ import type { Attribution, NormalizedOrder } from '../../src/domain/order.js';
 import { AttributionRepository, DAY_MS, type StoredOrder } from '../../src/store/attribution.repository.js';
 import { Keys } from '../../src/store/keys.js';
 import type { RedisClient } from '../../src/store/redis.js';
-import { runsFor, startTestRedis } from '../helpers/redis-cluster.js';
-import type { TestRedis } from '../helpers/redis-server.js';
+import { runsFor, testRedisClientPerFile } from '../helpers/redis-cluster.js';
 
 const T0 = Date.parse('2026-11-01T00:00:00Z');
 const HOLD_DAYS = 1;
@@ -24,16 +23,8 @@ const HOLD_DAYS = 1;
 // split, so the show report must read that day's single orders.
 const NOW = T0 + 2 * DAY_MS + 12 * 3_600_000;
 
-let redis: TestRedis;
 let client: RedisClient;
-beforeAll(async () => {
-  redis = await startTestRedis();
-  client = redis.client();
-});
-afterAll(async () => {
-  client?.disconnect();
-  await redis?.destroy();
-});
+testRedisClientPerFile((started) => ({ client } = started));
 
 const orderArb = fc.record({
   platform: fc.boolean(),

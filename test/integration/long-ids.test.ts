@@ -5,15 +5,10 @@
  * id, stored from an event or a POST, could not be read, changed, linked or resynced.
  */
 import { CREDENTIALS } from '../helpers/platforms.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-}, 60_000);
-afterAll(async () => {
-  await svc?.close();
-});
+serviceForFile((started) => (svc = started), {}, 60_000);
 
 const id128 = (head: string): string => (head + ':' + 'x'.repeat(128)).slice(0, 128);
 

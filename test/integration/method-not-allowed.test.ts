@@ -3,16 +3,10 @@
  * methods it has (RFC 9110 §15.5.6); a path no method has stays a 404. Before, both were 404, which
  * told a client its URL was wrong when only the method was. Real redis-server, real HTTP.
  */
-import { startService, type TestService } from '../helpers/service.js';
+import { serviceForFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-
-beforeAll(async () => {
-  svc = await startService();
-});
-afterAll(async () => {
-  await svc?.close();
-});
+serviceForFile((started) => (svc = started));
 
 async function problem(r: Response, status: number): Promise<{ status: number; title: string; detail?: string }> {
   expect(r.status).toBe(status);

@@ -5,15 +5,10 @@
  */
 import { newMirror } from '../../src/domain/mirror.js';
 import { MirrorConflictError } from '../../src/store/show.repository.js';
-import { startService, type TestService } from '../helpers/service.js';
+import { serviceForFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-});
-afterAll(async () => {
-  await svc?.close();
-});
+serviceForFile((started) => (svc = started));
 
 test('a save based on an older read is refused; updateMirror re-reads and applies its change', async () => {
   const shows = svc.rt.shows;

@@ -7,15 +7,10 @@
  */
 import { newMirror } from '../../src/domain/mirror.js';
 import { loneSurrogateAt } from '../../src/lib/well-formed.js';
-import { startService, type TestService } from '../helpers/service.js';
+import { serviceForFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-});
-afterAll(async () => {
-  await svc?.close();
-});
+serviceForFile((started) => (svc = started));
 
 test('a mirror holding platform text with lone surrogates saves again and again, and reads back well-formed', async () => {
   const shows = svc.rt.shows;

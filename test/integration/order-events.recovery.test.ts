@@ -9,18 +9,12 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import { OrderEventSweep } from '../../src/attribution/order-event.sweep.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { ATTRIBUTION_QUEUE } from '../../src/queues/attribution.queue.js';
-import { createPartner, sendEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { sendEvent, waitFor, servicePerFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 let secret: string;
 
-beforeAll(async () => {
-  svc = await startService({ scheduler: true, env: { PENDING_ORDER_GRACE_MS: '0', SWEEP_INTERVAL_MS: '500' } });
-  secret = await createPartner(svc, 'oe');
-});
-afterAll(async () => {
-  await svc?.close();
-});
+servicePerFile('oe', (started) => ({ svc, secret } = started), { scheduler: true, env: { PENDING_ORDER_GRACE_MS: '0', SWEEP_INTERVAL_MS: '500' } });
 
 const created = (id: string) => ({
   type: 'order.created',

@@ -3,16 +3,10 @@
  * down), as every other route does, not bull-board's own 500 `{"error":…,"message":"Command timed out"}`
  * (found against `npm start` with its Redis stopped). Real redis-server, stopped and started again.
  */
-import { ADMIN_KEY, startService, type TestService } from '../helpers/service.js';
+import { ADMIN_KEY, serviceForFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-
-beforeAll(async () => {
-  svc = await startService();
-});
-afterAll(async () => {
-  await svc?.close();
-});
+serviceForFile((started) => (svc = started));
 
 const board = (path: string): Promise<Response> => fetch(`${svc.url}/admin/queues${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
 

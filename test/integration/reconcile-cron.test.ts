@@ -5,16 +5,10 @@
  * (MIN_RECONCILE_INTERVAL_MINUTES), on create and on update, else a 400 that says why. Real
  * redis-server, real HTTP.
  */
-import { startService, type TestService } from '../helpers/service.js';
+import { serviceForFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-
-beforeAll(async () => {
-  svc = await startService();
-}, 60_000);
-afterAll(async () => {
-  await svc?.close();
-});
+serviceForFile((started) => (svc = started), {}, 60_000);
 
 const reason = async (r: Response): Promise<string> => {
   expect(r.status).toBe(400);

@@ -15,7 +15,7 @@ import { Keys } from '../../src/store/keys.js';
 import type { Discrepancy } from '../../src/store/reconcile.repository.js';
 import type { RedisClient } from '../../src/store/redis.js';
 import type { PlatformOrder } from '../../src/targets/target.adapter.js';
-import { runsFor, startTestRedis } from '../helpers/redis-cluster.js';
+import { runsFor, testRedisClientPerFile } from '../helpers/redis-cluster.js';
 import type { TestRedis } from '../helpers/redis-server.js';
 
 const FROM = Date.parse('2026-11-10T00:00:00Z');
@@ -23,14 +23,7 @@ const TO = Date.parse('2026-11-13T00:00:00Z');
 
 let redis: TestRedis;
 let client: RedisClient;
-beforeAll(async () => {
-  redis = await startTestRedis();
-  client = redis.client();
-});
-afterAll(async () => {
-  client?.disconnect();
-  await redis?.destroy();
-});
+testRedisClientPerFile((started) => ({ redis, client } = started));
 
 const scenario = fc.record({
   // One ledger record per order (target + id): a second write of an order is not a new order but a

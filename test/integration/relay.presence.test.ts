@@ -4,16 +4,10 @@
  * wait for video: "relay not running"); only DELETE /v1/relay takes it out, and only while no relay
  * process runs. Real Redis; the heartbeat is written as a relay pass writes it.
  */
-import { startService, waitFor, type TestService } from '../helpers/service.js';
+import { serviceForFile, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-
-beforeAll(async () => {
-  svc = await startService();
-});
-afterAll(async () => {
-  await svc?.close();
-});
+serviceForFile((started) => (svc = started));
 
 async function presence(key?: string): Promise<{ status: number; body: { deployed: boolean; since: string | null; running: boolean } }> {
   const r = await svc.api('/v1/relay', key ? { key } : {});

@@ -5,18 +5,12 @@
  * `npm start`). A viewer now sees the source masked as the relay masks it in `lastError`; the partner
  * and operators, who set it, see it whole.
  */
-import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { ADMIN_KEY, sampleShow, sendEvent, showEvent, servicePerFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 let secret: string;
 
-beforeAll(async () => {
-  svc = await startService();
-  secret = await createPartner(svc, 'pv');
-});
-afterAll(async () => {
-  await svc?.close();
-});
+servicePerFile('pv', (started) => ({ svc, secret } = started));
 
 const keyFor = async (json: Record<string, unknown>): Promise<string> => {
   const r = await svc.api('/v1/api-keys', { json, key: ADMIN_KEY });

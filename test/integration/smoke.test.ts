@@ -1,12 +1,7 @@
-import { startService, createPartner, sendEvent, sampleShow, showEvent, type TestService } from '../helpers/service.js';
+import { createPartner, sendEvent, sampleShow, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-});
-afterAll(async () => {
-  await svc.close();
-});
+serviceForFile((started) => (svc = started));
 
 test('a signed show event is accepted once and a repeat is a duplicate', async () => {
   const secret = await createPartner(svc, 'tsl');

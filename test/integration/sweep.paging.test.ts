@@ -7,19 +7,14 @@
 import { SweepService } from '../../src/mirror/sweep.service.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { shardOf, syncJobId } from '../../src/queues/queues.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { createPartner, sampleShow, sendEvent, showEvent, serviceForFile, type TestService } from '../helpers/service.js';
 import { queuesIdle, syncQueues } from '../helpers/settle.js';
 
 let svc: TestService;
 const FILLERS = 5000;
 const SHOWS = ['late1', 'late2', 'late3'];
 
-beforeAll(async () => {
-  svc = await startService({ env: { SWEEP_PAGE_SIZE: '50' }, dispatch: false });
-});
-afterAll(async () => {
-  await svc?.close();
-});
+serviceForFile((started) => (svc = started), { env: { SWEEP_PAGE_SIZE: '50' }, dispatch: false });
 
 async function hasJob(showId: string, targetId: string): Promise<boolean> {
   const q = svc.rt.syncProducer.queue('youtube', shardOf('pg', showId, svc.config.syncShards));

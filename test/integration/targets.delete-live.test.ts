@@ -5,22 +5,15 @@
  * delete answered 204 and the YouTube broadcast stayed live for good (no sync runs for a target that
  * is gone). Real Redis, the simulators over HTTP.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { simServicePerFile, youtubeEncoderNow } from '../helpers/mirrors.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 
 let svc: TestService;
 let sim: TestSim;
 
-beforeAll(async () => {
-  sim = await startSim();
-  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
-  svc = await startService({ workers: true });
-});
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+simServicePerFile((rig) => ({ sim, svc } = rig), { prepare: youtubeEncoderNow });
 
 async function problem(r: Response, status: number): Promise<{ detail?: string }> {
   expect(r.status).toBe(status);
