@@ -124,12 +124,15 @@ export class ApiKeyRepository {
     if (!raw) return null;
     const rec = JSON.parse(raw) as IndexRecord;
     const candidate = new Date(now).toISOString();
+    const { hash, ...record } = rec;
+    // The record authentication reads is revoked first: the key stops working before the index (the
+    // list, GET) can say revoked, so a call that fails half-way never leaves a key listed revoked that
+    // still logs in; its retry finds the index active and revokes (and audits) again.
+    if (!rec.revokedAt) await this.redis.set(this.keys.apiKey(hash), JSON.stringify({ ...record, revokedAt: candidate }), 'XX');
     // Compare-and-set on the index entry: the first revocation time written is the one every caller uses.
     const [revokedAt, changed] = (await this.redis.eval(REVOKE_LUA, 1, this.keys.apiKeyIndex(), id, JSON.stringify({ ...rec, revokedAt: candidate }), candidate)) as [string, number];
-    const { hash, ...record } = rec;
-    // Every caller writes the record authentication reads before it answers: once any answer says
-    // revoked, the key no longer works.
-    await this.redis.set(this.keys.apiKey(hash), JSON.stringify({ ...record, revokedAt }), 'XX');
+    // Every caller writes the winning time to the record authentication reads before it answers.
+    if (revokedAt !== candidate || rec.revokedAt) await this.redis.set(this.keys.apiKey(hash), JSON.stringify({ ...record, revokedAt }), 'XX');
     const key = await this.get(id, now);
     return key ? { key, revoked: changed === 1 } : null;
   }

@@ -1,0 +1,46 @@
+/**
+ * Review 2026-12-02: revokeOnce marked the key index revoked before the record authentication reads,
+ * so a revoke whose second write failed (a connection blip, a Cluster failover: other slots) left a key
+ * listed `revoked` that still logged in, and its retry found it revoked, answered `revoked: false` and
+ * the route wrote no `api_key.revoked` audit entry. The write fails here for real: an ACL that denies
+ * SET to the service's user once the key exists.
+ */
+import { ApiKeyRepository } from '../../src/store/apikey.repository.js';
+import { Keys } from '../../src/store/keys.js';
+import { createRedis, waitForRedis, type RedisClient } from '../../src/store/redis.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+
+let server: TestRedis;
+let redis: RedisClient;
+let admin: RedisClient;
+beforeAll(async () => {
+  server = await startRedis();
+  redis = createRedis({ url: server.url }, 'api');
+  admin = createRedis({ url: server.url }, 'api');
+  await Promise.all([waitForRedis(redis), waitForRedis(admin)]);
+});
+afterAll(async () => {
+  redis.disconnect();
+  admin.disconnect();
+  await server.destroy();
+});
+
+test('a revoke that fails half-way never lists a key revoked that still authenticates, and its retry revokes it', async () => {
+  const repo = new ApiKeyRepository(redis, new Keys('rv'));
+  const { id, key } = await repo.create('operator', undefined);
+  expect(await repo.find(key)).not.toBeNull();
+  await admin.call('ACL', 'SETUSER', 'default', '-set');
+  try {
+    await expect(repo.revokeOnce(id)).rejects.toThrow(/NOPERM|permission/i);
+  } finally {
+    await admin.call('ACL', 'SETUSER', 'default', '+set');
+  }
+  // Listed revoked ⇒ refused at login: never the one without the other.
+  const listed = (await repo.get(id))?.status;
+  const authenticates = (await repo.find(key)) !== null;
+  expect(listed === 'revoked' && authenticates).toBe(false);
+  const again = await repo.revokeOnce(id);
+  expect(again?.revoked).toBe(true); // this call revoked it: the route audits it
+  expect(again?.key.status).toBe('revoked');
+  expect(await repo.find(key)).toBeNull();
+});
