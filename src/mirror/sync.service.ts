@@ -380,10 +380,19 @@ export class SyncService {
             : undefined;
         // On a single Redis the index entry is asserted inside that same step (one command fewer).
         const indexHere = remoteId !== undefined && !this.deps.redis.isCluster;
-        const [{ version, runRecorded, indexWaiting }] = await Promise.all([
-          shows.saveMirrorFinal(partnerId, showId, mirror, lease, desired.version, activity || undefined, runEntry, indexHere ? { externalId: remoteId } : undefined),
-          remoteId !== undefined && !indexHere ? this.indexRemote(job, remoteId) : undefined,
-        ]);
+        // On a Cluster (another slot) it is written alongside the save, once the save's target guard
+        // (a read before it) passed: never for a target that is gone, and no round trip added.
+        const { version, runRecorded, indexWaiting } = await shows.saveMirrorFinal(
+          partnerId,
+          showId,
+          mirror,
+          lease,
+          desired.version,
+          activity || undefined,
+          runEntry,
+          indexHere ? { externalId: remoteId } : undefined,
+          remoteId !== undefined && !indexHere ? () => this.indexRemote(job, remoteId) : undefined,
+        );
         if (indexHere && indexWaiting !== undefined) await this.indexed(job, remoteId, indexWaiting);
         if (version === desired.version) {
           if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };

@@ -799,6 +799,10 @@ export class ShowRepository {
    * asserted in the same step (ExternalShowIndex.assert, written also when the save is refused), and
    * `indexWaiting` says how many orders wait for it; a refused save throws as always, its count unsaid
    * (the next assert of the entry, by the next round or the run that took over, reports them).
+   * `alongside` (a Cluster's index entry, which is in another slot) is started once the target guard
+   * passed (on a Cluster a read before the save), together with the save: never for a target that was
+   * already gone or being deleted then, and no round trip added. It is awaited with the save; its
+   * failure fails the save's caller, as the index write alongside it did before.
    */
   async saveMirrorFinal(
     partnerId: string,
@@ -809,6 +813,7 @@ export class ShowRepository {
     activityEntry?: string,
     runEntry?: string,
     index?: { externalId: string },
+    alongside?: () => Promise<unknown>,
   ): Promise<{ version: number; runRecorded: boolean; indexWaiting?: number }> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
     const guard = await this.targetGuard(partnerId, showId, mirror, lease);
@@ -827,7 +832,8 @@ export class ShowRepository {
       keys.push(p.key);
       args.push(p.record);
     }
-    const [ok, v, released, waiting] = await this.redis.scSaveMirrorFinal(keys.length, ...keys, ...args);
+    // `alongside` (a Cluster's index entry) goes out with the save, once the target guard passed.
+    const [[ok, v, released, waiting]] = await Promise.all([this.redis.scSaveMirrorFinal(keys.length, ...keys, ...args), alongside?.()]);
     const refused = refusedFor(ok, mirror.targetId);
     if (refused) throw refused;
     if (ok !== -1 && pending.length) lease.pending = undefined;
