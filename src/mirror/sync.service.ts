@@ -12,10 +12,10 @@ import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import { LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
-import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
+import { deletingNow, deletingUntil, type PartnerRepository, type TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
-import { MirrorConflictError, TargetGoneError, type ShowRepository } from '../store/show.repository.js';
+import { assertTargetThere, MirrorConflictError, TargetDeletingError, TargetGoneError, type ShowRepository } from '../store/show.repository.js';
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
@@ -75,6 +75,8 @@ export interface SyncDeps {
 }
 
 const MAX_ROUNDS = 5;
+/** How soon a run that met a target being deleted looks again (at most: sooner when the mark expires first). */
+const DELETING_WAIT_MS = 1_000;
 /** How soon a mirror waiting for its relayed video looks again (the relay also asks for a sync once it sends). */
 const VIDEO_WAIT_MS = 2_000;
 
@@ -289,6 +291,14 @@ export class SyncService {
     try {
       return await this.syncOwned({ ...plain, lease }, first, run.startedAt);
     } catch (err) {
+      if (err instanceof TargetDeletingError) {
+        // A DELETE is checking whether a show of the target is on the platform: no platform call
+        // until it is over. Deleted then, the next run finds the target gone; refused (a show of it
+        // is there), the next run goes on. A mark a crashed DELETE left expires (TARGET_DELETING_TTL_MS).
+        this.deps.log.info({ partnerId, showId, targetId }, 'target being deleted; the run waits');
+        const left = err.untilMs > 0 ? err.untilMs - Date.now() : DELETING_WAIT_MS;
+        return { kind: 'delay', delayMs: Math.max(50, Math.min(DELETING_WAIT_MS, left)), reason: 'target being deleted' };
+      }
       if (err instanceof TargetGoneError) {
         this.deps.log.info({ partnerId, showId, targetId }, 'target deleted during the sync; the run stops');
         return { kind: 'done', state: 'none' };
@@ -320,6 +330,8 @@ export class SyncService {
         const [target, desired, stored] =
           round === 0 && first ? [first.target, first.desired, first.mirror] : await Promise.all([partners.getTarget(partnerId, targetId), shows.desired(partnerId, showId), shows.getMirror(partnerId, showId, targetId)]);
         if (!target || !target.enabled) return { kind: 'done', state: 'none' };
+        // Being deleted (targets.routes.ts): nothing is done on the platform until the DELETE is over.
+        if (deletingNow(target)) throw new TargetDeletingError(`target ${targetId} is being deleted`, deletingUntil(target.deleting));
         if (!desired) return { kind: 'done', state: 'none' };
         const mirror = stored ?? newMirror(targetId, target.platform);
         /** `progress`: a step was done, so the next failure starts a fresh backoff; a mere state mark is not. */
@@ -368,10 +380,19 @@ export class SyncService {
             : undefined;
         // On a single Redis the index entry is asserted inside that same step (one command fewer).
         const indexHere = remoteId !== undefined && !this.deps.redis.isCluster;
-        const [{ version, runRecorded, indexWaiting }] = await Promise.all([
-          shows.saveMirrorFinal(partnerId, showId, mirror, lease, desired.version, activity || undefined, runEntry, indexHere ? { externalId: remoteId } : undefined),
-          remoteId !== undefined && !indexHere ? this.indexRemote(job, remoteId) : undefined,
-        ]);
+        // On a Cluster (another slot) it is written alongside the save, once the save's target guard
+        // (a read before it) passed: never for a target that is gone, and no round trip added.
+        const { version, runRecorded, indexWaiting } = await shows.saveMirrorFinal(
+          partnerId,
+          showId,
+          mirror,
+          lease,
+          desired.version,
+          activity || undefined,
+          runEntry,
+          indexHere ? { externalId: remoteId } : undefined,
+          remoteId !== undefined && !indexHere ? () => this.indexRemote(job, remoteId) : undefined,
+        );
         if (indexHere && indexWaiting !== undefined) await this.indexed(job, remoteId, indexWaiting);
         if (version === desired.version) {
           if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };
@@ -600,6 +621,14 @@ export class SyncService {
       mirror.creating = mirror.creating === undefined || mirror.creating === asked ? asked : '*';
       // Not progress: every attempt passes here, and resetting the count would retry a 5xx forever.
       await save(false);
+      // On a Cluster the save's target guard is a read before the save, so a DELETE could mark the
+      // target, find no show of it on the platform and delete it between that read and the save: the
+      // target is read again after the save, before the platform is asked. (On one Redis the guard is in
+      // the save's own step.) Then either this read sees the mark, or the DELETE's check sees this save.
+      if (this.deps.redis.isCluster) {
+        const { key, field } = this.deps.partners.targetField(job.partnerId, job.targetId);
+        assertTargetThere(await this.deps.redis.hget(key, field), job.targetId);
+      }
       mirror.remote = await adapter.createShow(spec, this.op(job, mirror, 'create'));
       // Unknown when the attempts asked for different specs: the update below writes the current one.
       mirror.applied = mirror.creating === asked ? spec : undefined;

@@ -21,6 +21,48 @@ if ARGV[5] == 'del' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('H
 return 1
 `;
 
+/**
+ * The "being deleted" mark of a target (DELETE without ?force, src/api/routes/targets.routes.ts): a
+ * field `"deleting":"<until ms>.<token>"` in the target's own record, so every read of the record (a
+ * sync run's first read, the save scripts' target guard) sees it with the record. Written in Lua with
+ * Redis's clock: KEYS the partner hash; ARGV the target's field, the DELETE's token, the mark's ttl ms.
+ * A mark already there (another DELETE's, or one a crashed DELETE left) is replaced. Returns the
+ * record's new `,"deleting":"…"` text, or false when the target does not exist.
+ */
+const MARK_DELETING_LUA = `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local t = redis.call('TIME')
+local untilMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[3])
+raw = string.gsub(raw, ',"deleting":"[^"]*"', '')
+local mark = ',"deleting":"' .. string.format('%d', untilMs) .. '.' .. ARGV[2] .. '"'
+redis.call('HSET', KEYS[1], ARGV[1], string.sub(raw, 1, -2) .. mark .. '}')
+return mark
+`;
+
+/**
+ * KEYS: the partner hash. ARGV: the target's field, the mark (MARK_DELETING's answer), its until ms, and
+ * 'del' to delete the target or 'unmark' to take the mark off. Only while that very mark is on the record
+ * and has not expired (Redis's clock): the mark was there all along since it was written, so no sync run
+ * saved (or called the platform) after the DELETE's check of its mirrors. Returns 1 when done, 0 when the
+ * target does not exist, -1 when the mark is gone, replaced or expired (nothing done).
+ */
+const DELETING_DONE_LUA = `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local s, e = string.find(raw, ARGV[2], 1, true)
+if not s then return -1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[4] == 'del' then
+  if now >= tonumber(ARGV[3]) then return -1 end
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], string.sub(raw, 1, s - 1) .. string.sub(raw, e + 1))
+end
+return 1
+`;
+
 /** KEYS: the partner hash. ARGV: doc json, secrets json. Creates both fields or nothing (1 = created). */
 const CREATE_PARTNER_LUA = `
 if redis.call('HEXISTS', KEYS[1], 'doc') == 1 then return 0 end
@@ -32,6 +74,8 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scCreatePartner(key: string, doc: string, secrets: string): Result<number, Context>;
     scCasField(key: string, ...args: string[]): Result<number, Context>;
+    scMarkDeleting(key: string, field: string, token: string, ttlMs: number): Result<string | null, Context>;
+    scDeletingDone(key: string, field: string, mark: string, untilMs: number, op: 'del' | 'unmark'): Result<number, Context>;
   }
 }
 
@@ -66,6 +110,36 @@ export interface TargetRecord {
   credentialsSealed: string;
   createdAt: string;
   updatedAt: string;
+  /**
+   * `<until ms>.<token>`: a DELETE (without ?force) is checking whether a show of the target is on the
+   * platform; sync runs make no platform call meanwhile (deletingNow). Never returned by the API.
+   */
+  deleting?: string | undefined;
+}
+
+/**
+ * How long a DELETE's "being deleted" mark holds sync runs back at most: longer than the DELETE's check
+ * of the target's mirrors takes (a DELETE whose mark expired meanwhile starts over), short enough that
+ * a mark a crashed DELETE left holds the target's syncs back only briefly.
+ */
+export const TARGET_DELETING_TTL_MS = 30_000;
+
+/** The target carries a "being deleted" mark that has not expired: sync runs wait (TargetDeletingError). */
+export function deletingNow(t: Pick<TargetRecord, 'deleting'>, now = Date.now()): boolean {
+  return deletingUntil(t.deleting) > now;
+}
+
+/** The until ms of a "being deleted" mark (0 without one). */
+export function deletingUntil(mark: string | undefined): number {
+  if (mark === undefined) return 0;
+  const until = Number.parseInt(mark, 10);
+  return Number.isFinite(until) ? until : 0;
+}
+
+/** A "being deleted" mark as written: its text in the record and when it expires (PartnerRepository.deletingDone). */
+export interface DeletingMark {
+  text: string;
+  untilMs: number;
 }
 
 export interface WebhookSecretRecord {
@@ -94,6 +168,8 @@ export class PartnerRepository {
     if (typeof (redis as unknown as { scCasField?: unknown }).scCasField !== 'function') {
       redis.defineCommand('scCasField', { numberOfKeys: 1, lua: CAS_FIELD_LUA });
       redis.defineCommand('scCreatePartner', { numberOfKeys: 1, lua: CREATE_PARTNER_LUA });
+      redis.defineCommand('scMarkDeleting', { numberOfKeys: 1, lua: MARK_DELETING_LUA });
+      redis.defineCommand('scDeletingDone', { numberOfKeys: 1, lua: DELETING_DONE_LUA });
     }
   }
 
@@ -254,6 +330,12 @@ export class PartnerRepository {
       if (raw === null) return undefined;
       before = JSON.parse(raw) as TargetRecord;
       after = change(before);
+      // A "being deleted" mark that expired (a DELETE that crashed) goes with the next change; a live
+      // one stays (its DELETE is still checking).
+      if (after.deleting !== undefined && !deletingNow(after)) {
+        const { deleting: _expired, ...rest } = after;
+        after = rest;
+      }
       return JSON.stringify(after);
     });
     return before && after ? { before, after } : null;
@@ -279,6 +361,31 @@ export class PartnerRepository {
     this.invalidate(partnerId);
     if (n > 0) await this.redis.del(this.keys.targetOwner(targetId), this.keys.targetToken(targetId));
     return n > 0;
+  }
+
+  /**
+   * Marks the target "being deleted" for `ttlMs` (Redis's clock), replacing any mark already there.
+   * Null when the target does not exist.
+   */
+  async markDeleting(partnerId: string, targetId: string, token: string, ttlMs: number): Promise<DeletingMark | null> {
+    const { key, field } = this.targetField(partnerId, targetId);
+    const text = await this.redis.scMarkDeleting(key, field, token, ttlMs);
+    this.invalidate(partnerId);
+    if (!text) return null;
+    return { text, untilMs: deletingUntil(/"deleting":"([^"]*)"/.exec(text)?.[1]) };
+  }
+
+  /**
+   * Ends a DELETE's mark: `del` deletes the target (as deleteTarget), `unmark` takes the mark off. Only
+   * while that mark is still on the record and (for `del`) not expired: 'gone' when the target no longer
+   * exists, 'lost' when the mark is not there any more (replaced by another DELETE's, expired): nothing done.
+   */
+  async deletingDone(partnerId: string, targetId: string, mark: DeletingMark, op: 'del' | 'unmark'): Promise<'done' | 'gone' | 'lost'> {
+    const { key, field } = this.targetField(partnerId, targetId);
+    const r = await this.redis.scDeletingDone(key, field, mark.text, mark.untilMs, op);
+    this.invalidate(partnerId);
+    if (r === 1 && op === 'del') await this.redis.del(this.keys.targetOwner(targetId), this.keys.targetToken(targetId));
+    return r === 1 ? 'done' : r === 0 ? 'gone' : 'lost';
   }
 
   async targetOwner(targetId: string): Promise<string | null> {

@@ -233,10 +233,21 @@ end
  * The target guard of a sync run's saves: KEYS[key] is the partner's hash and ARGV[field] the target's
  * field ('' for no guard: operator actions, and a Cluster, where the hash is in another slot and the
  * run reads it before the save). A target deleted since the run read it: the script returns `gone`
- * before it writes anything (TargetGoneError), so a run that raced a delete leaves nothing behind.
+ * before it writes anything (TargetGoneError), so a run that raced a delete leaves nothing behind. A
+ * target being deleted (an unexpired "deleting" mark on its record, PartnerRepository.markDeleting):
+ * `deleting`, nothing written either (TargetDeletingError): the run makes no platform call while the
+ * DELETE checks whether a show of the target is on the platform.
  */
-function targetGuard(key: string, field: string, gone: string): string {
-  return `if ${field} ~= '' and redis.call('HEXISTS', ${key}, ${field}) == 0 then return ${gone} end
+function targetGuard(key: string, field: string, gone: string, deleting: string): string {
+  return `if ${field} ~= '' then
+  local tgt = redis.call('HGET', ${key}, ${field})
+  if not tgt then return ${gone} end
+  local delUntil = string.match(tgt, '"deleting":"(%d+)')
+  if delUntil then
+    local tm = redis.call('TIME')
+    if tonumber(delUntil) > tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000) then return ${deleting} end
+  end
+end
 `;
 }
 
@@ -247,10 +258,10 @@ function targetGuard(key: string, field: string, gone: string): string {
  * writer read, so a sync and an operator action cannot overwrite each other; no other sync run may
  * hold the lease (src/store/intent.repository.ts), so a stalled run cannot write after a takeover.
  * Returns 1 when saved, 0 on a revision conflict, -1 when another run owns the mirror, -2 when the
- * target is gone.
+ * target is gone, -3 while it is being deleted.
  */
 const SAVE_MIRROR_LUA = `
-${targetGuard('KEYS[3]', 'ARGV[5]', '-2')}${leaseHeld('-1')}
+${targetGuard('KEYS[3]', 'ARGV[5]', '-2', '-3')}${leaseHeld('-1')}
 ${mirrorCasWrite('0')}
 return 1
 `;
@@ -280,7 +291,7 @@ if lost == 1 then return ${lostReply} end
  * SAVE_MIRROR (the 5th unused), then the desired-state version the run synced to, a timeline entry ('' for
  * none), the stream's cap, the run's own timeline entry ('' for none), the show id the index entry names
  * ('' without the index keys), the intents' ttl s, the target guard's field, then one done record per
- * intent. A target gone: {-2, 0, 0, 0}, nothing written. The run's last save: the deferred done
+ * intent. A target gone: {-2, 0, 0, 0}, being deleted: {-3, 0, 0, 0}, nothing written. The run's last save: the deferred done
  * records first (SAVE_MIRROR_COMPLETING's rule: each only while the run still owns its step; a step
  * lost to a takeover returns -1 and saves nothing else; written also when the revision check then
  * fails: they are facts), SAVE_MIRROR, and when it saved, the entry appended and the show's current
@@ -291,7 +302,7 @@ if lost == 1 then return ${lostReply} end
  * {status, version, released, orders waiting for the index entry}.
  */
 const SAVE_MIRROR_FINAL_LUA = `
-${targetGuard('KEYS[5]', 'ARGV[11]', '{-2, 0, 0, 0}')}local waiting = 0
+${targetGuard('KEYS[5]', 'ARGV[11]', '{-2, 0, 0, 0}', '{-3, 0, 0, 0}')}local waiting = 0
 local firstIntent = 6
 if ARGV[9] ~= '' then
   firstIntent = 8
@@ -317,7 +328,7 @@ return {1, v, 0, waiting}
  * else. The records are written also when the mirror's revision check then fails (0): they are facts.
  */
 const SAVE_MIRROR_COMPLETING_LUA = `
-${targetGuard('KEYS[3]', 'ARGV[5]', '-2')}${completeOwnedLua('4', 'i + 3', 'ARGV[6]', '-1')}
+${targetGuard('KEYS[3]', 'ARGV[5]', '-2', '-3')}${completeOwnedLua('4', 'i + 3', 'ARGV[6]', '-1')}
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('0')}
 return 1
@@ -374,6 +385,39 @@ const OPENED_KEYS_MAX = 10_000;
  * stops (SyncService): no further save, platform call or report for a target that is gone.
  */
 export class TargetGoneError extends Error {}
+
+/**
+ * A sync run's save (or first read) found its target marked "being deleted" (a DELETE without ?force
+ * checking whether a show of it is on the platform): nothing was written and the run stops before any
+ * further platform call; it comes back once the DELETE is over (SyncService: a delayed job). A
+ * TargetGoneError, so every path that stops quietly for a deleted target stops for this one too.
+ */
+export class TargetDeletingError extends TargetGoneError {
+  constructor(
+    message: string,
+    /** When the mark expires (epoch ms, 0 when unknown). */
+    readonly untilMs = 0,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A target record as a sync run read it (a Cluster's target guard, SyncService's checks): throws
+ * TargetGoneError when it is gone, TargetDeletingError while it carries an unexpired "deleting" mark.
+ */
+export function assertTargetThere(raw: string | null | undefined, targetId: string, now = Date.now()): void {
+  if (!raw) throw new TargetGoneError(`target ${targetId} was deleted during the sync`);
+  const mark = /"deleting":"(\d+)/.exec(raw);
+  if (mark && Number(mark[1]) > now) throw new TargetDeletingError(`target ${targetId} is being deleted`, Number(mark[1]));
+}
+
+/** TargetGoneError or TargetDeletingError for a save script's -2 or -3. */
+function refusedFor(code: number, targetId: string): TargetGoneError | undefined {
+  if (code === -2) return new TargetGoneError(`target ${targetId} was deleted during the sync`);
+  if (code === -3) return new TargetDeletingError(`target ${targetId} is being deleted`);
+  return undefined;
+}
 
 export class MirrorConflictError extends Error {
   override readonly name = 'MirrorConflictError';
@@ -726,13 +770,14 @@ export class ShowRepository {
         INTENT_TTL_SEC,
         ...pending.map((p) => p.record),
       );
-      // -1 (lease lost) and -2 (target gone) wrote nothing: the deferred done records stay for the
-      // run's flush, as facts of calls already made (saveMirrorFinal likewise).
-      if (ok !== -1 && ok !== -2) lease.pending = undefined;
+      // -1 (lease lost), -2 (target gone) and -3 (being deleted) wrote nothing: the deferred done
+      // records stay for the run's flush, as facts of calls already made (saveMirrorFinal likewise).
+      if (ok !== -1 && ok !== -2 && ok !== -3) lease.pending = undefined;
     } else {
       ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), guard.key, expected, this.serialize(next), lease?.token ?? '', lease?.ttlMs ?? 0, guard.field);
     }
-    if (ok === -2) throw new TargetGoneError(`target ${mirror.targetId} was deleted during the sync`);
+    const refused = refusedFor(ok, mirror.targetId);
+    if (refused) throw refused;
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     mirror.rev = next.rev;
@@ -748,6 +793,10 @@ export class ShowRepository {
    * asserted in the same step (ExternalShowIndex.assert, written also when the save is refused), and
    * `indexWaiting` says how many orders wait for it; a refused save throws as always, its count unsaid
    * (the next assert of the entry, by the next round or the run that took over, reports them).
+   * `alongside` (a Cluster's index entry, which is in another slot) is started once the target guard
+   * passed (on a Cluster a read before the save), together with the save: never for a target that was
+   * already gone or being deleted then, and no round trip added. It is awaited with the save; its
+   * failure fails the save's caller, as the index write alongside it did before.
    */
   async saveMirrorFinal(
     partnerId: string,
@@ -758,6 +807,7 @@ export class ShowRepository {
     activityEntry?: string,
     runEntry?: string,
     index?: { externalId: string },
+    alongside?: () => Promise<unknown>,
   ): Promise<{ version: number; runRecorded: boolean; indexWaiting?: number }> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
     const guard = await this.targetGuard(partnerId, showId, mirror, lease);
@@ -776,8 +826,10 @@ export class ShowRepository {
       keys.push(p.key);
       args.push(p.record);
     }
-    const [ok, v, released, waiting] = await this.redis.scSaveMirrorFinal(keys.length, ...keys, ...args);
-    if (ok === -2) throw new TargetGoneError(`target ${mirror.targetId} was deleted during the sync`);
+    // `alongside` (a Cluster's index entry) goes out with the save, once the target guard passed.
+    const [[ok, v, released, waiting]] = await Promise.all([this.redis.scSaveMirrorFinal(keys.length, ...keys, ...args), alongside?.()]);
+    const refused = refusedFor(ok, mirror.targetId);
+    if (refused) throw refused;
     if (ok !== -1 && pending.length) lease.pending = undefined;
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
@@ -790,15 +842,15 @@ export class ShowRepository {
 
   /**
    * The target guard of a sync run's save (`lease.target`, set by SyncService): on a single Redis the
-   * save script checks the target's field in the same step; on a Cluster (another slot) it is read
-   * here first. Without one (operator actions): the mirror's own key and no field, nothing checked.
+   * save script checks the target's field (and its "deleting" mark) in the same step; on a Cluster
+   * (another slot) it is read here first. Without one (operator actions): the mirror's own key and no field, nothing checked.
    */
   private async targetGuard(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined): Promise<{ key: string; field: string }> {
     const none = { key: this.keys.mirror(partnerId, showId, mirror.targetId), field: '' };
     const target = lease?.target;
     if (!target) return none;
     if (!this.redis.isCluster) return target;
-    if (!(await this.redis.hexists(target.key, target.field))) throw new TargetGoneError(`target ${mirror.targetId} was deleted during the sync`);
+    assertTargetThere(await this.redis.hget(target.key, target.field), mirror.targetId);
     return none;
   }
 

@@ -136,14 +136,26 @@ onCluster('pin sync reads and index asserts on a Redis Cluster', () => {
 
   test('runs started in one turn share one read of their target record; a run after the record changed reads it again', async () => {
     const { key, field } = svc.rt.partners.targetField('cr', 'cr-yt');
-    // the HGETs of the target record sent through the service's client
+    // the HGETs of the target record a run's first read sends through the service's client (SyncService.targetRaw;
+    // not its saves' target guard reads, which check the record again before each save)
     let reads = 0;
+    let firstRead = false;
     const c = client();
     const hget = c.hget.bind(c);
     c.hget = ((k: string, f: string) => {
-      if (k === key && f === field) reads++;
+      if (firstRead && k === key && f === field) reads++;
       return hget(k, f);
     }) as typeof c.hget;
+    const sync = svc.rt.syncService as unknown as { targetRaw: (p: string, t: string) => Promise<string | null> };
+    const targetRaw = sync.targetRaw.bind(sync);
+    sync.targetRaw = (p: string, t: string) => {
+      firstRead = true;
+      try {
+        return targetRaw(p, t);
+      } finally {
+        firstRead = false;
+      }
+    };
     const run = (showId: string) => svc.rt.syncService.sync({ partnerId: 'cr', showId, targetId: 'cr-yt' });
     try {
       const outcomes = await Promise.all(['cr-s0', 'cr-s1', 'cr-s2', 'cr-s3', 'cr-s4'].map(run));
@@ -155,6 +167,7 @@ onCluster('pin sync reads and index asserts on a Redis Cluster', () => {
       expect(reads).toBe(3);
     } finally {
       c.hget = hget;
+      sync.targetRaw = targetRaw;
     }
 
     const patch = async (body: unknown): Promise<void> => {

@@ -5,7 +5,7 @@ import { IdSchema } from '../../domain/events.js';
 import { AppError, conflict, notFound } from '../../lib/errors.js';
 import { randomId } from '../../lib/ids.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
-import type { PartnerRepository, TargetRecord } from '../../store/partner.repository.js';
+import { TARGET_DELETING_TTL_MS, type PartnerRepository, type TargetRecord } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { isTerminal } from '../../domain/mirror.js';
@@ -59,8 +59,8 @@ const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
 const DeleteQuery = z.object({ force: z.enum(['true', 'false']).default('false').describe('true: delete even while a mirror of the target still has a show on the platform; that show is left there, with no credentials in Syndicast to end it (end it in the platform\'s own tools)') });
 const SaveQuery = z.object({ verify: z.enum(['true', 'false']).default('true').describe('false: save without checking the credentials with the platform') });
 
-export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed'> & { hasCredentials: true } {
-  const { credentialsSealed: _sealed, ...rest } = t;
+export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed' | 'deleting'> & { hasCredentials: true } {
+  const { credentialsSealed: _sealed, deleting: _deleting, ...rest } = t;
   return { ...rest, hasCredentials: true };
 }
 
@@ -174,18 +174,44 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return held.sort();
   };
 
-  app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Delete a target (refused while a show of it is still on the platform, unless ?force=true)', params: TargetParams, querystring: DeleteQuery, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: 'a mirror of this target still has a show on the platform (scheduled, live, or being created): deleting the target would leave it there with no credentials left to end it. `detail` names the shows; wait until they end or are cancelled (a disabled target ends them only once enabled again), then delete; or delete with ?force=true and end them on the platform by hand' } } }, async (req, reply) => {
+  app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Delete a target (refused while a show of it is still on the platform, unless ?force=true)', params: TargetParams, querystring: DeleteQuery, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: 'a mirror of this target still has a show on the platform (scheduled, live, or being created; also one a sync created while this request ran): deleting the target would leave it there with no credentials left to end it. `detail` names the shows; wait until they end or are cancelled (a disabled target ends them only once enabled again), then delete; or delete with ?force=true and end them on the platform by hand' } } }, async (req, reply) => {
     const { partnerId, targetId } = req.params;
     if (!(await partners.getTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
     // The target's credentials are what ends or deletes its broadcasts (the sync path's cancelShow):
     // gone with the target, a live or scheduled show on the platform would be left there for good.
-    const held = await onPlatform(partnerId, targetId);
     const force = req.query.force === 'true';
-    if (held.length > 0 && !force) {
+    const refuse = (held: string[]): AppError => {
       const shown = held.slice(0, 20).join(', ') + (held.length > 20 ? `, … (${held.length} in all)` : '');
-      throw conflict(`target ${targetId} still has a show on the platform for show(s) ${shown}: deleting it would leave them there. Delete it once those shows have ended or been cancelled and their mirrors followed (a disabled target follows them only once enabled again), or with ?force=true and end them on the platform by hand`);
+      return conflict(`target ${targetId} still has a show on the platform for show(s) ${shown}: deleting it would leave them there. Delete it once those shows have ended or been cancelled and their mirrors followed (a disabled target follows them only once enabled again), or with ?force=true and end them on the platform by hand`);
+    };
+    let held = await onPlatform(partnerId, targetId);
+    if (held.length > 0 && !force) throw refuse(held);
+    if (force) {
+      if (!(await partners.deleteTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
+    } else {
+      // Between that check and the delete a sync run could still save `provisioning` and create a show
+      // on the platform, left there with no credentials to end it though the operator did not force.
+      // So the target is first marked "being deleted" (in its record, atomically): a run that sees the
+      // mark, at its first read or its next save, makes no further platform call (it waits); then the
+      // mirrors are checked again. Every run's save before the mark is in that check; none after it
+      // calls the platform. The delete happens only while that same mark is still on the target
+      // (not replaced by another DELETE's, not expired: then it starts over).
+      const token = randomId('del_');
+      for (let attempt = 0; ; attempt++) {
+        const mark = await partners.markDeleting(partnerId, targetId, token, TARGET_DELETING_TTL_MS);
+        if (!mark) throw notFound(`target ${targetId}`);
+        held = await onPlatform(partnerId, targetId);
+        if (held.length > 0) {
+          // A sync made (or is making) a show there meanwhile: refused as above, and its runs go on.
+          await partners.deletingDone(partnerId, targetId, mark, 'unmark');
+          throw refuse(held);
+        }
+        const done = await partners.deletingDone(partnerId, targetId, mark, 'del');
+        if (done === 'done') break;
+        if (done === 'gone') throw notFound(`target ${targetId}`);
+        if (attempt >= 4) throw conflict(`target ${targetId} is being changed by another request (another DELETE); try again`);
+      }
     }
-    if (!(await partners.deleteTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
     // The audit names what a forced delete left on the platform: the operator's list of shows to end by hand.
     await app.audit(req, { action: 'target.deleted', partnerId, targetId, ...(held.length > 0 ? { detail: { forced: true, leftOnPlatform: held.slice(0, 100) } } : {}) });
     return reply.status(204).send();
