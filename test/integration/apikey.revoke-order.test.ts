@@ -7,33 +7,21 @@
  */
 import { ApiKeyRepository } from '../../src/store/apikey.repository.js';
 import { Keys } from '../../src/store/keys.js';
-import { createRedis, waitForRedis, type RedisClient } from '../../src/store/redis.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { testRedisClientPerFile } from '../helpers/redis-cluster.js';
 
-let server: TestRedis;
 let redis: RedisClient;
-let admin: RedisClient;
-beforeAll(async () => {
-  server = await startRedis();
-  redis = createRedis({ url: server.url }, 'api');
-  admin = createRedis({ url: server.url }, 'api');
-  await Promise.all([waitForRedis(redis), waitForRedis(admin)]);
-});
-afterAll(async () => {
-  redis.disconnect();
-  admin.disconnect();
-  await server.destroy();
-});
+testRedisClientPerFile((started) => ({ client: redis } = started));
 
 test('a revoke that fails half-way never lists a key revoked that still authenticates, and its retry revokes it', async () => {
   const repo = new ApiKeyRepository(redis, new Keys('rv'));
   const { id, key } = await repo.create('operator', undefined);
   expect(await repo.find(key)).not.toBeNull();
-  await admin.call('ACL', 'SETUSER', 'default', '-set');
+  await redis.call('ACL', 'SETUSER', 'default', '-set'); // ACL itself stays allowed: it is not SET
   try {
     await expect(repo.revokeOnce(id)).rejects.toThrow(/NOPERM|permission/i);
   } finally {
-    await admin.call('ACL', 'SETUSER', 'default', '+set');
+    await redis.call('ACL', 'SETUSER', 'default', '+set');
   }
   // Listed revoked ⇒ refused at login: never the one without the other.
   const listed = (await repo.get(id))?.status;
