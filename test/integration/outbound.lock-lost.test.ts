@@ -9,25 +9,36 @@
  * Deterministic: worker A runs with `skipLockRenewal` (exactly what a loop that cannot renew does) and a
  * 1 s lock; worker B checks for stalled jobs every 300 ms. The receiver answers after 3 s. Real Redis,
  * real BullMQ workers, a real HTTP receiver on loopback.
+ *
+ * The workers run the delivery path on a worker-role runtime, as the service's worker process does: its
+ * Redis clients wait for a slow Redis. The API's clients (the service started here is the API alone)
+ * give up on a command after 2 s; a delivery run on them failed when a loaded machine stalled Redis that
+ * long — "Command timed out" instead of the test's result, or, after the attempt had gone out, its
+ * outcome unsaved, a second send.
  */
 import { createServer, type Server } from 'node:http';
 import { Worker } from 'bullmq';
+import { createRuntime, type Runtime } from '../../src/main/runtime.js';
 import { createDeliveryProcessor } from '../../src/outbound/delivery.worker.js';
 import { DELIVERY_QUEUE, type DeliveryJob } from '../../src/queues/delivery.queue.js';
 import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
+/** The worker role's runtime (no worker of its own started): the delivery path on worker-role clients. */
+let workerRt: Runtime;
 const servers: Server[] = [];
 const workers: Worker[] = [];
 
 beforeAll(async () => {
   // No delivery worker of the service's own: the test's two workers are the only ones.
   svc = await startService({ env: { OUTBOUND_TIMEOUT_MS: '8000', OUTBOUND_RETRY_SCHEDULE_MS: '60000' } });
+  workerRt = await createRuntime(svc.config, 'worker', { log: svc.rt.log, redisInfo: svc.rt.redisInfo });
 });
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.close(true)));
   for (const s of servers) s.closeAllConnections();
   await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  await workerRt?.close();
   await svc?.close();
 });
 
@@ -64,9 +75,9 @@ test.each([
 
   const errors: string[] = [];
   const worker = (opts: { lockDuration: number; skipLockRenewal?: boolean; skipStalledCheck?: boolean; stalledInterval?: number }): Worker => {
-    const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, createDeliveryProcessor(svc.rt.delivery), {
-      connection: svc.rt.bullConnection('worker'),
-      prefix: svc.rt.keys.queuePrefix(DELIVERY_QUEUE),
+    const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, createDeliveryProcessor(workerRt.delivery), {
+      connection: workerRt.bullConnection('worker'),
+      prefix: workerRt.keys.queuePrefix(DELIVERY_QUEUE),
       concurrency: 1,
       maxStalledCount: 100,
       ...opts,
@@ -78,13 +89,13 @@ test.each([
   // Worker A: its lock (1 s) is never renewed, as when its event loop is blocked past the lock.
   worker({ lockDuration: 1_000, skipLockRenewal: true, skipStalledCheck: true });
 
-  const { messageId } = await svc.rt.outbound.emit(partnerId, 'attribution.order_attributed', { orderId: 'o1' }, 'o-1');
+  const { messageId } = await workerRt.outbound.emit(partnerId, 'attribution.order_attributed', { orderId: 'o1' }, 'o-1');
   await waitFor(async () => ids.length >= 1, 10_000, 10);
   // Worker B: healthy; its stalled check finds A's job without a lock and takes it over.
   worker({ lockDuration: 30_000, stalledInterval: 300 });
 
   await waitFor(async () => {
-    const stored = await svc.rt.outbound.message(partnerId, messageId!);
+    const stored = await workerRt.outbound.message(partnerId, messageId!);
     const d = stored?.deliveries.find((x) => x.endpointId === endpointId);
     return status === 200 ? d?.state === 'delivered' : d?.attempts === 1 && d.nextAttemptAt !== null;
   }, 20_000, 50);
