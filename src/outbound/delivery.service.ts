@@ -106,8 +106,7 @@ export class DeliveryService {
     const { partnerId, messageId, endpointId } = job;
     const token = randomUUID();
     if (!(await this.deps.messages.claimAttempt(partnerId, messageId, endpointId, token, attemptClaimMs(this.deps.timeoutMs)))) {
-      const delayMs = Math.round(Math.min(this.deps.timeoutMs, 1_000) * (0.5 + (this.deps.rand ?? Math.random)()));
-      return { kind: 'deferred', delayMs, reason: 'an attempt of this delivery is in flight on another worker' };
+      return { kind: 'deferred', delayMs: this.deferMs(), reason: 'an attempt of this delivery is in flight on another worker' };
     }
     try {
       return await this.deliverClaimed(job);
@@ -116,6 +115,11 @@ export class DeliveryService {
         this.deps.log.warn({ err, partnerId, messageId, endpointId }, 'could not release a delivery attempt claim (it expires)');
       });
     }
+  }
+
+  /** A deferred job's wait: about a second (at most the attempt timeout), jittered ×0.5–1.5. */
+  private deferMs(): number {
+    return Math.round(Math.min(this.deps.timeoutMs, 1_000) * (0.5 + (this.deps.rand ?? Math.random)()));
   }
 
   private async deliverClaimed(job: DeliveryJob): Promise<DeliveryOutcome> {
@@ -144,8 +148,7 @@ export class DeliveryService {
     if (busy) {
       // Slots are scarce for this partner: back in about a second (jittered), when attempts have ended
       // and the jobs behind this one (other partners') have had the free slots.
-      const delayMs = Math.round(Math.min(this.deps.timeoutMs, 1_000) * (0.5 + (this.deps.rand ?? Math.random)()));
-      return { kind: 'deferred', delayMs, reason: busy };
+      return { kind: 'deferred', delayMs: this.deferMs(), reason: busy };
     }
     const starts = this.inFlight.get(partnerId) ?? [];
     starts.push(nowMs);
