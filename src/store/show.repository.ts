@@ -15,6 +15,7 @@ import { TurnBatcher } from '../lib/turn-batcher.js';
 import { evalOnNode, flagRefused, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
 import { assertHeld, INTENT_TTL_SEC, LeaseLostError, OWNED_BY_LUA, type MirrorLease } from './intent.repository.js';
 import { assertEntryLua } from './external-show.index.js';
+import { deletingUntil } from './partner.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -408,8 +409,8 @@ export class TargetDeletingError extends TargetGoneError {
  */
 export function assertTargetThere(raw: string | null | undefined, targetId: string, now = Date.now()): void {
   if (!raw) throw new TargetGoneError(`target ${targetId} was deleted during the sync`);
-  const mark = /"deleting":"(\d+)/.exec(raw);
-  if (mark && Number(mark[1]) > now) throw new TargetDeletingError(`target ${targetId} is being deleted`, Number(mark[1]));
+  const untilMs = deletingUntil(/"deleting":"([^"]*)"/.exec(raw)?.[1]);
+  if (untilMs > now) throw new TargetDeletingError(`target ${targetId} is being deleted`, untilMs);
 }
 
 /** TargetGoneError or TargetDeletingError for a save script's -2 or -3. */
