@@ -15,7 +15,7 @@ import { LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type 
 import { deletingNow, deletingUntil, type PartnerRepository, type TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
-import { assertTargetThere, MirrorConflictError, TargetDeletingError, TargetGoneError, type ShowRepository } from '../store/show.repository.js';
+import { MirrorConflictError, TargetDeletingError, TargetGoneError, type ShowRepository } from '../store/show.repository.js';
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
@@ -66,8 +66,10 @@ export interface SyncDeps {
   videoGate?: (partnerId: string, showId: string, mirror: MirrorDoc, desired: DesiredShow) => Promise<string | null>;
   /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
   /**
-   * `targetStillThere` rejects (TargetGoneError) when the mirror's target was deleted since the run's
-   * last save; the hook calls it only when it is about to tell someone (a Redis read otherwise saved).
+   * `targetStillThere` (ShowRepository.checkTarget) rejects with TargetGoneError when the mirror's
+   * target was deleted since the run's last save, and with TargetDeletingError while a DELETE's mark is
+   * on it (the report is held: the run comes back and tells then, unless the target is gone by then);
+   * the hook calls it only when it is about to tell someone (a Redis read otherwise saved).
    */
   onMirrorChanged?: (partnerId: string, showId: string, mirror: MirrorDoc, view: MirrorViewContext, targetStillThere: () => Promise<void>) => Promise<void>;
   /** The show's timeline (ops console): each reported mirror change is recorded there after it was told. */
@@ -139,6 +141,12 @@ export function reportedError(mirror: Pick<MirrorDoc, 'state' | 'lastError'>): s
 
 function short(s: string): string {
   return createHash('sha256').update(s).digest('base64url').slice(0, 10);
+}
+
+/** A run that met a target being deleted comes back once the mark expired, or sooner (DELETING_WAIT_MS). */
+function deletingWait(err: TargetDeletingError): SyncOutcome {
+  const left = err.untilMs > 0 ? err.untilMs - Date.now() : DELETING_WAIT_MS;
+  return { kind: 'delay', delayMs: Math.max(50, Math.min(DELETING_WAIT_MS, left)), reason: 'target being deleted' };
 }
 
 export class SyncService {
@@ -296,8 +304,7 @@ export class SyncService {
         // until it is over. Deleted then, the next run finds the target gone; refused (a show of it
         // is there), the next run goes on. A mark a crashed DELETE left expires (TARGET_DELETING_TTL_MS).
         this.deps.log.info({ partnerId, showId, targetId }, 'target being deleted; the run waits');
-        const left = err.untilMs > 0 ? err.untilMs - Date.now() : DELETING_WAIT_MS;
-        return { kind: 'delay', delayMs: Math.max(50, Math.min(DELETING_WAIT_MS, left)), reason: 'target being deleted' };
+        return deletingWait(err);
       }
       if (err instanceof TargetGoneError) {
         this.deps.log.info({ partnerId, showId, targetId }, 'target deleted during the sync; the run stops');
@@ -361,8 +368,7 @@ export class SyncService {
           mirror.waiting = err instanceof RetryableError && err.waiting ? desired.version : undefined;
           await save(false); // keeps the retry count onError just set
           if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
-          await this.notify(partnerId, showId, mirror, lease, { enabled: target.enabled, desired });
-          return outcome;
+          return await this.notify(partnerId, showId, mirror, lease, { enabled: target.enabled, desired }, outcome);
         }
         // The partner is told before the last save, which records what was told (`notified`) with
         // the rest: a report whose save then fails is made again by the next round or run, and its
@@ -410,17 +416,29 @@ export class SyncService {
   }
 
   /**
-   * Report a changed mirror to the partner. The fingerprint of what was last reported is stored on
-   * the mirror, so a failed report is retried by the next run instead of being lost.
+   * Report a changed mirror to the partner, for a run that ends with an error (`outcome`: what the run
+   * returns). The fingerprint of what was last reported is stored on the mirror, so a failed report is
+   * retried by the next run instead of being lost. A report held while the target is being deleted
+   * (TargetDeletingError: its check before the report, or the save after it) is made by the run that
+   * comes back, unless the target is gone by then: at the outcome's own delay when it has one (no
+   * platform call sooner than that wait), else once the mark is off or expired (deletingWait).
    */
-  private async notify(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease, view: MirrorViewContext): Promise<void> {
-    const entry = await this.tell(partnerId, showId, mirror, view);
-    if (entry === undefined) return;
-    // After the partner was told (a failed emit retries the sync, which would record it twice).
-    if (entry) {
-      await this.deps.activity?.append(partnerId, showId, mirrorActivityEntry(mirror)).catch((err: unknown) => this.deps.log.warn({ err, partnerId, showId, targetId: mirror.targetId }, 'could not record mirror activity'));
+  private async notify(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease, view: MirrorViewContext, outcome: SyncOutcome): Promise<SyncOutcome> {
+    let entry: string | undefined;
+    try {
+      entry = await this.tell(partnerId, showId, mirror, view);
+      if (entry === undefined) return outcome;
+      // After the partner was told (a failed emit retries the sync, which would record it twice).
+      if (entry) {
+        await this.deps.activity?.append(partnerId, showId, mirrorActivityEntry(mirror)).catch((err: unknown) => this.deps.log.warn({ err, partnerId, showId, targetId: mirror.targetId }, 'could not record mirror activity'));
+      }
+      await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
+    } catch (err) {
+      if (!(err instanceof TargetDeletingError)) throw err;
+      this.deps.log.info({ partnerId, showId, targetId: mirror.targetId }, 'target being deleted; the report waits for the next run');
+      return outcome.kind === 'delay' ? outcome : deletingWait(err);
     }
-    await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
+    return outcome;
   }
 
   /**
@@ -432,11 +450,9 @@ export class SyncService {
     const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: reportedError(mirror) });
     if (fingerprint === mirror.notified) return undefined;
     // No report for a target deleted since the run's last save (which checked it: ShowRepository
-    // targetGuard); checked only when the report would go to someone.
-    const targetStillThere = async (): Promise<void> => {
-      const { key, field } = this.deps.partners.targetField(partnerId, mirror.targetId);
-      if (!(await this.deps.redis.hexists(key, field))) throw new TargetGoneError(`target ${mirror.targetId} was deleted during the sync`);
-    };
+    // targetGuard), nor while a DELETE's mark is on it (held: the run comes back); checked only when
+    // the report would go to someone.
+    const targetStillThere = (): Promise<void> => this.deps.shows.checkTarget(partnerId, mirror.targetId);
     await this.deps.onMirrorChanged?.(partnerId, showId, mirror, view, targetStillThere);
     mirror.notified = fingerprint;
     return this.deps.activity ? JSON.stringify(mirrorActivityEntry(mirror)) : '';
@@ -625,10 +641,7 @@ export class SyncService {
       // target, find no show of it on the platform and delete it between that read and the save: the
       // target is read again after the save, before the platform is asked. (On one Redis the guard is in
       // the save's own step.) Then either this read sees the mark, or the DELETE's check sees this save.
-      if (this.deps.redis.isCluster) {
-        const { key, field } = this.deps.partners.targetField(job.partnerId, job.targetId);
-        assertTargetThere(await this.deps.redis.hget(key, field), job.targetId);
-      }
+      if (this.deps.redis.isCluster) await this.deps.shows.checkTarget(job.partnerId, job.targetId);
       mirror.remote = await adapter.createShow(spec, this.op(job, mirror, 'create'));
       // Unknown when the attempts asked for different specs: the update below writes the current one.
       mirror.applied = mirror.creating === asked ? spec : undefined;

@@ -136,6 +136,14 @@ export function deletingUntil(mark: string | undefined): number {
   return Number.isFinite(until) ? until : 0;
 }
 
+/**
+ * Where a target's record is stored: a field of its partner's hash (PartnerRepository.targetField, and
+ * ShowRepository.checkTarget, the one reader of the record for a sync run's checks).
+ */
+export function targetRecordField(keys: Keys, partnerId: string, targetId: string): { key: string; field: string } {
+  return { key: keys.partner(partnerId), field: `t:${targetId}` };
+}
+
 /** A "being deleted" mark as written: its text in the record and when it expires (PartnerRepository.deletingDone). */
 export interface DeletingMark {
   text: string;
@@ -348,7 +356,7 @@ export class PartnerRepository {
 
   /** Where a target record is stored (a field of the partner's hash), for a caller that reads it inside its own Lua step. */
   targetField(partnerId: string, targetId: string): { key: string; field: string } {
-    return { key: this.keys.partner(partnerId), field: `t:${targetId}` };
+    return targetRecordField(this.keys, partnerId, targetId);
   }
 
   /** A target record as stored (getTarget's parse). */

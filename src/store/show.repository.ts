@@ -15,7 +15,7 @@ import { TurnBatcher } from '../lib/turn-batcher.js';
 import { evalOnNode, flagRefused, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
 import { assertHeld, INTENT_TTL_SEC, LeaseLostError, OWNED_BY_LUA, type MirrorLease } from './intent.repository.js';
 import { assertEntryLua } from './external-show.index.js';
-import { deletingUntil } from './partner.repository.js';
+import { deletingUntil, targetRecordField } from './partner.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -404,10 +404,10 @@ export class TargetDeletingError extends TargetGoneError {
 }
 
 /**
- * A target record as a sync run read it (a Cluster's target guard, SyncService's checks): throws
- * TargetGoneError when it is gone, TargetDeletingError while it carries an unexpired "deleting" mark.
+ * A target record as read by ShowRepository.checkTarget: throws TargetGoneError when it is gone,
+ * TargetDeletingError while it carries an unexpired "deleting" mark (the save scripts' targetGuard rule).
  */
-export function assertTargetThere(raw: string | null | undefined, targetId: string, now = Date.now()): void {
+function assertTargetThere(raw: string | null | undefined, targetId: string, now = Date.now()): void {
   if (!raw) throw new TargetGoneError(`target ${targetId} was deleted during the sync`);
   const untilMs = deletingUntil(/"deleting":"([^"]*)"/.exec(raw)?.[1]);
   if (untilMs > now) throw new TargetDeletingError(`target ${targetId} is being deleted`, untilMs);
@@ -851,8 +851,20 @@ export class ShowRepository {
     const target = lease?.target;
     if (!target) return none;
     if (!this.redis.isCluster) return target;
-    assertTargetThere(await this.redis.hget(target.key, target.field), mirror.targetId);
+    await this.checkTarget(partnerId, mirror.targetId);
     return none;
+  }
+
+  /**
+   * A sync run's check of its target outside a save script (one HGET of the record): rejects with
+   * TargetGoneError when the target is gone, TargetDeletingError while a DELETE's unexpired "deleting"
+   * mark is on it (the save scripts' targetGuard rule). Its one reader for every such check: a Cluster's
+   * save guard (above), the re-read before a Cluster create, and the check before a run tells the
+   * partner (SyncService).
+   */
+  async checkTarget(partnerId: string, targetId: string): Promise<void> {
+    const { key, field } = targetRecordField(this.keys, partnerId, targetId);
+    assertTargetThere(await this.redis.hget(key, field), targetId);
   }
 
   /** Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]. */
