@@ -115,6 +115,17 @@ export function isTerminal(state: MirrorState): boolean {
   return state === 'ended' || state === 'cancelled' || state === 'failed';
 }
 
+/**
+ * The mirror may hold a show on the platform that only its target's credentials can end (a target
+ * DELETE without ?force refuses then): a show it made or was linked to (`remote`), or one a create may
+ * have made: a create in flight (`provisioning`) or one whose outcome is unknown (`creating`, kept by a
+ * mirror that failed or needed action during its create, also once an operator retried it: `pending`),
+ * while the mirror is not over.
+ */
+export function mayHoldPlatformShow(m: MirrorDoc): boolean {
+  return !isTerminal(m.state) && !m.over && (m.remote !== undefined || m.state === 'provisioning' || m.creating !== undefined);
+}
+
 /** A stored mirror (JSON): its pins as a prototype-less record, whatever product ids they carry. */
 export function parseMirror(raw: string): MirrorDoc {
   const m = JSON.parse(raw) as MirrorDoc;

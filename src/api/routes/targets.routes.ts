@@ -8,7 +8,7 @@ import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf
 import { TARGET_DELETING_TTL_MS, type PartnerRepository, type TargetRecord } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
-import { isTerminal } from '../../domain/mirror.js';
+import { mayHoldPlatformShow } from '../../domain/mirror.js';
 import { PLATFORMS, type AccessToken } from '../../targets/target.adapter.js';
 import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
@@ -158,9 +158,10 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
   });
 
   /**
-   * The partner's shows whose mirror on this target still holds a show on the platform (made, or being
-   * made, and not ended or cancelled there). Every such show is in the active set: the sweep keeps a
-   * show there while a mirror of it, of an enabled or a disabled target, has a remote show not finished.
+   * The partner's shows whose mirror on this target still holds a show on the platform (made, being
+   * made, or a create whose outcome is unknown; not ended or cancelled there: mayHoldPlatformShow).
+   * Every such show is in the active set: the sweep keeps a show there while a mirror of it, of an
+   * enabled or a disabled target, may hold one.
    */
   const onPlatform = async (partnerId: string, targetId: string): Promise<string[]> => {
     const held: string[] = [];
@@ -168,13 +169,13 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       const mine = page.filter(([p]) => p === partnerId).map(([, showId]) => showId);
       const mirrors = await Promise.all(mine.map((showId) => opts.shows.getMirror(partnerId, showId, targetId)));
       mirrors.forEach((m, i) => {
-        if (m && !isTerminal(m.state) && !m.over && (m.remote !== undefined || m.state === 'provisioning')) held.push(mine[i]!);
+        if (m && mayHoldPlatformShow(m)) held.push(mine[i]!);
       });
     }
     return held.sort();
   };
 
-  app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Delete a target (refused while a show of it is still on the platform, unless ?force=true)', params: TargetParams, querystring: DeleteQuery, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: 'a mirror of this target still has a show on the platform (scheduled, live, or being created; also one a sync created while this request ran): deleting the target would leave it there with no credentials left to end it. `detail` names the shows; wait until they end or are cancelled (a disabled target ends them only once enabled again), then delete; or delete with ?force=true and end them on the platform by hand' } } }, async (req, reply) => {
+  app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Delete a target (refused while a show of it is still on the platform, unless ?force=true)', params: TargetParams, querystring: DeleteQuery, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: 'a mirror of this target still has a show on the platform (scheduled, live, or being created: also a create whose outcome is unknown, as on a mirror that failed during its create and was retried; also one a sync created while this request ran): deleting the target would leave it there with no credentials left to end it. `detail` names the shows; wait until they end or are cancelled (a disabled target ends them only once enabled again), then delete; or delete with ?force=true and end them on the platform by hand' } } }, async (req, reply) => {
     const { partnerId, targetId } = req.params;
     if (!(await partners.getTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
     // The target's credentials are what ends or deletes its broadcasts (the sync path's cancelShow):

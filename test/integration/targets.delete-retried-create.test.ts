@@ -1,0 +1,63 @@
+/**
+ * A target DELETE without ?force refuses (409) while a mirror of it may hold a show on the platform.
+ * Before, it counted a remote show or a create in flight (`provisioning`) only: a mirror that failed
+ * during its create (a timeout: the platform may have made the show) and that an operator then retried
+ * is `pending` with its create's outcome still unknown (`creating`: its next run looks for that show
+ * first), and the DELETE answered 204, leaving such a show with no credentials to end it.
+ *
+ * Real Redis (one, or the cluster under SYNDICAST_TEST_REDIS=cluster), the YouTube simulator over HTTP
+ * (its fault switch fails the create); the test plays the sync runs.
+ */
+import type { SyncOutcome } from '../../src/mirror/sync.service.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+const P = 'delc';
+
+beforeAll(async () => {
+  sim = await startSim();
+  // SYNC_MAX_RETRIES=1: a mirror fails at its second failed attempt.
+  svc = await startService({ env: { SYNC_MAX_RETRIES: '1' } }); // no workers: the test plays the sync runs
+  secret = await createPartner(svc, P);
+}, 60_000);
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+const sync = (showId: string, targetId: string, token: string): Promise<SyncOutcome> => svc.rt.syncService.sync({ partnerId: P, showId, targetId }, { token });
+
+test('a target DELETE is refused while a mirror of it is pending with its create\'s outcome unknown (failed during the create, retried by an operator)', async () => {
+  const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'yt5', platform: 'youtube', name: 'yt5', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, P, secret, showEvent('show.scheduled', sampleShow('s5'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
+  try {
+    expect((await sync('s5', 'yt5', 'r5')).kind).toBe('delay');
+    expect(await sync('s5', 'yt5', 'r5')).toMatchObject({ kind: 'done', state: 'failed' });
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+  }
+  expect((await svc.rt.shows.getMirror(P, 's5', 'yt5'))?.creating).toBeDefined();
+  // A failed mirror is over for the DELETE (nothing retries it): 409 only once an operator retries it.
+  // The operator retries it: `pending`, the create's mark kept (its next run looks for that show first).
+  expect((await svc.api(`/v1/partners/${P}/shows/s5/mirrors/yt5/resync`, { method: 'POST' })).status).toBe(202);
+  const retried = await svc.rt.shows.getMirror(P, 's5', 'yt5');
+  expect(retried?.state).toBe('pending');
+  expect(retried?.creating).toBeDefined();
+  expect(retried?.remote).toBeUndefined();
+  // Before: 204, and a show the timed-out create made there was left with no credentials to end it.
+  const refused = await svc.api(`/v1/partners/${P}/targets/yt5`, { method: 'DELETE' });
+  expect(refused.status).toBe(409);
+  expect(((await refused.json()) as { detail: string }).detail).toContain('s5');
+  const kept = await svc.rt.partners.getTarget(P, 'yt5');
+  expect(kept).not.toBeNull();
+  expect(kept?.deleting).toBeUndefined();
+  // ?force deletes it anyway.
+  expect((await svc.api(`/v1/partners/${P}/targets/yt5?force=true`, { method: 'DELETE' })).status).toBe(204);
+  expect(await svc.rt.partners.getTarget(P, 'yt5')).toBeNull();
+}, 60_000);
