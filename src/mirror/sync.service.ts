@@ -428,15 +428,18 @@ export class SyncService {
     try {
       entry = await this.tell(partnerId, showId, mirror, view);
       if (entry === undefined) return outcome;
-      // After the partner was told (a failed emit retries the sync, which would record it twice).
-      if (entry) {
-        await this.deps.activity?.append(partnerId, showId, mirrorActivityEntry(mirror)).catch((err: unknown) => this.deps.log.warn({ err, partnerId, showId, targetId: mirror.targetId }, 'could not record mirror activity'));
-      }
       await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
     } catch (err) {
       if (!(err instanceof TargetDeletingError)) throw err;
       this.deps.log.info({ partnerId, showId, targetId: mirror.targetId }, 'target being deleted; the report waits for the next run');
       return outcome.kind === 'delay' ? outcome : deletingWait(err);
+    }
+    // On the timeline once the partner was told (a failed emit retries the sync, which would record it
+    // twice) and the save that records `notified` went through its target check: a report to nobody
+    // checks the target only there, and an entry appended before it recorded a change of a target
+    // deleted in that moment. (The same number of commands: the append only comes after the save.)
+    if (entry) {
+      await this.deps.activity?.append(partnerId, showId, mirrorActivityEntry(mirror)).catch((err: unknown) => this.deps.log.warn({ err, partnerId, showId, targetId: mirror.targetId }, 'could not record mirror activity'));
     }
     return outcome;
   }

@@ -129,3 +129,23 @@ test('a run that ends with an error: its held report keeps the run\'s own wait, 
   expect(await sync('s3', 'yt3', 'r3-after')).toMatchObject({ kind: 'done', state: 'failed' });
   expect(toldOf('yt3')).toEqual(['failed']);
 }, 60_000);
+
+test('a report to nobody for a target deleted in that moment leaves no timeline entry (the save that records it is refused before the entry is appended)', async () => {
+  const Q = 'held-quiet'; // no endpoint: nobody is told, so the target is checked only by the save
+  const qSecret = await createPartner(svc, Q);
+  await addTarget('q-yt', Q);
+  await schedule('q1', Q, qSecret);
+  await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
+  // Deleted as the run reports its error (the report hook runs, nobody subscribes).
+  atReport = async () => {
+    expect(await svc.rt.partners.deleteTarget(Q, 'q-yt')).toBe(true);
+  };
+  try {
+    expect(await svc.rt.syncService.sync({ partnerId: Q, showId: 'q1', targetId: 'q-yt' }, { token: 'q-0' })).toEqual({ kind: 'done', state: 'none' });
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+  }
+  expect(atReport).toBeUndefined(); // the target was deleted at the report
+  // Before: a `mirror` entry (provisioning, retrying) for the target deleted in that moment.
+  expect((await svc.rt.activity.list(Q, 'q1', 50)).filter((e) => e.kind === 'mirror')).toEqual([]);
+}, 60_000);
