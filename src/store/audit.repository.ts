@@ -8,7 +8,7 @@
 import type { Principal } from './apikey.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
-import { exclusiveBelow, idAtOrAfter, idsBefore } from './stream-id.js';
+import { exclusiveBelow, idAtOrAfter, idsBefore, streamIdTime } from './stream-id.js';
 
 export interface AuditActor {
   keyId: string;
@@ -67,6 +67,8 @@ export class AuditRepository {
   ) {}
 
   async record(actor: AuditActor, w: AuditWrite): Promise<void> {
+    // `at` as read back is the time of the entry's stream id (Redis's clock, see list). This
+    // process's clock is stored too, for readers of an older version during a rolling deploy.
     const body = JSON.stringify({ at: new Date().toISOString(), actor, ...w });
     await this.redis.xadd(this.keys.auditAll(), 'MAXLEN', '~', MAX_LEN, '*', 'entry', body);
     if (w.partnerId) await this.redis.xadd(this.keys.audit(w.partnerId), 'MAXLEN', '~', MAX_LEN, '*', 'entry', body);
@@ -94,6 +96,11 @@ export class AuditRepository {
         const raw = fields[fields.indexOf('entry') + 1];
         if (!raw) continue;
         const e = { id, ...(JSON.parse(raw) as Omit<AuditEntry, 'id'>) } as AuditEntry & { who?: string };
+        // When Redis appended it (the id's time), the clock `from`/`to` and the cursor are matched
+        // against. The `at` an API process wrote is its own clock: with an API host a minute slow,
+        // `from=12:00` listed entries whose `at` said 11:59, a fast one's entries said a time past the
+        // `to` they were listed for, and two hosts' entries could read out of order.
+        e.at = streamIdTime(id);
         // Entries written before actors were recorded ({who, action, ...fields}).
         if (!e.actor) e.actor = { keyId: e.who ?? 'unknown', role: e.who === 'admin' ? 'admin' : 'unknown' };
         delete e.who;

@@ -63,11 +63,16 @@ if redis.call('HGET', KEYS[1], 'session') == ARGV[1] then redis.call('DEL', KEYS
 return 0
 `;
 
-/** KEYS: alive, deployed. Clears the marker unless a relay process is alive. */
+/**
+ * KEYS: alive, deployed. Clears the marker unless a relay process is alive: {'running'}, else
+ * {'removed', since} for the call that took the marker away, {'absent'} for every other.
+ */
 const UNDEPLOY_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'running'} end
+local since = redis.call('GET', KEYS[2])
+if not since then return {'absent'} end
 redis.call('DEL', KEYS[2])
-return 1
+return {'removed', since}
 `;
 
 /**
@@ -89,7 +94,7 @@ declare module 'ioredis' {
     scRelayLeaseTake(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scRelayLeaseDrop(lease: string, token: string): Result<number, Context>;
     scRelaySourceClear(source: string, session: string): Result<number, Context>;
-    scRelayUndeploy(alive: string, deployed: string): Result<number, Context>;
+    scRelayUndeploy(alive: string, deployed: string): Result<[string, string?], Context>;
     scRelaySourceKeep(source: string, session: string, edgeUrl: string, since: string, ttlMs: number, replace: 0 | 1, stalledSince: string): Result<number, Context>;
   }
 }
@@ -253,12 +258,15 @@ export class RelayRepository {
 
   /**
    * Takes the relay out of this deployment (its processes are stopped for good): mirrors with an ingest
-   * go live without waiting for relayed video again. Refused (false) while a relay process runs; its
-   * next pass would write the marker again anyway.
+   * go live without waiting for relayed video again. Refused (`running`) while a relay process runs;
+   * its next pass would write the marker again anyway. A compare-and-delete of the marker: of calls at
+   * once only one is `removed` (with the marker's time, for the audit log); the others, and every call
+   * once it is gone, are `absent`.
    */
-  async undeploy(): Promise<boolean> {
-    const res = await this.redis.scRelayUndeploy(this.keys.relayAlive(), this.keys.relayDeployed());
-    return res === 1;
+  async undeploy(): Promise<{ outcome: 'running' | 'absent' } | { outcome: 'removed'; since: string }> {
+    const [outcome, since] = await this.redis.scRelayUndeploy(this.keys.relayAlive(), this.keys.relayDeployed());
+    if (outcome === 'removed') return { outcome, since: since ?? '' };
+    return { outcome: outcome === 'running' ? 'running' : 'absent' };
   }
 
   async dropLease(partnerId: string, showId: string, token: string): Promise<void> {

@@ -36,6 +36,11 @@ export function idsBefore(ms: number): string | null {
   return ms <= 0 ? null : `(${Math.floor(ms)}-0`;
 }
 
+/** When Redis appended the entry with this id (ids given as `*`: Redis's clock at the append), ISO. */
+export function streamIdTime(id: string): string {
+  return new Date(Number(id.slice(0, id.indexOf('-')))).toISOString();
+}
+
 /** A page cursor at the edge: a stream id Redis accepts (else 400 with this reason). */
 export const StreamCursorSchema = z
   .string()

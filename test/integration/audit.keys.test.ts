@@ -179,6 +179,13 @@ describe('audit', () => {
     const last = all.entries[0]!;
     const before = await audit(`?to=${encodeURIComponent(last.at)}&limit=500`);
     expect(before.entries.every((e) => Date.parse(e.at) <= Date.parse(last.at))).toBe(true);
+    // from = to: an empty range, as for the attribution reports (it was a 400); only a reversed range is refused.
+    const at = encodeURIComponent(last.at);
+    expect((await audit(`?from=${at}&to=${at}`)).entries).toEqual([]);
+    expect((await audit(`?from=${at}&to=${at}&partnerId=pa`)).entries).toEqual([]);
+    const reversed = await svc.api(`/v1/audit?from=${encodeURIComponent(future)}&to=${at}`);
+    expect(reversed.status).toBe(400);
+    expect(await reversed.json()).toMatchObject({ detail: 'from must not be after to', errors: [{ path: 'querystring.from', message: 'must not be after to' }] });
     expect((await svc.api('/v1/audit?from=yesterday')).status).toBe(400);
     expect((await svc.api('/v1/audit?cursor=abc')).status).toBe(400);
   });

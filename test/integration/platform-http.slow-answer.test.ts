@@ -5,7 +5,8 @@
  * `POST .../targets` (credential check) hung for as long as the server kept sending, and so would a
  * worker's sync. Now the whole exchange ends at the timeout, and an answer past MAX_RESPONSE_BYTES is
  * refused instead of being read into memory. And a baseUrl that answers `200 ok` to everything (a
- * web server, not the platform's API) no longer passes the Whatnot and Bambuser credential checks.
+ * web server, not the platform's API) no longer passes the Whatnot and Bambuser credential checks,
+ * and is a 503 'malformed response' for every platform (TikTok said 422 "re-authorise").
  * Real HTTP on loopback, a real redis-server for the API part.
  */
 import { createServer, type Server } from 'node:http';
@@ -118,7 +119,8 @@ describe('API', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
   }, 30_000);
 
-  test.each(['whatnot', 'bambuser'] as const)('%s: a baseUrl that answers 200 "ok" (not the API) does not pass the credential check', async (platform) => {
+  // TikTok answered 422 "re-authorise the app" (its token refresh took a 200 that is no envelope for a refused refresh token).
+  test.each(['whatnot', 'bambuser', 'tiktok', 'youtube', 'facebook'] as const)('%s: a baseUrl that answers 200 "ok" (not the API) does not pass the credential check: 503 malformed response', async (platform) => {
     const r = await svc.api('/v1/partners/drip/targets', {
       json: { id: `ok-${platform}`, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${base}/ok/${platform}`, commissionRateBps: 100 },
     });

@@ -44,3 +44,17 @@ test('the relay stays part of the deployment when its heartbeat lapses; an admin
   const audit = (await (await svc.api('/v1/audit?action=relay.')).json()) as { entries: { action: string; detail: { since: string } }[] };
   expect(audit.entries.map((e) => [e.action, e.detail.since])).toEqual([['relay.removed', up.since]]);
 });
+
+// Found against npm start: DELETEs at once each read the relay deployed before any removed it, and
+// each wrote a relay.removed entry. The marker is taken away by a compare-and-delete: one entry.
+test('DELETE /v1/relay at once, relay stopped: one removal, one audit entry, every answer 200 and not deployed', async () => {
+  await svc.rt.relay.heartbeat(300);
+  const up = (await presence()).body;
+  expect(up.deployed).toBe(true);
+  await waitFor(async () => !(await presence()).body.running, 5_000);
+  const rs = await Promise.all(Array.from({ length: 8 }, () => svc.api('/v1/relay', { method: 'DELETE' })));
+  expect(rs.map((r) => r.status)).toEqual(Array(8).fill(200));
+  for (const r of rs) expect(await r.json()).toEqual({ deployed: false, since: null, running: false });
+  const audit = (await (await svc.api('/v1/audit?action=relay.removed&limit=500')).json()) as { entries: { detail: { since: string } }[] };
+  expect(audit.entries.filter((e) => e.detail.since === up.since)).toHaveLength(1);
+});

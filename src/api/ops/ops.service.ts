@@ -13,6 +13,7 @@ import type { Keys } from '../../store/keys.js';
 import type { Partner, PartnerRepository, TargetRecord } from '../../store/partner.repository.js';
 import type { ReconcileRepository } from '../../store/reconcile.repository.js';
 import type { RedisClient } from '../../store/redis.js';
+import { streamIdTime as atOf } from '../../store/stream-id.js';
 import type { ShowActivityRepository } from '../../store/show-activity.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { RelayRepository, RelayStatus } from '../../store/relay.repository.js';
@@ -231,14 +232,14 @@ export class OpsService {
     }
     for (const [id, fields] of audit) {
       // Entries from before and after actors were recorded: {who, action, showId, targetId, ...} or {actor, action, ...}.
-      const e = parseField<{ action?: string; showId?: string; targetId?: string; who?: string; actor?: { keyId?: string; role?: string; name?: string }; at?: string; detail?: unknown }>(fields, 'entry');
+      const e = parseField<{ action?: string; showId?: string; targetId?: string; who?: string; actor?: { keyId?: string; role?: string; name?: string }; detail?: unknown }>(fields, 'entry');
       if (!e?.action) continue;
       // This show's actions, and those on one of its targets (disabled, credentials changed).
       if (e.showId !== showId && !(e.showId === undefined && e.targetId !== undefined && targetIds.has(e.targetId))) continue;
       // The key id always: a name is a free label (two keys may share one, or take the bootstrap key's).
       const keyId = e.actor?.keyId ?? e.who ?? 'unknown';
       const who = e.actor?.name && e.actor.name !== keyId ? `${e.actor.name} [${keyId}]` : keyId;
-      items.push({ at: e.at ?? atOf(id), kind: 'operator', targetId: e.targetId ?? null, summary: `${e.action} by ${who}${e.actor?.role ? ` (${e.actor.role})` : ''}`, detail: e.detail ? JSON.stringify(e.detail) : null });
+      items.push({ at: atOf(id), kind: 'operator', targetId: e.targetId ?? null, summary: `${e.action} by ${who}${e.actor?.role ? ` (${e.actor.role})` : ''}`, detail: e.detail ? JSON.stringify(e.detail) : null });
     }
     items.sort((a, b) => b.at.localeCompare(a.at));
     return items.slice(0, 400);
@@ -318,10 +319,6 @@ export interface TimelineItem {
 function rank(r: BoardRow): number {
   if (r.mirrors.some((m) => m.needsAction)) return 0;
   return r.state === 'live' ? 1 : r.state === 'scheduled' ? 2 : 3;
-}
-
-function atOf(streamId: string): string {
-  return new Date(Number(streamId.split('-')[0])).toISOString();
 }
 
 function parseField<T>(fields: string[], name: string): T | null {

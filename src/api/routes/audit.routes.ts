@@ -30,8 +30,8 @@ const AuditQuery = z.object({
     .regex(/^[a-z_]+(\.[a-z_]*)?$/, 'an action such as mirror.resync, or a prefix such as mirror.')
     .max(100)
     .optional(),
-  from: Timestamp.optional(),
-  to: Timestamp.optional(),
+  from: Timestamp.optional().describe('entries at or after (inclusive)'),
+  to: Timestamp.optional().describe('entries before (exclusive)'),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: StreamCursorSchema.optional(),
 });
@@ -44,11 +44,12 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditRepository }> = as
       schema: {
         tags: ['audit'],
         summary: 'Operator actions (who, what, when, on which partner/show/target), newest first',
-        description: "Paged with `cursor` (the previous page's `nextCursor`). A partner key reads only its own partner's entries (`partnerId` defaults to it).",
+        description:
+          "Paged with `cursor` (the previous page's `nextCursor`). A partner key reads only its own partner's entries (`partnerId` defaults to it). `from`/`to`: entries in [from, to) (`from` = `to` is an empty page); an entry's `at` is Redis's time of the append, the clock the range is matched against.",
         querystring: AuditQuery,
         docResponses: {
           200: ok('one page, newest first', z.object({ entries: z.array(AuditEntrySchema), nextCursor: z.string().nullable() })),
-          400: 'invalid query, or from not before to',
+          400: 'invalid query, or from after to',
           403: FORBIDDEN_PARTNER,
         },
       },
@@ -60,7 +61,8 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditRepository }> = as
       if (p?.role === 'partner') assertPartnerAccess(req, partnerId ?? '');
       const from = q.from ? new Date(q.from) : undefined;
       const to = q.to ? new Date(q.to) : undefined;
-      if (from && to && from.getTime() >= to.getTime()) throw badRequest('from must be before to', [{ path: 'querystring.to', message: 'must be after from' }]);
+      // As the attribution reports: [from, to) with from = to is an empty range, not a mistake; only a reversed one is.
+      if (from && to && from.getTime() > to.getTime()) throw badRequest('from must not be after to', [{ path: 'querystring.from', message: 'must not be after to' }]);
       return opts.audit.list({ partnerId, showId: q.showId, targetId: q.targetId, action: q.action, from, to, limit: q.limit, cursor: q.cursor });
     },
   );

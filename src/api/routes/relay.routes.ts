@@ -24,9 +24,11 @@ export const relayRoutes: FastifyPluginAsyncZod<{ relay: RelayRepository }> = as
     '/v1/relay',
     { preHandler: app.requireRole(), schema: { tags: ['relay'], summary: 'Take the video relay out of this deployment (its processes stopped for good): mirrors stop waiting for relayed video', docResponses: { 200: ok('removed (again: unchanged)', Presence), 403: FORBIDDEN_ROLE, 409: 'a relay process is running: stop every relay process first (its next pass would add the relay again)' } } },
     async (req) => {
-      const before = await opts.relay.presence();
-      if (!(await opts.relay.undeploy())) throw conflict('a relay process is running: stop every relay process first (each pass marks the relay as part of this deployment)');
-      if (before.deployed) await app.audit(req, { action: 'relay.removed', detail: { since: before.since } });
+      // Audited by the one call that took the marker away: DELETEs at once (or after it is gone) read
+      // the relay deployed before any of them removed it, and each wrote a relay.removed entry.
+      const undeployed = await opts.relay.undeploy();
+      if (undeployed.outcome === 'running') throw conflict('a relay process is running: stop every relay process first (each pass marks the relay as part of this deployment)');
+      if (undeployed.outcome === 'removed') await app.audit(req, { action: 'relay.removed', detail: { since: undeployed.since } });
       return opts.relay.presence();
     },
   );

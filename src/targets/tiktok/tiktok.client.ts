@@ -137,6 +137,9 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
       return raise(mapTokenFailure(networkFailure(err), now(), target));
     }
     const env = envelopeOf(res.data);
+    // A 2xx that is no envelope (an HTML page, `ok`: a baseUrl that is not TikTok's auth API) says
+    // nothing about the refresh token: malformed, as for the API calls, not "authorisation lost".
+    if (res.status >= 200 && res.status < 300 && !env) throw new PermanentError('malformed response from TikTok Shop token refresh: not an API envelope', 'malformed_response');
     if (res.status < 200 || res.status >= 300 || !env || env.code !== CODE.OK) {
       const mapped = mapTokenFailure(apiFailure(res, env), now(), target);
       log.warn({ status: res.status, code: env?.code }, 'tiktok token refresh failed');
