@@ -101,9 +101,15 @@ export class DeliveryService {
    * finds the claim held and defers, so a message never goes to an endpoint twice at once from healthy
    * workers. The claim outlives the attempt's deadline (twice the timeout plus 10 s) and is released
    * when the attempt's outcome is saved; after a crash it expires and the job is attempted again.
+   *
+   * A job the fairness rules defer is deferred before the claim: its Redis calls (claim, message,
+   * endpoint, release) bought nothing, and while a partner's endpoints hang most of its jobs are such.
+   * The check after the reads stays the one that counts: concurrent jobs pass this one between awaits.
    */
   async deliver(job: DeliveryJob): Promise<DeliveryOutcome> {
     const { partnerId, messageId, endpointId } = job;
+    const busy = this.unfair(partnerId, Date.now());
+    if (busy) return { kind: 'deferred', delayMs: this.deferMs(), reason: busy };
     const token = randomUUID();
     if (!(await this.deps.messages.claimAttempt(partnerId, messageId, endpointId, token, attemptClaimMs(this.deps.timeoutMs)))) {
       return { kind: 'deferred', delayMs: this.deferMs(), reason: 'an attempt of this delivery is in flight on another worker' };
@@ -144,6 +150,8 @@ export class DeliveryService {
     // attempt was in flight, see deliver) waits for the schedule.
     const dueInMs = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) - nowMs : 0;
     if (dueInMs > EARLY_SLACK_MS) return { kind: 'deferred', delayMs: dueInMs, reason: `next attempt not due before ${d.nextAttemptAt}` };
+    // Checked again here, synchronously with taking the slot below: attempts may have started (or
+    // ended) during the reads since deliver()'s pre-check.
     const busy = this.unfair(partnerId, nowMs);
     if (busy) {
       // Slots are scarce for this partner: back in about a second (jittered), when attempts have ended

@@ -1,0 +1,141 @@
+/**
+ * The delivery fairness rules (DeliveryService, "Fairness") one attempt at a time, on a DeliveryService
+ * whose sends wait until the test answers them: which job is deferred, and what a deferred job costs.
+ *
+ * - A job deferred for fairness is deferred before the delivery's attempt claim: before, it took the
+ *   claim (SET NX), read the message and the endpoint, then found the partner over its share and
+ *   released the claim again — about six Redis calls for a job that waits, and while a partner's
+ *   endpoints hang most of its jobs are such jobs.
+ * - The slow-partner reserve, at its edges: slow by an attempt in flight for `slowMs`, still slow for
+ *   `slowForMs` after such an attempt ended, and a partner that is not slow takes the reserve slot.
+ *
+ * Real Redis (the messages and endpoints the service stores); the repository instance counts its own
+ * claim and read calls.
+ */
+import type { DeliveryDeps } from '../../src/outbound/delivery.service.js';
+import { DeliveryService } from '../../src/outbound/delivery.service.js';
+import type { WebhookSender } from '../../src/outbound/webhook.sender.js';
+import type { DeliveryJob } from '../../src/queues/delivery.queue.js';
+import { EndpointRepository } from '../../src/store/endpoint.repository.js';
+import { OutboundMessageRepository } from '../../src/store/outbound-message.repository.js';
+import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+const PARTNERS = ['fa', 'fb', 'sa', 'sb', 'sc'];
+
+beforeAll(async () => {
+  svc = await startService(); // no delivery worker: the test runs each attempt itself
+  for (const p of PARTNERS) {
+    await createPartner(svc, p);
+    const r = await svc.api(`/v1/partners/${p}/endpoints`, { json: { url: `http://127.0.0.1:9/${p}`, events: ['attribution.order_attributed'] } });
+    expect(r.status).toBe(201);
+  }
+}, 60_000);
+afterAll(async () => {
+  await svc?.close();
+});
+
+let seq = 0;
+async function job(partnerId: string): Promise<DeliveryJob> {
+  const key = `k${++seq}`;
+  const { messageId, endpointIds } = await svc.rt.outbound.emit(partnerId, 'attribution.order_attributed', { orderId: key }, key);
+  if (!messageId || endpointIds.length !== 1) throw new Error('no message stored');
+  return { partnerId, messageId, endpointId: endpointIds[0]!, run: 1 };
+}
+
+/** A DeliveryService on the service's Redis whose sends wait for `answer`, counting its claims and message reads. */
+function rig(fairness: DeliveryDeps['fairness']) {
+  const messages = new OutboundMessageRepository(svc.rt.redis, svc.rt.keys);
+  const counts = { claims: 0, reads: 0 };
+  const claim = messages.claimAttempt.bind(messages);
+  messages.claimAttempt = async (...args: Parameters<typeof claim>) => {
+    counts.claims += 1;
+    return claim(...args);
+  };
+  const get = messages.get.bind(messages);
+  messages.get = async (...args: Parameters<typeof get>) => {
+    counts.reads += 1;
+    return get(...args);
+  };
+  const waiting = new Map<string, () => void>();
+  const send: WebhookSender = async (_url, _body, headers) =>
+    new Promise((resolve) => waiting.set(headers['webhook-id']!, () => resolve({ statusCode: 200, retryAfter: undefined, location: undefined, error: null, durationMs: 1 })));
+  const service = new DeliveryService({ endpoints: new EndpointRepository(svc.rt.redis, svc.rt.keys), messages, box: svc.rt.box, log: svc.rt.log, timeoutMs: 10_000, allowPrivateDestinations: true, send, fairness });
+  return {
+    service,
+    counts,
+    /** Starts the job's attempt and waits until its request is out (in flight); `outcome` settles once answered. */
+    async start(j: DeliveryJob): Promise<{ outcome: Promise<unknown> }> {
+      const outcome = service.deliver(j);
+      await waitFor(async () => waiting.has(j.messageId), 5_000, 5);
+      return { outcome };
+    },
+    answer(j: DeliveryJob): void {
+      waiting.get(j.messageId)!();
+      waiting.delete(j.messageId);
+    },
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('a job deferred for fairness takes no attempt claim and reads nothing from Redis', async () => {
+  // 2 slots, a share of 1: a partner holding its share waits once no more than a share of the slots
+  // is free (here as soon as it has one attempt in flight).
+  const r = rig({ slots: 2, share: 1 });
+  const [a1, a2, b1] = [await job('fa'), await job('fa'), await job('fb')];
+  const { outcome: first } = await r.start(a1);
+  expect(r.counts).toEqual({ claims: 1, reads: 1 });
+  const deferred = await r.service.deliver(a2);
+  expect(deferred).toMatchObject({ kind: 'deferred', reason: expect.stringContaining('deliveries of partner fa in flight') });
+  // Before: 2 claims and 2 reads (the claim taken, the message read, then the deferral).
+  expect(r.counts).toEqual({ claims: 1, reads: 1 });
+  expect(await svc.rt.redis.exists(svc.rt.keys.outboundAttempt('fa', a2.messageId, a2.endpointId))).toBe(0);
+  // Another partner's job goes out meanwhile.
+  const { outcome: other } = await r.start(b1);
+  expect(r.counts).toEqual({ claims: 2, reads: 2 });
+  r.answer(a1);
+  r.answer(b1);
+  expect(await first).toMatchObject({ kind: 'delivered' });
+  expect(await other).toMatchObject({ kind: 'delivered' });
+  // With its slot free again, the deferred job goes out.
+  const { outcome: again } = await r.start(a2);
+  r.answer(a2);
+  expect(await again).toMatchObject({ kind: 'delivered' });
+  expect(r.counts).toEqual({ claims: 3, reads: 3 });
+}, 30_000);
+
+test("a partner with an attempt in flight for slowMs is slow: its next attempt does not take the reserve slot, another partner's does", async () => {
+  // A share of 2 (no share deferral here); the last of the 2 slots is kept from slow partners.
+  const r = rig({ slots: 2, share: 2, reserve: 1, slowMs: 400, slowForMs: 60_000 });
+  const [s1, s2, s3, o1] = [await job('sa'), await job('sa'), await job('sa'), await job('sb')];
+  const { outcome: first } = await r.start(s1);
+  // Not slow yet (its attempt is younger than slowMs): it may take the reserve slot.
+  const { outcome: second } = await r.start(s2);
+  r.answer(s2);
+  expect(await second).toMatchObject({ kind: 'delivered' });
+  await sleep(600);
+  // Now its attempt has been in flight for slowMs: slow, and slow partners hold 1 of the 2 - 1 slots.
+  expect(await r.service.deliver(s3)).toMatchObject({ kind: 'deferred', reason: expect.stringContaining('partner sa is slow') });
+  // A partner that is not slow takes the reserve slot.
+  const { outcome: other } = await r.start(o1);
+  r.answer(o1);
+  expect(await other).toMatchObject({ kind: 'delivered' });
+  r.answer(s1);
+  expect(await first).toMatchObject({ kind: 'delivered' });
+}, 30_000);
+
+test('a partner stays slow for slowForMs after an attempt of its took slowMs: a new attempt of its does not take the reserve slot', async () => {
+  const r = rig({ slots: 2, share: 2, reserve: 1, slowMs: 400, slowForMs: 60_000 });
+  const [s1, s2, s3] = [await job('sc'), await job('sc'), await job('sc')];
+  const { outcome: slow } = await r.start(s1);
+  await sleep(600);
+  r.answer(s1);
+  expect(await slow).toMatchObject({ kind: 'delivered' });
+  // Nothing in flight: a slow partner's attempt takes a free slot (not the reserve).
+  const { outcome: next } = await r.start(s2);
+  // Its attempt in flight is young, but the partner is still slow: the reserve slot stays free.
+  expect(await r.service.deliver(s3)).toMatchObject({ kind: 'deferred', reason: expect.stringContaining('partner sc is slow') });
+  r.answer(s2);
+  expect(await next).toMatchObject({ kind: 'delivered' });
+}, 30_000);
