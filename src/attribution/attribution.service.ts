@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { commissionBooked, commissionReversed } from '../lib/metrics.js';
 import type { Logger } from 'pino';
 import type { PartnerEvent } from '../domain/events.js';
-import type { Money } from '../domain/money.js';
+import { isCurrency, type Money } from '../domain/money.js';
 import {
   attributeByClick,
   commissionStatus,
@@ -34,6 +34,7 @@ import type { PartnerRepository, TargetRecord } from '../store/partner.repositor
 import type { PlatformOrder } from '../targets/target.adapter.js';
 import type { LedgerOrder } from '../reconcile/reconcile.compare.js';
 import type { TargetLedger } from '../reconcile/reconcile.stream.js';
+import { platformRefunded } from './platform-refund.js';
 import { aggregate, orderAgg, showBreakdown, type AttributionReport, type ReportFilter, type ShowAttributionReport } from './attribution.report.js';
 
 const DEFAULT_WINDOW_HOURS = 168;
@@ -147,10 +148,10 @@ export class AttributionService {
         this.deps.log.warn({ partnerId, targetId, orderId: p.orderId, problem }, 'platform order skipped');
         continue;
       }
-      const voided = p.status !== undefined && VOIDED.test(p.status);
-      const refunded = voided ? Math.max(p.total.amount, p.refunded.amount) : p.refunded.amount;
-      const floor: RefundedFloor | undefined =
-        refunded > 0 ? { amount: refunded, currency: voided ? p.total.currency : p.refunded.currency, occurredAt: new Date(this.now()).toISOString() } : undefined;
+      // In the order's currency only: a refund reported in another one is not applied (no FX; reconciliation reports it).
+      const refunded = platformRefunded(p, VOIDED);
+      if (refunded === undefined) this.deps.log.warn({ partnerId, targetId, orderId: p.orderId }, 'platform refund in another currency than its order; not applied');
+      const floor: RefundedFloor | undefined = refunded !== undefined && refunded > 0 ? { amount: refunded, currency: p.total.currency, occurredAt: new Date(this.now()).toISOString() } : undefined;
       out.push(
         await this.applyOrder(
           partnerId,
@@ -456,7 +457,8 @@ function hint(v: string | undefined): string | undefined {
 function checkPlatformOrder(p: PlatformOrder): string | undefined {
   if (typeof p.orderId !== 'string' || p.orderId.length === 0 || p.orderId.length > PLATFORM_ID_MAX) return 'orderId';
   if (!Number.isFinite(Date.parse(p.createdAt))) return 'createdAt';
-  if (!isMoney(p.total) || p.total.amount < 0) return 'total';
+  // A currency not on ISO's list is refused as at the edge (currencyIssues): never a ledger currency of its own.
+  if (!isMoney(p.total) || p.total.amount < 0 || !isCurrency(p.total.currency)) return 'total';
   if (!isMoney(p.refunded) || p.refunded.amount < 0) return 'refunded';
   return undefined;
 }

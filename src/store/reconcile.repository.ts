@@ -5,8 +5,18 @@ import type { RedisClient } from './redis.js';
 export type ReconStatus = 'queued' | 'running' | 'completed' | 'failed';
 export type DiscrepancyKind = 'missing_in_ledger' | 'missing_in_platform' | 'amount_mismatch' | 'status_mismatch';
 
+/**
+ * Why money could not be compared (the contract's kinds name what differs, not why): `currency_mismatch`
+ * when the platform reports the order (or its refund) in another currency than the ledger (or the
+ * order) has, `invalid_currency` when the platform's currency is not an ISO 4217 currency. Amounts in
+ * different currencies are never compared nor added up (no FX), and such an order is never healed.
+ */
+export type DiscrepancyReason = 'currency_mismatch' | 'invalid_currency';
+
 export interface Discrepancy {
   kind: DiscrepancyKind;
+  /** Set when the money was not compared (see DiscrepancyReason). */
+  reason?: DiscrepancyReason;
   targetId: string;
   orderId: string;
   detail: string;

@@ -131,3 +131,38 @@ test('a re-run reports what the run before it reported, also after a later run h
   expect(mine(fourth)).toEqual(mine(third));
   expect(fourth.summary).toEqual(third.summary);
 }, 90_000);
+
+test('an order the platform reports in another currency than the ledger has is a currency mismatch: never compared or added up as an amount', async () => {
+  const secret = await createPartner(svc, 'tsl3');
+  await sim.control('PUT', '/_sim/whatnot/limits', { requestsPerWindow: null, quotaPerDay: null });
+  const t = await svc.api('/v1/partners/tsl3/targets', { json: { id: 'wn3', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, rateLimit: { requests: 10_000, windowMs: 1000 } } });
+  expect(t.status).toBe(201);
+  const show = sampleShow('s3');
+  await sendEvent(svc, 'tsl3', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'));
+  await waitFor(async () => (await svc.rt.shows.getMirror('tsl3', 's3', 'wn3'))?.state === 'action_required');
+  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Currency show' })) as { externalId: string };
+  expect((await svc.api('/v1/partners/tsl3/shows/s3/mirrors/wn3', { method: 'PUT', json: { externalId } })).status).toBe(200);
+  // Whatnot reports the order in EUR; the ledger had it in USD (an earlier report or webhook said so).
+  const order = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 2000, currency: 'EUR' } })) as { orderId: string };
+  await svc.rt.attribution.ingestPlatformOrders('tsl3', 'wn3', [
+    { orderId: order.orderId, externalShowId: externalId, productId: 'p1', clickId: undefined, createdAt: new Date().toISOString(), total: { amount: 2000, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined },
+  ], 'webhook');
+  type Rows = { totals: { currency: string; orders: number; grossAmount: number }[]; unattributed: { currency: string; orders: number; grossAmount: number }[] };
+
+  const r = await svc.api('/v1/partners/tsl3/reconciliations', { json: { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() } });
+  const { id } = (await r.json()) as { id: string };
+  const run = await waitFor(async () => {
+    const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon & { discrepancies: { reason?: string; detail: string }[] };
+    return body.status === 'completed' || body.status === 'failed' ? body : undefined;
+  });
+  expect(run.status).toBe('completed');
+  // (The simulator's Whatnot account also reports the orders of the tests before: only this order's finding counts here.)
+  expect(run.discrepancies.filter((d) => d.orderId === order.orderId)).toEqual([
+    { kind: 'amount_mismatch', reason: 'currency_mismatch', targetId: 'wn3', orderId: order.orderId, detail: 'currency differs: ledger 20.00 USD, platform 20.00 EUR; amounts in different currencies are not compared', healed: false },
+  ]);
+  // Nothing healed for it: the ledger still has it once, in USD, and no EUR total appeared.
+  const stored = (await svc.rt.attribution.orders('tsl3')).filter((o) => o.order.orderId === order.orderId);
+  expect(stored.map((o) => [o.order.total, o.gross, o.refunded])).toEqual([[{ amount: 2000, currency: 'USD' }, 2000, 0]]);
+  const after = (await (await svc.api('/v1/partners/tsl3/attribution')).json()) as Rows;
+  expect(new Set([...after.totals, ...after.unattributed].map((x) => x.currency))).toEqual(new Set(['USD']));
+}, 60_000);

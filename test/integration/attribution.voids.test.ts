@@ -89,6 +89,17 @@ describe('platform order statuses (a platform reports an order taken back)', () 
     expect(v).toMatchObject({ refundedAmount: 0, commission: { amount: 500 }, status: 'pending' });
   });
 
+  test('a taken-back order whose refund figure is in another currency is refunded its total, never that figure as if in its currency', async () => {
+    await svc.rt.attribution.ingestPlatformOrders(P, 'tt', [{ ...order('void-jpy', 'CANCELLED'), refunded: { amount: 90_000, currency: 'JPY' } }], 'report');
+    expect((await svc.rt.attribution.orders(P)).find((o) => o.order.orderId === 'void-jpy')).toMatchObject({ gross: 5000, refunded: 5000 });
+  });
+
+  test('a platform order in a currency that is not ISO 4217 is not stored (as a partner event would be refused)', async () => {
+    const out = await svc.rt.attribution.ingestPlatformOrders(P, 'tt', [{ ...order('zzz-1', 'COMPLETED'), total: { amount: 5000, currency: 'ZZZ' }, refunded: { amount: 0, currency: 'ZZZ' } }], 'report');
+    expect(out).toEqual([]);
+    expect((await svc.rt.attribution.orders(P)).find((o) => o.order.orderId === 'zzz-1')).toBeUndefined();
+  });
+
   test('an order first reported as a sale, then as returned, is reversed by a new ledger entry', async () => {
     await svc.rt.attribution.ingestPlatformOrders(P, 'tt', [order('later-returned', 'COMPLETED')], 'report');
     await svc.rt.attribution.ingestPlatformOrders(P, 'tt', [order('later-returned', 'RETURNED')], 'report');

@@ -41,3 +41,50 @@ test('a report equal to the ledger has no discrepancies', () => {
   const report = [order('a', 1000, 300)];
   expect(compareTarget('t1', report, [{ orderId: 'a', currency: 'USD', gross: 1000, refunded: 300 }], VOIDED)).toEqual({ discrepancies: [], heal: [] });
 });
+
+describe('currencies: amounts are compared only within one currency (no FX)', () => {
+  const inCurrency = (orderId: string, amount: number, currency: string, refunded?: { amount: number; currency: string }, status?: string): PlatformOrder => ({
+    ...order(orderId, amount, 0, status),
+    total: { amount, currency },
+    refunded: refunded ?? { amount: 0, currency },
+  });
+
+  test('an order the platform reports in another currency than the ledger is a currency mismatch, not an amount difference', () => {
+    const { discrepancies, heal } = compareTarget('t1', [inCurrency('a', 1000, 'EUR')], [{ orderId: 'a', currency: 'USD', gross: 1000, refunded: 0 }], VOIDED);
+    expect(discrepancies).toEqual([{ kind: 'amount_mismatch', reason: 'currency_mismatch', targetId: 't1', orderId: 'a', detail: 'currency differs: ledger 10.00 USD, platform 10.00 EUR; amounts in different currencies are not compared', healed: false }]);
+    expect(heal).toEqual([]);
+  });
+
+  test('a currency that is not ISO 4217 is reported and never healed into the ledger', () => {
+    const { discrepancies, heal } = compareTarget('t1', [inCurrency('a', 1000, 'ZZZ'), inCurrency('b', 500, 'usd')], [{ orderId: 'b', currency: 'USD', gross: 500, refunded: 0 }], VOIDED);
+    expect(discrepancies).toEqual([
+      { kind: 'missing_in_ledger', reason: 'invalid_currency', targetId: 't1', orderId: 'a', detail: 'platform reports 1000 "ZZZ", not an ISO 4217 currency: not added to the ledger', healed: false },
+      { kind: 'amount_mismatch', reason: 'invalid_currency', targetId: 't1', orderId: 'b', detail: 'platform reports 500 "usd", not an ISO 4217 currency: not compared with the ledger', healed: false },
+    ]);
+    expect(heal).toEqual([]);
+  });
+
+  test('a refund in another currency than its order is reported, neither compared nor healed as a reversal', () => {
+    const ledger = [{ orderId: 'a', currency: 'USD', gross: 1000, refunded: 0 }];
+    const { discrepancies, heal } = compareTarget('t1', [inCurrency('a', 1000, 'USD', { amount: 500, currency: 'EUR' })], ledger, VOIDED);
+    expect(discrepancies).toEqual([
+      { kind: 'amount_mismatch', reason: 'currency_mismatch', targetId: 't1', orderId: 'a', detail: 'platform reports a refund of 5.00 EUR on an order in USD: amounts in different currencies are not compared, the refund is not added', healed: false },
+    ]);
+    expect(heal).toEqual([]);
+  });
+
+  test('an order missing from the ledger is added without its refund in another currency', () => {
+    const { discrepancies, heal } = compareTarget('t1', [inCurrency('a', 1000, 'USD', { amount: 500, currency: 'EUR' })], [], VOIDED);
+    expect(discrepancies.map((d) => [d.kind, d.reason, d.healed])).toEqual([
+      ['missing_in_ledger', undefined, true],
+      ['amount_mismatch', 'currency_mismatch', false],
+    ]);
+    expect(heal).toEqual([expect.objectContaining({ orderId: 'a', total: { amount: 1000, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' } })]);
+  });
+
+  test('an order taken back is refunded in full in its own currency, whatever currency its refund figure is in', () => {
+    const ledger = [{ orderId: 'a', currency: 'USD', gross: 1000, refunded: 0 }];
+    const { discrepancies } = compareTarget('t1', [inCurrency('a', 1000, 'USD', { amount: 90_000, currency: 'JPY' }, 'CANCELLED')], ledger, VOIDED);
+    expect(discrepancies).toEqual([expect.objectContaining({ kind: 'status_mismatch', detail: 'platform status CANCELLED; ledger had 0 refunded of 1000; reversal added', healed: true })]);
+  });
+});

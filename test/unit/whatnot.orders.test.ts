@@ -21,3 +21,10 @@ test('paid orders are sales, a cancelled one is refunded in full, pending/failed
 test('a refund figure larger than the order is capped at the total', () => {
   expect(judgeOrder(order('completed', '99.00'), 'data')).toMatchObject({ kind: 'sale', order: { refunded: { amount: 1050 } } });
 });
+
+test('a refund figure in another currency than the total keeps its currency (never counted as the total\'s)', () => {
+  const o = (status: string): WhatnotOrder => ({ ...order(status), amounts: { total: { amount: '10.50', currency: 'USD' }, refunded: { amount: '500', currency: 'JPY' } } });
+  expect(judgeOrder(o('completed'), 'data')).toMatchObject({ kind: 'sale', order: { total: { amount: 1050, currency: 'USD' }, refunded: { amount: 500, currency: 'JPY' } } });
+  // taken back: refunded in full in the order's own currency
+  expect(judgeOrder(o('cancelled'), 'data')).toMatchObject({ kind: 'sale', order: { refunded: { amount: 1050, currency: 'USD' } } });
+});

@@ -67,7 +67,7 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
         tags: ['reconciliation'],
         summary: 'Status, summary and discrepancies',
         params: z.object({ id: IdSchema }),
-        docResponses: { 200: ok('the reconciliation', ReconciliationSchema.extend({ discrepancies: z.array(z.looseObject({ kind: z.string() })) })), 403: FORBIDDEN_PARTNER, 404: 'unknown reconciliation' },
+        docResponses: { 200: ok('the reconciliation', ReconciliationSchema.extend({ discrepancies: z.array(z.looseObject({ kind: z.string(), reason: z.enum(['currency_mismatch', 'invalid_currency']).optional().describe('set when the money was not compared: another currency (no FX), or a code that is not ISO 4217') })) })), 403: FORBIDDEN_PARTNER, 404: 'unknown reconciliation' },
       },
     },
     async (req) => {

@@ -31,8 +31,11 @@ export function judgeOrder(o: WhatnotOrder, where: string): OrderVerdict {
   const currency = o.amounts.total.currency;
   const total = minor(o.amounts.total.amount, currency, `${where}.amounts.total.amount`);
   const refundedRaw = o.amounts.refunded ? minor(o.amounts.refunded.amount, o.amounts.refunded.currency, `${where}.amounts.refunded.amount`) : 0;
-  // A cancelled order is refunded in full even when no refund figure is reported.
-  const refunded = TAKEN_BACK.has(o.status) ? total : Math.min(total, Math.max(0, refundedRaw));
+  // A refund figure in another currency than the total keeps its own (amounts are never mixed across
+  // currencies: reconciliation reports it, attribution does not apply it); a cancelled order is
+  // refunded in full, in the total's currency, even when no refund figure (or another one) is reported.
+  const refundCurrency = o.amounts.refunded && o.amounts.refunded.currency !== currency && !TAKEN_BACK.has(o.status) ? o.amounts.refunded.currency : currency;
+  const refunded = TAKEN_BACK.has(o.status) ? total : refundCurrency !== currency ? Math.max(0, refundedRaw) : Math.min(total, Math.max(0, refundedRaw));
   return {
     kind: 'sale',
     order: {
@@ -42,7 +45,7 @@ export function judgeOrder(o: WhatnotOrder, where: string): OrderVerdict {
       clickId: undefined, // Whatnot checkout carries no click id of ours
       createdAt: new Date(o.created_at).toISOString(),
       total: { amount: total, currency },
-      refunded: { amount: refunded, currency },
+      refunded: { amount: refunded, currency: refundCurrency },
       status: o.status,
       commission: undefined, // Whatnot reports no commission: ours is computed from the target's rate
     },

@@ -550,7 +550,7 @@ async function renderReconciliations() {
                   {},
                   r.discrepancyCount === 0
                     ? 'none'
-                    : h('details', {}, h('summary', {}, `${r.discrepancyCount} (${r.healed} healed)`), h('ul', {}, r.discrepancies.map((d) => h('li', {}, h('strong', {}, d.kind), ` ${d.targetId} order ${d.orderId}: ${d.detail}${d.healed ? ' (healed)' : ''}`)))),
+                    : h('details', {}, h('summary', {}, `${r.discrepancyCount} (${r.healed} healed)`), h('ul', {}, r.discrepancies.map((d) => h('li', {}, h('strong', {}, d.kind), `${d.reason ? ` (${d.reason})` : ''} ${d.targetId} order ${d.orderId}: ${d.detail}${d.healed ? ' (healed)' : ''}`)))),
                 ),
               ),
             ),
