@@ -5,7 +5,7 @@
  * leave the active set.
  */
 import type { Logger } from 'pino';
-import { isTerminal } from '../domain/mirror.js';
+import { isTerminal, mayHoldPlatformShow } from '../domain/mirror.js';
 import type { SyncProducer } from '../queues/queues.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
@@ -60,8 +60,10 @@ export class SweepService {
       const m = mirrors[i];
       if (m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= desired.version) continue;
       if (!t.enabled) {
-        // Never mirrored there (or nothing made remotely yet): nothing to finish on the platform.
-        if (m?.remote) allDone = false;
+        // Never mirrored there (or nothing made remotely yet): nothing to finish on the platform. A
+        // create whose outcome is unknown (mayHoldPlatformShow) may have made a show there: kept too,
+        // so re-enabling the target looks for it, and a target DELETE (its active shows) still sees it.
+        if (m && (m.remote !== undefined || mayHoldPlatformShow(m))) allDone = false;
         continue;
       }
       allDone = false;

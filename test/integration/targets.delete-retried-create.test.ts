@@ -3,12 +3,15 @@
  * Before, it counted a remote show or a create in flight (`provisioning`) only: a mirror that failed
  * during its create (a timeout: the platform may have made the show) and that an operator then retried
  * is `pending` with its create's outcome still unknown (`creating`: its next run looks for that show
- * first), and the DELETE answered 204, leaving such a show with no credentials to end it.
+ * first), and the DELETE answered 204, leaving such a show with no credentials to end it. The sweep
+ * keeps such a mirror's show in the active set (which the DELETE reads) also for a disabled target.
  *
  * Real Redis (one, or the cluster under SYNDICAST_TEST_REDIS=cluster), the YouTube simulator over HTTP
  * (its fault switch fails the create); the test plays the sync runs.
  */
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
+import { SweepService } from '../../src/mirror/sweep.service.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
@@ -60,4 +63,25 @@ test('a target DELETE is refused while a mirror of it is pending with its create
   // ?force deletes it anyway.
   expect((await svc.api(`/v1/partners/${P}/targets/yt5?force=true`, { method: 'DELETE' })).status).toBe(204);
   expect(await svc.rt.partners.getTarget(P, 'yt5')).toBeNull();
+}, 60_000);
+
+test('such a mirror of a disabled target keeps its show in the active set once the show ended, so the DELETE still sees it', async () => {
+  const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'yt6', platform: 'youtube', name: 'yt6', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, P, secret, showEvent('show.scheduled', sampleShow('s6'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
+  try {
+    expect((await sync('s6', 'yt6', 'r6')).kind).toBe('delay');
+    expect(await sync('s6', 'yt6', 'r6')).toMatchObject({ kind: 'done', state: 'failed' });
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+  }
+  expect((await svc.api(`/v1/partners/${P}/shows/s6/mirrors/yt6/resync`, { method: 'POST' })).status).toBe(202);
+  expect((await svc.api(`/v1/partners/${P}/targets/yt6?verify=false`, { method: 'PATCH', json: { enabled: false } })).status).toBe(200);
+  expect((await sendEvent(svc, P, secret, showEvent('show.ended', { ...sampleShow('s6'), state: 'ended' }, '2026-11-24T19:00:00Z'))).status).toBe(202);
+  const sweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent'));
+  await sweep.sweep();
+  // Before: the show left the active set (nothing remote on a disabled target), and the DELETE answered 204.
+  expect(await svc.rt.shows.activeShows()).toContainEqual([P, 's6']);
+  expect((await svc.api(`/v1/partners/${P}/targets/yt6`, { method: 'DELETE' })).status).toBe(409);
 }, 60_000);
