@@ -149,6 +149,19 @@ test('a mark a crashed DELETE left: syncs go on once it expired and the next PAT
   expect((await svc.rt.partners.getTarget(P, 'yt4'))?.deleting).toBeUndefined();
 }, 60_000);
 
+test('a run that finds the mark at its first read waits until the mark expires, not a fixed second', async () => {
+  await addTarget('yt6');
+  await schedule('s6');
+  await svc.rt.partners.markDeleting(P, 'yt6', 'del_short', 300);
+  const out = await svc.rt.syncService.sync({ partnerId: P, showId: 's6', targetId: 'yt6' }, { token: 'r6-0' });
+  expect(out).toMatchObject({ kind: 'delay', reason: 'target being deleted' });
+  // The first read knows when the mark ends. A run that went past it to its first save (refused by the
+  // save's target guard, which does not say until when) waited a whole DELETING_WAIT_MS (1 s).
+  expect((out as { delayMs: number }).delayMs).toBeLessThanOrEqual(300);
+  expect(await svc.rt.shows.getMirror(P, 's6', 'yt6')).toBeNull();
+  expect(await created('title s6')).toBe(0);
+}, 60_000);
+
 test('no show of the target on the platform: the DELETE answers 204 as always (also over a live mark a crashed DELETE left), and its mark goes with the target', async () => {
   await addTarget('yt5');
   await svc.rt.partners.markDeleting(P, 'yt5', 'del_crashed2', 30_000);
