@@ -31,7 +31,7 @@ import type { Redis, Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
 import type { Once, OnceOptions, RecoverAttempt } from '../targets/target.adapter.js';
 import { withAttemptDeadline } from '../targets/attempt-deadline.js';
-import { AuthExpiredError, NotMadeError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
+import { AuthExpiredError, NotMadeError, PermanentError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
 import { acquireLua, type PrepayLimiter } from './rate-limiter.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
@@ -134,15 +134,22 @@ if not holder then redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[4])) 
 `;
 
 /**
- * Lua: `ownedBy(raw, token)`, whether the stored intent record `raw` names `token` as its owner. A
- * record this version wrote starts `{"status":"…","owner":"…",` (IntentRecord's field order, as
- * JSON.stringify writes it, and the started record INTENT_START writes): its owner is read from that
- * head, without a cjson decode of the record (one per pin step's done record, in the run's last save).
- * An owner with an escape in its text, or any other record, is decoded as before.
+ * Lua: `ownedBy(raw, token)`, whether the stored intent record `raw` names `token` as its owner, and
+ * `readable(raw)`, whether it is a JSON record at all. A started record that INTENT_START wrote for a
+ * new step is `{"status":"started","owner":"…","startedAt":"…","until":…}` (IntentRecord's field
+ * order, as JSON.stringify writes it, with `until` appended): when the WHOLE record has that shape its
+ * owner is read from it without a cjson decode (one per pin step, in the run's last save). Any other
+ * record is decoded: one that does not decode (corrupt, truncated) is owned by nobody, whatever its
+ * head says — a matching head once made a corrupt record count as the run's own. An owner with an
+ * escape in its text is decoded too.
  */
-export const OWNED_BY_LUA = `local function ownedBy(raw, token)
-  local owner = string.match(raw, '^{"status":"%a+","owner":"([^"\\\\]*)",')
-  if owner and string.sub(raw, -1) == '}' then return owner == token end
+export const OWNED_BY_LUA = `local function readable(raw)
+  local ok, rec = pcall(cjson.decode, raw)
+  return ok and type(rec) == 'table'
+end
+local function ownedBy(raw, token)
+  local owner = string.match(raw, '^{"status":"started","owner":"([^"\\\\]*)","startedAt":"[%d%-:%.TZ]+","until":%d+}$')
+  if owner then return owner == token end
   local ok, rec = pcall(cjson.decode, raw)
   return ok and type(rec) == 'table' and rec['owner'] == token
 end
@@ -156,7 +163,8 @@ end
  * (wait that long; nothing written), {4, ms} when the limiter refuses the step's request (wait that
  * long; nothing written, no token taken), {1, record} when an earlier run started it and never
  * finished (now ours: recover first; also when this run starts its own step again, which only renews
- * `until`), {0} when it is new. With the limiter keys (a single Redis only: the target's slot) a step
+ * `until`), {5} when its record is unreadable (corrupt: nothing written, see IntentCorruptError), {0}
+ * when it is new. With the limiter keys (a single Redis only: the target's slot) a step
  * that is not done takes its first request's token here, by ACQUIRE's rule (rate-limiter.ts), so the
  * attempt does not take it in a round trip of its own (OnceOptions.limitedRequest). A started record
  * that replaces a started one keeps the first attempt's start as `since`.
@@ -174,6 +182,9 @@ if raw then
       local settled = untilMs + tonumber(ARGV[6])
       if now < settled then return {3, tostring(settled - now)} end
     end
+  else
+    -- Unreadable (corrupt, truncated): it may have been done. Left as it is, the step is not run.
+    return {5}
   end
 end
 if KEYS[3] then
@@ -202,11 +213,15 @@ return {0}
 /**
  * KEYS: intent, lease. ARGV: token, the done record (json), ttl s, lease ttl ms. Writes it only
  * while no other run holds the lease and the token still owns the step (a takeover that started the
- * step again owns it now). Returns 1 when written, 0 when the run lost the step.
+ * step again owns it now). Returns 1 when written, 0 when the run lost the step, 2 when the stored
+ * record is unreadable (corrupt: left as it is, see IntentCorruptError).
  */
 const INTENT_COMPLETE_LUA = `${OWNED_BY_LUA}${OTHER_HOLDER.replace('LOST', '0')}
 local raw = redis.call('GET', KEYS[1])
-if raw and not ownedBy(raw, ARGV[1]) then return 0 end
+if raw and not ownedBy(raw, ARGV[1]) then
+  if not readable(raw) then return 2 end
+  return 0
+end
 ${TAKE_BACK}
 redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
 return 1
@@ -239,6 +254,23 @@ declare module 'ioredis' {
     scIntentStartLimited(intent: string, lease: string, window: string, blocked: string, ...args: (string | number)[]): Result<[number, string?], Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
     scIntentAbandon(intent: string, lease: string, token: string): Result<number, Context>;
+  }
+}
+
+/**
+ * A step's intent record is unreadable (not JSON: corrupt, truncated). Whether the platform already did
+ * the step is unknown, so the step is not run (nor its record replaced): a repeat could double a side
+ * effect. A permanent error, so the mirror goes `failed` with this message for an operator, who checks
+ * the platform and then deletes the record and resyncs (docs/operations.md "Unreadable intent record").
+ */
+export class IntentCorruptError extends PermanentError {
+  constructor(what: string, key: string, made: boolean) {
+    super(
+      made
+        ? `the record of step ${what} is unreadable (Redis key ${key}): this run made it on the platform but could not record that; the record is left as it is, so the step is not done again (a resync after deleting that key makes it afresh: remove it on the platform first)`
+        : `the record of step ${what} is unreadable (Redis key ${key}): whether the platform already has it is unknown, so it is not done again. Check the platform (a resync after deleting that key makes it afresh: remove it there first if it is there)`,
+      'intent_corrupt',
+    );
   }
 }
 
@@ -526,9 +558,9 @@ export class IntentRepository {
     const pending = lease.pending ?? [];
     lease.pending = undefined;
     for (const p of pending) {
-      if ((await this.redis.scIntentComplete(p.key, lease.key, lease.token, p.record, TTL_SEC, lease.ttlMs)) !== 1) {
-        throw new LeaseLostError(`intent ${p.key}: another run took the mirror over before this one recorded its result`);
-      }
+      const written = await this.redis.scIntentComplete(p.key, lease.key, lease.token, p.record, TTL_SEC, lease.ttlMs);
+      if (written === 2) throw new IntentCorruptError(p.key, p.key, true);
+      if (written !== 1) throw new LeaseLostError(`intent ${p.key}: another run took the mirror over before this one recorded its result`);
     }
   }
 
@@ -634,6 +666,7 @@ export class IntentRepository {
       s.confirmed = true;
     }
     if (state === -1) throw new LeaseLostError(`intent ${s.what}: this run no longer owns the mirror`);
+    if (state === 5) throw new IntentCorruptError(s.what, key, false);
     if (state === 4) throw opts.limiter!.refused(Math.max(1, Number(raw)));
     if (state === 3) {
       // Another run's attempt may still take effect on the platform: look for it only once it cannot.
@@ -686,8 +719,10 @@ export class IntentRepository {
     );
     if (opts.deferComplete) {
       (lease.pending ??= []).push({ key, record: done, recoverable: s.recover !== undefined });
-    } else if ((await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs)) !== 1) {
-      throw new LeaseLostError(`intent ${s.what}: another run took the mirror over before this one recorded its result`);
+    } else {
+      const written = await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs);
+      if (written === 2) throw new IntentCorruptError(s.what, key, true);
+      if (written !== 1) throw new LeaseLostError(`intent ${s.what}: another run took the mirror over before this one recorded its result`);
     }
     opts.onDone?.();
     return result;

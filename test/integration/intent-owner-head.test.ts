@@ -6,7 +6,7 @@
  * order (as cjson writes one) and an owner that only starts like the run's token are refused as before.
  */
 import { newMirror } from '../../src/domain/mirror.js';
-import { IntentRepository, LeaseLostError } from '../../src/store/intent.repository.js';
+import { IntentCorruptError, IntentRepository, LeaseLostError } from '../../src/store/intent.repository.js';
 import { startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -85,4 +85,45 @@ test('a record this run owns in cjson field order is still its own', async () =>
     return { id: 'm2' };
   });
   expect(JSON.parse((await raw('g0:pin:p1:1:message'))!)).toMatchObject({ status: 'done', owner: 'tok-A' });
+});
+
+// Corrupt records whose head is the run's own: `{"status":…,"owner":"<the run's token>",` then
+// anything but the rest of a record (a damaged AOF, a hand edit). They end in '}', as a whole record does.
+const CORRUPT = [
+  ['a done record whose body is garbage', '{"status":"done","owner":"tok-A",#garbage#}'],
+  ['a started record cut short and closed', '{"status":"started","owner":"tok-A","startedAt":"2026-12-02T13:00:00.000Z","until":17}'.slice(0, 60) + '}'],
+  ['a done record missing its closing quote', '{"status":"done","owner":"tok-A","resultSealed":"abc}'],
+] as const;
+
+test.each(CORRUPT)('a step whose record is unreadable (%s) is not run again: the error names it, the record stays', async (_what, corrupt) => {
+  const [P, S, T] = ['oh4', `s-${_what.length}`, 'ot'];
+  const { intents, lease, raw } = await owned(P, S, T, 'tok-A');
+  await svc.rt.redis.set(svc.rt.keys.intent(P, S, T, 'g0:pin:p1:1:message'), corrupt);
+  for (const recover of [undefined, async () => ({ id: 'found' })]) {
+    let ran = 0;
+    const step = intents.scoped(P, S, T, 'g0:pin:p1:1', lease)('message', async () => ({ id: `posted-${++ran}` }), recover);
+    await expect(step).rejects.toBeInstanceOf(IntentCorruptError);
+    await expect(step).rejects.toMatchObject({ kind: 'permanent', reason: 'intent_corrupt', message: expect.stringContaining('g0:pin:p1:1:message') });
+    expect(ran).toBe(0);
+    expect(await raw('g0:pin:p1:1:message')).toBe(corrupt);
+  }
+});
+
+test.each(CORRUPT)('a step whose record turned unreadable while it ran (%s) is not recorded done over it, at once or by the save', async (_what, corrupt) => {
+  for (const deferComplete of [false, true]) {
+    const [P, S, T] = ['oh5', `s-${_what.length}-${deferComplete}`, 'ot'];
+    const { intents, lease, raw } = await owned(P, S, T, 'tok-A');
+    const key = svc.rt.keys.intent(P, S, T, 'g0:pin:p1:1:message');
+    const step = intents.scoped(P, S, T, 'g0:pin:p1:1', lease, { deferComplete })('message', async () => {
+      await svc.rt.redis.set(key, corrupt);
+      return { id: 'from-A' };
+    });
+    if (!deferComplete) {
+      await expect(step).rejects.toMatchObject({ reason: 'intent_corrupt', message: expect.stringContaining('this run made it on the platform') });
+    } else {
+      await step;
+      await expect(svc.rt.shows.saveMirror(P, S, (await svc.rt.shows.getMirror(P, S, T))!, lease)).rejects.toBeInstanceOf(LeaseLostError);
+    }
+    expect(await raw('g0:pin:p1:1:message')).toBe(corrupt);
+  }
 });

@@ -537,6 +537,37 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(deletes).toEqual([]);
   });
 
+  it('startShow retried after a crash at any point converges: no error loop, one show.started (the transitions are not intent steps)', async () => {
+    // The transitions need no intent: YouTube refuses a repeated one (redundantTransition, or
+    // invalidTransition from a later state), and the adapter reads the state then instead of failing.
+    await control('PUT', '/limits', { streamActivationMs: 0, transitionMs: 300 });
+    const h = harness();
+    const started = async (id: string) => (await effects()).filter((e) => e.externalId === id && e.type === 'show.started').length;
+
+    // A crash right after the transition to testing was sent: the retry meets testStarting, then testing.
+    const a = await h.adapter.createShow({ ...SPRING_SPEC, title: 'Crash after testing' }, buildOpContext('mk-start-crash-a'));
+    await directTransition(a.externalId, 'testing');
+    const whileStarting = await caught(h.adapter.startShow(a, buildOpContext('start')));
+    expect(whileStarting).toBeInstanceOf(RetryableError);
+    expect(whileStarting).toMatchObject({ reason: 'testStarting', waiting: true }); // an expected wait, not a failure
+    await sleep(400);
+    await h.adapter.startShow(a, buildOpContext('start'));
+    // A crash right after the transition to live was sent: the retry (liveStarting, then live) is done at once.
+    const b = await h.adapter.createShow({ ...SPRING_SPEC, title: 'Crash after live' }, buildOpContext('mk-start-crash-b'));
+    await directTransition(b.externalId, 'testing');
+    await sleep(400);
+    await directTransition(b.externalId, 'live');
+    await h.adapter.startShow(b, buildOpContext('start'));
+    await sleep(400);
+    await h.adapter.startShow(b, buildOpContext('start'));
+    await h.adapter.startShow(a, buildOpContext('start'));
+
+    expect([await started(a.externalId), await started(b.externalId)]).toEqual([1, 1]);
+    const attached = await Promise.all([a, b].map((r) => h.adapter.attachShow(r.externalId)));
+    expect(attached.map((r) => r.externalId)).toEqual([a.externalId, b.externalId]);
+    await control('PUT', '/limits', { transitionMs: 0 });
+  });
+
   it('attachShow reads the bound stream for the ingest', async () => {
     const h = harness();
     const created = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-attach'));
