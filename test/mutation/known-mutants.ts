@@ -501,7 +501,9 @@ function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
     console.log(`[${m.name}] ${m.what}\n[${m.name}] npm ${args.join(' ')}`);
     const r = spawnSync('npm', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const out = `${r.stdout}\n${r.stderr}`;
-    const failed = out.split('\n').filter((l) => /^\s+✕ /.test(l));
+    // A failing test is listed with ✕ when its file finishes; when the file then crashes (e.g. a
+    // polluted Object.prototype breaking a timer callback) jest prints only the failures' ● headers.
+    const failed = out.split('\n').filter((l) => /^\s+✕ /.test(l) || (/^\s+● /.test(l) && !/● Test suite failed to run/.test(l)));
     if (r.status !== 0 && failed.length > 0) {
       console.log(`[${m.name}] killed by:\n${failed.join('\n')}`);
       return 'killed';
