@@ -30,6 +30,14 @@ function svg(tag, attrs = {}, ...children) {
 
 const key = () => sessionStorage.getItem(KEY);
 
+/**
+ * An id as one segment of an API path. `.` and `..` are valid ids, but URL normalisation (fetch's URL
+ * parser) takes such a segment, also written `%2E`, for a step in the path and removes it: the request
+ * for show `..` went to its partner's URL. Their dots go as `%252E`, which the API reads as `.` (no id
+ * has a `%`).
+ */
+const seg = (id) => (id === '.' || id === '..' ? id.replaceAll('.', '%252E') : encodeURIComponent(id));
+
 async function api(path, init = {}) {
   const headers = new Headers(init.headers);
   headers.set('authorization', `Bearer ${key()}`);
@@ -301,7 +309,7 @@ async function refreshDetail() {
   const d = state.detail;
   if (!d) return;
   try {
-    const data = await api(`/v1/ops/partners/${encodeURIComponent(d.partnerId)}/shows/${encodeURIComponent(d.showId)}`);
+    const data = await api(`/v1/ops/partners/${seg(d.partnerId)}/shows/${seg(d.showId)}`);
     if (state.detail !== d) return;
     d.data = data;
     renderDetail();
@@ -324,17 +332,17 @@ async function act(label, fn) {
 }
 
 function mirrorCard(data, m) {
-  const base = `/v1/partners/${encodeURIComponent(data.partner.id)}`;
-  const mirrorPath = `${base}/shows/${encodeURIComponent(data.show.id)}/mirrors/${encodeURIComponent(m.targetId)}`;
+  const base = `/v1/partners/${seg(data.partner.id)}`;
+  const mirrorPath = `${base}/shows/${seg(data.show.id)}/mirrors/${seg(m.targetId)}`;
   const actions = isOperator()
     ? h(
         'div',
         { class: 'actions' },
         h('button', { type: 'button', 'data-action': 'resync', onclick: () => act(`${m.state === 'failed' ? 'Retry' : 'Resync'} ${m.targetName}`, () => api(`${mirrorPath}/resync`, { method: 'POST' })) }, m.state === 'failed' ? 'Retry' : 'Resync'),
         h('button', { type: 'button', class: 'secondary', 'data-action': 'link', onclick: () => linkDialog(mirrorPath, m) }, 'Link a hand-made show'),
-        h('button', { type: 'button', class: 'secondary', 'data-action': 'credentials', onclick: () => credentialsDialog(`${base}/targets/${encodeURIComponent(m.targetId)}`, m) }, 'Update credentials'),
+        h('button', { type: 'button', class: 'secondary', 'data-action': 'credentials', onclick: () => credentialsDialog(`${base}/targets/${seg(m.targetId)}`, m) }, 'Update credentials'),
         m.enabled
-          ? h('button', { type: 'button', class: 'danger', 'data-action': 'disable', onclick: () => confirm(`Disable target ${m.targetName} for every show of ${data.partner.name}?`) && act(`Disable ${m.targetName}`, () => api(`${base}/targets/${encodeURIComponent(m.targetId)}`, { method: 'PATCH', json: { enabled: false } })) }, 'Disable target')
+          ? h('button', { type: 'button', class: 'danger', 'data-action': 'disable', onclick: () => confirm(`Disable target ${m.targetName} for every show of ${data.partner.name}?`) && act(`Disable ${m.targetName}`, () => api(`${base}/targets/${seg(m.targetId)}`, { method: 'PATCH', json: { enabled: false } })) }, 'Disable target')
           : h('span', { class: 'muted' }, 'target disabled'),
       )
     : null;
