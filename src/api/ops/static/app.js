@@ -135,6 +135,11 @@ function startStream() {
       try {
         const res = await fetch('/v1/ops/stream', { headers: { authorization: `Bearer ${key()}`, accept: 'text/event-stream' }, signal: ctl.signal });
         if (res.status === 401) return signOut('Your key is no longer accepted: sign in again.');
+        if (res.status === 429) {
+          // This key holds as many live streams as it may (other tabs): wait as long as the server asks.
+          const body = await res.json().catch(() => null);
+          throw Object.assign(new Error(body?.detail ?? 'too many live streams for this key'), { retryAfterMs: (Number(res.headers.get('retry-after')) || 5) * 1000 });
+        }
         if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
         attempt = 0;
         setLive(true, 'Live');
@@ -155,7 +160,7 @@ function startStream() {
         if (ctl.signal.aborted) return;
         attempt += 1;
         setLive(false, `disconnected (${err.message || err}), retry ${attempt}`);
-        await new Promise((r) => setTimeout(r, Math.min(5000, 500 * attempt)));
+        await new Promise((r) => setTimeout(r, Math.max(err.retryAfterMs ?? 0, Math.min(5000, 500 * attempt))));
       }
     }
   };
