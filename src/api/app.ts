@@ -84,6 +84,19 @@ export interface AppOptions {
   opsStreamStallMs?: number;
 }
 
+const ESCAPED_DOT_ID = /^%2e(?:%2e)?$/i;
+
+/** `%2E` → `.`, `%2E%2E` → `..` in the path parameters (see buildApp). */
+function dotIdParams(req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  const params = req.params as Record<string, unknown> | undefined;
+  if (params) {
+    for (const [name, value] of Object.entries(params)) {
+      if (typeof value === 'string' && value.length <= 6 && ESCAPED_DOT_ID.test(value)) params[name] = value.length === 3 ? '.' : '..';
+    }
+  }
+  done();
+}
+
 export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<FastifyInstance> {
   const metrics = createMetrics({
     queues: () => [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue],
@@ -204,6 +217,16 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     const ownValidation = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
     route.preValidation = [wellFormedBody, ...ownValidation];
   });
+  // `.` and `..` are valid ids, but not as a path segment: URL normalisation (browsers, fetch, curl)
+  // takes the segment, also written `%2E`/`%2E%2E`, for a step in the path and removes it (the ops
+  // console's request for show `..` went to its partner's URL). Such an id is written with each dot as
+  // `%252E`, which reaches the route as `%2E`/`%2E%2E`, no id (an id has no `%`): read as the dots.
+  // On the /v1 routes with a path parameter only, ahead of their validation.
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/v1/') || !route.url.includes(':')) return;
+    const own = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
+    route.preValidation = [dotIdParams, ...own];
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -259,7 +282,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(reconcileRoutes, { reconcile: rt.reconcile, partners: rt.partners });
   await app.register(outboundRoutes, { outbound: rt.outbound, partners: rt.partners, allowPrivateDestinations: rt.config.allowPrivateDestinations });
   const ops = new OpsService({ redis: rt.redis, keys: rt.keys, partners: rt.partners, shows: rt.shows, activity: rt.activity, attribution: rt.attribution, reconciliations: rt.reconciliations, outbound: rt.outbound, relay: rt.relay, readiness: rt.readiness });
-  await app.register(opsRoutes, { ops, sessions: rt.sessions, ...(opts.opsStreamStallMs ? { streamStallMs: opts.opsStreamStallMs } : {}) });
+  await app.register(opsRoutes, { ops, sessions: rt.sessions, streamsPerKey: rt.config.opsStreamsPerKey, ...(opts.opsStreamStallMs ? { streamStallMs: opts.opsStreamStallMs } : {}) });
   if (opts.dashboard !== false) {
     // Loaded lazily: bull-board pulls in @fastify/static, which tests and benchmarks do not need.
     const { queuesBoard } = await import('./plugins/queues-board.plugin.js');

@@ -92,6 +92,8 @@ const ConfigSchema = z.object({
    * half of shutdownTimeoutMs.
    */
   shutdownDrainMs: int(1_000, 0),
+  /** Ops console streams (GET /v1/ops/stream) one API key may hold open at once on one API process; one more is a 429. */
+  opsStreamsPerKey: int(10, 1),
   /** Outbound webhooks: per-attempt timeout, concurrent deliveries per worker process. */
   outboundTimeoutMs: int(10_000, 50),
   outboundConcurrency: int(50, 1),
@@ -164,6 +166,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   COMMISSION_HOLD_DAYS: 'commissionHoldDays',
   SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
   SHUTDOWN_DRAIN_MS: 'shutdownDrainMs',
+  OPS_STREAMS_PER_KEY: 'opsStreamsPerKey',
   OUTBOUND_TIMEOUT_MS: 'outboundTimeoutMs',
   OUTBOUND_CONCURRENCY: 'outboundConcurrency',
   OUTBOUND_RETRY_SCHEDULE_MS: 'outboundRetryScheduleMs',

@@ -5,6 +5,24 @@ import { isCurrency, MoneySchema, NOT_A_CURRENCY, type Money } from './money.js'
 
 export const IdSchema = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_.:-]{1,128}');
 const Timestamp = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected' });
+const WITH_OFFSET = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?([+-]\d{2}:\d{2})$/;
+
+/**
+ * A Timestamp (seconds, optional fraction, `Z` or `±HH:MM`) as ISO-8601 UTC, the form the contract gives
+ * timestamps in: one with an offset becomes the same instant with `Z`, its fraction as written
+ * (`2026-11-24T20:00:00.5+02:00` → `2026-11-24T18:00:00.5Z`); one in `Z` stays as it is. A time whose
+ * UTC year has no four digits (`9999-12-31T23:00:00-02:00`) stays as given.
+ */
+export function utcTimestamp(value: string): string {
+  const m = WITH_OFFSET.exec(value);
+  if (!m) return value;
+  const [, seconds, fraction = '', offset] = m;
+  const utc = new Date(Date.parse(`${seconds!}${offset!}`));
+  if (Number.isNaN(utc.getTime())) return value;
+  const iso = utc.toISOString();
+  return /^\d{4}-/.test(iso) ? `${iso.slice(0, 19)}${fraction}Z` : value;
+}
+
 const HttpUrl = z.url({ protocol: /^https?$/, message: 'http(s) URL expected' });
 /** A show's video source for the relay to pull (README "Video relay"): HLS over http(s), RTMP(S) or SRT. */
 const SourceUrl = z

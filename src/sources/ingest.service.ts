@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { orderKey, registerFor } from '../domain/desired-state.js';
-import { currencyIssues, impliedState, PartnerEventSchema, type PartnerEvent } from '../domain/events.js';
+import { currencyIssues, impliedState, PartnerEventSchema, utcTimestamp, type PartnerEvent } from '../domain/events.js';
 import { badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/errors.js';
 import { currentRequestId } from '../lib/request-context.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
@@ -94,6 +94,9 @@ export class IngestService {
     const parsed = PartnerEventSchema.safeParse(json);
     if (!parsed.success) throw badRequest('invalid event', zodFieldErrors(parsed.error.issues));
     const event = parsed.data;
+    // Timestamps are ISO-8601 UTC (contract): a show's scheduledAt with an offset was stored and echoed
+    // as given (show view, board, list, operator hints); it is stored as the same instant in Z.
+    if ('show' in event.data) event.data.show.scheduledAt = utcTimestamp(event.data.show.scheduledAt);
     const currencies = currencyIssues(event);
     if (currencies.length > 0) throw badRequest('invalid event', currencies);
     const slackSec = this.deps.futureSlackSec ?? DEFAULT_EVENT_FUTURE_SLACK_SEC;

@@ -13,7 +13,8 @@ let svc: TestService;
 let partnerKey: string;
 
 beforeAll(async () => {
-  svc = await startService();
+  // Thirty streams of one key: above the per-key cap's default (ops.stream-cap), raised here.
+  svc = await startService({ env: { OPS_STREAMS_PER_KEY: '40' } });
   for (const p of ['p1', 'p2']) {
     const secret = await createPartner(svc, p);
     const now = Date.now();

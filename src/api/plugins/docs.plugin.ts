@@ -83,7 +83,8 @@ async function docsPlugin(app: FastifyInstance): Promise<void> {
         description:
           'Live-shopping syndication: partner events in, mirrored shows out, attribution back. Guide: the repository README.md and docs/ (architecture, attribution, operations, platforms). ' +
           'Every error is `application/problem+json` (RFC 9457); every answer carries an `x-request-id` header. ' +
-          'A path asked with a method it has no operation for is a `405` with an `Allow` header listing the methods it has; a path with no operation at all is a `404`.',
+          'A path asked with a method it has no operation for is a `405` with an `Allow` header listing the methods it has; a path with no operation at all is a `404`. ' +
+          'An id `.` or `..` in a path is written with each dot as `%252E` (URL normalisation removes a `.` or `..` segment, `%2E` forms included): a path parameter that decodes to `%2E` or `%2E%2E` is read as `.` or `..`.',
       },
       // Relative: the service that serves this document, wherever it is reached (PUBLIC_BASE_URL or not).
       servers: [{ url: '/', description: 'this service' }],

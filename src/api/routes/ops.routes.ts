@@ -12,7 +12,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
-import { notFound, unauthorized } from '../../lib/errors.js';
+import { AppError, notFound, unauthorized } from '../../lib/errors.js';
 import type { SessionRepository } from '../../store/session.repository.js';
 import type { Principal } from '../../store/apikey.repository.js';
 import type { OpsService } from '../ops/ops.service.js';
@@ -40,6 +40,8 @@ export interface OpsRoutesOptions {
   streamIntervalMs?: number;
   /** How long a stream's client may read nothing before the stream is closed (default STREAM_STALL_MS). */
   streamStallMs?: number;
+  /** Streams one API key may hold open at once in this process (OPS_STREAMS_PER_KEY; default STREAMS_PER_KEY). */
+  streamsPerKey?: number;
 }
 
 /**
@@ -48,6 +50,14 @@ export interface OpsRoutesOptions {
  * only checked when a board is read). A client that reads again reconnects (`retry: 2000`).
  */
 export const STREAM_STALL_MS = 60_000;
+
+/**
+ * OPS_STREAMS_PER_KEY's default. Each open stream holds a connection and a timer here, and a key's
+ * streams were not bounded: one key (a script, a leaked viewer key) could open thousands.
+ */
+export const STREAMS_PER_KEY = 10;
+/** Retry-After of the 429 for one stream too many: streams are long-lived, a slot frees when one closes. */
+const STREAM_CAP_RETRY_AFTER_SEC = 5;
 
 /** A board as the streams send it: the hash of what they compare, and the board's JSON. */
 interface SharedBoard {
@@ -126,6 +136,9 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
   );
 
   const streams = new Set<ServerResponse>();
+  /** Open streams by API key id. */
+  const streamsOfKey = new Map<string, number>();
+  const streamsPerKey = opts.streamsPerKey ?? STREAMS_PER_KEY;
   const streamIntervalMs = opts.streamIntervalMs ?? 1000;
   /**
    * The board a stream sends, read once per stream interval for every stream that shows the same board
@@ -166,12 +179,22 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         summary: 'The board as server-sent events (`event: board`, sent whenever it changes; a comment every 15 s keeps the connection open; a client that reads nothing for 60 s is disconnected)',
         description: 'Read it with fetch and an Authorization header (EventSource cannot send one).',
         operationId: 'opsStream',
-        docResponses: { 200: ok('an endless stream of `event: board` (data: the board as JSON) and `event: problem` (data: a Problem while storage is down)', z.string(), { contentType: 'text/event-stream' }) },
+        docResponses: {
+          200: ok('an endless stream of `event: board` (data: the board as JSON) and `event: problem` (data: a Problem while storage is down)', z.string(), { contentType: 'text/event-stream' }),
+          429: 'this API key already holds OPS_STREAMS_PER_KEY (default 10) streams open on this API process: close one (another console tab), then retry (Retry-After)',
+        },
       },
     },
     async (req, reply) => {
       const p = req.principal!;
       const me = { id: p.id, role: p.role, partnerId: p.partnerId ?? null };
+      // (A HEAD holds no stream: it is answered at once below.) Counted below, with no await in between.
+      const held = streamsOfKey.get(p.id) ?? 0;
+      if (req.method !== 'HEAD' && held >= streamsPerKey) {
+        throw new AppError(429, 'Too Many Requests', `this API key already has ${held} live streams open here, the most one key may (OPS_STREAMS_PER_KEY): close one (another console tab), then retry`, undefined, {
+          'retry-after': String(STREAM_CAP_RETRY_AFTER_SEC),
+        });
+      }
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
@@ -184,15 +207,23 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       }
       res.write('retry: 2000\n\n');
       streams.add(res);
+      streamsOfKey.set(p.id, (streamsOfKey.get(p.id) ?? 0) + 1);
       let open = true;
       let timer: NodeJS.Timeout | undefined;
       const stop = (): void => {
+        if (open) {
+          const left = (streamsOfKey.get(p.id) ?? 1) - 1;
+          if (left > 0) streamsOfKey.set(p.id, left);
+          else streamsOfKey.delete(p.id);
+        }
         open = false;
         streams.delete(res);
         clearTimeout(timer);
       };
       req.raw.on('close', stop);
       res.on('close', stop);
+      // A client gone before these listeners were there (during the key check) holds no stream.
+      if (req.raw.socket.destroyed) stop();
       let lastHash = '';
       let lastWrite = Date.now();
       /** Since when the socket has not drained (undefined: it has). */

@@ -30,6 +30,14 @@ function svg(tag, attrs = {}, ...children) {
 
 const key = () => sessionStorage.getItem(KEY);
 
+/**
+ * An id as one segment of an API path. `.` and `..` are valid ids, but URL normalisation (fetch's URL
+ * parser) takes such a segment, also written `%2E`, for a step in the path and removes it: the request
+ * for show `..` went to its partner's URL. Their dots go as `%252E`, which the API reads as `.` (no id
+ * has a `%`).
+ */
+const seg = (id) => (id === '.' || id === '..' ? id.replaceAll('.', '%252E') : encodeURIComponent(id));
+
 async function api(path, init = {}) {
   const headers = new Headers(init.headers);
   headers.set('authorization', `Bearer ${key()}`);
@@ -127,6 +135,11 @@ function startStream() {
       try {
         const res = await fetch('/v1/ops/stream', { headers: { authorization: `Bearer ${key()}`, accept: 'text/event-stream' }, signal: ctl.signal });
         if (res.status === 401) return signOut('Your key is no longer accepted: sign in again.');
+        if (res.status === 429) {
+          // This key holds as many live streams as it may (other tabs): wait as long as the server asks.
+          const body = await res.json().catch(() => null);
+          throw Object.assign(new Error(body?.detail ?? 'too many live streams for this key'), { retryAfterMs: (Number(res.headers.get('retry-after')) || 5) * 1000 });
+        }
         if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
         attempt = 0;
         setLive(true, 'Live');
@@ -147,7 +160,7 @@ function startStream() {
         if (ctl.signal.aborted) return;
         attempt += 1;
         setLive(false, `disconnected (${err.message || err}), retry ${attempt}`);
-        await new Promise((r) => setTimeout(r, Math.min(5000, 500 * attempt)));
+        await new Promise((r) => setTimeout(r, Math.max(err.retryAfterMs ?? 0, Math.min(5000, 500 * attempt))));
       }
     }
   };
@@ -301,7 +314,7 @@ async function refreshDetail() {
   const d = state.detail;
   if (!d) return;
   try {
-    const data = await api(`/v1/ops/partners/${encodeURIComponent(d.partnerId)}/shows/${encodeURIComponent(d.showId)}`);
+    const data = await api(`/v1/ops/partners/${seg(d.partnerId)}/shows/${seg(d.showId)}`);
     if (state.detail !== d) return;
     d.data = data;
     renderDetail();
@@ -324,17 +337,17 @@ async function act(label, fn) {
 }
 
 function mirrorCard(data, m) {
-  const base = `/v1/partners/${encodeURIComponent(data.partner.id)}`;
-  const mirrorPath = `${base}/shows/${encodeURIComponent(data.show.id)}/mirrors/${encodeURIComponent(m.targetId)}`;
+  const base = `/v1/partners/${seg(data.partner.id)}`;
+  const mirrorPath = `${base}/shows/${seg(data.show.id)}/mirrors/${seg(m.targetId)}`;
   const actions = isOperator()
     ? h(
         'div',
         { class: 'actions' },
         h('button', { type: 'button', 'data-action': 'resync', onclick: () => act(`${m.state === 'failed' ? 'Retry' : 'Resync'} ${m.targetName}`, () => api(`${mirrorPath}/resync`, { method: 'POST' })) }, m.state === 'failed' ? 'Retry' : 'Resync'),
         h('button', { type: 'button', class: 'secondary', 'data-action': 'link', onclick: () => linkDialog(mirrorPath, m) }, 'Link a hand-made show'),
-        h('button', { type: 'button', class: 'secondary', 'data-action': 'credentials', onclick: () => credentialsDialog(`${base}/targets/${encodeURIComponent(m.targetId)}`, m) }, 'Update credentials'),
+        h('button', { type: 'button', class: 'secondary', 'data-action': 'credentials', onclick: () => credentialsDialog(`${base}/targets/${seg(m.targetId)}`, m) }, 'Update credentials'),
         m.enabled
-          ? h('button', { type: 'button', class: 'danger', 'data-action': 'disable', onclick: () => confirm(`Disable target ${m.targetName} for every show of ${data.partner.name}?`) && act(`Disable ${m.targetName}`, () => api(`${base}/targets/${encodeURIComponent(m.targetId)}`, { method: 'PATCH', json: { enabled: false } })) }, 'Disable target')
+          ? h('button', { type: 'button', class: 'danger', 'data-action': 'disable', onclick: () => confirm(`Disable target ${m.targetName} for every show of ${data.partner.name}?`) && act(`Disable ${m.targetName}`, () => api(`${base}/targets/${seg(m.targetId)}`, { method: 'PATCH', json: { enabled: false } })) }, 'Disable target')
           : h('span', { class: 'muted' }, 'target disabled'),
       )
     : null;
