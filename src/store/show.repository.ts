@@ -15,7 +15,7 @@ import { TurnBatcher } from '../lib/turn-batcher.js';
 import { evalOnNode, flagRefused, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
 import { assertHeld, INTENT_TTL_SEC, LeaseLostError, OWNED_BY_LUA, type MirrorLease } from './intent.repository.js';
 import { assertEntryLua } from './external-show.index.js';
-import { deletingUntil, targetRecordField } from './partner.repository.js';
+import { targetRecordField } from './partner.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -335,8 +335,21 @@ ${mirrorCasWrite('0')}
 return 1
 `;
 
+/**
+ * KEYS: the partner's hash. ARGV: the target's field. ShowRepository.checkTarget's read: the record and
+ * its "deleting" mark checked against Redis's clock (targetGuard, the save scripts' rule), as the DELETE
+ * set it, so a worker whose clock is off neither sees a fresh mark expired (and creates a show the
+ * DELETE then orphans) nor an expired one fresh (and stalls). One key: a Cluster runs it too. Returns
+ * {0} when the target is there, {-2} when it is gone, {-3, mark's until ms, Redis TIME s, µs} while it
+ * is being deleted.
+ */
+const CHECK_TARGET_LUA = `
+${targetGuard('KEYS[1]', 'ARGV[1]', '{-2}', '{-3, delUntil, tm[1], tm[2]}')}return {0}
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    scCheckTarget(partner: string, field: string): Result<[number, string?, string?, string?], Context>;
     scSaveMirrorCompleting(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
     scSaveMirrorFinal(numKeys: number, ...args: (string | number)[]): Result<[number, number, number, number], Context>;
     scSaveMirror(mirror: string, lease: string, guard: string, ...args: (string | number)[]): Result<number, Context>;
@@ -360,6 +373,7 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scSaveMirror', { numberOfKeys: 3, lua: SAVE_MIRROR_LUA });
   redis.defineCommand('scSaveMirrorFinal', { lua: SAVE_MIRROR_FINAL_LUA });
   redis.defineCommand('scSaveMirrorCompleting', { lua: SAVE_MIRROR_COMPLETING_LUA });
+  redis.defineCommand('scCheckTarget', { numberOfKeys: 1, lua: CHECK_TARGET_LUA });
 }
 
 /**
@@ -404,13 +418,18 @@ export class TargetDeletingError extends TargetGoneError {
 }
 
 /**
- * A target record as read by ShowRepository.checkTarget: throws TargetGoneError when it is gone,
- * TargetDeletingError while it carries an unexpired "deleting" mark (the save scripts' targetGuard rule).
+ * CHECK_TARGET_LUA's reply as ShowRepository.checkTarget throws it: TargetGoneError when the target is
+ * gone, TargetDeletingError while it carries an unexpired "deleting" mark, with the mark's expiry moved
+ * onto this process's clock (the time left by Redis's clock, from now), which the run's wait measures
+ * against (SyncService).
  */
-function assertTargetThere(raw: string | null | undefined, targetId: string, now = Date.now()): void {
-  if (!raw) throw new TargetGoneError(`target ${targetId} was deleted during the sync`);
-  const untilMs = deletingUntil(/"deleting":"([^"]*)"/.exec(raw)?.[1]);
-  if (untilMs > now) throw new TargetDeletingError(`target ${targetId} is being deleted`, untilMs);
+function assertTargetThere(reply: [number, string?, string?, string?], targetId: string): void {
+  const [code, until, sec, usec] = reply;
+  if (code === -2) throw new TargetGoneError(`target ${targetId} was deleted during the sync`);
+  if (code === -3) {
+    const left = Number(until) - (Number(sec) * 1000 + Math.floor(Number(usec) / 1000));
+    throw new TargetDeletingError(`target ${targetId} is being deleted`, Date.now() + Math.max(0, left));
+  }
 }
 
 /** TargetGoneError or TargetDeletingError for a save script's -2 or -3. */
@@ -856,15 +875,15 @@ export class ShowRepository {
   }
 
   /**
-   * A sync run's check of its target outside a save script (one HGET of the record): rejects with
-   * TargetGoneError when the target is gone, TargetDeletingError while a DELETE's unexpired "deleting"
-   * mark is on it (the save scripts' targetGuard rule). Its one reader for every such check: a Cluster's
-   * save guard (above), the re-read before a Cluster create, and the check before a run tells the
-   * partner (SyncService).
+   * A sync run's check of its target outside a save script (one single-key script, CHECK_TARGET_LUA):
+   * rejects with TargetGoneError when the target is gone, TargetDeletingError while a DELETE's unexpired
+   * "deleting" mark is on it (the save scripts' targetGuard rule, on Redis's clock as the DELETE set the
+   * mark: never this process's). Its one reader for every such check: a Cluster's save guard (above),
+   * the re-read before a Cluster create, and the check before a run tells the partner (SyncService).
    */
   async checkTarget(partnerId: string, targetId: string): Promise<void> {
     const { key, field } = targetRecordField(this.keys, partnerId, targetId);
-    assertTargetThere(await this.redis.hget(key, field), targetId);
+    assertTargetThere(await this.redis.scCheckTarget(key, field), targetId);
   }
 
   /** Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]. */

@@ -4,7 +4,9 @@
  * during its create (a timeout: the platform may have made the show) and that an operator then retried
  * is `pending` with its create's outcome still unknown (`creating`: its next run looks for that show
  * first), and the DELETE answered 204, leaving such a show with no credentials to end it. The sweep
- * keeps such a mirror's show in the active set (which the DELETE reads) also for a disabled target.
+ * keeps such a mirror's show in the active set (which the DELETE reads) also for a disabled target, and
+ * the operator's retry puts the show back there (the sweep dropped it once the show ended with the
+ * mirror failed).
  *
  * Real Redis (one, or the cluster under SYNDICAST_TEST_REDIS=cluster), the YouTube simulator over HTTP
  * (its fault switch fails the create); the test plays the sync runs.
@@ -84,4 +86,37 @@ test('such a mirror of a disabled target keeps its show in the active set once t
   // Before: the show left the active set (nothing remote on a disabled target), and the DELETE answered 204.
   expect(await svc.rt.shows.activeShows()).toContainEqual([P, 's6']);
   expect((await svc.api(`/v1/partners/${P}/targets/yt6`, { method: 'DELETE' })).status).toBe(409);
+}, 60_000);
+
+test('an operator\'s retry of such a mirror after its show ended and left the active set puts the show back, so the DELETE sees it', async () => {
+  const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'yt7', platform: 'youtube', name: 'yt7', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, P, secret, showEvent('show.scheduled', sampleShow('s7'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
+  try {
+    expect((await sync('s7', 'yt7', 'r7')).kind).toBe('delay');
+    expect(await sync('s7', 'yt7', 'r7')).toMatchObject({ kind: 'done', state: 'failed' });
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+  }
+  expect((await svc.rt.shows.getMirror(P, 's7', 'yt7'))?.creating).toBeDefined();
+  // The show ends; its only mirror failed (over for the sweep once a run saw the end): the sweep drops
+  // the show from the active set.
+  expect((await sendEvent(svc, P, secret, showEvent('show.ended', { ...sampleShow('s7'), state: 'ended' }, '2026-11-24T19:00:00Z'))).status).toBe(202);
+  expect(await sync('s7', 'yt7', 'r7b')).toMatchObject({ kind: 'done', state: 'failed' });
+  const sweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent'));
+  await sweep.sweep();
+  expect(await svc.rt.shows.activeShows()).not.toContainEqual([P, 's7']);
+  // The operator retries it: `pending` with the create's outcome still unknown, and its show active again.
+  expect((await svc.api(`/v1/partners/${P}/shows/s7/mirrors/yt7/resync`, { method: 'POST' })).status).toBe(202);
+  const retried = await svc.rt.shows.getMirror(P, 's7', 'yt7');
+  expect(retried?.state).toBe('pending');
+  expect(retried?.creating).toBeDefined();
+  expect(await svc.rt.shows.activeShows()).toContainEqual([P, 's7']);
+  // Before: the show stayed out of the set, the DELETE (which walks it) answered 204, and a show the
+  // timed-out create made was left with no credentials to end it.
+  const refused = await svc.api(`/v1/partners/${P}/targets/yt7`, { method: 'DELETE' });
+  expect(refused.status).toBe(409);
+  expect(((await refused.json()) as { detail: string }).detail).toContain('s7');
+  expect(await svc.rt.partners.getTarget(P, 'yt7')).not.toBeNull();
 }, 60_000);

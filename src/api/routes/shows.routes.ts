@@ -267,6 +267,12 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       const target = bundle.targets.find((t) => t.id === targetId);
       if (!target) throw notFound(`target ${targetId}`);
       let retried: string | null = null;
+      // Back in the active set first: a failed mirror retried here may hold a show on the platform (a
+      // create whose outcome is unknown: `creating`), also once its show ended and the sweep dropped the
+      // show; a target DELETE (which walks the active set) must see it once it is `pending`. Before the
+      // mirror changes, so no DELETE reads the retried mirror without its show in the set. The sweep
+      // drops the show again once everything of it is done.
+      await shows.markActive(partnerId, showId);
       if (await shows.getMirror(partnerId, showId, targetId)) {
         await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
           retried = null;
