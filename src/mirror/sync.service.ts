@@ -118,8 +118,19 @@ function specOf(d: DesiredShow): ShowSpec {
   return { title: d.title, description: d.description, scheduledAt: d.scheduledAt };
 }
 
-function sameSpec(a: MirrorDoc['applied'], b: ShowSpec): boolean {
-  return !!a && a.title === b.title && (a.description ?? '') === (b.description ?? '') && a.scheduledAt === b.scheduledAt;
+/**
+ * Whether the platform already has `b`. Start times compare as instants, not as text: a show stored
+ * before snapshots were normalised to UTC kept its offset (`…T20:00:00+02:00`), and its next snapshot
+ * (`…T18:00:00Z`, the same moment) must not update every platform show of it.
+ */
+export function sameSpec(a: MirrorDoc['applied'], b: ShowSpec): boolean {
+  return !!a && a.title === b.title && (a.description ?? '') === (b.description ?? '') && sameInstant(a.scheduledAt, b.scheduledAt);
+}
+
+function sameInstant(a: string, b: string): boolean {
+  if (a === b) return true;
+  const ta = Date.parse(a);
+  return !Number.isNaN(ta) && ta === Date.parse(b);
 }
 
 /**
