@@ -135,7 +135,7 @@ if not holder then redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[4])) 
 
 /**
  * Lua: `ownedBy(raw, token)`, whether the stored intent record `raw` names `token` as its owner, and
- * `readable(raw)`, whether it is a JSON record at all. A started record that INTENT_START wrote for a
+ * `readable(raw)`, whether it is an intent record at all (JSON with status started or done). A started record that INTENT_START wrote for a
  * new step is `{"status":"started","owner":"…","startedAt":"…","until":…}` (IntentRecord's field
  * order, as JSON.stringify writes it, with `until` appended): when the WHOLE record has that shape its
  * owner is read from it without a cjson decode (one per pin step, in the run's last save). Any other
@@ -145,13 +145,12 @@ if not holder then redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[4])) 
  */
 export const OWNED_BY_LUA = `local function readable(raw)
   local ok, rec = pcall(cjson.decode, raw)
-  return ok and type(rec) == 'table'
+  return ok and type(rec) == 'table' and (rec['status'] == 'started' or rec['status'] == 'done')
 end
 local function ownedBy(raw, token)
   local owner = string.match(raw, '^{"status":"started","owner":"([^"\\\\]*)","startedAt":"[%d%-:%.TZ]+","until":%d+}$')
   if owner then return owner == token end
-  local ok, rec = pcall(cjson.decode, raw)
-  return ok and type(rec) == 'table' and rec['owner'] == token
+  return readable(raw) and cjson.decode(raw)['owner'] == token
 end
 `;
 
@@ -175,7 +174,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local raw = redis.call('GET', KEYS[1])
 if raw then
   local ok, rec = pcall(cjson.decode, raw)
-  if ok and type(rec) == 'table' then
+  if ok and type(rec) == 'table' and (rec['status'] == 'started' or rec['status'] == 'done') then
     if rec['status'] == 'done' then return {2, raw} end
     local untilMs = tonumber(rec['until'])
     if rec['owner'] ~= ARGV[1] and untilMs then
@@ -183,7 +182,8 @@ if raw then
       if now < settled then return {3, tostring(settled - now)} end
     end
   else
-    -- Unreadable (corrupt, truncated): it may have been done. Left as it is, the step is not run.
+    -- Unreadable (corrupt, truncated, or JSON that is no intent record: [], {}, no status): it
+    -- may have been done. Left as it is, the step is not run.
     return {5}
   end
 end

@@ -93,6 +93,10 @@ const CORRUPT = [
   ['a done record whose body is garbage', '{"status":"done","owner":"tok-A",#garbage#}'],
   ['a started record cut short and closed', '{"status":"started","owner":"tok-A","startedAt":"2026-12-02T13:00:00.000Z","until":17}'.slice(0, 60) + '}'],
   ['a done record missing its closing quote', '{"status":"done","owner":"tok-A","resultSealed":"abc}'],
+  // JSON that decodes but is no intent record (review of 7cdd4c5: a step without a lookup ran again)
+  ['an empty JSON array', '[]'],
+  ['an empty JSON object', '{}'],
+  ['JSON with no status, owner only', '{"owner":"tok-A"}'],
 ] as const;
 
 test.each(CORRUPT)('a step whose record is unreadable (%s) is not run again: the error names it, the record stays', async (_what, corrupt) => {
