@@ -6,7 +6,8 @@
  * first), and the DELETE answered 204, leaving such a show with no credentials to end it. The sweep
  * keeps such a mirror's show in the active set (which the DELETE reads) also for a disabled target, and
  * the operator's retry puts the show back there (the sweep dropped it once the show ended with the
- * mirror failed).
+ * mirror failed); so does an operator's link of a platform show (`PUT …/mirrors/{target}`) to a mirror
+ * of a show that ended and left the set.
  *
  * Real Redis (one, or the cluster under SYNDICAST_TEST_REDIS=cluster), the YouTube simulator over HTTP
  * (its fault switch fails the create); the test plays the sync runs.
@@ -119,4 +120,30 @@ test('an operator\'s retry of such a mirror after its show ended and left the ac
   expect(refused.status).toBe(409);
   expect(((await refused.json()) as { detail: string }).detail).toContain('s7');
   expect(await svc.rt.partners.getTarget(P, 'yt7')).not.toBeNull();
+}, 60_000);
+
+test('an operator\'s link of a platform show to a mirror after its show ended and left the active set puts the show back, so the DELETE sees it', async () => {
+  const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'yt8', platform: 'youtube', name: 'yt8', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, P, secret, showEvent('show.scheduled', sampleShow('s8'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  // The show ends before any platform show was made for it; once a run saw the end its mirror is over
+  // and the sweep drops the show from the active set.
+  expect((await sendEvent(svc, P, secret, showEvent('show.ended', { ...sampleShow('s8'), state: 'ended' }, '2026-11-24T19:00:00Z'))).status).toBe(202);
+  // (Every enabled target of the partner: the earlier tests' too, or the show is not done for the sweep.)
+  for (const t of (await svc.rt.partners.bundle(P))!.targets.filter((t) => t.enabled)) expect((await sync('s8', t.id, `r8-${t.id}`)).kind).toBe('done');
+  expect((await svc.rt.shows.getMirror(P, 's8', 'yt8'))?.remote).toBeUndefined();
+  const sweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent'));
+  await sweep.sweep();
+  expect(await svc.rt.shows.activeShows()).not.toContainEqual([P, 's8']);
+  // The operator links a broadcast made by hand: the mirror has a show on the platform, its show active again.
+  expect((await svc.api(`/v1/partners/${P}/shows/s8/mirrors/yt8`, { method: 'PUT', json: { externalId: 'bc-by-hand-8' } })).status).toBe(200);
+  const linked = await svc.rt.shows.getMirror(P, 's8', 'yt8');
+  expect(linked?.remote?.externalId).toBe('bc-by-hand-8');
+  expect(await svc.rt.shows.activeShows()).toContainEqual([P, 's8']);
+  // Before: the show stayed out of the set, the DELETE (which walks it) answered 204, and the linked
+  // platform show was left with no credentials to end it.
+  const refused = await svc.api(`/v1/partners/${P}/targets/yt8`, { method: 'DELETE' });
+  expect(refused.status).toBe(409);
+  expect(((await refused.json()) as { detail: string }).detail).toContain('s8');
+  expect(await svc.rt.partners.getTarget(P, 'yt8')).not.toBeNull();
 }, 60_000);

@@ -202,6 +202,11 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         }
       }
       const operatorIngest = given ? { url: given.url, streamKeySealed: box.encrypt(given.streamKey) } : undefined;
+      // Back in the active set first, as on a resync: the link gives the mirror a show on the platform
+      // (`remote`), also once its show ended and the sweep dropped the show; a target DELETE (which walks
+      // the active set) must see it. Before the mirror changes, so no DELETE reads the linked mirror
+      // without its show in the set. The sweep drops the show again once everything of it is done.
+      await shows.markActive(partnerId, showId);
       let finished: MirrorDoc | undefined;
       const mirror = (await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
         finished = undefined;
