@@ -425,11 +425,12 @@ export class TargetDeletingError extends TargetGoneError {
  */
 function assertTargetThere(reply: [number, string?, string?, string?], targetId: string): void {
   const [code, until, sec, usec] = reply;
-  if (code === -2) throw new TargetGoneError(`target ${targetId} was deleted during the sync`);
   if (code === -3) {
     const left = Number(until) - (Number(sec) * 1000 + Math.floor(Number(usec) / 1000));
     throw new TargetDeletingError(`target ${targetId} is being deleted`, Date.now() + Math.max(0, left));
   }
+  const refused = refusedFor(code, targetId);
+  if (refused) throw refused;
 }
 
 /** TargetGoneError or TargetDeletingError for a save script's -2 or -3. */
