@@ -15,8 +15,8 @@
  *  - parameters in the query or a form-encoded (or JSON) body; answers in Graph's shapes, errors as
  *    `{"error":{"message","type","code","error_subcode","fbtrace_id"}}`, mostly with HTTP 400;
  *  - `POST /{page-id}/live_videos` with `status` LIVE_NOW | UNPUBLISHED | SCHEDULED_UNPUBLISHED (the
- *    last needs `event_params` — a unix start time, bare or as `{"start_time": …}` — at most 7 days
- *    ahead) → `{id, stream_url, secure_stream_url}`; `GET /{page-id}/live_videos` (newest first; its
+ *    last needs `event_params` — a unix start time, bare or as `{"start_time": …}` — at least 10
+ *    minutes and at most 7 days ahead, as Facebook refuses a closer start) → `{id, stream_url, secure_stream_url}`; `GET /{page-id}/live_videos` (newest first; its
  *    cursors mark a video, as Graph's mark an item, so videos made or deleted meanwhile shift nothing);
  *    `GET /{id}?fields=…`; `POST /{id}` with title/description/event_params, `status=LIVE_NOW`
  *    (publish), `status=SCHEDULED_CANCELED`, or `end_live_video=true`; `DELETE /{id}` (refused while
@@ -85,6 +85,8 @@ type FacebookExtraLimits = {
 };
 
 const MAX_SCHEDULE_AHEAD_SEC = 7 * 24 * 3600;
+/** Facebook refuses a scheduled start closer than 10 minutes (field reports; the adapter sends a preview then). */
+const MIN_SCHEDULE_LEAD_SEC = 10 * 60;
 const DEFAULT_FIELDS = ['id', 'status', 'title', 'description'];
 const LIVE_VIDEO_FIELDS = new Set([
   'id',
@@ -226,11 +228,11 @@ export function createFacebookSimulator(): PlatformSimulator {
 
   function validStart(unix: number, now: number): number {
     const nowSec = Math.floor(now / 1000);
-    if (unix <= nowSec || unix > nowSec + MAX_SCHEDULE_AHEAD_SEC) {
+    if (unix < nowSec + MIN_SCHEDULE_LEAD_SEC || unix > nowSec + MAX_SCHEDULE_AHEAD_SEC) {
       throw invalidParam(
-        '(#100) The scheduled start time must be in the future and no more than 7 days from now',
+        '(#100) The scheduled start time must be at least 10 minutes and no more than 7 days from now',
         undefined,
-        'Scheduled live videos can start between now and 7 days from now.',
+        'Scheduled live videos can start between 10 minutes and 7 days from now.',
       );
     }
     return unix;

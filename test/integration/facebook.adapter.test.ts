@@ -339,6 +339,29 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     await expect(h.adapter.attachShow(externalId)).resolves.toMatchObject({ externalId });
   });
 
+  it('the simulator refuses a scheduled start under 10 minutes or over 7 days ahead, as Facebook does (create and reschedule)', async () => {
+    const post = (path: string, body: Record<string, string>) =>
+      axios.post(`${sim.url}/facebook/${GV}/${path}`, new URLSearchParams(body).toString(), {
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' },
+        validateStatus: () => true,
+      });
+    const at = (msAhead: number) => JSON.stringify({ start_time: Math.floor((Date.now() + msAhead) / 1000) });
+    const MINUTE = 60_000;
+    const near = await post(`${PAGE_ID}/live_videos`, { status: 'SCHEDULED_UNPUBLISHED', title: 'near', event_params: at(9 * MINUTE) });
+    expect(near.status).toBe(400);
+    expect(near.data).toMatchObject({ error: { type: 'OAuthException', code: 100 } });
+    expect((near.data as { error: { message: string } }).error.message).toMatch(/at least 10 minutes/);
+    const far = await post(`${PAGE_ID}/live_videos`, { status: 'SCHEDULED_UNPUBLISHED', title: 'far', event_params: at(7 * 24 * HOUR + 5 * MINUTE) });
+    expect(far.status).toBe(400);
+    const ok = await post(`${PAGE_ID}/live_videos`, { status: 'SCHEDULED_UNPUBLISHED', title: 'ok', event_params: at(11 * MINUTE) });
+    expect(ok.status).toBe(200);
+    const id = (ok.data as { id: string }).id;
+    const moveNear = await post(id, { event_params: at(5 * MINUTE) });
+    expect(moveNear.status).toBe(400);
+    const moveOk = await post(id, { event_params: at(30 * MINUTE) });
+    expect(moveOk.status).toBe(200);
+  });
+
   it('invalid parameter (code 100) → PermanentError quoting Facebook', async () => {
     const h = harness();
     const res = await axios.post(`${sim.url}/facebook/${GV}/${PAGE_ID}/live_videos`, 'status=SCHEDULED_UNPUBLISHED', {
