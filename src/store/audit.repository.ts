@@ -51,6 +51,20 @@ export interface AuditFilter {
 }
 
 const MAX_LEN = '100000';
+/** How long `recordOnce` remembers an entry it wrote (a retry later than this would write it again). */
+const ONCE_TTL_S = 30 * 86_400;
+
+/**
+ * KEYS: once, stream. ARGV: maxlen, body, ttl s. Appends the entry unless `once` says it was; 1 = appended.
+ * The XADD comes first: a stream it cannot append to (an error) aborts the script with nothing written,
+ * so the retry appends it.
+ */
+const RECORD_ONCE_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'entry', ARGV[2])
+redis.call('SET', KEYS[1], '1', 'EX', tonumber(ARGV[3]))
+return 1
+`;
 /** Entries read per XREVRANGE round, and at most this many rounds per page (a narrow filter hands back a cursor). */
 const BATCH = 200;
 const MAX_ROUNDS = 25;
@@ -72,6 +86,17 @@ export class AuditRepository {
     const body = JSON.stringify({ at: new Date().toISOString(), actor, ...w });
     await this.redis.xadd(this.keys.auditAll(), 'MAXLEN', '~', MAX_LEN, '*', 'entry', body);
     if (w.partnerId) await this.redis.xadd(this.keys.audit(w.partnerId), 'MAXLEN', '~', MAX_LEN, '*', 'entry', body);
+  }
+
+  /**
+   * `record`, once per `id` however often it is called (at once or on retries, for 30 days): for an
+   * action done by one step and audited by a later one, which any call that finds the action not yet
+   * audited completes. Each stream's entry and its "written" mark are one script in that stream's slot.
+   */
+  async recordOnce(id: string, actor: AuditActor, w: AuditWrite): Promise<void> {
+    const body = JSON.stringify({ at: new Date().toISOString(), actor, ...w });
+    await this.redis.eval(RECORD_ONCE_LUA, 2, this.keys.auditOnce(id), this.keys.auditAll(), MAX_LEN, body, ONCE_TTL_S);
+    if (w.partnerId) await this.redis.eval(RECORD_ONCE_LUA, 2, this.keys.auditOnce(id, w.partnerId), this.keys.audit(w.partnerId), MAX_LEN, body, ONCE_TTL_S);
   }
 
   /** Newest first. `nextCursor` is null when nothing older matches within the range. */

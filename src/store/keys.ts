@@ -72,6 +72,13 @@ export class Keys {
   auditAll(): string {
     return `${this.prefix}:{audit}:all`;
   }
+  /**
+   * An audit entry written once whatever the retries (`AuditRepository.recordOnce`): set (with a TTL)
+   * together with the entry, in the slot of the stream it went to (the partner's, or the global one).
+   */
+  auditOnce(id: string, partnerId?: string): string {
+    return partnerId === undefined ? `${this.prefix}:{audit}:once:${id}` : `${this.prefix}:{p:${partnerId}}:audit-once:${id}`;
+  }
   /** HASH key id → key record (role, partner, name, created, expiry, revocation; the hash, never the key). */
   /** A tiny write (short TTL) by every /health/ready: ready means Redis accepts writes, not only answers. */
   readinessProbe(): string {
@@ -144,6 +151,15 @@ export class Keys {
    */
   relayDeployed(): string {
     return `${this.prefix}:{relay}:deployed`;
+  }
+  /**
+   * HASH removal id → JSON {since, actor, requestId}: removals of the relay (`DELETE /v1/relay`) whose
+   * `relay.removed` audit entry is not written yet. Written by the same script that deletes the marker
+   * (same slot), cleared once the entry is in the audit log: a DELETE whose audit write failed leaves
+   * it, and the next DELETE writes the entry.
+   */
+  relayRemovals(): string {
+    return `${this.prefix}:{relay}:removed-unaudited`;
   }
   /** SHA-256 of a stream key → [partnerId, showId] (the edge finds the show from the key alone). */
   relayKeyIndex(hash: string): string {

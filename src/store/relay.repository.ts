@@ -5,6 +5,7 @@
  */
 import type { Result } from 'ioredis';
 import { sha256Hex, randomToken, type SecretBox } from '../lib/crypto.js';
+import type { AuditActor } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -33,6 +34,16 @@ export interface RelaySource {
    * stalled (hung, network) without closing. Absent while data flows (and for the external edge).
    */
   stalledSince?: string;
+}
+
+/** A removal of the relay (`DELETE /v1/relay`) whose `relay.removed` audit entry is not written yet. */
+export interface RelayRemoval {
+  id: string;
+  /** The removed marker's time (when a relay process first ran here). */
+  since: string;
+  /** Who removed it (the entry names them, also when a later call writes it). */
+  actor: AuditActor;
+  requestId?: string;
 }
 
 /** Whether this deployment has a video relay, and whether one of its processes runs now. */
@@ -64,15 +75,29 @@ return 0
 `;
 
 /**
- * KEYS: alive, deployed. Clears the marker unless a relay process is alive: {'running'}, else
- * {'removed', since} for the call that took the marker away, {'absent'} for every other.
+ * KEYS: alive, deployed, removals. ARGV: removal id, removal record (JSON {actor, requestId}). Clears the
+ * marker unless a relay process is alive: 'running', else 'removed' for the call that took the marker
+ * away (which records the removal, with the marker's time, as not yet audited), 'absent' for every
+ * other. Then the removals not yet audited (id, record) — this call's and any whose audit entry an
+ * earlier call failed to write.
  */
 const UNDEPLOY_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'running'} end
-local since = redis.call('GET', KEYS[2])
-if not since then return {'absent'} end
-redis.call('DEL', KEYS[2])
-return {'removed', since}
+local outcome = 'absent'
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  outcome = 'running'
+else
+  local since = redis.call('GET', KEYS[2])
+  if since then
+    local rec = cjson.decode(ARGV[2])
+    rec['since'] = since
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[3], ARGV[1], cjson.encode(rec))
+    outcome = 'removed'
+  end
+end
+local out = redis.call('HGETALL', KEYS[3])
+table.insert(out, 1, outcome)
+return out
 `;
 
 /**
@@ -94,7 +119,7 @@ declare module 'ioredis' {
     scRelayLeaseTake(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scRelayLeaseDrop(lease: string, token: string): Result<number, Context>;
     scRelaySourceClear(source: string, session: string): Result<number, Context>;
-    scRelayUndeploy(alive: string, deployed: string): Result<[string, string?], Context>;
+    scRelayUndeploy(alive: string, deployed: string, removals: string, removalId: string, removal: string): Result<string[], Context>;
     scRelaySourceKeep(source: string, session: string, edgeUrl: string, since: string, ttlMs: number, replace: 0 | 1, stalledSince: string): Result<number, Context>;
   }
 }
@@ -119,7 +144,7 @@ export class RelayRepository {
       redis.defineCommand('scRelayLeaseTake', { numberOfKeys: 1, lua: LEASE_TAKE_LUA });
       redis.defineCommand('scRelayLeaseDrop', { numberOfKeys: 1, lua: LEASE_DROP_LUA });
       redis.defineCommand('scRelaySourceClear', { numberOfKeys: 1, lua: SOURCE_CLEAR_LUA });
-      redis.defineCommand('scRelayUndeploy', { numberOfKeys: 2, lua: UNDEPLOY_LUA });
+      redis.defineCommand('scRelayUndeploy', { numberOfKeys: 3, lua: UNDEPLOY_LUA });
     }
     if (typeof (redis as unknown as { scRelaySourceKeep?: unknown }).scRelaySourceKeep !== 'function') {
       redis.defineCommand('scRelaySourceKeep', { numberOfKeys: 1, lua: SOURCE_KEEP_LUA });
@@ -260,13 +285,34 @@ export class RelayRepository {
    * Takes the relay out of this deployment (its processes are stopped for good): mirrors with an ingest
    * go live without waiting for relayed video again. Refused (`running`) while a relay process runs;
    * its next pass would write the marker again anyway. A compare-and-delete of the marker: of calls at
-   * once only one is `removed` (with the marker's time, for the audit log); the others, and every call
-   * once it is gone, are `absent`.
+   * once only one is `removed`; the others, and every call once it is gone, are `absent`.
+   *
+   * The audit entry cannot be written by the same script (the audit stream is in another slot on a
+   * Cluster), so the script records the removal (with the marker's time and who removed it) as not yet
+   * audited, and every call answers the removals still waiting for their entry (`unaudited`): the
+   * caller writes each entry once (`AuditRepository.recordOnce` with the removal's id), then `audited`.
+   * A call whose audit write failed leaves the removal waiting, and the next call (the client's retry)
+   * writes the entry: it used to answer `absent` and `relay.removed` was never written.
    */
-  async undeploy(): Promise<{ outcome: 'running' | 'absent' } | { outcome: 'removed'; since: string }> {
-    const [outcome, since] = await this.redis.scRelayUndeploy(this.keys.relayAlive(), this.keys.relayDeployed());
-    if (outcome === 'removed') return { outcome, since: since ?? '' };
-    return { outcome: outcome === 'running' ? 'running' : 'absent' };
+  async undeploy(by: { actor: AuditActor; requestId?: string | undefined }): Promise<{ outcome: 'running' | 'absent' | 'removed'; unaudited: RelayRemoval[] }> {
+    const [outcome, ...flat] = await this.redis.scRelayUndeploy(this.keys.relayAlive(), this.keys.relayDeployed(), this.keys.relayRemovals(), randomToken(12), JSON.stringify(by));
+    const unaudited: RelayRemoval[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const rec = JSON.parse(flat[i + 1] ?? '{}') as Partial<Omit<RelayRemoval, 'id'>>;
+      unaudited.push({
+        id: flat[i] ?? '',
+        since: typeof rec.since === 'string' ? rec.since : '',
+        actor: rec.actor ?? { keyId: 'unknown', role: 'unknown' },
+        ...(typeof rec.requestId === 'string' ? { requestId: rec.requestId } : {}),
+      });
+    }
+    unaudited.sort((a, b) => a.since.localeCompare(b.since) || a.id.localeCompare(b.id));
+    return { outcome: outcome === 'running' || outcome === 'removed' ? outcome : 'absent', unaudited };
+  }
+
+  /** The removal's `relay.removed` entry is in the audit log. */
+  async audited(removalId: string): Promise<void> {
+    await this.redis.hdel(this.keys.relayRemovals(), removalId);
   }
 
   async dropLease(partnerId: string, showId: string, token: string): Promise<void> {

@@ -58,3 +58,32 @@ test('DELETE /v1/relay at once, relay stopped: one removal, one audit entry, eve
   const audit = (await (await svc.api('/v1/audit?action=relay.removed&limit=500')).json()) as { entries: { detail: { since: string } }[] };
   expect(audit.entries.filter((e) => e.detail.since === up.since)).toHaveLength(1);
 });
+
+// The removal was a compare-and-delete and its audit entry a separate write: when that write failed
+// (here: the audit stream is a string, so XADD fails) the client got a 5xx, its retry found the relay
+// already gone ("absent", 200) and relay.removed was never written. The removal is now recorded as not
+// yet audited by the same script, and the retry writes the entry (once, naming who removed it).
+test('DELETE /v1/relay whose audit write failed: the retry writes relay.removed, once', async () => {
+  await svc.rt.relay.heartbeat(300);
+  const up = (await presence()).body;
+  expect(up.deployed).toBe(true);
+  await waitFor(async () => !(await presence()).body.running, 5_000);
+  const auditAll = svc.rt.keys.auditAll();
+  const saved = `${auditAll}-saved`; // same slot
+  await svc.rt.redis.rename(auditAll, saved);
+  await svc.rt.redis.set(auditAll, 'not a stream');
+  const failed = await svc.api('/v1/relay', { method: 'DELETE', headers: { 'x-request-id': 'relay-removal-1' } });
+  expect(failed.status).toBeGreaterThanOrEqual(500);
+  expect((await presence()).body.deployed).toBe(false); // the removal happened
+  await svc.rt.redis.rename(saved, auditAll);
+
+  const retried = await svc.api('/v1/relay', { method: 'DELETE' });
+  expect(retried.status).toBe(200);
+  expect(await retried.json()).toEqual({ deployed: false, since: null, running: false });
+  expect((await svc.api('/v1/relay', { method: 'DELETE' })).status).toBe(200); // again: no second entry
+  const audit = (await (await svc.api('/v1/audit?action=relay.removed&limit=500')).json()) as { entries: { actor: { keyId: string }; requestId: string; detail: { since: string } }[] };
+  const entries = audit.entries.filter((e) => e.detail.since === up.since);
+  expect(entries).toHaveLength(1);
+  expect(entries[0]?.actor.keyId).toBe('admin');
+  expect(entries[0]?.requestId).toBe('relay-removal-1'); // the request that removed it
+});

@@ -250,16 +250,24 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     },
 
     async pin(_remote, pin, op) {
-      const result = await op.once('promotion_link', async () => {
-        const data = await client.call({
-          method: 'POST',
-          path: TIKTOK_PATHS.promotionLink(pin.platformProductId),
-          scope: TIKTOK_SCOPES.affiliateWrite,
-          what: `generate a promotion link for product ${pin.platformProductId}`,
-          schema: PromotionLinkSchema,
-        });
-        return { link: data.product_promotion_link };
-      });
+      // One request (a try TikTok refused for its token, then the retry after a refresh, is one): a step
+      // refused (429, our limiter, 401) or never sent (the token refresh before it failed) is forgotten,
+      // so the next attempt sends it at once instead of waiting out the settle time first.
+      const result = await op.once(
+        'promotion_link',
+        async () => {
+          const data = await client.call({
+            method: 'POST',
+            path: TIKTOK_PATHS.promotionLink(pin.platformProductId),
+            scope: TIKTOK_SCOPES.affiliateWrite,
+            what: `generate a promotion link for product ${pin.platformProductId}`,
+            schema: PromotionLinkSchema,
+          });
+          return { link: data.product_promotion_link };
+        },
+        undefined,
+        { singleRequest: true },
+      );
       return { ref: result.link };
     },
 

@@ -13,7 +13,7 @@
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
-import { PermanentError, malformedResponse } from '../target.errors.js';
+import { asUnsent, PermanentError, malformedResponse } from '../target.errors.js';
 import { CODE, isTokenRejection, mapApiFailure, mapTokenFailure, type MappedFailure, type TiktokFailure } from './tiktok.errors.js';
 import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas.js';
 import { signRequest } from './tiktok.sign.js';
@@ -196,12 +196,19 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     }
   }
 
+  const neverSent = (err: unknown): never => {
+    throw asUnsent(err);
+  };
+
   async function call<T>(req: TiktokCall<T>): Promise<T> {
     credentials();
-    let { res, env } = await send(req, await accessToken());
+    // A token that could not be had (the refresh failed) means the request was never sent: `unsent`,
+    // so a step of one request (the promotion link) is forgotten rather than left for a settle wait.
+    let { res, env } = await send(req, await accessToken().catch(neverSent));
     if (env && isTokenRejection(env.code, env.message)) {
-      // Expired or revoked access token: one fresh token, one more try.
-      ({ res, env } = await send(req, await refresh()));
+      // Expired or revoked access token: one fresh token, one more try. (The refused request did
+      // nothing: a refresh that fails now leaves the call as unsent as one that failed first.)
+      ({ res, env } = await send(req, await refresh().catch(neverSent)));
     }
     if (res.status < 200 || res.status >= 300 || !env || env.code !== CODE.OK) {
       if (res.status >= 200 && res.status < 300 && !env) throw new PermanentError(`malformed response from TikTok Shop ${req.method} ${req.path}: not an API envelope`, 'malformed_response');

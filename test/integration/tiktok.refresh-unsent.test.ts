@@ -1,0 +1,54 @@
+/**
+ * A TikTok pin (the promotion link: one request) whose access-token refresh failed was never sent, and
+ * the next attempt sends it at once. The TikTok client let the refresh's RetryableError through as it
+ * was, not marked `unsent` (YouTube's client marks it), and the step was not a single-request one: it
+ * stayed `started`, and the next attempt waited out PLATFORM_SETTLE_MS (about 50 s in production) for
+ * a request that never left.
+ *
+ * Real redis-server, the real SyncService and TikTok adapter, the TikTok simulator behind a proxy that
+ * resets the connection of the token refresh (a transient failure). The test plays the runs as BullMQ
+ * would.
+ */
+import { CREDENTIALS } from '../helpers/platforms.js';
+import { useLateRig } from '../helpers/late-rig.js';
+import { sampleShow, sendEvent, showEvent } from '../helpers/service.js';
+
+/** Far above the test's runs: an attempt that waits it out shows as a delay, not as a slow pass. */
+const SETTLE_MS = 30_000;
+
+const rig = useLateRig({
+  limits: { tiktok: { requestsPerWindow: null } },
+  env: { PLATFORM_TIMEOUT_MS: '2000', PLATFORM_SETTLE_MS: String(SETTLE_MS) },
+  partnerId: 'ttu',
+});
+
+test('a promotion link whose token refresh failed is sent at once by the next attempt, without a settle wait', async () => {
+  const { svc, sim, proxy } = rig;
+  const r = await svc.api('/v1/partners/ttu/targets', {
+    json: { id: 'tt', platform: 'tiktok', name: 'TikTok', credentials: CREDENTIALS.tiktok, baseUrl: `${proxy.url}/tiktok`, commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  const showId = 'tt-live';
+  const job = { partnerId: 'ttu', showId, targetId: 'tt' };
+  expect((await sendEvent(svc, 'ttu', rig.secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  expect(await rig.converge(job, 'create')).toEqual({ kind: 'done', state: 'action_required' });
+  const { externalId } = (await sim.control('POST', '/_sim/tiktok/shows', { title: 'room' })) as { externalId: string };
+  expect((await svc.api(`/v1/partners/ttu/shows/${showId}/mirrors/tt`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  expect(await rig.converge(job, 'link')).toMatchObject({ kind: 'done' });
+
+  // The credential check cached an access token: gone, so the pin's call needs a refresh first.
+  await svc.rt.redis.del(svc.rt.keys.targetToken('tt'));
+  expect((await sendEvent(svc, 'ttu', rig.secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:01:00Z', data: { showId, productId: 'p1' } })).status).toBe(202);
+  const dropped = proxy.dropped.length;
+  proxy.dropNext((method, path) => method === 'GET' && path === '/tiktok/api/v2/token/refresh');
+  expect(await svc.rt.syncService.sync(job, { token: 'pin-1' })).toMatchObject({ kind: 'delay' });
+  expect(proxy.dropped.slice(dropped)).toEqual([expect.objectContaining({ method: 'GET' })]);
+  expect(await sim.effects('tiktok')).not.toContainEqual(expect.objectContaining({ type: 'product.pinned' }));
+
+  // The next attempt, at once: the link is generated, no settle wait before it.
+  const next = await svc.rt.syncService.sync(job, { token: 'pin-2' });
+  expect(next).toMatchObject({ kind: 'done' });
+  const m = (await svc.rt.shows.getMirror('ttu', showId, 'tt'))!;
+  expect(m.pins['p1']?.state).toBe('pinned');
+  expect((await sim.effects('tiktok')).filter((e) => e.type === 'product.pinned')).toHaveLength(1);
+}, 60_000);
