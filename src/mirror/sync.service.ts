@@ -12,7 +12,7 @@ import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import { LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
-import { deletingNow, deletingUntil, type PartnerRepository, type TargetRecord } from '../store/partner.repository.js';
+import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
 import { MirrorConflictError, TargetDeletingError, TargetGoneError, type ShowRepository } from '../store/show.repository.js';
@@ -349,7 +349,13 @@ export class SyncService {
           round === 0 && first ? [first.target, first.desired, first.mirror] : await Promise.all([partners.getTarget(partnerId, targetId), shows.desired(partnerId, showId), shows.getMirror(partnerId, showId, targetId)]);
         if (!target || !target.enabled) return { kind: 'done', state: 'none' };
         // Being deleted (targets.routes.ts): nothing is done on the platform until the DELETE is over.
-        if (deletingNow(target)) throw new TargetDeletingError(`target ${targetId} is being deleted`, deletingUntil(target.deleting));
+        // Whether the mark has expired is Redis's clock's to say (checkTarget, as the DELETE dated it
+        // and the save scripts' guard reads it), never this worker's: a slow worker waited on an
+        // expired mark for as long as its clock was behind, a fast one ran past a fresh mark. Asked
+        // only of a record that carries a mark (a round trip then; none otherwise). TargetDeletingError
+        // with the mark's end on this process's clock (the run's wait); TargetGoneError when the
+        // target was deleted meanwhile.
+        if (target.deleting !== undefined) await shows.checkTarget(partnerId, targetId);
         if (!desired) return { kind: 'done', state: 'none' };
         const mirror = stored ?? newMirror(targetId, target.platform);
         /** `progress`: a step was done, so the next failure starts a fresh backoff; a mere state mark is not. */
