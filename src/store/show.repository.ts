@@ -43,6 +43,26 @@ return {1, eventId, v, changed}
 }
 
 /**
+ * Lua: puts `member` in the sweep's active set (`key`) with a score that is Redis's clock in ms and
+ * always above the score it had: each mark changes the score, also two in the same millisecond or from
+ * processes whose clocks disagree. The sweep removes a show only while its score is the one it read
+ * (ShowRepository.markInactive), so a mark that lands between the sweep's read and its removal keeps
+ * the show in the set.
+ */
+function markActiveLua(key: string, member: string): string {
+  return `local amT = redis.call('TIME')
+local amScore = tonumber(amT[1]) * 1000 + math.floor(tonumber(amT[2]) / 1000)
+local amCur = tonumber(redis.call('ZSCORE', ${key}, ${member}) or '0') or 0
+if amCur >= amScore then amScore = amCur + 1 end
+redis.call('ZADD', ${key}, string.format('%d', amScore), ${member})
+`;
+}
+
+/** KEYS: the active set. ARGV: member. ShowRepository.markActive (markActiveLua). */
+const MARK_ACTIVE_LUA = `${markActiveLua('KEYS[1]', 'ARGV[1]')}return 1
+`;
+
+/**
  * The inbox + event-log step both show scripts share: a stored duplicate returns
  * {0, existingEventId}; otherwise the event is appended to the show's log (capped) and the inbox
  * records its id for `ttl` seconds, leaving `eventId` for the register writes that follow.
@@ -125,7 +145,8 @@ interface PendingMark {
  * back to its old time) and live set (the show added when the snapshot says live, removed otherwise). KEYS: claim, inbox, events
  * stream, desired hash, dispatch stream, partner shows, active shows, partner live shows. ARGV: scope,
  * ttl s (claim and inbox), webhookId, event json, partnerId, showId, requestId ('' for none), '1' for a
- * snapshot, scheduledAt ms, now ms, active-set member, '1' when the snapshot says live, order key,
+ * snapshot, scheduledAt ms, now ms (unused: the active set's score is Redis's clock, markActiveLua),
+ * active-set member, '1' when the snapshot says live, order key,
  * then field/value pairs. Returns {2, holder} when the id is claimed for another scope (nothing
  * written), {0, existingEventId} for a stored duplicate (dispatch entry written again: its first
  * delivery's is gone once dispatched), or {1, eventId, version, changed}.
@@ -135,8 +156,7 @@ local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return {2, holder} end
 if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
 if ARGV[8] == '1' then
-  redis.call('ZADD', KEYS[7], ARGV[10], ARGV[11])
-end
+${markActiveLua('KEYS[7]', 'ARGV[11]')}end
 redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])
 ${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]')}${registerWrites(
   'KEYS[4]',
@@ -177,7 +197,10 @@ redis.call('HSET', KEYS[3], eventId, ARGV[4])
 return {1, eventId}
 `;
 
-/** KEYS: the pending-orders set. ARGV: member, the score the caller read. Removes it only if nobody marked it since. */
+/**
+ * KEYS: a sorted set (the pending-orders set; the sweep's active set). ARGV: member, the score the
+ * caller read. Removes it only if nobody marked it since (its score is still the one read).
+ */
 const SETTLE_PENDING_ORDER_LUA = `
 local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if s and tonumber(s) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
@@ -359,6 +382,8 @@ declare module 'ioredis' {
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
     scDispatchMany(stream: string, ...args: string[]): Result<number, Context>;
     scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
+    scMarkActive(set: string, member: string): Result<number, Context>;
+    scRemoveActiveIfUnmarked(set: string, member: string, score: string): Result<number, Context>;
   }
 }
 
@@ -370,6 +395,8 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
   redis.defineCommand('scDispatchMany', { numberOfKeys: 1, lua: DISPATCH_MANY_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
+  redis.defineCommand('scMarkActive', { numberOfKeys: 1, lua: MARK_ACTIVE_LUA });
+  redis.defineCommand('scRemoveActiveIfUnmarked', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scSaveMirror', { numberOfKeys: 3, lua: SAVE_MIRROR_LUA });
   redis.defineCommand('scSaveMirrorFinal', { lua: SAVE_MIRROR_FINAL_LUA });
   redis.defineCommand('scSaveMirrorCompleting', { lua: SAVE_MIRROR_COMPLETING_LUA });
@@ -887,12 +914,23 @@ export class ShowRepository {
     assertTargetThere(await this.redis.scCheckTarget(key, field), targetId);
   }
 
-  /** Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]. */
+  /**
+   * Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]; score:
+   * when it was last marked (Redis's clock), and never the same twice (markActiveLua), so the sweep's
+   * removal can tell that the show was marked again after it read it.
+   */
   async markActive(partnerId: string, showId: string): Promise<void> {
-    await this.redis.zadd(this.keys.activeShows(), Date.now(), JSON.stringify([partnerId, showId]));
+    await this.redis.scMarkActive(this.keys.activeShows(), JSON.stringify([partnerId, showId]));
   }
-  async markInactive(partnerId: string, showId: string): Promise<void> {
-    await this.redis.zrem(this.keys.activeShows(), JSON.stringify([partnerId, showId]));
+  /**
+   * Drops the show from the active set. With `score` (the sweep's, as activeShowEntries read it) only
+   * while the show was not marked again since (a resync, a link or a snapshot that put it back after
+   * the sweep read its mirrors): then it stays, and false is returned. True when it was removed.
+   */
+  async markInactive(partnerId: string, showId: string, score?: string): Promise<boolean> {
+    const member = JSON.stringify([partnerId, showId]);
+    if (score === undefined) return (await this.redis.zrem(this.keys.activeShows(), member)) > 0;
+    return (await this.redis.scRemoveActiveIfUnmarked(this.keys.activeShows(), member, score)) === 1;
   }
   /**
    * Every show of the active set, a page per round trip (ZSCAN with COUNT `pageSize`): a show that is
@@ -900,18 +938,24 @@ export class ShowRepository {
    * the set's members, not ranks that shift under a concurrent ZADD); one it met twice is given once.
    */
   async *activeShowPages(pageSize: number): AsyncGenerator<[string, string][]> {
+    for await (const page of this.activeShowEntries(pageSize)) yield page.map((e) => [e.partnerId, e.showId]);
+  }
+
+  /** activeShowPages with each show's score as read (the sweep's conditional removal, markInactive). */
+  async *activeShowEntries(pageSize: number): AsyncGenerator<{ partnerId: string; showId: string; score: string }[]> {
     const key = this.keys.activeShows();
     const seen = new Set<string>();
     let cursor = '0';
     do {
       const [next, flat] = await this.redis.zscan(key, cursor, 'COUNT', pageSize);
       cursor = next;
-      const page: [string, string][] = [];
-      for (let i = 0; i < flat.length; i += 2) {
+      const page: { partnerId: string; showId: string; score: string }[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
         const m = flat[i]!;
         if (seen.has(m)) continue;
         seen.add(m);
-        page.push(JSON.parse(m) as [string, string]);
+        const [partnerId, showId] = JSON.parse(m) as [string, string];
+        page.push({ partnerId, showId, score: flat[i + 1]! });
       }
       if (page.length > 0) yield page;
     } while (cursor !== '0');
