@@ -11,7 +11,7 @@ import type { DesiredShow } from '../domain/desired-state.js';
 import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
-import { LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
+import { IntentCorruptError, LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
@@ -363,6 +363,24 @@ export class SyncService {
           if (progress) mirror.retries = 0;
           await shows.saveMirror(partnerId, showId, mirror, lease);
         };
+        /** The run ends with `err` (a TargetError, else thrown: onError): the mirror saved with it, and reported. */
+        const fail = async (err: unknown): Promise<SyncOutcome> => {
+          let outcome = await this.onError(err, mirror, target, logger());
+          // The version the wait began at: the sweep brings the delayed job forward only once the show changed since.
+          mirror.waiting = err instanceof RetryableError && err.waiting ? desired.version : undefined;
+          try {
+            await save(false); // keeps the retry count onError just set
+          } catch (saveErr) {
+            // A deferred done record this save found unreadable (the save wrote the others): the mirror
+            // fails with that, as at any other save.
+            if (!(saveErr instanceof IntentCorruptError)) throw saveErr;
+            outcome = await this.onError(saveErr, mirror, target, logger());
+            mirror.waiting = undefined;
+            await save(false);
+          }
+          if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
+          return await this.notify(partnerId, showId, mirror, lease, { enabled: target.enabled, desired }, outcome);
+        };
         let wakeAt: number | undefined;
         try {
           const adapter = this.adapterFor(target);
@@ -380,12 +398,7 @@ export class SyncService {
           mirror.waiting = undefined;
           mirror.syncedVersion = desired.version;
         } catch (err) {
-          const outcome = await this.onError(err, mirror, target, logger());
-          // The version the wait began at: the sweep brings the delayed job forward only once the show changed since.
-          mirror.waiting = err instanceof RetryableError && err.waiting ? desired.version : undefined;
-          await save(false); // keeps the retry count onError just set
-          if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
-          return await this.notify(partnerId, showId, mirror, lease, { enabled: target.enabled, desired }, outcome);
+          return await fail(err);
         }
         // The partner is told before the last save, which records what was told (`notified`) with
         // the rest: a report whose save then fails is made again by the next round or run, and its
@@ -405,17 +418,27 @@ export class SyncService {
         const indexHere = remoteId !== undefined && !this.deps.redis.isCluster;
         // On a Cluster (another slot) it is written alongside the save, once the save's target guard
         // (a read before it) passed: never for a target that is gone, and no round trip added.
-        const { version, runRecorded, indexWaiting } = await shows.saveMirrorFinal(
-          partnerId,
-          showId,
-          mirror,
-          lease,
-          desired.version,
-          activity || undefined,
-          runEntry,
-          indexHere ? { externalId: remoteId } : undefined,
-          remoteId !== undefined && !indexHere ? () => this.indexRemote(job, remoteId) : undefined,
-        );
+        let final: Awaited<ReturnType<ShowRepository['saveMirrorFinal']>>;
+        try {
+          final = await shows.saveMirrorFinal(
+            partnerId,
+            showId,
+            mirror,
+            lease,
+            desired.version,
+            activity || undefined,
+            runEntry,
+            indexHere ? { externalId: remoteId } : undefined,
+            remoteId !== undefined && !indexHere ? () => this.indexRemote(job, remoteId) : undefined,
+          );
+        } catch (err) {
+          // A deferred done record (a pin step's, left to this save) found unreadable: the mirror fails
+          // with IntentCorruptError now, as when any other save or step finds one. It was taken for a
+          // lost lease: the run stopped and the error surfaced only in the run after the lease lapsed.
+          if (!(err instanceof IntentCorruptError)) throw err;
+          return await fail(err);
+        }
+        const { version, runRecorded, indexWaiting } = final;
         if (indexHere && indexWaiting !== undefined) await this.indexed(job, remoteId, indexWaiting);
         if (version === desired.version) {
           if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };

@@ -13,7 +13,7 @@ import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
 import { Cluster, type Result } from 'ioredis';
 import { TurnBatcher } from '../lib/turn-batcher.js';
 import { evalOnNode, flagRefused, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
-import { assertHeld, INTENT_TTL_SEC, LeaseLostError, OWNED_BY_LUA, type MirrorLease } from './intent.repository.js';
+import { assertHeld, INTENT_TTL_SEC, IntentCorruptError, LeaseLostError, OWNED_BY_LUA, type MirrorLease } from './intent.repository.js';
 import { assertEntryLua } from './external-show.index.js';
 import { targetRecordField } from './partner.repository.js';
 import type { Keys } from './keys.js';
@@ -294,19 +294,37 @@ return 1
  * Lua: the run's deferred intent completions (KEYS[first..#KEYS]; the done record of KEYS[i] is
  * ARGV[recordArg], an expression of i), each written only while the run (ARGV[3]) still holds the
  * mirror's lease (KEYS[2]) and owns the step (INTENT_COMPLETE's rule). Returns `lostReply` when the lease or
- * any step belongs to another run; the records it could write stay written (they are facts).
+ * any step belongs to another run, else `corruptReply` (an expression of `corrupt`, the 1-based place
+ * of the first such record among the completions) when a step's record is unreadable (INTENT_COMPLETE's
+ * 2: left as it is, see IntentCorruptError); the records it could write stay written (they are facts).
  */
-function completeOwnedLua(first: string, recordArg: string, ttlArg: string, lostReply: string): string {
+function completeOwnedLua(first: string, recordArg: string, ttlArg: string, lostReply: string, corruptReply: string): string {
   return `${OWNED_BY_LUA}local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[3] then return ${lostReply} end
 local lost = 0
+local corrupt = 0
 for i = ${first}, #KEYS do
   local raw = redis.call('GET', KEYS[i])
   local mine = not raw or ownedBy(raw, ARGV[3])
-  if mine then redis.call('SET', KEYS[i], ARGV[${recordArg}], 'EX', tonumber(${ttlArg})) else lost = 1 end
+  if mine then
+    redis.call('SET', KEYS[i], ARGV[${recordArg}], 'EX', tonumber(${ttlArg}))
+  elseif readable(raw) then
+    lost = 1
+  elseif corrupt == 0 then
+    corrupt = i - ${first} + 1
+  end
 end
 if lost == 1 then return ${lostReply} end
+if corrupt > 0 then return ${corruptReply} end
 `;
+}
+
+/**
+ * A save's reply for a deferred completion whose stored record is unreadable (completeOwnedLua): -10
+ * for the first completion, -11 for the second, and so on; that completion, else undefined.
+ */
+function corruptCompletion<T>(code: number, pending: readonly T[] | undefined): T | undefined {
+  return code <= -10 ? pending?.[-10 - code] : undefined;
 }
 
 /**
@@ -317,7 +335,8 @@ if lost == 1 then return ${lostReply} end
  * ('' without the index keys), the intents' ttl s, the target guard's field, then one done record per
  * intent. A target gone: {-2, 0, 0, 0}, being deleted: {-3, 0, 0, 0}, nothing written. The run's last save: the deferred done
  * records first (SAVE_MIRROR_COMPLETING's rule: each only while the run still owns its step; a step
- * lost to a takeover returns -1 and saves nothing else; written also when the revision check then
+ * lost to a takeover returns -1 and saves nothing else, an unreadable record -10 - n (n: its place
+ * among the completions, from 0) and saves nothing else; written also when the revision check then
  * fails: they are facts), SAVE_MIRROR, and when it saved, the entry appended and the show's current
  * version read in the same step; when that is still the synced version (nothing new to do) the run's
  * lease is released too, and the run's entry (it ends here) appended after the first. With the index
@@ -331,7 +350,7 @@ local firstIntent = 6
 if ARGV[9] ~= '' then
   firstIntent = 8
 ${assertEntryLua('KEYS[6]', 'KEYS[7]', 'ARGV[9]')}end
-${completeOwnedLua('firstIntent', 'i - firstIntent + 12', 'ARGV[10]', '{-1, 0, 0, waiting}')}
+${completeOwnedLua('firstIntent', 'i - firstIntent + 12', 'ARGV[10]', '{-1, 0, 0, waiting}', '{-9 - corrupt, 0, 0, waiting}')}
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('{0, 0, 0, waiting}')}
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[6]) end
@@ -349,10 +368,12 @@ return {1, v, 0, waiting}
  * deferComplete). KEYS: mirror, lease, the target guard's hash, then one intent per completion. ARGV: as
  * SAVE_MIRROR (the guard's field 5th), then the intents' ttl s, then one done record per intent. Each record is written only while the run still
  * owns its step (INTENT_COMPLETE's rule); a step lost to a takeover returns -1 and saves nothing
- * else. The records are written also when the mirror's revision check then fails (0): they are facts.
+ * else, a step whose record is unreadable -10 - n (n: its place among the completions, from 0) and
+ * saves nothing else. The records are written also when the mirror's revision check then fails (0):
+ * they are facts.
  */
 const SAVE_MIRROR_COMPLETING_LUA = `
-${targetGuard('KEYS[3]', 'ARGV[5]', '-2', '-3')}${completeOwnedLua('4', 'i + 3', 'ARGV[6]', '-1')}
+${targetGuard('KEYS[3]', 'ARGV[5]', '-2', '-3')}${completeOwnedLua('4', 'i + 3', 'ARGV[6]', '-1', '-9 - corrupt')}
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('0')}
 return 1
@@ -820,12 +841,15 @@ export class ShowRepository {
       );
       // -1 (lease lost), -2 (target gone) and -3 (being deleted) wrote nothing: the deferred done
       // records stay for the run's flush, as facts of calls already made (saveMirrorFinal likewise).
+      // An unreadable one (-10 - n) wrote every other: none is left to write.
       if (ok !== -1 && ok !== -2 && ok !== -3) lease.pending = undefined;
     } else {
       ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), guard.key, expected, this.serialize(next), lease?.token ?? '', lease?.ttlMs ?? 0, guard.field);
     }
     const refused = refusedFor(ok, mirror.targetId);
     if (refused) throw refused;
+    const corrupt = corruptCompletion(ok, pending);
+    if (corrupt) throw new IntentCorruptError(corrupt.key, corrupt.key, true);
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     mirror.rev = next.rev;
@@ -879,6 +903,10 @@ export class ShowRepository {
     const refused = refusedFor(ok, mirror.targetId);
     if (refused) throw refused;
     if (ok !== -1 && pending.length) lease.pending = undefined;
+    // A deferred done record found unreadable: the same error as every other write of one (a lost
+    // lease, before, which surfaced as IntentCorruptError only in the run after the lease lapsed).
+    const corrupt = corruptCompletion(ok, pending);
+    if (corrupt) throw new IntentCorruptError(corrupt.key, corrupt.key, true);
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     if (released === 1) lease.released = true;
