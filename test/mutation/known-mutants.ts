@@ -207,8 +207,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'sweep-first-page-only',
     what: 'the sweep and the target kick read only the first page of the active set (the old 5,000 cap)',
     file: 'src/store/show.repository.ts',
-    from: "page.push(JSON.parse(m) as [string, string]);\n      }\n      if (page.length > 0) yield page;\n    } while (cursor !== '0');",
-    to: "page.push(JSON.parse(m) as [string, string]);\n      }\n      if (page.length > 0) yield page;\n    } while (false);",
+    from: "page.push({ partnerId, showId, score: flat[i + 1]! });\n      }\n      if (page.length > 0) yield page;\n    } while (cursor !== '0');",
+    to: "page.push({ partnerId, showId, score: flat[i + 1]! });\n      }\n      if (page.length > 0) yield page;\n    } while (false);",
     tests: ['test/integration/sweep.paging.test.ts'],
   },
   {
