@@ -2,7 +2,7 @@
  * The safety net behind the coalesced sync jobs: for every show that may still need work, enqueue a
  * sync for each enabled target whose mirror is behind the desired version or not yet finished. The
  * deduplicated enqueue is a no-op where a job already waits. Shows whose mirrors are all finished
- * leave the active set.
+ * leave the active set, unless the show was marked active again after the sweep read it.
  */
 import type { Logger } from 'pino';
 import { isTerminal, mayHoldPlatformShow } from '../domain/mirror.js';
@@ -34,9 +34,9 @@ export class SweepService {
       }
       return b;
     };
-    for await (const page of this.shows.activeShowPages(this.pageSize)) {
+    for await (const page of this.shows.activeShowEntries(this.pageSize)) {
       shows += page.length;
-      const results = await Promise.all(page.map(([partnerId, showId]) => this.sweepShow(partnerId, showId, bundleOf)));
+      const results = await Promise.all(page.map(({ partnerId, showId, score }) => this.sweepShow(partnerId, showId, score, bundleOf)));
       for (const r of results) {
         enqueued += r.enqueued;
         finished += r.finished ? 1 : 0;
@@ -46,7 +46,8 @@ export class SweepService {
     return { shows, enqueued, finished };
   }
 
-  private async sweepShow(partnerId: string, showId: string, bundleOf: (partnerId: string) => Promise<PartnerBundle | null>): Promise<{ enqueued: number; finished: boolean }> {
+  /** `score`: the show's score in the active set as the walk read it (before its mirrors were read). */
+  private async sweepShow(partnerId: string, showId: string, score: string, bundleOf: (partnerId: string) => Promise<PartnerBundle | null>): Promise<{ enqueued: number; finished: boolean }> {
     const [bundle, desired] = await Promise.all([bundleOf(partnerId), this.shows.desired(partnerId, showId)]);
     if (!desired) return { enqueued: 0, finished: false }; // no snapshot yet: its first show event schedules the syncs
     // Disabled targets too: one switched off while its mirror was on air is not finished, and the show
@@ -94,8 +95,12 @@ export class SweepService {
       }
     }
     if (allDone && (desired.state === 'ended' || desired.state === 'cancelled')) {
-      await this.shows.markInactive(partnerId, showId);
-      return { enqueued, finished: true };
+      // Only while nobody marked the show again since the walk read it (before the mirrors above were
+      // read): a resync or a link (both mark the show before they change its mirror) that came in
+      // between would otherwise be dropped from the set right after it put the show back, and a target
+      // DELETE (which walks the set) missed the mirror it just made pending or linked.
+      const removed = await this.shows.markInactive(partnerId, showId, score);
+      return { enqueued, finished: removed };
     }
     return { enqueued, finished: false };
   }

@@ -11,8 +11,8 @@ import type { DesiredShow } from '../domain/desired-state.js';
 import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
-import { LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
-import { deletingNow, deletingUntil, type PartnerRepository, type TargetRecord } from '../store/partner.repository.js';
+import { IntentCorruptError, LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
+import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
 import { MirrorConflictError, TargetDeletingError, TargetGoneError, type ShowRepository } from '../store/show.repository.js';
@@ -349,13 +349,37 @@ export class SyncService {
           round === 0 && first ? [first.target, first.desired, first.mirror] : await Promise.all([partners.getTarget(partnerId, targetId), shows.desired(partnerId, showId), shows.getMirror(partnerId, showId, targetId)]);
         if (!target || !target.enabled) return { kind: 'done', state: 'none' };
         // Being deleted (targets.routes.ts): nothing is done on the platform until the DELETE is over.
-        if (deletingNow(target)) throw new TargetDeletingError(`target ${targetId} is being deleted`, deletingUntil(target.deleting));
+        // Whether the mark has expired is Redis's clock's to say (checkTarget, as the DELETE dated it
+        // and the save scripts' guard reads it), never this worker's: a slow worker waited on an
+        // expired mark for as long as its clock was behind, a fast one ran past a fresh mark. Asked
+        // only of a record that carries a mark (a round trip then; none otherwise). TargetDeletingError
+        // with the mark's end on this process's clock (the run's wait); TargetGoneError when the
+        // target was deleted meanwhile.
+        if (target.deleting !== undefined) await shows.checkTarget(partnerId, targetId);
         if (!desired) return { kind: 'done', state: 'none' };
         const mirror = stored ?? newMirror(targetId, target.platform);
         /** `progress`: a step was done, so the next failure starts a fresh backoff; a mere state mark is not. */
         const save = async (progress = true): Promise<void> => {
           if (progress) mirror.retries = 0;
           await shows.saveMirror(partnerId, showId, mirror, lease);
+        };
+        /** The run ends with `err` (a TargetError, else thrown: onError): the mirror saved with it, and reported. */
+        const fail = async (err: unknown): Promise<SyncOutcome> => {
+          let outcome = await this.onError(err, mirror, target, logger());
+          // The version the wait began at: the sweep brings the delayed job forward only once the show changed since.
+          mirror.waiting = err instanceof RetryableError && err.waiting ? desired.version : undefined;
+          try {
+            await save(false); // keeps the retry count onError just set
+          } catch (saveErr) {
+            // A deferred done record this save found unreadable (the save wrote the others): the mirror
+            // fails with that, as at any other save.
+            if (!(saveErr instanceof IntentCorruptError)) throw saveErr;
+            outcome = await this.onError(saveErr, mirror, target, logger());
+            mirror.waiting = undefined;
+            await save(false);
+          }
+          if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
+          return await this.notify(partnerId, showId, mirror, lease, { enabled: target.enabled, desired }, outcome);
         };
         let wakeAt: number | undefined;
         try {
@@ -374,12 +398,7 @@ export class SyncService {
           mirror.waiting = undefined;
           mirror.syncedVersion = desired.version;
         } catch (err) {
-          const outcome = await this.onError(err, mirror, target, logger());
-          // The version the wait began at: the sweep brings the delayed job forward only once the show changed since.
-          mirror.waiting = err instanceof RetryableError && err.waiting ? desired.version : undefined;
-          await save(false); // keeps the retry count onError just set
-          if (mirror.remote) await this.indexRemote(job, mirror.remote.externalId);
-          return await this.notify(partnerId, showId, mirror, lease, { enabled: target.enabled, desired }, outcome);
+          return await fail(err);
         }
         // The partner is told before the last save, which records what was told (`notified`) with
         // the rest: a report whose save then fails is made again by the next round or run, and its
@@ -399,17 +418,27 @@ export class SyncService {
         const indexHere = remoteId !== undefined && !this.deps.redis.isCluster;
         // On a Cluster (another slot) it is written alongside the save, once the save's target guard
         // (a read before it) passed: never for a target that is gone, and no round trip added.
-        const { version, runRecorded, indexWaiting } = await shows.saveMirrorFinal(
-          partnerId,
-          showId,
-          mirror,
-          lease,
-          desired.version,
-          activity || undefined,
-          runEntry,
-          indexHere ? { externalId: remoteId } : undefined,
-          remoteId !== undefined && !indexHere ? () => this.indexRemote(job, remoteId) : undefined,
-        );
+        let final: Awaited<ReturnType<ShowRepository['saveMirrorFinal']>>;
+        try {
+          final = await shows.saveMirrorFinal(
+            partnerId,
+            showId,
+            mirror,
+            lease,
+            desired.version,
+            activity || undefined,
+            runEntry,
+            indexHere ? { externalId: remoteId } : undefined,
+            remoteId !== undefined && !indexHere ? () => this.indexRemote(job, remoteId) : undefined,
+          );
+        } catch (err) {
+          // A deferred done record (a pin step's, left to this save) found unreadable: the mirror fails
+          // with IntentCorruptError now, as when any other save or step finds one. It was taken for a
+          // lost lease: the run stopped and the error surfaced only in the run after the lease lapsed.
+          if (!(err instanceof IntentCorruptError)) throw err;
+          return await fail(err);
+        }
+        const { version, runRecorded, indexWaiting } = final;
         if (indexHere && indexWaiting !== undefined) await this.indexed(job, remoteId, indexWaiting);
         if (version === desired.version) {
           if (wakeAt !== undefined) return { kind: 'delay', delayMs: Math.max(1, wakeAt - Date.now()), reason: 'pin_delay' };

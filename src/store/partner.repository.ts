@@ -7,8 +7,12 @@ import type { RedisClient } from './redis.js';
 
 /**
  * KEYS: the partner hash. ARGV: field, '1' when the field was present (else '0'), the value read,
- * the new value ('' with ARGV[5] = 'del' deletes the field). Compare-and-set of one field: the write
- * happens only if nobody changed it since it was read. Returns 1 when written.
+ * the new value ('' with ARGV[5] = 'del' deletes the field), and '1' (ARGV[6]) to drop an expired
+ * "being deleted" mark from a target record written (a DELETE that crashed: see MARK_DELETING_LUA).
+ * Compare-and-set of one field: the write happens only if nobody changed it since it was read.
+ * Whether the mark expired is decided here, on Redis's clock, as the mark was dated (never the API
+ * process's: a slow one kept an expired mark, a fast one dropped the mark of a DELETE still checking).
+ * Returns 1 when written, 2 when written without its expired mark.
  */
 const CAS_FIELD_LUA = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -17,8 +21,25 @@ if ARGV[2] == '1' then
 elseif cur then
   return 0
 end
-if ARGV[5] == 'del' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[4]) end
-return 1
+if ARGV[5] == 'del' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+local value = ARGV[4]
+local written = 1
+if ARGV[6] == '1' then
+  local mark = string.match(value, ',"deleting":"([^"]*)"')
+  if mark then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    if (tonumber(string.match(mark, '^%d+') or '0') or 0) <= now then
+      value = string.gsub(value, ',"deleting":"[^"]*"', '')
+      written = 2
+    end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], value)
+return written
 `;
 
 /**
@@ -112,7 +133,8 @@ export interface TargetRecord {
   updatedAt: string;
   /**
    * `<until ms>.<token>`: a DELETE (without ?force) is checking whether a show of the target is on the
-   * platform; sync runs make no platform call meanwhile (deletingNow). Never returned by the API.
+   * platform; sync runs make no platform call meanwhile (ShowRepository.checkTarget, on Redis's clock).
+   * Never returned by the API.
    */
   deleting?: string | undefined;
 }
@@ -123,11 +145,6 @@ export interface TargetRecord {
  * a mark a crashed DELETE left holds the target's syncs back only briefly.
  */
 export const TARGET_DELETING_TTL_MS = 30_000;
-
-/** The target carries a "being deleted" mark that has not expired: sync runs wait (TargetDeletingError). */
-export function deletingNow(t: Pick<TargetRecord, 'deleting'>, now = Date.now()): boolean {
-  return deletingUntil(t.deleting) > now;
-}
 
 /** The until ms of a "being deleted" mark (0 without one). */
 export function deletingUntil(mark: string | undefined): number {
@@ -187,16 +204,21 @@ export class PartnerRepository {
    * leave it; null: delete it); the write is a compare-and-set, retried from a fresh read when
    * another writer got in between.
    */
-  private async updateField(partnerId: string, field: string, change: (current: string | null) => string | null | undefined): Promise<string | null | undefined> {
+  private async updateField(
+    partnerId: string,
+    field: string,
+    change: (current: string | null) => string | null | undefined,
+    dropExpiredMark = false,
+  ): Promise<{ value: string | null; markDropped: boolean } | undefined> {
     const key = this.keys.partner(partnerId);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const current = await this.redis.hget(key, field);
       const next = change(current);
       if (next === undefined) return undefined;
-      const ok = await this.redis.scCasField(key, field, current === null ? '0' : '1', current ?? '', next ?? '', next === null ? 'del' : 'set');
-      if (ok === 1) {
+      const ok = await this.redis.scCasField(key, field, current === null ? '0' : '1', current ?? '', next ?? '', next === null ? 'del' : 'set', dropExpiredMark ? '1' : '0');
+      if (ok === 1 || ok === 2) {
         this.invalidate(partnerId);
-        return next;
+        return { value: next, markDropped: ok === 2 };
       }
     }
     throw new ConcurrentUpdateError(`partner ${partnerId}: ${field} changed ${CAS_ATTEMPTS} times while being updated`);
@@ -333,19 +355,25 @@ export class PartnerRepository {
   async updateTarget(partnerId: string, targetId: string, change: (t: TargetRecord) => TargetRecord): Promise<{ before: TargetRecord; after: TargetRecord } | null> {
     let before: TargetRecord | undefined;
     let after: TargetRecord | undefined;
-    await this.updateField(partnerId, `t:${targetId}`, (raw) => {
-      before = undefined;
-      if (raw === null) return undefined;
-      before = JSON.parse(raw) as TargetRecord;
-      after = change(before);
-      // A "being deleted" mark that expired (a DELETE that crashed) goes with the next change; a live
-      // one stays (its DELETE is still checking).
-      if (after.deleting !== undefined && !deletingNow(after)) {
-        const { deleting: _expired, ...rest } = after;
-        after = rest;
-      }
-      return JSON.stringify(after);
-    });
+    // A "being deleted" mark that expired (a DELETE that crashed) goes with the next change; a live
+    // one stays (its DELETE is still checking). Expired by Redis's clock: the write's script decides
+    // (CAS_FIELD_LUA) and says so.
+    const written = await this.updateField(
+      partnerId,
+      `t:${targetId}`,
+      (raw) => {
+        before = undefined;
+        if (raw === null) return undefined;
+        before = JSON.parse(raw) as TargetRecord;
+        after = change(before);
+        return JSON.stringify(after);
+      },
+      true,
+    );
+    if (written?.markDropped && after) {
+      const { deleting: _expired, ...rest } = after;
+      after = rest;
+    }
     return before && after ? { before, after } : null;
   }
 

@@ -13,7 +13,7 @@ import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
 import { Cluster, type Result } from 'ioredis';
 import { TurnBatcher } from '../lib/turn-batcher.js';
 import { evalOnNode, flagRefused, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
-import { assertHeld, INTENT_TTL_SEC, LeaseLostError, OWNED_BY_LUA, type MirrorLease } from './intent.repository.js';
+import { assertHeld, INTENT_TTL_SEC, IntentCorruptError, LeaseLostError, OWNED_BY_LUA, type MirrorLease } from './intent.repository.js';
 import { assertEntryLua } from './external-show.index.js';
 import { targetRecordField } from './partner.repository.js';
 import type { Keys } from './keys.js';
@@ -41,6 +41,26 @@ if changed == 1 then v = redis.call('HINCRBY', ${desired}, 'v', 1) else v = tonu
 return {1, eventId, v, changed}
 `;
 }
+
+/**
+ * Lua: puts `member` in the sweep's active set (`key`) with a score that is Redis's clock in ms and
+ * always above the score it had: each mark changes the score, also two in the same millisecond or from
+ * processes whose clocks disagree. The sweep removes a show only while its score is the one it read
+ * (ShowRepository.markInactive), so a mark that lands between the sweep's read and its removal keeps
+ * the show in the set.
+ */
+function markActiveLua(key: string, member: string): string {
+  return `local amT = redis.call('TIME')
+local amScore = tonumber(amT[1]) * 1000 + math.floor(tonumber(amT[2]) / 1000)
+local amCur = tonumber(redis.call('ZSCORE', ${key}, ${member}) or '0') or 0
+if amCur >= amScore then amScore = amCur + 1 end
+redis.call('ZADD', ${key}, string.format('%d', amScore), ${member})
+`;
+}
+
+/** KEYS: the active set. ARGV: member. ShowRepository.markActive (markActiveLua). */
+const MARK_ACTIVE_LUA = `${markActiveLua('KEYS[1]', 'ARGV[1]')}return 1
+`;
 
 /**
  * The inbox + event-log step both show scripts share: a stored duplicate returns
@@ -125,7 +145,8 @@ interface PendingMark {
  * back to its old time) and live set (the show added when the snapshot says live, removed otherwise). KEYS: claim, inbox, events
  * stream, desired hash, dispatch stream, partner shows, active shows, partner live shows. ARGV: scope,
  * ttl s (claim and inbox), webhookId, event json, partnerId, showId, requestId ('' for none), '1' for a
- * snapshot, scheduledAt ms, now ms, active-set member, '1' when the snapshot says live, order key,
+ * snapshot, scheduledAt ms, now ms (unused: the active set's score is Redis's clock, markActiveLua),
+ * active-set member, '1' when the snapshot says live, order key,
  * then field/value pairs. Returns {2, holder} when the id is claimed for another scope (nothing
  * written), {0, existingEventId} for a stored duplicate (dispatch entry written again: its first
  * delivery's is gone once dispatched), or {1, eventId, version, changed}.
@@ -135,8 +156,7 @@ local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return {2, holder} end
 if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
 if ARGV[8] == '1' then
-  redis.call('ZADD', KEYS[7], ARGV[10], ARGV[11])
-end
+${markActiveLua('KEYS[7]', 'ARGV[11]')}end
 redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])
 ${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]')}${registerWrites(
   'KEYS[4]',
@@ -177,7 +197,10 @@ redis.call('HSET', KEYS[3], eventId, ARGV[4])
 return {1, eventId}
 `;
 
-/** KEYS: the pending-orders set. ARGV: member, the score the caller read. Removes it only if nobody marked it since. */
+/**
+ * KEYS: a sorted set (the pending-orders set; the sweep's active set). ARGV: member, the score the
+ * caller read. Removes it only if nobody marked it since (its score is still the one read).
+ */
 const SETTLE_PENDING_ORDER_LUA = `
 local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if s and tonumber(s) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
@@ -271,19 +294,37 @@ return 1
  * Lua: the run's deferred intent completions (KEYS[first..#KEYS]; the done record of KEYS[i] is
  * ARGV[recordArg], an expression of i), each written only while the run (ARGV[3]) still holds the
  * mirror's lease (KEYS[2]) and owns the step (INTENT_COMPLETE's rule). Returns `lostReply` when the lease or
- * any step belongs to another run; the records it could write stay written (they are facts).
+ * any step belongs to another run, else `corruptReply` (an expression of `corrupt`, the 1-based place
+ * of the first such record among the completions) when a step's record is unreadable (INTENT_COMPLETE's
+ * 2: left as it is, see IntentCorruptError); the records it could write stay written (they are facts).
  */
-function completeOwnedLua(first: string, recordArg: string, ttlArg: string, lostReply: string): string {
+function completeOwnedLua(first: string, recordArg: string, ttlArg: string, lostReply: string, corruptReply: string): string {
   return `${OWNED_BY_LUA}local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[3] then return ${lostReply} end
 local lost = 0
+local corrupt = 0
 for i = ${first}, #KEYS do
   local raw = redis.call('GET', KEYS[i])
   local mine = not raw or ownedBy(raw, ARGV[3])
-  if mine then redis.call('SET', KEYS[i], ARGV[${recordArg}], 'EX', tonumber(${ttlArg})) else lost = 1 end
+  if mine then
+    redis.call('SET', KEYS[i], ARGV[${recordArg}], 'EX', tonumber(${ttlArg}))
+  elseif readable(raw) then
+    lost = 1
+  elseif corrupt == 0 then
+    corrupt = i - ${first} + 1
+  end
 end
 if lost == 1 then return ${lostReply} end
+if corrupt > 0 then return ${corruptReply} end
 `;
+}
+
+/**
+ * A save's reply for a deferred completion whose stored record is unreadable (completeOwnedLua): -10
+ * for the first completion, -11 for the second, and so on; that completion, else undefined.
+ */
+function corruptCompletion<T>(code: number, pending: readonly T[] | undefined): T | undefined {
+  return code <= -10 ? pending?.[-10 - code] : undefined;
 }
 
 /**
@@ -294,7 +335,8 @@ if lost == 1 then return ${lostReply} end
  * ('' without the index keys), the intents' ttl s, the target guard's field, then one done record per
  * intent. A target gone: {-2, 0, 0, 0}, being deleted: {-3, 0, 0, 0}, nothing written. The run's last save: the deferred done
  * records first (SAVE_MIRROR_COMPLETING's rule: each only while the run still owns its step; a step
- * lost to a takeover returns -1 and saves nothing else; written also when the revision check then
+ * lost to a takeover returns -1 and saves nothing else, an unreadable record -10 - n (n: its place
+ * among the completions, from 0) and saves nothing else; written also when the revision check then
  * fails: they are facts), SAVE_MIRROR, and when it saved, the entry appended and the show's current
  * version read in the same step; when that is still the synced version (nothing new to do) the run's
  * lease is released too, and the run's entry (it ends here) appended after the first. With the index
@@ -308,7 +350,7 @@ local firstIntent = 6
 if ARGV[9] ~= '' then
   firstIntent = 8
 ${assertEntryLua('KEYS[6]', 'KEYS[7]', 'ARGV[9]')}end
-${completeOwnedLua('firstIntent', 'i - firstIntent + 12', 'ARGV[10]', '{-1, 0, 0, waiting}')}
+${completeOwnedLua('firstIntent', 'i - firstIntent + 12', 'ARGV[10]', '{-1, 0, 0, waiting}', '{-9 - corrupt, 0, 0, waiting}')}
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('{0, 0, 0, waiting}')}
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[6]) end
@@ -326,10 +368,12 @@ return {1, v, 0, waiting}
  * deferComplete). KEYS: mirror, lease, the target guard's hash, then one intent per completion. ARGV: as
  * SAVE_MIRROR (the guard's field 5th), then the intents' ttl s, then one done record per intent. Each record is written only while the run still
  * owns its step (INTENT_COMPLETE's rule); a step lost to a takeover returns -1 and saves nothing
- * else. The records are written also when the mirror's revision check then fails (0): they are facts.
+ * else, a step whose record is unreadable -10 - n (n: its place among the completions, from 0) and
+ * saves nothing else. The records are written also when the mirror's revision check then fails (0):
+ * they are facts.
  */
 const SAVE_MIRROR_COMPLETING_LUA = `
-${targetGuard('KEYS[3]', 'ARGV[5]', '-2', '-3')}${completeOwnedLua('4', 'i + 3', 'ARGV[6]', '-1')}
+${targetGuard('KEYS[3]', 'ARGV[5]', '-2', '-3')}${completeOwnedLua('4', 'i + 3', 'ARGV[6]', '-1', '-9 - corrupt')}
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('0')}
 return 1
@@ -359,6 +403,8 @@ declare module 'ioredis' {
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
     scDispatchMany(stream: string, ...args: string[]): Result<number, Context>;
     scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
+    scMarkActive(set: string, member: string): Result<number, Context>;
+    scRemoveActiveIfUnmarked(set: string, member: string, score: string): Result<number, Context>;
   }
 }
 
@@ -370,6 +416,8 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
   redis.defineCommand('scDispatchMany', { numberOfKeys: 1, lua: DISPATCH_MANY_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
+  redis.defineCommand('scMarkActive', { numberOfKeys: 1, lua: MARK_ACTIVE_LUA });
+  redis.defineCommand('scRemoveActiveIfUnmarked', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scSaveMirror', { numberOfKeys: 3, lua: SAVE_MIRROR_LUA });
   redis.defineCommand('scSaveMirrorFinal', { lua: SAVE_MIRROR_FINAL_LUA });
   redis.defineCommand('scSaveMirrorCompleting', { lua: SAVE_MIRROR_COMPLETING_LUA });
@@ -793,12 +841,15 @@ export class ShowRepository {
       );
       // -1 (lease lost), -2 (target gone) and -3 (being deleted) wrote nothing: the deferred done
       // records stay for the run's flush, as facts of calls already made (saveMirrorFinal likewise).
+      // An unreadable one (-10 - n) wrote every other: none is left to write.
       if (ok !== -1 && ok !== -2 && ok !== -3) lease.pending = undefined;
     } else {
       ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), guard.key, expected, this.serialize(next), lease?.token ?? '', lease?.ttlMs ?? 0, guard.field);
     }
     const refused = refusedFor(ok, mirror.targetId);
     if (refused) throw refused;
+    const corrupt = corruptCompletion(ok, pending);
+    if (corrupt) throw new IntentCorruptError(corrupt.key, corrupt.key, true);
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     mirror.rev = next.rev;
@@ -852,6 +903,10 @@ export class ShowRepository {
     const refused = refusedFor(ok, mirror.targetId);
     if (refused) throw refused;
     if (ok !== -1 && pending.length) lease.pending = undefined;
+    // A deferred done record found unreadable: the same error as every other write of one (a lost
+    // lease, before, which surfaced as IntentCorruptError only in the run after the lease lapsed).
+    const corrupt = corruptCompletion(ok, pending);
+    if (corrupt) throw new IntentCorruptError(corrupt.key, corrupt.key, true);
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     if (released === 1) lease.released = true;
@@ -887,12 +942,23 @@ export class ShowRepository {
     assertTargetThere(await this.redis.scCheckTarget(key, field), targetId);
   }
 
-  /** Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]. */
+  /**
+   * Shows with possibly unfinished mirrors, for the sweep. Member = JSON [partnerId, showId]; score:
+   * when it was last marked (Redis's clock), and never the same twice (markActiveLua), so the sweep's
+   * removal can tell that the show was marked again after it read it.
+   */
   async markActive(partnerId: string, showId: string): Promise<void> {
-    await this.redis.zadd(this.keys.activeShows(), Date.now(), JSON.stringify([partnerId, showId]));
+    await this.redis.scMarkActive(this.keys.activeShows(), JSON.stringify([partnerId, showId]));
   }
-  async markInactive(partnerId: string, showId: string): Promise<void> {
-    await this.redis.zrem(this.keys.activeShows(), JSON.stringify([partnerId, showId]));
+  /**
+   * Drops the show from the active set. With `score` (the sweep's, as activeShowEntries read it) only
+   * while the show was not marked again since (a resync, a link or a snapshot that put it back after
+   * the sweep read its mirrors): then it stays, and false is returned. True when it was removed.
+   */
+  async markInactive(partnerId: string, showId: string, score?: string): Promise<boolean> {
+    const member = JSON.stringify([partnerId, showId]);
+    if (score === undefined) return (await this.redis.zrem(this.keys.activeShows(), member)) > 0;
+    return (await this.redis.scRemoveActiveIfUnmarked(this.keys.activeShows(), member, score)) === 1;
   }
   /**
    * Every show of the active set, a page per round trip (ZSCAN with COUNT `pageSize`): a show that is
@@ -900,18 +966,24 @@ export class ShowRepository {
    * the set's members, not ranks that shift under a concurrent ZADD); one it met twice is given once.
    */
   async *activeShowPages(pageSize: number): AsyncGenerator<[string, string][]> {
+    for await (const page of this.activeShowEntries(pageSize)) yield page.map((e) => [e.partnerId, e.showId]);
+  }
+
+  /** activeShowPages with each show's score as read (the sweep's conditional removal, markInactive). */
+  async *activeShowEntries(pageSize: number): AsyncGenerator<{ partnerId: string; showId: string; score: string }[]> {
     const key = this.keys.activeShows();
     const seen = new Set<string>();
     let cursor = '0';
     do {
       const [next, flat] = await this.redis.zscan(key, cursor, 'COUNT', pageSize);
       cursor = next;
-      const page: [string, string][] = [];
-      for (let i = 0; i < flat.length; i += 2) {
+      const page: { partnerId: string; showId: string; score: string }[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
         const m = flat[i]!;
         if (seen.has(m)) continue;
         seen.add(m);
-        page.push(JSON.parse(m) as [string, string]);
+        const [partnerId, showId] = JSON.parse(m) as [string, string];
+        page.push({ partnerId, showId, score: flat[i + 1]! });
       }
       if (page.length > 0) yield page;
     } while (cursor !== '0');

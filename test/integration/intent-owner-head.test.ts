@@ -113,20 +113,34 @@ test.each(CORRUPT)('a step whose record is unreadable (%s) is not run again: the
   }
 });
 
-test.each(CORRUPT)('a step whose record turned unreadable while it ran (%s) is not recorded done over it, at once or by the save', async (_what, corrupt) => {
-  for (const deferComplete of [false, true]) {
-    const [P, S, T] = ['oh5', `s-${_what.length}-${deferComplete}`, 'ot'];
+// The deferred record is written by the run's next save (saveMirror) or its last one (saveMirrorFinal).
+// Either says IntentCorruptError, as the record's own write does: before, both said LeaseLostError
+// (the run stopped as if another had taken over, and the error surfaced in the run after the lease lapsed).
+test.each(CORRUPT)('a step whose record turned unreadable while it ran (%s) is not recorded done over it, at once or by a save, and the error says so', async (_what, corrupt) => {
+  for (const how of ['at once', 'saveMirror', 'saveMirrorFinal'] as const) {
+    const [P, S, T] = ['oh5', `s-${_what.length}-${how}`, 'ot'];
     const { intents, lease, raw } = await owned(P, S, T, 'tok-A');
     const key = svc.rt.keys.intent(P, S, T, 'g0:pin:p1:1:message');
-    const step = intents.scoped(P, S, T, 'g0:pin:p1:1', lease, { deferComplete })('message', async () => {
+    const made = { reason: 'intent_corrupt', message: expect.stringContaining('this run made it on the platform') };
+    // A second step, deferred before it and readable: written by the same save.
+    const other = svc.rt.keys.intent(P, S, T, 'g0:pin:p0:1:message');
+    if (how !== 'at once') await intents.scoped(P, S, T, 'g0:pin:p0:1', lease, { deferComplete: true })('message', async () => ({ id: 'p0' }));
+    const step = intents.scoped(P, S, T, 'g0:pin:p1:1', lease, { deferComplete: how !== 'at once' })('message', async () => {
       await svc.rt.redis.set(key, corrupt);
       return { id: 'from-A' };
     });
-    if (!deferComplete) {
-      await expect(step).rejects.toMatchObject({ reason: 'intent_corrupt', message: expect.stringContaining('this run made it on the platform') });
+    if (how === 'at once') {
+      await expect(step).rejects.toMatchObject(made);
     } else {
       await step;
-      await expect(svc.rt.shows.saveMirror(P, S, (await svc.rt.shows.getMirror(P, S, T))!, lease)).rejects.toBeInstanceOf(LeaseLostError);
+      const mirror = (await svc.rt.shows.getMirror(P, S, T))!;
+      const save = how === 'saveMirror' ? svc.rt.shows.saveMirror(P, S, mirror, lease) : svc.rt.shows.saveMirrorFinal(P, S, mirror, lease, 0);
+      await expect(save).rejects.toBeInstanceOf(IntentCorruptError);
+      await expect(save).rejects.toMatchObject({ ...made, message: expect.stringContaining(key) });
+      expect(JSON.parse((await svc.rt.redis.get(other))!)).toMatchObject({ status: 'done', owner: 'tok-A' });
+      expect(lease.pending).toBeUndefined(); // nothing left to write: the next save (the mirror failed) goes through
+      expect(lease.lost).toBeFalsy();
+      await svc.rt.shows.saveMirror(P, S, mirror, lease);
     }
     expect(await raw('g0:pin:p1:1:message')).toBe(corrupt);
   }

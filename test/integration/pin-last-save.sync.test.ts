@@ -83,3 +83,35 @@ test('a worker that dies after the post, before its last save: the next run find
   expect(healed.pins['p1']).toMatchObject({ state: 'pinned', episode: 1 });
   expect((await posted()) - postedBefore).toBe(1);
 }, 60_000);
+
+test('a pin step whose record turned unreadable before the last save: the run fails the mirror with IntentCorruptError at once', async () => {
+  const job = await liveShow('s-corrupt');
+  const postedBefore = await posted();
+  // The record goes bad between the post and the save that was to write it done (a damaged AOF, a hand edit).
+  const deps = (svc.rt.syncService as unknown as { deps: SyncDeps }).deps;
+  const shows: ShowRepository = Object.create(deps.shows) as ShowRepository;
+  let corrupted: string | undefined;
+  shows.saveMirrorFinal = async (...args: Parameters<ShowRepository['saveMirrorFinal']>) => {
+    const lease = args[3];
+    if (corrupted === undefined && lease.pending?.length) {
+      corrupted = lease.pending[0]!.key;
+      await svc.rt.redis.set(corrupted, '{"status":"done","owner":"pin-corrupt",#garbage#}');
+    }
+    return deps.shows.saveMirrorFinal(...args);
+  };
+  const run = new SyncService({ ...deps, shows });
+  // Before, the save answered "lease lost": the run stopped, holding its lease until it lapsed, and
+  // only the run after that found the record unreadable.
+  expect(await run.sync(job, { token: 'pin-corrupt' })).toEqual({ kind: 'done', state: 'failed' });
+  expect(corrupted).toBeDefined();
+  const m = (await svc.rt.shows.getMirror('pls', 's-corrupt', 'yt'))!;
+  expect(m.state).toBe('failed');
+  expect(m.lastError).toContain(`is unreadable (Redis key ${corrupted})`);
+  expect(m.lastError).toContain('this run made it on the platform');
+  // Left as it is, and posted once.
+  expect(await svc.rt.redis.get(corrupted!)).toBe('{"status":"done","owner":"pin-corrupt",#garbage#}');
+  expect((await posted()) - postedBefore).toBe(1);
+  // The run gave its lease back: the next one runs at once (and passes over the failed mirror).
+  expect(await svc.rt.syncService.sync(job, { token: 'after-corrupt' })).toMatchObject({ kind: 'done', state: 'failed' });
+  expect((await posted()) - postedBefore).toBe(1);
+}, 60_000);

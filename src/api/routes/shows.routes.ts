@@ -249,6 +249,9 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         m.pins = idRecord();
         return true;
       })) ?? finished!;
+      // And marked again after it: a sweep that read the show (and its mirrors, not yet linked) after
+      // the mark above would otherwise still drop it, its removal finding the score it read (sweep.service.ts).
+      await shows.markActive(partnerId, showId);
       await app.audit(req, { action: 'mirror.linked', partnerId, showId, targetId, detail: { externalId: req.body.externalId } });
       await sync.enqueue(target.platform, { partnerId, showId, targetId });
       return { targetId, state: mirror.state, externalId: req.body.externalId };
@@ -289,6 +292,9 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
           m.lastError = null;
           return true;
         });
+        // And marked again after it: a sweep that read the show (and the still failed mirror) after the
+        // mark above would otherwise still drop it, its removal finding the score it read (sweep.service.ts).
+        if (retried) await shows.markActive(partnerId, showId);
       }
       await app.audit(req, { action: retried ? 'mirror.retry' : 'mirror.resync', partnerId, showId, targetId, ...(retried ? { detail: { from: retried } } : {}) });
       const job = { partnerId, showId, targetId };
