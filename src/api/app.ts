@@ -17,7 +17,7 @@ import { RECONCILE_QUEUE } from '../reconcile/reconcile.service.js';
 import type { Runtime } from '../main/runtime.js';
 import authPlugin from './plugins/auth.plugin.js';
 import docsPlugin from './plugins/docs.plugin.js';
-import errorsPlugin, { problem, problemClientError, problemFrameworkError } from './plugins/errors.plugin.js';
+import errorsPlugin, { problem, problemClientError, problemConnect, problemFrameworkError } from './plugins/errors.plugin.js';
 import metricsPlugin, { createMetrics, observeNotFound, observeRoutes, observeWhenSent } from './plugins/metrics.plugin.js';
 import { auditRoutes } from './routes/audit.routes.js';
 import { keyRoutes } from './routes/keys.routes.js';
@@ -119,6 +119,9 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     return503OnClosing: false,
     // A request the HTTP parser refuses (oversized headers, not HTTP) is answered with a problem too.
     clientErrorHandler: problemClientError,
+    // An HTTP/1.1 request without Host is refused in the onRequest hook below, as a problem with a request
+    // id: Node's own check answered 400 with an empty body.
+    http: { requireHostHeader: false },
     // A URL the router refuses before any route runs (a malformed %-escape: 400; a path parameter over
     // maxParamLength: 414) is answered with a problem too, where Fastify's default writes its own JSON.
     // Its context has no hooks: observed here, as a request no route took.
@@ -134,6 +137,8 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
       return typeof h === 'string' && REQUEST_ID_PATTERN.test(h) ? h : newRequestId();
     },
   }).withTypeProvider<ZodTypeProvider>();
+  // A CONNECT (proxy tunnel) gets a 405 problem instead of a connection closed without an answer.
+  app.server.on('connect', problemConnect);
   // HTTP latency per route (before any route is added, so that every one gets its hook).
   app.addHook('onRoute', observeRoutes(metrics));
   // The id is answered on every response and is the current id for everything the request runs
@@ -186,6 +191,11 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     }
     // (The routes' answers are observed by their own onResponse hooks, observeRoutes; the not-found
     // context's by its own, observeNotFound, given to the errors plugin.)
+    // HTTP/1.1 requires Host (RFC 9112 §3.2: a 400 without it).
+    if (req.headers.host === undefined && req.raw.httpVersionMajor === 1 && req.raw.httpVersionMinor >= 1) {
+      void reply.header('connection', 'close');
+      return withRequestId(req.id, () => done(badRequest('an HTTP/1.1 request must carry a Host header')));
+    }
     const coding = req.headers['content-encoding'];
     if (coding !== undefined && req.method !== 'GET' && req.method !== 'HEAD' && !/^\s*(identity\s*)?$/i.test(coding)) {
       return withRequestId(req.id, () => done(new AppError(415, 'Unsupported Media Type', `Content-Encoding ${JSON.stringify(coding.slice(0, 40))} is not supported: send the body uncompressed`)));

@@ -8,24 +8,20 @@
  * loopback. Also: names and titles full of markup (partner, show, product) stay text, no dialog
  * opens. Real service, real redis-server.
  */
-import { existsSync } from 'node:fs';
-import pw from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
-import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { browserPerFile, guardedContext, isLoopback } from '../helpers/browser.js';
+import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
 
 import { jest } from '@jest/globals';
 
 jest.setTimeout(120_000);
 
-const CHROMIUM = '/usr/bin/chromium';
 const MARKUP = '<img src=x onerror=alert(1)>"><svg/onload=alert(2)>${alert(3)}';
 
 let svc: TestService;
 let browser: Browser;
 let page: Page;
 const problems: string[] = [];
-
-const isLoopback = (url: URL): boolean => ['data:', 'blob:', 'about:'].includes(url.protocol) || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
 
 function watch(target: Page): void {
   target.on('console', (m) => {
@@ -42,16 +38,7 @@ function watch(target: Page): void {
   target.on('requestfailed', (r) => problems.push(`failed ${r.url()}: ${r.failure()?.errorText ?? ''}`));
 }
 
-beforeAll(async () => {
-  expect(existsSync(CHROMIUM)).toBe(true);
-  svc = await startService();
-  browser = await pw.chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await svc?.close();
-});
+browserPerFile((started) => ({ svc, browser } = started));
 
 test('a fresh load of /ops, as a browser makes it (no interception): no console error, no 404', async () => {
   const context = await browser.newContext();
@@ -70,8 +57,7 @@ test('a fresh load of /ops, as a browser makes it (no interception): no console 
 
 test('sign-in, board, show, reconciliations and endpoints: no console error, no failed request, markup stays text', async () => {
   problems.length = 0;
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  await context.route((url) => !isLoopback(url), (route) => route.abort('blockedbyclient'));
+  const context = await guardedContext(browser);
   page = await context.newPage();
   watch(page);
   const secret = await createPartner(svc, 'clean', { name: MARKUP });

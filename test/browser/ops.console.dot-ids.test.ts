@@ -5,34 +5,20 @@
  * load the show. The console writes each such dot as `%252E`, which the API reads as `.` (README,
  * Security). Real service, real redis-server.
  */
-import { existsSync } from 'node:fs';
-import pw from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
-import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { browserPerFile, guardedContext } from '../helpers/browser.js';
+import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
 
 import { jest } from '@jest/globals';
 
 jest.setTimeout(120_000);
-
-const CHROMIUM = '/usr/bin/chromium';
 
 let svc: TestService;
 let browser: Browser;
 let page: Page;
 const problems: string[] = [];
 
-const isLoopback = (url: URL): boolean => ['data:', 'blob:', 'about:'].includes(url.protocol) || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-
-beforeAll(async () => {
-  expect(existsSync(CHROMIUM)).toBe(true);
-  svc = await startService();
-  browser = await pw.chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await svc?.close();
-});
+browserPerFile((started) => ({ svc, browser } = started));
 
 test('shows `.` and `..` of partner `..`: the board links open each show, every request answered', async () => {
   const secret = await createPartner(svc, '..', { name: 'Two dots' });
@@ -41,8 +27,7 @@ test('shows `.` and `..` of partner `..`: the board links open each show, every 
     const r = await sendEvent(svc, '%252E%252E', secret, showEvent('show.scheduled', sampleShow(id, { title: `Dot show ${id}`, scheduledAt }), new Date().toISOString()));
     expect(r.status).toBe(202);
   }
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  await context.route((url) => !isLoopback(url), (route) => route.abort('blockedbyclient'));
+  const context = await guardedContext(browser);
   page = await context.newPage();
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
   page.on('response', (r) => {

@@ -5,44 +5,28 @@
  * load once storage answers again, without a reload or a click. Real service, real redis-server
  * (stopped and started again under the running service); nothing leaves loopback.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import pw from 'playwright-core';
-import type { Browser, Page } from 'playwright-core';
-import { ADMIN_KEY, startService, type TestService } from '../helpers/service.js';
+import type { Page } from 'playwright-core';
+import { browserPerFile, guardedContext } from '../helpers/browser.js';
+import { ADMIN_KEY, type TestService } from '../helpers/service.js';
 
 import { jest } from '@jest/globals';
 
 jest.setTimeout(120_000);
 
-const CHROMIUM = '/usr/bin/chromium';
 const OUT = join(process.cwd(), 'test-output', 'browser');
 
 let svc: TestService;
-let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
 const outside: string[] = [];
 
-const isLoopback = (url: URL): boolean => ['data:', 'blob:', 'about:'].includes(url.protocol) || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-
-beforeAll(async () => {
-  expect(existsSync(CHROMIUM)).toBe(true);
+browserPerFile(async (started) => {
+  svc = started.svc;
   mkdirSync(OUT, { recursive: true });
-  svc = await startService();
-  browser = await pw.chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  context.on('request', (req) => {
-    if (!isLoopback(new URL(req.url()))) outside.push(req.url());
-  });
-  await context.route((url) => !isLoopback(url), (route) => route.abort('blockedbyclient'));
-  page = await context.newPage();
+  page = await (await guardedContext(started.browser, outside)).newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await svc?.close();
 });
 
 test('Redis down: the page says so on the board and on the reconciliations and endpoints views, and recovers by itself once Redis is back', async () => {

@@ -5,12 +5,12 @@
  * each test saves a screenshot under test-output/browser/. `UPDATE_DOCS_SCREENSHOTS=1` also writes
  * the README's pictures (docs/img/).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import pw from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { browserPerFile, guardedContext } from '../helpers/browser.js';
+import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { shardOf } from '../../src/queues/queues.js';
@@ -19,7 +19,6 @@ import { jest } from '@jest/globals';
 
 jest.setTimeout(120_000);
 
-const CHROMIUM = '/usr/bin/chromium';
 const OUT = join(process.cwd(), 'test-output', 'browser');
 const DOCS = process.env['UPDATE_DOCS_SCREENSHOTS'] === '1' ? join(process.cwd(), 'docs', 'img') : null;
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -39,11 +38,6 @@ const soon = (minutes: number): string => new Date(Date.now() + minutes * 60_000
 const SHOW = sampleShow('launch-1', { title: 'Winter glow launch', scheduledAt: soon(20) });
 let occurred = Date.now() - 60_000;
 const nextAt = (): string => new Date((occurred += 1000)).toISOString();
-
-function isLoopback(url: URL): boolean {
-  if (url.protocol === 'data:' || url.protocol === 'blob:' || url.protocol === 'about:') return true;
-  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-}
 
 async function shot(name: string, docsName?: string): Promise<void> {
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
@@ -91,27 +85,20 @@ async function diagnose(partnerId: string, showId: string, targetId: string): Pr
   });
 }
 
-/** A browser context whose every request outside loopback is recorded (the test then fails) and aborted. */
-async function guardedContext(opts: { bypassCSP?: boolean } = {}): Promise<BrowserContext> {
-  const c = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts });
-  c.on('request', (req) => {
-    if (!isLoopback(new URL(req.url()))) outside.push(req.url());
-  });
-  await c.route((url) => !isLoopback(url), (route) => route.abort('blockedbyclient'));
-  return c;
-}
-
 const tile = (showId: string, targetId: string) => page.locator(`#board tr[data-show="${showId}"] a.tile[data-target="${targetId}"]`);
 
+// The simulators first (this beforeAll runs before browserPerFile's), closed after the service.
 beforeAll(async () => {
-  expect(existsSync(CHROMIUM)).toBe(true); // .ci/run installs Debian's chromium
   mkdirSync(OUT, { recursive: true });
   if (DOCS) mkdirSync(DOCS, { recursive: true });
   sim = await startSim();
   // no video is pushed here: a simulated encoder makes YouTube's bound stream active (docs/testing.md)
   await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
   await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 50 });
-  svc = await startService({ workers: true, scheduler: true, env: { SYNC_MAX_RETRIES: '1' } });
+}, 120_000);
+
+browserPerFile(async (started) => {
+  ({ svc, browser } = started);
   acmeSecret = await createPartner(svc, 'acme', { name: 'Acme Beauty' });
   otherSecret = await createPartner(svc, 'other', { name: 'Other Shop' });
   for (const [partnerId, id, name] of [
@@ -128,18 +115,15 @@ beforeAll(async () => {
   const otherShow = sampleShow('other-1', { title: 'Other shop evening', scheduledAt: soon(40) });
   expect((await sendEvent(svc, 'other', otherSecret, showEvent('show.scheduled', otherShow, nextAt()))).status).toBe(202);
 
-  browser = await pw.chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-  context = await guardedContext();
+  context = await guardedContext(browser, outside);
   page = await context.newPage();
-}, 120_000);
+}, { workers: true, scheduler: true, env: { SYNC_MAX_RETRIES: '1' } }, 120_000);
 
 afterEach(() => {
   expect(outside).toEqual([]);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await svc?.close();
   await sim?.close();
 });
 
@@ -276,7 +260,7 @@ test('Update credentials on the show page: the platform checks them, a refusal s
 test('accessibility: axe finds no serious or critical violation on the board and the show page', async () => {
   // axe-core is injected from node_modules as an inline script, which the console's CSP (rightly)
   // refuses: this one page bypasses CSP, under the same loopback guard.
-  const axeContext = await guardedContext({ bypassCSP: true });
+  const axeContext = await guardedContext(browser, outside, { bypassCSP: true });
   const p = await axeContext.newPage();
   await p.goto(`${svc.url}/ops`);
   await p.getByLabel('API key').fill(operatorKey);

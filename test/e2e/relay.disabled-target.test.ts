@@ -6,9 +6,9 @@
 import { createServer, type Server } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import { disabledTargetNote } from '../../src/mirror/show.view.js';
-import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { addAllTargets } from '../helpers/platforms.js';
+import { waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { platformsPerFile } from '../helpers/platforms.js';
 import { encode, goLive, scheduleRelayedShow, viewOf, type Encoder } from '../helpers/relay.js';
 
 interface Message {
@@ -24,11 +24,14 @@ let endpointSecret: string;
 const received: Message[] = [];
 const P = 'relay-dis';
 
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true, scheduler: true, relay: true });
-  secret = await createPartner(svc, P);
-  await addAllTargets(svc, sim, P, { lift: true });
+// The receiver closes first (this afterAll runs before platformsPerFile's), then the service and the simulators.
+afterAll(() => {
+  receiver?.closeAllConnections();
+  receiver?.close();
+});
+
+platformsPerFile(P, async (started) => {
+  ({ svc, sim, secret } = started);
   receiver = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -43,14 +46,7 @@ beforeAll(async () => {
   const ep = await svc.api(`/v1/partners/${P}/endpoints`, { json: { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/h`, events: ['mirror.updated'] } });
   expect(ep.status).toBe(201);
   endpointSecret = ((await ep.json()) as { secret: string }).secret;
-}, 60_000);
-
-afterAll(async () => {
-  receiver?.closeAllConnections();
-  receiver?.close();
-  await svc?.close();
-  await sim?.close();
-});
+}, { workers: true, scheduler: true, relay: true });
 
 test("the relay's mirror.updated for a destination stopped because its target was disabled says enabled: false, as the show view does", async () => {
   await scheduleRelayedShow(svc, sim, P, secret, 'dis1');

@@ -5,9 +5,9 @@
  * show's own ingest key are absent from every raw value in Redis, while the operator still sees them
  * in the show view and the relay still pushes to them (relay.push.test.ts).
  */
-import { createPartner, startService, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { addAllTargets, ALL_PLATFORMS } from '../helpers/platforms.js';
+import type { TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { ALL_PLATFORMS, platformsPerFile } from '../helpers/platforms.js';
 import { scheduleRelayedShow, viewOf } from '../helpers/relay.js';
 import { redisEntries } from '../helpers/redis-dump.js';
 
@@ -16,17 +16,7 @@ let sim: TestSim;
 let secret: string;
 const P = 'rest-p';
 
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true, scheduler: true });
-  secret = await createPartner(svc, P);
-  await addAllTargets(svc, sim, P, { lift: true });
-}, 60_000);
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true });
 
 test('no stream key, platform-given or operator-given, is stored in clear in Redis; the operator still sees them', async () => {
   await scheduleRelayedShow(svc, sim, P, secret, 'rest1');

@@ -9,9 +9,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { SecretBox } from '../../src/lib/crypto.js';
-import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { addAllTargets } from '../helpers/platforms.js';
+import { waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { platformsPerFile } from '../helpers/platforms.js';
 import { alive, encode, goLive, scheduleRelayedShow, viewOf, type Encoder } from '../helpers/relay.js';
 
 let svc: TestService;
@@ -20,18 +20,12 @@ let secret: string;
 const P = 'life-p';
 const encoders: Encoder[] = [];
 
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true, scheduler: true, relay: true });
-  secret = await createPartner(svc, P);
-  await addAllTargets(svc, sim, P, { lift: true });
-}, 60_000);
-
+// The encoders stop first (this afterAll runs before platformsPerFile's), then the service and the simulators.
 afterAll(async () => {
   for (const e of encoders) await e.stop();
-  await svc?.close();
-  await sim?.close();
 });
+
+platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true, relay: true });
 
 /** Live (not zombie) ffmpeg children of this process: the relay's, since the encoders are excluded by pid. */
 function ffmpegChildren(): number[] {

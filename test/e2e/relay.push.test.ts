@@ -4,9 +4,9 @@
  * RTMP sinks of all five simulators, one supervised ffmpeg per destination. Real Redis, real HTTP,
  * real RTMP; nothing mocked.
  */
-import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type SimStreamView, type TestSim } from '../helpers/sim.js';
-import { addAllTargets, ALL_PLATFORMS } from '../helpers/platforms.js';
+import { waitFor, type TestService } from '../helpers/service.js';
+import type { SimStreamView, TestSim } from '../helpers/sim.js';
+import { ALL_PLATFORMS, platformsPerFile } from '../helpers/platforms.js';
 import { alive, encode, goLive, scheduleRelayedShow, viewOf, type ShowViewT } from '../helpers/relay.js';
 
 let svc: TestService;
@@ -14,17 +14,7 @@ let sim: TestSim;
 let secret: string;
 const P = 'relay-p';
 
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true, scheduler: true, relay: true });
-  secret = await createPartner(svc, P);
-  await addAllTargets(svc, sim, P, { lift: true });
-}, 60_000);
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true, relay: true });
 
 /** The sink stream each mirror pushes to (found by the stream key its ingest carries). */
 async function sinkOf(view: ShowViewT, platform: string): Promise<SimStreamView | undefined> {

@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import type { Platform } from '../../src/targets/target.adapter.js';
-import { waitFor, type TestService } from './service.js';
-import type { TestSim } from './sim.js';
+import { createPartner, startService, waitFor, type TestService, type TestServiceOptions } from './service.js';
+import { startSim, type TestSim } from './sim.js';
 
 /**
  * Credentials of each simulator's seeded account a (src/simulators/sim.accounts.ts; the simulators
@@ -45,6 +45,27 @@ export async function addAllTargets(svc: TestService, sim: TestSim, partnerId: s
     if (r.status !== 201) throw new Error(`target ${platform}: ${r.status} ${await r.text()}`);
   }
   if (opts.lift) await sim.control('PUT', '/_sim/youtube/limits', { streamActivationMs: 0 });
+}
+
+/**
+ * For one test file: the simulators, then the service (`opts`), then `partner` with a target on every
+ * platform (`addAllTargets`, limits lifted), all handed to `use` in the same beforeAll (within 60 s);
+ * the service, then the simulators, closed after the file's tests.
+ */
+export function platformsPerFile(partner: string, use: (started: { svc: TestService; sim: TestSim; secret: string }) => unknown, opts: TestServiceOptions = {}): void {
+  let svc: TestService | undefined;
+  let sim: TestSim | undefined;
+  beforeAll(async () => {
+    sim = await startSim();
+    svc = await startService(opts);
+    const secret = await createPartner(svc, partner);
+    await addAllTargets(svc, sim, partner, { lift: true });
+    await use({ svc, sim, secret });
+  }, 60_000);
+  afterAll(async () => {
+    await svc?.close();
+    await sim?.close();
+  });
 }
 
 /** For every mirror waiting for an operator: create the show by hand on the platform and link it. */

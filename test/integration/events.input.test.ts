@@ -278,6 +278,18 @@ describe('refused inputs store nothing', () => {
   });
 });
 
+/** Writes `request` on a new connection and resolves with all that came back once the server closed it. */
+function rawExchange(request: string): Promise<string> {
+  const { port } = new URL(svc.url);
+  return new Promise<string>((resolve, reject) => {
+    const sock = connect(Number(port), '127.0.0.1', () => sock.write(request));
+    let got = '';
+    sock.on('data', (d: Buffer) => (got += d.toString('utf8')));
+    sock.on('close', () => resolve(got));
+    sock.on('error', reject);
+  });
+}
+
 describe('requests the HTTP parser refuses are problems too', () => {
   test('headers over 16 KiB → 431 problem+json', async () => {
     const r = await fetch(`${svc.url}/v1/partners/${PARTNER}/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': 'x'.repeat(20_000) }, body: '{}' });
@@ -286,18 +298,31 @@ describe('requests the HTTP parser refuses are problems too', () => {
   });
 
   test('bytes that are not HTTP → 400 problem+json, and the connection is closed', async () => {
-    const { port } = new URL(svc.url);
-    const raw = await new Promise<string>((resolve, reject) => {
-      const sock = connect(Number(port), '127.0.0.1', () => sock.write('POST /v1/partners/x/events HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'));
-      let got = '';
-      sock.on('data', (d: Buffer) => (got += d.toString('utf8')));
-      sock.on('close', () => resolve(got));
-      sock.on('error', reject);
-    });
-    const [head, body] = raw.split('\r\n\r\n') as [string, string];
+    const [head, body] = (await rawExchange('POST /v1/partners/x/events HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n')).split('\r\n\r\n') as [string, string];
     expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(head.toLowerCase()).toContain('content-type: application/problem+json');
     expect(JSON.parse(body)).toMatchObject({ status: 400, title: 'Bad Request', detail: 'not a valid HTTP request' });
+  });
+
+  // Found probing `npm start` (2026-12-02): Node answered a Host-less HTTP/1.1 request with a bare 400
+  // (empty chunked body, no request id), and closed a CONNECT's connection without any answer.
+  test('an HTTP/1.1 request without Host → 400 problem+json with a request id, and the connection is closed', async () => {
+    const [head, body] = (await rawExchange('GET /health/live HTTP/1.1\r\n\r\n')).split('\r\n\r\n') as [string, string];
+    expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(head.toLowerCase()).toContain('content-type: application/problem+json');
+    expect(head.toLowerCase()).toMatch(/\r\nx-request-id: \S+/);
+    expect(JSON.parse(body)).toMatchObject({ status: 400, title: 'Bad Request', detail: 'an HTTP/1.1 request must carry a Host header' });
+    // HTTP/1.0 has no Host requirement: still answered.
+    expect(await rawExchange('GET /health/live HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+  });
+
+  test('CONNECT → 405 problem+json with an empty Allow (no method applies to a tunnel target), and the connection is closed', async () => {
+    const [head, body] = (await rawExchange('CONNECT 127.0.0.1:6379 HTTP/1.1\r\nHost: 127.0.0.1:6379\r\n\r\n')).split('\r\n\r\n') as [string, string];
+    expect(head).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+    expect(head.toLowerCase()).toContain('content-type: application/problem+json');
+    expect(head.toLowerCase()).toMatch(/\r\nallow: \r\n/);
+    expect(head.toLowerCase()).toMatch(/\r\nx-request-id: \S+/);
+    expect(JSON.parse(body)).toMatchObject({ status: 405, title: 'Method Not Allowed' });
   });
 
   test('URLs the router refuses before any route runs → problem+json with a request id (400 bad escape, 414 long segment)', async () => {
@@ -307,7 +332,7 @@ describe('requests the HTTP parser refuses are problems too', () => {
       [`/ops/${'x'.repeat(300)}`, 414],
     ] as const) {
       const r = await fetch(`${svc.url}${path}`, { method: path.startsWith('/ops') ? 'GET' : 'POST', headers: { 'content-type': 'application/json' }, ...(path.startsWith('/ops') ? {} : { body: '{}' }) });
-      expect((await expectProblem(r, status)).status).toBe(status);
+      expect(await expectProblem(r, status)).toMatchObject({ status, title: status === 414 ? 'URI Too Long' : 'Bad Request' });
       expect(r.headers.get('x-request-id')).toMatch(/^\S+$/);
     }
   });

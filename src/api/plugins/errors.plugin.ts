@@ -1,7 +1,8 @@
 /** problem+json for every error (RFC 9457); 5xx details never reach the client. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler, preValidationHookHandler } from 'fastify';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { ZodError } from 'zod';
@@ -27,6 +28,7 @@ const TITLES: Record<number, string> = {
   408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
@@ -35,8 +37,9 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
+/** The status's title: RFC 9110's name (TITLES), else Node's reason phrase — never a bare "Error" (a 414 was one). */
 export function problem(status: number, detail?: string, errors?: FieldError[]): Problem {
-  const title = TITLES[status] ?? 'Error';
+  const title = TITLES[status] ?? STATUS_CODES[status] ?? 'Error';
   return { type: `https://syndicast.dev/problems/${title.toLowerCase().replace(/\s+/g, '-')}`, title, status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) };
 }
 
@@ -50,14 +53,33 @@ export function problemClientError(this: FastifyInstance, err: Error & { code?: 
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, detail] =
     err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request headers exceed 16 KiB'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request headers did not arrive in time'] : [400, 'not a valid HTTP request'];
-  const body = JSON.stringify(problem(status, detail));
   // Never a request to take an id from: a new one, as every answer carries one.
   const requestId = newRequestId();
   this.log.debug({ err: { message: err.message, code: err.code }, requestId }, 'client error');
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`);
-  }
+  writeProblem(socket, requestId, status, detail);
   socket.destroy(err);
+}
+
+/** A problem written straight to a socket that no request/reply owns, the connection closed after it. */
+function writeProblem(socket: Duplex, requestId: string, status: number, detail: string, headers = ''): void {
+  const body = JSON.stringify(problem(status, detail));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\n${headers}Connection: close\r\n\r\n${body}`);
+  }
+}
+
+/**
+ * For the HTTP server's `connect` event (src/api/app.ts): a CONNECT request (a proxy tunnel) is for no
+ * resource of the API. Without a listener Node closed the connection with no answer at all; now a 405
+ * problem whose empty Allow says no method applies to that target (RFC 9110 §10.2.1), then the close.
+ */
+export function problemConnect(req: IncomingMessage, socket: Duplex): void {
+  writeProblem(socket, newRequestId(), 405, 'CONNECT is not supported: this is an HTTP API, not a proxy', 'Allow: \r\n');
+  socket.end();
+  // A client that never reads its answer does not hold the socket.
+  socket.once('error', () => socket.destroy());
+  setTimeout(() => socket.destroy(), 1000).unref();
+  req.resume();
 }
 
 /**
