@@ -14,10 +14,14 @@
  * Every attempt is recorded on the endpoint's attempt log and in the message's delivery state.
  *
  * Fairness: while this process's delivery slots are nearly all taken (fewer than a partner's share left),
- * a partner already holding its share (`fairness.share`) of the attempts in flight is `deferred` (waits
- * as a delayed job, no attempt recorded), so a partner whose endpoints hang until the timeout cannot take
- * every worker slot and hold the other partners back. With slots to spare nothing waits; the cost is that a
- * lone partner's burst runs on all but a share of the slots.
+ * a partner already holding its share (`fairness.share`) of the attempts in flight is held back, so a
+ * partner whose endpoints hang until the timeout cannot take every worker slot and hold the other
+ * partners back. With slots to spare nothing waits; the cost is that a lone partner's burst runs on all
+ * but a share of the slots. A held-back job is `deferred` (no attempt recorded) and *parked*: a delayed
+ * job that an attempt of this process ending wakes (promotes) once its partner may start one again,
+ * with a fallback delay of about 5 s (PARK_FALLBACK_MS) for a crash or a missed wake-up — not one that
+ * runs again every second to be deferred again. A held-back job that needs no slot (its message or
+ * delivery gone, finished or superseded, its endpoint disabled or deleted) is settled at once.
  *
  * A share per partner alone does not protect anyone once five or more partners hang (each holds its
  * share and together they hold every slot). So a partner is also *slow* while one of its attempts has
