@@ -164,8 +164,8 @@ export class DeliveryService {
     const [d, enabled] = await Promise.all([this.deps.messages.deliveryState(partnerId, messageId, endpointId), this.deps.endpoints.enabled(partnerId, endpointId)]);
     if (!d || d.run !== job.run || d.state !== 'pending' || enabled !== true) return null;
     const nowMs = Date.now();
-    const dueInMs = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) - nowMs : 0;
-    if (dueInMs > EARLY_SLACK_MS) return { kind: 'deferred', delayMs: dueInMs, reason: `next attempt not due before ${d.nextAttemptAt}` };
+    const early = notDue(d, nowMs);
+    if (early) return early;
     const still = this.unfair(partnerId, nowMs);
     return still === null ? null : { kind: 'deferred', delayMs: this.parkMs(), reason: still, park: true };
   }
@@ -249,8 +249,8 @@ export class DeliveryService {
     const nowMs = now.getTime();
     // A job run before its retry is due (another worker's deferral of it while this delivery's last
     // attempt was in flight, see deliver) waits for the schedule.
-    const dueInMs = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) - nowMs : 0;
-    if (dueInMs > EARLY_SLACK_MS) return { kind: 'deferred', delayMs: dueInMs, reason: `next attempt not due before ${d.nextAttemptAt}` };
+    const early = notDue(d, nowMs);
+    if (early) return early;
     // Checked again here, synchronously with taking the slot below: attempts may have started (or
     // ended) during the reads since deliver()'s pre-check.
     const busy = this.unfair(partnerId, nowMs);
@@ -382,6 +382,12 @@ export class DeliveryService {
     };
     return this.send(ep.url, body, headers, { timeoutMs: this.deps.timeoutMs, allowPrivate: this.deps.allowPrivateDestinations });
   }
+}
+
+/** The wait of a delivery whose next attempt is not due yet (more than EARLY_SLACK_MS ahead), or null. */
+function notDue(d: DeliveryState, nowMs: number): DeliveryOutcome | null {
+  const dueInMs = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) - nowMs : 0;
+  return dueInMs > EARLY_SLACK_MS ? { kind: 'deferred', delayMs: dueInMs, reason: `next attempt not due before ${d.nextAttemptAt}` } : null;
 }
 
 function describeStatus(status: number | null, location: string | undefined): string {
