@@ -14,10 +14,14 @@
  * Every attempt is recorded on the endpoint's attempt log and in the message's delivery state.
  *
  * Fairness: while this process's delivery slots are nearly all taken (fewer than a partner's share left),
- * a partner already holding its share (`fairness.share`) of the attempts in flight is `deferred` (waits
- * as a delayed job, no attempt recorded), so a partner whose endpoints hang until the timeout cannot take
- * every worker slot and hold the other partners back. With slots to spare nothing waits; the cost is that a
- * lone partner's burst runs on all but a share of the slots.
+ * a partner already holding its share (`fairness.share`) of the attempts in flight is held back, so a
+ * partner whose endpoints hang until the timeout cannot take every worker slot and hold the other
+ * partners back. With slots to spare nothing waits; the cost is that a lone partner's burst runs on all
+ * but a share of the slots. A held-back job is `deferred` (no attempt recorded) and *parked*: a delayed
+ * job that an attempt of this process ending wakes (promotes) once its partner may start one again,
+ * with a fallback delay of about 5 s (PARK_FALLBACK_MS) for a crash or a missed wake-up — not one that
+ * runs again every second to be deferred again. A held-back job that needs no slot (its message or
+ * delivery gone, finished or superseded, its endpoint disabled or deleted) is settled at once.
  *
  * A share per partner alone does not protect anyone once five or more partners hang (each holds its
  * share and together they hold every slot). So a partner is also *slow* while one of its attempts has
@@ -46,7 +50,8 @@ export const USER_AGENT = 'Syndicast-Webhooks/1';
 export type DeliveryOutcome =
   | { kind: 'delivered'; statusCode: number }
   | { kind: 'retry'; delayMs: number; reason: string }
-  | { kind: 'deferred'; delayMs: number; reason: string }
+  /** `park`: waits for a slot of its partner (DeliveryService.park), `delayMs` is only the fallback. */
+  | { kind: 'deferred'; delayMs: number; reason: string; park?: true }
   | { kind: 'failed'; reason: string; endpointDisabled: boolean }
   | { kind: 'skipped'; reason: string };
 
@@ -64,9 +69,10 @@ export interface DeliveryDeps {
   /**
    * The process's delivery slots and one partner's share of them (default: no deferral); `reserve`
    * slots are kept from slow partners (default 0), who are slow for `slowForMs` (default 15 min) after
-   * an attempt that took `slowMs` (default half the timeout) or longer.
+   * an attempt that took `slowMs` (default half the timeout) or longer. A job held back waits until a
+   * slot of its partner frees, or at most `parkMs` (default PARK_FALLBACK_MS, jittered ×0.8–1.2).
    */
-  fairness?: { slots: number; share: number; reserve?: number; slowMs?: number; slowForMs?: number };
+  fairness?: { slots: number; share: number; reserve?: number; slowMs?: number; slowForMs?: number; parkMs?: number };
 }
 
 /** How long one attempt's claim lasts: past the attempt's own deadline, with room for a busy loop. */
@@ -80,6 +86,19 @@ const EARLY_SLACK_MS = 1_000;
 /** How long a partner stays slow after an attempt of its took half the timeout or more. */
 export const SLOW_PARTNER_FOR_MS = 15 * 60_000;
 
+/**
+ * How long a job the fairness rules hold back waits when no slot of its partner frees in this process
+ * first: a slot freeing wakes it at once (DeliveryService.park), this delay is what is left after a
+ * crash, for a wake-up this process missed, or for another process's free slots.
+ */
+export const PARK_FALLBACK_MS = 5_000;
+
+/** A held-back job waiting for a slot of its partner: `wake` runs it now (false when it was no longer waiting). */
+interface ParkedJob {
+  untilMs: number;
+  wake: () => Promise<boolean>;
+}
+
 export class DeliveryService {
   private readonly schedule: readonly number[];
   private readonly send: WebhookSender;
@@ -88,6 +107,9 @@ export class DeliveryService {
   private inFlightTotal = 0;
   /** Partners slow until (ms): an attempt of theirs took `slowMs` or longer. */
   private readonly slowUntil = new Map<string, number>();
+  /** Jobs held back until a slot of their partner frees: partner (next to wake first) → job id → job. */
+  private readonly parked = new Map<string, Map<string, ParkedJob>>();
+  private readonly waking = new Set<Promise<void>>();
 
   constructor(private readonly deps: DeliveryDeps) {
     this.schedule = deps.retrySchedule ?? RETRY_SCHEDULE_MS;
@@ -102,14 +124,19 @@ export class DeliveryService {
    * workers. The claim outlives the attempt's deadline (twice the timeout plus 10 s) and is released
    * when the attempt's outcome is saved; after a crash it expires and the job is attempted again.
    *
-   * A job the fairness rules defer is deferred before the claim: its Redis calls (claim, message,
-   * endpoint, release) bought nothing, and while a partner's endpoints hang most of its jobs are such.
-   * The check after the reads stays the one that counts: concurrent jobs pass this one between awaits.
+   * A job the fairness rules hold back is deferred before the claim: the claim, the message with its
+   * body and the release bought nothing, and while a partner's endpoints hang most of its jobs are
+   * such. It reads the delivery's state and whether the endpoint is enabled (two small reads): a job
+   * that needs no slot — message or delivery gone, delivery finished or superseded, endpoint disabled
+   * or deleted — goes on and is settled now, a retry not yet due waits for its time, and only a job
+   * with an attempt to make waits for a slot (`park`). The check after the claimed reads stays the one
+   * that counts: concurrent jobs pass this one between awaits.
    */
   async deliver(job: DeliveryJob): Promise<DeliveryOutcome> {
     const { partnerId, messageId, endpointId } = job;
     const busy = this.unfair(partnerId, Date.now());
-    if (busy) return { kind: 'deferred', delayMs: this.deferMs(), reason: busy };
+    const wait = busy === null ? null : await this.heldBack(job);
+    if (wait) return wait;
     const token = randomUUID();
     if (!(await this.deps.messages.claimAttempt(partnerId, messageId, endpointId, token, attemptClaimMs(this.deps.timeoutMs)))) {
       return { kind: 'deferred', delayMs: this.deferMs(), reason: 'an attempt of this delivery is in flight on another worker' };
@@ -126,6 +153,80 @@ export class DeliveryService {
   /** A deferred job's wait: about a second (at most the attempt timeout), jittered ×0.5–1.5. */
   private deferMs(): number {
     return Math.round(Math.min(this.deps.timeoutMs, 1_000) * (0.5 + (this.deps.rand ?? Math.random)()));
+  }
+
+  /**
+   * The wait of a job the fairness rules hold back, or null when it goes on: it needs no slot
+   * (settled without an HTTP send by deliverClaimed), or its partner may start an attempt again by now.
+   */
+  private async heldBack(job: DeliveryJob): Promise<DeliveryOutcome | null> {
+    const { partnerId, messageId, endpointId } = job;
+    const [d, enabled] = await Promise.all([this.deps.messages.deliveryState(partnerId, messageId, endpointId), this.deps.endpoints.enabled(partnerId, endpointId)]);
+    if (!d || d.run !== job.run || d.state !== 'pending' || enabled !== true) return null;
+    const nowMs = Date.now();
+    const early = notDue(d, nowMs);
+    if (early) return early;
+    const still = this.unfair(partnerId, nowMs);
+    return still === null ? null : { kind: 'deferred', delayMs: this.parkMs(), reason: still, park: true };
+  }
+
+  /** A held-back job's fallback wait (PARK_FALLBACK_MS), jittered ×0.8–1.2. */
+  private parkMs(): number {
+    return Math.round((this.deps.fairness?.parkMs ?? PARK_FALLBACK_MS) * (0.8 + 0.4 * (this.deps.rand ?? Math.random)()));
+  }
+
+  /**
+   * Registers a job deferred with `park` (now delayed until `untilMs`): the next time an attempt of
+   * this process ends and the partner may start one, the first job of the partner waiting longest is
+   * woken (`wake`: moved from delayed to waiting), one job per slot that frees, partners in turn. The
+   * delayed job itself is the record: after a crash, or a wake-up that never comes, it runs at
+   * `untilMs`; a job that ran meanwhile (its delay ended, a redelivery promoted it) is not woken.
+   */
+  park(partnerId: string, jobId: string, untilMs: number, wake: () => Promise<boolean>): void {
+    const nowMs = Date.now();
+    let jobs = this.parked.get(partnerId);
+    if (!jobs) this.parked.set(partnerId, (jobs = new Map()));
+    for (const [id, p] of jobs) {
+      if (p.untilMs > nowMs) break;
+      jobs.delete(id); // ran at the end of its delay
+    }
+    jobs.delete(jobId);
+    jobs.set(jobId, { untilMs, wake });
+    // A slot may have freed while the job was being deferred: no wake-up was there for it then.
+    if (this.unfair(partnerId, nowMs) === null) this.wakeParked();
+  }
+
+  /** Forgets the parked jobs (the worker is closing): they run at the end of their delays, on any worker. */
+  async unparkAll(): Promise<void> {
+    this.parked.clear();
+    await Promise.all([...this.waking]);
+  }
+
+  /** A slot freed: wakes one parked job of the first partner (in turn) that may start an attempt now. */
+  private wakeParked(): void {
+    const nowMs = Date.now();
+    for (const [partnerId, jobs] of this.parked) {
+      if (this.unfair(partnerId, nowMs) !== null) continue;
+      for (const [jobId, p] of jobs) {
+        jobs.delete(jobId);
+        if (p.untilMs <= nowMs) continue; // its delay is over: it runs anyway
+        // The partner goes behind the others for the next slot that frees.
+        this.parked.delete(partnerId);
+        if (jobs.size > 0) this.parked.set(partnerId, jobs);
+        const woken: Promise<void> = p
+          .wake()
+          .then(
+            (woke) => {
+              if (!woke) this.wakeParked(); // it had run already: the slot is still free
+            },
+            (err: unknown) => this.deps.log.warn({ err, partnerId, jobId }, 'could not wake a delivery waiting for a slot (it runs at the end of its delay)'),
+          )
+          .finally(() => this.waking.delete(woken));
+        this.waking.add(woken);
+        return;
+      }
+      this.parked.delete(partnerId);
+    }
   }
 
   private async deliverClaimed(job: DeliveryJob): Promise<DeliveryOutcome> {
@@ -148,16 +249,14 @@ export class DeliveryService {
     const nowMs = now.getTime();
     // A job run before its retry is due (another worker's deferral of it while this delivery's last
     // attempt was in flight, see deliver) waits for the schedule.
-    const dueInMs = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) - nowMs : 0;
-    if (dueInMs > EARLY_SLACK_MS) return { kind: 'deferred', delayMs: dueInMs, reason: `next attempt not due before ${d.nextAttemptAt}` };
+    const early = notDue(d, nowMs);
+    if (early) return early;
     // Checked again here, synchronously with taking the slot below: attempts may have started (or
     // ended) during the reads since deliver()'s pre-check.
     const busy = this.unfair(partnerId, nowMs);
-    if (busy) {
-      // Slots are scarce for this partner: back in about a second (jittered), when attempts have ended
-      // and the jobs behind this one (other partners') have had the free slots.
-      return { kind: 'deferred', delayMs: this.deferMs(), reason: busy };
-    }
+    // Slots are scarce for this partner: it waits until one of its frees (park), while the jobs behind
+    // this one (other partners') have the free slots.
+    if (busy) return { kind: 'deferred', delayMs: this.parkMs(), reason: busy, park: true };
     const starts = this.inFlight.get(partnerId) ?? [];
     starts.push(nowMs);
     this.inFlight.set(partnerId, starts);
@@ -173,6 +272,7 @@ export class DeliveryService {
       if (starts.length === 0) this.inFlight.delete(partnerId);
       const ended = Date.now();
       if (ended - nowMs >= this.slowMs()) this.slowUntil.set(partnerId, ended + (this.deps.fairness?.slowForMs ?? SLOW_PARTNER_FOR_MS));
+      this.wakeParked(); // a slot freed
     }
     const ok = res.statusCode !== null && res.statusCode >= 200 && res.statusCode < 300;
     const error = ok ? null : (res.error ?? describeStatus(res.statusCode, res.location));
@@ -282,6 +382,12 @@ export class DeliveryService {
     };
     return this.send(ep.url, body, headers, { timeoutMs: this.deps.timeoutMs, allowPrivate: this.deps.allowPrivateDestinations });
   }
+}
+
+/** The wait of a delivery whose next attempt is not due yet (more than EARLY_SLACK_MS ahead), or null. */
+function notDue(d: DeliveryState, nowMs: number): DeliveryOutcome | null {
+  const dueInMs = d.nextAttemptAt ? Date.parse(d.nextAttemptAt) - nowMs : 0;
+  return dueInMs > EARLY_SLACK_MS ? { kind: 'deferred', delayMs: dueInMs, reason: `next attempt not due before ${d.nextAttemptAt}` } : null;
 }
 
 function describeStatus(status: number | null, location: string | undefined): string {

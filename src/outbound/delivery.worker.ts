@@ -22,18 +22,36 @@ export interface DeliveryWorkerOptions {
   log: Logger;
 }
 
-export function createDeliveryProcessor(service: DeliveryService) {
+/**
+ * `closing`: true once the worker is closing; a job held back for a slot then waits out its delay
+ * (another worker, or this process restarted, runs it) instead of waiting for a wake-up.
+ */
+export function createDeliveryProcessor(service: DeliveryService, closing: () => boolean = () => false) {
   return async (job: Job<DeliveryJob>, token?: string): Promise<string> => {
     const data = DeliveryJobSchema.parse(job.data);
     const outcome = await service.deliver(data);
     deliveryAttempts.inc({ outcome: outcome.kind });
     if (outcome.kind === 'retry' || outcome.kind === 'deferred') {
       // The next attempt is a delayed job, not a sleeping handler; the job id (and webhook-id) stay.
-      await job.moveToDelayed(Date.now() + outcome.delayMs, token);
+      const untilMs = Date.now() + outcome.delayMs;
+      await job.moveToDelayed(untilMs, token);
+      // Held back for a slot of its partner: woken (promoted) when one frees, its delay is the fallback.
+      if (outcome.kind === 'deferred' && outcome.park && job.id !== undefined && !closing()) service.park(data.partnerId, job.id, untilMs, () => wake(job));
       throw new DelayedError(outcome.reason);
     }
     return outcome.kind;
   };
+}
+
+/** Moves a delayed job to waiting now; false when it is no longer delayed (it ran, or runs, already). */
+async function wake(job: Job<DeliveryJob>): Promise<boolean> {
+  try {
+    await job.promote();
+    return true;
+  } catch (err) {
+    if (err instanceof Error && err.message.includes('is not in the delayed state')) return false;
+    throw err;
+  }
 }
 
 /**
@@ -47,13 +65,18 @@ export function deliveryLockMs(lockDurationMs: number | undefined, attemptTimeou
 }
 
 export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWorkerOptions): Worker<DeliveryJob, string> {
-  const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, traced(opts.log, createDeliveryProcessor(service)), {
+  let closing = false;
+  const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, traced(opts.log, createDeliveryProcessor(service, () => closing)), {
     connection: opts.connection,
     prefix: opts.keys.queuePrefix(DELIVERY_QUEUE),
     concurrency: opts.concurrency,
     lockDuration: deliveryLockMs(opts.lockDurationMs, opts.attemptTimeoutMs),
     // A stalled delivery is simply attempted again: receivers dedupe on webhook-id.
     maxStalledCount: 100,
+  });
+  w.on('closing', () => {
+    closing = true;
+    service.unparkAll().catch((err: unknown) => opts.log.warn({ err }, 'could not end the wake-ups of parked deliveries'));
   });
   w.on('failed', (job, err) => {
     opts.log.error({ err, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'delivery job failed');

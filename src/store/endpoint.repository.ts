@@ -101,6 +101,12 @@ export class EndpointRepository {
     return fromFields(await this.redis.hgetall(this.keys.endpoint(partnerId, endpointId)));
   }
 
+  /** Whether the endpoint is enabled (one HMGET), or null when it is gone. */
+  async enabled(partnerId: string, endpointId: string): Promise<boolean | null> {
+    const [id, enabled] = await this.redis.hmget(this.keys.endpoint(partnerId, endpointId), 'id', 'enabled');
+    return id ? enabled === '1' : null;
+  }
+
   async list(partnerId: string): Promise<EndpointRecord[]> {
     const ids = await this.redis.smembers(this.keys.partnerEndpoints(partnerId));
     const all = await Promise.all(ids.map((id) => this.get(partnerId, id)));

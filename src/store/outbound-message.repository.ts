@@ -53,6 +53,15 @@ export class OutboundMessageRepository {
     return { message: { ...(JSON.parse(h['meta']) as Omit<OutboundMessage, 'body'>), body: h['body'] }, deliveries };
   }
 
+  /**
+   * One delivery's state without the message body (one HMGET), or null when the message or the
+   * delivery is gone: what DeliveryService reads of a job the fairness rules hold back.
+   */
+  async deliveryState(partnerId: string, messageId: string, endpointId: string): Promise<DeliveryState | null> {
+    const [meta, d] = await this.redis.hmget(this.keys.outboundMessage(partnerId, messageId), 'meta', `d:${endpointId}`);
+    return meta && d ? (JSON.parse(d) as DeliveryState) : null;
+  }
+
   /** Writes one delivery's state while the message exists. */
   async saveDelivery(partnerId: string, messageId: string, d: DeliveryState): Promise<boolean> {
     return (await this.redis.scObHsetIfExists(this.keys.outboundMessage(partnerId, messageId), 'meta', `d:${d.endpointId}`, JSON.stringify(d))) === 1;

@@ -5,7 +5,11 @@
  * - A job deferred for fairness is deferred before the delivery's attempt claim: before, it took the
  *   claim (SET NX), read the message and the endpoint, then found the partner over its share and
  *   released the claim again — about six Redis calls for a job that waits, and while a partner's
- *   endpoints hang most of its jobs are such jobs.
+ *   endpoints hang most of its jobs are such jobs. It reads the delivery's state and the endpoint's
+ *   `enabled` (two HMGETs, no message body) to tell whether it needs a slot at all.
+ * - A job that needs no slot (its message gone, its delivery finished or superseded, its endpoint
+ *   disabled or deleted) is settled at once while its partner is over its share. Before, the deferral
+ *   came first: it was deferred every second until a slot was free, to end without a send.
  * - The slow-partner reserve, at its edges: slow by an attempt in flight for `slowMs`, still slow for
  *   `slowForMs` after such an attempt ended, and a partner that is not slow takes the reserve slot.
  *
@@ -21,7 +25,7 @@ import { OutboundMessageRepository } from '../../src/store/outbound-message.repo
 import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-const PARTNERS = ['fa', 'fb', 'sa', 'sb', 'sc'];
+const PARTNERS = ['fa', 'fb', 'sa', 'sb', 'sc', 'ga', 'gb', 'gc'];
 
 beforeAll(async () => {
   svc = await startService(); // no delivery worker: the test runs each attempt itself
@@ -48,7 +52,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** A DeliveryService on the service's Redis whose sends wait for `answer`, counting its claims and message reads. */
 function rig(fairness: DeliveryDeps['fairness']) {
   const messages = new OutboundMessageRepository(svc.rt.redis, svc.rt.keys);
-  const counts = { claims: 0, reads: 0 };
+  const counts = { claims: 0, reads: 0, stateReads: 0 };
   const claim = messages.claimAttempt.bind(messages);
   messages.claimAttempt = async (...args: Parameters<typeof claim>) => {
     counts.claims += 1;
@@ -58,6 +62,11 @@ function rig(fairness: DeliveryDeps['fairness']) {
   messages.get = async (...args: Parameters<typeof get>) => {
     counts.reads += 1;
     return get(...args);
+  };
+  const state = messages.deliveryState.bind(messages);
+  messages.deliveryState = async (...args: Parameters<typeof state>) => {
+    counts.stateReads += 1;
+    return state(...args);
   };
   const waiting = new Map<string, () => void>();
   const answer = (j: DeliveryJob): void => {
@@ -90,21 +99,22 @@ function rig(fairness: DeliveryDeps['fairness']) {
   };
 }
 
-test('a job deferred for fairness takes no attempt claim and reads nothing from Redis', async () => {
+test("a job deferred for fairness takes no attempt claim and reads only the delivery's state, not the message", async () => {
   // 2 slots, a share of 1: a partner holding its share waits once no more than a share of the slots
   // is free (here as soon as it has one attempt in flight).
   const r = rig({ slots: 2, share: 1 });
   const [a1, a2, b1] = [await job('fa'), await job('fa'), await job('fb')];
   const { outcome: first } = await r.start(a1);
-  expect(r.counts).toEqual({ claims: 1, reads: 1 });
+  expect(r.counts).toEqual({ claims: 1, reads: 1, stateReads: 0 });
   const deferred = await r.held(a2);
-  expect(deferred).toMatchObject({ kind: 'deferred', reason: expect.stringContaining('deliveries of partner fa in flight') });
-  // Before: 2 claims and 2 reads (the claim taken, the message read, then the deferral).
-  expect(r.counts).toEqual({ claims: 1, reads: 1 });
+  expect(deferred).toMatchObject({ kind: 'deferred', park: true, reason: expect.stringContaining('deliveries of partner fa in flight') });
+  // Before: 2 claims and 2 reads (the claim taken, the message read, then the deferral). Now the
+  // delivery's state alone (without the body), to know it needs a slot.
+  expect(r.counts).toEqual({ claims: 1, reads: 1, stateReads: 1 });
   expect(await svc.rt.redis.exists(svc.rt.keys.outboundAttempt('fa', a2.messageId, a2.endpointId))).toBe(0);
   // Another partner's job goes out meanwhile.
   const { outcome: other } = await r.start(b1);
-  expect(r.counts).toEqual({ claims: 2, reads: 2 });
+  expect(r.counts).toEqual({ claims: 2, reads: 2, stateReads: 1 });
   r.answer(a1);
   r.answer(b1);
   expect(await first).toMatchObject({ kind: 'delivered' });
@@ -113,7 +123,48 @@ test('a job deferred for fairness takes no attempt claim and reads nothing from 
   const { outcome: again } = await r.start(a2);
   r.answer(a2);
   expect(await again).toMatchObject({ kind: 'delivered' });
-  expect(r.counts).toEqual({ claims: 3, reads: 3 });
+  expect(r.counts).toEqual({ claims: 3, reads: 3, stateReads: 1 });
+}, 30_000);
+
+test('while its partner is over its share, a job that needs no slot is settled at once (message gone, delivery superseded, endpoint disabled or deleted)', async () => {
+  const r = rig({ slots: 2, share: 1 });
+  const msgs = new OutboundMessageRepository(svc.rt.redis, svc.rt.keys);
+  // ga: its attempt a1 in flight holds its share; a2's message is gone, a3's delivery was superseded by a
+  // redelivery (run 2), a4's is already delivered, a5 is due in a minute.
+  const [a1, a2, a3, a4, a5, a6] = [await job('ga'), await job('ga'), await job('ga'), await job('ga'), await job('ga'), await job('ga')];
+  const { outcome: first } = await r.start(a1);
+  await svc.rt.redis.del(svc.rt.keys.outboundMessage('ga', a2.messageId));
+  for (const [j, patch] of [
+    [a3, { run: 2 }],
+    [a4, { state: 'delivered' }],
+    [a5, { nextAttemptAt: new Date(Date.now() + 60_000).toISOString() }],
+  ] as const) {
+    const d = (await msgs.get('ga', j.messageId))!.deliveries[j.endpointId]!;
+    await msgs.saveDelivery('ga', j.messageId, { ...d, ...patch });
+  }
+  // Before: each of these was deferred (about a second, again and again) until ga had a slot.
+  expect(await r.held(a2)).toEqual({ kind: 'skipped', reason: 'message no longer stored' });
+  expect(await r.held(a3)).toEqual({ kind: 'skipped', reason: 'delivery finished or superseded by a redelivery' });
+  expect(await r.held(a4)).toEqual({ kind: 'skipped', reason: 'delivery finished or superseded by a redelivery' });
+  // A retry not yet due waits for its time, not for a slot.
+  expect(await r.held(a5)).toMatchObject({ kind: 'deferred', delayMs: expect.any(Number), reason: expect.stringContaining('next attempt not due') });
+  expect(((await r.held(a5)) as { park?: boolean }).park).toBeUndefined();
+  // A pending delivery that needs a send waits for a slot.
+  expect(await r.held(a6)).toMatchObject({ kind: 'deferred', park: true });
+
+  // gb: endpoint disabled; gc: endpoint deleted (their attempts in flight still end normally).
+  const [b1, c1] = [await job('gb'), await job('gc')];
+  const { outcome: bFirst } = await r.start(b1);
+  const { outcome: cFirst } = await r.start(c1);
+  const [b2, c2] = [await job('gb'), await job('gc')];
+  expect((await svc.api(`/v1/partners/gb/endpoints/${b1.endpointId}`, { method: 'PATCH', json: { enabled: false } })).status).toBe(200);
+  expect((await svc.api(`/v1/partners/gc/endpoints/${c1.endpointId}`, { method: 'DELETE' })).status).toBe(204);
+  expect(await r.held(b2)).toMatchObject({ kind: 'failed', reason: expect.stringContaining('endpoint disabled'), endpointDisabled: false });
+  expect(await r.held(c2)).toMatchObject({ kind: 'failed', reason: 'endpoint deleted', endpointDisabled: false });
+  expect((await msgs.get('gc', c2.messageId))!.deliveries[c2.endpointId]).toMatchObject({ state: 'failed', lastError: 'endpoint deleted' });
+
+  for (const j of [a1, b1, c1]) r.answer(j);
+  for (const o of [first, bFirst, cFirst]) expect(await o).toMatchObject({ kind: 'delivered' });
 }, 30_000);
 
 test("a partner with an attempt in flight for slowMs is slow: its next attempt does not take the reserve slot, another partner's does", async () => {
