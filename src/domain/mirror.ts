@@ -120,13 +120,9 @@ export function isTerminal(state: MirrorState): boolean {
  * DELETE without ?force refuses then): a show it made or was linked to (`remote`), or one a create may
  * have made: a create in flight (`provisioning`) or one whose outcome is unknown (`creating`, kept by a
  * mirror that failed or needed action during its create, also once an operator retried it: `pending`),
- * while the mirror is not over. Also, over or not, a platform show linked after the show was over
- * (`linkedAfterEnd`): the mirror took the show's end state, but nothing ended that show on the platform
- * (it is left as the operator made it, scheduled or live perhaps); a DELETE that went through would
- * leave it with no credentials to end it, as the DELETE of a target with any other show there would.
+ * while the mirror is not over.
  */
 export function mayHoldPlatformShow(m: MirrorDoc): boolean {
-  if (m.linkedAfterEnd === true && m.remote !== undefined && m.state !== 'failed') return true;
   return !isTerminal(m.state) && !m.over && (m.remote !== undefined || m.state === 'provisioning' || m.creating !== undefined);
 }
 

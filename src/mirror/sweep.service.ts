@@ -59,13 +59,7 @@ export class SweepService {
     let allDone = true;
     for (const [i, t] of targets.entries()) {
       const m = mirrors[i];
-      if (m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= desired.version) {
-        // Idle, but it may still hold a show on the platform (a platform show linked after the show was
-        // over, left as it was): the show stays in the set, which a target DELETE walks. Dropped, the
-        // DELETE answered 204 and left that show with no credentials to end it.
-        if (mayHoldPlatformShow(m)) allDone = false;
-        continue;
-      }
+      if (m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= desired.version) continue;
       if (!t.enabled) {
         // Never mirrored there (or nothing made remotely yet): nothing to finish on the platform. A
         // create whose outcome is unknown (mayHoldPlatformShow) may have made a show there: kept too,

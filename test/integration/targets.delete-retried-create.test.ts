@@ -148,11 +148,12 @@ test('an operator\'s link of a platform show to a mirror after its show ended an
   expect(await svc.rt.partners.getTarget(P, 'yt8')).not.toBeNull();
 }, 60_000);
 
-// A platform show linked after the show was over is recorded only (README: not retitled, ended or
-// deleted): the run gave the mirror the show's end state, the sweep then dropped the show from the
-// active set, and a target DELETE answered 204, leaving that show (scheduled or live perhaps) with no
-// credentials to end it. Such a mirror still holds it: the show stays in the set and the DELETE is 409.
-test('a platform show linked after its show ended is still held once the run recorded it: the DELETE is refused, a forced one lists it', async () => {
+// A platform show linked after the show was over is recorded only (README, link: never retitled, ended
+// or deleted by this service, on purpose: a mistyped id would take down someone's broadcast). Its
+// mirror does not hold a target DELETE: the target's credentials are not what would end that show, and
+// held, nothing would ever release it (no run looks at that platform show again), so every DELETE
+// without force would be refused for good. (Held in be6030a for a few hours, reverted after review.)
+test('a platform show linked after its show ended does not hold the target DELETE: the sweep drops the show, the DELETE is 204, the platform show is left as it was', async () => {
   const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'yt9', platform: 'youtube', name: 'yt9', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } });
   expect(r.status).toBe(201);
   expect((await sendEvent(svc, P, secret, showEvent('show.scheduled', sampleShow('s9'), '2026-11-24T17:00:00Z'))).status).toBe(202);
@@ -161,21 +162,10 @@ test('a platform show linked after its show ended is still held once the run rec
   for (const t of enabled) expect((await sync('s9', t.id, `r9-${t.id}`)).kind).toBe('done');
   const { externalId } = (await sim.control('POST', '/_sim/youtube/shows', { title: 'Made by hand 9' })) as { externalId: string };
   expect((await svc.api(`/v1/partners/${P}/shows/s9/mirrors/yt9`, { method: 'PUT', json: { externalId } })).status).toBe(200);
-  // The run records the link: the mirror takes the show's end state, the broadcast is left as it was.
   expect(await sync('s9', 'yt9', 'r9-link')).toEqual({ kind: 'done', state: 'ended' });
-  const m = await svc.rt.shows.getMirror(P, 's9', 'yt9');
-  expect(m).toMatchObject({ state: 'ended', linkedAfterEnd: true, remote: { externalId } });
-  expect((await sim.effects('youtube')).filter((e) => e.externalId === externalId && e.type !== 'show.created')).toEqual([]);
-  // Every mirror of the show is idle and current: the sweep keeps the show in the set all the same.
+  expect(await svc.rt.shows.getMirror(P, 's9', 'yt9')).toMatchObject({ state: 'ended', linkedAfterEnd: true, remote: { externalId } });
   await new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent')).sweep();
-  expect(await svc.rt.shows.activeShows()).toContainEqual([P, 's9']);
-  // Before: 204, and the linked broadcast was left with no credentials to end it.
-  const refused = await svc.api(`/v1/partners/${P}/targets/yt9`, { method: 'DELETE' });
-  expect(refused.status).toBe(409);
-  expect(((await refused.json()) as { detail: string }).detail).toContain('s9');
-  expect(await svc.rt.partners.getTarget(P, 'yt9')).not.toBeNull();
-  // Forced, the audit entry names it among the shows to end by hand.
-  expect((await svc.api(`/v1/partners/${P}/targets/yt9?force=true`, { method: 'DELETE' })).status).toBe(204);
-  const audit = (await (await svc.api(`/v1/audit?partnerId=${P}&targetId=yt9&action=target.deleted`)).json()) as { entries: { detail: { leftOnPlatform?: string[] } }[] };
-  expect(audit.entries[0]?.detail.leftOnPlatform).toContain('s9');
+  expect(await svc.rt.shows.activeShows()).not.toContainEqual([P, 's9']);
+  expect((await svc.api(`/v1/partners/${P}/targets/yt9`, { method: 'DELETE' })).status).toBe(204);
+  expect((await sim.effects('youtube')).filter((e) => e.externalId === externalId && e.type !== 'show.created')).toEqual([]);
 }, 60_000);
