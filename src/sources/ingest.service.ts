@@ -162,19 +162,18 @@ export class IngestService {
     // are not read by the sync and go out after the write. Duplicates mark too: a first delivery may
     // have been stored and then failed before its entry was written.
     const key = orderKey(event.occurredAt, webhookId);
-    const [stored] = await Promise.all([
-      this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), key, write).then((r) => {
-        if (acks && keys) this.ack(acks, keys.desired(partnerId, showId));
-        return r;
-      }),
-      // Pins and product updates need no sweep entry of their own: the show's snapshot events add it.
-      'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),
-    ]);
+    const stored = await this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), key, write);
+    if (acks && keys) this.ack(acks, keys.desired(partnerId, showId));
     // The partner's live-show index (another slot than the show's) follows a snapshot that won its
     // register. A duplicate re-asserts it from the stored state: its first delivery may have been
     // stored and then failed before it wrote the index.
     await Promise.all([
       this.deps.shows.markForSync(partnerId, showId, currentRequestId()),
+      // The sweep entry (pins and product updates need none of their own: the show's snapshot events
+      // add it) goes after the write too: marked alongside it (another slot), a sweep could read the new
+      // score and the show's old, ended state before the write landed, then drop the show (its score
+      // unchanged) once the write had made it scheduled again.
+      'show' in event.data ? this.deps.shows.markActive(partnerId, showId) : Promise.resolve(),
       // The show index (by scheduledAt) goes with the live set, after the register write: each index
       // write carries its snapshot's order key and lands only if no newer snapshot's did (two snapshots
       // of one show in flight at once reach the partner's slot in any order). A snapshot that lost its

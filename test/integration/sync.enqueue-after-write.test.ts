@@ -23,6 +23,8 @@ let secret: string;
 
 /** Enqueues seen while a show write was in flight (they could run before it). */
 const early: string[] = [];
+/** Sweep entries (markActive) written while the show's write was in flight. */
+const activeEarly: string[] = [];
 let completedJobs = 0;
 
 beforeAll(async () => {
@@ -40,6 +42,7 @@ beforeAll(async () => {
   Object.defineProperty(shows, 'singleNode', { get: () => false });
   const producer = svc.rt.syncProducer;
   const write = shows.ingest.bind(shows);
+  const markActive = shows.markActive.bind(shows);
   const enqueue = producer.enqueue.bind(producer);
   const enqueueBulk = producer.enqueueBulk.bind(producer);
   const pending = new Set<string>();
@@ -57,6 +60,10 @@ beforeAll(async () => {
   producer.enqueueBulk = async (jobs) => {
     for (const { job } of jobs) seen(job.showId);
     return enqueueBulk(jobs);
+  };
+  shows.markActive = async (partnerId, showId) => {
+    if (pending.has(showId)) activeEarly.push(showId);
+    return markActive(partnerId, showId);
   };
   shows.ingest = async (partnerId, showId, ...rest) => {
     pending.add(showId);
@@ -98,4 +105,17 @@ test('each event is mirrored by the job it enqueued, which is added only after t
   expect(m).toMatchObject({ state: 'ready', syncedVersion: 2 });
   expect(m?.applied?.title).toBe('New title');
   expect(early).toEqual([]);
+});
+
+// The sweep drops a show only while its active-set score is the one it read. Marked alongside the
+// write (another slot on a Cluster), a sweep could read the new score and the show's old, ended
+// state before the write landed, then drop the show once the write had made it scheduled again.
+test('the sweep entry (markActive) of a snapshot is written only after the show write returned', async () => {
+  const show = sampleShow('w2');
+  expect((await sendEvent(svc, 'ew', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  expect((await sendEvent(svc, 'ew', secret, showEvent('show.ended', { ...show, state: 'ended' }, '2026-11-24T19:00:00Z'))).status).toBe(202);
+  expect((await sendEvent(svc, 'ew', secret, showEvent('show.scheduled', show, '2026-11-24T20:00:00Z'))).status).toBe(202);
+  await settled(syncQueues(svc));
+  expect(await svc.rt.shows.activeShows()).toContainEqual(['ew', 'w2']);
+  expect(activeEarly).toEqual([]);
 });
