@@ -19,6 +19,7 @@ interface Recon {
   status: string;
   error?: string;
   summary: { targets: { targetId: string; platformOrders: number; error?: string }[] } | null;
+  discrepancies: { kind: string; targetId: string; orderId: string; healed: boolean }[];
 }
 
 const RUNS = 10;
@@ -90,6 +91,14 @@ test('ten runs of one period at once, our own limiter allowing 2 requests/s on t
     expect(run.summary?.targets).toEqual([expect.objectContaining({ targetId: 'wn-rl1', platformOrders: 2 })]);
     expect(run.summary?.targets[0]?.error).toBeUndefined();
   }
+  // Ten runs of one period, each on its own (no run is merged into another): all report the same, the
+  // two orders the ledger lacked healed once (idempotent by order id).
+  expect(runs.map((r) => r.discrepancies)).toEqual(runs.map(() => runs[0]!.discrepancies));
+  expect(runs[0]!.discrepancies.map((d) => [d.kind, d.healed])).toEqual([
+    ['missing_in_ledger', true],
+    ['missing_in_ledger', true],
+  ]);
+  expect((await svc.rt.attribution.orders('rl1')).length).toBe(2);
 }, 90_000);
 
 test("ten runs of one period at once, Whatnot allowing 1 request/s (429 with Retry-After): every run waits as told and completes", async () => {
