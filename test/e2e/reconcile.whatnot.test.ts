@@ -94,8 +94,8 @@ test('validation and scoping', async () => {
 test('a re-run reports what the run before it reported, also after a later run healed the same order again (a new refund, then the order voided)', async () => {
   const secret = await createPartner(svc, 'tsl2');
   // Eight runs in a few seconds, each reading the report: Whatnot's request limit (the simulator's, as
-  // the platform's) answered some with a 429, and the run then rightly failed ('no target report could
-  // be read'). Lifted here: this test is about what re-runs report.
+  // the platform's) answers some with a 429, which the report waits out (reconcile.rate-limit.test.ts).
+  // Lifted here so that the runs do not wait: this test is about what re-runs report.
   await sim.control('PUT', '/_sim/whatnot/limits', { requestsPerWindow: null, quotaPerDay: null });
   const t = await svc.api('/v1/partners/tsl2/targets', { json: { id: 'wn2', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, rateLimit: { requests: 10_000, windowMs: 1000 } } });
   expect(t.status).toBe(201);

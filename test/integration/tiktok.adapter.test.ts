@@ -322,6 +322,19 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     expect((await requests()).map(line).slice(-1)).toEqual([`POST ${PROMO_PATH} 429`]);
   });
 
+  it('the order report waits out a full window (429 / 36009002) page by page instead of failing', async () => {
+    await control('PUT', '/limits', { requestsPerWindow: 1, windowMs: 1_000 });
+    const h = harness();
+    const from = new Date(Date.now() - 3600_000);
+    const to = new Date(Date.now() + 1000);
+    // Two reports at once on one shop (two reconciliations of a period): one window's request each.
+    const t0 = Date.now();
+    const [a, b] = await Promise.all([h.adapter.listOrders!(from, to), h.adapter.listOrders!(from, to)]);
+    expect([a, b]).toEqual([[], []]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2_000); // the refused one waited TikTok's 2 s
+    expect((await requests()).filter((r) => r.path === SEARCH_PATH).map(line)).toEqual([`POST ${SEARCH_PATH} 200`, `POST ${SEARCH_PATH} 429`, `POST ${SEARCH_PATH} 200`]);
+  });
+
   it('faults: 429 → RateLimitedError + block, 500 → RetryableError (36009003), timeout → RetryableError', async () => {
     const h = harness({ timeoutMs: 500 });
     const remote = await linked(h, await newRoom());

@@ -27,9 +27,9 @@
  * Every request spends one of the key's 5 per 10 s: the adapter avoids reads it does not need.
  */
 import { z } from 'zod';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pagedOrderReport, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RecoverAttempt, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
-import { ActionRequiredError, isTargetError, RateLimitedError } from '../target.errors.js';
+import { ActionRequiredError, isTargetError } from '../target.errors.js';
+import { patiently } from '../report-wait.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
 import { createBambuserClient } from './bambuser.client.js';
 import { showMayHaveOrders, toPlatformOrder } from './bambuser.orders.js';
@@ -163,17 +163,6 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     return latest?.products.includes(productId) ? latest : null;
   }
 
-  /** listOrders runs in a report job: a full window is waited out (within a budget), not thrown. */
-  async function patiently<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
-    for (;;) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (!(err instanceof RateLimitedError) || Date.now() + err.delayMs > deadline) throw err;
-        await sleep(err.delayMs);
-      }
-    }
-  }
 
   const adapter: TargetAdapter = {
     platform: 'bambuser',

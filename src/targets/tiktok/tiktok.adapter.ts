@@ -19,6 +19,7 @@
 import { z } from 'zod';
 import type { Money } from '../../domain/money.js';
 import { decimalToMinor } from '../decimal-amount.js';
+import { patiently, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
 import { collectPages, pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
 import { createTiktokClient } from './tiktok.client.js';
@@ -133,19 +134,26 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     return collectPages(affiliatePages(geS, ltS));
   }
 
-  /** The affiliate order search of [geS, ltS), page by page as TikTok returns them. */
-  async function* affiliatePages(geS: number, ltS: number): AsyncGenerator<AffiliateOrder[]> {
+  /**
+   * The affiliate order search of [geS, ltS), page by page as TikTok returns them. `patient` (the order
+   * report): a full window is waited out per page; a webhook's lookup throws it as any other call.
+   */
+  async function* affiliatePages(geS: number, ltS: number, patient = false): AsyncGenerator<AffiliateOrder[]> {
     let token: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const data = await client.call({
-        method: 'POST',
-        path: TIKTOK_PATHS.affiliateOrders,
-        query: { page_size: pageSize, page_token: token },
-        body: { create_time_ge: geS, create_time_lt: ltS },
-        scope: TIKTOK_SCOPES.affiliateRead,
-        what: 'read the affiliate order report',
-        schema: AffiliateOrderPageSchema,
-      });
+      const at = token;
+      const call = (): Promise<z.infer<typeof AffiliateOrderPageSchema>> =>
+        client.call({
+          method: 'POST',
+          path: TIKTOK_PATHS.affiliateOrders,
+          query: { page_size: pageSize, page_token: at },
+          body: { create_time_ge: geS, create_time_lt: ltS },
+          scope: TIKTOK_SCOPES.affiliateRead,
+          what: 'read the affiliate order report',
+          schema: AffiliateOrderPageSchema,
+        });
+      // A full window (ours or TikTok's 429) is waited out, not a failed report (report-wait.ts).
+      const data = patient ? await patiently(Date.now() + REPORT_PAGE_WAIT_BUDGET_MS, call) : await call();
       yield data.orders;
       if (!data.next_page_token || data.next_page_token === token) return;
       token = data.next_page_token;
@@ -313,7 +321,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     const seen = new Set<string>();
     while (ge < lt) {
       const end = Math.min(lt, ge + MAX_WINDOW_S);
-      for await (const page of affiliatePages(ge, end)) {
+      for await (const page of affiliatePages(ge, end, true)) {
         const out: PlatformOrder[] = [];
         for (const o of page) {
           const at = o.create_time * 1000;

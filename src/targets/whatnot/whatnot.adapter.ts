@@ -15,6 +15,7 @@
  */
 import { z } from 'zod';
 import { verifyWebhook, SignatureError } from '../../sources/signature.js';
+import { patiently, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
 import { createWhatnotClient } from './whatnot.client.js';
@@ -175,13 +176,17 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
     const seen = new Set<string>();
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const res = await client.call({
-        method: 'GET',
-        path: '/orders',
-        query: { created_at_gte: from.toISOString(), created_at_lt: to.toISOString(), limit: pageSize, cursor },
-        what: 'list orders',
-        schema: OrderPageSchema,
-      });
+      const at = cursor;
+      // A full window (ours or Whatnot's 429) is waited out, not a failed report (report-wait.ts).
+      const res = await patiently(Date.now() + REPORT_PAGE_WAIT_BUDGET_MS, () =>
+        client.call({
+          method: 'GET',
+          path: '/orders',
+          query: { created_at_gte: from.toISOString(), created_at_lt: to.toISOString(), limit: pageSize, cursor: at },
+          what: 'list orders',
+          schema: OrderPageSchema,
+        }),
+      );
       const out: PlatformOrder[] = [];
       for (const [i, o] of res.data.entries()) {
         const mapped = saleOf(o, `data.${i}`);
