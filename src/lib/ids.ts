@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -54,16 +54,29 @@ let lastTime = '';
  */
 export function sortableId(prefix = '', now = Date.now()): string {
   if (now !== lastMs) {
-    let t = now;
-    const out = new Array<number>(10);
-    for (let i = 9; i >= 0; i--) {
-      out[i] = CODES[t % 32]!;
-      t = Math.floor(t / 32);
-    }
-    lastTime = String.fromCharCode(...out);
+    lastTime = timePart(now);
     lastMs = now;
   }
   return prefix + lastTime + random80();
+}
+
+function timePart(ms: number): string {
+  let t = ms;
+  const out = new Array<number>(10);
+  for (let i = 9; i >= 0; i--) {
+    out[i] = CODES[t % 32]!;
+    t = Math.floor(t / 32);
+  }
+  return String.fromCharCode(...out);
+}
+
+/**
+ * The same shape as sortableId, but the same for the same `seed`: time part of `ms`, then 80 bits of
+ * SHA-256 of the seed. For a record that one logical request must create once however often it runs
+ * (a scheduled tick processed again after a crash).
+ */
+export function sortableIdOf(prefix: string, ms: number, seed: string): string {
+  return prefix + timePart(ms) + encode80(createHash('sha256').update(seed).digest(), 0);
 }
 
 export function randomId(prefix: string, bytes = 9): string {

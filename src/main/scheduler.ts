@@ -83,9 +83,13 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
           const { partnerId } = z.object({ partnerId: z.string().min(1) }).parse(job.data);
           const partner = await opts.reconcile.partners.get(partnerId);
           if (!partner) return null;
-          const to = new Date();
+          // The period ends at the tick (a job scheduler's job id ends with its tick's time), and the
+          // job id names the run: the same tick processed again (its worker died mid-job and BullMQ
+          // ran it again) finds the run it requested instead of requesting a second one.
+          const tick = /:(\d{1,15})$/.exec(job.id ?? '');
+          const to = new Date(tick ? Number(tick[1]) : Date.now());
           const from = new Date(to.getTime() - partner.reconcileLookbackDays * 86_400_000);
-          const rec = await opts.reconcile.service.request(partnerId, from, to, 'scheduled');
+          const rec = await opts.reconcile.service.request(partnerId, from, to, 'scheduled', job.id);
           return rec.id;
         }
         default:

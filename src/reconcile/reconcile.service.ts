@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { VOIDED, type AttributionService } from '../attribution/attribution.service.js';
 import { badRequest, notFound } from '../lib/errors.js';
-import { sortableId } from '../lib/ids.js';
+import { sortableId, sortableIdOf } from '../lib/ids.js';
 import type { OutboundService } from '../outbound/outbound.service.js';
 import type { Keys } from '../store/keys.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
@@ -46,12 +46,17 @@ export class ReconcileService {
     return this.queue;
   }
 
-  async request(partnerId: string, from: Date, to: Date, trigger: 'manual' | 'scheduled'): Promise<ReconciliationRecord> {
+  /**
+   * `once`: a key naming the logical request (a scheduled tick's job id). The same key makes the same
+   * run (its id is derived from it): a tick processed again (BullMQ runs a job again when its worker
+   * died mid-run) finds the run it requested and queues it again (a no-op when its job is there).
+   */
+  async request(partnerId: string, from: Date, to: Date, trigger: 'manual' | 'scheduled', once?: string): Promise<ReconciliationRecord> {
     if (!(await this.deps.partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
     if (!(from.getTime() < to.getTime())) throw badRequest('from must be before to', [{ path: 'body.to', message: 'must be after from' }]);
     if (to.getTime() - from.getTime() > MAX_PERIOD_MS) throw badRequest('a reconciliation covers at most 92 days', [{ path: 'body.from', message: 'period longer than 92 days' }]);
-    const rec: ReconciliationRecord = {
-      id: sortableId('rec_'),
+    let rec: ReconciliationRecord = {
+      id: once === undefined ? sortableId('rec_') : sortableIdOf('rec_', to.getTime(), `${partnerId}\0${once}`),
       partnerId,
       trigger,
       status: 'queued',
@@ -61,7 +66,8 @@ export class ReconcileService {
       summary: null,
       discrepancies: [],
     };
-    await this.deps.repo.save(rec);
+    if (once === undefined) await this.deps.repo.save(rec);
+    else rec = (await this.deps.repo.saveNew(rec)) ?? rec;
     await this.deps.repo.index(rec);
     await this.q().add('reconcile', withCurrentRequestId({ id: rec.id }), { jobId: rec.id, attempts: 5, backoff: { type: 'exponential', delay: 5000, jitter: 0.5 }, removeOnComplete: 1000, removeOnFail: 1000 });
     return rec;

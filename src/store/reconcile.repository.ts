@@ -61,6 +61,12 @@ export class ReconcileRepository {
     await this.redis.set(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC);
   }
 
+  /** Stores a new record unless one with its id exists: the stored one, or null when this one was stored. */
+  async saveNew(r: ReconciliationRecord): Promise<ReconciliationRecord | null> {
+    const prev = await this.redis.set(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC, 'NX', 'GET');
+    return prev === null ? null : (JSON.parse(prev) as ReconciliationRecord);
+  }
+
   /** Lists the run under its partner (written when the run is requested; runs older than TTL_SEC drop out). */
   async index(r: ReconciliationRecord): Promise<void> {
     const key = this.keys.partnerReconciliations(r.partnerId);
