@@ -4,10 +4,22 @@
  * endpoint (a capped stream, newest first when read).
  */
 import type { AttemptRecord, EndpointRecord, OutboundEventType } from '../outbound/outbound.types.js';
+import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import { defineOutboundScripts } from './outbound.scripts.js';
 import type { RedisClient } from './redis.js';
 import { exclusiveBelow } from './stream-id.js';
+
+/**
+ * KEYS: the partner's endpoint index, its pending audit entries (same slot). ARGV: endpoint id, the
+ * delete's pending audit id and entry ('' for none). Takes the endpoint out of the index and, only if it
+ * was there, records the entry pending (1 = taken out).
+ */
+const DELETE_INDEXED_LUA = `
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+return 1
+`;
 
 /** Attempts kept per endpoint (older ones are trimmed). */
 const ATTEMPT_LOG_MAX = 5_000;
@@ -127,10 +139,17 @@ export class EndpointRepository {
     }
   }
 
-  async delete(partnerId: string, endpointId: string): Promise<boolean> {
-    const n = await this.redis.srem(this.keys.partnerEndpoints(partnerId), endpointId);
+  /**
+   * Deletes the endpoint. `audit` (the delete's entry) is recorded pending (`AuditRepository.settle`)
+   * by the same script that takes the endpoint out of the partner's index, only if this call did: a
+   * retry of a delete whose audit write failed finds it gone (404) and would write no entry of its own.
+   * An endpoint with a record but no index entry (a create that failed half-way) records it after.
+   */
+  async delete(partnerId: string, endpointId: string, audit?: PendingAudit): Promise<boolean> {
+    const n = (await this.redis.eval(DELETE_INDEXED_LUA, 2, this.keys.partnerEndpoints(partnerId), this.keys.auditPending({ partnerId }), endpointId, audit?.id ?? '', audit?.entry ?? '')) as number;
     const d = await this.redis.del(this.keys.endpoint(partnerId, endpointId), this.keys.endpointAttempts(partnerId, endpointId));
     this.changed(partnerId);
+    if (n === 0 && d > 0 && audit) await this.redis.hset(this.keys.auditPending({ partnerId }), audit.id, audit.entry);
     return n > 0 || d > 0;
   }
 

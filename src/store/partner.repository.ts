@@ -1,6 +1,7 @@
 /** Partners, their targets and webhook secrets: one hash per partner (one slot, one HGETALL). */
 import type { SecretBox } from '../lib/crypto.js';
 import type { Platform } from '../targets/target.adapter.js';
+import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { Result } from 'ioredis';
 import type { RedisClient } from './redis.js';
@@ -41,8 +42,9 @@ return mark
 `;
 
 /**
- * KEYS: the partner hash. ARGV: the target's field, the mark (MARK_DELETING's answer), its until ms, and
- * 'del' to delete the target or 'unmark' to take the mark off. Only while that very mark is on the record
+ * KEYS: the partner hash, its pending audit entries (same slot). ARGV: the target's field, the mark
+ * (MARK_DELETING's answer), its until ms, 'del' to delete the target or 'unmark' to take the mark off,
+ * and the delete's pending audit id and entry ('' for none). Only while that very mark is on the record
  * and has not expired (Redis's clock): the mark was there all along since it was written, so no sync run
  * saved (or called the platform) after the DELETE's check of its mirrors. Returns 1 when done, 0 when the
  * target does not exist, -1 when the mark is gone, replaced or expired (nothing done).
@@ -57,9 +59,21 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[4] == 'del' then
   if now >= tonumber(ARGV[3]) then return -1 end
   redis.call('HDEL', KEYS[1], ARGV[1])
+  if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], ARGV[6]) end
 else
   redis.call('HSET', KEYS[1], ARGV[1], string.sub(raw, 1, s - 1) .. string.sub(raw, e + 1))
 end
+return 1
+`;
+
+/**
+ * KEYS: the partner hash, its pending audit entries (same slot). ARGV: the target's field, the delete's
+ * pending audit id and entry ('' for none). Deletes the field; records the entry pending only if it did
+ * (1 = deleted).
+ */
+const DELETE_FIELD_LUA = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
 return 1
 `;
 
@@ -75,7 +89,8 @@ declare module 'ioredis' {
     scCreatePartner(key: string, doc: string, secrets: string): Result<number, Context>;
     scCasField(key: string, ...args: string[]): Result<number, Context>;
     scMarkDeleting(key: string, field: string, token: string, ttlMs: number): Result<string | null, Context>;
-    scDeletingDone(key: string, field: string, mark: string, untilMs: number, op: 'del' | 'unmark'): Result<number, Context>;
+    scDeletingDone(key: string, pending: string, field: string, mark: string, untilMs: number, op: 'del' | 'unmark', auditId: string, auditEntry: string): Result<number, Context>;
+    scDeleteField(key: string, pending: string, field: string, auditId: string, auditEntry: string): Result<number, Context>;
   }
 }
 
@@ -177,7 +192,8 @@ export class PartnerRepository {
       redis.defineCommand('scCasField', { numberOfKeys: 1, lua: CAS_FIELD_LUA });
       redis.defineCommand('scCreatePartner', { numberOfKeys: 1, lua: CREATE_PARTNER_LUA });
       redis.defineCommand('scMarkDeleting', { numberOfKeys: 1, lua: MARK_DELETING_LUA });
-      redis.defineCommand('scDeletingDone', { numberOfKeys: 1, lua: DELETING_DONE_LUA });
+      redis.defineCommand('scDeletingDone', { numberOfKeys: 2, lua: DELETING_DONE_LUA });
+      redis.defineCommand('scDeleteField', { numberOfKeys: 2, lua: DELETE_FIELD_LUA });
     }
   }
 
@@ -364,8 +380,14 @@ export class PartnerRepository {
     return raw ? (JSON.parse(raw) as TargetRecord) : null;
   }
 
-  async deleteTarget(partnerId: string, targetId: string): Promise<boolean> {
-    const n = await this.redis.hdel(this.keys.partner(partnerId), `t:${targetId}`);
+  /**
+   * Deletes the target; `audit` (the delete's entry) is recorded pending by the same script, only if
+   * this call deleted it (`AuditRepository.settle` writes it): a retry of a delete whose audit write
+   * failed finds the target gone, and would write no entry of its own.
+   */
+  async deleteTarget(partnerId: string, targetId: string, audit?: PendingAudit): Promise<boolean> {
+    const { key, field } = this.targetField(partnerId, targetId);
+    const n = await this.redis.scDeleteField(key, this.keys.auditPending({ partnerId }), field, audit?.id ?? '', audit?.entry ?? '');
     this.invalidate(partnerId);
     if (n > 0) await this.redis.del(this.keys.targetOwner(targetId), this.keys.targetToken(targetId));
     return n > 0;
@@ -387,10 +409,11 @@ export class PartnerRepository {
    * Ends a DELETE's mark: `del` deletes the target (as deleteTarget), `unmark` takes the mark off. Only
    * while that mark is still on the record and (for `del`) not expired: 'gone' when the target no longer
    * exists, 'lost' when the mark is not there any more (replaced by another DELETE's, expired): nothing done.
+   * `audit`: the delete's entry, recorded pending with the delete (as deleteTarget).
    */
-  async deletingDone(partnerId: string, targetId: string, mark: DeletingMark, op: 'del' | 'unmark'): Promise<'done' | 'gone' | 'lost'> {
+  async deletingDone(partnerId: string, targetId: string, mark: DeletingMark, op: 'del' | 'unmark', audit?: PendingAudit): Promise<'done' | 'gone' | 'lost'> {
     const { key, field } = this.targetField(partnerId, targetId);
-    const r = await this.redis.scDeletingDone(key, field, mark.text, mark.untilMs, op);
+    const r = await this.redis.scDeletingDone(key, this.keys.auditPending({ partnerId }), field, mark.text, mark.untilMs, op, audit?.id ?? '', audit?.entry ?? '');
     this.invalidate(partnerId);
     if (r === 1 && op === 'del') await this.redis.del(this.keys.targetOwner(targetId), this.keys.targetToken(targetId));
     return r === 1 ? 'done' : r === 0 ? 'gone' : 'lost';

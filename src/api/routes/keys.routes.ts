@@ -59,11 +59,13 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, op
   });
 
   app.delete('/v1/api-keys/:keyId', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Revoke an API key (its next request gets 401)', params: KeyParams, docResponses: { 200: ok('revoked (again: unchanged)', ApiKeySchema), 403: FORBIDDEN_ROLE, 404: 'unknown key' } } }, async (req) => {
-    const r = await apiKeys.revokeOnce(req.params.keyId);
+    // The entry is recorded with the revocation (one script), only by the call that revoked it: DELETEs
+    // racing on one key leave one entry. Every DELETE then writes the entries still pending, each once:
+    // one whose audit write failed (5xx) after revoking leaves its entry, and its retry, which finds the
+    // key revoked already, writes it (it used to write nothing: no api_key.revoked for that key ever).
+    const r = await apiKeys.revokeOnce(req.params.keyId, Date.now(), (k) => app.auditPending(req, { action: 'api_key.revoked', partnerId: k.partnerId ?? undefined, detail: { keyId: k.id, role: k.role, ...(k.name ? { name: k.name } : {}) } }));
+    await app.auditSettle('keys');
     if (!r) throw notFound(`API key ${req.params.keyId}`);
-    const k = r.key;
-    // Only the call that revoked it: DELETEs racing on one key leave one entry.
-    if (r.revoked) await app.audit(req, { action: 'api_key.revoked', partnerId: k.partnerId ?? undefined, detail: { keyId: k.id, role: k.role, ...(k.name ? { name: k.name } : {}) } });
-    return k;
+    return r.key;
   });
 };

@@ -153,8 +153,11 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
 
   app.delete('/v1/partners/:partnerId/endpoints/:endpointId', { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Delete an outbound webhook endpoint', params: EndpointParams, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown endpoint' } } }, async (req, reply) => {
     const { partnerId, endpointId } = req.params;
-    if (!(await endpoints.delete(partnerId, endpointId))) throw notFound(`endpoint ${endpointId}`);
-    await app.audit(req, { action: 'endpoint.deleted', partnerId, detail: { endpointId } });
+    // endpoint.deleted is recorded with the delete (one script) and written after it, each entry once:
+    // the retry of a DELETE whose audit write failed (5xx) finds the endpoint gone (404) and writes it.
+    const deleted = await endpoints.delete(partnerId, endpointId, app.auditPending(req, { action: 'endpoint.deleted', partnerId, detail: { endpointId } }));
+    await app.auditSettle({ partnerId });
+    if (!deleted) throw notFound(`endpoint ${endpointId}`);
     return reply.status(204).send();
   });
 

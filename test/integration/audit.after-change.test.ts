@@ -1,0 +1,120 @@
+/**
+ * Changes a retry cannot redo keep their audit entry when the audit write after them fails (README
+ * "Audit log": every change has exactly one entry, even if the audit write failed once). A revoked key,
+ * a deleted target or endpoint used to lose it for good: the request answered 5xx after the change, and
+ * its retry found the key revoked already (200, "not this call's revocation") or the target or endpoint
+ * gone (404), and wrote nothing. The change's script now records its entry pending, and the retry writes it, once.
+ * The write fails for real: the audit stream is replaced by a key of another type, so XADD errors.
+ */
+import { createPartner, serviceForFile, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+serviceForFile((started) => (svc = started));
+
+interface Entry {
+  action: string;
+  actor: { keyId: string };
+  partnerId?: string;
+  targetId?: string;
+  requestId?: string;
+  detail?: Record<string, unknown>;
+}
+
+async function entries(query: string): Promise<Entry[]> {
+  const r = await svc.api(`/v1/audit?limit=500&${query}`);
+  expect(r.status).toBe(200);
+  return ((await r.json()) as { entries: Entry[] }).entries;
+}
+
+/** Runs `fn` while `stream` is a string (every XADD to it fails), then puts the stream back. */
+async function withBrokenStream<T>(stream: string, fn: () => Promise<T>): Promise<T> {
+  const saved = `${stream}-saved`; // same slot
+  const had = (await svc.rt.redis.exists(stream)) === 1;
+  if (had) await svc.rt.redis.rename(stream, saved);
+  await svc.rt.redis.set(stream, 'not a stream');
+  try {
+    return await fn();
+  } finally {
+    await svc.rt.redis.del(stream);
+    if (had) await svc.rt.redis.rename(saved, stream);
+  }
+}
+
+test('DELETE /v1/api-keys/:id whose audit write failed: the retry writes api_key.revoked, once', async () => {
+  const created = await svc.api('/v1/api-keys', { json: { role: 'operator', name: 'leaving' } });
+  expect(created.status).toBe(201);
+  const { id, key } = (await created.json()) as { id: string; key: string };
+
+  const failed = await withBrokenStream(svc.rt.keys.auditAll(), () => svc.api(`/v1/api-keys/${id}`, { method: 'DELETE', headers: { 'x-request-id': 'revoke-1' } }));
+  expect(failed.status).toBeGreaterThanOrEqual(500);
+  expect((await svc.api('/v1/partners', { key })).status).toBe(401); // the revocation happened
+
+  const retried = await svc.api(`/v1/api-keys/${id}`, { method: 'DELETE' });
+  expect(retried.status).toBe(200);
+  expect(((await retried.json()) as { status: string }).status).toBe('revoked');
+  expect((await svc.api(`/v1/api-keys/${id}`, { method: 'DELETE' })).status).toBe(200); // again: no second entry
+
+  const mine = (await entries('action=api_key.revoked')).filter((e) => e.detail?.['keyId'] === id);
+  expect(mine).toHaveLength(1);
+  expect(mine[0]).toMatchObject({ actor: { keyId: 'admin' }, requestId: 'revoke-1', detail: { keyId: id, role: 'operator', name: 'leaving' } });
+});
+
+describe('DELETE of a target whose audit write failed', () => {
+  const P = 'aud-p';
+  beforeAll(async () => {
+    await createPartner(svc, P);
+  });
+  async function createTarget(id: string): Promise<void> {
+    const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id, platform: 'youtube', name: id, credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
+    expect(r.status).toBe(201);
+  }
+
+  test('the global stream failed: the retry (404) writes target.deleted in both streams, once', async () => {
+    await createTarget('gone-1');
+    const failed = await withBrokenStream(svc.rt.keys.auditAll(), () => svc.api(`/v1/partners/${P}/targets/gone-1`, { method: 'DELETE', headers: { 'x-request-id': 'del-1' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(await svc.rt.partners.getTarget(P, 'gone-1')).toBeNull(); // deleted
+
+    expect((await svc.api(`/v1/partners/${P}/targets/gone-1`, { method: 'DELETE' })).status).toBe(404);
+    expect((await svc.api(`/v1/partners/${P}/targets/gone-1`, { method: 'DELETE' })).status).toBe(404);
+    for (const q of ['action=target.deleted&targetId=gone-1', `action=target.deleted&targetId=gone-1&partnerId=${P}`]) {
+      const e = await entries(q);
+      expect(e).toHaveLength(1);
+      expect(e[0]).toMatchObject({ actor: { keyId: 'admin' }, partnerId: P, targetId: 'gone-1', requestId: 'del-1' });
+    }
+  });
+
+  test("forced, the partner's stream failed: the next DELETE writes the partner's entry, the global one stays single", async () => {
+    await createTarget('gone-2');
+    const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/targets/gone-2?force=true`, { method: 'DELETE', headers: { 'x-request-id': 'del-2' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(await svc.rt.partners.getTarget(P, 'gone-2')).toBeNull();
+
+    expect((await svc.api(`/v1/partners/${P}/targets/gone-2?force=true`, { method: 'DELETE' })).status).toBe(404);
+    for (const q of ['action=target.deleted&targetId=gone-2', `action=target.deleted&targetId=gone-2&partnerId=${P}`]) {
+      const e = await entries(q);
+      expect(e).toHaveLength(1);
+      expect(e[0]).toMatchObject({ partnerId: P, targetId: 'gone-2', requestId: 'del-2' });
+    }
+  });
+});
+
+test('DELETE of an endpoint whose audit write failed: the retry (404) writes endpoint.deleted, once', async () => {
+  const P = 'aud-ep';
+  await createPartner(svc, P);
+  const created = await svc.api(`/v1/partners/${P}/endpoints`, { json: { url: 'http://127.0.0.1:9/hook', events: ['mirror.updated'] } });
+  expect(created.status).toBe(201);
+  const { id } = (await created.json()) as { id: string };
+
+  const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE', headers: { 'x-request-id': 'ep-del-1' } }));
+  expect(failed.status).toBeGreaterThanOrEqual(500);
+  expect((await svc.api(`/v1/partners/${P}/endpoints/${id}`)).status).toBe(404); // deleted
+
+  expect((await svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE' })).status).toBe(404);
+  expect((await svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE' })).status).toBe(404);
+  for (const q of ['action=endpoint.deleted', `action=endpoint.deleted&partnerId=${P}`]) {
+    const e = (await entries(q)).filter((x) => x.detail?.['endpointId'] === id);
+    expect(e).toHaveLength(1);
+    expect(e[0]).toMatchObject({ partnerId: P, requestId: 'ep-del-1' });
+  }
+});
