@@ -62,7 +62,12 @@ export class ApiKeyRepository {
     private readonly keys: Keys,
   ) {}
 
-  async create(role: Role, partnerId: string | undefined, opts: { name?: string | undefined; expiresAt?: Date | undefined } = {}): Promise<{ id: string; key: string; createdAt: string; expiresAt: string | null }> {
+  /**
+   * `audit` gives the creation's entry (from the new key's id), recorded pending (`AuditRepository.settle`)
+   * with the index entry (one script): a key created by a request whose audit write then failed (its
+   * secret never shown, but listed and active) gets its entry from the retry, which creates another.
+   */
+  async create(role: Role, partnerId: string | undefined, opts: { name?: string | undefined; expiresAt?: Date | undefined; audit?: ((id: string, expiresAt: string | null) => PendingAudit) | undefined } = {}): Promise<{ id: string; key: string; createdAt: string; expiresAt: string | null }> {
     const id = randomId('key_');
     const key = `sk_${role}_${randomToken(32)}`;
     const hash = sha256Hex(key);
@@ -70,7 +75,8 @@ export class ApiKeyRepository {
     const expiresAt = opts.expiresAt ? opts.expiresAt.toISOString() : null;
     const record: KeyRecord = { id, role, partnerId, ...(opts.name ? { name: opts.name } : {}), createdAt, expiresAt, revokedAt: null };
     // Index first: a key that authenticates is always listed (and so can be revoked).
-    await this.redis.hset(this.keys.apiKeyIndex(), id, JSON.stringify({ ...record, hash } satisfies IndexRecord));
+    const pending = opts.audit?.(id, expiresAt);
+    await this.redis.eval(CREATE_LUA, 2, this.keys.apiKeyIndex(), this.keys.auditPending('keys'), id, JSON.stringify({ ...record, hash } satisfies IndexRecord), pending?.id ?? '', pending?.entry ?? '');
     await this.redis.set(this.keys.apiKey(hash), JSON.stringify(record));
     return { id, key, createdAt, expiresAt };
   }
@@ -144,6 +150,13 @@ export class ApiKeyRepository {
     return key ? { key, revoked: changed === 1 } : null;
   }
 }
+
+/** KEYS: the key index, its pending audit entries (same slot). ARGV: id, index entry, the creation's pending audit id and entry ('' for none). */
+const CREATE_LUA = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
+return 1
+`;
 
 /**
  * KEYS: the key index, its pending audit entries (same slot). ARGV: id, the entry revoked, its

@@ -12,9 +12,14 @@ import { exclusiveBelow } from './stream-id.js';
 
 /**
  * KEYS: the partner's endpoint index, its pending audit entries (same slot). ARGV: endpoint id, the
- * delete's pending audit id and entry ('' for none). Takes the endpoint out of the index and, only if it
- * was there, records the entry pending (1 = taken out).
+ * change's pending audit id and entry ('' for none). ADD puts the endpoint in the index, DELETE takes it
+ * out; the entry is recorded pending only when the index changed (1 = changed).
  */
+const ADD_INDEXED_LUA = `
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+return 1
+`;
 const DELETE_INDEXED_LUA = `
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
@@ -74,9 +79,14 @@ export class EndpointRepository {
     defineOutboundScripts(redis);
   }
 
-  async create(e: EndpointRecord): Promise<void> {
+  /**
+   * `audit`: the creation's entry, recorded pending (`AuditRepository.settle`) with the index entry (one
+   * script): an endpoint made by a request whose audit write then failed gets deliveries, and its
+   * entry is written by the retry (which makes another).
+   */
+  async create(e: EndpointRecord, audit?: PendingAudit): Promise<void> {
     await this.redis.hset(this.keys.endpoint(e.partnerId, e.id), toFields(e));
-    await this.redis.sadd(this.keys.partnerEndpoints(e.partnerId), e.id);
+    await this.redis.eval(ADD_INDEXED_LUA, 2, this.keys.partnerEndpoints(e.partnerId), this.keys.auditPending({ partnerId: e.partnerId }), e.id, audit?.id ?? '', audit?.entry ?? '');
     this.changed(e.partnerId);
   }
 

@@ -77,16 +77,33 @@ if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
 return 1
 `;
 
-/** KEYS: the partner hash. ARGV: doc json, secrets json. Creates both fields or nothing (1 = created). */
+/**
+ * KEYS: the partner hash, its pending audit entries (same slot). ARGV: doc json, secrets json, the
+ * creation's pending audit id and entry ('' for none). Creates both fields or nothing (1 = created);
+ * records the entry pending only when it created them.
+ */
 const CREATE_PARTNER_LUA = `
 if redis.call('HEXISTS', KEYS[1], 'doc') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'secrets', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
+return 1
+`;
+
+/**
+ * KEYS: the partner hash, its pending audit entries (same slot). ARGV: the target's field, its record,
+ * the creation's pending audit id and entry ('' for none). HSETNX: two concurrent creates of one id
+ * both pass the owner check, only one wins, and only it records the entry pending (1 = created).
+ */
+const CREATE_FIELD_LUA = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
 return 1
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scCreatePartner(key: string, doc: string, secrets: string): Result<number, Context>;
+    scCreatePartner(key: string, pending: string, doc: string, secrets: string, auditId: string, auditEntry: string): Result<number, Context>;
+    scCreateField(key: string, pending: string, field: string, value: string, auditId: string, auditEntry: string): Result<number, Context>;
     scCasField(key: string, ...args: string[]): Result<number, Context>;
     scMarkDeleting(key: string, field: string, token: string, ttlMs: number): Result<string | null, Context>;
     scDeletingDone(key: string, pending: string, field: string, mark: string, untilMs: number, op: 'del' | 'unmark', auditId: string, auditEntry: string): Result<number, Context>;
@@ -190,7 +207,8 @@ export class PartnerRepository {
   ) {
     if (typeof (redis as unknown as { scCasField?: unknown }).scCasField !== 'function') {
       redis.defineCommand('scCasField', { numberOfKeys: 1, lua: CAS_FIELD_LUA });
-      redis.defineCommand('scCreatePartner', { numberOfKeys: 1, lua: CREATE_PARTNER_LUA });
+      redis.defineCommand('scCreatePartner', { numberOfKeys: 2, lua: CREATE_PARTNER_LUA });
+      redis.defineCommand('scCreateField', { numberOfKeys: 2, lua: CREATE_FIELD_LUA });
       redis.defineCommand('scMarkDeleting', { numberOfKeys: 1, lua: MARK_DELETING_LUA });
       redis.defineCommand('scDeletingDone', { numberOfKeys: 2, lua: DELETING_DONE_LUA });
       redis.defineCommand('scDeleteField', { numberOfKeys: 2, lua: DELETE_FIELD_LUA });
@@ -224,10 +242,14 @@ export class PartnerRepository {
    * written after, and again by a create that finds the partner already there, so a create that died
    * in between is repaired by its retry instead of leaving a partner nobody lists or schedules.
    */
-  async create(partner: Partner, webhookSecret: string): Promise<void> {
+  /**
+   * `audit`: the creation's entry, recorded pending by the creating script (`AuditRepository.settle`):
+   * the retry of a create whose audit write failed gets PartnerExistsError and would write none.
+   */
+  async create(partner: Partner, webhookSecret: string, audit?: PendingAudit): Promise<void> {
     const key = this.keys.partner(partner.id);
     const secrets: WebhookSecretRecord[] = [{ sealed: this.box.encrypt(webhookSecret), createdAt: partner.createdAt, expiresAt: null }];
-    const ok = await this.redis.scCreatePartner(key, JSON.stringify(partner), JSON.stringify(secrets));
+    const ok = await this.redis.scCreatePartner(key, this.keys.auditPending({ partnerId: partner.id }), JSON.stringify(partner), JSON.stringify(secrets), audit?.id ?? '', audit?.entry ?? '');
     await this.redis.sadd(this.keys.partnerIndex(), partner.id);
     if (ok === 0) throw new PartnerExistsError(partner.id);
   }
@@ -329,14 +351,16 @@ export class PartnerRepository {
   }
 
   /** Claims a globally unique target id, then stores the target under its partner. */
-  async createTarget(t: TargetRecord): Promise<boolean> {
+  /** `audit`: the creation's entry, recorded pending by the creating script (as `create`). */
+  async createTarget(t: TargetRecord, audit?: PendingAudit): Promise<boolean> {
     const claimed = await this.redis.set(this.keys.targetOwner(t.id), t.partnerId, 'NX');
     if (claimed === null) {
       const owner = await this.redis.get(this.keys.targetOwner(t.id));
       if (owner !== t.partnerId) return false;
     }
     // HSETNX: two concurrent creates of the same id both pass the owner check; only one may win.
-    const created = await this.redis.hsetnx(this.keys.partner(t.partnerId), `t:${t.id}`, JSON.stringify(t));
+    const { key, field } = this.targetField(t.partnerId, t.id);
+    const created = await this.redis.scCreateField(key, this.keys.auditPending({ partnerId: t.partnerId }), field, JSON.stringify(t), audit?.id ?? '', audit?.entry ?? '');
     this.invalidate(t.partnerId);
     return created === 1;
   }

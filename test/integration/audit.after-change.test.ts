@@ -3,7 +3,9 @@
  * "Audit log": every change has exactly one entry, even if the audit write failed once). A revoked key,
  * a deleted target or endpoint used to lose it for good: the request answered 5xx after the change, and
  * its retry found the key revoked already (200, "not this call's revocation") or the target or endpoint
- * gone (404), and wrote nothing. The change's script now records its entry pending, and the retry writes it, once.
+ * gone (404), and wrote nothing; so did a partner or target created (the retry: 409), and a key or
+ * endpoint created (the retry made another; the first stayed listed with no entry). The change's
+ * script now records its entry pending, and the retry writes it, once.
  * The write fails for real: the audit stream is replaced by a key of another type, so XADD errors.
  */
 import { createPartner, serviceForFile, type TestService } from '../helpers/service.js';
@@ -117,4 +119,66 @@ test('DELETE of an endpoint whose audit write failed: the retry (404) writes end
     expect(e).toHaveLength(1);
     expect(e[0]).toMatchObject({ partnerId: P, requestId: 'ep-del-1' });
   }
+});
+
+describe('a create whose audit write failed', () => {
+  test('partner: the retry (409) writes partner.created, once', async () => {
+    const body = { id: 'aud-new', name: 'New partner' };
+    const failed = await withBrokenStream(svc.rt.keys.auditAll(), () => svc.api('/v1/partners', { json: body, headers: { 'x-request-id': 'p-new-1' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect((await svc.api('/v1/partners/aud-new')).status).toBe(200); // created
+
+    expect((await svc.api('/v1/partners', { json: body })).status).toBe(409);
+    expect((await svc.api('/v1/partners', { json: body })).status).toBe(409);
+    for (const q of ['action=partner.created', 'action=partner.created&partnerId=aud-new']) {
+      const e = (await entries(q)).filter((x) => x.partnerId === 'aud-new');
+      expect(e).toHaveLength(1);
+      expect(e[0]).toMatchObject({ requestId: 'p-new-1' });
+    }
+  });
+
+  test('target with its own id: the retry (409) writes target.created, once', async () => {
+    const P = 'aud-tc';
+    await createPartner(svc, P);
+    const body = { id: 'made-1', platform: 'youtube', name: 'made', credentials: { refreshToken: 'r' }, commissionRateBps: 500 };
+    const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/targets?verify=false`, { json: body, headers: { 'x-request-id': 't-new-1' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(await svc.rt.partners.getTarget(P, 'made-1')).not.toBeNull(); // created
+
+    expect((await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: body })).status).toBe(409);
+    for (const q of ['action=target.created&targetId=made-1', `action=target.created&targetId=made-1&partnerId=${P}`]) {
+      const e = await entries(q);
+      expect(e).toHaveLength(1);
+      expect(e[0]).toMatchObject({ partnerId: P, requestId: 't-new-1' });
+    }
+  });
+
+  test('API key: the key it made (listed, active, never shown) gets its api_key.created from the retry', async () => {
+    const failed = await withBrokenStream(svc.rt.keys.auditAll(), () => svc.api('/v1/api-keys', { json: { role: 'viewer', name: 'twice' }, headers: { 'x-request-id': 'k-new-1' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect((await svc.api('/v1/api-keys', { json: { role: 'viewer', name: 'twice' } })).status).toBe(201);
+
+    const keys = ((await (await svc.api('/v1/api-keys')).json()) as { keys: { id: string; name: string | null }[] }).keys.filter((k) => k.name === 'twice');
+    expect(keys).toHaveLength(2);
+    const created = await entries('action=api_key.created');
+    for (const k of keys) expect(created.filter((e) => e.detail?.['keyId'] === k.id)).toHaveLength(1);
+    expect(created.filter((e) => e.requestId === 'k-new-1')).toHaveLength(1);
+  });
+
+  test('endpoint: the endpoint it made (delivered to, secret never shown) gets its endpoint.created from the retry', async () => {
+    const P = 'aud-ec';
+    await createPartner(svc, P);
+    const body = { url: 'http://127.0.0.1:9/hook', events: ['mirror.updated'] };
+    const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/endpoints`, { json: body, headers: { 'x-request-id': 'e-new-1' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect((await svc.api(`/v1/partners/${P}/endpoints`, { json: body })).status).toBe(201);
+
+    const eps = ((await (await svc.api(`/v1/partners/${P}/endpoints`)).json()) as { endpoints: { id: string }[] }).endpoints;
+    expect(eps).toHaveLength(2);
+    for (const q of ['action=endpoint.created', `action=endpoint.created&partnerId=${P}`]) {
+      const created = (await entries(q)).filter((e) => e.partnerId === P);
+      for (const ep of eps) expect(created.filter((e) => e.detail?.['endpointId'] === ep.id)).toHaveLength(1);
+      expect(created.filter((e) => e.requestId === 'e-new-1')).toHaveLength(1);
+    }
+  });
 });

@@ -41,8 +41,10 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, op
     const expiresAt = req.body.expiresAt ? new Date(req.body.expiresAt) : undefined;
     if (expiresAt && expiresAt.getTime() <= Date.now()) throw badRequest('expiresAt is in the past', [{ path: 'body.expiresAt', message: 'must be in the future' }]);
     if (partnerId && !(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
-    const created = await apiKeys.create(role, partnerId, { name, expiresAt });
-    await app.audit(req, { action: 'api_key.created', partnerId, detail: { keyId: created.id, role, ...(name ? { name } : {}), expiresAt: created.expiresAt } });
+    // Recorded with the key (one script), written after it (a create whose audit write failed leaves
+    // an active key listed, its secret never shown: the retry, which creates another, writes its entry).
+    const created = await apiKeys.create(role, partnerId, { name, expiresAt, audit: (keyId, expires) => app.auditPending(req, { action: 'api_key.created', partnerId, detail: { keyId, role, ...(name ? { name } : {}), expiresAt: expires } }) });
+    await app.auditSettle('keys');
     return reply.status(201).send({ ...created, role, partnerId, name: name ?? null });
   });
 

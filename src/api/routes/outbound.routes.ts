@@ -110,8 +110,10 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
       const { partnerId } = req.params;
       if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
       await checkUrl(req.body.url);
-      const { endpoint, secret } = await outbound.createEndpoint(partnerId, req.body);
-      await app.audit(req, { action: 'endpoint.created', partnerId, detail: { endpointId: endpoint.id } });
+      // Recorded with the endpoint (one script), written after it: an endpoint made by a request whose
+      // audit write failed gets deliveries all the same; the retry (which makes another) writes its entry.
+      const { endpoint, secret } = await outbound.createEndpoint(partnerId, req.body, (endpointId) => app.auditPending(req, { action: 'endpoint.created', partnerId, detail: { endpointId } }));
+      await app.auditSettle({ partnerId });
       return reply.status(201).send({ ...publicEndpoint(endpoint), secret });
     },
   );

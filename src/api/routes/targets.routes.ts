@@ -101,13 +101,16 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     await checkBaseUrl(req.body.baseUrl);
     const { credentials, ...rest } = req.body;
     const id = req.body.id ?? randomId('tgt_');
+    // target.created is recorded with the creation (one script) and written after it, once: the retry
+    // of a create whose audit write failed (5xx) gets 409 and writes it first.
+    await app.auditSettle({ partnerId });
     if (await partners.getTarget(partnerId, id)) throw conflict(`target ${id} already exists`);
     const checked = req.query.verify === 'true' ? await verify({ id, partnerId, platform: req.body.platform, baseUrl: req.body.baseUrl, credentials, rateLimit: req.body.rateLimit }) : null;
     const now = new Date().toISOString();
     const t: TargetRecord = { ...rest, id, partnerId, baseUrl: req.body.baseUrl, credentialsSealed: partners.sealCredentials(credentials), createdAt: now, updatedAt: now };
-    if (!(await partners.createTarget(t))) throw conflict(`target ${t.id} already exists`);
+    if (!(await partners.createTarget(t, app.auditPending(req, { action: 'target.created', partnerId, targetId: t.id, detail: { credentialsChecked: checked?.checked ?? false } })))) throw conflict(`target ${t.id} already exists`);
     await opts.verifier.keep(t.id, checked?.token ?? null);
-    await app.audit(req, { action: 'target.created', partnerId, targetId: t.id, detail: { credentialsChecked: checked?.checked ?? false } });
+    await app.auditSettle({ partnerId });
     await kick(t);
     return reply.status(201).send(publicTarget(t));
   });
