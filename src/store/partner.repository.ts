@@ -7,9 +7,11 @@ import type { Result } from 'ioredis';
 import type { RedisClient } from './redis.js';
 
 /**
- * KEYS: the partner hash. ARGV: field, '1' when the field was present (else '0'), the value read,
- * the new value ('' with ARGV[5] = 'del' deletes the field). Compare-and-set of one field: the write
- * happens only if nobody changed it since it was read. Returns 1 when written.
+ * KEYS: the partner hash, its pending audit entries (same slot). ARGV: field, '1' when the field was
+ * present (else '0'), the value read, the new value ('' with ARGV[5] = 'del' deletes the field), the
+ * change's pending audit id and entry ('' for none). Compare-and-set of one field: the write happens
+ * only if nobody changed it since it was read, and with it the entry is recorded pending. Returns 1
+ * when written.
  */
 const CAS_FIELD_LUA = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -19,6 +21,7 @@ elseif cur then
   return 0
 end
 if ARGV[5] == 'del' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[4]) end
+if ARGV[6] and ARGV[6] ~= '' then redis.call('HSET', KEYS[2], ARGV[6], ARGV[7]) end
 return 1
 `;
 
@@ -104,7 +107,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scCreatePartner(key: string, pending: string, doc: string, secrets: string, auditId: string, auditEntry: string): Result<number, Context>;
     scCreateField(key: string, pending: string, field: string, value: string, auditId: string, auditEntry: string): Result<number, Context>;
-    scCasField(key: string, ...args: string[]): Result<number, Context>;
+    scCasField(key: string, pending: string, ...args: string[]): Result<number, Context>;
     scMarkDeleting(key: string, field: string, token: string, ttlMs: number): Result<string | null, Context>;
     scDeletingDone(key: string, pending: string, field: string, mark: string, untilMs: number, op: 'del' | 'unmark', auditId: string, auditEntry: string): Result<number, Context>;
     scDeleteField(key: string, pending: string, field: string, auditId: string, auditEntry: string): Result<number, Context>;
@@ -206,7 +209,7 @@ export class PartnerRepository {
     private readonly box: SecretBox,
   ) {
     if (typeof (redis as unknown as { scCasField?: unknown }).scCasField !== 'function') {
-      redis.defineCommand('scCasField', { numberOfKeys: 1, lua: CAS_FIELD_LUA });
+      redis.defineCommand('scCasField', { numberOfKeys: 2, lua: CAS_FIELD_LUA });
       redis.defineCommand('scCreatePartner', { numberOfKeys: 2, lua: CREATE_PARTNER_LUA });
       redis.defineCommand('scCreateField', { numberOfKeys: 2, lua: CREATE_FIELD_LUA });
       redis.defineCommand('scMarkDeleting', { numberOfKeys: 1, lua: MARK_DELETING_LUA });
@@ -221,13 +224,13 @@ export class PartnerRepository {
    * leave it; null: delete it); the write is a compare-and-set, retried from a fresh read when
    * another writer got in between.
    */
-  private async updateField(partnerId: string, field: string, change: (current: string | null) => string | null | undefined): Promise<string | null | undefined> {
+  private async updateField(partnerId: string, field: string, change: (current: string | null) => string | null | undefined, audit?: PendingAudit): Promise<string | null | undefined> {
     const key = this.keys.partner(partnerId);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const current = await this.redis.hget(key, field);
       const next = change(current);
       if (next === undefined) return undefined;
-      const ok = await this.redis.scCasField(key, field, current === null ? '0' : '1', current ?? '', next ?? '', next === null ? 'del' : 'set');
+      const ok = await this.redis.scCasField(key, this.keys.auditPending({ partnerId }), field, current === null ? '0' : '1', current ?? '', next ?? '', next === null ? 'del' : 'set', audit?.id ?? '', audit?.entry ?? '');
       if (ok === 1) {
         this.invalidate(partnerId);
         return next;
@@ -337,7 +340,11 @@ export class PartnerRepository {
    * `newSecret` becomes current — atomically: concurrent rotations (any API process) each keep
    * their secret instead of overwriting each other's.
    */
-  async rotateSecret(partnerId: string, newSecret: string, graceMs: number): Promise<void> {
+  /**
+   * `audit`: the rotation's entry, recorded pending with it (one script; `AuditRepository.settle`): a
+   * rotation whose audit write failed is not redone by its retry, which makes a rotation of its own.
+   */
+  async rotateSecret(partnerId: string, newSecret: string, graceMs: number, audit?: PendingAudit): Promise<void> {
     const sealed = this.box.encrypt(newSecret);
     await this.updateField(partnerId, 'secrets', (raw) => {
       const now = Date.now();
@@ -347,7 +354,7 @@ export class PartnerRepository {
         .filter((s) => s.expiresAt !== null && Date.parse(s.expiresAt) > now);
       kept.push({ sealed, createdAt: new Date(now).toISOString(), expiresAt: null });
       return JSON.stringify(kept);
-    });
+    }, audit);
   }
 
   /** Claims a globally unique target id, then stores the target under its partner. */

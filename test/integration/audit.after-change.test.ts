@@ -182,3 +182,15 @@ describe('a create whose audit write failed', () => {
     }
   });
 });
+
+test('a webhook secret rotation whose audit write failed: the retry rotates again, and both rotations have their entry', async () => {
+  const P = 'aud-rot';
+  await createPartner(svc, P);
+  const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/webhook-secret/rotate`, { method: 'POST', headers: { 'x-request-id': 'rot-1' } }));
+  expect(failed.status).toBeGreaterThanOrEqual(500);
+  expect((await svc.api(`/v1/partners/${P}/webhook-secret/rotate`, { method: 'POST', headers: { 'x-request-id': 'rot-2' } })).status).toBe(200);
+  for (const q of ['action=webhook_secret.rotated', `action=webhook_secret.rotated&partnerId=${P}`]) {
+    const e = (await entries(q)).filter((x) => x.partnerId === P);
+    expect(e.map((x) => x.requestId).sort()).toEqual(['rot-1', 'rot-2']);
+  }
+});

@@ -135,8 +135,10 @@ export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async 
       const { partnerId } = req.params;
       if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
       const webhookSecret = newWebhookSecret();
-      await partners.rotateSecret(partnerId, webhookSecret, opts.rotationGraceMs);
-      await app.audit(req, { action: 'webhook_secret.rotated', partnerId });
+      // Recorded with the rotation (one script), written after it: the retry of a rotation whose audit
+      // write failed rotates again (its own entry) and writes the first one's, which it cannot redo.
+      await partners.rotateSecret(partnerId, webhookSecret, opts.rotationGraceMs, app.auditPending(req, { action: 'webhook_secret.rotated', partnerId }));
+      await app.auditSettle({ partnerId });
       return reply.status(200).send({ id: partnerId, webhookSecret, previousSecretValidUntil: new Date(Date.now() + opts.rotationGraceMs).toISOString() });
     },
   );
