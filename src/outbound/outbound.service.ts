@@ -9,6 +9,7 @@ import { conflict, notFound } from '../lib/errors.js';
 import { randomId, sortableId } from '../lib/ids.js';
 import type { DeliveryProducer } from '../queues/delivery.queue.js';
 import { newWebhookSecret } from '../sources/signature.js';
+import type { PendingAudit } from '../store/audit.repository.js';
 import type { EndpointRepository } from '../store/endpoint.repository.js';
 import type { OutboundMessageRepository } from '../store/outbound-message.repository.js';
 import { newDelivery, type DeliveryState, type EndpointRecord, type OutboundEventType, type OutboundMessage } from './outbound.types.js';
@@ -50,7 +51,8 @@ export class OutboundService {
     return this.deps.producer.queue;
   }
 
-  async createEndpoint(partnerId: string, input: EndpointInput): Promise<{ endpoint: EndpointRecord; secret: string }> {
+  /** `audit`: the creation's audit entry, recorded pending with the endpoint (EndpointRepository.create). */
+  async createEndpoint(partnerId: string, input: EndpointInput, audit?: (endpointId: string) => PendingAudit): Promise<{ endpoint: EndpointRecord; secret: string }> {
     const secret = newWebhookSecret();
     const now = new Date().toISOString();
     const endpoint: EndpointRecord = {
@@ -70,7 +72,7 @@ export class OutboundService {
       createdAt: now,
       updatedAt: now,
     };
-    await this.deps.endpoints.create(endpoint);
+    await this.deps.endpoints.create(endpoint, audit?.(endpoint.id));
     return { endpoint, secret };
   }
 

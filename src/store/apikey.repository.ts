@@ -6,6 +6,7 @@
  */
 import { randomId } from '../lib/ids.js';
 import { randomToken, sha256Hex } from '../lib/crypto.js';
+import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -61,7 +62,12 @@ export class ApiKeyRepository {
     private readonly keys: Keys,
   ) {}
 
-  async create(role: Role, partnerId: string | undefined, opts: { name?: string | undefined; expiresAt?: Date | undefined } = {}): Promise<{ id: string; key: string; createdAt: string; expiresAt: string | null }> {
+  /**
+   * `audit` gives the creation's entry (from the new key's id), recorded pending (`AuditRepository.settle`)
+   * with the index entry (one script): a key created by a request whose audit write then failed (its
+   * secret never shown, but listed and active) gets its entry from the retry, which creates another.
+   */
+  async create(role: Role, partnerId: string | undefined, opts: { name?: string | undefined; expiresAt?: Date | undefined; audit?: ((id: string, expiresAt: string | null) => PendingAudit) | undefined } = {}): Promise<{ id: string; key: string; createdAt: string; expiresAt: string | null }> {
     const id = randomId('key_');
     const key = `sk_${role}_${randomToken(32)}`;
     const hash = sha256Hex(key);
@@ -69,7 +75,8 @@ export class ApiKeyRepository {
     const expiresAt = opts.expiresAt ? opts.expiresAt.toISOString() : null;
     const record: KeyRecord = { id, role, partnerId, ...(opts.name ? { name: opts.name } : {}), createdAt, expiresAt, revokedAt: null };
     // Index first: a key that authenticates is always listed (and so can be revoked).
-    await this.redis.hset(this.keys.apiKeyIndex(), id, JSON.stringify({ ...record, hash } satisfies IndexRecord));
+    const pending = opts.audit?.(id, expiresAt);
+    await this.redis.eval(CREATE_LUA, 2, this.keys.apiKeyIndex(), this.keys.auditPending('keys'), id, JSON.stringify({ ...record, hash } satisfies IndexRecord), pending?.id ?? '', pending?.entry ?? '');
     await this.redis.set(this.keys.apiKey(hash), JSON.stringify(record));
     return { id, key, createdAt, expiresAt };
   }
@@ -118,8 +125,13 @@ export class ApiKeyRepository {
     return (await this.revokeOnce(id, now))?.key ?? null;
   }
 
-  /** `revoke`, and whether this call is the one that revoked the key (for the audit log). */
-  async revokeOnce(id: string, now = Date.now()): Promise<{ key: PublicApiKey; revoked: boolean } | null> {
+  /**
+   * `revoke`, and whether this call is the one that revoked the key. `audit` gives the revocation's
+   * audit entry (from the key's record), recorded pending (`AuditRepository.settle`) by the same
+   * script that revokes the key in the index, so only by the call that revoked it: a revocation whose
+   * audit write then fails keeps its entry, and the retry (which finds it revoked) writes it.
+   */
+  async revokeOnce(id: string, now = Date.now(), audit?: (key: Pick<KeyRecord, 'id' | 'role' | 'partnerId' | 'name'>) => PendingAudit): Promise<{ key: PublicApiKey; revoked: boolean } | null> {
     const raw = await this.redis.hget(this.keys.apiKeyIndex(), id);
     if (!raw) return null;
     const rec = JSON.parse(raw) as IndexRecord;
@@ -130,7 +142,8 @@ export class ApiKeyRepository {
     // still logs in; its retry finds the index active and revokes (and audits) again.
     if (!rec.revokedAt) await this.redis.set(this.keys.apiKey(hash), JSON.stringify({ ...record, revokedAt: candidate }), 'XX');
     // Compare-and-set on the index entry: the first revocation time written is the one every caller uses.
-    const [revokedAt, changed] = (await this.redis.eval(REVOKE_LUA, 1, this.keys.apiKeyIndex(), id, JSON.stringify({ ...rec, revokedAt: candidate }), candidate)) as [string, number];
+    const pending = audit?.(record);
+    const [revokedAt, changed] = (await this.redis.eval(REVOKE_LUA, 2, this.keys.apiKeyIndex(), this.keys.auditPending('keys'), id, JSON.stringify({ ...rec, revokedAt: candidate }), candidate, pending?.id ?? '', pending?.entry ?? '')) as [string, number];
     // Every caller writes the winning time to the record authentication reads before it answers.
     if (revokedAt !== candidate || rec.revokedAt) await this.redis.set(this.keys.apiKey(hash), JSON.stringify({ ...record, revokedAt }), 'XX');
     const key = await this.get(id, now);
@@ -138,13 +151,25 @@ export class ApiKeyRepository {
   }
 }
 
-/** KEYS[1] the key index, ARGV: id, the entry revoked, its revocation time → {revokedAt, 1 if this call revoked it}. */
+/** KEYS: the key index, its pending audit entries (same slot). ARGV: id, index entry, the creation's pending audit id and entry ('' for none). */
+const CREATE_LUA = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
+return 1
+`;
+
+/**
+ * KEYS: the key index, its pending audit entries (same slot). ARGV: id, the entry revoked, its
+ * revocation time, the revocation's pending audit id and entry ('' for none) → {revokedAt, 1 if this
+ * call revoked it}. The audit entry is recorded pending only by the call that revokes.
+ */
 const REVOKE_LUA = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return {ARGV[3], 0} end
 local at = cjson.decode(cur)['revokedAt']
 if type(at) == 'string' and at ~= '' then return {at, 0} end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[5]) end
 return {ARGV[3], 1}
 `;
 

@@ -5,6 +5,7 @@
  * partner's stream). Stream ids are time-ordered: the cursor is the last id returned and a time range
  * maps to an id range, so paging and `from`/`to` cost no scan of older entries.
  */
+import { randomId } from '../lib/ids.js';
 import type { Principal } from './apikey.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
@@ -65,6 +66,22 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'entry', ARGV[2])
 redis.call('SET', KEYS[1], '1', 'EX', tonumber(ARGV[3]))
 return 1
 `;
+/**
+ * Where changes whose audit entry is written after them keep that entry until it is in the log
+ * (`Keys.auditPending`): one hash per slot the changes are made in (the API key index's, a partner's).
+ */
+export type AuditScope = 'keys' | { partnerId: string };
+
+/**
+ * An audit entry that the change's own script records (HSET `id` → `entry` into the scope's pending
+ * hash, only when the change is made), so that it survives an audit write that fails after the change:
+ * `AuditRepository.settle` writes it, once, then clears it. `id` is unique per change (the once-mark).
+ */
+export interface PendingAudit {
+  id: string;
+  entry: string;
+}
+
 /** Entries read per XREVRANGE round, and at most this many rounds per page (a narrow filter hands back a cursor). */
 const BATCH = 200;
 const MAX_ROUNDS = 25;
@@ -93,10 +110,43 @@ export class AuditRepository {
    * action done by one step and audited by a later one, which any call that finds the action not yet
    * audited completes. Each stream's entry and its "written" mark are one script in that stream's slot.
    */
-  async recordOnce(id: string, actor: AuditActor, w: AuditWrite): Promise<void> {
-    const body = JSON.stringify({ at: new Date().toISOString(), actor, ...w });
+  async recordOnce(id: string, actor: AuditActor, w: AuditWrite, at = new Date().toISOString()): Promise<void> {
+    const body = JSON.stringify({ at, actor, ...w });
     await this.redis.eval(RECORD_ONCE_LUA, 2, this.keys.auditOnce(id), this.keys.auditAll(), MAX_LEN, body, ONCE_TTL_S);
     if (w.partnerId) await this.redis.eval(RECORD_ONCE_LUA, 2, this.keys.auditOnce(id, w.partnerId), this.keys.audit(w.partnerId), MAX_LEN, body, ONCE_TTL_S);
+  }
+
+  /**
+   * The audit entry of a change, to be recorded by the change's own script (see `PendingAudit`):
+   * a change and its entry are then never apart, whichever step fails after the change.
+   */
+  pending(actor: AuditActor, w: AuditWrite): PendingAudit {
+    return { id: randomId('aud_'), entry: JSON.stringify({ at: new Date().toISOString(), actor, ...w }) };
+  }
+
+  /**
+   * Writes every entry still pending in the scope (each once: `recordOnce` with its id), then clears it.
+   * Called by every request that may make such a change (and so by its retry): a request whose audit
+   * write failed (5xx) after the change leaves the entry pending, and the retry, which finds the change
+   * made (404, 200 unchanged) and would write nothing of its own, writes it. Oldest first.
+   */
+  async settle(scope: AuditScope): Promise<void> {
+    const key = this.keys.auditPending(scope);
+    const ids = await this.redis.hkeys(key);
+    if (ids.length === 0) return;
+    const raws = await this.redis.hmget(key, ...ids);
+    const waiting: { id: string; at: string; actor: AuditActor; w: AuditWrite }[] = [];
+    ids.forEach((id, i) => {
+      const raw = raws[i];
+      if (!raw) return; // settled meanwhile by another request
+      const { at, actor, ...w } = JSON.parse(raw) as AuditWrite & { at?: string; actor?: AuditActor };
+      waiting.push({ id, at: at ?? new Date().toISOString(), actor: actor ?? { keyId: 'unknown', role: 'unknown' }, w });
+    });
+    waiting.sort((a, b) => a.at.localeCompare(b.at) || a.id.localeCompare(b.id));
+    for (const p of waiting) {
+      await this.recordOnce(p.id, p.actor, p.w, p.at);
+      await this.redis.hdel(key, p.id);
+    }
   }
 
   /** Newest first. `nextCursor` is null when nothing older matches within the range. */

@@ -4,10 +4,27 @@
  * endpoint (a capped stream, newest first when read).
  */
 import type { AttemptRecord, EndpointRecord, OutboundEventType } from '../outbound/outbound.types.js';
+import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import { defineOutboundScripts } from './outbound.scripts.js';
 import type { RedisClient } from './redis.js';
 import { exclusiveBelow } from './stream-id.js';
+
+/**
+ * KEYS: the partner's endpoint index, its pending audit entries (same slot). ARGV: endpoint id, the
+ * change's pending audit id and entry ('' for none). ADD puts the endpoint in the index, DELETE takes it
+ * out; the entry is recorded pending only when the index changed (1 = changed).
+ */
+const ADD_INDEXED_LUA = `
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+return 1
+`;
+const DELETE_INDEXED_LUA = `
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+return 1
+`;
 
 /** Attempts kept per endpoint (older ones are trimmed). */
 const ATTEMPT_LOG_MAX = 5_000;
@@ -62,9 +79,14 @@ export class EndpointRepository {
     defineOutboundScripts(redis);
   }
 
-  async create(e: EndpointRecord): Promise<void> {
+  /**
+   * `audit`: the creation's entry, recorded pending (`AuditRepository.settle`) with the index entry (one
+   * script): an endpoint made by a request whose audit write then failed gets deliveries, and its
+   * entry is written by the retry (which makes another).
+   */
+  async create(e: EndpointRecord, audit?: PendingAudit): Promise<void> {
     await this.redis.hset(this.keys.endpoint(e.partnerId, e.id), toFields(e));
-    await this.redis.sadd(this.keys.partnerEndpoints(e.partnerId), e.id);
+    await this.redis.eval(ADD_INDEXED_LUA, 2, this.keys.partnerEndpoints(e.partnerId), this.keys.auditPending({ partnerId: e.partnerId }), e.id, audit?.id ?? '', audit?.entry ?? '');
     this.changed(e.partnerId);
   }
 
@@ -133,10 +155,17 @@ export class EndpointRepository {
     }
   }
 
-  async delete(partnerId: string, endpointId: string): Promise<boolean> {
-    const n = await this.redis.srem(this.keys.partnerEndpoints(partnerId), endpointId);
+  /**
+   * Deletes the endpoint. `audit` (the delete's entry) is recorded pending (`AuditRepository.settle`)
+   * by the same script that takes the endpoint out of the partner's index, only if this call did: a
+   * retry of a delete whose audit write failed finds it gone (404) and would write no entry of its own.
+   * An endpoint with a record but no index entry (a create that failed half-way) records it after.
+   */
+  async delete(partnerId: string, endpointId: string, audit?: PendingAudit): Promise<boolean> {
+    const n = (await this.redis.eval(DELETE_INDEXED_LUA, 2, this.keys.partnerEndpoints(partnerId), this.keys.auditPending({ partnerId }), endpointId, audit?.id ?? '', audit?.entry ?? '')) as number;
     const d = await this.redis.del(this.keys.endpoint(partnerId, endpointId), this.keys.endpointAttempts(partnerId, endpointId));
     this.changed(partnerId);
+    if (n === 0 && d > 0 && audit) await this.redis.hset(this.keys.auditPending({ partnerId }), audit.id, audit.entry);
     return n > 0 || d > 0;
   }
 

@@ -79,6 +79,14 @@ export class Keys {
   auditOnce(id: string, partnerId?: string): string {
     return partnerId === undefined ? `${this.prefix}:{audit}:once:${id}` : `${this.prefix}:{p:${partnerId}}:audit-once:${id}`;
   }
+  /**
+   * HASH pending id → audit entry (JSON): changes recorded with their entry by the change's own script,
+   * whose entry is not in the audit log yet (`AuditRepository.settle`). In the slot of the changes:
+   * the API key index's, or the partner's.
+   */
+  auditPending(scope: 'keys' | { partnerId: string }): string {
+    return scope === 'keys' ? `${this.prefix}:{keys}:audit-pending` : `${this.prefix}:{p:${scope.partnerId}}:audit-pending`;
+  }
   /** HASH key id → key record (role, partner, name, created, expiry, revocation; the hash, never the key). */
   /** A tiny write (short TTL) by every /health/ready: ready means Redis accepts writes, not only answers. */
   readinessProbe(): string {

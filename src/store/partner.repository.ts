@@ -1,18 +1,21 @@
 /** Partners, their targets and webhook secrets: one hash per partner (one slot, one HGETALL). */
 import type { SecretBox } from '../lib/crypto.js';
 import type { Platform } from '../targets/target.adapter.js';
+import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { Result } from 'ioredis';
 import type { RedisClient } from './redis.js';
 
 /**
- * KEYS: the partner hash. ARGV: field, '1' when the field was present (else '0'), the value read,
- * the new value ('' with ARGV[5] = 'del' deletes the field), and '1' (ARGV[6]) to drop an expired
- * "being deleted" mark from a target record written (a DELETE that crashed: see MARK_DELETING_LUA).
- * Compare-and-set of one field: the write happens only if nobody changed it since it was read.
- * Whether the mark expired is decided here, on Redis's clock, as the mark was dated (never the API
- * process's: a slow one kept an expired mark, a fast one dropped the mark of a DELETE still checking).
- * Returns 1 when written, 2 when written without its expired mark.
+ * KEYS: the partner hash, its pending audit entries (same slot). ARGV: field, '1' when the field was
+ * present (else '0'), the value read, the new value ('' with ARGV[5] = 'del' deletes the field), '1'
+ * (ARGV[6]) to drop an expired "being deleted" mark from a target record written (a DELETE that
+ * crashed: see MARK_DELETING_LUA), and the change's pending audit id and entry (ARGV[7], ARGV[8]; ''
+ * for none). Compare-and-set of one field: the write happens only if nobody changed it since it was
+ * read, and with it the entry is recorded pending. Whether the mark expired is decided here, on
+ * Redis's clock, as the mark was dated (never the API process's: a slow one kept an expired mark, a
+ * fast one dropped the mark of a DELETE still checking). Returns 1 when written, 2 when written
+ * without its expired mark.
  */
 const CAS_FIELD_LUA = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -21,24 +24,25 @@ if ARGV[2] == '1' then
 elseif cur then
   return 0
 end
+local written = 1
 if ARGV[5] == 'del' then
   redis.call('HDEL', KEYS[1], ARGV[1])
-  return 1
-end
-local value = ARGV[4]
-local written = 1
-if ARGV[6] == '1' then
-  local mark = string.match(value, ',"deleting":"([^"]*)"')
-  if mark then
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    if (tonumber(string.match(mark, '^%d+') or '0') or 0) <= now then
-      value = string.gsub(value, ',"deleting":"[^"]*"', '')
-      written = 2
+else
+  local value = ARGV[4]
+  if ARGV[6] == '1' then
+    local mark = string.match(value, ',"deleting":"([^"]*)"')
+    if mark then
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      if (tonumber(string.match(mark, '^%d+') or '0') or 0) <= now then
+        value = string.gsub(value, ',"deleting":"[^"]*"', '')
+        written = 2
+      end
     end
   end
+  redis.call('HSET', KEYS[1], ARGV[1], value)
 end
-redis.call('HSET', KEYS[1], ARGV[1], value)
+if ARGV[7] and ARGV[7] ~= '' then redis.call('HSET', KEYS[2], ARGV[7], ARGV[8]) end
 return written
 `;
 
@@ -62,8 +66,9 @@ return mark
 `;
 
 /**
- * KEYS: the partner hash. ARGV: the target's field, the mark (MARK_DELETING's answer), its until ms, and
- * 'del' to delete the target or 'unmark' to take the mark off. Only while that very mark is on the record
+ * KEYS: the partner hash, its pending audit entries (same slot). ARGV: the target's field, the mark
+ * (MARK_DELETING's answer), its until ms, 'del' to delete the target or 'unmark' to take the mark off,
+ * and the delete's pending audit id and entry ('' for none). Only while that very mark is on the record
  * and has not expired (Redis's clock): the mark was there all along since it was written, so no sync run
  * saved (or called the platform) after the DELETE's check of its mirrors. Returns 1 when done, 0 when the
  * target does not exist, -1 when the mark is gone, replaced or expired (nothing done).
@@ -78,25 +83,55 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[4] == 'del' then
   if now >= tonumber(ARGV[3]) then return -1 end
   redis.call('HDEL', KEYS[1], ARGV[1])
+  if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], ARGV[6]) end
 else
   redis.call('HSET', KEYS[1], ARGV[1], string.sub(raw, 1, s - 1) .. string.sub(raw, e + 1))
 end
 return 1
 `;
 
-/** KEYS: the partner hash. ARGV: doc json, secrets json. Creates both fields or nothing (1 = created). */
+/**
+ * KEYS: the partner hash, its pending audit entries (same slot). ARGV: the target's field, the delete's
+ * pending audit id and entry ('' for none). Deletes the field; records the entry pending only if it did
+ * (1 = deleted).
+ */
+const DELETE_FIELD_LUA = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+return 1
+`;
+
+/**
+ * KEYS: the partner hash, its pending audit entries (same slot). ARGV: doc json, secrets json, the
+ * creation's pending audit id and entry ('' for none). Creates both fields or nothing (1 = created);
+ * records the entry pending only when it created them.
+ */
 const CREATE_PARTNER_LUA = `
 if redis.call('HEXISTS', KEYS[1], 'doc') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'secrets', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
+return 1
+`;
+
+/**
+ * KEYS: the partner hash, its pending audit entries (same slot). ARGV: the target's field, its record,
+ * the creation's pending audit id and entry ('' for none). HSETNX: two concurrent creates of one id
+ * both pass the owner check, only one wins, and only it records the entry pending (1 = created).
+ */
+const CREATE_FIELD_LUA = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
 return 1
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scCreatePartner(key: string, doc: string, secrets: string): Result<number, Context>;
-    scCasField(key: string, ...args: string[]): Result<number, Context>;
+    scCreatePartner(key: string, pending: string, doc: string, secrets: string, auditId: string, auditEntry: string): Result<number, Context>;
+    scCreateField(key: string, pending: string, field: string, value: string, auditId: string, auditEntry: string): Result<number, Context>;
+    scCasField(key: string, pending: string, ...args: string[]): Result<number, Context>;
     scMarkDeleting(key: string, field: string, token: string, ttlMs: number): Result<string | null, Context>;
-    scDeletingDone(key: string, field: string, mark: string, untilMs: number, op: 'del' | 'unmark'): Result<number, Context>;
+    scDeletingDone(key: string, pending: string, field: string, mark: string, untilMs: number, op: 'del' | 'unmark', auditId: string, auditEntry: string): Result<number, Context>;
+    scDeleteField(key: string, pending: string, field: string, auditId: string, auditEntry: string): Result<number, Context>;
   }
 }
 
@@ -191,10 +226,12 @@ export class PartnerRepository {
     private readonly box: SecretBox,
   ) {
     if (typeof (redis as unknown as { scCasField?: unknown }).scCasField !== 'function') {
-      redis.defineCommand('scCasField', { numberOfKeys: 1, lua: CAS_FIELD_LUA });
-      redis.defineCommand('scCreatePartner', { numberOfKeys: 1, lua: CREATE_PARTNER_LUA });
+      redis.defineCommand('scCasField', { numberOfKeys: 2, lua: CAS_FIELD_LUA });
+      redis.defineCommand('scCreatePartner', { numberOfKeys: 2, lua: CREATE_PARTNER_LUA });
+      redis.defineCommand('scCreateField', { numberOfKeys: 2, lua: CREATE_FIELD_LUA });
       redis.defineCommand('scMarkDeleting', { numberOfKeys: 1, lua: MARK_DELETING_LUA });
-      redis.defineCommand('scDeletingDone', { numberOfKeys: 1, lua: DELETING_DONE_LUA });
+      redis.defineCommand('scDeletingDone', { numberOfKeys: 2, lua: DELETING_DONE_LUA });
+      redis.defineCommand('scDeleteField', { numberOfKeys: 2, lua: DELETE_FIELD_LUA });
     }
   }
 
@@ -208,14 +245,15 @@ export class PartnerRepository {
     partnerId: string,
     field: string,
     change: (current: string | null) => string | null | undefined,
-    dropExpiredMark = false,
+    opts: { dropExpiredMark?: boolean; audit?: PendingAudit } = {},
   ): Promise<{ value: string | null; markDropped: boolean } | undefined> {
     const key = this.keys.partner(partnerId);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const current = await this.redis.hget(key, field);
       const next = change(current);
       if (next === undefined) return undefined;
-      const ok = await this.redis.scCasField(key, field, current === null ? '0' : '1', current ?? '', next ?? '', next === null ? 'del' : 'set', dropExpiredMark ? '1' : '0');
+      const { dropExpiredMark = false, audit } = opts;
+      const ok = await this.redis.scCasField(key, this.keys.auditPending({ partnerId }), field, current === null ? '0' : '1', current ?? '', next ?? '', next === null ? 'del' : 'set', dropExpiredMark ? '1' : '0', audit?.id ?? '', audit?.entry ?? '');
       if (ok === 1 || ok === 2) {
         this.invalidate(partnerId);
         return { value: next, markDropped: ok === 2 };
@@ -230,10 +268,14 @@ export class PartnerRepository {
    * written after, and again by a create that finds the partner already there, so a create that died
    * in between is repaired by its retry instead of leaving a partner nobody lists or schedules.
    */
-  async create(partner: Partner, webhookSecret: string): Promise<void> {
+  /**
+   * `audit`: the creation's entry, recorded pending by the creating script (`AuditRepository.settle`):
+   * the retry of a create whose audit write failed gets PartnerExistsError and would write none.
+   */
+  async create(partner: Partner, webhookSecret: string, audit?: PendingAudit): Promise<void> {
     const key = this.keys.partner(partner.id);
     const secrets: WebhookSecretRecord[] = [{ sealed: this.box.encrypt(webhookSecret), createdAt: partner.createdAt, expiresAt: null }];
-    const ok = await this.redis.scCreatePartner(key, JSON.stringify(partner), JSON.stringify(secrets));
+    const ok = await this.redis.scCreatePartner(key, this.keys.auditPending({ partnerId: partner.id }), JSON.stringify(partner), JSON.stringify(secrets), audit?.id ?? '', audit?.entry ?? '');
     await this.redis.sadd(this.keys.partnerIndex(), partner.id);
     if (ok === 0) throw new PartnerExistsError(partner.id);
   }
@@ -321,7 +363,11 @@ export class PartnerRepository {
    * `newSecret` becomes current — atomically: concurrent rotations (any API process) each keep
    * their secret instead of overwriting each other's.
    */
-  async rotateSecret(partnerId: string, newSecret: string, graceMs: number): Promise<void> {
+  /**
+   * `audit`: the rotation's entry, recorded pending with it (one script; `AuditRepository.settle`): a
+   * rotation whose audit write failed is not redone by its retry, which makes a rotation of its own.
+   */
+  async rotateSecret(partnerId: string, newSecret: string, graceMs: number, audit?: PendingAudit): Promise<void> {
     const sealed = this.box.encrypt(newSecret);
     await this.updateField(partnerId, 'secrets', (raw) => {
       const now = Date.now();
@@ -331,18 +377,20 @@ export class PartnerRepository {
         .filter((s) => s.expiresAt !== null && Date.parse(s.expiresAt) > now);
       kept.push({ sealed, createdAt: new Date(now).toISOString(), expiresAt: null });
       return JSON.stringify(kept);
-    });
+    }, { audit });
   }
 
   /** Claims a globally unique target id, then stores the target under its partner. */
-  async createTarget(t: TargetRecord): Promise<boolean> {
+  /** `audit`: the creation's entry, recorded pending by the creating script (as `create`). */
+  async createTarget(t: TargetRecord, audit?: PendingAudit): Promise<boolean> {
     const claimed = await this.redis.set(this.keys.targetOwner(t.id), t.partnerId, 'NX');
     if (claimed === null) {
       const owner = await this.redis.get(this.keys.targetOwner(t.id));
       if (owner !== t.partnerId) return false;
     }
     // HSETNX: two concurrent creates of the same id both pass the owner check; only one may win.
-    const created = await this.redis.hsetnx(this.keys.partner(t.partnerId), `t:${t.id}`, JSON.stringify(t));
+    const { key, field } = this.targetField(t.partnerId, t.id);
+    const created = await this.redis.scCreateField(key, this.keys.auditPending({ partnerId: t.partnerId }), field, JSON.stringify(t), audit?.id ?? '', audit?.entry ?? '');
     this.invalidate(t.partnerId);
     return created === 1;
   }
@@ -368,7 +416,7 @@ export class PartnerRepository {
         after = change(before);
         return JSON.stringify(after);
       },
-      true,
+      { dropExpiredMark: true },
     );
     if (written?.markDropped && after) {
       const { deleting: _expired, ...rest } = after;
@@ -392,8 +440,14 @@ export class PartnerRepository {
     return raw ? (JSON.parse(raw) as TargetRecord) : null;
   }
 
-  async deleteTarget(partnerId: string, targetId: string): Promise<boolean> {
-    const n = await this.redis.hdel(this.keys.partner(partnerId), `t:${targetId}`);
+  /**
+   * Deletes the target; `audit` (the delete's entry) is recorded pending by the same script, only if
+   * this call deleted it (`AuditRepository.settle` writes it): a retry of a delete whose audit write
+   * failed finds the target gone, and would write no entry of its own.
+   */
+  async deleteTarget(partnerId: string, targetId: string, audit?: PendingAudit): Promise<boolean> {
+    const { key, field } = this.targetField(partnerId, targetId);
+    const n = await this.redis.scDeleteField(key, this.keys.auditPending({ partnerId }), field, audit?.id ?? '', audit?.entry ?? '');
     this.invalidate(partnerId);
     if (n > 0) await this.redis.del(this.keys.targetOwner(targetId), this.keys.targetToken(targetId));
     return n > 0;
@@ -415,10 +469,11 @@ export class PartnerRepository {
    * Ends a DELETE's mark: `del` deletes the target (as deleteTarget), `unmark` takes the mark off. Only
    * while that mark is still on the record and (for `del`) not expired: 'gone' when the target no longer
    * exists, 'lost' when the mark is not there any more (replaced by another DELETE's, expired): nothing done.
+   * `audit`: the delete's entry, recorded pending with the delete (as deleteTarget).
    */
-  async deletingDone(partnerId: string, targetId: string, mark: DeletingMark, op: 'del' | 'unmark'): Promise<'done' | 'gone' | 'lost'> {
+  async deletingDone(partnerId: string, targetId: string, mark: DeletingMark, op: 'del' | 'unmark', audit?: PendingAudit): Promise<'done' | 'gone' | 'lost'> {
     const { key, field } = this.targetField(partnerId, targetId);
-    const r = await this.redis.scDeletingDone(key, field, mark.text, mark.untilMs, op);
+    const r = await this.redis.scDeletingDone(key, this.keys.auditPending({ partnerId }), field, mark.text, mark.untilMs, op, audit?.id ?? '', audit?.entry ?? '');
     this.invalidate(partnerId);
     if (r === 1 && op === 'del') await this.redis.del(this.keys.targetOwner(targetId), this.keys.targetToken(targetId));
     return r === 1 ? 'done' : r === 0 ? 'gone' : 'lost';

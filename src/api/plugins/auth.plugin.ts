@@ -7,7 +7,7 @@ import fp from 'fastify-plugin';
 import { sha256Hex, safeEqual } from '../../lib/crypto.js';
 import { forbidden, unauthorized } from '../../lib/errors.js';
 import type { ApiKeyRepository, Principal, Role } from '../../store/apikey.repository.js';
-import { actorOf, type AuditRepository, type AuditWrite } from '../../store/audit.repository.js';
+import { actorOf, type AuditRepository, type AuditScope, type AuditWrite, type PendingAudit } from '../../store/audit.repository.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,6 +25,13 @@ declare module 'fastify' {
     principalActive(p: Principal): Promise<boolean>;
     /** Appends an operator action to the audit log: who (the request's key), what, on which partner/show/target. */
     audit(req: FastifyRequest, entry: AuditWrite): Promise<void>;
+    /**
+     * The audit entry of a change that cannot be redone by a retry (a delete, a revocation), for the
+     * change's own script to record pending (same slot, `auditPending`): `auditSettle` then writes it.
+     */
+    auditPending(req: FastifyRequest, entry: AuditWrite): PendingAudit;
+    /** Writes the scope's pending audit entries, each once (`AuditRepository.settle`). */
+    auditSettle(scope: AuditScope): Promise<void>;
   }
 }
 
@@ -75,6 +82,10 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
 
   app.decorate('audit', async (req: FastifyRequest, entry: AuditWrite): Promise<void> => {
     await opts.audit.record(actorOf(req.principal), { ...entry, requestId: req.id });
+  });
+  app.decorate('auditPending', (req: FastifyRequest, entry: AuditWrite): PendingAudit => opts.audit.pending(actorOf(req.principal), { ...entry, requestId: req.id }));
+  app.decorate('auditSettle', async (scope: AuditScope): Promise<void> => {
+    await opts.audit.settle(scope);
   });
 
   app.decorate('requireRole', (...roles: Role[]): preHandlerAsyncHookHandler => {

@@ -41,8 +41,10 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, op
     const expiresAt = req.body.expiresAt ? new Date(req.body.expiresAt) : undefined;
     if (expiresAt && expiresAt.getTime() <= Date.now()) throw badRequest('expiresAt is in the past', [{ path: 'body.expiresAt', message: 'must be in the future' }]);
     if (partnerId && !(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
-    const created = await apiKeys.create(role, partnerId, { name, expiresAt });
-    await app.audit(req, { action: 'api_key.created', partnerId, detail: { keyId: created.id, role, ...(name ? { name } : {}), expiresAt: created.expiresAt } });
+    // Recorded with the key (one script), written after it (a create whose audit write failed leaves
+    // an active key listed, its secret never shown: the retry, which creates another, writes its entry).
+    const created = await apiKeys.create(role, partnerId, { name, expiresAt, audit: (keyId, expires) => app.auditPending(req, { action: 'api_key.created', partnerId, detail: { keyId, role, ...(name ? { name } : {}), expiresAt: expires } }) });
+    await app.auditSettle('keys');
     return reply.status(201).send({ ...created, role, partnerId, name: name ?? null });
   });
 
@@ -59,11 +61,13 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, op
   });
 
   app.delete('/v1/api-keys/:keyId', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Revoke an API key (its next request gets 401)', params: KeyParams, docResponses: { 200: ok('revoked (again: unchanged)', ApiKeySchema), 403: FORBIDDEN_ROLE, 404: 'unknown key' } } }, async (req) => {
-    const r = await apiKeys.revokeOnce(req.params.keyId);
+    // The entry is recorded with the revocation (one script), only by the call that revoked it: DELETEs
+    // racing on one key leave one entry. Every DELETE then writes the entries still pending, each once:
+    // one whose audit write failed (5xx) after revoking leaves its entry, and its retry, which finds the
+    // key revoked already, writes it (it used to write nothing: no api_key.revoked for that key ever).
+    const r = await apiKeys.revokeOnce(req.params.keyId, Date.now(), (k) => app.auditPending(req, { action: 'api_key.revoked', partnerId: k.partnerId ?? undefined, detail: { keyId: k.id, role: k.role, ...(k.name ? { name: k.name } : {}) } }));
+    await app.auditSettle('keys');
     if (!r) throw notFound(`API key ${req.params.keyId}`);
-    const k = r.key;
-    // Only the call that revoked it: DELETEs racing on one key leave one entry.
-    if (r.revoked) await app.audit(req, { action: 'api_key.revoked', partnerId: k.partnerId ?? undefined, detail: { keyId: k.id, role: k.role, ...(k.name ? { name: k.name } : {}) } });
-    return k;
+    return r.key;
   });
 };

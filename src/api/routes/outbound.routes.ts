@@ -110,8 +110,10 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
       const { partnerId } = req.params;
       if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
       await checkUrl(req.body.url);
-      const { endpoint, secret } = await outbound.createEndpoint(partnerId, req.body);
-      await app.audit(req, { action: 'endpoint.created', partnerId, detail: { endpointId: endpoint.id } });
+      // Recorded with the endpoint (one script), written after it: an endpoint made by a request whose
+      // audit write failed gets deliveries all the same; the retry (which makes another) writes its entry.
+      const { endpoint, secret } = await outbound.createEndpoint(partnerId, req.body, (endpointId) => app.auditPending(req, { action: 'endpoint.created', partnerId, detail: { endpointId } }));
+      await app.auditSettle({ partnerId });
       return reply.status(201).send({ ...publicEndpoint(endpoint), secret });
     },
   );
@@ -153,8 +155,11 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
 
   app.delete('/v1/partners/:partnerId/endpoints/:endpointId', { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Delete an outbound webhook endpoint', params: EndpointParams, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown endpoint' } } }, async (req, reply) => {
     const { partnerId, endpointId } = req.params;
-    if (!(await endpoints.delete(partnerId, endpointId))) throw notFound(`endpoint ${endpointId}`);
-    await app.audit(req, { action: 'endpoint.deleted', partnerId, detail: { endpointId } });
+    // endpoint.deleted is recorded with the delete (one script) and written after it, each entry once:
+    // the retry of a DELETE whose audit write failed (5xx) finds the endpoint gone (404) and writes it.
+    const deleted = await endpoints.delete(partnerId, endpointId, app.auditPending(req, { action: 'endpoint.deleted', partnerId, detail: { endpointId } }));
+    await app.auditSettle({ partnerId });
+    if (!deleted) throw notFound(`endpoint ${endpointId}`);
     return reply.status(204).send();
   });
 

@@ -71,13 +71,17 @@ export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async 
   app.post('/v1/partners', { preHandler: app.requireRole('operator'), schema: { tags: ['partners'], summary: 'Onboard a partner', body: CreatePartner, docResponses: { 201: ok('created; webhookSecret is shown this once', PartnerSchema.extend({ webhookSecret: z.string() })), 403: FORBIDDEN_ROLE, 409: 'a partner with this id exists' } } }, async (req, reply) => {
     const partner: Partner = { ...req.body, createdAt: new Date().toISOString() };
     const webhookSecret = newWebhookSecret();
+    // partner.created is recorded with the creation (one script) and written after it, once: the retry
+    // of a create whose audit write failed (5xx) gets 409 and writes it.
+    let exists = false;
     try {
-      await partners.create(partner, webhookSecret);
+      await partners.create(partner, webhookSecret, app.auditPending(req, { action: 'partner.created', partnerId: partner.id }));
     } catch (err) {
-      if (err instanceof PartnerExistsError) throw conflict(`partner ${partner.id} already exists`);
-      throw err;
+      if (!(err instanceof PartnerExistsError)) throw err;
+      exists = true;
     }
-    await app.audit(req, { action: 'partner.created', partnerId: partner.id });
+    await app.auditSettle({ partnerId: partner.id });
+    if (exists) throw conflict(`partner ${partner.id} already exists`);
     return reply.status(201).send({ ...partner, webhookSecret });
   });
 
@@ -131,8 +135,10 @@ export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async 
       const { partnerId } = req.params;
       if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
       const webhookSecret = newWebhookSecret();
-      await partners.rotateSecret(partnerId, webhookSecret, opts.rotationGraceMs);
-      await app.audit(req, { action: 'webhook_secret.rotated', partnerId });
+      // Recorded with the rotation (one script), written after it: the retry of a rotation whose audit
+      // write failed rotates again (its own entry) and writes the first one's, which it cannot redo.
+      await partners.rotateSecret(partnerId, webhookSecret, opts.rotationGraceMs, app.auditPending(req, { action: 'webhook_secret.rotated', partnerId }));
+      await app.auditSettle({ partnerId });
       return reply.status(200).send({ id: partnerId, webhookSecret, previousSecretValidUntil: new Date(Date.now() + opts.rotationGraceMs).toISOString() });
     },
   );

@@ -6,6 +6,7 @@ import { AppError, conflict, notFound } from '../../lib/errors.js';
 import { randomId } from '../../lib/ids.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
 import { TARGET_DELETING_TTL_MS, type PartnerRepository, type TargetRecord } from '../../store/partner.repository.js';
+import type { PendingAudit } from '../../store/audit.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { mayHoldPlatformShow } from '../../domain/mirror.js';
@@ -100,13 +101,16 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     await checkBaseUrl(req.body.baseUrl);
     const { credentials, ...rest } = req.body;
     const id = req.body.id ?? randomId('tgt_');
+    // target.created is recorded with the creation (one script) and written after it, once: the retry
+    // of a create whose audit write failed (5xx) gets 409 and writes it first.
+    await app.auditSettle({ partnerId });
     if (await partners.getTarget(partnerId, id)) throw conflict(`target ${id} already exists`);
     const checked = req.query.verify === 'true' ? await verify({ id, partnerId, platform: req.body.platform, baseUrl: req.body.baseUrl, credentials, rateLimit: req.body.rateLimit }) : null;
     const now = new Date().toISOString();
     const t: TargetRecord = { ...rest, id, partnerId, baseUrl: req.body.baseUrl, credentialsSealed: partners.sealCredentials(credentials), createdAt: now, updatedAt: now };
-    if (!(await partners.createTarget(t))) throw conflict(`target ${t.id} already exists`);
+    if (!(await partners.createTarget(t, app.auditPending(req, { action: 'target.created', partnerId, targetId: t.id, detail: { credentialsChecked: checked?.checked ?? false } })))) throw conflict(`target ${t.id} already exists`);
     await opts.verifier.keep(t.id, checked?.token ?? null);
-    await app.audit(req, { action: 'target.created', partnerId, targetId: t.id, detail: { credentialsChecked: checked?.checked ?? false } });
+    await app.auditSettle({ partnerId });
     await kick(t);
     return reply.status(201).send(publicTarget(t));
   });
@@ -177,6 +181,10 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
 
   app.delete('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Delete a target (refused while a show of it is still on the platform, unless ?force=true)', params: TargetParams, querystring: DeleteQuery, docResponses: { 204: ok('deleted'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: 'a mirror of this target still has a show on the platform (scheduled, live, or being created: also a create whose outcome is unknown, as on a mirror that failed during its create and was retried; also one a sync created while this request ran): deleting the target would leave it there with no credentials left to end it. `detail` names the shows; wait until they end or are cancelled (a disabled target ends them only once enabled again), then delete; or delete with ?force=true and end them on the platform by hand' } } }, async (req, reply) => {
     const { partnerId, targetId } = req.params;
+    // target.deleted is recorded with the delete (one script) and written after it, each entry once:
+    // every DELETE first writes those a DELETE whose audit write failed (5xx) left, as its retry finds
+    // the target gone (404) and has no delete of its own to audit.
+    await app.auditSettle({ partnerId });
     if (!(await partners.getTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
     // The target's credentials are what ends or deletes its broadcasts (the sync path's cancelShow):
     // gone with the target, a live or scheduled show on the platform would be left there for good.
@@ -185,10 +193,12 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       const shown = held.slice(0, 20).join(', ') + (held.length > 20 ? `, … (${held.length} in all)` : '');
       return conflict(`target ${targetId} still has a show on the platform for show(s) ${shown}: deleting it would leave them there. Delete it once those shows have ended or been cancelled and their mirrors followed (a disabled target follows them only once enabled again), or with ?force=true and end them on the platform by hand`);
     };
+    // The audit names what a forced delete left on the platform: the operator's list of shows to end by hand.
+    const deleted = (left: string[]): PendingAudit => app.auditPending(req, { action: 'target.deleted', partnerId, targetId, ...(left.length > 0 ? { detail: { forced: true, leftOnPlatform: left.slice(0, 100) } } : {}) });
     let held = await onPlatform(partnerId, targetId);
     if (held.length > 0 && !force) throw refuse(held);
     if (force) {
-      if (!(await partners.deleteTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
+      if (!(await partners.deleteTarget(partnerId, targetId, deleted(held)))) throw notFound(`target ${targetId}`);
     } else {
       // Between that check and the delete a sync run could still save `provisioning` and create a show
       // on the platform, left there with no credentials to end it though the operator did not force.
@@ -207,14 +217,13 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
           await partners.deletingDone(partnerId, targetId, mark, 'unmark');
           throw refuse(held);
         }
-        const done = await partners.deletingDone(partnerId, targetId, mark, 'del');
+        const done = await partners.deletingDone(partnerId, targetId, mark, 'del', deleted(held));
         if (done === 'done') break;
         if (done === 'gone') throw notFound(`target ${targetId}`);
         if (attempt >= 4) throw conflict(`target ${targetId} is being changed by another request (another DELETE); try again`);
       }
     }
-    // The audit names what a forced delete left on the platform: the operator's list of shows to end by hand.
-    await app.audit(req, { action: 'target.deleted', partnerId, targetId, ...(held.length > 0 ? { detail: { forced: true, leftOnPlatform: held.slice(0, 100) } } : {}) });
+    await app.auditSettle({ partnerId });
     return reply.status(204).send();
   });
 };

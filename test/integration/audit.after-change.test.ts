@@ -1,0 +1,196 @@
+/**
+ * Changes a retry cannot redo keep their audit entry when the audit write after them fails (README
+ * "Audit log": every change has exactly one entry, even if the audit write failed once). A revoked key,
+ * a deleted target or endpoint used to lose it for good: the request answered 5xx after the change, and
+ * its retry found the key revoked already (200, "not this call's revocation") or the target or endpoint
+ * gone (404), and wrote nothing; so did a partner or target created (the retry: 409), and a key or
+ * endpoint created (the retry made another; the first stayed listed with no entry). The change's
+ * script now records its entry pending, and the retry writes it, once.
+ * The write fails for real: the audit stream is replaced by a key of another type, so XADD errors.
+ */
+import { createPartner, serviceForFile, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+serviceForFile((started) => (svc = started));
+
+interface Entry {
+  action: string;
+  actor: { keyId: string };
+  partnerId?: string;
+  targetId?: string;
+  requestId?: string;
+  detail?: Record<string, unknown>;
+}
+
+async function entries(query: string): Promise<Entry[]> {
+  const r = await svc.api(`/v1/audit?limit=500&${query}`);
+  expect(r.status).toBe(200);
+  return ((await r.json()) as { entries: Entry[] }).entries;
+}
+
+/** Runs `fn` while `stream` is a string (every XADD to it fails), then puts the stream back. */
+async function withBrokenStream<T>(stream: string, fn: () => Promise<T>): Promise<T> {
+  const saved = `${stream}-saved`; // same slot
+  const had = (await svc.rt.redis.exists(stream)) === 1;
+  if (had) await svc.rt.redis.rename(stream, saved);
+  await svc.rt.redis.set(stream, 'not a stream');
+  try {
+    return await fn();
+  } finally {
+    await svc.rt.redis.del(stream);
+    if (had) await svc.rt.redis.rename(saved, stream);
+  }
+}
+
+test('DELETE /v1/api-keys/:id whose audit write failed: the retry writes api_key.revoked, once', async () => {
+  const created = await svc.api('/v1/api-keys', { json: { role: 'operator', name: 'leaving' } });
+  expect(created.status).toBe(201);
+  const { id, key } = (await created.json()) as { id: string; key: string };
+
+  const failed = await withBrokenStream(svc.rt.keys.auditAll(), () => svc.api(`/v1/api-keys/${id}`, { method: 'DELETE', headers: { 'x-request-id': 'revoke-1' } }));
+  expect(failed.status).toBeGreaterThanOrEqual(500);
+  expect((await svc.api('/v1/partners', { key })).status).toBe(401); // the revocation happened
+
+  const retried = await svc.api(`/v1/api-keys/${id}`, { method: 'DELETE' });
+  expect(retried.status).toBe(200);
+  expect(((await retried.json()) as { status: string }).status).toBe('revoked');
+  expect((await svc.api(`/v1/api-keys/${id}`, { method: 'DELETE' })).status).toBe(200); // again: no second entry
+
+  const mine = (await entries('action=api_key.revoked')).filter((e) => e.detail?.['keyId'] === id);
+  expect(mine).toHaveLength(1);
+  expect(mine[0]).toMatchObject({ actor: { keyId: 'admin' }, requestId: 'revoke-1', detail: { keyId: id, role: 'operator', name: 'leaving' } });
+});
+
+describe('DELETE of a target whose audit write failed', () => {
+  const P = 'aud-p';
+  beforeAll(async () => {
+    await createPartner(svc, P);
+  });
+  async function createTarget(id: string): Promise<void> {
+    const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id, platform: 'youtube', name: id, credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
+    expect(r.status).toBe(201);
+  }
+
+  test('the global stream failed: the retry (404) writes target.deleted in both streams, once', async () => {
+    await createTarget('gone-1');
+    const failed = await withBrokenStream(svc.rt.keys.auditAll(), () => svc.api(`/v1/partners/${P}/targets/gone-1`, { method: 'DELETE', headers: { 'x-request-id': 'del-1' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(await svc.rt.partners.getTarget(P, 'gone-1')).toBeNull(); // deleted
+
+    expect((await svc.api(`/v1/partners/${P}/targets/gone-1`, { method: 'DELETE' })).status).toBe(404);
+    expect((await svc.api(`/v1/partners/${P}/targets/gone-1`, { method: 'DELETE' })).status).toBe(404);
+    for (const q of ['action=target.deleted&targetId=gone-1', `action=target.deleted&targetId=gone-1&partnerId=${P}`]) {
+      const e = await entries(q);
+      expect(e).toHaveLength(1);
+      expect(e[0]).toMatchObject({ actor: { keyId: 'admin' }, partnerId: P, targetId: 'gone-1', requestId: 'del-1' });
+    }
+  });
+
+  test("forced, the partner's stream failed: the next DELETE writes the partner's entry, the global one stays single", async () => {
+    await createTarget('gone-2');
+    const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/targets/gone-2?force=true`, { method: 'DELETE', headers: { 'x-request-id': 'del-2' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(await svc.rt.partners.getTarget(P, 'gone-2')).toBeNull();
+
+    expect((await svc.api(`/v1/partners/${P}/targets/gone-2?force=true`, { method: 'DELETE' })).status).toBe(404);
+    for (const q of ['action=target.deleted&targetId=gone-2', `action=target.deleted&targetId=gone-2&partnerId=${P}`]) {
+      const e = await entries(q);
+      expect(e).toHaveLength(1);
+      expect(e[0]).toMatchObject({ partnerId: P, targetId: 'gone-2', requestId: 'del-2' });
+    }
+  });
+});
+
+test('DELETE of an endpoint whose audit write failed: the retry (404) writes endpoint.deleted, once', async () => {
+  const P = 'aud-ep';
+  await createPartner(svc, P);
+  const created = await svc.api(`/v1/partners/${P}/endpoints`, { json: { url: 'http://127.0.0.1:9/hook', events: ['mirror.updated'] } });
+  expect(created.status).toBe(201);
+  const { id } = (await created.json()) as { id: string };
+
+  const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE', headers: { 'x-request-id': 'ep-del-1' } }));
+  expect(failed.status).toBeGreaterThanOrEqual(500);
+  expect((await svc.api(`/v1/partners/${P}/endpoints/${id}`)).status).toBe(404); // deleted
+
+  expect((await svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE' })).status).toBe(404);
+  expect((await svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE' })).status).toBe(404);
+  for (const q of ['action=endpoint.deleted', `action=endpoint.deleted&partnerId=${P}`]) {
+    const e = (await entries(q)).filter((x) => x.detail?.['endpointId'] === id);
+    expect(e).toHaveLength(1);
+    expect(e[0]).toMatchObject({ partnerId: P, requestId: 'ep-del-1' });
+  }
+});
+
+describe('a create whose audit write failed', () => {
+  test('partner: the retry (409) writes partner.created, once', async () => {
+    const body = { id: 'aud-new', name: 'New partner' };
+    const failed = await withBrokenStream(svc.rt.keys.auditAll(), () => svc.api('/v1/partners', { json: body, headers: { 'x-request-id': 'p-new-1' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect((await svc.api('/v1/partners/aud-new')).status).toBe(200); // created
+
+    expect((await svc.api('/v1/partners', { json: body })).status).toBe(409);
+    expect((await svc.api('/v1/partners', { json: body })).status).toBe(409);
+    for (const q of ['action=partner.created', 'action=partner.created&partnerId=aud-new']) {
+      const e = (await entries(q)).filter((x) => x.partnerId === 'aud-new');
+      expect(e).toHaveLength(1);
+      expect(e[0]).toMatchObject({ requestId: 'p-new-1' });
+    }
+  });
+
+  test('target with its own id: the retry (409) writes target.created, once', async () => {
+    const P = 'aud-tc';
+    await createPartner(svc, P);
+    const body = { id: 'made-1', platform: 'youtube', name: 'made', credentials: { refreshToken: 'r' }, commissionRateBps: 500 };
+    const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/targets?verify=false`, { json: body, headers: { 'x-request-id': 't-new-1' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(await svc.rt.partners.getTarget(P, 'made-1')).not.toBeNull(); // created
+
+    expect((await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: body })).status).toBe(409);
+    for (const q of ['action=target.created&targetId=made-1', `action=target.created&targetId=made-1&partnerId=${P}`]) {
+      const e = await entries(q);
+      expect(e).toHaveLength(1);
+      expect(e[0]).toMatchObject({ partnerId: P, requestId: 't-new-1' });
+    }
+  });
+
+  test('API key: the key it made (listed, active, never shown) gets its api_key.created from the retry', async () => {
+    const failed = await withBrokenStream(svc.rt.keys.auditAll(), () => svc.api('/v1/api-keys', { json: { role: 'viewer', name: 'twice' }, headers: { 'x-request-id': 'k-new-1' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect((await svc.api('/v1/api-keys', { json: { role: 'viewer', name: 'twice' } })).status).toBe(201);
+
+    const keys = ((await (await svc.api('/v1/api-keys')).json()) as { keys: { id: string; name: string | null }[] }).keys.filter((k) => k.name === 'twice');
+    expect(keys).toHaveLength(2);
+    const created = await entries('action=api_key.created');
+    for (const k of keys) expect(created.filter((e) => e.detail?.['keyId'] === k.id)).toHaveLength(1);
+    expect(created.filter((e) => e.requestId === 'k-new-1')).toHaveLength(1);
+  });
+
+  test('endpoint: the endpoint it made (delivered to, secret never shown) gets its endpoint.created from the retry', async () => {
+    const P = 'aud-ec';
+    await createPartner(svc, P);
+    const body = { url: 'http://127.0.0.1:9/hook', events: ['mirror.updated'] };
+    const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/endpoints`, { json: body, headers: { 'x-request-id': 'e-new-1' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect((await svc.api(`/v1/partners/${P}/endpoints`, { json: body })).status).toBe(201);
+
+    const eps = ((await (await svc.api(`/v1/partners/${P}/endpoints`)).json()) as { endpoints: { id: string }[] }).endpoints;
+    expect(eps).toHaveLength(2);
+    for (const q of ['action=endpoint.created', `action=endpoint.created&partnerId=${P}`]) {
+      const created = (await entries(q)).filter((e) => e.partnerId === P);
+      for (const ep of eps) expect(created.filter((e) => e.detail?.['endpointId'] === ep.id)).toHaveLength(1);
+      expect(created.filter((e) => e.requestId === 'e-new-1')).toHaveLength(1);
+    }
+  });
+});
+
+test('a webhook secret rotation whose audit write failed: the retry rotates again, and both rotations have their entry', async () => {
+  const P = 'aud-rot';
+  await createPartner(svc, P);
+  const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/webhook-secret/rotate`, { method: 'POST', headers: { 'x-request-id': 'rot-1' } }));
+  expect(failed.status).toBeGreaterThanOrEqual(500);
+  expect((await svc.api(`/v1/partners/${P}/webhook-secret/rotate`, { method: 'POST', headers: { 'x-request-id': 'rot-2' } })).status).toBe(200);
+  for (const q of ['action=webhook_secret.rotated', `action=webhook_secret.rotated&partnerId=${P}`]) {
+    const e = (await entries(q)).filter((x) => x.partnerId === P);
+    expect(e.map((x) => x.requestId).sort()).toEqual(['rot-1', 'rot-2']);
+  }
+});
