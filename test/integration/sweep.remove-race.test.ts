@@ -137,3 +137,20 @@ test('every mark changes the show\'s score, also two in the same millisecond', a
   expect(await shows.markInactive(P, 'r4', b!)).toBe(true);
   expect(await active('r4')).toBe(false);
 });
+
+test('marks in one transaction (the same millisecond of Redis\'s clock) each raise the score', async () => {
+  // The two marks above may fall in different milliseconds; twenty in one MULTI fall in one (or few):
+  // a score of Redis's clock alone would repeat, and a sweep that read it would remove the show marked after.
+  const key = svc.rt.keys.activeShows();
+  const member = JSON.stringify([P, 'r5']);
+  const tx = svc.rt.redis.multi();
+  for (let i = 0; i < 20; i++) tx.scMarkActive(key, member).zscore(key, member);
+  const res = (await tx.exec()) ?? [];
+  expect(res).toHaveLength(40);
+  const scores = res.filter((_, i) => i % 2 === 1).map(([err, s]) => {
+    expect(err).toBeNull();
+    return Number(s);
+  });
+  for (let i = 1; i < scores.length; i++) expect(scores[i]).toBeGreaterThan(scores[i - 1]!);
+  expect(await shows.markInactive(P, 'r5', String(scores[scores.length - 1]))).toBe(true);
+});
