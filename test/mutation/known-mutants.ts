@@ -541,6 +541,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/tiktok.refresh-unsent.test.ts'],
   },
   {
+    name: 'tiktok-refresh-after-refusal-not-unsent',
+    what: "the TikTok client lets a failed refresh after TikTok refused the access token through unmarked: the pin's step stays started and the next attempt waits out the settle time",
+    file: 'src/targets/tiktok/tiktok.client.ts',
+    from: '({ res, env } = await send(req, await refresh().catch(neverSent)));',
+    to: '({ res, env } = await send(req, await refresh()));',
+    tests: ['test/integration/tiktok.refresh-unsent.test.ts'],
+    testName: 'TikTok refused',
+  },
+  {
     name: 'tiktok-promotion-link-not-single-request',
     what: 'promotion_link is no single-request step: an attempt that never sent it leaves it started, and the next waits out the settle time',
     file: 'src/targets/tiktok/tiktok.adapter.ts',
