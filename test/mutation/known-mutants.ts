@@ -602,6 +602,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'a link whose first mark',
   },
   {
+    name: 'resync-not-marked-after-change',
+    what: 'a resync (POST …/resync) of a failed mirror marks the show active only before it retries the mirror: a sweep that read the show in between drops it',
+    file: 'src/api/routes/shows.routes.ts',
+    from: 'if (retried) await shows.markActive(partnerId, showId);',
+    to: '',
+    tests: ['test/integration/sweep.remove-race.test.ts'],
+    testName: 'a resync whose first mark',
+  },
+  {
     name: 'target-deleting-first-read-worker-clock',
     what: "a sync run's first read decides on the worker's clock whether the 'being deleted' mark holds: a worker a minute fast runs past a fresh mark to its first save",
     file: 'src/mirror/sync.service.ts',
