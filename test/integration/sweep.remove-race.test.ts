@@ -88,14 +88,16 @@ test('a bare markActive between the sweep\'s read and its removal keeps the show
   expect(await active('r2')).toBe(false);
 }, 60_000);
 
-test('a link whose first mark came before the sweep\'s walk and whose change came after its read leaves the show active', async () => {
-  await endedWithFailedMirror('r3');
-  // The route's first markActive is done, then the sweep walks the set and reads the (still failed)
-  // mirror; the link changes the mirror after that read, before the sweep removes the show.
-  let releaseLink!: () => void;
-  const sweepRead = new Promise<void>((res) => (releaseLink = res));
-  let linked!: () => void;
-  const mirrorLinked = new Promise<void>((res) => (linked = res));
+/**
+ * Runs `request` (a route that marks the show, changes its mirror, then marks it again) and a sweep so
+ * that the route's first markActive is done, then the sweep walks the set and reads the (still failed)
+ * mirror, and the route changes the mirror after that read, before the sweep removes the show.
+ */
+async function changeAfterSweepRead(request: () => Promise<Response>): Promise<{ status: number; finished: number }> {
+  let releaseChange!: () => void;
+  const sweepRead = new Promise<void>((res) => (releaseChange = res));
+  let changed!: () => void;
+  const mirrorChanged = new Promise<void>((res) => (changed = res));
   let firstMark!: () => void;
   const marked = new Promise<void>((res) => (firstMark = res));
   const origMark = shows.markActive.bind(shows);
@@ -109,20 +111,35 @@ test('a link whose first mark came before the sweep\'s walk and whose change cam
     shows.updateMirror = origUpdate;
     await sweepRead;
     const m = await origUpdate(...args);
-    linked();
+    changed();
     return m;
   };
-  const link = svc.api(`/v1/partners/${P}/shows/r3/mirrors/yt`, { method: 'PUT', json: { externalId: 'yt-by-hand' } });
+  const answer = request();
   await marked;
   afterSweepRead(async () => {
-    releaseLink();
-    await mirrorLinked;
+    releaseChange();
+    await mirrorChanged;
   });
   const r = await sweeper().sweep();
-  expect((await link).status).toBe(200);
-  expect(r.finished).toBeLessThanOrEqual(1); // removed, then marked again by the link; or kept
+  return { status: (await answer).status, finished: r.finished };
+}
+
+test('a link whose first mark came before the sweep\'s walk and whose change came after its read leaves the show active', async () => {
+  await endedWithFailedMirror('r3');
+  const { status, finished } = await changeAfterSweepRead(() => svc.api(`/v1/partners/${P}/shows/r3/mirrors/yt`, { method: 'PUT', json: { externalId: 'yt-by-hand' } }));
+  expect(status).toBe(200);
+  expect(finished).toBeLessThanOrEqual(1); // removed, then marked again by the link; or kept
   expect((await shows.getMirror(P, 'r3', 'yt'))?.remote?.externalId).toBe('yt-by-hand');
   expect(await active('r3')).toBe(true);
+}, 60_000);
+
+test('a resync whose first mark came before the sweep\'s walk and whose retry came after its read leaves the show active', async () => {
+  await endedWithFailedMirror('r6');
+  const { status, finished } = await changeAfterSweepRead(() => svc.api(`/v1/partners/${P}/shows/r6/mirrors/yt/resync`, { method: 'POST' }));
+  expect(status).toBe(202);
+  expect(finished).toBeLessThanOrEqual(1); // removed, then marked again by the resync; or kept
+  expect((await shows.getMirror(P, 'r6', 'yt'))?.state).toBe('pending');
+  expect(await active('r6')).toBe(true);
 }, 60_000);
 
 test('every mark changes the show\'s score, also two in the same millisecond', async () => {
@@ -136,4 +153,21 @@ test('every mark changes the show\'s score, also two in the same millisecond', a
   expect(await shows.markInactive(P, 'r4', a!)).toBe(false);
   expect(await shows.markInactive(P, 'r4', b!)).toBe(true);
   expect(await active('r4')).toBe(false);
+});
+
+test('marks in one transaction (the same millisecond of Redis\'s clock) each raise the score', async () => {
+  // The two marks above may fall in different milliseconds; twenty in one MULTI fall in one (or few):
+  // a score of Redis's clock alone would repeat, and a sweep that read it would remove the show marked after.
+  const key = svc.rt.keys.activeShows();
+  const member = JSON.stringify([P, 'r5']);
+  const tx = svc.rt.redis.multi();
+  for (let i = 0; i < 20; i++) tx.scMarkActive(key, member).zscore(key, member);
+  const res = (await tx.exec()) ?? [];
+  expect(res).toHaveLength(40);
+  const scores = res.filter((_, i) => i % 2 === 1).map(([err, s]) => {
+    expect(err).toBeNull();
+    return Number(s);
+  });
+  for (let i = 1; i < scores.length; i++) expect(scores[i]).toBeGreaterThan(scores[i - 1]!);
+  expect(await shows.markInactive(P, 'r5', String(scores[scores.length - 1]))).toBe(true);
 });

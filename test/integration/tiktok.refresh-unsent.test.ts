@@ -9,6 +9,7 @@
  * resets the connection of the token refresh (a transient failure). The test plays the runs as BullMQ
  * would.
  */
+import { RedisTokenStore } from '../../src/store/token.repository.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { useLateRig } from '../helpers/late-rig.js';
 import { sampleShow, sendEvent, showEvent } from '../helpers/service.js';
@@ -51,4 +52,36 @@ test('a promotion link whose token refresh failed is sent at once by the next at
   const m = (await svc.rt.shows.getMirror('ttu', showId, 'tt'))!;
   expect(m.pins['p1']?.state).toBe('pinned');
   expect((await sim.effects('tiktok')).filter((e) => e.type === 'product.pinned')).toHaveLength(1);
+}, 60_000);
+
+// The other half: TikTok refuses the cached access token (revoked), and the refresh after that refusal
+// fails. The refused request did nothing, so the call is as unsent as one whose first refresh failed.
+test('a promotion link whose token TikTok refused, and whose refresh then failed, is sent at once by the next attempt', async () => {
+  const { svc, sim, proxy } = rig;
+  const r = await svc.api('/v1/partners/ttu/targets', {
+    json: { id: 'tt2', platform: 'tiktok', name: 'TikTok 2', credentials: CREDENTIALS.tiktok, baseUrl: `${proxy.url}/tiktok`, commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  const showId = 'tt-live-2';
+  const job = { partnerId: 'ttu', showId, targetId: 'tt2' };
+  expect((await sendEvent(svc, 'ttu', rig.secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  expect(await rig.converge(job, 'create2')).toEqual({ kind: 'done', state: 'action_required' });
+  const { externalId } = (await sim.control('POST', '/_sim/tiktok/shows', { title: 'room 2' })) as { externalId: string };
+  expect((await svc.api(`/v1/partners/ttu/shows/${showId}/mirrors/tt2`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  expect(await rig.converge(job, 'link2')).toMatchObject({ kind: 'done' });
+
+  // A cached token TikTok does not know (revoked): the pin's call is refused for it, then refreshes.
+  const tokens = new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, 'tt2');
+  const cached = await tokens.get();
+  await tokens.set({ accessToken: 'TTP_revoked_by_test', expiresAt: Date.now() + 3_600_000, ...(cached?.refreshToken ? { refreshToken: cached.refreshToken } : {}) });
+  expect((await sendEvent(svc, 'ttu', rig.secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:01:00Z', data: { showId, productId: 'p2' } })).status).toBe(202);
+  const dropped = proxy.dropped.length;
+  proxy.dropNext((method, path) => method === 'GET' && path === '/tiktok/api/v2/token/refresh');
+  expect(await svc.rt.syncService.sync(job, { token: 'pin2-1' })).toMatchObject({ kind: 'delay' });
+  expect(proxy.dropped.slice(dropped)).toEqual([expect.objectContaining({ method: 'GET' })]);
+  expect(await sim.effects('tiktok')).not.toContainEqual(expect.objectContaining({ type: 'product.pinned', productId: 'p2' }));
+
+  const next = await svc.rt.syncService.sync(job, { token: 'pin2-2' });
+  expect(next).toMatchObject({ kind: 'done' });
+  expect((await svc.rt.shows.getMirror('ttu', showId, 'tt2'))!.pins['p2']?.state).toBe('pinned');
 }, 60_000);
