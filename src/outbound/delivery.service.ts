@@ -371,8 +371,10 @@ export class DeliveryService {
     }
     const timestamp = Math.floor(nowMs / 1000);
     const secrets = [this.deps.box.decrypt(ep.secretSealed)];
-    // During a rotation's grace period both signatures go out, so the receiver can switch at leisure.
-    if (ep.previousSecretSealed && ep.previousSecretExpiresAt && Date.parse(ep.previousSecretExpiresAt) > nowMs) secrets.push(this.deps.box.decrypt(ep.previousSecretSealed));
+    // During a rotation's grace period the rotated-out secrets sign too, so the receiver can switch at
+    // leisure; after two rotations within it the partner may still hold only the oldest of them.
+    const previous = ep.previousSecretSealed && ep.previousSecretExpiresAt ? [{ sealed: ep.previousSecretSealed, expiresAt: ep.previousSecretExpiresAt }, ...ep.olderPreviousSecrets] : ep.olderPreviousSecrets;
+    for (const p of previous) if (Date.parse(p.expiresAt) > nowMs) secrets.push(this.deps.box.decrypt(p.sealed));
     const headers = {
       'content-type': 'application/json',
       'user-agent': USER_AGENT,

@@ -65,6 +65,7 @@ export class OutboundService {
       secretSealed: this.deps.box.encrypt(secret),
       previousSecretSealed: null,
       previousSecretExpiresAt: null,
+      olderPreviousSecrets: [],
       disabledAt: null,
       disabledReason: null,
       failingSince: null,
@@ -76,7 +77,7 @@ export class OutboundService {
     return { endpoint, secret };
   }
 
-  /** New secret (returned once); the previous one keeps signing alongside it for the grace period. */
+  /** New secret (returned once); the rotated-out ones keep signing alongside it for their grace period. */
   async rotateSecret(partnerId: string, endpointId: string): Promise<{ secret: string; previousSecretValidUntil: string }> {
     const secret = newWebhookSecret();
     const validUntil = new Date(Date.now() + this.deps.secretRotationGraceMs).toISOString();

@@ -3,6 +3,11 @@
 export const OUTBOUND_EVENT_TYPES = ['mirror.updated', 'attribution.order_attributed', 'reconciliation.completed'] as const;
 export type OutboundEventType = (typeof OUTBOUND_EVENT_TYPES)[number];
 
+export interface PreviousSecret {
+  sealed: string;
+  expiresAt: string;
+}
+
 export interface EndpointRecord {
   id: string;
   partnerId: string;
@@ -12,9 +17,15 @@ export interface EndpointRecord {
   enabled: boolean;
   /** AES-256-GCM sealed `whsec_…`; never returned after creation/rotation. */
   secretSealed: string;
-  /** The secret before the last rotation: deliveries are signed with both until it expires. */
+  /** The secret before the last rotation: deliveries are signed with it too until it expires. */
   previousSecretSealed: string | null;
   previousSecretExpiresAt: string | null;
+  /**
+   * Earlier rotated-out secrets still in (or, until the next rotation drops them, past) their grace
+   * period, newest first; deliveries are signed with every unexpired one. Kept apart from the
+   * fields above so that code knowing only one previous secret still reads the newest.
+   */
+  olderPreviousSecrets: PreviousSecret[];
   disabledAt: string | null;
   disabledReason: string | null;
   /** ms epoch of the first failed attempt since the endpoint last answered 2xx (null: healthy). */

@@ -3,7 +3,7 @@
  * and an operator's PATCH never overwrite each other), an id set per partner, and an attempt log per
  * endpoint (a capped stream, newest first when read).
  */
-import type { AttemptRecord, EndpointRecord, OutboundEventType } from '../outbound/outbound.types.js';
+import type { AttemptRecord, EndpointRecord, OutboundEventType, PreviousSecret } from '../outbound/outbound.types.js';
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import { defineOutboundScripts } from './outbound.scripts.js';
@@ -26,6 +26,8 @@ if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
 return 1
 `;
 
+/** Previous (rotated-out) secrets kept per endpoint at most, the newest; each only until its grace ends. */
+export const MAX_PREVIOUS_SECRETS = 5;
 /** Attempts kept per endpoint (older ones are trimmed). */
 const ATTEMPT_LOG_MAX = 5_000;
 /** How long listCached serves a partner's endpoint list (changes made through another process show within this). */
@@ -38,10 +40,22 @@ function toFields(e: Partial<EndpointRecord>): Fields {
   for (const [k, v] of Object.entries(e) as [keyof EndpointRecord, unknown][]) {
     if (v === undefined) continue;
     if (k === 'events') f[k] = JSON.stringify(v);
+    else if (k === 'olderPreviousSecrets') f[k] = (v as unknown[]).length > 0 ? JSON.stringify(v) : '';
     else if (k === 'enabled') f[k] = v ? '1' : '0';
     else f[k] = v === null ? '' : String(v);
   }
   return f;
+}
+
+/** Records written before olderPreviousSecrets existed have no such field: none. */
+function parseOlder(raw: string | undefined): PreviousSecret[] {
+  if (!raw) return [];
+  try {
+    const list = JSON.parse(raw) as unknown;
+    return Array.isArray(list) ? list.filter((s): s is PreviousSecret => typeof s === 'object' && s !== null && typeof (s as PreviousSecret).sealed === 'string' && typeof (s as PreviousSecret).expiresAt === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 function fromFields(h: Record<string, string>): EndpointRecord | null {
@@ -57,6 +71,7 @@ function fromFields(h: Record<string, string>): EndpointRecord | null {
     secretSealed: h['secretSealed'] ?? '',
     previousSecretSealed: opt('previousSecretSealed'),
     previousSecretExpiresAt: opt('previousSecretExpiresAt'),
+    olderPreviousSecrets: parseOlder(h['olderPreviousSecrets']),
     disabledAt: opt('disabledAt'),
     disabledReason: opt('disabledReason'),
     failingSince: h['failingSince'] ? Number(h['failingSince']) : null,
@@ -146,10 +161,14 @@ export class EndpointRepository {
     }
   }
 
-  /** New current secret; the current one becomes the previous one until `previousExpiresAt` (one atomic step). */
+  /**
+   * New current secret; the current one becomes the newest previous one until `previousExpiresAt`,
+   * earlier previous ones still in their grace period stay (at most MAX_PREVIOUS_SECRETS, expired ones
+   * dropped) — one atomic step (ENDPOINT_ROTATE_LUA).
+   */
   async rotateSecret(partnerId: string, endpointId: string, sealed: string, previousExpiresAt: string, at = new Date()): Promise<boolean> {
     try {
-      return (await this.redis.scObEndpointRotate(this.keys.endpoint(partnerId, endpointId), sealed, previousExpiresAt, at.toISOString())) === 1;
+      return (await this.redis.scObEndpointRotate(this.keys.endpoint(partnerId, endpointId), sealed, previousExpiresAt, at.toISOString(), MAX_PREVIOUS_SECRETS)) === 1;
     } finally {
       this.changed(partnerId);
     }

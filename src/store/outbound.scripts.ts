@@ -51,14 +51,42 @@ return 0
 `;
 
 /**
- * KEYS: endpoint hash. ARGV: new sealed secret, previous-secret expiry ISO, now ISO. The current
- * secret becomes the previous one in the same step, so concurrent rotations chain (each rotated-out
- * secret keeps signing for the grace period) instead of overwriting each other.
+ * KEYS: endpoint hash. ARGV: new sealed secret, previous-secret expiry ISO, now ISO, how many
+ * previous secrets to keep at most. The current secret becomes the newest previous one in the same
+ * step, so concurrent rotations chain (each rotated-out secret keeps signing for the grace period)
+ * instead of overwriting each other. Every earlier previous secret whose grace has not ended stays
+ * (two rotations within the grace period, e.g. a retried rotate whose response was lost, must not
+ * drop the secret the partner still verifies with); expired ones are dropped, and at most the newest
+ * ARGV[4] are kept. Layout, readable by code that knows only one previous secret: the newest in
+ * previousSecretSealed / previousSecretExpiresAt, the older ones in olderPreviousSecrets (a JSON
+ * array of {sealed, expiresAt}, newest first; '' when none). Expiries are toISOString() values, so
+ * they compare as strings.
  */
 const ENDPOINT_ROTATE_LUA = `
 if redis.call('HEXISTS', KEYS[1], 'id') == 0 then return 0 end
+local now = ARGV[3]
+local keep = tonumber(ARGV[4])
 local cur = redis.call('HGET', KEYS[1], 'secretSealed') or ''
-redis.call('HSET', KEYS[1], 'previousSecretSealed', cur, 'previousSecretExpiresAt', ARGV[2], 'secretSealed', ARGV[1], 'updatedAt', ARGV[3])
+local prev = redis.call('HGET', KEYS[1], 'previousSecretSealed') or ''
+local prevExp = redis.call('HGET', KEYS[1], 'previousSecretExpiresAt') or ''
+local olderRaw = redis.call('HGET', KEYS[1], 'olderPreviousSecrets') or ''
+local older = {}
+if prev ~= '' and prevExp > now then older[#older + 1] = { sealed = prev, expiresAt = prevExp } end
+if olderRaw ~= '' then
+  local ok, list = pcall(cjson.decode, olderRaw)
+  if ok and type(list) == 'table' then
+    for _, s in ipairs(list) do
+      if #older >= keep - 1 then break end
+      if type(s) == 'table' and type(s.sealed) == 'string' and type(s.expiresAt) == 'string' and s.sealed ~= '' and s.expiresAt > now then
+        older[#older + 1] = { sealed = s.sealed, expiresAt = s.expiresAt }
+      end
+    end
+  end
+end
+while #older > keep - 1 do table.remove(older) end
+local olderOut = ''
+if #older > 0 then olderOut = cjson.encode(older) end
+redis.call('HSET', KEYS[1], 'previousSecretSealed', cur, 'previousSecretExpiresAt', ARGV[2], 'olderPreviousSecrets', olderOut, 'secretSealed', ARGV[1], 'updatedAt', now)
 return 1
 `;
 
@@ -83,7 +111,7 @@ declare module 'ioredis' {
     scObEndpointFailed(key: string, startMs: number): Result<number, Context>;
     scObEndpointSucceeded(key: string, startMs: number, startIso: string): Result<number, Context>;
     scObDisableIfFailing(key: string, sinceMs: number, nowIso: string, reason: string): Result<number, Context>;
-    scObEndpointRotate(key: string, sealed: string, previousExpiresAt: string, nowIso: string): Result<number, Context>;
+    scObEndpointRotate(key: string, sealed: string, previousExpiresAt: string, nowIso: string, keep: number): Result<number, Context>;
     scObMessageCreate(key: string, meta: string, body: string, ttlSec: number, ...pairs: string[]): Result<number, Context>;
     scObReleaseIfHeld(key: string, token: string): Result<number, Context>;
   }

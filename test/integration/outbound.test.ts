@@ -348,22 +348,104 @@ test('rotate-secret: the new secret verifies, and so does the old one during the
   }
 });
 
-test('concurrent rotate-secret calls chain: the two newest secrets handed out are the current and the previous one', async () => {
+test('concurrent rotate-secret calls chain: both secrets handed out and the original one keep signing', async () => {
   const p = await newPartner();
   const rcv = await startReceiver(() => ({ status: 200 }));
   const { id: ep, secret: original } = await addEndpoint(p, rcv.url);
   const rs = await Promise.all([0, 1].map(() => svc.api(`/v1/partners/${p}/endpoints/${ep}/rotate-secret`, { method: 'POST' })));
   expect(rs.map((r) => r.status)).toEqual([200, 200]);
   const handedOut = await Promise.all(rs.map(async (r) => ((await r.json()) as { secret: string }).secret));
-  // Whichever ran second demoted the first one's secret (not the original) to previous.
+  // Whichever ran second demoted the first one's secret to the newest previous one; the original is older.
   const h = await svc.rt.redis.hgetall(svc.rt.keys.endpoint(p, ep));
   const stored = [h['secretSealed']!, h['previousSecretSealed']!].map((x) => svc.rt.box.decrypt(x));
   expect(new Set(stored)).toEqual(new Set(handedOut));
-  expect(stored).not.toContain(original);
+  expect(olderPrevious(h)).toEqual([original]);
   const { messageId } = await emit(p, { orderId: 'rc1' });
   await deliveryState(p, messageId!, ep, 'delivered');
   const got = rcv.forId(messageId!)[0]!;
-  for (const s of handedOut) expect(new Webhook(s).verify(got.body, got.headers)).toBeTruthy();
+  for (const s of [...handedOut, original]) expect(new Webhook(s).verify(got.body, got.headers)).toBeTruthy();
+});
+
+/** The plain secrets in an endpoint hash's olderPreviousSecrets, newest first. */
+function olderPrevious(h: Record<string, string>): string[] {
+  const raw = h['olderPreviousSecrets'];
+  return raw ? (JSON.parse(raw) as { sealed: string }[]).map((s) => svc.rt.box.decrypt(s.sealed)) : [];
+}
+
+async function rotate(p: string, ep: string): Promise<string> {
+  const r = await svc.api(`/v1/partners/${p}/endpoints/${ep}/rotate-secret`, { method: 'POST' });
+  expect(r.status).toBe(200);
+  return ((await r.json()) as { secret: string }).secret;
+}
+
+async function deliveredTo(rcv: Receiver, p: string, ep: string, orderId: string): Promise<Received> {
+  const { messageId } = await emit(p, { orderId });
+  await deliveryState(p, messageId!, ep, 'delivered');
+  return rcv.forId(messageId!)[0]!;
+}
+
+const verifies = (secret: string, got: Received): boolean => {
+  try {
+    new Webhook(secret).verify(got.body, got.headers);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('two rotations within the grace period (a retried rotate whose response was lost): deliveries still verify with the original secret', async () => {
+  const p = await newPartner();
+  const rcv = await startReceiver(() => ({ status: 200 }));
+  const { id: ep, secret: original } = await addEndpoint(p, rcv.url);
+  const lost = await rotate(p, ep); // the client never saw this response
+  const latest = await rotate(p, ep);
+  const got = await deliveredTo(rcv, p, ep, 'rr1');
+  expect(got.headers['webhook-signature']!.split(' ')).toHaveLength(3);
+  for (const s of [original, lost, latest]) expect(verifies(s, got)).toBe(true);
+  // the record stays readable by code that knows one previous secret: the newest one is there
+  const h = await svc.rt.redis.hgetall(svc.rt.keys.endpoint(p, ep));
+  expect(svc.rt.box.decrypt(h['previousSecretSealed']!)).toBe(lost);
+  expect(olderPrevious(h)).toEqual([original]);
+});
+
+test('rotation drops previous secrets whose grace ended, keeps at most the newest five, and reads records with one previous secret only', async () => {
+  const p = await newPartner();
+  const rcv = await startReceiver(() => ({ status: 200 }));
+  const { id: ep, secret: original } = await addEndpoint(p, rcv.url);
+  const key = svc.rt.keys.endpoint(p, ep);
+  const first = await rotate(p, ep);
+  // a record as the old code wrote it: one previous secret, no olderPreviousSecrets field
+  await svc.rt.redis.hdel(key, 'olderPreviousSecrets');
+  expect(svc.rt.box.decrypt((await svc.rt.redis.hget(key, 'previousSecretSealed'))!)).toBe(original);
+  const second = await rotate(p, ep);
+  expect(olderPrevious(await svc.rt.redis.hgetall(key))).toEqual([original]);
+  // the original's grace ends: it no longer signs, and the next rotation drops it
+  const past = new Date(Date.now() - 1000).toISOString();
+  const stale = JSON.parse((await svc.rt.redis.hget(key, 'olderPreviousSecrets'))!) as { sealed: string; expiresAt: string }[];
+  await svc.rt.redis.hset(key, 'olderPreviousSecrets', JSON.stringify(stale.map((s) => ({ ...s, expiresAt: past }))));
+  const got = await deliveredTo(rcv, p, ep, 'rx1');
+  expect(verifies(original, got)).toBe(false);
+  for (const s of [first, second]) expect(verifies(s, got)).toBe(true);
+  const third = await rotate(p, ep);
+  let h = await svc.rt.redis.hgetall(key);
+  expect(svc.rt.box.decrypt(h['previousSecretSealed']!)).toBe(second);
+  expect(olderPrevious(h)).toEqual([first]);
+  // an expired newest previous one goes too
+  await svc.rt.redis.hset(key, 'previousSecretExpiresAt', past);
+  const fourth = await rotate(p, ep);
+  h = await svc.rt.redis.hgetall(key);
+  expect(olderPrevious(h)).toEqual([first]);
+  expect(svc.rt.box.decrypt(h['previousSecretSealed']!)).toBe(third);
+  // bounded: five previous secrets at most, the newest
+  const more: string[] = [];
+  for (let i = 0; i < 5; i++) more.push(await rotate(p, ep));
+  h = await svc.rt.redis.hgetall(key);
+  expect(svc.rt.box.decrypt(h['secretSealed']!)).toBe(more[4]);
+  expect([svc.rt.box.decrypt(h['previousSecretSealed']!), ...olderPrevious(h)]).toEqual([more[3], more[2], more[1], more[0], fourth]);
+  const last = await deliveredTo(rcv, p, ep, 'rx2');
+  expect(last.headers['webhook-signature']!.split(' ')).toHaveLength(6);
+  for (const s of [...more, fourth]) expect(verifies(s, last)).toBe(true);
+  expect(verifies(third, last)).toBe(false);
 });
 
 test('roles: operator writes; viewer and the own partner read; other partners and viewers cannot write', async () => {

@@ -165,7 +165,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
 
   app.post(
     '/v1/partners/:partnerId/endpoints/:endpointId/rotate-secret',
-    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'New signing secret; the old one also signs for the grace period',
+    { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'New signing secret; rotated-out ones also sign for their grace period',
         params: EndpointParams,
         docResponses: { 200: ok('the new secret (shown this once)', z.object({ id: z.string(), secret: z.string(), previousSecretValidUntil: z.string() })), 403: FORBIDDEN_ROLE, 404: 'unknown endpoint' },
       },
