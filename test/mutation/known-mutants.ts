@@ -221,6 +221,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'each event is mirrored by the job it enqueued',
   },
   {
+    name: 'endpoint-rotation-drops-previous',
+    what: 'an endpoint secret rotation drops the previous secret instead of keeping it while its grace lasts: two rotations within the grace (a retried rotate) cut off the secret the partner still verifies with',
+    file: 'src/store/outbound.scripts.ts',
+    from: "if prev ~= '' and prevExp > now then older[#older + 1] = { sealed = prev, expiresAt = prevExp } end\n",
+    to: '',
+    tests: ['test/integration/outbound.test.ts'],
+    testName: 'two rotations within the grace period',
+  },
+  {
     name: 'mark-active-with-write',
     what: 'on the Redis Cluster path the sweep entry (markActive) is written in parallel with the show write (a sweep can read the new score with the old, ended state and drop a show the write brings back)',
     file: 'src/sources/ingest.service.ts',
