@@ -338,6 +338,7 @@ async function startRolesOn(
       sweepIntervalMs: config.sweepIntervalMs,
       log: rt.log,
       reconcile: { partners: rt.partners, service: rt.reconcile },
+      audit: rt.audit,
       readiness: rt.readiness,
     });
   }

@@ -11,6 +11,7 @@ import type { SweepService } from '../mirror/sweep.service.js';
 import type { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import type { PartnerRepository } from '../store/partner.repository.js';
 import type { ReconcileService } from '../reconcile/reconcile.service.js';
+import type { AuditRepository } from '../store/audit.repository.js';
 import { connectionErrorSummary, RedisOutageLog } from '../lib/redis-outage-log.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
@@ -31,6 +32,12 @@ export interface SchedulerOptions {
   log: Logger;
   /** Reconciliation per partner cron; omitted in tests that only need the sweep. */
   reconcile?: { partners: PartnerRepository; service: ReconcileService };
+  /**
+   * Audit entries recorded pending with their change (AuditRepository.settle), written every minute
+   * (the reconcile-schedules tick) for the key scope and every partner's: a change whose request was
+   * never retried after its audit write failed still reaches the log. Needs `reconcile` (its partners).
+   */
+  audit?: AuditRepository;
   /** Pre-show readiness checks, every READINESS_EVERY_MS. */
   readiness?: { sweep(): Promise<{ checked: number }> };
 }
@@ -45,9 +52,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
   await queue.upsertJobScheduler('mirror-sweep', { every: opts.sweepIntervalMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
 
   /** Keep one cron job scheduler per partner in step with the partners' settings. */
-  const syncReconcileSchedules = async (): Promise<number> => {
-    if (!opts.reconcile) return 0;
-    const partners = await opts.reconcile.partners.list();
+  const syncReconcileSchedules = async (partners: { id: string; reconcileCron: string }[]): Promise<number> => {
     for (const p of partners) {
       await queue.upsertJobScheduler(
         `reconcile:${p.id}`,
@@ -76,8 +81,17 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
         }
         case 'readiness':
           return opts.readiness ? (await opts.readiness.sweep()).checked : 0;
-        case 'reconcile-schedules':
-          return syncReconcileSchedules();
+        case 'reconcile-schedules': {
+          if (!opts.reconcile) return 0;
+          const partners = await opts.reconcile.partners.list();
+          const n = await syncReconcileSchedules(partners);
+          if (opts.audit) {
+            const { written, failed } = await opts.audit.settleAll(partners.map((p) => p.id));
+            if (written > 0) opts.log.info({ written }, 'pending audit entries written');
+            for (const f of failed) opts.log.warn({ err: f.error, pendingAuditId: f.id }, 'pending audit entry is unreadable');
+          }
+          return n;
+        }
         case 'reconcile-partner': {
           if (!opts.reconcile) return null;
           const { partnerId } = z.object({ partnerId: z.string().min(1) }).parse(job.data);

@@ -71,6 +71,7 @@ return 1
  * (`Keys.auditPending`): one hash per slot the changes are made in (the API key index's, a partner's).
  */
 export type AuditScope = 'keys' | { partnerId: string };
+const SCOPE_KEYS: AuditScope = 'keys';
 
 /**
  * An audit entry that the change's own script records (HSET `id` → `entry` into the scope's pending
@@ -130,23 +131,49 @@ export class AuditRepository {
    * write failed (5xx) after the change leaves the entry pending, and the retry, which finds the change
    * made (404, 200 unchanged) and would write nothing of its own, writes it. Oldest first.
    */
-  async settle(scope: AuditScope): Promise<void> {
+  async settle(scope: AuditScope): Promise<{ written: number; failed: { id: string; error: unknown }[] }> {
     const key = this.keys.auditPending(scope);
+    const failed: { id: string; error: unknown }[] = [];
     const ids = await this.redis.hkeys(key);
-    if (ids.length === 0) return;
+    if (ids.length === 0) return { written: 0, failed };
     const raws = await this.redis.hmget(key, ...ids);
     const waiting: { id: string; at: string; actor: AuditActor; w: AuditWrite }[] = [];
     ids.forEach((id, i) => {
       const raw = raws[i];
       if (!raw) return; // settled meanwhile by another request
-      const { at, actor, ...w } = JSON.parse(raw) as AuditWrite & { at?: string; actor?: AuditActor };
-      waiting.push({ id, at: at ?? new Date().toISOString(), actor: actor ?? { keyId: 'unknown', role: 'unknown' }, w });
+      try {
+        const { at, actor, ...w } = JSON.parse(raw) as AuditWrite & { at?: string; actor?: AuditActor };
+        waiting.push({ id, at: at ?? new Date().toISOString(), actor: actor ?? { keyId: 'unknown', role: 'unknown' }, w });
+      } catch (error) {
+        failed.push({ id, error });
+      }
     });
     waiting.sort((a, b) => a.at.localeCompare(b.at) || a.id.localeCompare(b.id));
+    // An unreadable entry (it cannot be written, ever) stays pending and is reported; the others are
+    // written all the same, and the request that settles goes on with its own change: one bad entry
+    // must not make every later change of its scope a 5xx. A write Redis refuses throws, as before.
+    let written = 0;
     for (const p of waiting) {
       await this.recordOnce(p.id, p.actor, p.w, p.at);
       await this.redis.hdel(key, p.id);
+      written++;
     }
+    return { written, failed };
+  }
+
+  /**
+   * `settle` for the API key scope and every partner's: run by the scheduler every minute, so that an
+   * entry whose change was never retried (the client went away after a 5xx, the process died after the
+   * change) reaches the log without waiting for the next change of its scope.
+   */
+  async settleAll(partnerIds: Iterable<string>): Promise<{ written: number; failed: { id: string; error: unknown }[] }> {
+    const out = { written: 0, failed: [] as { id: string; error: unknown }[] };
+    for (const scope of [SCOPE_KEYS, ...Array.from(partnerIds, (partnerId) => ({ partnerId }))]) {
+      const r = await this.settle(scope);
+      out.written += r.written;
+      out.failed.push(...r.failed);
+    }
+    return out;
   }
 
   /** Newest first. `nextCursor` is null when nothing older matches within the range. */

@@ -194,3 +194,49 @@ test('a webhook secret rotation whose audit write failed: the retry rotates agai
     expect(e.map((x) => x.requestId).sort()).toEqual(['rot-1', 'rot-2']);
   }
 });
+
+// Review of the pending entries: they were written only by a later change of the same scope, and one
+// entry that could not be written made every later change of its scope a 5xx (settle stopped at it).
+describe('pending entries nobody retried, and one that cannot be written', () => {
+  const P = 'aud-q';
+  beforeAll(async () => {
+    await createPartner(svc, P);
+  });
+  async function createTarget(id: string): Promise<void> {
+    const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id, platform: 'youtube', name: id, credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
+    expect(r.status).toBe(201);
+  }
+
+  test('a delete whose client went away after the 5xx is in the log at the next read of it', async () => {
+    await createTarget('quiet-1');
+    const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/targets/quiet-1`, { method: 'DELETE', headers: { 'x-request-id': 'quiet-del' } }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    // No retry, no other change of the partner: the read writes what is pending first.
+    const mine = (await entries(`partnerId=${P}&action=target.deleted`)).filter((e) => e.targetId === 'quiet-1');
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({ requestId: 'quiet-del' });
+    expect(await svc.rt.redis.hlen(svc.rt.keys.auditPending({ partnerId: P }))).toBe(0);
+  });
+
+  test("the scheduler's minute tick (settleAll) writes what is pending in every scope", async () => {
+    await createTarget('quiet-2');
+    const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/targets/quiet-2`, { method: 'DELETE' }));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(await svc.rt.redis.hlen(svc.rt.keys.auditPending({ partnerId: P }))).toBe(1);
+    const { written, failed: stuck } = await svc.rt.audit.settleAll([P]);
+    expect({ written, stuck }).toEqual({ written: 1, stuck: [] });
+    expect(await svc.rt.redis.hlen(svc.rt.keys.auditPending({ partnerId: P }))).toBe(0);
+    expect((await entries(`partnerId=${P}&action=target.deleted`)).filter((e) => e.targetId === 'quiet-2')).toHaveLength(1);
+  });
+
+  test('an unreadable pending entry stays pending; the changes of its scope go on and are audited', async () => {
+    await createTarget('stuck-1');
+    const pending = svc.rt.keys.auditPending({ partnerId: P });
+    await svc.rt.redis.hset(pending, 'aud_garbage', 'not json');
+    const del = await svc.api(`/v1/partners/${P}/targets/stuck-1`, { method: 'DELETE' });
+    expect(del.status).toBe(204);
+    expect((await entries(`partnerId=${P}&action=target.deleted`)).filter((e) => e.targetId === 'stuck-1')).toHaveLength(1);
+    expect(await svc.rt.redis.hget(pending, 'aud_garbage')).toBe('not json');
+    await svc.rt.redis.hdel(pending, 'aud_garbage');
+  });
+});

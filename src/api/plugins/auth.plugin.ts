@@ -85,7 +85,9 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
   });
   app.decorate('auditPending', (req: FastifyRequest, entry: AuditWrite): PendingAudit => opts.audit.pending(actorOf(req.principal), { ...entry, requestId: req.id }));
   app.decorate('auditSettle', async (scope: AuditScope): Promise<void> => {
-    await opts.audit.settle(scope);
+    const { failed } = await opts.audit.settle(scope);
+    // Unreadable, left pending for an operator to look at: the request's own change goes on.
+    for (const f of failed) app.log.warn({ err: f.error, pendingAuditId: f.id, scope }, 'pending audit entry is unreadable');
   });
 
   app.decorate('requireRole', (...roles: Role[]): preHandlerAsyncHookHandler => {

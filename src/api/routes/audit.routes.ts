@@ -63,6 +63,10 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditRepository }> = as
       const to = q.to ? new Date(q.to) : undefined;
       // As the attribution reports: [from, to) with from = to is an empty range, not a mistake; only a reversed one is.
       if (from && to && from.getTime() > to.getTime()) throw badRequest('from must not be after to', [{ path: 'querystring.from', message: 'must not be after to' }]);
+      // Entries recorded pending with their change and not yet in the log (its audit write failed and
+      // nobody retried) are written first, so a read never misses a change that was made.
+      await app.auditSettle('keys');
+      if (partnerId !== undefined) await app.auditSettle({ partnerId });
       return opts.audit.list({ partnerId, showId: q.showId, targetId: q.targetId, action: q.action, from, to, limit: q.limit, cursor: q.cursor });
     },
   );
