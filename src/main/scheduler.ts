@@ -77,7 +77,9 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
         case 'sweep': {
           const shows = await opts.sweep.sweep();
           const orders = opts.orderSweep ? await opts.orderSweep.sweep() : null;
-          return { shows, orders };
+          // Reconciliation runs whose job add was lost (ReconcileService.recoverQueued).
+          const reconciliations = opts.reconcile ? (await opts.reconcile.service.recoverQueued()).requeued.length : null;
+          return { shows, orders, reconciliations };
         }
         case 'readiness':
           return opts.readiness ? (await opts.readiness.sweep()).checked : 0;

@@ -69,8 +69,39 @@ export class ReconcileService {
     if (once === undefined) await this.deps.repo.save(rec);
     else rec = (await this.deps.repo.saveNew(rec)) ?? rec;
     await this.deps.repo.index(rec);
-    await this.q().add('reconcile', withCurrentRequestId({ id: rec.id }), { jobId: rec.id, attempts: 5, backoff: { type: 'exponential', delay: 5000, jitter: 0.5 }, removeOnComplete: 1000, removeOnFail: 1000 });
+    // Marked before its job is added: if the add is lost (Redis gone between the steps, the API process
+    // killed), the record is listed `queued` with no job, and recoverQueued() adds the job later.
+    if (rec.status === 'queued') await this.deps.repo.markQueued(rec);
+    await this.addJob(rec.id, withCurrentRequestId({ id: rec.id }));
     return rec;
+  }
+
+  /** The run's job; its id is the run's, so adding it again while it exists is a no-op. */
+  private async addJob(id: string, data: Record<string, unknown>): Promise<void> {
+    await this.q().add('reconcile', data, { jobId: id, attempts: 5, backoff: { type: 'exponential', delay: 5000, jitter: 0.5 }, removeOnComplete: 1000, removeOnFail: 1000 });
+  }
+
+  /**
+   * Recovery pass (the scheduler's periodic sweep): a run still `queued` `minAgeMs` after it was
+   * requested whose job does not exist lost its job add (the client got an error, yet the run is
+   * listed); its job is added again (run() is safe to repeat), so it runs as requested. Reads only the
+   * index of runs not started yet (oldest first, `limit` per pass), not every record.
+   */
+  async recoverQueued(minAgeMs = 60_000, limit = 100): Promise<{ requeued: string[] }> {
+    const { repo, log } = this.deps;
+    const requeued: string[] = [];
+    for (const id of await repo.queuedBefore(Date.now() - minAgeMs, limit)) {
+      const rec = await repo.get(id);
+      if (!rec || rec.status !== 'queued') {
+        await repo.unmarkQueued(id);
+        continue;
+      }
+      if (await this.q().getJob(id)) continue; // waiting its turn
+      await this.addJob(id, { id });
+      requeued.push(id);
+      log.warn({ reconciliationId: id }, 'reconciliation queued without a job: job added again');
+    }
+    return { requeued };
   }
 
   async get(id: string): Promise<ReconciliationRecord | null> {
@@ -86,10 +117,14 @@ export class ReconcileService {
     const { repo, partners, attribution, log } = this.deps;
     const rec = await repo.get(id);
     if (!rec) throw new Error(`reconciliation ${id} not found`);
-    if (rec.status === 'completed') return rec;
+    if (rec.status === 'completed') {
+      await repo.unmarkQueued(id);
+      return rec;
+    }
     rec.status = 'running';
     rec.startedAt = new Date().toISOString();
     await repo.save(rec);
+    await repo.unmarkQueued(id);
 
     const bundle = await partners.bundle(rec.partnerId);
     const fromMs = Date.parse(rec.from);

@@ -290,8 +290,17 @@ export class Keys {
   partnerReconciliations(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:recons`;
   }
+  /** Legacy HASH (target, order, kind) → heal, one per partner, never expiring: no longer written, still read (rolling deploy). */
   reconHealed(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:recon-healed`;
+  }
+  /** HASH (target, order, kind) → heal, the heals of orders created on one UTC day (`day` = ms / 86 400 000), kept 400 days. */
+  reconHealedDay(partnerId: string, day: number): string {
+    return `${this.prefix}:{p:${partnerId}}:recon-healed:${day}`;
+  }
+  /** ZSET reconciliation id → createdAt (ms): runs requested and not started yet, for the recovery pass. */
+  reconQueued(): string {
+    return `${this.prefix}:{sweep}:recon-queued`;
   }
 
   /** BullMQ prefix for a queue: the hash tag keeps each queue's keys in one slot. */

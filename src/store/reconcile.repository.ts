@@ -50,6 +50,7 @@ export interface ReconciliationRecord {
 }
 
 const TTL_SEC = 400 * 86_400;
+const DAY_MS = 86_400_000;
 
 export class ReconcileRepository {
   constructor(
@@ -87,18 +88,53 @@ export class ReconcileRepository {
     return raw ? (JSON.parse(raw) as ReconciliationRecord) : null;
   }
 
-  /** Remember a heal, keyed by (target, order, kind): the latest run that healed it wins. */
+  /**
+   * Remember a heal, keyed by (target, order, kind): the latest run that healed it wins. Heals are
+   * bucketed by the UTC day of the order's createdAtMs (one hash per partner and day, kept TTL_SEC), so
+   * a run reads only the days of its period, not every heal the partner ever had.
+   */
   async rememberHeal(partnerId: string, d: Discrepancy, createdAtMs: number): Promise<void> {
     const field = `${d.targetId}\u0000${d.orderId}\u0000${d.kind}`;
+    const key = this.keys.reconHealedDay(partnerId, Math.floor(createdAtMs / DAY_MS));
     // The latest heal of a kind is remembered (a refund healed twice): a re-run reports what the run before it did.
-    await this.redis.hset(this.keys.reconHealed(partnerId), field, JSON.stringify({ ...d, createdAtMs }));
+    await this.redis.multi().hset(key, field, JSON.stringify({ ...d, createdAtMs })).expire(key, TTL_SEC).exec();
   }
 
+  /**
+   * The heals of orders created in [fromMs, toMs): the day buckets the period overlaps (at most 93 for
+   * 92 days) and the legacy per-partner hash (written before the buckets; no longer grows, read while it
+   * exists). A (target, order, kind) in several of them: the one with the greatest createdAtMs.
+   */
   async heals(partnerId: string, fromMs: number, toMs: number): Promise<Discrepancy[]> {
-    const all = await this.redis.hvals(this.keys.reconHealed(partnerId));
-    return all
-      .map((v) => JSON.parse(v) as Discrepancy & { createdAtMs: number })
-      .filter((d) => d.createdAtMs >= fromMs && d.createdAtMs < toMs)
-      .map(({ createdAtMs: _c, ...d }) => d);
+    if (!(fromMs < toMs)) return [];
+    const keys = [this.keys.reconHealed(partnerId)];
+    for (let day = Math.floor(fromMs / DAY_MS); day <= Math.floor((toMs - 1) / DAY_MS); day++) keys.push(this.keys.reconHealedDay(partnerId, day));
+    const hashes = await Promise.all(keys.map((k) => this.redis.hvals(k)));
+    const latest = new Map<string, Discrepancy & { createdAtMs: number }>();
+    for (const values of hashes) {
+      for (const raw of values) {
+        const d = JSON.parse(raw) as Discrepancy & { createdAtMs: number };
+        const field = `${d.targetId}\u0000${d.orderId}\u0000${d.kind}`;
+        if (!(d.createdAtMs >= fromMs && d.createdAtMs < toMs)) continue;
+        const prev = latest.get(field);
+        if (!prev || d.createdAtMs >= prev.createdAtMs) latest.set(field, d);
+      }
+    }
+    return [...latest.values()].map(({ createdAtMs: _c, ...d }) => d);
+  }
+
+  /** Marks a requested run as waiting for its job (the recovery pass re-adds the job of one whose add was lost). */
+  async markQueued(r: ReconciliationRecord): Promise<void> {
+    await this.redis.zadd(this.keys.reconQueued(), Date.parse(r.createdAt), r.id);
+  }
+
+  /** The run started (or is gone): no longer waiting for its job. */
+  async unmarkQueued(id: string): Promise<void> {
+    await this.redis.zrem(this.keys.reconQueued(), id);
+  }
+
+  /** Runs marked queued before `beforeMs`, oldest first, at most `limit`. */
+  async queuedBefore(beforeMs: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.reconQueued(), '-inf', beforeMs, 'LIMIT', 0, limit);
   }
 }
