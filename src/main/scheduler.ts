@@ -88,9 +88,10 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
           const partners = await opts.reconcile.partners.list();
           const n = await syncReconcileSchedules(partners);
           if (opts.audit) {
-            const { written, failed } = await opts.audit.settleAll(partners.map((p) => p.id));
+            const { written, failed, scopesFailed } = await opts.audit.settleAll(partners.map((p) => p.id));
             if (written > 0) opts.log.info({ written }, 'pending audit entries written');
             for (const f of failed) opts.log.warn({ err: f.error, pendingAuditId: f.id }, 'pending audit entry is unreadable');
+            for (const f of scopesFailed) opts.log.warn({ err: f.error, scope: f.scope }, 'pending audit entries not written (they stay pending: the next tick tries again)');
           }
           return n;
         }

@@ -166,12 +166,18 @@ export class AuditRepository {
    * entry whose change was never retried (the client went away after a 5xx, the process died after the
    * change) reaches the log without waiting for the next change of its scope.
    */
-  async settleAll(partnerIds: Iterable<string>): Promise<{ written: number; failed: { id: string; error: unknown }[] }> {
-    const out = { written: 0, failed: [] as { id: string; error: unknown }[] };
+  async settleAll(partnerIds: Iterable<string>): Promise<{ written: number; failed: { id: string; error: unknown }[]; scopesFailed: { scope: AuditScope; error: unknown }[] }> {
+    const out = { written: 0, failed: [] as { id: string; error: unknown }[], scopesFailed: [] as { scope: AuditScope; error: unknown }[] };
     for (const scope of [SCOPE_KEYS, ...Array.from(partnerIds, (partnerId) => ({ partnerId }))]) {
-      const r = await this.settle(scope);
-      out.written += r.written;
-      out.failed.push(...r.failed);
+      // One scope whose write fails (its stream's node down, a key of the wrong type) is reported and
+      // the others are settled all the same: it stopped every partner after it in the list.
+      try {
+        const r = await this.settle(scope);
+        out.written += r.written;
+        out.failed.push(...r.failed);
+      } catch (error) {
+        out.scopesFailed.push({ scope, error });
+      }
     }
     return out;
   }

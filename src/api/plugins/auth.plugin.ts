@@ -30,7 +30,7 @@ declare module 'fastify' {
      * change's own script to record pending (same slot, `auditPending`): `auditSettle` then writes it.
      */
     auditPending(req: FastifyRequest, entry: AuditWrite): PendingAudit;
-    /** Writes the scope's pending audit entries, each once (`AuditRepository.settle`). */
+    /** Writes the scope's pending audit entries, each once (`AuditRepository.settle`); never throws (a failure is logged, the entries stay pending). */
     auditSettle(scope: AuditScope): Promise<void>;
   }
 }
@@ -85,7 +85,18 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
   });
   app.decorate('auditPending', (req: FastifyRequest, entry: AuditWrite): PendingAudit => opts.audit.pending(actorOf(req.principal), { ...entry, requestId: req.id }));
   app.decorate('auditSettle', async (scope: AuditScope): Promise<void> => {
-    const { failed } = await opts.audit.settle(scope);
+    // Best effort: the request's own change is made and its entry is stored pending with it (same
+    // script), so a write that fails now (the audit stream's node failing over, Redis refusing writes)
+    // must not fail the request. A 5xx there made the client retry a change that was done: a second API
+    // key or endpoint whose secret nobody saw, a second secret rotation. The entry stays pending and the
+    // next change of its scope, a read of the log or the scheduler's minute tick writes it.
+    let failed: { id: string; error: unknown }[];
+    try {
+      ({ failed } = await opts.audit.settle(scope));
+    } catch (err) {
+      app.log.warn({ err, scope }, 'pending audit entries not written now (they stay pending and are written later)');
+      return;
+    }
     // Unreadable, left pending for an operator to look at: the request's own change goes on.
     for (const f of failed) app.log.warn({ err: f.error, pendingAuditId: f.id, scope }, 'pending audit entry is unreadable');
   });
