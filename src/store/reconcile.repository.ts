@@ -51,6 +51,30 @@ export interface ReconciliationRecord {
 
 const TTL_SEC = 400 * 86_400;
 const DAY_MS = 86_400_000;
+/** Legacy heals moved into their day buckets per script call. */
+const MIGRATE_BATCH = 500;
+
+/**
+ * Moves heals of the legacy per-partner hash (KEYS[1]) into their day buckets (KEYS[2..]), each only
+ * while the legacy field still holds the value read (compare-and-move: a heal an old-version process
+ * wrote meanwhile stays for the next pass). A bucket's own entry, written by this code after the legacy
+ * hash stopped growing, is newer and is kept (HSETNX). ARGV: ttl, then (bucket index, field, value)
+ * triples. All keys share the partner's slot. Returns the fields moved.
+ */
+const MIGRATE_LEGACY_HEALS_LUA = `
+local moved = 0
+for i = 2, #ARGV, 3 do
+  local bucket = KEYS[tonumber(ARGV[i])]
+  local field, value = ARGV[i + 1], ARGV[i + 2]
+  if redis.call('HGET', KEYS[1], field) == value then
+    redis.call('HSETNX', bucket, field, value)
+    redis.call('EXPIRE', bucket, ARGV[1])
+    redis.call('HDEL', KEYS[1], field)
+    moved = moved + 1
+  end
+end
+return moved
+`;
 
 export class ReconcileRepository {
   constructor(
@@ -97,19 +121,26 @@ export class ReconcileRepository {
     const field = `${d.targetId}\u0000${d.orderId}\u0000${d.kind}`;
     const key = this.keys.reconHealedDay(partnerId, Math.floor(createdAtMs / DAY_MS));
     // The latest heal of a kind is remembered (a refund healed twice): a re-run reports what the run before it did.
-    await this.redis.multi().hset(key, field, JSON.stringify({ ...d, createdAtMs })).expire(key, TTL_SEC).exec();
+    const replies = await this.redis.multi().hset(key, field, JSON.stringify({ ...d, createdAtMs })).expire(key, TTL_SEC).exec();
+    // A command Redis refused inside the transaction (a key of another type) does not reject exec():
+    // the heal was not remembered, and a re-run would report other discrepancies than this one.
+    const failed = replies?.find(([err]) => err);
+    if (!replies || failed) throw failed?.[0] ?? new Error(`heal of ${d.orderId} not remembered (transaction aborted)`);
   }
 
   /**
    * The heals of orders created in [fromMs, toMs): the day buckets the period overlaps (at most 93 for
-   * 92 days) and the legacy per-partner hash (written before the buckets; no longer grows, read while it
-   * exists). A (target, order, kind) in several of them: the one with the greatest createdAtMs.
+   * 92 days) and the legacy per-partner hash (written before the buckets; no longer grows). A (target,
+   * order, kind) in several of them: the one with the greatest createdAtMs. The legacy hash, read whole,
+   * is moved into the day buckets by the first run that finds it, so later runs read only their days.
    */
   async heals(partnerId: string, fromMs: number, toMs: number): Promise<Discrepancy[]> {
     if (!(fromMs < toMs)) return [];
     const keys = [this.keys.reconHealed(partnerId)];
     for (let day = Math.floor(fromMs / DAY_MS); day <= Math.floor((toMs - 1) / DAY_MS); day++) keys.push(this.keys.reconHealedDay(partnerId, day));
-    const hashes = await Promise.all(keys.map((k) => this.redis.hvals(k)));
+    const [legacy, ...days] = await Promise.all([this.redis.hgetall(keys[0]!), ...keys.slice(1).map((k) => this.redis.hvals(k))]);
+    const hashes = [Object.values(legacy!), ...days];
+    if (hashes[0]!.length > 0) await this.migrateLegacyHeals(partnerId, legacy!);
     const latest = new Map<string, Discrepancy & { createdAtMs: number }>();
     for (const values of hashes) {
       for (const raw of values) {
@@ -121,6 +152,35 @@ export class ReconcileRepository {
       }
     }
     return [...latest.values()].map(({ createdAtMs: _c, ...d }) => d);
+  }
+
+  /** Moves the legacy hash's heals (`fields`, as read) into their day buckets; those older than the buckets' TTL are dropped. */
+  private async migrateLegacyHeals(partnerId: string, fields: Record<string, string>): Promise<void> {
+    const legacy = this.keys.reconHealed(partnerId);
+    const oldestDay = Math.floor((Date.now() - TTL_SEC * 1000) / DAY_MS);
+    const stale: string[] = [];
+    const moves: { day: number; field: string; raw: string }[] = [];
+    for (const [field, raw] of Object.entries(fields)) {
+      let d: Discrepancy & { createdAtMs: number };
+      try {
+        d = JSON.parse(raw) as Discrepancy & { createdAtMs: number };
+      } catch {
+        continue; // left in place
+      }
+      const day = Math.floor(d.createdAtMs / DAY_MS);
+      if (!Number.isFinite(day)) continue;
+      if (day < oldestDay) stale.push(field); // its bucket would have expired already
+      else moves.push({ day, field, raw });
+    }
+    if (stale.length > 0) await this.redis.hdel(legacy, ...stale);
+    for (let i = 0; i < moves.length; i += MIGRATE_BATCH) {
+      const batch = moves.slice(i, i + MIGRATE_BATCH);
+      const buckets = [...new Set(batch.map((m) => m.day))];
+      const index = new Map(buckets.map((day, j) => [day, j + 2]));
+      const argv: (string | number)[] = [TTL_SEC];
+      for (const m of batch) argv.push(index.get(m.day)!, m.field, m.raw);
+      await this.redis.eval(MIGRATE_LEGACY_HEALS_LUA, 1 + buckets.length, legacy, ...buckets.map((day) => this.keys.reconHealedDay(partnerId, day)), ...argv);
+    }
   }
 
   /** Marks a requested run as waiting for its job (the recovery pass re-adds the job of one whose add was lost). */

@@ -80,3 +80,27 @@ test('a run reads only the buckets of its period, not the heals of other days', 
   // the legacy hash and the three days of the period, nothing else
   expect(c.hashes.filter((k) => k !== keys.reconHealed('big')).sort()).toEqual([0, 1, 2].map((i) => keys.reconHealedDay('big', D0 / DAY + i)).sort());
 }, 60_000);
+
+// Review of 5fce89f: the legacy hash was never migrated nor expired, so every run of a partner that had
+// it still read every heal the partner ever had. The first run that finds it moves it into the buckets.
+test('the legacy hash is moved into the day buckets by the first read; later reads see the same heals without it', async () => {
+  const repo = new ReconcileRepository(client, keys);
+  const legacy = keys.reconHealed('mig');
+  const old = (orderId: string, createdAtMs: number, detail = 'legacy'): [string, string] => [`t1\u0000${orderId}\u0000missing_in_ledger`, JSON.stringify({ ...heal(orderId, detail), createdAtMs })];
+  await client.hset(legacy, ...old('m1', D0 + 10), ...old('m2', D0 + DAY + 10), ...old('ancient', Date.now() - 401 * DAY));
+  await repo.rememberHeal('mig', heal('m2', 'bucket'), D0 + DAY + 10); // newer than the legacy one: kept
+  const before = ids(await repo.heals('mig', D0, D0 + 2 * DAY));
+  expect(before).toEqual(['m1:legacy', 'm2:bucket']);
+  expect(await client.exists(legacy)).toBe(0);
+  expect(await client.hkeys(keys.reconHealedDay('mig', D0 / DAY))).toEqual(['t1\u0000m1\u0000missing_in_ledger']);
+  expect(await client.ttl(keys.reconHealedDay('mig', D0 / DAY))).toBeGreaterThan(399 * 86_400);
+  const c = counting(client);
+  expect(ids(await new ReconcileRepository(c.client, keys).heals('mig', D0, D0 + 2 * DAY))).toEqual(before);
+  expect(c.values()).toBe(2);
+});
+
+test('a heal Redis refuses to store fails the call (it was silently not remembered)', async () => {
+  const repo = new ReconcileRepository(client, keys);
+  await client.set(keys.reconHealedDay('wt', D0 / DAY), 'not a hash');
+  await expect(repo.rememberHeal('wt', heal('w1'), D0 + 1)).rejects.toThrow(/WRONGTYPE/);
+});
