@@ -66,12 +66,14 @@ export class ReconcileService {
       summary: null,
       discrepancies: [],
     };
+    // Marked before it is stored and listed: if a later step is lost (Redis gone between the steps, the
+    // API process killed), the record is listed `queued` with no job, and recoverQueued() adds the job
+    // later (a mark whose record was never stored, or has started, is dropped by it). Marked after the
+    // save, a lost mark left a listed run no pass would ever look at.
+    await this.deps.repo.markQueued(rec);
     if (once === undefined) await this.deps.repo.save(rec);
     else rec = (await this.deps.repo.saveNew(rec)) ?? rec;
     await this.deps.repo.index(rec);
-    // Marked before its job is added: if the add is lost (Redis gone between the steps, the API process
-    // killed), the record is listed `queued` with no job, and recoverQueued() adds the job later.
-    if (rec.status === 'queued') await this.deps.repo.markQueued(rec);
     await this.addJob(rec.id, withCurrentRequestId({ id: rec.id }));
     return rec;
   }
@@ -96,7 +98,12 @@ export class ReconcileService {
         await repo.unmarkQueued(id);
         continue;
       }
-      if (await this.q().getJob(id)) continue; // waiting its turn
+      if (await this.q().getJob(id)) {
+        // Waiting its turn: looked at again after the others, so that a backlog of runs with jobs (every
+        // partner's 03:00 run) does not hide one that lost its job behind the first `limit`.
+        await repo.checkedQueued(id, Date.now());
+        continue;
+      }
       await this.addJob(id, { id });
       requeued.push(id);
       log.warn({ reconciliationId: id }, 'reconciliation queued without a job: job added again');

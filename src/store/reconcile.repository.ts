@@ -193,7 +193,16 @@ export class ReconcileRepository {
     await this.redis.zrem(this.keys.reconQueued(), id);
   }
 
-  /** Runs marked queued before `beforeMs`, oldest first, at most `limit`. */
+  /**
+   * A queued run the recovery pass found waiting for its job: checked again after the others (its
+   * score becomes `atMs`), so that runs waiting their turn do not keep the pass from the ones behind
+   * them. Only while it is still marked (XX).
+   */
+  async checkedQueued(id: string, atMs: number): Promise<void> {
+    await this.redis.zadd(this.keys.reconQueued(), 'XX', atMs, id);
+  }
+
+  /** Runs marked queued (or last checked) before `beforeMs`, oldest first, at most `limit`. */
   async queuedBefore(beforeMs: number, limit: number): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.reconQueued(), '-inf', beforeMs, 'LIMIT', 0, limit);
   }

@@ -78,3 +78,55 @@ test("the scheduler's periodic sweep runs the recovery pass", async () => {
     await events.close();
   }
 }, 30_000);
+
+// Review of 01fd3fc: the run was marked after it was stored and listed, so a lost mark (the mark's
+// node failing, the API killed between the steps) left a listed `queued` run no pass would look at.
+test('a request whose mark fails stores nothing: no run is listed that no pass would recover', async () => {
+  await createPartner(svc, 'lost-mark');
+  const marks = svc.rt.keys.reconQueued();
+  const saved = await svc.rt.redis.zrange(marks, 0, -1, 'WITHSCORES');
+  await svc.rt.redis.del(marks);
+  await svc.rt.redis.set(marks, 'not a zset'); // every ZADD to it fails
+  try {
+    const res = await svc.api('/v1/partners/lost-mark/reconciliations', { json: { from: new Date(Date.now() - 86_400_000).toISOString(), to: new Date().toISOString() } });
+    expect(res.status).toBeGreaterThanOrEqual(500);
+  } finally {
+    await svc.rt.redis.del(marks);
+    if (saved.length > 0) await svc.rt.redis.zadd(marks, ...saved.flatMap((v, i) => (i % 2 === 0 ? [saved[i + 1]!, v] : [])));
+  }
+  const list = (await (await svc.api('/v1/partners/lost-mark/reconciliations')).json()) as { reconciliations: unknown[] };
+  expect(list.reconciliations).toEqual([]);
+}, 30_000);
+
+// Review of 01fd3fc: the pass read the oldest `limit` marked runs and skipped those whose job exists,
+// which stayed at the head: behind a backlog of runs waiting their turn, a run that lost its job was
+// never looked at until the backlog drained.
+test('runs waiting their turn are looked at after the others: one that lost its job behind them is recovered', async () => {
+  await createPartner(svc, 'lost-behind');
+  const queue = (svc.rt.reconcile as unknown as { q(): Queue }).q();
+  await queue.pause(); // the runs with jobs wait their turn
+  try {
+    const ask = () => svc.api('/v1/partners/lost-behind/reconciliations', { json: { from: new Date(Date.now() - 86_400_000).toISOString(), to: new Date().toISOString() } });
+    const waiting = (await (await ask()).json()) as { id: string };
+    expect(await queue.getJob(waiting.id)).toBeDefined();
+    await new Promise((r) => setTimeout(r, 5)); // a later createdAt
+    const add = queue.add.bind(queue);
+    queue.add = async () => {
+      queue.add = add;
+      throw new Error('Connection is closed.');
+    };
+    expect((await ask()).status).toBeGreaterThanOrEqual(500);
+    const list = (await (await svc.api('/v1/partners/lost-behind/reconciliations')).json()) as { reconciliations: { id: string }[] };
+    const lost = list.reconciliations.map((r) => r.id).find((id) => id !== waiting.id)!;
+    expect(await queue.getJob(lost)).toBeUndefined();
+    // One run per pass: the first looks at the waiting one, the next at the one behind it.
+    const passes = [(await svc.rt.reconcile.recoverQueued(0, 1)).requeued, (await svc.rt.reconcile.recoverQueued(0, 1)).requeued];
+    expect(passes.flat()).toEqual([lost]);
+    expect(await queue.getJob(lost)).toBeDefined();
+  } finally {
+    await queue.resume();
+  }
+  const status = async (id: string): Promise<string> => ((await (await svc.api(`/v1/reconciliations/${id}`)).json()) as { status: string }).status;
+  const ids = ((await (await svc.api('/v1/partners/lost-behind/reconciliations')).json()) as { reconciliations: { id: string }[] }).reconciliations.map((r) => r.id);
+  for (const id of ids) expect(await waitFor(async () => (await status(id)) === 'completed' || undefined, 20_000, 50)).toBe(true);
+}, 60_000);
