@@ -31,7 +31,7 @@ import type { Redis, Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
 import type { Once, OnceOptions, RecoverAttempt } from '../targets/target.adapter.js';
 import { withAttemptDeadline } from '../targets/attempt-deadline.js';
-import { AuthExpiredError, NotMadeError, PermanentError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
+import { AuthExpiredError, NotMadeError, PermanentError, RateLimitedError, RetryableError, TargetError } from '../targets/target.errors.js';
 import { acquireLua, type PrepayLimiter } from './rate-limiter.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
@@ -699,8 +699,9 @@ export class IntentRepository {
       // A token the first start took (or one taken alongside it) is the attempt's first request's (RedisRateLimiter.acquire).
       return await withAttemptDeadline(deadline, run, s.alongside ? s.alongside.key : s.prepay?.keys[0]);
     } catch (err) {
-      // (Also a request never sent: the token refresh before it failed, or the deadline had passed.)
-      const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof RetryableError && err.unsent);
+      // (Also a request never sent, whatever the error's class: the token refresh before it failed,
+      // even for good, e.g. a dead refresh token; or the deadline had passed.)
+      const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof TargetError && err.unsent);
       if ((tokenRefused || (s.once?.singleRequest && refused)) && stillOwned(s.lease)) {
         await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
       }
