@@ -300,8 +300,9 @@ export interface MirrorLease {
    * `deferComplete`): the save writes them in the same Lua step, before its own write. `recoverable`:
    * the step has a recovery lookup (a run that finds it left `started` looks its object up instead of
    * calling again), so its record may also wait for the run's last save (SyncService, the pin step).
+   * `what`: the step's `scope:step`, as errors name it (an unreadable record: IntentCorruptError).
    */
-  pending?: { key: string; record: string; recoverable: boolean }[];
+  pending?: { key: string; record: string; recoverable: boolean; what: string }[];
   /**
    * The run's target record (the partner's hash and the target's field): the run's mirror saves are
    * refused once it is gone (a target deleted during the run: ShowRepository, TargetGoneError).
@@ -559,8 +560,8 @@ export class IntentRepository {
     lease.pending = undefined;
     for (const p of pending) {
       const written = await this.redis.scIntentComplete(p.key, lease.key, lease.token, p.record, TTL_SEC, lease.ttlMs);
-      if (written === 2) throw new IntentCorruptError(p.key, p.key, true);
-      if (written !== 1) throw new LeaseLostError(`intent ${p.key}: another run took the mirror over before this one recorded its result`);
+      if (written === 2) throw new IntentCorruptError(p.what, p.key, true);
+      if (written !== 1) throw new LeaseLostError(`intent ${p.what}: another run took the mirror over before this one recorded its result`);
     }
   }
 
@@ -719,7 +720,7 @@ export class IntentRepository {
         : { status: 'done', owner: lease.token, resultSealed: result === undefined ? undefined : this.box.encrypt(JSON.stringify(result)), startedAt }) satisfies IntentRecord,
     );
     if (opts.deferComplete) {
-      (lease.pending ??= []).push({ key, record: done, recoverable: s.recover !== undefined });
+      (lease.pending ??= []).push({ key, record: done, recoverable: s.recover !== undefined, what: s.what });
     } else {
       const written = await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs);
       if (written === 2) throw new IntentCorruptError(s.what, key, true);
