@@ -493,19 +493,20 @@ export function createBambuserSimulator(): BambuserSimulator {
       requireScope(req, 'WRITE_SHOWS');
       const s = findShow((req.params as { showId: string }).showId, req);
       const b = bodyOf(req);
-      const before = JSON.stringify([s.title, s.description, s.scheduledStartAt, s.published]);
-      if (b.title !== undefined) {
-        if (typeof b.title !== 'string' || b.title.trim() === '') throw new BmbError(400, 'title must be a non-empty string');
-        s.title = b.title;
-      }
+      // A 400 changes nothing: every field is checked before any is applied.
+      if (b.title !== undefined && (typeof b.title !== 'string' || b.title.trim() === '')) throw new BmbError(400, 'title must be a non-empty string');
       const description = optString(b.description, 'description');
+      // An empty string clears the schedule (UpdateShow).
+      const scheduledStartAt =
+        b.scheduledStartAt === undefined ? undefined : b.scheduledStartAt === '' || b.scheduledStartAt === null ? null : isoOrThrow(b.scheduledStartAt, 'scheduledStartAt');
+      const published = optBool(b.published, 'published');
+      const before = JSON.stringify([s.title, s.description, s.scheduledStartAt, s.published]);
+      if (typeof b.title === 'string') s.title = b.title;
       if (description !== undefined) s.description = description;
-      if (b.scheduledStartAt !== undefined) {
-        // An empty string clears the schedule (UpdateShow).
-        s.scheduledStartAt = b.scheduledStartAt === '' || b.scheduledStartAt === null ? null : isoOrThrow(b.scheduledStartAt, 'scheduledStartAt');
+      if (scheduledStartAt !== undefined) {
+        s.scheduledStartAt = scheduledStartAt;
         if (s.state === 'upcoming' || s.state === 'scheduled') s.state = s.scheduledStartAt ? 'scheduled' : 'upcoming';
       }
-      const published = optBool(b.published, 'published');
       if (published !== undefined) s.published = published;
       if (JSON.stringify([s.title, s.description, s.scheduledStartAt, s.published]) !== before) {
         sim.recordEffect({ type: 'show.updated', externalId: s.id, title: s.title });

@@ -19,7 +19,8 @@
  *    minutes and at most 7 days ahead, as Facebook refuses a closer start) → `{id, stream_url, secure_stream_url}`; `GET /{page-id}/live_videos` (newest first; its
  *    cursors mark a video, as Graph's mark an item, so videos made or deleted meanwhile shift nothing);
  *    `GET /{id}?fields=…`; `POST /{id}` with title/description/event_params, `status=LIVE_NOW`
- *    (publish), `status=SCHEDULED_CANCELED`, or `end_live_video=true`; `DELETE /{id}` (refused while
+ *    (publish), `status=SCHEDULED_CANCELED`, or `end_live_video=true` (a request refused in any part
+ *    changes nothing, as Graph's); `DELETE /{id}` (refused while
  *    streaming); comments are created on the live video's underlying video object
  *    (`POST /{video-id}/comments`, `video.id` of the LiveVideo; needs pages_manage_engagement) — the
  *    LiveVideo's `comments` edge only reads, and a POST there gets Graph's "(#100) Unsupported post
@@ -285,6 +286,10 @@ export function createFacebookSimulator(): PlatformSimulator {
     return v;
   }
 
+  /**
+   * `POST /{id}`: Graph refuses the whole request when any part of it is wrong, so everything (the
+   * start time, the status change) is checked before anything changes.
+   */
   function update(v: FbLiveVideo, p: Params): void {
     const now = Date.now();
     if (bool(p.end_live_video)) {
@@ -292,27 +297,38 @@ export function createFacebookSimulator(): PlatformSimulator {
       stop(v);
       return;
     }
+    const start = startTimeOf(p.event_params);
+    // A planned start only exists on a scheduled video; elsewhere the parameter has nothing to change.
+    const plannedStart = start !== undefined && v.status === 'SCHEDULED_UNPUBLISHED' ? validStart(start, now) : v.plannedStart;
+    const change = statusChange(v, p.status, now);
+
     const before = JSON.stringify([v.title, v.description, v.plannedStart]);
     if (p.title !== undefined) v.title = p.title;
     if (p.description !== undefined) v.description = p.description;
-    const start = startTimeOf(p.event_params);
-    // A planned start only exists on a scheduled video; elsewhere the parameter has nothing to change.
-    if (start !== undefined && v.status === 'SCHEDULED_UNPUBLISHED') v.plannedStart = validStart(start, now);
+    v.plannedStart = plannedStart;
     if (JSON.stringify([v.title, v.description, v.plannedStart]) !== before) sim.recordEffect({ type: 'show.updated', externalId: v.id, title: v.title });
 
-    if (p.status === undefined) return;
-    switch (p.status) {
+    if (change === 'live') {
+      goLive(v);
+    } else if (change === 'cancel') {
+      v.status = 'SCHEDULED_CANCELED';
+      sim.recordEffect({ type: 'show.cancelled', externalId: v.id, title: v.title });
+    }
+  }
+
+  /** What `status` asks of `v` (nothing: absent, or LIVE_NOW on a live video); throws Graph's error for a change it cannot make. */
+  function statusChange(v: FbLiveVideo, status: string | undefined, now: number): 'live' | 'cancel' | undefined {
+    switch (status) {
+      case undefined:
+        return undefined;
       case 'LIVE_NOW':
-        if (v.status === 'LIVE') return; // already live
+        if (v.status === 'LIVE') return undefined; // already live
         if (v.status !== 'UNPUBLISHED' && v.status !== 'SCHEDULED_UNPUBLISHED') throw invalidParam(`(#100) A ${v.status} live video cannot go live`, 1363049);
         if (ingestExpired(v, now)) throw invalidParam('(#100) The stream URL of this live video expired before it was used; read secure_stream_url again for a new one', 1363050);
-        goLive(v);
-        return;
+        return 'live';
       case 'SCHEDULED_CANCELED':
         if (v.status !== 'SCHEDULED_UNPUBLISHED') throw invalidParam('(#100) Only a scheduled live video can be cancelled', 1363049);
-        v.status = 'SCHEDULED_CANCELED';
-        sim.recordEffect({ type: 'show.cancelled', externalId: v.id, title: v.title });
-        return;
+        return 'cancel';
       default:
         throw invalidParam('(#100) param status must be one of {LIVE_NOW, SCHEDULED_CANCELED}');
     }

@@ -31,7 +31,7 @@ import type { Redis, Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
 import type { Once, OnceOptions, RecoverAttempt } from '../targets/target.adapter.js';
 import { withAttemptDeadline } from '../targets/attempt-deadline.js';
-import { AuthExpiredError, NotMadeError, PermanentError, RateLimitedError, RetryableError } from '../targets/target.errors.js';
+import { AuthExpiredError, NotMadeError, PermanentError, RateLimitedError, RetryableError, TargetError } from '../targets/target.errors.js';
 import { acquireLua, type PrepayLimiter } from './rate-limiter.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
@@ -300,8 +300,9 @@ export interface MirrorLease {
    * `deferComplete`): the save writes them in the same Lua step, before its own write. `recoverable`:
    * the step has a recovery lookup (a run that finds it left `started` looks its object up instead of
    * calling again), so its record may also wait for the run's last save (SyncService, the pin step).
+   * `what`: the step's `scope:step`, as errors name it (an unreadable record: IntentCorruptError).
    */
-  pending?: { key: string; record: string; recoverable: boolean }[];
+  pending?: { key: string; record: string; recoverable: boolean; what: string }[];
   /**
    * The run's target record (the partner's hash and the target's field): the run's mirror saves are
    * refused once it is gone (a target deleted during the run: ShowRepository, TargetGoneError).
@@ -559,8 +560,8 @@ export class IntentRepository {
     lease.pending = undefined;
     for (const p of pending) {
       const written = await this.redis.scIntentComplete(p.key, lease.key, lease.token, p.record, TTL_SEC, lease.ttlMs);
-      if (written === 2) throw new IntentCorruptError(p.key, p.key, true);
-      if (written !== 1) throw new LeaseLostError(`intent ${p.key}: another run took the mirror over before this one recorded its result`);
+      if (written === 2) throw new IntentCorruptError(p.what, p.key, true);
+      if (written !== 1) throw new LeaseLostError(`intent ${p.what}: another run took the mirror over before this one recorded its result`);
     }
   }
 
@@ -699,8 +700,9 @@ export class IntentRepository {
       // A token the first start took (or one taken alongside it) is the attempt's first request's (RedisRateLimiter.acquire).
       return await withAttemptDeadline(deadline, run, s.alongside ? s.alongside.key : s.prepay?.keys[0]);
     } catch (err) {
-      // (Also a request never sent: the token refresh before it failed, or the deadline had passed.)
-      const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof RetryableError && err.unsent);
+      // (Also a request never sent, whatever the error's class: the token refresh before it failed,
+      // even for good, e.g. a dead refresh token; or the deadline had passed.)
+      const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof TargetError && err.unsent);
       if ((tokenRefused || (s.once?.singleRequest && refused)) && stillOwned(s.lease)) {
         await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
       }
@@ -718,7 +720,7 @@ export class IntentRepository {
         : { status: 'done', owner: lease.token, resultSealed: result === undefined ? undefined : this.box.encrypt(JSON.stringify(result)), startedAt }) satisfies IntentRecord,
     );
     if (opts.deferComplete) {
-      (lease.pending ??= []).push({ key, record: done, recoverable: s.recover !== undefined });
+      (lease.pending ??= []).push({ key, record: done, recoverable: s.recover !== undefined, what: s.what });
     } else {
       const written = await this.redis.scIntentComplete(key, lease.key, lease.token, done, TTL_SEC, lease.ttlMs);
       if (written === 2) throw new IntentCorruptError(s.what, key, true);

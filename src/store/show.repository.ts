@@ -849,7 +849,7 @@ export class ShowRepository {
     const refused = refusedFor(ok, mirror.targetId);
     if (refused) throw refused;
     const corrupt = corruptCompletion(ok, pending);
-    if (corrupt) throw new IntentCorruptError(corrupt.key, corrupt.key, true);
+    if (corrupt) throw new IntentCorruptError(corrupt.what, corrupt.key, true);
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     mirror.rev = next.rev;
@@ -906,7 +906,7 @@ export class ShowRepository {
     // A deferred done record found unreadable: the same error as every other write of one (a lost
     // lease, before, which surfaced as IntentCorruptError only in the run after the lease lapsed).
     const corrupt = corruptCompletion(ok, pending);
-    if (corrupt) throw new IntentCorruptError(corrupt.key, corrupt.key, true);
+    if (corrupt) throw new IntentCorruptError(corrupt.what, corrupt.key, true);
     if (ok === -1) throw new LeaseLostError(`mirror ${showId}/${mirror.targetId}: this run no longer owns it`);
     if (ok !== 1) throw new MirrorConflictError(`mirror ${showId}/${mirror.targetId} changed since it was read`);
     if (released === 1) lease.released = true;

@@ -90,7 +90,7 @@ export interface OnceOptions {
   /**
    * `run()` makes exactly one platform request. When that request is refused before anything was
    * done (a RateLimitedError: 429, quota, our own limiter; or an AuthExpiredError: 401), or never
-   * sent (a RetryableError with `unsent`: the token refresh before it failed), the step is
+   * sent (a TargetError of any class with `unsent`: the token refresh before it failed), the step is
    * forgotten instead of left "started", so the next attempt sends the request again without a
    * recovery lookup first. Without it, a platform that allows one request per window refuses every
    * attempt (lookup, then insert) and provisioning never ends. Never set it on a `run()` that makes

@@ -11,10 +11,19 @@ export abstract class TargetError extends Error {
   abstract readonly kind: TargetErrorKind;
   /** Platform reason/code when there is one (e.g. `errorStreamInactive`, `105002`). */
   readonly reason: string | undefined;
-  constructor(message: string, reason?: string) {
+  /**
+   * Nothing of the call reached the platform: its request was never sent (the access-token refresh
+   * it needed first failed, whatever the class of that failure, or the attempt's deadline had
+   * passed). A step of one request (OnceOptions.singleRequest) is forgotten then, as after a 429 or
+   * a 401, so the next attempt (after a retry, or a resync once the operator re-authorised) sends it
+   * at once. See asUnsent.
+   */
+  readonly unsent: boolean;
+  constructor(message: string, reason?: string, opts: { unsent?: boolean } = {}) {
     super(message);
     this.name = new.target.name;
     this.reason = reason;
+    this.unsent = opts.unsent ?? false;
   }
 }
 
@@ -28,25 +37,23 @@ export class RetryableError extends TargetError {
    * counts, even when the platform says when to come back (`Retry-After`).
    */
   readonly waiting: boolean;
-  /**
-   * Nothing of the call reached the platform: its request was never sent (the access-token refresh
-   * it needed first failed, or the attempt's deadline had passed). A step of one request
-   * (OnceOptions.singleRequest) is forgotten then, as after a 429 or a 401.
-   */
-  readonly unsent: boolean;
   constructor(message: string, opts: { reason?: string; delayMs?: number; waiting?: boolean; unsent?: boolean } = {}) {
-    super(message, opts.reason);
+    super(message, opts.reason, { unsent: opts.unsent ?? false });
     this.delayMs = opts.delayMs;
     this.waiting = opts.waiting ?? false;
-    this.unsent = opts.unsent ?? false;
   }
 }
 
-/** `err` as the failure of a call whose request was never sent (RetryableError.unsent); other errors as they are. */
+/**
+ * `err` as the failure of a call whose request was never sent (TargetError.unsent): a copy of the same
+ * class, message, reason and fields (a shared refresh's error reaches every caller that waited on it:
+ * it is not changed itself); anything else as it is.
+ */
 export function asUnsent(err: unknown): unknown {
-  if (!(err instanceof RetryableError) || err.unsent) return err;
-  const copy = new RetryableError(err.message, { ...(err.reason !== undefined ? { reason: err.reason } : {}), ...(err.delayMs !== undefined ? { delayMs: err.delayMs } : {}), waiting: err.waiting, unsent: true });
-  copy.stack = err.stack;
+  if (!(err instanceof TargetError) || err.unsent) return err;
+  const copy = Object.create(Object.getPrototypeOf(err) as object) as TargetError;
+  Object.defineProperties(copy, Object.getOwnPropertyDescriptors(err));
+  Object.defineProperty(copy, 'unsent', { value: true, enumerable: true, writable: false, configurable: true });
   return copy;
 }
 

@@ -187,6 +187,31 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect((await a.adapter.attachShow(remote.externalId)).externalId).toBe(remote.externalId);
   });
 
+  // A 400 from UpdateShow changes nothing: before, the simulator applied the title (and the
+  // description) before it checked the fields after them, so a refused PATCH left them changed.
+  it('the simulator changes nothing of a show when it refuses a PATCH (a valid title with a bad field after it)', async () => {
+    const auth = { authorization: `Token ${API_KEY}` };
+    const made = await axios.post(`${sim.url}/bambuser/v1/shows`, { title: 'kept', description: 'kept too', scheduledStartAt: '2030-01-01T10:00:00.000Z' }, { headers: auth });
+    const id = (made.data as { id: string }).id;
+    const read = async () => (await axios.get(`${sim.url}/bambuser/v1/shows/${id}`, { headers: auth })).data as unknown;
+    const before = await read();
+    const seq = (await effects()).at(-1)?.seq ?? 0;
+    for (const body of [
+      { title: 'renamed', description: 'changed', scheduledStartAt: 'next tuesday' },
+      { title: 'renamed', published: 'yes' },
+      { title: 'renamed', description: 42 },
+    ]) {
+      const r = await axios.patch(`${sim.url}/bambuser/v1/shows/${id}`, body, { headers: auth, validateStatus: () => true });
+      expect(r.status).toBe(400);
+    }
+    expect(await read()).toEqual(before);
+    expect((await effects()).filter((e) => e.seq > seq)).toEqual([]);
+    // Each part acceptable: applied.
+    const ok = await axios.patch(`${sim.url}/bambuser/v1/shows/${id}`, { title: 'renamed', scheduledStartAt: '' }, { headers: auth });
+    expect(ok.data).toMatchObject({ title: 'renamed', description: 'kept too', scheduledStartAt: null });
+    expect((await effects()).filter((e) => e.seq > seq).map((e) => [e.type, e.title])).toEqual([['show.updated', 'renamed']]);
+  });
+
   it('a key the simulator never issued → 401 (any key is no longer accepted)', async () => {
     const res = await axios.get(`${sim.url}/bambuser/v1/shows`, { headers: { authorization: 'Token bmb_made_up_key' }, validateStatus: () => true });
     expect(res.status).toBe(401);

@@ -362,6 +362,57 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(moveOk.status).toBe(200);
   });
 
+  // Graph refuses the whole request: a POST /{id} with a part it refuses (a start under 10 minutes, a
+  // status change the video cannot make) changes nothing. Before, the title and description were
+  // applied before the start was checked: the answer was the (#100) error, but the title had changed
+  // anyway (and no show.updated effect said so).
+  it('the simulator changes nothing of a live video when it refuses part of the POST (title with a start too near, or with a status change it cannot make)', async () => {
+    const post = (path: string, body: Record<string, string>) =>
+      axios.post(`${sim.url}/facebook/${GV}/${path}`, new URLSearchParams(body).toString(), {
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' },
+        validateStatus: () => true,
+      });
+    const read = async (id: string) =>
+      (await axios.get(`${sim.url}/facebook/${GV}/${id}`, { headers: { authorization: `Bearer ${TOKEN}` }, params: { fields: 'title,description,status,planned_start_time' } })).data as Record<string, unknown>;
+    const at = (msAhead: number) => JSON.stringify({ start_time: Math.floor((Date.now() + msAhead) / 1000) });
+    const MINUTE = 60_000;
+    const scheduled = await post(`${PAGE_ID}/live_videos`, { status: 'SCHEDULED_UNPUBLISHED', title: 'kept', description: 'kept too', event_params: at(30 * MINUTE) });
+    expect(scheduled.status).toBe(200);
+    const id = (scheduled.data as { id: string }).id;
+    const draft = await post(`${PAGE_ID}/live_videos`, { status: 'UNPUBLISHED', title: 'draft' });
+    expect(draft.status).toBe(200);
+    const draftId = (draft.data as { id: string }).id;
+    const before = { scheduled: await read(id), draft: await read(draftId) };
+    const seq = (await effects()).at(-1)?.seq ?? 0;
+
+    const refused = [
+      [id, { title: 'renamed', description: 'changed', event_params: at(5 * MINUTE) }, /at least 10 minutes/],
+      [id, { title: 'renamed', event_params: 'not a time' }, /event_params/],
+      [id, { title: 'renamed', event_params: at(20 * MINUTE), status: 'LIVE' }, /param status must be one of/],
+      [draftId, { title: 'renamed', status: 'SCHEDULED_CANCELED' }, /Only a scheduled live video can be cancelled/],
+    ] as const;
+    for (const [video, body, message] of refused) {
+      const r = await post(video, body);
+      expect(r.status).toBe(400);
+      expect(r.data).toMatchObject({ error: { type: 'OAuthException', code: 100 } });
+      expect((r.data as { error: { message: string } }).error.message).toMatch(message);
+    }
+    expect(await read(id)).toEqual(before.scheduled);
+    expect(await read(draftId)).toEqual(before.draft);
+    expect((await effects()).filter((e) => e.seq > seq)).toEqual([]);
+
+    // The same changes, each part acceptable: applied, one show.updated each.
+    expect((await post(id, { title: 'renamed', event_params: at(20 * MINUTE) })).status).toBe(200);
+    expect(await read(id)).toMatchObject({ title: 'renamed', description: 'kept too', status: 'SCHEDULED_UNPUBLISHED' });
+    expect((await post(id, { title: 'renamed again', status: 'SCHEDULED_CANCELED' })).status).toBe(200);
+    expect(await read(id)).toMatchObject({ title: 'renamed again', status: 'SCHEDULED_CANCELED' });
+    expect((await effects()).filter((e) => e.seq > seq).map((e) => [e.type, e.externalId, e.title])).toEqual([
+      ['show.updated', id, 'renamed'],
+      ['show.updated', id, 'renamed again'],
+      ['show.cancelled', id, 'renamed again'],
+    ]);
+  });
+
   it('invalid parameter (code 100) → PermanentError quoting Facebook', async () => {
     const h = harness();
     const res = await axios.post(`${sim.url}/facebook/${GV}/${PAGE_ID}/live_videos`, 'status=SCHEDULED_UNPUBLISHED', {

@@ -117,7 +117,7 @@ test.each(CORRUPT)('a step whose record is unreadable (%s) is not run again: the
 // Either says IntentCorruptError, as the record's own write does: before, both said LeaseLostError
 // (the run stopped as if another had taken over, and the error surfaced in the run after the lease lapsed).
 test.each(CORRUPT)('a step whose record turned unreadable while it ran (%s) is not recorded done over it, at once or by a save, and the error says so', async (_what, corrupt) => {
-  for (const how of ['at once', 'saveMirror', 'saveMirrorFinal'] as const) {
+  for (const how of ['at once', 'saveMirror', 'saveMirrorFinal', 'flush'] as const) {
     const [P, S, T] = ['oh5', `s-${_what.length}-${how}`, 'ot'];
     const { intents, lease, raw } = await owned(P, S, T, 'tok-A');
     const key = svc.rt.keys.intent(P, S, T, 'g0:pin:p1:1:message');
@@ -134,9 +134,17 @@ test.each(CORRUPT)('a step whose record turned unreadable while it ran (%s) is n
     } else {
       await step;
       const mirror = (await svc.rt.shows.getMirror(P, S, T))!;
-      const save = how === 'saveMirror' ? svc.rt.shows.saveMirror(P, S, mirror, lease) : svc.rt.shows.saveMirrorFinal(P, S, mirror, lease, 0);
+      const save =
+        how === 'saveMirror'
+          ? svc.rt.shows.saveMirror(P, S, mirror, lease)
+          : how === 'saveMirrorFinal'
+            ? svc.rt.shows.saveMirrorFinal(P, S, mirror, lease, 0)
+            : intents.flush(lease); // the run's error path and its next step write it on their own
       await expect(save).rejects.toBeInstanceOf(IntentCorruptError);
       await expect(save).rejects.toMatchObject({ ...made, message: expect.stringContaining(key) });
+      // The error names the step, as the record's own write does (before: the Redis key twice, "the
+      // record of step <key>", in the mirror's lastError).
+      await expect(save).rejects.toMatchObject({ message: expect.stringContaining(`the record of step g0:pin:p1:1:message is unreadable (Redis key ${key})`) });
       expect(JSON.parse((await svc.rt.redis.get(other))!)).toMatchObject({ status: 'done', owner: 'tok-A' });
       expect(lease.pending).toBeUndefined(); // nothing left to write: the next save (the mirror failed) goes through
       expect(lease.lost).toBeFalsy();

@@ -107,6 +107,10 @@ test('a pin step whose record turned unreadable before the last save: the run fa
   const m = (await svc.rt.shows.getMirror('pls', 's-corrupt', 'yt'))!;
   expect(m.state).toBe('failed');
   expect(m.lastError).toContain(`is unreadable (Redis key ${corrupted})`);
+  // It names the step (its scope:step), not the Redis key twice.
+  const step = corrupted!.slice(svc.rt.keys.intent('pls', 's-corrupt', 'yt', '').length);
+  expect(step).toMatch(/pin:p1:1:message$/);
+  expect(m.lastError).toContain(`the record of step ${step} is unreadable`);
   expect(m.lastError).toContain('this run made it on the platform');
   // Left as it is, and posted once.
   expect(await svc.rt.redis.get(corrupted!)).toBe('{"status":"done","owner":"pin-corrupt",#garbage#}');

@@ -20,9 +20,9 @@ test('a save refused for a deleted target keeps the deferred done records for th
   if (!('lease' in got)) throw new Error('lease not acquired');
   const { lease } = got;
   const record = JSON.stringify({ status: 'done', owner: 'tok-1' });
-  lease.pending = [{ key: keys.intent('pz', 'sz', 'tz', 'pin:p1'), record, recoverable: false }];
+  lease.pending = [{ key: keys.intent('pz', 'sz', 'tz', 'pin:p1'), record, recoverable: false, what: 'pin:p1' }];
   lease.target = partners.targetField('pz', 'tz'); // no such target: deleted during the run
   const err = await shows.saveMirror('pz', 'sz', newMirror('tz', 'youtube'), lease).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(TargetGoneError);
-  expect(lease.pending).toEqual([{ key: keys.intent('pz', 'sz', 'tz', 'pin:p1'), record, recoverable: false }]);
+  expect(lease.pending).toEqual([{ key: keys.intent('pz', 'sz', 'tz', 'pin:p1'), record, recoverable: false, what: 'pin:p1' }]);
 }, 30_000);

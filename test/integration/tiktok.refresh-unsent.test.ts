@@ -85,3 +85,42 @@ test('a promotion link whose token TikTok refused, and whose refresh then failed
   expect(next).toMatchObject({ kind: 'done' });
   expect((await svc.rt.shows.getMirror('ttu', showId, 'tt2'))!.pins['p2']?.state).toBe('pinned');
 }, 60_000);
+
+// A refresh that fails for good (a dead refresh token: TikTok answers "refresh_token is invalid or
+// expired", a PermanentError for the mirror) sent nothing either. Before, only a RetryableError was
+// marked unsent: the promotion_link step stayed started, so once the operator had re-authorised and
+// resynced, the first attempt waited out PLATFORM_SETTLE_MS for a request that never left.
+test('a promotion link whose token refresh was refused for good is sent at once after the operator re-authorises and resyncs', async () => {
+  const { svc, sim } = rig;
+  const r = await svc.api('/v1/partners/ttu/targets', {
+    json: { id: 'tt3', platform: 'tiktok', name: 'TikTok 3', credentials: CREDENTIALS.tiktok, baseUrl: `${sim.url}/tiktok`, commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  const showId = 'tt-live-3';
+  const job = { partnerId: 'ttu', showId, targetId: 'tt3' };
+  expect((await sendEvent(svc, 'ttu', rig.secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  expect(await rig.converge(job, 'create3')).toEqual({ kind: 'done', state: 'action_required' });
+  const { externalId } = (await sim.control('POST', '/_sim/tiktok/shows', { title: 'room 3' })) as { externalId: string };
+  expect((await svc.api(`/v1/partners/ttu/shows/${showId}/mirrors/tt3`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  expect(await rig.converge(job, 'link3')).toMatchObject({ kind: 'done' });
+
+  // The cached access token is about to expire (the client refreshes it first: 5 min early) and its
+  // refresh token is one TikTok no longer accepts.
+  const tokens = new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, 'tt3');
+  await tokens.set({ accessToken: 'TTP_expiring_by_test', expiresAt: Date.now() + 60_000, refreshToken: 'ROW_revoked_by_the_seller' });
+  expect((await sendEvent(svc, 'ttu', rig.secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:01:00Z', data: { showId, productId: 'p1' } })).status).toBe(202);
+  expect(await svc.rt.syncService.sync(job, { token: 'pin3-1' })).toEqual({ kind: 'done', state: 'failed' });
+  const failed = (await svc.rt.shows.getMirror('ttu', showId, 'tt3'))!;
+  expect(failed.lastError).toMatch(/authorisation lost: the token refresh was refused/);
+  expect(await sim.effects('tiktok')).not.toContainEqual(expect.objectContaining({ type: 'product.pinned', externalId }));
+
+  // The operator re-authorises (the shop's credentials again) and resyncs: the pin goes out at once.
+  expect((await svc.api('/v1/partners/ttu/targets/tt3', { method: 'PATCH', json: { credentials: CREDENTIALS.tiktok } })).status).toBe(200);
+  expect((await svc.api(`/v1/partners/ttu/shows/${showId}/mirrors/tt3/resync`, { method: 'POST' })).status).toBe(202);
+  const t0 = Date.now();
+  const next = await svc.rt.syncService.sync(job, { token: 'pin3-2' });
+  expect(next).toMatchObject({ kind: 'done' });
+  expect(Date.now() - t0).toBeLessThan(SETTLE_MS / 2);
+  expect((await svc.rt.shows.getMirror('ttu', showId, 'tt3'))!.pins['p1']?.state).toBe('pinned');
+  expect((await sim.effects('tiktok')).filter((e) => e.type === 'product.pinned' && e.externalId === externalId)).toHaveLength(1);
+}, 60_000);

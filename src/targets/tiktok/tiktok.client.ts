@@ -202,7 +202,8 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
 
   async function call<T>(req: TiktokCall<T>): Promise<T> {
     credentials();
-    // A token that could not be had (the refresh failed) means the request was never sent: `unsent`,
+    // A token that could not be had (the refresh failed: a reset, or for good, a dead refresh token)
+    // means the request was never sent: `unsent`, whatever the error's class (which the caller keeps),
     // so a step of one request (the promotion link) is forgotten rather than left for a settle wait.
     let { res, env } = await send(req, await accessToken().catch(neverSent));
     if (env && isTokenRejection(env.code, env.message)) {

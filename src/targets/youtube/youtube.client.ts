@@ -166,8 +166,9 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
 
   async function call<T>(req: ApiCall<T>): Promise<T> {
     credentials();
-    // A token that could not be had (the refresh failed) means the request was never sent: `unsent`,
-    // so a step of one request is forgotten rather than left for a settle wait and a lookup.
+    // A token that could not be had (the refresh failed, for a while or for good) means the request
+    // was never sent: `unsent`, whatever the error's class, so a step of one request is forgotten
+    // rather than left for a settle wait and a lookup.
     let res = await send(req, await accessToken().catch(neverSent));
     if (res.status === 401) {
       // The cached token was revoked or expired early: one fresh token, one more try.
