@@ -85,6 +85,25 @@ test('a run whose job fails on every attempt becomes failed, with an error, and 
   expect(await svc.rt.redis.zscore(svc.rt.keys.reconQueued(), id)).toBeNull();
 }, 60_000);
 
+test('a run whose job BullMQ fails for stalling too often (its processor never called) becomes failed', async () => {
+  // A run whose worker died mid-run again and again: the record says running, and BullMQ's stall check
+  // marked its job to fail when next taken (the `defa` field moveStalledJobsToWait sets past
+  // maxStalledCount). The worker fails it without calling the processor; the failed handler marks the run.
+  const now = new Date().toISOString();
+  const stalled = { id: 'rec_stalled', partnerId: 'fine', trigger: 'manual', status: 'running', ...period(), createdAt: now, startedAt: now, summary: null, discrepancies: [] };
+  await svc.rt.redis.set(svc.rt.keys.reconciliation(stalled.id), JSON.stringify(stalled));
+  await queue.add('reconcile', { id: stalled.id }, { jobId: stalled.id, delay: 300, attempts: 5 });
+  await svc.rt.redis.hset(queue.toKey(stalled.id), 'defa', 'job stalled more than allowable limit');
+  const failed = await waitFor(async () => {
+    const r = await run(stalled.id);
+    return r.status === 'failed' ? r : undefined;
+  }, 20_000, 50);
+  expect(failed.error).toEqual(expect.any(String));
+  expect((await queue.getJob(stalled.id))?.failedReason).toBe('job stalled more than allowable limit');
+  const hook = await waitFor(async () => received.find((d) => d.id === stalled.id), 20_000, 50);
+  expect(hook).toMatchObject({ status: 'failed' });
+}, 60_000);
+
 test('marking a run failed compares on its status: a completed run stays completed, a failed one keeps its first failure and one event', async () => {
   const res = await svc.api('/v1/partners/fine/reconciliations', { json: period() });
   const { id } = (await res.json()) as { id: string };
