@@ -115,5 +115,5 @@ export const ReconciliationSchema = z.object({
   createdAt: Timestamp,
   completedAt: Timestamp.nullable().optional(),
   summary: Summary.nullable().optional(),
-  error: z.string().optional(),
+  error: z.string().optional().describe('a failed run: why (no target report could be read, or the run failed on every attempt; the cause is in the service logs)'),
 });

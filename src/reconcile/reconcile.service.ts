@@ -32,11 +32,29 @@ export interface ReconcileDeps {
   connection: ConnectionOptions;
   keys: Keys;
   log: Logger;
+  /** The run's job retries (default 5 attempts, exponential backoff from 5 s with jitter); tests shorten them. */
+  retry?: Partial<RunRetry>;
 }
+
+export interface RunRetry {
+  attempts: number;
+  /** First backoff; each later one doubles (jitter 0.5). */
+  backoffMs: number;
+}
+
+/**
+ * What a run whose job failed for good says (GET and `reconciliation.completed`). Fixed text: the
+ * error itself (a Redis reply, a stack) is logged with the run id, never shown to the partner.
+ */
+export const RUN_FAILED_ERROR = 'the run failed on every attempt (internal error; the service logs have the cause)';
 
 export class ReconcileService {
   private queue: Queue | undefined;
-  constructor(private readonly deps: ReconcileDeps) {}
+  /** Read when a job is added: a change applies to runs requested (or re-queued) later. */
+  readonly retry: RunRetry;
+  constructor(private readonly deps: ReconcileDeps) {
+    this.retry = { attempts: deps.retry?.attempts ?? 5, backoffMs: deps.retry?.backoffMs ?? 5000 };
+  }
 
   private q(): Queue {
     if (!this.queue) {
@@ -49,7 +67,9 @@ export class ReconcileService {
   /**
    * `once`: a key naming the logical request (a scheduled tick's job id). The same key makes the same
    * run (its id is derived from it): a tick processed again (BullMQ runs a job again when its worker
-   * died mid-run) finds the run it requested and queues it again (a no-op when its job is there).
+   * died mid-run) finds the run it requested and queues it again (a no-op when its job is there). A
+   * run found finished (`completed` or `failed`) is returned as it is: its job may be gone
+   * (removeOnComplete/removeOnFail), and adding it again would run the period once more.
    */
   async request(partnerId: string, from: Date, to: Date, trigger: 'manual' | 'scheduled', once?: string): Promise<ReconciliationRecord> {
     if (!(await this.deps.partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
@@ -74,13 +94,18 @@ export class ReconcileService {
     if (once === undefined) await this.deps.repo.save(rec);
     else rec = (await this.deps.repo.saveNew(rec)) ?? rec;
     await this.deps.repo.index(rec);
+    if (rec.status === 'completed' || rec.status === 'failed') {
+      await this.deps.repo.unmarkQueued(rec.id); // marked above, before it was found finished
+      return rec;
+    }
     await this.addJob(rec.id, withCurrentRequestId({ id: rec.id }));
     return rec;
   }
 
   /** The run's job; its id is the run's, so adding it again while it exists is a no-op. */
   private async addJob(id: string, data: Record<string, unknown>): Promise<void> {
-    await this.q().add('reconcile', data, { jobId: id, attempts: 5, backoff: { type: 'exponential', delay: 5000, jitter: 0.5 }, removeOnComplete: 1000, removeOnFail: 1000 });
+    const { attempts, backoffMs } = this.retry;
+    await this.q().add('reconcile', data, { jobId: id, attempts, backoff: { type: 'exponential', delay: backoffMs, jitter: 0.5 }, removeOnComplete: 1000, removeOnFail: 1000 });
   }
 
   /**
@@ -119,18 +144,20 @@ export class ReconcileService {
     return this.deps.repo.list(partnerId, offset, limit);
   }
 
-  /** The job: safe to run again for the same record (a retry after a crash gives the same result). */
+  /**
+   * The job: safe to run again for the same record (a retry after a crash gives the same result). A run
+   * already finished (its job processed again after its worker died between the last write and the
+   * job's completion) is not run again; the partner is told (again: the event is idempotent by run id).
+   */
   async run(id: string): Promise<ReconciliationRecord> {
     const { repo, partners, attribution, log } = this.deps;
     const rec = await repo.get(id);
     if (!rec) throw new Error(`reconciliation ${id} not found`);
-    if (rec.status === 'completed') {
-      await repo.unmarkQueued(id);
-      return rec;
-    }
+    if (rec.status === 'completed' || rec.status === 'failed') return this.finished(rec);
     rec.status = 'running';
     rec.startedAt = new Date().toISOString();
-    await repo.save(rec);
+    const finishedMeanwhile = await repo.saveUnlessFinished(rec);
+    if (finishedMeanwhile) return this.finished(finishedMeanwhile);
     await repo.unmarkQueued(id);
 
     const bundle = await partners.bundle(rec.partnerId);
@@ -195,16 +222,50 @@ export class ReconcileService {
     rec.status = targets.length > 0 && targets.every((s) => s.error) ? 'failed' : 'completed';
     if (rec.status === 'failed') rec.error = 'no target report could be read';
     rec.completedAt = new Date().toISOString();
-    await repo.save(rec);
+    // Failed for good meanwhile (this processing outlived its job's lock and the job failed): that stands.
+    const done = await repo.saveUnlessFinished(rec);
+    if (done) return this.finished(done);
     reconciliationRuns.inc({ status: rec.status });
     for (const d of discrepancies) reconciliationDiscrepancies.inc({ kind: d.kind, healed: String(d.healed) });
+    await this.tell(rec);
+    return rec;
+  }
+
+  /**
+   * The run's job failed for good (its last attempt threw, or it stalled too often): a run still
+   * `queued` or `running` becomes `failed` with `error` and `completedAt`, and the partner gets
+   * `reconciliation.completed` with status `failed`. Idempotent: the write compares on the stored
+   * status (a run that completed or failed meanwhile stays as it is), and the event is keyed by run id,
+   * so calling it again (the worker's failed handler after the last attempt's own call, a process that
+   * died between the write and the event) tells the partner once. Null when the run does not exist.
+   */
+  async fail(id: string, error: string = RUN_FAILED_ERROR): Promise<ReconciliationRecord | null> {
+    const { repo, log } = this.deps;
+    const rec = await repo.get(id);
+    if (!rec) return null;
+    if (rec.status === 'completed' || rec.status === 'failed') return this.finished(rec);
+    const failed: ReconciliationRecord = { ...rec, status: 'failed', error, completedAt: new Date().toISOString() };
+    const done = await repo.saveUnlessFinished(failed);
+    if (done) return this.finished(done);
+    reconciliationRuns.inc({ status: 'failed' });
+    log.error({ reconciliationId: id, partnerId: rec.partnerId }, 'reconciliation failed for good');
+    return this.finished(failed);
+  }
+
+  /** A finished run: out of the queued index, and the partner told (idempotent by run id). */
+  private async finished(rec: ReconciliationRecord): Promise<ReconciliationRecord> {
+    await this.deps.repo.unmarkQueued(rec.id);
+    await this.tell(rec);
+    return rec;
+  }
+
+  private async tell(rec: ReconciliationRecord): Promise<void> {
     await this.deps.outbound?.emit(
       rec.partnerId,
       'reconciliation.completed',
-      { id: rec.id, status: rec.status, from: rec.from, to: rec.to, trigger: rec.trigger, summary: rec.summary, discrepancies: rec.discrepancies },
+      { id: rec.id, status: rec.status, from: rec.from, to: rec.to, trigger: rec.trigger, summary: rec.summary, discrepancies: rec.discrepancies, ...(rec.error ? { error: rec.error } : {}) },
       `reconciliation:${rec.id}`,
     );
-    return rec;
   }
 
   async close(): Promise<void> {

@@ -7,17 +7,40 @@ import type { Keys } from '../store/keys.js';
 import { RECONCILE_QUEUE, type ReconcileService } from './reconcile.service.js';
 import { RedisOutageLog } from '../lib/redis-outage-log.js';
 
+const JobData = z.object({ id: z.string().min(1) });
+
 export function startReconcileWorker(service: ReconcileService, opts: { connection: ConnectionOptions; keys: Keys; log: Logger }): Worker {
   const w = new Worker(
     RECONCILE_QUEUE,
     traced(opts.log, async (job: Job) => {
-      const { id } = z.object({ id: z.string().min(1) }).parse(job.data);
-      const rec = await service.run(id);
-      return rec.status;
+      const { id } = JobData.parse(job.data);
+      try {
+        const rec = await service.run(id);
+        return rec.status;
+      } catch (err) {
+        // The last attempt: the run is marked failed (and the partner told) before the job fails, so a
+        // process that dies in between leaves the job active; stall detection runs it again and run()
+        // finds the run failed. attemptsMade counts the attempts that failed before this one.
+        if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+          opts.log.error({ err, reconciliationId: id }, 'reconciliation failed on its last attempt');
+          // A failed write (Redis gone) is tried again by the failed handler below; the job fails with its own error.
+          await service.fail(id).catch((e: unknown) => opts.log.warn({ err: e, reconciliationId: id }, 'could not mark reconciliation failed'));
+        }
+        throw err;
+      }
     }),
     { connection: opts.connection, prefix: opts.keys.queuePrefix(RECONCILE_QUEUE), concurrency: 2 },
   );
-  w.on('failed', (job, err) => opts.log.error({ err, reconciliationId: job?.id }, 'reconciliation failed'));
+  w.on('failed', (job, err) => {
+    opts.log.error({ err, reconciliationId: job?.id, attemptsMade: job?.attemptsMade }, 'reconciliation failed');
+    // Failed for good: after its last attempt (the processor marked the run already; this repeats it in
+    // case that write failed), or without reaching the processor (stalled more than allowed: BullMQ fails
+    // it as an UnrecoverableError). fail() is idempotent.
+    if (!job || !(job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError')) return;
+    const parsed = JobData.safeParse(job.data);
+    if (!parsed.success) return;
+    service.fail(parsed.data.id).catch((e: unknown) => opts.log.warn({ err: e, reconciliationId: parsed.data.id }, 'could not mark reconciliation failed'));
+  });
   // Redis down: one line per outage (and reminders), not one per reconnect attempt (src/lib/redis-outage-log.ts).
   const outage = new RedisOutageLog(opts.log, 'reconcile worker');
   w.on('error', (err) => outage.error(err, {}, 'reconcile worker error'));

@@ -50,6 +50,18 @@ export interface ReconciliationRecord {
 }
 
 const TTL_SEC = 400 * 86_400;
+
+// KEYS[1] the record, ARGV[1] the new JSON, ARGV[2] TTL seconds. Returns the stored record when it has
+// finished (not written), else nil (written). A record that cannot be decoded is overwritten, as save() would.
+const SAVE_UNLESS_FINISHED_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, doc = pcall(cjson.decode, cur)
+  if ok and type(doc) == 'table' and (doc['status'] == 'completed' or doc['status'] == 'failed') then return cur end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+`;
 const DAY_MS = 86_400_000;
 /** Legacy heals moved into their day buckets per script call. */
 const MIGRATE_BATCH = 500;
@@ -84,6 +96,16 @@ export class ReconcileRepository {
 
   async save(r: ReconciliationRecord): Promise<void> {
     await this.redis.set(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC);
+  }
+
+  /**
+   * Stores the run unless the stored one has finished (`completed` or `failed`), in one script (a compare
+   * on the stored status): a run that finished meanwhile (its job ran again after a stall, the failed
+   * handler ran twice) is never overwritten. Null when written, else the stored (finished) record.
+   */
+  async saveUnlessFinished(r: ReconciliationRecord): Promise<ReconciliationRecord | null> {
+    const prev = (await this.redis.eval(SAVE_UNLESS_FINISHED_LUA, 1, this.keys.reconciliation(r.id), JSON.stringify(r), TTL_SEC)) as string | null;
+    return prev === null ? null : (JSON.parse(prev) as ReconciliationRecord);
   }
 
   /** Stores a new record unless one with its id exists: the stored one, or null when this one was stored. */
