@@ -1,22 +1,45 @@
 /** Runs reconciliation jobs (worker role). */
 import { traced } from '../lib/request-context.js';
-import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Worker, WaitingError, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import { RECONCILE_QUEUE, type ReconcileService } from './reconcile.service.js';
 import { RedisOutageLog } from '../lib/redis-outage-log.js';
 
+/** The reason the worker's signal aborts with: it is closing. */
+class WorkerClosing extends Error {
+  constructor() {
+    super('the reconcile worker is closing');
+    this.name = 'WorkerClosing';
+  }
+}
+
+/**
+ * A run waiting out a platform's rate limit (report-wait.ts, up to a minute per report page) stops
+ * waiting once the worker closes (SIGTERM): the job goes back to waiting (not failed, no attempt
+ * spent) and the run stays `running` until a worker — another one, or this process restarted — runs
+ * it again from the start (ReconcileService.run is safe to run again).
+ */
 export function startReconcileWorker(service: ReconcileService, opts: { connection: ConnectionOptions; keys: Keys; log: Logger }): Worker {
+  const closing = new AbortController();
   const w = new Worker(
     RECONCILE_QUEUE,
-    traced(opts.log, async (job: Job) => {
+    traced(opts.log, async (job: Job, token?: string) => {
       const { id } = z.object({ id: z.string().min(1) }).parse(job.data);
-      const rec = await service.run(id);
-      return rec.status;
+      try {
+        const rec = await service.run(id, closing.signal);
+        return rec.status;
+      } catch (err) {
+        if (!(err instanceof WorkerClosing)) throw err;
+        await job.moveToWait(token);
+        opts.log.info({ reconciliationId: id }, 'reconciliation handed back: the worker is closing');
+        throw new WaitingError();
+      }
     }),
     { connection: opts.connection, prefix: opts.keys.queuePrefix(RECONCILE_QUEUE), concurrency: 2 },
   );
+  w.on('closing', () => closing.abort(new WorkerClosing()));
   w.on('failed', (job, err) => opts.log.error({ err, reconciliationId: job?.id }, 'reconciliation failed'));
   // Redis down: one line per outage (and reminders), not one per reconnect attempt (src/lib/redis-outage-log.ts).
   const outage = new RedisOutageLog(opts.log, 'reconcile worker');
