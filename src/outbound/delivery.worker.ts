@@ -43,15 +43,26 @@ export function createDeliveryProcessor(service: DeliveryService, closing: () =>
   };
 }
 
-/** Moves a delayed job to waiting now; false when it is no longer delayed (it ran, or runs, already). */
+/**
+ * Moves a delayed job to waiting now; false when it is no longer delayed: it ran or runs already, or
+ * it is gone (it ran and was removed on completion, or an operator removed it), so that the slot goes
+ * to the next parked job. BullMQ's promote script answers both with JobNotInState (-3: "Job <id> is not
+ * in the delayed state. promote"); JobNotExist (-1: "Missing key for job <id>. promote") is matched too
+ * in case a BullMQ release checks the job's key first. Anything else (Redis unreachable) is thrown.
+ */
 async function wake(job: Job<DeliveryJob>): Promise<boolean> {
   try {
     await job.promote();
     return true;
   } catch (err) {
-    if (err instanceof Error && err.message.includes('is not in the delayed state')) return false;
+    if (err instanceof Error && notWaiting(err.message, String(job.id))) return false;
     throw err;
   }
+}
+
+/** BullMQ's messages (Scripts.finishedErrors) for a promote of a job not (or no longer) delayed. */
+export function notWaiting(message: string, jobId: string): boolean {
+  return message === `Job ${jobId} is not in the delayed state. promote` || message === `Missing key for job ${jobId}. promote`;
 }
 
 /**

@@ -148,8 +148,10 @@ export class ReconcileService {
    * The job: safe to run again for the same record (a retry after a crash gives the same result). A run
    * already finished (its job processed again after its worker died between the last write and the
    * job's completion) is not run again; the partner is told (again: the event is idempotent by run id).
+   * `signal` (the worker closing) ends a report's wait for a rate limit: run() then throws the signal's
+   * reason and leaves the run `running` for the job's next run (reconcile.worker.ts).
    */
-  async run(id: string): Promise<ReconciliationRecord> {
+  async run(id: string, signal?: AbortSignal): Promise<ReconciliationRecord> {
     const { repo, partners, attribution, log } = this.deps;
     const rec = await repo.get(id);
     if (!rec) throw new Error(`reconciliation ${id} not found`);
@@ -179,7 +181,7 @@ export class ReconcileService {
       const from = new Date(fromMs);
       const to = new Date(toMs);
       const listOrders = adapter.listOrders.bind(adapter);
-      const report = adapter.orderPages ? adapter.orderPages(from, to) : (async function* () { yield* pagesOf(await listOrders(from, to)); })();
+      const report = adapter.orderPages ? adapter.orderPages(from, to, signal) : (async function* () { yield* pagesOf(await listOrders(from, to, signal)); })();
       let res;
       try {
         res = await reconcileTargetStream(t.id, report, attribution.targetLedger(rec.partnerId, t.id, { fromMs, toMs }), VOIDED, async (cmp) => {

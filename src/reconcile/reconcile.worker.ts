@@ -1,6 +1,6 @@
 /** Runs reconciliation jobs (worker role). */
 import { traced } from '../lib/request-context.js';
-import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Worker, WaitingError, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
@@ -9,15 +9,35 @@ import { RedisOutageLog } from '../lib/redis-outage-log.js';
 
 const JobData = z.object({ id: z.string().min(1) });
 
+/** The reason the worker's signal aborts with: it is closing. */
+class WorkerClosing extends Error {
+  constructor() {
+    super('the reconcile worker is closing');
+    this.name = 'WorkerClosing';
+  }
+}
+
+/**
+ * A run waiting out a platform's rate limit (report-wait.ts, up to a minute per report page) stops
+ * waiting once the worker closes (SIGTERM): the job goes back to waiting (not failed, no attempt
+ * spent) and the run stays `running` until a worker — another one, or this process restarted — runs
+ * it again from the start (ReconcileService.run is safe to run again).
+ */
 export function startReconcileWorker(service: ReconcileService, opts: { connection: ConnectionOptions; keys: Keys; log: Logger }): Worker {
+  const closing = new AbortController();
   const w = new Worker(
     RECONCILE_QUEUE,
-    traced(opts.log, async (job: Job) => {
+    traced(opts.log, async (job: Job, token?: string) => {
       const { id } = JobData.parse(job.data);
       try {
-        const rec = await service.run(id);
+        const rec = await service.run(id, closing.signal);
         return rec.status;
       } catch (err) {
+        if (err instanceof WorkerClosing) {
+          await job.moveToWait(token);
+          opts.log.info({ reconciliationId: id }, 'reconciliation handed back: the worker is closing');
+          throw new WaitingError();
+        }
         // The last attempt: the run is marked failed (and the partner told) before the job fails, so a
         // process that dies in between leaves the job active; stall detection runs it again and run()
         // finds the run failed. attemptsMade counts the attempts that failed before this one.
@@ -31,6 +51,7 @@ export function startReconcileWorker(service: ReconcileService, opts: { connecti
     }),
     { connection: opts.connection, prefix: opts.keys.queuePrefix(RECONCILE_QUEUE), concurrency: 2 },
   );
+  w.on('closing', () => closing.abort(new WorkerClosing()));
   w.on('failed', (job, err) => {
     opts.log.error({ err, reconciliationId: job?.id, attemptsMade: job?.attemptsMade }, 'reconciliation failed');
     // Failed for good: after its last attempt (the processor marked the run already; this repeats it in

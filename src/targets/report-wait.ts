@@ -8,6 +8,10 @@
  * The wait is bounded: a RateLimitedError whose delay does not fit the deadline (a quota block until
  * midnight, a limiter kept busy for longer) is thrown as before, and the target's report fails. The
  * check is per request (per report page), never per order.
+ *
+ * The wait also ends when `signal` aborts (the reconcile worker is closing: SIGTERM would otherwise
+ * wait up to a minute per page): `patiently` then throws the signal's reason, and the worker hands the
+ * job back (reconcile.worker.ts) instead of failing the run.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RateLimitedError } from './target.errors.js';
@@ -15,14 +19,23 @@ import { RateLimitedError } from './target.errors.js';
 /** How long one report page may wait for the account's limiter (ours or the platform's) in total. */
 export const REPORT_PAGE_WAIT_BUDGET_MS = 60_000;
 
-/** `fn()`, again after each RateLimitedError's delay while that delay ends before `deadline` (epoch ms). */
-export async function patiently<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
+/**
+ * `fn()`, again after each RateLimitedError's delay while that delay ends before `deadline` (epoch ms).
+ * An aborted `signal` ends a wait (or prevents one) with `signal.reason`; a call in flight is not cut.
+ */
+export async function patiently<T>(deadline: number, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   for (;;) {
     try {
       return await fn();
     } catch (err) {
       if (!(err instanceof RateLimitedError) || Date.now() + err.delayMs > deadline) throw err;
-      await sleep(err.delayMs);
+      signal?.throwIfAborted();
+      try {
+        await sleep(err.delayMs, undefined, signal ? { signal } : undefined);
+      } catch (waitErr) {
+        signal?.throwIfAborted();
+        throw waitErr;
+      }
     }
   }
 }

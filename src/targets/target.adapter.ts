@@ -246,14 +246,18 @@ export interface TargetAdapter {
    * Throws WebhookAuthError when the signature / auth header does not verify.
    */
   handleWebhook?(headers: Record<string, string | undefined>, raw: Buffer): Promise<PlatformOrder[]>;
-  /** capabilities.orderReport: every order the platform reports with createdAt in [from, to), all pages. */
-  listOrders?(from: Date, to: Date): Promise<PlatformOrder[]>;
+  /**
+   * capabilities.orderReport: every order the platform reports with createdAt in [from, to), all pages.
+   * `signal` (reconciliation's worker closing) ends a wait for the account's rate limit (report-wait.ts)
+   * with the signal's reason.
+   */
+  listOrders?(from: Date, to: Date, signal?: AbortSignal): Promise<PlatformOrder[]>;
   /**
    * capabilities.orderReport: the same report as listOrders (each order once), handed over page by
    * page as the platform returns them, so that reconciliation holds a few pages rather than the whole
    * period's orders. A failed page throws from the iteration.
    */
-  orderPages?(from: Date, to: Date): AsyncIterable<PlatformOrder[]>;
+  orderPages?(from: Date, to: Date, signal?: AbortSignal): AsyncIterable<PlatformOrder[]>;
 }
 
 export type AdapterFactory = (ctx: AdapterContext) => TargetAdapter;
@@ -266,6 +270,6 @@ export async function collectPages<T>(pages: AsyncIterable<T[]>): Promise<T[]> {
 }
 
 /** An adapter's order report from its paged form: orderPages as given, listOrders collecting it. */
-export function pagedOrderReport(orderPages: (from: Date, to: Date) => AsyncIterable<PlatformOrder[]>): Required<Pick<TargetAdapter, 'listOrders' | 'orderPages'>> {
-  return { orderPages, listOrders: (from, to) => collectPages(orderPages(from, to)) };
+export function pagedOrderReport(orderPages: (from: Date, to: Date, signal?: AbortSignal) => AsyncIterable<PlatformOrder[]>): Required<Pick<TargetAdapter, 'listOrders' | 'orderPages'>> {
+  return { orderPages, listOrders: (from, to, signal) => collectPages(orderPages(from, to, signal)) };
 }

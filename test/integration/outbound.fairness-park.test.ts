@@ -111,3 +111,28 @@ test('a held-back delivery whose wake-up never comes (its worker gone) still goe
   for (const id of [p4, ...qs]) answer(id);
   for (const id of [p3, p4, ...qs]) expect(hits.get(id)).toBe(1);
 }, 60_000);
+
+test('a parked job that no longer exists (removed) is not waiting: the slot goes to the next parked job at once', async () => {
+  const p5 = await emit('pp', 'p5');
+  await inFlight(p5);
+  const qs = [await emit('pq', 'q7'), await emit('pq', 'q8'), await emit('pq', 'q9')];
+  await inFlight(...qs);
+  const parkedJob = async (id: string) => producer.find({ messageId: id, endpointId: endpointOf.get(id)!, run: 1 });
+  // Two held back: p6 is first in line for pp's next free slot, p7 second.
+  const p6 = await emit('pp', 'p6');
+  await waitFor(async () => (await (await parkedJob(p6))?.getState()) === 'delayed', 10_000, 10);
+  const p7 = await emit('pp', 'p7');
+  await waitFor(async () => (await (await parkedJob(p7))?.getState()) === 'delayed', 10_000, 10);
+  await sleep(200);
+  // p6's job is gone (an operator removed it; a job that ran and was removed on completion leaves the same).
+  await (await parkedJob(p6))!.remove();
+  expect(await parkedJob(p6)).toBeUndefined();
+  // pp's attempt ends: waking p6 finds no job, so p7 is woken — not left to its fallback delay (4–6 s).
+  const freed = Date.now();
+  answer(p5);
+  await inFlight(p7);
+  expect(Date.now() - freed).toBeLessThan(1_500);
+  expect(hits.has(p6)).toBe(false);
+  for (const id of [p7, ...qs]) answer(id);
+  for (const id of [p5, p7, ...qs]) expect(hits.get(id)).toBe(1);
+}, 60_000);

@@ -379,6 +379,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'as soon as',
   },
   {
+    name: 'delivery-missing-job-not-woken',
+    what: 'waking a parked job that no longer exists (removed) throws: the next parked job waits for its fallback delay instead of taking the free slot',
+    file: 'src/outbound/delivery.worker.ts',
+    from: 'if (err instanceof Error && notWaiting(err.message, String(job.id))) return false;',
+    to: '',
+    tests: ['test/integration/outbound.fairness-park.test.ts'],
+    testName: 'no longer exists',
+  },
+  {
     name: 'delivery-fairness-share-off-by-one',
     what: 'a partner is deferred only once it holds more than its share of the attempts in flight',
     file: 'src/outbound/delivery.service.ts',

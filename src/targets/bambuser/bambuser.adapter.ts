@@ -312,14 +312,14 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
   };
 
   /** listOrders page by page: one page per show's order report (the shows in range are found first). */
-  async function* orderPages(from: Date, to: Date): AsyncGenerator<PlatformOrder[]> {
+  async function* orderPages(from: Date, to: Date, signal?: AbortSignal): AsyncGenerator<PlatformOrder[]> {
     const fromMs = from.getTime();
     const toMs = to.getTime();
     const deadline = Date.now() + REPORT_WAIT_BUDGET_MS;
     const shows: BambuserShow[] = [];
     let cursor: string | undefined;
     for (let i = 0; i < MAX_REPORT_PAGES; i++) {
-      const page = await patiently(deadline, () => listShowsPage(cursor));
+      const page = await patiently(deadline, () => listShowsPage(cursor), signal);
       shows.push(...page.results.filter((s) => showMayHaveOrders(s, fromMs, toMs)));
       if (!page.cursor || page.cursor === cursor) break;
       cursor = page.cursor;
@@ -328,6 +328,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     for (const show of shows) {
       const report = await patiently(deadline, () =>
         client.call({ method: 'GET', path: `${V1}/stats/show/${encodeURIComponent(show.id)}/orders`, scope: 'READ_STATS', schema: StatsOrdersSchema }),
+        signal,
       );
       const orders: PlatformOrder[] = [];
       for (const o of report.orders) {

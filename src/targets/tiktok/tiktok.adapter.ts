@@ -138,7 +138,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
    * The affiliate order search of [geS, ltS), page by page as TikTok returns them. `patient` (the order
    * report): a full window is waited out per page; a webhook's lookup throws it as any other call.
    */
-  async function* affiliatePages(geS: number, ltS: number, patient = false): AsyncGenerator<AffiliateOrder[]> {
+  async function* affiliatePages(geS: number, ltS: number, patient = false, signal?: AbortSignal): AsyncGenerator<AffiliateOrder[]> {
     let token: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const at = token;
@@ -153,7 +153,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
           schema: AffiliateOrderPageSchema,
         });
       // A full window (ours or TikTok's 429) is waited out, not a failed report (report-wait.ts).
-      const data = patient ? await patiently(Date.now() + REPORT_PAGE_WAIT_BUDGET_MS, call) : await call();
+      const data = patient ? await patiently(Date.now() + REPORT_PAGE_WAIT_BUDGET_MS, call, signal) : await call();
       yield data.orders;
       if (!data.next_page_token || data.next_page_token === token) return;
       token = data.next_page_token;
@@ -312,7 +312,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
    * The affiliate order report of [from, to), page by page, each order once (the ids seen are kept,
    * not the orders): windows of at most MAX_WINDOW_S, each searched page by page.
    */
-  async function* orderPages(from: Date, to: Date): AsyncGenerator<PlatformOrder[]> {
+  async function* orderPages(from: Date, to: Date, signal?: AbortSignal): AsyncGenerator<PlatformOrder[]> {
     const fromMs = from.getTime();
     const toMs = to.getTime();
     // [from, to) in whole seconds: TikTok's create_time is a unix second.
@@ -321,7 +321,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     const seen = new Set<string>();
     while (ge < lt) {
       const end = Math.min(lt, ge + MAX_WINDOW_S);
-      for await (const page of affiliatePages(ge, end, true)) {
+      for await (const page of affiliatePages(ge, end, true, signal)) {
         const out: PlatformOrder[] = [];
         for (const o of page) {
           const at = o.create_time * 1000;

@@ -170,7 +170,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
   };
 
   /** GET /orders page by page; each order once (ids seen are kept, not the orders), in [from, to). */
-  async function* orderPages(from: Date, to: Date): AsyncGenerator<PlatformOrder[]> {
+  async function* orderPages(from: Date, to: Date, signal?: AbortSignal): AsyncGenerator<PlatformOrder[]> {
     const fromMs = from.getTime();
     const toMs = to.getTime();
     const seen = new Set<string>();
@@ -186,6 +186,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
           what: 'list orders',
           schema: OrderPageSchema,
         }),
+        signal,
       );
       const out: PlatformOrder[] = [];
       for (const [i, o] of res.data.entries()) {
