@@ -172,8 +172,14 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     },
     async (req) => {
       const { partnerId, endpointId } = req.params;
-      const rotated = await outbound.rotateSecret(partnerId, endpointId);
-      await app.audit(req, { action: 'endpoint.secret_rotated', partnerId, detail: { endpointId } });
+      await load(partnerId, endpointId);
+      // Recorded with the rotation (one script, in the endpoint's slot) and written after it: the retry
+      // of a rotation whose audit write failed rotates again, and the first (a secret that was never
+      // shown and signs for the grace period) keeps its entry. Announced first, so that a read of the log
+      // or the scheduler writes it also when nobody retries.
+      await app.auditAnnounce({ partnerId, endpointId });
+      const rotated = await outbound.rotateSecret(partnerId, endpointId, app.auditPending(req, { action: 'endpoint.secret_rotated', partnerId, detail: { endpointId } }));
+      await app.auditSettle({ partnerId, endpointId });
       return { id: endpointId, ...rotated };
     },
   );
