@@ -186,7 +186,8 @@ export class EndpointRepository {
     const n = (await this.redis.eval(DELETE_INDEXED_LUA, 2, this.keys.partnerEndpoints(partnerId), this.keys.auditPending({ partnerId }), endpointId, audit?.id ?? '', audit?.entry ?? '')) as number;
     const d = await this.redis.del(this.keys.endpoint(partnerId, endpointId), this.keys.endpointAttempts(partnerId, endpointId));
     this.changed(partnerId);
-    if (n === 0 && d > 0 && audit) await this.redis.hset(this.keys.auditPending({ partnerId }), audit.id, audit.entry);
+    // HSETNX: the first request's entry stays (its id is the endpoint's: written once, see the route).
+    if (n === 0 && d > 0 && audit) await this.redis.hsetnx(this.keys.auditPending({ partnerId }), audit.id, audit.entry);
     return n > 0 || d > 0;
   }
 

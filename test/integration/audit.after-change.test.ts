@@ -314,4 +314,27 @@ describe("rotations in an endpoint's or a show's slot", () => {
       expect(e.every((x) => (x as Entry & { showId?: string }).showId === 's-irot')).toBe(true);
     }
   });
+
+  test('an endpoint DELETE retried after the process died between the index and the record: endpoint.deleted once', async () => {
+    const P = 'aud-edel';
+    await createPartner(svc, P);
+    const created = await svc.api(`/v1/partners/${P}/endpoints`, { json: { url: 'http://127.0.0.1:9/hook', events: ['mirror.updated'] } });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const record = svc.rt.keys.endpoint(P, id);
+    const fields = await svc.rt.redis.hgetall(record);
+
+    // The first DELETE took the endpoint out of the index (its entry recorded pending, not written: the
+    // stream is broken); its process died before it deleted the record (put back here), so the client's
+    // retry finds the record and deletes it (204).
+    await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE', headers: { 'x-request-id': 'edel-1' } }));
+    await svc.rt.redis.hset(record, fields);
+
+    expect((await svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE', headers: { 'x-request-id': 'edel-2' } })).status).toBe(204);
+    expect((await svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE' })).status).toBe(404);
+    for (const q of [`partnerId=${P}&action=endpoint.deleted`, 'action=endpoint.deleted']) {
+      const e = (await entries(q)).filter((x) => x.detail?.['endpointId'] === id);
+      expect(e.map((x) => x.requestId)).toEqual(['edel-1']);
+    }
+  });
 });

@@ -157,7 +157,9 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     const { partnerId, endpointId } = req.params;
     // endpoint.deleted is recorded with the delete (one script) and written after it, each entry once:
     // the retry of a DELETE whose audit write failed (5xx) finds the endpoint gone (404) and writes it.
-    const deleted = await endpoints.delete(partnerId, endpointId, app.auditPending(req, { action: 'endpoint.deleted', partnerId, detail: { endpointId } }));
+    // Its id is the endpoint's: a retry after a process died between the index and the record's delete
+    // (204 again) records the same entry, not a second one.
+    const deleted = await endpoints.delete(partnerId, endpointId, app.auditPending(req, { action: 'endpoint.deleted', partnerId, detail: { endpointId } }, `endpoint.deleted:${partnerId}:${endpointId}`));
     await app.auditSettle({ partnerId });
     if (!deleted) throw notFound(`endpoint ${endpointId}`);
     return reply.status(204).send();
