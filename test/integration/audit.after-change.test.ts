@@ -338,3 +338,16 @@ describe("rotations in an endpoint's or a show's slot", () => {
     }
   });
 });
+
+test('a reconciliation request whose audit write failed: 202 (no retry requesting a second run), its entry written once by the next read', async () => {
+  const P = 'aud-rec';
+  await createPartner(svc, P);
+  const body = { from: '2026-11-01T00:00:00Z', to: '2026-11-02T00:00:00Z' };
+  const r = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/reconciliations`, { json: body, headers: { 'x-request-id': 'rec-1' } }));
+  expect(r.status).toBe(202); // the run is made, listed and queued, and its entry stored with it
+  const { id } = (await r.json()) as { id: string };
+  for (const q of [`partnerId=${P}&action=reconciliation.requested`, `partnerId=${P}&action=reconciliation.requested`, 'action=reconciliation.requested']) {
+    const e = (await entries(q)).filter((x) => x.partnerId === P);
+    expect(e.map((x) => [x.requestId, x.detail?.['reconciliationId']])).toEqual([['rec-1', id]]);
+  }
+});
