@@ -78,12 +78,12 @@ export class OutboundService {
   }
 
   /** New secret (returned once); the rotated-out ones keep signing alongside it for their grace period. */
-  async rotateSecret(partnerId: string, endpointId: string): Promise<{ secret: string; previousSecretValidUntil: string }> {
+  async rotateSecret(partnerId: string, endpointId: string, audit?: PendingAudit): Promise<{ secret: string; previousSecretValidUntil: string }> {
     const secret = newWebhookSecret();
     const validUntil = new Date(Date.now() + this.deps.secretRotationGraceMs).toISOString();
     // One atomic step (current → previous, new → current): a read-then-write would let two
     // concurrent rotations both demote the same old secret and lose the first new one.
-    const ok = await this.deps.endpoints.rotateSecret(partnerId, endpointId, this.deps.box.encrypt(secret), validUntil);
+    const ok = await this.deps.endpoints.rotateSecret(partnerId, endpointId, this.deps.box.encrypt(secret), validUntil, new Date(), audit);
     if (!ok) throw notFound(`endpoint ${endpointId}`);
     return { secret, previousSecretValidUntil: validUntil };
   }

@@ -13,6 +13,7 @@ import { VOIDED, type AttributionService } from '../attribution/attribution.serv
 import { badRequest, notFound } from '../lib/errors.js';
 import { sortableId, sortableIdOf } from '../lib/ids.js';
 import type { OutboundService } from '../outbound/outbound.service.js';
+import type { PendingAudit } from '../store/audit.repository.js';
 import type { Keys } from '../store/keys.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { Discrepancy, ReconcileRepository, ReconciliationRecord, ReconTargetSummary } from '../store/reconcile.repository.js';
@@ -71,7 +72,7 @@ export class ReconcileService {
    * run found finished (`completed` or `failed`) is returned as it is: its job may be gone
    * (removeOnComplete/removeOnFail), and adding it again would run the period once more.
    */
-  async request(partnerId: string, from: Date, to: Date, trigger: 'manual' | 'scheduled', once?: string): Promise<ReconciliationRecord> {
+  async request(partnerId: string, from: Date, to: Date, trigger: 'manual' | 'scheduled', once?: string, audit?: (id: string) => PendingAudit): Promise<ReconciliationRecord> {
     if (!(await this.deps.partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
     if (!(from.getTime() < to.getTime())) throw badRequest('from must be before to', [{ path: 'body.to', message: 'must be after from' }]);
     if (to.getTime() - from.getTime() > MAX_PERIOD_MS) throw badRequest('a reconciliation covers at most 92 days', [{ path: 'body.from', message: 'period longer than 92 days' }]);
@@ -93,7 +94,7 @@ export class ReconcileService {
     await this.deps.repo.markQueued(rec);
     if (once === undefined) await this.deps.repo.save(rec);
     else rec = (await this.deps.repo.saveNew(rec)) ?? rec;
-    await this.deps.repo.index(rec);
+    await this.deps.repo.index(rec, audit?.(rec.id));
     if (rec.status === 'completed' || rec.status === 'failed') {
       await this.deps.repo.unmarkQueued(rec.id); // marked above, before it was found finished
       return rec;

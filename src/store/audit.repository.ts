@@ -68,10 +68,39 @@ return 1
 `;
 /**
  * Where changes whose audit entry is written after them keep that entry until it is in the log
- * (`Keys.auditPending`): one hash per slot the changes are made in (the API key index's, a partner's).
+ * (`Keys.auditPending`): one hash per slot the changes are made in (the API key index's, a partner's,
+ * an endpoint's, a show's).
  */
-export type AuditScope = 'keys' | { partnerId: string };
+export type AuditScope = 'keys' | { partnerId: string } | EndpointAuditScope | ShowAuditScope;
+/** An outbound endpoint's slot (its secret rotation). */
+export interface EndpointAuditScope {
+  partnerId: string;
+  endpointId: string;
+}
+/** A show's slot (its ingest key rotation). */
+export interface ShowAuditScope {
+  partnerId: string;
+  showId: string;
+}
 const SCOPE_KEYS: AuditScope = 'keys';
+/**
+ * How long an announced endpoint or show scope stays on the partner's list after its last announced
+ * change (`announce`): a change made later than this after its announcement (a request stalled that
+ * long between the two steps) would wait unseen until the next change announced there.
+ */
+const ANNOUNCED_KEEP_MS = 15 * 60_000;
+/** KEYS: the partner's announced scopes. ARGV: member, score read. Forgets it unless announced again since. */
+const FORGET_SCOPE_LUA = `
+local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if cur and tonumber(cur) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+`;
+
+type SettleResult = { written: number; failed: { id: string; error: unknown }[] };
+
+function scopeMember(scope: EndpointAuditScope | ShowAuditScope): string {
+  return 'endpointId' in scope ? `e:${scope.endpointId}` : `s:${scope.showId}`;
+}
 
 /**
  * An audit entry that the change's own script records (HSET `id` → `entry` into the scope's pending
@@ -121,17 +150,73 @@ export class AuditRepository {
    * The audit entry of a change, to be recorded by the change's own script (see `PendingAudit`):
    * a change and its entry are then never apart, whichever step fails after the change.
    */
-  pending(actor: AuditActor, w: AuditWrite): PendingAudit {
-    return { id: randomId('aud_'), entry: JSON.stringify({ at: new Date().toISOString(), actor, ...w }) };
+  pending(actor: AuditActor, w: AuditWrite, id: string = randomId('aud_')): PendingAudit {
+    return { id, entry: JSON.stringify({ at: new Date().toISOString(), actor, ...w }) };
+  }
+
+  /**
+   * Before a change whose script records its entry pending in an endpoint's or a show's slot: puts that
+   * scope on the partner's list (`Keys.auditPendingScopes`), so that settling the partner (GET /v1/audit,
+   * the scheduler's minute tick, every change of the partner) writes the entry too, also when nobody
+   * changes that endpoint or show again. Before the change, as a separate step: the list is in the
+   * partner's slot, the change in another; a request that fails here has changed nothing.
+   */
+  async announce(scope: EndpointAuditScope | ShowAuditScope): Promise<void> {
+    await this.redis.zadd(this.keys.auditPendingScopes(scope.partnerId), Date.now(), scopeMember(scope));
   }
 
   /**
    * Writes every entry still pending in the scope (each once: `recordOnce` with its id), then clears it.
    * Called by every request that may make such a change (and so by its retry): a request whose audit
    * write failed (5xx) after the change leaves the entry pending, and the retry, which finds the change
-   * made (404, 200 unchanged) and would write nothing of its own, writes it. Oldest first.
+   * made (404, 200 unchanged) and would write nothing of its own, writes it. Oldest first. A partner's
+   * scope includes the endpoint and show scopes announced on its list (`announce`).
    */
-  async settle(scope: AuditScope): Promise<{ written: number; failed: { id: string; error: unknown }[] }> {
+  async settle(scope: AuditScope): Promise<SettleResult> {
+    const out = await this.settleOne(scope);
+    if (scope !== 'keys' && !('endpointId' in scope) && !('showId' in scope)) {
+      const more = await this.settleAnnounced(scope.partnerId);
+      out.written += more.written;
+      out.failed.push(...more.failed);
+    }
+    return out;
+  }
+
+  /**
+   * `settle` of every endpoint and show scope on the partner's list. A scope leaves the list once
+   * nothing waits in it and no change was announced there for ANNOUNCED_KEEP_MS (one announced again
+   * meanwhile stays: the removal compares the score). A scope whose write fails does not hold up the
+   * others: each is tried, then the first error is thrown.
+   */
+  private async settleAnnounced(partnerId: string): Promise<SettleResult> {
+    const key = this.keys.auditPendingScopes(partnerId);
+    const out: SettleResult = { written: 0, failed: [] };
+    const flat = await this.redis.zrange(key, 0, -1, 'WITHSCORES');
+    const now = Date.now();
+    let firstError: { error: unknown } | null = null;
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const member = flat[i] as string;
+      const score = Number(flat[i + 1]);
+      const id = member.slice(2);
+      const scope = member.startsWith('e:') ? { partnerId, endpointId: id } : member.startsWith('s:') ? { partnerId, showId: id } : null;
+      if (scope === null || id === '') {
+        await this.redis.zrem(key, member);
+        continue;
+      }
+      try {
+        const r = await this.settleOne(scope);
+        out.written += r.written;
+        out.failed.push(...r.failed);
+        if (r.failed.length === 0 && score < now - ANNOUNCED_KEEP_MS) await this.redis.eval(FORGET_SCOPE_LUA, 1, key, member, String(score));
+      } catch (error) {
+        firstError ??= { error };
+      }
+    }
+    if (firstError) throw firstError.error;
+    return out;
+  }
+
+  private async settleOne(scope: AuditScope): Promise<SettleResult> {
     const key = this.keys.auditPending(scope);
     const failed: { id: string; error: unknown }[] = [];
     const ids = await this.redis.hkeys(key);

@@ -164,11 +164,13 @@ export class EndpointRepository {
   /**
    * New current secret; the current one becomes the newest previous one until `previousExpiresAt`,
    * earlier previous ones still in their grace period stay (at most MAX_PREVIOUS_SECRETS, expired ones
-   * dropped) — one atomic step (ENDPOINT_ROTATE_LUA).
+   * dropped) — one atomic step (ENDPOINT_ROTATE_LUA). `audit`: the rotation's entry, recorded pending in
+   * the endpoint's slot by the same step (`AuditRepository.settle`; announce the scope first): a
+   * rotation whose audit write then failed is not redone by the retry (that is another rotation).
    */
-  async rotateSecret(partnerId: string, endpointId: string, sealed: string, previousExpiresAt: string, at = new Date()): Promise<boolean> {
+  async rotateSecret(partnerId: string, endpointId: string, sealed: string, previousExpiresAt: string, at = new Date(), audit?: PendingAudit): Promise<boolean> {
     try {
-      return (await this.redis.scObEndpointRotate(this.keys.endpoint(partnerId, endpointId), sealed, previousExpiresAt, at.toISOString(), MAX_PREVIOUS_SECRETS)) === 1;
+      return (await this.redis.scObEndpointRotate(this.keys.endpoint(partnerId, endpointId), this.keys.auditPending({ partnerId, endpointId }), sealed, previousExpiresAt, at.toISOString(), MAX_PREVIOUS_SECRETS, audit?.id ?? '', audit?.entry ?? '')) === 1;
     } finally {
       this.changed(partnerId);
     }
@@ -184,7 +186,8 @@ export class EndpointRepository {
     const n = (await this.redis.eval(DELETE_INDEXED_LUA, 2, this.keys.partnerEndpoints(partnerId), this.keys.auditPending({ partnerId }), endpointId, audit?.id ?? '', audit?.entry ?? '')) as number;
     const d = await this.redis.del(this.keys.endpoint(partnerId, endpointId), this.keys.endpointAttempts(partnerId, endpointId));
     this.changed(partnerId);
-    if (n === 0 && d > 0 && audit) await this.redis.hset(this.keys.auditPending({ partnerId }), audit.id, audit.entry);
+    // HSETNX: the first request's entry stays (its id is the endpoint's: written once, see the route).
+    if (n === 0 && d > 0 && audit) await this.redis.hsetnx(this.keys.auditPending({ partnerId }), audit.id, audit.entry);
     return n > 0 || d > 0;
   }
 

@@ -84,8 +84,20 @@ export class Keys {
    * whose entry is not in the audit log yet (`AuditRepository.settle`). In the slot of the changes:
    * the API key index's, or the partner's.
    */
-  auditPending(scope: 'keys' | { partnerId: string }): string {
-    return scope === 'keys' ? `${this.prefix}:{keys}:audit-pending` : `${this.prefix}:{p:${scope.partnerId}}:audit-pending`;
+  auditPending(scope: 'keys' | { partnerId: string; endpointId?: string | undefined; showId?: string | undefined }): string {
+    if (scope === 'keys') return `${this.prefix}:{keys}:audit-pending`;
+    // Changes made in an endpoint's slot (its secret rotation) or a show's (its ingest key rotation).
+    if (scope.endpointId !== undefined) return `${this.prefix}:{e:${keyPart(scope.partnerId)}:${scope.endpointId}}:audit-pending`;
+    if (scope.showId !== undefined) return `${this.showTag(scope.partnerId, scope.showId)}:audit-pending`;
+    return `${this.prefix}:{p:${scope.partnerId}}:audit-pending`;
+  }
+  /**
+   * ZSET, in the partner's slot, of the endpoint and show scopes (`e:<endpointId>`, `s:<showId>`) that
+   * may hold pending audit entries, scored by the time of the latest change announced there (ms):
+   * written before such a change, so that settling the partner finds the entry wherever it waits.
+   */
+  auditPendingScopes(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:audit-pending-scopes`;
   }
   /** HASH key id → key record (role, partner, name, created, expiry, revocation; the hash, never the key). */
   /** A tiny write (short TTL) by every /health/ready: ready means Redis accepts writes, not only answers. */

@@ -51,8 +51,9 @@ return 0
 `;
 
 /**
- * KEYS: endpoint hash. ARGV: new sealed secret, previous-secret expiry ISO, now ISO, how many
- * previous secrets to keep at most. The current secret becomes the newest previous one in the same
+ * KEYS: endpoint hash, the endpoint's pending audit entries (same slot). ARGV: new sealed secret,
+ * previous-secret expiry ISO, now ISO, how many previous secrets to keep at most, the rotation's
+ * pending audit id and entry ('' for none: recorded with the rotation, see AuditRepository.settle). The current secret becomes the newest previous one in the same
  * step, so concurrent rotations chain (each rotated-out secret keeps signing for the grace period)
  * instead of overwriting each other. Every earlier previous secret whose grace has not ended stays
  * (two rotations within the grace period, e.g. a retried rotate whose response was lost, must not
@@ -87,6 +88,7 @@ while #older > keep - 1 do table.remove(older) end
 local olderOut = ''
 if #older > 0 then olderOut = cjson.encode(older) end
 redis.call('HSET', KEYS[1], 'previousSecretSealed', cur, 'previousSecretExpiresAt', ARGV[2], 'olderPreviousSecrets', olderOut, 'secretSealed', ARGV[1], 'updatedAt', now)
+if ARGV[5] and ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], ARGV[6]) end
 return 1
 `;
 
@@ -111,7 +113,7 @@ declare module 'ioredis' {
     scObEndpointFailed(key: string, startMs: number): Result<number, Context>;
     scObEndpointSucceeded(key: string, startMs: number, startIso: string): Result<number, Context>;
     scObDisableIfFailing(key: string, sinceMs: number, nowIso: string, reason: string): Result<number, Context>;
-    scObEndpointRotate(key: string, sealed: string, previousExpiresAt: string, nowIso: string, keep: number): Result<number, Context>;
+    scObEndpointRotate(key: string, auditPending: string, sealed: string, previousExpiresAt: string, nowIso: string, keep: number, auditId: string, auditEntry: string): Result<number, Context>;
     scObMessageCreate(key: string, meta: string, body: string, ttlSec: number, ...pairs: string[]): Result<number, Context>;
     scObReleaseIfHeld(key: string, token: string): Result<number, Context>;
   }
@@ -123,7 +125,7 @@ export function defineOutboundScripts(redis: RedisClient): void {
   redis.defineCommand('scObEndpointFailed', { numberOfKeys: 1, lua: ENDPOINT_FAILED_LUA });
   redis.defineCommand('scObEndpointSucceeded', { numberOfKeys: 1, lua: ENDPOINT_SUCCEEDED_LUA });
   redis.defineCommand('scObDisableIfFailing', { numberOfKeys: 1, lua: DISABLE_IF_FAILING_LUA });
-  redis.defineCommand('scObEndpointRotate', { numberOfKeys: 1, lua: ENDPOINT_ROTATE_LUA });
+  redis.defineCommand('scObEndpointRotate', { numberOfKeys: 2, lua: ENDPOINT_ROTATE_LUA });
   redis.defineCommand('scObMessageCreate', { numberOfKeys: 1, lua: MESSAGE_CREATE_LUA });
   redis.defineCommand('scObReleaseIfHeld', { numberOfKeys: 1, lua: RELEASE_IF_HELD_LUA });
 }

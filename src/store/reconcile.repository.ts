@@ -1,4 +1,5 @@
 /** Reconciliation runs and the discrepancies they auto-healed (so a re-run reports the same). */
+import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -62,6 +63,15 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return false
 `;
+/**
+ * KEYS: the partner's run index, its pending audit entries (same slot). ARGV: createdAt ms, run id, the
+ * request's pending audit id and entry ('' for none; HSETNX: the first request's entry stays).
+ */
+const INDEX_LUA = `
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[2], ARGV[3], ARGV[4]) end
+return 1
+`;
 const DAY_MS = 86_400_000;
 /** Legacy heals moved into their day buckets per script call. */
 const MIGRATE_BATCH = 500;
@@ -115,9 +125,11 @@ export class ReconcileRepository {
   }
 
   /** Lists the run under its partner (written when the run is requested; runs older than TTL_SEC drop out). */
-  async index(r: ReconciliationRecord): Promise<void> {
+  async index(r: ReconciliationRecord, audit?: PendingAudit): Promise<void> {
     const key = this.keys.partnerReconciliations(r.partnerId);
-    await this.redis.zadd(key, Date.parse(r.createdAt), r.id);
+    // The request's audit entry is recorded pending (AuditRepository.settle) with the run's listing, one
+    // script in the partner's slot: a run listed (and so run, see recoverQueued) has its entry.
+    await this.redis.eval(INDEX_LUA, 2, key, this.keys.auditPending({ partnerId: r.partnerId }), Date.parse(r.createdAt), r.id, audit?.id ?? '', audit?.entry ?? '');
     await this.redis.zremrangebyscore(key, '-inf', Date.now() - TTL_SEC * 1000);
   }
 

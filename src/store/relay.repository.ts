@@ -5,7 +5,7 @@
  */
 import type { Result } from 'ioredis';
 import { sha256Hex, randomToken, type SecretBox } from '../lib/crypto.js';
-import type { AuditActor } from './audit.repository.js';
+import type { AuditActor, PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -101,6 +101,17 @@ return out
 `;
 
 /**
+ * KEYS: the show's ingest key hash, its pending audit entries (same slot). ARGV: sealed key, its hash,
+ * now ISO, the rotation's pending audit id and entry ('' for none). The new key and the rotation's
+ * audit entry (recorded pending, see AuditRepository.settle) in one step.
+ */
+const INGEST_ROTATE_LUA = `
+redis.call('HSET', KEYS[1], 'sealed', ARGV[1], 'hash', ARGV[2], 'at', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[5]) end
+return 1
+`;
+
+/**
  * KEYS: source. ARGV: session, edgeUrl, since, ttl ms, replace (1/0), stalledSince ('' = data flows). Writes the session's source with a TTL:
  * replace=1 (a new publish) whoever held it; replace=0 (the living edge's refresh) only when the record is
  * that session's or gone (it expired while the edge was too slow to refresh), never over a later publish.
@@ -120,6 +131,7 @@ declare module 'ioredis' {
     scRelayLeaseDrop(lease: string, token: string): Result<number, Context>;
     scRelaySourceClear(source: string, session: string): Result<number, Context>;
     scRelayUndeploy(alive: string, deployed: string, removals: string, removalId: string, removal: string): Result<string[], Context>;
+    scRelayIngestRotate(ingest: string, auditPending: string, sealed: string, hash: string, nowIso: string, auditId: string, auditEntry: string): Result<number, Context>;
     scRelaySourceKeep(source: string, session: string, edgeUrl: string, since: string, ttlMs: number, replace: 0 | 1, stalledSince: string): Result<number, Context>;
   }
 }
@@ -149,6 +161,9 @@ export class RelayRepository {
     if (typeof (redis as unknown as { scRelaySourceKeep?: unknown }).scRelaySourceKeep !== 'function') {
       redis.defineCommand('scRelaySourceKeep', { numberOfKeys: 1, lua: SOURCE_KEEP_LUA });
     }
+    if (typeof (redis as unknown as { scRelayIngestRotate?: unknown }).scRelayIngestRotate !== 'function') {
+      redis.defineCommand('scRelayIngestRotate', { numberOfKeys: 2, lua: INGEST_ROTATE_LUA });
+    }
   }
 
   /** The show's ingest stream key, created on first use (a show has exactly one current key). */
@@ -168,13 +183,17 @@ export class RelayRepository {
     return this.ingestKey(partnerId, showId);
   }
 
-  /** Issues a new key; the previous one is refused from now on. */
-  async rotateIngestKey(partnerId: string, showId: string): Promise<string> {
+  /**
+   * Issues a new key; the previous one is refused from now on. `audit`: the rotation's entry, recorded
+   * pending in the show's slot with the new key (one script; announce the scope first): the retry of a
+   * rotation whose audit write failed is another rotation, and the first keeps its entry.
+   */
+  async rotateIngestKey(partnerId: string, showId: string, audit?: PendingAudit): Promise<string> {
     const old = await this.redis.hget(this.keys.relayIngest(partnerId, showId), 'hash');
     const key = newStreamKey();
     const hash = sha256Hex(key);
     await this.redis.set(this.keys.relayKeyIndex(hash), JSON.stringify([partnerId, showId]));
-    await this.redis.hset(this.keys.relayIngest(partnerId, showId), 'sealed', this.box.encrypt(key), 'hash', hash, 'at', new Date().toISOString());
+    await this.redis.scRelayIngestRotate(this.keys.relayIngest(partnerId, showId), this.keys.auditPending({ partnerId, showId }), this.box.encrypt(key), hash, new Date().toISOString(), audit?.id ?? '', audit?.entry ?? '');
     if (old) await this.redis.del(this.keys.relayKeyIndex(old));
     return key;
   }

@@ -12,7 +12,7 @@
  * with the next change of its scope, the next read of the log or the scheduler's minute tick, once.
  * The write fails for real: the audit stream is replaced by a key of another type, so XADD errors.
  */
-import { createPartner, serviceForFile, type TestService } from '../helpers/service.js';
+import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 serviceForFile((started) => (svc = started));
@@ -262,4 +262,92 @@ describe('pending entries nobody retried, and one that cannot be written', () =>
     expect(await svc.rt.redis.hget(pending, 'aud_garbage')).toBe('not json');
     await svc.rt.redis.hdel(pending, 'aud_garbage');
   });
+});
+
+// The same for the endpoint's and the show's own secrets: their rotation was audited by a write after
+// it, which failed with a 5xx and lost the entry for good; the retry (another rotation) left the first
+// one, a secret that signs or publishes and was never shown, with no entry at all.
+describe("rotations in an endpoint's or a show's slot", () => {
+  test('an endpoint secret rotation whose audit write failed: answered with the new secret, a read of the log writes its entry once', async () => {
+    const P = 'aud-erot';
+    await createPartner(svc, P);
+    const created = await svc.api(`/v1/partners/${P}/endpoints`, { json: { url: 'http://127.0.0.1:9/hook', events: ['mirror.updated'] } });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const before = (await svc.rt.redis.hget(svc.rt.keys.endpoint(P, id), 'secretSealed')) ?? '';
+
+    const failed = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/endpoints/${id}/rotate-secret`, { method: 'POST', headers: { 'x-request-id': 'erot-1' } }));
+    expect(failed.status).toBe(200); // the change is made and its entry stored with it: no retry rotating again
+    expect(await svc.rt.redis.hget(svc.rt.keys.endpoint(P, id), 'previousSecretSealed')).toBe(before); // rotated
+
+    // No other change: the next read of the partner's log writes it.
+    const mine = async (q: string): Promise<(string | undefined)[]> => (await entries(q)).filter((e) => e.detail?.['endpointId'] === id).map((e) => e.requestId).sort();
+    expect(await mine(`partnerId=${P}&action=endpoint.secret_rotated`)).toEqual(['erot-1']);
+
+    expect((await svc.api(`/v1/partners/${P}/endpoints/${id}/rotate-secret`, { method: 'POST', headers: { 'x-request-id': 'erot-2' } })).status).toBe(200);
+    for (const q of [`partnerId=${P}&action=endpoint.secret_rotated`, 'action=endpoint.secret_rotated']) expect(await mine(q)).toEqual(['erot-1', 'erot-2']);
+    expect(await svc.rt.redis.hlen(svc.rt.keys.auditPending({ partnerId: P, endpointId: id }))).toBe(0);
+  });
+
+  test("a show's ingest key rotation whose audit write failed: answered with the new key, the scheduler's tick writes its entry once", async () => {
+    const P = 'aud-irot';
+    const secret = await createPartner(svc, P);
+    expect((await sendEvent(svc, P, secret, showEvent('show.scheduled', sampleShow('s-irot'), '2026-11-24T10:00:00Z'))).status).toBe(202);
+    const rotate = (requestId: string): Promise<Response> => svc.api(`/v1/partners/${P}/shows/s-irot/ingest/rotate`, { method: 'POST', headers: { 'x-request-id': requestId } });
+    const keyBefore = await svc.rt.relay.ingestKey(P, 's-irot');
+
+    const failed = await withBrokenStream(svc.rt.keys.auditAll(), () => rotate('irot-1'));
+    expect(failed.status).toBe(200);
+    const { ingest } = (await failed.json()) as { ingest: { streamKey: string } };
+    expect(await svc.rt.relay.ingestKey(P, 's-irot')).toBe(ingest.streamKey); // rotated: the old key is refused
+    expect(ingest.streamKey).not.toBe(keyBefore);
+
+    // Nobody read the log, no other change: the minute tick writes it.
+    const { written, failed: stuck, scopesFailed } = await svc.rt.audit.settleAll([P]);
+    expect({ written, stuck, scopesFailed }).toEqual({ written: 1, stuck: [], scopesFailed: [] });
+    expect((await svc.rt.audit.settleAll([P])).written).toBe(0);
+
+    expect((await rotate('irot-2')).status).toBe(200);
+    for (const q of [`partnerId=${P}&action=show.ingest_rotated`, 'action=show.ingest_rotated']) {
+      const e = (await entries(q)).filter((x) => x.partnerId === P);
+      expect(e.map((x) => x.requestId).sort()).toEqual(['irot-1', 'irot-2']);
+      expect(e.every((x) => (x as Entry & { showId?: string }).showId === 's-irot')).toBe(true);
+    }
+  });
+
+  test('an endpoint DELETE retried after the process died between the index and the record: endpoint.deleted once', async () => {
+    const P = 'aud-edel';
+    await createPartner(svc, P);
+    const created = await svc.api(`/v1/partners/${P}/endpoints`, { json: { url: 'http://127.0.0.1:9/hook', events: ['mirror.updated'] } });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const record = svc.rt.keys.endpoint(P, id);
+    const fields = await svc.rt.redis.hgetall(record);
+
+    // The first DELETE took the endpoint out of the index (its entry recorded pending, not written: the
+    // stream is broken); its process died before it deleted the record (put back here), so the client's
+    // retry finds the record and deletes it (204).
+    await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE', headers: { 'x-request-id': 'edel-1' } }));
+    await svc.rt.redis.hset(record, fields);
+
+    expect((await svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE', headers: { 'x-request-id': 'edel-2' } })).status).toBe(204);
+    expect((await svc.api(`/v1/partners/${P}/endpoints/${id}`, { method: 'DELETE' })).status).toBe(404);
+    for (const q of [`partnerId=${P}&action=endpoint.deleted`, 'action=endpoint.deleted']) {
+      const e = (await entries(q)).filter((x) => x.detail?.['endpointId'] === id);
+      expect(e.map((x) => x.requestId)).toEqual(['edel-1']);
+    }
+  });
+});
+
+test('a reconciliation request whose audit write failed: 202 (no retry requesting a second run), its entry written once by the next read', async () => {
+  const P = 'aud-rec';
+  await createPartner(svc, P);
+  const body = { from: '2026-11-01T00:00:00Z', to: '2026-11-02T00:00:00Z' };
+  const r = await withBrokenStream(svc.rt.keys.audit(P), () => svc.api(`/v1/partners/${P}/reconciliations`, { json: body, headers: { 'x-request-id': 'rec-1' } }));
+  expect(r.status).toBe(202); // the run is made, listed and queued, and its entry stored with it
+  const { id } = (await r.json()) as { id: string };
+  for (const q of [`partnerId=${P}&action=reconciliation.requested`, `partnerId=${P}&action=reconciliation.requested`, 'action=reconciliation.requested']) {
+    const e = (await entries(q)).filter((x) => x.partnerId === P);
+    expect(e.map((x) => [x.requestId, x.detail?.['reconciliationId']])).toEqual([['rec-1', id]]);
+  }
 });

@@ -7,7 +7,7 @@ import fp from 'fastify-plugin';
 import { sha256Hex, safeEqual } from '../../lib/crypto.js';
 import { forbidden, unauthorized } from '../../lib/errors.js';
 import type { ApiKeyRepository, Principal, Role } from '../../store/apikey.repository.js';
-import { actorOf, type AuditRepository, type AuditScope, type AuditWrite, type PendingAudit } from '../../store/audit.repository.js';
+import { actorOf, type AuditRepository, type AuditScope, type AuditWrite, type EndpointAuditScope, type PendingAudit, type ShowAuditScope } from '../../store/audit.repository.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -28,8 +28,14 @@ declare module 'fastify' {
     /**
      * The audit entry of a change that cannot be redone by a retry (a delete, a revocation), for the
      * change's own script to record pending (same slot, `auditPending`): `auditSettle` then writes it.
+     * `id`: the change's own id when a retry may record the same change again (written once per id).
      */
-    auditPending(req: FastifyRequest, entry: AuditWrite): PendingAudit;
+    auditPending(req: FastifyRequest, entry: AuditWrite, id?: string): PendingAudit;
+    /**
+     * Before a change whose entry is recorded pending in an endpoint's or a show's slot: settling the
+     * partner then finds it there (`AuditRepository.announce`).
+     */
+    auditAnnounce(scope: EndpointAuditScope | ShowAuditScope): Promise<void>;
     /** Writes the scope's pending audit entries, each once (`AuditRepository.settle`); never throws (a failure is logged, the entries stay pending). */
     auditSettle(scope: AuditScope): Promise<void>;
   }
@@ -83,7 +89,10 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
   app.decorate('audit', async (req: FastifyRequest, entry: AuditWrite): Promise<void> => {
     await opts.audit.record(actorOf(req.principal), { ...entry, requestId: req.id });
   });
-  app.decorate('auditPending', (req: FastifyRequest, entry: AuditWrite): PendingAudit => opts.audit.pending(actorOf(req.principal), { ...entry, requestId: req.id }));
+  app.decorate('auditPending', (req: FastifyRequest, entry: AuditWrite, id?: string): PendingAudit => opts.audit.pending(actorOf(req.principal), { ...entry, requestId: req.id }, id));
+  app.decorate('auditAnnounce', async (scope: EndpointAuditScope | ShowAuditScope): Promise<void> => {
+    await opts.audit.announce(scope);
+  });
   app.decorate('auditSettle', async (scope: AuditScope): Promise<void> => {
     // Best effort: the request's own change is made and its entry is stored pending with it (same
     // script), so a write that fails now (the audit stream's node failing over, Redis refusing writes)

@@ -157,7 +157,9 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     const { partnerId, endpointId } = req.params;
     // endpoint.deleted is recorded with the delete (one script) and written after it, each entry once:
     // the retry of a DELETE whose audit write failed (5xx) finds the endpoint gone (404) and writes it.
-    const deleted = await endpoints.delete(partnerId, endpointId, app.auditPending(req, { action: 'endpoint.deleted', partnerId, detail: { endpointId } }));
+    // Its id is the endpoint's: a retry after a process died between the index and the record's delete
+    // (204 again) records the same entry, not a second one.
+    const deleted = await endpoints.delete(partnerId, endpointId, app.auditPending(req, { action: 'endpoint.deleted', partnerId, detail: { endpointId } }, `endpoint.deleted:${partnerId}:${endpointId}`));
     await app.auditSettle({ partnerId });
     if (!deleted) throw notFound(`endpoint ${endpointId}`);
     return reply.status(204).send();
@@ -172,8 +174,14 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     },
     async (req) => {
       const { partnerId, endpointId } = req.params;
-      const rotated = await outbound.rotateSecret(partnerId, endpointId);
-      await app.audit(req, { action: 'endpoint.secret_rotated', partnerId, detail: { endpointId } });
+      await load(partnerId, endpointId);
+      // Recorded with the rotation (one script, in the endpoint's slot) and written after it: the retry
+      // of a rotation whose audit write failed rotates again, and the first (a secret that was never
+      // shown and signs for the grace period) keeps its entry. Announced first, so that a read of the log
+      // or the scheduler writes it also when nobody retries.
+      await app.auditAnnounce({ partnerId, endpointId });
+      const rotated = await outbound.rotateSecret(partnerId, endpointId, app.auditPending(req, { action: 'endpoint.secret_rotated', partnerId, detail: { endpointId } }));
+      await app.auditSettle({ partnerId, endpointId });
       return { id: endpointId, ...rotated };
     },
   );

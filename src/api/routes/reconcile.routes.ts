@@ -53,8 +53,14 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
       },
     },
     async (req, reply) => {
-      const rec = await opts.reconcile.request(req.params.partnerId, new Date(req.body.from), new Date(req.body.to), 'manual');
-      await app.audit(req, { action: 'reconciliation.requested', partnerId: req.params.partnerId, detail: { reconciliationId: rec.id, from: req.body.from, to: req.body.to } });
+      const { partnerId } = req.params;
+      // Recorded with the run's listing (one script) and written after it, once per run: a request whose
+      // audit write fails still answers 202 (a retry would request a second run), and the entry is
+      // written by the next change of the partner, a read of the log or the scheduler's minute tick.
+      const rec = await opts.reconcile.request(partnerId, new Date(req.body.from), new Date(req.body.to), 'manual', undefined, (id) =>
+        app.auditPending(req, { action: 'reconciliation.requested', partnerId, detail: { reconciliationId: id, from: req.body.from, to: req.body.to } }, `reconciliation.requested:${id}`),
+      );
+      await app.auditSettle({ partnerId });
       return reply.status(202).send({ id: rec.id });
     },
   );

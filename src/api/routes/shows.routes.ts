@@ -165,8 +165,12 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     async (req) => {
       const { partnerId, showId } = req.params;
       await load(partnerId, showId);
-      const streamKey = await relay.rotateIngestKey(partnerId, showId);
-      await app.audit(req, { action: 'show.ingest_rotated', partnerId, showId });
+      // Recorded with the new key (one script, in the show's slot) and written after it: the retry of a
+      // rotation whose audit write failed rotates again, and the first keeps its entry. Announced first,
+      // so that a read of the log or the scheduler writes it also when nobody retries.
+      await app.auditAnnounce({ partnerId, showId });
+      const streamKey = await relay.rotateIngestKey(partnerId, showId, app.auditPending(req, { action: 'show.ingest_rotated', partnerId, showId }));
+      await app.auditSettle({ partnerId, showId });
       return { ingest: { url: opts.relayPublicUrl(), streamKey } };
     },
   );
