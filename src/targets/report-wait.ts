@@ -20,21 +20,44 @@ import { RateLimitedError } from './target.errors.js';
 export const REPORT_PAGE_WAIT_BUDGET_MS = 60_000;
 
 /**
- * `fn()`, again after each RateLimitedError's delay while that delay ends before `deadline` (epoch ms).
+ * How long one target's whole report may wait for rate limits (all its pages together). The waits run
+ * inside a reconciliation job, and the reconcile worker runs two at a time for every partner: a report
+ * of many pages on an account kept busy (a 429 with Retry-After ≤ 60 s on every page) held a slot for
+ * as long as its pages lasted, an hour or more, and every other partner's run waited behind it. Past
+ * this budget the target's report fails (the run reports it, others go on), as a quota block does.
+ */
+export const REPORT_WAIT_BUDGET_MS = 300_000;
+
+/** What a report has left to wait, shared by its pages (`patiently`'s `budget`). */
+export interface WaitBudget {
+  leftMs: number;
+}
+
+export function reportWaitBudget(ms = REPORT_WAIT_BUDGET_MS): WaitBudget {
+  return { leftMs: ms };
+}
+
+/**
+ * `fn()`, again after each RateLimitedError's delay while that delay ends before `deadline` (epoch ms)
+ * and fits what `budget` (the whole report's) has left; the time waited is taken from `budget`.
  * An aborted `signal` ends a wait (or prevents one) with `signal.reason`; a call in flight is not cut.
  */
-export async function patiently<T>(deadline: number, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+export async function patiently<T>(deadline: number, fn: () => Promise<T>, signal?: AbortSignal, budget?: WaitBudget): Promise<T> {
   for (;;) {
     try {
       return await fn();
     } catch (err) {
       if (!(err instanceof RateLimitedError) || Date.now() + err.delayMs > deadline) throw err;
+      if (budget && err.delayMs > budget.leftMs) throw err;
       signal?.throwIfAborted();
+      const started = Date.now();
       try {
         await sleep(err.delayMs, undefined, signal ? { signal } : undefined);
       } catch (waitErr) {
         signal?.throwIfAborted();
         throw waitErr;
+      } finally {
+        if (budget) budget.leftMs -= Math.max(0, Date.now() - started);
       }
     }
   }

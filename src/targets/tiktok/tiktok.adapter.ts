@@ -19,7 +19,7 @@
 import { z } from 'zod';
 import type { Money } from '../../domain/money.js';
 import { decimalToMinor } from '../decimal-amount.js';
-import { patiently, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
+import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
 import { collectPages, pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
 import { createTiktokClient } from './tiktok.client.js';
@@ -140,6 +140,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
    */
   async function* affiliatePages(geS: number, ltS: number, patient = false, signal?: AbortSignal): AsyncGenerator<AffiliateOrder[]> {
     let token: string | undefined;
+    const budget = reportWaitBudget();
     for (let page = 0; page < MAX_PAGES; page++) {
       const at = token;
       const call = (): Promise<z.infer<typeof AffiliateOrderPageSchema>> =>
@@ -153,7 +154,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
           schema: AffiliateOrderPageSchema,
         });
       // A full window (ours or TikTok's 429) is waited out, not a failed report (report-wait.ts).
-      const data = patient ? await patiently(Date.now() + REPORT_PAGE_WAIT_BUDGET_MS, call, signal) : await call();
+      const data = patient ? await patiently(Date.now() + REPORT_PAGE_WAIT_BUDGET_MS, call, signal, budget) : await call();
       yield data.orders;
       if (!data.next_page_token || data.next_page_token === token) return;
       token = data.next_page_token;

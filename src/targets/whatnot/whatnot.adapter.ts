@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { verifyWebhook, SignatureError } from '../../sources/signature.js';
-import { patiently, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
+import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
 import { createWhatnotClient } from './whatnot.client.js';
@@ -174,6 +174,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
     const fromMs = from.getTime();
     const toMs = to.getTime();
     const seen = new Set<string>();
+    const budget = reportWaitBudget();
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const at = cursor;
@@ -187,6 +188,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
           schema: OrderPageSchema,
         }),
         signal,
+        budget,
       );
       const out: PlatformOrder[] = [];
       for (const [i, o] of res.data.entries()) {
