@@ -137,6 +137,12 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
       return typeof h === 'string' && REQUEST_ID_PATTERN.test(h) ? h : newRequestId();
     },
   }).withTypeProvider<ZodTypeProvider>();
+  // The JSON routes read application/json only (the docs promise a 415 for any other media type), but
+  // Fastify's built-in text/plain parser handed a `text/plain` body to them as a string: a JSON body
+  // sent with that label was a 400 "expected object, received string" (and a route without a body
+  // schema took it silently), where `application/xml` or a form was a 415. The raw-body routes
+  // (partner events, platform webhooks) read every media type with their own catch-all parser.
+  app.removeContentTypeParser('text/plain');
   // A CONNECT (proxy tunnel) gets a 405 problem instead of a connection closed without an answer.
   app.server.on('connect', problemConnect);
   // HTTP latency per route (before any route is added, so that every one gets its hook).

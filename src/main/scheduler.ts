@@ -49,7 +49,41 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
   const queueOutage = new RedisOutageLog(opts.log, 'scheduler queue');
   queue.on('error', (err) => queueOutage.error(connectionErrorSummary(err), {}, 'scheduler queue connection error'));
   void queue.client.then((c) => c.on('ready', () => queueOutage.recovered()), () => undefined);
-  await queue.upsertJobScheduler('mirror-sweep', { every: opts.sweepIntervalMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
+
+  /**
+   * The fixed job schedulers (sweep, reconcile-schedules, readiness). They live in Redis, so a Redis
+   * that comes back without its data (restarted without persistence, a failover to a replica that
+   * had not got them, a FLUSHALL) has none, and BullMQ produces no tick of them again: the sweep,
+   * the per-partner reconciliation crons (kept up by the reconcile-schedules tick), the audit settle
+   * and the readiness checks all stopped for good while the process ran on healthy. So each
+   * scheduler process checks them every sweep interval and puts back a missing one (an upsert of an
+   * existing id is what every scheduler does at start, so several processes doing it is harmless).
+   */
+  const fixed: { id: string; every: number; name: string }[] = [{ id: 'mirror-sweep', every: opts.sweepIntervalMs, name: 'sweep' }];
+  if (opts.reconcile) fixed.push({ id: 'reconcile-schedules', every: RECONCILE_SCHEDULES_EVERY_MS, name: 'reconcile-schedules' });
+  if (opts.readiness) fixed.push({ id: 'readiness', every: READINESS_EVERY_MS, name: 'readiness' });
+  const upsertFixed = async (f: { id: string; every: number; name: string }): Promise<void> => {
+    await queue.upsertJobScheduler(f.id, { every: f.every }, { name: f.name, opts: { removeOnComplete: true, removeOnFail: 100 } });
+  };
+  for (const f of fixed) await upsertFixed(f);
+  let ensuring = false;
+  const ensureFixed = async (): Promise<void> => {
+    if (ensuring) return;
+    ensuring = true;
+    try {
+      for (const f of fixed) {
+        if (await queue.getJobScheduler(f.id)) continue;
+        await upsertFixed(f);
+        opts.log.warn({ jobScheduler: f.id }, 'job scheduler missing from Redis (Redis lost its data?): added again');
+      }
+    } catch {
+      // Redis unavailable: the outage is logged by the queue's error handler; the next check retries.
+    } finally {
+      ensuring = false;
+    }
+  };
+  const ensureTimer = setInterval(() => void ensureFixed(), opts.sweepIntervalMs);
+  ensureTimer.unref();
 
   /** Keep one cron job scheduler per partner in step with the partners' settings. */
   const syncReconcileSchedules = async (partners: { id: string; reconcileCron: string }[]): Promise<number> => {
@@ -62,13 +96,6 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
     }
     return partners.length;
   };
-  if (opts.reconcile) {
-    await queue.upsertJobScheduler('reconcile-schedules', { every: RECONCILE_SCHEDULES_EVERY_MS }, { name: 'reconcile-schedules', opts: { removeOnComplete: true, removeOnFail: 100 } });
-  }
-
-  if (opts.readiness) {
-    await queue.upsertJobScheduler('readiness', { every: READINESS_EVERY_MS }, { name: 'readiness', opts: { removeOnComplete: true, removeOnFail: 100 } });
-  }
 
   const worker = new Worker(
     SCHEDULER_QUEUE,
@@ -122,6 +149,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
   worker.on('ready', () => outage.recovered());
   return {
     close: async () => {
+      clearInterval(ensureTimer);
       await worker.close();
       await queue.close();
     },
