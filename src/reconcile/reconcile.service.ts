@@ -99,7 +99,13 @@ export class ReconcileService {
       await this.deps.repo.unmarkQueued(rec.id); // marked above, before it was found finished
       return rec;
     }
-    await this.addJob(rec.id, withCurrentRequestId({ id: rec.id }));
+    try {
+      await this.addJob(rec.id, withCurrentRequestId({ id: rec.id }));
+    } catch (err) {
+      // Stored, listed, audited and marked: the recovery pass adds the job within a minute or two. A 5xx
+      // here made the client request a second run of the period (a second report read, two webhooks).
+      this.deps.log.warn({ err, reconciliationId: rec.id }, 'reconciliation job not added now (the recovery pass adds it)');
+    }
     return rec;
   }
 
@@ -110,31 +116,52 @@ export class ReconcileService {
   }
 
   /**
-   * Recovery pass (the scheduler's periodic sweep): a run still `queued` `minAgeMs` after it was
-   * requested whose job does not exist lost its job add (the client got an error, yet the run is
-   * listed); its job is added again (run() is safe to repeat), so it runs as requested. Reads only the
-   * index of runs not started yet (oldest first, `limit` per pass), not every record.
+   * Recovery pass (the scheduler's periodic sweep) over the runs not finished yet (marked when
+   * requested, unmarked when finished; oldest check first, `limit` per pass, each looked at again
+   * `minAgeMs` after its last check):
+   * - no job (its add was lost: Redis gone between the steps, the API killed): the job is added again
+   *   (run() is safe to repeat), for a `running` run too (its job was lost with data). A run that never
+   *   made it into its partner's list is not run when a client asked for it (the client got an error
+   *   and retries); a scheduled one is listed and run.
+   * - its job failed for good but the run was not marked (both marks failed, the process died before
+   *   the failed handler): marked failed now and the partner told.
+   * - its job is there: looked at again after the others, so that a backlog of runs waiting their turn
+   *   (every partner's 03:00 run) does not hide one behind the first `limit`.
    */
-  async recoverQueued(minAgeMs = 60_000, limit = 100): Promise<{ requeued: string[] }> {
+  async recoverQueued(minAgeMs = 60_000, limit = 100): Promise<{ requeued: string[]; failed: string[] }> {
     const { repo, log } = this.deps;
     const requeued: string[] = [];
+    const failed: string[] = [];
     for (const id of await repo.queuedBefore(Date.now() - minAgeMs, limit)) {
       const rec = await repo.get(id);
-      if (!rec || rec.status !== 'queued') {
+      if (!rec || (rec.status !== 'queued' && rec.status !== 'running')) {
         await repo.unmarkQueued(id);
         continue;
       }
-      if (await this.q().getJob(id)) {
-        // Waiting its turn: looked at again after the others, so that a backlog of runs with jobs (every
-        // partner's 03:00 run) does not hide one that lost its job behind the first `limit`.
+      const job = await this.q().getJob(id);
+      if (job) {
+        if ((await job.getState()) === 'failed') {
+          await this.fail(id);
+          failed.push(id);
+          log.warn({ reconciliationId: id }, 'reconciliation whose job failed for good was not marked failed: marked now');
+          continue;
+        }
         await repo.checkedQueued(id, Date.now());
         continue;
       }
+      if (!(await repo.isListed(rec))) {
+        if (rec.trigger !== 'scheduled') {
+          await repo.unmarkQueued(id);
+          log.warn({ reconciliationId: id }, 'reconciliation request that never got listed (its client got an error): not run');
+          continue;
+        }
+        await repo.index(rec);
+      }
       await this.addJob(id, { id });
       requeued.push(id);
-      log.warn({ reconciliationId: id }, 'reconciliation queued without a job: job added again');
+      log.warn({ reconciliationId: id, status: rec.status }, 'reconciliation without a job: job added again');
     }
-    return { requeued };
+    return { requeued, failed };
   }
 
   async get(id: string): Promise<ReconciliationRecord | null> {
@@ -161,7 +188,8 @@ export class ReconcileService {
     rec.startedAt = new Date().toISOString();
     const finishedMeanwhile = await repo.saveUnlessFinished(rec);
     if (finishedMeanwhile) return this.finished(finishedMeanwhile);
-    await repo.unmarkQueued(id);
+    // Still marked while it runs (finished() unmarks it): a run whose job is lost or fails for good
+    // without the run being marked failed is found by the recovery pass.
 
     const bundle = await partners.bundle(rec.partnerId);
     const fromMs = Date.parse(rec.from);
@@ -230,8 +258,7 @@ export class ReconcileService {
     if (done) return this.finished(done);
     reconciliationRuns.inc({ status: rec.status });
     for (const d of discrepancies) reconciliationDiscrepancies.inc({ kind: d.kind, healed: String(d.healed) });
-    await this.tell(rec);
-    return rec;
+    return this.finished(rec);
   }
 
   /**

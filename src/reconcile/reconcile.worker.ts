@@ -34,8 +34,12 @@ export function startReconcileWorker(service: ReconcileService, opts: { connecti
         return rec.status;
       } catch (err) {
         if (err instanceof WorkerClosing) {
-          await job.moveToWait(token);
-          opts.log.info({ reconciliationId: id }, 'reconciliation handed back: the worker is closing');
+          // Not a failed attempt whatever happens: a hand-back that fails (lock lost, Redis gone during
+          // the shutdown) leaves the job active, and stall detection runs it again.
+          await job.moveToWait(token).then(
+            () => opts.log.info({ reconciliationId: id }, 'reconciliation handed back: the worker is closing'),
+            (e: unknown) => opts.log.warn({ err: e, reconciliationId: id }, 'reconciliation not handed back (it runs again once its lock expires)'),
+          );
           throw new WaitingError();
         }
         // The last attempt: the run is marked failed (and the partner told) before the job fails, so a

@@ -133,6 +133,11 @@ export class ReconcileRepository {
     await this.redis.zremrangebyscore(key, '-inf', Date.now() - TTL_SEC * 1000);
   }
 
+  /** Whether the run is in its partner's list (a request that died between the save and the listing left it out). */
+  async isListed(r: ReconciliationRecord): Promise<boolean> {
+    return (await this.redis.zscore(this.keys.partnerReconciliations(r.partnerId), r.id)) !== null;
+  }
+
   /** The partner's runs, newest first: `offset`/`limit` over the index; records are read in one MGET-like round. */
   async list(partnerId: string, offset: number, limit: number): Promise<{ items: ReconciliationRecord[]; total: number }> {
     const key = this.keys.partnerReconciliations(partnerId);

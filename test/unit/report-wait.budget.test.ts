@@ -15,7 +15,7 @@ test('waits are taken from the budget, and a wait that no longer fits it throws 
   // Page 1: two waits of 100 ms, then it answers.
   const page1 = await patiently(Date.now() + 60_000, async () => (++calls <= 2 ? Promise.reject(limited(100)) : 'one'), undefined, budget);
   expect(page1).toBe('one');
-  expect(budget.leftMs).toBeLessThanOrEqual(50);
+  expect(budget.leftMs).toBeLessThanOrEqual(55); // a 100 ms timer may fire when Date.now() moved 99 ms
   // Page 2: a wait of 100 ms no longer fits (its own 60 s deadline would have allowed it).
   calls = 0;
   const started = Date.now();

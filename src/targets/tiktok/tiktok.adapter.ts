@@ -138,9 +138,8 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
    * The affiliate order search of [geS, ltS), page by page as TikTok returns them. `patient` (the order
    * report): a full window is waited out per page; a webhook's lookup throws it as any other call.
    */
-  async function* affiliatePages(geS: number, ltS: number, patient = false, signal?: AbortSignal): AsyncGenerator<AffiliateOrder[]> {
+  async function* affiliatePages(geS: number, ltS: number, patient = false, signal?: AbortSignal, budget = reportWaitBudget()): AsyncGenerator<AffiliateOrder[]> {
     let token: string | undefined;
-    const budget = reportWaitBudget();
     for (let page = 0; page < MAX_PAGES; page++) {
       const at = token;
       const call = (): Promise<z.infer<typeof AffiliateOrderPageSchema>> =>
@@ -320,9 +319,10 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     let ge = Math.ceil(fromMs / 1000);
     const lt = Math.ceil(toMs / 1000);
     const seen = new Set<string>();
+    const budget = reportWaitBudget(); // one for the whole report, all its windows
     while (ge < lt) {
       const end = Math.min(lt, ge + MAX_WINDOW_S);
-      for await (const page of affiliatePages(ge, end, true, signal)) {
+      for await (const page of affiliatePages(ge, end, true, signal, budget)) {
         const out: PlatformOrder[] = [];
         for (const o of page) {
           const at = o.create_time * 1000;
