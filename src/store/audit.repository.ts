@@ -89,10 +89,23 @@ const SCOPE_KEYS: AuditScope = 'keys';
  * long between the two steps) would wait unseen until the next change announced there.
  */
 const ANNOUNCED_KEEP_MS = 15 * 60_000;
-/** KEYS: the partner's announced scopes. ARGV: member, score read. Forgets it unless announced again since. */
+/** KEYS: the partner's announced scopes. ARGV: member. Scores it with Redis's clock (ms). */
+const ANNOUNCE_SCOPE_LUA = `
+local t = redis.call('TIME')
+return redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
+`;
+/**
+ * KEYS: the partner's announced scopes. ARGV: member, score read, keep ms. Forgets it unless announced
+ * again since, and only once its last announcement is older than keep ms on Redis's clock: scores and
+ * the comparison both on one clock, so an API host whose clock is slow does not get its scope forgotten
+ * before its change's entry is there.
+ */
 const FORGET_SCOPE_LUA = `
 local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if cur and tonumber(cur) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+if not cur or tonumber(cur) > tonumber(ARGV[2]) then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(cur) < now - tonumber(ARGV[3]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
 return 0
 `;
 
@@ -162,7 +175,7 @@ export class AuditRepository {
    * partner's slot, the change in another; a request that fails here has changed nothing.
    */
   async announce(scope: EndpointAuditScope | ShowAuditScope): Promise<void> {
-    await this.redis.zadd(this.keys.auditPendingScopes(scope.partnerId), Date.now(), scopeMember(scope));
+    await this.redis.eval(ANNOUNCE_SCOPE_LUA, 1, this.keys.auditPendingScopes(scope.partnerId), scopeMember(scope));
   }
 
   /**
@@ -192,7 +205,6 @@ export class AuditRepository {
     const key = this.keys.auditPendingScopes(partnerId);
     const out: SettleResult = { written: 0, failed: [] };
     const flat = await this.redis.zrange(key, 0, -1, 'WITHSCORES');
-    const now = Date.now();
     let firstError: { error: unknown } | null = null;
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const member = flat[i] as string;
@@ -207,7 +219,7 @@ export class AuditRepository {
         const r = await this.settleOne(scope);
         out.written += r.written;
         out.failed.push(...r.failed);
-        if (r.failed.length === 0 && score < now - ANNOUNCED_KEEP_MS) await this.redis.eval(FORGET_SCOPE_LUA, 1, key, member, String(score));
+        if (r.failed.length === 0) await this.redis.eval(FORGET_SCOPE_LUA, 1, key, member, String(score), ANNOUNCED_KEEP_MS);
       } catch (error) {
         firstError ??= { error };
       }

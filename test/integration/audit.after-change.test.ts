@@ -12,6 +12,7 @@
  * with the next change of its scope, the next read of the log or the scheduler's minute tick, once.
  * The write fails for real: the audit stream is replaced by a key of another type, so XADD errors.
  */
+import { jest } from '@jest/globals';
 import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -350,4 +351,32 @@ test('a reconciliation request whose audit write failed: 202 (no retry requestin
     const e = (await entries(q)).filter((x) => x.partnerId === P);
     expect(e.map((x) => [x.requestId, x.detail?.['reconciliationId']])).toEqual([['rec-1', id]]);
   }
+});
+
+// Review of 1363fea: a scope was announced with the API host's clock and forgotten by the settling
+// host's: an API host 20 minutes slow had its scope forgotten at the next settle, before its rotation's
+// entry was there, and that entry then waited for the next change of the same endpoint. Both on Redis's clock now.
+test("an endpoint scope announced by a host whose clock is slow is not forgotten before its entry is written", async () => {
+  const P = 'aud-skew';
+  await createPartner(svc, P);
+  const scope = { partnerId: P, endpointId: 'ep_skewed' };
+  const realNow = Date.now;
+  const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() - 20 * 60_000);
+  try {
+    await svc.rt.audit.announce(scope);
+  } finally {
+    spy.mockRestore();
+  }
+  await svc.rt.audit.settle({ partnerId: P }); // nothing pending yet: the scope must stay on the list
+  // The rotation's own script records its entry (here written as that script writes it).
+  const pending = svc.rt.audit.pending({ keyId: 'admin', role: 'admin' }, { action: 'endpoint.secret_rotated', partnerId: P, detail: { endpointId: 'ep_skewed' } });
+  await svc.rt.redis.hset(svc.rt.keys.auditPending(scope), pending.id, pending.entry);
+  expect((await svc.rt.audit.settle({ partnerId: P })).written).toBe(1);
+  // Kept while announced within 15 minutes of Redis's clock, forgotten after.
+  const list = svc.rt.keys.auditPendingScopes(P);
+  expect(await svc.rt.redis.zscore(list, 'e:ep_skewed')).not.toBeNull();
+  const [sec] = await svc.rt.redis.time();
+  await svc.rt.redis.zadd(list, Number(sec) * 1000 - 16 * 60_000, 'e:ep_skewed');
+  await svc.rt.audit.settle({ partnerId: P });
+  expect(await svc.rt.redis.zscore(list, 'e:ep_skewed')).toBeNull();
 });
