@@ -13,6 +13,7 @@
  * The write fails for real: the audit stream is replaced by a key of another type, so XADD errors.
  */
 import { jest } from '@jest/globals';
+import { withWrongTypeKey } from '../helpers/wrong-type.js';
 import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -34,18 +35,7 @@ async function entries(query: string): Promise<Entry[]> {
 }
 
 /** Runs `fn` while `stream` is a string (every XADD to it fails), then puts the stream back. */
-async function withBrokenStream<T>(stream: string, fn: () => Promise<T>): Promise<T> {
-  const saved = `${stream}-saved`; // same slot
-  const had = (await svc.rt.redis.exists(stream)) === 1;
-  if (had) await svc.rt.redis.rename(stream, saved);
-  await svc.rt.redis.set(stream, 'not a stream');
-  try {
-    return await fn();
-  } finally {
-    await svc.rt.redis.del(stream);
-    if (had) await svc.rt.redis.rename(saved, stream);
-  }
-}
+const withBrokenStream = <T>(stream: string, fn: () => Promise<T>): Promise<T> => withWrongTypeKey(svc.rt.redis, stream, fn);
 
 test('DELETE /v1/api-keys/:id whose audit write failed: the retry writes api_key.revoked, once', async () => {
   const created = await svc.api('/v1/api-keys', { json: { role: 'operator', name: 'leaving' } });

@@ -15,6 +15,7 @@
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { RECONCILE_QUEUE } from '../../src/reconcile/reconcile.service.js';
 import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+import { withWrongTypeKey } from '../helpers/wrong-type.js';
 
 let svc: TestService;
 let queue: Queue;
@@ -37,19 +38,7 @@ afterAll(async () => {
 const period = (): { from: Date; to: Date } => ({ from: new Date(Date.now() - 86_400_000), to: new Date() });
 const listed = async (): Promise<string[]> => ((await (await svc.api('/v1/partners/rcv/reconciliations')).json()) as { reconciliations: { id: string }[] }).reconciliations.map((r) => r.id);
 
-async function withBrokenList<T>(fn: () => Promise<T>): Promise<T> {
-  const key = svc.rt.keys.partnerReconciliations('rcv');
-  const saved = `${key}-saved`;
-  const had = (await svc.rt.redis.exists(key)) === 1;
-  if (had) await svc.rt.redis.rename(key, saved);
-  await svc.rt.redis.set(key, 'not a zset');
-  try {
-    return await fn();
-  } finally {
-    await svc.rt.redis.del(key);
-    if (had) await svc.rt.redis.rename(saved, key);
-  }
-}
+const withBrokenList = <T>(fn: () => Promise<T>): Promise<T> => withWrongTypeKey(svc.rt.redis, svc.rt.keys.partnerReconciliations('rcv'), fn);
 
 test('a manual run that never got listed is not run by the pass; a scheduled one is listed and run', async () => {
   await svc.api('/v1/partners/rcv/reconciliations', { json: { from: period().from.toISOString(), to: period().to.toISOString() } });
