@@ -41,5 +41,6 @@ EXPOSE 3000 1935
 # down gracefully (close-with-grace). The npm scripts run the same command behind `exec` (npm forwards
 # SIGTERM to it), but npm as PID 1 would be one more process and is not needed here.
 # Default: all roles in one process. Production: `node --import tsx src/main/api.ts`,
-# `node --import tsx workers/mirror.ts`, `node --import tsx workers/scheduler.ts` (docker-compose.yml).
+# `node --import tsx workers/mirror.ts`, `node --import tsx workers/scheduler.ts`, `node --import tsx workers/relay.ts`
+# (docker-compose.yml).
 CMD ["node", "--import", "tsx", "src/main/all.ts"]

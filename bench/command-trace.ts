@@ -5,7 +5,8 @@
  * Run: `npx tsx bench/command-trace.ts` (small: a few operations, no load); on a 3 + 3 Cluster:
  * `SYNDICAST_TEST_REDIS=cluster npx tsx bench/command-trace.ts` (every master monitored, lines tagged [m0]…).
  */
-import { Redis } from 'ioredis';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor } from '../test/helpers/service.js';
 import { startSim } from '../test/helpers/sim.js';
 import { CREDENTIALS } from '../test/helpers/platforms.js';
@@ -17,17 +18,25 @@ const svc = await startService({ workers: true });
 // On a Cluster (SYNDICAST_TEST_REDIS=cluster) every master is monitored; each line names its node.
 const cluster = 'nodes' in svc.redis ? (svc.redis as TestRedisCluster) : undefined;
 const masterPorts = cluster ? (await cluster.roles()).masters : [];
-const mons = cluster ? masterPorts.map((port) => new Redis({ host: '127.0.0.1', port })) : [new Redis(svc.redis.url)];
+const monPorts = cluster ? masterPorts : [Number(new URL(svc.redis.url).port)];
 const lines: string[] = [];
 let recording = false;
-for (const [i, mon] of mons.entries()) {
-  const m = await mon.monitor();
+// redis-cli's MONITOR, not ioredis' monitor(): ioredis 5 took a monitor line for a command's reply
+// ("Command queue state error … Last reply: … \"info\"") and the trace died at start.
+const monitors: ChildProcess[] = [];
+for (const [i, port] of monPorts.entries()) {
+  const m = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'monitor'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  monitors.push(m);
   const tag = cluster ? `[m${i}] ` : '';
-  m.on('monitor', (_time: string, args: string[], source: string) => {
-    // source is the client's address, or "lua" for a command a script ran
-    if (recording) lines.push((source === 'lua' ? '  (lua) ' : '') + tag + args.map((a) => (a.length > 60 ? a.slice(0, 57) + '...' : a)).join(' '));
+  createInterface({ input: m.stdout! }).on('line', (line) => {
+    // 1796283691.023981 [0 127.0.0.1:36426] "cmd" "arg" …; the source is "lua" for a command a script ran
+    const head = /^\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$/.exec(line);
+    if (!head || !recording) return;
+    const args = [...head[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => a[1]!);
+    lines.push((head[1] === 'lua' ? '  (lua) ' : '') + tag + args.map((a) => (a.length > 60 ? a.slice(0, 57) + '...' : a)).join(' '));
   });
 }
+await new Promise((r) => setTimeout(r, 300));
 async function trace(name: string, fn: () => Promise<void>): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
   lines.length = 0;
@@ -87,7 +96,7 @@ try {
     if (r.status !== 302) throw new Error(`click ${r.status}`);
   });
 } finally {
-  for (const mon of mons) mon.disconnect();
+  for (const m of monitors) m.kill();
   await svc.close();
   await sim.close();
 }

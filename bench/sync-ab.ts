@@ -12,6 +12,8 @@
  *   flock /tmp/syndicast-heavy.lock timeout 480 npx tsx bench/sync-ab.ts
  * Env: SYNC_AB_ROUNDS (3), SYNC_AB_SHOWS (600), SYNC_AB_WARM (200), SYNC_AB_LATENCY_MS (0), SYNC_AB_OTHER (dir),
  * SYNC_AB_COMMANDSTATS=1 (redis-server's µs per sync by command after each measured phase),
+ * SYNC_AB_SLOWLOG=1 (redis-server's SLOWLOG at threshold 0 over each measured phase: calls per sync and µs per call
+ * of each command and each script by name, ours and BullMQ's; the log costs Redis time of its own, so not in a run whose CPU figures count),
  * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32),
  * SYNC_AB_TOPOLOGY (single | cluster: the bench's 3 + 3 cluster, WAIT 1 as the service defaults there; the
  * bare worker's queues hash-tagged per queue as in the sync benchmark; redis reads and commandstats are
@@ -41,6 +43,31 @@ const nodeArgs = (process.env['SYNC_AB_NODE_ARGS'] ?? '').split(' ').filter(Bool
 /** SYNC_AB_COMMANDSTATS=1: after each measured pin phase, redis-server's calls and µs per sync by command (INFO commandstats; Lua's inner commands count under their own names too). */
 const commandStats = process.env['SYNC_AB_COMMANDSTATS'] === '1';
 let lastStats = '';
+const slowlog = process.env['SYNC_AB_SLOWLOG'] === '1';
+let lastSlow = '';
+/** Script names by SHA-1 (the defined commands of our client and of BullMQ's), for SYNC_AB_SLOWLOG. */
+const scriptNames = new Map<string, string>();
+const learnScripts = (client: unknown): void => {
+  const set = (client as { scriptsSet?: Record<string, { sha?: string }> }).scriptsSet ?? {};
+  for (const [name, sc] of Object.entries(set)) if (sc.sha) scriptNames.set(sc.sha, name);
+};
+type SlowEntry = [number, number, number, string[]];
+const perCall = (entries: SlowEntry[], jobs: number): string => {
+  const by = new Map<string, { calls: number; usec: number }>();
+  for (const [, , usec, args] of entries) {
+    const cmd = String(args[0] ?? '').toLowerCase();
+    const name = cmd === 'evalsha' ? `evalsha:${scriptNames.get(String(args[1])) ?? String(args[1]).slice(0, 8)}` : cmd;
+    const c = by.get(name) ?? { calls: 0, usec: 0 };
+    c.calls += 1;
+    c.usec += Number(usec);
+    by.set(name, c);
+  }
+  return [...by]
+    .filter(([, c]) => c.calls / jobs >= 0.05)
+    .sort((a, b) => b[1].usec - a[1].usec)
+    .map(([name, c]) => `${name} ${(c.calls / jobs).toFixed(2)}× ${(c.usec / c.calls).toFixed(1)} µs`)
+    .join(' · ');
+};
 const perJob = (info: string, jobs: number): string =>
   [
     ...[...info.matchAll(/cmdstat_([a-z|]+):calls=(\d+),usec=(\d+)/g)]
@@ -108,6 +135,15 @@ try {
     (await Promise.all(masters().map(async (m) => Number(/total_reads_processed:(\d+)/.exec(await m.info('stats'))?.[1] ?? Number.NaN)))).reduce((a, b) => a + b, 0);
   const drain = async (queues: Queue[], jobs: number, pid: number | undefined): Promise<Drained> => {
     if (commandStats) await Promise.all(masters().map((m) => m.config('RESETSTAT')));
+    if (slowlog) {
+      learnScripts(rt.redis);
+      for (const q of queues) learnScripts(await q.client);
+      await Promise.all(masters().map(async (m) => {
+        await m.config('SET', 'slowlog-max-len', '500000');
+        await m.slowlog('RESET');
+        await m.config('SET', 'slowlog-log-slower-than', '0');
+      }));
+    }
     const meter = cpuMeter({ worker: pid, redis: redis.pids });
     const reads0 = await readsProcessed();
     const sys0 = syscalls(pid);
@@ -118,6 +154,15 @@ try {
     const cpu = meter();
     const sys1 = syscalls(pid);
     const reads = (await readsProcessed()) - reads0;
+    if (slowlog) {
+      const logs = await Promise.all(masters().map(async (m) => {
+        await m.config('SET', 'slowlog-log-slower-than', '10000');
+        const got = (await m.slowlog('GET', 500000)) as SlowEntry[];
+        await m.slowlog('RESET');
+        return got;
+      }));
+      lastSlow = perCall(logs.flat(), jobs);
+    }
     if (commandStats) lastStats = perJob((await Promise.all(masters().map((m) => m.info('commandstats')))).join('\n'), jobs);
     return { perSecond: round(jobs / s, 0), worker: round((cpu['worker'] ?? 0) / jobs, 3), redis: round((cpu['redis'] ?? 0) / jobs, 3), reads: round(reads / jobs, 2), syscw: round((sys1.w - sys0.w) / jobs, 2), syscr: round((sys1.r - sys0.r) / jobs, 2) };
   };
@@ -154,6 +199,7 @@ try {
     (results.get(name) ?? results.set(name, []).get(name)!).push(r);
     process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms · ${r.reads.toFixed(2)} redis reads per sync · worker ${r.syscw.toFixed(2)} writes, ${r.syscr.toFixed(2)} reads per sync\n`);
     if (commandStats) process.stdout.write(`  per sync: ${lastStats}\n`);
+    if (slowlog) process.stdout.write(`  slowlog per sync (calls, µs per call): ${lastSlow}\n`);
   };
   let chatBroadcasts: string[] = [];
   let n = 0;

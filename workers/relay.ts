@@ -3,6 +3,10 @@
  * and the supervised ffmpeg per destination of every live show this process holds the lease of.
  * Scale by running more of these; each show is relayed by one of them at a time.
  */
-import { main } from '../src/main/process.js';
+import { catchStopSignals } from '../src/main/stop-signals.js';
 
-await main(['relay']);
+// Stop signals handled before the rest loads: a stop during the start exits 0 (main, process.ts).
+const stop = catchStopSignals();
+const { main } = await import('../src/main/process.js');
+
+await main(['relay'], stop);

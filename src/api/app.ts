@@ -7,10 +7,11 @@ import net from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError, badRequest } from '../lib/errors.js';
+import { acceptEmptyJsonBody } from '../lib/empty-json-body.js';
 import { REDACT_PATHS } from '../lib/logger.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
 import { newRequestId, REQUEST_ID_PATTERN, withRequestId } from '../lib/request-context.js';
-import { ID_MAX_LENGTH } from '../lib/ids.js';
+import { ID_MAX_LENGTH, PLATFORM_ORDER_ID_MAX_LENGTH } from '../lib/ids.js';
 import { connectionErrorSummary, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { SCHEDULER_QUEUE } from '../main/scheduler.js';
 import { RECONCILE_QUEUE } from '../reconcile/reconcile.service.js';
@@ -97,6 +98,30 @@ function dotIdParams(req: FastifyRequest, _reply: FastifyReply, done: HookHandle
   done();
 }
 
+/**
+ * The longest a path parameter may be, decoded, by its name: an id (ID_MAX_LENGTH) unless named here.
+ * The order view's `orderId` is a platform's order id too (`?targetId=`), stored up to
+ * PLATFORM_ORDER_ID_MAX_LENGTH: with the router's limit at 128 such an order was stored and could
+ * never be viewed (414).
+ */
+const PARAM_MAX_LENGTH: Readonly<Record<string, number>> = { orderId: PLATFORM_ORDER_ID_MAX_LENGTH };
+const ROUTER_MAX_PARAM_LENGTH = Math.max(ID_MAX_LENGTH, ...Object.values(PARAM_MAX_LENGTH));
+
+/**
+ * Whether a path parameter of the route is longer than it may be (`*`, a wildcard's or the not-found
+ * context's, is a path, not one: a request no route takes is a 404 or 405, as for any path without a
+ * route, unless the router refused it first).
+ */
+function overlongParam(params: unknown): boolean {
+  if (params === null || typeof params !== 'object') return false;
+  for (const name in params) {
+    if (name === '*' || !Object.hasOwn(params, name)) continue;
+    const v = (params as Record<string, unknown>)[name];
+    if (typeof v === 'string' && v.length > (Object.hasOwn(PARAM_MAX_LENGTH, name) ? PARAM_MAX_LENGTH[name]! : ID_MAX_LENGTH)) return true;
+  }
+  return false;
+}
+
 export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<FastifyInstance> {
   const metrics = createMetrics({
     queues: () => [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue],
@@ -108,12 +133,15 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   });
   const app = Fastify({
     logger: opts.logger === false ? false : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
-    trustProxy: true,
+    // Whose X-Forwarded-For / -Proto / -Host is believed (req.ip, req.protocol, req.host): TRUST_PROXY.
+    trustProxy: rt.config.trustProxy,
     bodyLimit: 256 * 1024,
     // A path parameter is an id of up to 128 characters (the contract's [A-Za-z0-9_.:-]{1,128}); the
     // router's default limit, 100, answered 414 for a partner, show or target whose id the API itself
     // had accepted (a partner with a 120-character id could send no event at all). Checked decoded.
-    routerOptions: { maxParamLength: ID_MAX_LENGTH },
+    // The router takes the longest any parameter may be (a platform's order id, 256: the order view);
+    // the onRequest hook below answers 414 for any other parameter over its own length (PARAM_MAX_LENGTH).
+    routerOptions: { maxParamLength: ROUTER_MAX_PARAM_LENGTH },
     // A request that arrives while the app closes gets our 503 problem (the onRequest hook below), not
     // Fastify's plain JSON one.
     return503OnClosing: false,
@@ -143,6 +171,9 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // schema took it silently), where `application/xml` or a form was a 415. The raw-body routes
   // (partner events, platform webhooks) read every media type with their own catch-all parser.
   app.removeContentTypeParser('text/plain');
+  // An empty application/json body is no body (webhook-secret and ingest rotations, resync, DELETEs
+  // from a client that labels every request JSON were a 400).
+  acceptEmptyJsonBody(app);
   // A CONNECT (proxy tunnel) gets a 405 problem instead of a connection closed without an answer.
   app.server.on('connect', problemConnect);
   // HTTP latency per route (before any route is added, so that every one gets its hook).
@@ -195,6 +226,8 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
         return;
       }
     }
+    // A path parameter longer than it may be: the router's 414 (it takes up to the longest any may be).
+    if (overlongParam(req.params)) return withRequestId(req.id, () => done(new AppError(414, 'URI Too Long', 'a path segment is too long')));
     // (The routes' answers are observed by their own onResponse hooks, observeRoutes; the not-found
     // context's by its own, observeNotFound, given to the errors plugin.)
     // HTTP/1.1 requires Host (RFC 9112 §3.2: a 400 without it).

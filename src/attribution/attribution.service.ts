@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { commissionBooked, commissionReversed } from '../lib/metrics.js';
+import { PLATFORM_ORDER_ID_MAX_LENGTH } from '../lib/ids.js';
 import type { Logger } from 'pino';
 import type { PartnerEvent } from '../domain/events.js';
 import { isCurrency, type Money } from '../domain/money.js';
@@ -143,7 +144,7 @@ export class AttributionService {
   async ingestPlatformOrders(partnerId: string, targetId: string, orders: PlatformOrder[], source: PlatformOrderSource): Promise<OrderOutcome[]> {
     const out: OrderOutcome[] = [];
     for (const p of orders) {
-      const problem = checkPlatformOrder(p);
+      const problem = checkPlatformOrder(p, this.now());
       if (problem) {
         this.deps.log.warn({ partnerId, targetId, orderId: p.orderId, problem }, 'platform order skipped');
         continue;
@@ -191,17 +192,23 @@ export class AttributionService {
   }
 
   private async applyOrder(partnerId: string, order: NormalizedOrder, floor?: RefundedFloor): Promise<OrderOutcome> {
-    const { repo } = this.deps;
+    const { repo, externalShows } = this.deps;
     const attribution = await this.attribute(partnerId, order);
+    // Rule 2 could not apply because the index has no entry for this platform show (yet): the order
+    // waits for it — listed BEFORE it is stored. Listed after, a failure or crash between the two
+    // writes left it stored unattributed and listed nowhere: a reconciliation re-run finds it in the
+    // ledger (nothing to heal, nothing re-ingested), so it stayed unattributed for good. A listed ref
+    // whose order is not stored (yet) just keeps waiting (attributeWaiting).
+    const waits = !attribution.attributed && order.targetId !== undefined && order.externalShowId !== undefined;
+    if (waits) await externalShows.addWaiting(order.targetId!, order.externalShowId!, order.ref);
     const res = await repo.applyOrder(partnerId, order, attribution, { nowMs: this.now(), holdMs: this.holdMs(), ...(floor ? { refundedFloor: floor } : {}) });
     // Also on the duplicate path: a first attempt may have stored the order and failed before these.
     if (res.isNew && res.attributed && res.accrued > 0) commissionBooked.inc({ currency: res.currency }, res.accrued);
     if (!res.attributed && order.targetId && order.externalShowId) {
-      // Rule 2 could not apply because the index has no entry for this platform show (yet): wait for
-      // it. Then look again — an entry written since our first read means its sync may already have
-      // checked the waiting list, so this order is attributed here.
-      const { externalShows } = this.deps;
-      await externalShows.addWaiting(order.targetId, order.externalShowId, order.ref);
+      // Stored unattributed (now or by an earlier delivery): waiting, then look again — an entry
+      // written since our first read means its sync may already have checked the waiting list, so
+      // this order is attributed here.
+      if (!waits) await externalShows.addWaiting(order.targetId, order.externalShowId, order.ref);
       if (await externalShows.get(order.targetId, order.externalShowId)) {
         const attributed = await this.attributeWaiting(partnerId, order.targetId, order.externalShowId);
         if (attributed.includes(order.ref)) return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: true };
@@ -226,6 +233,10 @@ export class AttributionService {
       const stored = await repo.get(partnerId, ref);
       if (!stored) continue; // not this partner's (or not stored yet): leave it waiting
       if (stored.attribution.attributed) {
+        // Attributed by an earlier call whose hook failed or that died before it (the sync is retried):
+        // the partner is still owed its order_attributed, and this order leaves the waiting list now.
+        // (A concurrent call may be about to tell it too: the hook's key makes that one message.)
+        if (!stored.notified) await this.notify(partnerId, ref, { isNew: false, attributed: true, createdAtMs: stored.createdAtMs, showId: stored.showId, notified: false, accrued: stored.accrued, currency: stored.currency });
         settled.push(ref);
         continue;
       }
@@ -368,6 +379,13 @@ export class AttributionService {
     };
   }
 
+  /** Which of `targetIds` reported a platform order with this id (for a lookup made without its targetId). */
+  async reportedBy(partnerId: string, orderId: string, targetIds: readonly string[]): Promise<string[]> {
+    const found: string[] = [];
+    for (const targetId of targetIds) if (await this.deps.repo.get(partnerId, await this.platformRef(partnerId, targetId, orderId))) found.push(targetId);
+    return found;
+  }
+
   /** Every stored order of the partner created in the range (tests; reconciliation streams `scan` instead). */
   async orders(partnerId: string, range?: { fromMs: number; toMs: number }): Promise<StoredOrder[]> {
     const out: StoredOrder[] = [];
@@ -447,16 +465,23 @@ function isMoney(m: unknown): m is Money {
   return !!v && Number.isSafeInteger(v.amount) && typeof v.currency === 'string' && /^[A-Z]{3}$/.test(v.currency);
 }
 
-/** Longest id kept from a platform order (order ids over it are refused; hints over it are dropped). */
-const PLATFORM_ID_MAX = 256;
+/** Longest id kept from a platform order (order ids over it are refused; hints over it are dropped): the order view takes as many. */
+const PLATFORM_ID_MAX = PLATFORM_ORDER_ID_MAX_LENGTH;
 
 function hint(v: string | undefined): string | undefined {
   return typeof v === 'string' && v.length > 0 && v.length <= PLATFORM_ID_MAX ? v : undefined;
 }
 
-function checkPlatformOrder(p: PlatformOrder): string | undefined {
+/** How far ahead a platform order's createdAt may be: the bound partner events have (ingest.service.ts). */
+const PLATFORM_CREATED_AT_FUTURE_MAX_MS = 366 * DAY_MS;
+
+function checkPlatformOrder(p: PlatformOrder, nowMs: number): string | undefined {
   if (typeof p.orderId !== 'string' || p.orderId.length === 0 || p.orderId.length > PLATFORM_ID_MAX) return 'orderId';
-  if (!Number.isFinite(Date.parse(p.createdAt))) return 'createdAt';
+  // The same bounds as a partner's order (ingest.service.ts): an unset time serialised as a zero value
+  // (`0001-01-01T00:00:00Z`) was stored as an order of year 1, outside every attribution window, and the
+  // platform's corrected report then a repeat of it (first write wins by ref): its commission lost.
+  const createdMs = Date.parse(p.createdAt);
+  if (!Number.isFinite(createdMs) || createdMs < 0 || createdMs > nowMs + PLATFORM_CREATED_AT_FUTURE_MAX_MS) return 'createdAt';
   // A currency not on ISO's list is refused as at the edge (currencyIssues): never a ledger currency of its own.
   if (!isMoney(p.total) || p.total.amount < 0 || !isCurrency(p.total.currency)) return 'total';
   if (!isMoney(p.refunded) || p.refunded.amount < 0) return 'refunded';

@@ -5,6 +5,7 @@
  * spawns is handed the environment whole, as a child inherits it, plus LC_ALL=C).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isSecretsKey, SECRETS_KEY_RULE } from '../lib/crypto.js';
@@ -23,9 +24,52 @@ const tcpPort = z.coerce.number().int().min(0).max(65535, 'must be a TCP port, 0
  */
 export const DEFAULT_FACEBOOK_GRAPH_VERSION = 'v27.0';
 
+/** proxy-addr's names for address ranges (Fastify's trustProxy): 127.0.0.0/8 + ::1, 169.254.0.0/16 + fe80::/10, 10/8 + 172.16/12 + 192.168/16 + fc00::/7. */
+const TRUST_PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** One entry of TRUST_PROXY's list: a range name, an IP address, or an address/prefix (CIDR). */
+function isTrustProxyEntry(entry: string): boolean {
+  if (TRUST_PROXY_RANGES.has(entry)) return true;
+  const slash = entry.indexOf('/');
+  if (slash === -1) return isIP(entry) !== 0;
+  const family = isIP(entry.slice(0, slash));
+  const bits = entry.slice(slash + 1);
+  // 1 to 32 (IPv4) or 128 (IPv6), as proxy-addr takes it (/0 is refused there: that is `true`).
+  return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) >= 1 && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * TRUST_PROXY: which direct peers may say who the client is (X-Forwarded-For, -Proto, -Host), as Fastify's
+ * trustProxy: `false` (none), `true` (any peer), or a comma-separated list of addresses, CIDRs and the
+ * range names above. A hop count is refused: Fastify 5 cannot check the peer with one and ignores the
+ * headers (fail closed), so `1` would look like it works and never did.
+ */
+const trustProxy = z.union([z.boolean(), z.string()]).transform((v, ctx): boolean | string[] => {
+  if (typeof v === 'boolean') return v;
+  const s = v.trim().toLowerCase();
+  if (s === 'true') return true;
+  if (s === 'false') return false;
+  if (/^\d+$/.test(s)) {
+    ctx.addIssue({ code: 'custom', message: `${v}: a hop count is not accepted (Fastify cannot check the peer with one and trusts nobody); list the proxies' addresses or CIDRs, e.g. 10.0.0.0/8, or \`loopback\`` });
+    return z.NEVER;
+  }
+  const entries = s.split(',').map((e) => e.trim());
+  const bad = entries.filter((e) => !isTrustProxyEntry(e));
+  if (bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `${bad.map((e) => JSON.stringify(e)).join(', ')}: must be true, false, or a comma-separated list of IP addresses, CIDRs (10.0.0.0/8) and loopback, linklocal, uniquelocal` });
+    return z.NEVER;
+  }
+  return entries;
+});
+
 const ConfigSchema = z.object({
   port: tcpPort.default(3000),
   host: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Peers whose X-Forwarded-For / -Proto / -Host the API believes (the click's IP hash, the console
+   * cookie's Secure flag, request logs). Default: a proxy on this host only (README "Configuration").
+   */
+  trustProxy: trustProxy.default(['loopback']),
   // Where buyers open tracked links (chat messages, comments, pins): a URL a browser opens.
   publicBaseUrl: z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL').optional(),
   redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
@@ -44,7 +88,8 @@ const ConfigSchema = z.object({
    * command timeout instead (the redirect's click batch then took the slow path and waited again).
    */
   redisWaitTimeoutMs: int(500, 10).pipe(z.number().max(1500, 'REDIS_WAIT_TIMEOUT_MS is at most 1500 (the API Redis command timeout is 2000 ms)')),
-  adminApiKey: z.string().min(16, 'ADMIN_API_KEY needs at least 16 characters').optional(),
+  // Sent as one token after "Bearer": a key with a space, a tab or a line break in it could never be sent.
+  adminApiKey: z.string().min(16, 'ADMIN_API_KEY needs at least 16 characters').regex(/^\S+$/, 'ADMIN_API_KEY must not contain whitespace (it is sent as one token after "Bearer")').optional(),
   /** Checked here (SecretBox's rule) so that a wrong key stops the start with this paragraph, not a stack. */
   secretsKey: z.string().refine(isSecretsKey, SECRETS_KEY_RULE).optional(),
   /** Comma-separated earlier SECRETS_KEY values, still accepted for decryption while data is re-sealed. */
@@ -59,6 +104,12 @@ const ConfigSchema = z.object({
   /** Sync queues per platform; shows are spread across them by hash (Redis Cluster slots). */
   syncShards: int(2, 1),
   workerConcurrency: int(20, 1),
+  /**
+   * Sync runs a slow target (a run took half PLATFORM_TIMEOUT_MS or longer) may have in flight across
+   * every worker process (src/mirror/target-cap.ts). Unset: half of WORKER_CONCURRENCY (at least 1);
+   * 0: no cap.
+   */
+  syncTargetConcurrency: z.coerce.number().int().min(0).optional(),
   platformTimeoutMs: int(10_000, 100),
   /**
    * How late a platform may still act on a request that reached it by an intent attempt's deadline:
@@ -137,6 +188,7 @@ export type Config = z.infer<typeof ConfigSchema> & { publicBaseUrl: string };
 const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   PORT: 'port',
   HOST: 'host',
+  TRUST_PROXY: 'trustProxy',
   PUBLIC_BASE_URL: 'publicBaseUrl',
   REDIS_URL: 'redisUrl',
   REDIS_CLUSTER_NODES: 'redisClusterNodes',
@@ -152,6 +204,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   KEY_PREFIX: 'keyPrefix',
   SYNC_SHARDS: 'syncShards',
   WORKER_CONCURRENCY: 'workerConcurrency',
+  SYNC_TARGET_CONCURRENCY: 'syncTargetConcurrency',
   PLATFORM_TIMEOUT_MS: 'platformTimeoutMs',
   PLATFORM_SETTLE_MS: 'platformSettleMs',
   WEBHOOK_TOLERANCE_SEC: 'webhookToleranceSec',
@@ -231,10 +284,25 @@ export function loadConfig(
   opts: { defaults?: Record<string, string>; overrides?: Record<string, string> } = {},
 ): Config {
   env = { ...opts.defaults, ...env, ...opts.overrides };
-  const merged: Record<string, unknown> = {
-    ...readJson(join(configDir, 'default.json')),
-    ...readJson(join(configDir, 'local.json')),
-  };
+  const files = ['default.json', 'local.json'].map((f) => ({ file: join(configDir, f), values: readJson(join(configDir, f)) }));
+  // A key that is no config key (an environment variable's name, a typo) would be dropped without a
+  // word, and the service run on the defaults it was meant to override (the zero-configuration Redis).
+  const unknown = files.flatMap(({ file, values }) => Object.keys(values).filter((k) => !Object.hasOwn(ConfigSchema.shape, k)).map((k) => ({ file, key: k })));
+  if (unknown.length > 0) {
+    const keyFor = (k: string): string | undefined => {
+      const folded = k.replace(/_/g, '').toLowerCase();
+      return Object.keys(ConfigSchema.shape).find((c) => c.toLowerCase() === folded);
+    };
+    const lines = unknown.map(({ file, key }) => {
+      const meant = keyFor(key);
+      return `${file}: ${key}: not a config key (${meant ? `the key is ${meant}` : 'the keys are the camelCase names in README "Configuration"'})`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  // Own keys only, into an object without a prototype: a JSON "__proto__" (or "constructor") is no
+  // config key, and Object.assign would have made a "__proto__" object the merged object's prototype,
+  // its values read as config values.
+  const merged: Record<string, unknown> = Object.assign(Object.create(null) as Record<string, unknown>, ...files.map((f) => f.values));
   for (const [name, key] of Object.entries(ENV_KEYS)) {
     const v = env[name];
     if (v !== undefined && v !== '') merged[key] = v;

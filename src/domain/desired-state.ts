@@ -1,6 +1,6 @@
 /**
  * A show's desired state as last-writer-wins registers (ARCHITECTURE "Desired state, not event
- * replay"). Each event writes one register with an order key `occurredAt|webhookId`; a register only
+ * replay"). Each event writes one register with an order key `occurredAt|webhookId` (orderKey); a register only
  * moves forward, so late and duplicate events cannot roll anything back, and any permutation of the
  * same events gives the same registers. `deriveDesired` turns the registers into what the mirror
  * worker drives the targets to. Pure: no I/O.
@@ -12,18 +12,29 @@ export interface RegisterWrite {
   value: string;
 }
 
+/** The fraction of a Timestamp's seconds (digits after the '.'), before its `Z` or offset. */
+const FRACTION = /\.(\d+)(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
 /**
- * Sortable, deterministic order key: zero-padded epoch ms, then the webhook id as tie-break. A time
- * before 1970 (negative ms) is `-` and the 15-digit complement 10^15 + ms: '-' sorts before every digit
- * and a later time has the larger complement, so the text order is the time order on both sides (ISO
- * years 0000–9999 stay well inside 10^15 ms) in byte order. Keys of 1970 and later are as they always were.
- * The event edge refuses times before 1970 (src/domain/events.ts OccurredAt): Redis' Lua compares
- * these keys with strcoll(), and under a non-C collation '-' and '|' do not count at the first level.
+ * Sortable, deterministic order key: zero-padded epoch ms, the six fraction digits below the
+ * millisecond (microseconds and nanoseconds, zeros when not given), then the webhook id as tie-break.
+ * Date.parse keeps milliseconds only, and partners' clocks often say more (Python's isoformat, Java's
+ * Instant, Go's RFC3339Nano): with milliseconds alone two events of one show in the same millisecond
+ * were ordered by their webhook ids, so a show.ended 800 µs after a show.live could lose to it.
+ * Digits past the nanosecond do not count (those events tie, and the webhook id decides). A time
+ * before 1970 (negative ms) is `-` and the 15-digit complement 10^15 + ms (ms is floored, so the
+ * sub-millisecond digits still count upwards): '-' sorts before every digit and a later time has the
+ * larger complement, so the text order is the time order on both sides (ISO years 0000–9999 stay well
+ * inside 10^15 ms) in byte order. The event edge refuses times before 1970 (src/domain/events.ts
+ * OccurredAt): Redis' Lua compares these keys with strcoll(), and under a non-C collation '-' and '|'
+ * do not count at the first level. Keys stored before the sub-millisecond digits (`<15 digits>|…`)
+ * still order right against these whenever the milliseconds differ.
  */
 export function orderKey(occurredAt: string, webhookId: string): string {
   const ms = Date.parse(occurredAt);
+  const subMs = (FRACTION.exec(occurredAt)?.[1] ?? '').slice(3, 9).padEnd(6, '0');
   const time = ms >= 0 ? String(ms).padStart(15, '0') : `-${String(1e15 + ms).padStart(15, '0')}`;
-  return `${time}|${webhookId}`;
+  return `${time}${subMs}|${webhookId}`;
 }
 
 /** The register an event writes (show events only; order events are not desired state). */

@@ -5,13 +5,20 @@ import { isCurrency, MoneySchema, NOT_A_CURRENCY, type Money } from './money.js'
 
 export const IdSchema = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_.:-]{1,128}');
 const Timestamp = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected' });
+const FIRST_MS = Date.parse('0000-01-01T00:00:00Z');
+const LAST_MS = Date.parse('9999-12-31T23:59:59.999Z');
+/** Whether an instant is one ISO-8601 UTC writes with a four-digit year (0000-01-01T00:00:00Z … 9999-12-31T23:59:59.999Z). */
+export function inFourDigitYears(ms: number): boolean {
+  return ms >= FIRST_MS && ms <= LAST_MS;
+}
 const WITH_OFFSET = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?([+-]\d{2}:\d{2})$/;
 
 /**
  * A Timestamp (seconds, optional fraction, `Z` or `±HH:MM`) as ISO-8601 UTC, the form the contract gives
  * timestamps in: one with an offset becomes the same instant with `Z`, its fraction as written
  * (`2026-11-24T20:00:00.5+02:00` → `2026-11-24T18:00:00.5Z`); one in `Z` stays as it is. A time whose
- * UTC year has no four digits (`9999-12-31T23:00:00-02:00`) stays as given.
+ * UTC year has no four digits (`9999-12-31T23:00:00-02:00`) stays as given (ShowSchema refuses such a
+ * scheduledAt: inFourDigitYears).
  */
 export function utcTimestamp(value: string): string {
   const m = WITH_OFFSET.exec(value);
@@ -39,13 +46,23 @@ const SourceUrl = z
  */
 const PriceSchema = MoneySchema.extend({ amount: MoneySchema.shape.amount.min(0, 'price must not be negative') });
 
+/**
+ * A product's sku is any text up to 128 characters: the contract (§3, `Product.sku?`) gives it no
+ * format (only ids are `[A-Za-z0-9_.:-]{1,128}`), so a partner's "LIP OIL 01" is accepted. A pin sends
+ * it, in place of the product's own id, as the platform's product id (a URL path segment at TikTok and
+ * Whatnot, percent-encoded); a platform that refuses it fails that pin only (PinRefusedError: the pin
+ * `failed` with the platform's reason), never the show's mirror. (From 2026-12-03 07:08 to this change
+ * such a sku was a 400 here, which the contract does not allow.)
+ */
+const SkuSchema = z.string().max(128);
+
 export const ProductSchema = z.object({
   id: IdSchema,
   title: z.string().min(1).max(500),
   price: PriceSchema,
   url: HttpUrl,
   imageUrl: HttpUrl.optional(),
-  sku: z.string().max(128).optional(),
+  sku: SkuSchema.optional(),
 });
 export type Product = z.infer<typeof ProductSchema>;
 
@@ -56,7 +73,10 @@ export const ShowSchema = z.object({
   id: IdSchema,
   title: z.string().min(1).max(500),
   description: z.string().max(5000).optional(),
-  scheduledAt: Timestamp,
+  // Stored and answered in UTC (utcTimestamp): an offset can move a four-digit year out of 0000-9999
+  // ('9999-12-31T23:00:00-02:00' is 10000-01-01T01:00:00Z), which UTC cannot write in ISO-8601's form;
+  // such a show was stored and echoed with its offset. Refused (400), as a reconciliation period is.
+  scheduledAt: Timestamp.refine((v) => inFourDigitYears(Date.parse(v)), { message: 'must be within the years 0000-9999 once in UTC (0000-01-01T00:00:00Z … 9999-12-31T23:59:59.999Z)', abort: true }),
   state: z.enum(SHOW_STATES),
   sourceUrl: SourceUrl.optional(),
   products: z.array(ProductSchema).max(1000).default([]),
@@ -106,6 +126,18 @@ export const PartnerEventSchema = z.discriminatedUnion('type', [
 ]);
 export type PartnerEvent = z.infer<typeof PartnerEventSchema>;
 export const EVENT_TYPES = PartnerEventSchema.options.map((o) => o.shape.type.value);
+
+/**
+ * What a show's event log keeps of a show event (src/store/show.repository.ts SHOW_EVENT_LOG_MAX_LEN):
+ * what its reader, the ops console's show timeline, shows — the type, `occurredAt` (cut at 64
+ * characters: a fraction may have any number of digits), a pin's product id, a snapshot's state —
+ * in the shape of the event. A few hundred bytes at most; the event's content is in the show's
+ * registers (desired state), which is what everything else reads.
+ */
+export function showLogEntry(event: PartnerEvent): string {
+  const data = 'productId' in event.data ? { productId: event.data.productId } : 'product' in event.data ? { productId: event.data.product.id } : 'show' in event.data ? { show: { state: event.data.show.state } } : {};
+  return JSON.stringify({ type: event.type, occurredAt: event.occurredAt.slice(0, 64), data });
+}
 
 /** An order line whose currency differs from its order's total (an order is in one currency, no FX). */
 export const lineCurrencyMismatch = (line: string, total: string): string =>

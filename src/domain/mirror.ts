@@ -31,6 +31,17 @@ export interface MirrorPin {
   sentAs?: string;
   /** With `tried`: when the last attempt began (epoch ms). Until it settled, a take-back waits (the request may land after the unpin). */
   triedAt?: number;
+  /**
+   * A `failed` pin the platform refused (PinRefusedError): what the platform said, and a digest of the
+   * product as it was sent (`as`: pinAttemptOf). Not tried again while the product is the same; a
+   * change of it, or the partner taking the pin back and pinning it again, starts a new episode.
+   */
+  refused?: { as: string; error: string };
+}
+
+/** What a failed pin's view (and mirror.updated) says about a refused pin: the platform's reason and what retries it. */
+export function refusedPinReason(refused: { error: string }): string {
+  return `${refused.error}; the pin is tried again when the partner changes the product (product.updated) or pins it again, or an operator resyncs the mirror`;
 }
 
 export interface MirrorDoc {

@@ -85,6 +85,12 @@ export function randomId(prefix: string, bytes = 9): string {
 
 /** The longest id the contract allows (ID_PATTERN). */
 export const ID_MAX_LENGTH = 128;
+/**
+ * The longest order id kept from a platform (their ids are theirs, not the contract's): longer ones are
+ * refused at ingest (src/attribution/attribution.service.ts), and the order view's `orderId` path
+ * parameter takes up to this many (src/api/app.ts PARAM_MAX_LENGTH).
+ */
+export const PLATFORM_ORDER_ID_MAX_LENGTH = 256;
 /** Ids in the contract: [A-Za-z0-9_.:-]{1,128}. */
 export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 

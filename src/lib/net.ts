@@ -25,3 +25,13 @@ export async function tcpOpen(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
   });
 }
+
+/**
+ * `rtmp://{host}:{port}/live`, what partners are told to publish to when RELAY_PUBLIC_URL is not set
+ * (contract §10). An IPv6 host is bracketed: `HOST=::` made `rtmp://:::1935/live`, which no
+ * encoder can parse.
+ */
+export function defaultRelayPublicUrl(host: string, port: number): string {
+  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `rtmp://${h}:${port}/live`;
+}

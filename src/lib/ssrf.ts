@@ -5,7 +5,7 @@
  * IPv4-translated, IPv4-compatible, 6to4, NAT64, Teredo), and the 6to4 relay anycast 192.88.99.0/24 —
  * unless ALLOW_PRIVATE_DESTINATIONS.
  */
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import type { LookupAddress, LookupOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { AppError } from './errors.js';
@@ -60,10 +60,102 @@ export class DestinationLookupError extends AppError {
 /** lookup errors that answer the question: the name has no address (or is no host name at all). */
 const NO_SUCH_NAME = new Set(['ENOTFOUND', 'ENODATA', 'EAI_NONAME', 'EAI_NODATA', 'EINVAL', 'EBADNAME']);
 
-/** The DNS lookup assertPublicDestination uses (the system resolver; tests swap in one that fails on purpose). */
+/**
+ * How long assertPublicDestination waits for a DNS answer: a name server that does not answer is a
+ * lookup that cannot be made now (DestinationLookupError, code ETIMEOUT: 503 with Retry-After for an
+ * API call), not a request left hanging for as long as the system resolver keeps trying.
+ */
+export const DESTINATION_LOOKUP_TIMEOUT_MS = 5_000;
+
+/** The lookup, or a DestinationLookupError (ETIMEOUT) once `timeoutMs` passed without an answer. */
+function lookupWithin(host: string, timeoutMs: number, owner: string | undefined): Promise<{ address: string }[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const answer = sharedLookup(host, owner, timeoutMs);
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(Object.assign(new Error(`lookup of ${host} timed out`), { code: 'ETIMEOUT' })), timeoutMs)));
+  return Promise.race([answer, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** The system DNS lookup behind sharedLookup (getaddrinfo: /etc/hosts, then DNS; tests swap in one that fails on purpose). */
 export const hostLookup = {
   lookup: (host: string): Promise<{ address: string }[]> => lookup(host, { all: true, verbatim: true }),
 };
+
+/**
+ * How many system lookups one owner (a partner) may have in flight. A system lookup cannot be
+ * cancelled: it keeps one of libuv's threadpool threads (4 by default, shared with fs and crypto) until
+ * the resolver gives up, long after a caller's deadline abandoned it. So a partner whose name servers
+ * drop queries, and whose deliveries kept asking, took the whole threadpool and stalled every other
+ * partner's lookups (and fs, crypto) with it. Its further names wait for its one lookup instead.
+ */
+export const LOOKUPS_PER_OWNER = 1;
+
+/** The system lookups in flight, by host name: callers of the same name share one. */
+const lookupsInFlight = new Map<string, Promise<{ address: string }[]>>();
+/** Per owner: lookups in flight (at most LOOKUPS_PER_OWNER) and the starts waiting for one to end. */
+const ownerSlots = new Map<string, { held: number; waiting: (() => void)[] }>();
+
+function lookupTimeout(message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code: 'ETIMEOUT' });
+}
+
+/** A slot of `owner`'s, waiting up to `waitMs` for one; rejects (ETIMEOUT) after that. */
+function takeSlot(owner: string, host: string, waitMs: number): Promise<void> {
+  let slots = ownerSlots.get(owner);
+  if (!slots) ownerSlots.set(owner, (slots = { held: 0, waiting: [] }));
+  if (slots.held < LOOKUPS_PER_OWNER) {
+    slots.held += 1;
+    return Promise.resolve();
+  }
+  const { waiting } = slots;
+  return new Promise((resolve, reject) => {
+    const grant = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      waiting.splice(waiting.indexOf(grant), 1);
+      reject(lookupTimeout(`lookup of ${host} timed out waiting for another lookup of the same owner`));
+    }, waitMs);
+    timer.unref();
+    waiting.push(grant);
+  });
+}
+
+/** Hands the slot to the next waiting start, or gives it back. */
+function releaseSlot(owner: string): void {
+  const slots = ownerSlots.get(owner);
+  if (!slots) return;
+  const next = slots.waiting.shift();
+  if (next) return next();
+  slots.held -= 1;
+  if (slots.held === 0) ownerSlots.delete(owner);
+}
+
+/**
+ * hostLookup.lookup, with at most one system lookup in flight per host name (later callers share
+ * it) and at most LOOKUPS_PER_OWNER per owner (a start waits up to `waitMs` for the owner's slot, then
+ * fails with ETIMEOUT); without an owner, the host name is the owner. Nothing is cached: an answer
+ * serves the callers that asked while it was under way.
+ */
+export async function sharedLookup(host: string, owner: string = host, waitMs: number = DESTINATION_LOOKUP_TIMEOUT_MS): Promise<{ address: string }[]> {
+  const name = host.toLowerCase();
+  const running = lookupsInFlight.get(name);
+  if (running) return running;
+  await takeSlot(owner, name, waitMs);
+  const started = lookupsInFlight.get(name); // another owner started it while this one waited
+  if (started) {
+    releaseSlot(owner);
+    return started;
+  }
+  const answer = Promise.resolve()
+    .then(() => hostLookup.lookup(name))
+    .finally(() => {
+      lookupsInFlight.delete(name);
+      releaseSlot(owner);
+    });
+  lookupsInFlight.set(name, answer);
+  return answer;
+}
 
 /** The eight 16-bit groups of an IPv6 literal that `isIP` accepted (a zone id is dropped). */
 function ipv6Groups(ip: string): number[] {
@@ -111,7 +203,7 @@ export function isPrivateAddress(ip: string): boolean {
 }
 
 /** Throws DestinationRefusedError unless `rawUrl` is an http(s) URL to a public address; DestinationLookupError when DNS cannot answer now. */
-export async function assertPublicDestination(rawUrl: string, allowPrivate: boolean): Promise<void> {
+export async function assertPublicDestination(rawUrl: string, allowPrivate: boolean, lookupTimeoutMs = DESTINATION_LOOKUP_TIMEOUT_MS, owner?: string): Promise<void> {
   let url: URL;
   try {
     url = new URL(rawUrl);
@@ -126,7 +218,7 @@ export async function assertPublicDestination(rawUrl: string, allowPrivate: bool
   const addrs = isIP(host)
     ? [host]
     : (
-        await hostLookup.lookup(host).catch((err: unknown) => {
+        await lookupWithin(host, lookupTimeoutMs, owner).catch((err: unknown) => {
           const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'error';
           if (NO_SUCH_NAME.has(code)) return [];
           throw new DestinationLookupError(host, code);
@@ -169,5 +261,33 @@ export function guardedLookup(resolver: Resolver): (hostname: string, options: L
   };
 }
 
-/** guardedLookup over the system resolver (outbound webhooks). */
-export const publicOnlyLookup = guardedLookup((hostname, options, callback) => dnsLookup(hostname, options, callback));
+
+/** sharedLookup as a Resolver (the addresses of `options.family` when it is 4 or 6). */
+export function sharedResolver(owner?: string): Resolver {
+  return (hostname, options, callback) => {
+    sharedLookup(hostname, owner).then(
+      (addrs) => {
+        const all = addrs.map((a) => ({ address: a.address, family: isIP(a.address) }));
+        callback(null, options.family === 4 || options.family === 6 ? all.filter((a) => a.family === options.family) : all);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, []),
+    );
+  };
+}
+
+/** guardedLookup over sharedResolver (no owner: one lookup in flight per host name). */
+export const publicOnlyLookup = guardedLookup(sharedResolver());
+
+/** A `lookup` for http.request over sharedResolver: private answers refused unless `allowPrivate`. */
+export function sharedConnectLookup(owner: string | undefined, allowPrivate: boolean): (hostname: string, options: LookupOptions, callback: LookupCallback) => void {
+  const resolver = sharedResolver(owner);
+  if (!allowPrivate) return guardedLookup(resolver);
+  return (hostname, options, callback) =>
+    resolver(hostname, { ...options, all: true }, (err, addrs) => {
+      if (err) return callback(err, '');
+      if (options.all) return callback(null, addrs);
+      const first = addrs[0];
+      if (!first) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '');
+      return callback(null, first.address, first.family);
+    });
+}

@@ -1,4 +1,8 @@
 /** Production role: the HTTP API only. */
-import { main } from './process.js';
+import { catchStopSignals } from './stop-signals.js';
 
-await main(['api']);
+// Stop signals handled before the rest loads: a stop during the start exits 0 (main, process.ts).
+const stop = catchStopSignals();
+const { main } = await import('./process.js');
+
+await main(['api'], stop);

@@ -205,9 +205,16 @@ const show = { id: showId, title: 'Holiday Glow — live', scheduledAt: new Date
 
 await send('show.scheduled', { show });
 let ms = await until('mirrors provisioned', (m) => m.state === 'ready' || m.state === 'action_required');
-// Platforms whose API gives no RTMP ingest: the operator makes the show in the platform's app and links it
-// with the address that app shows, so the relay can push there too.
+// Platforms whose API gives no RTMP ingest: the operator links the address the platform's app shows, so
+// the relay can push there too — for the show Syndicast made (Bambuser), or for one the operator makes in
+// the app where the API cannot make one (TikTok, Whatnot).
 for (const m of ms.filter((x) => x.state === 'action_required' || !x.ingest)) {
+  if (m.state !== 'action_required' && m.externalId) {
+    const shown = await call<{ url: string; streamKey: string }>('GET', `${sim.url}/_sim/${m.platform}/shows/${encodeURIComponent(m.externalId)}/ingest`);
+    await call('PUT', `/v1/partners/${partnerId}/shows/${showId}/mirrors/${m.targetId}`, { externalId: m.externalId, ingest: shown.body });
+    say(`operator linked the RTMP ingest the ${m.platform} app shows for the show Syndicast made, ${m.externalId}`);
+    continue;
+  }
   if (m.state === 'action_required') say(`${m.platform}: action required — ${m.lastError}`);
   const hand = await call<{ externalId: string; ingest: { url: string; streamKey: string } }>('POST', `${sim.url}/_sim/${m.platform}/shows`, { title: show.title });
   await call('PUT', `/v1/partners/${partnerId}/shows/${showId}/mirrors/${m.targetId}`, { externalId: hand.body.externalId, ingest: hand.body.ingest });

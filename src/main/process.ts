@@ -5,9 +5,12 @@
 import type { Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { loadConfig, ConfigError, type Config } from '../config/config.js';
 import { buildApp } from '../api/app.js';
 import { startSyncWorkers } from '../mirror/sync.worker.js';
+import { TargetRunCap } from '../mirror/target-cap.js';
+import { TargetRunRepository } from '../store/target-runs.repository.js';
 import { SyncDispatcher } from '../mirror/sync.dispatcher.js';
 import { createRedis, type RedisClient } from '../store/redis.js';
 import { startDeliveryWorker } from '../outbound/delivery.worker.js';
@@ -18,6 +21,9 @@ import { startReconcileWorker } from '../reconcile/reconcile.worker.js';
 import { StartupError } from '../store/embedded-redis.js';
 import { serveProcessMetrics } from '../lib/metrics.js';
 import { createRuntime, type Runtime } from './runtime.js';
+import { catchStopSignals, REPEATED_SIGNAL_MS, STOP_SIGNALS, type StopSignals } from './stop-signals.js';
+import { throwIfStopped, unlessStopped } from '../lib/startup-stop.js';
+import { createLogger } from '../lib/logger.js';
 import { FfmpegNotFoundError, ffmpegPath } from '../lib/ffmpeg-path.js';
 import { relayUpdatedHook } from '../outbound/mirror-updated.js';
 import { startIngestEdge, type IngestEdge } from '../relay/ingest.edge.js';
@@ -164,12 +170,16 @@ export const CLOSE_SETTLE_MS = 200;
 /** How long a start that failed part-way may take to close what it had opened before the error is reported. */
 const FAILED_START_CLOSE_MS = 10_000;
 
-export async function startRoles(roles: Role[], config: Config, opts: { logger?: boolean } = {}): Promise<Started> {
+/**
+ * `log`: the process's logger (else the runtime makes one). `stop`: aborted by a stop signal, the start
+ * gives up (StartupStopped) at its next step or wait, after closing what it had started.
+ */
+export async function startRoles(roles: Role[], config: Config, opts: { logger?: boolean; log?: Logger; stop?: AbortSignal } = {}): Promise<Started> {
   // A process that serves HTTP gets the fail-fast command client whatever other roles share it: a
   // request must be answered 503 while Redis is down, not queued until it is back (the external contract §3). Its
   // workers' own commands then fail fast too and BullMQ retries the job; the BullMQ workers keep
   // their blocking connections (`bullConnection('worker')`, maxRetriesPerRequest: null).
-  const rt = await createRuntime(config, roles.includes('api') ? 'api' : 'worker');
+  const rt = await createRuntime(config, roles.includes('api') ? 'api' : 'worker', { log: opts.log, stop: opts.stop });
   let metricsServer: { url: string; close(): Promise<void> } | undefined;
   const started: Started = {
     runtime: rt,
@@ -231,9 +241,10 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
   } catch (err) {
     // Whatever started before the failure stops (workers hand back their jobs, the redis-server this
     // process spawned is stopped rather than left running), within a bound: the error is what matters.
+    // Given up on a stop signal, the process exits right after: an unreachable Redis is not waited for.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      started.stop().catch((e: unknown) => rt.log.warn({ err: e }, 'could not close everything after a failed start')),
+      started.stop({ exiting: opts.stop?.aborted ?? false }).catch((e: unknown) => rt.log.warn({ err: e }, 'could not close everything after a failed start')),
       new Promise((r) => (timer = setTimeout(r, FAILED_START_CLOSE_MS))),
     ]);
     clearTimeout(timer);
@@ -244,16 +255,23 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
 
 /**
  * The roles on a runtime. Ports are bound first (edge, API, metrics): a port in use or a HOST that
- * cannot be bound stops the start before any worker, dispatcher, scheduler or relay has run.
+ * cannot be bound stops the start before any worker, dispatcher, scheduler or relay has run. Before
+ * them, the relay's ffmpeg is found: its probe (`ffmpeg -version`, spawnSync) blocks the event loop,
+ * and run once the API listened it held the requests that came right after /health/ready said 200
+ * (seconds for a cold binary on a loaded machine: the API client's command timed out and a healthy
+ * Redis was a 503).
  */
 async function startRolesOn(
   started: Started,
   roles: Role[],
   config: Config,
-  opts: { logger?: boolean },
+  opts: { logger?: boolean; stop?: AbortSignal },
   setMetricsServer: (s: { url: string; close(): Promise<void> }) => void,
 ): Promise<void> {
   const rt = started.runtime;
+  const step = (): void => throwIfStopped(opts.stop);
+  step();
+  const ffmpeg = roles.includes('relay') ? ffmpegPath(config.ffmpegPath) : undefined;
   if (roles.includes('edge') || (roles.includes('relay') && config.relayEdge === 'embedded')) {
     started.edge = await listening(
       startIngestEdge({
@@ -269,11 +287,14 @@ async function startRolesOn(
     rt.setRelayEdgePort(started.edge.port);
   }
   if (roles.includes('api')) {
+    step();
     const app = await buildApp(rt, { logger: opts.logger ?? true });
     started.app = app;
+    step();
     started.url = await listening(app.listen({ port: config.port, host: config.host }), { setting: 'PORT', port: config.port, host: config.host, serves: 'the HTTP API' });
   }
   if (!roles.includes('api') && config.metricsPort !== undefined) {
+    step();
     const metricsServer = await listening(serveProcessMetrics(config.host, config.metricsPort), {
       setting: 'METRICS_PORT',
       port: config.metricsPort,
@@ -283,8 +304,20 @@ async function startRolesOn(
     setMetricsServer(metricsServer);
     started.metricsUrl = metricsServer.url;
   }
+  step();
   if (roles.includes('worker')) {
+    // SYNC_TARGET_CONCURRENCY (unset: half a queue's slots, at least 1; 0: no cap).
+    const targetCap = config.syncTargetConcurrency ?? Math.max(1, Math.floor(config.workerConcurrency / 2));
     started.workers = startSyncWorkers(rt.syncService, {
+      ...(targetCap > 0
+        ? {
+            cap: new TargetRunCap(
+              new TargetRunRepository(rt.redis, rt.keys),
+              { cap: targetCap, leaseMs: config.workerLockMs, slowMs: Math.max(1, Math.floor(config.platformTimeoutMs / 2)) },
+              rt.log.child({ module: 'sync-worker' }),
+            ),
+          }
+        : {}),
       connection: rt.bullConnection('worker'),
       keys: rt.keys,
       shards: config.syncShards,
@@ -328,9 +361,10 @@ async function startRolesOn(
       startReconcileWorker(rt.reconcile, { connection: rt.bullConnection('worker'), keys: rt.keys, log: rt.log.child({ module: 'reconcile-worker' }) }),
     );
   }
+  step();
   if (roles.includes('scheduler')) {
     const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, rt.log.child({ module: 'sweep' }), config.sweepPageSize);
-    started.scheduler = await startScheduler({
+    started.scheduler = await unlessStopped(startScheduler({
       connection: () => rt.bullConnection('worker'),
       keys: rt.keys,
       sweep,
@@ -340,8 +374,9 @@ async function startRolesOn(
       reconcile: { partners: rt.partners, service: rt.reconcile },
       audit: rt.audit,
       readiness: rt.readiness,
-    });
+    }), opts.stop);
   }
+  step();
   if (roles.includes('relay')) {
     const onRelayChange = relayUpdatedHook(rt.outbound);
     const edge = started.edge;
@@ -351,7 +386,7 @@ async function startRolesOn(
       partners: rt.partners,
       box: rt.box,
       destinations: rt.destinations,
-      ffmpeg: ffmpegPath(config.ffmpegPath),
+      ffmpeg: ffmpeg!,
       log: rt.log.child({ module: 'relay' }),
       leaseMs: config.relayLeaseMs,
       pollMs: config.relayPollMs,
@@ -370,8 +405,13 @@ async function startRolesOn(
   }
 }
 
-/** Entry for a process: load config, start the roles, wire signals. Exit 1 with a clear message on bad config or no Redis. */
-export async function main(roles: Role[]): Promise<void> {
+/**
+ * Entry for a process: load config, start the roles, wire signals. Exit 1 with a clear message on bad
+ * config or no Redis. `stop`: the stop signals, caught by the entry before it loaded this module (else
+ * here): a SIGTERM/SIGINT during the start (loading, waiting for Redis, starting the roles) gives the
+ * start up, closes what it had opened (a redis-server it spawned is stopped with SIGTERM) and exits 0.
+ */
+export async function main(roles: Role[], stop: StopSignals = catchStopSignals()): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
@@ -382,16 +422,35 @@ export async function main(roles: Role[]): Promise<void> {
     }
     throw err;
   }
+  const log = createLogger(config.logLevel);
+  // A start given up must end as a shutdown would: within SHUTDOWN_TIMEOUT_MS, else exit 1.
+  let giveUpTimer: NodeJS.Timeout | undefined;
+  const bound = (): void => {
+    giveUpTimer = setTimeout(() => {
+      process.stderr.write(`the start did not stop within SHUTDOWN_TIMEOUT_MS=${config.shutdownTimeoutMs} ms of ${String(stop.signal.reason)}; killed by timeout\n`);
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+  };
+  if (stop.signal.aborted) bound();
+  else stop.signal.addEventListener('abort', bound, { once: true });
   let started: Started;
   try {
-    started = await startRoles(roles, config);
+    throwIfStopped(stop.signal);
+    started = await startRoles(roles, config, { log, stop: stop.signal });
   } catch (err) {
+    if (stop.signal.aborted) {
+      // Whatever the start was doing failed because it was given up: the stop asked for, not an error.
+      log.info({ signal: stop.signal.reason as NodeJS.Signals, roles }, 'stopped during start-up');
+      process.exit(0);
+    }
     if (err instanceof StartupError || err instanceof FfmpegNotFoundError) {
       process.stderr.write(`\n${err.message}\n\n`);
       process.exit(1);
     }
     throw err;
   }
+  stop.signal.removeEventListener('abort', bound);
+  clearTimeout(giveUpTimer); // closeWithGrace bounds the shutdown from here on
   const { runtime } = started;
   runtime.log.info(
     { roles, url: started.url, metrics: started.metricsUrl, redis: runtime.redisInfo.source, dataDir: config.dataDir },
@@ -405,7 +464,7 @@ export async function main(roles: Role[]): Promise<void> {
     else runtime.log.info({ signal: signal ?? stopSignal }, 'shutting down');
     await started.stop({ exiting: true, drainMs: config.shutdownDrainMs });
   });
-  onStopSignals({
+  stop.whenStarted({
     start: (signal) => {
       stopSignal = signal;
       grace.close(); // ends the process: exit 0, or 1 after SHUTDOWN_TIMEOUT_MS
@@ -415,42 +474,4 @@ export async function main(roles: Role[]): Promise<void> {
   });
 }
 
-/** The signals that stop the service gracefully and that npm forwards to a script's process. */
-const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
-
-/**
- * A SIGTERM/SIGINT this soon after the same first one is that signal delivered twice, not a second
- * request: under `npm start` a signal sent to the process group (Ctrl-C in a terminal, systemd's
- * KillMode=control-group, `kill -- -<pgid>`) reaches the service and npm, and npm forwards its copy to
- * the service (@npmcli/run-script's signal manager) a few milliseconds later.
- */
-export const REPEATED_SIGNAL_MS = 1_000;
-
-/**
- * SIGTERM/SIGINT: the first starts the graceful shutdown (start). The same signal again within
- * REPEATED_SIGNAL_MS is ignored (repeated); any later one, or a stop signal after the shutdown began
- * otherwise (`closing`: an uncaught error, SIGHUP), exits 1 at once, as close-with-grace's second
- * signal does, after `exiting` (what must not outlive the process even then: a child it spawned).
- * Used by `npm start` (main) and `npm run demo`.
- */
-export function onStopSignals(on: {
-  start: (signal: NodeJS.Signals) => void;
-  repeated?: (signal: NodeJS.Signals) => void;
-  closing?: () => boolean;
-  exiting?: () => void;
-}): void {
-  let first: { signal: NodeJS.Signals; at: number } | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (!first && !on.closing?.()) {
-      first = { signal, at: Date.now() };
-      on.start(signal);
-    } else if (first?.signal === signal && Date.now() - first.at < REPEATED_SIGNAL_MS) {
-      on.repeated?.(signal);
-    } else {
-      process.stderr.write(`second ${signal}, exiting\n`);
-      on.exiting?.();
-      process.exit(1);
-    }
-  };
-  for (const s of STOP_SIGNALS) process.on(s, onSignal);
-}
+export { onStopSignals, REPEATED_SIGNAL_MS } from './stop-signals.js';

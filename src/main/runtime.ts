@@ -9,6 +9,7 @@ import { resolveRuntimeSecrets } from '../config/runtime-secrets.js';
 import { SecretBox } from '../lib/crypto.js';
 import { destinationGuard, type DestinationGuard } from '../lib/destination-guard.js';
 import { createLogger } from '../lib/logger.js';
+import { defaultRelayPublicUrl } from '../lib/net.js';
 import { AttributionService } from '../attribution/attribution.service.js';
 import { LinkService } from '../links/link.service.js';
 import { SyncService } from '../mirror/sync.service.js';
@@ -37,9 +38,11 @@ import { PartnerRepository } from '../store/partner.repository.js';
 import { clusterSeedProblem, createRedis, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
 import { redisDurabilityProblems } from '../store/redis-durability.js';
 import { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
+import { RefundIdClaims } from '../store/refund-id.repository.js';
 import { WebhookIdClaims } from '../store/webhook-id.repository.js';
 import { RelayRepository } from '../store/relay.repository.js';
 import { connectionErrorSummary, RedisOutageLog } from '../lib/redis-outage-log.js';
+import { StartupStopped, unlessStopped } from '../lib/startup-stop.js';
 
 export interface Runtime {
   config: Config;
@@ -96,14 +99,20 @@ export interface Runtime {
   closeNow(): void;
 }
 
-export async function createRuntime(config: Config, role: ConnectionRole, opts: { log?: Logger; redisInfo?: ResolvedRedis } = {}): Promise<Runtime> {
+/**
+ * `stop` (a stop signal during the start): each wait for Redis ends at once with StartupStopped, after
+ * the connections made so far are closed and a redis-server this call spawned is stopped (SIGTERM).
+ */
+export async function createRuntime(config: Config, role: ConnectionRole, opts: { log?: Logger; redisInfo?: ResolvedRedis; stop?: AbortSignal | undefined } = {}): Promise<Runtime> {
   const log = opts.log ?? createLogger(config.logLevel);
   const secrets = resolveRuntimeSecrets(config);
   for (const file of secrets.generated) log.warn({ file }, 'generated a secret for the zero-configuration default (set SECRETS_KEY / ADMIN_API_KEY in production)');
   const redisInfo =
-    opts.redisInfo ?? (config.redisClusterNodes ? { url: '', source: 'env' as const, stop: async () => undefined } : await resolveRedis({ url: config.redisUrl, dataDir: config.dataDir, appendfsync: config.redisAppendfsync }));
+    opts.redisInfo ?? (config.redisClusterNodes
+      ? { url: '', source: 'env' as const, stop: async () => undefined }
+      : await resolveRedis({ url: config.redisUrl, dataDir: config.dataDir, appendfsync: config.redisAppendfsync, stop: opts.stop }));
   const target = { url: redisInfo.url || undefined, clusterNodes: config.redisClusterNodes };
-  const seedProblem = config.redisClusterNodes ? await clusterSeedProblem(config.redisClusterNodes) : null;
+  const seedProblem = config.redisClusterNodes ? await unlessStopped(clusterSeedProblem(config.redisClusterNodes), opts.stop) : null;
   if (seedProblem) throw new RedisUnavailableError(`Syndicast cannot use REDIS_CLUSTER_NODES=${config.redisClusterNodes}: ${seedProblem}`);
   const redis = createRedis(target, role);
   // Once per outage (and a reminder at most every 15 s), not once per reconnect attempt: ioredis emits
@@ -119,15 +128,20 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     if (!opts.redisInfo) await redisInfo.stop();
   };
   try {
-    await waitForRedis(redis, 15_000);
+    await unlessStopped(waitForRedis(redis, 15_000), opts.stop);
   } catch (err) {
     await giveUp();
+    if (err instanceof StartupStopped) throw err;
     const where = config.redisClusterNodes ? `the Redis Cluster nodes REDIS_CLUSTER_NODES=${config.redisClusterNodes}` : `Redis at ${printableUrl(redisInfo.url)}`;
     throw new RedisUnavailableError(`Syndicast could not get a ready connection to ${where} within 15 s (${(err as Error).message}). Check that the server runs, answers from this host and accepts the password/TLS settings in the URL.`);
   }
 
   // A Redis that persists nothing or evicts keys cannot keep what the API acknowledges: said at once.
-  for (const { node, problem } of await redisDurabilityProblems(redis)) log.warn({ redis: node }, problem);
+  const durability = await unlessStopped(redisDurabilityProblems(redis), opts.stop).catch(async (err: unknown) => {
+    if (err instanceof StartupStopped) await giveUp();
+    throw err;
+  });
+  for (const { node, problem } of durability) log.warn({ redis: node }, problem);
 
   const keys = new Keys(config.keyPrefix);
   const box = new SecretBox(secrets.secretsKey, (config.secretsKeyPrevious ?? '').split(','));
@@ -135,12 +149,13 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box);
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
   const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400);
+  const refundIds = new RefundIdClaims(redis, keys);
   // (replicaAck is made further down, once the BullMQ producer's connection exists)
   const links = new LinkService(redis, keys, box, config.publicBaseUrl, () => replicaAck);
   const destinations = destinationGuard({ allowPrivate: config.allowPrivateDestinations });
   const relay = new RelayRepository(redis, keys, box);
   let edgePort = config.relayRtmpPort;
-  const relayPublicUrl = (): string => (config.relayPublicUrl ?? `rtmp://${config.host}:${edgePort}/live`).replace(/\/+$/, '');
+  const relayPublicUrl = (): string => (config.relayPublicUrl ?? defaultRelayPublicUrl(config.host, edgePort)).replace(/\/+$/, '');
   // BullMQ gets a dedicated client per Queue/Worker; the API's producers fail fast like the API itself.
   const bullConnection = (r: ConnectionRole): ConnectionOptions => {
     const c = createRedis(target, r, `syndicast-bull`);
@@ -151,8 +166,9 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const producerConn = bullConnection(role);
   // The API's producer fails fast (no offline queue), and BullMQ takes a Cluster in state 'connect' for
   // ready: without this wait the first job added right after startup fails with "Cluster isn't ready".
-  await waitForRedis(producerConn as RedisClient, 15_000).catch(async (err: unknown) => {
+  await unlessStopped(waitForRedis(producerConn as RedisClient, 15_000), opts.stop).catch(async (err: unknown) => {
     await giveUp();
+    if (err instanceof StartupStopped) throw err;
     throw new RedisUnavailableError(`Syndicast could not get a second ready connection to Redis within 15 s (${(err as Error).message}). Check that the server accepts more connections from this host (maxclients).`);
   });
   // The service's client first: confirmKey() (an intent's start) WAITs on its connection to the key's master.
@@ -167,6 +183,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     shows,
     orders: orderEvents,
     webhookIds,
+    refundIds,
     toleranceSec: config.webhookToleranceSec,
     futureSlackSec: config.eventFutureSlackSec,
     log: log.child({ module: 'ingest' }),
@@ -277,13 +294,15 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       await outbound.close();
       await attributionProducer.close();
       await reconcile.close();
-      for (const c of owned) c.disconnect();
+      // (One ended already, by its user — the metrics' queue handles end theirs — is left alone: a second
+      // disconnect() of an ended client leaves ioredis' 2 s destroy timer running on its closed socket.)
+      for (const c of owned) if (c.status !== 'end') c.disconnect();
       destinations.httpAgent?.destroy();
       destinations.httpsAgent?.destroy();
       await redis.quit().catch(() => undefined);
     },
     closeNow: () => {
-      for (const c of owned) c.disconnect();
+      for (const c of owned) if (c.status !== 'end') c.disconnect();
       destinations.httpAgent?.destroy();
       destinations.httpsAgent?.destroy();
       redis.disconnect();

@@ -124,8 +124,9 @@ export class ReadinessService {
         checks.push({ name: 'remote_show', ok: false, detail: 'no linked show', action: 'See operator_link' });
       }
     } else if (adapter) {
-      // Refresh now, not at go-live: drop the cached token (Redis and the adapter's memo) before the call.
-      await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, t.id).clear();
+      // Refresh now, not at go-live: the cached access token marked expired (Redis; the adapter's memo
+      // goes with the adapter) before the call. Not cleared: a refresh token the platform rotated is in it.
+      await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, t.id).expireAccess();
       this.deps.forgetAdapter?.(t.id);
       const fresh = this.deps.adapterFor(t) ?? adapter;
       try {

@@ -1,6 +1,6 @@
 /** The show status document of README / OpenAPI at /docs: desired show + one entry per mirror. */
 import type { DesiredShow } from '../domain/desired-state.js';
-import type { MirrorDoc } from '../domain/mirror.js';
+import { refusedPinReason, type MirrorDoc } from '../domain/mirror.js';
 import type { TargetRecord } from '../store/partner.repository.js';
 import type { RelayStatus } from '../store/relay.repository.js';
 import type { Readiness } from './readiness.service.js';
@@ -27,7 +27,7 @@ export type MirrorView = {
   url: string | null;
   ingest?: { url: string; streamKey?: string };
   relay: Omit<RelayStatus, 'since'> & { since: string | null };
-  /** `reason`: why a pin stays `pending` where the mirror cannot act on it yet (pinReason). */
+  /** `reason`: why a pin stays `pending` where the mirror cannot act on it yet (pinReason), or why a `failed` pin was refused (refusedPinReason). */
   pins: { productId: string; state: string; linkUrl: string | null; reason?: string }[];
   /** The target's own switch: a disabled target's mirror is not synced, whatever its `state` says. */
   enabled: boolean;
@@ -88,7 +88,9 @@ export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors:
     const m = mirrors[i];
     if (!m && !t.enabled) return;
     const pins = new Map<string, MirrorView['pins'][number]>();
-    for (const [productId, p] of Object.entries(m?.pins ?? {})) pins.set(productId, { productId, state: p.state, linkUrl: p.linkUrl ?? null });
+    for (const [productId, p] of Object.entries(m?.pins ?? {})) {
+      pins.set(productId, { productId, state: p.state, linkUrl: p.linkUrl ?? null, ...(p.state === 'failed' && p.refused ? { reason: refusedPinReason(p.refused) } : {}) });
+    }
     const pinsStillWanted = desired.state === 'live' || desired.state === 'scheduled';
     // A link that is shown must work: a pin the mirror has not taken up yet has no link record,
     // so its tracked URL would answer 404 — it is listed without one until the sync creates it.

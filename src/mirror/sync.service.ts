@@ -24,12 +24,13 @@ import type { DestinationGuard } from '../lib/destination-guard.js';
 import type { OpContext, PinSpec, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
 import type { Product } from '../domain/events.js';
 import type { RateLimitedError} from '../targets/target.errors.js';
-import { AuthExpiredError, isTargetError, NotMadeError, RetryableError } from '../targets/target.errors.js';
+import { AuthExpiredError, isTargetError, NotMadeError, PinRefusedError, RetryableError, ShowOverError } from '../targets/target.errors.js';
 import { adapterFactory, limiterId, PLATFORM_LIMITS } from '../targets/target.registry.js';
 import { backoffMs, withJitter } from './backoff.js';
 import type { SyncJob } from '../queues/queues.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
 import { instrument } from '../targets/instrumented.js';
+import { platformWait } from '../targets/target.failure.js';
 import { rateLimitWaits, rateLimitWaitSeconds } from '../lib/metrics.js';
 
 export type SyncOutcome =
@@ -158,6 +159,14 @@ function short(s: string): string {
 function deletingWait(err: TargetDeletingError): SyncOutcome {
   const left = err.untilMs > 0 ? err.untilMs - Date.now() : DELETING_WAIT_MS;
   return { kind: 'delay', delayMs: Math.max(50, Math.min(DELETING_WAIT_MS, left)), reason: 'target being deleted' };
+}
+
+/** An error that is not the platform's as a mirror's lastError shows it: its name and its message's first line, at most 200 characters. */
+export function internalErrorText(err: unknown): string {
+  const name = err instanceof Error ? err.name : 'Error';
+  const message = (err instanceof Error ? err.message : String(err)).split('\n', 1)[0]!.trim();
+  const text = message ? `${name}: ${message}` : name;
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }
 
 export class SyncService {
@@ -321,7 +330,10 @@ export class SyncService {
         this.deps.log.info({ partnerId, showId, targetId }, 'target deleted during the sync; the run stops');
         return { kind: 'done', state: 'none' };
       }
-      if (!(err instanceof LeaseLostError)) throw err;
+      if (!(err instanceof LeaseLostError)) {
+        await this.recordInternalError(plain, lease, first.target, err);
+        throw err; // a bug or Redis: BullMQ retries the job (and the sweep, once its attempts are spent)
+      }
       lease.lost = true; // a fenced write found another holder: nothing of this run touches the lease again
       this.deps.log.warn({ partnerId, showId, targetId, err: { message: err.message } }, 'sync run lost its mirror to another run; stopping');
       return { kind: 'delay', delayMs: Math.max(100, Math.floor(leaseMs / 10)), reason: 'lease lost' };
@@ -334,6 +346,30 @@ export class SyncService {
       // recorded now, before the lease goes.
       if (held && lease.pending?.length) await intents.flush(lease).catch(() => undefined);
       if (held && !lease.released) await intents.release(lease).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A run that ended with an error that is not the platform's (a bug, Redis refusing a command) is
+   * retried by BullMQ and by the sweep, and the mirror used to say nothing of it: stuck `pending` (or
+   * wherever it was) with no reason. Its `lastError` now says `retrying: internal error: <name>:
+   * <message>` (the message's first line, cut at 200 characters: no stack), its state untouched, until
+   * a run ends otherwise (a done run clears it, a platform error replaces it). Fenced by the run's
+   * lease like every write of the run; nothing is told to the partner (the next report carries it).
+   * Best effort, never throws: skipped while Redis is not connected (its failure is then the error,
+   * and a write would only wait for the reconnect), and a write that fails is logged.
+   */
+  private async recordInternalError(job: SyncJob, lease: MirrorLease, target: TargetRecord | null, err: unknown): Promise<void> {
+    const { partnerId, showId, targetId } = job;
+    if (!stillOwned(lease) || this.deps.redis.status !== 'ready') return;
+    const text = `retrying: internal error: ${internalErrorText(err)}`;
+    try {
+      const mirror = (await this.deps.shows.getMirror(partnerId, showId, targetId)) ?? (target ? newMirror(targetId, target.platform) : null);
+      if (!mirror || mirror.state === 'failed' || mirror.state === 'action_required' || mirror.lastError === text) return;
+      mirror.lastError = text;
+      await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
+    } catch (saveErr) {
+      this.deps.log.warn({ partnerId, showId, targetId, err: saveErr }, "could not record a sync run's internal error on its mirror");
     }
   }
 
@@ -506,7 +542,7 @@ export class SyncService {
     const msg = `${target.platform}: ${err.message}`;
     switch (err.kind) {
       case 'rate_limited': {
-        const delayMs = withJitter((err as RateLimitedError).delayMs);
+        const delayMs = withJitter(platformWait((err as RateLimitedError).delayMs));
         mirror.lastError = `waiting ${Math.ceil(delayMs / 1000)} s: ${msg}`;
         rateLimitWaits.inc({ platform: target.platform });
         rateLimitWaitSeconds.inc({ platform: target.platform }, delayMs / 1000);
@@ -516,8 +552,10 @@ export class SyncService {
       case 'retryable':
       case 'auth_expired': {
         if (err instanceof AuthExpiredError) {
-          this.adapters.delete(target.id); // its token memo goes with it
-          await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, target.id).clear();
+          // The next run refreshes: the adapter goes (its token memo with it) and the stored access
+          // token is marked expired. Not cleared: a refresh token the platform rotated is in the record.
+          this.adapters.delete(target.id);
+          await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, target.id).expireAccess();
         }
         const given = err instanceof RetryableError ? err.delayMs : undefined;
         // An expected wait (stream not active yet) does not use up the retry budget; a failure does,
@@ -529,7 +567,7 @@ export class SyncService {
           log.warn({ err }, 'mirror failed after retries');
           return { kind: 'done', state: 'failed' };
         }
-        const delayMs = given !== undefined ? withJitter(given) : backoffMs(mirror.retries);
+        const delayMs = given !== undefined ? withJitter(platformWait(given)) : backoffMs(mirror.retries);
         mirror.lastError = `retrying in ${Math.ceil(delayMs / 1000)} s: ${msg}`;
         log.info({ delayMs, reason: err.reason, retries: mirror.retries }, 'retryable platform error');
         return { kind: 'delay', delayMs, reason: err.reason ?? 'retryable' };
@@ -728,7 +766,16 @@ export class SyncService {
     }
 
     if (mirror.state === 'live') {
-      const wakeAt = await this.syncPins(job, desired, mirror, adapter, pinDelayMs, save);
+      let wakeAt: number | undefined;
+      try {
+        wakeAt = await this.syncPins(job, desired, mirror, adapter, pinDelayMs, save);
+      } catch (err) {
+        // Its platform show is over there (the seller ended it in the platform's app): nothing more can
+        // be mirrored to it, and the mirror is not `failed` for it: it is over, as after an end (stayOver).
+        if (!(err instanceof ShowOverError)) throw err;
+        overOnPlatform(job, desired, mirror, adapter.platform, err);
+        return undefined;
+      }
       if (desired.state === 'ended') {
         if (caps.lifecycle) await adapter.endShow(remote, this.op(job, mirror, 'end'));
         mirror.state = 'ended';
@@ -767,9 +814,14 @@ export class SyncService {
       const product = desired.products.get(productId);
       if (want && mp.state !== 'pinned') {
         if (!product) continue; // pinned before the partner told us what the product is: wait for it
-        if (mp.state === 'unpinned') {
+        // The platform refused this product as it is: not asked again until the product changed.
+        if (mp.state === 'failed' && mp.refused !== undefined && mp.refused.as === pinAttemptOf(productId, product)) continue;
+        if (mp.state === 'unpinned' || (mp.state === 'failed' && mp.refused !== undefined)) {
+          // A new episode: pinned again after it was taken back, or a refused product that changed since
+          // (the refused attempt made nothing, and its intent scope is left behind).
           mp.episode += 1;
           mp.state = 'pending';
+          mp.refused = undefined;
           mp.dueAt = undefined;
           await save();
         }
@@ -807,7 +859,8 @@ export class SyncService {
           written = () => sent.written;
           linkUrl = mp.linkUrl = sent.url;
         }
-        let res: Awaited<ReturnType<TargetAdapter['pin']>>;
+        let res: Awaited<ReturnType<TargetAdapter['pin']>> | undefined;
+        let refused: PinRefusedError | undefined;
         // Recorded before anything is sent (write-ahead) where a pin can be taken back: a run that dies
         // during the call (a crash, a stall that lost its lease) saves nothing after it, and a pin it
         // sent that the partner then took back was forgotten as never sent and stayed on the platform.
@@ -825,11 +878,29 @@ export class SyncService {
             // The pin's done record is written by the run's next mirror save, in the same Lua step (below).
             this.op(job, mirror, `pin:${productId}:${mp.episode}`, { deferComplete: true, ...(written ? { before: written } : {}) }),
           );
+        } catch (err) {
+          // The platform refused this product (its id, title or price), not the account or the show: the
+          // pin fails, the mirror goes on. It failed as a whole before, and one product with an sku the
+          // platform cannot take stopped every other pin of the show, and its end, from being mirrored.
+          if (!(err instanceof PinRefusedError)) throw err;
+          refused = err;
         } finally {
           // Settled (or about to be) by now; a failed write is the run's error, whatever the pin did.
           if (written) await written();
         }
+        if (refused !== undefined || res === undefined) {
+          mp.state = 'failed';
+          mp.refused = { as: pinAttemptOf(productId, product), error: `${adapter.platform}: ${refused?.message ?? 'refused'}` };
+          mp.at = new Date().toISOString();
+          mp.tried = undefined;
+          mp.sentAs = undefined;
+          mp.triedAt = undefined;
+          this.deps.log.warn({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, productId, err: { message: refused?.message, reason: refused?.reason } }, 'platform refused a pin; the pin failed, the mirror goes on');
+          await save();
+          continue;
+        }
         mp.state = 'pinned';
+        mp.refused = undefined;
         mp.ref = res.ref;
         mp.at = new Date().toISOString();
         mp.tried = undefined;
@@ -868,6 +939,13 @@ export class SyncService {
         else mp.state = 'unpinned';
         mp.dueAt = undefined;
         await save();
+      } else if (!want && mp.state === 'failed' && mp.refused !== undefined && desired.state === 'live') {
+        // Taken back after the platform refused it: nothing of it is on the platform. Unpinned (not
+        // forgotten): pinned again, it is a new episode and is tried again.
+        mp.state = 'unpinned';
+        mp.refused = undefined;
+        mp.at = new Date().toISOString();
+        await save();
       } else if (!want && mp.state === 'pinned' && desired.state === 'live') {
         // Whether this target can take a pin back may depend on its account (resolved by the adapter).
         await takeBack(productId, product, mp);
@@ -878,6 +956,11 @@ export class SyncService {
     }
     return wakeAt;
   }
+}
+
+/** A digest of what a pin sends the platform about its product (the id sent, title, price): a refused pin waits for it to change. */
+export function pinAttemptOf(productId: string, product: Product): string {
+  return short(JSON.stringify([product.sku ?? productId, product.title, product.price.amount, product.price.currency, product.url]));
 }
 
 /**
@@ -911,15 +994,15 @@ function stayOver(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, platfor
     return;
   }
   mirror.over = over;
+  // Said once, when the mirror became action_required (here, or overOnPlatform: the show over on the
+  // platform while the partner's is live), and kept by the runs after it.
+  if (mirror.state !== 'action_required') {
+    const what = mirror.remote
+      ? `its ${platform} show ${mirror.remote.externalId} ${over === 'ended' ? 'has ended' : 'was cancelled'} and ${platform} cannot start a show again once it is over`
+      : `the mirror ${over === 'ended' ? 'ended' : 'was cancelled'} before a ${platform} show was made for it`;
+    mirror.lastError = `the show is ${desired.state} again after it ${over === 'ended' ? 'ended' : 'was cancelled'}, but ${what}: ${relinkAdvice(job, platform, over, ' again')}`;
+  }
   mirror.state = 'action_required';
-  const what = mirror.remote
-    ? `its ${platform} show ${mirror.remote.externalId} ${over === 'ended' ? 'has ended' : 'was cancelled'} and ${platform} cannot start a show again once it is over`
-    : `the mirror ${over === 'ended' ? 'ended' : 'was cancelled'} before a ${platform} show was made for it`;
-  mirror.lastError =
-    `the show is ${desired.state} again after it ${over === 'ended' ? 'ended' : 'was cancelled'}, but ${what}: nothing more is mirrored to ${platform} ` +
-    `and the show's pins there are failed. To mirror it again, create a new show in the ${platform} app and link it with ` +
-    `PUT /v1/partners/${job.partnerId}/shows/${job.showId}/mirrors/${job.targetId} {"externalId": "<the new ${platform} show id>"}; ` +
-    `once the show is over again the mirror is ${over} again`;
   const at = new Date().toISOString();
   for (const productId of desired.pinned) {
     const mp = mirror.pins[productId];
@@ -928,6 +1011,8 @@ function stayOver(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, platfor
       mp.state = 'failed';
       mp.at = at;
     }
+    // Failed because the show is over now, not for the platform's refusal of the product.
+    if (mp) mp.refused = undefined;
   }
   for (const [productId, mp] of Object.entries(mirror.pins)) {
     if (mp.state !== 'failed' || desired.pinned.has(productId)) continue;
@@ -938,6 +1023,36 @@ function stayOver(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, platfor
       mp.at = at;
     }
   }
+}
+
+/** What the operator can do about a mirror over while the show is live or scheduled (stayOver). */
+function relinkAdvice(job: SyncJob, platform: string, over: 'ended' | 'cancelled', again: '' | ' again'): string {
+  return (
+    `nothing more is mirrored to ${platform} and the show's pins there are failed. To mirror it again, create a new show in the ${platform} app and link it with ` +
+    `PUT /v1/partners/${job.partnerId}/shows/${job.showId}/mirrors/${job.targetId} {"externalId": "<the new ${platform} show id>"}; ` +
+    `once the show is over${again} the mirror is ${over}${again}`
+  );
+}
+
+/**
+ * The mirror's platform show is over on the platform (ShowOverError: its owner ended or cancelled it
+ * there) while the partner's show is live. The mirror is over as if it had ended the show itself
+ * (stayOver: `action_required` with what the operator can do, the show's pins `failed`, no platform
+ * call), and `ended` (or `cancelled`) once the partner's show is over. It was `failed` before, for a
+ * pin's 409, and a failed mirror is never synced again: not even to `ended` when the show ended.
+ */
+function overOnPlatform(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, platform: string, err: ShowOverError): void {
+  for (const mp of Object.values(mirror.pins)) {
+    // The attempt that found the show over made nothing: nothing of it may still land.
+    mp.tried = undefined;
+    mp.sentAs = undefined;
+    mp.triedAt = undefined;
+    mp.dueAt = undefined;
+  }
+  mirror.over = err.over;
+  mirror.state = 'action_required';
+  mirror.lastError = `${platform}: ${err.message} while the show is ${desired.state}: ${relinkAdvice(job, platform, err.over, '')}`;
+  stayOver(job, desired, mirror, platform);
 }
 
 /** The show is over: nothing stays pinned on it (the platform shows no live pin after the end). */

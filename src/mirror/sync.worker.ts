@@ -9,6 +9,8 @@ import type { LockSignal, SyncRun, SyncService } from './sync.service.js';
 import { bounded, syncJobDuration } from '../lib/metrics.js';
 import { PLATFORMS } from '../targets/target.adapter.js';
 import { RedisOutageLog } from '../lib/redis-outage-log.js';
+import { delayParked } from '../queues/parking.js';
+import type { CountedRun, TargetRunCap } from './target-cap.js';
 
 /**
  * The job's data as the producer wrote it (src/queues/queues.ts), checked without a schema library:
@@ -37,6 +39,8 @@ export interface SyncWorkerOptions {
   onRun?: RunObserver;
   /** While Redis is down, at most one reminder line per this many ms (default 15 s; src/lib/redis-outage-log.ts). */
   outageLogIntervalMs?: number;
+  /** The per-target cap on concurrent runs (SYNC_TARGET_CONCURRENCY; src/mirror/target-cap.ts); none when absent. */
+  cap?: TargetRunCap;
 }
 
 export type RunObserver = (job: SyncJob, outcome: string, durationMs: number, error?: string) => Promise<void>;
@@ -101,9 +105,25 @@ function labelsOf(queueName: string): RunLabels {
   return l;
 }
 
-export function createSyncProcessor(service: SyncService, runs: SyncRuns = new SyncRuns(), onRun?: RunObserver) {
+/**
+ * `cap`: a run of a slow target at its cap is not run, its job is delayed and parked (woken when a run
+ * of that target ends here). `closing`: true once the workers close; a held-back job then waits out its delay.
+ */
+export function createSyncProcessor(service: SyncService, runs: SyncRuns = new SyncRuns(), onRun?: RunObserver, cap?: TargetRunCap, closing: () => boolean = () => false) {
   return async (job: Job<SyncJob>, token?: string): Promise<string> => {
     const data = syncJobOf(job.data);
+    let counted: CountedRun | null | undefined;
+    if (cap) {
+      counted = await cap.enter(data.targetId, token);
+      if (counted === null) {
+        // Not a run (no timeline entry, no duration): the job waits for a slot of its target.
+        const untilMs = Date.now() + cap.parkMs();
+        const park = (jobId: string, wake: () => Promise<boolean>): void => {
+          if (!closing()) cap.park(data.targetId, jobId, untilMs, wake);
+        };
+        return delayParked(job, token, untilMs, `target ${data.targetId} is slow and at its cap of concurrent sync runs`, park);
+      }
+    }
     // The job's lock token is the run's identity: a takeover after a stall has a new one, and the
     // intents it owns are fenced against the stalled run (src/store/intent.repository.ts).
     const signal = runs.start(job.queueName, job.id);
@@ -126,6 +146,7 @@ export function createSyncProcessor(service: SyncService, runs: SyncRuns = new S
       throw err;
     } finally {
       runs.end(job.queueName, job.id);
+      counted?.leave();
     }
     if (!(outcome.kind === 'done' && outcome.recorded)) await onRun?.(data, outcome.kind === 'delay' ? 'delayed' : outcome.state, Date.now() - t0, outcome.kind === 'delay' ? outcome.reason : undefined);
     if (outcome.kind === 'delay') {
@@ -140,7 +161,10 @@ export function createSyncProcessor(service: SyncService, runs: SyncRuns = new S
 export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions): Worker[] {
   const runs = new SyncRuns();
   const outage = new RedisOutageLog(opts.log, 'sync workers', opts.outageLogIntervalMs === undefined ? {} : { intervalMs: opts.outageLogIntervalMs });
-  const processor = traced(opts.log, createSyncProcessor(service, runs, opts.onRun));
+  let closing = false;
+  const processor = traced(opts.log, createSyncProcessor(service, runs, opts.onRun, opts.cap, () => closing));
+  // The slow targets, read from Redis once a second: only their runs are counted (src/mirror/target-cap.ts).
+  opts.cap?.start();
   return allSyncQueueNames(opts.shards).map(({ name }) => {
     const w = new Worker<SyncJob, string>(name, processor, {
       connection: opts.connection,
@@ -153,6 +177,12 @@ export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions):
       maxStalledCount: 100,
     });
     w.on('lockRenewalFailed', (jobIds: string[]) => runs.lockLost(name, jobIds));
+    w.on('closing', () => {
+      if (closing) return;
+      closing = true;
+      opts.cap?.close();
+      opts.cap?.unparkAll().catch((err: unknown) => opts.log.warn({ err }, 'could not end the wake-ups of held-back syncs'));
+    });
     w.on('failed', (job, err) => opts.log.error({ err, queue: name, jobId: job?.id, attempts: job?.attemptsMade }, 'sync job failed'));
     // Redis down: one line for all the workers' reconnect errors, reminders, and one when it is back.
     w.on('error', (err) => outage.error(err, { queue: name }, 'sync worker error'));

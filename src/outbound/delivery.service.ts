@@ -44,6 +44,7 @@ import type { OutboundMessageRepository } from '../store/outbound-message.reposi
 import type { DeliveryState, EndpointRecord } from './outbound.types.js';
 import { parseRetryAfter, RETRY_SCHEDULE_MS, retryDelayMs } from './retry-schedule.js';
 import { postWebhook, type SendResult, type WebhookSender } from './webhook.sender.js';
+import { PARK_FALLBACK_MS, ParkedJobs } from '../queues/parking.js';
 
 export const USER_AGENT = 'Syndicast-Webhooks/1';
 
@@ -62,6 +63,12 @@ export interface DeliveryDeps {
   log: Logger;
   timeoutMs: number;
   allowPrivateDestinations: boolean;
+  /**
+   * How long a message is kept (INBOX_TTL_DAYS) after its emit and, while a delivery of it retries,
+   * after its next attempt: the message (and the delivery's state in it) is there when the retry runs,
+   * and a delivery that fails for good stays visible for as long again.
+   */
+  messageTtlSec: number;
   /** Replaces RETRY_SCHEDULE_MS (tests shrink it to milliseconds). */
   retrySchedule?: readonly number[];
   rand?: () => number;
@@ -86,18 +93,8 @@ const EARLY_SLACK_MS = 1_000;
 /** How long a partner stays slow after an attempt of its took half the timeout or more. */
 export const SLOW_PARTNER_FOR_MS = 15 * 60_000;
 
-/**
- * How long a job the fairness rules hold back waits when no slot of its partner frees in this process
- * first: a slot freeing wakes it at once (DeliveryService.park), this delay is what is left after a
- * crash, for a wake-up this process missed, or for another process's free slots.
- */
-export const PARK_FALLBACK_MS = 5_000;
-
-/** A held-back job waiting for a slot of its partner: `wake` runs it now (false when it was no longer waiting). */
-interface ParkedJob {
-  untilMs: number;
-  wake: () => Promise<boolean>;
-}
+/** How long a job the fairness rules hold back waits when no slot of its partner frees in this process first (src/queues/parking.ts). */
+export { PARK_FALLBACK_MS };
 
 export class DeliveryService {
   private readonly schedule: readonly number[];
@@ -107,13 +104,13 @@ export class DeliveryService {
   private inFlightTotal = 0;
   /** Partners slow until (ms): an attempt of theirs took `slowMs` or longer. */
   private readonly slowUntil = new Map<string, number>();
-  /** Jobs held back until a slot of their partner frees: partner (next to wake first) → job id → job. */
-  private readonly parked = new Map<string, Map<string, ParkedJob>>();
-  private readonly waking = new Set<Promise<void>>();
+  /** Jobs held back until a slot of their partner frees, by partner. */
+  private readonly parked: ParkedJobs;
 
   constructor(private readonly deps: DeliveryDeps) {
     this.schedule = deps.retrySchedule ?? RETRY_SCHEDULE_MS;
     this.send = deps.send ?? postWebhook;
+    this.parked = new ParkedJobs(deps.log, 'a delivery');
   }
 
   /**
@@ -183,50 +180,19 @@ export class DeliveryService {
    * `untilMs`; a job that ran meanwhile (its delay ended, a redelivery promoted it) is not woken.
    */
   park(partnerId: string, jobId: string, untilMs: number, wake: () => Promise<boolean>): void {
-    const nowMs = Date.now();
-    let jobs = this.parked.get(partnerId);
-    if (!jobs) this.parked.set(partnerId, (jobs = new Map()));
-    for (const [id, p] of jobs) {
-      if (p.untilMs > nowMs) break;
-      jobs.delete(id); // ran at the end of its delay
-    }
-    jobs.delete(jobId);
-    jobs.set(jobId, { untilMs, wake });
+    this.parked.park(partnerId, jobId, untilMs, wake);
     // A slot may have freed while the job was being deferred: no wake-up was there for it then.
-    if (this.unfair(partnerId, nowMs) === null) this.wakeParked();
+    if (this.unfair(partnerId, Date.now()) === null) this.wakeParked();
   }
 
   /** Forgets the parked jobs (the worker is closing): they run at the end of their delays, on any worker. */
   async unparkAll(): Promise<void> {
-    this.parked.clear();
-    await Promise.all([...this.waking]);
+    await this.parked.clear();
   }
 
   /** A slot freed: wakes one parked job of the first partner (in turn) that may start an attempt now. */
   private wakeParked(): void {
-    const nowMs = Date.now();
-    for (const [partnerId, jobs] of this.parked) {
-      if (this.unfair(partnerId, nowMs) !== null) continue;
-      for (const [jobId, p] of jobs) {
-        jobs.delete(jobId);
-        if (p.untilMs <= nowMs) continue; // its delay is over: it runs anyway
-        // The partner goes behind the others for the next slot that frees.
-        this.parked.delete(partnerId);
-        if (jobs.size > 0) this.parked.set(partnerId, jobs);
-        const woken: Promise<void> = p
-          .wake()
-          .then(
-            (woke) => {
-              if (!woke) this.wakeParked(); // it had run already: the slot is still free
-            },
-            (err: unknown) => this.deps.log.warn({ err, partnerId, jobId }, 'could not wake a delivery waiting for a slot (it runs at the end of its delay)'),
-          )
-          .finally(() => this.waking.delete(woken));
-        this.waking.add(woken);
-        return;
-      }
-      this.parked.delete(partnerId);
-    }
+    this.parked.wakeNext((partnerId) => this.unfair(partnerId, Date.now()) === null);
   }
 
   private async deliverClaimed(job: DeliveryJob): Promise<DeliveryOutcome> {
@@ -320,7 +286,10 @@ export class DeliveryService {
       log.warn({ url: redactUrl(ep.url), attempts: runAttempt, endpointDisabled: disabled, error }, 'webhook delivery failed after the whole retry schedule');
       return { kind: 'failed', reason: error ?? 'failed', endpointDisabled: disabled };
     }
-    await messages.saveDelivery(partnerId, messageId, { ...next, nextAttemptAt: new Date(nowMs + delayMs).toISOString() });
+    // The retry may come after the retention from the emit ends (a Retry-After of a day, a short
+    // INBOX_TTL_DAYS): it would find the message gone, skip, and the delivery would vanish unfailed.
+    // The message is kept past it in the same step as the retry's state (one script, one key).
+    await messages.saveDelivery(partnerId, messageId, { ...next, nextAttemptAt: new Date(nowMs + delayMs).toISOString() }, Math.ceil(delayMs / 1000) + this.deps.messageTtlSec);
     log.debug({ attempt: runAttempt, delayMs, error }, 'webhook delivery failed; retrying');
     return { kind: 'retry', delayMs, reason: error ?? 'failed' };
   }
@@ -360,15 +329,30 @@ export class DeliveryService {
     await this.deps.messages.saveDelivery(job.partnerId, job.messageId, { ...d, state: 'failed', lastError: `internal error: ${reason}`, nextAttemptAt: null });
   }
 
-  /** Signs and sends; the SSRF guard runs again on every attempt (DNS answers change). */
+  /**
+   * Signs and sends; the SSRF guard runs again on every attempt (DNS answers change). The attempt's
+   * deadline (timeoutMs) covers the guard's DNS lookup too: a name server that does not answer ends
+   * the attempt as a timeout (retried), and the send gets what is left of the deadline. Both lookups are
+   * the partner's (sharedLookup): an abandoned one keeps its threadpool thread, not every thread.
+   */
   private async attempt(ep: EndpointRecord, messageId: string, body: string, nowMs: number): Promise<SendResult> {
+    const started = Date.now();
+    const failed = (error: string): SendResult => ({ statusCode: null, retryAfter: undefined, location: undefined, error, durationMs: Date.now() - started });
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await assertPublicDestination(ep.url, this.deps.allowPrivateDestinations);
+      const check = assertPublicDestination(ep.url, this.deps.allowPrivateDestinations, undefined, ep.partnerId);
+      check.catch(() => undefined); // a lookup that answers after the deadline
+      const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.deps.timeoutMs)));
+      if ((await Promise.race([check, deadline])) === 'timeout') return failed(`timed out after ${this.deps.timeoutMs} ms: the DNS lookup of ${hostOf(ep.url)} did not answer`);
     } catch (err) {
-      if (err instanceof DestinationLookupError) return { statusCode: null, retryAfter: undefined, location: undefined, error: err.message, durationMs: 0 };
+      if (err instanceof DestinationLookupError) return failed(err.message);
       if (!(err instanceof DestinationRefusedError)) throw err;
-      return { statusCode: null, retryAfter: undefined, location: undefined, error: `destination refused: ${err.message}`, durationMs: 0 };
+      return failed(`destination refused: ${err.message}`);
+    } finally {
+      clearTimeout(timer);
     }
+    const leftMs = this.deps.timeoutMs - (Date.now() - started);
+    if (leftMs <= 0) return failed(`timed out after ${this.deps.timeoutMs} ms: the DNS lookup of ${hostOf(ep.url)} did not answer`);
     const timestamp = Math.floor(nowMs / 1000);
     const secrets = [this.deps.box.decrypt(ep.secretSealed)];
     // During a rotation's grace period the rotated-out secrets sign too, so the receiver can switch at
@@ -382,7 +366,9 @@ export class DeliveryService {
       'webhook-timestamp': String(timestamp),
       'webhook-signature': secrets.map((s) => signatureHeader(s, messageId, timestamp, body)).join(' '),
     };
-    return this.send(ep.url, body, headers, { timeoutMs: this.deps.timeoutMs, allowPrivate: this.deps.allowPrivateDestinations });
+    const checkedMs = Date.now() - started;
+    const res = await this.send(ep.url, body, headers, { timeoutMs: leftMs, allowPrivate: this.deps.allowPrivateDestinations, owner: ep.partnerId });
+    return { ...res, durationMs: res.durationMs + checkedMs };
   }
 }
 
@@ -400,6 +386,15 @@ function describeStatus(status: number | null, location: string | undefined): st
 
 function withoutQuery(location: string): string {
   return location.split(/[?#]/, 1)[0]!.slice(0, 200);
+}
+
+/** The host of an endpoint URL, for an error (never its path or query). */
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return '[invalid url]';
+  }
 }
 
 /** Logs carry the endpoint's origin only (paths and queries may hold tokens). */

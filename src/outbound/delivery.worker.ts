@@ -1,13 +1,14 @@
 /** BullMQ worker for the `delivery` queue: one attempt per run of the handler, waits as delayed jobs. */
 import { traced } from '../lib/request-context.js';
 import { deliveryAttempts } from '../lib/metrics.js';
-import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { DELIVERY_QUEUE, type DeliveryJob } from '../queues/delivery.queue.js';
 import type { Keys } from '../store/keys.js';
 import type { DeliveryService } from './delivery.service.js';
 import { RedisOutageLog } from '../lib/redis-outage-log.js';
+import { delayParked } from '../queues/parking.js';
 
 const DeliveryJobSchema = z.object({ partnerId: z.string().min(1), messageId: z.string().min(1), endpointId: z.string().min(1), run: z.number().int().min(1) });
 
@@ -34,35 +35,17 @@ export function createDeliveryProcessor(service: DeliveryService, closing: () =>
     if (outcome.kind === 'retry' || outcome.kind === 'deferred') {
       // The next attempt is a delayed job, not a sleeping handler; the job id (and webhook-id) stay.
       const untilMs = Date.now() + outcome.delayMs;
-      await job.moveToDelayed(untilMs, token);
       // Held back for a slot of its partner: woken (promoted) when one frees, its delay is the fallback.
-      if (outcome.kind === 'deferred' && outcome.park && job.id !== undefined && !closing()) service.park(data.partnerId, job.id, untilMs, () => wake(job));
-      throw new DelayedError(outcome.reason);
+      const park =
+        outcome.kind === 'deferred' && outcome.park
+          ? (jobId: string, wake: () => Promise<boolean>): void => {
+              if (!closing()) service.park(data.partnerId, jobId, untilMs, wake);
+            }
+          : undefined;
+      return delayParked(job, token, untilMs, outcome.reason, park);
     }
     return outcome.kind;
   };
-}
-
-/**
- * Moves a delayed job to waiting now; false when it is no longer delayed: it ran or runs already, or
- * it is gone (it ran and was removed on completion, or an operator removed it), so that the slot goes
- * to the next parked job. BullMQ's promote script answers both with JobNotInState (-3: "Job <id> is not
- * in the delayed state. promote"); JobNotExist (-1: "Missing key for job <id>. promote") is matched too
- * in case a BullMQ release checks the job's key first. Anything else (Redis unreachable) is thrown.
- */
-async function wake(job: Job<DeliveryJob>): Promise<boolean> {
-  try {
-    await job.promote();
-    return true;
-  } catch (err) {
-    if (err instanceof Error && notWaiting(err.message, String(job.id))) return false;
-    throw err;
-  }
-}
-
-/** BullMQ's messages (Scripts.finishedErrors) for a promote of a job not (or no longer) delayed. */
-export function notWaiting(message: string, jobId: string): boolean {
-  return message === `Job ${jobId} is not in the delayed state. promote` || message === `Missing key for job ${jobId}. promote`;
 }
 
 /**

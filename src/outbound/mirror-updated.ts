@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
-import type { MirrorDoc } from '../domain/mirror.js';
+import { refusedPinReason, type MirrorDoc } from '../domain/mirror.js';
 import { keyPart } from '../lib/ids.js';
 import { pendingPinReason, viewLastError } from '../mirror/show.view.js';
 import type { OutboundService } from './outbound.service.js';
@@ -53,7 +53,7 @@ export function mirrorUpdatedData(showId: string, m: MirrorDoc, ctx: MirrorViewC
     pins: Object.entries(m.pins)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([productId, p]) => {
-        const reason = ctx.desired ? pendingPinReason(ctx.desired, productId, p.state) : undefined;
+        const reason = p.state === 'failed' && p.refused ? refusedPinReason(p.refused) : ctx.desired ? pendingPinReason(ctx.desired, productId, p.state) : undefined;
         return { productId, state: p.state, linkUrl: p.linkUrl ?? null, ...(reason ? { reason } : {}) };
       }),
     enabled: ctx.enabled,

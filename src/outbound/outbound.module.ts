@@ -20,13 +20,16 @@ export function createOutbound(deps: { redis: RedisClient; keys: Keys; box: Secr
   const { redis, keys, box, config, log } = deps;
   const endpoints = new EndpointRepository(redis, keys);
   const messages = new OutboundMessageRepository(redis, keys);
+  // Messages and their idempotency keys are kept this long after the emit; a message (not its key: another
+  // slot) also this long after a retrying delivery's next attempt, and after a redelivery (never shortened).
+  const messageTtlSec = config.inboxTtlDays * 86_400;
   const outbound = new OutboundService({
     endpoints,
     messages,
     producer: new DeliveryProducer(deps.connection, keys),
     box,
     log: log.child({ module: 'outbound' }),
-    messageTtlSec: config.inboxTtlDays * 86_400,
+    messageTtlSec,
     secretRotationGraceMs: config.secretRotationGraceHours * 3_600_000,
   });
   const delivery = new DeliveryService({
@@ -35,6 +38,7 @@ export function createOutbound(deps: { redis: RedisClient; keys: Keys; box: Secr
     box,
     log: log.child({ module: 'delivery' }),
     timeoutMs: config.outboundTimeoutMs,
+    messageTtlSec,
     allowPrivateDestinations: config.allowPrivateDestinations,
     // A fifth of the process's delivery slots is a partner's share once slots run short: a partner's
     // hanging endpoints cannot take them all; and partners whose attempts hang leave a fifth of the slots

@@ -8,6 +8,7 @@ import { sha256Hex, type SecretBox } from '../lib/crypto.js';
 import { conflict, notFound } from '../lib/errors.js';
 import { randomId, sortableId } from '../lib/ids.js';
 import type { DeliveryProducer } from '../queues/delivery.queue.js';
+import { promoteIfDelayed } from '../queues/promote.js';
 import { newWebhookSecret } from '../sources/signature.js';
 import type { PendingAudit } from '../store/audit.repository.js';
 import type { EndpointRepository } from '../store/endpoint.repository.js';
@@ -170,13 +171,15 @@ export class OutboundService {
   private async nudge(partnerId: string, d: DeliveryState, messageId: string): Promise<boolean> {
     const job = await this.deps.producer.find({ messageId, endpointId: d.endpointId, run: d.run });
     if (!job) return false;
-    const state = await job.getState();
+    let state = await job.getState();
     if (state === 'delayed') {
       // The retry is due now: DeliveryService waits out a job run before its delivery's nextAttemptAt
       // (a job taken over mid-attempt), so the promoted job would otherwise wait for the old schedule.
       if (d.nextAttemptAt !== null) await this.deps.messages.saveDelivery(partnerId, messageId, { ...d, nextAttemptAt: new Date().toISOString() });
-      await job.promote();
-      return true;
+      if (await promoteIfDelayed(job)) return true;
+      // It left the delayed state since getState (its delay ended, another process promoted it, or it
+      // ran and was removed): what it is now decides, as below.
+      state = await job.getState();
     }
     return state === 'waiting' || state === 'active' || state === 'prioritized' || state === 'waiting-children';
   }

@@ -1,12 +1,14 @@
 /**
  * One HTTP POST to a partner endpoint with node:http(s): no redirects (a 3xx is the answer), a hard
- * deadline, no connection reuse, and — unless private destinations are allowed — a DNS lookup that
- * refuses private/loopback/link-local answers at connect time (see publicOnlyLookup).
+ * deadline, no connection reuse, at most MAX_RESPONSE_BODY_BYTES of the answer's body read, and —
+ * unless private destinations are allowed — a DNS lookup that refuses private/loopback/link-local
+ * answers at connect time. The lookup is sharedLookup's (src/lib/ssrf.ts): one system lookup in
+ * flight per host name and per owner (the partner), which an attempt's deadline cannot cancel.
  */
 import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { publicOnlyLookup } from '../lib/ssrf.js';
+import { sharedConnectLookup } from '../lib/ssrf.js';
 
 export interface SendResult {
   /** null when no HTTP response arrived (timeout, refused, reset, DNS). */
@@ -20,7 +22,12 @@ export interface SendResult {
 export interface SendOptions {
   timeoutMs: number;
   allowPrivate: boolean;
+  /** Whose lookup this is (the partner): at most LOOKUPS_PER_OWNER system lookups in flight per owner. */
+  owner?: string;
 }
+
+/** How much of an answer's body an attempt reads (and discards) before it closes the connection. */
+export const MAX_RESPONSE_BODY_BYTES = 64 * 1024;
 
 export type WebhookSender = (url: string, body: string, headers: Record<string, string>, opts: SendOptions) => Promise<SendResult>;
 
@@ -45,7 +52,7 @@ export const postWebhook: WebhookSender = (url, body, headers, opts) => {
       method: 'POST',
       headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
       agent: false,
-      ...(opts.allowPrivate ? {} : { lookup: publicOnlyLookup }),
+      lookup: sharedConnectLookup(opts.owner, opts.allowPrivate),
     });
     // The deadline covers DNS, connect, sending and the response headers; a body still trickling in
     // after the status arrived is cut off at the same deadline (the status already counts).
@@ -55,7 +62,14 @@ export const postWebhook: WebhookSender = (url, body, headers, opts) => {
       const h = res.headers;
       finish({ statusCode: res.statusCode ?? null, retryAfter: firstHeader(h['retry-after']), location: firstHeader(h.location), error: null });
       res.on('error', () => undefined);
-      res.resume(); // drain and discard: we never read what an endpoint answers
+      // We never read what an endpoint answers: a short body is let through (the answer ends
+      // cleanly), a longer one closes the connection (no reuse), so an endpoint that streams bytes
+      // without end cannot keep this process reading until the deadline after its slot is free.
+      let read = 0;
+      res.on('data', (chunk: Buffer) => {
+        read += chunk.length;
+        if (read > MAX_RESPONSE_BODY_BYTES) req.destroy();
+      });
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       finish({ statusCode: null, retryAfter: undefined, location: undefined, error: err.code === 'EDESTREFUSED' ? `destination refused: ${err.message}` : err.message || String(err.code) });

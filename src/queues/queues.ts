@@ -8,6 +8,7 @@ import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { createHash } from 'node:crypto';
 import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
 import { keyPart, type Keys } from '../store/keys.js';
+import { promoteIfDelayed } from './promote.js';
 
 export interface SyncJob {
   partnerId: string;
@@ -100,11 +101,10 @@ export class SyncProducer {
     const jobId = await q.getDeduplicationJobId(syncJobId(job));
     if (!jobId) return false;
     const existing = await q.getJob(jobId);
-    if (existing && (await existing.isDelayed())) {
-      await existing.promote();
-      return true;
-    }
-    return false;
+    // Not delayed (waiting, running, done) or gone by the time of the promote: false, never a throw
+    // (the sweep's job failed on 'Job <id> is not in the delayed state' when the delay ended between
+    // a check and the promote).
+    return existing !== undefined && (await promoteIfDelayed(existing));
   }
 
   async close(): Promise<void> {

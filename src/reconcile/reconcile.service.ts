@@ -10,6 +10,7 @@ import { reconciliationDiscrepancies, reconciliationRuns } from '../lib/metrics.
 import type { Logger } from 'pino';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { VOIDED, type AttributionService } from '../attribution/attribution.service.js';
+import { inFourDigitYears } from '../domain/events.js';
 import { badRequest, notFound } from '../lib/errors.js';
 import { sortableId, sortableIdOf } from '../lib/ids.js';
 import type { OutboundService } from '../outbound/outbound.service.js';
@@ -20,6 +21,7 @@ import type { Discrepancy, ReconcileRepository, ReconciliationRecord, ReconTarge
 import type { TargetAdapter } from '../targets/target.adapter.js';
 import { isTargetError } from '../targets/target.errors.js';
 import { pagesOf, reconcileTargetStream } from './reconcile.stream.js';
+import type { PageStart } from '../store/zset-page.js';
 
 export const RECONCILE_QUEUE = 'reconcile';
 const MAX_PERIOD_MS = 92 * 86_400_000;
@@ -75,6 +77,13 @@ export class ReconcileService {
   async request(partnerId: string, from: Date, to: Date, trigger: 'manual' | 'scheduled', once?: string, audit?: (id: string) => PendingAudit): Promise<ReconciliationRecord> {
     if (!(await this.deps.partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
     if (!(from.getTime() < to.getTime())) throw badRequest('from must be before to', [{ path: 'body.to', message: 'must be after from' }]);
+    // A period is stored, answered and sent to the platforms as ISO-8601 UTC: an offset can put a bound
+    // given with a four-digit year outside them ('9999-12-31T23:59:59-23:59' is in year 10000). Such a
+    // run was queued (202) and answered `to: "+010000-01-01T23:58:59.000Z"`, and Whatnot refused to list
+    // orders for it (created_at_lt must be an ISO 8601 date-time): its report was never compared.
+    for (const [path, at] of [['body.from', from], ['body.to', to]] as const) {
+      if (!inFourDigitYears(at.getTime())) throw badRequest('from and to must be within the years 0000-9999 in UTC', [{ path, message: 'outside 0000-01-01T00:00:00Z … 9999-12-31T23:59:59.999Z once in UTC' }]);
+    }
     if (to.getTime() - from.getTime() > MAX_PERIOD_MS) throw badRequest('a reconciliation covers at most 92 days', [{ path: 'body.from', message: 'period longer than 92 days' }]);
     let rec: ReconciliationRecord = {
       id: once === undefined ? sortableId('rec_') : sortableIdOf('rec_', to.getTime(), `${partnerId}\0${once}`),
@@ -168,8 +177,8 @@ export class ReconcileService {
     return this.deps.repo.get(id);
   }
 
-  async list(partnerId: string, offset: number, limit: number): Promise<{ items: ReconciliationRecord[]; total: number }> {
-    return this.deps.repo.list(partnerId, offset, limit);
+  async list(partnerId: string, start: PageStart, limit: number): Promise<{ items: ReconciliationRecord[]; total: number; next: { score: number; member: string } | null }> {
+    return this.deps.repo.list(partnerId, start, limit);
   }
 
   /**

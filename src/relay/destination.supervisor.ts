@@ -17,6 +17,12 @@ export interface DestinationSpec {
   input: string;
   /** Where it is pushed (`{ingest.url}/{ingest.streamKey}`, host already checked by the SSRF guard). */
   output: string;
+  /**
+   * Which destination `output` is: the push URL as given, before its host was resolved (default
+   * `output`). The checked address in `output` may differ from one DNS answer to the next (round-robin,
+   * geo DNS) for the same destination, which is no reason to restart its push (sameAs, readdress).
+   */
+  destination?: string;
   /** Strings that must never reach a log (both stream keys). */
   secrets: string[];
 }
@@ -266,9 +272,17 @@ export class DestinationSupervisor {
     return this.stopped;
   }
 
-  /** Same destination? (a changed ingest or source restarts the supervisor) */
+  /** Same destination? (a changed ingest or source restarts the supervisor; another address of the same one does not) */
   sameAs(spec: DestinationSpec): boolean {
-    return spec.input === this.spec.input && spec.output === this.spec.output;
+    return spec.input === this.spec.input && (spec.destination ?? spec.output) === (this.spec.destination ?? this.spec.output);
+  }
+
+  /**
+   * The same destination (sameAs) at the address its name resolves to now: the next start connects
+   * there; the run in progress keeps its connection.
+   */
+  readdress(spec: DestinationSpec): void {
+    if (this.sameAs(spec)) this.spec = { ...this.spec, output: spec.output };
   }
 
   start(): void {
@@ -570,8 +584,8 @@ export class DestinationSupervisor {
   }
   private stallReason: string | undefined;
 
-  /** Stops pushing (show over, lease lost, source gone). Resolves once ffmpeg has exited. */
-  async stop(state: 'stopped' | 'idle' = 'stopped'): Promise<void> {
+  /** Stops pushing (show over, lease lost, source gone, handed back). Resolves once ffmpeg has exited. `lastError`: why, where it says more than the state. */
+  async stop(state: 'stopped' | 'idle' = 'stopped', lastError?: string): Promise<void> {
     this.stopped = true;
     this.leavePeers();
     if (this.timer) clearTimeout(this.timer);
@@ -586,6 +600,6 @@ export class DestinationSupervisor {
         clearTimeout(hard);
       }
     }
-    this.setState(state);
+    this.setState(state, lastError);
   }
 }

@@ -4,7 +4,8 @@
  * `setpriv --pdeathsig SIGKILL`, so the kernel kills it when the relay process dies, even by SIGKILL:
  * a crashed relay leaves no orphan still pushing to a platform while another process takes over.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { withPdeathsig } from '../lib/pdeathsig.js';
 import { maskSecrets } from './mask.js';
 
 export interface FfmpegProgress {
@@ -18,19 +19,6 @@ export interface FfmpegRun {
   /** Resolves with the exit code (null when killed by a signal) and the last lines ffmpeg wrote, masked. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; tail: string }>;
   kill(signal?: NodeJS.Signals): void;
-}
-
-let pdeathsig: boolean | undefined;
-/** Whether `setpriv --pdeathsig` is available here (probed once). */
-export function hasPdeathsig(): boolean {
-  if (pdeathsig === undefined) {
-    if (process.platform !== 'linux') pdeathsig = false;
-    else {
-      const r = spawnSync('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'true'], { stdio: 'ignore', timeout: 5000 });
-      pdeathsig = r.error === undefined && r.status === 0;
-    }
-  }
-  return pdeathsig;
 }
 
 /** The ffmpeg arguments of one copy relay (exported for tests and the masked debug log). */
@@ -92,7 +80,7 @@ export function startFfmpeg(
   secrets: string[],
   onProgress: (p: FfmpegProgress) => void,
 ): FfmpegRun {
-  const [cmd, argv] = hasPdeathsig() ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', ffmpeg, ...args]] : [ffmpeg, args];
+  const { command: cmd, args: argv } = withPdeathsig('SIGKILL', ffmpeg, args);
   let child: ChildProcess;
   try {
     child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });

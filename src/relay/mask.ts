@@ -6,9 +6,14 @@
 /** The path tail of an RTMP URL (`rtmp://host/app/<key>`) and query strings carry the keys. */
 const RTMP_KEY = /(rtmps?:\/\/[^\s/'"]+\/[^\s/'"?]+\/)[^\s'"]*[^\s'":]/gi;
 const QUERY = /(\?)[^\s'"]*[^\s'":]/g;
+/**
+ * user:password before a URL's host (a pull source's credentials: `https://user:pass@host/…`,
+ * `rtmp://user:pass@host/…`), up to the authority's last `@` (a password may hold one).
+ */
+const USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#'"]*@/gi;
 
 export function maskSecrets(text: string, secrets: readonly string[] = []): string {
   let out = text;
   for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***');
-  return out.replace(RTMP_KEY, '$1***').replace(QUERY, '$1***');
+  return out.replace(USERINFO, '$1***@').replace(RTMP_KEY, '$1***').replace(QUERY, '$1***');
 }

@@ -15,7 +15,7 @@ import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../lib/redis-outage-log.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
-import type { RelayRepository, RelayStatus } from '../store/relay.repository.js';
+import { UNOWNED_ERROR, type RelayRepository, type RelayStatus } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
 import { DestinationSupervisor, InputPeers, type DestinationSpec } from './destination.supervisor.js';
 import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
@@ -74,6 +74,8 @@ interface OwnedShow {
   /** As last read: the partner's enabled targets and the show (mirror.updated carries the show view's `enabled` and pin `reason`). */
   enabledTargets?: Set<string>;
   desired?: DesiredShow;
+  /** Destinations whose check keeps failing while their push runs: warned once per streak, not every pass. */
+  checkFailing?: Set<string>;
 }
 
 const showKeyOf = (p: string, s: string): string => JSON.stringify([p, s]);
@@ -135,7 +137,11 @@ export class RelayService {
     if (this.timer) clearTimeout(this.timer);
     if (this.renewTimer) clearInterval(this.renewTimer);
     await this.ticking?.catch(() => undefined);
-    await Promise.all([...this.owned.values()].map((o) => this.release(o, 'stopped')));
+    // Handed back, not finished: the shows are still live, and another relay process takes them over
+    // (at once: the leases are dropped). Until one does, each destination says what the views say of a
+    // show nobody relays (README "Video relay"): `idle`, nobody relays it. `stopped` is a show's end;
+    // a relay process's SIGTERM reported it, to the views and in mirror.updated, for every live mirror.
+    await Promise.all([...this.owned.values()].map((o) => this.release(o, 'idle', true, UNOWNED_ERROR)));
     const proxy = this.proxy;
     this.proxy = undefined;
     await (await proxy?.catch(() => undefined))?.close();
@@ -189,11 +195,12 @@ export class RelayService {
     );
   }
 
-  private async release(o: OwnedShow, state: 'stopped' | 'idle', dropLease = true): Promise<void> {
+  /** `handedBack`: the show goes on without this process (its lastError); its final statuses are written as for a stop. */
+  private async release(o: OwnedShow, state: 'stopped' | 'idle', dropLease = true, handedBack?: string): Promise<void> {
     this.owned.delete(showKeyOf(o.partnerId, o.showId));
-    await Promise.all([...[...o.dests.values()].map((d) => d.stop(state)), o.puller?.sup.stop()]);
+    await Promise.all([...[...o.dests.values()].map((d) => d.stop(state, handedBack)), o.puller?.sup.stop()]);
     o.puller?.proxied?.close();
-    if (state === 'stopped') {
+    if (state === 'stopped' || handedBack !== undefined) {
       // The final state goes to the mirror view (the owner is the only writer of a show's statuses).
       await Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status).catch(() => undefined)));
     }
@@ -278,6 +285,7 @@ export class RelayService {
     for (const [targetId, sup] of o.dests) {
       if (!wanted.has(targetId)) {
         o.dests.delete(targetId);
+        o.checkFailing?.delete(targetId);
         await sup.stop('stopped');
         await relay.setStatus(partnerId, showId, targetId, sup.status);
       }
@@ -296,10 +304,28 @@ export class RelayService {
         await this.waiting(o, targetId, sup);
         continue;
       }
+      const destination = joinStreamUrl(w.ingest.url, w.ingest.streamKey);
       let output: string;
       try {
         output = await this.checkedOutput(w.ingest);
       } catch (err) {
+        if (sup && !sup.halted && sup.sameAs({ input, output: '', secrets, destination })) {
+          // This pass's check of a destination whose push runs, or waits in its restart back-off,
+          // failed (a resolver that timed out once, an answer refused now): the run keeps its
+          // connection to the address checked when it started, and its restarts, as always, use the
+          // last address that passed a check. Stopping it cut the platform's stream for a DNS hiccup;
+          // one between two runs reported the destination failed and reset its back-off. (Not halted
+          // and the same input: a started supervisor, which restarts by itself.)
+          // A warning once per streak (a host that stays unresolvable while the push runs is worth an
+          // operator's look: its next restart cannot start); each further pass of the streak at debug.
+          o.checkFailing ??= new Set();
+          const first = !o.checkFailing.has(targetId);
+          o.checkFailing.add(targetId);
+          dlog[first ? 'warn' : 'debug']({ reason: maskSecrets((err as Error).message, secrets) }, 'relay destination check failed; its running push goes on');
+          sup.setSourceKnown(!!source);
+          sup.setInputStalled(!!source?.stalledSince);
+          continue;
+        }
         if (!sup || sup.status.state !== 'failed') {
           await sup?.stop('idle');
           sup = this.newSupervisor(o, targetId, { input, output: '', secrets }, dlog, sup?.status);
@@ -308,7 +334,10 @@ export class RelayService {
         }
         continue;
       }
-      const spec: DestinationSpec = { input, output, secrets };
+      if (o.checkFailing?.delete(targetId)) dlog.info('relay destination check passes again');
+      // `destination`: the ingest as given. Its host's checked address (in `output`) can change from one
+      // pass's DNS answer to the next (round-robin, geo DNS); that keeps the push running (readdress).
+      const spec: DestinationSpec = { input, output, secrets, destination };
       // A halted supervisor (stopped to idle while its input was gone) never starts again: replace it.
       if (!sup || !sup.sameAs(spec) || sup.halted || sup.status.state === 'stopped' || sup.status.state === 'failed') {
         if (sup) await sup.stop('idle');
@@ -318,6 +347,7 @@ export class RelayService {
         sup.setInputStalled(!!source?.stalledSince);
         sup.start();
       } else {
+        sup.readdress(spec);
         sup.setSourceKnown(!!source);
         sup.setInputStalled(!!source?.stalledSince);
       }

@@ -6,8 +6,9 @@
  * Protocol, as the public API reference describes it:
  *  - `Authorization: Token <api key>` (a Bearer header is refused with 401). A key belongs to one
  *    organisation (src/simulators/sim.accounts.ts: the seeded ones, more from `POST
- *    /_sim/bambuser/accounts {orgId?, scopes?}`: a new organisation, or another key of one); an unknown key → 401. A show belongs to the organisation
- *    whose key created it (or `POST /_sim/bambuser/shows {title, account?}`, account = org id):
+ *    /_sim/bambuser/accounts {orgId?, scopes?}`: a new organisation, or another key of one); a key never
+ *    seen is a new organisation's, with every scope (CONTRACT §9: any non-empty credentials). A show
+ *    belongs to the organisation whose key created it (or `POST /_sim/bambuser/shows {title, account?}`, account = org id):
  *    another organisation's show answers 404 on every route, and its webhooks go to its own
  *    organisation's subscriptions only. Keys have scopes (all unless the account names fewer); an
  *    endpoint needing another answers 403 naming the scope.
@@ -25,14 +26,16 @@
  *    `startBroadcast(showId)` / `stopBroadcast(showId)` on the simulator object (effects show.started /
  *    show.ended).
  * Our model where the public reference says nothing: list paging (`limit` ≤ 100, opaque `cursor`,
- * newest first), error bodies `{statusCode, error, message}`, and the order stats shape (see
+ * newest first), error bodies `{statusCode, error, message}`, a show product's validation (400 for a
+ * publicUrl that is no http(s) URL or an empty productReference; a highlight naming a product that is
+ * not the show's is a 400 too), and the order stats shape (see
  * src/targets/bambuser/bambuser.schemas.ts). `PUT /_sim/bambuser/webhook {url, secret}` registers a
  * webhook for every topic whose custom header is `x-webhook-secret: <secret>`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { minorToDecimal } from '../targets/decimal-amount.js';
-import { seededAccounts, type BambuserSimAccount } from './sim.accounts.js';
+import { registerRevocations, seededAccounts, type BambuserSimAccount } from './sim.accounts.js';
 import {
   SimPlatform,
   SimProblem,
@@ -249,6 +252,9 @@ export function createBambuserSimulator(): BambuserSimulator {
   const events = new Map<string, BmbEvent>();
   /** The organisations and their keys; the account behind each request. */
   let accounts: BambuserSimAccount[] = seededAccounts('bambuser');
+  /** Keys an organisation revoked (`POST /_sim/bambuser/revocations`). */
+  const revoked = new Set<string>();
+  const newOrgId = (): string => `simOrg${randomId(9).replace(/[-_]/g, 'x')}`;
   const accountOf = new WeakMap<object, BambuserSimAccount>();
   const eventOrg = new Map<string, string>();
   let showSeq = 0;
@@ -258,6 +264,7 @@ export function createBambuserSimulator(): BambuserSimulator {
     events.clear();
     showSeq = 0;
     accounts = seededAccounts('bambuser');
+    revoked.clear();
     eventOrg.clear();
   });
 
@@ -433,8 +440,13 @@ export function createBambuserSimulator(): BambuserSimulator {
             return send(reply, errorReply(401, `Unauthorized: ${hint}`));
           }
           const key = m[1];
-          const account = accounts.find((a) => a.apiKey === key);
-          if (!account) return send(reply, errorReply(401, 'Invalid or revoked API key'));
+          if (revoked.has(key)) return send(reply, errorReply(401, 'Invalid or revoked API key'));
+          // A key never seen is a new organisation's, with every scope (CONTRACT §9: any non-empty credentials).
+          let account = accounts.find((a) => a.apiKey === key);
+          if (!account) {
+            account = { orgId: newOrgId(), apiKey: key };
+            accounts.push(account);
+          }
           const full = sim.takeKeySlot(key);
           if (full) return send(reply, tooMany(full));
           accountOf.set(req.raw, account);
@@ -551,6 +563,10 @@ export function createBambuserSimulator(): BambuserSimulator {
       const s = findShow((req.params as { showId: string }).showId, req);
       const b = bodyOf(req);
       if (!isHttpUrl(b.publicUrl)) throw new BmbError(400, 'publicUrl is required and must be an http(s) URL');
+      // Our model (the reference names the fields, not their rules): a product reference, when given,
+      // names the merchant's product, so an empty one is refused (Joi's default for a string field, in
+      // the Boom error body this simulator models).
+      if (b.productReference === '') throw new BmbError(400, '"productReference" is not allowed to be empty');
       // Like most "add" endpoints, adding the same URL twice adds it twice: callers look first.
       const p: BmbProduct = {
         id: randomId(10).replace(/[-_]/g, 'x'),
@@ -668,12 +684,13 @@ export function createBambuserSimulator(): BambuserSimulator {
 
   /** A new API key (what an admin makes in BamHub), of a new organisation or of `orgId`, with fewer scopes if asked. */
   async function control(app: FastifyInstance): Promise<void> {
+    registerRevocations(app, revoked);
     app.post('/accounts', async (req, reply) => {
       const b = AccountBody.safeParse(req.body ?? {});
       if (!b.success) throw new SimProblem(400, 'Invalid request body', `expected {orgId?, scopes?: [${BAMBUSER_SCOPES.join(', ')}]}`);
       // With orgId: another key of that organisation.
       if (b.data.orgId !== undefined && !accounts.some((a) => a.orgId === b.data.orgId)) throw new SimProblem(404, 'Unknown account', `no Bambuser organisation ${b.data.orgId}`);
-      const account: BambuserSimAccount = { orgId: b.data.orgId ?? `simOrg${randomId(9).replace(/[-_]/g, 'x')}`, apiKey: `bmb_sim_${randomId(24)}`, ...(b.data.scopes ? { scopes: b.data.scopes } : {}) };
+      const account: BambuserSimAccount = { orgId: b.data.orgId ?? newOrgId(), apiKey: `bmb_sim_${randomId(24)}`, ...(b.data.scopes ? { scopes: b.data.scopes } : {}) };
       accounts.push(account);
       return reply.code(201).send({ ...account, credentials: { apiKey: account.apiKey } });
     });

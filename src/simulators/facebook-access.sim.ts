@@ -36,10 +36,14 @@ export class FbPermissions {
     this.granted.clear();
   }
 
-  /** `known`: the token is one the simulator issued (an unknown one is not valid and has no scopes). */
-  debugToken(inputToken: string | undefined, known: boolean): Record<string, unknown> {
+  /**
+   * `state`: `valid`, a token the simulator issued; `revoked`, one the Page admin revoked (Graph
+   * answers `is_valid: false` with the error the token now gets: code 190, subcode 460, session
+   * invalidated); `unknown`, one it never issued (not valid either). Neither has scopes.
+   */
+  debugToken(inputToken: string | undefined, state: 'valid' | 'revoked' | 'unknown'): Record<string, unknown> {
     if (!inputToken) throw new GraphError(graphError(400, 100, '(#100) The parameter input_token is required'));
-    const dead = !known;
+    const dead = state !== 'valid';
     const scopes = dead ? [] : [...this.of(inputToken)].sort();
     const now = Math.floor(Date.now() / 1000);
     return {
@@ -54,6 +58,9 @@ export class FbPermissions {
         scopes,
         granular_scopes: scopes.map((scope) => ({ scope })),
         user_id: '100000000000042',
+        ...(state === 'revoked'
+          ? { error: { code: 190, subcode: 460, message: 'Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.' } }
+          : {}),
       },
     };
   }

@@ -8,15 +8,20 @@
  * Protocol, as the Graph API and Live Video API docs describe it:
  *  - access token in `Authorization: Bearer|OAuth <token>` or the `access_token` parameter: a Page
  *    access token works for its own Page only (src/simulators/sim.accounts.ts: the seeded Pages,
- *    more from `POST /_sim/facebook/accounts {pageId?}`, a new Page or another token of one); an
- *    unknown token → code 190 (as is every request hit by the `token_expired` fault: subcode 463,
- *    session expired); another Page's edges and live videos answer Graph's "Object with ID … does
+ *    more from `POST /_sim/facebook/accounts {pageId?}`, a new Page or another token of one); a
+ *    token never seen is a new Page's (CONTRACT §9: any non-empty credentials), with the id the
+ *    request names when no Page, live video or video has it; a made-up token for an existing Page →
+ *    code 190 (as is every request hit by the `token_expired` fault: subcode 463, session expired); another Page's edges and live videos answer Graph's "Object with ID … does
  *    not exist, cannot be loaded due to missing permissions" (code 100, subcode 33);
  *  - parameters in the query or a form-encoded (or JSON) body; answers in Graph's shapes, errors as
  *    `{"error":{"message","type","code","error_subcode","fbtrace_id"}}`, mostly with HTTP 400;
  *  - `POST /{page-id}/live_videos` with `status` LIVE_NOW | UNPUBLISHED | SCHEDULED_UNPUBLISHED (the
  *    last needs `event_params` — a unix start time, bare or as `{"start_time": …}` — at least 10
- *    minutes and at most 7 days ahead, as Facebook refuses a closer start) → `{id, stream_url, secure_stream_url}`; `GET /{page-id}/live_videos` (newest first; its
+ *    minutes and at most 7 days ahead, as Facebook refuses a closer start: `PUT /_sim/facebook/limits
+ *    {minScheduleLeadSec}` lowers that for tests only) → `{id, stream_url, secure_stream_url}`; a
+ *    scheduled video goes live by itself at its planned start while its stream URL receives data, or
+ *    when data arrives after it ("The broadcast will appear … at the planned start time as long as it
+ *    is receiving stream data", Schedule a Broadcast); `GET /{page-id}/live_videos` (newest first; its
  *    cursors mark a video, as Graph's mark an item, so videos made or deleted meanwhile shift nothing);
  *    `GET /{id}?fields=…`; `POST /{id}` with title/description/event_params, `status=LIVE_NOW`
  *    (publish), `status=SCHEDULED_CANCELED`, or `end_live_video=true` (a request refused in any part
@@ -69,8 +74,8 @@ import {
   type Params,
 } from './facebook-graph.sim.js';
 import { FbPermissions } from './facebook-access.sim.js';
-import { FbCatalog, registerLiveShopping } from './facebook-shopping.sim.js';
-import { seededAccounts, type FacebookSimAccount } from './sim.accounts.js';
+import { FB_AVAILABILITY, FbCatalog, registerLiveShopping } from './facebook-shopping.sim.js';
+import { registerRevocations, seededAccounts, type FacebookSimAccount } from './sim.accounts.js';
 import { servedGraphVersion } from './facebook-versions.sim.js';
 import { SimPlatform, SimProblem, firstUrl, installSimApiHooks, randomId, type PlatformSimulator } from './sim.platform.js';
 import { hasId } from '../lib/id-record.js';
@@ -83,6 +88,11 @@ type FacebookExtraLimits = {
   maxLiveSec: number;
   /** The day (epoch ms) the Graph version calendar is read at; 0 = now. */
   graphClockMs: number;
+  /**
+   * The shortest lead of a scheduled start (Facebook: 10 minutes). Only for tests of what happens at
+   * the planned start, which cannot wait 10 minutes: lowering it is no model of Facebook.
+   */
+  minScheduleLeadSec: number;
 };
 
 const MAX_SCHEDULE_AHEAD_SEC = 7 * 24 * 3600;
@@ -112,7 +122,7 @@ const LIVE_VIDEO_WRITE = ['pages_read_engagement', 'pages_manage_posts'] as cons
 const PAGE_READ = ['pages_read_engagement'] as const;
 const AccountBody = z.object({ pageId: z.string().regex(/^\d{1,20}$/).optional() });
 const PermissionsBody = z.object({ token: z.string().min(1), granted: z.array(z.string().min(1)) });
-const CatalogBody = z.object({ items: z.array(z.object({ retailer_id: z.string().min(1), name: z.string().optional() })) });
+const CatalogBody = z.object({ items: z.array(z.object({ retailer_id: z.string().min(1), name: z.string().optional(), availability: z.enum(FB_AVAILABILITY).optional() })) });
 
 type Status = 'UNPUBLISHED' | 'SCHEDULED_UNPUBLISHED' | 'LIVE' | 'LIVE_STOPPED' | 'VOD' | 'SCHEDULED_CANCELED' | 'SCHEDULED_EXPIRED';
 
@@ -150,21 +160,29 @@ interface FbLiveVideo {
 export function createFacebookSimulator(): PlatformSimulator {
   const sim = new SimPlatform<FacebookExtraLimits>('facebook', {
     // Pages run on business-use-case limits far above what a mirror needs: no window by default.
-    extraLimits: { ingestTtlSec: 24 * 3600, maxLiveSec: 8 * 3600, graphClockMs: 0 },
+    extraLimits: { ingestTtlSec: 24 * 3600, maxLiveSec: 8 * 3600, graphClockMs: 0, minScheduleLeadSec: MIN_SCHEDULE_LEAD_SEC },
   });
   const videos = new Map<string, FbLiveVideo>();
   const streams = streamsOf(sim);
+  // Data reaching a scheduled video's stream URL after its planned start puts it on air (startWhenDue).
+  streams.onReceiving((key, receiving) => {
+    if (!receiving) return;
+    for (const v of videos.values()) if (v.streamKey === key) startWhenDue(v);
+  });
   const permissions = new FbPermissions();
   const catalog = new FbCatalog();
   /** The Pages and their tokens; per request: the access token and its Page, and the Graph version that answers. */
   let pages: FacebookSimAccount[] = seededAccounts('facebook');
   const tokens = new WeakMap<object, string>();
+  /** Page tokens a Page admin revoked (`POST /_sim/facebook/revocations`). */
+  const revoked = new Set<string>();
   const pageOfReq = new WeakMap<object, string>();
   const servedVersions = new WeakMap<object, string>();
   let seq = 0;
   sim.onReset(() => {
     videos.clear();
     pages = seededAccounts('facebook');
+    revoked.clear();
     permissions.clear();
     catalog.clear();
     seq = 0;
@@ -216,6 +234,20 @@ export function createFacebookSimulator(): PlatformSimulator {
     if (!v || v.pageId !== pageOfReq.get(req.raw)) throw noSuchObject(id, verb);
     return v;
   }
+  /**
+   * A token never seen is a new Page's (CONTRACT §9: any non-empty credentials): the Page the request
+   * names when that id is free (no Page, live video or video has it), else one with a new id. A made-up
+   * token for an existing Page is no token of it: undefined (190, as before).
+   */
+  function newPageFor(token: string, id: string | undefined): FacebookSimAccount | undefined {
+    if (id !== undefined && pages.some((a) => a.pageId === id)) return undefined;
+    const free = id !== undefined && /^\d{1,20}$/.test(id) && !videos.has(id) && !byVideoId(id);
+    const page: FacebookSimAccount = { pageId: free ? id : newPageId(), pageAccessToken: token };
+    pages.push(page);
+    return page;
+  }
+  const newPageId = (): string => `1048576${numericId().slice(-8).padStart(8, '0')}`;
+
   /** Throws unless `pageId` is the calling token's Page. */
   function ownPage(pageId: string, verb: 'get' | 'post', req: FastifyRequest): void {
     if (pageId !== pageOfReq.get(req.raw)) throw noSuchObject(pageId, verb);
@@ -229,7 +261,7 @@ export function createFacebookSimulator(): PlatformSimulator {
 
   function validStart(unix: number, now: number): number {
     const nowSec = Math.floor(now / 1000);
-    if (unix < nowSec + MIN_SCHEDULE_LEAD_SEC || unix > nowSec + MAX_SCHEDULE_AHEAD_SEC) {
+    if (unix < nowSec + sim.limits.minScheduleLeadSec || unix > nowSec + MAX_SCHEDULE_AHEAD_SEC) {
       throw invalidParam(
         '(#100) The scheduled start time must be at least 10 minutes and no more than 7 days from now',
         undefined,
@@ -253,6 +285,32 @@ export function createFacebookSimulator(): PlatformSimulator {
   function stop(v: FbLiveVideo): void {
     v.status = 'LIVE_STOPPED';
     sim.recordEffect({ type: 'show.ended', externalId: v.id, title: v.title });
+  }
+
+  /**
+   * A scheduled live video goes live by itself: "The broadcast will appear on the node's
+   * timeline/feed at the planned start time as long as it is receiving stream data" (Live Video API,
+   * Schedule a Broadcast). At the planned start when its stream URL is receiving, or as soon as data
+   * arrives after it; before it the data is a preview. No POST status=LIVE_NOW is needed for that.
+   */
+  function startWhenDue(v: FbLiveVideo, now = Date.now()): void {
+    if (videos.get(v.id) !== v || v.status !== 'SCHEDULED_UNPUBLISHED' || v.plannedStart === undefined) return;
+    if (now < v.plannedStart * 1000 || ingestExpired(v, now) || !streams.receiving(v.streamKey)) return;
+    goLive(v);
+  }
+
+  /**
+   * Look again at the planned start (a timer per planned start: one a reschedule made stale stops; a
+   * timer that fires a little early, as they may, waits out the rest).
+   */
+  function watchPlannedStart(v: FbLiveVideo): void {
+    const at = v.plannedStart;
+    if (at === undefined) return;
+    sim.schedule(at * 1000 - Date.now(), () => {
+      if (v.plannedStart !== at) return;
+      if (Date.now() < at * 1000) watchPlannedStart(v);
+      else startWhenDue(v);
+    });
   }
 
   function createVideo(pageId: string, p: Params, now: number): FbLiveVideo {
@@ -283,6 +341,7 @@ export function createFacebookSimulator(): PlatformSimulator {
     videos.set(v.id, v);
     sim.recordEffect({ type: 'show.created', externalId: v.id, title: v.title });
     if (status === 'LIVE_NOW') goLive(v);
+    watchPlannedStart(v);
     return v;
   }
 
@@ -305,6 +364,7 @@ export function createFacebookSimulator(): PlatformSimulator {
     const before = JSON.stringify([v.title, v.description, v.plannedStart]);
     if (p.title !== undefined) v.title = p.title;
     if (p.description !== undefined) v.description = p.description;
+    const moved = v.plannedStart !== plannedStart;
     v.plannedStart = plannedStart;
     if (JSON.stringify([v.title, v.description, v.plannedStart]) !== before) sim.recordEffect({ type: 'show.updated', externalId: v.id, title: v.title });
 
@@ -313,6 +373,8 @@ export function createFacebookSimulator(): PlatformSimulator {
     } else if (change === 'cancel') {
       v.status = 'SCHEDULED_CANCELED';
       sim.recordEffect({ type: 'show.cancelled', externalId: v.id, title: v.title });
+    } else if (moved) {
+      watchPlannedStart(v);
     }
   }
 
@@ -379,7 +441,8 @@ export function createFacebookSimulator(): PlatformSimulator {
         const header = req.headers.authorization ?? '';
         const token = /^(?:Bearer|OAuth)\s+(\S+)$/i.exec(header)?.[1] ?? paramsOf(req).access_token;
         if (!token) return send(reply, graphError(400, 104, 'An access token is required to request this resource.'));
-        const page = pages.find((a) => a.pageAccessToken === token);
+        if (revoked.has(token)) return send(reply, invalidToken());
+        const page = pages.find((a) => a.pageAccessToken === token) ?? newPageFor(token, (req.params as { id?: string }).id);
         if (!page) return send(reply, invalidToken());
         tokens.set(req.raw, token);
         pageOfReq.set(req.raw, page.pageId);
@@ -401,12 +464,13 @@ export function createFacebookSimulator(): PlatformSimulator {
 
   /** Facebook-only control: what each token may do, and the Page's catalog. */
   async function control(app: FastifyInstance): Promise<void> {
+    registerRevocations(app, revoked);
     // A Page access token: of a new Page, or another one of `pageId` (each Page admin's login gives one).
     app.post('/accounts', async (req, reply) => {
       const b = AccountBody.safeParse(req.body ?? {});
       if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {pageId?: string}');
       if (b.data.pageId !== undefined && !pages.some((a) => a.pageId === b.data.pageId)) throw new SimProblem(404, 'Unknown account', `no Facebook Page ${b.data.pageId}`);
-      const account: FacebookSimAccount = { pageId: b.data.pageId ?? `1048576${numericId().slice(-8).padStart(8, '0')}`, pageAccessToken: `EAAGsim${randomId(24).replace(/[-_]/g, 'x')}` };
+      const account: FacebookSimAccount = { pageId: b.data.pageId ?? newPageId(), pageAccessToken: `EAAGsim${randomId(24).replace(/[-_]/g, 'x')}` };
       pages.push(account);
       return reply.code(201).send({ ...account, credentials: { pageId: account.pageId, pageAccessToken: account.pageAccessToken } });
     });
@@ -418,7 +482,7 @@ export function createFacebookSimulator(): PlatformSimulator {
     });
     app.put('/catalog', async (req) => {
       const b = CatalogBody.safeParse(req.body);
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {items: [{retailer_id: string, name?: string}]}');
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {items: [{retailer_id: string, name?: string, availability?: string}]}');
       return { items: catalog.set(b.data.items) };
     });
   }
@@ -428,7 +492,9 @@ export function createFacebookSimulator(): PlatformSimulator {
 
     api.get('/:version/debug_token', async (req) => {
       const input = paramsOf(req).input_token;
-      return permissions.debugToken(input, pages.some((a) => a.pageAccessToken === input));
+      // A revoked token is a token Graph knows, and no longer valid (the adapter must not trust it).
+      const state = input !== undefined && revoked.has(input) ? 'revoked' : pages.some((a) => a.pageAccessToken === input) ? 'valid' : 'unknown';
+      return permissions.debugToken(input, state);
     });
 
     api.post('/:version/:id/live_videos', async (req) => {

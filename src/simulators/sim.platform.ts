@@ -82,6 +82,8 @@ export interface SimFaults {
   /** `timeout`: how long the response is withheld before the socket is destroyed. */
   hangMs: number;
   seed?: number;
+  /** `429`: the Retry-After the fault answers with, where the platform sends one (Whatnot, Bambuser); the platform's own default otherwise. */
+  retryAfter?: string;
 }
 
 /** Limits every platform has; platforms add their own numeric knobs through `X` (e.g. streamActivationMs). */
@@ -234,6 +236,13 @@ export class SimTokens {
     const exp = this.tokens.get(token);
     if (exp === undefined) return 'unknown';
     return Date.now() < exp ? 'valid' : 'expired';
+  }
+
+  /** This token stops working now; false when it was never issued. */
+  expire(token: string): boolean {
+    if (!this.tokens.has(token)) return false;
+    this.tokens.set(token, Date.now() - 1);
+    return true;
   }
 
   /** Every outstanding token stops working now (the `token_expired` fault). */
@@ -394,8 +403,14 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
 
   // --- faults -----------------------------------------------------------------------------
 
-  setFaults(f: { rate: number; kinds: FaultKind[]; hangMs?: number | undefined; seed?: number | undefined }): SimFaults {
-    this.faults = { rate: f.rate, kinds: [...f.kinds], hangMs: f.hangMs ?? DEFAULT_FAULTS.hangMs, ...(f.seed !== undefined ? { seed: f.seed } : {}) };
+  setFaults(f: { rate: number; kinds: FaultKind[]; hangMs?: number | undefined; seed?: number | undefined; retryAfter?: string | undefined }): SimFaults {
+    this.faults = {
+      rate: f.rate,
+      kinds: [...f.kinds],
+      hangMs: f.hangMs ?? DEFAULT_FAULTS.hangMs,
+      ...(f.seed !== undefined ? { seed: f.seed } : {}),
+      ...(f.retryAfter !== undefined ? { retryAfter: f.retryAfter } : {}),
+    };
     this.random = f.seed !== undefined ? seededRandom(f.seed) : Math.random;
     return this.faults;
   }
@@ -662,7 +677,8 @@ export interface PlatformSimulator {
   /**
    * POST /_sim/{platform}/shows: create a show the way an operator would in the platform's app, on
    * `account` (the channel / shop / seller / organisation / Page id; the first seeded account by
-   * default; an unknown one is a SimProblem 404).
+   * default, except on TikTok and Whatnot, where a show made without one is the first account's to
+   * use it; an unknown one is a SimProblem 404).
    */
   createShowByHand?(title: string, account?: string): string;
   /** POST /_sim/{platform}/orders refuses (404) an externalId for which this returns false. */

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { CheckedMoneySchema as MoneySchema } from '../domain/money.js';
+import { acceptEmptyJsonBody } from '../lib/empty-json-body.js';
 import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
 import { FAULT_KINDS, SimProblem, type PlatformSimulator, type PlatformSimulatorFactory } from './sim.platform.js';
 import { createYoutubeSimulator } from './youtube.sim.js';
@@ -40,6 +41,7 @@ const FaultsBody = z.object({
   kinds: z.array(z.enum(FAULT_KINDS)),
   hangMs: z.number().int().min(0).max(600_000).optional(),
   seed: z.number().int().optional(),
+  retryAfter: z.string().max(64).optional(),
 });
 const count = z.number().int().min(0);
 const BaseLimitsBody = z.object({
@@ -87,7 +89,15 @@ export interface SimulatorAppOptions {
 export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstance {
   const simulators = opts.simulators ?? PLATFORM_SIMULATORS.map((f) => f());
   const byName = new Map<string, PlatformSimulator>(simulators.map((s) => [s.platform, s]));
-  const app = Fastify({ logger: opts.logger ? { level: 'info' } : false });
+  // The platforms take path segments far longer than Fastify's default limit for a parameter (100,
+  // answered 414): a product id of 101-128 characters (a contract id, sent as TikTok's or Whatnot's
+  // product id in the path when the product has no sku) was refused here, and the show's whole mirror
+  // on both simulators failed, where the simulators' own checks take ids up to 128 (and platform order
+  // ids up to 256, percent-encoded in the path).
+  const app = Fastify({ logger: opts.logger ? { level: 'info' } : false, routerOptions: { maxParamLength: 2048 } });
+  // An empty application/json body is no body: `POST /_sim/reset` from a client that labels every
+  // request JSON was a 400. (The platform APIs parse their own bodies.)
+  acceptEmptyJsonBody(app);
 
   for (const s of simulators) {
     void app.register(s.plugin, { prefix: `/${s.platform}` });
@@ -171,6 +181,16 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
     // the RTMP address the platform's app shows for it (Facebook: the live video's own stream key)
     const streams = streamsOf(s.sim);
     return reply.code(201).send({ externalId, ingest: streams.ingestOf(externalId) ?? streams.issue(externalId) });
+  });
+
+  // The RTMP address the platform's app shows for a show that exists (one the API made, e.g. on
+  // Bambuser, whose API gives no ingest): what an operator copies from the app to link it.
+  app.get('/_sim/:platform/shows/:externalId/ingest', async (req) => {
+    const s = platformOf(req);
+    const { externalId } = req.params as { externalId: string };
+    if (!s.showExists?.(externalId)) throw new SimProblem(404, 'Show not found', `${s.platform} has no show ${externalId}`);
+    const streams = streamsOf(s.sim);
+    return streams.ingestOf(externalId) ?? streams.issue(externalId);
   });
 
   app.get('/_sim/:platform/streams', async (req) => streamsOf(platformOf(req).sim).list());

@@ -25,16 +25,21 @@
  * Credentials (src/simulators/sim.accounts.ts): apps (app_key → app_secret) and shops are registered
  * in the simulator, as in Partner Center; the seeded ones, and more from `POST /_sim/tiktok/apps
  * {appKey, appSecret}` and `POST /_sim/tiktok/accounts {appKey?, limited?}` (a shop authorising an
- * app: its shop_cipher and refresh token). The token endpoints refuse an unknown app_key, a wrong
- * app_secret (36004005) and a refresh token not issued to that app (36004004); every signed call is
+ * app: its shop_cipher and refresh token). The token endpoints refuse a known app_key with a wrong
+ * app_secret (36004005) and a refresh token issued to another app (36004004); credentials never seen
+ * are accounts that exist (CONTRACT §9: any non-empty credentials): an unknown app_key is registered
+ * with the app_secret given, an unknown refresh token is a new shop's authorisation of that app, with
+ * the `shop_cipher` the refresh names if no shop has it (else a new one); every signed call is
  * checked against the registered app_secret; an access token works with its own app_key and its own
  * shop's shop_cipher only (another cipher: 36009004 "Invalid identifier…"); a shop authorised with
  * `limited` lacks the affiliate scopes. A room belongs to the shop it was started in, and a shop sees
  * only its own rooms' orders.
  * TikTok has no API for LIVE rooms: `POST /_sim/tiktok/shows {title, account?}` is the creator of
- * shop `account` (a shop id; the first seeded shop by default) going live in the app.
+ * shop `account` (a shop id or shop cipher) going live in the app; without `account` the room is the
+ * first shop's to pin in it (until then every shop sees its orders): the operator went live as the
+ * account the target's credentials are, whatever they are (CONTRACT §9).
  * The promotion-link API names no room, so its `product.pinned` effect is put on the calling shop's
- * most recently started room. Webhooks are signed with the app the room's shop authorised; `PUT
+ * most recently started room (counting unclaimed ones). Webhooks are signed with the app the room's shop authorised; `PUT
  * /_sim/tiktok/webhook {secret}` may name it as `<app_key>:<app_secret>` (TikTok signs with both).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -43,7 +48,7 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { applyBps, currencyExponent, type Money } from '../domain/money.js';
-import { SIM_ACCOUNTS, seededAccounts, type TiktokSimShop } from './sim.accounts.js';
+import { SIM_ACCOUNTS, registerRevocations, seededAccounts, type TiktokSimShop } from './sim.accounts.js';
 import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimRefund, type SimReply } from './sim.platform.js';
 
 type TiktokExtraLimits = {
@@ -79,6 +84,8 @@ const TOKEN_SHAPE = /^[A-Z]{3}_/;
 /** `GET /authorization/202309/shops` (Get Authorized Shops): signed, without shop_cipher. */
 const AUTHORIZED_SHOPS_PATH = '/authorization/202309/shops';
 export const TIKTOK_SIM_SHOP_ID = SIM_ACCOUNTS.tiktok.shops[0]!.shopId;
+/** The shop of a room made by hand without `account`, until a shop pins in it. */
+const UNCLAIMED = '';
 const TOKEN_TTL_SEC = 7 * 86_400; // access tokens live about a week
 const REFRESH_TTL_SEC = 365 * 86_400;
 const AUTH_PREFIX = '/api/v2/token/';
@@ -228,10 +235,11 @@ class TiktokState {
   /** access token → the app, shop and scopes it was issued for. */
   tokenInfo = new Map<string, { appKey: string; shop: TiktokSimShop; scopes: string[] }>();
   rooms = new Map<string, TtRoom>();
-  /** shop id → its most recently started room. */
-  lastRoomOf = new Map<string, string>();
   /** product id → its promotion link (TikTok hands out a stable link per product). */
   links = new Map<string, string>();
+
+  /** Refresh tokens a seller revoked (deauthorised the app): `POST /_sim/tiktok/revocations`. */
+  revoked = new Set<string>();
 
   constructor() {
     this.clear();
@@ -242,9 +250,28 @@ class TiktokState {
     this.apps = new Map(seeded.apps.map((a) => [a.appKey, a.appSecret]));
     this.shops = seeded.shops;
     this.tokenInfo.clear();
+    this.revoked.clear();
     this.rooms.clear();
-    this.lastRoomOf.clear();
     this.links.clear();
+  }
+
+  /** A shop that authorised app `appKey` (a new cipher and refresh token unless given). */
+  newShop(appKey: string, given: Partial<Pick<TiktokSimShop, 'shopCipher' | 'refreshToken' | 'limited'>>): TiktokSimShop {
+    const shopId = `749${randomBytes(8).readBigUInt64BE(0).toString().padStart(16, '0').slice(0, 16)}`;
+    const shop: TiktokSimShop = { shopId, shopCipher: `ROW_${randomId(16)}`, appKey, refreshToken: `ROW_${randomId(24)}`, ...given };
+    this.shops.push(shop);
+    return shop;
+  }
+
+  /**
+   * The room a shop's promotion link goes to: its most recently started one, counting the rooms made
+   * by hand without an account (the first shop to pin in one of those claims it: the operator went live
+   * as the account the target's credentials are, whatever they are, CONTRACT §9).
+   */
+  currentRoomOf(shopId: string): string | undefined {
+    const room = [...this.rooms.values()].reverse().find((r) => r.shopId === shopId || r.shopId === UNCLAIMED);
+    if (room?.shopId === UNCLAIMED) room.shopId = shopId;
+    return room?.id;
   }
 
   shopById(shopId: string): TiktokSimShop | undefined {
@@ -269,7 +296,10 @@ export function createTiktokSimulator(): PlatformSimulator {
   /** The orders on the calling shop's rooms (a shop sees no other shop's orders). */
   const ordersOf = (req: FastifyRequest): SimOrder[] => {
     const shopId = shopOf.get(req.raw)?.shopId;
-    return [...sim.orders.values()].filter((o) => state.rooms.get(o.externalId)?.shopId === shopId);
+    return [...sim.orders.values()].filter((o) => {
+      const owner = state.rooms.get(o.externalId)?.shopId;
+      return owner === shopId || owner === UNCLAIMED;
+    });
   };
 
   function newRoomId(): string {
@@ -397,8 +427,10 @@ export function createTiktokSimulator(): PlatformSimulator {
       const secret = q.app_secret ?? '';
       if (!appKey || !secret) throw new TtError(400, TT_CODE.INVALID_PARAM, 'app_key and app_secret are required');
       const known = state.apps.get(appKey);
-      if (known === undefined) throw new TtError(200, TT_CODE.COMMON_REFUSAL, MSG.appKey);
-      if (!sameText(known, secret)) throw new TtError(200, TT_CODE.APP_SECRET_MISMATCH, 'app_secret does not match app_key');
+      // An app never seen is registered with the secret given (CONTRACT §9: any non-empty credentials),
+      // so its signatures verify; a known app takes its own secret only.
+      if (known === undefined) state.apps.set(appKey, secret);
+      else if (!sameText(known, secret)) throw new TtError(200, TT_CODE.APP_SECRET_MISMATCH, 'app_secret does not match app_key');
       return appKey;
     };
     const deadGrant = (): TtError => new TtError(200, TT_CODE.REFRESH_TOKEN_INVALID, 'refresh_token is invalid or expired: the seller must authorise the app again');
@@ -409,9 +441,14 @@ export function createTiktokSimulator(): PlatformSimulator {
       const refreshToken = q.refresh_token ?? '';
       if (!refreshToken) throw new TtError(400, TT_CODE.INVALID_PARAM, 'refresh_token is required');
       const appKey = checkApp(q);
-      // A refresh token belongs to one shop's authorisation of one app.
-      const shop = state.shops.find((s) => s.appKey === appKey && sameText(s.refreshToken, refreshToken));
-      if (!shop) throw deadGrant();
+      // A refresh token belongs to one shop's authorisation of one app: another app's is refused. One
+      // never seen is a new shop's authorisation of this app, with the shop_cipher the client names
+      // when no shop has it (Syndicast sends its target's; TikTok ignores the parameter).
+      const holder = state.shops.find((s) => sameText(s.refreshToken, refreshToken));
+      if (state.revoked.has(refreshToken) || (holder && holder.appKey !== appKey)) throw deadGrant();
+      const cipher = q.shop_cipher;
+      const free = cipher !== undefined && /^[A-Za-z0-9_.:-]{1,200}$/.test(cipher) && !state.shops.some((s) => s.shopCipher === cipher);
+      const shop = holder ?? state.newShop(appKey, { refreshToken, ...(free ? { shopCipher: cipher } : {}) });
       return envelope(0, 'success', issue(appKey, shop));
     });
 
@@ -482,7 +519,7 @@ export function createTiktokSimulator(): PlatformSimulator {
           link = `https://affiliate.tiktok.com/api/v1/share/${randomId(9).replace(/[-_]/g, 'A')}`;
           state.links.set(productId, link);
         }
-        sim.recordEffect({ type: 'product.pinned', externalId: state.lastRoomOf.get(shopOf.get(req.raw)?.shopId ?? '') ?? '', productId });
+        sim.recordEffect({ type: 'product.pinned', externalId: state.currentRoomOf(shopOf.get(req.raw)?.shopId ?? '') ?? '', productId });
         return envelope(0, 'Success', { product_promotion_link: link });
       });
 
@@ -522,6 +559,7 @@ export function createTiktokSimulator(): PlatformSimulator {
 
   /** Partner Center: register an app; a shop authorises an app (its cipher and refresh token). */
   async function control(app: FastifyInstance): Promise<void> {
+    registerRevocations(app, state.revoked);
     app.post('/apps', async (req, reply) => {
       const body = parseBody(AppBody, req.body, '{appKey, appSecret}');
       state.apps.set(body.appKey, body.appSecret);
@@ -532,9 +570,7 @@ export function createTiktokSimulator(): PlatformSimulator {
       const appKey = body.appKey ?? SIM_ACCOUNTS.tiktok.apps[0]!.appKey;
       const appSecret = state.apps.get(appKey);
       if (appSecret === undefined) throw new SimProblem(404, 'Unknown app', `no TikTok app ${appKey}: POST /_sim/tiktok/apps first`);
-      const shopId = `749${randomBytes(8).readBigUInt64BE(0).toString().padStart(16, '0').slice(0, 16)}`;
-      const shop: TiktokSimShop = { shopId, shopCipher: `ROW_${randomId(16)}`, appKey, refreshToken: `ROW_${randomId(24)}`, ...(body.limited ? { limited: true } : {}) };
-      state.shops.push(shop);
+      const shop = state.newShop(appKey, body.limited ? { limited: true } : {});
       return reply.code(201).send({ ...shop, credentials: { appKey, appSecret, refreshToken: shop.refreshToken, shopCipher: shop.shopCipher } });
     });
   }
@@ -545,11 +581,11 @@ export function createTiktokSimulator(): PlatformSimulator {
     plugin,
     control,
     createShowByHand(title: string, account?: string): string {
-      const shopId = account ?? state.shops[0]!.shopId;
-      if (!state.shopById(shopId)) throw new SimProblem(404, 'Unknown account', `no TikTok shop ${shopId}`);
+      // `account`: a shop id, or a shop's cipher (what a target knows of a shop registered on first use).
+      const shopId = account === undefined ? UNCLAIMED : (state.shops.find((s) => s.shopCipher === account)?.shopId ?? account);
+      if (shopId !== UNCLAIMED && !state.shopById(shopId)) throw new SimProblem(404, 'Unknown account', `no TikTok shop ${shopId}`);
       const room: TtRoom = { id: newRoomId(), title, startedAt: new Date().toISOString(), shopId };
       state.rooms.set(room.id, room);
-      state.lastRoomOf.set(shopId, room.id);
       sim.recordEffect({ type: 'show.created', externalId: room.id, title });
       return room.id;
     },

@@ -4,10 +4,25 @@
  *
  * What it models, after developers.whatnot.com:
  * - Bearer seller tokens: a token works for its own seller only (src/simulators/sim.accounts.ts: the
- *   seeded sellers, more from `POST /_sim/whatnot/accounts`); an unknown one → 401. A show belongs
- *   to the seller who made it (`POST /_sim/whatnot/shows {title, account?}`, account = seller id):
+ *   seeded sellers, more from `POST /_sim/whatnot/accounts`); a token never seen is a new seller's
+ *   (CONTRACT §9: any non-empty credentials). A show belongs to the seller who made it (`POST
+ *   /_sim/whatnot/shows {title, account?}`, account = seller id or the seller's token; without one,
+ *   the first seller that reaches the show by id):
  *   another seller's show, its orders and lineup answer 404 as if they did not exist; product lineups
  *   are per seller (a product id is one of the calling seller's listings);
+ * - apps a seller connected through OAuth (developers.whatnot.com, getting-started/authentication;
+ *   token URL as the PHP League provider for Whatnot has it): `POST /oauth/token` (form-urlencoded,
+ *   grant_type=refresh_token, client_id, client_secret, refresh_token; `…/seller-api/rest/oauth/token`
+ *   on Whatnot) answers `{access_token: "wn_access_tk_…", token_type, expires_in, refresh_token}`. Such
+ *   access tokens expire after `tokenTtlSec` (3600 s: our assumption — the docs we could read give the
+ *   refresh token's lifetime, a year, not the access token's; set it with PUT /_sim/whatnot/limits),
+ *   and then answer 401 problem+json; `POST /_sim/whatnot/tokens/expire {token?}` expires one (or
+ *   every) issued access token now. The refresh token is not rotated (the docs say to store it for
+ *   later refreshes) unless `PUT /_sim/whatnot/limits {rotateRefreshTokens: 1}`: then each refresh
+ *   answers a new one and the one used is `invalid_grant` from then on. A known client id with another secret → 401 `invalid_client`; a revoked refresh
+ *   token or one of another app → 400 `invalid_grant` (RFC 6749 §5.2 bodies: Whatnot's are not
+ *   documented); a client id never seen is an app registered with the secret given, a refresh token
+ *   never seen a new seller's authorisation (CONTRACT §9). A seller's personal access token never expires;
  * - 10 requests/s per seller per app: `RateLimit-Limit: 10, 10;w=1`, `RateLimit-Remaining`,
  *   `RateLimit-Reset` (seconds) on every response, 429 with `Retry-After` and problem+json
  *   `{"type": "rate-limited"}` when the window is full;
@@ -16,24 +31,27 @@
  *   `POST /_sim/whatnot/shows`, and runs them there: `PUT /_sim/whatnot/shows/{id}/status {status}`
  *   moves one through scheduled → live → stopped (stream stopped, show not over) → ended, or
  *   cancelled; the lineup of an ended or cancelled show no longer changes;
- * - merchandising: `POST /merchandising/products/{product_id}` with `shows: {show_ids, strategy:
- *   ADD|REMOVE|REPLACE}` changes a product's show lineup (→ effects `product.pinned` /
- *   `product.unpinned` on the show), `GET` reads it back; the product catalogue itself is not
- *   simulated: every product id is taken to be one of the seller's listings;
+ * - merchandising (API reference models MerchandiseProductRequest, ShowsInput, ProductMerchandising):
+ *   `POST /merchandising/products/{product_id}` with `shows: {show_ids (≤ 25 show UUIDs), strategy:
+ *   ADD|REMOVE|REPLACE}`, `transaction_type`, `reserve_for_live` changes a product's show lineup (→
+ *   effects `product.pinned` / `product.unpinned` on the show) and answers, as `GET` does, the
+ *   product's merchandising `{transaction_type, reserved_for_live, active_in_shows}` (no show ids:
+ *   `GET …/{product_id}/shows` lists them); the product catalogue itself is not simulated: every
+ *   product id is taken to be one of the seller's buy-it-now listings;
  * - orders (`GET /orders`, `GET /orders/{id}`, cursor pagination) and Standard Webhooks
  *   `orders.created` / `orders.updated` signed with the secret set by `PUT /_sim/whatnot/webhook`.
  *   Order statuses are Whatnot's: pending / pending_fulfillment / completed / cancelled / failed. A
  *   created order is `pending_fulfillment` (paid), a fully refunded one `cancelled`;
  *   `PUT /_sim/whatnot/orders/{id}/status {status}` sets any of them (payment pending or failed,
  *   shipped…) and sends `orders.updated`. The `GET /orders` parameters and envelope are our model
- *   (not in any public source we could read), like the merchandising answer.
+ *   (not in any public source we could read).
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { currencyExponent, type Money } from '../domain/money.js';
-import { SIM_ACCOUNTS, seededAccounts, type WhatnotSimAccount } from './sim.accounts.js';
+import { SIM_ACCOUNTS, registerRevocations, seededAccounts, type WhatnotSimAccount } from './sim.accounts.js';
 import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimReply } from './sim.platform.js';
 
 export const WHATNOT_SIM_SELLER_ID = SIM_ACCOUNTS.whatnot[0]!.sellerId;
@@ -42,6 +60,11 @@ export const WHATNOT_SIM_DEFAULT_WEBHOOK_SECRET = `whsec_${Buffer.from('syndicas
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PRODUCT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const MAX_SHOW_IDS = 25;
+/** The OAuth token endpoint, beside the API version on Whatnot (`/seller-api/rest/oauth/token`). */
+const TOKEN_PATH = '/oauth/token';
+/** Access tokens issued to apps: an hour (our assumption, see above). */
+const TOKEN_TTL_SEC = 3600;
+const ExpireBody = z.object({ token: z.string().min(1).optional() }).strict();
 
 const SHOW_STATUSES = ['scheduled', 'live', 'stopped', 'ended', 'cancelled'] as const;
 type ShowStatus = (typeof SHOW_STATUSES)[number];
@@ -134,14 +157,22 @@ function timeParam(req: FastifyRequest, name: string): number | undefined {
 // ---------------------------------------------------------------------------------------------
 
 export function createWhatnotSimulator(): PlatformSimulator {
-  const sim = new SimPlatform('whatnot', { limits: { requestsPerWindow: 10, windowMs: 1000 } });
+  const sim = new SimPlatform('whatnot', { limits: { requestsPerWindow: 10, windowMs: 1000, tokenTtlSec: TOKEN_TTL_SEC }, extraLimits: { rotateRefreshTokens: 0 } });
   const shows = new Map<string, WnShow>();
   const merch = new Map<string, WnMerch>();
   /** Statuses set by hand (PUT /_sim/whatnot/orders/{id}/status); otherwise derived from payment/refunds. */
   const orderStatus = new Map<string, OrderStatus>();
   /** The sellers and their tokens; which seller made each show. */
   let sellers: WhatnotSimAccount[] = seededAccounts('whatnot');
+  /** client id → client secret: the apps Whatnot registered. */
+  let apps = new Map(seededAccounts('whatnotApps').map((a) => [a.clientId, a.clientSecret]));
+  /** access token issued by POST /oauth/token → its seller. */
+  const tokenSeller = new Map<string, string>();
+  /** Tokens a seller revoked (`POST /_sim/whatnot/revocations`). */
+  const revoked = new Set<string>();
   const showSeller = new Map<string, string>();
+  /** The seller of a show made by hand without `account`, until a seller reaches it by id. */
+  const UNCLAIMED = '';
   const sellerOf = new WeakMap<IncomingMessage, string>();
   const merchKey = (seller: string, productId: string): string => `${seller}\u0000${productId}`;
   sim.onReset(() => {
@@ -149,6 +180,9 @@ export function createWhatnotSimulator(): PlatformSimulator {
     merch.clear();
     orderStatus.clear();
     sellers = seededAccounts('whatnot');
+    apps = new Map(seededAccounts('whatnotApps').map((a) => [a.clientId, a.clientSecret]));
+    tokenSeller.clear();
+    revoked.clear();
     showSeller.clear();
   });
 
@@ -156,12 +190,20 @@ export function createWhatnotSimulator(): PlatformSimulator {
     return { ...s };
   }
 
-  function renderMerch(productId: string, m: WnMerch | undefined): Record<string, unknown> {
+  /**
+   * ProductMerchandising (API reference, models): the sale format, whether the product is reserved for
+   * live, and whether it is in at least one upcoming or live show. The shows themselves are not in it:
+   * they are listed by `GET /merchandising/products/{product_id}/shows`.
+   */
+  function renderMerch(m: WnMerch | undefined): Record<string, unknown> {
+    const inShow = [...(m?.shows ?? [])].some((id) => {
+      const status = shows.get(id)?.status;
+      return status !== undefined && status !== 'ended' && status !== 'cancelled';
+    });
     return {
-      product_id: productId,
       transaction_type: m?.transaction_type ?? 'buy_it_now',
       reserved_for_live: m?.reserved_for_live ?? false,
-      show_ids: m ? [...m.shows] : [],
+      active_in_shows: inShow,
     };
   }
 
@@ -198,17 +240,19 @@ export function createWhatnotSimulator(): PlatformSimulator {
     const id = randomUUID();
     const ts = Math.floor(Date.now() / 1000);
     const showId = (data as { show_id?: string }).show_id ?? '';
-    const body = JSON.stringify({ type, timestamp: new Date().toISOString(), data, version: 'v2', seller_id: showSeller.get(showId) ?? WHATNOT_SIM_SELLER_ID });
+    const body = JSON.stringify({ type, timestamp: new Date().toISOString(), data, version: 'v2', seller_id: showSeller.get(showId) || WHATNOT_SIM_SELLER_ID });
     const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
     await sim.sendWebhook(body, { 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${signature}` });
   }
 
   async function plugin(app: FastifyInstance): Promise<void> {
+    const isTokenPath = (req: FastifyRequest): boolean => (req.raw.url ?? '').split('?')[0] === `${app.prefix}${TOKEN_PATH}`;
     installSimApiHooks(app, sim, {
+      isAuthEndpoint: isTokenPath,
       faultReply: (kind) => {
         if (kind === '500') return problem(500, 'internal-error', 'Internal server error', 'Something went wrong on our side; retry later');
         if (kind === 'token_expired') return problem(401, 'unauthorized', 'Unauthorized', 'The access token has expired or was revoked');
-        return { ...problem(429, 'rate-limited', 'Too many requests', 'Rate limit exceeded: 10 requests per second per seller'), headers: { 'content-type': 'application/problem+json', 'retry-after': '1' } };
+        return { ...problem(429, 'rate-limited', 'Too many requests', 'Rate limit exceeded: 10 requests per second per seller'), headers: { 'content-type': 'application/problem+json', 'retry-after': sim.faults.retryAfter ?? '1' } };
       },
       rateLimitReply: (w) => ({
         ...problem(429, 'rate-limited', 'Too many requests', `Rate limit exceeded: ${w.limit} requests per ${w.windowMs / 1000} s per seller`),
@@ -240,13 +284,64 @@ export function createWhatnotSimulator(): PlatformSimulator {
     app.setNotFoundHandler((req, reply) => send(reply, problem(404, 'not-found', 'Not found', `No route ${req.method} ${(req.raw.url ?? '').split('?')[0] ?? ''}`)));
 
     app.addHook('preHandler', async (req) => {
-      const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-      if (!m?.[1]) throw new WnError(401, 'unauthorized', 'Unauthorized', 'Missing or malformed Authorization: Bearer <token> header');
-      const seller = sellers.find((a) => a.accessToken === m[1]);
-      if (!seller) throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token is invalid, expired or was revoked');
-      sellerOf.set(req.raw, seller.sellerId);
+      if (isTokenPath(req)) return;
+      const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      if (!token) throw new WnError(401, 'unauthorized', 'Unauthorized', 'Missing or malformed Authorization: Bearer <token> header');
+      if (revoked.has(token)) throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token is invalid, expired or was revoked');
+      const issued = sim.tokens.check(token);
+      if (issued === 'expired') throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token has expired');
+      if (issued === 'valid') {
+        sellerOf.set(req.raw, tokenSeller.get(token) ?? '');
+      } else {
+        // A token never seen is a seller's personal access token (CONTRACT §9: any non-empty credentials).
+        let seller = sellers.find((a) => a.accessToken === token);
+        if (!seller) {
+          seller = { sellerId: `sim-seller-${randomId(8)}`, accessToken: token };
+          sellers.push(seller);
+        }
+        sellerOf.set(req.raw, seller.sellerId);
+      }
       // Whatnot has no daily quota; this only bites when a test sets one through PUT /_sim/whatnot/limits.
       if (!sim.tryConsumeQuota(1)) throw new WnError(429, 'quota-exceeded', 'Too many requests', 'The daily request quota set on the simulator is used up');
+    });
+
+    // --- OAuth token endpoint (refresh_token grant) -----------------------------------------
+    app.post(TOKEN_PATH, async (req, reply) => {
+      const oauthError = (status: number, error: string, description: string): FastifyReply => reply.code(status).send({ error, error_description: description });
+      void reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' });
+      // RFC 6749 §4.1.3 / §6: the parameters come form-urlencoded in the body.
+      if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded') || typeof req.body !== 'object' || req.body === null) {
+        return oauthError(400, 'invalid_request', 'The request body must be application/x-www-form-urlencoded');
+      }
+      const body = req.body as Record<string, unknown>;
+      const p = (k: string): string => (typeof body[k] === 'string' ? body[k] : '');
+      if (!p('grant_type')) return oauthError(400, 'invalid_request', 'grant_type is required');
+      if (p('grant_type') === 'authorization_code') return oauthError(400, 'invalid_grant', 'The authorization code is invalid or expired');
+      if (p('grant_type') !== 'refresh_token') return oauthError(400, 'unsupported_grant_type', `grant_type ${p('grant_type')} is not supported`);
+      if (!p('client_id') || !p('client_secret')) return oauthError(401, 'invalid_client', 'Client authentication failed');
+      if (!p('refresh_token')) return oauthError(400, 'invalid_request', 'refresh_token is required');
+      const secret = apps.get(p('client_id'));
+      if (secret !== undefined && secret !== p('client_secret')) return oauthError(401, 'invalid_client', 'Client authentication failed');
+      const holder = sellers.find((a) => a.refreshToken === p('refresh_token'));
+      if (revoked.has(p('refresh_token')) || (holder && holder.clientId !== p('client_id'))) return oauthError(400, 'invalid_grant', 'The refresh token is invalid, expired or revoked');
+      // Never seen: an app Whatnot registered with this secret, a seller that connected it (CONTRACT §9).
+      if (secret === undefined) apps.set(p('client_id'), p('client_secret'));
+      let seller = holder;
+      if (!seller) {
+        seller = { sellerId: `sim-seller-${randomId(8)}`, accessToken: `wn_sim_${randomId(32)}`, clientId: p('client_id'), refreshToken: p('refresh_token') };
+        sellers.push(seller);
+      }
+      const ttl = sim.limits.tokenTtlSec;
+      const { token } = sim.tokens.issue(ttl, 'wn_access_tk_');
+      tokenSeller.set(token, seller.sellerId);
+      // PUT /_sim/whatnot/limits {rotateRefreshTokens: 1}: each refresh hands back a new refresh token
+      // and the one used is dead from then on (invalid_grant), as with platforms that rotate them.
+      if (sim.limits.rotateRefreshTokens) {
+        revoked.add(p('refresh_token'));
+        seller.refreshToken = `wn_sim_refresh_${randomId(24)}`;
+        return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: seller.refreshToken };
+      }
+      return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: p('refresh_token') };
     });
 
     const me = (req: FastifyRequest): string => sellerOf.get(req.raw) ?? '';
@@ -254,10 +349,15 @@ export function createWhatnotSimulator(): PlatformSimulator {
     const getShow = (req: FastifyRequest, id: string): WnShow => {
       if (!UUID.test(id)) throw invalid('show_id', 'show_id must be a UUID');
       const s = shows.get(id);
+      // A show made by hand without an account is the first seller's that reaches it (the operator
+      // made it with the account the target's token is, whatever that token: CONTRACT §9).
+      if (s && showSeller.get(id) === UNCLAIMED) showSeller.set(id, me(req));
       if (!s || showSeller.get(id) !== me(req)) throw notFound(`Show ${id}`);
       return s;
     };
-    const myOrders = (req: FastifyRequest): SimOrder[] => [...sim.orders.values()].filter((o) => showSeller.get(o.externalId) === me(req));
+    /** Orders on the calling seller's shows, and on shows made by hand that no seller reached yet. */
+    const mine = (req: FastifyRequest, showId: string): boolean => [me(req), UNCLAIMED].includes(showSeller.get(showId) ?? '-');
+    const myOrders = (req: FastifyRequest): SimOrder[] => [...sim.orders.values()].filter((o) => mine(req, o.externalId));
 
     app.get('/shows', async (req) => {
       const status = qp(req, 'status');
@@ -273,7 +373,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
     app.get('/merchandising/products/:product_id', async (req) => {
       const { product_id: productId } = req.params as { product_id: string };
       if (!PRODUCT_ID.test(productId)) throw invalid('product_id', 'invalid product_id');
-      return renderMerch(productId, merch.get(merchKey(me(req), productId)));
+      return renderMerch(merch.get(merchKey(me(req), productId)));
     });
 
     app.get('/merchandising/products/:product_id/shows', async (req) => {
@@ -290,15 +390,19 @@ export function createWhatnotSimulator(): PlatformSimulator {
       const current = merch.get(merchKey(me(req), productId)) ?? { transaction_type: 'buy_it_now' as const, reserved_for_live: false, shows: new Set<string>() };
       const next: WnMerch = { ...current, shows: new Set(current.shows) };
 
+      // MerchandiseProductRequest: every field optional, applied together (sale format first, then the
+      // shows). The request names the flag `reserve_for_live` (the answer `reserved_for_live`): it is
+      // refused as false when the same request makes the product an auction, and ignored for a product
+      // that already is one (auctions are always reserved for live).
       if (body.transaction_type !== undefined && body.transaction_type !== null) {
         if (body.transaction_type !== 'buy_it_now' && body.transaction_type !== 'auction') throw invalid('transaction_type', 'transaction_type must be buy_it_now or auction');
         next.transaction_type = body.transaction_type;
         if (next.transaction_type === 'auction') next.reserved_for_live = true;
       }
-      if (body.reserved_for_live !== undefined && body.reserved_for_live !== null) {
-        if (typeof body.reserved_for_live !== 'boolean') throw invalid('reserved_for_live', 'reserved_for_live must be a boolean');
-        if (!body.reserved_for_live && next.transaction_type === 'auction') throw invalid('reserved_for_live', 'auctions are always reserved for live');
-        next.reserved_for_live = body.reserved_for_live;
+      if (body.reserve_for_live !== undefined && body.reserve_for_live !== null) {
+        if (typeof body.reserve_for_live !== 'boolean') throw invalid('reserve_for_live', 'reserve_for_live must be a boolean');
+        if (!body.reserve_for_live && body.transaction_type === 'auction') throw invalid('reserve_for_live', 'auctions are always reserved for live');
+        if (next.transaction_type !== 'auction') next.reserved_for_live = body.reserve_for_live;
       }
       let added: string[] = [];
       let removed: string[] = [];
@@ -325,7 +429,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
       merch.set(merchKey(me(req), productId), next);
       for (const id of added) sim.recordEffect({ type: 'product.pinned', externalId: id, productId });
       for (const id of removed) sim.recordEffect({ type: 'product.unpinned', externalId: id, productId });
-      return renderMerch(productId, next);
+      return renderMerch(next);
     });
 
     app.get('/orders', async (req) => {
@@ -343,18 +447,32 @@ export function createWhatnotSimulator(): PlatformSimulator {
     app.get('/orders/:order_id', async (req) => {
       const { order_id: orderId } = req.params as { order_id: string };
       const o = sim.orders.get(orderId);
-      if (!o || showSeller.get(o.externalId) !== me(req)) throw notFound(`Order ${orderId}`);
+      if (!o || !mine(req, o.externalId)) throw notFound(`Order ${orderId}`);
       return renderOrder(o);
     });
   }
 
   /** What the seller and buyers do in the Whatnot app: run a show, pay (or fail to pay) an order. */
   async function control(app: FastifyInstance): Promise<void> {
-    // A new seller account and its API token (what a seller gets when it connects an app).
+    registerRevocations(app, revoked);
+    // A new seller account: its personal access token, and its authorisation of the seeded app.
     app.post('/accounts', async (_req, reply) => {
-      const account: WhatnotSimAccount = { sellerId: `sim-seller-${randomId(8)}`, accessToken: `wn_sim_${randomId(32)}` };
+      const appId = SIM_ACCOUNTS.whatnotApps[0]!;
+      const account: WhatnotSimAccount = { sellerId: `sim-seller-${randomId(8)}`, accessToken: `wn_sim_${randomId(32)}`, clientId: appId.clientId, refreshToken: `wn_sim_refresh_${randomId(24)}` };
       sellers.push(account);
-      return reply.code(201).send({ ...account, credentials: { accessToken: account.accessToken } });
+      return reply.code(201).send({
+        ...account,
+        credentials: { accessToken: account.accessToken },
+        appCredentials: { clientId: appId.clientId, clientSecret: appId.clientSecret, refreshToken: account.refreshToken },
+      });
+    });
+    // The app's access tokens expire: this one (or every one issued) now, as if its hour were over.
+    app.post('/tokens/expire', async (req, reply) => {
+      const b = ExpireBody.safeParse(req.body ?? {});
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {token?: string}');
+      if (b.data.token === undefined) sim.tokens.expireAll();
+      else if (!sim.tokens.expire(b.data.token)) throw new SimProblem(404, 'Unknown token', 'no access token issued by POST /whatnot/oauth/token is this one');
+      return reply.code(204).send();
     });
     app.put('/shows/:showId/status', async (req) => {
       const s = shows.get((req.params as { showId: string }).showId);
@@ -387,8 +505,9 @@ export function createWhatnotSimulator(): PlatformSimulator {
     plugin,
     control,
     createShowByHand(title: string, account?: string): string {
-      const seller = account ?? sellers[0]!.sellerId;
-      if (!sellers.some((a) => a.sellerId === seller)) throw new SimProblem(404, 'Unknown account', `no Whatnot seller ${seller}`);
+      // `account`: a seller id, or a seller's token (what a target knows of a seller registered on first use).
+      const seller = account === undefined ? UNCLAIMED : (sellers.find((a) => a.accessToken === account)?.sellerId ?? account);
+      if (seller !== UNCLAIMED && !sellers.some((a) => a.sellerId === seller)) throw new SimProblem(404, 'Unknown account', `no Whatnot seller ${seller}`);
       const now = new Date().toISOString();
       const s: WnShow = {
         id: randomUUID(),

@@ -8,9 +8,11 @@
  * filtering, pagination, quota costs, lifecycle rules and error bodies follow the public Data API
  * docs; anything unused by a live-shopping mirror (thumbnails upload, cuepoints, polls) is left out.
  *
- * Credentials (src/simulators/sim.accounts.ts): the token endpoint refuses an OAuth client it does not
- * know or a wrong client secret (401 `invalid_client`) and a refresh token not issued to that client
- * (`invalid_grant`); an access token acts for the channel its refresh token belongs to. Streams and
+ * Credentials (src/simulators/sim.accounts.ts): the token endpoint refuses a known OAuth client with
+ * a wrong client secret (401 `invalid_client`) and a refresh token issued to another client
+ * (`invalid_grant`); an OAuth client never seen is registered with the secret given, and a refresh
+ * token never seen (with its client's secret) is a new channel's grant (CONTRACT §9: any non-empty
+ * credentials work). An access token acts for the channel its refresh token belongs to. Streams and
  * broadcasts belong to the channel that made them (`POST /_sim/youtube/shows {title, account?}`,
  * account = channel id): another channel's answer 404 (`liveBroadcastNotFound` /
  * `liveStreamNotFound`) and are not listed. Live chat stays open to any channel, as on YouTube.
@@ -18,11 +20,13 @@
  * owner granted (default the full `youtube` scope): the token endpoint answers it, and a token without
  * `youtube` / `youtube.force-ssl` gets 403 insufficientPermissions on every write (reads also take
  * `youtube.readonly`).
+ * Live chat lists are polling cursors: a page token used sooner than the `pollingIntervalMillis` of the
+ * answer that handed it out (limit `chatPollingIntervalMs`, 2 s) is refused with 403 rateLimitExceeded.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { SIM_ACCOUNTS, seededAccounts, type YoutubeSimAccount } from './sim.accounts.js';
+import { SIM_ACCOUNTS, registerRevocations, seededAccounts, type YoutubeSimAccount } from './sim.accounts.js';
 import {
   SimPlatform,
   SimProblem,
@@ -56,6 +60,11 @@ type YoutubeExtraLimits = {
   streamActivationMs: number;
   /** Duration of testStarting / liveStarting (0 = the transition lands immediately). */
   transitionMs: number;
+  /**
+   * liveChatMessages.list's `pollingIntervalMillis`: a page token used sooner than this after the
+   * answer that handed it out is refused (rateLimitExceeded).
+   */
+  chatPollingIntervalMs: number;
 };
 
 const CHANNEL_ID = SIM_ACCOUNTS.youtube[0]!.channelId;
@@ -66,7 +75,6 @@ const WRITE_SCOPES = ['https://www.googleapis.com/auth/youtube', 'https://www.go
 const READ_SCOPES = [...WRITE_SCOPES, 'https://www.googleapis.com/auth/youtube.readonly'];
 /** The documented costs: writes 50, liveChatMessages.insert 20, liveChatMessages.list 5, lists 1. */
 const QUOTA_COST = { write: 50, list: 1, chatInsert: 20, chatList: 5 } as const;
-const CHAT_POLLING_INTERVAL_MS = 2000;
 /** liveBroadcast snippet.title: at most 100 characters (the video's title). */
 const TITLE_MAX = 100;
 const DESCRIPTION_MAX_BYTES = 5000;
@@ -299,6 +307,16 @@ function decodePageToken(req: FastifyRequest): number {
   const m = /^o(\d+)$/.exec(Buffer.from(tok, 'base64url').toString('utf8'));
   if (!m?.[1]) throw new YtError(400, 'invalidPageToken', 'The request specifies an invalid page token.', 'youtube.parameter', { location: 'pageToken', locationType: 'parameter' });
   return Number(m[1]);
+}
+
+/** Chat page tokens are polling cursors: the offset, and when the answer carrying the token was given. */
+function encodeChatToken(offset: number, issuedAt = Date.now()): string {
+  return Buffer.from(`o${offset}t${issuedAt}`).toString('base64url');
+}
+function decodeChatToken(req: FastifyRequest): { offset: number; issuedAt: number } {
+  const m = /^o(\d+)t(\d+)$/.exec(Buffer.from(qp(req, 'pageToken') ?? '', 'base64url').toString('utf8'));
+  if (!m?.[1] || !m[2]) throw new YtError(400, 'invalidPageToken', 'The request specifies an invalid page token.', 'youtube.parameter', { location: 'pageToken', locationType: 'parameter' });
+  return { offset: Number(m[1]), issuedAt: Number(m[2]) };
 }
 
 function maxResults(req: FastifyRequest, def: number, min: number, max: number): number {
@@ -593,13 +611,15 @@ const TOKEN_PATH = '/token';
 export function createYoutubeSimulator(): PlatformSimulator {
   const sim = new SimPlatform<YoutubeExtraLimits>('youtube', {
     limits: { quotaPerDay: 10_000, tokenTtlSec: 3599 },
-    extraLimits: { simulatedEncoder: 0, streamActivationMs: 300, transitionMs: 0 },
+    extraLimits: { simulatedEncoder: 0, streamActivationMs: 300, transitionMs: 0, chatPollingIntervalMs: 2000 },
     quotaTimeZone: 'America/Los_Angeles',
   });
   const state = new YoutubeState();
   /** The OAuth clients' channels and refresh tokens; the channel each access token was issued for. */
   let accounts: YoutubeSimAccount[] = seededAccounts('youtube');
   const tokenChannel = new Map<string, string>();
+  /** Refresh tokens their channel's owner revoked (`POST /_sim/youtube/revocations`). */
+  const revoked = new Set<string>();
   /** access token → the scopes its refresh token was granted. */
   const tokenScopes = new Map<string, string[]>();
   const channelOfReq = new WeakMap<object, string>();
@@ -612,6 +632,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
   sim.onReset(() => {
     state.clear();
     accounts = seededAccounts('youtube');
+    revoked.clear();
     tokenChannel.clear();
     tokenScopes.clear();
   });
@@ -773,12 +794,15 @@ export function createYoutubeSimulator(): PlatformSimulator {
       if (!p('client_id')) return oauthError(400, 'invalid_request', 'Could not determine client ID from request.');
       if (!p('client_secret')) return oauthError(400, 'invalid_request', 'client_secret is missing.');
       if (!p('refresh_token')) return oauthError(400, 'invalid_request', 'Missing required parameter: refresh_token');
-      // The OAuth client must be registered with this secret; the refresh token must be one it was given.
+      // A known OAuth client takes its own secret only; a refresh token works with the client it was
+      // issued to only. Credentials never seen before are an account that exists (CONTRACT §9: any
+      // non-empty credentials): a new client is registered with the secret given, a new refresh token
+      // of a known client (with its secret) is a new channel's grant.
       const client = accounts.filter((a) => a.clientId === p('client_id'));
-      if (client.length === 0) return oauthError(401, 'invalid_client', 'The OAuth client was not found.');
-      if (!client.some((a) => a.clientSecret === p('client_secret'))) return oauthError(401, 'invalid_client', 'Unauthorized');
-      const account = client.find((a) => a.refreshToken === p('refresh_token'));
-      if (!account) return oauthError(400, 'invalid_grant', 'Token has been expired or revoked.');
+      if (client.length > 0 && !client.some((a) => a.clientSecret === p('client_secret'))) return oauthError(401, 'invalid_client', 'Unauthorized');
+      const holder = accounts.find((a) => a.refreshToken === p('refresh_token'));
+      if (revoked.has(p('refresh_token')) || (holder && holder.clientId !== p('client_id'))) return oauthError(400, 'invalid_grant', 'Token has been expired or revoked.');
+      const account = holder ?? newChannel(p('client_id'), p('client_secret'), p('refresh_token'));
       const ttl = sim.limits.tokenTtlSec;
       const { token } = sim.tokens.issue(ttl, 'ya29.');
       tokenChannel.set(token, account.channelId);
@@ -1064,32 +1088,53 @@ export function createYoutubeSimulator(): PlatformSimulator {
       // history, depending on the length of that history" (liveChatMessages.list): here the newest
       // maxResults of it, so a client cannot page back to older messages; the page token then polls for
       // what comes after.
-      const offset = qp(req, 'pageToken') ? decodePageToken(req) : Math.max(0, all.length - per);
+      // "The pollingIntervalMillis property indicates how long your API client should wait before
+      // requesting additional results"; a request sent sooner is refused: rateLimitExceeded, "The request
+      // was sent too quickly after the previous request … more frequently than YouTube's refresh rates"
+      // (liveChatMessages.list, Errors). The token says when it was handed out.
+      const polling = sim.limits.chatPollingIntervalMs;
+      const token = qp(req, 'pageToken') ? decodeChatToken(req) : undefined;
+      if (token && Date.now() - token.issuedAt < polling) {
+        throw new YtError(
+          403,
+          'rateLimitExceeded',
+          "The request was sent too quickly after the previous request: wait pollingIntervalMillis before requesting additional results.",
+          D,
+        );
+      }
+      const offset = token ? token.offset : Math.max(0, all.length - per);
       const items = all.slice(offset, offset + per).map((m) => renderMessage(m, parts));
       // chat paging is a polling cursor: nextPageToken is always there and points past the last item
       const page: Page<Record<string, unknown>> = {
         items,
-        nextPageToken: encodePageToken(offset + items.length),
+        nextPageToken: encodeChatToken(offset + items.length),
         pageInfo: { totalResults: all.length, resultsPerPage: items.length },
       };
-      return listResponse('youtube#liveChatMessageListResponse', page, { pollingIntervalMillis: CHAT_POLLING_INTERVAL_MS });
+      return listResponse('youtube#liveChatMessageListResponse', page, { pollingIntervalMillis: polling });
     });
+  }
+
+  /** A new channel whose owner granted `refreshToken` to OAuth client `clientId` (with `clientSecret`). */
+  function newChannel(clientId: string, clientSecret: string, refreshToken: string, scope?: string): YoutubeSimAccount {
+    const account: YoutubeSimAccount = {
+      channelId: `UC${randomId(16).replace(/[-_]/g, 'x').slice(0, 22)}`,
+      clientId,
+      clientSecret,
+      refreshToken,
+      ...(scope ? { scope } : {}),
+    };
+    accounts.push(account);
+    return account;
   }
 
   /** A new channel and the OAuth credentials that act for it (the seeded OAuth client's, or `clientId`/`clientSecret`'s). */
   async function control(app: FastifyInstance): Promise<void> {
+    registerRevocations(app, revoked);
     app.post('/accounts', async (req, reply) => {
       const b = AccountBody.safeParse(req.body ?? {});
       if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {clientId?, clientSecret?, scope?}');
       const seeded = accounts[0]!;
-      const account: YoutubeSimAccount = {
-        channelId: `UC${randomId(16).replace(/[-_]/g, 'x').slice(0, 22)}`,
-        clientId: b.data.clientId ?? seeded.clientId,
-        clientSecret: b.data.clientSecret ?? seeded.clientSecret,
-        refreshToken: `1//${randomId(32)}`,
-        ...(b.data.scope ? { scope: b.data.scope } : {}),
-      };
-      accounts.push(account);
+      const account = newChannel(b.data.clientId ?? seeded.clientId, b.data.clientSecret ?? seeded.clientSecret, `1//${randomId(32)}`, b.data.scope);
       return reply.code(201).send({ ...account, credentials: { clientId: account.clientId, clientSecret: account.clientSecret, refreshToken: account.refreshToken } });
     });
   }

@@ -10,15 +10,16 @@
  */
 import type { Logger } from 'pino';
 import { orderKey, registerFor } from '../domain/desired-state.js';
-import { currencyIssues, impliedState, PartnerEventSchema, utcTimestamp, type PartnerEvent } from '../domain/events.js';
-import { badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/errors.js';
+import { currencyIssues, impliedState, PartnerEventSchema, showLogEntry, utcTimestamp, type PartnerEvent } from '../domain/events.js';
+import { AppError, badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/errors.js';
 import { currentRequestId } from '../lib/request-context.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
 import { orderIdOf } from '../queues/attribution.queue.js';
 import type { Keys } from '../store/keys.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
+import type { RefundIdClaims } from '../store/refund-id.repository.js';
 import type { ReplicaAck } from '../store/replica-ack.js';
-import type { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
+import { SHOW_REGISTERS_MAX, type OrderEventRepository, type ShowRepository } from '../store/show.repository.js';
 import { orderScope, showScope, type WebhookIdClaims } from '../store/webhook-id.repository.js';
 import { SignatureError, verifyWebhook, type WebhookHeaders } from './signature.js';
 
@@ -26,8 +27,7 @@ import { SignatureError, verifyWebhook, type WebhookHeaders } from './signature.
 export const DEFAULT_EVENT_FUTURE_SLACK_SEC = 86_400;
 
 export interface IngestResult {
-  /** null only for a duplicate whose first delivery (another show or order) is not stored (yet). */
-  eventId: string | null;
+  eventId: string;
   duplicate: boolean;
   /**
    * Every write of the request is held by a replica already (the Cluster path WAITs on the masters it
@@ -46,6 +46,8 @@ export interface IngestDeps {
   orders: OrderEventRepository;
   /** Partner-wide webhook-id claims (one per id, whichever show or order it names). */
   webhookIds: WebhookIdClaims;
+  /** Partner-wide refund-id claims (a refund id names one order's refund). */
+  refundIds: RefundIdClaims;
   toleranceSec: number;
   /**
    * How far past now an event's `occurredAt` may be (EVENT_FUTURE_SLACK_SEC, default 24 h). Later
@@ -112,6 +114,13 @@ export class IngestService {
     if (happened && Date.parse(happened.at) > Date.now() + CREATED_AT_FUTURE_MAX_MS) {
       throw badRequest('invalid event', [{ path: happened.path, message: 'createdAt is more than 366 days in the future (partner clock?)' }]);
     }
+    // The same for the far past: an unset time serialised as a zero value (Go's `0001-01-01T00:00:00Z`)
+    // was stored as an order of year 1 — outside every attribution window, so unattributed, and the
+    // partner's corrected resend a duplicate of it (first write wins): its commission lost for good.
+    // Checked here, not in the schema: stored events are parsed with it again (worker, sweep).
+    if (happened && Date.parse(happened.at) < 0) {
+      throw badRequest('invalid event', [{ path: happened.path, message: 'createdAt before 1970-01-01T00:00:00Z is not accepted (an unset time?)' }]);
+    }
     const webhookId = headers.id!;
     if (!/^[\x21-\x7e]{1,256}$/.test(webhookId)) throw badRequest('webhook-id must be 1-256 printable ASCII characters');
 
@@ -125,21 +134,70 @@ export class IngestService {
     const scope = reg ? showScope(reg.showId) : orderScope(orderId!);
     if (reg && this.deps.shows.singleNode) return this.ingestShowEventOne(bundle, reg.showId, webhookId, scope, event, reg.write);
     const holder = await this.deps.webhookIds.claim(partnerId, webhookId, scope);
-    if (holder !== scope) return { eventId: await this.deps.webhookIds.storedEventId(partnerId, webhookId, holder), duplicate: true };
+    if (holder !== scope) return this.duplicateOf(partnerId, webhookId, holder);
     if (reg) {
       const acks = this.acks();
       if (acks) this.ack(acks, this.deps.webhookIds.claimKey(partnerId, webhookId));
       return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write, acks);
     }
+    if (event.type === 'order.refunded') {
+      const stored = await this.claimRefundId(partnerId, webhookId, scope, event.data.refund.id, orderId!);
+      if (stored) return stored;
+    }
     return this.ingestOrderEvent(bundle, webhookId, event, orderId!);
+  }
+
+  /**
+   * Claims a refund's id for its order, partner-wide (src/store/refund-id.repository.ts), before the
+   * refund is stored. The ledger is idempotent per order only: the same refund id sent for another order
+   * reversed commission there too. Refused (422) when another order holds the id: nothing of the event
+   * is stored and its webhook-id claim is taken back, so the corrected refund can go out under it. A
+   * webhook-id that names an event this order has stored is that event's duplicate (200), as before.
+   */
+  private async claimRefundId(partnerId: string, webhookId: string, scope: string, refundId: string, orderId: string): Promise<IngestResult | undefined> {
+    const holder = await this.deps.refundIds.claim(partnerId, refundId, orderId);
+    if (holder === orderId) return undefined;
+    const stored = await this.deps.webhookIds.storedEventId(partnerId, webhookId, scope);
+    if (stored !== null) return { eventId: stored, duplicate: true };
+    await this.deps.webhookIds.releaseIfHeld(partnerId, webhookId, scope).catch((err: unknown) => {
+      this.deps.log.warn({ err, partnerId, orderId, webhookId }, "could not release a refused refund's webhook-id claim");
+    });
+    throw new AppError(
+      422,
+      'Unprocessable Content',
+      `refund ${refundId} was first sent for order ${holder}: a refund id names one refund of one order, partner-wide (refunds are idempotent by id), so this event is not stored. Send this order's refund under an id of its own`,
+    );
+  }
+
+  /**
+   * A delivery whose webhook-id is claimed for another show or order (`holder`): the duplicate of the
+   * event stored there. The claim is written before the write on a Cluster and for an order event, so
+   * a first delivery that failed in between (503, a crash) leaves a claim with nothing stored; this
+   * delivery (a corrected event keeps its id) was then answered `200 {eventId: null}` and dropped —
+   * the partner, told it was a duplicate, never sent it again (contract §3: never a 2xx for an event
+   * that is not stored). It is a 409 instead: the first event's retry stores it (after which this one
+   * is its duplicate), or this event goes out under a new webhook-id. Also the answer while the first
+   * delivery's write is still under way (a retry then gets the duplicate).
+   */
+  private async duplicateOf(partnerId: string, webhookId: string, holder: string): Promise<IngestResult> {
+    const eventId = await this.deps.webhookIds.storedEventId(partnerId, webhookId, holder);
+    if (eventId !== null) return { eventId, duplicate: true };
+    throw new AppError(
+      409,
+      'Conflict',
+      `webhook-id ${webhookId} was first used for another ${holder.startsWith('order:') ? 'order' : 'show'} (${holder.slice(holder.indexOf(':') + 1)}), whose event is not stored: that event's retry stores it (this one is then its duplicate), or send this event under a new webhook-id`,
+      undefined,
+      { 'retry-after': '5' },
+    );
   }
 
   /** A show event on a single Redis: claim, write and dispatch entry in one Lua call. */
   private async ingestShowEventOne(bundle: PartnerBundle, showId: string, webhookId: string, scope: string, event: PartnerEvent, write: { field: string; value: string }): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
     const snapshot = 'show' in event.data ? { scheduledAtMs: Date.parse(event.data.show.scheduledAt), live: (impliedState(event) ?? event.data.show.state) === 'live' } : undefined;
-    const stored = await this.deps.shows.ingestOne(partnerId, showId, webhookId, scope, JSON.stringify(event), orderKey(event.occurredAt, webhookId), write, snapshot, currentRequestId());
-    if (stored.holder !== undefined) return { eventId: await this.deps.webhookIds.storedEventId(partnerId, webhookId, stored.holder), duplicate: true };
+    const stored = await this.deps.shows.ingestOne(partnerId, showId, webhookId, scope, showLogEntry(event), orderKey(event.occurredAt, webhookId), write, snapshot, currentRequestId());
+    if (stored.holder !== undefined) return this.duplicateOf(partnerId, webhookId, stored.holder);
+    if (stored.full) throw showFull(showId);
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'show event stored; marked for sync');
     return { eventId: stored.eventId, duplicate: stored.duplicate };
   }
@@ -162,7 +220,16 @@ export class IngestService {
     // are not read by the sync and go out after the write. Duplicates mark too: a first delivery may
     // have been stored and then failed before its entry was written.
     const key = orderKey(event.occurredAt, webhookId);
-    const stored = await this.deps.shows.ingest(partnerId, showId, webhookId, JSON.stringify(event), key, write);
+    const stored = await this.deps.shows.ingest(partnerId, showId, webhookId, showLogEntry(event), key, write);
+    if (stored.full) {
+      // Nothing of the event is stored, but its webhook-id was claimed for this show first: left so,
+      // the partner's resend of it to another show (as the 422 advises) got a 409 for INBOX_TTL_DAYS.
+      // The single-Redis script checks the bound before it claims; here the claim is taken back.
+      await this.deps.webhookIds.releaseIfHeld(partnerId, webhookId, showScope(showId)).catch((err: unknown) => {
+        this.deps.log.warn({ err, partnerId, showId, webhookId }, "could not release a refused show event's webhook-id claim");
+      });
+      throw showFull(showId);
+    }
     if (acks && keys) this.ack(acks, keys.desired(partnerId, showId));
     // The partner's live-show index (another slot than the show's) follows a snapshot that won its
     // register. A duplicate re-asserts it from the stored state: its first delivery may have been
@@ -210,4 +277,17 @@ export class IngestService {
     this.deps.log.debug({ partnerId, orderId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'order event stored; attribution queued');
     return stored;
   }
+}
+
+/**
+ * The answer to an event whose register would be one more than the show may hold (SHOW_REGISTERS_MAX):
+ * 422, nothing stored. Sending it again changes nothing; a snapshot, or events about the show's
+ * products it already has, are taken.
+ */
+function showFull(showId: string): AppError {
+  return new AppError(
+    422,
+    'Unprocessable Content',
+    `show ${showId} already holds ${SHOW_REGISTERS_MAX} registers, counted over its life (its snapshot; one per product id of its product.updated events and another per product id of its pin events): an event that would add one is not stored. Send the show's products in its snapshot (up to 1,000), or use another show`,
+  );
 }

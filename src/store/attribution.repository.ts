@@ -440,6 +440,8 @@ export interface StoredOrder extends OrderRow {
   recordedAt: string;
   /** Refunds whose currency differs from the order's (stored, not applied). */
   mismatched: number;
+  /** The order_attributed hook has told the partner about it (markNotified). */
+  notified: boolean;
   refunds: (RefundInput & { applied: boolean })[];
   entries: LedgerEntry[];
 }
@@ -624,6 +626,7 @@ function toStored(ref: string, raw: string): StoredOrder | null {
     source: order.source,
     recordedAt: new Date(Number(rec.ra ?? 0)).toISOString(),
     mismatched: Number(rec.m ?? 0),
+    notified: rec.n === '1',
     refunds,
     entries,
   };

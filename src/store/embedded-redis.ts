@@ -7,6 +7,8 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../lib/net.js';
+import { withPdeathsig } from '../lib/pdeathsig.js';
+import { throwIfStopped, unlessStopped } from '../lib/startup-stop.js';
 
 /** A startup failure explained in a paragraph for a person (printed without a stack; exit 1). */
 export class StartupError extends Error {}
@@ -62,8 +64,11 @@ function isRefusal(e: Error): boolean {
  * out of range`) it only emits an 'error' and stays on database 0, where every write would then land:
  * the probe asks again and fails on the answer.
  */
-async function probe(url: string, timeoutMs = 800): Promise<ProbeFailure | null> {
+async function probe(url: string, timeoutMs = 800, stop?: AbortSignal): Promise<ProbeFailure | null> {
   const c = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  // A stop signal during the start ends the probe at once (its caller then gives up).
+  const onStop = (): void => c.disconnect();
+  stop?.addEventListener('abort', onStop, { once: true });
   // The socket's own error (ECONNREFUSED, ENOTFOUND, auth) arrives as an event; connect() then only says "Connection is closed".
   let socketError: NodeJS.ErrnoException | undefined;
   c.on('error', (e: NodeJS.ErrnoException) => (socketError ??= e));
@@ -78,11 +83,12 @@ async function probe(url: string, timeoutMs = 800): Promise<ProbeFailure | null>
     const e = socketError ?? (err as NodeJS.ErrnoException);
     return { why: [e.code, e.message].filter(Boolean).join(': ') || 'no answer', refused: isRefusal(e) };
   } finally {
+    stop?.removeEventListener('abort', onStop);
     c.disconnect();
   }
 }
-async function answers(url: string, timeoutMs = 800): Promise<boolean> {
-  return (await probe(url, timeoutMs)) === null;
+async function answers(url: string, timeoutMs = 800, stop?: AbortSignal): Promise<boolean> {
+  return (await probe(url, timeoutMs, stop)) === null;
 }
 
 /** The paragraph for a server that answered REDIS_URL and refused it. */
@@ -107,19 +113,32 @@ export interface ResolvedRedis {
   stop(): Promise<void>;
 }
 
-export async function resolveRedis(opts: { url?: string | undefined; dataDir: string; appendfsync: 'always' | 'everysec'; localUrl?: string; urlTries?: number }): Promise<ResolvedRedis> {
+/**
+ * `stop`: a stop signal during the start; the probes and waits end at once with StartupStopped, a
+ * redis-server spawned here is stopped first (SIGTERM: it flushes its AOF).
+ */
+export async function resolveRedis(opts: {
+  url?: string | undefined;
+  dataDir: string;
+  appendfsync: 'always' | 'everysec';
+  localUrl?: string;
+  urlTries?: number;
+  stop?: AbortSignal | undefined;
+}): Promise<ResolvedRedis> {
   const none = async (): Promise<void> => undefined;
+  const { stop } = opts;
   if (opts.url) {
     // A few tries over ~5 s (a Redis that is still starting), then a paragraph instead of a stack.
     const tries = opts.urlTries ?? 5;
     let why = 'not tried';
     for (let i = 0; i < tries; i++) {
-      const failed = await probe(opts.url, 1000);
+      const failed = await probe(opts.url, 1000, stop);
+      throwIfStopped(stop);
       if (failed === null) return { url: opts.url, source: 'env', stop: none };
       // A refusal (a database the server does not have, a wrong password) stays one: no retries.
       if (failed.refused) throw new RedisUnavailableError(refusedParagraph(opts.url, failed.why));
       why = failed.why;
-      if (i < tries - 1) await new Promise((r) => setTimeout(r, 500));
+      if (i < tries - 1) await unlessStopped(new Promise((r) => setTimeout(r, 500)), stop);
     }
     throw new RedisUnavailableError(
       `Syndicast cannot reach Redis at REDIS_URL=${printableUrl(opts.url)}: it tried ${tries} times (a connection and a PING, 1 s each, ` +
@@ -128,15 +147,36 @@ export async function resolveRedis(opts: { url?: string | undefined; dataDir: st
     );
   }
   const local = opts.localUrl ?? 'redis://127.0.0.1:6379';
-  if (await answers(local)) return { url: local, source: 'local', stop: none };
+  if (await answers(local, 800, stop)) return { url: local, source: 'local', stop: none };
+  throwIfStopped(stop);
   const dir = resolve(opts.dataDir, 'redis');
   writableDir(dir, "the data (AOF) of the redis-server it starts when no Redis is configured");
   const port = await freePort();
   let child: ChildProcess;
   try {
+    // It dies with this process however that ends (SIGKILL, OOM, the exit after SHUTDOWN_TIMEOUT_MS or a
+    // second signal, a signal before the handlers are set): the kernel sends it SIGTERM, on which it
+    // flushes its AOF. Left running (it ignores SIGPIPE), each such end left one more redis-server
+    // behind, and the next start spawned another on the same append-only files.
+    const { command, args } = withPdeathsig('SIGTERM', 'redis-server', [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      opts.appendfsync,
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+    ]);
     child = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', opts.appendfsync, '--save', '', '--maxmemory-policy', 'noeviction'],
+      command,
+      args,
       // The C collation: Lua's string `<` (order keys, src/domain/desired-state.ts) is strcoll() under the
       // server's locale; byte order whatever the host's LANG is.
       // eslint-disable-next-line no-restricted-properties -- the child's environment, not configuration: inherited as spawn would, plus LC_ALL
@@ -158,7 +198,17 @@ export async function resolveRedis(opts: { url?: string | undefined; dataDir: st
       notFound = err.code === 'ENOENT';
       res(true);
     });
-    child.once('exit', () => res(true));
+    child.once('exit', (code) => {
+      // setpriv could not execute redis-server (not on PATH): "setpriv: failed to execute redis-server", 127.
+      if (code === 127) notFound = true;
+      // Its last words can still be in the pipes when 'exit' comes (on a loaded machine the error
+      // paragraph said "(nothing)" for a damaged AOF): wait for its output to end ('close'), at most 1 s.
+      const late = setTimeout(() => res(true), 1000);
+      child.once('close', () => {
+        clearTimeout(late);
+        res(true);
+      });
+    });
   });
   const failure = (): RedisUnavailableError => {
     if (notFound) return new RedisUnavailableError(HOW_TO_GET_REDIS);
@@ -170,11 +220,23 @@ export async function resolveRedis(opts: { url?: string | undefined; dataDir: st
     );
   };
   const url = `redis://127.0.0.1:${port}`;
+  const stopChild = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((res) => {
+      child.once('exit', () => res());
+      child.kill('SIGTERM'); // redis-server flushes the AOF on SIGTERM
+    });
+  };
   const deadline = Date.now() + 10_000;
   for (;;) {
     const failed = await Promise.race([spawnFailed, new Promise<false>((r) => setTimeout(() => r(false), 100))]);
     if (failed) throw failure();
-    if (await answers(url)) break;
+    const answered = await answers(url, 800, stop);
+    if (stop?.aborted) {
+      await stopChild();
+      throwIfStopped(stop);
+    }
+    if (answered) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw failure();
@@ -183,12 +245,6 @@ export async function resolveRedis(opts: { url?: string | undefined; dataDir: st
   return {
     url,
     source: 'spawned',
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      await new Promise<void>((res) => {
-        child.once('exit', () => res());
-        child.kill('SIGTERM'); // redis-server flushes the AOF on SIGTERM
-      });
-    },
+    stop: stopChild,
   };
 }

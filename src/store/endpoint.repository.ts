@@ -215,8 +215,9 @@ export class EndpointRepository {
     return this.update(partnerId, endpointId, { enabled: false, disabledAt: iso, disabledReason: reason, updatedAt: iso });
   }
 
+  /** Appends to the attempt log while the endpoint exists (an attempt that outlived its endpoint's delete writes nothing). */
   async addAttempt(partnerId: string, endpointId: string, a: AttemptRecord): Promise<void> {
-    await this.redis.xadd(this.keys.endpointAttempts(partnerId, endpointId), 'MAXLEN', '~', String(ATTEMPT_LOG_MAX), '*', 'a', JSON.stringify(a));
+    await this.redis.scObAttemptAdd(this.keys.endpoint(partnerId, endpointId), this.keys.endpointAttempts(partnerId, endpointId), ATTEMPT_LOG_MAX, JSON.stringify(a));
   }
 
   /** Newest first; `cursor` is the id of the last attempt of the previous page. */

@@ -58,6 +58,17 @@ export class Keys {
   targetLimit(targetId: string, name: string): string {
     return `${this.prefix}:{t:${targetId}}:limit:${name}`;
   }
+  /** ZSET of the target's sync runs in flight (run token → lease end, Redis ms): src/store/target-runs.repository.ts. */
+  targetRuns(targetId: string): string {
+    return `${this.prefix}:{t:${targetId}}:runs`;
+  }
+  /**
+   * ZSET of the slow targets (target id → slow until, Redis ms): a sync run of each took half the
+   * platform timeout or longer. One key, read whole by every worker process once a second.
+   */
+  slowTargets(): string {
+    return `${this.prefix}:{slow}:targets`;
+  }
   apiKey(hash: string): string {
     return `${this.prefix}:{k:${hash}}:apikey`;
   }
@@ -118,6 +129,14 @@ export class Keys {
    */
   partnerWebhookId(partnerId: string, webhookId: string): string {
     return `${this.prefix}:{w:${keyPart(partnerId)}:${keyPart(webhookId)}}:wid`;
+  }
+
+  /**
+   * Partner-wide claim of a partner refund id (src/store/refund-id.repository.ts): the order it was first
+   * sent for. Its own hash tag, like the webhook-id claims; always used alone (one key per script).
+   */
+  partnerRefundId(partnerId: string, refundId: string): string {
+    return `${this.prefix}:{rf:${keyPart(partnerId)}:${keyPart(refundId)}}:refund`;
   }
 
   // show slot

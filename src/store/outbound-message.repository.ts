@@ -62,9 +62,14 @@ export class OutboundMessageRepository {
     return meta && d ? (JSON.parse(d) as DeliveryState) : null;
   }
 
-  /** Writes one delivery's state while the message exists. */
-  async saveDelivery(partnerId: string, messageId: string, d: DeliveryState): Promise<boolean> {
-    return (await this.redis.scObHsetIfExists(this.keys.outboundMessage(partnerId, messageId), 'meta', `d:${d.endpointId}`, JSON.stringify(d))) === 1;
+  /**
+   * Writes one delivery's state while the message exists. With `keepAtLeastSec`, in the same step the
+   * message is kept at least that long from now (EXPIRE GT: never shortened): a delivery that schedules
+   * its next attempt keeps its message until then and a retention period after it, and a retry is never
+   * saved with the message's old TTL (a crash or Redis error between two calls left it so).
+   */
+  async saveDelivery(partnerId: string, messageId: string, d: DeliveryState, keepAtLeastSec = 0): Promise<boolean> {
+    return (await this.redis.scObHsetKeep(this.keys.outboundMessage(partnerId, messageId), 'meta', keepAtLeastSec, `d:${d.endpointId}`, JSON.stringify(d))) === 1;
   }
 
   /**
@@ -81,8 +86,12 @@ export class OutboundMessageRepository {
     await this.redis.scObReleaseIfHeld(this.keys.outboundAttempt(partnerId, messageId, endpointId), token);
   }
 
-  /** Keeps a message that is being redelivered around for another retention period. */
+  /**
+   * Keeps a message that is being redelivered around for another retention period. Never shortens it
+   * (GT): another endpoint's retry may have kept the message longer (saveDelivery), and a shorter TTL
+   * would let that retry find the message gone and end `skipped`.
+   */
   async touch(partnerId: string, messageId: string, ttlSec: number): Promise<void> {
-    await this.redis.expire(this.keys.outboundMessage(partnerId, messageId), ttlSec);
+    await this.redis.expire(this.keys.outboundMessage(partnerId, messageId), ttlSec, 'GT');
   }
 }

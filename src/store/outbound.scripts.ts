@@ -1,11 +1,25 @@
 /** Lua steps of the outbound-webhook repositories (each touches one key, so one slot). */
 import type { Result } from 'ioredis';
+import { DEL_IF_HELD_LUA } from './lua-held.js';
 import type { RedisClient } from './redis.js';
 
 /** KEYS: hash. ARGV: marker field, then field/value pairs. HSET only while the record exists (never resurrects a deleted one). */
 const HSET_IF_EXISTS_LUA = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1
+`;
+
+/**
+ * KEYS: message hash. ARGV: marker field, ttl s (0: none), then field/value pairs. Writes them while
+ * the marker exists and, with a ttl, keeps the hash at least that long from now (EXPIRE GT: never
+ * shorter): a retry's state and the message's extension land together or not at all.
+ */
+const HSET_KEEP_LUA = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl, 'GT') end
 return 1
 `;
 
@@ -92,6 +106,17 @@ if ARGV[5] and ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], ARGV[6]) 
 return 1
 `;
 
+/**
+ * KEYS: endpoint hash, its attempt log (same slot). ARGV: max entries (approximate), the attempt's JSON.
+ * Appends while the endpoint exists: an attempt that ends after its endpoint was deleted (DELETE drops
+ * both keys) must not create a log nothing reads or removes.
+ */
+const ATTEMPT_ADD_LUA = `
+if redis.call('HEXISTS', KEYS[1], 'id') == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'a', ARGV[2])
+return 1
+`;
+
 /** KEYS: message hash. ARGV: meta json, body, ttl s, then field/value pairs (deliveries). Creates once. */
 const MESSAGE_CREATE_LUA = `
 if redis.call('HEXISTS', KEYS[1], 'meta') == 1 then return 0 end
@@ -101,19 +126,15 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1
 `;
 
-/** KEYS: an attempt claim. ARGV: the holder's token. Releases the claim only while that holder has it. */
-const RELEASE_IF_HELD_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
-
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scObHsetIfExists(key: string, marker: string, ...pairs: string[]): Result<number, Context>;
+    scObHsetKeep(key: string, marker: string, ttlSec: number, ...pairs: string[]): Result<number, Context>;
     scObEndpointFailed(key: string, startMs: number): Result<number, Context>;
     scObEndpointSucceeded(key: string, startMs: number, startIso: string): Result<number, Context>;
     scObDisableIfFailing(key: string, sinceMs: number, nowIso: string, reason: string): Result<number, Context>;
     scObEndpointRotate(key: string, auditPending: string, sealed: string, previousExpiresAt: string, nowIso: string, keep: number, auditId: string, auditEntry: string): Result<number, Context>;
+    scObAttemptAdd(endpointKey: string, attemptsKey: string, maxLen: number, attempt: string): Result<number, Context>;
     scObMessageCreate(key: string, meta: string, body: string, ttlSec: number, ...pairs: string[]): Result<number, Context>;
     scObReleaseIfHeld(key: string, token: string): Result<number, Context>;
   }
@@ -122,10 +143,12 @@ declare module 'ioredis' {
 export function defineOutboundScripts(redis: RedisClient): void {
   if (typeof (redis as unknown as { scObHsetIfExists?: unknown }).scObHsetIfExists === 'function') return;
   redis.defineCommand('scObHsetIfExists', { numberOfKeys: 1, lua: HSET_IF_EXISTS_LUA });
+  redis.defineCommand('scObHsetKeep', { numberOfKeys: 1, lua: HSET_KEEP_LUA });
   redis.defineCommand('scObEndpointFailed', { numberOfKeys: 1, lua: ENDPOINT_FAILED_LUA });
   redis.defineCommand('scObEndpointSucceeded', { numberOfKeys: 1, lua: ENDPOINT_SUCCEEDED_LUA });
   redis.defineCommand('scObDisableIfFailing', { numberOfKeys: 1, lua: DISABLE_IF_FAILING_LUA });
   redis.defineCommand('scObEndpointRotate', { numberOfKeys: 2, lua: ENDPOINT_ROTATE_LUA });
+  redis.defineCommand('scObAttemptAdd', { numberOfKeys: 2, lua: ATTEMPT_ADD_LUA });
   redis.defineCommand('scObMessageCreate', { numberOfKeys: 1, lua: MESSAGE_CREATE_LUA });
-  redis.defineCommand('scObReleaseIfHeld', { numberOfKeys: 1, lua: RELEASE_IF_HELD_LUA });
+  redis.defineCommand('scObReleaseIfHeld', { numberOfKeys: 1, lua: DEL_IF_HELD_LUA });
 }

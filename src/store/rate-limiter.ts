@@ -10,13 +10,15 @@
 import { randomBytes } from 'node:crypto';
 import { RateLimitedError } from '../targets/target.errors.js';
 import { takePrepaid } from '../targets/attempt-deadline.js';
+import { platformWait } from '../targets/target.failure.js';
 import type { RateLimiter } from '../targets/target.adapter.js';
 import { Cluster, type Result } from 'ioredis';
 import type { Keys } from './keys.js';
 import { evalOnNode, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
 import type { RedisClient } from './redis.js';
 
-const REDIS_NOW_MS = `
+/** Lua: `now`, Redis's clock in ms (shared with src/store/target-runs.repository.ts). */
+export const REDIS_NOW_MS = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
@@ -219,7 +221,8 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
    * remaining duration leaves the process, and Redis anchors it to its own clock.
    */
   async blockUntil(untilMs: number, reason: string): Promise<void> {
-    const forMs = Math.ceil(untilMs - Date.now());
+    // Bounded (platformWait): a block Redis cannot store (PX out of range) failed the run with a Redis error.
+    const forMs = Math.ceil(platformWait(untilMs - Date.now()));
     if (forMs <= 0) return;
     await this.redis.scBlock(this.keys.targetLimit(this.targetId, 'blocked'), this.keys.targetLimit(this.targetId, 'blocked-reason'), forMs, reason);
   }

@@ -2,6 +2,7 @@
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
+import { zrevPage, type PageStart } from './zset-page.js';
 
 export type ReconStatus = 'queued' | 'running' | 'completed' | 'failed';
 export type DiscrepancyKind = 'missing_in_ledger' | 'missing_in_platform' | 'amount_mismatch' | 'status_mismatch';
@@ -138,12 +139,16 @@ export class ReconcileRepository {
     return (await this.redis.zscore(this.keys.partnerReconciliations(r.partnerId), r.id)) !== null;
   }
 
-  /** The partner's runs, newest first: `offset`/`limit` over the index; records are read in one MGET-like round. */
-  async list(partnerId: string, offset: number, limit: number): Promise<{ items: ReconciliationRecord[]; total: number }> {
-    const key = this.keys.partnerReconciliations(partnerId);
-    const [ids, total] = await Promise.all([this.redis.zrevrange(key, offset, offset + limit - 1), this.redis.zcard(key)]);
-    const recs = await Promise.all(ids.map((id) => this.get(id)));
-    return { items: recs.filter((r): r is ReconciliationRecord => r !== null), total };
+  /**
+   * The partner's runs, newest first, from a stable cursor (src/store/zset-page.ts: runs requested
+   * while a client pages shift nothing); records are read in one MGET-like round. `next` marks the
+   * page's last run when more follow.
+   */
+  async list(partnerId: string, start: PageStart, limit: number): Promise<{ items: ReconciliationRecord[]; total: number; next: { score: number; member: string } | null }> {
+    const page = await zrevPage(this.redis, this.keys.partnerReconciliations(partnerId), start, limit);
+    const recs = await Promise.all(page.items.map((i) => this.get(i.member)));
+    const last = page.items.at(-1);
+    return { items: recs.filter((r): r is ReconciliationRecord => r !== null), total: page.total, next: page.more && last ? last : null };
   }
 
   async get(id: string): Promise<ReconciliationRecord | null> {

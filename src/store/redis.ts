@@ -173,11 +173,33 @@ export async function waitForRedis(client: RedisClient, timeoutMs = 10_000): Pro
   });
 }
 
-/** Errors that mean "Redis is unavailable" (→ 503), as opposed to bugs. */
+/**
+ * BUSY: a script (EVAL, FCALL) has run past busy-reply-threshold (lua-time-limit) and Redis answers
+ * every other command with BUSY until it ends or is killed. Its own test, case-sensitive and a whole
+ * word: BUSYGROUP (XGROUP CREATE of a group that exists) and BUSYKEY (RESTORE onto a key) are answers
+ * about the command, not an unavailable Redis.
+ */
+const BUSY = /\bBUSY\b/;
+
+/**
+ * ioredis's and Node's own messages for a connection that is not there, and Redis's error codes for a
+ * server that cannot take the command now. Case-sensitive, the codes as whole words: with `i` and no
+ * boundaries any error whose message said "loading" or "misconfigured" (a bug of ours) was a 503
+ * telling the client to retry.
+ */
+const UNAVAILABLE =
+  /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|\b(?:LOADING|OOM command|MISCONF|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS)\b|Failed to refresh slots cache|Cluster isn't ready|None of startup nodes|connect ETIMEDOUT|Reached the max retries|Too many Cluster redirections/;
+
+/**
+ * Errors that mean "Redis is unavailable" (→ 503), as opposed to bugs. MISCONF: Redis refuses writes
+ * because it cannot persist them (a snapshot that failed with stop-writes-on-bgsave-error, an AOF it
+ * cannot write: a full disk); it was a 500 "internal error" to a partner whose event was not stored.
+ */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
-  return /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|OOM command|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS|Failed to refresh slots cache|Cluster isn't ready|None of startup nodes|connect ETIMEDOUT|Reached the max retries|Too many Cluster redirections/i.test(
+  if (BUSY.test(err.message)) return true;
+  return UNAVAILABLE.test(
     err.message,
   );
 }

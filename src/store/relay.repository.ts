@@ -7,6 +7,7 @@ import type { Result } from 'ioredis';
 import { sha256Hex, randomToken, type SecretBox } from '../lib/crypto.js';
 import type { AuditActor, PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
+import { DEL_IF_HELD_LUA } from './lua-held.js';
 import type { RedisClient } from './redis.js';
 
 export const RELAY_STATES = ['idle', 'connecting', 'sending', 'retrying', 'failed', 'stopped'] as const;
@@ -63,11 +64,6 @@ if cur and cur ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
 return 1
 `;
-/** KEYS: lease. ARGV: token. */
-const LEASE_DROP_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
-return 0
-`;
 /** KEYS: source. ARGV: session. Deletes the source only when that session still owns it. */
 const SOURCE_CLEAR_LUA = `
 if redis.call('HGET', KEYS[1], 'session') == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
@@ -101,13 +97,18 @@ return out
 `;
 
 /**
- * KEYS: the show's ingest key hash, its pending audit entries (same slot). ARGV: sealed key, its hash,
- * now ISO, the rotation's pending audit id and entry ('' for none). The new key and the rotation's
- * audit entry (recorded pending, see AuditRepository.settle) in one step.
+ * KEYS: the show's ingest key hash, its pending audit entries, its relay source (same slot). ARGV:
+ * sealed key, its hash, now ISO, the rotation's pending audit id and entry ('' for none). The new key
+ * and the rotation's audit entry (recorded pending, see AuditRepository.settle) in one step; the
+ * show's source goes with the old key: whatever publishes now published with it (the new key is
+ * unknown until this returns). The embedded edge also cuts that publish off at its next check; the
+ * nginx edge cannot, and its on_publish_done for the old key (no longer any show's) cleared nothing,
+ * so the relay read a source that was not there.
  */
 const INGEST_ROTATE_LUA = `
 redis.call('HSET', KEYS[1], 'sealed', ARGV[1], 'hash', ARGV[2], 'at', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[5]) end
+redis.call('DEL', KEYS[3])
 return 1
 `;
 
@@ -125,14 +126,28 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
 return 1
 `;
 
+/**
+ * KEYS: the show's ingest key hash, its relay source (same slot). ARGV: the publish's key hash, session,
+ * edgeUrl, since. Writes the source only while that key is still the show's current one: a rotation
+ * (INGEST_ROTATE_LUA drops the source) that lands between the key's check and this write would
+ * otherwise have the old key's publish written back as the source, with no TTL, and its
+ * on_publish_done (an unknown key by then) could never clear it. 0: the key is not current (refuse).
+ */
+const SOURCE_SET_LUA = `
+if redis.call('HGET', KEYS[1], 'hash') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'edgeUrl', ARGV[3], 'session', ARGV[2], 'since', ARGV[4])
+return 1
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scRelayLeaseTake(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scRelayLeaseDrop(lease: string, token: string): Result<number, Context>;
     scRelaySourceClear(source: string, session: string): Result<number, Context>;
     scRelayUndeploy(alive: string, deployed: string, removals: string, removalId: string, removal: string): Result<string[], Context>;
-    scRelayIngestRotate(ingest: string, auditPending: string, sealed: string, hash: string, nowIso: string, auditId: string, auditEntry: string): Result<number, Context>;
+    scRelayIngestRotate(ingest: string, auditPending: string, source: string, sealed: string, hash: string, nowIso: string, auditId: string, auditEntry: string): Result<number, Context>;
     scRelaySourceKeep(source: string, session: string, edgeUrl: string, since: string, ttlMs: number, replace: 0 | 1, stalledSince: string): Result<number, Context>;
+    scRelaySourceSet(ingest: string, source: string, keyHash: string, session: string, edgeUrl: string, since: string): Result<number, Context>;
   }
 }
 
@@ -154,7 +169,7 @@ export class RelayRepository {
   ) {
     if (typeof (redis as unknown as { scRelayLeaseTake?: unknown }).scRelayLeaseTake !== 'function') {
       redis.defineCommand('scRelayLeaseTake', { numberOfKeys: 1, lua: LEASE_TAKE_LUA });
-      redis.defineCommand('scRelayLeaseDrop', { numberOfKeys: 1, lua: LEASE_DROP_LUA });
+      redis.defineCommand('scRelayLeaseDrop', { numberOfKeys: 1, lua: DEL_IF_HELD_LUA });
       redis.defineCommand('scRelaySourceClear', { numberOfKeys: 1, lua: SOURCE_CLEAR_LUA });
       redis.defineCommand('scRelayUndeploy', { numberOfKeys: 3, lua: UNDEPLOY_LUA });
     }
@@ -162,7 +177,10 @@ export class RelayRepository {
       redis.defineCommand('scRelaySourceKeep', { numberOfKeys: 1, lua: SOURCE_KEEP_LUA });
     }
     if (typeof (redis as unknown as { scRelayIngestRotate?: unknown }).scRelayIngestRotate !== 'function') {
-      redis.defineCommand('scRelayIngestRotate', { numberOfKeys: 2, lua: INGEST_ROTATE_LUA });
+      redis.defineCommand('scRelayIngestRotate', { numberOfKeys: 3, lua: INGEST_ROTATE_LUA });
+    }
+    if (typeof (redis as unknown as { scRelaySourceSet?: unknown }).scRelaySourceSet !== 'function') {
+      redis.defineCommand('scRelaySourceSet', { numberOfKeys: 2, lua: SOURCE_SET_LUA });
     }
   }
 
@@ -184,7 +202,8 @@ export class RelayRepository {
   }
 
   /**
-   * Issues a new key; the previous one is refused from now on. `audit`: the rotation's entry, recorded
+   * Issues a new key; the previous one is refused from now on, and the publish that used it is no
+   * longer the show's source. `audit`: the rotation's entry, recorded
    * pending in the show's slot with the new key (one script; announce the scope first): the retry of a
    * rotation whose audit write failed is another rotation, and the first keeps its entry.
    */
@@ -193,7 +212,7 @@ export class RelayRepository {
     const key = newStreamKey();
     const hash = sha256Hex(key);
     await this.redis.set(this.keys.relayKeyIndex(hash), JSON.stringify([partnerId, showId]));
-    await this.redis.scRelayIngestRotate(this.keys.relayIngest(partnerId, showId), this.keys.auditPending({ partnerId, showId }), this.box.encrypt(key), hash, new Date().toISOString(), audit?.id ?? '', audit?.entry ?? '');
+    await this.redis.scRelayIngestRotate(this.keys.relayIngest(partnerId, showId), this.keys.auditPending({ partnerId, showId }), this.keys.relaySource(partnerId, showId), this.box.encrypt(key), hash, new Date().toISOString(), audit?.id ?? '', audit?.entry ?? '');
     if (old) await this.redis.del(this.keys.relayKeyIndex(old));
     return key;
   }
@@ -208,8 +227,13 @@ export class RelayRepository {
     return current === hash ? { partnerId, showId } : null;
   }
 
-  async setSource(partnerId: string, showId: string, source: RelaySource): Promise<void> {
-    await this.redis.hset(this.keys.relaySource(partnerId, showId), 'edgeUrl', source.edgeUrl, 'session', source.session, 'since', source.since);
+  /**
+   * The source of a publish made with `streamKey` (the nginx edge's on_publish), written only while that
+   * key is the show's current one, in one step with the check (SOURCE_SET_LUA); false: it is not (a
+   * rotation came after showOfKey), nothing written, and the publish is to be refused.
+   */
+  async setSource(partnerId: string, showId: string, streamKey: string, source: RelaySource): Promise<boolean> {
+    return (await this.redis.scRelaySourceSet(this.keys.relayIngest(partnerId, showId), this.keys.relaySource(partnerId, showId), sha256Hex(streamKey), source.session, source.edgeUrl, source.since)) === 1;
   }
 
   /**

@@ -18,6 +18,7 @@ import { assertEntryLua } from './external-show.index.js';
 import { targetRecordField } from './partner.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
+import { zrevPage, type PageStart, type ZsetPage } from './zset-page.js';
 
 /**
  * The register writes of a stored show event: KEYS[desired] gets each field/value pair from ARGV[first]
@@ -43,6 +44,30 @@ return {1, eventId, v, changed}
 }
 
 /**
+ * How many registers (the snapshot, one per product of a `product.updated`, one per pinned or unpinned
+ * product id) one show's desired state holds at most. The snapshot bounds its own products and pinned
+ * ids (1,000 each); a `product.updated` or a pin event of a new id added a register of its own, so one
+ * partner (a catalogue sync sending every product to one show, a buggy id) grew the show's hash without
+ * end in the Redis every partner shares, and every sync of the show read and parsed all of it. An event
+ * that would add a register beyond this is refused (nothing stored: 422); the show's own registers take
+ * events as before. Registers are never removed, so this counts every product id the show was ever sent
+ * (`prod:X` and `pin:X` apart: a product updated and pinned takes two).
+ */
+export const SHOW_REGISTERS_MAX = 2500;
+
+/**
+ * Lua: refuses (returns {3, max}) an event not stored yet (no `inbox` record) whose register `field`
+ * is new to the `desired` hash while the hash holds SHOW_REGISTERS_MAX registers (two fields each,
+ * value and order key, plus the version): before anything of the event is written.
+ */
+function registerBound(inbox: string, desired: string, field: string): string {
+  return `if ${field} ~= 'snap' and redis.call('EXISTS', ${inbox}) == 0 and redis.call('HEXISTS', ${desired}, ${field}) == 0 and redis.call('HLEN', ${desired}) >= ${2 * SHOW_REGISTERS_MAX + 1} then
+  return {3, '${SHOW_REGISTERS_MAX}'}
+end
+`;
+}
+
+/**
  * Lua: puts `member` in the sweep's active set (`key`) with a score that is Redis's clock in ms and
  * always above the score it had: each mark changes the score, also two in the same millisecond or from
  * processes whose clocks disagree. The sweep removes a show only while its score is the one it read
@@ -63,31 +88,41 @@ const MARK_ACTIVE_LUA = `${markActiveLua('KEYS[1]', 'ARGV[1]')}return 1
 `;
 
 /**
+ * How many entries a show's event log keeps (approximate trimming, `MAXLEN ~`: up to one stream node,
+ * 100 entries by default, more). Its only reader is the ops console's show timeline, which shows the
+ * newest 200; each entry is the event's summary (showLogEntry, src/domain/events.ts), a few hundred
+ * bytes at most, so a show's log stays under ≈ 1 MB however much its partner sends. It was 10,000
+ * entries of the whole event (up to the 1 MiB body limit each): ≈ 10 GiB one partner could make one
+ * show hold in the Redis every partner shares.
+ */
+export const SHOW_EVENT_LOG_MAX_LEN = 1000;
+
+/**
  * The inbox + event-log step both show scripts share: a stored duplicate returns
- * {0, existingEventId}; otherwise the event is appended to the show's log (capped) and the inbox
- * records its id for `ttl` seconds, leaving `eventId` for the register writes that follow.
+ * {0, existingEventId}; otherwise the event's summary is appended to the show's log (capped) and the
+ * inbox records its id for `ttl` seconds, leaving `eventId` for the register writes that follow.
  */
 function inboxAndEvent(inbox: string, stream: string, wid: string, json: string, ttl: string): string {
   return `local existing = redis.call('GET', ${inbox})
 if existing then return {0, existing} end
-local eventId = redis.call('XADD', ${stream}, 'MAXLEN', '~', '10000', '*', 'wid', ${wid}, 'event', ${json})
+local eventId = redis.call('XADD', ${stream}, 'MAXLEN', '~', '${SHOW_EVENT_LOG_MAX_LEN}', '*', 'wid', ${wid}, 'event', ${json})
 redis.call('SET', ${inbox}, eventId, 'EX', tonumber(${ttl}))
 `;
 }
 
 /**
- * KEYS: inbox, events stream, desired hash. ARGV: webhookId, event json, inbox ttl s, order key,
+ * KEYS: inbox, events stream, desired hash. ARGV: webhookId, event log entry (showLogEntry), inbox ttl s, order key,
  * then field/value pairs. Returns {1, eventId, version, changed} or {0, existingEventId}.
  * The Redis Cluster path (the keys of one show's slot only); INGEST_SHOW_ONE_LUA on a single Redis.
  */
 const INGEST_SHOW_LUA = `
-${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registerWrites('KEYS[3]', '5')}`;
+${registerBound('KEYS[1]', 'KEYS[3]', 'ARGV[5]')}${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registerWrites('KEYS[3]', '5')}`;
 
 /**
  * The show writes waiting for one master of a Cluster, as one call on its connection (keys of many
  * slots: none declared, the `allow-cross-slot-keys` flag; src/store/node-batch.ts): INGEST_SHOW_LUA's
  * step per event, its three keys in the event's show slot. Per event (a = 9(i-1)): ARGV[a+1] inbox,
- * ARGV[a+2] events stream, ARGV[a+3] desired hash, ARGV[a+4] webhookId, ARGV[a+5] event json,
+ * ARGV[a+2] events stream, ARGV[a+3] desired hash, ARGV[a+4] webhookId, ARGV[a+5] event log entry,
  * ARGV[a+6] inbox ttl s, ARGV[a+7] order key, ARGV[a+8] field, ARGV[a+9] value. The reply per event is
  * INGEST_SHOW_LUA's; a show this node does not serve answers an error of its own (under pcall: its
  * first access is the inbox read, before anything is written) and is written again through the
@@ -95,7 +130,7 @@ ${inboxAndEvent('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}${registe
  */
 const NODE_INGEST_SHOWS_LUA = `#!lua flags=allow-cross-slot-keys
 local function ingest(a)
-${inboxAndEvent('ARGV[a + 1]', 'ARGV[a + 2]', 'ARGV[a + 4]', 'ARGV[a + 5]', 'ARGV[a + 6]')}${registerWrites('ARGV[a + 3]', 'a + 8', '', 'a + 9')}end
+${registerBound('ARGV[a + 1]', 'ARGV[a + 3]', 'ARGV[a + 8]')}${inboxAndEvent('ARGV[a + 1]', 'ARGV[a + 2]', 'ARGV[a + 4]', 'ARGV[a + 5]', 'ARGV[a + 6]')}${registerWrites('ARGV[a + 3]', 'a + 8', '', 'a + 9')}end
 ${nodeBatchLua('ingest', 9)}`;
 const NODE_INGEST_SHOWS = nodeScript(NODE_INGEST_SHOWS_LUA);
 /** Show writes per NODE_INGEST_SHOWS call (bounds how long one call holds Redis). */
@@ -144,7 +179,7 @@ interface PendingMark {
  * show index (by the snapshot's scheduledAt: an older snapshot delivered late must not move the show
  * back to its old time) and live set (the show added when the snapshot says live, removed otherwise). KEYS: claim, inbox, events
  * stream, desired hash, dispatch stream, partner shows, active shows, partner live shows. ARGV: scope,
- * ttl s (claim and inbox), webhookId, event json, partnerId, showId, requestId ('' for none), '1' for a
+ * ttl s (claim and inbox), webhookId, event log entry, partnerId, showId, requestId ('' for none), '1' for a
  * snapshot, scheduledAt ms, now ms (unused: the active set's score is Redis's clock, markActiveLua),
  * active-set member, '1' when the snapshot says live, order key,
  * then field/value pairs. Returns {2, holder} when the id is claimed for another scope (nothing
@@ -154,7 +189,7 @@ interface PendingMark {
 const INGEST_SHOW_ONE_LUA = `
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return {2, holder} end
-if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
+${registerBound('KEYS[2]', 'KEYS[4]', 'ARGV[14]')}if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
 if ARGV[8] == '1' then
 ${markActiveLua('KEYS[7]', 'ARGV[11]')}end
 redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])
@@ -185,16 +220,69 @@ return 1
 `;
 
 /**
+ * How many entries an order's event log keeps beyond those attribution has not handled yet. The log
+ * holds each order event whole (up to the 1 MiB body limit); its only reader is the order-event sweep,
+ * which reads back events still marked pending (src/attribution/order-event.sweep.ts): the ledger is the
+ * record of the order and its refunds. It had no bound: one partner sending ever more events for one
+ * order (order.created again and again, refunds under new ids) grew one key without end in the Redis
+ * every partner shares, and every order's log was kept for good. Handled entries past this many go,
+ * oldest first; an entry still pending never does.
+ */
+export const ORDER_EVENT_LOG_MAX_LEN = 100;
+
+/**
+ * Lua: trims an order's event log (`stream`) past ORDER_EVENT_LOG_MAX_LEN without dropping an entry
+ * still in the `pending` hash, and without reading an entry (each may be 1 MiB): with nothing pending
+ * but `own` (the event just stored, the newest; '' for none) the log keeps its newest entries; with
+ * others pending it drops the entries older than the oldest of them (all handled), and with more than
+ * ORDER_EVENT_LOG_MAX_LEN pending it waits (they are all needed).
+ */
+function trimOrderLog(stream: string, pending: string, own: string): string {
+  return `if redis.call('XLEN', ${stream}) > ${ORDER_EVENT_LOG_MAX_LEN} then
+  local n = redis.call('HLEN', ${pending})
+  if n == 0 or (n == 1 and redis.call('HEXISTS', ${pending}, ${own}) == 1) then
+    redis.call('XTRIM', ${stream}, 'MAXLEN', '${ORDER_EVENT_LOG_MAX_LEN}')
+  elseif n <= ${ORDER_EVENT_LOG_MAX_LEN} then
+    local oldest, om, os
+    for _, id in ipairs(redis.call('HKEYS', ${pending})) do
+      local m, q = string.match(id, '^(%d+)-(%d+)$')
+      m, q = tonumber(m), tonumber(q)
+      if m and (not oldest or m < om or (m == om and q < os)) then oldest, om, os = id, m, q end
+    end
+    if oldest then redis.call('XTRIM', ${stream}, 'MINID', oldest) end
+  end
+end
+`;
+}
+
+/**
  * KEYS: inbox, events stream, pending hash. ARGV: webhookId, event json, ttl, now ms. The event is
- * stored and marked pending (not yet handled by attribution) in one step.
+ * stored and marked pending (not yet handled by attribution) in one step; the log stops expiring (a
+ * handled log expires, ORDER_HANDLED_LUA) and is trimmed (trimOrderLog).
  */
 const INGEST_PLAIN_LUA = `
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
 local eventId = redis.call('XADD', KEYS[2], '*', 'wid', ARGV[1], 'event', ARGV[2])
+redis.call('PERSIST', KEYS[2])
 redis.call('SET', KEYS[1], eventId, 'EX', tonumber(ARGV[3]))
 redis.call('HSET', KEYS[3], eventId, ARGV[4])
-return {1, eventId}
+${trimOrderLog('KEYS[2]', 'KEYS[3]', 'eventId')}return {1, eventId}
+`;
+
+/**
+ * KEYS: pending hash, events stream. ARGV: event id, retention s. The event is handled: its pending
+ * mark goes, and when it was the order's last one the log is trimmed to its newest
+ * ORDER_EVENT_LOG_MAX_LEN and expires after `retention` (INBOX_TTL_DAYS: as long as a re-delivery is
+ * answered with an event id of it). A new event of the order stops that (INGEST_PLAIN_LUA); a log
+ * with a pending event never expires.
+ */
+const ORDER_HANDLED_LUA = `
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+${trimOrderLog('KEYS[2]', 'KEYS[1]', "''")}  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
+end
+return 1
 `;
 
 /**
@@ -263,10 +351,14 @@ end
  * DELETE checks whether a show of the target is on the platform.
  */
 function targetGuard(key: string, field: string, gone: string, deleting: string): string {
+  // The mark is looked for with a plain find first: an unanchored pattern match tries every position
+  // of the record (sealed credentials make it ~1.5 KB), ≈ 7 µs of redis-server per guarded save; the
+  // plain find (memchr) ≈ 0.3 µs. The pattern then runs only on a record that has a mark.
+
   return `if ${field} ~= '' then
   local tgt = redis.call('HGET', ${key}, ${field})
   if not tgt then return ${gone} end
-  local delUntil = string.match(tgt, '"deleting":"(%d+)')
+  local delUntil = string.find(tgt, '"deleting":"', 1, true) and string.match(tgt, '"deleting":"(%d+)')
   if delUntil then
     local tm = redis.call('TIME')
     if tonumber(delUntil) > tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000) then return ${deleting} end
@@ -401,6 +493,7 @@ declare module 'ioredis' {
     scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIndexSnapshot(indexed: string, shows: string, liveShows: string, showId: string, orderKey: string, scheduledAtMs: number, live: string): Result<number, Context>;
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
+    scOrderHandled(pending: string, events: string, eventId: string, retentionSec: number): Result<number, Context>;
     scDispatchMany(stream: string, ...args: string[]): Result<number, Context>;
     scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
     scMarkActive(set: string, member: string): Result<number, Context>;
@@ -414,6 +507,7 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scIngestShowOne', { numberOfKeys: 8, lua: INGEST_SHOW_ONE_LUA });
   redis.defineCommand('scIndexSnapshot', { numberOfKeys: 3, lua: INDEX_SNAPSHOT_LUA });
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
+  redis.defineCommand('scOrderHandled', { numberOfKeys: 2, lua: ORDER_HANDLED_LUA });
   redis.defineCommand('scDispatchMany', { numberOfKeys: 1, lua: DISPATCH_MANY_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
   redis.defineCommand('scMarkActive', { numberOfKeys: 1, lua: MARK_ACTIVE_LUA });
@@ -497,6 +591,8 @@ export interface IngestResult {
   eventId: string;
   version: number;
   changed: boolean;
+  /** Refused, nothing stored: the event's register would be one more than SHOW_REGISTERS_MAX. */
+  full?: true;
 }
 
 export class ShowRepository {
@@ -563,10 +659,11 @@ export class ShowRepository {
     return wellFormedJson({ ...m, remote: { ...m.remote, ingest: { url: ingest.url, streamKeySealed: memo.sealed } } });
   }
 
-  async ingest(partnerId: string, showId: string, webhookId: string, eventJson: string, orderKey: string, write: RegisterWrite): Promise<IngestResult> {
+  async ingest(partnerId: string, showId: string, webhookId: string, logEntry: string, orderKey: string, write: RegisterWrite): Promise<IngestResult> {
     const k = this.keys;
-    const args = [k.showInbox(partnerId, showId, webhookId), k.showEvents(partnerId, showId), k.desired(partnerId, showId), webhookId, eventJson, this.inboxTtlSec, orderKey, write.field, write.value];
+    const args = [k.showInbox(partnerId, showId, webhookId), k.showEvents(partnerId, showId), k.desired(partnerId, showId), webhookId, logEntry, this.inboxTtlSec, orderKey, write.field, write.value];
     const r = await this.ingestWrite(args);
+    if (r[0] === 3) return { duplicate: false, eventId: '', version: 0, changed: false, full: true };
     if (r[0] === 0) return { duplicate: true, eventId: r[1], version: 0, changed: false };
     return { duplicate: false, eventId: r[1], version: Number(r[2] ?? 0), changed: r[3] === 1 };
   }
@@ -637,7 +734,7 @@ export class ShowRepository {
     showId: string,
     webhookId: string,
     scope: string,
-    eventJson: string,
+    logEntry: string,
     orderKey: string,
     write: RegisterWrite,
     snapshot: { scheduledAtMs: number; live: boolean } | undefined,
@@ -656,7 +753,7 @@ export class ShowRepository {
       scope,
       this.inboxTtlSec,
       webhookId,
-      eventJson,
+      logEntry,
       partnerId,
       showId,
       requestId ?? '',
@@ -670,6 +767,7 @@ export class ShowRepository {
       write.value,
     );
     if (r[0] === 2) return { duplicate: true, eventId: '', version: 0, changed: false, holder: r[1] };
+    if (r[0] === 3) return { duplicate: false, eventId: '', version: 0, changed: false, full: true };
     if (r[0] === 0) return { duplicate: true, eventId: r[1], version: 0, changed: false };
     return { duplicate: false, eventId: r[1], version: Number(r[2] ?? 0), changed: r[3] === 1 };
   }
@@ -775,10 +873,13 @@ export class ShowRepository {
     await this.redis.set(k.partnerLiveBackfilled(partnerId), '1');
   }
 
-  async listShowIds(partnerId: string, offset: number, limit: number): Promise<{ ids: string[]; total: number }> {
-    const key = this.keys.partnerShows(partnerId);
-    const [ids, total] = await Promise.all([this.redis.zrevrange(key, offset, offset + limit - 1), this.redis.zcard(key)]);
-    return { ids, total };
+  /**
+   * A page of the partner's show index, newest scheduledAt first (ties: show id descending), from a
+   * stable cursor (src/store/zset-page.ts): shows indexed or rescheduled while a client pages shift
+   * nothing (an offset repeated or skipped shows).
+   */
+  async listShowIds(partnerId: string, start: PageStart, limit: number): Promise<ZsetPage> {
+    return zrevPage(this.redis, this.keys.partnerShows(partnerId), start, limit);
   }
 
   async getMirror(partnerId: string, showId: string, targetId: string): Promise<MirrorDoc | null> {
@@ -1028,9 +1129,9 @@ export class OrderEventRepository {
     await this.redis.zadd(this.keys.pendingOrders(), Date.now(), JSON.stringify([partnerId, orderId]));
   }
 
-  /** The event has been handled by attribution. */
+  /** The event has been handled by attribution (the order's log expires once none is left pending). */
   async handled(partnerId: string, orderId: string, eventId: string): Promise<void> {
-    await this.redis.hdel(this.keys.orderPending(partnerId, orderId), eventId);
+    await this.redis.scOrderHandled(this.keys.orderPending(partnerId, orderId), this.keys.orderEvents(partnerId, orderId), eventId, this.inboxTtlSec);
   }
 
   /** Events of the order still marked pending: event id → stored-at ms. */

@@ -14,6 +14,7 @@
  */
 import { Cluster } from 'ioredis';
 import type { Keys } from './keys.js';
+import { DEL_IF_HELD_LUA } from './lua-held.js';
 import { evalOnNode, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
 import type { RedisClient } from './redis.js';
 
@@ -120,6 +121,16 @@ export class WebhookIdClaims {
       // expired between SET NX and GET: claim again
     }
     throw new Error('webhook-id claim did not settle');
+  }
+
+  /**
+   * Removes `webhookId`'s claim while it still names `scope` (compare and delete in one step): for an
+   * event its scope refused before anything of it was stored (a full show on a Cluster, where the claim
+   * comes first), so the partner may send it under the same id elsewhere. A claim another scope holds,
+   * or one made again since, is left alone. True when this call removed it.
+   */
+  async releaseIfHeld(partnerId: string, webhookId: string, scope: string): Promise<boolean> {
+    return (await this.redis.eval(DEL_IF_HELD_LUA, 1, this.keys.partnerWebhookId(partnerId, webhookId), scope)) === 1;
   }
 
   /** The event id stored under `webhookId` in the scope that claimed it (null while not stored). */

@@ -53,6 +53,8 @@ export interface TokenStore {
   get(): Promise<AccessToken | null>;
   set(token: AccessToken): Promise<void>;
   clear(): Promise<void>;
+  /** The platform refused `accessToken`: if it is still the stored one, it is marked expired (a refresh token beside it stays). */
+  expire(accessToken: string): Promise<void>;
 }
 
 /** Per target-account rate limiter shared by every worker (Redis). */

@@ -79,6 +79,48 @@ export class PermanentError extends TargetError {
   readonly kind = 'permanent' as const;
 }
 
+/**
+ * The platform refused the product a pin named (its id, title or price: a validation error about it),
+ * not the account, the token or the show. Permanent for that product as it is, so only the pin fails
+ * (`failed`, with this message as its reason) and the mirror goes on with the show's other pins and
+ * its end; the pin is tried again once the product changes or the partner pins it again. Anything
+ * that is not a PinRefusedError fails the mirror as a PermanentError does.
+ */
+export class PinRefusedError extends PermanentError {}
+
+/**
+ * The platform show is over on the platform itself: its owner ended (or cancelled) it there, in the
+ * platform's own app, and the platform refuses to change it (a Whatnot seller ended the show and the
+ * lineup of an ended show no longer changes: 409 `show-not-editable`). Nothing more can be mirrored to
+ * it, and retrying cannot change that; but it is no failure of the mirror: the sync takes the mirror as
+ * over (`over`: ended or cancelled, as when it ended the show itself), `action_required` while the
+ * partner's show is still live (an operator may link a new platform show) and `ended` (or `cancelled`)
+ * once the show is over. Anything that does not know it fails the mirror as a PermanentError does.
+ */
+export class ShowOverError extends PermanentError {
+  constructor(
+    message: string,
+    reason: string,
+    readonly over: 'ended' | 'cancelled',
+  ) {
+    super(message, reason);
+  }
+}
+
+/**
+ * A platform's product id as one URL path segment (TikTok's promotion link, Whatnot's merchandising):
+ * percent-encoded, so a '/', '?', '#', '%', a space or an emoji in a partner's sku stays in the segment
+ * and the platform judges it (and refuses it: PinRefusedError). An empty id, '.' or '..' cannot be sent
+ * as a segment at all (the URL resolves the dot segments away, an empty one is another path): a
+ * different resource would be asked, so the pin is refused here, before anything is sent.
+ */
+export function productPathSegment(productId: string, platform: string): string {
+  if (productId === '' || productId === '.' || productId === '..') {
+    throw new PinRefusedError(`${platform} cannot be sent the product id ${JSON.stringify(productId)}: it is no URL path segment (not sent)`, 'product_id_unsendable');
+  }
+  return encodeURIComponent(productId);
+}
+
 /** An answer that does not match its schema: `malformed response from <what>: ` and its first three issues, by path. */
 export function malformedResponse(what: string, error: z.ZodError): PermanentError {
   const issues = error.issues

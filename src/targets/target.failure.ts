@@ -15,13 +15,29 @@ export interface MappedFailure {
 /** axios codes for a request that ran out of time (as opposed to one that never connected). */
 export const TIMEOUT_CODES: ReadonlySet<string> = new Set(['ECONNABORTED', 'ETIMEDOUT']);
 
-/** Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3); ms from now, or undefined. */
+/**
+ * The longest wait a platform's answer can impose (Retry-After, Facebook's time to regain access):
+ * longer than the longest quota wait of our own (YouTube's until midnight Pacific, 25 h on the day the
+ * clocks go back). A platform (or a proxy in front of it) that said `Retry-After: 99999999999999999999`
+ * made a block the limiter could not store (Redis refused its PX): the run failed with a Redis error,
+ * the mirror said nothing, and BullMQ and then every sweep ran it into the same answer again; one of
+ * a year kept the account blocked for that year. Past this the next attempt asks the platform again.
+ */
+export const MAX_PLATFORM_WAIT_MS = 26 * 60 * 60 * 1000;
+
+/** A platform-given wait (ms) as the worker and the limiter take it: at most MAX_PLATFORM_WAIT_MS, never negative. */
+export function platformWait(ms: number): number {
+  if (Number.isNaN(ms)) return 0;
+  return Math.min(Math.max(0, ms), MAX_PLATFORM_WAIT_MS);
+}
+
+/** Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3); ms from now (platformWait), or undefined. */
 export function parseRetryAfter(header: string | undefined, nowMs: number): number | undefined {
   if (header === undefined || header.trim() === '') return undefined;
   const trimmed = header.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (/^\d+$/.test(trimmed)) return platformWait(Number(trimmed) * 1000);
   const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+  return Number.isNaN(at) ? undefined : platformWait(at - nowMs);
 }
 
 /** Applies the block (if any) to the shared limiter, then throws the typed error. */

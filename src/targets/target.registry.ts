@@ -39,14 +39,16 @@ export function supportedPlatforms(): Platform[] {
 /**
  * The credential that identifies the platform account whose limits a target uses, so that two
  * targets on one account share one limiter: YouTube's quota is per Google Cloud project (OAuth
- * client), TikTok's per app and shop, Whatnot's per token, Bambuser's per API key, Facebook's per Page.
+ * client), TikTok's per app and shop, Whatnot's per seller and app (an app's grant: client id and the
+ * seller's refresh token; else the personal access token), Bambuser's per API key, Facebook's per
+ * Page. Alternatives in order: the first whose fields are all given names the account.
  */
-const ACCOUNT_FIELDS: Record<Platform, string[]> = {
-  youtube: ['clientId'],
-  tiktok: ['appKey', 'shopCipher'],
-  whatnot: ['accessToken'],
-  bambuser: ['apiKey'],
-  facebook: ['pageId'],
+const ACCOUNT_FIELDS: Record<Platform, string[][]> = {
+  youtube: [['clientId']],
+  tiktok: [['appKey', 'shopCipher']],
+  whatnot: [['clientId', 'refreshToken'], ['accessToken']],
+  bambuser: [['apiKey']],
+  facebook: [['pageId']],
 };
 
 /** The id the shared rate limiter uses for a target: its account's identity, or the target id. */
@@ -56,6 +58,9 @@ export function limiterId(platform: Platform, credentials: Record<string, string
 }
 
 export function accountIdentity(platform: Platform, credentials: Record<string, string>): string | undefined {
-  const parts = ACCOUNT_FIELDS[platform].map((f) => credentials[f]);
-  return parts.every((p) => typeof p === 'string' && p.length > 0) ? `${platform}\u0000${parts.join('\u0000')}` : undefined;
+  for (const fields of ACCOUNT_FIELDS[platform]) {
+    const parts = fields.map((f) => credentials[f]);
+    if (parts.every((p) => typeof p === 'string' && p.length > 0)) return `${platform}\u0000${parts.join('\u0000')}`;
+  }
+  return undefined;
 }

@@ -54,6 +54,9 @@ class MemoryTokenStore implements TokenStore {
   async clear(): Promise<void> {
     this.token = null;
   }
+  async expire(accessToken: string): Promise<void> {
+    if (this.token?.accessToken === accessToken) this.token = { ...this.token, expiresAt: 0 };
+  }
 }
 
 export interface CredentialVerifierDeps {

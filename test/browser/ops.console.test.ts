@@ -249,6 +249,8 @@ test('Update credentials on the show page: the platform checks them, a refusal s
     await dlg.getByLabel('refreshToken', { exact: true }).fill(refreshToken);
     await dlg.getByRole('button', { name: 'Save' }).click();
   };
+  // A token its owner revoked (a never-seen one would be a new channel's, CONTRACT §9).
+  await sim.control('POST', '/_sim/youtube/revocations', { token: '1//a-revoked-refresh-token' });
   await fill('1//a-revoked-refresh-token');
   await page.locator('#action-status', { hasText: /Update credentials of .* failed: YouTube refused these credentials: .*invalid_grant/ }).waitFor({ timeout: 30_000 });
   await shot('credentials-refused');

@@ -132,7 +132,9 @@ test.each([
 
 test('a revoked refresh token fails the mirror with a readable error', async () => {
   // Revoked after the target was saved (saving checks it: 422, test/e2e/targets.verify.test.ts): the
-  // simulator has no revocation, so the target is saved without the check.
+  // target is saved without the check, and the account owner revokes the token on the simulator (a
+  // never-seen token would be a new channel's, CONTRACT §9).
+  await sim.control('POST', '/_sim/youtube/revocations', { token: 'revoked-1' });
   const r = await svc.api('/v1/partners/tsl/targets?verify=false', {
     json: { id: 'yt-revoked', platform: 'youtube', name: 'YT revoked', credentials: { ...CREDENTIALS.youtube, refreshToken: 'revoked-1' }, baseUrl: sim.base('youtube'), commissionRateBps: 1000 },
   });

@@ -8,6 +8,7 @@ import { waitFor } from '../helpers/service.js';
 import { ALL_PLATFORMS } from '../helpers/platforms.js';
 import { encode, goLive, scheduleRelayedShow, viewOf } from '../helpers/relay.js';
 import { relayProcesses } from '../helpers/relay-processes.js';
+import { UNOWNED_ERROR } from '../../src/store/relay.repository.js';
 
 const P = 'dead-p';
 const h = relayProcesses({ keyPrefix: 'rd', edge: true, partner: P });
@@ -37,3 +38,32 @@ test('a relay process that died is not reported as still sending', async () => {
     await enc.stop();
   }
 }, 120_000);
+
+/**
+ * Relay review: a relay process stopped by SIGTERM (a deploy, a scale-down) while its shows were live
+ * reported every destination `stopped` — a show's end — to the views and in mirror.updated, kept while
+ * no relay process took the show over, where the README says a show whose relay process was stopped is
+ * reported `idle`, nobody relaying it, as after a crash.
+ */
+test('a relay process stopped by SIGTERM hands its live shows back: idle, nobody relays them, not stopped', async () => {
+  const relay = h.relayProcess();
+  const near = { scheduledAt: new Date(Date.now() + 3_600_000).toISOString() };
+  await scheduleRelayedShow(h.svc, h.sim, P, h.secret, 'term1', near);
+  await goLive(h.svc, P, h.secret, 'term1', 'live', near);
+  const v0 = await viewOf(h.svc, P, 'term1');
+  const enc = encode(`${v0.show.ingest.url}/${v0.show.ingest.streamKey}`);
+  try {
+    await waitFor(async () => (await viewOf(h.svc, P, 'term1')).mirrors.every((m) => m.relay.state === 'sending'), 60_000);
+    await relay.kill('SIGTERM');
+    // Handed back at once: no lease to wait out.
+    expect(await h.svc.rt.relay.leaseHolder(P, 'term1')).toBeNull();
+    const v = await viewOf(h.svc, P, 'term1');
+    expect(v.mirrors.map((m) => [m.platform, m.relay.state, m.relay.bitrateKbps, m.relay.lastError])).toEqual(ALL_PLATFORMS.map((p) => [p, 'idle', 0, UNOWNED_ERROR]));
+    // And the next relay process takes the show over.
+    const next = h.relayProcess();
+    await waitFor(async () => (await viewOf(h.svc, P, 'term1')).mirrors.every((m) => m.relay.state === 'sending'), 60_000);
+    await next.kill('SIGTERM');
+  } finally {
+    await enc.stop();
+  }
+}, 180_000);

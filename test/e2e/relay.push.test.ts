@@ -7,12 +7,25 @@
 import { waitFor, type TestService } from '../helpers/service.js';
 import type { SimStreamView, TestSim } from '../helpers/sim.js';
 import { ALL_PLATFORMS, platformsPerFile } from '../helpers/platforms.js';
+import { LONG_GAP_MS } from '../../src/simulators/rtmp-sink.js';
 import { alive, encode, goLive, scheduleRelayedShow, viewOf, type ShowViewT } from '../helpers/relay.js';
 
 let svc: TestService;
 let sim: TestSim;
 let secret: string;
 const P = 'relay-p';
+
+/** How much of a sink's gap this process's event loop spent stalled (the probe's stalls inside it). */
+function stalledWithin(gap: { endedAt: string; ms: number }, stalls: Array<{ endedAt: string; ms: number }>): number {
+  const end = Date.parse(gap.endedAt);
+  const start = end - gap.ms;
+  let ms = 0;
+  for (const st of stalls) {
+    const stEnd = Date.parse(st.endedAt);
+    ms += Math.max(0, Math.min(end, stEnd) - Math.max(start, stEnd - st.ms));
+  }
+  return ms;
+}
 
 platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true, relay: true });
 
@@ -108,7 +121,7 @@ test('a dropped destination is retried alone while the others keep flowing; a so
   let tick = Date.now();
   const loopProbe = setInterval(() => {
     const now = Date.now();
-    if (now - tick > 250) loopStalls.push({ endedAt: new Date(now).toISOString(), ms: now - tick - 50 });
+    if (now - tick > 70) loopStalls.push({ endedAt: new Date(now).toISOString(), ms: now - tick - 50 });
     tick = now;
   }, 50);
   const faultAt = Date.now();
@@ -136,7 +149,10 @@ test('a dropped destination is retried alone while the others keep flowing; a so
     // The other four were not disturbed (issue 10: "the others see no gap over 1 s"): one publish
     // each from start to now (never dropped or reconnected), no relay restart, and no pause in their
     // data over 1 s (the sink's LONG_GAP_MS) from the fault to after Whatnot's recovery.
-    const longGaps = (s?.longGaps ?? []).filter(inWindow);
+    // A gap counts as the relay's when it stays over 1 s without the time this process's own event
+    // loop was stalled inside it (the sink stamps data when this process reads it): on a loaded
+    // 2-core CI machine a stall of the measuring process alone made a 1.03 s "gap".
+    const longGaps = (s?.longGaps ?? []).filter(inWindow).filter((g) => g.ms - stalledWithin(g, loopStalls) > LONG_GAP_MS);
     if (longGaps.length) console.log(JSON.stringify({ platform, longGaps, allSinks: sinks.map((x, j) => [ALL_PLATFORMS[j], x?.longGaps.filter(inWindow)]), loopStalls }));
     expect({ platform, longGaps, publishes: s?.publishes, publishers: s?.maxPublishers, restarts: mid.mirrors.find((m) => m.platform === platform)?.relay.restarts }).toEqual({
       platform,

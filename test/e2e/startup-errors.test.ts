@@ -218,3 +218,24 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
     expect(Date.now() - t0).toBeLessThan(2000); // the unreachable case tries 5 times over ~5 s
   }, 30_000);
 });
+
+test("the embedded redis-server's last words arrive after its exit: they still come through", async () => {
+  // A stand-in redis-server that exits at once and whose error line reaches the pipe only after the
+  // exit (what a loaded machine does to the real one's last lines: the paragraph said "(nothing)").
+  const bin = mkdtempSync(join(tmpdir(), 'sc-fake-redis-'));
+  writeFileSync(join(bin, 'redis-server'), '#!/bin/sh\n( sleep 0.3; echo "Bad file format reading the append only file manifest" >&2 ) &\nexit 1\n', { mode: 0o755 });
+  const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
+  const closed = `redis://127.0.0.1:${await freePort()}`;
+  const path = process.env['PATH'];
+  process.env['PATH'] = `${bin}:${path ?? ''}`;
+  try {
+    const err = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl: closed }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RedisUnavailableError);
+    expect((err as Error).message).toMatch(/redis-server said:\s+Bad file format reading the append only file manifest/);
+  } finally {
+    process.env['PATH'] = path;
+  }
+}, 60_000);

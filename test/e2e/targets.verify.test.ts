@@ -1,6 +1,8 @@
 /**
  * Target credentials are checked with the platform when a target is saved (issue 11 item 7), against
- * the simulators (which accept a credential only for its own account, src/simulators/sim.accounts.ts):
+ * the simulators (a credential works only for its own account, src/simulators/sim.accounts.ts; ones
+ * never seen are a new account, CONTRACT §9; a known identity with a wrong secret, or a revoked one, is
+ * refused):
  * accepted → 201; refused → 422 problem+json with the platform's reason and nothing saved; the
  * platform unreachable or failing → 503 with Retry-After and nothing saved; `?verify=false` saves
  * without asking. Real HTTP and Redis.
@@ -17,6 +19,8 @@ beforeAll(async () => {
   sim = await startSim();
   svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '2000' } });
   await createPartner(svc, 'cv');
+  await sim.control('POST', '/_sim/whatnot/revocations', { token: 'wn_revoked_token' });
+  await sim.control('POST', '/_sim/bambuser/revocations', { token: 'bmb_revoked_key' });
 }, 60_000);
 afterAll(async () => {
   await svc?.close();
@@ -31,12 +35,12 @@ interface Problem {
 const create = (platform: Platform, id: string, credentials: Record<string, string>, opts: { baseUrl?: string; query?: string } = {}): Promise<Response> =>
   svc.api(`/v1/partners/cv/targets${opts.query ?? ''}`, { json: { id, platform, name: id, credentials, baseUrl: opts.baseUrl ?? sim.base(platform), commissionRateBps: 100 } });
 
-/** Credentials the platform refuses, each in its own way. */
+/** Credentials the platform refuses, each in its own way: a known identity with a wrong secret, or a revoked credential. */
 const BAD: Record<Platform, { credentials: Record<string, string>; reason: RegExp }> = {
-  youtube: { credentials: { ...CREDENTIALS.youtube, refreshToken: '1//not-a-real-refresh-token' }, reason: /YouTube refused these credentials: .*invalid_grant/ },
+  youtube: { credentials: { ...CREDENTIALS.youtube, clientSecret: 'GOCSPX-not-the-secret' }, reason: /YouTube refused these credentials: / },
   tiktok: { credentials: { ...CREDENTIALS.tiktok, appSecret: 'not-the-app-secret' }, reason: /TikTok Shop refused these credentials: / },
-  whatnot: { credentials: { accessToken: 'wn_made_up_token' }, reason: /Whatnot refused these credentials: / },
-  bambuser: { credentials: { apiKey: 'bmb_made_up_key' }, reason: /Bambuser refused these credentials: / },
+  whatnot: { credentials: { accessToken: 'wn_revoked_token' }, reason: /Whatnot refused these credentials: / },
+  bambuser: { credentials: { apiKey: 'bmb_revoked_key' }, reason: /Bambuser refused these credentials: / },
   facebook: { credentials: { pageId: CREDENTIALS.facebook.pageId!, pageAccessToken: 'EAAGmadeUpToken' }, reason: /Facebook refused these credentials: / },
 };
 

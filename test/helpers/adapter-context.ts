@@ -23,6 +23,11 @@ export class MemoryTokenStore implements TokenStore {
     this.clears++;
     this.token = null;
   }
+  expires = 0;
+  async expire(accessToken: string): Promise<void> {
+    this.expires++;
+    if (this.token?.accessToken === accessToken) this.token = { ...this.token, expiresAt: 0 };
+  }
 }
 
 export class RecordingLimiter implements RateLimiter {

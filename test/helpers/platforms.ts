@@ -1,6 +1,6 @@
 /** One target per platform on the simulators, and the operator steps some platforms need. */
 import { randomBytes } from 'node:crypto';
-import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
+import { simTargetCredentials, simWhatnotAppCredentials } from '../../src/simulators/sim.accounts.js';
 import type { Platform } from '../../src/targets/target.adapter.js';
 import { createPartner, startService, waitFor, type TestService, type TestServiceOptions } from './service.js';
 import { startSim, type TestSim } from './sim.js';
@@ -82,4 +82,30 @@ export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * For one test file: the simulators with Whatnot rotating refresh tokens (the used one is then
+ * invalid_grant), then the service with workers; closed after the file's tests.
+ */
+export function rotatingWhatnotPerFile(use: (started: { svc: TestService; sim: TestSim }) => void): void {
+  let svc: TestService | undefined;
+  let sim: TestSim | undefined;
+  beforeAll(async () => {
+    sim = await startSim();
+    await sim.control('PUT', '/_sim/whatnot/limits', { rotateRefreshTokens: 1, requestsPerWindow: null });
+    svc = await startService({ workers: true });
+    use({ svc, sim });
+  }, 60_000);
+  afterAll(async () => {
+    await svc?.close();
+    await sim?.close();
+  });
+}
+
+/** Target `id` of `partner`: a Whatnot app seller a connected through OAuth (access tokens expire, refreshed). */
+export async function addWhatnotAppTarget(svc: TestService, sim: TestSim, partner: string, id: string): Promise<void> {
+  const credentials = { ...simWhatnotAppCredentials('a'), webhookSecret: `whsec_${randomBytes(24).toString('base64')}` };
+  const r = await svc.api(`/v1/partners/${partner}/targets`, { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials, baseUrl: sim.base('whatnot'), commissionRateBps: 800 } });
+  if (r.status !== 201) throw new Error(`target ${id}: ${r.status} ${await r.text()}`);
 }

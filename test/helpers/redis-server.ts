@@ -120,7 +120,9 @@ export async function startRedis(): Promise<TestRedis> {
   const stop = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
     const p = proc;
     proc = undefined;
-    if (!p || p.exitCode !== null) return;
+    // (A server that died of a signal — the OOM killer, a test's SIGKILL — has exited too, with exitCode
+    // null: its 'exit' came before and never comes again, so waiting for it held destroy() for ever.)
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill(signal);

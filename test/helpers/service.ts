@@ -218,6 +218,11 @@ export function showEvent(type: string, show: Record<string, unknown>, occurredA
   return { type, occurredAt, data: { show } };
 }
 
+/** An `order.created` of order `id` without lines (2026-11-24T18:30:00Z, `amount` USD minor units). */
+export function orderEvent(id: string, amount = 1000): { type: 'order.created'; occurredAt: string; data: { order: Record<string, unknown> } } {
+  return { type: 'order.created', occurredAt: '2026-11-24T18:30:00Z', data: { order: { id, createdAt: '2026-11-24T18:30:00Z', lines: [], total: { amount, currency: 'USD' } } } };
+}
+
 /**
  * A show snapshot. Its `scheduledAt` is fixed (2026-11-24, in the past): right where only the show's
  * data matters, wrong where the service compares it with now (the ops board's day around now, its live

@@ -84,6 +84,10 @@ describe('platform orders that cannot be stored are skipped and logged, never ha
     ['orderId', { orderId: 'x'.repeat(257) }],
     ['orderId', { orderId: 42 as unknown as string }],
     ['createdAt', { orderId: 'bad-date', createdAt: 'yesterday' }],
+    // An unset time as a zero value (Go) or before 1970, and the far future: the bounds partner orders have.
+    ['createdAt', { orderId: 'year-1', createdAt: '0001-01-01T00:00:00Z' }],
+    ['createdAt', { orderId: 'pre-1970', createdAt: '1969-12-31T23:59:59.999Z' }],
+    ['createdAt', { orderId: 'year-9999', createdAt: '9999-12-31T00:00:00Z' }],
     ['total', { orderId: 'neg-total', total: { amount: -1, currency: 'USD' } }],
     ['total', { orderId: 'frac-total', total: { amount: 1.5, currency: 'USD' } }],
     ['total', { orderId: 'low-cur', total: { amount: 1, currency: 'usd' } }],
@@ -107,6 +111,18 @@ describe('platform orders that cannot be stored are skipped and logged, never ha
     const v = (await service.order(P, 'y'.repeat(256), 'yt'))!;
     expect(v).toMatchObject({ source: 'platform_report', total: { amount: 0, currency: 'USD' }, refundedAmount: 0 });
     expect(v.refunds).toEqual([]);
+  });
+
+  test('the edges of createdAt that are allowed: 1970-01-01T00:00:00Z and 366 days ahead', async () => {
+    // A partner of its own: the others' orders are all at T0 (orders() by time range counts on it).
+    const E = 'svc-edges';
+    await createPartner(svc, E, { attributionWindowHours: 24 });
+    const t = await svc.api(`/v1/partners/${E}/targets?verify=false`, { json: { id: 'yt-edges', platform: 'youtube', name: 'yt', credentials: { token: 'x' }, commissionRateBps: 1000, enabled: false } });
+    expect(t.status).toBe(201);
+    const ahead = new Date(clock + 366 * 86_400_000).toISOString();
+    const out = await service.ingestPlatformOrders(E, 'yt-edges', [platformOrder({ orderId: 'epoch', createdAt: '1970-01-01T00:00:00Z' }), platformOrder({ orderId: 'ahead', createdAt: ahead })], 'webhook');
+    expect(out.map((o) => o.orderId)).toEqual(['epoch', 'ahead']);
+    expect(await service.order(E, 'epoch', 'yt-edges')).toMatchObject({ createdAt: '1970-01-01T00:00:00.000Z' });
   });
 });
 
@@ -422,7 +438,31 @@ describe('the edges of the attribution decision', () => {
     expect(hooked.map((h) => h.key)).toEqual(['order_attributed:@yt:RACE']);
   });
 
-  test('two syncs attributing the same waiting orders at once: each order once (one accrual counted, one hook)', async () => {
+  test('a failure between storing a platform order and listing it as waiting does not leave it unattributed for good', async () => {
+    // The waiting mark cannot be written (a Redis error, or the process dies there) once.
+    let down = true;
+    class Failing extends ExternalShowIndex {
+      override async addWaiting(targetId: string, externalId: string, ref: string): Promise<void> {
+        if (down) {
+          down = false;
+          throw new Error('connection lost');
+        }
+        await super.addWaiting(targetId, externalId, ref);
+      }
+    }
+    const failing = attribution({ externalShows: new Failing(svc.rt.redis, svc.rt.keys) });
+    const reported = platformOrder({ orderId: 'WF1', externalShowId: 'B-fail' });
+    // A reconciliation heals the order the platform reports and the ledger lacks; the run fails.
+    await expect(failing.ingestPlatformOrders(P, 'yt', [reported], 'report')).rejects.toThrow('connection lost');
+    // The re-run heals only what the ledger still lacks (an order stored by the failed run is "in the ledger").
+    if (!(await service.order(P, 'WF1', 'yt'))) await failing.ingestPlatformOrders(P, 'yt', [reported], 'report');
+    // Its platform show is indexed later: the order is attributed then.
+    await shows.set('yt', 'B-fail', 'show-fail');
+    expect(await service.attributeWaiting(P, 'yt', 'B-fail')).toEqual(['@yt:WF1']);
+    expect((await service.order(P, 'WF1', 'yt'))!.attribution).toMatchObject({ attributed: true, via: 'platform_show', showId: 'show-fail' });
+  });
+
+  test('two syncs attributing the same waiting orders at once: each order once (one accrual counted), each told', async () => {
     hooked.length = 0;
     const refs = ['C1', 'C2', 'C3', 'C4'];
     for (const id of refs) await service.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: id, externalShowId: 'B-conc', total: { amount: 1_000, currency: 'DKK' } })], 'webhook');
@@ -431,7 +471,36 @@ describe('the edges of the attribution decision', () => {
     const [a, b] = await Promise.all([service.attributeWaiting(P, 'yt', 'B-conc'), service.attributeWaiting(P, 'yt', 'B-conc')]);
     expect([...a, ...b].sort()).toEqual(refs.map((id) => `@yt:${id}`));
     expect(await counter(commissionBooked, 'DKK')).toBe(booked + 400);
-    expect(hooked.map((h) => h.key).sort()).toEqual(refs.map((id) => `order_attributed:@yt:${id}`));
+    // Each order told; the other sync may tell one again when it finds it attributed and not yet
+    // marked told (it cannot know whether the first is still at it or died before its hook): the same
+    // idempotency key, so one outbound message.
+    expect([...new Set(hooked.map((h) => h.key))].sort()).toEqual(refs.map((id) => `order_attributed:@yt:${id}`));
+  });
+
+  test('a hook that failed while a waiting order was attributed is called again by the next sync (the order is not settled unnotified)', async () => {
+    const calls: string[] = [];
+    let fail = true;
+    const flaky = attribution({
+      onOrderAttributed: async (_partnerId, payload, key) => {
+        calls.push(key);
+        if (fail) throw new Error('outbound down');
+      },
+    });
+    await flaky.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: 'HW1', externalShowId: 'B-hook' })], 'webhook');
+    await shows.set('yt', 'B-hook', 'show-hook');
+    // The sync's call: the order is attributed, then the hook fails (outbound's Redis write, a crash): the sync fails and is retried.
+    await expect(flaky.attributeWaiting(P, 'yt', 'B-hook')).rejects.toThrow('outbound down');
+    expect((await service.order(P, 'HW1', 'yt'))!.attribution).toMatchObject({ attributed: true, showId: 'show-hook' });
+    fail = false;
+    // The retried sync finds it attributed already: it still owes the partner its order_attributed.
+    await flaky.attributeWaiting(P, 'yt', 'B-hook');
+    expect(calls).toEqual(['order_attributed:@yt:HW1', 'order_attributed:@yt:HW1']);
+    expect(await shows.waiting('yt', 'B-hook')).toEqual([]);
+    // Told now (marked): a later call does not tell it again.
+    await flaky.attributeWaiting(P, 'yt', 'B-hook');
+    await flaky.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: 'HW1', externalShowId: 'B-hook' })], 'webhook');
+    expect(calls).toHaveLength(2);
+    expect((await service.order(P, 'HW1', 'yt'))!.entries.map((e) => [e.kind, e.amount])).toEqual([['accrual', 1000]]);
   });
 
   test('a hook that failed is called again by the repeated order, with the stored order, not the repeat', async () => {

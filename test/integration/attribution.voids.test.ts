@@ -100,6 +100,21 @@ describe('platform order statuses (a platform reports an order taken back)', () 
     expect((await svc.rt.attribution.orders(P)).find((o) => o.order.orderId === 'zzz-1')).toBeUndefined();
   });
 
+  test('a platform order looked up without ?targetId is a 400 naming targetId; an order found nowhere is a 404 that says how platform orders are looked up', async () => {
+    await svc.rt.attribution.ingestPlatformOrders(P, 'tt', [order('plat-only', 'COMPLETED')], 'report');
+    const r = await svc.api(`/v1/partners/${P}/attribution/orders/plat-only`);
+    expect(r.status).toBe(400);
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const body = (await r.json()) as { detail: string; errors: { path: string; message: string }[] };
+    expect(body.detail).toMatch(/targetId/);
+    expect(body.errors).toEqual([{ path: 'querystring.targetId', message: expect.stringContaining('tt') }]);
+    const none = await svc.api(`/v1/partners/${P}/attribution/orders/no-such-order`);
+    expect(none.status).toBe(404);
+    expect(none.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await none.json()) as { detail: string }).detail).toMatch(/\?targetId=/);
+    expect((await svc.api(`/v1/partners/${P}/attribution/orders/plat-only?targetId=tt`)).status).toBe(200);
+  });
+
   test('an order first reported as a sale, then as returned, is reversed by a new ledger entry', async () => {
     await svc.rt.attribution.ingestPlatformOrders(P, 'tt', [order('later-returned', 'COMPLETED')], 'report');
     await svc.rt.attribution.ingestPlatformOrders(P, 'tt', [order('later-returned', 'RETURNED')], 'report');

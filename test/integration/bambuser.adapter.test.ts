@@ -12,7 +12,7 @@ import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createBambuserAdapter } from '../../src/targets/bambuser/bambuser.adapter.js';
 import type { PinSpec } from '../../src/targets/target.adapter.js';
-import { PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
+import { PermanentError, PinRefusedError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { MemoryOnce, buildAdapterContext, buildOpContext, caught, crashOnce } from '../helpers/adapter-context.js';
 import { LINEN_PIN, SPRING_SPEC, adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
 import { platformSim, line, startReceiver, type Delivery } from '../helpers/adapter-sim.js';
@@ -145,7 +145,27 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual([LINEN_PIN.productId, PIN2.productId, LINEN_PIN.productId]);
   });
 
+  it("Bambuser refusing a pin's product (400 on the show product: an empty productReference, a partner's sku '') is a PinRefusedError naming it; the show and other pins are untouched", async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-refused'));
+    bambuser.startBroadcast(remote.externalId);
+    const before = await lastSeq();
+    const err = await caught(h.adapter.pin(remote, { ...LINEN_PIN, platformProductId: '' }, buildOpContext('mk-refused-1')));
+    expect(err).toBeInstanceOf(PinRefusedError);
+    expect((err as PinRefusedError).reason).toBe('http_400');
+    expect((err as PinRefusedError).message).toMatch(/^Bambuser refused to pin product "" \(POST \/v1\/shows\/[^/]+\/products, HTTP 400\): "productReference" is not allowed to be empty$/);
+    expect((await requests(before)).map(line)).toEqual([`GET /v1/shows/${remote.externalId}/products 200`, `POST /v1/shows/${remote.externalId}/products 400`]);
+    // The show takes the next product as before.
+    await h.adapter.pin(remote, PIN2, buildOpContext('mk-refused-2'));
+    expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual([PIN2.productId]);
+    // A 404 (the show is gone) stays the mirror's failure, not the pin's.
+    const gone = await caught(h.adapter.pin({ ...remote, externalId: 'no-such-show' }, PIN2, buildOpContext('mk-refused-3')));
+    expect(gone).toBeInstanceOf(PermanentError);
+    expect(gone).not.toBeInstanceOf(PinRefusedError);
+  });
+
   it('a dead API key → PermanentError naming the fix, no secret in the message', async () => {
+    await control('POST', '/revocations', { token: 'revoked-key-123' });
     const h = harness({ credentials: { apiKey: 'revoked-key-123' } });
     const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-401')));
     expect(err).toBeInstanceOf(PermanentError);
@@ -212,9 +232,17 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect((await effects()).filter((e) => e.seq > seq).map((e) => [e.type, e.title])).toEqual([['show.updated', 'renamed']]);
   });
 
-  it('a key the simulator never issued → 401 (any key is no longer accepted)', async () => {
-    const res = await axios.get(`${sim.url}/bambuser/v1/shows`, { headers: { authorization: 'Token bmb_made_up_key' }, validateStatus: () => true });
-    expect(res.status).toBe(401);
+  it("a key never seen is a new organisation's (CONTRACT §9: any non-empty credentials): it works and sees no other organisation's shows", async () => {
+    const auth = (key: string) => ({ headers: { authorization: `Token ${key}` }, validateStatus: () => true });
+    const theirs = await axios.get(`${sim.url}/bambuser/v1/shows`, auth(API_KEY));
+    expect(theirs.status).toBe(200);
+    const made = await axios.post(`${sim.url}/bambuser/v1/shows`, { title: 'Made-up key show' }, auth('bmb_made_up_key'));
+    expect(made.status).toBeLessThan(300);
+    const id = (made.data as { id: string }).id;
+    const mine = await axios.get(`${sim.url}/bambuser/v1/shows`, auth('bmb_made_up_key'));
+    expect(mine.status).toBe(200);
+    expect(JSON.stringify(mine.data)).toContain(id);
+    expect((await axios.get(`${sim.url}/bambuser/v1/shows/${id}`, auth(API_KEY))).status).toBe(404);
   });
 
   it('a Bearer header is not Bambuser auth (the simulator refuses it like the API)', async () => {

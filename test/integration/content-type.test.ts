@@ -45,3 +45,25 @@ test('a signed partner event labelled text/plain is still read as bytes and stor
   expect(r.status).toBe(202);
   expect((await svc.api('/v1/partners/ct/shows/plain-event')).status).toBe(200);
 });
+
+test('a request labelled application/json with an empty body is a request without one: the body-less actions work, a route that needs a body says which fields', async () => {
+  // Many API clients label every request JSON; a POST or DELETE without a body was a 400 "Body cannot
+  // be empty when content-type is set to 'application/json'" on routes that take no body.
+  const call = (method: string, path: string): Promise<Response> => fetch(`${svc.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' } });
+  const rotated = await call('POST', '/v1/partners/ct/webhook-secret/rotate');
+  expect(rotated.status).toBe(200);
+  expect(((await rotated.json()) as { webhookSecret: string }).webhookSecret).toMatch(/^whsec_/);
+  const key = (await (await svc.api('/v1/api-keys', { json: { role: 'viewer' } })).json()) as { id: string };
+  expect((await call('DELETE', `/v1/api-keys/${key.id}`)).status).toBe(200);
+  const ep = (await (await svc.api('/v1/partners/ct/endpoints', { json: { url: 'https://hooks.example.com/ct', events: ['mirror.updated'] } })).json()) as { id: string };
+  expect((await call('POST', `/v1/partners/ct/endpoints/${ep.id}/rotate-secret`)).status).toBe(200);
+  expect((await call('DELETE', `/v1/partners/ct/endpoints/${ep.id}`)).status).toBe(204);
+  // A route with a body schema refuses the missing body with its field errors, as a problem.
+  const missing = await call('POST', '/v1/partners');
+  expect(missing.status).toBe(400);
+  expect(missing.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(((await missing.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toContain('body');
+  // Malformed JSON is still a 400, and a poisoned prototype still refused.
+  expect((await post('/v1/partners', 'application/json', '{bad')).status).toBe(400);
+  expect((await post('/v1/partners', 'application/json', '{"id":"pp","name":"x","__proto__":{"a":1}}')).status).toBe(400);
+});

@@ -6,7 +6,10 @@
  * made: the retry adopted it and recorded the new title as written, so it kept the first one.
  *
  * Real redis-server, the real SyncService and adapters, the simulators behind a proxy that delivers
- * the create late (after its caller timed out), as in intent-late-request.test.ts.
+ * the create late (after its caller timed out), as in intent-late-request.test.ts. Targets are saved
+ * with ?verify=false: the credentials check would run under this file's 400 ms PLATFORM_TIMEOUT_MS,
+ * and on a loaded CI machine it timed out (a 503 at target creation, fresh-clone CI of 50da21c); the
+ * check is not what this file tests.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
@@ -34,7 +37,7 @@ test.each([
   ['youtube', 'show.ended'],
 ] as const)('%s: a create that took effect after its caller gave up is taken down when the show is then %s', async (platform, type) => {
   const targetId = `cc-${platform}-${type}`;
-  const r = await rig.svc.api('/v1/partners/cc/targets', {
+  const r = await rig.svc.api('/v1/partners/cc/targets?verify=false', {
     json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
@@ -74,7 +77,7 @@ test.each([
 
 test('a create that never reached the platform is not made when the show is cancelled, and nothing waits on it', async () => {
   const targetId = 'cc-dropped';
-  const r = await rig.svc.api('/v1/partners/cc/targets', {
+  const r = await rig.svc.api('/v1/partners/cc/targets?verify=false', {
     json: { id: targetId, platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: `${rig.proxy.url}/youtube`, commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
@@ -97,7 +100,7 @@ test('a create that never reached the platform is not made when the show is canc
 
 test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a title changed while the create\'s outcome was unknown reaches the show the create made', async (platform) => {
   const targetId = `ct-${platform}`;
-  const r = await rig.svc.api('/v1/partners/cc/targets', {
+  const r = await rig.svc.api('/v1/partners/cc/targets?verify=false', {
     json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
@@ -125,7 +128,7 @@ test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a title changed whi
 
 test('a mirror that failed while its create\'s outcome was unknown, then retried by an operator, still takes down what the create made when the show is cancelled', async () => {
   const targetId = 'cc-failed';
-  const r = await rig.svc.api('/v1/partners/cc/targets', {
+  const r = await rig.svc.api('/v1/partners/cc/targets?verify=false', {
     json: { id: targetId, platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: `${rig.proxy.url}/youtube`, commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);

@@ -13,11 +13,14 @@ import { createPartner, startService, type TestService } from '../helpers/servic
 let svc: TestService;
 const system = hostLookup.lookup;
 const answers = new Map<string, string | { address: string }[]>();
+/** Lookups left hanging ('hang'): failed at the end, so that nothing waits for them. */
+const hanging: ((err: Error) => void)[] = [];
 
 beforeAll(async () => {
   hostLookup.lookup = (host) => {
     const a = answers.get(host);
     if (a === undefined) return system(host);
+    if (a === 'hang') return new Promise((_, reject) => hanging.push(reject));
     if (typeof a === 'string') return Promise.reject(Object.assign(new Error(`getaddrinfo ${a} ${host}`), { code: a }));
     return Promise.resolve(a);
   };
@@ -26,6 +29,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   hostLookup.lookup = system;
+  for (const reject of hanging) reject(Object.assign(new Error('getaddrinfo EAI_AGAIN'), { code: 'EAI_AGAIN' }));
   await svc?.close();
 });
 
@@ -68,3 +72,20 @@ test('a name that does not exist is still a 400 naming the field; one with a pub
   answers.set('private.partner.example', [{ address: '10.1.2.3' }]);
   expect((await problem(await endpoint('private.partner.example'), 400)).detail).toMatch(/private, loopback or link-local/);
 });
+
+test('DNS that does not answer at all: the same 503 once the lookup deadline passed, not a request left hanging; nothing saved', async () => {
+  const host = 'hooks-silent.partner.example';
+  answers.set(host, 'hang');
+  for (const send of [endpoint, target]) {
+    // Well past the lookup deadline (DESTINATION_LOOKUP_TIMEOUT_MS, 5 s): a request still unanswered then hangs.
+    const r = await Promise.race([send(host), new Promise<'hanging'>((resolve) => setTimeout(() => resolve('hanging'), 15_000))]);
+    expect(r).not.toBe('hanging');
+    if (r === 'hanging') return;
+    const p = await problem(r, 503);
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(p.detail).toContain(host);
+  }
+  const [eps, tgts] = await Promise.all([svc.api('/v1/partners/dns/endpoints'), svc.api('/v1/partners/dns/targets')]);
+  expect(((await eps.json()) as { endpoints: { url: string }[] }).endpoints.filter((e) => e.url.includes(host))).toEqual([]);
+  expect(((await tgts.json()) as { targets: { baseUrl?: string }[] }).targets.filter((t) => t.baseUrl?.includes(host))).toEqual([]);
+}, 60_000);

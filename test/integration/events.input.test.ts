@@ -127,6 +127,18 @@ describe('refused inputs store nothing', () => {
     expect((await sendEvent(svc, PARTNER, secret, order('o-fut3', ahead), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
   });
 
+  test("an order or refund createdAt before 1970 (an unset time: Go's zero 0001-01-01T00:00:00Z) → 400 naming it, nothing stored; the partner's corrected resend is then the order", async () => {
+    const now = new Date().toISOString();
+    const order = (id: string, createdAt: string) => ({ type: 'order.created', occurredAt: now, data: { order: { id, createdAt, lines: [], total: { amount: 1800, currency: 'USD' } } } });
+    expect(paths(await refused(400, order('o-zero1', '0001-01-01T00:00:00Z')))).toEqual(['data.order.createdAt']);
+    expect(paths(await refused(400, order('o-zero1', '1969-12-31T23:59:59.999Z')))).toEqual(['data.order.createdAt']);
+    const refund = { type: 'order.refunded', occurredAt: now, data: { refund: { id: 'r-zero1', orderId: 'o-zero1', createdAt: '0001-01-01T00:00:00Z', amount: { amount: 100, currency: 'USD' } } } };
+    expect(paths(await refused(400, refund))).toEqual(['data.refund.createdAt']);
+    // Nothing of the refused one is kept: the corrected order is stored (202, not a 200 duplicate).
+    expect((await sendEvent(svc, PARTNER, secret, order('o-zero1', now), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
+    expect((await sendEvent(svc, PARTNER, secret, order('o-epoch', '1970-01-01T00:00:00Z'), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
+  });
+
   test('a negative product price → 400 naming the field, in a show snapshot and in product.updated; a price of 0 is a price', async () => {
     const product = (amount: number) => ({ id: 'p1', title: 'Lip Oil', price: { amount, currency: 'USD' }, url: 'https://shop.example.com/p1' });
     const p1 = await refused(400, showEvent('show.scheduled', sampleShow('neg1', { products: [product(-1)] }), '2026-11-24T17:00:00Z'));
@@ -134,6 +146,21 @@ describe('refused inputs store nothing', () => {
     const p2 = await refused(400, { type: 'product.updated', occurredAt: '2026-11-24T17:00:00Z', data: { showId: 'neg1', product: product(-1800) } });
     expect(paths(p2)).toEqual(['data.product.price.amount']);
     expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('neg2', { products: [product(0)] }), '2026-11-24T17:00:00Z'), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
+  });
+
+  test("a sku that is no id (empty, a space, '/', '?', an emoji, '.' or '..') is accepted (202), in a show snapshot and in product.updated; only one over 128 characters is a 400", async () => {
+    // The contract (§3) gives Product.sku no format (only ids are [A-Za-z0-9_.:-]{1,128}): each of these
+    // was a 400 from b912876 on. A platform that cannot take one as its product id fails that pin only
+    // (test/e2e/pin-refused.test.ts).
+    const product = (sku: string) => ({ id: 'p1', title: 'Lip Oil', price: { amount: 1800, currency: 'USD' }, url: 'https://shop.example.com/p1', sku });
+    for (const [i, sku] of ['', ' ', 'LIP OIL 01', 'a/b', '?x=1', '#h', '%2F', '\u{1F389}', 'a\u0000b', '.', '..', 'LO-CH', 'x'.repeat(128), 'a.b:c_d', '...'].entries()) {
+      expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow(`sku${i}`, { products: [product(sku)] }), '2026-11-24T17:00:00Z'), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
+      expect((await sendEvent(svc, PARTNER, secret, { type: 'product.updated', occurredAt: '2026-11-24T17:00:01Z', data: { showId: `sku${i}`, product: product(sku) } }, { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
+    }
+    const p1 = await refused(400, showEvent('show.scheduled', sampleShow('sku-long', { products: [product('x'.repeat(129))] }), '2026-11-24T17:00:00Z'));
+    expect(paths(p1)).toEqual(['data.show.products.0.sku']);
+    const p2 = await refused(400, { type: 'product.updated', occurredAt: '2026-11-24T17:00:00Z', data: { showId: 'sku-long', product: product('x'.repeat(129)) } });
+    expect(paths(p2)).toEqual(['data.product.sku']);
   });
 
   test('an unknown event type → 400', async () => {

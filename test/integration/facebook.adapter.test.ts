@@ -15,7 +15,7 @@ import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { createFacebookAdapter } from '../../src/targets/facebook/facebook.adapter.js';
 import { pinTag } from '../../src/targets/pin-tag.js';
 import type { RemoteShow, ShowSpec } from '../../src/targets/target.adapter.js';
-import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
+import { ActionRequiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
 import { MemoryOnce, buildOpContext, caught, crashOnce } from '../helpers/adapter-context.js';
 import { LINEN_PIN, adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
 import { platformSim, line } from '../helpers/adapter-sim.js';
@@ -243,7 +243,18 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     await expect(own.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-page-b-own'))).resolves.toMatchObject({ externalId: expect.any(String) });
   });
 
-  it('a token the simulator never issued is refused with code 190 (any Page token is no longer accepted), and debug_token says it is not valid', async () => {
+  it("a token never seen, for a Page id nobody has, is that new Page's (CONTRACT §9): the check passes, it makes live videos there, and Page a's token cannot reach them", async () => {
+    const made = harness({ credentials: { pageId: '555000111222333', pageAccessToken: 'EAAGoutsidetoken' } });
+    await expect(made.adapter.verifyCredentials!()).resolves.toBeUndefined();
+    const remote = await made.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-made-page'));
+    const asA = await axios.get(`${sim.url}/facebook/${GV}/${remote.externalId}`, { headers: { authorization: `Bearer ${TOKEN}` }, validateStatus: () => true });
+    expect([asA.status, (asA.data as { error?: { code: number } }).error?.code]).toEqual([400, 100]);
+    // another made-up token for that Page (now an existing one) is no token of it: 190
+    const other = harness({ credentials: { pageId: '555000111222333', pageAccessToken: 'EAAGanotherguess' } });
+    expect(((await caught(other.adapter.verifyCredentials!())) as PermanentError).reason).toBe('oauth_190');
+  });
+
+  it("a made-up token for an existing Page is refused with code 190 (it is no token of that Page), and debug_token says it is not valid", async () => {
     const h = harness({ credentials: { pageId: PAGE_ID, pageAccessToken: 'EAAGmadeuptoken' } });
     const err = await caught(h.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-madeup')));
     expect((err as PermanentError).reason).toBe('oauth_190');
@@ -642,6 +653,33 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(again.ref).toMatch(new RegExp(`^${remote.data.videoId}_\\d+$`));
     expect((await requests()).filter((r) => /\/(pinnable|pinned)_products?$/.test(r.path)).map((r) => `${r.method} ${r.status}`).at(-1)).toBe('GET 403');
     await expect(shop.adapter.resolveCapabilities?.()).resolves.toMatchObject({ pin: 'comment', unpin: false }); // read again
+  });
+
+  it("Live Shopping: Facebook refusing a pin's catalog item (code 100 naming product_id: out of stock) is a PinRefusedError naming the product, not a comment; the video takes the next pin", async () => {
+    const { pageAccessToken: SHOP_TOKEN } = (await control('POST', '/accounts', { pageId: PAGE_ID })) as { pageAccessToken: string };
+    await control('PUT', '/permissions', {
+      token: SHOP_TOKEN,
+      granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', 'live_shopping_manage_video'],
+    });
+    await control('PUT', '/catalog', {
+      items: [
+        { retailer_id: LINEN_PIN.platformProductId, name: 'Linen shirt', availability: 'out of stock' },
+        { retailer_id: 'sku-denim', name: 'Denim jacket' },
+      ],
+    });
+    const shop = harness({ credentials: { pageId: PAGE_ID, pageAccessToken: SHOP_TOKEN } });
+    const remote = await shop.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-ls-refused'));
+    await shop.adapter.startShow(remote, buildOpContext('start'));
+    const before = await lastSeq();
+    const err = await caught(shop.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-ls-refused-1')));
+    expect(err).toBeInstanceOf(PinRefusedError);
+    expect((err as PinRefusedError).reason).toBe('code_100');
+    expect((err as PinRefusedError).message).toMatch(new RegExp(`^Facebook refused to pin product "${LINEN_PIN.platformProductId}" \\(catalog item \\d+\\) \\(code 100\\): This product is not available to buy`));
+    // Refused, not posted as a comment instead: nothing else was sent.
+    expect((await requests(before)).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path.split('/').at(-1)} ${r.status}`)).toEqual(['POST pinned_product 400']);
+    const next = await shop.adapter.pin(remote, { ...LINEN_PIN, productId: 'prod-denim', platformProductId: 'sku-denim' }, buildOpContext('mk-ls-refused-2'));
+    expect(next.ref).toMatch(/^lsp:\d+$/);
+    expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual(['sku-denim']);
   });
 
   it('the Graph version comes from the settings (default current); an expired version is served by the oldest usable one, and the adapter says so', async () => {

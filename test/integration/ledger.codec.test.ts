@@ -214,6 +214,7 @@ function model(b: Built): StoredOrder {
     source: order.source,
     recordedAt: NOW_ISO,
     mismatched,
+    notified: false,
     refunds: listed.sort((x, y) => x.ms - y.ms).map(({ ms: _ms, ...r }) => r),
     entries,
   };

@@ -74,7 +74,7 @@ test('GET /l/{code} → 302 to the product with sclid and utm, and the click is 
   expect(raw).toBeTruthy();
   expect(raw).not.toContain('127.0.0.1');
   expect(raw).not.toMatch(/::1|::ffff:/);
-  // A forwarded client address is not stored either (the service trusts proxies).
+  // A forwarded client address is not stored either (a proxy on this host is trusted: TRUST_PROXY's default).
   const fwd = await hit(trackedUrl, { headers: { 'x-forwarded-for': '203.0.113.77' } });
   const fwdId = new URL(fwd.headers.get('location')!).searchParams.get('sclid')!;
   expect(await svc.rt.redis.get(svc.rt.keys.click(fwdId))).not.toContain('203.0.113.77');

@@ -30,15 +30,15 @@ test('GET …/shows?state= returns a total of the shows in that state, and pages
   expect(live.total).toBe(3);
   expect(live.shows.map((s) => s.id).sort()).toEqual(['s0', 's3', 's6']);
   expect(live.nextCursor).toBeNull();
-  const scheduled = (await (await svc.api('/v1/partners/op/shows?state=scheduled&limit=3')).json()) as { total: number; shows: { id: string }[]; nextCursor: number | null };
-  expect(scheduled).toMatchObject({ total: 4, nextCursor: 3 });
-  const rest = (await (await svc.api('/v1/partners/op/shows?state=scheduled&limit=3&cursor=3')).json()) as { total: number; shows: { id: string }[]; nextCursor: number | null };
+  const scheduled = (await (await svc.api('/v1/partners/op/shows?state=scheduled&limit=3')).json()) as { total: number; shows: { id: string }[]; nextCursor: string | null };
+  expect(scheduled).toMatchObject({ total: 4, nextCursor: expect.any(String) });
+  const rest = (await (await svc.api(`/v1/partners/op/shows?state=scheduled&limit=3&cursor=${scheduled.nextCursor}`)).json()) as { total: number; shows: { id: string }[]; nextCursor: string | null };
   expect(rest).toMatchObject({ total: 4, nextCursor: null });
   expect([...scheduled.shows, ...rest.shows].map((s) => s.id).sort()).toEqual(['s1', 's2', 's4', 's5']);
   expect(((await (await svc.api('/v1/partners/op/shows?state=ended')).json()) as { total: number }).total).toBe(0);
   // Unfiltered paging still covers every show once.
-  const p1 = (await (await svc.api('/v1/partners/op/shows?limit=4')).json()) as { shows: { id: string }[]; nextCursor: number };
-  const p2 = (await (await svc.api(`/v1/partners/op/shows?limit=4&cursor=${p1.nextCursor}`)).json()) as { shows: { id: string }[]; nextCursor: number | null };
+  const p1 = (await (await svc.api('/v1/partners/op/shows?limit=4')).json()) as { shows: { id: string }[]; nextCursor: string };
+  const p2 = (await (await svc.api(`/v1/partners/op/shows?limit=4&cursor=${p1.nextCursor}`)).json()) as { shows: { id: string }[]; nextCursor: string | null };
   expect(p2.nextCursor).toBeNull();
   expect(new Set([...p1.shows, ...p2.shows].map((s) => s.id)).size).toBe(7);
 });
@@ -75,12 +75,15 @@ test("reconciliations are listed per partner, newest first, paged; another partn
     expect(r.status).toBe(202);
     ids.push(((await r.json()) as { id: string }).id);
   }
-  const list = (await (await svc.api('/v1/partners/op/reconciliations')).json()) as { reconciliations: { id: string; from: string; status: string }[]; total: number; nextCursor: number | null };
+  const list = (await (await svc.api('/v1/partners/op/reconciliations')).json()) as { reconciliations: { id: string; from: string; status: string }[]; total: number; nextCursor: string | null };
   expect(list.total).toBe(3);
   expect(list.reconciliations.map((r) => r.id)).toEqual([...ids].reverse());
   expect(list.reconciliations[0]).toMatchObject({ from: '2026-11-03T00:00:00.000Z', status: expect.stringMatching(/queued|running|completed/) });
   const page = (await (await svc.api('/v1/partners/op/reconciliations?limit=2')).json()) as typeof list;
-  expect(page).toMatchObject({ total: 3, nextCursor: 2 });
+  expect(page).toMatchObject({ total: 3, nextCursor: expect.any(String) });
+  const last = (await (await svc.api(`/v1/partners/op/reconciliations?limit=2&cursor=${page.nextCursor}`)).json()) as typeof list;
+  expect(last).toMatchObject({ total: 3, nextCursor: null });
+  expect([...page.reconciliations, ...last.reconciliations].map((r) => r.id)).toEqual([...ids].reverse());
   expect(((await (await svc.api('/v1/partners/other/reconciliations')).json()) as typeof list).total).toBe(0);
   const k = (await (await svc.api('/v1/api-keys', { json: { role: 'partner', partnerId: 'other' } })).json()) as { key: string };
   expect((await svc.api('/v1/partners/op/reconciliations', { key: k.key })).status).toBe(403);
@@ -119,4 +122,20 @@ test('OpenAPI: every operation has a unique operationId; public routes declare s
     ].sort(),
   );
   expect(JSON.stringify(doc)).not.toContain('CONTRACT');
+});
+
+test('a reconciliation period that leaves the years 0000-9999 once in UTC → 400 naming the bound (it was queued and answered "+010000-…", and Whatnot refused it); one within them is queued', async () => {
+  await createPartner(svc, 'rng');
+  const ask = (from: string, to: string): Promise<Response> => svc.api('/v1/partners/rng/reconciliations', { json: { from, to } });
+  const late = await ask('9999-12-30T00:00:00Z', '9999-12-31T23:59:59-23:59');
+  expect(late.status).toBe(400);
+  expect(((await late.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toEqual(['body.to']);
+  const early = await ask('0000-01-01T00:00:00+01:00', '0000-01-02T00:00:00Z');
+  expect(early.status).toBe(400);
+  expect(((await early.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toEqual(['body.from']);
+  expect(((await (await svc.api('/v1/partners/rng/reconciliations')).json()) as { total: number }).total).toBe(0);
+  const edge = await ask('9999-12-30T00:00:00Z', '9999-12-31T23:59:59Z');
+  expect(edge.status).toBe(202);
+  const id = ((await edge.json()) as { id: string }).id;
+  expect(await (await svc.api(`/v1/reconciliations/${id}`)).json()).toMatchObject({ from: '9999-12-30T00:00:00.000Z', to: '9999-12-31T23:59:59.000Z' });
 });

@@ -178,6 +178,25 @@ test('sign-in sets an HttpOnly, SameSite=Strict cookie that opens /admin/queues 
   expect((await fetch(`${svc.url}/admin/queues`, { headers: { cookie } })).status).toBe(401);
 });
 
+test('a renewal (a sign-in that carries the session cookie it replaces) ends that session: one live session, not one per renewal', async () => {
+  // The console renews its session on the Queues link and every hour; each renewal made a new 8-hour
+  // session and left the one it replaced alive (up to ~8 per admin tab).
+  const signIn = (cookie?: string): Promise<Response> =>
+    fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) }, body: JSON.stringify({ key: ADMIN_KEY }) });
+  const first = (await signIn()).headers.get('set-cookie')!.split(';')[0]!;
+  expect((await fetch(`${svc.url}/admin/queues`, { headers: { cookie: first } })).status).toBe(200);
+  const renewed = await signIn(first);
+  expect(renewed.status).toBe(201);
+  const second = renewed.headers.get('set-cookie')!.split(';')[0]!;
+  expect(second).not.toBe(first);
+  expect((await fetch(`${svc.url}/admin/queues`, { headers: { cookie: first } })).status).toBe(401);
+  expect((await fetch(`${svc.url}/admin/queues`, { headers: { cookie: second } })).status).toBe(200);
+  // A refused key replaces nothing: the session stays.
+  const refused = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json', cookie: second }, body: JSON.stringify({ key: 'sk_nope_0123456789' }) });
+  expect(refused.status).toBe(401);
+  expect((await fetch(`${svc.url}/admin/queues`, { headers: { cookie: second } })).status).toBe(200);
+});
+
 test('revoking a key ends the browser sessions signed in with it: the /admin/queues cookie and the console stream', async () => {
   const created = (await (await svc.api('/v1/api-keys', { json: { role: 'admin', name: 'to revoke' } })).json()) as { id: string; key: string };
   const signIn = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: created.key }) });

@@ -75,7 +75,7 @@ function rig(fairness: DeliveryDeps['fairness']) {
   };
   const send: WebhookSender = async (_url, _body, headers) =>
     new Promise((resolve) => waiting.set(headers['webhook-id']!, () => resolve({ statusCode: 200, retryAfter: undefined, location: undefined, error: null, durationMs: 1 })));
-  const service = new DeliveryService({ endpoints: new EndpointRepository(svc.rt.redis, svc.rt.keys), messages, box: svc.rt.box, log: svc.rt.log, timeoutMs: 10_000, allowPrivateDestinations: true, send, fairness });
+  const service = new DeliveryService({ endpoints: new EndpointRepository(svc.rt.redis, svc.rt.keys), messages, box: svc.rt.box, log: svc.rt.log, timeoutMs: 10_000, messageTtlSec: 86_400, allowPrivateDestinations: true, send, fairness });
   return {
     service,
     counts,

@@ -22,7 +22,7 @@ beforeAll(async () => {
   // no workers: the test plays the runs, as BullMQ would; short attempts so a takeover settles fast
   svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '400', PLATFORM_SETTLE_MS: '300' } });
   secret = await createPartner(svc, 'pls');
-  const r = await svc.api('/v1/partners/pls/targets', {
+  const r = await svc.api('/v1/partners/pls/targets?verify=false', {
     json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);

@@ -209,7 +209,7 @@ describe('YouTube simulator: liveChatMessages.list', () => {
         ),
       );
     }
-    type List = { items: { snippet: { displayMessage: string; publishedAt: string } }[]; nextPageToken: string };
+    type List = { items: { snippet: { displayMessage: string; publishedAt: string } }[]; nextPageToken: string; pollingIntervalMillis: number };
     const first = (await axios.get<List>(url, { params: { liveChatId, part: 'snippet', maxResults: 200 }, headers })).data;
     expect(first.items).toHaveLength(200);
     const stamps = first.items.map((m) => Date.parse(m.snippet.publishedAt));
@@ -217,6 +217,7 @@ describe('YouTube simulator: liveChatMessages.list', () => {
     const all = (await texts('youtube', h)).map((m) => m.text); // maxResults 500 (the default): all 205
     expect(all).toHaveLength(205);
     expect(first.items.map((m) => m.snippet.displayMessage)).toEqual(all.slice(5));
+    await new Promise((r) => setTimeout(r, first.pollingIntervalMillis)); // sooner is refused (rateLimitExceeded)
     const poll = (await axios.get<List>(url, { params: { liveChatId, part: 'snippet', maxResults: 200, pageToken: first.nextPageToken }, headers })).data;
     expect(poll.items).toEqual([]);
   });

@@ -31,7 +31,7 @@ const CASES = [
 
 test.each(CASES)('$platform: a pin that took effect after its caller timed out is taken back when the partner unpins it', async ({ platform, pin }) => {
   const targetId = `tb-${platform}`;
-  const r = await rig.svc.api('/v1/partners/tb/targets', {
+  const r = await rig.svc.api('/v1/partners/tb/targets?verify=false', {
     json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
@@ -68,7 +68,7 @@ test.each(CASES)('$platform: a pin that took effect after its caller timed out i
 
 test.each(CASES)('$platform: a pinned product the partner drops from the show is taken back on the platform', async ({ platform }) => {
   const targetId = `drop-${platform}`;
-  const r = await rig.svc.api('/v1/partners/tb/targets', {
+  const r = await rig.svc.api('/v1/partners/tb/targets?verify=false', {
     json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.sim.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
@@ -98,7 +98,7 @@ test.each(CASES)('$platform: a pinned product the partner drops from the show is
 test('whatnot: a timed-out pin of a product with a sku is taken back by that sku when the partner drops the product from the show', async () => {
   const platform = 'whatnot';
   const targetId = 'sku-whatnot';
-  const r = await rig.svc.api('/v1/partners/tb/targets', {
+  const r = await rig.svc.api('/v1/partners/tb/targets?verify=false', {
     json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
@@ -130,7 +130,7 @@ test('whatnot: a timed-out pin of a product with a sku is taken back by that sku
 
 test.each(CASES)('$platform: a pin sent by a run that died before it could save (its lease gone) is taken back when the partner unpins it', async ({ platform, pin }) => {
   const targetId = `crash-${platform}`;
-  const r = await rig.svc.api('/v1/partners/tb/targets', {
+  const r = await rig.svc.api('/v1/partners/tb/targets?verify=false', {
     json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
@@ -168,7 +168,7 @@ test.each(CASES)('$platform: a pin sent by a run that died before it could save 
 
 test.each(CASES)('$platform: a pin taken back while its timed-out request may still reach the platform is taken back after it could have', async ({ platform, pin }) => {
   const targetId = `soon-${platform}`;
-  const r = await rig.svc.api('/v1/partners/tb/targets', {
+  const r = await rig.svc.api('/v1/partners/tb/targets?verify=false', {
     json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);

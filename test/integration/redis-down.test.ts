@@ -4,6 +4,9 @@
  * 503 and liveness 200. After a restart the service reconnects by itself, accepts events again,
  * and everything acknowledged before the crash is still there (AOF, appendfsync always).
  */
+import { mkdirSync, rmSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { join } from 'node:path';
 import { shardOf, syncJobId } from '../../src/queues/queues.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 
@@ -134,4 +137,58 @@ test('/health/ready is 503 while Redis answers but refuses writes (maxmemory rea
     admin.disconnect();
   }
   expect(await ready()).toBe(true);
+});
+
+test('a signed event while a script keeps Redis busy (BUSY: past lua-time-limit) is 503 with Retry-After, not 500; 202 again after', async () => {
+  const admin = svc.redis.client() as Redis;
+  const busy = svc.redis.client() as Redis;
+  const send = (id: string): Promise<Response> => sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('busy'), '2026-11-24T17:00:00Z'), { webhookId: id });
+  // Redis answers BUSY to every other command once a script has run this long (the default is 5 s,
+  // longer than the API's command timeout: then the request times out, already a 503).
+  await admin.config('SET', 'lua-time-limit', '50');
+  // A script that writes nothing never ends by itself; SCRIPT KILL ends it (its call then fails).
+  const running = busy.eval('while true do end', 0).then(
+    () => undefined,
+    (err: Error) => err,
+  );
+  try {
+    await waitFor(async () => (await admin.ping().then(() => undefined, (err: Error) => err.message))?.match(/^BUSY/), 10_000, 20);
+    const r = await send('busy-1');
+    expect(r.status).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('5');
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  } finally {
+    await admin.script('KILL').catch(() => undefined);
+    expect(String(await running)).toMatch(/killed/i);
+    await admin.config('SET', 'lua-time-limit', '5000');
+    admin.disconnect();
+    busy.disconnect();
+  }
+  expect((await send('busy-1')).status).toBe(202);
+});
+
+test('a signed event while Redis refuses writes because it cannot persist (MISCONF: a failed snapshot, a full disk) is 503 with Retry-After, not 500; 202 again after', async () => {
+  const admin = svc.redis.client() as Redis;
+  const send = (id: string): Promise<Response> => sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('misconf'), '2026-11-24T17:00:00Z'), { webhookId: id });
+  // A snapshot whose file cannot be written (its name, dump.rdb, is a directory): with save points and
+  // stop-writes-on-bgsave-error, Redis refuses every write with MISCONF until a snapshot succeeds.
+  const blocker = join(svc.redis.dir, 'dump.rdb');
+  mkdirSync(blocker);
+  try {
+    await admin.config('SET', 'save', '3600 1');
+    await admin.config('SET', 'stop-writes-on-bgsave-error', 'yes');
+    await admin.bgsave();
+    await waitFor(async () => /rdb_bgsave_in_progress:0[\s\S]*rdb_last_bgsave_status:err/.test(await admin.info('persistence')), 10_000);
+    await expect(admin.set('probe', '1')).rejects.toThrow(/^MISCONF/);
+    const r = await send('misconf-1');
+    expect(r.status).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('5');
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  } finally {
+    await admin.config('SET', 'stop-writes-on-bgsave-error', 'no');
+    await admin.config('SET', 'save', '');
+    admin.disconnect();
+    rmSync(blocker, { recursive: true, force: true });
+  }
+  expect((await send('misconf-1')).status).toBe(202);
 });

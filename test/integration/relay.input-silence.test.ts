@@ -227,10 +227,22 @@ describe('a reader whose input falls silent', () => {
     let sentAt: number | undefined;
     const sending = setInterval(() => (sentAt = Date.now()), 500);
     const asked: string[] = [];
-    const sup = reader(e.url, 'publisher-sends.flv', new InputPeers(), log, (input) => {
-      asked.push(input);
-      return sentAt;
-    });
+    // The reader waits on its input by construction (the edge sends it nothing more): said on every
+    // sample, as in the GOP-cache case, rather than sampled in /proc, where a sample that found ffmpeg
+    // not asleep on its input socket made that tick judge the silence the run's at once, restarted at
+    // the stall time without asking about the publisher (fresh-clone CI, 2026-12-03). The /proc path
+    // is covered by the tests above.
+    const sup = reader(
+      e.url,
+      'publisher-sends.flv',
+      new InputPeers(),
+      log,
+      (input) => {
+        asked.push(input);
+        return sentAt;
+      },
+      () => true,
+    );
     sup.start();
     try {
       await waitFor(async () => sup.status.state === 'sending', 30_000);

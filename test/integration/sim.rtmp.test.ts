@@ -269,3 +269,56 @@ test('POST /_sim/reset forgets every stream key and disconnects its publisher', 
   const after = publish(ingest, 1);
   expect(await after.exited).not.toBe(0);
 }, T);
+
+// --- Facebook: a scheduled live video goes live at its planned start ------------------------------
+
+async function fb(method: string, path: string, params: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+  const { pageAccessToken } = SIM_ACCOUNTS.facebook[0]!;
+  const form = new URLSearchParams(params).toString();
+  const r = await fetch(`${sim.url}/facebook/v21.0/${path}`, {
+    method,
+    headers: { authorization: `Bearer ${pageAccessToken}`, ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+    ...(method === 'POST' ? { body: form } : {}),
+  });
+  return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+}
+async function fbStatus(id: string): Promise<unknown> {
+  return (await fb('GET', `${id}?fields=status`)).json.status;
+}
+async function scheduled(startUnix: number): Promise<{ id: string; ingest: Ingest }> {
+  const { pageId } = SIM_ACCOUNTS.facebook[0]!;
+  const r = await fb('POST', `${pageId}/live_videos`, { title: 'Spring drop', status: 'SCHEDULED_UNPUBLISHED', event_params: JSON.stringify({ start_time: startUnix }) });
+  expect(r.status).toBe(200);
+  const url = r.json.secure_stream_url as string;
+  const i = url.lastIndexOf('/');
+  return { id: r.json.id as string, ingest: { url: url.slice(0, i), streamKey: url.slice(i + 1) } };
+}
+
+test('Facebook: a scheduled live video goes live by itself at its planned start while it receives data, without LIVE_NOW', async () => {
+  // "The broadcast will appear on the node's timeline/feed at the planned start time as long as it is
+  // receiving stream data" (Live Video API, Schedule a Broadcast). The simulator kept a scheduled video
+  // SCHEDULED_UNPUBLISHED until POST status=LIVE_NOW, whatever its stream and clock said.
+  await sim.control('PUT', '/_sim/facebook/limits', { minScheduleLeadSec: 0 }); // Facebook's is 10 minutes: a test cannot wait that long
+  const nowS = Math.floor(Date.now() / 1000);
+  const later = await scheduled(nowS + 3600); // receives data an hour before its start: a preview
+  const soon = await scheduled(nowS + 3); // no data at its planned start: nothing airs
+  const encLater = publish(later.ingest);
+  await waitFor(async () => (await streamOf('facebook', later.ingest.streamKey))?.receiving, 60_000);
+  await waitFor(async () => Date.now() > (nowS + 4) * 1000, 10_000);
+  expect(await fbStatus(soon.id)).toBe('SCHEDULED_UNPUBLISHED');
+  expect(await fbStatus(later.id)).toBe('SCHEDULED_UNPUBLISHED');
+
+  // data after the planned start: on air
+  publish(soon.ingest);
+  await waitFor(async () => (await fbStatus(soon.id)) === 'LIVE', 60_000);
+  expect(await fbStatus(later.id)).toBe('SCHEDULED_UNPUBLISHED');
+
+  // moved to a start a few seconds out while receiving: on air at that start
+  const moveTo = Math.floor(Date.now() / 1000) + 2;
+  expect((await fb('POST', later.id, { event_params: JSON.stringify({ start_time: moveTo }) })).status).toBe(200);
+  await waitFor(async () => (await fbStatus(later.id)) === 'LIVE', 30_000);
+  expect(Date.now()).toBeGreaterThanOrEqual(moveTo * 1000);
+  const started = (await sim.effects('facebook')).filter((e) => e.type === 'show.started');
+  expect(started.map((e) => e.externalId).sort()).toEqual([soon.id, later.id].sort());
+  await encLater.stop();
+}, T);

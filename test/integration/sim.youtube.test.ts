@@ -120,10 +120,25 @@ describe('OAuth token endpoint', () => {
     expect(list.status).toBe(200);
   });
 
-  it('refuses an unknown OAuth client or a wrong client secret (401 invalid_client), and a refresh token of another client (invalid_grant)', async () => {
+  it('refuses a known OAuth client with a wrong client secret (401 invalid_client) and a refresh token of another client (invalid_grant); never-seen credentials are a new channel', async () => {
     const post = (body: string) => call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    // channel a's refresh token under a client it was not issued to
     const unknown = await post(form(A.refreshToken, { ...A, clientId: 'someone-else.apps.googleusercontent.com' }));
-    expect([unknown.status, unknown.json]).toEqual([401, { error: 'invalid_client', error_description: 'The OAuth client was not found.' }]);
+    expect([unknown.status, unknown.json]).toEqual([400, { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' }]);
+    // a client never seen is registered with the secret given; a refresh token never seen is a new channel's grant
+    const made = { ...A, clientId: 'made-up.apps.googleusercontent.com', clientSecret: 'GOCSPX-made-up' };
+    const fresh = await post(form('1//made-up-refresh', made));
+    expect(fresh.status).toBe(200);
+    const freshToken = fresh.json.access_token as string;
+    const created = await yt('POST', 'liveBroadcasts?part=snippet,status', freshToken, broadcastBody('Made-up channel'));
+    expect(created.status).toBe(200);
+    const madeChannel = (created.json.snippet as { channelId: string }).channelId;
+    expect([A.channelId, B.channelId]).not.toContain(madeChannel);
+    const tokenA = await getToken();
+    expect((await yt('DELETE', `liveBroadcasts?id=${created.json.id as string}`, tokenA)).status).toBe(404);
+    // the registered client now takes its own secret only
+    const madeWrong = await post(form('1//made-up-refresh', { ...made, clientSecret: 'GOCSPX-other' }));
+    expect([madeWrong.status, madeWrong.json.error]).toEqual([401, 'invalid_client']);
     const wrongSecret = await post(form(A.refreshToken, { ...A, clientSecret: 'GOCSPX-guessed' }));
     expect([wrongSecret.status, wrongSecret.json]).toEqual([401, { error: 'invalid_client', error_description: 'Unauthorized' }]);
     const other = (await control('POST', '/_sim/youtube/accounts', { clientId: 'client-2.apps.googleusercontent.com', clientSecret: 'GOCSPX-2' })).json as unknown as { refreshToken: string };
@@ -183,12 +198,14 @@ describe('OAuth token endpoint', () => {
   });
 
   it('answers invalid_grant for a revoked refresh token and invalid_request for missing fields', async () => {
+    expect((await control('POST', '/_sim/youtube/revocations', { token: A.refreshToken })).status).toBe(204);
     const revoked = await call('POST', `${base}/youtube/token`, {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: form('revoked-42'),
+      body: form(A.refreshToken),
     });
     expect(revoked.status).toBe(400);
     expect(revoked.json).toEqual({ error: 'invalid_grant', error_description: 'Token has been expired or revoked.' });
+    await control('POST', '/_sim/reset');
     const missing = await call('POST', `${base}/youtube/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `grant_type=refresh_token&client_id=${encodeURIComponent(A.clientId)}&client_secret=${A.clientSecret}` });
     expect(missing.status).toBe(400);
     expect(missing.json.error).toBe('invalid_request');
@@ -405,10 +422,18 @@ describe('live chat', () => {
     });
     await yt('POST', 'liveChat/messages?part=snippet', token, msg('no link here'));
 
+    await control('PUT', '/_sim/youtube/limits', { chatPollingIntervalMs: 400 });
     const list = await yt('GET', `liveChat/messages?liveChatId=${liveChatId}&part=snippet`, token);
-    expect(list.json).toMatchObject({ kind: 'youtube#liveChatMessageListResponse', pollingIntervalMillis: expect.any(Number), nextPageToken: expect.any(String) });
+    expect(list.json).toMatchObject({ kind: 'youtube#liveChatMessageListResponse', pollingIntervalMillis: 400, nextPageToken: expect.any(String) });
     expect((list.json.items as unknown[]).length).toBe(2);
-    const poll = await yt('GET', `liveChat/messages?liveChatId=${liveChatId}&part=snippet&pageToken=${list.json.nextPageToken as string}`, token);
+    // "pollingIntervalMillis … how long your API client should wait before requesting additional
+    // results": sooner is refused (rateLimitExceeded, liveChatMessages.list); the simulator answered it
+    const pollUrl = `liveChat/messages?liveChatId=${liveChatId}&part=snippet&pageToken=${list.json.nextPageToken as string}`;
+    const tooSoon = await yt('GET', pollUrl, token);
+    expect(tooSoon.status).toBe(403);
+    expect(reasonOf(tooSoon)).toBe('rateLimitExceeded');
+    await new Promise((r) => setTimeout(r, 450));
+    const poll = await yt('GET', pollUrl, token);
     expect(poll.json.items).toEqual([]);
 
     const chatEffects = (await effects()).filter((e) => e.type === 'message.posted');

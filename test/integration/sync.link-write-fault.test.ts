@@ -4,11 +4,17 @@
  * Redis really refuses that one write — an ACL that lets the service's user read every key and write
  * every key but the link's (NOPERM) — while everything else the run writes goes through. The run must
  * send nothing to the platform for the pin (neither the post nor the recovery lookup), fail in a way
- * BullMQ retries (not a platform error that fails or parks the mirror), and once the write works
- * again the retry pins exactly once. Real redis-server, real workers, the YouTube simulator.
+ * BullMQ retries (not a platform error that fails or parks the mirror) with the reason in the mirror's
+ * lastError, and once the write works again the retry pins exactly once (and clears it). Real
+ * redis-server, real workers, the YouTube simulator.
+ *
+ * The second test: a run's non-platform error used to leave no trace on the mirror at all (an operator
+ * saw a mirror stuck `pending` or `provisioning` with no reason); here the refused write is the
+ * target's OAuth token, which a first run fetches and stores before its first platform call.
  */
 import type { Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
+import { allowAllWrites, refuseWritesTo } from '../helpers/acl.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
@@ -26,38 +32,12 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (admin) {
-    await allowAllWrites().catch(() => undefined);
+    await allowAllWrites(admin).catch(() => undefined);
     admin.disconnect();
   }
   await svc?.close();
   await sim?.close();
 });
-
-/** Redis glob patterns matching every key except `key` (a key that differs at some position, or is longer, or shorter). */
-function everyKeyBut(key: string): string[] {
-  const esc = (s: string): string => s.replace(/[*?[\]\\^-]/g, (c) => `\\${c}`);
-  const out: string[] = [];
-  for (let i = 0; i < key.length; i++) {
-    out.push(`${esc(key.slice(0, i))}[^${esc(key[i]!)}]*`);
-    if (i > 0) out.push(esc(key.slice(0, i)));
-  }
-  out.push(`${esc(key)}?*`);
-  return out;
-}
-
-const nodes = (): (Redis | Cluster)[] => ('nodes' in admin ? admin.nodes('all') : [admin]);
-
-/**
- * The default user (every connection of the service) may read and write every key but `key`, and only
- * read that one. (A command's key must match one pattern that grants all it needs: a script's keys
- * need read and write, so `%R~*` plus write patterns would refuse them all.)
- */
-async function refuseWritesTo(key: string): Promise<void> {
-  for (const n of nodes()) await n.call('ACL', 'SETUSER', 'default', 'resetkeys', ...everyKeyBut(key).map((p) => `~${p}`), `%R~${key.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}`);
-}
-async function allowAllWrites(): Promise<void> {
-  for (const n of nodes()) await n.call('ACL', 'SETUSER', 'default', 'resetkeys', '~*');
-}
 
 test("a refused link write fails the run before the pin reaches the platform; BullMQ's retry after the fault pins once", async () => {
   const secret = await createPartner(svc, 'lw');
@@ -76,7 +56,7 @@ test("a refused link write fails the run before the pin reaches the platform; Bu
   const chat = async (): Promise<{ method: string; path: string }[]> =>
     ((await sim.control('GET', '/_sim/youtube/requests')) as { method: string; path: string }[]).filter((q) => q.path.endsWith('/liveChat/messages'));
 
-  await refuseWritesTo(linkKey);
+  await refuseWritesTo(admin, linkKey);
   try {
     // The fault is the one write: the same connection still writes other keys.
     await expect(admin.set(linkKey, 'x')).rejects.toThrow(/NOPERM/);
@@ -90,22 +70,65 @@ test("a refused link write fails the run before the pin reaches the platform; Bu
     // Nothing reached the platform for the pin, not even the lookup of an earlier attempt's message.
     expect(await chat()).toEqual([]);
     expect((await sim.effects('youtube')).filter((e) => e.type === 'message.posted')).toEqual([]);
-    // The mirror is not failed or parked on it (a Redis error is no platform error): the pin is still to do.
+    // The mirror is not failed or parked on it (a Redis error is no platform error): the pin is still to
+    // do, and its lastError says why the run is retried (it said nothing before).
     const m = (await svc.rt.shows.getMirror('lw', 'w1', 'yt'))!;
-    expect([m.state, m.lastError]).toEqual(['live', null]);
+    expect(m.state).toBe('live');
+    expect(m.lastError).toMatch(/^retrying: internal error: \w+: NOPERM [^\n]*$/);
     expect(m.pins['p1']?.state).not.toBe('pinned');
     expect(await admin.exists(linkKey)).toBe(0);
   } finally {
-    await allowAllWrites();
+    await allowAllWrites(admin);
   }
 
   // BullMQ's next attempt (backoff ~1 s) writes the link, finds no earlier message, and posts one.
   await waitFor(async () => (await svc.rt.shows.getMirror('lw', 'w1', 'yt'))?.pins['p1']?.state === 'pinned', 30_000);
   await settled(syncQueues(svc));
+  expect((await svc.rt.shows.getMirror('lw', 'w1', 'yt'))?.lastError).toBeNull();
   const posted = (await sim.effects('youtube')).filter((e) => e.type === 'message.posted' && e.externalId === externalId);
   expect(posted).toHaveLength(1);
   expect((await chat()).filter((q) => q.method === 'POST')).toHaveLength(1);
   expect(JSON.parse((await admin.get(linkKey))!)).toMatchObject({ code, productId: 'p1', url: 'https://shop.example.com/p1' });
   const click = await fetch(`${svc.url}/l/${code}`, { redirect: 'manual' });
   expect(click.status).toBe(302);
+}, 60_000);
+
+interface View {
+  state: string;
+  lastError: string | null;
+}
+async function mirrorView(): Promise<View | undefined> {
+  const r = await svc.api('/v1/partners/ie/shows/ie1');
+  return r.status === 200 ? ((await r.json()) as { mirrors: View[] }).mirrors[0] : undefined;
+}
+
+test("a run that fails on Redis shows the reason in the mirror's lastError while it is retried, and clears it once through", async () => {
+  const secret = await createPartner(svc, 'ie');
+  const r = await svc.api('/v1/partners/ie/targets', { json: { id: 'ie-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } });
+  expect(r.status).toBe(201);
+  // The target's check stored a token: gone, so that the run fetches one and stores it (refused).
+  const tokenKey = svc.rt.keys.targetToken('ie-yt');
+  await admin.del(tokenKey);
+  await refuseWritesTo(admin, tokenKey);
+  const failures: Error[] = [];
+  for (const w of svc.workers) w.on('failed', (_job, err) => failures.push(err));
+  try {
+    expect((await sendEvent(svc, 'ie', secret, showEvent('show.scheduled', sampleShow('ie1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+    // Read as the run fails (its retry, ~1 s later, waits for what the failed run started and says so).
+    await waitFor(async () => failures.some((err) => /NOPERM/.test(err.message)), 20_000, 10);
+    const m = (await mirrorView())!;
+    expect(m.state).not.toBe('failed');
+    expect(m.lastError).toMatch(/^retrying: internal error: \w+: NOPERM /);
+    expect(m.lastError).not.toContain('\n'); // no stack
+    expect(m.lastError!.length).toBeLessThanOrEqual(240);
+    expect((await sim.effects('youtube')).filter((e) => e.type === 'show.created' && e.title === 'Show ie1')).toEqual([]);
+  } finally {
+    await allowAllWrites(admin);
+  }
+  // BullMQ's next attempt gets through: the mirror moves on and the error is gone.
+  const after = await waitFor(async () => {
+    const v = await mirrorView();
+    return v && v.lastError === null && v.state !== 'pending' ? v : undefined;
+  }, 30_000);
+  expect(after.state).not.toBe('failed');
 }, 60_000);

@@ -8,7 +8,7 @@ import axios from 'axios';
 import { SIM_ACCOUNTS, simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import type { PinSpec, RemoteShow } from '../../src/targets/target.adapter.js';
-import { ActionRequiredError, AuthExpiredError, PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
+import { ActionRequiredError, AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { buildTiktokAdapter, type TiktokAdapterOptions } from '../../src/targets/tiktok/tiktok.adapter.js';
 import { MemoryOnce, buildOpContext, caught } from '../helpers/adapter-context.js';
 import { adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
@@ -119,8 +119,9 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     const [refresh, promo, search] = await requests();
     expect([refresh, promo, search].map((r) => r && line(r))).toEqual(['GET /api/v2/token/refresh 200', `POST ${PROMO_PATH} 200`, `POST ${SEARCH_PATH} 200`]);
 
-    // token refresh: unsigned GET on the auth host with the app credentials
-    expect(refresh?.query).toEqual({ app_key: CREDENTIALS.appKey, app_secret: CREDENTIALS.appSecret, refresh_token: CREDENTIALS.refreshToken, grant_type: 'refresh_token' });
+    // token refresh: unsigned GET on the auth host with the app credentials (and the shop's cipher,
+    // which TikTok ignores and the simulator takes for a shop it has never seen)
+    expect(refresh?.query).toEqual({ app_key: CREDENTIALS.appKey, app_secret: CREDENTIALS.appSecret, refresh_token: CREDENTIALS.refreshToken, grant_type: 'refresh_token', shop_cipher: CREDENTIALS.shopCipher });
     expect(refresh?.headers['x-tts-access-token']).toBeUndefined();
     expect(h.tokens.token?.accessToken).toMatch(/^TTP_/);
 
@@ -177,6 +178,7 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
   });
 
   it('a dead refresh token → PermanentError asking to re-authorise, without leaking secrets', async () => {
+    await control('POST', '/revocations', { token: 'revoked-ROW_dead' });
     const h = harness({ credentials: { ...CREDENTIALS, refreshToken: 'revoked-ROW_dead' } });
     const remote = await linked(h, await newRoom());
     const err = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-dead')));
@@ -205,6 +207,7 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     const good = harness();
     await good.adapter.verifyCredentials!();
     const accessToken = good.tokens.token!.accessToken;
+    await control('POST', '/revocations', { token: 'ROW_revoked_refresh' });
     const dead = harness({ credentials: { ...CREDENTIALS, refreshToken: 'ROW_revoked_refresh', accessToken } });
     const err = await caught(dead.adapter.verifyCredentials!());
     expect(err).toBeInstanceOf(PermanentError);
@@ -370,12 +373,19 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     await expect(harness().adapter.pin(remote, PIN, buildOpContext('mk-first-right'))).resolves.toMatchObject({ ref: expect.any(String) });
   });
 
-  it('an app_key the simulator has no app for gets no token (36009004 invalid app_key)', async () => {
-    const h = harness({ credentials: { ...CREDENTIALS, appKey: '6a6neverseen' } });
-    const remote = await linked(h, await newRoom());
-    const err = await caught(h.adapter.pin(remote, PIN, buildOpContext('mk-nokey')));
+  it('an app_key never seen is registered with the secret given (CONTRACT §9), its made-up refresh token is a new shop with the given cipher; then only that secret works', async () => {
+    const made = { appKey: '6a6neverseen', appSecret: 'made-up-secret', refreshToken: 'ROW_made_up_refresh', shopCipher: 'ROW_made_up_cipher' };
+    await expect(harness({ credentials: made }).adapter.verifyCredentials!()).resolves.toBeUndefined();
+    // shop a's refresh token is no grant of this app; the app takes its own secret only
+    const crossed = await caught(harness({ credentials: { ...made, refreshToken: CREDENTIALS.refreshToken } }).adapter.verifyCredentials!());
+    expect((crossed as PermanentError).reason).toBe('refresh_refused');
+    const wrongSecret = await caught(harness({ credentials: { ...made, appSecret: 'another-secret' } }).adapter.verifyCredentials!());
+    expect(wrongSecret).toBeInstanceOf(PermanentError);
+    // the new shop's token with shop a's cipher: refused (36009004 invalid identifier)
+    const remote = await linked(harness({ credentials: { ...made, shopCipher: CREDENTIALS.shopCipher } }), await newRoom());
+    const err = await caught(harness({ credentials: { ...made, shopCipher: CREDENTIALS.shopCipher } }).adapter.pin(remote, PIN, buildOpContext('mk-made')));
     expect(err).toBeInstanceOf(PermanentError);
-    expect((err as PermanentError).message).toContain('Invalid `app_key` query parameter');
+    expect(await effects()).toEqual([expect.objectContaining({ type: 'show.created' })]);
   });
 
   it("a refresh token works only with the app it was issued to: shop a's refresh token with another registered app → 36004004", async () => {
@@ -402,7 +412,7 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
   });
 
   it("a shop sees only its own rooms' orders: shop b's report and order lookup do not show shop a's order", async () => {
-    const roomA = await newRoom('Shop a live');
+    const roomA = await newRoom('Shop a live', SIM_ACCOUNTS.tiktok.shops[0]!.shopId);
     const orderA = await newOrder(roomA, 2500);
     const b = harness({ credentials: SHOP_B });
     const a = harness();
@@ -493,5 +503,39 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     expect(searches).toHaveLength(3); // 7 orders, 3 per page
     expect(searches.map((r) => q1(r, 'page_token') ?? null)).toEqual([null, expect.any(String), expect.any(String)]);
     expect(searches.every((r) => q1(r, 'sign') === recomputeSign(r))).toBe(true);
+  });
+});
+
+describe('long product ids', () => {
+  it('a product id of 101-128 characters (a contract id, sent when the product has no sku) gets its promotion link: the simulator answered 414 over 100, and the mirror failed', async () => {
+    const h = harness();
+    const remote = await linked(h, await newRoom('Long ids'));
+    const pin = { ...PIN, platformProductId: 'x'.repeat(128) };
+    expect((await h.adapter.pin(remote, pin, buildOpContext('mk-long'))).ref).toMatch(/^https:\/\/affiliate\.tiktok\.com\/api\/v1\/share\/\w+$/);
+    expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual([pin.platformProductId]);
+  });
+});
+
+describe('product ids TikTok cannot take', () => {
+  it("a product id (a partner's sku) with a space, '/', '?', '#', '%' or an emoji is sent percent-encoded in the path, and TikTok's 36009001 'Invalid product_id' is a PinRefusedError (the pin's alone); '', '.' and '..' are refused before anything is sent", async () => {
+    const h = harness();
+    const remote = await linked(h, await newRoom('Refused ids'));
+    for (const [i, id] of ['LIP OIL 01', 'a/b', '?x=1', '#h', '%2F', '\u{1F389}'].entries()) {
+      const since = await lastSeq();
+      const err = await caught(h.adapter.pin(remote, { ...PIN, platformProductId: id }, buildOpContext(`refused-${i}`)));
+      expect(err).toBeInstanceOf(PinRefusedError);
+      expect((err as PinRefusedError).reason).toBe('36009001');
+      expect((err as Error).message).toMatch(/TikTok Shop refused to generate a promotion link .*\(36009001\): Invalid product_id/);
+      expect((await requests(since)).filter((r) => r.path.includes('/promotion_link/')).map((r) => `${r.path} ${r.status}`)).toEqual([`/affiliate_seller/202405/products/${encodeURIComponent(id)}/promotion_link/generate 400`]);
+    }
+    for (const id of ['', '.', '..']) {
+      const since = await lastSeq();
+      const err = await caught(h.adapter.pin(remote, { ...PIN, platformProductId: id }, buildOpContext(`dot-${id.length}`)));
+      expect(err).toBeInstanceOf(PinRefusedError);
+      expect((err as PinRefusedError).reason).toBe('product_id_unsendable');
+      expect(await requests(since)).toEqual([]);
+    }
+    const tried = ['LIP OIL 01', 'a/b', '?x=1', '#h', '%2F', '\u{1F389}', '', '.', '..'];
+    expect((await effects()).filter((e) => e.type === 'product.pinned' && tried.includes(String(e.productId)))).toEqual([]);
   });
 });

@@ -107,6 +107,7 @@ test('a promotion link whose token refresh was refused for good is sent at once 
   // The cached access token is about to expire (the client refreshes it first: 5 min early) and its
   // refresh token is one TikTok no longer accepts.
   const tokens = new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, 'tt3');
+  await sim.control('POST', '/_sim/tiktok/revocations', { token: 'ROW_revoked_by_the_seller' });
   await tokens.set({ accessToken: 'TTP_expiring_by_test', expiresAt: Date.now() + 60_000, refreshToken: 'ROW_revoked_by_the_seller' });
   expect((await sendEvent(svc, 'ttu', rig.secret, { type: 'product.pinned', occurredAt: '2026-11-24T18:01:00Z', data: { showId, productId: 'p1' } })).status).toBe(202);
   expect(await svc.rt.syncService.sync(job, { token: 'pin3-1' })).toEqual({ kind: 'done', state: 'failed' });

@@ -4,7 +4,7 @@
  * has no effect there; another partner's id space is its own. The claim that makes it partner-wide is
  * a fence, not the record: a delivery that died between claim and write is stored by its retry.
  */
-import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { createPartner, orderEvent, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 let secret: string;
@@ -21,11 +21,7 @@ afterAll(async () => {
   await svc?.close();
 });
 
-const order = (id: string) => ({
-  type: 'order.created',
-  occurredAt: '2026-11-24T18:30:00Z',
-  data: { order: { id, createdAt: '2026-11-24T18:30:00Z', lines: [], total: { amount: 1000, currency: 'USD' } } },
-});
+const order = (id: string) => orderEvent(id);
 
 async function orderEventCount(partnerId: string, orderId: string): Promise<number> {
   return svc.rt.redis.xlen(svc.rt.keys.orderEvents(partnerId, orderId));

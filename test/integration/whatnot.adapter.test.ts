@@ -7,9 +7,9 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axios from 'axios';
-import { SIM_ACCOUNTS } from '../../src/simulators/sim.accounts.js';
+import { SIM_ACCOUNTS, simWhatnotAppCredentials } from '../../src/simulators/sim.accounts.js';
 import type { PinSpec, PlatformOrder } from '../../src/targets/target.adapter.js';
-import { ActionRequiredError, PermanentError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
+import { ActionRequiredError, AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError, ShowOverError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { buildWhatnotAdapter, type WhatnotAdapterOptions } from '../../src/targets/whatnot/whatnot.adapter.js';
 import { buildOpContext, caught } from '../helpers/adapter-context.js';
 import { adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
@@ -38,7 +38,9 @@ function harness(opts: { credentials?: Record<string, string>; timeoutMs?: numbe
 }
 
 const { control, effects, requests, lastSeq } = platformSim(() => sim.url, 'whatnot');
-const newShow = async (title = 'Sunday breaks'): Promise<string> => ((await control('POST', '/shows', { title })) as { externalId: string }).externalId;
+/** A show made by hand: `account` a seller id (without one, the first seller to reach it claims it). */
+const newShow = async (title = 'Sunday breaks', account?: string): Promise<string> => ((await control('POST', '/shows', { title, ...(account ? { account } : {}) })) as { externalId: string }).externalId;
+const SELLER_A_ID = SIM_ACCOUNTS.whatnot[0]!.sellerId;
 const newOrder = async (externalId: string, amount: number, createdAt?: string): Promise<string> =>
   ((await control('POST', '/orders', { externalId, productId: PIN.platformProductId, total: { amount, currency: 'USD' }, ...(createdAt ? { createdAt } : {}) })) as { orderId: string }).orderId;
 
@@ -221,7 +223,7 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
   // --- issue 13: a token works for its own seller only ------------------------------------------
 
   it("another seller's token cannot read, pin to or see the orders of a show it did not make (404, as if it did not exist)", async () => {
-    const showId = await newShow('Seller a breaks');
+    const showId = await newShow('Seller a breaks', SELLER_A_ID);
     const orderId = await newOrder(showId, 1500);
     const b = harness({ credentials: SELLER_B });
     const attach = await caught(b.adapter.attachShow(showId));
@@ -244,11 +246,18 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.externalId)).toEqual([showB]);
   });
 
-  it('a token the simulator never issued is refused (401), whatever it looks like', async () => {
-    const showId = await newShow();
+  it("a token never seen is a new seller's (CONTRACT §9: any non-empty credentials): it works, and reaches no other seller's show", async () => {
+    const showId = await newShow('Seller a breaks', SELLER_A_ID);
     const made = harness({ credentials: { accessToken: 'wn_any_token_at_all' } });
+    // seller a's show is no show of the new seller: Whatnot's 404
     expect(await caught(made.adapter.attachShow(showId))).toBeInstanceOf(PermanentError);
-    expect((await requests()).map(line)).toEqual([`GET /shows/${showId} 401`]);
+    expect((await requests()).map(line)).toEqual([`GET /shows/${showId} 404`]);
+    // a token the seller revoked is refused (401), and stays so
+    await control('POST', '/revocations', { token: 'wn_revoked_token' });
+    const revoked = harness({ credentials: { accessToken: 'wn_revoked_token' } });
+    const seq = await lastSeq();
+    expect(await caught(revoked.adapter.attachShow(showId))).toBeInstanceOf(PermanentError);
+    expect((await requests(seq)).map(line)).toEqual([`GET /shows/${showId} 401`]);
   });
 
   it('pages through GET /orders with the cursor and keeps exactly [from, to)', async () => {
@@ -338,6 +347,40 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.started', 'product.pinned', 'show.ended']);
   });
 
+  it('merchandising speaks the documented models: the request flag is reserve_for_live, the answer ProductMerchandising (no show ids)', async () => {
+    // developers.whatnot.com/api-reference/models: MerchandiseProductRequest {transaction_type,
+    // reserve_for_live, shows}, ShowsInput {show_ids, strategy}, ProductMerchandising {transaction_type,
+    // reserved_for_live, active_in_shows}. The simulator took `reserved_for_live` (the answer's name) in
+    // the request and answered {product_id, …, show_ids}, which Whatnot's answer does not carry.
+    const showId = await newShow();
+    const auth = { headers: { authorization: `Bearer ${CREDENTIALS.accessToken}` }, validateStatus: () => true };
+    const post = (product: string, body: unknown) => axios.post(`${sim.url}/whatnot/merchandising/products/${product}`, body, auth);
+    const get = async (product: string) => (await axios.get(`${sim.url}/whatnot/merchandising/products/${product}`, auth)).data as unknown;
+
+    const added = await post('p-one', { shows: { show_ids: [showId], strategy: 'ADD' } });
+    expect(added.status).toBe(200);
+    expect(added.data).toEqual({ transaction_type: 'buy_it_now', reserved_for_live: false, active_in_shows: true });
+    expect(await get('p-one')).toEqual(added.data);
+
+    const reserved = await post('p-one', { reserve_for_live: true });
+    expect(reserved.data).toEqual({ transaction_type: 'buy_it_now', reserved_for_live: true, active_in_shows: true });
+
+    // false is refused when the same request makes it an auction, and nothing changes
+    const refused = await post('p-two', { transaction_type: 'auction', reserve_for_live: false, shows: { show_ids: [showId], strategy: 'ADD' } });
+    expect(refused.status).toBe(422);
+    expect(refused.data).toMatchObject({ type: 'validation-error', param: 'reserve_for_live' });
+    expect(await get('p-two')).toEqual({ transaction_type: 'buy_it_now', reserved_for_live: false, active_in_shows: false });
+    // … and ignored for a product that already is one
+    expect((await post('p-two', { transaction_type: 'auction' })).data).toEqual({ transaction_type: 'auction', reserved_for_live: true, active_in_shows: false });
+    const ignored = await post('p-two', { reserve_for_live: false });
+    expect(ignored.status).toBe(200);
+    expect(ignored.data).toEqual({ transaction_type: 'auction', reserved_for_live: true, active_in_shows: false });
+
+    // in a show that is over, the product is in no upcoming or live show
+    await control('PUT', `/shows/${showId}/status`, { status: 'ended' });
+    expect(await get('p-one')).toEqual({ transaction_type: 'buy_it_now', reserved_for_live: true, active_in_shows: false });
+  });
+
   describe('unconfirmed shapes are parsed defensively', () => {
     let server: Server;
     let url: string;
@@ -392,5 +435,157 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
         await expect(h.adapter.pin(remote, PIN, buildOpContext('mk-raw'))).resolves.toEqual({ ref: PIN.platformProductId });
       }
     });
+  });
+});
+
+describe('an app the seller connected through OAuth (access tokens expire)', () => {
+  const APP = { ...simWhatnotAppCredentials('a'), webhookSecret: WEBHOOK_SECRET };
+
+  it('gets an access token with the refresh token, refreshes it once when Whatnot says it expired, retries the call, and keeps the token for the workers', async () => {
+    const h = harness({ credentials: APP });
+    const showId = await newShow('App breaks', SELLER_A_ID);
+    await expect(h.adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+    const [token, read] = await requests();
+    expect([token, read].map((r) => r && line(r))).toEqual(['POST /oauth/token 200', `GET /shows/${showId} 200`]);
+    // RFC 6749 §6, form-urlencoded, as the OAuth client for Whatnot sends it
+    expect(token?.headers['content-type']).toMatch(/^application\/x-www-form-urlencoded/);
+    expect(Object.fromEntries(new URLSearchParams(token?.body ?? ''))).toEqual({ grant_type: 'refresh_token', client_id: APP.clientId, client_secret: APP.clientSecret, refresh_token: APP.refreshToken });
+    const first = h.tokens.token?.accessToken;
+    expect(first).toMatch(/^wn_access_tk_/);
+    expect(read?.headers.authorization).toBe(`Bearer ${first}`);
+
+    // The token's hour is over (Whatnot answers 401): one refresh, the same call again, once.
+    await control('POST', '/tokens/expire', { token: first });
+    const seq = await lastSeq();
+    await expect(h.adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+    expect((await requests(seq)).map(line)).toEqual([`GET /shows/${showId} 401`, 'POST /oauth/token 200', `GET /shows/${showId} 200`]);
+    expect(h.tokens.token?.accessToken).not.toBe(first);
+    for (const secret of [APP.clientSecret, APP.refreshToken, first ?? 'none', h.tokens.token?.accessToken ?? 'none']) expect(h.logs.join('\n')).not.toContain(secret);
+  });
+
+  it('a revoked refresh token is authorisation lost (re-connect the app), a wrong client secret too; a 401 even after a refresh is authExpired', async () => {
+    const showId = await newShow('App breaks', SELLER_A_ID);
+    const wrongSecret = harness({ credentials: { ...APP, clientSecret: 'not-the-secret' } });
+    const eClient = await caught(wrongSecret.adapter.attachShow(showId));
+    expect(eClient).toBeInstanceOf(PermanentError);
+    expect((eClient as PermanentError).reason).toBe('invalid_client');
+
+    await control('POST', '/revocations', { token: APP.refreshToken });
+    const h = harness({ credentials: APP });
+    const eGrant = await caught(h.adapter.attachShow(showId));
+    expect(eGrant).toBeInstanceOf(PermanentError);
+    expect((eGrant as PermanentError).reason).toBe('invalid_grant');
+    expect((eGrant as PermanentError).message).toMatch(/Whatnot authorisation lost: .*connect the app again/);
+    expect((eGrant as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+
+    // A fresh token refused at once (every call 401): refreshed once, then authExpired, not a loop.
+    const other = harness({ credentials: { ...simWhatnotAppCredentials('b'), webhookSecret: WEBHOOK_SECRET } });
+    await control('PUT', '/faults', { rate: 1, kinds: ['token_expired'] });
+    const seq = await lastSeq();
+    const eAuth = await caught(other.adapter.attachShow(showId));
+    expect(eAuth).toBeInstanceOf(AuthExpiredError);
+    expect((await requests(seq)).map(line)).toEqual(['POST /oauth/token 200', `GET /shows/${showId} 401`, 'POST /oauth/token 200', `GET /shows/${showId} 401`]);
+  });
+
+  it('a refresh token Whatnot rotated is kept when a 401 drops the access token: the next refresh uses it (the old one is invalid_grant)', async () => {
+    // A 401 cleared the whole cached record, the rotated refresh token with it: the next refresh sent
+    // the credentials' (dead) one and the target lost its authorisation.
+    await control('PUT', '/limits', { rotateRefreshTokens: 1 });
+    const h = harness({ credentials: APP });
+    const showId = await newShow('App breaks', SELLER_A_ID);
+    await h.adapter.attachShow(showId);
+    const rotated = h.tokens.token?.refreshToken;
+    expect(rotated).toMatch(/^wn_sim_refresh_/);
+    await control('POST', '/tokens/expire', { token: h.tokens.token?.accessToken });
+    const seq = await lastSeq();
+    await expect(h.adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+    const [, refresh] = await requests(seq);
+    expect((await requests(seq)).map(line)).toEqual([`GET /shows/${showId} 401`, 'POST /oauth/token 200', `GET /shows/${showId} 200`]);
+    expect(new URLSearchParams(refresh?.body ?? '').get('refresh_token')).toBe(rotated);
+  });
+
+  it('an access token given with the credentials is used until the first refresh, not again after; concurrent callers share one refresh', async () => {
+    // When the cached record went (its TTL was the access token's), the long-dead given token was
+    // tried again: one 401 and a refresh per process per hour.
+    const showId = await newShow('App breaks', SELLER_A_ID);
+    const earlier = harness({ credentials: APP });
+    await earlier.adapter.attachShow(showId);
+    const dead = earlier.tokens.token?.accessToken;
+    await control('POST', '/tokens/expire', { token: dead });
+    const h = harness({ credentials: { ...APP, accessToken: dead ?? '' } });
+    let seq = await lastSeq();
+    await h.adapter.attachShow(showId);
+    expect((await requests(seq)).map(line)).toEqual([`GET /shows/${showId} 401`, 'POST /oauth/token 200', `GET /shows/${showId} 200`]);
+    h.tokens.token = null; // the cached record is gone (expired, or another process cleared it)
+    seq = await lastSeq();
+    await Promise.all([h.adapter.attachShow(showId), h.adapter.attachShow(showId), h.adapter.attachShow(showId)]);
+    expect((await requests(seq)).map(line).sort()).toEqual(['POST /oauth/token 200', ...Array(3).fill(`GET /shows/${showId} 200`)].sort());
+  });
+
+  it('the simulator expires app tokens after tokenTtlSec; a personal access token does not expire', async () => {
+    await control('PUT', '/limits', { tokenTtlSec: 1 });
+    const h = harness({ credentials: APP });
+    const pat = harness();
+    const showId = await newShow('App breaks', SELLER_A_ID);
+    await h.adapter.attachShow(showId);
+    const token = h.tokens.token?.accessToken ?? '';
+    await new Promise((r) => setTimeout(r, 1_100));
+    const direct = await axios.get(`${sim.url}/whatnot/shows/${showId}`, { headers: { authorization: `Bearer ${token}` }, validateStatus: () => true });
+    expect(direct.status).toBe(401);
+    expect(direct.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(direct.data).toMatchObject({ type: 'unauthorized', status: 401 });
+    await expect(pat.adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+  });
+});
+
+describe('long product ids', () => {
+  it('a product id of 101-128 characters (a contract id, sent when the product has no sku) is added to the lineup: the simulator answered 414 over 100, and the mirror failed', async () => {
+    const h = harness();
+    const remote = await h.adapter.attachShow(await newShow('Long ids'));
+    const pin = { ...PIN, platformProductId: 'x'.repeat(128) };
+    expect((await h.adapter.pin(remote, pin, buildOpContext('mk-long'))).ref).toBe(pin.platformProductId);
+    expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual([pin.platformProductId]);
+  });
+});
+
+describe('product ids Whatnot cannot take', () => {
+  it("a product id (a partner's sku) with a space, '/', '?', '#', '%' or an emoji is sent percent-encoded in the path, and Whatnot's 422 (product_id) is a PinRefusedError; '', '.' and '..' are refused before anything is sent", async () => {
+    const h = harness();
+    const remote = await h.adapter.attachShow(await newShow('Refused ids'));
+    for (const [i, id] of ['LIP OIL 01', 'a/b', '?x=1', '#h', '%2F', '\u{1F389}'].entries()) {
+      const since = await lastSeq();
+      const err = await caught(h.adapter.pin(remote, { ...PIN, platformProductId: id }, buildOpContext(`refused-${i}`)));
+      expect(err).toBeInstanceOf(PinRefusedError);
+      expect((await requests(since)).map((r) => `${r.method} ${r.path.split('?')[0]} ${r.status}`)).toEqual([`POST /merchandising/products/${encodeURIComponent(id)} 422`]);
+    }
+    for (const id of ['', '.', '..']) {
+      const since = await lastSeq();
+      const err = await caught(h.adapter.pin(remote, { ...PIN, platformProductId: id }, buildOpContext(`dot-${id.length}`)));
+      expect(err).toBeInstanceOf(PinRefusedError);
+      expect((err as PinRefusedError).reason).toBe('product_id_unsendable');
+      expect(await requests(since)).toEqual([]);
+    }
+    const tried = ['LIP OIL 01', 'a/b', '?x=1', '#h', '%2F', '\u{1F389}', '', '.', '..'];
+    expect((await effects()).filter((e) => e.type === 'product.pinned' && tried.includes(String(e.productId)))).toEqual([]);
+  });
+});
+
+describe('a show the seller ended in the Whatnot app', () => {
+  it.each(['ended', 'cancelled'] as const)("a pin on a show %s on Whatnot (409 show-not-editable) is a ShowOverError saying so, after one read of the show; its lineup is unchanged", async (status) => {
+    const h = harness();
+    const showId = await newShow(`Over: ${status}`);
+    const remote = await h.adapter.attachShow(showId);
+    await control('PUT', `/shows/${showId}/status`, { status: 'live' });
+    await h.adapter.pin(remote, PIN, buildOpContext('before-end'));
+    await control('PUT', `/shows/${showId}/status`, { status }); // the seller, in the app
+    const since = await lastSeq();
+    const err = await caught(h.adapter.pin(remote, { ...PIN, platformProductId: 'sku-after-end' }, buildOpContext('after-end')));
+    expect(err).toBeInstanceOf(ShowOverError);
+    expect(err).not.toBeInstanceOf(PinRefusedError);
+    expect((err as ShowOverError).over).toBe(status);
+    expect((err as ShowOverError).reason).toBe('show-not-editable');
+    expect((err as ShowOverError).message).toBe(`the Whatnot show ${showId} ("Over: ${status}") was ${status} on Whatnot (by its seller, in the app), and Whatnot no longer changes its lineup`);
+    expect((await requests(since)).map((r) => `${r.method} ${r.path.split('?')[0]} ${r.status}`)).toEqual([`POST /merchandising/products/sku-after-end 409`, `GET /shows/${showId} 200`]);
+    expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual([PIN.platformProductId]);
   });
 });

@@ -11,7 +11,7 @@ import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { nextMidnightPacific } from '../../src/targets/quota-reset.js';
 import type { RemoteShow, ShowSpec } from '../../src/targets/target.adapter.js';
-import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
+import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
 import { pinTag } from '../../src/targets/pin-tag.js';
 import { createYoutubeAdapter } from '../../src/targets/youtube/youtube.adapter.js';
 import { DEFAULT_RATE_LIMIT_DELAY_MS } from '../../src/targets/youtube/youtube.errors.js';
@@ -218,7 +218,8 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const remote = await h.adapter.attachShow(externalId);
     expect(remote).toEqual({ externalId, url: `https://www.youtube.com/watch?v=${externalId}`, ingest: undefined, data: { liveChatId: expect.any(String) } });
     expect((await requests()).map(line)).toEqual(['GET /youtube/v3/liveBroadcasts 401', 'POST /token 200', 'GET /youtube/v3/liveBroadcasts 200']);
-    expect(h.tokens.clears).toBe(1);
+    expect(h.tokens.expires).toBe(1);
+    expect(h.tokens.clears).toBe(0);
     expect(h.tokens.token?.accessToken).toMatch(/^ya29\./);
     expect(h.tokens.token?.accessToken).not.toBe('ya29.stale');
   });
@@ -242,6 +243,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
   });
 
   it('invalid_grant (revoked refresh token) → PermanentError asking to re-authorise', async () => {
+    await control('POST', '/revocations', { token: 'revoked-1//abc' });
     const h = harness({ credentials: { ...CREDENTIALS, refreshToken: 'revoked-1//abc' } });
     const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-revoked')));
     expect(err).toBeInstanceOf(PermanentError);
@@ -442,6 +444,21 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(text.length).toBeLessThanOrEqual(200); // UTF-16 units: each emoji here is two
     expect(text.endsWith(` — 49.00 USD ${LINEN_PIN.linkUrl} · ${pinTag('mk-long-pin')}`)).toBe(true);
     expect(text).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/); // no emoji cut in half
+    expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
+  });
+
+  it("YouTube refusing a pin's chat message (400 messageTextInvalid: here no title fits beside the price and a long link) is a PinRefusedError naming the product; the chat takes the next pin", async () => {
+    await control('PUT', '/limits', { streamActivationMs: 0 });
+    const h = harness();
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-refused'));
+    await h.adapter.startShow(remote, buildOpContext('start'));
+    const before = await lastSeq();
+    const err = await caught(h.adapter.pin(remote, { ...LINEN_PIN, linkUrl: `http://127.0.0.1:3000/l/${'x'.repeat(190)}` }, buildOpContext('mk-refused-1')));
+    expect(err).toBeInstanceOf(PinRefusedError);
+    expect((err as PinRefusedError).reason).toBe('messageTextInvalid');
+    expect((err as PinRefusedError).message).toBe(`YouTube refused the chat message of product "${LINEN_PIN.productId}" (messageTextInvalid): The message text is invalid (at most 200 characters).`);
+    expect((await requests(before)).filter((r) => r.method === 'POST').map((r) => `${r.path.split('?')[0]} ${r.status}`)).toEqual(['/youtube/v3/liveChat/messages 400']);
+    await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-refused-2'));
     expect((await effects()).filter((e) => e.type === 'message.posted')).toHaveLength(1);
   });
 

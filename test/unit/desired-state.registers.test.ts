@@ -43,17 +43,21 @@ test('register names: a pin event writes pin:<product>, a product update prod:<p
 });
 
 test('order keys sort by time across digit counts (1999 before 2026), then by webhook id', () => {
-  expect(orderKey('1999-12-31T23:59:59Z', 'z')).toBe('000946684799000|z');
+  expect(orderKey('1999-12-31T23:59:59Z', 'z')).toBe('000946684799000000000|z');
+  // The digits below the millisecond, zero-padded to nanoseconds; an offset does not change them.
+  expect(orderKey('1999-12-31T23:59:59.1234567Z', 'z')).toBe('000946684799123456700|z');
+  expect(orderKey('2000-01-01T01:59:59.1234567+02:00', 'z')).toBe('000946684799123456700|z');
+  expect(orderKey('1999-12-31T23:59:59.123456789123Z', 'z')).toBe('000946684799123456789|z');
   expect(orderKey('1999-12-31T23:59:59Z', 'z') < orderKey('2026-11-24T18:00:00Z', 'a')).toBe(true);
   expect(orderKey('2026-11-24T18:00:00Z', 'a') < orderKey('2026-11-24T18:00:00Z', 'b')).toBe(true);
 });
 
-test('order keys before 1970 sort by time too: earlier first, and before every later key', () => {
-  const times = ['0000-01-01T00:00:00Z', '1900-01-01T00:00:00Z', '1969-06-01T00:00:00Z', '1969-12-31T23:59:59.998Z', '1969-12-31T23:59:59.999Z', '1970-01-01T00:00:00Z', '1970-01-01T00:00:00.001Z', '2026-11-24T18:00:00Z'];
+test('order keys before 1970 sort by time too (below the millisecond as well): earlier first, and before every later key', () => {
+  const times = ['0000-01-01T00:00:00Z', '1900-01-01T00:00:00Z', '1969-06-01T00:00:00Z', '1969-12-31T23:59:59.998Z', '1969-12-31T23:59:59.999Z', '1969-12-31T23:59:59.9991Z', '1969-12-31T23:59:59.9995Z', '1970-01-01T00:00:00Z', '1970-01-01T00:00:00.0001Z', '1970-01-01T00:00:00.001Z', '2026-11-24T18:00:00Z'];
   const keys = times.map((t) => orderKey(t, 'a'));
   expect([...keys].sort()).toEqual(keys);
   expect(orderKey('1969-12-31T23:59:59.999Z', 'a') < orderKey('1969-12-31T23:59:59.999Z', 'b')).toBe(true);
-  expect(orderKey('1970-01-01T00:00:00Z', 'a')).toBe('000000000000000|a'); // 1970 and later unchanged
+  expect(orderKey('1970-01-01T00:00:00Z', 'a')).toBe('000000000000000000000|a');
 });
 
 test('a pin older than the snapshot loses to the snapshot; a newer one wins', () => {

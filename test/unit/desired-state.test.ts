@@ -63,9 +63,9 @@ function normalize(d: DesiredShow | null): unknown {
 /** Independent reference: apply each event, in (occurredAt, webhookId) order, to a show document. */
 function inOrderReference(deliveries: Delivery[]): unknown {
   const ordered = [...new Map(deliveries.map((d) => [d.webhookId, d])).values()].sort((x, y) => {
-    const tx = Date.parse(x.event.occurredAt);
-    const ty = Date.parse(y.event.occurredAt);
-    return tx - ty || (x.webhookId < y.webhookId ? -1 : x.webhookId > y.webhookId ? 1 : 0);
+    const tx = exactInstant(x.event.occurredAt);
+    const ty = exactInstant(y.event.occurredAt);
+    return tx < ty ? -1 : tx > ty ? 1 : x.webhookId < y.webhookId ? -1 : x.webhookId > y.webhookId ? 1 : 0;
   });
   let show: Show | null = null;
   let products = new Map<string, Product>();
@@ -110,8 +110,24 @@ function inOrderReference(deliveries: Delivery[]): unknown {
 
 // ---- generators -------------------------------------------------------------------------------
 
-/** Few distinct instants, so that ties in occurredAt are frequent. */
-const occurredAtArb = fc.integer({ min: 0, max: 5 }).map((s) => new Date(BASE + s * 1000).toISOString());
+/**
+ * An occurredAt as the exact instant it names, in nanoseconds (a `Z` time with up to 9 fraction digits,
+ * as the generator makes them): Date.parse keeps milliseconds only, and a partner's clock may say more.
+ */
+function exactInstant(occurredAt: string): bigint {
+  const m = /^(.{19})(?:\.(\d{1,9}))?Z$/.exec(occurredAt);
+  if (!m) throw new Error(`unexpected occurredAt ${occurredAt}`);
+  return BigInt(Date.parse(`${m[1]!}Z`)) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
+}
+
+/**
+ * Few distinct instants, so that ties in occurredAt are frequent; some differ below the millisecond
+ * only (microsecond or nanosecond clocks: Python's isoformat, Java's Instant, Go's RFC3339Nano), some
+ * are the same instant written with more digits ('.0004' and '.000400').
+ */
+const occurredAtArb = fc
+  .tuple(fc.integer({ min: 0, max: 5 }), fc.constantFrom('', '.000', '.0001', '.0004', '.000400', '.0009', '.000000001', '.001'))
+  .map(([s, fraction]) => `${new Date(BASE + s * 1000).toISOString().slice(0, 19)}${fraction}Z`);
 const productIdArb = fc.constantFrom(...PRODUCT_IDS);
 const productArb = (id: string) =>
   fc.record({
@@ -271,6 +287,20 @@ describe('worked examples', () => {
     const s2 = { webhookId: 'wz', event: snap(3, { pinnedProductIds: ['a'] }) };
     expect([...derive([s, a, b, s2]).desired!.pinned]).toEqual(['a']);
     expect([...derive([s2, b, s, a]).desired!.pinned]).toEqual(['a']);
+  });
+
+  test('occurredAt below the millisecond counts: the later event wins even when its webhook id sorts first', () => {
+    // One millisecond, two events 800 µs apart (a partner clock with microseconds): in-order delivery
+    // ends the show. The order key kept milliseconds only, so the webhook id decided and 'wz' kept it live.
+    const at = (fraction: string) => `${new Date(BASE + 2000).toISOString().slice(0, 19)}.123${fraction}Z`;
+    const live = { webhookId: 'wz', event: ev({ ...snap(2, { state: 'live' }), type: 'show.live', occurredAt: at('1') }) };
+    const ended = { webhookId: 'wa', event: ev({ ...snap(2, { state: 'ended' }), type: 'show.ended', occurredAt: at('9') }) };
+    expect(derive([live, ended]).desired!.state).toBe('ended');
+    expect(derive([ended, live]).desired!.state).toBe('ended');
+    // A pin and an unpin of one product 1 µs apart, and a snapshot after both, the same way.
+    const pinAt = (fraction: string, on: boolean, webhookId: string) => ({ webhookId, event: ev({ ...pin(3, 'a', on), occurredAt: `${new Date(BASE + 3000).toISOString().slice(0, 19)}.000${fraction}Z` }) });
+    expect([...derive([{ webhookId: 'w0', event: snap(1) }, pinAt('001', true, 'wz'), pinAt('002', false, 'wa')]).desired!.pinned]).toEqual([]);
+    expect([...derive([{ webhookId: 'w0', event: snap(1) }, pinAt('002', true, 'wa'), pinAt('001', false, 'wz')]).desired!.pinned]).toEqual(['a']);
   });
 
   test('a product update older than a snapshot that dropped the product does not bring it back', () => {

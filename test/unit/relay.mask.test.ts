@@ -21,6 +21,9 @@ test.each([
   [`srt://ingest.example.com:9000?streamid=${YT_KEY}&passphrase=x: Connection refused`, 'srt://ingest.example.com:9000?***: Connection refused'],
   // A key that appears without its URL (ffmpeg repeats the stream name) is masked by value.
   [`Input #0, flv, from '${SHOW_KEY}':`, "Input #0, flv, from '***':"],
+  // A pull source's user:password (the show view masks them for viewers; lastError and logs must too).
+  ['source refused: https://enc:PASS0123@cdn.example.com/hls/index.m3u8: 10.0.0.5 is private', 'source refused: https://***@cdn.example.com/hls/index.m3u8: 10.0.0.5 is private'],
+  ['[rtmp @ 0x55] Cannot open connection rtmp://enc:p@ss:word@media.example.com:1935/live/k: refused', '[rtmp @ 0x55] Cannot open connection rtmp://***@media.example.com:1935/live/***: refused'],
 ])('ffmpeg output %#: keys masked', (raw, masked) => {
   expect(maskSecrets(raw, [SHOW_KEY, YT_KEY])).toBe(masked);
 });

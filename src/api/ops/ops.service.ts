@@ -6,6 +6,7 @@
 import type { AttributionService } from '../../attribution/attribution.service.js';
 import type { DesiredShow } from '../../domain/desired-state.js';
 import type { MirrorDoc } from '../../domain/mirror.js';
+import { currencyExponent } from '../../domain/money.js';
 import { showView } from '../../mirror/show.view.js';
 import type { OutboundService } from '../../outbound/outbound.service.js';
 import type { Principal } from '../../store/apikey.repository.js';
@@ -199,6 +200,9 @@ export class OpsService {
       targetName: platformOf.get(r.targetId ?? '')?.name ?? r.targetId ?? '',
       platform: platformOf.get(r.targetId ?? '')?.platform ?? 'unknown',
       currency: r.currency,
+      // The amounts' ISO 4217 minor unit: the console cannot take it from the browser's Intl, whose
+      // display digits differ for some currencies (HUF, COP, IDR 0 instead of 2; IQD 0 instead of 3).
+      minorUnits: currencyExponent(r.currency),
       orders: r.orders,
       grossAmount: r.grossAmount,
       refundedAmount: r.refundedAmount,
@@ -247,7 +251,7 @@ export class OpsService {
 
   async reconciliations(p: Principal, perPartner = 20) {
     const partners = await this.partnersFor(p);
-    const runs = (await Promise.all(partners.map((x) => this.d.reconciliations.list(x.id, 0, perPartner).then((page) => page.items)))).flat();
+    const runs = (await Promise.all(partners.map((x) => this.d.reconciliations.list(x.id, undefined, perPartner).then((page) => page.items)))).flat();
     runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     return {
       partners: partners.map((x) => ({ id: x.id, name: x.name })),

@@ -2,7 +2,7 @@
  * Bearer API keys with roles (README / OpenAPI at /docs): admin (all), operator (setup and actions), viewer (read),
  * partner (read its own partner's data only). ADMIN_API_KEY is an admin key; other keys are stored hashed.
  */
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { sha256Hex, safeEqual } from '../../lib/crypto.js';
 import { forbidden, unauthorized } from '../../lib/errors.js';
@@ -111,12 +111,30 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
   });
 
   app.decorate('requireRole', (...roles: Role[]): preHandlerAsyncHookHandler => {
-    return async (req) => {
+    const check: preHandlerAsyncHookHandler = async (req) => {
       const p = await authenticate(req);
       req.principal = p;
       if (p.role !== 'admin' && !roles.includes(p.role)) throw forbidden(`requires role ${['admin', ...roles].join(' or ')}`);
     };
+    ROLE_CHECKS.add(check);
+    return check;
+  });
+
+  // Routes give their role check as a preHandler, which runs after the body is parsed and the input
+  // validated: a request with no key and an invalid body got a 400 listing the fields (not the 401
+  // the document gives), a viewer key a 400 from a route it may not use (not 403). The check needs only
+  // the headers: it is moved ahead, to the route's onRequest (after the app's own onRequest steps).
+  app.addHook('onRoute', (route) => {
+    const pre = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+    const checks = pre.filter((h) => ROLE_CHECKS.has(h as preHandlerAsyncHookHandler));
+    if (checks.length === 0) return;
+    route.preHandler = pre.filter((h) => !ROLE_CHECKS.has(h as preHandlerAsyncHookHandler));
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [...own, ...(checks as unknown as onRequestAsyncHookHandler[])];
   });
 }
+
+/** The hooks requireRole made (moved from a route's preHandler to its onRequest). */
+const ROLE_CHECKS = new WeakSet<preHandlerAsyncHookHandler>();
 
 export default fp(authPlugin, { name: 'auth' });

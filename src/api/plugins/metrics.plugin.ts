@@ -80,7 +80,15 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
     },
   });
 
-  const extra: Queue[] = s.extraQueues ? s.extraQueues.names.map((name) => new Queue(name, { connection: s.extraQueues!.connection(), prefix: s.extraQueues!.keys.queuePrefix(name) })) : [];
+  // Each with a connection of its own (extraQueues.connection() makes a new one per call), ended by close().
+  const extraConnections: RedisClient[] = [];
+  const extra: Queue[] = s.extraQueues
+    ? s.extraQueues.names.map((name) => {
+        const connection = s.extraQueues!.connection();
+        extraConnections.push(connection as RedisClient);
+        return new Queue(name, { connection, prefix: s.extraQueues!.keys.queuePrefix(name) });
+      })
+    : [];
   // A connection error is surfaced through the gauge's reads (which fail); without a listener,
   // EventEmitter would throw it as an unhandled 'error'.
   for (const q of extra) q.on('error', () => undefined);
@@ -221,6 +229,11 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
     // The route template (never the raw URL: ids would make every request a new series).
     observeHttp: (method, route, status, seconds) => http.observe({ method, route, status: String(status) }, seconds),
     close: async () => {
+      // The queues' own connections end first: a queue's start waits for its connection to be ready,
+      // and one that Redis refused or could not be reached on (maxclients, an outage since the start)
+      // never was, so the wait below, and the API's close with it, never ended (the runtime ends its
+      // connections only after the API closed). Ended, the start fails and the wait is over.
+      for (const c of extraConnections) if (c.status !== 'end') c.disconnect();
       // Closed only once its connection finished starting: BullMQ's close() removes the connection's
       // error forwarding, so a start-up still in flight (a process closed right after it started)
       // failed afterwards with an unhandled 'error' ("Stream isn't writeable").

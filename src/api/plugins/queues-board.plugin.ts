@@ -10,7 +10,7 @@ import type { HTTPStatus } from '@bull-board/api/typings/app';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, forbidden, unauthorized } from '../../lib/errors.js';
 import { isRedisUnavailable } from '../../store/redis.js';
 import type { SessionRepository } from '../../store/session.repository.js';
@@ -36,14 +36,50 @@ export function dashboardAction(method: string, template: string): string {
   return `queues.${parts.includes(':jobId') ? 'job_' : ''}${words.join('_')}`;
 }
 
+/** bull-board's error keys (ERRORS.QUEUE_NOT_FOUND, …) for a person: what its handlers answer 4xx with. */
+function boardErrorDetail(req: FastifyRequest, error: { key?: unknown; options?: unknown } | undefined, message: unknown): string {
+  const { queueName, jobId } = (req.params ?? {}) as Record<string, string | undefined>;
+  const key = typeof error?.key === 'string' ? error.key.replace(/^ERRORS\./, '') : '';
+  if (key === 'QUEUE_NOT_FOUND') return `queue ${queueName ?? '(none)'} not found`;
+  if (key === 'JOB_NOT_FOUND') return `job ${jobId ?? '(none)'} of queue ${queueName ?? '(none)'} not found`;
+  const options = error?.options && typeof error.options === 'object' ? ` (${JSON.stringify(error.options)})` : '';
+  return typeof message === 'string' && message ? message : `${key.toLowerCase().replace(/_/g, ' ') || 'refused'}${options}`;
+}
+
+/**
+ * An error answer under /admin/queues as application/problem+json, like every other route's: bull-board
+ * answers its own (a queue or job that does not exist: 404 `{"error":{"key":"ERRORS.QUEUE_NOT_FOUND"}}`)
+ * as application/json. Its `error` stays in the problem as an extension member: the board's page reads it.
+ */
+function boardProblem(req: FastifyRequest, reply: FastifyReply, payload: unknown): unknown {
+  if (String(reply.getHeader('content-type') ?? '').startsWith('application/problem+json')) return payload;
+  let body: { error?: { key?: unknown; options?: unknown }; message?: unknown } | undefined;
+  try {
+    body = typeof payload === 'string' ? (JSON.parse(payload) as typeof body) : undefined;
+  } catch {
+    body = undefined;
+  }
+  void reply.type('application/problem+json; charset=utf-8');
+  const error = body && typeof body === 'object' && body.error && typeof body.error === 'object' ? body.error : undefined;
+  return JSON.stringify({ ...problem(reply.statusCode, boardErrorDetail(req, error, body?.message)), ...(error ? { error } : {}) });
+}
+
 export async function queuesBoard(app: FastifyInstance, opts: { queues: Queue[]; sessions: SessionRepository }): Promise<void> {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath('/admin/queues');
-  // bull-board answers every error its routes throw as a 500 of its own; Redis down or not answering
-  // is a 503 problem (as on every other route), marked for the onSend hook below.
+  // bull-board answers every error its routes throw with a body of its own (`{"error":{"key":…},
+  // "message":…}`, the thrown message even on a 500): Redis down or not answering is a 503 problem (as on
+  // every other route, marked for the onSend hook below), a request error (a body that is not JSON) a
+  // 4xx problem with its status, anything else a 500 "internal error", logged.
   const setErrorHandler = serverAdapter.setErrorHandler.bind(serverAdapter);
-  serverAdapter.setErrorHandler = (handler) =>
-    setErrorHandler((error) => (isRedisUnavailable(error) ? { status: UNAVAILABLE, body: problem(503, 'storage is temporarily unavailable, retry later') } : handler(error)));
+  serverAdapter.setErrorHandler = () =>
+    setErrorHandler((error) => {
+      if (isRedisUnavailable(error)) return { status: UNAVAILABLE, body: problem(503, 'storage is temporarily unavailable, retry later') };
+      const status = (error as { statusCode?: unknown }).statusCode;
+      if (typeof status === 'number' && status >= 400 && status < 500) return { status: status as HTTPStatus, body: problem(status, error.message) };
+      app.log.error({ err: error }, 'queue dashboard: unhandled error');
+      return { status: 500 as HTTPStatus, body: problem(500, 'internal error') };
+    });
   createBullBoard({ queues: opts.queues.map((q) => new BullMQAdapter(q)), serverAdapter });
   const requireAdmin = app.requireRole();
   const bySession = async (req: FastifyRequest): Promise<void> => {
@@ -78,8 +114,9 @@ export async function queuesBoard(app: FastifyInstance, opts: { queues: Queue[];
     await app.audit(req, { action: dashboardAction(req.method, template), detail: { method: req.method, path: template, ...(queueName ? { queue: queueName } : {}), ...rest } });
     return payload;
   });
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', async (req, reply, payload) => {
     if (reply.statusCode === 503) void reply.type('application/problem+json').header('retry-after', '5');
+    if (reply.statusCode >= 400) return boardProblem(req, reply, payload);
     const type = String(reply.getHeader('content-type') ?? '');
     if (typeof payload !== 'string' || !type.startsWith('text/html')) return payload;
     return payload.replace(EXTERNAL_STYLESHEET, '');

@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { reportCsv } from '../../attribution/attribution.report.js';
 import type { AttributionService } from '../../attribution/attribution.service.js';
 import { IdSchema } from '../../domain/events.js';
-import { badRequest, notFound } from '../../lib/errors.js';
+import { AppError, badRequest, notFound } from '../../lib/errors.js';
+import { PLATFORM_ORDER_ID_MAX_LENGTH } from '../../lib/ids.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
@@ -39,7 +40,7 @@ const ReportQuery = z.object({ ...Range, showId: IdSchema.optional(), targetId: 
 const ShowQuery = z.object(Range);
 const Params = z.object({ partnerId: IdSchema });
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
-const OrderParams = z.object({ partnerId: IdSchema, orderId: z.string().min(1).max(256) });
+const OrderParams = z.object({ partnerId: IdSchema, orderId: z.string().min(1).max(PLATFORM_ORDER_ID_MAX_LENGTH) });
 const OrderQuery = z.object({ targetId: IdSchema.optional().describe('for an order a target platform reported (its own order id)') });
 
 function range(q: { from?: string | undefined; to?: string | undefined }): { fromMs?: number; toMs?: number } {
@@ -135,15 +136,27 @@ export const attributionRoutes: FastifyPluginAsyncZod<AttributionRoutesOptions> 
         summary: 'One order: its attribution, commission status, refunds and ledger entries',
         params: OrderParams,
         querystring: OrderQuery,
-        docResponses: { 200: ok('the order', OrderViewSchema), 403: FORBIDDEN_PARTNER, 404: 'unknown partner or order' },
+        docResponses: { 200: ok('the order', OrderViewSchema), 400: 'targetId missing for an order a target platform reported', 403: FORBIDDEN_PARTNER, 404: 'unknown partner or order' },
       },
     },
     async (req) => {
       const { partnerId, orderId } = req.params;
       await partnerOr404(req, partnerId);
-      const view = await attribution.order(partnerId, orderId, req.query.targetId);
-      if (!view) throw notFound(`order ${orderId}`);
-      return view;
+      const { targetId } = req.query;
+      const view = await attribution.order(partnerId, orderId, targetId);
+      if (view) return view;
+      if (targetId !== undefined) throw notFound(`order ${orderId} of target ${targetId}`);
+      // Without targetId only the partner's own orders are looked up: an order a target platform reported
+      // (by its platform order id) needs it. Its 404 said only "order … not found".
+      const targets = (await partners.bundle(partnerId))?.targets.map((t) => t.id) ?? [];
+      const reportedBy = await attribution.reportedBy(partnerId, orderId, targets);
+      if (reportedBy.length > 0) {
+        const which = reportedBy.join(', ');
+        throw badRequest(`order ${orderId} is an order a target platform reported (target ${which}): the query parameter targetId is required for it`, [
+          { path: 'querystring.targetId', message: `required for an order a target platform reported (here: ${which})` },
+        ]);
+      }
+      throw new AppError(404, 'Not Found', `order ${orderId} not found among the partner's orders; an order a target platform reported is looked up with ?targetId=<target id>`);
     },
   );
 };

@@ -44,7 +44,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
         description:
           'Headers webhook-id, webhook-timestamp (unix s, ±300 s) and webhook-signature (`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{raw body}">`, space-separated list allowed). ' +
           'Answer `{eventId, webhookId, duplicate}`: `eventId` is Syndicast\'s id of the stored event (time-ordered; a repeat gets the first delivery\'s), `webhookId` echoes the partner\'s `webhook-id` header. ' +
-          '202 after the event is durably stored; 200 for a repeated webhook-id; 401 bad signature; 404 unknown partner; 400 invalid body (an `occurredAt` more than EVENT_FUTURE_SLACK_SEC, default 24 h, past now included: a later occurredAt wins, so it would freeze the show); 413 over 1 MiB; 415 a compressed body (Content-Encoding); 503 storage down.',
+          '202 after the event is durably stored; 200 for a repeated webhook-id; 409 for a webhook-id first used for another show or order whose event is not stored; 401 bad signature; 404 unknown partner; 400 invalid body (an `occurredAt` more than EVENT_FUTURE_SLACK_SEC, default 24 h, past now included: a later occurredAt wins, so it would freeze the show); 413 over 1 MiB; 415 a compressed body (Content-Encoding); 422 an event that would add a register to a show that already holds 2,500, or a refund whose id was first sent for another order (nothing stored; see 422); 503 storage down.',
         // Documentation only (validation runs on the raw body after the signature check).
         body: PartnerEventSchema,
         docResponses: {
@@ -54,7 +54,9 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
           401: 'signature headers missing, timestamp outside ±300 s, or no valid signature for this partner',
           404: 'unknown partner',
           413: 'body over 1 MiB',
+          409: "the webhook-id was first used for another show or order whose event is not stored (its delivery failed, or is still under way): that event's retry stores it, after which this one is its duplicate; or send this event under a new webhook-id (Retry-After)",
           415: 'a compressed body (a Content-Encoding other than identity): send it uncompressed',
+          422: 'the show already holds SHOW_REGISTERS_MAX (2,500) registers, counted over its whole life (none is ever freed): its snapshot is one, each product id of its product.updated events one, and each product id of its pin events (product.pinned/unpinned) another, so a product both updated and pinned takes two. An event that would add another register is not stored (its webhook-id stays free); events about existing registers are taken. Also an order.refunded whose refund.id was first sent for another order: a refund id names one refund of one order, partner-wide (refunds are idempotent by id); nothing stored, its webhook-id stays free',
         },
       },
       validatorCompiler: () => () => true,

@@ -73,7 +73,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
 /**
  * A name that is not one of the console's files is a 404, like any path that is not there (one over
- * the router's maxParamLength, 128 (the longest id), is refused by the router first: 414, src/api/app.ts frameworkErrors).
+ * 128 characters, the longest id, is refused first: 414, src/api/app.ts PARAM_MAX_LENGTH).
  */
 const AssetParams = z.object({ file: z.string() });
 const SessionBody = z.object({ key: z.string().min(1).max(512) });
@@ -284,7 +284,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     { preHandler: readers, schema: { tags: ['ops'], summary: "A show's mirrors, timeline (events, sync runs, platform effects, operator actions) and sales per target", operationId: 'opsShowDetail',
         params: ShowParams,
         docResponses: {
-          200: ok('the show', z.looseObject({ partner: PartnerRef, show: z.looseObject({ id: z.string(), state: z.string() }), mirrors: z.array(z.looseObject({})), timeline: z.array(z.looseObject({ at: z.string(), kind: z.string(), summary: z.string() })), sales: z.unknown() })),
+          200: ok('the show', z.looseObject({ partner: PartnerRef, show: z.looseObject({ id: z.string(), state: z.string() }), mirrors: z.array(z.looseObject({})), timeline: z.array(z.looseObject({ at: z.string(), kind: z.string(), summary: z.string() })), sales: z.array(z.looseObject({ targetId: z.string(), currency: z.string(), minorUnits: z.number().int().describe("the currency's ISO 4217 minor unit: the amounts are in 10^-minorUnits of the currency"), orders: z.number().int(), grossAmount: z.number().int(), refundedAmount: z.number().int(), commission: z.number().int() })) })),
           403: FORBIDDEN_PARTNER,
           404: 'unknown partner or show',
         },
@@ -323,7 +323,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     {
       schema: {
         tags: ['ops'],
-        summary: 'Console sign-in: checks the API key in the body and sets an HttpOnly, SameSite=Strict session cookie for /admin/queues',
+        summary: 'Console sign-in: checks the API key in the body and sets an HttpOnly, SameSite=Strict session cookie for /admin/queues (the session of the cookie it replaces ends)',
         operationId: 'opsSignIn',
         security: [],
         body: SessionBody,
@@ -334,6 +334,10 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       const p = await app.principalOfKey(req.body.key);
       if (!p) throw unauthorized('unknown API key');
       const token = await sessions.create(p);
+      // The new cookie replaces the one the browser sent (the console renews its session on the Queues
+      // link and hourly): that session ends now, not 8 hours later, one live session per renewal left.
+      const replaced = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+      if (replaced) await sessions.delete(replaced);
       void reply.header('set-cookie', cookie(token, sessions.ttlSec, req.protocol === 'https'));
       return reply.status(201).send({ id: p.id, role: p.role, partnerId: p.partnerId ?? null });
     },

@@ -83,10 +83,11 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
   const endpoints = outbound.endpoints;
   const readers = app.requireRole('operator', 'viewer', 'partner');
 
-  const checkUrl = async (url: string | undefined): Promise<void> => {
+  // One partner's dead host names share one lookup slot (the owner), not one per name (src/lib/ssrf.ts).
+  const checkUrl = async (url: string | undefined, partnerId: string): Promise<void> => {
     if (!url) return;
     try {
-      await assertPublicDestination(url, opts.allowPrivateDestinations);
+      await assertPublicDestination(url, opts.allowPrivateDestinations, undefined, partnerId);
     } catch (err) {
       if (err instanceof DestinationRefusedError) throw new AppError(400, 'Bad Request', `url refused: ${err.message}`, [{ path: 'body.url', message: err.message }]);
       throw err;
@@ -109,7 +110,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     async (req, reply) => {
       const { partnerId } = req.params;
       if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
-      await checkUrl(req.body.url);
+      await checkUrl(req.body.url, partnerId);
       // Recorded with the endpoint (one script), written after it: an endpoint made by a request whose
       // audit write failed gets deliveries all the same; the retry (which makes another) writes its entry.
       const { endpoint, secret } = await outbound.createEndpoint(partnerId, req.body, (endpointId) => app.auditPending(req, { action: 'endpoint.created', partnerId, detail: { endpointId } }));
@@ -140,7 +141,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     async (req) => {
       const { partnerId, endpointId } = req.params;
       const current = await load(partnerId, endpointId);
-      await checkUrl(req.body.url);
+      await checkUrl(req.body.url, partnerId);
       const now = new Date().toISOString();
       const { enabled, events, ...rest } = req.body;
       const patch: Partial<EndpointRecord> = { ...rest, updatedAt: now };

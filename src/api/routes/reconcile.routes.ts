@@ -2,15 +2,16 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
-import { notFound } from '../../lib/errors.js';
+import { AppError, notFound } from '../../lib/errors.js';
 import type { ReconcileService } from '../../reconcile/reconcile.service.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
+import { PageCursorSchema, pageCursor, parsePageCursor } from '../../store/zset-page.js';
 import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, ReconciliationSchema } from '../openapi.js';
 
 const Timestamp = z.iso.datetime({ offset: true });
 
-const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.coerce.number().int().min(0).default(0) });
+const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: PageCursorSchema.optional() });
 
 export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileService; partners: PartnerRepository }> = async (app, opts) => {
   app.get(
@@ -22,18 +23,19 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
         summary: "A partner's reconciliations, newest first (summary and discrepancy count; the discrepancies are on each run)",
         params: z.object({ partnerId: IdSchema }),
         querystring: ListQuery,
-        docResponses: { 200: ok('one page, newest first', z.object({ reconciliations: z.array(ReconciliationSchema), nextCursor: z.number().int().nullable(), total: z.number().int() })), 403: FORBIDDEN_PARTNER, 404: 'unknown partner' },
+        docResponses: { 200: ok('one page, newest first', z.object({ reconciliations: z.array(ReconciliationSchema), nextCursor: z.string().nullable().describe('`cursor` for the next page (opaque: it marks the last run of this page, so runs requested meanwhile shift nothing); null on the last page'), total: z.number().int() })), 403: FORBIDDEN_PARTNER, 404: 'unknown partner' },
       },
     },
     async (req) => {
       const { partnerId } = req.params;
       assertPartnerAccess(req, partnerId);
       if (!(await opts.partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
-      const { items, total } = await opts.reconcile.list(partnerId, req.query.cursor, req.query.limit);
-      const next = req.query.cursor + req.query.limit;
+      const start = parsePageCursor(req.query.cursor);
+      if (start === null) throw new AppError(400, 'Bad Request', 'cursor: a nextCursor from a previous page of this list expected'); // the schema refused it already
+      const { items, total, next } = await opts.reconcile.list(partnerId, start, req.query.limit);
       return {
         reconciliations: items.map(({ id, status, trigger, from, to, createdAt, completedAt, summary, error }) => ({ id, partnerId, status, trigger, from, to, createdAt, completedAt, summary, ...(error ? { error } : {}) })),
-        nextCursor: next < total ? next : null,
+        nextCursor: next ? pageCursor(next) : null,
         total,
       };
     },
@@ -49,7 +51,7 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
         summary: 'Reconcile the ledger with every target platform report for [from, to)',
         params: z.object({ partnerId: IdSchema }),
         body: z.object({ from: Timestamp, to: Timestamp }),
-        docResponses: { 202: ok('queued; GET /v1/reconciliations/{id} for its result', z.object({ id: z.string() })), 400: 'invalid body, from not before to, or a period over 92 days', 403: FORBIDDEN_ROLE, 404: 'unknown partner' },
+        docResponses: { 202: ok('queued; GET /v1/reconciliations/{id} for its result', z.object({ id: z.string() })), 400: 'invalid body, from not before to, a period over 92 days, or a bound outside the years 0000-9999 once in UTC (an offset can move 9999-12-31 into 10000)', 403: FORBIDDEN_ROLE, 404: 'unknown partner' },
       },
     },
     async (req, reply) => {

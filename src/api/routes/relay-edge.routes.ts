@@ -34,16 +34,18 @@ export const relayEdgeRoutes: FastifyPluginAsync<RelayEdgeRoutesOptions> = async
     if (!parsed.success) throw refuse('not an nginx-rtmp callback');
     const show = await opts.relay.showOfKey(parsed.data.name);
     if (!show) throw refuse('unknown stream key');
-    return { show, session: `nginx:${parsed.data.clientid}`, edgeUrl: opts.edgeUrl };
+    return { show, key: parsed.data.name, session: `nginx:${parsed.data.clientid}`, edgeUrl: opts.edgeUrl };
   };
 
   app.post('/v1/relay/edge/on-publish', { schema: { tags: ['relay'], summary: 'nginx-rtmp on_publish: accept (204) or refuse (403) a publish by its stream key',
       docResponses: { 204: ok("accepted: the show's source is now the external edge"), 415: 'a body that is not form-encoded, JSON or text', 403: 'refused: not an nginx-rtmp callback, unknown stream key, or the show ended or was cancelled', 404: 'no external edge is configured (RELAY_EDGE_INTERNAL_URL)' },
     } }, async (req, reply) => {
-    const { show, session, edgeUrl } = await check(req.body);
+    const { show, key, session, edgeUrl } = await check(req.body);
     const desired = await opts.shows.desired(show.partnerId, show.showId);
     if (!desired || desired.state === 'ended' || desired.state === 'cancelled') throw refuse(`the show is ${desired?.state ?? 'unknown'}`);
-    await opts.relay.setSource(show.partnerId, show.showId, { edgeUrl, session, since: new Date().toISOString() });
+    // Written only if the key is still current: a rotation since the check refuses the publish (its
+    // on_publish_done would name a key that is no show's, and could not clear the source).
+    if (!(await opts.relay.setSource(show.partnerId, show.showId, key, { edgeUrl, session, since: new Date().toISOString() }))) throw refuse('unknown stream key');
     return reply.status(204).send();
   });
 

@@ -16,6 +16,7 @@ import type { ReadinessService } from '../../mirror/readiness.service.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
+import { comesAfter, PageCursorSchema, pageCursor, parsePageCursor, type PageStart } from '../../store/zset-page.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok } from '../openapi.js';
 
@@ -69,7 +70,12 @@ const ShowViewSchema = z
                 productId: z.string(),
                 state: z.string(),
                 linkUrl: z.string().nullable(),
-                reason: z.string().optional().describe('why a `pending` pin waits, where the mirror cannot act on it yet: the product is not in the show\'s snapshot (it is pinned when the partner sends the product)'),
+                reason: z
+                  .string()
+                  .optional()
+                  .describe(
+                    'why a `pending` pin waits, where the mirror cannot act on it yet: the product is not in the show\'s snapshot (it is pinned when the partner sends the product); or why a `failed` pin was refused by the platform (its reason, e.g. a product id it cannot take): only that pin failed, and it is tried again when the partner changes the product or pins it again',
+                  ),
               })
               .passthrough(),
           ),
@@ -84,10 +90,10 @@ const ShowViewSchema = z
 const Params = z.object({ partnerId: IdSchema });
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
 const MirrorParams = z.object({ partnerId: IdSchema, showId: IdSchema, targetId: IdSchema });
-const ListQuery = z.object({ state: z.enum(SHOW_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.coerce.number().int().min(0).default(0) });
+const ListQuery = z.object({ state: z.enum(SHOW_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: PageCursorSchema.optional() });
 const ShowList = z.object({
   shows: z.array(z.object({ id: z.string(), title: z.string(), state: z.enum(SHOW_STATES), scheduledAt: z.string(), version: z.number().int() })),
-  nextCursor: z.number().int().nullable(),
+  nextCursor: z.string().nullable().describe('`cursor` for the next page (opaque: it marks the last show of this page, so shows added or rescheduled meanwhile shift nothing); null on the last page'),
   total: z.number().int().describe('the shows matching `state` (all shows without it)'),
 });
 
@@ -106,27 +112,35 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     const { partnerId } = req.params;
     assertPartnerAccess(req, partnerId);
     if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
-    const { state, limit, cursor } = req.query;
+    const { state, limit } = req.query;
+    const start = parsePageCursor(req.query.cursor);
+    if (start === null) throw new AppError(400, 'Bad Request', 'cursor: a nextCursor from a previous page of this list expected'); // the schema refused it already
     const view = (d: DesiredShow) => ({ id: d.showId, title: d.title, state: d.state, scheduledAt: d.scheduledAt, version: d.version });
     if (!state) {
-      const page = await shows.listShowIds(partnerId, cursor, limit);
-      const desired = await Promise.all(page.ids.map((id) => shows.desired(partnerId, id)));
+      const page = await shows.listShowIds(partnerId, start, limit);
+      const desired = await Promise.all(page.items.map((i) => shows.desired(partnerId, i.member)));
       const items = desired.filter((d): d is DesiredShow => d !== null).map(view);
-      const next = cursor + page.ids.length;
-      return { shows: items, nextCursor: next < page.total ? next : null, total: page.total };
+      const last = page.items.at(-1);
+      return { shows: items, nextCursor: page.more && last ? pageCursor(last) : null, total: page.total };
     }
-    // Filtered: `total` counts the shows in that state, so every show is read (pages of 200);
-    // `cursor` is a position in the filtered list.
-    const matching: DesiredShow[] = [];
-    for (let offset = 0; ; offset += 200) {
-      const page = await shows.listShowIds(partnerId, offset, 200);
-      const desired = await Promise.all(page.ids.map((id) => shows.desired(partnerId, id)));
-      for (const d of desired) if (d && d.state === state) matching.push(d);
-      if (page.ids.length < 200 || offset + 200 >= page.total) break;
+    // Filtered: `total` counts the shows in that state, so every show is read (pages of 200, each on
+    // from the last one read); the page is the matching shows after the cursor's.
+    const matching: { d: DesiredShow; at: { score: number; member: string } }[] = [];
+    for (let from: PageStart = undefined; ; ) {
+      const page = await shows.listShowIds(partnerId, from, 200);
+      const desired = await Promise.all(page.items.map((i) => shows.desired(partnerId, i.member)));
+      page.items.forEach((at, i) => {
+        const d = desired[i];
+        if (d && d.state === state) matching.push({ d, at });
+      });
+      const last = page.items.at(-1);
+      if (!page.more || !last) break;
+      from = { after: last };
     }
-    const items = matching.slice(cursor, cursor + limit).map(view);
-    const next = cursor + items.length;
-    return { shows: items, nextCursor: next < matching.length ? next : null, total: matching.length };
+    const rest = !start ? matching : 'offset' in start ? matching.slice(start.offset) : matching.filter((m) => comesAfter(m.at, start.after));
+    const items = rest.slice(0, limit);
+    const last = items.at(-1);
+    return { shows: items.map((m) => view(m.d)), nextCursor: rest.length > limit && last ? pageCursor(last.at) : null, total: matching.length };
   });
 
   app.get('/v1/partners/:partnerId/shows/:showId', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'Show status with one entry per mirror, the show\'s ingest and each mirror\'s relay', params: ShowParams, response: { 200: ShowViewSchema }, docResponses: { 200: ok('the show and one entry per mirror'), 403: FORBIDDEN_PARTNER, 404: 'unknown partner or show' } } }, async (req) => {
@@ -199,7 +213,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       if (given) {
         try {
           // The same rule as every destination (§8): checked here and again before each push.
-          await assertPublicDestination(given.url.replace(/^rtmps?:/i, 'http:'), opts.allowPrivateDestinations);
+          await assertPublicDestination(given.url.replace(/^rtmps?:/i, 'http:'), opts.allowPrivateDestinations, undefined, partnerId);
         } catch (err) {
           if (err instanceof DestinationRefusedError) throw new AppError(400, 'Bad Request', `ingest.url refused: ${err.message}`, [{ path: 'body.ingest.url', message: err.message }]);
           throw err;
@@ -288,7 +302,11 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       if (await shows.getMirror(partnerId, showId, targetId)) {
         await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
           retried = null;
-          if (m.state !== 'failed' && m.retries === 0) return false;
+          // A pin the platform refused is asked again too (an operator may have fixed it there: the
+          // product made on the platform): its digest no longer matches, so the sync starts a new episode.
+          const refused = Object.values(m.pins).filter((p) => p.state === 'failed' && p.refused !== undefined);
+          for (const p of refused) p.refused = { ...p.refused!, as: '' };
+          if (m.state !== 'failed' && m.retries === 0 && refused.length === 0) return false;
           retried = m.state;
           // Retry: same intents (a half-done create is found again, not repeated), fresh retry budget.
           m.state = m.remote ? (m.wentLive ? 'live' : 'ready') : 'pending';

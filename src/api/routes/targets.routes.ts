@@ -67,10 +67,11 @@ export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSe
 
 export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (app, opts) => {
   const { partners } = opts;
-  const checkBaseUrl = async (url: string | undefined | null): Promise<void> => {
+  // One partner's dead host names share one lookup slot (the owner), not one per name (src/lib/ssrf.ts).
+  const checkBaseUrl = async (url: string | undefined | null, partnerId: string): Promise<void> => {
     if (!url) return;
     try {
-      await assertPublicDestination(url, opts.allowPrivateDestinations);
+      await assertPublicDestination(url, opts.allowPrivateDestinations, undefined, partnerId);
     } catch (err) {
       if (err instanceof DestinationRefusedError) throw new AppError(400, 'Bad Request', `baseUrl refused: ${err.message}`, [{ path: 'body.baseUrl', message: err.message }]);
       throw err;
@@ -98,7 +99,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
   app.post('/v1/partners/:partnerId/targets', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Add a target platform account (credentials checked with the platform unless ?verify=false)', params: Params, querystring: SaveQuery, body: CreateTarget, docResponses: { 201: ok('created; its active shows are synced to it', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner', 409: 'a target with this id exists', 422: "the platform refused the credentials (`detail` carries the platform's reason); nothing saved", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited), or DNS cannot look up the host of baseUrl right now: nothing saved, retry later (Retry-After) or save with ?verify=false' } } }, async (req, reply) => {
     const { partnerId } = req.params;
     if (!(await partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
-    await checkBaseUrl(req.body.baseUrl);
+    await checkBaseUrl(req.body.baseUrl, partnerId);
     const { credentials, ...rest } = req.body;
     const id = req.body.id ?? randomId('tgt_');
     // target.created is recorded with the creation (one script) and written after it, once: the retry
@@ -126,7 +127,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     const { partnerId, targetId } = req.params;
     const current = await partners.getTarget(partnerId, targetId);
     if (!current) throw notFound(`target ${targetId}`);
-    await checkBaseUrl(req.body.baseUrl);
+    await checkBaseUrl(req.body.baseUrl, partnerId);
     const { credentials, baseUrl, rateLimit, ...rest } = req.body;
     // What the platform is asked about: the credentials and host the target will have after this change.
     const reaches = credentials !== undefined || baseUrl !== undefined;

@@ -255,6 +255,8 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
               scope: 'WRITE_PRODUCTS',
               schema: ProductSchema,
               preReserved: true,
+              // Bambuser validating the product (its reference, title) refuses this pin only.
+              pinOf: JSON.stringify(pin.platformProductId),
             }),
           // We looked a moment ago (`existing`): a crashed add would have been found there.
           async () => null,
@@ -270,6 +272,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
             scope: 'WRITE_SHOWS',
             schema: HighlightSchema,
             preReserved: true,
+            pinOf: JSON.stringify(pin.platformProductId),
           }),
         () => currentHighlightOf(showId, product.id),
       );

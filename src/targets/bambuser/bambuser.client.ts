@@ -46,6 +46,8 @@ export interface ApiCall<T> {
   schema: z.ZodType<T>;
   /** The caller already took this request's limiter slot with reserve(). */
   preReserved?: boolean;
+  /** The pinned product this call carries (its id as sent): a validation refusal is that pin's alone (FailureContext.pinOf). */
+  pinOf?: string;
 }
 
 export interface BambuserClient {
@@ -87,7 +89,7 @@ export function createBambuserClient(ctx: AdapterContext, now: () => number = Da
     const { apiKey } = credentials();
     if (!req.preReserved) await ctx.limiter.acquire();
     const what = `${req.method} ${req.path}`;
-    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, scope: req.scope, what };
+    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, scope: req.scope, what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
     const started = now();
     let res: AxiosResponse;
     try {

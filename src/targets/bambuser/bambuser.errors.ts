@@ -6,7 +6,7 @@
  * key (revoked, mistyped, or a key of the other region) and a 403 with a valid key is a missing
  * scope — both need an operator, so both are permanent.
  */
-import { PermanentError, RateLimitedError, RetryableError } from '../target.errors.js';
+import { PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { ErrorBodySchema } from './bambuser.schemas.js';
 import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
 export type { MappedFailure };
@@ -23,6 +23,12 @@ export interface FailureContext {
   scope: string;
   /** e.g. `POST /v1/shows` */
   what: string;
+  /**
+   * The call carries one pinned product's data (the show product a pin attaches: its productReference
+   * = the partner's sku, title, publicUrl; the highlight naming that product): a 400 or 422, Bambuser's
+   * validation answer about that body, refuses that product only (PinRefusedError), not the key or the show.
+   */
+  pinOf?: string;
 }
 
 /** The moving window is 10 s: without Retry-After, a full window is free again at most 10 s later. */
@@ -89,6 +95,9 @@ export function mapBambuserFailure(failure: BambuserFailure, nowMs: number, ctx:
   }
   if (status === 404) {
     return { error: new PermanentError(`Bambuser ${ctx.what}: not found${message ? ` (${message})` : ''}`, 'not_found') };
+  }
+  if (ctx.pinOf !== undefined && (status === 400 || status === 422)) {
+    return { error: new PinRefusedError(`Bambuser refused to pin product ${ctx.pinOf} (${ctx.what}, HTTP ${status})${message ? `: ${message}` : ''}`, `http_${status}`) };
   }
   return { error: new PermanentError(`Bambuser refused ${ctx.what} (HTTP ${status})${message ? `: ${message}` : ''}`, `http_${status}`) };
 }

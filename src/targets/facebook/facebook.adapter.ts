@@ -17,8 +17,12 @@
  *  - show starts more than 7 days ahead: nothing is created yet. createShow answers RetryableError with a
  *    delay until the show is inside Facebook's 7-day window (at most 3 days at a time), because a live
  *    video created earlier could neither be scheduled nor keep its stream URL (24 h) until then.
- *  In every case startShow goes live with `POST /{id} status=LIVE_NOW` — the mirror, not Facebook's
- *  clock, decides when the show starts.
+ *  startShow goes live with `POST /{id} status=LIVE_NOW`. A preview waits for it; a scheduled video does
+ *  not always: "The broadcast will appear on the node's timeline/feed at the planned start time as long
+ *  as it is receiving stream data" (Schedule a Broadcast), so when the relay is already sending at the
+ *  planned start (the source publishing before the show's start event), Facebook puts it on air itself
+ *  and LIVE_NOW then finds it live. updateShow moves the planned start with the show's (at least 11 min
+ *  ahead); a show put back later than that cannot be, and airs at the old time if video is arriving.
  *  The creation marker goes on the last line of the description (`syndicast:<marker>`; LiveVideo has no
  *  metadata field, so viewers can see it); recovery pages `GET /{page-id}/live_videos` (newest first)
  *  for it, back to the uncertain attempt's start (findLiveVideo).
@@ -461,7 +465,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
           // Setting the featured product is idempotent: a retry after a crash pins the same item again.
           const item = await liveShopping.findProductItem(id, pin.platformProductId);
           if (item) {
-            await liveShopping.pin(id, item.id);
+            await liveShopping.pin(id, item.id, pin.platformProductId);
             return { ref: `${PRODUCT_PIN_REF}${item.id}` };
           }
           log.info({ productId: pin.productId }, 'product not in the Page catalog; pinned as a comment instead');

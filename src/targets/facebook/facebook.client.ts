@@ -39,6 +39,8 @@ export interface GraphCall<T> {
   params?: Record<string, ParamValue>;
   schema: z.ZodType<T>;
   preReserved?: boolean;
+  /** The pinned product this call names (facebook.errors.ts FailureContext.pinOf). */
+  pinOf?: string;
 }
 
 export interface FacebookClient {
@@ -89,7 +91,7 @@ export function createFacebookClient(ctx: AdapterContext, now: () => number = Da
     const { pageAccessToken } = credentials();
     if (!req.preReserved) await ctx.limiter.acquire();
     const what = `${req.method} ${req.path}`;
-    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, what };
+    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
     const params = defined(req.params);
     const form = req.method === 'POST';
     const started = now();

@@ -7,9 +7,9 @@
  * decides, not the status. A Page access token cannot be refreshed by us: 190 means a Page admin must
  * authorise the app again, so it is permanent (mirror `failed` with a re-authorise message).
  */
-import { PermanentError, RateLimitedError, RetryableError } from '../target.errors.js';
+import { PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { GraphErrorSchema, type GraphError } from './facebook.schemas.js';
-import { TIMEOUT_CODES, type MappedFailure } from '../target.failure.js';
+import { TIMEOUT_CODES, platformWait, type MappedFailure } from '../target.failure.js';
 export type { MappedFailure };
 
 export type FacebookFailure =
@@ -20,7 +20,16 @@ export interface FailureContext {
   partnerId: string;
   targetId: string;
   what: string;
+  /**
+   * The pinned product the call names (Live Shopping's pin: `product_id` = its catalog item): an
+   * invalid-parameter refusal (code 100) whose message names `product_id` refuses that product only
+   * (PinRefusedError), not the token, the Page or the video.
+   */
+  pinOf?: string;
 }
+
+/** Graph names the parameter it refuses in the message ("(#100) Param product_id must be …"). */
+const PRODUCT_PARAM = /\bproduct_id\b/;
 
 /**
  * Throttling: 4 app, 17 user, 32 Page, 613 custom (per-endpoint) limit, 341 application limit,
@@ -73,7 +82,8 @@ export function regainDelayMs(headers: Record<string, string | undefined>): numb
   }
   minutes.push(minutesOf(parseJson(headers['x-page-usage'])) ?? -1);
   const max = Math.max(...minutes);
-  return max > 0 ? max * 60_000 : undefined;
+  // (A JSON number may be 1e999: Infinity. platformWait bounds it.)
+  return max > 0 ? platformWait(max * 60_000) : undefined;
 }
 
 export function mapFacebookFailure(failure: FacebookFailure, nowMs: number, ctx: FailureContext): MappedFailure {
@@ -123,5 +133,8 @@ export function mapFacebookFailure(failure: FacebookFailure, nowMs: number, ctx:
     };
   }
   if (status >= 500) return { error: new RetryableError(`Facebook ${ctx.what}: HTTP ${status}${quoted ? `: ${quoted}` : ''}`, { reason }) };
+  if (ctx.pinOf !== undefined && code === 100 && PRODUCT_PARAM.test(err?.message ?? '')) {
+    return { error: new PinRefusedError(`Facebook refused to pin product ${ctx.pinOf} (code 100)${quoted ? `: ${quoted}` : ''}`, reason) };
+  }
   return { error: new PermanentError(`Facebook refused ${ctx.what} (${code !== undefined ? `code ${code}` : `HTTP ${status}`})${quoted ? `: ${quoted}` : ''}`, reason) };
 }

@@ -25,8 +25,11 @@ const MAX_CATALOG_PAGES = 10;
 export interface LiveShopping {
   /** The pinnable product item whose retailer_id (or id) is `productId`, or null when the catalog has none. */
   findProductItem(liveVideoId: string, productId: string): Promise<{ id: string } | null>;
-  /** Feature the item on the live video (replaces whatever was featured). Idempotent. */
-  pin(liveVideoId: string, productItemId: string): Promise<void>;
+  /**
+   * Feature the item on the live video (replaces whatever was featured). Idempotent. Facebook refusing
+   * the item (code 100 naming product_id) is a PinRefusedError: `productId` is the product it stands for.
+   */
+  pin(liveVideoId: string, productItemId: string, productId: string): Promise<void>;
   /** Stop featuring the item, if it is still the featured one (a later pin replaced it otherwise). */
   unpin(liveVideoId: string, productItemId: string): Promise<void>;
 }
@@ -53,8 +56,9 @@ export function createLiveShopping(client: FacebookClient): LiveShopping {
       return null;
     },
 
-    async pin(liveVideoId, productItemId) {
-      await client.call({ method: 'POST', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), params: { product_id: productItemId }, schema: WriteResultSchema });
+    async pin(liveVideoId, productItemId, productId) {
+      const pinOf = `${JSON.stringify(productId)} (catalog item ${productItemId})`;
+      await client.call({ method: 'POST', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), params: { product_id: productItemId }, schema: WriteResultSchema, pinOf });
     },
 
     async unpin(liveVideoId, productItemId) {

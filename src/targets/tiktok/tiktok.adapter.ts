@@ -21,7 +21,7 @@ import type { Money } from '../../domain/money.js';
 import { decimalToMinor } from '../decimal-amount.js';
 import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
 import { collectPages, pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
-import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
+import { ActionRequiredError, PermanentError, productPathSegment, WebhookAuthError } from '../target.errors.js';
 import { createTiktokClient } from './tiktok.client.js';
 import { AffiliateOrderPageSchema, OrderDetailSchema, PromotionLinkSchema, WebhookBodySchema, type AffiliateOrder, type Price } from './tiktok.schemas.js';
 import { verifyWebhookSignature } from './tiktok.sign.js';
@@ -37,7 +37,7 @@ export const TIKTOK_CAPABILITIES: Capabilities = {
 };
 
 export const TIKTOK_PATHS = {
-  promotionLink: (productId: string): string => `/affiliate_seller/202405/products/${encodeURIComponent(productId)}/promotion_link/generate`,
+  promotionLink: (productId: string): string => `/affiliate_seller/202405/products/${productPathSegment(productId, 'TikTok Shop')}/promotion_link/generate`,
   affiliateOrders: '/affiliate_seller/202410/orders/search',
   orderDetail: '/order/202309/orders',
   authorizedShops: '/authorization/202309/shops',
@@ -260,15 +260,20 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     async pin(_remote, pin, op) {
       // One request (a try TikTok refused for its token, then the retry after a refresh, is one): a step
       // refused (429, our limiter, 401) or never sent (the token refresh before it failed) is forgotten,
-      // so the next attempt sends it at once instead of waiting out the settle time first.
+      // so the next attempt sends it at once instead of waiting out the settle time first. A product id
+      // that is no path segment ('', '.', '..') is refused before the step (PinRefusedError: nothing sent).
+      const path = TIKTOK_PATHS.promotionLink(pin.platformProductId);
       const result = await op.once(
         'promotion_link',
         async () => {
           const data = await client.call({
             method: 'POST',
-            path: TIKTOK_PATHS.promotionLink(pin.platformProductId),
+            path,
             scope: TIKTOK_SCOPES.affiliateWrite,
             what: `generate a promotion link for product ${pin.platformProductId}`,
+            // A refusal of the product id (36009001, or a 36009004 naming it) is the pin's alone: the
+            // partner's sku need not be a TikTok product id.
+            item: 'product_id',
             schema: PromotionLinkSchema,
           });
           return { link: data.product_promotion_link };

@@ -19,7 +19,7 @@ import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas
 import { signRequest } from './tiktok.sign.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
-import { sharedOutsideAttempt } from '../attempt-deadline.js';
+import { accessTokens } from '../oauth2.js';
 import { createPlatformHttp } from '../platform-http.js';
 
 const OPEN_API = 'https://open-api.tiktokglobalshop.com';
@@ -57,6 +57,8 @@ export interface TiktokCall<T> {
   scope: string;
   /** What the call is for, for error messages ("generate a promotion link"). */
   what: string;
+  /** The parameter naming the product a pin is about (tiktok.errors.ts FailureContext.item). */
+  item?: string;
   /** Schema of the envelope's `data`. */
   schema: z.ZodType<T>;
 }
@@ -129,6 +131,10 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
       app_secret: c.appSecret,
       refresh_token: cached?.refreshToken ?? c.refreshToken,
       grant_type: 'refresh_token',
+      // Not a parameter of TikTok's (it ignores it): the simulator takes it as the cipher of a shop
+      // whose refresh token it has never seen, so a target with made-up credentials has its shop
+      // listed by Get Authorized Shops (CONTRACT §9: the simulators accept any non-empty credentials).
+      shop_cipher: c.shopCipher,
     };
     let res: AxiosResponse;
     try {
@@ -159,14 +165,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
   }
 
   /** Concurrent calls share one refresh, outside any one caller's attempt. */
-  const refresh = sharedOutsideAttempt(refreshNow);
-
-  async function accessToken(): Promise<string> {
-    const cached = await ctx.tokens.get();
-    if (cached && cached.expiresAt - now() > TOKEN_EARLY_REFRESH_MS) return cached.accessToken;
-    if (!cached && credentials().accessToken) return credentials().accessToken as string;
-    return refresh();
-  }
+  const { current: accessToken, refresh, rejected } = accessTokens(ctx, refreshNow, { now, earlyMs: TOKEN_EARLY_REFRESH_MS, given: () => credentials().accessToken });
 
   async function send<T>(req: TiktokCall<T>, token: string): Promise<{ res: AxiosResponse; env: Envelope | undefined }> {
     const c = credentials();
@@ -205,15 +204,17 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     // A token that could not be had (the refresh failed: a reset, or for good, a dead refresh token)
     // means the request was never sent: `unsent`, whatever the error's class (which the caller keeps),
     // so a step of one request (the promotion link) is forgotten rather than left for a settle wait.
-    let { res, env } = await send(req, await accessToken().catch(neverSent));
+    const token = await accessToken().catch(neverSent);
+    let { res, env } = await send(req, token);
     if (env && isTokenRejection(env.code, env.message)) {
       // Expired or revoked access token: one fresh token, one more try. (The refused request did
       // nothing: a refresh that fails now leaves the call as unsent as one that failed first.)
-      ({ res, env } = await send(req, await refresh().catch(neverSent)));
+      await rejected(token);
+      ({ res, env } = await send(req, await accessToken().catch(neverSent)));
     }
     if (res.status < 200 || res.status >= 300 || !env || env.code !== CODE.OK) {
       if (res.status >= 200 && res.status < 300 && !env) throw new PermanentError(`malformed response from TikTok Shop ${req.method} ${req.path}: not an API envelope`, 'malformed_response');
-      const mapped = mapApiFailure(apiFailure(res, env), now(), { scope: req.scope, what: req.what, target });
+      const mapped = mapApiFailure(apiFailure(res, env), now(), { scope: req.scope, what: req.what, target, ...(req.item !== undefined ? { item: req.item } : {}) });
       log.info({ method: req.method, path: req.path, status: res.status, code: env?.code, requestId: env?.request_id }, 'tiktok api error');
       return raise(mapped);
     }

@@ -10,7 +10,7 @@
  * timestamp (our clock), an invalid app_key, a missing signature, an unexpected shop_cipher, an invalid
  * API version — so the message decides, and an unknown message is not guessed at (permanent, quoted).
  */
-import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../target.errors.js';
+import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
 export type { MappedFailure };
 
@@ -24,6 +24,12 @@ export interface FailureContext {
   /** What the call was for, e.g. "generate a promotion link". */
   what: string;
   target: { id: string; partnerId: string };
+  /**
+   * The request parameter that names the pinned product (`product_id` of the promotion link): an
+   * invalid-parameter answer naming it (36009001, or the catch-all 36009004 whose message names it)
+   * refuses that product only (PinRefusedError), not the account or the shop.
+   */
+  item?: string;
 }
 
 export const CODE = {
@@ -39,6 +45,8 @@ export const CODE = {
   INVALID_HEADER: 101000,
   TOO_MANY_REQUESTS: 36009002,
   INTERNAL_ERROR: 36009003,
+  /** "Invalid parameter": what TikTok (and its simulator) answers for a product id it cannot take ("Invalid product_id"). */
+  INVALID_PARAM: 36009001,
   /** The catch-all: read the message (refusal36009004). */
   COMMON_REFUSAL: 36009004,
   /** "Request timeout. The request to the endpoint timed out." */
@@ -144,6 +152,9 @@ export function mapApiFailure(failure: TiktokFailure, nowMs: number, ctx: Failur
         'token_invalid',
       ),
     };
+  }
+  if (ctx.item !== undefined && (code === CODE.INVALID_PARAM || code === CODE.COMMON_REFUSAL) && message !== undefined && message.toLowerCase().includes(ctx.item.toLowerCase())) {
+    return { error: new PinRefusedError(`TikTok Shop refused to ${ctx.what} (${label}): ${clip(message)}`, label) };
   }
   if (code === CODE.COMMON_REFUSAL) return refused36009004(message, label, ctx);
   if (code === CODE.REQUEST_TIMEOUT) {

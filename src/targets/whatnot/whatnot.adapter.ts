@@ -11,13 +11,14 @@
  * webhookSecret) carry the full order including `show_id`; `GET /orders` is the report for reconciliation.
  * Only orders Whatnot says were paid count as sales; pending and failed ones are not reported
  * (whatnot.orders.ts). Responses are parsed defensively (whatnot.schemas.ts): the order list's
- * parameters and envelope and the merchandising answer are not in any public source we could read.
+ * parameters and envelope are not in any public source we could read; the merchandising answer
+ * (ProductMerchandising) is only read for a log line.
  */
 import { z } from 'zod';
 import { verifyWebhook, SignatureError } from '../../sources/signature.js';
 import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
-import { ActionRequiredError, PermanentError, WebhookAuthError } from '../target.errors.js';
+import { ActionRequiredError, isTargetError, PermanentError, productPathSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
 import { createWhatnotClient } from './whatnot.client.js';
 import { judgeOrder } from './whatnot.orders.js';
 import { MerchandisingSchema, OrderPageSchema, OrderSchema, ShowSchema, WebhookBodySchema, type WhatnotOrder } from './whatnot.schemas.js';
@@ -62,16 +63,29 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
     return undefined;
   }
 
-  /** The product's show lineup after the change, when Whatnot's answer says (its shape is unconfirmed). */
-  async function merchandise(productId: string, showId: string, strategy: 'ADD' | 'REMOVE'): Promise<string[] | undefined> {
+  /** Whether the product is in an upcoming or live show after the change, when Whatnot's answer says. */
+  async function merchandise(productId: string, showId: string, strategy: 'ADD' | 'REMOVE'): Promise<boolean | undefined> {
     const res = await client.call({
       method: 'POST',
-      path: `/merchandising/products/${encodeURIComponent(productId)}`,
+      path: `/merchandising/products/${productPathSegment(productId, 'Whatnot')}`,
       body: { shows: { show_ids: [showId], strategy } },
       what: strategy === 'ADD' ? `add product ${productId} to show ${showId}` : `remove product ${productId} from show ${showId}`,
+      // Adding: a refusal of the product id is the pin's alone (the partner's sku is no Whatnot product id).
+      ...(strategy === 'ADD' ? { item: 'product_id' } : {}),
       schema: MerchandisingSchema,
     });
-    return res.show_ids;
+    return res.active_in_shows;
+  }
+
+  /** The show Whatnot would not change, read: over there (ShowOverError), or `refusal` as it was. */
+  async function overOnWhatnot(showId: string, refusal: Error): Promise<Error> {
+    const show = await client.call({ method: 'GET', path: `/shows/${encodeURIComponent(showId)}`, what: `read show ${showId} (Whatnot would not change its lineup)`, schema: ShowSchema });
+    if (show.status !== 'ended' && show.status !== 'cancelled') return refusal;
+    return new ShowOverError(
+      `the Whatnot show ${show.id}${show.title ? ` ("${show.title}")` : ''} was ${show.status} on Whatnot (by its seller, in the app), and Whatnot no longer changes its lineup`,
+      'show-not-editable',
+      show.status,
+    );
   }
 
   const adapter: TargetAdapter = {
@@ -118,9 +132,17 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
     },
 
     async pin(remote, pin) {
-      const shows = await merchandise(pin.platformProductId, remote.externalId, 'ADD');
-      if (shows && !shows.includes(remote.externalId)) {
-        // Whatnot applies additions to shows beyond the next upcoming ones in the background.
+      let inShows: boolean | undefined;
+      try {
+        inShows = await merchandise(pin.platformProductId, remote.externalId, 'ADD');
+      } catch (err) {
+        // 409 show-not-editable: the lineup of an ended or cancelled show no longer changes. The seller
+        // ended the show in the Whatnot app while the partner's is still live: the show is over there.
+        if (!isTargetError(err) || err.reason !== 'show-not-editable') throw err;
+        throw await overOnWhatnot(remote.externalId, err);
+      }
+      if (inShows === false) {
+        // Whatnot applies additions to shows beyond the seller's next upcoming ones in the background.
         log.info({ productId: pin.platformProductId, showId: remote.externalId }, 'whatnot accepted the lineup change; it is applied in the background');
       }
       return { ref: pin.platformProductId };

@@ -3,25 +3,55 @@
  * seller token. Every call takes a slot from the shared limiter first and reads the RateLimit-* headers
  * of every answer: when the window is used up (`RateLimit-Remaining: 0`) every worker is kept away
  * until `RateLimit-Reset`, before Whatnot has to answer 429. Errors are problem+json → typed errors.
- * The token is a long-lived seller API token: there is no refresh; a 401 means the operator must issue
- * a new one. Nothing here logs the token or bodies.
+ * Two kinds of credentials (developers.whatnot.com, getting-started/authentication):
+ * - a personal access token (`wn_pat_tk_…`, made by the seller, for their own shop; it may never
+ *   expire): nothing to refresh, a 401 means the operator must issue a new one;
+ * - an app the seller connected through OAuth (Syndicast as a third-party service): `clientId`,
+ *   `clientSecret` and the seller's `refreshToken` (refresh tokens last a year). Access tokens issued
+ *   to an app expire: the access token is had from `POST {seller-api}/rest/oauth/token`
+ *   (grant_type=refresh_token, as the PHP League provider for Whatnot sends it), cached for every
+ *   worker (encrypted, src/targets/oauth2.ts), refreshed shortly before it expires and once more when
+ *   Whatnot answers 401 (expired or revoked early), and the call retried once.
+ * Nothing here logs the token or bodies.
  */
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { AxiosInstance, AxiosResponse } from 'axios';
 import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
-import { PermanentError, malformedResponse } from '../target.errors.js';
-import { mapFailure, proactiveBlock, type MappedFailure, type WhatnotFailure } from './whatnot.errors.js';
+import { asUnsent, PermanentError, malformedResponse } from '../target.errors.js';
+import { mapFailure, mapTokenFailure, proactiveBlock, type MappedFailure } from './whatnot.errors.js';
+import { accessTokens, networkFailureOf, refreshAccessToken } from '../oauth2.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
 import { createPlatformHttp } from '../platform-http.js';
 
 const WHATNOT_API = 'https://api.whatnot.com/seller-api/rest/v2';
+/** The OAuth endpoints sit beside the API's version: `…/seller-api/rest/oauth/token`. */
+const WHATNOT_OAUTH = 'https://api.whatnot.com/seller-api/rest';
+/**
+ * The OAuth base for a target's API base: beside the version, so `…/seller-api/rest/v2` gives
+ * `…/seller-api/rest` (the token URL is `…/rest/oauth/token`, not `…/rest/v2/oauth/token`); a base
+ * without a version (the simulator's) is its own OAuth base.
+ */
+export function whatnotOAuthBase(baseUrl: string | undefined | null): string {
+  return baseUrl ? trimSlash(baseUrl).replace(/\/v2$/i, '') : WHATNOT_OAUTH;
+}
+/** Refresh a little early so a token never expires between our check and Whatnot's. */
+const TOKEN_EARLY_REFRESH_MS = 60_000;
 
-const CredentialsSchema = z.object({
-  accessToken: z.string().min(1),
-  /** Standard Webhooks secret (`whsec_...`) of the app's webhook subscription; needed for order webhooks. */
-  webhookSecret: z.string().min(1).optional(),
-});
+const CredentialsSchema = z
+  .object({
+    /** A personal access token, or (with the OAuth fields) a current access token of the app, used until Whatnot refuses it. */
+    accessToken: z.string().min(1).optional(),
+    /** OAuth: the app's client id and secret, and the refresh token the seller's authorisation gave. */
+    clientId: z.string().min(1).optional(),
+    clientSecret: z.string().min(1).optional(),
+    refreshToken: z.string().min(1).optional(),
+    /** Standard Webhooks secret (`whsec_...`) of the app's webhook subscription; needed for order webhooks. */
+    webhookSecret: z.string().min(1).optional(),
+  })
+  .refine((c) => (c.clientId !== undefined && c.clientSecret !== undefined && c.refreshToken !== undefined) || (c.clientId === undefined && c.clientSecret === undefined && c.refreshToken === undefined && c.accessToken !== undefined), {
+    path: ['accessToken'],
+  });
 export type WhatnotCredentials = z.infer<typeof CredentialsSchema>;
 
 export interface WhatnotCall<T> {
@@ -32,6 +62,8 @@ export interface WhatnotCall<T> {
   body?: unknown;
   /** What the call is for, for error messages ("add product X to show Y"). */
   what: string;
+  /** The parameter naming the product a pin is about (whatnot.errors.ts FailureContext.item). */
+  item?: string;
   schema: z.ZodType<T>;
 }
 
@@ -41,12 +73,18 @@ export interface WhatnotClient {
 }
 
 function parseCredentials(raw: Record<string, string>): WhatnotCredentials | PermanentError {
-  return parseTargetCredentials(CredentialsSchema, raw, 'Whatnot', 'accessToken is required; webhookSecret is optional');
+  return parseTargetCredentials(
+    CredentialsSchema,
+    raw,
+    'Whatnot',
+    'either accessToken (a personal access token) or clientId, clientSecret and refreshToken (an app the seller connected; accessToken optional); webhookSecret is optional',
+  );
 }
 
 export function createWhatnotClient(ctx: AdapterContext, now: () => number = Date.now): WhatnotClient {
   const log = ctx.log.child({ module: 'whatnot.client', targetId: ctx.target.id });
   const base = trimSlash(ctx.target.baseUrl ?? WHATNOT_API);
+  const oauthBase = whatnotOAuthBase(ctx.target.baseUrl);
   const creds = parseCredentials(ctx.target.credentials);
   const target = { id: ctx.target.id, partnerId: ctx.target.partnerId };
   const http: AxiosInstance = createPlatformHttp(ctx, { timeout: ctx.timeoutMs, validateStatus: () => true, maxRedirects: 0 });
@@ -58,8 +96,29 @@ export function createWhatnotClient(ctx: AdapterContext, now: () => number = Dat
 
   const raise = (mapped: MappedFailure): Promise<never> => raiseMapped(ctx.limiter, mapped);
 
-  async function call<T>(req: WhatnotCall<T>): Promise<T> {
+  async function refreshNow(): Promise<string> {
     const c = credentials();
+    const fresh = await refreshAccessToken({
+      ctx,
+      http,
+      log,
+      now,
+      url: `${oauthBase}/oauth/token`,
+      endpoint: 'Whatnot OAuth token endpoint',
+      clientId: c.clientId ?? '',
+      clientSecret: c.clientSecret ?? '',
+      refreshToken: c.refreshToken ?? '',
+      mapFailure: (failure) => mapTokenFailure(failure, now(), target),
+      deadGrant: (mapped) => mapped.error.kind === 'permanent',
+    });
+    return fresh.accessToken;
+  }
+
+  const tokens = accessTokens(ctx, refreshNow, { now, earlyMs: TOKEN_EARLY_REFRESH_MS, given: () => credentials().accessToken });
+  /** An app's credentials (OAuth): its access tokens expire and are refreshed. */
+  const isApp = (c: WhatnotCredentials): boolean => c.refreshToken !== undefined;
+
+  async function send(req: WhatnotCall<unknown>, token: string): Promise<AxiosResponse> {
     await ctx.limiter.acquire();
     const started = now();
     let res: AxiosResponse;
@@ -69,25 +128,44 @@ export function createWhatnotClient(ctx: AdapterContext, now: () => number = Dat
         url: `${base}${req.path}`,
         params: Object.fromEntries(Object.entries(req.query ?? {}).filter(([, v]) => v !== undefined)),
         ...(req.body !== undefined ? { data: req.body } : {}),
-        headers: { authorization: `Bearer ${c.accessToken}`, accept: 'application/json', ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}) },
       });
     } catch (err) {
-      if (!axios.isAxiosError(err)) throw err;
       // Only the code and message leave here: the AxiosError carries the bearer token.
-      const failure: WhatnotFailure = { kind: 'network', code: err.code, message: err.message };
-      log.debug({ method: req.method, path: req.path, code: err.code }, 'whatnot api call failed');
+      const failure = networkFailureOf(err);
+      log.debug({ method: req.method, path: req.path, code: failure.kind === 'network' ? failure.code : undefined }, 'whatnot api call failed');
       return raise(mapFailure(failure, now(), { what: req.what, target }));
     }
     log.debug({ method: req.method, path: req.path, status: res.status, ms: now() - started }, 'whatnot api call');
 
     const block = proactiveBlock(res.headers as Record<string, string | undefined>, now());
     if (block && res.status !== 429) await ctx.limiter.blockUntil(block.untilMs, block.reason);
+    return res;
+  }
+
+  const neverSent = (err: unknown): never => {
+    throw asUnsent(err);
+  };
+
+  async function call<T>(req: WhatnotCall<T>): Promise<T> {
+    const c = credentials();
+    const app = isApp(c);
+    // A token that could not be had (the refresh failed) means the request was never sent.
+    const token = app ? await tokens.current().catch(neverSent) : (c.accessToken ?? '');
+    let res = await send(req, token);
+    if (res.status === 401 && app) {
+      // The app's access token expired (or was revoked early): one fresh token, one more try.
+      await tokens.rejected(token);
+      res = await send(req, await tokens.current().catch(neverSent));
+    }
 
     if (res.status < 200 || res.status >= 300) {
       const retryAfter = res.headers['retry-after'];
       const mapped = mapFailure({ kind: 'http', status: res.status, body: res.data, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined }, now(), {
         what: req.what,
         target,
+        refreshed: app,
+        ...(req.item !== undefined ? { item: req.item } : {}),
       });
       log.info({ method: req.method, path: req.path, status: res.status, reason: mapped.error.reason }, 'whatnot api error');
       return raise(mapped);

@@ -5,18 +5,24 @@
  * `RateLimit-Limit: 10, 10;w=1`, `RateLimit-Remaining`, `RateLimit-Reset` (delta seconds);
  * a 429 carries `Retry-After` and `{"type": "rate-limited", ...}`.
  */
-import { PermanentError, RateLimitedError, RetryableError } from '../target.errors.js';
+import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
+import { TokenErrorSchema, type HttpFailure } from '../oauth2.js';
 import { ProblemSchema, type Problem } from './whatnot.schemas.js';
 import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
 export type { MappedFailure };
 
-export type WhatnotFailure =
-  | { kind: 'http'; status: number; body: unknown; retryAfter: string | undefined }
-  | { kind: 'network'; code: string | undefined; message: string };
+export type WhatnotFailure = HttpFailure;
 
 export interface FailureContext {
   what: string;
   target: { id: string; partnerId: string };
+  /**
+   * The request parameter that names the pinned product (`product_id` of a merchandising call): a 4xx
+   * whose problem names it (`param`) refuses that product only (PinRefusedError), not the account.
+   */
+  item?: string;
+  /** The credentials are an app's (OAuth) and a 401 came even with a freshly refreshed access token. */
+  refreshed?: boolean;
 }
 
 /** When a 429 comes without Retry-After: the window is one second. */
@@ -52,31 +58,17 @@ function clip(text: string | undefined): string {
 }
 
 export function mapFailure(failure: WhatnotFailure, nowMs: number, ctx: FailureContext): MappedFailure {
-  if (failure.kind === 'network') {
-    const timedOut = failure.code !== undefined && TIMEOUT_CODES.has(failure.code);
-    return {
-      error: new RetryableError(timedOut ? 'Whatnot API timed out' : `Whatnot API unreachable (${failure.code ?? failure.message})`, {
-        reason: timedOut ? 'timeout' : (failure.code ?? 'network'),
-      }),
-    };
-  }
-  const { status, body, retryAfter } = failure;
+  if (failure.kind === 'network') return unreachable(failure, 'Whatnot API');
+  const passing = transient(failure, nowMs, 'Whatnot API');
+  if (passing) return passing;
+  const { status, body } = failure;
   const p = problemOf(body);
   const reason = p.type ?? `http_${status}`;
   const detail = clip(p.detail ?? p.title);
-
-  if (status === 429) {
-    const delayMs = Math.max(1000, parseRetryAfter(retryAfter, nowMs) ?? DEFAULT_RATE_LIMIT_DELAY_MS);
-    return {
-      error: new RateLimitedError(`Whatnot rate limit (10 requests/s per seller): retry in ${Math.ceil(delayMs / 1000)} s`, delayMs, reason),
-      block: { untilMs: nowMs + delayMs, reason: 'whatnot rate limit' },
-    };
-  }
-  if (status >= 500) {
-    const delayMs = parseRetryAfter(retryAfter, nowMs);
-    return { error: new RetryableError(`Whatnot API ${status}${detail ? `: ${detail}` : ''}`, { reason, ...(delayMs !== undefined ? { delayMs } : {}) }) };
-  }
   const fix = `PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} {"credentials": {"accessToken": "..."}}`;
+  if (status === 401 && ctx.refreshed) {
+    return { error: new AuthExpiredError(`Whatnot refused the access token even after a refresh${detail ? `: ${detail}` : ''}`, reason) };
+  }
   if (status === 401) {
     return {
       error: new PermanentError(
@@ -96,6 +88,58 @@ export function mapFailure(failure: WhatnotFailure, nowMs: number, ctx: FailureC
       ),
     };
   }
+  if (ctx.item !== undefined && p.param === ctx.item) {
+    return { error: new PinRefusedError(`Whatnot refused to ${ctx.what} (HTTP ${status}, ${p.param})${detail ? `: ${detail}` : ''}`, reason) };
+  }
   if (status === 404) return { error: new PermanentError(`Whatnot could not ${ctx.what}: not found${detail ? ` (${detail})` : ''}`, reason) };
   return { error: new PermanentError(`Whatnot refused to ${ctx.what} (HTTP ${status}${p.param ? `, ${p.param}` : ''})${detail ? `: ${detail}` : ''}`, reason) };
+}
+
+function unreachable(failure: Extract<WhatnotFailure, { kind: 'network' }>, what: string): MappedFailure {
+  const timedOut = failure.code !== undefined && TIMEOUT_CODES.has(failure.code);
+  return {
+    error: new RetryableError(timedOut ? `${what} timed out` : `${what} unreachable (${failure.code ?? failure.message})`, {
+      reason: timedOut ? 'timeout' : (failure.code ?? 'network'),
+    }),
+  };
+}
+
+/** 429 and 5xx of the API and of the token endpoint alike: worth another try later. */
+function transient(failure: Extract<WhatnotFailure, { kind: 'http' }>, nowMs: number, what: string): MappedFailure | undefined {
+  const { status, body, retryAfter } = failure;
+  const p = problemOf(body);
+  const reason = p.type ?? TokenErrorSchema.safeParse(body).data?.error ?? `http_${status}`;
+  const detail = clip(p.detail ?? p.title);
+  if (status === 429) {
+    const delayMs = Math.max(1000, parseRetryAfter(retryAfter, nowMs) ?? DEFAULT_RATE_LIMIT_DELAY_MS);
+    return {
+      error: new RateLimitedError(`Whatnot rate limit (10 requests/s per seller): retry in ${Math.ceil(delayMs / 1000)} s`, delayMs, reason),
+      block: { untilMs: nowMs + delayMs, reason: 'whatnot rate limit' },
+    };
+  }
+  if (status >= 500) {
+    const delayMs = parseRetryAfter(retryAfter, nowMs);
+    return { error: new RetryableError(`${what} ${status}${detail ? `: ${detail}` : ''}`, { reason, ...(delayMs !== undefined ? { delayMs } : {}) }) };
+  }
+  return undefined;
+}
+
+/**
+ * Failure of the OAuth token endpoint (`…/seller-api/rest/oauth/token`). Any refusal (RFC 6749
+ * `invalid_grant`: the refresh token was revoked, expired after its year or is another app's;
+ * `invalid_client`: the app's id or secret) means the seller must connect the app again.
+ */
+export function mapTokenFailure(failure: WhatnotFailure, nowMs: number, target: { id: string; partnerId: string }): MappedFailure {
+  if (failure.kind === 'network') return unreachable(failure, 'Whatnot OAuth token endpoint');
+  const passing = transient(failure, nowMs, 'Whatnot OAuth token endpoint');
+  if (passing) return passing;
+  const parsed = TokenErrorSchema.safeParse(failure.body);
+  const code = parsed.data?.error;
+  const description = parsed.data?.error_description;
+  const fix = `PATCH /v1/partners/${target.partnerId}/targets/${target.id} {"credentials": {"clientId": "...", "clientSecret": "...", "refreshToken": "..."}}`;
+  const cause =
+    code === 'invalid_client'
+      ? "Whatnot refused the app's client id or secret (invalid_client): check clientId and clientSecret"
+      : `Whatnot refused the refresh token (${code ?? `HTTP ${failure.status}`}: revoked by the seller, expired after a year, or issued to another app)${description ? `: ${clip(description)}` : ''}; have the seller connect the app again`;
+  return { error: new PermanentError(`Whatnot authorisation lost: ${cause}, store the new credentials with ${fix}, then resync`, code ?? `http_${failure.status}`) };
 }

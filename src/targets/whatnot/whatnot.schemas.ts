@@ -9,8 +9,8 @@
  * shaped answer costs a detail (no product id, no refund figure) instead of the whole call.
  * Confirmed: order statuses pending / pending_fulfillment / completed / cancelled / failed, show
  * statuses scheduled / live / stopped / ended / cancelled, money as `{amount: "<decimal>", currency}`.
- * Unconfirmed: the `GET /orders` parameters and envelope, `amounts.refunded`, `line_items`, and the
- * merchandising response (docs/platforms.md).
+ * Unconfirmed: the `GET /orders` parameters and envelope, `amounts.refunded` and `line_items`
+ * (docs/platforms.md).
  */
 import { z } from 'zod';
 
@@ -41,13 +41,14 @@ export const ShowSchema = z.object({
 export type WhatnotShow = z.infer<typeof ShowSchema>;
 
 /**
- * POST /merchandising/products/{product_id} → (unconfirmed) the product's merchandising after the
- * change. A 2xx is the platform's acceptance, which is all a pin needs: the body is only read for
- * `show_ids` (a log line), and any other shape is accepted.
+ * POST /merchandising/products/{product_id} → the product's merchandising after the change
+ * (ProductMerchandising: `transaction_type`, `reserved_for_live`, `active_in_shows`; the show ids are
+ * not in it). A 2xx is the platform's acceptance, which is all a pin needs: the body is only read for
+ * `active_in_shows` (a log line), and any other shape is accepted.
  */
-export const MerchandisingSchema = z.unknown().transform((body): { show_ids: string[] | undefined } => {
-  const ids = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).show_ids : undefined;
-  return { show_ids: Array.isArray(ids) && ids.every((x) => typeof x === 'string') ? (ids as string[]) : undefined };
+export const MerchandisingSchema = z.unknown().transform((body): { active_in_shows: boolean | undefined } => {
+  const active = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).active_in_shows : undefined;
+  return { active_in_shows: typeof active === 'boolean' ? active : undefined };
 });
 
 /** Money as Whatnot writes it: a plain decimal string and an ISO 4217 code. */

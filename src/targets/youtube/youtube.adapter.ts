@@ -5,6 +5,7 @@
  * non-reusable liveStream cannot be found that way: see createShow).
  * API: https://developers.google.com/youtube/v3/live/docs (life cycle: .../live/life-of-a-broadcast).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
@@ -65,6 +66,9 @@ const MAX_RECOVERY_PAGES = 200;
  */
 const MAX_CHAT_PAGES = 5;
 const CHAT_PAGE_SIZE = 2000;
+/** The wait between chat pages when YouTube names none (its usual pollingIntervalMillis), and the longest one honoured. */
+const CHAT_POLL_WAIT_DEFAULT_MS = 2_000;
+const CHAT_POLL_WAIT_MAX_MS = 15_000;
 /**
  * Broadcast states in which YouTube refuses liveBroadcasts.delete (liveBroadcastDeletionNotAllowed):
  * the broadcast is on air (testing or live, or moving there) and can only be ended.
@@ -194,16 +198,26 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
   const client = createYoutubeClient(ctx);
   const log = ctx.log.child({ module: 'youtube.adapter', targetId: ctx.target.id });
 
-  async function* pages<T extends { nextPageToken?: string | undefined }>(
+  /**
+   * The chat's pages. Its page token is a polling cursor: the next page is asked for no sooner than the
+   * answer's `pollingIntervalMillis` (at most CHAT_POLL_WAIT_MAX_MS) after it, since YouTube refuses a
+   * request sent sooner (rateLimitExceeded, liveChatMessages.list). The lookup asked at once, so each
+   * page after the first was refused, the refusal (a rate limit) retried the pin, and the retry's
+   * lookup began again: it never read past the first page, and never concluded "not posted".
+   */
+  async function* chatPages<T extends { nextPageToken?: string | undefined; pollingIntervalMillis?: number | undefined }>(
     fetchPage: (pageToken: string | undefined) => Promise<T>,
     maxPages: number,
   ): AsyncGenerator<T> {
     let token: string | undefined;
     for (let i = 0; i < maxPages; i++) {
       const page = await fetchPage(token);
+      const answeredAt = Date.now();
       yield page;
       if (!page.nextPageToken || page.nextPageToken === token) return;
       token = page.nextPageToken;
+      const wait = Math.min(page.pollingIntervalMillis ?? CHAT_POLL_WAIT_DEFAULT_MS, CHAT_POLL_WAIT_MAX_MS) - (Date.now() - answeredAt);
+      if (wait > 0) await sleep(wait);
     }
   }
 
@@ -539,6 +553,8 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
             body: { snippet: { liveChatId, type: 'textMessageEvent', textMessageDetails: { messageText } } },
             cost: QUOTA_COST.chatInsert,
             schema: LiveChatMessageSchema,
+            // The text is the product's (title, price) with its link: YouTube refusing it fails this pin only.
+            pinOf: JSON.stringify(pin.productId),
           });
           return { id: posted.id };
         },
@@ -557,7 +573,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
               schema: LiveChatMessageListSchema,
             });
           let first = true;
-          for await (const page of pages(listPage, MAX_CHAT_PAGES)) {
+          for await (const page of chatPages(listPage, MAX_CHAT_PAGES)) {
             const hit = page.items.find((m) => {
               const text = m.snippet.textMessageDetails?.messageText ?? m.snippet.displayMessage ?? '';
               const at = Date.parse(m.snippet.publishedAt ?? '');

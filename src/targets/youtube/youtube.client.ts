@@ -6,16 +6,15 @@
  * token, parses the response with zod, and turns every failure into a TargetError.
  * It never logs tokens, credentials or request bodies.
  */
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { AxiosInstance } from 'axios';
 import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
 import { asUnsent, PermanentError, malformedResponse } from '../target.errors.js';
-import { mapApiFailure, mapTokenFailure, type MappedFailure, type YoutubeFailure } from './youtube.errors.js';
-import { TokenResponseSchema } from './youtube.schemas.js';
+import { mapApiFailure, mapTokenFailure, type MappedFailure } from './youtube.errors.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
-import { sharedOutsideAttempt } from '../attempt-deadline.js';
-import { createPlatformHttp, createPlatformJson, PlatformNetworkError, withQuery } from '../platform-http.js';
+import { accessTokens, httpFailureOf as httpFailure, isSuccess, networkFailureOf as failureOf, refreshAccessToken, type HttpAnswer } from '../oauth2.js';
+import { createPlatformHttp, createPlatformJson, withQuery } from '../platform-http.js';
 
 /**
  * Quota units per call, as each method's reference states them ("Quota impact"): inserts, updates,
@@ -48,6 +47,8 @@ export interface ApiCall<T> {
   /** Quota units, taken from the limiter before the request goes out. */
   cost: number;
   schema: z.ZodType<T>;
+  /** The pinned product this call's text is about (the pin's chat message): its refusal is that pin's alone (youtube.errors.ts). */
+  pinOf?: string;
 }
 
 export interface YoutubeClient {
@@ -59,24 +60,6 @@ export interface YoutubeClient {
 
 function parseCredentials(raw: Record<string, string>): YoutubeCredentials | PermanentError {
   return parseTargetCredentials(CredentialsSchema, raw, 'YouTube', 'clientId, clientSecret and refreshToken are required; privacyStatus is public, unlisted or private');
-}
-
-function failureOf(err: unknown): YoutubeFailure {
-  // Only the code and message leave here: the AxiosError itself carries the request headers (the token).
-  if (axios.isAxiosError(err) || err instanceof PlatformNetworkError) return { kind: 'network', code: err.code, message: err.message };
-  throw err;
-}
-
-/** What both transports answer: axios for the token endpoint, platformJson for API calls. */
-type HttpAnswer = Pick<AxiosResponse, 'status' | 'data'> & { headers: Record<string, unknown> };
-
-function httpFailure(res: HttpAnswer): YoutubeFailure {
-  const retryAfter = res.headers['retry-after'];
-  return { kind: 'http', status: res.status, body: res.data, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
-}
-
-function isSuccess(res: HttpAnswer): boolean {
-  return res.status >= 200 && res.status < 300;
 }
 
 export function createYoutubeClient(ctx: AdapterContext, now: () => number = Date.now): YoutubeClient {
@@ -103,42 +86,24 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
 
   async function refreshNow(): Promise<string> {
     const c = credentials();
-    const form = new URLSearchParams({
-      grant_type: 'refresh_token',
-      client_id: c.clientId,
-      client_secret: c.clientSecret,
-      refresh_token: c.refreshToken,
+    const fresh = await refreshAccessToken({
+      ctx,
+      http,
+      log,
+      now,
+      url: `${oauthBase}/token`,
+      endpoint: 'Google OAuth token endpoint',
+      clientId: c.clientId,
+      clientSecret: c.clientSecret,
+      refreshToken: c.refreshToken,
+      mapFailure: (failure) => mapTokenFailure(failure, now(), ctx.target),
+      deadGrant: (mapped) => mapped.error.reason === 'invalid_grant',
     });
-    let res: AxiosResponse;
-    try {
-      res = await http.post(`${oauthBase}/token`, form.toString(), {
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      });
-    } catch (err) {
-      return raise(mapTokenFailure(failureOf(err), now(), ctx.target));
-    }
-    if (!isSuccess(res)) {
-      const mapped = mapTokenFailure(httpFailure(res), now(), ctx.target);
-      log.warn({ status: res.status, reason: mapped.error.reason }, 'youtube token refresh failed');
-      if (mapped.error.reason === 'invalid_grant') await ctx.tokens.clear();
-      return raise(mapped);
-    }
-    const parsed = TokenResponseSchema.safeParse(res.data);
-    if (!parsed.success) throw malformedResponse('Google OAuth token endpoint', parsed.error);
-    scopes = parsed.data.scope?.split(' ').filter(Boolean);
-    await ctx.tokens.set({ accessToken: parsed.data.access_token, expiresAt: now() + parsed.data.expires_in * 1000 });
-    log.debug({ expiresIn: parsed.data.expires_in }, 'youtube access token refreshed');
-    return parsed.data.access_token;
+    scopes = fresh.scopes;
+    return fresh.accessToken;
   }
 
-  /** Concurrent calls of this adapter share one refresh, outside any one caller's attempt. */
-  const refresh = sharedOutsideAttempt(refreshNow);
-
-  async function accessToken(): Promise<string> {
-    const cached = await ctx.tokens.get();
-    if (cached && cached.expiresAt - now() > TOKEN_EARLY_REFRESH_MS) return cached.accessToken;
-    return refresh();
-  }
+  const { current: accessToken, rejected } = accessTokens(ctx, refreshNow, { now, earlyMs: TOKEN_EARLY_REFRESH_MS });
 
   async function send<T>(req: ApiCall<T>, token: string): Promise<HttpAnswer> {
     await ctx.limiter.acquire(req.cost);
@@ -169,14 +134,15 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
     // A token that could not be had (the refresh failed, for a while or for good) means the request
     // was never sent: `unsent`, whatever the error's class, so a step of one request is forgotten
     // rather than left for a settle wait and a lookup.
-    let res = await send(req, await accessToken().catch(neverSent));
+    const token = await accessToken().catch(neverSent);
+    let res = await send(req, token);
     if (res.status === 401) {
       // The cached token was revoked or expired early: one fresh token, one more try.
-      await ctx.tokens.clear();
-      res = await send(req, await refresh().catch(neverSent));
+      await rejected(token);
+      res = await send(req, await accessToken().catch(neverSent));
     }
     if (!isSuccess(res)) {
-      const mapped = mapApiFailure(httpFailure(res), now());
+      const mapped = mapApiFailure(httpFailure(res), now(), req.pinOf);
       log.info({ method: req.method, path: req.path, status: res.status, reason: mapped.error.reason }, 'youtube api error');
       return raise(mapped);
     }

@@ -3,7 +3,7 @@
  * whole table is unit tested; the client performs the side effects the result asks for (blockUntil).
  * Reasons: https://developers.google.com/youtube/v3/live/docs/errors and .../docs/errors (core errors).
  */
-import { AuthExpiredError, PermanentError, RateLimitedError, RetryableError } from '../target.errors.js';
+import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { nextMidnightPacific } from '../quota-reset.js';
 import { GoogleErrorSchema, TokenErrorSchema } from './youtube.schemas.js';
 import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
@@ -75,8 +75,18 @@ function networkFailure(code: string | undefined, message: string, what: string)
   };
 }
 
-/** Failure of a YouTube Data API call (www.googleapis.com/youtube/v3/...). */
-export function mapApiFailure(failure: YoutubeFailure, nowMs: number): MappedFailure {
+/**
+ * The refusals of a pin's chat message that are about its text (liveChatMessages.insert: `invalidValue
+ * (400) messageTextInvalid`, "the message text (snippet.textMessageDetails.messageText) is invalid"),
+ * which the pinned product's title and price make: that pin's alone, not the chat's or the channel's.
+ */
+const PIN_TEXT_REASONS = new Set(['messageTextInvalid']);
+
+/**
+ * Failure of a YouTube Data API call (www.googleapis.com/youtube/v3/...). `pinOf`: the product whose
+ * pin the call posts (its chat message); a refusal of the message's text is then a PinRefusedError.
+ */
+export function mapApiFailure(failure: YoutubeFailure, nowMs: number, pinOf?: string): MappedFailure {
   if (failure.kind === 'network') return networkFailure(failure.code, failure.message, 'YouTube API');
 
   const { status, body, retryAfter } = failure;
@@ -116,6 +126,9 @@ export function mapApiFailure(failure: YoutubeFailure, nowMs: number): MappedFai
         ...(delayMs !== undefined ? { delayMs } : {}),
       }),
     };
+  }
+  if (pinOf !== undefined && reason !== undefined && PIN_TEXT_REASONS.has(reason)) {
+    return { error: new PinRefusedError(`YouTube refused the chat message of product ${pinOf} (${reason})${message ? `: ${clip(message)}` : ''}`, reason) };
   }
   const known = reason !== undefined ? PERMANENT_MESSAGES[reason] : undefined;
   const detail = known ?? `YouTube API ${status}${reason ? ` ${reason}` : ''}${message ? `: ${clip(message)}` : ''}`;

@@ -6,20 +6,8 @@
  */
 import { z } from 'zod';
 
-/** POST https://oauth2.googleapis.com/token (grant_type=refresh_token). */
-export const TokenResponseSchema = z.object({
-  access_token: z.string().min(1),
-  expires_in: z.number().int().positive(),
-  token_type: z.string(),
-  /** The scopes the refresh token was granted, space-separated. */
-  scope: z.string().optional(),
-});
-
-/** OAuth error body (RFC 6749 §5.2), e.g. `{"error":"invalid_grant","error_description":"Token has been expired or revoked."}`. */
-export const TokenErrorSchema = z.object({
-  error: z.string(),
-  error_description: z.string().optional(),
-});
+/** POST https://oauth2.googleapis.com/token (grant_type=refresh_token): src/targets/oauth2.ts. */
+export { TokenErrorSchema } from '../oauth2.js';
 
 /** Google API error body: `{"error":{"code":403,"message":"…","errors":[{"domain":"youtube.quota","reason":"quotaExceeded"}]}}`. */
 export const GoogleErrorSchema = z.object({
@@ -110,6 +98,8 @@ export type LiveChatMessage = z.infer<typeof LiveChatMessageSchema>;
 export const LiveChatMessageListSchema = z.object({
   items: z.array(LiveChatMessageSchema),
   nextPageToken: z.string().optional(),
+  /** How long to wait before asking for the next page (a request sooner is refused: rateLimitExceeded). */
+  pollingIntervalMillis: z.number().int().nonnegative().optional().catch(undefined),
 });
 
 /** delete answers 204 with no body: nothing to check. */

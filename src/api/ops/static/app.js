@@ -62,9 +62,13 @@ function ago(iso) {
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
 
-function money(amount, currency) {
-  const f = new Intl.NumberFormat(undefined, { style: 'currency', currency });
-  const digits = f.resolvedOptions().maximumFractionDigits ?? 2;
+/**
+ * An amount in minor units, `minorUnits` being the currency's ISO 4217 exponent as the API gives it (the
+ * browser's own digits for a currency are CLDR's display digits, which differ for some: HUF 0, not 2).
+ */
+function money(amount, currency, minorUnits) {
+  const digits = Number.isInteger(minorUnits) ? minorUnits : 2;
+  const f = new Intl.NumberFormat(undefined, { style: 'currency', currency, minimumFractionDigits: digits, maximumFractionDigits: digits });
   return f.format(amount / 10 ** digits);
 }
 
@@ -103,13 +107,21 @@ function signOut(message = '') {
   $('#key').value = '';
 }
 
+/**
+ * Who is signed in, and the Queues link for an admin. After a reload the tab has its key but not yet
+ * who it is: the first board says (the header stayed empty and an admin's Queues link hidden).
+ */
+function showWho() {
+  $('#me').textContent = state.me ? `${state.me.role}${state.me.partnerId ? ` · ${state.me.partnerId}` : ''}` : '';
+  $('#queues-link').hidden = state.me?.role !== 'admin';
+}
+
 function started() {
   $('#sign-in').hidden = true;
   $('#nav').hidden = false;
   $('#who').hidden = false;
   $('#view').hidden = false;
-  $('#me').textContent = state.me ? `${state.me.role}${state.me.partnerId ? ` · ${state.me.partnerId}` : ''}` : '';
-  $('#queues-link').hidden = state.me?.role !== 'admin';
+  showWho();
   startStream();
   route();
 }
@@ -179,6 +191,7 @@ function onMessage(block) {
   if (event === 'board') {
     state.board = payload;
     state.me = payload.me;
+    showWho();
     setLive(true, `Live · updated ${new Date(payload.generatedAt).toLocaleTimeString()}`);
     if (currentView() === 'board') renderBoard();
     if (currentView() === 'show') refreshDetail();
@@ -452,9 +465,9 @@ function salesChart(sales) {
         return [
           svg('text', { x: 0, y: y + 13 }, `${r.targetName} (${r.platform})`),
           svg('rect', { x: 150, y, width: w(r.grossAmount), height: barH - 2, fill: '#1d4ed8' }),
-          svg('text', { x: 155 + w(r.grossAmount), y: y + 13 }, `gross ${money(r.grossAmount, currency)} · ${r.orders} order(s)`),
+          svg('text', { x: 155 + w(r.grossAmount), y: y + 13 }, `gross ${money(r.grossAmount, currency, r.minorUnits)} · ${r.orders} order(s)`),
           svg('rect', { x: 150, y: y + barH, width: w(r.commission), height: barH - 2, fill: '#047857' }),
-          svg('text', { x: 155 + w(r.commission), y: y + barH + 13 }, `commission ${money(r.commission, currency)}`),
+          svg('text', { x: 155 + w(r.commission), y: y + barH + 13 }, `commission ${money(r.commission, currency, r.minorUnits)}`),
         ];
       }),
     );
@@ -463,7 +476,7 @@ function salesChart(sales) {
       {},
       h('caption', { class: 'sub' }, `Sales in ${currency}`),
       h('thead', {}, h('tr', {}, ['Target', 'Platform', 'Orders', 'Gross', 'Refunded', 'Commission'].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, rows.map((r) => h('tr', {}, h('td', {}, r.targetName), h('td', {}, r.platform), h('td', {}, r.orders), h('td', {}, money(r.grossAmount, currency)), h('td', {}, money(r.refundedAmount, currency)), h('td', {}, money(r.commission, currency))))),
+      h('tbody', {}, rows.map((r) => h('tr', {}, h('td', {}, r.targetName), h('td', {}, r.platform), h('td', {}, r.orders), h('td', {}, money(r.grossAmount, currency, r.minorUnits)), h('td', {}, money(r.refundedAmount, currency, r.minorUnits)), h('td', {}, money(r.commission, currency, r.minorUnits))))),
     );
     return h('div', {}, chart, table);
   });
@@ -612,6 +625,32 @@ $('#sign-in-form').addEventListener('submit', (e) => {
   signIn(k).then(started, (err) => ($('#sign-in-error').textContent = err.message));
 });
 $('#sign-out').addEventListener('click', () => signOut('Signed out.'));
+
+/**
+ * /admin/queues reads the session cookie a sign-in sets, which ends after 8 hours and is this browser's
+ * last sign-in's (another tab's, with another key, perhaps), while this tab keeps its key as long as
+ * it is open: the Queues link answered 401 (or 403) to an admin the console showed signed in. The
+ * session is renewed with this tab's key before the dashboard opens, and every hour while an admin is
+ * signed in (for a link opened in a new tab). False when the key is refused (the console signs out).
+ */
+async function renewSession() {
+  await signingOut;
+  const res = await fetch('/v1/ops/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: key() }) });
+  if (res.status === 401) signOut('Your key is no longer accepted: sign in again.');
+  return res.status !== 401;
+}
+$('#queues-link').addEventListener('click', (e) => {
+  if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  e.preventDefault();
+  // A renewal that failed for another reason (storage down, the network) still opens the dashboard: it says why it cannot be shown.
+  void renewSession().then(
+    (ok) => ok && location.assign('/admin/queues'),
+    () => location.assign('/admin/queues'),
+  );
+});
+setInterval(() => {
+  if (key() && state.me?.role === 'admin') void renewSession().catch(() => undefined);
+}, 3_600_000);
 window.addEventListener('hashchange', route);
 // Time in state keeps moving between updates.
 setInterval(() => {

@@ -1,0 +1,77 @@
+/**
+ * The console's Queues link opens /admin/queues for as long as the console is signed in. The link
+ * relies on the session cookie of the sign-in, which ends after 8 hours (SessionRepository's TTL),
+ * while the console itself keeps its key for the tab's life: on a console kept open through a shift
+ * (or reloaded the next day) the link answered a 401 problem ("sign in on /ops first") to an admin
+ * the console showed as signed in. Likewise after another tab signed in with a viewer key (the
+ * browser's one cookie was then the viewer's: 403). The link now renews the session with the tab's
+ * key first. And after a reload (the tab keeps its key) the header said nobody and an admin's
+ * Queues link stayed hidden: both were set at sign-in only, and a reload learns who it is from the
+ * first board. Debian's chromium (playwright-core), real service and redis-server.
+ */
+import type { Browser } from 'playwright-core';
+import { sha256Hex } from '../../src/lib/crypto.js';
+import { browserPerFile, guardedContext } from '../helpers/browser.js';
+import { ADMIN_KEY, type TestService } from '../helpers/service.js';
+
+import { jest } from '@jest/globals';
+
+jest.setTimeout(120_000);
+
+let svc: TestService;
+let browser: Browser;
+
+browserPerFile((started) => ({ svc, browser } = started));
+
+test('after a reload the header says who is signed in, and an admin has the Queues link', async () => {
+  const context = await guardedContext(browser);
+  const page = await context.newPage();
+  await page.goto(`${svc.url}/ops`);
+  await page.getByLabel('API key').fill(ADMIN_KEY);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: "Today's and live shows" }).waitFor();
+  expect(await page.locator('#me').textContent()).toBe('admin');
+  await page.reload();
+  await page.getByRole('heading', { name: "Today's and live shows" }).waitFor();
+  await page.getByRole('link', { name: 'Queues' }).waitFor({ timeout: 10_000 });
+  expect(await page.locator('#me').textContent()).toBe('admin');
+  await context.close();
+});
+
+test("an admin's Queues link opens the dashboard after the sign-in's session has ended, and after another tab signed in with a viewer key", async () => {
+  const context = await guardedContext(browser);
+  const page = await context.newPage();
+  await page.goto(`${svc.url}/ops`);
+  await page.getByLabel('API key').fill(ADMIN_KEY);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: "Today's and live shows" }).waitFor();
+
+  // Eight hours later: the session the sign-in made has expired in Redis (the console's key has not).
+  const token = (await context.cookies()).find((c) => c.name === 'syndicast_ops')!.value;
+  expect(await svc.rt.redis.del(svc.rt.keys.consoleSession(sha256Hex(token)))).toBe(1);
+  const opened = page.waitForResponse((r) => new URL(r.url()).pathname === '/admin/queues');
+  await page.getByRole('link', { name: 'Queues' }).click();
+  expect((await opened).status()).toBe(200);
+  await page.getByText('sync-youtube-0', { exact: true }).first().waitFor({ timeout: 30_000 });
+
+  // Another tab of the same browser signs in with a viewer key: the browser's cookie is now the viewer's.
+  const r = await svc.api('/v1/api-keys', { json: { role: 'viewer' } });
+  const viewerKey = ((await r.json()) as { key: string }).key;
+  const other = await context.newPage();
+  await other.goto(`${svc.url}/ops`);
+  await other.getByLabel('API key').fill(viewerKey);
+  await other.getByRole('button', { name: 'Sign in' }).click();
+  await other.getByRole('heading', { name: "Today's and live shows" }).waitFor();
+  await page.goto(`${svc.url}/ops`);
+  await page.getByRole('heading', { name: "Today's and live shows" }).waitFor();
+  const replaced = (await context.cookies()).find((c) => c.name === 'syndicast_ops')!.value;
+  const again = page.waitForResponse((r2) => new URL(r2.url()).pathname === '/admin/queues');
+  await page.getByRole('link', { name: 'Queues' }).click();
+  expect((await again).status()).toBe(200);
+  // The renewal ended the session its cookie replaced (it made a new 8-hour one and left the old alive).
+  const renewed = (await context.cookies()).find((c) => c.name === 'syndicast_ops')!.value;
+  expect(renewed).not.toBe(replaced);
+  expect(await svc.rt.redis.exists(svc.rt.keys.consoleSession(sha256Hex(replaced)))).toBe(0);
+  expect(await svc.rt.redis.exists(svc.rt.keys.consoleSession(sha256Hex(renewed)))).toBe(1);
+  await context.close();
+});

@@ -1,0 +1,90 @@
+/**
+ * The external (nginx-rtmp) edge's callbacks, `POST /v1/relay/edge/on-publish` and `…/on-publish-done`
+ * (src/api/routes/relay-edge.routes.ts): the stream key is the credential; an accepted publish makes the
+ * edge the show's source, its end clears it.
+ *
+ * Relay review: a key rotated while its encoder published on the nginx edge left that publish the
+ * show's source for good. nginx cannot be told to cut the publish off, and its on_publish_done names the
+ * old key, which is no show's any more: refused (403), the source stayed (it has no TTL), and the
+ * relay's readers took the show for publishing (`connecting`, then restarted as failing destinations
+ * every start-up allowance) until a publish with the new key came. The rotation now drops the source.
+ */
+import { sampleShow, sendEvent, servicePerFile, showEvent, type TestService } from '../helpers/service.js';
+
+const P = 'edgecb-p';
+const EDGE = 'rtmp://127.0.0.1:19350/live';
+let svc: TestService;
+let secret: string;
+
+servicePerFile(P, (started) => ({ svc, secret } = started), { env: { RELAY_EDGE: 'none', RELAY_EDGE_INTERNAL_URL: EDGE } });
+
+const form = (fields: Record<string, string>): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams(fields).toString(),
+});
+const callback = (what: 'on-publish' | 'on-publish-done', name: string, clientid: string): Promise<Response> =>
+  svc.api(`/v1/relay/edge/${what}`, { key: null, ...form({ app: 'live', name, clientid, call: what === 'on-publish' ? 'publish' : 'publish_done' }) });
+
+async function liveShow(showId: string): Promise<string> {
+  expect((await sendEvent(svc, P, secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
+  const v = (await (await svc.api(`/v1/partners/${P}/shows/${showId}`)).json()) as { show: { ingest: { streamKey: string } } };
+  return v.show.ingest.streamKey;
+}
+
+test('a publish accepted by its key is the show\'s source until it ends; an unknown key is refused', async () => {
+  const key = await liveShow('cb1');
+  expect((await callback('on-publish', `sk_${'x'.repeat(43)}`, '7')).status).toBe(403);
+  expect(await svc.rt.relay.source(P, 'cb1')).toBeNull();
+  expect((await callback('on-publish', key, '8')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb1')).toMatchObject({ edgeUrl: EDGE, session: 'nginx:8' });
+  expect((await callback('on-publish-done', key, '8')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb1')).toBeNull();
+});
+
+test('a key rotated while its publish runs on the nginx edge: that publish is no longer the show\'s source', async () => {
+  const old = await liveShow('cb2');
+  expect((await callback('on-publish', old, '21')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb2')).not.toBeNull();
+  const rotated = await svc.api(`/v1/partners/${P}/shows/cb2/ingest/rotate`, { method: 'POST' });
+  expect(rotated.status).toBe(200);
+  const { ingest } = (await rotated.json()) as { ingest: { streamKey: string } };
+  expect(ingest.streamKey).not.toBe(old);
+  // The old key's publish ends on nginx; its on_publish_done names a key that is no show's now.
+  expect((await callback('on-publish-done', old, '21')).status).toBe(403);
+  expect(await svc.rt.relay.source(P, 'cb2')).toBeNull();
+  // The encoder comes back with the new key: the show has its source again; the old key is refused.
+  expect((await callback('on-publish', old, '22')).status).toBe(403);
+  expect((await callback('on-publish', ingest.streamKey, '23')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb2')).toMatchObject({ edgeUrl: EDGE, session: 'nginx:23' });
+});
+
+test('a key rotated between on_publish\'s key check and its write: the publish is refused and the show has no source', async () => {
+  // The window: check() found the old key current (showOfKey), then the rotation's script dropped the
+  // source, then on_publish wrote the old key's publish back as the source (no TTL). Its on_publish_done
+  // names a key that is no show's (403): the source was never cleared. A hook on the runtime's relay
+  // repository rotates the key right after the check, every time.
+  const old = await liveShow('cb3');
+  const relay = svc.rt.relay;
+  const showOfKey = relay.showOfKey.bind(relay);
+  let rotatedKey = '';
+  relay.showOfKey = async (k: string) => {
+    const found = await showOfKey(k);
+    relay.showOfKey = showOfKey;
+    const rotated = await svc.api(`/v1/partners/${P}/shows/cb3/ingest/rotate`, { method: 'POST' });
+    expect(rotated.status).toBe(200);
+    rotatedKey = ((await rotated.json()) as { ingest: { streamKey: string } }).ingest.streamKey;
+    return found;
+  };
+  try {
+    expect((await callback('on-publish', old, '31')).status).toBe(403);
+  } finally {
+    relay.showOfKey = showOfKey;
+  }
+  expect(rotatedKey).not.toBe('');
+  expect(await svc.rt.relay.source(P, 'cb3')).toBeNull();
+  // The new key is accepted as before.
+  expect((await callback('on-publish', rotatedKey, '32')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb3')).toMatchObject({ edgeUrl: EDGE, session: 'nginx:32' });
+});
+

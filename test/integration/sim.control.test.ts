@@ -1,0 +1,46 @@
+/**
+ * The simulators' control plane (contract §9) from a client that labels every request
+ * application/json, body or not: `POST /_sim/reset` without a body was a 400 "Body cannot be empty
+ * when content-type is set to 'application/json'". Real HTTP on loopback.
+ */
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+let sim: TestSim;
+beforeAll(async () => {
+  sim = await startSim();
+});
+afterAll(async () => {
+  await sim.close();
+});
+
+const call = (method: string, path: string, body?: string): Promise<Response> =>
+  fetch(`${sim.url}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body !== undefined ? { body } : {}) });
+
+test('POST /_sim/reset and /_sim/{platform}/reset labelled JSON without a body reset', async () => {
+  const made = await call('POST', '/_sim/whatnot/shows', JSON.stringify({ title: 'by hand' }));
+  expect(made.status).toBe(201);
+  expect(await sim.effects('whatnot')).toHaveLength(1);
+  const r = await call('POST', '/_sim/reset');
+  expect(r.status).toBe(200);
+  expect(await r.json()).toEqual({ reset: ['youtube', 'tiktok', 'whatnot', 'bambuser', 'facebook'] });
+  expect(await sim.effects('whatnot')).toEqual([]);
+  expect((await call('POST', '/_sim/whatnot/reset')).status).toBe(200);
+});
+
+test('a control route that needs a body still refuses a missing or malformed one with a problem', async () => {
+  for (const body of [undefined, '{bad']) {
+    const r = await call('POST', '/_sim/whatnot/shows', body);
+    expect(r.status).toBe(400);
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  }
+});
+
+test("GET /_sim/{platform}/shows/{id}/ingest: the RTMP address the platform's app shows for a show that exists (the demo links the Bambuser show Syndicast made with it); 404 for no show", async () => {
+  const made = (await (await call('POST', '/_sim/bambuser/shows', JSON.stringify({ title: 'made by the API, say' }))).json()) as { externalId: string; ingest: { url: string; streamKey: string } };
+  const r = await fetch(`${sim.url}/_sim/bambuser/shows/${made.externalId}/ingest`);
+  expect(r.status).toBe(200);
+  expect(await r.json()).toEqual(made.ingest); // one show, one address
+  const none = await fetch(`${sim.url}/_sim/bambuser/shows/no-such-show/ingest`);
+  expect(none.status).toBe(404);
+  expect(none.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+});

@@ -1,0 +1,49 @@
+/**
+ * Review 2026-12-03: the cached token record was stored with PX = the access token's lifetime, so a
+ * refresh token the platform rotated (kept in it) went with the access token at its expiry, and the
+ * next refresh sent the credentials' dead one (invalid_grant: authorisation lost). A 401 cleared the
+ * record too. Now the record has no TTL and a 401 marks only the refused access token expired, and
+ * only while it is still the stored one (another process's fresh token and refresh token stay).
+ */
+import { randomBytes } from 'node:crypto';
+import { SecretBox } from '../../src/lib/crypto.js';
+import { Keys } from '../../src/store/keys.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { RedisTokenStore } from '../../src/store/token.repository.js';
+import { testRedisClientPerFile } from '../helpers/redis-cluster.js';
+
+let redis: RedisClient;
+testRedisClientPerFile((started) => ({ client: redis } = started));
+
+const keys = new Keys('tk');
+const box = new SecretBox(randomBytes(32).toString('base64'));
+
+test('a rotated refresh token outlives the access token beside it, and a 401 drops only that access token', async () => {
+  const store = new RedisTokenStore(redis, keys, box, 'tgt_rot');
+  await store.set({ accessToken: 'at_1', expiresAt: Date.now() + 1_000, refreshToken: 'rt_rotated' });
+  expect(await redis.pttl(keys.targetToken('tgt_rot'))).toBe(-1);
+  expect((await new RedisTokenStore(redis, keys, box, 'tgt_rot').get())?.refreshToken).toBe('rt_rotated');
+
+  // Another process refreshed meanwhile: a 401 on the old token leaves its token alone.
+  const other = new RedisTokenStore(redis, keys, box, 'tgt_rot');
+  await other.set({ accessToken: 'at_2', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_rotated_2' });
+  await store.expire('at_1');
+  expect(await new RedisTokenStore(redis, keys, box, 'tgt_rot').get()).toMatchObject({ accessToken: 'at_2', refreshToken: 'rt_rotated_2' });
+
+  await store.expire('at_2');
+  const after = await new RedisTokenStore(redis, keys, box, 'tgt_rot').get();
+  expect(after).toMatchObject({ accessToken: 'at_2', expiresAt: 0, refreshToken: 'rt_rotated_2' });
+});
+
+test('expireAccess (a run refused even with a fresh token) marks whatever access token is stored expired and keeps the rotated refresh token', async () => {
+  const store = new RedisTokenStore(redis, keys, box, 'tgt_all');
+  await store.set({ accessToken: 'at_1', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_rotated' });
+  // Another process stored a newer token: that is the one expired (read from Redis, not the memo).
+  await new RedisTokenStore(redis, keys, box, 'tgt_all').set({ accessToken: 'at_2', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_rotated_2' });
+  await store.expireAccess();
+  expect(await store.get()).toMatchObject({ accessToken: 'at_2', expiresAt: 0, refreshToken: 'rt_rotated_2' });
+  expect(await redis.pttl(keys.targetToken('tgt_all'))).toBe(-1);
+  // No record: nothing to expire, none made.
+  await new RedisTokenStore(redis, keys, box, 'tgt_none').expireAccess();
+  expect(await redis.exists(keys.targetToken('tgt_none'))).toBe(0);
+});
