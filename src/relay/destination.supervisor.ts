@@ -449,10 +449,13 @@ export class DestinationSupervisor {
     // silence (its last progress) it was seen for.
     // What is known of the current silence (the one since lastProgressAt = silenceFor): when the
     // show's publisher sent the edge data after it began (0: not seen), and the last definite
-    // "waiting on its input?" answer (undefined samples keep it).
+    // "waiting on its input?" answer (undefined samples keep it; undefined while none came, which
+    // counts as waiting: a starved machine can find ffmpeg runnable at every sample of a short stall
+    // time, and a run whose silence cannot be told from the input's is not restarted at the stall
+    // time for it — a stopped or busy run gives a definite "no").
     let silenceFor = -1;
     let publisherAfter = 0;
-    let inputWaitSeen = false;
+    let inputWaitSeen: boolean | undefined;
     this.watchdog = setInterval(() => {
       const now = Date.now();
       // Time in which this run could not progress for want of CPU: ffmpeg waiting on a run queue, and
@@ -505,13 +508,13 @@ export class DestinationSupervisor {
         if (silenceFor !== this.lastProgressAt) {
           silenceFor = this.lastProgressAt;
           publisherAfter = 0;
-          inputWaitSeen = false;
+          inputWaitSeen = undefined;
         }
         const inputWait = !blockedOnReceiver && peers && inputPort !== undefined ? readInputWait(run.pid, inputPort) : false;
         // A sample that cannot tell (ffmpeg found runnable while its sockets are idle: woken from its
         // wait on input and queued for a CPU on a starved machine) keeps the answer before it.
         if (inputWait !== undefined) inputWaitSeen = inputWait;
-        if (inputWaitSeen && peers) {
+        if (inputWaitSeen !== false && peers && inputPort !== undefined && !blockedOnReceiver) {
           // Waiting on its input: did the show's publisher send the edge data since this run fell
           // silent? Then the edge had it and passed it on, just not to this reader. (Under a starved
           // edge thread its count is late: the silence then passes for the input's, the safe side.)

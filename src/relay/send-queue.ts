@@ -103,13 +103,14 @@ export function sendQueuesOf(pid: number, now = Date.now()): Map<number, number>
  * receiver has bytes queued). Undefined where /proc cannot tell, and for a runnable (`R`) process whose
  * sockets are idle: ffmpeg waiting on its input still wakes every 100 ms or so (its read polls with a
  * timeout to check for interrupts), and on a starved machine it then waits on the run queue, so one
- * sample can find it runnable in the middle of a wait on its input. The caller keeps its last definite
- * answer for such a sample.
+ * sample can find it runnable in the middle of a wait on its input. So is a process in an
+ * uninterruptible wait (`D`, a disk write: a file output on a busy disk) whose sockets are idle. The
+ * caller keeps its last definite answer for such a sample.
  */
 export function waitsOnInput(pid: number, inputPort: number, minBytes = 1024, now = Date.now()): boolean | undefined {
   const state = procStateOf(pid);
   if (state === undefined) return undefined;
-  if (state !== 'S' && state !== 'R') return false;
+  if (state !== 'S' && state !== 'R' && state !== 'D') return false;
   const sockets = socketsOf(pid, now);
   if (!sockets) return undefined;
   const queues = [...sockets.values()];

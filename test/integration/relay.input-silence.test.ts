@@ -266,6 +266,14 @@ describe('a reader whose input falls silent', () => {
     await restartedAtHardLimit('some-samples-unknown.flv', undefined, () => (++n % 3 === 0 ? undefined : true));
   }, 90_000);
 
+  test('is judged as a silence for all also when no sample of the silence can tell (a starved machine, a short stall time)', async () => {
+    // With a 2 s stall time one sample falls between the receiver probe (1.5 s) and the verdict; on a
+    // loaded machine it found ffmpeg runnable (or in a disk wait), and a silence with no definite
+    // answer was judged the run's and restarted at the stall time (fresh-clone CI, 2026-12-03, the
+    // hard-limit case above with /proc). No answer is now taken as waiting on the input.
+    await restartedAtHardLimit('no-sample-tells.flv', undefined, () => undefined);
+  }, 90_000);
+
   test('whose publisher fell silent too is judged as a silence for all (the hard limit)', async () => {
     // The publisher's last data is from before the reader's silence (a stalled encoder, or a starved
     // edge thread that counted nothing since): no proof that the edge serves the show.
