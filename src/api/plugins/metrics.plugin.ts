@@ -50,6 +50,9 @@ const MAX_SHOWS_PER_SCRAPE = 5000;
 /** How long a scrape waits for one Redis read before reporting that gauge as unknown (no series). */
 const SCRAPE_READ_MS = 2000;
 
+/** How long the metrics' close waits for a queue handle's start to end, then for its close. */
+const CLOSE_WAIT_MS = 1000;
+
 /** The promise's value, or null when it fails or takes longer than `ms` (the read is left to finish alone). */
 function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
   let timer: NodeJS.Timeout | undefined;
@@ -86,6 +89,9 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
     ? s.extraQueues.names.map((name) => {
         const connection = s.extraQueues!.connection();
         extraConnections.push(connection as RedisClient);
+        // Its errors surface through the gauge's reads; one emitted while BullMQ does not forward them
+        // (before its start, after its close, or while the close waits for it) must not be unhandled.
+        (connection as RedisClient).on('error', () => undefined);
         return new Queue(name, { connection, prefix: s.extraQueues!.keys.queuePrefix(name) });
       })
     : [];
@@ -236,10 +242,13 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
       for (const c of extraConnections) if (c.status !== 'end') c.disconnect();
       // Closed only once its connection finished starting: BullMQ's close() removes the connection's
       // error forwarding, so a start-up still in flight (a process closed right after it started)
-      // failed afterwards with an unhandled 'error' ("Stream isn't writeable").
+      // failed afterwards with an unhandled 'error' ("Stream isn't writeable"). Both waits are bounded:
+      // an ioredis Cluster ended while still connecting may never emit 'end', so BullMQ's wait for
+      // it, and its close, never ended (npm run test:cluster: intent-limiter.cluster's afterAll timed
+      // out, 2026-12-03).
       await Promise.all(extra.map(async (q) => {
-        await q.waitUntilReady().catch(() => undefined);
-        await q.close();
+        await within(q.waitUntilReady(), CLOSE_WAIT_MS);
+        await within(q.close(), CLOSE_WAIT_MS);
       }));
     },
   };
