@@ -99,6 +99,13 @@ const ConfigSchema = z.object({
     .optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   allowPrivateDestinations: bool.default(false),
+  /**
+   * System DNS lookups (getaddrinfo) the process may have in flight at once (src/lib/ssrf.ts
+   * sharedLookup): each holds a thread of libuv's threadpool (UV_THREADPOOL_SIZE, 4 by default) until
+   * the resolver answers or gives up, so dead name servers hold at most this many and fs, crypto keep
+   * the rest. A lookup over it waits its turn within its 5 s, then counts as a timeout.
+   */
+  dnsLookupConcurrency: int(2, 1),
   dataDir: z.string().default('.data'),
   keyPrefix: z.string().regex(/^[a-z0-9_-]{1,16}$/).default('sc'),
   /** Sync queues per platform; shows are spread across them by hash (Redis Cluster slots). */
@@ -200,6 +207,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   SECRETS_KEY_PREVIOUS: 'secretsKeyPrevious',
   LOG_LEVEL: 'logLevel',
   ALLOW_PRIVATE_DESTINATIONS: 'allowPrivateDestinations',
+  DNS_LOOKUP_CONCURRENCY: 'dnsLookupConcurrency',
   DATA_DIR: 'dataDir',
   KEY_PREFIX: 'keyPrefix',
   SYNC_SHARDS: 'syncShards',

@@ -89,72 +89,148 @@ export const hostLookup = {
  */
 export const LOOKUPS_PER_OWNER = 1;
 
+/**
+ * How many system lookups the process may have in flight, whoever the owners (DNS_LOOKUP_CONCURRENCY,
+ * set by the runtime with setLookupConcurrency). One lookup per owner was not enough: four partners
+ * whose name servers drop queries held one thread each, the whole threadpool. With at most 2 of its 4
+ * threads for lookups, fs, crypto and the rest keep 2 whatever DNS does.
+ */
+export const DEFAULT_LOOKUP_CONCURRENCY = 2;
+
+/** Slots, first come first served: `take` when one is free, else `wait` for one to be handed over. */
+class Slots {
+  held = 0;
+  readonly waiting: (() => void)[] = [];
+  constructor(public limit: number) {}
+
+  take(): boolean {
+    if (this.held >= this.limit) return false;
+    this.held += 1;
+    return true;
+  }
+
+  /** Resolves once a slot is handed to this caller; rejects (ETIMEOUT, `message`) after `waitMs`. */
+  wait(waitMs: number, message: string): Promise<void> {
+    const { waiting } = this;
+    return new Promise((resolve, reject) => {
+      const grant = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        waiting.splice(waiting.indexOf(grant), 1);
+        reject(lookupTimeout(message));
+      }, Math.max(0, waitMs));
+      timer.unref();
+      waiting.push(grant);
+    });
+  }
+
+  /** Hands the slot to the next waiting caller, or gives it back. */
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) return next();
+    this.held -= 1;
+  }
+
+  /** A new limit; callers waiting get the slots it adds. */
+  setLimit(limit: number): void {
+    this.limit = limit;
+    while (this.held < this.limit && this.waiting.length > 0) {
+      this.held += 1;
+      this.waiting.shift()!();
+    }
+  }
+}
+
 /** The system lookups in flight, by host name: callers of the same name share one. */
 const lookupsInFlight = new Map<string, Promise<{ address: string }[]>>();
-/** Per owner: lookups in flight (at most LOOKUPS_PER_OWNER) and the starts waiting for one to end. */
-const ownerSlots = new Map<string, { held: number; waiting: (() => void)[] }>();
+/** Per owner: its lookups in flight (at most LOOKUPS_PER_OWNER) and the starts waiting for one to end. */
+const ownerSlots = new Map<string, Slots>();
+/** The process's lookups in flight (at most the lookup concurrency) and the starts waiting for one to end. */
+const processSlots = new Slots(DEFAULT_LOOKUP_CONCURRENCY);
+
+/** Sets how many system lookups the process may have in flight (DNS_LOOKUP_CONCURRENCY, at least 1). */
+export function setLookupConcurrency(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`lookup concurrency must be a whole number of at least 1, not ${n}`);
+  processSlots.setLimit(n);
+}
 
 function lookupTimeout(message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code: 'ETIMEOUT' });
 }
 
-/** A slot of `owner`'s, waiting up to `waitMs` for one; rejects (ETIMEOUT) after that. */
-function takeSlot(owner: string, host: string, waitMs: number): Promise<void> {
+function slotsOf(owner: string): Slots {
   let slots = ownerSlots.get(owner);
-  if (!slots) ownerSlots.set(owner, (slots = { held: 0, waiting: [] }));
-  if (slots.held < LOOKUPS_PER_OWNER) {
-    slots.held += 1;
-    return Promise.resolve();
-  }
-  const { waiting } = slots;
-  return new Promise((resolve, reject) => {
-    const grant = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      waiting.splice(waiting.indexOf(grant), 1);
-      reject(lookupTimeout(`lookup of ${host} timed out waiting for another lookup of the same owner`));
-    }, waitMs);
-    timer.unref();
-    waiting.push(grant);
-  });
+  if (!slots) ownerSlots.set(owner, (slots = new Slots(LOOKUPS_PER_OWNER)));
+  return slots;
 }
 
-/** Hands the slot to the next waiting start, or gives it back. */
-function releaseSlot(owner: string): void {
-  const slots = ownerSlots.get(owner);
-  if (!slots) return;
-  const next = slots.waiting.shift();
-  if (next) return next();
-  slots.held -= 1;
-  if (slots.held === 0) ownerSlots.delete(owner);
+function releaseOwner(owner: string, slots: Slots): void {
+  slots.release();
+  if (slots.held === 0 && ownerSlots.get(owner) === slots) ownerSlots.delete(owner);
 }
 
-/**
- * hostLookup.lookup, with at most one system lookup in flight per host name (later callers share
- * it) and at most LOOKUPS_PER_OWNER per owner (a start waits up to `waitMs` for the owner's slot, then
- * fails with ETIMEOUT); without an owner, the host name is the owner. Nothing is cached: an answer
- * serves the callers that asked while it was under way.
- */
-export async function sharedLookup(host: string, owner: string = host, waitMs: number = DESTINATION_LOOKUP_TIMEOUT_MS): Promise<{ address: string }[]> {
-  const name = host.toLowerCase();
-  const running = lookupsInFlight.get(name);
-  if (running) return running;
-  await takeSlot(owner, name, waitMs);
-  const started = lookupsInFlight.get(name); // another owner started it while this one waited
-  if (started) {
-    releaseSlot(owner);
-    return started;
-  }
+/** Starts the system lookup of `name`, holding a slot of `owner`'s and one of the process's until it ends. */
+function start(name: string, owner: string, slots: Slots): Promise<{ address: string }[]> {
   const answer = Promise.resolve()
     .then(() => hostLookup.lookup(name))
     .finally(() => {
       lookupsInFlight.delete(name);
-      releaseSlot(owner);
+      processSlots.release();
+      releaseOwner(owner, slots);
     });
   lookupsInFlight.set(name, answer);
   return answer;
+}
+
+/**
+ * A start that found no free slot: waits for the owner's, then for the process's, both within the
+ * one `waitMs` (ETIMEOUT after it, as a lookup that did not answer), then starts, unless another
+ * caller started the same name meanwhile (then it shares that one).
+ */
+async function startWhenFree(name: string, owner: string, slots: Slots, ownerSlotHeld: boolean, waitMs: number): Promise<{ address: string }[]> {
+  const until = Date.now() + waitMs;
+  // (the owner's lookup in flight holds its slot until a hand-over, so its entry stays while this waits)
+  if (!ownerSlotHeld) await slots.wait(waitMs, `lookup of ${name} timed out waiting for another lookup of the same owner`);
+  let started = lookupsInFlight.get(name); // another owner started it while this one waited
+  if (started) {
+    releaseOwner(owner, slots);
+    return started;
+  }
+  if (!processSlots.take()) {
+    try {
+      await processSlots.wait(until - Date.now(), `lookup of ${name} timed out waiting for a DNS lookup slot (DNS_LOOKUP_CONCURRENCY in flight)`);
+    } catch (err) {
+      releaseOwner(owner, slots);
+      throw err;
+    }
+    started = lookupsInFlight.get(name);
+    if (started) {
+      processSlots.release();
+      releaseOwner(owner, slots);
+      return started;
+    }
+  }
+  return start(name, owner, slots);
+}
+
+/**
+ * hostLookup.lookup, with at most one system lookup in flight per host name (later callers share
+ * it), at most LOOKUPS_PER_OWNER per owner and at most the lookup concurrency (DNS_LOOKUP_CONCURRENCY)
+ * in the whole process: a start waits up to `waitMs` in all for the owner's slot and then the
+ * process's, then fails with ETIMEOUT. Without an owner, the host name is the owner. Nothing is
+ * cached: an answer serves the callers that asked while it was under way. A start with free slots
+ * awaits nothing before the system lookup.
+ */
+export function sharedLookup(host: string, owner: string = host, waitMs: number = DESTINATION_LOOKUP_TIMEOUT_MS): Promise<{ address: string }[]> {
+  const name = host.toLowerCase();
+  const running = lookupsInFlight.get(name);
+  if (running) return running;
+  const slots = slotsOf(owner);
+  if (!slots.take()) return startWhenFree(name, owner, slots, false, waitMs);
+  if (!processSlots.take()) return startWhenFree(name, owner, slots, true, waitMs);
+  return start(name, owner, slots);
 }
 
 /** The eight 16-bit groups of an IPv6 literal that `isIP` accepted (a zone id is dropped). */

@@ -10,6 +10,7 @@ import { SecretBox } from '../lib/crypto.js';
 import { destinationGuard, type DestinationGuard } from '../lib/destination-guard.js';
 import { createLogger } from '../lib/logger.js';
 import { defaultRelayPublicUrl } from '../lib/net.js';
+import { setLookupConcurrency } from '../lib/ssrf.js';
 import { AttributionService } from '../attribution/attribution.service.js';
 import { LinkService } from '../links/link.service.js';
 import { SyncService } from '../mirror/sync.service.js';
@@ -152,6 +153,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const refundIds = new RefundIdClaims(redis, keys);
   // (replicaAck is made further down, once the BullMQ producer's connection exists)
   const links = new LinkService(redis, keys, box, config.publicBaseUrl, () => replicaAck);
+  setLookupConcurrency(config.dnsLookupConcurrency); // process-wide, as the threadpool it spares
   const destinations = destinationGuard({ allowPrivate: config.allowPrivateDestinations });
   const relay = new RelayRepository(redis, keys, box);
   let edgePort = config.relayRtmpPort;

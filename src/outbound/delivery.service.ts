@@ -333,7 +333,8 @@ export class DeliveryService {
    * Signs and sends; the SSRF guard runs again on every attempt (DNS answers change). The attempt's
    * deadline (timeoutMs) covers the guard's DNS lookup too: a name server that does not answer ends
    * the attempt as a timeout (retried), and the send gets what is left of the deadline. Both lookups are
-   * the partner's (sharedLookup): an abandoned one keeps its threadpool thread, not every thread.
+   * the partner's (sharedLookup): an abandoned one keeps its threadpool thread, not every thread (and
+   * all partners' together at most DNS_LOOKUP_CONCURRENCY threads).
    */
   private async attempt(ep: EndpointRecord, messageId: string, body: string, nowMs: number): Promise<SendResult> {
     const started = Date.now();

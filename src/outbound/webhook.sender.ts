@@ -3,7 +3,8 @@
  * deadline, no connection reuse, at most MAX_RESPONSE_BODY_BYTES of the answer's body read, and —
  * unless private destinations are allowed — a DNS lookup that refuses private/loopback/link-local
  * answers at connect time. The lookup is sharedLookup's (src/lib/ssrf.ts): one system lookup in
- * flight per host name and per owner (the partner), which an attempt's deadline cannot cancel.
+ * flight per host name and per owner (the partner), at most DNS_LOOKUP_CONCURRENCY in the process,
+ * which an attempt's deadline cannot cancel.
  */
 import http from 'node:http';
 import https from 'node:https';
