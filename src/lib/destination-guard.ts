@@ -12,12 +12,11 @@
  * checked in the agents' `createConnection`. With `allowPrivate` (ALLOW_PRIVATE_DESTINATIONS: tests,
  * the demo, simulators on loopback) nothing is checked and Node's default agents are used.
  */
-import { lookup as dnsLookup } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { destinationRefused, guardedLookup, isPrivateAddress, type Resolver } from './ssrf.js';
+import { destinationRefused, guardedLookup, isPrivateAddress, sharedConnectLookup, sharedResolver, type Resolver } from './ssrf.js';
 
 export interface DestinationGuard {
   readonly allowPrivate: boolean;
@@ -42,11 +41,14 @@ function bare(host: string): string {
 
 /**
  * @param opts.allowPrivate ALLOW_PRIVATE_DESTINATIONS.
- * @param opts.resolver DNS resolution (dns.lookup by default; tests map names to loopback with it).
+ * @param opts.resolver DNS resolution: by default sharedLookup's (src/lib/ssrf.ts: one system lookup in
+ *   flight per host name, at most DNS_LOOKUP_CONCURRENCY in the process), never dns.lookup directly: a
+ *   platform's or ingest's name whose name server drops queries holds at most those threads of libuv's
+ *   threadpool, not all of them. Tests map names to loopback with it.
  */
 export function destinationGuard(opts: { allowPrivate: boolean; resolver?: Resolver }): DestinationGuard {
   const { allowPrivate } = opts;
-  const resolver: Resolver = opts.resolver ?? ((h, o, cb) => dnsLookup(h, o, cb));
+  const resolver: Resolver = opts.resolver ?? sharedResolver();
 
   const literalRefusal = (host: string | null | undefined): NodeJS.ErrnoException | undefined => {
     if (allowPrivate || !host) return undefined;
@@ -55,8 +57,8 @@ export function destinationGuard(opts: { allowPrivate: boolean; resolver?: Resol
     return undefined;
   };
 
-  // With allowPrivate everything resolves as usual (no agents are installed then anyway).
-  const lookup = (allowPrivate ? (h: string, o: object, cb: (...a: unknown[]) => void) => dnsLookup(h, o, cb) : guardedLookup(resolver)) as LookupFunction;
+  // With allowPrivate any answer is taken (no agents are installed then anyway), through the shared lookup all the same.
+  const lookup = (allowPrivate ? sharedConnectLookup(undefined, true) : guardedLookup(resolver)) as LookupFunction;
 
   class GuardedHttpAgent extends http.Agent {
     override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
