@@ -1157,6 +1157,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/target-cap.test.ts'],
     testName: 'wakes a held-back job',
   },
+  {
+    name: 'dns-lookups-uncapped',
+    what: "a system DNS lookup takes no process slot (src/lib/ssrf.ts sharedLookup): four partners' dead names hold all four threadpool threads, fs and every other lookup wait behind them",
+    file: 'src/lib/ssrf.ts',
+    from: '  if (!processSlots.take()) return startWhenFree(name, owner, slots, true, waitMs);',
+    to: '',
+    tests: ['test/integration/dns-lookup-cap.test.ts'],
+    testName: "four partners' dead names",
+  },
+  {
+    name: 'destination-guard-own-lookup',
+    what: 'the connect-time destination guard (platform clients, relay, HLS proxy) resolves with dns.lookup itself again, past the shared lookup and its caps',
+    file: 'src/lib/destination-guard.ts',
+    from: 'opts.resolver ?? sharedResolver();',
+    to: "opts.resolver ?? ((h, o, cb) => void import('node:dns').then((d) => d.lookup(h, o, cb)));",
+    tests: ['test/integration/dns-lookup-cap.test.ts'],
+    testName: 'the destination guard',
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
