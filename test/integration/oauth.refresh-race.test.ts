@@ -31,6 +31,10 @@ const keys = new Keys('race');
 const box = new SecretBox(randomBytes(32).toString('base64'));
 const APP = { ...simWhatnotAppCredentials('a'), webhookSecret: `whsec_${randomBytes(24).toString('base64')}` };
 const TARGET = 'tgt_race';
+// The simulators are reset before each test: a token cached by an earlier one is unknown to them.
+beforeEach(async () => {
+  await redis.del(keys.targetToken(TARGET));
+});
 
 /** A worker process's adapter for the target, its tokens in Redis; `tokens` wraps that store (a hook). */
 function processAdapter(tokens: (store: TokenStore) => TokenStore = (s) => s) {
@@ -110,4 +114,25 @@ test('TikTok: a refresh token refused after another process stored a live one ke
   gate.release();
   await expect(pinned).resolves.toBeDefined();
   expect((await store().get())?.refreshToken).toBe(credentials.refreshToken);
+});
+
+test("Whatnot: a refused client secret (invalid_client) leaves the rotated refresh token: with the right secret the next refresh uses it", async () => {
+  // Every permanent refusal of the token endpoint deleted the record; invalid_client says nothing of the
+  // refresh token, and the credentials' one had been rotated away: the target could not be fixed by
+  // correcting the secret, only by the seller connecting the app again.
+  const showId = ((await control('POST', '/shows', { title: 'Secret breaks', account: SIM_ACCOUNTS.whatnot[0]!.sellerId })) as { externalId: string }).externalId;
+  await processAdapter().adapter.attachShow(showId);
+  const rotated = (await new RedisTokenStore(redis, keys, box, TARGET).get())?.refreshToken;
+  expect(rotated).toMatch(/^wn_sim_refresh_/);
+  await new RedisTokenStore(redis, keys, box, TARGET).expireAccess();
+
+  const wrong = buildAdapterContext({ platform: 'whatnot', baseUrl: `${sim.url}/whatnot`, credentials: { ...APP, clientSecret: 'not-the-secret' }, targetId: TARGET, timeoutMs: 3_000 });
+  wrong.ctx.tokens = new RedisTokenStore(redis, keys, box, TARGET);
+  await expect(buildWhatnotAdapter(wrong.ctx).attachShow(showId)).rejects.toMatchObject({ reason: 'invalid_client' });
+  expect((await new RedisTokenStore(redis, keys, box, TARGET).get())?.refreshToken).toBe(rotated);
+
+  const seq = await lastSeq();
+  await expect(processAdapter().adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+  const [refresh] = await requests(seq);
+  expect(new URLSearchParams(refresh?.body ?? '').get('refresh_token')).toBe(rotated);
 });
