@@ -1,4 +1,5 @@
 /** OAuth access tokens per target, shared by every worker, sealed with SECRETS_KEY. */
+import type { Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
 import type { AccessToken, TokenStore } from '../targets/target.adapter.js';
 import type { Keys } from './keys.js';
@@ -6,13 +7,33 @@ import type { RedisClient } from './redis.js';
 
 const MEMO_MARGIN_MS = 120_000;
 
+/**
+ * KEYS: the record. ARGV: the sealed record read, the one to store instead ('' deletes it). Only if
+ * the record is still the one read: another process may have stored a fresh token and a rotated
+ * refresh token since, which a read-then-write here would overwrite (or delete) with a dead one.
+ */
+const REPLACE_IF_LUA = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    scTokenReplaceIf(key: string, read: string, next: string): Result<number, Context>;
+  }
+}
+
 export class RedisTokenStore implements TokenStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly box: SecretBox,
     private readonly targetId: string,
-  ) {}
+  ) {
+    if (typeof (redis as unknown as { scTokenReplaceIf?: unknown }).scTokenReplaceIf !== 'function') {
+      redis.defineCommand('scTokenReplaceIf', { numberOfKeys: 1, lua: REPLACE_IF_LUA });
+    }
+  }
 
   /**
    * The last token this process saw, reused while it has more than MEMO_MARGIN_MS to live: no Redis
@@ -43,32 +64,53 @@ export class RedisTokenStore implements TokenStore {
     this.memo = token;
   }
 
-  /** Read from Redis, not the memo: another process may have stored a fresh token (and a rotated refresh token) since. */
+  /**
+   * Read from Redis, not the memo: another process may have stored a fresh token (and a rotated
+   * refresh token) since; and written only if the record is still the one read (else it is that
+   * newer token, which is not the refused one).
+   */
   async expire(accessToken: string): Promise<void> {
-    const token = await this.stored();
-    if (token?.accessToken === accessToken) await this.set({ ...token, expiresAt: 0 });
+    const { raw, token } = await this.stored();
+    if (raw !== null && token?.accessToken === accessToken) await this.replaceIf(raw, { ...token, expiresAt: 0 });
   }
 
   /**
    * Whichever access token is stored is not used again (the platform refused even a fresh one): the
    * next caller refreshes. The record stays, and with it a refresh token the platform rotated (the
-   * credentials' one is dead then: clear() here lost the target's authorisation for good).
+   * credentials' one is dead then: clear() here lost the target's authorisation for good). A record
+   * another process stored meanwhile (a fresh token) is left alone.
    */
   async expireAccess(): Promise<void> {
-    const token = await this.stored();
-    if (token) await this.set({ ...token, expiresAt: 0 });
+    const { raw, token } = await this.stored();
+    if (raw !== null && token) await this.replaceIf(raw, { ...token, expiresAt: 0 });
   }
 
-  /** The record in Redis (not the memo, which goes), or null: none, or sealed with an older SECRETS_KEY. */
-  private async stored(): Promise<AccessToken | null> {
+  /**
+   * The platform refused `refreshToken` for good: the record goes if it still holds that refresh token
+   * (or one sealed with an older SECRETS_KEY). A record with another one stays (false): another process
+   * refreshed meanwhile and the platform rotated the token, which deleting would lose for good.
+   */
+  async dropGrant(refreshToken: string | undefined): Promise<boolean> {
+    const { raw, token } = await this.stored();
+    if (raw === null) return true;
+    if (token && token.refreshToken !== refreshToken) return false;
+    return (await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, '')) === 1;
+  }
+
+  /** The record in Redis (not the memo, which goes): its sealed text, and the token (null: none, or sealed with an older SECRETS_KEY). */
+  private async stored(): Promise<{ raw: string | null; token: AccessToken | null }> {
     this.memo = null;
     const raw = await this.redis.get(this.keys.targetToken(this.targetId));
-    if (!raw) return null;
+    if (!raw) return { raw: null, token: null };
     try {
-      return JSON.parse(this.box.decrypt(raw)) as AccessToken;
+      return { raw, token: JSON.parse(this.box.decrypt(raw)) as AccessToken };
     } catch {
-      return null;
+      return { raw, token: null };
     }
+  }
+
+  private async replaceIf(raw: string, token: AccessToken): Promise<void> {
+    await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, this.box.encrypt(JSON.stringify(token)));
   }
 
   async clear(): Promise<void> {

@@ -73,8 +73,9 @@ export interface RefreshGrant {
 }
 
 /** The refresh_token grant: a new access token, cached for every worker. */
-export async function refreshAccessToken(g: RefreshGrant): Promise<{ accessToken: string; scopes: string[] | undefined }> {
-  const refreshToken = (await g.ctx.tokens.get())?.refreshToken ?? g.refreshToken;
+export async function refreshAccessToken(g: RefreshGrant, again = false): Promise<{ accessToken: string; scopes: string[] | undefined }> {
+  const cachedRefresh = (await g.ctx.tokens.get())?.refreshToken;
+  const refreshToken = cachedRefresh ?? g.refreshToken;
   const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: g.clientId, client_secret: g.clientSecret, refresh_token: refreshToken });
   let res: AxiosResponse;
   try {
@@ -85,7 +86,10 @@ export async function refreshAccessToken(g: RefreshGrant): Promise<{ accessToken
   if (!isSuccess(res)) {
     const mapped = g.mapFailure(httpFailureOf(res));
     g.log.warn({ status: res.status, reason: mapped.error.reason }, 'access token refresh failed');
-    if (g.deadGrant(mapped)) await g.ctx.tokens.clear();
+    // Another process (or this one, with a token it read before) may have refreshed since this one
+    // read the refresh token: the platform rotated it, the one sent here is dead, and the record holds
+    // the live one. That record stays, and one more refresh uses it.
+    if (g.deadGrant(mapped) && !(await g.ctx.tokens.dropGrant(cachedRefresh)) && !again) return refreshAccessToken(g, true);
     return raiseMapped(g.ctx.limiter, mapped);
   }
   const parsed = TokenResponseSchema.safeParse(res.data);

@@ -53,6 +53,12 @@ export interface TokenStore {
   get(): Promise<AccessToken | null>;
   set(token: AccessToken): Promise<void>;
   clear(): Promise<void>;
+  /**
+   * The platform refused the refresh token `refreshToken` for good (undefined: the record had none, the
+   * credentials' one was used): the record goes, only if it still holds that refresh token. False when
+   * another process stored another one meanwhile (it rotated the token: that one is live, and kept).
+   */
+  dropGrant(refreshToken: string | undefined): Promise<boolean>;
   /** The platform refused `accessToken`: if it is still the stored one, it is marked expired (a refresh token beside it stays). */
   expire(accessToken: string): Promise<void>;
 }

@@ -54,6 +54,11 @@ class MemoryTokenStore implements TokenStore {
   async clear(): Promise<void> {
     this.token = null;
   }
+  async dropGrant(refreshToken: string | undefined): Promise<boolean> {
+    if (this.token && this.token.refreshToken !== refreshToken) return false;
+    this.token = null;
+    return true;
+  }
   async expire(accessToken: string): Promise<void> {
     if (this.token?.accessToken === accessToken) this.token = { ...this.token, expiresAt: 0 };
   }

@@ -23,6 +23,12 @@ export class MemoryTokenStore implements TokenStore {
     this.clears++;
     this.token = null;
   }
+  async dropGrant(refreshToken: string | undefined): Promise<boolean> {
+    if (this.token && this.token.refreshToken !== refreshToken) return false;
+    this.clears++;
+    this.token = null;
+    return true;
+  }
   expires = 0;
   async expire(accessToken: string): Promise<void> {
     this.expires++;

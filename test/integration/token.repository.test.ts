@@ -47,3 +47,56 @@ test('expireAccess (a run refused even with a fresh token) marks whatever access
   await new RedisTokenStore(redis, keys, box, 'tgt_none').expireAccess();
   expect(await redis.exists(keys.targetToken('tgt_none'))).toBe(0);
 });
+
+/**
+ * A client whose GET of `key` runs `between` (once) after Redis answered and before the caller sees
+ * the answer: another process's write landing between a store's read and its write.
+ */
+function writeAfterRead(key: string, between: () => Promise<void>): RedisClient {
+  let pending: (() => Promise<void>) | undefined = between;
+  return new Proxy(redis, {
+    get(target, prop) {
+      if (prop === 'get') {
+        return async (k: string) => {
+          const v = await target.get(k);
+          const run = k === key ? pending : undefined;
+          if (run) {
+            pending = undefined;
+            await run();
+          }
+          return v;
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+test('review of f08ff3f: a 401 and a dead grant never overwrite or delete a token another process stored after they read theirs', async () => {
+  // expire/expireAccess read the record and wrote it back with expiresAt 0; a refresh of another
+  // process stored in between (a new access token, a rotated refresh token) was overwritten with the
+  // old record: its refresh token dead at the platform, the target's authorisation lost.
+  const id = 'tgt_race';
+  const key = keys.targetToken(id);
+  const fresh = { accessToken: 'at_2', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_2' };
+  const otherStores = (): Promise<void> => new RedisTokenStore(redis, keys, box, id).set(fresh);
+  const current = async () => new RedisTokenStore(redis, keys, box, id).get();
+
+  await new RedisTokenStore(redis, keys, box, id).set({ accessToken: 'at_1', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_1' });
+  await new RedisTokenStore(writeAfterRead(key, otherStores), keys, box, id).expire('at_1');
+  expect(await current()).toEqual(fresh);
+
+  await new RedisTokenStore(redis, keys, box, id).set({ accessToken: 'at_1', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_1' });
+  await new RedisTokenStore(writeAfterRead(key, otherStores), keys, box, id).expireAccess();
+  expect(await current()).toEqual(fresh);
+
+  // rt_1 refused for good: the record goes only while it holds rt_1.
+  await new RedisTokenStore(redis, keys, box, id).set({ accessToken: 'at_1', expiresAt: 0, refreshToken: 'rt_1' });
+  expect(await new RedisTokenStore(writeAfterRead(key, otherStores), keys, box, id).dropGrant('rt_1')).toBe(false);
+  expect(await current()).toEqual(fresh);
+  expect(await new RedisTokenStore(redis, keys, box, id).dropGrant('rt_1')).toBe(false);
+  expect(await current()).toEqual(fresh);
+  expect(await new RedisTokenStore(redis, keys, box, id).dropGrant('rt_2')).toBe(true);
+  expect(await redis.exists(key)).toBe(0);
+});

@@ -123,7 +123,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
 
   const raise = (mapped: MappedFailure): Promise<never> => raiseMapped(ctx.limiter, mapped);
 
-  async function refreshNow(): Promise<string> {
+  async function refreshNow(again = false): Promise<string> {
     const c = credentials();
     const cached = await ctx.tokens.get();
     const params = {
@@ -149,7 +149,9 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     if (res.status < 200 || res.status >= 300 || !env || env.code !== CODE.OK) {
       const mapped = mapTokenFailure(apiFailure(res, env), now(), target);
       log.warn({ status: res.status, code: env?.code }, 'tiktok token refresh failed');
-      if (mapped.error.kind === 'permanent') await ctx.tokens.clear();
+      // The refresh token read here may be one another process (or this one) rotated since: the record
+      // then holds the live one, which stays, and one more refresh uses it (src/targets/oauth2.ts).
+      if (mapped.error.kind === 'permanent' && !(await ctx.tokens.dropGrant(cached?.refreshToken)) && !again) return refreshNow(true);
       return raise(mapped);
     }
     const data = TokenDataSchema.safeParse(env.data);

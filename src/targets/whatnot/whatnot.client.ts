@@ -109,7 +109,8 @@ export function createWhatnotClient(ctx: AdapterContext, now: () => number = Dat
       clientSecret: c.clientSecret ?? '',
       refreshToken: c.refreshToken ?? '',
       mapFailure: (failure) => mapTokenFailure(failure, now(), target),
-      deadGrant: (mapped) => mapped.error.kind === 'permanent',
+      // Only invalid_grant says the refresh token is dead (invalid_client: the app's secret, not the token).
+      deadGrant: (mapped) => mapped.error.reason === 'invalid_grant',
     });
     return fresh.accessToken;
   }

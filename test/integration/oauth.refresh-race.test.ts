@@ -1,0 +1,138 @@
+/**
+ * Review of f08ff3f: two worker processes refreshing one target's access token at once, on a platform
+ * that rotates refresh tokens (the Whatnot simulator with rotateRefreshTokens). Both read the same
+ * refresh token; the first refresh rotates it, the second is invalid_grant — and that process deleted
+ * the cached record, the live rotated refresh token with it: the target lost its authorisation for
+ * good (the credentials' refresh token is dead too). Now the record goes only while it still holds the
+ * refresh token that was refused; otherwise the refresh is tried once more with the live one.
+ * Tokens live in real Redis (RedisTokenStore), one store per "process".
+ */
+import { randomBytes } from 'node:crypto';
+import axios from 'axios';
+import { SecretBox } from '../../src/lib/crypto.js';
+import { SIM_ACCOUNTS, simTargetCredentials, simWhatnotAppCredentials } from '../../src/simulators/sim.accounts.js';
+import { Keys } from '../../src/store/keys.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { RedisTokenStore } from '../../src/store/token.repository.js';
+import type { AccessToken, TokenStore } from '../../src/targets/target.adapter.js';
+import { buildTiktokAdapter } from '../../src/targets/tiktok/tiktok.adapter.js';
+import { buildWhatnotAdapter } from '../../src/targets/whatnot/whatnot.adapter.js';
+import { buildAdapterContext, buildOpContext } from '../helpers/adapter-context.js';
+import { useSimulators } from '../helpers/adapter-harness.js';
+import { line, platformSim } from '../helpers/adapter-sim.js';
+import { testRedisClientPerFile } from '../helpers/redis-cluster.js';
+
+let redis: RedisClient;
+testRedisClientPerFile((started) => ({ client: redis } = started));
+const sim = useSimulators({ limits: { whatnot: { rotateRefreshTokens: 1 } } });
+const { control, requests, lastSeq } = platformSim(() => sim.url, 'whatnot');
+
+const keys = new Keys('race');
+const box = new SecretBox(randomBytes(32).toString('base64'));
+const APP = { ...simWhatnotAppCredentials('a'), webhookSecret: `whsec_${randomBytes(24).toString('base64')}` };
+const TARGET = 'tgt_race';
+// The simulators are reset before each test: a token cached by an earlier one is unknown to them.
+beforeEach(async () => {
+  await redis.del(keys.targetToken(TARGET));
+});
+
+/** A worker process's adapter for the target, its tokens in Redis; `tokens` wraps that store (a hook). */
+function processAdapter(tokens: (store: TokenStore) => TokenStore = (s) => s) {
+  const t = buildAdapterContext({ platform: 'whatnot', baseUrl: `${sim.url}/whatnot`, credentials: APP, targetId: TARGET, timeoutMs: 3_000 });
+  t.ctx.tokens = tokens(new RedisTokenStore(redis, keys, box, TARGET));
+  return { adapter: buildWhatnotAdapter(t.ctx), logs: t.logs };
+}
+
+/**
+ * A store whose `nth` read waits, once it has its answer, until release(): that process's refresh reads
+ * the refresh token, and another process refreshes before this one sends it.
+ */
+function gatedRead(nth: number) {
+  let reads = 0;
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let readDone!: () => void;
+  const read = new Promise<void>((r) => (readDone = r));
+  const wrap = (store: TokenStore): TokenStore => ({
+    get: async (): Promise<AccessToken | null> => {
+      const token = await store.get();
+      if (++reads === nth) {
+        readDone();
+        await released;
+      }
+      return token;
+    },
+    set: (t) => store.set(t),
+    clear: () => store.clear(),
+    expire: (t) => store.expire(t),
+    dropGrant: (r) => store.dropGrant(r),
+  });
+  return { wrap, read, release };
+}
+
+test('a refresh token the other process rotated meanwhile is kept when ours is refused: one more refresh with it, the call goes through', async () => {
+  const showId = ((await control('POST', '/shows', { title: 'Race breaks', account: SIM_ACCOUNTS.whatnot[0]!.sellerId })) as { externalId: string }).externalId;
+  // Process B reads the cached record for its refresh (none yet: the credentials' refresh token), then
+  // waits while process A refreshes with the same token and stores the rotated one.
+  const gate = gatedRead(2);
+  const b = processAdapter(gate.wrap);
+  const a = processAdapter();
+
+  const seq = await lastSeq();
+  const bAttach = b.adapter.attachShow(showId);
+  await gate.read;
+  await expect(a.adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+  gate.release();
+  await expect(bAttach).resolves.toMatchObject({ externalId: showId });
+  expect((await requests(seq)).map(line)).toEqual(['POST /oauth/token 200', `GET /shows/${showId} 200`, 'POST /oauth/token 400', 'POST /oauth/token 200', `GET /shows/${showId} 200`]);
+
+  // The record holds a live refresh token: a third process, its access token refused, refreshes with it.
+  const stored = await new RedisTokenStore(redis, keys, box, TARGET).get();
+  expect(stored?.refreshToken).toMatch(/^wn_sim_refresh_/);
+  await control('POST', '/tokens/expire', { token: stored?.accessToken });
+  await expect(processAdapter().adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+  for (const secret of [APP.clientSecret, APP.refreshToken, stored?.refreshToken ?? 'none']) expect(b.logs.join('\n')).not.toContain(secret);
+});
+
+test('TikTok: a refresh token refused after another process stored a live one keeps that one, and one more refresh uses it', async () => {
+  const credentials = simTargetCredentials('tiktok', 'a');
+  const stale = 'revoked-ROW_stale_refresh';
+  await axios.post(`${sim.url}/_sim/tiktok/revocations`, { token: stale });
+  const target = 'tgt_race_tt';
+  const store = (): RedisTokenStore => new RedisTokenStore(redis, keys, box, target);
+  await store().set({ accessToken: 'tt_expired', expiresAt: 0, refreshToken: stale });
+  const gate = gatedRead(2);
+  const t = buildAdapterContext({ platform: 'tiktok', baseUrl: `${sim.url}/tiktok`, credentials, targetId: target, timeoutMs: 3_000 });
+  t.ctx.tokens = gate.wrap(store());
+  const adapter = buildTiktokAdapter(t.ctx);
+  const { externalId } = (await axios.post(`${sim.url}/_sim/tiktok/shows`, { title: 'Race live' })).data as { externalId: string };
+  const remote = await adapter.attachShow(externalId);
+
+  const pinned = adapter.pin(remote, { productId: 'p-race', title: 'Race', price: { amount: 1000, currency: 'USD' }, linkUrl: 'http://127.0.0.1:3000/l/race1', platformProductId: '1729382256910270001' }, buildOpContext('mk-race'));
+  await gate.read; // it read the stale refresh token; another process stores a live one meanwhile
+  await store().set({ accessToken: 'tt_other', expiresAt: 0, refreshToken: credentials.refreshToken! });
+  gate.release();
+  await expect(pinned).resolves.toBeDefined();
+  expect((await store().get())?.refreshToken).toBe(credentials.refreshToken);
+});
+
+test("Whatnot: a refused client secret (invalid_client) leaves the rotated refresh token: with the right secret the next refresh uses it", async () => {
+  // Every permanent refusal of the token endpoint deleted the record; invalid_client says nothing of the
+  // refresh token, and the credentials' one had been rotated away: the target could not be fixed by
+  // correcting the secret, only by the seller connecting the app again.
+  const showId = ((await control('POST', '/shows', { title: 'Secret breaks', account: SIM_ACCOUNTS.whatnot[0]!.sellerId })) as { externalId: string }).externalId;
+  await processAdapter().adapter.attachShow(showId);
+  const rotated = (await new RedisTokenStore(redis, keys, box, TARGET).get())?.refreshToken;
+  expect(rotated).toMatch(/^wn_sim_refresh_/);
+  await new RedisTokenStore(redis, keys, box, TARGET).expireAccess();
+
+  const wrong = buildAdapterContext({ platform: 'whatnot', baseUrl: `${sim.url}/whatnot`, credentials: { ...APP, clientSecret: 'not-the-secret' }, targetId: TARGET, timeoutMs: 3_000 });
+  wrong.ctx.tokens = new RedisTokenStore(redis, keys, box, TARGET);
+  await expect(buildWhatnotAdapter(wrong.ctx).attachShow(showId)).rejects.toMatchObject({ reason: 'invalid_client' });
+  expect((await new RedisTokenStore(redis, keys, box, TARGET).get())?.refreshToken).toBe(rotated);
+
+  const seq = await lastSeq();
+  await expect(processAdapter().adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+  const [refresh] = await requests(seq);
+  expect(new URLSearchParams(refresh?.body ?? '').get('refresh_token')).toBe(rotated);
+});
