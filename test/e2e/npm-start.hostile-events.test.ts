@@ -243,11 +243,15 @@ async function stalls(): Promise<string> {
   const c = new Redis(redis.url);
   try {
     const latency = JSON.stringify(await c.call('LATENCY', 'LATEST'));
-    const slow = ((await c.call('SLOWLOG', 'GET', '5')) as [number, number, number, string[]][]).map(([, at, us, cmd]) => `${new Date(at * 1000).toISOString()} ${Math.round(us / 1000)} ms ${cmd.slice(0, 3).join(' ').slice(0, 120)}`);
+    const logged = (await c.call('SLOWLOG', 'GET', '128')) as [number, number, number, string[]][];
+    const slow = logged
+      .sort((a, b) => b[2] - a[2])
+      .slice(0, 5)
+      .map(([, at, us, cmd]) => `${new Date(at * 1000).toISOString()} ${Math.round(us / 1000)} ms ${cmd.slice(0, 3).join(' ').slice(0, 120)}`);
     const persistence = ((await c.info('persistence')).match(/^aof_(?:last_write_status|delayed_fsync|last_bgrewrite_status):.*$/gm) ?? []).join(' ');
     const metrics = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
     const lag = metrics.match(/^nodejs_eventloop_lag_max_seconds \S+$/m)?.[0] ?? 'no event-loop lag metric';
-    return `redis LATENCY LATEST (event, at, latest ms, max ms): ${latency}\nredis SLOWLOG (slowest 5 of the last): ${slow.join('; ') || '(empty)'}\nredis ${persistence}\nservice ${lag} (since its start or the last such report)`;
+    return `redis LATENCY LATEST (event, at, latest ms, max ms): ${latency}\nredis SLOWLOG (the slowest 5 of its last 128, over 10 ms each): ${slow.join('; ') || '(empty)'}\nredis ${persistence}\nservice ${lag} (since its start or the last such report)`;
   } catch (err) {
     return `(could not read the stall diagnostics: ${(err as Error).message})`;
   } finally {
