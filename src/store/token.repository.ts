@@ -97,6 +97,54 @@ export class RedisTokenStore implements TokenStore {
     return (await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, '')) === 1;
   }
 
+  /**
+   * The record as it is in Redis now: what a credential check of the same grant starts from (a target
+   * PATCH that re-sends an app's credentials: the record holds the refresh token the platform rotated,
+   * the body the original one, dead by then). Null: no record, or one no key opens.
+   */
+  async current(): Promise<AccessToken | null> {
+    return (await this.stored()).token;
+  }
+
+  /**
+   * Stores `next` (a credential check's token, started from `from`, the record current() gave) unless
+   * the grant in the record changed meanwhile: another process rotated the refresh token, and that one
+   * is live (the check's may then be dead). A record that only had its access token refreshed or
+   * expired meanwhile, or was dropped, takes `next`. Compare-and-set: retried on a concurrent write.
+   * False when the record's other grant stayed.
+   */
+  async replaceGrant(from: AccessToken, next: AccessToken): Promise<boolean> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const { raw, token } = await this.stored();
+      if (raw !== null && token?.refreshToken !== from.refreshToken) return false;
+      const sealed = this.box.encrypt(JSON.stringify(next));
+      if (raw === null) {
+        if ((await this.redis.set(this.keys.targetToken(this.targetId), sealed, 'NX')) === 'OK') return true;
+      } else if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, sealed)) === 1) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * A record sealed with one of SECRETS_KEY_PREVIOUS is sealed again with SECRETS_KEY (the same token),
+   * if it is still the one read: a target PATCH of the same credentials re-seals the token record with
+   * them (docs/operations.md, SECRETS_KEY rotation), and a rotated refresh token in it survives the
+   * removal of the old key.
+   */
+  async reseal(): Promise<void> {
+    const raw = await this.redis.get(this.keys.targetToken(this.targetId));
+    if (!raw) return;
+    let opened: { plain: string; current: boolean };
+    try {
+      opened = this.box.open(raw);
+    } catch {
+      return; // no key opens it: it is refreshed anyway
+    }
+    if (!opened.current) await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, this.box.encrypt(opened.plain));
+  }
+
   /** The record in Redis (not the memo, which goes): its sealed text, and the token (null: none, or sealed with an older SECRETS_KEY). */
   private async stored(): Promise<{ raw: string | null; token: AccessToken | null }> {
     this.memo = null;

@@ -64,3 +64,25 @@ export function accountIdentity(platform: Platform, credentials: Record<string, 
   }
   return undefined;
 }
+
+/**
+ * The fields that make an OAuth grant: the app (its client id) and the refresh token the account's
+ * authorisation of it gave. Platforms that may rotate the refresh token keep the live one in the
+ * target's token record, not in its credentials.
+ */
+const GRANT_FIELDS: Partial<Record<Platform, string[]>> = {
+  youtube: ['clientId', 'refreshToken'],
+  tiktok: ['appKey', 'refreshToken'],
+  whatnot: ['clientId', 'refreshToken'],
+};
+
+/**
+ * Whether `next` credentials carry the same OAuth grant as `prev` (the same app, the same original
+ * refresh token): a PATCH that re-sends them (to change another field, or unchanged) keeps the
+ * target's token record, whose refresh token the platform may have rotated since (the one in the
+ * credentials is then dead). False for platforms without refresh tokens, and for a new grant.
+ */
+export function sameGrant(platform: Platform, prev: Record<string, string>, next: Record<string, string>): boolean {
+  const fields = GRANT_FIELDS[platform];
+  return fields !== undefined && fields.every((f) => typeof next[f] === 'string' && next[f] !== '' && prev[f] === next[f]);
+}

@@ -44,7 +44,7 @@ export type VerifyResult =
 
 /** Tokens of the check itself: new credentials must not use (or overwrite) the target's cached token. */
 class MemoryTokenStore implements TokenStore {
-  token: AccessToken | null = null;
+  constructor(public token: AccessToken | null) {}
   async get(): Promise<AccessToken | null> {
     return this.token;
   }
@@ -77,11 +77,16 @@ export interface CredentialVerifierDeps {
 export class CredentialVerifier {
   constructor(private readonly deps: CredentialVerifierDeps) {}
 
-  async verify(t: VerifyTarget): Promise<VerifyResult> {
+  /**
+   * `held`: the target's token record (held()), when the credentials are the same grant as the target's
+   * (sameGrant()): the check starts from it, with a refresh token the platform rotated since, as the
+   * workers would. Without it, the check has no token but what the credentials give.
+   */
+  async verify(t: VerifyTarget, held: AccessToken | null = null): Promise<VerifyResult> {
     const factory = adapterFactory(t.platform);
     if (!factory) return { kind: 'accepted', checked: false, token: null };
     const { redis, keys } = this.deps;
-    const tokens = new MemoryTokenStore();
+    const tokens = new MemoryTokenStore(held);
     const adapter = instrument(
       factory({
         target: { id: t.id, partnerId: t.partnerId, platform: t.platform, baseUrl: t.baseUrl, credentials: t.credentials },
@@ -115,8 +120,28 @@ export class CredentialVerifier {
 
   /** The workers start with the token the check obtained (a rotated refresh token is not lost). */
   async keep(targetId: string, token: AccessToken | null): Promise<void> {
-    const store = new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, targetId);
+    const store = this.store(targetId);
     if (token) await store.set(token);
     else await store.clear();
+  }
+
+  /** The target's token record now (null: none): what a check of the same grant starts from. */
+  async held(targetId: string): Promise<AccessToken | null> {
+    return this.store(targetId).current();
+  }
+
+  /**
+   * The same grant was saved again: the record `held` stays the workers' (it may hold the only live
+   * refresh token), replaced by `token`, what the check started from it obtained (a refresh, maybe a
+   * rotated refresh token), unless another process rotated the grant meanwhile (RedisTokenStore.replaceGrant);
+   * else (no check, or one that refreshed nothing) sealed again with the current SECRETS_KEY if need be.
+   */
+  async keepHeld(targetId: string, held: AccessToken, token: AccessToken | null): Promise<void> {
+    if (token && token !== held) await this.store(targetId).replaceGrant(held, token);
+    else await this.store(targetId).reseal();
+  }
+
+  private store(targetId: string): RedisTokenStore {
+    return new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, targetId);
   }
 }

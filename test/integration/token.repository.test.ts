@@ -100,3 +100,46 @@ test('review of f08ff3f: a 401 and a dead grant never overwrite or delete a toke
   expect(await new RedisTokenStore(redis, keys, box, id).dropGrant('rt_2')).toBe(true);
   expect(await redis.exists(key)).toBe(0);
 });
+
+test("replaceGrant (a target PATCH's check of the same grant) stores the check's token unless another process rotated the grant meanwhile", async () => {
+  const id = 'tgt_patch';
+  const key = keys.targetToken(id);
+  const current = async () => new RedisTokenStore(redis, keys, box, id).get();
+  const held = { accessToken: 'at_1', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_1' };
+  const checked = { accessToken: 'at_c', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_c' };
+
+  // A worker only refreshed the access token (the platform did not rotate): the check's token is stored.
+  await new RedisTokenStore(redis, keys, box, id).set(held);
+  const accessOnly = (): Promise<void> => new RedisTokenStore(redis, keys, box, id).set({ ...held, accessToken: 'at_w' });
+  expect(await new RedisTokenStore(writeAfterRead(key, accessOnly), keys, box, id).replaceGrant(held, checked)).toBe(true);
+  expect(await current()).toEqual(checked);
+
+  // A worker rotated the grant meanwhile: its refresh token is the live one, and stays.
+  await new RedisTokenStore(redis, keys, box, id).set(held);
+  const rotated = { accessToken: 'at_w', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_w' };
+  const rotates = (): Promise<void> => new RedisTokenStore(redis, keys, box, id).set(rotated);
+  expect(await new RedisTokenStore(writeAfterRead(key, rotates), keys, box, id).replaceGrant(held, checked)).toBe(false);
+  expect(await current()).toEqual(rotated);
+
+  // The record went meanwhile (a worker's refresh with rt_1 was refused after the check rotated it): the check's token is the live one.
+  await redis.del(key);
+  expect(await new RedisTokenStore(redis, keys, box, id).replaceGrant(held, checked)).toBe(true);
+  expect(await current()).toEqual(checked);
+});
+
+test('reseal (a target PATCH of the same credentials) seals a record of SECRETS_KEY_PREVIOUS with SECRETS_KEY, so it outlives the old key', async () => {
+  const id = 'tgt_reseal';
+  const key = keys.targetToken(id);
+  const token = { accessToken: 'at_1', expiresAt: 0, refreshToken: 'rt_rotated' };
+  const oldKey = randomBytes(32).toString('base64');
+  const newKey = randomBytes(32).toString('base64');
+  await new RedisTokenStore(redis, keys, new SecretBox(oldKey), id).set(token);
+  const rotating = new SecretBox(newKey, [oldKey]);
+  await new RedisTokenStore(redis, keys, rotating, id).reseal();
+  // SECRETS_KEY_PREVIOUS removed: the record still opens, with its rotated refresh token.
+  expect(await new RedisTokenStore(redis, keys, new SecretBox(newKey), id).get()).toEqual(token);
+  // Already under SECRETS_KEY: left as it is.
+  const raw = await redis.get(key);
+  await new RedisTokenStore(redis, keys, rotating, id).reseal();
+  expect(await redis.get(key)).toBe(raw);
+});

@@ -11,6 +11,7 @@ import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { mayHoldPlatformShow } from '../../domain/mirror.js';
 import { PLATFORMS, type AccessToken } from '../../targets/target.adapter.js';
+import { sameGrant } from '../../targets/target.registry.js';
 import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, TargetSchema } from '../openapi.js';
@@ -58,6 +59,8 @@ const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
 /** `?verify=false`: save without asking the platform (it is down and the operator must save now). */
 /** `?force=true`: delete even while shows of the target are on the platform (they are left there). */
 const DeleteQuery = z.object({ force: z.enum(['true', 'false']).default('false').describe('true: delete even while a mirror of the target still has a show on the platform; that show is left there, with no credentials in Syndicast to end it (end it in the platform\'s own tools)') });
+const PATCH_CREDENTIALS =
+  "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId`, TikTok's `appKey`, and the same `refreshToken`: to change `webhookSecret` or `clientSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it, and `?verify=false` leaves it as it is. A new `refreshToken` (a new grant), another app or another `baseUrl` starts from the new credentials alone.";
 const SaveQuery = z.object({ verify: z.enum(['true', 'false']).default('true').describe('false: save without checking the credentials with the platform') });
 
 export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed' | 'deleting'> & { hasCredentials: true } {
@@ -81,8 +84,8 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
    * Asks the platform whether the credentials work: 422 with its reason when it refuses them, 503
    * (Retry-After) when it cannot answer now. Returns the access token the check obtained, if any.
    */
-  const verify = async (t: VerifyTarget): Promise<{ checked: boolean; token: AccessToken | null }> => {
-    const r = await opts.verifier.verify(t);
+  const verify = async (t: VerifyTarget, held: AccessToken | null = null): Promise<{ checked: boolean; token: AccessToken | null }> => {
+    const r = await opts.verifier.verify(t, held);
     if (r.kind === 'refused') throw new AppError(422, 'Unprocessable Content', r.detail, [{ path: 'body.credentials', message: r.detail }]);
     if (r.kind === 'unavailable') throw new AppError(503, 'Service Unavailable', r.detail, undefined, { 'retry-after': String(r.retryAfterSec) });
     return { checked: r.checked, token: r.token };
@@ -123,7 +126,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return { targets: b.targets.map(publicTarget) };
   });
 
-  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', params: TargetParams, querystring: SaveQuery, body: PatchTarget, docResponses: { 200: ok('the target as changed', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 422: "the platform refused the new credentials (`detail` carries the platform's reason); nothing changed", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited), or DNS cannot look up the host of baseUrl right now: nothing changed, retry later (Retry-After) or save with ?verify=false' } } }, async (req) => {
+  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', description: PATCH_CREDENTIALS, params: TargetParams, querystring: SaveQuery, body: PatchTarget, docResponses: { 200: ok('the target as changed', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 422: "the platform refused the new credentials (`detail` carries the platform's reason); nothing changed", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited), or DNS cannot look up the host of baseUrl right now: nothing changed, retry later (Retry-After) or save with ?verify=false' } } }, async (req) => {
     const { partnerId, targetId } = req.params;
     const current = await partners.getTarget(partnerId, targetId);
     if (!current) throw notFound(`target ${targetId}`);
@@ -131,16 +134,25 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     const { credentials, baseUrl, rateLimit, ...rest } = req.body;
     // What the platform is asked about: the credentials and host the target will have after this change.
     const reaches = credentials !== undefined || baseUrl !== undefined;
+    const nextBaseUrl = baseUrl !== undefined ? (baseUrl ?? undefined) : current.baseUrl;
+    // The app's credentials sent again with the same grant (to change webhookSecret or clientSecret, or
+    // unchanged): the token record stays the workers', and the check starts from it. It holds the
+    // refresh token the platform rotated since (Whatnot apps, TikTok); the body's, the original one, is
+    // dead by then: checked with it, a 422; saved unchecked and the record dropped, the grant lost.
+    const held = credentials && nextBaseUrl === current.baseUrl && sameGrant(current.platform, partners.openCredentials(current), credentials) ? await opts.verifier.held(targetId) : null;
     const checked =
       reaches && req.query.verify === 'true'
-        ? await verify({
-            id: targetId,
-            partnerId,
-            platform: current.platform,
-            baseUrl: baseUrl !== undefined ? (baseUrl ?? undefined) : current.baseUrl,
-            credentials: credentials ?? partners.openCredentials(current),
-            rateLimit: rateLimit !== undefined ? (rateLimit ?? undefined) : current.rateLimit,
-          })
+        ? await verify(
+            {
+              id: targetId,
+              partnerId,
+              platform: current.platform,
+              baseUrl: nextBaseUrl,
+              credentials: credentials ?? partners.openCredentials(current),
+              rateLimit: rateLimit !== undefined ? (rateLimit ?? undefined) : current.rateLimit,
+            },
+            held,
+          )
         : null;
     const credentialsSealed = credentials ? partners.sealCredentials(credentials) : undefined;
     // Atomic against a concurrent PATCH or DELETE (compare-and-set, re-applied to a fresh read).
@@ -154,8 +166,10 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     }));
     if (!updated) throw notFound(`target ${targetId}`);
     const { before: t, after: next } = updated;
-    // New credentials never use the token of the old ones: the check's token, or none.
-    if (credentials || baseUrl !== undefined) await opts.verifier.keep(targetId, checked?.token ?? null);
+    // The same grant keeps its record (with what the check refreshed); new credentials or another host
+    // never use the token of the old ones: the check's token, or none.
+    if (held) await opts.verifier.keepHeld(targetId, held, checked?.token ?? null);
+    else if (credentials || baseUrl !== undefined) await opts.verifier.keep(targetId, checked?.token ?? null);
     const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
     await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
     if (!t.enabled || credentials) await kick(next);

@@ -1,0 +1,92 @@
+/**
+ * A PATCH that sends a Whatnot app's credentials again (to change webhookSecret, or the same ones)
+ * carries the refresh token the seller's authorisation gave at first; Whatnot has rotated it since
+ * (the target's token record holds the live one). The check ran with the body's, dead: invalid_grant
+ * → 422; with ?verify=false the token record was dropped and the target's authorisation lost for
+ * good. Now the same grant keeps its record, and the check starts from it. Real service and workers,
+ * real Redis, the Whatnot simulator over HTTP (rotateRefreshTokens).
+ */
+import { randomBytes } from 'node:crypto';
+import { RedisTokenStore } from '../../src/store/token.repository.js';
+import type { AccessToken } from '../../src/targets/target.adapter.js';
+import { rotatingWhatnotPerFile } from '../helpers/platforms.js';
+import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import { settled, syncQueues } from '../helpers/settle.js';
+import type { TestSim } from '../helpers/sim.js';
+
+let svc: TestService;
+let sim: TestSim;
+rotatingWhatnotPerFile((started) => ({ svc, sim } = started));
+
+const record = (targetId: string): Promise<AccessToken | null> => new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, targetId).get();
+const whsec = (): string => `whsec_${randomBytes(24).toString('base64')}`;
+
+/** A Whatnot app target with its own seller (a refresh token the simulator has not seen: a new authorisation). */
+async function appTarget(partner: string, id: string): Promise<{ credentials: Record<string, string>; secret: string }> {
+  const secret = await createPartner(svc, partner);
+  const credentials = { clientId: `app-${id}-${randomBytes(4).toString('hex')}`, clientSecret: 'app-secret', refreshToken: `rt-${randomBytes(12).toString('hex')}`, webhookSecret: whsec() };
+  const r = await svc.api(`/v1/partners/${partner}/targets`, { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials, baseUrl: sim.base('whatnot'), commissionRateBps: 800 } });
+  expect(r.status).toBe(201);
+  // The check at creation refreshed: Whatnot rotated the refresh token, the credentials' one is dead.
+  const rotated = (await record(id))?.refreshToken;
+  expect(rotated).toMatch(/^wn_sim_refresh_/);
+  return { credentials, secret };
+}
+
+/** The target still reaches Whatnot: a live show's mirror is linked to a show made there (its access tokens all expired first). */
+async function stillSyncs(partner: string, targetId: string, secret: string, showId: string): Promise<void> {
+  await sim.control('POST', '/_sim/whatnot/tokens/expire', {});
+  expect((await sendEvent(svc, partner, secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
+  const mirror = () => svc.rt.shows.getMirror(partner, showId, targetId);
+  await waitFor(async () => (await mirror())?.state === 'action_required');
+  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: `${showId} on Whatnot` })) as { externalId: string };
+  const linked = await svc.api(`/v1/partners/${partner}/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } });
+  expect(linked.status).toBe(200);
+  await waitFor(async () => {
+    const m = await mirror();
+    expect({ state: m?.state, lastError: m?.lastError }).not.toMatchObject({ state: 'failed' });
+    return m?.state === 'live';
+  }, 30_000);
+  await settled(syncQueues(svc));
+  expect((await mirror())?.lastError).toBeNull();
+}
+
+test("PATCH with the app's original credentials (a new webhookSecret), checked: 200, the check refreshes with the rotated token, and the target still syncs", async () => {
+  const { credentials, secret } = await appTarget('pa', 'wa');
+  const rotated = (await record('wa'))!;
+  // The check must refresh (its access token is refused): with the rotated refresh token, not the body's.
+  await sim.control('POST', '/_sim/whatnot/tokens/expire', {});
+  const r = await svc.api('/v1/partners/pa/targets/wa', { method: 'PATCH', json: { credentials: { ...credentials, webhookSecret: whsec() } } });
+  expect(r.status).toBe(200);
+  const after = (await record('wa'))!;
+  expect(after.refreshToken).toMatch(/^wn_sim_refresh_/);
+  expect(after.refreshToken).not.toBe(rotated.refreshToken);
+  expect(after.accessToken).not.toBe(rotated.accessToken);
+  await stillSyncs('pa', 'wa', secret, 'sa');
+}, 60_000);
+
+test('PATCH with the same credentials and ?verify=false keeps the token record (the rotated refresh token): the target still syncs', async () => {
+  const { credentials, secret } = await appTarget('pb', 'wb');
+  const rotated = (await record('wb'))!;
+  const r = await svc.api('/v1/partners/pb/targets/wb?verify=false', { method: 'PATCH', json: { credentials } });
+  expect(r.status).toBe(200);
+  expect((await record('wb'))?.refreshToken).toBe(rotated.refreshToken);
+  await stillSyncs('pb', 'wb', secret, 'sb');
+}, 60_000);
+
+test('a new grant (another refresh token) replaces the record: the check refreshes with it', async () => {
+  const { credentials } = await appTarget('pc', 'wc');
+  const rotated = (await record('wc'))!;
+  const fresh = `rt-${randomBytes(12).toString('hex')}`;
+  const r = await svc.api('/v1/partners/pc/targets/wc', { method: 'PATCH', json: { credentials: { ...credentials, refreshToken: fresh } } });
+  expect(r.status).toBe(200);
+  const after = (await record('wc'))!;
+  // The check refreshed with the new grant's token (Whatnot rotated it in turn); the old record is gone.
+  expect(after.refreshToken).toMatch(/^wn_sim_refresh_/);
+  expect(after.refreshToken).not.toBe(rotated.refreshToken);
+  expect(after.accessToken).not.toBe(rotated.accessToken);
+  // Saved unchecked, a new grant starts without a record (the body's refresh token is the live one).
+  const unchecked = await svc.api('/v1/partners/pc/targets/wc?verify=false', { method: 'PATCH', json: { credentials: { ...credentials, refreshToken: `rt-${randomBytes(12).toString('hex')}` } } });
+  expect(unchecked.status).toBe(200);
+  expect(await record('wc')).toBeNull();
+}, 60_000);
