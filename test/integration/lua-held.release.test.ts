@@ -1,0 +1,50 @@
+/**
+ * The compare-and-delete releases (src/store/lua-held.ts DEL_IF_HELD_LUA): a webhook-id claim, an
+ * outbound attempt claim and a relay lease are each dropped only by the holder that has them. A holder
+ * whose claim expired and was taken by another (a slow worker, a lost BullMQ lock, a relay that missed
+ * its renewal) must not drop the new holder's claim on its way out: a webhook-id would be free for a
+ * second store, an attempt could be sent twice at once, a show relayed by two processes. No test
+ * released a claim it no longer held, so a release that deleted whatever was there passed the suite.
+ * Real Redis (SYNDICAST_TEST_REDIS=cluster too).
+ */
+import { randomBytes } from 'node:crypto';
+import { SecretBox } from '../../src/lib/crypto.js';
+import { Keys } from '../../src/store/keys.js';
+import { OutboundMessageRepository } from '../../src/store/outbound-message.repository.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { RelayRepository } from '../../src/store/relay.repository.js';
+import { WebhookIdClaims } from '../../src/store/webhook-id.repository.js';
+import { testRedisClientPerFile } from '../helpers/redis-cluster.js';
+
+let redis: RedisClient;
+testRedisClientPerFile((started) => ({ client: redis } = started));
+
+const keys = new Keys('lh');
+
+test("a webhook-id claim is released only by the scope that holds it", async () => {
+  const claims = new WebhookIdClaims(redis, keys, 3_600);
+  expect(await claims.claim('p1', 'msg_1', 'show:s1')).toBe('show:s1');
+  expect(await claims.releaseIfHeld('p1', 'msg_1', 'show:s2')).toBe(false);
+  expect(await redis.get(keys.partnerWebhookId('p1', 'msg_1'))).toBe('show:s1');
+  expect(await claims.releaseIfHeld('p1', 'msg_1', 'show:s1')).toBe(true);
+  expect(await redis.get(keys.partnerWebhookId('p1', 'msg_1'))).toBeNull();
+  expect(await claims.releaseIfHeld('p1', 'msg_1', 'show:s1')).toBe(false);
+});
+
+test("an outbound attempt claim another worker took is left to it by the old holder's release", async () => {
+  const messages = new OutboundMessageRepository(redis, keys);
+  expect(await messages.claimAttempt('p1', 'm1', 'e1', 'tok_new', 60_000)).toBe(true);
+  await messages.releaseAttempt('p1', 'm1', 'e1', 'tok_old');
+  expect(await messages.claimAttempt('p1', 'm1', 'e1', 'tok_other', 60_000)).toBe(false);
+  await messages.releaseAttempt('p1', 'm1', 'e1', 'tok_new');
+  expect(await messages.claimAttempt('p1', 'm1', 'e1', 'tok_other', 60_000)).toBe(true);
+});
+
+test("a relay lease taken over by another process is not dropped by the old holder", async () => {
+  const relay = new RelayRepository(redis, keys, new SecretBox(randomBytes(32).toString('base64')));
+  expect(await relay.takeLease('p1', 's1', 'tok_new', 60_000)).toBe(true);
+  await relay.dropLease('p1', 's1', 'tok_old');
+  expect(await relay.leaseHolder('p1', 's1')).toBe('tok_new');
+  await relay.dropLease('p1', 's1', 'tok_new');
+  expect(await relay.leaseHolder('p1', 's1')).toBeNull();
+});
