@@ -66,19 +66,20 @@ export function accountIdentity(platform: Platform, credentials: Record<string, 
 }
 
 /**
- * The fields that make an OAuth grant: the app (its client id) and the refresh token the account's
- * authorisation of it gave. Platforms that may rotate the refresh token keep the live one in the
- * target's token record, not in its credentials.
+ * The fields that make an OAuth grant: the app (its client id and secret) and the refresh token the
+ * account's authorisation of it gave. Platforms that may rotate the refresh token keep the live one in
+ * the target's token record, not in its credentials. The secret is part of it: a PATCH with a new
+ * client secret must be checked with that secret, not passed on the stored record's access token.
  */
 const GRANT_FIELDS: Partial<Record<Platform, string[]>> = {
-  youtube: ['clientId', 'refreshToken'],
-  tiktok: ['appKey', 'refreshToken'],
-  whatnot: ['clientId', 'refreshToken'],
+  youtube: ['clientId', 'clientSecret', 'refreshToken'],
+  tiktok: ['appKey', 'appSecret', 'refreshToken'],
+  whatnot: ['clientId', 'clientSecret', 'refreshToken'],
 };
 
 /**
- * Whether `next` credentials carry the same OAuth grant as `prev` (the same app, the same original
- * refresh token): a PATCH that re-sends them (to change another field, or unchanged) keeps the
+ * Whether `next` credentials carry the same OAuth grant as `prev` (the same app and secret, the same
+ * original refresh token): a PATCH that re-sends them (to change another field, or unchanged) keeps the
  * target's token record, whose refresh token the platform may have rotated since (the one in the
  * credentials is then dead). False for platforms without refresh tokens, and for a new grant.
  */

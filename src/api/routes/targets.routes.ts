@@ -135,8 +135,8 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     // What the platform is asked about: the credentials and host the target will have after this change.
     const reaches = credentials !== undefined || baseUrl !== undefined;
     const nextBaseUrl = baseUrl !== undefined ? (baseUrl ?? undefined) : current.baseUrl;
-    // The app's credentials sent again with the same grant (to change webhookSecret or clientSecret, or
-    // unchanged): the token record stays the workers', and the check starts from it. It holds the
+    // The app's credentials sent again with the same grant (to change webhookSecret, or unchanged; a new
+    // client secret is a new grant, checked with it): the token record stays the workers', and the check starts from it. It holds the
     // refresh token the platform rotated since (Whatnot apps, TikTok); the body's, the original one, is
     // dead by then: checked with it, a 422; saved unchecked and the record dropped, the grant lost.
     const held = credentials && nextBaseUrl === current.baseUrl && sameGrant(current.platform, partners.openCredentials(current), credentials) ? await opts.verifier.held(targetId) : null;
