@@ -60,7 +60,7 @@ const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
 /** `?force=true`: delete even while shows of the target are on the platform (they are left there). */
 const DeleteQuery = z.object({ force: z.enum(['true', 'false']).default('false').describe('true: delete even while a mirror of the target still has a show on the platform; that show is left there, with no credentials in Syndicast to end it (end it in the platform\'s own tools)') });
 const PATCH_CREDENTIALS =
-  "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId`, TikTok's `appKey`, and the same `refreshToken`: to change `webhookSecret` or `clientSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it, and `?verify=false` leaves it as it is. A new `refreshToken` (a new grant), another app or another `baseUrl` starts from the new credentials alone.";
+  "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId` and `clientSecret`, TikTok's `appKey` and `appSecret`, and the same `refreshToken`: to change `webhookSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it, and `?verify=false` leaves it as it is. A new `refreshToken` or client secret (a new grant), another app or another `baseUrl` starts from the new credentials alone.";
 const SaveQuery = z.object({ verify: z.enum(['true', 'false']).default('true').describe('false: save without checking the credentials with the platform') });
 
 export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed' | 'deleting'> & { hasCredentials: true } {
@@ -135,10 +135,11 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     // What the platform is asked about: the credentials and host the target will have after this change.
     const reaches = credentials !== undefined || baseUrl !== undefined;
     const nextBaseUrl = baseUrl !== undefined ? (baseUrl ?? undefined) : current.baseUrl;
-    // The app's credentials sent again with the same grant (to change webhookSecret, or unchanged; a new
-    // client secret is a new grant, checked with it): the token record stays the workers', and the check starts from it. It holds the
-    // refresh token the platform rotated since (Whatnot apps, TikTok); the body's, the original one, is
-    // dead by then: checked with it, a 422; saved unchecked and the record dropped, the grant lost.
+    // The app's credentials sent again with the same grant (to change webhookSecret, or unchanged; a
+    // new client secret is a new grant, checked with it): the token record stays the workers', and the
+    // check starts from it. It holds the refresh token the platform rotated since (Whatnot apps,
+    // TikTok); the body's, the original one, is dead by then: checked with it, a 422; saved unchecked
+    // and the record dropped, the grant lost.
     const held = credentials && nextBaseUrl === current.baseUrl && sameGrant(current.platform, partners.openCredentials(current), credentials) ? await opts.verifier.held(targetId) : null;
     const checked =
       reaches && req.query.verify === 'true'
