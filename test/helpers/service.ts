@@ -210,7 +210,7 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
 }
 
 /** Errors thrown by jest's `expect` carry the matcher's result. */
-function isAssertionError(err: unknown): boolean {
+export function isAssertionError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'matcherResult' in err;
 }
 
