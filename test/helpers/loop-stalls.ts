@@ -4,7 +4,7 @@
  * timing then fails for the test's own delay (the approach of relay.push, which subtracts them from
  * a sink's gaps). A 50 ms interval probe: every tick later than 70 ms records its lateness.
  */
-import { isAssertionError } from './service.js';
+import { pollUntil } from './service.js';
 
 export interface LoopStalls {
   /** Milliseconds this loop spent stalled (beyond the probe's period) since `since` (a Date.now()). */
@@ -46,20 +46,12 @@ export function loopStalls(): LoopStalls {
 export async function waitForOwnTime<T>(fn: () => Promise<T | undefined | null | false>, budgetMs: number, opts: { since?: number; stalls?: LoopStalls; stepMs?: number } = {}): Promise<T> {
   const stalls = opts.stalls ?? loopStalls();
   const start = opts.since ?? Date.now();
-  let last: unknown;
+  const expired = (): string | undefined => {
+    const own = ownTime(start, stalls);
+    return own > budgetMs ? `waitForOwnTime timed out after ${own} ms of this process's time (${Date.now() - start} ms wall)` : undefined;
+  };
   try {
-    for (;;) {
-      try {
-        const v = await fn();
-        if (v) return v;
-      } catch (err) {
-        if (isAssertionError(err)) throw err;
-        last = err;
-      }
-      const own = ownTime(start, stalls);
-      if (own > budgetMs) throw new Error(`waitForOwnTime timed out after ${own} ms of this process's time (${Date.now() - start} ms wall)${last ? `: ${String(last)}` : ''}`);
-      await new Promise((r) => setTimeout(r, opts.stepMs ?? 50));
-    }
+    return await pollUntil(fn, expired, opts.stepMs);
   } finally {
     if (!opts.stalls) stalls.stop();
   }
