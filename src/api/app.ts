@@ -136,6 +136,15 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     // Whose X-Forwarded-For / -Proto / -Host is believed (req.ip, req.protocol, req.host): TRUST_PROXY.
     trustProxy: rt.config.trustProxy,
     bodyLimit: 256 * 1024,
+    // A plugin's start may take as long as the machine makes it (Fastify's default gives each 10 s of
+    // wall time). Ours only register routes and hooks, load code and read local files: 'docs' takes
+    // 0.1 s idle (@fastify/swagger and swagger-ui load their code as they are registered; the OpenAPI
+    // document is built at the first /docs/json, not here). A fresh-clone CI at load 10 on two cores
+    // still failed a start with "plugin did not start in time: 'docs'", and a production start on a
+    // starved machine, or one whose libuv threadpool is busy (swagger-ui reads its logo), would fail
+    // the same way and be restarted into the same load. Five minutes is no load's doing: a plugin that
+    // never finishes (a bug) still fails the start with its name (test/integration/app.start-slow.test.ts).
+    pluginTimeout: 300_000,
     // A path parameter is an id of up to 128 characters (the contract's [A-Za-z0-9_.:-]{1,128}); the
     // router's default limit, 100, answered 414 for a partner, show or target whose id the API itself
     // had accepted (a partner with a 120-character id could send no event at all). Checked decoded.

@@ -7,7 +7,7 @@
  */
 import { waitFor } from '../helpers/service.js';
 import { ALL_PLATFORMS } from '../helpers/platforms.js';
-import { encode, goLive, scheduleRelayedShow, viewOf } from '../helpers/relay.js';
+import { encode, firstStartsMs, goLive, scheduleRelayedShow, viewOf } from '../helpers/relay.js';
 import { relayProcesses } from '../helpers/relay-processes.js';
 
 const P = 'stall-p';
@@ -23,7 +23,7 @@ test('a publisher that stalls without closing does not make the relay reconnect 
   const sinks = async () => Promise.all(ALL_PLATFORMS.map(async (p) => (await h.sim.streams(p)).find((s) => s.streamKey === keys.get(p))!));
   const enc = encode(`${v0.show.ingest.url}/${v0.show.ingest.streamKey}`);
   try {
-    await waitFor(async () => (await viewOf(h.svc, P, 'stall1')).mirrors.every((m) => m.relay.state === 'sending'), 60_000);
+    await waitFor(async () => (await viewOf(h.svc, P, 'stall1')).mirrors.every((m) => m.relay.state === 'sending'), firstStartsMs());
     const before = (await sinks()).map((s) => s.publishes);
     process.kill(enc.pid!, 'SIGSTOP'); // the encoder hangs; its TCP connection stays open
     await sleep(25_000);
@@ -37,4 +37,4 @@ test('a publisher that stalls without closing does not make the relay reconnect 
   } finally {
     await enc.stop();
   }
-}, 120_000);
+}, 180_000);

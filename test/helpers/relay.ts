@@ -1,9 +1,23 @@
 /** Video relay tests: a show mirrored to all five simulators, each mirror with an ingest, and a real encoder. */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { loadConfig } from '../../src/config/config.js';
 import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from './service.js';
 import { testFfmpeg, testPatternArgs } from './ffmpeg.js';
 import { ALL_PLATFORMS } from './platforms.js';
 import type { TestSim } from './sim.js';
+
+/** The relay timings of a process that sets none of them (the relay processes the tests spawn): the defaults. */
+export const RELAY_DEFAULTS = loadConfig({ ADMIN_API_KEY: 'sk_admin_test_0123456789abcdef', SECRETS_KEY: randomBytes(32).toString('base64') }, '/nonexistent');
+
+/**
+ * How long a relay may take to get `destinations` first starts sending by its own allowances:
+ * RELAY_START_CONCURRENCY at a time, each allowed RELAY_START_TIMEOUT_MS before it counts as failed (a
+ * loaded machine slows starts down on purpose: src/relay/start-gate.ts). A set-up wait, not a claim.
+ */
+export function firstStartsMs(destinations = ALL_PLATFORMS.length, timings: { relayStartConcurrency: number; relayStartTimeoutMs: number } = RELAY_DEFAULTS): number {
+  return Math.ceil(destinations / timings.relayStartConcurrency) * timings.relayStartTimeoutMs;
+}
 
 export interface RelayView {
   state: string;

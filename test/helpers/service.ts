@@ -195,6 +195,15 @@ export function servicePerFile(partner: string, use: (started: { svc: TestServic
 
 export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, stepMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  return pollUntil(fn, () => (Date.now() > deadline ? 'waitFor timed out' : undefined), stepMs);
+}
+
+/**
+ * Calls `fn` every `stepMs` until it returns a truthy value (resolved with it). "Not yet" errors are
+ * retried, a failed `expect` ends the poll at once; `expired()` returns the message to throw (the last
+ * error appended) once the wait is over, undefined while it is not.
+ */
+export async function pollUntil<T>(fn: () => Promise<T | undefined | null | false>, expired: () => string | undefined, stepMs = 50): Promise<T> {
   let last: unknown;
   for (;;) {
     try {
@@ -204,12 +213,12 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
       if (isAssertionError(err)) throw err;
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`waitFor timed out${last ? `: ${String(last)}` : ''}`);
+    const over = expired();
+    if (over) throw new Error(`${over}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
 
-/** Errors thrown by jest's `expect` carry the matcher's result. */
 function isAssertionError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'matcherResult' in err;
 }
