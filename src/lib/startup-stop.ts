@@ -18,6 +18,9 @@ export function throwIfStopped(signal: AbortSignal | undefined): void {
 /** `p`, or StartupStopped as soon as `signal` is aborted (what `p` waits for goes on; the caller closes it). */
 export function unlessStopped<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return p;
+  // Given up before it began: what `p` waits for goes on alone and may fail later (waitForRedis times
+  // out after 15 s), which must not be an unhandled rejection (Promise.race handles it otherwise).
+  if (signal.aborted) p.catch(() => undefined);
   throwIfStopped(signal);
   let onAbort: (() => void) | undefined;
   const stopped = new Promise<never>((_, reject) => {

@@ -1338,6 +1338,30 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '',
     tests: ['test/integration/refund-id.partner-wide.test.ts'],
   },
+  {
+    name: 'dns-owner-slot-kept-on-timeout',
+    what: "a lookup that timed out waiting for the process's DNS slot keeps its owner's slot (src/lib/ssrf.ts startWhenFree): every later lookup of that partner waits for ever and fails with ETIMEOUT",
+    file: 'src/lib/ssrf.ts',
+    from: '    } catch (err) {\n      releaseOwner(owner, slots);\n      throw err;',
+    to: '    } catch (err) {\n      throw err;',
+    tests: ['test/unit/dns-lookup-slots.property.test.ts'],
+  },
+  {
+    name: 'dns-process-slot-kept-on-share',
+    what: "a caller handed the process's DNS slot that then shares a lookup another caller started keeps the slot (src/lib/ssrf.ts startWhenFree): the process's lookups dwindle to none",
+    file: 'src/lib/ssrf.ts',
+    from: '    if (started) {\n      processSlots.release();\n      releaseOwner(owner, slots);',
+    to: '    if (started) {\n      releaseOwner(owner, slots);',
+    tests: ['test/unit/dns-lookup-slots.property.test.ts'],
+  },
+  {
+    name: 'dns-owner-slot-kept-on-share',
+    what: "a caller handed its owner's DNS slot that then shares a lookup another owner started keeps the slot (src/lib/ssrf.ts startWhenFree): that partner's later lookups wait for ever",
+    file: 'src/lib/ssrf.ts',
+    from: '  if (started) {\n    releaseOwner(owner, slots);\n    return started;\n  }',
+    to: '  if (started) {\n    return started;\n  }',
+    tests: ['test/unit/dns-lookup-slots.property.test.ts'],
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {

@@ -26,3 +26,21 @@ test('without a stop signal the wait is what it waits for', async () => {
   await expect(unlessStopped(Promise.resolve('ready'), ac.signal)).resolves.toBe('ready');
   await expect(unlessStopped(Promise.resolve('ready'), undefined)).resolves.toBe('ready');
 });
+
+test('a wait given up before it began leaves what it waits for handled: its later failure (a Redis wait timing out) is no unhandled rejection', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const ac = new AbortController();
+    ac.abort('SIGTERM');
+    const waitForRedis = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('Redis not ready after 15000 ms')), 20));
+    expect(() => unlessStopped(waitForRedis, ac.signal)).toThrow(new StartupStopped('SIGTERM'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});

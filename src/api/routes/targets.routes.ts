@@ -60,8 +60,17 @@ const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
 /** `?force=true`: delete even while shows of the target are on the platform (they are left there). */
 const DeleteQuery = z.object({ force: z.enum(['true', 'false']).default('false').describe('true: delete even while a mirror of the target still has a show on the platform; that show is left there, with no credentials in Syndicast to end it (end it in the platform\'s own tools)') });
 const PATCH_CREDENTIALS =
-  "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId` and `clientSecret`, TikTok's `appKey` and `appSecret`, and the same `refreshToken`: to change `webhookSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it, and `?verify=false` leaves it as it is. A new `refreshToken` or client secret (a new grant), another app or another `baseUrl` starts from the new credentials alone.";
+  "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId` and `clientSecret`, TikTok's `appKey` and `appSecret`, and the same `refreshToken`: to change `webhookSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it, and `?verify=false` leaves it as it is. A new `refreshToken` or client secret (a new grant), another app, another `baseUrl`, or stored credentials that no key opens (SECRETS_KEY_PREVIOUS removed too early) start from the new credentials alone.";
 const SaveQuery = z.object({ verify: z.enum(['true', 'false']).default('true').describe('false: save without checking the credentials with the platform') });
+
+/** The opened credentials, or undefined when no key opens them. */
+function openedOrUndefined(open: () => Record<string, string>): Record<string, string> | undefined {
+  try {
+    return open();
+  } catch {
+    return undefined;
+  }
+}
 
 export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed' | 'deleting'> & { hasCredentials: true } {
   const { credentialsSealed: _sealed, deleting: _deleting, ...rest } = t;
@@ -140,7 +149,10 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     // check starts from it. It holds the refresh token the platform rotated since (Whatnot apps,
     // TikTok); the body's, the original one, is dead by then: checked with it, a 422; saved unchecked
     // and the record dropped, the grant lost.
-    const held = credentials && nextBaseUrl === current.baseUrl && sameGrant(current.platform, partners.openCredentials(current), credentials) ? await opts.verifier.held(targetId) : null;
+    // Stored credentials that no key opens (SECRETS_KEY_PREVIOUS removed too early) are not known to
+    // be the same grant: the PATCH that repairs them saves the new ones like a new grant (it was a 500).
+    const stored = credentials && nextBaseUrl === current.baseUrl ? openedOrUndefined(() => partners.openCredentials(current)) : undefined;
+    const held = credentials && stored && sameGrant(current.platform, stored, credentials) ? await opts.verifier.held(targetId) : null;
     const checked =
       reaches && req.query.verify === 'true'
         ? await verify(
