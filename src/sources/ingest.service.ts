@@ -4,7 +4,9 @@
  * entry for the show; the sync dispatcher (src/mirror/sync.dispatcher.ts, worker role) turns entries
  * into one coalesced sync job per enabled target. On a single Redis the webhook-id claim, the write
  * and the entry are one Lua call (one round trip per accepted event); on a Redis Cluster they are
- * three steps in this order (claim, write, entry). The caller answers 202 only after this returns;
+ * three steps in this order (claim, write, entry). An order event on a single Redis is one Lua call
+ * too (claims, pending-orders listing, store) before the attribution queue's add; on a Cluster its
+ * claims, listing and store are separate steps. The caller answers 202 only after this returns;
  * any Redis failure propagates (→ 503), and a retried delivery then takes the duplicate path, which
  * writes the dispatch entry again, so nothing is lost between the steps.
  */
@@ -127,12 +129,14 @@ export class IngestService {
     const reg = registerFor(event);
     const orderId = reg ? undefined : orderIdOf(event);
     if (!reg && !orderId) throw badRequest('unsupported event type');
-    // Partner-wide dedupe: the id is claimed for this event's show or order before the atomic write
-    // there (src/store/webhook-id.repository.ts). The same id for another show or order is a
-    // duplicate; for the same one, the write below finds it stored or stores it (a first delivery that
-    // died between claim and write is completed by its retry).
+    // Partner-wide dedupe: the id is claimed for this event's show or order (src/store/webhook-id.repository.ts),
+    // on a single Redis in the same script as the write, on a Cluster before the atomic write there.
+    // The same id for another show or order is a duplicate; for the same one, the write finds it
+    // stored or stores it (on a Cluster a first delivery that died between claim and write is
+    // completed by its retry).
     const scope = reg ? showScope(reg.showId) : orderScope(orderId!);
     if (reg && this.deps.shows.singleNode) return this.ingestShowEventOne(bundle, reg.showId, webhookId, scope, event, reg.write);
+    if (!reg && this.deps.orders.singleNode) return this.ingestOrderEventOne(bundle, webhookId, scope, event, orderId!);
     const holder = await this.deps.webhookIds.claim(partnerId, webhookId, scope);
     if (holder !== scope) return this.duplicateOf(partnerId, webhookId, holder);
     if (reg) {
@@ -162,17 +166,13 @@ export class IngestService {
     await this.deps.webhookIds.releaseIfHeld(partnerId, webhookId, scope).catch((err: unknown) => {
       this.deps.log.warn({ err, partnerId, orderId, webhookId }, "could not release a refused refund's webhook-id claim");
     });
-    throw new AppError(
-      422,
-      'Unprocessable Content',
-      `refund ${refundId} was first sent for order ${holder}: a refund id names one refund of one order, partner-wide (refunds are idempotent by id), so this event is not stored. Send this order's refund under an id of its own`,
-    );
+    throw refundTaken(refundId, holder);
   }
 
   /**
    * A delivery whose webhook-id is claimed for another show or order (`holder`): the duplicate of the
-   * event stored there. The claim is written before the write on a Cluster and for an order event, so
-   * a first delivery that failed in between (503, a crash) leaves a claim with nothing stored; this
+   * event stored there. The claim is written before the write on a Cluster (on a single Redis they are
+   * one script), so a first delivery that failed in between (503, a crash) leaves a claim with nothing stored; this
    * delivery (a corrected event keeps its id) was then answered `200 {eventId: null}` and dropped —
    * the partner, told it was a duplicate, never sent it again (contract §3: never a 2xx for an event
    * that is not stored). It is a 409 instead: the first event's retry stores it (after which this one
@@ -270,6 +270,25 @@ export class IngestService {
     acks.push(p);
   }
 
+  /**
+   * An order event on a single Redis: webhook-id claim, refund-id claim (an `order.refunded`), the
+   * pending-orders listing and the store in one Lua call (OrderEventRepository.ingestOne), all or
+   * nothing, then the attribution queue's add: two round trips (were five, six for a refund). The
+   * answers are the Cluster path's: another scope's id is its duplicate (or 409 while not stored),
+   * another order's refund id 422 (the stored duplicate of this webhook-id 200).
+   */
+  private async ingestOrderEventOne(bundle: PartnerBundle, webhookId: string, scope: string, event: PartnerEvent, orderId: string): Promise<IngestResult> {
+    const partnerId = bundle.partner.id;
+    const refundId = event.type === 'order.refunded' ? event.data.refund.id : undefined;
+    const stored = await this.deps.orders.ingestOne(partnerId, orderId, webhookId, scope, JSON.stringify(event), refundId);
+    if (stored.holder !== undefined) return this.duplicateOf(partnerId, webhookId, stored.holder);
+    if (stored.refundHolder !== undefined) throw refundTaken(refundId!, stored.refundHolder);
+    if (!stored.handOn) return { eventId: stored.eventId, duplicate: true };
+    if (this.deps.onOrderEvent) await this.deps.onOrderEvent(partnerId, stored.eventId, event);
+    this.deps.log.debug({ partnerId, orderId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'order event stored; attribution queued');
+    return { eventId: stored.eventId, duplicate: stored.duplicate };
+  }
+
   private async ingestOrderEvent(bundle: PartnerBundle, webhookId: string, event: PartnerEvent, orderId: string): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
     const stored = await this.deps.orders.ingest(partnerId, orderId, webhookId, JSON.stringify(event));
@@ -277,6 +296,15 @@ export class IngestService {
     this.deps.log.debug({ partnerId, orderId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'order event stored; attribution queued');
     return stored;
   }
+}
+
+/** The answer to a refund whose id another order (`holder`) holds: 422, nothing stored. */
+function refundTaken(refundId: string, holder: string): AppError {
+  return new AppError(
+    422,
+    'Unprocessable Content',
+    `refund ${refundId} was first sent for order ${holder}: a refund id names one refund of one order, partner-wide (refunds are idempotent by id), so this event is not stored. Send this order's refund under an id of its own`,
+  );
 }
 
 /**

@@ -8,8 +8,10 @@
  *
  * The claim is its own key (its own hash tag: one key, one slot, so it works on a Redis Cluster, where
  * the order's slot and the claim's cannot be in one script), written with one Lua step (GET, and SET
- * when nobody holds it). Like a webhook-id claim it is a fence, not the record: it is made before the
- * order's write and kept when that write fails (a timeout may hide a write that landed, and the
+ * when nobody holds it) — this class, the Cluster path; on a single Redis the same rule runs inside
+ * the order's one store call (INGEST_ORDER_ONE_LUA, src/store/show.repository.ts), where the claim and
+ * the event are written together or not at all. Like a webhook-id claim it is a fence, not the record:
+ * on a Cluster it is made before the order's write and kept when that write fails (a timeout may hide a write that landed, and the
  * partner's retry of the same refund passes its own claim), so a refund id names one order for good.
  * It never expires: the ledger keeps the refund for good too (≈ 100 bytes per refund id).
  */

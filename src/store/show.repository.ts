@@ -271,6 +271,57 @@ ${trimOrderLog('KEYS[2]', 'KEYS[3]', 'eventId')}return {1, eventId}
 `;
 
 /**
+ * A partner order event on a single Redis, in one round trip (keys of several slots, so never sent to
+ * a Cluster, where these are the separate steps of IngestService: claim, refund-id claim, pending
+ * mark, INGEST_PLAIN_LUA, pending mark). KEYS: webhook-id claim (src/store/webhook-id.repository.ts),
+ * the order's inbox, events stream and pending hash, the pending-orders set, and for an
+ * `order.refunded` its refund-id claim (src/store/refund-id.repository.ts). ARGV: scope, ttl s (claim
+ * and inbox), webhookId, event json, now ms (the pending mark's stored-at), pending-orders member,
+ * orderId. Returns {2, holder} when the webhook-id is claimed for another scope, {3, holder} when
+ * another order holds the refund id (nothing written; a claim of this webhook-id for this scope with
+ * no event stored is taken back, as IngestService does on the Cluster), {4, eventId} for that refund
+ * when this webhook-id's event is stored (its duplicate: nothing written), {0, existingEventId} for a
+ * stored duplicate, or {1, eventId}.
+ *
+ * Every key is read before the first write (a key of another type under one of the names fails the
+ * call here, and Redis refuses a script's write for memory only at its first): a call that fails
+ * writes nothing, so a claim never stands without its event (a resend corrected to another order
+ * under the same webhook-id is stored, not a 409). The order is listed in the pending-orders set
+ * first (markActiveLua: its score only moves forward, so a sweep that read it before cannot drop it)
+ * and the claims come last; a duplicate is listed and claimed too (the Cluster path does the same).
+ */
+const INGEST_ORDER_ONE_LUA = `
+local claimed = redis.call('GET', KEYS[1])
+if claimed and claimed ~= ARGV[1] then return {2, claimed} end
+local existing = redis.call('GET', KEYS[2])
+local refundHolder = false
+if #KEYS >= 6 then
+  refundHolder = redis.call('GET', KEYS[6])
+  if refundHolder and refundHolder ~= ARGV[7] then
+    if existing then return {4, existing} end
+    if claimed then redis.call('DEL', KEYS[1]) end
+    return {3, refundHolder}
+  end
+end
+-- read before any write: a key of another type under these names fails the call with nothing written
+if not existing then
+  redis.call('XLEN', KEYS[3])
+  redis.call('HLEN', KEYS[4])
+end
+${markActiveLua('KEYS[5]', 'ARGV[6]')}local stored = 0
+if not existing then
+  existing = redis.call('XADD', KEYS[3], '*', 'wid', ARGV[3], 'event', ARGV[4])
+  redis.call('HSET', KEYS[4], existing, ARGV[5])
+  redis.call('PERSIST', KEYS[3])
+  redis.call('SET', KEYS[2], existing, 'EX', tonumber(ARGV[2]))
+  stored = 1
+${trimOrderLog('KEYS[3]', 'KEYS[4]', 'existing')}end
+if not claimed then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
+if #KEYS >= 6 and not refundHolder then redis.call('SET', KEYS[6], ARGV[7]) end
+return {stored, existing}
+`;
+
+/**
  * KEYS: pending hash, events stream. ARGV: event id, retention s. The event is handled: its pending
  * mark goes, and when it was the order's last one the log is trimmed to its newest
  * ORDER_EVENT_LOG_MAX_LEN and expires after `retention` (INBOX_TTL_DAYS: as long as a re-delivery is
@@ -493,6 +544,7 @@ declare module 'ioredis' {
     scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIndexSnapshot(indexed: string, shows: string, liveShows: string, showId: string, orderKey: string, scheduledAtMs: number, live: string): Result<number, Context>;
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
+    scIngestOrderOne(numKeys: number, ...args: (string | number)[]): Result<[number, string], Context>;
     scOrderHandled(pending: string, events: string, eventId: string, retentionSec: number): Result<number, Context>;
     scDispatchMany(stream: string, ...args: string[]): Result<number, Context>;
     scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
@@ -507,6 +559,7 @@ export function defineStoreScripts(redis: RedisClient): void {
   redis.defineCommand('scIngestShowOne', { numberOfKeys: 8, lua: INGEST_SHOW_ONE_LUA });
   redis.defineCommand('scIndexSnapshot', { numberOfKeys: 3, lua: INDEX_SNAPSHOT_LUA });
   redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
+  redis.defineCommand('scIngestOrderOne', { lua: INGEST_ORDER_ONE_LUA });
   redis.defineCommand('scOrderHandled', { numberOfKeys: 2, lua: ORDER_HANDLED_LUA });
   redis.defineCommand('scDispatchMany', { numberOfKeys: 1, lua: DISPATCH_MANY_LUA });
   redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
@@ -1107,6 +1160,18 @@ export class ShowRepository {
  * job was never added, got lost or failed for good still reaches the ledger — once, as the ledger
  * step is idempotent.
  */
+/** OrderEventRepository.ingestOne's outcome. */
+export interface OrderIngestOne {
+  duplicate: boolean;
+  eventId: string;
+  /** Hand the event to attribution (the queue): stored now or a duplicate, not a refused refund's duplicate. */
+  handOn: boolean;
+  /** The scope that holds the webhook-id (another one): nothing written. */
+  holder?: string;
+  /** The order that holds the refund id (another one): nothing written. */
+  refundHolder?: string;
+}
+
 export class OrderEventRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -1116,12 +1181,36 @@ export class OrderEventRepository {
     defineStoreScripts(redis);
   }
 
+  /** The Redis Cluster path's store step (the claims are made before it; ingestOne on a single Redis): listed, stored, listed again. */
   async ingest(partnerId: string, orderId: string, webhookId: string, eventJson: string): Promise<{ duplicate: boolean; eventId: string }> {
     const k = this.keys;
     await this.markPending(partnerId, orderId);
     const r = await this.redis.scIngestPlain(k.orderInbox(partnerId, orderId, webhookId), k.orderEvents(partnerId, orderId), k.orderPending(partnerId, orderId), webhookId, eventJson, this.inboxTtlSec, Date.now());
     await this.markPending(partnerId, orderId);
     return { duplicate: r[0] === 0, eventId: r[1] };
+  }
+
+  /** A single Redis (not a Cluster): an order event is one Lua call (ingestOne). */
+  get singleNode(): boolean {
+    return !this.redis.isCluster;
+  }
+
+  /**
+   * The whole write of an order event in one round trip, on a single Redis only (INGEST_ORDER_ONE_LUA):
+   * the webhook-id claim for `scope`, for a refund (`refundId`) its refund-id claim for the order, the
+   * pending-orders listing, and inbox + event log + pending mark; all of it or nothing. `holder` is set
+   * (nothing written) when the webhook-id is claimed for another scope, `refundHolder` when another
+   * order holds the refund id and this webhook-id's event is not stored (nothing written). `handOn` is
+   * false for the stored duplicate of such a refund (the Cluster path does not queue it either).
+   */
+  async ingestOne(partnerId: string, orderId: string, webhookId: string, scope: string, eventJson: string, refundId: string | undefined): Promise<OrderIngestOne> {
+    const k = this.keys;
+    const keys = [k.partnerWebhookId(partnerId, webhookId), k.orderInbox(partnerId, orderId, webhookId), k.orderEvents(partnerId, orderId), k.orderPending(partnerId, orderId), k.pendingOrders()];
+    if (refundId !== undefined) keys.push(k.partnerRefundId(partnerId, refundId));
+    const r = await this.redis.scIngestOrderOne(keys.length, ...keys, scope, this.inboxTtlSec, webhookId, eventJson, Date.now(), JSON.stringify([partnerId, orderId]), orderId);
+    if (r[0] === 2) return { duplicate: true, eventId: '', handOn: false, holder: r[1] };
+    if (r[0] === 3) return { duplicate: false, eventId: '', handOn: false, refundHolder: r[1] };
+    return { duplicate: r[0] !== 1, eventId: r[1], handOn: r[0] !== 4 };
   }
 
   /** Lists the order in the pending-orders set (the score moves forward, so a concurrent settle keeps it). */

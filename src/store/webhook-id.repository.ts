@@ -11,6 +11,10 @@
  * step — which stores it, or finds it stored (duplicate) — so a process that died between the claim
  * and the write loses nothing: the partner's retry carries the same id and scope and completes it.
  * A delivery whose id was claimed for another scope is a duplicate and changes nothing.
+ *
+ * That is the Redis Cluster path. On a single Redis the claim is made inside the event's own store
+ * script (INGEST_SHOW_ONE_LUA, INGEST_ORDER_ONE_LUA in src/store/show.repository.ts), with the same
+ * key and rule, so claim and write are one step there.
  */
 import { Cluster } from 'ioredis';
 import type { Keys } from './keys.js';

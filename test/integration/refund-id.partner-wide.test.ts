@@ -9,6 +9,7 @@
  */
 import { AttributionRepository } from '../../src/store/attribution.repository.js';
 import { partnerOrderRef } from '../../src/domain/order.js';
+import { RefundIdClaims } from '../../src/store/refund-id.repository.js';
 import { createPartner, orderEvent, sendEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -77,4 +78,29 @@ test('the same refund id for two orders sent at once: one is stored, the other r
   expect([a.status, b.status].sort()).toEqual([202, 422]);
   const stored = await Promise.all(['oe', 'of'].map((o) => svc.rt.redis.exists(svc.rt.keys.orderEvents('rf', o))));
   expect(stored.sort()).toEqual([0, 1]);
+});
+
+test("the Cluster path's own claim step keeps the first order's claim (on a single Redis the claim is made inside the order's store call)", async () => {
+  // RefundIdClaims is what IngestService uses on a Redis Cluster; called directly here so that its rule
+  // is checked on either topology.
+  const claims = new RefundIdClaims(svc.rt.redis, svc.rt.keys);
+  expect(await claims.claim('rf', 're-direct', 'og')).toBe('og');
+  expect(await claims.claim('rf', 're-direct', 'oh')).toBe('og');
+  expect(await claims.claim('rf', 're-direct', 'og')).toBe('og');
+  expect(await svc.rt.redis.get(svc.rt.keys.partnerRefundId('rf', 're-direct'))).toBe('og');
+});
+
+test("the Cluster path's steps (forced on a single Redis): another order's refund id is 422 and the event's webhook-id stays free", async () => {
+  const orders = svc.rt.orderEvents;
+  Object.defineProperty(orders, 'singleNode', { get: () => false, configurable: true });
+  try {
+    expect((await sendEvent(svc, 'rf', secret, refund('re-cp', 'oi'), { webhookId: 'msg_re_cp_i' })).status).toBe(202);
+    const other = await sendEvent(svc, 'rf', secret, refund('re-cp', 'oj'), { webhookId: 'msg_re_cp_j' });
+    expect(other.status).toBe(422);
+    expect(await svc.rt.redis.exists(svc.rt.keys.orderEvents('rf', 'oj'))).toBe(0);
+    expect(await svc.rt.redis.exists(svc.rt.keys.partnerWebhookId('rf', 'msg_re_cp_j'))).toBe(0);
+    expect(await svc.rt.redis.get(svc.rt.keys.partnerRefundId('rf', 're-cp'))).toBe('oi');
+  } finally {
+    delete (orders as unknown as Record<string, unknown>)['singleNode'];
+  }
 });

@@ -106,3 +106,22 @@ test('a delivery that died between its claim and its write is stored by its retr
   const ttl = await svc.rt.redis.ttl(svc.rt.keys.partnerWebhookId('wp', 'msg_crashed'));
   expect(ttl).toBeGreaterThan(svc.config.inboxTtlDays * 86_400 - 60);
 });
+
+test("the Cluster path's steps (forced on a single Redis): an order event under another order's webhook-id is its duplicate", async () => {
+  // On a single Redis an order event is one Lua call; the Cluster path (claim, then the order's write)
+  // is forced here so that its rule is checked on either topology.
+  const orders = svc.rt.orderEvents;
+  Object.defineProperty(orders, 'singleNode', { get: () => false, configurable: true });
+  try {
+    const first = await sendEvent(svc, 'wp', secret, order('o-cp1'), { webhookId: 'msg_cluster_path' });
+    expect(first.status).toBe(202);
+    const { eventId } = (await first.json()) as { eventId: string };
+    const other = await sendEvent(svc, 'wp', secret, order('o-cp2'), { webhookId: 'msg_cluster_path' });
+    expect(other.status).toBe(200);
+    expect(await other.json()).toEqual({ eventId, duplicate: true, webhookId: 'msg_cluster_path' });
+    expect(await orderEventCount('wp', 'o-cp2')).toBe(0);
+  } finally {
+    delete (orders as unknown as Record<string, unknown>)['singleNode'];
+  }
+  expect(orders.singleNode).toBe(svc.rt.redis.isCluster !== true);
+});

@@ -1,9 +1,10 @@
 /**
  * A `webhook-id` claimed for a scope (show or order) whose event was never stored (the external
  * contract §3: never a 2xx for an event that is not stored). The claim is written before the write on
- * a Redis Cluster (every event) and for an order event on a single Redis too
- * (src/sources/ingest.service.ts); a first delivery that died or got a 503 in between leaves the claim
- * and nothing stored. Its retry with the same id but another show or order (a corrected event keeps
+ * a Redis Cluster (src/sources/ingest.service.ts; on a single Redis claim and write are one script
+ * since 2026-12, for order events too: test/integration/order-ingest.one-call.test.ts); a first
+ * delivery that died or got a 503 in between leaves the claim and nothing stored (here made by hand,
+ * as such a delivery or an earlier version left it). Its retry with the same id but another show or order (a corrected event keeps
  * its id) used to get `200 {eventId: null, duplicate: true}` and was dropped: the partner, told it was
  * a duplicate, never sent it again. It is a 409 now, saying what to do; the first event's own retry
  * stores it, after which the other one is the ordinary duplicate. A first delivery refused before the
