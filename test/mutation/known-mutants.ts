@@ -1305,6 +1305,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/oauth.refresh-race.test.ts'],
   },
   {
+    name: 'tiktok-any-refusal-drops-grant',
+    what: "any permanent refusal of TikTok's token refresh (a wrong or rotated appSecret) drops the cached record with the refresh token in it (src/targets/tiktok/tiktok.client.ts refreshNow): fixing the secret by PATCH no longer helps",
+    file: 'src/targets/tiktok/tiktok.client.ts',
+    from: "if (mapped.error.reason === 'refresh_refused' && !(await",
+    to: "if (mapped.error.kind === 'permanent' && !(await",
+    tests: ['test/integration/oauth.refresh-race.test.ts'],
+    testName: 'refused app secret',
+  },
+  {
     name: 'oauth-expiry-in-seconds',
     what: "an access token's expires_in taken as milliseconds (src/targets/oauth2.ts refreshAccessToken): every call refreshes first",
     file: 'src/targets/oauth2.ts',
