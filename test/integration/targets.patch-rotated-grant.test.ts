@@ -128,3 +128,41 @@ test('PATCH of the same grant while a worker rotates it: the check loses the rac
   }
   await stillSyncs('pd', 'wd', secret, 'sd');
 }, 60_000);
+
+test("TikTok: the app secret rotated in Partner Center is fixed by a PATCH of appSecret alone: the token record (the only live refresh token) survives, checked with the new secret", async () => {
+  // Refused app secrets no longer drop the record (the workers keep it), but a PATCH with the new
+  // secret was a new grant: checked from the credentials' refresh token (rotated away: 422), and
+  // under ?verify=false the record was dropped, the shop's authorisation lost for good.
+  const appKey = `6a6pe${randomBytes(4).toString('hex')}`;
+  await sim.control('POST', '/_sim/tiktok/apps', { appKey, appSecret: 'first-secret' });
+  const shop = (await sim.control('POST', '/_sim/tiktok/accounts', { appKey })) as { refreshToken: string; shopCipher: string };
+  const dead = `revoked-ROW_${randomBytes(8).toString('hex')}`;
+  await sim.control('POST', '/_sim/tiktok/revocations', { token: dead });
+  await createPartner(svc, 'pe');
+  const credentials = { appKey, appSecret: 'first-secret', refreshToken: dead, shopCipher: shop.shopCipher };
+  const created = await svc.api('/v1/partners/pe/targets?verify=false', { json: { id: 'te', platform: 'tiktok', name: 'TikTok', credentials, baseUrl: sim.base('tiktok'), commissionRateBps: 800 } });
+  expect(created.status).toBe(201);
+  // TikTok rotated the credentials' refresh token: the live one is in the record only.
+  await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, 'te').set({ accessToken: 'TTP_old', expiresAt: Date.now() + 86_400_000, refreshToken: shop.refreshToken });
+  await sim.control('POST', '/_sim/tiktok/apps', { appKey, appSecret: 'second-secret' });
+
+  // A wrong secret is refused (checked with it, not passed on the record's access token); the record stays.
+  const wrong = await svc.api('/v1/partners/pe/targets/te', { method: 'PATCH', json: { credentials: { ...credentials, appSecret: 'not-the-secret' } } });
+  expect(wrong.status).toBe(422);
+  expect(await wrong.text()).toContain('app_secret');
+  expect((await record('te'))?.refreshToken).toBe(shop.refreshToken);
+
+  // Checked: one refresh from the record's refresh token with the new secret.
+  const r = await svc.api('/v1/partners/pe/targets/te', { method: 'PATCH', json: { credentials: { ...credentials, appSecret: 'second-secret' } } });
+  expect({ status: r.status, body: r.status === 200 ? null : await r.text() }).toEqual({ status: 200, body: null });
+  const after = (await record('te'))!;
+  expect(after.refreshToken).toBe(shop.refreshToken);
+  expect(after.accessToken).toMatch(/^TTP_/);
+  expect(after.accessToken).not.toBe('TTP_old');
+
+  // Rotated again and saved unchecked: the record is left as it is.
+  await sim.control('POST', '/_sim/tiktok/apps', { appKey, appSecret: 'third-secret' });
+  const unchecked = await svc.api('/v1/partners/pe/targets/te?verify=false', { method: 'PATCH', json: { credentials: { ...credentials, appSecret: 'third-secret' } } });
+  expect(unchecked.status).toBe(200);
+  expect(await record('te')).toEqual(after);
+}, 60_000);

@@ -11,7 +11,7 @@ import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { mayHoldPlatformShow } from '../../domain/mirror.js';
 import { PLATFORMS, type AccessToken } from '../../targets/target.adapter.js';
-import { sameGrant } from '../../targets/target.registry.js';
+import { sameGrant, sameGrantNewSecret } from '../../targets/target.registry.js';
 import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, TargetSchema } from '../openapi.js';
@@ -60,7 +60,7 @@ const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
 /** `?force=true`: delete even while shows of the target are on the platform (they are left there). */
 const DeleteQuery = z.object({ force: z.enum(['true', 'false']).default('false').describe('true: delete even while a mirror of the target still has a show on the platform; that show is left there, with no credentials in Syndicast to end it (end it in the platform\'s own tools)') });
 const PATCH_CREDENTIALS =
-  "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId` and `clientSecret`, TikTok's `appKey` and `appSecret`, and the same `refreshToken`: to change `webhookSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it (a refresh token a worker rotated while the check ran is followed: one more refresh with the worker's, no 422), and `?verify=false` leaves it as it is. A new `refreshToken` or client secret (a new grant), another app or another `baseUrl` starts from the new credentials alone.";
+  "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId` and `clientSecret`, TikTok's `appKey` and `appSecret`, and the same `refreshToken`: to change `webhookSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it (a refresh token a worker rotated while the check ran is followed: one more refresh with the worker's, no 422), and `?verify=false` leaves it as it is. A new client secret alone (`clientSecret`, TikTok's `appSecret`: a typo fixed, a secret rotated in the platform's console) keeps the cached token's refresh token too, and is checked with that secret (a refresh from it, never the cached access token). A new `refreshToken` (a new grant), another app or another `baseUrl` starts from the new credentials alone.";
 const SaveQuery = z.object({ verify: z.enum(['true', 'false']).default('true').describe('false: save without checking the credentials with the platform') });
 
 export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed' | 'deleting'> & { hasCredentials: true } {
@@ -140,7 +140,13 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     // check starts from it. It holds the refresh token the platform rotated since (Whatnot apps,
     // TikTok); the body's, the original one, is dead by then: checked with it, a 422; saved unchecked
     // and the record dropped, the grant lost.
-    const held = credentials && nextBaseUrl === current.baseUrl && sameGrant(current.platform, partners.openCredentials(current), credentials) ? await opts.verifier.held(targetId) : null;
+    // A new app secret for the same grant (a typo fixed, a secret rotated in the platform's console)
+    // keeps the record too: its refresh token may be the only live one. It is checked with the new
+    // secret: the record's access token is not passed on, the check refreshes from its refresh token.
+    const sameHost = credentials !== undefined && nextBaseUrl === current.baseUrl;
+    const keepsGrant = sameHost && sameGrant(current.platform, partners.openCredentials(current), credentials);
+    const newSecret = sameHost && !keepsGrant && sameGrantNewSecret(current.platform, partners.openCredentials(current), credentials);
+    const held = keepsGrant || newSecret ? await opts.verifier.held(targetId) : null;
     const checked =
       reaches && req.query.verify === 'true'
         ? await verify(
@@ -152,7 +158,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
               credentials: credentials ?? partners.openCredentials(current),
               rateLimit: rateLimit !== undefined ? (rateLimit ?? undefined) : current.rateLimit,
             },
-            held,
+            held && newSecret ? { ...held, expiresAt: 0 } : held,
           )
         : null;
     const credentialsSealed = credentials ? partners.sealCredentials(credentials) : undefined;
