@@ -26,7 +26,10 @@
  * in the simulator, as in Partner Center; the seeded ones, and more from `POST /_sim/tiktok/apps
  * {appKey, appSecret}` and `POST /_sim/tiktok/accounts {appKey?, limited?}` (a shop authorising an
  * app: its shop_cipher and refresh token). The token endpoints refuse a known app_key with a wrong
- * app_secret (36004005) and a refresh token issued to another app (36004004); credentials never seen
+ * app_secret (36004002 "Invalid credentials. The `app_secret` does not match the `app_key`.": code and
+ * wording assumed, no public source gives TikTok's) apart from a refresh token that is revoked or
+ * issued to another app (36004005 "can not find related auth record", as observed live) and an unknown
+ * authorisation code (36004004 "invalid auth code", observed live); credentials never seen
  * are accounts that exist (CONTRACT §9: any non-empty credentials): an unknown app_key is registered
  * with the app_secret given, an unknown refresh token is a new shop's authorisation of that app, with
  * the `shop_cipher` the refresh names if no shop has it (else a new one); every signed call is
@@ -111,8 +114,12 @@ export const TT_CODE = {
   COMMON_REFUSAL: 36009004,
   REQUEST_TIMEOUT: 36009007,
   NOT_FOUND: 36009404,
-  REFRESH_TOKEN_INVALID: 36004004,
-  APP_SECRET_MISMATCH: 36004005,
+  /** Observed live for an unknown authorisation code ("invalid auth code"). */
+  AUTH_CODE_INVALID: 36004004,
+  /** Observed live for a refresh token TikTok does not know ("can not find related auth record"). */
+  REFRESH_TOKEN_INVALID: 36004005,
+  /** Assumed (TikTok's answer to a wrong app_secret is not public): distinct, and its message names the secret. */
+  APP_SECRET_MISMATCH: 36004002,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -430,10 +437,10 @@ export function createTiktokSimulator(): PlatformSimulator {
       // An app never seen is registered with the secret given (CONTRACT §9: any non-empty credentials),
       // so its signatures verify; a known app takes its own secret only.
       if (known === undefined) state.apps.set(appKey, secret);
-      else if (!sameText(known, secret)) throw new TtError(200, TT_CODE.APP_SECRET_MISMATCH, 'app_secret does not match app_key');
+      else if (!sameText(known, secret)) throw new TtError(200, TT_CODE.APP_SECRET_MISMATCH, 'Invalid credentials. The `app_secret` does not match the `app_key`.');
       return appKey;
     };
-    const deadGrant = (): TtError => new TtError(200, TT_CODE.REFRESH_TOKEN_INVALID, 'refresh_token is invalid or expired: the seller must authorise the app again');
+    const deadGrant = (): TtError => new TtError(200, TT_CODE.REFRESH_TOKEN_INVALID, 'can not find related auth record');
 
     app.get(`${AUTH_PREFIX}refresh`, async (req) => {
       const q = queryOf(req);
@@ -459,7 +466,7 @@ export function createTiktokSimulator(): PlatformSimulator {
       const appKey = checkApp(q);
       // The simulator's authorisation codes: `authcode_<shop id>` for a shop that authorised this app.
       const shop = state.shops.find((s) => s.appKey === appKey && `authcode_${s.shopId}` === q.auth_code);
-      if (!shop) throw new TtError(200, TT_CODE.REFRESH_TOKEN_INVALID, 'auth_code is invalid or expired');
+      if (!shop) throw new TtError(200, TT_CODE.AUTH_CODE_INVALID, 'invalid auth code');
       return envelope(0, 'success', issue(appKey, shop));
     });
 

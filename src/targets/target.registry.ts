@@ -87,3 +87,21 @@ export function sameGrant(platform: Platform, prev: Record<string, string>, next
   const fields = GRANT_FIELDS[platform];
   return fields !== undefined && fields.every((f) => typeof next[f] === 'string' && next[f] !== '' && prev[f] === next[f]);
 }
+
+/** The field of GRANT_FIELDS that is the app's secret. */
+const GRANT_SECRET: Partial<Record<Platform, string>> = { youtube: 'clientSecret', tiktok: 'appSecret', whatnot: 'clientSecret' };
+
+/**
+ * Whether `next` carries the grant of `prev` with another app secret only (the same app and original
+ * refresh token): the operator fixes a wrong secret, or stores one rotated in the platform's console.
+ * The account's authorisation is the same, and the refresh token the platform rotated since is in the
+ * target's token record only: that record must survive (the check refreshes from it with the new
+ * secret), not be replaced as for a new grant.
+ */
+export function sameGrantNewSecret(platform: Platform, prev: Record<string, string>, next: Record<string, string>): boolean {
+  const fields = GRANT_FIELDS[platform];
+  const secret = GRANT_SECRET[platform];
+  if (fields === undefined || secret === undefined) return false;
+  const given = (f: string): boolean => typeof next[f] === 'string' && next[f] !== '';
+  return fields.every((f) => given(f) && (f === secret ? prev[f] !== next[f] : prev[f] === next[f]));
+}

@@ -38,13 +38,27 @@ export interface VerifyTarget {
 
 export type VerifyResult =
   /** `checked: false`: the platform has no cheap call for it (or no adapter): nothing was asked. */
-  | { kind: 'accepted'; checked: boolean; token: AccessToken | null }
+  /**
+   * `from`: the target's token record the check's token was obtained from (see verify's `held`): the
+   * one given, or a newer one a worker stored while the check ran (the check refreshed again with it).
+   */
+  | { kind: 'accepted'; checked: boolean; token: AccessToken | null; from: AccessToken | null }
   | { kind: 'refused'; detail: string; reason: string | undefined }
   | { kind: 'unavailable'; detail: string; retryAfterSec: number };
 
-/** Tokens of the check itself: new credentials must not use (or overwrite) the target's cached token. */
+/**
+ * Tokens of the check itself: new credentials must not use (or overwrite) the target's cached token.
+ * A check of the same grant starts from the target's record (`from`) and may read it again (`record`).
+ */
 class MemoryTokenStore implements TokenStore {
-  constructor(public token: AccessToken | null) {}
+  constructor(
+    public token: AccessToken | null,
+    private readonly record?: () => Promise<AccessToken | null>,
+  ) {
+    this.from = token;
+  }
+  /** The record of the target the check's tokens come from (the one given, or a newer one: dropGrant). */
+  from: AccessToken | null;
   async get(): Promise<AccessToken | null> {
     return this.token;
   }
@@ -56,6 +70,15 @@ class MemoryTokenStore implements TokenStore {
   }
   async dropGrant(refreshToken: string | undefined): Promise<boolean> {
     if (this.token && this.token.refreshToken !== refreshToken) return false;
+    // A check of the same grant lost a race: a worker refreshed meanwhile, the platform rotated the
+    // refresh token this check sent, and the record holds the live one. As the workers do (oauth2.ts
+    // refreshAccessToken), that one is used for one more refresh instead of refusing the credentials.
+    const now = this.record ? await this.record() : null;
+    if (now?.refreshToken !== undefined && now.refreshToken !== refreshToken) {
+      this.token = now;
+      this.from = now;
+      return false;
+    }
     this.token = null;
     return true;
   }
@@ -84,9 +107,9 @@ export class CredentialVerifier {
    */
   async verify(t: VerifyTarget, held: AccessToken | null = null): Promise<VerifyResult> {
     const factory = adapterFactory(t.platform);
-    if (!factory) return { kind: 'accepted', checked: false, token: null };
+    if (!factory) return { kind: 'accepted', checked: false, token: null, from: held };
     const { redis, keys } = this.deps;
-    const tokens = new MemoryTokenStore(held);
+    const tokens = new MemoryTokenStore(held, held ? () => this.held(t.id) : undefined);
     const adapter = instrument(
       factory({
         target: { id: t.id, partnerId: t.partnerId, platform: t.platform, baseUrl: t.baseUrl, credentials: t.credentials },
@@ -98,11 +121,11 @@ export class CredentialVerifier {
         destinations: this.deps.destinations,
       }),
     );
-    if (!adapter.verifyCredentials) return { kind: 'accepted', checked: false, token: null };
+    if (!adapter.verifyCredentials) return { kind: 'accepted', checked: false, token: null, from: held };
     const name = PLATFORM_NAMES[t.platform];
     try {
       await adapter.verifyCredentials();
-      return { kind: 'accepted', checked: true, token: tokens.token };
+      return { kind: 'accepted', checked: true, token: tokens.token, from: tokens.from };
     } catch (err) {
       if (!isTargetError(err)) throw err;
       const later = 'try again, or save without the check with ?verify=false';
@@ -131,7 +154,8 @@ export class CredentialVerifier {
   }
 
   /**
-   * The same grant was saved again: the record `held` stays the workers' (it may hold the only live
+   * The same grant was saved again: the record `held` (the verify result's `from`: the check may have
+   * moved on to a newer one) stays the workers' (it may hold the only live
    * refresh token), replaced by `token`, what the check started from it obtained (a refresh, maybe a
    * rotated refresh token), unless another process rotated the grant meanwhile (RedisTokenStore.replaceGrant);
    * else (no check, or one that refreshed nothing) sealed again with the current SECRETS_KEY if need be.

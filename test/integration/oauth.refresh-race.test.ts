@@ -136,3 +136,43 @@ test("Whatnot: a refused client secret (invalid_client) leaves the rotated refre
   const [refresh] = await requests(seq);
   expect(new URLSearchParams(refresh?.body ?? '').get('refresh_token')).toBe(rotated);
 });
+
+test("TikTok: a refused app secret (the operator's typo, or a secret rotated in Partner Center) leaves the token record: with the right secret the next refresh uses its refresh token", async () => {
+  // Every permanent refusal of TikTok's token refresh was refresh_refused and deleted the record: a
+  // wrong appSecret lost the refresh token kept there (the credentials' one may be dead by then) for
+  // good, though correcting the secret was all the target needed.
+  const credentials = simTargetCredentials('tiktok', 'a');
+  const dead = 'revoked-ROW_rotated_away';
+  await axios.post(`${sim.url}/_sim/tiktok/revocations`, { token: dead });
+  const target = 'tgt_secret_tt';
+  const store = (): RedisTokenStore => new RedisTokenStore(redis, keys, box, target);
+  // The record holds the live refresh token; the credentials' one was rotated away (dead).
+  await store().set({ accessToken: 'tt_expired', expiresAt: 0, refreshToken: credentials.refreshToken! });
+  const adapterWith = (appSecret: string) => {
+    const t = buildAdapterContext({ platform: 'tiktok', baseUrl: `${sim.url}/tiktok`, credentials: { ...credentials, appSecret, refreshToken: dead }, targetId: target, timeoutMs: 3_000 });
+    t.ctx.tokens = store();
+    return { adapter: buildTiktokAdapter(t.ctx), logs: t.logs };
+  };
+
+  const wrong = adapterWith('not-the-app-secret');
+  const err = (await wrong.adapter.verifyCredentials!().catch((e: unknown) => e)) as Error & { reason?: string };
+  expect((await store().get())?.refreshToken).toBe(credentials.refreshToken);
+  expect(err.reason).toBe('app_credentials_refused');
+  expect(err.message).toContain("The shop's authorisation is kept");
+  expect(err.message).toContain(`PATCH /v1/partners/`);
+  for (const secret of ['not-the-app-secret', credentials.appSecret!, credentials.refreshToken!]) {
+    expect(err.message).not.toContain(secret);
+    expect(wrong.logs.join('\n')).not.toContain(secret);
+  }
+
+  // The right secret: the refresh sends the record's refresh token (not the dead one of the credentials).
+  await expect(adapterWith(credentials.appSecret!).adapter.verifyCredentials!()).resolves.toBeUndefined();
+  expect((await store().get())?.accessToken).not.toBe('tt_expired');
+
+  // A refused refresh token still drops the record.
+  await axios.post(`${sim.url}/_sim/tiktok/revocations`, { token: credentials.refreshToken });
+  await store().expireAccess();
+  const gone = (await adapterWith(credentials.appSecret!).adapter.verifyCredentials!().catch((e: unknown) => e)) as { reason?: string };
+  expect(gone.reason).toBe('refresh_refused');
+  expect(await store().get()).toBeNull();
+});

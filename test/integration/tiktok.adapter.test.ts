@@ -187,8 +187,8 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     expect((err as PermanentError).message).toMatch(/Re-authorise the app/);
     expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
     for (const s of [CREDENTIALS.appSecret, 'revoked-ROW_dead']) expect((err as Error).message).not.toContain(s);
-    expect((await requests()).map(line)).toEqual(['GET /api/v2/token/refresh 200']); // code 36004004 inside a 200
-    expect(h.tokens.clears).toBe(1);
+    expect((await requests()).map(line)).toEqual(['GET /api/v2/token/refresh 200']); // code 36004005 inside a 200
+    expect(h.tokens.clears).toBe(1); // a dead refresh token: the token record goes
   });
 
   it('the credential check refuses a shop authorisation without the scopes a mirror uses (the token refresh names them), instead of a 105005 at the first pin', async () => {
@@ -361,12 +361,16 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
 
   // --- issue 13: credentials work only for their own app and shop --------------------------------
 
-  it('the app secret is the one registered for the app, not learned from the first call: a wrong secret gets no token (36004005)', async () => {
+  it('the app secret is the one registered for the app, not learned from the first call: a wrong secret gets no token (36004002), and the token record stays', async () => {
     const wrong = harness({ credentials: { ...CREDENTIALS, appSecret: 'not-the-app-secret' } });
     const remote = await linked(wrong, await newRoom());
     const err = await caught(wrong.adapter.pin(remote, PIN, buildOpContext('mk-first-wrong')));
     expect(err).toBeInstanceOf(PermanentError);
-    expect((err as PermanentError).reason).toBe('refresh_refused');
+    expect((err as PermanentError).reason).toBe('app_credentials_refused');
+    expect((err as PermanentError).message).toMatch(/appSecret/);
+    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    expect((err as Error).message).not.toContain('not-the-app-secret');
+    expect(wrong.tokens.clears).toBe(0);
     expect((await requests()).map(line)).toEqual(['GET /api/v2/token/refresh 200']);
     expect(((await requests())[0] as SimRequestRecord).status).toBe(200);
     // and the right secret still works afterwards (the wrong one was not learned)
@@ -388,7 +392,7 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     expect(await effects()).toEqual([expect.objectContaining({ type: 'show.created' })]);
   });
 
-  it("a refresh token works only with the app it was issued to: shop a's refresh token with another registered app → 36004004", async () => {
+  it("a refresh token works only with the app it was issued to: shop a's refresh token with another registered app → 36004005", async () => {
     await control('POST', '/apps', { appKey: '6a6secondapp', appSecret: 'second-app-secret' });
     const h = harness({ credentials: { ...CREDENTIALS, appKey: '6a6secondapp', appSecret: 'second-app-secret' } });
     const remote = await linked(h, await newRoom());

@@ -86,8 +86,8 @@ test('a promotion link whose token TikTok refused, and whose refresh then failed
   expect((await svc.rt.shows.getMirror('ttu', showId, 'tt2'))!.pins['p2']?.state).toBe('pinned');
 }, 60_000);
 
-// A refresh that fails for good (a dead refresh token: TikTok answers "refresh_token is invalid or
-// expired", a PermanentError for the mirror) sent nothing either. Before, only a RetryableError was
+// A refresh that fails for good (a dead refresh token: TikTok answers "can not find related auth
+// record", a PermanentError for the mirror) sent nothing either. Before, only a RetryableError was
 // marked unsent: the promotion_link step stayed started, so once the operator had re-authorised and
 // resynced, the first attempt waited out PLATFORM_SETTLE_MS for a request that never left.
 test('a promotion link whose token refresh was refused for good is sent at once after the operator re-authorises and resyncs', async () => {

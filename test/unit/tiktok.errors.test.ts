@@ -101,4 +101,18 @@ describe('TikTok Shop error mapping', () => {
     expect(mapTokenFailure(api(500, 36009003), NOW, target).error).toBeInstanceOf(RetryableError);
     expect(mapTokenFailure({ kind: 'network', code: 'ECONNREFUSED', message: 'x' }, NOW, target).error).toBeInstanceOf(RetryableError);
   });
+
+  it('only a refused refresh token is refresh_refused (the client drops the token record for it alone); a refused app secret, or an answer not told apart, is not', () => {
+    const reason = (code: number, message?: string): string | undefined => mapTokenFailure(api(200, code, message), NOW, target).error.reason;
+    expect(reason(36004005, 'can not find related auth record')).toBe('refresh_refused');
+    expect(reason(36004005)).toBe('refresh_refused');
+    expect(reason(36004099, 'refresh_token is expired')).toBe('refresh_refused');
+    expect(reason(36004002, 'Invalid credentials. The `app_secret` does not match the `app_key`.')).toBe('app_credentials_refused');
+    expect(reason(36004099, 'invalid app key')).toBe('app_credentials_refused');
+    expect(reason(36004004, 'invalid auth code')).toBe('36004004');
+    expect(reason(1)).toBe('1');
+    const app = mapTokenFailure(api(200, 36004002, 'app_secret mismatch'), NOW, target).error;
+    expect(app.message).toContain("The shop's authorisation is kept");
+    expect(app.message).toContain('appSecret');
+  });
 });

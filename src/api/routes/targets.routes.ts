@@ -11,7 +11,7 @@ import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { mayHoldPlatformShow } from '../../domain/mirror.js';
 import { PLATFORMS, type AccessToken } from '../../targets/target.adapter.js';
-import { sameGrant } from '../../targets/target.registry.js';
+import { sameGrant, sameGrantNewSecret } from '../../targets/target.registry.js';
 import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, TargetSchema } from '../openapi.js';
@@ -60,7 +60,7 @@ const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
 /** `?force=true`: delete even while shows of the target are on the platform (they are left there). */
 const DeleteQuery = z.object({ force: z.enum(['true', 'false']).default('false').describe('true: delete even while a mirror of the target still has a show on the platform; that show is left there, with no credentials in Syndicast to end it (end it in the platform\'s own tools)') });
 const PATCH_CREDENTIALS =
-  "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId` and `clientSecret`, TikTok's `appKey` and `appSecret`, and the same `refreshToken`: to change `webhookSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it, and `?verify=false` leaves it as it is. A new `refreshToken` or client secret (a new grant), another app, another `baseUrl`, or stored credentials that no key opens (SECRETS_KEY_PREVIOUS removed too early) start from the new credentials alone.";
+  "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId` and `clientSecret`, TikTok's `appKey` and `appSecret`, and the same `refreshToken`: to change `webhookSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it (a refresh token a worker rotated while the check ran is followed: one more refresh with the worker's, no 422), and `?verify=false` leaves it as it is. A new client secret alone (`clientSecret`, TikTok's `appSecret`: a typo fixed, a secret rotated in the platform's console) keeps the cached token's refresh token too, and is checked with that secret (a refresh from it, never the cached access token). A new `refreshToken` (a new grant), another app, another `baseUrl`, or stored credentials that no key opens (SECRETS_KEY_PREVIOUS removed too early) start from the new credentials alone.";
 const SaveQuery = z.object({ verify: z.enum(['true', 'false']).default('true').describe('false: save without checking the credentials with the platform') });
 
 /** The opened credentials, or undefined when no key opens them. */
@@ -93,11 +93,11 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
    * Asks the platform whether the credentials work: 422 with its reason when it refuses them, 503
    * (Retry-After) when it cannot answer now. Returns the access token the check obtained, if any.
    */
-  const verify = async (t: VerifyTarget, held: AccessToken | null = null): Promise<{ checked: boolean; token: AccessToken | null }> => {
+  const verify = async (t: VerifyTarget, held: AccessToken | null = null): Promise<{ checked: boolean; token: AccessToken | null; from: AccessToken | null }> => {
     const r = await opts.verifier.verify(t, held);
     if (r.kind === 'refused') throw new AppError(422, 'Unprocessable Content', r.detail, [{ path: 'body.credentials', message: r.detail }]);
     if (r.kind === 'unavailable') throw new AppError(503, 'Service Unavailable', r.detail, undefined, { 'retry-after': String(r.retryAfterSec) });
-    return { checked: r.checked, token: r.token };
+    return { checked: r.checked, token: r.token, from: r.from };
   };
   /** A new or re-enabled target picks up the partner's active shows on the next sweep; kick it now. */
   const kick = async (t: TargetRecord): Promise<void> => {
@@ -151,8 +151,13 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     // and the record dropped, the grant lost.
     // Stored credentials that no key opens (SECRETS_KEY_PREVIOUS removed too early) are not known to
     // be the same grant: the PATCH that repairs them saves the new ones like a new grant (it was a 500).
-    const stored = credentials && nextBaseUrl === current.baseUrl ? openedOrUndefined(() => partners.openCredentials(current)) : undefined;
-    const held = credentials && stored && sameGrant(current.platform, stored, credentials) ? await opts.verifier.held(targetId) : null;
+    // A new app secret for the same grant (a typo fixed, a secret rotated in the platform's console)
+    // keeps the record too: its refresh token may be the only live one. It is checked with the new
+    // secret: the record's access token is not passed on, the check refreshes from its refresh token.
+    const stored = credentials !== undefined && nextBaseUrl === current.baseUrl ? openedOrUndefined(() => partners.openCredentials(current)) : undefined;
+    const keepsGrant = credentials !== undefined && stored !== undefined && sameGrant(current.platform, stored, credentials);
+    const newSecret = credentials !== undefined && stored !== undefined && !keepsGrant && sameGrantNewSecret(current.platform, stored, credentials);
+    const held = keepsGrant || newSecret ? await opts.verifier.held(targetId) : null;
     const checked =
       reaches && req.query.verify === 'true'
         ? await verify(
@@ -164,7 +169,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
               credentials: credentials ?? partners.openCredentials(current),
               rateLimit: rateLimit !== undefined ? (rateLimit ?? undefined) : current.rateLimit,
             },
-            held,
+            held && newSecret ? { ...held, expiresAt: 0 } : held,
           )
         : null;
     const credentialsSealed = credentials ? partners.sealCredentials(credentials) : undefined;
@@ -181,7 +186,9 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     const { before: t, after: next } = updated;
     // The same grant keeps its record (with what the check refreshed); new credentials or another host
     // never use the token of the old ones: the check's token, or none.
-    if (held) await opts.verifier.keepHeld(targetId, held, checked?.token ?? null);
+    // (`from`: a worker that rotated the grant while the check ran left a newer record, which the check
+    // refreshed from in turn: that one is what the check's token replaces.)
+    if (held) await opts.verifier.keepHeld(targetId, checked?.from ?? held, checked?.token ?? null);
     else if (credentials || baseUrl !== undefined) await opts.verifier.keep(targetId, checked?.token ?? null);
     const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
     await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });

@@ -7,7 +7,8 @@
  * refreshed once and the call retried once.
  * Tokens: GET {auth}/api/v2/token/refresh (unsigned); `access_token_expire_in` is an absolute unix time.
  * The refresh token TikTok returns is cached with the access token and preferred over the one in the
- * credentials (TikTok may rotate it); after a refused refresh the cache is dropped.
+ * credentials (TikTok may rotate it); after a refused refresh token the cache is dropped (not after a
+ * refused app secret: tiktok.errors.ts tokenRefusal).
  * Nothing here logs tokens, secrets, signatures or bodies.
  */
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
@@ -149,9 +150,11 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     if (res.status < 200 || res.status >= 300 || !env || env.code !== CODE.OK) {
       const mapped = mapTokenFailure(apiFailure(res, env), now(), target);
       log.warn({ status: res.status, code: env?.code }, 'tiktok token refresh failed');
-      // The refresh token read here may be one another process (or this one) rotated since: the record
-      // then holds the live one, which stays, and one more refresh uses it (src/targets/oauth2.ts).
-      if (mapped.error.kind === 'permanent' && !(await ctx.tokens.dropGrant(cached?.refreshToken)) && !again) return refreshNow(true);
+      // Only a refused refresh token drops the record (a refused app secret, or an answer not told
+      // apart, leaves it: tokenRefusal). The refresh token read here may be one another process (or
+      // this one) rotated since: the record then holds the live one, which stays, and one more
+      // refresh uses it (src/targets/oauth2.ts).
+      if (mapped.error.reason === 'refresh_refused' && !(await ctx.tokens.dropGrant(cached?.refreshToken)) && !again) return refreshNow(true);
       return raise(mapped);
     }
     const data = TokenDataSchema.safeParse(env.data);

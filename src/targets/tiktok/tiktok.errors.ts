@@ -187,9 +187,37 @@ export function mapApiFailure(failure: TiktokFailure, nowMs: number, ctx: Failur
 }
 
 /**
+ * What a refused token refresh is about. TikTok documents no codes for its token endpoints; observed
+ * live (community clients, docs/platforms.md): 36004005 "can not find related auth record" for a
+ * refresh token TikTok does not know (revoked, expired, another app's), 36004004 "invalid auth code"
+ * for an authorisation code. Its answer to a wrong app_secret is not in any public source: a message
+ * naming the app's key or secret is taken as that (the simulator answers so).
+ * - `refresh_token`: the refresh token itself is dead: the shop must authorise the app again, and the
+ *   token record (the refresh token in it) goes;
+ * - `app`: the app's credentials (appKey / appSecret: a typo, or a secret rotated in Partner Center);
+ *   the shop's authorisation is untouched: the record stays, a PATCH with the right secret fixes it;
+ * - `unknown`: not told apart: the record stays (deleting it would lose a live rotated refresh token
+ *   for good; keeping a dead one costs nothing, a new grant replaces it).
+ */
+export type TokenRefusal = 'refresh_token' | 'app' | 'unknown';
+
+export const TOKEN_REFUSAL_CODE = {
+  /** "can not find related auth record": the refresh token is unknown to TikTok. */
+  UNKNOWN_REFRESH_TOKEN: 36004005,
+} as const;
+
+export function tokenRefusal(code: number | undefined, message: string | undefined): TokenRefusal {
+  const m = message ?? '';
+  if (code === TOKEN_REFUSAL_CODE.UNKNOWN_REFRESH_TOKEN) return 'refresh_token';
+  if (/app[_ ]?secret|app[_ ]?key/i.test(m)) return 'app';
+  if (/refresh[_ ]?token|auth record/i.test(m)) return 'refresh_token';
+  return 'unknown';
+}
+
+/**
  * Failure of the token refresh (auth.tiktok-shops.com/api/v2/token/refresh). Anything that is not
- * throttling or an outage means the refresh token is no longer usable: TikTok does not document one
- * code for that, so we do not rely on one.
+ * throttling or an outage is permanent; only a refusal of the refresh token itself is
+ * `refresh_refused` (the client drops the token record for it alone): see tokenRefusal.
  */
 export function mapTokenFailure(failure: TiktokFailure, nowMs: number, target: FailureContext['target']): MappedFailure {
   if (failure.kind === 'network') return network(failure.code, failure.message, 'TikTok Shop auth');
@@ -197,10 +225,24 @@ export function mapTokenFailure(failure: TiktokFailure, nowMs: number, target: F
   const label = code !== undefined ? String(code) : `http_${status}`;
   if (code === CODE.TOO_MANY_REQUESTS || status === 429) return rateLimited(retryAfter, nowMs, label);
   if (code === CODE.INTERNAL_ERROR || status >= 500) return { error: new RetryableError(`TikTok Shop auth internal error (${label})`, { reason: label }) };
-  return {
-    error: new PermanentError(
-      `TikTok Shop authorisation lost: the token refresh was refused (${label}${message ? `: ${clip(message)}` : ''}). ${reauthorise(target)}`,
-      'refresh_refused',
-    ),
-  };
+  const said = `${label}${message ? `: ${clip(message)}` : ''}`;
+  const fix = `PATCH /v1/partners/${target.partnerId}/targets/${target.id} {"credentials": {...}}`;
+  switch (tokenRefusal(code, message)) {
+    case 'refresh_token':
+      return { error: new PermanentError(`TikTok Shop authorisation lost: the token refresh was refused (${said}). ${reauthorise(target)}`, 'refresh_refused') };
+    case 'app':
+      return {
+        error: new PermanentError(
+          `TikTok Shop refused the app's credentials at the token refresh (${said}): the target's appKey or appSecret is wrong (or the secret was rotated in Partner Center). The shop's authorisation is kept: store the app's current appSecret with ${fix}, then resync.`,
+          'app_credentials_refused',
+        ),
+      };
+    default:
+      return {
+        error: new PermanentError(
+          `TikTok Shop refused the token refresh (${said}). The shop's authorisation is kept: check the target's appKey and appSecret; if they are right, re-authorise the app for the shop in TikTok Shop Partner Center and store the new refresh token, both with ${fix}, then resync.`,
+          label,
+        ),
+      };
+  }
 }
