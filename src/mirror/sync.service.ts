@@ -5,7 +5,6 @@
  * the run's last save), and the desired-state version is checked
  * again at the end so that a change that landed while we ran is not lost.
  */
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
 import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
@@ -19,7 +18,7 @@ import { MirrorConflictError, TargetDeletingError, TargetGoneError, type ShowRep
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
-import type { SecretBox } from '../lib/crypto.js';
+import { sha256, type SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import type { OpContext, PinSpec, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
 import type { Product } from '../domain/events.js';
@@ -152,7 +151,7 @@ export function reportedError(mirror: Pick<MirrorDoc, 'state' | 'lastError'>): s
 }
 
 function short(s: string): string {
-  return createHash('sha256').update(s).digest('base64url').slice(0, 10);
+  return sha256(s, 'base64url').slice(0, 10);
 }
 
 /** A run that met a target being deleted comes back once the mark expired, or sooner (DELETING_WAIT_MS). */
