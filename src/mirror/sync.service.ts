@@ -293,17 +293,16 @@ export class SyncService {
       stopped = true;
       clearInterval(renewal);
     };
-    const markLost = (): void => {
-      lease.lost = true;
-      stopRenewing();
-    };
     const renewal = setInterval(() => {
       // (Lost or given up: the timer was stopped then. Released by the run's last save: stop now.)
       if (lease.released) return stopRenewing();
       intents.renew(lease).then(
         (ok) => {
           // Once the run is over (or gave the lease up) there is nothing to decide any more.
-          if (!stopped && !ok) markLost();
+          if (!stopped && !ok) {
+            lease.lost = true;
+            stopRenewing();
+          }
         },
         () => undefined, // see above: the next fenced write decides
       );
@@ -530,8 +529,8 @@ export class SyncService {
     // No report for a target deleted since the run's last save (which checked it: ShowRepository
     // targetGuard), nor while a DELETE's mark is on it (held: the run comes back); checked only when
     // the report would go to someone.
-    const targetStillThere = (): Promise<void> => this.deps.shows.checkTarget(partnerId, mirror.targetId);
-    await this.deps.onMirrorChanged?.(partnerId, showId, mirror, view, targetStillThere);
+    // (The check as an argument, not a named closure: tsx's keepNames renames every named one as it is made.)
+    await this.deps.onMirrorChanged?.(partnerId, showId, mirror, view, () => this.deps.shows.checkTarget(partnerId, mirror.targetId));
     mirror.notified = fingerprint;
     return this.deps.activity ? JSON.stringify(mirrorActivityEntry(mirror)) : '';
   }
