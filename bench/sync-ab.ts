@@ -15,6 +15,7 @@
  * SYNC_AB_SLOWLOG=1 (redis-server's SLOWLOG at threshold 0 over each measured phase: calls per sync and µs per call
  * of each command and each script by name, ours and BullMQ's; the log costs Redis time of its own, so not in a run whose CPU figures count),
  * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32),
+ * SYNC_AB_BARE_PROFILE (a directory: the bare chat worker runs under --cpu-prof, its profiles there),
  * SYNC_AB_TOPOLOGY (single | cluster: the bench's 3 + 3 cluster, WAIT 1 as the service defaults there; the
  * bare worker's queues hash-tagged per queue as in the sync benchmark; redis reads and commandstats are
  * then summed over the three masters).
@@ -40,6 +41,8 @@ const warm = Number(process.env['SYNC_AB_WARM'] ?? 200);
 const latencyMs = Number(process.env['SYNC_AB_LATENCY_MS'] ?? 0);
 const other = process.env['SYNC_AB_OTHER'];
 const nodeArgs = (process.env['SYNC_AB_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+/** SYNC_AB_BARE_PROFILE=<dir>: the bare chat worker under --cpu-prof too (one directory per start), to set its profile beside ours. */
+const bareProfileDir = process.env['SYNC_AB_BARE_PROFILE'] || undefined;
 /** SYNC_AB_COMMANDSTATS=1: after each measured pin phase, redis-server's calls and µs per sync by command (INFO commandstats; Lua's inner commands count under their own names too). */
 const commandStats = process.env['SYNC_AB_COMMANDSTATS'] === '1';
 let lastStats = '';
@@ -217,7 +220,7 @@ try {
     // the bare chat worker, posting as many messages to the last measured shows' chats
     const chats = Object.fromEntries(await sim.liveChatIds(chatBroadcasts));
     const names = ours.map((_, i) => `bare-chat-${k}-${i}`);
-    const bw = await startBareWorker({ redisUrl: redis.url, store: redis, queues: names, prefix: 'bare', concurrency: rt.config.workerConcurrency, mode: 'chat', simBase: sim.youtubeBase, chats });
+    const bw = await startBareWorker({ redisUrl: redis.url, store: redis, queues: names, prefix: 'bare', concurrency: rt.config.workerConcurrency, mode: 'chat', simBase: sim.youtubeBase, chats }, bareProfileDir);
     children.push(bw);
     const bq = names.map((name) => {
       const q = new BullQueue(name, { connection: rt.bullConnection('worker'), prefix: bareQueuePrefix('bare', name, topology === 'cluster') });

@@ -92,11 +92,15 @@ export function productOf(productId: string, values: (string | null | undefined)
   return (JSON.parse(snapRaw) as Show).products.findLast((p) => p.id === productId);
 }
 
-/** Registers as read with HGETALL. Returns null until the first show snapshot has arrived. */
-export function deriveDesired(showId: string, h: Record<string, string>): DesiredShow | null {
+/**
+ * Registers as read with HGETALL. Returns null until the first show snapshot has arrived. `parseSnap`:
+ * how the snapshot's text becomes a Show (a caller may reuse an earlier parse of the same text: the
+ * result is only read, never changed).
+ */
+export function deriveDesired(showId: string, h: Record<string, string>, parseSnap: (raw: string) => Show = (raw) => JSON.parse(raw) as Show): DesiredShow | null {
   const snapRaw = h['snap'];
   if (!snapRaw) return null;
-  const snap = JSON.parse(snapRaw) as Show;
+  const snap = parseSnap(snapRaw);
   const snapKey = h['snap@'] ?? '';
   const products = new Map<string, Product>();
   const productKeys = new Map<string, string>();

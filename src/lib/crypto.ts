@@ -1,4 +1,5 @@
 /** AES-256-GCM for secrets at rest, SHA-256 for API keys, random tokens. */
+import * as nodeCrypto from 'node:crypto';
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** SECRETS_KEY (and each SECRETS_KEY_PREVIOUS): the AES-256 key, 32 bytes, base64. The configuration checks it too. */
@@ -65,8 +66,20 @@ export class SecretBox {
   }
 }
 
+/**
+ * Node's one-shot digest (`crypto.hash`, Node >= 20.12): the same SHA-256, without a Hash object, a
+ * stream and an `update` per call (3–4× faster for short texts; a pin sync makes three). Older Nodes
+ * (engines: >= 20.6) take createHash.
+ */
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'hex' | 'base64url') => string }).hash;
+
+/** SHA-256 of a text (UTF-8), as hex or base64url. */
+export function sha256(value: string, encoding: 'hex' | 'base64url'): string {
+  return oneShot ? oneShot('sha256', value, encoding) : createHash('sha256').update(value).digest(encoding);
+}
+
 export function sha256Hex(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
+  return sha256(value, 'hex');
 }
 
 export function randomToken(bytes = 32): string {

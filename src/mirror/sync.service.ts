@@ -5,7 +5,6 @@
  * the run's last save), and the desired-state version is checked
  * again at the end so that a change that landed while we ran is not lost.
  */
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
 import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
@@ -19,7 +18,7 @@ import { MirrorConflictError, TargetDeletingError, TargetGoneError, type ShowRep
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
-import type { SecretBox } from '../lib/crypto.js';
+import { sha256, type SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import type { OpContext, PinSpec, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
 import type { Product } from '../domain/events.js';
@@ -152,7 +151,7 @@ export function reportedError(mirror: Pick<MirrorDoc, 'state' | 'lastError'>): s
 }
 
 function short(s: string): string {
-  return createHash('sha256').update(s).digest('base64url').slice(0, 10);
+  return sha256(s, 'base64url').slice(0, 10);
 }
 
 /** A run that met a target being deleted comes back once the mark expired, or sooner (DELETING_WAIT_MS). */
@@ -294,17 +293,16 @@ export class SyncService {
       stopped = true;
       clearInterval(renewal);
     };
-    const markLost = (): void => {
-      lease.lost = true;
-      stopRenewing();
-    };
     const renewal = setInterval(() => {
       // (Lost or given up: the timer was stopped then. Released by the run's last save: stop now.)
       if (lease.released) return stopRenewing();
       intents.renew(lease).then(
         (ok) => {
           // Once the run is over (or gave the lease up) there is nothing to decide any more.
-          if (!stopped && !ok) markLost();
+          if (!stopped && !ok) {
+            lease.lost = true;
+            stopRenewing();
+          }
         },
         () => undefined, // see above: the next fenced write decides
       );
@@ -531,8 +529,8 @@ export class SyncService {
     // No report for a target deleted since the run's last save (which checked it: ShowRepository
     // targetGuard), nor while a DELETE's mark is on it (held: the run comes back); checked only when
     // the report would go to someone.
-    const targetStillThere = (): Promise<void> => this.deps.shows.checkTarget(partnerId, mirror.targetId);
-    await this.deps.onMirrorChanged?.(partnerId, showId, mirror, view, targetStillThere);
+    // (The check as an argument, not a named closure: tsx's keepNames renames every named one as it is made.)
+    await this.deps.onMirrorChanged?.(partnerId, showId, mirror, view, () => this.deps.shows.checkTarget(partnerId, mirror.targetId));
     mirror.notified = fingerprint;
     return this.deps.activity ? JSON.stringify(mirrorActivityEntry(mirror)) : '';
   }

@@ -12,14 +12,15 @@ import { RedisOutageLog } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
 import type { CountedRun, TargetRunCap } from './target-cap.js';
 
+const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+
 /**
  * The job's data as the producer wrote it (src/queues/queues.ts), checked without a schema library:
  * three non-empty strings, per job on the hot path. Anything else fails the job like a parse error.
  */
 function syncJobOf(data: unknown): SyncJob {
   const d = data as Partial<Record<keyof SyncJob, unknown>> | null;
-  const ok = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-  if (!d || typeof d !== 'object' || !ok(d.partnerId) || !ok(d.showId) || !ok(d.targetId)) {
+  if (!d || typeof d !== 'object' || !nonEmpty(d.partnerId) || !nonEmpty(d.showId) || !nonEmpty(d.targetId)) {
     throw new TypeError('sync job data must carry partnerId, showId and targetId (non-empty strings)');
   }
   return { partnerId: d.partnerId, showId: d.showId, targetId: d.targetId };

@@ -54,6 +54,14 @@ export interface CountedRun {
   leave(): void;
 }
 
+/** The run of a target that is not slow: not counted; leaving only stops its slow timer. */
+class UncountedRun implements CountedRun {
+  constructor(private readonly timer: NodeJS.Timeout) {}
+  leave(): void {
+    clearTimeout(this.timer);
+  }
+}
+
 export class TargetRunCap {
   private readonly parked: ParkedJobs;
   private readonly outage: RedisOutageLog;
@@ -121,6 +129,13 @@ export class TargetRunCap {
     return false;
   }
 
+  /** A run still going after slowMs marks its target slow then, not only when it ends (a timeout later). */
+  private turnsSlow(targetId: string): NodeJS.Timeout {
+    const t = setTimeout(() => this.markSlow(targetId), this.opts.slowMs);
+    t.unref();
+    return t;
+  }
+
   private markSlow(targetId: string): void {
     const slowForMs = this.opts.slowForMs ?? SLOW_TARGET_FOR_MS;
     this.slow.set(targetId, Math.max(this.slow.get(targetId) ?? 0, Date.now() + slowForMs));
@@ -132,19 +147,11 @@ export class TargetRunCap {
    * null when it is slow and at its cap.
    */
   async enter(targetId: string, token: string = randomUUID()): Promise<CountedRun | null> {
-    const { leaseMs, slowMs } = this.opts;
-    // A run still going after slowMs marks its target slow then, not only when it ends (a timeout later).
-    const turnsSlow = (): NodeJS.Timeout => {
-      const t = setTimeout(() => this.markSlow(targetId), slowMs);
-      t.unref();
-      return t;
-    };
-    if (!this.isSlow(targetId)) {
-      const timer = turnsSlow();
-      return { leave: () => clearTimeout(timer) };
-    }
+    const { leaseMs } = this.opts;
+    // (Every run comes here: no named closure per run, which tsx's keepNames would rename as it is made.)
+    if (!this.isSlow(targetId)) return new UncountedRun(this.turnsSlow(targetId));
     if (!(await this.runs.enter(targetId, token, this.opts.cap, leaseMs))) return null;
-    const timer = turnsSlow();
+    const timer = this.turnsSlow(targetId);
     const renewal = setInterval(
       () => {
         this.runs.renew(targetId, token, leaseMs).catch((err: unknown) => this.outage.error(err, { targetId }, "could not renew a sync run's count (it lapses)"));

@@ -4,7 +4,7 @@
  */
 import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
-import type { Product } from '../domain/events.js';
+import type { Product, Show } from '../domain/events.js';
 import { parseMirror, type MirrorDoc } from '../domain/mirror.js';
 import type { SecretBox } from '../lib/crypto.js';
 import { idRecord } from '../lib/id-record.js';
@@ -589,6 +589,9 @@ function revised(mirror: MirrorDoc, rev: number, updatedAt: string, since: Mirro
 
 /** At most this many opened stream keys are kept (then the memo starts over). */
 const OPENED_KEYS_MAX = 10_000;
+/** Snapshot parses kept for reuse (desiredFromFlat): at most this many shows, each text at most this long. */
+const SNAPSHOTS_MAX = 4_096;
+const SNAPSHOT_MEMO_MAX_CHARS = 16_384;
 
 /**
  * A sync run's save found its target deleted since the run read it: nothing was written, and the run
@@ -860,11 +863,35 @@ export class ShowRepository {
     return deriveDesired(showId, h);
   }
 
-  /** The desired state from registers read flat (HGETALL inside a Lua step). */
+  /**
+   * The desired state from registers read flat (HGETALL inside a Lua step: a sync run's first read).
+   * The show's snapshot is parsed once per stored text: a pin, an unpin or a product update is a
+   * register of its own, so every run of a live show until the partner's next snapshot reads the same
+   * snapshot text, and its parse (the show with all its products) is reused while the text is the same
+   * (a string comparison). Frozen, products and prices included: runs share it.
+   */
   desiredFromFlat(showId: string, flat: string[]): DesiredShow | null {
     const h = idRecord<string>();
     for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
-    return deriveDesired(showId, h);
+    return deriveDesired(showId, h, (raw) => this.snapshotOf(showId, raw));
+  }
+
+  private readonly snapshots = new Map<string, { raw: string; snap: Show }>();
+  private snapshotOf(showId: string, raw: string): Show {
+    const hit = this.snapshots.get(showId);
+    if (hit?.raw === raw) return hit.snap;
+    const snap = JSON.parse(raw) as Show;
+    if (raw.length > SNAPSHOT_MEMO_MAX_CHARS) return snap;
+    for (const p of snap.products) {
+      Object.freeze(p.price);
+      Object.freeze(p);
+    }
+    Object.freeze(snap.products);
+    Object.freeze(snap.pinnedProductIds);
+    Object.freeze(snap);
+    if (this.snapshots.size >= SNAPSHOTS_MAX) this.snapshots.clear();
+    this.snapshots.set(showId, { raw, snap });
+    return snap;
   }
 
   /** The product as the show's desired state has it now (latest `product.updated` or snapshot). */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../lib/crypto.js';
 
 /**
  * A pin that is a chat message or a comment (YouTube, Facebook without Live Shopping) is found again
@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
  * chat share a tag with probability 2^-32.
  */
 export function pinTag(marker: string): string {
-  return createHash('sha256').update(marker).digest('hex').slice(0, 8);
+  return sha256(marker, 'hex').slice(0, 8);
 }
 
 /** How the tag is written after the link: ` · 1a2b3c4d`. */

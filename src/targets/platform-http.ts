@@ -179,12 +179,14 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
       if (target.port !== undefined) opts.port = target.port;
       if (target.auth !== undefined) opts.auth = target.auth;
       if (agent) opts.agent = agent;
-      let settled = (): void => {};
+      // The whole-exchange timer (below), cleared once the request settled. (No named closure per request
+      // for it, nor for the answer's handler: tsx's keepNames renames every named one as it is made.)
+      let timer: NodeJS.Timeout | undefined;
       const fail = (err: NodeJS.ErrnoException): void => {
-        settled();
+        clearTimeout(timer);
         reject(err.code === 'EDESTREFUSED' ? destinationRefused(ctx, err.message) : new PlatformNetworkError(err.message, err.code));
       };
-      const onResponse = (res: IncomingMessage): void => {
+      const r = (secure ? httpsRequest : httpRequest)(opts, (res: IncomingMessage): void => {
         const chunks: Buffer[] = [];
         let bytes = 0;
         res.on('data', (c: Buffer) => {
@@ -198,7 +200,7 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
         });
         res.on('error', fail);
         res.on('end', () => {
-          settled();
+          clearTimeout(timer);
           let text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
           if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
           let data: unknown = text;
@@ -211,18 +213,16 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
           }
           resolve({ status: res.statusCode ?? 0, headers: res.headers, data });
         });
-      };
-      const r = secure ? httpsRequest(opts, onResponse) : httpRequest(opts, onResponse);
+      });
       r.on('error', fail);
       if (timeout > 0) {
         // The whole exchange, answer included: a socket idle timeout (r.setTimeout) never fired while the
         // platform sent its answer a byte at a time, and the sync waited for as long as it kept sending.
-        const timer = setTimeout(() => {
+        timer = setTimeout(() => {
           // Settled here: what the destroyed request or response emits after this (ECONNRESET) is not the cause.
           reject(new PlatformNetworkError(`timeout of ${timeout}ms exceeded`, 'ECONNABORTED'));
           r.destroy();
         }, timeout);
-        settled = () => clearTimeout(timer);
       }
       r.end(req.body);
     });
