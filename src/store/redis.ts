@@ -84,6 +84,24 @@ export function batchWritesPerTick(socket: Duplex): void {
   } as Duplex['write'];
 }
 
+/**
+ * Runs `fn`, which issues commands on `client`, with the client's socket corked: the commands it writes
+ * leave in one socket write when it returns (one writev), each still its own command with its own
+ * reply (no pipeline, no MULTI). For a caller that issues many commands at once on a connection that
+ * writes each on its own (the API's: ShowRepository.ingestOne's calls of one event-loop turn). A
+ * Cluster, or a client without an open socket: `fn` as it is.
+ */
+export function inOneWrite<T>(client: RedisClient, fn: () => T): T {
+  const s = client instanceof Cluster ? undefined : (client as unknown as { stream?: Duplex }).stream;
+  if (!s || s.destroyed) return fn();
+  s.cork();
+  try {
+    return fn();
+  } finally {
+    s.uncork();
+  }
+}
+
 /** batchWritesPerTick on every connection the client opens (each reconnect has a new socket). */
 function batchClientWrites(client: Redis): void {
   client.on('connect', () => {

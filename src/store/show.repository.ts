@@ -17,7 +17,7 @@ import { assertHeld, INTENT_TTL_SEC, IntentCorruptError, LeaseLostError, OWNED_B
 import { assertEntryLua } from './external-show.index.js';
 import { targetRecordField } from './partner.repository.js';
 import type { Keys } from './keys.js';
-import type { RedisClient } from './redis.js';
+import { inOneWrite, type RedisClient } from './redis.js';
 import { zrevPage, type PageStart, type ZsetPage } from './zset-page.js';
 
 /**
@@ -157,6 +157,13 @@ function notRun(err: unknown): boolean {
 type IngestReply = [number, string, number?, number?];
 
 interface PendingWrite {
+  args: (string | number)[];
+  resolve: (r: IngestReply) => void;
+  reject: (err: unknown) => void;
+}
+
+interface PendingIngestOne {
+  keys: [claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string];
   args: (string | number)[];
   resolve: (r: IngestReply) => void;
   reject: (err: unknown) => void;
@@ -797,7 +804,10 @@ export class ShowRepository {
     requestId: string | undefined,
   ): Promise<IngestResult & { holder?: string }> {
     const k = this.keys;
-    const r = await this.redis.scIngestShowOne(
+    // The calls of the events read in one event-loop turn leave together (sendIngests): each HTTP
+    // request runs in an I/O callback of its own, so issued as each came they were one socket write
+    // (a syscall, on loopback also the receiving side's TCP path) per event.
+    const keys: PendingIngestOne['keys'] = [
       k.partnerWebhookId(partnerId, webhookId),
       k.showInbox(partnerId, showId, webhookId),
       k.showEvents(partnerId, showId),
@@ -806,6 +816,8 @@ export class ShowRepository {
       k.partnerShows(partnerId),
       k.activeShows(),
       k.partnerLiveShows(partnerId),
+    ];
+    const args = [
       scope,
       this.inboxTtlSec,
       webhookId,
@@ -821,7 +833,10 @@ export class ShowRepository {
       orderKey,
       write.field,
       write.value,
-    );
+    ];
+    const r = await new Promise<IngestReply>((resolve, reject) => {
+      if (this.ingestQueue.push({ keys, args, resolve, reject }) === 1) setImmediate(this.sendIngests);
+    });
     if (r[0] === 2) return { duplicate: true, eventId: '', version: 0, changed: false, holder: r[1] };
     if (r[0] === 3) return { duplicate: false, eventId: '', version: 0, changed: false, full: true };
     if (r[0] === 0) return { duplicate: true, eventId: r[1], version: 0, changed: false };
@@ -857,6 +872,24 @@ export class ShowRepository {
   }
 
   private dispatchMarks: TurnBatcher<PendingMark, number> | undefined;
+  private ingestQueue: PendingIngestOne[] = [];
+  /**
+   * ingestOne's calls waiting for the end of this event-loop turn, sent in one socket write (inOneWrite):
+   * one Lua call each, with its own reply, in the order the events came.
+   */
+  private readonly sendIngests = (): void => {
+    const batch = this.ingestQueue;
+    this.ingestQueue = [];
+    inOneWrite(this.redis, () => {
+      for (const w of batch) {
+        try {
+          this.redis.scIngestShowOne(...w.keys, ...w.args).then(w.resolve, w.reject);
+        } catch (err) {
+          w.reject(err); // (a throw, not a rejection: the others still go)
+        }
+      }
+    });
+  };
 
   async desired(partnerId: string, showId: string): Promise<DesiredShow | null> {
     const h = await this.redis.hgetall(this.keys.desired(partnerId, showId));
