@@ -596,9 +596,15 @@ function revised(mirror: MirrorDoc, rev: number, updatedAt: string, since: Mirro
 
 /** At most this many opened stream keys are kept (then the memo starts over). */
 const OPENED_KEYS_MAX = 10_000;
-/** Snapshot parses kept for reuse (desiredFromFlat): at most this many shows, each text at most this long. */
+/**
+ * Snapshot parses kept for reuse (desiredFromFlat): at most this many shows, each text at most this
+ * long, and at most this many characters of text in all. A parse takes about 2.7 times its text's
+ * length in heap (4,096 texts just under 16 KiB took ≈ 175 MB), so the total bounds the memo at about
+ * 22 MB per process; then it starts over.
+ */
 const SNAPSHOTS_MAX = 4_096;
 const SNAPSHOT_MEMO_MAX_CHARS = 16_384;
+const SNAPSHOT_MEMO_TOTAL_CHARS = 8_000_000;
 
 /**
  * A sync run's save found its target deleted since the run read it: nothing was written, and the run
@@ -910,6 +916,8 @@ export class ShowRepository {
   }
 
   private readonly snapshots = new Map<string, { raw: string; snap: Show }>();
+  /** Characters of text the memo holds (the sum of its entries' `raw` lengths). */
+  private snapshotChars = 0;
   private snapshotOf(showId: string, raw: string): Show {
     const hit = this.snapshots.get(showId);
     if (hit?.raw === raw) return hit.snap;
@@ -922,8 +930,13 @@ export class ShowRepository {
     Object.freeze(snap.products);
     Object.freeze(snap.pinnedProductIds);
     Object.freeze(snap);
-    if (this.snapshots.size >= SNAPSHOTS_MAX) this.snapshots.clear();
+    if (hit) this.snapshotChars -= hit.raw.length;
+    if (this.snapshots.size >= SNAPSHOTS_MAX || this.snapshotChars + raw.length > SNAPSHOT_MEMO_TOTAL_CHARS) {
+      this.snapshots.clear();
+      this.snapshotChars = 0;
+    }
     this.snapshots.set(showId, { raw, snap });
+    this.snapshotChars += raw.length;
     return snap;
   }
 

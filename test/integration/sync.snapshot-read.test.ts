@@ -65,3 +65,23 @@ test('a new snapshot is read at once; pins and product updates apply over a reus
   expect(later.products.has('p2')).toBe(false);
   expect([...later.pinned]).toEqual(['p3']); // the newer snapshot decides the pins
 });
+
+test('the parses kept for reuse are bounded in characters of text, not only in shows', async () => {
+  // 600 shows whose snapshots are each just under the per-text limit: 9,000,000 characters in all,
+  // over the memo's 8,000,000 (about 22 MB of heap in parses; 4,096 such texts took ≈ 175 MB).
+  const shows = svc.rt.shows as unknown as { snapshots: Map<string, { raw: string }> };
+  const text = (i: number): string => JSON.stringify({ ...sampleShow(`big-${i}`), title: `${i} `.padEnd(15_000, 'x') });
+  let most = 0;
+  for (let i = 0; i < 600; i++) {
+    const desired = svc.rt.shows.desiredFromFlat(`big-${i}`, ['snap', text(i), 'snap@', '1']);
+    expect(desired!.title.startsWith(`${i} `)).toBe(true);
+    let chars = 0;
+    for (const { raw } of shows.snapshots.values()) chars += raw.length;
+    most = Math.max(most, chars);
+  }
+  expect(most).toBeGreaterThan(7_000_000); // the memo was used
+  expect(most).toBeLessThanOrEqual(8_000_000);
+  // The same text again is still one shared parse.
+  const again = svc.rt.shows.desiredFromFlat('big-599', ['snap', text(599), 'snap@', '1'])!;
+  expect(svc.rt.shows.desiredFromFlat('big-599', ['snap', text(599), 'snap@', '1'])!.products.get('p1')).toBe(again.products.get('p1'));
+});
