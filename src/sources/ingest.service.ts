@@ -10,6 +10,7 @@
  * any Redis failure propagates (→ 503), and a retried delivery then takes the duplicate path, which
  * writes the dispatch entry again, so nothing is lost between the steps.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { orderKey, registerFor } from '../domain/desired-state.js';
 import { currencyIssues, impliedState, PartnerEventSchema, showLogEntry, utcTimestamp, type PartnerEvent } from '../domain/events.js';
@@ -137,12 +138,15 @@ export class IngestService {
     const scope = reg ? showScope(reg.showId) : orderScope(orderId!);
     if (reg && this.deps.shows.singleNode) return this.ingestShowEventOne(bundle, reg.showId, webhookId, scope, event, reg.write);
     if (!reg && this.deps.orders.singleNode) return this.ingestOrderEventOne(bundle, webhookId, scope, event, orderId!);
-    const holder = await this.deps.webhookIds.claim(partnerId, webhookId, scope);
+    // A show delivery's own token: its claim is taken back only if it is refused and no other
+    // delivery passed the claim since (WebhookIdClaims.releaseIfHeld).
+    const token = reg ? randomUUID() : undefined;
+    const holder = await this.deps.webhookIds.claim(partnerId, webhookId, scope, token);
     if (holder !== scope) return this.duplicateOf(partnerId, webhookId, holder);
     if (reg) {
       const acks = this.acks();
       if (acks) this.ack(acks, this.deps.webhookIds.claimKey(partnerId, webhookId));
-      return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write, acks);
+      return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write, acks, token!);
     }
     if (event.type === 'order.refunded') {
       const stored = await this.claimRefundId(partnerId, webhookId, scope, event.data.refund.id, orderId!);
@@ -210,6 +214,7 @@ export class IngestService {
     event: PartnerEvent,
     write: { field: string; value: string },
     acks: Promise<void>[] | undefined,
+    token: string,
   ): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
     const keys = this.deps.keys;
@@ -224,8 +229,10 @@ export class IngestService {
     if (stored.full) {
       // Nothing of the event is stored, but its webhook-id was claimed for this show first: left so,
       // the partner's resend of it to another show (as the 422 advises) got a 409 for INBOX_TTL_DAYS.
-      // The single-Redis script checks the bound before it claims; here the claim is taken back.
-      await this.deps.webhookIds.releaseIfHeld(partnerId, webhookId, showScope(showId)).catch((err: unknown) => {
+      // The single-Redis script checks the bound before it claims; here the claim is taken back, unless
+      // another delivery passed it meanwhile (another event under the id, one the show takes, may be
+      // stored under it: deleted, the id was free for a second event elsewhere).
+      await this.deps.webhookIds.releaseIfHeld(partnerId, webhookId, showScope(showId), token).catch((err: unknown) => {
         this.deps.log.warn({ err, partnerId, showId, webhookId }, "could not release a refused show event's webhook-id claim");
       });
       throw showFull(showId);

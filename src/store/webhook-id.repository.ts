@@ -15,6 +15,17 @@
  * That is the Redis Cluster path. On a single Redis the claim is made inside the event's own store
  * script (INGEST_SHOW_ONE_LUA, INGEST_ORDER_ONE_LUA in src/store/show.repository.ts), with the same
  * key and rule, so claim and write are one step there.
+ *
+ * A Cluster show delivery refused by its show (full: 422, nothing stored) takes the claim back
+ * (releaseIfHeld), so the partner may send the event elsewhere under the id. Two different events
+ * under one id to one full show at once both pass the claim (it names their scope): one refused, the
+ * other (an event for a register the show has) stored. The claim only named the scope, so the
+ * refused one's release deleted the claim the stored one relies on, and the id was free for a second
+ * event elsewhere. So such a delivery claims with a token of its own, kept in a set beside the claim
+ * (its slot; partnerWebhookIdHeld) while it is under way, and the release deletes the claim only when
+ * no other token is left: when every delivery that passed the claim was refused. A token joins only a
+ * set that has tracked the claim since it was made; an untracked claim (the set expired, a claim made
+ * without a token) is never released — the old answer, a 409 for the id elsewhere, never a second event.
  */
 import { Cluster } from 'ioredis';
 import type { Keys } from './keys.js';
@@ -23,21 +34,64 @@ import { evalOnNode, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.
 import type { RedisClient } from './redis.js';
 
 /**
+ * How long a claim's set of delivery tokens lives after its last join: it only has to outlast a
+ * delivery's claim → write → release (seconds); a release after it expired leaves the claim (safe).
+ */
+export const WEBHOOK_ID_HELD_TTL_SEC = 300;
+
+/**
+ * Lua: claim()'s rule for one claim (`key`, for `scope`, `ttl` s), returning the scope that holds it.
+ * With a `token` (not ''), a delivery that passes the claim is tracked in `held`: the set is made
+ * anew with the claim, and joined by a delivery of the same scope only while it exists (it has then
+ * tracked every delivery since the claim was made).
+ */
+function claimLua(key: string, scope: string, ttl: string, held: string, token: string): string {
+  return `local holder = redis.call('GET', ${key})
+if holder then
+  if holder == ${scope} and ${token} ~= '' and redis.call('EXISTS', ${held}) == 1 then
+    redis.call('SADD', ${held}, ${token})
+    redis.call('EXPIRE', ${held}, ${WEBHOOK_ID_HELD_TTL_SEC})
+  end
+  return holder
+end
+redis.call('SET', ${key}, ${scope}, 'EX', tonumber(${ttl}))
+if ${token} ~= '' then
+  redis.call('DEL', ${held})
+  redis.call('SADD', ${held}, ${token})
+  redis.call('EXPIRE', ${held}, ${WEBHOOK_ID_HELD_TTL_SEC})
+end
+return ${scope}
+`;
+}
+
+/** KEYS: claim, held set. ARGV: scope, ttl s, token. claimLua through the client. */
+const CLAIM_LUA = claimLua('KEYS[1]', 'ARGV[1]', 'ARGV[2]', 'KEYS[2]', 'ARGV[3]');
+
+/**
+ * KEYS: claim, held set. ARGV: scope, token. Drops `token` from the set; deletes the claim when that
+ * left the set empty and the claim still names `scope`: 1 when this call deleted it, else 0 (the
+ * token was not tracked, another delivery under the claim may store, or another scope holds it).
+ */
+const RELEASE_HELD_LUA = `
+if redis.call('SREM', KEYS[2], ARGV[2]) == 0 then return 0 end
+if redis.call('SCARD', KEYS[2]) > 0 then return 0 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/**
  * The claims waiting for one master of a Cluster, as one call on its connection (keys of many slots:
  * none declared, the `allow-cross-slot-keys` flag; src/store/node-batch.ts). Per claim
- * (a = 3(i-1)): ARGV[a+1] claim key, ARGV[a+2] scope, ARGV[a+3] ttl s. The reply per claim is the
- * scope that holds the id (claim()'s rule in one step: GET, and SET when nobody holds it); a key this
+ * (a = 5(i-1)): ARGV[a+1] claim key, ARGV[a+2] scope, ARGV[a+3] ttl s, ARGV[a+4] held set, ARGV[a+5]
+ * token ('' for none). The reply per claim is the scope that holds the id (claimLua: claim()'s rule
+ * in one step: GET, and SET when nobody holds it); a key this
  * node does not serve answers an error of its own (under pcall, before anything is written) and is
  * claimed again through the Cluster client.
  */
 const NODE_CLAIMS_LUA = `#!lua flags=allow-cross-slot-keys
 local function claim(a)
-  local holder = redis.call('GET', ARGV[a + 1])
-  if holder then return holder end
-  redis.call('SET', ARGV[a + 1], ARGV[a + 2], 'EX', tonumber(ARGV[a + 3]))
-  return ARGV[a + 2]
-end
-${nodeBatchLua('claim', 3)}`;
+${claimLua('ARGV[a + 1]', 'ARGV[a + 2]', 'ARGV[a + 3]', 'ARGV[a + 4]', 'ARGV[a + 5]')}end
+${nodeBatchLua('claim', 5)}`;
 const NODE_CLAIMS = nodeScript(NODE_CLAIMS_LUA);
 /** Claims per NODE_CLAIMS call (bounds how long one call holds Redis). */
 const CLAIMS_PER_CALL = 64;
@@ -47,6 +101,7 @@ interface PendingClaim {
   webhookId: string;
   key: string;
   scope: string;
+  token: string;
   resolve: (holder: string) => void;
   reject: (err: unknown) => void;
 }
@@ -66,12 +121,14 @@ export class WebhookIdClaims {
         maxPerCall: CLAIMS_PER_CALL,
         maxInFlight: 1,
         send: (node, batch) => {
-          const args = new Array<string | number>(3 * batch.length);
+          const args = new Array<string | number>(5 * batch.length);
           for (let i = 0; i < batch.length; i++) {
             const c = batch[i]!;
-            args[3 * i] = c.key;
-            args[3 * i + 1] = c.scope;
-            args[3 * i + 2] = this.ttlSec;
+            args[5 * i] = c.key;
+            args[5 * i + 1] = c.scope;
+            args[5 * i + 2] = this.ttlSec;
+            args[5 * i + 3] = this.keys.partnerWebhookIdHeld(c.partnerId, c.webhookId);
+            args[5 * i + 4] = c.token;
           }
           return evalOnNode<(string | Error)[]>(node, NODE_CLAIMS, 0, args);
         },
@@ -93,7 +150,7 @@ export class WebhookIdClaims {
   private readonly nodeClaims: NodeBatches<PendingClaim, (string | Error)[]> | undefined;
 
   private claimApart(c: PendingClaim): void {
-    this.claimOne(c.partnerId, c.webhookId, c.scope).then(c.resolve, c.reject);
+    this.claimOne(c.partnerId, c.webhookId, c.scope, c.token).then(c.resolve, c.reject);
   }
 
   /**
@@ -104,20 +161,25 @@ export class WebhookIdClaims {
     return this.keys.partnerWebhookId(partnerId, webhookId);
   }
 
-  /** Claims `webhookId` for `scope` unless it is claimed already; returns the scope that holds it. */
-  claim(partnerId: string, webhookId: string, scope: string): Promise<string> {
+  /**
+   * Claims `webhookId` for `scope` unless it is claimed already; returns the scope that holds it. With
+   * a `token` (unique to the delivery), a delivery that passes the claim is tracked for
+   * releaseIfHeld(…, token).
+   */
+  claim(partnerId: string, webhookId: string, scope: string, token = ''): Promise<string> {
     const batches = this.nodeClaims;
-    if (batches === undefined) return this.claimOne(partnerId, webhookId, scope);
+    if (batches === undefined) return this.claimOne(partnerId, webhookId, scope, token);
     const key = this.keys.partnerWebhookId(partnerId, webhookId);
     return new Promise<string>((resolve, reject) => {
-      const c: PendingClaim = { partnerId, webhookId, key, scope, resolve, reject };
+      const c: PendingClaim = { partnerId, webhookId, key, scope, token, resolve, reject };
       if (!batches.add(key, c)) this.claimApart(c);
     });
   }
 
-  /** One claim through the client: SET NX, and the holder read when the id is taken. */
-  private async claimOne(partnerId: string, webhookId: string, scope: string): Promise<string> {
+  /** One claim through the client: SET NX, and the holder read when the id is taken (CLAIM_LUA with a token). */
+  private async claimOne(partnerId: string, webhookId: string, scope: string, token: string): Promise<string> {
     const key = this.keys.partnerWebhookId(partnerId, webhookId);
+    if (token !== '') return (await this.redis.eval(CLAIM_LUA, 2, key, this.keys.partnerWebhookIdHeld(partnerId, webhookId), scope, this.ttlSec, token)) as string;
     for (let i = 0; i < 3; i++) {
       if ((await this.redis.set(key, scope, 'EX', this.ttlSec, 'NX')) === 'OK') return scope;
       const holder = await this.redis.get(key);
@@ -131,10 +193,13 @@ export class WebhookIdClaims {
    * Removes `webhookId`'s claim while it still names `scope` (compare and delete in one step): for an
    * event its scope refused before anything of it was stored (a full show on a Cluster, where the claim
    * comes first), so the partner may send it under the same id elsewhere. A claim another scope holds,
-   * or one made again since, is left alone. True when this call removed it.
+   * or one made again since, is left alone. True when this call removed it. With the `token` the claim
+   * was made or passed with: only when no other delivery that passed it is tracked (RELEASE_HELD_LUA).
    */
-  async releaseIfHeld(partnerId: string, webhookId: string, scope: string): Promise<boolean> {
-    return (await this.redis.eval(DEL_IF_HELD_LUA, 1, this.keys.partnerWebhookId(partnerId, webhookId), scope)) === 1;
+  async releaseIfHeld(partnerId: string, webhookId: string, scope: string, token?: string): Promise<boolean> {
+    const key = this.keys.partnerWebhookId(partnerId, webhookId);
+    if (token === undefined) return (await this.redis.eval(DEL_IF_HELD_LUA, 1, key, scope)) === 1;
+    return (await this.redis.eval(RELEASE_HELD_LUA, 2, key, this.keys.partnerWebhookIdHeld(partnerId, webhookId), scope, token)) === 1;
   }
 
   /** The event id stored under `webhookId` in the scope that claimed it (null while not stored). */

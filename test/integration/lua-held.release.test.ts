@@ -31,6 +31,34 @@ test("a webhook-id claim is released only by the scope that holds it", async () 
   expect(await claims.releaseIfHeld('p1', 'msg_1', 'show:s1')).toBe(false);
 });
 
+/**
+ * Deliveries that passed one claim with tokens of their own (the Cluster show path): a refused one's
+ * release deletes the claim only when no other delivery that passed it is left (the other may have
+ * stored under it); deleted by the scope check alone, the id was free for a second event elsewhere.
+ */
+test('a webhook-id claim passed by two deliveries is released only by the last of them', async () => {
+  const claims = new WebhookIdClaims(redis, keys, 3_600);
+  const claim = keys.partnerWebhookId('p2', 'msg_2');
+  expect(await claims.claim('p2', 'msg_2', 'show:s1', 'tok_a')).toBe('show:s1');
+  expect(await claims.claim('p2', 'msg_2', 'show:s1', 'tok_b')).toBe('show:s1');
+  // Another scope does not pass it (a duplicate): its token is not tracked, its release changes nothing.
+  expect(await claims.claim('p2', 'msg_2', 'show:s2', 'tok_x')).toBe('show:s1');
+  expect(await claims.releaseIfHeld('p2', 'msg_2', 'show:s2', 'tok_x')).toBe(false);
+  expect(await claims.releaseIfHeld('p2', 'msg_2', 'show:s1', 'tok_b')).toBe(false);
+  expect(await redis.get(claim)).toBe('show:s1');
+  expect(await claims.releaseIfHeld('p2', 'msg_2', 'show:s1', 'tok_b')).toBe(false); // a repeat
+  expect(await redis.get(claim)).toBe('show:s1');
+  expect(await claims.releaseIfHeld('p2', 'msg_2', 'show:s1', 'tok_a')).toBe(true);
+  expect(await redis.get(claim)).toBeNull();
+
+  // A claim made without tracking (no token: a crashed delivery's of before, an order's): a
+  // delivery that passes it later cannot tell who else did, and leaves it.
+  expect(await claims.claim('p2', 'msg_3', 'show:s1')).toBe('show:s1');
+  expect(await claims.claim('p2', 'msg_3', 'show:s1', 'tok_c')).toBe('show:s1');
+  expect(await claims.releaseIfHeld('p2', 'msg_3', 'show:s1', 'tok_c')).toBe(false);
+  expect(await redis.get(keys.partnerWebhookId('p2', 'msg_3'))).toBe('show:s1');
+});
+
 test("an outbound attempt claim another worker took is left to it by the old holder's release", async () => {
   const messages = new OutboundMessageRepository(redis, keys);
   expect(await messages.claimAttempt('p1', 'm1', 'e1', 'tok_new', 60_000)).toBe(true);

@@ -1209,6 +1209,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/lua-held.release.test.ts'],
   },
   {
+    name: 'webhook-id-release-ignores-others',
+    what: "a refused Cluster show delivery's release (src/store/webhook-id.repository.ts RELEASE_HELD_LUA) deletes the webhook-id claim though another delivery passed it and may have stored under it: the id is free for a second event elsewhere",
+    file: 'src/store/webhook-id.repository.ts',
+    from: "if redis.call('SCARD', KEYS[2]) > 0 then return 0 end\n",
+    to: 'if false then return 0 end\n',
+    tests: ['test/integration/lua-held.release.test.ts'],
+  },
+  {
     name: 'parking-group-rest-dropped',
     what: 'a woken job takes the rest of its group with it (src/queues/parking.ts wakeNext): the other held-back jobs of that partner or target wait for their fallback delay',
     file: 'src/queues/parking.ts',
