@@ -152,9 +152,14 @@ test.each(CASES)('$platform: a pin sent by a run that died before it could save 
   // The run sends the pin, then dies (its job lock lapses: the run gives its lease up) before it saves anything.
   await pinEvent('product.pinned', 1);
   rig.proxy.holdNext(pin, HOLD_MS);
+  const heldBefore = rig.proxy.held.length;
   const died = new AbortController();
   const run = rig.svc.rt.syncService.sync(job, { token: 'c-pin-0', signal: died.signal });
-  await sleep(TIMEOUT_MS / 4);
+  // It dies once its pin request is out (held at the proxy): a fixed sleep let a loaded CI machine
+  // abort the run before it had sent anything, and then there was nothing to take back.
+  const sentBy = Date.now() + 10_000;
+  while (rig.proxy.held.length === heldBefore && Date.now() < sentBy) await sleep(5);
+  expect(rig.proxy.held.length).toBe(heldBefore + 1);
   died.abort();
   await run;
   await rig.proxy.idle();
