@@ -138,18 +138,20 @@ export class IngestService {
     const scope = reg ? showScope(reg.showId) : orderScope(orderId!);
     if (reg && this.deps.shows.singleNode) return this.ingestShowEventOne(bundle, reg.showId, webhookId, scope, event, reg.write);
     if (!reg && this.deps.orders.singleNode) return this.ingestOrderEventOne(bundle, webhookId, scope, event, orderId!);
-    // A show delivery's own token: its claim is taken back only if it is refused and no other
-    // delivery passed the claim since (WebhookIdClaims.releaseIfHeld).
-    const token = reg ? randomUUID() : undefined;
+    // The delivery's own token: its claim is taken back only if it is refused (a full show, another
+    // order's refund id) and no other delivery passed the claim since (WebhookIdClaims.releaseIfHeld).
+    // Every delivery of either kind carries one: one that passed untracked could store under a claim
+    // a refused one then deletes.
+    const token = randomUUID();
     const holder = await this.deps.webhookIds.claim(partnerId, webhookId, scope, token);
     if (holder !== scope) return this.duplicateOf(partnerId, webhookId, holder);
     if (reg) {
       const acks = this.acks();
       if (acks) this.ack(acks, this.deps.webhookIds.claimKey(partnerId, webhookId));
-      return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write, acks, token!);
+      return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write, acks, token);
     }
     if (event.type === 'order.refunded') {
-      const stored = await this.claimRefundId(partnerId, webhookId, scope, event.data.refund.id, orderId!);
+      const stored = await this.claimRefundId(partnerId, webhookId, scope, token, event.data.refund.id, orderId!);
       if (stored) return stored;
     }
     return this.ingestOrderEvent(bundle, webhookId, event, orderId!);
@@ -159,15 +161,17 @@ export class IngestService {
    * Claims a refund's id for its order, partner-wide (src/store/refund-id.repository.ts), before the
    * refund is stored. The ledger is idempotent per order only: the same refund id sent for another order
    * reversed commission there too. Refused (422) when another order holds the id: nothing of the event
-   * is stored and its webhook-id claim is taken back, so the corrected refund can go out under it. A
-   * webhook-id that names an event this order has stored is that event's duplicate (200), as before.
+   * is stored and its webhook-id claim is taken back (with the delivery's `token`: unless another
+   * delivery passed it meanwhile, another event under the id for this order, which may be stored under
+   * it), so the corrected refund can go out under it. A webhook-id that names an event this order has
+   * stored is that event's duplicate (200), as before.
    */
-  private async claimRefundId(partnerId: string, webhookId: string, scope: string, refundId: string, orderId: string): Promise<IngestResult | undefined> {
+  private async claimRefundId(partnerId: string, webhookId: string, scope: string, token: string, refundId: string, orderId: string): Promise<IngestResult | undefined> {
     const holder = await this.deps.refundIds.claim(partnerId, refundId, orderId);
     if (holder === orderId) return undefined;
     const stored = await this.deps.webhookIds.storedEventId(partnerId, webhookId, scope);
     if (stored !== null) return { eventId: stored, duplicate: true };
-    await this.deps.webhookIds.releaseIfHeld(partnerId, webhookId, scope).catch((err: unknown) => {
+    await this.deps.webhookIds.releaseIfHeld(partnerId, webhookId, scope, token).catch((err: unknown) => {
       this.deps.log.warn({ err, partnerId, orderId, webhookId }, "could not release a refused refund's webhook-id claim");
     });
     throw refundTaken(refundId, holder);

@@ -132,9 +132,10 @@ export class Keys {
   }
 
   /**
-   * SET of the claim tokens of the Cluster show deliveries under way on `webhookId`'s claim (its hash
-   * tag: one slot with the claim), kept WEBHOOK_ID_HELD_TTL_SEC: a refused delivery takes its claim
-   * back only when no other delivery may have stored under it (src/store/webhook-id.repository.ts).
+   * SET of the claim tokens of the Cluster deliveries (show or order events) under way on
+   * `webhookId`'s claim (its hash tag: one slot with the claim), kept WEBHOOK_ID_HELD_TTL_SEC: a
+   * refused delivery takes its claim back only when no other delivery may have stored under it
+   * (src/store/webhook-id.repository.ts).
    */
   partnerWebhookIdHeld(partnerId: string, webhookId: string): string {
     return `${this.prefix}:{w:${keyPart(partnerId)}:${keyPart(webhookId)}}:held`;

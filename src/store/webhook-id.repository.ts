@@ -16,12 +16,13 @@
  * script (INGEST_SHOW_ONE_LUA, INGEST_ORDER_ONE_LUA in src/store/show.repository.ts), with the same
  * key and rule, so claim and write are one step there.
  *
- * A Cluster show delivery refused by its show (full: 422, nothing stored) takes the claim back
- * (releaseIfHeld), so the partner may send the event elsewhere under the id. Two different events
- * under one id to one full show at once both pass the claim (it names their scope): one refused, the
- * other (an event for a register the show has) stored. The claim only named the scope, so the
- * refused one's release deleted the claim the stored one relies on, and the id was free for a second
- * event elsewhere. So such a delivery claims with a token of its own, kept in a set beside the claim
+ * A Cluster delivery refused after its claim (nothing stored, 422: its show is full, or its refund's
+ * id is held by another order) takes the claim back (releaseIfHeld), so the partner may send the
+ * event elsewhere under the id. Two different events under one id to one scope at once both pass the
+ * claim (it names their scope): one refused, the other (an event for a register the show has, another
+ * event of the order) stored. The claim only named the scope, so the refused one's release deleted
+ * the claim the stored one relies on, and the id was free for a second event elsewhere. So every
+ * Cluster delivery (show or order) claims with a token of its own, kept in a set beside the claim
  * (its slot; partnerWebhookIdHeld) while it is under way, and the release deletes the claim only when
  * no other token is left: when every delivery that passed the claim was refused. A token joins only a
  * set that has tracked the claim since it was made; an untracked claim (the set expired, a claim made
@@ -29,15 +30,15 @@
  */
 import { Cluster } from 'ioredis';
 import type { Keys } from './keys.js';
-import { DEL_IF_HELD_LUA } from './lua-held.js';
 import { evalOnNode, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
 import type { RedisClient } from './redis.js';
 
 /**
  * How long a claim's set of delivery tokens lives after its last join: it only has to outlast a
  * delivery's claim → write → release (seconds); a release after it expired leaves the claim (safe).
- * Every Cluster show event leaves one such set until then (a stored delivery does not release), so
- * the TTL is also their memory: at 2,000 events/s, about 120,000 small sets (≈ 30 MB over the masters).
+ * Every Cluster partner event (show or order) leaves one such set until then (a stored delivery does
+ * not release), so the TTL is also their memory: at 2,000 events/s, about 120,000 small sets (≈ 30 MB
+ * over the masters).
  */
 export const WEBHOOK_ID_HELD_TTL_SEC = 60;
 
@@ -193,14 +194,15 @@ export class WebhookIdClaims {
 
   /**
    * Removes `webhookId`'s claim while it still names `scope` (compare and delete in one step): for an
-   * event its scope refused before anything of it was stored (a full show on a Cluster, where the claim
-   * comes first), so the partner may send it under the same id elsewhere. A claim another scope holds,
-   * or one made again since, is left alone. True when this call removed it. With the `token` the claim
-   * was made or passed with: only when no other delivery that passed it is tracked (RELEASE_HELD_LUA).
+   * event its scope refused before anything of it was stored (on a Cluster, where the claim comes
+   * first: a full show, a refund whose id another order holds), so the partner may send it under the
+   * same id elsewhere. `token` is the one the claim was made or passed with: the claim goes only when
+   * no other delivery that passed it is tracked (RELEASE_HELD_LUA). A claim another scope holds, one
+   * made again since, or one not tracked is left alone. True when this call removed it. There is no
+   * release without a token: it cannot tell whether another delivery stored under the claim.
    */
-  async releaseIfHeld(partnerId: string, webhookId: string, scope: string, token?: string): Promise<boolean> {
+  async releaseIfHeld(partnerId: string, webhookId: string, scope: string, token: string): Promise<boolean> {
     const key = this.keys.partnerWebhookId(partnerId, webhookId);
-    if (token === undefined) return (await this.redis.eval(DEL_IF_HELD_LUA, 1, key, scope)) === 1;
     return (await this.redis.eval(RELEASE_HELD_LUA, 2, key, this.keys.partnerWebhookIdHeld(partnerId, webhookId), scope, token)) === 1;
   }
 

@@ -1,6 +1,7 @@
 /**
- * The compare-and-delete releases (src/store/lua-held.ts DEL_IF_HELD_LUA): a webhook-id claim, an
- * outbound attempt claim and a relay lease are each dropped only by the holder that has them. A holder
+ * The compare-and-delete releases (src/store/lua-held.ts DEL_IF_HELD_LUA; a webhook-id claim's
+ * RELEASE_HELD_LUA, src/store/webhook-id.repository.ts): a webhook-id claim, an outbound attempt claim
+ * and a relay lease are each dropped only by the holder that has them. A holder
  * whose claim expired and was taken by another (a slow worker, a lost BullMQ lock, a relay that missed
  * its renewal) must not drop the new holder's claim on its way out: a webhook-id would be free for a
  * second store, an attempt could be sent twice at once, a show relayed by two processes. No test
@@ -23,12 +24,22 @@ const keys = new Keys('lh');
 
 test("a webhook-id claim is released only by the scope that holds it", async () => {
   const claims = new WebhookIdClaims(redis, keys, 3_600);
-  expect(await claims.claim('p1', 'msg_1', 'show:s1')).toBe('show:s1');
-  expect(await claims.releaseIfHeld('p1', 'msg_1', 'show:s2')).toBe(false);
-  expect(await redis.get(keys.partnerWebhookId('p1', 'msg_1'))).toBe('show:s1');
-  expect(await claims.releaseIfHeld('p1', 'msg_1', 'show:s1')).toBe(true);
-  expect(await redis.get(keys.partnerWebhookId('p1', 'msg_1'))).toBeNull();
-  expect(await claims.releaseIfHeld('p1', 'msg_1', 'show:s1')).toBe(false);
+  const claim = keys.partnerWebhookId('p1', 'msg_1');
+  expect(await claims.claim('p1', 'msg_1', 'show:s1', 'tok_1')).toBe('show:s1');
+  expect(await claims.claim('p1', 'msg_1', 'order:o1', 'tok_2')).toBe('show:s1');
+  expect(await claims.releaseIfHeld('p1', 'msg_1', 'order:o1', 'tok_2')).toBe(false);
+  expect(await redis.get(claim)).toBe('show:s1');
+  expect(await claims.releaseIfHeld('p1', 'msg_1', 'show:s1', 'tok_1')).toBe(true);
+  expect(await redis.get(claim)).toBeNull();
+  expect(await claims.releaseIfHeld('p1', 'msg_1', 'show:s1', 'tok_1')).toBe(false);
+
+  // The claim expired under a delivery and another scope claimed the id (untracked, as a claim made
+  // before tokens): the old delivery's release, its token the last in the set, leaves the new claim.
+  expect(await claims.claim('p1', 'msg_1', 'show:s1', 'tok_3')).toBe('show:s1');
+  await redis.del(claim);
+  expect(await claims.claim('p1', 'msg_1', 'order:o1')).toBe('order:o1');
+  expect(await claims.releaseIfHeld('p1', 'msg_1', 'show:s1', 'tok_3')).toBe(false);
+  expect(await redis.get(claim)).toBe('order:o1');
 });
 
 /**
@@ -51,7 +62,7 @@ test('a webhook-id claim passed by two deliveries is released only by the last o
   expect(await claims.releaseIfHeld('p2', 'msg_2', 'show:s1', 'tok_a')).toBe(true);
   expect(await redis.get(claim)).toBeNull();
 
-  // A claim made without tracking (no token: a crashed delivery's of before, an order's): a
+  // A claim made without tracking (no token: a delivery's of before tokens): a
   // delivery that passes it later cannot tell who else did, and leaves it.
   expect(await claims.claim('p2', 'msg_3', 'show:s1')).toBe('show:s1');
   expect(await claims.claim('p2', 'msg_3', 'show:s1', 'tok_c')).toBe('show:s1');

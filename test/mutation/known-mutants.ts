@@ -1202,7 +1202,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'lua-held-deletes-any-holder',
-    what: 'the compare-and-delete release (src/store/lua-held.ts) deletes whoever holds the claim: a worker whose attempt claim, webhook-id claim or relay lease expired and was taken drops the new holder\'s on its way out',
+    what: 'the compare-and-delete release (src/store/lua-held.ts) deletes whoever holds the claim: a worker whose attempt claim or relay lease expired and was taken drops the new holder\'s on its way out',
     file: 'src/store/lua-held.ts',
     from: "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\nreturn 0",
     to: "return redis.call('DEL', KEYS[1])",
@@ -1210,11 +1210,19 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'webhook-id-release-ignores-others',
-    what: "a refused Cluster show delivery's release (src/store/webhook-id.repository.ts RELEASE_HELD_LUA) deletes the webhook-id claim though another delivery passed it and may have stored under it: the id is free for a second event elsewhere",
+    what: "a refused Cluster delivery's release (src/store/webhook-id.repository.ts RELEASE_HELD_LUA) deletes the webhook-id claim though another delivery passed it and may have stored under it: the id is free for a second event elsewhere",
     file: 'src/store/webhook-id.repository.ts',
     from: "if redis.call('SCARD', KEYS[2]) > 0 then return 0 end\n",
     to: 'if false then return 0 end\n',
-    tests: ['test/integration/lua-held.release.test.ts'],
+    tests: ['test/integration/lua-held.release.test.ts', 'test/integration/webhook-id.release-race.test.ts'],
+  },
+  {
+    name: 'webhook-id-order-pass-untracked',
+    what: "a Cluster order delivery that cannot be refused (an order.created) passes its webhook-id claim without a token (src/sources/ingest.service.ts): a refund under the same id for the same order, refused at once (another order's refund id), finds its own token the last and deletes the claim the stored event relies on; the id is free for a second event elsewhere",
+    file: 'src/sources/ingest.service.ts',
+    from: '    const token = randomUUID();\n',
+    to: "    const token = reg || event.type === 'order.refunded' ? randomUUID() : '';\n",
+    tests: ['test/integration/webhook-id.release-race.test.ts'],
   },
   {
     name: 'parking-group-rest-dropped',
