@@ -107,6 +107,7 @@ async function watch(ms: number): Promise<string[]> {
   const seen: string[] = [];
   const mons = await Promise.all(nodes.map((node) => node.monitor()));
   for (const mon of mons) {
+    mon.on('error', () => undefined); // lines still in flight at disconnect() (order-ingest.one-call)
     mon.on('monitor', (_t: string, args: string[], source: string) => {
       if (source !== 'lua') seen.push(args.join(' '));
     });
