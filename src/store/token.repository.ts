@@ -8,11 +8,11 @@ import type { RedisClient } from './redis.js';
 const MEMO_MARGIN_MS = 120_000;
 
 /**
- * KEYS: the record. ARGV: the sealed record read, the one to store instead ('' deletes it). Only if
- * the record is still the one read: another process may have stored a fresh token and a rotated
- * refresh token since, which a read-then-write here would overwrite (or delete) with a dead one.
+ * KEYS: the record. ARGV: the sealed record read ('' none), the one to store instead ('' deletes it).
+ * Only if the record is still the one read: another process may have stored a fresh token and a
+ * rotated refresh token since, which a read-then-write here would overwrite (or delete) with a dead one.
  */
-const REPLACE_IF_LUA = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+const REPLACE_IF_LUA = `if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
 return 1
 `;
@@ -125,6 +125,36 @@ export class RedisTokenStore implements TokenStore {
       }
     }
     return false;
+  }
+
+  /**
+   * A worker's refresh: `next` is stored only while the record still holds the grant it was obtained
+   * with (compare-and-set on the sealed record, retried on a concurrent write):
+   * - the record holds `used` (its access token refreshed or expired meanwhile, or untouched);
+   * - it is the one `from` was (a record from before refresh tokens were always kept in it);
+   * - there was none when the refresh started (the first token) and is none now;
+   * - it went meanwhile, and `from` held `used`: a refresh with it was refused after this one rotated
+   *   it (dropGrant), and `next` holds the only live refresh token;
+   * - no key opens it (it is refreshed anyway).
+   * Otherwise the grant changed: a target PATCH saved new credentials and replaced the record, or
+   * another process rotated the refresh token. The record stays and its token is the one used (a
+   * refresh of the old grant does not undo the new one); with no record, `next` is used unstored.
+   */
+  async refreshed(next: AccessToken, used: string, from: AccessToken | null): Promise<AccessToken> {
+    const sealed = this.box.encrypt(JSON.stringify(next));
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const { raw, token } = await this.stored();
+      const sameGrant =
+        raw === null
+          ? from === null || from.refreshToken === used
+          : token === null || token.refreshToken === used || (from !== null && token.accessToken === from.accessToken && token.refreshToken === from.refreshToken);
+      if (!sameGrant) return token ?? next;
+      if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw ?? '', sealed)) === 1) {
+        this.memo = next;
+        return next;
+      }
+    }
+    return (await this.stored()).token ?? next;
   }
 
   /**

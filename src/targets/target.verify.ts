@@ -85,6 +85,11 @@ class MemoryTokenStore implements TokenStore {
   async expire(accessToken: string): Promise<void> {
     if (this.token?.accessToken === accessToken) this.token = { ...this.token, expiresAt: 0 };
   }
+  /** The check's own tokens: nothing else writes them (the target's record is replaced by keep/keepHeld). */
+  async refreshed(next: AccessToken): Promise<AccessToken> {
+    this.token = next;
+    return next;
+  }
 }
 
 export interface CredentialVerifierDeps {

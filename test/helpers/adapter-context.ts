@@ -34,6 +34,11 @@ export class MemoryTokenStore implements TokenStore {
     this.expires++;
     if (this.token?.accessToken === accessToken) this.token = { ...this.token, expiresAt: 0 };
   }
+  /** A refresh's token is stored (one process: nothing else changes the record meanwhile). */
+  async refreshed(next: AccessToken): Promise<AccessToken> {
+    await this.set(next);
+    return next;
+  }
 }
 
 export class RecordingLimiter implements RateLimiter {

@@ -66,6 +66,7 @@ function gatedRead(nth: number) {
     clear: () => store.clear(),
     expire: (t) => store.expire(t),
     dropGrant: (r) => store.dropGrant(r),
+    refreshed: (next, used, from) => store.refreshed(next, used, from),
   });
   return { wrap, read, release };
 }
@@ -175,4 +176,68 @@ test("TikTok: a refused app secret (the operator's typo, or a secret rotated in 
   const gone = (await adapterWith(credentials.appSecret!).adapter.verifyCredentials!().catch((e: unknown) => e)) as { reason?: string };
   expect(gone.reason).toBe('refresh_refused');
   expect(await store().get()).toBeNull();
+});
+
+/**
+ * A store whose refresh result is written only after `between` ran (once): new credentials saved (a
+ * target PATCH replacing the record) between a worker's refresh request and its store.
+ */
+function newGrantBeforeStore(between: () => Promise<void>) {
+  let pending: (() => Promise<void>) | undefined = between;
+  const run = async (): Promise<void> => {
+    const p = pending;
+    pending = undefined;
+    if (p) await p();
+  };
+  return (store: TokenStore): TokenStore => ({
+    get: () => store.get(),
+    set: async (t) => {
+      await run();
+      return store.set(t);
+    },
+    clear: () => store.clear(),
+    expire: (t) => store.expire(t),
+    dropGrant: (r) => store.dropGrant(r),
+    refreshed: async (next, used, from) => {
+      await run();
+      return store.refreshed(next, used, from);
+    },
+  });
+}
+
+test("review: a worker's refresh of the old grant, answered after new credentials were saved, keeps the new grant's record and uses its token", async () => {
+  // The worker stored its refresh's result unconditionally: the target held the old grant's access
+  // token (and refresh token, preferred over the credentials') although the operator had replaced the
+  // credentials. Now it is stored only while the record still holds the grant it refreshed.
+  const showId = ((await control('POST', '/shows', { title: 'New grant', account: SIM_ACCOUNTS.whatnot[0]!.sellerId })) as { externalId: string }).externalId;
+  const store = (): RedisTokenStore => new RedisTokenStore(redis, keys, box, TARGET);
+  // The old grant: another seller's (its token cannot read this seller's show).
+  await store().set({ accessToken: 'wn_old_expired', expiresAt: 0, refreshToken: `rt-old-${randomBytes(8).toString('hex')}` });
+  let saved: AccessToken | undefined;
+  const patch = async (): Promise<void> => {
+    // The PATCH's check of the new credentials (this seller's grant) and the record it keeps.
+    const fresh = APP.refreshToken;
+    const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: APP.clientId, client_secret: APP.clientSecret, refresh_token: fresh });
+    const res = await axios.post(`${sim.url}/whatnot/oauth/token`, form.toString(), { headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const t = res.data as { access_token: string; expires_in: number; refresh_token?: string };
+    saved = { accessToken: t.access_token, expiresAt: Date.now() + t.expires_in * 1000, refreshToken: t.refresh_token ?? fresh };
+    await store().set(saved);
+  };
+  const worker = processAdapter(newGrantBeforeStore(patch));
+  const seq = await lastSeq();
+  await expect(worker.adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+  expect(saved).toBeDefined();
+  expect(await store().get()).toEqual(saved);
+  // The worker's call went out with the new grant's access token, not the old grant's it refreshed.
+  const calls = (await requests(seq)).filter((r) => line(r) === `GET /shows/${showId} 200`);
+  expect(calls.map((r) => r.headers.authorization)).toEqual([`Bearer ${saved?.accessToken}`]);
+
+  // A refresh of the same grant (its access token expired meanwhile) is stored; so is the first token.
+  await store().expireAccess();
+  const again = processAdapter();
+  await expect(again.adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+  const after = await store().get();
+  expect(after?.accessToken).not.toBe(saved?.accessToken);
+  expect(after?.expiresAt).toBeGreaterThan(Date.now());
+  expect(after?.refreshToken).not.toBe(saved?.refreshToken); // rotated by that refresh, and kept
 });
