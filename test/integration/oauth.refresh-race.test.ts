@@ -241,3 +241,29 @@ test("review: a worker's refresh of the old grant, answered after new credential
   expect(after?.expiresAt).toBeGreaterThan(Date.now());
   expect(after?.refreshToken).not.toBe(saved?.refreshToken); // rotated by that refresh, and kept
 });
+
+test("TikTok: a refresh of the old grant answered after new credentials were saved keeps the new grant's record and uses its token", async () => {
+  const credentials = simTargetCredentials('tiktok', 'a');
+  const target = 'tgt_new_grant_tt';
+  const store = (): RedisTokenStore => new RedisTokenStore(redis, keys, box, target);
+  await store().set({ accessToken: 'tt_old_expired', expiresAt: 0, refreshToken: `old-${randomBytes(8).toString('hex')}` });
+  let saved: AccessToken | undefined;
+  const patch = async (): Promise<void> => {
+    const q = new URLSearchParams({ app_key: credentials.appKey!, app_secret: credentials.appSecret!, refresh_token: credentials.refreshToken!, grant_type: 'refresh_token', shop_cipher: credentials.shopCipher! });
+    const env = (await axios.get(`${sim.url}/tiktok/api/v2/token/refresh?${q.toString()}`)).data as { data: { access_token: string; access_token_expire_in: number; refresh_token: string } };
+    saved = { accessToken: env.data.access_token, expiresAt: env.data.access_token_expire_in * 1000, refreshToken: env.data.refresh_token };
+    await store().set(saved);
+  };
+  const t = buildAdapterContext({ platform: 'tiktok', baseUrl: `${sim.url}/tiktok`, credentials, targetId: target, timeoutMs: 3_000 });
+  t.ctx.tokens = newGrantBeforeStore(patch)(store());
+  const since = ((await axios.get(`${sim.url}/_sim/tiktok/requests?since=0`)).data as { seq: number }[]).at(-1)?.seq ?? 0;
+  // The check's call after its refresh (Get Authorized Shops) goes out with the token the refresh gave.
+  await expect(buildTiktokAdapter(t.ctx).verifyCredentials!()).resolves.toBeUndefined();
+  expect(saved).toBeDefined();
+  expect(await store().get()).toEqual(saved);
+  const sent = ((await axios.get(`${sim.url}/_sim/tiktok/requests?since=${since}`)).data as { path: string; headers: Record<string, unknown> }[])
+    .filter((r) => !r.path.includes('/token/'))
+    .map((r) => r.headers['x-tts-access-token']);
+  expect(sent.length).toBeGreaterThan(0);
+  expect(new Set(sent)).toEqual(new Set([saved?.accessToken]));
+});
