@@ -72,8 +72,26 @@ export interface RefreshGrant {
   deadGrant(mapped: MappedFailure): boolean;
 }
 
+/**
+ * A refresh of the target's token, announced to the other processes until its result is stored (a
+ * refresh token it rotated is live only in its hands until then: another process's dropGrant waits).
+ * A lease left behind (Redis down at its end) ends by itself.
+ */
+export async function whileRefreshing<T>(ctx: AdapterContext, refresh: () => Promise<T>): Promise<T> {
+  const done = await ctx.tokens.refreshing(ctx.timeoutMs);
+  try {
+    return await refresh();
+  } finally {
+    await done().catch(() => undefined);
+  }
+}
+
 /** The refresh_token grant: a new access token, cached for every worker. */
 export async function refreshAccessToken(g: RefreshGrant, again = false): Promise<{ accessToken: string; scopes: string[] | undefined }> {
+  return whileRefreshing(g.ctx, () => refreshOnce(g, again));
+}
+
+async function refreshOnce(g: RefreshGrant, again: boolean): Promise<{ accessToken: string; scopes: string[] | undefined }> {
   const from = await g.ctx.tokens.get();
   const cachedRefresh = from?.refreshToken;
   const refreshToken = cachedRefresh ?? g.refreshToken;

@@ -68,6 +68,12 @@ export interface TokenStore {
    * to use: `next` when stored, else the record's current one (`next`, unstored, when there is none).
    */
   refreshed(next: AccessToken, used: string, from: AccessToken | null): Promise<AccessToken>;
+  /**
+   * A refresh starts and may take `ms` (its request's timeout) until its result is stored: a dropGrant
+   * of another process waits for it meanwhile. Returns the end of it (called once the result is stored,
+   * or the refresh failed).
+   */
+  refreshing(ms: number): Promise<() => Promise<void>>;
 }
 
 /** Per target-account rate limiter shared by every worker (Redis). */

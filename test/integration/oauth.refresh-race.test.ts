@@ -67,6 +67,7 @@ function gatedRead(nth: number) {
     expire: (t) => store.expire(t),
     dropGrant: (r) => store.dropGrant(r),
     refreshed: (next, used, from) => store.refreshed(next, used, from),
+    refreshing: (ms) => store.refreshing(ms),
   });
   return { wrap, read, release };
 }
@@ -202,6 +203,7 @@ function newGrantBeforeStore(between: () => Promise<void>) {
       await run();
       return store.refreshed(next, used, from);
     },
+    refreshing: (ms) => store.refreshing(ms),
   });
 }
 
@@ -266,4 +268,36 @@ test("TikTok: a refresh of the old grant answered after new credentials were sav
     .map((r) => r.headers['x-tts-access-token']);
   expect(sent.length).toBeGreaterThan(0);
   expect(new Set(sent)).toEqual(new Set([saved?.accessToken]));
+});
+
+test("review: a refresh refused while another process's refresh, answered (it rotated the token), is not stored yet waits for it and uses the refresh token it stores", async () => {
+  // Between process A's refresh answer (Whatnot rotated the refresh token) and its store, process B's
+  // refresh with the same token was refused: B dropped the record and failed its job as authorisation
+  // lost. Now A's refresh is announced until stored (refreshing), and B's dropGrant waits for it.
+  const showId = ((await control('POST', '/shows', { title: 'Held store', account: SIM_ACCOUNTS.whatnot[0]!.sellerId })) as { externalId: string }).externalId;
+  let answered!: () => void;
+  const aAnswered = new Promise<void>((r) => (answered = r));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const a = processAdapter(
+    newGrantBeforeStore(async () => {
+      answered();
+      await released;
+    }),
+  );
+  const seq = await lastSeq();
+  const aAttach = a.adapter.attachShow(showId);
+  await aAnswered;
+  const bAttach = processAdapter().adapter.attachShow(showId);
+  // B's refresh with the token A rotated away is refused; only then is A's store let through.
+  while (!(await requests(seq)).some((r) => line(r) === 'POST /oauth/token 400')) await new Promise((r) => setTimeout(r, 20));
+  release();
+  await expect(aAttach).resolves.toMatchObject({ externalId: showId });
+  await expect(bAttach).resolves.toMatchObject({ externalId: showId });
+  const stored = await new RedisTokenStore(redis, keys, box, TARGET).get();
+  expect(stored?.refreshToken).toMatch(/^wn_sim_refresh_/);
+  // B's second refresh sent the refresh token A stored.
+  const refreshes = (await requests(seq)).filter((r) => r.path.endsWith('/oauth/token'));
+  expect(refreshes.map((r) => r.status)).toEqual([200, 400, 200]);
+  expect(new URLSearchParams(refreshes[2]?.body ?? '').get('refresh_token')).not.toBe(APP.refreshToken);
 });

@@ -20,7 +20,7 @@ import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas
 import { signRequest } from './tiktok.sign.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
-import { accessTokens } from '../oauth2.js';
+import { accessTokens, whileRefreshing } from '../oauth2.js';
 import { createPlatformHttp } from '../platform-http.js';
 
 const OPEN_API = 'https://open-api.tiktokglobalshop.com';
@@ -124,7 +124,11 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
 
   const raise = (mapped: MappedFailure): Promise<never> => raiseMapped(ctx.limiter, mapped);
 
-  async function refreshNow(again = false): Promise<string> {
+  function refreshNow(again = false): Promise<string> {
+    return whileRefreshing(ctx, () => refreshOnce(again));
+  }
+
+  async function refreshOnce(again: boolean): Promise<string> {
     const c = credentials();
     const cached = await ctx.tokens.get();
     const params = {
