@@ -1411,6 +1411,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'refreshed',
   },
   {
+    name: 'drop-grant-ignores-refresh-under-way',
+    what: "a refused refresh drops the record while another process's refresh (which rotated that token) is still to store its result (src/store/token.repository.ts dropGrant): the job fails as authorisation lost",
+    file: 'src/store/token.repository.ts',
+    from: 'if ((await this.othersRefreshing()) > 0) {',
+    to: 'if (false) {',
+    tests: ['test/integration/oauth.refresh-race.test.ts'],
+    testName: 'is not stored yet waits for it',
+  },
+  {
     name: 'refund-id-claim-overwrites',
     what: 'a refund id claim takes the id from the order that holds it (src/store/refund-id.repository.ts): the same refund id for a second order is stored there too',
     file: 'src/store/refund-id.repository.ts',
