@@ -55,6 +55,10 @@ export class Keys {
   targetToken(targetId: string): string {
     return `${this.prefix}:{t:${targetId}}:token`;
   }
+  /** ZSET of the refreshes of the target's access token under way (nonce → lease end, Redis ms): RedisTokenStore.refreshing. */
+  targetRefreshing(targetId: string): string {
+    return `${this.prefix}:{t:${targetId}}:refreshing`;
+  }
   targetLimit(targetId: string, name: string): string {
     return `${this.prefix}:{t:${targetId}}:limit:${name}`;
   }

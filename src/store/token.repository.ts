@@ -1,4 +1,6 @@
 /** OAuth access tokens per target, shared by every worker, sealed with SECRETS_KEY. */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
 import type { AccessToken, TokenStore } from '../targets/target.adapter.js';
@@ -8,18 +10,41 @@ import type { RedisClient } from './redis.js';
 const MEMO_MARGIN_MS = 120_000;
 
 /**
- * KEYS: the record. ARGV: the sealed record read, the one to store instead ('' deletes it). Only if
- * the record is still the one read: another process may have stored a fresh token and a rotated
- * refresh token since, which a read-then-write here would overwrite (or delete) with a dead one.
+ * KEYS: the record. ARGV: the sealed record read ('' none), the one to store instead ('' deletes it).
+ * Only if the record is still the one read: another process may have stored a fresh token and a
+ * rotated refresh token since, which a read-then-write here would overwrite (or delete) with a dead one.
  */
-const REPLACE_IF_LUA = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+const REPLACE_IF_LUA = `if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
 return 1
 `;
 
+/**
+ * KEYS: the target's refreshes under way (ZSET nonce → lease end). ARGV: a nonce, the lease (ms; '' to
+ * only count). Drops the ended leases, adds ARGV[1]'s, and answers how many others are under way.
+ * Ends from Redis TIME: workers with skewed clocks share them.
+ */
+const REFRESHING_LUA = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if ARGV[2] ~= '' then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+end
+local n = redis.call('ZCARD', KEYS[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then n = n - 1 end
+return n
+`;
+
+/** How long past its request's timeout a refresh may take to store its result (parse, seal, one write). */
+const REFRESH_STORE_MARGIN_MS = 5_000;
+/** How often a dropGrant waiting for another process's refresh looks again. */
+const REFRESH_WAIT_POLL_MS = 50;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scTokenReplaceIf(key: string, read: string, next: string): Result<number, Context>;
+    scTokenRefreshing(key: string, nonce: string, leaseMs: string): Result<number, Context>;
   }
 }
 
@@ -32,6 +57,9 @@ export class RedisTokenStore implements TokenStore {
   ) {
     if (typeof (redis as unknown as { scTokenReplaceIf?: unknown }).scTokenReplaceIf !== 'function') {
       redis.defineCommand('scTokenReplaceIf', { numberOfKeys: 1, lua: REPLACE_IF_LUA });
+    }
+    if (typeof (redis as unknown as { scTokenRefreshing?: unknown }).scTokenRefreshing !== 'function') {
+      redis.defineCommand('scTokenRefreshing', { numberOfKeys: 1, lua: REFRESHING_LUA });
     }
   }
 
@@ -85,16 +113,47 @@ export class RedisTokenStore implements TokenStore {
     if (raw !== null && token) await this.replaceIf(raw, { ...token, expiresAt: 0 });
   }
 
+  /** This store's refreshes under way (their nonces in the target's `refreshing` set). */
+  private readonly leases = new Set<string>();
+
+  async refreshing(ms: number): Promise<() => Promise<void>> {
+    const nonce = randomBytes(12).toString('base64url');
+    const key = this.keys.targetRefreshing(this.targetId);
+    await this.redis.scTokenRefreshing(key, nonce, String(ms + REFRESH_STORE_MARGIN_MS));
+    this.leases.add(nonce);
+    return async () => {
+      this.leases.delete(nonce);
+      await this.redis.zrem(key, nonce);
+    };
+  }
+
+  /** How many refreshes of other processes (or other stores) are under way. */
+  private async othersRefreshing(): Promise<number> {
+    const key = this.keys.targetRefreshing(this.targetId);
+    const total = await this.redis.scTokenRefreshing(key, '', '');
+    if (this.leases.size === 0 || total === 0) return total;
+    const mine = await this.redis.zmscore(key, ...this.leases);
+    return total - mine.filter((score) => score !== null).length;
+  }
+
   /**
    * The platform refused `refreshToken` for good: the record goes if it still holds that refresh token
    * (or one sealed with an older SECRETS_KEY). A record with another one stays (false): another process
    * refreshed meanwhile and the platform rotated the token, which deleting would lose for good.
+   * While another process's refresh is under way (refreshing), this waits for it first: it may have
+   * rotated that refresh token, and its result (the live one) is not stored yet.
    */
   async dropGrant(refreshToken: string | undefined): Promise<boolean> {
-    const { raw, token } = await this.stored();
-    if (raw === null) return true;
-    if (token && token.refreshToken !== refreshToken) return false;
-    return (await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, '')) === 1;
+    for (;;) {
+      const { raw, token } = await this.stored();
+      if (raw !== null && token && token.refreshToken !== refreshToken) return false;
+      if ((await this.othersRefreshing()) > 0) {
+        await delay(REFRESH_WAIT_POLL_MS);
+        continue;
+      }
+      if (raw === null) return true;
+      if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, '')) === 1) return true;
+    }
   }
 
   /**
@@ -125,6 +184,36 @@ export class RedisTokenStore implements TokenStore {
       }
     }
     return false;
+  }
+
+  /**
+   * A worker's refresh: `next` is stored only while the record still holds the grant it was obtained
+   * with (compare-and-set on the sealed record, retried on a concurrent write):
+   * - the record holds `used` (its access token refreshed or expired meanwhile, or untouched);
+   * - it is the one `from` was (a record from before refresh tokens were always kept in it);
+   * - there was none when the refresh started (the first token) and is none now;
+   * - it went meanwhile, and `from` held `used`: a refresh with it was refused after this one rotated
+   *   it (dropGrant), and `next` holds the only live refresh token;
+   * - no key opens it (it is refreshed anyway).
+   * Otherwise the grant changed: a target PATCH saved new credentials and replaced the record, or
+   * another process rotated the refresh token. The record stays and its token is the one used (a
+   * refresh of the old grant does not undo the new one); with no record, `next` is used unstored.
+   */
+  async refreshed(next: AccessToken, used: string, from: AccessToken | null): Promise<AccessToken> {
+    const sealed = this.box.encrypt(JSON.stringify(next));
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const { raw, token } = await this.stored();
+      const sameGrant =
+        raw === null
+          ? from === null || from.refreshToken === used
+          : token === null || token.refreshToken === used || (from !== null && token.accessToken === from.accessToken && token.refreshToken === from.refreshToken);
+      if (!sameGrant) return token ?? next;
+      if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw ?? '', sealed)) === 1) {
+        this.memo = next;
+        return next;
+      }
+    }
+    return (await this.stored()).token ?? next;
   }
 
   /**

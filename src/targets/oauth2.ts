@@ -72,9 +72,28 @@ export interface RefreshGrant {
   deadGrant(mapped: MappedFailure): boolean;
 }
 
+/**
+ * A refresh of the target's token, announced to the other processes until its result is stored (a
+ * refresh token it rotated is live only in its hands until then: another process's dropGrant waits).
+ * A lease left behind (Redis down at its end) ends by itself.
+ */
+export async function whileRefreshing<T>(ctx: AdapterContext, refresh: () => Promise<T>): Promise<T> {
+  const done = await ctx.tokens.refreshing(ctx.timeoutMs);
+  try {
+    return await refresh();
+  } finally {
+    await done().catch(() => undefined);
+  }
+}
+
 /** The refresh_token grant: a new access token, cached for every worker. */
 export async function refreshAccessToken(g: RefreshGrant, again = false): Promise<{ accessToken: string; scopes: string[] | undefined }> {
-  const cachedRefresh = (await g.ctx.tokens.get())?.refreshToken;
+  return whileRefreshing(g.ctx, () => refreshOnce(g, again));
+}
+
+async function refreshOnce(g: RefreshGrant, again: boolean): Promise<{ accessToken: string; scopes: string[] | undefined }> {
+  const from = await g.ctx.tokens.get();
+  const cachedRefresh = from?.refreshToken;
   const refreshToken = cachedRefresh ?? g.refreshToken;
   const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: g.clientId, client_secret: g.clientSecret, refresh_token: refreshToken });
   let res: AxiosResponse;
@@ -95,10 +114,13 @@ export async function refreshAccessToken(g: RefreshGrant, again = false): Promis
   const parsed = TokenResponseSchema.safeParse(res.data);
   if (!parsed.success) throw malformedResponse(g.endpoint, parsed.error);
   const t = parsed.data;
-  const latest = t.refresh_token ?? refreshToken;
-  await g.ctx.tokens.set({ accessToken: t.access_token, expiresAt: g.now() + t.expires_in * 1000, ...(latest !== g.refreshToken ? { refreshToken: latest } : {}) });
-  g.log.debug({ expiresIn: t.expires_in }, 'access token refreshed');
-  return { accessToken: t.access_token, scopes: t.scope?.split(' ').filter(Boolean) };
+  // The record names the refresh token of its grant even when it is the credentials' one: a refresh
+  // of the old grant still under way when new credentials are saved tells the new record apart from
+  // its own (RedisTokenStore.refreshed), and does not overwrite it.
+  const ours = { accessToken: t.access_token, expiresAt: g.now() + t.expires_in * 1000, refreshToken: t.refresh_token ?? refreshToken };
+  const kept = await g.ctx.tokens.refreshed(ours, refreshToken, from);
+  g.log.debug({ expiresIn: t.expires_in, stored: kept === ours }, 'access token refreshed');
+  return { accessToken: kept.accessToken, scopes: kept === ours ? t.scope?.split(' ').filter(Boolean) : undefined };
 }
 
 export interface AccessTokens {

@@ -61,6 +61,19 @@ export interface TokenStore {
   dropGrant(refreshToken: string | undefined): Promise<boolean>;
   /** The platform refused `accessToken`: if it is still the stored one, it is marked expired (a refresh token beside it stays). */
   expire(accessToken: string): Promise<void>;
+  /**
+   * Stores `next`, what a refresh with the refresh token `used` obtained (`from`: what get() gave when
+   * that refresh started), unless the record's grant changed meanwhile: new credentials were saved (a
+   * target PATCH replaced the record) or another process rotated the refresh token. Returns the token
+   * to use: `next` when stored, else the record's current one (`next`, unstored, when there is none).
+   */
+  refreshed(next: AccessToken, used: string, from: AccessToken | null): Promise<AccessToken>;
+  /**
+   * A refresh starts and may take `ms` (its request's timeout) until its result is stored: a dropGrant
+   * of another process waits for it meanwhile. Returns the end of it (called once the result is stored,
+   * or the refresh failed).
+   */
+  refreshing(ms: number): Promise<() => Promise<void>>;
 }
 
 /** Per target-account rate limiter shared by every worker (Redis). */

@@ -85,6 +85,15 @@ class MemoryTokenStore implements TokenStore {
   async expire(accessToken: string): Promise<void> {
     if (this.token?.accessToken === accessToken) this.token = { ...this.token, expiresAt: 0 };
   }
+  /** The check's own tokens: nothing else writes them (the target's record is replaced by keep/keepHeld). */
+  /** The check's (one process's) refreshes: nothing else waits for them. */
+  async refreshing(): Promise<() => Promise<void>> {
+    return async () => undefined;
+  }
+  async refreshed(next: AccessToken): Promise<AccessToken> {
+    this.token = next;
+    return next;
+  }
 }
 
 export interface CredentialVerifierDeps {

@@ -34,6 +34,15 @@ export class MemoryTokenStore implements TokenStore {
     this.expires++;
     if (this.token?.accessToken === accessToken) this.token = { ...this.token, expiresAt: 0 };
   }
+  /** A refresh's token is stored (one process: nothing else changes the record meanwhile). */
+  /** One process: nothing else waits for its refreshes. */
+  async refreshing(): Promise<() => Promise<void>> {
+    return async () => undefined;
+  }
+  async refreshed(next: AccessToken): Promise<AccessToken> {
+    await this.set(next);
+    return next;
+  }
 }
 
 export class RecordingLimiter implements RateLimiter {

@@ -66,6 +66,8 @@ function gatedRead(nth: number) {
     clear: () => store.clear(),
     expire: (t) => store.expire(t),
     dropGrant: (r) => store.dropGrant(r),
+    refreshed: (next, used, from) => store.refreshed(next, used, from),
+    refreshing: (ms) => store.refreshing(ms),
   });
   return { wrap, read, release };
 }
@@ -175,4 +177,127 @@ test("TikTok: a refused app secret (the operator's typo, or a secret rotated in 
   const gone = (await adapterWith(credentials.appSecret!).adapter.verifyCredentials!().catch((e: unknown) => e)) as { reason?: string };
   expect(gone.reason).toBe('refresh_refused');
   expect(await store().get()).toBeNull();
+});
+
+/**
+ * A store whose refresh result is written only after `between` ran (once): new credentials saved (a
+ * target PATCH replacing the record) between a worker's refresh request and its store.
+ */
+function newGrantBeforeStore(between: () => Promise<void>) {
+  let pending: (() => Promise<void>) | undefined = between;
+  const run = async (): Promise<void> => {
+    const p = pending;
+    pending = undefined;
+    if (p) await p();
+  };
+  return (store: TokenStore): TokenStore => ({
+    get: () => store.get(),
+    set: async (t) => {
+      await run();
+      return store.set(t);
+    },
+    clear: () => store.clear(),
+    expire: (t) => store.expire(t),
+    dropGrant: (r) => store.dropGrant(r),
+    refreshed: async (next, used, from) => {
+      await run();
+      return store.refreshed(next, used, from);
+    },
+    refreshing: (ms) => store.refreshing(ms),
+  });
+}
+
+test("review: a worker's refresh of the old grant, answered after new credentials were saved, keeps the new grant's record and uses its token", async () => {
+  // The worker stored its refresh's result unconditionally: the target held the old grant's access
+  // token (and refresh token, preferred over the credentials') although the operator had replaced the
+  // credentials. Now it is stored only while the record still holds the grant it refreshed.
+  const showId = ((await control('POST', '/shows', { title: 'New grant', account: SIM_ACCOUNTS.whatnot[0]!.sellerId })) as { externalId: string }).externalId;
+  const store = (): RedisTokenStore => new RedisTokenStore(redis, keys, box, TARGET);
+  // The old grant: another seller's (its token cannot read this seller's show).
+  await store().set({ accessToken: 'wn_old_expired', expiresAt: 0, refreshToken: `rt-old-${randomBytes(8).toString('hex')}` });
+  let saved: AccessToken | undefined;
+  const patch = async (): Promise<void> => {
+    // The PATCH's check of the new credentials (this seller's grant) and the record it keeps.
+    const fresh = APP.refreshToken;
+    const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: APP.clientId, client_secret: APP.clientSecret, refresh_token: fresh });
+    const res = await axios.post(`${sim.url}/whatnot/oauth/token`, form.toString(), { headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const t = res.data as { access_token: string; expires_in: number; refresh_token?: string };
+    saved = { accessToken: t.access_token, expiresAt: Date.now() + t.expires_in * 1000, refreshToken: t.refresh_token ?? fresh };
+    await store().set(saved);
+  };
+  const worker = processAdapter(newGrantBeforeStore(patch));
+  const seq = await lastSeq();
+  await expect(worker.adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+  expect(saved).toBeDefined();
+  expect(await store().get()).toEqual(saved);
+  // The worker's call went out with the new grant's access token, not the old grant's it refreshed.
+  const calls = (await requests(seq)).filter((r) => line(r) === `GET /shows/${showId} 200`);
+  expect(calls.map((r) => r.headers.authorization)).toEqual([`Bearer ${saved?.accessToken}`]);
+
+  // A refresh of the same grant (its access token expired meanwhile) is stored; so is the first token.
+  await store().expireAccess();
+  const again = processAdapter();
+  await expect(again.adapter.attachShow(showId)).resolves.toMatchObject({ externalId: showId });
+  const after = await store().get();
+  expect(after?.accessToken).not.toBe(saved?.accessToken);
+  expect(after?.expiresAt).toBeGreaterThan(Date.now());
+  expect(after?.refreshToken).not.toBe(saved?.refreshToken); // rotated by that refresh, and kept
+});
+
+test("TikTok: a refresh of the old grant answered after new credentials were saved keeps the new grant's record and uses its token", async () => {
+  const credentials = simTargetCredentials('tiktok', 'a');
+  const target = 'tgt_new_grant_tt';
+  const store = (): RedisTokenStore => new RedisTokenStore(redis, keys, box, target);
+  await store().set({ accessToken: 'tt_old_expired', expiresAt: 0, refreshToken: `old-${randomBytes(8).toString('hex')}` });
+  let saved: AccessToken | undefined;
+  const patch = async (): Promise<void> => {
+    const q = new URLSearchParams({ app_key: credentials.appKey!, app_secret: credentials.appSecret!, refresh_token: credentials.refreshToken!, grant_type: 'refresh_token', shop_cipher: credentials.shopCipher! });
+    const env = (await axios.get(`${sim.url}/tiktok/api/v2/token/refresh?${q.toString()}`)).data as { data: { access_token: string; access_token_expire_in: number; refresh_token: string } };
+    saved = { accessToken: env.data.access_token, expiresAt: env.data.access_token_expire_in * 1000, refreshToken: env.data.refresh_token };
+    await store().set(saved);
+  };
+  const t = buildAdapterContext({ platform: 'tiktok', baseUrl: `${sim.url}/tiktok`, credentials, targetId: target, timeoutMs: 3_000 });
+  t.ctx.tokens = newGrantBeforeStore(patch)(store());
+  const since = ((await axios.get(`${sim.url}/_sim/tiktok/requests?since=0`)).data as { seq: number }[]).at(-1)?.seq ?? 0;
+  // The check's call after its refresh (Get Authorized Shops) goes out with the token the refresh gave.
+  await expect(buildTiktokAdapter(t.ctx).verifyCredentials!()).resolves.toBeUndefined();
+  expect(saved).toBeDefined();
+  expect(await store().get()).toEqual(saved);
+  const sent = ((await axios.get(`${sim.url}/_sim/tiktok/requests?since=${since}`)).data as { path: string; headers: Record<string, unknown> }[])
+    .filter((r) => !r.path.includes('/token/'))
+    .map((r) => r.headers['x-tts-access-token']);
+  expect(sent.length).toBeGreaterThan(0);
+  expect(new Set(sent)).toEqual(new Set([saved?.accessToken]));
+});
+
+test("review: a refresh refused while another process's refresh, answered (it rotated the token), is not stored yet waits for it and uses the refresh token it stores", async () => {
+  // Between process A's refresh answer (Whatnot rotated the refresh token) and its store, process B's
+  // refresh with the same token was refused: B dropped the record and failed its job as authorisation
+  // lost. Now A's refresh is announced until stored (refreshing), and B's dropGrant waits for it.
+  const showId = ((await control('POST', '/shows', { title: 'Held store', account: SIM_ACCOUNTS.whatnot[0]!.sellerId })) as { externalId: string }).externalId;
+  let answered!: () => void;
+  const aAnswered = new Promise<void>((r) => (answered = r));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const a = processAdapter(
+    newGrantBeforeStore(async () => {
+      answered();
+      await released;
+    }),
+  );
+  const seq = await lastSeq();
+  const aAttach = a.adapter.attachShow(showId);
+  await aAnswered;
+  const bAttach = processAdapter().adapter.attachShow(showId);
+  // B's refresh with the token A rotated away is refused; only then is A's store let through.
+  while (!(await requests(seq)).some((r) => line(r) === 'POST /oauth/token 400')) await new Promise((r) => setTimeout(r, 20));
+  release();
+  await expect(aAttach).resolves.toMatchObject({ externalId: showId });
+  await expect(bAttach).resolves.toMatchObject({ externalId: showId });
+  const stored = await new RedisTokenStore(redis, keys, box, TARGET).get();
+  expect(stored?.refreshToken).toMatch(/^wn_sim_refresh_/);
+  // B's second refresh sent the refresh token A stored.
+  const refreshes = (await requests(seq)).filter((r) => r.path.endsWith('/oauth/token'));
+  expect(refreshes.map((r) => r.status)).toEqual([200, 400, 200]);
+  expect(new URLSearchParams(refreshes[2]?.body ?? '').get('refresh_token')).not.toBe(APP.refreshToken);
 });

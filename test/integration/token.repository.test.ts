@@ -10,6 +10,7 @@ import { SecretBox } from '../../src/lib/crypto.js';
 import { Keys } from '../../src/store/keys.js';
 import type { RedisClient } from '../../src/store/redis.js';
 import { RedisTokenStore } from '../../src/store/token.repository.js';
+import type { AccessToken } from '../../src/targets/target.adapter.js';
 import { testRedisClientPerFile } from '../helpers/redis-cluster.js';
 
 let redis: RedisClient;
@@ -142,4 +143,48 @@ test('reseal (a target PATCH of the same credentials) seals a record of SECRETS_
   const raw = await redis.get(key);
   await new RedisTokenStore(redis, keys, rotating, id).reseal();
   expect(await redis.get(key)).toBe(raw);
+});
+
+test("refreshed (a worker's refresh) stores its token only while the record still holds the grant it refreshed", async () => {
+  const id = 'tgt_refreshed';
+  const key = keys.targetToken(id);
+  const current = async () => new RedisTokenStore(redis, keys, box, id).get();
+  const from = { accessToken: 'at_1', expiresAt: 0, refreshToken: 'rt_1' };
+  const ours = { accessToken: 'at_w', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_w' };
+  const set = (t: AccessToken) => (): Promise<void> => new RedisTokenStore(redis, keys, box, id).set(t);
+
+  // The first token: none when the refresh started, none now.
+  await redis.del(key);
+  expect(await new RedisTokenStore(redis, keys, box, id).refreshed(ours, 'rt_cred', null)).toEqual(ours);
+  expect(await current()).toEqual(ours);
+  // ... but another process's record of the same grant, stored meanwhile, is replaced, and one of another grant is not.
+  await redis.del(key);
+  const sameMeanwhile = { accessToken: 'at_o', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_cred' };
+  expect(await new RedisTokenStore(writeAfterRead(key, set(sameMeanwhile)), keys, box, id).refreshed(ours, 'rt_cred', null)).toEqual(ours);
+  await redis.del(key);
+  const newGrant = { accessToken: 'at_new', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_new' };
+  expect(await new RedisTokenStore(writeAfterRead(key, set(newGrant)), keys, box, id).refreshed(ours, 'rt_cred', null)).toEqual(newGrant);
+  expect(await current()).toEqual(newGrant);
+
+  // New credentials saved while a refresh of the old grant ran (a target PATCH replaced the record): it stays, and is used.
+  await set(from)();
+  expect(await new RedisTokenStore(writeAfterRead(key, set(newGrant)), keys, box, id).refreshed(ours, 'rt_1', from)).toEqual(newGrant);
+  expect(await current()).toEqual(newGrant);
+  // A record of the same grant whose access token was refreshed or expired meanwhile takes ours.
+  await set(from)();
+  expect(await new RedisTokenStore(writeAfterRead(key, set({ ...from, accessToken: 'at_2' })), keys, box, id).refreshed(ours, 'rt_1', from)).toEqual(ours);
+  expect(await current()).toEqual(ours);
+  // The record went while ours was under way with its refresh token (refused to another process after
+  // ours rotated it: dropGrant): ours holds the only live refresh token, and is stored.
+  await set(from)();
+  expect(await new RedisTokenStore(writeAfterRead(key, async () => void (await redis.del(key))), keys, box, id).refreshed(ours, 'rt_1', from)).toEqual(ours);
+  expect(await current()).toEqual(ours);
+  // A record from before refresh tokens were always kept (none in it) takes ours while it is unchanged.
+  const legacy = { accessToken: 'at_l', expiresAt: 0 };
+  await new RedisTokenStore(redis, keys, box, id).set(legacy);
+  expect(await new RedisTokenStore(redis, keys, box, id).refreshed(ours, 'rt_cred', legacy)).toEqual(ours);
+  await new RedisTokenStore(redis, keys, box, id).set(legacy);
+  const otherLegacy = { accessToken: 'at_l2', expiresAt: Date.now() + 3_600_000 };
+  expect(await new RedisTokenStore(writeAfterRead(key, set(otherLegacy)), keys, box, id).refreshed(ours, 'rt_cred', legacy)).toEqual(otherLegacy);
+  expect(await current()).toEqual(otherLegacy);
 });

@@ -20,7 +20,7 @@ import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas
 import { signRequest } from './tiktok.sign.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
-import { accessTokens } from '../oauth2.js';
+import { accessTokens, whileRefreshing } from '../oauth2.js';
 import { createPlatformHttp } from '../platform-http.js';
 
 const OPEN_API = 'https://open-api.tiktokglobalshop.com';
@@ -124,7 +124,11 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
 
   const raise = (mapped: MappedFailure): Promise<never> => raiseMapped(ctx.limiter, mapped);
 
-  async function refreshNow(again = false): Promise<string> {
+  function refreshNow(again = false): Promise<string> {
+    return whileRefreshing(ctx, () => refreshOnce(again));
+  }
+
+  async function refreshOnce(again: boolean): Promise<string> {
     const c = credentials();
     const cached = await ctx.tokens.get();
     const params = {
@@ -159,14 +163,13 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
     }
     const data = TokenDataSchema.safeParse(env.data);
     if (!data.success) throw malformedResponse('TikTok Shop token refresh', data.error);
-    scopes = data.data.granted_scopes;
-    await ctx.tokens.set({
-      accessToken: data.data.access_token,
-      expiresAt: data.data.access_token_expire_in * 1000,
-      refreshToken: data.data.refresh_token ?? params.refresh_token,
-    });
-    log.debug({ expiresAt: new Date(data.data.access_token_expire_in * 1000).toISOString() }, 'tiktok access token refreshed');
-    return data.data.access_token;
+    // Stored only while the record still holds the grant refreshed here (src/store/token.repository.ts
+    // refreshed): new credentials saved meanwhile keep their record, whose token is used.
+    const ours = { accessToken: data.data.access_token, expiresAt: data.data.access_token_expire_in * 1000, refreshToken: data.data.refresh_token ?? params.refresh_token };
+    const kept = await ctx.tokens.refreshed(ours, params.refresh_token, cached);
+    if (kept === ours) scopes = data.data.granted_scopes;
+    log.debug({ expiresAt: new Date(data.data.access_token_expire_in * 1000).toISOString(), stored: kept === ours }, 'tiktok access token refreshed');
+    return kept.accessToken;
   }
 
   /** Concurrent calls share one refresh, outside any one caller's attempt. */
