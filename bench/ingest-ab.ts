@@ -9,7 +9,9 @@
  * process), from /proc.
  *   flock /tmp/syndicast-heavy.lock npx tsx bench/ingest-ab.ts
  * Env: INGEST_AB_ROUNDS (4), INGEST_AB_EVENTS (30000), INGEST_AB_OTHER (dir), INGEST_AB_ONLY (names),
- * INGEST_AB_PROFILE (dir: this checkout's API and dispatcher write a V8 CPU profile there, read it with bench/profile.ts).
+ * INGEST_AB_PROFILE (dir: this checkout's API and dispatcher write a V8 CPU profile there, read it with bench/profile.ts),
+ * INGEST_AB_DISPATCH_ARGS (node options for this checkout's dispatcher only, space-separated, e.g.
+ * `--max-semi-space-size=32`: the same code with and without them when INGEST_AB_OTHER is this checkout).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -27,6 +29,7 @@ const events = Number(process.env['INGEST_AB_EVENTS'] ?? 30_000);
 const other = process.env['INGEST_AB_OTHER'];
 const only = process.env['INGEST_AB_ONLY']?.split(',');
 const profileDir = process.env['INGEST_AB_PROFILE'] ? resolve(process.env['INGEST_AB_PROFILE']) : undefined;
+const dispatchArgs = process.env['INGEST_AB_DISPATCH_ARGS']?.split(' ').filter(Boolean) ?? [];
 const PARTNER = 'bench';
 
 interface System {
@@ -52,13 +55,13 @@ const children: Child[] = [];
 const systems: System[] = [];
 const clients: Redis[] = [];
 
-async function syndicast(name: string, dir: string, profile?: string): Promise<System> {
+async function syndicast(name: string, dir: string, profile?: string, dispatchNodeArgs: readonly string[] = []): Promise<System> {
   const store = await startBenchStore('single', 'everysec');
   stores.push(store);
   const se = storeServiceEnv(store);
   const api = await startChild<{ url: string }>(resolve(dir, 'bench/sut/service-api.ts'), { name: `syndicast-api-${name}`, env: se.env, ready: 'ipc', profileDir: profile });
   children.push(api);
-  const dispatch = await startChild(resolve(dir, 'bench/sut/service-dispatch.ts'), { name: `syndicast-dispatch-${name}`, env: se.env, ready: 'ipc', profileDir: profile });
+  const dispatch = await startChild(resolve(dir, 'bench/sut/service-dispatch.ts'), { name: `syndicast-dispatch-${name}`, env: se.env, ready: 'ipc', profileDir: profile, nodeArgs: dispatchNodeArgs });
   children.push(dispatch);
   const admin = new AdminClient(api.info.url);
   const secret = await admin.createPartner(PARTNER);
@@ -84,7 +87,7 @@ function pool(secret: string, n: number): () => SignedRequest {
 }
 
 try {
-  systems.push(await syndicast('this', '.', profileDir));
+  systems.push(await syndicast('this', '.', profileDir, dispatchArgs));
   if (other) systems.push(await syndicast('other', other));
   {
     const store = await startBenchStore('single', 'everysec');

@@ -58,10 +58,13 @@ export const SHOW_REGISTERS_MAX = 2500;
 /**
  * Lua: refuses (returns {3, max}) an event not stored yet (no `inbox` record) whose register `field`
  * is new to the `desired` hash while the hash holds SHOW_REGISTERS_MAX registers (two fields each,
- * value and order key, plus the version): before anything of the event is written.
+ * value and order key, plus the version): before anything of the event is written. `existing`: the Lua
+ * variable holding the inbox's record when the script read it already (INGEST_SHOW_ONE_LUA), so the
+ * inbox is not read twice; without it the inbox is checked here.
  */
-function registerBound(inbox: string, desired: string, field: string): string {
-  return `if ${field} ~= 'snap' and redis.call('EXISTS', ${inbox}) == 0 and redis.call('HEXISTS', ${desired}, ${field}) == 0 and redis.call('HLEN', ${desired}) >= ${2 * SHOW_REGISTERS_MAX + 1} then
+function registerBound(inbox: string, desired: string, field: string, existing?: string): string {
+  const notStored = existing ? `not ${existing}` : `redis.call('EXISTS', ${inbox}) == 0`;
+  return `if ${field} ~= 'snap' and ${notStored} and redis.call('HEXISTS', ${desired}, ${field}) == 0 and redis.call('HLEN', ${desired}) >= ${2 * SHOW_REGISTERS_MAX + 1} then
   return {3, '${SHOW_REGISTERS_MAX}'}
 end
 `;
@@ -101,10 +104,10 @@ export const SHOW_EVENT_LOG_MAX_LEN = 1000;
  * The inbox + event-log step both show scripts share: a stored duplicate returns
  * {0, existingEventId}; otherwise the event's summary is appended to the show's log (capped) and the
  * inbox records its id for `ttl` seconds, leaving `eventId` for the register writes that follow.
+ * `readAlready`: the script read the inbox into `existing` before (INGEST_SHOW_ONE_LUA).
  */
-function inboxAndEvent(inbox: string, stream: string, wid: string, json: string, ttl: string): string {
-  return `local existing = redis.call('GET', ${inbox})
-if existing then return {0, existing} end
+function inboxAndEvent(inbox: string, stream: string, wid: string, json: string, ttl: string, readAlready = false): string {
+  return `${readAlready ? '' : `local existing = redis.call('GET', ${inbox})\n`}if existing then return {0, existing} end
 local eventId = redis.call('XADD', ${stream}, 'MAXLEN', '~', '${SHOW_EVENT_LOG_MAX_LEN}', '*', 'wid', ${wid}, 'event', ${json})
 redis.call('SET', ${inbox}, eventId, 'EX', tonumber(${ttl}))
 `;
@@ -191,16 +194,18 @@ interface PendingMark {
  * active-set member, '1' when the snapshot says live, order key,
  * then field/value pairs. Returns {2, holder} when the id is claimed for another scope (nothing
  * written), {0, existingEventId} for a stored duplicate (dispatch entry written again: its first
- * delivery's is gone once dispatched), or {1, eventId, version, changed}.
+ * delivery's is gone once dispatched), or {1, eventId, version, changed}. The inbox is read once, up
+ * front, for both the register bound and the duplicate check (it was read twice: EXISTS, then GET).
  */
 const INGEST_SHOW_ONE_LUA = `
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return {2, holder} end
-${registerBound('KEYS[2]', 'KEYS[4]', 'ARGV[14]')}if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
+local existing = redis.call('GET', KEYS[2])
+${registerBound('KEYS[2]', 'KEYS[4]', 'ARGV[14]', 'existing')}if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
 if ARGV[8] == '1' then
 ${markActiveLua('KEYS[7]', 'ARGV[11]')}end
 redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])
-${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]')}${registerWrites(
+${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]', true)}${registerWrites(
   'KEYS[4]',
   '14',
   `if changed == 1 and ARGV[8] == '1' then
