@@ -18,11 +18,12 @@ beforeAll(async () => {
   sim = await startSim();
   // no video is pushed here: a simulated encoder makes YouTube's bound stream active (see docs/testing.md)
   await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
-  // 10 s (the default): a healthy platform's call is not abandoned — and on TikTok repeated, which its
-  // idempotent promotion-link API allows but the exactly-once count below would not — just because the
-  // loaded test machine was slow (the full suite once saw a 3 s limit expire on TikTok). YouTube's
-  // hanging calls still time out, and the end of the test waits for that.
-  svc = await startService({ workers: true, env: { PLATFORM_TIMEOUT_MS: '10000', WORKER_CONCURRENCY: '50' } });
+  // 20 s (twice the default): a healthy platform's call is not abandoned — and on TikTok repeated, which
+  // its idempotent promotion-link API allows but the exactly-once count below would not — just because
+  // the loaded test machine was slow (the full suite once saw a 3 s limit expire on TikTok, and a
+  // fresh-clone CI on two cores, where this file took 118 s against 16 s alone, a second TikTok effect
+  // with 10 s). YouTube's hanging calls (30 s) still time out, and the end of the test waits for that.
+  svc = await startService({ workers: true, env: { PLATFORM_TIMEOUT_MS: '20000', WORKER_CONCURRENCY: '50' } });
   secret = await createPartner(svc, 'tsl');
   await addAllTargets(svc, sim, 'tsl', { lift: true });
 });
