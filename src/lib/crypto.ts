@@ -67,15 +67,20 @@ export class SecretBox {
 }
 
 /**
- * Node's one-shot digest (`crypto.hash`, Node >= 20.12): the same SHA-256, without a Hash object, a
- * stream and an `update` per call (3–4× faster for short texts; a pin sync makes three). Older Nodes
- * (engines: >= 20.6) take createHash.
+ * Node's one-shot digest (`crypto.hash`, Node >= 20.12): the same digest, without a Hash object, a
+ * stream and an `update` per call (3–4× faster for short texts; a pin sync makes three SHA-256s, the
+ * dispatcher one SHA-1 per dirty show). Older Nodes (engines: >= 20.6) take createHash.
  */
 const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'hex' | 'base64url') => string }).hash;
 
+/** The `algorithm` digest of a text (UTF-8), as hex or base64url. */
+export function digestOf(algorithm: 'sha1' | 'sha256', value: string, encoding: 'hex' | 'base64url'): string {
+  return oneShot ? oneShot(algorithm, value, encoding) : createHash(algorithm).update(value).digest(encoding);
+}
+
 /** SHA-256 of a text (UTF-8), as hex or base64url. */
 export function sha256(value: string, encoding: 'hex' | 'base64url'): string {
-  return oneShot ? oneShot('sha256', value, encoding) : createHash('sha256').update(value).digest(encoding);
+  return digestOf('sha256', value, encoding);
 }
 
 export function sha256Hex(value: string): string {

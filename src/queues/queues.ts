@@ -5,7 +5,7 @@
  */
 import { withCurrentRequestId } from '../lib/request-context.js';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import * as crypto from 'node:crypto';
+import { digestOf } from '../lib/crypto.js';
 import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
 import { keyPart, type Keys } from '../store/keys.js';
 import { promoteIfDelayed } from './promote.js';
@@ -18,18 +18,9 @@ export interface SyncJob {
   requestId?: string;
 }
 
-/**
- * One-shot SHA-1 as hex (`crypto.hash`, Node ≥ 20.12: no Hash object, no digest Buffer; the dispatcher
- * hashes every dirty show), else createHash. Both give the same digest, so the shards do not move.
- */
-const sha1Hex: (s: string) => string =
-  typeof (crypto as { hash?: unknown }).hash === 'function'
-    ? (s) => (crypto as unknown as { hash: (alg: string, data: string) => string }).hash('sha1', s)
-    : (s) => crypto.createHash('sha1').update(s).digest('hex');
-
 /** The shard of a show's sync queues: the first 32 bits of SHA-1(partnerId NUL showId), mod `shards`. */
 export function shardOf(partnerId: string, showId: string, shards: number): number {
-  return parseInt(sha1Hex(`${partnerId}\u0000${showId}`).slice(0, 8), 16) % shards;
+  return parseInt(digestOf('sha1', `${partnerId}\u0000${showId}`, 'hex').slice(0, 8), 16) % shards; // one-shot where Node has it (src/lib/crypto.ts)
 }
 
 export function syncQueueName(platform: Platform, shard: number): string {
