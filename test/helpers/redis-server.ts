@@ -3,7 +3,7 @@
  * and restart it and keep the data). Tests never mock Redis.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type Cluster } from 'ioredis';
@@ -28,7 +28,6 @@ export interface TestRedis {
 }
 
 let pdeathsig: boolean | undefined;
-let workerWatched = false;
 
 /**
  * Spawns a test's redis-server so that it dies with the test process: through `setpriv --pdeathsig
@@ -44,19 +43,34 @@ let workerWatched = false;
  * watchdog (a `sh` polling jest's pid once a second) that kills the worker once jest is gone, and
  * so its servers. The watchdog has the worker as its parent-death signal too: it never outlives the
  * worker, so it cannot signal a pid reused after the worker ended.
+ *
+ * One per worker, not one per test file: jest gives every test file its own module registry, so a
+ * flag in this module is new for each file. It was, and each file that started a Redis left one more
+ * watchdog in its worker, each forking `sleep` every second: about 180 of them 26 minutes into a
+ * fresh-clone CI, which then ran at a fraction of its speed (4,407 s for a suite of about 1,300).
+ * The mark is a file named after jest's and the worker's pids, which every registry sees.
  */
+function watchWorkerOnce(): void {
+  if (!/jest-worker[\\/]build[\\/]processChild\.js$/.test(process.argv[1] ?? '')) return;
+  const marks = join(tmpdir(), 'syndicast-jest-watchdogs');
+  mkdirSync(marks, { recursive: true });
+  try {
+    closeSync(openSync(join(marks, `${process.ppid}-${process.pid}`), 'wx'));
+  } catch {
+    return; // this worker has its watchdog (or no mark can be made: then none; its servers still die with it)
+  }
+  const watchdog = spawn(
+    'setpriv',
+    ['--pdeathsig', 'KILL', '--', 'sh', '-c', 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -KILL "$2"', 'jest-watchdog', String(process.ppid), String(process.pid)],
+    { stdio: 'ignore' },
+  );
+  watchdog.unref();
+}
+
 export function spawnRedisServer(args: string[], opts: SpawnOptions = {}): ChildProcess {
   pdeathsig ??= spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore' }).status === 0;
   if (!pdeathsig) return spawn('redis-server', args, opts);
-  if (!workerWatched && /jest-worker[\\/]build[\\/]processChild\.js$/.test(process.argv[1] ?? '')) {
-    workerWatched = true;
-    const watchdog = spawn(
-      'setpriv',
-      ['--pdeathsig', 'KILL', '--', 'sh', '-c', 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -KILL "$2"', 'jest-watchdog', String(process.ppid), String(process.pid)],
-      { stdio: 'ignore' },
-    );
-    watchdog.unref();
-  }
+  watchWorkerOnce();
   return spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'redis-server', ...args], opts);
 }
 
