@@ -2,7 +2,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config/config.js';
-import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from './service.js';
+import { sampleShow, sendEvent, showEvent, type TestService } from './service.js';
+import { waitForOwnTime } from './loop-stalls.js';
 import { testFfmpeg, testPatternArgs } from './ffmpeg.js';
 import { ALL_PLATFORMS } from './platforms.js';
 import type { TestSim } from './sim.js';
@@ -52,13 +53,15 @@ export const OPERATOR_LINKED = ['tiktok', 'whatnot', 'bambuser'] as const;
 /**
  * Schedules `showId` and gives every mirror an ingest: YouTube and Facebook from their APIs; TikTok,
  * Whatnot and Bambuser by an operator who made the show by hand and links it with the RTMP address
- * the platform's app shows.
+ * the platform's app shows. The syncs that get there run in this process (service and simulators), so
+ * each wait is 30 s of this process's own time, its event-loop stalls not counted: a loaded CI took
+ * longer than 30 s of wall clock for it (relay.dead-status, relay.disabled-target, relay.lifecycle).
  */
 export async function scheduleRelayedShow(svc: TestService, sim: TestSim, partnerId: string, secret: string, showId: string, extra: Record<string, unknown> = {}): Promise<void> {
   const r = await sendEvent(svc, partnerId, secret, showEvent('show.scheduled', sampleShow(showId, { state: 'scheduled', ...extra }), new Date().toISOString()));
   if (r.status !== 202) throw new Error(`show.scheduled: ${r.status}`);
   for (const p of OPERATOR_LINKED) {
-    await waitFor(async () => {
+    await waitForOwnTime(async () => {
       const m = await svc.rt.shows.getMirror(partnerId, showId, p);
       return m && (m.state === 'action_required' || m.state === 'ready');
     }, 30_000);
@@ -66,7 +69,7 @@ export async function scheduleRelayedShow(svc: TestService, sim: TestSim, partne
     const link = await svc.api(`/v1/partners/${partnerId}/shows/${showId}/mirrors/${p}`, { method: 'PUT', json: { externalId: made.externalId, ingest: made.ingest } });
     if (link.status !== 200) throw new Error(`link ${p}: ${link.status} ${await link.text()}`);
   }
-  await waitFor(async () => {
+  await waitForOwnTime(async () => {
     const v = await viewOf(svc, partnerId, showId);
     return v.mirrors.length === ALL_PLATFORMS.length && v.mirrors.every((m) => m.state === 'ready' && m.ingest?.streamKey);
   }, 30_000);
