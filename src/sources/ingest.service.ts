@@ -6,7 +6,8 @@
  * and the entry are one Lua call (one round trip per accepted event); on a Redis Cluster they are
  * three steps in this order (claim, write, entry). An order event on a single Redis is one Lua call
  * too (claims, pending-orders listing, store) before the attribution queue's add; on a Cluster its
- * claims, listing and store are separate steps. The caller answers 202 only after this returns;
+ * claims, listing and store are separate steps (ingestOrderEvent: a claim whose event was never stored
+ * is taken back, expires or is taken over within CLAIM_PROVISIONAL_SEC). The caller answers 202 only after this returns;
  * any Redis failure propagates (→ 503), and a retried delivery then takes the duplicate path, which
  * writes the dispatch entry again, so nothing is lost between the steps.
  */
