@@ -318,10 +318,12 @@ export class IngestService {
     if (claimed.status === 'rejected') throw claimed.reason;
     if (claimed.value !== scope) {
       const readAt = Date.now();
-      const eventId = await claims.storedEventId(partnerId, webhookId, claimed.value);
-      if (eventId !== null) return { eventId, duplicate: true };
-      storeBy = Date.now() + halfHeldMs;
-      if (!(await this.takeOverUnstored(partnerId, webhookId, claimed.value, scope, token, readAt))) throw unstoredHolder(webhookId, claimed.value);
+      try {
+        return await this.duplicateOf(partnerId, webhookId, claimed.value);
+      } catch (err) {
+        storeBy = Date.now() + halfHeldMs;
+        if (!(err instanceof AppError && err.status === 409) || !(await this.takeOverUnstored(partnerId, webhookId, claimed.value, scope, token, readAt))) throw err;
+      }
     }
     const refundId = event.type === 'order.refunded' ? event.data.refund.id : undefined;
     let refundClaimed = false;
