@@ -140,6 +140,13 @@ const ConfigSchema = z.object({
   /** A stored partner order event not handled by attribution after this long is handed over by the sweep. */
   pendingOrderGraceMs: int(60_000, 0),
   inboxTtlDays: int(30, 1),
+  /**
+   * On a Redis Cluster an order event's webhook-id and refund-id claims are made before its write: a
+   * claim whose delivery failed before its event was stored blocks the id only this long (a claim's set
+   * of deliveries under way; a provisional refund-id claim), not for INBOX_TTL_DAYS. A delivery sends its
+   * write within half of it after its claim, or answers 503.
+   */
+  claimProvisionalSec: int(60, 2),
   /** Attribution: an attributed order's commission is pending for this many days after the order, then approved. */
   commissionHoldDays: int(30, 0),
   shutdownTimeoutMs: int(25_000, 1000),
@@ -224,6 +231,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   SWEEP_PAGE_SIZE: 'sweepPageSize',
   PENDING_ORDER_GRACE_MS: 'pendingOrderGraceMs',
   INBOX_TTL_DAYS: 'inboxTtlDays',
+  CLAIM_PROVISIONAL_SEC: 'claimProvisionalSec',
   COMMISSION_HOLD_DAYS: 'commissionHoldDays',
   SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
   SHUTDOWN_DRAIN_MS: 'shutdownDrainMs',

@@ -65,6 +65,7 @@ export interface Runtime {
   orderEvents: OrderEventRepository;
   /** Partner-wide claims of inbound webhook-ids. */
   webhookIds: WebhookIdClaims;
+  refundIds: RefundIdClaims;
   intents: IntentRepository;
   links: LinkService;
   syncProducer: SyncProducer;
@@ -149,8 +150,8 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const partners = new PartnerRepository(redis, keys, box);
   const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box);
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
-  const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400);
-  const refundIds = new RefundIdClaims(redis, keys);
+  const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400, config.claimProvisionalSec);
+  const refundIds = new RefundIdClaims(redis, keys, config.claimProvisionalSec);
   // (replicaAck is made further down, once the BullMQ producer's connection exists)
   const links = new LinkService(redis, keys, box, config.publicBaseUrl, () => replicaAck);
   setLookupConcurrency(config.dnsLookupConcurrency); // process-wide, as the threadpool it spares
@@ -269,6 +270,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     shows,
     orderEvents,
     webhookIds,
+    refundIds,
     intents,
     links,
     syncProducer,

@@ -6,7 +6,8 @@
  * and the entry are one Lua call (one round trip per accepted event); on a Redis Cluster they are
  * three steps in this order (claim, write, entry). An order event on a single Redis is one Lua call
  * too (claims, pending-orders listing, store) before the attribution queue's add; on a Cluster its
- * claims, listing and store are separate steps. The caller answers 202 only after this returns;
+ * claims, listing and store are separate steps (ingestOrderEvent: a claim whose event was never stored
+ * is taken back, expires or is taken over within CLAIM_PROVISIONAL_SEC). The caller answers 202 only after this returns;
  * any Redis failure propagates (→ 503), and a retried delivery then takes the duplicate path, which
  * writes the dispatch entry again, so nothing is lost between the steps.
  */
@@ -143,18 +144,12 @@ export class IngestService {
     // Every delivery of either kind carries one: one that passed untracked could store under a claim
     // a refused one then deletes.
     const token = randomUUID();
+    if (!reg) return this.ingestOrderEvent(bundle, webhookId, scope, event, orderId!, token);
     const holder = await this.deps.webhookIds.claim(partnerId, webhookId, scope, token);
     if (holder !== scope) return this.duplicateOf(partnerId, webhookId, holder);
-    if (reg) {
-      const acks = this.acks();
-      if (acks) this.ack(acks, this.deps.webhookIds.claimKey(partnerId, webhookId));
-      return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write, acks, token);
-    }
-    if (event.type === 'order.refunded') {
-      const stored = await this.claimRefundId(partnerId, webhookId, scope, token, event.data.refund.id, orderId!);
-      if (stored) return stored;
-    }
-    return this.ingestOrderEvent(bundle, webhookId, event, orderId!);
+    const acks = this.acks();
+    if (acks) this.ack(acks, this.deps.webhookIds.claimKey(partnerId, webhookId));
+    return this.ingestShowEvent(bundle, reg.showId, webhookId, event, reg.write, acks, token);
   }
 
   /**
@@ -167,7 +162,7 @@ export class IngestService {
    * stored is that event's duplicate (200), as before.
    */
   private async claimRefundId(partnerId: string, webhookId: string, scope: string, token: string, refundId: string, orderId: string): Promise<IngestResult | undefined> {
-    const holder = await this.deps.refundIds.claim(partnerId, refundId, orderId);
+    const holder = await this.deps.refundIds.claim(partnerId, refundId, orderId, token);
     if (holder === orderId) return undefined;
     const stored = await this.deps.webhookIds.storedEventId(partnerId, webhookId, scope);
     if (stored !== null) return { eventId: stored, duplicate: true };
@@ -190,13 +185,7 @@ export class IngestService {
   private async duplicateOf(partnerId: string, webhookId: string, holder: string): Promise<IngestResult> {
     const eventId = await this.deps.webhookIds.storedEventId(partnerId, webhookId, holder);
     if (eventId !== null) return { eventId, duplicate: true };
-    throw new AppError(
-      409,
-      'Conflict',
-      `webhook-id ${webhookId} was first used for another ${holder.startsWith('order:') ? 'order' : 'show'} (${holder.slice(holder.indexOf(':') + 1)}), whose event is not stored: that event's retry stores it (this one is then its duplicate), or send this event under a new webhook-id`,
-      undefined,
-      { 'retry-after': '5' },
-    );
+    throw unstoredHolder(webhookId, holder);
   }
 
   /** A show event on a single Redis: claim, write and dispatch entry in one Lua call. */
@@ -300,13 +289,115 @@ export class IngestService {
     return { eventId: stored.eventId, duplicate: stored.duplicate };
   }
 
-  private async ingestOrderEvent(bundle: PartnerBundle, webhookId: string, event: PartnerEvent, orderId: string): Promise<IngestResult> {
+  /**
+   * An order event on a Redis Cluster (its keys span slots): the webhook-id claim (with the delivery's
+   * `token`) and the order's pending-orders listing in one round trip (two slots, sent together), for
+   * a refund its refund-id claim, the store (INGEST_PLAIN_LUA), then the listing again, the refund-id
+   * claim confirmed and the attribution queue's add together: four round trips for a refund, three
+   * for an order.created (were six and five in a row).
+   *
+   * Claims whose event was never stored do not block the id for long. A store Redis refused (an error
+   * reply: INGEST_PLAIN_LUA reads every key before its first write, so nothing landed), or one never
+   * sent (an earlier step failed), takes both claims back (token-checked: only when no other delivery
+   * passed them; best effort, Redis may be down). A store whose answer was lost (a timeout) may have
+   * landed, so its claims are left: the refund-id claim is provisional (it expires after
+   * claimProvisionalSec unless confirmed after the store), and the webhook-id claim is taken over by a
+   * delivery for another order once its holder's event is found not stored and no delivery has been
+   * under way on it for WebhookIdClaims.heldTtlSec (takeOverUnstored). Each delivery sends its store
+   * within half of that after it passed its claim, or answers 503: so a claim taken over has no store
+   * of its holder still to come, and two deliveries of one webhook-id are never both stored.
+   */
+  private async ingestOrderEvent(bundle: PartnerBundle, webhookId: string, scope: string, event: PartnerEvent, orderId: string, token: string): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
-    const stored = await this.deps.orders.ingest(partnerId, orderId, webhookId, JSON.stringify(event));
-    if (this.deps.onOrderEvent) await this.deps.onOrderEvent(partnerId, stored.eventId, event);
+    const claims = this.deps.webhookIds;
+    const halfHeldMs = claims.heldTtlSec * 500;
+    let storeBy = Date.now() + halfHeldMs;
+    // Listed before the store (a crash after it leaves no marked event unlisted); with the claim, as an
+    // order listed for a delivery that then writes nothing is settled by the sweep.
+    const [claimed, listed] = await Promise.allSettled([claims.claim(partnerId, webhookId, scope, token), this.deps.orders.markPending(partnerId, orderId)]);
+    if (claimed.status === 'rejected') throw claimed.reason;
+    if (claimed.value !== scope) {
+      const readAt = Date.now();
+      try {
+        return await this.duplicateOf(partnerId, webhookId, claimed.value);
+      } catch (err) {
+        storeBy = Date.now() + halfHeldMs;
+        if (!(err instanceof AppError && err.status === 409) || !(await this.takeOverUnstored(partnerId, webhookId, claimed.value, scope, token, readAt))) throw err;
+      }
+    }
+    const refundId = event.type === 'order.refunded' ? event.data.refund.id : undefined;
+    let refundClaimed = false;
+    let storeSent = false;
+    let stored: { duplicate: boolean; eventId: string };
+    try {
+      if (listed.status === 'rejected') throw listed.reason;
+      if (refundId !== undefined) {
+        const refused = await this.claimRefundId(partnerId, webhookId, scope, token, refundId, orderId);
+        if (refused) return refused;
+        refundClaimed = true;
+      }
+      if (Date.now() > storeBy) throw claimTooOld(webhookId);
+      storeSent = true;
+      stored = await this.deps.orders.ingest(partnerId, orderId, webhookId, JSON.stringify(event));
+    } catch (err) {
+      // (a refund refused for another order's id has released its webhook-id claim already)
+      const refused = err instanceof AppError && err.status === 422;
+      if (!refused && (!storeSent || isRedisReply(err))) await this.releaseClaims(partnerId, orderId, webhookId, scope, token, refundClaimed ? refundId : undefined);
+      throw err;
+    }
+    await Promise.all([
+      this.deps.orders.markPending(partnerId, orderId),
+      refundId !== undefined ? this.deps.refundIds.confirm(partnerId, refundId, orderId) : undefined,
+      this.deps.onOrderEvent?.(partnerId, stored.eventId, event),
+    ]);
     this.deps.log.debug({ partnerId, orderId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'order event stored; attribution queued');
     return stored;
   }
+
+  /**
+   * A delivery whose webhook-id is claimed for another scope (`holder`) whose event its inbox read
+   * (sent at `readAt`) found not stored: the claim is taken over for `scope` when no delivery under it
+   * is tracked (WebhookIdClaims.takeOver). Not when that read is older than a quarter of the held
+   * set's life: a store of the holder sent before the set expired must have landed before it.
+   */
+  private async takeOverUnstored(partnerId: string, webhookId: string, holder: string, scope: string, token: string, readAt: number): Promise<boolean> {
+    if (Date.now() - readAt > this.deps.webhookIds.heldTtlSec * 250) return false;
+    return (await this.deps.webhookIds.takeOver(partnerId, webhookId, holder, scope, token)) === scope;
+  }
+
+  /** Takes back an order delivery's claims whose event was not stored (best effort, each token-checked). */
+  private async releaseClaims(partnerId: string, orderId: string, webhookId: string, scope: string, token: string, refundId: string | undefined): Promise<void> {
+    await Promise.all([
+      this.deps.webhookIds.releaseIfHeld(partnerId, webhookId, scope, token),
+      refundId !== undefined ? this.deps.refundIds.release(partnerId, refundId, orderId, token) : undefined,
+    ]).catch((err: unknown) => {
+      this.deps.log.warn({ err, partnerId, orderId, webhookId }, "could not release a failed order event's claims (they expire, or are taken over, in seconds)");
+    });
+  }
+}
+
+/** Redis answered the command with an error (it ran, or was refused before running), not a lost answer (a timeout, a closed connection). */
+function isRedisReply(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError';
+}
+
+/** A Cluster order delivery whose store would go out too late after its claim (the claim may be taken over by then): 503, nothing stored. */
+function claimTooOld(webhookId: string): AppError {
+  return new AppError(503, 'Service Unavailable', `the event under webhook-id ${webhookId} could not be stored in time; nothing was stored, retry later (a retry with the same webhook-id is safe)`, undefined, { 'retry-after': '5' });
+}
+
+/**
+ * The answer to a delivery whose webhook-id is claimed for another show or order (`holder`) whose
+ * event is not stored (IngestService.duplicateOf): 409, nothing stored.
+ */
+function unstoredHolder(webhookId: string, holder: string): AppError {
+  return new AppError(
+      409,
+      'Conflict',
+      `webhook-id ${webhookId} was first used for another ${holder.startsWith('order:') ? 'order' : 'show'} (${holder.slice(holder.indexOf(':') + 1)}), whose event is not stored: that event's retry stores it (this one is then its duplicate), or send this event under a new webhook-id`,
+      undefined,
+      { 'retry-after': '5' },
+    );
 }
 
 /** The answer to a refund whose id another order (`holder`) holds: 422, nothing stored. */

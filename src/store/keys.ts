@@ -137,9 +137,9 @@ export class Keys {
 
   /**
    * SET of the claim tokens of the Cluster deliveries (show or order events) under way on
-   * `webhookId`'s claim (its hash tag: one slot with the claim), kept WEBHOOK_ID_HELD_TTL_SEC: a
-   * refused delivery takes its claim back only when no other delivery may have stored under it
-   * (src/store/webhook-id.repository.ts).
+   * `webhookId`'s claim (its hash tag: one slot with the claim), kept CLAIM_PROVISIONAL_SEC: a
+   * refused delivery takes its claim back only when no other delivery may have stored under it, and a
+   * claim whose set expired with its event unstored may be taken over (src/store/webhook-id.repository.ts).
    */
   partnerWebhookIdHeld(partnerId: string, webhookId: string): string {
     return `${this.prefix}:{w:${keyPart(partnerId)}:${keyPart(webhookId)}}:held`;
@@ -147,10 +147,15 @@ export class Keys {
 
   /**
    * Partner-wide claim of a partner refund id (src/store/refund-id.repository.ts): the order it was first
-   * sent for. Its own hash tag, like the webhook-id claims; always used alone (one key per script).
+   * sent for. Its own hash tag, like the webhook-id claims; used alone or with its held set (one slot per script).
    */
   partnerRefundId(partnerId: string, refundId: string): string {
     return `${this.prefix}:{rf:${keyPart(partnerId)}:${keyPart(refundId)}}:refund`;
+  }
+
+  /** SET of the tokens of the Cluster deliveries under way on a provisional refund-id claim (its slot; src/store/refund-id.repository.ts). */
+  partnerRefundIdHeld(partnerId: string, refundId: string): string {
+    return `${this.prefix}:{rf:${keyPart(partnerId)}:${keyPart(refundId)}}:held`;
   }
 
   // show slot

@@ -268,13 +268,17 @@ end
 }
 
 /**
- * KEYS: inbox, events stream, pending hash. ARGV: webhookId, event json, ttl, now ms. The event is
- * stored and marked pending (not yet handled by attribution) in one step; the log stops expiring (a
+ * KEYS: inbox, events stream, pending hash. ARGV: webhookId, event json, ttl, now ms. Every key is read
+ * before the first write, so a call that fails writes nothing. The event is stored and marked pending (not yet handled by attribution) in one step; the log stops expiring (a
  * handled log expires, ORDER_HANDLED_LUA) and is trimmed (trimOrderLog).
  */
 const INGEST_PLAIN_LUA = `
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
+-- read before any write: a key of another type under these names fails the call with nothing written
+-- (the Cluster path then takes its claims back: IngestService)
+redis.call('XLEN', KEYS[2])
+redis.call('HLEN', KEYS[3])
 local eventId = redis.call('XADD', KEYS[2], '*', 'wid', ARGV[1], 'event', ARGV[2])
 redis.call('PERSIST', KEYS[2])
 redis.call('SET', KEYS[1], eventId, 'EX', tonumber(ARGV[3]))
@@ -1259,10 +1263,13 @@ export class OrderEventRepository {
     defineStoreScripts(redis);
   }
 
-  /** The Redis Cluster path's store step (the claims are made before it; ingestOne on a single Redis): listed, stored, listed again. */
+  /**
+   * The Redis Cluster path's store step (the claims are made before it; ingestOne on a single Redis):
+   * stored, then listed again. The caller lists the order first (markPending), alongside its
+   * webhook-id claim (another slot: one round trip for both).
+   */
   async ingest(partnerId: string, orderId: string, webhookId: string, eventJson: string): Promise<{ duplicate: boolean; eventId: string }> {
     const k = this.keys;
-    await this.markPending(partnerId, orderId);
     const r = await this.redis.scIngestPlain(k.orderInbox(partnerId, orderId, webhookId), k.orderEvents(partnerId, orderId), k.orderPending(partnerId, orderId), webhookId, eventJson, this.inboxTtlSec, Date.now());
     await this.markPending(partnerId, orderId);
     return { duplicate: r[0] === 0, eventId: r[1] };

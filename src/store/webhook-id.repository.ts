@@ -27,6 +27,13 @@
  * no other token is left: when every delivery that passed the claim was refused. A token joins only a
  * set that has tracked the claim since it was made; an untracked claim (the set expired, a claim made
  * without a token) is never released — the old answer, a 409 for the id elsewhere, never a second event.
+ *
+ * The set is also what tells a claim under way from one whose delivery failed: a Cluster order
+ * delivery that finds the id claimed for another scope whose event is not stored takes the claim over
+ * (takeOver) when the set has expired — nobody passed the claim for heldTtlSec (CLAIM_PROVISIONAL_SEC),
+ * and each delivery sends its write within half of that after passing (IngestService): a write that
+ * failed, its release failed too, blocks the id for seconds, not INBOX_TTL_DAYS. A delivery that
+ * passes a claim no set tracks makes one marked UNTRACKED (never released, but under way).
  */
 import { Cluster } from 'ioredis';
 import type { Keys } from './keys.js';
@@ -38,9 +45,17 @@ import type { RedisClient } from './redis.js';
  * delivery's claim → write → release (seconds); a release after it expired leaves the claim (safe).
  * Every Cluster partner event (show or order) leaves one such set until then (a stored delivery does
  * not release), so the TTL is also their memory: at 2,000 events/s, about 120,000 small sets (≈ 30 MB
- * over the masters).
+ * over the masters). It is the default of CLAIM_PROVISIONAL_SEC (WebhookIdClaims.heldTtlSec).
  */
 export const WEBHOOK_ID_HELD_TTL_SEC = 60;
+
+/**
+ * The member that marks a held set made by a delivery that passed a claim no set tracked (it expired,
+ * or the claim was made without a token): the set then does not know every delivery that passed, so
+ * it never lets a release delete the claim (RELEASE_HELD_LUA finds it non-empty), but while it lives
+ * it still says a delivery is under way (TAKE_OVER_LUA waits).
+ */
+const UNTRACKED = '*';
 
 /**
  * Lua: claim()'s rule for one claim (`key`, for `scope`, `ttl` s), returning the scope that holds it.
@@ -48,12 +63,13 @@ export const WEBHOOK_ID_HELD_TTL_SEC = 60;
  * anew with the claim, and joined by a delivery of the same scope only while it exists (it has then
  * tracked every delivery since the claim was made).
  */
-function claimLua(key: string, scope: string, ttl: string, held: string, token: string): string {
+function claimLua(key: string, scope: string, ttl: string, held: string, token: string, heldTtl: string): string {
   return `local holder = redis.call('GET', ${key})
 if holder then
-  if holder == ${scope} and ${token} ~= '' and redis.call('EXISTS', ${held}) == 1 then
+  if holder == ${scope} and ${token} ~= '' then
+    if redis.call('EXISTS', ${held}) == 0 then redis.call('SADD', ${held}, '${UNTRACKED}') end
     redis.call('SADD', ${held}, ${token})
-    redis.call('EXPIRE', ${held}, ${WEBHOOK_ID_HELD_TTL_SEC})
+    redis.call('EXPIRE', ${held}, tonumber(${heldTtl}))
   end
   return holder
 end
@@ -61,14 +77,24 @@ redis.call('SET', ${key}, ${scope}, 'EX', tonumber(${ttl}))
 if ${token} ~= '' then
   redis.call('DEL', ${held})
   redis.call('SADD', ${held}, ${token})
-  redis.call('EXPIRE', ${held}, ${WEBHOOK_ID_HELD_TTL_SEC})
+  redis.call('EXPIRE', ${held}, tonumber(${heldTtl}))
 end
 return ${scope}
 `;
 }
 
-/** KEYS: claim, held set. ARGV: scope, ttl s, token. claimLua through the client. */
-const CLAIM_LUA = claimLua('KEYS[1]', 'ARGV[1]', 'ARGV[2]', 'KEYS[2]', 'ARGV[3]');
+/** KEYS: claim, held set. ARGV: scope, ttl s, token, held set's ttl s. claimLua through the client. */
+const CLAIM_LUA = claimLua('KEYS[1]', 'ARGV[1]', 'ARGV[2]', 'KEYS[2]', 'ARGV[3]', 'ARGV[4]');
+
+/**
+ * KEYS: claim, held set. ARGV: the holder read before (another scope), scope, ttl s, token, held
+ * set's ttl s. Takes over a claim whose event was never stored (the caller read the holder's inbox
+ * empty just before): only while it still names `holder` and no delivery of it is tracked (its held
+ * set expired: none passed the claim within WEBHOOK_ID_HELD_TTL_SEC, and each sends its store within
+ * half of that after passing, IngestService). Then claims as claimLua; returns the scope that holds it.
+ */
+const TAKE_OVER_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('EXISTS', KEYS[2]) == 0 then redis.call('DEL', KEYS[1]) end
+${claimLua('KEYS[1]', 'ARGV[2]', 'ARGV[3]', 'KEYS[2]', 'ARGV[4]', 'ARGV[5]')}`;
 
 /**
  * KEYS: claim, held set. ARGV: scope, token. Drops `token` from the set; deletes the claim when that
@@ -85,16 +111,16 @@ return 0
 /**
  * The claims waiting for one master of a Cluster, as one call on its connection (keys of many slots:
  * none declared, the `allow-cross-slot-keys` flag; src/store/node-batch.ts). Per claim
- * (a = 5(i-1)): ARGV[a+1] claim key, ARGV[a+2] scope, ARGV[a+3] ttl s, ARGV[a+4] held set, ARGV[a+5]
- * token ('' for none). The reply per claim is the scope that holds the id (claimLua: claim()'s rule
+ * (a = 6(i-1)): ARGV[a+1] claim key, ARGV[a+2] scope, ARGV[a+3] ttl s, ARGV[a+4] held set, ARGV[a+5]
+ * token ('' for none), ARGV[a+6] the held set's ttl s. The reply per claim is the scope that holds the id (claimLua: claim()'s rule
  * in one step: GET, and SET when nobody holds it); a key this
  * node does not serve answers an error of its own (under pcall, before anything is written) and is
  * claimed again through the Cluster client.
  */
 const NODE_CLAIMS_LUA = `#!lua flags=allow-cross-slot-keys
 local function claim(a)
-${claimLua('ARGV[a + 1]', 'ARGV[a + 2]', 'ARGV[a + 3]', 'ARGV[a + 4]', 'ARGV[a + 5]')}end
-${nodeBatchLua('claim', 5)}`;
+${claimLua('ARGV[a + 1]', 'ARGV[a + 2]', 'ARGV[a + 3]', 'ARGV[a + 4]', 'ARGV[a + 5]', 'ARGV[a + 6]')}end
+${nodeBatchLua('claim', 6)}`;
 const NODE_CLAIMS = nodeScript(NODE_CLAIMS_LUA);
 /** Claims per NODE_CLAIMS call (bounds how long one call holds Redis). */
 const CLAIMS_PER_CALL = 64;
@@ -114,6 +140,8 @@ export class WebhookIdClaims {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly ttlSec: number,
+    /** How long a claim's set of delivery tokens lives after its last join (WEBHOOK_ID_HELD_TTL_SEC; CLAIM_PROVISIONAL_SEC). */
+    readonly heldTtlSec: number = WEBHOOK_ID_HELD_TTL_SEC,
   ) {
     if (redis instanceof Cluster) {
       // On a Cluster the claims of concurrent deliveries that one master serves go to it as one call
@@ -124,14 +152,15 @@ export class WebhookIdClaims {
         maxPerCall: CLAIMS_PER_CALL,
         maxInFlight: 1,
         send: (node, batch) => {
-          const args = new Array<string | number>(5 * batch.length);
+          const args = new Array<string | number>(6 * batch.length);
           for (let i = 0; i < batch.length; i++) {
             const c = batch[i]!;
-            args[5 * i] = c.key;
-            args[5 * i + 1] = c.scope;
-            args[5 * i + 2] = this.ttlSec;
-            args[5 * i + 3] = this.keys.partnerWebhookIdHeld(c.partnerId, c.webhookId);
-            args[5 * i + 4] = c.token;
+            args[6 * i] = c.key;
+            args[6 * i + 1] = c.scope;
+            args[6 * i + 2] = this.ttlSec;
+            args[6 * i + 3] = this.keys.partnerWebhookIdHeld(c.partnerId, c.webhookId);
+            args[6 * i + 4] = c.token;
+            args[6 * i + 5] = this.heldTtlSec;
           }
           return evalOnNode<(string | Error)[]>(node, NODE_CLAIMS, 0, args);
         },
@@ -182,7 +211,7 @@ export class WebhookIdClaims {
   /** One claim through the client: SET NX, and the holder read when the id is taken (CLAIM_LUA with a token). */
   private async claimOne(partnerId: string, webhookId: string, scope: string, token: string): Promise<string> {
     const key = this.keys.partnerWebhookId(partnerId, webhookId);
-    if (token !== '') return (await this.redis.eval(CLAIM_LUA, 2, key, this.keys.partnerWebhookIdHeld(partnerId, webhookId), scope, this.ttlSec, token)) as string;
+    if (token !== '') return (await this.redis.eval(CLAIM_LUA, 2, key, this.keys.partnerWebhookIdHeld(partnerId, webhookId), scope, this.ttlSec, token, this.heldTtlSec)) as string;
     for (let i = 0; i < 3; i++) {
       if ((await this.redis.set(key, scope, 'EX', this.ttlSec, 'NX')) === 'OK') return scope;
       const holder = await this.redis.get(key);
@@ -204,6 +233,17 @@ export class WebhookIdClaims {
   async releaseIfHeld(partnerId: string, webhookId: string, scope: string, token: string): Promise<boolean> {
     const key = this.keys.partnerWebhookId(partnerId, webhookId);
     return (await this.redis.eval(RELEASE_HELD_LUA, 2, key, this.keys.partnerWebhookIdHeld(partnerId, webhookId), scope, token)) === 1;
+  }
+
+  /**
+   * Claims `webhookId` for `scope` (with the delivery's `token`) in place of `holder`, another scope
+   * whose event the caller has just found not stored: done only while no delivery under `holder`'s
+   * claim is tracked (TAKE_OVER_LUA), i.e. the delivery that claimed it failed or died and none came
+   * since within heldTtlSec. Returns the scope that holds the id afterwards (`scope` when taken).
+   */
+  async takeOver(partnerId: string, webhookId: string, holder: string, scope: string, token: string): Promise<string> {
+    const key = this.keys.partnerWebhookId(partnerId, webhookId);
+    return (await this.redis.eval(TAKE_OVER_LUA, 2, key, this.keys.partnerWebhookIdHeld(partnerId, webhookId), holder, scope, this.ttlSec, token, this.heldTtlSec)) as string;
   }
 
   /** The event id stored under `webhookId` in the scope that claimed it (null while not stored). */

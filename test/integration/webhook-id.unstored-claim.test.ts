@@ -49,8 +49,10 @@ test('a first delivery refused with 400 claims nothing: the corrected body under
 
 test('an id claimed for an order whose event was never stored: another order or a show under it is 409, not 200 eventId null; stored once the first is', async () => {
   // The first delivery (order o1) claimed the id and then failed before its write (Redis went down:
-  // 503; or the process died): the claim is there, nothing else.
-  expect(await svc.rt.webhookIds.claim('uc', 'msg_unstored', 'order:o1')).toBe('order:o1');
+  // 503; or the process died): the claim is there, nothing else. Made with the delivery's token, as
+  // the Cluster path does: while its set of deliveries lives (CLAIM_PROVISIONAL_SEC) it may still
+  // store; after that a Cluster order delivery takes an unstored claim over (order-ingest.cluster-claims).
+  expect(await svc.rt.webhookIds.claim('uc', 'msg_unstored', 'order:o1', 'first-delivery')).toBe('order:o1');
 
   // The partner resends the event corrected to order o2 under the same id.
   const corrected = await sendEvent(svc, 'uc', secret, order('o2'), { webhookId: 'msg_unstored' });
@@ -74,7 +76,7 @@ test('an id claimed for an order whose event was never stored: another order or 
 });
 
 test('an id claimed for a show whose event was never stored (the Cluster path claims first): another show or an order under it is 409', async () => {
-  expect(await svc.rt.webhookIds.claim('uc', 'msg_unstored_show', 'show:s2')).toBe('show:s2');
+  expect(await svc.rt.webhookIds.claim('uc', 'msg_unstored_show', 'show:s2', 'first-delivery')).toBe('show:s2');
   const otherShow = await sendEvent(svc, 'uc', secret, showEvent('show.scheduled', sampleShow('s3'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_unstored_show' });
   expect(otherShow.status).toBe(409);
   expect(await svc.rt.shows.desired('uc', 's3')).toBeNull();

@@ -1439,8 +1439,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'refund-id-claim-overwrites',
     what: 'a refund id claim takes the id from the order that holds it (src/store/refund-id.repository.ts): the same refund id for a second order is stored there too',
     file: 'src/store/refund-id.repository.ts',
-    from: "if holder then return holder end\n",
-    to: '',
+    from: "if holder and holder ~= ARGV[1] then return holder end\n",
+    to: 'if holder and holder ~= ARGV[1] then holder = false end\n',
     tests: ['test/integration/refund-id.partner-wide.test.ts'],
   },
   {

@@ -1,0 +1,171 @@
+/**
+ * On a Redis Cluster an order event's webhook-id claim (and a refund's refund-id claim) is made before
+ * the order's write, in another slot (src/sources/ingest.service.ts ingestOrderEvent). A first delivery
+ * whose write failed after the claim (503: a command timeout, a master down; here a key of the wrong
+ * type under the order's log, which fails the write inside Redis) left the claim, kept for
+ * INBOX_TTL_DAYS: the partner's resend corrected to another order under the same webhook-id got 409 for
+ * 30 days (a refund's, 422 for good). Now a write Redis refused takes both claims back at once, and a
+ * claim whose take-back failed too (Redis down) blocks the id only while its set of deliveries under
+ * way lives (CLAIM_PROVISIONAL_SEC, short here); a refund-id claim is provisional until the write
+ * returned. Exactly once still: a delivery under way keeps the id (409 for another order), and one that
+ * could not send its write in time answers 503 and stores nothing.
+ *
+ * The Cluster path runs on either topology (forced on a single Redis as in webhook-id.release-race).
+ * Real service, real Redis.
+ */
+import { createPartner, orderEvent, sendEvent, startService, type TestService } from '../helpers/service.js';
+
+const PROVISIONAL_SEC = 3;
+const P = 'cc';
+
+let svc: TestService;
+let secret: string;
+
+beforeAll(async () => {
+  svc = await startService({ env: { CLAIM_PROVISIONAL_SEC: String(PROVISIONAL_SEC) } });
+  secret = await createPartner(svc, P);
+  Object.defineProperty(svc.rt.orderEvents, 'singleNode', { get: () => false, configurable: true });
+});
+afterAll(async () => {
+  if (svc) delete (svc.rt.orderEvents as unknown as Record<string, unknown>)['singleNode'];
+  await svc?.close();
+});
+
+const refund = (id: string, orderId: string, amount = 500) => ({
+  type: 'order.refunded',
+  occurredAt: '2026-11-24T18:40:00Z',
+  data: { refund: { id, orderId, createdAt: '2026-11-24T18:40:00Z', amount: { amount, currency: 'USD' } } },
+});
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+test('a write Redis refused after the claims takes them back: the resend corrected to another order is stored at once', async () => {
+  const k = svc.rt.keys;
+  const redis = svc.rt.redis;
+  await redis.set(k.orderEvents(P, 'o1'), 'not a stream');
+  const failed = await sendEvent(svc, P, secret, refund('r1', 'o1'), { webhookId: 'w1' });
+  expect(failed.status).toBeGreaterThanOrEqual(500);
+  expect(await redis.exists(k.orderInbox(P, 'o1', 'w1'))).toBe(0);
+  const claimsLeft = (await redis.exists(k.partnerWebhookId(P, 'w1'))) + (await redis.exists(k.partnerRefundId(P, 'r1'))); // two slots
+
+  // Old code: 409 (the claim for o1 stood for INBOX_TTL_DAYS).
+  const corrected = await sendEvent(svc, P, secret, refund('r1', 'o2'), { webhookId: 'w1' });
+  expect(corrected.status).toBe(202);
+  expect(claimsLeft).toBe(0);
+  const { eventId } = (await corrected.json()) as { eventId: string };
+  expect(await redis.get(k.orderInbox(P, 'o2', 'w1'))).toBe(eventId);
+  expect(await redis.get(k.partnerWebhookId(P, 'w1'))).toBe('order:o2');
+  // The refund id is o2's, for good (confirmed after the write).
+  expect(await redis.get(k.partnerRefundId(P, 'r1'))).toBe('o2');
+  expect(await redis.ttl(k.partnerRefundId(P, 'r1'))).toBe(-1);
+  // The answers stay: a re-delivery is the duplicate, the refund id for another order 422.
+  const dup = await sendEvent(svc, P, secret, refund('r1', 'o2'), { webhookId: 'w1' });
+  expect(dup.status).toBe(200);
+  expect(await dup.json()).toEqual({ eventId, webhookId: 'w1', duplicate: true });
+  expect((await sendEvent(svc, P, secret, refund('r1', 'o1'), { webhookId: 'w1b' })).status).toBe(422);
+});
+
+test('claims whose take-back failed too (Redis down) block the id only for the provisional time, not INBOX_TTL_DAYS', async () => {
+  const k = svc.rt.keys;
+  const redis = svc.rt.redis;
+  await redis.set(k.orderEvents(P, 'o3'), 'not a stream');
+  const webhookIds = svc.rt.webhookIds;
+  const refundIds = svc.rt.refundIds;
+  const releaseW = webhookIds.releaseIfHeld.bind(webhookIds);
+  const releaseR = refundIds.release.bind(refundIds);
+  const down = () => Promise.reject(new Error('Connection is closed.'));
+  webhookIds.releaseIfHeld = down;
+  refundIds.release = down;
+  try {
+    const failed = await sendEvent(svc, P, secret, refund('r3', 'o3'), { webhookId: 'w3' });
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+  } finally {
+    webhookIds.releaseIfHeld = releaseW;
+    refundIds.release = releaseR;
+  }
+  expect(await redis.get(k.partnerWebhookId(P, 'w3'))).toBe('order:o3');
+  expect(await redis.get(k.partnerRefundId(P, 'r3'))).toBe('o3');
+  // The refund-id claim is provisional; the webhook-id claim's deliveries under way expire as soon.
+  expect(await redis.ttl(k.partnerRefundId(P, 'r3'))).toBeGreaterThan(0);
+  expect(await redis.ttl(k.partnerRefundId(P, 'r3'))).toBeLessThanOrEqual(PROVISIONAL_SEC);
+  expect(await redis.ttl(k.partnerWebhookIdHeld(P, 'w3'))).toBeLessThanOrEqual(PROVISIONAL_SEC);
+
+  // While the failed delivery may still be under way, the id is its order's: 409 (or 422 for the
+  // refund id), nothing stored. Once that time has passed the corrected resend is stored.
+  const started = Date.now();
+  let last = 0;
+  let answers = 0;
+  while (Date.now() - started < 4 * PROVISIONAL_SEC * 1000 + 10_000) {
+    const heldBefore = await redis.exists(k.partnerWebhookIdHeld(P, 'w3'));
+    const r = await sendEvent(svc, P, secret, refund('r3', 'o4'), { webhookId: 'w3' });
+    last = r.status;
+    answers++;
+    if (last === 202) break;
+    if (answers === 1 && heldBefore === 1) expect(last).toBe(409);
+    expect([409, 422]).toContain(last);
+    expect(await redis.exists(k.orderEvents(P, 'o4'))).toBe(0);
+    await sleep(250);
+  }
+  expect(last).toBe(202);
+  expect(await redis.xlen(k.orderEvents(P, 'o4'))).toBe(1);
+  expect(await redis.get(k.partnerWebhookId(P, 'w3'))).toBe('order:o4');
+  expect(await redis.get(k.partnerRefundId(P, 'r3'))).toBe('o4');
+  expect(await redis.ttl(k.partnerRefundId(P, 'r3'))).toBe(-1);
+  // The first order's own retry is now the duplicate of o4's event, nothing stored for o3.
+  const retry = await sendEvent(svc, P, secret, refund('r3', 'o3'), { webhookId: 'w3' });
+  expect(retry.status).toBe(200);
+  expect(await redis.exists(k.orderInbox(P, 'o3', 'w3'))).toBe(0);
+});
+
+test('exactly once: a delivery under way keeps its id; one that cannot send its write in time answers 503, stores nothing and frees it', async () => {
+  const k = svc.rt.keys;
+  const redis = svc.rt.redis;
+  const orders = svc.rt.orderEvents;
+  const original = orders.ingest.bind(orders);
+  const originalList = orders.markPending.bind(orders);
+  let gate: Promise<void> = Promise.resolve();
+  let listGate: Promise<void> = Promise.resolve();
+  orders.ingest = async (...args: Parameters<typeof original>) => {
+    await gate;
+    return original(...args);
+  };
+  // The first listing goes with the claim: holding it holds the delivery between its claim and its write.
+  orders.markPending = async (...args: Parameters<typeof originalList>) => {
+    await listGate;
+    return originalList(...args);
+  };
+  try {
+    // A (order oa) has claimed and its write is slow: B (order ob) under the same id is 409.
+    let open: () => void = () => undefined;
+    gate = new Promise<void>((r) => (open = r));
+    const a = sendEvent(svc, P, secret, orderEvent('oa'), { webhookId: 'w5' });
+    while ((await redis.get(k.partnerWebhookId(P, 'w5'))) === null) await sleep(10);
+    expect((await sendEvent(svc, P, secret, orderEvent('ob'), { webhookId: 'w5' })).status).toBe(409);
+    open();
+    const aDone = await a;
+    expect(aDone.status).toBe(202);
+    const { eventId } = (await aDone.json()) as { eventId: string };
+    // Long after every delivery has ended, B is A's duplicate: the held set's expiry frees only an unstored claim.
+    await sleep(PROVISIONAL_SEC * 1000 + 500);
+    const b = await sendEvent(svc, P, secret, orderEvent('ob'), { webhookId: 'w5' });
+    expect(b.status).toBe(200);
+    expect(await b.json()).toEqual({ eventId, webhookId: 'w5', duplicate: true });
+    expect(await redis.exists(k.orderEvents(P, 'ob'))).toBe(0);
+
+    // C (order oc) is held past half the provisional time after its claim (derived from the setting):
+    // it must not write any more (its claim could be taken over by then): 503, nothing stored, and
+    // its claim is taken back, so D (order od) under the same id is stored.
+    listGate = sleep(PROVISIONAL_SEC * 500 + 200);
+    const c = await sendEvent(svc, P, secret, orderEvent('oc'), { webhookId: 'w6' });
+    expect(c.status).toBe(503);
+    expect(await redis.exists(k.orderEvents(P, 'oc'))).toBe(0);
+    expect(await redis.exists(k.partnerWebhookId(P, 'w6'))).toBe(0);
+    listGate = Promise.resolve();
+    const d = await sendEvent(svc, P, secret, orderEvent('od'), { webhookId: 'w6' });
+    expect(d.status).toBe(202);
+    expect(await redis.xlen(k.orderEvents(P, 'od'))).toBe(1);
+  } finally {
+    orders.ingest = original;
+    orders.markPending = originalList;
+  }
+});
