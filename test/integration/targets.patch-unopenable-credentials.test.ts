@@ -28,17 +28,22 @@ async function sealWithLostKey(targetId: string, credentials: Record<string, str
   expect(() => svc.rt.partners.openCredentials(r!.after)).toThrow();
 }
 
-test.each([
-  ['youtube', { clientId: 'cid', clientSecret: 'csecret', refreshToken: 'rt-original' }],
-  ['whatnot', { clientId: 'app', clientSecret: 'app-secret', refreshToken: 'rt-original' }],
-  ['facebook', { pageId: '1234567890', pageAccessToken: 'page-token' }],
-] as const)('%s: a PATCH of credentials that no key opened saves the new ones (200, not 500)', async (platform, credentials) => {
-  const id = `t-${platform}`;
+const YOUTUBE = ['youtube', { clientId: 'cid', clientSecret: 'csecret', refreshToken: 'rt-original' }] as const;
+const WHATNOT = ['whatnot', { clientId: 'app', clientSecret: 'app-secret', refreshToken: 'rt-original' }] as const;
+const FACEBOOK = ['facebook', { pageId: '1234567890', pageAccessToken: 'page-token' }] as const;
+
+/** Target `id` with `credentials` and a cached token record, its credentials then sealed under a lost key. */
+async function unopenableTarget(id: string, platform: string, credentials: Record<string, string>): Promise<void> {
   const created = await svc.api(`/v1/partners/pu/targets?verify=false`, { json: { id, platform, name: id, credentials, commissionRateBps: 500 } });
   expect(created.status).toBe(201);
-  // A cached token record, also under the lost key: it goes with the repair (not the same grant, as far as anyone can tell).
   await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, id).set({ accessToken: 'at', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt-rotated' });
   await sealWithLostKey(id, credentials);
+}
+
+test.each([YOUTUBE, WHATNOT, FACEBOOK])('%s: a PATCH of credentials that no key opened saves the new ones (200, not 500)', async (platform, credentials) => {
+  const id = `t-${platform}`;
+  // A cached token record, also under the lost key: it goes with the repair (not the same grant, as far as anyone can tell).
+  await unopenableTarget(id, platform, credentials);
 
   const r = await svc.api(`/v1/partners/pu/targets/${id}?verify=false`, { method: 'PATCH', json: { credentials } });
   expect(r.status).toBe(200);
@@ -53,15 +58,9 @@ test.each([
  * detail telling the operator to PATCH new credentials (with the baseUrl) or save it with ?verify=false,
  * which saves it (the token record, of the old host, goes).
  */
-test.each([
-  ['youtube', { clientId: 'cid', clientSecret: 'csecret', refreshToken: 'rt-original' }],
-  ['facebook', { pageId: '1234567890', pageAccessToken: 'page-token' }],
-] as const)('%s: a checked PATCH of baseUrl alone, of credentials that no key opens: 409 naming the repair, nothing changed; with ?verify=false it is saved', async (platform, credentials) => {
+test.each([YOUTUBE, FACEBOOK])('%s: a checked PATCH of baseUrl alone, of credentials that no key opens: 409 naming the repair, nothing changed; with ?verify=false it is saved', async (platform, credentials) => {
   const id = `b-${platform}`;
-  const created = await svc.api(`/v1/partners/pu/targets?verify=false`, { json: { id, platform, name: id, credentials, commissionRateBps: 500 } });
-  expect(created.status).toBe(201);
-  await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, id).set({ accessToken: 'at', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt-rotated' });
-  await sealWithLostKey(id, credentials);
+  await unopenableTarget(id, platform, credentials);
   const before = await svc.rt.partners.getTarget('pu', id);
   const token = await svc.rt.redis.get(svc.rt.keys.targetToken(id));
 
