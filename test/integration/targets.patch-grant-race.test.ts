@@ -63,8 +63,9 @@ test("two PATCHes of a target's credentials that run together leave one PATCH's 
   const b = app('y');
   const patchB = svc.api('/v1/partners/pr/targets/wr', { method: 'PATCH', json: { credentials: b } });
   // A's refresh goes on once B has answered (how the writes interleaved), or, as B waits for A now,
-  // once B has had far longer than its own check and writes take (a few local round trips).
-  await Promise.race([patchB, sleep(3_000)]);
+  // once B has had far longer than its own check and writes take (a few local round trips, even on a
+  // loaded machine) and well before B would stop waiting (5 × PLATFORM_TIMEOUT_MS + 10 s, 20 s here).
+  await Promise.race([patchB, sleep(8_000)]);
   gate.release();
   const [ra, rb] = await Promise.all([patchA, patchB]);
   expect([ra.status, rb.status]).toEqual([200, 200]);
