@@ -18,6 +18,10 @@ import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
 import { createPartner, startService, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 
+/** How long A's refresh may be held at most before B has answered (see below). */
+const HOLD_MS = 8_000;
+const PLATFORM_TIMEOUT_MS = 3 * HOLD_MS;
+
 let svc: TestService;
 let sim: TestSim;
 let proxy: LateProxy;
@@ -25,7 +29,8 @@ beforeAll(async () => {
   sim = await startSim();
   await sim.control('PUT', '/_sim/whatnot/limits', { rotateRefreshTokens: 1, requestsPerWindow: null });
   proxy = await startLateProxy(sim.base('whatnot'));
-  svc = await startService();
+  // A's check is held at the proxy for up to HOLD_MS: within one platform call's timeout.
+  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: String(PLATFORM_TIMEOUT_MS) } });
 }, 60_000);
 afterAll(async () => {
   await svc?.close();
@@ -64,8 +69,8 @@ test("two PATCHes of a target's credentials that run together leave one PATCH's 
   const patchB = svc.api('/v1/partners/pr/targets/wr', { method: 'PATCH', json: { credentials: b } });
   // A's refresh goes on once B has answered (how the writes interleaved), or, as B waits for A now,
   // once B has had far longer than its own check and writes take (a few local round trips, even on a
-  // loaded machine) and well before B would stop waiting (5 × PLATFORM_TIMEOUT_MS + 10 s, 20 s here).
-  await Promise.race([patchB, sleep(8_000)]);
+  // loaded machine): well inside A's timeout, and B would wait 5 × PLATFORM_TIMEOUT_MS + 10 s.
+  await Promise.race([patchB, sleep(HOLD_MS)]);
   gate.release();
   const [ra, rb] = await Promise.all([patchA, patchB]);
   expect([ra.status, rb.status]).toEqual([200, 200]);
