@@ -55,6 +55,13 @@ export class Keys {
   targetToken(targetId: string): string {
     return `${this.prefix}:{t:${targetId}}:token`;
   }
+  /**
+   * STRING: the target PATCH that is changing the target's credentials or baseUrl and its token record
+   * now (its nonce, with a lease): RedisTokenStore.lockGrant.
+   */
+  targetGrantLock(targetId: string): string {
+    return `${this.prefix}:{t:${targetId}}:grant-lock`;
+  }
   /** ZSET of the refreshes of the target's access token under way (nonce → lease end, Redis ms): RedisTokenStore.refreshing. */
   targetRefreshing(targetId: string): string {
     return `${this.prefix}:{t:${targetId}}:refreshing`;

@@ -36,6 +36,25 @@ if redis.call('ZSCORE', KEYS[1], ARGV[1]) then n = n - 1 end
 return n
 `;
 
+/**
+ * KEYS: the target's grant lock. ARGV: the holder's nonce, a new lease (ms; '' releases it). Only the
+ * holder's: 1, else 0 (its lease ran out, and another may hold it now).
+ */
+const GRANT_LOCK_LUA = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`;
+
+/** How often a PATCH waiting for another's grant lock looks again. */
+const GRANT_LOCK_POLL_MS = 50;
+
+/** A target PATCH's hold on the target's credentials and token record (RedisTokenStore.lockGrant). */
+export interface GrantLock {
+  /** True while it is still this PATCH's (its lease renewed for `leaseMs` more); false: it ran out, nothing may be written. */
+  renew(): Promise<boolean>;
+  release(): Promise<void>;
+}
+
 /** How long past its request's timeout a refresh may take to store its result (parse, seal, one write). */
 const REFRESH_STORE_MARGIN_MS = 5_000;
 /** How often a dropGrant waiting for another process's refresh looks again. */
@@ -45,6 +64,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scTokenReplaceIf(key: string, read: string, next: string): Result<number, Context>;
     scTokenRefreshing(key: string, nonce: string, leaseMs: string): Result<number, Context>;
+    scTokenGrantLock(key: string, nonce: string, leaseMs: string): Result<number, Context>;
   }
 }
 
@@ -60,6 +80,9 @@ export class RedisTokenStore implements TokenStore {
     }
     if (typeof (redis as unknown as { scTokenRefreshing?: unknown }).scTokenRefreshing !== 'function') {
       redis.defineCommand('scTokenRefreshing', { numberOfKeys: 1, lua: REFRESHING_LUA });
+    }
+    if (typeof (redis as unknown as { scTokenGrantLock?: unknown }).scTokenGrantLock !== 'function') {
+      redis.defineCommand('scTokenGrantLock', { numberOfKeys: 1, lua: GRANT_LOCK_LUA });
     }
   }
 
@@ -232,6 +255,30 @@ export class RedisTokenStore implements TokenStore {
       return; // no key opens it: it is refreshed anyway
     }
     if (!opened.current) await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, this.box.encrypt(opened.plain));
+  }
+
+  /**
+   * One target PATCH at a time changes the target's credentials (or baseUrl) and its token record: the
+   * two are written apart (the target record in the partner's slot, this one in the target's), and two
+   * PATCHes whose writes interleaved left one's credentials with the other's token record. The lock is
+   * taken before the PATCH reads the target and released after both writes; a lease (`leaseMs`, longer
+   * than the PATCH's check can take) frees it when its process died. Another PATCH's lock is waited
+   * for, up to `leaseMs`; null when it was not freed by then.
+   */
+  async lockGrant(leaseMs: number): Promise<GrantLock | null> {
+    const key = this.keys.targetGrantLock(this.targetId);
+    const nonce = randomBytes(12).toString('base64url');
+    const until = Date.now() + leaseMs;
+    while ((await this.redis.set(key, nonce, 'PX', leaseMs, 'NX')) !== 'OK') {
+      if (Date.now() >= until) return null;
+      await delay(GRANT_LOCK_POLL_MS);
+    }
+    return {
+      renew: async () => (await this.redis.scTokenGrantLock(key, nonce, String(leaseMs))) === 1,
+      release: async () => {
+        await this.redis.scTokenGrantLock(key, nonce, '');
+      },
+    };
   }
 
   /** The record in Redis (not the memo, which goes): its sealed text, and the token (null: none, or sealed with an older SECRETS_KEY). */

@@ -19,11 +19,19 @@ import type { DestinationGuard } from '../lib/destination-guard.js';
 import type { Keys } from '../store/keys.js';
 import { RedisRateLimiter, type WindowLimit } from '../store/rate-limiter.js';
 import type { RedisClient } from '../store/redis.js';
-import { RedisTokenStore } from '../store/token.repository.js';
+import { RedisTokenStore, type GrantLock } from '../store/token.repository.js';
 import { instrument } from './instrumented.js';
 import type { AccessToken, Platform, PlatformSettings, TokenStore } from './target.adapter.js';
 import { isTargetError, RateLimitedError } from './target.errors.js';
 import { adapterFactory, limiterId, PLATFORM_LIMITS } from './target.registry.js';
+
+/**
+ * The most platform calls a credential check makes (a call refused with the held token, a refresh, the
+ * call again, one more refresh when a worker rotated the grant meanwhile, the call again), each at most
+ * PLATFORM_TIMEOUT_MS; and what the PATCH's reads and writes around it may take.
+ */
+const GRANT_LOCK_CHECK_CALLS = 5;
+const GRANT_LOCK_MARGIN_MS = 10_000;
 
 const PLATFORM_NAMES: Record<Platform, string> = { youtube: 'YouTube', tiktok: 'TikTok Shop', whatnot: 'Whatnot', bambuser: 'Bambuser', facebook: 'Facebook' };
 
@@ -155,6 +163,15 @@ export class CredentialVerifier {
     const store = this.store(targetId);
     if (token) await store.set(token);
     else await store.clear();
+  }
+
+  /**
+   * The target's grant lock (RedisTokenStore.lockGrant), for a PATCH that changes its credentials or
+   * baseUrl and so its token record. Its lease outlasts the longest check (GRANT_LOCK_CHECK_CALLS
+   * platform calls of timeoutMs each) with a margin; null when another PATCH held it all that time.
+   */
+  async lockGrant(targetId: string): Promise<GrantLock | null> {
+    return this.store(targetId).lockGrant(GRANT_LOCK_CHECK_CALLS * this.deps.timeoutMs + GRANT_LOCK_MARGIN_MS);
   }
 
   /** The target's token record now (null: none): what a check of the same grant starts from. */

@@ -14,6 +14,11 @@ export interface LateProxy {
   url: string;
   /** The next request that `match`es is forwarded `ms` after it arrived (once). */
   holdNext(match: (method: string, path: string) => boolean, ms: number): void;
+  /**
+   * The next request that `match`es waits until `release()` before it is forwarded (once); `arrived`
+   * resolves when it came in.
+   */
+  gateNext(match: (method: string, path: string) => boolean): { arrived: Promise<void>; release: () => void };
   /** The next request that `match`es never reaches the platform: its connection is reset (once). */
   dropNext(match: (method: string, path: string) => boolean): void;
   /** Requests that were dropped. */
@@ -32,7 +37,7 @@ async function bodyOf(req: IncomingMessage): Promise<Buffer> {
 }
 
 export async function startLateProxy(target: string): Promise<LateProxy> {
-  const rules: { match: (method: string, path: string) => boolean; ms: number; drop?: true }[] = [];
+  const rules: { match: (method: string, path: string) => boolean; ms: number; drop?: true; gate?: { arrive: () => void; opened: Promise<void> } }[] = [];
   const held: LateProxy['held'] = [];
   const dropped: LateProxy['dropped'] = [];
   let busy = 0;
@@ -55,7 +60,8 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
           const [rule] = rules.splice(i, 1);
           entry = { method, path, arrivedAt: Date.now() };
           held.push(entry);
-          await sleep(rule!.ms);
+          rule!.gate?.arrive();
+          await (rule!.gate?.opened ?? sleep(rule!.ms));
           entry.forwardedAt = Date.now();
         }
         const headers = new Headers();
@@ -87,6 +93,14 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
   return {
     url: `http://127.0.0.1:${port}`,
     holdNext: (match, ms) => rules.push({ match, ms }),
+    gateNext: (match) => {
+      let arrive!: () => void;
+      let release!: () => void;
+      const arrived = new Promise<void>((r) => (arrive = r));
+      const opened = new Promise<void>((r) => (release = r));
+      rules.push({ match, ms: 0, gate: { arrive, opened } });
+      return { arrived, release };
+    },
     dropNext: (match) => rules.push({ match, ms: 0, drop: true }),
     held,
     dropped,

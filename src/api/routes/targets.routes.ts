@@ -60,7 +60,7 @@ const TargetParams = z.object({ partnerId: IdSchema, targetId: IdSchema });
 /** `?force=true`: delete even while shows of the target are on the platform (they are left there). */
 const DeleteQuery = z.object({ force: z.enum(['true', 'false']).default('false').describe('true: delete even while a mirror of the target still has a show on the platform; that show is left there, with no credentials in Syndicast to end it (end it in the platform\'s own tools)') });
 const PATCH_CREDENTIALS =
-  "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId` and `clientSecret`, TikTok's `appKey` and `appSecret`, and the same `refreshToken`: to change `webhookSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it (a refresh token a worker rotated while the check ran is followed: one more refresh with the worker's, no 422), and `?verify=false` leaves it as it is. A new client secret alone (`clientSecret`, TikTok's `appSecret`: a typo fixed, a secret rotated in the platform's console) keeps the cached token's refresh token too, and is checked with that secret (a refresh from it, never the cached access token). A new `refreshToken` (a new grant), another app, another `baseUrl`, or stored credentials that no key opens (SECRETS_KEY_PREVIOUS removed too early) start from the new credentials alone.";
+  "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId` and `clientSecret`, TikTok's `appKey` and `appSecret`, and the same `refreshToken`: to change `webhookSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it (a refresh token a worker rotated while the check ran is followed: one more refresh with the worker's, no 422), and `?verify=false` leaves it as it is. A new client secret alone (`clientSecret`, TikTok's `appSecret`: a typo fixed, a secret rotated in the platform's console) keeps the cached token's refresh token too, and is checked with that secret (a refresh from it, never the cached access token). A new `refreshToken` (a new grant), another app, another `baseUrl`, or stored credentials that no key opens (SECRETS_KEY_PREVIOUS removed too early) start from the new credentials alone. A checked `baseUrl` alone of a target whose stored credentials no key opens is a 409: send new `credentials` with it, or `?verify=false`. A target's PATCHes of `credentials` or `baseUrl` run one at a time (each writes the target and its token record): one sent while another is being checked waits for it, then starts from what it saved (409 when the other has not finished within the longest a check may take).";
 const SaveQuery = z.object({ verify: z.enum(['true', 'false']).default('true').describe('false: save without checking the credentials with the platform') });
 
 /** The opened credentials, or undefined when no key opens them. */
@@ -70,6 +70,12 @@ function openedOrUndefined(open: () => Record<string, string>): Record<string, s
   } catch {
     return undefined;
   }
+}
+
+/** A checked PATCH of baseUrl alone, of a target whose stored credentials no key opens. */
+function unopenable(targetId: string): AppError {
+  const detail = `the stored credentials of target ${targetId} cannot be opened (no SECRETS_KEY or SECRETS_KEY_PREVIOUS opens them), so the new baseUrl cannot be checked with them; nothing changed. PATCH new credentials (with the baseUrl), or save the baseUrl unchecked with ?verify=false`;
+  return new AppError(409, 'Conflict', detail, [{ path: 'body.credentials', message: 'required: the stored credentials cannot be opened' }]);
 }
 
 export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed' | 'deleting'> & { hasCredentials: true } {
@@ -135,65 +141,85 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return { targets: b.targets.map(publicTarget) };
   });
 
-  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', description: PATCH_CREDENTIALS, params: TargetParams, querystring: SaveQuery, body: PatchTarget, docResponses: { 200: ok('the target as changed', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 422: "the platform refused the new credentials (`detail` carries the platform's reason); nothing changed", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited), or DNS cannot look up the host of baseUrl right now: nothing changed, retry later (Retry-After) or save with ?verify=false' } } }, async (req) => {
+  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', description: PATCH_CREDENTIALS, params: TargetParams, querystring: SaveQuery, body: PatchTarget, docResponses: { 200: ok('the target as changed', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: "a checked change of `baseUrl` alone, of a target whose stored credentials no key opens (SECRETS_KEY_PREVIOUS removed too early): there is nothing to check the new host with; nothing changed. Send new `credentials` with it, or save it with ?verify=false. Also: another PATCH of the target's `credentials` or `baseUrl` (they run one at a time, each waiting for the one before) did not finish within the longest a check may take; nothing changed, try again", 422: "the platform refused the new credentials (`detail` carries the platform's reason); nothing changed", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited), or DNS cannot look up the host of baseUrl right now: nothing changed, retry later (Retry-After) or save with ?verify=false' } } }, async (req) => {
     const { partnerId, targetId } = req.params;
-    const current = await partners.getTarget(partnerId, targetId);
-    if (!current) throw notFound(`target ${targetId}`);
-    await checkBaseUrl(req.body.baseUrl, partnerId);
-    const { credentials, baseUrl, rateLimit, ...rest } = req.body;
     // What the platform is asked about: the credentials and host the target will have after this change.
-    const reaches = credentials !== undefined || baseUrl !== undefined;
-    const nextBaseUrl = baseUrl !== undefined ? (baseUrl ?? undefined) : current.baseUrl;
-    // The app's credentials sent again with the same grant (to change webhookSecret, or unchanged; a
-    // new client secret is a new grant, checked with it): the token record stays the workers', and the
-    // check starts from it. It holds the refresh token the platform rotated since (Whatnot apps,
-    // TikTok); the body's, the original one, is dead by then: checked with it, a 422; saved unchecked
-    // and the record dropped, the grant lost.
-    // Stored credentials that no key opens (SECRETS_KEY_PREVIOUS removed too early) are not known to
-    // be the same grant: the PATCH that repairs them saves the new ones like a new grant (it was a 500).
-    // A new app secret for the same grant (a typo fixed, a secret rotated in the platform's console)
-    // keeps the record too: its refresh token may be the only live one. It is checked with the new
-    // secret: the record's access token is not passed on, the check refreshes from its refresh token.
-    const stored = credentials !== undefined && nextBaseUrl === current.baseUrl ? openedOrUndefined(() => partners.openCredentials(current)) : undefined;
-    const keepsGrant = credentials !== undefined && stored !== undefined && sameGrant(current.platform, stored, credentials);
-    const newSecret = credentials !== undefined && stored !== undefined && !keepsGrant && sameGrantNewSecret(current.platform, stored, credentials);
-    const held = keepsGrant || newSecret ? await opts.verifier.held(targetId) : null;
-    const checked =
-      reaches && req.query.verify === 'true'
-        ? await verify(
-            {
-              id: targetId,
-              partnerId,
-              platform: current.platform,
-              baseUrl: nextBaseUrl,
-              credentials: credentials ?? partners.openCredentials(current),
-              rateLimit: rateLimit !== undefined ? (rateLimit ?? undefined) : current.rateLimit,
-            },
-            held && newSecret ? { ...held, expiresAt: 0 } : held,
-          )
-        : null;
-    const credentialsSealed = credentials ? partners.sealCredentials(credentials) : undefined;
-    // Atomic against a concurrent PATCH or DELETE (compare-and-set, re-applied to a fresh read).
-    const updated = await partners.updateTarget(partnerId, targetId, (t) => ({
-      ...t,
-      ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
-      ...(rateLimit !== undefined ? { rateLimit: rateLimit ?? undefined } : {}),
-      ...(baseUrl !== undefined ? { baseUrl: baseUrl ?? undefined } : {}),
-      ...(credentialsSealed ? { credentialsSealed } : {}),
-      updatedAt: new Date().toISOString(),
-    }));
-    if (!updated) throw notFound(`target ${targetId}`);
-    const { before: t, after: next } = updated;
-    // The same grant keeps its record (with what the check refreshed); new credentials or another host
-    // never use the token of the old ones: the check's token, or none.
-    // (`from`: a worker that rotated the grant while the check ran left a newer record, which the check
-    // refreshed from in turn: that one is what the check's token replaces.)
-    if (held) await opts.verifier.keepHeld(targetId, checked?.from ?? held, checked?.token ?? null);
-    else if (credentials || baseUrl !== undefined) await opts.verifier.keep(targetId, checked?.token ?? null);
-    const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
-    await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
-    if (!t.enabled || credentials) await kick(next);
-    return publicTarget(next);
+    const reaches = req.body.credentials !== undefined || req.body.baseUrl !== undefined;
+    // Such a change writes the target's credentials (or host) and its token record, two writes in two
+    // slots: one such PATCH of a target at a time (its grant lock, held from its read of the target to
+    // its last write), or two that ran together could leave one's credentials with the other's token
+    // record. The second waits for the first and starts from what it saved.
+    const lock = reaches ? await opts.verifier.lockGrant(targetId) : null;
+    if (reaches && !lock) throw conflict(`target ${targetId} is being changed by another request (a PATCH of its credentials or baseUrl) that has not finished; try again`);
+    try {
+      const current = await partners.getTarget(partnerId, targetId);
+      if (!current) throw notFound(`target ${targetId}`);
+      await checkBaseUrl(req.body.baseUrl, partnerId);
+      const { credentials, baseUrl, rateLimit, ...rest } = req.body;
+      const nextBaseUrl = baseUrl !== undefined ? (baseUrl ?? undefined) : current.baseUrl;
+      // The app's credentials sent again with the same grant (to change webhookSecret, or unchanged; a
+      // new client secret is a new grant, checked with it): the token record stays the workers', and the
+      // check starts from it. It holds the refresh token the platform rotated since (Whatnot apps,
+      // TikTok); the body's, the original one, is dead by then: checked with it, a 422; saved unchecked
+      // and the record dropped, the grant lost.
+      // Stored credentials that no key opens (SECRETS_KEY_PREVIOUS removed too early) are not known to
+      // be the same grant: the PATCH that repairs them saves the new ones like a new grant (it was a 500).
+      // A new app secret for the same grant (a typo fixed, a secret rotated in the platform's console)
+      // keeps the record too: its refresh token may be the only live one. It is checked with the new
+      // secret: the record's access token is not passed on, the check refreshes from its refresh token.
+      const stored = credentials !== undefined && nextBaseUrl === current.baseUrl ? openedOrUndefined(() => partners.openCredentials(current)) : undefined;
+      const keepsGrant = credentials !== undefined && stored !== undefined && sameGrant(current.platform, stored, credentials);
+      const newSecret = credentials !== undefined && stored !== undefined && !keepsGrant && sameGrantNewSecret(current.platform, stored, credentials);
+      const held = keepsGrant || newSecret ? await opts.verifier.held(targetId) : null;
+      // A new baseUrl alone is checked with the stored credentials. When no key opens them (SECRETS_KEY_PREVIOUS
+      // removed too early) there is nothing to check it with (it was a 500): 409, nothing changed; the
+      // operator sends new credentials with it (the repair), or saves it unchecked (?verify=false).
+      const checkWith = reaches && req.query.verify === 'true' ? (credentials ?? openedOrUndefined(() => partners.openCredentials(current))) : undefined;
+      if (reaches && req.query.verify === 'true' && checkWith === undefined) throw unopenable(targetId);
+      const checked =
+        checkWith !== undefined
+          ? await verify(
+              {
+                id: targetId,
+                partnerId,
+                platform: current.platform,
+                baseUrl: nextBaseUrl,
+                credentials: checkWith,
+                rateLimit: rateLimit !== undefined ? (rateLimit ?? undefined) : current.rateLimit,
+              },
+              held && newSecret ? { ...held, expiresAt: 0 } : held,
+            )
+          : null;
+      const credentialsSealed = credentials ? partners.sealCredentials(credentials) : undefined;
+      // The lock's lease ran out (a check slower than it may be, a stalled process): another PATCH may be
+      // changing the grant now, and these writes would mix with its. Nothing written.
+      if (lock && !(await lock.renew())) throw conflict(`target ${targetId}: this change took longer than its hold on the target's credentials; nothing changed, try again`);
+      // Atomic against a concurrent PATCH or DELETE (compare-and-set, re-applied to a fresh read).
+      const updated = await partners.updateTarget(partnerId, targetId, (t) => ({
+        ...t,
+        ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
+        ...(rateLimit !== undefined ? { rateLimit: rateLimit ?? undefined } : {}),
+        ...(baseUrl !== undefined ? { baseUrl: baseUrl ?? undefined } : {}),
+        ...(credentialsSealed ? { credentialsSealed } : {}),
+        updatedAt: new Date().toISOString(),
+      }));
+      if (!updated) throw notFound(`target ${targetId}`);
+      const { before: t, after: next } = updated;
+      // The same grant keeps its record (with what the check refreshed); new credentials or another host
+      // never use the token of the old ones: the check's token, or none.
+      // (`from`: a worker that rotated the grant while the check ran left a newer record, which the check
+      // refreshed from in turn: that one is what the check's token replaces.)
+      if (held) await opts.verifier.keepHeld(targetId, checked?.from ?? held, checked?.token ?? null);
+      else if (credentials || baseUrl !== undefined) await opts.verifier.keep(targetId, checked?.token ?? null);
+      // Both written: the next PATCH of the grant may start (the audit and the kick need no hold on it).
+      await lock?.release();
+      const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
+      await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
+      if (!t.enabled || credentials) await kick(next);
+      return publicTarget(next);
+    } finally {
+      await lock?.release();
+    }
   });
 
   /**
