@@ -1265,13 +1265,13 @@ export class OrderEventRepository {
 
   /**
    * The Redis Cluster path's store step (the claims are made before it; ingestOne on a single Redis):
-   * stored, then listed again. The caller lists the order first (markPending), alongside its
-   * webhook-id claim (another slot: one round trip for both).
+   * the store script alone, so an error from this call is the script's (nothing stored). The caller
+   * lists the order (markPending, another slot) before it, alongside its webhook-id claim, and again
+   * after it returned: a failure of that listing must not read as a refused store.
    */
   async ingest(partnerId: string, orderId: string, webhookId: string, eventJson: string): Promise<{ duplicate: boolean; eventId: string }> {
     const k = this.keys;
     const r = await this.redis.scIngestPlain(k.orderInbox(partnerId, orderId, webhookId), k.orderEvents(partnerId, orderId), k.orderPending(partnerId, orderId), webhookId, eventJson, this.inboxTtlSec, Date.now());
-    await this.markPending(partnerId, orderId);
     return { duplicate: r[0] === 0, eventId: r[1] };
   }
 
