@@ -361,6 +361,9 @@ export class IngestService {
    * set's life: a store of the holder sent before the set expired must have landed before it.
    */
   private async takeOverUnstored(partnerId: string, webhookId: string, holder: string, scope: string, token: string, readAt: number): Promise<boolean> {
+    // Only an order delivery's claim: a show delivery has no deadline for its write (ingestShowEvent),
+    // so a show event's claim found not stored may still have its write under way.
+    if (!holder.startsWith('order:')) return false;
     if (Date.now() - readAt > this.deps.webhookIds.heldTtlSec * 250) return false;
     return (await this.deps.webhookIds.takeOver(partnerId, webhookId, holder, scope, token)) === scope;
   }
