@@ -142,9 +142,10 @@ const ConfigSchema = z.object({
   inboxTtlDays: int(30, 1),
   /**
    * On a Redis Cluster an order event's webhook-id and refund-id claims are made before its write: a
-   * claim whose delivery failed before its event was stored blocks the id only this long (a claim's set
-   * of deliveries under way; a provisional refund-id claim), not for INBOX_TTL_DAYS. A delivery sends its
-   * write within half of it after its claim, or answers 503.
+   * webhook-id claim whose delivery failed before its event was stored blocks the id only this long (a
+   * claim's set of deliveries under way), not for INBOX_TTL_DAYS. A delivery sends its write within half
+   * of it after its claim, or answers 503. A refund-id claim is permanent; its set of deliveries under
+   * way lives this long too (it is taken back only when its store definitely wrote nothing).
    */
   claimProvisionalSec: int(60, 2),
   /** Attribution: an attributed order's commission is pending for this many days after the order, then approved. */

@@ -7,7 +7,8 @@
  * three steps in this order (claim, write, entry). An order event on a single Redis is one Lua call
  * too (claims, pending-orders listing, store) before the attribution queue's add; on a Cluster its
  * claims, listing and store are separate steps (ingestOrderEvent: a claim whose event was never stored
- * is taken back, expires or is taken over within CLAIM_PROVISIONAL_SEC). The caller answers 202 only after this returns;
+ * is taken back, or its webhook-id claim taken over after CLAIM_PROVISIONAL_SEC; a refund-id claim is
+ * permanent unless its store definitely wrote nothing). The caller answers 202 only after this returns;
  * any Redis failure propagates (→ 503), and a retried delivery then takes the duplicate path, which
  * writes the dispatch entry again, so nothing is lost between the steps.
  */
@@ -292,16 +293,16 @@ export class IngestService {
   /**
    * An order event on a Redis Cluster (its keys span slots): the webhook-id claim (with the delivery's
    * `token`) and the order's pending-orders listing in one round trip (two slots, sent together), for
-   * a refund its refund-id claim, the store (INGEST_PLAIN_LUA), then the listing again, the refund-id
-   * claim confirmed and the attribution queue's add together: four round trips for a refund, three
-   * for an order.created (were six and five in a row).
+   * a refund its refund-id claim, the store (INGEST_PLAIN_LUA), then the listing again and the
+   * attribution queue's add together: four round trips for a refund, three for an order.created (were
+   * six and five in a row).
    *
    * Claims whose event was never stored do not block the id for long. A store Redis refused (an error
    * reply: INGEST_PLAIN_LUA reads every key before its first write, so nothing landed), or one never
    * sent (an earlier step failed), takes both claims back (token-checked: only when no other delivery
    * passed them; best effort, Redis may be down). A store whose answer was lost (a timeout) may have
-   * landed, so its claims are left: the refund-id claim is provisional (it expires after
-   * claimProvisionalSec unless confirmed after the store), and the webhook-id claim is taken over by a
+   * landed, so its claims are left: the refund-id claim is permanent (as the refund, once stored), and
+   * a failure after the store (the listing, on another master) takes nothing back; the webhook-id claim is taken over by a
    * delivery for another order once its holder's event is found not stored and no delivery has been
    * under way on it for WebhookIdClaims.heldTtlSec (takeOverUnstored). Each delivery sends its store
    * within half of that after it passed its claim, or answers 503: so a claim taken over has no store
@@ -347,7 +348,6 @@ export class IngestService {
     }
     await Promise.all([
       this.deps.orders.markPending(partnerId, orderId),
-      refundId !== undefined ? this.deps.refundIds.confirm(partnerId, refundId, orderId) : undefined,
       this.deps.onOrderEvent?.(partnerId, stored.eventId, event),
     ]);
     this.deps.log.debug({ partnerId, orderId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'order event stored; attribution queued');

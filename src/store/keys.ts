@@ -160,7 +160,7 @@ export class Keys {
     return `${this.prefix}:{rf:${keyPart(partnerId)}:${keyPart(refundId)}}:refund`;
   }
 
-  /** SET of the tokens of the Cluster deliveries under way on a provisional refund-id claim (its slot; src/store/refund-id.repository.ts). */
+  /** SET of the tokens of the Cluster deliveries under way on a refund-id claim (its slot; src/store/refund-id.repository.ts). */
   partnerRefundIdHeld(partnerId: string, refundId: string): string {
     return `${this.prefix}:{rf:${keyPart(partnerId)}:${keyPart(refundId)}}:held`;
   }

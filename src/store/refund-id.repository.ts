@@ -11,38 +11,40 @@
  * when nobody holds it) — this class, the Cluster path; on a single Redis the same rule runs inside
  * the order's one store call (INGEST_ORDER_ONE_LUA, src/store/show.repository.ts), where the claim and
  * the event are written together or not at all. Like a webhook-id claim it is a fence, not the record:
- * on a Cluster it is made before the order's write and kept when that write fails (a timeout may hide a write that landed, and the
- * partner's retry of the same refund passes its own claim), so a refund id names one order for good.
- * It never expires: the ledger keeps the refund for good too (≈ 100 bytes per refund id).
+ * on a Cluster it is made before the order's write and kept when that write's answer is lost (a timeout
+ * may hide a write that landed, and the partner's retry of the same refund passes its own claim), so a
+ * refund id names one order for good; it is taken back only when the write definitely stored nothing
+ * (Redis refused the store script, which reads every key before it writes) and no other delivery of the
+ * order passed it. It never expires: the ledger keeps the refund for good too (≈ 100 bytes per refund id).
  */
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
-/** The held-set member of a delivery that joined a provisional claim no set tracked: never released (see webhook-id.repository.ts). */
+/** The held-set member of a delivery that joined a claim no set tracked: never released (see webhook-id.repository.ts). */
 const UNTRACKED = '*';
 
 /**
- * KEYS: the claim, its held set. ARGV: the order id, a token ('' for none: a permanent claim, no
- * tracking), the provisional ttl s. Returns the order id that holds the refund id (this one when it
- * was free). With a token the claim is provisional (EX ttl) and the delivery tracked in the held set;
- * a delivery of the same order that passes a provisional claim is tracked too and renews it (its
- * write goes out within half of it, IngestService).
+ * KEYS: the claim, its held set. ARGV: the order id, a token ('' for none: no tracking), the held set's
+ * ttl s. Returns the order id that holds the refund id (this one when it was free). The claim is
+ * permanent from the start: a store whose answer was lost (a timeout), or a crash after it, may have
+ * landed, and the refund is then kept for good. With a token the delivery is tracked in the held set
+ * (it lives ttl s after its last join), so release() can take back a claim whose store definitely
+ * wrote nothing; a delivery of the same order that passes the claim is tracked too, and one that finds
+ * no set (its first delivery ended or died long ago, maybe stored) marks it untracked: never released.
  */
 const CLAIM_REFUND_ID_LUA = `
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return holder end
 if holder then
-  if ARGV[2] ~= '' and redis.call('TTL', KEYS[1]) >= 0 then
+  if ARGV[2] ~= '' then
     if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SADD', KEYS[2], '${UNTRACKED}') end
     redis.call('SADD', KEYS[2], ARGV[2])
     redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
-    redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
   end
   return holder
 end
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[2] ~= '' then
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
   redis.call('DEL', KEYS[2])
   redis.call('SADD', KEYS[2], ARGV[2])
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
@@ -50,20 +52,14 @@ end
 return ARGV[1]
 `;
 
-/** KEYS: the claim. ARGV: the order id. Makes the claim permanent while it names the order. */
-const CONFIRM_REFUND_ID_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PERSIST', KEYS[1]) end
-return 0
-`;
-
 /**
  * KEYS: the claim, its held set. ARGV: the order id, the token. Drops the token; deletes the claim when
- * that left the set empty and the claim is still this order's and provisional: 1 when deleted.
+ * that left the set empty and the claim is still this order's: 1 when deleted.
  */
 const RELEASE_REFUND_ID_LUA = `
 if redis.call('SREM', KEYS[2], ARGV[2]) == 0 then return 0 end
 if redis.call('SCARD', KEYS[2]) > 0 then return 0 end
-if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('TTL', KEYS[1]) >= 0 then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
 
@@ -71,24 +67,23 @@ export class RefundIdClaims {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
-    /** How long a provisional claim (one made with a token) lives unless confirmed (CLAIM_PROVISIONAL_SEC). */
-    private readonly provisionalSec = 60,
+    /** How long a claim's set of delivery tokens lives after its last join (CLAIM_PROVISIONAL_SEC). */
+    private readonly heldTtlSec = 60,
   ) {}
 
   /**
    * Claims `refundId` for `orderId` unless another order holds it; returns the order id that holds it.
-   * With a `token` (the Cluster path) the claim is provisional until confirm(), and release() may take it back.
+   * The claim is kept for good; with a `token` (the Cluster path) the delivery is tracked, and release()
+   * may take the claim back when that delivery's store wrote nothing.
    */
   async claim(partnerId: string, refundId: string, orderId: string, token = ''): Promise<string> {
-    return (await this.redis.eval(CLAIM_REFUND_ID_LUA, 2, this.keys.partnerRefundId(partnerId, refundId), this.keys.partnerRefundIdHeld(partnerId, refundId), orderId, token, this.provisionalSec)) as string;
+    return (await this.redis.eval(CLAIM_REFUND_ID_LUA, 2, this.keys.partnerRefundId(partnerId, refundId), this.keys.partnerRefundIdHeld(partnerId, refundId), orderId, token, this.heldTtlSec)) as string;
   }
 
-  /** The order's write returned (stored, or found stored): the claim is kept for good. */
-  async confirm(partnerId: string, refundId: string, orderId: string): Promise<void> {
-    await this.redis.eval(CONFIRM_REFUND_ID_LUA, 1, this.keys.partnerRefundId(partnerId, refundId), orderId);
-  }
-
-  /** The order's write was refused (nothing stored): the provisional claim goes unless another delivery of the order passed it. */
+  /**
+   * The order's write definitely stored nothing (the store script returned an error reply, or was never
+   * sent): the claim goes unless another delivery of the order passed it (or one passed it untracked).
+   */
   async release(partnerId: string, refundId: string, orderId: string, token: string): Promise<boolean> {
     return (await this.redis.eval(RELEASE_REFUND_ID_LUA, 2, this.keys.partnerRefundId(partnerId, refundId), this.keys.partnerRefundIdHeld(partnerId, refundId), orderId, token)) === 1;
   }
