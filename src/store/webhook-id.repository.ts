@@ -29,9 +29,10 @@
  * without a token) is never released — the old answer, a 409 for the id elsewhere, never a second event.
  *
  * The set is also what tells a claim under way from one whose delivery failed: a Cluster order
- * delivery that finds the id claimed for another scope whose event is not stored takes the claim over
+ * delivery that finds the id claimed for another order whose event is not stored takes the claim over
  * (takeOver) when the set has expired — nobody passed the claim for heldTtlSec (CLAIM_PROVISIONAL_SEC),
- * and each delivery sends its write within half of that after passing (IngestService): a write that
+ * and each order delivery sends its write within half of that after passing (IngestService; a show
+ * delivery has no such deadline, so a show's claim is never taken over): a write that
  * failed, its release failed too, blocks the id for seconds, not INBOX_TTL_DAYS. A delivery that
  * passes a claim no set tracks makes one marked UNTRACKED (never released, but under way).
  */
@@ -236,8 +237,8 @@ export class WebhookIdClaims {
   }
 
   /**
-   * Claims `webhookId` for `scope` (with the delivery's `token`) in place of `holder`, another scope
-   * whose event the caller has just found not stored: done only while no delivery under `holder`'s
+   * Claims `webhookId` for `scope` (with the delivery's `token`) in place of `holder`, another order's
+   * scope (IngestService takes over no show's claim) whose event the caller has just found not stored: done only while no delivery under `holder`'s
    * claim is tracked (TAKE_OVER_LUA), i.e. the delivery that claimed it failed or died and none came
    * since within heldTtlSec. Returns the scope that holds the id afterwards (`scope` when taken).
    */

@@ -59,7 +59,7 @@ test('a write Redis refused after the claims takes them back: the resend correct
   const { eventId } = (await corrected.json()) as { eventId: string };
   expect(await redis.get(k.orderInbox(P, 'o2', 'w1'))).toBe(eventId);
   expect(await redis.get(k.partnerWebhookId(P, 'w1'))).toBe('order:o2');
-  // The refund id is o2's, for good (confirmed after the write).
+  // The refund id is o2's, for good (claimed so from the start).
   expect(await redis.get(k.partnerRefundId(P, 'r1'))).toBe('o2');
   expect(await redis.ttl(k.partnerRefundId(P, 'r1'))).toBe(-1);
   // The answers stay: a re-delivery is the duplicate, the refund id for another order 422.
