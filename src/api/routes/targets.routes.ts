@@ -151,6 +151,15 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     // record. The second waits for the first and starts from what it saved.
     const lock = reaches ? await opts.verifier.lockGrant(targetId) : null;
     if (reaches && !lock) throw conflict(`target ${targetId} is being changed by another request (a PATCH of its credentials or baseUrl) that has not finished; try again`);
+    // Best effort: a release that failed (Redis down) leaves the lock to its lease, and does not change
+    // the answer (a PATCH that took effect is still a 200 with its audit and kick; a 422 stays a 422).
+    const release = async (): Promise<void> => {
+      try {
+        await lock?.release();
+      } catch (err) {
+        req.log.warn({ err, targetId }, 'target PATCH: releasing the grant lock failed; its lease frees it');
+      }
+    };
     try {
       const current = await partners.getTarget(partnerId, targetId);
       if (!current) throw notFound(`target ${targetId}`);
@@ -191,9 +200,15 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
             )
           : null;
       const credentialsSealed = credentials ? partners.sealCredentials(credentials) : undefined;
-      // The lock's lease ran out (a check slower than it may be, a stalled process): another PATCH may be
-      // changing the grant now, and these writes would mix with its. Nothing written.
-      if (lock && !(await lock.renew())) throw conflict(`target ${targetId}: this change took longer than its hold on the target's credentials; nothing changed, try again`);
+      // The lock's lease ran out (a stalled process: it is renewed while the check runs): another PATCH
+      // may be changing the grant now, and the target write would mix with its. The target is not
+      // written; but a check of the same grant refreshed from the record's refresh token, which the
+      // platform may have rotated (Whatnot, TikTok): that record is kept all the same (compare-and-set:
+      // only if it still holds what the check refreshed from), or the only live refresh token is lost.
+      if (lock && !(await lock.renew())) {
+        if (held) await opts.verifier.keepHeld(targetId, checked?.from ?? held, checked?.token ?? null);
+        throw conflict(`target ${targetId}: this change took longer than its hold on the target's credentials; the target was not changed, try again`);
+      }
       // Atomic against a concurrent PATCH or DELETE (compare-and-set, re-applied to a fresh read).
       const updated = await partners.updateTarget(partnerId, targetId, (t) => ({
         ...t,
@@ -212,13 +227,13 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       if (held) await opts.verifier.keepHeld(targetId, checked?.from ?? held, checked?.token ?? null);
       else if (credentials || baseUrl !== undefined) await opts.verifier.keep(targetId, checked?.token ?? null);
       // Both written: the next PATCH of the grant may start (the audit and the kick need no hold on it).
-      await lock?.release();
+      await release();
       const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
       await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
       if (!t.enabled || credentials) await kick(next);
       return publicTarget(next);
     } finally {
-      await lock?.release();
+      await release();
     }
   });
 
