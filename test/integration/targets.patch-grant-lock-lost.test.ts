@@ -89,7 +89,7 @@ test("a failed release of the grant lock does not change the PATCH's answer", as
   };
   try {
     const creds = app('r');
-    expect((await svc.api('/v1/partners/pr/targets?verify=false', { json: { id: 'wf', platform: 'whatnot', name: 'Whatnot app', credentials: creds, baseUrl: proxy.url } })).status).toBe(201);
+    expect((await svc.api('/v1/partners/pr/targets?verify=false', { json: { id: 'wf', platform: 'whatnot', name: 'Whatnot app', credentials: creds, baseUrl: proxy.url, commissionRateBps: 800 } })).status).toBe(201);
     // Took effect: a 200 (and its audit entry), not a 503.
     const next = app('s');
     const ok = await svc.api('/v1/partners/pr/targets/wf?verify=false', { method: 'PATCH', json: { credentials: next } });
