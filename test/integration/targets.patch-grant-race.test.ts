@@ -69,7 +69,7 @@ test("two PATCHes of a target's credentials that run together leave one PATCH's 
   const patchB = svc.api('/v1/partners/pr/targets/wr', { method: 'PATCH', json: { credentials: b } });
   // A's refresh goes on once B has answered (how the writes interleaved), or, as B waits for A now,
   // once B has had far longer than its own check and writes take (a few local round trips, even on a
-  // loaded machine): well inside A's timeout, and B would wait 5 × PLATFORM_TIMEOUT_MS + 10 s.
+  // loaded machine): well inside A's timeout, and B would wait 6 × PLATFORM_TIMEOUT_MS + 15 s.
   await Promise.race([patchB, sleep(HOLD_MS)]);
   gate.release();
   const [ra, rb] = await Promise.all([patchA, patchB]);
