@@ -206,7 +206,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       // platform may have rotated (Whatnot, TikTok): that record is kept all the same (compare-and-set:
       // only if it still holds what the check refreshed from), or the only live refresh token is lost.
       if (lock && !(await lock.renew())) {
-        if (held) await opts.verifier.keepHeld(targetId, checked?.from ?? held, checked?.token ?? null);
+        if (held && checked) await opts.verifier.keepHeld(targetId, checked.from ?? held, checked.token);
         throw conflict(`target ${targetId}: this change took longer than its hold on the target's credentials; the target was not changed, try again`);
       }
       // Atomic against a concurrent PATCH or DELETE (compare-and-set, re-applied to a fresh read).
