@@ -15,39 +15,26 @@
  * Real service, real Redis, the Whatnot simulator (rotating refresh tokens) behind a proxy that holds
  * the check's refresh.
  */
-import { randomBytes } from 'node:crypto';
-import { RedisTokenStore } from '../../src/store/token.repository.js';
 import type { AccessToken } from '../../src/targets/target.adapter.js';
-import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
-import { createPartner, startService, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import type { LateProxy } from '../helpers/late-proxy.js';
+import { createPartner, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { refreshStatus, startWhatnotGrantRig, tokenRecord, whatnotApp, whsec, type WhatnotGrantRig } from '../helpers/whatnot-grant.js';
 
 let svc: TestService;
 let sim: TestSim;
 let proxy: LateProxy;
+let rig: WhatnotGrantRig | undefined;
 beforeAll(async () => {
-  sim = await startSim();
-  await sim.control('PUT', '/_sim/whatnot/limits', { rotateRefreshTokens: 1, requestsPerWindow: null });
-  proxy = await startLateProxy(sim.base('whatnot'));
-  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '20000' } });
+  rig = await startWhatnotGrantRig(20_000);
+  ({ svc, sim, proxy } = rig);
   await createPartner(svc, 'pr');
 }, 60_000);
-afterAll(async () => {
-  await svc?.close();
-  await proxy?.close();
-  await sim?.close();
-});
+afterAll(() => rig?.close());
 
-const record = (targetId: string): Promise<AccessToken | null> => new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, targetId).current();
-const whsec = (): string => `whsec_${randomBytes(24).toString('base64')}`;
-const app = (name: string): Record<string, string> => ({ clientId: `app-${name}-${randomBytes(4).toString('hex')}`, clientSecret: `secret-${name}`, refreshToken: `rt-${randomBytes(12).toString('hex')}`, webhookSecret: whsec() });
-
-/** Whatnot's answer to a refresh with the record's refresh token and the credentials' app (200: a worker's next refresh works). */
-async function refreshes(credentials: Record<string, string>, token: AccessToken): Promise<number> {
-  const body = new URLSearchParams({ grant_type: 'refresh_token', client_id: credentials.clientId!, client_secret: credentials.clientSecret!, refresh_token: token.refreshToken! });
-  const r = await fetch(`${sim.base('whatnot')}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
-  return r.status;
-}
+const record = (targetId: string): Promise<AccessToken | null> => tokenRecord(svc, targetId);
+const app = whatnotApp;
+const refreshes = (credentials: Record<string, string>, token: AccessToken): Promise<number> => refreshStatus(sim.base('whatnot'), credentials, token);
 
 test('a PATCH of the same grant that lost its lease during the check keeps the rotated refresh token (409, target not written)', async () => {
   const original = app('x');
