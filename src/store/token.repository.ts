@@ -50,8 +50,9 @@ const GRANT_LOCK_POLL_MS = 50;
 
 /** A target PATCH's hold on the target's credentials and token record (RedisTokenStore.lockGrant). */
 export interface GrantLock {
-  /** True while it is still this PATCH's (its lease renewed for `leaseMs` more); false: it ran out, nothing may be written. */
+  /** True while it is still this PATCH's (its lease renewed for `leaseMs` more); false: it ran out (for good), the target may not be written. */
   renew(): Promise<boolean>;
+  /** Stops the renewals and frees the lock if it is still this PATCH's (may throw: Redis down; the lease frees it then). */
   release(): Promise<void>;
 }
 
@@ -273,9 +274,20 @@ export class RedisTokenStore implements TokenStore {
       if (Date.now() >= until) return null;
       await delay(GRANT_LOCK_POLL_MS);
     }
+    // Renewed while the PATCH runs (a check slower than the lease was sized for, or retried, keeps
+    // it); stops once a renewal finds it gone. An error (Redis down) is left to the next renewal and
+    // to the PATCH's own renew() before its writes.
+    let held = true;
+    const renew = async (): Promise<boolean> => (held = held && (await this.redis.scTokenGrantLock(key, nonce, String(leaseMs))) === 1);
+    const timer = setInterval(() => {
+      renew().then((ok) => ok || clearInterval(timer), () => undefined);
+    }, Math.max(GRANT_LOCK_POLL_MS, Math.floor(leaseMs / 3)));
+    timer.unref();
     return {
-      renew: async () => (await this.redis.scTokenGrantLock(key, nonce, String(leaseMs))) === 1,
+      renew,
       release: async () => {
+        clearInterval(timer);
+        held = false;
         await this.redis.scTokenGrantLock(key, nonce, '');
       },
     };

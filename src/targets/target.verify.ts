@@ -16,6 +16,7 @@
 import type { Logger } from 'pino';
 import type { SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
+import { DESTINATION_LOOKUP_TIMEOUT_MS } from '../lib/ssrf.js';
 import type { Keys } from '../store/keys.js';
 import { RedisRateLimiter, type WindowLimit } from '../store/rate-limiter.js';
 import type { RedisClient } from '../store/redis.js';
@@ -26,12 +27,15 @@ import { isTargetError, RateLimitedError } from './target.errors.js';
 import { adapterFactory, limiterId, PLATFORM_LIMITS } from './target.registry.js';
 
 /**
- * The most platform calls a credential check makes (a call refused with the held token, a refresh, the
- * call again, one more refresh when a worker rotated the grant meanwhile, the call again), each at most
- * PLATFORM_TIMEOUT_MS; and what the PATCH's reads and writes around it may take.
+ * The most platform calls a credential check makes (TikTok's, up to 6: a call refused with the held
+ * token, a refresh, the call again, one more refresh when a worker rotated the grant meanwhile, the
+ * call again, and the rest of its check), each at most PLATFORM_TIMEOUT_MS; the DNS lookup of a new baseUrl
+ * (DESTINATION_LOOKUP_TIMEOUT_MS), also under the lock; and what the PATCH's reads and writes around it
+ * may take. The PATCH renews the lease while it runs (RedisTokenStore.lockGrant): this is how long a
+ * dead process's lock stays, and how long the next PATCH waits.
  */
-const GRANT_LOCK_CHECK_CALLS = 5;
-const GRANT_LOCK_MARGIN_MS = 10_000;
+const GRANT_LOCK_CHECK_CALLS = 6;
+const GRANT_LOCK_MARGIN_MS = DESTINATION_LOOKUP_TIMEOUT_MS + 10_000;
 
 const PLATFORM_NAMES: Record<Platform, string> = { youtube: 'YouTube', tiktok: 'TikTok Shop', whatnot: 'Whatnot', bambuser: 'Bambuser', facebook: 'Facebook' };
 

@@ -10,13 +10,12 @@
  * from what A saved, and the credentials and the token record left are one PATCH's. Real service, real
  * Redis, the Whatnot simulator (rotating refresh tokens) over HTTP behind a proxy that holds A's refresh.
  */
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RedisTokenStore } from '../../src/store/token.repository.js';
 import type { AccessToken } from '../../src/targets/target.adapter.js';
-import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
-import { createPartner, startService, type TestService } from '../helpers/service.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
+import type { LateProxy } from '../helpers/late-proxy.js';
+import { createPartner, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { refreshStatus, startWhatnotGrantRig, tokenRecord, whatnotApp, whsec, type WhatnotGrantRig } from '../helpers/whatnot-grant.js';
 
 /** How long A's refresh may be held at most before B has answered (see below). */
 const HOLD_MS = 8_000;
@@ -25,29 +24,17 @@ const PLATFORM_TIMEOUT_MS = 3 * HOLD_MS;
 let svc: TestService;
 let sim: TestSim;
 let proxy: LateProxy;
+let rig: WhatnotGrantRig | undefined;
 beforeAll(async () => {
-  sim = await startSim();
-  await sim.control('PUT', '/_sim/whatnot/limits', { rotateRefreshTokens: 1, requestsPerWindow: null });
-  proxy = await startLateProxy(sim.base('whatnot'));
   // A's check is held at the proxy for up to HOLD_MS: within one platform call's timeout.
-  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: String(PLATFORM_TIMEOUT_MS) } });
+  rig = await startWhatnotGrantRig(PLATFORM_TIMEOUT_MS);
+  ({ svc, sim, proxy } = rig);
 }, 60_000);
-afterAll(async () => {
-  await svc?.close();
-  await proxy?.close();
-  await sim?.close();
-});
+afterAll(() => rig?.close());
 
-const record = (targetId: string): Promise<AccessToken | null> => new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, targetId).current();
-const whsec = (): string => `whsec_${randomBytes(24).toString('base64')}`;
-const app = (name: string): Record<string, string> => ({ clientId: `app-${name}-${randomBytes(4).toString('hex')}`, clientSecret: `secret-${name}`, refreshToken: `rt-${randomBytes(12).toString('hex')}`, webhookSecret: whsec() });
-
-/** Whether Whatnot takes the record's refresh token from the credentials' app (the grant goes on: a worker's next refresh works). */
-async function refreshes(credentials: Record<string, string>, token: AccessToken): Promise<number> {
-  const body = new URLSearchParams({ grant_type: 'refresh_token', client_id: credentials.clientId!, client_secret: credentials.clientSecret!, refresh_token: token.refreshToken! });
-  const r = await fetch(`${sim.base('whatnot')}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
-  return r.status;
-}
+const record = (targetId: string): Promise<AccessToken | null> => tokenRecord(svc, targetId);
+const app = whatnotApp;
+const refreshes = (credentials: Record<string, string>, token: AccessToken): Promise<number> => refreshStatus(sim.base('whatnot'), credentials, token);
 
 test("two PATCHes of a target's credentials that run together leave one PATCH's credentials and token record, not a mix", async () => {
   await createPartner(svc, 'pr');
@@ -69,7 +56,7 @@ test("two PATCHes of a target's credentials that run together leave one PATCH's 
   const patchB = svc.api('/v1/partners/pr/targets/wr', { method: 'PATCH', json: { credentials: b } });
   // A's refresh goes on once B has answered (how the writes interleaved), or, as B waits for A now,
   // once B has had far longer than its own check and writes take (a few local round trips, even on a
-  // loaded machine): well inside A's timeout, and B would wait 5 × PLATFORM_TIMEOUT_MS + 10 s.
+  // loaded machine): well inside A's timeout, and B would wait 6 × PLATFORM_TIMEOUT_MS + 15 s.
   await Promise.race([patchB, sleep(HOLD_MS)]);
   gate.release();
   const [ra, rb] = await Promise.all([patchA, patchB]);

@@ -141,7 +141,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return { targets: b.targets.map(publicTarget) };
   });
 
-  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', description: PATCH_CREDENTIALS, params: TargetParams, querystring: SaveQuery, body: PatchTarget, docResponses: { 200: ok('the target as changed', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: "a checked change of `baseUrl` alone, of a target whose stored credentials no key opens (SECRETS_KEY_PREVIOUS removed too early): there is nothing to check the new host with; nothing changed. Send new `credentials` with it, or save it with ?verify=false. Also: another PATCH of the target's `credentials` or `baseUrl` (they run one at a time, each waiting for the one before) did not finish within the longest a check may take; nothing changed, try again", 422: "the platform refused the new credentials (`detail` carries the platform's reason); nothing changed", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited), or DNS cannot look up the host of baseUrl right now: nothing changed, retry later (Retry-After) or save with ?verify=false' } } }, async (req) => {
+  app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', description: PATCH_CREDENTIALS, params: TargetParams, querystring: SaveQuery, body: PatchTarget, docResponses: { 200: ok('the target as changed', TargetSchema), 400: 'invalid body, or baseUrl refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: "a checked change of `baseUrl` alone, of a target whose stored credentials no key opens (SECRETS_KEY_PREVIOUS removed too early): there is nothing to check the new host with; nothing changed. Send new `credentials` with it, or save it with ?verify=false. Also: another PATCH of the target's `credentials` or `baseUrl` (they run one at a time, each waiting for the one before) did not finish within the longest a check may take; nothing changed, try again. Also: this PATCH lost its hold on the target (a stalled process); the target was not changed (a refresh token the platform rotated during the check is kept), try again", 422: "the platform refused the new credentials (`detail` carries the platform's reason); nothing changed", 503: 'storage is unavailable, or the platform could not be asked (unreachable, 5xx, timeout, rate limited), or DNS cannot look up the host of baseUrl right now: nothing changed, retry later (Retry-After) or save with ?verify=false' } } }, async (req) => {
     const { partnerId, targetId } = req.params;
     // What the platform is asked about: the credentials and host the target will have after this change.
     const reaches = req.body.credentials !== undefined || req.body.baseUrl !== undefined;
@@ -151,6 +151,15 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     // record. The second waits for the first and starts from what it saved.
     const lock = reaches ? await opts.verifier.lockGrant(targetId) : null;
     if (reaches && !lock) throw conflict(`target ${targetId} is being changed by another request (a PATCH of its credentials or baseUrl) that has not finished; try again`);
+    // Best effort: a release that failed (Redis down) leaves the lock to its lease, and does not change
+    // the answer (a PATCH that took effect is still a 200 with its audit and kick; a 422 stays a 422).
+    const release = async (): Promise<void> => {
+      try {
+        await lock?.release();
+      } catch (err) {
+        req.log.warn({ err, targetId }, 'target PATCH: releasing the grant lock failed; its lease frees it');
+      }
+    };
     try {
       const current = await partners.getTarget(partnerId, targetId);
       if (!current) throw notFound(`target ${targetId}`);
@@ -191,9 +200,15 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
             )
           : null;
       const credentialsSealed = credentials ? partners.sealCredentials(credentials) : undefined;
-      // The lock's lease ran out (a check slower than it may be, a stalled process): another PATCH may be
-      // changing the grant now, and these writes would mix with its. Nothing written.
-      if (lock && !(await lock.renew())) throw conflict(`target ${targetId}: this change took longer than its hold on the target's credentials; nothing changed, try again`);
+      // The lock's lease ran out (a stalled process: it is renewed while the check runs): another PATCH
+      // may be changing the grant now, and the target write would mix with its. The target is not
+      // written; but a check of the same grant refreshed from the record's refresh token, which the
+      // platform may have rotated (Whatnot, TikTok): that record is kept all the same (compare-and-set:
+      // only if it still holds what the check refreshed from), or the only live refresh token is lost.
+      if (lock && !(await lock.renew())) {
+        if (held && checked) await opts.verifier.keepHeld(targetId, checked.from ?? held, checked.token);
+        throw conflict(`target ${targetId}: this change took longer than its hold on the target's credentials; the target was not changed, try again`);
+      }
       // Atomic against a concurrent PATCH or DELETE (compare-and-set, re-applied to a fresh read).
       const updated = await partners.updateTarget(partnerId, targetId, (t) => ({
         ...t,
@@ -212,13 +227,13 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       if (held) await opts.verifier.keepHeld(targetId, checked?.from ?? held, checked?.token ?? null);
       else if (credentials || baseUrl !== undefined) await opts.verifier.keep(targetId, checked?.token ?? null);
       // Both written: the next PATCH of the grant may start (the audit and the kick need no hold on it).
-      await lock?.release();
+      await release();
       const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
       await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
       if (!t.enabled || credentials) await kick(next);
       return publicTarget(next);
     } finally {
-      await lock?.release();
+      await release();
     }
   });
 

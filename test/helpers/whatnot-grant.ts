@@ -1,0 +1,48 @@
+/**
+ * Helpers of the target PATCH grant tests (targets.patch-grant-*.test.ts): a Whatnot app's credentials,
+ * the target's token record, whether Whatnot still refreshes from it, and the simulator, proxy and service.
+ */
+import { randomBytes } from 'node:crypto';
+import { RedisTokenStore } from '../../src/store/token.repository.js';
+import type { AccessToken } from '../../src/targets/target.adapter.js';
+import { startLateProxy, type LateProxy } from './late-proxy.js';
+import { startService, type TestService } from './service.js';
+import { startSim, type TestSim } from './sim.js';
+
+/** The target's token record (null: none). */
+export const tokenRecord = (svc: TestService, targetId: string): Promise<AccessToken | null> => new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, targetId).current();
+export const whsec = (): string => `whsec_${randomBytes(24).toString('base64')}`;
+/** A Whatnot app's credentials (its own client and refresh token). */
+export const whatnotApp = (name: string): Record<string, string> => ({ clientId: `app-${name}-${randomBytes(4).toString('hex')}`, clientSecret: `secret-${name}`, refreshToken: `rt-${randomBytes(12).toString('hex')}`, webhookSecret: whsec() });
+
+/** Whatnot's answer to a refresh with the record's refresh token and the credentials' app (200: the grant goes on, a worker's next refresh works). */
+export async function refreshStatus(whatnotBase: string, credentials: Record<string, string>, token: AccessToken): Promise<number> {
+  const body = new URLSearchParams({ grant_type: 'refresh_token', client_id: credentials.clientId!, client_secret: credentials.clientSecret!, refresh_token: token.refreshToken! });
+  const r = await fetch(`${whatnotBase}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  return r.status;
+}
+
+/** The Whatnot simulator rotating refresh tokens, a late proxy in front of it (the targets' baseUrl), and the service. */
+export interface WhatnotGrantRig {
+  svc: TestService;
+  sim: TestSim;
+  proxy: LateProxy;
+  close(): Promise<void>;
+}
+
+export async function startWhatnotGrantRig(platformTimeoutMs: number): Promise<WhatnotGrantRig> {
+  const sim = await startSim();
+  await sim.control('PUT', '/_sim/whatnot/limits', { rotateRefreshTokens: 1, requestsPerWindow: null });
+  const proxy = await startLateProxy(sim.base('whatnot'));
+  const svc = await startService({ env: { PLATFORM_TIMEOUT_MS: String(platformTimeoutMs) } });
+  return {
+    svc,
+    sim,
+    proxy,
+    close: async () => {
+      await svc.close();
+      await proxy.close();
+      await sim.close();
+    },
+  };
+}
