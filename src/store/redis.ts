@@ -4,7 +4,7 @@
  * REDIS_CLUSTER_NODES switches to a Redis Cluster: every key we use carries a {hash tag}.
  */
 import type { Duplex } from 'node:stream';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
 import { closeHandler } from 'ioredis/built/redis/event_handler.js';
 
 export type RedisClient = Redis | Cluster;
@@ -55,6 +55,40 @@ function endBetweenReconnects(): void {
   };
 }
 endBetweenReconnects();
+
+const TIMEOUT_AFTER_IO = Symbol('syndicast.timeoutAfterIo');
+
+/**
+ * ioredis 5.11.1: a command's `commandTimeout` timer rejects it ("Command timed out") in the timers
+ * phase of the event loop, before the poll phase reads the socket. After the process's event loop
+ * stalled past the timeout (a long GC pause, a starved machine), a command Redis had executed and
+ * answered was rejected with its reply already waiting in the socket: the API answered 503 to an event
+ * it had stored (safe: the partner's retry is a duplicate; but a 5xx for no outage). Seen in a loaded
+ * CI, where two plain order.created got 503 on one Redis; shown by a probe (SET, 2.5 s stall, timeout,
+ * key set). The rejection now waits one turn (setImmediate: after the poll phase), so a reply already
+ * received settles the command first. A Redis that does not answer is still a timeout, one turn later.
+ */
+function timeoutAfterIo(): void {
+  interface TimedCommand {
+    [TIMEOUT_AFTER_IO]?: true;
+    _commandTimeoutTimer?: NodeJS.Timeout;
+    isResolved: boolean;
+    reject(err: Error): void;
+    setTimeout(ms: number): void;
+  }
+  const proto = Command.prototype as unknown as TimedCommand;
+  if (proto[TIMEOUT_AFTER_IO]) return;
+  proto[TIMEOUT_AFTER_IO] = true;
+  proto.setTimeout = function (this: TimedCommand, ms: number): void {
+    if (this._commandTimeoutTimer) return;
+    this._commandTimeoutTimer = setTimeout(() => {
+      setImmediate(() => {
+        if (!this.isResolved) this.reject(new Error('Command timed out'));
+      });
+    }, ms);
+  };
+}
+timeoutAfterIo();
 
 /**
  * The commands a process writes to one connection in one turn of the event loop leave in one socket
