@@ -9,11 +9,44 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isSecretsKey, SECRETS_KEY_RULE } from '../lib/crypto.js';
+import { MAX_RETRY_AFTER_MS } from '../outbound/retry-schedule.js';
 
 const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
   .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+
+/**
+ * Node's timer limit: setTimeout / setInterval take a longer delay as 1 ms, so the timer fires at once
+ * (PLATFORM_TIMEOUT_MS=3e9 timed every platform call out). Every duration setting stays within it,
+ * and so does every multiple of one the code uses as a timer or a lease (the MAX_*_TIMEOUT_MS below).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** 100 years, the bound of a setting in days or hours (INBOX_TTL_DAYS=1e12 made every event a 500: no date that far). */
+const MAX_DAYS = 36_500;
+/**
+ * PLATFORM_TIMEOUT_MS's bound: a credential check's grant lock is 6 × it + 15 s, renewed every third of
+ * it (src/targets/target.verify.ts grantLockMs); an intent's attempt is 2 × it.
+ */
+export const MAX_PLATFORM_TIMEOUT_MS = Math.floor((MAX_TIMER_MS - 15_000) / 6);
+/** OUTBOUND_TIMEOUT_MS's bound: a delivery job's BullMQ lock is at least 3 × it (src/outbound/delivery.worker.ts deliveryLockMs). */
+export const MAX_OUTBOUND_TIMEOUT_MS = Math.floor(MAX_TIMER_MS / 3);
+/** A duration in ms: at most `max` (MAX_TIMER_MS, or less where a multiple of it is a timer: `why`). */
+const ms = (def: number, min: number, max = MAX_TIMER_MS, why = "Node's timer limit, ~24.8 days; a longer timer fires at once") =>
+  z.coerce.number().int().min(min).max(max, `at most ${max} (${why})`).default(def);
+/** A duration in seconds: at most MAX_TIMER_MS in ms (2147483 s, ~24.8 days). */
+const sec = (def: number, min: number) => {
+  const max = Math.floor(MAX_TIMER_MS / 1000);
+  return z.coerce.number().int().min(min).max(max, `at most ${max} (~24.8 days: in ms, Node's timer limit)`).default(def);
+};
+/** A span in days or hours: at most 100 years (a date further away does not exist for the code: every use of it failed). */
+const days = (def: number, min: number, perDay = 1) => {
+  const max = MAX_DAYS * perDay;
+  return z.coerce.number().int().min(min).max(max, `at most ${max} (100 years)`).default(def);
+};
+/** A count of things each process starts or runs at once: at most `max` (`why`). */
+const count = (def: number, min: number, max: number, why: string) => z.coerce.number().int().min(min).max(max, `at most ${max} (${why})`).default(def);
+
 /** A TCP port to listen on: 0 = any free port. */
 const tcpPort = z.coerce.number().int().min(0).max(65535, 'must be a TCP port, 0 to 65535');
 
@@ -109,37 +142,37 @@ const ConfigSchema = z.object({
   dataDir: z.string().default('.data'),
   keyPrefix: z.string().regex(/^[a-z0-9_-]{1,16}$/).default('sc'),
   /** Sync queues per platform; shows are spread across them by hash (Redis Cluster slots). */
-  syncShards: int(2, 1),
-  workerConcurrency: int(20, 1),
+  syncShards: count(2, 1, 64, 'each worker process runs one BullMQ worker, with its own blocking Redis connection, per shard and platform: 5 × SYNC_SHARDS'),
+  workerConcurrency: count(20, 1, 1000, 'concurrent jobs per sync queue, per worker process'),
   /**
    * Sync runs a slow target (a run took half PLATFORM_TIMEOUT_MS or longer) may have in flight across
    * every worker process (src/mirror/target-cap.ts). Unset: half of WORKER_CONCURRENCY (at least 1);
    * 0: no cap.
    */
   syncTargetConcurrency: z.coerce.number().int().min(0).optional(),
-  platformTimeoutMs: int(10_000, 100),
+  platformTimeoutMs: ms(10_000, 100, MAX_PLATFORM_TIMEOUT_MS, `a credential check's grant lock, 6 × it + 15 s, must stay within Node's timer limit, ${MAX_TIMER_MS} ms`),
   /**
    * How late a platform may still act on a request that reached it by an intent attempt's deadline:
    * a retry waits this long past the deadline before it looks up (or repeats) the attempt's call.
    * The platform's bound, not our client's timeout (docs/architecture.md §5).
    */
-  platformSettleMs: int(30_000, 0),
-  webhookToleranceSec: int(300, 1),
+  platformSettleMs: ms(30_000, 0),
+  webhookToleranceSec: sec(300, 1),
   /** How far in the future an inbound event's occurredAt may be (src/sources/ingest.service.ts). */
-  eventFutureSlackSec: int(86_400, 0),
-  secretRotationGraceHours: int(24, 0),
+  eventFutureSlackSec: sec(86_400, 0),
+  secretRotationGraceHours: days(24, 0, 24),
   syncMaxRetries: int(30, 1),
-  sweepIntervalMs: int(10_000, 100),
+  sweepIntervalMs: ms(10_000, 100),
   /**
    * Sync dispatcher (src/mirror/sync.dispatcher.ts): a dispatch entry read by a dispatcher that then
    * stopped (crash) is taken over by another one after this long unacknowledged.
    */
-  dispatchReclaimMs: int(30_000, 100),
+  dispatchReclaimMs: ms(30_000, 100),
   /** Active shows read per round trip by the sweep and by a target's kick (ZSCAN COUNT); every active show is visited. */
   sweepPageSize: int(500, 1),
   /** A stored partner order event not handled by attribution after this long is handed over by the sweep. */
-  pendingOrderGraceMs: int(60_000, 0),
-  inboxTtlDays: int(30, 1),
+  pendingOrderGraceMs: ms(60_000, 0),
+  inboxTtlDays: days(30, 1),
   /**
    * On a Redis Cluster an order event's webhook-id and refund-id claims are made before its write: a
    * webhook-id claim whose delivery failed before its event was stored blocks the id only this long (a
@@ -147,27 +180,28 @@ const ConfigSchema = z.object({
    * of it after its claim, or answers 503. A refund-id claim is permanent; its set of deliveries under
    * way lives this long too (it is taken back only when its store definitely wrote nothing).
    */
-  claimProvisionalSec: int(60, 2),
+  claimProvisionalSec: sec(60, 2),
   /** Attribution: an attributed order's commission is pending for this many days after the order, then approved. */
-  commissionHoldDays: int(30, 0),
-  shutdownTimeoutMs: int(25_000, 1000),
+  commissionHoldDays: days(30, 0),
+  shutdownTimeoutMs: ms(25_000, 1000),
   /**
    * Shutdown, first step: the API answers /health/ready 503 and keeps serving this long, every answer
    * with `Connection: close`, before it closes (a load balancer stops sending; keep-alive clients move
    * to a new connection instead of having theirs closed under a request). 0: close at once. At most
    * half of shutdownTimeoutMs.
    */
-  shutdownDrainMs: int(1_000, 0),
+  shutdownDrainMs: ms(1_000, 0),
   /** Ops console streams (GET /v1/ops/stream) one API key may hold open at once on one API process; one more is a 429. */
   opsStreamsPerKey: int(10, 1),
   /** Outbound webhooks: per-attempt timeout, concurrent deliveries per worker process. */
-  outboundTimeoutMs: int(10_000, 50),
-  outboundConcurrency: int(50, 1),
+  outboundTimeoutMs: ms(10_000, 50, MAX_OUTBOUND_TIMEOUT_MS, `a delivery job's lock, 3 × it, must stay within Node's timer limit, ${MAX_TIMER_MS} ms`),
+  outboundConcurrency: count(50, 1, 1000, 'concurrent deliveries per worker process'),
   /** Override of the retry delays (ms, comma-separated); the default is RETRY_SCHEDULE_MS (≈27 h). Tests shrink it. */
   outboundRetryScheduleMs: z
     .string()
     .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of milliseconds')
     .transform((s) => s.split(',').map(Number))
+    .refine((delays) => delays.every((d) => d <= MAX_RETRY_AFTER_MS), `each delay at most ${MAX_RETRY_AFTER_MS} (24 h, as a Retry-After is clamped to)`)
     .optional(),
   /** Video relay (README "Video relay"): the embedded RTMP ingest edge's port (0 = any free port, tests). */
   relayRtmpPort: tcpPort.default(1935),
@@ -178,17 +212,17 @@ const ConfigSchema = z.object({
   /** Where relay processes read a stream the edge of this process received (default `rtmp://127.0.0.1:{port}/live`). */
   relayEdgeInternalUrl: z.string().regex(/^rtmp:\/\//, 'must be an rtmp:// URL').optional(),
   /** A show's relay lease: another relay process takes over this long after the owner died. */
-  relayLeaseMs: int(6_000, 1000),
+  relayLeaseMs: ms(6_000, 1000),
   /** How often a relay process looks for shows to relay and reports progress. */
-  relayPollMs: int(1_000, 100),
+  relayPollMs: ms(1_000, 100),
   /** A destination with no progress for this long (once data flowed) is restarted. */
-  relayStallMs: int(6_000, 1000),
+  relayStallMs: ms(6_000, 1000),
   /** Start-up allowance: how long a relay ffmpeg may take to its first byte out before it is restarted. */
-  relayStartTimeoutMs: int(30_000, 1000),
+  relayStartTimeoutMs: ms(30_000, 1000),
   /** ffmpeg starts in flight at once per relay process (the restart-storm guard, src/relay/start-gate.ts). */
   relayStartConcurrency: int(2, 1),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
-  workerLockMs: int(30_000, 1000),
+  workerLockMs: ms(30_000, 1000),
   /** Worker / scheduler processes (no API): serve their own /metrics on this port when set. */
   metricsPort: tcpPort.optional(),
   facebookGraphVersion: z

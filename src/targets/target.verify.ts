@@ -36,6 +36,10 @@ import { adapterFactory, limiterId, PLATFORM_LIMITS } from './target.registry.js
  */
 const GRANT_LOCK_CHECK_CALLS = 6;
 const GRANT_LOCK_MARGIN_MS = DESTINATION_LOOKUP_TIMEOUT_MS + 10_000;
+/** The grant lock's lease for PLATFORM_TIMEOUT_MS `timeoutMs` (renewed every third of it: config's MAX_PLATFORM_TIMEOUT_MS keeps it a timer). */
+export function grantLockMs(timeoutMs: number): number {
+  return GRANT_LOCK_CHECK_CALLS * timeoutMs + GRANT_LOCK_MARGIN_MS;
+}
 
 const PLATFORM_NAMES: Record<Platform, string> = { youtube: 'YouTube', tiktok: 'TikTok Shop', whatnot: 'Whatnot', bambuser: 'Bambuser', facebook: 'Facebook' };
 
@@ -175,7 +179,7 @@ export class CredentialVerifier {
    * platform calls of timeoutMs each) with a margin; null when another PATCH held it all that time.
    */
   async lockGrant(targetId: string): Promise<GrantLock | null> {
-    return this.store(targetId).lockGrant(GRANT_LOCK_CHECK_CALLS * this.deps.timeoutMs + GRANT_LOCK_MARGIN_MS);
+    return this.store(targetId).lockGrant(grantLockMs(this.deps.timeoutMs));
   }
 
   /** The target's token record now (null: none): what a check of the same grant starts from. */

@@ -5,7 +5,8 @@
  * embedded redis-server (a real one) refusing a damaged append-only file: its own words come through.
  * Then every other bad setting met at start (review D5, D6): PORT out of range or in use,
  * RELAY_RTMP_PORT in use, a HOST that does not resolve, a SECRETS_KEY of the wrong length, and a
- * REDIS_URL database the server does not have (exit 1 before anything is written to database 0), and
+ * REDIS_URL database the server does not have (exit 1 before anything is written to database 0), a
+ * duration over Node's timer limit (PLATFORM_TIMEOUT_MS=3e9 started, then timed every platform call out), and
  * REDIS_CLUSTER_NODES naming a single Redis or a cluster node without slots (exit 1 at once naming the
  * problem: it waited the 15 s ready wait, logging "Failed to refresh slots cache" every 250 ms, then
  * printed only "could not get a ready connection").
@@ -152,6 +153,13 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
     const { code, out } = await startWith({ SECRETS_KEY: 'short' });
     expect(code).toBe(1);
     expect(out).toMatch(/SECRETS_KEY/);
+    noStack(out);
+  }, 60_000);
+
+  test('PLATFORM_TIMEOUT_MS over the timer limit (3e9: it started, and every platform call timed out at once): exit 1 with the one line naming it, no stack', async () => {
+    const { code, out, killed } = await startWith({ PLATFORM_TIMEOUT_MS: '3e9' }, 15_000);
+    expect({ killed, code }).toEqual({ killed: false, code: 1 });
+    expect(out).toMatch(/^ {2}PLATFORM_TIMEOUT_MS: at most 357911441 \(.+\)$/m);
     noStack(out);
   }, 60_000);
 

@@ -1,0 +1,81 @@
+/**
+ * Upper bounds of the numeric settings, found by attacking a running service: with none, a hostile or
+ * mistaken value started the service and broke it later. PLATFORM_TIMEOUT_MS=3e9 is over Node's timer
+ * limit (2^31 − 1 ms: a longer timer fires at once) and timed every platform call out;
+ * INBOX_TTL_DAYS=1e12 and SECRET_ROTATION_GRACE_HOURS=1e12 made every event and every rotation a 500.
+ * Each bound: the value at it is taken, one more stops the start naming the variable and the bound.
+ */
+import { ConfigError, loadConfig, MAX_OUTBOUND_TIMEOUT_MS, MAX_PLATFORM_TIMEOUT_MS, MAX_TIMER_MS, type Config } from '../../src/config/config.js';
+import { attemptClaimMs } from '../../src/outbound/delivery.service.js';
+import { deliveryLockMs } from '../../src/outbound/delivery.worker.js';
+import { intentTiming } from '../../src/store/intent.repository.js';
+import { grantLockMs } from '../../src/targets/target.verify.js';
+
+const load = (env: Record<string, string>) => loadConfig(env, '/nonexistent');
+
+/** [variable, config key, largest value taken, env needed beside it]. */
+const BOUNDS: [string, keyof Config, number, Record<string, string>?][] = [
+  ['PLATFORM_TIMEOUT_MS', 'platformTimeoutMs', 357_911_441],
+  ['OUTBOUND_TIMEOUT_MS', 'outboundTimeoutMs', 715_827_882],
+  ['PLATFORM_SETTLE_MS', 'platformSettleMs', MAX_TIMER_MS],
+  ['SWEEP_INTERVAL_MS', 'sweepIntervalMs', MAX_TIMER_MS],
+  ['DISPATCH_RECLAIM_MS', 'dispatchReclaimMs', MAX_TIMER_MS],
+  ['PENDING_ORDER_GRACE_MS', 'pendingOrderGraceMs', MAX_TIMER_MS],
+  ['SHUTDOWN_TIMEOUT_MS', 'shutdownTimeoutMs', MAX_TIMER_MS],
+  ['SHUTDOWN_DRAIN_MS', 'shutdownDrainMs', MAX_TIMER_MS, { SHUTDOWN_TIMEOUT_MS: String(MAX_TIMER_MS) }],
+  ['WORKER_LOCK_MS', 'workerLockMs', MAX_TIMER_MS],
+  ['RELAY_LEASE_MS', 'relayLeaseMs', MAX_TIMER_MS],
+  ['RELAY_POLL_MS', 'relayPollMs', MAX_TIMER_MS],
+  ['RELAY_STALL_MS', 'relayStallMs', MAX_TIMER_MS],
+  ['RELAY_START_TIMEOUT_MS', 'relayStartTimeoutMs', MAX_TIMER_MS],
+  ['WEBHOOK_TOLERANCE_SEC', 'webhookToleranceSec', 2_147_483],
+  ['EVENT_FUTURE_SLACK_SEC', 'eventFutureSlackSec', 2_147_483],
+  ['CLAIM_PROVISIONAL_SEC', 'claimProvisionalSec', 2_147_483],
+  ['INBOX_TTL_DAYS', 'inboxTtlDays', 36_500],
+  ['COMMISSION_HOLD_DAYS', 'commissionHoldDays', 36_500],
+  ['SECRET_ROTATION_GRACE_HOURS', 'secretRotationGraceHours', 876_000],
+  ['SYNC_SHARDS', 'syncShards', 64],
+  ['WORKER_CONCURRENCY', 'workerConcurrency', 1000],
+  ['OUTBOUND_CONCURRENCY', 'outboundConcurrency', 1000],
+];
+
+test.each(BOUNDS)('%s: %s up to %d is taken, one more stops the start naming the variable', (name, key, max, beside = {}) => {
+  // SHUTDOWN_DRAIN_MS is also at most half of SHUTDOWN_TIMEOUT_MS (so never at its own bound).
+  const atMax = name === 'SHUTDOWN_DRAIN_MS' ? Math.floor(max / 2) : max;
+  expect(load({ ...beside, [name]: String(atMax) })[key]).toBe(atMax);
+  const over = () => load({ ...beside, [name]: String(max + 1) });
+  expect(over).toThrow(ConfigError);
+  // One line of the configuration message, naming the variable and the bound.
+  expect(over).toThrow(new RegExp(`^  ${name}: at most ${max} \\(.+\\)$`, 'm'));
+});
+
+test('the values of the attack are refused at start', () => {
+  for (const [name, value] of [
+    ['PLATFORM_TIMEOUT_MS', '3e9'],
+    ['INBOX_TTL_DAYS', '1e12'],
+    ['SECRET_ROTATION_GRACE_HOURS', '1e12'],
+    ['CLAIM_PROVISIONAL_SEC', '1e12'],
+    ['SYNC_SHARDS', '1e6'],
+  ] as const) {
+    expect(() => load({ [name]: value })).toThrow(new RegExp(`^  ${name}: at most`, 'm'));
+  }
+});
+
+test('every OUTBOUND_RETRY_SCHEDULE_MS delay is at most 24 h', () => {
+  expect(load({ OUTBOUND_RETRY_SCHEDULE_MS: '5000,86400000' }).outboundRetryScheduleMs).toEqual([5000, 86_400_000]);
+  expect(() => load({ OUTBOUND_RETRY_SCHEDULE_MS: '5000,86400001' })).toThrow(ConfigError);
+  expect(() => load({ OUTBOUND_RETRY_SCHEDULE_MS: '5000,99999999999999999999,5000' })).toThrow(/^ {2}OUTBOUND_RETRY_SCHEDULE_MS: each delay at most 86400000/m);
+});
+
+test('the multiples of a timeout the code uses as a timer or a lease stay within the timer limit at its bound', () => {
+  expect(MAX_PLATFORM_TIMEOUT_MS).toBe(357_911_441);
+  expect(MAX_OUTBOUND_TIMEOUT_MS).toBe(715_827_882);
+  // A credential check's grant lock (renewed every third of it) and an intent's attempt.
+  expect(grantLockMs(MAX_PLATFORM_TIMEOUT_MS)).toBeLessThanOrEqual(MAX_TIMER_MS);
+  expect(grantLockMs(MAX_PLATFORM_TIMEOUT_MS + 1)).toBeGreaterThan(MAX_TIMER_MS);
+  expect(intentTiming(MAX_PLATFORM_TIMEOUT_MS, 0).attemptMs).toBeLessThanOrEqual(MAX_TIMER_MS);
+  // A delivery job's BullMQ lock (renewed every half of it) and an attempt's claim.
+  expect(deliveryLockMs(MAX_TIMER_MS, MAX_OUTBOUND_TIMEOUT_MS)).toBeLessThanOrEqual(MAX_TIMER_MS);
+  expect(deliveryLockMs(30_000, MAX_OUTBOUND_TIMEOUT_MS + 1)).toBeGreaterThan(MAX_TIMER_MS);
+  expect(attemptClaimMs(MAX_OUTBOUND_TIMEOUT_MS)).toBeLessThanOrEqual(MAX_TIMER_MS);
+});
