@@ -47,6 +47,13 @@ const days = (def: number, min: number, perDay = 1) => {
 /** A count of things each process starts or runs at once: at most `max` (`why`). */
 const count = (def: number, min: number, max: number, why: string) => z.coerce.number().int().min(min).max(max, `at most ${max} (${why})`).default(def);
 
+/**
+ * The base URL links are made from by appending a path (`{PUBLIC_BASE_URL}/l/{code}`,
+ * `{RELAY_PUBLIC_URL}/{streamKey}`): a query or fragment would swallow that path, and a user or
+ * password would be handed out in every link.
+ */
+const isLinkBase = (url: string): boolean => !/[?#]/.test(url) && !/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(url);
+const LINK_BASE_RULE = 'must have no query (?), fragment (#) or user@ / user:password@: links are made by appending a path to it';
 /** A TCP port to listen on: 0 = any free port. */
 const tcpPort = z.coerce.number().int().min(0).max(65535, 'must be a TCP port, 0 to 65535');
 
@@ -104,7 +111,7 @@ const ConfigSchema = z.object({
    */
   trustProxy: trustProxy.default(['loopback']),
   // Where buyers open tracked links (chat messages, comments, pins): a URL a browser opens.
-  publicBaseUrl: z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL').optional(),
+  publicBaseUrl: z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL').refine(isLinkBase, LINK_BASE_RULE).optional(),
   redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   redisClusterNodes: z.string().optional(),
   /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */
@@ -206,7 +213,7 @@ const ConfigSchema = z.object({
   /** Video relay (README "Video relay"): the embedded RTMP ingest edge's port (0 = any free port, tests). */
   relayRtmpPort: tcpPort.default(1935),
   /** What partners are told to publish to; default `rtmp://{HOST}:{RELAY_RTMP_PORT}/live`. */
-  relayPublicUrl: z.string().regex(/^rtmps?:\/\/[^/\s]+(\/\S*)?$/, 'must be an rtmp:// or rtmps:// URL').optional(),
+  relayPublicUrl: z.string().regex(/^rtmps?:\/\/[^/\s]+(\/\S*)?$/, 'must be an rtmp:// or rtmps:// URL').refine(isLinkBase, LINK_BASE_RULE).optional(),
   /** `embedded`: the relay role runs node-media-server as its ingest edge; `none`: an external edge (nginx-rtmp) calls back. */
   relayEdge: z.enum(['embedded', 'none']).default('embedded'),
   /** Where relay processes read a stream the edge of this process received (default `rtmp://127.0.0.1:{port}/live`). */
