@@ -307,9 +307,9 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     /**
      * Every order Bambuser reports with createdAt in [from, to): the order report is per show
      * (`GET /v1/stats/show/{showId}/orders`), so the shows are found first by paging `GET /v1/shows`
-     * (newest first) and keeping those that aired before `to` and did not end more than 30 days before
-     * `from` (replay purchases keep arriving after a show: bambuser.orders.ts). Then one report per
-     * show, filtered to the period. Costs 1 request per 100 shows plus 1 per show in range.
+     * (newest first) and keeping every one, aired or not (pre-show sales), that did not end more than
+     * 30 days before `from` (replay purchases keep arriving after a show: bambuser.orders.ts). Then one
+     * report per show, filtered to the period. Costs 1 request per 100 shows plus 1 per show in range.
      */
     ...pagedOrderReport(orderPages),
   };
@@ -323,7 +323,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     let cursor: string | undefined;
     for (let i = 0; i < MAX_REPORT_PAGES; i++) {
       const page = await patiently(deadline, () => listShowsPage(cursor), signal);
-      shows.push(...page.results.filter((s) => showMayHaveOrders(s, fromMs, toMs)));
+      shows.push(...page.results.filter((s) => showMayHaveOrders(s, fromMs)));
       if (!page.cursor || page.cursor === cursor) break;
       cursor = page.cursor;
     }
