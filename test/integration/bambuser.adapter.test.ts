@@ -383,8 +383,8 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.cancelled']);
-    // read first (an aired show is kept), then deleted; the second cancel finds it gone
-    expect((await requests()).map((r) => `${r.method} ${r.status}`)).toEqual(['POST 201', 'GET 200', 'DELETE 204', 'GET 404']);
+    // read first (an aired show is kept), its order stats (one that sold is kept), then deleted; the second cancel finds it gone
+    expect((await requests()).map(line)).toEqual(['POST /v1/shows 201', `GET /v1/shows/${remote.externalId} 200`, `GET /v1/stats/show/${remote.externalId}/orders 200`, `DELETE /v1/shows/${remote.externalId} 204`, `GET /v1/shows/${remote.externalId} 404`]);
     const err = await caught(h.adapter.attachShow(remote.externalId));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('not_found');
@@ -406,6 +406,25 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect((await h.adapter.attachShow(live.externalId)).externalId).toBe(live.externalId);
     const stats = (await axios.get(`${sim.url}/bambuser/v1/stats/show/${live.externalId}/orders`, { headers: { authorization: `Token ${API_KEY}` } })).data as { orders: { orderId: string }[] };
     expect(stats.orders.map((o) => o.orderId)).toEqual([order.orderId]);
+  });
+
+  it('cancelShow keeps a show that never aired but sold (pre-show sales): unpublished, not deleted, its orders still in the report', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-cancel-sold'));
+    await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-cancel-sold-pin'));
+    const order = (await control('POST', '/orders', { externalId: remote.externalId, productId: LINEN_PIN.productId, total: { amount: 4990, currency: 'USD' } })) as { orderId: string };
+    const before = await lastSeq();
+    await h.adapter.cancelShow(remote, buildOpContext('cancel'));
+    await h.adapter.cancelShow(remote, buildOpContext('cancel')); // a retry: the same, no delete
+    const path = `/v1/shows/${remote.externalId}`;
+    const stats = `GET /v1/stats/show/${remote.externalId}/orders 200`;
+    expect((await requests(before)).map(line)).toEqual([`GET ${path} 200`, stats, `PATCH ${path} 200`, `GET ${path} 200`, stats, `PATCH ${path} 200`]);
+    expect(json((await requests(before))[2])).toEqual({ published: false });
+    expect((await effects()).map((e) => e.type)).not.toContain('show.cancelled');
+    const show = (await axios.get(`${sim.url}/bambuser${path}`, { headers: { authorization: `Token ${API_KEY}` } })).data as { published: boolean; state: string };
+    expect(show).toMatchObject({ published: false, state: 'scheduled' });
+    const orders = await h.adapter.listOrders!(new Date(Date.now() - 3600_000), new Date(Date.now() + 60_000));
+    expect(orders.map((o) => [o.orderId, o.externalShowId])).toEqual([[order.orderId, remote.externalId]]);
   });
 
   it('webhooks: the secret header verifies (constant-time), anything else is refused; retried deliveries verify again', async () => {
