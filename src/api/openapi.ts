@@ -7,6 +7,8 @@
  * summary and a 2xx/3xx) and that real answers match the schemas given here.
  */
 import { z } from 'zod';
+import { DISCREPANCY_KINDS, DISCREPANCY_REASONS, RECON_STATUSES } from '../store/reconcile.repository.js';
+import { PLATFORMS } from '../targets/target.adapter.js';
 
 /** RFC 9457 problem details: every 4xx/5xx of this API (plugins/errors.plugin.ts). */
 export const ProblemSchema = z.object({
@@ -77,7 +79,7 @@ export const ApiKeySchema = z.object({
 export const TargetSchema = z.object({
   id: z.string(),
   partnerId: z.string(),
-  platform: z.string(),
+  platform: z.enum(PLATFORMS),
   name: z.string(),
   baseUrl: z.string().optional(),
   commissionRateBps: z.number().int(),
@@ -104,16 +106,40 @@ export const EndpointSchema = z.object({
   updatedAt: Timestamp,
 });
 
-const Summary = z.looseObject({}).describe('counts per kind of discrepancy and totals compared');
+const TargetSummary = z.looseObject({
+  targetId: z.string(),
+  platform: z.enum(PLATFORMS),
+  platformOrders: z.number().int().describe("orders in the platform's report for the period"),
+  ledgerOrders: z.number().int().describe("the target's platform-native orders in the ledger for the period, before this run's heals"),
+  discrepancies: z.number().int(),
+  healed: z.number().int(),
+  error: z.string().optional().describe("the platform's report could not be read (whole or in part): this target's findings are not reported"),
+});
+const Summary = z
+  .looseObject({
+    targets: z.array(TargetSummary).describe('one entry per target with an order report'),
+    discrepancies: z.number().int(),
+    healed: z.number().int(),
+    skippedTargets: z.array(z.string()).describe('targets whose platform has no order report'),
+  })
+  .describe('totals compared per target, and the discrepancy counts');
+export const DiscrepancySchema = z.looseObject({
+  kind: z.enum(DISCREPANCY_KINDS),
+  targetId: z.string(),
+  orderId: z.string().describe("the platform's order id"),
+  detail: z.string().describe('what differs, in words'),
+  healed: z.boolean().describe('the ledger was corrected by a new entry (the order or refund added from the report, marked as a heal)'),
+  reason: z.enum(DISCREPANCY_REASONS).optional().describe('set when the money was not compared: another currency (no FX), or a code that is not ISO 4217'),
+});
 export const ReconciliationSchema = z.object({
   id: z.string(),
   partnerId: z.string(),
-  status: z.string().describe('queued, running, completed or failed'),
-  trigger: z.string().describe('manual or scheduled'),
+  status: z.enum(RECON_STATUSES),
+  trigger: z.enum(['manual', 'scheduled']),
   from: Timestamp,
   to: Timestamp,
   createdAt: Timestamp,
   completedAt: Timestamp.nullable().optional(),
-  summary: Summary.nullable().optional(),
+  summary: Summary.nullable().optional().describe('null until the run has finished (and on a run that failed for good)'),
   error: z.string().optional().describe('a failed run: why (no target report could be read, or the run failed on every attempt; the cause is in the service logs)'),
 });

@@ -5,7 +5,8 @@ import type { Platform, RemoteShow } from '../targets/target.adapter.js';
 export const MIRROR_STATES = ['pending', 'provisioning', 'ready', 'live', 'ended', 'cancelled', 'failed', 'action_required'] as const;
 export type MirrorState = (typeof MIRROR_STATES)[number];
 
-export type PinState = 'pending' | 'pinned' | 'unpinned' | 'failed';
+export const PIN_STATES = ['pending', 'pinned', 'unpinned', 'failed'] as const;
+export type PinState = (typeof PIN_STATES)[number];
 
 export interface MirrorPin {
   state: PinState;

@@ -70,8 +70,10 @@ const LINK_CACHE_MAX = 100_000;
  * Crawlers and link unfurlers that fetch links without a human behind them. Plain HTTP clients (curl,
  * Wget, python-requests, Go's) are not among them: they fetch a link only when someone runs them (a
  * partner's integration test, a script), and the contract (§4) gives every GET a click and its sclid.
+ * Nor are headless browsers (HeadlessChrome, Playwright, Puppeteer): a browser someone drives, like
+ * those clients, not a crawler or an unfurler (`headless` was on this list, and such a GET got no sclid).
  */
-const BOT_UA = /bot|crawler|spider|slurp|facebookexternalhit|facebot|embedly|preview|whatsapp|telegram|discord|slack|twitterbot|linkedin|skypeuripreview|headless/i;
+const BOT_UA = /bot|crawler|spider|slurp|facebookexternalhit|facebot|embedly|preview|whatsapp|telegram|discord|slack|twitterbot|linkedin|skypeuripreview/i;
 
 /** User agents seen lately and whether they are a bot's (the same few browsers click most links). */
 const botUas = new Map<string, boolean>();

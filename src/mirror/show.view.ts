@@ -1,7 +1,8 @@
 /** The show status document of README / OpenAPI at /docs: desired show + one entry per mirror. */
 import type { DesiredShow } from '../domain/desired-state.js';
-import { refusedPinReason, type MirrorDoc } from '../domain/mirror.js';
+import { refusedPinReason, type MirrorDoc, type MirrorState, type PinState } from '../domain/mirror.js';
 import type { TargetRecord } from '../store/partner.repository.js';
+import type { Platform } from '../targets/target.adapter.js';
 import type { RelayStatus } from '../store/relay.repository.js';
 import type { Readiness } from './readiness.service.js';
 
@@ -21,14 +22,14 @@ const IDLE: RelayStatus = { state: 'idle', bitrateKbps: 0, bytesSent: 0, since: 
 
 export type MirrorView = {
   targetId: string;
-  platform: string;
-  state: string;
+  platform: Platform;
+  state: MirrorState;
   externalId: string | null;
   url: string | null;
   ingest?: { url: string; streamKey?: string };
   relay: Omit<RelayStatus, 'since'> & { since: string | null };
   /** `reason`: why a pin stays `pending` where the mirror cannot act on it yet (pinReason), or why a `failed` pin was refused (refusedPinReason). */
-  pins: { productId: string; state: string; linkUrl: string | null; reason?: string }[];
+  pins: { productId: string; state: PinState; linkUrl: string | null; reason?: string }[];
   /** The target's own switch: a disabled target's mirror is not synced, whatever its `state` says. */
   enabled: boolean;
   lastError: string | null;

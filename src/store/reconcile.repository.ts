@@ -4,8 +4,11 @@ import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 import { zrevPage, type PageStart } from './zset-page.js';
 
-export type ReconStatus = 'queued' | 'running' | 'completed' | 'failed';
-export type DiscrepancyKind = 'missing_in_ledger' | 'missing_in_platform' | 'amount_mismatch' | 'status_mismatch';
+export const RECON_STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
+export type ReconStatus = (typeof RECON_STATUSES)[number];
+/** The contract's discrepancy kinds (§2). */
+export const DISCREPANCY_KINDS = ['missing_in_ledger', 'missing_in_platform', 'amount_mismatch', 'status_mismatch'] as const;
+export type DiscrepancyKind = (typeof DISCREPANCY_KINDS)[number];
 
 /**
  * Why money could not be compared (the contract's kinds name what differs, not why): `currency_mismatch`
@@ -13,7 +16,8 @@ export type DiscrepancyKind = 'missing_in_ledger' | 'missing_in_platform' | 'amo
  * order) has, `invalid_currency` when the platform's currency is not an ISO 4217 currency. Amounts in
  * different currencies are never compared nor added up (no FX), and such an order is never healed.
  */
-export type DiscrepancyReason = 'currency_mismatch' | 'invalid_currency';
+export const DISCREPANCY_REASONS = ['currency_mismatch', 'invalid_currency'] as const;
+export type DiscrepancyReason = (typeof DISCREPANCY_REASONS)[number];
 
 export interface Discrepancy {
   kind: DiscrepancyKind;

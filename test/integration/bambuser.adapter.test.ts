@@ -383,8 +383,8 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.cancelled']);
-    // read first (an aired show is kept), then deleted; the second cancel finds it gone
-    expect((await requests()).map((r) => `${r.method} ${r.status}`)).toEqual(['POST 201', 'GET 200', 'DELETE 204', 'GET 404']);
+    // read first (an aired show is kept), its order stats (one that sold is kept), then deleted; the second cancel finds it gone
+    expect((await requests()).map(line)).toEqual(['POST /v1/shows 201', `GET /v1/shows/${remote.externalId} 200`, `GET /v1/stats/show/${remote.externalId}/orders 200`, `DELETE /v1/shows/${remote.externalId} 204`, `GET /v1/shows/${remote.externalId} 404`]);
     const err = await caught(h.adapter.attachShow(remote.externalId));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('not_found');
@@ -406,6 +406,25 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect((await h.adapter.attachShow(live.externalId)).externalId).toBe(live.externalId);
     const stats = (await axios.get(`${sim.url}/bambuser/v1/stats/show/${live.externalId}/orders`, { headers: { authorization: `Token ${API_KEY}` } })).data as { orders: { orderId: string }[] };
     expect(stats.orders.map((o) => o.orderId)).toEqual([order.orderId]);
+  });
+
+  it('cancelShow keeps a show that never aired but sold (pre-show sales): unpublished, not deleted, its orders still in the report', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-cancel-sold'));
+    await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-cancel-sold-pin'));
+    const order = (await control('POST', '/orders', { externalId: remote.externalId, productId: LINEN_PIN.productId, total: { amount: 4990, currency: 'USD' } })) as { orderId: string };
+    const before = await lastSeq();
+    await h.adapter.cancelShow(remote, buildOpContext('cancel'));
+    await h.adapter.cancelShow(remote, buildOpContext('cancel')); // a retry: the same, no delete
+    const path = `/v1/shows/${remote.externalId}`;
+    const stats = `GET /v1/stats/show/${remote.externalId}/orders 200`;
+    expect((await requests(before)).map(line)).toEqual([`GET ${path} 200`, stats, `PATCH ${path} 200`, `GET ${path} 200`, stats, `PATCH ${path} 200`]);
+    expect(json((await requests(before))[2])).toEqual({ published: false });
+    expect((await effects()).map((e) => e.type)).not.toContain('show.cancelled');
+    const show = (await axios.get(`${sim.url}/bambuser${path}`, { headers: { authorization: `Token ${API_KEY}` } })).data as { published: boolean; state: string };
+    expect(show).toMatchObject({ published: false, state: 'scheduled' });
+    const orders = await h.adapter.listOrders!(new Date(Date.now() - 3600_000), new Date(Date.now() + 60_000));
+    expect(orders.map((o) => [o.orderId, o.externalShowId])).toEqual([[order.orderId, remote.externalId]]);
   });
 
   it('webhooks: the secret header verifies (constant-time), anything else is refused; retried deliveries verify again', async () => {
@@ -459,7 +478,7 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     }
   });
 
-  it('listOrders: the aired shows in range, their order stats, decimal amounts → minor units, period filter', async () => {
+  it('listOrders: every show in range, aired or not (pre-show sales), their order stats, decimal amounts → minor units, period filter', async () => {
     const h = harness();
     const aired = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-ord-1'));
     const neverAired = await h.adapter.createShow({ ...SPRING_SPEC, title: 'Never aired' }, buildOpContext('mk-ord-2'));
@@ -470,12 +489,16 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     const dayAfterNext = new Date(Date.parse(day) + 2 * DAY_MS).toISOString().slice(0, 10);
     const o1 = (await control('POST', '/orders', { externalId: aired.externalId, productId: LINEN_PIN.productId, total: { amount: 4990, currency: 'USD' }, createdAt: `${day}T18:20:00Z` })) as { orderId: string };
     const o2 = (await control('POST', '/orders', { externalId: aired.externalId, productId: PIN2.productId, total: { amount: 1000, currency: 'JPY' }, createdAt: `${day}T18:40:00Z` })) as { orderId: string };
+    // a sale on a show that has not gone on air (pre-show): it is in Bambuser's report all the same
+    const preShow = (await control('POST', '/orders', { externalId: neverAired.externalId, productId: LINEN_PIN.productId, total: { amount: 2500, currency: 'USD' }, createdAt: `${day}T09:00:00Z` })) as { orderId: string };
     await control('POST', '/orders', { externalId: aired.externalId, productId: LINEN_PIN.productId, total: { amount: 100, currency: 'USD' }, createdAt: `${dayAfterNext}T00:00:00Z` }); // after `to`
     await control('POST', `/orders/${o1.orderId}/refunds`, { amount: { amount: 990, currency: 'USD' } }); // Bambuser never hears of it
     const before = await lastSeq();
 
     const orders = await h.adapter.listOrders!(new Date(`${day}T00:00:00Z`), new Date(Date.parse(day) + DAY_MS));
+    // one report per show, newest show first
     expect(orders).toEqual([
+      expect.objectContaining({ orderId: preShow.orderId, externalShowId: neverAired.externalId, total: { amount: 2500, currency: 'USD' } }),
       {
         orderId: o1.orderId,
         externalShowId: aired.externalId,
@@ -490,8 +513,8 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
       expect.objectContaining({ orderId: o2.orderId, total: { amount: 1000, currency: 'JPY' }, productId: PIN2.productId }),
     ]);
     const reqs = await requests(before);
-    expect(reqs.map(line)).toEqual(['GET /v1/shows 200', `GET /v1/stats/show/${aired.externalId}/orders 200`]);
-    expect(reqs.some((r) => r.path.includes(neverAired.externalId))).toBe(false);
+    // newest show first
+    expect(reqs.map(line)).toEqual(['GET /v1/shows 200', `GET /v1/stats/show/${neverAired.externalId}/orders 200`, `GET /v1/stats/show/${aired.externalId}/orders 200`]);
     // the amounts went over the wire as decimals
     const stats = await axios.get(`${sim.url}/bambuser/v1/stats/show/${aired.externalId}/orders`, { headers: { authorization: `Token ${API_KEY}` } });
     expect((stats.data as { orders: { orderValue: number }[] }).orders[0]?.orderValue).toBe(49.9);

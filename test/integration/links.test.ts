@@ -121,6 +121,33 @@ test('a GET from a plain HTTP client (curl, Wget, python-requests, Go) is a clic
   }
 });
 
+/** One GET of the tracked link as `ua`: the sclid its redirect carries and how many clicks it stored. */
+async function getAs(ua: string): Promise<{ ua: string; sclid: string | null; clicks: number }> {
+  const before = await clicksLen();
+  const r = await hit(trackedUrl, { headers: { 'user-agent': ua } });
+  expect(r.status).toBe(302);
+  return { ua, sclid: new URL(r.headers.get('location')!).searchParams.get('sclid'), clicks: (await clicksLen()) - before };
+}
+
+test('a headless browser (HeadlessChrome, Playwright) is a click with sclid; a crawler (Googlebot, Bingbot) in the same browser engine is not', async () => {
+  // A headless browser is driven by someone (an end-to-end test, an automation): §4 gives its GET a
+  // click like any other. Only unfurlers, crawlers and prefetches go without one.
+  for (const ua of [
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.6778.33 Safari/537.36',
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36 Playwright/1.49.0',
+  ]) {
+    const got = await getAs(ua);
+    expect(got).toEqual({ ua, sclid: expect.stringMatching(/^clk_/), clicks: 1 });
+    expect((await svc.rt.links.findClick(got.sclid!))?.code).toBe(code);
+  }
+  for (const ua of [
+    'Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Googlebot/2.1; +http://www.google.com/bot.html) Chrome/131.0.6778.33 Safari/537.36',
+    'Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36',
+  ]) {
+    expect(await getAs(ua)).toEqual({ ua, sclid: null, clicks: 0 });
+  }
+});
+
 test('an unknown or malformed code is 404 problem+json and records nothing', async () => {
   const before = await clicksLen();
   for (const c of ['AAAAAAAAAAAAAAAA', 'zz', encodeURIComponent('../../etc/passwd'), encodeURIComponent('bad code!')]) {

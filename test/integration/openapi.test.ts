@@ -125,6 +125,92 @@ test('every route fastify serves is documented with a summary and an operationId
   expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
 });
 
+/** The JSON Schema an operation documents for `status`'s JSON body (or its request body), $refs inlined. */
+function schemaOf(method: string, path: string, status: number | 'body'): Json {
+  const op = doc.paths[path]?.[method] as (Operation & { requestBody?: { content?: Record<string, { schema?: Json }> } }) | undefined;
+  if (!op) throw new Error(`${method} ${path}: not in the document`);
+  const media = status === 'body' ? op.requestBody?.content?.['application/json'] : op.responses[String(status)]?.content?.['application/json'];
+  if (!media?.schema) throw new Error(`${method} ${path} ${status}: no JSON schema documented`);
+  return JSON.parse(JSON.stringify(media.schema), (_k, v: unknown) => {
+    const ref = (v as { $ref?: string } | null)?.$ref;
+    return typeof ref === 'string' ? doc.components.schemas[ref.replace('#/components/schemas/', '')] : v;
+  }) as Json;
+}
+
+/** The object variant of a schema (a nullable object is `anyOf: [object, null]`); `at` walks properties, `[]` an array's items. */
+function objectAt(schema: Json, at: string[] = []): { properties: Record<string, Json>; required: string[] } {
+  let cur = schema;
+  const unwrap = (s: Json): Json => {
+    const variants = (s['anyOf'] ?? s['oneOf']) as Json[] | undefined;
+    return variants ? (variants.find((v) => v['type'] !== 'null') ?? s) : s;
+  };
+  for (const step of at) {
+    cur = unwrap(cur);
+    cur = step === '[]' ? (cur['items'] as Json) : ((cur['properties'] as Record<string, Json> | undefined)?.[step] ?? {});
+  }
+  cur = unwrap(cur);
+  return { properties: (cur['properties'] as Record<string, Json> | undefined) ?? {}, required: (cur['required'] as string[] | undefined) ?? [] };
+}
+
+/** A property's enum values, sorted (a nullable enum: its non-null variant's). */
+function enumOf(schema: Json, at: string[]): string[] {
+  const parent = objectAt(schema, at.slice(0, -1));
+  const prop = parent.properties[at.at(-1)!] ?? {};
+  const variants = (prop['anyOf'] ?? prop['oneOf']) as Json[] | undefined;
+  const values = (prop['enum'] ?? variants?.find((v) => Array.isArray(v['enum']))?.['enum'] ?? []) as string[];
+  return [...values].sort();
+}
+
+/**
+ * The external contract's response shapes and enums (its §2, §3, §10), written out here: the document
+ * must name every field and every enum value the contract gives. A field or a value dropped from a
+ * route schema fails this test (the real-answer test below only proves that what is sent fits).
+ */
+test("the document names every field and enum value the contract gives for shows, mirrors, reconciliations and the other answers", () => {
+  const sorted = (xs: readonly string[]): string[] => [...xs].sort();
+  const fields = (schema: Json, at: string[] = []): string[] => Object.keys(objectAt(schema, at).properties);
+  const view = schemaOf('get', '/v1/partners/{partnerId}/shows/{showId}', 200);
+  expect(fields(view)).toEqual(expect.arrayContaining(['show', 'mirrors']));
+  expect(fields(view, ['show'])).toEqual(expect.arrayContaining(['id', 'state', 'ingest']));
+  expect(enumOf(view, ['show', 'state'])).toEqual(sorted(['scheduled', 'live', 'ended', 'cancelled']));
+  expect(fields(view, ['show', 'ingest'])).toEqual(expect.arrayContaining(['url', 'streamKey']));
+  const mirror = ['mirrors', '[]'];
+  const always = ['targetId', 'platform', 'state', 'externalId', 'url', 'pins', 'lastError', 'updatedAt', 'relay'];
+  expect(fields(view, mirror)).toEqual(expect.arrayContaining([...always, 'ingest']));
+  expect(objectAt(view, mirror).required).toEqual(expect.arrayContaining(always));
+  expect(enumOf(view, [...mirror, 'state'])).toEqual(sorted(['pending', 'provisioning', 'ready', 'live', 'ended', 'cancelled', 'failed', 'action_required']));
+  expect(enumOf(view, [...mirror, 'platform'])).toEqual(sorted(['youtube', 'tiktok', 'whatnot', 'bambuser', 'facebook']));
+  expect(fields(view, [...mirror, 'pins', '[]'])).toEqual(expect.arrayContaining(['productId', 'state', 'linkUrl']));
+  expect(fields(view, [...mirror, 'ingest'])).toEqual(expect.arrayContaining(['url', 'streamKey']));
+  expect(fields(view, [...mirror, 'relay'])).toEqual(expect.arrayContaining(['state', 'bitrateKbps', 'bytesSent', 'since', 'restarts', 'lastError']));
+  expect(enumOf(view, [...mirror, 'relay', 'state'])).toEqual(sorted(['idle', 'connecting', 'sending', 'retrying', 'failed', 'stopped']));
+  // Linking a show made by hand answers the mirror's state: the same enum.
+  expect(enumOf(schemaOf('put', '/v1/partners/{partnerId}/shows/{showId}/mirrors/{targetId}', 200), ['state'])).toEqual(enumOf(view, [...mirror, 'state']));
+
+  const rec = schemaOf('get', '/v1/reconciliations/{id}', 200);
+  const recFields = ['id', 'status', 'from', 'to', 'summary', 'discrepancies'];
+  expect(fields(rec)).toEqual(expect.arrayContaining(recFields));
+  expect(objectAt(rec).required).toEqual(expect.arrayContaining(recFields.filter((f) => f !== 'summary')));
+  expect(enumOf(rec, ['status'])).toEqual(sorted(['queued', 'running', 'completed', 'failed']));
+  const discrepancy = ['discrepancies', '[]'];
+  expect(fields(rec, discrepancy)).toEqual(expect.arrayContaining(['kind', 'targetId', 'orderId', 'detail']));
+  expect(objectAt(rec, discrepancy).required).toEqual(expect.arrayContaining(['kind', 'targetId', 'orderId', 'detail']));
+  expect(enumOf(rec, [...discrepancy, 'kind'])).toEqual(sorted(['missing_in_ledger', 'missing_in_platform', 'amount_mismatch', 'status_mismatch']));
+  const listed = schemaOf('get', '/v1/partners/{partnerId}/reconciliations', 200);
+  expect(enumOf(listed, ['reconciliations', '[]', 'status'])).toEqual(enumOf(rec, ['status']));
+  expect(fields(schemaOf('post', '/v1/partners/{partnerId}/reconciliations', 202))).toEqual(['id']);
+
+  const report = schemaOf('get', '/v1/partners/{partnerId}/attribution', 200);
+  expect(fields(report, ['totals', '[]'])).toEqual(expect.arrayContaining(['showId', 'targetId', 'currency', 'orders', 'grossAmount', 'refundedAmount', 'commission']));
+  expect(fields(report, ['unattributed', '[]'])).toEqual(expect.arrayContaining(['currency', 'orders', 'grossAmount']));
+  expect(enumOf(schemaOf('post', '/v1/partners/{partnerId}/targets', 'body'), ['platform'])).toEqual(sorted(['youtube', 'tiktok', 'whatnot', 'bambuser', 'facebook']));
+  expect(enumOf(schemaOf('get', '/v1/partners/{partnerId}/targets', 200), ['targets', '[]', 'platform'])).toEqual(sorted(['youtube', 'tiktok', 'whatnot', 'bambuser', 'facebook']));
+  expect(fields(schemaOf('post', '/v1/partners', 201))).toEqual(expect.arrayContaining(['id', 'name', 'webhookSecret']));
+  expect(fields(schemaOf('post', '/v1/api-keys', 201))).toEqual(expect.arrayContaining(['id', 'key']));
+  expect(fields(schemaOf('post', '/v1/partners/{partnerId}/endpoints', 201))).toEqual(expect.arrayContaining(['id', 'secret']));
+  expect(fields(schemaOf('post', '/v1/partners/{partnerId}/events', 202))).toEqual(expect.arrayContaining(['eventId', 'duplicate']));
+});
+
 /** The documented schema of one answer, $refs inlined, as a zod validator. */
 function documented(method: string, url: string, status: number, contentType: string): z.ZodType {
   const path = Object.keys(doc.paths).find((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(url));

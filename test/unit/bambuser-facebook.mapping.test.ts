@@ -44,15 +44,15 @@ describe('Bambuser error mapping', () => {
 describe('Bambuser order report', () => {
   const show = (over: Partial<BambuserShow>): BambuserShow => ({ id: 's', title: 't', state: 'ended', ...over });
   const from = Date.parse('2026-11-01T00:00:00Z');
-  const to = Date.parse('2026-11-02T00:00:00Z');
 
-  it('asks only shows that aired before the period ends and did not end long before it starts', () => {
-    expect(showMayHaveOrders(show({ state: 'scheduled', startedAt: null }), from, to)).toBe(false);
-    expect(showMayHaveOrders(show({ state: 'live', startedAt: '2026-11-01T10:00:00Z' }), from, to)).toBe(true);
-    expect(showMayHaveOrders(show({ startedAt: '2026-11-02T10:00:00Z', endedAt: '2026-11-02T11:00:00Z' }), from, to)).toBe(false);
-    expect(showMayHaveOrders(show({ startedAt: '2026-10-20T10:00:00Z', endedAt: '2026-10-20T11:00:00Z' }), from, to)).toBe(true); // replay orders
+  it('asks every show, aired or not (pre-show sales), except one that ended long before the period starts', () => {
+    expect(showMayHaveOrders(show({ state: 'scheduled', startedAt: null }), from)).toBe(true); // never aired: pre-show sales
+    expect(showMayHaveOrders(show({ state: 'upcoming', startedAt: null, createdAt: '2026-11-03T10:00:00Z' }), from)).toBe(true);
+    expect(showMayHaveOrders(show({ state: 'live', startedAt: '2026-11-01T10:00:00Z' }), from)).toBe(true);
+    expect(showMayHaveOrders(show({ startedAt: '2026-11-02T10:00:00Z', endedAt: '2026-11-02T11:00:00Z' }), from)).toBe(true); // sold before it aired
+    expect(showMayHaveOrders(show({ startedAt: '2026-10-20T10:00:00Z', endedAt: '2026-10-20T11:00:00Z' }), from)).toBe(true); // replay orders
     const old = new Date(from - ORDER_TAIL_MS - 3600_000).toISOString();
-    expect(showMayHaveOrders(show({ startedAt: old, endedAt: old }), from, to)).toBe(false);
+    expect(showMayHaveOrders(show({ startedAt: old, endedAt: old }), from)).toBe(false);
   });
 
   it('decimal amounts become minor units without floats; refunds and commission are unknown to Bambuser', () => {

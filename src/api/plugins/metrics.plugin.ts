@@ -10,7 +10,7 @@ import { Queue, type ConnectionOptions } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler, onRouteHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { MIRROR_STATES } from '../../domain/mirror.js';
+import { MIRROR_STATES, PIN_STATES } from '../../domain/mirror.js';
 import { bounded, defaultsRegistry, processRegistry } from '../../lib/metrics.js';
 import type { OutboundService } from '../../outbound/outbound.service.js';
 import type { Keys } from '../../store/keys.js';
@@ -44,7 +44,6 @@ export interface MetricsSources {
 }
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
-const PIN_STATES = ['pending', 'pinned', 'unpinned', 'failed'] as const;
 /** Shows read per scrape for the mirror gauges (the active set; ended shows leave it). */
 const MAX_SHOWS_PER_SCRAPE = 5000;
 /** How long a scrape waits for one Redis read before reporting that gauge as unknown (no series). */

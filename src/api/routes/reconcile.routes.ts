@@ -7,7 +7,7 @@ import type { ReconcileService } from '../../reconcile/reconcile.service.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import { PageCursorSchema, pageCursor, parsePageCursor } from '../../store/zset-page.js';
-import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, ReconciliationSchema } from '../openapi.js';
+import { DiscrepancySchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, ReconciliationSchema } from '../openapi.js';
 
 const Timestamp = z.iso.datetime({ offset: true });
 
@@ -75,7 +75,7 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
         tags: ['reconciliation'],
         summary: 'Status, summary and discrepancies',
         params: z.object({ id: IdSchema }),
-        docResponses: { 200: ok('the reconciliation', ReconciliationSchema.extend({ discrepancies: z.array(z.looseObject({ kind: z.string(), reason: z.enum(['currency_mismatch', 'invalid_currency']).optional().describe('set when the money was not compared: another currency (no FX), or a code that is not ISO 4217') })) })), 403: FORBIDDEN_PARTNER, 404: 'unknown reconciliation' },
+        docResponses: { 200: ok('the reconciliation', ReconciliationSchema.extend({ discrepancies: z.array(DiscrepancySchema) })), 403: FORBIDDEN_PARTNER, 404: 'unknown reconciliation' },
       },
     },
     async (req) => {

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema, SHOW_STATES } from '../../domain/events.js';
-import { newMirror, type MirrorDoc } from '../../domain/mirror.js';
+import { MIRROR_STATES, newMirror, PIN_STATES, type MirrorDoc } from '../../domain/mirror.js';
 import { AppError, notFound } from '../../lib/errors.js';
 import type { SecretBox } from '../../lib/crypto.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
@@ -16,6 +16,7 @@ import type { ReadinessService } from '../../mirror/readiness.service.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
+import { PLATFORMS } from '../../targets/target.adapter.js';
 import { comesAfter, PageCursorSchema, pageCursor, parsePageCursor, type PageStart } from '../../store/zset-page.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok } from '../openapi.js';
@@ -56,19 +57,24 @@ const RelayView = z.object({
 });
 const ShowViewSchema = z
   .object({
-    show: z.object({ id: z.string(), state: z.string(), sourceUrl: z.string().optional(), ingest: IngestView }).passthrough(),
+    show: z.object({ id: z.string(), state: z.enum(SHOW_STATES), sourceUrl: z.string().optional(), ingest: IngestView }).passthrough(),
     mirrors: z.array(
       z
         .object({
           targetId: z.string(),
-          state: z.string(),
-          ingest: IngestView.optional(),
+          platform: z.enum(PLATFORMS),
+          state: z
+            .enum(MIRROR_STATES)
+            .describe('`action_required`: the platform cannot do the next step by API; `lastError` says what the operator must do (e.g. link a show made by hand: PUT …/mirrors/{targetId})'),
+          externalId: z.string().nullable().describe("the platform's id of the show (its broadcast, room, live video); null until it exists"),
+          url: z.string().nullable().describe('where viewers watch it on the platform; null until known'),
+          ingest: IngestView.optional().describe('on a `ready` or `live` mirror whose platform gives an RTMP ingest; `streamKey` for operator and admin keys only'),
           relay: RelayView,
           pins: z.array(
             z
               .object({
                 productId: z.string(),
-                state: z.string(),
+                state: z.enum(PIN_STATES),
                 linkUrl: z.string().nullable(),
                 reason: z
                   .string()
@@ -81,6 +87,7 @@ const ShowViewSchema = z
           ),
           enabled: z.boolean().describe('the target is enabled; a disabled target\'s mirror is not synced, and its `lastError` says so (not the error of its last run) until the mirror has ended or been cancelled'),
           lastError: z.string().nullable(),
+          updatedAt: z.string().nullable().describe('ISO-8601 timestamp of the mirror\'s last change; null while no sync has run'),
         })
         .passthrough(),
     ),
@@ -197,7 +204,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         params: MirrorParams,
         body: z.object({ externalId: z.string().min(1).max(256), ingest: IngestBody.optional() }),
         docResponses: {
-          200: ok('linked; a sync is queued', z.object({ targetId: z.string(), state: z.string(), externalId: z.string() })),
+          200: ok('linked; a sync is queued', z.object({ targetId: z.string(), state: z.enum(MIRROR_STATES), externalId: z.string() })),
           400: 'invalid body, or ingest.url refused (not a public address)',
           403: FORBIDDEN_ROLE,
           404: 'unknown partner, show or target',

@@ -45,6 +45,7 @@ import {
   type BambuserHighlight,
   type BambuserProduct,
   type BambuserShow,
+  type BambuserStatsOrder,
 } from './bambuser.schemas.js';
 import { parseWebhookEvent, verifyWebhookHeader } from './bambuser.webhook.js';
 import { platformTitle, PRODUCT_TITLE_FALLBACK, SHOW_TITLE_FALLBACK } from '../platform-text.js';
@@ -143,6 +144,11 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     return show.isLive === true || show.state === 'live' || show.state === 'ended';
   }
 
+  /** The show's order stats (`GET /v1/stats/show/{showId}/orders`, READ_STATS): every order Bambuser has for it. */
+  async function showOrders(showId: string): Promise<BambuserStatsOrder[]> {
+    return (await client.call({ method: 'GET', path: `${V1}/stats/show/${encodeURIComponent(showId)}/orders`, scope: 'READ_STATS', schema: StatsOrdersSchema })).orders;
+  }
+
   async function getShow(showId: string): Promise<BambuserShow> {
     return client.call({ method: 'GET', path: showPath(showId), scope: 'READ_SHOWS', schema: ShowSchema });
   }
@@ -218,7 +224,9 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       // DELETE /shows/{id} removes the show "and associated data", its order stats with it — the only
       // source of Bambuser orders (reconciliation reads them later). A show that has aired (live now,
       // or ended) is therefore left as it is: there is no API to end the host's broadcast, and deleting
-      // it would lose its sales. Only a show that never went on air is deleted.
+      // it would lose its sales. A show that never went on air may have sold too (pre-show sales from
+      // its product list): its order stats are read first, and one with orders is unpublished
+      // (viewers no longer see it) instead of deleted. Only a show that never aired nor sold is deleted.
       let show: BambuserShow;
       try {
         show = await getShow(remote.externalId);
@@ -228,6 +236,18 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       }
       if (aired(show)) {
         log.info({ showId: remote.externalId, state: show.state }, 'cancelled show has aired on Bambuser: kept (its broadcast is ended by the host; its orders stay reportable)');
+        return;
+      }
+      let sold: boolean;
+      try {
+        sold = (await showOrders(remote.externalId)).length > 0;
+      } catch (err) {
+        if (isTargetError(err) && err.reason === 'not_found') return; // deleted meanwhile
+        throw err;
+      }
+      if (sold) {
+        await client.call({ method: 'PATCH', path: showPath(remote.externalId), body: { published: false }, scope: 'WRITE_SHOWS', schema: ShowSchema });
+        log.info({ showId: remote.externalId, state: show.state }, 'cancelled show sold before airing on Bambuser: unpublished, not deleted (its orders stay reportable)');
         return;
       }
       try {
@@ -307,9 +327,9 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     /**
      * Every order Bambuser reports with createdAt in [from, to): the order report is per show
      * (`GET /v1/stats/show/{showId}/orders`), so the shows are found first by paging `GET /v1/shows`
-     * (newest first) and keeping those that aired before `to` and did not end more than 30 days before
-     * `from` (replay purchases keep arriving after a show: bambuser.orders.ts). Then one report per
-     * show, filtered to the period. Costs 1 request per 100 shows plus 1 per show in range.
+     * (newest first) and keeping every one, aired or not (pre-show sales), that did not end more than
+     * 30 days before `from` (replay purchases keep arriving after a show: bambuser.orders.ts). Then one
+     * report per show, filtered to the period. Costs 1 request per 100 shows plus 1 per show in range.
      */
     ...pagedOrderReport(orderPages),
   };
@@ -323,18 +343,15 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     let cursor: string | undefined;
     for (let i = 0; i < MAX_REPORT_PAGES; i++) {
       const page = await patiently(deadline, () => listShowsPage(cursor), signal);
-      shows.push(...page.results.filter((s) => showMayHaveOrders(s, fromMs, toMs)));
+      shows.push(...page.results.filter((s) => showMayHaveOrders(s, fromMs)));
       if (!page.cursor || page.cursor === cursor) break;
       cursor = page.cursor;
     }
     let count = 0;
     for (const show of shows) {
-      const report = await patiently(deadline, () =>
-        client.call({ method: 'GET', path: `${V1}/stats/show/${encodeURIComponent(show.id)}/orders`, scope: 'READ_STATS', schema: StatsOrdersSchema }),
-        signal,
-      );
+      const report = await patiently(deadline, () => showOrders(show.id), signal);
       const orders: PlatformOrder[] = [];
-      for (const o of report.orders) {
+      for (const o of report) {
         const order = toPlatformOrder(show.id, o);
         const at = Date.parse(order.createdAt);
         if (at >= fromMs && at < toMs) orders.push(order);

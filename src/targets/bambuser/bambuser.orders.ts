@@ -43,14 +43,15 @@ export function toPlatformOrder(showId: string, o: BambuserStatsOrder): Platform
 }
 
 /**
- * Could this show have orders created in [fromMs, toMs)? Only a show that aired has viewers who can
- * buy: it must have started before `to` and not have ended more than ORDER_TAIL_MS before `from`.
+ * Could this show have orders created in [fromMs, toMs)? Every show is asked, aired or not, except one
+ * that ended more than ORDER_TAIL_MS before `from`. A show that never went on air has sales too: the
+ * player sells the show's products before the broadcast (pre-show sales), and a show cancelled after
+ * its products were attached keeps the orders made until then. Its start does not bound them either
+ * (pre-show sales come before it), nor does its creation: an order's createdAt is what the merchant's
+ * conversion tracking reported, not Bambuser's clock. (Asking only aired shows reported 0 platform
+ * orders for a mirrored show that had sold before airing, and never healed them.)
  */
-export function showMayHaveOrders(show: BambuserShow, fromMs: number, toMs: number): boolean {
-  const startedAt = Date.parse(show.startedAt ?? '');
-  const aired = show.state === 'live' || show.state === 'ended' || !Number.isNaN(startedAt);
-  if (!aired) return false;
-  if (!Number.isNaN(startedAt) && startedAt >= toMs) return false;
+export function showMayHaveOrders(show: BambuserShow, fromMs: number): boolean {
   const endedAt = Date.parse(show.endedAt ?? '');
   return Number.isNaN(endedAt) || endedAt + ORDER_TAIL_MS >= fromMs;
 }
