@@ -126,6 +126,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedis
     const s = specs.find((x) => x.port === port);
     if (!s) throw new Error(`no cluster node on ${port}`);
     if (isRunning(s)) return;
+    // The whole environment of the jest worker is passed on (as spawn would by default; redis-server reads
+    // none of ours), plus LC_ALL=C: byte order for Lua's string compare, as embedded-redis.ts and redis-server.ts.
     s.proc = spawnRedisServer(nodeArgs(s.port, s.busPort, s.dir, nodeTimeoutMs), { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
     await waitReady(s.port);
   };
@@ -243,9 +245,57 @@ function probe(port: number): Redis {
   return c;
 }
 
+/**
+ * Every master node's client of a Cluster client (each holds a share of the keys), or `[redis]` for
+ * one Redis: for the per-node commands (SCAN, KEYS, DBSIZE, INFO, CONFIG, DEBUG, FLUSHALL) that a
+ * Cluster client sends to one node only. Waits for a cluster client's slots to be loaded.
+ */
+export async function masterNodes(redis: Redis | Cluster): Promise<Redis[]> {
+  if (!(redis instanceof Cluster)) return [redis];
+  if (redis.status !== 'ready') {
+    if (redis.status === 'wait') void redis.connect().catch(() => undefined); // lazyConnect
+    await new Promise<void>((resolve, reject) => {
+      const onReady = (): void => {
+        redis.off('end', onEnd);
+        resolve();
+      };
+      const onEnd = (): void => {
+        redis.off('ready', onReady);
+        reject(new Error('redis cluster client ended before it was ready'));
+      };
+      redis.once('ready', onReady);
+      redis.once('end', onEnd);
+    });
+  }
+  return redis.nodes('master');
+}
+
+/**
+ * The keys that match `pattern` (a SCAN MATCH glob), on every master of a cluster or on the one
+ * Redis, sorted. KEYS or SCAN through a Cluster client reach one node, and so only its share.
+ */
+export async function keysMatching(redis: Redis | Cluster, pattern: string): Promise<string[]> {
+  const found = new Set<string>();
+  for (const node of await masterNodes(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      for (const k of keys) found.add(k);
+    } while (cursor !== '0');
+  }
+  return [...found].sort();
+}
+
 export type Topology = 'single' | 'cluster';
 
-/** The topology the suites run on: `SYNDICAST_TEST_REDIS=cluster` selects the cluster. */
+/**
+ * The topology the suites run on: `SYNDICAST_TEST_REDIS=cluster` selects the cluster. Read from the
+ * environment at each call (it is the default argument of startTestRedis and runsFor, so it is read
+ * when a file starts its Redis, not when this module loads): jest's workers inherit the variable from
+ * the command (`npm run test:cluster`), and no config passes it; a file that sets it before its
+ * beforeAll changes its own topology only.
+ */
 export function testTopology(): Topology {
   return process.env['SYNDICAST_TEST_REDIS'] === 'cluster' ? 'cluster' : 'single';
 }

@@ -6,6 +6,7 @@
 import { connect } from 'node:net';
 import { PartnerEventSchema } from '../../src/domain/events.js';
 import { signatureHeader } from '../../src/sources/signature.js';
+import { keysMatching } from '../helpers/redis-cluster.js';
 import { createPartner, sampleShow, sendEvent, showEvent, servicePerFile, startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -26,7 +27,7 @@ interface Problem {
 /** Every show-slot and order-slot key of this service (inbox, event log, desired state, mirrors). */
 async function storedKeys(): Promise<string[]> {
   const p = svc.config.keyPrefix;
-  const [shows, orders] = await Promise.all([svc.rt.redis.keys(`${p}:{s:*`), svc.rt.redis.keys(`${p}:{o:*`)]);
+  const [shows, orders] = await Promise.all([keysMatching(svc.rt.redis, `${p}:{s:*`), keysMatching(svc.rt.redis, `${p}:{o:*`)]);
   return [...shows, ...orders].sort();
 }
 

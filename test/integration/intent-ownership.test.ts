@@ -11,6 +11,7 @@ import { SyncRuns } from '../../src/mirror/sync.worker.js';
 import { IntentRepository, LeaseLostError, type MirrorLease } from '../../src/store/intent.repository.js';
 import { RetryableError } from '../../src/targets/target.errors.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { keysMatching } from '../helpers/redis-cluster.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 
@@ -141,7 +142,7 @@ test('SyncService: a run that loses its mirror mid-call stops; the takeover adop
   await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 1500 });
   try {
     const runA = svc.rt.syncService.sync(job, { token: 'job-token-A' });
-    const intentKeys = async (): Promise<string[]> => svc.rt.redis.keys(`${svc.rt.keys.showTag('own', 'os1')}:intent:*`);
+    const intentKeys = async (): Promise<string[]> => keysMatching(svc.rt.redis, `${svc.rt.keys.showTag('own', 'os1')}:intent:*`);
     await waitFor(async () => (await intentKeys()).length > 0, 10_000, 20);
     await svc.rt.redis.del(svc.rt.keys.mirrorLease('own', 'os1', 'own-yt')); // A's lease lapses (A stalled)
     // B may not look for A's stream while A's request may still reach YouTube: it waits (and whichever
@@ -197,7 +198,7 @@ test.each(LOCK_SIGNALS)('SyncService: a run whose BullMQ lock could not be renew
   try {
     const lockLost = lose();
     const runA = svc.rt.syncService.sync(job, { token: `job-token-A-${p}`, signal: lockLost.signal });
-    await waitFor(async () => (await svc.rt.redis.keys(`${svc.rt.keys.showTag(p, 'os2')}:intent:*`)).length > 0, 10_000, 20);
+    await waitFor(async () => (await keysMatching(svc.rt.redis, `${svc.rt.keys.showTag(p, 'os2')}:intent:*`)).length > 0, 10_000, 20);
     lockLost.lose(); // BullMQ: lockRenewalFailed for this job
     expect(await leaseGone(p, 'os2', `${p}-yt`)).toBe(true);
     expect(await runA).toMatchObject({ kind: 'delay', reason: 'lease lost' });

@@ -9,6 +9,7 @@ import { SyncService, type SyncDeps } from '../../src/mirror/sync.service.js';
 import type { ShowRepository } from '../../src/store/show.repository.js';
 import { syncUntilDone } from '../helpers/late-rig.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
+import { keysMatching } from '../helpers/redis-cluster.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 
@@ -51,7 +52,7 @@ test('a pin run saves the mirror once: the done record and the pinned mirror are
   const after = (await svc.rt.shows.getMirror('pls', 's-once', 'yt'))!;
   expect(after.pins['p1']).toMatchObject({ state: 'pinned', episode: 1 });
   expect(after.rev).toBe(before + 1);
-  const intentKeys = await svc.rt.redis.keys(`${svc.rt.keys.intent('pls', 's-once', 'yt', '')}*pin:p1:1:message`);
+  const intentKeys = await keysMatching(svc.rt.redis, `${svc.rt.keys.intent('pls', 's-once', 'yt', '')}*pin:p1:1:message`);
   expect(intentKeys).toHaveLength(1);
   // The chat message's id is no secret: kept in clear (no AES-GCM seal per pin).
   expect(JSON.parse((await svc.rt.redis.get(intentKeys[0]!))!)).toMatchObject({ status: 'done', owner: 'pin-once', result: { id: after.pins['p1']!.ref } });
@@ -74,7 +75,7 @@ test('a worker that dies after the post, before its last save: the next run find
   expect((await posted()) - postedBefore).toBe(1);
   const m = (await svc.rt.shows.getMirror('pls', 's-crash', 'yt'))!;
   expect(m.pins['p1']?.state).not.toBe('pinned'); // the post is recorded nowhere but on the platform
-  const intentKeys = await svc.rt.redis.keys(`${svc.rt.keys.intent('pls', 's-crash', 'yt', '')}*pin:p1:1:message`);
+  const intentKeys = await keysMatching(svc.rt.redis, `${svc.rt.keys.intent('pls', 's-crash', 'yt', '')}*pin:p1:1:message`);
   expect(JSON.parse((await svc.rt.redis.get(intentKeys[0]!))!)).toMatchObject({ status: 'started', owner: 'dies' });
 
   // The takeover (a new job token) waits for the attempt to settle, then looks the message up.

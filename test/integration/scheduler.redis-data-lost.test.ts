@@ -8,8 +8,8 @@
  * the workers recovered, `{q:scheduler}:scheduler:repeat:*` never came back. Real Redis and BullMQ.
  */
 import { Queue, QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { SCHEDULER_QUEUE } from '../../src/main/scheduler.js';
+import { masterNodes } from '../helpers/redis-cluster.js';
 import { startService, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -36,9 +36,9 @@ async function present(): Promise<string[]> {
 
 test('the scheduler puts its job schedulers back after Redis lost its data, and the sweep ticks again', async () => {
   expect(await present()).toEqual(FIXED);
-  const admin = svc.redis.client() as Redis;
+  const admin = svc.redis.client();
   try {
-    await admin.flushall();
+    for (const node of await masterNodes(admin)) await node.flushall(); // every master of a cluster
   } finally {
     admin.disconnect();
   }

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jest } from '@jest/globals';
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { keysMatching } from '../helpers/redis-cluster.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 
@@ -46,7 +47,7 @@ test('a run whose renewal finds its lease taken stops renewing, never takes it b
   try {
     runA = svc.rt.syncService.sync(job, { token: 'job-token-A' });
     // A is inside its first platform call (its intent is started).
-    await waitFor(async () => (await svc.rt.redis.keys(`${svc.rt.keys.showTag('rl', 'rs1')}:intent:*`)).length > 0, 10_000, 20);
+    await waitFor(async () => (await keysMatching(svc.rt.redis, `${svc.rt.keys.showTag('rl', 'rs1')}:intent:*`)).length > 0, 10_000, 20);
     expect(await svc.rt.redis.get(leaseKey)).toBe('job-token-A');
     // Run B takes the mirror over (A's lease lapsed while A stalled; B's job lock is newer).
     await svc.rt.redis.set(leaseKey, 'job-token-B', 'PX', 60_000);
@@ -89,7 +90,7 @@ test('a run whose renewal finds its lease lapsed (nobody took it) does not re-cr
   let runA: Promise<SyncOutcome> | undefined;
   try {
     runA = svc.rt.syncService.sync(job, { token: 'job-token-A' });
-    await waitFor(async () => (await svc.rt.redis.keys(`${svc.rt.keys.showTag('rl2', 'rs2')}:intent:*`)).length > 0, 10_000, 20);
+    await waitFor(async () => (await keysMatching(svc.rt.redis, `${svc.rt.keys.showTag('rl2', 'rs2')}:intent:*`)).length > 0, 10_000, 20);
     await svc.rt.redis.del(leaseKey); // A's lease lapsed
     const seen = renew.mock.calls.length;
     await waitFor(async () => renew.mock.calls.length >= seen + 1, 5_000, 20);

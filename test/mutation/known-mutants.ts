@@ -1511,6 +1511,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '  if (started) {\n    return started;\n  }',
     tests: ['test/unit/dns-lookup-slots.property.test.ts'],
   },
+  {
+    name: 'redis-timeout-before-io',
+    what: "a command's commandTimeout rejects it in the timers phase, before the turn's I/O (src/store/redis.ts timeoutAfterIo, as ioredis did): a reply Redis sent while the event loop stalled past the timeout is thrown away and the API answers 503 to an event it stored",
+    file: 'src/store/redis.ts',
+    from: "      setImmediate(() => {\n        if (!this.isResolved) this.reject(new Error('Command timed out'));\n      });",
+    to: "      if (!this.isResolved) this.reject(new Error('Command timed out'));",
+    tests: ['test/integration/redis.timeout-after-stall.test.ts'],
+    testName: 'a command answered during',
+  },
 ];
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
