@@ -11,6 +11,11 @@ import { startSim, type TestSim } from './sim.js';
 
 /** The target's token record (null: none). */
 export const tokenRecord = (svc: TestService, targetId: string): Promise<AccessToken | null> => new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, targetId).current();
+/**
+ * What the record holds after new credentials were saved without a token (?verify=false): no token, and
+ * the save's name (RedisTokenStore.newGrant), so a refresh of the old grant still under way is not stored.
+ */
+export const NO_TOKEN_RECORD = { accessToken: '', expiresAt: 0, grant: expect.any(String) as unknown as string };
 export const whsec = (): string => `whsec_${randomBytes(24).toString('base64')}`;
 /** A Whatnot app's credentials (its own client and refresh token). */
 export const whatnotApp = (name: string): Record<string, string> => ({ clientId: `app-${name}-${randomBytes(4).toString('hex')}`, clientSecret: `secret-${name}`, refreshToken: `rt-${randomBytes(12).toString('hex')}`, webhookSecret: whsec() });
