@@ -82,3 +82,20 @@ test.each([
   expect(kept?.refreshToken).toMatch(/^wn_sim_refresh_/);
   expect(await refreshStatus(sim.base('whatnot'), next, kept!)).toBe(200);
 }, 60_000);
+
+test('the record that names credentials saved unchecked is no cached token: the access token given with them is used first', async () => {
+  // An access token of the app's grant, given with its credentials (Whatnot: `accessToken` beside the
+  // OAuth fields, used until Whatnot refuses it).
+  const creds = whatnotApp('given');
+  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: creds.clientId!, client_secret: creds.clientSecret!, refresh_token: creds.refreshToken! });
+  const issued = (await (await fetch(`${sim.base('whatnot')}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })).json()) as { access_token: string; refresh_token?: string };
+  const credentials = { ...creds, accessToken: issued.access_token, refreshToken: issued.refresh_token ?? creds.refreshToken! };
+  const created = await svc.api('/v1/partners/pr/targets?verify=false', { json: { id: 'wg', platform: 'whatnot', name: 'Whatnot app', credentials, baseUrl: proxy.url, commissionRateBps: 800 } });
+  expect(created.status).toBe(201);
+  const saved = await record('wg');
+  expect(saved?.accessToken).toBe('');
+
+  // The worker's call goes out with the given token, no refresh: the record is left as it was.
+  await expect(worker('wg', credentials).verifyCredentials!()).resolves.toBeUndefined();
+  expect(await record('wg')).toEqual(saved);
+}, 60_000);
