@@ -1490,6 +1490,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'access token given with them',
   },
   {
+    name: 'grant-lock-not-renewed',
+    what: "the grant lock's lease is not renewed while the PATCH runs (src/store/token.repository.ts lockGrant): a check slower than the lease loses it, a second PATCH takes the lock and saves, the first answers 409",
+    file: 'src/store/token.repository.ts',
+    from: 'renew().then((ok) => ok || clearInterval(timer), () => undefined);',
+    to: '',
+    tests: ['test/integration/targets.patch-grant-lock-lost.test.ts'],
+    testName: 'renewed while a check runs past its lease',
+  },
+  {
     name: 'drop-grant-ignores-refresh-under-way',
     what: "a refused refresh drops the record while another process's refresh (which rotated that token) is still to store its result (src/store/token.repository.ts dropGrant): the job fails as authorisation lost",
     file: 'src/store/token.repository.ts',
