@@ -8,6 +8,9 @@
  * leaves a record that names its save (no token), and only a refresh that started from that record is
  * stored over it (compare-and-set on the record). Both starts: the old grant's record (a checked
  * create), and no token record at all (an unchecked create: the worker's first refresh).
+ * That record is no cached token: an access token given with the credentials is still used first. And
+ * a PATCH of baseUrl alone leaves the same record (documented: the host is the token endpoint too, so
+ * the old host's tokens are not carried to the new one; README "The same OAuth grant sent again").
  *
  * Real service, real Redis, the Whatnot simulator (rotating refresh tokens) over HTTP behind a proxy
  * that holds the worker's refresh; the worker is a Whatnot adapter on the service's token store.
@@ -19,7 +22,7 @@ import { buildAdapterContext } from '../helpers/adapter-context.js';
 import type { LateProxy } from '../helpers/late-proxy.js';
 import { createPartner, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
-import { refreshStatus, startWhatnotGrantRig, tokenRecord, whatnotApp, type WhatnotGrantRig } from '../helpers/whatnot-grant.js';
+import { NO_TOKEN_RECORD, refreshStatus, startWhatnotGrantRig, tokenRecord, whatnotApp, type WhatnotGrantRig } from '../helpers/whatnot-grant.js';
 
 const PLATFORM_TIMEOUT_MS = 10_000;
 
@@ -98,4 +101,23 @@ test('the record that names credentials saved unchecked is no cached token: the 
   // The worker's call goes out with the given token, no refresh: the record is left as it was.
   await expect(worker('wg', credentials).verifyCredentials!()).resolves.toBeUndefined();
   expect(await record('wg')).toEqual(saved);
+}, 60_000);
+
+test("a PATCH of baseUrl alone starts from the credentials (as documented): the old host's tokens are not carried to the new one", async () => {
+  // The old host (the proxy) rotated the app's refresh token; the new host is the same simulator at
+  // another address, where the credentials' refresh token is dead by then.
+  const creds = whatnotApp('host');
+  expect((await svc.api('/v1/partners/pr/targets', { json: { id: 'wb', platform: 'whatnot', name: 'Whatnot app', credentials: creds, baseUrl: proxy.url, commissionRateBps: 800 } })).status).toBe(201);
+  const before = await record('wb');
+  expect(before?.refreshToken).toMatch(/^wn_sim_refresh_/);
+
+  // Checked: from the credentials' refresh token, refused (422), nothing changed.
+  const checked = await svc.api('/v1/partners/pr/targets/wb', { method: 'PATCH', json: { baseUrl: sim.base('whatnot') } });
+  expect(checked.status).toBe(422);
+  expect((await svc.rt.partners.getTarget('pr', 'wb'))?.baseUrl).toBe(proxy.url);
+  expect(await record('wb')).toEqual(before);
+  // Unchecked: saved, and the record holds no token of the old host.
+  const unchecked = await svc.api('/v1/partners/pr/targets/wb?verify=false', { method: 'PATCH', json: { baseUrl: sim.base('whatnot') } });
+  expect(unchecked.status).toBe(200);
+  expect(await record('wb')).toEqual(NO_TOKEN_RECORD);
 }, 60_000);
