@@ -19,30 +19,18 @@ import type { AccessToken } from '../../src/targets/target.adapter.js';
 import { RedisTokenStore } from '../../src/store/token.repository.js';
 import { buildWhatnotAdapter } from '../../src/targets/whatnot/whatnot.adapter.js';
 import { buildAdapterContext } from '../helpers/adapter-context.js';
-import type { LateProxy } from '../helpers/late-proxy.js';
-import { createPartner, type TestService } from '../helpers/service.js';
-import type { TestSim } from '../helpers/sim.js';
-import { NO_TOKEN_RECORD, refreshStatus, startWhatnotGrantRig, tokenRecord, whatnotApp, type WhatnotGrantRig } from '../helpers/whatnot-grant.js';
+import { NO_TOKEN_RECORD, refreshStatus, tokenRecord, whatnotApp, whatnotGrantRigPerFile } from '../helpers/whatnot-grant.js';
 
 const PLATFORM_TIMEOUT_MS = 10_000;
 
-let svc: TestService;
-let sim: TestSim;
-let proxy: LateProxy;
-let rig: WhatnotGrantRig | undefined;
-beforeAll(async () => {
-  rig = await startWhatnotGrantRig(PLATFORM_TIMEOUT_MS);
-  ({ svc, sim, proxy } = rig);
-  await createPartner(svc, 'pr');
-}, 60_000);
-afterAll(() => rig?.close());
+const rig = whatnotGrantRigPerFile(PLATFORM_TIMEOUT_MS, 'pr');
 
-const record = (targetId: string): Promise<AccessToken | null> => tokenRecord(svc, targetId);
+const record = (targetId: string): Promise<AccessToken | null> => tokenRecord(rig.svc, targetId);
 
 /** A worker process's Whatnot adapter for the target with `credentials`, its tokens in the service's Redis. */
 function worker(targetId: string, credentials: Record<string, string>) {
-  const t = buildAdapterContext({ platform: 'whatnot', baseUrl: proxy.url, credentials, targetId, partnerId: 'pr', timeoutMs: PLATFORM_TIMEOUT_MS });
-  t.ctx.tokens = new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, targetId);
+  const t = buildAdapterContext({ platform: 'whatnot', baseUrl: rig.proxy.url, credentials, targetId, partnerId: 'pr', timeoutMs: PLATFORM_TIMEOUT_MS });
+  t.ctx.tokens = new RedisTokenStore(rig.svc.rt.redis, rig.svc.rt.keys, rig.svc.rt.box, targetId);
   return buildWhatnotAdapter(t.ctx);
 }
 
@@ -51,22 +39,22 @@ test.each([
   ['the old grant has no token record yet (an unchecked create: the first refresh)', 'wu', 'false'],
 ])("a refresh of the old grant answered after a ?verify=false PATCH of a new grant is not stored over it: %s", async (_name, id, verify) => {
   const old = whatnotApp('old');
-  const created = await svc.api(`/v1/partners/pr/targets?verify=${verify}`, { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials: old, baseUrl: proxy.url, commissionRateBps: 800 } });
+  const created = await rig.svc.api(`/v1/partners/pr/targets?verify=${verify}`, { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials: old, baseUrl: rig.proxy.url, commissionRateBps: 800 } });
   expect(created.status).toBe(201);
   const before = await record(id);
   if (verify === 'true') {
     expect(before?.refreshToken).toMatch(/^wn_sim_refresh_/);
     // Its access token is due: the worker's next call refreshes first.
-    await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, id).expireAccess();
+    await new RedisTokenStore(rig.svc.rt.redis, rig.svc.rt.keys, rig.svc.rt.box, id).expireAccess();
   }
 
   // A worker of the old grant refreshes; its refresh is held at the token endpoint...
-  const gate = proxy.gateNext((method, path) => method === 'POST' && path.endsWith('/oauth/token'));
+  const gate = rig.proxy.gateNext((method, path) => method === 'POST' && path.endsWith('/oauth/token'));
   const call = worker(id, old).verifyCredentials!();
   await gate.arrived;
   // ...while the operator saves another app's grant, unchecked.
   const next = whatnotApp('new');
-  const patched = await svc.api(`/v1/partners/pr/targets/${id}?verify=false`, { method: 'PATCH', json: { credentials: next } });
+  const patched = await rig.svc.api(`/v1/partners/pr/targets/${id}?verify=false`, { method: 'PATCH', json: { credentials: next } });
   expect(patched.status).toBe(200);
   // The old grant's refresh is answered (Whatnot rotates its refresh token) and the worker's call goes on.
   gate.release();
@@ -83,7 +71,7 @@ test.each([
   await expect(worker(id, next).verifyCredentials!()).resolves.toBeUndefined();
   const kept = await record(id);
   expect(kept?.refreshToken).toMatch(/^wn_sim_refresh_/);
-  expect(await refreshStatus(sim.base('whatnot'), next, kept!)).toBe(200);
+  expect(await refreshStatus(rig.sim.base('whatnot'), next, kept!)).toBe(200);
 }, 60_000);
 
 test('the record that names credentials saved unchecked is no cached token: the access token given with them is used first', async () => {
@@ -91,9 +79,9 @@ test('the record that names credentials saved unchecked is no cached token: the 
   // OAuth fields, used until Whatnot refuses it).
   const creds = whatnotApp('given');
   const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: creds.clientId!, client_secret: creds.clientSecret!, refresh_token: creds.refreshToken! });
-  const issued = (await (await fetch(`${sim.base('whatnot')}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })).json()) as { access_token: string; refresh_token?: string };
+  const issued = (await (await fetch(`${rig.sim.base('whatnot')}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })).json()) as { access_token: string; refresh_token?: string };
   const credentials = { ...creds, accessToken: issued.access_token, refreshToken: issued.refresh_token ?? creds.refreshToken! };
-  const created = await svc.api('/v1/partners/pr/targets?verify=false', { json: { id: 'wg', platform: 'whatnot', name: 'Whatnot app', credentials, baseUrl: proxy.url, commissionRateBps: 800 } });
+  const created = await rig.svc.api('/v1/partners/pr/targets?verify=false', { json: { id: 'wg', platform: 'whatnot', name: 'Whatnot app', credentials, baseUrl: rig.proxy.url, commissionRateBps: 800 } });
   expect(created.status).toBe(201);
   const saved = await record('wg');
   expect(saved?.accessToken).toBe('');
@@ -107,17 +95,17 @@ test("a PATCH of baseUrl alone starts from the credentials (as documented): the 
   // The old host (the proxy) rotated the app's refresh token; the new host is the same simulator at
   // another address, where the credentials' refresh token is dead by then.
   const creds = whatnotApp('host');
-  expect((await svc.api('/v1/partners/pr/targets', { json: { id: 'wb', platform: 'whatnot', name: 'Whatnot app', credentials: creds, baseUrl: proxy.url, commissionRateBps: 800 } })).status).toBe(201);
+  expect((await rig.svc.api('/v1/partners/pr/targets', { json: { id: 'wb', platform: 'whatnot', name: 'Whatnot app', credentials: creds, baseUrl: rig.proxy.url, commissionRateBps: 800 } })).status).toBe(201);
   const before = await record('wb');
   expect(before?.refreshToken).toMatch(/^wn_sim_refresh_/);
 
   // Checked: from the credentials' refresh token, refused (422), nothing changed.
-  const checked = await svc.api('/v1/partners/pr/targets/wb', { method: 'PATCH', json: { baseUrl: sim.base('whatnot') } });
+  const checked = await rig.svc.api('/v1/partners/pr/targets/wb', { method: 'PATCH', json: { baseUrl: rig.sim.base('whatnot') } });
   expect(checked.status).toBe(422);
-  expect((await svc.rt.partners.getTarget('pr', 'wb'))?.baseUrl).toBe(proxy.url);
+  expect((await rig.svc.rt.partners.getTarget('pr', 'wb'))?.baseUrl).toBe(rig.proxy.url);
   expect(await record('wb')).toEqual(before);
   // Unchecked: saved, and the record holds no token of the old host.
-  const unchecked = await svc.api('/v1/partners/pr/targets/wb?verify=false', { method: 'PATCH', json: { baseUrl: sim.base('whatnot') } });
+  const unchecked = await rig.svc.api('/v1/partners/pr/targets/wb?verify=false', { method: 'PATCH', json: { baseUrl: rig.sim.base('whatnot') } });
   expect(unchecked.status).toBe(200);
   expect(await record('wb')).toEqual(NO_TOKEN_RECORD);
 }, 60_000);
