@@ -108,8 +108,9 @@ export class RedisTokenStore implements TokenStore {
 
   /**
    * Kept without a TTL (deleted with the target, or by clear()): a rotated refresh token in it must
-   * outlive the access token beside it, and a record at all says the credentials' access token was
-   * replaced by a refresh (it is not tried again). Callers read expiresAt.
+   * outlive the access token beside it, and a record at all (but one that names a save, `grant`:
+   * newGrant) says the credentials' access token was replaced by a refresh (it is not tried again).
+   * Callers read expiresAt.
    */
   async set(token: AccessToken): Promise<void> {
     await this.redis.set(this.keys.targetToken(this.targetId), this.box.encrypt(JSON.stringify(token)));
@@ -176,6 +177,9 @@ export class RedisTokenStore implements TokenStore {
         continue;
       }
       if (raw === null) return true;
+      // A record that names new credentials saved without a token (`grant`) holds no refresh token to
+      // drop; it stays, so that a refresh of an older grant still under way is not stored (refreshed).
+      if (token?.grant !== undefined) return true;
       if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, '')) === 1) return true;
     }
   }
@@ -199,7 +203,7 @@ export class RedisTokenStore implements TokenStore {
   async replaceGrant(from: AccessToken, next: AccessToken): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const { raw, token } = await this.stored();
-      if (raw !== null && token?.refreshToken !== from.refreshToken) return false;
+      if (raw !== null && (token?.refreshToken !== from.refreshToken || token?.grant !== from.grant)) return false;
       const sealed = this.box.encrypt(JSON.stringify(next));
       if (raw === null) {
         if ((await this.redis.set(this.keys.targetToken(this.targetId), sealed, 'NX')) === 'OK') return true;
@@ -218,26 +222,48 @@ export class RedisTokenStore implements TokenStore {
    * - there was none when the refresh started (the first token) and is none now;
    * - it went meanwhile, and `from` held `used`: a refresh with it was refused after this one rotated
    *   it (dropGrant), and `next` holds the only live refresh token;
-   * - no key opens it (it is refreshed anyway).
-   * Otherwise the grant changed: a target PATCH saved new credentials and replaced the record, or
-   * another process rotated the refresh token. The record stays and its token is the one used (a
-   * refresh of the old grant does not undo the new one); with no record, `next` is used unstored.
+   * - no key opens it (it is refreshed anyway);
+   * - it names new credentials saved without a token (`grant`, newGrant()) and `from` is that very
+   *   record (the refresh started after the save, with the new credentials).
+   * Otherwise the grant changed: a target PATCH saved new credentials and replaced the record (with
+   * the check's token, or, without one, with a record naming the save: a refresh of the old grant
+   * that started before it, even from no record, is told apart by `grant`), or another process rotated
+   * the refresh token. The record stays and its token is the one used (a refresh of the old grant
+   * does not undo the new one); with no record, or one that holds no token, `next` is used unstored.
+   * The write is a compare-and-set on the sealed record (one key, one script): a save between the
+   * read and the write fails it, and the next attempt reads the save.
    */
   async refreshed(next: AccessToken, used: string, from: AccessToken | null): Promise<AccessToken> {
     const sealed = this.box.encrypt(JSON.stringify(next));
+    const usable = (token: AccessToken | null): AccessToken => (token && token.grant === undefined ? token : next);
     for (let attempt = 0; attempt < 5; attempt++) {
       const { raw, token } = await this.stored();
       const sameGrant =
         raw === null
-          ? from === null || from.refreshToken === used
-          : token === null || token.refreshToken === used || (from !== null && token.accessToken === from.accessToken && token.refreshToken === from.refreshToken);
-      if (!sameGrant) return token ?? next;
+          ? from === null || (from.grant === undefined && from.refreshToken === used)
+          : token === null ||
+            (token.grant !== undefined
+              ? from?.grant === token.grant
+              : token.refreshToken === used || (from !== null && token.accessToken === from.accessToken && token.refreshToken === from.refreshToken));
+      if (!sameGrant) return usable(token);
       if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw ?? '', sealed)) === 1) {
         this.memo = next;
         return next;
       }
     }
-    return (await this.stored()).token ?? next;
+    return usable((await this.stored()).token);
+  }
+
+  /**
+   * New credentials were saved (a target create or a PATCH of another grant or host, under the grant
+   * lock): the record becomes the check's token, or, with none (`?verify=false`, or a check that
+   * obtained none), a record that names this save (`grant`, a nonce) and holds no token. Deleting the
+   * record instead left "no record", which a refresh of the old grant still under way (started from
+   * the old record, or from none) took for its own and stored the old grant's tokens over the new
+   * credentials (refreshed).
+   */
+  async newGrant(token: AccessToken | null): Promise<void> {
+    await this.set(token ?? { accessToken: '', expiresAt: 0, grant: randomBytes(12).toString('base64url') });
   }
 
   /**

@@ -154,7 +154,8 @@ export function accessTokens(ctx: AdapterContext, refreshNow: () => Promise<stri
     async current() {
       const cached = await ctx.tokens.get();
       if (cached && cached.expiresAt - opts.now() > opts.earlyMs) return cached.accessToken;
-      const given = cached || givenDone ? undefined : opts.given?.();
+      // A record that names new credentials saved without a token (`grant`) has replaced nothing yet.
+      const given = (cached && cached.grant === undefined) || givenDone ? undefined : opts.given?.();
       return given ?? refresh();
     },
     refresh,

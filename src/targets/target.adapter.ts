@@ -46,6 +46,14 @@ export interface AccessToken {
   /** epoch ms */
   expiresAt: number;
   refreshToken?: string;
+  /**
+   * Set only on a record that holds no token yet (`accessToken` '', `expiresAt` 0): new credentials
+   * saved without one (a target PATCH or create with `?verify=false`, or a check that obtained none).
+   * It names that save, so a refresh of the grant before it, still under way, is not stored over it
+   * (RedisTokenStore.refreshed: only a refresh that started from this record is). It is not a cached
+   * token: a token given with the credentials is still used (accessTokens).
+   */
+  grant?: string;
 }
 
 /** Cached OAuth tokens, shared by every worker process (Redis, encrypted at rest). */
@@ -65,7 +73,8 @@ export interface TokenStore {
    * Stores `next`, what a refresh with the refresh token `used` obtained (`from`: what get() gave when
    * that refresh started), unless the record's grant changed meanwhile: new credentials were saved (a
    * target PATCH replaced the record) or another process rotated the refresh token. Returns the token
-   * to use: `next` when stored, else the record's current one (`next`, unstored, when there is none).
+   * to use: `next` when stored, else the record's current one (`next`, unstored, when there is none or
+   * it holds no token: it names new credentials saved without one, AccessToken.grant).
    */
   refreshed(next: AccessToken, used: string, from: AccessToken | null): Promise<AccessToken>;
   /**

@@ -166,11 +166,13 @@ export class CredentialVerifier {
     }
   }
 
-  /** The workers start with the token the check obtained (a rotated refresh token is not lost). */
+  /**
+   * The workers start with the token the check obtained (a rotated refresh token is not lost); with
+   * none, from a record that names the new credentials (RedisTokenStore.newGrant: a refresh of the old
+   * grant still under way is not stored over them).
+   */
   async keep(targetId: string, token: AccessToken | null): Promise<void> {
-    const store = this.store(targetId);
-    if (token) await store.set(token);
-    else await store.clear();
+    await this.store(targetId).newGrant(token);
   }
 
   /**

@@ -6,11 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { RedisTokenStore } from '../../src/store/token.repository.js';
 import type { AccessToken } from '../../src/targets/target.adapter.js';
 import { startLateProxy, type LateProxy } from './late-proxy.js';
-import { startService, type TestService } from './service.js';
+import { createPartner, startService, type TestService } from './service.js';
 import { startSim, type TestSim } from './sim.js';
 
 /** The target's token record (null: none). */
 export const tokenRecord = (svc: TestService, targetId: string): Promise<AccessToken | null> => new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, targetId).current();
+/**
+ * What the record holds after new credentials were saved without a token (?verify=false): no token, and
+ * the save's name (RedisTokenStore.newGrant), so a refresh of the old grant still under way is not stored.
+ */
+export const NO_TOKEN_RECORD = { accessToken: '', expiresAt: 0, grant: expect.any(String) as unknown as string };
 export const whsec = (): string => `whsec_${randomBytes(24).toString('base64')}`;
 /** A Whatnot app's credentials (its own client and refresh token). */
 export const whatnotApp = (name: string): Record<string, string> => ({ clientId: `app-${name}-${randomBytes(4).toString('hex')}`, clientSecret: `secret-${name}`, refreshToken: `rt-${randomBytes(12).toString('hex')}`, webhookSecret: whsec() });
@@ -44,5 +49,34 @@ export async function startWhatnotGrantRig(platformTimeoutMs: number): Promise<W
       await proxy.close();
       await sim.close();
     },
+  };
+}
+
+/**
+ * The rig for a whole test file (started in beforeAll, with partner `partnerId` if given; closed in
+ * afterAll). Its parts are read in the tests, once it has started.
+ */
+export function whatnotGrantRigPerFile(platformTimeoutMs: number, partnerId?: string): WhatnotGrantRig {
+  let rig: WhatnotGrantRig | undefined;
+  beforeAll(async () => {
+    rig = await startWhatnotGrantRig(platformTimeoutMs);
+    if (partnerId) await createPartner(rig.svc, partnerId);
+  }, 60_000);
+  afterAll(() => rig?.close());
+  const started = (): WhatnotGrantRig => {
+    if (!rig) throw new Error('the Whatnot grant rig has not started (read it in a test)');
+    return rig;
+  };
+  return {
+    get svc() {
+      return started().svc;
+    },
+    get sim() {
+      return started().sim;
+    },
+    get proxy() {
+      return started().proxy;
+    },
+    close: () => started().close(),
   };
 }

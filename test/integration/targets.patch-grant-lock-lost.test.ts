@@ -12,9 +12,18 @@
  *    (no audit, no kick), and replaced a 404 with a 5xx. Now releases are best effort (the lease frees
  *    the lock). The failure is made in the verifier's lock object (the service's own, not Redis).
  *
+ * 3. The lease renewed while the PATCH runs (RedisTokenStore.lockGrant's timer, every third of a
+ *    lease): a check held past its lease keeps the lock, a second PATCH meanwhile waits a lease for it
+ *    and answers 409 (nothing changed), and the first saves (200). Without the renewal the lease ran
+ *    out under the check: the second took the lock and saved, and the first answered 409. The lease is
+ *    made short here (the verifier's lock taken with LEASE_MS; the service's is minutes), not the check
+ *    long.
+ *
  * Real service, real Redis, the Whatnot simulator (rotating refresh tokens) behind a proxy that holds
  * the check's refresh.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RedisTokenStore } from '../../src/store/token.repository.js';
 import type { AccessToken } from '../../src/targets/target.adapter.js';
 import type { LateProxy } from '../helpers/late-proxy.js';
 import { createPartner, type TestService } from '../helpers/service.js';
@@ -86,6 +95,49 @@ test("a failed release of the grant lock does not change the PATCH's answer", as
     const gone = await svc.api('/v1/partners/pr/targets/nope?verify=false', { method: 'PATCH', json: { credentials: next } });
     expect(gone.status).toBe(404);
   } finally {
+    verifier.lockGrant = lockGrant;
+  }
+}, 60_000);
+
+test('the grant lock is renewed while a check runs past its lease: a second PATCH meanwhile waits a lease and answers 409, the first saves', async () => {
+  const LEASE_MS = 3_000;
+  const verifier = svc.rt.credentialVerifier;
+  const lockGrant = verifier.lockGrant.bind(verifier);
+  verifier.lockGrant = (targetId) => new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, targetId).lockGrant(LEASE_MS);
+  const lockKey = svc.rt.keys.targetGrantLock('wn');
+  let gate: { arrived: Promise<void>; release: () => void } | undefined;
+  try {
+    const original = app('n');
+    expect((await svc.api('/v1/partners/pr/targets', { json: { id: 'wn', platform: 'whatnot', name: 'Whatnot app', credentials: original, baseUrl: proxy.url, commissionRateBps: 800 } })).status).toBe(201);
+
+    // The first PATCH (the same grant, a new webhookSecret) is held at Whatnot's token endpoint...
+    await sim.control('POST', '/_sim/whatnot/tokens/expire', {});
+    gate = proxy.gateNext((method, path) => method === 'POST' && path.endsWith('/oauth/token'));
+    const first = { ...original, webhookSecret: whsec() };
+    const patch = svc.api('/v1/partners/pr/targets/wn', { method: 'PATCH', json: { credentials: first } });
+    await gate.arrived;
+    const holder = await svc.rt.redis.get(lockKey);
+    expect(holder).not.toBeNull();
+    const taken = Date.now();
+
+    // ...a second one waits for its lock a whole lease, and is refused: nothing changed.
+    const second = await svc.api('/v1/partners/pr/targets/wn?verify=false', { method: 'PATCH', json: { credentials: app('m') } });
+    expect(second.status).toBe(409);
+    expect(((await second.json()) as { detail: string }).detail).toMatch(/being changed by another request/);
+    expect(svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', 'wn'))!)).toEqual(original);
+
+    // Past two leases since it was taken, the lock is still the first PATCH's, with a lease to run.
+    await sleep(Math.max(0, taken + 2 * LEASE_MS - Date.now()));
+    expect(await svc.rt.redis.get(lockKey)).toBe(holder);
+    expect(await svc.rt.redis.pttl(lockKey)).toBeGreaterThan(0);
+
+    // The check goes on: the first PATCH saves its credentials and frees the lock.
+    gate.release();
+    expect((await patch).status).toBe(200);
+    expect(svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', 'wn'))!)).toEqual(first);
+    expect(await svc.rt.redis.get(lockKey)).toBeNull();
+  } finally {
+    gate?.release();
     verifier.lockGrant = lockGrant;
   }
 }, 60_000);

@@ -14,6 +14,7 @@ import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestServ
 import { settled, syncQueues } from '../helpers/settle.js';
 import type { TestSim } from '../helpers/sim.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import { NO_TOKEN_RECORD } from '../helpers/whatnot-grant.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -86,10 +87,11 @@ test('a new grant (another refresh token) replaces the record: the check refresh
   expect(after.refreshToken).toMatch(/^wn_sim_refresh_/);
   expect(after.refreshToken).not.toBe(rotated.refreshToken);
   expect(after.accessToken).not.toBe(rotated.accessToken);
-  // Saved unchecked, a new grant starts without a record (the body's refresh token is the live one).
+  // Saved unchecked, a new grant starts without a token (the body's refresh token is the live one): the
+  // record only names the save (targets.patch-unchecked-grant-refresh.test.ts).
   const unchecked = await svc.api('/v1/partners/pc/targets/wc?verify=false', { method: 'PATCH', json: { credentials: { ...credentials, refreshToken: `rt-${randomBytes(12).toString('hex')}` } } });
   expect(unchecked.status).toBe(200);
-  expect(await record('wc')).toBeNull();
+  expect(await record('wc')).toEqual(NO_TOKEN_RECORD);
 }, 60_000);
 
 test('PATCH of the same grant while a worker rotates it: the check loses the race (invalid_grant), refreshes again with the live refresh token the worker stored, 200, and the target still syncs', async () => {

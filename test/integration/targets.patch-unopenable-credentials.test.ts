@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { SecretBox } from '../../src/lib/crypto.js';
 import { RedisTokenStore } from '../../src/store/token.repository.js';
 import { startService, type TestService } from '../helpers/service.js';
+import { NO_TOKEN_RECORD, tokenRecord } from '../helpers/whatnot-grant.js';
 
 let svc: TestService;
 beforeAll(async () => {
@@ -42,21 +43,21 @@ async function unopenableTarget(id: string, platform: string, credentials: Recor
 
 test.each([YOUTUBE, WHATNOT, FACEBOOK])('%s: a PATCH of credentials that no key opened saves the new ones (200, not 500)', async (platform, credentials) => {
   const id = `t-${platform}`;
-  // A cached token record, also under the lost key: it goes with the repair (not the same grant, as far as anyone can tell).
+  // A cached token record, also under the lost key: it goes with the repair (not the same grant, as far as anyone can tell): no token is left.
   await unopenableTarget(id, platform, credentials);
 
   const r = await svc.api(`/v1/partners/pu/targets/${id}?verify=false`, { method: 'PATCH', json: { credentials } });
   expect(r.status).toBe(200);
   const after = await svc.rt.partners.getTarget('pu', id);
   expect(svc.rt.partners.openCredentials(after!)).toEqual(credentials);
-  expect(await svc.rt.redis.get(svc.rt.keys.targetToken(id))).toBeNull();
+  expect(await tokenRecord(svc, id)).toEqual(NO_TOKEN_RECORD);
 });
 
 /**
  * A checked PATCH of baseUrl alone is checked with the stored credentials; when no key opens them there
  * is nothing to check the new host with. It answered 500 (the open threw): now 409, nothing changed, the
  * detail telling the operator to PATCH new credentials (with the baseUrl) or save it with ?verify=false,
- * which saves it (the token record, of the old host, goes).
+ * which saves it (the token record, of the old host, goes: no token is left).
  */
 test.each([YOUTUBE, FACEBOOK])('%s: a checked PATCH of baseUrl alone, of credentials that no key opens: 409 naming the repair, nothing changed; with ?verify=false it is saved', async (platform, credentials) => {
   const id = `b-${platform}`;
@@ -77,5 +78,5 @@ test.each([YOUTUBE, FACEBOOK])('%s: a checked PATCH of baseUrl alone, of credent
   const unchecked = await svc.api(`/v1/partners/pu/targets/${id}?verify=false`, { method: 'PATCH', json: { baseUrl } });
   expect(unchecked.status).toBe(200);
   expect((await svc.rt.partners.getTarget('pu', id))?.baseUrl).toBe(baseUrl);
-  expect(await svc.rt.redis.get(svc.rt.keys.targetToken(id))).toBeNull();
+  expect(await tokenRecord(svc, id)).toEqual(NO_TOKEN_RECORD);
 });
