@@ -9,7 +9,6 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isSecretsKey, SECRETS_KEY_RULE } from '../lib/crypto.js';
-import { MAX_RETRY_AFTER_MS } from '../outbound/retry-schedule.js';
 
 const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
@@ -166,7 +165,8 @@ const ConfigSchema = z.object({
   platformSettleMs: ms(30_000, 0),
   webhookToleranceSec: sec(300, 1),
   /** How far in the future an inbound event's occurredAt may be (src/sources/ingest.service.ts). */
-  eventFutureSlackSec: sec(86_400, 0),
+  /* Only compared with event times, never a timer: bounded like a span in days (100 years, in seconds). */
+  eventFutureSlackSec: days(86_400, 0, 86_400),
   secretRotationGraceHours: days(24, 0, 24),
   syncMaxRetries: int(30, 1),
   sweepIntervalMs: ms(10_000, 100),
@@ -208,7 +208,7 @@ const ConfigSchema = z.object({
     .string()
     .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of milliseconds')
     .transform((s) => s.split(',').map(Number))
-    .refine((delays) => delays.every((d) => d <= MAX_RETRY_AFTER_MS), `each delay at most ${MAX_RETRY_AFTER_MS} (24 h, as a Retry-After is clamped to)`)
+    .refine((delays) => delays.every((d) => d <= MAX_TIMER_MS), `each delay at most ${MAX_TIMER_MS} (~24.8 days, Node's timer limit; a BullMQ delay, so a schedule may wait longer than a Retry-After's 24 h)`)
     .optional(),
   /** Video relay (README "Video relay"): the embedded RTMP ingest edge's port (0 = any free port, tests). */
   relayRtmpPort: tcpPort.default(1935),

@@ -29,7 +29,7 @@ const BOUNDS: [string, keyof Config, number, Record<string, string>?][] = [
   ['RELAY_STALL_MS', 'relayStallMs', MAX_TIMER_MS],
   ['RELAY_START_TIMEOUT_MS', 'relayStartTimeoutMs', MAX_TIMER_MS],
   ['WEBHOOK_TOLERANCE_SEC', 'webhookToleranceSec', 2_147_483],
-  ['EVENT_FUTURE_SLACK_SEC', 'eventFutureSlackSec', 2_147_483],
+  ['EVENT_FUTURE_SLACK_SEC', 'eventFutureSlackSec', 36_500 * 86_400],
   ['CLAIM_PROVISIONAL_SEC', 'claimProvisionalSec', 2_147_483],
   ['INBOX_TTL_DAYS', 'inboxTtlDays', 36_500],
   ['COMMISSION_HOLD_DAYS', 'commissionHoldDays', 36_500],
@@ -61,10 +61,10 @@ test('the values of the attack are refused at start', () => {
   }
 });
 
-test('every OUTBOUND_RETRY_SCHEDULE_MS delay is at most 24 h', () => {
-  expect(load({ OUTBOUND_RETRY_SCHEDULE_MS: '5000,86400000' }).outboundRetryScheduleMs).toEqual([5000, 86_400_000]);
-  expect(() => load({ OUTBOUND_RETRY_SCHEDULE_MS: '5000,86400001' })).toThrow(ConfigError);
-  expect(() => load({ OUTBOUND_RETRY_SCHEDULE_MS: '5000,99999999999999999999,5000' })).toThrow(/^ {2}OUTBOUND_RETRY_SCHEDULE_MS: each delay at most 86400000/m);
+test('every OUTBOUND_RETRY_SCHEDULE_MS delay is at most the timer limit (a schedule may wait longer than a day: outbound.retention uses 30 h)', () => {
+  expect(load({ OUTBOUND_RETRY_SCHEDULE_MS: `5000,${30 * 3_600_000},${MAX_TIMER_MS}` }).outboundRetryScheduleMs).toEqual([5000, 30 * 3_600_000, MAX_TIMER_MS]);
+  expect(() => load({ OUTBOUND_RETRY_SCHEDULE_MS: `5000,${MAX_TIMER_MS + 1}` })).toThrow(ConfigError);
+  expect(() => load({ OUTBOUND_RETRY_SCHEDULE_MS: '5000,99999999999999999999,5000' })).toThrow(new RegExp(`^ {2}OUTBOUND_RETRY_SCHEDULE_MS: each delay at most ${MAX_TIMER_MS}`, 'm'));
 });
 
 test('the multiples of a timeout the code uses as a timer or a lease stay within the timer limit at its bound', () => {
