@@ -30,21 +30,18 @@ const MAX_DAYS = 36_500;
 export const MAX_PLATFORM_TIMEOUT_MS = Math.floor((MAX_TIMER_MS - 15_000) / 6);
 /** OUTBOUND_TIMEOUT_MS's bound: a delivery job's BullMQ lock is at least 3 × it (src/outbound/delivery.worker.ts deliveryLockMs). */
 export const MAX_OUTBOUND_TIMEOUT_MS = Math.floor(MAX_TIMER_MS / 3);
+/** A whole number from `min` to `max`; over it, the message names the bound and `why` (every bound below says why). */
+const upTo = (min: number, max: number, why: string) => z.coerce.number().int().min(min).max(max, `at most ${max} (${why})`);
+/** upTo with a default: every bounded setting is one of these (the helpers below only name the bound). */
+const bounded = (def: number, min: number, max: number, why: string) => upTo(min, max, why).default(def);
 /** A duration in ms: at most `max` (MAX_TIMER_MS, or less where a multiple of it is a timer: `why`). */
-const ms = (def: number, min: number, max = MAX_TIMER_MS, why = "Node's timer limit, ~24.8 days; a longer timer fires at once") =>
-  z.coerce.number().int().min(min).max(max, `at most ${max} (${why})`).default(def);
+const ms = (def: number, min: number, max = MAX_TIMER_MS, why = "Node's timer limit, ~24.8 days; a longer timer fires at once") => bounded(def, min, max, why);
 /** A duration in seconds: at most MAX_TIMER_MS in ms (2147483 s, ~24.8 days). */
-const sec = (def: number, min: number) => {
-  const max = Math.floor(MAX_TIMER_MS / 1000);
-  return z.coerce.number().int().min(min).max(max, `at most ${max} (~24.8 days: in ms, Node's timer limit)`).default(def);
-};
+const sec = (def: number, min: number) => bounded(def, min, Math.floor(MAX_TIMER_MS / 1000), "~24.8 days: in ms, Node's timer limit");
 /** A span in days or hours: at most 100 years (a date further away does not exist for the code: every use of it failed). */
-const days = (def: number, min: number, perDay = 1) => {
-  const max = MAX_DAYS * perDay;
-  return z.coerce.number().int().min(min).max(max, `at most ${max} (100 years)`).default(def);
-};
-/** A count of things each process starts or runs at once: at most `max` (`why`). */
-const count = (def: number, min: number, max: number, why: string) => z.coerce.number().int().min(min).max(max, `at most ${max} (${why})`).default(def);
+const days = (def: number, min: number, perDay = 1) => bounded(def, min, MAX_DAYS * perDay, '100 years');
+/** A count of things each process starts, runs or holds at once, or a count of tries: at most `max` (`why`). */
+const count = bounded;
 
 /**
  * The base URL links are made from by appending a path (`{PUBLIC_BASE_URL}/l/{code}`,
@@ -164,8 +161,10 @@ const ConfigSchema = z.object({
    */
   platformSettleMs: ms(30_000, 0),
   webhookToleranceSec: sec(300, 1),
-  /** How far in the future an inbound event's occurredAt may be (src/sources/ingest.service.ts). */
-  /* Only compared with event times, never a timer: bounded like a span in days (100 years, in seconds). */
+  /**
+   * How far in the future an inbound event's occurredAt may be (src/sources/ingest.service.ts). Only
+   * compared with event times, never a timer: bounded like a span in days (100 years, in seconds).
+   */
   eventFutureSlackSec: days(86_400, 0, 86_400),
   secretRotationGraceHours: days(24, 0, 24),
   syncMaxRetries: int(30, 1),
