@@ -30,21 +30,20 @@ const MAX_DAYS = 36_500;
 export const MAX_PLATFORM_TIMEOUT_MS = Math.floor((MAX_TIMER_MS - 15_000) / 6);
 /** OUTBOUND_TIMEOUT_MS's bound: a delivery job's BullMQ lock is at least 3 × it (src/outbound/delivery.worker.ts deliveryLockMs). */
 export const MAX_OUTBOUND_TIMEOUT_MS = Math.floor(MAX_TIMER_MS / 3);
+/** OUTBOUND_RETRY_SCHEDULE_MS: at most this many delays (a delivery's attempts are one more). */
+export const MAX_RETRY_DELAYS = 100;
+/** A whole number from `min` to `max`; over it, the message names the bound and `why` (every bound below says why). */
+const upTo = (min: number, max: number, why: string) => z.coerce.number().int().min(min).max(max, `at most ${max} (${why})`);
+/** upTo with a default: every bounded setting is one of these (the helpers below only name the bound). */
+const bounded = (def: number, min: number, max: number, why: string) => upTo(min, max, why).default(def);
 /** A duration in ms: at most `max` (MAX_TIMER_MS, or less where a multiple of it is a timer: `why`). */
-const ms = (def: number, min: number, max = MAX_TIMER_MS, why = "Node's timer limit, ~24.8 days; a longer timer fires at once") =>
-  z.coerce.number().int().min(min).max(max, `at most ${max} (${why})`).default(def);
+const ms = (def: number, min: number, max = MAX_TIMER_MS, why = "Node's timer limit, ~24.8 days; a longer timer fires at once") => bounded(def, min, max, why);
 /** A duration in seconds: at most MAX_TIMER_MS in ms (2147483 s, ~24.8 days). */
-const sec = (def: number, min: number) => {
-  const max = Math.floor(MAX_TIMER_MS / 1000);
-  return z.coerce.number().int().min(min).max(max, `at most ${max} (~24.8 days: in ms, Node's timer limit)`).default(def);
-};
+const sec = (def: number, min: number) => bounded(def, min, Math.floor(MAX_TIMER_MS / 1000), "~24.8 days: in ms, Node's timer limit");
 /** A span in days or hours: at most 100 years (a date further away does not exist for the code: every use of it failed). */
-const days = (def: number, min: number, perDay = 1) => {
-  const max = MAX_DAYS * perDay;
-  return z.coerce.number().int().min(min).max(max, `at most ${max} (100 years)`).default(def);
-};
-/** A count of things each process starts or runs at once: at most `max` (`why`). */
-const count = (def: number, min: number, max: number, why: string) => z.coerce.number().int().min(min).max(max, `at most ${max} (${why})`).default(def);
+const days = (def: number, min: number, perDay = 1) => bounded(def, min, MAX_DAYS * perDay, '100 years');
+/** A count of things each process starts, runs or holds at once, or a count of tries: at most `max` (`why`). */
+const count = bounded;
 
 /**
  * The base URL links are made from by appending a path (`{PUBLIC_BASE_URL}/l/{code}`,
@@ -142,9 +141,10 @@ const ConfigSchema = z.object({
    * System DNS lookups (getaddrinfo) the process may have in flight at once (src/lib/ssrf.ts
    * sharedLookup): each holds a thread of libuv's threadpool (UV_THREADPOOL_SIZE, 4 by default) until
    * the resolver answers or gives up, so dead name servers hold at most this many and fs, crypto keep
-   * the rest. A lookup over it waits its turn within its 5 s, then counts as a timeout.
+   * the rest. A lookup over it waits its turn within its 5 s, then counts as a timeout. libuv's
+   * threadpool has at most 1024 threads: at 1024 dead name servers could hold every one of them.
    */
-  dnsLookupConcurrency: int(2, 1),
+  dnsLookupConcurrency: count(2, 1, 1023, "each lookup holds a thread of libuv's threadpool, at most 1024 threads: keep it below UV_THREADPOOL_SIZE"),
   dataDir: z.string().default('.data'),
   keyPrefix: z.string().regex(/^[a-z0-9_-]{1,16}$/).default('sc'),
   /** Sync queues per platform; shows are spread across them by hash (Redis Cluster slots). */
@@ -153,9 +153,9 @@ const ConfigSchema = z.object({
   /**
    * Sync runs a slow target (a run took half PLATFORM_TIMEOUT_MS or longer) may have in flight across
    * every worker process (src/mirror/target-cap.ts). Unset: half of WORKER_CONCURRENCY (at least 1);
-   * 0: no cap.
+   * 0: no cap. At most WORKER_CONCURRENCY's bound: a cap that high holds a slow target back nowhere.
    */
-  syncTargetConcurrency: z.coerce.number().int().min(0).optional(),
+  syncTargetConcurrency: upTo(0, 1000, 'as many runs as one sync queue of a worker process may run at the most, WORKER_CONCURRENCY; 0 turns the cap off').optional(),
   platformTimeoutMs: ms(10_000, 100, MAX_PLATFORM_TIMEOUT_MS, `a credential check's grant lock, 6 × it + 15 s, must stay within Node's timer limit, ${MAX_TIMER_MS} ms`),
   /**
    * How late a platform may still act on a request that reached it by an intent attempt's deadline:
@@ -164,19 +164,31 @@ const ConfigSchema = z.object({
    */
   platformSettleMs: ms(30_000, 0),
   webhookToleranceSec: sec(300, 1),
-  /** How far in the future an inbound event's occurredAt may be (src/sources/ingest.service.ts). */
-  /* Only compared with event times, never a timer: bounded like a span in days (100 years, in seconds). */
+  /**
+   * How far in the future an inbound event's occurredAt may be (src/sources/ingest.service.ts). Only
+   * compared with event times, never a timer: bounded like a span in days (100 years, in seconds).
+   */
   eventFutureSlackSec: days(86_400, 0, 86_400),
   secretRotationGraceHours: days(24, 0, 24),
-  syncMaxRetries: int(30, 1),
+  /**
+   * Consecutive failed attempts of a mirror before it goes `failed`. Past the first few, each retry waits
+   * 2.5 to 5 min (src/mirror/backoff.ts): 1000 take 1.7 to 3.5 days; 1e9 never gave up (a dead target's
+   * mirror retried every 5 min for good, never failed, never reported, its show never left the active set).
+   */
+  syncMaxRetries: count(30, 1, 1000, 'a mirror that fails at every attempt gives up within days: 1000 retries at the backoff cap, 2.5 to 5 min each, take 1.7 to 3.5 days'),
   sweepIntervalMs: ms(10_000, 100),
   /**
    * Sync dispatcher (src/mirror/sync.dispatcher.ts): a dispatch entry read by a dispatcher that then
    * stopped (crash) is taken over by another one after this long unacknowledged.
    */
   dispatchReclaimMs: ms(30_000, 100),
-  /** Active shows read per round trip by the sweep and by a target's kick (ZSCAN COUNT); every active show is visited. */
-  sweepPageSize: int(500, 1),
+  /**
+   * Active shows read per round trip by the sweep and by a target's kick (ZSCAN COUNT); every active show
+   * is visited. A page is one Redis command, which serves nobody else meanwhile (200,000 shows in one
+   * ZSCAN: 0.3 s, while API commands time out at 2 s), and the sweep runs a page's shows all at once.
+   * A COUNT of 2^63 or more is a Redis error: every sweep and every target's kick failed.
+   */
+  sweepPageSize: count(500, 1, 10_000, "a page is one ZSCAN, and Redis serves no other command meanwhile; the sweep runs a page's shows at once"),
   /** A stored partner order event not handled by attribution after this long is handed over by the sweep. */
   pendingOrderGraceMs: ms(60_000, 0),
   inboxTtlDays: days(30, 1),
@@ -199,15 +211,20 @@ const ConfigSchema = z.object({
    */
   shutdownDrainMs: ms(1_000, 0),
   /** Ops console streams (GET /v1/ops/stream) one API key may hold open at once on one API process; one more is a 429. */
-  opsStreamsPerKey: int(10, 1),
+  opsStreamsPerKey: count(10, 1, 100, 'each stream holds a connection, a file descriptor (1024 a process by default), and a timer in the API process'),
   /** Outbound webhooks: per-attempt timeout, concurrent deliveries per worker process. */
   outboundTimeoutMs: ms(10_000, 50, MAX_OUTBOUND_TIMEOUT_MS, `a delivery job's lock, 3 × it, must stay within Node's timer limit, ${MAX_TIMER_MS} ms`),
   outboundConcurrency: count(50, 1, 1000, 'concurrent deliveries per worker process'),
-  /** Override of the retry delays (ms, comma-separated); the default is RETRY_SCHEDULE_MS (≈27 h). Tests shrink it. */
+  /**
+   * Override of the retry delays (ms, comma-separated); the default is RETRY_SCHEDULE_MS (≈27 h). Tests
+   * shrink it. At most MAX_RETRY_DELAYS of them: each is one more attempt of a failing delivery, each
+   * attempt a line of the endpoint's attempt log (its newest 5000 kept, src/store/endpoint.repository.ts).
+   */
   outboundRetryScheduleMs: z
     .string()
     .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of milliseconds')
     .transform((s) => s.split(',').map(Number))
+    .refine((delays) => delays.length <= MAX_RETRY_DELAYS, `at most ${MAX_RETRY_DELAYS} delays (each delay is one more attempt of a failing delivery, and every attempt a line of the endpoint's attempt log, which keeps the newest 5000 of all its messages')`)
     .refine((delays) => delays.every((d) => d <= MAX_TIMER_MS), `each delay at most ${MAX_TIMER_MS} (~24.8 days, Node's timer limit; a BullMQ delay, so a schedule may wait longer than a Retry-After's 24 h)`)
     .optional(),
   /** Video relay (README "Video relay"): the embedded RTMP ingest edge's port (0 = any free port, tests). */
@@ -227,7 +244,7 @@ const ConfigSchema = z.object({
   /** Start-up allowance: how long a relay ffmpeg may take to its first byte out before it is restarted. */
   relayStartTimeoutMs: ms(30_000, 1000),
   /** ffmpeg starts in flight at once per relay process (the restart-storm guard, src/relay/start-gate.ts). */
-  relayStartConcurrency: int(2, 1),
+  relayStartConcurrency: count(2, 1, 64, 'the restart-storm guard: about one ffmpeg start at a time per core, each ~0.25 s of CPU; 64 is a 64-core machine'),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: ms(30_000, 1000),
   /** Worker / scheduler processes (no API): serve their own /metrics on this port when set. */

@@ -3,9 +3,13 @@
  * mistaken value started the service and broke it later. PLATFORM_TIMEOUT_MS=3e9 is over Node's timer
  * limit (2^31 − 1 ms: a longer timer fires at once) and timed every platform call out;
  * INBOX_TTL_DAYS=1e12 and SECRET_ROTATION_GRACE_HOURS=1e12 made every event and every rotation a 500.
+ * SWEEP_PAGE_SIZE=1e20 made every sweep and every target's kick a Redis error (ZSCAN COUNT out of range),
+ * and a page of 200,000 shows one 0.3 s ZSCAN; SYNC_MAX_RETRIES=1e9 never failed a mirror; the caps
+ * (OPS_STREAMS_PER_KEY, DNS_LOOKUP_CONCURRENCY, RELAY_START_CONCURRENCY, SYNC_TARGET_CONCURRENCY) at
+ * 1e9 capped nothing.
  * Each bound: the value at it is taken, one more stops the start naming the variable and the bound.
  */
-import { ConfigError, loadConfig, MAX_OUTBOUND_TIMEOUT_MS, MAX_PLATFORM_TIMEOUT_MS, MAX_TIMER_MS, type Config } from '../../src/config/config.js';
+import { ConfigError, loadConfig, MAX_OUTBOUND_TIMEOUT_MS, MAX_PLATFORM_TIMEOUT_MS, MAX_RETRY_DELAYS, MAX_TIMER_MS, type Config } from '../../src/config/config.js';
 import { attemptClaimMs } from '../../src/outbound/delivery.service.js';
 import { deliveryLockMs } from '../../src/outbound/delivery.worker.js';
 import { intentTiming } from '../../src/store/intent.repository.js';
@@ -37,6 +41,16 @@ const BOUNDS: [string, keyof Config, number, Record<string, string>?][] = [
   ['SYNC_SHARDS', 'syncShards', 64],
   ['WORKER_CONCURRENCY', 'workerConcurrency', 1000],
   ['OUTBOUND_CONCURRENCY', 'outboundConcurrency', 1000],
+  // A page is one ZSCAN: 200,000 shows in one blocked Redis 0.3 s; COUNT 1e20 is a Redis error.
+  ['SWEEP_PAGE_SIZE', 'sweepPageSize', 10_000],
+  // 1000 retries at the backoff's 5-min cap take 1.7 to 3.5 days; 1e9 never gave up.
+  ['SYNC_MAX_RETRIES', 'syncMaxRetries', 1000],
+  // Each stream a connection (a file descriptor) and a timer in the API process.
+  ['OPS_STREAMS_PER_KEY', 'opsStreamsPerKey', 100],
+  // libuv's threadpool has at most 1024 threads; each lookup holds one.
+  ['DNS_LOOKUP_CONCURRENCY', 'dnsLookupConcurrency', 1023],
+  ['RELAY_START_CONCURRENCY', 'relayStartConcurrency', 64],
+  ['SYNC_TARGET_CONCURRENCY', 'syncTargetConcurrency', 1000],
 ];
 
 test.each(BOUNDS)('%s: %s up to %d is taken, one more stops the start naming the variable', (name, key, max, beside = {}) => {
@@ -56,6 +70,12 @@ test('the values of the attack are refused at start', () => {
     ['SECRET_ROTATION_GRACE_HOURS', '1e12'],
     ['CLAIM_PROVISIONAL_SEC', '1e12'],
     ['SYNC_SHARDS', '1e6'],
+    ['SWEEP_PAGE_SIZE', '1e20'],
+    ['SYNC_MAX_RETRIES', '1e9'],
+    ['OPS_STREAMS_PER_KEY', '1e9'],
+    ['DNS_LOOKUP_CONCURRENCY', '1e9'],
+    ['RELAY_START_CONCURRENCY', '1e9'],
+    ['SYNC_TARGET_CONCURRENCY', '1e9'],
   ] as const) {
     expect(() => load({ [name]: value })).toThrow(new RegExp(`^  ${name}: at most`, 'm'));
   }
@@ -78,4 +98,19 @@ test('the multiples of a timeout the code uses as a timer or a lease stay within
   expect(deliveryLockMs(MAX_TIMER_MS, MAX_OUTBOUND_TIMEOUT_MS)).toBeLessThanOrEqual(MAX_TIMER_MS);
   expect(deliveryLockMs(30_000, MAX_OUTBOUND_TIMEOUT_MS + 1)).toBeGreaterThan(MAX_TIMER_MS);
   expect(attemptClaimMs(MAX_OUTBOUND_TIMEOUT_MS)).toBeLessThanOrEqual(MAX_TIMER_MS);
+});
+
+test('OUTBOUND_RETRY_SCHEDULE_MS has at most MAX_RETRY_DELAYS delays (each one more attempt, a line of the endpoint attempt log of 5000)', () => {
+  expect(MAX_RETRY_DELAYS).toBe(100);
+  const delays = (n: number) => Array.from({ length: n }, () => '0').join(',');
+  expect(load({ OUTBOUND_RETRY_SCHEDULE_MS: delays(100) }).outboundRetryScheduleMs).toHaveLength(100);
+  expect(() => load({ OUTBOUND_RETRY_SCHEDULE_MS: delays(101) })).toThrow(ConfigError);
+  expect(() => load({ OUTBOUND_RETRY_SCHEDULE_MS: delays(101) })).toThrow(/^ {2}OUTBOUND_RETRY_SCHEDULE_MS: at most 100 delays \(.+\)$/m);
+  // The default schedule (7 delays) and the ones tests use fit.
+  expect(load({ OUTBOUND_RETRY_SCHEDULE_MS: '50,50,50,50,50,50,50' }).outboundRetryScheduleMs).toHaveLength(7);
+});
+
+test('SYNC_TARGET_CONCURRENCY stays optional (unset: half of WORKER_CONCURRENCY, in the worker) and 0 turns the cap off', () => {
+  expect(load({}).syncTargetConcurrency).toBeUndefined();
+  expect(load({ SYNC_TARGET_CONCURRENCY: '0' }).syncTargetConcurrency).toBe(0);
 });
