@@ -9,6 +9,7 @@
  * 2 s command timeout. Real redis-server, real HTTP.
  */
 import { masters } from '../../src/store/redis.js';
+import { loopStalls, ownTime } from '../helpers/loop-stalls.js';
 import { serviceForFile, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -42,11 +43,16 @@ test("a viewer key never used before is refused (403) at once on /admin/queues w
   const viewer = await newKey('viewer');
   // One request: the API has one connection, and the commands after the held HSET on it wait behind it
   // (as every command waits behind a slow fsync): what is checked is that this answer does not.
+  const stalls = loopStalls();
   const answer = await whileWritesHeld(4_000, async () => {
+    const t0 = Date.now();
     const r = await fetch(`${svc.url}/admin/queues/api/queues/delivery/pause`, { method: 'PUT', headers: { authorization: `Bearer ${viewer.key}` } });
-    return { status: r.status, type: r.headers.get('content-type'), body: (await r.json()) as unknown };
-  });
+    return { status: r.status, type: r.headers.get('content-type'), body: (await r.json()) as unknown, ownMs: ownTime(t0, stalls) };
+  }).finally(() => stalls.stop());
   expect(answer).toMatchObject({ status: 403, type: expect.stringMatching(/^application\/problem\+json/), body: { status: 403, detail: 'requires role admin' } });
+  // Not after the held write either (awaited and its timeout caught, the answer would be a 403 after
+  // 2 s): this process's own time, its event-loop stalls left out (a loaded machine's).
+  expect(answer.ownMs).toBeLessThan(1_900);
   // The held write went through once Redis took writes again: the key's last use is listed.
   const used = await waitFor(async () => {
     const list = (await (await svc.api('/v1/api-keys')).json()) as { keys: { id: string; lastUsedAt: string | null }[] };
