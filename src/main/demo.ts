@@ -18,6 +18,7 @@ import { simTargetCredentials } from '../simulators/sim.accounts.js';
 import { startSimulators } from '../simulators/sim.server.js';
 import { supportedPlatforms } from '../targets/target.registry.js';
 import type { Platform } from '../targets/target.adapter.js';
+import { masters } from '../store/redis.js';
 import { onStopSignals, startRoles } from './process.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { ffmpegPath } from '../lib/ffmpeg-path.js';
@@ -64,7 +65,7 @@ const api = service.url!.replace('localhost', '127.0.0.1');
 /** The demo's data lives under a throw-away key prefix: removes it; the number of keys removed. */
 async function removeDemoKeys(client: typeof service.runtime.redis = service.runtime.redis): Promise<number> {
   let removed = 0;
-  for (const node of client instanceof Redis ? [client] : client.nodes('master')) {
+  for (const node of masters(client)) {
     for await (const batch of node.scanStream({ match: `${config.keyPrefix}:*`, count: 500 }) as AsyncIterable<string[]>) {
       // One key per call on a cluster: a batch spans many hash slots.
       if (client instanceof Redis) removed += batch.length ? await client.unlink(...batch) : 0;

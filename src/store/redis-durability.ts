@@ -9,8 +9,8 @@
  * so it is not changed). A server that does not let us read its settings (CONFIG renamed or denied,
  * as on some managed services) is not reported: nothing is known about it.
  */
-import type { Cluster, Redis } from 'ioredis';
-import type { RedisClient } from './redis.js';
+import type { Redis } from 'ioredis';
+import { masters, type RedisClient } from './redis.js';
 
 const SETTINGS = ['appendonly', 'save', 'maxmemory', 'maxmemory-policy'];
 
@@ -61,9 +61,8 @@ export function durabilityProblems(s: Record<string, string>): string[] {
 
 /** The problems of every server we write to (each master of a Cluster), with the node named. */
 export async function redisDurabilityProblems(redis: RedisClient): Promise<{ node: string; problem: string }[]> {
-  const nodes: Redis[] = redis.isCluster ? (redis as Cluster).nodes('master') : [redis as Redis];
   const out: { node: string; problem: string }[] = [];
-  for (const node of nodes) {
+  for (const node of masters(redis)) {
     const s = await settings(node);
     if (!s) continue;
     for (const problem of durabilityProblems(s)) out.push({ node: `${node.options.host ?? '?'}:${node.options.port ?? '?'}`, problem });

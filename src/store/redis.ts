@@ -205,6 +205,15 @@ export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000)
   return problems.find((p) => p !== null) ?? null;
 }
 
+/**
+ * The servers that take writes: each master of a Cluster (as the client's slot map names them; none
+ * before it first knew the slots), or the one Redis. What runs "on every master" (a WAIT, a durability
+ * check, a SCAN of one key space) runs on these: a command sent through a Cluster client reaches one node.
+ */
+export function masters(client: RedisClient): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client];
+}
+
 /** Wait until the client is ready (or throw after timeoutMs). */
 export async function waitForRedis(client: RedisClient, timeoutMs = 10_000): Promise<void> {
   if (client.status === 'ready') return;

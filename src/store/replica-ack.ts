@@ -24,7 +24,7 @@
  */
 import { Cluster, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { RedisClient } from './redis.js';
+import { masters, type RedisClient } from './redis.js';
 import { keySlot, masterByKey, nodeKey } from './slot.js';
 
 export class ReplicaAckError extends Error {
@@ -137,9 +137,7 @@ export class ReplicaAck {
   async confirm(): Promise<void> {
     if (this.replicas === 0) return;
     this.stats.confirms++;
-    const masters: Redis[] = [];
-    for (const c of this.clients) masters.push(...(c instanceof Cluster ? c.nodes('master') : [c]));
-    await Promise.all(masters.map((m) => this.confirmNode(m)));
+    await Promise.all(this.clients.flatMap((c) => masters(c)).map((m) => this.confirmNode(m)));
   }
 
   /**
@@ -156,8 +154,7 @@ export class ReplicaAck {
     const node = client instanceof Cluster ? masterByKey(client, client.slots[keySlot(key)]?.[0]) : client;
     // Slots not known (yet) or moving: every master, as confirm() does.
     if (!node) {
-      const masters = client instanceof Cluster ? client.nodes('master') : [client];
-      await Promise.all(masters.map((m) => this.confirmNode(m)));
+      await Promise.all(masters(client).map((m) => this.confirmNode(m)));
       return;
     }
     await this.confirmNode(node);

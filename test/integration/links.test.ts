@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { redirectUrl } from '../../src/links/link.service.js';
+import { masters } from '../../src/store/redis.js';
 import { startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -28,7 +29,7 @@ afterAll(async () => {
 async function clicksLen(): Promise<number> {
   const client = svc.rt.redis;
   let n = 0;
-  for (const node of client instanceof Redis ? [client] : client.nodes('master')) {
+  for (const node of masters(client)) {
     for await (const keys of node.scanStream({ match: svc.rt.keys.click('*'), count: 1000 }) as AsyncIterable<string[]>) n += keys.length;
   }
   return n;
@@ -365,7 +366,7 @@ test('syndicast_link_clicks_total counts human and bot hits once each, whenever 
 
 test('a click after Redis lost its scripts (SCRIPT FLUSH, as after a restart) is still stored before its 302', async () => {
   const client = svc.rt.redis;
-  for (const node of client instanceof Redis ? [client] : client.nodes('master')) await node.script('FLUSH');
+  for (const node of masters(client)) await node.script('FLUSH');
   const before = await clicksLen();
   const first = await hit(trackedUrl);
   expect(first.status).toBe(302);
@@ -399,12 +400,12 @@ test('syndicast_http_request_duration_seconds counts every answer of /l/ once, w
   expect((await hit(`${svc.url}/nowhere-metrics`)).status).toBe(404);
   // the click's own error (Redis refuses the write): the cached link's callback way answers 503
   const client = svc.rt.redis;
-  const masters = client instanceof Redis ? [client] : client.nodes('master');
-  for (const node of masters) await node.config('SET', 'maxmemory', '1', 'maxmemory-policy', 'noeviction');
+  const nodes = masters(client);
+  for (const node of nodes) await node.config('SET', 'maxmemory', '1', 'maxmemory-policy', 'noeviction');
   try {
     expect((await hit(fresh)).status).toBe(503);
   } finally {
-    for (const node of masters) await node.config('SET', 'maxmemory', '0');
+    for (const node of nodes) await node.config('SET', 'maxmemory', '0');
   }
   // observed once sent: the last answer may still be on its way into the histogram
   await sleep(50);

@@ -7,11 +7,10 @@
  * lapses; with Redis gone the last known slow targets are kept. Several TargetRunCap instances play
  * worker processes sharing one Redis.
  */
-import { Cluster } from 'ioredis';
 import pino from 'pino';
 import { TargetRunCap } from '../../src/mirror/target-cap.js';
 import { Keys } from '../../src/store/keys.js';
-import { createRedis, type RedisClient } from '../../src/store/redis.js';
+import { createRedis, masters, type RedisClient } from '../../src/store/redis.js';
 import { TargetRunRepository } from '../../src/store/target-runs.repository.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 
@@ -103,9 +102,8 @@ test('a slow target has at most `cap` runs in flight across processes; a run tha
 
 /** The commands clients send Redis for `ms` (MONITOR; not those a script runs). */
 async function watch(ms: number): Promise<string[]> {
-  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
   const seen: string[] = [];
-  const mons = await Promise.all(nodes.map((node) => node.monitor()));
+  const mons = await Promise.all(masters(redis).map((node) => node.monitor()));
   for (const mon of mons) {
     mon.on('error', () => undefined); // lines still in flight at disconnect() (order-ingest.one-call)
     mon.on('monitor', (_t: string, args: string[], source: string) => {

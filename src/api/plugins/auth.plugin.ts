@@ -69,7 +69,12 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
     const found = await opts.apiKeys.lookup(key);
     if (!found) throw unauthorized('unknown API key');
     if ('refused' in found) throw unauthorized(found.refused === 'revoked' ? 'this API key was revoked' : 'this API key has expired');
-    await opts.apiKeys.touch(found.principal.id);
+    // Its last use is bookkeeping, not part of the answer: not awaited. It was, before the role check,
+    // so a write Redis was slow to answer (an fsync on a loaded disk, appendfsync always) past the
+    // command timeout made a request that needs one GET a 503: a viewer key's PUT on /admin/queues got
+    // 503 where its answer is 403. The HSET still leaves on this connection after the GET, ahead of
+    // any later command of the request; a failure is logged, the next use after a minute writes again.
+    opts.apiKeys.touch(found.principal.id).catch((err: unknown) => req.log.warn({ err, keyId: found.principal.id }, 'API key last use not recorded'));
     return found.principal;
   };
 
