@@ -1,0 +1,39 @@
+/**
+ * Bounds on the API's HTTP connections (src/api/app.ts), against clients that hold connections open
+ * without finishing a request: a slowloris (a header line every few seconds), or connections that
+ * send nothing at all. Neither was ever closed (Node's own header timeout did not apply under
+ * Fastify's defaults, and a connection that sends no byte is under no request timeout), so a few
+ * thousand of them took every file descriptor of the process: the API answered nothing (not even
+ * /health/live), and the workers in the same process could open no connection to a platform.
+ */
+import { readFileSync } from 'node:fs';
+
+/** A connection with no byte in either direction for this long is closed (Fastify connectionTimeout). */
+export const HTTP_IDLE_TIMEOUT_MS = 30_000;
+/**
+ * A request must be received whole (headers and body) within this long (Fastify requestTimeout);
+ * Node checks every 30 s, so a request that does not finish is cut 30 to 60 s after it began (408).
+ * A body is at most 1 MiB: 30 s is 35 KiB/s.
+ */
+export const HTTP_REQUEST_TIMEOUT_MS = 30_000;
+/** The share of the process's file descriptors that HTTP connections may hold; the rest stay for Redis, platforms, ffmpeg. */
+export const HTTP_CONNECTION_SHARE = 0.75;
+
+/** The soft RLIMIT_NOFILE of this process (Linux /proc), or undefined where it cannot be read. */
+export function openFilesLimit(limits = '/proc/self/limits'): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(limits, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(text);
+  if (!m || m[1] === 'unlimited') return undefined;
+  return Number(m[1]);
+}
+
+/** How many connections the API server accepts at once (net.Server maxConnections; more are closed at once), or undefined: no bound known. */
+export function maxHttpConnections(openFiles = openFilesLimit()): number | undefined {
+  if (openFiles === undefined || !Number.isSafeInteger(openFiles) || openFiles <= 0) return undefined;
+  return Math.max(16, Math.floor(openFiles * HTTP_CONNECTION_SHARE));
+}

@@ -1,0 +1,116 @@
+/**
+ * A connection flood against `npm start`'s entry (src/main/all.ts) as a child process whose open-files
+ * limit is 1024 (`prlimit`, util-linux): 1,200 connections that send nothing, and a few that send a
+ * header line every second and never finish. None of them was ever closed, so they took every file
+ * descriptor of the process: the API answered nothing (not even /health/live) for as long as the
+ * attacker held them, and the workers in the same process could open no connection either. Now the
+ * HTTP connections may hold at most 3/4 of the descriptors (the ones over it are closed at once), a
+ * connection idle for 30 s is closed, and a request not received whole in 30 s is cut
+ * (src/lib/connection-limits.ts): the process keeps descriptors free and answers again within the
+ * idle timeout while the attacker still holds its sockets.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { resolve } from 'node:path';
+import { freePort } from '../../src/lib/net.js';
+import { serviceEnv } from '../helpers/npm-start.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/service.js';
+import type { WorkerProcess } from '../helpers/worker-process.js';
+
+const root = resolve(import.meta.dirname ?? '.', '../..');
+const OPEN_FILES = 1024;
+const FLOOD = 1200;
+
+let redis: TestRedis;
+let child: WorkerProcess | undefined;
+const sockets: Socket[] = [];
+const timers: NodeJS.Timeout[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+}, 30_000);
+afterAll(async () => {
+  for (const t of timers) clearInterval(t);
+  for (const s of sockets) s.destroy();
+  await child?.kill('SIGKILL');
+  await redis?.destroy();
+});
+
+function openFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return -1;
+  }
+}
+
+async function status(url: string): Promise<number> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await r.arrayBuffer();
+    return r.status;
+  } catch {
+    return 0;
+  }
+}
+
+test('npm start: a flood of connections that send nothing (or never finish) leaves descriptors free, and the API answers again within the idle timeout', async () => {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  // As spawnWorker (test/helpers/worker-process.ts) does, under prlimit (the node it execs keeps the limit).
+  const proc = spawn('prlimit', [`--nofile=${OPEN_FILES}:${OPEN_FILES}`, process.execPath, '--import', 'tsx', resolve(root, 'src/main/all.ts')], {
+    cwd: root,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...serviceEnv(redis.env, port) },
+    stdio: 'ignore',
+  });
+  child = {
+    proc,
+    output: () => '',
+    kill: async (signal: NodeJS.Signals = 'SIGKILL') => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      await new Promise<void>((res) => {
+        proc.once('exit', () => res());
+        proc.kill(signal);
+      });
+    },
+  };
+  await waitFor(async () => (await status(`${url}/health/ready`)) === 200, 60_000, 200);
+
+  // The flood: FLOOD silent connections, and 5 that send a header line a second.
+  let closedByServer = 0;
+  const open = (slow: boolean): Promise<void> =>
+    new Promise((res) => {
+      const s = connect(port, '127.0.0.1');
+      s.on('error', () => undefined);
+      s.once('close', () => closedByServer++);
+      s.once('connect', () => {
+        if (slow) {
+          s.write('GET /health/live HTTP/1.1\r\nHost: x\r\n');
+          timers.push(setInterval(() => s.writable && s.write('X-Slow: 1\r\n'), 1000));
+        }
+        res();
+      });
+      s.once('error', () => res());
+      sockets.push(s);
+    });
+  for (let i = 0; i < 5; i++) await open(true);
+  for (let i = 0; i < FLOOD; i += 100) await Promise.all(Array.from({ length: 100 }, () => open(false)));
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, 1000));
+
+  // The process keeps descriptors free (it held every one of them): the connections take 3/4 of them,
+  // the process itself (Redis, workers, files) about 60.
+  expect(openFiles(proc.pid!)).toBeLessThanOrEqual(OPEN_FILES - 128);
+  // The ones over the bound were closed at once.
+  expect(closedByServer).toBeGreaterThan(0);
+
+  // Within the idle timeout (30 s) and Node's 30 s check, every silent connection is closed by the
+  // server; within the request timeout (30 s) and the check, every slow one too. The attacker closed nothing.
+  const silentClosed = (): number => sockets.slice(5).filter((x) => x.destroyed || x.closed).length;
+  await waitFor(async () => silentClosed() === FLOOD, 70_000, 500);
+  await waitFor(async () => sockets.slice(0, 5).every((x) => x.closed), 80_000 - (Date.now() - t0), 500);
+  expect(await status(`${url}/health/live`)).toBe(200);
+  expect(proc.exitCode).toBeNull();
+}, 150_000);
