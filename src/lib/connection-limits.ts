@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-/** A connection with no byte in either direction for this long is closed (Fastify connectionTimeout). */
+/** A connection that sends no request for this long is closed (socket timeout, off while a request is in progress: src/api/app.ts). */
 export const HTTP_IDLE_TIMEOUT_MS = 30_000;
 /**
  * A request must be received whole (headers and body) within this long (Fastify requestTimeout);

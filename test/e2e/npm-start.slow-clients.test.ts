@@ -6,7 +6,7 @@
  * descriptor of the process: the API answered nothing (not even /health/live) for as long as the
  * attacker held them, and the workers in the same process could open no connection either. Now the
  * HTTP connections may hold at most 3/4 of the descriptors (the ones over it are closed at once), a
- * connection idle for 30 s is closed, and a request not received whole in 30 s is cut
+ * connection that sends no request for 30 s is closed, and a request not received whole in 30 s is cut
  * (src/lib/connection-limits.ts): the process keeps descriptors free and answers again within the
  * idle timeout while the attacker still holds its sockets.
  *
