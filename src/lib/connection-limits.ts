@@ -16,8 +16,13 @@ export const HTTP_IDLE_TIMEOUT_MS = 30_000;
  * A body is at most 1 MiB: 30 s is 35 KiB/s.
  */
 export const HTTP_REQUEST_TIMEOUT_MS = 30_000;
-/** The share of the process's file descriptors that HTTP connections may hold; the rest stay for Redis, platforms, ffmpeg. */
-export const HTTP_CONNECTION_SHARE = 0.75;
+/**
+ * The shares of the process's file descriptors that the API's HTTP connections and the RTMP ingest
+ * edge's connections (src/relay/ingest.edge.ts, same process under npm start) may hold; the rest, a
+ * quarter, stays for Redis, platform calls and the relay's ffmpeg pipes.
+ */
+export const HTTP_CONNECTION_SHARE = 0.625;
+export const RTMP_CONNECTION_SHARE = 0.125;
 
 /** The soft RLIMIT_NOFILE of this process (Linux /proc), or undefined where it cannot be read. */
 export function openFilesLimit(limits = '/proc/self/limits'): number | undefined {
@@ -34,6 +39,15 @@ export function openFilesLimit(limits = '/proc/self/limits'): number | undefined
 
 /** How many connections the API server accepts at once (net.Server maxConnections; more are closed at once), or undefined: no bound known. */
 export function maxHttpConnections(openFiles = openFilesLimit()): number | undefined {
+  return share(openFiles, HTTP_CONNECTION_SHARE);
+}
+
+/** How many connections the RTMP ingest edge accepts at once, or undefined: no bound known. */
+export function maxRtmpConnections(openFiles = openFilesLimit()): number | undefined {
+  return share(openFiles, RTMP_CONNECTION_SHARE);
+}
+
+function share(openFiles: number | undefined, part: number): number | undefined {
   if (openFiles === undefined || !Number.isSafeInteger(openFiles) || openFiles <= 0) return undefined;
-  return Math.max(16, Math.floor(openFiles * HTTP_CONNECTION_SHARE));
+  return Math.max(16, Math.floor(openFiles * part));
 }

@@ -1,21 +1,23 @@
 /**
  * Slow and idle clients against `npm start`'s entry (src/main/all.ts) as a child process.
  *
- * A connection flood against the process with an open-files limit of 1024 (`prlimit`, util-linux): 1,200 connections that send nothing, and a few that send a
- * header line every second and never finish. None of them was ever closed, so they took every file
- * descriptor of the process: the API answered nothing (not even /health/live) for as long as the
- * attacker held them, and the workers in the same process could open no connection either. Now the
- * HTTP connections may hold at most 3/4 of the descriptors (the ones over it are closed at once), a
- * connection that sends no request for 30 s is closed, and a request not received whole in 30 s is cut
- * (src/lib/connection-limits.ts): the process keeps descriptors free and answers again within the
- * idle timeout while the attacker still holds its sockets.
+ * A connection flood against the process with an open-files limit of 1024 (`prlimit`, util-linux):
+ * 1,200 connections that send nothing, and a few that send a header line every second and never
+ * finish. None of them was ever closed, so they took every file descriptor of the process: the API
+ * answered nothing (not even /health/live) for as long as the attacker held them, and the workers in
+ * the same process could open no connection either; the same again through the RTMP ingest edge's
+ * port. Now the HTTP connections may hold at most 5/8 of the descriptors and the RTMP ones 1/8 (the
+ * ones over it are closed at once), a connection that sends no request for 30 s is closed, and a
+ * request not received whole in 30 s is cut (src/lib/connection-limits.ts): the process keeps
+ * descriptors free and answers again within the idle timeout while the attacker still holds its
+ * sockets.
  *
  * SIGTERM while a client is still sending its request: a few connections that send a request line and
- * then one header line a second and never finish (a slow client, or a slowloris). app.close() waited for those requests without bound: every
- * SIGTERM sat out all of SHUTDOWN_TIMEOUT_MS, close-with-grace then killed the process ("killed by
- * timeout", exit 1) before the workers handed their jobs back or Redis was closed. Now the connections
- * whose requests have not finished APP_CLOSE_GRACE_MS (5 s) after the close began are cut, and the
- * shutdown goes on: exit 0 well within SHUTDOWN_TIMEOUT_MS.
+ * then one header line a second and never finish (a slow client, or a slowloris). app.close() waited
+ * for those requests without bound: every SIGTERM sat out all of SHUTDOWN_TIMEOUT_MS, close-with-grace
+ * then killed the process ("killed by timeout", exit 1) before the workers handed their jobs back or
+ * Redis was closed. Now the connections whose requests have not finished APP_CLOSE_GRACE_MS (5 s)
+ * after the close began are cut, and the shutdown goes on: exit 0 well within SHUTDOWN_TIMEOUT_MS.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -34,6 +36,7 @@ const FLOOD = 1200;
 let redis: TestRedis;
 let child: WorkerProcess | undefined;
 const sockets: Socket[] = [];
+const rtmpSockets: Socket[] = [];
 const timers: NodeJS.Timeout[] = [];
 
 beforeAll(async () => {
@@ -41,7 +44,7 @@ beforeAll(async () => {
 }, 30_000);
 afterEach(async () => {
   for (const t of timers.splice(0)) clearInterval(t);
-  for (const s of sockets.splice(0)) s.destroy();
+  for (const s of [...sockets.splice(0), ...rtmpSockets.splice(0)]) s.destroy();
   await child?.kill('SIGKILL');
   child = undefined;
 });
@@ -69,11 +72,12 @@ async function status(url: string): Promise<number> {
 
 test('npm start: a flood of connections that send nothing (or never finish) leaves descriptors free, and the API answers again within the idle timeout', async () => {
   const port = await freePort();
+  const rtmpPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // As spawnWorker (test/helpers/worker-process.ts) does, under prlimit (the node it execs keeps the limit).
   const proc = spawn('prlimit', [`--nofile=${OPEN_FILES}:${OPEN_FILES}`, process.execPath, '--import', 'tsx', resolve(root, 'src/main/all.ts')], {
     cwd: root,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...serviceEnv(redis.env, port) },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...serviceEnv(redis.env, port, { RELAY_RTMP_PORT: String(rtmpPort) }) },
     stdio: 'ignore',
   });
   child = {
@@ -108,11 +112,25 @@ test('npm start: a flood of connections that send nothing (or never finish) leav
     });
   for (let i = 0; i < 5; i++) await open(true);
   for (let i = 0; i < FLOOD; i += 100) await Promise.all(Array.from({ length: 100 }, () => open(false)));
+  // And as many to the RTMP ingest edge (a thread of the same process, the same descriptors).
+  for (let i = 0; i < FLOOD; i += 100)
+    await Promise.all(
+      Array.from(
+        { length: 100 },
+        () =>
+          new Promise<void>((res) => {
+            const s = connect(rtmpPort, '127.0.0.1');
+            s.on('error', () => res());
+            s.once('connect', () => res());
+            rtmpSockets.push(s);
+          }),
+      ),
+    );
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, 1000));
 
-  // The process keeps descriptors free (it held every one of them): the connections take 3/4 of them,
-  // the process itself (Redis, workers, files) about 60.
+  // The process keeps descriptors free (it held every one of them): the HTTP connections take 5/8 of
+  // them, the RTMP ones 1/8, the process itself (Redis, workers, files) about 60.
   expect(openFiles(proc.pid!)).toBeLessThanOrEqual(OPEN_FILES - 128);
   // The ones over the bound were closed at once.
   expect(closedByServer).toBeGreaterThan(0);

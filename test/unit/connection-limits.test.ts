@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { maxHttpConnections, openFilesLimit } from '../../src/lib/connection-limits.js';
+import { maxHttpConnections, maxRtmpConnections, openFilesLimit } from '../../src/lib/connection-limits.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'limits-'));
 function limits(line: string): string {
@@ -17,9 +17,11 @@ test('openFilesLimit reads the soft limit; unlimited or unreadable is no bound',
   expect(openFilesLimit(join(dir, 'absent'))).toBeUndefined();
 });
 
-test('maxHttpConnections leaves a quarter of the descriptors to the rest of the process', () => {
-  expect(maxHttpConnections(1024)).toBe(768);
-  expect(maxHttpConnections(20000)).toBe(15000);
+test('maxHttpConnections and maxRtmpConnections leave a quarter of the descriptors to the rest of the process', () => {
+  expect(maxHttpConnections(1024)).toBe(640);
+  expect(maxRtmpConnections(1024)).toBe(128);
+  expect(maxHttpConnections(20000)).toBe(12500);
+  expect(maxRtmpConnections(20000)).toBe(2500);
   expect(maxHttpConnections(8)).toBe(16);
   expect(maxHttpConnections(0)).toBeUndefined();
 });
