@@ -167,6 +167,32 @@ export const REFUSE_MS = 500;
 /** Then: how long connections accepted last have to deliver their request before the idle ones are closed. */
 export const CLOSE_SETTLE_MS = 200;
 
+/**
+ * How long app.close() waits for the requests still open before it cuts their connections: at most
+ * APP_CLOSE_GRACE_MS, and a quarter of SHUTDOWN_TIMEOUT_MS when that is shorter. An answer takes
+ * milliseconds; what is still open after that is a client that does not finish sending its request
+ * (one header line every few seconds: a slow client or a slowloris) or a handler that hangs. app.close()
+ * waited for those without bound: one such connection held every SIGTERM for all of SHUTDOWN_TIMEOUT_MS,
+ * the workers never got to hand their jobs back, and the process was killed with exit 1.
+ */
+export const APP_CLOSE_GRACE_MS = 5_000;
+export function appCloseGraceMs(shutdownTimeoutMs: number): number {
+  return Math.min(APP_CLOSE_GRACE_MS, Math.floor(shutdownTimeoutMs / 4));
+}
+
+/** app.close(), with the connections still open after `graceMs` destroyed (closeAllConnections) so that it ends. */
+async function closeApp(app: FastifyInstance, graceMs: number): Promise<void> {
+  const cut = setTimeout(() => {
+    app.log.warn({ graceMs }, 'shutdown: closing the HTTP connections whose requests did not finish in time');
+    app.server.closeAllConnections();
+  }, graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(cut);
+  }
+}
+
 /** How long a start that failed part-way may take to close what it had opened before the error is reported. */
 const FAILED_START_CLOSE_MS = 10_000;
 
@@ -217,7 +243,7 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
         started.app.stopListening();
         await new Promise((r) => setTimeout(r, CLOSE_SETTLE_MS));
       }
-      await started.app?.close();
+      if (started.app) await closeApp(started.app, appCloseGraceMs(config.shutdownTimeoutMs));
       const done = await Promise.race([
         (async () => {
           await started.dispatcher?.close();

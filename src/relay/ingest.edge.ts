@@ -18,6 +18,7 @@
  * show (maybe another one) reads the stream from here. node-media-server's own log lines carry the
  * stream path (the key) and are switched off.
  */
+import { maxRtmpConnections } from '../lib/connection-limits.js';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -139,6 +140,8 @@ setInterval(() => {
   for (const s of context.sessions.values()) if (s.isPublishing) counts.push([s.id, s.socket.bytesRead]);
   if (counts.length > 0) parentPort.postMessage({ type: 'received', counts, at: Date.now() });
 }, 500).unref();
+// A flood of connections takes at most its share of the process's file descriptors (connection-limits.ts).
+if (workerData.maxConnections) server.maxConnections = workerData.maxConnections;
 server.once('error', (err) => parentPort.postMessage({ type: 'listenError', message: err.message, code: err.code }));
 server.listen(workerData.port, workerData.host, () => parentPort.postMessage({ type: 'listening', port: server.address().port }));
 parentPort.on('message', (m) => {
@@ -218,7 +221,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
    * and does nothing. `show` is set once its key checked out, and only then is it the show's source.
    */
   const publishing = new Map<string, Publish>();
-  const worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: NMS_PATHS, config: NMS_CONFIG, port: opts.port, host: opts.host } });
+  const worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: NMS_PATHS, config: NMS_CONFIG, port: opts.port, host: opts.host, maxConnections: maxRtmpConnections() } });
   let closing = false;
   let onClosed: (() => void) | undefined;
   let seq = 0;

@@ -1,0 +1,53 @@
+/**
+ * Bounds on the API's HTTP connections (src/api/app.ts), against clients that hold connections open
+ * without finishing a request: a slowloris (a header line every few seconds), or connections that
+ * send nothing at all. Neither was ever closed (Node's own header timeout did not apply under
+ * Fastify's defaults, and a connection that sends no byte is under no request timeout), so a few
+ * thousand of them took every file descriptor of the process: the API answered nothing (not even
+ * /health/live), and the workers in the same process could open no connection to a platform.
+ */
+import { readFileSync } from 'node:fs';
+
+/** A connection that sends no request for this long is closed (socket timeout, off while a request is in progress: src/api/app.ts). */
+export const HTTP_IDLE_TIMEOUT_MS = 30_000;
+/**
+ * A request must be received whole (headers and body) within this long (Fastify requestTimeout);
+ * Node checks every 30 s, so a request that does not finish is cut 30 to 60 s after it began (408).
+ * A body is at most 1 MiB: 30 s is 35 KiB/s.
+ */
+export const HTTP_REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * The shares of the process's file descriptors that the API's HTTP connections and the RTMP ingest
+ * edge's connections (src/relay/ingest.edge.ts, same process under npm start) may hold; the rest, a
+ * quarter, stays for Redis, platform calls and the relay's ffmpeg pipes.
+ */
+export const HTTP_CONNECTION_SHARE = 0.625;
+export const RTMP_CONNECTION_SHARE = 0.125;
+
+/** The soft RLIMIT_NOFILE of this process (Linux /proc), or undefined where it cannot be read. */
+export function openFilesLimit(limits = '/proc/self/limits'): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(limits, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(text);
+  if (!m || m[1] === 'unlimited') return undefined;
+  return Number(m[1]);
+}
+
+/** How many connections the API server accepts at once (net.Server maxConnections; more are closed at once), or undefined: no bound known. */
+export function maxHttpConnections(openFiles = openFilesLimit()): number | undefined {
+  return share(openFiles, HTTP_CONNECTION_SHARE);
+}
+
+/** How many connections the RTMP ingest edge accepts at once, or undefined: no bound known. */
+export function maxRtmpConnections(openFiles = openFilesLimit()): number | undefined {
+  return share(openFiles, RTMP_CONNECTION_SHARE);
+}
+
+function share(openFiles: number | undefined, part: number): number | undefined {
+  if (openFiles === undefined || !Number.isSafeInteger(openFiles) || openFiles <= 0) return undefined;
+  return Math.max(16, Math.floor(openFiles * part));
+}

@@ -1,0 +1,178 @@
+/**
+ * Slow and idle clients against `npm start`'s entry (src/main/all.ts) as a child process.
+ *
+ * A connection flood against the process with an open-files limit of 1024 (`prlimit`, util-linux):
+ * 1,200 connections that send nothing, and a few that send a header line every second and never
+ * finish. None of them was ever closed, so they took every file descriptor of the process: the API
+ * answered nothing (not even /health/live) for as long as the attacker held them, and the workers in
+ * the same process could open no connection either; the same again through the RTMP ingest edge's
+ * port. Now the HTTP connections may hold at most 5/8 of the descriptors and the RTMP ones 1/8 (the
+ * ones over it are closed at once), a connection that sends no request for 30 s is closed, and a
+ * request not received whole in 30 s is cut (src/lib/connection-limits.ts): the process keeps
+ * descriptors free and answers again within the idle timeout while the attacker still holds its
+ * sockets.
+ *
+ * SIGTERM while a client is still sending its request: a few connections that send a request line and
+ * then one header line a second and never finish (a slow client, or a slowloris). app.close() waited
+ * for those requests without bound: every SIGTERM sat out all of SHUTDOWN_TIMEOUT_MS, close-with-grace
+ * then killed the process ("killed by timeout", exit 1) before the workers handed their jobs back or
+ * Redis was closed. Now the connections whose requests have not finished APP_CLOSE_GRACE_MS (5 s)
+ * after the close began are cut, and the shutdown goes on: exit 0 well within SHUTDOWN_TIMEOUT_MS.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { resolve } from 'node:path';
+import { freePort } from '../../src/lib/net.js';
+import { serviceEnv, startAllProcess } from '../helpers/npm-start.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/service.js';
+import type { WorkerProcess } from '../helpers/worker-process.js';
+
+const root = resolve(import.meta.dirname ?? '.', '../..');
+const OPEN_FILES = 1024;
+const FLOOD = 1200;
+
+let redis: TestRedis;
+let child: WorkerProcess | undefined;
+const sockets: Socket[] = [];
+const rtmpSockets: Socket[] = [];
+const timers: NodeJS.Timeout[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+}, 30_000);
+afterEach(async () => {
+  for (const t of timers.splice(0)) clearInterval(t);
+  for (const s of [...sockets.splice(0), ...rtmpSockets.splice(0)]) s.destroy();
+  await child?.kill('SIGKILL');
+  child = undefined;
+});
+afterAll(async () => {
+  await redis?.destroy();
+});
+
+function openFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return -1;
+  }
+}
+
+async function status(url: string): Promise<number> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await r.arrayBuffer();
+    return r.status;
+  } catch {
+    return 0;
+  }
+}
+
+test('npm start: a flood of connections that send nothing (or never finish) leaves descriptors free, and the API answers again within the idle timeout', async () => {
+  const port = await freePort();
+  const rtmpPort = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  // As spawnWorker (test/helpers/worker-process.ts) does, under prlimit (the node it execs keeps the limit).
+  const proc = spawn('prlimit', [`--nofile=${OPEN_FILES}:${OPEN_FILES}`, process.execPath, '--import', 'tsx', resolve(root, 'src/main/all.ts')], {
+    cwd: root,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...serviceEnv(redis.env, port, { RELAY_RTMP_PORT: String(rtmpPort) }) },
+    stdio: 'ignore',
+  });
+  child = {
+    proc,
+    output: () => '',
+    kill: async (signal: NodeJS.Signals = 'SIGKILL') => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      await new Promise<void>((res) => {
+        proc.once('exit', () => res());
+        proc.kill(signal);
+      });
+    },
+  };
+  await waitFor(async () => (await status(`${url}/health/ready`)) === 200, 60_000, 200);
+
+  // The flood: FLOOD silent connections, and 5 that send a header line a second.
+  let closedByServer = 0;
+  const open = (slow: boolean): Promise<void> =>
+    new Promise((res) => {
+      const s = connect(port, '127.0.0.1');
+      s.on('error', () => undefined);
+      s.once('close', () => closedByServer++);
+      s.once('connect', () => {
+        if (slow) {
+          s.write('GET /health/live HTTP/1.1\r\nHost: x\r\n');
+          timers.push(setInterval(() => s.writable && s.write('X-Slow: 1\r\n'), 1000));
+        }
+        res();
+      });
+      s.once('error', () => res());
+      sockets.push(s);
+    });
+  for (let i = 0; i < 5; i++) await open(true);
+  for (let i = 0; i < FLOOD; i += 100) await Promise.all(Array.from({ length: 100 }, () => open(false)));
+  // And as many to the RTMP ingest edge (a thread of the same process, the same descriptors).
+  for (let i = 0; i < FLOOD; i += 100)
+    await Promise.all(
+      Array.from(
+        { length: 100 },
+        () =>
+          new Promise<void>((res) => {
+            const s = connect(rtmpPort, '127.0.0.1');
+            s.on('error', () => res());
+            s.once('connect', () => res());
+            rtmpSockets.push(s);
+          }),
+      ),
+    );
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, 1000));
+
+  // The process keeps descriptors free (it held every one of them): the HTTP connections take 5/8 of
+  // them, the RTMP ones 1/8, the process itself (Redis, workers, files) about 60.
+  expect(openFiles(proc.pid!)).toBeLessThanOrEqual(OPEN_FILES - 128);
+  // The ones over the bound were closed at once.
+  expect(closedByServer).toBeGreaterThan(0);
+
+  // Within the idle timeout (30 s) and Node's 30 s check, every silent connection is closed by the
+  // server; within the request timeout (30 s) and the check, every slow one too. The attacker closed nothing.
+  const silentClosed = (): number => sockets.slice(5).filter((x) => x.destroyed || x.closed).length;
+  await waitFor(async () => silentClosed() === FLOOD, 70_000, 500);
+  await waitFor(async () => sockets.slice(0, 5).every((x) => x.closed), 80_000 - (Date.now() - t0), 500);
+  expect(await status(`${url}/health/live`)).toBe(200);
+  expect(proc.exitCode).toBeNull();
+}, 150_000);
+
+test('npm start: a client that never finishes its request does not hold SIGTERM for SHUTDOWN_TIMEOUT_MS; exit 0 soon after the grace', async () => {
+  const started = await startAllProcess(redis.env, { SHUTDOWN_TIMEOUT_MS: '20000', SHUTDOWN_DRAIN_MS: '0' });
+  child = started.child;
+  const { port } = new URL(started.url);
+  const closed: boolean[] = [];
+  for (let i = 0; i < 3; i++) {
+    const s = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((res, rej) => s.once('connect', res).once('error', rej));
+    s.on('error', () => undefined);
+    closed.push(false);
+    s.once('close', () => (closed[i] = true));
+    s.write(i === 0 ? 'GET /health/live HTTP/1.1\r\nHost: x\r\n' : 'POST /v1/partners/p/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"type"');
+    // One more header line (or body byte) a second: never idle, never finished.
+    timers.push(setInterval(() => s.writable && s.write(i === 0 ? 'X-Slow: 1\r\n' : ' '), 1000));
+    sockets.push(s);
+  }
+  // The connections are in the server's hands (the request started).
+  await new Promise((r) => setTimeout(r, 500));
+
+  const exited = new Promise<number | string | null>((res) => child!.proc.once('exit', (code, signal) => res(code ?? signal)));
+  const t0 = Date.now();
+  child.proc.kill('SIGTERM');
+  let hung: NodeJS.Timeout | undefined;
+  const code = await Promise.race([exited, new Promise<'hung'>((r) => (hung = setTimeout(() => r('hung'), 30_000)))]);
+  clearTimeout(hung);
+  const tookMs = Date.now() - t0;
+
+  expect({ code, killedByTimeout: /killed by timeout/.test(child.output()) }).toEqual({ code: 0, killedByTimeout: false });
+  // The 5 s grace and the rest of the shutdown, not SHUTDOWN_TIMEOUT_MS (20 s).
+  expect(tookMs).toBeLessThan(15_000);
+  expect(closed).toEqual([true, true, true]);
+}, 90_000);
