@@ -7,6 +7,7 @@
  * refunds, no commission, no status. Amounts are decimals in major units; they are converted from
  * their decimal text, never through float arithmetic.
  */
+import { rfc3339Ms } from '../../lib/timestamp.js';
 import { decimalToMinor } from '../decimal-amount.js';
 import type { PlatformOrder } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
@@ -27,8 +28,8 @@ function toMinor(value: number | string, currency: string, what: string): number
 
 export function toPlatformOrder(showId: string, o: BambuserStatsOrder): PlatformOrder {
   const total = { amount: toMinor(o.orderValue, o.currency, `orderValue of ${o.orderId}`), currency: o.currency };
-  const createdAt = Date.parse(o.createdAt);
-  if (Number.isNaN(createdAt)) throw new PermanentError(`malformed response from Bambuser order stats: createdAt of ${o.orderId}`, 'malformed_response');
+  const createdAt = rfc3339Ms(o.createdAt);
+  if (createdAt === undefined) throw new PermanentError(`malformed response from Bambuser order stats: createdAt of ${o.orderId}`, 'malformed_response');
   return {
     orderId: o.orderId,
     externalShowId: showId,

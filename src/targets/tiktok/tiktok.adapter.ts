@@ -75,10 +75,23 @@ export function parseRoomId(input: string): string | undefined {
   return undefined;
 }
 
-function toMinor(price: Price | undefined): Money | undefined {
+/**
+ * A price in minor units; undefined when there is none. A price that is there but is not an exact
+ * decimal in its currency's minor unit ("1e3", "1.235" USD, past 2^53) fails the order loudly: leaving
+ * its line out (as before) reported a smaller total than TikTok's, and rounding it another amount.
+ */
+function toMinor(price: Price | undefined, orderId: string): Money | undefined {
   if (!price) return undefined;
   const amount = decimalToMinor(price.amount, price.currency);
-  return amount === undefined ? undefined : { amount, currency: price.currency };
+  if (amount === undefined) throw new PermanentError(`malformed response from TikTok Shop: order ${orderId} has the amount "${price.amount.slice(0, 64)}", not a decimal in ${price.currency.slice(0, 8)} minor units`, 'malformed_response');
+  return { amount, currency: price.currency };
+}
+
+/** a + b when both and the sum are safe integers; a PermanentError (malformed answer) otherwise. */
+function exactSum(orderId: string, what: string, a: number, b: number): number {
+  const s = a + b;
+  if (Number.isSafeInteger(a) && Number.isSafeInteger(b) && Number.isSafeInteger(s)) return s;
+  throw new PermanentError(`malformed response from TikTok Shop: the ${what} of order ${orderId} passes ${Number.MAX_SAFE_INTEGER} minor units`, 'malformed_response');
 }
 
 export interface TiktokAdapterOptions {
@@ -94,7 +107,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
 
   /** One affiliate order → our normalised order; undefined (and a warning) when it carries no prices. */
   function toPlatformOrder(o: AffiliateOrder): PlatformOrder | undefined {
-    const priced = o.skus.filter((s) => toMinor(s.price) !== undefined);
+    const priced = o.skus.filter((s) => toMinor(s.price, o.id) !== undefined);
     const currency = priced[0]?.price?.currency;
     if (!currency) {
       log.warn({ orderId: o.id }, 'tiktok affiliate order without prices; skipped');
@@ -104,16 +117,17 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     let refunded = 0;
     let commission: number | undefined;
     for (const s of priced) {
-      const unit = toMinor(s.price);
+      const unit = toMinor(s.price, o.id);
       if (!unit || unit.currency !== currency) {
         log.warn({ orderId: o.id }, 'tiktok affiliate order mixes currencies; other-currency lines ignored');
         continue;
       }
       const qty = s.quantity ?? 1;
-      total += unit.amount * qty;
-      refunded += unit.amount * Math.min(qty, s.refunded_quantity ?? 0);
-      const c = toMinor(s.actual_paid_commission ?? s.estimated_paid_commission);
-      if (c && c.currency === currency) commission = (commission ?? 0) + c.amount;
+      // Exact or refused: a product or sum past 2^53 minor units would be rounded by a double.
+      total = exactSum(o.id, 'total', total, unit.amount * qty);
+      refunded = exactSum(o.id, 'refunded', refunded, unit.amount * Math.min(qty, s.refunded_quantity ?? 0));
+      const c = toMinor(s.actual_paid_commission ?? s.estimated_paid_commission, o.id);
+      if (c && c.currency === currency) commission = exactSum(o.id, 'commission', commission ?? 0, c.amount);
     }
     const live = o.skus.find((s) => s.content_type === 'LIVE' && s.content_id);
     return {

@@ -8,6 +8,7 @@
  *    order that gets paid comes back as `orders.updated` / in the next report as a sale then;
  *  - any other status is not one Whatnot documents: not counted either, and the caller logs it.
  */
+import { rfc3339Ms } from '../../lib/timestamp.js';
 import { decimalToMinor } from '../decimal-amount.js';
 import type { PlatformOrder } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
@@ -28,6 +29,8 @@ function minor(amount: string, currency: string, field: string): number {
 /** `where` names the order in errors, e.g. `data.3` (GET /orders) or `data` (webhook). */
 export function judgeOrder(o: WhatnotOrder, where: string): OrderVerdict {
   if (!SALE.has(o.status) && !TAKEN_BACK.has(o.status)) return { kind: 'no_sale', status: o.status, documented: NO_SALE.has(o.status) };
+  const createdMs = rfc3339Ms(o.created_at);
+  if (createdMs === undefined) throw new PermanentError(`malformed response from Whatnot: ${where}.created_at "${o.created_at}" is not an RFC 3339 date-time with an offset`, 'malformed_response');
   const currency = o.amounts.total.currency;
   const total = minor(o.amounts.total.amount, currency, `${where}.amounts.total.amount`);
   const refundedRaw = o.amounts.refunded ? minor(o.amounts.refunded.amount, o.amounts.refunded.currency, `${where}.amounts.refunded.amount`) : 0;
@@ -43,7 +46,7 @@ export function judgeOrder(o: WhatnotOrder, where: string): OrderVerdict {
       externalShowId: o.show_id ?? undefined,
       productId: o.line_items?.find((l) => l.product_id)?.product_id ?? undefined,
       clickId: undefined, // Whatnot checkout carries no click id of ours
-      createdAt: new Date(o.created_at).toISOString(),
+      createdAt: new Date(createdMs).toISOString(),
       total: { amount: total, currency },
       refunded: { amount: refunded, currency: refundCurrency },
       status: o.status,
