@@ -68,7 +68,12 @@ describe('Bambuser order report', () => {
       status: undefined,
       commission: undefined,
     });
-    expect(toPlatformOrder('s1', { orderId: 'o2', createdAt: '2026-11-01T10:00:00Z', currency: 'KWD', orderValue: '12.3456' }).total).toEqual({ amount: 12346, currency: 'KWD' });
+    expect(toPlatformOrder('s1', { orderId: 'o2', createdAt: '2026-11-01T10:00:00Z', currency: 'KWD', orderValue: '12.345' }).total).toEqual({ amount: 12345, currency: 'KWD' });
+    // Exact or refused: a fourth KWD decimal was rounded (12.3456 → 12346), another amount than the merchant's.
+    expect(() => toPlatformOrder('s1', { orderId: 'o2', createdAt: '2026-11-01T10:00:00Z', currency: 'KWD', orderValue: '12.3456' })).toThrow(PermanentError);
+    // Times are RFC 3339 with an offset: Date.parse read '2' as 2001-02-01 and a bare date-time as local time.
+    expect(() => toPlatformOrder('s1', { orderId: 'o4', createdAt: '2', currency: 'USD', orderValue: '1.00' })).toThrow(PermanentError);
+    expect(() => toPlatformOrder('s1', { orderId: 'o4', createdAt: '2026-11-01T10:00:00', currency: 'USD', orderValue: '1.00' })).toThrow(PermanentError);
     expect(() => toPlatformOrder('s1', { orderId: 'o3', createdAt: '2026-11-01T10:00:00Z', currency: 'USD', orderValue: 1e21 })).toThrow(PermanentError);
   });
 
