@@ -3,7 +3,8 @@
  * 400 problem+json, nothing stored (the platform-webhook route's documented 400; Whatnot retries it and
  * reconciliation reads the order report later). Before: a total Whatnot's decimal form allows but the
  * ledger refuses ("-5.00") answered 200 `stored: 0` while "abc" answered 400; `created_at: "2"` was
- * read by Date.parse as 2001-02-01 and stored; "12.345" USD was rounded to 1235 and stored.
+ * read by Date.parse as 2001-02-01 and stored; "12.345" USD was rounded to 1235 and stored; a refund of
+ * "-1.00" was clamped to 0 and stored; a pending order's amounts were not read at all (200 `received: 0`).
  * Real redis-server, real HTTP, webhooks signed the Standard Webhooks way as Whatnot signs them.
  */
 import { randomUUID } from 'node:crypto';
@@ -33,13 +34,13 @@ afterAll(async () => {
 });
 
 let seq = 0;
-function order(over: { created_at?: unknown; total?: unknown; refunded?: unknown }): { id: string; body: string } {
+function order(over: { created_at?: unknown; total?: unknown; refunded?: unknown; status?: string }): { id: string; body: string } {
   const id = `wn-order-${++seq}`;
   const total = over.total ?? { amount: '12.34', currency: 'USD' };
   const data = {
     id,
     show_id: 'wn-show-1',
-    status: 'completed',
+    status: over.status ?? 'completed',
     created_at: 'created_at' in over ? over.created_at : new Date().toISOString(),
     amounts: { total, ...(over.refunded ? { refunded: over.refunded } : {}) },
   };
@@ -84,6 +85,11 @@ const BAD: [string, Parameters<typeof order>[0], RegExp][] = [
   ['total 1e300 written out', { total: { amount: '1' + '0'.repeat(300), currency: 'USD' } }, /total/],
   ['total as a JSON number', { total: { amount: 12.34, currency: 'USD' } }, /total/],
   ['refunded "0.001" USD', { refunded: { amount: '0.001', currency: 'USD' } }, /refunded/],
+  // Before: clamped to 0, the order stored as unrefunded (200).
+  ['refunded "-1.00" (negative)', { refunded: { amount: '-1.00', currency: 'USD' } }, /refunded/],
+  // Before: a pending (unpaid) order's amounts were never read: 200 `received: 0` for what a paid order gets a 400 for.
+  ['a pending order with total "12.345" USD', { status: 'pending', total: { amount: '12.345', currency: 'USD' } }, /total/],
+  ['a pending order with total "-5.00"', { status: 'pending', total: { amount: '-5.00', currency: 'USD' } }, /total/],
 ];
 
 test.each(BAD)('%s → 400 problem+json naming the field, nothing stored', async (_name, over, field) => {

@@ -22,23 +22,26 @@ export type OrderVerdict = { kind: 'sale'; order: PlatformOrder } | { kind: 'no_
 
 function minor(amount: string, currency: string, field: string): number {
   const value = decimalToMinor(amount, currency);
-  if (value === undefined) throw new PermanentError(`malformed response from Whatnot: ${field} "${amount}" is not an amount in ${currency}`, 'malformed_response');
+  // No Whatnot amount is negative: a "-1.00" refund was clamped to 0 and the order stored as if unrefunded.
+  if (value === undefined || value < 0) throw new PermanentError(`malformed response from Whatnot: ${field} "${amount}" is not an amount in ${currency}`, 'malformed_response');
   return value;
 }
 
 /** `where` names the order in errors, e.g. `data.3` (GET /orders) or `data` (webhook). */
 export function judgeOrder(o: WhatnotOrder, where: string): OrderVerdict {
-  if (!SALE.has(o.status) && !TAKEN_BACK.has(o.status)) return { kind: 'no_sale', status: o.status, documented: NO_SALE.has(o.status) };
+  // Time and amounts are read whatever the status: a malformed total is refused the same way on a
+  // pending order as on a paid one (it was 200 `received: 0` for a pending order, 400 for a paid one).
   const createdMs = rfc3339Ms(o.created_at);
   if (createdMs === undefined) throw new PermanentError(`malformed response from Whatnot: ${where}.created_at "${o.created_at}" is not an RFC 3339 date-time with an offset`, 'malformed_response');
   const currency = o.amounts.total.currency;
   const total = minor(o.amounts.total.amount, currency, `${where}.amounts.total.amount`);
   const refundedRaw = o.amounts.refunded ? minor(o.amounts.refunded.amount, o.amounts.refunded.currency, `${where}.amounts.refunded.amount`) : 0;
+  if (!SALE.has(o.status) && !TAKEN_BACK.has(o.status)) return { kind: 'no_sale', status: o.status, documented: NO_SALE.has(o.status) };
   // A refund figure in another currency than the total keeps its own (amounts are never mixed across
   // currencies: reconciliation reports it, attribution does not apply it); a cancelled order is
   // refunded in full, in the total's currency, even when no refund figure (or another one) is reported.
   const refundCurrency = o.amounts.refunded && o.amounts.refunded.currency !== currency && !TAKEN_BACK.has(o.status) ? o.amounts.refunded.currency : currency;
-  const refunded = TAKEN_BACK.has(o.status) ? total : refundCurrency !== currency ? Math.max(0, refundedRaw) : Math.min(total, Math.max(0, refundedRaw));
+  const refunded = TAKEN_BACK.has(o.status) ? total : refundCurrency !== currency ? refundedRaw : Math.min(total, refundedRaw);
   return {
     kind: 'sale',
     order: {
