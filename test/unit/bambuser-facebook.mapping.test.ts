@@ -77,6 +77,16 @@ describe('Bambuser order report', () => {
     expect(() => toPlatformOrder('s1', { orderId: 'o3', createdAt: '2026-11-01T10:00:00Z', currency: 'USD', orderValue: 1e21 })).toThrow(PermanentError);
   });
 
+  it('an orderValue JSON number JSON.parse may have rounded (10^15 minor units or more) is refused; the same as a string is exact', () => {
+    const at = { orderId: 'o5', createdAt: '2026-11-01T10:00:00Z', currency: 'USD' };
+    // The report's text said 90071992547409.91 (9007199254740991 cents); JSON.parse made it 90071992547409.9.
+    const parsed = (JSON.parse('{"orderValue":90071992547409.91}') as { orderValue: number }).orderValue;
+    expect(() => toPlatformOrder('s1', { ...at, orderValue: parsed })).toThrow(PermanentError); // before: stored as 9007199254740990
+    expect(() => toPlatformOrder('s1', { ...at, orderValue: 10_000_000_000_000 })).toThrow(PermanentError); // 10^15 cents
+    expect(toPlatformOrder('s1', { ...at, orderValue: 9_999_999_999_999.99 }).total.amount).toBe(999_999_999_999_999);
+    expect(toPlatformOrder('s1', { ...at, orderValue: '90071992547409.91' }).total.amount).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
   it('webhook secrets compare in constant time, whatever their lengths', () => {
     expect(sameSecret('abc', 'abc')).toBe(true);
     expect(sameSecret('abc', 'abd')).toBe(false);

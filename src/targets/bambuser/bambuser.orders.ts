@@ -19,9 +19,18 @@ import type { BambuserShow, BambuserStatsOrder } from './bambuser.schemas.js';
  */
 export const ORDER_TAIL_MS = 30 * 24 * 3600_000;
 
+/**
+ * A JSON number is a double once JSON.parse has read it: any decimal of up to 15 significant digits
+ * survives that exactly (it prints back as written), one of 16 or 17 may not (90071992547409.91 reads
+ * as 90071992547409.9, 9007199254740990 cents). So a number amount is read only below 10^15 minor
+ * units; a larger one is refused, not stored as another amount (a decimal string carries every digit).
+ */
+const EXACT_NUMBER_MINOR = 1e15;
+
 function toMinor(value: number | string, currency: string, what: string): number {
   // String(49.9) === "49.9": JSON numbers print back as the shortest decimal that parses to them.
-  const minor = decimalToMinor(typeof value === 'number' ? String(value) : value, currency);
+  let minor = decimalToMinor(typeof value === 'number' ? String(value) : value, currency);
+  if (typeof value === 'number' && minor !== undefined && Math.abs(minor) >= EXACT_NUMBER_MINOR) minor = undefined;
   if (minor === undefined) throw new PermanentError(`malformed response from Bambuser order stats: ${what} "${String(value)}" is not a decimal amount`, 'malformed_response');
   return minor;
 }
