@@ -87,6 +87,9 @@ const BAD: [string, Parameters<typeof order>[0], RegExp][] = [
   ['refunded "0.001" USD', { refunded: { amount: '0.001', currency: 'USD' } }, /refunded/],
   // Before: clamped to 0, the order stored as unrefunded (200).
   ['refunded "-1.00" (negative)', { refunded: { amount: '-1.00', currency: 'USD' } }, /refunded/],
+  // Readable by the adapter, refused by the ledger's bounds (platformOrderProblems): the same 400.
+  ['total in "ZZZ" (not an ISO 4217 currency)', { total: { amount: '12.34', currency: 'ZZZ' } }, /total/],
+  ['created_at two years ahead', { created_at: new Date(Date.now() + 2 * 366 * 86_400_000).toISOString() }, /createdAt/],
   // Before: a pending (unpaid) order's amounts were never read: 200 `received: 0` for what a paid order gets a 400 for.
   ['a pending order with total "12.345" USD', { status: 'pending', total: { amount: '12.345', currency: 'USD' } }, /total/],
   ['a pending order with total "-5.00"', { status: 'pending', total: { amount: '-5.00', currency: 'USD' } }, /total/],
