@@ -959,9 +959,9 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'platform-order-created-at-unbounded',
-    what: "a platform order's createdAt is only checked to parse: a year-1 (unset) or year-9999 time is stored",
+    what: "a platform order's createdAt is only checked to parse (rfc3339Ms bounds it to 1970–9999): a year-9999 time is stored",
     file: 'src/attribution/attribution.service.ts',
-    from: ' || createdMs < 0 || createdMs > nowMs + PLATFORM_CREATED_AT_FUTURE_MAX_MS',
+    from: ' || createdMs > nowMs + PLATFORM_CREATED_AT_FUTURE_MAX_MS',
     to: '',
     tests: ['test/integration/attribution.service.test.ts'],
     testName: 'cannot be stored',
