@@ -53,6 +53,8 @@ describe('Bambuser order report', () => {
     expect(showMayHaveOrders(show({ startedAt: '2026-10-20T10:00:00Z', endedAt: '2026-10-20T11:00:00Z' }), from)).toBe(true); // replay orders
     const old = new Date(from - ORDER_TAIL_MS - 3600_000).toISOString();
     expect(showMayHaveOrders(show({ startedAt: old, endedAt: old }), from)).toBe(false);
+    // An endedAt that is no RFC 3339 time is no end: the show is asked (Date.parse read "2" as 2001 and skipped it).
+    for (const endedAt of ['2', '2020', '2020-01-01', '2020-01-01T00:00:00']) expect(showMayHaveOrders(show({ startedAt: old, endedAt }), from)).toBe(true);
   });
 
   it('decimal amounts become minor units without floats; refunds and commission are unknown to Bambuser', () => {

@@ -62,6 +62,7 @@ export function toPlatformOrder(showId: string, o: BambuserStatsOrder): Platform
  * orders for a mirrored show that had sold before airing, and never healed them.)
  */
 export function showMayHaveOrders(show: BambuserShow, fromMs: number): boolean {
-  const endedAt = Date.parse(show.endedAt ?? '');
-  return Number.isNaN(endedAt) || endedAt + ORDER_TAIL_MS >= fromMs;
+  // Strict (rfc3339Ms): Date.parse read an endedAt of "2" as 2001-02-01, and the show's orders were never asked for.
+  const endedAt = rfc3339Ms(show.endedAt);
+  return endedAt === undefined || endedAt + ORDER_TAIL_MS >= fromMs;
 }
