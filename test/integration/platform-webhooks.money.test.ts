@@ -9,29 +9,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { signatureHeader } from '../../src/sources/signature.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { createPartner, startService, type TestService } from '../helpers/service.js';
+import { CREDENTIALS, webhookTargetPerFile } from '../helpers/platforms.js';
+import type { TestService } from '../helpers/service.js';
 
 const P = 'pmoney';
 const SECRET = 'whsec_' + Buffer.from('platform-webhooks-money-secret').toString('base64');
 let svc: TestService;
-let sim: TestSim;
 
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService();
-  await createPartner(svc, P);
-  const r = await svc.api(`/v1/partners/${P}/targets`, {
-    json: { id: 'wn', platform: 'whatnot', name: 'wn', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, enabled: false },
-  });
-  expect(r.status).toBe(201);
-}, 60_000);
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+webhookTargetPerFile(
+  P,
+  (s) => ({ id: 'wn', platform: 'whatnot', name: 'wn', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: SECRET }, baseUrl: s.base('whatnot') }),
+  (started) => ({ svc } = started),
+);
 
 let seq = 0;
 function order(over: { created_at?: unknown; total?: unknown; refunded?: unknown; status?: string }): { id: string; body: string } {
