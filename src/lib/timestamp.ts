@@ -38,3 +38,14 @@ export const PlatformTimestampSchema = z.string().refine((v) => rfc3339Ms(v) !==
 export const UNIX_SECONDS_MESSAGE = 'unix seconds (an integer, 1970–9999)';
 /** A platform's unix seconds (TikTok Shop). */
 export const UnixSecondsSchema = z.number().refine((v) => unixSecondsMs(v) !== undefined, UNIX_SECONDS_MESSAGE);
+
+/**
+ * Milliseconds of an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, or the obsolete RFC 850 and asctime
+ * forms), as a Retry-After header carries it, or undefined. Every form starts with a day name; requiring
+ * it keeps Date.parse from reading "1.5" or "-3" as a date (2001-01-05, 2001-03-01).
+ */
+export function httpDateMs(value: string): number | undefined {
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /i.test(value)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
