@@ -174,6 +174,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/events.money-edges.test.ts'],
   },
   {
+    name: 'bambuser-number-amount-unbounded',
+    what: 'a Bambuser orderValue JSON number of 10^15 minor units or more is read as it came out of JSON.parse: 90071992547409.91 stored as 9007199254740990 cents',
+    file: 'src/targets/bambuser/bambuser.orders.ts',
+    from: "if (typeof value === 'number' && minor !== undefined && Math.abs(minor) >= EXACT_NUMBER_MINOR) minor = undefined;",
+    to: '',
+    tests: ['test/unit/bambuser-facebook.mapping.test.ts'],
+  },
+  {
+    name: 'platform-retry-after-date-parse',
+    what: "a platform's Retry-After read with Date.parse alone: \"1.5\" is 2001-01-05, a wait of 0, and the platform is asked again at once",
+    file: 'src/targets/target.failure.ts',
+    from: 'const at = httpDateMs(trimmed);',
+    to: 'const at = Number.isNaN(Date.parse(trimmed)) ? undefined : Date.parse(trimmed);',
+    tests: ['test/unit/youtube.errors.test.ts'],
+  },
+  {
     name: 'ssrf-no-benchmarking-range',
     what: 'SSRF guard without 198.18.0.0/15',
     file: 'src/lib/ssrf.ts',
