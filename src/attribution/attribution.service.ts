@@ -14,6 +14,8 @@
 import { randomUUID } from 'node:crypto';
 import { commissionBooked, commissionReversed } from '../lib/metrics.js';
 import { PLATFORM_ORDER_ID_MAX_LENGTH } from '../lib/ids.js';
+import type { FieldError } from '../lib/errors.js';
+import { rfc3339Ms } from '../lib/timestamp.js';
 import type { Logger } from 'pino';
 import type { PartnerEvent } from '../domain/events.js';
 import { isCurrency, type Money } from '../domain/money.js';
@@ -141,6 +143,20 @@ export class AttributionService {
    * Orders a target platform reported (its webhook, or its order report during reconciliation).
    * Durable when this returns. Orders with an unusable shape are skipped (and logged), never half-stored.
    */
+  /**
+   * The orders ingestPlatformOrders would skip, as field errors (`orders.{i}.{field}`). The platform
+   * webhook route refuses a webhook with any (400, nothing stored) instead of answering 200 with
+   * `stored: 0`: a malformed amount or date is one 400 whether the adapter's parse or this check finds it.
+   */
+  platformOrderProblems(orders: readonly PlatformOrder[]): FieldError[] {
+    const out: FieldError[] = [];
+    for (const [i, p] of orders.entries()) {
+      const problem = checkPlatformOrder(p, this.now());
+      if (problem) out.push({ path: `orders.${i}.${problem}`, message: PLATFORM_ORDER_PROBLEMS[problem] });
+    }
+    return out;
+  }
+
   async ingestPlatformOrders(partnerId: string, targetId: string, orders: PlatformOrder[], source: PlatformOrderSource): Promise<OrderOutcome[]> {
     const out: OrderOutcome[] = [];
     for (const p of orders) {
@@ -167,7 +183,7 @@ export class AttributionService {
             showId: undefined,
             externalShowId: hint(p.externalShowId),
             productId: hint(p.productId),
-            createdAt: new Date(Date.parse(p.createdAt)).toISOString(),
+            createdAt: new Date(rfc3339Ms(p.createdAt)!).toISOString(),
             total: p.total,
             lines: [],
           },
@@ -475,13 +491,20 @@ function hint(v: string | undefined): string | undefined {
 /** How far ahead a platform order's createdAt may be: the bound partner events have (ingest.service.ts). */
 const PLATFORM_CREATED_AT_FUTURE_MAX_MS = 366 * DAY_MS;
 
-function checkPlatformOrder(p: PlatformOrder, nowMs: number): string | undefined {
+const PLATFORM_ORDER_PROBLEMS = {
+  orderId: `an order id of 1 to ${PLATFORM_ID_MAX} characters`,
+  createdAt: 'an order time from 1970-01-01T00:00:00Z to a year from now',
+  total: `a total of 0 to ${Number.MAX_SAFE_INTEGER} minor units in an active ISO 4217 currency`,
+  refunded: `a refunded amount of 0 to ${Number.MAX_SAFE_INTEGER} minor units`,
+} as const;
+
+function checkPlatformOrder(p: PlatformOrder, nowMs: number): keyof typeof PLATFORM_ORDER_PROBLEMS | undefined {
   if (typeof p.orderId !== 'string' || p.orderId.length === 0 || p.orderId.length > PLATFORM_ID_MAX) return 'orderId';
   // The same bounds as a partner's order (ingest.service.ts): an unset time serialised as a zero value
   // (`0001-01-01T00:00:00Z`) was stored as an order of year 1, outside every attribution window, and the
   // platform's corrected report then a repeat of it (first write wins by ref): its commission lost.
-  const createdMs = Date.parse(p.createdAt);
-  if (!Number.isFinite(createdMs) || createdMs < 0 || createdMs > nowMs + PLATFORM_CREATED_AT_FUTURE_MAX_MS) return 'createdAt';
+  const createdMs = rfc3339Ms(p.createdAt) ?? NaN;
+  if (!Number.isFinite(createdMs) || createdMs > nowMs + PLATFORM_CREATED_AT_FUTURE_MAX_MS) return 'createdAt';
   // A currency not on ISO's list is refused as at the edge (currencyIssues): never a ledger currency of its own.
   if (!isMoney(p.total) || p.total.amount < 0 || !isCurrency(p.total.currency)) return 'total';
   if (!isMoney(p.refunded) || p.refunded.amount < 0) return 'refunded';

@@ -5,6 +5,7 @@
  * The schedule follows Standard Webhooks / Svix: after the first attempt, retries 5 s, 5 min, 30 min,
  * 2 h, 5 h, 10 h and 10 h later — 8 attempts spread over ≈ 27 h 35 min.
  */
+import { httpDateMs } from '../lib/timestamp.js';
 
 /** Delay before retry n (index n-1) after attempt n failed. The only copy of the schedule. */
 export const RETRY_SCHEDULE_MS: readonly number[] = Object.freeze([5_000, 5 * 60_000, 30 * 60_000, 2 * 3_600_000, 5 * 3_600_000, 10 * 3_600_000, 10 * 3_600_000]);
@@ -52,10 +53,7 @@ export function parseRetryAfter(value: string | string[] | undefined | null, now
   if (raw === undefined || raw === null) return null;
   const v = raw.trim();
   if (/^\d{1,10}$/.test(v)) return Number(v) * 1000;
-  // HTTP-date forms all start with a day name ("Wed, 21 Oct 2015 07:28:00 GMT", the obsolete RFC 850
-  // and asctime forms); requiring it keeps Date.parse from reading "1.5" or "-3" as a date.
-  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /i.test(v)) return null;
-  const at = Date.parse(v);
-  if (Number.isNaN(at)) return null;
+  const at = httpDateMs(v); // "1.5" or "-3" is no date (Date.parse alone reads them as 2001)
+  if (at === undefined) return null;
   return Math.max(0, at - nowMs);
 }

@@ -29,11 +29,12 @@ export const PLATFORM_SIMULATORS: readonly PlatformSimulatorFactory[] = [createY
 const OrderBody = z.object({
   externalId: z.string().min(1),
   productId: z.string().min(1),
-  total: MoneySchema,
+  // Platforms sell at 0 or more: a negative total is no order any of them reports (the adapters refuse it).
+  total: MoneySchema.extend({ amount: z.number().int().nonnegative() }),
   clickId: z.string().min(1).optional(),
   createdAt: z.iso.datetime({ offset: true }).optional(),
 });
-const RefundBody = z.object({ amount: MoneySchema });
+const RefundBody = z.object({ amount: MoneySchema.extend({ amount: z.number().int().positive() }) });
 const ShowBody = z.object({ title: z.string().min(1).max(500), account: z.string().min(1).max(200).optional() });
 const WebhookBody = z.object({ url: z.url({ protocol: /^https?$/ }), secret: z.string().min(1).optional() });
 const FaultsBody = z.object({

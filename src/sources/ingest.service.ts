@@ -12,6 +12,7 @@
  * any Redis failure propagates (→ 503), and a retried delivery then takes the duplicate path, which
  * writes the dispatch entry again, so nothing is lost between the steps.
  */
+import { inexactIntegerLiteral } from '../lib/json-numbers.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { orderKey, registerFor } from '../domain/desired-state.js';
@@ -89,12 +90,16 @@ export class IngestService {
       if (err instanceof SignatureError) throw unauthorized(err.message);
       throw err;
     }
+    const text = raw.toString('utf8');
     let json: unknown;
     try {
-      json = JSON.parse(raw.toString('utf8'));
+      json = JSON.parse(text);
     } catch {
       throw badRequest('body is not valid JSON');
     }
+    // A number JSON.parse rounded into an integer (`1.0000000000000001` → 1): refused, never stored as another amount.
+    const inexact = inexactIntegerLiteral(text);
+    if (inexact !== undefined) throw badRequest('invalid event', [{ path: '', message: `the number ${inexact.slice(0, 40)} is not exactly the integer it reads as (${Number(inexact)}); amounts are integers in minor units` }]);
     // Only a `\u` escape can make a lone surrogate (UTF-8 decoding never does): most bodies skip the walk.
     const illFormed = raw.includes('\\u') ? loneSurrogateAt(json) : undefined;
     if (illFormed !== undefined) throw badRequest('invalid event', [{ path: illFormed, message: LONE_SURROGATE_MESSAGE }]);

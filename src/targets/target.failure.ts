@@ -2,6 +2,7 @@
  * What every adapter's error mapping produces, and the pieces of it that are the same on every
  * platform: Retry-After parsing, which network codes are timeouts, and acting on a mapped failure.
  */
+import { httpDateMs } from '../lib/timestamp.js';
 import type { RateLimiter } from './target.adapter.js';
 import type { TargetError } from './target.errors.js';
 
@@ -36,8 +37,9 @@ export function parseRetryAfter(header: string | undefined, nowMs: number): numb
   if (header === undefined || header.trim() === '') return undefined;
   const trimmed = header.trim();
   if (/^\d+$/.test(trimmed)) return platformWait(Number(trimmed) * 1000);
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : platformWait(at - nowMs);
+  // Strict: Date.parse alone read "1.5" as 2001-01-05, a wait of 0, and the platform was asked again at once.
+  const at = httpDateMs(trimmed);
+  return at === undefined ? undefined : platformWait(at - nowMs);
 }
 
 /** Applies the block (if any) to the shared limiter, then throws the typed error. */

@@ -68,6 +68,28 @@ export function platformsPerFile(partner: string, use: (started: { svc: TestServ
   });
 }
 
+/**
+ * For one test file of platform webhooks: the simulators, the service, `partner`, and one disabled
+ * target (`target(sim)` is its body, without `enabled`: nothing is mirrored, its webhooks are still
+ * verified and read), handed to `use`; closed after the file's tests.
+ */
+export function webhookTargetPerFile(partner: string, target: (sim: TestSim) => Record<string, unknown>, use: (started: { svc: TestService; sim: TestSim }) => unknown): void {
+  let svc: TestService | undefined;
+  let sim: TestSim | undefined;
+  beforeAll(async () => {
+    sim = await startSim();
+    svc = await startService();
+    await createPartner(svc, partner);
+    const r = await svc.api(`/v1/partners/${partner}/targets`, { json: { ...target(sim), commissionRateBps: 1000, enabled: false } });
+    if (r.status !== 201) throw new Error(`target: ${r.status} ${await r.text()}`);
+    await use({ svc, sim });
+  }, 60_000);
+  afterAll(async () => {
+    await svc?.close();
+    await sim?.close();
+  });
+}
+
 /** For every mirror waiting for an operator: create the show by hand on the platform and link it. */
 export async function linkOperatorShows(svc: TestService, sim: TestSim, partnerId: string, showId: string, platforms: Platform[] = ['tiktok', 'whatnot']): Promise<void> {
   for (const p of platforms) {

@@ -8,27 +8,16 @@
  * Real redis-server, real HTTP, the TikTok simulator's fault injection.
  */
 import { webhookSignature } from '../../src/targets/tiktok/tiktok.sign.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
-import { startSim, type TestSim } from '../helpers/sim.js';
-import { createPartner, startService, type TestService } from '../helpers/service.js';
+import { CREDENTIALS, webhookTargetPerFile } from '../helpers/platforms.js';
+import type { TestSim } from '../helpers/sim.js';
+import type { TestService } from '../helpers/service.js';
 
 const P = 'pwd';
 let svc: TestService;
 let sim: TestSim;
 
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService();
-  await createPartner(svc, P);
-  // Disabled: nothing is mirrored (no show here); its webhooks are still verified and read.
-  const r = await svc.api(`/v1/partners/${P}/targets`, { json: { id: 'tt', platform: 'tiktok', name: 'tt', credentials: CREDENTIALS.tiktok, baseUrl: sim.base('tiktok'), commissionRateBps: 1000, enabled: false } });
-  expect(r.status).toBe(201);
-}, 60_000);
-
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+// Disabled: nothing is mirrored (no show here); its webhooks are still verified and read.
+webhookTargetPerFile(P, (s) => ({ id: 'tt', platform: 'tiktok', name: 'tt', credentials: CREDENTIALS.tiktok, baseUrl: s.base('tiktok') }), (started) => ({ svc, sim } = started));
 
 afterEach(async () => {
   await sim.control('PUT', '/_sim/tiktok/faults', { rate: 0, kinds: [] });

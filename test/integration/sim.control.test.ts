@@ -44,3 +44,20 @@ test("GET /_sim/{platform}/shows/{id}/ingest: the RTMP address the platform's ap
   expect(none.status).toBe(404);
   expect(none.headers.get('content-type')).toMatch(/^application\/problem\+json/);
 });
+
+test('POST /_sim/{platform}/orders and refunds refuse an amount no platform reports (negative, 2^53, a fraction) with a problem', async () => {
+  const show = (await (await call('POST', '/_sim/whatnot/shows', JSON.stringify({ title: 'amounts' }))).json()) as { externalId: string };
+  const order = (amount: unknown): Promise<Response> => call('POST', '/_sim/whatnot/orders', JSON.stringify({ externalId: show.externalId, productId: 'p1', total: { amount, currency: 'USD' } }));
+  for (const amount of [-1, 9007199254740992, 12.5, '100']) {
+    const r = await order(amount);
+    expect({ amount, status: r.status }).toEqual({ amount, status: 400 });
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  }
+  const made = await order(0);
+  expect(made.status).toBe(201);
+  const { orderId } = (await made.json()) as { orderId: string };
+  for (const amount of [-1, 0]) {
+    const r = await call('POST', `/_sim/whatnot/orders/${orderId}/refunds`, JSON.stringify({ amount: { amount, currency: 'USD' } }));
+    expect({ amount, status: r.status }).toEqual({ amount, status: 400 });
+  }
+});

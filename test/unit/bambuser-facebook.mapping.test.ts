@@ -53,6 +53,8 @@ describe('Bambuser order report', () => {
     expect(showMayHaveOrders(show({ startedAt: '2026-10-20T10:00:00Z', endedAt: '2026-10-20T11:00:00Z' }), from)).toBe(true); // replay orders
     const old = new Date(from - ORDER_TAIL_MS - 3600_000).toISOString();
     expect(showMayHaveOrders(show({ startedAt: old, endedAt: old }), from)).toBe(false);
+    // An endedAt that is no RFC 3339 time is no end: the show is asked (Date.parse read "2" as 2001 and skipped it).
+    for (const endedAt of ['2', '2020', '2020-01-01', '2020-01-01T00:00:00']) expect(showMayHaveOrders(show({ startedAt: old, endedAt }), from)).toBe(true);
   });
 
   it('decimal amounts become minor units without floats; refunds and commission are unknown to Bambuser', () => {
@@ -68,8 +70,23 @@ describe('Bambuser order report', () => {
       status: undefined,
       commission: undefined,
     });
-    expect(toPlatformOrder('s1', { orderId: 'o2', createdAt: '2026-11-01T10:00:00Z', currency: 'KWD', orderValue: '12.3456' }).total).toEqual({ amount: 12346, currency: 'KWD' });
+    expect(toPlatformOrder('s1', { orderId: 'o2', createdAt: '2026-11-01T10:00:00Z', currency: 'KWD', orderValue: '12.345' }).total).toEqual({ amount: 12345, currency: 'KWD' });
+    // Exact or refused: a fourth KWD decimal was rounded (12.3456 → 12346), another amount than the merchant's.
+    expect(() => toPlatformOrder('s1', { orderId: 'o2', createdAt: '2026-11-01T10:00:00Z', currency: 'KWD', orderValue: '12.3456' })).toThrow(PermanentError);
+    // Times are RFC 3339 with an offset: Date.parse read '2' as 2001-02-01 and a bare date-time as local time.
+    expect(() => toPlatformOrder('s1', { orderId: 'o4', createdAt: '2', currency: 'USD', orderValue: '1.00' })).toThrow(PermanentError);
+    expect(() => toPlatformOrder('s1', { orderId: 'o4', createdAt: '2026-11-01T10:00:00', currency: 'USD', orderValue: '1.00' })).toThrow(PermanentError);
     expect(() => toPlatformOrder('s1', { orderId: 'o3', createdAt: '2026-11-01T10:00:00Z', currency: 'USD', orderValue: 1e21 })).toThrow(PermanentError);
+  });
+
+  it('an orderValue JSON number JSON.parse may have rounded (10^15 minor units or more) is refused; the same as a string is exact', () => {
+    const at = { orderId: 'o5', createdAt: '2026-11-01T10:00:00Z', currency: 'USD' };
+    // The report's text said 90071992547409.91 (9007199254740991 cents); JSON.parse made it 90071992547409.9.
+    const parsed = (JSON.parse('{"orderValue":90071992547409.91}') as { orderValue: number }).orderValue;
+    expect(() => toPlatformOrder('s1', { ...at, orderValue: parsed })).toThrow(PermanentError); // before: stored as 9007199254740990
+    expect(() => toPlatformOrder('s1', { ...at, orderValue: 10_000_000_000_000 })).toThrow(PermanentError); // 10^15 cents
+    expect(toPlatformOrder('s1', { ...at, orderValue: 9_999_999_999_999.99 }).total.amount).toBe(999_999_999_999_999);
+    expect(toPlatformOrder('s1', { ...at, orderValue: '90071992547409.91' }).total.amount).toBe(Number.MAX_SAFE_INTEGER);
   });
 
   it('webhook secrets compare in constant time, whatever their lengths', () => {

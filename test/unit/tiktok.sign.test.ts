@@ -84,8 +84,10 @@ describe('decimal amounts', () => {
     expect(decimalToMinor('0.1', 'USD')).toBe(10);
     expect(decimalToMinor('19', 'EUR')).toBe(1900);
     expect(decimalToMinor('1000', 'JPY')).toBe(1000);
-    expect(decimalToMinor('1.2345', 'USD')).toBe(123);
-    expect(decimalToMinor('1.235', 'USD')).toBe(124);
+    // Exact or nothing: digits the minor unit cannot hold are refused (they were rounded: 123, 124).
+    expect(decimalToMinor('1.2345', 'USD')).toBeUndefined();
+    expect(decimalToMinor('1.235', 'USD')).toBeUndefined();
+    expect(decimalToMinor('1.2300', 'USD')).toBe(123);
     expect(decimalToMinor('1.001', 'KWD')).toBe(1001);
     expect(decimalToMinor('-2.50', 'USD')).toBe(-250);
     expect(decimalToMinor('1e3', 'USD')).toBeUndefined();

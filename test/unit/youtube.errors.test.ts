@@ -140,6 +140,10 @@ describe('parseRetryAfter', () => {
     [new Date(NOW + 5_000).toUTCString(), 5_000],
     [new Date(NOW - 5_000).toUTCString(), 0],
     ['soon', undefined],
+    // Not an HTTP-date: Date.parse alone read them as 2001 dates, a wait of 0 (asked again at once).
+    ['1.5', undefined],
+    ['-3', undefined],
+    ['2026-11-24T18:00:05', undefined],
   ])('%p → %p', (header, expected) => {
     expect(parseRetryAfter(header, NOW)).toBe(expected);
   });

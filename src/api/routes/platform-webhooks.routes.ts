@@ -39,7 +39,7 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
         description: '200 after the orders it carries are stored; 401 when the platform signature does not verify; 404 for an unknown target or a platform without webhooks; 503 (Retry-After) when the platform\'s API, read for the order the webhook names, is unavailable.',
         docResponses: {
           200: ok('the orders it carries are stored', z.object({ received: z.number().int(), stored: z.number().int(), new: z.number().int().describe('orders not seen before') })),
-          400: 'the platform adapter rejects the payload',
+          400: 'the platform adapter rejects the payload: not the documented shape, an amount that is not exact in minor units (a decimal string beyond the currency\'s exponent, past 2^53 − 1 minor units, or negative), or a time that is not an RFC 3339 date-time with an offset (or the platform\'s unix seconds) from 1970 to a year ahead; nothing is stored',
           401: "the platform's signature does not verify",
           404: 'unknown target, or its platform sends no webhooks',
           413: 'body over 1 MiB',
@@ -76,6 +76,11 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
         }
         throw err;
       }
+      // One treatment for a bad amount or date wherever it is found: the adapter's parse (400 above) or
+      // the ledger's bounds (a negative total, a time before 1970 or a year ahead): 400, nothing stored.
+      // Answering 200 `stored: 0` told the platform its order was taken while none was.
+      const problems = opts.attribution.platformOrderProblems(orders);
+      if (problems.length > 0) throw new AppError(400, 'Bad Request', `${target.platform} webhook rejected: an order it carries cannot be stored`, problems);
       const stored = await opts.attribution.ingestPlatformOrders(partnerId, targetId, orders, 'webhook');
       return reply.status(200).send({ received: orders.length, stored: stored.length, new: stored.filter((o) => o.isNew).length });
     },

@@ -7,6 +7,7 @@
  * refunds, no commission, no status. Amounts are decimals in major units; they are converted from
  * their decimal text, never through float arithmetic.
  */
+import { rfc3339Ms } from '../../lib/timestamp.js';
 import { decimalToMinor } from '../decimal-amount.js';
 import type { PlatformOrder } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
@@ -18,17 +19,26 @@ import type { BambuserShow, BambuserStatsOrder } from './bambuser.schemas.js';
  */
 export const ORDER_TAIL_MS = 30 * 24 * 3600_000;
 
+/**
+ * A JSON number is a double once JSON.parse has read it: any decimal of up to 15 significant digits
+ * survives that exactly (it prints back as written), one of 16 or 17 may not (90071992547409.91 reads
+ * as 90071992547409.9, 9007199254740990 cents). So a number amount is read only below 10^15 minor
+ * units; a larger one is refused, not stored as another amount (a decimal string carries every digit).
+ */
+const EXACT_NUMBER_MINOR = 1e15;
+
 function toMinor(value: number | string, currency: string, what: string): number {
   // String(49.9) === "49.9": JSON numbers print back as the shortest decimal that parses to them.
-  const minor = decimalToMinor(typeof value === 'number' ? String(value) : value, currency);
+  let minor = decimalToMinor(typeof value === 'number' ? String(value) : value, currency);
+  if (typeof value === 'number' && minor !== undefined && Math.abs(minor) >= EXACT_NUMBER_MINOR) minor = undefined;
   if (minor === undefined) throw new PermanentError(`malformed response from Bambuser order stats: ${what} "${String(value)}" is not a decimal amount`, 'malformed_response');
   return minor;
 }
 
 export function toPlatformOrder(showId: string, o: BambuserStatsOrder): PlatformOrder {
   const total = { amount: toMinor(o.orderValue, o.currency, `orderValue of ${o.orderId}`), currency: o.currency };
-  const createdAt = Date.parse(o.createdAt);
-  if (Number.isNaN(createdAt)) throw new PermanentError(`malformed response from Bambuser order stats: createdAt of ${o.orderId}`, 'malformed_response');
+  const createdAt = rfc3339Ms(o.createdAt);
+  if (createdAt === undefined) throw new PermanentError(`malformed response from Bambuser order stats: createdAt of ${o.orderId}`, 'malformed_response');
   return {
     orderId: o.orderId,
     externalShowId: showId,
@@ -52,6 +62,7 @@ export function toPlatformOrder(showId: string, o: BambuserStatsOrder): Platform
  * orders for a mirrored show that had sold before airing, and never healed them.)
  */
 export function showMayHaveOrders(show: BambuserShow, fromMs: number): boolean {
-  const endedAt = Date.parse(show.endedAt ?? '');
-  return Number.isNaN(endedAt) || endedAt + ORDER_TAIL_MS >= fromMs;
+  // Strict (rfc3339Ms): Date.parse read an endedAt of "2" as 2001-02-01, and the show's orders were never asked for.
+  const endedAt = rfc3339Ms(show.endedAt);
+  return endedAt === undefined || endedAt + ORDER_TAIL_MS >= fromMs;
 }

@@ -15,6 +15,7 @@
  *    conversion tracking reported for that show, with decimal amounts as the tracking call takes them.
  */
 import { z } from 'zod';
+import { PlatformTimestampSchema } from '../../lib/timestamp.js';
 
 const nullableString = z.string().nullable().optional();
 
@@ -66,7 +67,7 @@ const decimalText = z.string().regex(/^-?\d+(\.\d+)?$/, 'a decimal amount such a
 /** GET /stats/show/{showId}/orders (model, see the header comment). */
 export const StatsOrderSchema = z.object({
   orderId: z.string().min(1),
-  createdAt: z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO 8601 date-time'),
+  createdAt: PlatformTimestampSchema,
   currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 currency code'),
   /** Decimal amount in major units as the player's conversion tracking received it (e.g. 49.9). */
   orderValue: z.union([z.number().finite(), decimalText]),

@@ -17,6 +17,8 @@
  *   affiliate order search is the report listOrders() pages through for reconciliation.
  */
 import { z } from 'zod';
+import type { Logger } from 'pino';
+import { UNIX_SECONDS_MESSAGE, unixSecondsMs } from '../../lib/timestamp.js';
 import type { Money } from '../../domain/money.js';
 import { decimalToMinor } from '../decimal-amount.js';
 import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
@@ -75,10 +77,67 @@ export function parseRoomId(input: string): string | undefined {
   return undefined;
 }
 
-function toMinor(price: Price | undefined): Money | undefined {
+/**
+ * A price in minor units; undefined when there is none. A price that is there but is not an exact
+ * decimal in its currency's minor unit ("1e3", "1.235" USD, past 2^53) fails the order loudly: leaving
+ * its line out (as before) reported a smaller total than TikTok's, and rounding it another amount.
+ */
+function toMinor(price: Price | undefined, orderId: string): Money | undefined {
   if (!price) return undefined;
   const amount = decimalToMinor(price.amount, price.currency);
-  return amount === undefined ? undefined : { amount, currency: price.currency };
+  if (amount === undefined) throw new PermanentError(`malformed response from TikTok Shop: order ${orderId} has the amount "${price.amount.slice(0, 64)}", not a decimal in ${price.currency.slice(0, 8)} minor units`, 'malformed_response');
+  return { amount, currency: price.currency };
+}
+
+/** a + b when both and the sum are safe integers; a PermanentError (malformed answer) otherwise. */
+function exactSum(orderId: string, what: string, a: number, b: number): number {
+  const s = a + b;
+  if (Number.isSafeInteger(a) && Number.isSafeInteger(b) && Number.isSafeInteger(s)) return s;
+  throw new PermanentError(`malformed response from TikTok Shop: the ${what} of order ${orderId} passes ${Number.MAX_SAFE_INTEGER} minor units`, 'malformed_response');
+}
+
+/**
+ * One affiliate order → our normalised order; undefined (and a warning) when it carries no prices.
+ * Amounts are exact or the order is refused (PermanentError `malformed_response`). Pure but for the log.
+ */
+export function toPlatformOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): PlatformOrder | undefined {
+  const priced = o.skus.filter((s) => toMinor(s.price, o.id) !== undefined);
+  const currency = priced[0]?.price?.currency;
+  if (!currency) {
+    log.warn({ orderId: o.id }, 'tiktok affiliate order without prices; skipped');
+    return undefined;
+  }
+  let total = 0;
+  let refunded = 0;
+  let commission: number | undefined;
+  for (const s of priced) {
+    const unit = toMinor(s.price, o.id);
+    if (!unit || unit.currency !== currency) {
+      log.warn({ orderId: o.id }, 'tiktok affiliate order mixes currencies; other-currency lines ignored');
+      continue;
+    }
+    const qty = s.quantity ?? 1;
+    // Exact or refused: a product or sum past 2^53 minor units would be rounded by a double.
+    total = exactSum(o.id, 'total', total, unit.amount * qty);
+    refunded = exactSum(o.id, 'refunded', refunded, unit.amount * Math.min(qty, s.refunded_quantity ?? 0));
+    const c = toMinor(s.actual_paid_commission ?? s.estimated_paid_commission, o.id);
+    if (c && c.currency === currency) commission = exactSum(o.id, 'commission', commission ?? 0, c.amount);
+  }
+  const live = o.skus.find((s) => s.content_type === 'LIVE' && s.content_id);
+  // Checked by the schema too (UnixSecondsSchema): past year 9999 toISOString threw a RangeError, a 500.
+  const createdMs = unixSecondsMs(o.create_time);
+  if (createdMs === undefined) throw new PermanentError(`malformed response from TikTok Shop: order ${o.id} has create_time ${String(o.create_time).slice(0, 32)}, not ${UNIX_SECONDS_MESSAGE}`, 'malformed_response');
+  return {
+    orderId: o.id,
+    externalShowId: live?.content_id,
+    productId: priced[0]?.product_id,
+    clickId: undefined, // TikTok checkout carries no click id of ours
+    createdAt: new Date(createdMs).toISOString(),
+    total: { amount: total, currency },
+    refunded: { amount: refunded, currency },
+    status: o.status,
+    commission: commission === undefined ? undefined : { amount: commission, currency },
+  };
 }
 
 export interface TiktokAdapterOptions {
@@ -92,42 +151,6 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
   const client = createTiktokClient(ctx, now);
   const log = ctx.log.child({ module: 'tiktok.adapter', targetId: ctx.target.id });
 
-  /** One affiliate order → our normalised order; undefined (and a warning) when it carries no prices. */
-  function toPlatformOrder(o: AffiliateOrder): PlatformOrder | undefined {
-    const priced = o.skus.filter((s) => toMinor(s.price) !== undefined);
-    const currency = priced[0]?.price?.currency;
-    if (!currency) {
-      log.warn({ orderId: o.id }, 'tiktok affiliate order without prices; skipped');
-      return undefined;
-    }
-    let total = 0;
-    let refunded = 0;
-    let commission: number | undefined;
-    for (const s of priced) {
-      const unit = toMinor(s.price);
-      if (!unit || unit.currency !== currency) {
-        log.warn({ orderId: o.id }, 'tiktok affiliate order mixes currencies; other-currency lines ignored');
-        continue;
-      }
-      const qty = s.quantity ?? 1;
-      total += unit.amount * qty;
-      refunded += unit.amount * Math.min(qty, s.refunded_quantity ?? 0);
-      const c = toMinor(s.actual_paid_commission ?? s.estimated_paid_commission);
-      if (c && c.currency === currency) commission = (commission ?? 0) + c.amount;
-    }
-    const live = o.skus.find((s) => s.content_type === 'LIVE' && s.content_id);
-    return {
-      orderId: o.id,
-      externalShowId: live?.content_id,
-      productId: priced[0]?.product_id,
-      clickId: undefined, // TikTok checkout carries no click id of ours
-      createdAt: new Date(o.create_time * 1000).toISOString(),
-      total: { amount: total, currency },
-      refunded: { amount: refunded, currency },
-      status: o.status,
-      commission: commission === undefined ? undefined : { amount: commission, currency },
-    };
-  }
 
   /** Every affiliate order created in [geS, ltS) (unix seconds, ≤ 3 months), all pages. */
   async function searchAffiliateOrders(geS: number, ltS: number): Promise<AffiliateOrder[]> {
@@ -183,7 +206,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
       log.info({ orderId }, 'tiktok order has no affiliate record (yet); left to reconciliation');
       return undefined;
     }
-    return toPlatformOrder(affiliate);
+    return toPlatformOrder(affiliate, log);
   }
 
   const adapter: TargetAdapter = {
@@ -332,7 +355,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
         for (const o of page) {
           const at = o.create_time * 1000;
           if (at < fromMs || at >= toMs || seen.has(o.id)) continue;
-          const mapped = toPlatformOrder(o);
+          const mapped = toPlatformOrder(o, log);
           if (!mapped) continue;
           seen.add(o.id);
           out.push(mapped);

@@ -6,6 +6,7 @@
  * "Search Seller Affiliate Orders"; Order 202309 "Get Order Detail"; Webhooks overview.
  */
 import { z } from 'zod';
+import { UnixSecondsSchema } from '../../lib/timestamp.js';
 
 export const EnvelopeSchema = z.object({
   code: z.number().int(),
@@ -49,7 +50,7 @@ export type AffiliateSku = z.infer<typeof AffiliateSkuSchema>;
 export const AffiliateOrderSchema = z.object({
   id: z.string().min(1),
   status: z.string().optional(),
-  create_time: z.number().int(),
+  create_time: UnixSecondsSchema,
   delivery_time: z.number().int().optional(),
   skus: z.array(AffiliateSkuSchema).default([]),
 });
@@ -69,7 +70,7 @@ export const OrderDetailSchema = z.object({
       z.object({
         id: z.string().min(1),
         status: z.string().optional(),
-        create_time: z.number().int(),
+        create_time: UnixSecondsSchema,
         update_time: z.number().int().optional(),
       }),
     )

@@ -8,6 +8,7 @@
  *    order that gets paid comes back as `orders.updated` / in the next report as a sale then;
  *  - any other status is not one Whatnot documents: not counted either, and the caller logs it.
  */
+import { rfc3339Ms } from '../../lib/timestamp.js';
 import { decimalToMinor } from '../decimal-amount.js';
 import type { PlatformOrder } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
@@ -21,21 +22,26 @@ export type OrderVerdict = { kind: 'sale'; order: PlatformOrder } | { kind: 'no_
 
 function minor(amount: string, currency: string, field: string): number {
   const value = decimalToMinor(amount, currency);
-  if (value === undefined) throw new PermanentError(`malformed response from Whatnot: ${field} "${amount}" is not an amount in ${currency}`, 'malformed_response');
+  // No Whatnot amount is negative: a "-1.00" refund was clamped to 0 and the order stored as if unrefunded.
+  if (value === undefined || value < 0) throw new PermanentError(`malformed response from Whatnot: ${field} "${amount}" is not an amount in ${currency}`, 'malformed_response');
   return value;
 }
 
 /** `where` names the order in errors, e.g. `data.3` (GET /orders) or `data` (webhook). */
 export function judgeOrder(o: WhatnotOrder, where: string): OrderVerdict {
-  if (!SALE.has(o.status) && !TAKEN_BACK.has(o.status)) return { kind: 'no_sale', status: o.status, documented: NO_SALE.has(o.status) };
+  // Time and amounts are read whatever the status: a malformed total is refused the same way on a
+  // pending order as on a paid one (it was 200 `received: 0` for a pending order, 400 for a paid one).
+  const createdMs = rfc3339Ms(o.created_at);
+  if (createdMs === undefined) throw new PermanentError(`malformed response from Whatnot: ${where}.created_at "${o.created_at}" is not an RFC 3339 date-time with an offset`, 'malformed_response');
   const currency = o.amounts.total.currency;
   const total = minor(o.amounts.total.amount, currency, `${where}.amounts.total.amount`);
   const refundedRaw = o.amounts.refunded ? minor(o.amounts.refunded.amount, o.amounts.refunded.currency, `${where}.amounts.refunded.amount`) : 0;
+  if (!SALE.has(o.status) && !TAKEN_BACK.has(o.status)) return { kind: 'no_sale', status: o.status, documented: NO_SALE.has(o.status) };
   // A refund figure in another currency than the total keeps its own (amounts are never mixed across
   // currencies: reconciliation reports it, attribution does not apply it); a cancelled order is
   // refunded in full, in the total's currency, even when no refund figure (or another one) is reported.
   const refundCurrency = o.amounts.refunded && o.amounts.refunded.currency !== currency && !TAKEN_BACK.has(o.status) ? o.amounts.refunded.currency : currency;
-  const refunded = TAKEN_BACK.has(o.status) ? total : refundCurrency !== currency ? Math.max(0, refundedRaw) : Math.min(total, Math.max(0, refundedRaw));
+  const refunded = TAKEN_BACK.has(o.status) ? total : refundCurrency !== currency ? refundedRaw : Math.min(total, refundedRaw);
   return {
     kind: 'sale',
     order: {
@@ -43,7 +49,7 @@ export function judgeOrder(o: WhatnotOrder, where: string): OrderVerdict {
       externalShowId: o.show_id ?? undefined,
       productId: o.line_items?.find((l) => l.product_id)?.product_id ?? undefined,
       clickId: undefined, // Whatnot checkout carries no click id of ours
-      createdAt: new Date(o.created_at).toISOString(),
+      createdAt: new Date(createdMs).toISOString(),
       total: { amount: total, currency },
       refunded: { amount: refunded, currency: refundCurrency },
       status: o.status,

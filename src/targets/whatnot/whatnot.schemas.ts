@@ -13,6 +13,7 @@
  * (docs/platforms.md).
  */
 import { z } from 'zod';
+import { PlatformTimestampSchema } from '../../lib/timestamp.js';
 
 /** RFC 9457 problem details, plus Whatnot's extras. `type` is a short slug, e.g. "rate-limited". */
 export const ProblemSchema = z.object({
@@ -59,14 +60,13 @@ export const MoneySchema = z.object({
 
 export const ORDER_STATUSES = ['pending', 'pending_fulfillment', 'completed', 'cancelled', 'failed'] as const;
 
-const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO 8601 date-time');
-
 export const OrderSchema = z.object({
   id: z.string().min(1),
   show_id: z.string().nullish(),
   status: z.string().min(1),
   transaction_type: z.string().nullish(),
-  created_at: isoDate,
+  /** RFC 3339 with an offset; `Date.parse` alone read "2" as 2001-02-01 (src/lib/timestamp.ts). */
+  created_at: PlatformTimestampSchema,
   updated_at: z.string().nullish(),
   cancelled_at: z.string().nullish(),
   amounts: z.object({

@@ -1,0 +1,103 @@
+/**
+ * Amounts and dates in a Whatnot webhook are read strictly, and anything else gets one treatment: a
+ * 400 problem+json, nothing stored (the platform-webhook route's documented 400; Whatnot retries it and
+ * reconciliation reads the order report later). Before: a total Whatnot's decimal form allows but the
+ * ledger refuses ("-5.00") answered 200 `stored: 0` while "abc" answered 400; `created_at: "2"` was
+ * read by Date.parse as 2001-02-01 and stored; "12.345" USD was rounded to 1235 and stored; a refund of
+ * "-1.00" was clamped to 0 and stored; a pending order's amounts were not read at all (200 `received: 0`).
+ * Real redis-server, real HTTP, webhooks signed the Standard Webhooks way as Whatnot signs them.
+ */
+import { randomUUID } from 'node:crypto';
+import { signatureHeader } from '../../src/sources/signature.js';
+import { CREDENTIALS, webhookTargetPerFile } from '../helpers/platforms.js';
+import type { TestService } from '../helpers/service.js';
+
+const P = 'pmoney';
+const SECRET = 'whsec_' + Buffer.from('platform-webhooks-money-secret').toString('base64');
+let svc: TestService;
+
+webhookTargetPerFile(
+  P,
+  (s) => ({ id: 'wn', platform: 'whatnot', name: 'wn', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: SECRET }, baseUrl: s.base('whatnot') }),
+  (started) => ({ svc } = started),
+);
+
+let seq = 0;
+function order(over: { created_at?: unknown; total?: unknown; refunded?: unknown; status?: string }): { id: string; body: string } {
+  const id = `wn-order-${++seq}`;
+  const total = over.total ?? { amount: '12.34', currency: 'USD' };
+  const data = {
+    id,
+    show_id: 'wn-show-1',
+    status: over.status ?? 'completed',
+    created_at: 'created_at' in over ? over.created_at : new Date().toISOString(),
+    amounts: { total, ...(over.refunded ? { refunded: over.refunded } : {}) },
+  };
+  return { id, body: JSON.stringify({ type: 'orders.created', timestamp: new Date().toISOString(), data }) };
+}
+
+async function post(body: string): Promise<Response> {
+  const id = `msg_${randomUUID()}`;
+  const ts = Math.floor(Date.now() / 1000);
+  return fetch(`${svc.url}/v1/platform-webhooks/wn`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signatureHeader(SECRET, id, ts, body) },
+    body,
+  });
+}
+
+const stored = async (orderId: string): Promise<number> => (await svc.api(`/v1/partners/${P}/attribution/orders/${orderId}?targetId=wn`)).status;
+
+test('a well-formed order is stored exactly (the control case)', async () => {
+  const o = order({ total: { amount: '90071992547409.91', currency: 'USD' }, created_at: '2026-11-24T18:00:00.123456+01:00' });
+  const r = await post(o.body);
+  expect(r.status).toBe(200);
+  expect(await r.json()).toEqual({ received: 1, stored: 1, new: 1 });
+  const v = await svc.api(`/v1/partners/${P}/attribution/orders/${o.id}?targetId=wn`);
+  expect(v.status).toBe(200);
+  const text = await v.text();
+  expect(text).toContain('9007199254740991');
+  expect(text).toContain('2026-11-24T17:00:00.123Z');
+});
+
+const BAD: [string, Parameters<typeof order>[0], RegExp][] = [
+  ['created_at "2" (Date.parse: 2001-02-01)', { created_at: '2' }, /created_at/],
+  ['created_at without an offset (local time)', { created_at: '2026-11-24T18:00:00' }, /created_at/],
+  ['created_at on February 30th', { created_at: '2026-02-30T18:00:00Z' }, /created_at/],
+  ['created_at as a number', { created_at: 1764000000 }, /created_at/],
+  ['created_at in year 1', { created_at: '0001-01-01T00:00:00Z' }, /created_at/],
+  ['total "abc"', { total: { amount: 'abc', currency: 'USD' } }, /total/],
+  ['total "1e3"', { total: { amount: '1e3', currency: 'USD' } }, /total/],
+  ['total "12.345" USD (more digits than the minor unit)', { total: { amount: '12.345', currency: 'USD' } }, /total/],
+  ['total "-5.00"', { total: { amount: '-5.00', currency: 'USD' } }, /total/],
+  ['total 9007199254740993 minor units', { total: { amount: '90071992547409.93', currency: 'USD' } }, /total/],
+  ['total 1e300 written out', { total: { amount: '1' + '0'.repeat(300), currency: 'USD' } }, /total/],
+  ['total as a JSON number', { total: { amount: 12.34, currency: 'USD' } }, /total/],
+  ['refunded "0.001" USD', { refunded: { amount: '0.001', currency: 'USD' } }, /refunded/],
+  // Before: clamped to 0, the order stored as unrefunded (200).
+  ['refunded "-1.00" (negative)', { refunded: { amount: '-1.00', currency: 'USD' } }, /refunded/],
+  // Readable by the adapter, refused by the ledger's bounds (platformOrderProblems): the same 400.
+  ['total in "ZZZ" (not an ISO 4217 currency)', { total: { amount: '12.34', currency: 'ZZZ' } }, /total/],
+  ['created_at two years ahead', { created_at: new Date(Date.now() + 2 * 366 * 86_400_000).toISOString() }, /createdAt/],
+  // Before: a pending (unpaid) order's amounts were never read: 200 `received: 0` for what a paid order gets a 400 for.
+  ['a pending order with total "12.345" USD', { status: 'pending', total: { amount: '12.345', currency: 'USD' } }, /total/],
+  ['a pending order with total "-5.00"', { status: 'pending', total: { amount: '-5.00', currency: 'USD' } }, /total/],
+];
+
+test.each(BAD)('%s → 400 problem+json naming the field, nothing stored', async (_name, over, field) => {
+  const o = order(over);
+  const r = await post(o.body);
+  expect(r.status).toBe(400);
+  expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const p = (await r.json()) as { status: number; detail: string; errors?: { path: string }[] };
+  expect(p.status).toBe(400);
+  expect(`${p.detail} ${JSON.stringify(p.errors ?? [])}`).toMatch(field);
+  expect(await stored(o.id)).toBe(404);
+});
+
+test('"-0.00" is a total of 0, not a refusal and not negative', async () => {
+  const o = order({ total: { amount: '-0.00', currency: 'USD' } });
+  const r = await post(o.body);
+  expect(r.status).toBe(200);
+  expect(await r.json()).toMatchObject({ stored: 1 });
+});
