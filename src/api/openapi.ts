@@ -55,6 +55,18 @@ export const FORBIDDEN_ROLE = "the key's role may not do this";
 
 const Timestamp = z.string().describe('ISO-8601 timestamp');
 
+/**
+ * An operator's name for a partner or a target: 1-200 characters, one line, no control characters
+ * (\p{Cc}: C0, DEL, C1, tab and line ends too). It is shown in the ops console, the lists and the
+ * audit; a NUL or an ESC was stored as sent. The operator is at the keyboard, so a 400 naming the field
+ * (a partner's event text, by contrast, is kept as sent and made fit where it leaves: src/targets/platform-text.ts).
+ */
+export const NameSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((s) => !/\p{Cc}/u.test(s), 'must not hold control characters (U+0000-U+001F, U+007F-U+009F: tab and line ends too)');
+
 export const PartnerSchema = z.object({
   id: z.string(),
   name: z.string(),
