@@ -39,3 +39,24 @@ test('names with emoji, right-to-left letters and inner spaces are taken as they
   await expectNameRefused(await svc.api('/v1/partners/nm-ok/targets/nm-t-ok', { method: 'PATCH', json: { name: 'x\u0000' } }));
   expect(await targetNames('nm-ok')).toEqual([name]);
 });
+
+test('an API key name is one line without control characters, an endpoint description may span lines but holds no other control character: a 400 naming the field, nothing stored', async () => {
+  const refused = async (r: Response, path: string): Promise<void> => {
+    expect(r.status).toBe(400);
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await r.json()) as { errors: { path: string; message: string }[] }).errors).toEqual([{ path, message: expect.stringMatching(/control characters/) }]);
+  };
+  const keys = async (): Promise<number> => ((await (await svc.api('/v1/api-keys')).json()) as { keys: unknown[] }).keys.length;
+  const before = await keys();
+  for (const name of ['a\u0000b', 'esc \u001b[2J', 'two\nlines']) await refused(await svc.api('/v1/api-keys', { json: { role: 'viewer', name } }), 'body.name');
+  expect(await keys()).toBe(before);
+  expect((await svc.api('/v1/api-keys', { json: { role: 'viewer', name: 'CI 🎉 key' } })).status).toBe(201);
+
+  expect((await svc.api('/v1/partners', { json: { id: 'nm-ep', name: 'Endpoints' } })).status).toBe(201);
+  const endpoint = { url: 'https://hooks.example.com/nm', events: ['mirror.updated'] };
+  for (const description of ['nul\u0000', 'bell\u0007', 'c1\u009b31m']) await refused(await svc.api('/v1/partners/nm-ep/endpoints', { json: { ...endpoint, description } }), 'body.description');
+  const created = await svc.api('/v1/partners/nm-ep/endpoints', { json: { ...endpoint, description: 'line one\n\tline two\r\n' } });
+  expect(created.status).toBe(201);
+  const { id } = (await created.json()) as { id: string };
+  await refused(await svc.api(`/v1/partners/nm-ep/endpoints/${id}`, { method: 'PATCH', json: { description: 'x\u001b' } }), 'body.description');
+});
