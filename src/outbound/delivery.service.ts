@@ -326,7 +326,7 @@ export class DeliveryService {
   }
 
   /**
-   * The job died on unexpected errors (not HTTP ones; BullMQ's 5 attempts, minutes apart): leave a
+   * The job died on unexpected errors (not HTTP ones; BullMQ's 5 attempts, 2 s backoff doubling): leave a
    * readable state behind. A signing secret no key opens (SecretUnreadableError) says what to do.
    */
   async markFailed(job: DeliveryJob, err: Error): Promise<void> {
@@ -366,7 +366,17 @@ export class DeliveryService {
     // During a rotation's grace period the rotated-out secrets sign too, so the receiver can switch at
     // leisure; after two rotations within it the partner may still hold only the oldest of them.
     const previous = ep.previousSecretSealed && ep.previousSecretExpiresAt ? [{ sealed: ep.previousSecretSealed, expiresAt: ep.previousSecretExpiresAt }, ...ep.olderPreviousSecrets] : ep.olderPreviousSecrets;
-    for (const p of previous) if (Date.parse(p.expiresAt) > nowMs) secrets.push(this.deps.box.decrypt(p.sealed));
+    // A rotated-out secret no configured key opens (SECRETS_KEY changed without rotation) is left out:
+    // it failed every delivery of the endpoint though the current secret signs. The current one is
+    // needed (its SecretUnreadableError fails the delivery, markFailed).
+    for (const p of previous) {
+      if (Date.parse(p.expiresAt) <= nowMs) continue;
+      try {
+        secrets.push(this.deps.box.decrypt(p.sealed));
+      } catch (err) {
+        if (!(err instanceof SecretUnreadableError)) throw err;
+      }
+    }
     const headers = {
       'content-type': 'application/json',
       'user-agent': USER_AGENT,

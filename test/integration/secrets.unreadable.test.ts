@@ -12,6 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { SecretBox, SecretUnreadableError } from '../../src/lib/crypto.js';
 import { SECRET_UNREADABLE_DELIVERY_ERROR } from '../../src/outbound/delivery.service.js';
+import { signatureHeader } from '../../src/sources/signature.js';
+import { startReceiver } from '../helpers/adapter-sim.js';
 import { ADMIN_KEY, createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -87,8 +89,34 @@ test('a sync of a target whose credentials no key opens fails the mirror at once
   expect(mirror.lastError).not.toContain('page-token');
 });
 
+test("an endpoint whose rotated-out signing secret no key opens still gets its deliveries, signed with the current secret (the worker's real job)", async () => {
+  // Every delivery of such an endpoint threw in the attempt (each secret of the grace period was
+  // opened), BullMQ's 5 attempts failed it: the partner got nothing though the current secret opens.
+  const receiver = await startReceiver();
+  try {
+    await createPartner(svc, 'su-prev');
+    const ep = await svc.api('/v1/partners/su-prev/endpoints', { json: { url: receiver.url, events: ['mirror.updated'] } });
+    expect(ep.status).toBe(201);
+    const endpointId = ((await ep.json()) as { id: string }).id;
+    const rotated = await svc.api(`/v1/partners/su-prev/endpoints/${endpointId}/rotate-secret`, { method: 'POST' });
+    expect(rotated.status).toBe(200);
+    const current = ((await rotated.json()) as { secret: string }).secret;
+    const key = svc.rt.keys.endpoint('su-prev', endpointId);
+    const previous = (await svc.rt.redis.hget(key, 'previousSecretSealed'))!;
+    await svc.rt.redis.hset(key, 'previousSecretSealed', lost.encrypt(svc.rt.box.decrypt(previous)));
+
+    const { messageId } = await svc.rt.outbound.emit('su-prev', 'mirror.updated', { showId: 'su-6' }, 'su-prev-1');
+    expect(messageId).not.toBeNull();
+    await waitFor(async () => (receiver.got.length > 0 ? true : undefined), 10_000);
+    const got = receiver.got[0]!;
+    expect(String(got.headers['webhook-signature']).split(' ')).toEqual([signatureHeader(current, String(got.headers['webhook-id']), Number(got.headers['webhook-timestamp']), got.body.toString('utf8'))]);
+  } finally {
+    await receiver.close();
+  }
+});
+
 test('a delivery that died on a signing secret no key opens is failed with an error that says what to do', async () => {
-  // The attempt opens the endpoint's secret; a SecretUnreadableError ends BullMQ's 5 attempts (minutes
+  // The attempt opens the endpoint's secret; a SecretUnreadableError ends BullMQ's 5 attempts (seconds
   // apart) in markFailed, with the error the worker's 'failed' event hands it. It read "internal error: …".
   await createPartner(svc, 'su-out');
   const ep = await svc.api('/v1/partners/su-out/endpoints', { json: { url: 'https://hooks.example.com/su', events: ['mirror.updated'] } });
