@@ -89,6 +89,16 @@ test('a sync of a target whose credentials no key opens fails the mirror at once
   expect(mirror.lastError).not.toContain('page-token');
 });
 
+test("a platform webhook for a target whose credentials no key opens is a 503 secret-unreadable problem (was a 500): the platform retries it once the key is back", async () => {
+  await createPartner(svc, 'su-pw');
+  const created = await svc.api('/v1/partners/su-pw/targets?verify=false', {
+    json: { id: 'su-pw-wn', platform: 'whatnot', name: 'WN', baseUrl: 'http://127.0.0.1:9/whatnot', credentials: { apiKey: 'k' }, commissionRateBps: 500 },
+  });
+  expect(created.status).toBe(201);
+  await svc.rt.partners.updateTarget('su-pw', 'su-pw-wn', (t) => ({ ...t, credentialsSealed: lost.encrypt(JSON.stringify({ apiKey: 'k' })) }));
+  await expectSecretUnreadable(await fetch(`${svc.url}/v1/platform-webhooks/su-pw-wn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }));
+});
+
 test("an endpoint whose rotated-out signing secret no key opens still gets its deliveries, signed with the current secret (the worker's real job)", async () => {
   // Every delivery of such an endpoint threw in the attempt (each secret of the grace period was
   // opened), BullMQ's 5 attempts failed it: the partner got nothing though the current secret opens.
