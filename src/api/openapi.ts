@@ -55,6 +55,22 @@ export const FORBIDDEN_ROLE = "the key's role may not do this";
 
 const Timestamp = z.string().describe('ISO-8601 timestamp');
 
+/**
+ * Free text an operator types (names of partners, targets and API keys; an endpoint's description):
+ * shown in the ops console, the lists and the audit, where a NUL or an ESC was stored as sent. No
+ * control characters (\p{Cc}: C0, DEL, C1); one line (tab and line ends refused too) unless
+ * `multiline`, which keeps tab, CR and LF. The operator is at the keyboard, so a 400 naming the field
+ * (a partner's event text, by contrast, is kept as sent and made fit where it leaves: src/targets/platform-text.ts).
+ */
+export function operatorText(max: number, multiline = false): z.ZodString {
+  const unsafe = multiline ? /(?![\t\n\r])\p{Cc}/u : /\p{Cc}/u;
+  const message = multiline ? 'must not hold control characters (U+0000-U+001F but tab and line ends, U+007F-U+009F)' : 'must not hold control characters (U+0000-U+001F, U+007F-U+009F: tab and line ends too)';
+  return z.string().max(max).refine((s) => !unsafe.test(s), message);
+}
+
+/** An operator's name for a partner or a target: 1-200 characters, one line (operatorText). */
+export const NameSchema = operatorText(200).min(1);
+
 export const PartnerSchema = z.object({
   id: z.string(),
   name: z.string(),

@@ -23,6 +23,21 @@ function nextIv(): Buffer {
   return iv;
 }
 
+/**
+ * A sealed value that neither SECRETS_KEY nor any of SECRETS_KEY_PREVIOUS opens (the key that sealed it
+ * was changed or removed without the rotation of docs/operations.md), or a stored text that is not a
+ * sealed value at all. A misconfiguration of the service, not the caller's fault: the API answers it
+ * 503 `secret-unreadable` (src/api/plugins/errors.plugin.ts), a sync fails its mirror with it. The
+ * message never holds the value.
+ */
+export class SecretUnreadableError extends Error {
+  readonly code = 'SECRET_UNREADABLE';
+  constructor() {
+    super('a stored secret cannot be opened with SECRETS_KEY or any of SECRETS_KEY_PREVIOUS: the key that sealed it was changed or removed without rotation');
+    this.name = 'SecretUnreadableError';
+  }
+}
+
 export class SecretBox {
   private readonly key: Buffer;
   /** Earlier keys, tried for decryption only (SECRETS_KEY_PREVIOUS): lets SECRETS_KEY be rotated in place. */
@@ -47,18 +62,17 @@ export class SecretBox {
   /** decrypt(), and whether SECRETS_KEY itself sealed it (not one of SECRETS_KEY_PREVIOUS): such a value need not be sealed again. */
   open(sealed: string): { plain: string; current: boolean } {
     const [v, iv, tag, ct] = sealed.split('.');
-    if (v !== 'v1' || !iv || !tag || ct === undefined) throw new Error('not a sealed secret');
-    let lastErr: unknown;
+    if (v !== 'v1' || !iv || !tag || ct === undefined) throw new SecretUnreadableError();
     for (const key of [this.key, ...this.previous]) {
       try {
         const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
         d.setAuthTag(Buffer.from(tag, 'base64url'));
         return { plain: Buffer.concat([d.update(Buffer.from(ct, 'base64url')), d.final()]).toString('utf8'), current: key === this.key };
-      } catch (err) {
-        lastErr = err; // GCM authentication fails under a wrong key: try the next one
+      } catch {
+        // GCM authentication fails under a wrong key: try the next one
       }
     }
-    throw lastErr instanceof Error ? lastErr : new Error('cannot decrypt');
+    throw new SecretUnreadableError();
   }
   /** Keyed hash for values we must look up but never store in clear (link codes, IP hashes). */
   mac(value: string): Buffer {

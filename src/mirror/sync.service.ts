@@ -18,7 +18,7 @@ import { MirrorConflictError, TargetDeletingError, TargetGoneError, type ShowRep
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
-import { sha256, type SecretBox } from '../lib/crypto.js';
+import { SecretUnreadableError, sha256, type SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import type { OpContext, PinSpec, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
 import type { Product } from '../domain/events.js';
@@ -167,6 +167,11 @@ export function internalErrorText(err: unknown): string {
   const text = message ? `${name}: ${message}` : name;
   return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }
+
+/** A mirror's lastError when a secret its sync needs cannot be opened (docs/operations.md, "Secrets and rotation"). */
+export const SECRET_UNREADABLE_MIRROR_ERROR =
+  "the target's stored credentials (or a sealed platform answer of this mirror) cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS: " +
+  'restore the key that sealed them and retry the mirror (POST …/resync), or PATCH the target with its credentials';
 
 export class SyncService {
   constructor(private readonly deps: SyncDeps) {}
@@ -536,6 +541,15 @@ export class SyncService {
   }
 
   private async onError(err: unknown, mirror: MirrorDoc, target: TargetRecord, log: Logger): Promise<SyncOutcome> {
+    if (err instanceof SecretUnreadableError) {
+      // The target's credentials (or a sealed platform answer of this mirror) no key opens: no retry
+      // helps until an operator acts. It was thrown to BullMQ, retried 10 times and failed there, the
+      // mirror left as it was, its lastError empty.
+      mirror.state = 'failed';
+      mirror.lastError = SECRET_UNREADABLE_MIRROR_ERROR;
+      log.error({ err: { message: err.message, code: err.code } }, 'mirror failed: a stored secret cannot be opened (restore SECRETS_KEY / SECRETS_KEY_PREVIOUS)');
+      return { kind: 'done', state: 'failed' };
+    }
     if (!isTargetError(err)) throw err; // a bug or Redis: let BullMQ retry with backoff
     const msg = `${target.platform}: ${err.message}`;
     switch (err.kind) {

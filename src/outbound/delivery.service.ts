@@ -35,7 +35,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { SecretBox } from '../lib/crypto.js';
+import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
 import { assertPublicDestination, DestinationLookupError, DestinationRefusedError } from '../lib/ssrf.js';
 import type { DeliveryJob } from '../queues/delivery.queue.js';
 import { signatureHeader } from '../sources/signature.js';
@@ -95,6 +95,10 @@ export const SLOW_PARTNER_FOR_MS = 15 * 60_000;
 
 /** How long a job the fairness rules hold back waits when no slot of its partner frees in this process first (src/queues/parking.ts). */
 export { PARK_FALLBACK_MS };
+
+/** A delivery's lastError when the endpoint's signing secret cannot be opened (docs/operations.md, "Secrets and rotation"). */
+export const SECRET_UNREADABLE_DELIVERY_ERROR =
+  "the endpoint's signing secret cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS: nothing was sent. Restore the key that sealed it and redeliver the message, or rotate the endpoint's secret";
 
 export class DeliveryService {
   private readonly schedule: readonly number[];
@@ -321,12 +325,15 @@ export class DeliveryService {
     return this.deps.fairness?.slowMs ?? Math.max(1, Math.floor(this.deps.timeoutMs / 2));
   }
 
-  /** The job died on unexpected errors (not HTTP ones): leave a readable state behind. */
-  async markFailed(job: DeliveryJob, reason: string): Promise<void> {
+  /**
+   * The job died on unexpected errors (not HTTP ones; BullMQ's 5 attempts, 2 s backoff doubling): leave a
+   * readable state behind. A signing secret no key opens (SecretUnreadableError) says what to do.
+   */
+  async markFailed(job: DeliveryJob, err: Error): Promise<void> {
     const stored = await this.deps.messages.get(job.partnerId, job.messageId);
     const d = stored?.deliveries[job.endpointId];
     if (!d || d.run !== job.run || d.state !== 'pending') return;
-    await this.deps.messages.saveDelivery(job.partnerId, job.messageId, { ...d, state: 'failed', lastError: `internal error: ${reason}`, nextAttemptAt: null });
+    await this.deps.messages.saveDelivery(job.partnerId, job.messageId, { ...d, state: 'failed', lastError: err instanceof SecretUnreadableError ? SECRET_UNREADABLE_DELIVERY_ERROR : `internal error: ${err.message}`, nextAttemptAt: null });
   }
 
   /**
@@ -359,7 +366,17 @@ export class DeliveryService {
     // During a rotation's grace period the rotated-out secrets sign too, so the receiver can switch at
     // leisure; after two rotations within it the partner may still hold only the oldest of them.
     const previous = ep.previousSecretSealed && ep.previousSecretExpiresAt ? [{ sealed: ep.previousSecretSealed, expiresAt: ep.previousSecretExpiresAt }, ...ep.olderPreviousSecrets] : ep.olderPreviousSecrets;
-    for (const p of previous) if (Date.parse(p.expiresAt) > nowMs) secrets.push(this.deps.box.decrypt(p.sealed));
+    // A rotated-out secret no configured key opens (SECRETS_KEY changed without rotation) is left out:
+    // it failed every delivery of the endpoint though the current secret signs. The current one is
+    // needed (its SecretUnreadableError fails the delivery, markFailed).
+    for (const p of previous) {
+      if (Date.parse(p.expiresAt) <= nowMs) continue;
+      try {
+        secrets.push(this.deps.box.decrypt(p.sealed));
+      } catch (err) {
+        if (!(err instanceof SecretUnreadableError)) throw err;
+      }
+    }
     const headers = {
       'content-type': 'application/json',
       'user-agent': USER_AGENT,

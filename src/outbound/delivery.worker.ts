@@ -75,7 +75,7 @@ export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWork
   w.on('failed', (job, err) => {
     opts.log.error({ err, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'delivery job failed');
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-      service.markFailed(job.data, err.message).catch((e: unknown) => opts.log.warn({ err: e, jobId: job.id }, 'could not mark delivery failed'));
+      service.markFailed(job.data, err).catch((e: unknown) => opts.log.warn({ err: e, jobId: job.id }, 'could not mark delivery failed'));
     }
   });
   // Redis down: one line per outage (and reminders), not one per reconnect attempt (src/lib/redis-outage-log.ts).

@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { orderKey, registerFor } from '../domain/desired-state.js';
 import { currencyIssues, impliedState, PartnerEventSchema, showLogEntry, utcTimestamp, type PartnerEvent } from '../domain/events.js';
 import { AppError, badRequest, notFound, unauthorized, zodFieldErrors } from '../lib/errors.js';
+import { SecretUnreadableError } from '../lib/crypto.js';
 import { currentRequestId } from '../lib/request-context.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
 import { orderIdOf } from '../queues/attribution.queue.js';
@@ -84,10 +85,12 @@ export class IngestService {
   async ingest(partnerId: string, headers: WebhookHeaders, raw: Buffer): Promise<IngestResult> {
     const bundle = await this.deps.partners.bundleCached(partnerId);
     if (!bundle) throw notFound(`partner ${partnerId}`);
+    const { secrets, unreadable } = this.deps.partners.activeSecrets(bundle);
     try {
-      verifyWebhook(headers, raw, this.deps.partners.activeSecrets(bundle), this.deps.toleranceSec);
+      verifyWebhook(headers, raw, secrets, this.deps.toleranceSec);
     } catch (err) {
-      if (err instanceof SignatureError) throw unauthorized(err.message);
+      // A secret no key opens might have verified it: not the partner's fault, a 503 it retries (it was a 500).
+      if (err instanceof SignatureError) throw unreadable > 0 ? new SecretUnreadableError() : unauthorized(err.message);
       throw err;
     }
     const text = raw.toString('utf8');

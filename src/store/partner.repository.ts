@@ -1,5 +1,5 @@
 /** Partners, their targets and webhook secrets: one hash per partner (one slot, one HGETALL). */
-import type { SecretBox } from '../lib/crypto.js';
+import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
 import type { Platform } from '../targets/target.adapter.js';
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
@@ -337,9 +337,25 @@ export class PartnerRepository {
     return docs.filter((p): p is Partner => p !== null);
   }
 
-  /** Plain-text secrets that verify now (current + rotated ones still in their grace period). */
-  activeSecrets(bundle: PartnerBundle, nowMs = Date.now()): string[] {
-    return bundle.secrets.filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > nowMs).map((s) => this.open(s.sealed));
+  /**
+   * Plain-text secrets that verify now (current + rotated ones still in their grace period), and how
+   * many of those no configured key opens (SecretUnreadableError: SECRETS_KEY changed without
+   * rotation). The ingest verifies with the ones that open; it answers 503 only when none of them
+   * verifies and some could not be tried.
+   */
+  activeSecrets(bundle: PartnerBundle, nowMs = Date.now()): { secrets: string[]; unreadable: number } {
+    const secrets: string[] = [];
+    let unreadable = 0;
+    for (const s of bundle.secrets) {
+      if (s.expiresAt !== null && Date.parse(s.expiresAt) <= nowMs) continue;
+      try {
+        secrets.push(this.open(s.sealed));
+      } catch (err) {
+        if (!(err instanceof SecretUnreadableError)) throw err;
+        unreadable += 1;
+      }
+    }
+    return { secrets, unreadable };
   }
 
   /**

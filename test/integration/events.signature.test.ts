@@ -202,14 +202,14 @@ describe('secret rotation', () => {
     const bundle = (await svc.rt.partners.bundle(pid))!;
     // One current secret, every other one in its grace period: nothing overwritten.
     expect(bundle.secrets.filter((s) => s.expiresAt === null)).toHaveLength(1);
-    expect(new Set(svc.rt.partners.activeSecrets(bundle))).toEqual(new Set([original, ...handedOut]));
+    expect(new Set(svc.rt.partners.activeSecrets(bundle).secrets)).toEqual(new Set([original, ...handedOut]));
     for (const [i, s] of [original, ...handedOut].entries()) expect((await sendEvent(svc, pid, s, undefined, { body: body(`rotc-${i}`) })).status).toBe(202);
 
     // The same straight at the repository, all reads issued before any write (as two API processes would).
     const more = Array.from({ length: 10 }, () => newWebhookSecret());
     await Promise.all(more.map((s) => svc.rt.partners.rotateSecret(pid, s, 3_600_000)));
     const b2 = (await svc.rt.partners.bundle(pid))!;
-    expect(new Set(svc.rt.partners.activeSecrets(b2))).toEqual(new Set([original, ...handedOut, ...more]));
+    expect(new Set(svc.rt.partners.activeSecrets(b2).secrets)).toEqual(new Set([original, ...handedOut, ...more]));
   });
 
   test('a partner create that died before the partner index was written is repaired by its retry (409, now listed)', async () => {

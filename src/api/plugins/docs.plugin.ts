@@ -49,7 +49,7 @@ export function isPublicRoute(url: string, schema: FastifySchema | undefined): b
 }
 
 /** The error handler's 503 (src/api/plugins/errors.plugin.ts), which sends Retry-After. */
-const STORAGE_DOWN = 'storage (Redis) is unavailable or could not confirm the write on a replica: nothing was acknowledged, retry later (Retry-After)';
+const STORAGE_DOWN = 'storage (Redis) is unavailable or could not confirm the write on a replica: nothing was acknowledged, retry later (Retry-After); or, problem type `secret-unreadable`, a stored secret the request needs that neither SECRETS_KEY nor SECRETS_KEY_PREVIOUS opens (a misconfiguration of the service: ops restore the key; retry later)';
 
 /** Methods whose request body fastify parses (any of them can get 413/415, with or without a body schema). */
 const WITH_BODY = new Set(['post', 'put', 'patch', 'delete']);
@@ -61,7 +61,7 @@ export function answersOf(method: string, schema: FastifySchema, isPublic: boole
   const defaults: DocResponses = {};
   if (input) defaults[400] = 'invalid path, query or body (`errors` lists each field)';
   if (!isPublic) defaults[401] = 'no API key, or an unknown, revoked or expired one';
-  if (WITH_BODY.has(method)) Object.assign(defaults, { 413: 'body over 256 KiB', 415: 'a body of a media type this route does not read' + (schema.body !== undefined ? ' (it reads application/json)' : '') + ', or a compressed one (a Content-Encoding other than identity)' });
+  if (WITH_BODY.has(method)) Object.assign(defaults, { 413: 'body over 256 KiB', 415: 'a body of a media type this route does not read' + (schema.body !== undefined ? ' (it reads application/json)' : '') + ', a compressed one (a Content-Encoding other than identity), or one declared in a charset other than UTF-8' });
   defaults[503] = STORAGE_DOWN;
   const out = new Map<number, DocResponse | string>();
   for (const [status, answer] of [...Object.entries(defaults), ...Object.entries(own)]) {

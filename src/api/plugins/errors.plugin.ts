@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { ZodError } from 'zod';
+import { SecretUnreadableError } from '../../lib/crypto.js';
 import { AppError, zodFieldErrors, type FieldError } from '../../lib/errors.js';
 import { newRequestId } from '../../lib/request-context.js';
 import { isRedisUnavailable } from '../../store/redis.js';
@@ -42,6 +43,16 @@ export function problem(status: number, detail?: string, errors?: FieldError[]):
   const title = TITLES[status] ?? STATUS_CODES[status] ?? 'Error';
   return { type: `https://syndicast.dev/problems/${title.toLowerCase().replace(/\s+/g, '-')}`, title, status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) };
 }
+
+/**
+ * A stored secret no configured key opens (SecretUnreadableError): the service is misconfigured, not
+ * the request wrong, so a 503 (a partner retries its event, and it is taken once the key is back), with
+ * a type of its own that names the cause and a detail that tells ops what to restore.
+ */
+export const SECRET_UNREADABLE_TYPE = 'https://syndicast.dev/problems/secret-unreadable';
+export const SECRET_UNREADABLE_DETAIL =
+  'a stored secret cannot be opened with this service\'s SECRETS_KEY or SECRETS_KEY_PREVIOUS (the key that sealed it was changed or removed without rotation); nothing was done. ' +
+  'Operators: restore that key as SECRETS_KEY or in SECRETS_KEY_PREVIOUS (docs/operations.md, "Secrets and rotation"); retry later';
 
 /**
  * The answer to a request Node's HTTP parser refuses before Fastify sees it — headers over the 16 KiB
@@ -119,6 +130,11 @@ async function errorsPlugin(app: FastifyInstance, opts: ErrorsOptions): Promise<
       body = problem(400, `invalid ${ctx}`, errors);
     } else if (err instanceof ZodError) {
       body = problem(400, 'invalid request', zodFieldErrors(err.issues));
+    } else if (err instanceof SecretUnreadableError) {
+      // No secret in the line: only that one could not be opened, and on which request (its id is bound).
+      req.log.error({ err: { message: err.message, code: err.code }, method: req.method, route: req.routeOptions.url }, 'stored secret cannot be opened: restore SECRETS_KEY / SECRETS_KEY_PREVIOUS');
+      void reply.header('retry-after', '60');
+      body = { ...problem(503, SECRET_UNREADABLE_DETAIL), type: SECRET_UNREADABLE_TYPE };
     } else if (isRedisUnavailable(err)) {
       req.log.warn({ err: { message: err.message } }, 'redis unavailable');
       void reply.header('retry-after', '5');

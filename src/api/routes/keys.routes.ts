@@ -5,7 +5,7 @@ import { IdSchema } from '../../domain/events.js';
 import { badRequest, notFound } from '../../lib/errors.js';
 import { ROLES, type ApiKeyRepository } from '../../store/apikey.repository.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
-import { ApiKeySchema, FORBIDDEN_ROLE, ok } from '../openapi.js';
+import { ApiKeySchema, FORBIDDEN_ROLE, ok, operatorText } from '../openapi.js';
 
 const CreatedKey = z.object({
   id: z.string(),
@@ -26,7 +26,7 @@ const CreateKey = z
   .object({
     role: z.enum(ROLES),
     partnerId: IdSchema.optional(),
-    name: z.string().min(1).max(100).optional(),
+    name: operatorText(100).min(1).optional(),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
   })
   .refine((k) => (k.role === 'partner') === (k.partnerId !== undefined), { message: 'partnerId is required for (and only for) role partner', path: ['partnerId'] });

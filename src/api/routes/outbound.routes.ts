@@ -12,7 +12,7 @@ import { OUTBOUND_EVENT_TYPES, type EndpointRecord } from '../../outbound/outbou
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import { StreamCursorSchema } from '../../store/stream-id.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
-import { EndpointSchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok } from '../openapi.js';
+import { EndpointSchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, operatorText } from '../openapi.js';
 
 const AttemptSchema = z.object({
   id: z.string().describe('cursor of this attempt'),
@@ -46,9 +46,9 @@ const Events = z
   .array(z.enum(OUTBOUND_EVENT_TYPES))
   .min(1)
   .max(OUTBOUND_EVENT_TYPES.length * 4);
-const CreateEndpoint = z.object({ url: Url, events: Events, description: z.string().max(500).optional() });
+const CreateEndpoint = z.object({ url: Url, events: Events, description: operatorText(500, true).optional() });
 const PatchEndpoint = z
-  .object({ url: Url.optional(), events: Events.optional(), description: z.string().max(500).nullable().optional(), enabled: z.boolean().optional() })
+  .object({ url: Url.optional(), events: Events.optional(), description: operatorText(500, true).nullable().optional(), enabled: z.boolean().optional() })
   // An empty PATCH (or one of fields an endpoint does not have) changed nothing and wrote an endpoint.updated audit entry (a 200).
   .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change');
 const Params = z.object({ partnerId: IdSchema });

@@ -7,7 +7,7 @@ import { conflict, notFound } from '../../lib/errors.js';
 import { PartnerExistsError, type Partner, type PartnerRepository } from '../../store/partner.repository.js';
 import { newWebhookSecret } from '../../sources/signature.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
-import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, PartnerSchema } from '../openapi.js';
+import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NameSchema, ok, PartnerSchema } from '../openapi.js';
 
 export interface PartnerRoutesOptions {
   partners: PartnerRepository;
@@ -49,7 +49,7 @@ const Cron = z.string().superRefine((s, ctx) => {
 
 const CreatePartner = z.object({
   id: IdSchema,
-  name: z.string().min(1).max(200),
+  name: NameSchema,
   attributionWindowHours: z.number().int().min(1).max(24 * 90).default(168),
   reconcileCron: Cron.default('0 3 * * *'),
   reconcileLookbackDays: z.number().int().min(1).max(90).default(3),
@@ -57,7 +57,7 @@ const CreatePartner = z.object({
 const PartnerParams = z.object({ partnerId: IdSchema });
 const PatchPartner = z
   .object({
-    name: z.string().min(1).max(200).optional(),
+    name: NameSchema.optional(),
     attributionWindowHours: z.number().int().min(1).max(24 * 90).optional(),
     reconcileCron: Cron.optional(),
     reconcileLookbackDays: z.number().int().min(1).max(90).optional(),

@@ -14,7 +14,7 @@ import { PLATFORMS, type AccessToken } from '../../targets/target.adapter.js';
 import { sameGrant, sameGrantNewSecret } from '../../targets/target.registry.js';
 import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
-import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, TargetSchema } from '../openapi.js';
+import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NameSchema, ok, TargetSchema } from '../openapi.js';
 
 export interface TargetRoutesOptions {
   partners: PartnerRepository;
@@ -33,7 +33,7 @@ const RateLimit = z.object({ requests: z.number().int().min(1).max(100_000), win
 const CreateTarget = z.object({
   id: IdSchema.optional(),
   platform: z.enum(PLATFORMS),
-  name: z.string().min(1).max(200),
+  name: NameSchema,
   credentials: Credentials,
   baseUrl: BaseUrl.optional(),
   commissionRateBps: z.number().int().min(0).max(10_000),
@@ -42,7 +42,7 @@ const CreateTarget = z.object({
   rateLimit: RateLimit.optional(),
 });
 const PatchTarget = z.object({
-  name: z.string().min(1).max(200).optional(),
+  name: NameSchema.optional(),
   credentials: Credentials.optional(),
   baseUrl: BaseUrl.nullable().optional(),
   commissionRateBps: z.number().int().min(0).max(10_000).optional(),
