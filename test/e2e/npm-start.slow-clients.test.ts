@@ -18,6 +18,11 @@
  * then killed the process ("killed by timeout", exit 1) before the workers handed their jobs back or
  * Redis was closed. Now the connections whose requests have not finished APP_CLOSE_GRACE_MS (5 s)
  * after the close began are cut, and the shutdown goes on: exit 0 well within SHUTDOWN_TIMEOUT_MS.
+ *
+ * The same flood against a scheduler process's METRICS_PORT (its own /metrics, no API): its server had
+ * no bound at all, and its close waited on a client that never finished a request. Now it holds at most
+ * 1/64 of the descriptors and is closed at once on SIGTERM (lean: no wait for the idle timeout, which
+ * the server shares with the API's, src/lib/connection-limits.ts limitHttpServer).
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -176,3 +181,59 @@ test('npm start: a client that never finishes its request does not hold SIGTERM 
   expect(tookMs).toBeLessThan(15_000);
   expect(closed).toEqual([true, true, true]);
 }, 90_000);
+
+test('scheduler process: a flood of connections to METRICS_PORT leaves descriptors free, and SIGTERM does not wait on a client that never finishes its scrape', async () => {
+  const metricsPort = await freePort();
+  const proc = spawn('prlimit', [`--nofile=${OPEN_FILES}:${OPEN_FILES}`, process.execPath, '--import', 'tsx', resolve(root, 'workers/scheduler.ts')], {
+    cwd: root,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...serviceEnv(redis.env, await freePort(), { METRICS_PORT: String(metricsPort), SHUTDOWN_TIMEOUT_MS: '20000', SHUTDOWN_DRAIN_MS: '0' }) },
+    stdio: 'ignore',
+  });
+  child = {
+    proc,
+    output: () => '',
+    kill: async (signal: NodeJS.Signals = 'SIGKILL') => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      await new Promise<void>((res) => {
+        proc.once('exit', () => res());
+        proc.kill(signal);
+      });
+    },
+  };
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  await waitFor(async () => (await status(metricsUrl)) === 200, 60_000, 200);
+
+  // 3 scrapes that send a header line a second and never finish, then FLOOD silent connections.
+  let closedByServer = 0;
+  const open = (slow: boolean): Promise<void> =>
+    new Promise((res) => {
+      const s = connect(metricsPort, '127.0.0.1');
+      s.on('error', () => res());
+      s.once('close', () => closedByServer++);
+      s.once('connect', () => {
+        if (slow) {
+          s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
+          timers.push(setInterval(() => s.writable && s.write('X-Slow: 1\r\n'), 1000));
+        }
+        res();
+      });
+      sockets.push(s);
+    });
+  for (let i = 0; i < 3; i++) await open(true);
+  for (let i = 0; i < FLOOD; i += 100) await Promise.all(Array.from({ length: 100 }, () => open(false)));
+  await new Promise((r) => setTimeout(r, 1000));
+  // It held every descriptor (the process could open no Redis connection); now 1/64 of them, 16.
+  expect(openFiles(proc.pid!)).toBeLessThanOrEqual(OPEN_FILES - 128);
+  expect(closedByServer).toBeGreaterThanOrEqual(FLOOD - 16);
+
+  const exited = new Promise<number | string | null>((res) => proc.once('exit', (code, signal) => res(code ?? signal)));
+  const t0 = Date.now();
+  proc.kill('SIGTERM');
+  let hung: NodeJS.Timeout | undefined;
+  const code = await Promise.race([exited, new Promise<'hung'>((r) => (hung = setTimeout(() => r('hung'), 30_000)))]);
+  clearTimeout(hung);
+  expect(code).toBe(0);
+  // Not SHUTDOWN_TIMEOUT_MS (20 s): the stuck scrapes were cut at once.
+  expect(Date.now() - t0).toBeLessThan(10_000);
+  expect(sockets.slice(0, 3).every((x) => x.destroyed || x.closed)).toBe(true);
+}, 120_000);
