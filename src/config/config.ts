@@ -77,6 +77,31 @@ function isTrustProxyEntry(entry: string): boolean {
 }
 
 /**
+ * Entries of TRUST_PROXY's list. proxy-addr checks each hop of a request's X-Forwarded-For against every
+ * entry in turn (a per-request cost); 256 holds a CDN's published ranges (Cloudflare's are 22).
+ */
+export const MAX_TRUST_PROXY_ENTRIES = 256;
+/**
+ * Keys of SECRETS_KEY_PREVIOUS. A sealed value that no key opens is tried against every one of them
+ * (SecretBox.open), per request: a platform webhook for a target whose secret no key opens does it
+ * before its 503. A rotation needs one earlier key, a rotation begun before the last was finished two.
+ */
+export const MAX_SECRETS_KEY_PREVIOUS = 8;
+/**
+ * Seed nodes of REDIS_CLUSTER_NODES. Each process opens a connection to every seed at once when it starts
+ * (clusterSeedProblem, src/store/redis.ts); the Cluster client learns the other nodes from any one seed.
+ */
+export const MAX_REDIS_CLUSTER_NODES = 64;
+
+/** A comma-separated list of at most `max` entries, `why` in the refusal. */
+function listOfAtMost(max: number, why: string) {
+  return (s: string, ctx: z.RefinementCtx): void => {
+    const n = s.split(',').filter((e) => e.trim() !== '').length;
+    if (n > max) ctx.addIssue({ code: 'custom', message: `at most ${max} entries (${n} given): ${why}` });
+  };
+}
+
+/**
  * TRUST_PROXY: which direct peers may say who the client is (X-Forwarded-For, -Proto, -Host), as Fastify's
  * trustProxy: `false` (none), `true` (any peer), or a comma-separated list of addresses, CIDRs and the
  * range names above. A hop count is refused: Fastify 5 cannot check the peer with one and ignores the
@@ -92,6 +117,10 @@ const trustProxy = z.union([z.boolean(), z.string()]).transform((v, ctx): boolea
     return z.NEVER;
   }
   const entries = s.split(',').map((e) => e.trim());
+  if (entries.length > MAX_TRUST_PROXY_ENTRIES) {
+    ctx.addIssue({ code: 'custom', message: `at most ${MAX_TRUST_PROXY_ENTRIES} entries (${entries.length} given): every request's X-Forwarded-For hops are each checked against every entry` });
+    return z.NEVER;
+  }
   const bad = entries.filter((e) => !isTrustProxyEntry(e));
   if (bad.length > 0) {
     ctx.addIssue({ code: 'custom', message: `${bad.map((e) => JSON.stringify(e)).join(', ')}: must be true, false, or a comma-separated list of IP addresses, CIDRs (10.0.0.0/8) and loopback, linklocal, uniquelocal` });
@@ -111,7 +140,7 @@ const ConfigSchema = z.object({
   // Where buyers open tracked links (chat messages, comments, pins): a URL a browser opens.
   publicBaseUrl: z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL').refine(isLinkBase, LINK_BASE_RULE).optional(),
   redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
-  redisClusterNodes: z.string().optional(),
+  redisClusterNodes: z.string().superRefine(listOfAtMost(MAX_REDIS_CLUSTER_NODES, 'each process connects to every seed at once when it starts; any one seed names the rest of the cluster')).optional(),
   /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */
   redisAppendfsync: z.enum(['always', 'everysec']).default('everysec'),
   /**
@@ -134,6 +163,7 @@ const ConfigSchema = z.object({
   secretsKeyPrevious: z
     .string()
     .refine((s) => s.split(',').every((k) => k.trim() === '' || isSecretsKey(k)), `each value ${SECRETS_KEY_RULE}`)
+    .superRefine(listOfAtMost(MAX_SECRETS_KEY_PREVIOUS, 'a value no key opens is tried against every key, on each request that reads it'))
     .optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   allowPrivateDestinations: bool.default(false),
@@ -350,6 +380,16 @@ export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
 }
 
 /**
+ * The threads of libuv's threadpool for a UV_THREADPOOL_SIZE value, as libuv reads it (uv__threadpool
+ * init: unset or empty 4; atoi, 0 read as 1; at most 1024).
+ */
+export function threadpoolSize(value: string | undefined): number {
+  if (value === undefined || value === '') return 4;
+  const n = Number(/^\s*[+-]?\d+/.exec(value)?.[0] ?? 0);
+  return Math.min(1024, Math.max(1, n));
+}
+
+/**
  * `defaults` apply where the environment says nothing; `overrides` win over it (the demo runs the
  * service with its own throw-away prefix, keys and ports, whatever the shell has).
  */
@@ -392,6 +432,12 @@ export function loadConfig(
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const c = parsed.data;
+  const threads = threadpoolSize(env['UV_THREADPOOL_SIZE']);
+  if (c.dnsLookupConcurrency >= threads) {
+    throw new ConfigError(
+      `invalid configuration:\n  DNS_LOOKUP_CONCURRENCY: ${c.dnsLookupConcurrency} is not below UV_THREADPOOL_SIZE (${threads}${env['UV_THREADPOOL_SIZE'] ? '' : ', unset'}); name servers that drop queries would hold every thread of libuv's threadpool and fs, crypto and every other lookup wait behind them: lower it, or raise UV_THREADPOOL_SIZE with it`,
+    );
+  }
   // The drain is part of the shutdown's grace, not added to it: the rest needs time too.
   if (c.shutdownDrainMs * 2 > c.shutdownTimeoutMs) {
     throw new ConfigError(

@@ -7,6 +7,7 @@
  * /health/live), and the workers in the same process could open no connection to a platform.
  */
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 
 /** A connection that sends no request for this long is closed (socket timeout, off while a request is in progress: src/api/app.ts). */
 export const HTTP_IDLE_TIMEOUT_MS = 30_000;
@@ -23,6 +24,15 @@ export const HTTP_REQUEST_TIMEOUT_MS = 30_000;
  */
 export const HTTP_CONNECTION_SHARE = 0.625;
 export const RTMP_CONNECTION_SHARE = 0.125;
+/**
+ * The other servers of a process take small shares of the same descriptors: the HLS proxy (src/relay/
+ * hls.proxy.ts, loopback, one connection or two per HLS pull's ffmpeg) 1/16, a worker's or scheduler's
+ * /metrics (METRICS_PORT, src/lib/metrics.ts, one scrape at a time) 1/64. What is left, 11/64, stays for
+ * Redis, platform calls and ffmpeg pipes. (The metrics server never runs beside the API: a process with
+ * the API serves /metrics there.)
+ */
+export const HLS_PROXY_CONNECTION_SHARE = 0.0625;
+export const METRICS_CONNECTION_SHARE = 0.015625;
 
 /** The soft RLIMIT_NOFILE of this process (Linux /proc), or undefined where it cannot be read. */
 export function openFilesLimit(limits = '/proc/self/limits'): number | undefined {
@@ -45,6 +55,27 @@ export function maxHttpConnections(openFiles = openFilesLimit()): number | undef
 /** How many connections the RTMP ingest edge accepts at once, or undefined: no bound known. */
 export function maxRtmpConnections(openFiles = openFilesLimit()): number | undefined {
   return share(openFiles, RTMP_CONNECTION_SHARE);
+}
+
+/**
+ * A plain node:http server (the HLS proxy, METRICS_PORT, the simulators) under the API's bounds: at most
+ * `part` of the descriptors in connections (more are closed at once), a connection silent for
+ * HTTP_IDLE_TIMEOUT_MS closed (the socket timeout, also between requests and while one is answered:
+ * these servers answer within seconds), a request not received whole in HTTP_REQUEST_TIMEOUT_MS cut.
+ */
+export function limitHttpServer(server: Server, part: number, openFiles = openFilesLimit()): void {
+  const max = share(openFiles, part);
+  if (max !== undefined) server.maxConnections = max;
+  server.timeout = HTTP_IDLE_TIMEOUT_MS;
+  server.headersTimeout = HTTP_REQUEST_TIMEOUT_MS;
+  server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
+}
+
+/** Closes `server` without waiting on a client: its connections, requests in progress too, are cut. */
+export function closeServerNow(server: Server): Promise<void> {
+  const closed = new Promise<void>((r) => server.close(() => r()));
+  server.closeAllConnections();
+  return closed;
 }
 
 function share(openFiles: number | undefined, part: number): number | undefined {

@@ -8,6 +8,7 @@
  * never a secret (test/integration/metrics.test.ts checks the exposition for them).
  */
 import { createServer, type Server } from 'node:http';
+import { closeServerNow, limitHttpServer, METRICS_CONNECTION_SHARE } from './connection-limits.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const processRegistry = new Registry();
@@ -120,10 +121,13 @@ export async function serveProcessMetrics(host: string, port: number): Promise<{
       () => res.writeHead(500).end(),
     );
   });
+  // A flood of silent connections takes at most its share of the process's descriptors (src/lib/connection-limits.ts).
+  limitHttpServer(server, METRICS_CONNECTION_SHARE);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
   const addr = server.address() as { port: number };
-  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}/metrics`, close: () => new Promise((r) => server.close(() => r())) };
+  // A scrape cut by the shutdown is only a missed scrape; a stuck client holds nothing.
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}/metrics`, close: () => closeServerNow(server) };
 }

@@ -3,6 +3,7 @@
  * Settings (SIM_PORT, SIM_HOST, SIM_LOG, SIM_RTMP_PORT) are read by src/config like everything else.
  */
 import { ConfigError, loadSimConfig } from '../config/config.js';
+import { HTTP_CONNECTION_SHARE, limitHttpServer } from '../lib/connection-limits.js';
 import { startSimulators } from '../simulators/sim.server.js';
 
 let simConfig;
@@ -14,6 +15,9 @@ try {
 }
 const { port, host } = simConfig;
 const server = await startSimulators({ port, host, logger: simConfig.log, rtmpPort: simConfig.rtmpPort });
+// Its own process: the API's bounds and share (src/lib/connection-limits.ts), so a flood of silent
+// connections cannot take the descriptors its RTMP sinks need.
+limitHttpServer(server.app.server, HTTP_CONNECTION_SHARE);
 const platforms = [...server.simulators.keys()];
 console.log(`Platform simulators listening on ${server.url}, RTMP sinks on ${server.rtmpUrl}`);
 for (const p of platforms) console.log(`  ${p}: baseUrl ${server.url}/${p}   control: ${server.url}/_sim/${p}/...`);
@@ -23,7 +27,10 @@ async function shutdown(signal: string): Promise<void> {
   if (closing) return;
   closing = true;
   console.log(`${signal}: closing simulators`);
-  await server.close();
+  const closed = server.close();
+  // A client that never finishes its request does not hold the shutdown.
+  server.app.server.closeAllConnections();
+  await closed;
   process.exit(0);
 }
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {

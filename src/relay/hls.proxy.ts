@@ -16,6 +16,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { closeServerNow, HLS_PROXY_CONNECTION_SHARE, limitHttpServer } from '../lib/connection-limits.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { maskSecrets } from './mask.js';
 
@@ -70,6 +71,8 @@ export class HlsProxy {
         else res.destroy();
       });
     });
+    // Loopback only, but a flood of connections there takes the process's descriptors all the same.
+    limitHttpServer(server, HLS_PROXY_CONNECTION_SHARE);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
@@ -106,8 +109,7 @@ export class HlsProxy {
 
   async close(): Promise<void> {
     this.sessions.clear();
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    await closeServerNow(this.server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

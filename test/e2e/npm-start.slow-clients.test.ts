@@ -18,8 +18,13 @@
  * then killed the process ("killed by timeout", exit 1) before the workers handed their jobs back or
  * Redis was closed. Now the connections whose requests have not finished APP_CLOSE_GRACE_MS (5 s)
  * after the close began are cut, and the shutdown goes on: exit 0 well within SHUTDOWN_TIMEOUT_MS.
+ *
+ * The same flood against a scheduler process's METRICS_PORT (its own /metrics, no API): its server had
+ * no bound at all, and its close waited on a client that never finished a request. Now it holds at most
+ * 1/64 of the descriptors and is closed at once on SIGTERM (lean: no wait for the idle timeout, which
+ * the server shares with the API's, src/lib/connection-limits.ts limitHttpServer).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { resolve } from 'node:path';
@@ -60,24 +65,12 @@ function openFiles(pid: number): number {
   }
 }
 
-async function status(url: string): Promise<number> {
-  try {
-    const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await r.arrayBuffer();
-    return r.status;
-  } catch {
-    return 0;
-  }
-}
-
-test('npm start: a flood of connections that send nothing (or never finish) leaves descriptors free, and the API answers again within the idle timeout', async () => {
-  const port = await freePort();
-  const rtmpPort = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+/** `entry` as a child process (serviceEnv) with an open-files limit of OPEN_FILES, as `child`. */
+function spawnLimited(entry: string, port: number, env: Record<string, string>): ChildProcess {
   // As spawnWorker (test/helpers/worker-process.ts) does, under prlimit (the node it execs keeps the limit).
-  const proc = spawn('prlimit', [`--nofile=${OPEN_FILES}:${OPEN_FILES}`, process.execPath, '--import', 'tsx', resolve(root, 'src/main/all.ts')], {
+  const proc = spawn('prlimit', [`--nofile=${OPEN_FILES}:${OPEN_FILES}`, process.execPath, '--import', 'tsx', resolve(root, entry)], {
     cwd: root,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...serviceEnv(redis.env, port, { RELAY_RTMP_PORT: String(rtmpPort) }) },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...serviceEnv(redis.env, port, env) },
     stdio: 'ignore',
   });
   child = {
@@ -91,27 +84,53 @@ test('npm start: a flood of connections that send nothing (or never finish) leav
       });
     },
   };
-  await waitFor(async () => (await status(`${url}/health/ready`)) === 200, 60_000, 200);
+  return proc;
+}
 
-  // The flood: FLOOD silent connections, and 5 that send a header line a second.
-  let closedByServer = 0;
-  const open = (slow: boolean): Promise<void> =>
+async function status(url: string): Promise<number> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await r.arrayBuffer();
+    return r.status;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * `slow` connections to `port` that send `request` and then a header line a second (never finishing),
+ * then FLOOD that send nothing, all in `sockets` (the slow ones first); `byServer` counts those closed.
+ */
+async function flood(port: number, slow: number, request: string): Promise<{ byServer: number }> {
+  const closed = { byServer: 0 };
+  const open = (isSlow: boolean): Promise<void> =>
     new Promise((res) => {
       const s = connect(port, '127.0.0.1');
-      s.on('error', () => undefined);
-      s.once('close', () => closedByServer++);
+      s.on('error', () => res());
+      s.once('close', () => closed.byServer++);
       s.once('connect', () => {
-        if (slow) {
-          s.write('GET /health/live HTTP/1.1\r\nHost: x\r\n');
+        if (isSlow) {
+          s.write(request);
           timers.push(setInterval(() => s.writable && s.write('X-Slow: 1\r\n'), 1000));
         }
         res();
       });
-      s.once('error', () => res());
       sockets.push(s);
     });
-  for (let i = 0; i < 5; i++) await open(true);
+  for (let i = 0; i < slow; i++) await open(true);
   for (let i = 0; i < FLOOD; i += 100) await Promise.all(Array.from({ length: 100 }, () => open(false)));
+  return closed;
+}
+
+test('npm start: a flood of connections that send nothing (or never finish) leaves descriptors free, and the API answers again within the idle timeout', async () => {
+  const port = await freePort();
+  const rtmpPort = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = spawnLimited('src/main/all.ts', port, { RELAY_RTMP_PORT: String(rtmpPort) });
+  await waitFor(async () => (await status(`${url}/health/ready`)) === 200, 60_000, 200);
+
+  // The flood: FLOOD silent connections, and 5 that send a header line a second.
+  const closed = await flood(port, 5, 'GET /health/live HTTP/1.1\r\nHost: x\r\n');
   // And as many to the RTMP ingest edge (a thread of the same process, the same descriptors).
   for (let i = 0; i < FLOOD; i += 100)
     await Promise.all(
@@ -133,7 +152,7 @@ test('npm start: a flood of connections that send nothing (or never finish) leav
   // them, the RTMP ones 1/8, the process itself (Redis, workers, files) about 60.
   expect(openFiles(proc.pid!)).toBeLessThanOrEqual(OPEN_FILES - 128);
   // The ones over the bound were closed at once.
-  expect(closedByServer).toBeGreaterThan(0);
+  expect(closed.byServer).toBeGreaterThan(0);
 
   // Within the idle timeout (30 s) and Node's 30 s check, every silent connection is closed by the
   // server; within the request timeout (30 s) and the check, every slow one too. The attacker closed nothing.
@@ -176,3 +195,28 @@ test('npm start: a client that never finishes its request does not hold SIGTERM 
   expect(tookMs).toBeLessThan(15_000);
   expect(closed).toEqual([true, true, true]);
 }, 90_000);
+
+test('scheduler process: a flood of connections to METRICS_PORT leaves descriptors free, and SIGTERM does not wait on a client that never finishes its scrape', async () => {
+  const metricsPort = await freePort();
+  const proc = spawnLimited('workers/scheduler.ts', await freePort(), { METRICS_PORT: String(metricsPort), SHUTDOWN_TIMEOUT_MS: '20000', SHUTDOWN_DRAIN_MS: '0' });
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  await waitFor(async () => (await status(metricsUrl)) === 200, 60_000, 200);
+
+  // 3 scrapes that send a header line a second and never finish, then FLOOD silent connections.
+  const closed = await flood(metricsPort, 3, 'GET /metrics HTTP/1.1\r\nHost: x\r\n');
+  await new Promise((r) => setTimeout(r, 1000));
+  // It held every descriptor (the process could open no Redis connection); now 1/64 of them, 16.
+  expect(openFiles(proc.pid!)).toBeLessThanOrEqual(OPEN_FILES - 128);
+  expect(closed.byServer).toBeGreaterThanOrEqual(FLOOD - 16);
+
+  const exited = new Promise<number | string | null>((res) => proc.once('exit', (code, signal) => res(code ?? signal)));
+  const t0 = Date.now();
+  proc.kill('SIGTERM');
+  let hung: NodeJS.Timeout | undefined;
+  const code = await Promise.race([exited, new Promise<'hung'>((r) => (hung = setTimeout(() => r('hung'), 30_000)))]);
+  clearTimeout(hung);
+  expect(code).toBe(0);
+  // Not SHUTDOWN_TIMEOUT_MS (20 s): the stuck scrapes were cut at once.
+  expect(Date.now() - t0).toBeLessThan(10_000);
+  expect(sockets.slice(0, 3).every((x) => x.destroyed || x.closed)).toBe(true);
+}, 120_000);

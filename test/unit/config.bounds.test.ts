@@ -9,7 +9,7 @@
  * 1e9 capped nothing.
  * Each bound: the value at it is taken, one more stops the start naming the variable and the bound.
  */
-import { ConfigError, loadConfig, MAX_OUTBOUND_TIMEOUT_MS, MAX_PLATFORM_TIMEOUT_MS, MAX_RETRY_DELAYS, MAX_TIMER_MS, type Config } from '../../src/config/config.js';
+import { ConfigError, loadConfig, MAX_OUTBOUND_TIMEOUT_MS, MAX_REDIS_CLUSTER_NODES, MAX_SECRETS_KEY_PREVIOUS, MAX_TRUST_PROXY_ENTRIES, MAX_PLATFORM_TIMEOUT_MS, MAX_RETRY_DELAYS, MAX_TIMER_MS, type Config } from '../../src/config/config.js';
 import { attemptClaimMs } from '../../src/outbound/delivery.service.js';
 import { deliveryLockMs } from '../../src/outbound/delivery.worker.js';
 import { intentTiming } from '../../src/store/intent.repository.js';
@@ -48,7 +48,7 @@ const BOUNDS: [string, keyof Config, number, Record<string, string>?][] = [
   // Each stream a connection (a file descriptor) and a timer in the API process.
   ['OPS_STREAMS_PER_KEY', 'opsStreamsPerKey', 100],
   // libuv's threadpool has at most 1024 threads; each lookup holds one.
-  ['DNS_LOOKUP_CONCURRENCY', 'dnsLookupConcurrency', 1023],
+  ['DNS_LOOKUP_CONCURRENCY', 'dnsLookupConcurrency', 1023, { UV_THREADPOOL_SIZE: '1024' }],
   ['RELAY_START_CONCURRENCY', 'relayStartConcurrency', 64],
   ['SYNC_TARGET_CONCURRENCY', 'syncTargetConcurrency', 1000],
 ];
@@ -113,4 +113,45 @@ test('OUTBOUND_RETRY_SCHEDULE_MS has at most MAX_RETRY_DELAYS delays (each one m
 test('SYNC_TARGET_CONCURRENCY stays optional (unset: half of WORKER_CONCURRENCY, in the worker) and 0 turns the cap off', () => {
   expect(load({}).syncTargetConcurrency).toBeUndefined();
   expect(load({ SYNC_TARGET_CONCURRENCY: '0' }).syncTargetConcurrency).toBe(0);
+});
+
+/**
+ * List-valued settings: a huge list started the service. TRUST_PROXY is checked per request (each hop of
+ * X-Forwarded-For against every entry), SECRETS_KEY_PREVIOUS per value no key opens (every key tried),
+ * REDIS_CLUSTER_NODES at every start (a connection to each seed at once). The bound is taken, one more
+ * entry stops the start with one line naming the variable.
+ */
+describe('list-valued settings have a bound on their entries', () => {
+  const key = (i: number): string => Buffer.alloc(32, i + 1).toString('base64');
+  const lists: [string, keyof Config, number, (i: number) => string, (v: unknown) => number][] = [
+    ['TRUST_PROXY', 'trustProxy', MAX_TRUST_PROXY_ENTRIES, (i) => `10.${i >> 8}.${i & 255}.1`, (v) => (v as string[]).length],
+    ['SECRETS_KEY_PREVIOUS', 'secretsKeyPrevious', MAX_SECRETS_KEY_PREVIOUS, key, (v) => String(v).split(',').length],
+    ['REDIS_CLUSTER_NODES', 'redisClusterNodes', MAX_REDIS_CLUSTER_NODES, (i) => `10.0.0.${i}:6379`, (v) => String(v).split(',').length],
+  ];
+  test.each(lists)('%s: %s of %d entries is taken, one more stops the start naming the variable', (name, cfgKey, max, entry, count) => {
+    const list = (n: number): string => Array.from({ length: n }, (_, i) => entry(i)).join(',');
+    expect(count(load({ [name]: list(max) })[cfgKey])).toBe(max);
+    const over = () => load({ [name]: list(max + 1) });
+    expect(over).toThrow(ConfigError);
+    expect(over).toThrow(new RegExp(`^  ${name}: at most ${max} entries \\(${max + 1} given\\): .+$`, 'm'));
+  });
+  test('the bounds are as documented: 256 proxies, 8 earlier keys, 64 cluster seeds', () => {
+    expect([MAX_TRUST_PROXY_ENTRIES, MAX_SECRETS_KEY_PREVIOUS, MAX_REDIS_CLUSTER_NODES]).toEqual([256, 8, 64]);
+  });
+});
+
+/**
+ * DNS_LOOKUP_CONCURRENCY must stay below the process's UV_THREADPOOL_SIZE (4 when unset): at or above
+ * it, name servers that drop queries hold every thread of libuv's threadpool and fs, crypto and every
+ * other lookup wait behind them. The README said so; nothing checked it.
+ */
+test('DNS_LOOKUP_CONCURRENCY at or above UV_THREADPOOL_SIZE stops the start; the defaults (2 of 4) never do', () => {
+  expect(load({}).dnsLookupConcurrency).toBe(2);
+  expect(load({ DNS_LOOKUP_CONCURRENCY: '3' }).dnsLookupConcurrency).toBe(3);
+  expect(load({ UV_THREADPOOL_SIZE: '3' }).dnsLookupConcurrency).toBe(2);
+  expect(load({ UV_THREADPOOL_SIZE: '16', DNS_LOOKUP_CONCURRENCY: '15' }).dnsLookupConcurrency).toBe(15);
+  for (const env of <Record<string, string>[]>[{ DNS_LOOKUP_CONCURRENCY: '4' }, { UV_THREADPOOL_SIZE: '2' }, { UV_THREADPOOL_SIZE: '16', DNS_LOOKUP_CONCURRENCY: '16' }, { UV_THREADPOOL_SIZE: '0' }, { UV_THREADPOOL_SIZE: 'x' }]) {
+    expect(() => load(env)).toThrow(ConfigError);
+    expect(() => load(env)).toThrow(/^ {2}DNS_LOOKUP_CONCURRENCY: \d+ is not below UV_THREADPOOL_SIZE \(\d+(, unset)?\); .+$/m);
+  }
 });

@@ -2,7 +2,22 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { maxHttpConnections, maxRtmpConnections, openFilesLimit } from '../../src/lib/connection-limits.js';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import {
+  closeServerNow,
+  HLS_PROXY_CONNECTION_SHARE,
+  HTTP_CONNECTION_SHARE,
+  HTTP_IDLE_TIMEOUT_MS,
+  HTTP_REQUEST_TIMEOUT_MS,
+  limitHttpServer,
+  maxHttpConnections,
+  maxRtmpConnections,
+  METRICS_CONNECTION_SHARE,
+  openFilesLimit,
+  RTMP_CONNECTION_SHARE,
+} from '../../src/lib/connection-limits.js';
+import { serveProcessMetrics } from '../../src/lib/metrics.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'limits-'));
 function limits(line: string): string {
@@ -24,4 +39,61 @@ test('maxHttpConnections and maxRtmpConnections leave a quarter of the descripto
   expect(maxRtmpConnections(20000)).toBe(2500);
   expect(maxHttpConnections(8)).toBe(16);
   expect(maxHttpConnections(0)).toBeUndefined();
+});
+
+test('the shares of the descriptors: API 5/8, RTMP 1/8, HLS proxy 1/16, METRICS_PORT 1/64; 11/64 left for Redis, platforms and ffmpeg pipes', () => {
+  expect([HTTP_CONNECTION_SHARE, RTMP_CONNECTION_SHARE, HLS_PROXY_CONNECTION_SHARE, METRICS_CONNECTION_SHARE]).toEqual([5 / 8, 1 / 8, 1 / 16, 1 / 64]);
+  expect(1 - HTTP_CONNECTION_SHARE - RTMP_CONNECTION_SHARE - HLS_PROXY_CONNECTION_SHARE - METRICS_CONNECTION_SHARE).toBe(11 / 64);
+});
+
+/** Opens `n` connections that send `first` (nothing by default); resolves once each connected or failed. */
+async function openMany(port: number, n: number, first = ''): Promise<Socket[]> {
+  const sockets: Socket[] = [];
+  await Promise.all(
+    Array.from({ length: n }, () => new Promise<void>((res) => {
+      const s = connect(port, '127.0.0.1');
+      sockets.push(s);
+      s.on('error', () => res());
+      s.once('connect', () => {
+        if (first) s.write(first);
+        res();
+      });
+    })),
+  );
+  return sockets;
+}
+
+test('limitHttpServer (HLS proxy, METRICS_PORT, simulators): connections over the share are closed at once, and the idle and request timeouts are the API\'s', async () => {
+  const server = createServer((_req, res) => res.end('ok'));
+  // 1/16 of 1024 descriptors: 64 connections.
+  limitHttpServer(server, HLS_PROXY_CONNECTION_SHARE, 1024);
+  expect({ max: server.maxConnections, idle: server.timeout, headers: server.headersTimeout, request: server.requestTimeout }).toEqual({
+    max: 64,
+    idle: HTTP_IDLE_TIMEOUT_MS,
+    headers: HTTP_REQUEST_TIMEOUT_MS,
+    request: HTTP_REQUEST_TIMEOUT_MS,
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const sockets = await openMany((server.address() as AddressInfo).port, 100);
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sockets.filter((s) => s.destroyed || s.closed).length).toBeGreaterThanOrEqual(36);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await closeServerNow(server);
+  }
+});
+
+test('METRICS_PORT: closing its server does not wait on a client that never finishes its request', async () => {
+  const metrics = await serveProcessMetrics('127.0.0.1', 0);
+  const sockets = await openMany(Number(new URL(metrics.url).port), 3, 'GET /metrics HTTP/1.1\r\nHost: x\r\n');
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([metrics.close().then(() => 'closed'), new Promise((r) => (timer = setTimeout(() => r('held'), 3000)))]);
+    clearTimeout(timer);
+    expect(outcome).toBe('closed');
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
 });
