@@ -9,8 +9,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
-import type { MirrorDoc } from '../domain/mirror.js';
-import type { SecretBox } from '../lib/crypto.js';
+import { ingestUnreadable, type MirrorDoc } from '../domain/mirror.js';
+import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../lib/redis-outage-log.js';
@@ -48,8 +48,12 @@ export interface RelayServiceDeps {
   onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus, view: MirrorViewContext) => Promise<void>;
 }
 
-/** The ingest a mirror pushes to: the platform's (YouTube, Facebook) or the operator's (linked by hand). */
+/**
+ * The ingest a mirror pushes to: the platform's (YouTube, Facebook) or the operator's (linked by hand).
+ * SecretUnreadableError when its stream key is sealed under a key this service no longer has.
+ */
 export function mirrorIngest(m: MirrorDoc, box: SecretBox): { url: string; streamKey: string } | undefined {
+  if (ingestUnreadable(m)) throw new SecretUnreadableError();
   if (m.remote?.ingest) return m.remote.ingest;
   if (m.operatorIngest) return { url: m.operatorIngest.url, streamKey: box.decrypt(m.operatorIngest.streamKeySealed) };
   return undefined;
