@@ -436,8 +436,9 @@ export class SyncService {
             mirror.lastError = `platform ${target.platform} is not supported by this version of Syndicast`;
           } else {
             // A platform call may read or replace the ingest: a key no configured key opens fails the
-            // mirror before any (a finished or failed mirror makes none and keeps its state).
-            if (ingestUnreadable(mirror) && !isTerminal(mirror.state)) throw new StreamKeyUnreadableError();
+            // mirror before any (a finished or failed mirror makes none and keeps its state). Not when the
+            // mirror was linked again (attach): the platform's show, its ingest included, is read anew first.
+            if (ingestUnreadable(mirror) && !isTerminal(mirror.state) && mirror.remote?.data['attach'] !== '1') throw new StreamKeyUnreadableError();
             wakeAt = await this.drive(job, desired, mirror, adapter, target.pinDelayMs, save);
             // A failed mirror keeps the reason it failed for until an operator retries it: a later run
             // (the sweep's, or a later event's) passes over it without a platform call, and erasing the

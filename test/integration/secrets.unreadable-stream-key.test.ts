@@ -87,4 +87,13 @@ test('a sync of such a mirror fails it at once with a lastError that says what t
   // Restoring the old key (here as SECRETS_KEY_PREVIOUS) brings the key back.
   const restored = new ShowRepository(svc.rt.redis, svc.rt.keys, 86_400, new SecretBox(svc.config.secretsKey!, [lostKey]));
   expect((await restored.getMirror('sk-sync', 'sk-2', 'sk-sync-fb'))!.remote!.ingest!.streamKey).toBe(STREAM_KEY);
+
+  // The key lost for good: linking the mirror to its platform show again reads the show (and a new
+  // ingest) from the platform, as the lastError says, instead of failing on the old key again.
+  expect((await svc.api('/v1/partners/sk-sync/shows/sk-2/mirrors/sk-sync-fb', { method: 'PUT', json: { externalId: '1234' } })).status).toBe(200);
+  const relinked = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror('sk-sync', 'sk-2', 'sk-sync-fb');
+    return m?.lastError ? m : undefined; // the platform (nothing listens on its port) answers the attach
+  }, 10_000);
+  expect(relinked.lastError).not.toMatch(/stream key/);
 });
