@@ -105,6 +105,26 @@ export interface MirrorDoc {
   since?: { state: MirrorState; at: string };
 }
 
+/**
+ * Ingests read from Redis whose sealed stream key no configured key opens (SECRETS_KEY changed or
+ * SECRETS_KEY_PREVIOUS removed without rotation): ShowRepository.parse gives such a mirror an ingest
+ * object registered here, whose `streamKey` throws SecretUnreadableError when read (a reader that does
+ * not ask first cannot push to, or show, an empty key), and which a save writes back with its sealed
+ * value as it was: restoring the key brings it back. The same object is kept by a spread of `remote`.
+ */
+const unreadableIngests = new WeakSet<object>();
+
+/** Marks `ingest` (a fresh object) as one whose stream key cannot be opened. */
+export function markIngestUnreadable(ingest: object): void {
+  unreadableIngests.add(ingest);
+}
+
+/** Whether the platform-given stream key of this mirror's ingest cannot be opened (see markIngestUnreadable). */
+export function ingestUnreadable(m: MirrorDoc): boolean {
+  const ingest = m.remote?.ingest;
+  return ingest !== undefined && unreadableIngests.has(ingest);
+}
+
 export function newMirror(targetId: string, platform: Platform): MirrorDoc {
   return {
     targetId,

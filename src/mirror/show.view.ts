@@ -9,11 +9,11 @@ import type { Readiness } from './readiness.service.js';
 /** What the view may show of the video relay (README "Video relay"); stream keys only to who may see them. */
 export interface RelayViewInput {
   /** The show's own ingest; `streamKey` absent for callers who may not see it (viewer keys). */
-  ingest: { url: string; streamKey?: string };
+  ingest: { url: string; streamKey?: string; streamKeyUnreadable?: true };
   /** Each target's relay status, in the order of `targets`. */
   relay: (RelayStatus | null)[];
   /** Each mirror's ingest (platform's or operator's), in the order of `targets`. */
-  mirrorIngest: ({ url: string; streamKey: string } | undefined)[];
+  mirrorIngest: ({ url: string; streamKey: string } | { url: string; streamKeyUnreadable: true } | undefined)[];
   /** Operator and admin keys see mirror stream keys; viewer and partner keys the url alone (the external contract §2). */
   revealMirrorKeys: boolean;
 }
@@ -26,7 +26,7 @@ export type MirrorView = {
   state: MirrorState;
   externalId: string | null;
   url: string | null;
-  ingest?: { url: string; streamKey?: string };
+  ingest?: { url: string; streamKey?: string; streamKeyUnreadable?: true };
   relay: Omit<RelayStatus, 'since'> & { since: string | null };
   /** `reason`: why a pin stays `pending` where the mirror cannot act on it yet (pinReason), or why a `failed` pin was refused (refusedPinReason). */
   pins: { productId: string; state: PinState; linkUrl: string | null; reason?: string }[];

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
-import { newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
+import { ingestUnreadable, isTerminal, newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import { IntentCorruptError, LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
@@ -172,6 +172,14 @@ export function internalErrorText(err: unknown): string {
 export const SECRET_UNREADABLE_MIRROR_ERROR =
   "the target's stored credentials (or a sealed platform answer of this mirror) cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS: " +
   'restore the key that sealed them and retry the mirror (POST …/resync), or PATCH the target with its credentials';
+
+/** A mirror's lastError when the platform stream key stored with it cannot be opened (docs/operations.md, "Secrets and rotation"). */
+export const STREAM_KEY_UNREADABLE_MIRROR_ERROR =
+  "this mirror's stored platform stream key cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS (it is kept as it is): " +
+  'restore the key that sealed it and retry the mirror (POST …/resync); if that key is lost, link the mirror to its platform show again (PUT …/mirrors/{targetId}), which reads a new ingest from the platform';
+
+/** The stream key of the mirror's platform ingest (ShowRepository.parse) no configured key opens. */
+class StreamKeyUnreadableError extends SecretUnreadableError {}
 
 export class SyncService {
   constructor(private readonly deps: SyncDeps) {}
@@ -427,6 +435,10 @@ export class SyncService {
             mirror.state = 'failed';
             mirror.lastError = `platform ${target.platform} is not supported by this version of Syndicast`;
           } else {
+            // A platform call may read or replace the ingest: a key no configured key opens fails the
+            // mirror before any (a finished or failed mirror makes none and keeps its state). Not when the
+            // mirror was linked again (attach): the platform's show, its ingest included, is read anew first.
+            if (ingestUnreadable(mirror) && !isTerminal(mirror.state) && mirror.remote?.data['attach'] !== '1') throw new StreamKeyUnreadableError();
             wakeAt = await this.drive(job, desired, mirror, adapter, target.pinDelayMs, save);
             // A failed mirror keeps the reason it failed for until an operator retries it: a later run
             // (the sweep's, or a later event's) passes over it without a platform call, and erasing the
@@ -546,7 +558,7 @@ export class SyncService {
       // helps until an operator acts. It was thrown to BullMQ, retried 10 times and failed there, the
       // mirror left as it was, its lastError empty.
       mirror.state = 'failed';
-      mirror.lastError = SECRET_UNREADABLE_MIRROR_ERROR;
+      mirror.lastError = err instanceof StreamKeyUnreadableError ? STREAM_KEY_UNREADABLE_MIRROR_ERROR : SECRET_UNREADABLE_MIRROR_ERROR;
       log.error({ err: { message: err.message, code: err.code } }, 'mirror failed: a stored secret cannot be opened (restore SECRETS_KEY / SECRETS_KEY_PREVIOUS)');
       return { kind: 'done', state: 'failed' };
     }

@@ -9,8 +9,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
-import type { MirrorDoc } from '../domain/mirror.js';
-import type { SecretBox } from '../lib/crypto.js';
+import { ingestUnreadable, type MirrorDoc } from '../domain/mirror.js';
+import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../lib/redis-outage-log.js';
@@ -48,12 +48,25 @@ export interface RelayServiceDeps {
   onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus, view: MirrorViewContext) => Promise<void>;
 }
 
-/** The ingest a mirror pushes to: the platform's (YouTube, Facebook) or the operator's (linked by hand). */
+/**
+ * The ingest a mirror pushes to: the platform's (YouTube, Facebook) or the operator's (linked by hand).
+ * SecretUnreadableError when its stream key is sealed under a key this service no longer has.
+ */
 export function mirrorIngest(m: MirrorDoc, box: SecretBox): { url: string; streamKey: string } | undefined {
+  if (ingestUnreadable(m)) throw new SecretUnreadableError();
   if (m.remote?.ingest) return m.remote.ingest;
   if (m.operatorIngest) return { url: m.operatorIngest.url, streamKey: box.decrypt(m.operatorIngest.streamKeySealed) };
   return undefined;
 }
+
+/** A destination's relay lastError when the show's own stream key cannot be opened (docs/operations.md, "Secrets and rotation"). */
+export const SHOW_KEY_UNREADABLE_RELAY_ERROR =
+  "not relayed: the show's stream key cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS (changed without rotation): restore the key that sealed it, or issue a new stream key (POST …/ingest/rotate) and give it to the encoder";
+/** A destination's relay lastError when the stream key of its mirror's ingest cannot be opened. */
+export const MIRROR_KEY_UNREADABLE_RELAY_ERROR =
+  "not relayed: this mirror's stream key cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS (changed without rotation): restore the key that sealed it, or link the mirror again with its ingest (PUT …/mirrors/{targetId})";
+
+const KEY_UNREADABLE_ERRORS: ReadonlySet<string> = new Set([SHOW_KEY_UNREADABLE_RELAY_ERROR, MIRROR_KEY_UNREADABLE_RELAY_ERROR]);
 
 export function joinStreamUrl(url: string, key: string): string {
   return `${url.replace(/\/+$/, '')}/${key}`;
@@ -74,6 +87,8 @@ interface OwnedShow {
   /** As last read: the partner's enabled targets and the show (mirror.updated carries the show view's `enabled` and pin `reason`). */
   enabledTargets?: Set<string>;
   desired?: DesiredShow;
+  /** The show's stream key could not be opened on the last pass (logged once, until it opens again). */
+  showKeyUnreadable?: boolean;
   /** Destinations whose check keeps failing while their push runs: warned once per streak, not every pass. */
   checkFailing?: Set<string>;
 }
@@ -257,7 +272,18 @@ export class RelayService {
     const mirrors = await shows.getMirrors(partnerId, showId, targets.map((t) => t.id));
     o.enabledTargets = new Set(targets.map((t) => t.id));
     o.desired = desired;
-    const showKey = await relay.ingestKey(partnerId, showId);
+    let showKey: string;
+    try {
+      showKey = await relay.ingestKey(partnerId, showId);
+    } catch (err) {
+      if (!(err instanceof SecretUnreadableError)) throw err;
+      await this.keyUnreadable(o, targets, mirrors);
+      return;
+    }
+    if (o.showKeyUnreadable) {
+      o.showKeyUnreadable = false;
+      log.info({ partnerId, showId }, "the show's stream key opens again: relaying it");
+    }
 
     // Pull mode: this process publishes `sourceUrl` into the edge, like the partner's encoder would.
     await this.ensurePuller(o, desired, showKey);
@@ -269,21 +295,25 @@ export class RelayService {
     const input = edgeUrl ? joinStreamUrl(edgeUrl, showKey) : undefined;
 
     const wanted = new Map<string, { target: TargetRecord; mirror: MirrorDoc; ingest: { url: string; streamKey: string } }>();
+    /** Mirrors whose stream key no configured key opens: each destination failed, saying what to restore. */
+    const unopenable = new Map<string, TargetRecord>();
     targets.forEach((t, i) => {
       const m = mirrors[i];
       if (!m || (m.state !== 'ready' && m.state !== 'live')) return;
       let ingest: { url: string; streamKey: string } | undefined;
       try {
         ingest = mirrorIngest(m, box);
-      } catch {
-        ingest = undefined;
+      } catch (err) {
+        if (!(err instanceof SecretUnreadableError)) throw err;
+        unopenable.set(t.id, t);
       }
       o.mirrors.set(t.id, m);
       if (ingest) wanted.set(t.id, { target: t, mirror: m, ingest });
     });
+    for (const [targetId, t] of unopenable) await this.failUnopenable(o, targetId, t, MIRROR_KEY_UNREADABLE_RELAY_ERROR, true);
 
     for (const [targetId, sup] of o.dests) {
-      if (!wanted.has(targetId)) {
+      if (!wanted.has(targetId) && !unopenable.has(targetId)) {
         o.dests.delete(targetId);
         o.checkFailing?.delete(targetId);
         await sup.stop('stopped');
@@ -297,7 +327,8 @@ export class RelayService {
       if (!input) {
         // No edge to read from (an external edge that has not reported a publish): wait idle, saying why.
         if (sup?.running) await sup.stop('idle');
-        if (!sup) {
+        // One failed for a key that now opens (restored) waits like any other.
+        if (!sup || (sup.status.state === 'failed' && KEY_UNREADABLE_ERRORS.has(sup.status.lastError ?? ''))) {
           sup = this.newSupervisor(o, targetId, { input: '', output: '', secrets }, dlog);
           o.dests.set(targetId, sup);
         }
@@ -355,6 +386,46 @@ export class RelayService {
     }
     // Progress (bytes, bitrate) goes to the mirror view every pass; state changes went out already.
     await Promise.all([...o.dests.entries()].map(([t, d]) => relay.setStatus(partnerId, showId, t, d.status)));
+  }
+
+  /**
+   * The show's own stream key (the edge's input) no configured key opens: no ffmpeg of the show starts
+   * (the pull is not started either: it publishes with that key), each destination is `failed` saying
+   * what to restore, logged once for the show (not every pass), the other shows go on. A later pass
+   * whose key opens (restored, or rotated: POST …/ingest/rotate) starts them as usual.
+   */
+  private async keyUnreadable(o: OwnedShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[]): Promise<void> {
+    if (!o.showKeyUnreadable) {
+      o.showKeyUnreadable = true;
+      this.deps.log.error({ partnerId: o.partnerId, showId: o.showId }, "relay of this show not started: the show's stream key cannot be opened (restore SECRETS_KEY / SECRETS_KEY_PREVIOUS, or rotate the show's ingest key)");
+    }
+    const live = new Set<string>();
+    for (const [i, t] of targets.entries()) {
+      const m = mirrors[i];
+      if (!m || (m.state !== 'ready' && m.state !== 'live') || (!m.remote?.ingest && !m.operatorIngest)) continue;
+      o.mirrors.set(t.id, m);
+      live.add(t.id);
+      await this.failUnopenable(o, t.id, t, SHOW_KEY_UNREADABLE_RELAY_ERROR, false);
+    }
+    for (const [targetId, sup] of o.dests) {
+      if (live.has(targetId)) continue;
+      o.dests.delete(targetId);
+      await sup.stop('stopped');
+      await this.deps.relay.setStatus(o.partnerId, o.showId, targetId, sup.status);
+    }
+    await Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status)));
+  }
+
+  /** A destination `failed` with `why` (a stream key no configured key opens), no ffmpeg; once, not every pass. */
+  private async failUnopenable(o: OwnedShow, targetId: string, t: TargetRecord, why: string, logIt: boolean): Promise<void> {
+    const sup = o.dests.get(targetId);
+    if (sup?.status.state === 'failed' && sup.status.lastError === why) return;
+    await sup?.stop('idle');
+    const dlog = this.deps.log.child({ partnerId: o.partnerId, showId: o.showId, targetId, platform: t.platform });
+    const failed = this.newSupervisor(o, targetId, { input: '', output: '', secrets: [] }, dlog, sup?.status);
+    o.dests.set(targetId, failed);
+    failed.fail(why);
+    if (logIt) dlog.error("relay destination not started: the mirror's stream key cannot be opened (restore SECRETS_KEY / SECRETS_KEY_PREVIOUS)");
   }
 
   /** Reports why a destination waits (once per change, not every pass). */

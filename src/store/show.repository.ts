@@ -5,8 +5,8 @@
 import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
 import type { Product, Show } from '../domain/events.js';
-import { parseMirror, type MirrorDoc } from '../domain/mirror.js';
-import type { SecretBox } from '../lib/crypto.js';
+import { markIngestUnreadable, parseMirror, type MirrorDoc } from '../domain/mirror.js';
+import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
 import { idRecord } from '../lib/id-record.js';
 import { wellFormedJson } from '../lib/well-formed.js';
 import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
@@ -605,6 +605,8 @@ function revised(mirror: MirrorDoc, rev: number, updatedAt: string, since: Mirro
 
 /** At most this many opened stream keys are kept (then the memo starts over). */
 const OPENED_KEYS_MAX = 10_000;
+/** The memo (ShowRepository.sealedKeys) of an ingest whose sealed key no configured key opens: no stream key is ever this (NUL). */
+const UNREADABLE = '\u0000unreadable';
 /**
  * Snapshot parses kept for reuse (desiredFromFlat): at most this many shows, each text at most this
  * long, and at most this many characters of text in all. A parse takes about 2.7 times its text's
@@ -697,7 +699,25 @@ export class ShowRepository {
       let plain = this.openedKeys.get(sealed);
       let current = plain !== undefined;
       if (plain === undefined) {
-        ({ plain, current } = this.box.open(sealed));
+        try {
+          ({ plain, current } = this.box.open(sealed));
+        } catch (err) {
+          if (!(err instanceof SecretUnreadableError)) throw err;
+          // No configured key opens it: the mirror is still read (the show view answers, a sync fails
+          // the mirror saying what to restore), its key unreadable, and saved with the sealed value as it
+          // was (the memo below), never dropped or sealed anew.
+          const unreadable = { url: ingest.url } as { url: string; streamKey: string };
+          Object.defineProperty(unreadable, 'streamKey', {
+            enumerable: false,
+            get: () => {
+              throw new SecretUnreadableError();
+            },
+          });
+          markIngestUnreadable(unreadable);
+          this.sealedKeys.set(unreadable, { plain: UNREADABLE, sealed });
+          m.remote.ingest = unreadable;
+          return m;
+        }
         if (current) {
           if (this.openedKeys.size >= OPENED_KEYS_MAX) this.openedKeys.clear();
           this.openedKeys.set(sealed, plain);
@@ -730,7 +750,8 @@ export class ShowRepository {
     // Platform text (remote id, url, data, lastError) made well-formed: Lua's cjson refuses a lone surrogate.
     if (!m.remote || !ingest) return wellFormedJson(m);
     let memo = this.sealedKeys.get(ingest);
-    if (memo?.plain !== ingest.streamKey) {
+    // An ingest whose key could not be opened (parse) keeps its sealed value; its streamKey is not read.
+    if (memo?.plain !== UNREADABLE && memo?.plain !== ingest.streamKey) {
       memo = { plain: ingest.streamKey, sealed: this.box.encrypt(ingest.streamKey) };
       this.sealedKeys.set(ingest, memo);
     }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { IdSchema, SHOW_STATES } from '../../domain/events.js';
 import { MIRROR_STATES, newMirror, PIN_STATES, type MirrorDoc } from '../../domain/mirror.js';
 import { AppError, notFound } from '../../lib/errors.js';
-import type { SecretBox } from '../../lib/crypto.js';
+import { SecretUnreadableError, type SecretBox } from '../../lib/crypto.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
 import { maskSecrets } from '../../relay/mask.js';
 import { mirrorIngest } from '../../relay/relay.service.js';
@@ -46,7 +46,14 @@ const IngestBody = z.object({
     .max(512)
     .regex(/^[\x21-\x2e\x30-\x7e]+$/, 'must be printable ASCII without spaces or slashes'),
 });
-const IngestView = z.object({ url: z.string(), streamKey: z.string().optional() });
+const IngestView = z.object({
+  url: z.string(),
+  streamKey: z.string().optional(),
+  streamKeyUnreadable: z
+    .literal(true)
+    .optional()
+    .describe('the stored stream key cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS (changed without rotation): it is kept, and comes back once that key is restored (docs/operations.md, "Secrets and rotation"); for operator and admin keys only'),
+});
 const RelayView = z.object({
   state: z.enum(['idle', 'connecting', 'sending', 'retrying', 'failed', 'stopped']),
   bitrateKbps: z.number(),
@@ -158,17 +165,24 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     const [mirrors, statuses, streamKey, readiness] = await Promise.all([
       shows.getMirrors(partnerId, showId, ids),
       relay.statusesAsRelayed(partnerId, showId, ids),
-      relay.ingestKey(partnerId, showId),
+      // A key sealed under a key this service no longer has: the view still answers (POST …/ingest/rotate issues a new one).
+      relay.ingestKey(partnerId, showId).catch((err: unknown) => {
+        if (err instanceof SecretUnreadableError) return null;
+        throw err;
+      }),
       opts.readiness ? opts.readiness.get(partnerId, showId, ids) : Promise.resolve([]),
     ]);
     const role = req.principal?.role;
     // The show's own key: its operator or partner (the encoder's owner); a viewer sees the url alone.
-    const ingest = role === 'viewer' ? { url: opts.relayPublicUrl() } : { url: opts.relayPublicUrl(), streamKey };
+    const ingest = role === 'viewer' ? { url: opts.relayPublicUrl() } : streamKey === null ? { url: opts.relayPublicUrl(), streamKeyUnreadable: true as const } : { url: opts.relayPublicUrl(), streamKey };
     const mirrorIngests = mirrors.map((m) => {
       try {
         return m ? mirrorIngest(m, box) : undefined;
-      } catch {
-        return undefined; // sealed under a key we no longer have: shown as absent
+      } catch (err) {
+        // Sealed under a key this service no longer has: the address, and that its key cannot be opened.
+        const url = m?.remote?.ingest?.url ?? m?.operatorIngest?.url;
+        if (!(err instanceof SecretUnreadableError) || url === undefined) throw err;
+        return { url, streamKeyUnreadable: true as const };
       }
     });
     const view = showView(desired, bundle.targets, mirrors, { ingest, relay: statuses, mirrorIngest: mirrorIngests, revealMirrorKeys: role === 'admin' || role === 'operator' }, readiness);

@@ -1,0 +1,112 @@
+/**
+ * The relay's stream keys sealed under a key this service no longer has (SECRETS_KEY changed, or
+ * SECRETS_KEY_PREVIOUS removed, without rotation): the show's own ingest key (the edge input every
+ * destination of the show reads), and an operator-given mirror ingest key (PUT …/mirrors/{targetId}).
+ * The show's key made every pass of that show throw ("relay pass failed for a show", a warning every
+ * RELAY_POLL_MS, forever), no destination status saying why, and GET show a 503 for the whole show; a
+ * mirror's key was dropped without a word (the destination never started, its status idle). Now: the
+ * show's destinations are `failed` with a lastError saying what to restore, logged once, no ffmpeg
+ * started; a mirror whose key cannot be opened is failed alone, the show's other destinations and the
+ * other shows go on; the show view answers with the keys marked unreadable; a restored key is relayed
+ * again on the next pass. The real RelayService (its passes run by hand), real Redis.
+ */
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { newMirror } from '../../src/domain/mirror.js';
+import { SecretBox } from '../../src/lib/crypto.js';
+import { ffmpegPath } from '../../src/lib/ffmpeg-path.js';
+import { RelayService } from '../../src/relay/relay.service.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import type { ShowViewT } from '../helpers/relay.js';
+
+let svc: TestService;
+let relay: RelayService | undefined;
+const lines: string[] = [];
+beforeAll(async () => {
+  svc = await startService({});
+});
+afterAll(async () => {
+  await relay?.close();
+  await svc.close();
+});
+
+const lost = new SecretBox(randomBytes(32).toString('base64'));
+const P = 'rk';
+const OP_KEY = (showId: string, targetId: string): string => `op-key-${showId}-${targetId}-secret`;
+
+async function liveShowWithMirrors(secret: string, showId: string, lostFor: string[] = []): Promise<void> {
+  expect((await sendEvent(svc, P, secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
+  for (const targetId of ['rk-a', 'rk-b']) {
+    const box = lostFor.includes(targetId) ? lost : svc.rt.box;
+    await svc.rt.shows.updateMirror(P, showId, targetId, () => newMirror(targetId, 'whatnot'), (m) => {
+      m.state = 'live';
+      m.remote = { externalId: `${showId}-${targetId}`, url: undefined, ingest: undefined, data: {} };
+      m.operatorIngest = { url: 'rtmp://live.example.com/app', streamKeySealed: box.encrypt(OP_KEY(showId, targetId)) };
+      return true;
+    });
+  }
+}
+
+async function view(showId: string): Promise<ShowViewT & { mirrors: { ingest?: Record<string, unknown> }[] }> {
+  const r = await svc.api(`/v1/partners/${P}/shows/${showId}`);
+  expect(r.status).toBe(200); // was a 503 for the whole show (its key unreadable)
+  return (await r.json()) as ShowViewT & { mirrors: { ingest?: Record<string, unknown> }[] };
+}
+
+test("a show's or a mirror's stream key no configured key opens: that relay failed saying what to restore, logged once, the rest relayed; the restored key relays again", async () => {
+  const secret = await createPartner(svc, P);
+  for (const id of ['rk-a', 'rk-b']) {
+    const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id, platform: 'whatnot', name: id, baseUrl: 'http://127.0.0.1:9/whatnot', credentials: { apiKey: 'k' }, commissionRateBps: 500 } });
+    expect(r.status).toBe(201);
+  }
+  await liveShowWithMirrors(secret, 'rk-1');
+  await liveShowWithMirrors(secret, 'rk-2', ['rk-b']);
+  // rk-1's own stream key sealed again under the lost key.
+  const showKey = await svc.rt.relay.ingestKey(P, 'rk-1');
+  const ingestHash = svc.rt.keys.relayIngest(P, 'rk-1');
+  const readable = (await svc.rt.redis.hget(ingestHash, 'sealed'))!;
+  await svc.rt.redis.hset(ingestHash, 'sealed', lost.encrypt(showKey));
+
+  const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+  relay = new RelayService({
+    relay: svc.rt.relay,
+    shows: svc.rt.shows,
+    partners: svc.rt.partners,
+    box: svc.rt.box,
+    destinations: svc.rt.destinations,
+    ffmpeg: ffmpegPath(),
+    log,
+    leaseMs: 10_000,
+    pollMs: 60_000,
+    stallMs: 5_000,
+    edgeUrl: () => undefined, // no publish: a destination that is relayed waits idle, no ffmpeg needed
+  });
+  for (let pass = 0; pass < 3; pass++) await relay.tick();
+
+  const v1 = await view('rk-1');
+  expect(v1.show.ingest).toEqual({ url: expect.any(String) as string, streamKeyUnreadable: true });
+  for (const m of v1.mirrors) {
+    expect(m.relay).toMatchObject({ state: 'failed', lastError: expect.stringMatching(/^not relayed: the show's stream key cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS .*restore the key that sealed it, or issue a new stream key \(POST …\/ingest\/rotate\)/) as string });
+  }
+  const v2 = await view('rk-2');
+  const [a, b] = ['rk-a', 'rk-b'].map((t) => v2.mirrors.find((m) => m.targetId === t)!);
+  expect(a!.relay.state).toBe('idle');
+  expect(a!.relay.lastError).toMatch(/waiting for the show's stream/);
+  expect(a!.ingest).toEqual({ url: 'rtmp://live.example.com/app', streamKey: OP_KEY('rk-2', 'rk-a') });
+  expect(b!.relay).toMatchObject({ state: 'failed', lastError: expect.stringMatching(/^not relayed: this mirror's stream key cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS .*restore the key that sealed it/) as string });
+  expect(b!.ingest).toEqual({ url: 'rtmp://live.example.com/app', streamKeyUnreadable: true });
+  expect(relay.pids()).toEqual([]);
+
+  // Three passes, one line each (at error level), no secret in any line, no pass that failed.
+  const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
+  expect(logged.filter((l) => /show's stream key cannot be opened/.test(l.msg)).map((l) => l.level)).toEqual([50]);
+  expect(logged.filter((l) => /mirror's stream key cannot be opened/.test(l.msg)).map((l) => l.level)).toEqual([50]);
+  expect(logged.filter((l) => /relay pass failed|relay tick failed/.test(l.msg))).toEqual([]);
+  expect(lines.filter((l) => [showKey, OP_KEY('rk-2', 'rk-b'), OP_KEY('rk-1', 'rk-a')].some((k) => l.includes(k)))).toEqual([]);
+
+  // The key restored (sealed as before): the next pass relays the show again.
+  await svc.rt.redis.hset(ingestHash, 'sealed', readable);
+  await relay.tick();
+  for (const m of (await view('rk-1')).mirrors) expect(m.relay.state).toBe('idle');
+  expect(logged.length).toBeLessThan(lines.length); // "opens again" is said
+});
