@@ -115,7 +115,7 @@ test('shows ended or cancelled while their relays wait, start and retry leave no
   }
 }, startsMs(5 * 4) + startsMs(2 * (5 + 2)) + 120_000);
 
-test('a show the relay cannot handle (its ingest key sealed under another SECRETS_KEY) does not keep the relays of other shows running after they end', async () => {
+test('a show the relay cannot handle (its ingest key sealed under another SECRETS_KEY) is failed and stopped, and does not keep the relays of other shows running after they end', async () => {
   const ids = ['life-a', 'life-b', 'life-c'];
   for (const id of ids) await scheduleRelayedShow(svc, sim, P, secret, id);
   for (const id of ids) await goLive(svc, P, secret, id);
@@ -140,9 +140,17 @@ test('a show the relay cannot handle (its ingest key sealed under another SECRET
     throw new Error(`the ended shows' relays did not stop: ${JSON.stringify(await Promise.all(others.map(async (id) => (await viewOf(svc, P, id)).mirrors.map((m) => m.relay.state))))}`);
   });
   expect(othersStopped).toHaveLength(2);
-  // The poisoned show's five readers are the only ffmpeg left.
-  await waitForOwnTime(async () => ffmpegChildren().length === 5, STOPPED_WITHIN_MS, { stalls });
+  // The poisoned show itself is not relayed (its key opens with no configured key): each of its
+  // destinations is failed saying what to restore, and none of its ffmpeg is left running.
+  const poisonedFailed = await waitForOwnTime(async () => {
+    const v = await viewOf(svc, P, poisoned);
+    return v.mirrors.every((m) => m.relay.state === 'failed') ? v : undefined;
+  }, STOPPED_WITHIN_MS, { stalls });
+  for (const m of poisonedFailed.mirrors) expect(m.relay.lastError).toMatch(/stream key cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS/);
+  await waitForOwnTime(async () => ffmpegChildren().length === 0 && pidsBefore.every((pid) => !alive(pid)), STOPPED_WITHIN_MS, { stalls });
   stalls.stop();
+  // Its end starts nothing either.
   await goLive(svc, P, secret, poisoned, 'ended');
-  await waitForOwnTime(async () => ffmpegChildren().length === 0 && pidsBefore.every((pid) => !alive(pid)), STOPPED_WITHIN_MS);
+  await new Promise((r) => setTimeout(r, 3000));
+  expect(ffmpegChildren()).toEqual([]);
 }, startsMs(5 * 3) + 120_000);
