@@ -79,7 +79,6 @@ declare module 'fastify' {
   }
 }
 
-
 /** The charsets a body may be declared in: UTF-8, and ASCII (a subset of it). */
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii']);
 
@@ -229,11 +228,6 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // compressed bytes), and a body labelled gzip but sent plain was taken as if the label were not
   // there. RFC 9110 §15.5.16: an unsupported content coding is a 415, which tells the sender to send
   // the body uncompressed. (In the same hook as the id: one onRequest step per request, not two.)
-  // A body declared in another charset than UTF-8 (`application/json; charset=iso-8859-1`, utf-16, …)
-  // was read as UTF-8 all the same: its non-ASCII bytes became U+FFFD, a title "Café" stored and sent to
-  // every platform as "Caf\uFFFD" (202). Every route reads UTF-8, so it is a 415 naming the charset.
-  // Platform webhooks are the exception: a platform's delivery cannot be refused for its label (it is
-  // verified as bytes and read like any other).
   // Shutdown (src/main/process.ts): `draining` from app.drain() on, `closing` once app.close() began.
   const shutdown = { draining: false, closing: false };
   app.decorate('drain', () => {
@@ -278,6 +272,11 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     if (coding !== undefined && req.method !== 'GET' && req.method !== 'HEAD' && !/^\s*(identity\s*)?$/i.test(coding)) {
       return withRequestId(req.id, () => done(new AppError(415, 'Unsupported Media Type', `Content-Encoding ${JSON.stringify(coding.slice(0, 40))} is not supported: send the body uncompressed`)));
     }
+    // A body declared in another charset than UTF-8 (`application/json; charset=iso-8859-1`, utf-16, …)
+    // was read as UTF-8 all the same: its non-ASCII bytes became U+FFFD, a title "Café" stored and sent to
+    // every platform as "Caf\uFFFD" (202). Every route reads UTF-8, so it is a 415 naming the charset.
+    // Platform webhooks are the exception: a platform's delivery cannot be refused for its label (it is
+    // verified as bytes and read like any other).
     const charset = foreignCharset(req.headers['content-type']);
     if (charset !== undefined && req.method !== 'GET' && req.method !== 'HEAD' && !req.url.startsWith('/v1/platform-webhooks/')) {
       return withRequestId(req.id, () => done(new AppError(415, 'Unsupported Media Type', `charset ${JSON.stringify(charset.slice(0, 40))} is not supported: send the body as UTF-8 (JSON is UTF-8, RFC 8259 §8.1), labelled charset=utf-8 or without a charset`)));
