@@ -8,7 +8,7 @@
  * CPU µs per event of the API process, its redis-server, its dispatcher and the load generator (this
  * process), from /proc.
  *   flock /tmp/syndicast-heavy.lock npx tsx bench/ingest-ab.ts
- * Env: INGEST_AB_ROUNDS (4), INGEST_AB_EVENTS (30000), INGEST_AB_OTHER (dir), INGEST_AB_ONLY (names),
+ * Env: INGEST_AB_ROUNDS (4), INGEST_AB_EVENTS (30000), INGEST_AB_OTHER (dir, or name=dir, several comma-separated: bench/lib/ab.ts), INGEST_AB_ONLY (names),
  * INGEST_AB_PROFILE (dir: this checkout's API and dispatcher write a V8 CPU profile there, read it with bench/profile.ts),
  * INGEST_AB_DISPATCH_ARGS (node options for this checkout's dispatcher only, space-separated, e.g.
  * `--max-semi-space-size=32`: the same code with and without them when INGEST_AB_OTHER is this checkout).
@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { otherCheckouts } from './lib/ab.js';
 import { runLoad } from './lib/load.js';
 import { cpuMeter } from './lib/machine.js';
 import { startChild, type Child } from './lib/proc.js';
@@ -26,7 +27,7 @@ import { startBenchStore, storeServiceEnv, type BenchStore } from './lib/topolog
 
 const rounds = Number(process.env['INGEST_AB_ROUNDS'] ?? 4);
 const events = Number(process.env['INGEST_AB_EVENTS'] ?? 30_000);
-const other = process.env['INGEST_AB_OTHER'];
+const others = otherCheckouts(process.env['INGEST_AB_OTHER']);
 const only = process.env['INGEST_AB_ONLY']?.split(',');
 const profileDir = process.env['INGEST_AB_PROFILE'] ? resolve(process.env['INGEST_AB_PROFILE']) : undefined;
 const dispatchArgs = process.env['INGEST_AB_DISPATCH_ARGS']?.split(' ').filter(Boolean) ?? [];
@@ -88,7 +89,7 @@ function pool(secret: string, n: number): () => SignedRequest {
 
 try {
   systems.push(await syndicast('this', '.', profileDir, dispatchArgs));
-  if (other) systems.push(await syndicast('other', other));
+  for (const o of others) systems.push(await syndicast(o.name, o.dir));
   {
     const store = await startBenchStore('single', 'everysec');
     stores.push(store);

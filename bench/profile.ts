@@ -3,6 +3,9 @@
  *   npx tsx bench/profile.ts bench/results/profiles/syndicast-api-….cpuprofile [top]
  * Prints self time by package / area, the hottest functions (self), and the inclusive time of
  * Syndicast's own functions (src/, workers/) — where a request or a job spends its CPU.
+ * PROFILE_WINDOWS=from-to[,from-to…] (µs of the monotonic clock, process.hrtime, which the profile's
+ * timestamps use: bench/sync-ab.ts prints its pin phases' windows) counts only the samples inside them;
+ * PROFILE_OPS=n also prints the busy time (every sample but `(idle)`) per operation.
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -32,6 +35,12 @@ if (!file) {
   process.exit(2);
 }
 const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+const windows = (process.env['PROFILE_WINDOWS'] ?? '')
+  .split(',')
+  .filter((w) => w.includes('-'))
+  .map((w) => w.split('-').map(Number) as [number, number]);
+const ops = Number(process.env['PROFILE_OPS'] ?? 0);
+const inWindow = (t: number): boolean => windows.length === 0 || windows.some(([a, b]) => t >= a && t <= b);
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -56,11 +65,15 @@ const selfByFn = new Map<string, number>();
 const selfByArea = new Map<string, number>();
 const inclusiveOwn = new Map<string, number>();
 let total = 0;
+let idle = 0;
+let at = prof.startTime;
 prof.samples.forEach((id, i) => {
   const dt = prof.timeDeltas[i] ?? 0;
+  at += dt;
   const node = byId.get(id);
-  if (!node) return;
+  if (!node || !inWindow(at)) return;
   total += dt;
+  if (node.callFrame.functionName === '(idle)') idle += dt;
   const cf = node.callFrame;
   selfByFn.set(fnKey(cf), (selfByFn.get(fnKey(cf)) ?? 0) + dt);
   const a = area(cf);
@@ -83,7 +96,7 @@ const print = (title: string, m: Map<string, number>, n: number): void => {
   process.stdout.write(`\n${title}\n`);
   for (const [k, v] of [...m].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`  ${pct(v)}  ${k}\n`);
 };
-process.stdout.write(`${file}: ${(total / 1e6).toFixed(1)} s sampled\n`);
+process.stdout.write(`${file}: ${(total / 1e6).toFixed(1)} s sampled${windows.length ? ` in ${windows.length} window(s)` : ''}, ${((total - idle) / 1e6).toFixed(2)} s busy${ops > 0 ? `, ${((total - idle) / ops).toFixed(0)} µs busy per operation (${ops})` : ''}\n`);
 print('Self time by area', selfByArea, top);
 print('Self time by function', selfByFn, top);
 print('Inclusive time of Syndicast functions', inclusiveOwn, top);

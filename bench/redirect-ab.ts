@@ -6,7 +6,7 @@
  * connections, the systems' order rotating per round. Per system: req/s and CPU µs per redirect of the
  * API process, redis-server and the load generator (this process), from /proc.
  *   flock /tmp/syndicast-heavy.lock npx tsx bench/redirect-ab.ts
- * Env: REDIRECT_AB_ROUNDS (4), REDIRECT_AB_REQUESTS (30000), REDIRECT_AB_OTHER (dir), REDIRECT_AB_LINKS (1000),
+ * Env: REDIRECT_AB_ROUNDS (4), REDIRECT_AB_REQUESTS (30000), REDIRECT_AB_OTHER (dir, or name=dir, several comma-separated: bench/lib/ab.ts), REDIRECT_AB_LINKS (1000),
  * REDIRECT_AB_TOPOLOGY (single | cluster: the 3+3 cluster of the benchmark, Syndicast with its default
  * WAIT; redis CPU is then also given per role, masters and replicas, and the commands Redis executed
  * per redirect, INFO commandstats summed over the masters, with the script calls and WAITs apart),
@@ -15,6 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { otherCheckouts } from './lib/ab.js';
 import { runLoad } from './lib/load.js';
 import { cpuMeter } from './lib/machine.js';
 import { startChild, type Child } from './lib/proc.js';
@@ -27,7 +28,7 @@ const BROWSER_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36
 const rounds = Number(process.env['REDIRECT_AB_ROUNDS'] ?? 4);
 const requests = Number(process.env['REDIRECT_AB_REQUESTS'] ?? 30_000);
 const nLinks = Number(process.env['REDIRECT_AB_LINKS'] ?? 1000);
-const other = process.env['REDIRECT_AB_OTHER'];
+const others = otherCheckouts(process.env['REDIRECT_AB_OTHER']);
 const only = process.env['REDIRECT_AB_ONLY']?.split(',');
 const profileDir = process.env['REDIRECT_AB_PROFILE'] ? resolve(process.env['REDIRECT_AB_PROFILE']) : undefined;
 const nodeArgs = process.env['REDIRECT_AB_NODE_ARGS']?.split(' ').filter((a) => a !== '');
@@ -42,7 +43,7 @@ const started: Child[] = [];
 try {
   systems.push({ name: 'bare', child: await startBareApi({ redisUrl: redis.url, store: redis, secret: 'whsec_' + Buffer.from('unused').toString('base64'), queue: 'bare-unused', prefix: 'bare' }, undefined, nodeArgs) });
   systems.push({ name: 'this', child: await startChild<{ url: string }>('bench/sut/service-api.ts', { name: 'syndicast-api', env: se.env, ready: 'ipc', profileDir, nodeArgs }) });
-  if (other) systems.push({ name: 'other', child: await startChild<{ url: string }>(resolve(other, 'bench/sut/service-api.ts'), { name: 'syndicast-api-other', env: se.env, ready: 'ipc', nodeArgs }) });
+  for (const o of others) systems.push({ name: o.name, child: await startChild<{ url: string }>(resolve(o.dir, 'bench/sut/service-api.ts'), { name: `syndicast-api-${o.name}`, env: se.env, ready: 'ipc', nodeArgs }) });
   started.push(...systems.map((s) => s.child));
   if (only) systems.splice(0, systems.length, ...systems.filter((s) => only.includes(s.name)));
   process.stdout.write(`pids ${systems.map((s) => `${s.name}=${s.child.proc.pid}`).join(' ')} redis=${redis.pids.join(',')}\n`);

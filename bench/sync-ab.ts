@@ -1,8 +1,8 @@
 /**
  * A/B harness for the pin sync's worker CPU (a development tool, not a benchmark of the suite): one
  * private redis-server, the YouTube simulator, Syndicast's API, and the mirror worker of this
- * checkout and of another (SYNC_AB_OTHER: e.g. an unpacked `git archive` of the base commit with
- * node_modules linked) started one at a time, in rounds whose order alternates, plus the bare chat
+ * checkout and of others (SYNC_AB_OTHER: e.g. an unpacked `git archive` of the base commit with
+ * node_modules linked) started one at a time, in rounds whose order alternates (rotates, for three or more), plus the bare chat
  * worker (bench/sut/bare-worker.ts, mode chat) each round. Per round and system: a warm-up cycle
  * (provision, go live, pin; discarded), then N new shows provisioned and taken live, then their pins
  * timed as in the sync benchmark (pause, enqueue, resume, drain), with the worker's and redis-server's
@@ -10,12 +10,14 @@
  * chats. Prints each round and the medians (worker CPU per sync is the stable figure), and redis-server's
  * read events per sync (commands arriving together take one).
  *   flock /tmp/syndicast-heavy.lock timeout 480 npx tsx bench/sync-ab.ts
- * Env: SYNC_AB_ROUNDS (3), SYNC_AB_SHOWS (600), SYNC_AB_WARM (200), SYNC_AB_LATENCY_MS (0), SYNC_AB_OTHER (dir),
+ * Env: SYNC_AB_ROUNDS (3), SYNC_AB_SHOWS (600), SYNC_AB_WARM (200), SYNC_AB_LATENCY_MS (0), SYNC_AB_OTHER (dir, or name=dir, several comma-separated: bench/lib/ab.ts),
  * SYNC_AB_COMMANDSTATS=1 (redis-server's µs per sync by command after each measured phase),
  * SYNC_AB_SLOWLOG=1 (redis-server's SLOWLOG at threshold 0 over each measured phase: calls per sync and µs per call
  * of each command and each script by name, ours and BullMQ's; the log costs Redis time of its own, so not in a run whose CPU figures count),
  * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32),
  * SYNC_AB_BARE_PROFILE (a directory: the bare chat worker runs under --cpu-prof, its profiles there),
+ * SYNC_AB_PROFILE (a directory: this checkout's worker runs under --cpu-prof, its profiles there; each measured
+ * pin phase's window is printed, for bench/profile.ts's PROFILE_WINDOWS),
  * SYNC_AB_TOPOLOGY (single | cluster: the bench's 3 + 3 cluster, WAIT 1 as the service defaults there; the
  * bare worker's queues hash-tagged per queue as in the sync benchmark; redis reads and commandstats are
  * then summed over the three masters).
@@ -24,6 +26,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Queue } from 'bullmq';
+import { otherCheckouts } from './lib/ab.js';
 import { cpuMeter } from './lib/machine.js';
 import { startChild, type Child } from './lib/proc.js';
 import { AdminClient, benchRuntime, pool, send, showSnapshot, signedEvent, youtubeQueues } from './lib/service.js';
@@ -39,13 +42,18 @@ const rounds = Number(process.env['SYNC_AB_ROUNDS'] ?? 3);
 const shows = Number(process.env['SYNC_AB_SHOWS'] ?? 600);
 const warm = Number(process.env['SYNC_AB_WARM'] ?? 200);
 const latencyMs = Number(process.env['SYNC_AB_LATENCY_MS'] ?? 0);
-const other = process.env['SYNC_AB_OTHER'];
+const others = otherCheckouts(process.env['SYNC_AB_OTHER']);
 const nodeArgs = (process.env['SYNC_AB_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
 /** SYNC_AB_BARE_PROFILE=<dir>: the bare chat worker under --cpu-prof too (one directory per start), to set its profile beside ours. */
 const bareProfileDir = process.env['SYNC_AB_BARE_PROFILE'] || undefined;
+/** SYNC_AB_PROFILE=<dir>: this checkout's worker under --cpu-prof; the pin phases' windows (monotonic µs) printed. */
+const profileDir = process.env['SYNC_AB_PROFILE'] ? resolve(process.env['SYNC_AB_PROFILE']) : undefined;
+const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 /** SYNC_AB_COMMANDSTATS=1: after each measured pin phase, redis-server's calls and µs per sync by command (INFO commandstats; Lua's inner commands count under their own names too). */
 const commandStats = process.env['SYNC_AB_COMMANDSTATS'] === '1';
 let lastStats = '';
+/** The last measured phase's window (monotonic µs, from-to). */
+let lastWindow = '';
 const slowlog = process.env['SYNC_AB_SLOWLOG'] === '1';
 let lastSlow = '';
 /** Script names by SHA-1 (the defined commands of our client and of BullMQ's), for SYNC_AB_SLOWLOG. */
@@ -126,8 +134,8 @@ try {
   await admin.createYoutubeTarget(PARTNER, 'yt1', sim.youtubeBase);
   const ours = youtubeQueues(rt);
   const everyQueueHasWorker = async (): Promise<boolean> => (await Promise.all(ours.map((q) => q.getWorkersCount()))).every((n) => n > 0);
-  const systems: { name: string; script: string; args: string[] }[] = [{ name: 'this', script: 'workers/mirror.ts', args: nodeArgs }];
-  if (other) systems.push({ name: 'other', script: resolve(other, 'workers/mirror.ts'), args: [] });
+  const systems: { name: string; script: string; args: string[]; profileDir?: string }[] = [{ name: 'this', script: 'workers/mirror.ts', args: nodeArgs, ...(profileDir ? { profileDir } : {}) }];
+  for (const o of others) systems.push({ name: o.name, script: resolve(o.dir, 'workers/mirror.ts'), args: [] });
 
   // Read events redis-server handled (INFO stats total_reads_processed): commands that arrive together
   // (one socket write, or several writes landing before Redis reads) take one; the harness's polling
@@ -151,8 +159,10 @@ try {
     const reads0 = await readsProcessed();
     const sys0 = syscalls(pid);
     const t0 = performance.now();
+    const from = monoUs();
     await Promise.all(queues.map((q) => q.resume()));
     while ((await pendingJobs(queues)) > 0) await sleep(5);
+    lastWindow = `${from}-${monoUs()}`;
     const s = (performance.now() - t0) / 1000;
     const cpu = meter();
     const sys1 = syscalls(pid);
@@ -198,8 +208,10 @@ try {
     return { pin, broadcasts };
   };
   const results = new Map<string, Drained[]>();
+  const windows: string[] = [];
   const record = (name: string, r: Drained, k: number): void => {
     (results.get(name) ?? results.set(name, []).get(name)!).push(r);
+    if (name === 'this' && profileDir) windows.push(lastWindow);
     process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms · ${r.reads.toFixed(2)} redis reads per sync · worker ${r.syscw.toFixed(2)} writes, ${r.syscr.toFixed(2)} reads per sync\n`);
     if (commandStats) process.stdout.write(`  per sync: ${lastStats}\n`);
     if (slowlog) process.stdout.write(`  slowlog per sync (calls, µs per call): ${lastSlow}\n`);
@@ -207,9 +219,10 @@ try {
   let chatBroadcasts: string[] = [];
   let n = 0;
   for (let k = 0; k < rounds; k++) {
-    const order = k % 2 === 0 ? systems : [...systems].reverse();
+    // two systems alternate; more rotate, so that each takes every place in turn
+    const order = systems.length <= 2 && k % 2 === 1 ? [...systems].reverse() : systems.map((_, j) => systems[(j + k) % systems.length]!);
     for (const s of order) {
-      const w = await startChild(s.script, { name: `worker-${s.name}`, env: se.env, ready: everyQueueHasWorker, nodeArgs: s.args });
+      const w = await startChild(s.script, { name: `worker-${s.name}`, env: se.env, ready: everyQueueHasWorker, nodeArgs: s.args, profileDir: s.profileDir });
       children.push(w);
       await cycle(`w${n++}`, warm, w.proc.pid);
       const { pin, broadcasts } = await cycle(`m${n++}`, shows, w.proc.pid);
@@ -242,6 +255,7 @@ try {
     await Promise.all(bq.map((q) => q.close()));
     await bw.stop();
   }
+  if (profileDir) process.stdout.write(`\nthis worker's measured pin phases (PROFILE_WINDOWS for bench/profile.ts, ${shows} pins each): ${windows.join(',')}\n`);
   process.stdout.write(`\nmedians (${topology}, ${rounds} rounds, ${shows} pins each, sim latency ${latencyMs} ms):\n`);
   const bareMed = median((results.get('bare') ?? []).map((r) => r.worker));
   const bareRate = median((results.get('bare') ?? []).map((r) => r.perSecond));
