@@ -16,8 +16,8 @@
  * of each command and each script by name, ours and BullMQ's; the log costs Redis time of its own, so not in a run whose CPU figures count),
  * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32),
  * SYNC_AB_BARE_PROFILE (a directory: the bare chat worker runs under --cpu-prof, its profiles there),
- * SYNC_AB_PROFILE (a directory: this checkout's worker runs under --cpu-prof, its profiles there; each measured
- * pin phase's window is printed, for bench/profile.ts's PROFILE_WINDOWS),
+ * SYNC_AB_PROFILE (a directory: every Syndicast worker runs under --cpu-prof, its profiles there, one directory per
+ * start named after the system; each measured pin phase's window is printed, for bench/profile.ts's PROFILE_WINDOWS),
  * SYNC_AB_TOPOLOGY (single | cluster: the bench's 3 + 3 cluster, WAIT 1 as the service defaults there; the
  * bare worker's queues hash-tagged per queue as in the sync benchmark; redis reads and commandstats are
  * then summed over the three masters).
@@ -46,7 +46,7 @@ const others = otherCheckouts(process.env['SYNC_AB_OTHER']);
 const nodeArgs = (process.env['SYNC_AB_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
 /** SYNC_AB_BARE_PROFILE=<dir>: the bare chat worker under --cpu-prof too (one directory per start), to set its profile beside ours. */
 const bareProfileDir = process.env['SYNC_AB_BARE_PROFILE'] || undefined;
-/** SYNC_AB_PROFILE=<dir>: this checkout's worker under --cpu-prof; the pin phases' windows (monotonic µs) printed. */
+/** SYNC_AB_PROFILE=<dir>: every Syndicast worker (this checkout's and the others') under --cpu-prof; the pin phases' windows (monotonic µs) printed. */
 const profileDir = process.env['SYNC_AB_PROFILE'] ? resolve(process.env['SYNC_AB_PROFILE']) : undefined;
 const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 /** SYNC_AB_COMMANDSTATS=1: after each measured pin phase, redis-server's calls and µs per sync by command (INFO commandstats; Lua's inner commands count under their own names too). */
@@ -134,8 +134,9 @@ try {
   await admin.createYoutubeTarget(PARTNER, 'yt1', sim.youtubeBase);
   const ours = youtubeQueues(rt);
   const everyQueueHasWorker = async (): Promise<boolean> => (await Promise.all(ours.map((q) => q.getWorkersCount()))).every((n) => n > 0);
-  const systems: { name: string; script: string; args: string[]; profileDir?: string }[] = [{ name: 'this', script: 'workers/mirror.ts', args: nodeArgs, ...(profileDir ? { profileDir } : {}) }];
+  const systems: { name: string; script: string; args: string[]; profileDir?: string }[] = [{ name: 'this', script: 'workers/mirror.ts', args: nodeArgs }];
   for (const o of others) systems.push({ name: o.name, script: resolve(o.dir, 'workers/mirror.ts'), args: [] });
+  if (profileDir) for (const s of systems) s.profileDir = profileDir;
 
   // Read events redis-server handled (INFO stats total_reads_processed): commands that arrive together
   // (one socket write, or several writes landing before Redis reads) take one; the harness's polling
@@ -208,10 +209,10 @@ try {
     return { pin, broadcasts };
   };
   const results = new Map<string, Drained[]>();
-  const windows: string[] = [];
+  const windows = new Map<string, string[]>();
   const record = (name: string, r: Drained, k: number): void => {
     (results.get(name) ?? results.set(name, []).get(name)!).push(r);
-    if (name === 'this' && profileDir) windows.push(lastWindow);
+    if (profileDir && name !== 'bare') windows.set(name, [...(windows.get(name) ?? []), lastWindow]);
     process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms · ${r.reads.toFixed(2)} redis reads per sync · worker ${r.syscw.toFixed(2)} writes, ${r.syscr.toFixed(2)} reads per sync\n`);
     if (commandStats) process.stdout.write(`  per sync: ${lastStats}\n`);
     if (slowlog) process.stdout.write(`  slowlog per sync (calls, µs per call): ${lastSlow}\n`);
@@ -255,7 +256,7 @@ try {
     await Promise.all(bq.map((q) => q.close()));
     await bw.stop();
   }
-  if (profileDir) process.stdout.write(`\nthis worker's measured pin phases (PROFILE_WINDOWS for bench/profile.ts, ${shows} pins each): ${windows.join(',')}\n`);
+  for (const [name, ws] of windows) process.stdout.write(`\n${name}: its workers' measured pin phases (PROFILE_WINDOWS for bench/profile.ts, ${shows} pins each): ${ws.join(',')}\n`);
   process.stdout.write(`\nmedians (${topology}, ${rounds} rounds, ${shows} pins each, sim latency ${latencyMs} ms):\n`);
   const bareMed = median((results.get('bare') ?? []).map((r) => r.worker));
   const bareRate = median((results.get('bare') ?? []).map((r) => r.perSecond));
