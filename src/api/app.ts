@@ -3,7 +3,7 @@
  * infrastructure (errors, auth, metrics, docs), then routes. server.ts-like concerns (listen,
  * shutdown) live in src/main/.
  */
-import { HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, maxHttpConnections } from '../lib/connection-limits.js';
+import { HTTP_CONNECTION_SHARE, HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, limitConnections } from '../lib/connection-limits.js';
 import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
@@ -199,8 +199,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // from a client that labels every request JSON were a 400).
   acceptEmptyJsonBody(app);
   // A flood of connections takes at most a share of the file descriptors; the ones over it are closed at once.
-  const maxConnections = maxHttpConnections();
-  if (maxConnections !== undefined) app.server.maxConnections = maxConnections;
+  limitConnections(app.server, HTTP_CONNECTION_SHARE);
   // A connection that sends nothing is closed after HTTP_IDLE_TIMEOUT_MS; once a request arrives that
   // timeout is off, so a handler that takes long (a credential check: several platform calls of up to
   // PLATFORM_TIMEOUT_MS) is not cut (not Fastify's connectionTimeout, which also timed out requests in

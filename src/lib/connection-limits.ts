@@ -57,6 +57,12 @@ export function maxRtmpConnections(openFiles = openFilesLimit()): number | undef
   return share(openFiles, RTMP_CONNECTION_SHARE);
 }
 
+/** At most `part` of the descriptors (RLIMIT_NOFILE) in `server`'s connections, more closed at once; no bound when the limit is unknown. */
+export function limitConnections(server: Server, part: number, openFiles = openFilesLimit()): void {
+  const max = share(openFiles, part);
+  if (max !== undefined) server.maxConnections = max;
+}
+
 /**
  * A plain node:http server (the HLS proxy, METRICS_PORT, the simulators) under the API's bounds: at most
  * `part` of the descriptors in connections (more are closed at once), a connection silent for
@@ -64,8 +70,7 @@ export function maxRtmpConnections(openFiles = openFilesLimit()): number | undef
  * these servers answer within seconds), a request not received whole in HTTP_REQUEST_TIMEOUT_MS cut.
  */
 export function limitHttpServer(server: Server, part: number, openFiles = openFilesLimit()): void {
-  const max = share(openFiles, part);
-  if (max !== undefined) server.maxConnections = max;
+  limitConnections(server, part, openFiles);
   server.timeout = HTTP_IDLE_TIMEOUT_MS;
   server.headersTimeout = HTTP_REQUEST_TIMEOUT_MS;
   server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;

@@ -10,6 +10,7 @@ import {
   HTTP_CONNECTION_SHARE,
   HTTP_IDLE_TIMEOUT_MS,
   HTTP_REQUEST_TIMEOUT_MS,
+  limitConnections,
   limitHttpServer,
   maxHttpConnections,
   maxRtmpConnections,
@@ -44,6 +45,16 @@ test('maxHttpConnections and maxRtmpConnections leave a quarter of the descripto
 test('the shares of the descriptors: API 5/8, RTMP 1/8, HLS proxy 1/16, METRICS_PORT 1/64; 11/64 left for Redis, platforms and ffmpeg pipes', () => {
   expect([HTTP_CONNECTION_SHARE, RTMP_CONNECTION_SHARE, HLS_PROXY_CONNECTION_SHARE, METRICS_CONNECTION_SHARE]).toEqual([5 / 8, 1 / 8, 1 / 16, 1 / 64]);
   expect(1 - HTTP_CONNECTION_SHARE - RTMP_CONNECTION_SHARE - HLS_PROXY_CONNECTION_SHARE - METRICS_CONNECTION_SHARE).toBe(11 / 64);
+});
+
+test("limitConnections (the API's server, src/api/app.ts): its share of the descriptors, the same as maxHttpConnections; no bound when the limit is unknown", () => {
+  const api = createServer();
+  limitConnections(api, HTTP_CONNECTION_SHARE, 1024);
+  expect(api.maxConnections).toBe(maxHttpConnections(1024));
+  expect(api.maxConnections).toBe(640);
+  const unbounded = createServer();
+  limitConnections(unbounded, HTTP_CONNECTION_SHARE, 0);
+  expect(unbounded.maxConnections ?? Infinity).toBe(Infinity);
 });
 
 /** Opens `n` connections that send `first` (nothing by default); resolves once each connected or failed. */
