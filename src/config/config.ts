@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS } from '../lib/connection-limits.js';
 import { isSecretsKey, SECRETS_KEY_RULE } from '../lib/crypto.js';
 
 const bool = z
@@ -240,6 +241,14 @@ const ConfigSchema = z.object({
    * half of shutdownTimeoutMs.
    */
   shutdownDrainMs: ms(1_000, 0),
+  /**
+   * Slow and idle clients (src/lib/connection-limits.ts): a connection to the API (or to METRICS_PORT,
+   * or the relay's HLS proxy) that sends no request for httpIdleTimeoutMs is closed, and a request not
+   * received whole within httpRequestTimeoutMs is cut with a 408 (Node checks every 30 s, or every
+   * httpRequestTimeoutMs when that is shorter). At least 1 s: a client on a slow link must get its request in.
+   */
+  httpIdleTimeoutMs: ms(HTTP_IDLE_TIMEOUT_MS, 1000),
+  httpRequestTimeoutMs: ms(HTTP_REQUEST_TIMEOUT_MS, 1000),
   /** Ops console streams (GET /v1/ops/stream) one API key may hold open at once on one API process; one more is a 429. */
   opsStreamsPerKey: count(10, 1, 100, 'each stream holds a connection, a file descriptor (1024 a process by default), and a timer in the API process'),
   /** Outbound webhooks: per-attempt timeout, concurrent deliveries per worker process. */
@@ -324,6 +333,8 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   COMMISSION_HOLD_DAYS: 'commissionHoldDays',
   SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
   SHUTDOWN_DRAIN_MS: 'shutdownDrainMs',
+  HTTP_IDLE_TIMEOUT_MS: 'httpIdleTimeoutMs',
+  HTTP_REQUEST_TIMEOUT_MS: 'httpRequestTimeoutMs',
   OPS_STREAMS_PER_KEY: 'opsStreamsPerKey',
   OUTBOUND_TIMEOUT_MS: 'outboundTimeoutMs',
   OUTBOUND_CONCURRENCY: 'outboundConcurrency',

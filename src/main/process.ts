@@ -321,7 +321,7 @@ async function startRolesOn(
   }
   if (!roles.includes('api') && config.metricsPort !== undefined) {
     step();
-    const metricsServer = await listening(serveProcessMetrics(config.host, config.metricsPort), {
+    const metricsServer = await listening(serveProcessMetrics(config.host, config.metricsPort, { idleMs: config.httpIdleTimeoutMs, requestMs: config.httpRequestTimeoutMs }), {
       setting: 'METRICS_PORT',
       port: config.metricsPort,
       host: config.host,
@@ -419,6 +419,7 @@ async function startRolesOn(
       stallMs: config.relayStallMs,
       startTimeoutMs: config.relayStartTimeoutMs,
       startConcurrency: config.relayStartConcurrency,
+      httpTimeouts: { idleMs: config.httpIdleTimeoutMs, requestMs: config.httpRequestTimeoutMs },
       edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
       publisherDataAt: edge ? (input) => edge.publisherDataAt(input) : undefined,
       onStateChange: async (partnerId, showId, mirror, status, view) => {

@@ -13,6 +13,7 @@ import { ingestUnreadable, type MirrorDoc } from '../domain/mirror.js';
 import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
+import type { HttpTimeouts } from '../lib/connection-limits.js';
 import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../lib/redis-outage-log.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import { UNOWNED_ERROR, type RelayRepository, type RelayStatus } from '../store/relay.repository.js';
@@ -44,6 +45,8 @@ export interface RelayServiceDeps {
   edgeUrl: () => string | undefined;
   /** This process's edge (if it runs one): when the publish a reader's input reads last sent data (src/relay/ingest.edge.ts). */
   publisherDataAt?: (input: string) => number | undefined;
+  /** The HLS proxy's idle and request timeouts (HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS); default 30 s each. */
+  httpTimeouts?: HttpTimeouts;
   /** A mirror's relay state changed (mirror.updated; a `sending` YouTube mirror can go live now). */
   onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus, view: MirrorViewContext) => Promise<void>;
 }
@@ -185,7 +188,7 @@ export class RelayService {
   private proxy: Promise<HlsProxy> | undefined;
   /** The loopback HLS proxy of this process's pulls, started on first use. */
   private hlsProxy(): Promise<HlsProxy> {
-    this.proxy ??= HlsProxy.start(this.deps.destinations, this.deps.log.child({ role: 'hls-proxy' }));
+    this.proxy ??= HlsProxy.start(this.deps.destinations, this.deps.log.child({ role: 'hls-proxy' }), this.deps.httpTimeouts);
     return this.proxy;
   }
 
