@@ -111,9 +111,10 @@ test('limitHttpServer with the timeouts of the settings: a silent connection is 
   const closedAt = (s: Socket) => new Promise<number>((r) => s.once('close', () => r(Date.now() - t0)));
   try {
     const [silentMs, slowMs] = await Promise.all([closedAt(silent!), closedAt(slow!)]);
-    // Node's default check (every 30 s) would have cut the slow one 30 s later.
-    expect(silentMs).toBeLessThan(2900);
-    expect(slowMs).toBeLessThan(2 * 1500 + 1500);
+    // Closed after about 1 s and 1.5 to 3 s; the bound leaves a loaded machine room, and is still far
+    // below what Node's default check (every 30 s) would have taken to cut the slow one.
+    expect(silentMs).toBeLessThan(10_000);
+    expect(slowMs).toBeLessThan(10_000);
   } finally {
     clearInterval(drip);
     silent!.destroy();
