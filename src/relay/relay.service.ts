@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
 import { ingestUnreadable, type MirrorDoc } from '../domain/mirror.js';
-import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
+import { SecretUnreadableError, undefinedIfUnreadable, type SecretBox } from '../lib/crypto.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../lib/redis-outage-log.js';
@@ -272,11 +272,8 @@ export class RelayService {
     const mirrors = await shows.getMirrors(partnerId, showId, targets.map((t) => t.id));
     o.enabledTargets = new Set(targets.map((t) => t.id));
     o.desired = desired;
-    let showKey: string;
-    try {
-      showKey = await relay.ingestKey(partnerId, showId);
-    } catch (err) {
-      if (!(err instanceof SecretUnreadableError)) throw err;
+    const showKey = await relay.ingestKey(partnerId, showId).catch(undefinedIfUnreadable);
+    if (showKey === undefined) {
       await this.keyUnreadable(o, targets, mirrors);
       return;
     }

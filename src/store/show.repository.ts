@@ -6,7 +6,7 @@ import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
 import type { Product, Show } from '../domain/events.js';
 import { markIngestUnreadable, parseMirror, type MirrorDoc } from '../domain/mirror.js';
-import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
+import { SecretUnreadableError, tryOpen, type SecretBox } from '../lib/crypto.js';
 import { idRecord } from '../lib/id-record.js';
 import { wellFormedJson } from '../lib/well-formed.js';
 import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
@@ -699,10 +699,8 @@ export class ShowRepository {
       let plain = this.openedKeys.get(sealed);
       let current = plain !== undefined;
       if (plain === undefined) {
-        try {
-          ({ plain, current } = this.box.open(sealed));
-        } catch (err) {
-          if (!(err instanceof SecretUnreadableError)) throw err;
+        const opened = tryOpen(() => this.box.open(sealed));
+        if (opened === undefined) {
           // No configured key opens it: the mirror is still read (the show view answers, a sync fails
           // the mirror saying what to restore), its key unreadable, and saved with the sealed value as it
           // was (the memo below), never dropped or sealed anew.
@@ -718,6 +716,7 @@ export class ShowRepository {
           m.remote.ingest = unreadable;
           return m;
         }
+        ({ plain, current } = opened);
         if (current) {
           if (this.openedKeys.size >= OPENED_KEYS_MAX) this.openedKeys.clear();
           this.openedKeys.set(sealed, plain);
