@@ -309,14 +309,7 @@ export class RelayService {
     });
     for (const [targetId, t] of unopenable) await this.failUnopenable(o, targetId, t, MIRROR_KEY_UNREADABLE_RELAY_ERROR, true);
 
-    for (const [targetId, sup] of o.dests) {
-      if (!wanted.has(targetId) && !unopenable.has(targetId)) {
-        o.dests.delete(targetId);
-        o.checkFailing?.delete(targetId);
-        await sup.stop('stopped');
-        await relay.setStatus(partnerId, showId, targetId, sup.status);
-      }
-    }
+    await this.dropDestinations(o, (targetId) => wanted.has(targetId) || unopenable.has(targetId));
     for (const [targetId, w] of wanted) {
       let sup = o.dests.get(targetId);
       const dlog = log.child({ partnerId, showId, targetId, platform: w.target.platform });
@@ -382,7 +375,7 @@ export class RelayService {
       if (!source) await this.waiting(o, targetId, sup);
     }
     // Progress (bytes, bitrate) goes to the mirror view every pass; state changes went out already.
-    await Promise.all([...o.dests.entries()].map(([t, d]) => relay.setStatus(partnerId, showId, t, d.status)));
+    await this.reportStatuses(o);
   }
 
   /**
@@ -404,13 +397,24 @@ export class RelayService {
       live.add(t.id);
       await this.failUnopenable(o, t.id, t, SHOW_KEY_UNREADABLE_RELAY_ERROR, false);
     }
+    await this.dropDestinations(o, (targetId) => live.has(targetId));
+    await this.reportStatuses(o);
+  }
+
+  /** Stops and drops the destinations of `o` that `keep` does not keep (their mirror is gone, disabled or not ready), saying so. */
+  private async dropDestinations(o: OwnedShow, keep: (targetId: string) => boolean): Promise<void> {
     for (const [targetId, sup] of o.dests) {
-      if (live.has(targetId)) continue;
+      if (keep(targetId)) continue;
       o.dests.delete(targetId);
+      o.checkFailing?.delete(targetId);
       await sup.stop('stopped');
       await this.deps.relay.setStatus(o.partnerId, o.showId, targetId, sup.status);
     }
-    await Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status)));
+  }
+
+  /** Every destination's status as it is now, progress (bytes, bitrate) included, to the mirror view. */
+  private reportStatuses(o: OwnedShow): Promise<unknown> {
+    return Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status)));
   }
 
   /** A destination `failed` with `why` (a stream key no configured key opens), no ffmpeg; once, not every pass. */
