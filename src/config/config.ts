@@ -52,6 +52,25 @@ const count = bounded;
  */
 const isLinkBase = (url: string): boolean => !/[?#]/.test(url) && !/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(url);
 const LINK_BASE_RULE = 'must have no query (?), fragment (#) or user@ / user:password@: links are made by appending a path to it';
+/**
+ * What ioredis cannot take from a redis:// URL, said at start: a URL it cannot parse (a port past
+ * 65535, a letter in it, an unclosed `[`) threw ERR_INVALID_URL with a stack trace, and a database
+ * that is no number (`/abc`, `?db=x`) was sent as `SELECT NaN`, a Redis error with a stack trace (and `/-1`
+ * was refused by the server with a message naming no database).
+ */
+function redisUrlProblem(url: string, ctx: z.RefinementCtx): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a URL ioredis can read (redis://[user:password@]host[:port][/db], port 1 to 65535; an IPv6 host in brackets)' });
+    return;
+  }
+  const db = parsed.searchParams.get('db');
+  if (!/^\/?(\d+)?$/.test(parsed.pathname) || (db !== null && !/^\d+$/.test(db))) {
+    ctx.addIssue({ code: 'custom', message: 'the database at its end must be a whole number (redis://host:6379/2), or leave it out (database 0)' });
+  }
+}
 /** A TCP port to listen on: 0 = any free port. */
 const tcpPort = z.coerce.number().int().min(0).max(65535, 'must be a TCP port, 0 to 65535');
 
@@ -139,7 +158,7 @@ const ConfigSchema = z.object({
   trustProxy: trustProxy.default(['loopback']),
   // Where buyers open tracked links (chat messages, comments, pins): a URL a browser opens.
   publicBaseUrl: z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL').refine(isLinkBase, LINK_BASE_RULE).optional(),
-  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').superRefine(redisUrlProblem).optional(),
   redisClusterNodes: z.string().superRefine(listOfAtMost(MAX_REDIS_CLUSTER_NODES, 'each process connects to every seed at once when it starts; any one seed names the rest of the cluster')).optional(),
   /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */
   redisAppendfsync: z.enum(['always', 'everysec']).default('everysec'),
