@@ -375,6 +375,23 @@ function readJson(file: string): Record<string, unknown> {
   }
 }
 
+/**
+ * A value of the wrong kind, said with the value given: zod's own words were "Invalid input: expected
+ * number, received NaN" for PORT=abc (the NaN its coercion made, not what was set) and "Invalid input"
+ * for REDIS_WAIT_REPLICAS=many or ALLOW_PRIVATE_DESTINATIONS=maybe.
+ */
+function plainIssue(issue: z.core.$ZodIssue, given: unknown): string {
+  const got = ` (got ${JSON.stringify(typeof given === 'string' ? given : String(given))})`;
+  if (issue.code === 'invalid_type' && issue.expected === 'number') return `must be a number${got}`;
+  if (issue.code === 'invalid_type' && issue.expected === 'int') return `must be a whole number${got}`;
+  if (issue.code === 'invalid_union') {
+    // What a setting's text may be: the values listed, a number; not the JSON-only `true` of a file, nor '' (unset).
+    const options = issue.errors.flat().flatMap((e) => (e.code === 'invalid_value' ? e.values.map(String).filter(Boolean) : e.code === 'invalid_type' && e.expected !== 'boolean' ? [e.expected === 'int' ? 'a whole number' : `a ${e.expected}`] : []));
+    return `must be ${options.length > 0 ? `one of: ${[...new Set(options)].join(', ')}` : 'another value'}${got}`;
+  }
+  return issue.message;
+}
+
 /** Every environment variable the service reads, for the README table and error messages. */
 export const ENVIRONMENT_VARIABLES = Object.keys(ENV_KEYS);
 
@@ -394,7 +411,7 @@ const SimConfigSchema = z.object({
 });
 export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
   const parsed = SimConfigSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('SIM_') && v !== '')));
-  if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('\n  ')}`);
+  if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${plainIssue(i, env[String(i.path[0])])}`).join('\n  ')}`);
   return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG, rtmpPort: parsed.data.SIM_RTMP_PORT };
 }
 
@@ -446,7 +463,7 @@ export function loadConfig(
     const byKey = Object.fromEntries(Object.entries(ENV_KEYS).map(([e, k]) => [k, e]));
     const lines = parsed.error.issues.map((i) => {
       const k = String(i.path[0] ?? '');
-      return `${byKey[k] ?? k}: ${i.message}`;
+      return `${byKey[k] ?? k}: ${plainIssue(i, merged[k])}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
