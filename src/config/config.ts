@@ -53,6 +53,25 @@ const count = bounded;
  */
 const isLinkBase = (url: string): boolean => !/[?#]/.test(url) && !/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(url);
 const LINK_BASE_RULE = 'must have no query (?), fragment (#) or user@ / user:password@: links are made by appending a path to it';
+/**
+ * What ioredis cannot take from a redis:// URL, said at start: a URL it cannot parse (a port past
+ * 65535, a letter in it, an unclosed `[`) threw ERR_INVALID_URL with a stack trace, and a database
+ * that is no number (`/abc`, `?db=x`) was sent as `SELECT NaN`, a Redis error with a stack trace (and `/-1`
+ * was refused by the server with a message naming no database).
+ */
+function redisUrlProblem(url: string, ctx: z.RefinementCtx): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a URL ioredis can read (redis://[user:password@]host[:port][/db], port 1 to 65535; an IPv6 host in brackets)' });
+    return;
+  }
+  const db = parsed.searchParams.get('db');
+  if (!/^\/?(\d+)?$/.test(parsed.pathname) || (db !== null && !/^\d+$/.test(db))) {
+    ctx.addIssue({ code: 'custom', message: 'the database at its end must be a whole number (redis://host:6379/2), or leave it out (database 0)' });
+  }
+}
 /** A TCP port to listen on: 0 = any free port. */
 const tcpPort = z.coerce.number().int().min(0).max(65535, 'must be a TCP port, 0 to 65535');
 
@@ -140,7 +159,7 @@ const ConfigSchema = z.object({
   trustProxy: trustProxy.default(['loopback']),
   // Where buyers open tracked links (chat messages, comments, pins): a URL a browser opens.
   publicBaseUrl: z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL').refine(isLinkBase, LINK_BASE_RULE).optional(),
-  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').superRefine(redisUrlProblem).optional(),
   redisClusterNodes: z.string().superRefine(listOfAtMost(MAX_REDIS_CLUSTER_NODES, 'each process connects to every seed at once when it starts; any one seed names the rest of the cluster')).optional(),
   /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */
   redisAppendfsync: z.enum(['always', 'everysec']).default('everysec'),
@@ -367,6 +386,23 @@ function readJson(file: string): Record<string, unknown> {
   }
 }
 
+/**
+ * A value of the wrong kind, said with the value given: zod's own words were "Invalid input: expected
+ * number, received NaN" for PORT=abc (the NaN its coercion made, not what was set) and "Invalid input"
+ * for REDIS_WAIT_REPLICAS=many or ALLOW_PRIVATE_DESTINATIONS=maybe.
+ */
+function plainIssue(issue: z.core.$ZodIssue, given: unknown): string {
+  const got = ` (got ${JSON.stringify(typeof given === 'string' ? given : String(given))})`;
+  if (issue.code === 'invalid_type' && issue.expected === 'number') return `must be a number${got}`;
+  if (issue.code === 'invalid_type' && issue.expected === 'int') return `must be a whole number${got}`;
+  if (issue.code === 'invalid_union') {
+    // What a setting's text may be: the values listed, a number; not the JSON-only `true` of a file, nor '' (unset).
+    const options = issue.errors.flat().flatMap((e) => (e.code === 'invalid_value' ? e.values.map(String).filter(Boolean) : e.code === 'invalid_type' && e.expected !== 'boolean' ? [e.expected === 'int' ? 'a whole number' : `a ${e.expected}`] : []));
+    return `must be ${options.length > 0 ? `one of: ${[...new Set(options)].join(', ')}` : 'another value'}${got}`;
+  }
+  return issue.message;
+}
+
 /** Every environment variable the service reads, for the README table and error messages. */
 export const ENVIRONMENT_VARIABLES = Object.keys(ENV_KEYS);
 
@@ -386,7 +422,7 @@ const SimConfigSchema = z.object({
 });
 export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
   const parsed = SimConfigSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('SIM_') && v !== '')));
-  if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('\n  ')}`);
+  if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${plainIssue(i, env[String(i.path[0])])}`).join('\n  ')}`);
   return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG, rtmpPort: parsed.data.SIM_RTMP_PORT };
 }
 
@@ -438,7 +474,7 @@ export function loadConfig(
     const byKey = Object.fromEntries(Object.entries(ENV_KEYS).map(([e, k]) => [k, e]));
     const lines = parsed.error.issues.map((i) => {
       const k = String(i.path[0] ?? '');
-      return `${byKey[k] ?? k}: ${i.message}`;
+      return `${byKey[k] ?? k}: ${plainIssue(i, merged[k])}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
