@@ -3,7 +3,7 @@
  * infrastructure (errors, auth, metrics, docs), then routes. server.ts-like concerns (listen,
  * shutdown) live in src/main/.
  */
-import { HTTP_CONNECTION_SHARE, HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, limitConnections } from '../lib/connection-limits.js';
+import { checkRequestsEvery, HTTP_CONNECTION_SHARE, limitConnections } from '../lib/connection-limits.js';
 import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
@@ -158,8 +158,9 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     // the same way and be restarted into the same load. Five minutes is no load's doing: a plugin that
     // never finishes (a bug) still fails the start with its name (test/integration/app.start-slow.test.ts).
     pluginTimeout: 300_000,
-    // A request not received whole in time is answered 408 and closed (src/lib/connection-limits.ts).
-    requestTimeout: HTTP_REQUEST_TIMEOUT_MS,
+    // A request not received whole in time is answered 408 and closed (HTTP_REQUEST_TIMEOUT_MS,
+    // src/lib/connection-limits.ts; Node looks for them every 30 s, or every timeout when shorter: below).
+    requestTimeout: rt.config.httpRequestTimeoutMs,
     // A path parameter is an id of up to 128 characters (the contract's [A-Za-z0-9_.:-]{1,128}); the
     // router's default limit, 100, answered 414 for a partner, show or target whose id the API itself
     // had accepted (a partner with a 120-character id could send no event at all). Checked decoded.
@@ -200,11 +201,14 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   acceptEmptyJsonBody(app);
   // A flood of connections takes at most a share of the file descriptors; the ones over it are closed at once.
   limitConnections(app.server, HTTP_CONNECTION_SHARE);
-  // A connection that sends nothing is closed after HTTP_IDLE_TIMEOUT_MS; once a request arrives that
+  // Requests over requestTimeout are looked for every 30 s (Node's default), or every timeout when shorter.
+  checkRequestsEvery(app.server, rt.config.httpRequestTimeoutMs);
+  // A connection that sends nothing is closed after HTTP_IDLE_TIMEOUT_MS (the setting); once a request arrives that
   // timeout is off, so a handler that takes long (a credential check: several platform calls of up to
   // PLATFORM_TIMEOUT_MS) is not cut (not Fastify's connectionTimeout, which also timed out requests in
   // progress). Between requests Node's keepAliveTimeout applies.
-  app.server.on('connection', (socket: net.Socket) => socket.setTimeout(HTTP_IDLE_TIMEOUT_MS));
+  const idleMs = rt.config.httpIdleTimeoutMs;
+  app.server.on('connection', (socket: net.Socket) => socket.setTimeout(idleMs));
   app.server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0));
   // A CONNECT (proxy tunnel) gets a 405 problem instead of a connection closed without an answer.
   app.server.on('connect', problemConnect);

@@ -140,10 +140,6 @@ export class AttributionService {
   }
 
   /**
-   * Orders a target platform reported (its webhook, or its order report during reconciliation).
-   * Durable when this returns. Orders with an unusable shape are skipped (and logged), never half-stored.
-   */
-  /**
    * The orders ingestPlatformOrders would skip, as field errors (`orders.{i}.{field}`). The platform
    * webhook route refuses a webhook with any (400, nothing stored) instead of answering 200 with
    * `stored: 0`: a malformed amount or date is one 400 whether the adapter's parse or this check finds it.
@@ -157,6 +153,10 @@ export class AttributionService {
     return out;
   }
 
+  /**
+   * Orders a target platform reported (its webhook, or its order report during reconciliation).
+   * Durable when this returns. Orders with an unusable shape are skipped (and logged), never half-stored.
+   */
   async ingestPlatformOrders(partnerId: string, targetId: string, orders: PlatformOrder[], source: PlatformOrderSource): Promise<OrderOutcome[]> {
     const out: OrderOutcome[] = [];
     for (const p of orders) {

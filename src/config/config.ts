@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS } from '../lib/connection-limits.js';
 import { isSecretsKey, SECRETS_KEY_RULE } from '../lib/crypto.js';
 
 const bool = z
@@ -52,6 +53,25 @@ const count = bounded;
  */
 const isLinkBase = (url: string): boolean => !/[?#]/.test(url) && !/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(url);
 const LINK_BASE_RULE = 'must have no query (?), fragment (#) or user@ / user:password@: links are made by appending a path to it';
+/**
+ * What ioredis cannot take from a redis:// URL, said at start: a URL it cannot parse (a port past
+ * 65535, a letter in it, an unclosed `[`) threw ERR_INVALID_URL with a stack trace, and a database
+ * that is no number (`/abc`, `?db=x`) was sent as `SELECT NaN`, a Redis error with a stack trace (and `/-1`
+ * was refused by the server with a message naming no database).
+ */
+function redisUrlProblem(url: string, ctx: z.RefinementCtx): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a URL ioredis can read (redis://[user:password@]host[:port][/db], port 1 to 65535; an IPv6 host in brackets)' });
+    return;
+  }
+  const db = parsed.searchParams.get('db');
+  if (!/^\/?(\d+)?$/.test(parsed.pathname) || (db !== null && !/^\d+$/.test(db))) {
+    ctx.addIssue({ code: 'custom', message: 'the database at its end must be a whole number (redis://host:6379/2), or leave it out (database 0)' });
+  }
+}
 /** A TCP port to listen on: 0 = any free port. */
 const tcpPort = z.coerce.number().int().min(0).max(65535, 'must be a TCP port, 0 to 65535');
 
@@ -139,7 +159,7 @@ const ConfigSchema = z.object({
   trustProxy: trustProxy.default(['loopback']),
   // Where buyers open tracked links (chat messages, comments, pins): a URL a browser opens.
   publicBaseUrl: z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL').refine(isLinkBase, LINK_BASE_RULE).optional(),
-  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').superRefine(redisUrlProblem).optional(),
   redisClusterNodes: z.string().superRefine(listOfAtMost(MAX_REDIS_CLUSTER_NODES, 'each process connects to every seed at once when it starts; any one seed names the rest of the cluster')).optional(),
   /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */
   redisAppendfsync: z.enum(['always', 'everysec']).default('everysec'),
@@ -240,6 +260,14 @@ const ConfigSchema = z.object({
    * half of shutdownTimeoutMs.
    */
   shutdownDrainMs: ms(1_000, 0),
+  /**
+   * Slow and idle clients (src/lib/connection-limits.ts): a connection to the API (or to METRICS_PORT,
+   * or the relay's HLS proxy) that sends no request for httpIdleTimeoutMs is closed, and a request not
+   * received whole within httpRequestTimeoutMs is cut with a 408 (Node checks every 30 s, or every
+   * httpRequestTimeoutMs when that is shorter). At least 1 s: a client on a slow link must get its request in.
+   */
+  httpIdleTimeoutMs: ms(HTTP_IDLE_TIMEOUT_MS, 1000),
+  httpRequestTimeoutMs: ms(HTTP_REQUEST_TIMEOUT_MS, 1000),
   /** Ops console streams (GET /v1/ops/stream) one API key may hold open at once on one API process; one more is a 429. */
   opsStreamsPerKey: count(10, 1, 100, 'each stream holds a connection, a file descriptor (1024 a process by default), and a timer in the API process'),
   /** Outbound webhooks: per-attempt timeout, concurrent deliveries per worker process. */
@@ -324,6 +352,8 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   COMMISSION_HOLD_DAYS: 'commissionHoldDays',
   SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
   SHUTDOWN_DRAIN_MS: 'shutdownDrainMs',
+  HTTP_IDLE_TIMEOUT_MS: 'httpIdleTimeoutMs',
+  HTTP_REQUEST_TIMEOUT_MS: 'httpRequestTimeoutMs',
   OPS_STREAMS_PER_KEY: 'opsStreamsPerKey',
   OUTBOUND_TIMEOUT_MS: 'outboundTimeoutMs',
   OUTBOUND_CONCURRENCY: 'outboundConcurrency',
@@ -356,6 +386,23 @@ function readJson(file: string): Record<string, unknown> {
   }
 }
 
+/**
+ * A value of the wrong kind, said with the value given: zod's own words were "Invalid input: expected
+ * number, received NaN" for PORT=abc (the NaN its coercion made, not what was set) and "Invalid input"
+ * for REDIS_WAIT_REPLICAS=many or ALLOW_PRIVATE_DESTINATIONS=maybe.
+ */
+function plainIssue(issue: z.core.$ZodIssue, given: unknown): string {
+  const got = ` (got ${JSON.stringify(typeof given === 'string' ? given : String(given))})`;
+  if (issue.code === 'invalid_type' && issue.expected === 'number') return `must be a number${got}`;
+  if (issue.code === 'invalid_type' && issue.expected === 'int') return `must be a whole number${got}`;
+  if (issue.code === 'invalid_union') {
+    // What a setting's text may be: the values listed, a number; not the JSON-only `true` of a file, nor '' (unset).
+    const options = issue.errors.flat().flatMap((e) => (e.code === 'invalid_value' ? e.values.map(String).filter(Boolean) : e.code === 'invalid_type' && e.expected !== 'boolean' ? [e.expected === 'int' ? 'a whole number' : `a ${e.expected}`] : []));
+    return `must be ${options.length > 0 ? `one of: ${[...new Set(options)].join(', ')}` : 'another value'}${got}`;
+  }
+  return issue.message;
+}
+
 /** Every environment variable the service reads, for the README table and error messages. */
 export const ENVIRONMENT_VARIABLES = Object.keys(ENV_KEYS);
 
@@ -375,7 +422,7 @@ const SimConfigSchema = z.object({
 });
 export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
   const parsed = SimConfigSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('SIM_') && v !== '')));
-  if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('\n  ')}`);
+  if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${plainIssue(i, env[String(i.path[0])])}`).join('\n  ')}`);
   return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG, rtmpPort: parsed.data.SIM_RTMP_PORT };
 }
 
@@ -427,7 +474,7 @@ export function loadConfig(
     const byKey = Object.fromEntries(Object.entries(ENV_KEYS).map(([e, k]) => [k, e]));
     const lines = parsed.error.issues.map((i) => {
       const k = String(i.path[0] ?? '');
-      return `${byKey[k] ?? k}: ${i.message}`;
+      return `${byKey[k] ?? k}: ${plainIssue(i, merged[k])}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }

@@ -9,14 +9,37 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 
-/** A connection that sends no request for this long is closed (socket timeout, off while a request is in progress: src/api/app.ts). */
+/**
+ * A connection that sends no request for this long is closed (socket timeout, off while a request is in
+ * progress: src/api/app.ts). The default of the HTTP_IDLE_TIMEOUT_MS setting (src/config/config.ts).
+ */
 export const HTTP_IDLE_TIMEOUT_MS = 30_000;
 /**
  * A request must be received whole (headers and body) within this long (Fastify requestTimeout);
  * Node checks every 30 s, so a request that does not finish is cut 30 to 60 s after it began (408).
- * A body is at most 1 MiB: 30 s is 35 KiB/s.
+ * A body is at most 1 MiB: 30 s is 35 KiB/s. The default of the HTTP_REQUEST_TIMEOUT_MS setting.
  */
 export const HTTP_REQUEST_TIMEOUT_MS = 30_000;
+/** A server's idle and request timeouts: the HTTP_IDLE_TIMEOUT_MS and HTTP_REQUEST_TIMEOUT_MS settings. */
+export interface HttpTimeouts {
+  idleMs: number;
+  requestMs: number;
+}
+export const DEFAULT_HTTP_TIMEOUTS: Readonly<HttpTimeouts> = { idleMs: HTTP_IDLE_TIMEOUT_MS, requestMs: HTTP_REQUEST_TIMEOUT_MS };
+/**
+ * How often Node looks for requests over their timeout (http.Server connectionsCheckingInterval): its
+ * default, every 30 s, or every request timeout when that is shorter, so that a request is cut within
+ * two request timeouts whatever the setting.
+ */
+export function connectionsCheckingInterval(requestMs: number): number {
+  return Math.min(30_000, requestMs);
+}
+
+/** Sets `server`'s checking interval for `requestMs` (before it listens: Node reads it when it starts listening). */
+export function checkRequestsEvery(server: Server, requestMs: number): void {
+  // A constructor option in @types/node, but read from the server when it starts listening.
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = connectionsCheckingInterval(requestMs);
+}
 /**
  * The shares of the process's file descriptors that the API's HTTP connections and the RTMP ingest
  * edge's connections (src/relay/ingest.edge.ts, same process under npm start) may hold; the rest, a
@@ -66,14 +89,16 @@ export function limitConnections(server: Server, part: number, openFiles = openF
 /**
  * A plain node:http server (the HLS proxy, METRICS_PORT, the simulators) under the API's bounds: at most
  * `part` of the descriptors in connections (more are closed at once), a connection silent for
- * HTTP_IDLE_TIMEOUT_MS closed (the socket timeout, also between requests and while one is answered:
- * these servers answer within seconds), a request not received whole in HTTP_REQUEST_TIMEOUT_MS cut.
+ * `timeouts.idleMs` closed (the socket timeout, also between requests and while one is answered:
+ * these servers answer within seconds), a request not received whole in `timeouts.requestMs` cut.
+ * Called before the server listens (Node reads the checking interval when it starts listening).
  */
-export function limitHttpServer(server: Server, part: number, openFiles = openFilesLimit()): void {
+export function limitHttpServer(server: Server, part: number, openFiles = openFilesLimit(), timeouts: Readonly<HttpTimeouts> = DEFAULT_HTTP_TIMEOUTS): void {
   limitConnections(server, part, openFiles);
-  server.timeout = HTTP_IDLE_TIMEOUT_MS;
-  server.headersTimeout = HTTP_REQUEST_TIMEOUT_MS;
-  server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
+  server.timeout = timeouts.idleMs;
+  server.headersTimeout = timeouts.requestMs;
+  server.requestTimeout = timeouts.requestMs;
+  checkRequestsEvery(server, timeouts.requestMs);
 }
 
 /** Closes `server` without waiting on a client: its connections, requests in progress too, are cut. */

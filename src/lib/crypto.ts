@@ -38,6 +38,24 @@ export class SecretUnreadableError extends Error {
   }
 }
 
+/**
+ * A catch handler for a sealed value no configured key opens, to be skipped: undefined for a
+ * SecretUnreadableError, any other error thrown on (`await repo.read().catch(undefinedIfUnreadable)`).
+ */
+export function undefinedIfUnreadable(err: unknown): undefined {
+  if (!(err instanceof SecretUnreadableError)) throw err;
+  return undefined;
+}
+
+/** What `open` opens, or undefined when no configured key opens it (SecretUnreadableError); any other error is thrown. */
+export function tryOpen<T>(open: () => T): T | undefined {
+  try {
+    return open();
+  } catch (err) {
+    return undefinedIfUnreadable(err);
+  }
+}
+
 export class SecretBox {
   private readonly key: Buffer;
   /** Earlier keys, tried for decryption only (SECRETS_KEY_PREVIOUS): lets SECRETS_KEY be rotated in place. */

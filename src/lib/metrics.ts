@@ -8,7 +8,7 @@
  * never a secret (test/integration/metrics.test.ts checks the exposition for them).
  */
 import { createServer, type Server } from 'node:http';
-import { closeServerNow, limitHttpServer, METRICS_CONNECTION_SHARE } from './connection-limits.js';
+import { closeServerNow, DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts, limitHttpServer, METRICS_CONNECTION_SHARE } from './connection-limits.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const processRegistry = new Registry();
@@ -108,8 +108,11 @@ export function defaultsRegistry(): Registry {
   return r;
 }
 
-/** /metrics of a process without the API (worker, scheduler): its own counters and process metrics. */
-export async function serveProcessMetrics(host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * /metrics of a process without the API (worker, scheduler): its own counters and process metrics.
+ * `timeouts`: HTTP_IDLE_TIMEOUT_MS and HTTP_REQUEST_TIMEOUT_MS.
+ */
+export async function serveProcessMetrics(host: string, port: number, timeouts: Readonly<HttpTimeouts> = DEFAULT_HTTP_TIMEOUTS): Promise<{ url: string; close(): Promise<void> }> {
   const registry = Registry.merge([defaultsRegistry(), processRegistry]);
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
@@ -122,7 +125,7 @@ export async function serveProcessMetrics(host: string, port: number): Promise<{
     );
   });
   // A flood of silent connections takes at most its share of the process's descriptors (src/lib/connection-limits.ts).
-  limitHttpServer(server, METRICS_CONNECTION_SHARE);
+  limitHttpServer(server, METRICS_CONNECTION_SHARE, undefined, timeouts);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

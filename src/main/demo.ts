@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../config/config.js';
+import { ConfigError, loadConfig } from '../config/config.js';
 import { applyBps, formatMoney } from '../domain/money.js';
 import { signatureHeader } from '../sources/signature.js';
 import { simTargetCredentials } from '../simulators/sim.accounts.js';
@@ -19,9 +19,10 @@ import { startSimulators } from '../simulators/sim.server.js';
 import { supportedPlatforms } from '../targets/target.registry.js';
 import type { Platform } from '../targets/target.adapter.js';
 import { masters } from '../store/redis.js';
+import { StartupError } from '../store/embedded-redis.js';
 import { onStopSignals, startRoles } from './process.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ffmpegPath } from '../lib/ffmpeg-path.js';
+import { FfmpegNotFoundError, ffmpegPath } from '../lib/ffmpeg-path.js';
 import { freePort } from '../lib/net.js';
 
 /**
@@ -44,22 +45,38 @@ const say = (msg: string): void => console.log(`[${((Date.now() - t0) / 1000).to
 const sim = await startSimulators({ port: 0 });
 const port = await freePort();
 const adminKey = 'sk_admin_demo_' + randomBytes(12).toString('hex');
-const config = loadConfig(undefined, undefined, {
-  defaults: { LOG_LEVEL: 'error' },
-  overrides: {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-    ADMIN_API_KEY: adminKey,
-    SECRETS_KEY: randomBytes(32).toString('base64'),
-    KEY_PREFIX: 'demo' + randomBytes(3).toString('hex'),
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-demo-')),
-    ALLOW_PRIVATE_DESTINATIONS: 'true',
-    SWEEP_INTERVAL_MS: '1000',
-    RELAY_RTMP_PORT: '0',
-  },
-});
-const service = await startRoles(['api', 'worker', 'scheduler', 'relay'], config, { logger: false });
+/**
+ * The service's configuration and start, with `npm start`'s answer to what stops them: a bad setting of
+ * the shell's (LOG_LEVEL=loud, REDIS_URL=redis://host:99999) or a Redis that is not there is one
+ * paragraph and exit 1 (the demo died on a stack trace), the simulators closed first.
+ */
+const { config, service } = await (async () => {
+  try {
+    const c = loadConfig(undefined, undefined, {
+      defaults: { LOG_LEVEL: 'error' },
+      overrides: {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+        ADMIN_API_KEY: adminKey,
+        SECRETS_KEY: randomBytes(32).toString('base64'),
+        KEY_PREFIX: 'demo' + randomBytes(3).toString('hex'),
+        DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-demo-')),
+        ALLOW_PRIVATE_DESTINATIONS: 'true',
+        SWEEP_INTERVAL_MS: '1000',
+        RELAY_RTMP_PORT: '0',
+      },
+    });
+    return { config: c, service: await startRoles(['api', 'worker', 'scheduler', 'relay'], c, { logger: false }) };
+  } catch (err) {
+    await sim.close();
+    if (err instanceof ConfigError || err instanceof StartupError || err instanceof FfmpegNotFoundError) {
+      process.stderr.write(`\n${err.message}\n\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+})();
 const api = service.url!.replace('localhost', '127.0.0.1');
 
 /** The demo's data lives under a throw-away key prefix: removes it; the number of keys removed. */

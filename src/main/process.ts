@@ -62,10 +62,14 @@ export interface Started {
  * A port this process could not listen on, as the paragraph main() prints (exit 1) naming the setting
  * to change; null for an error that is not about the setting (a bug: it keeps its stack).
  */
-export function listenFailure(err: unknown, what: { setting: 'PORT' | 'RELAY_RTMP_PORT' | 'METRICS_PORT'; port: number; host: string; serves: string }): StartupError | null {
+export function listenFailure(
+  err: unknown,
+  what: { setting: 'PORT' | 'RELAY_RTMP_PORT' | 'METRICS_PORT' | 'SIM_PORT' | 'SIM_RTMP_PORT'; port: number; host: string; serves: string; hostSetting?: 'HOST' | 'SIM_HOST'; who?: string },
+): StartupError | null {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const where = `HOST=${what.host} ${what.setting}=${what.port}`;
-  const head = `Syndicast cannot listen on ${where} (${what.serves})`;
+  const HOST = what.hostSetting ?? 'HOST';
+  const where = `${HOST}=${what.host} ${what.setting}=${what.port}`;
+  const head = `${what.who ?? 'Syndicast'} cannot listen on ${where} (${what.serves})`;
   switch (code) {
     case 'EADDRINUSE':
       return new StartupError(
@@ -81,15 +85,15 @@ export function listenFailure(err: unknown, what: { setting: 'PORT' | 'RELAY_RTM
     case 'EAI_FAIL':
     case 'EAI_NONAME':
       return new StartupError(
-        `${head}: HOST=${what.host} is neither an IP address nor a name that resolves (${code}). ` +
-          'Set HOST to an address of this machine: 127.0.0.1 (this machine only), 0.0.0.0 (every interface, containers) or :: (IPv6).',
+        `${head}: ${HOST}=${what.host} is neither an IP address nor a name that resolves (${code}). ` +
+          `Set ${HOST} to an address of this machine: 127.0.0.1 (this machine only), 0.0.0.0 (every interface, containers) or :: (IPv6).`,
       );
     case 'EADDRNOTAVAIL':
     case 'EAFNOSUPPORT':
     case 'EINVAL':
       return new StartupError(
-        `${head}: HOST=${what.host} is not an address of this machine (${code}). ` +
-          'Set HOST to an address of this machine: 127.0.0.1 (this machine only), 0.0.0.0 (every interface, containers) or :: (IPv6).',
+        `${head}: ${HOST}=${what.host} is not an address of this machine (${code}). ` +
+          `Set ${HOST} to an address of this machine: 127.0.0.1 (this machine only), 0.0.0.0 (every interface, containers) or :: (IPv6).`,
       );
     default:
       return null;
@@ -321,7 +325,7 @@ async function startRolesOn(
   }
   if (!roles.includes('api') && config.metricsPort !== undefined) {
     step();
-    const metricsServer = await listening(serveProcessMetrics(config.host, config.metricsPort), {
+    const metricsServer = await listening(serveProcessMetrics(config.host, config.metricsPort, { idleMs: config.httpIdleTimeoutMs, requestMs: config.httpRequestTimeoutMs }), {
       setting: 'METRICS_PORT',
       port: config.metricsPort,
       host: config.host,
@@ -419,6 +423,7 @@ async function startRolesOn(
       stallMs: config.relayStallMs,
       startTimeoutMs: config.relayStartTimeoutMs,
       startConcurrency: config.relayStartConcurrency,
+      httpTimeouts: { idleMs: config.httpIdleTimeoutMs, requestMs: config.httpRequestTimeoutMs },
       edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
       publisherDataAt: edge ? (input) => edge.publisherDataAt(input) : undefined,
       onStateChange: async (partnerId, showId, mirror, status, view) => {

@@ -4,7 +4,8 @@
  */
 import { ConfigError, loadSimConfig } from '../config/config.js';
 import { HTTP_CONNECTION_SHARE, limitHttpServer } from '../lib/connection-limits.js';
-import { startSimulators } from '../simulators/sim.server.js';
+import { startSimulators, type StartedSimulators } from '../simulators/sim.server.js';
+import { listenFailure } from './process.js';
 
 let simConfig;
 try {
@@ -14,7 +15,23 @@ try {
   process.exit(1);
 }
 const { port, host } = simConfig;
-const server = await startSimulators({ port, host, logger: simConfig.log, rtmpPort: simConfig.rtmpPort });
+let server: StartedSimulators;
+try {
+  server = await startSimulators({ port, host, logger: simConfig.log, rtmpPort: simConfig.rtmpPort });
+} catch (err) {
+  // A port in use, a SIM_HOST that is not this machine's: the paragraph `npm start` prints for its
+  // own ports, naming the setting (it was a stack trace). The RTMP sinks listen first.
+  const rtmp = (err as { port?: unknown }).port === simConfig.rtmpPort && simConfig.rtmpPort !== port;
+  const failure = listenFailure(err, {
+    who: 'The simulators',
+    hostSetting: 'SIM_HOST',
+    host,
+    ...(rtmp ? { setting: 'SIM_RTMP_PORT', port: simConfig.rtmpPort, serves: 'their RTMP sinks' } : { setting: 'SIM_PORT', port, serves: 'their HTTP API' }),
+  });
+  if (!failure) throw err;
+  process.stderr.write(`\n${failure.message}\n\n`);
+  process.exit(1);
+}
 // Its own process: the API's bounds and share (src/lib/connection-limits.ts), so a flood of silent
 // connections cannot take the descriptors its RTMP sinks need.
 limitHttpServer(server.app.server, HTTP_CONNECTION_SHARE);

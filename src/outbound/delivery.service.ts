@@ -35,7 +35,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
+import { SecretUnreadableError, tryOpen, type SecretBox } from '../lib/crypto.js';
 import { assertPublicDestination, DestinationLookupError, DestinationRefusedError } from '../lib/ssrf.js';
 import type { DeliveryJob } from '../queues/delivery.queue.js';
 import { signatureHeader } from '../sources/signature.js';
@@ -371,11 +371,8 @@ export class DeliveryService {
     // needed (its SecretUnreadableError fails the delivery, markFailed).
     for (const p of previous) {
       if (Date.parse(p.expiresAt) <= nowMs) continue;
-      try {
-        secrets.push(this.deps.box.decrypt(p.sealed));
-      } catch (err) {
-        if (!(err instanceof SecretUnreadableError)) throw err;
-      }
+      const plain = tryOpen(() => this.deps.box.decrypt(p.sealed));
+      if (plain !== undefined) secrets.push(plain);
     }
     const headers = {
       'content-type': 'application/json',

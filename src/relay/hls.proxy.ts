@@ -16,7 +16,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { closeServerNow, HLS_PROXY_CONNECTION_SHARE, limitHttpServer } from '../lib/connection-limits.js';
+import { closeServerNow, DEFAULT_HTTP_TIMEOUTS, HLS_PROXY_CONNECTION_SHARE, type HttpTimeouts, limitHttpServer } from '../lib/connection-limits.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { maskSecrets } from './mask.js';
 
@@ -61,7 +61,7 @@ export class HlsProxy {
     private readonly log: Logger,
   ) {}
 
-  static async start(guard: ProxyGuard, log: Logger): Promise<HlsProxy> {
+  static async start(guard: ProxyGuard, log: Logger, timeouts: Readonly<HttpTimeouts> = DEFAULT_HTTP_TIMEOUTS): Promise<HlsProxy> {
     const server = http.createServer();
     const proxy = new HlsProxy(server, guard, log);
     server.on('request', (req, res) => {
@@ -72,7 +72,7 @@ export class HlsProxy {
       });
     });
     // Loopback only, but a flood of connections there takes the process's descriptors all the same.
-    limitHttpServer(server, HLS_PROXY_CONNECTION_SHARE);
+    limitHttpServer(server, HLS_PROXY_CONNECTION_SHARE, undefined, timeouts);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());

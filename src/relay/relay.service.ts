@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
 import { ingestUnreadable, type MirrorDoc } from '../domain/mirror.js';
-import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
+import { SecretUnreadableError, undefinedIfUnreadable, type SecretBox } from '../lib/crypto.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
+import type { HttpTimeouts } from '../lib/connection-limits.js';
 import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../lib/redis-outage-log.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import { UNOWNED_ERROR, type RelayRepository, type RelayStatus } from '../store/relay.repository.js';
@@ -44,6 +45,8 @@ export interface RelayServiceDeps {
   edgeUrl: () => string | undefined;
   /** This process's edge (if it runs one): when the publish a reader's input reads last sent data (src/relay/ingest.edge.ts). */
   publisherDataAt?: (input: string) => number | undefined;
+  /** The HLS proxy's idle and request timeouts (HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS); default 30 s each. */
+  httpTimeouts?: HttpTimeouts;
   /** A mirror's relay state changed (mirror.updated; a `sending` YouTube mirror can go live now). */
   onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus, view: MirrorViewContext) => Promise<void>;
 }
@@ -185,7 +188,7 @@ export class RelayService {
   private proxy: Promise<HlsProxy> | undefined;
   /** The loopback HLS proxy of this process's pulls, started on first use. */
   private hlsProxy(): Promise<HlsProxy> {
-    this.proxy ??= HlsProxy.start(this.deps.destinations, this.deps.log.child({ role: 'hls-proxy' }));
+    this.proxy ??= HlsProxy.start(this.deps.destinations, this.deps.log.child({ role: 'hls-proxy' }), this.deps.httpTimeouts);
     return this.proxy;
   }
 
@@ -272,11 +275,8 @@ export class RelayService {
     const mirrors = await shows.getMirrors(partnerId, showId, targets.map((t) => t.id));
     o.enabledTargets = new Set(targets.map((t) => t.id));
     o.desired = desired;
-    let showKey: string;
-    try {
-      showKey = await relay.ingestKey(partnerId, showId);
-    } catch (err) {
-      if (!(err instanceof SecretUnreadableError)) throw err;
+    const showKey = await relay.ingestKey(partnerId, showId).catch(undefinedIfUnreadable);
+    if (showKey === undefined) {
       await this.keyUnreadable(o, targets, mirrors);
       return;
     }
@@ -312,14 +312,7 @@ export class RelayService {
     });
     for (const [targetId, t] of unopenable) await this.failUnopenable(o, targetId, t, MIRROR_KEY_UNREADABLE_RELAY_ERROR, true);
 
-    for (const [targetId, sup] of o.dests) {
-      if (!wanted.has(targetId) && !unopenable.has(targetId)) {
-        o.dests.delete(targetId);
-        o.checkFailing?.delete(targetId);
-        await sup.stop('stopped');
-        await relay.setStatus(partnerId, showId, targetId, sup.status);
-      }
-    }
+    await this.dropDestinations(o, (targetId) => wanted.has(targetId) || unopenable.has(targetId));
     for (const [targetId, w] of wanted) {
       let sup = o.dests.get(targetId);
       const dlog = log.child({ partnerId, showId, targetId, platform: w.target.platform });
@@ -385,7 +378,7 @@ export class RelayService {
       if (!source) await this.waiting(o, targetId, sup);
     }
     // Progress (bytes, bitrate) goes to the mirror view every pass; state changes went out already.
-    await Promise.all([...o.dests.entries()].map(([t, d]) => relay.setStatus(partnerId, showId, t, d.status)));
+    await this.reportStatuses(o);
   }
 
   /**
@@ -407,13 +400,24 @@ export class RelayService {
       live.add(t.id);
       await this.failUnopenable(o, t.id, t, SHOW_KEY_UNREADABLE_RELAY_ERROR, false);
     }
+    await this.dropDestinations(o, (targetId) => live.has(targetId));
+    await this.reportStatuses(o);
+  }
+
+  /** Stops and drops the destinations of `o` that `keep` does not keep (their mirror is gone, disabled or not ready), saying so. */
+  private async dropDestinations(o: OwnedShow, keep: (targetId: string) => boolean): Promise<void> {
     for (const [targetId, sup] of o.dests) {
-      if (live.has(targetId)) continue;
+      if (keep(targetId)) continue;
       o.dests.delete(targetId);
+      o.checkFailing?.delete(targetId);
       await sup.stop('stopped');
       await this.deps.relay.setStatus(o.partnerId, o.showId, targetId, sup.status);
     }
-    await Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status)));
+  }
+
+  /** Every destination's status as it is now, progress (bytes, bitrate) included, to the mirror view. */
+  private reportStatuses(o: OwnedShow): Promise<unknown> {
+    return Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status)));
   }
 
   /** A destination `failed` with `why` (a stream key no configured key opens), no ffmpeg; once, not every pass. */

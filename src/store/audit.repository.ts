@@ -17,10 +17,8 @@ export interface AuditActor {
   name?: string | undefined;
 }
 
-export interface AuditEntry {
-  id: string;
-  at: string;
-  actor: AuditActor;
+/** What a route records of an action; the entry gets its id, time and actor when it is written. */
+export interface AuditWrite {
   action: string;
   partnerId?: string | undefined;
   showId?: string | undefined;
@@ -30,13 +28,10 @@ export interface AuditEntry {
   detail?: Record<string, unknown> | undefined;
 }
 
-export interface AuditWrite {
-  action: string;
-  partnerId?: string | undefined;
-  showId?: string | undefined;
-  targetId?: string | undefined;
-  requestId?: string | undefined;
-  detail?: Record<string, unknown> | undefined;
+export interface AuditEntry extends AuditWrite {
+  id: string;
+  at: string;
+  actor: AuditActor;
 }
 
 export interface AuditFilter {

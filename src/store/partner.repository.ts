@@ -1,5 +1,5 @@
 /** Partners, their targets and webhook secrets: one hash per partner (one slot, one HGETALL). */
-import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
+import { tryOpen, type SecretBox } from '../lib/crypto.js';
 import type { Platform } from '../targets/target.adapter.js';
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
@@ -348,12 +348,9 @@ export class PartnerRepository {
     let unreadable = 0;
     for (const s of bundle.secrets) {
       if (s.expiresAt !== null && Date.parse(s.expiresAt) <= nowMs) continue;
-      try {
-        secrets.push(this.open(s.sealed));
-      } catch (err) {
-        if (!(err instanceof SecretUnreadableError)) throw err;
-        unreadable += 1;
-      }
+      const plain = tryOpen(() => this.open(s.sealed));
+      if (plain === undefined) unreadable += 1;
+      else secrets.push(plain);
     }
     return { secrets, unreadable };
   }

@@ -5,8 +5,8 @@
 import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
 import type { Product, Show } from '../domain/events.js';
-import { markIngestUnreadable, parseMirror, type MirrorDoc } from '../domain/mirror.js';
-import { SecretUnreadableError, type SecretBox } from '../lib/crypto.js';
+import { ingestUnreadable, markIngestUnreadable, parseMirror, type MirrorDoc } from '../domain/mirror.js';
+import { SecretUnreadableError, tryOpen, type SecretBox } from '../lib/crypto.js';
 import { idRecord } from '../lib/id-record.js';
 import { wellFormedJson } from '../lib/well-formed.js';
 import { ACTIVITY_MAX_LEN } from './show-activity.repository.js';
@@ -605,8 +605,6 @@ function revised(mirror: MirrorDoc, rev: number, updatedAt: string, since: Mirro
 
 /** At most this many opened stream keys are kept (then the memo starts over). */
 const OPENED_KEYS_MAX = 10_000;
-/** The memo (ShowRepository.sealedKeys) of an ingest whose sealed key no configured key opens: no stream key is ever this (NUL). */
-const UNREADABLE = '\u0000unreadable';
 /**
  * Snapshot parses kept for reuse (desiredFromFlat): at most this many shows, each text at most this
  * long, and at most this many characters of text in all. A parse takes about 2.7 times its text's
@@ -699,10 +697,8 @@ export class ShowRepository {
       let plain = this.openedKeys.get(sealed);
       let current = plain !== undefined;
       if (plain === undefined) {
-        try {
-          ({ plain, current } = this.box.open(sealed));
-        } catch (err) {
-          if (!(err instanceof SecretUnreadableError)) throw err;
+        const opened = tryOpen(() => this.box.open(sealed));
+        if (opened === undefined) {
           // No configured key opens it: the mirror is still read (the show view answers, a sync fails
           // the mirror saying what to restore), its key unreadable, and saved with the sealed value as it
           // was (the memo below), never dropped or sealed anew.
@@ -714,10 +710,11 @@ export class ShowRepository {
             },
           });
           markIngestUnreadable(unreadable);
-          this.sealedKeys.set(unreadable, { plain: UNREADABLE, sealed });
+          this.sealedKeys.set(unreadable, { sealed });
           m.remote.ingest = unreadable;
           return m;
         }
+        ({ plain, current } = opened);
         if (current) {
           if (this.openedKeys.size >= OPENED_KEYS_MAX) this.openedKeys.clear();
           this.openedKeys.set(sealed, plain);
@@ -741,9 +738,10 @@ export class ShowRepository {
    * The sealed form of an ingest's stream key as read or last written, by ingest object: a run saves
    * its mirror a few times with the same key, and sealing it anew each time (AES-GCM with a fresh IV)
    * was a visible part of a sync's CPU. A key changed on the object, or sealed under an earlier
-   * SECRETS_KEY, is sealed again.
+   * SECRETS_KEY, is sealed again. An ingest whose key no configured key opens (markIngestUnreadable)
+   * has its sealed form here alone: it has no key to compare.
    */
-  private readonly sealedKeys = new WeakMap<object, { plain: string; sealed: string }>();
+  private readonly sealedKeys = new WeakMap<object, { plain?: string; sealed: string }>();
 
   private serialize(m: MirrorDoc): string {
     const ingest = m.remote?.ingest;
@@ -751,7 +749,7 @@ export class ShowRepository {
     if (!m.remote || !ingest) return wellFormedJson(m);
     let memo = this.sealedKeys.get(ingest);
     // An ingest whose key could not be opened (parse) keeps its sealed value; its streamKey is not read.
-    if (memo?.plain !== UNREADABLE && memo?.plain !== ingest.streamKey) {
+    if (memo === undefined || (!ingestUnreadable(m) && memo.plain !== ingest.streamKey)) {
       memo = { plain: ingest.streamKey, sealed: this.box.encrypt(ingest.streamKey) };
       this.sealedKeys.set(ingest, memo);
     }

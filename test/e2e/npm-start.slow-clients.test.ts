@@ -7,10 +7,11 @@
  * answered nothing (not even /health/live) for as long as the attacker held them, and the workers in
  * the same process could open no connection either; the same again through the RTMP ingest edge's
  * port. Now the HTTP connections may hold at most 5/8 of the descriptors and the RTMP ones 1/8 (the
- * ones over it are closed at once), a connection that sends no request for 30 s is closed, and a
- * request not received whole in 30 s is cut (src/lib/connection-limits.ts): the process keeps
- * descriptors free and answers again within the idle timeout while the attacker still holds its
- * sockets.
+ * ones over it are closed at once), a connection that sends no request for HTTP_IDLE_TIMEOUT_MS (30 s)
+ * is closed, and a request not received whole in HTTP_REQUEST_TIMEOUT_MS (30 s) is cut
+ * (src/lib/connection-limits.ts): the process keeps descriptors free and answers again within the idle
+ * timeout while the attacker still holds its sockets. The test sets both to 6 s (the waits are the
+ * timeouts': a minute at the defaults), and its bounds on the waits fail a process that kept the defaults.
  *
  * SIGTERM while a client is still sending its request: a few connections that send a request line and
  * then one header line a second and never finish (a slow client, or a slowloris). app.close() waited
@@ -37,6 +38,9 @@ import type { WorkerProcess } from '../helpers/worker-process.js';
 const root = resolve(import.meta.dirname ?? '.', '../..');
 const OPEN_FILES = 1024;
 const FLOOD = 1200;
+/** HTTP_IDLE_TIMEOUT_MS and HTTP_REQUEST_TIMEOUT_MS of the flooded process: a fifth of the defaults. */
+const IDLE_MS = 6000;
+const REQUEST_MS = 6000;
 
 let redis: TestRedis;
 let child: WorkerProcess | undefined;
@@ -126,10 +130,11 @@ test('npm start: a flood of connections that send nothing (or never finish) leav
   const port = await freePort();
   const rtmpPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const proc = spawnLimited('src/main/all.ts', port, { RELAY_RTMP_PORT: String(rtmpPort) });
+  const proc = spawnLimited('src/main/all.ts', port, { RELAY_RTMP_PORT: String(rtmpPort), HTTP_IDLE_TIMEOUT_MS: String(IDLE_MS), HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS) });
   await waitFor(async () => (await status(`${url}/health/ready`)) === 200, 60_000, 200);
 
   // The flood: FLOOD silent connections, and 5 that send a header line a second.
+  const floodStart = Date.now();
   const closed = await flood(port, 5, 'GET /health/live HTTP/1.1\r\nHost: x\r\n');
   // And as many to the RTMP ingest edge (a thread of the same process, the same descriptors).
   for (let i = 0; i < FLOOD; i += 100)
@@ -151,14 +156,16 @@ test('npm start: a flood of connections that send nothing (or never finish) leav
   // The process keeps descriptors free (it held every one of them): the HTTP connections take 5/8 of
   // them, the RTMP ones 1/8, the process itself (Redis, workers, files) about 60.
   expect(openFiles(proc.pid!)).toBeLessThanOrEqual(OPEN_FILES - 128);
-  // The ones over the bound were closed at once.
+  // The ones over the bound were closed at once (the idle timeout had closed none yet: checked here).
   expect(closed.byServer).toBeGreaterThan(0);
+  expect(Date.now() - floodStart).toBeLessThan(IDLE_MS);
 
-  // Within the idle timeout (30 s) and Node's 30 s check, every silent connection is closed by the
-  // server; within the request timeout (30 s) and the check, every slow one too. The attacker closed nothing.
+  // Within the idle timeout every silent connection is closed by the server; within the request timeout
+  // and Node's check (every request timeout when shorter than 30 s), every slow one too. The attacker
+  // closed nothing. At the 30 s defaults neither would have happened within these waits.
   const silentClosed = (): number => sockets.slice(5).filter((x) => x.destroyed || x.closed).length;
-  await waitFor(async () => silentClosed() === FLOOD, 70_000, 500);
-  await waitFor(async () => sockets.slice(0, 5).every((x) => x.closed), 80_000 - (Date.now() - t0), 500);
+  await waitFor(async () => silentClosed() === FLOOD, IDLE_MS + 15_000, 250);
+  await waitFor(async () => sockets.slice(0, 5).every((x) => x.closed), 2 * REQUEST_MS + 15_000 - (Date.now() - t0), 250);
   expect(await status(`${url}/health/live`)).toBe(200);
   expect(proc.exitCode).toBeNull();
 }, 150_000);

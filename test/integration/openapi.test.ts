@@ -121,6 +121,9 @@ test('every route fastify serves is documented with a summary and an operationId
     if (!op?.summary || !op.operationId) missing.push(route);
   }
   expect(missing).toEqual([]);
+  // Every operation with a path parameter can answer the router's 414 (src/api/app.ts overlongParam).
+  const without414 = Object.entries(doc.paths).flatMap(([path, ops]) => (path.includes('{') ? Object.entries(ops).filter(([, op]) => !op.responses['414']).map(([m]) => `${m} ${path}`) : []));
+  expect(without414).toEqual([]);
   const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((op) => op.operationId));
   expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
 });
@@ -329,6 +332,18 @@ test('real answers — status, media type and body — are what the document say
   await call('DELETE', '/v1/ops/session', { key: null });
   await call('POST', '/v1/platform-webhooks/yt', { key: null, headers: { 'content-type': 'application/json' }, body: '{}' }); // youtube sends none: 404
   await call('GET', '/l/unknown-code'); // 404
+  // No external edge here (RELAY_EDGE defaults to embedded, RELAY_EDGE_INTERNAL_URL to a URL): the 404
+  // names the setting that turns the callbacks on (it said RELAY_EDGE_INTERNAL_URL was not set).
+  const edge = await call('POST', '/v1/relay/edge/on-publish', { key: null, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'app=live&name=k' });
+  expect(edge.status).toBe(404);
+  expect(((await edge.json()) as { detail: string }).detail).toMatch(/RELAY_EDGE is not none/);
+  // A path parameter over its length is a 414 before the key is checked, on every route with one (it
+  // was missing from every operation of the document).
+  const long = 'x'.repeat(129);
+  expect((await call('GET', `/v1/partners/${long}/shows`)).status).toBe(414);
+  expect((await call('GET', `/v1/partners/oa/attribution/orders/${'o'.repeat(257)}`)).status).toBe(414);
+  expect((await call('POST', `/v1/platform-webhooks/${long}`, { key: null, headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(414);
+  expect((await call('GET', `/l/${long}`)).status).toBe(414);
   await call('DELETE', `/v1/partners/oa/endpoints/${epId}`);
   await call('DELETE', '/v1/partners/oa/targets/yt');
   await call('DELETE', `/v1/api-keys/${bKey.id}`);

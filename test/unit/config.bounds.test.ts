@@ -32,6 +32,8 @@ const BOUNDS: [string, keyof Config, number, Record<string, string>?][] = [
   ['RELAY_POLL_MS', 'relayPollMs', MAX_TIMER_MS],
   ['RELAY_STALL_MS', 'relayStallMs', MAX_TIMER_MS],
   ['RELAY_START_TIMEOUT_MS', 'relayStartTimeoutMs', MAX_TIMER_MS],
+  ['HTTP_IDLE_TIMEOUT_MS', 'httpIdleTimeoutMs', MAX_TIMER_MS],
+  ['HTTP_REQUEST_TIMEOUT_MS', 'httpRequestTimeoutMs', MAX_TIMER_MS],
   ['WEBHOOK_TOLERANCE_SEC', 'webhookToleranceSec', 2_147_483],
   ['EVENT_FUTURE_SLACK_SEC', 'eventFutureSlackSec', 36_500 * 86_400],
   ['CLAIM_PROVISIONAL_SEC', 'claimProvisionalSec', 2_147_483],

@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
+import { loadConfig } from '../../src/config/config.js';
 import {
   closeServerNow,
+  connectionsCheckingInterval,
   HLS_PROXY_CONNECTION_SHARE,
   HTTP_CONNECTION_SHARE,
   HTTP_IDLE_TIMEOUT_MS,
@@ -91,6 +93,43 @@ test('limitHttpServer (HLS proxy, METRICS_PORT, simulators): connections over th
     expect(sockets.filter((s) => s.destroyed || s.closed).length).toBeGreaterThanOrEqual(36);
   } finally {
     for (const s of sockets) s.destroy();
+    await closeServerNow(server);
+  }
+});
+
+test('HTTP_IDLE_TIMEOUT_MS and HTTP_REQUEST_TIMEOUT_MS: 30 s by default, at least 1 s; Node checks for requests over time every 30 s or every request timeout when shorter', () => {
+  const defaults = loadConfig({}, '/nonexistent');
+  expect([defaults.httpIdleTimeoutMs, defaults.httpRequestTimeoutMs]).toEqual([HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS]);
+  expect([HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS]).toEqual([30_000, 30_000]);
+  const set = loadConfig({ HTTP_IDLE_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '2500' }, '/nonexistent');
+  expect([set.httpIdleTimeoutMs, set.httpRequestTimeoutMs]).toEqual([1000, 2500]);
+  expect(() => loadConfig({ HTTP_IDLE_TIMEOUT_MS: '999' }, '/nonexistent')).toThrow(/HTTP_IDLE_TIMEOUT_MS/);
+  expect(() => loadConfig({ HTTP_REQUEST_TIMEOUT_MS: '999' }, '/nonexistent')).toThrow(/HTTP_REQUEST_TIMEOUT_MS/);
+  expect([connectionsCheckingInterval(HTTP_REQUEST_TIMEOUT_MS), connectionsCheckingInterval(60_000), connectionsCheckingInterval(2500)]).toEqual([30_000, 30_000, 2500]);
+});
+
+test('limitHttpServer with the timeouts of the settings: a silent connection is closed after the idle timeout, an unfinished request cut within two request timeouts', async () => {
+  const server = createServer((_req, res) => res.end('ok'));
+  limitHttpServer(server, HLS_PROXY_CONNECTION_SHARE, 1024, { idleMs: 1000, requestMs: 1500 });
+  expect({ idle: server.timeout, headers: server.headersTimeout, request: server.requestTimeout }).toEqual({ idle: 1000, headers: 1500, request: 1500 });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  const [silent] = await openMany(port, 1);
+  const [slow] = await openMany(port, 1, 'GET / HTTP/1.1\r\nHost: x\r\n');
+  // A header line every 300 ms: never idle for the idle timeout, never finished.
+  const drip = setInterval(() => slow!.writable && slow!.write('X-Slow: 1\r\n'), 300);
+  const t0 = Date.now();
+  const closedAt = (s: Socket) => new Promise<number>((r) => s.once('close', () => r(Date.now() - t0)));
+  try {
+    const [silentMs, slowMs] = await Promise.all([closedAt(silent!), closedAt(slow!)]);
+    // Closed after about 1 s and 1.5 to 3 s; the bound leaves a loaded machine room, and is still far
+    // below what Node's default check (every 30 s) would have taken to cut the slow one.
+    expect(silentMs).toBeLessThan(10_000);
+    expect(slowMs).toBeLessThan(10_000);
+  } finally {
+    clearInterval(drip);
+    silent!.destroy();
+    slow!.destroy();
     await closeServerNow(server);
   }
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { SecretBox } from '../../src/lib/crypto.js';
+import { SecretBox, SecretUnreadableError, tryOpen, undefinedIfUnreadable } from '../../src/lib/crypto.js';
 
 const key = (): string => randomBytes(32).toString('base64');
 
@@ -26,4 +26,19 @@ test('SECRETS_KEY rotation: data sealed under the previous key still opens, new 
 test('keys must be 32 bytes', () => {
   expect(() => new SecretBox(randomBytes(16).toString('base64'))).toThrow(/32 bytes/);
   expect(() => new SecretBox(key(), ['short'])).toThrow(/SECRETS_KEY_PREVIOUS/);
+});
+
+test('tryOpen: undefined when no configured key opens the value, other errors thrown; undefinedIfUnreadable likewise as a catch handler', async () => {
+  const sealed = new SecretBox(key()).encrypt('webhook secret');
+  const box = new SecretBox(key());
+  expect(tryOpen(() => box.decrypt(sealed))).toBeUndefined();
+  expect(tryOpen(() => box.decrypt('not sealed'))).toBeUndefined();
+  expect(tryOpen(() => box.decrypt(box.encrypt('mine')))).toBe('mine');
+  expect(() =>
+    tryOpen(() => {
+      throw new Error('redis down');
+    }),
+  ).toThrow('redis down');
+  await expect(Promise.reject(new SecretUnreadableError()).catch(undefinedIfUnreadable)).resolves.toBeUndefined();
+  await expect(Promise.reject(new Error('redis down')).catch(undefinedIfUnreadable)).rejects.toThrow('redis down');
 });

@@ -55,12 +55,14 @@ const STORAGE_DOWN = 'storage (Redis) is unavailable or could not confirm the wr
 const WITH_BODY = new Set(['post', 'put', 'patch', 'delete']);
 
 /** The answers of one operation: its own, then those every route of its kind gives. */
-export function answersOf(method: string, schema: FastifySchema, isPublic: boolean): Map<number, DocResponse | string> {
+export function answersOf(method: string, schema: FastifySchema, isPublic: boolean, hasPathParams = false): Map<number, DocResponse | string> {
   const own: DocResponses = schema.docResponses ?? {};
   const input = schema.body !== undefined || schema.params !== undefined || schema.querystring !== undefined;
   const defaults: DocResponses = {};
   if (input) defaults[400] = 'invalid path, query or body (`errors` lists each field)';
   if (!isPublic) defaults[401] = 'no API key, or an unknown, revoked or expired one';
+  // The onRequest hook's answer (src/api/app.ts overlongParam), before the key is checked.
+  if (hasPathParams) defaults[414] = 'a path parameter longer than it may be, decoded (an id over 128 characters; an order id over 256)';
   if (WITH_BODY.has(method)) Object.assign(defaults, { 413: 'body over 256 KiB', 415: 'a body of a media type this route does not read' + (schema.body !== undefined ? ' (it reads application/json)' : '') + ', a compressed one (a Content-Encoding other than identity), or one declared in a charset other than UTF-8' });
   defaults[503] = STORAGE_DOWN;
   const out = new Map<number, DocResponse | string>();
@@ -101,7 +103,7 @@ async function docsPlugin(app: FastifyInstance): Promise<void> {
       const isPublic = isPublicRoute(args.url, given);
       // A GET+HEAD route (tracked links) is one handler: the HEAD operation gets its own id below.
       const method = String(Array.isArray(args.route.method) ? args.route.method[0] : args.route.method).toLowerCase();
-      const answers = answersOf(method, given, isPublic);
+      const answers = answersOf(method, given, isPublic, args.url.includes(':'));
       // JSON bodies through zod → JSON Schema (a route's own serializer schema, where it has one, wins).
       const servedBy = (served ?? {}) as Record<number, z.ZodType>;
       const zodAnswers: Record<number, unknown> = {};

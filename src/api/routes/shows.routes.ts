@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { IdSchema, SHOW_STATES } from '../../domain/events.js';
 import { MIRROR_STATES, newMirror, PIN_STATES, type MirrorDoc } from '../../domain/mirror.js';
 import { AppError, notFound } from '../../lib/errors.js';
-import { SecretUnreadableError, type SecretBox } from '../../lib/crypto.js';
+import { SecretUnreadableError, undefinedIfUnreadable, type SecretBox } from '../../lib/crypto.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
 import { maskSecrets } from '../../relay/mask.js';
 import { mirrorIngest } from '../../relay/relay.service.js';
@@ -166,15 +166,12 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       shows.getMirrors(partnerId, showId, ids),
       relay.statusesAsRelayed(partnerId, showId, ids),
       // A key sealed under a key this service no longer has: the view still answers (POST …/ingest/rotate issues a new one).
-      relay.ingestKey(partnerId, showId).catch((err: unknown) => {
-        if (err instanceof SecretUnreadableError) return null;
-        throw err;
-      }),
+      relay.ingestKey(partnerId, showId).catch(undefinedIfUnreadable),
       opts.readiness ? opts.readiness.get(partnerId, showId, ids) : Promise.resolve([]),
     ]);
     const role = req.principal?.role;
     // The show's own key: its operator or partner (the encoder's owner); a viewer sees the url alone.
-    const ingest = role === 'viewer' ? { url: opts.relayPublicUrl() } : streamKey === null ? { url: opts.relayPublicUrl(), streamKeyUnreadable: true as const } : { url: opts.relayPublicUrl(), streamKey };
+    const ingest = role === 'viewer' ? { url: opts.relayPublicUrl() } : streamKey === undefined ? { url: opts.relayPublicUrl(), streamKeyUnreadable: true as const } : { url: opts.relayPublicUrl(), streamKey };
     const mirrorIngests = mirrors.map((m) => {
       try {
         return m ? mirrorIngest(m, box) : undefined;

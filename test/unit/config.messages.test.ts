@@ -1,0 +1,36 @@
+/**
+ * A value of the wrong kind stops the start with one line that names the variable, says what it must
+ * be and shows what was given (README "Configuration"). zod's own words were "PORT: Invalid input:
+ * expected number, received NaN" for PORT=abc (the NaN its coercion made, not the value set) and
+ * "REDIS_WAIT_REPLICAS: Invalid input" for a word it does not take.
+ */
+import { ConfigError, loadConfig } from '../../src/config/config.js';
+
+const message = (env: Record<string, string>): string => {
+  try {
+    loadConfig(env, '/nonexistent');
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error(`${JSON.stringify(env)} was taken`);
+};
+
+test.each([
+  [{ PORT: 'abc' }, 'PORT: must be a number (got "abc")'],
+  [{ PLATFORM_TIMEOUT_MS: '10s' }, 'PLATFORM_TIMEOUT_MS: must be a number (got "10s")'],
+  [{ SYNC_SHARDS: '1.5' }, 'SYNC_SHARDS: must be a whole number (got "1.5")'],
+  [{ REDIS_WAIT_REPLICAS: 'many' }, 'REDIS_WAIT_REPLICAS: must be one of: auto, a number (got "many")'],
+  [{ ALLOW_PRIVATE_DESTINATIONS: 'maybe' }, 'ALLOW_PRIVATE_DESTINATIONS: must be one of: 0, 1, true, false, yes, no (got "maybe")'],
+])('%j stops the start with one plain line', (env, line) => {
+  expect(message(env)).toBe(`invalid configuration:\n  ${line}`);
+});
+
+test('every bad key is on its own line, and the other messages stay as they were', () => {
+  expect(message({ PORT: 'abc', WORKER_CONCURRENCY: 'x', LOG_LEVEL: 'loud' }).split('\n')).toEqual([
+    'invalid configuration:',
+    '  PORT: must be a number (got "abc")',
+    '  LOG_LEVEL: Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent"',
+    '  WORKER_CONCURRENCY: must be a number (got "x")',
+  ]);
+});
