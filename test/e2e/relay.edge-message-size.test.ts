@@ -7,29 +7,12 @@
  * buffers (src/relay/ingest.edge.ts RTMP_BUFFER_LIMITS) and drops a session over them; the process, the
  * other sessions and new ones carry on. A real child process started like `npm start`, real Redis.
  */
-import { freePort } from '../../src/lib/net.js';
 import { RTMP_BUFFER_LIMITS } from '../../src/relay/ingest.edge.js';
-import { startAllProcess } from '../helpers/npm-start.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { connectOk, handshaken, type Client } from '../helpers/rtmp-client.js';
 import { waitFor } from '../helpers/service.js';
-import type { WorkerProcess } from '../helpers/worker-process.js';
+import { edgeProcessPerFile } from '../helpers/edge-process.js';
 
-let redis: TestRedis;
-let child: WorkerProcess;
-let url: string;
-let rtmpPort: number;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  rtmpPort = await freePort();
-  ({ child, url } = await startAllProcess(redis.env, { RELAY_RTMP_PORT: String(rtmpPort) }));
-}, 90_000);
-
-afterAll(async () => {
-  await child?.kill('SIGTERM');
-  await redis?.destroy();
-});
+const edge = edgeProcessPerFile();
 
 /** A type-0 chunk header on chunk stream 64 + `n` (the 2-byte form) announcing a video message of `length` bytes. */
 function header(n: number, length: number): Buffer {
@@ -47,20 +30,20 @@ const droppedWithin = (c: Client, ms: number): Promise<boolean> =>
   Promise.race([c.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 
 async function edgeServes(): Promise<void> {
-  expect(child.proc.exitCode).toBeNull();
-  expect((await fetch(`${url}/health/live`)).status).toBe(200);
-  const next = await handshaken(rtmpPort);
+  expect(edge.child.proc.exitCode).toBeNull();
+  expect((await fetch(`${edge.url}/health/live`)).status).toBe(200);
+  const next = await handshaken(edge.rtmpPort);
   next.socket.write(connectOk);
   await waitFor(async () => next.received().includes('NetConnection.Connect.Success'), 10_000, 20);
   next.socket.destroy();
 }
 
 test('a client announcing a 16 MiB message before connect is dropped at its header; the edge serves the others', async () => {
-  const bystander = await handshaken(rtmpPort);
+  const bystander = await handshaken(edge.rtmpPort);
   bystander.socket.write(connectOk);
   await waitFor(async () => bystander.received().includes('NetConnection.Connect.Success'), 10_000, 20);
 
-  const bad = await handshaken(rtmpPort);
+  const bad = await handshaken(edge.rtmpPort);
   bad.socket.write(Buffer.concat([header(0, 0xffffff), Buffer.alloc(128)]));
   expect(await droppedWithin(bad, 5_000)).toBe(true);
   expect(bystander.socket.destroyed).toBe(false);
@@ -69,7 +52,7 @@ test('a client announcing a 16 MiB message before connect is dropped at its head
 }, 30_000);
 
 test('a client spreading command-sized messages over many chunk streams is dropped once they hold more than a session may before it publishes', async () => {
-  const bad = await handshaken(rtmpPort);
+  const bad = await handshaken(edge.rtmpPort);
   const each = RTMP_BUFFER_LIMITS.commandBytes - 2048; // each one a size a command may have
   const streams = Math.ceil(RTMP_BUFFER_LIMITS.commandBuffers / each) + 4;
   // One 128-byte chunk of each (the default chunk size), then the next stream: every buffer allocated, none completed.
@@ -81,7 +64,7 @@ test('a client spreading command-sized messages over many chunk streams is dropp
 }, 30_000);
 
 test('the warning names the session and RTMP_MESSAGE_TOO_LARGE, never a key', () => {
-  const warnings = child
+  const warnings = edge.child
     .output()
     .split('\n')
     .filter((l) => l.includes('ingest session dropped'))
