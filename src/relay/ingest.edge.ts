@@ -36,9 +36,10 @@ export const NMS_PATHS = {
 /**
  * What one RTMP session's message buffers may hold (EDGE_THREAD's rtmpPacketAlloc): before it
  * publishes, each message at most `commandBytes` and all of them `commandBuffers`; while it publishes,
- * all of them `publishBuffers`. More drops the session.
+ * all of them `publishBuffers`. A player may have at most `playerBacklog` bytes written to it and not
+ * yet taken by its socket (checked every 0.5 s). More drops the session.
  */
-export const RTMP_BUFFER_LIMITS = { commandBytes: 64 * 1024, commandBuffers: 1024 * 1024, publishBuffers: 32 * 1024 * 1024 };
+export const RTMP_BUFFER_LIMITS = { commandBytes: 64 * 1024, commandBuffers: 1024 * 1024, publishBuffers: 32 * 1024 * 1024, playerBacklog: 32 * 1024 * 1024 };
 /** The RTMP session settings (bench/sut/bare-edge.ts uses the same). */
 export const NMS_CONFIG = { rtmp: { chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 } };
 
@@ -165,6 +166,17 @@ context.nodeEvent.on('donePublish', (id) => parentPort.postMessage({ type: 'done
 setInterval(() => {
   const counts = [];
   for (const s of context.sessions.values()) if (s.isPublishing) counts.push([s.id, s.socket.bytesRead]);
+  // node-media-server writes every packet to every player without waiting for its socket to drain: a
+  // player that reads nothing (or far too little) had the stream queue up in this process for as long
+  // as it stayed connected (its writes kept its idle timeout from firing). One that fell this far
+  // behind is dropped (a relay reader then reconnects at the live edge).
+  for (const s of [...context.sessions.values()]) {
+    if (s.isPlaying && s.socket.writableLength > workerData.limits.playerBacklog) {
+      const err = new RangeError('RTMP player too far behind');
+      err.code = 'RTMP_PLAYER_BEHIND';
+      s.drop(err);
+    }
+  }
   if (counts.length > 0) parentPort.postMessage({ type: 'received', counts, at: Date.now() });
 }, 500).unref();
 // A flood of connections takes at most its share of the process's file descriptors (connection-limits.ts).
@@ -332,7 +344,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
         case 'gone':
           return onDonePublish(m.id);
         case 'sessionError':
-          return log.warn({ session: m.id, err: { name: m.name, code: m.code, at: m.at } }, 'ingest session dropped: node-media-server failed on what the client sent');
+          return log.warn({ session: m.id, err: { name: m.name, code: m.code, at: m.at } }, 'ingest session dropped: node-media-server failed on what the client sent, or the client read too little of the stream');
         case 'closed':
           return onClosed?.();
       }
