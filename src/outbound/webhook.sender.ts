@@ -58,7 +58,18 @@ export const postWebhook: WebhookSender = (url, body, headers, opts) => {
     // The deadline covers DNS, connect, sending and the response headers; a body still trickling in
     // after the status arrived is cut off at the same deadline (the status already counts).
     const timer = setTimeout(() => req.destroy(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
-    req.on('close', () => clearTimeout(timer));
+    // A request can close with neither a response nor an error: Node closes it so when the endpoint
+    // answers `101 Switching Protocols` with an Upgrade and nobody listens for 'upgrade'. The attempt
+    // then never ended (the deadline was cleared with it): its slot held and the delivery pending
+    // for good, never retried. Every close ends the attempt; the 101 is the answer (not 2xx: retried).
+    req.on('close', () => {
+      clearTimeout(timer);
+      finish({ statusCode: null, retryAfter: undefined, location: undefined, error: 'connection closed before an answer' });
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      finish({ statusCode: res.statusCode ?? null, retryAfter: firstHeader(res.headers['retry-after']), location: firstHeader(res.headers.location), error: null });
+    });
     req.on('response', (res) => {
       const h = res.headers;
       finish({ statusCode: res.statusCode ?? null, retryAfter: firstHeader(h['retry-after']), location: firstHeader(h.location), error: null });

@@ -126,9 +126,14 @@ export class HlsProxy {
       res.writeHead(400).end();
       return;
     }
+    // The upstream request lives as long as the client that asked for it: ffmpeg restarted (its
+    // reader gone) while a source trickled a playlist without end kept that upstream connection open
+    // for good, one more on every restart.
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
     let got: { res: IncomingMessage; url: URL };
     try {
-      got = await this.fetch(upstream, req.headers.range);
+      got = await this.fetch(upstream, req.headers.range, gone.signal);
     } catch (err) {
       const refused = err instanceof RefusedError || (err as NodeJS.ErrnoException).code === 'EDESTREFUSED';
       const msg = maskSecrets(`${upstream.protocol}//${upstream.host}: ${(err as Error).message}`);
@@ -168,7 +173,7 @@ export class HlsProxy {
   }
 
   /** GET through the guard's agents, following redirects here (each hop checked again). */
-  private async fetch(start: URL, range: string | undefined): Promise<{ res: IncomingMessage; url: URL }> {
+  private async fetch(start: URL, range: string | undefined, signal: AbortSignal): Promise<{ res: IncomingMessage; url: URL }> {
     let url = start;
     for (let hop = 0; ; hop++) {
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RefusedError(`${url.protocol} is not http(s)`);
@@ -176,9 +181,16 @@ export class HlsProxy {
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
         const mod = url.protocol === 'https:' ? https : http;
         const agent = url.protocol === 'https:' ? this.guard.httpsAgent : this.guard.httpAgent;
-        const req = mod.get(url, { agent, headers: range ? { range } : {}, timeout: UPSTREAM_TIMEOUT_MS }, resolve);
+        const req = mod.get(url, { agent, headers: range ? { range } : {}, timeout: UPSTREAM_TIMEOUT_MS, signal }, resolve);
         req.once('timeout', () => req.destroy(new Error('upstream timed out')));
         req.once('error', reject);
+        // A `101` with an Upgrade: Node closes the request with neither a response nor an error (no
+        // 'upgrade' listener), and the client's request waited for good. Any close without an answer fails it.
+        req.once('upgrade', (_res, socket) => {
+          socket.destroy();
+          reject(new Error('upstream answered 101 (protocol switch)'));
+        });
+        req.once('close', () => reject(new Error('upstream closed without an answer')));
       });
       const loc = res.headers.location;
       if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && loc) {

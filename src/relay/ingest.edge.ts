@@ -33,6 +33,13 @@ export const NMS_PATHS = {
   context: require.resolve('node-media-server/src/node_core_ctx'),
   logger: require.resolve('node-media-server/src/node_core_logger'),
 };
+/**
+ * What one RTMP session's message buffers may hold (EDGE_THREAD's rtmpPacketAlloc): before it
+ * publishes, each message at most `commandBytes` and all of them `commandBuffers`; while it publishes,
+ * all of them `publishBuffers`. A player may have at most `playerBacklog` bytes written to it and not
+ * yet taken by its socket (checked every 0.5 s). More drops the session.
+ */
+export const RTMP_BUFFER_LIMITS = { commandBytes: 64 * 1024, commandBuffers: 1024 * 1024, publishBuffers: 32 * 1024 * 1024, playerBacklog: 32 * 1024 * 1024 };
 /** The RTMP session settings (bench/sut/bare-edge.ts uses the same). */
 export const NMS_CONFIG = { rtmp: { chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 } };
 
@@ -67,6 +74,27 @@ class EdgeSession extends NodeRtmpSession {
   onPublish(invokeMessage) {
     if (!this.isPublishing) return super.onPublish(invokeMessage);
     this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Publish.BadConnection', 'Connection already publishing');
+  }
+  // node-media-server allocates each chunk stream's message buffer at the length the message's header
+  // announces (up to 16 MiB), on any of ~830 chunk stream ids, and keeps it while the connection is
+  // open: one connection, before connect or any key check, could hold 13 GiB of the process's memory
+  // with what it sent (nginx-rtmp's max_message is 1 MiB). Bounded here (RTMP_BUFFER_LIMITS): before a
+  // publish a message is a command (a few hundred bytes), so 64 KiB each and 1 MiB in all; a publishing
+  // session's buffers (its key is checked within milliseconds, a refused one is cut off) 32 MiB in all,
+  // many times a keyframe. A session over its bound is dropped.
+  rtmpPacketAlloc() {
+    const need = this.parserPacket.header.length;
+    if (this.parserPacket.capacity < need) {
+      const publishing = this.isPublishing;
+      let held = 0;
+      for (const p of this.inPackets.values()) if (p !== this.parserPacket) held += p.capacity;
+      if ((!publishing && need > workerData.limits.commandBytes) || held + need + 1024 > (publishing ? workerData.limits.publishBuffers : workerData.limits.commandBuffers)) {
+        const err = new RangeError('RTMP message larger than the edge takes');
+        err.code = 'RTMP_MESSAGE_TOO_LARGE';
+        throw err;
+      }
+    }
+    return super.rtmpPacketAlloc();
   }
   drop(err) {
     // Only strings cross to the main thread: a thrown value's code or name may be a Symbol, a function
@@ -138,6 +166,17 @@ context.nodeEvent.on('donePublish', (id) => parentPort.postMessage({ type: 'done
 setInterval(() => {
   const counts = [];
   for (const s of context.sessions.values()) if (s.isPublishing) counts.push([s.id, s.socket.bytesRead]);
+  // node-media-server writes every packet to every player without waiting for its socket to drain: a
+  // player that reads nothing (or far too little) had the stream queue up in this process for as long
+  // as it stayed connected (its writes kept its idle timeout from firing). One that fell this far
+  // behind is dropped (a relay reader then reconnects at the live edge).
+  for (const s of [...context.sessions.values()]) {
+    if (s.isPlaying && s.socket.writableLength > workerData.limits.playerBacklog) {
+      const err = new RangeError('RTMP player too far behind');
+      err.code = 'RTMP_PLAYER_BEHIND';
+      s.drop(err);
+    }
+  }
   if (counts.length > 0) parentPort.postMessage({ type: 'received', counts, at: Date.now() });
 }, 500).unref();
 // A flood of connections takes at most its share of the process's file descriptors (connection-limits.ts).
@@ -221,7 +260,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
    * and does nothing. `show` is set once its key checked out, and only then is it the show's source.
    */
   const publishing = new Map<string, Publish>();
-  const worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: NMS_PATHS, config: NMS_CONFIG, port: opts.port, host: opts.host, maxConnections: maxRtmpConnections() } });
+  const worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port: opts.port, host: opts.host, maxConnections: maxRtmpConnections() } });
   let closing = false;
   let onClosed: (() => void) | undefined;
   let seq = 0;
@@ -305,7 +344,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
         case 'gone':
           return onDonePublish(m.id);
         case 'sessionError':
-          return log.warn({ session: m.id, err: { name: m.name, code: m.code, at: m.at } }, 'ingest session dropped: node-media-server failed on what the client sent');
+          return log.warn({ session: m.id, err: { name: m.name, code: m.code, at: m.at } }, 'ingest session dropped: node-media-server failed on what the client sent, or the client read too little of the stream');
         case 'closed':
           return onClosed?.();
       }

@@ -8,28 +8,11 @@
  * each malformed session it is still up, answers HTTP, and its edge still serves new sessions and the
  * ones it had (a session opened before the garbage creates its stream afterwards).
  */
-import { freePort } from '../../src/lib/net.js';
-import { startAllProcess } from '../helpers/npm-start.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { AMF_NULL, amfNumber, amfObject, amfString, chunk, command, connectOk, handshaken } from '../helpers/rtmp-client.js';
 import { waitFor } from '../helpers/service.js';
-import type { WorkerProcess } from '../helpers/worker-process.js';
+import { edgeProcessPerFile } from '../helpers/edge-process.js';
 
-let redis: TestRedis;
-let child: WorkerProcess;
-let url: string;
-let rtmpPort: number;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  rtmpPort = await freePort();
-  ({ child, url } = await startAllProcess(redis.env, { RELAY_RTMP_PORT: String(rtmpPort) }));
-}, 90_000);
-
-afterAll(async () => {
-  await child?.kill('SIGTERM');
-  await redis?.destroy();
-});
+const edge = edgeProcessPerFile();
 
 /** What made node-media-server throw in the edge's thread (each alone ended `npm start`). */
 const MALFORMED: Record<string, Buffer> = {
@@ -42,18 +25,18 @@ const MALFORMED: Record<string, Buffer> = {
 };
 
 async function alive(): Promise<void> {
-  expect(child.proc.exitCode).toBeNull();
-  expect(child.proc.signalCode).toBeNull();
-  expect((await fetch(`${url}/health/live`)).status).toBe(200);
+  expect(edge.child.proc.exitCode).toBeNull();
+  expect(edge.child.proc.signalCode).toBeNull();
+  expect((await fetch(`${edge.url}/health/live`)).status).toBe(200);
 }
 
 test.each(Object.entries(MALFORMED))('npm start survives an RTMP client that sends: %s (the session alone is dropped)', async (_name, message) => {
   // A session that was there before the garbage, connected.
-  const bystander = await handshaken(rtmpPort);
+  const bystander = await handshaken(edge.rtmpPort);
   bystander.socket.write(connectOk);
   await waitFor(async () => bystander.received().includes('NetConnection.Connect.Success'), 10_000, 20);
 
-  const bad = await handshaken(rtmpPort);
+  const bad = await handshaken(edge.rtmpPort);
   bad.socket.write(message);
   await bad.closed; // the edge drops the session that failed
   await new Promise((r) => setTimeout(r, 300)); // the process would have exited by now
@@ -66,7 +49,7 @@ test.each(Object.entries(MALFORMED))('npm start survives an RTMP client that sen
   bystander.socket.destroy();
 
   // And new sessions are served.
-  const next = await handshaken(rtmpPort);
+  const next = await handshaken(edge.rtmpPort);
   next.socket.write(connectOk);
   await waitFor(async () => next.received().includes('NetConnection.Connect.Success'), 10_000, 20);
   next.socket.destroy();
@@ -74,7 +57,7 @@ test.each(Object.entries(MALFORMED))('npm start survives an RTMP client that sen
 }, 30_000);
 
 test('the warning names the dropped session and where node-media-server failed, never a key', () => {
-  const warnings = child.output().split('\n').filter((l) => l.includes('ingest session dropped'));
+  const warnings = edge.child.output().split('\n').filter((l) => l.includes('ingest session dropped'));
   expect(warnings.length).toBeGreaterThanOrEqual(Object.keys(MALFORMED).length);
   for (const w of warnings) {
     const line = JSON.parse(w) as { session: string; err: { name: string; at?: string; message?: string } };
