@@ -56,7 +56,10 @@ test('after the edge that received the publish dies, the show is not reported as
     // The replacement relay process (same port, as a restarted `npm start` would be).
     const second = spawnWorker(relayEnv, 'workers/relay.ts');
     relays.push(second);
-    await new Promise((r) => setTimeout(r, 20_000)); // lease lapses (6 s), the new owner settles
+    // Until the dead edge's source lapses (its 10 s TTL) and the new owner has put every mirror back to
+    // idle: with the old untimed record neither happens (connecting, then retrying, for ever). Polled,
+    // not a fixed 20 s sleep; the assertions below then read the settled state once more.
+    await waitFor(async () => (await svc.rt.relay.source(P, 'src1')) === null && (await viewOf(svc, P, 'src1')).mirrors.every((m) => m.relay.state === 'idle'), 40_000, 250);
     const v = await viewOf(svc, P, 'src1');
     expect(v.mirrors.map((m) => [m.platform, m.relay.state])).toEqual(v.mirrors.map((m) => [m.platform, 'idle']));
     expect(await svc.rt.relay.source(P, 'src1')).toBeNull();
