@@ -1,8 +1,5 @@
 /** Production role: sync workers for every platform queue (scale by running more of these). */
-import { catchStopSignals } from '../src/main/stop-signals.js';
+import { runRoles } from '../src/main/entry.js';
 
-// Stop signals handled before the rest loads: a stop during the start exits 0 (main, process.ts).
-const stop = catchStopSignals();
-const { main } = await import('../src/main/process.js');
-
-await main(['worker'], stop);
+// Stop signals caught, then the configuration read, before the rest loads (entry.ts).
+await runRoles(['worker']);

@@ -3,10 +3,7 @@
  * and the supervised ffmpeg per destination of every live show this process holds the lease of.
  * Scale by running more of these; each show is relayed by one of them at a time.
  */
-import { catchStopSignals } from '../src/main/stop-signals.js';
+import { runRoles } from '../src/main/entry.js';
 
-// Stop signals handled before the rest loads: a stop during the start exits 0 (main, process.ts).
-const stop = catchStopSignals();
-const { main } = await import('../src/main/process.js');
-
-await main(['relay'], stop);
+// Stop signals caught, then the configuration read, before the rest loads (entry.ts).
+await runRoles(['relay']);

@@ -1,8 +1,5 @@
 /** Production role: scheduled jobs (mirror sweep; reconciliation). Safe to run more than one. */
-import { catchStopSignals } from '../src/main/stop-signals.js';
+import { runRoles } from '../src/main/entry.js';
 
-// Stop signals handled before the rest loads: a stop during the start exits 0 (main, process.ts).
-const stop = catchStopSignals();
-const { main } = await import('../src/main/process.js');
-
-await main(['scheduler'], stop);
+// Stop signals caught, then the configuration read, before the rest loads (entry.ts).
+await runRoles(['scheduler']);

@@ -1,8 +1,5 @@
 /** Production role: the HTTP API only. */
-import { catchStopSignals } from './stop-signals.js';
+import { runRoles } from './entry.js';
 
-// Stop signals handled before the rest loads: a stop during the start exits 0 (main, process.ts).
-const stop = catchStopSignals();
-const { main } = await import('./process.js');
-
-await main(['api'], stop);
+// Stop signals caught, then the configuration read, before the rest loads (entry.ts).
+await runRoles(['api']);

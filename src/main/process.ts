@@ -6,7 +6,7 @@ import type { Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { loadConfig, ConfigError, type Config } from '../config/config.js';
+import type { Config } from '../config/config.js';
 import { buildApp } from '../api/app.js';
 import { startSyncWorkers } from '../mirror/sync.worker.js';
 import { TargetRunCap } from '../mirror/target-cap.js';
@@ -22,6 +22,7 @@ import { StartupError } from '../store/embedded-redis.js';
 import { serveProcessMetrics } from '../lib/metrics.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { catchStopSignals, REPEATED_SIGNAL_MS, STOP_SIGNALS, type StopSignals } from './stop-signals.js';
+import { configOrExit } from './entry.js';
 import { throwIfStopped, unlessStopped } from '../lib/startup-stop.js';
 import { createLogger } from '../lib/logger.js';
 import { FfmpegNotFoundError, ffmpegPath } from '../lib/ffmpeg-path.js';
@@ -442,17 +443,7 @@ async function startRolesOn(
  * here): a SIGTERM/SIGINT during the start (loading, waiting for Redis, starting the roles) gives the
  * start up, closes what it had opened (a redis-server it spawned is stopped with SIGTERM) and exits 0.
  */
-export async function main(roles: Role[], stop: StopSignals = catchStopSignals()): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
+export async function main(roles: Role[], stop: StopSignals = catchStopSignals(), config: Config = configOrExit()): Promise<void> {
   const log = createLogger(config.logLevel);
   // A start given up must end as a shutdown would: within SHUTDOWN_TIMEOUT_MS, else exit 1.
   let giveUpTimer: NodeJS.Timeout | undefined;
