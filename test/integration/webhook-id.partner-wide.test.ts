@@ -125,3 +125,30 @@ test("the Cluster path's steps (forced on a single Redis): an order event under 
   }
   expect(orders.singleNode).toBe(svc.rt.redis.isCluster !== true);
 });
+
+test("the Cluster path's steps (forced on a single Redis): a show event under another show's or an order's webhook-id is its duplicate", async () => {
+  // A show event's Cluster path claims the id, then writes (src/sources/ingest.service.ts); since the
+  // order events have a Cluster path of their own, the case above no longer goes through the show's.
+  const shows = svc.rt.shows;
+  Object.defineProperty(shows, 'singleNode', { get: () => false, configurable: true });
+  try {
+    const first = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('cp-a'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_cluster_show' });
+    expect(first.status).toBe(202);
+    const { eventId } = (await first.json()) as { eventId: string };
+    const other = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('cp-b'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_cluster_show' });
+    expect(other.status).toBe(200);
+    expect(await other.json()).toEqual({ eventId, duplicate: true, webhookId: 'msg_cluster_show' });
+    expect(await shows.desired('wp', 'cp-b')).toBeNull();
+    expect(await svc.rt.redis.exists(svc.rt.keys.showEvents('wp', 'cp-b'))).toBe(0);
+
+    // An order's id first: a show under it is its duplicate too.
+    const ord = await sendEvent(svc, 'wp', secret, order('o-cp3'), { webhookId: 'msg_cluster_order_show' });
+    expect(ord.status).toBe(202);
+    const show = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('cp-c'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_cluster_order_show' });
+    expect(show.status).toBe(200);
+    expect(await shows.desired('wp', 'cp-c')).toBeNull();
+  } finally {
+    delete (shows as unknown as Record<string, unknown>)['singleNode'];
+  }
+  expect(shows.singleNode).toBe(svc.rt.redis.isCluster !== true);
+});

@@ -263,11 +263,12 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'webhook-id-per-show',
-    what: 'the partner-wide webhook-id claim ignored: the same id for another show or order is stored as new',
+    what: "the partner-wide webhook-id claim ignored on a show event's Cluster path: the same id for another show or an order is stored as new",
     file: 'src/sources/ingest.service.ts',
     from: 'if (holder !== scope) return this.duplicateOf(',
     to: 'if (holder === null) return this.duplicateOf(',
     tests: ['test/integration/webhook-id.partner-wide.test.ts'],
+    testName: "a show event under another show's",
   },
   {
     name: 'show-log-whole-event',
