@@ -399,9 +399,9 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'order-event-not-marked-pending',
-    what: 'an order event is stored without its pending mark (the sweep cannot find it)',
+    what: 'an order event is stored on a single Redis (INGEST_ORDER_ONE_LUA) without its pending mark (the sweep cannot find it)',
     file: 'src/store/show.repository.ts',
-    from: "redis.call('HSET', KEYS[3], eventId, ARGV[4])",
+    from: "  redis.call('HSET', KEYS[4], existing, ARGV[5])\n",
     to: '',
     tests: ['test/integration/order-events.recovery.test.ts'],
   },
