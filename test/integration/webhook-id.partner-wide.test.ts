@@ -27,17 +27,22 @@ async function orderEventCount(partnerId: string, orderId: string): Promise<numb
   return svc.rt.redis.xlen(svc.rt.keys.orderEvents(partnerId, orderId));
 }
 
-test('the same webhook-id for another show, a pin elsewhere or an order is 200 duplicate:true with no second effect', async () => {
-  const first = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('a'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_same' });
-  expect(first.status).toBe(202);
-  const { eventId } = (await first.json()) as { eventId: string };
-
-  // Another show.
-  const other = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('b'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_same' });
+/** Show `first` stored under `webhookId`, then show `second` under it: 200 duplicate of the first, nothing of `second` stored. Returns the first's event id. */
+async function secondShowIsDuplicate(first: string, second: string, webhookId: string): Promise<string> {
+  const stored = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow(first), '2026-11-24T17:00:00Z'), { webhookId });
+  expect(stored.status).toBe(202);
+  const { eventId } = (await stored.json()) as { eventId: string };
+  const other = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow(second), '2026-11-24T17:00:00Z'), { webhookId });
   expect(other.status).toBe(200);
-  expect(await other.json()).toEqual({ eventId, duplicate: true, webhookId: 'msg_same' });
-  expect(await svc.rt.shows.desired('wp', 'b')).toBeNull();
-  expect(await svc.rt.redis.exists(svc.rt.keys.showEvents('wp', 'b'))).toBe(0);
+  expect(await other.json()).toEqual({ eventId, duplicate: true, webhookId });
+  expect(await svc.rt.shows.desired('wp', second)).toBeNull();
+  expect(await svc.rt.redis.exists(svc.rt.keys.showEvents('wp', second))).toBe(0);
+  return eventId;
+}
+
+test('the same webhook-id for another show, a pin elsewhere or an order is 200 duplicate:true with no second effect', async () => {
+  // Another show.
+  const eventId = await secondShowIsDuplicate('a', 'b', 'msg_same');
   expect(await svc.rt.redis.zscore(svc.rt.keys.partnerShows('wp'), 'b')).toBeNull();
 
   // A pin on another show.
@@ -132,14 +137,7 @@ test("the Cluster path's steps (forced on a single Redis): a show event under an
   const shows = svc.rt.shows;
   Object.defineProperty(shows, 'singleNode', { get: () => false, configurable: true });
   try {
-    const first = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('cp-a'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_cluster_show' });
-    expect(first.status).toBe(202);
-    const { eventId } = (await first.json()) as { eventId: string };
-    const other = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('cp-b'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_cluster_show' });
-    expect(other.status).toBe(200);
-    expect(await other.json()).toEqual({ eventId, duplicate: true, webhookId: 'msg_cluster_show' });
-    expect(await shows.desired('wp', 'cp-b')).toBeNull();
-    expect(await svc.rt.redis.exists(svc.rt.keys.showEvents('wp', 'cp-b'))).toBe(0);
+    await secondShowIsDuplicate('cp-a', 'cp-b', 'msg_cluster_show');
 
     // An order's id first: a show under it is its duplicate too.
     const ord = await sendEvent(svc, 'wp', secret, order('o-cp3'), { webhookId: 'msg_cluster_order_show' });
