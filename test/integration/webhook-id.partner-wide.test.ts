@@ -27,17 +27,22 @@ async function orderEventCount(partnerId: string, orderId: string): Promise<numb
   return svc.rt.redis.xlen(svc.rt.keys.orderEvents(partnerId, orderId));
 }
 
-test('the same webhook-id for another show, a pin elsewhere or an order is 200 duplicate:true with no second effect', async () => {
-  const first = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('a'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_same' });
-  expect(first.status).toBe(202);
-  const { eventId } = (await first.json()) as { eventId: string };
-
-  // Another show.
-  const other = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('b'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_same' });
+/** Show `first` stored under `webhookId`, then show `second` under it: 200 duplicate of the first, nothing of `second` stored. Returns the first's event id. */
+async function secondShowIsDuplicate(first: string, second: string, webhookId: string): Promise<string> {
+  const stored = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow(first), '2026-11-24T17:00:00Z'), { webhookId });
+  expect(stored.status).toBe(202);
+  const { eventId } = (await stored.json()) as { eventId: string };
+  const other = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow(second), '2026-11-24T17:00:00Z'), { webhookId });
   expect(other.status).toBe(200);
-  expect(await other.json()).toEqual({ eventId, duplicate: true, webhookId: 'msg_same' });
-  expect(await svc.rt.shows.desired('wp', 'b')).toBeNull();
-  expect(await svc.rt.redis.exists(svc.rt.keys.showEvents('wp', 'b'))).toBe(0);
+  expect(await other.json()).toEqual({ eventId, duplicate: true, webhookId });
+  expect(await svc.rt.shows.desired('wp', second)).toBeNull();
+  expect(await svc.rt.redis.exists(svc.rt.keys.showEvents('wp', second))).toBe(0);
+  return eventId;
+}
+
+test('the same webhook-id for another show, a pin elsewhere or an order is 200 duplicate:true with no second effect', async () => {
+  // Another show.
+  const eventId = await secondShowIsDuplicate('a', 'b', 'msg_same');
   expect(await svc.rt.redis.zscore(svc.rt.keys.partnerShows('wp'), 'b')).toBeNull();
 
   // A pin on another show.
@@ -124,4 +129,24 @@ test("the Cluster path's steps (forced on a single Redis): an order event under 
     delete (orders as unknown as Record<string, unknown>)['singleNode'];
   }
   expect(orders.singleNode).toBe(svc.rt.redis.isCluster !== true);
+});
+
+test("the Cluster path's steps (forced on a single Redis): a show event under another show's or an order's webhook-id is its duplicate", async () => {
+  // A show event's Cluster path claims the id, then writes (src/sources/ingest.service.ts); since the
+  // order events have a Cluster path of their own, the case above no longer goes through the show's.
+  const shows = svc.rt.shows;
+  Object.defineProperty(shows, 'singleNode', { get: () => false, configurable: true });
+  try {
+    await secondShowIsDuplicate('cp-a', 'cp-b', 'msg_cluster_show');
+
+    // An order's id first: a show under it is its duplicate too.
+    const ord = await sendEvent(svc, 'wp', secret, order('o-cp3'), { webhookId: 'msg_cluster_order_show' });
+    expect(ord.status).toBe(202);
+    const show = await sendEvent(svc, 'wp', secret, showEvent('show.scheduled', sampleShow('cp-c'), '2026-11-24T17:00:00Z'), { webhookId: 'msg_cluster_order_show' });
+    expect(show.status).toBe(200);
+    expect(await shows.desired('wp', 'cp-c')).toBeNull();
+  } finally {
+    delete (shows as unknown as Record<string, unknown>)['singleNode'];
+  }
+  expect(shows.singleNode).toBe(svc.rt.redis.isCluster !== true);
 });
