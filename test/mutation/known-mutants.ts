@@ -1650,7 +1650,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'api-connections-uncapped',
     what: "the API server's maxConnections left unset: a flood of silent connections takes every file descriptor of the process",
     file: 'src/api/app.ts',
-    from: 'if (maxConnections !== undefined) app.server.maxConnections = maxConnections;',
+    from: 'limitConnections(app.server, HTTP_CONNECTION_SHARE);',
     to: '',
     tests: ['test/e2e/npm-start.slow-clients.test.ts'],
     testName: 'npm start: a flood of connections that send nothing',
