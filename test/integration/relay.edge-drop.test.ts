@@ -8,7 +8,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { freePort } from '../../src/lib/net.js';
-import { EDGE_THREAD, NMS_CONFIG, NMS_PATHS } from '../../src/relay/ingest.edge.js';
+import { EDGE_THREAD, NMS_CONFIG, NMS_PATHS, RTMP_BUFFER_LIMITS } from '../../src/relay/ingest.edge.js';
 import { AMF_NULL, amfNumber, amfString, chunk, command, connectOk, handshaken, type Client } from '../helpers/rtmp-client.js';
 import { waitFor } from '../helpers/service.js';
 
@@ -20,7 +20,7 @@ const clients: Client[] = [];
 
 beforeAll(async () => {
   port = await freePort();
-  worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: { ...NMS_PATHS, session: FAULTY }, config: NMS_CONFIG, port, host: '127.0.0.1' } });
+  worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: { ...NMS_PATHS, session: FAULTY }, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port, host: '127.0.0.1' } });
   worker.on('error', (err) => (threadError = err));
   await new Promise<void>((res) => worker.on('message', (m: { type: string }) => m.type === 'listening' && res()));
 });
