@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { newMirror } from '../../src/domain/mirror.js';
 import { SecretBox } from '../../src/lib/crypto.js';
+import type { DestinationGuard } from '../../src/lib/destination-guard.js';
 import { ffmpegPath } from '../../src/lib/ffmpeg-path.js';
 import { RelayService } from '../../src/relay/relay.service.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
@@ -21,12 +22,14 @@ import type { ShowViewT } from '../helpers/relay.js';
 
 let svc: TestService;
 let relay: RelayService | undefined;
+let streakRelay: RelayService | undefined;
 const lines: string[] = [];
 beforeAll(async () => {
   svc = await startService({});
 });
 afterAll(async () => {
   await relay?.close();
+  await streakRelay?.close();
   await svc.close();
 });
 
@@ -47,6 +50,20 @@ async function liveShowWithMirrors(secret: string, showId: string, lostFor: stri
   }
 }
 
+let partner: Promise<string> | undefined;
+/** The partner P with its targets rk-a and rk-b (made once, for the tests of this file); its webhook secret. */
+function partnerWithTargets(): Promise<string> {
+  partner ??= (async () => {
+    const secret = await createPartner(svc, P);
+    for (const id of ['rk-a', 'rk-b']) {
+      const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id, platform: 'whatnot', name: id, baseUrl: 'http://127.0.0.1:9/whatnot', credentials: { apiKey: 'k' }, commissionRateBps: 500 } });
+      expect(r.status).toBe(201);
+    }
+    return secret;
+  })();
+  return partner;
+}
+
 async function view(showId: string): Promise<ShowViewT & { mirrors: { ingest?: Record<string, unknown> }[] }> {
   const r = await svc.api(`/v1/partners/${P}/shows/${showId}`);
   expect(r.status).toBe(200); // was a 503 for the whole show (its key unreadable)
@@ -54,11 +71,7 @@ async function view(showId: string): Promise<ShowViewT & { mirrors: { ingest?: R
 }
 
 test("a show's or a mirror's stream key no configured key opens: that relay failed saying what to restore, logged once, the rest relayed; the restored key relays again", async () => {
-  const secret = await createPartner(svc, P);
-  for (const id of ['rk-a', 'rk-b']) {
-    const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id, platform: 'whatnot', name: id, baseUrl: 'http://127.0.0.1:9/whatnot', credentials: { apiKey: 'k' }, commissionRateBps: 500 } });
-    expect(r.status).toBe(201);
-  }
+  const secret = await partnerWithTargets();
   await liveShowWithMirrors(secret, 'rk-1');
   await liveShowWithMirrors(secret, 'rk-2', ['rk-b']);
   // rk-1's own stream key sealed again under the lost key.
@@ -110,3 +123,64 @@ test("a show's or a mirror's stream key no configured key opens: that relay fail
   for (const m of (await view('rk-1')).mirrors) expect(m.relay.state).toBe('idle');
   expect(logged.length).toBeLessThan(lines.length); // "opens again" is said
 });
+
+test("a destination dropped while the show's key is unreadable forgets its check-failure streak: back later, no stray \"passes again\"", async () => {
+  const secret = await partnerWithTargets();
+  await liveShowWithMirrors(secret, 'rk-3');
+  // The ingest host resolves, or not (a resolver that times out), as the test says.
+  let dnsDown = false;
+  const destinations: DestinationGuard = {
+    allowPrivate: false,
+    httpAgent: undefined,
+    httpsAgent: undefined,
+    lookup: svc.rt.destinations.lookup,
+    checkHost: () => undefined,
+    resolve: async () => {
+      if (dnsDown) throw new Error('resolver timed out');
+      return { address: '203.0.113.7', family: 4 };
+    },
+  };
+  const seen: { msg: string; level: number; showId?: string; targetId?: string }[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => void seen.push(JSON.parse(line) as (typeof seen)[number]) });
+  streakRelay = new RelayService({
+    relay: svc.rt.relay,
+    shows: svc.rt.shows,
+    partners: svc.rt.partners,
+    box: svc.rt.box,
+    destinations,
+    ffmpeg: ffmpegPath(),
+    log,
+    leaseMs: 60_000,
+    pollMs: 60_000,
+    stallMs: 5_000,
+    edgeUrl: () => 'rtmp://127.0.0.1:9/live', // an input: the destinations' checks run, their pushes start
+  });
+  const rkA = (msg: string) => seen.filter((l) => l.showId === 'rk-3' && l.targetId === 'rk-a' && l.msg === msg);
+  const setMirror = (state: 'live' | 'ended') =>
+    svc.rt.shows.updateMirror(P, 'rk-3', 'rk-a', () => newMirror('rk-a', 'whatnot'), (m) => {
+      m.state = state;
+      return true;
+    });
+  const ingestHash = svc.rt.keys.relayIngest(P, 'rk-3');
+  const showKey = await svc.rt.relay.ingestKey(P, 'rk-3');
+  const readable = (await svc.rt.redis.hget(ingestHash, 'sealed'))!;
+
+  await streakRelay.tick(); // checked, pushes started
+  dnsDown = true;
+  await streakRelay.tick(); // rk-a's check fails while its push runs: a streak, warned once
+  expect(rkA('relay destination check failed; its running push goes on').map((l) => l.level)).toEqual([40]);
+  // One pass with the show's key unreadable and rk-a's mirror no longer ready: rk-a is dropped.
+  await svc.rt.redis.hset(ingestHash, 'sealed', lost.encrypt(showKey));
+  await setMirror('ended');
+  await streakRelay.tick();
+  // Back: key restored, mirror live, the host resolves. rk-a is a new destination whose check passes.
+  await svc.rt.redis.hset(ingestHash, 'sealed', readable);
+  await setMirror('live');
+  dnsDown = false;
+  await streakRelay.tick();
+  expect((await view('rk-3')).mirrors.find((m) => m.targetId === 'rk-a')!.relay.state).not.toBe('failed');
+  // The dropped destination's streak ended with it (as a drop in an ordinary pass ends it): its new
+  // life's first passing check is no "passes again" (the old key-unreadable drop kept the streak).
+  expect(rkA('relay destination check passes again')).toEqual([]);
+  expect(seen.filter((l) => /relay pass failed/.test(l.msg))).toEqual([]);
+}, 60_000);
