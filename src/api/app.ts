@@ -370,7 +370,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     readiness: rt.readiness,
   });
   await app.register(relayRoutes, { relay: rt.relay, audit: rt.audit });
-  await app.register(relayEdgeRoutes, { relay: rt.relay, shows: rt.shows, edgeUrl: rt.config.relayEdge === 'none' ? rt.config.relayEdgeInternalUrl : undefined });
+  await app.register(relayEdgeRoutes, { relay: rt.relay, shows: rt.shows, edgeUrl: rt.config.relayEdge === 'none' ? rt.config.relayEdgeInternalUrl : undefined, relayEdge: rt.config.relayEdge });
   await app.register(attributionRoutes, { attribution: rt.attribution, partners: rt.partners, shows: rt.shows });
   await app.register(platformWebhookRoutes, { partners: rt.partners, syncService: rt.syncService, attribution: rt.attribution });
   await app.register(reconcileRoutes, { reconcile: rt.reconcile, partners: rt.partners });

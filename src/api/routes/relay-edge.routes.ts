@@ -18,6 +18,8 @@ export interface RelayEdgeRoutesOptions {
   shows: ShowRepository;
   /** RELAY_EDGE_INTERNAL_URL when RELAY_EDGE=none: where relay processes read what the external edge receives; unset: no external edge. */
   edgeUrl: string | undefined;
+  /** RELAY_EDGE: with `none` and no edgeUrl the 404 names RELAY_EDGE_INTERNAL_URL, not RELAY_EDGE. */
+  relayEdge: 'embedded' | 'none';
 }
 
 const Callback = z.object({ name: z.string().min(1).max(512), clientid: z.string().max(64).default(''), app: z.string().max(64).optional() });
@@ -29,7 +31,7 @@ export const relayEdgeRoutes: FastifyPluginAsync<RelayEdgeRoutesOptions> = async
   const refuse = (detail: string): AppError => new AppError(403, 'Forbidden', detail);
 
   const check = async (body: unknown) => {
-    if (!opts.edgeUrl) throw notFound('external ingest edge (RELAY_EDGE is not none: the relay runs its own)');
+    if (!opts.edgeUrl) throw notFound(opts.relayEdge === 'none' ? 'external ingest edge (RELAY_EDGE_INTERNAL_URL is not set: where relay processes read what it receives)' : 'external ingest edge (RELAY_EDGE is not none: the relay runs its own)');
     const parsed = Callback.safeParse(body);
     if (!parsed.success) throw refuse('not an nginx-rtmp callback');
     const show = await opts.relay.showOfKey(parsed.data.name);
@@ -38,7 +40,7 @@ export const relayEdgeRoutes: FastifyPluginAsync<RelayEdgeRoutesOptions> = async
   };
 
   app.post('/v1/relay/edge/on-publish', { schema: { tags: ['relay'], summary: 'nginx-rtmp on_publish: accept (204) or refuse (403) a publish by its stream key',
-      docResponses: { 204: ok("accepted: the show's source is now the external edge"), 415: 'a body that is not form-encoded, JSON or text', 403: 'refused: not an nginx-rtmp callback, unknown stream key, or the show ended or was cancelled', 404: 'no external edge is configured (RELAY_EDGE is not none)' },
+      docResponses: { 204: ok("accepted: the show's source is now the external edge"), 415: 'a body that is not form-encoded, JSON or text', 403: 'refused: not an nginx-rtmp callback, unknown stream key, or the show ended or was cancelled', 404: 'no external edge is configured (RELAY_EDGE is not none, or RELAY_EDGE_INTERNAL_URL is not set)' },
     } }, async (req, reply) => {
     const { show, key, session, edgeUrl } = await check(req.body);
     const desired = await opts.shows.desired(show.partnerId, show.showId);
@@ -50,7 +52,7 @@ export const relayEdgeRoutes: FastifyPluginAsync<RelayEdgeRoutesOptions> = async
   });
 
   app.post('/v1/relay/edge/on-publish-done', { schema: { tags: ['relay'], summary: 'nginx-rtmp on_publish_done: the publish ended',
-      docResponses: { 204: ok('noted'), 415: 'a body that is not form-encoded, JSON or text', 403: 'not an nginx-rtmp callback, or unknown stream key', 404: 'no external edge is configured (RELAY_EDGE is not none)' },
+      docResponses: { 204: ok('noted'), 415: 'a body that is not form-encoded, JSON or text', 403: 'not an nginx-rtmp callback, or unknown stream key', 404: 'no external edge is configured (RELAY_EDGE is not none, or RELAY_EDGE_INTERNAL_URL is not set)' },
     } }, async (req, reply) => {
     const { show, session } = await check(req.body);
     await opts.relay.clearSource(show.partnerId, show.showId, session);
