@@ -350,7 +350,9 @@ export class RelayService {
           sup.setInputStalled(!!source?.stalledSince);
           continue;
         }
-        if (!sup || sup.status.state !== 'failed') {
+        // A destination failed already keeps its reason, except one failed because a stream key could
+        // not be opened: that key opens now (restored), so it says the check's failure, not to restore it.
+        if (!sup || sup.status.state !== 'failed' || KEY_UNREADABLE_ERRORS.has(sup.status.lastError ?? '')) {
           await sup?.stop('idle');
           sup = this.newSupervisor(o, targetId, { input, output: '', secrets }, dlog, sup?.status);
           o.dests.set(targetId, sup);

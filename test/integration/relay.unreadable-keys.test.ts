@@ -22,14 +22,13 @@ import type { ShowViewT } from '../helpers/relay.js';
 
 let svc: TestService;
 let relay: RelayService | undefined;
-let streakRelay: RelayService | undefined;
 const lines: string[] = [];
 beforeAll(async () => {
   svc = await startService({});
 });
 afterAll(async () => {
   await relay?.close();
-  await streakRelay?.close();
+  for (const r of relays) await r.close();
   await svc.close();
 });
 
@@ -124,11 +123,15 @@ test("a show's or a mirror's stream key no configured key opens: that relay fail
   expect(logged.length).toBeLessThan(lines.length); // "opens again" is said
 });
 
-test("a destination dropped while the show's key is unreadable forgets its check-failure streak: back later, no stray \"passes again\"", async () => {
-  const secret = await partnerWithTargets();
-  await liveShowWithMirrors(secret, 'rk-3');
-  // The ingest host resolves, or not (a resolver that times out), as the test says.
-  let dnsDown = false;
+/** Log lines of the relays below, parsed. */
+type Line = { msg: string; level: number; showId?: string; targetId?: string; lastError?: string };
+const relays: RelayService[] = [];
+/**
+ * A RelayService (passes run by hand) whose ingest hosts resolve, or not (a resolver that times out:
+ * `dns.down = true`), with an edge input: the destinations' checks run and their pushes start.
+ */
+function relayWithResolver(): { relay: RelayService; seen: Line[]; dns: { down: boolean } } {
+  const dns = { down: false };
   const destinations: DestinationGuard = {
     allowPrivate: false,
     httpAgent: undefined,
@@ -136,13 +139,13 @@ test("a destination dropped while the show's key is unreadable forgets its check
     lookup: svc.rt.destinations.lookup,
     checkHost: () => undefined,
     resolve: async () => {
-      if (dnsDown) throw new Error('resolver timed out');
+      if (dns.down) throw new Error('resolver timed out');
       return { address: '203.0.113.7', family: 4 };
     },
   };
-  const seen: { msg: string; level: number; showId?: string; targetId?: string }[] = [];
-  const log = pino({ level: 'debug' }, { write: (line: string) => void seen.push(JSON.parse(line) as (typeof seen)[number]) });
-  streakRelay = new RelayService({
+  const seen: Line[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => void seen.push(JSON.parse(line) as Line) });
+  const r = new RelayService({
     relay: svc.rt.relay,
     shows: svc.rt.shows,
     partners: svc.rt.partners,
@@ -153,34 +156,68 @@ test("a destination dropped while the show's key is unreadable forgets its check
     leaseMs: 60_000,
     pollMs: 60_000,
     stallMs: 5_000,
-    edgeUrl: () => 'rtmp://127.0.0.1:9/live', // an input: the destinations' checks run, their pushes start
+    edgeUrl: () => 'rtmp://127.0.0.1:9/live',
   });
+  relays.push(r);
+  return { relay: r, seen, dns };
+}
+
+/** The show's own stream key sealed under the lost key; the function puts the readable one back. */
+async function showKeyLost(showId: string): Promise<() => Promise<void>> {
+  const ingestHash = svc.rt.keys.relayIngest(P, showId);
+  const showKey = await svc.rt.relay.ingestKey(P, showId);
+  const readable = (await svc.rt.redis.hget(ingestHash, 'sealed'))!;
+  await svc.rt.redis.hset(ingestHash, 'sealed', lost.encrypt(showKey));
+  return async () => void (await svc.rt.redis.hset(ingestHash, 'sealed', readable));
+}
+
+test("a destination dropped while the show's key is unreadable forgets its check-failure streak: back later, no stray \"passes again\"", async () => {
+  const secret = await partnerWithTargets();
+  await liveShowWithMirrors(secret, 'rk-3');
+  const { relay: streakRelay, seen, dns } = relayWithResolver();
   const rkA = (msg: string) => seen.filter((l) => l.showId === 'rk-3' && l.targetId === 'rk-a' && l.msg === msg);
   const setMirror = (state: 'live' | 'ended') =>
     svc.rt.shows.updateMirror(P, 'rk-3', 'rk-a', () => newMirror('rk-a', 'whatnot'), (m) => {
       m.state = state;
       return true;
     });
-  const ingestHash = svc.rt.keys.relayIngest(P, 'rk-3');
-  const showKey = await svc.rt.relay.ingestKey(P, 'rk-3');
-  const readable = (await svc.rt.redis.hget(ingestHash, 'sealed'))!;
 
   await streakRelay.tick(); // checked, pushes started
-  dnsDown = true;
+  dns.down = true;
   await streakRelay.tick(); // rk-a's check fails while its push runs: a streak, warned once
   expect(rkA('relay destination check failed; its running push goes on').map((l) => l.level)).toEqual([40]);
   // One pass with the show's key unreadable and rk-a's mirror no longer ready: rk-a is dropped.
-  await svc.rt.redis.hset(ingestHash, 'sealed', lost.encrypt(showKey));
+  const restore = await showKeyLost('rk-3');
   await setMirror('ended');
   await streakRelay.tick();
   // Back: key restored, mirror live, the host resolves. rk-a is a new destination whose check passes.
-  await svc.rt.redis.hset(ingestHash, 'sealed', readable);
+  await restore();
   await setMirror('live');
-  dnsDown = false;
+  dns.down = false;
   await streakRelay.tick();
   expect((await view('rk-3')).mirrors.find((m) => m.targetId === 'rk-a')!.relay.state).not.toBe('failed');
   // The dropped destination's streak ended with it (as a drop in an ordinary pass ends it): its new
   // life's first passing check is no "passes again" (the old key-unreadable drop kept the streak).
   expect(rkA('relay destination check passes again')).toEqual([]);
   expect(seen.filter((l) => /relay pass failed/.test(l.msg))).toEqual([]);
+}, 60_000);
+
+test("the show's key restored while its destinations' check fails: they say the check failed, not that the key cannot be opened", async () => {
+  const secret = await partnerWithTargets();
+  await liveShowWithMirrors(secret, 'rk-4');
+  const { relay: r, dns } = relayWithResolver();
+  await r.tick(); // checked, pushes started
+  const restore = await showKeyLost('rk-4');
+  await r.tick();
+  for (const m of (await view('rk-4')).mirrors) expect(m.relay.lastError).toMatch(/show's stream key cannot be opened/);
+  // Restored, and this pass's check of the ingest host fails: the operator is told that, not to
+  // restore a key already restored (the failed-for-the-key destination was kept as it was).
+  await restore();
+  dns.down = true;
+  await r.tick();
+  for (const m of (await view('rk-4')).mirrors) expect(m.relay).toMatchObject({ state: 'failed', lastError: 'destination refused: resolver timed out' });
+  // And once the host resolves again, relayed as usual.
+  dns.down = false;
+  await r.tick();
+  for (const m of (await view('rk-4')).mirrors) expect(m.relay.state).not.toBe('failed');
 }, 60_000);
