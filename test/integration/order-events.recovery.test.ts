@@ -4,6 +4,8 @@
  * stopped retrying), lost, or failed all its attempts — is handed to attribution by the sweep the
  * scheduler runs, and reaches the ledger exactly once however often the sweep, the job and the
  * partner's re-deliveries meet it. No attribution worker runs here: only the sweep can book these.
+ * The last case takes the Redis Cluster path (forced on a single Redis: the same commands, each on one
+ * slot), whose store script (INGEST_PLAIN_LUA) writes the event's pending mark itself.
  */
 import { UnrecoverableError, Worker } from 'bullmq';
 import { OrderEventSweep } from '../../src/attribution/order-event.sweep.js';
@@ -113,4 +115,36 @@ test('an event handled by its job loses its pending mark, and the order leaves t
   const r = await sweep.sweep();
   expect(r.handled).toBe(0);
   expect(await svc.rt.redis.zscore(svc.rt.keys.pendingOrders(), JSON.stringify(['oe', 'normal1']))).toBeNull();
+});
+
+test('on the Cluster path (INGEST_PLAIN_LUA) an event stored by an API that died before the job add is marked pending, and the sweep books it', async () => {
+  // Only the sweep may book it: the job add fails (as if the process died after the store), and the
+  // case does not rely on the file's order — the worker role the case above started still runs (a
+  // job added here would book the order within milliseconds and need no mark), the scheduler stops.
+  await svc.scheduler?.close();
+  const orders = svc.rt.orderEvents;
+  const producer = svc.rt.attributionProducer;
+  const calls = { ingest: 0, ingestOne: 0 };
+  const ingest = orders.ingest.bind(orders);
+  const ingestOne = orders.ingestOne.bind(orders);
+  Object.defineProperty(orders, 'singleNode', { get: () => false, configurable: true });
+  orders.ingest = (...a) => ((calls.ingest += 1), ingest(...a));
+  orders.ingestOne = (...a) => ((calls.ingestOne += 1), ingestOne(...a));
+  producer.enqueue = () => Promise.reject(new Error('the API process died before the attribution job was added'));
+  try {
+    expect((await sendEvent(svc, 'oe', secret, created('cluster1'), { webhookId: 'msg_cluster1' })).status).toBeGreaterThanOrEqual(500);
+  } finally {
+    delete (orders as unknown as Record<string, unknown>)['singleNode'];
+    delete (orders as unknown as Record<string, unknown>)['ingest'];
+    delete (orders as unknown as Record<string, unknown>)['ingestOne'];
+    delete (producer as unknown as Record<string, unknown>)['enqueue'];
+  }
+  expect(calls).toEqual({ ingest: 1, ingestOne: 0 });
+  expect(await pendingMarks('cluster1')).toBe(1);
+
+  const sweep = new OrderEventSweep(svc.rt.orderEvents, svc.rt.attribution, createLogger('silent'), { graceMs: 0, pageSize: 10 });
+  expect((await sweep.sweep()).handled).toBe(1);
+  expect(await orderView('cluster1')).toMatchObject({ orderId: 'cluster1', total: { amount: 3000 } });
+  expect(await pendingMarks('cluster1')).toBe(0);
+  expect(await svc.rt.redis.zscore(svc.rt.keys.pendingOrders(), JSON.stringify(['oe', 'cluster1']))).toBeNull();
 });

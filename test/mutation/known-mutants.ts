@@ -406,6 +406,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/order-events.recovery.test.ts'],
   },
   {
+    name: 'order-event-cluster-not-marked-pending',
+    what: 'an order event is stored on a Redis Cluster (INGEST_PLAIN_LUA) without its pending mark: the sweep cannot find one whose attribution job was never added',
+    file: 'src/store/show.repository.ts',
+    from: "redis.call('HSET', KEYS[3], eventId, ARGV[4])\n",
+    to: '',
+    tests: ['test/integration/order-events.recovery.test.ts'],
+    testName: 'on the Cluster path',
+  },
+  {
     name: 'intent-no-settle',
     what: "a retry looks up (and repeats) another run's started step at once, while that attempt's request may still land",
     file: 'src/store/intent.repository.ts',
