@@ -24,7 +24,13 @@ let sim: TestSim;
 let secret: string;
 const P = 'dns-p';
 
-platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true, relay: true });
+/**
+ * A relay pass every 250 ms (RELAY_POLL_MS; production's is 1 s): what these cases count is passes (each
+ * resolves every destination's host once), so the dozens of passes they need take seconds, not tens of them.
+ */
+const POLL_MS = 250;
+
+platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true, relay: true, env: { RELAY_POLL_MS: String(POLL_MS) } });
 
 let forwarder: Server | undefined;
 afterAll(async () => {
@@ -157,11 +163,15 @@ test('a lookup that fails while a destination waits to restart keeps it retrying
   const guard = svc.rt.destinations as Guard;
   const resolve = guard.resolve;
   let failing = false;
+  let failedLookups = 0;
   Object.assign(guard, {
     allowPrivate: false,
     resolve: async (host: string) => {
       if (host !== sink.hostname) return resolve(host);
-      if (failing) throw Object.assign(new Error(`getaddrinfo EAI_AGAIN ${host}`), { code: 'EAI_AGAIN' });
+      if (failing) {
+        failedLookups++;
+        throw Object.assign(new Error(`getaddrinfo EAI_AGAIN ${host}`), { code: 'EAI_AGAIN' });
+      }
       return { address: '127.0.0.1', family: 4 };
     },
   });
@@ -175,11 +185,20 @@ test('a lookup that fails while a destination waits to restart keeps it retrying
     await sim.control('PUT', '/_sim/whatnot/faults', { rate: 1, kinds: ['rtmp_drop'] });
     await waitFor(async () => (await whatnot()).state === 'retrying', 15_000);
     failing = true;
-    const until = Date.now() + 5000;
-    while (Date.now() < until) {
+    // The lookups fail for 8 passes (one lookup per destination each; Whatnot's push is between two runs
+    // at most of them: its drops come at once, its back-off grows), its view sampled all along; then a
+    // few more samples after the last of them.
+    const deadline = Date.now() + 30_000;
+    while (failedLookups < 8 * ALL_PLATFORMS.length || seen.length <= 10) {
+      if (Date.now() > deadline) throw new Error(`8 relay passes with failing lookups did not come within 30 s (${failedLookups} lookups failed)`);
       const r = await whatnot();
       seen.push({ state: r.state, lastError: r.lastError });
       await new Promise((res) => setTimeout(res, 150));
+    }
+    for (let i = 0; i < 3; i++) {
+      const r = await whatnot();
+      seen.push({ state: r.state, lastError: r.lastError });
+      await new Promise((res) => setTimeout(res, POLL_MS));
     }
     failing = false;
     await sim.control('PUT', '/_sim/whatnot/faults', { rate: 0, kinds: [] });
