@@ -32,6 +32,12 @@ const POLL_MS = 250;
 
 platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true, relay: true, env: { RELAY_POLL_MS: String(POLL_MS) } });
 
+// The three cases' shows, scheduled side by side (each mirror given its ingest) before the first case:
+// scheduled shows are no relay's business until they go live, and each case's set-up took seconds in turn.
+beforeAll(async () => {
+  await Promise.all(['dns1', 'dns2', 'dns3'].map((id) => scheduleRelayedShow(svc, sim, P, secret, id)));
+}, 120_000);
+
 let forwarder: Server | undefined;
 afterAll(async () => {
   await new Promise<void>((r) => (forwarder ? forwarder.close(() => r()) : r()));
@@ -55,13 +61,12 @@ async function forward(port: number): Promise<Server> {
 type Guard = { allowPrivate: boolean; resolve(host: string): Promise<{ address: string; family: number }> };
 
 /**
- * Schedules `showId` with an ingest on every mirror, then lets `answer` resolve the sinks' name (the
+ * For `showId` (scheduled, with an ingest on every mirror), lets `answer` resolve the sinks' name (the
  * n-th lookup) for the relay's guard as in production (ALLOW_PRIVATE_DESTINATIONS off: ffmpeg gets
  * the checked address), while the show is live and an encoder publishes; `during` runs once every
  * mirror sends. Each mirror must then have had one publish on its sink and no restart.
  */
 async function onePushEach(showId: string, answer: (n: number) => string, during: (lookups: () => number) => Promise<void>): Promise<void> {
-  await scheduleRelayedShow(svc, sim, P, secret, showId);
   const v0 = await viewOf(svc, P, showId);
   const sink = new URL(v0.mirrors[0]!.ingest!.url);
   expect(new Set(v0.mirrors.map((m) => new URL(m.ingest!.url).host))).toEqual(new Set([sink.host])); // one sink listener
@@ -157,7 +162,6 @@ test('a lookup that fails while a destination waits to restart keeps it retrying
   // its restart back-off) replaced the supervisor with a failed one ("destination refused: getaddrinfo
   // EAI_AGAIN"), reported to the views and to the partner, and reset its back-off. Its restarts use the
   // last address that passed a check, as a running push's do.
-  await scheduleRelayedShow(svc, sim, P, secret, 'dns3');
   const v0 = await viewOf(svc, P, 'dns3');
   const sink = new URL(v0.mirrors[0]!.ingest!.url);
   const guard = svc.rt.destinations as Guard;

@@ -44,6 +44,14 @@ const POLL_MS = 250;
 
 platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true, relay: true, env: { RELAY_POLL_MS: String(POLL_MS) } });
 
+const FIRST = ['life-wait', 'life-start', 'life-send', 'life-cancel'];
+const SECOND = ['life-a', 'life-b', 'life-c'];
+// Both cases' shows, scheduled side by side (each mirror given its ingest) before the first case:
+// independent shows, none of the relay's business until it goes live.
+beforeAll(async () => {
+  await Promise.all([...FIRST, ...SECOND].map((id) => scheduleRelayedShow(svc, sim, P, secret, id)));
+}, 120_000);
+
 /** Live (not zombie) ffmpeg children of this process: the relay's, since the encoders are excluded by pid. */
 function ffmpegChildren(): number[] {
   const mine = new Set(encoders.map((e) => e.pid));
@@ -59,8 +67,7 @@ function ffmpegChildren(): number[] {
 }
 
 test('shows ended or cancelled while their relays wait, start and retry leave no ffmpeg behind', async () => {
-  const ids = ['life-wait', 'life-start', 'life-send', 'life-cancel'];
-  await Promise.all(ids.map((id) => scheduleRelayedShow(svc, sim, P, secret, id))); // independent shows: set up side by side
+  const ids = FIRST;
   // Two platforms refuse every publish: their destinations cycle through connecting → retrying (backoff).
   for (const p of ['tiktok', 'whatnot']) await sim.control('PUT', `/_sim/${p}/faults`, { rate: 1, kinds: ['rtmp_refuse'] });
 
@@ -123,8 +130,7 @@ test('shows ended or cancelled while their relays wait, start and retry leave no
 }, startsMs(5 * 4) + startsMs(2 * (5 + 2)) + 120_000);
 
 test('a show the relay cannot handle (its ingest key sealed under another SECRETS_KEY) is failed and stopped, and does not keep the relays of other shows running after they end', async () => {
-  const ids = ['life-a', 'life-b', 'life-c'];
-  await Promise.all(ids.map((id) => scheduleRelayedShow(svc, sim, P, secret, id)));
+  const ids = SECOND;
   for (const id of ids) await goLive(svc, P, secret, id);
   await waitFor(async () => (svc.started.relay?.pids().length ?? 0) >= ids.length * 5, startsMs(ids.length * 5));
   const pidsBefore = svc.started.relay?.pids() ?? [];

@@ -62,10 +62,10 @@ afterAll(async () => {
 
 test('an HLS sourceUrl is pulled and relayed to all five sinks; a sourceUrl that is not media gives a clear lastError and disturbs nothing', async () => {
   const good = { sourceUrl: `${base}/index.m3u8` };
-  await scheduleRelayedShow(svc, sim, P, secret, 'pull1', good);
-  await goLive(svc, P, secret, 'pull1', 'live', good);
   const bad = { sourceUrl: `${base}/notmedia.m3u8` };
-  await scheduleRelayedShow(svc, sim, P, secret, 'pull-bad', bad);
+  // The two shows are independent: scheduled side by side.
+  await Promise.all([scheduleRelayedShow(svc, sim, P, secret, 'pull1', good), scheduleRelayedShow(svc, sim, P, secret, 'pull-bad', bad)]);
+  await goLive(svc, P, secret, 'pull1', 'live', good);
   await goLive(svc, P, secret, 'pull-bad', 'live', bad);
 
   const v = await waitFor(async () => {

@@ -32,6 +32,12 @@ platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: tr
 /** The first case's publish, seconds. */
 const ENCODE_S = 12;
 
+// Both cases' shows, scheduled side by side (each mirror given its ingest) before the first case: a
+// scheduled show is no relay's business until it goes live.
+beforeAll(async () => {
+  await Promise.all(['push1', 'push2'].map((id) => scheduleRelayedShow(svc, sim, P, secret, id)));
+}, 120_000);
+
 /** The sink stream each mirror pushes to (found by the stream key its ingest carries). */
 async function sinkOf(view: ShowViewT, platform: string): Promise<SimStreamView | undefined> {
   const key = view.mirrors.find((m) => m.platform === platform)?.ingest?.streamKey;
@@ -39,7 +45,6 @@ async function sinkOf(view: ShowViewT, platform: string): Promise<SimStreamView 
 }
 
 test('one publish reaches all five sinks with both codecs; YouTube and Facebook go live only after their sink saw data; nothing outlives the show', async () => {
-  await scheduleRelayedShow(svc, sim, P, secret, 'push1');
   await goLive(svc, P, secret, 'push1');
   // Live on the partner's side, but no video yet: platforms that take an ingest must not air an empty stream.
   const before = await viewOf(svc, P, 'push1');
@@ -114,7 +119,6 @@ test('one publish reaches all five sinks with both codecs; YouTube and Facebook 
 }, 120_000);
 
 test('a dropped destination is retried alone while the others keep flowing; a source gap resumes every destination on the same broadcast', async () => {
-  await scheduleRelayedShow(svc, sim, P, secret, 'push2');
   await goLive(svc, P, secret, 'push2');
   const v0 = await viewOf(svc, P, 'push2');
   const target = `${v0.show.ingest.url}/${v0.show.ingest.streamKey}`;
