@@ -25,8 +25,6 @@ let hls: ChildProcess;
 let http: Server;
 let base: string;
 const P = 'pull-p';
-/** A relay pass every 250 ms (RELAY_POLL_MS; production's is 1 s): pulls start, and stop, that much sooner after a show's change. */
-const POLL_MS = 250;
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'syndicast-hls-'));
@@ -47,7 +45,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   sim = await startSim();
-  svc = await startService({ workers: true, scheduler: true, relay: true, env: { RELAY_POLL_MS: String(POLL_MS) } });
+  svc = await startService({ workers: true, scheduler: true, relay: true });
   secret = await createPartner(svc, P);
   await addAllTargets(svc, sim, P, { lift: true });
   await waitFor(async () => existsSync(join(dir, 'index.m3u8')), 20_000);
@@ -62,10 +60,10 @@ afterAll(async () => {
 
 test('an HLS sourceUrl is pulled and relayed to all five sinks; a sourceUrl that is not media gives a clear lastError and disturbs nothing', async () => {
   const good = { sourceUrl: `${base}/index.m3u8` };
-  const bad = { sourceUrl: `${base}/notmedia.m3u8` };
-  // The two shows are independent: scheduled side by side.
-  await Promise.all([scheduleRelayedShow(svc, sim, P, secret, 'pull1', good), scheduleRelayedShow(svc, sim, P, secret, 'pull-bad', bad)]);
+  await scheduleRelayedShow(svc, sim, P, secret, 'pull1', good);
   await goLive(svc, P, secret, 'pull1', 'live', good);
+  const bad = { sourceUrl: `${base}/notmedia.m3u8` };
+  await scheduleRelayedShow(svc, sim, P, secret, 'pull-bad', bad);
   await goLive(svc, P, secret, 'pull-bad', 'live', bad);
 
   const v = await waitFor(async () => {
@@ -92,7 +90,7 @@ test('an HLS sourceUrl is pulled and relayed to all five sinks; a sourceUrl that
 
 test('a private sourceUrl is refused before any ffmpeg starts unless ALLOW_PRIVATE_DESTINATIONS', async () => {
   // A service that refuses private addresses; its mirror is written as a sync would leave it (no worker here).
-  const strict = await startService({ relay: true, env: { ALLOW_PRIVATE_DESTINATIONS: 'false', RELAY_POLL_MS: String(POLL_MS) } });
+  const strict = await startService({ relay: true, env: { ALLOW_PRIVATE_DESTINATIONS: 'false' } });
   try {
     const s2 = await createPartner(strict, P);
     // No baseUrl and no platform here (nothing leaves loopback): saved without the credential check.
