@@ -65,6 +65,10 @@ test('after the edge that received the publish dies, the show is not reported as
   const enc = encode(`rtmp://127.0.0.1:${port}/live/${v0.show.ingest.streamKey}`);
   try {
     await waitFor(async () => (await viewOf(svc, P, 'src1')).mirrors.every((m) => m.relay.state === 'sending'), 60_000);
+    // The live edge's source carries the TTL this relay process was given (RELAY_SOURCE_TTL_MS), renewed as it runs.
+    const ttl = await svc.rt.redis.pttl(svc.rt.keys.relaySource(P, 'src1'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(4000);
     await first.kill('SIGKILL'); // the edge goes with it: nothing publishes any more
     await waitFor(async () => (await enc.exited) !== undefined, 10_000);
     // The replacement relay process (same port, as a restarted `npm start` would be).
