@@ -297,6 +297,12 @@ const ConfigSchema = z.object({
   relayLeaseMs: ms(6_000, 1000),
   /** How often a relay process looks for shows to relay and reports progress. */
   relayPollMs: ms(1_000, 100),
+  /**
+   * How long a publish on the embedded edge stays a show's source after the edge last renewed it (a dead
+   * edge's source lapses after it); the edge renews it, and re-checks its publishes, every fifth of it, at
+   * most every 2 s. At least 2000 (a check every 400 ms).
+   */
+  relaySourceTtlMs: ms(10_000, 2000),
   /** A destination with no progress for this long (once data flowed) is restarted. */
   relayStallMs: ms(6_000, 1000),
   /** Start-up allowance: how long a relay ffmpeg may take to its first byte out before it is restarted. */
@@ -365,6 +371,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   RELAY_EDGE_INTERNAL_URL: 'relayEdgeInternalUrl',
   RELAY_LEASE_MS: 'relayLeaseMs',
   RELAY_POLL_MS: 'relayPollMs',
+  RELAY_SOURCE_TTL_MS: 'relaySourceTtlMs',
   RELAY_STALL_MS: 'relayStallMs',
   RELAY_START_TIMEOUT_MS: 'relayStartTimeoutMs',
   RELAY_START_CONCURRENCY: 'relayStartConcurrency',

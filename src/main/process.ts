@@ -312,6 +312,7 @@ async function startRolesOn(
         shows: rt.shows,
         log: rt.log.child({ module: 'ingest-edge' }),
         internalUrl: config.relayEdgeInternalUrl,
+        sourceTtlMs: config.relaySourceTtlMs,
       }),
       { setting: 'RELAY_RTMP_PORT', port: config.relayRtmpPort, host: config.host, serves: 'the RTMP ingest edge of the video relay' },
     );

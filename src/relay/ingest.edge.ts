@@ -205,9 +205,9 @@ export interface EdgeOptions {
   log: Logger;
   /** Base URL relay processes read streams from; default `rtmp://127.0.0.1:{port}/live`. */
   internalUrl?: string;
-  /** How often publishing shows are re-checked (a show that ended is cut off) and their sources renewed. */
+  /** How often publishing shows are re-checked (a show that ended is cut off) and their sources renewed (default a fifth of sourceTtlMs, at most 2 s). */
   checkMs?: number;
-  /** How long a source outlives its edge's last renewal (default the larger of 10 s and 5 × checkMs). */
+  /** How long a source outlives its edge's last renewal (RELAY_SOURCE_TTL_MS; default the larger of 10 s and 5 × checkMs). */
   sourceTtlMs?: number;
 }
 
@@ -371,8 +371,8 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       });
     });
   });
-  const checkMs = opts.checkMs ?? 2000;
-  const sourceTtlMs = opts.sourceTtlMs ?? Math.max(10_000, 5 * checkMs);
+  const sourceTtlMs = opts.sourceTtlMs ?? Math.max(10_000, 5 * (opts.checkMs ?? 2000));
+  const checkMs = opts.checkMs ?? Math.min(2000, Math.floor(sourceTtlMs / 5));
   const internalUrl = (opts.internalUrl ?? `rtmp://127.0.0.1:${port}/${EDGE_APP}`).replace(/\/+$/, '');
 
   // A publish whose show ended or was cancelled, or whose key is no longer the show's current one

@@ -22,8 +22,14 @@ let sim: TestSim;
 let env: Record<string, string>;
 const relays: WorkerProcess[] = [];
 const P = 'crash-p';
-/** The relay processes' timings (the spawned relays set none of them). */
-const { relayLeaseMs: LEASE_MS, relayPollMs: POLL_MS, relayStartTimeoutMs: START_TIMEOUT_MS } = RELAY_DEFAULTS;
+/**
+ * The relay processes' lease and pass interval: RELAY_LEASE_MS 3 s and RELAY_POLL_MS 250 ms (production's
+ * 6 s and 1 s), so the takeover this file waits for comes after 2.25–3 s, not 4.5–6 s; the owner renews
+ * every 750 ms. Their start-up allowance is the default.
+ */
+const LEASE_MS = 3_000;
+const POLL_MS = 250;
+const { relayStartTimeoutMs: START_TIMEOUT_MS } = RELAY_DEFAULTS;
 
 beforeAll(async () => {
   sim = await startSim();
@@ -59,7 +65,7 @@ test('SIGKILL the relay that owns the show: its ffmpeg dies with it, the other r
   const secret = await createPartner(svc, P);
   await addAllTargets(svc, sim, P, { lift: true });
   for (let i = 0; i < 2; i++) {
-    relays.push(spawnWorker({ ...env, REDIS_URL: svc.redis.url, DATA_DIR: svc.config.dataDir, RELAY_EDGE: 'none', LOG_LEVEL: 'debug' }, 'workers/relay.ts'));
+    relays.push(spawnWorker({ ...env, REDIS_URL: svc.redis.url, DATA_DIR: svc.config.dataDir, RELAY_EDGE: 'none', LOG_LEVEL: 'debug', RELAY_LEASE_MS: String(LEASE_MS), RELAY_POLL_MS: String(POLL_MS) }, 'workers/relay.ts'));
   }
   await scheduleRelayedShow(svc, sim, P, secret, 'crash1');
   await goLive(svc, P, secret, 'crash1');

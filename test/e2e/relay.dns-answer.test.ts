@@ -24,7 +24,19 @@ let sim: TestSim;
 let secret: string;
 const P = 'dns-p';
 
-platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true, relay: true });
+/**
+ * A relay pass every 250 ms (RELAY_POLL_MS; production's is 1 s): what these cases count is passes (each
+ * resolves every destination's host once), so the dozens of passes they need take seconds, not tens of them.
+ */
+const POLL_MS = 250;
+
+platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true, relay: true, env: { RELAY_POLL_MS: String(POLL_MS) } });
+
+// The three cases' shows, scheduled side by side (each mirror given its ingest) before the first case:
+// scheduled shows are no relay's business until they go live, and each case's set-up took seconds in turn.
+beforeAll(async () => {
+  await Promise.all(['dns1', 'dns2', 'dns3'].map((id) => scheduleRelayedShow(svc, sim, P, secret, id)));
+}, 120_000);
 
 let forwarder: Server | undefined;
 afterAll(async () => {
@@ -49,13 +61,12 @@ async function forward(port: number): Promise<Server> {
 type Guard = { allowPrivate: boolean; resolve(host: string): Promise<{ address: string; family: number }> };
 
 /**
- * Schedules `showId` with an ingest on every mirror, then lets `answer` resolve the sinks' name (the
+ * For `showId` (scheduled, with an ingest on every mirror), lets `answer` resolve the sinks' name (the
  * n-th lookup) for the relay's guard as in production (ALLOW_PRIVATE_DESTINATIONS off: ffmpeg gets
  * the checked address), while the show is live and an encoder publishes; `during` runs once every
  * mirror sends. Each mirror must then have had one publish on its sink and no restart.
  */
 async function onePushEach(showId: string, answer: (n: number) => string, during: (lookups: () => number) => Promise<void>): Promise<void> {
-  await scheduleRelayedShow(svc, sim, P, secret, showId);
   const v0 = await viewOf(svc, P, showId);
   const sink = new URL(v0.mirrors[0]!.ingest!.url);
   expect(new Set(v0.mirrors.map((m) => new URL(m.ingest!.url).host))).toEqual(new Set([sink.host])); // one sink listener
@@ -151,17 +162,20 @@ test('a lookup that fails while a destination waits to restart keeps it retrying
   // its restart back-off) replaced the supervisor with a failed one ("destination refused: getaddrinfo
   // EAI_AGAIN"), reported to the views and to the partner, and reset its back-off. Its restarts use the
   // last address that passed a check, as a running push's do.
-  await scheduleRelayedShow(svc, sim, P, secret, 'dns3');
   const v0 = await viewOf(svc, P, 'dns3');
   const sink = new URL(v0.mirrors[0]!.ingest!.url);
   const guard = svc.rt.destinations as Guard;
   const resolve = guard.resolve;
   let failing = false;
+  let failedLookups = 0;
   Object.assign(guard, {
     allowPrivate: false,
     resolve: async (host: string) => {
       if (host !== sink.hostname) return resolve(host);
-      if (failing) throw Object.assign(new Error(`getaddrinfo EAI_AGAIN ${host}`), { code: 'EAI_AGAIN' });
+      if (failing) {
+        failedLookups++;
+        throw Object.assign(new Error(`getaddrinfo EAI_AGAIN ${host}`), { code: 'EAI_AGAIN' });
+      }
       return { address: '127.0.0.1', family: 4 };
     },
   });
@@ -175,11 +189,20 @@ test('a lookup that fails while a destination waits to restart keeps it retrying
     await sim.control('PUT', '/_sim/whatnot/faults', { rate: 1, kinds: ['rtmp_drop'] });
     await waitFor(async () => (await whatnot()).state === 'retrying', 15_000);
     failing = true;
-    const until = Date.now() + 5000;
-    while (Date.now() < until) {
+    // The lookups fail for 8 passes (one lookup per destination each; Whatnot's push is between two runs
+    // at most of them: its drops come at once, its back-off grows), its view sampled all along; then a
+    // few more samples after the last of them.
+    const deadline = Date.now() + 30_000;
+    while (failedLookups < 8 * ALL_PLATFORMS.length || seen.length <= 10) {
+      if (Date.now() > deadline) throw new Error(`8 relay passes with failing lookups did not come within 30 s (${failedLookups} lookups failed)`);
       const r = await whatnot();
       seen.push({ state: r.state, lastError: r.lastError });
       await new Promise((res) => setTimeout(res, 150));
+    }
+    for (let i = 0; i < 3; i++) {
+      const r = await whatnot();
+      seen.push({ state: r.state, lastError: r.lastError });
+      await new Promise((res) => setTimeout(res, POLL_MS));
     }
     failing = false;
     await sim.control('PUT', '/_sim/whatnot/faults', { rate: 0, kinds: [] });

@@ -35,7 +35,22 @@ afterAll(async () => {
   for (const e of encoders) await e.stop();
 });
 
-platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true, relay: true });
+/**
+ * A relay pass every 250 ms (RELAY_POLL_MS; production's is 1 s): the shows' readers are armed, and their
+ * ends seen, that much sooner; what is claimed (nothing left running, nothing started again) holds for
+ * any pass interval, and the windows in which nothing may start again see more passes than before.
+ */
+const POLL_MS = 250;
+
+platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, scheduler: true, relay: true, env: { RELAY_POLL_MS: String(POLL_MS) } });
+
+const FIRST = ['life-wait', 'life-start', 'life-send', 'life-cancel'];
+const SECOND = ['life-a', 'life-b', 'life-c'];
+// Both cases' shows, scheduled side by side (each mirror given its ingest) before the first case:
+// independent shows, none of the relay's business until it goes live.
+beforeAll(async () => {
+  await Promise.all([...FIRST, ...SECOND].map((id) => scheduleRelayedShow(svc, sim, P, secret, id)));
+}, 120_000);
 
 /** Live (not zombie) ffmpeg children of this process: the relay's, since the encoders are excluded by pid. */
 function ffmpegChildren(): number[] {
@@ -52,8 +67,7 @@ function ffmpegChildren(): number[] {
 }
 
 test('shows ended or cancelled while their relays wait, start and retry leave no ffmpeg behind', async () => {
-  const ids = ['life-wait', 'life-start', 'life-send', 'life-cancel'];
-  for (const id of ids) await scheduleRelayedShow(svc, sim, P, secret, id);
+  const ids = FIRST;
   // Two platforms refuse every publish: their destinations cycle through connecting → retrying (backoff).
   for (const p of ['tiktok', 'whatnot']) await sim.control('PUT', `/_sim/${p}/faults`, { rate: 1, kinds: ['rtmp_refuse'] });
 
@@ -116,8 +130,7 @@ test('shows ended or cancelled while their relays wait, start and retry leave no
 }, startsMs(5 * 4) + startsMs(2 * (5 + 2)) + 120_000);
 
 test('a show the relay cannot handle (its ingest key sealed under another SECRETS_KEY) is failed and stopped, and does not keep the relays of other shows running after they end', async () => {
-  const ids = ['life-a', 'life-b', 'life-c'];
-  for (const id of ids) await scheduleRelayedShow(svc, sim, P, secret, id);
+  const ids = SECOND;
   for (const id of ids) await goLive(svc, P, secret, id);
   await waitFor(async () => (svc.started.relay?.pids().length ?? 0) >= ids.length * 5, startsMs(ids.length * 5));
   const pidsBefore = svc.started.relay?.pids() ?? [];
@@ -128,10 +141,17 @@ test('a show the relay cannot handle (its ingest key sealed under another SECRET
   const others = ids.filter((id) => id !== poisoned);
   const otherBox = new SecretBox(randomBytes(32).toString('base64'));
   await svc.rt.redis.hset(svc.rt.keys.relayIngest(P, poisoned), 'sealed', otherBox.encrypt('sk_unreadable'));
-  await new Promise((r) => setTimeout(r, 1500)); // a pass or two meets it
+  const stalls = loopStalls();
+  // The poisoned show itself is not relayed (its key opens with no configured key): each of its
+  // destinations is failed saying what to restore. Waited for before the others end: a pass has met it
+  // (a fixed 1.5 s sleep was "a pass or two meets it").
+  const poisonedFailed = await waitForOwnTime(async () => {
+    const v = await viewOf(svc, P, poisoned);
+    return v.mirrors.every((m) => m.relay.state === 'failed') ? v : undefined;
+  }, STOPPED_WITHIN_MS, { stalls });
+  for (const m of poisonedFailed.mirrors) expect(m.relay.lastError).toMatch(/stream key cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS/);
 
   for (const id of others) await goLive(svc, P, secret, id, 'ended');
-  const stalls = loopStalls();
   const since = Date.now();
   const othersStopped = await waitForOwnTime(async () => {
     const views = await Promise.all(others.map((id) => viewOf(svc, P, id)));
@@ -140,17 +160,11 @@ test('a show the relay cannot handle (its ingest key sealed under another SECRET
     throw new Error(`the ended shows' relays did not stop: ${JSON.stringify(await Promise.all(others.map(async (id) => (await viewOf(svc, P, id)).mirrors.map((m) => m.relay.state))))}`);
   });
   expect(othersStopped).toHaveLength(2);
-  // The poisoned show itself is not relayed (its key opens with no configured key): each of its
-  // destinations is failed saying what to restore, and none of its ffmpeg is left running.
-  const poisonedFailed = await waitForOwnTime(async () => {
-    const v = await viewOf(svc, P, poisoned);
-    return v.mirrors.every((m) => m.relay.state === 'failed') ? v : undefined;
-  }, STOPPED_WITHIN_MS, { stalls });
-  for (const m of poisonedFailed.mirrors) expect(m.relay.lastError).toMatch(/stream key cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS/);
+  // None of the poisoned show's ffmpeg is left running either.
   await waitForOwnTime(async () => ffmpegChildren().length === 0 && pidsBefore.every((pid) => !alive(pid)), STOPPED_WITHIN_MS, { stalls });
   stalls.stop();
-  // Its end starts nothing either.
+  // Its end starts nothing either (1.5 s: six passes; the 3 s this waited were three).
   await goLive(svc, P, secret, poisoned, 'ended');
-  await new Promise((r) => setTimeout(r, 3000));
+  await new Promise((r) => setTimeout(r, 6 * POLL_MS));
   expect(ffmpegChildren()).toEqual([]);
 }, startsMs(5 * 3) + 120_000);

@@ -112,7 +112,7 @@ test('every platform hands out an ingest on the sink; a real encoder reaches eac
     expect(await streamOf(platform, ingest.streamKey)).toMatchObject({ publishing: false, publishers: 0, bytes: 0, since: null });
   }
 
-  const pubs = Object.values(ingests).map(({ ingest }) => publish(ingest, 4));
+  const pubs = Object.values(ingests).map(({ ingest }) => publish(ingest, 3));
   for (const [platform, { ingest }] of Object.entries(ingests)) {
     const live = await waitFor(async () => {
       const s = await streamOf(platform, ingest.streamKey);
@@ -127,7 +127,7 @@ test('every platform hands out an ingest on the sink; a real encoder reaches eac
       const v = await streamOf(platform, ingest.streamKey);
       return v && !v.publishing ? v : undefined;
     });
-    // 4 s at ~1.6 Mbps is ~800 KB; well over 100 KB whatever the load
+    // 3 s at ~1.6 Mbps is ~600 KB; well over 100 KB whatever the load
     expect(s).toMatchObject({ externalId, publishing: false, publishers: 0, maxPublishers: 1, publishes: 1, videoCodec: 'h264', audioCodec: 'aac', since: null });
     expect(s.bytes).toBeGreaterThan(100_000);
     expect(Date.parse(s.firstDataAt!)).toBeLessThanOrEqual(Date.parse(s.lastDataAt!));
@@ -182,7 +182,7 @@ test('rtmp_refuse refuses new publishes while set; API requests are not affected
   expect((await sim.control('GET', '/_sim/whatnot/requests')) as Array<{ fault?: string }>).toEqual([expect.not.objectContaining({ fault: expect.anything() })]);
 
   await sim.control('PUT', '/_sim/whatnot/faults', { rate: 0, kinds: [] });
-  const ok = publish(ingest, 2);
+  const ok = publish(ingest, 1);
   expect(await ok.exited).toBe(0);
   expect(await streamOf('whatnot', ingest.streamKey)).toMatchObject({ refused: 1, publishes: 1 });
 }, T);
@@ -212,7 +212,7 @@ test('rtmp_drop drops the current publisher and keeps dropping while set', async
     const s = await streamOf('tiktok', ingest.streamKey);
     return s?.lastDataAt && Date.now() - Date.parse(s.lastDataAt) > 1_200;
   }, 10_000, 100);
-  const ok = publish(ingest, 2);
+  const ok = publish(ingest, 1);
   expect(await ok.exited).toBe(0);
   const after = (await streamOf('tiktok', ingest.streamKey))!;
   expect(after).toMatchObject({ drops: 2, publishes: 3, firstDataAt: firstByte });
@@ -250,7 +250,8 @@ test('YouTube: a stream is active only while its key receives data; going live w
 test('YouTube: a broadcast that is ready but whose stream stopped sending cannot go to testing', async () => {
   const token = await ytToken();
   const { streamId, broadcastId, ingest } = await youtubeBroadcast(token);
-  const enc = publish(ingest, 2);
+  // 1 s of data: the stream stays active for 2 s after it (RECEIVING_IDLE_MS), time enough to see it so.
+  const enc = publish(ingest, 1);
   await waitFor(async () => (await ytStreamStatus(token, streamId)) === 'active', 60_000);
   await enc.exited;
   await waitFor(async () => (await ytStreamStatus(token, streamId)) === 'inactive');
@@ -301,10 +302,10 @@ test('Facebook: a scheduled live video goes live by itself at its planned start 
   await sim.control('PUT', '/_sim/facebook/limits', { minScheduleLeadSec: 0 }); // Facebook's is 10 minutes: a test cannot wait that long
   const nowS = Math.floor(Date.now() / 1000);
   const later = await scheduled(nowS + 3600); // receives data an hour before its start: a preview
-  const soon = await scheduled(nowS + 3); // no data at its planned start: nothing airs
+  const soon = await scheduled(nowS + 2); // no data at its planned start: nothing airs
   const encLater = publish(later.ingest);
   await waitFor(async () => (await streamOf('facebook', later.ingest.streamKey))?.receiving, 60_000);
-  await waitFor(async () => Date.now() > (nowS + 4) * 1000, 10_000);
+  await waitFor(async () => Date.now() > (nowS + 3) * 1000, 10_000); // a second past soon's start
   expect(await fbStatus(soon.id)).toBe('SCHEDULED_UNPUBLISHED');
   expect(await fbStatus(later.id)).toBe('SCHEDULED_UNPUBLISHED');
 

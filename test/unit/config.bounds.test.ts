@@ -30,6 +30,7 @@ const BOUNDS: [string, keyof Config, number, Record<string, string>?][] = [
   ['WORKER_LOCK_MS', 'workerLockMs', MAX_TIMER_MS],
   ['RELAY_LEASE_MS', 'relayLeaseMs', MAX_TIMER_MS],
   ['RELAY_POLL_MS', 'relayPollMs', MAX_TIMER_MS],
+  ['RELAY_SOURCE_TTL_MS', 'relaySourceTtlMs', MAX_TIMER_MS],
   ['RELAY_STALL_MS', 'relayStallMs', MAX_TIMER_MS],
   ['RELAY_START_TIMEOUT_MS', 'relayStartTimeoutMs', MAX_TIMER_MS],
   ['HTTP_IDLE_TIMEOUT_MS', 'httpIdleTimeoutMs', MAX_TIMER_MS],
