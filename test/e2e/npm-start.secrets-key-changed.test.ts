@@ -18,7 +18,7 @@ import { ADMIN_KEY, sampleShow, showEvent, waitFor } from '../helpers/service.js
 import type { WorkerProcess } from '../helpers/worker-process.js';
 
 let redis: TestRedis;
-const children: WorkerProcess[] = [];
+let svc: { child: WorkerProcess; url: string } | undefined;
 const oldKey = randomBytes(32).toString('base64');
 const newKey = randomBytes(32).toString('base64');
 const shared = { KEY_PREFIX: 't' + randomBytes(3).toString('hex'), DATA_DIR: mkdtempSync(join(tmpdir(), 'syndicast-data-')), LOG_LEVEL: 'info' };
@@ -27,13 +27,13 @@ beforeAll(async () => {
   redis = await startRedis();
 }, 30_000);
 afterAll(async () => {
-  for (const c of children) await c.kill('SIGTERM');
+  await svc?.child.kill('SIGTERM');
   await redis?.destroy();
 });
 
-async function start(env: Record<string, string>): Promise<{ child: WorkerProcess; url: string }> {
-  const svc = await startAllProcess(redis.env, { ...shared, ...env });
-  children.push(svc.child);
+async function restart(env: Record<string, string>): Promise<{ child: WorkerProcess; url: string }> {
+  await svc?.child.kill('SIGTERM');
+  svc = await startAllProcess(redis.env, { ...shared, ...env });
   return svc;
 }
 
@@ -44,16 +44,13 @@ function sendEvent(url: string, secret: string, id: string, showId: string): Pro
 }
 
 test('events of a partner whose secret the new SECRETS_KEY cannot open are a 503 secret-unreadable problem (was a 500), logged without the secret; SECRETS_KEY_PREVIOUS brings them back', async () => {
-  const first = await start({ SECRETS_KEY: oldKey });
+  const first = await restart({ SECRETS_KEY: oldKey });
   const created = await fetch(`${first.url}/v1/partners`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'sk', name: 'SK' }) });
   expect(created.status).toBe(201);
   const { webhookSecret } = (await created.json()) as { webhookSecret: string };
   expect((await sendEvent(first.url, webhookSecret, 'msg_sk_1', 'sk-1')).status).toBe(202);
 
-  await first.child.kill('SIGTERM');
-  // The two restarts (the key changed; then the old key given back as SECRETS_KEY_PREVIOUS) start side
-  // by side: the second is asked only once the first has answered.
-  const [changed, restored] = await Promise.all([start({ SECRETS_KEY: newKey }), start({ SECRETS_KEY: newKey, SECRETS_KEY_PREVIOUS: oldKey })]);
+  const changed = await restart({ SECRETS_KEY: newKey });
   const r = await sendEvent(changed.url, webhookSecret, 'msg_sk_2', 'sk-2');
   expect(r.status).toBe(503);
   expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -65,5 +62,6 @@ test('events of a partner whose secret the new SECRETS_KEY cannot open are a 503
   expect(JSON.parse(line) as { level: number }).toMatchObject({ level: 50 });
   expect(changed.child.output()).not.toContain(webhookSecret.slice('whsec_'.length));
 
+  const restored = await restart({ SECRETS_KEY: newKey, SECRETS_KEY_PREVIOUS: oldKey });
   expect((await sendEvent(restored.url, webhookSecret, 'msg_sk_2', 'sk-2')).status).toBe(202);
 }, 120_000);
