@@ -96,6 +96,8 @@ export interface AppOptions {
   dashboard?: boolean;
   /** The ops stream's stall bound (tests; default STREAM_STALL_MS in ops.routes.ts). */
   opsStreamStallMs?: number;
+  /** How often the ops stream looks for board changes (tests; 1 s by default in ops.routes.ts). */
+  opsStreamIntervalMs?: number;
 }
 
 const ESCAPED_DOT_ID = /^%2e(?:%2e)?$/i;
@@ -376,7 +378,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(reconcileRoutes, { reconcile: rt.reconcile, partners: rt.partners });
   await app.register(outboundRoutes, { outbound: rt.outbound, partners: rt.partners, allowPrivateDestinations: rt.config.allowPrivateDestinations });
   const ops = new OpsService({ redis: rt.redis, keys: rt.keys, partners: rt.partners, shows: rt.shows, activity: rt.activity, attribution: rt.attribution, reconciliations: rt.reconciliations, outbound: rt.outbound, relay: rt.relay, readiness: rt.readiness });
-  await app.register(opsRoutes, { ops, sessions: rt.sessions, streamsPerKey: rt.config.opsStreamsPerKey, ...(opts.opsStreamStallMs ? { streamStallMs: opts.opsStreamStallMs } : {}) });
+  await app.register(opsRoutes, { ops, sessions: rt.sessions, streamsPerKey: rt.config.opsStreamsPerKey, ...(opts.opsStreamStallMs ? { streamStallMs: opts.opsStreamStallMs } : {}), ...(opts.opsStreamIntervalMs ? { streamIntervalMs: opts.opsStreamIntervalMs } : {}) });
   if (opts.dashboard !== false) {
     // Loaded lazily: bull-board pulls in @fastify/static, which tests and benchmarks do not need.
     const { queuesBoard } = await import('./plugins/queues-board.plugin.js');

@@ -11,7 +11,11 @@ import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/service.js';
 import type { WorkerProcess } from '../helpers/worker-process.js';
 
-const DOWN_MS = 9_000;
+/**
+ * Long enough for 7 reconnect attempts of each connection (its backoff 0.2, 0.4, … s: attempts at
+ * 0.2, 0.6, 1.2, 2, 3, 4.2, 5.6 s) and 6 relay passes: a line per attempt repeats well over 3 times.
+ */
+const DOWN_MS = 6_000;
 
 let redis: TestRedis;
 let child: WorkerProcess | undefined;

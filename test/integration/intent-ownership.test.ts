@@ -20,7 +20,10 @@ let sim: TestSim;
 
 beforeAll(async () => {
   sim = await startSim();
-  svc = await startService(); // no workers: the test plays the runs itself
+  // No workers: the test plays the runs itself. A platform call may take 1.5 s (an attempt 3 s, the
+  // window a takeover waits out, and 0.5 s more to settle; 2 s, 4 s and 2 s by the test default):
+  // the simulator's slow answers below (0.6 s, 0.4 s) stay well inside it.
+  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '1500', PLATFORM_SETTLE_MS: '500' } });
 });
 afterAll(async () => {
   await svc?.close();
@@ -139,7 +142,7 @@ test('SyncService: a run that loses its mirror mid-call stops; the takeover adop
   await svc.rt.intents.release(held.lease);
 
   // Run A is mid-create (the simulator answers slowly) when its lease lapses and run B takes over.
-  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 1500 });
+  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 600 });
   try {
     const runA = svc.rt.syncService.sync(job, { token: 'job-token-A' });
     const intentKeys = async (): Promise<string[]> => keysMatching(svc.rt.redis, `${svc.rt.keys.showTag('own', 'os1')}:intent:*`);
@@ -194,7 +197,7 @@ test.each(LOCK_SIGNALS)('SyncService: a run whose BullMQ lock could not be renew
   expect((await sendEvent(svc, p, secret, showEvent('show.scheduled', sampleShow('os2'), '2026-11-24T17:00:00Z'))).status).toBe(202);
   const job = { partnerId: p, showId: 'os2', targetId: `${p}-yt` };
   const before = (await sim.effects('youtube')).length;
-  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 800 });
+  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 400 });
   try {
     const lockLost = lose();
     const runA = svc.rt.syncService.sync(job, { token: `job-token-A-${p}`, signal: lockLost.signal });

@@ -27,6 +27,19 @@ afterAll(async () => {
   await svc?.close();
 });
 
+/**
+ * The stream ticks every TICK_MS here (1 s in production): the board changes once per tick, so eight
+ * changes take a few seconds, not eight. Each test's own app on the service's runtime.
+ */
+const TICK_MS = 250;
+const CHANGE_EVERY_MS = 400;
+
+async function streamApp(opts: { opsStreamStallMs?: number } = {}): Promise<{ app: Awaited<ReturnType<typeof buildApp>>; port: number }> {
+  const app = await buildApp(svc.rt, { logger: false, dashboard: false, opsStreamIntervalMs: TICK_MS, ...opts });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, port: (app.server.address() as { port: number }).port };
+}
+
 /** A board of ~`mb` MB: the mirror's lastError, tagged so each board can be told apart. */
 async function setBoard(tag: string, mb: number): Promise<void> {
   const m = (await svc.rt.shows.getMirror('p1', 'today', 'wn')) ?? newMirror('wn', 'whatnot');
@@ -34,30 +47,35 @@ async function setBoard(tag: string, mb: number): Promise<void> {
 }
 
 test('a stream whose client reads nothing does not queue every changed board: the client gets the current board when it reads again', async () => {
-  await setBoard('b0', 0);
-  const { port } = new URL(svc.url);
-  const socket = createConnection({ host: '127.0.0.1', port: Number(port) });
-  let text = '';
-  socket.setEncoding('latin1').on('data', (d: string) => (text += d));
-  await new Promise<void>((res) => socket.once('connect', () => res()));
-  socket.write(`GET /v1/ops/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n\r\n`);
-  await waitFor(async () => text.includes('<b0>'), 10_000);
-
-  // The client stops reading; the board changes eight times, 2 MB each (16 MB in all: far more than
-  // the kernel's socket buffers, 4 MB + the receive window here), one change per stream tick (1 s).
-  socket.pause();
   const changes = 8;
-  for (let i = 1; i <= changes; i++) {
-    await setBoard(`b${i}`, 2);
-    await new Promise((r) => setTimeout(r, 1_100));
-  }
+  let boards: (string | undefined)[] = [];
+  const { app, port } = await streamApp();
+  try {
+    await setBoard('b0', 0);
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let text = '';
+    socket.setEncoding('latin1').on('data', (d: string) => (text += d));
+    await new Promise<void>((res) => socket.once('connect', () => res()));
+    socket.write(`GET /v1/ops/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n\r\n`);
+    await waitFor(async () => text.includes('<b0>'), 10_000);
 
-  // Reading again: the last board arrives; the ones the process held back were never queued.
-  socket.resume();
-  await waitFor(async () => text.includes(`<b${changes}>`), 30_000);
-  await new Promise((r) => setTimeout(r, 1_500)); // anything still queued would arrive now
-  socket.destroy();
-  const boards = [...text.matchAll(/"lastError":"<(b\d+)>/g)].map((m) => m[1]);
+    // The client stops reading; the board changes eight times, 2 MB each (16 MB in all: far more than
+    // the kernel's socket buffers, 4 MB + the receive window here), one change per stream tick.
+    socket.pause();
+    for (let i = 1; i <= changes; i++) {
+      await setBoard(`b${i}`, 2);
+      await new Promise((r) => setTimeout(r, CHANGE_EVERY_MS));
+    }
+
+    // Reading again: the last board arrives; the ones the process held back were never queued.
+    socket.resume();
+    await waitFor(async () => text.includes(`<b${changes}>`), 30_000);
+    await new Promise((r) => setTimeout(r, 2 * TICK_MS)); // anything still queued would arrive now
+    socket.destroy();
+    boards = [...text.matchAll(/"lastError":"<(b\d+)>/g)].map((m) => m[1]);
+  } finally {
+    await app.close();
+  }
   expect(boards[0]).toBe('b0');
   expect(boards[boards.length - 1]).toBe(`b${changes}`);
   // What the kernel buffers took before the socket stopped draining (at most 2 of these boards),
@@ -66,12 +84,11 @@ test('a stream whose client reads nothing does not queue every changed board: th
 }, 60_000);
 
 test('a stream whose client reads nothing for longer than the stall bound is closed (its key is not checked while it stalls)', async () => {
-  // The same runtime's app with a 2 s bound (STREAM_STALL_MS, 60 s, in production).
-  const app = await buildApp(svc.rt, { logger: false, dashboard: false, opsStreamStallMs: 2_000 });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  // A 1 s bound (STREAM_STALL_MS, 60 s, in production).
+  const { app, port } = await streamApp({ opsStreamStallMs: 1_000 });
   try {
     await setBoard('c0', 0);
-    const socket = createConnection({ host: '127.0.0.1', port: (app.server.address() as { port: number }).port });
+    const socket = createConnection({ host: '127.0.0.1', port });
     let text = '';
     socket.setEncoding('latin1').on('data', (d: string) => (text += d));
     let closedAt: number | undefined;
@@ -83,7 +100,7 @@ test('a stream whose client reads nothing for longer than the stall bound is clo
     // 2 MB boards until the socket stops draining (the kernel's buffers full), then the bound.
     for (let i = 1; i <= 8; i++) {
       await setBoard(`c${i}`, 2);
-      await new Promise((r) => setTimeout(r, 1_000));
+      await new Promise((r) => setTimeout(r, CHANGE_EVERY_MS));
     }
     // Reading again: what the kernel held arrives, then the end (a paused socket reports no close).
     socket.resume();

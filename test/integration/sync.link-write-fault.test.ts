@@ -27,7 +27,9 @@ let admin: Redis | Cluster;
 beforeAll(async () => {
   sim = await startSim();
   await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
-  svc = await startService({ workers: true });
+  // A retry that waits out a failed run's started step waits an attempt (2 × 1.5 s) and 0.5 s more to
+  // settle, not the test default's 4 s and 2 s: the simulator answers at once.
+  svc = await startService({ workers: true, env: { PLATFORM_TIMEOUT_MS: '1500', PLATFORM_SETTLE_MS: '500' } });
   admin = svc.redis.client();
 });
 afterAll(async () => {
