@@ -139,6 +139,8 @@ test("six partners whose endpoints all hang cannot fill every slot: another part
   // time: before, 214 deferrals in the test's 9.4 s (about 23 a second, 25 jobs cycling); now 57 (about 6).
   const perSecond = ((await deferredCount()) - testDeferredAt) / ((Date.now() - testStart) / 1000);
   expect(perSecond).toBeLessThan(12);
-  // The hanging partners are still tried (their deliveries are only deferred, not dropped).
-  expect(tarpit.hits()).toBeGreaterThan(hostile.length);
+  // The hanging partners are still tried (their deliveries are only deferred, not dropped): a second
+  // attempt of one of them comes, within a timeout or two (read at once, on a loaded machine with four
+  // jest workers the second attempt had not come yet: 6 hits, 2026-12-04).
+  await waitFor(async () => tarpit.hits() > hostile.length, 3 * TIMEOUT_MS, 100);
 }, 150_000);
