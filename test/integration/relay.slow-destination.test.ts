@@ -26,15 +26,24 @@ beforeAll(() => {
   writeTestPatternFile(input, { seconds: 60, videoBitrate: '1500k' });
 }, 60_000);
 
-function supervise(output: string, stallMs: number): DestinationSupervisor {
+function logSink(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { log, lines };
+}
+
+const READS_SLOWLY = 'relay destination reads slowly (ffmpeg waits on it, its socket still drains); not a stall';
+
+function supervise(output: string, stallMs: number, o: { log?: pino.Logger; realtime?: boolean; inputArgs?: string[] } = {}): DestinationSupervisor {
   return new DestinationSupervisor(
     { input, output, secrets: [] },
     {
       ffmpeg: testFfmpeg(),
-      log: pino({ level: 'silent' }),
+      log: o.log ?? pino({ level: 'silent' }),
       stallMs,
       startTimeoutMs: 15_000,
-      realtimeInput: true,
+      realtimeInput: o.realtime ?? true,
+      ...(o.inputArgs ? { inputArgs: o.inputArgs } : {}),
       mayStart: async () => true,
       onStateChange: () => undefined,
       backoffBaseMs: 200,
@@ -43,16 +52,25 @@ function supervise(output: string, stallMs: number): DestinationSupervisor {
   );
 }
 
-test('a destination that reads slowly (20 KB/s of a ~1.5 Mbps push) is never restarted, and keeps receiving', async () => {
+// The two cases run at once (test.concurrent): each has its own receiver and ffmpeg, and spends its time
+// waiting (windows of a slow push, a frozen receiver's 8 s).
+test.concurrent('a destination that reads slowly (20 KB/s of a ~1.5 Mbps push) is never restarted, and keeps receiving', async () => {
   const drain = await RtmpDrain.start({ readBytesPerSecond: 20_000 });
-  const sup = supervise(`${drain.url}/youtube/slow`, 6000); // RELAY_STALL_MS' default
+  // A 3 s stall time (RELAY_STALL_MS' default is 6 s): ffmpeg's waits between writes to this receiver
+  // (about 5 s) outlast it every time, so a watchdog that took them for stalls restarts the push within
+  // each 5 s window below; with 6 s only some waits did, over four 8 s windows.
+  const { log, lines } = logSink();
+  const sup = supervise(`${drain.url}/youtube/slow`, 3000, { log });
   sup.start();
   try {
     await waitFor(async () => sup.status.state === 'sending', 15_000);
     const bytesAt = (): number => drain.list().find((v) => v.id === 'youtube/slow')?.bytes ?? 0;
+    // The slow regime began: ffmpeg waits on the receiver, whose socket still drains (the watchdog saw it).
+    await waitFor(async () => lines.some((l) => l.msg === READS_SLOWLY) || sup.status.restarts > 0, 60_000);
+    expect({ restarts: sup.status.restarts, lastError: sup.status.lastError }).toEqual({ restarts: 0, lastError: null });
     let before = bytesAt();
-    for (let i = 0; i < 4; i++) {
-      await new Promise((r) => setTimeout(r, 8000));
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 5000));
       const now = bytesAt();
       expect({ restarts: sup.status.restarts, lastError: sup.status.lastError, received: now > before }).toEqual({ restarts: 0, lastError: null, received: true });
       before = now;
@@ -62,11 +80,13 @@ test('a destination that reads slowly (20 KB/s of a ~1.5 Mbps push) is never res
     await sup.stop();
     await drain.close();
   }
-}, 80_000);
+}, 120_000);
 
-test('a destination that stops reading altogether is still restarted', async () => {
+test.concurrent('a destination that stops reading altogether is still restarted', async () => {
   const drain = await RtmpDrain.start();
-  const sup = supervise(`${drain.url}/youtube/frozen`, 2000);
+  // The input read as fast as ffmpeg can (no `-re`), looped so it never ends: the socket buffers below
+  // fill within a second instead of at the stream's rate (33 s on a quiet machine with `-re`).
+  const sup = supervise(`${drain.url}/youtube/frozen`, 2000, { realtime: false, inputArgs: ['-stream_loop', '-1'] });
   sup.start();
   try {
     await waitFor(async () => sup.status.state === 'sending', 15_000);
@@ -74,7 +94,7 @@ test('a destination that stops reading altogether is still restarted', async () 
     const frozenAt = Date.now();
     // The kernel still takes bytes into the frozen receiver's socket buffer (loopback autotunes it to
     // megabytes) and ffmpeg's into its own: progress goes on until both are full (tens of seconds at
-    // ~190 KB/s, longer on a loaded machine), then the 8 s limit runs.
+    // the stream's ~190 KB/s; about a second read as fast as it goes), then the 8 s limit runs.
     await waitFor(async () => sup.status.restarts >= 1, 100_000);
     // the watchdog (4 × the stall time of a destination that takes nothing), not ffmpeg's own write timeout
     expect(sup.status.lastError).toMatch(/the destination took no data for 8 s/);
