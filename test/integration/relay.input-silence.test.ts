@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { DestinationSupervisor, InputPeers, silenceLimits } from '../../src/relay/destination.supervisor.js';
 import { testFfmpeg, writeTestPatternFile } from '../helpers/ffmpeg.js';
+import { logSink } from '../helpers/log-sink.js';
 import { waitFor } from '../helpers/service.js';
 
 let dir: string;
@@ -59,12 +60,6 @@ async function edge(prefix: (n: number) => number): Promise<{ url: string; resum
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function logSink(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { log, lines };
 }
 
 const STALL_MS = 2000;

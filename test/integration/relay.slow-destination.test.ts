@@ -15,6 +15,7 @@ import pino from 'pino';
 import { DestinationSupervisor } from '../../src/relay/destination.supervisor.js';
 import { RtmpDrain } from '../../src/simulators/rtmp-drain.js';
 import { testFfmpeg, writeTestPatternFile } from '../helpers/ffmpeg.js';
+import { logSink } from '../helpers/log-sink.js';
 import { waitFor } from '../helpers/service.js';
 
 let dir: string;
@@ -25,12 +26,6 @@ beforeAll(() => {
   input = join(dir, 'pattern.flv');
   writeTestPatternFile(input, { seconds: 60, videoBitrate: '1500k' });
 }, 60_000);
-
-function logSink(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { log, lines };
-}
 
 const READS_SLOWLY = 'relay destination reads slowly (ffmpeg waits on it, its socket still drains); not a stall';
 
