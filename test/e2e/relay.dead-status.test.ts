@@ -14,7 +14,8 @@ const P = 'dead-p';
 const h = relayProcesses({ keyPrefix: 'rd', edge: true, partner: P });
 
 test('a relay process that died is not reported as still sending', async () => {
-  const relay = h.relayProcess();
+  // A 3 s lease (RELAY_LEASE_MS, default 6 s): the wait below for it to lapse is that much shorter.
+  const relay = h.relayProcess({ RELAY_LEASE_MS: '3000' });
   // Scheduled near now: the board lists live shows scheduled within the last week (LIVE_LOOKBACK_MS), and
   // sampleShow's fixed 2026-11-24 fell out of that after 2026-12-01 18:00 UTC.
   const near = { scheduledAt: new Date(Date.now() + 3_600_000).toISOString() };
@@ -25,7 +26,7 @@ test('a relay process that died is not reported as still sending', async () => {
   try {
     await waitFor(async () => (await viewOf(h.svc, P, 'dead1')).mirrors.every((m) => m.relay.state === 'sending'), 60_000);
     await relay.kill('SIGKILL');
-    // Past the lease (RELAY_LEASE_MS 6 s; the relay heartbeat's TTL is shorter): nothing relays this show
+    // Past the lease (RELAY_LEASE_MS, 3 s here; the relay heartbeat's TTL is shorter): nothing relays this show
     // now. Waited for, not slept out (12 s): the views below are read once it has lapsed.
     await waitFor(async () => (await h.svc.rt.relay.leaseHolder(P, 'dead1')) === null, 30_000, 100);
     const v = await viewOf(h.svc, P, 'dead1');

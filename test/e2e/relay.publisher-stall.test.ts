@@ -15,7 +15,9 @@ const h = relayProcesses({ keyPrefix: 'rz', edge: true, partner: P });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test('a publisher that stalls without closing does not make the relay reconnect every platform over and over', async () => {
-  h.relayProcess();
+  // A 2 s stall time (RELAY_STALL_MS, default 6 s): a relay that blamed the destinations would reconnect
+  // them within a few seconds of the stall, so the 10 s watched below (was 15 s at 6 s) catch it.
+  h.relayProcess({ RELAY_STALL_MS: '2000' });
   await scheduleRelayedShow(h.svc, h.sim, P, h.secret, 'stall1');
   await goLive(h.svc, P, h.secret, 'stall1');
   const v0 = await viewOf(h.svc, P, 'stall1');
@@ -26,9 +28,10 @@ test('a publisher that stalls without closing does not make the relay reconnect 
     await waitFor(async () => (await viewOf(h.svc, P, 'stall1')).mirrors.every((m) => m.relay.state === 'sending'), firstStartsMs());
     const before = (await sinks()).map((s) => s.publishes);
     process.kill(enc.pid!, 'SIGSTOP'); // the encoder hangs; its TCP connection stays open
-    // The old relay reconnected each platform once its destination had no data for RELAY_STALL_MS (6 s),
-    // and again after each backoff: within 15 s it had published anew at least once (was 25 s).
-    await sleep(15_000);
+    // The old relay reconnected each platform once its destination had no data for RELAY_STALL_MS (2 s
+    // here), and again after each backoff: within 10 s it had published anew at least once; so it
+    // would after the hard limit (4 x RELAY_STALL_MS: a silence for all of the show's readers).
+    await sleep(10_000);
     const after = (await sinks()).map((s) => s.publishes);
     const v = await viewOf(h.svc, P, 'stall1');
     process.kill(enc.pid!, 'SIGCONT');

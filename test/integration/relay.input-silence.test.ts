@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { DestinationSupervisor, InputPeers, silenceLimits } from '../../src/relay/destination.supervisor.js';
 import { testFfmpeg, writeTestPatternFile } from '../helpers/ffmpeg.js';
+import { logSink } from '../helpers/log-sink.js';
 import { waitFor } from '../helpers/service.js';
 
 let dir: string;
@@ -59,12 +60,6 @@ async function edge(prefix: (n: number) => number): Promise<{ url: string; resum
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function logSink(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { log, lines };
 }
 
 const STALL_MS = 2000;
@@ -133,8 +128,12 @@ describe('silenceLimits', () => {
   });
 });
 
+// These cases run at once (test.concurrent, up to jest's maxConcurrency of 5): each has its own edge
+// stand-in, readers, InputPeers, log and output file, and spends its time waiting out a silence (the
+// 8 s hard limit, mostly) with a light ffmpeg copying at the stream's rate, so none holds up another;
+// one after the other they took 11 s each.
 describe('a reader whose input falls silent', () => {
-  test('is not restarted while no reader of its input gets data (the machine starved the edge or the encoder), and carries on when data comes again', async () => {
+  test.concurrent('is not restarted while no reader of its input gets data (the machine starved the edge or the encoder), and carries on when data comes again', async () => {
     const e = await edge(PART);
     const { log, lines } = logSink();
     const sup = reader(e.url, 'silent-for-all.flv', new InputPeers(), log);
@@ -158,9 +157,9 @@ describe('a reader whose input falls silent', () => {
     }
   }, 90_000);
 
-  test('is still restarted once its input stays silent for the hard limit', () => restartedAtHardLimit('silent-for-good.flv'), 90_000);
+  test.concurrent('is still restarted once its input stays silent for the hard limit', () => restartedAtHardLimit('silent-for-good.flv'), 90_000);
 
-  test("is not restarted at the stall time by the GOP cache another reader gets when it (re)connects during the silence", async () => {
+  test.concurrent("is not restarted at the stall time by the GOP cache another reader gets when it (re)connects during the silence", async () => {
     // The edge hands a reader that connects the GOP it cached (ingest.edge.ts gop_cache) at once,
     // also while nothing new comes in: that reader's data is no proof that the input flows. Here
     // every connection gets the same first part of the stream, then nothing.
@@ -197,7 +196,7 @@ describe('a reader whose input falls silent', () => {
     }
   }, 240_000);
 
-  test('while the show\'s other reader keeps getting data is a stalled reader, restarted at the stall time', async () => {
+  test.concurrent('while the show\'s other reader keeps getting data is a stalled reader, restarted at the stall time', async () => {
     // connection 0: the other reader, the whole stream; connection 1: this reader, part of it, then nothing
     const e = await edge((n) => (n === 1 ? PART() : flv.length));
     const peers = new InputPeers();
@@ -219,7 +218,7 @@ describe('a reader whose input falls silent', () => {
     }
   }, 90_000);
 
-  test("while the show's publisher keeps sending the edge data is a stalled reader, restarted at the stall time, also with no other reader", async () => {
+  test.concurrent("while the show's publisher keeps sending the edge data is a stalled reader, restarted at the stall time, also with no other reader", async () => {
     // The show's only reader gets part of the stream, then nothing, while the edge keeps counting the
     // publisher's data (src/relay/ingest.edge.ts publisherDataAt, here set every half second like the edge's thread does).
     const e = await edge(PART);
@@ -258,7 +257,7 @@ describe('a reader whose input falls silent', () => {
     }
   }, 90_000);
 
-  test('is judged as a silence for all also when some samples cannot tell (ffmpeg found runnable on a starved machine)', async () => {
+  test.concurrent('is judged as a silence for all also when some samples cannot tell (ffmpeg found runnable on a starved machine)', async () => {
     // CI on a loaded machine: ffmpeg waiting on its input wakes every ~100 ms to poll, and a sample
     // that found it runnable (waitsOnInput undefined) made that tick judge the silence as the run's,
     // so it was restarted at the stall time. Every third sample here cannot tell.
@@ -266,7 +265,7 @@ describe('a reader whose input falls silent', () => {
     await restartedAtHardLimit('some-samples-unknown.flv', undefined, () => (++n % 3 === 0 ? undefined : true));
   }, 90_000);
 
-  test('is judged as a silence for all also when no sample of the silence can tell (a starved machine, a short stall time)', async () => {
+  test.concurrent('is judged as a silence for all also when no sample of the silence can tell (a starved machine, a short stall time)', async () => {
     // With a 2 s stall time one sample falls between the receiver probe (1.5 s) and the verdict; on a
     // loaded machine it found ffmpeg runnable (or in a disk wait), and a silence with no definite
     // answer was judged the run's and restarted at the stall time (fresh-clone CI, 2026-12-03, the
@@ -274,7 +273,7 @@ describe('a reader whose input falls silent', () => {
     await restartedAtHardLimit('no-sample-tells.flv', undefined, () => undefined);
   }, 90_000);
 
-  test('whose publisher fell silent too is judged as a silence for all (the hard limit)', async () => {
+  test.concurrent('whose publisher fell silent too is judged as a silence for all (the hard limit)', async () => {
     // The publisher's last data is from before the reader's silence (a stalled encoder, or a starved
     // edge thread that counted nothing since): no proof that the edge serves the show.
     const startedAt = Date.now();

@@ -17,6 +17,7 @@ import { copyArgs, startFfmpeg } from '../../src/relay/ffmpeg.process.js';
 import { procStateOf, runQueueWaitNs, StartGate } from '../../src/relay/start-gate.js';
 import type { RelayStatus } from '../../src/store/relay.repository.js';
 import { testFfmpeg, writeTestPatternFile } from '../helpers/ffmpeg.js';
+import { logSink } from '../helpers/log-sink.js';
 import { waitFor } from '../helpers/service.js';
 
 let dir: string;
@@ -59,12 +60,6 @@ async function closedPort(): Promise<number> {
   const l = await silentListener();
   await l.close();
   return l.port;
-}
-
-function logSink(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { log, lines };
 }
 
 describe('stallVerdict', () => {

@@ -26,7 +26,7 @@ beforeAll(() => {
   writeTestPatternFile(input, { seconds: 60, videoBitrate: '1500k' });
 }, 60_000);
 
-function supervise(output: string, stallMs: number): DestinationSupervisor {
+function supervise(output: string, stallMs: number, o: { realtime?: boolean; inputArgs?: string[] } = {}): DestinationSupervisor {
   return new DestinationSupervisor(
     { input, output, secrets: [] },
     {
@@ -34,7 +34,8 @@ function supervise(output: string, stallMs: number): DestinationSupervisor {
       log: pino({ level: 'silent' }),
       stallMs,
       startTimeoutMs: 15_000,
-      realtimeInput: true,
+      realtimeInput: o.realtime ?? true,
+      ...(o.inputArgs ? { inputArgs: o.inputArgs } : {}),
       mayStart: async () => true,
       onStateChange: () => undefined,
       backoffBaseMs: 200,
@@ -43,7 +44,9 @@ function supervise(output: string, stallMs: number): DestinationSupervisor {
   );
 }
 
-test('a destination that reads slowly (20 KB/s of a ~1.5 Mbps push) is never restarted, and keeps receiving', async () => {
+// The two cases run at once (test.concurrent): each has its own receiver and ffmpeg, and spends its time
+// waiting (four 8 s windows of a slow push; a frozen receiver's 8 s).
+test.concurrent('a destination that reads slowly (20 KB/s of a ~1.5 Mbps push) is never restarted, and keeps receiving', async () => {
   const drain = await RtmpDrain.start({ readBytesPerSecond: 20_000 });
   const sup = supervise(`${drain.url}/youtube/slow`, 6000); // RELAY_STALL_MS' default
   sup.start();
@@ -64,9 +67,11 @@ test('a destination that reads slowly (20 KB/s of a ~1.5 Mbps push) is never res
   }
 }, 80_000);
 
-test('a destination that stops reading altogether is still restarted', async () => {
+test.concurrent('a destination that stops reading altogether is still restarted', async () => {
   const drain = await RtmpDrain.start();
-  const sup = supervise(`${drain.url}/youtube/frozen`, 2000);
+  // The input read as fast as ffmpeg can (no `-re`), looped so it never ends: the socket buffers below
+  // fill within a second instead of at the stream's rate (tens of seconds with `-re`).
+  const sup = supervise(`${drain.url}/youtube/frozen`, 2000, { realtime: false, inputArgs: ['-stream_loop', '-1'] });
   sup.start();
   try {
     await waitFor(async () => sup.status.state === 'sending', 15_000);
@@ -74,7 +79,7 @@ test('a destination that stops reading altogether is still restarted', async () 
     const frozenAt = Date.now();
     // The kernel still takes bytes into the frozen receiver's socket buffer (loopback autotunes it to
     // megabytes) and ffmpeg's into its own: progress goes on until both are full (tens of seconds at
-    // ~190 KB/s, longer on a loaded machine), then the 8 s limit runs.
+    // the stream's ~190 KB/s; about a second read as fast as it goes), then the 8 s limit runs.
     await waitFor(async () => sup.status.restarts >= 1, 100_000);
     // the watchdog (4 × the stall time of a destination that takes nothing), not ffmpeg's own write timeout
     expect(sup.status.lastError).toMatch(/the destination took no data for 8 s/);
