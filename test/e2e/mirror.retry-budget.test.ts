@@ -15,7 +15,9 @@ import { addTarget, simServicePerFile, simTarget, youtubeEncoderNow } from '../h
 
 let svc: TestService;
 let sim: TestSim;
-simServicePerFile((rig) => ({ sim, svc } = rig), { service: { workers: true, env: { SYNC_MAX_RETRIES: '3' } }, prepare: youtubeEncoderNow, timeoutMs: 60_000 });
+// A 500 leaves its step's outcome unknown: the retry waits out the attempt (2 × PLATFORM_TIMEOUT_MS) and
+// PLATFORM_SETTLE_MS before it looks the step up, 6 s a retry at the tests' default 2 s each; 2.5 s here.
+simServicePerFile((rig) => ({ sim, svc } = rig), { service: { workers: true, env: { SYNC_MAX_RETRIES: '3', PLATFORM_TIMEOUT_MS: '1000', PLATFORM_SETTLE_MS: '500' } }, prepare: youtubeEncoderNow, timeoutMs: 60_000 });
 
 test('a YouTube 500 on every request: retries are counted and the mirror fails with the reason, which a later sync keeps', async () => {
   const secret = await createPartner(svc, 'rb');

@@ -24,7 +24,9 @@ const received: Msg[] = [];
 
 beforeAll(async () => {
   ({ sim, svc, secret } = await startSimRig('me', (s) => [simTarget(s, 'youtube', { id: 'me-yt', name: 'YT', commissionRateBps: 100 })], {
-    service: { workers: true, env: { SYNC_MAX_RETRIES: '3', OUTBOUND_RETRY_SCHEDULE_MS: '50,50,50' } },
+    // A 500 leaves its step's outcome unknown: the retry waits out the attempt (2 × PLATFORM_TIMEOUT_MS)
+    // and PLATFORM_SETTLE_MS before it looks the step up, 6 s a retry at the tests' default 2 s each; 2.5 s here.
+    service: { workers: true, env: { SYNC_MAX_RETRIES: '3', OUTBOUND_RETRY_SCHEDULE_MS: '50,50,50', PLATFORM_TIMEOUT_MS: '1000', PLATFORM_SETTLE_MS: '500' } },
     prepare: (s) => s.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 }),
   }));
   endpoint = await startEndpoint(svc, 'me', ['mirror.updated'], (m) => received.push(m as Msg));

@@ -7,6 +7,7 @@
  */
 import { Queue } from 'bullmq';
 import { RECONCILE_QUEUE } from '../../src/reconcile/reconcile.service.js';
+import { limiterId } from '../../src/targets/target.registry.js';
 import { createPartner, waitFor, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
 import { simServicePerFile } from '../helpers/mirrors.js';
@@ -62,7 +63,12 @@ test("closing the worker ends a run's wait for the platform's rate limit: the jo
     expect(await job?.getState()).toBe('waiting');
     expect(job?.attemptsMade).toBe(0);
 
+    // The window ends: Whatnot's limit lifted, and our limiter's block of the account (from the first
+    // run's RateLimit-Remaining: 0, until the 40 s window resets) taken away as its end would, instead
+    // of the next worker waiting out the rest of it (most of this test's time).
     await sim.control('PUT', '/_sim/whatnot/limits', { requestsPerWindow: null, quotaPerDay: null });
+    const account = limiterId('whatnot', { accessToken: CREDENTIALS.whatnot.accessToken! }, 'wn-cl1');
+    expect(await svc.rt.redis.del(svc.rt.keys.targetLimit(account, 'blocked'))).toBe(1);
     await svc.startWorkers();
     const run = await finished(id);
     expect(run.status).toBe('completed');
