@@ -72,3 +72,22 @@ test('slots: the cap and one lookup per name hold, every call settles, and all s
     { numRuns: 60 },
   );
 }, 60_000);
+
+test("a caller handed the process's slot that then shares a lookup another caller started gives the slot back", async () => {
+  // The interleaving the property above reaches only rarely: cap 2, both slots busy (a, c); two
+  // owners wait for a slot for the same name b; a ends and hands its slot to the first, which
+  // starts b; c ends and hands its slot to the second, which finds b in flight and shares it: it
+  // must give that slot back, or the process has one lookup fewer for good.
+  setLookupConcurrency(2);
+  const hold: Record<string, number> = { 'a.example': 30, 'c.example': 60, 'b.example': 100 };
+  hostLookup.lookup = async (name) => {
+    await sleep(hold[name] ?? 0);
+    return [{ address: '192.0.2.1' }];
+  };
+  const busy = [sharedLookup('a.example', 'qa', 0), sharedLookup('c.example', 'qc', 0)];
+  await sleep(5);
+  const waiters = [sharedLookup('b.example', 'qb', 1_000), sharedLookup('b.example', 'qd', 1_000)];
+  await Promise.all([...busy, ...waiters]);
+  // Both slots free: two lookups of new owners start at once (no wait allowed).
+  await expect(Promise.all([sharedLookup('free-x.example', 'qx', 0), sharedLookup('free-y.example', 'qy', 0)])).resolves.toHaveLength(2);
+});
