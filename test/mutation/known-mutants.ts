@@ -1725,6 +1725,9 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
 ];
 
+/** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
+const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
+
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
   const path = resolve(m.file);
   const original = readFileSync(path, 'utf8');
@@ -1744,8 +1747,14 @@ function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
     writeFileSync(path, original.replace(m.from, () => m.to));
     const args = ['test', '--', ...m.tests, ...(m.testName ? ['-t', m.testName] : [])];
     console.log(`[${m.name}] ${m.what}\n[${m.name}] npm ${args.join(' ')}`);
-    const r = spawnSync('npm', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    // Under coreutils' timeout, which signals the whole process group it starts (npm, jest and its
+    // workers): a mutant that makes a test loop for ever is reported, not left holding the run.
+    const r = spawnSync('timeout', ['-k', '10', String(MUTANT_TIMEOUT_S), 'npm', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const out = `${r.stdout}\n${r.stderr}`;
+    if (r.status === 124 || r.status === 137) {
+      console.log(`[${m.name}] SURVIVED (the run hung: no result within ${MUTANT_TIMEOUT_S} s; make the test fail instead of waiting for ever):\n${out.slice(-3000)}`);
+      return 'survived';
+    }
     // A failing test is listed with ✕ when its file finishes; when the file then crashes (e.g. a
     // polluted Object.prototype breaking a timer callback) jest prints only the failures' ● headers.
     const failed = out.split('\n').filter((l) => /^\s+✕ /.test(l) || (/^\s+● /.test(l) && !/● Test suite failed to run/.test(l)));
