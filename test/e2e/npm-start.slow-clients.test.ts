@@ -103,15 +103,21 @@ async function status(url: string): Promise<number> {
 
 /**
  * `slow` connections to `port` that send `request` and then a header line a second (never finishing),
- * then FLOOD that send nothing, all in `sockets` (the slow ones first); `byServer` counts those closed.
+ * then FLOOD that send nothing, all in `sockets` (the slow ones first); `byServer` counts those closed,
+ * `beforeIdle` those closed sooner than IDLE_MS after this side began to connect (so not by the idle
+ * timeout, which starts when the server accepts: whatever the flood's own length on a loaded machine).
  */
-async function flood(port: number, slow: number, request: string): Promise<{ byServer: number }> {
-  const closed = { byServer: 0 };
+async function flood(port: number, slow: number, request: string): Promise<{ byServer: number; beforeIdle: number }> {
+  const closed = { byServer: 0, beforeIdle: 0 };
   const open = (isSlow: boolean): Promise<void> =>
     new Promise((res) => {
+      const openedAt = Date.now();
       const s = connect(port, '127.0.0.1');
       s.on('error', () => res());
-      s.once('close', () => closed.byServer++);
+      s.once('close', () => {
+        closed.byServer++;
+        if (Date.now() - openedAt < IDLE_MS) closed.beforeIdle++;
+      });
       s.once('connect', () => {
         if (isSlow) {
           s.write(request);
@@ -134,7 +140,6 @@ test('npm start: a flood of connections that send nothing (or never finish) leav
   await waitFor(async () => (await status(`${url}/health/ready`)) === 200, 60_000, 200);
 
   // The flood: FLOOD silent connections, and 5 that send a header line a second.
-  const floodStart = Date.now();
   const closed = await flood(port, 5, 'GET /health/live HTTP/1.1\r\nHost: x\r\n');
   // And as many to the RTMP ingest edge (a thread of the same process, the same descriptors).
   for (let i = 0; i < FLOOD; i += 100)
@@ -156,9 +161,9 @@ test('npm start: a flood of connections that send nothing (or never finish) leav
   // The process keeps descriptors free (it held every one of them): the HTTP connections take 5/8 of
   // them, the RTMP ones 1/8, the process itself (Redis, workers, files) about 60.
   expect(openFiles(proc.pid!)).toBeLessThanOrEqual(OPEN_FILES - 128);
-  // The ones over the bound were closed at once (the idle timeout had closed none yet: checked here).
-  expect(closed.byServer).toBeGreaterThan(0);
-  expect(Date.now() - floodStart).toBeLessThan(IDLE_MS);
+  // The ones over the bound were closed at once: sooner after they connected than the idle timeout
+  // could have (the flood itself may take longer than IDLE_MS on a loaded CI machine).
+  expect(closed.beforeIdle).toBeGreaterThan(0);
 
   // Within the idle timeout every silent connection is closed by the server; within the request timeout
   // and Node's check (every request timeout when shorter than 30 s), every slow one too. The attacker
