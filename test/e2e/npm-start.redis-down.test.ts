@@ -26,8 +26,8 @@ const extraChildren: WorkerProcess[] = [];
 const prefix = 't' + randomBytes(3).toString('hex');
 
 /** `npm start` (src/main/all.ts) against the test's redis-server; resolves once /health/ready is 200. */
-function startAll(logLevel = 'warn'): Promise<{ child: WorkerProcess; url: string }> {
-  return startAllProcess(redis.env, { LOG_LEVEL: logLevel, ALLOW_PRIVATE_DESTINATIONS: 'true', KEY_PREFIX: prefix, SWEEP_INTERVAL_MS: '1000' });
+function startAll(logLevel = 'warn', env: Record<string, string> = {}): Promise<{ child: WorkerProcess; url: string }> {
+  return startAllProcess(redis.env, { ...env, LOG_LEVEL: logLevel, ALLOW_PRIVATE_DESTINATIONS: 'true', KEY_PREFIX: prefix, SWEEP_INTERVAL_MS: '1000' });
 }
 
 beforeAll(async () => {
@@ -141,8 +141,11 @@ test('npm start: SIGTERM right after Redis came back from an outage exits 0 with
   // An ioredis client disconnected in that state stays 'reconnecting' and what is queued on it never
   // settles: the shutdown waited for them until SHUTDOWN_TIMEOUT_MS (25 s) and exited 1. Two children
   // (through the same outage, side by side: each connection has its own phase), so that the window is
-  // hit even if one connection happens to reconnect first.
-  const children = await Promise.all([0, 1].map(() => startAll('info')));
+  // hit even if one connection happens to reconnect first. SHUTDOWN_DRAIN_MS=0: the workers close at
+  // once, as in a process without the API; with the default drain (1 s, then REFUSE_MS and
+  // CLOSE_SETTLE_MS: 1.7 s) every connection had reconnected before the workers closed, and this test
+  // passed without endBetweenReconnects' closeHandler (both children hung with it removed and no drain).
+  const children = await Promise.all([0, 1].map(() => startAll('info', { SHUTDOWN_DRAIN_MS: '0' })));
   for (const started of children) extraChildren.push(started.child);
   // Every role started and SIGTERM handled (the API answers before the workers and the scheduler run).
   await waitFor(async () => children.every((started) => started.child.output().includes('syndicast started')), 30_000, 100);

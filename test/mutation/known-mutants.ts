@@ -1647,6 +1647,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'a command answered during',
   },
   {
+    name: 'redis-disconnect-between-reconnects-hangs',
+    what: "a client disconnected between two reconnect attempts is left as ioredis leaves it (src/store/redis.ts endBetweenReconnects without its closeHandler): it stays 'reconnecting', what was queued on it never settles, and a BullMQ worker closed right after an outage (SIGTERM) never closes",
+    file: 'src/store/redis.ts',
+    from: "    if (betweenAttempts && this.status === 'reconnecting') closeHandler(this)();\n",
+    to: '',
+    tests: ['test/integration/redis.disconnect-reconnecting.test.ts'],
+  },
+  {
     name: 'shutdown-connections-not-cut',
     what: "closeApp's grace ends without cutting the HTTP connections whose requests did not finish: app.close() waits on a client that never finishes its request, and SIGTERM sits out SHUTDOWN_TIMEOUT_MS (killed by timeout, exit 1)",
     file: 'src/main/process.ts',
