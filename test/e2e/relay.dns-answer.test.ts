@@ -13,7 +13,8 @@
  * name's answers would be); the second address is 127.0.0.2, forwarded to the sinks' listener.
  */
 import { createConnection, createServer, type Server } from 'node:net';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { logSink } from '../helpers/log-sink.js';
 import { waitFor, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
 import { ALL_PLATFORMS, platformsPerFile } from '../helpers/platforms.js';
@@ -125,10 +126,11 @@ test('a lookup that fails while a destination sends does not stop its push; the 
   // The relay's log, read by the test: the failed checks were logged at debug only, so a host that
   // kept failing to resolve while its push ran (its next restart cannot start) said nothing at the
   // default level. Now a warning at the first failure of a streak, debug for the rest of it.
-  const lines: { level: number; msg: string; targetId?: string }[] = [];
   const relayService = svc.started.relay as unknown as { deps: { log: Logger } };
   const log = relayService.deps.log;
-  relayService.deps.log = pino({ level: 'debug' }, { write: (l: string) => lines.push(JSON.parse(l) as { level: number; msg: string }) });
+  const sink = logSink<{ level: number; msg: string; targetId?: string }>('debug');
+  const lines = sink.lines;
+  relayService.deps.log = sink.log;
   let failFrom = Infinity;
   let keys: (string | undefined)[] = [];
   try {

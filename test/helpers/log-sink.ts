@@ -1,8 +1,11 @@
-/** A pino logger at info whose lines are collected, parsed, in `lines` (tests look for a line by its `msg`). */
+/**
+ * A pino logger at `level` (info by default) whose lines are collected, parsed, in `lines` (tests look
+ * for a line by its `msg`); `L` is the shape the test reads.
+ */
 import pino from 'pino';
 
-export function logSink(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+export function logSink<L = Record<string, unknown>>(level: pino.Level = 'info'): { log: pino.Logger; lines: L[] } {
+  const lines: L[] = [];
+  const log = pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line) as L) });
   return { log, lines };
 }

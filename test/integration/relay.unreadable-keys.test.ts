@@ -18,6 +18,7 @@ import type { DestinationGuard } from '../../src/lib/destination-guard.js';
 import { ffmpegPath } from '../../src/lib/ffmpeg-path.js';
 import { RelayService } from '../../src/relay/relay.service.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { logSink } from '../helpers/log-sink.js';
 import type { ShowViewT } from '../helpers/relay.js';
 
 let svc: TestService;
@@ -143,8 +144,7 @@ function relayWithResolver(): { relay: RelayService; seen: Line[]; dns: { down: 
       return { address: '203.0.113.7', family: 4 };
     },
   };
-  const seen: Line[] = [];
-  const log = pino({ level: 'debug' }, { write: (line: string) => void seen.push(JSON.parse(line) as Line) });
+  const { log, lines: seen } = logSink<Line>('debug');
   const r = new RelayService({
     relay: svc.rt.relay,
     shows: svc.rt.shows,

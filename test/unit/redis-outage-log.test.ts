@@ -1,12 +1,11 @@
 /** src/lib/redis-outage-log.ts: one line per outage, reminders with the count left out, one on recovery. */
-import pino from 'pino';
+import { logSink } from '../helpers/log-sink.js';
 import { isRedisUnavailable, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
 
 const refused = (): Error => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
 
 test('an outage: one line, a reminder per interval with the suppressed count, one line when back; other errors as they come', () => {
-  const lines: { level: number; msg: string; suppressed?: number; downForMs?: number }[] = [];
-  const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) });
+  const { log, lines } = logSink<{ level: number; msg: string; suppressed?: number; downForMs?: number }>();
   let now = 1_000_000;
   const o = new RedisOutageLog(log, 'sync workers', { intervalMs: 10_000, now: () => now });
   o.recovered(); // nothing to report
