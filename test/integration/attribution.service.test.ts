@@ -15,6 +15,7 @@ import { commissionBooked, commissionReversed } from '../../src/lib/metrics.js';
 import { AttributionRepository } from '../../src/store/attribution.repository.js';
 import { ExternalShowIndex } from '../../src/store/external-show.index.js';
 import type { PlatformOrder } from '../../src/targets/target.adapter.js';
+import { logSink } from '../helpers/log-sink.js';
 import { createPartner, startService, type TestService } from '../helpers/service.js';
 
 const P = 'svc';
@@ -26,7 +27,7 @@ let service: AttributionService;
 let shows: ExternalShowIndex;
 let clock = T0;
 const hooked: { partnerId: string; payload: OrderAttributedPayload; key: string }[] = [];
-const logged: { msg: string; problem?: string; orderId?: string; orders?: number }[] = [];
+const { log: sinkLog, lines: logged } = logSink<{ msg: string; problem?: string; orderId?: string; orders?: number }>();
 
 beforeAll(async () => {
   svc = await startService();
@@ -34,9 +35,8 @@ beforeAll(async () => {
   const t = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'yt', platform: 'youtube', name: 'yt', credentials: { token: 'x' }, commissionRateBps: 1000, enabled: false } });
   expect(t.status).toBe(201);
   shows = new ExternalShowIndex(svc.rt.redis, svc.rt.keys);
-  const log = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) });
   service = attribution({
-    log,
+    log: sinkLog,
     onOrderAttributed: async (partnerId, payload, key) => {
       hooked.push({ partnerId, payload, key });
     },

@@ -6,11 +6,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'bullmq';
-import pino from 'pino';
 import { startSyncWorkers } from '../../src/mirror/sync.worker.js';
 import type { SyncService } from '../../src/mirror/sync.service.js';
 import { Keys } from '../../src/store/keys.js';
 import { createRedis } from '../../src/store/redis.js';
+import { logSink } from '../helpers/log-sink.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 
 interface Line {
@@ -21,7 +21,7 @@ interface Line {
 
 let redis: TestRedis;
 let stopped = false;
-const lines: Line[] = [];
+const { log, lines } = logSink<Line>();
 let workers: Worker[] = [];
 
 beforeAll(async () => {
@@ -34,7 +34,6 @@ afterAll(async () => {
 });
 
 test('Redis stopped for ~3 s: a handful of lines, not one per reconnect attempt; recovery is logged', async () => {
-  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Line) });
   // The connections npm start gives its workers (src/main/runtime.ts bullConnection: one client each).
   const conn = () => {
     const c = createRedis({ url: redis.url }, 'worker', 'syndicast-bull');
