@@ -3,8 +3,8 @@
  * answers; else a redis-server from PATH with AOF under <dataDir>/redis; else a clear error.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../lib/net.js';
 import { withPdeathsig } from '../lib/pdeathsig.js';
@@ -25,9 +25,25 @@ export function printableUrl(url: string): string {
   }
 }
 
+/**
+ * mkdir -p one level at a time: Node 20's `mkdirSync(dir, { recursive: true })` never returns under
+ * procfs (DATA_DIR=/proc/x span at 100 % CPU, deaf to SIGTERM, since the loop holds the event loop);
+ * a plain mkdir there fails with ENOENT at once.
+ */
+function mkdirs(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) mkdirs(parent);
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
 function writableDir(dir: string, what: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirs(dir);
     accessSync(dir, constants.W_OK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

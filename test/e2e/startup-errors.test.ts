@@ -74,6 +74,15 @@ test('a DATA_DIR that cannot be created: a paragraph naming it and what to set i
   noStack(out);
 }, 60_000);
 
+test("a DATA_DIR under /proc (Node 20's recursive mkdir never returned there: 100 % CPU, deaf to SIGTERM): the same paragraph, exit 1 at once", async () => {
+  const dataDir = `/proc/syndicast-${process.pid}/data`;
+  const { code, out, killed } = await start({ DATA_DIR: dataDir, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, 15_000);
+  expect({ killed, code }).toEqual({ killed: false, code: 1 });
+  expect(out).toContain(`data directory ${dataDir}`);
+  expect(out).toMatch(/DATA_DIR=/);
+  noStack(out);
+}, 60_000);
+
 test("the embedded redis-server's own error comes through (a damaged AOF manifest), not a false 'install redis-server'", async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
   mkdirSync(join(dataDir, 'redis', 'appendonlydir'), { recursive: true });
