@@ -3,7 +3,7 @@
  * answers; else a redis-server from PATH with AOF under <dataDir>/redis; else a clear error.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../lib/net.js';
@@ -31,13 +31,13 @@ export function printableUrl(url: string): string {
  * a plain mkdir there fails with ENOENT at once.
  */
 function mkdirs(dir: string): void {
-  if (existsSync(dir)) return;
   const parent = dirname(dir);
-  if (parent !== dir) mkdirs(parent);
+  if (parent !== dir && !existsSync(dir)) mkdirs(parent);
   try {
     mkdirSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // There already: a directory is what was asked for; a file is not (EEXIST, as the recursive mkdir said).
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(dir).isDirectory()) throw err;
   }
 }
 

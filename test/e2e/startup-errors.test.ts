@@ -81,6 +81,14 @@ test("a DATA_DIR under /proc (Node 20's recursive mkdir never returned there: 10
   expect(out).toContain(`data directory ${dataDir}`);
   expect(out).toMatch(/DATA_DIR=/);
   noStack(out);
+  // A DATA_DIR that is a file, not a directory: the same paragraph (EEXIST).
+  const file = join(mkdtempSync(join(tmpdir(), 'sc-start-')), 'a-file');
+  writeFileSync(file, 'not a directory');
+  const asFile = await start({ DATA_DIR: file, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, 15_000);
+  expect({ killed: asFile.killed, code: asFile.code }).toEqual({ killed: false, code: 1 });
+  expect(asFile.out).toContain(`data directory ${file}`);
+  expect(asFile.out).toMatch(/EEXIST/);
+  noStack(asFile.out);
 }, 60_000);
 
 test("the embedded redis-server's own error comes through (a damaged AOF manifest), not a false 'install redis-server'", async () => {
