@@ -3,8 +3,8 @@
  * answers; else a redis-server from PATH with AOF under <dataDir>/redis; else a clear error.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../lib/net.js';
 import { withPdeathsig } from '../lib/pdeathsig.js';
@@ -129,6 +129,35 @@ export interface ResolvedRedis {
   stop(): Promise<void>;
 }
 
+/** In the spawned server's directory while it runs: `{pid, url}`, for another process started on the same DATA_DIR. */
+const SPAWNED_RECORD = 'syndicast-redis.json';
+
+/**
+ * The redis-server another process spawned in `dir` that still runs, or undefined: the recorded server
+ * answers at its address with its own process id (a record a killed process left, or a pid reused by
+ * another program, does not).
+ */
+async function spawnedAlready(dir: string): Promise<{ pid: number; url: string } | undefined> {
+  let rec: { pid?: unknown; url?: unknown };
+  try {
+    rec = JSON.parse(readFileSync(join(dir, SPAWNED_RECORD), 'utf8')) as typeof rec;
+  } catch {
+    return undefined;
+  }
+  const { pid, url } = rec;
+  if (typeof pid !== 'number' || typeof url !== 'string') return undefined;
+  const c = new Redis(url, { lazyConnect: true, connectTimeout: 800, commandTimeout: 800, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    return /^process_id:(\d+)/m.exec(await c.info('server'))?.[1] === String(pid) ? { pid, url } : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    c.disconnect();
+  }
+}
+
 /**
  * `stop`: a stop signal during the start; the probes and waits end at once with StartupStopped, a
  * redis-server spawned here is stopped first (SIGTERM: it flushes its AOF).
@@ -167,6 +196,19 @@ export async function resolveRedis(opts: {
   throwIfStopped(stop);
   const dir = resolve(opts.dataDir, 'redis');
   writableDir(dir, "the data (AOF) of the redis-server it starts when no Redis is configured");
+  // A second process on the same DATA_DIR (`npm start` in another terminal, or `npm run start:api` and
+  // `start:worker` without REDIS_URL) started a second redis-server on the same append-only files: each
+  // process saw only its own data (events the API took, no worker ever read), and the first AOF rewrite
+  // of one server dropped everything the other had written.
+  const other = await spawnedAlready(dir);
+  throwIfStopped(stop);
+  if (other) {
+    throw new StartupError(
+      `Syndicast cannot start its own redis-server with its data in ${dir}: the one another Syndicast process started there still runs ` +
+        `(pid ${other.pid}, ${other.url}), and two servers on one append-only file split the data between them and lose one's writes at the next AOF rewrite. ` +
+        `Set REDIS_URL=${other.url} to use that server (it stops when the process that started it stops), or give this process a DATA_DIR of its own.`,
+    );
+  }
   const port = await freePort();
   let child: ChildProcess;
   try {
@@ -236,12 +278,15 @@ export async function resolveRedis(opts: {
     );
   };
   const url = `redis://127.0.0.1:${port}`;
+  const record = join(dir, SPAWNED_RECORD);
   const stopChild = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((res) => {
-      child.once('exit', () => res());
-      child.kill('SIGTERM'); // redis-server flushes the AOF on SIGTERM
-    });
+    if (child.exitCode === null && child.signalCode === null) {
+      await new Promise<void>((res) => {
+        child.once('exit', () => res());
+        child.kill('SIGTERM'); // redis-server flushes the AOF on SIGTERM
+      });
+    }
+    rmSync(record, { force: true });
   };
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -258,6 +303,7 @@ export async function resolveRedis(opts: {
       throw failure();
     }
   }
+  writeFileSync(record, JSON.stringify({ pid: child.pid, url }) + '\n');
   return {
     url,
     source: 'spawned',

@@ -17,7 +17,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../src/lib/net.js';
-import { RedisUnavailableError, resolveRedis } from '../../src/store/embedded-redis.js';
+import { RedisUnavailableError, resolveRedis, StartupError } from '../../src/store/embedded-redis.js';
 import { spawnRedisServer, startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
 
 const root = resolve(import.meta.dirname ?? '.', '../..');
@@ -106,6 +106,33 @@ test("the embedded redis-server's own error comes through (a damaged AOF manifes
   expect(msg).toMatch(/manifest/i);
   expect(msg).toContain(join(dataDir, 'redis'));
   expect(msg).not.toMatch(/install/);
+}, 60_000);
+
+test('a second start on a DATA_DIR whose redis-server another process started and still runs: a paragraph naming that server and REDIS_URL, nothing spawned; once it stopped, the next start spawns', async () => {
+  // Two servers on one append-only file split the data (each process saw only its own) and the first
+  // AOF rewrite of one dropped what the other had written.
+  const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
+  const localUrl = `redis://127.0.0.1:${await freePort()}`; // nothing answers where the default Redis would be
+  const first = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl });
+  let third: Awaited<ReturnType<typeof resolveRedis>> | undefined;
+  try {
+    expect(first.source).toBe('spawned');
+    const err = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl }).then(
+      (second) => second.stop().then(() => null),
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StartupError);
+    const msg = (err as Error).message;
+    expect(msg).toContain(join(dataDir, 'redis'));
+    expect(msg).toContain(`REDIS_URL=${first.url}`);
+    expect(msg).toMatch(/DATA_DIR/);
+    await first.stop();
+    third = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl });
+    expect(third.source).toBe('spawned');
+  } finally {
+    await first.stop();
+    await third?.stop();
+  }
 }, 60_000);
 
 describe('bad settings with a working Redis (review D5, D6)', () => {
