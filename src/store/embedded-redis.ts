@@ -32,7 +32,8 @@ export function printableUrl(url: string): string {
  */
 function mkdirs(dir: string): void {
   const parent = dirname(dir);
-  if (parent !== dir && !existsSync(dir)) mkdirs(parent);
+  // A parent that is there is left to mkdir to judge (a file: ENOTDIR).
+  if (parent !== dir && !existsSync(parent)) mkdirs(parent);
   try {
     mkdirSync(dir);
   } catch (err) {
