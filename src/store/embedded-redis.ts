@@ -130,28 +130,47 @@ export interface ResolvedRedis {
   stop(): Promise<void>;
 }
 
-/** In the spawned server's directory while it runs: `{pid, url}`, for another process started on the same DATA_DIR. */
+/** In the spawned server's directory while it runs: `{pid, url, owner}` (owner: the process that spawned it), for another process started on the same DATA_DIR. */
 const SPAWNED_RECORD = 'syndicast-redis.json';
+
+/** Whether process `pid` exists (EPERM: it does, another user's). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * The redis-server another process spawned in `dir` that still runs, or undefined: the recorded server
- * answers at its address with its own process id (a record a killed process left, or a pid reused by
- * another program, does not).
+ * answers at its address with its own process id (a record a killed server left, or a pid reused by
+ * another program, does not). A server whose owner is gone (the process that spawned it was killed
+ * where no parent-death signal stops its children: no `setpriv`, not Linux) is an orphan nobody uses:
+ * it is shut down here (SHUTDOWN writes its AOF) and undefined is returned, so that this start spawns
+ * one on the same files instead of refusing to start until someone kills the orphan by hand.
  */
 async function spawnedAlready(dir: string): Promise<{ pid: number; url: string } | undefined> {
-  let rec: { pid?: unknown; url?: unknown };
+  let rec: { pid?: unknown; url?: unknown; owner?: unknown };
   try {
     rec = JSON.parse(readFileSync(join(dir, SPAWNED_RECORD), 'utf8')) as typeof rec;
   } catch {
     return undefined;
   }
-  const { pid, url } = rec;
+  const { pid, url, owner } = rec;
   if (typeof pid !== 'number' || typeof url !== 'string') return undefined;
   const c = new Redis(url, { lazyConnect: true, connectTimeout: 800, commandTimeout: 800, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   c.on('error', () => undefined);
   try {
     await c.connect();
-    return /^process_id:(\d+)/m.exec(await c.info('server'))?.[1] === String(pid) ? { pid, url } : undefined;
+    if (/^process_id:(\d+)/m.exec(await c.info('server'))?.[1] !== String(pid)) return undefined;
+    if (typeof owner === 'number' && owner !== process.pid && !processAlive(owner)) {
+      await c.call('SHUTDOWN').catch(() => undefined); // the connection closes as it stops: no answer
+      for (let i = 0; i < 100 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+      return processAlive(pid) ? { pid, url } : undefined;
+    }
+    return { pid, url };
   } catch {
     return undefined;
   } finally {
@@ -304,7 +323,7 @@ export async function resolveRedis(opts: {
       throw failure();
     }
   }
-  writeFileSync(record, JSON.stringify({ pid: child.pid, url }) + '\n');
+  writeFileSync(record, JSON.stringify({ pid: child.pid, url, owner: process.pid }) + '\n');
   return {
     url,
     source: 'spawned',

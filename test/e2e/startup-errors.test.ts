@@ -11,11 +11,12 @@
  * problem: it waited the 15 s ready wait, logging "Failed to refresh slots cache" every 250 ms, then
  * printed only "could not get a ready connection").
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import { freePort } from '../../src/lib/net.js';
 import { RedisUnavailableError, resolveRedis, StartupError } from '../../src/store/embedded-redis.js';
 import { spawnRedisServer, startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
@@ -132,6 +133,37 @@ test('a second start on a DATA_DIR whose redis-server another process started an
   } finally {
     await first.stop();
     await third?.stop();
+  }
+}, 60_000);
+
+test("an orphan on the DATA_DIR (its owner was killed where no parent-death signal stops it): shut down, its data kept, and this start spawns its own", async () => {
+  // Without setpriv (or off Linux) a kill -9 of the service leaves its redis-server running; the next
+  // start refused to start until someone killed it by hand.
+  const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
+  const dir = join(dataDir, 'redis');
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const orphan = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''], { stdio: 'ignore' });
+  const exited = new Promise((res) => orphan.once('exit', res));
+  await waitReady(port, 10_000, orphan.pid);
+  const url = `redis://127.0.0.1:${port}`;
+  const c = new Redis(url);
+  await c.set('kept', 'yes');
+  c.disconnect();
+  const deadOwner = spawnSync('true').pid; // a process that has ended
+  writeFileSync(join(dir, 'syndicast-redis.json'), JSON.stringify({ pid: orphan.pid, url, owner: deadOwner }) + '\n');
+  const localUrl = `redis://127.0.0.1:${await freePort()}`;
+  const mine = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl });
+  try {
+    expect(mine.source).toBe('spawned');
+    expect(mine.url).not.toBe(url);
+    await exited; // the orphan was shut down
+    const d = new Redis(mine.url);
+    expect(await d.get('kept')).toBe('yes'); // its AOF was written on SHUTDOWN and read by the new server
+    d.disconnect();
+  } finally {
+    await mine.stop();
+    if (orphan.exitCode === null && orphan.signalCode === null) orphan.kill('SIGKILL');
   }
 }, 60_000);
 
