@@ -5,7 +5,7 @@
  */
 import { checkRequestsEvery, HTTP_CONNECTION_SHARE, limitConnections } from '../lib/connection-limits.js';
 import net from 'node:net';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError, badRequest } from '../lib/errors.js';
@@ -214,6 +214,9 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   app.server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0));
   // A CONNECT (proxy tunnel) gets a 405 problem instead of a connection closed without an answer.
   app.server.on('connect', problemConnect);
+  // An Expect other than 100-continue: Node answered a bare 417 itself (no body, no request id, not
+  // problem+json). Routed like any request instead: the onRequest hook below answers the 417 problem.
+  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => app.server.emit('request', req, res));
   // HTTP latency per route (before any route is added, so that every one gets its hook).
   app.addHook('onRoute', observeRoutes(metrics));
   // The id is answered on every response and is the current id for everything the request runs
@@ -272,6 +275,11 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     if (req.headers.host === undefined && req.raw.httpVersionMajor === 1 && req.raw.httpVersionMinor >= 1) {
       void reply.header('connection', 'close');
       return withRequestId(req.id, () => done(badRequest('an HTTP/1.1 request must carry a Host header')));
+    }
+    // RFC 9110 §10.1.1: 100-continue is the only expectation; Node sends its interim 100 itself.
+    const expect = req.headers.expect;
+    if (expect !== undefined && !/^\s*100-continue\s*$/i.test(expect)) {
+      return withRequestId(req.id, () => done(new AppError(417, 'Expectation Failed', 'the Expect header can only be 100-continue')));
     }
     const coding = req.headers['content-encoding'];
     if (coding !== undefined && req.method !== 'GET' && req.method !== 'HEAD' && !/^\s*(identity\s*)?$/i.test(coding)) {

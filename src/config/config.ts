@@ -60,6 +60,11 @@ const LINK_BASE_RULE = 'must have no query (?), fragment (#) or user@ / user:pas
  * was refused by the server with a message naming no database).
  */
 function redisUrlProblem(url: string, ctx: z.RefinementCtx): void {
+  // One mistake, one line: a URL without its scheme (REDIS_URL=127.0.0.1:6379) was also "not a URL ioredis can read".
+  if (!/^rediss?:\/\//.test(url)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a redis:// or rediss:// URL (for example redis://127.0.0.1:6379)' });
+    return;
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -159,7 +164,7 @@ const ConfigSchema = z.object({
   trustProxy: trustProxy.default(['loopback']),
   // Where buyers open tracked links (chat messages, comments, pins): a URL a browser opens.
   publicBaseUrl: z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL').refine(isLinkBase, LINK_BASE_RULE).optional(),
-  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').superRefine(redisUrlProblem).optional(),
+  redisUrl: z.string().superRefine(redisUrlProblem).optional(),
   redisClusterNodes: z.string().superRefine(listOfAtMost(MAX_REDIS_CLUSTER_NODES, 'each process connects to every seed at once when it starts; any one seed names the rest of the cluster')).optional(),
   /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */
   redisAppendfsync: z.enum(['always', 'everysec']).default('everysec'),

@@ -3,8 +3,8 @@
  * answers; else a redis-server from PATH with AOF under <dataDir>/redis; else a clear error.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../lib/net.js';
 import { withPdeathsig } from '../lib/pdeathsig.js';
@@ -25,9 +25,26 @@ export function printableUrl(url: string): string {
   }
 }
 
+/**
+ * mkdir -p one level at a time: Node 20's `mkdirSync(dir, { recursive: true })` never returns under
+ * procfs (DATA_DIR=/proc/x span at 100 % CPU, deaf to SIGTERM, since the loop holds the event loop);
+ * a plain mkdir there fails with ENOENT at once.
+ */
+function mkdirs(dir: string): void {
+  const parent = dirname(dir);
+  // A parent that is there is left to mkdir to judge (a file: ENOTDIR).
+  if (parent !== dir && !existsSync(parent)) mkdirs(parent);
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    // There already: a directory is what was asked for; a file is not (EEXIST, as the recursive mkdir said).
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(dir).isDirectory()) throw err;
+  }
+}
+
 function writableDir(dir: string, what: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirs(dir);
     accessSync(dir, constants.W_OK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -113,6 +130,54 @@ export interface ResolvedRedis {
   stop(): Promise<void>;
 }
 
+/** In the spawned server's directory while it runs: `{pid, url, owner}` (owner: the process that spawned it), for another process started on the same DATA_DIR. */
+const SPAWNED_RECORD = 'syndicast-redis.json';
+
+/** Whether process `pid` exists (EPERM: it does, another user's). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The redis-server another process spawned in `dir` that still runs, or undefined: the recorded server
+ * answers at its address with its own process id (a record a killed server left, or a pid reused by
+ * another program, does not). A server whose owner is gone (the process that spawned it was killed
+ * where no parent-death signal stops its children: no `setpriv`, not Linux) is an orphan nobody uses:
+ * it is shut down here (SHUTDOWN writes its AOF) and undefined is returned, so that this start spawns
+ * one on the same files instead of refusing to start until someone kills the orphan by hand.
+ */
+async function spawnedAlready(dir: string): Promise<{ pid: number; url: string } | undefined> {
+  let rec: { pid?: unknown; url?: unknown; owner?: unknown };
+  try {
+    rec = JSON.parse(readFileSync(join(dir, SPAWNED_RECORD), 'utf8')) as typeof rec;
+  } catch {
+    return undefined;
+  }
+  const { pid, url, owner } = rec;
+  if (typeof pid !== 'number' || typeof url !== 'string') return undefined;
+  const c = new Redis(url, { lazyConnect: true, connectTimeout: 800, commandTimeout: 800, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    if (/^process_id:(\d+)/m.exec(await c.info('server'))?.[1] !== String(pid)) return undefined;
+    if (typeof owner === 'number' && owner !== process.pid && !processAlive(owner)) {
+      await c.call('SHUTDOWN').catch(() => undefined); // the connection closes as it stops: no answer
+      for (let i = 0; i < 100 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+      return processAlive(pid) ? { pid, url } : undefined;
+    }
+    return { pid, url };
+  } catch {
+    return undefined;
+  } finally {
+    c.disconnect();
+  }
+}
+
 /**
  * `stop`: a stop signal during the start; the probes and waits end at once with StartupStopped, a
  * redis-server spawned here is stopped first (SIGTERM: it flushes its AOF).
@@ -151,6 +216,19 @@ export async function resolveRedis(opts: {
   throwIfStopped(stop);
   const dir = resolve(opts.dataDir, 'redis');
   writableDir(dir, "the data (AOF) of the redis-server it starts when no Redis is configured");
+  // A second process on the same DATA_DIR (`npm start` in another terminal, or `npm run start:api` and
+  // `start:worker` without REDIS_URL) started a second redis-server on the same append-only files: each
+  // process saw only its own data (events the API took, no worker ever read), and the first AOF rewrite
+  // of one server dropped everything the other had written.
+  const other = await spawnedAlready(dir);
+  throwIfStopped(stop);
+  if (other) {
+    throw new StartupError(
+      `Syndicast cannot start its own redis-server with its data in ${dir}: the one another Syndicast process started there still runs ` +
+        `(pid ${other.pid}, ${other.url}), and two servers on one append-only file split the data between them and lose one's writes at the next AOF rewrite. ` +
+        `Set REDIS_URL=${other.url} to use that server (it stops when the process that started it stops), or give this process a DATA_DIR of its own.`,
+    );
+  }
   const port = await freePort();
   let child: ChildProcess;
   try {
@@ -220,12 +298,15 @@ export async function resolveRedis(opts: {
     );
   };
   const url = `redis://127.0.0.1:${port}`;
+  const record = join(dir, SPAWNED_RECORD);
   const stopChild = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((res) => {
-      child.once('exit', () => res());
-      child.kill('SIGTERM'); // redis-server flushes the AOF on SIGTERM
-    });
+    if (child.exitCode === null && child.signalCode === null) {
+      await new Promise<void>((res) => {
+        child.once('exit', () => res());
+        child.kill('SIGTERM'); // redis-server flushes the AOF on SIGTERM
+      });
+    }
+    rmSync(record, { force: true });
   };
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -242,6 +323,7 @@ export async function resolveRedis(opts: {
       throw failure();
     }
   }
+  writeFileSync(record, JSON.stringify({ pid: child.pid, url, owner: process.pid }) + '\n');
   return {
     url,
     source: 'spawned',

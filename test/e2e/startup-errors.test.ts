@@ -11,13 +11,14 @@
  * problem: it waited the 15 s ready wait, logging "Failed to refresh slots cache" every 250 ms, then
  * printed only "could not get a ready connection").
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import { freePort } from '../../src/lib/net.js';
-import { RedisUnavailableError, resolveRedis } from '../../src/store/embedded-redis.js';
+import { RedisUnavailableError, resolveRedis, StartupError } from '../../src/store/embedded-redis.js';
 import { spawnRedisServer, startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
 
 const root = resolve(import.meta.dirname ?? '.', '../..');
@@ -74,6 +75,23 @@ test('a DATA_DIR that cannot be created: a paragraph naming it and what to set i
   noStack(out);
 }, 60_000);
 
+test("a DATA_DIR under /proc (Node 20's recursive mkdir never returned there: 100 % CPU, deaf to SIGTERM): the same paragraph, exit 1 at once", async () => {
+  const dataDir = `/proc/syndicast-${process.pid}/data`;
+  const { code, out, killed } = await start({ DATA_DIR: dataDir, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, 15_000);
+  expect({ killed, code }).toEqual({ killed: false, code: 1 });
+  expect(out).toContain(`data directory ${dataDir}`);
+  expect(out).toMatch(/DATA_DIR=/);
+  noStack(out);
+  // A DATA_DIR that is a file, not a directory: the same paragraph (EEXIST).
+  const file = join(mkdtempSync(join(tmpdir(), 'sc-start-')), 'a-file');
+  writeFileSync(file, 'not a directory');
+  const asFile = await start({ DATA_DIR: file, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, 15_000);
+  expect({ killed: asFile.killed, code: asFile.code }).toEqual({ killed: false, code: 1 });
+  expect(asFile.out).toContain(`data directory ${file}`);
+  expect(asFile.out).toMatch(/EEXIST/);
+  noStack(asFile.out);
+}, 60_000);
+
 test("the embedded redis-server's own error comes through (a damaged AOF manifest), not a false 'install redis-server'", async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
   mkdirSync(join(dataDir, 'redis', 'appendonlydir'), { recursive: true });
@@ -89,6 +107,64 @@ test("the embedded redis-server's own error comes through (a damaged AOF manifes
   expect(msg).toMatch(/manifest/i);
   expect(msg).toContain(join(dataDir, 'redis'));
   expect(msg).not.toMatch(/install/);
+}, 60_000);
+
+test('a second start on a DATA_DIR whose redis-server another process started and still runs: a paragraph naming that server and REDIS_URL, nothing spawned; once it stopped, the next start spawns', async () => {
+  // Two servers on one append-only file split the data (each process saw only its own) and the first
+  // AOF rewrite of one dropped what the other had written.
+  const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
+  const localUrl = `redis://127.0.0.1:${await freePort()}`; // nothing answers where the default Redis would be
+  const first = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl });
+  let third: Awaited<ReturnType<typeof resolveRedis>> | undefined;
+  try {
+    expect(first.source).toBe('spawned');
+    const err = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl }).then(
+      (second) => second.stop().then(() => null),
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StartupError);
+    const msg = (err as Error).message;
+    expect(msg).toContain(join(dataDir, 'redis'));
+    expect(msg).toContain(`REDIS_URL=${first.url}`);
+    expect(msg).toMatch(/DATA_DIR/);
+    await first.stop();
+    third = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl });
+    expect(third.source).toBe('spawned');
+  } finally {
+    await first.stop();
+    await third?.stop();
+  }
+}, 60_000);
+
+test("an orphan on the DATA_DIR (its owner was killed where no parent-death signal stops it): shut down, its data kept, and this start spawns its own", async () => {
+  // Without setpriv (or off Linux) a kill -9 of the service leaves its redis-server running; the next
+  // start refused to start until someone killed it by hand.
+  const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
+  const dir = join(dataDir, 'redis');
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const orphan = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''], { stdio: 'ignore' });
+  const exited = new Promise((res) => orphan.once('exit', res));
+  await waitReady(port, 10_000, orphan.pid);
+  const url = `redis://127.0.0.1:${port}`;
+  const c = new Redis(url);
+  await c.set('kept', 'yes');
+  c.disconnect();
+  const deadOwner = spawnSync('true').pid; // a process that has ended
+  writeFileSync(join(dir, 'syndicast-redis.json'), JSON.stringify({ pid: orphan.pid, url, owner: deadOwner }) + '\n');
+  const localUrl = `redis://127.0.0.1:${await freePort()}`;
+  const mine = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl });
+  try {
+    expect(mine.source).toBe('spawned');
+    expect(mine.url).not.toBe(url);
+    await exited; // the orphan was shut down
+    const d = new Redis(mine.url);
+    expect(await d.get('kept')).toBe('yes'); // its AOF was written on SHUTDOWN and read by the new server
+    d.disconnect();
+  } finally {
+    await mine.stop();
+    if (orphan.exitCode === null && orphan.signalCode === null) orphan.kill('SIGKILL');
+  }
 }, 60_000);
 
 describe('bad settings with a working Redis (review D5, D6)', () => {

@@ -76,6 +76,18 @@ describe('API keys', () => {
     await expectProblem(await svc.api('/v1/api-keys', { json: { role: 'partner', partnerId: 'nosuch' } }), 404);
   });
 
+  test('an expiresAt whose offset carries it past 9999 in UTC is a 400 naming it, and no key is made (it was answered and listed as "+010000-01-01T13:59:59.000Z")', async () => {
+    const before = ((await (await svc.api('/v1/api-keys')).json()) as { keys: unknown[] }).keys.length;
+    const r = await svc.api('/v1/api-keys', { json: { role: 'viewer', expiresAt: '9999-12-31T23:59:59-14:00' } });
+    await expectProblem(r.clone(), 400);
+    expect(((await r.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toEqual(['body.expiresAt']);
+    expect(((await (await svc.api('/v1/api-keys')).json()) as { keys: unknown[] }).keys).toHaveLength(before);
+    // The last instant a four-digit year writes is still a valid expiry.
+    const last = await svc.api('/v1/api-keys', { json: { role: 'viewer', expiresAt: '9999-12-31T23:59:59.999Z' } });
+    expect(last.status).toBe(201);
+    expect(((await last.json()) as { expiresAt: string }).expiresAt).toBe('9999-12-31T23:59:59.999Z');
+  });
+
   test('created keys work, are distinct, and are stored hashed (the raw key is nowhere in Redis)', async () => {
     const a = await createKey('viewer');
     const b = await createKey('viewer');

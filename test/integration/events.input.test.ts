@@ -353,6 +353,27 @@ describe('requests the HTTP parser refuses are problems too', () => {
     expect(JSON.parse(body)).toMatchObject({ status: 405, title: 'Method Not Allowed' });
   });
 
+  // Found probing `npm start` (2026-12-04): Node answered an expectation other than 100-continue with a
+  // bare 417 of its own (an empty chunked body, no request id), never reaching the API. (Raw bytes:
+  // fetch refuses to send an Expect header.)
+  test('an Expect other than 100-continue → 417 problem+json with a request id, and the signed event is not stored; 100-continue still works', async () => {
+    const before = await storedKeys();
+    const body = JSON.stringify(showEvent('show.scheduled', sampleShow('expect1'), '2026-11-24T17:00:00Z'));
+    const ts = Math.floor(Date.now() / 1000);
+    const signed = (expect: string, id: string): string =>
+      `POST /v1/partners/${PARTNER}/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: ${expect}\r\nConnection: close\r\n` +
+      `webhook-id: ${id}\r\nwebhook-timestamp: ${ts}\r\nwebhook-signature: ${signatureHeader(secret, id, ts, body)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const [head, problemBody] = (await rawExchange(signed('200-ok', 'msg_expect_1'))).split('\r\n\r\n') as [string, string];
+    expect(head).toMatch(/^HTTP\/1\.1 417 Expectation Failed\r\n/);
+    expect(head.toLowerCase()).toContain('content-type: application/problem+json');
+    expect(head.toLowerCase()).toMatch(/\r\nx-request-id: \S+/);
+    expect(JSON.parse(problemBody)).toMatchObject({ status: 417, title: 'Expectation Failed' });
+    expect(await storedKeys()).toEqual(before);
+    // The one expectation there is: the interim 100, then the event is taken.
+    const taken = await rawExchange(signed('100-continue', 'msg_expect_2'));
+    expect(taken).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 202 Accepted\r\n/);
+  });
+
   test('URLs the router refuses before any route runs → problem+json with a request id (400 bad escape, 414 long segment)', async () => {
     for (const [path, status] of [
       [`/v1/partners/%E0%A4%A/events`, 400],

@@ -21,3 +21,15 @@ test('the URLs ioredis reads are taken as they are', () => {
     expect(load({ REDIS_URL: good }).redisUrl).toBe(good);
   }
 });
+
+test('a REDIS_URL without its scheme (127.0.0.1:6379) is one mistake, said in one line', () => {
+  for (const bad of ['127.0.0.1:6379', 'localhost', 'http://127.0.0.1:6379']) {
+    let message = '';
+    try {
+      load({ REDIS_URL: bad });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message.match(/^ {2}REDIS_URL: .*$/gm)).toEqual(['  REDIS_URL: must be a redis:// or rediss:// URL (for example redis://127.0.0.1:6379)']);
+  }
+});

@@ -1,7 +1,7 @@
 /** API keys (admin only): create (the key is shown once), list (never the key or its hash), revoke. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { IdSchema } from '../../domain/events.js';
+import { IdSchema, inFourDigitYears } from '../../domain/events.js';
 import { badRequest, notFound } from '../../lib/errors.js';
 import { ROLES, type ApiKeyRepository } from '../../store/apikey.repository.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
@@ -27,7 +27,12 @@ const CreateKey = z
     role: z.enum(ROLES),
     partnerId: IdSchema.optional(),
     name: operatorText(100).min(1).optional(),
-    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    // An offset can carry 9999-12-31 into the year 10000 once in UTC: the key was created and its
+    // expiresAt answered (and listed, and audited) as "+010000-01-01T…Z", no ISO-8601 UTC timestamp.
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .refine((v) => inFourDigitYears(Date.parse(v)), { message: 'must be within the years 0000-9999 once in UTC (… 9999-12-31T23:59:59.999Z)', abort: true })
+      .optional(),
   })
   .refine((k) => (k.role === 'partner') === (k.partnerId !== undefined), { message: 'partnerId is required for (and only for) role partner', path: ['partnerId'] });
 const KeyParams = z.object({ keyId: IdSchema });
@@ -36,7 +41,7 @@ const ListQuery = z.object({ partnerId: IdSchema.optional(), status: z.enum(['ac
 export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, opts) => {
   const { apiKeys, partners } = opts;
 
-  app.post('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Create an API key (shown once, stored hashed)', body: CreateKey, docResponses: { 201: ok('created', CreatedKey), 400: 'invalid body, partnerId missing for role partner (or given for another role), or expiresAt in the past', 403: FORBIDDEN_ROLE, 404: 'unknown partner' } } }, async (req, reply) => {
+  app.post('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Create an API key (shown once, stored hashed)', body: CreateKey, docResponses: { 201: ok('created', CreatedKey), 400: 'invalid body, partnerId missing for role partner (or given for another role), or expiresAt in the past (or past 9999-12-31T23:59:59.999Z once in UTC)', 403: FORBIDDEN_ROLE, 404: 'unknown partner' } } }, async (req, reply) => {
     const { role, partnerId, name } = req.body;
     const expiresAt = req.body.expiresAt ? new Date(req.body.expiresAt) : undefined;
     if (expiresAt && expiresAt.getTime() <= Date.now()) throw badRequest('expiresAt is in the past', [{ path: 'body.expiresAt', message: 'must be in the future' }]);
