@@ -20,6 +20,7 @@ import { UNOWNED_ERROR, type RelayRepository, type RelayStatus } from '../store/
 import type { ShowRepository } from '../store/show.repository.js';
 import { DestinationSupervisor, InputPeers, type DestinationSpec } from './destination.supervisor.js';
 import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
+import { EDGE_PLAY_LABEL, edgePlayToken, edgePlayUrl } from './ingest.edge.js';
 import { maskSecrets } from './mask.js';
 import { StartGate } from './start-gate.js';
 
@@ -110,8 +111,12 @@ export class RelayService {
   /** The destinations' readers of this process's edge, by show stream: a reader the edge stops serving is told from a stream silent for all (src/relay/destination.supervisor.ts). */
   private readonly inputPeers = new InputPeers();
 
+  /** What this process's readers sign their edge play URLs with (src/relay/ingest.edge.ts `edgePlayUrl`). */
+  private readonly playKey: Buffer;
+
   constructor(private readonly deps: RelayServiceDeps) {
     this.startGate = new StartGate({ concurrency: deps.startConcurrency ?? 2, log: deps.log.child({ role: 'start-gate' }) });
+    this.playKey = deps.box.derivedKeys(EDGE_PLAY_LABEL)[0]!;
   }
 
   /** This process's lease token (tests find the owner by it). */
@@ -292,7 +297,8 @@ export class RelayService {
     // A pull that cannot run (refused address, no edge) arms no readers: nothing will publish.
     const pullBroken = desired.sourceUrl !== undefined && o.puller === undefined;
     const edgeUrl = source?.edgeUrl ?? (pullBroken ? undefined : this.deps.edgeUrl());
-    const input = edgeUrl ? joinStreamUrl(edgeUrl, showKey) : undefined;
+    // Played with the edge's play token: the show's key alone is the encoder's, it does not play.
+    const input = edgeUrl ? edgePlayUrl(edgeUrl, showKey, this.playKey) : undefined;
 
     const wanted = new Map<string, { target: TargetRecord; mirror: MirrorDoc; ingest: { url: string; streamKey: string } }>();
     /** Mirrors whose stream key no configured key opens: each destination failed, saying what to restore. */
@@ -316,7 +322,7 @@ export class RelayService {
     for (const [targetId, w] of wanted) {
       let sup = o.dests.get(targetId);
       const dlog = log.child({ partnerId, showId, targetId, platform: w.target.platform });
-      const secrets = [showKey, w.ingest.streamKey];
+      const secrets = [showKey, edgePlayToken(this.playKey, showKey), w.ingest.streamKey];
       if (!input) {
         // No edge to read from (an external edge that has not reported a publish): wait idle, saying why.
         if (sup?.running) await sup.stop('idle');
