@@ -427,6 +427,7 @@ async function startRolesOn(
       startTimeoutMs: config.relayStartTimeoutMs,
       startConcurrency: config.relayStartConcurrency,
       httpTimeouts: { idleMs: config.httpIdleTimeoutMs, requestMs: config.httpRequestTimeoutMs },
+      hlsFetchTimeoutMs: config.relayHlsFetchTimeoutMs,
       edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
       publisherDataAt: edge ? (input) => edge.publisherDataAt(input) : undefined,
       onStateChange: async (partnerId, showId, mirror, status, view) => {

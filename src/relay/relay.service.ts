@@ -48,6 +48,8 @@ export interface RelayServiceDeps {
   publisherDataAt?: (input: string) => number | undefined;
   /** The HLS proxy's idle and request timeouts (HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS); default 30 s each. */
   httpTimeouts?: HttpTimeouts;
+  /** The HLS proxy's total deadline per request (RELAY_HLS_FETCH_TIMEOUT_MS); default 20 s. */
+  hlsFetchTimeoutMs?: number;
   /** A mirror's relay state changed (mirror.updated; a `sending` YouTube mirror can go live now). */
   onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus, view: MirrorViewContext) => Promise<void>;
 }
@@ -193,7 +195,7 @@ export class RelayService {
   private proxy: Promise<HlsProxy> | undefined;
   /** The loopback HLS proxy of this process's pulls, started on first use. */
   private hlsProxy(): Promise<HlsProxy> {
-    this.proxy ??= HlsProxy.start(this.deps.destinations, this.deps.log.child({ role: 'hls-proxy' }), this.deps.httpTimeouts);
+    this.proxy ??= HlsProxy.start(this.deps.destinations, this.deps.log.child({ role: 'hls-proxy' }), this.deps.httpTimeouts, this.deps.hlsFetchTimeoutMs);
     return this.proxy;
   }
 
