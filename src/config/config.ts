@@ -312,6 +312,12 @@ const ConfigSchema = z.object({
   relayStallMs: ms(6_000, 1000),
   /** Start-up allowance: how long a relay ffmpeg may take to its first byte out before it is restarted. */
   relayStartTimeoutMs: ms(30_000, 1000),
+  /**
+   * The total deadline of one request of an HLS pull through the relay's proxy (a playlist, a segment:
+   * redirects and the whole answer); past it the request fails and ffmpeg sees a failed fetch. At least
+   * 1000 (a segment's download takes time on any network).
+   */
+  relayHlsFetchTimeoutMs: ms(20_000, 1000),
   /** ffmpeg starts in flight at once per relay process (the restart-storm guard, src/relay/start-gate.ts). */
   relayStartConcurrency: count(2, 1, 64, 'the restart-storm guard: about one ffmpeg start at a time per core, each ~0.25 s of CPU; 64 is a 64-core machine'),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
@@ -380,6 +386,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   RELAY_STALL_MS: 'relayStallMs',
   RELAY_START_TIMEOUT_MS: 'relayStartTimeoutMs',
   RELAY_START_CONCURRENCY: 'relayStartConcurrency',
+  RELAY_HLS_FETCH_TIMEOUT_MS: 'relayHlsFetchTimeoutMs',
   FACEBOOK_GRAPH_VERSION: 'facebookGraphVersion',
   FFMPEG_PATH: 'ffmpegPath',
   METRICS_PORT: 'metricsPort',

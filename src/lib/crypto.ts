@@ -92,6 +92,15 @@ export class SecretBox {
     }
     throw new SecretUnreadableError();
   }
+  /**
+   * A key of its own for one purpose (`label`), derived from SECRETS_KEY (HMAC-SHA256 of the label),
+   * then one from each of SECRETS_KEY_PREVIOUS: the first signs, all of them verify, so processes in the
+   * middle of a rotation (docs/operations.md) still accept each other's signatures. SECRETS_KEY itself
+   * never leaves this box (the relay's edge thread gets only its derived keys).
+   */
+  derivedKeys(label: string): Buffer[] {
+    return [this.key, ...this.previous].map((k) => createHmac('sha256', k).update(label).digest());
+  }
   /** Keyed hash for values we must look up but never store in clear (link codes, IP hashes). */
   mac(value: string): Buffer {
     return createHmac('sha256', this.key).update(value).digest();

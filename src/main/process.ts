@@ -27,7 +27,7 @@ import { throwIfStopped, unlessStopped } from '../lib/startup-stop.js';
 import { createLogger } from '../lib/logger.js';
 import { FfmpegNotFoundError, ffmpegPath } from '../lib/ffmpeg-path.js';
 import { relayUpdatedHook } from '../outbound/mirror-updated.js';
-import { startIngestEdge, type IngestEdge } from '../relay/ingest.edge.js';
+import { EDGE_PLAY_LABEL, startIngestEdge, type IngestEdge } from '../relay/ingest.edge.js';
 import { RelayService } from '../relay/relay.service.js';
 import { startScheduler, type SchedulerHandle } from './scheduler.js';
 
@@ -313,6 +313,7 @@ async function startRolesOn(
         log: rt.log.child({ module: 'ingest-edge' }),
         internalUrl: config.relayEdgeInternalUrl,
         sourceTtlMs: config.relaySourceTtlMs,
+        playKeys: rt.box.derivedKeys(EDGE_PLAY_LABEL),
       }),
       { setting: 'RELAY_RTMP_PORT', port: config.relayRtmpPort, host: config.host, serves: 'the RTMP ingest edge of the video relay' },
     );
@@ -426,6 +427,7 @@ async function startRolesOn(
       startTimeoutMs: config.relayStartTimeoutMs,
       startConcurrency: config.relayStartConcurrency,
       httpTimeouts: { idleMs: config.httpIdleTimeoutMs, requestMs: config.httpRequestTimeoutMs },
+      hlsFetchTimeoutMs: config.relayHlsFetchTimeoutMs,
       edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
       publisherDataAt: edge ? (input) => edge.publisherDataAt(input) : undefined,
       onStateChange: async (partnerId, showId, mirror, status, view) => {

@@ -10,6 +10,12 @@
  * ffmpeg uses it; paths are `/s/{token}/{base64url(absolute upstream URL)}/{upstream file name}`
  * (the name keeps ffmpeg's extension checks happy). With ALLOW_PRIVATE_DESTINATIONS (tests, the
  * demo) the guard allows every address, the proxy still rewrites.
+ *
+ * Each request has a total deadline (RELAY_HLS_FETCH_TIMEOUT_MS): the upstream socket's idle timeout
+ * alone let a source that trickles a byte now and then hold ffmpeg's request (and ffmpeg with it) for
+ * as long as it liked. A request past it is a 504 (or, once the answer started, a cut-off body), which
+ * ffmpeg sees as the failed fetch it is. A request whose client (ffmpeg) went away first ends quietly:
+ * that is no failure of the source.
  */
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -36,6 +42,8 @@ export interface HlsProxySession {
 const MAX_PLAYLIST_BYTES = 4 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 const UPSTREAM_TIMEOUT_MS = 10_000;
+/** RELAY_HLS_FETCH_TIMEOUT_MS's default: a request through the proxy (redirects, and the whole answer) ends within it. */
+export const DEFAULT_HLS_FETCH_TIMEOUT_MS = 20_000;
 
 class RefusedError extends Error {}
 
@@ -59,18 +67,14 @@ export class HlsProxy {
     private readonly server: http.Server,
     private readonly guard: ProxyGuard,
     private readonly log: Logger,
+    private readonly fetchTimeoutMs: number,
   ) {}
 
-  static async start(guard: ProxyGuard, log: Logger, timeouts: Readonly<HttpTimeouts> = DEFAULT_HTTP_TIMEOUTS): Promise<HlsProxy> {
+  /** `fetchTimeoutMs`: each request's total deadline (RELAY_HLS_FETCH_TIMEOUT_MS). */
+  static async start(guard: ProxyGuard, log: Logger, timeouts: Readonly<HttpTimeouts> = DEFAULT_HTTP_TIMEOUTS, fetchTimeoutMs = DEFAULT_HLS_FETCH_TIMEOUT_MS): Promise<HlsProxy> {
     const server = http.createServer();
-    const proxy = new HlsProxy(server, guard, log);
-    server.on('request', (req, res) => {
-      proxy.handle(req, res).catch((err: unknown) => {
-        proxy.log.warn({ err: { message: (err as Error).message } }, 'hls proxy request failed');
-        if (!res.headersSent) res.writeHead(502).end();
-        else res.destroy();
-      });
-    });
+    const proxy = new HlsProxy(server, guard, log, fetchTimeoutMs);
+    server.on('request', (req, res) => void proxy.handle(req, res));
     // Loopback only, but a flood of connections there takes the process's descriptors all the same.
     limitHttpServer(server, HLS_PROXY_CONNECTION_SHARE, undefined, timeouts);
     await new Promise<void>((resolve, reject) => {
@@ -112,7 +116,41 @@ export class HlsProxy {
     await closeServerNow(this.server);
   }
 
+  /**
+   * One request, within the deadline. How it failed decides the log line: the client (ffmpeg) gone
+   * first (it was restarted, or left a playlist half read) is no failure of the source, so debug only;
+   * the deadline, or the source failing, is a warning. The error is judged when it arrives, before
+   * this proxy closes the client's response itself.
+   */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The upstream request lives as long as the client that asked for it, and no longer than the
+    // deadline: ffmpeg restarted (its reader gone) while a source trickled a playlist without end kept
+    // that upstream connection open for good, one more on every restart; and a source trickling to a
+    // still-connected ffmpeg held it until the relay restarted ffmpeg.
+    const end = new AbortController();
+    let clientLeft = false;
+    let timedOut = false;
+    res.once('close', () => {
+      if (!res.writableFinished && !timedOut) clientLeft = true;
+      end.abort();
+    });
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      end.abort();
+    }, this.fetchTimeoutMs);
+    try {
+      await this.serve(req, res, end.signal, () => timedOut);
+    } catch (err) {
+      if (clientLeft) this.log.debug({ err: { message: (err as Error).message } }, 'hls proxy request ended: its client went away');
+      else this.log.warn({ err: { message: timedOut ? `the source took longer than ${this.fetchTimeoutMs} ms (RELAY_HLS_FETCH_TIMEOUT_MS)` : (err as Error).message } }, 'hls proxy request failed');
+      if (!res.headersSent) res.writeHead(timedOut ? 504 : 502).end();
+      else res.destroy();
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, timedOut: () => boolean): Promise<void> {
     const m = /^\/s\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)(?:\/[^/]*)?$/.exec((req.url ?? '').split('?')[0] ?? '');
     const session = m ? this.sessions.get(m[1]!) : undefined;
     if (!m || !session || (req.method !== 'GET' && req.method !== 'HEAD')) {
@@ -126,15 +164,11 @@ export class HlsProxy {
       res.writeHead(400).end();
       return;
     }
-    // The upstream request lives as long as the client that asked for it: ffmpeg restarted (its
-    // reader gone) while a source trickled a playlist without end kept that upstream connection open
-    // for good, one more on every restart.
-    const gone = new AbortController();
-    res.once('close', () => gone.abort());
     let got: { res: IncomingMessage; url: URL };
     try {
-      got = await this.fetch(upstream, req.headers.range, gone.signal);
+      got = await this.fetch(upstream, req.headers.range, signal);
     } catch (err) {
+      if (timedOut()) throw err;
       const refused = err instanceof RefusedError || (err as NodeJS.ErrnoException).code === 'EDESTREFUSED';
       const msg = maskSecrets(`${upstream.protocol}//${upstream.host}: ${(err as Error).message}`);
       if (refused) {
@@ -148,8 +182,13 @@ export class HlsProxy {
     const status = up.statusCode ?? 502;
     // Playlists are read whole and rewritten (sniffed, not trusted by their content type); the rest streams.
     const first = await firstBytes(up, 16);
+    // An answer that ends with its connection (no length, not chunked) ends as if complete when the
+    // deadline or the client's leaving closes that connection: never passed on as a whole one.
+    const cutOff = (): Error => new Error('the request ended before the answer was complete');
+    if (signal.aborted) throw cutOff();
     if (status < 300 && /^(\uFEFF)?\s*#EXTM3U/.test(first.toString('utf8'))) {
       const body = await readAll(up, first, MAX_PLAYLIST_BYTES);
+      if (signal.aborted) throw cutOff();
       const token = m[1]!;
       const out = rewritePlaylist(body.toString('utf8'), got.url, (abs) => this.pathFor(token, abs));
       res.writeHead(status, { 'content-type': 'application/vnd.apple.mpegurl', 'cache-control': 'no-cache' });
@@ -168,8 +207,23 @@ export class HlsProxy {
       return;
     }
     if (first.length) res.write(first);
-    up.pipe(res);
-    res.once('close', () => up.destroy());
+    // Done when the client has the whole answer; failed when the source fails (or is cut off at the
+    // deadline) first, or the client leaves first (handle() tells those apart).
+    await new Promise<void>((resolve, reject) => {
+      const ended = (): void => {
+        if (signal.aborted) reject(cutOff());
+        else res.end();
+      };
+      res.once('finish', resolve);
+      res.once('close', () => reject(new Error('client closed before the answer was complete')));
+      if (up.readableEnded) return ended();
+      up.once('error', reject);
+      up.once('end', ended);
+      up.once('close', () => {
+        if (!up.readableEnded) reject(new Error('upstream closed before its answer was complete'));
+      });
+      up.pipe(res, { end: false });
+    });
   }
 
   /** GET through the guard's agents, following redirects here (each hop checked again). */

@@ -17,10 +17,18 @@
  * cancelled; then the edge records itself as the show's source, so the relay process that owns the
  * show (maybe another one) reads the stream from here. node-media-server's own log lines carry the
  * stream path (the key) and are switched off.
+ *
+ * Playing a stream takes more than its key: the key is the encoder's credential to publish, and with
+ * it alone anyone could watch the show from the edge before (or instead of) the platforms. A `play`
+ * must also carry `?play={token}`, the HMAC of the stream name under a key derived from SECRETS_KEY
+ * (`edgePlayUrl`), which only the service's own processes have; the edge's thread checks it before
+ * node-media-server sees the play and refuses (and disconnects) any other. The relay's readers on
+ * other hosts have SECRETS_KEY anyway (they open the show's sealed key with it), so nothing else is
+ * configured; an address rule would not do (a reader's address is any relay host's).
  */
 import { maxRtmpConnections } from '../lib/connection-limits.js';
 import { createRequire } from 'node:module';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { RelayRepository } from '../store/relay.repository.js';
@@ -52,6 +60,7 @@ type FromEdge =
   | { type: 'received'; counts: [string, number][]; at: number }
   | { type: 'gone'; id: string }
   | { type: 'sessionError'; id: string; name: string; code?: string; at?: string }
+  | { type: 'playRefused'; id: string }
   | { type: 'closed' };
 
 /**
@@ -66,7 +75,23 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { createServer } = require('node:net');
 const NodeRtmpSession = require(workerData.paths.session);
 const context = require(workerData.paths.context);
+const { createHmac, timingSafeEqual } = require('node:crypto');
 require(workerData.paths.logger).setLogType(0);
+// The keys a play's token may be signed with (edgePlayToken; SECRETS_KEY's, then SECRETS_KEY_PREVIOUS's).
+const playKeys = (workerData.playKeys || []).map((k) => Buffer.from(k, 'hex'));
+// A play names '{stream name}?play={token}'; node-media-server plays the name before the first '?'.
+function playAllowed(streamName) {
+  const q = streamName.indexOf('?');
+  if (q < 0) return false;
+  const given = new URLSearchParams(streamName.slice(q + 1)).get('play');
+  if (!given) return false;
+  const name = streamName.slice(0, q);
+  const got = Buffer.from(given);
+  return playKeys.some((k) => {
+    const want = Buffer.from(createHmac('sha256', k).update(name).digest('base64url'));
+    return want.length === got.length && timingSafeEqual(want, got);
+  });
+}
 // A second publish on a connection that already publishes: node-media-server would overwrite the
 // publishing stream's path and id before refusing it (BadConnection), so the connection's close would
 // then free the refused path and leave the accepted one registered. Refused here, nothing overwritten.
@@ -74,6 +99,14 @@ class EdgeSession extends NodeRtmpSession {
   onPublish(invokeMessage) {
     if (!this.isPublishing) return super.onPublish(invokeMessage);
     this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Publish.BadConnection', 'Connection already publishing');
+  }
+  // A play without the service's play token for its stream (a client holding only the stream key):
+  // refused before node-media-server registers it as a player, and the connection closed.
+  onPlay(invokeMessage) {
+    if (typeof invokeMessage.streamName !== 'string' || playAllowed(invokeMessage.streamName)) return super.onPlay(invokeMessage);
+    this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Play.Unauthorized', 'Authorization required.');
+    parentPort.postMessage({ type: 'playRefused', id: this.id });
+    this.reject();
   }
   // node-media-server allocates each chunk stream's message buffer at the length the message's header
   // announces (up to 16 MiB), on any of ~830 chunk stream ids, and keeps it while the connection is
@@ -197,6 +230,23 @@ parentPort.on('message', (m) => {
 
 export const EDGE_APP = 'live';
 
+/** What the edge's play keys are derived for from SECRETS_KEY (SecretBox.derivedKeys). */
+export const EDGE_PLAY_LABEL = 'syndicast relay edge play v1';
+
+/** The token that lets a reader play `streamName` from an edge (the base64url HMAC-SHA256 of the name). */
+export function edgePlayToken(playKey: Buffer, streamName: string): string {
+  return createHmac('sha256', playKey).update(streamName).digest('base64url');
+}
+
+/**
+ * The URL a relay reader plays a show's stream from: `{edgeUrl}/{streamKey}?play={token}`, `playKey`
+ * the first of `box.derivedKeys(EDGE_PLAY_LABEL)`. (An external nginx edge ignores the query: it
+ * allows play by address, config/nginx-rtmp.conf.)
+ */
+export function edgePlayUrl(edgeUrl: string, streamKey: string, playKey: Buffer): string {
+  return `${edgeUrl.replace(/\/+$/, '')}/${streamKey}?play=${edgePlayToken(playKey, streamKey)}`;
+}
+
 export interface EdgeOptions {
   port: number;
   host: string;
@@ -209,6 +259,8 @@ export interface EdgeOptions {
   checkMs?: number;
   /** How long a source outlives its edge's last renewal (RELAY_SOURCE_TTL_MS; default the larger of 10 s and 5 × checkMs). */
   sourceTtlMs?: number;
+  /** The keys a play token may be signed with: `box.derivedKeys(EDGE_PLAY_LABEL)` (none: every play is refused). */
+  playKeys: readonly Buffer[];
 }
 
 export interface IngestEdge {
@@ -216,7 +268,7 @@ export interface IngestEdge {
   /** `rtmp://…/live` that relay processes read from. */
   internalUrl: string;
   /**
-   * When the publish a reader's `input` (`{internalUrl}/{key}`) reads last sent the edge data, by the
+   * When the publish a reader's `input` (`{internalUrl}/{key}`, with or without its `?play=` token) reads last sent the edge data, by the
    * edge thread's own clock (epoch ms; undefined: no accepted publish of that key here, or none sent
    * data yet). The edge passes what it reads on to the stream's readers at once, so a reader that
    * waits on its input while this moves on is one the edge does not serve
@@ -260,7 +312,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
    * and does nothing. `show` is set once its key checked out, and only then is it the show's source.
    */
   const publishing = new Map<string, Publish>();
-  const worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port: opts.port, host: opts.host, maxConnections: maxRtmpConnections() } });
+  const worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port: opts.port, host: opts.host, maxConnections: maxRtmpConnections(), playKeys: opts.playKeys.map((k) => k.toString('hex')) } });
   let closing = false;
   let onClosed: (() => void) | undefined;
   let seq = 0;
@@ -343,6 +395,8 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
         case 'donePublish':
         case 'gone':
           return onDonePublish(m.id);
+        case 'playRefused':
+          return log.info({ session: m.id }, 'ingest play refused: no valid play token (the stream key alone does not play)');
         case 'sessionError':
           return log.warn({ session: m.id, err: { name: m.name, code: m.code, at: m.at } }, 'ingest session dropped: node-media-server failed on what the client sent, or the client read too little of the stream');
         case 'closed':
@@ -406,7 +460,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
     internalUrl,
     publisherDataAt: (input) => {
       if (!input.startsWith(`${internalUrl}/`)) return undefined;
-      const key = input.slice(internalUrl.length + 1);
+      const key = input.slice(internalUrl.length + 1).split('?')[0];
       let at = 0;
       for (const p of publishing.values()) if (p.show && p.key === key && p.sentAt > at) at = p.sentAt;
       return at > 0 ? at : undefined;

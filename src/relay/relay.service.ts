@@ -20,6 +20,7 @@ import { UNOWNED_ERROR, type RelayRepository, type RelayStatus } from '../store/
 import type { ShowRepository } from '../store/show.repository.js';
 import { DestinationSupervisor, InputPeers, type DestinationSpec } from './destination.supervisor.js';
 import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
+import { EDGE_PLAY_LABEL, edgePlayToken, edgePlayUrl } from './ingest.edge.js';
 import { maskSecrets } from './mask.js';
 import { StartGate } from './start-gate.js';
 
@@ -47,6 +48,8 @@ export interface RelayServiceDeps {
   publisherDataAt?: (input: string) => number | undefined;
   /** The HLS proxy's idle and request timeouts (HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS); default 30 s each. */
   httpTimeouts?: HttpTimeouts;
+  /** The HLS proxy's total deadline per request (RELAY_HLS_FETCH_TIMEOUT_MS); default 20 s. */
+  hlsFetchTimeoutMs?: number;
   /** A mirror's relay state changed (mirror.updated; a `sending` YouTube mirror can go live now). */
   onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus, view: MirrorViewContext) => Promise<void>;
 }
@@ -110,8 +113,12 @@ export class RelayService {
   /** The destinations' readers of this process's edge, by show stream: a reader the edge stops serving is told from a stream silent for all (src/relay/destination.supervisor.ts). */
   private readonly inputPeers = new InputPeers();
 
+  /** What this process's readers sign their edge play URLs with (src/relay/ingest.edge.ts `edgePlayUrl`). */
+  private readonly playKey: Buffer;
+
   constructor(private readonly deps: RelayServiceDeps) {
     this.startGate = new StartGate({ concurrency: deps.startConcurrency ?? 2, log: deps.log.child({ role: 'start-gate' }) });
+    this.playKey = deps.box.derivedKeys(EDGE_PLAY_LABEL)[0]!;
   }
 
   /** This process's lease token (tests find the owner by it). */
@@ -188,7 +195,7 @@ export class RelayService {
   private proxy: Promise<HlsProxy> | undefined;
   /** The loopback HLS proxy of this process's pulls, started on first use. */
   private hlsProxy(): Promise<HlsProxy> {
-    this.proxy ??= HlsProxy.start(this.deps.destinations, this.deps.log.child({ role: 'hls-proxy' }), this.deps.httpTimeouts);
+    this.proxy ??= HlsProxy.start(this.deps.destinations, this.deps.log.child({ role: 'hls-proxy' }), this.deps.httpTimeouts, this.deps.hlsFetchTimeoutMs);
     return this.proxy;
   }
 
@@ -292,7 +299,8 @@ export class RelayService {
     // A pull that cannot run (refused address, no edge) arms no readers: nothing will publish.
     const pullBroken = desired.sourceUrl !== undefined && o.puller === undefined;
     const edgeUrl = source?.edgeUrl ?? (pullBroken ? undefined : this.deps.edgeUrl());
-    const input = edgeUrl ? joinStreamUrl(edgeUrl, showKey) : undefined;
+    // Played with the edge's play token: the show's key alone is the encoder's, it does not play.
+    const input = edgeUrl ? edgePlayUrl(edgeUrl, showKey, this.playKey) : undefined;
 
     const wanted = new Map<string, { target: TargetRecord; mirror: MirrorDoc; ingest: { url: string; streamKey: string } }>();
     /** Mirrors whose stream key no configured key opens: each destination failed, saying what to restore. */
@@ -316,7 +324,7 @@ export class RelayService {
     for (const [targetId, w] of wanted) {
       let sup = o.dests.get(targetId);
       const dlog = log.child({ partnerId, showId, targetId, platform: w.target.platform });
-      const secrets = [showKey, w.ingest.streamKey];
+      const secrets = [showKey, edgePlayToken(this.playKey, showKey), w.ingest.streamKey];
       if (!input) {
         // No edge to read from (an external edge that has not reported a publish): wait idle, saying why.
         if (sup?.running) await sup.stop('idle');

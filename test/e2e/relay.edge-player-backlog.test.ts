@@ -1,16 +1,16 @@
 /**
  * node-media-server writes every packet of a publish to every player of its stream without waiting for
  * the player's socket to drain, and those writes kept the player's idle timeout from firing: a player
- * that reads nothing (a client holding the show's key, a wedged reader) made the edge's thread queue
+ * that reads nothing (a wedged reader) made the edge's thread queue
  * the whole stream for as long as it stayed connected, memory without bound in the relay process.
  * The edge now drops a player more than RTMP_BUFFER_LIMITS.playerBacklog behind; the publish and the
  * other readers go on. Real Redis, the service's embedded edge, raw RTMP clients.
  */
 import { randomBytes } from 'node:crypto';
-import { RTMP_BUFFER_LIMITS } from '../../src/relay/ingest.edge.js';
-import { viewOf } from '../helpers/relay.js';
-import { AMF_NULL, amfNumber, amfString, chunk, command, connectOk, handshaken, type Client } from '../helpers/rtmp-client.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { EDGE_PLAY_LABEL, edgePlayToken, RTMP_BUFFER_LIMITS } from '../../src/relay/ingest.edge.js';
+import { scheduledIngest } from '../helpers/relay.js';
+import { AMF_NULL, amfNumber, amfString, chunk, streamOn } from '../helpers/rtmp-client.js';
+import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 const P = 'atk-backlog';
@@ -22,14 +22,6 @@ afterAll(async () => {
   await svc?.close();
 });
 
-/** A session that connected and created its stream (id 1). */
-async function streamOn(port: number): Promise<Client> {
-  const c = await handshaken(port);
-  c.socket.write(connectOk);
-  c.socket.write(command(amfString('createStream'), amfNumber(2), AMF_NULL));
-  await waitFor(async () => c.received().includes('_result') && c.received().lastIndexOf('_result') > c.received().indexOf('NetConnection.Connect.Success'), 10_000, 20);
-  return c;
-}
 
 /** One video message (an H.264 NALU, keyframe) of `size` bytes on chunk stream 6, in one chunk. */
 function video(size: number): Buffer {
@@ -45,10 +37,7 @@ function video(size: number): Buffer {
 }
 
 test('a player that reads nothing is dropped once it is far behind; the publish goes on', async () => {
-  const secret = await createPartner(svc, P);
-  expect((await sendEvent(svc, P, secret, showEvent('show.scheduled', sampleShow('s1', { state: 'scheduled' }), new Date().toISOString()))).status).toBe(202);
-  const key = await waitFor(async () => (await viewOf(svc, P, 's1')).show.ingest.streamKey ?? undefined, 20_000);
-  const port = Number(new URL((await viewOf(svc, P, 's1')).show.ingest.url).port);
+  const { key, port } = await scheduledIngest(svc, P, await createPartner(svc, P), 's1');
 
   const pub = await streamOn(port);
   pub.socket.write(chunk(20, Buffer.concat([amfString('publish'), amfNumber(3), AMF_NULL, amfString(key), amfString('live')]), 1));
@@ -56,7 +45,9 @@ test('a player that reads nothing is dropped once it is far behind; the publish 
   await waitFor(async () => (await svc.rt.relay.source(P, 's1')) !== null, 10_000);
 
   const player = await streamOn(port);
-  player.socket.write(chunk(20, Buffer.concat([amfString('play'), amfNumber(3), AMF_NULL, amfString(key)]), 1));
+  // A reader of the service's own (with its play token: the key alone does not play, relay.edge-play.test.ts).
+  const name = `${key}?play=${edgePlayToken(svc.rt.box.derivedKeys(EDGE_PLAY_LABEL)[0]!, key)}`;
+  player.socket.write(chunk(20, Buffer.concat([amfString('play'), amfNumber(3), AMF_NULL, amfString(name)]), 1));
   await waitFor(async () => player.received().includes('NetStream.Play.Start'), 10_000, 20);
   player.socket.pause(); // reads nothing from here on
   let playerClosed = false;

@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config/config.js';
-import { sampleShow, sendEvent, showEvent, type TestService } from './service.js';
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from './service.js';
 import { waitForOwnTime } from './loop-stalls.js';
 import { testFfmpeg, testPatternArgs } from './ffmpeg.js';
 import { ALL_PLATFORMS } from './platforms.js';
@@ -124,4 +124,11 @@ export function alive(pid: number): boolean {
 export async function goLive(svc: TestService, partnerId: string, secret: string, showId: string, state: 'live' | 'ended' | 'cancelled' = 'live', extra: Record<string, unknown> = {}): Promise<void> {
   const r = await sendEvent(svc, partnerId, secret, showEvent(`show.${state}`, sampleShow(showId, { state, ...extra }), new Date().toISOString()));
   if (r.status !== 202) throw new Error(`show.${state}: ${r.status}`);
+}
+
+/** A show scheduled for `partnerId` (whose webhook secret is `secret`): its stream key and the embedded edge's port, once the view has them. */
+export async function scheduledIngest(svc: TestService, partnerId: string, secret: string, showId: string): Promise<{ key: string; port: number }> {
+  expect((await sendEvent(svc, partnerId, secret, showEvent('show.scheduled', sampleShow(showId, { state: 'scheduled' }), new Date().toISOString()))).status).toBe(202);
+  const key = await waitFor(async () => (await viewOf(svc, partnerId, showId)).show.ingest.streamKey ?? undefined, 20_000);
+  return { key, port: Number(new URL((await viewOf(svc, partnerId, showId)).show.ingest.url).port) };
 }

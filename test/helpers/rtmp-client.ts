@@ -63,3 +63,12 @@ export async function handshaken(port: number): Promise<Client> {
 }
 
 export const connectOk = command(amfString('connect'), amfNumber(1), amfObject({ app: amfString('live'), tcUrl: amfString('rtmp://127.0.0.1/live') }));
+
+/** A session that connected (app `live`) and created its stream (id 1): ready to publish or play. */
+export async function streamOn(port: number): Promise<Client> {
+  const c = await handshaken(port);
+  c.socket.write(connectOk);
+  c.socket.write(command(amfString('createStream'), amfNumber(2), AMF_NULL));
+  await waitFor(async () => c.received().includes('_result') && c.received().lastIndexOf('_result') > c.received().indexOf('NetConnection.Connect.Success'), 10_000, 20);
+  return c;
+}

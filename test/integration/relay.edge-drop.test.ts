@@ -8,7 +8,8 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { freePort } from '../../src/lib/net.js';
-import { EDGE_THREAD, NMS_CONFIG, NMS_PATHS, RTMP_BUFFER_LIMITS } from '../../src/relay/ingest.edge.js';
+import { randomBytes } from 'node:crypto';
+import { EDGE_THREAD, edgePlayToken, NMS_CONFIG, NMS_PATHS, RTMP_BUFFER_LIMITS } from '../../src/relay/ingest.edge.js';
 import { AMF_NULL, amfNumber, amfString, chunk, command, connectOk, handshaken, type Client } from '../helpers/rtmp-client.js';
 import { waitFor } from '../helpers/service.js';
 
@@ -16,11 +17,13 @@ const FAULTY = fileURLToPath(new URL('../fixtures/nms-session-faults.cjs', impor
 let worker: Worker;
 let port: number;
 let threadError: unknown;
+/** The thread's play key: a play carries its token (src/relay/ingest.edge.ts edgePlayUrl). */
+const playKey = randomBytes(32);
 const clients: Client[] = [];
 
 beforeAll(async () => {
   port = await freePort();
-  worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: { ...NMS_PATHS, session: FAULTY }, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port, host: '127.0.0.1' } });
+  worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: { ...NMS_PATHS, session: FAULTY }, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port, host: '127.0.0.1', playKeys: [playKey.toString('hex')] } });
   worker.on('error', (err) => (threadError = err));
   await new Promise<void>((res) => worker.on('message', (m: { type: string }) => m.type === 'listening' && res()));
 });
@@ -70,7 +73,7 @@ test('a player whose stop() fails leaves the publisher it played: that publish g
   publisher.socket.write(onStream('publish', 'played01'));
   await seen(publisher, 'NetStream.Publish.Start');
   const player = await connected();
-  player.socket.write(onStream('play', 'played01'));
+  player.socket.write(onStream('play', `played01?play=${edgePlayToken(playKey, 'played01')}`));
   await seen(player, 'NetStream.Play.Start');
   player.socket.write(command(amfString('testThrowStopFails'), amfNumber(4), AMF_NULL));
   await player.closed;

@@ -33,6 +33,7 @@ const BOUNDS: [string, keyof Config, number, Record<string, string>?][] = [
   ['RELAY_SOURCE_TTL_MS', 'relaySourceTtlMs', MAX_TIMER_MS],
   ['RELAY_STALL_MS', 'relayStallMs', MAX_TIMER_MS],
   ['RELAY_START_TIMEOUT_MS', 'relayStartTimeoutMs', MAX_TIMER_MS],
+  ['RELAY_HLS_FETCH_TIMEOUT_MS', 'relayHlsFetchTimeoutMs', MAX_TIMER_MS],
   ['HTTP_IDLE_TIMEOUT_MS', 'httpIdleTimeoutMs', MAX_TIMER_MS],
   ['HTTP_REQUEST_TIMEOUT_MS', 'httpRequestTimeoutMs', MAX_TIMER_MS],
   ['WEBHOOK_TOLERANCE_SEC', 'webhookToleranceSec', 2_147_483],
