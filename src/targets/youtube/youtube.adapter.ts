@@ -491,10 +491,11 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         description: describe(spec.description, markerLinesOf(current.snippet.description)),
         scheduledStartTime: upcoming ? spec.scheduledAt : (current.snippet.scheduledStartTime ?? spec.scheduledAt),
       };
-      const same =
-        snippet.title === current.snippet.title &&
-        snippet.description === (current.snippet.description ?? '') &&
-        Date.parse(snippet.scheduledStartTime) === Date.parse(current.snippet.scheduledStartTime ?? '');
+      // The same start: the same text, or two strictly read times of one instant. Date.parse took text YouTube
+      // would not write (e.g. "Fri Dec 04 2026 21:00:00 GMT+0000") for ours, and the update was skipped.
+      const ours = listedTimeMs(snippet.scheduledStartTime);
+      const sameStart = snippet.scheduledStartTime === current.snippet.scheduledStartTime || (ours !== undefined && ours === listedTimeMs(current.snippet.scheduledStartTime));
+      const same = snippet.title === current.snippet.title && snippet.description === (current.snippet.description ?? '') && sameStart;
       if (same) return; // an update costs 50 units: skip it when nothing changed
       // liveBroadcasts.update replaces the whole snippet, so every field (incl. scheduledStartTime) is sent.
       await client.call({
