@@ -25,6 +25,19 @@ export function rfc3339Ms(value: unknown): number | undefined {
   return inRange(ms) ? ms : undefined;
 }
 
+/**
+ * Milliseconds of a time a platform lists its objects by (recovery lookups: Graph's `creation_time` /
+ * `created_time`, YouTube's chat `publishedAt`, Bambuser's `createdAt`), or undefined: an RFC 3339
+ * date-time as `rfc3339Ms` reads it, or the same with the offset written without a colon, as Graph
+ * writes its times (`2026-11-24T18:00:00+0000`, ISO 8601's basic offset). Nothing else: Date.parse
+ * read "1.5" as 2001-01-05, and a recovery lookup took the object for older than the attempt.
+ */
+export function listedTimeMs(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const colonOffset = value.replace(/(T[\d:.]+[+-]\d{2})(\d{2})$/, '$1:$2');
+  return rfc3339Ms(colonOffset);
+}
+
 /** Milliseconds of unix seconds given as an integer (1970–9999), or undefined. */
 export function unixSecondsMs(value: unknown): number | undefined {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) return undefined;

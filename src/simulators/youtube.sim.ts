@@ -26,6 +26,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { rfc3339Ms } from '../lib/timestamp.js';
 import { SIM_ACCOUNTS, registerRevocations, seededAccounts, type YoutubeSimAccount } from './sim.accounts.js';
 import {
   SimPlatform,
@@ -282,11 +283,14 @@ function resourceBody(req: FastifyRequest): Record<string, unknown> {
   return req.body;
 }
 
-/** RFC 3339 timestamp as YouTube echoes it, or undefined when not parseable. */
+/**
+ * A time YouTube takes ("ISO 8601 (YYYY-MM-DDThh:mm:ss.sZ) format"), as it echoes it, or undefined:
+ * a date-time with seconds and an offset, on a real calendar date. Date.parse alone took
+ * `2026-02-30T10:00:00Z` (as March 2nd) and `2026-12-04T21:00` (no offset: the simulator's local time).
+ */
 function normTime(v: unknown): string | undefined {
-  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(v)) return undefined;
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
+  const t = rfc3339Ms(v);
+  return t === undefined ? undefined : new Date(t).toISOString();
 }
 
 function enumValue<T extends string>(v: unknown, values: readonly T[]): T | undefined {

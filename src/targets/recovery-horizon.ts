@@ -1,3 +1,5 @@
+import { listedTimeMs } from '../lib/timestamp.js';
+
 /**
  * The skew allowed between our clock (an attempt's `since`) and a platform's creation times: a lookup
  * adopts or reads back to objects made no earlier than `since` less this. One value for every
@@ -16,7 +18,7 @@ export function recoveryOldest(since: string | undefined, marginMs: number): num
  * `recover()` is told `since`, the start of the first attempt whose outcome is unknown). A list read
  * newest first can stop once it has passed `since` less `marginMs` (the skew between our clock and
  * the platform's): whatever comes further down was made before the attempt. It stops only while the
- * list has come in descending creation order all along, with every time readable — a list in any other
+ * list has come in descending creation order all along, with every time readable (`listedTimeMs`) — a list in any other
  * order (an assumption about a platform that turned out wrong) is read to its end instead, never cut
  * short before the object.
  *
@@ -29,8 +31,10 @@ export function recoveryHorizon(since: string | undefined, marginMs: number): (c
   let descending = true;
   return (createdTimes) => {
     for (const t of createdTimes) {
-      const ms = Date.parse(t ?? '');
-      if (Number.isNaN(ms) || ms > previous) descending = false;
+      // Strict (listedTimeMs): Date.parse read "1.5" as 2001-01-05, an object older than the attempt, and
+      // the lookup stopped before the page that held the attempt's own object.
+      const ms = listedTimeMs(t);
+      if (ms === undefined || ms > previous) descending = false;
       else previous = ms;
     }
     return descending && previous < oldest;

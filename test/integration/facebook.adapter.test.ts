@@ -708,6 +708,26 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(unknown.data).toMatchObject({ error: { code: 2500 } });
   });
 
+  it('Graph times are read strictly: a creation_time or planned_start_time that is not a date-time is no time (Date.parse read "1.5" as 2001-01-05)', async () => {
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      const odd = { creation_time: '1.5', planned_start_time: '1.5', secure_stream_url: 'rtmps://127.0.0.1:1/rtmp/FB-1-0-key' };
+      res.end(JSON.stringify(req.method === 'POST' ? { id: '123', secure_stream_url: odd.secure_stream_url } : { id: '123', status: 'UNPUBLISHED', description: 'x\n\nsyndicast:mk-odd', ...odd }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const h = harness({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const t0 = Date.now();
+      const created = await h.adapter.createShow(specAt(t0 + 60_000), buildOpContext('mk-odd'));
+      // the stream URL's 24 h run from now (no creation time), not from 2001: startShow would refuse it as expired
+      expect(Date.parse(created.data.ingestExpiresAt ?? '')).toBeGreaterThanOrEqual(t0 + 24 * HOUR);
+      const attached = await h.adapter.attachShow('123');
+      expect(attached.data.plannedStart).toBeUndefined(); // was "978652800" (2001-01-05)
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it('a response that does not match the schema → PermanentError("malformed response")', async () => {
     const server = createServer((_req, res) => {
       res.setHeader('content-type', 'application/json');

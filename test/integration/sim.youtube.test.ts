@@ -338,6 +338,14 @@ describe('live lifecycle', () => {
     const noTitle = await yt('POST', 'liveBroadcasts?part=snippet,status', token, { snippet: { scheduledStartTime: '2030-01-01T00:00:00Z' }, status: { privacyStatus: 'public' } });
     expect(noTitle.status).toBe(400);
     expect(reasonOf(noTitle)).toBe('titleRequired');
+    // scheduledStartTime is "ISO 8601 (YYYY-MM-DDThh:mm:ss.sZ)": Date.parse alone took a day that does not
+    // exist (as March 2nd) and a time without an offset (as the simulator's local time)
+    for (const at of ['2030-02-30T10:00:00Z', '2030-01-01T10:00', '2030-01-01T10:00:00', '2030-01-01 10:00:00Z', '2030-01-01T10:00:00+01']) {
+      const odd = await yt('POST', 'liveBroadcasts?part=snippet,status', token, { snippet: { title: 'odd', scheduledStartTime: at }, status: { privacyStatus: 'private' } });
+      expect([at, odd.status, reasonOf(odd)]).toEqual([at, 400, 'invalidScheduledStartTime']);
+    }
+    const offset = await yt('POST', 'liveBroadcasts?part=snippet,status', token, { snippet: { title: 'offset', scheduledStartTime: '2030-01-01T10:00:00.5+01:00' }, status: { privacyStatus: 'private' } });
+    expect(offset.json.snippet).toMatchObject({ scheduledStartTime: '2030-01-01T09:00:00.500Z' });
     const longTitle = await yt('POST', 'liveBroadcasts?part=snippet,status', token, broadcastBody('x'.repeat(101)));
     expect(reasonOf(longTitle)).toBe('invalidTitle');
     // a liveStream's title may be 128 characters (LiveStreamSnippet), a broadcast's only 100

@@ -631,6 +631,37 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
   });
 });
 
+describe('YouTube adapter ↔ a server that writes times oddly', () => {
+  it('updateShow compares start times strictly: a scheduledStartTime YouTube does not write is no match for ours, and the snippet is sent', async () => {
+    const seen: string[] = [];
+    let startText = '';
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      seen.push(`${req.method ?? ''} ${(req.url ?? '').split('?')[0] ?? ''}`);
+      if (req.url === '/token') return res.end(JSON.stringify({ access_token: 'ya29.ok', expires_in: 3600, token_type: 'Bearer', scope: 'https://www.googleapis.com/auth/youtube' }));
+      if (req.method === 'PUT') return res.end(JSON.stringify({ id: 'b1', snippet: { title: 'Spring drop' } }));
+      const snippet = { title: 'Spring drop', description: 'Live from the studio\n\nsyndicast:mk-odd', scheduledStartTime: startText };
+      res.end(JSON.stringify({ items: [{ id: 'b1', snippet, status: { lifeCycleStatus: 'ready' } }] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const h = harness({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const remote: RemoteShow = { externalId: 'b1', url: 'https://www.youtube.com/watch?v=b1', ingest: undefined, data: { marker: 'mk-odd' } };
+      const spec: ShowSpec = { title: 'Spring drop', description: 'Live from the studio', scheduledAt: '2026-12-04T21:00:00Z' };
+      // the same instant in YouTube's own form: nothing to send
+      startText = '2026-12-04T21:00:00.000Z';
+      await h.adapter.updateShow(remote, spec, buildOpContext('upd'));
+      expect(seen.filter((l) => l.startsWith('PUT'))).toEqual([]);
+      // Date.parse read this as the same instant (and skipped the update); it is no RFC 3339 time
+      startText = 'Fri Dec 04 2026 21:00:00 GMT+0000';
+      await h.adapter.updateShow(remote, spec, buildOpContext('upd'));
+      expect(seen.filter((l) => l.startsWith('PUT'))).toEqual(['PUT /youtube/v3/liveBroadcasts']);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe('YouTube adapter ↔ a misbehaving server', () => {
   let server: Server;
   let baseUrl: string;

@@ -26,6 +26,11 @@ test('a list that is not newest first, or a time it cannot read, is read to its 
   expect(ascending([at(T - 40 * MIN)])).toBe(false);
   const unreadable = recoveryHorizon(at(T), 15 * MIN);
   expect(unreadable([null, at(T - 60 * MIN)])).toBe(false);
+  // Date.parse read these as dates (2001-01-05, 2001-03-01, local midnight): older than the attempt, so it stopped
+  for (const odd of ['1.5', '-3', '2026-11-30', 'Nov 1 2026 10:00', '2026-11-30T22:00:00']) {
+    expect(recoveryHorizon(at(T), 15 * MIN)([odd])).toBe(false);
+    expect(recoveryHorizon(at(T), 15 * MIN)([at(T - 20 * MIN), odd])).toBe(false);
+  }
   const acrossPages = recoveryHorizon(at(T), 15 * MIN);
   expect(acrossPages([at(T - 30 * MIN)])).toBe(true);
   const laterPageNewer = recoveryHorizon(at(T), 15 * MIN);

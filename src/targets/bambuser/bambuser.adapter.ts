@@ -30,6 +30,7 @@ import { z } from 'zod';
 import { pagedOrderReport, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RecoverAttempt, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, isTargetError } from '../target.errors.js';
 import { patiently } from '../report-wait.js';
+import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
 import { createBambuserClient } from './bambuser.client.js';
 import { showMayHaveOrders, toPlatformOrder } from './bambuser.orders.js';
@@ -50,6 +51,22 @@ import {
 import { parseWebhookEvent, verifyWebhookHeader } from './bambuser.webhook.js';
 import { platformTitle, PRODUCT_TITLE_FALLBACK, SHOW_TITLE_FALLBACK } from '../platform-text.js';
 import { describeWithMarker, markerOf } from '../show-marker.js';
+
+/**
+ * The highlight with the latest `startAt` (the first of equals, in list order), read strictly (RFC 3339
+ * with an offset: listedTimeMs). One whose startAt cannot be read is ignored: Date.parse read local-time
+ * text as a time, and its NaN for anything else left the sort's order, and so the "current" highlight,
+ * to chance.
+ */
+export function latestHighlight(highlights: readonly BambuserHighlight[]): BambuserHighlight | undefined {
+  let latest: BambuserHighlight | undefined;
+  let latestMs = -Infinity;
+  for (const h of highlights) {
+    const ms = listedTimeMs(h.startAt);
+    if (ms !== undefined && ms > latestMs) [latest, latestMs] = [h, ms];
+  }
+  return latest;
+}
 
 export const BAMBUSER_CAPABILITIES: Capabilities = {
   createShow: 'api',
@@ -165,7 +182,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
    */
   async function currentHighlightOf(showId: string, productId: string): Promise<BambuserHighlight | null> {
     const res = await client.call({ method: 'GET', path: `${showPath(showId)}/highlights`, scope: 'READ_SHOWS', schema: HighlightListSchema });
-    const latest = [...res.results].sort((a, b) => Date.parse(b.startAt) - Date.parse(a.startAt))[0];
+    const latest = latestHighlight(res.results);
     return latest?.products.includes(productId) ? latest : null;
   }
 

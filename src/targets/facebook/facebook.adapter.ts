@@ -52,6 +52,7 @@ import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, RecoverAttempt, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
+import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
 import { createFacebookClient } from './facebook.client.js';
 import { createLiveShopping } from './facebook.live-shopping.js';
@@ -340,7 +341,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       );
       // The create answer has no permalink; one read gives it (and the status) without side effects.
       const lv = await getLiveVideo(created.id);
-      const createdAt = Date.parse(lv.creation_time ?? '') || now;
+      const createdAt = listedTimeMs(lv.creation_time) ?? now; // strict: Date.parse read "1.5" as 2001, a stream URL long expired
       // What was sent; for a video an earlier attempt made (recovered), what Facebook says it is.
       const scheduled = created.scheduled ?? (lv.status !== undefined ? lv.status === 'SCHEDULED_UNPUBLISHED' : lead >= MIN_SCHEDULE_LEAD_MS + SEND_MARGIN_MS);
       const ingestBase = scheduled ? Math.max(createdAt, start) : createdAt;
@@ -380,8 +381,8 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       if (marker) data.marker = marker;
       // The URL just read is current: Facebook hands out a fresh one for a video whose URL expired unused.
       if (lv.secure_stream_url) data.ingestExpiresAt = new Date(Date.now() + INGEST_TTL_MS).toISOString();
-      const planned = Date.parse(lv.planned_start_time ?? '');
-      if (!Number.isNaN(planned)) data.plannedStart = String(Math.floor(planned / 1000));
+      const planned = listedTimeMs(lv.planned_start_time);
+      if (planned !== undefined) data.plannedStart = String(Math.floor(planned / 1000));
       return remoteShow(lv, data);
     },
 

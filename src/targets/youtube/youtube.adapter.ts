@@ -11,6 +11,7 @@ import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
+import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryOldest } from '../recovery-horizon.js';
 import { createYoutubeClient, QUOTA_COST } from './youtube.client.js';
 import {
@@ -25,6 +26,7 @@ import {
   LiveStreamSchema,
   LiveBroadcastSchema,
   type LiveBroadcast,
+  type LiveChatMessage,
   type LiveStream,
 } from './youtube.schemas.js';
 import { platformText, platformTitle, PRODUCT_TITLE_FALLBACK, SHOW_TITLE_FALLBACK } from '../platform-text.js';
@@ -66,6 +68,31 @@ const MAX_RECOVERY_PAGES = 200;
  */
 const MAX_CHAT_PAGES = 5;
 const CHAT_PAGE_SIZE = 2000;
+/**
+ * The pin's chat message among `items`: its text carries the pin's link and the episode's tag, and it
+ * was published no earlier than `oldest` (the uncertain attempt's start less the clock margin).
+ * `publishedAt` is read strictly (RFC 3339 with an offset, as YouTube writes it): Date.parse read
+ * "1.5" as 2001-01-05 and any local-time text as a time. A message whose time cannot be read is
+ * ignored (nothing says it is this attempt's; at worst the pin is posted again).
+ */
+export function findPinMessage(items: readonly LiveChatMessage[], linkUrl: string, tag: string, oldest: number): LiveChatMessage | undefined {
+  return items.find((m) => {
+    const at = listedTimeMs(m.snippet.publishedAt);
+    return at !== undefined && at >= oldest && carriesPin(m.snippet.textMessageDetails?.messageText ?? m.snippet.displayMessage ?? '', linkUrl, tag);
+  });
+}
+
+/**
+ * Whether a full first chat page may start after `oldest`: YouTube hands out only part of a long
+ * chat's history, so messages from before it are out of reach. A first message whose time cannot be
+ * read proves nothing: it may.
+ */
+export function historyMayNotReach(items: readonly LiveChatMessage[], pageSize: number, oldest: number): boolean {
+  if (items.length < pageSize) return false;
+  const first = listedTimeMs(items[0]?.snippet.publishedAt);
+  return first === undefined || first > oldest;
+}
+
 /** The wait between chat pages when YouTube names none (its usual pollingIntervalMillis), and the longest one honoured. */
 const CHAT_POLL_WAIT_DEFAULT_MS = 2_000;
 const CHAT_POLL_WAIT_MAX_MS = 15_000;
@@ -464,10 +491,11 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         description: describe(spec.description, markerLinesOf(current.snippet.description)),
         scheduledStartTime: upcoming ? spec.scheduledAt : (current.snippet.scheduledStartTime ?? spec.scheduledAt),
       };
-      const same =
-        snippet.title === current.snippet.title &&
-        snippet.description === (current.snippet.description ?? '') &&
-        Date.parse(snippet.scheduledStartTime) === Date.parse(current.snippet.scheduledStartTime ?? '');
+      // The same start: the same text, or two strictly read times of one instant. Date.parse took text YouTube
+      // would not write (e.g. "Fri Dec 04 2026 21:00:00 GMT+0000") for ours, and the update was skipped.
+      const ours = listedTimeMs(snippet.scheduledStartTime);
+      const sameStart = snippet.scheduledStartTime === current.snippet.scheduledStartTime || (ours !== undefined && ours === listedTimeMs(current.snippet.scheduledStartTime));
+      const same = snippet.title === current.snippet.title && snippet.description === (current.snippet.description ?? '') && sameStart;
       if (same) return; // an update costs 50 units: skip it when nothing changed
       // liveBroadcasts.update replaces the whole snippet, so every field (incl. scheduledStartTime) is sent.
       await client.call({
@@ -574,14 +602,10 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
             });
           let first = true;
           for await (const page of chatPages(listPage, MAX_CHAT_PAGES)) {
-            const hit = page.items.find((m) => {
-              const text = m.snippet.textMessageDetails?.messageText ?? m.snippet.displayMessage ?? '';
-              const at = Date.parse(m.snippet.publishedAt ?? '');
-              return carriesPin(text, pin.linkUrl, tag) && !(at < oldest);
-            });
+            const hit = findPinMessage(page.items, pin.linkUrl, tag, oldest);
             if (hit) return { id: hit.id };
             if (page.items.length === 0) return null;
-            if (first && page.items.length >= CHAT_PAGE_SIZE && !(Date.parse(page.items[0]?.snippet.publishedAt ?? '') <= oldest)) {
+            if (first && historyMayNotReach(page.items, CHAT_PAGE_SIZE, oldest)) {
               // YouTube hands out only part of a long chat's history: messages from before this page are out of reach
               log.warn({ productId: pin.productId, since: attempt.since }, 'pin lookup: the chat history YouTube returned may not reach back to the attempt');
             }
