@@ -75,6 +75,12 @@ export interface MirrorDoc {
   waiting?: number | boolean;
   /** Bumped by operator actions (relink, retry) so that intents of an earlier attempt do not apply. */
   generation: number;
+  /**
+   * The `incarnation` of the target this mirror belongs to (TargetRecord.incarnation; absent for a
+   * target created before incarnations, and its mirrors). A target deleted and created again with the
+   * same id is another incarnation: the deleted one's mirror record is not its (ownMirror).
+   */
+  incarnation?: string;
   wentLive: boolean;
   /**
    * The mirror was over (the state it reached: ended or cancelled) when the partner's show became
@@ -125,10 +131,11 @@ export function ingestUnreadable(m: MirrorDoc): boolean {
   return ingest !== undefined && unreadableIngests.has(ingest);
 }
 
-export function newMirror(targetId: string, platform: Platform): MirrorDoc {
+export function newMirror(targetId: string, platform: Platform, incarnation?: string): MirrorDoc {
   return {
     targetId,
     platform,
+    ...(incarnation !== undefined ? { incarnation } : {}),
     state: 'pending',
     remote: undefined,
     applied: undefined,
@@ -140,6 +147,37 @@ export function newMirror(targetId: string, platform: Platform): MirrorDoc {
     wentLive: false,
     updatedAt: new Date().toISOString(),
   };
+}
+
+/** The target a mirror is read for: its id, platform, incarnation and creation time (a TargetRecord is one). */
+export interface MirrorOwner {
+  id: string;
+  platform: Platform;
+  incarnation?: string | undefined;
+  createdAt?: string | undefined;
+}
+
+/**
+ * The stored mirror as the target `owner` sees it. Mirror records are kept per (show, target id) and
+ * outlive the target's delete; one written for an earlier target of the same id (another incarnation:
+ * deleted, created again) is not this target's: read as a new mirror (no remote show, no error, no
+ * pins), which keeps the stored record's `rev` (its first save replaces the record, compare-and-set as
+ * always) and takes the next `generation`, so that no intent of the earlier target's applies to it.
+ * A record without an incarnation (written before incarnations existed, by a target that had none, or
+ * by a version that did not stamp it) is the target's when the target has none either, or when it was
+ * written at or after the target was created (a deleted target's records are older than the new one);
+ * it is stamped then, and its next save keeps the stamp.
+ */
+export function ownMirror(stored: MirrorDoc | null, owner: MirrorOwner): MirrorDoc | null {
+  if (stored === null || stored.incarnation === owner.incarnation) return stored;
+  if (stored.incarnation === undefined && owner.incarnation !== undefined && owner.createdAt !== undefined && stored.updatedAt >= owner.createdAt) {
+    stored.incarnation = owner.incarnation;
+    return stored;
+  }
+  const fresh = newMirror(owner.id, owner.platform, owner.incarnation);
+  fresh.generation = stored.generation + 1;
+  if (stored.rev !== undefined) fresh.rev = stored.rev;
+  return fresh;
 }
 
 /** States after which the worker does nothing until an operator acts or the show changes. */

@@ -87,7 +87,7 @@ export class ReadinessService {
   async checkShow(partnerId: string, desired: DesiredShow): Promise<Readiness[]> {
     const bundle = await this.deps.partners.bundle(partnerId);
     const targets = (bundle?.targets ?? []).filter((t) => t.enabled);
-    const mirrors = await this.deps.shows.getMirrors(partnerId, desired.showId, targets.map((t) => t.id));
+    const mirrors = await this.deps.shows.getMirrors(partnerId, desired.showId, targets);
     const out: Readiness[] = [];
     for (const [i, t] of targets.entries()) {
       const r = await this.check(desired, t, mirrors[i] ?? null);
@@ -190,7 +190,7 @@ export class ReadinessService {
     const key = this.key(partnerId, showId, t.id);
     await this.deps.redis.set(key, JSON.stringify(r), 'EX', 86_400);
     const fingerprint = createHash('sha256').update(JSON.stringify([r.state, r.checks.map((c) => [c.name, c.ok, c.action])])).digest('base64url').slice(0, 16);
-    const data = { ...mirrorUpdatedData(showId, m ?? newMirror(t.id, t.platform), { enabled: t.enabled, desired }), readiness: r };
+    const data = { ...mirrorUpdatedData(showId, m ?? newMirror(t.id, t.platform, t.incarnation), { enabled: t.enabled, desired }), readiness: r };
     await this.deps.outbound.emit(partnerId, 'mirror.updated', data, readinessUpdatedKey(partnerId, showId, t.id, fingerprint));
     if (r.state !== 'ready') this.deps.log.info({ partnerId, showId, targetId: t.id, readiness: r.state, failing: r.checks.filter((c) => !c.ok).map((c) => c.name) }, 'mirror not ready for its show');
   }

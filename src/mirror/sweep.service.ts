@@ -54,7 +54,7 @@ export class SweepService {
     // stays in the set so that re-enabling it (kicked for active shows only) drives the platform to the
     // show's state; dropped, its broadcast was left live for good. Nothing is enqueued for it.
     const targets = bundle?.targets ?? [];
-    const mirrors = await this.shows.getMirrors(partnerId, showId, targets.map((t) => t.id));
+    const mirrors = await this.shows.getMirrors(partnerId, showId, targets);
     let enqueued = 0;
     let allDone = true;
     for (const [i, t] of targets.entries()) {

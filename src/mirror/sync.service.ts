@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
-import { ingestUnreadable, isTerminal, newMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
+import { ingestUnreadable, isTerminal, newMirror, ownMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import { IntentCorruptError, LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
@@ -375,7 +375,7 @@ export class SyncService {
     if (!stillOwned(lease) || this.deps.redis.status !== 'ready') return;
     const text = `retrying: internal error: ${internalErrorText(err)}`;
     try {
-      const mirror = (await this.deps.shows.getMirror(partnerId, showId, targetId)) ?? (target ? newMirror(targetId, target.platform) : null);
+      const mirror = target ? ((await this.deps.shows.getMirror(partnerId, showId, target)) ?? newMirror(targetId, target.platform, target.incarnation)) : await this.deps.shows.getMirror(partnerId, showId, targetId);
       if (!mirror || mirror.state === 'failed' || mirror.state === 'action_required' || mirror.lastError === text) return;
       mirror.lastError = text;
       await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
@@ -404,7 +404,10 @@ export class SyncService {
         // target was deleted meanwhile.
         if (target.deleting !== undefined) await shows.checkTarget(partnerId, targetId);
         if (!desired) return { kind: 'done', state: 'none' };
-        const mirror = stored ?? newMirror(targetId, target.platform);
+        // A record an earlier target of this id (deleted, created again) left is not this one's: a new
+        // mirror, whose intents are another generation's (ownMirror), so nothing of the old platform
+        // show (its external id, error, pins, intents) is acted on with this target's credentials.
+        const mirror = ownMirror(stored, target) ?? newMirror(targetId, target.platform, target.incarnation);
         /** `progress`: a step was done, so the next failure starts a fresh backoff; a mere state mark is not. */
         const save = async (progress = true): Promise<void> => {
           if (progress) mirror.retries = 0;

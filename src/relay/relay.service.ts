@@ -279,7 +279,7 @@ export class RelayService {
     const { partnerId, showId } = o;
     const bundle = await partners.bundle(partnerId);
     const targets = (bundle?.targets ?? []).filter((t) => t.enabled);
-    const mirrors = await shows.getMirrors(partnerId, showId, targets.map((t) => t.id));
+    const mirrors = await shows.getMirrors(partnerId, showId, targets);
     o.enabledTargets = new Set(targets.map((t) => t.id));
     o.desired = desired;
     const showKey = await relay.ingestKey(partnerId, showId).catch(undefinedIfUnreadable);

@@ -164,6 +164,13 @@ export interface TargetRecord {
   rateLimit?: { requests: number; windowMs: number } | undefined;
   /** AES-256-GCM sealed JSON of the credentials; never returned by the API. */
   credentialsSealed: string;
+  /**
+   * Random, set when the target is created (absent on targets created before it existed): tells this
+   * target from an earlier one of the same id that was deleted. Mirror records outlive a target's
+   * delete; the ones an earlier incarnation left are not this one's (src/domain/mirror.ts ownMirror).
+   * Never changed by a PATCH; never returned by the API.
+   */
+  incarnation?: string | undefined;
   createdAt: string;
   updatedAt: string;
   /**

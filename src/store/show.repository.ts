@@ -5,7 +5,7 @@
 import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
 import type { Product, Show } from '../domain/events.js';
-import { ingestUnreadable, markIngestUnreadable, parseMirror, type MirrorDoc } from '../domain/mirror.js';
+import { ingestUnreadable, markIngestUnreadable, ownMirror, parseMirror, type MirrorDoc, type MirrorOwner } from '../domain/mirror.js';
 import { SecretUnreadableError, tryOpen, type SecretBox } from '../lib/crypto.js';
 import { idRecord } from '../lib/id-record.js';
 import { wellFormedJson } from '../lib/well-formed.js';
@@ -1036,24 +1036,36 @@ export class ShowRepository {
     return zrevPage(this.redis, this.keys.partnerShows(partnerId), start, limit);
   }
 
-  async getMirror(partnerId: string, showId: string, targetId: string): Promise<MirrorDoc | null> {
-    const raw = await this.redis.get(this.keys.mirror(partnerId, showId, targetId));
-    return raw ? this.parse(raw) : null;
+  /**
+   * The mirror of the show on a target. Given the target (a TargetRecord, or its id, platform and
+   * incarnation), a record an earlier target of the same id left is read as a new mirror (ownMirror):
+   * every reader that shows or acts on a mirror passes the target. Given an id alone: the record as stored.
+   */
+  async getMirror(partnerId: string, showId: string, target: string | MirrorOwner): Promise<MirrorDoc | null> {
+    const raw = await this.redis.get(this.keys.mirror(partnerId, showId, typeof target === 'string' ? target : target.id));
+    const stored = raw ? this.parse(raw) : null;
+    return typeof target === 'string' ? stored : ownMirror(stored, target);
   }
 
-  async getMirrors(partnerId: string, showId: string, targetIds: string[]): Promise<(MirrorDoc | null)[]> {
-    if (targetIds.length === 0) return [];
-    const raws = await this.redis.mget(...targetIds.map((t) => this.keys.mirror(partnerId, showId, t)));
-    return raws.map((r) => (r ? this.parse(r) : null));
+  /** getMirror for several targets of the show (one MGET). */
+  async getMirrors(partnerId: string, showId: string, targets: readonly (string | MirrorOwner)[]): Promise<(MirrorDoc | null)[]> {
+    if (targets.length === 0) return [];
+    const raws = await this.redis.mget(...targets.map((t) => this.keys.mirror(partnerId, showId, typeof t === 'string' ? t : t.id)));
+    return raws.map((r, i) => {
+      const stored = r ? this.parse(r) : null;
+      const t = targets[i]!;
+      return typeof t === 'string' ? stored : ownMirror(stored, t);
+    });
   }
 
   /**
    * Read-modify-write of a mirror with compare-and-set, retried on conflict (operator actions racing
-   * a running sync). `change` returns false to leave the mirror as it is.
+   * a running sync). `change` returns false to leave the mirror as it is. The mirror is read as getMirror
+   * reads it for `target` (an earlier incarnation's record is replaced by a new mirror).
    */
-  async updateMirror(partnerId: string, showId: string, targetId: string, init: () => MirrorDoc, change: (m: MirrorDoc) => boolean): Promise<MirrorDoc | null> {
+  async updateMirror(partnerId: string, showId: string, target: string | MirrorOwner, init: () => MirrorDoc, change: (m: MirrorDoc) => boolean): Promise<MirrorDoc | null> {
     for (let attempt = 0; ; attempt++) {
-      const m = (await this.getMirror(partnerId, showId, targetId)) ?? init();
+      const m = (await this.getMirror(partnerId, showId, target)) ?? init();
       if (!change(m)) return null;
       try {
         await this.saveMirror(partnerId, showId, m);

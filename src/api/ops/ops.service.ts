@@ -179,7 +179,7 @@ export class OpsService {
         if (!desired) return;
         const at = Date.parse(desired.scheduledAt);
         if (desired.state !== 'live' && !(Math.abs(at - nowMs) <= WINDOW_MS)) return;
-        const docs = await this.d.shows.getMirrors(partner.id, showId, bundle.targets.map((t) => t.id));
+        const docs = await this.d.shows.getMirrors(partner.id, showId, bundle.targets);
         rows.push({ partnerId: partner.id, partnerName: partner.name, showId, title: desired.title, state: desired.state, scheduledAt: desired.scheduledAt, mirrors: await this.cells(partner.id, showId, desired, bundle.targets, docs) });
       }),
     );
@@ -192,7 +192,7 @@ export class OpsService {
     if (!bundle) return null;
     const desired = await this.d.shows.desired(partnerId, showId);
     if (!desired) return null;
-    const docs = await this.d.shows.getMirrors(partnerId, showId, bundle.targets.map((t) => t.id));
+    const docs = await this.d.shows.getMirrors(partnerId, showId, bundle.targets);
     const [timeline, report] = await Promise.all([this.timeline(partnerId, showId, new Set(bundle.targets.map((t) => t.id))), this.d.attribution.showReport(partnerId, showId, {})]);
     const platformOf = new Map(bundle.targets.map((t) => [t.id, t]));
     const sales = report.byTarget.map((r) => ({

@@ -14,7 +14,7 @@ import { MIRROR_STATES, PIN_STATES } from '../../domain/mirror.js';
 import { bounded, defaultsRegistry, processRegistry } from '../../lib/metrics.js';
 import type { OutboundService } from '../../outbound/outbound.service.js';
 import type { Keys } from '../../store/keys.js';
-import type { PartnerRepository } from '../../store/partner.repository.js';
+import type { PartnerRepository, TargetRecord } from '../../store/partner.repository.js';
 import type { RedisClient } from '../../store/redis.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import { PLATFORMS } from '../../targets/target.adapter.js';
@@ -138,11 +138,11 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
         const mirrors = new Map<string, number>();
         const pins = new Map<string, number>();
         const active = await shows.activeShows(MAX_SHOWS_PER_SCRAPE);
-        const bundles = new Map<string, string[]>();
+        const bundles = new Map<string, TargetRecord[]>();
         for (const [partnerId, showId] of active) {
           let targets = bundles.get(partnerId);
           if (!targets) {
-            targets = ((await partners.bundleCached(partnerId))?.targets ?? []).filter((t) => t.enabled).map((t) => t.id);
+            targets = ((await partners.bundleCached(partnerId))?.targets ?? []).filter((t) => t.enabled);
             bundles.set(partnerId, targets);
           }
           for (const m of await shows.getMirrors(partnerId, showId, targets)) {

@@ -163,7 +163,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     const { bundle, desired } = await load(partnerId, showId);
     const ids = bundle.targets.map((t) => t.id);
     const [mirrors, statuses, streamKey, readiness] = await Promise.all([
-      shows.getMirrors(partnerId, showId, ids),
+      shows.getMirrors(partnerId, showId, bundle.targets),
       relay.statusesAsRelayed(partnerId, showId, ids),
       // A key sealed under a key this service no longer has: the view still answers (POST …/ingest/rotate issues a new one).
       relay.ingestKey(partnerId, showId).catch(undefinedIfUnreadable),
@@ -244,7 +244,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       // without its show in the set. The sweep drops the show again once everything of it is done.
       await shows.markActive(partnerId, showId);
       let finished: MirrorDoc | undefined;
-      const mirror = (await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
+      const mirror = (await shows.updateMirror(partnerId, showId, target, () => newMirror(targetId, target.platform, target.incarnation), (m) => {
         finished = undefined;
         const same = m.remote !== undefined && m.remote.externalId === req.body.externalId;
         if (same && m.remote) {
@@ -317,8 +317,8 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       // mirror changes, so no DELETE reads the retried mirror without its show in the set. The sweep
       // drops the show again once everything of it is done.
       await shows.markActive(partnerId, showId);
-      if (await shows.getMirror(partnerId, showId, targetId)) {
-        await shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, target.platform), (m) => {
+      if (await shows.getMirror(partnerId, showId, target)) {
+        await shows.updateMirror(partnerId, showId, target, () => newMirror(targetId, target.platform, target.incarnation), (m) => {
           retried = null;
           // A pin the platform refused is asked again too (an operator may have fixed it there: the
           // product made on the platform): its digest no longer matches, so the sync starts a new episode.

@@ -78,8 +78,8 @@ function unopenable(targetId: string): AppError {
   return new AppError(409, 'Conflict', detail, [{ path: 'body.credentials', message: 'required: the stored credentials cannot be opened' }]);
 }
 
-export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed' | 'deleting'> & { hasCredentials: true } {
-  const { credentialsSealed: _sealed, deleting: _deleting, ...rest } = t;
+export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed' | 'deleting' | 'incarnation'> & { hasCredentials: true } {
+  const { credentialsSealed: _sealed, deleting: _deleting, incarnation: _incarnation, ...rest } = t;
   return { ...rest, hasCredentials: true };
 }
 
@@ -126,7 +126,8 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     if (await partners.getTarget(partnerId, id)) throw conflict(`target ${id} already exists`);
     const checked = req.query.verify === 'true' ? await verify({ id, partnerId, platform: req.body.platform, baseUrl: req.body.baseUrl, credentials, rateLimit: req.body.rateLimit }) : null;
     const now = new Date().toISOString();
-    const t: TargetRecord = { ...rest, id, partnerId, baseUrl: req.body.baseUrl, credentialsSealed: partners.sealCredentials(credentials), createdAt: now, updatedAt: now };
+    // A new incarnation: mirror records an earlier target of this id left (deleted) are not this one's.
+    const t: TargetRecord = { ...rest, id, partnerId, baseUrl: req.body.baseUrl, credentialsSealed: partners.sealCredentials(credentials), incarnation: randomId('inc_'), createdAt: now, updatedAt: now };
     if (!(await partners.createTarget(t, app.auditPending(req, { action: 'target.created', partnerId, targetId: t.id, detail: { credentialsChecked: checked?.checked ?? false } })))) throw conflict(`target ${t.id} already exists`);
     await opts.verifier.keep(t.id, checked?.token ?? null);
     await app.auditSettle({ partnerId });
@@ -244,11 +245,12 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
    * Every such show is in the active set: the sweep keeps a show there while a mirror of it, of an
    * enabled or a disabled target, may hold one.
    */
-  const onPlatform = async (partnerId: string, targetId: string): Promise<string[]> => {
+  const onPlatform = async (partnerId: string, target: TargetRecord): Promise<string[]> => {
     const held: string[] = [];
     for await (const page of opts.shows.activeShowPages(opts.sweepPageSize)) {
       const mine = page.filter(([p]) => p === partnerId).map(([, showId]) => showId);
-      const mirrors = await Promise.all(mine.map((showId) => opts.shows.getMirror(partnerId, showId, targetId)));
+      // The target's own mirrors: a record an earlier target of this id left is none of its (ownMirror).
+      const mirrors = await Promise.all(mine.map((showId) => opts.shows.getMirror(partnerId, showId, target)));
       mirrors.forEach((m, i) => {
         if (m && mayHoldPlatformShow(m)) held.push(mine[i]!);
       });
@@ -262,7 +264,8 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     // every DELETE first writes those a DELETE whose audit write failed (5xx) left, as its retry finds
     // the target gone (404) and has no delete of its own to audit.
     await app.auditSettle({ partnerId });
-    if (!(await partners.getTarget(partnerId, targetId))) throw notFound(`target ${targetId}`);
+    const target = await partners.getTarget(partnerId, targetId);
+    if (!target) throw notFound(`target ${targetId}`);
     // The target's credentials are what ends or deletes its broadcasts (the sync path's cancelShow):
     // gone with the target, a live or scheduled show on the platform would be left there for good.
     const force = req.query.force === 'true';
@@ -272,7 +275,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     };
     // The audit names what a forced delete left on the platform: the operator's list of shows to end by hand.
     const deleted = (left: string[]): PendingAudit => app.auditPending(req, { action: 'target.deleted', partnerId, targetId, ...(left.length > 0 ? { detail: { forced: true, leftOnPlatform: left.slice(0, 100) } } : {}) });
-    let held = await onPlatform(partnerId, targetId);
+    let held = await onPlatform(partnerId, target);
     if (held.length > 0 && !force) throw refuse(held);
     if (force) {
       if (!(await partners.deleteTarget(partnerId, targetId, deleted(held)))) throw notFound(`target ${targetId}`);
@@ -288,7 +291,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       for (let attempt = 0; ; attempt++) {
         const mark = await partners.markDeleting(partnerId, targetId, token, TARGET_DELETING_TTL_MS);
         if (!mark) throw notFound(`target ${targetId}`);
-        held = await onPlatform(partnerId, targetId);
+        held = await onPlatform(partnerId, target);
         if (held.length > 0) {
           // A sync made (or is making) a show there meanwhile: refused as above, and its runs go on.
           await partners.deletingDone(partnerId, targetId, mark, 'unmark');
