@@ -248,6 +248,22 @@ test('Retry-After is honoured when longer than the schedule', async () => {
   expect(last.map((x) => x.statusCode)).toEqual([200, 503]);
 });
 
+test('2xx is 200 to 299: a 299 is delivered at once, a 300 (Multiple Choices, not followed) is a failure and retried', async () => {
+  const p = await newPartner();
+  const rcv = await startReceiver((r, n) => (r.body.includes('"orderId":"o299"') ? { status: 299 } : n === 1 ? { status: 300 } : { status: 200 }));
+  const { id: ep } = await addEndpoint(p, rcv.url);
+  const first = (await emit(p, { orderId: 'o299' })).messageId!;
+  expect((await deliveryState(p, first, ep, 'delivered')).deliveries[0]).toMatchObject({ attempts: 1, lastStatusCode: 299 });
+  const second = (await emit(p, { orderId: 'o300' })).messageId!;
+  expect((await deliveryState(p, second, ep, 'delivered')).deliveries[0]).toMatchObject({ attempts: 2, lastStatusCode: 200 });
+  const list = (await attempts(p, ep)).attempts.filter((a) => a.messageId === second);
+  expect(list.map((a) => [a.statusCode, a.success])).toEqual([
+    [200, true],
+    [300, false],
+  ]);
+  expect(list[1]!.error).toMatch(/HTTP 300: redirect not followed/);
+});
+
 test('410 Gone disables the endpoint at once: no retries, no further deliveries', async () => {
   const p = await newPartner();
   const rcv = await startReceiver(() => ({ status: 410 }));
