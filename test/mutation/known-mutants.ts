@@ -1832,6 +1832,40 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'p.total.amount',
     tests: ['test/unit/reconcile.compare.test.ts'],
   },
+  {
+    name: 'close-grace-past-shutdown-timeout',
+    what: "the wait for unfinished requests at close is 5 s whatever SHUTDOWN_TIMEOUT_MS is (its quarter dropped): under a short shutdown timeout one slow client holds the close past it",
+    file: 'src/main/process.ts',
+    from: 'return Math.min(APP_CLOSE_GRACE_MS, Math.floor(shutdownTimeoutMs / 4));',
+    to: 'return APP_CLOSE_GRACE_MS;',
+    tests: ['test/unit/config.shutdown-drain.test.ts'],
+  },
+  {
+    name: 'outbound-idempotency-across-partners',
+    what: "outbound idempotency keys claimed for all partners at once: another partner's first emit with the same key (order_attributed:1001) is answered a duplicate with the first partner's message id",
+    file: 'src/store/outbound-message.repository.ts',
+    from: 'const key = this.keys.outboundIdempotency(partnerId, keyHash);',
+    to: "const key = this.keys.outboundIdempotency('', keyHash);",
+    tests: ['test/integration/outbound.idem-colon.test.ts'],
+    testName: 'idempotency keys are per partner',
+  },
+  {
+    name: 'redeliver-keeps-old-retention',
+    what: 'a manual redelivery does not extend the message: one redelivered near the end of its retention is gone (with its delivery state) soon after',
+    file: 'src/outbound/outbound.service.ts',
+    from: '    await messages.touch(partnerId, messageId, this.deps.messageTtlSec);',
+    to: '',
+    tests: ['test/integration/outbound.redeliver-now.test.ts'],
+  },
+  {
+    name: 'reconcile-target-healed-count',
+    what: "a reconciliation's per-target summary counts every discrepancy of the target as healed",
+    file: 'src/reconcile/reconcile.service.ts',
+    from: 's.healed = mine.filter((d) => d.healed).length;',
+    to: 's.healed = mine.length;',
+    tests: ['test/e2e/reconcile.whatnot.test.ts'],
+    testName: 'heals what the platform reports',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
