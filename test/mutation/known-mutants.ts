@@ -1866,6 +1866,31 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/e2e/reconcile.whatnot.test.ts'],
     testName: 'heals what the platform reports',
   },
+  {
+    name: 'plus-past-2-53-rounded',
+    what: 'a sum of amounts past 2^53 (report totals) is returned as the rounded double, not the exact bigint: `plus` without its safe-integer check',
+    file: 'src/domain/money.ts',
+    from: 'if (Number.isSafeInteger(s)) return s;',
+    to: 'return s;',
+    tests: ['test/unit/money.test.ts'],
+  },
+  {
+    name: 'redelivery-schedule-by-total-attempts',
+    what: "a delivery's retry delay is looked up by its attempts of every run, not of this run: a manual redelivery of a delivery that failed its whole schedule gets 1 attempt instead of a fresh schedule",
+    file: 'src/outbound/delivery.service.ts',
+    from: 'const delayMs = retryDelayMs(runAttempt, {',
+    to: 'const delayMs = retryDelayMs(d.attempts + 1, {',
+    tests: ['test/integration/outbound.test.ts'],
+    testName: 'starts a fresh schedule',
+  },
+  {
+    name: 'same-signal-never-forces-exit',
+    what: 'the same stop signal again is always taken for the copy npm forwards (the REPEATED_SIGNAL_MS bound dropped): a second Ctrl-C or SIGTERM seconds later never ends a shutdown that hangs',
+    file: 'src/main/stop-signals.ts',
+    from: '} else if (first?.signal === signal && Date.now() - first.at < REPEATED_SIGNAL_MS) {',
+    to: '} else if (first?.signal === signal) {',
+    tests: ['test/integration/stop-signals.force-exit.test.ts'],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
