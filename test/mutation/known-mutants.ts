@@ -1891,6 +1891,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '} else if (first?.signal === signal) {',
     tests: ['test/integration/stop-signals.force-exit.test.ts'],
   },
+  {
+    name: 'drain-not-waited-out',
+    what: 'the shutdown does not wait out SHUTDOWN_DRAIN_MS before it answers 503 and closes: a load balancer gets no time to stop sending',
+    file: 'src/main/process.ts',
+    from: '      await drained;\n',
+    to: '',
+    tests: ['test/e2e/npm-start.drain.test.ts'],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
