@@ -9,15 +9,15 @@
  *   about the failures after its start).
  * Real redis-server.
  */
-import { serviceForFile, type TestService } from '../helpers/service.js';
+import { createPartner, serviceForFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 const P = 'efc';
 
 serviceForFile((started) => (svc = started));
 
-async function newEndpoint(): Promise<string> {
-  const { endpoint } = await svc.rt.outbound.createEndpoint(P, { url: 'http://127.0.0.1:9/hook', events: ['attribution.order_attributed'] });
+async function newEndpoint(partnerId = P): Promise<string> {
+  const { endpoint } = await svc.rt.outbound.createEndpoint(partnerId, { url: 'http://127.0.0.1:9/hook', events: ['attribution.order_attributed'] });
   return endpoint.id;
 }
 
@@ -54,4 +54,18 @@ test('a success of an attempt that began before the clock started does not stop 
   await endpoints.recordFailure(P, other, t0 + 10_000);
   await endpoints.recordSuccess(P, other, new Date(t0 + 20_000));
   expect(await failingSince(other)).toBeNull();
+});
+
+test('an operator who enables a disabled endpoint again starts it with no failure clock (the API shows failingSince null, not last week)', async () => {
+  const p = 'efc-api';
+  await createPartner(svc, p);
+  const id = await newEndpoint(p);
+  const since = Date.now() - 7 * 86_400_000;
+  await svc.rt.outbound.endpoints.recordFailure(p, id, since);
+  expect(await svc.rt.outbound.endpoints.disableIfFailingSince(p, id, since, 'no 2xx for a week')).toBe(true);
+  expect(await (await svc.api(`/v1/partners/${p}/endpoints/${id}`)).json()).toMatchObject({ enabled: false, failingSince: new Date(since).toISOString() });
+  const patched = await svc.api(`/v1/partners/${p}/endpoints/${id}`, { method: 'PATCH', json: { enabled: true } });
+  expect(patched.status).toBe(200);
+  expect(await patched.json()).toMatchObject({ enabled: true, disabledReason: null, failingSince: null });
+  expect((await svc.rt.outbound.endpoints.get(p, id))!.failingSince).toBeNull();
 });

@@ -1899,6 +1899,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '',
     tests: ['test/e2e/npm-start.drain.test.ts'],
   },
+  {
+    name: 'reenabled-endpoint-keeps-failure-clock',
+    what: "an endpoint an operator enables again keeps the failure clock it was disabled with: the API shows it failing since last week",
+    file: 'src/api/routes/outbound.routes.ts',
+    from: 'Object.assign(patch, { enabled: true, disabledAt: null, disabledReason: null, failingSince: null });',
+    to: 'Object.assign(patch, { enabled: true, disabledAt: null, disabledReason: null });',
+    tests: ['test/integration/endpoint.failure-clock.test.ts'],
+    testName: 'enables a disabled endpoint again',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
