@@ -83,6 +83,9 @@ test('npm start: SIGTERM under a 30-client keep-alive load of signed events rese
   let served = 0;
   let signalled = false;
   let servedAfterSigterm = 0;
+  let sigtermAt = 0;
+  /** When the last event sent after SIGTERM was answered 202 (stored). */
+  let lastAckAfterSigterm = 0;
   let stop = false;
 
   const client = async (c: number): Promise<void> => {
@@ -107,7 +110,10 @@ test('npm start: SIGTERM under a 30-client keep-alive load of signed events rese
         }
         served++;
         if (signalled) servedAfterSigterm++;
-        if (a.status === 202) acked.push(showId);
+        if (a.status === 202) {
+          acked.push(showId);
+          if (signalled) lastAckAfterSigterm = Date.now();
+        }
         else if (a.status === 503) {
           unavailable.push(a);
           // As a careful client does: Retry-After honoured (then this server no longer listens).
@@ -137,6 +143,7 @@ test('npm start: SIGTERM under a 30-client keep-alive load of signed events rese
   await waitFor(async () => served >= 300, 60_000, 20); // every client is on its keep-alive connection
   const exited = new Promise<number | string | null>((res) => child!.proc.once('exit', (code, signal) => res(code ?? signal)));
   signalled = true;
+  sigtermAt = Date.now();
   child.proc.kill('SIGTERM');
   const probing = probe();
   const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
@@ -149,6 +156,9 @@ test('npm start: SIGTERM under a 30-client keep-alive load of signed events rese
   expect(newConnectionResets.length <= 2 ? [] : newConnectionResets.slice(0, 5)).toEqual([]);
   // It kept serving for the drain window after SIGTERM, not ready meanwhile.
   expect(servedAfterSigterm).toBeGreaterThan(CLIENTS);
+  // Events are still taken (202) well into the drain window (SHUTDOWN_DRAIN_MS 1500), not only the
+  // ones already on their way: the drain is waited out before the 503s begin.
+  expect(lastAckAfterSigterm - sigtermAt).toBeGreaterThanOrEqual(1000);
   expect(readiness).toContain(503);
   for (const a of unavailable) {
     expect(a.headers['content-type']).toMatch(/^application\/problem\+json/);

@@ -74,6 +74,8 @@ test('heals what the platform reports and the ledger lacks; a re-run gives the s
     ]),
   );
   expect(run1.discrepancies).toHaveLength(3);
+  // The summary counts the healed ones (two of the three), for the run and for the target.
+  expect(run1.summary).toMatchObject({ discrepancies: 3, healed: 2, targets: [expect.objectContaining({ targetId: 'wn', discrepancies: 3, healed: 2 })] });
 
   const report1 = (await (await svc.api('/v1/partners/tsl/attribution')).json()) as Report;
   const wn1 = report1.totals.find((r) => r.targetId === 'wn')!;

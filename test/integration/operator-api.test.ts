@@ -139,3 +139,24 @@ test('a reconciliation period that leaves the years 0000-9999 once in UTC → 40
   const id = ((await edge.json()) as { id: string }).id;
   expect(await (await svc.api(`/v1/reconciliations/${id}`)).json()).toMatchObject({ from: '9999-12-30T00:00:00.000Z', to: '9999-12-31T23:59:59.000Z' });
 });
+
+test('a reconciliation period must be non-empty and at most 92 days: from = to, from after to, and 92 days + 1 ms → 400 naming the field, nothing queued; exactly 92 days is queued', async () => {
+  await createPartner(svc, 'per');
+  const ask = (from: string, to: string): Promise<Response> => svc.api('/v1/partners/per/reconciliations', { json: { from, to } });
+  const refused = async (r: Response): Promise<string[]> => {
+    expect(r.status).toBe(400);
+    return ((await r.json()) as { errors: { path: string }[] }).errors.map((e) => e.path);
+  };
+  expect(await refused(await ask('2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z'))).toEqual(['body.to']);
+  // The same instant written with an offset is no period either.
+  expect(await refused(await ask('2026-11-01T01:00:00+01:00', '2026-11-01T00:00:00Z'))).toEqual(['body.to']);
+  expect(await refused(await ask('2026-11-02T00:00:00Z', '2026-11-01T00:00:00Z'))).toEqual(['body.to']);
+  expect(await refused(await ask('2026-08-01T00:00:00Z', '2026-11-01T00:00:00.001Z'))).toEqual(['body.from']);
+  expect(((await (await svc.api('/v1/partners/per/reconciliations')).json()) as { total: number }).total).toBe(0);
+  // 2026-08-01 → 2026-11-01 is 31 + 30 + 31 = 92 days: the longest period taken.
+  const longest = await ask('2026-08-01T00:00:00Z', '2026-11-01T00:00:00Z');
+  expect(longest.status).toBe(202);
+  const shortest = await ask('2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.001Z');
+  expect(shortest.status).toBe(202);
+  expect(((await (await svc.api('/v1/partners/per/reconciliations')).json()) as { total: number }).total).toBe(2);
+});

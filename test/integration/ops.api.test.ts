@@ -224,6 +224,21 @@ test('revoking a key ends the browser sessions signed in with it: the /admin/que
   expect((await fetch(`${svc.url}/v1/ops/stream`, { headers: { authorization: `Bearer ${created.key}` } })).status).toBe(401);
 });
 
+test("a key's expiry ends the browser sessions signed in with it, as a revocation does", async () => {
+  const expiresAt = Date.now() + 3000;
+  const created = (await (await svc.api('/v1/api-keys', { json: { role: 'admin', name: 'to expire', expiresAt: new Date(expiresAt).toISOString() } })).json()) as { id: string; key: string };
+  const signIn = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: created.key }) });
+  expect(signIn.status).toBe(201);
+  const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+  expect((await fetch(`${svc.url}/admin/queues/api/queues`, { headers: { cookie } })).status).toBe(200);
+  // Past the expiry (the clock, not a timing assumption: the key is listed expired first).
+  while (Date.now() <= expiresAt) await new Promise((r) => setTimeout(r, expiresAt + 10 - Date.now()));
+  expect(((await (await svc.api(`/v1/api-keys/${created.id}`)).json()) as { status: string }).status).toBe('expired');
+  const after = await fetch(`${svc.url}/admin/queues/api/queues`, { headers: { cookie } });
+  expect(after.status).toBe(401);
+  expect(after.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+});
+
 test('what an admin changes on /admin/queues (pause, resume, clean, by bearer key or session cookie) is in the audit log with who did it; reads are not', async () => {
   const created = (await (await svc.api('/v1/api-keys', { json: { role: 'admin', name: 'queue keeper' } })).json()) as { id: string; key: string };
   const t0 = new Date(Date.now() - 1000).toISOString();

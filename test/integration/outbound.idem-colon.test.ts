@@ -45,3 +45,17 @@ test('the keys of ids without special characters are those of before; with ":" t
   const m = newMirror('t', 'youtube');
   expect(mirrorUpdatedKey('p', 's', m)).toMatch(/^mirror:p:s:t:[A-Za-z0-9_-]{22}$/);
 });
+
+test("idempotency keys are per partner: another partner's emit with the same key is a message of its own, not a duplicate", async () => {
+  await createPartner(svc, 'oc2');
+  const r = await svc.api('/v1/partners/oc2/endpoints', { json: { url: 'http://127.0.0.1:9/hook', events: ['mirror.updated'], description: 'test' } });
+  expect(r.status).toBe(201);
+  // e.g. `order_attributed:<order id>`: two partners may well have an order 1001.
+  const a = await svc.rt.outbound.emit('oc', 'mirror.updated', { showId: 'a' }, 'same-key-1001');
+  const b = await svc.rt.outbound.emit('oc2', 'mirror.updated', { showId: 'b' }, 'same-key-1001');
+  expect([a.duplicate, b.duplicate]).toEqual([false, false]);
+  expect(b.messageId).not.toBe(a.messageId);
+  expect((await svc.rt.outbound.message('oc2', b.messageId!))?.data).toEqual({ showId: 'b' });
+  // The same key again is the same message, for each partner.
+  expect(await svc.rt.outbound.emit('oc2', 'mirror.updated', { showId: 'b' }, 'same-key-1001')).toMatchObject({ messageId: b.messageId, duplicate: true });
+});

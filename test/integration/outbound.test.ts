@@ -133,6 +133,13 @@ async function deliveryState(p: string, m: string, e: string, state: string): Pr
   }, 15_000);
 }
 
+/** A new partner with one endpoint, on a receiver that answers with `respond`. */
+async function partnerWithReceiver(respond: Responder): Promise<{ p: string; rcv: Receiver; ep: string }> {
+  const p = await newPartner();
+  const rcv = await startReceiver(respond);
+  return { p, rcv, ep: (await addEndpoint(p, rcv.url)).id };
+}
+
 function emit(partnerId: string, data: object, key = `k-${++seq}`, type: OutboundEventType = 'attribution.order_attributed') {
   return svc.rt.outbound.emit(partnerId, type, data, key);
 }
@@ -211,6 +218,23 @@ test('500 ×3 then 200: exactly one accepted delivery per event, same webhook-id
   expect((await deliveryState(p, ids[0]!, ep, 'delivered')).deliveries[0]).toMatchObject({ run: 2, attempts: 5 });
 });
 
+test('a redelivery of a delivery that failed its whole schedule starts a fresh schedule: 8 more attempts, not 1', async () => {
+  const { p, rcv, ep } = await partnerWithReceiver(() => ({ status: 500 }));
+  const { messageId } = await emit(p, { orderId: 'o-dead' });
+  await deliveryState(p, messageId!, ep, 'failed');
+  expect(rcv.forId(messageId!)).toHaveLength(8);
+  // The exhausted run disabled the endpoint (no 2xx since its first attempt): the operator enables it again.
+  expect((await svc.api(`/v1/partners/${p}/endpoints/${ep}`, { method: 'PATCH', json: { enabled: true } })).status).toBe(200);
+  const rd = await svc.api(`/v1/partners/${p}/messages/${messageId}/redeliver`, { json: { endpointId: ep } });
+  expect(rd.status).toBe(202);
+  const view = await waitFor(async () => {
+    const v = await messageView(p, messageId!);
+    return v.deliveries[0]?.run === 2 && v.deliveries[0].state === 'failed' ? v : undefined;
+  }, 15_000);
+  expect(view.deliveries[0]).toMatchObject({ run: 2, attempts: 16 });
+  expect(rcv.forId(messageId!)).toHaveLength(16);
+});
+
 test('the same idempotency key twice → one message, one delivery', async () => {
   const p = await newPartner();
   const rcv = await startReceiver(() => ({ status: 204 }));
@@ -246,6 +270,22 @@ test('Retry-After is honoured when longer than the schedule', async () => {
   expect(r2!.at - r1!.at).toBeGreaterThanOrEqual(900); // the schedule alone would wait ~50 ms
   const last = (await attempts(p, ep)).attempts;
   expect(last.map((x) => x.statusCode)).toEqual([200, 503]);
+});
+
+test('2xx is 200 to 299: a 299 is delivered at once, a 300 (Multiple Choices, not followed) is a failure and retried', async () => {
+  const p = await newPartner();
+  const rcv = await startReceiver((r, n) => (r.body.includes('"orderId":"o299"') ? { status: 299 } : n === 1 ? { status: 300 } : { status: 200 }));
+  const { id: ep } = await addEndpoint(p, rcv.url);
+  const first = (await emit(p, { orderId: 'o299' })).messageId!;
+  expect((await deliveryState(p, first, ep, 'delivered')).deliveries[0]).toMatchObject({ attempts: 1, lastStatusCode: 299 });
+  const second = (await emit(p, { orderId: 'o300' })).messageId!;
+  expect((await deliveryState(p, second, ep, 'delivered')).deliveries[0]).toMatchObject({ attempts: 2, lastStatusCode: 200 });
+  const list = (await attempts(p, ep)).attempts.filter((a) => a.messageId === second);
+  expect(list.map((a) => [a.statusCode, a.success])).toEqual([
+    [200, true],
+    [300, false],
+  ]);
+  expect(list[1]!.error).toMatch(/HTTP 300: redirect not followed/);
 });
 
 test('410 Gone disables the endpoint at once: no retries, no further deliveries', async () => {

@@ -111,3 +111,26 @@ test('SIGKILL of a dispatcher holding unacknowledged entries: another one takes 
   const after = (await svc.rt.redis.xpending(svc.rt.keys.syncDispatch(), DISPATCH_GROUP)) as [number, ...unknown[]];
   expect(after[0]).toBe(0);
 }, 120_000);
+
+test('two partners with the same show id in one batch: each partner gets its own jobs (coalesced per partner and show, not per show id)', async () => {
+  await Promise.all(dispatchers.splice(0).map((d) => d.stop()));
+  for (const q of svc.rt.syncProducer.allQueues()) await q.obliterate({ force: true });
+  const Q = 'dsq';
+  const qSecret = await createPartner(svc, Q);
+  expect((await svc.api(`/v1/partners/${Q}/targets?verify=false`, { json: { id: 'dsq-yt', platform: 'youtube', name: 'dsq-yt', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } })).status).toBe(201);
+  await pin('twin', 'p1', 'msg_twin_p');
+  const r = await sendEvent(svc, Q, qSecret, { type: 'product.pinned', occurredAt: new Date().toISOString(), data: { showId: 'twin', productId: 'p1' } }, { webhookId: 'msg_twin_q' });
+  expect(r.status).toBe(202);
+  expect(await streamLength()).toBe(2);
+
+  // One dispatcher reads both entries in one batch.
+  await startDispatcher();
+  await waitFor(async () => (await streamLength()) === 0, 20_000);
+  const jobOf = async (partnerId: string, targetId: string): Promise<string | null> => {
+    const q = svc.rt.syncProducer.queue('youtube', shardOf(partnerId, 'twin', svc.config.syncShards));
+    return (await q.getDeduplicationJobId(syncJobId({ partnerId, showId: 'twin', targetId }))) ?? null;
+  };
+  for (const t of TARGETS) expect(await jobOf(P, t)).toBeTruthy();
+  expect(await jobOf(Q, 'dsq-yt')).toBeTruthy();
+  expect(await waitingJobs()).toBe(TARGETS.length + 1);
+}, 120_000);

@@ -17,47 +17,48 @@ import { grantLockMs } from '../../src/targets/target.verify.js';
 
 const load = (env: Record<string, string>) => loadConfig(env, '/nonexistent');
 
-/** [variable, config key, largest value taken, env needed beside it]. */
-const BOUNDS: [string, keyof Config, number, Record<string, string>?][] = [
-  ['PLATFORM_TIMEOUT_MS', 'platformTimeoutMs', 357_911_441],
-  ['OUTBOUND_TIMEOUT_MS', 'outboundTimeoutMs', 715_827_882],
-  ['PLATFORM_SETTLE_MS', 'platformSettleMs', MAX_TIMER_MS],
-  ['SWEEP_INTERVAL_MS', 'sweepIntervalMs', MAX_TIMER_MS],
-  ['DISPATCH_RECLAIM_MS', 'dispatchReclaimMs', MAX_TIMER_MS],
-  ['PENDING_ORDER_GRACE_MS', 'pendingOrderGraceMs', MAX_TIMER_MS],
-  ['SHUTDOWN_TIMEOUT_MS', 'shutdownTimeoutMs', MAX_TIMER_MS],
-  ['SHUTDOWN_DRAIN_MS', 'shutdownDrainMs', MAX_TIMER_MS, { SHUTDOWN_TIMEOUT_MS: String(MAX_TIMER_MS) }],
-  ['WORKER_LOCK_MS', 'workerLockMs', MAX_TIMER_MS],
-  ['RELAY_LEASE_MS', 'relayLeaseMs', MAX_TIMER_MS],
-  ['RELAY_POLL_MS', 'relayPollMs', MAX_TIMER_MS],
-  ['RELAY_SOURCE_TTL_MS', 'relaySourceTtlMs', MAX_TIMER_MS],
-  ['RELAY_STALL_MS', 'relayStallMs', MAX_TIMER_MS],
-  ['RELAY_START_TIMEOUT_MS', 'relayStartTimeoutMs', MAX_TIMER_MS],
-  ['RELAY_HLS_FETCH_TIMEOUT_MS', 'relayHlsFetchTimeoutMs', MAX_TIMER_MS],
-  ['HTTP_IDLE_TIMEOUT_MS', 'httpIdleTimeoutMs', MAX_TIMER_MS],
-  ['HTTP_REQUEST_TIMEOUT_MS', 'httpRequestTimeoutMs', MAX_TIMER_MS],
-  ['WEBHOOK_TOLERANCE_SEC', 'webhookToleranceSec', 2_147_483],
-  ['EVENT_FUTURE_SLACK_SEC', 'eventFutureSlackSec', 36_500 * 86_400],
-  ['CLAIM_PROVISIONAL_SEC', 'claimProvisionalSec', 2_147_483],
-  ['INBOX_TTL_DAYS', 'inboxTtlDays', 36_500],
-  ['COMMISSION_HOLD_DAYS', 'commissionHoldDays', 36_500],
-  ['SECRET_ROTATION_GRACE_HOURS', 'secretRotationGraceHours', 876_000],
-  ['SYNC_SHARDS', 'syncShards', 64],
-  ['WORKER_CONCURRENCY', 'workerConcurrency', 1000],
-  ['OUTBOUND_CONCURRENCY', 'outboundConcurrency', 1000],
+/** [variable, config key, smallest value taken, largest value taken, env needed beside it]. */
+const BOUNDS: [string, keyof Config, number, number, Record<string, string>?][] = [
+  ['PLATFORM_TIMEOUT_MS', 'platformTimeoutMs', 100, 357_911_441],
+  ['OUTBOUND_TIMEOUT_MS', 'outboundTimeoutMs', 50, 715_827_882],
+  ['PLATFORM_SETTLE_MS', 'platformSettleMs', 0, MAX_TIMER_MS],
+  ['SWEEP_INTERVAL_MS', 'sweepIntervalMs', 100, MAX_TIMER_MS],
+  ['DISPATCH_RECLAIM_MS', 'dispatchReclaimMs', 100, MAX_TIMER_MS],
+  ['PENDING_ORDER_GRACE_MS', 'pendingOrderGraceMs', 0, MAX_TIMER_MS],
+  // The drain is at most half of the shutdown timeout (1 s by default): none beside the shortest timeout.
+  ['SHUTDOWN_TIMEOUT_MS', 'shutdownTimeoutMs', 1000, MAX_TIMER_MS, { SHUTDOWN_DRAIN_MS: '0' }],
+  ['SHUTDOWN_DRAIN_MS', 'shutdownDrainMs', 0, MAX_TIMER_MS, { SHUTDOWN_TIMEOUT_MS: String(MAX_TIMER_MS) }],
+  ['WORKER_LOCK_MS', 'workerLockMs', 1000, MAX_TIMER_MS],
+  ['RELAY_LEASE_MS', 'relayLeaseMs', 1000, MAX_TIMER_MS],
+  ['RELAY_POLL_MS', 'relayPollMs', 100, MAX_TIMER_MS],
+  ['RELAY_SOURCE_TTL_MS', 'relaySourceTtlMs', 2000, MAX_TIMER_MS],
+  ['RELAY_STALL_MS', 'relayStallMs', 1000, MAX_TIMER_MS],
+  ['RELAY_START_TIMEOUT_MS', 'relayStartTimeoutMs', 1000, MAX_TIMER_MS],
+  ['RELAY_HLS_FETCH_TIMEOUT_MS', 'relayHlsFetchTimeoutMs', 1000, MAX_TIMER_MS],
+  ['HTTP_IDLE_TIMEOUT_MS', 'httpIdleTimeoutMs', 1000, MAX_TIMER_MS],
+  ['HTTP_REQUEST_TIMEOUT_MS', 'httpRequestTimeoutMs', 1000, MAX_TIMER_MS],
+  ['WEBHOOK_TOLERANCE_SEC', 'webhookToleranceSec', 1, 2_147_483],
+  ['EVENT_FUTURE_SLACK_SEC', 'eventFutureSlackSec', 0, 36_500 * 86_400],
+  ['CLAIM_PROVISIONAL_SEC', 'claimProvisionalSec', 2, 2_147_483],
+  ['INBOX_TTL_DAYS', 'inboxTtlDays', 1, 36_500],
+  ['COMMISSION_HOLD_DAYS', 'commissionHoldDays', 0, 36_500],
+  ['SECRET_ROTATION_GRACE_HOURS', 'secretRotationGraceHours', 0, 876_000],
+  ['SYNC_SHARDS', 'syncShards', 1, 64],
+  ['WORKER_CONCURRENCY', 'workerConcurrency', 1, 1000],
+  ['OUTBOUND_CONCURRENCY', 'outboundConcurrency', 1, 1000],
   // A page is one ZSCAN: 200,000 shows in one blocked Redis 0.3 s; COUNT 1e20 is a Redis error.
-  ['SWEEP_PAGE_SIZE', 'sweepPageSize', 10_000],
+  ['SWEEP_PAGE_SIZE', 'sweepPageSize', 1, 10_000],
   // 1000 retries at the backoff's 5-min cap take 1.7 to 3.5 days; 1e9 never gave up.
-  ['SYNC_MAX_RETRIES', 'syncMaxRetries', 1000],
+  ['SYNC_MAX_RETRIES', 'syncMaxRetries', 1, 1000],
   // Each stream a connection (a file descriptor) and a timer in the API process.
-  ['OPS_STREAMS_PER_KEY', 'opsStreamsPerKey', 100],
+  ['OPS_STREAMS_PER_KEY', 'opsStreamsPerKey', 1, 100],
   // libuv's threadpool has at most 1024 threads; each lookup holds one.
-  ['DNS_LOOKUP_CONCURRENCY', 'dnsLookupConcurrency', 1023, { UV_THREADPOOL_SIZE: '1024' }],
-  ['RELAY_START_CONCURRENCY', 'relayStartConcurrency', 64],
-  ['SYNC_TARGET_CONCURRENCY', 'syncTargetConcurrency', 1000],
+  ['DNS_LOOKUP_CONCURRENCY', 'dnsLookupConcurrency', 1, 1023, { UV_THREADPOOL_SIZE: '1024' }],
+  ['RELAY_START_CONCURRENCY', 'relayStartConcurrency', 1, 64],
+  ['SYNC_TARGET_CONCURRENCY', 'syncTargetConcurrency', 0, 1000],
 ];
 
-test.each(BOUNDS)('%s: %s up to %d is taken, one more stops the start naming the variable', (name, key, max, beside = {}) => {
+test.each(BOUNDS)('%s: %s from %d up to %d is taken, one more stops the start naming the variable', (name, key, _min, max, beside = {}) => {
   // SHUTDOWN_DRAIN_MS is also at most half of SHUTDOWN_TIMEOUT_MS (so never at its own bound).
   const atMax = name === 'SHUTDOWN_DRAIN_MS' ? Math.floor(max / 2) : max;
   expect(load({ ...beside, [name]: String(atMax) })[key]).toBe(atMax);
@@ -65,6 +66,20 @@ test.each(BOUNDS)('%s: %s up to %d is taken, one more stops the start naming the
   expect(over).toThrow(ConfigError);
   // One line of the configuration message, naming the variable and the bound.
   expect(over).toThrow(new RegExp(`^  ${name}: at most ${max} \\(.+\\)$`, 'm'));
+});
+
+/**
+ * Lower bounds: below them a setting started the service and broke it later. INBOX_TTL_DAYS=0 makes every
+ * event's inbox write `SET … EX 0` (a Redis error: every event a 5xx); WORKER_LOCK_MS=0 a BullMQ lock that
+ * lapses at once (every job stalled and run again); CLAIM_PROVISIONAL_SEC=1 leaves a webhook-id claim half
+ * a second to get its write out; a zero timeout, interval or count stops the work it times or counts.
+ * Each minimum: the value at it is taken, one less stops the start naming the variable and the minimum.
+ */
+test.each(BOUNDS)('%s: %s from %d up to %d: the smallest is taken, one less stops the start naming the variable', (name, key, min, _max, beside = {}) => {
+  expect(load({ ...beside, [name]: String(min) })[key]).toBe(min);
+  const under = () => load({ ...beside, [name]: String(min - 1) });
+  expect(under).toThrow(ConfigError);
+  expect(under).toThrow(new RegExp(`^  ${name}: Too small: expected number to be >=${min}$`, 'm'));
 });
 
 test('the values of the attack are refused at start', () => {
@@ -159,3 +174,4 @@ test('DNS_LOOKUP_CONCURRENCY at or above UV_THREADPOOL_SIZE stops the start; the
     expect(() => load(env)).toThrow(/^ {2}DNS_LOOKUP_CONCURRENCY: \d+ is not below UV_THREADPOOL_SIZE \(\d+(, unset)?\); .+$/m);
   }
 });
+

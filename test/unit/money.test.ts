@@ -3,7 +3,7 @@
  * float; and human formatting per ISO 4217 exponent.
  */
 import fc from 'fast-check';
-import { applyBps, currencyExponent, formatMoney, MoneySchema } from '../../src/domain/money.js';
+import { amountOf, applyBps, currencyExponent, formatMoney, MoneySchema, plus } from '../../src/domain/money.js';
 import { decimalToMinor, minorToDecimal } from '../../src/targets/decimal-amount.js';
 
 /** Independent reference: round-half-up(amount × bps / 10000) with BigInt quotient and remainder. */
@@ -115,6 +115,34 @@ describe('applyBps', () => {
         },
       ),
       { numRuns: 200 },
+    );
+  });
+});
+
+/**
+ * Totals (reports, the ledger's counters read back) are exact: a number while the sum is a safe integer,
+ * a bigint past 2^53, where a double would round (2^53 + 1 is no double: it read as 2^53).
+ */
+describe('plus', () => {
+  test('sums past 2^53 are exact bigints; safe sums stay numbers', () => {
+    const max = Number.MAX_SAFE_INTEGER;
+    expect(plus(1, 2)).toBe(3);
+    expect(plus(max - 1, 1)).toBe(max);
+    expect(plus(max, 2)).toBe(9007199254740993n);
+    expect(plus(max, max)).toBe(18014398509481982n);
+    expect(plus(-max, -2)).toBe(-9007199254740993n);
+    // back under 2^53: a number again
+    expect(plus(9007199254740993n, -2)).toBe(max);
+    expect(plus(amountOf('9007199254740993'), 0)).toBe(9007199254740993n);
+  });
+
+  test('any two safe integers sum exactly', () => {
+    fc.assert(
+      fc.property(fc.maxSafeInteger(), fc.maxSafeInteger(), (a, b) => {
+        const s = plus(a, b);
+        expect(BigInt(s)).toBe(BigInt(a) + BigInt(b));
+        expect(typeof s === 'number').toBe(Number.isSafeInteger(a + b));
+      }),
     );
   });
 });

@@ -82,9 +82,23 @@ describe('currencies: amounts are compared only within one currency (no FX)', ()
     expect(heal).toEqual([expect.objectContaining({ orderId: 'a', total: { amount: 1000, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' } })]);
   });
 
+  test('a refund figure of 0 in another currency is no refund: nothing to report, the order added as it is', () => {
+    const ledger = [{ orderId: 'a', currency: 'USD', gross: 1000, refunded: 0 }];
+    expect(compareTarget('t1', [inCurrency('a', 1000, 'USD', { amount: 0, currency: 'EUR' })], ledger, VOIDED)).toEqual({ discrepancies: [], heal: [] });
+    const missing = compareTarget('t1', [inCurrency('b', 1000, 'USD', { amount: 0, currency: 'EUR' })], [], VOIDED);
+    expect(missing.discrepancies.map((d) => [d.kind, d.reason, d.healed])).toEqual([['missing_in_ledger', undefined, true]]);
+    expect(missing.heal).toEqual([expect.objectContaining({ orderId: 'b' })]);
+  });
+
   test('an order taken back is refunded in full in its own currency, whatever currency its refund figure is in', () => {
     const ledger = [{ orderId: 'a', currency: 'USD', gross: 1000, refunded: 0 }];
     const { discrepancies } = compareTarget('t1', [inCurrency('a', 1000, 'USD', { amount: 90_000, currency: 'JPY' }, 'CANCELLED')], ledger, VOIDED);
     expect(discrepancies).toEqual([expect.objectContaining({ kind: 'status_mismatch', detail: 'platform status CANCELLED; ledger had 0 refunded of 1000; reversal added', healed: true })]);
   });
+});
+
+test('an order taken back after more than its total was refunded agrees with a ledger that holds that refund: the refund figure counts, not only the total', () => {
+  // The ledger keeps a refund beyond the total as it was reported (reports cap it when they read it).
+  const ledger = [{ orderId: 'a', currency: 'USD', gross: 1000, refunded: 1200 }];
+  expect(compareTarget('t1', [order('a', 1000, 1200, 'CANCELLED')], ledger, VOIDED)).toEqual({ discrepancies: [], heal: [] });
 });
