@@ -318,6 +318,17 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     await control('PUT', '/faults', { rate: 0, kinds: [] });
     // delivered again (Whatnot retries a non-2xx): the order and its product
     await expect(h.adapter.handleWebhook!(hdr(0), receiver.got[0]!.body)).resolves.toEqual([expect.objectContaining({ orderId, productId: PIN.platformProductId })]);
+
+    // items Whatnot cannot find (404) for an order it reported: the sale is kept, without a product
+    // (refusing it would fail every redelivery and every reconciliation of the period alike)
+    const created = JSON.parse(receiver.got[0]!.body.toString('utf8')) as { data: Record<string, unknown> };
+    const ghost = Buffer.from(JSON.stringify({ type: 'orders.created', timestamp: new Date().toISOString(), data: { ...created.data, id: 'wn-no-such-order' } }));
+    const ts = String(Math.floor(Date.now() / 1000));
+    const seq2 = await lastSeq();
+    await expect(h.adapter.handleWebhook!({ 'webhook-id': 'msg_g', 'webhook-timestamp': ts, 'webhook-signature': standardSignature(WEBHOOK_SECRET, 'msg_g', ts, ghost) }, ghost)).resolves.toEqual([
+      expect.objectContaining({ orderId: 'wn-no-such-order', productId: undefined, total: { amount: 1200, currency: 'USD' } }),
+    ]);
+    expect((await requests(seq2)).map(line)).toEqual(['GET /orders/wn-no-such-order/items 404']);
   });
 
   // --- issue 13: a token works for its own seller only ------------------------------------------

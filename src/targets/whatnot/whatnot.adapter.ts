@@ -71,7 +71,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
 
   /**
    * The order's product: the first of its line items that names one (`GET /orders/{id}/items`; the
-   * Order model has none), undefined when none does. `patient`: a full window (ours or Whatnot's 429)
+   * Order model has none), undefined when none does (or Whatnot answers 404 for them). `patient`: a full window (ours or Whatnot's 429)
    * is waited out as for a report page (report-wait.ts); without it a RateLimitedError is thrown.
    */
   async function productOf(orderId: string, patient?: { signal: AbortSignal | undefined; budget: WaitBudget }): Promise<string | undefined> {
@@ -79,7 +79,16 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
     for (let page = 0; page < MAX_ITEM_PAGES; page++) {
       const at = cursor;
       const read = (): Promise<z.infer<typeof OrderItemsPageSchema>> =>
-        client.call({ method: 'GET', path: `/orders/${encodeURIComponent(orderId)}/items`, query: { cursor: at }, what: `read the items of order ${orderId}`, schema: OrderItemsPageSchema });
+        client.call({
+          method: 'GET',
+          path: `/orders/${encodeURIComponent(orderId)}/items`,
+          query: { cursor: at },
+          what: `read the items of order ${orderId}`,
+          schema: OrderItemsPageSchema,
+          // Items Whatnot cannot find, of an order it reported: a sale without a product (kept, not
+          // refused: a delivery or a report failing on it every time would never store the sale).
+          notFound: { data: [], next_cursor: null },
+        });
       const res = patient ? await patiently(Date.now() + REPORT_PAGE_WAIT_BUDGET_MS, read, patient.signal, patient.budget) : await read();
       const named = res.data.find((l) => l.product_id)?.product_id;
       if (named) return named;
