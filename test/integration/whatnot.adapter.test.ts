@@ -302,7 +302,7 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     expect(after.filter((st) => st === 200)).toHaveLength(2);
   });
 
-  it("a sale webhook whose order's items cannot be read now throws a retryable error (nothing is returned to store); a pending order's asks nothing", async () => {
+  it("a sale webhook whose order's items cannot be read is stored without its product (not refused); a full window is waited out; a pending order's asks nothing", async () => {
     const h = harness();
     const showId = await newShow();
     await control('PUT', '/webhook', { url: receiver.url, secret: WEBHOOK_SECRET });
@@ -314,10 +314,16 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     expect(await requests(seq)).toEqual([]);
 
     await control('PUT', '/faults', { rate: 1, kinds: ['500'] });
-    expect(await caught(h.adapter.handleWebhook!(hdr(0), receiver.got[0]!.body))).toBeInstanceOf(RetryableError);
+    await expect(h.adapter.handleWebhook!(hdr(0), receiver.got[0]!.body)).resolves.toEqual([expect.objectContaining({ orderId, productId: undefined, total: { amount: 1200, currency: 'USD' } })]);
     await control('PUT', '/faults', { rate: 0, kinds: [] });
-    // delivered again (Whatnot retries a non-2xx): the order and its product
     await expect(h.adapter.handleWebhook!(hdr(0), receiver.got[0]!.body)).resolves.toEqual([expect.objectContaining({ orderId, productId: PIN.platformProductId })]);
+    // a full window (Whatnot's 429) is waited out: the product still comes
+    await control('PUT', '/limits', { requestsPerWindow: 1, windowMs: 1000 });
+    const seqW = await lastSeq();
+    await expect(h.adapter.handleWebhook!(hdr(0), receiver.got[0]!.body)).resolves.toEqual([expect.objectContaining({ orderId, productId: PIN.platformProductId })]);
+    await expect(h.adapter.handleWebhook!(hdr(0), receiver.got[0]!.body)).resolves.toEqual([expect.objectContaining({ orderId, productId: PIN.platformProductId })]);
+    expect((await requests(seqW)).map((r) => r.status)).toContain(200);
+    await control('PUT', '/limits', { requestsPerWindow: 10, windowMs: 1000 });
 
     // items Whatnot cannot find (404) for an order it reported: the sale is kept, without a product
     // (refusing it would fail every redelivery and every reconciliation of the period alike)

@@ -11,8 +11,9 @@
  * webhookSecret) carry the order including `show_id`; `GET /orders` is the report for reconciliation.
  * Neither carries line items (the published Order model has none): an order's product is one more
  * call, `GET /orders/{id}/items`, made only for a sale (not for pending or failed orders) — for each
- * sale webhook before anything is stored, and in reconciliation only for the orders it adds to the
- * ledger (orderDetails; the report itself is read without it).
+ * sale webhook before it is stored (a webhook whose items cannot be read stores the sale without its
+ * product), and in reconciliation only for the orders it adds to the ledger (orderDetails; the report
+ * itself is read without it).
  * Only orders Whatnot says were paid count as sales; pending and failed ones are not reported
  * (whatnot.orders.ts). Responses are parsed defensively (whatnot.schemas.ts): the order list's
  * parameters and envelope are not in any public source we could read; the merchandising answer
@@ -42,6 +43,8 @@ const WEBHOOK_TOLERANCE_S = 300;
 const ORDER_TOPICS: ReadonlySet<string> = new Set(['orders.created', 'orders.updated']);
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGES = 1000;
+/** How long an order webhook waits out a full rate-limit window for the order's items (then: no product). */
+const WEBHOOK_ITEMS_WAIT_MS = 5_000;
 /** Pages of an order's items read looking for a product id (an order has a few items: one page). */
 const MAX_ITEM_PAGES = 10;
 
@@ -220,9 +223,18 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
         throw new PermanentError(`Whatnot ${body.data.type} webhook carries no readable order (${where})`, 'malformed_webhook');
       }
       const sale = saleOf(order.data, 'data');
-      // A sale's product is read before anything is stored: that call failing fails the delivery
-      // (503 / 400, nothing stored) and Whatnot delivers it again, or reconciliation adds the order.
-      return sale ? [{ ...sale, productId: await productOf(sale.orderId) }] : [];
+      if (!sale) return [];
+      // A sale's product is one more call, made before the order is stored. A full window (ours or
+      // Whatnot's 429) is waited out for a few seconds; if the items still cannot be read the sale is
+      // stored without its product rather than refused: the order, its money and its show are what
+      // attribution needs (CONTRACT §5.2), and a refused delivery would leave the sale out of the
+      // ledger until a reconciliation run (the product is then missing for that order: a re-run does
+      // not add an order the ledger holds).
+      const productId = await productOf(sale.orderId, { signal: undefined, budget: reportWaitBudget(WEBHOOK_ITEMS_WAIT_MS) }).catch((err: unknown) => {
+        log.warn({ orderId: sale.orderId, err: err instanceof Error ? err.message : String(err) }, 'whatnot order items unreadable; the sale is stored without its product');
+        return undefined;
+      });
+      return [{ ...sale, productId }];
     },
 
     ...pagedOrderReport(orderPages),
