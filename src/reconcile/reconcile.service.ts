@@ -18,8 +18,9 @@ import type { PendingAudit } from '../store/audit.repository.js';
 import type { Keys } from '../store/keys.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { Discrepancy, ReconcileRepository, ReconciliationRecord, ReconTargetSummary } from '../store/reconcile.repository.js';
-import type { TargetAdapter } from '../targets/target.adapter.js';
+import type { PlatformOrder, TargetAdapter } from '../targets/target.adapter.js';
 import { isTargetError } from '../targets/target.errors.js';
+import type { Comparison } from './reconcile.compare.js';
 import { pagesOf, reconcileTargetStream } from './reconcile.stream.js';
 import type { PageStart } from '../store/zset-page.js';
 
@@ -50,6 +51,21 @@ export interface RunRetry {
  * error itself (a Redis reply, a stack) is logged with the run id, never shown to the partner.
  */
 export const RUN_FAILED_ERROR = 'the run failed on every attempt (internal error; the service logs have the cause)';
+
+/**
+ * The orders to heal, those the ledger lacks with what the report left out filled in
+ * (TargetAdapter.orderDetails: Whatnot's products, one call per order). Only those: an order the ledger
+ * holds (a refund to add) needs nothing more, so a period re-read every run costs no call per order.
+ * A failure throws (the target's report is incomplete; nothing of this page is stored, the next run heals it).
+ */
+async function withDetails(adapter: TargetAdapter, cmp: Comparison, signal: AbortSignal | undefined): Promise<PlatformOrder[]> {
+  if (!adapter.orderDetails) return cmp.heal;
+  const added = new Set(cmp.discrepancies.filter((d) => d.kind === 'missing_in_ledger' && d.healed).map((d) => d.orderId));
+  const lacking = cmp.heal.filter((p) => added.has(p.orderId));
+  if (lacking.length === 0) return cmp.heal;
+  const detailed = new Map((await adapter.orderDetails(lacking, signal)).map((p) => [p.orderId, p]));
+  return cmp.heal.map((p) => detailed.get(p.orderId) ?? p);
+}
 
 export class ReconcileService {
   private queue: Queue | undefined;
@@ -223,7 +239,7 @@ export class ReconcileService {
       let res;
       try {
         res = await reconcileTargetStream(t.id, report, attribution.targetLedger(rec.partnerId, t.id, { fromMs, toMs }), VOIDED, async (cmp) => {
-          await attribution.ingestPlatformOrders(rec.partnerId, t.id, cmp.heal, 'report');
+          await attribution.ingestPlatformOrders(rec.partnerId, t.id, await withDetails(adapter, cmp, signal), 'report');
           const healed = new Map(cmp.heal.map((p) => [p.orderId, p]));
           for (const d of cmp.discrepancies) {
             if (!d.healed) continue;

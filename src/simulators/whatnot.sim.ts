@@ -40,6 +40,10 @@
  *   product id is taken to be one of the seller's buy-it-now listings;
  * - orders (`GET /orders`, `GET /orders/{id}`, cursor pagination) and Standard Webhooks
  *   `orders.created` / `orders.updated` signed with the secret set by `PUT /_sim/whatnot/webhook`.
+ *   As in the published Order model, an order carries no line items: they are a separate call,
+ *   `GET /orders/{id}/items` → `{data: [{id, order_id, product_id, quantity, price}], next_cursor}`
+ *   (404 for an order that is not the seller's; same auth and rate limit as every call; the envelope
+ *   and item fields are our model, like the `GET /orders` envelope).
  *   Order statuses are Whatnot's: pending / pending_fulfillment / completed / cancelled / failed. A
  *   created order is `pending_fulfillment` (paid), a fully refunded one `cancelled`;
  *   `PUT /_sim/whatnot/orders/{id}/status {status}` sets any of them (payment pending or failed,
@@ -227,8 +231,16 @@ export function createWhatnotSimulator(): PlatformSimulator {
         total: decimal(o.total),
         refunded: decimal({ amount: refunded, currency: o.total.currency }),
       },
-      line_items: [{ product_id: o.productId, quantity: 1, price: decimal(o.total) }],
     };
+  }
+
+  /**
+   * The order's line items (`GET /orders/{id}/items`): the published Order model has none, so neither
+   * `GET /orders`, `GET /orders/{id}` nor the order webhooks carry them. One item per order here (the
+   * control API's order is one product); its shape is our model (docs/platforms.md).
+   */
+  function renderItems(o: SimOrder): Record<string, unknown>[] {
+    return [{ id: `${o.orderId}-1`, order_id: o.orderId, product_id: o.productId, quantity: 1, price: decimal(o.total) }];
   }
 
   /** Standard Webhooks: `v1,<base64 HMAC-SHA256(secret bytes, "{id}.{timestamp}.{body}")>`. */
@@ -449,6 +461,18 @@ export function createWhatnotSimulator(): PlatformSimulator {
       const o = sim.orders.get(orderId);
       if (!o || !mine(req, o.externalId)) throw notFound(`Order ${orderId}`);
       return renderOrder(o);
+    });
+
+    // The order's line items: a separate call (the Order model has none), paged like every list here.
+    app.get('/orders/:order_id/items', async (req) => {
+      const { order_id: orderId } = req.params as { order_id: string };
+      const o = sim.orders.get(orderId);
+      if (!o || !mine(req, o.externalId)) throw notFound(`Order ${orderId}`);
+      const limit = limitParam(req);
+      const offset = decodeCursor(req);
+      const all = renderItems(o);
+      const next = offset + limit < all.length ? encodeCursor(offset + limit) : null;
+      return { data: all.slice(offset, offset + limit), next_cursor: next };
     });
   }
 

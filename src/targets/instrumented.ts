@@ -19,6 +19,7 @@ export const PLATFORM_OPERATIONS = [
   'pin',
   'unpin',
   'listOrders',
+  'orderDetails',
   'verifyCredentials',
   'checkReadiness',
 ] as const;

@@ -288,6 +288,15 @@ export interface TargetAdapter {
    * period's orders. A failed page throws from the iteration.
    */
   orderPages?(from: Date, to: Date, signal?: AbortSignal): AsyncIterable<PlatformOrder[]>;
+  /**
+   * What the order report leaves out and one more call per order reads (Whatnot: the product, from
+   * `GET /orders/{id}/items`): `orders` (from this adapter's report) with it filled in, in the same
+   * order. Reconciliation calls it only for the orders it is about to add to the ledger — an order the
+   * ledger holds needs nothing more, so a re-run reads no order's details twice. It waits for the
+   * account's rate limit as a report page does (`signal` ends the wait); a failure throws the typed
+   * errors, and nothing of these orders is stored (the next run adds them).
+   */
+  orderDetails?(orders: PlatformOrder[], signal?: AbortSignal): Promise<PlatformOrder[]>;
 }
 
 export type AdapterFactory = (ctx: AdapterContext) => TargetAdapter;

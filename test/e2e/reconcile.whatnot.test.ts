@@ -24,6 +24,16 @@ interface Report {
   totals: { targetId: string; orders: number; grossAmount: number; refundedAmount: number; commission: number }[];
 }
 
+/** The Whatnot simulator's requests after `since`, as `METHOD /path status` (and the last seq). */
+async function whatnotRequests(since = 0): Promise<{ lines: string[]; last: number }> {
+  const rs = (await sim.control('GET', `/_sim/whatnot/requests?since=${since}`)) as { seq: number; method: string; path: string; status: number }[];
+  return { lines: rs.map((r) => `${r.method} ${r.path} ${r.status}`), last: rs.at(-1)?.seq ?? since };
+}
+const itemCalls = (lines: string[]): string[] => lines.filter((l) => /^GET \/orders\/[^/]+\/items /.test(l));
+interface ByShow {
+  byProduct: { productId?: string; orders: number; grossAmount: number }[];
+}
+
 async function reconcile(from: string, to: string): Promise<Recon> {
   const r = await svc.api('/v1/partners/tsl/reconciliations', { json: { from, to } });
   expect(r.status).toBe(202);
@@ -63,8 +73,13 @@ test('heals what the platform reports and the ledger lacks; a re-run gives the s
 
   const from = new Date(Date.now() - 3600_000).toISOString();
   const to = new Date(Date.now() + 60_000).toISOString();
+  const before1 = (await whatnotRequests()).last;
   const run1 = await reconcile(from, to);
   expect(run1.status).toBe('completed');
+  // The list carries no line items (Whatnot's Order model has none): the product of the order added
+  // to the ledger is one more call; the order already in the ledger (a refund to add) needs none.
+  const during1 = await whatnotRequests(before1);
+  expect(itemCalls(during1.lines)).toEqual([`GET /orders/${missed.orderId}/items 200`]);
   const kinds = run1.discrepancies.map((d) => [d.orderId, d.kind, d.healed]);
   expect(kinds).toEqual(
     expect.arrayContaining([
@@ -81,8 +96,17 @@ test('heals what the platform reports and the ledger lacks; a re-run gives the s
   const wn1 = report1.totals.find((r) => r.targetId === 'wn')!;
   expect(wn1).toMatchObject({ orders: 3, grossAmount: 7700, refundedAmount: 500, commission: 720 });
 
+  // Every order arrived with its product: the one by webhook (its own items call) and the one healed.
+  const byShow = (await (await svc.api('/v1/partners/tsl/shows/s1/attribution')).json()) as ByShow;
+  expect(byShow.byProduct.map((p) => [p.productId, p.orders, p.grossAmount])).toEqual([
+    ['p1', 2, 2700],
+    ['p2', 1, 5000],
+  ]);
+
   const run2 = await reconcile(from, to);
   expect(run2.discrepancies).toEqual(run1.discrepancies);
+  // A re-run re-reads the same orders and adds none: no items call at all.
+  expect(itemCalls((await whatnotRequests(during1.last)).lines)).toEqual([]);
   const report2 = (await (await svc.api('/v1/partners/tsl/attribution')).json()) as Report;
   expect(report2).toEqual(report1);
 });
@@ -168,3 +192,43 @@ test('an order the platform reports in another currency than the ledger has is a
   const after = (await (await svc.api('/v1/partners/tsl3/attribution')).json()) as Rows;
   expect(new Set([...after.totals, ...after.unattributed].map((x) => x.currency))).toEqual(new Set(['USD']));
 }, 60_000);
+
+test("an order webhook whose items Whatnot cannot give now: the sale is stored at once without its product (not refused), and reconciliation does not add it again", async () => {
+  const secret = await createPartner(svc, 'tsl5');
+  // A seller of its own: the report lists only this test's order.
+  const seller = (await sim.control('POST', '/_sim/whatnot/accounts')) as { sellerId: string; accessToken: string };
+  const t = await svc.api('/v1/partners/tsl5/targets', {
+    json: { id: 'wn5', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: seller.accessToken, webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000 },
+  });
+  expect(t.status).toBe(201);
+  const show = sampleShow('s5');
+  await sendEvent(svc, 'tsl5', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'));
+  await waitFor(async () => (await svc.rt.shows.getMirror('tsl5', 's5', 'wn5'))?.state === 'action_required');
+  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Items down', account: seller.sellerId })) as { externalId: string };
+  expect((await svc.api('/v1/partners/tsl5/shows/s5/mirrors/wn5', { method: 'PUT', json: { externalId } })).status).toBe(200);
+  await sim.control('PUT', '/_sim/whatnot/webhook', { url: `${svc.url}/v1/platform-webhooks/wn5`, secret: WEBHOOK_SECRET });
+
+  // Whatnot's API fails while the order's webhook arrives: its items cannot be read; the sale is kept.
+  await sim.control('PUT', '/_sim/whatnot/faults', { rate: 1, kinds: ['500'] });
+  const order = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p-5', total: { amount: 3100, currency: 'USD' } })) as { orderId: string };
+  await sim.control('PUT', '/_sim/whatnot/faults', { rate: 0, kinds: [] });
+  const hook = (await sim.control('GET', '/_sim/whatnot/webhook')) as { deliveries: { body: string; status?: number }[] };
+  const delivery = hook.deliveries.filter((d) => (JSON.parse(d.body) as { data: { id: string } }).data.id === order.orderId);
+  expect(delivery.map((d) => d.status)).toEqual([200]);
+  expect((await svc.rt.attribution.orders('tsl5')).map((o) => [o.order.orderId, o.order.productId, o.order.total.amount])).toEqual([[order.orderId, undefined, 3100]]);
+
+  // Reconciliation finds it in the ledger: no discrepancy, nothing added; the order stays one.
+  const from = new Date(Date.now() - 3600_000).toISOString();
+  const to = new Date(Date.now() + 60_000).toISOString();
+  const r = await svc.api('/v1/partners/tsl5/reconciliations', { json: { from, to } });
+  const { id } = (await r.json()) as { id: string };
+  const run = await waitFor(async () => {
+    const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon;
+    return body.status === 'completed' || body.status === 'failed' ? body : undefined;
+  });
+  expect({ status: run.status, discrepancies: run.discrepancies }).toEqual({ status: 'completed', discrepancies: [] });
+  const stored = await svc.rt.attribution.orders('tsl5');
+  expect(stored.map((o) => o.order.orderId)).toEqual([order.orderId]);
+  const byShow = (await (await svc.api('/v1/partners/tsl5/shows/s5/attribution')).json()) as ByShow;
+  expect(byShow.byProduct.reduce((n, p) => n + p.grossAmount, 0)).toBe(3100);
+});

@@ -194,7 +194,8 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
         commission: undefined,
       },
     ]);
-    expect(await requests(before)).toEqual([]); // the webhook carries the whole order: no lookup
+    // The webhook's order has no line items (the Order model has none): its product is one call.
+    expect((await requests(before)).map(line)).toEqual([`GET /orders/${orderId}/items 200`]);
 
     await control('POST', `/orders/${orderId}/refunds`, { amount: { amount: 599, currency: 'USD' } });
     const update = receiver.got[1]!;
@@ -218,6 +219,122 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     const body = Buffer.from(JSON.stringify({ type: 'shows.started', timestamp: new Date().toISOString(), data: { show_id: showId }, version: 'v2', seller_id: '1' }));
     const ts = String(Math.floor(Date.now() / 1000));
     await expect(h.adapter.handleWebhook!({ 'webhook-id': 'msg_1', 'webhook-timestamp': ts, 'webhook-signature': standardSignature(WEBHOOK_SECRET, 'msg_1', ts, body) }, body)).resolves.toEqual([]);
+  });
+
+  // --- the Order model has no line items: they are GET /orders/{id}/items ----------------------
+
+  it('the simulator, as Whatnot: orders and their webhooks carry no line items; GET /orders/{id}/items serves them, with the same auth, 404 and rate limit', async () => {
+    const showId = await newShow('Items', SELLER_A_ID);
+    await control('PUT', '/webhook', { url: receiver.url, secret: WEBHOOK_SECRET });
+    const orderId = await newOrder(showId, 2599);
+    const as = (token?: string) => ({ headers: token ? { authorization: `Bearer ${token}` } : {}, validateStatus: () => true });
+    const items = `${sim.url}/whatnot/orders/${encodeURIComponent(orderId)}/items`;
+
+    const list = await axios.get(`${sim.url}/whatnot/orders`, as(CREDENTIALS.accessToken));
+    expect((list.data as { data: { id: string }[] }).data.map((o) => o.id)).toEqual([orderId]);
+    expect((list.data as { data: unknown[] }).data[0]).not.toHaveProperty('line_items');
+    expect((await axios.get(`${sim.url}/whatnot/orders/${orderId}`, as(CREDENTIALS.accessToken))).data).not.toHaveProperty('line_items');
+    const created = JSON.parse(receiver.got[0]!.body.toString('utf8')) as { type: string; data: Record<string, unknown> };
+    expect(created.type).toBe('orders.created');
+    expect(created.data.id).toBe(orderId);
+    expect(created.data).not.toHaveProperty('line_items');
+
+    const got = await axios.get(items, as(CREDENTIALS.accessToken));
+    expect(got.status).toBe(200);
+    expect(got.headers['ratelimit-limit']).toBe('10, 10;w=1');
+    expect(got.data).toEqual({ data: [{ id: `${orderId}-1`, order_id: orderId, product_id: PIN.platformProductId, quantity: 1, price: { amount: '25.99', currency: 'USD' } }], next_cursor: null });
+
+    // no token: 401; another seller's order, an order that does not exist: 404 — problem+json each
+    for (const [res, status, type] of [
+      [await axios.get(items, as()), 401, 'unauthorized'],
+      [await axios.get(items, as(SELLER_B.accessToken)), 404, 'not-found'],
+      [await axios.get(`${sim.url}/whatnot/orders/no-such-order/items`, as(CREDENTIALS.accessToken)), 404, 'not-found'],
+    ] as const) {
+      expect([res.status, res.headers['content-type']]).toEqual([status, expect.stringContaining('application/problem+json')]);
+      expect(res.data).toMatchObject({ type, status });
+    }
+
+    // the items call counts against the seller's window like every other call: a full one answers 429
+    await control('PUT', '/limits', { requestsPerWindow: 2, windowMs: 5000 });
+    let refused;
+    for (let i = 0; i < 4 && !refused; i++) {
+      const r = await axios.get(items, as(CREDENTIALS.accessToken));
+      if (r.status !== 200) refused = r;
+    }
+    expect(refused?.status).toBe(429);
+    expect(refused?.headers['content-type']).toContain('application/problem+json');
+    expect(refused?.headers['retry-after']).toMatch(/^[1-5]$/);
+    expect(refused?.data).toMatchObject({ type: 'rate-limited', status: 429 });
+  });
+
+  it('the report carries no products; orderDetails reads each one from GET /orders/{id}/items, waits out a full window, and throws what a failed call is', async () => {
+    const h = harness();
+    const showId = await newShow();
+    const a = await newOrder(showId, 1000);
+    const b = await newOrder(showId, 2000);
+    const unpaid = await newOrder(showId, 3000);
+    await control('PUT', `/orders/${unpaid}/status`, { status: 'pending' });
+    const from = new Date(Date.now() - 60_000);
+    const to = new Date(Date.now() + 60_000);
+
+    const seq = await lastSeq();
+    const orders = await h.adapter.listOrders!(from, to);
+    expect(orders.map((o) => [o.orderId, o.productId])).toEqual([[a, undefined], [b, undefined]]);
+    expect((await requests(seq)).map(line)).toEqual(['GET /orders 200']);
+
+    const seq2 = await lastSeq();
+    const detailed = await h.adapter.orderDetails!(orders);
+    expect(detailed).toEqual(orders.map((o) => ({ ...o, productId: PIN.platformProductId })));
+    // one call per order it is given (the pending one is no sale: never asked about)
+    expect((await requests(seq2)).map(line)).toEqual([`GET /orders/${a}/items 200`, `GET /orders/${b}/items 200`]);
+
+    // a failed items call throws the typed error: the caller stores nothing and tries again later
+    await control('PUT', '/faults', { rate: 1, kinds: ['500'] });
+    expect(await caught(h.adapter.orderDetails!(orders))).toBeInstanceOf(RetryableError);
+    await control('PUT', '/faults', { rate: 0, kinds: [] });
+
+    // Whatnot's 429 on it is waited out (Retry-After), as for a report page
+    await control('PUT', '/limits', { requestsPerWindow: 1, windowMs: 1000 });
+    const seq3 = await lastSeq();
+    await expect(h.adapter.orderDetails!(orders)).resolves.toEqual(detailed);
+    const after = (await requests(seq3)).map((r) => r.status);
+    expect(after).toContain(429);
+    expect(after.filter((st) => st === 200)).toHaveLength(2);
+  });
+
+  it("a sale webhook whose order's items cannot be read is stored without its product (not refused); a full window is waited out; a pending order's asks nothing", async () => {
+    const h = harness();
+    const showId = await newShow();
+    await control('PUT', '/webhook', { url: receiver.url, secret: WEBHOOK_SECRET });
+    const orderId = await newOrder(showId, 1200);
+    await control('PUT', `/orders/${orderId}/status`, { status: 'pending' });
+    const hdr = (i: number) => ({ 'webhook-id': receiver.got[i]!.headers['webhook-id'] as string, 'webhook-timestamp': receiver.got[i]!.headers['webhook-timestamp'] as string, 'webhook-signature': receiver.got[i]!.headers['webhook-signature'] as string });
+    const seq = await lastSeq();
+    expect(await h.adapter.handleWebhook!(hdr(1), receiver.got[1]!.body)).toEqual([]); // orders.updated: pending
+    expect(await requests(seq)).toEqual([]);
+
+    await control('PUT', '/faults', { rate: 1, kinds: ['500'] });
+    await expect(h.adapter.handleWebhook!(hdr(0), receiver.got[0]!.body)).resolves.toEqual([expect.objectContaining({ orderId, productId: undefined, total: { amount: 1200, currency: 'USD' } })]);
+    await control('PUT', '/faults', { rate: 0, kinds: [] });
+    await expect(h.adapter.handleWebhook!(hdr(0), receiver.got[0]!.body)).resolves.toEqual([expect.objectContaining({ orderId, productId: PIN.platformProductId })]);
+    // a full window (Whatnot's 429) is waited out: the product still comes
+    await control('PUT', '/limits', { requestsPerWindow: 1, windowMs: 1000 });
+    const seqW = await lastSeq();
+    await expect(h.adapter.handleWebhook!(hdr(0), receiver.got[0]!.body)).resolves.toEqual([expect.objectContaining({ orderId, productId: PIN.platformProductId })]);
+    await expect(h.adapter.handleWebhook!(hdr(0), receiver.got[0]!.body)).resolves.toEqual([expect.objectContaining({ orderId, productId: PIN.platformProductId })]);
+    expect((await requests(seqW)).map((r) => r.status)).toContain(200);
+    await control('PUT', '/limits', { requestsPerWindow: 10, windowMs: 1000 });
+
+    // items Whatnot cannot find (404) for an order it reported: the sale is kept, without a product
+    // (refusing it would fail every redelivery and every reconciliation of the period alike)
+    const created = JSON.parse(receiver.got[0]!.body.toString('utf8')) as { data: Record<string, unknown> };
+    const ghost = Buffer.from(JSON.stringify({ type: 'orders.created', timestamp: new Date().toISOString(), data: { ...created.data, id: 'wn-no-such-order' } }));
+    const ts = String(Math.floor(Date.now() / 1000));
+    const seq2 = await lastSeq();
+    await expect(h.adapter.handleWebhook!({ 'webhook-id': 'msg_g', 'webhook-timestamp': ts, 'webhook-signature': standardSignature(WEBHOOK_SECRET, 'msg_g', ts, ghost) }, ghost)).resolves.toEqual([
+      expect.objectContaining({ orderId: 'wn-no-such-order', productId: undefined, total: { amount: 1200, currency: 'USD' } }),
+    ]);
+    expect((await requests(seq2)).map(line)).toEqual(['GET /orders/wn-no-such-order/items 404']);
   });
 
   // --- issue 13: a token works for its own seller only ------------------------------------------
@@ -405,7 +522,7 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
 
     it('unknown fields and nulls in unconfirmed fields are fine', async () => {
       answer = () => ({
-        data: [order({ show_id: null, line_items: null, buyer: { id: 'b' }, something_new: [1, 2] }, { refunded: null, fees: { amount: '1.00', currency: 'USD' } })],
+        data: [order({ show_id: null, buyer: { id: 'b' }, something_new: [1, 2] }, { refunded: null, fees: { amount: '1.00', currency: 'USD' } })],
         next_cursor: null,
         page_info: { has_next_page: false },
       });

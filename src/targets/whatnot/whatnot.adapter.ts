@@ -8,7 +8,12 @@
  * already in the lineup changes nothing), so a retry can never duplicate a pin: no intent is needed.
  * Nothing in the API puts an item on screen during the live show; the host does that in the app.
  * Orders: `orders.created|updated` webhooks (Standard Webhooks, verified with the target's
- * webhookSecret) carry the full order including `show_id`; `GET /orders` is the report for reconciliation.
+ * webhookSecret) carry the order including `show_id`; `GET /orders` is the report for reconciliation.
+ * Neither carries line items (the published Order model has none): an order's product is one more
+ * call, `GET /orders/{id}/items`, made only for a sale (not for pending or failed orders) — for each
+ * sale webhook before it is stored (a webhook whose items cannot be read stores the sale without its
+ * product), and in reconciliation only for the orders it adds to the ledger (orderDetails; the report
+ * itself is read without it).
  * Only orders Whatnot says were paid count as sales; pending and failed ones are not reported
  * (whatnot.orders.ts). Responses are parsed defensively (whatnot.schemas.ts): the order list's
  * parameters and envelope are not in any public source we could read; the merchandising answer
@@ -16,12 +21,12 @@
  */
 import { z } from 'zod';
 import { verifyWebhook, SignatureError } from '../../sources/signature.js';
-import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
+import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS, type WaitBudget } from '../report-wait.js';
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, isTargetError, PermanentError, productPathSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
 import { createWhatnotClient } from './whatnot.client.js';
 import { judgeOrder } from './whatnot.orders.js';
-import { MerchandisingSchema, OrderPageSchema, OrderSchema, ShowSchema, WebhookBodySchema, type WhatnotOrder } from './whatnot.schemas.js';
+import { MerchandisingSchema, OrderItemsPageSchema, OrderPageSchema, OrderSchema, ShowSchema, WebhookBodySchema, type WhatnotOrder } from './whatnot.schemas.js';
 
 export const WHATNOT_CAPABILITIES: Capabilities = {
   createShow: 'operator_link',
@@ -38,6 +43,10 @@ const WEBHOOK_TOLERANCE_S = 300;
 const ORDER_TOPICS: ReadonlySet<string> = new Set(['orders.created', 'orders.updated']);
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGES = 1000;
+/** How long an order webhook waits out a full rate-limit window for the order's items (then: no product). */
+const WEBHOOK_ITEMS_WAIT_MS = 5_000;
+/** Pages of an order's items read looking for a product id (an order has a few items: one page). */
+const MAX_ITEM_PAGES = 10;
 
 function showUrl(id: string): string {
   return `https://www.whatnot.com/live/${encodeURIComponent(id)}`;
@@ -60,6 +69,35 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
     if (verdict.kind === 'sale') return verdict.order;
     if (verdict.documented) log.debug({ orderId: o.id, status: verdict.status }, 'whatnot order is not a sale (yet)');
     else log.warn({ orderId: o.id, status: verdict.status }, 'whatnot order with an undocumented status; not counted as a sale');
+    return undefined;
+  }
+
+  /**
+   * The order's product: the first of its line items that names one (`GET /orders/{id}/items`; the
+   * Order model has none), undefined when none does (or Whatnot answers 404 for them). `patient`: a full window (ours or Whatnot's 429)
+   * is waited out as for a report page (report-wait.ts); without it a RateLimitedError is thrown.
+   */
+  async function productOf(orderId: string, patient?: { signal: AbortSignal | undefined; budget: WaitBudget }): Promise<string | undefined> {
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_ITEM_PAGES; page++) {
+      const at = cursor;
+      const read = (): Promise<z.infer<typeof OrderItemsPageSchema>> =>
+        client.call({
+          method: 'GET',
+          path: `/orders/${encodeURIComponent(orderId)}/items`,
+          query: { cursor: at },
+          what: `read the items of order ${orderId}`,
+          schema: OrderItemsPageSchema,
+          // Items Whatnot cannot find, of an order it reported: a sale without a product (kept, not
+          // refused: a delivery or a report failing on it every time would never store the sale).
+          notFound: { data: [], next_cursor: null },
+        });
+      const res = patient ? await patiently(Date.now() + REPORT_PAGE_WAIT_BUDGET_MS, read, patient.signal, patient.budget) : await read();
+      const named = res.data.find((l) => l.product_id)?.product_id;
+      if (named) return named;
+      if (!res.next_cursor || res.next_cursor === cursor) return undefined;
+      cursor = res.next_cursor;
+    }
     return undefined;
   }
 
@@ -185,13 +223,35 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
         throw new PermanentError(`Whatnot ${body.data.type} webhook carries no readable order (${where})`, 'malformed_webhook');
       }
       const sale = saleOf(order.data, 'data');
-      return sale ? [sale] : [];
+      if (!sale) return [];
+      // A sale's product is one more call, made before the order is stored. A full window (ours or
+      // Whatnot's 429) is waited out for a few seconds; if the items still cannot be read the sale is
+      // stored without its product rather than refused: the order, its money and its show are what
+      // attribution needs (CONTRACT §5.2), and a refused delivery would leave the sale out of the
+      // ledger until a reconciliation run (the product is then missing for that order: a re-run does
+      // not add an order the ledger holds).
+      const productId = await productOf(sale.orderId, { signal: undefined, budget: reportWaitBudget(WEBHOOK_ITEMS_WAIT_MS) }).catch((err: unknown) => {
+        log.warn({ orderId: sale.orderId, err: err instanceof Error ? err.message : String(err) }, 'whatnot order items unreadable; the sale is stored without its product');
+        return undefined;
+      });
+      return [{ ...sale, productId }];
     },
 
     ...pagedOrderReport(orderPages),
+
+    async orderDetails(orders, signal) {
+      // One call per order, one after the other, through the limiter; the waits share one budget.
+      const patient = { signal, budget: reportWaitBudget() };
+      const out: PlatformOrder[] = [];
+      for (const o of orders) out.push(o.productId !== undefined ? o : { ...o, productId: await productOf(o.orderId, patient) });
+      return out;
+    },
   };
 
-  /** GET /orders page by page; each order once (ids seen are kept, not the orders), in [from, to). */
+  /**
+   * GET /orders page by page; each order once (ids seen are kept, not the orders), in [from, to).
+   * Without products (no line items in the list): orderDetails reads them for the orders that need one.
+   */
   async function* orderPages(from: Date, to: Date, signal?: AbortSignal): AsyncGenerator<PlatformOrder[]> {
     const fromMs = from.getTime();
     const toMs = to.getTime();

@@ -65,6 +65,8 @@ export interface WhatnotCall<T> {
   /** The parameter naming the product a pin is about (whatnot.errors.ts FailureContext.item). */
   item?: string;
   schema: z.ZodType<T>;
+  /** What a 404 answers instead of an error, for a call whose thing may just not be there (an order's items). */
+  notFound?: T;
 }
 
 export interface WhatnotClient {
@@ -160,6 +162,10 @@ export function createWhatnotClient(ctx: AdapterContext, now: () => number = Dat
       res = await send(req, await tokens.current().catch(neverSent));
     }
 
+    if (res.status === 404 && req.notFound !== undefined) {
+      log.info({ method: req.method, path: req.path, status: res.status }, 'whatnot api: not found (taken as none)');
+      return req.notFound;
+    }
     if (res.status < 200 || res.status >= 300) {
       const retryAfter = res.headers['retry-after'];
       const mapped = mapFailure({ kind: 'http', status: res.status, body: res.data, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined }, now(), {

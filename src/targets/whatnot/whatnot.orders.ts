@@ -47,7 +47,7 @@ export function judgeOrder(o: WhatnotOrder, where: string): OrderVerdict {
     order: {
       orderId: o.id,
       externalShowId: o.show_id ?? undefined,
-      productId: o.line_items?.find((l) => l.product_id)?.product_id ?? undefined,
+      productId: undefined, // not in the Order model: the adapter reads it from GET /orders/{id}/items
       clickId: undefined, // Whatnot checkout carries no click id of ours
       createdAt: new Date(createdMs).toISOString(),
       total: { amount: total, currency },

@@ -9,8 +9,8 @@
  * shaped answer costs a detail (no product id, no refund figure) instead of the whole call.
  * Confirmed: order statuses pending / pending_fulfillment / completed / cancelled / failed, show
  * statuses scheduled / live / stopped / ended / cancelled, money as `{amount: "<decimal>", currency}`.
- * Unconfirmed: the `GET /orders` parameters and envelope, `amounts.refunded` and `line_items`
- * (docs/platforms.md).
+ * Unconfirmed: the `GET /orders` parameters and envelope, `amounts.refunded`, and the envelope and
+ * `product_id` of `GET /orders/{id}/items` (docs/platforms.md).
  */
 import { z } from 'zod';
 import { PlatformTimestampSchema } from '../../lib/timestamp.js';
@@ -77,16 +77,23 @@ export const OrderSchema = z.object({
     /** unconfirmed: refunded so far */
     refunded: MoneySchema.nullish(),
   }),
-  /** unconfirmed: the products sold in the order */
-  line_items: z
-    .array(z.object({ product_id: z.string().nullish(), quantity: z.number().int().nullish(), price: MoneySchema.nullish() }))
-    .nullish(),
+  // No line items: the published Order model has none (they are GET /orders/{id}/items, OrderItemsPageSchema).
 });
 export type WhatnotOrder = z.infer<typeof OrderSchema>;
 
 /** GET /orders (unconfirmed: `created_at_gte`, `created_at_lt`, `limit`, `cursor` → `{data, next_cursor}`). */
 export const OrderPageSchema = z.object({
   data: z.array(OrderSchema),
+  next_cursor: z.string().nullish(),
+});
+
+/**
+ * GET /orders/{order_id}/items: the order's line items, a separate call (the Order model has none).
+ * Unconfirmed: the envelope (taken to be the other lists' `{data, next_cursor}`) and `product_id`, the
+ * only field read (optional, may be null: an item without one costs the order its product, not the call).
+ */
+export const OrderItemsPageSchema = z.object({
+  data: z.array(z.object({ product_id: z.string().nullish() })),
   next_cursor: z.string().nullish(),
 });
 
