@@ -64,6 +64,7 @@ beforeAll(async () => {
       ...FAKE_CLOCK_ENV,
       REDIS_URL: redis.url,
       PORT: '0',
+      RELAY_RTMP_PORT: '0', // not 1935: an npm start elsewhere on the machine holds it
       HOST: '127.0.0.1',
       ADMIN_API_KEY: ADMIN,
       SECRETS_KEY: randomBytes(32).toString('base64'),
