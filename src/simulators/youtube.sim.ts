@@ -26,7 +26,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { rfc3339Ms } from '../lib/timestamp.js';
 import { SIM_ACCOUNTS, registerRevocations, seededAccounts, type YoutubeSimAccount } from './sim.accounts.js';
 import {
   SimPlatform,
@@ -289,9 +288,17 @@ function resourceBody(req: FastifyRequest): Record<string, unknown> {
  * `2026-02-30T10:00:00Z` (as March 2nd) and `2026-12-04T21:00` (no offset: the simulator's local time).
  */
 function normTime(v: unknown): string | undefined {
-  const t = rfc3339Ms(v);
-  return t === undefined ? undefined : new Date(t).toISOString();
+  if (typeof v !== 'string' || !ISO_DATE_TIME.safeParse(v).success) return undefined;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
 }
+/**
+ * The format alone (a date-time with seconds and an offset on a real calendar date), on any four-digit
+ * year: not rfc3339Ms's 1970–9999 (that bound is ours, for platform order times). A show the partner
+ * scheduled in 1969 is a valid event (src/domain/events.ts: years 0000–9999) and YouTube documents no
+ * bound; refusing it here failed its mirror on a format the platform is not known to refuse.
+ */
+const ISO_DATE_TIME = z.iso.datetime({ offset: true });
 
 function enumValue<T extends string>(v: unknown, values: readonly T[]): T | undefined {
   return typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as T) : undefined;

@@ -344,6 +344,11 @@ describe('live lifecycle', () => {
       const odd = await yt('POST', 'liveBroadcasts?part=snippet,status', token, { snippet: { title: 'odd', scheduledStartTime: at }, status: { privacyStatus: 'private' } });
       expect([at, odd.status, reasonOf(odd)]).toEqual([at, 400, 'invalidScheduledStartTime']);
     }
+    // the format is checked, not the year: a valid event may schedule a show before 1970 (years 0000–9999)
+    for (const at of ['1969-12-31T23:59:59Z', '0000-01-01T00:00:00Z']) {
+      const early = await yt('POST', 'liveBroadcasts?part=snippet,status', token, { snippet: { title: 'early', scheduledStartTime: at }, status: { privacyStatus: 'private' } });
+      expect([at, early.status]).toEqual([at, 200]);
+    }
     const offset = await yt('POST', 'liveBroadcasts?part=snippet,status', token, { snippet: { title: 'offset', scheduledStartTime: '2030-01-01T10:00:00.5+01:00' }, status: { privacyStatus: 'private' } });
     expect(offset.json.snippet).toMatchObject({ scheduledStartTime: '2030-01-01T09:00:00.500Z' });
     const longTitle = await yt('POST', 'liveBroadcasts?part=snippet,status', token, broadcastBody('x'.repeat(101)));
