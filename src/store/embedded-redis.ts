@@ -133,6 +133,46 @@ export interface ResolvedRedis {
 /** In the spawned server's directory while it runs: `{pid, url, owner}` (owner: the process that spawned it), for another process started on the same DATA_DIR. */
 const SPAWNED_RECORD = 'syndicast-redis.json';
 
+/**
+ * Taken (created exclusively) by the process that checks the directory for a running server, spawns its
+ * own and records it (SPAWNED_RECORD), and removed once that is done: `{owner, at}`. The record is
+ * written only once the server answers (after its AOF is loaded), so without it two processes started
+ * at once (`npm run start:api` and `start:worker` together, without REDIS_URL) both found no record and
+ * both spawned a redis-server on the same append-only files.
+ */
+const START_LOCK = 'syndicast-redis.lock';
+/** A start lock this old is a start that died without removing it (a start holds it for ≈ 20 s at most). */
+const START_LOCK_STALE_MS = 60_000;
+
+/**
+ * Takes the directory's start lock, waiting while another live process holds it (its start then ends
+ * with its record written, which this process's check finds); a lock whose owner is gone, or older than
+ * START_LOCK_STALE_MS, is taken over. Returns its release.
+ */
+async function takeStartLock(dir: string, stop: AbortSignal | undefined): Promise<() => void> {
+  const path = join(dir, START_LOCK);
+  for (;;) {
+    try {
+      writeFileSync(path, JSON.stringify({ owner: process.pid, at: Date.now() }) + '\n', { flag: 'wx' });
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let held: { owner?: unknown; at?: unknown } | undefined;
+    let age = 0;
+    try {
+      age = Date.now() - statSync(path).mtimeMs;
+      held = JSON.parse(readFileSync(path, 'utf8')) as typeof held;
+    } catch {
+      held = undefined; // gone meanwhile, or being written (created, not yet filled): looked at again
+    }
+    const ownerGone = held !== undefined && (typeof held.owner !== 'number' || !processAlive(held.owner));
+    if (ownerGone || age > START_LOCK_STALE_MS) rmSync(path, { force: true });
+    else await unlessStopped(new Promise((r) => setTimeout(r, 100)), stop);
+    throwIfStopped(stop);
+  }
+}
+
 /** Whether process `pid` exists (EPERM: it does, another user's). */
 function processAlive(pid: number): boolean {
   try {
@@ -220,6 +260,17 @@ export async function resolveRedis(opts: {
   // `start:worker` without REDIS_URL) started a second redis-server on the same append-only files: each
   // process saw only its own data (events the API took, no worker ever read), and the first AOF rewrite
   // of one server dropped everything the other had written.
+  // Two started at once: the second waits for the first's start (the lock) and then finds its record.
+  const release = await takeStartLock(dir, stop);
+  try {
+    return await spawnOwn(dir, opts.appendfsync, stop);
+  } finally {
+    release();
+  }
+}
+
+/** resolveRedis's own redis-server in `dir` (under the start lock): refused while another process's runs there. */
+async function spawnOwn(dir: string, appendfsync: 'always' | 'everysec', stop: AbortSignal | undefined): Promise<ResolvedRedis> {
   const other = await spawnedAlready(dir);
   throwIfStopped(stop);
   if (other) {
@@ -246,7 +297,7 @@ export async function resolveRedis(opts: {
       '--appendonly',
       'yes',
       '--appendfsync',
-      opts.appendfsync,
+      appendfsync,
       '--save',
       '',
       '--maxmemory-policy',
