@@ -3,8 +3,8 @@
  * answers; else a redis-server from PATH with AOF under <dataDir>/redis; else a clear error.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../lib/net.js';
 import { withPdeathsig } from '../lib/pdeathsig.js';
@@ -25,9 +25,26 @@ export function printableUrl(url: string): string {
   }
 }
 
+/**
+ * mkdir -p one level at a time: Node's mkdirSync({ recursive: true }) retries a directory whose mkdir
+ * answers ENOENT while its parent exists (any path under /proc) for ever, at 100 % CPU and deaf to
+ * SIGTERM; here that ENOENT is thrown.
+ */
+function makeDirs(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirs(parent);
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    // Made meanwhile by another process: fine while it is a directory.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(dir).isDirectory()) throw err;
+  }
+}
+
 function writableDir(dir: string, what: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(resolve(dir));
     accessSync(dir, constants.W_OK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

@@ -74,6 +74,19 @@ test('a DATA_DIR that cannot be created: a paragraph naming it and what to set i
   noStack(out);
 }, 60_000);
 
+test('a DATA_DIR under /proc (mkdir answers ENOENT though its parent exists): the same paragraph and exit 1, not a hang', async () => {
+  // Node's mkdirSync({ recursive: true }) retried such a directory for ever: the start spun at 100 % CPU,
+  // printed nothing and did not even take SIGTERM (its event loop never ran again).
+  const dataDir = `/proc/syndicast-data-${process.pid}`;
+  const { code, out, killed } = await start({ DATA_DIR: dataDir }, 20_000);
+  expect(killed).toBe(false);
+  expect(code).toBe(1);
+  expect(out).toContain(`data directory ${dataDir}`);
+  expect(out).toMatch(/ENOENT/);
+  expect(out).toMatch(/DATA_DIR=/);
+  noStack(out);
+}, 60_000);
+
 test("the embedded redis-server's own error comes through (a damaged AOF manifest), not a false 'install redis-server'", async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
   mkdirSync(join(dataDir, 'redis', 'appendonlydir'), { recursive: true });
