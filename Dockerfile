@@ -37,7 +37,8 @@ ENV HOST=0.0.0.0 \
 EXPOSE 3000 1935
 
 # Redis is never embedded in the image: set REDIS_URL (or REDIS_CLUSTER_NODES).
-# node is PID 1 itself (no npm / npx / tsx wrapper in between): SIGTERM reaches the service, which shuts
+# node is PID 1 itself (no npm / npx / tsx wrapper in between; docker-compose.yml adds `init: true`, whose
+# tini is PID 1 then and forwards the signal to node): SIGTERM reaches the service, which shuts
 # down gracefully (close-with-grace). The npm scripts run the same command behind `exec` (npm forwards
 # SIGTERM to it), but npm as PID 1 would be one more process and is not needed here.
 # Default: all roles in one process. Production: `node --import tsx src/main/api.ts`,

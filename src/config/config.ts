@@ -491,7 +491,11 @@ export function loadConfig(
   const parsed = ConfigSchema.safeParse(merged);
   if (!parsed.success) {
     const byKey = Object.fromEntries(Object.entries(ENV_KEYS).map(([e, k]) => [k, e]));
-    const lines = parsed.error.issues.map((i) => {
+    // zod's int() also refuses a number past 2^53 in its own words; a setting over its bound says so
+    // already (one line per variable: SWEEP_PAGE_SIZE=1e20 got both).
+    const unsafe = (i: z.core.$ZodIssue): boolean => i.code === 'too_big' && Number(i.maximum) === Number.MAX_SAFE_INTEGER;
+    const issues = parsed.error.issues.filter((i, _, all) => !(unsafe(i) && all.some((j) => j !== i && !unsafe(j) && j.path[0] === i.path[0])));
+    const lines = issues.map((i) => {
       const k = String(i.path[0] ?? '');
       return `${byKey[k] ?? k}: ${plainIssue(i, merged[k])}`;
     });

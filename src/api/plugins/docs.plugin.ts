@@ -60,6 +60,8 @@ export function answersOf(method: string, schema: FastifySchema, isPublic: boole
   const input = schema.body !== undefined || schema.params !== undefined || schema.querystring !== undefined;
   const defaults: DocResponses = {};
   if (input) defaults[400] = 'invalid path, query or body (`errors` lists each field)';
+  // Fastify's JSON parser answers 400 before the handler, on a route without a body schema too.
+  else if (WITH_BODY.has(method)) defaults[400] = 'a body declared application/json that is not valid JSON';
   if (!isPublic) defaults[401] = 'no API key, or an unknown, revoked or expired one';
   // The onRequest hook's answer (src/api/app.ts overlongParam), before the key is checked.
   if (hasPathParams) defaults[414] = 'a path parameter longer than it may be, decoded (an id over 128 characters; an order id over 256)';
