@@ -83,3 +83,31 @@ test('an attempt sends nothing once its deadline has passed, and a request still
   expect(rig.proxy.held.at(-1)!.forwardedAt).toBeUndefined();
   await rig.proxy.idle();
 });
+
+test('a retry that finds an earlier attempt still settling waits without using up the retry budget, and the sweep may bring it forward', async () => {
+  const targetId = 'settling-budget';
+  const r = await rig.svc.api('/v1/partners/late/targets?verify=false', {
+    json: { id: targetId, platform: 'youtube', name: 'YouTube', credentials: CREDENTIALS['youtube'], baseUrl: `${rig.proxy.url}/youtube`, commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  const showId = 'show-settling-budget';
+  expect((await sendEvent(rig.svc, 'late', rig.secret, showEvent('show.scheduled', sampleShow(showId, { title: 'Settling budget' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'late', showId, targetId };
+
+  // Run A: its create is cut off at the attempt deadline (a failure: counted).
+  rig.proxy.holdNext((method, path) => method === 'POST' && CREATE['youtube']!.test(path), HOLD_MS);
+  expect(await rig.svc.rt.syncService.sync(job, { token: 'budget-A' })).toMatchObject({ kind: 'delay' });
+  const afterA = (await rig.svc.rt.shows.getMirror('late', showId, targetId))!;
+
+  // The retry at once: A's create may still reach the platform, so it waits (an expected wait).
+  const settling = await rig.svc.rt.syncService.sync(job, { token: 'budget-R' });
+  expect(settling).toMatchObject({ kind: 'delay' });
+  const m = (await rig.svc.rt.shows.getMirror('late', showId, targetId))!;
+  expect(m.lastError).toMatch(/may still reach the platform/);
+  expect(m.retries).toBe(afterA.retries);
+  // Marked as waiting at the show's version: a change of the show lets the sweep run it sooner.
+  expect(m.waiting).toBe((await rig.svc.rt.shows.desired('late', showId))!.version);
+
+  expect(await rig.converge(job, 'budget-C')).toEqual({ kind: 'done', state: 'ready' });
+  await rig.proxy.idle();
+}, 30_000);

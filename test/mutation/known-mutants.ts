@@ -1908,6 +1908,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/endpoint.failure-clock.test.ts'],
     testName: 'enables a disabled endpoint again',
   },
+  {
+    name: 'intent-settling-counts-retry',
+    what: "a retry that finds another run's attempt still settling counts the wait against the mirror's retry budget (and is not marked waiting): a few late platform answers fail a healthy mirror, and the sweep never brings the wait forward",
+    file: 'src/store/intent.repository.ts',
+    from: 'waiting: true, // an expected wait',
+    to: 'waiting: false, // an expected wait',
+    tests: ['test/integration/intent-late-request.test.ts'],
+    testName: 'still settling waits without using up the retry budget',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
