@@ -34,12 +34,17 @@ const rig = useLateRig({
 
 const CREATE = CREATE_PATHS;
 
-test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a create that reaches the platform after its caller timed out is adopted by the retry, not made twice', async (platform) => {
-  const targetId = `late-${platform}`;
+/** Adds target `targetId` of `platform` for partner `late`, its API behind the late proxy. */
+async function addLateTarget(platform: 'youtube' | 'facebook' | 'bambuser', targetId: string): Promise<void> {
   const r = await rig.svc.api('/v1/partners/late/targets?verify=false', {
     json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
+}
+
+test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a create that reaches the platform after its caller timed out is adopted by the retry, not made twice', async (platform) => {
+  const targetId = `late-${platform}`;
+  await addLateTarget(platform, targetId);
   const showId = `show-${platform}`;
   expect((await sendEvent(rig.svc, 'late', rig.secret, showEvent('show.scheduled', sampleShow(showId, { title: `Late ${platform}` }), '2026-11-24T17:00:00Z'))).status).toBe(202);
   const job = { partnerId: 'late', showId, targetId };
@@ -86,10 +91,7 @@ test('an attempt sends nothing once its deadline has passed, and a request still
 
 test('a retry that finds an earlier attempt still settling waits without using up the retry budget, and the sweep may bring it forward', async () => {
   const targetId = 'settling-budget';
-  const r = await rig.svc.api('/v1/partners/late/targets?verify=false', {
-    json: { id: targetId, platform: 'youtube', name: 'YouTube', credentials: CREDENTIALS['youtube'], baseUrl: `${rig.proxy.url}/youtube`, commissionRateBps: 500 },
-  });
-  expect(r.status).toBe(201);
+  await addLateTarget('youtube', targetId);
   const showId = 'show-settling-budget';
   expect((await sendEvent(rig.svc, 'late', rig.secret, showEvent('show.scheduled', sampleShow(showId, { title: 'Settling budget' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
   const job = { partnerId: 'late', showId, targetId };
