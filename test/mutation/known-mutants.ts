@@ -1962,6 +1962,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/unit/whatnot.errors.test.ts"],
     testName: "a 5xx with Retry-After",
   },
+  {
+    name: "dispatch-failed-batch-not-reread",
+    what: "a dispatcher whose job adds failed reads only new entries afterwards: the failed batch waits, pending, for DISPATCH_RECLAIM_MS before a takeover dispatches it",
+    file: "src/mirror/sync.dispatcher.ts",
+    from: "        ownPending = true;\n",
+    to: "",
+    tests: ["test/integration/sync.dispatch.test.ts"],
+    testName: "a batch whose job adds failed",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
