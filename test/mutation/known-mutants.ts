@@ -1971,6 +1971,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/sync.dispatch.test.ts"],
     testName: "a batch whose job adds failed",
   },
+  {
+    name: "target-cap-fast-run-marks-slow",
+    what: "a run of an answering target keeps its slow timer when it ends (src/mirror/target-cap.ts UncountedRun.leave): every run marks its target slow slowMs after it started, however fast it ended, and the target's runs are then counted and capped",
+    file: "src/mirror/target-cap.ts",
+    from: "  leave(): void {\n    clearTimeout(this.timer);\n  }",
+    to: "  leave(): void {\n    void this.timer;\n  }",
+    tests: ["test/integration/target-cap.test.ts"],
+    testName: "does not mark its target slow",
+  },
+  {
+    name: "target-cap-counted-run-extends-slow",
+    what: "a counted run of a slow target keeps its slow timer when it ends: a fast run extends the target's slow mark again",
+    file: "src/mirror/target-cap.ts",
+    from: "        clearTimeout(timer);\n        clearInterval(renewal);",
+    to: "        clearInterval(renewal);",
+    tests: ["test/integration/target-cap.test.ts"],
+    testName: "does not mark its target slow",
+  },
+  {
+    name: "target-run-renewal-after-lapse",
+    what: "a renewal of a run whose lease lapsed counts it again (src/store/target-runs.repository.ts KEEP_LUA without its member check): a stalled worker's late renewal puts the target over its cap",
+    file: "src/store/target-runs.repository.ts",
+    from: "if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end\nlocal ms",
+    to: "local ms",
+    tests: ["test/integration/target-cap.test.ts"],
+    testName: "not counted again by a late renewal",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
