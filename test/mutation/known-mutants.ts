@@ -1998,6 +1998,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/target-cap.test.ts"],
     testName: "not counted again by a late renewal",
   },
+  {
+    name: "readiness-checks-live-shows",
+    what: "the readiness sweep checks shows that are already live (or over) within the window, not only scheduled ones: each sweep refreshes their tokens, calls the platform and tells the partner a readiness",
+    file: "src/mirror/readiness.service.ts",
+    from: "if (!desired || desired.state !== 'scheduled') continue;",
+    to: "if (!desired) continue;",
+    tests: ["test/e2e/readiness.test.ts"],
+    testName: "a show already live is not checked",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
