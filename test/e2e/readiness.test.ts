@@ -104,3 +104,15 @@ test('a refused authorization blocks the mirror with the fix to apply', async ()
   expect(token.ok).toBe(false);
   expect(token.action).toMatch(/PATCH \/v1\/partners\/rd2\/targets\/rd2-yt|checked again/);
 });
+
+test('a show already live is not checked: readiness is a pre-show check (each check refreshes the token and calls the platform)', async () => {
+  const secret = await createPartner(svc, 'rd3');
+  expect((await svc.api('/v1/partners/rd3/targets', { json: { id: 'rd3-yt', platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
+  // Started five minutes after its scheduled time, which is well inside the readiness window.
+  const started = new Date(Date.now() - 5 * 60_000).toISOString();
+  expect((await sendEvent(svc, 'rd3', secret, showEvent('show.live', sampleShow('on-air', { scheduledAt: started, state: 'live' }), new Date().toISOString()))).status).toBe(202);
+  await waitFor(async () => (await svc.rt.shows.getMirror('rd3', 'on-air', 'rd3-yt'))?.remote !== undefined, 60_000);
+  await svc.rt.readiness.sweep();
+  // Nothing stored (the show view shows readiness for scheduled shows only; the partner was not told either).
+  expect(await svc.rt.readiness.get('rd3', 'on-air', ['rd3-yt'])).toEqual([null]);
+}, 120_000);

@@ -34,12 +34,17 @@ const rig = useLateRig({
 
 const CREATE = CREATE_PATHS;
 
-test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a create that reaches the platform after its caller timed out is adopted by the retry, not made twice', async (platform) => {
-  const targetId = `late-${platform}`;
+/** Adds target `targetId` of `platform` for partner `late`, its API behind the late proxy. */
+async function addLateTarget(platform: 'youtube' | 'facebook' | 'bambuser', targetId: string): Promise<void> {
   const r = await rig.svc.api('/v1/partners/late/targets?verify=false', {
     json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
+}
+
+test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a create that reaches the platform after its caller timed out is adopted by the retry, not made twice', async (platform) => {
+  const targetId = `late-${platform}`;
+  await addLateTarget(platform, targetId);
   const showId = `show-${platform}`;
   expect((await sendEvent(rig.svc, 'late', rig.secret, showEvent('show.scheduled', sampleShow(showId, { title: `Late ${platform}` }), '2026-11-24T17:00:00Z'))).status).toBe(202);
   const job = { partnerId: 'late', showId, targetId };
@@ -83,3 +88,28 @@ test('an attempt sends nothing once its deadline has passed, and a request still
   expect(rig.proxy.held.at(-1)!.forwardedAt).toBeUndefined();
   await rig.proxy.idle();
 });
+
+test('a retry that finds an earlier attempt still settling waits without using up the retry budget, and the sweep may bring it forward', async () => {
+  const targetId = 'settling-budget';
+  await addLateTarget('youtube', targetId);
+  const showId = 'show-settling-budget';
+  expect((await sendEvent(rig.svc, 'late', rig.secret, showEvent('show.scheduled', sampleShow(showId, { title: 'Settling budget' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'late', showId, targetId };
+
+  // Run A: its create is cut off at the attempt deadline (a failure: counted).
+  rig.proxy.holdNext((method, path) => method === 'POST' && CREATE['youtube']!.test(path), HOLD_MS);
+  expect(await rig.svc.rt.syncService.sync(job, { token: 'budget-A' })).toMatchObject({ kind: 'delay' });
+  const afterA = (await rig.svc.rt.shows.getMirror('late', showId, targetId))!;
+
+  // The retry at once: A's create may still reach the platform, so it waits (an expected wait).
+  const settling = await rig.svc.rt.syncService.sync(job, { token: 'budget-R' });
+  expect(settling).toMatchObject({ kind: 'delay' });
+  const m = (await rig.svc.rt.shows.getMirror('late', showId, targetId))!;
+  expect(m.lastError).toMatch(/may still reach the platform/);
+  expect(m.retries).toBe(afterA.retries);
+  // Marked as waiting at the show's version: a change of the show lets the sweep run it sooner.
+  expect(m.waiting).toBe((await rig.svc.rt.shows.desired('late', showId))!.version);
+
+  expect(await rig.converge(job, 'budget-C')).toEqual({ kind: 'done', state: 'ready' });
+  await rig.proxy.idle();
+}, 30_000);

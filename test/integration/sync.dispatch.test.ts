@@ -4,13 +4,17 @@
  * - entries wait durably while no dispatcher runs, and many events for one show become one job;
  * - a dispatcher SIGKILLed while it holds entries it read but did not turn into jobs loses nothing:
  *   another dispatcher takes them over after DISPATCH_RECLAIM_MS and the jobs exist;
+ * - a batch whose job adds failed is read again by its own dispatcher at once (not left pending
+ *   until DISPATCH_RECLAIM_MS lets a takeover have it);
  * - the same on a Redis Cluster (`npm run test:cluster` runs this file too).
  * Real Redis, real BullMQ, a real child process for the kill.
  */
 import { randomBytes } from 'node:crypto';
 import { startRoles, type Started } from '../../src/main/process.js';
 import { shardOf, syncJobId } from '../../src/queues/queues.js';
-import { DISPATCH_GROUP } from '../../src/mirror/sync.dispatcher.js';
+import pino from 'pino';
+import { DISPATCH_GROUP, SyncDispatcher } from '../../src/mirror/sync.dispatcher.js';
+import { createRedis } from '../../src/store/redis.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 
@@ -134,3 +138,31 @@ test('two partners with the same show id in one batch: each partner gets its own
   expect(await jobOf(Q, 'dsq-yt')).toBeTruthy();
   expect(await waitingJobs()).toBe(TARGETS.length + 1);
 }, 120_000);
+
+test('a batch whose job adds failed is read again at once, not left for DISPATCH_RECLAIM_MS to take over', async () => {
+  await Promise.all(dispatchers.splice(0).map((d) => d.stop()));
+  for (const q of svc.rt.syncProducer.allQueues()) await q.obliterate({ force: true });
+  await pin('refail', 'p1', 'msg_refail_1');
+  expect(await streamLength()).toBe(1);
+  // Its own connection (the dispatcher closes it); job adds that fail once (a Redis blip), then go through.
+  const redis = createRedis({ url: svc.rt.redisInfo.url || undefined, clusterNodes: svc.config.redisClusterNodes }, 'worker', 'dispatch-refail');
+  redis.on('error', () => undefined);
+  let adds = 0;
+  const dispatcher = new SyncDispatcher({
+    redis,
+    keys: svc.rt.keys,
+    partners: svc.rt.partners,
+    producer: { enqueueBulk: (jobs) => (++adds === 1 ? Promise.reject(new Error('job add failed')) : svc.rt.syncProducer.enqueueBulk(jobs)) },
+    log: pino({ level: 'silent' }),
+    // Far past the wait below: only this dispatcher's own second read can dispatch the batch in time.
+    reclaimMs: 300_000,
+  });
+  dispatcher.start();
+  try {
+    await waitFor(async () => (await streamLength()) === 0, 10_000);
+    expect(adds).toBe(2);
+    for (const t of TARGETS) expect(await jobIdOf('refail', t)).toBeTruthy();
+  } finally {
+    await dispatcher.close();
+  }
+}, 60_000);

@@ -150,6 +150,48 @@ test('a run whose worker died stops counting once its lease lapses', async () =>
   run!.leave();
 });
 
+/** Records the targets `repo` marks slow (the calls still reach Redis). */
+function marksOf(repo: TargetRunRepository): string[] {
+  const marks: string[] = [];
+  const markSlow = repo.markSlow.bind(repo);
+  repo.markSlow = (targetId, slowForMs) => {
+    marks.push(targetId);
+    return markSlow(targetId, slowForMs);
+  };
+  return marks;
+}
+
+test('a run that ends before slowMs does not mark its target slow, counted or not', async () => {
+  const { one, repo, target } = caps({ slowMs: 100 });
+  const marks = marksOf(repo);
+  // Not slow: an uncounted run, ended at once.
+  (await one.enter(target))!.leave();
+  await sleep(250);
+  expect(marks).toEqual([]);
+  expect((await repo.slowTargets()).has(target)).toBe(false);
+
+  // Slow (marked elsewhere): a counted run, ended at once, does not extend the mark either.
+  await repo.markSlow(target, 60_000);
+  await one.refresh();
+  const run = await one.enter(target);
+  await counted(target, 1);
+  run!.leave();
+  await counted(target, 0);
+  await sleep(250);
+  expect(marks).toEqual([target]); // the mark made above, no other
+});
+
+test("a run whose lease lapsed is not counted again by a late renewal (its worker stalled): the target stays at its cap", async () => {
+  const { repo, target } = caps();
+  const key = new Keys(`cap${n}`).targetRuns(target);
+  expect(await repo.enter(target, 'stalled', 1, 100)).toBe(true);
+  await sleep(200); // its lease lapsed
+  expect(await repo.enter(target, 'next', 1, 30_000)).toBe(true); // the freed slot is taken
+  await repo.renew(target, 'stalled', 30_000); // the stalled worker's renewal timer fires at last
+  expect(await redis.zrange(key, 0, -1)).toEqual(['next']);
+  expect(await repo.enter(target, 'third', 1, 30_000)).toBe(false);
+});
+
 test('with Redis gone a read keeps the last slow targets known', async () => {
   const gone = await startRedis();
   // 'api' connection: a command while Redis is down fails at once rather than waiting in a queue.

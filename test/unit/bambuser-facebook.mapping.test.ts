@@ -36,6 +36,11 @@ describe('Bambuser error mapping', () => {
     expect(mapBambuserFailure(http(429, {}, '0'), NOW, bctx)).toMatchObject({ error: { delayMs: 1000 } });
   });
 
+  it('a 5xx with Retry-After comes back when Bambuser said, not on the backoff schedule', () => {
+    expect(mapBambuserFailure(http(503, 'down', '7'), NOW, bctx).error).toMatchObject({ reason: 'http_503', delayMs: 7000 });
+    expect((mapBambuserFailure(http(503, 'down'), NOW, bctx).error as RetryableError).delayMs).toBeUndefined();
+  });
+
   it('a 400 quotes what Bambuser said', () => {
     expect(mapBambuserFailure(http(400, { message: 'title is required' }), NOW, bctx).error.message).toBe('Bambuser refused POST /v1/shows (HTTP 400): title is required');
   });
@@ -110,10 +115,17 @@ describe('Facebook error mapping', () => {
     [graph(400, { code: 100, error_subcode: 33 }), PermanentError, 'code_100_33'],
     [graph(403, { code: 200 }), PermanentError, 'code_200'],
     [{ kind: 'http' as const, status: 502, body: '<html>', headers: {} }, RetryableError, 'http_502'],
+    // Any other code Graph marks transient is retried; a 5xx is retried whatever its code.
+    [graph(400, { code: 3, is_transient: true }), RetryableError, 'code_3'],
+    [graph(500, { code: 100 }), RetryableError, 'code_100'],
   ])('%j → %p (%s)', (failure, type, reason) => {
     const { error } = mapFacebookFailure(failure, NOW, fctx);
     expect(error).toBeInstanceOf(type);
     expect(error.reason).toBe(reason);
+  });
+
+  it.each([10, 200, 299])('permission code %i says which permissions to re-authorise the Page with', (code) => {
+    expect(mapFacebookFailure(graph(403, { code }), NOW, fctx).error.message).toMatch(/lacks a permission .*re-authorise the Page with pages_manage_posts/);
   });
 
   it('190 says to re-authorise the Page', () => {

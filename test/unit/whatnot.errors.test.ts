@@ -16,6 +16,11 @@ describe('Whatnot error mapping', () => {
     expect((mapFailure(http(429), NOW, ctx).error as RateLimitedError).delayMs).toBe(1000);
   });
 
+  it('a 5xx with Retry-After comes back when Whatnot said, not on the backoff schedule', () => {
+    expect(mapFailure(http(503, { type: 'unavailable' }, '7'), NOW, ctx).error).toMatchObject({ reason: 'unavailable', delayMs: 7000 });
+    expect((mapFailure(http(503, { type: 'unavailable' }), NOW, ctx).error as RetryableError).delayMs).toBeUndefined();
+  });
+
   it('problem types become typed errors with the operator action', () => {
     expect(mapFailure(http(500, { type: 'internal-error' }), NOW, ctx).error).toBeInstanceOf(RetryableError);
     const auth = mapFailure(http(401, { type: 'unauthorized' }), NOW, ctx).error;
