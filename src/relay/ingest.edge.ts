@@ -21,7 +21,7 @@
  * Playing a stream takes more than its key: the key is the encoder's credential to publish, and with
  * it alone anyone could watch the show from the edge before (or instead of) the platforms. A `play`
  * must also carry `?play={token}`, the HMAC of the stream name under a key derived from SECRETS_KEY
- * (`edgePlayUrl`), which only the service's own processes have; the edge's thread checks it before
+ * (`edgePlayToken`; the relay's readers play `{edge}/{key}?play={token}`), which only the service's own processes have; the edge's thread checks it before
  * node-media-server sees the play and refuses (and disconnects) any other. The relay's readers on
  * other hosts have SECRETS_KEY anyway (they open the show's sealed key with it), so nothing else is
  * configured; an address rule would not do (a reader's address is any relay host's).
@@ -233,18 +233,13 @@ export const EDGE_APP = 'live';
 /** What the edge's play keys are derived for from SECRETS_KEY (SecretBox.derivedKeys). */
 export const EDGE_PLAY_LABEL = 'syndicast relay edge play v1';
 
-/** The token that lets a reader play `streamName` from an edge (the base64url HMAC-SHA256 of the name). */
+/**
+ * The token that lets a reader play `streamName` from an edge (the base64url HMAC-SHA256 of the name),
+ * `playKey` the first of `box.derivedKeys(EDGE_PLAY_LABEL)`; the reader plays `{edgeUrl}/{streamName}?play={token}`.
+ * (An external nginx edge ignores the query: it allows play by address, config/nginx-rtmp.conf.)
+ */
 export function edgePlayToken(playKey: Buffer, streamName: string): string {
   return createHmac('sha256', playKey).update(streamName).digest('base64url');
-}
-
-/**
- * The URL a relay reader plays a show's stream from: `{edgeUrl}/{streamKey}?play={token}`, `playKey`
- * the first of `box.derivedKeys(EDGE_PLAY_LABEL)`. (An external nginx edge ignores the query: it
- * allows play by address, config/nginx-rtmp.conf.)
- */
-export function edgePlayUrl(edgeUrl: string, streamKey: string, playKey: Buffer): string {
-  return `${edgeUrl.replace(/\/+$/, '')}/${streamKey}?play=${edgePlayToken(playKey, streamKey)}`;
 }
 
 export interface EdgeOptions {

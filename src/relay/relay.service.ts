@@ -20,7 +20,7 @@ import { UNOWNED_ERROR, type RelayRepository, type RelayStatus } from '../store/
 import type { ShowRepository } from '../store/show.repository.js';
 import { DestinationSupervisor, InputPeers, type DestinationSpec } from './destination.supervisor.js';
 import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
-import { EDGE_PLAY_LABEL, edgePlayToken, edgePlayUrl } from './ingest.edge.js';
+import { EDGE_PLAY_LABEL, edgePlayToken } from './ingest.edge.js';
 import { maskSecrets } from './mask.js';
 import { StartGate } from './start-gate.js';
 
@@ -113,7 +113,7 @@ export class RelayService {
   /** The destinations' readers of this process's edge, by show stream: a reader the edge stops serving is told from a stream silent for all (src/relay/destination.supervisor.ts). */
   private readonly inputPeers = new InputPeers();
 
-  /** What this process's readers sign their edge play URLs with (src/relay/ingest.edge.ts `edgePlayUrl`). */
+  /** What this process's readers sign their edge play URLs with (`?play=` + src/relay/ingest.edge.ts `edgePlayToken`). */
   private readonly playKey: Buffer;
 
   constructor(private readonly deps: RelayServiceDeps) {
@@ -300,7 +300,8 @@ export class RelayService {
     const pullBroken = desired.sourceUrl !== undefined && o.puller === undefined;
     const edgeUrl = source?.edgeUrl ?? (pullBroken ? undefined : this.deps.edgeUrl());
     // Played with the edge's play token: the show's key alone is the encoder's, it does not play.
-    const input = edgeUrl ? edgePlayUrl(edgeUrl, showKey, this.playKey) : undefined;
+    const playToken = edgePlayToken(this.playKey, showKey);
+    const input = edgeUrl ? `${joinStreamUrl(edgeUrl, showKey)}?play=${playToken}` : undefined;
 
     const wanted = new Map<string, { target: TargetRecord; mirror: MirrorDoc; ingest: { url: string; streamKey: string } }>();
     /** Mirrors whose stream key no configured key opens: each destination failed, saying what to restore. */
@@ -324,7 +325,7 @@ export class RelayService {
     for (const [targetId, w] of wanted) {
       let sup = o.dests.get(targetId);
       const dlog = log.child({ partnerId, showId, targetId, platform: w.target.platform });
-      const secrets = [showKey, edgePlayToken(this.playKey, showKey), w.ingest.streamKey];
+      const secrets = [showKey, playToken, w.ingest.streamKey];
       if (!input) {
         // No edge to read from (an external edge that has not reported a publish): wait idle, saying why.
         if (sup?.running) await sup.stop('idle');

@@ -2,7 +2,7 @@
  * The show's stream key is the encoder's credential to publish; it used to be enough to play the show
  * from the embedded edge too (anyone given the key, or who saw it on an encoder, could watch the show
  * from the edge). A play now needs the service's play token for the stream (`?play=`, an HMAC under a
- * key derived from SECRETS_KEY, src/relay/ingest.edge.ts edgePlayUrl), which the relay's own readers
+ * key derived from SECRETS_KEY, src/relay/ingest.edge.ts edgePlayToken), which the relay's own readers
  * have, on any host; SECRETS_KEY_PREVIOUS's tokens still play (a rotation in progress). Real Redis, the
  * service's embedded edge, raw RTMP clients; the relay's ffmpeg readers with the token:
  * test/e2e/relay.push.test.ts.

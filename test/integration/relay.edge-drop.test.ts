@@ -17,7 +17,7 @@ const FAULTY = fileURLToPath(new URL('../fixtures/nms-session-faults.cjs', impor
 let worker: Worker;
 let port: number;
 let threadError: unknown;
-/** The thread's play key: a play carries its token (src/relay/ingest.edge.ts edgePlayUrl). */
+/** The thread's play key: a play carries its token (src/relay/ingest.edge.ts edgePlayToken). */
 const playKey = randomBytes(32);
 const clients: Client[] = [];
 
