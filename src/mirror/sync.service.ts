@@ -14,7 +14,7 @@ import { IntentCorruptError, LeaseLostError, newLeaseToken, stillOwned, type Int
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
-import { MirrorConflictError, TargetDeletingError, TargetGoneError, type ShowRepository } from '../store/show.repository.js';
+import { MirrorConflictError, TargetDeletingError, TargetGoneError, TargetReplacedError, type ShowRepository } from '../store/show.repository.js';
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
@@ -67,7 +67,8 @@ export interface SyncDeps {
   /** Called after a mirror changed state or pins (outbound `mirror.updated`). */
   /**
    * `targetStillThere` (ShowRepository.checkTarget) rejects with TargetGoneError when the mirror's
-   * target was deleted since the run's last save, and with TargetDeletingError while a DELETE's mark is
+   * target was deleted since the run's last save (TargetReplacedError when it was created again: the
+   * run reads the new one), and with TargetDeletingError while a DELETE's mark is
    * on it (the report is held: the run comes back and tells then, unless the target is gone by then);
    * the hook calls it only when it is about to tell someone (a Redis read otherwise saved).
    */
@@ -402,7 +403,7 @@ export class SyncService {
         // only of a record that carries a mark (a round trip then; none otherwise). TargetDeletingError
         // with the mark's end on this process's clock (the run's wait); TargetGoneError when the
         // target was deleted meanwhile.
-        if (target.deleting !== undefined) await shows.checkTarget(partnerId, targetId);
+        if (target.deleting !== undefined) await shows.checkTarget(partnerId, targetId, target.incarnation);
         if (!desired) return { kind: 'done', state: 'none' };
         // A record an earlier target of this id (deleted, created again) left is not this one's: a new
         // mirror, whose intents are another generation's (ownMirror), so nothing of the old platform
@@ -502,6 +503,14 @@ export class SyncService {
       } catch (err) {
         // An operator action (link, retry) or another run saved this mirror since we read it: read
         // it again and decide afresh. Remote effects already made are recorded in intents, not repeated.
+        // So too when the target was deleted and created again (?force=true) since this round read it:
+        // nothing of the deleted target's was written (the save's guard), and the next round reads the
+        // new target and its mirror (ownMirror: a new one), so the new target's first sync is not left
+        // to the sweep (its kick was deduplicated into this job).
+        if (err instanceof TargetReplacedError) {
+          logger().info({ round }, 'target deleted and created again during the sync; reading the new one');
+          continue;
+        }
         if (!(err instanceof MirrorConflictError)) throw err;
         logger().debug({ round }, 'mirror changed under this sync; re-reading');
       }
@@ -550,7 +559,7 @@ export class SyncService {
     // targetGuard), nor while a DELETE's mark is on it (held: the run comes back); checked only when
     // the report would go to someone.
     // (The check as an argument, not a named closure: tsx's keepNames renames every named one as it is made.)
-    await this.deps.onMirrorChanged?.(partnerId, showId, mirror, view, () => this.deps.shows.checkTarget(partnerId, mirror.targetId));
+    await this.deps.onMirrorChanged?.(partnerId, showId, mirror, view, () => this.deps.shows.checkTarget(partnerId, mirror.targetId, mirror.incarnation));
     mirror.notified = fingerprint;
     return this.deps.activity ? JSON.stringify(mirrorActivityEntry(mirror)) : '';
   }
@@ -749,7 +758,7 @@ export class SyncService {
       // target, find no show of it on the platform and delete it between that read and the save: the
       // target is read again after the save, before the platform is asked. (On one Redis the guard is in
       // the save's own step.) Then either this read sees the mark, or the DELETE's check sees this save.
-      if (this.deps.redis.isCluster) await this.deps.shows.checkTarget(job.partnerId, job.targetId);
+      if (this.deps.redis.isCluster) await this.deps.shows.checkTarget(job.partnerId, job.targetId, mirror.incarnation);
       mirror.remote = await adapter.createShow(spec, this.op(job, mirror, 'create'));
       // Unknown when the attempts asked for different specs: the update below writes the current one.
       mirror.applied = mirror.creating === asked ? spec : undefined;

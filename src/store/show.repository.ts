@@ -413,18 +413,29 @@ end
  * field ('' for no guard: operator actions, and a Cluster, where the hash is in another slot and the
  * run reads it before the save). A target deleted since the run read it: the script returns `gone`
  * before it writes anything (TargetGoneError), so a run that raced a delete leaves nothing behind. A
- * target being deleted (an unexpired "deleting" mark on its record, PartnerRepository.markDeleting):
- * `deleting`, nothing written either (TargetDeletingError): the run makes no platform call while the
- * DELETE checks whether a show of the target is on the platform.
+ * target of another incarnation than ARGV[inc] (the one the record being written is stamped with: the
+ * target its run read; '' for a target created before incarnations, whose record has none): deleted and
+ * created again since (`?force=true`), `replaced`, nothing written (TargetReplacedError): a record of
+ * the deleted target written after the new one was created is never there to be taken for the new
+ * one's (ownMirror's createdAt rule). A target being deleted (an unexpired "deleting" mark on its
+ * record, PartnerRepository.markDeleting): `deleting`, nothing written either (TargetDeletingError): the
+ * run makes no platform call while the DELETE checks whether a show of the target is on the platform.
  */
-function targetGuard(key: string, field: string, gone: string, deleting: string): string {
-  // The mark is looked for with a plain find first: an unanchored pattern match tries every position
-  // of the record (sealed credentials make it ~1.5 KB), ≈ 7 µs of redis-server per guarded save; the
-  // plain find (memchr) ≈ 0.3 µs. The pattern then runs only on a record that has a mark.
+function targetGuard(key: string, field: string, inc: string, gone: string, replaced: string, deleting: string): string {
+  // The mark and the incarnation are looked for with a plain find: an unanchored pattern match tries
+  // every position of the record (sealed credentials make it ~1.5 KB), ≈ 7 µs of redis-server per
+  // guarded save; the plain find (memchr) ≈ 0.3 µs. The mark's pattern then runs only on a record that
+  // has one. `"incarnation":"` occurs in a record only as its own key: in a string value (a name) the
+  // quotes are escaped, and no object nested in a target record has such a key.
 
   return `if ${field} ~= '' then
   local tgt = redis.call('HGET', ${key}, ${field})
   if not tgt then return ${gone} end
+  if ${inc} == '' then
+    if string.find(tgt, '"incarnation":"', 1, true) then return ${replaced} end
+  elseif not string.find(tgt, '"incarnation":"' .. ${inc} .. '"', 1, true) then
+    return ${replaced}
+  end
   local delUntil = string.find(tgt, '"deleting":"', 1, true) and string.match(tgt, '"deleting":"(%d+)')
   if delUntil then
     local tm = redis.call('TIME')
@@ -437,14 +448,15 @@ end
 /**
  * KEYS: mirror, its lease, the target guard's hash (the mirror again without a guard). ARGV: expected rev,
  * json (with the new rev), the writer's lease token ('' for operator actions), lease ttl ms, the target
- * guard's field. Compare-and-set: the stored mirror must still be at the revision the
+ * guard's field, the target's incarnation the record is stamped with ('' for none). Compare-and-set: the stored mirror must still be at the revision the
  * writer read, so a sync and an operator action cannot overwrite each other; no other sync run may
  * hold the lease (src/store/intent.repository.ts), so a stalled run cannot write after a takeover.
  * Returns 1 when saved, 0 on a revision conflict, -1 when another run owns the mirror, -2 when the
- * target is gone, -3 while it is being deleted.
+ * target is gone, -4 when it is another incarnation (deleted and created again), -3 while it is being
+ * deleted.
  */
 const SAVE_MIRROR_LUA = `
-${targetGuard('KEYS[3]', 'ARGV[5]', '-2', '-3')}${leaseHeld('-1')}
+${targetGuard('KEYS[3]', 'ARGV[5]', 'ARGV[6]', '-2', '-4', '-3')}${leaseHeld('-1')}
 ${mirrorCasWrite('0')}
 return 1
 `;
@@ -491,8 +503,9 @@ function corruptCompletion<T>(code: number, pending: readonly T[] | undefined): 
  * an external-show index entry and its waiting set], then one intent per deferred completion. ARGV as
  * SAVE_MIRROR (the 5th unused), then the desired-state version the run synced to, a timeline entry ('' for
  * none), the stream's cap, the run's own timeline entry ('' for none), the show id the index entry names
- * ('' without the index keys), the intents' ttl s, the target guard's field, then one done record per
- * intent. A target gone: {-2, 0, 0, 0}, being deleted: {-3, 0, 0, 0}, nothing written. The run's last save: the deferred done
+ * ('' without the index keys), the intents' ttl s, the target guard's field, the incarnation the record
+ * is stamped with, then one done record per intent. A target gone: {-2, 0, 0, 0}, another incarnation:
+ * {-4, 0, 0, 0}, being deleted: {-3, 0, 0, 0}, nothing written. The run's last save: the deferred done
  * records first (SAVE_MIRROR_COMPLETING's rule: each only while the run still owns its step; a step
  * lost to a takeover returns -1 and saves nothing else, an unreadable record -10 - n (n: its place
  * among the completions, from 0) and saves nothing else; written also when the revision check then
@@ -504,12 +517,12 @@ function corruptCompletion<T>(code: number, pending: readonly T[] | undefined): 
  * {status, version, released, orders waiting for the index entry}.
  */
 const SAVE_MIRROR_FINAL_LUA = `
-${targetGuard('KEYS[5]', 'ARGV[11]', '{-2, 0, 0, 0}', '{-3, 0, 0, 0}')}local waiting = 0
+${targetGuard('KEYS[5]', 'ARGV[11]', 'ARGV[12]', '{-2, 0, 0, 0}', '{-4, 0, 0, 0}', '{-3, 0, 0, 0}')}local waiting = 0
 local firstIntent = 6
 if ARGV[9] ~= '' then
   firstIntent = 8
 ${assertEntryLua('KEYS[6]', 'KEYS[7]', 'ARGV[9]')}end
-${completeOwnedLua('firstIntent', 'i - firstIntent + 12', 'ARGV[10]', '{-1, 0, 0, waiting}', '{-9 - corrupt, 0, 0, waiting}')}
+${completeOwnedLua('firstIntent', 'i - firstIntent + 13', 'ARGV[10]', '{-1, 0, 0, waiting}', '{-9 - corrupt, 0, 0, waiting}')}
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('{0, 0, 0, waiting}')}
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[6]) end
@@ -525,34 +538,36 @@ return {1, v, 0, waiting}
 /**
  * SAVE_MIRROR that first writes the run's deferred intent completions (IntentRepository.scoped with
  * deferComplete). KEYS: mirror, lease, the target guard's hash, then one intent per completion. ARGV: as
- * SAVE_MIRROR (the guard's field 5th), then the intents' ttl s, then one done record per intent. Each record is written only while the run still
+ * SAVE_MIRROR (the guard's field 5th), then the intents' ttl s, the incarnation the record is stamped
+ * with, then one done record per intent. Each record is written only while the run still
  * owns its step (INTENT_COMPLETE's rule); a step lost to a takeover returns -1 and saves nothing
  * else, a step whose record is unreadable -10 - n (n: its place among the completions, from 0) and
  * saves nothing else. The records are written also when the mirror's revision check then fails (0):
  * they are facts.
  */
 const SAVE_MIRROR_COMPLETING_LUA = `
-${targetGuard('KEYS[3]', 'ARGV[5]', '-2', '-3')}${completeOwnedLua('4', 'i + 3', 'ARGV[6]', '-1', '-9 - corrupt')}
+${targetGuard('KEYS[3]', 'ARGV[5]', 'ARGV[7]', '-2', '-4', '-3')}${completeOwnedLua('4', 'i + 4', 'ARGV[6]', '-1', '-9 - corrupt')}
 if not holder then redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4])) end
 ${mirrorCasWrite('0')}
 return 1
 `;
 
 /**
- * KEYS: the partner's hash. ARGV: the target's field. ShowRepository.checkTarget's read: the record and
+ * KEYS: the partner's hash. ARGV: the target's field, the incarnation the run read it with ('' for
+ * none). ShowRepository.checkTarget's read: the record, its incarnation, and
  * its "deleting" mark checked against Redis's clock (targetGuard, the save scripts' rule), as the DELETE
  * set it, so a worker whose clock is off neither sees a fresh mark expired (and creates a show the
  * DELETE then orphans) nor an expired one fresh (and stalls). One key: a Cluster runs it too. Returns
- * {0} when the target is there, {-2} when it is gone, {-3, mark's until ms, Redis TIME s, µs} while it
- * is being deleted.
+ * {0} when the target is there, {-2} when it is gone, {-4} when it is another incarnation, {-3, mark's
+ * until ms, Redis TIME s, µs} while it is being deleted.
  */
 const CHECK_TARGET_LUA = `
-${targetGuard('KEYS[1]', 'ARGV[1]', '{-2}', '{-3, delUntil, tm[1], tm[2]}')}return {0}
+${targetGuard('KEYS[1]', 'ARGV[1]', 'ARGV[2]', '{-2}', '{-4}', '{-3, delUntil, tm[1], tm[2]}')}return {0}
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scCheckTarget(partner: string, field: string): Result<[number, string?, string?, string?], Context>;
+    scCheckTarget(partner: string, field: string, incarnation: string): Result<[number, string?, string?, string?], Context>;
     scSaveMirrorCompleting(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
     scSaveMirrorFinal(numKeys: number, ...args: (string | number)[]): Result<[number, number, number, number], Context>;
     scSaveMirror(mirror: string, lease: string, guard: string, ...args: (string | number)[]): Result<number, Context>;
@@ -638,6 +653,17 @@ export class TargetDeletingError extends TargetGoneError {
 }
 
 /**
+ * A sync run's save (or check) found a target of another incarnation than the one its mirror is stamped
+ * with: the target the run read was deleted and created again with the same id since (`?force=true`).
+ * Nothing was written: the record is not the new target's, and the new target must not find one of the
+ * deleted target's written after it was created (ownMirror's createdAt rule would take it as its own).
+ * The run reads again (SyncService: its next round, as after a MirrorConflictError), now for the new
+ * target, whose mirror starts afresh. A TargetGoneError: the target the run read is gone, and every path
+ * that stops quietly for a deleted target (the report hook) does for this one too.
+ */
+export class TargetReplacedError extends TargetGoneError {}
+
+/**
  * CHECK_TARGET_LUA's reply as ShowRepository.checkTarget throws it: TargetGoneError when the target is
  * gone, TargetDeletingError while it carries an unexpired "deleting" mark, with the mark's expiry moved
  * onto this process's clock (the time left by Redis's clock, from now), which the run's wait measures
@@ -653,9 +679,10 @@ function assertTargetThere(reply: [number, string?, string?, string?], targetId:
   if (refused) throw refused;
 }
 
-/** TargetGoneError or TargetDeletingError for a save script's -2 or -3. */
+/** TargetGoneError, TargetReplacedError or TargetDeletingError for a save script's -2, -4 or -3. */
 function refusedFor(code: number, targetId: string): TargetGoneError | undefined {
   if (code === -2) return new TargetGoneError(`target ${targetId} was deleted during the sync`);
+  if (code === -4) return new TargetReplacedError(`target ${targetId} was deleted and created again during the sync`);
   if (code === -3) return new TargetDeletingError(`target ${targetId} is being deleted`);
   return undefined;
 }
@@ -1104,14 +1131,26 @@ export class ShowRepository {
         lease.ttlMs,
         guard.field,
         INTENT_TTL_SEC,
+        guard.incarnation,
         ...pending.map((p) => p.record),
       );
-      // -1 (lease lost), -2 (target gone) and -3 (being deleted) wrote nothing: the deferred done
-      // records stay for the run's flush, as facts of calls already made (saveMirrorFinal likewise).
-      // An unreadable one (-10 - n) wrote every other: none is left to write.
-      if (ok !== -1 && ok !== -2 && ok !== -3) lease.pending = undefined;
+      // -1 (lease lost), -2 (target gone), -4 (another incarnation) and -3 (being deleted) wrote
+      // nothing: the deferred done records stay for the run's next save or flush, as facts of calls
+      // already made (saveMirrorFinal likewise). An unreadable one (-10 - n) wrote every other: none is
+      // left to write.
+      if (ok !== -1 && refusedFor(ok, mirror.targetId) === undefined) lease.pending = undefined;
     } else {
-      ok = await this.redis.scSaveMirror(k.mirror(partnerId, showId, mirror.targetId), k.mirrorLease(partnerId, showId, mirror.targetId), guard.key, expected, this.serialize(next), lease?.token ?? '', lease?.ttlMs ?? 0, guard.field);
+      ok = await this.redis.scSaveMirror(
+        k.mirror(partnerId, showId, mirror.targetId),
+        k.mirrorLease(partnerId, showId, mirror.targetId),
+        guard.key,
+        expected,
+        this.serialize(next),
+        lease?.token ?? '',
+        lease?.ttlMs ?? 0,
+        guard.field,
+        guard.incarnation,
+      );
     }
     const refused = refusedFor(ok, mirror.targetId);
     if (refused) throw refused;
@@ -1159,7 +1198,7 @@ export class ShowRepository {
     // Deferred intent completions (the pin step's, when its own save was left to this one) ride on it.
     const pending = lease.pending ?? [];
     const keys = [k.mirror(partnerId, showId, mirror.targetId), lease.key, k.desired(partnerId, showId), k.showActivity(partnerId, showId), guard.key];
-    const args: (string | number)[] = [expected, this.serialize(next), lease.token, lease.ttlMs, syncedVersion, activityEntry ?? '', ACTIVITY_MAX_LEN, runEntry ?? '', index ? showId : '', INTENT_TTL_SEC, guard.field];
+    const args: (string | number)[] = [expected, this.serialize(next), lease.token, lease.ttlMs, syncedVersion, activityEntry ?? '', ACTIVITY_MAX_LEN, runEntry ?? '', index ? showId : '', INTENT_TTL_SEC, guard.field, guard.incarnation];
     if (index) keys.push(k.targetExternalShow(mirror.targetId, index.externalId), k.targetExternalShowWaiting(mirror.targetId, index.externalId));
     for (const p of pending) {
       keys.push(p.key);
@@ -1185,28 +1224,31 @@ export class ShowRepository {
 
   /**
    * The target guard of a sync run's save (`lease.target`, set by SyncService): on a single Redis the
-   * save script checks the target's field (and its "deleting" mark) in the same step; on a Cluster
-   * (another slot) it is read here first. Without one (operator actions): the mirror's own key and no field, nothing checked.
+   * save script checks the target's field (its incarnation: the one `mirror` is stamped with, and its
+   * "deleting" mark) in the same step; on a Cluster (another slot) it is read here first. Without one
+   * (operator actions): the mirror's own key and no field, nothing checked.
    */
-  private async targetGuard(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined): Promise<{ key: string; field: string }> {
-    const none = { key: this.keys.mirror(partnerId, showId, mirror.targetId), field: '' };
+  private async targetGuard(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined): Promise<{ key: string; field: string; incarnation: string }> {
+    const none = { key: this.keys.mirror(partnerId, showId, mirror.targetId), field: '', incarnation: '' };
     const target = lease?.target;
     if (!target) return none;
-    if (!this.redis.isCluster) return target;
-    await this.checkTarget(partnerId, mirror.targetId);
+    if (!this.redis.isCluster) return { key: target.key, field: target.field, incarnation: mirror.incarnation ?? '' };
+    await this.checkTarget(partnerId, mirror.targetId, mirror.incarnation);
     return none;
   }
 
   /**
    * A sync run's check of its target outside a save script (one single-key script, CHECK_TARGET_LUA):
-   * rejects with TargetGoneError when the target is gone, TargetDeletingError while a DELETE's unexpired
-   * "deleting" mark is on it (the save scripts' targetGuard rule, on Redis's clock as the DELETE set the
-   * mark: never this process's). Its one reader for every such check: a Cluster's save guard (above),
-   * the re-read before a Cluster create, and the check before a run tells the partner (SyncService).
+   * rejects with TargetGoneError when the target is gone, TargetReplacedError when it is not of
+   * `incarnation` (the run's mirror's; undefined for a target created before incarnations, which has
+   * none) but deleted and created again, TargetDeletingError while a DELETE's unexpired "deleting" mark
+   * is on it (the save scripts' targetGuard rule, on Redis's clock as the DELETE set the mark: never this
+   * process's). Its one reader for every such check: a Cluster's save guard (above), the re-read before
+   * a Cluster create, and the check before a run tells the partner (SyncService).
    */
-  async checkTarget(partnerId: string, targetId: string): Promise<void> {
+  async checkTarget(partnerId: string, targetId: string, incarnation: string | undefined): Promise<void> {
     const { key, field } = targetRecordField(this.keys, partnerId, targetId);
-    assertTargetThere(await this.redis.scCheckTarget(key, field), targetId);
+    assertTargetThere(await this.redis.scCheckTarget(key, field, incarnation ?? ''), targetId);
   }
 
   /**

@@ -119,7 +119,7 @@ test('a run that read the target before the mark: its next save is refused while
   lease.target = svc.rt.partners.targetField(P, 'yt3');
   const mark = await svc.rt.partners.markDeleting(P, 'yt3', 'del_test3', 30_000);
   expect(mark).not.toBeNull();
-  const m = newMirror('yt3', 'youtube');
+  const m = newMirror('yt3', 'youtube', (await svc.rt.partners.getTarget(P, 'yt3'))!.incarnation);
   m.state = 'provisioning';
   await expect(svc.rt.shows.saveMirror(P, 's3', m, lease)).rejects.toBeInstanceOf(TargetDeletingError);
   await expect(svc.rt.shows.saveMirrorFinal(P, 's3', m, lease, 1)).rejects.toBeInstanceOf(TargetDeletingError);

@@ -27,6 +27,8 @@ const T = 'dclock-yt';
 let svc: TestService;
 let sim: TestSim;
 let secret: string;
+/** T's incarnation (a sync run checks its target with the one its mirror is stamped with). */
+let inc: string | undefined;
 
 beforeAll(async () => {
   sim = await startSim();
@@ -36,6 +38,7 @@ beforeAll(async () => {
     json: { id: T, platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: 'http://127.0.0.1:9/youtube', commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
+  inc = (await svc.rt.partners.getTarget(P, T))!.incarnation;
 }, 60_000);
 afterEach(() => {
   jest.useRealTimers();
@@ -70,7 +73,7 @@ test('a worker whose clock is a minute fast still sees a fresh mark, and waits a
   const mark = await svc.rt.partners.markDeleting(P, T, 'del_fast', 5_000);
   expect(mark).not.toBeNull();
   clockOff(60_000);
-  const err = await svc.rt.shows.checkTarget(P, T).then(
+  const err = await svc.rt.shows.checkTarget(P, T, inc).then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -81,20 +84,20 @@ test('a worker whose clock is a minute fast still sees a fresh mark, and waits a
   expect(left).toBeLessThanOrEqual(5_000);
   jest.useRealTimers();
   expect(await svc.rt.partners.deletingDone(P, T, mark!, 'unmark')).toBe('done');
-  await expect(svc.rt.shows.checkTarget(P, T)).resolves.toBeUndefined();
+  await expect(svc.rt.shows.checkTarget(P, T, inc)).resolves.toBeUndefined();
 });
 
 test('a worker whose clock is a minute slow sees an expired mark as expired', async () => {
   expect(await svc.rt.partners.markDeleting(P, T, 'del_slow', 300)).not.toBeNull();
   await sleep(600); // expired by Redis's clock (the mark stays on the record: a DELETE that crashed)
   clockOff(-60_000);
-  await expect(svc.rt.shows.checkTarget(P, T)).resolves.toBeUndefined();
+  await expect(svc.rt.shows.checkTarget(P, T, inc)).resolves.toBeUndefined();
 });
 
 test('a deleted target is gone, whatever the clock', async () => {
   clockOff(60_000);
-  await expect(svc.rt.shows.checkTarget(P, 'dclock-none')).rejects.toThrow(`target dclock-none was deleted during the sync`);
-  await expect(svc.rt.shows.checkTarget(P, 'dclock-none')).rejects.not.toBeInstanceOf(TargetDeletingError);
+  await expect(svc.rt.shows.checkTarget(P, 'dclock-none', undefined)).rejects.toThrow(`target dclock-none was deleted during the sync`);
+  await expect(svc.rt.shows.checkTarget(P, 'dclock-none', undefined)).rejects.not.toBeInstanceOf(TargetDeletingError);
 });
 
 test('a sync run on a worker a minute slow goes on past a mark that expired by Redis\'s clock', async () => {

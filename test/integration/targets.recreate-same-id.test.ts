@@ -14,7 +14,8 @@ import { CREDENTIALS, OTHER_CREDENTIALS } from '../helpers/platforms.js';
 let svc: TestService;
 let sim: TestSim;
 
-simServicePerFile((rig) => ({ sim, svc } = rig), { prepare: youtubeEncoderNow });
+// PLATFORM_TIMEOUT_MS above the simulator's latency in the test that holds a call in flight (the call succeeds).
+simServicePerFile((rig) => ({ sim, svc } = rig), { prepare: youtubeEncoderNow, service: { workers: true, env: { PLATFORM_TIMEOUT_MS: '6000' } } });
 
 async function mirrorOf(partner: string, showId: string, targetId: string): Promise<MirrorView | undefined> {
   return (await showMirrors(svc, partner, showId))?.find((m) => m.targetId === targetId);
@@ -94,3 +95,49 @@ test("the deleted target's platform shows do not hold the delete of the new one 
   expect(m?.externalId).toBeNull();
   expect((await svc.api(path, { method: 'DELETE' })).status).toBe(204);
 });
+
+test("a run of a target created before incarnations, force-deleted and created again mid-create: its late save is not the new target's", async () => {
+  // Before, the save scripts' target guard only asked whether a record of the id was there: the run's
+  // save after the create call returned passed the new target's guard and wrote a record without an
+  // incarnation (its target had none), dated after the new target's createdAt, which the new target
+  // then took as its own (the createdAt rule, ownMirror): the deleted target's platform show, made
+  // with the old credentials, shown and synced as the new target's.
+  const secret = await createPartner(svc, 'trl');
+  const path = '/v1/partners/trl/targets';
+  const body = { id: 'wl', platform: 'youtube', name: 'YT', baseUrl: sim.base('youtube'), commissionRateBps: 500 };
+  expect((await svc.api(path, { json: { ...body, credentials: CREDENTIALS.youtube } })).status).toBe(201);
+  // Made a target of before incarnations: its record without one (as an earlier version stored it).
+  const { key, field } = svc.rt.partners.targetField('trl', 'wl');
+  const { incarnation: _dropped, ...legacy } = JSON.parse((await svc.rt.redis.hget(key, field))!) as Record<string, unknown>;
+  await svc.rt.redis.hset(key, field, JSON.stringify(legacy));
+  const effectsBefore = (await sim.effects('youtube')).length;
+
+  // Each platform call answered after 2 s (within PLATFORM_TIMEOUT_MS: the call in flight succeeds).
+  await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 2_000 });
+  try {
+    expect((await sendEvent(svc, 'trl', secret, showEvent('show.scheduled', sampleShow('late'), '2026-11-24T17:00:00Z'))).status).toBe(202);
+    // The run saved `provisioning` (no incarnation: its target has none) and its create call is in flight.
+    await waitFor(async () => (await svc.rt.shows.getMirror('trl', 'late', 'wl'))?.state === 'provisioning', 20_000, 20);
+    expect((await svc.api(`${path}/wl?force=true`, { method: 'DELETE' })).status).toBe(204);
+    expect((await svc.api(`${path}?verify=false`, { json: { ...body, credentials: OTHER_CREDENTIALS.youtube } })).status).toBe(201);
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/limits', { latencyMs: 0 });
+  }
+  const incarnation = (await svc.rt.partners.getTarget('trl', 'wl'))!.incarnation;
+  expect(incarnation).toBeDefined();
+
+  // The create in flight returns (a show on the old account, which the operator ends by hand: ?force).
+  const oldId = await waitFor(async () => (await sim.effects('youtube')).slice(effectsBefore).find((e) => e.type === 'show.created')?.externalId);
+  // The new target has a broadcast of its own, not that one.
+  const own = await waitFor(async () => {
+    const m = await mirrorOf('trl', 'late', 'wl');
+    return m?.state === 'ready' && m.externalId ? m : undefined;
+  });
+  expect(own.externalId).not.toBe(oldId);
+  // What is stored is the new target's mirror (stamped), and nothing but the create touched the old show.
+  const stored = await svc.rt.shows.getMirror('trl', 'late', 'wl');
+  expect(stored).toMatchObject({ incarnation, remote: { externalId: own.externalId } });
+  const after = (await sim.effects('youtube')).slice(effectsBefore);
+  expect(after.filter((e) => e.externalId === oldId).map((e) => e.type)).toEqual(['show.created']);
+  expect(after.filter((e) => e.type === 'show.created').map((e) => e.externalId)).toEqual([oldId, own.externalId]);
+}, 60_000);
