@@ -165,8 +165,10 @@ export interface MirrorOwner {
  * always) and takes the next `generation`, so that no intent of the earlier target's applies to it.
  * A record without an incarnation (written before incarnations existed, by a target that had none, or
  * by a version that did not stamp it) is the target's when the target has none either, or when it was
- * written at or after the target was created (a deleted target's records are older than the new one);
- * it is stamped then, and its next save keeps the stamp.
+ * written at or after the target was created (a deleted target's records are older than the new one:
+ * a sync run's save is refused once the target is of another incarnation than the record it writes,
+ * ShowRepository's target guard); it is stamped then, and its next save keeps the stamp. The times
+ * compared are two processes' clocks (the writer's `updatedAt`, the API's `createdAt`): docs/architecture.md.
  */
 export function ownMirror(stored: MirrorDoc | null, owner: MirrorOwner): MirrorDoc | null {
   if (stored === null || stored.incarnation === owner.incarnation) return stored;

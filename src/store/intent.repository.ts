@@ -305,7 +305,8 @@ export interface MirrorLease {
   pending?: { key: string; record: string; recoverable: boolean; what: string }[];
   /**
    * The run's target record (the partner's hash and the target's field): the run's mirror saves are
-   * refused once it is gone (a target deleted during the run: ShowRepository, TargetGoneError).
+   * refused once it is gone (a target deleted during the run: ShowRepository, TargetGoneError), or is
+   * of another incarnation than the mirror saved (deleted and created again: TargetReplacedError).
    */
   target?: { key: string; field: string };
 }

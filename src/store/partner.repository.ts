@@ -167,8 +167,10 @@ export interface TargetRecord {
   /**
    * Random, set when the target is created (absent on targets created before it existed): tells this
    * target from an earlier one of the same id that was deleted. Mirror records outlive a target's
-   * delete; the ones an earlier incarnation left are not this one's (src/domain/mirror.ts ownMirror).
-   * Never changed by a PATCH; never returned by the API.
+   * delete; the ones an earlier incarnation left are not this one's (src/domain/mirror.ts ownMirror),
+   * and a sync run's save of a mirror stamped with another (or none) is refused (ShowRepository's
+   * target guard: a run of the deleted target still in flight). Never changed by a PATCH; never
+   * returned by the API.
    */
   incarnation?: string | undefined;
   createdAt: string;
