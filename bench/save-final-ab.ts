@@ -39,6 +39,8 @@ async function scriptOf(dir: string): Promise<string> {
 }
 
 const scripts: { name: string; lua: string }[] = [{ name: 'this', lua: await scriptOf('.') }];
+/** A script whose target guard compares incarnations takes the mirror's after the guard's field (ARGV[12]); earlier ones do not. */
+const takesIncarnation = (lua: string): boolean => lua.includes('"incarnation":"');
 for (const o of otherCheckouts(process.env['SAVE_AB_OTHER'])) scripts.push({ name: o.name, lua: await scriptOf(o.dir) });
 for (const e of (process.env['SAVE_AB_LUA'] ?? '').split(',').filter(Boolean)) {
   const at = e.indexOf('=');
@@ -48,10 +50,11 @@ for (const e of (process.env['SAVE_AB_LUA'] ?? '').split(',').filter(Boolean)) {
 const token = '9145e2f6-8831-40c7-ab45-c0a6d9c68883:43';
 const pinTime = '2026-12-04T21:22:28.173Z';
 const sealed = 'v1.-F6skFTUBb-MBDI7.x-FKaD-AxoBIOGPzQ4o8LQ.pTbDJIirWcIT3YPcsCYjfqu-6cyE0QYlVD2drOmh6AFu6B0mLzJ94BXdHnLrbs6WzSXHVJXVC_UJO7FoLz1Vahf_Clmf5m';
-const target = JSON.stringify({ id: 'yt1', platform: 'youtube', name: 'YouTube (simulator)', baseUrl: 'http://127.0.0.1:36157/youtube', commissionRateBps: 1000, enabled: true, pinDelayMs: 0, partnerId: 'bench', credentialsSealed: sealed.padEnd(Math.max(sealed.length, targetBytes - 380), 'x'), createdAt: pinTime, updatedAt: pinTime });
+const incarnation = 'inc_Q2xpbmtCZW5j';
+const target = JSON.stringify({ id: 'yt1', platform: 'youtube', name: 'YouTube (simulator)', baseUrl: 'http://127.0.0.1:36157/youtube', commissionRateBps: 1000, enabled: true, pinDelayMs: 0, partnerId: 'bench', credentialsSealed: sealed.padEnd(Math.max(sealed.length, targetBytes - 380), 'x'), incarnation, createdAt: pinTime, updatedAt: pinTime });
 const mirror = (rev: number, ext: string, pinned: boolean): string => {
   const pins = pinned ? { p1: { state: 'pinned', episode: 1, linkUrl: 'https://go.syndicast.example/l/YxreiDPX4qft8gpw', ref: 'LCC.fp5pMriB29CgCNdjzQfrrBhP_iukzxGE', at: pinTime } } : {};
-  return JSON.stringify({ rev, targetId: 'yt1', platform: 'youtube', state: 'live', remote: { externalId: ext, url: `https://www.youtube.com/watch?v=${ext}`, ingest: { url: 'rtmp://127.0.0.1:37673/youtube', streamKeySealed: 'v1.Mon2QXLQLVFd8dLX.3aB9h5eR44fPG0m3CY2ATg.KTO5S8yGYZHocAvbUuuSaKiH9qLYm6DE' }, data: { streamId: 'simSyndicastChannel000117964193468155vw2', liveChatId: 'Cg0KC2ZkLWppMkpVcUNj' } }, applied: { title: 'Bench show', scheduledAt: '2026-11-24T18:00:00Z' }, pins, lastError: null, syncedVersion: pinned ? 3 : 2, retries: 0, generation: 0, wentLive: true, updatedAt: pinTime, since: { state: 'live', at: pinTime }, notified: JSON.stringify({ s: 'live', p: pins, r: ext, e: null }) });
+  return JSON.stringify({ rev, targetId: 'yt1', platform: 'youtube', incarnation, state: 'live', remote: { externalId: ext, url: `https://www.youtube.com/watch?v=${ext}`, ingest: { url: 'rtmp://127.0.0.1:37673/youtube', streamKeySealed: 'v1.Mon2QXLQLVFd8dLX.3aB9h5eR44fPG0m3CY2ATg.KTO5S8yGYZHocAvbUuuSaKiH9qLYm6DE' }, data: { streamId: 'simSyndicastChannel000117964193468155vw2', liveChatId: 'Cg0KC2ZkLWppMkpVcUNj' } }, applied: { title: 'Bench show', scheduledAt: '2026-11-24T18:00:00Z' }, pins, lastError: null, syncedVersion: pinned ? 3 : 2, retries: 0, generation: 0, wentLive: true, updatedAt: pinTime, since: { state: 'live', at: pinTime }, notified: JSON.stringify({ s: 'live', p: pins, r: ext, e: null }) });
 };
 const products = [1, 2, 3].map((i) => ({ id: `p${i}`, title: `Bench product ${i}`, price: { amount: 900 + 100 * i, currency: 'USD' }, url: `https://shop.example.com/products/p${i}` }));
 const snapshot = JSON.stringify({ id: 'show', title: 'Bench show', scheduledAt: '2026-11-24T18:00:00Z', state: 'live', products, pinnedProductIds: [] });
@@ -84,7 +87,7 @@ try {
         p.set(keys[5]!, show);
         p.set(keys[7]!, `{"status":"started","owner":"${token}","startedAt":"${pinTime}","until":1796419368169}`, 'EX', 7_776_000);
         const done = JSON.stringify({ status: 'done', owner: token, result: { id: 'LCC.fp5pMriB29CgCNdjzQfrrBhP_iukzxGE' }, startedAt: pinTime });
-        batch.push([keys.length, ...keys, 5, mirror(6, ext, true), token, 30_000, 3, mirrorEntry(['p1']), '500', syncEntry('live'), show, 7_776_000, 't:yt1', done]);
+        batch.push([keys.length, ...keys, 5, mirror(6, ext, true), token, 30_000, 3, mirrorEntry(['p1']), '500', syncEntry('live'), show, 7_776_000, 't:yt1', ...(takesIncarnation(s.lua) ? [incarnation] : []), done]);
         if (i % 200 === 199) {
           await p.exec();
           p = redis.pipeline();
