@@ -205,6 +205,11 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   limitConnections(app.server, HTTP_CONNECTION_SHARE);
   // Requests over requestTimeout are looked for every 30 s (Node's default), or every timeout when shorter.
   checkRequestsEvery(app.server, rt.config.httpRequestTimeoutMs);
+  // Fastify sets the server's requestTimeout alone, leaving Node's headersTimeout at 60 s; with the
+  // headers timeout above the request timeout Node never cut a request whose headers had arrived and
+  // whose body had not: a client that sent half a body and then nothing held its connection for ever
+  // (the idle timeout is off while a request is in progress, below). Now it is a 408 like the rest.
+  app.server.headersTimeout = rt.config.httpRequestTimeoutMs;
   // A connection that sends nothing is closed after HTTP_IDLE_TIMEOUT_MS (the setting); once a request arrives that
   // timeout is off, so a handler that takes long (a credential check: several platform calls of up to
   // PLATFORM_TIMEOUT_MS) is not cut (not Fastify's connectionTimeout, which also timed out requests in

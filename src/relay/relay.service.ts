@@ -87,6 +87,12 @@ interface OwnedShow {
   puller?: { spec: DestinationSpec; sup: DestinationSupervisor; sourceUrl: string; proxied?: HlsProxySession };
   /** Why the show has no source, reported on every destination while it lasts. */
   sourceError: string | null;
+  /**
+   * The sourceUrl's host is refused whatever DNS answers (a private IP literal, localhost): no pass will
+   * pull it, so every destination is `failed` with sourceError, not waiting. (A name that resolves to a
+   * private address is checked again each pass: its answer may change.)
+   */
+  sourceRefusedForGood?: boolean;
   lastRenewOk: number;
   /** The mirrors as last read (mirror.updated carries the current one). */
   mirrors: Map<string, MirrorDoc>;
@@ -97,6 +103,27 @@ interface OwnedShow {
   showKeyUnreadable?: boolean;
   /** Destinations whose check keeps failing while their push runs: warned once per streak, not every pass. */
   checkFailing?: Set<string>;
+}
+
+/** How a destination's lastError begins while the show's sourceUrl is refused. */
+const SOURCE_REFUSED = 'source refused:';
+const FOR_GOOD = ". Not relayed: the show's sourceUrl names a private or loopback address, which is never pulled while ALLOW_PRIVATE_DESTINATIONS is off; send the show with a public sourceUrl";
+
+/**
+ * Whether the guard refuses `host` whatever DNS answers: a private or loopback IP literal, or
+ * localhost (RFC 6761: always loopback). A name that resolved to a private address may answer
+ * otherwise later.
+ */
+function refusedWhateverDns(host: string, guard: DestinationGuard): boolean {
+  if (guard.allowPrivate || host === '') return false;
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  try {
+    guard.checkHost(h);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 const showKeyOf = (p: string, s: string): string => JSON.stringify([p, s]);
@@ -319,7 +346,7 @@ export class RelayService {
       o.mirrors.set(t.id, m);
       if (ingest) wanted.set(t.id, { target: t, mirror: m, ingest });
     });
-    for (const [targetId, t] of unopenable) await this.failUnopenable(o, targetId, t, MIRROR_KEY_UNREADABLE_RELAY_ERROR, true);
+    for (const [targetId, t] of unopenable) await this.failDestination(o, targetId, t, MIRROR_KEY_UNREADABLE_RELAY_ERROR, "relay destination not started: the mirror's stream key cannot be opened (restore SECRETS_KEY / SECRETS_KEY_PREVIOUS)");
 
     await this.dropDestinations(o, (targetId) => wanted.has(targetId) || unopenable.has(targetId));
     for (const [targetId, w] of wanted) {
@@ -329,8 +356,12 @@ export class RelayService {
       if (!input) {
         // No edge to read from (an external edge that has not reported a publish): wait idle, saying why.
         if (sup?.running) await sup.stop('idle');
-        // One failed for a key that now opens (restored) waits like any other.
-        if (!sup || (sup.status.state === 'failed' && KEY_UNREADABLE_ERRORS.has(sup.status.lastError ?? ''))) {
+        if (o.sourceRefusedForGood && o.sourceError) {
+          await this.failDestination(o, targetId, w.target, o.sourceError);
+          continue;
+        }
+        // One failed for a key that now opens (restored), or for a source since changed, waits like any other.
+        if (!sup || (sup.status.state === 'failed' && (KEY_UNREADABLE_ERRORS.has(sup.status.lastError ?? '') || sup.status.lastError?.startsWith(SOURCE_REFUSED)))) {
           sup = this.newSupervisor(o, targetId, { input: '', output: '', secrets }, dlog);
           o.dests.set(targetId, sup);
         }
@@ -409,7 +440,7 @@ export class RelayService {
       if (!m || (m.state !== 'ready' && m.state !== 'live') || (!m.remote?.ingest && !m.operatorIngest)) continue;
       o.mirrors.set(t.id, m);
       live.add(t.id);
-      await this.failUnopenable(o, t.id, t, SHOW_KEY_UNREADABLE_RELAY_ERROR, false);
+      await this.failDestination(o, t.id, t, SHOW_KEY_UNREADABLE_RELAY_ERROR);
     }
     await this.dropDestinations(o, (targetId) => live.has(targetId));
     await this.reportStatuses(o);
@@ -431,8 +462,8 @@ export class RelayService {
     return Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status)));
   }
 
-  /** A destination `failed` with `why` (a stream key no configured key opens), no ffmpeg; once, not every pass. */
-  private async failUnopenable(o: OwnedShow, targetId: string, t: TargetRecord, why: string, logIt: boolean): Promise<void> {
+  /** A destination `failed` with `why` (a stream key no configured key opens, a source refused for good), no ffmpeg; once (and `logLine` logged once), not every pass. */
+  private async failDestination(o: OwnedShow, targetId: string, t: TargetRecord, why: string, logLine?: string): Promise<void> {
     const sup = o.dests.get(targetId);
     if (sup?.status.state === 'failed' && sup.status.lastError === why) return;
     await sup?.stop('idle');
@@ -440,7 +471,7 @@ export class RelayService {
     const failed = this.newSupervisor(o, targetId, { input: '', output: '', secrets: [] }, dlog, sup?.status);
     o.dests.set(targetId, failed);
     failed.fail(why);
-    if (logIt) dlog.error("relay destination not started: the mirror's stream key cannot be opened (restore SECRETS_KEY / SECRETS_KEY_PREVIOUS)");
+    if (logLine) dlog.error(logLine);
   }
 
   /** Reports why a destination waits (once per change, not every pass). */
@@ -505,6 +536,11 @@ export class RelayService {
       o.puller.proxied?.close();
       o.puller = undefined;
     }
+    if (!sourceUrl) {
+      // Pushed to now (the sourceUrl was dropped): no pull's error is the show's any more.
+      o.sourceError = null;
+      o.sourceRefusedForGood = false;
+    }
     if (!sourceUrl || o.puller) return;
     const log = this.deps.log.child({ partnerId: o.partnerId, showId: o.showId, role: 'pull' });
     const edge = this.deps.edgeUrl();
@@ -515,19 +551,27 @@ export class RelayService {
       return;
     }
     let input = sourceUrl;
+    let host = '';
     try {
       const u = new URL(sourceUrl);
+      host = u.hostname;
       const { address, family } = await this.deps.destinations.resolve(u.hostname);
       if ((u.protocol === 'rtmp:' || u.protocol === 'srt:') && !this.deps.destinations.allowPrivate) {
         u.hostname = family === 6 ? `[${address}]` : address;
         input = u.toString();
       }
     } catch (err) {
-      o.sourceError = `source refused: ${masked}: ${(err as Error).message}`;
-      log.info({ reason: (err as Error).message }, 'sourceUrl refused');
-      // Checked again on the next pass (a DNS answer may change), never handed to ffmpeg.
+      const reason = (err as Error).message;
+      const forGood = refusedWhateverDns(host, this.deps.destinations);
+      const why = `${SOURCE_REFUSED} ${masked}: ${reason}${forGood ? FOR_GOOD : ''}`;
+      // Logged once per show and refusal, not every pass (each second per live show, at info, it was).
+      if (o.sourceError !== why) log.warn({ reason, forGood }, 'sourceUrl refused');
+      o.sourceError = why;
+      o.sourceRefusedForGood = forGood;
+      // A name is checked again on the next pass (a DNS answer may change); never handed to ffmpeg.
       return;
     }
+    o.sourceRefusedForGood = false;
     // HLS: ffmpeg reads the playlist and everything it names through the guarded loopback proxy
     // (src/relay/hls.proxy.ts), never from the addresses the playlist names; as HLS only, over http only.
     let proxied: HlsProxySession | undefined;

@@ -58,6 +58,11 @@ test('npm run demo: SIGTERM to the npm process alone stops the service, the rela
     run.npm.kill('SIGTERM');
     expect(await leftAfter(run, t0, [...new Set(ports)])).toEqual({ processesLeft: [], portsOpen: [] });
     expect(run.output()).toMatch(/SIGTERM: stopping the demo[\s\S]*stopped \(removed the demo's \d+ Redis keys\)/);
+    // A clean stop exits 0, as `npm start` does (it exited 143 and npm reported the script failed).
+    let wait: NodeJS.Timeout | undefined;
+    const { code, signal } = await Promise.race([run.exit, new Promise<{ code: 'running'; signal: null }>((r) => (wait = setTimeout(() => r({ code: 'running', signal: null }), 1000)))]);
+    clearTimeout(wait);
+    expect({ npmExit: code ?? signal, output: run.output() }).toEqual({ npmExit: 0, output: expect.not.stringMatching(/command failed|signal SIGTERM/) });
     expect(await c.keys(`${prefix!}:*`)).toEqual([]);
   } finally {
     c.disconnect();

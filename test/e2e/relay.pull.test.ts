@@ -17,6 +17,8 @@ import { startSim, type TestSim } from '../helpers/sim.js';
 import { addAllTargets, ALL_PLATFORMS, CREDENTIALS } from '../helpers/platforms.js';
 import { testFfmpeg } from '../helpers/ffmpeg.js';
 import { goLive, scheduleRelayedShow, viewOf } from '../helpers/relay.js';
+import { logSink } from '../helpers/log-sink.js';
+import type { Logger } from 'pino';
 
 let svc: TestService;
 let sim: TestSim;
@@ -88,28 +90,53 @@ test('an HLS sourceUrl is pulled and relayed to all five sinks; a sourceUrl that
   await waitFor(async () => (svc.started.relay?.pids().length ?? 1) === 0, 20_000);
 }, 180_000);
 
-test('a private sourceUrl is refused before any ffmpeg starts unless ALLOW_PRIVATE_DESTINATIONS', async () => {
+// A private or loopback sourceUrl is accepted with the event (CONTRACT §3: 202 for a valid snapshot; a
+// 400 would drop the whole show, its mirroring too) and refused where it is pulled (§10, §8's rule).
+// Found 2026-12-05: the refusal left every destination `idle` as if waiting for a stream, and logged
+// "sourceUrl refused" at info on every relay pass (each second per live show) for as long as the show
+// was live. An address that is private whatever DNS says (an IP literal, localhost) is now a terminal
+// `failed` saying what to send instead, logged once per show; a name is still checked every pass.
+test('a private sourceUrl is refused before any ffmpeg starts unless ALLOW_PRIVATE_DESTINATIONS: failed for good (IP literal, localhost), logged once', async () => {
   // A service that refuses private addresses; its mirror is written as a sync would leave it (no worker here).
-  const strict = await startService({ relay: true, env: { ALLOW_PRIVATE_DESTINATIONS: 'false' } });
+  const strict = await startService({ relay: true, env: { ALLOW_PRIVATE_DESTINATIONS: 'false', RELAY_POLL_MS: '200' } });
+  const relayService = strict.started.relay as unknown as { deps: { log: Logger } };
+  const sink = logSink<{ msg: string; showId?: string; forGood?: boolean }>('debug');
+  relayService.deps.log = sink.log;
   try {
     const s2 = await createPartner(strict, P);
     // No baseUrl and no platform here (nothing leaves loopback): saved without the credential check.
     const t = await strict.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'tiktok', platform: 'tiktok', name: 't', credentials: CREDENTIALS.tiktok, commissionRateBps: 100 } });
     expect(t.status).toBe(201);
-    const priv = { sourceUrl: `${base}/index.m3u8` };
-    await goLive(strict, P, s2, 'priv', 'live', priv);
-    await strict.rt.shows.updateMirror(P, 'priv', 'tiktok', () => newMirror('tiktok', 'tiktok'), (m) => {
-      m.state = 'ready';
-      m.remote = { externalId: 'room-1', url: undefined, ingest: undefined, data: {} };
-      m.operatorIngest = { url: 'rtmp://203.0.113.7/live', streamKeySealed: strict.rt.box.encrypt('tt-key-1') };
-      return true;
-    });
-    const m = await waitFor(async () => {
-      const x = (await viewOf(strict, P, 'priv')).mirrors[0];
-      return x && /^source refused: .*(private|loopback)/.test(x.relay.lastError ?? '') ? x : undefined;
-    }, 20_000);
-    expect(m.relay.state).toBe('idle');
+    const sources = { priv: `${base}/index.m3u8`, 'priv-name': `http://localhost:${new URL(base).port}/index.m3u8` };
+    for (const [showId, sourceUrl] of Object.entries(sources)) {
+      await goLive(strict, P, s2, showId, 'live', { sourceUrl });
+      await strict.rt.shows.updateMirror(P, showId, 'tiktok', () => newMirror('tiktok', 'tiktok'), (m) => {
+        m.state = 'ready';
+        m.remote = { externalId: `room-${showId}`, url: undefined, ingest: undefined, data: {} };
+        m.operatorIngest = { url: 'rtmp://203.0.113.7/live', streamKeySealed: strict.rt.box.encrypt('tt-key-1') };
+        return true;
+      });
+    }
+    for (const showId of Object.keys(sources)) {
+      const m = await waitFor(async () => {
+        const x = (await viewOf(strict, P, showId)).mirrors[0];
+        return x?.relay.state === 'failed' ? x : undefined;
+      }, 20_000);
+      expect([showId, m.relay.lastError]).toEqual([showId, expect.stringMatching(/^source refused: .*(private|loopback).*Not relayed: .*public sourceUrl$/)]);
+    }
+    // Ten passes later: one line per show, and still failed (not retried into idle).
+    await new Promise((r) => setTimeout(r, 2000));
+    const refusals = sink.lines.filter((l) => l.msg === 'sourceUrl refused');
+    expect(refusals.map((l) => [l.showId, l.forGood]).sort()).toEqual([['priv', true], ['priv-name', true]]);
+    expect((await viewOf(strict, P, 'priv')).mirrors[0]!.relay.state).toBe('failed');
     expect(strict.started.relay?.pids()).toEqual([]);
+    // The partner drops the sourceUrl (pushes instead): the destination waits for the push, no error left.
+    await goLive(strict, P, s2, 'priv', 'live');
+    const after = await waitFor(async () => {
+      const x = (await viewOf(strict, P, 'priv')).mirrors[0];
+      return x?.relay.state === 'idle' ? x : undefined;
+    }, 20_000);
+    expect(after.relay.lastError).toMatch(/^waiting for the show's stream/);
   } finally {
     await strict.close();
   }

@@ -1719,7 +1719,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'relay-show-key-unreadable-not-failed',
     what: "the relay does not fail the destinations of a show whose stream key no configured key opens: they show no error saying what to restore",
     file: 'src/relay/relay.service.ts',
-    from: '      await this.failUnopenable(o, t.id, t, SHOW_KEY_UNREADABLE_RELAY_ERROR, false);\n',
+    from: '      await this.failDestination(o, t.id, t, SHOW_KEY_UNREADABLE_RELAY_ERROR);\n',
     to: '',
     tests: ['test/integration/relay.unreadable-keys.test.ts'],
   },

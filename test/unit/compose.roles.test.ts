@@ -7,14 +7,17 @@
  * PUBLIC_BASE_URL set in .env reached every role but the relay: with SYNC_SHARDS=1 its "video is
  * flowing, go live now" syncs went to sync-<platform>-1, a queue no worker reads.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config/config.js';
+import { startRedis } from '../helpers/redis-server.js';
 
 const root = resolve(import.meta.dirname ?? '.', '../..');
 const compose = parse(readFileSync(resolve(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-  services: Record<string, { image?: string; command?: string[]; environment?: Record<string, string | number | boolean> }>;
+  services: Record<string, { image?: string; command?: string[]; environment?: Record<string, string | number | boolean>; healthcheck?: { test: string[]; timeout?: string } }>;
 };
 const scripts = (JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
 
@@ -73,3 +76,60 @@ test.each([
   expect(differing).toEqual([]);
   expect(configs['api']).toMatchObject({ syncShards: Number(extra['SYNC_SHARDS'] ?? 2), secretsKey: required.SECRETS_KEY });
 });
+
+/** Runs a compose healthcheck's `test` here (CMD: the argv; CMD-SHELL: through sh); its exit code and how long it took, or 'hung' past `limitMs`. */
+function runCheck(test: string[], env: Record<string, string>, limitMs: number): Promise<{ code: number | string; ms: number }> {
+  const [kind, ...rest] = test;
+  const [cmd, ...args] = kind === 'CMD-SHELL' ? ['sh', '-c', rest.join(' ')] : rest;
+  const t0 = Date.now();
+  const child = spawn(cmd!, args, { cwd: root, env: { ...process.env, ...env }, stdio: 'ignore', detached: true });
+  return new Promise((res) => {
+    const hung = setTimeout(() => {
+      process.kill(-child.pid!, 'SIGKILL');
+      res({ code: 'hung', ms: Date.now() - t0 });
+    }, limitMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(hung);
+      res({ code: code ?? signal ?? 'none', ms: Date.now() - t0 });
+    });
+  });
+}
+
+// Found reading the compose file (2026-12-05): against a frozen Redis (SIGSTOP: a paused container, a
+// hung VM; the kernel still accepts the connection) both Redis healthchecks waited for ever — Redis's
+// own `redis-cli ping` (no reply timeout) and the roles' ioredis PING (no commandTimeout) — past their
+// compose `timeout`. Each now ends unhealthy within that timeout. Run here with bookworm's redis-cli,
+// coreutils' timeout and this checkout's node_modules, as in the images.
+test('the Redis healthchecks (the redis service\'s, the roles\') pass against a live Redis and fail within their own timeout against a frozen one', async () => {
+  const redis = await startRedis();
+  const shim = mkdtempSync(join(tmpdir(), 'syndicast-compose-'));
+  const c = redis.client();
+  let pid: number | undefined;
+  try {
+    pid = Number(/process_id:(\d+)/.exec(await c.info('server'))?.[1]);
+    // The redis service's check runs in Redis's container (127.0.0.1:6379): redis-cli pointed at this one.
+    const redisCli = execFileSync('sh', ['-c', 'command -v redis-cli'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(shim, 'redis-cli'), `#!/bin/sh\nexec ${redisCli} -p ${redis.port} "$@"\n`);
+    chmodSync(join(shim, 'redis-cli'), 0o755);
+    const checks = {
+      redis: { test: compose.services['redis']!.healthcheck!.test, env: { PATH: `${shim}:${process.env['PATH'] ?? ''}` }, timeout: compose.services['redis']!.healthcheck!.timeout! },
+      worker: { test: compose.services['worker']!.healthcheck!.test, env: { REDIS_URL: redis.url }, timeout: compose.services['worker']!.healthcheck!.timeout! },
+    };
+    const limitOf = (t: string): number => Number(/^(\d+)s$/.exec(t)?.[1]) * 1000;
+    for (const [name, check] of Object.entries(checks)) {
+      expect([name, (await runCheck(check.test, check.env, 15_000)).code]).toEqual([name, 0]);
+    }
+    process.kill(pid, 'SIGSTOP');
+    for (const [name, check] of Object.entries(checks)) {
+      const limit = limitOf(check.timeout);
+      expect(limit).toBeGreaterThan(0);
+      const r = await runCheck(check.test, check.env, limit + 5000);
+      expect({ name, failed: r.code !== 0 && r.code !== 'hung', withinTimeout: r.ms < limit }).toEqual({ name, failed: true, withinTimeout: true });
+    }
+  } finally {
+    if (pid) process.kill(pid, 'SIGCONT');
+    c.disconnect();
+    await redis.destroy();
+    rmSync(shim, { recursive: true, force: true });
+  }
+}, 60_000);

@@ -2,7 +2,8 @@
  * OpenAPI 3.1 generated from the route schemas (@fastify/swagger) and served at /docs (swagger-ui).
  * Each operation's answers come from its `schema.docResponses` (src/api/openapi.ts) plus the answers
  * every route of its kind can give (400 on invalid input, 401 without a valid key, 413/415 on a JSON
- * body, 503 while storage is down), every 4xx/5xx as an application/problem+json `Problem`.
+ * body, 503 while storage is down; 408/417/431 on any request), every 4xx/5xx as an
+ * application/problem+json `Problem`.
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -54,6 +55,18 @@ const STORAGE_DOWN = 'storage (Redis) is unavailable or could not confirm the wr
 /** Methods whose request body fastify parses (any of them can get 413/415, with or without a body schema). */
 const WITH_BODY = new Set(['post', 'put', 'patch', 'delete']);
 
+/**
+ * Answers any request can get, whatever its operation, before a route runs: the HTTP parser's (408,
+ * 431: problemClientError) and the onRequest hook's (417, src/api/app.ts). OpenAPI 3 has no
+ * document-wide responses, so they are listed on every operation, like 503. (A 405 is the answer to a
+ * method a path has no operation for, so it belongs to no operation: the document's description says it.)
+ */
+const EVERY_REQUEST: DocResponses = {
+  408: 'the request (headers and body) was not received whole within HTTP_REQUEST_TIMEOUT_MS (30 s by default); the connection is closed',
+  417: 'an `Expect` header other than `100-continue`',
+  431: 'request headers over 16 KiB; the connection is closed',
+};
+
 /** The answers of one operation: its own, then those every route of its kind gives. */
 export function answersOf(method: string, schema: FastifySchema, isPublic: boolean, hasPathParams = false): Map<number, DocResponse | string> {
   const own: DocResponses = schema.docResponses ?? {};
@@ -67,6 +80,7 @@ export function answersOf(method: string, schema: FastifySchema, isPublic: boole
   if (hasPathParams) defaults[414] = 'a path parameter longer than it may be, decoded (an id over 128 characters; an order id over 256)';
   if (WITH_BODY.has(method)) Object.assign(defaults, { 413: 'body over 256 KiB', 415: 'a body of a media type this route does not read' + (schema.body !== undefined ? ' (it reads application/json)' : '') + ', a compressed one (a Content-Encoding other than identity), or one declared in a charset other than UTF-8' });
   defaults[503] = STORAGE_DOWN;
+  Object.assign(defaults, EVERY_REQUEST);
   const out = new Map<number, DocResponse | string>();
   for (const [status, answer] of [...Object.entries(defaults), ...Object.entries(own)]) {
     if (answer === false) out.delete(Number(status));
@@ -87,7 +101,8 @@ async function docsPlugin(app: FastifyInstance): Promise<void> {
         description:
           'Live-shopping syndication: partner events in, mirrored shows out, attribution back. Guide: the repository README.md and docs/ (architecture, attribution, operations, platforms). ' +
           'Every error is `application/problem+json` (RFC 9457); every answer carries an `x-request-id` header. ' +
-          'A path asked with a method it has no operation for is a `405` with an `Allow` header listing the methods it has; a path with no operation at all is a `404`. ' +
+          'A path asked with a method it has no operation for is a `405` with an `Allow` header listing the methods it has (a `CONNECT` too, with an empty `Allow`); a path with no operation at all is a `404`. ' +
+          'Any operation can also answer `408` (the request not received whole in time), `417` (an `Expect` other than `100-continue`) and `431` (headers over 16 KiB). ' +
           'An id `.` or `..` in a path is written with each dot as `%252E` (URL normalisation removes a `.` or `..` segment, `%2E` forms included): a path parameter that decodes to `%2E` or `%2E%2E` is read as `.` or `..`.',
       },
       // Relative: the service that serves this document, wherever it is reached (PUBLIC_BASE_URL or not).

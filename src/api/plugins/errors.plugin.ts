@@ -56,14 +56,14 @@ export const SECRET_UNREADABLE_DETAIL =
 
 /**
  * The answer to a request Node's HTTP parser refuses before Fastify sees it — headers over the 16 KiB
- * limit (431), a client that never finished its headers (408), bytes that are not HTTP (400) — as a
+ * limit (431), a client that never finished its request, headers or body (408), bytes that are not HTTP (400) — as a
  * problem too, where Fastify's default writes its own JSON shape. The connection is closed after it.
  * For Fastify's `clientErrorHandler` option (src/api/app.ts).
  */
 export function problemClientError(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, detail] =
-    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request headers exceed 16 KiB'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request headers did not arrive in time'] : [400, 'not a valid HTTP request'];
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request headers exceed 16 KiB'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request was not received whole in time'] : [400, 'not a valid HTTP request'];
   // Never a request to take an id from: a new one, as every answer carries one.
   const requestId = newRequestId();
   this.log.debug({ err: { message: err.message, code: err.code }, requestId }, 'client error');
