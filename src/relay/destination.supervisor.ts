@@ -341,7 +341,9 @@ export class DestinationSupervisor {
     }
     this.sourceKnown = known;
     if (!this.run || this.gotProgress) return;
-    if (known && this.status.state === 'idle') this.setState('connecting');
+    // What it waited for is here: the idle wait's `lastError` ("nothing is publishing to its ingest", a
+    // pull's failure) no longer holds, and stayed on the `connecting` status until the first byte went out.
+    if (known && this.status.state === 'idle') this.setState('connecting', null);
     if (!known && this.status.state === 'connecting') this.setState('idle');
   }
 

@@ -47,6 +47,57 @@ export const DEFAULT_HLS_FETCH_TIMEOUT_MS = 20_000;
 
 class RefusedError extends Error {}
 
+/** Media segments a session remembers as served (the oldest forgotten first): hours of 1 s segments. */
+const MAX_SERVED_SEGMENTS = 20_000;
+/** Tags that belong to the one media segment after them (dropped with it); any other tag stays. */
+const SEGMENT_TAG = /^#EXT(INF|-X-PROGRAM-DATE-TIME|-X-DISCONTINUITY|-X-GAP|-X-BITRATE)\b/;
+
+/**
+ * A live media playlist without the leading segments that `served` has (`served(absolute URL)`), its
+ * EXT-X-MEDIA-SEQUENCE moved on by as many, so the numbering of the rest stays. A pull's ffmpeg that
+ * restarts (its source stalled, a 404, the edge dropped it) starts a live playlist three segments from
+ * its end: a playlist that stopped moving handed it the same last seconds again on every restart, which
+ * went out to every platform as new video, over and over. Playlists that end (EXT-X-ENDLIST), master
+ * playlists and byte-range ones are left as they are.
+ */
+export function dropServedSegments(body: string, base: URL, served: (absolute: string) => boolean): string {
+  if (/^#EXT-X-ENDLIST\b/m.test(body) || /^#EXT-X-BYTERANGE/m.test(body) || !/^#EXTINF/m.test(body)) return body;
+  const lines = body.split(/\r?\n/);
+  const out: string[] = [];
+  let pending: string[] = [];
+  let dropping = true;
+  let dropped = 0;
+  for (const line of lines) {
+    const t = line.trim();
+    if (!dropping || !t) {
+      out.push(line);
+      continue;
+    }
+    if (t.startsWith('#')) {
+      if (SEGMENT_TAG.test(t)) pending.push(line);
+      else out.push(line);
+      continue;
+    }
+    let abs: string;
+    try {
+      abs = new URL(t, base).toString();
+    } catch {
+      abs = t;
+    }
+    if (served(abs)) {
+      dropped += 1;
+      pending = [];
+      continue;
+    }
+    dropping = false;
+    out.push(...pending, line);
+    pending = [];
+  }
+  out.push(...pending);
+  if (dropped === 0) return body;
+  return out.map((l) => l.replace(/^#EXT-X-MEDIA-SEQUENCE:\s*(\d+)/, (_m, n: string) => `#EXT-X-MEDIA-SEQUENCE:${Number(n) + dropped}`)).join('\n');
+}
+
 /** Rewrites every URI of an HLS playlist (media lines and `URI="…"` attributes) with `to`. */
 export function rewritePlaylist(body: string, base: URL, to: (absolute: URL) => string): string {
   const abs = (ref: string): string => to(new URL(ref, base));
@@ -62,7 +113,7 @@ export function rewritePlaylist(body: string, base: URL, to: (absolute: URL) => 
 }
 
 export class HlsProxy {
-  private readonly sessions = new Map<string, { refusal: string | null }>();
+  private readonly sessions = new Map<string, { refusal: string | null; served: Set<string> }>();
   private constructor(
     private readonly server: http.Server,
     private readonly guard: ProxyGuard,
@@ -96,7 +147,7 @@ export class HlsProxy {
   /** A session for one pull of `sourceUrl` (http or https). */
   open(sourceUrl: string): HlsProxySession {
     const token = randomBytes(16).toString('base64url');
-    const state = { refusal: null as string | null };
+    const state = { refusal: null as string | null, served: new Set<string>() };
     this.sessions.set(token, state);
     const url = this.pathFor(token, new URL(sourceUrl));
     return {
@@ -190,7 +241,9 @@ export class HlsProxy {
       const body = await readAll(up, first, MAX_PLAYLIST_BYTES);
       if (signal.aborted) throw cutOff();
       const token = m[1]!;
-      const out = rewritePlaylist(body.toString('utf8'), got.url, (abs) => this.pathFor(token, abs));
+      // What this pull's ffmpeg (any run of it) was served already is not in the playlist it gets now.
+      const fresh = dropServedSegments(body.toString('utf8'), got.url, (abs) => session.served.has(abs));
+      const out = rewritePlaylist(fresh, got.url, (abs) => this.pathFor(token, abs));
       res.writeHead(status, { 'content-type': 'application/vnd.apple.mpegurl', 'cache-control': 'no-cache' });
       res.end(req.method === 'HEAD' ? undefined : out);
       return;
@@ -214,7 +267,15 @@ export class HlsProxy {
         if (signal.aborted) reject(cutOff());
         else res.end();
       };
-      res.once('finish', resolve);
+      res.once('finish', () => {
+        // A whole media answer (not a part of one; ffmpeg asks for every file with `Range: bytes=0-`):
+        // served, never handed to this pull again.
+        if (status >= 200 && status < 300 && (!req.headers.range || /^bytes=0-\s*$/.test(req.headers.range))) {
+          session.served.add(upstream.toString());
+          if (session.served.size > MAX_SERVED_SEGMENTS) session.served.delete(session.served.values().next().value!);
+        }
+        resolve();
+      });
       res.once('close', () => reject(new Error('client closed before the answer was complete')));
       if (up.readableEnded) return ended();
       up.once('error', reject);

@@ -103,6 +103,13 @@ interface OwnedShow {
   showKeyUnreadable?: boolean;
   /** Destinations whose check keeps failing while their push runs: warned once per streak, not every pass. */
   checkFailing?: Set<string>;
+  /**
+   * The counters (`bytesSent`, `restarts`) each destination reported before this process took the show
+   * (another process died or handed it back, or this one lost its lease in a Redis outage), read once:
+   * its first supervisor here continues them, so they never go back to 0 while the show is relayed.
+   * A `stopped` destination's count ended with its relay (show over, target disabled): it starts over.
+   */
+  carried?: Map<string, Pick<RelayStatus, 'bytesSent' | 'restarts'>>;
 }
 
 /** How a destination's lastError begins while the show's sourceUrl is refused. */
@@ -309,6 +316,13 @@ export class RelayService {
     const mirrors = await shows.getMirrors(partnerId, showId, targets);
     o.enabledTargets = new Set(targets.map((t) => t.id));
     o.desired = desired;
+    if (!o.carried) {
+      const stored = await relay.statuses(partnerId, showId, targets.map((t) => t.id));
+      o.carried = new Map();
+      stored.forEach((st, i) => {
+        if (st && st.state !== 'stopped') o.carried!.set(targets[i]!.id, { bytesSent: st.bytesSent, restarts: st.restarts });
+      });
+    }
     const showKey = await relay.ingestKey(partnerId, showId).catch(undefinedIfUnreadable);
     if (showKey === undefined) {
       await this.keyUnreadable(o, targets, mirrors);
@@ -487,6 +501,9 @@ export class RelayService {
 
   private newSupervisor(o: OwnedShow, targetId: string, spec: DestinationSpec, log: Logger, prev?: RelayStatus | null): DestinationSupervisor {
     const { relay } = this.deps;
+    const carried = o.carried?.get(targetId);
+    o.carried?.delete(targetId);
+    if (!prev && carried) prev = { state: 'idle', bitrateKbps: 0, since: new Date().toISOString(), lastError: null, ...carried };
     const sup: DestinationSupervisor = new DestinationSupervisor(
       spec,
       {

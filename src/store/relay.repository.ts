@@ -264,6 +264,13 @@ export class RelayRepository {
     await this.redis.set(this.keys.relayStatus(partnerId, showId, targetId), JSON.stringify(status), 'EX', 30 * 86_400);
   }
 
+  /** The statuses as last written by the show's relay lease holder (null: none written). */
+  async statuses(partnerId: string, showId: string, targetIds: string[]): Promise<(RelayStatus | null)[]> {
+    if (targetIds.length === 0) return [];
+    const raws = await this.redis.mget(...targetIds.map((t) => this.keys.relayStatus(partnerId, showId, t)));
+    return raws.map((r) => (r ? (JSON.parse(r) as RelayStatus) : null));
+  }
+
   /**
    * The statuses as the show's views report them (REST show view, ops console): a status is written by
    * the process holding the show's relay lease, so while nobody holds it (its relay process died or was

@@ -83,6 +83,10 @@ test('SIGKILL the relay that owns the show: its ffmpeg dies with it, the other r
 
   const keys = new Map(v0.mirrors.map((m) => [m.platform, m.ingest!.streamKey!]));
   const sinkBytes = async () => Promise.all(ALL_PLATFORMS.map(async (p) => (await sim.streams(p)).find((s) => s.streamKey === keys.get(p))));
+  // Each destination's count of bytes sent is the show's, not one process's: read once 600 KB went out
+  // (~3 s), it is never lower after the takeover (the survivor's supervisors used to start it at 0).
+  await waitFor(async () => (await viewOf(svc, P, 'crash1')).mirrors.every((m) => m.relay.bytesSent > 600_000), 20_000);
+  const sentBefore = new Map((await viewOf(svc, P, 'crash1')).mirrors.map((m) => [m.platform, m.relay.bytesSent]));
   const stalls = loopStalls(); // this process (the sinks, Redis calls) may get the CPU late: not the relay's time
   await owner!.kill('SIGKILL');
   const killedAt = Date.now();
@@ -114,6 +118,8 @@ test('SIGKILL the relay that owns the show: its ffmpeg dies with it, the other r
   });
   console.log(`takeover: lease after ${tookOverOwn} ms of this process's time, every sink again after ${Date.now() - killedAt} ms wall (${ownTime(killedAt, stalls)} ms own)`);
   stalls.stop();
+  const after = await viewOf(svc, P, 'crash1');
+  expect(after.mirrors.filter((m) => m.relay.bytesSent < sentBefore.get(m.platform)!).map((m) => [m.platform, sentBefore.get(m.platform), m.relay.bytesSent])).toEqual([]);
   expect((await svc.rt.relay.leaseHolder(P, 'crash1'))?.split(':')[1]).toBe(String(other.proc.pid));
   for (const s of await sinkBytes()) expect(s?.maxPublishers).toBe(1);
   const otherFfmpeg = childrenOf(other.proc.pid!);

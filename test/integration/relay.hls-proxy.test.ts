@@ -115,3 +115,34 @@ test('through the proxy, the allowed origin is relayed and the segments on priva
   const r = await fetch(session.url);
   expect(r.status).toBe(404);
 }, 60_000);
+
+/**
+ * Found running the relay by hand: a live source whose playlist stopped moving (its packager died, the
+ * list kept) was relayed in a loop. The pull's ffmpeg stalls and is restarted, each run starts three
+ * segments from the list's end, and the proxy handed it the same segments every time: every platform
+ * got the show's last seconds again every ~10 s, reported `sending`. A session now leaves out of a live
+ * media playlist the leading segments it served whole already, the media sequence moved on with them.
+ */
+test('a live playlist that stops moving is not served again: segments a pull got whole are left out of its later playlists', async () => {
+  writeFileSync(
+    join(dir, 'stuck.m3u8'),
+    ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:1', '#EXT-X-MEDIA-SEQUENCE:7', '#EXTINF:1.0,', 'seg0.ts', '#EXTINF:1.0,', 'seg1.ts', '#EXTINF:1.0,', 'seg2.ts', ''].join('\n'),
+  );
+  const session = proxy.open(`http://127.0.0.1:${originPort}/stuck.m3u8`);
+  const segmentsOf = (list: string): string[] => list.split('\n').filter((l) => l && !l.startsWith('#'));
+  try {
+    const first = await (await fetch(session.url)).text();
+    expect(segmentsOf(first)).toHaveLength(3);
+    // A run of ffmpeg reads the first two segments whole, then is restarted: the list it reads next.
+    // (ffmpeg asks for each file from its start: `Range: bytes=0-`.)
+    for (const seg of segmentsOf(first).slice(0, 2)) expect((await fetch(seg, { headers: { range: 'bytes=0-' } })).status).toBe(200);
+    const again = await (await fetch(session.url)).text();
+    expect({ segments: segmentsOf(again), sequence: /#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(again)?.[1], durations: again.match(/#EXTINF/g)?.length }).toEqual({ segments: [segmentsOf(first)[2]], sequence: '9', durations: 1 });
+    // Another pull (a new session) gets the whole list.
+    const other = proxy.open(`http://127.0.0.1:${originPort}/stuck.m3u8`);
+    expect(segmentsOf(await (await fetch(other.url)).text())).toHaveLength(3);
+    other.close();
+  } finally {
+    session.close();
+  }
+}, 30_000);

@@ -88,3 +88,27 @@ test('an ffmpeg that never produces anything is restarted after the start-up all
     await sup.stop();
   }
 }, 30_000);
+
+/**
+ * Found running the relay by hand: a destination waiting for the show's stream reports `idle` with
+ * `lastError` "waiting for the show's stream (nothing is publishing to its ingest)" (written by the relay
+ * service); when the encoder began publishing, the destination went `connecting` with that line still
+ * its lastError, until its first byte out — up to the start-up allowance on a slow platform ingest.
+ */
+test('a reader whose source shows up is connecting without the idle wait\'s lastError', async () => {
+  const states: RelayStatus[] = [];
+  const sup = new DestinationSupervisor(
+    { input, output: join(dir, 'wait.flv'), secrets: [] },
+    { ffmpeg: slowFfmpeg('wait.sh', 600, false), log: pino({ level: 'silent' }), stallMs: 1000, waitForInput: true, mayStart: async () => true, onStateChange: (s) => states.push(s) },
+  );
+  sup.start();
+  try {
+    await waitFor(async () => sup.pid, 5_000);
+    expect(sup.status.state).toBe('idle');
+    sup.status.lastError = "waiting for the show's stream (nothing is publishing to its ingest)"; // as RelayService.waiting() does
+    sup.setSourceKnown(true);
+    expect({ state: sup.status.state, lastError: sup.status.lastError, reported: states.at(-1)?.lastError }).toEqual({ state: 'connecting', lastError: null, reported: null });
+  } finally {
+    await sup.stop();
+  }
+}, 20_000);
