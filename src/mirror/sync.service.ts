@@ -750,7 +750,7 @@ export class SyncService {
       // target is read again after the save, before the platform is asked. (On one Redis the guard is in
       // the save's own step.) Then either this read sees the mark, or the DELETE's check sees this save.
       if (this.deps.redis.isCluster) await this.deps.shows.checkTarget(job.partnerId, job.targetId);
-      mirror.remote = await adapter.createShow(spec, this.op(job, mirror, 'create'));
+      mirror.remote = await adapter.createShow(desired.state === 'live' ? { ...spec, live: true } : spec, this.op(job, mirror, 'create'));
       // Unknown when the attempts asked for different specs: the update below writes the current one.
       mirror.applied = mirror.creating === asked ? spec : undefined;
       mirror.creating = undefined;
