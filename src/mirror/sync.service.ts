@@ -759,7 +759,7 @@ export class SyncService {
       // target is read again after the save, before the platform is asked. (On one Redis the guard is in
       // the save's own step.) Then either this read sees the mark, or the DELETE's check sees this save.
       if (this.deps.redis.isCluster) await this.deps.shows.checkTarget(job.partnerId, job.targetId, mirror.incarnation);
-      mirror.remote = await adapter.createShow(spec, this.op(job, mirror, 'create'));
+      mirror.remote = await adapter.createShow(desired.state === 'live' ? { ...spec, live: true } : spec, this.op(job, mirror, 'create'));
       // Unknown when the attempts asked for different specs: the update below writes the current one.
       mirror.applied = mirror.creating === asked ? spec : undefined;
       mirror.creating = undefined;
@@ -831,6 +831,11 @@ export class SyncService {
   private async takeBack(job: OwnedJob, mirror: MirrorDoc, adapter: TargetAdapter, remote: NonNullable<MirrorDoc['remote']>, productId: string, product: Product | undefined, mp: MirrorPin): Promise<void> {
     const caps = adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities;
     if (!caps.unpin) return;
+    // What this pin made there is still another pin's: two products the partner gave one sku are one
+    // product in Whatnot's lineup (ref = the product id sent), and taking one back removed it while the
+    // other stayed `pinned` here (attack on npm start). The last pin holding it takes it down.
+    const made = mp.ref ?? mp.sentAs;
+    if (made !== undefined && Object.entries(mirror.pins).some(([id, other]) => id !== productId && other.state === 'pinned' && other.ref === made)) return;
     await adapter.unpin(remote, unpinSpec(productId, product, mp), mp.ref, this.op(job, mirror, `unpin:${productId}:${mp.episode}`));
   }
 

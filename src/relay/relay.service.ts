@@ -268,8 +268,14 @@ export class RelayService {
 
   /** One pass: which shows this process relays, and to where. */
   async tick(): Promise<void> {
-    const { shows, relay, leaseMs } = this.deps;
-    await relay.heartbeat(Math.max(leaseMs, this.deps.pollMs * 5));
+    const { shows, relay, leaseMs, pollMs } = this.deps;
+    const ttlMs = Math.max(leaseMs, pollMs * 5);
+    await relay.heartbeat(ttlMs);
+    // Beaten again while the pass makes progress: a pass over hundreds of live shows in a busy process
+    // took longer than the TTL (25 s, attack on npm start), the relay read "not running" for most of
+    // every pass, and the video gate held every partner's YouTube and Facebook mirrors, also those
+    // whose video it was sending. (A pass stuck in one show still lets it lapse.)
+    let beatAt = Date.now();
     const active = await shows.activeShows();
     const seen = new Set<string>();
     // Stops run side by side and do not hold up the pass: with many shows ending at once, waiting
@@ -279,6 +285,10 @@ export class RelayService {
     try {
       for (const [partnerId, showId] of active) {
         if (this.closed) return;
+        if (Date.now() - beatAt >= pollMs) {
+          await relay.heartbeat(ttlMs);
+          beatAt = Date.now();
+        }
         const key = showKeyOf(partnerId, showId);
         seen.add(key);
         try {

@@ -183,6 +183,12 @@ export interface ShowSpec {
   title: string;
   description: string | undefined;
   scheduledAt: string;
+  /**
+   * createShow only: the partner's show is live now, so the platform show is made to go live at once
+   * whatever `scheduledAt` says (a snapshot's start may be days ahead, or a placeholder, while it is on
+   * air). Not part of what a mirror records as applied.
+   */
+  live?: boolean;
 }
 
 /** What the mirror knows about the remote show; `data` is adapter-private (stream id, chat id, ...). */

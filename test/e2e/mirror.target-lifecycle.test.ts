@@ -77,6 +77,28 @@ test('a Facebook show waiting for its schedule window goes live when the partner
   await waitFor(async () => (await svc.rt.shows.getMirror('tsl', 'early1', 'fb-early'))?.state === 'live', 15_000);
 }, 40_000);
 
+test('a Facebook show scheduled more than 7 days ahead goes live when the partner starts it without moving its scheduledAt', async () => {
+  // A careless partner's snapshot keeps the far start (a placeholder, a date never updated) in its
+  // show.live. The create waited for the 7-day window whatever the show's state: the mirror stayed
+  // `provisioning` ("retrying in 2…3 days") for the whole live show (attack on npm start, 2026-12-05).
+  const r = await svc.api('/v1/partners/tsl/targets', {
+    json: { id: 'fb-far', platform: 'facebook', name: 'fb', credentials: CREDENTIALS.facebook, baseUrl: sim.base('facebook'), commissionRateBps: 1000 },
+  });
+  expect(r.status).toBe(201);
+  for (const [id, scheduledAt] of [['far1', new Date(Date.now() + 10 * 86_400_000).toISOString()], ['far2', '9999-12-31T23:59:59Z']] as const) {
+    const show = sampleShow(id, { scheduledAt });
+    expect((await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', show, new Date(Date.now() - 60_000).toISOString()))).status).toBe(202);
+    await waitFor(async () => (await svc.rt.shows.getMirror('tsl', id, 'fb-far'))?.lastError?.includes('7 days ahead'), 15_000);
+    expect((await sendEvent(svc, 'tsl', secret, showEvent('show.live', { ...show, state: 'live' }, new Date().toISOString()))).status).toBe(202);
+    // The sweep (the scheduler's, every few seconds) promotes the waiting job: the show changed.
+    for (let i = 0; i < 3; i++) {
+      await sweep.sweep();
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    await waitFor(async () => (await svc.rt.shows.getMirror('tsl', id, 'fb-far'))?.state === 'live', 15_000);
+  }
+}, 40_000);
+
 test('a Facebook show waiting for its schedule window is not run again by every sweep while the show stays as it is', async () => {
   const r = await svc.api('/v1/partners/tsl/targets', {
     json: { id: 'fb-still', platform: 'facebook', name: 'fb', credentials: CREDENTIALS.facebook, baseUrl: sim.base('facebook'), commissionRateBps: 1000 },

@@ -16,7 +16,8 @@
  *    see, published by startShow.
  *  - show starts more than 7 days ahead: nothing is created yet. createShow answers RetryableError with a
  *    delay until the show is inside Facebook's 7-day window (at most 3 days at a time), because a live
- *    video created earlier could neither be scheduled nor keep its stream URL (24 h) until then.
+ *    video created earlier could neither be scheduled nor keep its stream URL (24 h) until then. A show
+ *    that is live already (its snapshot's start left days ahead) is not held back: a preview, started at once.
  *  startShow goes live with `POST /{id} status=LIVE_NOW`. A preview waits for it; a scheduled video does
  *  not always: "The broadcast will appear on the node's timeline/feed at the planned start time as long
  *  as it is receiving stream data" (Schedule a Broadcast), so when the relay is already sending at the
@@ -307,8 +308,10 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       const start = Date.parse(spec.scheduledAt);
       const lead = start - now;
       const latestCreate = MAX_SCHEDULE_AHEAD_MS - SCHEDULE_MARGIN_MS;
-      // A look for an earlier attempt's video (findOnly) is not held back: that attempt was made in the window.
-      if (lead > latestCreate && !op.findOnly) {
+      // A look for an earlier attempt's video (findOnly) is not held back: that attempt was made in the
+      // window. Nor is a show that is live already: it goes on air now (a preview, started at once),
+      // whatever its snapshot's start says; it waited for the window, days, while it was on air.
+      if (lead > latestCreate && !op.findOnly && !spec.live) {
         const from = new Date(start - latestCreate).toISOString();
         throw new RetryableError(`Facebook schedules live videos at most 7 days ahead: the live video for this show is created from ${from}`, {
           reason: 'schedule_window',
