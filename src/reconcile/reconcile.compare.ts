@@ -7,6 +7,7 @@
  * not an ISO 4217 currency are discrepancies of their own (`reason`), never amount differences: their
  * amounts are not compared, and none of them is healed into the ledger in another currency.
  */
+import { checkPlatformOrder, PLATFORM_ORDER_PROBLEMS } from '../attribution/platform-order-check.js';
 import { platformRefunded } from '../attribution/platform-refund.js';
 import { formatMoney, isCurrency, type Money } from '../domain/money.js';
 import type { PlatformOrder } from '../targets/target.adapter.js';
@@ -31,7 +32,7 @@ function shown(m: Money): string {
   return isCurrency(m.currency) ? formatMoney(m) : `${m.amount} ${JSON.stringify(String(m.currency).slice(0, 16))}`;
 }
 
-export function compareTarget(targetId: string, report: PlatformOrder[], ledger: LedgerOrder[], voided: RegExp): Comparison {
+export function compareTarget(targetId: string, report: PlatformOrder[], ledger: LedgerOrder[], voided: RegExp, nowMs = Date.now()): Comparison {
   const discrepancies: Discrepancy[] = [];
   const heal: PlatformOrder[] = [];
   const inLedger = new Map(ledger.map((l) => [l.orderId, l]));
@@ -39,10 +40,18 @@ export function compareTarget(targetId: string, report: PlatformOrder[], ledger:
   for (const p of report) {
     inReport.add(p.orderId);
     const l = inLedger.get(p.orderId);
+    const what = l ? 'not compared with the ledger' : 'not added to the ledger';
     if (!isCurrency(p.total.currency)) {
       // Not a currency the ledger counts in (refused at the edge for partner events too): nothing to compare, nothing to add.
-      const what = l ? 'not compared with the ledger' : 'not added to the ledger';
       discrepancies.push({ kind: l ? 'amount_mismatch' : 'missing_in_ledger', reason: 'invalid_currency', targetId, orderId: p.orderId, detail: `platform reports ${shown(p.total)}, not an ISO 4217 currency: ${what}`, healed: false });
+      continue;
+    }
+    // An order the ledger refuses (a negative total or refund, a time over a year ahead): handed to it,
+    // it was skipped, and the run said "added to the ledger", healed, and remembered that heal.
+    const problem = checkPlatformOrder(p, nowMs);
+    if (problem) {
+      const field = problem === 'refunded' ? `a refund of ${shown(p.refunded)}` : problem === 'total' ? shown(p.total) : `${problem} ${JSON.stringify(String(p[problem]).slice(0, 40))}`;
+      discrepancies.push({ kind: l ? 'amount_mismatch' : 'missing_in_ledger', reason: 'invalid_order', targetId, orderId: p.orderId, detail: `platform reports ${field}; the ledger takes ${PLATFORM_ORDER_PROBLEMS[problem]}: ${what}`, healed: false });
       continue;
     }
     const refunded = platformRefunded(p, voided);

@@ -98,18 +98,39 @@ export function dropServedSegments(body: string, base: URL, served: (absolute: s
   return out.map((l) => l.replace(/^#EXT-X-MEDIA-SEQUENCE:\s*(\d+)/, (_m, n: string) => `#EXT-X-MEDIA-SEQUENCE:${Number(n) + dropped}`)).join('\n');
 }
 
-/** Rewrites every URI of an HLS playlist (media lines and `URI="…"` attributes) with `to`. */
-export function rewritePlaylist(body: string, base: URL, to: (absolute: URL) => string): string {
+/**
+ * The largest rewritten playlist, in characters. Each URI grows when rewritten (the proxy's origin,
+ * the session token, the base64 of the absolute URL): a 4 MiB playlist of one-letter lines, read
+ * against a 2,000-character URL (a long sourceUrl, or a redirect to a long path), made gigabytes and
+ * the relay process died out of memory (every show's relay with it); with a short URL it still made
+ * ~200 MB and held the event loop for seconds. A real playlist rewritten (tens of thousands of
+ * segments) stays far below.
+ */
+export const MAX_REWRITTEN_PLAYLIST_CHARS = 16 * 1024 * 1024;
+
+class PlaylistTooLargeError extends Error {}
+
+/**
+ * Rewrites every URI of an HLS playlist (media lines and `URI="…"` attributes) with `to`; throws once
+ * the result passes `maxChars` (nothing more is rewritten then).
+ */
+export function rewritePlaylist(body: string, base: URL, to: (absolute: URL) => string, maxChars = MAX_REWRITTEN_PLAYLIST_CHARS): string {
   const abs = (ref: string): string => to(new URL(ref, base));
-  return body
-    .split(/\r?\n/)
-    .map((line) => {
-      const t = line.trim();
-      if (!t) return line;
-      if (t.startsWith('#')) return line.replace(/URI="([^"]*)"/g, (_m, u: string) => `URI="${abs(u)}"`);
-      return abs(t);
-    })
-    .join('\n');
+  const out: string[] = [];
+  let chars = 0;
+  // Line by line without splitting the whole body first (an array of millions of lines is memory too).
+  for (let at = 0; at <= body.length; ) {
+    let nl = body.indexOf('\n', at);
+    if (nl === -1) nl = body.length;
+    const line = nl < body.length && nl > at && body.charCodeAt(nl - 1) === 13 ? body.slice(at, nl - 1) : body.slice(at, nl);
+    at = nl + 1;
+    const t = line.trim();
+    const rewritten = !t ? line : t.startsWith('#') ? line.replace(/URI="([^"]*)"/g, (_m, u: string) => `URI="${abs(u)}"`) : abs(t);
+    chars += rewritten.length + 1;
+    if (chars > maxChars) throw new PlaylistTooLargeError(`the rewritten playlist would pass ${maxChars} characters`);
+    out.push(rewritten);
+  }
+  return out.join('\n');
 }
 
 export class HlsProxy {

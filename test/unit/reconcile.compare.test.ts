@@ -102,3 +102,18 @@ test('an order taken back after more than its total was refunded agrees with a l
   const ledger = [{ orderId: 'a', currency: 'USD', gross: 1000, refunded: 1200 }];
   expect(compareTarget('t1', [order('a', 1000, 1200, 'CANCELLED')], ledger, VOIDED)).toEqual({ discrepancies: [], heal: [] });
 });
+
+describe('a report the ledger cannot take as it is', () => {
+  test('an order the ledger refuses (negative total or refund, a time over a year ahead) is reported with reason invalid_order, never healed', () => {
+    const now = Date.parse('2026-11-25T00:00:00Z');
+    const ahead = { ...order('c', 1000), createdAt: '2028-01-01T00:00:00Z' };
+    const ledger = [{ orderId: 'b', currency: 'USD', gross: 1000, refunded: 0 }];
+    const { discrepancies, heal } = compareTarget('t1', [order('a', -1800), order('b', 1000, -500), ahead], ledger, VOIDED, now);
+    expect(discrepancies).toEqual([
+      { kind: 'missing_in_ledger', reason: 'invalid_order', targetId: 't1', orderId: 'a', detail: `platform reports -18.00 USD; the ledger takes a total of 0 to ${Number.MAX_SAFE_INTEGER} minor units in an active ISO 4217 currency: not added to the ledger`, healed: false },
+      { kind: 'amount_mismatch', reason: 'invalid_order', targetId: 't1', orderId: 'b', detail: `platform reports a refund of -5.00 USD; the ledger takes a refunded amount of 0 to ${Number.MAX_SAFE_INTEGER} minor units: not compared with the ledger`, healed: false },
+      { kind: 'missing_in_ledger', reason: 'invalid_order', targetId: 't1', orderId: 'c', detail: 'platform reports createdAt "2028-01-01T00:00:00Z"; the ledger takes an order time from 1970-01-01T00:00:00Z to a year from now: not added to the ledger', healed: false },
+    ]);
+    expect(heal).toEqual([]);
+  });
+});

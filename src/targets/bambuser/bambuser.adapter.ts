@@ -356,27 +356,35 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     const fromMs = from.getTime();
     const toMs = to.getTime();
     const deadline = Date.now() + REPORT_WAIT_BUDGET_MS;
-    const shows: BambuserShow[] = [];
+    // Each show once and each order once (the adapter contract): a show the list names on two pages
+    // (a cursor that does not move past it) had its report read twice, and an order a report names
+    // twice was handed over twice; the run counted and listed it as often.
+    const shows = new Map<string, BambuserShow>();
     let cursor: string | undefined;
     for (let i = 0; i < MAX_REPORT_PAGES; i++) {
       const page = await patiently(deadline, () => listShowsPage(cursor), signal);
-      shows.push(...page.results.filter((s) => showMayHaveOrders(s, fromMs)));
+      for (const s of page.results) if (!shows.has(s.id) && showMayHaveOrders(s, fromMs)) shows.set(s.id, s);
       if (!page.cursor || page.cursor === cursor) break;
       cursor = page.cursor;
     }
+    const seen = new Set<string>();
     let count = 0;
-    for (const show of shows) {
+    for (const show of shows.values()) {
       const report = await patiently(deadline, () => showOrders(show.id), signal);
       const orders: PlatformOrder[] = [];
       for (const o of report) {
+        if (seen.has(o.orderId)) continue;
         const order = toPlatformOrder(show.id, o);
         const at = Date.parse(order.createdAt);
-        if (at >= fromMs && at < toMs) orders.push(order);
+        if (at >= fromMs && at < toMs) {
+          seen.add(order.orderId);
+          orders.push(order);
+        }
       }
       count += orders.length;
       if (orders.length > 0) yield orders;
     }
-    log.debug({ shows: shows.length, orders: count }, 'bambuser order report');
+    log.debug({ shows: shows.size, orders: count }, 'bambuser order report');
   }
   return adapter;
 };
