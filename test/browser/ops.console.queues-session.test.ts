@@ -7,8 +7,12 @@
  * browser's one cookie was then the viewer's: 403). The link now renews the session with the tab's
  * key first. And after a reload (the tab keeps its key) the header said nobody and an admin's
  * Queues link stayed hidden: both were set at sign-in only, and a reload learns who it is from the
- * first board. Debian's chromium (playwright-core), real service and redis-server.
+ * first board. And a page on the same site (another port of the host) could frame the signed-in
+ * dashboard, the SameSite=Strict cookie going along: it now says frame-ancestors 'none'. Debian's
+ * chromium (playwright-core), real service and redis-server.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import { sha256Hex } from '../../src/lib/crypto.js';
 import { browserPerFile, guardedContext } from '../helpers/browser.js';
@@ -74,4 +78,37 @@ test("an admin's Queues link opens the dashboard after the sign-in's session has
   expect(await svc.rt.redis.exists(svc.rt.keys.consoleSession(sha256Hex(replaced)))).toBe(0);
   expect(await svc.rt.redis.exists(svc.rt.keys.consoleSession(sha256Hex(renewed)))).toBe(1);
   await context.close();
+});
+
+test('no page frames /admin/queues, not even one on the same site that the SameSite=Strict cookie reaches', async () => {
+  // A page on another port of this host: the same site as the service, another origin.
+  const framer = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>framer</title><iframe name="dash" src="${svc.url}/admin/queues" width="1000" height="600"></iframe>`));
+  await new Promise<void>((resolve) => framer.listen(0, '127.0.0.1', resolve));
+  const context = await guardedContext(browser);
+  try {
+    const page = await context.newPage();
+    await page.goto(`${svc.url}/ops`);
+    await page.getByLabel('API key').fill(ADMIN_KEY);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: "Today's and live shows" }).waitFor();
+    // The signed-in browser opens /admin/queues itself: the dashboard.
+    const own = await context.newPage();
+    await own.goto(`${svc.url}/admin/queues`);
+    await own.getByText('sync-youtube-0', { exact: true }).first().waitFor({ timeout: 30_000 });
+    // Framed by the other page the cookie goes along (same site) and the dashboard answers 200, but the
+    // browser does not show it in the frame.
+    const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/admin/queues');
+    await page.goto(`http://127.0.0.1:${(framer.address() as AddressInfo).port}/`);
+    const res = await answered;
+    expect(res.status()).toBe(200);
+    expect(res.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
+    // What the frame would show is drawn a moment after the answer (bull-board's script, its queue list).
+    await page.waitForTimeout(3000);
+    const frame = page.frame({ name: 'dash' });
+    const text = frame ? await frame.evaluate(() => document.body?.innerText ?? '').catch(() => '') : '';
+    expect(text).not.toContain('sync-youtube-0');
+  } finally {
+    await context.close();
+    await new Promise((resolve) => framer.close(resolve));
+  }
 });

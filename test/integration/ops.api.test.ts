@@ -15,6 +15,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 interface Board {
   me: { role: string };
   partners: { id: string }[];
+  leftOff: number;
   shows: { showId: string; state: string; mirrors: { targetId: string; state: string; since: string | null; lastError: string | null; needsAction: boolean; pins: { mirrored: number; wanted: number } }[] }[];
 }
 
@@ -352,4 +353,26 @@ test("a busy partner's last week does not push today's and live shows off the bo
   await send(sampleShow('busy-today', { scheduledAt: iso(now + HOUR) }), 'show.scheduled');
   const b = await board();
   expect(b.shows.filter((s) => s.showId.startsWith('busy-')).map((s) => s.showId).sort()).toEqual(['busy-live', 'busy-today']);
+});
+
+test("a busy day: the board holds the partner's shows nearest to now, the hours ahead included, and says how many it left off", async () => {
+  const crowdedSecret = await createPartner(svc, 'crowded', { name: 'Crowded Partner' });
+  const now = Date.now();
+  const send = async (show: Record<string, unknown>, type: string): Promise<void> => {
+    expect((await sendEvent(svc, 'crowded', crowdedSecret, showEvent(type, show, iso(now - 60_000)))).status).toBe(202);
+  };
+  // More shows than the board holds per partner (300), all in today's window but hours ago, all over;
+  // then the shows of the next hours. Read oldest first, the window's first 300 were yesterday's.
+  for (let i = 0; i < 320; i += 20) {
+    await Promise.all(Array.from({ length: 20 }, (_, j) => send(sampleShow(`crowd-${i + j}`, { scheduledAt: iso(now - 23 * HOUR + (i + j) * 60_000), state: 'ended' }), 'show.ended')));
+  }
+  await send(sampleShow('next-soon', { scheduledAt: iso(now + 10 * 60_000) }), 'show.scheduled');
+  await send(sampleShow('next-tonight', { scheduledAt: iso(now + 6 * HOUR) }), 'show.scheduled');
+  const b = await board();
+  const crowded = b.shows.filter((s) => s.showId.startsWith('crowd-') || s.showId.startsWith('next-'));
+  expect(crowded).toHaveLength(300);
+  expect(crowded.map((s) => s.showId)).toEqual(expect.arrayContaining(['next-soon', 'next-tonight', 'crowd-319']));
+  // The oldest of the window are the ones left off, and the board says how many.
+  expect(crowded.map((s) => s.showId)).not.toContain('crowd-0');
+  expect(b.leftOff).toBe(322 - 300);
 });

@@ -29,8 +29,11 @@ const HOUR = 3_600_000;
  */
 const WINDOW_MS = 24 * HOUR;
 const LIVE_LOOKBACK_MS = 7 * 24 * HOUR;
-/** Shows read per partner in today's window, and again among the earlier ones (for those still live). */
-const MAX_SHOWS_PER_PARTNER = 300;
+/**
+ * Shows read per partner in today's window (the nearest to now, before or after it), and again among
+ * the earlier ones (for those still live).
+ */
+export const MAX_SHOWS_PER_PARTNER = 300;
 
 export interface BoardCell {
   targetId: string;
@@ -149,16 +152,19 @@ export class OpsService {
     return this.d.partners.list();
   }
 
-  async board(p: Principal, nowMs = Date.now()): Promise<{ generatedAt: string; partners: { id: string; name: string }[]; shows: BoardRow[] }> {
+  async board(p: Principal, nowMs = Date.now()): Promise<{ generatedAt: string; partners: { id: string; name: string }[]; shows: BoardRow[]; leftOff: number }> {
     const partners = await this.partnersFor(p);
-    const rows = (await Promise.all(partners.map((partner) => this.partnerRows(partner, nowMs)))).flat();
+    const parts = await Promise.all(partners.map((partner) => this.partnerRows(partner, nowMs)));
+    const rows = parts.flatMap((x) => x.rows);
     rows.sort((a, b) => rank(a) - rank(b) || a.scheduledAt.localeCompare(b.scheduledAt) || a.showId.localeCompare(b.showId));
-    return { generatedAt: new Date(nowMs).toISOString(), partners: partners.map((x) => ({ id: x.id, name: x.name })), shows: rows };
+    const leftOff = parts.reduce((n, x) => n + x.leftOff, 0);
+    return { generatedAt: new Date(nowMs).toISOString(), partners: partners.map((x) => ({ id: x.id, name: x.name })), shows: rows, leftOff };
   }
 
-  private async partnerRows(partner: Partner, nowMs: number): Promise<BoardRow[]> {
+  /** A partner's rows, and how many of its shows in today's window are not among them (over MAX_SHOWS_PER_PARTNER). */
+  private async partnerRows(partner: Partner, nowMs: number): Promise<{ rows: BoardRow[]; leftOff: number }> {
     const bundle = await this.d.partners.bundle(partner.id);
-    if (!bundle) return [];
+    if (!bundle) return { rows: [], leftOff: 0 };
     // Today's window, and apart from it the shows scheduled before it, newest first (only live ones stay):
     // one read of the whole week oldest first let a busy partner's past days fill the limit, and
     // today's and live shows fell off the board.
@@ -166,11 +172,18 @@ export class OpsService {
     // live late, or streams for days, was missing once its scheduledAt was a week old).
     await this.backfilledLive(partner.id);
     const key = this.d.keys.partnerShows(partner.id);
-    const [near, earlier, live] = await Promise.all([
-      this.d.redis.zrangebyscore(key, nowMs - WINDOW_MS, nowMs + WINDOW_MS, 'LIMIT', 0, MAX_SHOWS_PER_PARTNER),
+    // Today's window from now outwards: the next shows soonest first, the past ones latest first, and
+    // of both the MAX_SHOWS_PER_PARTNER nearest to now. One read of the window oldest first kept a busy
+    // day's first 300 (yesterday evening's, long over) and left every show of the hours ahead off the
+    // board, with nothing saying so.
+    const [ahead, behind, inWindow, earlier, live] = await Promise.all([
+      this.d.redis.zrangebyscore(key, nowMs, nowMs + WINDOW_MS, 'WITHSCORES', 'LIMIT', 0, MAX_SHOWS_PER_PARTNER),
+      this.d.redis.zrevrangebyscore(key, `(${nowMs}`, nowMs - WINDOW_MS, 'WITHSCORES', 'LIMIT', 0, MAX_SHOWS_PER_PARTNER),
+      this.d.redis.zcount(key, nowMs - WINDOW_MS, nowMs + WINDOW_MS),
       this.d.redis.zrevrangebyscore(key, `(${nowMs - WINDOW_MS}`, nowMs - LIVE_LOOKBACK_MS, 'LIMIT', 0, MAX_SHOWS_PER_PARTNER),
       this.d.shows.liveShowIds(partner.id, MAX_SHOWS_PER_PARTNER),
     ]);
+    const near = nearest([...pairs(ahead), ...pairs(behind)], nowMs, MAX_SHOWS_PER_PARTNER);
     const ids = [...new Set([...near, ...earlier, ...live])];
     const rows: BoardRow[] = [];
     await Promise.all(
@@ -183,7 +196,9 @@ export class OpsService {
         rows.push({ partnerId: partner.id, partnerName: partner.name, showId, title: desired.title, state: desired.state, scheduledAt: desired.scheduledAt, mirrors: await this.cells(partner.id, showId, desired, bundle.targets, docs) });
       }),
     );
-    return rows;
+    // The window's shows on the board: the nearest read, and live ones of the window beyond them.
+    const shownInWindow = rows.filter((r) => Math.abs(Date.parse(r.scheduledAt) - nowMs) <= WINDOW_MS).length;
+    return { rows, leftOff: Math.max(0, inWindow - shownInWindow) };
   }
 
   /** The show with its mirrors as board cells, its timeline (newest first) and its sales per target. */
@@ -318,6 +333,21 @@ export interface TimelineItem {
   targetId: string | null;
   summary: string;
   detail: string | null;
+}
+
+/** [member, score] pairs of a WITHSCORES reply. */
+function pairs(flat: string[]): [string, number][] {
+  const out: [string, number][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, Number(flat[i + 1])]);
+  return out;
+}
+
+/** The `n` members scheduled nearest to `nowMs`, either side (a tie: the later one first). */
+function nearest(scored: [string, number][], nowMs: number, n: number): string[] {
+  return scored
+    .sort((a, b) => Math.abs(a[1] - nowMs) - Math.abs(b[1] - nowMs) || b[1] - a[1])
+    .slice(0, n)
+    .map(([id]) => id);
 }
 
 function rank(r: BoardRow): number {

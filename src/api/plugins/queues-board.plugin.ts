@@ -114,6 +114,14 @@ export async function queuesBoard(app: FastifyInstance, opts: { queues: Queue[];
     await app.audit(req, { action: dashboardAction(req.method, template), detail: { method: req.method, path: template, ...(queueName ? { queue: queueName } : {}), ...rest } });
     return payload;
   });
+  // No page may frame the dashboard (its buttons pause, clean and obliterate queues). The session cookie
+  // is SameSite=Strict, which keeps it from other sites' frames but not from a frame on the same site:
+  // another port of this host, a sibling subdomain (a page there framed the dashboard signed in and
+  // could have a click land on its buttons). The console's page says the same in its CSP.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    void reply.header('content-security-policy', "frame-ancestors 'none'").header('x-frame-options', 'DENY');
+    return payload;
+  });
   app.addHook('onSend', async (req, reply, payload) => {
     if (reply.statusCode === 503) void reply.type('application/problem+json').header('retry-after', '5');
     if (reply.statusCode >= 400) return boardProblem(req, reply, payload);

@@ -27,6 +27,7 @@ const Board = z.object({
   generatedAt: z.string(),
   partners: z.array(PartnerRef),
   shows: z.array(z.looseObject({ partnerId: z.string(), showId: z.string(), title: z.string(), state: z.string(), scheduledAt: z.string(), mirrors: z.array(z.looseObject({ targetId: z.string(), platform: z.string(), state: z.string(), needsAction: z.boolean(), lastError: z.string().nullable() })) })),
+  leftOff: z.number().int().describe("shows scheduled within a day of now that are not in `shows`: of each partner's, the board holds the 300 scheduled nearest to now (and every live one)"),
 });
 
 export const SESSION_COOKIE = 'syndicast_ops';
@@ -155,7 +156,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     const hit = shared.get(scope);
     if (hit && now - hit.at < streamIntervalMs) return hit.board;
     const board = ops.board(p).then((b) => ({
-      hash: createHash('sha256').update(JSON.stringify(b.shows)).update(JSON.stringify(b.partners)).digest('base64url'),
+      hash: createHash('sha256').update(JSON.stringify(b.shows)).update(JSON.stringify(b.partners)).update(String(b.leftOff)).digest('base64url'),
       json: JSON.stringify(b),
     }));
     // Scopes no stream asked for in two intervals (a partner's console closed) are not kept.

@@ -220,7 +220,19 @@ function route() {
   current?.setAttribute('aria-current', 'page');
   if (view === 'board') renderBoard();
   else if (view === 'show') {
-    const [, , partnerId, showId] = location.hash.split('/').map(decodeURIComponent);
+    // A cut or mistyped address (`%E0`) is no show: decodeURIComponent threw, uncaught, and the page
+    // kept the previous view under the new address.
+    let ids;
+    try {
+      ids = location.hash.split('/').slice(2, 4).map(decodeURIComponent);
+    } catch {
+      ids = [];
+    }
+    const [partnerId, showId] = ids;
+    if (!partnerId || !showId) {
+      state.detail = null;
+      return $('#view').replaceChildren(h('p', { class: 'error', role: 'alert' }, 'This address names no show: open one from the board.'), h('p', {}, h('a', { href: '#/' }, '← Board')));
+    }
     state.detail = { partnerId, showId, data: null };
     $('#view').replaceChildren(h('p', {}, 'Loading…'));
     void refreshDetail();
@@ -284,6 +296,13 @@ function renderBoard() {
   if (keepFocus) document.getElementById(keepFocus)?.focus();
 }
 
+/**
+ * Rows drawn at most. The board holds up to 300 shows per partner (more with live ones), every partner's:
+ * with thousands, each board event (a second apart) redrew all of them and the tab stopped answering
+ * for seconds at a time. Needs-action rows come first; search and the filters reach the rest.
+ */
+const MAX_ROWS = 500;
+
 function renderRows() {
   const holder = $('#rows');
   if (!holder || !state.board) return;
@@ -292,18 +311,22 @@ function renderRows() {
     .filter((r) => !q || r.showId.toLowerCase().includes(q) || r.title.toLowerCase().includes(q))
     .map((r) => ({ ...r, mirrors: r.mirrors.filter((m) => matches(r, m)) }))
     .filter((r) => r.mirrors.length > 0 || (!state.filters.platform && !state.filters.state && !state.filters.needs && (!state.filters.partner || r.partnerId === state.filters.partner)));
-  const platforms = PLATFORMS.filter((p) => rows.some((r) => r.mirrors.some((m) => m.platform === p)));
-  if (rows.length === 0) return holder.replaceChildren(h('p', { class: 'card' }, state.board.shows.length ? 'No show matches these filters.' : 'No show is scheduled today or live.'));
+  // (A node or nothing: replaceChildren writes a null as the text "null".)
+  const leftOff = state.board.leftOff > 0 ? [h('p', { class: 'sub', 'data-role': 'left-off' }, `${state.board.leftOff} more show(s) scheduled within a day of now are not on the board: it holds the 300 nearest to now of each partner, and every live show.`)] : [];
+  if (rows.length === 0) return holder.replaceChildren(h('p', { class: 'card' }, state.board.shows.length ? 'No show matches these filters.' : 'No show is scheduled today or live.'), ...leftOff);
+  const drawn = rows.slice(0, MAX_ROWS);
+  const platforms = PLATFORMS.filter((p) => drawn.some((r) => r.mirrors.some((m) => m.platform === p)));
   holder.replaceChildren(
+    ...leftOff,
     h(
       'table',
       { id: 'board' },
-      h('caption', { class: 'sub' }, `${rows.length} show(s); hover or focus a mirror to read its last error in full`),
+      h('caption', { class: 'sub' }, `${rows.length} show(s)${rows.length > drawn.length ? `, the first ${drawn.length} shown: search or filter for the others` : ''}; hover or focus a mirror to read its last error in full`),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Show'), platforms.map((p) => h('th', { scope: 'col' }, p)))),
       h(
         'tbody',
         {},
-        rows.map((r) =>
+        drawn.map((r) =>
           h(
             'tr',
             { 'data-show': r.showId, 'data-partner': r.partnerId },
