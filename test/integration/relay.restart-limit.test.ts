@@ -226,6 +226,30 @@ describe('DestinationSupervisor with a start gate', () => {
     expect(sup.status.lastError).toMatch(/cannot start ffmpeg/);
     expect(JSON.stringify([...lines, ...states])).not.toContain('sk-secret');
   }, 30_000);
+
+  test("a destination's first start asks the gate as a first start, each restart after a failure as a retry (queued behind other destinations' first starts)", async () => {
+    const port = await closedPort();
+    const kinds: string[] = [];
+    const gate = new (class extends StartGate {
+      override acquire(kind: 'first' | 'retry' = 'first') {
+        kinds.push(kind);
+        return super.acquire(kind);
+      }
+    })({ concurrency: 1, pollMs: 20 });
+    const sup = new DestinationSupervisor(
+      { input, output: `rtmp://127.0.0.1:${port}/live/retrying`, secrets: [] },
+      { ffmpeg: testFfmpeg(), log: pino({ level: 'silent' }), stallMs: 1000, startTimeoutMs: 10_000, startGate: gate, mayStart: async () => true, onStateChange: () => undefined, backoffBaseMs: 50, backoffCapMs: 100 },
+    );
+    sup.start();
+    try {
+      await waitFor(async () => sup.status.restarts >= 3, 30_000, 20);
+    } finally {
+      await sup.stop();
+    }
+    expect(kinds[0]).toBe('first');
+    expect(kinds.length).toBeGreaterThanOrEqual(3);
+    expect(kinds.slice(1).every((k) => k === 'retry')).toBe(true);
+  }, 40_000);
 });
 
 describe('stall detection and CPU starvation', () => {

@@ -13,6 +13,7 @@ import pino from 'pino';
 import { DestinationSupervisor } from '../../src/relay/destination.supervisor.js';
 import type { RelayStatus } from '../../src/store/relay.repository.js';
 import { testFfmpeg, writeTestPatternFile } from '../helpers/ffmpeg.js';
+import { logSink } from '../helpers/log-sink.js';
 import { waitFor } from '../helpers/service.js';
 
 let dir: string;
@@ -112,3 +113,54 @@ test('a reader whose source shows up is connecting without the idle wait\'s last
     await sup.stop();
   }
 }, 20_000);
+
+/**
+ * ffmpeg that fails at once (exit 1) on every start but those in `runs`: start n runs ffmpeg for
+ * `runs[n]` seconds (SIGKILLed then by `timeout`, a drop however far it got).
+ */
+function ffmpegRunningOnly(name: string, runs: Record<number, number>): string {
+  const path = join(dir, name);
+  const count = join(dir, `${name}.count`);
+  const cases = Object.entries(runs)
+    .map(([n, sec]) => `  ${n}) exec timeout -s KILL ${sec} '${testFfmpeg()}' -y "$@" ;;\n`)
+    .join('');
+  writeFileSync(path, `#!/bin/sh\nn=$(cat '${count}' 2>/dev/null || echo 0)\nn=$((n + 1))\necho $n > '${count}'\ncase $n in\n${cases}  *) exit 1 ;;\nesac\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+test('the restart back-off starts over only after a run that sent for 5 s: a short sending run keeps it growing, a stable run resets it', async () => {
+  // Starts 1-3 fail, 4 sends for at most 4 s, 5 fails, 6 sends for 8 s, then every start fails. The
+  // back-off (base 100 ms, doubling) is read from each drop's log line: the nth failure in a row waits
+  // between half of 100·2^(n-1) ms and all of it.
+  const { log, lines } = logSink<{ msg: string; delayMs: number }>();
+  const states: RelayStatus[] = [];
+  const sup = new DestinationSupervisor(
+    { input, output: join(dir, 'backoff.flv'), secrets: [] },
+    {
+      ffmpeg: ffmpegRunningOnly('backoff.sh', { 4: 4, 6: 8 }),
+      log,
+      stallMs: 2000,
+      startTimeoutMs: 20_000,
+      realtimeInput: true,
+      mayStart: async () => true,
+      onStateChange: (s) => states.push(s),
+      backoffBaseMs: 100,
+      backoffCapMs: 60_000,
+    },
+  );
+  const drops = (): number[] => lines.filter((l) => l.msg === 'relay destination dropped; reconnecting').map((l) => l.delayMs);
+  sup.start();
+  try {
+    await waitFor(async () => drops().length >= 6, 60_000);
+  } finally {
+    await sup.stop();
+  }
+  // Both runs that ran ffmpeg got to `sending` (the first within its 4 s).
+  expect(states.filter((s) => s.state === 'sending').map((s) => s.restarts)).toEqual([3, 5]);
+  const [, , , afterShort, , afterStable] = drops();
+  // The 4 s run was no stable run: its drop is the 4th failure in a row (400-800 ms), not a first.
+  expect(afterShort).toBeGreaterThanOrEqual(400);
+  // The 8 s run was (past 5 s sending): its drop waits as a first failure (50-100 ms), not a 6th (1.6-3.2 s).
+  expect(afterStable).toBeLessThanOrEqual(100);
+}, 90_000);

@@ -2025,6 +2025,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/targets.recreate-same-id.test.ts"],
     testName: "created before incarnations",
   },
+  {
+    name: "relay-backoff-never-reset",
+    what: "a relay destination's restart back-off never starts over (src/relay/destination.supervisor.ts, the HEALTHY_MS reset dropped): after a few failures every later drop, even of a push that ran for hours, waits as the nth failure in a row, up to the 15 s cap",
+    file: "src/relay/destination.supervisor.ts",
+    from: "Date.now() - this.runStartedAt > HEALTHY_MS) this.failures = 0;",
+    to: "Date.now() - this.runStartedAt > HEALTHY_MS) void 0;",
+    tests: ["test/integration/relay.supervisor.test.ts"],
+    testName: "back-off starts over only after a run that sent for 5 s",
+  },
+  {
+    name: "relay-backoff-reset-by-short-run",
+    what: "a relay destination's back-off starts over at its first byte out (the HEALTHY_MS condition dropped): a destination that drops seconds after each start restarts at the base delay for ever",
+    file: "src/relay/destination.supervisor.ts",
+    from: "this.status.state === 'sending' && Date.now() - this.runStartedAt > HEALTHY_MS",
+    to: "this.status.state === 'sending'",
+    tests: ["test/integration/relay.supervisor.test.ts"],
+    testName: "back-off starts over only after a run that sent for 5 s",
+  },
+  {
+    name: "relay-restart-gate-as-first",
+    what: "a relay destination's restarts after a failure ask the start gate as first starts (src/relay/destination.supervisor.ts launch): destinations failing against a dead ingest queue ahead of a new show's readers",
+    file: "src/relay/destination.supervisor.ts",
+    from: "acquire(this.failures > 0 ? 'retry' : 'first')",
+    to: "acquire('first')",
+    tests: ["test/integration/relay.restart-limit.test.ts"],
+    testName: "asks the gate as a first start",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
