@@ -87,9 +87,7 @@ test('600 rows: 500 are drawn, the caption says so, and search reaches the other
 });
 
 test('an address with a broken escape (a cut link) says it names no show, and the board link still works', async () => {
-  await page.evaluate(() => {
-    location.hash = '#/show/%E0%A4%A/x';
-  });
+  await page.evaluate("location.hash = '#/show/%E0%A4%A/x'");
   await page.getByText('This address names no show').waitFor();
   await page.getByRole('link', { name: '← Board' }).click();
   await page.locator('#board').waitFor();

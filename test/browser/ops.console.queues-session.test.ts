@@ -105,7 +105,7 @@ test('no page frames /admin/queues, not even one on the same site that the SameS
     // What the frame would show is drawn a moment after the answer (bull-board's script, its queue list).
     await page.waitForTimeout(3000);
     const frame = page.frame({ name: 'dash' });
-    const text = frame ? await frame.evaluate(() => document.body?.innerText ?? '').catch(() => '') : '';
+    const text = frame ? await frame.evaluate<string>("document.body?.innerText ?? ''").catch(() => '') : '';
     expect(text).not.toContain('sync-youtube-0');
   } finally {
     await context.close();

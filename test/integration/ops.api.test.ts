@@ -339,16 +339,25 @@ test('shutdown ends open streams instead of waiting for them', async () => {
   for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) break;
 });
 
-test("a busy partner's last week does not push today's and live shows off the board", async () => {
-  const busySecret = await createPartner(svc, 'busy', { name: 'Busy Partner' });
-  const now = Date.now();
+/**
+ * A new partner `partnerId` with 320 ended shows, `${prefix}-k` scheduled k minutes after `firstAt`
+ * (20 sent at a time), more than the board reads per partner (300); returns a sender of its events.
+ */
+async function crowdedPartner(partnerId: string, prefix: string, now: number, firstAt: number): Promise<(show: Record<string, unknown>, type: string) => Promise<void>> {
+  const partnerSecret = await createPartner(svc, partnerId, { name: `Partner ${partnerId}` });
   const send = async (show: Record<string, unknown>, type: string): Promise<void> => {
-    expect((await sendEvent(svc, 'busy', busySecret, showEvent(type, show, iso(now - 60_000)))).status).toBe(202);
+    expect((await sendEvent(svc, partnerId, partnerSecret, showEvent(type, show, iso(now - 60_000)))).status).toBe(202);
   };
-  // More shows than the board reads per partner (300), scheduled in the days before today's window, all over.
   for (let i = 0; i < 320; i += 20) {
-    await Promise.all(Array.from({ length: 20 }, (_, j) => send(sampleShow(`past-${i + j}`, { scheduledAt: iso(now - 6 * 24 * HOUR + (i + j) * 60_000), state: 'ended' }), 'show.ended')));
+    await Promise.all(Array.from({ length: 20 }, (_, j) => send(sampleShow(`${prefix}-${i + j}`, { scheduledAt: iso(firstAt + (i + j) * 60_000), state: 'ended' }), 'show.ended')));
   }
+  return send;
+}
+
+test("a busy partner's last week does not push today's and live shows off the board", async () => {
+  const now = Date.now();
+  // More shows than the board reads per partner (300), scheduled in the days before today's window, all over.
+  const send = await crowdedPartner('busy', 'past', now, now - 6 * 24 * HOUR);
   await send(sampleShow('busy-live', { scheduledAt: iso(now - 2 * 24 * HOUR), state: 'live' }), 'show.live');
   await send(sampleShow('busy-today', { scheduledAt: iso(now + HOUR) }), 'show.scheduled');
   const b = await board();
@@ -356,16 +365,10 @@ test("a busy partner's last week does not push today's and live shows off the bo
 });
 
 test("a busy day: the board holds the partner's shows nearest to now, the hours ahead included, and says how many it left off", async () => {
-  const crowdedSecret = await createPartner(svc, 'crowded', { name: 'Crowded Partner' });
   const now = Date.now();
-  const send = async (show: Record<string, unknown>, type: string): Promise<void> => {
-    expect((await sendEvent(svc, 'crowded', crowdedSecret, showEvent(type, show, iso(now - 60_000)))).status).toBe(202);
-  };
   // More shows than the board holds per partner (300), all in today's window but hours ago, all over;
   // then the shows of the next hours. Read oldest first, the window's first 300 were yesterday's.
-  for (let i = 0; i < 320; i += 20) {
-    await Promise.all(Array.from({ length: 20 }, (_, j) => send(sampleShow(`crowd-${i + j}`, { scheduledAt: iso(now - 23 * HOUR + (i + j) * 60_000), state: 'ended' }), 'show.ended')));
-  }
+  const send = await crowdedPartner('crowded', 'crowd', now, now - 23 * HOUR);
   await send(sampleShow('next-soon', { scheduledAt: iso(now + 10 * 60_000) }), 'show.scheduled');
   await send(sampleShow('next-tonight', { scheduledAt: iso(now + 6 * HOUR) }), 'show.scheduled');
   const b = await board();
