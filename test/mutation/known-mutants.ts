@@ -1018,7 +1018,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   {
     name: 'platform-order-created-at-unbounded',
     what: "a platform order's createdAt is only checked to parse (rfc3339Ms bounds it to 1970–9999): a year-9999 time is stored",
-    file: 'src/attribution/attribution.service.ts',
+    file: 'src/attribution/platform-order-check.ts',
     from: ' || createdMs > nowMs + PLATFORM_CREATED_AT_FUTURE_MAX_MS',
     to: '',
     tests: ['test/integration/attribution.service.test.ts'],
