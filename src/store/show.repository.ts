@@ -1109,12 +1109,7 @@ export class ShowRepository {
    * passes its lease: the save is refused with LeaseLostError once another run owns the mirror.
    */
   async saveMirror(partnerId: string, showId: string, mirror: MirrorDoc, lease?: MirrorLease): Promise<void> {
-    assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
-    const guard = await this.targetGuard(partnerId, showId, mirror, lease);
-    const expected = mirror.rev ?? 0;
-    const now = new Date().toISOString();
-    const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
-    const next = revised(mirror, expected + 1, now, since);
+    const { guard, expected, since, next } = await this.nextRevision(partnerId, showId, mirror, lease);
     const k = this.keys;
     const pending = lease?.pending;
     let ok: number;
@@ -1164,6 +1159,19 @@ export class ShowRepository {
   }
 
   /**
+   * What saveMirror and saveMirrorFinal start from: the run's lease still held (as far as it knows),
+   * the target's guard, and the mirror's next revision (`since` kept while its state stays the same).
+   */
+  private async nextRevision(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined): Promise<{ guard: { key: string; field: string }; expected: number; since: NonNullable<MirrorDoc['since']>; next: MirrorDoc }> {
+    assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
+    const guard = await this.targetGuard(partnerId, showId, mirror, lease);
+    const expected = mirror.rev ?? 0;
+    const now = new Date().toISOString();
+    const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
+    return { guard, expected, since, next: revised(mirror, expected + 1, now, since) };
+  }
+
+  /**
    * A sync run's last save (saveMirror's rules), which also reads the show's desired-state version in
    * the same step and, when it is still `syncedVersion`, releases the run's lease (marked `released`)
    * and appends `runEntry` to the show's timeline (`runRecorded`). Returns the version read.
@@ -1187,12 +1195,7 @@ export class ShowRepository {
     index?: { externalId: string },
     alongside?: () => Promise<unknown>,
   ): Promise<{ version: number; runRecorded: boolean; indexWaiting?: number }> {
-    assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
-    const guard = await this.targetGuard(partnerId, showId, mirror, lease);
-    const expected = mirror.rev ?? 0;
-    const now = new Date().toISOString();
-    const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
-    const next = revised(mirror, expected + 1, now, since);
+    const { guard, expected, since, next } = await this.nextRevision(partnerId, showId, mirror, lease);
     const k = this.keys;
     if (index && this.redis.isCluster) throw new Error('saveMirrorFinal: the index entry is in another slot; assert it on its own on a Cluster');
     // Deferred intent completions (the pin step's, when its own save was left to this one) ride on it.
