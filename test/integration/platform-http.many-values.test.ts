@@ -9,10 +9,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
-import { destinationGuard } from '../../src/lib/destination-guard.js';
 import { createPlatformHttp, createPlatformJson, MAX_RESPONSE_VALUES } from '../../src/targets/platform-http.js';
-import type { AdapterContext } from '../../src/targets/target.adapter.js';
 import { adapterFactory } from '../../src/targets/target.registry.js';
 import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import { buildAdapterContext } from '../helpers/adapter-context.js';
@@ -40,12 +37,8 @@ afterAll(async () => {
   await new Promise<void>((r) => server.close(() => r()));
 });
 
-const ctx = {
-  target: { id: 't', partnerId: 'p', platform: 'youtube', baseUrl: undefined, credentials: {} },
-  destinations: destinationGuard({ allowPrivate: true }),
-  log: pino({ level: 'silent' }),
-  timeoutMs: 10_000,
-} as unknown as AdapterContext;
+// No destination guard: plain agents (the source is on loopback).
+const { ctx } = buildAdapterContext({ baseUrl: undefined, credentials: {}, timeoutMs: 10_000 });
 
 async function outcome(p: Promise<unknown>): Promise<string> {
   return p.then(
@@ -70,7 +63,6 @@ test('an answer just under the bound is read', async () => {
 
 test("a Whatnot order report against it fails as a network failure (retried), before the schema reads a single element", async () => {
   const { ctx: wctx } = buildAdapterContext({ platform: 'whatnot', baseUrl: base, credentials: simTargetCredentials('whatnot'), timeoutMs: 10_000 });
-  wctx.destinations = destinationGuard({ allowPrivate: true });
   const adapter = await adapterFactory('whatnot')!(wctx);
   const err = await adapter.listOrders!(new Date(Date.now() - 3600_000), new Date()).then(
     () => undefined,
