@@ -38,9 +38,46 @@ function destinationRefused(ctx: AdapterContext, message: string): PermanentErro
 
 /**
  * The largest platform answer read: past it the request fails (a network failure, retried) instead of
- * the whole body being held in memory (a wrong baseUrl served hundreds of MiB, all of it read).
+ * the whole body being held in memory (a wrong baseUrl served hundreds of MiB, all of it read). 8 MiB,
+ * not the 32 it was: a real answer holds at most MAX_RESPONSE_VALUES values, far below it, while 32 MiB
+ * of tiny JSON values parsed took ~1.1 GiB of the process for one request.
  */
-export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
+export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The most values (array elements and object members, at any depth) a platform's JSON answer may hold:
+ * past it the request fails as an answer past MAX_RESPONSE_BYTES does. The byte bound alone let 32 MiB
+ * of `{"data":[{},{},…]}` (11 million empty objects, from a hostile or wrong baseUrl) through: parsed
+ * it took 700 MiB, and each element the response schema then refused cost zod ~2 KiB of issues, so the
+ * worker died out of memory (4 GiB heap) after 90 s with every partner's syncs in it. The largest real
+ * answers are a page of 100 orders (a few thousand values) and Bambuser's per-show order report
+ * (about a dozen values per order: ~8,000 orders).
+ */
+export const MAX_RESPONSE_VALUES = 100_000;
+
+/** Whether `v` (parsed JSON) holds more than `max` values; stops counting once it does. */
+export function jsonValuesOver(v: unknown, max: number): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  const stack: object[] = [v];
+  let n = 0;
+  while (stack.length > 0) {
+    const o = stack.pop()!;
+    if (Array.isArray(o)) {
+      n += o.length;
+      if (n > max) return true;
+      for (const x of o) if (x !== null && typeof x === 'object') stack.push(x as object);
+    } else {
+      for (const k in o) {
+        if (++n > max) return true;
+        const x = (o as Record<string, unknown>)[k];
+        if (x !== null && typeof x === 'object') stack.push(x);
+      }
+    }
+  }
+  return false;
+}
+
+const tooManyValues = (): string => `the answer holds more than ${MAX_RESPONSE_VALUES} JSON values`;
 
 export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefaults): AxiosInstance {
   const guard = ctx.destinations;
@@ -62,13 +99,19 @@ export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefau
     return req;
   };
   http.interceptors.request.use(checkDeadline, undefined, { synchronous: true });
-  http.interceptors.response.use(undefined, (err: unknown) => {
-    if (axios.isAxiosError(err) && err.code === 'EDESTREFUSED') throw destinationRefused(ctx, err.message);
-    if (axios.isCancel(err) && err.config?.timeout && err.config.signal?.aborted && (err.config.signal as AbortSignal).reason instanceof DOMException) {
-      throw new AxiosError(`timeout of ${err.config.timeout}ms exceeded`, AxiosError.ECONNABORTED, err.config);
-    }
-    throw err;
-  });
+  http.interceptors.response.use(
+    (res) => {
+      if (jsonValuesOver(res.data, MAX_RESPONSE_VALUES)) throw new AxiosError(tooManyValues(), AxiosError.ERR_BAD_RESPONSE, res.config);
+      return res;
+    },
+    (err: unknown) => {
+      if (axios.isAxiosError(err) && err.code === 'EDESTREFUSED') throw destinationRefused(ctx, err.message);
+      if (axios.isCancel(err) && err.config?.timeout && err.config.signal?.aborted && (err.config.signal as AbortSignal).reason instanceof DOMException) {
+        throw new AxiosError(`timeout of ${err.config.timeout}ms exceeded`, AxiosError.ECONNABORTED, err.config);
+      }
+      throw err;
+    },
+  );
   return http;
 }
 
@@ -210,6 +253,10 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
             } catch {
               data = text;
             }
+          }
+          if (jsonValuesOver(data, MAX_RESPONSE_VALUES)) {
+            reject(new PlatformNetworkError(tooManyValues(), 'ERR_BAD_RESPONSE'));
+            return;
           }
           resolve({ status: res.statusCode ?? 0, headers: res.headers, data });
         });

@@ -599,7 +599,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'platform-json-no-answer-cap',
-    what: 'a platform answer past MAX_RESPONSE_BYTES (32 MiB) is read whole into memory by the hot-path client',
+    what: 'a platform answer past MAX_RESPONSE_BYTES (8 MiB) is read whole into memory by the hot-path client',
     file: 'src/targets/platform-http.ts',
     from: 'if (bytes > MAX_RESPONSE_BYTES) {',
     to: 'if (false) {',
