@@ -6,7 +6,8 @@
  * the real binary behind a shell wrapper that waits before exec'ing it; the input is a real FLV
  * file of the test pattern, the output a file (no network needed to judge the timers).
  */
-import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -140,3 +141,92 @@ test('the restart back-off starts over only after a run that sent for 5 s: a sho
   // The 8 s run was (past 5 s sending): its drop waits as a first failure (50-100 ms), not a 6th (1.6-3.2 s).
   expect(afterStable).toBeLessThanOrEqual(100);
 }, 90_000);
+
+/** The edge's stand-in for a reader that waits on it: it accepts and sends nothing until `publish()`, then the whole input file. */
+async function heldEdge(): Promise<{ url: string; publish(): void; close(): Promise<void> }> {
+  const sockets: Socket[] = [];
+  let published = false;
+  const flv = readFileSync(input);
+  const server = createServer((socket) => {
+    socket.on('error', () => undefined);
+    sockets.push(socket);
+    if (published) socket.write(flv);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    publish: () => {
+      published = true;
+      for (const s of sockets) s.write(flv);
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A reader of `url` (an edge's stream) with a 4 s start-up allowance; it waits for the publish. */
+function edgeReader(url: string, output: string): { sup: DestinationSupervisor; states: RelayStatus[] } {
+  const states: RelayStatus[] = [];
+  const sup = new DestinationSupervisor(
+    { input: url, output: join(dir, output), secrets: [] },
+    {
+      ffmpeg: testFfmpeg(),
+      log: pino({ level: 'silent' }),
+      stallMs: 2000,
+      startTimeoutMs: 4000,
+      waitForInput: true,
+      realtimeInput: true,
+      inputArgs: ['-f', 'flv'],
+      mayStart: async () => true,
+      onStateChange: (s) => states.push(s),
+      backoffBaseMs: 600_000,
+      backoffCapMs: 600_000,
+    },
+  );
+  return { sup, states };
+}
+
+describe('the start-up allowance of a reader that waited', () => {
+  test('counts from the moment its source became known, not from its run start', async () => {
+    const e = await heldEdge();
+    const { sup } = edgeReader(e.url, 'known-late.flv');
+    sup.start();
+    try {
+      await waitFor(async () => sup.pid, 10_000);
+      // Waiting for the publish longer than the allowance (4 s): no stall, the publish has not begun.
+      await new Promise((r) => setTimeout(r, 5000));
+      sup.setSourceKnown(true);
+      // Past a watchdog tick (1 s) before the first byte: a run judged from its start is restarted here.
+      await new Promise((r) => setTimeout(r, 1500));
+      e.publish();
+      await waitFor(async () => sup.status.state === 'sending' || sup.status.restarts > 0, 20_000);
+      expect({ restarts: sup.status.restarts, lastError: sup.status.lastError }).toEqual({ restarts: 0, lastError: null });
+    } finally {
+      await sup.stop();
+      await e.close();
+    }
+  }, 40_000);
+
+  test('counts from the end of a stall of its source (the encoder connected but sending nothing), not from its run start', async () => {
+    const e = await heldEdge();
+    const { sup } = edgeReader(e.url, 'stalled-first.flv');
+    sup.setSourceKnown(true);
+    sup.setInputStalled(true);
+    sup.start();
+    try {
+      await waitFor(async () => sup.pid, 10_000);
+      // The show's stream is stalled at its edge for longer than the allowance: not this run's silence.
+      await new Promise((r) => setTimeout(r, 5000));
+      sup.setInputStalled(false);
+      await new Promise((r) => setTimeout(r, 1500));
+      e.publish();
+      await waitFor(async () => sup.status.state === 'sending' || sup.status.restarts > 0, 20_000);
+      expect({ restarts: sup.status.restarts, lastError: sup.status.lastError }).toEqual({ restarts: 0, lastError: null });
+    } finally {
+      await sup.stop();
+      await e.close();
+    }
+  }, 40_000);
+});
