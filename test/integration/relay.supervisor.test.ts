@@ -188,45 +188,43 @@ function edgeReader(url: string, output: string): { sup: DestinationSupervisor; 
   return { sup, states };
 }
 
-describe('the start-up allowance of a reader that waited', () => {
-  test('counts from the moment its source became known, not from its run start', async () => {
-    const e = await heldEdge();
-    const { sup } = edgeReader(e.url, 'known-late.flv');
-    sup.start();
-    try {
-      await waitFor(async () => sup.pid, 10_000);
-      // Waiting for the publish longer than the allowance (4 s): no stall, the publish has not begun.
-      await new Promise((r) => setTimeout(r, 5000));
-      sup.setSourceKnown(true);
-      // Past a watchdog tick (1 s) before the first byte: a run judged from its start is restarted here.
-      await new Promise((r) => setTimeout(r, 1500));
-      e.publish();
-      await waitFor(async () => sup.status.state === 'sending' || sup.status.restarts > 0, 20_000);
-      expect({ restarts: sup.status.restarts, lastError: sup.status.lastError }).toEqual({ restarts: 0, lastError: null });
-    } finally {
-      await sup.stop();
-      await e.close();
-    }
-  }, 40_000);
+/**
+ * A reader held up longer than its allowance (4 s) by `hold` (before its publish), freed by `free`,
+ * then published to past a watchdog tick (1 s) later: it must reach `sending` with no restart. A run
+ * judged from its start would be restarted in that second.
+ */
+async function sendsAfterWait(output: string, hold: (sup: DestinationSupervisor) => void, free: (sup: DestinationSupervisor) => void): Promise<void> {
+  const e = await heldEdge();
+  const { sup } = edgeReader(e.url, output);
+  hold(sup);
+  sup.start();
+  try {
+    await waitFor(async () => sup.pid, 10_000);
+    await new Promise((r) => setTimeout(r, 5000));
+    free(sup);
+    await new Promise((r) => setTimeout(r, 1500));
+    e.publish();
+    await waitFor(async () => sup.status.state === 'sending' || sup.status.restarts > 0, 20_000);
+    expect({ restarts: sup.status.restarts, lastError: sup.status.lastError }).toEqual({ restarts: 0, lastError: null });
+  } finally {
+    await sup.stop();
+    await e.close();
+  }
+}
 
-  test('counts from the end of a stall of its source (the encoder connected but sending nothing), not from its run start', async () => {
-    const e = await heldEdge();
-    const { sup } = edgeReader(e.url, 'stalled-first.flv');
-    sup.setSourceKnown(true);
-    sup.setInputStalled(true);
-    sup.start();
-    try {
-      await waitFor(async () => sup.pid, 10_000);
-      // The show's stream is stalled at its edge for longer than the allowance: not this run's silence.
-      await new Promise((r) => setTimeout(r, 5000));
-      sup.setInputStalled(false);
-      await new Promise((r) => setTimeout(r, 1500));
-      e.publish();
-      await waitFor(async () => sup.status.state === 'sending' || sup.status.restarts > 0, 20_000);
-      expect({ restarts: sup.status.restarts, lastError: sup.status.lastError }).toEqual({ restarts: 0, lastError: null });
-    } finally {
-      await sup.stop();
-      await e.close();
-    }
-  }, 40_000);
+describe('the start-up allowance of a reader that waited', () => {
+  // Waiting for the publish longer than the allowance: no stall, the publish has not begun.
+  test('counts from the moment its source became known, not from its run start', () =>
+    sendsAfterWait('known-late.flv', () => undefined, (sup) => sup.setSourceKnown(true)), 40_000);
+
+  // The show's stream stalled at its edge for longer than the allowance: not this run's silence.
+  test('counts from the end of a stall of its source (the encoder connected but sending nothing), not from its run start', () =>
+    sendsAfterWait(
+      'stalled-first.flv',
+      (sup) => {
+        sup.setSourceKnown(true);
+        sup.setInputStalled(true);
+      },
+      (sup) => sup.setInputStalled(false),
+    ), 40_000);
 });
