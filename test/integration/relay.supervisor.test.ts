@@ -228,3 +228,33 @@ describe('the start-up allowance of a reader that waited', () => {
       (sup) => sup.setInputStalled(false),
     ), 40_000);
 });
+
+test("a destination whose fence says no (the lease is not this process's) starts no ffmpeg and stays idle", async () => {
+  let asked = 0;
+  const states: RelayStatus[] = [];
+  const sup = new DestinationSupervisor(
+    { input, output: join(dir, 'fenced.flv'), secrets: [] },
+    {
+      ffmpeg: testFfmpeg(),
+      log: pino({ level: 'silent' }),
+      stallMs: 1000,
+      startTimeoutMs: 5000,
+      realtimeInput: true,
+      mayStart: async () => {
+        asked += 1;
+        return false;
+      },
+      onStateChange: (s) => states.push(s),
+    },
+  );
+  sup.start();
+  try {
+    await waitFor(async () => asked >= 1, 5_000);
+    // Time for a start to have spawned (and reported) had the fence been passed.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect({ pid: sup.pid, running: sup.running, state: sup.status.state, asked }).toEqual({ pid: undefined, running: false, state: 'idle', asked: 1 });
+    expect(states.map((s) => s.state)).toEqual([]);
+  } finally {
+    await sup.stop();
+  }
+}, 20_000);

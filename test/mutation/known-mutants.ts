@@ -2052,6 +2052,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/relay.supervisor.test.ts"],
     testName: "counts from the end of a stall of its source",
   },
+  {
+    name: "relay-fence-ignored",
+    what: "a relay destination starts ffmpeg although its fence (mayStart: this process holds the show's lease) said no (src/relay/destination.supervisor.ts launch): two processes push the same show",
+    file: "src/relay/destination.supervisor.ts",
+    from: "if (this.stopped || this.run || !allowed) {",
+    to: "if (this.stopped || this.run) {",
+    tests: ["test/integration/relay.supervisor.test.ts"],
+    testName: "fence says no",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
