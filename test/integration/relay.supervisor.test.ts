@@ -6,7 +6,8 @@
  * the real binary behind a shell wrapper that waits before exec'ing it; the input is a real FLV
  * file of the test pattern, the output a file (no network needed to judge the timers).
  */
-import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -164,3 +165,120 @@ test('the restart back-off starts over only after a run that sent for 5 s: a sho
   // The 8 s run was (past 5 s sending): its drop waits as a first failure (50-100 ms), not a 6th (1.6-3.2 s).
   expect(afterStable).toBeLessThanOrEqual(100);
 }, 90_000);
+
+/** The edge's stand-in for a reader that waits on it: it accepts and sends nothing until `publish()`, then the whole input file. */
+async function heldEdge(): Promise<{ url: string; publish(): void; close(): Promise<void> }> {
+  const sockets: Socket[] = [];
+  let published = false;
+  const flv = readFileSync(input);
+  const server = createServer((socket) => {
+    socket.on('error', () => undefined);
+    sockets.push(socket);
+    if (published) socket.write(flv);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    publish: () => {
+      published = true;
+      for (const s of sockets) s.write(flv);
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A reader of `url` (an edge's stream) with a 4 s start-up allowance; it waits for the publish. */
+function edgeReader(url: string, output: string): { sup: DestinationSupervisor; states: RelayStatus[] } {
+  const states: RelayStatus[] = [];
+  const sup = new DestinationSupervisor(
+    { input: url, output: join(dir, output), secrets: [] },
+    {
+      ffmpeg: testFfmpeg(),
+      log: pino({ level: 'silent' }),
+      stallMs: 2000,
+      startTimeoutMs: 4000,
+      waitForInput: true,
+      realtimeInput: true,
+      inputArgs: ['-f', 'flv'],
+      mayStart: async () => true,
+      onStateChange: (s) => states.push(s),
+      backoffBaseMs: 600_000,
+      backoffCapMs: 600_000,
+    },
+  );
+  return { sup, states };
+}
+
+/**
+ * A reader held up longer than its allowance (4 s) by `hold` (before its publish), freed by `free`,
+ * then published to past a watchdog tick (1 s) later: it must reach `sending` with no restart. A run
+ * judged from its start would be restarted in that second.
+ */
+async function sendsAfterWait(output: string, hold: (sup: DestinationSupervisor) => void, free: (sup: DestinationSupervisor) => void): Promise<void> {
+  const e = await heldEdge();
+  const { sup } = edgeReader(e.url, output);
+  hold(sup);
+  sup.start();
+  try {
+    await waitFor(async () => sup.pid, 10_000);
+    await new Promise((r) => setTimeout(r, 5000));
+    free(sup);
+    await new Promise((r) => setTimeout(r, 1500));
+    e.publish();
+    await waitFor(async () => sup.status.state === 'sending' || sup.status.restarts > 0, 20_000);
+    expect({ restarts: sup.status.restarts, lastError: sup.status.lastError }).toEqual({ restarts: 0, lastError: null });
+  } finally {
+    await sup.stop();
+    await e.close();
+  }
+}
+
+describe('the start-up allowance of a reader that waited', () => {
+  // Waiting for the publish longer than the allowance: no stall, the publish has not begun.
+  test('counts from the moment its source became known, not from its run start', () =>
+    sendsAfterWait('known-late.flv', () => undefined, (sup) => sup.setSourceKnown(true)), 40_000);
+
+  // The show's stream stalled at its edge for longer than the allowance: not this run's silence.
+  test('counts from the end of a stall of its source (the encoder connected but sending nothing), not from its run start', () =>
+    sendsAfterWait(
+      'stalled-first.flv',
+      (sup) => {
+        sup.setSourceKnown(true);
+        sup.setInputStalled(true);
+      },
+      (sup) => sup.setInputStalled(false),
+    ), 40_000);
+});
+
+test("a destination whose fence says no (the lease is not this process's) starts no ffmpeg and stays idle", async () => {
+  let asked = 0;
+  const states: RelayStatus[] = [];
+  const sup = new DestinationSupervisor(
+    { input, output: join(dir, 'fenced.flv'), secrets: [] },
+    {
+      ffmpeg: testFfmpeg(),
+      log: pino({ level: 'silent' }),
+      stallMs: 1000,
+      startTimeoutMs: 5000,
+      realtimeInput: true,
+      mayStart: async () => {
+        asked += 1;
+        return false;
+      },
+      onStateChange: (s) => states.push(s),
+    },
+  );
+  sup.start();
+  try {
+    await waitFor(async () => asked >= 1, 5_000);
+    // Time for a start to have spawned (and reported) had the fence been passed.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect({ pid: sup.pid, running: sup.running, state: sup.status.state, asked }).toEqual({ pid: undefined, running: false, state: 'idle', asked: 1 });
+    expect(states.map((s) => s.state)).toEqual([]);
+  } finally {
+    await sup.stop();
+  }
+}, 20_000);

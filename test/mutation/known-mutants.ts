@@ -2052,6 +2052,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/relay.restart-limit.test.ts"],
     testName: "asks the gate as a first start",
   },
+  {
+    name: "relay-allowance-from-run-start",
+    what: "a relay reader's start-up allowance counts from its run start, not from the moment its show's publish became known (src/relay/destination.supervisor.ts setSourceKnown): a reader that waited on the edge longer than RELAY_START_TIMEOUT_MS is killed as the publish begins",
+    file: "src/relay/destination.supervisor.ts",
+    from: "      this.startClock = Date.now(); // the start-up allowance starts now\n",
+    to: "",
+    tests: ["test/integration/relay.supervisor.test.ts"],
+    testName: "counts from the moment its source became known",
+  },
+  {
+    name: "relay-allowance-through-source-stall",
+    what: "a relay reader's start-up allowance runs on while its show's stream is stalled at the edge (the watchdog's startClock reset dropped): a run with no byte out yet is killed as the stall ends",
+    file: "src/relay/destination.supervisor.ts",
+    from: "if (this.lastProgressBytes <= 0) this.startClock = now;",
+    to: "",
+    tests: ["test/integration/relay.supervisor.test.ts"],
+    testName: "counts from the end of a stall of its source",
+  },
+  {
+    name: "relay-fence-ignored",
+    what: "a relay destination starts ffmpeg although its fence (mayStart: this process holds the show's lease) said no (src/relay/destination.supervisor.ts launch): two processes push the same show",
+    file: "src/relay/destination.supervisor.ts",
+    from: "if (this.stopped || this.run || !allowed) {",
+    to: "if (this.stopped || this.run) {",
+    tests: ["test/integration/relay.supervisor.test.ts"],
+    testName: "fence says no",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
