@@ -61,6 +61,7 @@ type FromEdge =
   | { type: 'gone'; id: string }
   | { type: 'sessionError'; id: string; name: string; code?: string; at?: string }
   | { type: 'playRefused'; id: string }
+  | { type: 'publishBusy'; id: string; path: string }
   | { type: 'closed' };
 
 /**
@@ -97,8 +98,12 @@ function playAllowed(streamName) {
 // then free the refused path and leave the accepted one registered. Refused here, nothing overwritten.
 class EdgeSession extends NodeRtmpSession {
   onPublish(invokeMessage) {
-    if (!this.isPublishing) return super.onPublish(invokeMessage);
-    this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Publish.BadConnection', 'Connection already publishing');
+    if (this.isPublishing) return this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Publish.BadConnection', 'Connection already publishing');
+    // A second encoder on a stream that is published already: node-media-server refuses it
+    // (NetStream.Publish.BadName) without a word to the service; the main thread logs the refusal.
+    const path = typeof invokeMessage.streamName === 'string' ? '/' + this.appname + '/' + invokeMessage.streamName.split('?')[0] : undefined;
+    if (path && context.publishers.has(path)) parentPort.postMessage({ type: 'publishBusy', id: this.id, path });
+    return super.onPublish(invokeMessage);
   }
   // A play without the service's play token for its stream (a client holding only the stream key):
   // refused before node-media-server registers it as a player, and the connection closed.
@@ -317,6 +322,18 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
     worker.postMessage({ type: 'reject', id });
   };
 
+  /** A second encoder on a show's stream, refused by node-media-server: logged with the show (never the key). */
+  const onPublishBusy = (id: string, path: string): void => {
+    const m = KEY_PATH.exec(path);
+    if (!m) return;
+    relay.showOfKey(m[1]!).then(
+      (show) => {
+        if (show) log.info({ session: id, partnerId: show.partnerId, showId: show.showId, why: "the show's stream is already being published by another connection (one encoder per show)" }, 'ingest publish refused');
+      },
+      () => undefined,
+    );
+  };
+
   const onPostPublish = (id: string, path: string): void => {
     const m = KEY_PATH.exec(path);
     if (!m) return refuse(id, 'not /live/{streamKey}');
@@ -390,6 +407,8 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
         case 'donePublish':
         case 'gone':
           return onDonePublish(m.id);
+        case 'publishBusy':
+          return onPublishBusy(m.id, m.path);
         case 'playRefused':
           return log.info({ session: m.id }, 'ingest play refused: no valid play token (the stream key alone does not play)');
         case 'sessionError':

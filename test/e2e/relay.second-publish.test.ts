@@ -9,7 +9,11 @@
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { viewOf } from '../helpers/relay.js';
+import { scheduledIngest, viewOf } from '../helpers/relay.js';
+import { freePort } from '../../src/lib/net.js';
+import { EDGE_PLAY_LABEL, startIngestEdge } from '../../src/relay/ingest.edge.js';
+import { logSink } from '../helpers/log-sink.js';
+import { AMF_NULL, amfNumber, amfString, chunk, streamOn, type Client } from '../helpers/rtmp-client.js';
 
 const require = createRequire(import.meta.url);
 interface NmsClient {
@@ -68,5 +72,41 @@ test('a second publish command on a publishing connection neither keeps an ended
     expect({ bSource, cutOff, aSourceAfterClose }).toEqual({ bSource: null, cutOff: true, aSourceAfterClose: null });
   } finally {
     if (!client.socket.destroyed) client.socket.destroy();
+  }
+}, 60_000);
+
+/**
+ * Found running the relay by hand: a second encoder publishing the show's key while the first one
+ * publishes is refused by node-media-server (NetStream.Publish.BadName) with nothing in the service's
+ * log, so ops looking for why a partner's (backup) encoder cannot connect found no trace. The refusal
+ * is logged now, naming the show, never the key; the first publish goes on.
+ */
+test('a second encoder on a show that is being published is refused, and the refusal is logged with the show, not the key', async () => {
+  const { key } = await scheduledIngest(svc, 'atk-2enc', await createPartner(svc, 'atk-2enc'), 'c');
+  const { log, lines } = logSink<{ msg: string; showId?: string; why?: string }>();
+  const edge = await startIngestEdge({ port: await freePort(), host: '127.0.0.1', relay: svc.rt.relay, shows: svc.rt.shows, log, playKeys: svc.rt.box.derivedKeys(EDGE_PLAY_LABEL) });
+  const publish = chunk(20, Buffer.concat([amfString('publish'), amfNumber(3), AMF_NULL, amfString(key)]), 1);
+  const clients: Client[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const c = await streamOn(edge.port);
+      clients.push(c);
+      let closed = false;
+      void c.closed.then(() => (closed = true));
+      c.socket.write(publish);
+      // The second is refused: node-media-server closes the connection (its BadName may not get out first).
+      await waitFor(async () => (i === 0 ? c.received().includes('NetStream.Publish.Start') : closed), 10_000, 20);
+    }
+    await waitFor(async () => lines.some((l) => l.msg === 'ingest publish refused'), 5_000, 20);
+    const refused = lines.find((l) => l.msg === 'ingest publish refused');
+    expect({ showId: refused?.showId, why: refused?.why, firstStillOn: !clients[0]!.socket.destroyed, keyLogged: JSON.stringify(lines).includes(key) }).toEqual({
+      showId: 'c',
+      why: "the show's stream is already being published by another connection (one encoder per show)",
+      firstStillOn: true,
+      keyLogged: false,
+    });
+  } finally {
+    for (const c of clients) c.socket.destroy();
+    await edge.close();
   }
 }, 60_000);
