@@ -8,7 +8,7 @@
  */
 import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
-import { addTarget, simServicePerFile, simTarget, waitForMirror } from '../helpers/mirrors.js';
+import { addTarget, reconcileAndWait, simServicePerFile, simTarget, waitForMirror, type ReconRun } from '../helpers/mirrors.js';
 import { isoFromNow } from '../helpers/clock.js';
 import { OTHER_CREDENTIALS } from '../helpers/platforms.js';
 
@@ -19,21 +19,7 @@ let sim: TestSim;
 // Bambuser allows 5 requests per 10 s per key; lifted here (this test is about what the run reads).
 simServicePerFile((rig) => ({ sim, svc } = rig), { prepare: (s) => s.control('PUT', '/_sim/bambuser/limits', { requestsPerWindow: null }) });
 
-interface Recon {
-  status: string;
-  summary: { targets: { targetId: string; platformOrders: number; ledgerOrders: number; healed: number; error?: string }[] };
-  discrepancies: { kind: string; targetId: string; orderId: string; healed: boolean }[];
-}
-
-async function reconcile(from: string, to: string): Promise<Recon> {
-  const r = await svc.api(`/v1/partners/${P}/reconciliations`, { json: { from, to } });
-  expect(r.status).toBe(202);
-  const { id } = (await r.json()) as { id: string };
-  return waitFor(async () => {
-    const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon;
-    return body.status === 'completed' || body.status === 'failed' ? body : undefined;
-  }, 30_000);
-}
+const reconcile = (from: string, to: string): Promise<ReconRun> => reconcileAndWait(svc, P, from, to);
 
 test('the orders of a mirrored Bambuser show that has not aired are read, healed and attributed; a re-run adds nothing', async () => {
   const secret = await createPartner(svc, P);
@@ -82,7 +68,7 @@ test('a Bambuser show cancelled before it aired keeps the orders it took meanwhi
   const r = await svc.api(`/v1/partners/${P2}/reconciliations`, { json: { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() } });
   const { id } = (await r.json()) as { id: string };
   const run = await waitFor(async () => {
-    const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon;
+    const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as ReconRun;
     return body.status === 'completed' || body.status === 'failed' ? body : undefined;
   }, 30_000);
   expect(run.summary.targets).toEqual([expect.objectContaining({ targetId: 'bmb2', platformOrders: 1, healed: 1 })]);

@@ -14,9 +14,9 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import { createPartner, sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
-import { addTarget, simServicePerFile, simTarget, waitForMirror } from '../helpers/mirrors.js';
+import { addTarget, reconcileAndWait, simServicePerFile, simTarget, waitForMirror, type ReconRun } from '../helpers/mirrors.js';
 import { isoFromNow } from '../helpers/clock.js';
 
 const P = 'hostilerep';
@@ -81,21 +81,7 @@ afterAll(async () => {
   await new Promise<void>((r) => (proxy ? proxy.close(() => r()) : r()));
 });
 
-interface Recon {
-  status: string;
-  summary: { targets: { targetId: string; platformOrders: number; ledgerOrders: number; healed: number; error?: string }[] };
-  discrepancies: { kind: string; targetId: string; orderId: string; healed: boolean; reason?: string }[];
-}
-
-async function reconcile(from: string, to: string): Promise<Recon> {
-  const r = await svc.api(`/v1/partners/${P}/reconciliations`, { json: { from, to } });
-  expect(r.status).toBe(202);
-  const { id } = (await r.json()) as { id: string };
-  return waitFor(async () => {
-    const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon;
-    return body.status === 'completed' || body.status === 'failed' ? body : undefined;
-  }, 30_000);
-}
+const reconcile = (from: string, to: string): Promise<ReconRun> => reconcileAndWait(svc, P, from, to);
 
 test('a report naming a show and an order twice, and an order with a negative total: each order once, and the refused one not reported healed', async () => {
   const secret = await createPartner(svc, P);

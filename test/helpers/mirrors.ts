@@ -126,3 +126,21 @@ export async function waitForMirror<M extends object = MirrorView>(
     return m && pred(m) ? m : undefined;
   }, opts.timeoutMs ?? 20_000);
 }
+
+/** A reconciliation run as the e2e suites read it (`GET /v1/reconciliations/{id}`). */
+export interface ReconRun {
+  status: string;
+  summary: { targets: { targetId: string; platformOrders: number; ledgerOrders: number; healed: number; error?: string }[] };
+  discrepancies: { kind: string; targetId: string; orderId: string; healed: boolean; reason?: string }[];
+}
+
+/** Starts a reconciliation of [from, to) for the partner (202) and waits until it completed or failed. */
+export async function reconcileAndWait(svc: TestService, partnerId: string, from: string, to: string): Promise<ReconRun> {
+  const r = await svc.api(`/v1/partners/${partnerId}/reconciliations`, { json: { from, to } });
+  expect(r.status).toBe(202);
+  const { id } = (await r.json()) as { id: string };
+  return waitFor(async () => {
+    const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as ReconRun;
+    return body.status === 'completed' || body.status === 'failed' ? body : undefined;
+  }, 30_000);
+}
