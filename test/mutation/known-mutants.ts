@@ -2079,6 +2079,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/relay.supervisor.test.ts"],
     testName: "fence says no",
   },
+  {
+    name: "relay-left-shows-kept",
+    what: "a show that left the active set between two relay passes (ended and swept out before a pass saw it ended) is not released (src/relay/relay.service.ts tick): the relay holds its lease and readers for good",
+    file: "src/relay/relay.service.ts",
+    from: "for (const [key, o] of this.owned) if (!seen.has(key)) releases.push(this.release(o, 'stopped'));",
+    to: "",
+    tests: ["test/integration/relay.left-active-set.test.ts"],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
