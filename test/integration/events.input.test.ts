@@ -109,6 +109,9 @@ describe('refused inputs store nothing', () => {
   test('an occurredAt more than 24 h in the future → 400 naming occurredAt (it would win against every later event: the show froze)', async () => {
     const p = await refused(400, showEvent('show.scheduled', sampleShow('fut1'), '9999-12-31T23:59:59Z'));
     expect(paths(p)).toEqual(['occurredAt']);
+    // Just past the 24 h (not only far past it).
+    const pastSlack = new Date(Date.now() + 86_400_000 + 60_000).toISOString();
+    expect(paths(await refused(400, showEvent('show.scheduled', sampleShow('fut1'), pastSlack)))).toEqual(['occurredAt']);
     const justPast = new Date(Date.now() + 366 * 86_400_000 + 60_000).toISOString();
     expect(paths(await refused(400, { type: 'product.pinned', occurredAt: justPast, data: { showId: 'fut1', productId: 'p1' } }))).toEqual(['occurredAt']);
     // Within the slack (a partner clock a little ahead) it is an event like any other.

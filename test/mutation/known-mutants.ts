@@ -2122,6 +2122,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/token.leases.test.ts"],
     testName: "kept for the refresh timeout",
   },
+  {
+    name: "event-future-slack-loose",
+    what: "an event's occurredAt is refused only past twice EVENT_FUTURE_SLACK_SEC (src/sources/ingest.service.ts): one a day and a minute ahead is stored and, a later occurredAt winning, freezes the show",
+    file: "src/sources/ingest.service.ts",
+    from: "if (Date.parse(event.occurredAt) > Date.now() + slackSec * 1000) {",
+    to: "if (Date.parse(event.occurredAt) > Date.now() + slackSec * 1000 * 2) {",
+    tests: ["test/integration/events.input.test.ts"],
+    testName: "more than 24 h in the future",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
