@@ -2131,6 +2131,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/events.input.test.ts"],
     testName: "more than 24 h in the future",
   },
+  {
+    name: "refund-claim-stored-dup-refused",
+    what: "on the Cluster path a re-delivery of a webhook-id whose event the order stored is refused 422 when it carries a refund id another order holds (src/sources/ingest.service.ts claimRefundId), not answered as that event's duplicate (200)",
+    file: "src/sources/ingest.service.ts",
+    from: "    if (stored !== null) return { eventId: stored, duplicate: true };\n    await this.deps.webhookIds.releaseIfHeld",
+    to: "    await this.deps.webhookIds.releaseIfHeld",
+    tests: ["test/integration/refund-id.partner-wide.test.ts"],
+    testName: "Cluster path's steps",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
