@@ -119,6 +119,13 @@ describe('refused inputs store nothing', () => {
     expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('fut2'), ahead), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
   });
 
+  test('a webhook-id of 1-256 printable ASCII characters: 256 is taken, 257 → 400, nothing stored', async () => {
+    expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('wid1'), new Date().toISOString()), { webhookId: 'w'.repeat(256) })).status).toBe(202);
+    const before = await storedKeys();
+    await expectProblem(await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('wid2'), new Date().toISOString()), { webhookId: 'v'.repeat(257) }), 400);
+    expect(await storedKeys()).toEqual(before);
+  });
+
   test('an order or refund createdAt more than 366 days in the future → 400 naming it (occurredAt now); days ahead (an attribution window) is accepted', async () => {
     const now = new Date().toISOString();
     const order = (id: string, createdAt: string) => ({ type: 'order.created', occurredAt: now, data: { order: { id, createdAt, lines: [], total: { amount: 1800, currency: 'USD' } } } });

@@ -2140,6 +2140,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/refund-id.partner-wide.test.ts"],
     testName: "Cluster path's steps",
   },
+  {
+    name: "webhook-id-257",
+    what: "a webhook-id of 257 characters is taken (src/sources/ingest.service.ts): the documented bound is 1-256 printable ASCII",
+    file: "src/sources/ingest.service.ts",
+    from: "if (!/^[\\x21-\\x7e]{1,256}$/.test(webhookId))",
+    to: "if (!/^[\\x21-\\x7e]{1,257}$/.test(webhookId))",
+    tests: ["test/integration/events.input.test.ts"],
+    testName: "a webhook-id of 1-256",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
