@@ -2149,6 +2149,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/events.input.test.ts"],
     testName: "a webhook-id of 1-256",
   },
+  {
+    name: "token-expire-any",
+    what: "a 401 on an old access token expires whatever token is stored (src/store/token.repository.ts expire): the fresh token another process stored meanwhile is thrown away, one more refresh",
+    file: "src/store/token.repository.ts",
+    from: "if (raw !== null && token?.accessToken === accessToken) await this.replaceIf",
+    to: "if (raw !== null && token) await this.replaceIf",
+    tests: ["test/integration/token.repository.test.ts"],
+    testName: "a 401 drops only that access token",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
