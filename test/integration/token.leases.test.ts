@@ -53,3 +53,15 @@ test("a lease that ended (its process died mid-refresh, the set kept alive by ot
   expect(await within(store(id).dropGrant('rt_1'), 3_000)).toBe(true);
   expect(await redis.exists(keys.targetToken(id))).toBe(0);
 });
+
+test("a process's own refresh under way does not hold up its own dropGrant (the refused refresh drops the grant inside its lease)", async () => {
+  const id = 'tgt_own_lease';
+  const mine = store(id);
+  await mine.set({ accessToken: 'at_1', expiresAt: 0, refreshToken: 'rt_1' });
+  const done = await mine.refreshing(60_000);
+  try {
+    expect(await within(mine.dropGrant('rt_1'), 3_000)).toBe(true);
+  } finally {
+    await done();
+  }
+});

@@ -2158,6 +2158,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/token.repository.test.ts"],
     testName: "a 401 drops only that access token",
   },
+  {
+    name: "token-own-leases-count",
+    what: "a store counts its own refresh leases as other processes' (src/store/token.repository.ts othersRefreshing): a refused refresh's dropGrant, inside its own lease, waits for itself until the lease ends",
+    file: "src/store/token.repository.ts",
+    from: "    if (this.leases.size === 0 || total === 0) return total;\n",
+    to: "    return total;\n",
+    tests: ["test/integration/token.leases.test.ts"],
+    testName: "own refresh under way",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
