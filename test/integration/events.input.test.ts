@@ -109,11 +109,21 @@ describe('refused inputs store nothing', () => {
   test('an occurredAt more than 24 h in the future → 400 naming occurredAt (it would win against every later event: the show froze)', async () => {
     const p = await refused(400, showEvent('show.scheduled', sampleShow('fut1'), '9999-12-31T23:59:59Z'));
     expect(paths(p)).toEqual(['occurredAt']);
+    // Just past the 24 h (not only far past it).
+    const pastSlack = new Date(Date.now() + 86_400_000 + 60_000).toISOString();
+    expect(paths(await refused(400, showEvent('show.scheduled', sampleShow('fut1'), pastSlack)))).toEqual(['occurredAt']);
     const justPast = new Date(Date.now() + 366 * 86_400_000 + 60_000).toISOString();
     expect(paths(await refused(400, { type: 'product.pinned', occurredAt: justPast, data: { showId: 'fut1', productId: 'p1' } }))).toEqual(['occurredAt']);
     // Within the slack (a partner clock a little ahead) it is an event like any other.
     const ahead = new Date(Date.now() + 3_600_000).toISOString();
     expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('fut2'), ahead), { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
+  });
+
+  test('a webhook-id of 1-256 printable ASCII characters: 256 is taken, 257 → 400, nothing stored', async () => {
+    expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('wid1'), new Date().toISOString()), { webhookId: 'w'.repeat(256) })).status).toBe(202);
+    const before = await storedKeys();
+    await expectProblem(await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('wid2'), new Date().toISOString()), { webhookId: 'v'.repeat(257) }), 400);
+    expect(await storedKeys()).toEqual(before);
   });
 
   test('an order or refund createdAt more than 366 days in the future → 400 naming it (occurredAt now); days ahead (an attribution window) is accepted', async () => {

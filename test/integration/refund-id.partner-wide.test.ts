@@ -100,6 +100,10 @@ test("the Cluster path's steps (forced on a single Redis): another order's refun
     expect(await svc.rt.redis.exists(svc.rt.keys.orderEvents('rf', 'oj'))).toBe(0);
     expect(await svc.rt.redis.exists(svc.rt.keys.partnerWebhookId('rf', 'msg_re_cp_j'))).toBe(0);
     expect(await svc.rt.redis.get(svc.rt.keys.partnerRefundId('rf', 're-cp'))).toBe('oi');
+    // A webhook-id that names an event the order stored is that event's duplicate (200), even when the
+    // re-delivery carries a refund id another order holds: not a 422 for a message already taken.
+    expect((await sendEvent(svc, 'rf', secret, refund('re-cp-k', 'oj'), { webhookId: 'msg_re_cp_k' })).status).toBe(202);
+    expect((await sendEvent(svc, 'rf', secret, refund('re-cp', 'oj'), { webhookId: 'msg_re_cp_k' })).status).toBe(200);
   } finally {
     delete (orders as unknown as Record<string, unknown>)['singleNode'];
   }

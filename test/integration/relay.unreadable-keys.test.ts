@@ -15,10 +15,10 @@ import { pino } from 'pino';
 import { newMirror } from '../../src/domain/mirror.js';
 import { SecretBox } from '../../src/lib/crypto.js';
 import type { DestinationGuard } from '../../src/lib/destination-guard.js';
-import { ffmpegPath } from '../../src/lib/ffmpeg-path.js';
-import { RelayService } from '../../src/relay/relay.service.js';
+import type { RelayService } from '../../src/relay/relay.service.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 import { logSink } from '../helpers/log-sink.js';
+import { addOfflineWhatnotTarget, handRunRelay, linkOperatorMirror } from '../helpers/hand-relay.js';
 import type { ShowViewT } from '../helpers/relay.js';
 
 let svc: TestService;
@@ -39,15 +39,7 @@ const OP_KEY = (showId: string, targetId: string): string => `op-key-${showId}-$
 
 async function liveShowWithMirrors(secret: string, showId: string, lostFor: string[] = []): Promise<void> {
   expect((await sendEvent(svc, P, secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
-  for (const targetId of ['rk-a', 'rk-b']) {
-    const box = lostFor.includes(targetId) ? lost : svc.rt.box;
-    await svc.rt.shows.updateMirror(P, showId, targetId, () => newMirror(targetId, 'whatnot'), (m) => {
-      m.state = 'live';
-      m.remote = { externalId: `${showId}-${targetId}`, url: undefined, ingest: undefined, data: {} };
-      m.operatorIngest = { url: 'rtmp://live.example.com/app', streamKeySealed: box.encrypt(OP_KEY(showId, targetId)) };
-      return true;
-    });
-  }
+  for (const targetId of ['rk-a', 'rk-b']) await linkOperatorMirror(svc, P, showId, targetId, OP_KEY(showId, targetId), lostFor.includes(targetId) ? lost : svc.rt.box);
 }
 
 let partner: Promise<string> | undefined;
@@ -55,10 +47,7 @@ let partner: Promise<string> | undefined;
 function partnerWithTargets(): Promise<string> {
   partner ??= (async () => {
     const secret = await createPartner(svc, P);
-    for (const id of ['rk-a', 'rk-b']) {
-      const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id, platform: 'whatnot', name: id, baseUrl: 'http://127.0.0.1:9/whatnot', credentials: { apiKey: 'k' }, commissionRateBps: 500 } });
-      expect(r.status).toBe(201);
-    }
+    for (const id of ['rk-a', 'rk-b']) await addOfflineWhatnotTarget(svc, P, id);
     return secret;
   })();
   return partner;
@@ -81,19 +70,7 @@ test("a show's or a mirror's stream key no configured key opens: that relay fail
   await svc.rt.redis.hset(ingestHash, 'sealed', lost.encrypt(showKey));
 
   const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
-  relay = new RelayService({
-    relay: svc.rt.relay,
-    shows: svc.rt.shows,
-    partners: svc.rt.partners,
-    box: svc.rt.box,
-    destinations: svc.rt.destinations,
-    ffmpeg: ffmpegPath(),
-    log,
-    leaseMs: 10_000,
-    pollMs: 60_000,
-    stallMs: 5_000,
-    edgeUrl: () => undefined, // no publish: a destination that is relayed waits idle, no ffmpeg needed
-  });
+  relay = handRunRelay(svc, { log, leaseMs: 10_000 }); // no publish: a destination that is relayed waits idle
   for (let pass = 0; pass < 3; pass++) await relay.tick();
 
   const v1 = await view('rk-1');
@@ -145,19 +122,7 @@ function relayWithResolver(): { relay: RelayService; seen: Line[]; dns: { down: 
     },
   };
   const { log, lines: seen } = logSink<Line>('debug');
-  const r = new RelayService({
-    relay: svc.rt.relay,
-    shows: svc.rt.shows,
-    partners: svc.rt.partners,
-    box: svc.rt.box,
-    destinations,
-    ffmpeg: ffmpegPath(),
-    log,
-    leaseMs: 60_000,
-    pollMs: 60_000,
-    stallMs: 5_000,
-    edgeUrl: () => 'rtmp://127.0.0.1:9/live',
-  });
+  const r = handRunRelay(svc, { destinations, log, edgeUrl: () => 'rtmp://127.0.0.1:9/live' });
   relays.push(r);
   return { relay: r, seen, dns };
 }

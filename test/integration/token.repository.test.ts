@@ -29,7 +29,9 @@ test('a rotated refresh token outlives the access token beside it, and a 401 dro
   const other = new RedisTokenStore(redis, keys, box, 'tgt_rot');
   await other.set({ accessToken: 'at_2', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_rotated_2' });
   await store.expire('at_1');
-  expect(await new RedisTokenStore(redis, keys, box, 'tgt_rot').get()).toMatchObject({ accessToken: 'at_2', refreshToken: 'rt_rotated_2' });
+  const kept = await new RedisTokenStore(redis, keys, box, 'tgt_rot').get();
+  expect(kept).toMatchObject({ accessToken: 'at_2', refreshToken: 'rt_rotated_2' });
+  expect(kept!.expiresAt).toBeGreaterThan(Date.now()); // not expired: only the refused at_1 would be
 
   await store.expire('at_2');
   const after = await new RedisTokenStore(redis, keys, box, 'tgt_rot').get();
