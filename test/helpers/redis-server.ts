@@ -85,6 +85,25 @@ export function closeProbe(c: Redis): void {
   if (c.status !== 'end') c.disconnect();
 }
 
+/**
+ * Ends a one-off connection that answered and waits (≤ 3 s) for its socket to close: disconnect()
+ * arms the same 2 s timer, cleared by the close that needs the server's reply to our FIN. On a loaded
+ * machine that took longer than the caller's next step, and the timer outlived waitReady (CI of
+ * stop 40: redis-probe.open-handles saw it 100 ms after a restart).
+ */
+export async function endProbe(c: Redis): Promise<void> {
+  if (c.status === 'end') return;
+  const ended = new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, 3000);
+    c.once('end', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+  c.disconnect();
+  await ended;
+}
+
 export async function waitReady(port: number, timeoutMs = 10_000, pid?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -95,7 +114,7 @@ export async function waitReady(port: number, timeoutMs = 10_000, pid?: number):
       await c.connect();
       await c.ping();
       answeredBy = pid === undefined ? undefined : Number(/process_id:(\d+)/.exec(await c.info('server'))?.[1]);
-      c.disconnect();
+      await endProbe(c);
     } catch {
       closeProbe(c);
       if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
