@@ -331,7 +331,14 @@ const ConfigSchema = z.object({
   /** The ffmpeg binary the relay runs; unset: `ffmpeg` on PATH, else the one @ffmpeg-installer ships (src/lib/ffmpeg-path.ts). */
   ffmpegPath: z.string().min(1).optional(),
 });
-export type Config = z.infer<typeof ConfigSchema> & { publicBaseUrl: string };
+export type Config = z.infer<typeof ConfigSchema> & {
+  publicBaseUrl: string;
+  /**
+   * PUBLIC_BASE_URL was not set: the links' base is http://localhost:{PORT}, and a process that serves
+   * the API moves it to the port it bound (PORT=0 made every tracked link http://localhost:0/l/…).
+   */
+  publicBaseUrlFollowsPort?: boolean;
+};
 
 const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   PORT: 'port',
@@ -514,5 +521,5 @@ export function loadConfig(
       `invalid configuration:\n  SHUTDOWN_DRAIN_MS: ${c.shutdownDrainMs} is more than half of SHUTDOWN_TIMEOUT_MS (${c.shutdownTimeoutMs}); the drain is part of the shutdown's grace, and the rest of the shutdown needs time too`,
     );
   }
-  return { ...c, publicBaseUrl: (c.publicBaseUrl ?? `http://localhost:${c.port}`).replace(/\/+$/, '') };
+  return { ...c, publicBaseUrl: (c.publicBaseUrl ?? `http://localhost:${c.port}`).replace(/\/+$/, ''), publicBaseUrlFollowsPort: c.publicBaseUrl === undefined };
 }

@@ -381,7 +381,7 @@ export class LinkService {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly box: SecretBox,
-    private readonly publicBaseUrl: string,
+    private publicBaseUrl: string,
     /** Where the API WAITs for replicas (a Cluster master's click batch is followed by its WAIT); none in tests that need none. */
     private readonly replicaAck: () => ReplicaAck | undefined = () => undefined,
   ) {
@@ -392,6 +392,11 @@ export class LinkService {
 
   code(partnerId: string, showId: string, targetId: string, productId: string): string {
     return this.box.mac(`link\u0000${partnerId}\u0000${showId}\u0000${targetId}\u0000${productId}`).subarray(0, 12).toString('base64url');
+  }
+
+  /** The base of the links made from now on (the API's bound port, when PUBLIC_BASE_URL follows PORT=0). */
+  useBaseUrl(url: string): void {
+    this.publicBaseUrl = url.replace(/\/+$/, '');
   }
 
   urlFor(code: string): string {

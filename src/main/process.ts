@@ -325,6 +325,8 @@ async function startRolesOn(
     started.app = app;
     step();
     started.url = await listening(app.listen({ port: config.port, host: config.host }), { setting: 'PORT', port: config.port, host: config.host, serves: 'the HTTP API' });
+    const bound = app.server.address();
+    if (bound && typeof bound === 'object') rt.setApiPort(bound.port);
   }
   if (!roles.includes('api') && config.metricsPort !== undefined) {
     step();

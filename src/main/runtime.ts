@@ -86,6 +86,8 @@ export interface Runtime {
   relayPublicUrl(): string;
   /** The embedded edge of this process tells the runtime its port (RELAY_RTMP_PORT=0 in tests). */
   setRelayEdgePort(port: number): void;
+  /** The API of this process tells the runtime the port it bound: links follow it unless PUBLIC_BASE_URL is set (PORT=0). */
+  setApiPort(port: number): void;
   /** Pre-show readiness checks of the mirrors (scheduler tick; results on the show view and as mirror.updated). */
   readiness: ReadinessService;
   reconciliations: ReconcileRepository;
@@ -292,6 +294,9 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     relayPublicUrl,
     setRelayEdgePort: (port) => {
       edgePort = port;
+    },
+    setApiPort: (port) => {
+      if (config.publicBaseUrlFollowsPort) links.useBaseUrl(`http://localhost:${port}`);
     },
     close: async () => {
       await syncProducer.close();
