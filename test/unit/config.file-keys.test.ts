@@ -51,3 +51,17 @@ test.each([
   expect(load).toThrow(ConfigError);
   expect(load).toThrow(new RegExp(`${key}: not a config key`));
 });
+
+test('a copy of example.local.json with another port makes links to that port (publicBaseUrl is left to its default)', () => {
+  // The example pinned publicBaseUrl to http://localhost:3000: a copy run with PORT=3001 (or "port"
+  // changed in the copy) made every tracked link point at :3000.
+  const example = mkdtempSync(join(tmpdir(), 'sc-config-'));
+  writeFileSync(join(example, 'local.json'), readFileSync(join(import.meta.dirname ?? '.', '../../config/example.local.json'), 'utf8'));
+  expect(loadConfig({ PORT: '3001' }, example).publicBaseUrl).toBe('http://localhost:3001');
+});
+
+test('config/local.json (README: yours, not to be committed) is ignored by git and left out of the image', () => {
+  const lines = (f: string): string[] => readFileSync(join(import.meta.dirname ?? '.', '../..', f), 'utf8').split('\n').map((l) => l.trim());
+  expect(lines('.gitignore')).toContain('config/local.json');
+  expect(lines('.dockerignore')).toContain('config/local.json');
+});
