@@ -1163,7 +1163,7 @@ export class ShowRepository {
    * What saveMirror and saveMirrorFinal start from: the run's lease still held (as far as it knows),
    * the target's guard, and the mirror's next revision (`since` kept while its state stays the same).
    */
-  private async nextRevision(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined): Promise<{ guard: { key: string; field: string; incarnation: string }; expected: number; since: NonNullable<MirrorDoc['since']>; next: MirrorDoc }> {
+  private async nextRevision(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined): Promise<{ guard: Awaited<ReturnType<ShowRepository['targetGuard']>>; expected: number; since: NonNullable<MirrorDoc['since']>; next: MirrorDoc }> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
     const guard = await this.targetGuard(partnerId, showId, mirror, lease);
     const expected = mirror.rev ?? 0;
