@@ -13,7 +13,7 @@ import { pcallEachLua, pcallInto } from '../store/lua-batch.js';
 import { ReplicaAckError, type ReplicaAck } from '../store/replica-ack.js';
 import { evalOnNode, flagRefused, NodeBatches, nodeBatchLua, nodeScript, notLocal } from '../store/node-batch.js';
 import { keySlot, masterByKey } from '../store/slot.js';
-import type { RedisClient } from '../store/redis.js';
+import { defineRedisScripts, type RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
 
 export interface LinkRecord {
@@ -385,9 +385,7 @@ export class LinkService {
     /** Where the API WAITs for replicas (a Cluster master's click batch is followed by its WAIT); none in tests that need none. */
     private readonly replicaAck: () => ReplicaAck | undefined = () => undefined,
   ) {
-    if (typeof (redis as unknown as { scProductAt?: unknown }).scProductAt !== 'function') {
-      redis.defineCommand('scProductAt', { numberOfKeys: 1, lua: PRODUCT_AT(1) });
-    }
+    defineRedisScripts(redis, { scProductAt: { numberOfKeys: 1, lua: PRODUCT_AT(1) } });
   }
 
   code(partnerId: string, showId: string, targetId: string, productId: string): string {

@@ -24,7 +24,7 @@ import type { SyncJob, SyncProducer } from '../queues/queues.js';
 import type { Platform } from '../targets/target.adapter.js';
 import type { Keys } from '../store/keys.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
-import { isRedisUnavailable, type RedisClient } from '../store/redis.js';
+import { defineRedisScripts, isRedisUnavailable, type RedisClient } from '../store/redis.js';
 
 export const DISPATCH_GROUP = 'dispatch';
 
@@ -69,9 +69,7 @@ export class SyncDispatcher {
     this.batch = o.batch ?? 500;
     // Bounded, so that the takeover of other consumers' entries runs on time while no event arrives.
     this.blockMs = Math.max(50, Math.min(1000, Math.floor(o.reclaimMs / 2)));
-    if (typeof (o.redis as unknown as { scDispatchAckDel?: unknown }).scDispatchAckDel !== 'function') {
-      o.redis.defineCommand('scDispatchAckDel', { numberOfKeys: 1, lua: ACK_DELETE_LUA });
-    }
+    defineRedisScripts(o.redis, { scDispatchAckDel: { numberOfKeys: 1, lua: ACK_DELETE_LUA } });
   }
 
   start(): void {

@@ -53,52 +53,6 @@ const MAX_SERVED_SEGMENTS = 20_000;
 const SEGMENT_TAG = /^#EXT(INF|-X-PROGRAM-DATE-TIME|-X-DISCONTINUITY|-X-GAP|-X-BITRATE)\b/;
 
 /**
- * A live media playlist without the leading segments that `served` has (`served(absolute URL)`), its
- * EXT-X-MEDIA-SEQUENCE moved on by as many, so the numbering of the rest stays. A pull's ffmpeg that
- * restarts (its source stalled, a 404, the edge dropped it) starts a live playlist three segments from
- * its end: a playlist that stopped moving handed it the same last seconds again on every restart, which
- * went out to every platform as new video, over and over. Playlists that end (EXT-X-ENDLIST), master
- * playlists and byte-range ones are left as they are.
- */
-export function dropServedSegments(body: string, base: URL, served: (absolute: string) => boolean): string {
-  if (/^#EXT-X-ENDLIST\b/m.test(body) || /^#EXT-X-BYTERANGE/m.test(body) || !/^#EXTINF/m.test(body)) return body;
-  const lines = body.split(/\r?\n/);
-  const out: string[] = [];
-  let pending: string[] = [];
-  let dropping = true;
-  let dropped = 0;
-  for (const line of lines) {
-    const t = line.trim();
-    if (!dropping || !t) {
-      out.push(line);
-      continue;
-    }
-    if (t.startsWith('#')) {
-      if (SEGMENT_TAG.test(t)) pending.push(line);
-      else out.push(line);
-      continue;
-    }
-    let abs: string;
-    try {
-      abs = new URL(t, base).toString();
-    } catch {
-      abs = t;
-    }
-    if (served(abs)) {
-      dropped += 1;
-      pending = [];
-      continue;
-    }
-    dropping = false;
-    out.push(...pending, line);
-    pending = [];
-  }
-  out.push(...pending);
-  if (dropped === 0) return body;
-  return out.map((l) => l.replace(/^#EXT-X-MEDIA-SEQUENCE:\s*(\d+)/, (_m, n: string) => `#EXT-X-MEDIA-SEQUENCE:${Number(n) + dropped}`)).join('\n');
-}
-
-/**
  * The largest rewritten playlist, in characters. Each URI grows when rewritten (the proxy's origin,
  * the session token, the base64 of the absolute URL): a 4 MiB playlist of one-letter lines, read
  * against a 2,000-character URL (a long sourceUrl, or a redirect to a long path), made gigabytes and
@@ -110,25 +64,86 @@ export const MAX_REWRITTEN_PLAYLIST_CHARS = 16 * 1024 * 1024;
 
 class PlaylistTooLargeError extends Error {}
 
+const MEDIA_SEQUENCE = /^#EXT-X-MEDIA-SEQUENCE:\s*(\d+)/;
+
 /**
  * Rewrites every URI of an HLS playlist (media lines and `URI="…"` attributes) with `to`; throws once
- * the result passes `maxChars` (nothing more is rewritten then).
+ * the result passes `maxChars` (nothing more is rewritten then). One pass over the lines, never split
+ * whole first (an array of millions of lines is memory too).
+ *
+ * `served(absolute URL)`: the leading media segments it has are left out, with the tags that belong to
+ * them, and EXT-X-MEDIA-SEQUENCE is moved on by as many, so the numbering of the rest stays. A pull's
+ * ffmpeg that restarts (its source stalled, a 404, the edge dropped it) starts a live playlist three
+ * segments from its end: a playlist that stopped moving handed it the same last seconds again on every
+ * restart, which went out to every platform as new video, over and over. Playlists that end
+ * (EXT-X-ENDLIST), master playlists and byte-range ones keep every segment.
  */
-export function rewritePlaylist(body: string, base: URL, to: (absolute: URL) => string, maxChars = MAX_REWRITTEN_PLAYLIST_CHARS): string {
+export function rewritePlaylist(
+  body: string,
+  base: URL,
+  to: (absolute: URL) => string,
+  maxChars = MAX_REWRITTEN_PLAYLIST_CHARS,
+  served?: (absolute: string) => boolean,
+): string {
   const abs = (ref: string): string => to(new URL(ref, base));
   const out: string[] = [];
+  /** Where the EXT-X-MEDIA-SEQUENCE lines are in `out`. */
+  const sequences: number[] = [];
   let chars = 0;
-  // Line by line without splitting the whole body first (an array of millions of lines is memory too).
+  const emit = (line: string): void => {
+    const t = line.trim();
+    const rewritten = !t ? line : t.startsWith('#') ? line.replace(/URI="([^"]*)"/g, (_m, u: string) => `URI="${abs(u)}"`) : abs(t);
+    chars += rewritten.length + 1;
+    if (chars > maxChars) throw new PlaylistTooLargeError(`the rewritten playlist would pass ${maxChars} characters`);
+    if (MEDIA_SEQUENCE.test(rewritten)) sequences.push(out.length);
+    out.push(rewritten);
+  };
+  let dropping = served !== undefined && !/^#EXT-X-ENDLIST\b/m.test(body) && !/^#EXT-X-BYTERANGE/m.test(body) && /^#EXTINF/m.test(body);
+  let dropped = 0;
+  // While segments may still be dropped, lines wait: in `held` as they came until one is dropped; from
+  // then on the tags of the next segment in `tags` (dropped with it), the rest in `held` (kept).
+  let held: string[] = [];
+  let tags: string[] = [];
+  const release = (): void => {
+    for (const l of held) emit(l);
+    for (const l of tags) emit(l);
+    held = [];
+    tags = [];
+  };
   for (let at = 0; at <= body.length; ) {
     let nl = body.indexOf('\n', at);
     if (nl === -1) nl = body.length;
     const line = nl < body.length && nl > at && body.charCodeAt(nl - 1) === 13 ? body.slice(at, nl - 1) : body.slice(at, nl);
     at = nl + 1;
-    const t = line.trim();
-    const rewritten = !t ? line : t.startsWith('#') ? line.replace(/URI="([^"]*)"/g, (_m, u: string) => `URI="${abs(u)}"`) : abs(t);
-    chars += rewritten.length + 1;
+    const t = dropping ? line.trim() : '';
+    if (!dropping) emit(line);
+    else if (!t || t.startsWith('#')) (dropped > 0 && SEGMENT_TAG.test(t) ? tags : held).push(line);
+    else {
+      let absolute: string;
+      try {
+        absolute = new URL(t, base).toString();
+      } catch {
+        absolute = t;
+      }
+      if (served!(absolute)) {
+        if (dropped === 0) held = held.filter((l) => !SEGMENT_TAG.test(l.trim()));
+        dropped += 1;
+        tags = [];
+      } else {
+        dropping = false;
+        release();
+        emit(line);
+      }
+    }
+  }
+  release();
+  if (dropped > 0) {
+    for (const i of sequences) {
+      const was = out[i]!;
+      out[i] = was.replace(MEDIA_SEQUENCE, (_m, n: string) => `#EXT-X-MEDIA-SEQUENCE:${Number(n) + dropped}`);
+      chars += out[i].length - was.length;
+    }
     if (chars > maxChars) throw new PlaylistTooLargeError(`the rewritten playlist would pass ${maxChars} characters`);
-    out.push(rewritten);
   }
   return out.join('\n');
 }
@@ -263,8 +278,7 @@ export class HlsProxy {
       if (signal.aborted) throw cutOff();
       const token = m[1]!;
       // What this pull's ffmpeg (any run of it) was served already is not in the playlist it gets now.
-      const fresh = dropServedSegments(body.toString('utf8'), got.url, (abs) => session.served.has(abs));
-      const out = rewritePlaylist(fresh, got.url, (abs) => this.pathFor(token, abs));
+      const out = rewritePlaylist(body.toString('utf8'), got.url, (abs) => this.pathFor(token, abs), MAX_REWRITTEN_PLAYLIST_CHARS, (abs) => session.served.has(abs));
       res.writeHead(status, { 'content-type': 'application/vnd.apple.mpegurl', 'cache-control': 'no-cache' });
       res.end(req.method === 'HEAD' ? undefined : out);
       return;

@@ -30,7 +30,7 @@ import { TurnBatcher } from '../lib/turn-batcher.js';
 import { pcallInto } from './lua-batch.js';
 import { evalOnNode, NodeBatches, nodeScript, notLocal } from './node-batch.js';
 import type { Keys } from './keys.js';
-import type { RedisClient } from './redis.js';
+import { defineRedisScripts, type RedisClient } from './redis.js';
 
 /** Buckets per partner (slots a partner's ledger spreads over). Changing it needs a migration. */
 export const LEDGER_BUCKETS = 32;
@@ -364,12 +364,13 @@ declare module 'ioredis' {
 }
 
 function defineScripts(redis: RedisClient): void {
-  if (typeof (redis as unknown as { scLedgerOrder?: unknown }).scLedgerOrder === 'function') return;
-  redis.defineCommand('scLedgerOrder', { numberOfKeys: 1, lua: APPLY_ORDER_LUA });
-  redis.defineCommand('scLedgerRefund', { numberOfKeys: 1, lua: APPLY_REFUND_LUA });
-  redis.defineCommand('scLedgerBatch', { lua: LEDGER_BATCH_LUA });
-  redis.defineCommand('scLedgerReattribute', { numberOfKeys: 1, lua: REATTRIBUTE_LUA });
-  redis.defineCommand('scLedgerNotified', { numberOfKeys: 1, lua: MARK_NOTIFIED_LUA });
+  defineRedisScripts(redis, {
+    scLedgerOrder: { numberOfKeys: 1, lua: APPLY_ORDER_LUA },
+    scLedgerRefund: { numberOfKeys: 1, lua: APPLY_REFUND_LUA },
+    scLedgerBatch: { lua: LEDGER_BATCH_LUA },
+    scLedgerReattribute: { numberOfKeys: 1, lua: REATTRIBUTE_LUA },
+    scLedgerNotified: { numberOfKeys: 1, lua: MARK_NOTIFIED_LUA },
+  });
 }
 
 export interface RefundInput {

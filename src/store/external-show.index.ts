@@ -12,7 +12,7 @@
 import { Cluster, type Result } from 'ioredis';
 import type { Keys } from './keys.js';
 import { evalOnNode, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
-import type { RedisClient } from './redis.js';
+import { defineRedisScripts, type RedisClient } from './redis.js';
 
 /**
  * Lua that writes an index entry and sets the variable `waiting` (declared by the caller) to how many
@@ -69,7 +69,7 @@ export class ExternalShowIndex {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
-    if (typeof (redis as unknown as { scExtShowAssert?: unknown }).scExtShowAssert !== 'function') redis.defineCommand('scExtShowAssert', { numberOfKeys: 2, lua: ASSERT_LUA });
+    defineRedisScripts(redis, { scExtShowAssert: { numberOfKeys: 2, lua: ASSERT_LUA } });
   }
 
   async set(targetId: string, externalId: string, showId: string): Promise<void> {

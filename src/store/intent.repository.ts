@@ -34,7 +34,7 @@ import { withAttemptDeadline } from '../targets/attempt-deadline.js';
 import { AuthExpiredError, NotMadeError, PermanentError, RateLimitedError, RetryableError, TargetError } from '../targets/target.errors.js';
 import { acquireLua, type PrepayLimiter } from './rate-limiter.js';
 import type { Keys } from './keys.js';
-import type { RedisClient } from './redis.js';
+import { defineRedisScripts, type RedisClient } from './redis.js';
 import type { ReplicaAck } from './replica-ack.js';
 import { evalOnNode, nodeScript } from './node-batch.js';
 
@@ -419,16 +419,16 @@ export class IntentRepository {
      */
     private readonly replicaAck?: Pick<ReplicaAck, 'active' | 'confirmKey' | 'nodeOf' | 'waitTurn'>,
   ) {
-    if (typeof (redis as unknown as { scIntentStart?: unknown }).scIntentStart !== 'function') {
-      redis.defineCommand('scLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA });
-      redis.defineCommand('scLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_LUA });
-      redis.defineCommand('scLeaseRenew', { numberOfKeys: 1, lua: LEASE_RENEW_LUA });
-      redis.defineCommand('scLeaseAcquireRead', { lua: LEASE_ACQUIRE_READ_LUA });
-      redis.defineCommand('scIntentStart', { numberOfKeys: 2, lua: INTENT_START_LUA });
-      redis.defineCommand('scIntentStartLimited', { numberOfKeys: 4, lua: INTENT_START_LUA });
-      redis.defineCommand('scIntentComplete', { numberOfKeys: 2, lua: INTENT_COMPLETE_LUA });
-      redis.defineCommand('scIntentAbandon', { numberOfKeys: 2, lua: INTENT_ABANDON_LUA });
-    }
+    defineRedisScripts(redis, {
+      scLeaseAcquire: { numberOfKeys: 1, lua: LEASE_ACQUIRE_LUA },
+      scLeaseRelease: { numberOfKeys: 1, lua: LEASE_RELEASE_LUA },
+      scLeaseRenew: { numberOfKeys: 1, lua: LEASE_RENEW_LUA },
+      scLeaseAcquireRead: { lua: LEASE_ACQUIRE_READ_LUA },
+      scIntentStart: { numberOfKeys: 2, lua: INTENT_START_LUA },
+      scIntentStartLimited: { numberOfKeys: 4, lua: INTENT_START_LUA },
+      scIntentComplete: { numberOfKeys: 2, lua: INTENT_COMPLETE_LUA },
+      scIntentAbandon: { numberOfKeys: 2, lua: INTENT_ABANDON_LUA },
+    });
   }
 
   /**

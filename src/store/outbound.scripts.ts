@@ -1,7 +1,7 @@
 /** Lua steps of the outbound-webhook repositories (each touches one key, so one slot). */
 import type { Result } from 'ioredis';
 import { DEL_IF_HELD_LUA } from './lua-held.js';
-import type { RedisClient } from './redis.js';
+import { defineRedisScripts, type RedisClient } from './redis.js';
 
 /** KEYS: hash. ARGV: marker field, then field/value pairs. HSET only while the record exists (never resurrects a deleted one). */
 const HSET_IF_EXISTS_LUA = `
@@ -141,14 +141,15 @@ declare module 'ioredis' {
 }
 
 export function defineOutboundScripts(redis: RedisClient): void {
-  if (typeof (redis as unknown as { scObHsetIfExists?: unknown }).scObHsetIfExists === 'function') return;
-  redis.defineCommand('scObHsetIfExists', { numberOfKeys: 1, lua: HSET_IF_EXISTS_LUA });
-  redis.defineCommand('scObHsetKeep', { numberOfKeys: 1, lua: HSET_KEEP_LUA });
-  redis.defineCommand('scObEndpointFailed', { numberOfKeys: 1, lua: ENDPOINT_FAILED_LUA });
-  redis.defineCommand('scObEndpointSucceeded', { numberOfKeys: 1, lua: ENDPOINT_SUCCEEDED_LUA });
-  redis.defineCommand('scObDisableIfFailing', { numberOfKeys: 1, lua: DISABLE_IF_FAILING_LUA });
-  redis.defineCommand('scObEndpointRotate', { numberOfKeys: 2, lua: ENDPOINT_ROTATE_LUA });
-  redis.defineCommand('scObAttemptAdd', { numberOfKeys: 2, lua: ATTEMPT_ADD_LUA });
-  redis.defineCommand('scObMessageCreate', { numberOfKeys: 1, lua: MESSAGE_CREATE_LUA });
-  redis.defineCommand('scObReleaseIfHeld', { numberOfKeys: 1, lua: DEL_IF_HELD_LUA });
+  defineRedisScripts(redis, {
+    scObHsetIfExists: { numberOfKeys: 1, lua: HSET_IF_EXISTS_LUA },
+    scObHsetKeep: { numberOfKeys: 1, lua: HSET_KEEP_LUA },
+    scObEndpointFailed: { numberOfKeys: 1, lua: ENDPOINT_FAILED_LUA },
+    scObEndpointSucceeded: { numberOfKeys: 1, lua: ENDPOINT_SUCCEEDED_LUA },
+    scObDisableIfFailing: { numberOfKeys: 1, lua: DISABLE_IF_FAILING_LUA },
+    scObEndpointRotate: { numberOfKeys: 2, lua: ENDPOINT_ROTATE_LUA },
+    scObAttemptAdd: { numberOfKeys: 2, lua: ATTEMPT_ADD_LUA },
+    scObMessageCreate: { numberOfKeys: 1, lua: MESSAGE_CREATE_LUA },
+    scObReleaseIfHeld: { numberOfKeys: 1, lua: DEL_IF_HELD_LUA },
+  });
 }

@@ -4,7 +4,7 @@ import type { Platform } from '../targets/target.adapter.js';
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { Result } from 'ioredis';
-import type { RedisClient } from './redis.js';
+import { defineRedisScripts, type RedisClient } from './redis.js';
 
 /**
  * KEYS: the partner hash, its pending audit entries (same slot). ARGV: field, '1' when the field was
@@ -234,14 +234,14 @@ export class PartnerRepository {
     private readonly keys: Keys,
     private readonly box: SecretBox,
   ) {
-    if (typeof (redis as unknown as { scCasField?: unknown }).scCasField !== 'function') {
-      redis.defineCommand('scCasField', { numberOfKeys: 2, lua: CAS_FIELD_LUA });
-      redis.defineCommand('scCreatePartner', { numberOfKeys: 2, lua: CREATE_PARTNER_LUA });
-      redis.defineCommand('scCreateField', { numberOfKeys: 2, lua: CREATE_FIELD_LUA });
-      redis.defineCommand('scMarkDeleting', { numberOfKeys: 1, lua: MARK_DELETING_LUA });
-      redis.defineCommand('scDeletingDone', { numberOfKeys: 2, lua: DELETING_DONE_LUA });
-      redis.defineCommand('scDeleteField', { numberOfKeys: 2, lua: DELETE_FIELD_LUA });
-    }
+    defineRedisScripts(redis, {
+      scCasField: { numberOfKeys: 2, lua: CAS_FIELD_LUA },
+      scCreatePartner: { numberOfKeys: 2, lua: CREATE_PARTNER_LUA },
+      scCreateField: { numberOfKeys: 2, lua: CREATE_FIELD_LUA },
+      scMarkDeleting: { numberOfKeys: 1, lua: MARK_DELETING_LUA },
+      scDeletingDone: { numberOfKeys: 2, lua: DELETING_DONE_LUA },
+      scDeleteField: { numberOfKeys: 2, lua: DELETE_FIELD_LUA },
+    });
   }
 
   /**

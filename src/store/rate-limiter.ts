@@ -15,7 +15,7 @@ import type { RateLimiter } from '../targets/target.adapter.js';
 import { Cluster, type Result } from 'ioredis';
 import type { Keys } from './keys.js';
 import { evalOnNode, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
-import type { RedisClient } from './redis.js';
+import { defineRedisScripts, type RedisClient } from './redis.js';
 
 /** Lua: `now`, Redis's clock in ms (shared with src/store/target-runs.repository.ts). */
 export const REDIS_NOW_MS = `
@@ -176,10 +176,10 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
   ) {
     this.windowKey = keys.targetLimit(targetId, 'window');
     this.blockKey = keys.targetLimit(targetId, 'blocked');
-    if (typeof (redis as unknown as { scBlock?: unknown }).scBlock !== 'function') {
-      redis.defineCommand('scAcquire', { numberOfKeys: 2, lua: ACQUIRE_LUA });
-      redis.defineCommand('scBlock', { numberOfKeys: 2, lua: BLOCK_LUA });
-    }
+    defineRedisScripts(redis, {
+      scAcquire: { numberOfKeys: 2, lua: ACQUIRE_LUA },
+      scBlock: { numberOfKeys: 2, lua: BLOCK_LUA },
+    });
   }
 
   async acquire(cost = 1): Promise<void> {

@@ -9,6 +9,23 @@ import { closeHandler } from 'ioredis/built/redis/event_handler.js';
 
 export type RedisClient = Redis | Cluster;
 
+/** An ioredis custom command: `redis.<name>(...)` runs `lua` (EVALSHA, EVAL once a server lacks it). */
+export interface RedisScript {
+  /** Omitted: the caller passes the number of keys first. */
+  numberOfKeys?: number;
+  lua: string;
+}
+
+/**
+ * Defines on `redis` (one connection or a Cluster) each of `scripts` it does not have yet: every store
+ * over the same client makes its own, and the first one defines them.
+ */
+export function defineRedisScripts(redis: RedisClient, scripts: Readonly<Record<string, RedisScript>>): void {
+  for (const name in scripts) {
+    if (typeof (redis as unknown as Record<string, unknown>)[name] !== 'function') redis.defineCommand(name, scripts[name]!);
+  }
+}
+
 export interface RedisTarget {
   url?: string;
   clusterNodes?: string;

@@ -8,7 +8,7 @@ import { sha256Hex, randomToken, type SecretBox } from '../lib/crypto.js';
 import type { AuditActor, PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import { DEL_IF_HELD_LUA } from './lua-held.js';
-import type { RedisClient } from './redis.js';
+import { defineRedisScripts, type RedisClient } from './redis.js';
 
 export const RELAY_STATES = ['idle', 'connecting', 'sending', 'retrying', 'failed', 'stopped'] as const;
 export type RelayState = (typeof RELAY_STATES)[number];
@@ -167,21 +167,15 @@ export class RelayRepository {
     private readonly keys: Keys,
     private readonly box: SecretBox,
   ) {
-    if (typeof (redis as unknown as { scRelayLeaseTake?: unknown }).scRelayLeaseTake !== 'function') {
-      redis.defineCommand('scRelayLeaseTake', { numberOfKeys: 1, lua: LEASE_TAKE_LUA });
-      redis.defineCommand('scRelayLeaseDrop', { numberOfKeys: 1, lua: DEL_IF_HELD_LUA });
-      redis.defineCommand('scRelaySourceClear', { numberOfKeys: 1, lua: SOURCE_CLEAR_LUA });
-      redis.defineCommand('scRelayUndeploy', { numberOfKeys: 3, lua: UNDEPLOY_LUA });
-    }
-    if (typeof (redis as unknown as { scRelaySourceKeep?: unknown }).scRelaySourceKeep !== 'function') {
-      redis.defineCommand('scRelaySourceKeep', { numberOfKeys: 1, lua: SOURCE_KEEP_LUA });
-    }
-    if (typeof (redis as unknown as { scRelayIngestRotate?: unknown }).scRelayIngestRotate !== 'function') {
-      redis.defineCommand('scRelayIngestRotate', { numberOfKeys: 3, lua: INGEST_ROTATE_LUA });
-    }
-    if (typeof (redis as unknown as { scRelaySourceSet?: unknown }).scRelaySourceSet !== 'function') {
-      redis.defineCommand('scRelaySourceSet', { numberOfKeys: 2, lua: SOURCE_SET_LUA });
-    }
+    defineRedisScripts(redis, {
+      scRelayLeaseTake: { numberOfKeys: 1, lua: LEASE_TAKE_LUA },
+      scRelayLeaseDrop: { numberOfKeys: 1, lua: DEL_IF_HELD_LUA },
+      scRelaySourceClear: { numberOfKeys: 1, lua: SOURCE_CLEAR_LUA },
+      scRelayUndeploy: { numberOfKeys: 3, lua: UNDEPLOY_LUA },
+      scRelaySourceKeep: { numberOfKeys: 1, lua: SOURCE_KEEP_LUA },
+      scRelayIngestRotate: { numberOfKeys: 3, lua: INGEST_ROTATE_LUA },
+      scRelaySourceSet: { numberOfKeys: 2, lua: SOURCE_SET_LUA },
+    });
   }
 
   /** The show's ingest stream key, created on first use (a show has exactly one current key). */

@@ -17,7 +17,7 @@ import { assertHeld, INTENT_TTL_SEC, IntentCorruptError, LeaseLostError, OWNED_B
 import { assertEntryLua } from './external-show.index.js';
 import { targetRecordField } from './partner.repository.js';
 import type { Keys } from './keys.js';
-import { inOneWrite, type RedisClient } from './redis.js';
+import { defineRedisScripts, inOneWrite, type RedisClient } from './redis.js';
 import { zrevPage, type PageStart, type ZsetPage } from './zset-page.js';
 
 /**
@@ -585,21 +585,22 @@ declare module 'ioredis' {
 }
 
 export function defineStoreScripts(redis: RedisClient): void {
-  if (typeof (redis as unknown as { scIngestShow?: unknown }).scIngestShow === 'function') return;
-  redis.defineCommand('scIngestShow', { numberOfKeys: 3, lua: INGEST_SHOW_LUA });
-  redis.defineCommand('scIngestShowOne', { numberOfKeys: 8, lua: INGEST_SHOW_ONE_LUA });
-  redis.defineCommand('scIndexSnapshot', { numberOfKeys: 3, lua: INDEX_SNAPSHOT_LUA });
-  redis.defineCommand('scIngestPlain', { numberOfKeys: 3, lua: INGEST_PLAIN_LUA });
-  redis.defineCommand('scIngestOrderOne', { lua: INGEST_ORDER_ONE_LUA });
-  redis.defineCommand('scOrderHandled', { numberOfKeys: 2, lua: ORDER_HANDLED_LUA });
-  redis.defineCommand('scDispatchMany', { numberOfKeys: 1, lua: DISPATCH_MANY_LUA });
-  redis.defineCommand('scSettlePendingOrder', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
-  redis.defineCommand('scMarkActive', { numberOfKeys: 1, lua: MARK_ACTIVE_LUA });
-  redis.defineCommand('scRemoveActiveIfUnmarked', { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA });
-  redis.defineCommand('scSaveMirror', { numberOfKeys: 3, lua: SAVE_MIRROR_LUA });
-  redis.defineCommand('scSaveMirrorFinal', { lua: SAVE_MIRROR_FINAL_LUA });
-  redis.defineCommand('scSaveMirrorCompleting', { lua: SAVE_MIRROR_COMPLETING_LUA });
-  redis.defineCommand('scCheckTarget', { numberOfKeys: 1, lua: CHECK_TARGET_LUA });
+  defineRedisScripts(redis, {
+    scIngestShow: { numberOfKeys: 3, lua: INGEST_SHOW_LUA },
+    scIngestShowOne: { numberOfKeys: 8, lua: INGEST_SHOW_ONE_LUA },
+    scIndexSnapshot: { numberOfKeys: 3, lua: INDEX_SNAPSHOT_LUA },
+    scIngestPlain: { numberOfKeys: 3, lua: INGEST_PLAIN_LUA },
+    scIngestOrderOne: { lua: INGEST_ORDER_ONE_LUA },
+    scOrderHandled: { numberOfKeys: 2, lua: ORDER_HANDLED_LUA },
+    scDispatchMany: { numberOfKeys: 1, lua: DISPATCH_MANY_LUA },
+    scSettlePendingOrder: { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA },
+    scMarkActive: { numberOfKeys: 1, lua: MARK_ACTIVE_LUA },
+    scRemoveActiveIfUnmarked: { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA },
+    scSaveMirror: { numberOfKeys: 3, lua: SAVE_MIRROR_LUA },
+    scSaveMirrorFinal: { lua: SAVE_MIRROR_FINAL_LUA },
+    scSaveMirrorCompleting: { lua: SAVE_MIRROR_COMPLETING_LUA },
+    scCheckTarget: { numberOfKeys: 1, lua: CHECK_TARGET_LUA },
+  });
 }
 
 /**
@@ -1162,7 +1163,7 @@ export class ShowRepository {
    * What saveMirror and saveMirrorFinal start from: the run's lease still held (as far as it knows),
    * the target's guard, and the mirror's next revision (`since` kept while its state stays the same).
    */
-  private async nextRevision(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined): Promise<{ guard: { key: string; field: string; incarnation: string }; expected: number; since: NonNullable<MirrorDoc['since']>; next: MirrorDoc }> {
+  private async nextRevision(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined): Promise<{ guard: Awaited<ReturnType<ShowRepository['targetGuard']>>; expected: number; since: NonNullable<MirrorDoc['since']>; next: MirrorDoc }> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
     const guard = await this.targetGuard(partnerId, showId, mirror, lease);
     const expected = mirror.rev ?? 0;

@@ -8,7 +8,7 @@
  */
 import type { Result } from 'ioredis';
 import type { Keys } from './keys.js';
-import type { RedisClient } from './redis.js';
+import { defineRedisScripts, type RedisClient } from './redis.js';
 import { REDIS_NOW_MS } from './rate-limiter.js';
 
 /**
@@ -68,12 +68,12 @@ export class TargetRunRepository {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
-    if (typeof (redis as unknown as { scSlowTargets?: unknown }).scSlowTargets !== 'function') {
-      redis.defineCommand('scTargetRunEnter', { numberOfKeys: 1, lua: ENTER_LUA });
-      redis.defineCommand('scTargetRunKeep', { numberOfKeys: 1, lua: KEEP_LUA });
-      redis.defineCommand('scTargetMarkSlow', { numberOfKeys: 1, lua: MARK_SLOW_LUA });
-      redis.defineCommand('scSlowTargets', { numberOfKeys: 1, lua: SLOW_LUA });
-    }
+    defineRedisScripts(redis, {
+      scTargetRunEnter: { numberOfKeys: 1, lua: ENTER_LUA },
+      scTargetRunKeep: { numberOfKeys: 1, lua: KEEP_LUA },
+      scTargetMarkSlow: { numberOfKeys: 1, lua: MARK_SLOW_LUA },
+      scSlowTargets: { numberOfKeys: 1, lua: SLOW_LUA },
+    });
   }
 
   /** Counts the run `token` of a slow target (true), unless it has `cap` runs in flight (false). */

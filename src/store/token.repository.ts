@@ -5,7 +5,7 @@ import type { Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
 import type { AccessToken, TokenStore } from '../targets/target.adapter.js';
 import type { Keys } from './keys.js';
-import type { RedisClient } from './redis.js';
+import { defineRedisScripts, type RedisClient } from './redis.js';
 
 const MEMO_MARGIN_MS = 120_000;
 
@@ -76,15 +76,11 @@ export class RedisTokenStore implements TokenStore {
     private readonly box: SecretBox,
     private readonly targetId: string,
   ) {
-    if (typeof (redis as unknown as { scTokenReplaceIf?: unknown }).scTokenReplaceIf !== 'function') {
-      redis.defineCommand('scTokenReplaceIf', { numberOfKeys: 1, lua: REPLACE_IF_LUA });
-    }
-    if (typeof (redis as unknown as { scTokenRefreshing?: unknown }).scTokenRefreshing !== 'function') {
-      redis.defineCommand('scTokenRefreshing', { numberOfKeys: 1, lua: REFRESHING_LUA });
-    }
-    if (typeof (redis as unknown as { scTokenGrantLock?: unknown }).scTokenGrantLock !== 'function') {
-      redis.defineCommand('scTokenGrantLock', { numberOfKeys: 1, lua: GRANT_LOCK_LUA });
-    }
+    defineRedisScripts(redis, {
+      scTokenReplaceIf: { numberOfKeys: 1, lua: REPLACE_IF_LUA },
+      scTokenRefreshing: { numberOfKeys: 1, lua: REFRESHING_LUA },
+      scTokenGrantLock: { numberOfKeys: 1, lua: GRANT_LOCK_LUA },
+    });
   }
 
   /**

@@ -12,7 +12,7 @@
  */
 import type { Result } from 'ioredis';
 import { z } from 'zod';
-import type { RedisClient } from './redis.js';
+import { defineRedisScripts, type RedisClient } from './redis.js';
 
 /** Where a page starts: after this item (a cursor), at this position (an old cursor), or at the top. */
 export type PageStart = { after: { score: number; member: string } } | { offset: number } | undefined;
@@ -71,7 +71,7 @@ declare module 'ioredis' {
 }
 
 function define(redis: RedisClient): void {
-  if (typeof (redis as unknown as { scZrevPage?: unknown }).scZrevPage !== 'function') redis.defineCommand('scZrevPage', { numberOfKeys: 1, lua: ZREV_PAGE_LUA });
+  defineRedisScripts(redis, { scZrevPage: { numberOfKeys: 1, lua: ZREV_PAGE_LUA } });
 }
 
 /** One page of `key`, highest score first, from `start` (one script: the page, the total and whether more follow agree). */

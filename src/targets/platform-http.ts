@@ -50,10 +50,27 @@ export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
  * of `{"data":[{},{},…]}` (11 million empty objects, from a hostile or wrong baseUrl) through: parsed
  * it took 700 MiB, and each element the response schema then refused cost zod ~2 KiB of issues, so the
  * worker died out of memory (4 GiB heap) after 90 s with every partner's syncs in it. The largest real
- * answers are a page of 100 orders (a few thousand values) and Bambuser's per-show order report
- * (about a dozen values per order: ~8,000 orders).
+ * answers are pages (100 orders: a few thousand values); an unpaged answer that may be larger asks for
+ * its own bound per request (`maxJsonValues`, MAX_REPORT_VALUES).
  */
 export const MAX_RESPONSE_VALUES = 100_000;
+
+/**
+ * The bound of an unpaged report (Bambuser's per-show order report: about ten values per order, every
+ * order of the show in one answer). At MAX_RESPONSE_VALUES a show with more than ~8,000 orders was
+ * refused on every run, and its reconciliation never completed. At this bound MAX_RESPONSE_BYTES is
+ * what limits a real report (8 MiB is ~50,000 orders of ~160 bytes and ten values: ~500,000 values).
+ * An answer this large is only safe with a schema that stops at its first refused element
+ * (`firstRefusalArray`): a million refused elements at ~2 KiB of zod issues each would be 2 GiB.
+ */
+export const MAX_REPORT_VALUES = 1_000_000;
+
+declare module 'axios' {
+  interface AxiosRequestConfig {
+    /** The most JSON values this request's answer may hold (a platform client's; MAX_RESPONSE_VALUES when unset). */
+    maxJsonValues?: number;
+  }
+}
 
 /** Whether `v` (parsed JSON) holds more than `max` values; stops counting once it does. */
 export function jsonValuesOver(v: unknown, max: number): boolean {
@@ -77,7 +94,7 @@ export function jsonValuesOver(v: unknown, max: number): boolean {
   return false;
 }
 
-const tooManyValues = (): string => `the answer holds more than ${MAX_RESPONSE_VALUES} JSON values`;
+const tooManyValues = (max: number): string => `the answer holds more than ${max} JSON values`;
 
 export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefaults): AxiosInstance {
   const guard = ctx.destinations;
@@ -101,7 +118,8 @@ export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefau
   http.interceptors.request.use(checkDeadline, undefined, { synchronous: true });
   http.interceptors.response.use(
     (res) => {
-      if (jsonValuesOver(res.data, MAX_RESPONSE_VALUES)) throw new AxiosError(tooManyValues(), AxiosError.ERR_BAD_RESPONSE, res.config);
+      const max = res.config.maxJsonValues ?? MAX_RESPONSE_VALUES;
+      if (jsonValuesOver(res.data, max)) throw new AxiosError(tooManyValues(max), AxiosError.ERR_BAD_RESPONSE, res.config);
       return res;
     },
     (err: unknown) => {
@@ -255,7 +273,7 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
             }
           }
           if (jsonValuesOver(data, MAX_RESPONSE_VALUES)) {
-            reject(new PlatformNetworkError(tooManyValues(), 'ERR_BAD_RESPONSE'));
+            reject(new PlatformNetworkError(tooManyValues(MAX_RESPONSE_VALUES), 'ERR_BAD_RESPONSE'));
             return;
           }
           resolve({ status: res.statusCode ?? 0, headers: res.headers, data });

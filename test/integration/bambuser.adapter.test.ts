@@ -520,6 +520,20 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect((stats.data as { orders: { orderValue: number }[] }).orders[0]?.orderValue).toBe(49.9);
   });
 
+  it('listOrders: a show with 20,000 orders (one unpaged report, ~200,000 JSON values) is read whole', async () => {
+    // The answer was refused at MAX_RESPONSE_VALUES (100,000 values: ~8,000 orders), on every run.
+    const h = harness();
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-ord-many'));
+    const at = Date.now() - 60_000;
+    for (let i = 0; i < 20_000; i++) {
+      bambuser.sim.createOrder({ externalId: remote.externalId, productId: LINEN_PIN.productId, total: { amount: 100 + i, currency: 'USD' }, createdAt: new Date(at + i).toISOString() });
+    }
+    const orders = await h.adapter.listOrders!(new Date(at - 1000), new Date(Date.now() + 60_000));
+    expect(orders).toHaveLength(20_000);
+    expect(new Set(orders.map((o) => o.orderId)).size).toBe(20_000);
+    expect(orders[19_999]).toMatchObject({ externalShowId: remote.externalId, total: { amount: 20_099, currency: 'USD' } });
+  });
+
   it('unpin deletes the highlight the pin made (issue 9): idempotent, the product stays on the show, a re-pin highlights it again', async () => {
     const h = harness();
     const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-unpin'));

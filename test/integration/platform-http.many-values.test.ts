@@ -9,13 +9,14 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createPlatformHttp, createPlatformJson, MAX_RESPONSE_VALUES } from '../../src/targets/platform-http.js';
+import { createPlatformHttp, createPlatformJson, MAX_REPORT_VALUES, MAX_RESPONSE_VALUES } from '../../src/targets/platform-http.js';
 import { adapterFactory } from '../../src/targets/target.registry.js';
 import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import { buildAdapterContext } from '../helpers/adapter-context.js';
 
 let server: Server;
 let base = '';
+let bambuserReport = '';
 /** Just past the bound: empty objects (3 bytes each, ~330 KB in all). */
 const MANY = `{"data":[${'{},'.repeat(MAX_RESPONSE_VALUES + 10)}{}],"next_cursor":null}`;
 /** Just under it: 1,000 objects of 90 members each (with the 1,000 elements, 91,000 values). */
@@ -25,6 +26,14 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     if (/token/.test(req.url ?? '')) {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'at', refresh_token: 'rt', expires_in: 3600, token_type: 'Bearer', scope: 'read:orders' }));
+      return;
+    }
+    if (req.url?.startsWith('/v1/shows')) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ results: [{ id: 'show1', state: 'ended', startedAt: '2030-04-01T18:00:00Z', endedAt: '2030-04-01T19:00:00Z' }], cursor: null }));
+      return;
+    }
+    if (req.url?.startsWith('/v1/stats/')) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(bambuserReport);
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' }).end(req.url?.startsWith('/large') ? LARGE : MANY);
@@ -70,4 +79,24 @@ test("a Whatnot order report against it fails as a network failure (retried), be
   );
   // (It was a PermanentError 'malformed response' once zod had built an issue list for every element.)
   expect([err?.name, err?.message]).toEqual(['RetryableError', 'Whatnot API unreachable (ERR_BAD_RESPONSE)']);
+}, 30_000);
+
+/**
+ * Bambuser's per-show order report is one unpaged answer (about ten values per order), read under its
+ * own bound (MAX_REPORT_VALUES): at MAX_RESPONSE_VALUES a show with more than ~8,000 orders was refused
+ * on every run. Past the page bound a hostile report is refused at its first order instead (the schema
+ * reads one order at a time: no zod issues for the other 100,000), and past its own bound as before.
+ */
+test('a Bambuser order report past MAX_RESPONSE_VALUES is refused by its first bad order; past MAX_REPORT_VALUES by the bound', async () => {
+  const { ctx: bctx } = buildAdapterContext({ platform: 'bambuser', baseUrl: base, credentials: simTargetCredentials('bambuser'), timeoutMs: 10_000 });
+  const adapter = await adapterFactory('bambuser')!(bctx);
+  const report = (): Promise<string> =>
+    adapter.listOrders!(new Date('2030-04-01T00:00:00Z'), new Date('2030-04-02T00:00:00Z')).then(
+      (o) => `${o.length} orders`,
+      (e: Error) => `${e.name}: ${e.message}`,
+    );
+  bambuserReport = `{"orders":[${'{},'.repeat(MAX_RESPONSE_VALUES + 10)}{}]}`;
+  expect(await report()).toMatch(/^PermanentError: malformed response from Bambuser GET \/v1\/stats\/show\/show1\/orders: orders\.0\.orderId: /);
+  bambuserReport = `{"orders":[${'{},'.repeat(MAX_REPORT_VALUES + 10)}{}]}`;
+  expect(await report()).toBe('RetryableError: Bambuser API unreachable (ERR_BAD_RESPONSE)');
 }, 30_000);

@@ -32,6 +32,7 @@ import { ActionRequiredError, isTargetError } from '../target.errors.js';
 import { patiently } from '../report-wait.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
+import { MAX_REPORT_VALUES } from '../platform-http.js';
 import { createBambuserClient } from './bambuser.client.js';
 import { showMayHaveOrders, toPlatformOrder } from './bambuser.orders.js';
 import {
@@ -163,7 +164,9 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
 
   /** The show's order stats (`GET /v1/stats/show/{showId}/orders`, READ_STATS): every order Bambuser has for it. */
   async function showOrders(showId: string): Promise<BambuserStatsOrder[]> {
-    return (await client.call({ method: 'GET', path: `${V1}/stats/show/${encodeURIComponent(showId)}/orders`, scope: 'READ_STATS', schema: StatsOrdersSchema })).orders;
+    // Every order of the show in one answer: more values than a page's bound allows (≈ 10 per order).
+    const path = `${V1}/stats/show/${encodeURIComponent(showId)}/orders`;
+    return (await client.call({ method: 'GET', path, scope: 'READ_STATS', schema: StatsOrdersSchema, maxJsonValues: MAX_REPORT_VALUES })).orders;
   }
 
   async function getShow(showId: string): Promise<BambuserShow> {

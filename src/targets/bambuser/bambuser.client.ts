@@ -48,6 +48,8 @@ export interface ApiCall<T> {
   preReserved?: boolean;
   /** The pinned product this call carries (its id as sent): a validation refusal is that pin's alone (FailureContext.pinOf). */
   pinOf?: string;
+  /** An unpaged answer's bound on its JSON values (MAX_REPORT_VALUES); MAX_RESPONSE_VALUES when unset. */
+  maxJsonValues?: number;
 }
 
 export interface BambuserClient {
@@ -98,6 +100,7 @@ export function createBambuserClient(ctx: AdapterContext, now: () => number = Da
         url: `${apiBase}${req.path}`,
         params: req.query,
         data: req.body,
+        ...(req.maxJsonValues !== undefined ? { maxJsonValues: req.maxJsonValues } : {}),
         headers: {
           authorization: `Token ${apiKey}`,
           accept: ACCEPT,

@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import { PlatformTimestampSchema } from '../../lib/timestamp.js';
+import { firstRefusalArray } from '../../lib/first-refusal.js';
 
 const nullableString = z.string().nullable().optional();
 
@@ -83,7 +84,8 @@ export const StatsOrderSchema = z.object({
 });
 export type BambuserStatsOrder = z.infer<typeof StatsOrderSchema>;
 
-export const StatsOrdersSchema = z.object({ orders: z.array(StatsOrderSchema) });
+/** One answer holds every order of the show (no paging): read to its first refused order (firstRefusalArray). */
+export const StatsOrdersSchema = z.object({ orders: firstRefusalArray(StatsOrderSchema) });
 
 /** WebhookEventModel: the body of every webhook delivery (and of GET /webhooks/{eventId}). */
 export const WebhookEventSchema = z.object({

@@ -24,6 +24,7 @@ import { decimalToMinor } from '../decimal-amount.js';
 import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
 import { collectPages, pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, productPathSegment, WebhookAuthError } from '../target.errors.js';
+import { CursorTrail } from '../cursor-trail.js';
 import { createTiktokClient } from './tiktok.client.js';
 import { AffiliateOrderPageSchema, OrderDetailSchema, PromotionLinkSchema, WebhookBodySchema, type AffiliateOrder, type Price } from './tiktok.schemas.js';
 import { verifyWebhookSignature } from './tiktok.sign.js';
@@ -162,6 +163,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
    * report): a full window is waited out per page; a webhook's lookup throws it as any other call.
    */
   async function* affiliatePages(geS: number, ltS: number, patient = false, signal?: AbortSignal, budget = reportWaitBudget()): AsyncGenerator<AffiliateOrder[]> {
+    const trail = new CursorTrail('TikTok Shop affiliate order search');
     let token: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const at = token;
@@ -178,8 +180,8 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
       // A full window (ours or TikTok's 429) is waited out, not a failed report (report-wait.ts).
       const data = patient ? await patiently(Date.now() + REPORT_PAGE_WAIT_BUDGET_MS, call, signal, budget) : await call();
       yield data.orders;
-      if (!data.next_page_token || data.next_page_token === token) return;
-      token = data.next_page_token;
+      token = trail.next(token, data.next_page_token);
+      if (token === undefined) return;
     }
     throw new PermanentError(`TikTok Shop affiliate order search did not end after ${MAX_PAGES} pages`, 'too_many_pages');
   }

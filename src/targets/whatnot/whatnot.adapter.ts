@@ -24,6 +24,7 @@ import { verifyWebhook, SignatureError } from '../../sources/signature.js';
 import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS, type WaitBudget } from '../report-wait.js';
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, isTargetError, PermanentError, productPathSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
+import { CursorTrail } from '../cursor-trail.js';
 import { createWhatnotClient } from './whatnot.client.js';
 import { judgeOrder } from './whatnot.orders.js';
 import { MerchandisingSchema, OrderItemsPageSchema, OrderPageSchema, OrderSchema, ShowSchema, WebhookBodySchema, type WhatnotOrder } from './whatnot.schemas.js';
@@ -257,6 +258,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
     const toMs = to.getTime();
     const seen = new Set<string>();
     const budget = reportWaitBudget();
+    const trail = new CursorTrail('Whatnot order list');
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const at = cursor;
@@ -283,8 +285,8 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
         }
       }
       if (out.length > 0) yield out;
-      if (!res.next_cursor || res.next_cursor === cursor) return;
-      cursor = res.next_cursor;
+      cursor = trail.next(cursor, res.next_cursor);
+      if (cursor === undefined) return;
     }
     throw new PermanentError(`Whatnot order list did not end after ${MAX_PAGES} pages`, 'too_many_pages');
   }

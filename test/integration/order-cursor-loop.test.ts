@@ -1,0 +1,61 @@
+/**
+ * A paged order report whose cursors loop (A → B → A): Whatnot's `next_cursor` and TikTok Shop's
+ * `next_page_token` were compared with the cursor just asked for only, so a loop of two pages or more
+ * went on for MAX_PAGES (1,000) page requests before the report failed `too_many_pages`. The cursors
+ * handed out are kept (CursorTrail) and the report fails the same way at the first repeat. A cursor
+ * pointing at its own page still ends the report. Real HTTP on loopback (a platform answering so).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SIM_ACCOUNTS, simTargetCredentials } from '../../src/simulators/sim.accounts.js';
+import type { TargetAdapter } from '../../src/targets/target.adapter.js';
+import { buildTiktokAdapter } from '../../src/targets/tiktok/tiktok.adapter.js';
+import { buildWhatnotAdapter } from '../../src/targets/whatnot/whatnot.adapter.js';
+import { caught } from '../helpers/adapter-context.js';
+import { adapterHarness } from '../helpers/adapter-harness.js';
+
+let server: Server;
+let url = '';
+/** The cursor each page names, by the cursor it was asked for ('' for the first); how many pages were asked for. */
+let cursors: Record<string, string | null> = {};
+let pages = 0;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    pages += 1;
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    const next = cursors[q.get('cursor') ?? q.get('page_token') ?? ''] ?? null;
+    res.setHeader('content-type', 'application/json');
+    if (req.url?.startsWith('/orders')) res.end(JSON.stringify({ data: [], next_cursor: next }));
+    else res.end(JSON.stringify({ code: 0, message: 'Success', request_id: 'r1', data: { orders: [], ...(next ? { next_page_token: next } : {}) } }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const adapters: [string, () => TargetAdapter][] = [
+  ['Whatnot', () => adapterHarness((ctx) => buildWhatnotAdapter(ctx), { platform: 'whatnot', baseUrl: url, credentials: { accessToken: SIM_ACCOUNTS.whatnot[0]!.accessToken } }).adapter],
+  ['TikTok Shop', () => adapterHarness((ctx) => buildTiktokAdapter(ctx), { platform: 'tiktok', baseUrl: url, credentials: { ...simTargetCredentials('tiktok', 'a'), accessToken: 'at-1' } }).adapter],
+];
+
+const report = (a: TargetAdapter): Promise<unknown> => a.listOrders!(new Date(Date.now() - 3600_000), new Date());
+
+test.each(adapters)('%s: a cursor handed out again (A → B → A) fails the report too_many_pages at the repeat, after 3 pages', async (_name, adapter) => {
+  cursors = { '': 'A', A: 'B', B: 'A' };
+  pages = 0;
+  const err = await caught(report(adapter()));
+  expect([err?.constructor.name, (err as { reason?: string }).reason]).toEqual(['PermanentError', 'too_many_pages']);
+  expect(pages).toBe(3);
+});
+
+test.each(adapters)('%s: a cursor pointing at its own page ends the report, as no cursor does', async (_name, adapter) => {
+  cursors = { '': 'A', A: 'B', B: 'B' };
+  pages = 0;
+  await expect(report(adapter())).resolves.toEqual([]);
+  expect(pages).toBe(3);
+  cursors = {};
+  pages = 0;
+  await expect(report(adapter())).resolves.toEqual([]);
+  expect(pages).toBe(1);
+});
