@@ -42,6 +42,28 @@ export interface SchedulerOptions {
   readiness?: { sweep(): Promise<{ checked: number }> };
 }
 
+/**
+ * Keep one cron job scheduler per partner in step with the partners' settings (the reconcile-schedules
+ * tick, every minute). One that is there with the partner's cron and its next tick's job is left alone:
+ * BullMQ's upsert replaces the pending tick with the first one after the upserting process's clock, so
+ * the upsert every minute dropped a tick that was due and not yet processed (the scheduler worker busy
+ * with a sweep at 03:00, or a scheduler process whose clock runs ahead — by two minutes, every day's
+ * run): that day's reconciliation was never run.
+ */
+export async function syncReconcileSchedules(queue: Queue, partners: { id: string; reconcileCron: string }[]): Promise<number> {
+  for (const p of partners) {
+    const id = `reconcile:${p.id}`;
+    const current = await queue.getJobScheduler(id);
+    if (current?.pattern === p.reconcileCron && current.tz === 'UTC' && current.next !== undefined && (await queue.getJob(`repeat:${id}:${current.next}`))) continue;
+    await queue.upsertJobScheduler(
+      id,
+      { pattern: p.reconcileCron, tz: 'UTC' },
+      { name: 'reconcile-partner', data: { partnerId: p.id }, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+    );
+  }
+  return partners.length;
+}
+
 export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerHandle> {
   const prefix = opts.keys.queuePrefix(SCHEDULER_QUEUE);
   const queue = new Queue(SCHEDULER_QUEUE, { connection: opts.connection(), prefix });
@@ -85,18 +107,6 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
   const ensureTimer = setInterval(() => void ensureFixed(), opts.sweepIntervalMs);
   ensureTimer.unref();
 
-  /** Keep one cron job scheduler per partner in step with the partners' settings. */
-  const syncReconcileSchedules = async (partners: { id: string; reconcileCron: string }[]): Promise<number> => {
-    for (const p of partners) {
-      await queue.upsertJobScheduler(
-        `reconcile:${p.id}`,
-        { pattern: p.reconcileCron, tz: 'UTC' },
-        { name: 'reconcile-partner', data: { partnerId: p.id }, opts: { removeOnComplete: 100, removeOnFail: 100 } },
-      );
-    }
-    return partners.length;
-  };
-
   const worker = new Worker(
     SCHEDULER_QUEUE,
     async (job) => {
@@ -113,7 +123,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
         case 'reconcile-schedules': {
           if (!opts.reconcile) return 0;
           const partners = await opts.reconcile.partners.list();
-          const n = await syncReconcileSchedules(partners);
+          const n = await syncReconcileSchedules(queue, partners);
           if (opts.audit) {
             const { written, failed, scopesFailed } = await opts.audit.settleAll(partners.map((p) => p.id));
             if (written > 0) opts.log.info({ written }, 'pending audit entries written');
@@ -130,11 +140,10 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
           // The period ends at the tick (a job scheduler's job id ends with its tick's time), and the
           // job id names the run: the same tick processed again (its worker died mid-job and BullMQ
           // ran it again) finds the run it requested instead of requesting a second one.
+          // Ticks that passed while it waited (the service down) are caught up on there (requestScheduled).
           const tick = /:(\d{1,15})$/.exec(job.id ?? '');
-          const to = new Date(tick ? Number(tick[1]) : Date.now());
-          const from = new Date(to.getTime() - partner.reconcileLookbackDays * 86_400_000);
-          const rec = await opts.reconcile.service.request(partnerId, from, to, 'scheduled', job.id);
-          return rec.id;
+          const runs = await opts.reconcile.service.requestScheduled(partner, job.id, tick ? Number(tick[1]) : Date.now());
+          return runs.map((r) => r.id);
         }
         default:
           return null;
