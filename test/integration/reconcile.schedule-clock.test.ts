@@ -111,3 +111,41 @@ test("the every-minute schedule sync keeps a due tick that is not processed yet 
     await q.close();
   }
 }, 30_000);
+
+test("a partner's schedule left days ahead (a clock that went back) is brought back to this clock's next tick", async () => {
+  const q = new Queue('schedule-back-test', { connection: svc.rt.bullConnection('api'), prefix: svc.rt.keys.queuePrefix('schedule-back-test') });
+  try {
+    const partners = [{ id: 'back', reconcileCron: '0 3 * * *' }];
+    const realNow = Date.now;
+    const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 3 * DAY);
+    try {
+      await syncReconcileSchedules(q, partners);
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await q.getJobScheduler('reconcile:back'))!.next).toBeGreaterThan(Date.now() + 2 * DAY);
+    await syncReconcileSchedules(q, partners);
+    const next = CronExpressionParser.parse('0 3 * * *', { tz: 'UTC', currentDate: new Date() }).next().getTime();
+    expect((await q.getJobScheduler('reconcile:back'))!.next).toBe(next);
+  } finally {
+    await q.obliterate({ force: true });
+    await q.close();
+  }
+}, 30_000);
+
+test('the sweep left days ahead by a clock that went back ticks again within a sweep interval', async () => {
+  // As a scheduler whose clock was three days ahead left it (BullMQ keeps a scheduler's next tick on an upsert).
+  const realNow = Date.now;
+  const far = async (): Promise<boolean> => ((await queue.getJobScheduler('mirror-sweep'))?.next ?? 0) > realNow() + 2 * DAY;
+  for (let i = 0; i < 5 && !(await far()); i++) {
+    await queue.removeJobScheduler('mirror-sweep');
+    const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 3 * DAY);
+    try {
+      await queue.upsertJobScheduler('mirror-sweep', { every: 1000 }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
+    } finally {
+      spy.mockRestore();
+    }
+  }
+  expect(await far()).toBe(true);
+  await waitFor(async () => ((await queue.getJobScheduler('mirror-sweep'))?.next ?? Infinity) < Date.now() + 60_000 || undefined, 8_000, 100);
+}, 30_000);
