@@ -1,0 +1,72 @@
+/**
+ * A relay process that cannot renew its show's lease (Redis unreachable from it) keeps pushing only
+ * while the lease surely has not lapsed for the others (0.6 × RELAY_LEASE_MS after its last renewal).
+ * That was measured on the wall clock: an NTP step back of an hour kept it pushing for an hour, while
+ * another relay took the lapsed lease and pushed the same show too. Now on the monotonic clock.
+ * The real RelayService (its pass and renewal run by hand), real Redis; the renewals fail as with Redis
+ * gone for this process only.
+ */
+import { jest } from '@jest/globals';
+import { pino } from 'pino';
+import { ffmpegPath } from '../../src/lib/ffmpeg-path.js';
+import { RelayService } from '../../src/relay/relay.service.js';
+import type { RelayRepository } from '../../src/store/relay.repository.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startService({});
+});
+afterAll(async () => {
+  await svc.close();
+});
+
+test('a wall clock stepped back does not keep a relay that cannot renew its lease pushing', async () => {
+  const secret = await createPartner(svc, 'step');
+  expect((await sendEvent(svc, 'step', secret, showEvent('show.live', sampleShow('step1', { state: 'live' }), new Date().toISOString()))).status).toBe(202);
+  let unreachable = false;
+  const relayRepo = new Proxy(svc.rt.relay, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'takeLease') return async (...args: unknown[]) => {
+        if (unreachable) throw new Error('Connection is closed.');
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as RelayRepository;
+  const relay = new RelayService({
+    relay: relayRepo,
+    shows: svc.rt.shows,
+    partners: svc.rt.partners,
+    box: svc.rt.box,
+    destinations: svc.rt.destinations,
+    ffmpeg: ffmpegPath(),
+    log: pino({ level: 'silent' }),
+    leaseMs: 1_000,
+    pollMs: 200,
+    stallMs: 5_000,
+    edgeUrl: () => undefined, // no publish: nothing starts
+  });
+  const owned = (): number => (relay as unknown as { owned: Map<string, unknown> }).owned.size;
+  const renewAll = (): Promise<void> => (relay as unknown as { renewAll(): Promise<void> }).renewAll();
+  try {
+    await relay.tick();
+    expect(owned()).toBe(1);
+    unreachable = true;
+    await renewAll(); // within 0.6 × lease of the take: kept
+    expect(owned()).toBe(1);
+    // The wall clock steps back an hour; 0.7 × the lease passes without a renewal.
+    const realNow = Date.now;
+    const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() - 3_600_000);
+    try {
+      await new Promise((r) => setTimeout(r, 700));
+      await renewAll();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(owned()).toBe(0);
+  } finally {
+    await relay.close();
+  }
+}, 30_000);
