@@ -7,47 +7,23 @@
  * gone for this process only.
  */
 import { jest } from '@jest/globals';
-import { pino } from 'pino';
-import { ffmpegPath } from '../../src/lib/ffmpeg-path.js';
-import { RelayService } from '../../src/relay/relay.service.js';
 import type { RelayRepository } from '../../src/store/relay.repository.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { handRunRelay } from '../helpers/hand-relay.js';
+import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-beforeAll(async () => {
-  svc = await startService({});
-});
-afterAll(async () => {
-  await svc.close();
-});
+serviceForFile((started) => (svc = started));
 
 test('a wall clock stepped back does not keep a relay that cannot renew its lease pushing', async () => {
   const secret = await createPartner(svc, 'step');
   expect((await sendEvent(svc, 'step', secret, showEvent('show.live', sampleShow('step1', { state: 'live' }), new Date().toISOString()))).status).toBe(202);
   let unreachable = false;
-  const relayRepo = new Proxy(svc.rt.relay, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (prop === 'takeLease') return async (...args: unknown[]) => {
-        if (unreachable) throw new Error('Connection is closed.');
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  }) as RelayRepository;
-  const relay = new RelayService({
-    relay: relayRepo,
-    shows: svc.rt.shows,
-    partners: svc.rt.partners,
-    box: svc.rt.box,
-    destinations: svc.rt.destinations,
-    ffmpeg: ffmpegPath(),
-    log: pino({ level: 'silent' }),
-    leaseMs: 1_000,
-    pollMs: 200,
-    stallMs: 5_000,
-    edgeUrl: () => undefined, // no publish: nothing starts
+  const real = svc.rt.relay;
+  // The service's relay store, with its lease renewals failing as with Redis gone for this process.
+  const relayRepo: RelayRepository = Object.assign(Object.create(real) as RelayRepository, {
+    takeLease: (...args: Parameters<RelayRepository['takeLease']>) => (unreachable ? Promise.reject(new Error('Connection is closed.')) : real.takeLease(...args)),
   });
+  const relay = handRunRelay(svc, { relay: relayRepo, leaseMs: 1_000 });
   const owned = (): number => (relay as unknown as { owned: Map<string, unknown> }).owned.size;
   const renewAll = (): Promise<void> => (relay as unknown as { renewAll(): Promise<void> }).renewAll();
   try {
