@@ -5,6 +5,7 @@
  */
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
+import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import type { SweepService } from '../mirror/sweep.service.js';
@@ -17,6 +18,8 @@ import { connectionErrorSummary, RedisOutageLog } from '../lib/redis-outage-log.
 export const SCHEDULER_QUEUE = 'scheduler';
 const RECONCILE_SCHEDULES_EVERY_MS = 60_000;
 const READINESS_EVERY_MS = 60_000;
+/** How much further off than its interval a fixed scheduler's next tick may be (other schedulers' clocks) before it is made again. */
+const FIXED_TICK_SLACK_MS = 5 * 60_000;
 
 export interface SchedulerHandle {
   close(): Promise<void>;
@@ -40,6 +43,43 @@ export interface SchedulerOptions {
   audit?: AuditRepository;
   /** Pre-show readiness checks, every READINESS_EVERY_MS. */
   readiness?: { sweep(): Promise<{ checked: number }> };
+}
+
+/** The cron's first tick (UTC) after `nowMs`, or null for an expression it cannot read. */
+function nextTick(cron: string, nowMs: number): number | null {
+  try {
+    return CronExpressionParser.parse(cron, { tz: 'UTC', currentDate: new Date(nowMs) }).next().getTime();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Keep one cron job scheduler per partner in step with the partners' settings (the reconcile-schedules
+ * tick, every minute). BullMQ's upsert replaces the pending tick with the first one after the upserting
+ * process's clock, so the upsert every minute dropped a tick that was due and not yet processed (the
+ * scheduler worker busy with a sweep at 03:00, or a scheduler process whose clock runs ahead — by two
+ * minutes, every day's run): that day's reconciliation was never run. So one that is there with the
+ * partner's cron and its pending tick's job is left alone, unless that tick lies beyond this clock's
+ * next one and that one was never produced (a clock that jumped back, or a process whose clock was far
+ * ahead, left a tick days away): then it is replaced, since no tick would come until then. A tick
+ * produced again is harmless (its run's id comes from the tick: the same run).
+ */
+export async function syncReconcileSchedules(queue: Queue, partners: { id: string; reconcileCron: string }[]): Promise<number> {
+  for (const p of partners) {
+    const id = `reconcile:${p.id}`;
+    const current = await queue.getJobScheduler(id);
+    if (current?.pattern === p.reconcileCron && current.tz === 'UTC' && current.next !== undefined && (await queue.getJob(`repeat:${id}:${current.next}`))) {
+      const next = nextTick(p.reconcileCron, Date.now());
+      if (next === null || current.next <= next || (await queue.getJob(`repeat:${id}:${next}`))) continue;
+    }
+    await queue.upsertJobScheduler(
+      id,
+      { pattern: p.reconcileCron, tz: 'UTC' },
+      { name: 'reconcile-partner', data: { partnerId: p.id }, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+    );
+  }
+  return partners.length;
 }
 
 export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerHandle> {
@@ -66,15 +106,26 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
     await queue.upsertJobScheduler(f.id, { every: f.every }, { name: f.name, opts: { removeOnComplete: true, removeOnFail: 100 } });
   };
   for (const f of fixed) await upsertFixed(f);
+  /**
+   * A fixed scheduler whose next tick is further off than its interval (and a margin for other
+   * scheduler processes' clocks) was left by a clock that went back (an NTP step, a host clock set
+   * wrong and corrected): BullMQ keeps the tick it had on an upsert, so the sweep, reconcile-schedules
+   * and readiness stopped until the clock caught up (days, for a clock that had been days ahead). Such
+   * a scheduler is made again, due now.
+   */
+  const farOff = (next: number | undefined, f: { every: number }): boolean => next !== undefined && next > Date.now() + f.every + FIXED_TICK_SLACK_MS;
   let ensuring = false;
   const ensureFixed = async (): Promise<void> => {
     if (ensuring) return;
     ensuring = true;
     try {
       for (const f of fixed) {
-        if (await queue.getJobScheduler(f.id)) continue;
+        const current = await queue.getJobScheduler(f.id);
+        if (current && !farOff(current.next, f)) continue;
+        if (current) await queue.removeJobScheduler(f.id);
         await upsertFixed(f);
-        opts.log.warn({ jobScheduler: f.id }, 'job scheduler missing from Redis (Redis lost its data?): added again');
+        if (current) opts.log.warn({ jobScheduler: f.id, next: new Date(current.next!).toISOString() }, 'job scheduler next tick far in the future (the clock went back?): made again, due now');
+        else opts.log.warn({ jobScheduler: f.id }, 'job scheduler missing from Redis (Redis lost its data?): added again');
       }
     } catch {
       // Redis unavailable: the outage is logged by the queue's error handler; the next check retries.
@@ -82,20 +133,9 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
       ensuring = false;
     }
   };
+  await ensureFixed();
   const ensureTimer = setInterval(() => void ensureFixed(), opts.sweepIntervalMs);
   ensureTimer.unref();
-
-  /** Keep one cron job scheduler per partner in step with the partners' settings. */
-  const syncReconcileSchedules = async (partners: { id: string; reconcileCron: string }[]): Promise<number> => {
-    for (const p of partners) {
-      await queue.upsertJobScheduler(
-        `reconcile:${p.id}`,
-        { pattern: p.reconcileCron, tz: 'UTC' },
-        { name: 'reconcile-partner', data: { partnerId: p.id }, opts: { removeOnComplete: 100, removeOnFail: 100 } },
-      );
-    }
-    return partners.length;
-  };
 
   const worker = new Worker(
     SCHEDULER_QUEUE,
@@ -113,7 +153,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
         case 'reconcile-schedules': {
           if (!opts.reconcile) return 0;
           const partners = await opts.reconcile.partners.list();
-          const n = await syncReconcileSchedules(partners);
+          const n = await syncReconcileSchedules(queue, partners);
           if (opts.audit) {
             const { written, failed, scopesFailed } = await opts.audit.settleAll(partners.map((p) => p.id));
             if (written > 0) opts.log.info({ written }, 'pending audit entries written');
@@ -130,11 +170,10 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
           // The period ends at the tick (a job scheduler's job id ends with its tick's time), and the
           // job id names the run: the same tick processed again (its worker died mid-job and BullMQ
           // ran it again) finds the run it requested instead of requesting a second one.
+          // Ticks that passed while it waited (the service down) are caught up on there (requestScheduled).
           const tick = /:(\d{1,15})$/.exec(job.id ?? '');
-          const to = new Date(tick ? Number(tick[1]) : Date.now());
-          const from = new Date(to.getTime() - partner.reconcileLookbackDays * 86_400_000);
-          const rec = await opts.reconcile.service.request(partnerId, from, to, 'scheduled', job.id);
-          return rec.id;
+          const runs = await opts.reconcile.service.requestScheduled(partner, job.id, tick ? Number(tick[1]) : Date.now());
+          return runs.map((r) => r.id);
         }
         default:
           return null;

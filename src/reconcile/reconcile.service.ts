@@ -9,6 +9,7 @@ import { withCurrentRequestId } from '../lib/request-context.js';
 import { reconciliationDiscrepancies, reconciliationRuns } from '../lib/metrics.js';
 import type { Logger } from 'pino';
 import { Queue, type ConnectionOptions } from 'bullmq';
+import { CronExpressionParser } from 'cron-parser';
 import { VOIDED, type AttributionService } from '../attribution/attribution.service.js';
 import { inFourDigitYears } from '../domain/events.js';
 import { badRequest, notFound } from '../lib/errors.js';
@@ -25,7 +26,8 @@ import { pagesOf, reconcileTargetStream } from './reconcile.stream.js';
 import type { PageStart } from '../store/zset-page.js';
 
 export const RECONCILE_QUEUE = 'reconcile';
-const MAX_PERIOD_MS = 92 * 86_400_000;
+export const MAX_PERIOD_MS = 92 * 86_400_000;
+const DAY_MS = 86_400_000;
 
 export interface ReconcileDeps {
   repo: ReconcileRepository;
@@ -132,6 +134,52 @@ export class ReconcileService {
       this.deps.log.warn({ err, reconciliationId: rec.id }, 'reconciliation job not added now (the recovery pass adds it)');
     }
     return rec;
+  }
+
+  /**
+   * A scheduled tick (scheduler.ts `reconcile-partner`; `tickJobId` the job scheduler's job id, which
+   * ends with `tickMs`). Its period ends at the tick and covers the partner's `reconcileLookbackDays`,
+   * reaching further back to the end of the latest scheduled period requested before (capped at 92 days)
+   * when that is earlier: ticks BullMQ never produced (the scheduler down for longer than the lookback,
+   * Redis that lost its job schedulers) leave no stretch of time that no scheduled run covered.
+   * BullMQ produces the tick after a processed one from the time it is processed, so a tick processed
+   * late (the service was down) is followed by no tick for the cron's ticks that passed meanwhile: the
+   * latest of those is requested here too, right after this one, covering the stretch up to it (its id
+   * is the one that tick's job would have had, so a scheduler that did produce it finds this run).
+   * Each tick makes one run however often it is processed (`request`'s `once`).
+   */
+  async requestScheduled(
+    partner: { id: string; reconcileCron: string; reconcileLookbackDays: number },
+    tickJobId: string | undefined,
+    tickMs: number,
+    nowMs: number = Date.now(),
+  ): Promise<ReconciliationRecord[]> {
+    const { repo, log } = this.deps;
+    const runs: ReconciliationRecord[] = [];
+    const period = async (toMs: number, once: string | undefined): Promise<void> => {
+      let fromMs = toMs - partner.reconcileLookbackDays * DAY_MS;
+      const last = await repo.scheduledTo(partner.id);
+      if (last !== null && last < fromMs) {
+        fromMs = Math.max(last, toMs - MAX_PERIOD_MS);
+        if (last < fromMs) log.warn({ partnerId: partner.id, uncoveredFrom: new Date(last).toISOString(), uncoveredTo: new Date(fromMs).toISOString() }, 'scheduled reconciliations missed more than 92 days: request the rest by hand');
+      }
+      runs.push(await this.request(partner.id, new Date(fromMs), new Date(toMs), 'scheduled', once));
+      await repo.advanceScheduledTo(partner.id, toMs);
+    };
+    await period(tickMs, tickJobId);
+    const tickSuffix = /:(\d{1,15})$/;
+    if (tickJobId === undefined || !tickSuffix.test(tickJobId)) return runs;
+    let missed: number;
+    try {
+      missed = CronExpressionParser.parse(partner.reconcileCron, { tz: 'UTC', currentDate: new Date(nowMs + 1) }).prev().getTime();
+    } catch {
+      return runs; // a cron the partner routes would refuse: nothing to catch up on
+    }
+    if (missed > tickMs) {
+      log.warn({ partnerId: partner.id, tick: new Date(tickMs).toISOString(), missedUpTo: new Date(missed).toISOString() }, 'scheduled reconciliation processed after later ticks passed: their period requested too');
+      await period(missed, tickJobId.replace(tickSuffix, `:${missed}`));
+    }
+    return runs;
   }
 
   /** The run's job; its id is the run's, so adding it again while it exists is a no-op. */

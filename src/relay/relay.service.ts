@@ -93,6 +93,7 @@ interface OwnedShow {
    * private address is checked again each pass: its answer may change.)
    */
   sourceRefusedForGood?: boolean;
+  /** performance.now() of the last renewal that succeeded (monotonic: wall-clock steps do not move it). */
   lastRenewOk: number;
   /** The mirrors as last read (mirror.updated carries the current one). */
   mirrors: Map<string, MirrorDoc>;
@@ -241,10 +242,12 @@ export class RelayService {
         let ok: boolean;
         try {
           ok = await relay.takeLease(o.partnerId, o.showId, this.token, leaseMs);
-          if (ok) o.lastRenewOk = Date.now();
+          if (ok) o.lastRenewOk = performance.now();
         } catch {
           // Redis unreachable: keep pushing only while the lease surely has not lapsed for the others.
-          ok = Date.now() - o.lastRenewOk < leaseMs * 0.6;
+          // Measured on the monotonic clock: a wall clock stepped back (NTP) kept a process that could not
+          // renew pushing for as long as the step, while another relay took the lapsed lease and pushed too.
+          ok = performance.now() - o.lastRenewOk < leaseMs * 0.6;
         }
         if (!ok && this.owned.get(showKeyOf(o.partnerId, o.showId)) === o) {
           log.warn({ partnerId: o.partnerId, showId: o.showId }, 'relay lease lost; stopping this show here');
@@ -300,7 +303,7 @@ export class RelayService {
           }
           if (!o) {
             if (!(await relay.takeLease(partnerId, showId, this.token, leaseMs))) continue;
-            o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: Date.now(), mirrors: new Map() };
+            o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: performance.now(), mirrors: new Map() };
             this.owned.set(key, o);
             this.deps.log.info({ partnerId, showId }, 'relaying this show');
           }

@@ -355,6 +355,10 @@ export class Keys {
   reconHealedDay(partnerId: string, day: number): string {
     return `${this.prefix}:{p:${partnerId}}:recon-healed:${day}`;
   }
+  /** STRING: the end (ms) of the latest scheduled reconciliation period requested for the partner (ReconcileService.requestScheduled). */
+  reconScheduledTo(partnerId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:recon-scheduled-to`;
+  }
   /** ZSET reconciliation id → createdAt (ms): runs requested and not started yet, for the recovery pass. */
   reconQueued(): string {
     return `${this.prefix}:{sweep}:recon-queued`;

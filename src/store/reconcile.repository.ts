@@ -105,6 +105,15 @@ end
 return moved
 `;
 
+/** KEYS[1] the partner's scheduled-to; ARGV: ms, ttl. Sets it unless it holds a later (or equal) time. */
+const ADVANCE_SCHEDULED_TO_LUA = `
+local cur = tonumber(redis.call('GET', KEYS[1]))
+if cur == nil or cur < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return 0
+`;
+
 export class ReconcileRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -160,6 +169,18 @@ export class ReconcileRepository {
   async get(id: string): Promise<ReconciliationRecord | null> {
     const raw = await this.redis.get(this.keys.reconciliation(id));
     return raw ? (JSON.parse(raw) as ReconciliationRecord) : null;
+  }
+
+  /** The end (ms) of the latest scheduled period requested for the partner; null before its first scheduled run. */
+  async scheduledTo(partnerId: string): Promise<number | null> {
+    const raw = await this.redis.get(this.keys.reconScheduledTo(partnerId));
+    const ms = raw === null ? NaN : Number(raw);
+    return Number.isSafeInteger(ms) ? ms : null;
+  }
+
+  /** Moves scheduledTo forward to `toMs`, never back (ticks processed late or out of order), in one script. */
+  async advanceScheduledTo(partnerId: string, toMs: number): Promise<void> {
+    await this.redis.eval(ADVANCE_SCHEDULED_TO_LUA, 1, this.keys.reconScheduledTo(partnerId), String(toMs), TTL_SEC);
   }
 
   /**
