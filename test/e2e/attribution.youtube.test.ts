@@ -4,7 +4,7 @@
  * worker, so a platform order naming that broadcast attributes to the show (rule 2).
  */
 import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
-import { simRigPerFile, simTarget, waitForMirror, youtubeEncoder } from '../helpers/mirrors.js';
+import { simRigPerFile, simTarget, waitForMirror, youtubeEncoderNow } from '../helpers/mirrors.js';
 
 let svc: TestService;
 let secret: string;
@@ -15,7 +15,7 @@ interface MirrorJson {
   pins: { productId: string; state: string; linkUrl: string | null }[];
 }
 
-simRigPerFile('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt1', name: 'YT', commissionRateBps: 1000 })], (rig) => ({ svc, secret } = rig), { prepare: youtubeEncoder });
+simRigPerFile('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt1', name: 'YT', commissionRateBps: 1000 })], (rig) => ({ svc, secret } = rig), { prepare: youtubeEncoderNow });
 
 test('a click on the pinned link attributes the partner order; the mirrored broadcast id attributes a platform order', async () => {
   const show = sampleShow('s1');

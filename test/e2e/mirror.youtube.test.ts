@@ -7,7 +7,7 @@ import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../
 import type { TestSim } from '../helpers/sim.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
-import { simRigPerFile, simTarget, youtubeEncoder } from '../helpers/mirrors.js';
+import { simRigPerFile, simTarget, youtubeEncoderNow } from '../helpers/mirrors.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -32,7 +32,7 @@ async function mirrorIn(showId: string, state: string): Promise<ShowDoc['mirrors
   }, 20_000);
 }
 
-simRigPerFile('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt1', name: 'YT', commissionRateBps: 1000 })], (rig) => ({ sim, svc, secret } = rig), { prepare: youtubeEncoder });
+simRigPerFile('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt1', name: 'YT', commissionRateBps: 1000 })], (rig) => ({ sim, svc, secret } = rig), { prepare: youtubeEncoderNow });
 
 test('scheduled → live → pinned → ended on the YouTube simulator, each effect once', async () => {
   const show = sampleShow('s1');

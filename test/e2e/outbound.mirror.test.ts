@@ -6,7 +6,7 @@ import { mirrorUpdatedKey } from '../../src/outbound/mirror-updated.js';
 import { newMirror } from '../../src/domain/mirror.js';
 import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
-import { simTarget, startSimRig, youtubeEncoder } from '../helpers/mirrors.js';
+import { simTarget, startSimRig, youtubeEncoderNow } from '../helpers/mirrors.js';
 import { startEndpoint, type TestEndpoint } from '../helpers/endpoint.js';
 
 interface MirrorUpdated {
@@ -24,7 +24,7 @@ const received: { id: string; payload: MirrorUpdated }[] = [];
 beforeAll(async () => {
   ({ sim, svc, secret } = await startSimRig('tsl', (s) => [simTarget(s, 'youtube', { id: 'yt1', name: 'YT', commissionRateBps: 1000 })], {
     service: { workers: true, env: { OUTBOUND_RETRY_SCHEDULE_MS: '50,50,50' } },
-    prepare: youtubeEncoder,
+    prepare: youtubeEncoderNow,
   }));
   endpoint = await startEndpoint(svc, 'tsl', ['mirror.updated'], (payload, headers) => received.push({ id: headers['webhook-id']!, payload: payload as MirrorUpdated }));
 });

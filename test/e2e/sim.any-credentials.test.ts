@@ -7,7 +7,7 @@
  */
 import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
-import { simRigPerFile, waitForMirror } from '../helpers/mirrors.js';
+import { simRigPerFile, waitForMirror, youtubeEncoderNow } from '../helpers/mirrors.js';
 import { ALL_PLATFORMS, CREDENTIALS, PIN_EFFECTS } from '../helpers/platforms.js';
 import type { Platform } from '../../src/targets/target.adapter.js';
 
@@ -29,7 +29,8 @@ let secret: string;
 simRigPerFile(PARTNER, () => [], (rig) => ({ sim, svc, secret } = rig), {
   timeoutMs: 60_000,
   // YouTube goes live once its bound stream receives data: a simulated encoder stands in for the relay
-  prepare: (s) => s.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 }),
+  // (at once: otherwise the go-live right after the bind waits the sync's 5 s for an inactive stream)
+  prepare: youtubeEncoderNow,
 });
 
 test('targets with made-up credentials on all five platforms are saved, mirror a show, and the simulators see it', async () => {

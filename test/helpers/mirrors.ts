@@ -86,10 +86,13 @@ export function simServicePerFile(
   simRigPerFile(undefined, () => [], use, opts);
 }
 
-/** A simulator set-up (simRigPerFile's `prepare`): YouTube's bound stream goes active with no video pushed (a simulated encoder; docs/testing.md). */
-export const youtubeEncoder = (sim: TestSim): Promise<unknown> => sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1 });
-
-/** youtubeEncoder, and a bound stream goes active at once (no activation delay). */
+/**
+ * A simulator set-up (simRigPerFile's `prepare`): YouTube's bound stream goes active with no video pushed
+ * (a simulated encoder; docs/testing.md), at once (no activation delay). With the simulator's default
+ * 300 ms delay a show.live sent right after the bind found the stream inactive, and the sync waited its
+ * 5 s (STREAM_INACTIVE_DELAY_MS) before going live: 5 s of most YouTube cases. That wait is tested in
+ * youtube.adapter, sim.youtube, sim.rtmp and relay.push (live only once its sink saw data).
+ */
 export const youtubeEncoderNow = (sim: TestSim): Promise<unknown> => sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
 
 /** A clock for a file's events: each call one second after the last, starting a minute ago. */

@@ -5,6 +5,11 @@
  * killed before its first byte, and one that never starts is still restarted. The "slow ffmpeg" is
  * the real binary behind a shell wrapper that waits before exec'ing it; the input is a real FLV
  * file of the test pattern, the output a file (no network needed to judge the timers).
+ *
+ * The cases run at once (test.concurrent, up to jest's maxConcurrency of 5): each has its own
+ * supervisor, wrapper script, output file and (where it has one) edge stand-in and log, and spends its
+ * time waiting out its timers with at most one light ffmpeg copying at the stream's rate; one after the
+ * other they took 40 s on a loaded 2-core machine, mostly the back-off case's 15 s and two 8 s waits.
  */
 import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
@@ -54,7 +59,7 @@ function supervise(ffmpeg: string, output: string, stallMs: number, startTimeout
   return { sup, states };
 }
 
-test('an ffmpeg that needs longer than RELAY_STALL_MS to start is not killed before its first byte', async () => {
+test.concurrent('an ffmpeg that needs longer than RELAY_STALL_MS to start is not killed before its first byte', async () => {
   const out = join(dir, 'slow.flv');
   const { sup, states } = supervise(slowFfmpeg('slow.sh', 3), out, 1000, 15_000);
   sup.start();
@@ -68,7 +73,7 @@ test('an ffmpeg that needs longer than RELAY_STALL_MS to start is not killed bef
   }
 }, 40_000);
 
-test('an ffmpeg that never produces anything is restarted after the start-up allowance, saying so', async () => {
+test.concurrent('an ffmpeg that never produces anything is restarted after the start-up allowance, saying so', async () => {
   const { sup } = supervise(slowFfmpeg('never.sh', 600, false), join(dir, 'never.flv'), 1000, 2500);
   sup.start();
   const startedAt = Date.now();
@@ -97,7 +102,7 @@ test('an ffmpeg that never produces anything is restarted after the start-up all
  * service); when the encoder began publishing, the destination went `connecting` with that line still
  * its lastError, until its first byte out — up to the start-up allowance on a slow platform ingest.
  */
-test('a reader whose source shows up is connecting without the idle wait\'s lastError', async () => {
+test.concurrent('a reader whose source shows up is connecting without the idle wait\'s lastError', async () => {
   const states: RelayStatus[] = [];
   const sup = new DestinationSupervisor(
     { input, output: join(dir, 'wait.flv'), secrets: [] },
@@ -130,7 +135,7 @@ function ffmpegRunningOnly(name: string, runs: Record<number, number>): string {
   return path;
 }
 
-test('the restart back-off starts over only after a run that sent for 5 s: a short sending run keeps it growing, a stable run resets it', async () => {
+test.concurrent('the restart back-off starts over only after a run that sent for 5 s: a short sending run keeps it growing, a stable run resets it', async () => {
   // Starts 1-3 fail, 4 sends for at most 4 s, 5 fails, 6 sends for 8 s, then every start fails. The
   // back-off (base 100 ms, doubling) is read from each drop's log line: the nth failure in a row waits
   // between half of 100·2^(n-1) ms and all of it.
@@ -238,11 +243,11 @@ async function sendsAfterWait(output: string, hold: (sup: DestinationSupervisor)
 
 describe('the start-up allowance of a reader that waited', () => {
   // Waiting for the publish longer than the allowance: no stall, the publish has not begun.
-  test('counts from the moment its source became known, not from its run start', () =>
+  test.concurrent('counts from the moment its source became known, not from its run start', () =>
     sendsAfterWait('known-late.flv', () => undefined, (sup) => sup.setSourceKnown(true)), 40_000);
 
   // The show's stream stalled at its edge for longer than the allowance: not this run's silence.
-  test('counts from the end of a stall of its source (the encoder connected but sending nothing), not from its run start', () =>
+  test.concurrent('counts from the end of a stall of its source (the encoder connected but sending nothing), not from its run start', () =>
     sendsAfterWait(
       'stalled-first.flv',
       (sup) => {
@@ -253,7 +258,7 @@ describe('the start-up allowance of a reader that waited', () => {
     ), 40_000);
 });
 
-test("a destination whose fence says no (the lease is not this process's) starts no ffmpeg and stays idle", async () => {
+test.concurrent("a destination whose fence says no (the lease is not this process's) starts no ffmpeg and stays idle", async () => {
   let asked = 0;
   const states: RelayStatus[] = [];
   const sup = new DestinationSupervisor(
