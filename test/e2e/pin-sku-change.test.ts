@@ -38,17 +38,23 @@ const product = (sku: string) => ({ id: 'a1', title: 'Lip Oil', price: { amount:
 const fx = async (platform: 'whatnot' | 'tiktok', externalId: string): Promise<string[]> =>
   (await sim.effects(platform)).filter((e) => e.externalId === externalId && e.type.startsWith('product.')).map((e) => `${e.type} ${e.productId}`);
 
-test('a pinned product whose sku changes is taken out of the Whatnot lineup and its new sku put in; TikTok promotes the new sku', async () => {
-  const show = sampleShow('s1', { products: [product('LIP-01')] });
+/** The show scheduled with `p`, linked to a show made by hand on Whatnot and a TikTok room, live with `p` pinned on both: their ids. */
+async function livePinned(showId: string, p: Record<string, unknown> & { id: string }): Promise<Record<'whatnot' | 'tiktok', string>> {
+  const show = sampleShow(showId, { products: [p] });
   expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', show, at()))).status).toBe(202);
   const rooms: Record<'whatnot' | 'tiktok', string> = { whatnot: '', tiktok: '' };
   for (const [targetId, platform] of [['wn', 'whatnot'], ['tt', 'tiktok']] as const) {
-    await waitForMirror<MirrorView>(svc, PARTNER, 's1', (m) => m.state === 'action_required', { targetId });
-    rooms[platform] = ((await sim.control('POST', `/_sim/${platform}/shows`, { title: `sku show ${platform}` })) as { externalId: string }).externalId;
-    expect((await svc.api(`/v1/partners/${PARTNER}/shows/s1/mirrors/${targetId}`, { method: 'PUT', json: { externalId: rooms[platform] } })).status).toBe(200);
+    await waitForMirror<MirrorView>(svc, PARTNER, showId, (m) => m.state === 'action_required', { targetId });
+    rooms[platform] = ((await sim.control('POST', `/_sim/${platform}/shows`, { title: `${showId} ${platform}` })) as { externalId: string }).externalId;
+    expect((await svc.api(`/v1/partners/${PARTNER}/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId: rooms[platform] } })).status).toBe(200);
   }
-  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.live', { ...show, state: 'live', pinnedProductIds: ['a1'] }, at()))).status).toBe(202);
-  for (const targetId of ['wn', 'tt']) await waitForMirror<MirrorView>(svc, PARTNER, 's1', (m) => pinState(m, 'a1') === 'pinned', { targetId });
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.live', { ...show, state: 'live', pinnedProductIds: [p.id] }, at()))).status).toBe(202);
+  for (const targetId of ['wn', 'tt']) await waitForMirror<MirrorView>(svc, PARTNER, showId, (m) => pinState(m, p.id) === 'pinned', { targetId });
+  return rooms;
+}
+
+test('a pinned product whose sku changes is taken out of the Whatnot lineup and its new sku put in; TikTok promotes the new sku', async () => {
+  const rooms = await livePinned('s1', product('LIP-01'));
   await waitFor(async () => (await fx('whatnot', rooms.whatnot)).length === 1 && (await fx('tiktok', rooms.tiktok)).length === 1);
 
   // The partner corrects the sku of the pinned product.
@@ -73,16 +79,7 @@ test('a pinned product whose sku changes is taken out of the Whatnot lineup and 
 
 test('a change that leaves the platform-facing id as it was (title, price; an sku equal to the one sent) re-sends nothing', async () => {
   const p = { id: 'b1', title: 'Brush', price: { amount: 900, currency: 'USD' }, url: 'https://shop.example.com/b1', sku: 'BR-1' };
-  const show = sampleShow('s2', { products: [p] });
-  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', show, at()))).status).toBe(202);
-  const rooms: Record<'whatnot' | 'tiktok', string> = { whatnot: '', tiktok: '' };
-  for (const [targetId, platform] of [['wn', 'whatnot'], ['tt', 'tiktok']] as const) {
-    await waitForMirror<MirrorView>(svc, PARTNER, 's2', (m) => m.state === 'action_required', { targetId });
-    rooms[platform] = ((await sim.control('POST', `/_sim/${platform}/shows`, { title: `same id ${platform}` })) as { externalId: string }).externalId;
-    expect((await svc.api(`/v1/partners/${PARTNER}/shows/s2/mirrors/${targetId}`, { method: 'PUT', json: { externalId: rooms[platform] } })).status).toBe(200);
-  }
-  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.live', { ...show, state: 'live', pinnedProductIds: ['b1'] }, at()))).status).toBe(202);
-  for (const targetId of ['wn', 'tt']) await waitForMirror<MirrorView>(svc, PARTNER, 's2', (m) => pinState(m, 'b1') === 'pinned', { targetId });
+  const rooms = await livePinned('s2', p);
   expect((await sendEvent(svc, PARTNER, secret, { type: 'product.updated', occurredAt: at(), data: { showId: 's2', product: { ...p, title: 'Brush (new)', price: { amount: 800, currency: 'USD' } } } })).status).toBe(202);
   await waitFor(async () => {
     const r = await svc.api(`/v1/partners/${PARTNER}/shows/s2`);
