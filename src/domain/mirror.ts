@@ -25,11 +25,22 @@ export interface MirrorPin {
    */
   tried?: boolean;
   /**
-   * With `tried`: the platform product id that attempt sent (the product's sku, else its id). Taking
-   * such a pin back after the partner dropped the product from the show (no sku to read any more)
-   * names the product the platform may have pinned (Whatnot removes it from the lineup by that id).
+   * The platform product id the pin was sent with (the product's sku, else its id): with `tried`, what
+   * that attempt sent; once `pinned`, what the platform holds the pin as (kept with it). Taking such a
+   * pin back after the partner dropped the product from the show (no sku to read any more) names the
+   * product the platform may have pinned (Whatnot removes it from the lineup by that id), and a product
+   * whose id as sent changed since (a new sku) is pinned again under its new id (`replaced`). A pinned
+   * record without it (written before it was kept) counts as sent with the product's current id.
    */
   sentAs?: string;
+  /**
+   * An earlier episode of this pin that the platform holds (or, `triedAt`: may hold, its attempt's
+   * outcome unknown) under another platform product id than the product has now: the partner changed
+   * the product's sku while it was pinned. Taken back on the platform (once that attempt settled)
+   * before this episode, which sends the new id, is pinned; written before either, so a crash between
+   * them neither leaves the old id on the platform nor the new one unsent.
+   */
+  replaced?: { episode: number; ref: string | undefined; sentAs: string; triedAt?: number };
   /** With `tried`: when the last attempt began (epoch ms). Until it settled, a take-back waits (the request may land after the unpin). */
   triedAt?: number;
   /**

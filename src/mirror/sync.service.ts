@@ -20,7 +20,7 @@ import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import { SecretUnreadableError, sha256, type SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
-import type { OpContext, PinSpec, PlatformSettings, ShowSpec, TargetAdapter } from '../targets/target.adapter.js';
+import { pinNamesProduct, type OpContext, type PinSpec, type PlatformSettings, type ShowSpec, type TargetAdapter } from '../targets/target.adapter.js';
 import type { Product } from '../domain/events.js';
 import type { RateLimitedError} from '../targets/target.errors.js';
 import { AuthExpiredError, isTargetError, NotMadeError, PinRefusedError, RetryableError, ShowOverError } from '../targets/target.errors.js';
@@ -839,6 +839,55 @@ export class SyncService {
     await adapter.unpin(remote, unpinSpec(productId, product, mp), mp.ref, this.op(job, mirror, `unpin:${productId}:${mp.episode}`));
   }
 
+  /**
+   * A pinned product (or one whose attempt's outcome is unknown) whose platform product id changed since
+   * it was sent (the partner gave it another sku) is another product on a platform that pins by that id
+   * (pinNamesProduct): the episode sent is recorded as `replaced` and a new one begins, in one save
+   * before anything is sent; then the replaced one is taken back (its attempt settled first), so the
+   * platform ends up holding the id the product has now. The new episode is pinned after that by the
+   * caller, as any pending pin (its pin delay not again: the product is on screen already). An id
+   * changed back (X → Y → X) is removed before it is added again, never the other way round. Returns
+   * when to come back while a replaced attempt is still settling, else undefined.
+   */
+  private async replaceSent(
+    job: OwnedJob,
+    desired: DesiredShow,
+    mirror: MirrorDoc,
+    adapter: TargetAdapter,
+    remote: NonNullable<MirrorDoc['remote']>,
+    productId: string,
+    product: Product | undefined,
+    mp: MirrorPin,
+    save: (progress?: boolean) => Promise<void>,
+  ): Promise<number | undefined> {
+    for (;;) {
+      if (product && mp.replaced === undefined && desired.state === 'live' && desired.pinned.has(productId) && (mp.state === 'pinned' || (mp.state === 'pending' && mp.tried))) {
+        const id = platformIdOf(productId, product);
+        // A pinned record from before `sentAs` was kept: sent with the current id (no churn on upgrade).
+        const sent = mp.state === 'pinned' ? (mp.sentAs ?? id) : mp.sentAs;
+        if (sent !== undefined && sent !== id && pinNamesProduct(adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities)) {
+          mp.replaced = { episode: mp.episode, ref: mp.ref, sentAs: sent, ...(mp.state === 'pending' && mp.triedAt !== undefined ? { triedAt: mp.triedAt } : {}) };
+          mp.episode += 1;
+          mp.state = 'pending';
+          mp.ref = undefined;
+          mp.tried = undefined;
+          mp.sentAs = undefined;
+          mp.triedAt = undefined;
+          await save();
+        }
+      }
+      const r = mp.replaced;
+      if (r === undefined || desired.state !== 'live') return undefined;
+      // Its request may still land: a removal now would come before it. Taken back once it settled.
+      if (r.triedAt !== undefined && Date.now() < r.triedAt + this.deps.intents.settledAfterMs) return r.triedAt + this.deps.intents.settledAfterMs;
+      // Unless another pinned product of the show still holds that id there (takeBack's rule).
+      await this.takeBack(job, mirror, adapter, remote, productId, undefined, { ...mp, state: 'pinned', episode: r.episode, ref: r.ref, sentAs: r.sentAs, replaced: undefined });
+      mp.replaced = undefined;
+      mp.at = new Date().toISOString();
+      await save();
+    }
+  }
+
   private async syncPins(
     job: OwnedJob,
     desired: DesiredShow,
@@ -858,6 +907,13 @@ export class SyncService {
       const mp: MirrorPin = existing ?? { state: 'pending', episode: 1, linkUrl: undefined, ref: undefined, at: undefined };
       mirror.pins[productId] = mp;
       const product = desired.products.get(productId);
+      if (mp.replaced !== undefined || (want && mp.state !== 'unpinned' && mp.state !== 'failed')) {
+        const wait = await this.replaceSent(job, desired, mirror, adapter, remote, productId, product, mp, save);
+        if (wait !== undefined) {
+          wakeAt = Math.min(wakeAt ?? Infinity, wait);
+          continue;
+        }
+      }
       if (want && mp.state !== 'pinned') {
         if (!product) continue; // pinned before the partner told us what the product is: wait for it
         // The platform refused this product as it is: not asked again until the product changed.
@@ -914,7 +970,7 @@ export class SyncService {
         // land.) Where nothing can be taken back (YouTube, TikTok, Facebook comments) there is nothing
         // to record it for: the pin run keeps its single save (the error's save still records it).
         mp.tried = true;
-        mp.sentAs = product.sku ?? productId;
+        mp.sentAs = platformIdOf(productId, product);
         mp.triedAt = Date.now();
         if ((adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities).unpin) await save(false);
         try {
@@ -949,8 +1005,8 @@ export class SyncService {
         mp.refused = undefined;
         mp.ref = res.ref;
         mp.at = new Date().toISOString();
+        // `sentAs` stays: what the platform holds the pin as (a later sku change is pinned again: replaceSent).
         mp.tried = undefined;
-        mp.sentAs = undefined;
         mp.triedAt = undefined;
         // The step's done record (deferred) rides on the next save. Where every deferred step has a
         // recovery lookup, that is the run's last save (one Lua step fewer per pin): a crash before it
@@ -1004,9 +1060,14 @@ export class SyncService {
   }
 }
 
+/** The product id a pin of the product sends the platform (PinSpec.platformProductId): its sku, else the partner's id. */
+export function platformIdOf(productId: string, product: Product): string {
+  return product.sku ?? productId;
+}
+
 /** A digest of what a pin sends the platform about its product (the id sent, title, price): a refused pin waits for it to change. */
 export function pinAttemptOf(productId: string, product: Product): string {
-  return short(JSON.stringify([product.sku ?? productId, product.title, product.price.amount, product.price.currency, product.url]));
+  return short(JSON.stringify([platformIdOf(productId, product), product.title, product.price.amount, product.price.currency, product.url]));
 }
 
 /**
@@ -1017,7 +1078,8 @@ export function pinAttemptOf(productId: string, product: Product): string {
  */
 function unpinSpec(productId: string, product: Product | undefined, mp: MirrorPin): PinSpec {
   const linkUrl = mp.linkUrl ?? '';
-  if (product) return { productId, title: product.title, price: product.price, linkUrl, platformProductId: product.sku ?? productId };
+  // The id the pin was sent with, when recorded: the product's sku may have changed since.
+  if (product) return { productId, title: product.title, price: product.price, linkUrl, platformProductId: mp.sentAs ?? platformIdOf(productId, product) };
   // The id an unrecorded attempt sent (a product's sku), else the pin's ref or the partner's id.
   return { productId, title: productId, price: { amount: 0, currency: 'XXX' }, linkUrl, platformProductId: mp.sentAs ?? mp.ref ?? productId };
 }
@@ -1094,6 +1156,7 @@ function overOnPlatform(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, p
     mp.sentAs = undefined;
     mp.triedAt = undefined;
     mp.dueAt = undefined;
+    mp.replaced = undefined;
   }
   mirror.over = err.over;
   mirror.state = 'action_required';
@@ -1112,5 +1175,6 @@ function unpinAll(mirror: MirrorDoc): void {
     mp.tried = undefined;
     mp.sentAs = undefined;
     mp.triedAt = undefined;
+    mp.replaced = undefined;
   }
 }

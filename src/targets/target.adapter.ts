@@ -31,6 +31,18 @@ export interface Capabilities {
   orderReport: boolean;
 }
 
+/**
+ * Whether a pin names its product to the platform by PinSpec.platformProductId (the partner's sku, else
+ * its product id), so that the same product sent under another id is another product there: Whatnot's
+ * lineup, TikTok Shop's promotion link, Facebook Live Shopping's catalog item. A pinned product whose sku
+ * changes is then taken back and pinned again under the new id. A chat message or a comment carries the
+ * tracked link, whose code does not depend on the sku; a Bambuser highlight features the show product
+ * found by that link (its `productReference` is written once, when it is attached).
+ */
+export function pinNamesProduct(caps: Capabilities): boolean {
+  return caps.pin === 'show_product' || caps.pin === 'affiliate_link' || caps.pin === 'product_pin';
+}
+
 /** A target as the worker hands it to an adapter (credentials already decrypted). */
 export interface TargetRef {
   id: string;

@@ -5,7 +5,7 @@
  * live state is the host's broadcast (lifecycle false: no start/end calls, no ingest). A Facebook target
  * whose token may use Live Shopping gets a product pin that the worker takes down again (issue 9).
  */
-import { createPartner, sampleShow, sendEvent, showEvent, type TestService } from '../helpers/service.js';
+import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
 import { simRigPerFile, simTarget, waitForMirror, type MirrorView as BaseMirrorView } from '../helpers/mirrors.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
@@ -90,4 +90,30 @@ test('Facebook Live Shopping: a target whose token may pin products gets a produ
   const paths = ((await sim.control('GET', '/_sim/facebook/requests')) as { path: string }[]).map((r) => r.path);
   expect(paths.length).toBeGreaterThan(0);
   expect(paths.filter((p) => !p.startsWith('/v26.0/'))).toEqual([]);
+});
+
+test('Facebook Live Shopping: a pinned product whose sku changes is unpinned and pinned again as the catalog item of the new sku', async () => {
+  const partner = 'bfsku';
+  const sec = await createPartner(svc, partner);
+  const { pageId, pageAccessToken: token } = (await sim.control('POST', '/_sim/facebook/accounts', {})) as { pageId: string; pageAccessToken: string };
+  await sim.control('PUT', '/_sim/facebook/permissions', {
+    token,
+    granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', 'live_shopping_manage_video'],
+  });
+  await sim.control('PUT', '/_sim/facebook/catalog', { items: [{ retailer_id: 'p1', name: 'Lip Oil' }, { retailer_id: 'LIP-2', name: 'Lip Oil (new shade)' }] });
+  const t = { id: 'fbsku', platform: 'facebook', name: 'Facebook Page (Live Shopping)', credentials: { pageId, pageAccessToken: token }, baseUrl: sim.base('facebook') };
+  expect((await svc.api(`/v1/partners/${partner}/targets`, { json: { ...t, commissionRateBps: 1000 } })).status).toBe(201);
+
+  const show = sampleShow('sku1', { scheduledAt: new Date(Date.now() + 3 * 3600_000).toISOString() });
+  await sendEvent(svc, partner, sec, showEvent('show.scheduled', show, new Date().toISOString()));
+  const ready = await mirrorWhere('sku1', 'fbsku', (m) => m.state === 'ready', partner);
+  await sendEvent(svc, partner, sec, showEvent('show.live', { ...show, state: 'live', pinnedProductIds: ['p1'] }, new Date(Date.now() + 1000).toISOString()));
+  await mirrorWhere('sku1', 'fbsku', (m) => m.pins.some((p) => p.productId === 'p1' && p.state === 'pinned'), partner);
+  const p1 = (show['products'] as { id: string }[]).find((p) => p.id === 'p1')!;
+  await sendEvent(svc, partner, sec, { type: 'product.updated', occurredAt: new Date(Date.now() + 2000).toISOString(), data: { showId: 'sku1', product: { ...p1, sku: 'LIP-2' } } });
+  const fxOf = async (): Promise<string[]> => (await sim.effects('facebook')).filter((e) => e.externalId === ready.externalId && e.type.startsWith('product.')).map((e) => `${e.type}:${e.productId}`);
+  await waitFor(async () => (await fxOf()).length >= 3);
+  await mirrorWhere('sku1', 'fbsku', (m) => m.pins.some((p) => p.productId === 'p1' && p.state === 'pinned'), partner);
+  expect(await fxOf()).toEqual(['product.pinned:p1', 'product.unpinned:p1', 'product.pinned:LIP-2']);
+  expect((await svc.rt.shows.getMirror(partner, 'sku1', 'fbsku'))!.pins['p1']).toMatchObject({ state: 'pinned', sentAs: 'LIP-2' });
 });

@@ -21,6 +21,8 @@ export interface LateProxy {
   gateNext(match: (method: string, path: string) => boolean): { arrived: Promise<void>; release: () => void };
   /** The next request that `match`es never reaches the platform: its connection is reset (once). */
   dropNext(match: (method: string, path: string) => boolean): void;
+  /** Forgets the holds, gates and drops that no request has matched yet. */
+  clearRules(): void;
   /** Requests that were dropped. */
   dropped: { method: string; path: string }[];
   /** Requests that were held, with when they arrived and when the platform answered them. */
@@ -102,6 +104,9 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
       return { arrived, release };
     },
     dropNext: (match) => rules.push({ match, ms: 0, drop: true }),
+    clearRules: () => {
+      rules.length = 0;
+    },
     held,
     dropped,
     idle: async () => {
