@@ -143,7 +143,7 @@ describe('audit', () => {
     const k = operator.key;
     expect((await svc.api('/v1/partners/pa/targets?verify=false', { key: k, json: { id: 'pa-wn', platform: 'whatnot', name: 'WN', credentials: { accessToken: 'x' }, baseUrl: 'http://127.0.0.1:9/', commissionRateBps: 100 } })).status).toBe(201);
     expect((await sendEvent(svc, 'pa', secretA, showEvent('show.scheduled', sampleShow('s1'), '2026-11-24T10:00:00Z'))).status).toBe(202);
-    expect((await svc.api('/v1/partners/pa/shows/s1/mirrors/pa-wn', { key: k, method: 'PUT', json: { externalId: 'wn-123' } })).status).toBe(200);
+    expect((await svc.api('/v1/partners/pa/shows/s1/mirrors/pa-wn', { key: k, method: 'PUT', json: { externalId: '3f1c2a8e-5b7d-4c9a-9e21-0b6f4d8a7c15' } })).status).toBe(200);
     expect((await svc.api('/v1/partners/pa/shows/s1/mirrors/pa-wn/resync', { key: k, method: 'POST' })).status).toBe(202);
     expect((await svc.api('/v1/partners/pa/targets/pa-wn', { key: k, method: 'PATCH', json: { enabled: false } })).status).toBe(200);
     expect((await svc.api('/v1/partners/pa', { key: k, method: 'PATCH', json: { reconcileCron: '0 4 * * *' } })).status).toBe(200);
@@ -160,7 +160,7 @@ describe('audit', () => {
       expect(e.requestId).toBeTruthy();
     }
     const linked = page.entries.find((e) => e.action === 'mirror.linked')!;
-    expect(linked).toMatchObject({ showId: 's1', targetId: 'pa-wn', detail: { externalId: 'wn-123' } });
+    expect(linked).toMatchObject({ showId: 's1', targetId: 'pa-wn', detail: { externalId: '3f1c2a8e-5b7d-4c9a-9e21-0b6f4d8a7c15' } });
     expect(page.entries.find((e) => e.action === 'partner.updated')!.detail).toMatchObject({ changed: ['reconcileCron'] });
     // No secret in any entry (the rotated secret, the target credentials).
     expect(JSON.stringify(page)).not.toMatch(/whsec_|accessToken|"x"/);

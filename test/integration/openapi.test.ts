@@ -313,7 +313,8 @@ test('real answers — status, media type and body — are what the document say
   await call('GET', '/v1/partners/oa/shows/s1');
   await call('GET', '/v1/partners/oa/shows/nope'); // 404
   await call('POST', '/v1/partners/oa/shows/s1/ingest/rotate', { json: {} });
-  await call('PUT', '/v1/partners/oa/shows/s1/mirrors/yt', { json: { externalId: 'ext-1' } });
+  await call('PUT', '/v1/partners/oa/shows/s1/mirrors/yt', { json: { externalId: 'ext-1' } }); // 422: not a YouTube video id
+  await call('PUT', '/v1/partners/oa/shows/s1/mirrors/yt', { json: { externalId: 'dQw4w9WgXcQ' } });
   await call('POST', '/v1/partners/oa/shows/s1/mirrors/yt/resync', { json: {} });
   await call('GET', '/v1/partners/oa/shows/s1/attribution');
   await call('GET', '/v1/partners/oa/attribution');

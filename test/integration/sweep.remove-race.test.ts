@@ -126,10 +126,10 @@ async function changeAfterSweepRead(request: () => Promise<Response>): Promise<{
 
 test('a link whose first mark came before the sweep\'s walk and whose change came after its read leaves the show active', async () => {
   await endedWithFailedMirror('r3');
-  const { status, finished } = await changeAfterSweepRead(() => svc.api(`/v1/partners/${P}/shows/r3/mirrors/yt`, { method: 'PUT', json: { externalId: 'yt-by-hand' } }));
+  const { status, finished } = await changeAfterSweepRead(() => svc.api(`/v1/partners/${P}/shows/r3/mirrors/yt`, { method: 'PUT', json: { externalId: 'yt-by-handA' } }));
   expect(status).toBe(200);
   expect(finished).toBeLessThanOrEqual(1); // removed, then marked again by the link; or kept
-  expect((await shows.getMirror(P, 'r3', 'yt'))?.remote?.externalId).toBe('yt-by-hand');
+  expect((await shows.getMirror(P, 'r3', 'yt'))?.remote?.externalId).toBe('yt-by-handA');
   expect(await active('r3')).toBe(true);
 }, 60_000);
 

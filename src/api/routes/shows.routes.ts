@@ -17,6 +17,7 @@ import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import { PLATFORMS } from '../../targets/target.adapter.js';
+import { externalIdProblem } from '../../targets/external-id.js';
 import { comesAfter, PageCursorSchema, pageCursor, parsePageCursor, type PageStart } from '../../store/zset-page.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok } from '../openapi.js';
@@ -219,6 +220,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
           400: 'invalid body, or ingest.url refused (not a public address)',
           403: FORBIDDEN_ROLE,
           404: 'unknown partner, show or target',
+          422: "`externalId` is not of the form the target's platform gives its show ids (YouTube: the 11-character video id; TikTok: the decimal room id; Whatnot: a UUID; Bambuser: 20 letters and digits; Facebook: the decimal live video id); nothing stored",
         },
       },
     },
@@ -227,6 +229,10 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       const { bundle } = await load(partnerId, showId);
       const target = bundle.targets.find((t) => t.id === targetId);
       if (!target) throw notFound(`target ${targetId}`);
+      // An id the platform could never accept is refused here: stored, it answered 200 `ready` and the
+      // next sync failed the mirror.
+      const malformed = externalIdProblem(target.platform, req.body.externalId);
+      if (malformed) throw new AppError(422, 'Unprocessable Content', malformed, [{ path: 'body.externalId', message: malformed }]);
       const given = req.body.ingest;
       if (given) {
         try {

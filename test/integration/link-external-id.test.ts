@@ -1,0 +1,56 @@
+/**
+ * PUT …/mirrors/{targetId} with an id the target's platform could never give (a TikTok room "abc")
+ * answered 200 `ready` and stored it, and the next sync failed the mirror. Each platform's malformed
+ * ids are a 422 problem naming body.externalId with nothing stored; the ids the simulators issue for a
+ * show made by hand (the forms the real platforms use) are linked. Real redis-server, real HTTP.
+ */
+import type { Platform } from '../../src/targets/target.adapter.js';
+import { ALL_PLATFORMS } from '../helpers/platforms.js';
+import { createPartner, sendEvent, startService, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+const P = 'xid';
+
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService();
+  secret = await createPartner(svc, P);
+  const show = { id: 's1', title: 'Ids', scheduledAt: '2026-11-24T18:00:00Z', state: 'scheduled', products: [], pinnedProductIds: [] };
+  expect((await sendEvent(svc, P, secret, { type: 'show.scheduled', occurredAt: '2026-11-24T17:00:00Z', data: { show } })).status).toBe(202);
+  for (const platform of ALL_PLATFORMS) {
+    const t = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: platform, platform, name: platform, credentials: { accessToken: 'x' }, commissionRateBps: 100, enabled: false } });
+    expect(t.status).toBe(201);
+  }
+}, 60_000);
+afterAll(async () => {
+  await svc?.close();
+  await sim?.close();
+});
+
+const MALFORMED: Record<Platform, string[]> = {
+  // 10 or 12 characters; a character outside url-safe base64; a last character carrying more than 4 bits.
+  youtube: ['abc', 'dQw4w9WgXc', 'dQw4w9WgXcQQ', 'dQw4w9WgX.Q', 'dQw4w9WgXcB'],
+  tiktok: ['abc', '7301234567890abc456', '07301234567890123456', '-7301234567890123', '9223372036854775808', ' 7301234567890123456'],
+  whatnot: ['abc', '3f1c2a8e-5b7d-4c9a-9e21-0b6f4d8a7c1', '3f1c2a8e5b7d4c9a9e210b6f4d8a7c15', '3f1c2a8e-5b7d-4c9a-9e21-0b6f4d8a7c1g'],
+  bambuser: ['abc', 'vAtJH3xevpYTLJf1z6K', 'vAtJH3xevpYTLJf1z6Ko1', 'vAtJH3xevpYTLJf1z6K-'],
+  facebook: ['abc', '1234567890123456_7890', '01234567890123456', '9223372036854775808'],
+};
+
+test.each(ALL_PLATFORMS)('%s: a malformed show id is a 422 naming body.externalId, nothing stored; an id the simulator issues is linked', async (platform) => {
+  for (const externalId of MALFORMED[platform]) {
+    const r = await svc.api(`/v1/partners/${P}/shows/s1/mirrors/${platform}`, { method: 'PUT', json: { externalId } });
+    expect({ externalId, status: r.status, type: r.headers.get('content-type') }).toEqual({ externalId, status: 422, type: expect.stringContaining('application/problem+json') });
+    const problem = (await r.json()) as { detail: string; errors?: { path: string }[] };
+    expect(problem.detail).toContain(`not a ${platform} show id`);
+    expect(problem.errors?.map((e) => e.path)).toEqual(['body.externalId']);
+  }
+  expect((await svc.rt.shows.getMirror(P, 's1', platform))?.remote).toBeUndefined();
+  const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: `by hand on ${platform}` })) as { externalId: string };
+  const r = await svc.api(`/v1/partners/${P}/shows/s1/mirrors/${platform}`, { method: 'PUT', json: { externalId } });
+  expect(r.status).toBe(200);
+  expect(await r.json()).toEqual({ targetId: platform, state: 'ready', externalId });
+  expect((await svc.rt.shows.getMirror(P, 's1', platform))?.remote?.externalId).toBe(externalId);
+});
