@@ -15,10 +15,8 @@
  *          from the platforms' APIs (YouTube, Facebook) or the operator's link (TikTok, Whatnot, Bambuser).
  *   bare:  bench/sut/bare-edge.ts + N × 5 plain `ffmpeg -c copy` started by the bench (restarted if
  *          one exits), nothing else.
- * Bare's destination ffmpeg are running and waiting on the edge before the first source starts; ours
- * starts a show's readers only once its edge reports the publish (a live show nobody publishes to costs
- * no ffmpeg: README "Video relay"), so ours' publish → first byte includes the readers' start-up and
- * bare's does not.
+ * On both sides every destination's ffmpeg is running and waiting on the edge before the first source
+ * starts (ours arms its readers when a show goes live; the bare readers are started the same way).
  * Measured for each: outgoing streams sustained over a steady window (≥ 90 % of the source bitrate
  * arrived and no pause over 1 s at the sink), CPU per outgoing stream (the relay process tree: node +
  * its ffmpeg children; bare: edge + its ffmpegs), memory (PSS) per outgoing stream, and publish → first
@@ -228,7 +226,7 @@ const OUTPUT_TIMEOUT_US = outputTimeoutUs(loadConfig({}, '/nonexistent').relaySt
 
 /**
  * The bare relay: what `ffmpeg -c copy` from the edge to a destination needs, nothing more. It is
- * started before the show's publish and waits on the edge for it (as ours did before it started its readers on the publish), so it has no read
+ * started before the show's publish and waits on the edge for it (as ours does), so it has no read
  * timeout on its input: with one (it had `-rw_timeout 5000000`), a reader that waited over 5 s
  * for the publish exited and was restarted.
  */
@@ -587,7 +585,7 @@ async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
     for (const id of ids) {
       await until(`${id}: relay waiting for the source`, async () => (await view(id)).mirrors.every((m) => m.relay.state === 'idle' && m.relay.since !== null), 120_000, 200);
     }
-    // No reader waits before a publish any more: ours starts them when its edge reports the publish.
+    await readersWaiting('ours', relayPort, shows * PLATFORMS.length);
     const t0: number[] = [];
     const spawned: number[] = [];
     for (const [i, ingest] of ingests.entries()) {
@@ -685,7 +683,7 @@ export const relayBench: Benchmark = {
           window: `first bytes awaited (≤ ${p.firstByteTimeoutMs / 1000} s), ${p.warmS} s warm-up, then a ${p.windowS} s steady window`,
           ours: 'workers/relay.ts (embedded node-media-server edge + supervisor + one ffmpeg per mirror, -c copy, -progress), api (bench/sut/service-api.ts) and workers/mirror.ts in their own processes, Redis appendfsync everysec; partner publishes to show.ingest, mirrors: YouTube/Facebook ingest from their APIs, TikTok/Whatnot/Bambuser from the operator link',
           bare: 'bench/sut/bare-edge.ts (same node-media-server session settings) + one `ffmpeg -i edge -map 0:v? -map 0:a? -c copy -rw_timeout (as ours) -f flv sink` per destination, all spawned by the bench and connected to the edge before the first source starts (restarted 0.5 s after an exit)',
-          readers: 'bare: every destination\'s ffmpeg is running and connected to the edge (TCP, /proc/net/tcp), waiting for the publish, before the first source starts; ours: every mirror\'s relay status written by the relay (since ≠ null) before it, its readers started once the edge reports each publish',
+          readers: 'both sides: every destination\'s ffmpeg is running and connected to the edge (TCP, /proc/net/tcp), waiting for the publish, before the first source starts; ours: also every mirror\'s relay status written by the relay (since ≠ null)',
           sinks: `one process apart from the bench (bench/sut/rtmp-drain-sink.ts: the minimal RTMP drain of src/simulators/rtmp-drain.ts, which answers the publish and then only counts bytes per key), both sides alike; its CPU is extra.sinkCpuPctPerStream, counted for neither side; ffmpeg's output -rw_timeout ${OUTPUT_TIMEOUT_US / 1e6} s on both sides (ours: its watchdog's hard limit); first byte = the sink's first data on the key − the moment the source's RTMP publish was accepted (ffmpeg printed its output, after connect + publish); from the publisher's spawn (including its own start-up) in extra.firstByteFromSpawnMs`,
           cpu: 'CPU of the process trees (/proc utime+stime) over the window, as % of one core per outgoing stream; memory = PSS of the trees at the window\'s end',
           ffmpeg,

@@ -314,8 +314,6 @@ async function startRolesOn(
         internalUrl: config.relayEdgeInternalUrl,
         sourceTtlMs: config.relaySourceTtlMs,
         playKeys: rt.box.derivedKeys(EDGE_PLAY_LABEL),
-        // This process's relay starts the show's readers at once (it starts none before a publish).
-        onSource: (show) => started.relay?.wake(show),
       }),
       { setting: 'RELAY_RTMP_PORT', port: config.relayRtmpPort, host: config.host, serves: 'the RTMP ingest edge of the video relay' },
     );

@@ -44,9 +44,8 @@ export interface SupervisorOptions {
   /** The fence: checked right before every ffmpeg start; false = this process must not push. */
   mayStart: () => Promise<boolean>;
   /**
-   * The input is our edge: no input timeout (a reader waits there for the publish: after the one it
-   * read ended, until the relay stops it or the encoder reconnects); a clean end of the input is the
-   * publish ending, not a failure. (The relay starts readers only once the edge reports a publish.)
+   * The input is our edge: start reading before the publish begins and wait for it (no input
+   * timeout); a clean end of the input is the publish ending, not a failure.
    */
   waitForInput?: boolean;
   /** ffmpeg options for the input (before `-i`), e.g. the HLS pull's `-f hls -protocol_whitelist http,tcp`. */
@@ -328,8 +327,9 @@ export class DestinationSupervisor {
   }
 
   /**
-   * Whether the show's stream is known to be publishing. A reader run while it is not (one waiting on
-   * the edge after its publish ended, until the relay's next pass stops it) reports `idle`.
+   * Whether the show's stream is known to be publishing. A reader started before it is (an idle
+   * player on the edge, which node-media-server starts feeding from the publish's first packet, so
+   * no second of the show is lost to start-up) reports `idle` until data flows.
    */
   sourceKnown = false;
 

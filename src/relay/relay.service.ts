@@ -175,10 +175,7 @@ export class RelayService {
     // A pass that failed because Redis is down is logged once per outage, not once per pass (RedisOutageLog).
     const outage = new RedisOutageLog(this.deps.log, 'relay');
     const loop = (): void => {
-      this.timer = undefined;
       if (this.closed) return;
-      this.passing = true;
-      this.wakeAgain = false;
       this.ticking = this.tick()
         .then(
           () => outage.recovered(),
@@ -188,36 +185,11 @@ export class RelayService {
           },
         )
         .finally(() => {
-          this.passing = false;
-          if (!this.closed) this.timer = setTimeout(loop, this.wakeAgain ? 0 : this.deps.pollMs);
+          if (!this.closed) this.timer = setTimeout(loop, this.deps.pollMs);
         });
     };
-    this.loop = loop;
     loop();
     this.renewTimer = setInterval(() => void this.renewAll(), Math.max(200, Math.floor(this.deps.leaseMs / 4)));
-  }
-
-  private loop: (() => void) | undefined;
-  /** A pass is running now. */
-  private passing = false;
-  /** A wake came during the running pass: the next one starts as soon as it ends. */
-  private wakeAgain = false;
-
-  /**
-   * This process's edge accepted a publish of the show (its source is written): a pass now, not at
-   * the next RELAY_POLL_MS, so the show's readers start at once if this process owns it (another
-   * process's edge: the owner reads the source at its next pass). One pass for any number of wakes
-   * meanwhile; nothing before start().
-   */
-  wake(show?: { partnerId: string; showId: string }): void {
-    if (this.closed || !this.loop) return;
-    if (show && !this.owned.has(showKeyOf(show.partnerId, show.showId))) return; // not ours: the pass that takes its lease sees the source
-    if (this.passing) {
-      this.wakeAgain = true;
-      return;
-    }
-    if (this.timer) clearTimeout(this.timer);
-    this.loop();
   }
 
   async close(): Promise<void> {
@@ -377,14 +349,10 @@ export class RelayService {
     // Pull mode: this process publishes `sourceUrl` into the edge, like the partner's encoder would.
     await this.ensurePuller(o, desired, showKey);
     const source = await relay.source(partnerId, showId);
-    // Readers start only once an edge reports the show's publish (its source: written by whichever
-    // edge accepted it, this process's, another relay process's, or nginx's on_publish; a pull's own
-    // publish into the edge too), and read it from that edge. They used to be armed on this process's
-    // edge as soon as the show was live: one idle ffmpeg per destination of every live show that
-    // nobody published to (150 such shows made ~300 ffmpeg on a 2-core machine, and another partner's
-    // show with video took 75 s instead of 5 to send). Without a source no ffmpeg runs; the
-    // destinations wait `idle`, saying what they wait for, and a publish that ends stops them.
-    const edgeUrl = source?.edgeUrl;
+    // Before a publish, readers wait on the edge this process expects it on (they get it from its first packet).
+    // A pull that cannot run (refused address, no edge) arms no readers: nothing will publish.
+    const pullBroken = desired.sourceUrl !== undefined && o.puller === undefined;
+    const edgeUrl = source?.edgeUrl ?? (pullBroken ? undefined : this.deps.edgeUrl());
     // Played with the edge's play token: the show's key alone is the encoder's, it does not play.
     const playToken = edgePlayToken(this.playKey, showKey);
     const input = edgeUrl ? `${joinStreamUrl(edgeUrl, showKey)}?play=${playToken}` : undefined;
@@ -413,10 +381,8 @@ export class RelayService {
       const dlog = log.child({ partnerId, showId, targetId, platform: w.target.platform });
       const secrets = [showKey, playToken, w.ingest.streamKey];
       if (!input) {
-        // Nothing publishes (no edge reported the show's publish, or it ended): no ffmpeg; wait idle,
-        // saying why. A supervisor still running or about to start again (the 250 ms wait after its
-        // publish ended, a restart back-off) is stopped, so no reader waits on an edge for nothing.
-        if (sup && !sup.halted) await sup.stop('idle');
+        // No edge to read from (an external edge that has not reported a publish): wait idle, saying why.
+        if (sup?.running) await sup.stop('idle');
         if (o.sourceRefusedForGood && o.sourceError) {
           await this.failDestination(o, targetId, w.target, o.sourceError);
           continue;
@@ -478,6 +444,7 @@ export class RelayService {
         sup.setSourceKnown(!!source);
         sup.setInputStalled(!!source?.stalledSince);
       }
+      if (!source) await this.waiting(o, targetId, sup);
     }
     // Progress (bytes, bitrate) goes to the mirror view every pass; state changes went out already.
     await this.reportStatuses(o);

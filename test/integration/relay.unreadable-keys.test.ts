@@ -106,8 +106,7 @@ type Line = { msg: string; level: number; showId?: string; targetId?: string; la
 const relays: RelayService[] = [];
 /**
  * A RelayService (passes run by hand) whose ingest hosts resolve, or not (a resolver that times out:
- * `dns.down = true`), with an edge input: for a show with a publish (`published`) the destinations'
- * checks run and their pushes start.
+ * `dns.down = true`), with an edge input: the destinations' checks run and their pushes start.
  */
 function relayWithResolver(): { relay: RelayService; seen: Line[]; dns: { down: boolean } } {
   const dns = { down: false };
@@ -128,14 +127,6 @@ function relayWithResolver(): { relay: RelayService; seen: Line[]; dns: { down: 
   return { relay: r, seen, dns };
 }
 
-/**
- * The show's publish reported by an edge (its source): the relay starts a destination's push only then
- * (the edge at 127.0.0.1:9 refuses: the pushes run, and fail, like any whose input is not there yet).
- */
-async function published(showId: string): Promise<void> {
-  await svc.rt.relay.setSourceFor(P, showId, { edgeUrl: 'rtmp://127.0.0.1:9/live', session: `edge:${showId}`, since: new Date().toISOString() }, 60_000);
-}
-
 /** The show's own stream key sealed under the lost key; the function puts the readable one back. */
 async function showKeyLost(showId: string): Promise<() => Promise<void>> {
   const ingestHash = svc.rt.keys.relayIngest(P, showId);
@@ -148,7 +139,6 @@ async function showKeyLost(showId: string): Promise<() => Promise<void>> {
 test("a destination dropped while the show's key is unreadable forgets its check-failure streak: back later, no stray \"passes again\"", async () => {
   const secret = await partnerWithTargets();
   await liveShowWithMirrors(secret, 'rk-3');
-  await published('rk-3');
   const { relay: streakRelay, seen, dns } = relayWithResolver();
   const rkA = (msg: string) => seen.filter((l) => l.showId === 'rk-3' && l.targetId === 'rk-a' && l.msg === msg);
   const setMirror = (state: 'live' | 'ended') =>
@@ -180,7 +170,6 @@ test("a destination dropped while the show's key is unreadable forgets its check
 test("the show's key restored while its destinations' check fails: they say the check failed, not that the key cannot be opened", async () => {
   const secret = await partnerWithTargets();
   await liveShowWithMirrors(secret, 'rk-4');
-  await published('rk-4');
   const { relay: r, dns } = relayWithResolver();
   await r.tick(); // checked, pushes started
   const restore = await showKeyLost('rk-4');
