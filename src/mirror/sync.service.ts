@@ -20,7 +20,7 @@ import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import { SecretUnreadableError, sha256, type SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
-import { pinNamesProduct, type OpContext, type PinSpec, type PlatformSettings, type ShowSpec, type TargetAdapter } from '../targets/target.adapter.js';
+import { capabilitiesOf, pinNamesProduct, type OpContext, type PinSpec, type PlatformSettings, type ShowSpec, type TargetAdapter } from '../targets/target.adapter.js';
 import type { Product } from '../domain/events.js';
 import type { RateLimitedError} from '../targets/target.errors.js';
 import { AuthExpiredError, isTargetError, NotMadeError, PinRefusedError, RetryableError, ShowOverError } from '../targets/target.errors.js';
@@ -829,7 +829,7 @@ export class SyncService {
    * named closure as it is made, an Object.defineProperty per pin run (≈ 1 % of the pin sync's CPU).
    */
   private async takeBack(job: OwnedJob, mirror: MirrorDoc, adapter: TargetAdapter, remote: NonNullable<MirrorDoc['remote']>, productId: string, product: Product | undefined, mp: MirrorPin): Promise<void> {
-    const caps = adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities;
+    const caps = await capabilitiesOf(adapter);
     if (!caps.unpin) return;
     // What this pin made there is still another pin's: two products the partner gave one sku are one
     // product in Whatnot's lineup (ref = the product id sent), and taking one back removed it while the
@@ -865,7 +865,7 @@ export class SyncService {
         const id = platformIdOf(productId, product);
         // A pinned record from before `sentAs` was kept: sent with the current id (no churn on upgrade).
         const sent = mp.state === 'pinned' ? (mp.sentAs ?? id) : mp.sentAs;
-        if (sent !== undefined && sent !== id && pinNamesProduct(adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities)) {
+        if (sent !== undefined && sent !== id && pinNamesProduct(await capabilitiesOf(adapter))) {
           mp.replaced = { episode: mp.episode, ref: mp.ref, sentAs: sent, ...(mp.state === 'pending' && mp.triedAt !== undefined ? { triedAt: mp.triedAt } : {}) };
           mp.episode += 1;
           mp.state = 'pending';
@@ -972,7 +972,7 @@ export class SyncService {
         mp.tried = true;
         mp.sentAs = platformIdOf(productId, product);
         mp.triedAt = Date.now();
-        if ((adapter.resolveCapabilities ? await adapter.resolveCapabilities() : adapter.capabilities).unpin) await save(false);
+        if ((await capabilitiesOf(adapter)).unpin) await save(false);
         try {
           res = await adapter.pin(
             remote,

@@ -43,6 +43,11 @@ export function pinNamesProduct(caps: Capabilities): boolean {
   return caps.pin === 'show_product' || caps.pin === 'affiliate_link' || caps.pin === 'product_pin';
 }
 
+/** What this target can do: its account's answer where the adapter resolves one, else the platform's. */
+export async function capabilitiesOf(adapter: TargetAdapter): Promise<Capabilities> {
+  return adapter.resolveCapabilities ? adapter.resolveCapabilities() : adapter.capabilities;
+}
+
 /** A target as the worker hands it to an adapter (credentials already decrypted). */
 export interface TargetRef {
   id: string;
