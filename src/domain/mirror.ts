@@ -44,6 +44,14 @@ export interface MirrorPin {
   /** With `tried`: when the last attempt began (epoch ms). Until it settled, a take-back waits (the request may land after the unpin). */
   triedAt?: number;
   /**
+   * A take-back (unpin) of this episode may have reached the platform: set (epoch ms) and saved before
+   * the unpin is sent, cleared once the pin is recorded `unpinned`. Its run may have ended without
+   * knowing the outcome (a timeout, a crash) with the pin still `pinned` here: pinned again by the
+   * partner, it is taken back first (the retried step waits until that request can no longer land),
+   * then pinned as a new episode, instead of counting as still on the platform.
+   */
+  unpinTriedAt?: number;
+  /**
    * A `failed` pin the platform refused (PinRefusedError): what the platform said, and a digest of the
    * product as it was sent (`as`: pinAttemptOf). Not tried again while the product is the same; a
    * change of it, or the partner taking the pin back and pinning it again, starts a new episode.

@@ -827,8 +827,19 @@ export class SyncService {
    * Takes a pin back on the platform, where this target can (it may depend on the account: resolved by
    * the adapter). A method, not a closure made in every syncPins call: tsx (esbuild keepNames) names each
    * named closure as it is made, an Object.defineProperty per pin run (≈ 1 % of the pin sync's CPU).
+   * With `save`, the attempt is recorded on the pin before the unpin is sent (`unpinTriedAt`): a run
+   * that ends without its outcome (a timeout, a crash) leaves a pin the platform may no longer hold.
    */
-  private async takeBack(job: OwnedJob, mirror: MirrorDoc, adapter: TargetAdapter, remote: NonNullable<MirrorDoc['remote']>, productId: string, product: Product | undefined, mp: MirrorPin): Promise<void> {
+  private async takeBack(
+    job: OwnedJob,
+    mirror: MirrorDoc,
+    adapter: TargetAdapter,
+    remote: NonNullable<MirrorDoc['remote']>,
+    productId: string,
+    product: Product | undefined,
+    mp: MirrorPin,
+    save?: (progress?: boolean) => Promise<void>,
+  ): Promise<void> {
     const caps = await capabilitiesOf(adapter);
     if (!caps.unpin) return;
     // What this pin made there is still another pin's: two products the partner gave one sku are one
@@ -836,6 +847,10 @@ export class SyncService {
     // other stayed `pinned` here (attack on npm start). The last pin holding it takes it down.
     const made = mp.ref ?? mp.sentAs;
     if (made !== undefined && Object.entries(mirror.pins).some(([id, other]) => id !== productId && other.state === 'pinned' && other.ref === made)) return;
+    if (save) {
+      mp.unpinTriedAt = Date.now();
+      await save(false);
+    }
     await adapter.unpin(remote, unpinSpec(productId, product, mp), mp.ref, this.op(job, mirror, `unpin:${productId}:${mp.episode}`));
   }
 
@@ -907,6 +922,16 @@ export class SyncService {
       const mp: MirrorPin = existing ?? { state: 'pending', episode: 1, linkUrl: undefined, ref: undefined, at: undefined };
       mirror.pins[productId] = mp;
       const product = desired.products.get(productId);
+      if (want && mp.unpinTriedAt !== undefined && (mp.state === 'pinned' || mp.state === 'pending')) {
+        // Pinned again while a take-back of it may have reached the platform (its run timed out or
+        // died on the unpin): the platform may no longer hold it, and the request may still land.
+        // The take-back is finished (a retry of its step waits until that request can no longer
+        // land; one that completed is not sent again), then it is pinned as a new episode below. It
+        // counted as still pinned before, and the platform ended up without it.
+        await this.takeBack(job, mirror, adapter, remote, productId, product, mp, save);
+        unpinned(mp);
+        await save();
+      }
       if (mp.replaced !== undefined || (want && mp.state !== 'unpinned' && mp.state !== 'failed')) {
         const wait = await this.replaceSent(job, desired, mirror, adapter, remote, productId, product, mp, save);
         if (wait !== undefined) {
@@ -1026,14 +1051,9 @@ export class SyncService {
         // Taken back while an attempt at it had an unknown outcome (it timed out: the platform may have
         // acted on it late): take it back there as well. An unpin of a pin that never landed changes
         // nothing (Whatnot removes what is not in the lineup; Bambuser finds no highlight of ours).
-        await this.takeBack(job, mirror, adapter, remote, productId, product, mp);
+        await this.takeBack(job, mirror, adapter, remote, productId, product, mp, save);
         // Kept as unpinned (not forgotten): a re-pin is a new episode, so an earlier episode's lookup cannot adopt it.
-        mp.state = 'unpinned';
-        mp.tried = undefined;
-        mp.sentAs = undefined;
-        mp.triedAt = undefined;
-        mp.dueAt = undefined;
-        mp.at = new Date().toISOString();
+        unpinned(mp);
         await save();
       } else if (!want && mp.state === 'pending') {
         // Taken back before it reached the platform (pin delay, unknown product): nothing to undo.
@@ -1050,9 +1070,8 @@ export class SyncService {
         await save();
       } else if (!want && mp.state === 'pinned' && desired.state === 'live') {
         // Whether this target can take a pin back may depend on its account (resolved by the adapter).
-        await this.takeBack(job, mirror, adapter, remote, productId, product, mp);
-        mp.state = 'unpinned';
-        mp.at = new Date().toISOString();
+        await this.takeBack(job, mirror, adapter, remote, productId, product, mp, save);
+        unpinned(mp);
         await save();
       }
     }
@@ -1169,12 +1188,18 @@ function unpinAll(mirror: MirrorDoc): void {
   const at = new Date().toISOString();
   for (const mp of Object.values(mirror.pins)) {
     if (mp.state !== 'pinned' && mp.state !== 'pending') continue;
-    mp.state = 'unpinned';
-    mp.at = at;
-    mp.dueAt = undefined;
-    mp.tried = undefined;
-    mp.sentAs = undefined;
-    mp.triedAt = undefined;
+    unpinned(mp, at);
     mp.replaced = undefined;
   }
+}
+
+/** A pin taken back (or that never reached the platform): nothing of its episode is sent or may still land. */
+function unpinned(mp: MirrorPin, at = new Date().toISOString()): void {
+  mp.state = 'unpinned';
+  mp.at = at;
+  mp.dueAt = undefined;
+  mp.tried = undefined;
+  mp.sentAs = undefined;
+  mp.triedAt = undefined;
+  mp.unpinTriedAt = undefined;
 }
