@@ -32,6 +32,7 @@ import { outboundRoutes } from './routes/outbound.routes.js';
 import { partnerRoutes } from './routes/partners.routes.js';
 import { platformWebhookRoutes } from './routes/platform-webhooks.routes.js';
 import { showRoutes } from './routes/shows.routes.js';
+import { ExternalShowIndex } from '../store/external-show.index.js';
 import { relayEdgeRoutes } from './routes/relay-edge.routes.js';
 import { relayRoutes } from './routes/relay.routes.js';
 import { targetRoutes } from './routes/targets.routes.js';
@@ -383,6 +384,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     relayPublicUrl: rt.relayPublicUrl,
     allowPrivateDestinations: rt.config.allowPrivateDestinations,
     readiness: rt.readiness,
+    externalShows: new ExternalShowIndex(rt.redis, rt.keys),
   });
   await app.register(relayRoutes, { relay: rt.relay, audit: rt.audit });
   await app.register(relayEdgeRoutes, { relay: rt.relay, shows: rt.shows, edgeUrl: rt.config.relayEdge === 'none' ? rt.config.relayEdgeInternalUrl : undefined, relayEdge: rt.config.relayEdge });

@@ -46,13 +46,16 @@ export function maxAttempts(schedule: readonly number[] = RETRY_SCHEDULE_MS): nu
 
 /**
  * Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. Returns ms from `nowMs`, 0 for a
- * date in the past, null when absent or unparseable.
+ * date in the past, null when absent or unparseable. Delay-seconds may have any number of digits: one
+ * too large for a number is Infinity (the longest wait, as RFC 9111 §1.2.2 has caches take such a
+ * delta), which retryDelayMs clamps to MAX_RETRY_AFTER_MS. Read as garbage (it was, past 10 digits),
+ * an endpoint that said to stay away was tried again 5 s later.
  */
 export function parseRetryAfter(value: string | string[] | undefined | null, nowMs = Date.now()): number | null {
   const raw = Array.isArray(value) ? value[0] : value;
   if (raw === undefined || raw === null) return null;
   const v = raw.trim();
-  if (/^\d{1,10}$/.test(v)) return Number(v) * 1000;
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
   const at = httpDateMs(v); // "1.5" or "-3" is no date (Date.parse alone reads them as 2001)
   if (at === undefined) return null;
   return Math.max(0, at - nowMs);

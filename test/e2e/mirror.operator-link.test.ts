@@ -199,3 +199,22 @@ test('re-linking the same TikTok room keeps the ingest linked with it unless the
   await settled(syncQueues(svc));
   expect(await ingestNow()).toEqual(second);
 });
+
+test("a platform show another show's mirror has is refused for a second show (409, nothing stored): its sales went to whichever synced last", async () => {
+  for (const id of ['dup-a', 'dup-b']) expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow(id), '2026-11-26T17:00:00Z'))).status).toBe(202);
+  const { externalId: wnShowId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'One Whatnot show' })) as { externalId: string };
+  await link('dup-a', 'wn1', wnShowId);
+  await mirrorWhere('dup-a', 'wn1', (x) => x.state === 'ready' && x.url !== null);
+  await settled(syncQueues(svc)); // dup-a's sync has indexed the Whatnot show
+  await mirrorWhere('dup-b', 'wn1', (x) => x.state === 'action_required');
+
+  const r = await svc.api(`/v1/partners/${PARTNER}/shows/dup-b/mirrors/wn1`, { method: 'PUT', json: { externalId: wnShowId } });
+  expect(r.status).toBe(409);
+  expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(((await r.json()) as { detail: string }).detail).toContain('already the mirror of show dup-a on target wn1');
+  expect(await mirror('dup-b', 'wn1')).toMatchObject({ state: 'action_required', externalId: null });
+  // The show that has it links it again (200), and the second show links a platform show of its own.
+  await link('dup-a', 'wn1', wnShowId);
+  const { externalId: other } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Another Whatnot show' })) as { externalId: string };
+  await link('dup-b', 'wn1', other);
+});

@@ -49,6 +49,13 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(' 0 ', now)).toBe(0);
     expect(parseRetryAfter(['7', '9'], now)).toBe(7_000);
   });
+  test('delay-seconds of any length: a wait too long for a number is the longest wait, not none (RFC 9111 §1.2.2)', () => {
+    // An endpoint that said to stay away for 3,170 years (or past any double) was tried again 5 s later.
+    for (const v of ['99999999999', '99999999999999999999', '9'.repeat(400)]) {
+      expect(parseRetryAfter(v, now)).toBeGreaterThanOrEqual(MAX_RETRY_AFTER_MS);
+      expect(retryDelayMs(1, { rand: () => 0.5, retryAfterMs: parseRetryAfter(v, now) })).toBe(MAX_RETRY_AFTER_MS);
+    }
+  });
   test('HTTP-date (IMF-fixdate, RFC 850, asctime)', () => {
     expect(parseRetryAfter('Tue, 24 Nov 2026 18:05:00 GMT', now)).toBe(300_000);
     expect(parseRetryAfter('Tuesday, 24-Nov-26 18:01:00 GMT', now)).toBe(60_000);

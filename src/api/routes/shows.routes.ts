@@ -16,6 +16,7 @@ import type { ReadinessService } from '../../mirror/readiness.service.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
+import type { ExternalShowIndex } from '../../store/external-show.index.js';
 import { PLATFORMS } from '../../targets/target.adapter.js';
 import { externalIdProblem } from '../../targets/external-id.js';
 import { comesAfter, PageCursorSchema, pageCursor, parsePageCursor, type PageStart } from '../../store/zset-page.js';
@@ -32,6 +33,8 @@ export interface ShowRoutesOptions {
   relayPublicUrl: () => string;
   allowPrivateDestinations: boolean;
   readiness?: ReadinessService;
+  /** The platform show → show index (attribution rule 2): a link of a platform show another show's mirror holds is refused. */
+  externalShows: ExternalShowIndex;
 }
 
 const RtmpUrl = z
@@ -220,6 +223,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
           400: 'invalid body, or ingest.url refused (not a public address)',
           403: FORBIDDEN_ROLE,
           404: 'unknown partner, show or target',
+          409: "another show's mirror on this target already has that platform show (its sales are attributed to that show): a platform show mirrors one show; nothing stored",
           422: "`externalId` is not of the form the target's platform gives its show ids (YouTube: the 11-character video id; TikTok: the decimal room id; Whatnot: a UUID; Bambuser: 20 letters and digits; Facebook: the decimal live video id); nothing stored",
         },
       },
@@ -233,6 +237,16 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       // next sync failed the mirror.
       const malformed = externalIdProblem(target.platform, req.body.externalId);
       if (malformed) throw new AppError(422, 'Unprocessable Content', malformed, [{ path: 'body.externalId', message: malformed }]);
+      // One platform show is one show's mirror: the index names one show per platform show (attribution
+      // rule 2) and every sync of a mirror re-asserts its entry, so a platform show linked to two shows
+      // had its sales attributed to whichever of them synced last (an order during show B went to the
+      // ended show A). The index finds the other show; its mirror decides (an entry an earlier link or
+      // target of the same id left names a show whose mirror no longer has it).
+      const holder = await opts.externalShows.get(targetId, req.body.externalId);
+      if (holder !== null && holder !== showId && (await shows.getMirror(partnerId, holder, target))?.remote?.externalId === req.body.externalId) {
+        const detail = `${target.platform} show ${req.body.externalId} is already the mirror of show ${holder} on target ${targetId}, which its sales are attributed to: a platform show mirrors one show; make another one in the ${target.platform} app and link that (or, to move this one, first link show ${holder}'s mirror to another)`;
+        throw new AppError(409, 'Conflict', detail, [{ path: 'body.externalId', message: detail }]);
+      }
       const given = req.body.ingest;
       if (given) {
         try {
