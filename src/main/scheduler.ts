@@ -5,7 +5,6 @@
  */
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
-import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import type { SweepService } from '../mirror/sweep.service.js';
@@ -14,6 +13,7 @@ import type { PartnerRepository } from '../store/partner.repository.js';
 import type { ReconcileService } from '../reconcile/reconcile.service.js';
 import type { AuditRepository } from '../store/audit.repository.js';
 import { connectionErrorSummary, RedisOutageLog } from '../lib/redis-outage-log.js';
+import { CRON_TZ, nextTick } from '../lib/cron.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
 const RECONCILE_SCHEDULES_EVERY_MS = 60_000;
@@ -51,15 +51,6 @@ export interface SchedulerOptions {
   fixedTickSlackMs?: number;
 }
 
-/** The cron's first tick (UTC) after `nowMs`, or null for an expression it cannot read. */
-function nextTick(cron: string, nowMs: number): number | null {
-  try {
-    return CronExpressionParser.parse(cron, { tz: 'UTC', currentDate: new Date(nowMs) }).next().getTime();
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Keep one cron job scheduler per partner in step with the partners' settings (the reconcile-schedules
  * tick, every minute). BullMQ's upsert replaces the pending tick with the first one after the upserting
@@ -75,13 +66,13 @@ export async function syncReconcileSchedules(queue: Queue, partners: { id: strin
   for (const p of partners) {
     const id = `reconcile:${p.id}`;
     const current = await queue.getJobScheduler(id);
-    if (current?.pattern === p.reconcileCron && current.tz === 'UTC' && current.next !== undefined && (await queue.getJob(`repeat:${id}:${current.next}`))) {
+    if (current?.pattern === p.reconcileCron && current.tz === CRON_TZ && current.next !== undefined && (await queue.getJob(`repeat:${id}:${current.next}`))) {
       const next = nextTick(p.reconcileCron, Date.now());
       if (next === null || current.next <= next || (await queue.getJob(`repeat:${id}:${next}`))) continue;
     }
     await queue.upsertJobScheduler(
       id,
-      { pattern: p.reconcileCron, tz: 'UTC' },
+      { pattern: p.reconcileCron, tz: CRON_TZ },
       { name: 'reconcile-partner', data: { partnerId: p.id }, opts: { removeOnComplete: 100, removeOnFail: 100 } },
     );
   }

@@ -17,8 +17,8 @@
  */
 import { jest } from '@jest/globals';
 import { Queue } from 'bullmq';
-import { CronExpressionParser } from 'cron-parser';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { latestTick, nextTick } from '../../src/lib/cron.js';
 import { SCHEDULER_QUEUE, startScheduler, syncReconcileSchedules } from '../../src/main/scheduler.js';
 import type { SweepService } from '../../src/mirror/sweep.service.js';
 import { Keys } from '../../src/store/keys.js';
@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 /** The latest tick of `cron` (UTC) at or before now. */
-const latestTick = (cron: string): number => CronExpressionParser.parse(cron, { tz: 'UTC', currentDate: new Date(Date.now() + 1) }).prev().getTime();
+const latestTickNow = (cron: string): number => latestTick(cron, Date.now())!;
 
 /** A tick of job scheduler `scheduler` (its job's shape: `repeat:<id>:<ms>`), processed by the scheduler role. */
 async function processTick(scheduler: string, partnerId: string, tickMs: number): Promise<string[]> {
@@ -64,7 +64,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 test('a tick processed three days late is followed by a run up to the latest tick that passed; each is made once', async () => {
   await createPartner(svc, 'late', { reconcileCron: '0 3 * * *', reconcileLookbackDays: 1 });
-  const now = latestTick('0 3 * * *');
+  const now = latestTickNow('0 3 * * *');
   const stale = now - 3 * DAY; // pending when the service went down
   const runs = await processTick('reconcile-late', 'late', stale);
   expect(await periods('late')).toEqual([
@@ -80,7 +80,7 @@ test('a tick processed three days late is followed by a run up to the latest tic
 
 test('a scheduled period reaches back to the end of the previous one when ticks were never produced', async () => {
   // A monthly cron on the day of `first`: no tick of it between `first` and now.
-  const daily = latestTick('0 3 * * *');
+  const daily = latestTickNow('0 3 * * *');
   const first = daily - 3 * DAY;
   await createPartner(svc, 'gap', { reconcileCron: `0 3 ${new Date(first).getUTCDate()} * *`, reconcileLookbackDays: 1 });
   await processTick('reconcile-gap', 'gap', first);
@@ -133,7 +133,7 @@ test("a partner's schedule left days ahead (a clock that went back) is brought b
     }
     expect((await q.getJobScheduler('reconcile:back'))!.next).toBeGreaterThan(Date.now() + 2 * DAY);
     await syncReconcileSchedules(q, partners);
-    const next = CronExpressionParser.parse('0 3 * * *', { tz: 'UTC', currentDate: new Date() }).next().getTime();
+    const next = nextTick('0 3 * * *', Date.now());
     expect((await q.getJobScheduler('reconcile:back'))!.next).toBe(next);
   } finally {
     await q.obliterate({ force: true });
