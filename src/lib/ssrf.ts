@@ -278,8 +278,14 @@ export function isPrivateAddress(ip: string): boolean {
   return true; // not an IP at all: refuse
 }
 
-/** Throws DestinationRefusedError unless `rawUrl` is an http(s) URL to a public address; DestinationLookupError when DNS cannot answer now. */
-export async function assertPublicDestination(rawUrl: string, allowPrivate: boolean, lookupTimeoutMs = DESTINATION_LOOKUP_TIMEOUT_MS, owner?: string): Promise<void> {
+/**
+ * Throws DestinationRefusedError unless `rawUrl` is an http(s) URL to a public address; DestinationLookupError when DNS cannot answer now.
+ * With `allowPrivate` (ALLOW_PRIVATE_DESTINATIONS) any address is accepted and no lookup is made, unless
+ * `mustResolve`: then the name is still looked up, and one that does not exist is refused ("does not
+ * resolve") as without allowPrivate (a target's baseUrl: else its credential check found it out as the
+ * platform "unreachable (ENOTFOUND)", a 503 that said to retry a typo).
+ */
+export async function assertPublicDestination(rawUrl: string, allowPrivate: boolean, lookupTimeoutMs = DESTINATION_LOOKUP_TIMEOUT_MS, owner?: string, mustResolve = false): Promise<void> {
   let url: URL;
   try {
     url = new URL(rawUrl);
@@ -288,9 +294,9 @@ export async function assertPublicDestination(rawUrl: string, allowPrivate: bool
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DestinationRefusedError('only http(s) URLs are allowed');
   if (url.username || url.password) throw new DestinationRefusedError('credentials in URLs are not allowed');
-  if (allowPrivate) return;
+  if (allowPrivate && !mustResolve) return;
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host.endsWith('.localhost')) throw new DestinationRefusedError(`${host} is a loopback name`);
+  if (!allowPrivate && (host === 'localhost' || host.endsWith('.localhost'))) throw new DestinationRefusedError(`${host} is a loopback name`);
   const addrs = isIP(host)
     ? [host]
     : (
@@ -301,6 +307,7 @@ export async function assertPublicDestination(rawUrl: string, allowPrivate: bool
         })
       ).map((a) => a.address);
   if (addrs.length === 0) throw new DestinationRefusedError(`${host} does not resolve`);
+  if (allowPrivate) return;
   const bad = addrs.find(isPrivateAddress);
   if (bad) throw new DestinationRefusedError(`${host} resolves to a private, loopback or link-local address (${bad})`);
 }

@@ -5,7 +5,6 @@
  */
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
-import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import type { SweepService } from '../mirror/sweep.service.js';
@@ -14,11 +13,16 @@ import type { PartnerRepository } from '../store/partner.repository.js';
 import type { ReconcileService } from '../reconcile/reconcile.service.js';
 import type { AuditRepository } from '../store/audit.repository.js';
 import { connectionErrorSummary, RedisOutageLog } from '../lib/redis-outage-log.js';
+import { CRON_TZ, nextTick } from '../lib/cron.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
 const RECONCILE_SCHEDULES_EVERY_MS = 60_000;
 const READINESS_EVERY_MS = 60_000;
-/** How much further off than its interval a fixed scheduler's next tick may be (other schedulers' clocks) before it is made again. */
+/**
+ * How much further off than its interval a fixed scheduler's next tick may be (other schedulers' clocks)
+ * before it counts as far off, and how much longer than its interval it may then stay unchanged (a busy
+ * scheduler worker) before it is made again.
+ */
 const FIXED_TICK_SLACK_MS = 5 * 60_000;
 
 export interface SchedulerHandle {
@@ -43,15 +47,8 @@ export interface SchedulerOptions {
   audit?: AuditRepository;
   /** Pre-show readiness checks, every READINESS_EVERY_MS. */
   readiness?: { sweep(): Promise<{ checked: number }> };
-}
-
-/** The cron's first tick (UTC) after `nowMs`, or null for an expression it cannot read. */
-function nextTick(cron: string, nowMs: number): number | null {
-  try {
-    return CronExpressionParser.parse(cron, { tz: 'UTC', currentDate: new Date(nowMs) }).next().getTime();
-  } catch {
-    return null;
-  }
+  /** FIXED_TICK_SLACK_MS unless given (tests shorten it). */
+  fixedTickSlackMs?: number;
 }
 
 /**
@@ -69,13 +66,13 @@ export async function syncReconcileSchedules(queue: Queue, partners: { id: strin
   for (const p of partners) {
     const id = `reconcile:${p.id}`;
     const current = await queue.getJobScheduler(id);
-    if (current?.pattern === p.reconcileCron && current.tz === 'UTC' && current.next !== undefined && (await queue.getJob(`repeat:${id}:${current.next}`))) {
+    if (current?.pattern === p.reconcileCron && current.tz === CRON_TZ && current.next !== undefined && (await queue.getJob(`repeat:${id}:${current.next}`))) {
       const next = nextTick(p.reconcileCron, Date.now());
       if (next === null || current.next <= next || (await queue.getJob(`repeat:${id}:${next}`))) continue;
     }
     await queue.upsertJobScheduler(
       id,
-      { pattern: p.reconcileCron, tz: 'UTC' },
+      { pattern: p.reconcileCron, tz: CRON_TZ },
       { name: 'reconcile-partner', data: { partnerId: p.id }, opts: { removeOnComplete: 100, removeOnFail: 100 } },
     );
   }
@@ -111,9 +108,30 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
    * scheduler processes' clocks) was left by a clock that went back (an NTP step, a host clock set
    * wrong and corrected): BullMQ keeps the tick it had on an upsert, so the sweep, reconcile-schedules
    * and readiness stopped until the clock caught up (days, for a clock that had been days ahead). Such
-   * a scheduler is made again, due now.
+   * a scheduler is made again, due now — once its far tick has stayed the same for longer than its
+   * interval and the margin, measured on this process's monotonic clock. A far tick alone does not
+   * tell: BullMQ stamps a tick with the clock of the process that produced it, so a healthy scheduler
+   * process whose clock runs more than the margin ahead of this one's produces every tick "far off"
+   * here, and making them again each check re-ran the sweep, reconcile-schedules and readiness and
+   * logged a warning every interval. Its ticks move on every interval though (it processes them on its
+   * clock), while a tick left by a clock that went back stays until that clock reaches it. Redis's
+   * clock would not tell them apart either: the ticks carry the producers' clocks, not Redis's.
    */
-  const farOff = (next: number | undefined, f: { every: number }): boolean => next !== undefined && next > Date.now() + f.every + FIXED_TICK_SLACK_MS;
+  const slack = opts.fixedTickSlackMs ?? FIXED_TICK_SLACK_MS;
+  /** Per fixed scheduler: the far-off next tick seen, and since when (performance.now()). */
+  const farSeen = new Map<string, { next: number; since: number }>();
+  const stuckFarOff = (next: number | undefined, f: { id: string; every: number }): boolean => {
+    if (next === undefined || next <= Date.now() + f.every + slack) {
+      farSeen.delete(f.id);
+      return false;
+    }
+    const seen = farSeen.get(f.id);
+    if (seen?.next !== next) {
+      farSeen.set(f.id, { next, since: performance.now() });
+      return false;
+    }
+    return performance.now() - seen.since > f.every + slack;
+  };
   let ensuring = false;
   const ensureFixed = async (): Promise<void> => {
     if (ensuring) return;
@@ -121,7 +139,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
     try {
       for (const f of fixed) {
         const current = await queue.getJobScheduler(f.id);
-        if (current && !farOff(current.next, f)) continue;
+        if (current && !stuckFarOff(current.next, f)) continue;
         if (current) await queue.removeJobScheduler(f.id);
         await upsertFixed(f);
         if (current) opts.log.warn({ jobScheduler: f.id, next: new Date(current.next!).toISOString() }, 'job scheduler next tick far in the future (the clock went back?): made again, due now');

@@ -9,9 +9,9 @@ import { withCurrentRequestId } from '../lib/request-context.js';
 import { reconciliationDiscrepancies, reconciliationRuns } from '../lib/metrics.js';
 import type { Logger } from 'pino';
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { CronExpressionParser } from 'cron-parser';
 import { VOIDED, type AttributionService } from '../attribution/attribution.service.js';
 import { inFourDigitYears } from '../domain/events.js';
+import { latestTick } from '../lib/cron.js';
 import { badRequest, notFound } from '../lib/errors.js';
 import { sortableId, sortableIdOf } from '../lib/ids.js';
 import type { OutboundService } from '../outbound/outbound.service.js';
@@ -169,12 +169,8 @@ export class ReconcileService {
     await period(tickMs, tickJobId);
     const tickSuffix = /:(\d{1,15})$/;
     if (tickJobId === undefined || !tickSuffix.test(tickJobId)) return runs;
-    let missed: number;
-    try {
-      missed = CronExpressionParser.parse(partner.reconcileCron, { tz: 'UTC', currentDate: new Date(nowMs + 1) }).prev().getTime();
-    } catch {
-      return runs; // a cron the partner routes would refuse: nothing to catch up on
-    }
+    const missed = latestTick(partner.reconcileCron, nowMs);
+    if (missed === null) return runs; // a cron the partner routes would refuse: nothing to catch up on
     if (missed > tickMs) {
       log.warn({ partnerId: partner.id, tick: new Date(tickMs).toISOString(), missedUpTo: new Date(missed).toISOString() }, 'scheduled reconciliation processed after later ticks passed: their period requested too');
       await period(missed, tickJobId.replace(tickSuffix, `:${missed}`));

@@ -1090,13 +1090,19 @@ export class ShowRepository {
    * Read-modify-write of a mirror with compare-and-set, retried on conflict (operator actions racing
    * a running sync). `change` returns false to leave the mirror as it is. The mirror is read as getMirror
    * reads it for `target` (an earlier incarnation's record is replaced by a new mirror).
+   * Given the target (not its id alone), the save has a sync run's target guard: refused, nothing
+   * written, once the target is gone (TargetGoneError), of another incarnation (TargetReplacedError) or
+   * marked "being deleted" (TargetDeletingError). An operator's link or retry saved without it while a
+   * DELETE checked the target's mirrors (or after the DELETE) left a linked or retried mirror — a show
+   * on the platform by the DELETE's own rule — of a target deleted with a 204.
    */
   async updateMirror(partnerId: string, showId: string, target: string | MirrorOwner, init: () => MirrorDoc, change: (m: MirrorDoc) => boolean): Promise<MirrorDoc | null> {
+    const guard = typeof target === 'string' ? undefined : targetRecordField(this.keys, partnerId, target.id);
     for (let attempt = 0; ; attempt++) {
       const m = (await this.getMirror(partnerId, showId, target)) ?? init();
       if (!change(m)) return null;
       try {
-        await this.saveMirror(partnerId, showId, m);
+        await this.saveMirror(partnerId, showId, m, undefined, guard);
         return m;
       } catch (err) {
         if (!(err instanceof MirrorConflictError) || attempt >= 20) throw err;
@@ -1108,9 +1114,11 @@ export class ShowRepository {
    * Saves the mirror if nobody else saved it since it was read (its `rev`); throws
    * MirrorConflictError otherwise — the caller reads it again and redoes its decision. A sync run
    * passes its lease: the save is refused with LeaseLostError once another run owns the mirror.
+   * `target` (an operator's save, without a lease): the target record to guard the save with, as a
+   * run's `lease.target`.
    */
-  async saveMirror(partnerId: string, showId: string, mirror: MirrorDoc, lease?: MirrorLease): Promise<void> {
-    const { guard, expected, since, next } = await this.nextRevision(partnerId, showId, mirror, lease);
+  async saveMirror(partnerId: string, showId: string, mirror: MirrorDoc, lease?: MirrorLease, target?: { key: string; field: string }): Promise<void> {
+    const { guard, expected, since, next } = await this.nextRevision(partnerId, showId, mirror, lease, target);
     const k = this.keys;
     const pending = lease?.pending;
     let ok: number;
@@ -1163,9 +1171,9 @@ export class ShowRepository {
    * What saveMirror and saveMirrorFinal start from: the run's lease still held (as far as it knows),
    * the target's guard, and the mirror's next revision (`since` kept while its state stays the same).
    */
-  private async nextRevision(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined): Promise<{ guard: Awaited<ReturnType<ShowRepository['targetGuard']>>; expected: number; since: NonNullable<MirrorDoc['since']>; next: MirrorDoc }> {
+  private async nextRevision(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined, target?: { key: string; field: string }): Promise<{ guard: Awaited<ReturnType<ShowRepository['targetGuard']>>; expected: number; since: NonNullable<MirrorDoc['since']>; next: MirrorDoc }> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
-    const guard = await this.targetGuard(partnerId, showId, mirror, lease);
+    const guard = await this.targetGuard(partnerId, showId, mirror, lease?.target ?? target);
     const expected = mirror.rev ?? 0;
     const now = new Date().toISOString();
     const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
@@ -1227,14 +1235,14 @@ export class ShowRepository {
   }
 
   /**
-   * The target guard of a sync run's save (`lease.target`, set by SyncService): on a single Redis the
-   * save script checks the target's field (its incarnation: the one `mirror` is stamped with, and its
-   * "deleting" mark) in the same step; on a Cluster (another slot) it is read here first. Without one
-   * (operator actions): the mirror's own key and no field, nothing checked.
+   * The target guard of a save (a sync run's `lease.target`, set by SyncService; an operator save's
+   * target, updateMirror): on a single Redis the save script checks the target's field (its
+   * incarnation: the one `mirror` is stamped with, and its "deleting" mark) in the same step; on a
+   * Cluster (another slot) it is read here first. Without one (an operator save of a mirror given by
+   * its id alone): the mirror's own key and no field, nothing checked.
    */
-  private async targetGuard(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined): Promise<{ key: string; field: string; incarnation: string }> {
+  private async targetGuard(partnerId: string, showId: string, mirror: MirrorDoc, target: { key: string; field: string } | undefined): Promise<{ key: string; field: string; incarnation: string }> {
     const none = { key: this.keys.mirror(partnerId, showId, mirror.targetId), field: '', incarnation: '' };
-    const target = lease?.target;
     if (!target) return none;
     if (!this.redis.isCluster) return { key: target.key, field: target.field, incarnation: mirror.incarnation ?? '' };
     await this.checkTarget(partnerId, mirror.targetId, mirror.incarnation);

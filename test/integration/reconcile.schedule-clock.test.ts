@@ -10,11 +10,19 @@
  * - The reconcile-schedules tick upserted every partner's job scheduler every minute; BullMQ's upsert
  *   replaces the pending tick with the next one after the upserting process's clock, so a scheduler
  *   whose clock was ahead (or whose worker was busy across the tick) dropped the day's run.
+ * - The fixed schedulers (sweep, reconcile-schedules, readiness) are made again when a clock that went
+ *   back left their next tick far off; a scheduler process whose clock was more than the margin behind
+ *   another's saw each of the other's ticks far off and made them again every check (extra sweeps and
+ *   a warning each interval): only a far tick that does not move is made again now.
  */
 import { jest } from '@jest/globals';
 import { Queue } from 'bullmq';
-import { CronExpressionParser } from 'cron-parser';
-import { SCHEDULER_QUEUE, syncReconcileSchedules } from '../../src/main/scheduler.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { latestTick, nextTick } from '../../src/lib/cron.js';
+import { SCHEDULER_QUEUE, startScheduler, syncReconcileSchedules } from '../../src/main/scheduler.js';
+import type { SweepService } from '../../src/mirror/sweep.service.js';
+import { Keys } from '../../src/store/keys.js';
+import { logSink } from '../helpers/log-sink.js';
 import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
 
 const DAY = 86_400_000;
@@ -31,7 +39,7 @@ afterAll(async () => {
 });
 
 /** The latest tick of `cron` (UTC) at or before now. */
-const latestTick = (cron: string): number => CronExpressionParser.parse(cron, { tz: 'UTC', currentDate: new Date(Date.now() + 1) }).prev().getTime();
+const latestTickNow = (cron: string): number => latestTick(cron, Date.now())!;
 
 /** A tick of job scheduler `scheduler` (its job's shape: `repeat:<id>:<ms>`), processed by the scheduler role. */
 async function processTick(scheduler: string, partnerId: string, tickMs: number): Promise<string[]> {
@@ -56,7 +64,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 test('a tick processed three days late is followed by a run up to the latest tick that passed; each is made once', async () => {
   await createPartner(svc, 'late', { reconcileCron: '0 3 * * *', reconcileLookbackDays: 1 });
-  const now = latestTick('0 3 * * *');
+  const now = latestTickNow('0 3 * * *');
   const stale = now - 3 * DAY; // pending when the service went down
   const runs = await processTick('reconcile-late', 'late', stale);
   expect(await periods('late')).toEqual([
@@ -72,7 +80,7 @@ test('a tick processed three days late is followed by a run up to the latest tic
 
 test('a scheduled period reaches back to the end of the previous one when ticks were never produced', async () => {
   // A monthly cron on the day of `first`: no tick of it between `first` and now.
-  const daily = latestTick('0 3 * * *');
+  const daily = latestTickNow('0 3 * * *');
   const first = daily - 3 * DAY;
   await createPartner(svc, 'gap', { reconcileCron: `0 3 ${new Date(first).getUTCDate()} * *`, reconcileLookbackDays: 1 });
   await processTick('reconcile-gap', 'gap', first);
@@ -125,7 +133,7 @@ test("a partner's schedule left days ahead (a clock that went back) is brought b
     }
     expect((await q.getJobScheduler('reconcile:back'))!.next).toBeGreaterThan(Date.now() + 2 * DAY);
     await syncReconcileSchedules(q, partners);
-    const next = CronExpressionParser.parse('0 3 * * *', { tz: 'UTC', currentDate: new Date() }).next().getTime();
+    const next = nextTick('0 3 * * *', Date.now());
     expect((await q.getJobScheduler('reconcile:back'))!.next).toBe(next);
   } finally {
     await q.obliterate({ force: true });
@@ -133,19 +141,65 @@ test("a partner's schedule left days ahead (a clock that went back) is brought b
   }
 }, 30_000);
 
-test('the sweep left days ahead by a clock that went back ticks again within a sweep interval', async () => {
-  // As a scheduler whose clock was three days ahead left it (BullMQ keeps a scheduler's next tick on an upsert).
-  const realNow = Date.now;
-  const far = async (): Promise<boolean> => ((await queue.getJobScheduler('mirror-sweep'))?.next ?? 0) > realNow() + 2 * DAY;
-  for (let i = 0; i < 5 && !(await far()); i++) {
-    await queue.removeJobScheduler('mirror-sweep');
-    const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 3 * DAY);
-    try {
-      await queue.upsertJobScheduler('mirror-sweep', { every: 1000 }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
-    } finally {
-      spy.mockRestore();
-    }
+/**
+ * A scheduler process of its own (its own key prefix, on this Redis): only the sweep, checked every
+ * 300 ms, with a 1.5 s margin for other clocks (5 min in production); its warnings and sweeps.
+ */
+async function ownScheduler(): Promise<{ queue: Queue; farWarnings: () => number; close(): Promise<void> }> {
+  const keys = new Keys(`${svc.rt.keys.prefix}-own${++owned}`);
+  const { log, lines } = logSink<{ msg: string }>('warn');
+  const handle = await startScheduler({
+    connection: () => svc.rt.bullConnection('worker'),
+    keys,
+    sweep: { sweep: async () => ({ shows: 0, enqueued: 0, finished: 0 }) } as unknown as SweepService,
+    sweepIntervalMs: 300,
+    log,
+    fixedTickSlackMs: 1500,
+  });
+  const q = new Queue(SCHEDULER_QUEUE, { connection: svc.rt.bullConnection('api'), prefix: keys.queuePrefix(SCHEDULER_QUEUE) });
+  return {
+    queue: q,
+    farWarnings: () => lines.filter((l) => l.msg.includes('far in the future')).length,
+    close: async () => {
+      await handle.close();
+      await q.obliterate({ force: true });
+      await q.close();
+    },
+  };
+}
+let owned = 0;
+
+/** The sweep's next tick put at `at`, as another scheduler process whose clock reads `at` one interval before it leaves it. */
+async function sweepTickAt(q: Queue, at: number): Promise<void> {
+  await q.removeJobScheduler('mirror-sweep');
+  await q.upsertJobScheduler('mirror-sweep', { every: 300, startDate: at }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } });
+}
+
+test('the sweep left days ahead by a clock that went back ticks again once that tick has not moved for its interval and the margin', async () => {
+  const s = await ownScheduler();
+  try {
+    await sweepTickAt(s.queue, Date.now() + 3 * DAY);
+    expect((await s.queue.getJobScheduler('mirror-sweep'))!.next).toBeGreaterThan(Date.now() + 2 * DAY);
+    await waitFor(async () => ((await s.queue.getJobScheduler('mirror-sweep'))?.next ?? Infinity) < Date.now() + 60_000 || undefined, 8_000, 100);
+    expect(s.farWarnings()).toBe(1);
+  } finally {
+    await s.close();
   }
-  expect(await far()).toBe(true);
-  await waitFor(async () => ((await queue.getJobScheduler('mirror-sweep'))?.next ?? Infinity) < Date.now() + 60_000 || undefined, 8_000, 100);
+}, 30_000);
+
+test("a scheduler process whose clock is behind another's leaves the other's ticks alone (no sweep made again every check)", async () => {
+  const s = await ownScheduler();
+  try {
+    // The other process's clock is 10 minutes ahead: each tick it produces (one per interval, as it
+    // processes the last) is 10 minutes off by this process's clock, but they move on.
+    const ahead = Date.now() + 10 * 60_000;
+    for (let i = 1; i <= 12; i++) {
+      await sweepTickAt(s.queue, ahead + i * 300);
+      await sleep(300);
+    }
+    expect((await s.queue.getJobScheduler('mirror-sweep'))!.next).toBeGreaterThan(Date.now() + 5 * 60_000);
+    expect(s.farWarnings()).toBe(0);
+  } finally {
+    await s.close();
+  }
 }, 30_000);

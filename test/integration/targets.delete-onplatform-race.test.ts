@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { newMirror } from '../../src/domain/mirror.js';
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
-import { TargetDeletingError } from '../../src/store/show.repository.js';
+import { TargetDeletingError, TargetGoneError } from '../../src/store/show.repository.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
@@ -173,4 +173,49 @@ test('no show of the target on the platform: the DELETE answers 204 as always (a
   // A target created again with the same id starts without a mark.
   await addTarget('yt5');
   expect((await svc.rt.partners.getTarget(P, 'yt5'))?.deleting).toBeUndefined();
+}, 60_000);
+
+/**
+ * An operator's link (PUT …/mirrors/{target}) or retry (POST …/resync) while the DELETE holds its mark,
+ * after its check of the target's mirrors (run at the end of that walk, as afterEachWalk does for a
+ * sync run). Before, neither had the target guard: the link or retry was saved (200/202), the DELETE
+ * deleted the target (204), and a mirror holding a show on the platform — the DELETE's own reason to
+ * refuse — was left linked (or retried) for a target that no longer exists.
+ */
+test("an operator's link or retry while the DELETE holds its mark is refused (409): no mirror of a show on the platform is left for the deleted target", async () => {
+  await addTarget('yt7');
+  await schedule('s7');
+  await addTarget('yt8');
+  await schedule('s8');
+  const { externalId } = (await sim.control('POST', '/_sim/youtube/shows', { title: 'by hand' })) as { externalId: string };
+  // s8's mirror failed on a show it had linked: not on the platform by the DELETE's rule until retried.
+  const failed = newMirror('yt8', 'youtube', (await svc.rt.partners.getTarget(P, 'yt8'))!.incarnation);
+  failed.state = 'failed';
+  failed.remote = { externalId, url: undefined, ingest: undefined, data: {} };
+  await svc.rt.shows.saveMirror(P, 's8', failed);
+
+  const answers: number[] = [];
+  for (const [targetId, act] of [
+    ['yt7', () => svc.api(`/v1/partners/${P}/shows/s7/mirrors/yt7`, { method: 'PUT', json: { externalId } })],
+    ['yt8', () => svc.api(`/v1/partners/${P}/shows/s8/mirrors/yt8/resync`, { method: 'POST' })],
+  ] as const) {
+    const restore = afterEachWalk(async () => {
+      if ((await svc.rt.partners.getTarget(P, targetId))?.deleting && answers.length < (targetId === 'yt7' ? 1 : 2)) answers.push((await act()).status);
+    });
+    try {
+      expect((await svc.api(`/v1/partners/${P}/targets/${targetId}`, { method: 'DELETE' })).status).toBe(204);
+    } finally {
+      restore();
+    }
+    expect(await svc.rt.partners.getTarget(P, targetId)).toBeNull();
+  }
+  // Before: 200 and 202, and the deleted targets' mirrors linked (`ready`) and retried (`ready`).
+  expect(answers).toEqual([409, 409]);
+  expect(await svc.rt.shows.getMirror(P, 's7', 'yt7')).toBeNull();
+  expect((await svc.rt.shows.getMirror(P, 's8', 'yt8'))?.state).toBe('failed');
+  // Once the target is gone: 404, and a save of a request that read the target before the delete is refused.
+  expect((await svc.api(`/v1/partners/${P}/shows/s7/mirrors/yt7`, { method: 'PUT', json: { externalId } })).status).toBe(404);
+  const owner = { id: 'yt8', platform: 'youtube' as const, incarnation: failed.incarnation };
+  await expect(svc.rt.shows.updateMirror(P, 's8', owner, () => newMirror('yt8', 'youtube', failed.incarnation), (m) => ((m.state = 'ready'), true))).rejects.toBeInstanceOf(TargetGoneError);
+  expect((await svc.rt.shows.getMirror(P, 's8', 'yt8'))?.state).toBe('failed');
 }, 60_000);

@@ -4,6 +4,7 @@
  * ALLOW_PRIVATE_DESTINATIONS is false. Real redis-server, real HTTP. The credentials here are made up and
  * no platform runs, so targets are saved with `?verify=false`; the check itself is test/e2e/targets.verify.test.ts.
  */
+import { hostLookup } from '../../src/lib/ssrf.js';
 import { dumpRedis } from '../helpers/redis-dump.js';
 import { startService, type TestService } from '../helpers/service.js';
 
@@ -174,6 +175,36 @@ describe('target validation', () => {
     const r = await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: { ...newTarget, id: 'sim-yt', baseUrl: 'http://127.0.0.1:4100/youtube' } });
     expect(r.status).toBe(201);
     expect(await r.json()).toMatchObject({ baseUrl: 'http://127.0.0.1:4100/youtube' });
+  });
+
+  test('a baseUrl whose host does not exist is a 400 naming baseUrl while ALLOW_PRIVATE_DESTINATIONS is true; one DNS cannot look up now a 503', async () => {
+    // `.invalid` names do not exist (RFC 6761 §6.4): answered so here whether or not this machine has a
+    // resolver (no lookup leaves it); `dns-down.invalid` stands for a name whose name servers fail now.
+    const system = hostLookup.lookup;
+    hostLookup.lookup = async (host) => {
+      if (host === 'dns-down.invalid') throw Object.assign(new Error(`getaddrinfo EAI_AGAIN ${host}`), { code: 'EAI_AGAIN' });
+      if (host.endsWith('.invalid')) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+      return system(host);
+    };
+    try {
+      const wn = { platform: 'whatnot', name: 'WN', credentials: { accessToken: 'wn_x' }, commissionRateBps: 0 };
+      // Checked with the platform (it was the check's "Whatnot API unreachable (ENOTFOUND)", a 503 to retry), and unchecked.
+      for (const query of ['', '?verify=false']) {
+        const p = await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets${query}`, { json: { ...wn, id: 'typo-wn', baseUrl: 'https://api.typo.invalid/v1' } }), 400);
+        expect(p.errors).toEqual([{ path: 'body.baseUrl', message: 'api.typo.invalid does not resolve' }]);
+        expect(await svc.rt.partners.getTarget(PARTNER, 'typo-wn')).toBeNull();
+      }
+      expect((await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: { ...wn, id: 'typo-wn', baseUrl: 'http://127.0.0.1:9/v1' } })).status).toBe(201);
+      const p = await expectProblem(await svc.api(`/v1/partners/${PARTNER}/targets/typo-wn`, { method: 'PATCH', json: { baseUrl: 'https://api.typo.invalid/v1' } }), 400);
+      expect(p.errors?.[0]?.path).toBe('body.baseUrl');
+      expect((await svc.rt.partners.getTarget(PARTNER, 'typo-wn'))?.baseUrl).toBe('http://127.0.0.1:9/v1');
+      // A lookup that cannot be made now says nothing about the name: 503, retry later.
+      const down = await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: { ...wn, id: 'down-wn', baseUrl: 'https://dns-down.invalid/v1' } });
+      expect((await expectProblem(down, 503)).detail).toMatch(/could not be looked up now \(DNS EAI_AGAIN\)/);
+      expect(down.headers.get('retry-after')).toBe('5');
+    } finally {
+      hostLookup.lookup = system;
+    }
   });
 
   test('concurrent PATCHes of different fields all land (no lost update); a PATCH never revives a deleted target', async () => {

@@ -1,8 +1,8 @@
 /** Partners and their webhook-secret rotation (docs/operations.md). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
+import { cronTimes } from '../../lib/cron.js';
 import { conflict, notFound } from '../../lib/errors.js';
 import { PartnerExistsError, type Partner, type PartnerRepository } from '../../store/partner.repository.js';
 import { newWebhookSecret } from '../../sources/signature.js';
@@ -34,14 +34,12 @@ const Cron = z.string().superRefine((s, ctx) => {
     ctx.addIssue({ code: 'custom', message: `5 fields expected (minute hour day-of-month month day-of-week, UTC), got ${fields}${fields === 6 ? ': a seconds field is not supported' : ''}` });
     return;
   }
-  let parsed;
-  try {
-    parsed = CronExpressionParser.parse(s, { tz: 'UTC' });
-  } catch {
+  const times = cronTimes(s);
+  if (!times) {
     ctx.addIssue({ code: 'custom', message: 'not a valid cron expression' });
     return;
   }
-  const gap = shortestGapMinutes(parsed.fields.minute.values, parsed.fields.hour.values);
+  const gap = shortestGapMinutes(times.minutes, times.hours);
   if (gap < MIN_RECONCILE_INTERVAL_MINUTES) {
     ctx.addIssue({ code: 'custom', message: `fires ${gap} minute(s) apart; scheduled reconciliations may run at most every ${MIN_RECONCILE_INTERVAL_MINUTES} minutes` });
   }

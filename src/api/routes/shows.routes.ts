@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema, SHOW_STATES } from '../../domain/events.js';
 import { MIRROR_STATES, newMirror, PIN_STATES, type MirrorDoc } from '../../domain/mirror.js';
-import { AppError, notFound } from '../../lib/errors.js';
+import { AppError, conflict, notFound } from '../../lib/errors.js';
 import { SecretUnreadableError, undefinedIfUnreadable, type SecretBox } from '../../lib/crypto.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
 import { maskSecrets } from '../../relay/mask.js';
@@ -15,7 +15,7 @@ import { showView } from '../../mirror/show.view.js';
 import type { ReadinessService } from '../../mirror/readiness.service.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
-import type { ShowRepository } from '../../store/show.repository.js';
+import { TargetDeletingError, TargetGoneError, TargetReplacedError, type ShowRepository } from '../../store/show.repository.js';
 import type { ExternalShowIndex } from '../../store/external-show.index.js';
 import { PLATFORMS } from '../../targets/target.adapter.js';
 import { externalIdProblem } from '../../targets/external-id.js';
@@ -114,6 +114,23 @@ const ShowList = z.object({
   nextCursor: z.string().nullable().describe('`cursor` for the next page (opaque: it marks the last show of this page, so shows added or rescheduled meanwhile shift nothing); null on the last page'),
   total: z.number().int().describe('the shows matching `state` (all shows without it)'),
 });
+
+/**
+ * An operator's save of a target's mirror (a link, a retry), which has the target guard of a sync run's
+ * saves (ShowRepository.updateMirror): refused, nothing changed, while a DELETE of the target checks
+ * its mirrors (409: the DELETE either deletes the target or is refused and leaves it as it was), or
+ * once the target is gone (404) or was deleted and created again since this request read it (409).
+ */
+async function operatorSave<T>(targetId: string, save: () => Promise<T>): Promise<T> {
+  try {
+    return await save();
+  } catch (err) {
+    if (err instanceof TargetDeletingError) throw conflict(`target ${targetId} is being deleted (a DELETE is checking its mirrors): nothing changed; try again once the DELETE has answered (a refused DELETE leaves the target as it was)`);
+    if (err instanceof TargetReplacedError) throw conflict(`target ${targetId} was deleted and created again while this request ran: nothing changed; try again`);
+    if (err instanceof TargetGoneError) throw notFound(`target ${targetId}`);
+    throw err;
+  }
+}
 
 export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, opts) => {
   const { partners, shows, sync, relay, box } = opts;
@@ -222,8 +239,8 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
           200: ok('linked; a sync is queued', z.object({ targetId: z.string(), state: z.enum(MIRROR_STATES), externalId: z.string() })),
           400: 'invalid body, or ingest.url refused (not a public address)',
           403: FORBIDDEN_ROLE,
-          404: 'unknown partner, show or target',
-          409: "another show's mirror on this target already has that platform show (its sales are attributed to that show): a platform show mirrors one show; nothing stored",
+          404: 'unknown partner, show or target (also one deleted while this request ran)',
+          409: "another show's mirror on this target already has that platform show (its sales are attributed to that show): a platform show mirrors one show; or the target is being deleted (a DELETE is checking its mirrors), or was deleted and created again while this request ran (then try again); nothing linked",
           422: "`externalId` is not of the form the target's platform gives its show ids (YouTube: the 11-character video id; TikTok: the decimal room id; Whatnot: a UUID; Bambuser: 20 letters and digits; Facebook: the decimal live video id); nothing stored",
         },
       },
@@ -264,7 +281,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       // without its show in the set. The sweep drops the show again once everything of it is done.
       await shows.markActive(partnerId, showId);
       let finished: MirrorDoc | undefined;
-      const mirror = (await shows.updateMirror(partnerId, showId, target, () => newMirror(targetId, target.platform, target.incarnation), (m) => {
+      const mirror = (await operatorSave(targetId, () => shows.updateMirror(partnerId, showId, target, () => newMirror(targetId, target.platform, target.incarnation), (m) => {
         finished = undefined;
         const same = m.remote !== undefined && m.remote.externalId === req.body.externalId;
         if (same && m.remote) {
@@ -304,7 +321,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         m.linkedAfterEnd = undefined;
         m.pins = idRecord();
         return true;
-      })) ?? finished!;
+      }))) ?? finished!;
       // And marked again after it: a sweep that read the show (and its mirrors, not yet linked) after
       // the mark above would otherwise still drop it, its removal finding the score it read (sweep.service.ts).
       await shows.markActive(partnerId, showId);
@@ -322,7 +339,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         tags: ['shows'],
         summary: 'Force a sync now; a failed mirror is retried',
         params: MirrorParams,
-        docResponses: { 202: ok('a sync is queued', z.object({ targetId: z.string(), queued: z.literal(true) })), 403: FORBIDDEN_ROLE, 404: 'unknown partner, show or target' },
+        docResponses: { 202: ok('a sync is queued', z.object({ targetId: z.string(), queued: z.literal(true) })), 403: FORBIDDEN_ROLE, 404: 'unknown partner, show or target (also one deleted while this request ran)', 409: 'the target is being deleted (a DELETE is checking its mirrors), or was deleted and created again while this request ran: nothing retried; try again' },
       },
     },
     async (req, reply) => {
@@ -338,7 +355,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       // drops the show again once everything of it is done.
       await shows.markActive(partnerId, showId);
       if (await shows.getMirror(partnerId, showId, target)) {
-        await shows.updateMirror(partnerId, showId, target, () => newMirror(targetId, target.platform, target.incarnation), (m) => {
+        await operatorSave(targetId, () => shows.updateMirror(partnerId, showId, target, () => newMirror(targetId, target.platform, target.incarnation), (m) => {
           retried = null;
           // A pin the platform refused is asked again too (an operator may have fixed it there: the
           // product made on the platform): its digest no longer matches, so the sync starts a new episode.
@@ -351,7 +368,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
           m.retries = 0;
           m.lastError = null;
           return true;
-        });
+        }));
         // And marked again after it: a sweep that read the show (and the still failed mirror) after the
         // mark above would otherwise still drop it, its removal finding the score it read (sweep.service.ts).
         if (retried) await shows.markActive(partnerId, showId);

@@ -1,0 +1,42 @@
+/**
+ * The one reading of a partner's reconcileCron (src/lib/cron.ts): the partner routes' validation, the
+ * scheduler's check of a pending tick and the catch-up run's latest tick. The catch-up run's id is the
+ * id BullMQ gives the same tick, so its ticks must be BullMQ's: compared here with BullMQ's own
+ * (its bundled cron-parser, another major version than ours).
+ */
+import { defaultRepeatStrategy } from 'bullmq';
+import { CRON_TZ, cronTimes, latestTick, nextTick } from '../../src/lib/cron.js';
+
+const at = (iso: string): number => Date.parse(iso);
+
+test('next is strictly after, latest is at or before, both in UTC', () => {
+  expect(nextTick('0 3 * * *', at('2026-03-01T03:00:00.000Z'))).toBe(at('2026-03-02T03:00:00.000Z'));
+  expect(nextTick('0 3 * * *', at('2026-03-01T02:59:59.999Z'))).toBe(at('2026-03-01T03:00:00.000Z'));
+  expect(latestTick('0 3 * * *', at('2026-03-01T03:00:00.000Z'))).toBe(at('2026-03-01T03:00:00.000Z'));
+  expect(latestTick('0 3 * * *', at('2026-03-01T02:59:59.999Z'))).toBe(at('2026-02-28T03:00:00.000Z'));
+  expect(latestTick('0 3 L * *', at('2028-03-10T00:00:00.000Z'))).toBe(at('2028-02-29T03:00:00.000Z'));
+});
+
+test('the minutes and hours an expression fires at; null for one it cannot read', () => {
+  expect(cronTimes('*/15 2,14 * * *')).toEqual({ minutes: [0, 15, 30, 45], hours: [2, 14] });
+  for (const bad of ['not a cron', '61 3 * * *', '0 25 * * *', '0 3 * * * * *']) {
+    expect(cronTimes(bad)).toBeNull();
+    expect(nextTick(bad, Date.now())).toBeNull();
+    expect(latestTick(bad, Date.now())).toBeNull();
+  }
+});
+
+test("the ticks are BullMQ's for the same expression", () => {
+  const crons = ['0 3 * * *', '*/10 * * * *', '15 1-5 * * 1-5', '0 3 1,15 * *', '30 4 * * MON,FRI', '0 3 L * *', '0 0 29 2 *', '5 */6 * * SUN'];
+  const instants = ['2026-01-31T23:59:59.999Z', '2026-03-01T03:00:00.000Z', '2026-06-15T12:34:56.789Z', '2027-12-31T23:55:00.000Z', '2028-02-28T03:00:00.001Z'];
+  for (const cron of crons) {
+    for (const iso of instants) {
+      const ours = nextTick(cron, at(iso));
+      expect({ cron, iso, tick: ours }).toEqual({ cron, iso, tick: defaultRepeatStrategy(at(iso), { pattern: cron, tz: CRON_TZ }) });
+      // BullMQ's next tick after our latest one is the tick after it, not itself.
+      const latest = latestTick(cron, at(iso))!;
+      expect(defaultRepeatStrategy(latest, { pattern: cron, tz: CRON_TZ })).toBeGreaterThan(latest);
+      expect(nextTick(cron, latest - 1)).toBe(latest);
+    }
+  }
+});
