@@ -2167,6 +2167,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/token.leases.test.ts"],
     testName: "own refresh under way",
   },
+  {
+    name: "external-id-uuid-case",
+    what: "a Whatnot show id in capitals is refused (src/targets/external-id.ts, the UUID pattern without /i): PUT …/mirrors/{target} answers 422 for a well-formed UUID",
+    file: "src/targets/external-id.ts",
+    from: "[0-9a-f]{12}$/i,",
+    to: "[0-9a-f]{12}$/,",
+    tests: ["test/integration/link-external-id.test.ts"],
+    testName: "whatnot: a malformed show id",
+  },
+  {
+    name: "external-id-int64-max-refused",
+    what: "the largest 64-bit id is refused as a TikTok room or Facebook live video id (src/targets/external-id.ts decimalId: < instead of <=)",
+    file: "src/targets/external-id.ts",
+    from: "BigInt(s) <= INT64_MAX",
+    to: "BigInt(s) < INT64_MAX",
+    tests: ["test/integration/link-external-id.test.ts"],
+    testName: "tiktok: a malformed show id",
+  },
+  {
+    name: "external-id-problem-untruncated",
+    what: "a refused show id is quoted whole in the 422 problem (src/targets/external-id.ts externalIdProblem), up to 256 characters twice",
+    file: "src/targets/external-id.ts",
+    from: "id.length > 64 ? `${id.slice(0, 64)}…` : id",
+    to: "id",
+    tests: ["test/integration/link-external-id.test.ts"],
+    testName: "bambuser: a malformed show id",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
