@@ -2194,6 +2194,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/link-external-id.test.ts"],
     testName: "bambuser: a malformed show id",
   },
+  {
+    name: "relay-lease-grace-from-take",
+    what: "a relay lease renewal that succeeded does not restart the grace (src/relay/relay.service.ts renewAll): with Redis unreachable for this process, a show renewed a moment ago is stopped because its lease was taken more than 0.6 x RELAY_LEASE_MS ago",
+    file: "src/relay/relay.service.ts",
+    from: "          if (ok) o.lastRenewOk = performance.now();\n",
+    to: "",
+    tests: ["test/integration/relay.lease-clock-step.test.ts"],
+  },
+  {
+    name: "relay-lease-grace-none-before-renewal",
+    what: "a show's grace while Redis is unreachable counts from 0, not from the pass that took its lease (src/relay/relay.service.ts tick): a renewal that fails right after the take stops the show at once",
+    file: "src/relay/relay.service.ts",
+    from: "lastRenewOk: performance.now(), mirrors",
+    to: "lastRenewOk: 0, mirrors",
+    tests: ["test/integration/relay.lease-clock-step.test.ts"],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
