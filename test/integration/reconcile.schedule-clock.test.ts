@@ -70,6 +70,17 @@ test('a tick processed three days late is followed by a run up to the latest tic
   expect((await periods('late')).map((r) => r.id)).toEqual(runs);
 }, 60_000);
 
+test('a tick processed more than 92 days after the previous scheduled period reaches back 92 days only (the longest run there is)', async () => {
+  await createPartner(svc, 'long', { reconcileCron: '0 3 * * *', reconcileLookbackDays: 1 });
+  const now = latestTick('0 3 * * *');
+  const stale = now - 100 * DAY;
+  await processTick('reconcile-long', 'long', stale);
+  expect((await periods('long')).map(({ from, to }) => ({ from, to }))).toEqual([
+    { from: iso(stale - DAY), to: iso(stale) },
+    { from: iso(now - 92 * DAY), to: iso(now) },
+  ]);
+}, 60_000);
+
 test('a scheduled period reaches back to the end of the previous one when ticks were never produced', async () => {
   // A monthly cron on the day of `first`: no tick of it between `first` and now.
   const daily = latestTick('0 3 * * *');
@@ -112,6 +123,39 @@ test("the every-minute schedule sync keeps a due tick that is not processed yet 
   }
 }, 30_000);
 
+test("a scheduler whose clock is a minute behind the one that produced the day's tick leaves the schedule alone", async () => {
+  const q = new Queue('schedule-behind-test', { connection: svc.rt.bullConnection('api'), prefix: svc.rt.keys.queuePrefix('schedule-behind-test') });
+  try {
+    const partners = [{ id: 'behind', reconcileCron: '0 3 * * *' }];
+    const tick = CronExpressionParser.parse('0 3 * * *', { tz: 'UTC', currentDate: new Date() }).next().getTime();
+    // As the process on time left it a minute after the tick: the tick's job produced, the scheduler's next one a day later.
+    const spy = jest.spyOn(Date, 'now').mockReturnValue(tick + 60_000);
+    try {
+      await syncReconcileSchedules(q, partners);
+    } finally {
+      spy.mockRestore();
+    }
+    await q.add('reconcile-partner', { partnerId: 'behind' }, { jobId: `repeat:reconcile:behind:${tick}` });
+    expect((await q.getJobScheduler('reconcile:behind'))!.next).toBe(tick + DAY);
+    // This clock is before the tick: its next tick is the one produced already, so the schedule is not moved back to it.
+    await syncReconcileSchedules(q, partners);
+    expect((await q.getJobScheduler('reconcile:behind'))!.next).toBe(tick + DAY);
+  } finally {
+    await q.obliterate({ force: true });
+    await q.close();
+  }
+}, 30_000);
+
+test('the end of the latest scheduled period only moves forward (a tick processed late does not move it back)', async () => {
+  const repo = svc.rt.reconciliations;
+  const tick = latestTick('0 3 * * *');
+  await repo.advanceScheduledTo('fwd', tick);
+  await repo.advanceScheduledTo('fwd', tick - DAY);
+  expect(await repo.scheduledTo('fwd')).toBe(tick);
+  await repo.advanceScheduledTo('fwd', tick + DAY);
+  expect(await repo.scheduledTo('fwd')).toBe(tick + DAY);
+});
+
 test("a partner's schedule left days ahead (a clock that went back) is brought back to this clock's next tick", async () => {
   const q = new Queue('schedule-back-test', { connection: svc.rt.bullConnection('api'), prefix: svc.rt.keys.queuePrefix('schedule-back-test') });
   try {
@@ -148,4 +192,23 @@ test('the sweep left days ahead by a clock that went back ticks again within a s
   }
   expect(await far()).toBe(true);
   await waitFor(async () => ((await queue.getJobScheduler('mirror-sweep'))?.next ?? Infinity) < Date.now() + 60_000 || undefined, 8_000, 100);
+}, 30_000);
+
+test("a fixed scheduler's tick set by a scheduler whose clock is a minute and a half ahead is kept (other processes' clocks are within the margin)", async () => {
+  // Made again due now at each check, the minute's reconcile-schedules (and readiness) would run every sweep interval.
+  const realNow = Date.now;
+  const next = async (): Promise<number> => (await queue.getJobScheduler('reconcile-schedules'))?.next ?? 0;
+  for (let i = 0; i < 5 && (await next()) <= realNow() + 60_000; i++) {
+    await queue.removeJobScheduler('reconcile-schedules');
+    const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 90_000);
+    try {
+      await queue.upsertJobScheduler('reconcile-schedules', { every: 60_000 }, { name: 'reconcile-schedules', opts: { removeOnComplete: true, removeOnFail: 100 } });
+    } finally {
+      spy.mockRestore();
+    }
+  }
+  const ahead = await next();
+  expect(ahead).toBeGreaterThan(realNow() + 60_000);
+  await new Promise((r) => setTimeout(r, 2_200)); // two of the scheduler's checks (SWEEP_INTERVAL_MS 1000)
+  expect(await next()).toBe(ahead);
 }, 30_000);

@@ -2210,6 +2210,42 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "lastRenewOk: 0, mirrors",
     tests: ["test/integration/relay.lease-clock-step.test.ts"],
   },
+  {
+    name: "recon-scheduled-to-back",
+    what: "the end of the latest scheduled reconciliation period moves back when an older tick is processed (src/store/reconcile.repository.ts ADVANCE_SCHEDULED_TO_LUA): the next scheduled period reaches back over days already covered",
+    file: "src/store/reconcile.repository.ts",
+    from: "if cur == nil or cur < tonumber(ARGV[1]) then",
+    to: "if true then",
+    tests: ["test/integration/reconcile.schedule-clock.test.ts"],
+    testName: "only moves forward",
+  },
+  {
+    name: "recon-catchup-uncapped",
+    what: "a scheduled period that reaches back to the previous one is not capped at 92 days (src/reconcile/reconcile.service.ts requestScheduled): after more than 92 days without a scheduled run every tick fails (a period past 92 days is refused)",
+    file: "src/reconcile/reconcile.service.ts",
+    from: "fromMs = Math.max(last, toMs - MAX_PERIOD_MS);",
+    to: "fromMs = last;",
+    tests: ["test/integration/reconcile.schedule-clock.test.ts"],
+    testName: "reaches back 92 days only",
+  },
+  {
+    name: "schedule-sync-produced-tick-ignored",
+    what: "the every-minute schedule sync moves a partner's job scheduler back to this clock's next tick although that tick was produced already (src/main/scheduler.ts syncReconcileSchedules): a scheduler process a minute behind the one that ran the day's tick points the schedule at a tick that has run",
+    file: "src/main/scheduler.ts",
+    from: " || (await queue.getJob(`repeat:${id}:${next}`))) continue;",
+    to: ") continue;",
+    tests: ["test/integration/reconcile.schedule-clock.test.ts"],
+    testName: "a minute behind",
+  },
+  {
+    name: "scheduler-fixed-no-slack",
+    what: "a fixed scheduler's next tick counts as far off as soon as it is past its interval (src/main/scheduler.ts FIXED_TICK_SLACK_MS 0): one set by a scheduler whose clock is a little ahead is removed and made again, due now, at every check",
+    file: "src/main/scheduler.ts",
+    from: "const FIXED_TICK_SLACK_MS = 5 * 60_000;",
+    to: "const FIXED_TICK_SLACK_MS = 0;",
+    tests: ["test/integration/reconcile.schedule-clock.test.ts"],
+    testName: "a minute and a half ahead is kept",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
