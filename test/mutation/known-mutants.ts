@@ -2246,6 +2246,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/reconcile.schedule-clock.test.ts"],
     testName: "a minute and a half ahead is kept",
   },
+  {
+    name: "links-base-always-port",
+    what: "an API process moves its tracked links to http://localhost:{its port} also when PUBLIC_BASE_URL is set (src/main/runtime.ts setApiPort): every link a buyer gets names localhost",
+    file: "src/main/runtime.ts",
+    from: "if (config.publicBaseUrlFollowsPort) links.useBaseUrl(",
+    to: "if (true) links.useBaseUrl(",
+    tests: ["test/integration/links.test.ts"],
+    testName: "makes its links on PUBLIC_BASE_URL",
+  },
+  {
+    name: "config-links-always-follow-port",
+    what: "the configuration says links follow the API's port also when PUBLIC_BASE_URL is set (src/config/config.ts loadConfig publicBaseUrlFollowsPort)",
+    file: "src/config/config.ts",
+    from: "publicBaseUrlFollowsPort: c.publicBaseUrl === undefined };",
+    to: "publicBaseUrlFollowsPort: true };",
+    tests: ["test/unit/config.public-base-url.test.ts"],
+    testName: "takes an http or https URL",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
