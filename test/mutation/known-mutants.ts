@@ -2264,6 +2264,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/unit/config.public-base-url.test.ts"],
     testName: "takes an http or https URL",
   },
+  {
+    name: "token-refresh-lease-not-released",
+    what: "a refresh that ended leaves its lease in the target's set (src/store/token.repository.ts refreshing's release): another process's dropGrant of a refused grant waits out the whole lease (the request's timeout + 5 s)",
+    file: "src/store/token.repository.ts",
+    from: "      await this.redis.zrem(key, nonce);\n",
+    to: "",
+    tests: ["test/integration/token.leases.test.ts"],
+    testName: "its lease released",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
