@@ -2273,6 +2273,23 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/token.leases.test.ts"],
     testName: "its lease released",
   },
+  {
+    name: "pin-names-product-everywhere",
+    what: "every platform's pin counts as naming the product by its sku (src/targets/target.adapter.ts pinNamesProduct): a sku change re-posts a YouTube chat message, a Facebook comment or a Bambuser highlight",
+    file: "src/targets/target.adapter.ts",
+    from: "return caps.pin === 'show_product' ||",
+    to: "return true ||",
+    tests: ["test/unit/pin-names-product.test.ts"],
+  },
+  {
+    name: "pin-replaced-not-settled",
+    what: "a pin whose sku changed while its timed-out request may still land is taken back at once (src/mirror/sync.service.ts replaceSent drops the attempt's triedAt): the late request puts the old sku back into the Whatnot lineup",
+    file: "src/mirror/sync.service.ts",
+    from: "...(mp.state === 'pending' && mp.triedAt !== undefined ? { triedAt: mp.triedAt } : {})",
+    to: "",
+    tests: ["test/integration/pin-taken-back.test.ts"],
+    testName: "sku changes while its timed-out",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
