@@ -2290,6 +2290,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/pin-taken-back.test.ts"],
     testName: "sku changes while its timed-out",
   },
+  {
+    name: "relay-publisher-data-no-margin",
+    what: "the publisher's data counts as proof that the edge serves the show from the moment of the reader's last progress, not PUBLISHER_MARGIN_MS after it (src/relay/destination.supervisor.ts): data the reader got and had not reported yet makes a silence for all a stalled reader, restarted at the stall time",
+    file: "src/relay/destination.supervisor.ts",
+    from: "sentAt > this.lastProgressAt + PUBLISHER_MARGIN_MS",
+    to: "sentAt > this.lastProgressAt",
+    tests: ["test/integration/relay.input-silence.test.ts"],
+    testName: "just after the reader's last progress",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
