@@ -123,29 +123,6 @@ test("the every-minute schedule sync keeps a due tick that is not processed yet 
   }
 }, 30_000);
 
-test("a scheduler whose clock is a minute behind the one that produced the day's tick leaves the schedule alone", async () => {
-  const q = new Queue('schedule-behind-test', { connection: svc.rt.bullConnection('api'), prefix: svc.rt.keys.queuePrefix('schedule-behind-test') });
-  try {
-    const partners = [{ id: 'behind', reconcileCron: '0 3 * * *' }];
-    const tick = CronExpressionParser.parse('0 3 * * *', { tz: 'UTC', currentDate: new Date() }).next().getTime();
-    // As the process on time left it a minute after the tick: the tick's job produced, the scheduler's next one a day later.
-    const spy = jest.spyOn(Date, 'now').mockReturnValue(tick + 60_000);
-    try {
-      await syncReconcileSchedules(q, partners);
-    } finally {
-      spy.mockRestore();
-    }
-    await q.add('reconcile-partner', { partnerId: 'behind' }, { jobId: `repeat:reconcile:behind:${tick}` });
-    expect((await q.getJobScheduler('reconcile:behind'))!.next).toBe(tick + DAY);
-    // This clock is before the tick: its next tick is the one produced already, so the schedule is not moved back to it.
-    await syncReconcileSchedules(q, partners);
-    expect((await q.getJobScheduler('reconcile:behind'))!.next).toBe(tick + DAY);
-  } finally {
-    await q.obliterate({ force: true });
-    await q.close();
-  }
-}, 30_000);
-
 test('the end of the latest scheduled period only moves forward (a tick processed late does not move it back)', async () => {
   const repo = svc.rt.reconciliations;
   const tick = latestTick('0 3 * * *');
@@ -192,23 +169,4 @@ test('the sweep left days ahead by a clock that went back ticks again within a s
   }
   expect(await far()).toBe(true);
   await waitFor(async () => ((await queue.getJobScheduler('mirror-sweep'))?.next ?? Infinity) < Date.now() + 60_000 || undefined, 8_000, 100);
-}, 30_000);
-
-test("a fixed scheduler's tick set by a scheduler whose clock is a minute and a half ahead is kept (other processes' clocks are within the margin)", async () => {
-  // Made again due now at each check, the minute's reconcile-schedules (and readiness) would run every sweep interval.
-  const realNow = Date.now;
-  const next = async (): Promise<number> => (await queue.getJobScheduler('reconcile-schedules'))?.next ?? 0;
-  for (let i = 0; i < 5 && (await next()) <= realNow() + 60_000; i++) {
-    await queue.removeJobScheduler('reconcile-schedules');
-    const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 90_000);
-    try {
-      await queue.upsertJobScheduler('reconcile-schedules', { every: 60_000 }, { name: 'reconcile-schedules', opts: { removeOnComplete: true, removeOnFail: 100 } });
-    } finally {
-      spy.mockRestore();
-    }
-  }
-  const ahead = await next();
-  expect(ahead).toBeGreaterThan(realNow() + 60_000);
-  await new Promise((r) => setTimeout(r, 2_200)); // two of the scheduler's checks (SWEEP_INTERVAL_MS 1000)
-  expect(await next()).toBe(ahead);
 }, 30_000);
