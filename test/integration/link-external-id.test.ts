@@ -38,6 +38,15 @@ const MALFORMED: Record<Platform, string[]> = {
   bambuser: ['abc', 'vAtJH3xevpYTLJf1z6K', 'vAtJH3xevpYTLJf1z6Ko1', 'vAtJH3xevpYTLJf1z6K-'],
   facebook: ['abc', '1234567890123456_7890', '01234567890123456', '9223372036854775808'],
 };
+// A refused id is quoted in the problem only up to 64 characters (the body takes 256).
+MALFORMED.bambuser.push('b'.repeat(256));
+
+/** Well-formed ids at the edges of a form: a UUID in capitals, the largest 64-bit id. */
+const ALSO_LINKED: Partial<Record<Platform, string[]>> = {
+  whatnot: ['3F1C2A8E-5B7D-4C9A-9E21-0B6F4D8A7C15'],
+  tiktok: ['9223372036854775807'],
+  facebook: ['9223372036854775807'],
+};
 
 test.each(ALL_PLATFORMS)('%s: a malformed show id is a 422 naming body.externalId, nothing stored; an id the simulator issues is linked', async (platform) => {
   for (const externalId of MALFORMED[platform]) {
@@ -46,8 +55,13 @@ test.each(ALL_PLATFORMS)('%s: a malformed show id is a 422 naming body.externalI
     const problem = (await r.json()) as { detail: string; errors?: { path: string }[] };
     expect(problem.detail).toContain(`not a ${platform} show id`);
     expect(problem.errors?.map((e) => e.path)).toEqual(['body.externalId']);
+    expect(problem.detail.length).toBeLessThan(200);
   }
   expect((await svc.rt.shows.getMirror(P, 's1', platform))?.remote).toBeUndefined();
+  for (const externalId of ALSO_LINKED[platform] ?? []) {
+    const r = await svc.api(`/v1/partners/${P}/shows/s1/mirrors/${platform}`, { method: 'PUT', json: { externalId } });
+    expect({ externalId, status: r.status }).toEqual({ externalId, status: 200 });
+  }
   const { externalId } = (await sim.control('POST', `/_sim/${platform}/shows`, { title: `by hand on ${platform}` })) as { externalId: string };
   const r = await svc.api(`/v1/partners/${P}/shows/s1/mirrors/${platform}`, { method: 'PUT', json: { externalId } });
   expect(r.status).toBe(200);

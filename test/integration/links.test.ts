@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { redirectUrl } from '../../src/links/link.service.js';
+import { startRoles } from '../../src/main/process.js';
 import { masters } from '../../src/store/redis.js';
 import { startService, type TestService } from '../helpers/service.js';
 
@@ -49,6 +50,21 @@ test('ensure() gives a stable tracked URL on this service, unique per (show, tar
     svc.rt.links.ensure({ ...link, showId: 'show-43' }),
   ]);
   expect(new Set([trackedUrl, ...others]).size).toBe(4);
+});
+
+test("an API process makes its links on PUBLIC_BASE_URL when it is set, else on http://localhost:{the port it bound} (PORT=0)", async () => {
+  const set = await startRoles(['api'], { ...svc.config, publicBaseUrl: 'https://go.example.com/shop', publicBaseUrlFollowsPort: false }, { logger: false });
+  try {
+    expect(set.runtime.links.urlFor(code)).toBe(`https://go.example.com/shop/l/${code}`);
+  } finally {
+    await set.stop();
+  }
+  const unset = await startRoles(['api'], { ...svc.config, publicBaseUrl: 'http://localhost:0', publicBaseUrlFollowsPort: true }, { logger: false });
+  try {
+    expect(unset.runtime.links.urlFor(code)).toBe(`http://localhost:${new URL(unset.url!).port}/l/${code}`);
+  } finally {
+    await unset.stop();
+  }
 });
 
 test('GET /l/{code} → 302 to the product with sclid and utm, and the click is recorded', async () => {

@@ -95,24 +95,30 @@ test.each(CASES)('$platform: a pinned product the partner drops from the show is
   expect((await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'unpinned' });
 }, 30_000);
 
-test('whatnot: a timed-out pin of a product with a sku is taken back by that sku when the partner drops the product from the show', async () => {
-  const platform = 'whatnot';
-  const targetId = 'sku-whatnot';
+/** The show's products, p1 with `sku` (Whatnot knows a product by its sku, the platform's product id, not by the partner's id). */
+const withSku = (base: Record<string, unknown>, sku: string): Record<string, unknown>[] => (base['products'] as Record<string, unknown>[]).map((p) => (p['id'] === 'p1' ? { ...p, sku } : p));
+
+/** Whatnot target `targetId` (behind the proxy) mirroring show `showId`, live, p1 with `sku`; the show as sent and its Whatnot id. */
+async function liveOnWhatnot(targetId: string, showId: string, sku: string): Promise<{ job: { partnerId: string; showId: string; targetId: string }; base: Record<string, unknown>; externalId: string }> {
   const r = await rig.svc.api('/v1/partners/tb/targets?verify=false', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+    json: { id: targetId, platform: 'whatnot', name: 'whatnot', credentials: CREDENTIALS.whatnot, baseUrl: `${rig.proxy.url}/whatnot`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
-  const showId = 'show-sku-whatnot';
   const job = { partnerId: 'tb', showId, targetId };
   const base = sampleShow(showId, { state: 'live' });
-  // Whatnot knows the product by its sku (the platform's product id), not by the partner's id.
-  const products = (base['products'] as Record<string, unknown>[]).map((p) => (p['id'] === 'p1' ? { ...p, sku: 'wn-lip-oil' } : p));
-  const live = { ...base, products };
-  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', live, '2026-11-24T18:00:00Z'))).status).toBe(202);
-  await rig.converge(job, 's-first');
-  const { externalId } = (await rig.sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', { ...base, products: withSku(base, sku) }, '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await rig.converge(job, `${targetId}-first`);
+  const { externalId } = (await rig.sim.control('POST', '/_sim/whatnot/shows', { title: showId })) as { externalId: string };
   expect((await rig.svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
-  expect(await rig.converge(job, 's-live')).toEqual({ kind: 'done', state: 'live' });
+  expect(await rig.converge(job, `${targetId}-live`)).toEqual({ kind: 'done', state: 'live' });
+  return { job, base, externalId };
+}
+
+test('whatnot: a timed-out pin of a product with a sku is taken back by that sku when the partner drops the product from the show', async () => {
+  const platform = 'whatnot';
+  const { job, base, externalId } = await liveOnWhatnot('sku-whatnot', 'show-sku-whatnot', 'wn-lip-oil');
+  const products = withSku(base, 'wn-lip-oil');
+  const live = { ...base, products };
 
   // The pin reaches Whatnot after the run timed out.
   expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.updated', { ...live, pinnedProductIds: ['p1'] }, '2026-11-24T18:01:00Z'))).status).toBe(202);
@@ -202,4 +208,19 @@ test.each(CASES)('$platform: a pin taken back while its timed-out request may st
 
   const effects = (await rig.sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
   expect(effects).toEqual(['product.pinned', 'product.unpinned']);
+}, 30_000);
+
+test("whatnot: a pin whose sku changes while its timed-out request may still land takes the old sku back after it could have", async () => {
+  const { job, base, externalId } = await liveOnWhatnot('sku-change-whatnot', 'show-sku-change-whatnot', 'wn-old');
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.updated', { ...base, products: withSku(base, 'wn-old'), pinnedProductIds: ['p1'] }, '2026-11-24T18:01:00Z'))).status).toBe(202);
+  rig.proxy.holdNext((method, path) => method === 'POST' && path === '/whatnot/merchandising/products/wn-old', HOLD_MS);
+  expect(await rig.svc.rt.syncService.sync(job, { token: 'c-pin-0' })).toMatchObject({ kind: 'delay' });
+  // The sku changes while the pin of the old one is still on its way (it lands after HOLD_MS): taken
+  // back at once, the old id would come back into the lineup after the removal.
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.updated', { ...base, products: withSku(base, 'wn-new'), pinnedProductIds: ['p1'] }, '2026-11-24T18:02:00Z'))).status).toBe(202);
+  expect(await rig.converge(job, 'c-change')).toEqual({ kind: 'done', state: 'live' });
+  await rig.proxy.idle();
+
+  const effects = (await rig.sim.effects('whatnot')).filter((e) => e.externalId === externalId && e.type.startsWith('product.')).map((e) => `${e.type} ${String(e.productId)}`);
+  expect(effects).toEqual(['product.pinned wn-old', 'product.unpinned wn-old', 'product.pinned wn-new']);
 }, 30_000);

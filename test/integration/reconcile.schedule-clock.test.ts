@@ -78,6 +78,17 @@ test('a tick processed three days late is followed by a run up to the latest tic
   expect((await periods('late')).map((r) => r.id)).toEqual(runs);
 }, 60_000);
 
+test('a tick processed more than 92 days after the previous scheduled period reaches back 92 days only (the longest run there is)', async () => {
+  await createPartner(svc, 'long', { reconcileCron: '0 3 * * *', reconcileLookbackDays: 1 });
+  const now = latestTickNow('0 3 * * *');
+  const stale = now - 100 * DAY;
+  await processTick('reconcile-long', 'long', stale);
+  expect((await periods('long')).map(({ from, to }) => ({ from, to }))).toEqual([
+    { from: iso(stale - DAY), to: iso(stale) },
+    { from: iso(now - 92 * DAY), to: iso(now) },
+  ]);
+}, 60_000);
+
 test('a scheduled period reaches back to the end of the previous one when ticks were never produced', async () => {
   // A monthly cron on the day of `first`: no tick of it between `first` and now.
   const daily = latestTickNow('0 3 * * *');
@@ -119,6 +130,16 @@ test("the every-minute schedule sync keeps a due tick that is not processed yet 
     await q.close();
   }
 }, 30_000);
+
+test('the end of the latest scheduled period only moves forward (a tick processed late does not move it back)', async () => {
+  const repo = svc.rt.reconciliations;
+  const tick = latestTickNow('0 3 * * *');
+  await repo.advanceScheduledTo('fwd', tick);
+  await repo.advanceScheduledTo('fwd', tick - DAY);
+  expect(await repo.scheduledTo('fwd')).toBe(tick);
+  await repo.advanceScheduledTo('fwd', tick + DAY);
+  expect(await repo.scheduledTo('fwd')).toBe(tick + DAY);
+});
 
 test("a partner's schedule left days ahead (a clock that went back) is brought back to this clock's next tick", async () => {
   const q = new Queue('schedule-back-test', { connection: svc.rt.bullConnection('api'), prefix: svc.rt.keys.queuePrefix('schedule-back-test') });

@@ -100,12 +100,12 @@ function reader(
 /** A lone reader whose input goes silent for good: it sends, then is restarted only at the hard limit, as a silence for all. */
 async function restartedAtHardLimit(
   output: string,
-  publisherDataAt?: (input: string) => number | undefined,
+  publisherDataAt?: (input: string, sup: DestinationSupervisor) => number | undefined,
   waitsOnInput?: (pid: number, inputPort: number) => boolean | undefined,
 ): Promise<void> {
   const e = await edge(PART);
   const { log, lines } = logSink();
-  const sup = reader(e.url, output, new InputPeers(), log, publisherDataAt, waitsOnInput);
+  const sup: DestinationSupervisor = reader(e.url, output, new InputPeers(), log, publisherDataAt && ((input) => publisherDataAt(input, sup)), waitsOnInput);
   sup.start();
   try {
     await waitFor(async () => sup.status.state === 'sending', 30_000);
@@ -278,5 +278,11 @@ describe('a reader whose input falls silent', () => {
     // edge thread that counted nothing since): no proof that the edge serves the show.
     const startedAt = Date.now();
     await restartedAtHardLimit('publisher-silent.flv', () => startedAt);
+  }, 90_000);
+
+  test.concurrent("whose publisher's last data came just after the reader's last progress is judged as a silence for all (the hard limit)", async () => {
+    // A second after the reader's last progress: data the reader may have got and not reported yet
+    // (progress every 0.5 s, the edge's count every 0.5 s), so no proof that the edge serves the show.
+    await restartedAtHardLimit('publisher-just-after.flv', (_input, sup) => (sup as unknown as { lastProgressAt: number }).lastProgressAt + 1000, () => true);
   }, 90_000);
 });

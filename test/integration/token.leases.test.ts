@@ -65,3 +65,11 @@ test("a process's own refresh under way does not hold up its own dropGrant (the 
     await done();
   }
 });
+
+test("a refresh that ended (its lease released) no longer holds up another process's dropGrant", async () => {
+  const id = 'tgt_released_lease';
+  await store(id).set({ accessToken: 'at_1', expiresAt: 0, refreshToken: 'rt_1' });
+  const done = await store(id).refreshing(60_000);
+  await done();
+  expect(await within(store(id).dropGrant('rt_1'), 3_000)).toBe(true);
+});

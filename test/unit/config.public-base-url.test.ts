@@ -12,6 +12,9 @@ test('PUBLIC_BASE_URL takes an http or https URL', () => {
   expect(load({ PUBLIC_BASE_URL: 'https://go.example.com' }).publicBaseUrl).toBe('https://go.example.com');
   expect(load({ PUBLIC_BASE_URL: 'http://127.0.0.1:3000' }).publicBaseUrl).toBe('http://127.0.0.1:3000');
   expect(load({ PUBLIC_BASE_URL: 'https://example.com/go/' }).publicBaseUrl).toBe('https://example.com/go');
+  // Set, it is where links go; unset, links follow the port the API binds (PORT=0: any free port).
+  expect(load({ PUBLIC_BASE_URL: 'https://go.example.com' }).publicBaseUrlFollowsPort).toBe(false);
+  expect(load({ PORT: '0' })).toMatchObject({ publicBaseUrl: 'http://localhost:0', publicBaseUrlFollowsPort: true });
 });
 
 test('a PUBLIC_BASE_URL a browser cannot open as a link is refused at start, naming the variable', () => {
