@@ -5,9 +5,9 @@
  */
 import fc from 'fast-check';
 import type { Platform } from '../../src/targets/target.adapter.js';
-import { createPartner, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { createPartner, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { runsFor } from '../helpers/redis-cluster.js';
-import { drainPhase, phaseEvents, type Ev } from '../helpers/phases.js';
+import { phaseEvents, type Ev } from '../helpers/phases.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { addAllTargets, ALL_PLATFORMS, linkOperatorShows } from '../helpers/platforms.js';
 
@@ -51,11 +51,13 @@ async function observe(showId: string, effectsSeen: Map<Platform, number>): Prom
 }
 
 async function drain(showId: string): Promise<void> {
-  await drainPhase(svc, async () => {
+  await svc.startWorkers();
+  await waitFor(async () => {
     const v = await svc.rt.shows.version('tsl', showId);
     const ms = await Promise.all(ALL_PLATFORMS.map((p) => svc.rt.shows.getMirror('tsl', showId, p)));
     return ms.every((m) => m && m.syncedVersion === v && m.retries === 0 && !['pending', 'provisioning'].includes(m.state) && m.remote?.data['attach'] !== '1');
   }, 30_000);
+  await svc.stopWorkers();
 }
 
 async function run(showId: string, order: (phase: Ev[], i: number) => Ev[]): Promise<Observed[]> {

@@ -5,9 +5,9 @@
  * desired-state registers must make the permuted delivery indistinguishable from the ordered one.
  */
 import fc from 'fast-check';
-import { sendEvent, showEvent, type TestService } from '../helpers/service.js';
+import { sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import { runsFor } from '../helpers/redis-cluster.js';
-import { drainPhase, phaseEvents, type Ev } from '../helpers/phases.js';
+import { phaseEvents, type Ev } from '../helpers/phases.js';
 import type { TestSim } from '../helpers/sim.js';
 import { simRigPerFile, simTarget } from '../helpers/mirrors.js';
 
@@ -57,11 +57,13 @@ async function observe(showId: string): Promise<Observed> {
 
 /** Drain: workers run until the mirror has synced the current desired version. */
 async function drain(showId: string): Promise<void> {
-  await drainPhase(svc, async () => {
+  await svc.startWorkers();
+  await waitFor(async () => {
     const v = await svc.rt.shows.version('tsl', showId);
     const m = await svc.rt.shows.getMirror('tsl', showId, 'yt');
-    return !!m && m.syncedVersion === v && m.retries === 0 && (m.state === 'live' || m.state === 'ended');
+    return m && m.syncedVersion === v && m.retries === 0 && (m.state === 'live' || m.state === 'ended');
   }, 20_000);
+  await svc.stopWorkers();
 }
 
 async function run(showId: string, order: (phase: Ev[]) => Ev[]): Promise<Observed[]> {

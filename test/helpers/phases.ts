@@ -3,7 +3,7 @@
  * events in phases, each with its own webhook id, so that a test can deliver them permuted and
  * duplicated.
  */
-import { sampleShow, waitFor, type TestService } from './service.js';
+import { sampleShow } from './service.js';
 
 /** One event and the webhook id it is delivered with (a duplicate reuses it). */
 export interface Ev {
@@ -27,17 +27,4 @@ export function phaseEvents(showId: string): {
   const ev = (body: unknown): Ev => ({ webhookId: `${showId}-e${++n}`, body });
   const pin = (type: string, productId: string, m: number): Ev => ev({ type, occurredAt: t(m), data: { showId, productId } });
   return { base, t, ev, pin };
-}
-
-/**
- * A phase's sync: the workers run until `done`, then are held (every BullMQ worker paused, its running
- * jobs finished) until the next phase, so that the next phase's events all arrive before any of them is
- * synced. Paused, not stopped: a stop and a start per phase set up a whole worker role (its runtime,
- * connections and BullMQ workers) three times per fast-check run, most of these files' CPU (CI time).
- */
-export async function drainPhase(svc: TestService, done: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  if (svc.workers.length) for (const w of svc.workers) w.resume();
-  else await svc.startWorkers();
-  await waitFor(done, timeoutMs);
-  await Promise.all(svc.workers.map((w) => w.pause()));
 }
