@@ -231,6 +231,12 @@ const ConfigSchema = z.object({
    * mirror retried every 5 min for good, never failed, never reported, its show never left the active set).
    */
   syncMaxRetries: count(30, 1, 1000, 'a mirror that fails at every attempt gives up within days: 1000 retries at the backoff cap, 2.5 to 5 min each, take 1.7 to 3.5 days'),
+  /**
+   * The first wait of a mirror's retry back-off (src/mirror/backoff.ts): the nth failure in a row waits
+   * half to all of this × 2^(n−1), capped at 5 min. Tests shorten it (test/e2e/mirror.faults.test.ts);
+   * at most the cap, where every wait already is the cap.
+   */
+  syncBackoffBaseMs: ms(1000, 1, 300_000, 'the back-off is capped at 5 min: a larger first wait is that cap'),
   sweepIntervalMs: ms(10_000, 100),
   /**
    * Sync dispatcher (src/mirror/sync.dispatcher.ts): a dispatch entry read by a dispatcher that then
@@ -367,6 +373,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   EVENT_FUTURE_SLACK_SEC: 'eventFutureSlackSec',
   SECRET_ROTATION_GRACE_HOURS: 'secretRotationGraceHours',
   SYNC_MAX_RETRIES: 'syncMaxRetries',
+  SYNC_BACKOFF_BASE_MS: 'syncBackoffBaseMs',
   SWEEP_INTERVAL_MS: 'sweepIntervalMs',
   DISPATCH_RECLAIM_MS: 'dispatchReclaimMs',
   SWEEP_PAGE_SIZE: 'sweepPageSize',

@@ -220,6 +220,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     timeoutMs: config.platformTimeoutMs,
     platformSettings: { facebookGraphVersion: config.facebookGraphVersion },
     maxRetries: config.syncMaxRetries,
+    backoffBaseMs: config.syncBackoffBaseMs,
     leaseMs: config.workerLockMs,
     destinations,
     onRemoteIndexed: async (partnerId, targetId, externalId) => {

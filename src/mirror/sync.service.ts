@@ -50,6 +50,8 @@ export interface SyncDeps {
   /** Which platform API versions the adapters call (config). */
   platformSettings: PlatformSettings;
   maxRetries: number;
+  /** The retry back-off's first wait (SYNC_BACKOFF_BASE_MS; backoffMs's own default when unset). */
+  backoffBaseMs?: number;
   /** Connect-time SSRF guard for every platform connection (ALLOW_PRIVATE_DESTINATIONS). */
   destinations: DestinationGuard;
   /** How long a run owns a mirror without renewing (the BullMQ job lock duration). */
@@ -603,7 +605,7 @@ export class SyncService {
           log.warn({ err }, 'mirror failed after retries');
           return { kind: 'done', state: 'failed' };
         }
-        const delayMs = given !== undefined ? withJitter(platformWait(given)) : backoffMs(mirror.retries);
+        const delayMs = given !== undefined ? withJitter(platformWait(given)) : backoffMs(mirror.retries, this.deps.backoffBaseMs);
         mirror.lastError = `retrying in ${Math.ceil(delayMs / 1000)} s: ${msg}`;
         log.info({ delayMs, reason: err.reason, retries: mirror.retries }, 'retryable platform error');
         return { kind: 'delay', delayMs, reason: err.reason ?? 'retryable' };

@@ -14,7 +14,10 @@ let sim: TestSim;
 beforeAll(async () => {
   sim = await startSim();
   await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 50, quotaPerDay: 10_000_000 });
-  svc = await startService({ workers: true, scheduler: true, env: { PLATFORM_TIMEOUT_MS: '800', WORKER_CONCURRENCY: '25' } });
+  // SYNC_BACKOFF_BASE_MS 100 (a tenth of the default): a mirror that failed a few times in a row waited
+  // out 1-2 s, 2-4 s, 4-8 s back-offs here, most of this file's time (CI time, docs/testing.md); the
+  // faults, their kinds and the exactly-once checks are the same.
+  svc = await startService({ workers: true, scheduler: true, env: { PLATFORM_TIMEOUT_MS: '800', WORKER_CONCURRENCY: '25', SYNC_BACKOFF_BASE_MS: '100' } });
 });
 
 afterAll(async () => {

@@ -50,6 +50,8 @@ const BOUNDS: [string, keyof Config, number, number, Record<string, string>?][] 
   ['SWEEP_PAGE_SIZE', 'sweepPageSize', 1, 10_000],
   // 1000 retries at the backoff's 5-min cap take 1.7 to 3.5 days; 1e9 never gave up.
   ['SYNC_MAX_RETRIES', 'syncMaxRetries', 1, 1000],
+  // The back-off is capped at 5 min: a first wait past it is the cap.
+  ['SYNC_BACKOFF_BASE_MS', 'syncBackoffBaseMs', 1, 300_000],
   // Each stream a connection (a file descriptor) and a timer in the API process.
   ['OPS_STREAMS_PER_KEY', 'opsStreamsPerKey', 1, 100],
   // libuv's threadpool has at most 1024 threads; each lookup holds one.
