@@ -218,3 +218,20 @@ test("a platform show another show's mirror has is refused for a second show (40
   const { externalId: other } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Another Whatnot show' })) as { externalId: string };
   await link('dup-b', 'wn1', other);
 });
+
+test('the second show is refused also before the first show\'s sync has run (the link writes the index itself)', async () => {
+  for (const id of ['dup-c', 'dup-d']) expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow(id), '2026-11-26T17:00:00Z'))).status).toBe(202);
+  await settled(syncQueues(svc));
+  const { externalId: wnShowId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'A Whatnot show linked twice at once' })) as { externalId: string };
+  const queues = syncQueues(svc);
+  await Promise.all(queues.map((q) => q.pause())); // no sync runs between the two links
+  try {
+    expect((await svc.api(`/v1/partners/${PARTNER}/shows/dup-c/mirrors/wn1`, { method: 'PUT', json: { externalId: wnShowId } })).status).toBe(200);
+    const r = await svc.api(`/v1/partners/${PARTNER}/shows/dup-d/mirrors/wn1`, { method: 'PUT', json: { externalId: wnShowId } });
+    expect(r.status).toBe(409);
+    expect(((await r.json()) as { detail: string }).detail).toContain('already the mirror of show dup-c on target wn1');
+  } finally {
+    await Promise.all(queues.map((q) => q.resume()));
+  }
+  await mirrorWhere('dup-c', 'wn1', (x) => x.state === 'ready' && x.url !== null);
+});

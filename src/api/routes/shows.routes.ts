@@ -322,6 +322,10 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         m.pins = idRecord();
         return true;
       }))) ?? finished!;
+      // The index names this show for the platform show now, not only once its sync ran: a second show
+      // linked to it before that (the worker down or behind) passed the check above, and the two syncs
+      // then overwrote each other's entry. (Written after the save: a refused save leaves no entry.)
+      if (mirror.remote?.externalId === req.body.externalId) await opts.externalShows.set(targetId, req.body.externalId, showId);
       // And marked again after it: a sweep that read the show (and its mirrors, not yet linked) after
       // the mark above would otherwise still drop it, its removal finding the score it read (sweep.service.ts).
       await shows.markActive(partnerId, showId);
