@@ -121,6 +121,8 @@ interface OwnedShow {
   order: number;
   /** Readers the show would arm on this process's edge, as of its last pass (0: it has a source, or nothing to arm). */
   armWants: number;
+  /** Its readers wait on this process's edge (armed, as of its last pass): its publish there reaches them without a pass. */
+  armedHere?: boolean;
 }
 
 /** How a destination's lastError begins while the show's sourceUrl is refused. */
@@ -220,13 +222,17 @@ export class RelayService {
 
   /**
    * This process's edge accepted a publish of the show (its source is written): a pass now, not at
-   * the next RELAY_POLL_MS, so the show's readers start at once if this process owns it (another
-   * process's edge: the owner reads the source at its next pass). One pass for any number of wakes
-   * meanwhile; nothing before start().
+   * the next RELAY_POLL_MS, so the show's readers start at once if this process owns it and has not
+   * armed them (another process's edge: the owner reads the source at its next pass). One pass for any
+   * number of wakes meanwhile; nothing before start().
    */
   wake(show?: { partnerId: string; showId: string }): void {
     if (this.closed || !this.loop) return;
-    if (show && !this.owned.has(showKeyOf(show.partnerId, show.showId))) return; // not ours: the pass that takes its lease sees the source
+    const o = show && this.owned.get(showKeyOf(show.partnerId, show.showId));
+    if (show && !o) return; // not ours: the pass that takes its lease sees the source
+    // Armed: its readers get the publish from the edge as it comes; a pass per publish only cost CPU at
+    // a mass go-live (the next pass reports them `connecting`).
+    if (o && o.armedHere) return;
     if (this.passing) {
       this.wakeAgain = true;
       return;
@@ -421,7 +427,8 @@ export class RelayService {
     const pullBroken = desired.sourceUrl !== undefined && o.puller === undefined;
     const ownEdge = source || pullBroken ? undefined : this.deps.edgeUrl();
     o.armWants = ownEdge ? wanted.size : 0;
-    const edgeUrl = source?.edgeUrl ?? (ownEdge && this.armed(o) ? ownEdge : undefined);
+    o.armedHere = !source && ownEdge !== undefined && this.armed(o);
+    const edgeUrl = source?.edgeUrl ?? (o.armedHere ? ownEdge : undefined);
     // Played with the edge's play token: the show's key alone is the encoder's, it does not play.
     const playToken = edgePlayToken(this.playKey, showKey);
     const input = edgeUrl ? `${joinStreamUrl(edgeUrl, showKey)}?play=${playToken}` : undefined;
