@@ -326,6 +326,8 @@ const ConfigSchema = z.object({
   relayHlsFetchTimeoutMs: ms(20_000, 1000),
   /** ffmpeg starts in flight at once per relay process (the restart-storm guard, src/relay/start-gate.ts). */
   relayStartConcurrency: count(2, 1, 64, 'the restart-storm guard: about one ffmpeg start at a time per core, each ~0.25 s of CPU; 64 is a 64-core machine'),
+  /** Readers a relay process starts ahead of their show's publish, waiting on its edge (src/relay/armed-readers.ts); 0: none. */
+  relayArmedReaders: count(100, 0, 10_000, 'each is an idle ffmpeg of ~15 MiB'),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: ms(30_000, 1000),
   /** Worker / scheduler processes (no API): serve their own /metrics on this port when set. */
@@ -400,6 +402,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   RELAY_STALL_MS: 'relayStallMs',
   RELAY_START_TIMEOUT_MS: 'relayStartTimeoutMs',
   RELAY_START_CONCURRENCY: 'relayStartConcurrency',
+  RELAY_ARMED_READERS: 'relayArmedReaders',
   RELAY_HLS_FETCH_TIMEOUT_MS: 'relayHlsFetchTimeoutMs',
   FACEBOOK_GRAPH_VERSION: 'facebookGraphVersion',
   FFMPEG_PATH: 'ffmpegPath',

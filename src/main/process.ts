@@ -314,6 +314,8 @@ async function startRolesOn(
         internalUrl: config.relayEdgeInternalUrl,
         sourceTtlMs: config.relaySourceTtlMs,
         playKeys: rt.box.derivedKeys(EDGE_PLAY_LABEL),
+        // This process's relay starts the show's readers at once (it starts none before a publish).
+        onSource: (show) => started.relay?.wake(show),
       }),
       { setting: 'RELAY_RTMP_PORT', port: config.relayRtmpPort, host: config.host, serves: 'the RTMP ingest edge of the video relay' },
     );
@@ -428,6 +430,7 @@ async function startRolesOn(
       stallMs: config.relayStallMs,
       startTimeoutMs: config.relayStartTimeoutMs,
       startConcurrency: config.relayStartConcurrency,
+      armedReaders: config.relayArmedReaders,
       httpTimeouts: { idleMs: config.httpIdleTimeoutMs, requestMs: config.httpRequestTimeoutMs },
       hlsFetchTimeoutMs: config.relayHlsFetchTimeoutMs,
       edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,

@@ -52,6 +52,8 @@ export interface SupervisorOptions {
   inputArgs?: string[];
   /** Read the input at its native rate (`-re`: an HLS playlist that is not live would be read at once). */
   realtimeInput?: boolean;
+  /** This run makes the show's publish (a pull into the edge): its starts go ahead as a publishing show's (start-gate.ts). */
+  publishes?: boolean;
   /** Backoff base and cap, ms ("equal jitter" per destination, between half the step and the step: restarts of many destinations spread out). */
   backoffBaseMs?: number;
   backoffCapMs?: number;
@@ -378,7 +380,8 @@ export class DestinationSupervisor {
     try {
       // Wait for a start slot first, then check the fence right before the spawn (the lease may
       // have moved while this start waited its turn).
-      slot = await this.opts.startGate?.acquire(this.failures > 0 ? 'retry' : 'first');
+      // A reader whose show publishes goes ahead of readers armed for a publish not begun (start-gate.ts).
+      slot = await this.opts.startGate?.acquire(this.failures > 0 ? 'retry' : 'first', () => this.sourceKnown || this.opts.publishes === true);
       if (this.stopped || this.run) return slot?.release();
       let allowed: boolean;
       try {

@@ -261,6 +261,11 @@ export interface EdgeOptions {
   sourceTtlMs?: number;
   /** The keys a play token may be signed with: `box.derivedKeys(EDGE_PLAY_LABEL)` (none: every play is refused). */
   playKeys: readonly Buffer[];
+  /**
+   * A show's publish was accepted and written as its source: this process's relay (if it owns the
+   * show) starts the show's readers now instead of at its next pass (RelayService.wake).
+   */
+  onSource?: (show: { partnerId: string; showId: string }) => void;
 }
 
 export interface IngestEdge {
@@ -350,6 +355,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       p.since = new Date().toISOString();
       await relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
       log.info({ partnerId: show.partnerId, showId: show.showId, session: id }, 'ingest publish accepted');
+      opts.onSource?.(show);
     })().catch((err: unknown) => {
       log.warn({ err: { message: (err as Error).message } }, 'ingest publish check failed; refusing');
       refuse(id, 'check failed');

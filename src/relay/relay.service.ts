@@ -23,6 +23,7 @@ import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
 import { EDGE_PLAY_LABEL, edgePlayToken } from './ingest.edge.js';
 import { maskSecrets } from './mask.js';
 import { StartGate } from './start-gate.js';
+import { armedShows } from './armed-readers.js';
 
 export interface RelayServiceDeps {
   relay: RelayRepository;
@@ -37,6 +38,11 @@ export interface RelayServiceDeps {
   stallMs: number;
   /** Start-up allowance before a run's first byte (RELAY_START_TIMEOUT_MS); the stall timer runs only after it. */
   startTimeoutMs?: number;
+  /**
+   * Readers this process starts ahead of their show's publish, waiting on its edge (RELAY_ARMED_READERS;
+   * src/relay/armed-readers.ts). Default 100; 0: every reader starts on its show's publish.
+   */
+  armedReaders?: number;
   /** ffmpeg starts in flight at once in this process (RELAY_START_CONCURRENCY; src/relay/start-gate.ts). Default 2. */
   startConcurrency?: number;
   /**
@@ -111,6 +117,12 @@ interface OwnedShow {
    * A `stopped` destination's count ended with its relay (show over, target disabled): it starts over.
    */
   carried?: Map<string, Pick<RelayStatus, 'bytesSent' | 'restarts'>>;
+  /** When this process took the show, among its shows (the armed readers' pool serves a partner's oldest first). */
+  order: number;
+  /** Readers the show would arm on this process's edge, as of its last pass (0: it has a source, or nothing to arm). */
+  armWants: number;
+  /** Its readers wait on this process's edge (armed, as of its last pass): its publish there reaches them without a pass. */
+  armedHere?: boolean;
 }
 
 /** How a destination's lastError begins while the show's sourceUrl is refused. */
@@ -136,9 +148,14 @@ function refusedWhateverDns(host: string, guard: DestinationGuard): boolean {
 
 const showKeyOf = (p: string, s: string): string => JSON.stringify([p, s]);
 
+/** RELAY_ARMED_READERS' default: the relay bench's 20 shows × 5 destinations, all armed (one 2-core machine's streams). */
+export const DEFAULT_ARMED_READERS = 100;
+
 export class RelayService {
   private readonly token = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
   private readonly owned = new Map<string, OwnedShow>();
+  /** Shows taken so far (OwnedShow.order). */
+  private taken = 0;
   private timer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
@@ -175,7 +192,10 @@ export class RelayService {
     // A pass that failed because Redis is down is logged once per outage, not once per pass (RedisOutageLog).
     const outage = new RedisOutageLog(this.deps.log, 'relay');
     const loop = (): void => {
+      this.timer = undefined;
       if (this.closed) return;
+      this.passing = true;
+      this.wakeAgain = false;
       this.ticking = this.tick()
         .then(
           () => outage.recovered(),
@@ -185,11 +205,40 @@ export class RelayService {
           },
         )
         .finally(() => {
-          if (!this.closed) this.timer = setTimeout(loop, this.deps.pollMs);
+          this.passing = false;
+          if (!this.closed) this.timer = setTimeout(loop, this.wakeAgain ? 0 : this.deps.pollMs);
         });
     };
+    this.loop = loop;
     loop();
     this.renewTimer = setInterval(() => void this.renewAll(), Math.max(200, Math.floor(this.deps.leaseMs / 4)));
+  }
+
+  private loop: (() => void) | undefined;
+  /** A pass is running now. */
+  private passing = false;
+  /** A wake came during the running pass: the next one starts as soon as it ends. */
+  private wakeAgain = false;
+
+  /**
+   * This process's edge accepted a publish of the show (its source is written): a pass now, not at
+   * the next RELAY_POLL_MS, so the show's readers start at once if this process owns it and has not
+   * armed them (another process's edge: the owner reads the source at its next pass). One pass for any
+   * number of wakes meanwhile; nothing before start().
+   */
+  wake(show?: { partnerId: string; showId: string }): void {
+    if (this.closed || !this.loop) return;
+    const o = show && this.owned.get(showKeyOf(show.partnerId, show.showId));
+    if (show && !o) return; // not ours: the pass that takes its lease sees the source
+    // Armed: its readers get the publish from the edge as it comes; a pass per publish only cost CPU at
+    // a mass go-live (the next pass reports them `connecting`).
+    if (o && o.armedHere) return;
+    if (this.passing) {
+      this.wakeAgain = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.loop();
   }
 
   async close(): Promise<void> {
@@ -303,7 +352,7 @@ export class RelayService {
           }
           if (!o) {
             if (!(await relay.takeLease(partnerId, showId, this.token, leaseMs))) continue;
-            o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: performance.now(), mirrors: new Map() };
+            o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: performance.now(), mirrors: new Map(), order: this.taken++, armWants: 0 };
             this.owned.set(key, o);
             this.deps.log.info({ partnerId, showId }, 'relaying this show');
           }
@@ -349,14 +398,6 @@ export class RelayService {
     // Pull mode: this process publishes `sourceUrl` into the edge, like the partner's encoder would.
     await this.ensurePuller(o, desired, showKey);
     const source = await relay.source(partnerId, showId);
-    // Before a publish, readers wait on the edge this process expects it on (they get it from its first packet).
-    // A pull that cannot run (refused address, no edge) arms no readers: nothing will publish.
-    const pullBroken = desired.sourceUrl !== undefined && o.puller === undefined;
-    const edgeUrl = source?.edgeUrl ?? (pullBroken ? undefined : this.deps.edgeUrl());
-    // Played with the edge's play token: the show's key alone is the encoder's, it does not play.
-    const playToken = edgePlayToken(this.playKey, showKey);
-    const input = edgeUrl ? `${joinStreamUrl(edgeUrl, showKey)}?play=${playToken}` : undefined;
-
     const wanted = new Map<string, { target: TargetRecord; mirror: MirrorDoc; ingest: { url: string; streamKey: string } }>();
     /** Mirrors whose stream key no configured key opens: each destination failed, saying what to restore. */
     const unopenable = new Map<string, TargetRecord>();
@@ -375,14 +416,34 @@ export class RelayService {
     });
     for (const [targetId, t] of unopenable) await this.failDestination(o, targetId, t, MIRROR_KEY_UNREADABLE_RELAY_ERROR, "relay destination not started: the mirror's stream key cannot be opened (restore SECRETS_KEY / SECRETS_KEY_PREVIOUS)");
 
+    // A show's readers read its publish from the edge that reports it (its source: written by whichever
+    // edge accepted it, this process's, another relay process's, nginx's on_publish, or the one a pull
+    // publishes into). Before a publish they wait on this process's edge (armed: node-media-server feeds
+    // them from the publish's first packet, no ffmpeg start-up on its way) if the show has a place in
+    // the pool of armed readers (RELAY_ARMED_READERS, shared fairly between partners: armed-readers.ts);
+    // otherwise no ffmpeg runs until the publish. Armed for every live show, 150 live shows nobody
+    // published to made ~300 idle ffmpeg on a 2-core machine, and another partner's show with video took
+    // 75 s to send. A pull that cannot run (refused address, no edge) arms nothing: nothing will publish.
+    const pullBroken = desired.sourceUrl !== undefined && o.puller === undefined;
+    const ownEdge = source || pullBroken ? undefined : this.deps.edgeUrl();
+    o.armWants = ownEdge ? wanted.size : 0;
+    o.armedHere = !source && ownEdge !== undefined && this.armed(o);
+    const edgeUrl = source?.edgeUrl ?? (o.armedHere ? ownEdge : undefined);
+    // Played with the edge's play token: the show's key alone is the encoder's, it does not play.
+    const playToken = edgePlayToken(this.playKey, showKey);
+    const input = edgeUrl ? `${joinStreamUrl(edgeUrl, showKey)}?play=${playToken}` : undefined;
+
     await this.dropDestinations(o, (targetId) => wanted.has(targetId) || unopenable.has(targetId));
     for (const [targetId, w] of wanted) {
       let sup = o.dests.get(targetId);
       const dlog = log.child({ partnerId, showId, targetId, platform: w.target.platform });
       const secrets = [showKey, playToken, w.ingest.streamKey];
       if (!input) {
-        // No edge to read from (an external edge that has not reported a publish): wait idle, saying why.
-        if (sup?.running) await sup.stop('idle');
+        // Nothing publishes and the show has no armed readers (or no edge to arm them on): no ffmpeg;
+        // wait idle, saying why. A supervisor still running or about to start again (the 250 ms wait
+        // after its publish ended, a restart back-off, readers armed until the pool went to other
+        // shows) is stopped, so no reader waits on an edge outside the pool.
+        if (sup && !sup.halted) await sup.stop('idle');
         if (o.sourceRefusedForGood && o.sourceError) {
           await this.failDestination(o, targetId, w.target, o.sourceError);
           continue;
@@ -457,6 +518,7 @@ export class RelayService {
    * whose key opens (restored, or rotated: POST …/ingest/rotate) starts them as usual.
    */
   private async keyUnreadable(o: OwnedShow, targets: TargetRecord[], mirrors: (MirrorDoc | null)[]): Promise<void> {
+    o.armWants = 0; // nothing of the show starts: it takes no place among the armed readers
     if (!o.showKeyUnreadable) {
       o.showKeyUnreadable = true;
       this.deps.log.error({ partnerId: o.partnerId, showId: o.showId }, "relay of this show not started: the show's stream key cannot be opened (restore SECRETS_KEY / SECRETS_KEY_PREVIOUS, or rotate the show's ingest key)");
@@ -499,6 +561,12 @@ export class RelayService {
     o.dests.set(targetId, failed);
     failed.fail(why);
     if (logLine) dlog.error(logLine);
+  }
+
+  /** Whether `o`'s readers have a place in the pool of armed readers (armed-readers.ts), as the shows wait now. */
+  private armed(o: OwnedShow): boolean {
+    const waiting = [...this.owned.entries()].map(([key, x]) => ({ key, partnerId: x.partnerId, readers: x.armWants, order: x.order }));
+    return armedShows(waiting, this.deps.armedReaders ?? DEFAULT_ARMED_READERS).has(showKeyOf(o.partnerId, o.showId));
   }
 
   /** Reports why a destination waits (once per change, not every pass). */
@@ -618,6 +686,7 @@ export class RelayService {
       startTimeoutMs: this.deps.startTimeoutMs,
       startGate: this.startGate,
       realtimeInput: proxied !== undefined,
+      publishes: true,
       inputArgs: proxied ? ['-f', 'hls', '-protocol_whitelist', 'http,tcp'] : undefined,
       mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await this.deps.relay.holdsLease(o.partnerId, o.showId, this.token)),
       onStateChange: (status) => {

@@ -8,7 +8,10 @@
  * slower, the slow ones were judged stalled and restarted, and the storm fed itself. With the gate a
  * start waits for a slot (first starts ahead of restarts after a failure, each kind in arrival
  * order: every destination gets its turn), so a burst of restarts costs at most `concurrency`
- * start-ups at a time and the CPU left keeps the running streams going.
+ * start-ups at a time and the CPU left keeps the running streams going. A start whose show is
+ * publishing (`urgent`, asked when a slot frees) goes ahead of all that: readers armed ahead of a
+ * publish that may never come (a live show nobody sends video to) wait behind a show whose viewers
+ * wait now (150 such shows' 300 starts held another partner's publishing show for 75 s).
  *
  * A slot is held from the spawn until the child has *started up*: it reported progress, it exited,
  * or it has been seen sleeping (state `S`, waiting for I/O: loaded and blocked on its input or on the
@@ -64,11 +67,22 @@ export function runQueueWaitNs(pid: number): number | undefined {
 
 const HAS_PROC = process.platform === 'linux' && procStateOf(process.pid) !== undefined;
 
+interface Waiter {
+  grant: (slot: StartSlot) => void;
+  urgent?: () => boolean;
+}
+
+/** Removes and returns the first waiter of `queue` whose start is urgent now. */
+function takeUrgent(queue: Waiter[]): Waiter | undefined {
+  const i = queue.findIndex((w) => w.urgent?.() === true);
+  return i < 0 ? undefined : queue.splice(i, 1)[0];
+}
+
 export class StartGate {
   private active = 0;
   /** Waiting first starts (a new destination, a puller) and restarts after a failure, each in arrival order. */
-  private readonly firsts: Array<(slot: StartSlot) => void> = [];
-  private readonly retries: Array<(slot: StartSlot) => void> = [];
+  private readonly firsts: Waiter[] = [];
+  private readonly retries: Waiter[] = [];
   private peakActive = 0;
   private grantedTotal = 0;
   private lastQueueLog = 0;
@@ -111,10 +125,13 @@ export class StartGate {
    * destination, a puller) go ahead of restarts after a failure; each kind first come, first served.
    * Destinations failing against a dead ingest retry for as long as it is down: without the order a
    * new show's readers would queue behind them and could miss the first seconds of its publish.
+   * `urgent` (asked each time a slot frees: it may turn true while the start waits): its show's stream
+   * is publishing; such starts go first (first starts, then restarts), ahead of any start that waits
+   * for a publish not begun.
    */
-  acquire(kind: 'first' | 'retry' = 'first'): Promise<StartSlot> {
+  acquire(kind: 'first' | 'retry' = 'first', urgent?: () => boolean): Promise<StartSlot> {
     return new Promise<StartSlot>((resolve) => {
-      (kind === 'retry' ? this.retries : this.firsts).push(resolve);
+      (kind === 'retry' ? this.retries : this.firsts).push({ grant: resolve, urgent });
       this.pump();
       const now = Date.now();
       if (this.queued > 0 && now - this.lastQueueLog > 5_000) {
@@ -126,7 +143,7 @@ export class StartGate {
 
   private pump(): void {
     while (this.active < this.concurrency && this.queued > 0) {
-      const grant = (this.firsts.shift() ?? this.retries.shift())!;
+      const grant = (takeUrgent(this.firsts) ?? takeUrgent(this.retries) ?? this.firsts.shift() ?? this.retries.shift())!.grant;
       this.active += 1;
       this.grantedTotal += 1;
       this.peakActive = Math.max(this.peakActive, this.active);

@@ -129,6 +129,31 @@ describe('StartGate', () => {
     expect(gate.peak).toBe(1);
   });
 
+  test("a publishing show's starts (urgent, asked as a slot frees) go ahead of every other: its first starts, then its restarts", async () => {
+    // Readers armed ahead of a publish (and restarts against a dead ingest) queued ahead of a show whose
+    // encoder publishes: 150 shows' armed starts held another partner's publishing show for 75 s.
+    const gate = new StartGate({ concurrency: 1, pollMs: 20 });
+    const held = await gate.acquire();
+    const order: string[] = [];
+    let published = false; // the show's publish begins while its starts wait
+    const take = (name: string, kind: 'first' | 'retry', urgent?: () => boolean) =>
+      gate.acquire(kind, urgent).then((slot) => {
+        order.push(name);
+        slot.release();
+      });
+    const all = [
+      take('armed-1', 'first', () => false),
+      take('retry-1', 'retry'),
+      take('published-retry', 'retry', () => published),
+      take('armed-2', 'first', () => false),
+      take('published-first', 'first', () => published),
+    ];
+    published = true;
+    held.release();
+    await Promise.all(all);
+    expect(order).toEqual(['published-first', 'published-retry', 'armed-1', 'armed-2', 'retry-1']);
+  });
+
   test('a real ffmpeg waiting on its RTMP input gives its slot back while it keeps waiting', async () => {
     const listener = await silentListener();
     const gate = new StartGate({ concurrency: 1, pollMs: 20 });

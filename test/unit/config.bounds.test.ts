@@ -57,6 +57,8 @@ const BOUNDS: [string, keyof Config, number, number, Record<string, string>?][] 
   // libuv's threadpool has at most 1024 threads; each lookup holds one.
   ['DNS_LOOKUP_CONCURRENCY', 'dnsLookupConcurrency', 1, 1023, { UV_THREADPOOL_SIZE: '1024' }],
   ['RELAY_START_CONCURRENCY', 'relayStartConcurrency', 1, 64],
+  // Each an idle ffmpeg of ~15 MiB waiting for its show's publish.
+  ['RELAY_ARMED_READERS', 'relayArmedReaders', 0, 10_000],
   ['SYNC_TARGET_CONCURRENCY', 'syncTargetConcurrency', 0, 1000],
 ];
 
