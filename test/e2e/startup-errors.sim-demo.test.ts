@@ -9,18 +9,10 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
 import { freePort } from '../../src/lib/net.js';
-import { atMost } from '../helpers/worker-process.js';
 
 const root = resolve(import.meta.dirname ?? '.', '../..');
 
-/** The cases are independent and run side by side (CI time), at most three children at once. */
-const slot = atMost(3);
-
 function run(entry: string, env: Record<string, string>, timeoutMs = 40_000): Promise<{ code: number | null; out: string }> {
-  return slot(() => runNow(entry, env, timeoutMs));
-}
-
-function runNow(entry: string, env: Record<string, string>, timeoutMs: number): Promise<{ code: number | null; out: string }> {
   return new Promise((res) => {
     const proc = spawn(process.execPath, ['--import', 'tsx', resolve(root, entry)], {
       cwd: root,
@@ -50,7 +42,7 @@ async function held(): Promise<{ port: number; server: Server }> {
   return { port: (server.address() as { port: number }).port, server };
 }
 
-test.concurrent.each(['SIM_RTMP_PORT', 'SIM_PORT'] as const)('npm run sim with %s in use: exit 1, one paragraph naming it, no stack', async (setting) => {
+test.each(['SIM_RTMP_PORT', 'SIM_PORT'] as const)('npm run sim with %s in use: exit 1, one paragraph naming it, no stack', async (setting) => {
   const { port, server } = await held();
   try {
     const env = setting === 'SIM_PORT' ? { SIM_PORT: String(port), SIM_RTMP_PORT: '0' } : { SIM_PORT: String(await freePort()), SIM_RTMP_PORT: String(port) };
@@ -64,13 +56,13 @@ test.concurrent.each(['SIM_RTMP_PORT', 'SIM_PORT'] as const)('npm run sim with %
   }
 });
 
-test.concurrent('npm run sim with SIM_PORT=abc: the configuration message shows the value', async () => {
+test('npm run sim with SIM_PORT=abc: the configuration message shows the value', async () => {
   const { code, out } = await run('src/main/sim.ts', { SIM_PORT: 'abc' });
   expect(code).toBe(1);
   expect(out.trim()).toBe('invalid configuration:\n  SIM_PORT: must be a number (got "abc")');
 });
 
-test.concurrent('npm run demo with no Redis at REDIS_URL: exit 1, the paragraph naming REDIS_URL, no stack', async () => {
+test('npm run demo with no Redis at REDIS_URL: exit 1, the paragraph naming REDIS_URL, no stack', async () => {
   const port = await freePort();
   const { code, out } = await run('src/main/demo.ts', { REDIS_URL: `redis://127.0.0.1:${port}` });
   expect(code).toBe(1);
@@ -79,7 +71,7 @@ test.concurrent('npm run demo with no Redis at REDIS_URL: exit 1, the paragraph 
   noStack(out);
 });
 
-test.concurrent('npm run demo with a bad setting in the shell: exit 1, the configuration message, no stack', async () => {
+test('npm run demo with a bad setting in the shell: exit 1, the configuration message, no stack', async () => {
   const { code, out } = await run('src/main/demo.ts', { LOG_LEVEL: 'loud', REDIS_URL: 'redis://127.0.0.1:1' });
   expect(code).toBe(1);
   expect(out).toMatch(/^invalid configuration:\n {2}LOG_LEVEL: /m);

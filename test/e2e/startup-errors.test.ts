@@ -20,25 +20,11 @@ import { Redis } from 'ioredis';
 import { freePort } from '../../src/lib/net.js';
 import { RedisUnavailableError, resolveRedis, StartupError } from '../../src/store/embedded-redis.js';
 import { spawnRedisServer, startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
-import { atMost } from '../helpers/worker-process.js';
 
 const root = resolve(import.meta.dirname ?? '.', '../..');
 
-/**
- * The cases are independent (each its own DATA_DIR, ports, key prefix) and run side by side
- * (`test.concurrent`, CI time: one after another they took over a minute), at most three children at
- * once, so that each still exits within the bound it is checked against. Two stay in order: the one
- * that changes PATH (a child started meanwhile would find its stand-in redis-server) and the one that
- * times its answer.
- */
-const slot = atMost(3);
-
 /** `npm start` as a child process; SIGKILLed (killed: true) if it is still running after timeoutMs. */
 function start(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; out: string; killed: boolean }> {
-  return slot(() => startNow(env, timeoutMs));
-}
-
-function startNow(env: Record<string, string>, timeoutMs: number): Promise<{ code: number | null; out: string; killed: boolean }> {
   return new Promise((res) => {
     const proc = spawn(process.execPath, ['--import', 'tsx', resolve(root, 'src/main/all.ts')], {
       cwd: root,
@@ -65,7 +51,7 @@ const noStack = (out: string): void => {
   expect(out).not.toMatch(/node:internal|Error: /);
 };
 
-test.concurrent('an unreachable REDIS_URL: one paragraph naming the URL (password hidden) and what was tried; exit 1', async () => {
+test('an unreachable REDIS_URL: one paragraph naming the URL (password hidden) and what was tried; exit 1', async () => {
   const port = await freePort();
   const { code, out } = await start({ REDIS_URL: `redis://:hunter2@127.0.0.1:${port}/0`, DATA_DIR: mkdtempSync(join(tmpdir(), 'sc-start-')) });
   expect(code).toBe(1);
@@ -76,7 +62,7 @@ test.concurrent('an unreachable REDIS_URL: one paragraph naming the URL (passwor
   noStack(out);
 }, 60_000);
 
-test.concurrent('a DATA_DIR that cannot be created: a paragraph naming it and what to set instead; exit 1', async () => {
+test('a DATA_DIR that cannot be created: a paragraph naming it and what to set instead; exit 1', async () => {
   const parent = mkdtempSync(join(tmpdir(), 'sc-start-'));
   writeFileSync(join(parent, 'a-file'), 'not a directory');
   const dataDir = join(parent, 'a-file', 'data');
@@ -89,7 +75,7 @@ test.concurrent('a DATA_DIR that cannot be created: a paragraph naming it and wh
   noStack(out);
 }, 60_000);
 
-test.concurrent("a DATA_DIR under /proc (Node 20's recursive mkdir never returned there: 100 % CPU, deaf to SIGTERM): the same paragraph, exit 1 at once", async () => {
+test("a DATA_DIR under /proc (Node 20's recursive mkdir never returned there: 100 % CPU, deaf to SIGTERM): the same paragraph, exit 1 at once", async () => {
   const dataDir = `/proc/syndicast-${process.pid}/data`;
   const { code, out, killed } = await start({ DATA_DIR: dataDir, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, 15_000);
   expect({ killed, code }).toEqual({ killed: false, code: 1 });
@@ -106,7 +92,7 @@ test.concurrent("a DATA_DIR under /proc (Node 20's recursive mkdir never returne
   noStack(asFile.out);
 }, 60_000);
 
-test.concurrent("the embedded redis-server's own error comes through (a damaged AOF manifest), not a false 'install redis-server'", async () => {
+test("the embedded redis-server's own error comes through (a damaged AOF manifest), not a false 'install redis-server'", async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
   mkdirSync(join(dataDir, 'redis', 'appendonlydir'), { recursive: true });
   writeFileSync(join(dataDir, 'redis', 'appendonlydir', 'appendonly.aof.manifest'), 'this is not a manifest\n');
@@ -123,7 +109,7 @@ test.concurrent("the embedded redis-server's own error comes through (a damaged 
   expect(msg).not.toMatch(/install/);
 }, 60_000);
 
-test.concurrent('a second start on a DATA_DIR whose redis-server another process started and still runs: a paragraph naming that server and REDIS_URL, nothing spawned; once it stopped, the next start spawns', async () => {
+test('a second start on a DATA_DIR whose redis-server another process started and still runs: a paragraph naming that server and REDIS_URL, nothing spawned; once it stopped, the next start spawns', async () => {
   // Two servers on one append-only file split the data (each process saw only its own) and the first
   // AOF rewrite of one dropped what the other had written.
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
@@ -150,7 +136,7 @@ test.concurrent('a second start on a DATA_DIR whose redis-server another process
   }
 }, 60_000);
 
-test.concurrent("an orphan on the DATA_DIR (its owner was killed where no parent-death signal stops it): shut down, its data kept, and this start spawns its own", async () => {
+test("an orphan on the DATA_DIR (its owner was killed where no parent-death signal stops it): shut down, its data kept, and this start spawns its own", async () => {
   // Without setpriv (or off Linux) a kill -9 of the service leaves its redis-server running; the next
   // start refused to start until someone killed it by hand.
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
@@ -210,14 +196,14 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
       timeoutMs,
     );
 
-  test.concurrent('PORT=70000: exit 1 with a message naming PORT, no stack', async () => {
+  test('PORT=70000: exit 1 with a message naming PORT, no stack', async () => {
     const { code, out } = await startWith({ PORT: '70000' });
     expect(code).toBe(1);
     expect(out).toMatch(/PORT/);
     noStack(out);
   }, 60_000);
 
-  test.concurrent('PORT already in use: exit 1 with a message naming the port, no stack', async () => {
+  test('PORT already in use: exit 1 with a message naming the port, no stack', async () => {
     const { code, out } = await startWith({ PORT: String(busyPort) });
     expect(code).toBe(1);
     expect(out).toContain(String(busyPort));
@@ -225,35 +211,35 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
     noStack(out);
   }, 60_000);
 
-  test.concurrent('RELAY_RTMP_PORT already in use: exit 1 with a message naming RELAY_RTMP_PORT, no stack', async () => {
+  test('RELAY_RTMP_PORT already in use: exit 1 with a message naming RELAY_RTMP_PORT, no stack', async () => {
     const { code, out } = await startWith({ RELAY_RTMP_PORT: String(busyPort) });
     expect(code).toBe(1);
     expect(out).toMatch(/RELAY_RTMP_PORT/);
     noStack(out);
   }, 60_000);
 
-  test.concurrent('HOST that does not resolve: exit 1 with a message naming HOST, no stack', async () => {
+  test('HOST that does not resolve: exit 1 with a message naming HOST, no stack', async () => {
     const { code, out } = await startWith({ HOST: '256.1.1.1' });
     expect(code).toBe(1);
     expect(out).toMatch(/HOST/);
     noStack(out);
   }, 60_000);
 
-  test.concurrent('SECRETS_KEY that is not 32 bytes: exit 1 with the config paragraph, no stack', async () => {
+  test('SECRETS_KEY that is not 32 bytes: exit 1 with the config paragraph, no stack', async () => {
     const { code, out } = await startWith({ SECRETS_KEY: 'short' });
     expect(code).toBe(1);
     expect(out).toMatch(/SECRETS_KEY/);
     noStack(out);
   }, 60_000);
 
-  test.concurrent('PLATFORM_TIMEOUT_MS over the timer limit (3e9: it started, and every platform call timed out at once): exit 1 with the one line naming it, no stack', async () => {
+  test('PLATFORM_TIMEOUT_MS over the timer limit (3e9: it started, and every platform call timed out at once): exit 1 with the one line naming it, no stack', async () => {
     const { code, out, killed } = await startWith({ PLATFORM_TIMEOUT_MS: '3e9' }, 15_000);
     expect({ killed, code }).toEqual({ killed: false, code: 1 });
     expect(out).toMatch(/^ {2}PLATFORM_TIMEOUT_MS: at most 357911441 \(.+\)$/m);
     noStack(out);
   }, 60_000);
 
-  test.concurrent('REDIS_URL naming a database the server does not have: exit 1 naming it, and nothing written to database 0', async () => {
+  test('REDIS_URL naming a database the server does not have: exit 1 naming it, and nothing written to database 0', async () => {
     const prefix = 'sedb' + Math.random().toString(36).slice(2, 6);
     const { code, out, killed } = await startWith({ REDIS_URL: `${redis.url}/99`, KEY_PREFIX: prefix }, 25_000);
     const c = redis.client();
@@ -270,7 +256,7 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
   const startOnClusterNodes = (nodes: string): ReturnType<typeof start> =>
     start({ RELAY_RTMP_PORT: '0', REDIS_CLUSTER_NODES: nodes, KEY_PREFIX: 'sc' + Math.random().toString(36).slice(2, 8), DATA_DIR: mkdtempSync(join(tmpdir(), 'sc-start-')) }, 12_000);
 
-  test.concurrent('REDIS_CLUSTER_NODES naming a single (non-cluster) Redis: exit 1 at once saying so and what to set instead, no stack', async () => {
+  test('REDIS_CLUSTER_NODES naming a single (non-cluster) Redis: exit 1 at once saying so and what to set instead, no stack', async () => {
     const { code, out, killed } = await startOnClusterNodes(`127.0.0.1:${redis.port}`);
     expect({ killed, code }).toEqual({ killed: false, code: 1 });
     expect(out).toContain(`REDIS_CLUSTER_NODES=127.0.0.1:${redis.port}`);
@@ -280,7 +266,7 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
     noStack(out);
   }, 60_000);
 
-  test.concurrent('REDIS_CLUSTER_NODES naming a cluster node of a cluster never created (no slots): exit 1 at once saying so, no stack', async () => {
+  test('REDIS_CLUSTER_NODES naming a cluster node of a cluster never created (no slots): exit 1 at once saying so, no stack', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sc-start-node-'));
     const port = await freePort();
     const node = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')], { stdio: 'ignore' });

@@ -36,25 +36,3 @@ export function spawnWorker(env: Record<string, string>, entry = 'workers/mirror
     },
   };
 }
-
-/**
- * Runs at most `n` of the calls it wraps at once, the rest in turn: test files whose cases each start a
- * child under tsx (about 2.5 s of CPU before it does anything) run those cases side by side
- * (`test.concurrent`, CI time) without starving the children of a bound they are checked against
- * ("exits at once": killed after 12–15 s).
- */
-export function atMost(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return async (fn) => {
-    if (running >= n) await new Promise<void>((r) => waiting.push(r));
-    else running += 1;
-    try {
-      return await fn();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else running -= 1;
-    }
-  };
-}
