@@ -126,9 +126,11 @@ test('the slow targets are read once a second while started, and no more after c
     await counted(target, 1);
     run!.leave();
     await counted(target, 0);
-    const running = await watch(2100);
+    // Once a second: 4 or 5 reads in 4.2 s, at least 2 when the machine is loaded (a fresh-clone CI under
+    // load saw 1 read in a 2.1 s window), never more than 5 (the interval does not bunch up after a stall).
+    const running = await watch(4200);
     expect(running.length).toBeGreaterThanOrEqual(2);
-    expect(running.length).toBeLessThanOrEqual(3);
+    expect(running.length).toBeLessThanOrEqual(5);
     expect(running.every((c) => c.includes(new Keys(`cap${n}`).slowTargets()))).toBe(true);
   } finally {
     one.close();
