@@ -20,8 +20,9 @@ test('a cleaned title or description holds none of the removed characters', () =
     fc.property(anyText, (s) => {
       const line = platformLine(s);
       const text = platformText(s);
-      for (const c of UNSAFE_CHARS) expect(line.includes(c)).toBe(false);
-      for (const c of UNSAFE_CHARS.filter((c) => c !== '\t' && c !== '\n')) expect(text.includes(c)).toBe(false);
+      // One expect for all 74 characters, not one each (30,000 matcher calls: 1.6-2.2 s of this case, now 0.2 s).
+      expect(UNSAFE_CHARS.filter((c) => line.includes(c))).toEqual([]);
+      expect(UNSAFE_CHARS.filter((c) => c !== '\t' && c !== '\n' && text.includes(c))).toEqual([]);
       expect(hasUnsafeText(line)).toBe(false);
       expect(hasUnsafeText(text, true)).toBe(false);
       // Cleaning twice changes nothing.
