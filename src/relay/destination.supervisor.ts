@@ -84,6 +84,17 @@ export interface SupervisorOptions {
   publisherDataAt?: (input: string) => number | undefined;
   /** Whether a silent child waits on its input socket (default: /proc, see waitsOnInput); tests may replace it. */
   waitsOnInput?: (pid: number, inputPort: number) => boolean | undefined;
+  /**
+   * How long after a reader's last progress the edge's notice that the show's publisher stalled
+   * (setInputStalled) may take to reach this supervisor: the edge's own delay and the relay pass
+   * that reads it, with room (relay.service.ts). Until then a silence of a run that waits on its
+   * input may be the publisher's, which the notice will say: such a run is not restarted at the stall
+   * time before this much silence, unless the publisher is known to have sent the edge data since
+   * (`publisherDataAt`). The peers cannot settle it: readers that got the same last bytes report
+   * them up to a second or more apart on a loaded machine, as far apart as half a short stall time.
+   * Only with `inputPeers`; default 0 (none).
+   */
+  stallNoticeMs?: number;
 }
 
 /**
@@ -148,13 +159,14 @@ export function inputPortOf(input: string): number | undefined {
  *   silent for everyone (the machine starved the edge or the encoder), not this run: the hard limit;
  * - `run`: anything else (ffmpeg itself stopped or hung, the edge no longer serving this reader while
  *   it serves the others or while the publisher sends): the stall time, less the time it was starved
- *   of CPU (stallVerdict), and the hard limit whatever the starvation.
+ *   of CPU (stallVerdict), and the hard limit whatever the starvation. `noticeMs`: a run that waits on
+ *   its input with no word from the publisher gets at least this (SupervisorOptions.stallNoticeMs).
  */
-export function silenceLimits(x: { stallMs: number; blockedOnReceiver: boolean; inputSilentForAll: boolean }): { cause: 'destination' | 'input' | 'run'; limitMs: number; hardLimitMs: number } {
+export function silenceLimits(x: { stallMs: number; blockedOnReceiver: boolean; inputSilentForAll: boolean; noticeMs?: number }): { cause: 'destination' | 'input' | 'run'; limitMs: number; hardLimitMs: number } {
   const hard = x.stallMs * STARVED_LIMIT_FACTOR;
   if (x.blockedOnReceiver) return { cause: 'destination', limitMs: hard, hardLimitMs: hard };
   if (x.inputSilentForAll) return { cause: 'input', limitMs: hard, hardLimitMs: hard };
-  return { cause: 'run', limitMs: x.stallMs, hardLimitMs: hard };
+  return { cause: 'run', limitMs: Math.min(hard, Math.max(x.stallMs, x.noticeMs ?? 0)), hardLimitMs: hard };
 }
 
 /**
@@ -202,6 +214,9 @@ const RECEIVER_PROBE_AFTER_MS = 1500;
 const PUBLISHER_MARGIN_MS = 1500;
 /** Bytes a send queue must hold (or shrink by) to count: the input socket only carries RTMP acks out. */
 const HELD_MIN_BYTES = 1024;
+
+/** Logged once per run whose silence the stall time alone would have ended while the edge's stall notice may yet come (SupervisorOptions.stallNoticeMs). */
+export const RELAY_AWAITS_STALL_NOTICE = "relay destination silent waiting on its input, which the show's publisher may have stopped sending (the edge's notice may yet come); not restarting it (yet)";
 
 /** `lastError` while the show's own stream is stalled at its edge (the destination is not at fault). */
 export const INPUT_STALLED = "source: the show's stream stalled (its encoder is connected but sends nothing)";
@@ -450,6 +465,7 @@ export class DestinationSupervisor {
     const inputPort = peers ? inputPortOf(this.spec.input) : undefined;
     const readInputWait = this.opts.waitsOnInput ?? ((pid: number, port: number) => waitsOnInput(pid, port, HELD_MIN_BYTES));
     let inputLogged = false;
+    let noticeLogged = false;
     // The publisher's first data seen after this run's current silence began (0: none yet), and the
     // silence (its last progress) it was seen for.
     // What is known of the current silence (the one since lastProgressAt = silenceFor): when the
@@ -491,6 +507,8 @@ export class DestinationSupervisor {
       const starting = this.lastProgressBytes <= 0; // nothing out yet: the start-up allowance applies, not the stall timer
       blockedOnReceiver = false;
       let inputSilentForAll = false;
+      // Waits on its input and the publisher is not known to send: the edge's stall notice may yet come.
+      let awaitsNotice = false;
       if (!starting && run.pid !== undefined && now - this.lastProgressAt > RECEIVER_PROBE_AFTER_MS) {
         // Silent while sending: waiting on its input, or on a destination that reads slowly? (Only
         // samples taken within this silence are compared.)
@@ -534,9 +552,10 @@ export class DestinationSupervisor {
           // GOP cache at once, whether or not anything new came in (a reader restarting, or a new
           // destination, during a silence for all would restart every silent reader of the show).
           inputSilentForAll = !publisherServed && peers.othersDataAt(this.spec.input, this.peer, this.lastProgressAt) < this.lastProgressAt + this.opts.stallMs / 2;
+          awaitsNotice = !publisherServed;
         }
       }
-      const limits = silenceLimits({ stallMs: this.opts.stallMs, blockedOnReceiver, inputSilentForAll });
+      const limits = silenceLimits({ stallMs: this.opts.stallMs, blockedOnReceiver, inputSilentForAll, noticeMs: awaitsNotice ? this.opts.stallNoticeMs : undefined });
       const limitMs = starting ? startTimeoutMs : limits.limitMs;
       const silentMs = now - (starting ? this.startClock : this.lastProgressAt);
       const verdict = stallVerdict({ silentMs, starvedMs: this.starvedMs, limitMs, hardLimitMs: starting ? limitMs * STARVED_LIMIT_FACTOR : limits.hardLimitMs });
@@ -544,6 +563,11 @@ export class DestinationSupervisor {
         // Logged once per run, only where the stall time alone would have restarted it.
         inputLogged = true;
         this.opts.log.info({ pid: run.pid, silentMs, starvedMs: Math.round(this.starvedMs) }, "relay destination silent waiting on its input, which no reader of the show's stream got data from; not restarting it (yet)");
+      }
+      if (!starting && limits.cause === 'run' && limits.limitMs > this.opts.stallMs && !noticeLogged && stallVerdict({ silentMs, starvedMs: this.starvedMs, limitMs: this.opts.stallMs, hardLimitMs: limits.hardLimitMs }) === 'stalled') {
+        // Logged once per run, only where the stall time alone would have restarted it.
+        noticeLogged = true;
+        this.opts.log.info({ pid: run.pid, silentMs, noticeMs: this.opts.stallNoticeMs }, RELAY_AWAITS_STALL_NOTICE);
       }
       if (verdict === 'ok') return;
       if (verdict === 'starved') {
@@ -557,7 +581,7 @@ export class DestinationSupervisor {
           ? `the destination took no data for ${Math.round(limitMs / 1000)} s`
           : limits.cause === 'input'
             ? `no data from the show's stream for ${Math.round(limitMs / 1000)} s (for none of its readers)`
-            : `no data for ${Math.round(this.opts.stallMs / 1000)} s`;
+            : `no data for ${Math.round(limitMs / 1000)} s`;
       this.opts.log.info({ pid: run.pid, reason: this.stallReason, starvedMs: Math.round(this.starvedMs) }, 'relay destination stalled; restarting');
       run.kill('SIGKILL');
     }, tickMs);

@@ -64,6 +64,9 @@ type FromEdge =
   | { type: 'publishBusy'; id: string; path: string }
   | { type: 'closed' };
 
+/** How often the edge's thread counts each publish's received bytes (the `received` message). */
+const COUNT_MS = 500;
+
 /**
  * The edge's thread (plain CommonJS, run with `eval`: no loader, the same under tsx, jest and a
  * build): node-media-server's sessions on a TCP listener, nothing else. Its accepted publishes go to the
@@ -216,7 +219,7 @@ setInterval(() => {
     }
   }
   if (counts.length > 0) parentPort.postMessage({ type: 'received', counts, at: Date.now() });
-}, 500).unref();
+}, ${COUNT_MS}).unref();
 // A flood of connections takes at most its share of the process's file descriptors (connection-limits.ts).
 if (workerData.maxConnections) server.maxConnections = workerData.maxConnections;
 server.once('error', (err) => parentPort.postMessage({ type: 'listenError', message: err.message, code: err.code }));
@@ -302,6 +305,14 @@ interface Publish {
 
 /** A publish that received nothing for this long is reported stalled on its source (the relay then does not blame its destinations). */
 const STALL_NOTICE_MS = 1500;
+/**
+ * The latest the edge writes a stalled publish's notice to its source after the publish's last data
+ * reached the edge: the count that sees the data last grow comes up to one count interval later, the
+ * notice STALL_NOTICE_MS after that count (then a Redis write). A reader of the stream got that data no
+ * sooner, so this also bounds the notice from the reader's last progress; a relay process learns it at
+ * its next pass (RELAY_POLL_MS) after the write (destination.supervisor.ts `stallNoticeMs`).
+ */
+export const EDGE_STALL_NOTICE_MS = STALL_NOTICE_MS + COUNT_MS;
 /** Bytes a publish must send between two counts to count as sending (not just an RTMP ping answer or acknowledgement). */
 const PUBLISH_DATA_MIN_BYTES = 1024;
 

@@ -20,7 +20,7 @@ import { UNOWNED_ERROR, type RelayRepository, type RelayStatus } from '../store/
 import type { ShowRepository } from '../store/show.repository.js';
 import { DestinationSupervisor, InputPeers, type DestinationSpec } from './destination.supervisor.js';
 import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
-import { EDGE_PLAY_LABEL, edgePlayToken } from './ingest.edge.js';
+import { EDGE_PLAY_LABEL, EDGE_STALL_NOTICE_MS, edgePlayToken } from './ingest.edge.js';
 import { maskSecrets } from './mask.js';
 import { StartGate } from './start-gate.js';
 import { armedShows } from './armed-readers.js';
@@ -164,6 +164,16 @@ export class RelayService {
   readonly startGate: StartGate;
   /** The destinations' readers of this process's edge, by show stream: a reader the edge stops serving is told from a stream silent for all (src/relay/destination.supervisor.ts). */
   private readonly inputPeers = new InputPeers();
+  /**
+   * How long a reader's silence may be the show's publisher's before this process can know
+   * (DestinationSupervisor's `stallNoticeMs`): the edge writes its stall notice at most
+   * EDGE_STALL_NOTICE_MS (2 s) after the reader's last data, and this process reads it at its next
+   * pass (RELAY_POLL_MS). Measured 2.6–3.1 s on a 2-core machine, 3.0–3.9 s beside two busy loops, at
+   * the default 1 s pass; twice the sum leaves room: 6 s at the default pass, the default stall time,
+   * so it changes nothing there. A shorter RELAY_STALL_MS restarted the readers of a show whose
+   * publisher stalled before they could be told (the e2e publisher-stall case, under a loaded CI).
+   */
+  private readonly stallNoticeMs: number;
 
   /** What this process's readers sign their edge play URLs with (`?play=` + src/relay/ingest.edge.ts `edgePlayToken`). */
   private readonly playKey: Buffer;
@@ -171,6 +181,7 @@ export class RelayService {
   constructor(private readonly deps: RelayServiceDeps) {
     this.startGate = new StartGate({ concurrency: deps.startConcurrency ?? 2, log: deps.log.child({ role: 'start-gate' }) });
     this.playKey = deps.box.derivedKeys(EDGE_PLAY_LABEL)[0]!;
+    this.stallNoticeMs = 2 * (EDGE_STALL_NOTICE_MS + deps.pollMs);
   }
 
   /** This process's lease token (tests find the owner by it). */
@@ -595,6 +606,7 @@ export class RelayService {
         startGate: this.startGate,
         inputPeers: this.inputPeers,
         publisherDataAt: this.deps.publisherDataAt,
+        stallNoticeMs: this.stallNoticeMs,
         waitForInput: true,
         mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await relay.holdsLease(o.partnerId, o.showId, this.token)),
         onStateChange: (status) => {

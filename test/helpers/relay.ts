@@ -55,7 +55,7 @@ export const OPERATOR_LINKED = ['tiktok', 'whatnot', 'bambuser'] as const;
  * Whatnot and Bambuser by an operator who made the show by hand and links it with the RTMP address
  * the platform's app shows. The syncs that get there run in this process (service and simulators), so
  * each wait is 30 s of this process's own time, its event-loop stalls not counted: a loaded CI took
- * longer than 30 s of wall clock for it (relay.dead-status, relay.disabled-target, relay.lifecycle).
+ * longer than 30 s of wall clock for it (relay.dead-status, now in relay.own-processes, relay.disabled-target, relay.lifecycle).
  */
 export async function scheduleRelayedShow(svc: TestService, sim: TestSim, partnerId: string, secret: string, showId: string, extra: Record<string, unknown> = {}): Promise<void> {
   const r = await sendEvent(svc, partnerId, secret, showEvent('show.scheduled', sampleShow(showId, { state: 'scheduled', ...extra }), new Date().toISOString()));

@@ -20,7 +20,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { DestinationSupervisor, InputPeers, silenceLimits } from '../../src/relay/destination.supervisor.js';
+import { DestinationSupervisor, INPUT_STALLED, InputPeers, RELAY_AWAITS_STALL_NOTICE, silenceLimits } from '../../src/relay/destination.supervisor.js';
 import { testFfmpeg, writeTestPatternFile } from '../helpers/ffmpeg.js';
 import { logSink } from '../helpers/log-sink.js';
 import { waitFor } from '../helpers/service.js';
@@ -75,6 +75,7 @@ function reader(
   log: pino.Logger,
   publisherDataAt?: (input: string) => number | undefined,
   waitsOnInput?: (pid: number, inputPort: number) => boolean | undefined,
+  stallNoticeMs?: number,
 ): DestinationSupervisor {
   return new DestinationSupervisor(
     { input, output: join(dir, output), secrets: [] },
@@ -88,6 +89,7 @@ function reader(
       inputPeers: peers,
       publisherDataAt,
       ...(waitsOnInput ? { waitsOnInput } : {}),
+      ...(stallNoticeMs !== undefined ? { stallNoticeMs } : {}),
       mayStart: async () => true,
       onStateChange: () => undefined,
       // one restart is all a test looks at (the next run would find its output file taken)
@@ -126,6 +128,11 @@ describe('silenceLimits', () => {
   test('any other silent run is judged against the stall time', () => {
     expect(silenceLimits({ stallMs: 6000, blockedOnReceiver: false, inputSilentForAll: false })).toEqual({ cause: 'run', limitMs: 6000, hardLimitMs: 24_000 });
   });
+  test("a run that waits on its input with no word from the publisher gets at least the time the edge's stall notice may take, at most the hard limit", () => {
+    expect(silenceLimits({ stallMs: 2000, blockedOnReceiver: false, inputSilentForAll: false, noticeMs: 6000 })).toEqual({ cause: 'run', limitMs: 6000, hardLimitMs: 8000 });
+    expect(silenceLimits({ stallMs: 1000, blockedOnReceiver: false, inputSilentForAll: false, noticeMs: 6000 })).toEqual({ cause: 'run', limitMs: 4000, hardLimitMs: 4000 });
+    expect(silenceLimits({ stallMs: 6000, blockedOnReceiver: false, inputSilentForAll: false, noticeMs: 6000 })).toEqual({ cause: 'run', limitMs: 6000, hardLimitMs: 24_000 });
+  });
 });
 
 // These cases run at once (test.concurrent, up to jest's maxConcurrency of 5): each has its own edge
@@ -150,6 +157,48 @@ describe('a reader whose input falls silent', () => {
       await waitFor(async () => sup.status.bytesSent > bytes, 20_000);
       const more = sup.status.bytesSent;
       await waitFor(async () => sup.status.bytesSent > more, 20_000);
+      expect({ restarts: sup.status.restarts, pid: sup.pid, lastError: sup.status.lastError }).toEqual({ restarts: 0, pid, lastError: null });
+    } finally {
+      await sup.stop();
+      await e.close();
+    }
+  }, 90_000);
+
+  test.concurrent("is not restarted at the stall time while the edge's notice that the publisher stalled may yet come, though another reader's last data came later", async () => {
+    // A publisher that stalls: every reader of the show falls silent, but on a loaded machine readers
+    // that got the same last bytes report them a second or more apart, past half this 2 s stall time,
+    // so the later reader passes for proof that the edge still serves the show. The edge's notice that
+    // the publisher stalled reaches the relay only at its next pass after the edge wrote it (2.6–3.9 s
+    // after the readers' last progress, measured): at the 2 s stall time the old code had restarted the
+    // reader already (YouTube and TikTok in the e2e publisher-stall case under a loaded CI), a new publish on
+    // each platform. The other reader here stands for that late one: its last data always 1.2 s after
+    // this reader's last progress.
+    const e = await edge(PART);
+    const peers = new InputPeers();
+    const { log, lines } = logSink();
+    const sup: DestinationSupervisor = reader(e.url, 'notice-late.flv', peers, log, undefined, () => true, 6000);
+    const lastProgressAt = (): number => (sup as unknown as { lastProgressAt: number }).lastProgressAt;
+    peers.join(e.url, {
+      firstDataAt: 1,
+      get dataAt() {
+        return lastProgressAt() + 1200;
+      },
+    });
+    sup.start();
+    try {
+      await waitFor(async () => sup.status.state === 'sending', 30_000);
+      const pid = sup.pid;
+      // Silent past the stall time: the old code restarted it here.
+      await waitFor(async () => lines.some((l) => l.msg === RELAY_AWAITS_STALL_NOTICE || l.msg === STALLED), 30_000);
+      expect(lines.filter((l) => l.msg === STALLED)).toEqual([]);
+      // The notice comes (the relay's next pass): the silence is the source's, not the destination's...
+      sup.setInputStalled(true);
+      expect(sup.status.lastError).toBe(INPUT_STALLED);
+      // ...and once the publisher sends again, the same run carries on.
+      e.resume(0);
+      sup.setInputStalled(false);
+      const bytes = sup.status.bytesSent;
+      await waitFor(async () => sup.status.bytesSent > bytes, 20_000);
       expect({ restarts: sup.status.restarts, pid: sup.pid, lastError: sup.status.lastError }).toEqual({ restarts: 0, pid, lastError: null });
     } finally {
       await sup.stop();

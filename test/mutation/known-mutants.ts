@@ -735,7 +735,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/relay/relay.service.ts',
     from: "this.release(o, 'idle', true, UNOWNED_ERROR)",
     to: "this.release(o, 'stopped')",
-    tests: ['test/e2e/relay.dead-status.test.ts'],
+    tests: ['test/e2e/relay.own-processes.test.ts'],
     testName: 'SIGTERM',
   },
   {
