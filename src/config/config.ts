@@ -457,7 +457,11 @@ const SimConfigSchema = z.object({
   SIM_RTMP_PORT: z.coerce.number().int().min(0).max(65535).default(1936),
 });
 export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
-  const parsed = SimConfigSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('SIM_') && v !== '')));
+  const set = Object.entries(env).filter(([k, v]) => k.startsWith('SIM_') && v !== '');
+  // As loadConfig: SIM_PORT=' ' is a mistake, which the number coercion read as 0 (any free port).
+  const blank = set.filter(([, v]) => v?.trim() === '').map(([k]) => `${k}: is blank (only whitespace): give a value, or leave it empty or unset for the default`);
+  if (blank.length > 0) throw new ConfigError(`invalid configuration:\n  ${blank.join('\n  ')}`);
+  const parsed = SimConfigSchema.safeParse(Object.fromEntries(set));
   if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${plainIssue(i, env[String(i.path[0])])}`).join('\n  ')}`);
   return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG, rtmpPort: parsed.data.SIM_RTMP_PORT };
 }
@@ -505,17 +509,27 @@ export function loadConfig(
     const v = env[name];
     if (v !== undefined && v !== '') merged[key] = v;
   }
+  const byKey = Object.fromEntries(Object.entries(ENV_KEYS).map(([e, k]) => [k, e]));
+  // A value of spaces or tabs only (`PORT= ` in an env file) is a mistake, not a setting: zod's number
+  // coercion read it as 0, so PORT=' ' listened on any free port, RELAY_RTMP_PORT=' ' likewise,
+  // COMMISSION_HOLD_DAYS=' ' approved commission at once and SYNC_TARGET_CONCURRENCY=' ' lifted the cap.
+  const blank = Object.keys(merged).filter((k) => typeof merged[k] === 'string' && merged[k] !== '' && (merged[k] as string).trim() === '');
+  const blankLines = blank.map((k) => `${byKey[k] ?? k}: is blank (only whitespace): give a value, or leave it empty or unset for the default`);
+  for (const k of blank) delete merged[k];
   const parsed = ConfigSchema.safeParse(merged);
-  if (!parsed.success) {
-    const byKey = Object.fromEntries(Object.entries(ENV_KEYS).map(([e, k]) => [k, e]));
+  if (!parsed.success || blankLines.length > 0) {
     // zod's int() also refuses a number past 2^53 in its own words; a setting over its bound says so
     // already (one line per variable: SWEEP_PAGE_SIZE=1e20 got both).
     const unsafe = (i: z.core.$ZodIssue): boolean => i.code === 'too_big' && Number(i.maximum) === Number.MAX_SAFE_INTEGER;
-    const issues = parsed.error.issues.filter((i, _, all) => !(unsafe(i) && all.some((j) => j !== i && !unsafe(j) && j.path[0] === i.path[0])));
-    const lines = issues.map((i) => {
-      const k = String(i.path[0] ?? '');
-      return `${byKey[k] ?? k}: ${plainIssue(i, merged[k])}`;
-    });
+    const zodIssues = parsed.success ? [] : parsed.error.issues;
+    const issues = zodIssues.filter((i, _, all) => !(unsafe(i) && all.some((j) => j !== i && !unsafe(j) && j.path[0] === i.path[0])));
+    const lines = [
+      ...blankLines,
+      ...issues.map((i) => {
+        const k = String(i.path[0] ?? '');
+        return `${byKey[k] ?? k}: ${plainIssue(i, merged[k])}`;
+      }),
+    ];
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const c = parsed.data;

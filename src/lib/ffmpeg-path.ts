@@ -1,6 +1,7 @@
 /**
  * Which ffmpeg binary the relay (and the simulators' tests and the relay benchmark) runs (issue 10 item 6):
- *   1. `FFMPEG_PATH` (config `ffmpegPath`, read in src/config and passed in here), used as given;
+ *   1. `FFMPEG_PATH` (config `ffmpegPath`, read in src/config and passed in here), when it runs as ffmpeg
+ *      (else the start stops naming it);
  *   2. `ffmpeg` on PATH (Debian's `apt-get install ffmpeg`, the better-maintained build);
  *   3. the static linux-x64 binary that @ffmpeg-installer/ffmpeg ships inside its npm platform package
  *      (no download at install time), so `npm install && npm start` relays video on a machine with only Node.js.
@@ -18,18 +19,20 @@ export interface FfmpegResolution {
 }
 
 export class FfmpegNotFoundError extends Error {
-  constructor() {
+  constructor(configured?: string) {
     super(
-      'no ffmpeg found: set FFMPEG_PATH, install ffmpeg (apt-get install ffmpeg), or reinstall npm dependencies (@ffmpeg-installer/ffmpeg ships one for linux-x64)',
+      configured === undefined
+        ? 'no ffmpeg found: set FFMPEG_PATH, install ffmpeg (apt-get install ffmpeg), or reinstall npm dependencies (@ffmpeg-installer/ffmpeg ships one for linux-x64)'
+        : `FFMPEG_PATH=${configured} does not run as ffmpeg (\`${configured} -version\` failed or printed no ffmpeg version): set it to the ffmpeg binary, or unset it to use ffmpeg on PATH or the one @ffmpeg-installer/ffmpeg ships`,
     );
     this.name = 'FfmpegNotFoundError';
   }
 }
 
-/** True when `cmd -version` runs and exits 0. */
+/** True when `cmd -version` runs, exits 0 and says it is ffmpeg (`/bin/true` would pass the exit status alone). */
 export function runsAsFfmpeg(cmd: string): boolean {
-  const r = spawnSync(cmd, ['-hide_banner', '-version'], { stdio: 'ignore', timeout: 10_000 });
-  return r.error === undefined && r.status === 0;
+  const r = spawnSync(cmd, ['-hide_banner', '-version'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000, maxBuffer: 1024 * 1024 });
+  return r.error === undefined && r.status === 0 && /^ffmpeg version /m.test(r.stdout.toString('utf8'));
 }
 
 /**
@@ -66,7 +69,12 @@ export interface ResolveDeps {
 /** Resolution in the documented order; throws FfmpegNotFoundError when none is usable. */
 export function resolveFfmpeg(configured: string | undefined, deps: ResolveDeps = {}): FfmpegResolution {
   const probe = deps.probe ?? runsAsFfmpeg;
-  if (configured !== undefined && configured !== '') return { path: configured, source: 'config' };
+  // Probed like the others: a FFMPEG_PATH with a typo started the service without a relay that could
+  // run (every ffmpeg start failed, at the first live show) instead of stopping the start naming it.
+  if (configured !== undefined && configured !== '') {
+    if (!probe(configured)) throw new FfmpegNotFoundError(configured);
+    return { path: configured, source: 'config' };
+  }
   if (probe('ffmpeg')) return { path: 'ffmpeg', source: 'path' };
   const fromNpm = (deps.npmBinary ?? npmFfmpegBinary)();
   if (fromNpm !== undefined && probe(fromNpm)) return { path: fromNpm, source: 'npm' };

@@ -10,7 +10,10 @@ import type { Logger } from 'pino';
 
 /** Socket-level error codes that mean "Redis cannot be reached" (not "Redis refused this command"). */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'ENOTCONN']);
-const UNREACHABLE_MESSAGE = /Connection is closed|Stream isn't writeable|MaxRetriesPerRequest|Reached the max retries|connect ETIMEDOUT|ECONNREFUSED|ECONNRESET|Cluster isn't ready|CLUSTERDOWN|None of startup nodes is available|^LOADING /;
+// `Command timed out`: a Redis that is there but does not answer (frozen: SIGSTOP, a stalled VM, a long
+// fork) fails every command after its commandTimeout (src/store/redis.ts); left out, each one was an
+// error line of its own (the sync target cap's read every 3 s, the relay's pass every second).
+const UNREACHABLE_MESSAGE = /Connection is closed|Stream isn't writeable|Command timed out|MaxRetriesPerRequest|Reached the max retries|connect ETIMEDOUT|ECONNREFUSED|ECONNRESET|Cluster isn't ready|CLUSTERDOWN|None of startup nodes is available|^LOADING /;
 
 /** Read by shape, not `instanceof Error`: an error from another realm (a vm context, a test runner) counts too. */
 export function isRedisUnavailable(err: unknown): boolean {

@@ -62,6 +62,7 @@ type FromEdge =
   | { type: 'sessionError'; id: string; name: string; code?: string; at?: string }
   | { type: 'playRefused'; id: string }
   | { type: 'publishBusy'; id: string; path: string }
+  | { type: 'publishReplaced'; id: string; by: string; path: string; silentMs: number }
   | { type: 'closed' };
 
 /** How often the edge's thread counts each publish's received bytes (the `received` message). */
@@ -105,7 +106,20 @@ class EdgeSession extends NodeRtmpSession {
     // A second encoder on a stream that is published already: node-media-server refuses it
     // (NetStream.Publish.BadName) without a word to the service; the main thread logs the refusal.
     const path = typeof invokeMessage.streamName === 'string' ? '/' + this.appname + '/' + invokeMessage.streamName.split('?')[0] : undefined;
-    if (path && context.publishers.has(path)) parentPort.postMessage({ type: 'publishBusy', id: this.id, path });
+    if (path && context.publishers.has(path)) {
+      // Unless the connection that publishes it has sent nothing for publishTakeoverMs: an encoder whose
+      // connection went half-open (its network dropped without a FIN, its process froze) is still
+      // connected, and the edge's pings kept node-media-server's idle timeout from firing, so it held
+      // the key for good and the encoder's reconnect (a new connection) was refused. The silent one is
+      // stopped (its readers wait for the next publish, as after any reconnect) and the new one goes on.
+      const holder = context.sessions.get(context.publishers.get(path));
+      const seen = holder && dataSeen.get(holder.id);
+      const silentMs = seen ? Date.now() - seen.at : 0;
+      if (holder && seen && silentMs >= workerData.publishTakeoverMs) {
+        parentPort.postMessage({ type: 'publishReplaced', id: holder.id, by: this.id, path, silentMs });
+        holder.stop();
+      } else parentPort.postMessage({ type: 'publishBusy', id: this.id, path });
+    }
     return super.onPublish(invokeMessage);
   }
   // A play without the service's play token for its stream (a client holding only the stream key):
@@ -193,6 +207,7 @@ const server = createServer((socket) => {
   const session = new EdgeSession(workerData.config, socket);
   socket.once('close', () => {
     sockets.delete(socket);
+    dataSeen.delete(session.id);
     parentPort.postMessage({ type: 'gone', id: session.id });
   });
   session.run();
@@ -204,9 +219,17 @@ context.nodeEvent.on('donePublish', (id) => parentPort.postMessage({ type: 'done
 // Bytes each publishing session has received so far, every half second: the main thread tells an
 // encoder that stalled without closing (no new bytes) from one that publishes. "at": this thread's
 // clock when it counted (by then it had passed what it read on to the stream's readers).
+// When each publishing session was last seen sending data (at least 1 KiB since; not just a ping answer).
+const dataSeen = new Map();
 setInterval(() => {
   const counts = [];
-  for (const s of context.sessions.values()) if (s.isPublishing) counts.push([s.id, s.socket.bytesRead]);
+  const now = Date.now();
+  for (const s of context.sessions.values()) {
+    if (!s.isPublishing) continue;
+    counts.push([s.id, s.socket.bytesRead]);
+    const seen = dataSeen.get(s.id);
+    if (!seen || s.socket.bytesRead - seen.bytes >= 1024) dataSeen.set(s.id, { bytes: s.socket.bytesRead, at: now });
+  }
   // node-media-server writes every packet to every player without waiting for its socket to drain: a
   // player that reads nothing (or far too little) had the stream queue up in this process for as long
   // as it stayed connected (its writes kept its idle timeout from firing). One that fell this far
@@ -262,6 +285,8 @@ export interface EdgeOptions {
   checkMs?: number;
   /** How long a source outlives its edge's last renewal (RELAY_SOURCE_TTL_MS; default the larger of 10 s and 5 × checkMs). */
   sourceTtlMs?: number;
+  /** How long a publishing connection must have sent nothing before a new publish on its key takes over (default PUBLISH_TAKEOVER_MS). */
+  publishTakeoverMs?: number;
   /** The keys a play token may be signed with: `box.derivedKeys(EDGE_PLAY_LABEL)` (none: every play is refused). */
   playKeys: readonly Buffer[];
   /**
@@ -313,6 +338,12 @@ const STALL_NOTICE_MS = 1500;
  * its next pass (RELAY_POLL_MS) after the write (destination.supervisor.ts `stallNoticeMs`).
  */
 export const EDGE_STALL_NOTICE_MS = STALL_NOTICE_MS + COUNT_MS;
+/**
+ * A new publish on a show's key takes the stream over from the connection that publishes it once that
+ * one has sent no data for this long (a half-open encoder connection, which otherwise held the key for
+ * good). A live encoder sends every frame; 5 s is far past any pause of one that still works.
+ */
+export const PUBLISH_TAKEOVER_MS = 5000;
 /** Bytes a publish must send between two counts to count as sending (not just an RTMP ping answer or acknowledgement). */
 const PUBLISH_DATA_MIN_BYTES = 1024;
 
@@ -328,7 +359,10 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
    * and does nothing. `show` is set once its key checked out, and only then is it the show's source.
    */
   const publishing = new Map<string, Publish>();
-  const worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port: opts.port, host: opts.host, maxConnections: maxRtmpConnections(), playKeys: opts.playKeys.map((k) => k.toString('hex')) } });
+  const worker = new Worker(EDGE_THREAD, {
+    eval: true,
+    workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port: opts.port, host: opts.host, maxConnections: maxRtmpConnections(), playKeys: opts.playKeys.map((k) => k.toString('hex')), publishTakeoverMs: opts.publishTakeoverMs ?? PUBLISH_TAKEOVER_MS },
+  });
   let closing = false;
   let onClosed: (() => void) | undefined;
   let seq = 0;
@@ -338,6 +372,15 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
     worker.postMessage({ type: 'reject', id });
   };
 
+  /** A publish that took over a show's stream from a connection that had sent nothing for `silentMs`: logged with the show (never the key). */
+  const onPublishReplaced = (m: { id: string; by: string; path: string; silentMs: number }): void => {
+    const k = KEY_PATH.exec(m.path);
+    if (!k) return;
+    relay.showOfKey(k[1]!).then(
+      (show) => log.info({ session: m.id, by: m.by, partnerId: show?.partnerId, showId: show?.showId, silentMs: m.silentMs }, "ingest publish replaced: the connection publishing the show's stream had sent nothing, a new publish on its key took over"),
+      () => undefined,
+    );
+  };
   /** A second encoder on a show's stream, refused by node-media-server: logged with the show (never the key). */
   const onPublishBusy = (id: string, path: string): void => {
     const m = KEY_PATH.exec(path);
@@ -426,6 +469,8 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
           return onDonePublish(m.id);
         case 'publishBusy':
           return onPublishBusy(m.id, m.path);
+        case 'publishReplaced':
+          return onPublishReplaced(m);
         case 'playRefused':
           return log.info({ session: m.id }, 'ingest play refused: no valid play token (the stream key alone does not play)');
         case 'sessionError':

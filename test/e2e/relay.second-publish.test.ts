@@ -110,3 +110,40 @@ test('a second encoder on a show that is being published is refused, and the ref
     await edge.close();
   }
 }, 60_000);
+
+/**
+ * Found attacking the relay: an encoder whose connection went half-open (its process froze, its network
+ * dropped without a FIN) stayed the show's publisher for good (the edge's pings kept node-media-server's
+ * idle timeout from firing), so the encoder's reconnect on a new connection was refused for over a
+ * minute (no end seen) and the show's video was down all that time. A publish on the key now takes the
+ * stream over from a connection that has sent nothing for publishTakeoverMs.
+ */
+test('a new publish takes the show over from a connection that has sent nothing for a while (a half-open encoder)', async () => {
+  const { key } = await scheduledIngest(svc, 'atk-stall', await createPartner(svc, 'atk-stall'), 'd');
+  const { log, lines } = logSink<{ msg: string; showId?: string }>();
+  const edge = await startIngestEdge({ port: await freePort(), host: '127.0.0.1', relay: svc.rt.relay, shows: svc.rt.shows, log, playKeys: svc.rt.box.derivedKeys(EDGE_PLAY_LABEL), publishTakeoverMs: 1000 });
+  const publish = chunk(20, Buffer.concat([amfString('publish'), amfNumber(3), AMF_NULL, amfString(key)]), 1);
+  const clients: Client[] = [];
+  try {
+    const silent = await streamOn(edge.port);
+    clients.push(silent);
+    let silentClosed = false;
+    void silent.closed.then(() => (silentClosed = true));
+    silent.socket.write(publish);
+    await waitFor(async () => silent.received().includes('NetStream.Publish.Start'), 10_000, 20);
+    await new Promise((r) => setTimeout(r, 2000)); // it sends nothing: past publishTakeoverMs and a count of the edge's
+    const next = await streamOn(edge.port);
+    clients.push(next);
+    next.socket.write(publish);
+    const took = await waitFor(async () => next.received().includes('NetStream.Publish.Start'), 5_000, 20).then(
+      () => true,
+      () => false,
+    );
+    await waitFor(async () => silentClosed, 5_000, 20).catch(() => undefined);
+    await waitFor(async () => lines.some((l) => l.msg.startsWith('ingest publish replaced')), 5_000, 20).catch(() => undefined);
+    expect({ took, silentClosed, logged: lines.find((l) => l.msg.startsWith('ingest publish replaced'))?.showId, keyLogged: JSON.stringify(lines).includes(key) }).toEqual({ took: true, silentClosed: true, logged: 'd', keyLogged: false });
+  } finally {
+    for (const c of clients) c.socket.destroy();
+    await edge.close();
+  }
+}, 60_000);

@@ -4,7 +4,7 @@
  * expected number, received NaN" for PORT=abc (the NaN its coercion made, not the value set) and
  * "REDIS_WAIT_REPLICAS: Invalid input" for a word it does not take.
  */
-import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { ConfigError, loadConfig, loadSimConfig } from '../../src/config/config.js';
 
 const message = (env: Record<string, string>): string => {
   try {
@@ -33,4 +33,30 @@ test('every bad key is on its own line, and the other messages stay as they were
     '  LOG_LEVEL: Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent"',
     '  WORKER_CONCURRENCY: must be a number (got "x")',
   ]);
+});
+
+// A value of spaces or tabs only was read as 0 by the number coercion: PORT=' ' listened on any free
+// port, COMMISSION_HOLD_DAYS=' ' approved commission at once, SIM_PORT=' ' likewise.
+test.each([
+  [{ PORT: ' ' }, 'PORT'],
+  [{ RELAY_RTMP_PORT: '\t' }, 'RELAY_RTMP_PORT'],
+  [{ COMMISSION_HOLD_DAYS: '  ' }, 'COMMISSION_HOLD_DAYS'],
+  [{ SYNC_TARGET_CONCURRENCY: ' ' }, 'SYNC_TARGET_CONCURRENCY'],
+  [{ DATA_DIR: ' ' }, 'DATA_DIR'],
+])('%j (blank) stops the start naming the variable', (env, name) => {
+  expect(message(env)).toBe(`invalid configuration:\n  ${name}: is blank (only whitespace): give a value, or leave it empty or unset for the default`);
+});
+
+test('a blank value is named with the other bad ones; an empty one is still unset', () => {
+  expect(message({ PORT: ' ', WORKER_CONCURRENCY: 'x', LOG_LEVEL: '' }).split('\n')).toEqual([
+    'invalid configuration:',
+    '  PORT: is blank (only whitespace): give a value, or leave it empty or unset for the default',
+    '  WORKER_CONCURRENCY: must be a number (got "x")',
+  ]);
+  expect(loadConfig({ PORT: '' }, '/nonexistent').port).toBe(3000);
+});
+
+test('SIM_PORT blank stops npm run sim naming it', () => {
+  expect(() => loadSimConfig({ SIM_PORT: ' ' })).toThrow('SIM_PORT: is blank (only whitespace)');
+  expect(loadSimConfig({ SIM_PORT: '' }).port).toBe(4100);
 });

@@ -8,7 +8,15 @@ test('FFMPEG_PATH is read by src/config and wins over everything', () => {
   const probed: string[] = [];
   const r = resolveFfmpeg('/opt/ff/ffmpeg', { probe: (c) => (probed.push(c), true), npmBinary: () => '/npm/ffmpeg' });
   expect(r).toEqual({ path: '/opt/ff/ffmpeg', source: 'config' });
-  expect(probed).toEqual([]);
+  expect(probed).toEqual(['/opt/ff/ffmpeg']);
+});
+
+// Used as given, a FFMPEG_PATH with a typo started the service with a relay none of whose ffmpeg could start.
+test('a FFMPEG_PATH that does not run as ffmpeg stops the start naming it, with no fallback', () => {
+  expect(() => resolveFfmpeg('/nonexistent/ffmpeg', { npmBinary: () => '/npm/ffmpeg' })).toThrow('FFMPEG_PATH=/nonexistent/ffmpeg does not run as ffmpeg');
+  expect(() => resolveFfmpeg('/bin/true', { npmBinary: () => '/npm/ffmpeg' })).toThrow(FfmpegNotFoundError);
+  const npm = npmFfmpegBinary() as string;
+  expect(resolveFfmpeg(npm)).toEqual({ path: npm, source: 'config' });
 });
 
 test('ffmpeg on PATH comes before the npm binary, which is the fallback', () => {

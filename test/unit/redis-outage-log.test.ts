@@ -32,6 +32,8 @@ test('what counts as Redis unavailable', () => {
   expect(isRedisUnavailable(new Error('Connection is closed.'))).toBe(true);
   expect(isRedisUnavailable(Object.assign(new Error('x'), { name: 'MaxRetriesPerRequestError' }))).toBe(true);
   expect(isRedisUnavailable(new AggregateError([refused(), refused()]))).toBe(true);
+  // A frozen Redis (SIGSTOP): every command fails after its commandTimeout, one error line each before.
+  expect(isRedisUnavailable(new Error('Command timed out'))).toBe(true);
   expect(isRedisUnavailable(new Error('ERR Error running script'))).toBe(false);
   expect(isRedisUnavailable('ECONNREFUSED')).toBe(false);
 });
