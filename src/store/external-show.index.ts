@@ -9,6 +9,8 @@
  * under that show id ("waiting"); when the entry appears they are attributed after all, with new
  * ledger entries (AttributionService.attributeWaiting).
  */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster, type Result } from 'ioredis';
 import type { Keys } from './keys.js';
 import { evalOnNode, NodeBatches, nodeBatchLua, nodeScript } from './node-batch.js';
@@ -50,6 +52,40 @@ const NODE_ASSERT = nodeScript(NODE_ASSERT_LUA);
 /** Asserts per master call (3 arguments each). */
 const ASSERTS_PER_CALL = 200;
 
+/**
+ * KEYS: a platform show's link claim, its index entry (one slot). ARGV: the link's nonce, the claim's
+ * lease ms. Claims (SET NX, with the lease) and reads the entry in the same step: {1, entry or false}
+ * when claimed, {0} while another link holds the claim.
+ */
+const LINK_CLAIM_LUA = `
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  return {1, redis.call('GET', KEYS[2])}
+end
+return {0}
+`;
+
+/**
+ * KEYS: the link claim, the entry. ARGV: the link's nonce, the show id the entry names ('' to write
+ * none). Writes the entry and frees the claim if it is still this link's, in one step: no other link
+ * reads the entry between the two.
+ */
+const LINK_SETTLE_LUA = `
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`;
+
+/** How often a link waiting for another link's claim of the same platform show looks again. */
+const LINK_CLAIM_POLL_MS = 20;
+
+/** An operator link's hold on a platform show (ExternalShowIndex.claimLink). */
+export interface LinkClaim {
+  /** The show the index named for the platform show when the claim was taken (null: none). */
+  readonly holder: string | null;
+  /** Writes the entry naming `showId` (none when undefined) and frees the claim. */
+  settle(showId?: string): Promise<void>;
+}
+
 interface PendingAssert {
   entry: string;
   waiting: string;
@@ -61,6 +97,8 @@ interface PendingAssert {
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scExtShowAssert(entry: string, waiting: string, showId: string): Result<number, Context>;
+    scExtShowLinkClaim(claim: string, entry: string, nonce: string, leaseMs: number): Result<[number, string | null], Context>;
+    scExtShowLinkSettle(claim: string, entry: string, nonce: string, showId: string): Result<number, Context>;
   }
 }
 
@@ -69,7 +107,33 @@ export class ExternalShowIndex {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
-    defineRedisScripts(redis, { scExtShowAssert: { numberOfKeys: 2, lua: ASSERT_LUA } });
+    defineRedisScripts(redis, {
+      scExtShowAssert: { numberOfKeys: 2, lua: ASSERT_LUA },
+      scExtShowLinkClaim: { numberOfKeys: 2, lua: LINK_CLAIM_LUA },
+      scExtShowLinkSettle: { numberOfKeys: 2, lua: LINK_SETTLE_LUA },
+    });
+  }
+
+  /**
+   * An operator link's claim of a platform show: while it holds it, no other link of that platform
+   * show checks the index or saves its mirror, so of two links at the same instant the second finds
+   * the first's entry (and its mirror linked) and is refused. Read with the claim, in the same step,
+   * the show the entry names. A claim another link holds is waited for, up to `waitMs`; null when it
+   * was not freed by then. `leaseMs` frees a claim whose process died.
+   */
+  async claimLink(targetId: string, externalId: string, leaseMs: number, waitMs: number): Promise<LinkClaim | null> {
+    const claim = this.keys.targetExternalShowLink(targetId, externalId);
+    const entry = this.keys.targetExternalShow(targetId, externalId);
+    const nonce = randomBytes(12).toString('base64url');
+    const until = Date.now() + waitMs;
+    for (;;) {
+      const [claimed, holder] = await this.redis.scExtShowLinkClaim(claim, entry, nonce, leaseMs);
+      if (Number(claimed) === 1) {
+        return { holder: holder ?? null, settle: async (showId) => void (await this.redis.scExtShowLinkSettle(claim, entry, nonce, showId ?? '')) };
+      }
+      if (Date.now() >= until) return null;
+      await delay(LINK_CLAIM_POLL_MS);
+    }
   }
 
   async set(targetId: string, externalId: string, showId: string): Promise<void> {

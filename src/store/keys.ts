@@ -284,6 +284,13 @@ export class Keys {
   targetExternalShow(targetId: string, externalId: string): string {
     return `${this.prefix}:{t:${targetId}}:ext:${externalId}`;
   }
+  /**
+   * An operator link's claim of a platform show (ExternalShowIndex.claimLink): one link of it at a time
+   * checks the index, saves its mirror and writes the entry. In the entry's slot.
+   */
+  targetExternalShowLink(targetId: string, externalId: string): string {
+    return `${this.prefix}:{t:${targetId}}:ext-link:${externalId}`;
+  }
   /** SET of order refs stored unattributed because the index above had no entry for that platform show yet. */
   targetExternalShowWaiting(targetId: string, externalId: string): string {
     return `${this.prefix}:{t:${targetId}}:ext-waiting:${externalId}`;

@@ -636,6 +636,12 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(pinned.ref).toMatch(/^lsp:\d+$/);
     await shop.adapter.unpin(remote, LINEN_PIN, pinned.ref, buildOpContext('mk-ls-unpin'));
     await shop.adapter.unpin(remote, LINEN_PIN, pinned.ref, buildOpContext('mk-ls-unpin')); // already down: nothing to do
+    // A pin whose outcome was unknown (no ref): the featured item is looked up by the product's SKU and
+    // taken down when it is that product's (before, nothing was sent and it stayed featured); another
+    // product's featured item is left.
+    await shop.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-ls-pin-2'));
+    await shop.adapter.unpin(remote, { ...LINEN_PIN, productId: 'prod-other', platformProductId: 'sku-other' }, undefined, buildOpContext('mk-ls-unpin-other'));
+    await shop.adapter.unpin(remote, LINEN_PIN, undefined, buildOpContext('mk-ls-unpin-unknown'));
 
     // Not in the Page's catalog: a comment with the link instead.
     const other = { ...LINEN_PIN, productId: 'prod-not-in-catalog', platformProductId: 'prod-not-in-catalog', linkUrl: 'http://127.0.0.1:3000/l/NoCat1' };
@@ -643,7 +649,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(fallback.ref).toMatch(new RegExp(`^${remote.data.videoId}_\\d+$`));
 
     const fx = (await effects()).filter((e) => e.externalId === remote.externalId).map((e) => `${e.type}:${e.productId ?? e.url ?? ''}`);
-    expect(fx).toEqual(['show.created:', 'show.started:', `product.pinned:${LINEN_PIN.platformProductId}`, `product.unpinned:${LINEN_PIN.platformProductId}`, `message.posted:${other.linkUrl}`]);
+    expect(fx).toEqual(['show.created:', 'show.started:', `product.pinned:${LINEN_PIN.platformProductId}`, `product.unpinned:${LINEN_PIN.platformProductId}`, `product.pinned:${LINEN_PIN.platformProductId}`, `product.unpinned:${LINEN_PIN.platformProductId}`, `message.posted:${other.linkUrl}`]);
     // The permissions were read once for all of that.
     expect((await requests()).filter((r) => r.path.endsWith('/debug_token') && r.headers.authorization === `Bearer ${SHOP_TOKEN}`)).toHaveLength(1);
 

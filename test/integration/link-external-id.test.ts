@@ -4,6 +4,7 @@
  * ids are a 422 problem naming body.externalId with nothing stored; the ids the simulators issue for a
  * show made by hand (the forms the real platforms use) are linked. Real redis-server, real HTTP.
  */
+import { randomUUID } from 'node:crypto';
 import type { Platform } from '../../src/targets/target.adapter.js';
 import { ALL_PLATFORMS } from '../helpers/platforms.js';
 import { createPartner, sendEvent, startService, type TestService } from '../helpers/service.js';
@@ -67,4 +68,28 @@ test.each(ALL_PLATFORMS)('%s: a malformed show id is a 422 naming body.externalI
   expect(r.status).toBe(200);
   expect(await r.json()).toEqual({ targetId: platform, state: 'ready', externalId });
   expect((await svc.rt.shows.getMirror(P, 's1', platform))?.remote?.externalId).toBe(externalId);
+});
+
+test('two shows linked to one platform show at the same instant: one 200, one 409, the index names the linked one; a re-link stays 200, a moved link frees it', async () => {
+  for (const id of ['race-a', 'race-b']) {
+    const show = { id, title: id, scheduledAt: '2026-11-24T18:00:00Z', state: 'scheduled', products: [], pinnedProductIds: [] };
+    expect((await sendEvent(svc, P, secret, { type: 'show.scheduled', occurredAt: '2026-11-24T17:00:00Z', data: { show } })).status).toBe(202);
+  }
+  const link = (showId: string, externalId: string) => svc.api(`/v1/partners/${P}/shows/${showId}/mirrors/whatnot`, { method: 'PUT', json: { externalId } });
+  const entry = (externalId: string) => svc.rt.redis.get(svc.rt.keys.targetExternalShow('whatnot', externalId));
+  const wnShow = randomUUID();
+  // Before: both read no index entry, both saved their mirror and answered 200.
+  const [a, b] = await Promise.all([link('race-a', wnShow), link('race-b', wnShow)]);
+  expect([a.status, b.status].sort()).toEqual([200, 409]);
+  const [winner, loser, refused] = a.status === 200 ? ['race-a', 'race-b', b] : ['race-b', 'race-a', a];
+  expect(((await refused.json()) as { detail: string }).detail).toContain(`already the mirror of show ${winner} on target whatnot`);
+  expect(await entry(wnShow)).toBe(winner);
+  expect((await svc.rt.shows.getMirror(P, loser, 'whatnot'))?.remote).toBeUndefined();
+  // The same show again: 200, nothing changes hands.
+  expect((await link(winner, wnShow)).status).toBe(200);
+  expect(await entry(wnShow)).toBe(winner);
+  // Once the winner's mirror has another platform show, the other show may have this one.
+  expect((await link(winner, randomUUID())).status).toBe(200);
+  expect((await link(loser, wnShow)).status).toBe(200);
+  expect(await entry(wnShow)).toBe(loser);
 });

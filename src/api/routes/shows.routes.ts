@@ -116,6 +116,14 @@ const ShowList = z.object({
 });
 
 /**
+ * An operator link's claim of a platform show (ExternalShowIndex.claimLink): its lease (a claim whose
+ * process died is freed after it; a link holds it for a few round trips), and how long a link waits
+ * for another link's claim of the same platform show before it answers 409.
+ */
+const LINK_CLAIM_LEASE_MS = 30_000;
+const LINK_CLAIM_WAIT_MS = 5_000;
+
+/**
  * An operator's save of a target's mirror (a link, a retry), which has the target guard of a sync run's
  * saves (ShowRepository.updateMirror): refused, nothing changed, while a DELETE of the target checks
  * its mirrors (409: the DELETE either deletes the target or is refused and leaves it as it was), or
@@ -240,7 +248,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
           400: 'invalid body, or ingest.url refused (not a public address)',
           403: FORBIDDEN_ROLE,
           404: 'unknown partner, show or target (also one deleted while this request ran)',
-          409: "another show's mirror on this target already has that platform show (its sales are attributed to that show): a platform show mirrors one show; or the target is being deleted (a DELETE is checking its mirrors), or was deleted and created again while this request ran (then try again); nothing linked",
+          409: "another show's mirror on this target already has that platform show (its sales are attributed to that show): a platform show mirrors one show (of two links of one platform show at the same time, the second waits for the first and is refused then; one still unfinished after 5 s is a 409 too: try again); or the target is being deleted (a DELETE is checking its mirrors), or was deleted and created again while this request ran (then try again); nothing linked",
           422: "`externalId` is not of the form the target's platform gives its show ids (YouTube: the 11-character video id; TikTok: the decimal room id; Whatnot: a UUID; Bambuser: 20 letters and digits; Facebook: the decimal live video id); nothing stored",
         },
       },
@@ -254,16 +262,6 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       // next sync failed the mirror.
       const malformed = externalIdProblem(target.platform, req.body.externalId);
       if (malformed) throw new AppError(422, 'Unprocessable Content', malformed, [{ path: 'body.externalId', message: malformed }]);
-      // One platform show is one show's mirror: the index names one show per platform show (attribution
-      // rule 2) and every sync of a mirror re-asserts its entry, so a platform show linked to two shows
-      // had its sales attributed to whichever of them synced last (an order during show B went to the
-      // ended show A). The index finds the other show; its mirror decides (an entry an earlier link or
-      // target of the same id left names a show whose mirror no longer has it).
-      const holder = await opts.externalShows.get(targetId, req.body.externalId);
-      if (holder !== null && holder !== showId && (await shows.getMirror(partnerId, holder, target))?.remote?.externalId === req.body.externalId) {
-        const detail = `${target.platform} show ${req.body.externalId} is already the mirror of show ${holder} on target ${targetId}, which its sales are attributed to: a platform show mirrors one show; make another one in the ${target.platform} app and link that (or, to move this one, first link show ${holder}'s mirror to another)`;
-        throw new AppError(409, 'Conflict', detail, [{ path: 'body.externalId', message: detail }]);
-      }
       const given = req.body.ingest;
       if (given) {
         try {
@@ -275,57 +273,79 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         }
       }
       const operatorIngest = given ? { url: given.url, streamKeySealed: box.encrypt(given.streamKey) } : undefined;
-      // Back in the active set first, as on a resync: the link gives the mirror a show on the platform
-      // (`remote`), also once its show ended and the sweep dropped the show; a target DELETE (which walks
-      // the active set) must see it. Before the mirror changes, so no DELETE reads the linked mirror
-      // without its show in the set. The sweep drops the show again once everything of it is done.
-      await shows.markActive(partnerId, showId);
-      let finished: MirrorDoc | undefined;
-      const mirror = (await operatorSave(targetId, () => shows.updateMirror(partnerId, showId, target, () => newMirror(targetId, target.platform, target.incarnation), (m) => {
-        finished = undefined;
-        const same = m.remote !== undefined && m.remote.externalId === req.body.externalId;
-        if (same && m.remote) {
-          // The same remote show: what was done on it stays done. Its intents (keyed by generation),
-          // pins, what was written to it and whether it went live all still hold, so nothing is sent
-          // twice (each side effect once).
-          // A finished mirror (ended, cancelled) is never synced again: there is nothing to re-read, and
-          // its url (the replay) and platform data stay as they are. The link changes nothing. So for one
-          // that is over while the show is live again (`over`): its platform show cannot start again.
-          if (m.state === 'ended' || m.state === 'cancelled' || m.over) {
-            finished = m;
-            return false;
+      // One platform show is one show's mirror: the index names one show per platform show (attribution
+      // rule 2) and every sync of a mirror re-asserts its entry, so a platform show linked to two shows
+      // had its sales attributed to whichever of them synced last (an order during show B went to the
+      // ended show A). The index finds the other show; its mirror decides (an entry an earlier link or
+      // target of the same id left names a show whose mirror no longer has it). Under the platform
+      // show's link claim, taken with the read of the entry in one step, from the check to the entry's
+      // write: two links at the same instant both read no entry (or a stale one) and both passed; now
+      // the second waits and finds the first's entry and mirror.
+      const claim = await opts.externalShows.claimLink(targetId, req.body.externalId, LINK_CLAIM_LEASE_MS, LINK_CLAIM_WAIT_MS);
+      if (!claim) throw conflict(`${target.platform} show ${req.body.externalId} is being linked by another request that has not finished; nothing linked, try again`);
+      let mirror: MirrorDoc;
+      let linked = false;
+      try {
+        const holder = claim.holder;
+        if (holder !== null && holder !== showId && (await shows.getMirror(partnerId, holder, target))?.remote?.externalId === req.body.externalId) {
+          const detail = `${target.platform} show ${req.body.externalId} is already the mirror of show ${holder} on target ${targetId}, which its sales are attributed to: a platform show mirrors one show; make another one in the ${target.platform} app and link that (or, to move this one, first link show ${holder}'s mirror to another)`;
+          throw new AppError(409, 'Conflict', detail, [{ path: 'body.externalId', message: detail }]);
+        }
+        // Back in the active set first, as on a resync: the link gives the mirror a show on the platform
+        // (`remote`), also once its show ended and the sweep dropped the show; a target DELETE (which walks
+        // the active set) must see it. Before the mirror changes, so no DELETE reads the linked mirror
+        // without its show in the set. The sweep drops the show again once everything of it is done.
+        await shows.markActive(partnerId, showId);
+        let finished: MirrorDoc | undefined;
+        mirror = (await operatorSave(targetId, () => shows.updateMirror(partnerId, showId, target, () => newMirror(targetId, target.platform, target.incarnation), (m) => {
+          finished = undefined;
+          const same = m.remote !== undefined && m.remote.externalId === req.body.externalId;
+          if (same && m.remote) {
+            // The same remote show: what was done on it stays done. Its intents (keyed by generation),
+            // pins, what was written to it and whether it went live all still hold, so nothing is sent
+            // twice (each side effect once).
+            // A finished mirror (ended, cancelled) is never synced again: there is nothing to re-read, and
+            // its url (the replay) and platform data stay as they are. The link changes nothing. So for one
+            // that is over while the show is live again (`over`): its platform show cannot start again.
+            if (m.state === 'ended' || m.state === 'cancelled' || m.over) {
+              finished = m;
+              return false;
+            }
+            // The platform's url and ingest are read again (attachShow, on the sync): a Facebook stream URL
+            // that expired unused comes back fresh. Until then the mirror keeps what it has, its ingest
+            // included, so the relay keeps pushing a live show's video; an ingest in the body replaces it
+            // now (the operator's ingest is what the relay pushes to when the platform gives none).
+            m.remote = { ...m.remote, ...(operatorIngest ? { ingest: undefined } : {}), data: { ...m.remote.data, attach: '1' } };
+            if (operatorIngest) m.operatorIngest = operatorIngest;
+            m.lastError = null;
+            m.retries = 0;
+            // A live mirror keeps its state, any other one (action_required for an expired Facebook
+            // stream URL, failed) is retried with the same intents.
+            if (m.state !== 'live') m.state = 'ready';
+            return true;
           }
-          // The platform's url and ingest are read again (attachShow, on the sync): a Facebook stream URL
-          // that expired unused comes back fresh. Until then the mirror keeps what it has, its ingest
-          // included, so the relay keeps pushing a live show's video; an ingest in the body replaces it
-          // now (the operator's ingest is what the relay pushes to when the platform gives none).
-          m.remote = { ...m.remote, ...(operatorIngest ? { ingest: undefined } : {}), data: { ...m.remote.data, attach: '1' } };
-          if (operatorIngest) m.operatorIngest = operatorIngest;
+          // Another remote show: its url and ingest are read by the sync (attachShow).
+          m.remote = { externalId: req.body.externalId, url: undefined, ingest: undefined, data: { attach: '1' } };
+          m.operatorIngest = operatorIngest;
           m.lastError = null;
           m.retries = 0;
-          // A live mirror keeps its state, any other one (action_required for an expired Facebook
-          // stream URL, failed) is retried with the same intents.
-          if (m.state !== 'live') m.state = 'ready';
+          m.generation += 1; // intents of the previous remote show no longer apply
+          m.applied = undefined;
+          m.state = 'ready';
+          m.wentLive = false;
+          m.over = undefined; // a new platform show: not over
+          m.linkedAfterEnd = undefined;
+          m.pins = idRecord();
           return true;
-        }
-        // Another remote show: its url and ingest are read by the sync (attachShow).
-        m.remote = { externalId: req.body.externalId, url: undefined, ingest: undefined, data: { attach: '1' } };
-        m.operatorIngest = operatorIngest;
-        m.lastError = null;
-        m.retries = 0;
-        m.generation += 1; // intents of the previous remote show no longer apply
-        m.applied = undefined;
-        m.state = 'ready';
-        m.wentLive = false;
-        m.over = undefined; // a new platform show: not over
-        m.linkedAfterEnd = undefined;
-        m.pins = idRecord();
-        return true;
-      }))) ?? finished!;
-      // The index names this show for the platform show now, not only once its sync ran: a second show
-      // linked to it before that (the worker down or behind) passed the check above, and the two syncs
-      // then overwrote each other's entry. (Written after the save: a refused save leaves no entry.)
-      if (mirror.remote?.externalId === req.body.externalId) await opts.externalShows.set(targetId, req.body.externalId, showId);
+        }))) ?? finished!;
+        // The index names this show for the platform show now (with the claim freed, one step), not only
+        // once its sync ran: a second show linked to it before that (the worker down or behind) passed the
+        // check above, and the two syncs then overwrote each other's entry. (Written after the save: a
+        // refused save leaves no entry.)
+        linked = mirror.remote?.externalId === req.body.externalId;
+      } finally {
+        await claim.settle(linked ? showId : undefined);
+      }
       // And marked again after it: a sweep that read the show (and its mirrors, not yet linked) after
       // the mark above would otherwise still drop it, its removal finding the score it read (sweep.service.ts).
       await shows.markActive(partnerId, showId);

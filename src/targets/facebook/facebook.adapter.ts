@@ -39,7 +39,9 @@
  * Pins — capability per target (resolveCapabilities), from the token's permissions (read once and
  *  cached, facebook.permissions.ts):
  *  - with `live_shopping_manage_video`: the catalog item whose retailer_id is the product's SKU is pinned
- *    on the live video (facebook.live-shopping.ts; ref `lsp:<item id>`), and unpin takes it down again.
+ *    on the live video (facebook.live-shopping.ts; ref `lsp:<item id>`), and unpin takes it down again
+ *    (a pin whose outcome is unknown, without a ref: the featured item is read, and taken down when it
+ *    is the product's).
  *    A product that is not in the Page's catalog, or a pin refused for a permission, falls back to:
  *  - a comment by the Page, created on the live video's underlying **video** object
  *    (`POST /{video-id}/comments`, `video.id` of the LiveVideo; needs pages_manage_engagement). The
@@ -495,11 +497,17 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       return { ref: comment.id };
     },
 
-    async unpin(remote, _pin, ref) {
+    async unpin(remote, pin, ref) {
       // A comment cannot be taken back as an "unpin" (it scrolls away); a Live Shopping pin can.
-      if (!ref?.startsWith(PRODUCT_PIN_REF)) return;
+      // Without a ref the pin's outcome is unknown (its request timed out, or its run died during it):
+      // with Live Shopping it may have featured the product all the same, so the featured item is
+      // looked up by the product's SKU (as the pin found it in the catalog) and taken down when it is
+      // that one. (It was a no-op, and the product could stay featured on Facebook.) Without the
+      // permission the pin was a comment: nothing to take down.
+      if (ref !== undefined && !ref.startsWith(PRODUCT_PIN_REF)) return;
+      if (ref === undefined && !(await permissions.get()).liveShopping) return;
       try {
-        await liveShopping.unpin(remote.externalId, ref.slice(PRODUCT_PIN_REF.length));
+        await liveShopping.unpin(remote.externalId, ref !== undefined ? { id: ref.slice(PRODUCT_PIN_REF.length) } : { productId: pin.platformProductId });
       } catch (err) {
         // The permission was taken away since the pin: nothing can take it down now; the show goes on.
         if (!isPermissionRefusal(err)) throw err;

@@ -30,8 +30,13 @@ export interface LiveShopping {
    * the item (code 100 naming product_id) is a PinRefusedError: `productId` is the product it stands for.
    */
   pin(liveVideoId: string, productItemId: string, productId: string): Promise<void>;
-  /** Stop featuring the item, if it is still the featured one (a later pin replaced it otherwise). */
-  unpin(liveVideoId: string, productItemId: string): Promise<void>;
+  /**
+   * Stop featuring the item, if it is still the featured one (a later pin replaced it otherwise). The
+   * item by its id (a pin's ref), or by its retailer_id (the product's SKU) when the pin's outcome is
+   * unknown (no ref: the pin request timed out or its run died): the featured item is read either way,
+   * and matched as findProductItem matches one.
+   */
+  unpin(liveVideoId: string, item: { id: string } | { productId: string }): Promise<void>;
 }
 
 export function createLiveShopping(client: FacebookClient): LiveShopping {
@@ -61,14 +66,15 @@ export function createLiveShopping(client: FacebookClient): LiveShopping {
       await client.call({ method: 'POST', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), params: { product_id: productItemId }, schema: WriteResultSchema, pinOf });
     },
 
-    async unpin(liveVideoId, productItemId) {
+    async unpin(liveVideoId, item) {
       const current = await client.call({
         method: 'GET',
         path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned),
         params: { fields: 'id,retailer_id' },
         schema: ProductItemListSchema,
       });
-      if (!current.data.some((p) => p.id === productItemId)) return; // replaced or already taken down
+      const featured = 'id' in item ? (p: { id: string }) => p.id === item.id : (p: { id: string; retailer_id?: string | undefined }) => p.retailer_id === item.productId || p.id === item.productId;
+      if (!current.data.some(featured)) return; // replaced, already taken down, or (no ref) never pinned
       await client.call({ method: 'DELETE', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), schema: WriteResultSchema });
     },
   };
