@@ -501,6 +501,15 @@ export class PartnerRepository {
     return r === 1 ? 'done' : r === 0 ? 'gone' : 'lost';
   }
 
+  /**
+   * Adds the target to its platform account's reconciliation registry (`accountId`: target.registry.ts
+   * reportAccountId), so that another target's run on the account sees which platform orders are its.
+   * Idempotent; an entry left by a target deleted or moved to another account is dropped when read.
+   */
+  async registerReportAccount(t: Pick<TargetRecord, 'id' | 'partnerId'>, accountId: string): Promise<void> {
+    await this.redis.hset(this.keys.reconAccountTargets(accountId), t.id, t.partnerId);
+  }
+
   async targetOwner(targetId: string): Promise<string | null> {
     return this.redis.get(this.keys.targetOwner(targetId));
   }
