@@ -272,8 +272,9 @@ test('targets on one Whatnot seller (of one partner, then of another partner): e
   expect(run1.status).toBe('completed');
   const first = await stored('shr');
   // 4 orders, 5,600 USD: not 8 orders / 11,200 USD (each target healing the seller's whole report).
+  const all = await svc.rt.attribution.orders('shr');
+  expect([all.length, all.reduce((n, o) => n + o.gross, 0)]).toEqual([4, 5600]);
   expect(Object.keys(first).sort()).toEqual([o1, o2, o3, o4].sort());
-  expect(Object.values(first).reduce((n, [, , gross]) => n + gross, 0)).toBe(5600);
   expect([first[o1], first[o2], first[o3]]).toEqual([['wn-a1', 'sa1', 2000], ['wn-a1', 'sa1', 1000], ['wn-a2', 'sa2', 1500]]);
   expect(first[o4]?.slice(1)).toEqual([null, 1100]);
   const claimant = first[o4]![0]!;
@@ -297,8 +298,10 @@ test('targets on one Whatnot seller (of one partner, then of another partner): e
   const other = await run('shr2');
   expect(other.summary.targets.map((s) => [s.targetId, s.platformOrders, s.otherTargetOrders])).toEqual([['wn-b1', 5, 4]]);
   expect(await stored('shr2')).toEqual({ [o5]: ['wn-b1', 'sb1', 700] });
+  expect((await svc.rt.attribution.orders('shr2')).length).toBe(1);
   // And the first partner's next run leaves the new order to it.
   const run3 = await run('shr');
   expect(run3.discrepancies).toEqual(run1.discrepancies);
   expect(await stored('shr')).toEqual(first);
+  expect((await svc.rt.attribution.orders('shr')).length).toBe(4);
 }, 60_000);
