@@ -22,7 +22,8 @@
  * An account is known by target.registry.ts reportAccountId (the credential that names the account, as
  * the shared rate limiter's, and the API host; hashed). Its targets are registered when created or
  * changed (targets routes), by every run of their partner, and once per deployment for every target
- * stored before this existed (`backfill`); an entry is checked against the stored target when read.
+ * stored before this existed (`backfill`). An entry is never removed: a target deleted or moved to
+ * another account keeps the account's orders its ledger holds (rule 1), but holds no show of it (rule 2).
  */
 import type { Logger } from 'pino';
 import type { AttributionService } from '../attribution/attribution.service.js';
@@ -81,17 +82,19 @@ export class AccountOrders {
     return this.backfilled;
   }
 
-  /** The other targets registered on the account, each checked against its stored record. */
-  private async others(t: TargetRecord, account: string): Promise<TargetRecord[]> {
+  /**
+   * The other targets registered on the account: each with whether it is on the account now (its stored
+   * record says so). One deleted, or moved to another account, still counts for the orders its ledger holds.
+   */
+  private async others(t: TargetRecord, account: string): Promise<{ partnerId: string; id: string; onAccount: boolean }[]> {
     const { repo, partners } = this.deps;
-    const out: TargetRecord[] = [];
+    const out: { partnerId: string; id: string; onAccount: boolean }[] = [];
     for (const e of await repo.accountTargets(account)) {
-      if (e.targetId === t.id) continue;
+      if (e.targetId === t.id && e.partnerId === t.partnerId) continue;
       const other = await partners.getTarget(e.partnerId, e.targetId);
       const itsAccount = other ? this.accountOf(other) : null;
-      // Credentials no key opens: kept (it may well be on the account; counting an order twice is the worse mistake).
-      if (other && (itsAccount === undefined || itsAccount === account)) out.push(other);
-      else await repo.forgetAccountTarget(account, e.targetId);
+      // Credentials no key opens: taken as still on the account (counting an order twice is the worse mistake).
+      out.push({ partnerId: e.partnerId, id: e.targetId, onAccount: other !== null && (itsAccount === undefined || itsAccount === account) });
     }
     return out;
   }
@@ -106,7 +109,7 @@ export class AccountOrders {
       for (const o of others) if (await attribution.storedUnder(o.partnerId, o.id, p.orderId)) return o.id;
       const show = p.externalShowId;
       if (show !== undefined && !(await attribution.holdsPlatformShow(t.id, show))) {
-        for (const o of others) if (await attribution.holdsPlatformShow(o.id, show)) return o.id;
+        for (const o of others) if (o.onAccount && (await attribution.holdsPlatformShow(o.id, show))) return o.id;
       }
       const createdAtMs = rfc3339Ms(p.createdAt);
       // A time the ledger cannot take: the comparison reports it (invalid_order) and nothing is healed.

@@ -356,9 +356,9 @@ export class Keys {
     return `${this.prefix}:{p:${partnerId}}:recon-healed:${day}`;
   }
   /**
-   * HASH target id → partner id: the targets whose order report is one platform account's
-   * (target.registry.ts reportAccountId; a hash, never a credential). Verified when read (a target
-   * deleted or moved to another account is dropped): src/reconcile/account-orders.ts.
+   * HASH JSON [partner id, target id] → when registered: the targets whose order report is (or was)
+   * one platform account's (target.registry.ts reportAccountId; a hash, never a credential):
+   * src/reconcile/account-orders.ts.
    */
   reconAccountTargets(accountId: string): string {
     return `${this.prefix}:{a:${accountId}}:recon-targets`;

@@ -504,10 +504,11 @@ export class PartnerRepository {
   /**
    * Adds the target to its platform account's reconciliation registry (`accountId`: target.registry.ts
    * reportAccountId), so that another target's run on the account sees which platform orders are its.
-   * Idempotent; an entry left by a target deleted or moved to another account is dropped when read.
+   * Idempotent. An entry stays when the target is deleted or moved to another account: the orders of
+   * this account it stored stay in its ledger, and no other target may store them again.
    */
   async registerReportAccount(t: Pick<TargetRecord, 'id' | 'partnerId'>, accountId: string): Promise<void> {
-    await this.redis.hset(this.keys.reconAccountTargets(accountId), t.id, t.partnerId);
+    await this.redis.hset(this.keys.reconAccountTargets(accountId), JSON.stringify([t.partnerId, t.id]), new Date().toISOString());
   }
 
   async targetOwner(targetId: string): Promise<string | null> {

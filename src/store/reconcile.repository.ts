@@ -147,15 +147,13 @@ export class ReconcileRepository {
     defineRedisScripts(redis, { scReconClaim: { numberOfKeys: 1, lua: CLAIM_LUA } });
   }
 
-  /** The targets registered on a platform account (PartnerRepository.registerReportAccount), unverified. */
-  async accountTargets(accountId: string): Promise<{ targetId: string; partnerId: string }[]> {
-    const all = await this.redis.hgetall(this.keys.reconAccountTargets(accountId));
-    return Object.entries(all).map(([targetId, partnerId]) => ({ targetId, partnerId }));
-  }
-
-  /** A registered target found deleted, or on another account now. */
-  async forgetAccountTarget(accountId: string, targetId: string): Promise<void> {
-    await this.redis.hdel(this.keys.reconAccountTargets(accountId), targetId);
+  /** The targets registered on a platform account (PartnerRepository.registerReportAccount), as registered. */
+  async accountTargets(accountId: string): Promise<{ partnerId: string; targetId: string }[]> {
+    const fields = await this.redis.hkeys(this.keys.reconAccountTargets(accountId));
+    return fields.flatMap((f) => {
+      const parsed: unknown = JSON.parse(f);
+      return Array.isArray(parsed) && typeof parsed[0] === 'string' && typeof parsed[1] === 'string' ? [{ partnerId: parsed[0], targetId: parsed[1] }] : [];
+    });
   }
 
   /** The target a platform order of the account is (now) claimed by: an earlier claimant, else `targetId`. */

@@ -176,4 +176,7 @@ test('targets on one platform account (account-orders.ts): an order is kept by o
   const stored = order('o-stored', 'show-x');
   await attribution.ingestPlatformOrders('acc-pa', 'acc-a', [stored], 'webhook');
   expect(await siftB([stored])).toEqual({ mine: [], others: 1 });
+  // Still a's once a is deleted: its ledger keeps the order.
+  expect(await partners.deleteTarget('acc-pa', 'acc-a')).toBe(true);
+  expect(await (await accounts.sifter(b))([stored])).toEqual({ mine: [], others: 1 });
 });
