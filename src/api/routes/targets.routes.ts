@@ -233,8 +233,10 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       else if (credentials || baseUrl !== undefined) await opts.verifier.keep(targetId, checked?.token ?? null);
       // Both written: the next PATCH of the grant may start (the audit and the kick need no hold on it).
       await release();
-      // Other credentials or host may be another platform account (the old account's entry is dropped when next read).
-      if (credentials || baseUrl !== undefined) await partners.registerReportAccount(next, reportAccountId(next.platform, next.baseUrl, partners.openCredentials(next), next.id));
+      // Other credentials or a host may be another platform account. (Stored credentials no key opens,
+      // with a baseUrl alone under ?verify=false: not registered; the partner's next reconciliation tries again.)
+      const nextCredentials = credentials ?? (baseUrl !== undefined ? openedOrUndefined(() => partners.openCredentials(next)) : undefined);
+      if (nextCredentials) await partners.registerReportAccount(next, reportAccountId(next.platform, next.baseUrl, nextCredentials, next.id));
       const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
       await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
       if (!t.enabled || credentials) await kick(next);
