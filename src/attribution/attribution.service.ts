@@ -398,8 +398,18 @@ export class AttributionService {
   /** Which of `targetIds` reported a platform order with this id (for a lookup made without its targetId). */
   async reportedBy(partnerId: string, orderId: string, targetIds: readonly string[]): Promise<string[]> {
     const found: string[] = [];
-    for (const targetId of targetIds) if (await this.deps.repo.get(partnerId, await this.platformRef(partnerId, targetId, orderId))) found.push(targetId);
+    for (const targetId of targetIds) if (await this.storedUnder(partnerId, targetId, orderId)) found.push(targetId);
     return found;
+  }
+
+  /** The ledger holds this platform order of the target (reconciliation: counted under another target of the account). */
+  async storedUnder(partnerId: string, targetId: string, orderId: string): Promise<boolean> {
+    return (await this.deps.repo.get(partnerId, await this.platformRef(partnerId, targetId, orderId))) !== null;
+  }
+
+  /** The target's platform-show index names a show of ours for this platform show (a mirror of it holds it: rule 2). */
+  async holdsPlatformShow(targetId: string, externalId: string): Promise<boolean> {
+    return (await this.deps.externalShows.get(targetId, externalId)) !== null;
   }
 
   /** Every stored order of the partner created in the range (tests; reconciliation streams `scan` instead). */

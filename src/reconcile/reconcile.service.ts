@@ -21,6 +21,7 @@ import type { PartnerRepository, TargetRecord } from '../store/partner.repositor
 import type { Discrepancy, ReconcileRepository, ReconciliationRecord, ReconTargetSummary } from '../store/reconcile.repository.js';
 import type { PlatformOrder, TargetAdapter } from '../targets/target.adapter.js';
 import { isTargetError } from '../targets/target.errors.js';
+import { AccountOrders } from './account-orders.js';
 import type { Comparison } from './reconcile.compare.js';
 import { pagesOf, reconcileTargetStream } from './reconcile.stream.js';
 import type { PageStart } from '../store/zset-page.js';
@@ -73,8 +74,11 @@ export class ReconcileService {
   private queue: Queue | undefined;
   /** Read when a job is added: a change applies to runs requested (or re-queued) later. */
   readonly retry: RunRetry;
+  /** Which target of a shared platform account counts each of its orders (account-orders.ts). */
+  private readonly accounts: AccountOrders;
   constructor(private readonly deps: ReconcileDeps) {
     this.retry = { attempts: deps.retry?.attempts ?? 5, backoffMs: deps.retry?.backoffMs ?? 5000 };
+    this.accounts = new AccountOrders({ repo: deps.repo, partners: deps.partners, attribution: deps.attribution, log: deps.log });
   }
 
   private q(): Queue {
@@ -266,13 +270,17 @@ export class ReconcileService {
     const targets: ReconTargetSummary[] = [];
     const skipped: string[] = [];
     const found: Discrepancy[] = [];
+    // Every target on its platform account's registry before any report is read: a run of another
+    // target on the account (this partner's or another's) then leaves the orders of their shows to them.
+    await this.accounts.backfill();
+    await this.accounts.register(bundle?.targets ?? []);
     for (const t of bundle?.targets ?? []) {
       const adapter = this.deps.adapterFor(t);
       if (!adapter?.capabilities.orderReport || !adapter.listOrders) {
         skipped.push(t.id);
         continue;
       }
-      const summary: ReconTargetSummary = { targetId: t.id, platform: t.platform, platformOrders: 0, ledgerOrders: 0, discrepancies: 0, healed: 0 };
+      const summary: ReconTargetSummary = { targetId: t.id, platform: t.platform, platformOrders: 0, otherTargetOrders: 0, ledgerOrders: 0, discrepancies: 0, healed: 0 };
       targets.push(summary);
       // Both sides streamed (reconcile.stream.ts): the adapter's report page by page as the platform
       // returns it (orderPages), the ledger by point lookups and a paged scan.
@@ -282,6 +290,7 @@ export class ReconcileService {
       const report = adapter.orderPages ? adapter.orderPages(from, to, signal) : (async function* () { yield* pagesOf(await listOrders(from, to, signal)); })();
       let res;
       try {
+        const sift = await this.accounts.sifter(t);
         res = await reconcileTargetStream(t.id, report, attribution.targetLedger(rec.partnerId, t.id, { fromMs, toMs }), VOIDED, async (cmp) => {
           await attribution.ingestPlatformOrders(rec.partnerId, t.id, await withDetails(adapter, cmp, signal), 'report');
           const healed = new Map(cmp.heal.map((p) => [p.orderId, p]));
@@ -290,7 +299,7 @@ export class ReconcileService {
             const p = healed.get(d.orderId);
             await repo.rememberHeal(rec.partnerId, d, p ? Date.parse(p.createdAt) : fromMs);
           }
-        });
+        }, sift);
       } catch (err) {
         if (!isTargetError(err)) throw err;
         // The report failed (at its first page or midway): the target's comparison is incomplete, so
@@ -301,6 +310,7 @@ export class ReconcileService {
         continue;
       }
       summary.platformOrders = res.platformOrders;
+      summary.otherTargetOrders = res.otherTargetOrders;
       summary.ledgerOrders = res.ledgerOrders;
       found.push(...res.discrepancies);
     }

@@ -7,6 +7,7 @@
  */
 import type { PlatformOrder } from '../targets/target.adapter.js';
 import type { Discrepancy } from '../store/reconcile.repository.js';
+import type { SiftOrders } from './account-orders.js';
 import { compareTarget, type Comparison, type LedgerOrder } from './reconcile.compare.js';
 
 export interface TargetLedger {
@@ -23,6 +24,8 @@ export interface TargetLedger {
 
 export interface StreamedComparison {
   platformOrders: number;
+  /** Of platformOrders, those `sift` left to another target of the account. */
+  otherTargetOrders: number;
   /** Ledger orders of the target in the period before any heal of this run. */
   ledgerOrders: number;
   discrepancies: Discrepancy[];
@@ -31,22 +34,38 @@ export interface StreamedComparison {
 /** Report pages compared at once (their lookups overlap; each page's heals run when its comparison is done). */
 const PAGES_IN_FLIGHT = 4;
 
-/** `heal` runs once per report page that has something to heal. */
+/**
+ * `heal` runs once per report page that has something to heal. `sift` (account-orders.ts) gets the
+ * page's orders the target's ledger lacks and keeps those that are this target's to compare and heal:
+ * the others (another target's on the same platform account) are counted, nothing more.
+ */
 export async function reconcileTargetStream(
   targetId: string,
   report: AsyncIterable<PlatformOrder[]>,
   ledger: TargetLedger,
   voided: RegExp,
   heal: (cmp: Comparison) => Promise<void>,
+  sift?: SiftOrders,
 ): Promise<StreamedComparison> {
   const discrepancies: Discrepancy[] = [];
   let platformOrders = 0;
+  let otherTargetOrders = 0;
   let ledgerOrders = 0;
   const comparePage = async (page: PlatformOrder[]): Promise<void> => {
     const looked = await ledger.lookup([...new Set(page.map((p) => p.orderId))]);
     const found = looked.map((l) => l.order);
     // an order the report names on two pages is one ledger order
     ledgerOrders += looked.filter((l) => !l.named).length;
+    if (sift) {
+      const held = new Set(found.map((l) => l.orderId));
+      const absent = page.filter((p) => !held.has(p.orderId));
+      const { mine, others } = absent.length > 0 ? await sift(absent) : { mine: absent, others: 0 };
+      otherTargetOrders += others;
+      if (others > 0) {
+        const kept = new Set(mine);
+        page = page.filter((p) => held.has(p.orderId) || kept.has(p));
+      }
+    }
     // every ledger order handed in is named by the page: compareTarget adds no missing_in_platform here
     const cmp = compareTarget(targetId, page, found, voided);
     discrepancies.push(...cmp.discrepancies);
@@ -76,7 +95,7 @@ export async function reconcileTargetStream(
     throw err;
   }
   await ledger.close();
-  return { platformOrders, ledgerOrders, discrepancies };
+  return { platformOrders, otherTargetOrders, ledgerOrders, discrepancies };
 }
 
 /** A report that arrived whole, as pages. */

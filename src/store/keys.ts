@@ -362,6 +362,26 @@ export class Keys {
   reconHealedDay(partnerId: string, day: number): string {
     return `${this.prefix}:{p:${partnerId}}:recon-healed:${day}`;
   }
+  /**
+   * HASH JSON [partner id, target id] → when registered: the targets whose order report is (or was)
+   * one platform account's (target.registry.ts reportAccountId; a hash, never a credential):
+   * src/reconcile/account-orders.ts.
+   */
+  reconAccountTargets(accountId: string): string {
+    return `${this.prefix}:{a:${accountId}}:recon-targets`;
+  }
+  /**
+   * HASH platform order id → target id: which target a platform order of the account (created on UTC
+   * day `day`) was healed under, claimed before the heal so that a second target on the account never
+   * stores it again. Kept 400 days, as the heals.
+   */
+  reconAccountClaims(accountId: string, day: number): string {
+    return `${this.prefix}:{a:${accountId}}:recon-claims:${day}`;
+  }
+  /** STRING: set once every stored target was added to its account's reconAccountTargets (AccountOrders.backfill). */
+  reconAccountsBackfilled(): string {
+    return `${this.prefix}:{idx}:recon-accounts-backfilled`;
+  }
   /** STRING: the end (ms) of the latest scheduled reconciliation period requested for the partner (ReconcileService.requestScheduled). */
   reconScheduledTo(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:recon-scheduled-to`;

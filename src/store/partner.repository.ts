@@ -501,6 +501,16 @@ export class PartnerRepository {
     return r === 1 ? 'done' : r === 0 ? 'gone' : 'lost';
   }
 
+  /**
+   * Adds the target to its platform account's reconciliation registry (`accountId`: target.registry.ts
+   * reportAccountId), so that another target's run on the account sees which platform orders are its.
+   * Idempotent. An entry stays when the target is deleted or moved to another account: the orders of
+   * this account it stored stay in its ledger, and no other target may store them again.
+   */
+  async registerReportAccount(t: Pick<TargetRecord, 'id' | 'partnerId'>, accountId: string): Promise<void> {
+    await this.redis.hset(this.keys.reconAccountTargets(accountId), JSON.stringify([t.partnerId, t.id]), new Date().toISOString());
+  }
+
   async targetOwner(targetId: string): Promise<string | null> {
     return this.redis.get(this.keys.targetOwner(targetId));
   }

@@ -1,7 +1,8 @@
 /** Reconciliation runs and the discrepancies they auto-healed (so a re-run reports the same). */
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
-import type { RedisClient } from './redis.js';
+import type { Result } from 'ioredis';
+import { defineRedisScripts, type RedisClient } from './redis.js';
 import { zrevPage, type PageStart } from './zset-page.js';
 
 export const RECON_STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
@@ -36,6 +37,11 @@ export interface ReconTargetSummary {
   targetId: string;
   platform: string;
   platformOrders: number;
+  /**
+   * Of platformOrders, those another target on the same platform account counts (src/reconcile/account-orders.ts):
+   * neither compared nor healed under this target.
+   */
+  otherTargetOrders: number;
   ledgerOrders: number;
   discrepancies: number;
   healed: number;
@@ -58,6 +64,25 @@ export interface ReconciliationRecord {
 }
 
 const TTL_SEC = 400 * 86_400;
+
+/**
+ * KEYS[1] the account's claims of one day; ARGV: platform order id, target id, TTL seconds. The target
+ * the order is claimed by: the one already there, else ARGV[2] (claimed now). One step, so two runs
+ * claiming together get the same answer.
+ */
+const CLAIM_LUA = `
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held then return held end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return ARGV[2]
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    scReconClaim(key: string, orderId: string, targetId: string, ttlSec: number): Result<string, Context>;
+  }
+}
 
 // KEYS[1] the record, ARGV[1] the new JSON, ARGV[2] TTL seconds. Returns the stored record when it has
 // finished (not written), else nil (written). A record that cannot be decoded is overwritten, as save() would.
@@ -118,7 +143,30 @@ export class ReconcileRepository {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
-  ) {}
+  ) {
+    defineRedisScripts(redis, { scReconClaim: { numberOfKeys: 1, lua: CLAIM_LUA } });
+  }
+
+  /** The targets registered on a platform account (PartnerRepository.registerReportAccount), as registered. */
+  async accountTargets(accountId: string): Promise<{ partnerId: string; targetId: string }[]> {
+    const fields = await this.redis.hkeys(this.keys.reconAccountTargets(accountId));
+    return fields.flatMap((f) => {
+      const parsed: unknown = JSON.parse(f);
+      return Array.isArray(parsed) && typeof parsed[0] === 'string' && typeof parsed[1] === 'string' ? [{ partnerId: parsed[0], targetId: parsed[1] }] : [];
+    });
+  }
+
+  /** The target a platform order of the account is (now) claimed by: an earlier claimant, else `targetId`. */
+  async claimAccountOrder(accountId: string, orderId: string, createdAtMs: number, targetId: string): Promise<string> {
+    return this.redis.scReconClaim(this.keys.reconAccountClaims(accountId, Math.floor(createdAtMs / DAY_MS)), orderId, targetId, TTL_SEC);
+  }
+
+  async accountsBackfilled(): Promise<boolean> {
+    return (await this.redis.exists(this.keys.reconAccountsBackfilled())) === 1;
+  }
+  async markAccountsBackfilled(): Promise<void> {
+    await this.redis.set(this.keys.reconAccountsBackfilled(), String(Date.now()));
+  }
 
   async save(r: ReconciliationRecord): Promise<void> {
     await this.redis.set(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC);

@@ -57,6 +57,17 @@ export function limiterId(platform: Platform, credentials: Record<string, string
   return identity ? `acct-${createHash('sha256').update(identity).digest('base64url').slice(0, 16)}` : targetId;
 }
 
+/**
+ * The platform account whose order report a target reads, for reconciliation (src/reconcile/account-orders.ts):
+ * two targets (of one partner or of two) with the same account identity (ACCOUNT_FIELDS) on the same
+ * API host read the same report. A hash (the identity holds tokens; it names Redis keys); a target
+ * whose credentials name no account is an account of its own.
+ */
+export function reportAccountId(platform: Platform, baseUrl: string | undefined, credentials: Record<string, string>, targetId: string): string {
+  const identity = accountIdentity(platform, credentials) ?? `${platform}\u0000target\u0000${targetId}`;
+  return createHash('sha256').update(`${identity}\u0000${baseUrl ?? ''}`).digest('base64url').slice(0, 22);
+}
+
 export function accountIdentity(platform: Platform, credentials: Record<string, string>): string | undefined {
   for (const fields of ACCOUNT_FIELDS[platform]) {
     const parts = fields.map((f) => credentials[f]);

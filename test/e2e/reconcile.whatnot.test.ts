@@ -17,7 +17,7 @@ simServicePerFile((rig) => ({ sim, svc } = rig));
 
 interface Recon {
   status: string;
-  summary: { discrepancies: number; healed: number; targets: { targetId: string; platformOrders: number }[] };
+  summary: { discrepancies: number; healed: number; targets: { targetId: string; platformOrders: number; otherTargetOrders: number }[] };
   discrepancies: { kind: string; targetId: string; orderId: string; healed: boolean }[];
 }
 interface Report {
@@ -232,3 +232,76 @@ test("an order webhook whose items Whatnot cannot give now: the sale is stored a
   const byShow = (await (await svc.api('/v1/partners/tsl5/shows/s5/attribution')).json()) as ByShow;
   expect(byShow.byProduct.reduce((n, p) => n + p.grossAmount, 0)).toBe(3100);
 });
+
+test('targets on one Whatnot seller (of one partner, then of another partner): each platform order is stored once, under the target holding its show; one no target holds, under its first claimant', async () => {
+  await sim.control('PUT', '/_sim/whatnot/limits', { requestsPerWindow: null, quotaPerDay: null });
+  await sim.control('PUT', '/_sim/whatnot/webhook', { url: 'http://127.0.0.1:1/unreachable' }); // no order arrives by webhook
+  const seller = (await sim.control('POST', '/_sim/whatnot/accounts')) as { sellerId: string; accessToken: string };
+  const from = new Date(Date.now() - 3600_000).toISOString();
+  const to = new Date(Date.now() + 60_000).toISOString();
+  const run = async (partnerId: string): Promise<Recon> => {
+    const { id } = (await (await svc.api(`/v1/partners/${partnerId}/reconciliations`, { json: { from, to } })).json()) as { id: string };
+    return waitFor(async () => {
+      const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon;
+      return body.status === 'completed' || body.status === 'failed' ? body : undefined;
+    });
+  };
+  /** A target on the seller with a show of the partner linked to a new Whatnot show of the seller. */
+  const linked = async (partnerId: string, secret: string, targetId: string, showId: string): Promise<string> => {
+    const t = await svc.api(`/v1/partners/${partnerId}/targets`, { json: { id: targetId, platform: 'whatnot', name: targetId, credentials: { accessToken: seller.accessToken }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, rateLimit: { requests: 10_000, windowMs: 1000 } } });
+    expect(t.status).toBe(201);
+    await sendEvent(svc, partnerId, secret, showEvent('show.scheduled', sampleShow(showId), '2026-11-24T17:00:00Z'));
+    await waitFor(async () => (await svc.rt.shows.getMirror(partnerId, showId, targetId))?.state === 'action_required');
+    const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: showId, account: seller.sellerId })) as { externalId: string };
+    expect((await svc.api(`/v1/partners/${partnerId}/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+    return externalId;
+  };
+  const order = async (externalId: string, amount: number): Promise<string> => ((await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount, currency: 'USD' } })) as { orderId: string }).orderId;
+  /** The partner's stored platform orders: order id → [target, attributed show or null, gross]. */
+  const stored = async (partnerId: string): Promise<Record<string, [string | undefined, string | null, number]>> =>
+    Object.fromEntries((await svc.rt.attribution.orders(partnerId)).map((o) => [o.order.orderId, [o.order.targetId, o.attribution.attributed ? o.attribution.showId : null, o.gross]]));
+
+  // One partner, two targets on the seller, each holding one show; a third Whatnot show no target holds.
+  const secret = await createPartner(svc, 'shr');
+  const x1 = await linked('shr', secret, 'wn-a1', 'sa1');
+  const x2 = await linked('shr', secret, 'wn-a2', 'sa2');
+  const { externalId: x3 } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Nobody links this', account: seller.sellerId })) as { externalId: string };
+  const [o1, o2, o3, o4] = [await order(x1, 2000), await order(x1, 1000), await order(x2, 1500), await order(x3, 1100)];
+
+  const run1 = await run('shr');
+  expect(run1.status).toBe('completed');
+  const first = await stored('shr');
+  // 4 orders, 5,600 USD: not 8 orders / 11,200 USD (each target healing the seller's whole report).
+  const all = await svc.rt.attribution.orders('shr');
+  expect([all.length, all.reduce((n, o) => n + o.gross, 0)]).toEqual([4, 5600]);
+  expect(Object.keys(first).sort()).toEqual([o1, o2, o3, o4].sort());
+  expect([first[o1], first[o2], first[o3]]).toEqual([['wn-a1', 'sa1', 2000], ['wn-a1', 'sa1', 1000], ['wn-a2', 'sa2', 1500]]);
+  expect(first[o4]?.slice(1)).toEqual([null, 1100]);
+  const claimant = first[o4]![0]!;
+  // Each target's report has the seller's 4 orders; the ones the other target counts are not its discrepancies.
+  expect(run1.summary.targets.map((s) => [s.targetId, s.platformOrders, s.otherTargetOrders]).sort()).toEqual([
+    ['wn-a1', 4, claimant === 'wn-a1' ? 1 : 2],
+    ['wn-a2', 4, claimant === 'wn-a2' ? 2 : 3],
+  ]);
+  expect(run1.discrepancies.map((d) => [d.targetId, d.orderId, d.kind, d.healed]).sort()).toEqual(
+    [['wn-a1', o1, 'missing_in_ledger', true], ['wn-a1', o2, 'missing_in_ledger', true], ['wn-a2', o3, 'missing_in_ledger', true], [claimant, o4, 'missing_in_ledger', true]].sort(),
+  );
+  const run2 = await run('shr');
+  expect(run2.discrepancies).toEqual(run1.discrepancies);
+  expect(await stored('shr')).toEqual(first);
+
+  // Another partner's target on the same seller, holding a show of its own: its run stores that show's
+  // order only; the first partner's orders (stored, or of shows its targets hold) stay theirs.
+  const secret2 = await createPartner(svc, 'shr2');
+  const x5 = await linked('shr2', secret2, 'wn-b1', 'sb1');
+  const o5 = await order(x5, 700);
+  const other = await run('shr2');
+  expect(other.summary.targets.map((s) => [s.targetId, s.platformOrders, s.otherTargetOrders])).toEqual([['wn-b1', 5, 4]]);
+  expect(await stored('shr2')).toEqual({ [o5]: ['wn-b1', 'sb1', 700] });
+  expect((await svc.rt.attribution.orders('shr2')).length).toBe(1);
+  // And the first partner's next run leaves the new order to it.
+  const run3 = await run('shr');
+  expect(run3.discrepancies).toEqual(run1.discrepancies);
+  expect(await stored('shr')).toEqual(first);
+  expect((await svc.rt.attribution.orders('shr')).length).toBe(4);
+}, 60_000);

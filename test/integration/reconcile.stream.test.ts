@@ -4,15 +4,20 @@
  * comparing the whole report with the whole ledger of the period finds — including orders the report
  * repeats on several pages, ledger orders outside the period and another target's orders.
  */
+import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { AttributionService, VOIDED } from '../../src/attribution/attribution.service.js';
 import type { NormalizedOrder } from '../../src/domain/order.js';
+import { SecretBox } from '../../src/lib/crypto.js';
+import { AccountOrders, type SiftOrders } from '../../src/reconcile/account-orders.js';
 import { compareTarget } from '../../src/reconcile/reconcile.compare.js';
 import { pagesOf, reconcileTargetStream } from '../../src/reconcile/reconcile.stream.js';
 import { AttributionRepository } from '../../src/store/attribution.repository.js';
+import { ExternalShowIndex } from '../../src/store/external-show.index.js';
 import { Keys } from '../../src/store/keys.js';
-import type { Discrepancy } from '../../src/store/reconcile.repository.js';
+import { PartnerRepository, type TargetRecord } from '../../src/store/partner.repository.js';
+import { ReconcileRepository, type Discrepancy } from '../../src/store/reconcile.repository.js';
 import type { RedisClient } from '../../src/store/redis.js';
 import type { PlatformOrder } from '../../src/targets/target.adapter.js';
 import { keysMatching, runsFor, testRedisClientPerFile } from '../helpers/redis-cluster.js';
@@ -128,4 +133,50 @@ test('a report that fails midway: the pages read are compared and healed, the er
   // the first page's comparison finished before the error came out (nothing left running)
   expect(healedIds.sort()).toEqual(['a1', 'a2']);
   expect(await keysMatching(client, 'rtest:{lg:' + partnerId + ':*}:rc:*')).toEqual([]);
+});
+
+test('targets on one platform account (account-orders.ts): an order is kept by one of them, also when both sift it at once (the claim); one of a platform show another target holds, or that another target stores, is that target\'s', async () => {
+  const keys = new Keys('rtest');
+  const partners = new PartnerRepository(client, keys, new SecretBox(randomBytes(32).toString('base64')));
+  const repo = new AttributionRepository(client, keys);
+  const externalShows = new ExternalShowIndex(client, keys);
+  const log = pino({ level: 'silent' });
+  const attribution = new AttributionService({ repo, partners, links: null as never, externalShows, log, holdDays: 0 });
+  const accounts = new AccountOrders({ repo: new ReconcileRepository(client, keys), partners, attribution, log });
+  const target = (id: string, partnerId: string, accessToken: string): TargetRecord => ({
+    id, partnerId, platform: 'whatnot', name: id, baseUrl: undefined, commissionRateBps: 0, enabled: true, pinDelayMs: 0,
+    credentialsSealed: partners.sealCredentials({ accessToken }), createdAt: new Date(FROM).toISOString(), updatedAt: new Date(FROM).toISOString(),
+  });
+  // Two partners' targets on one seller, and a third target on another seller.
+  const [a, b, c] = [target('acc-a', 'acc-pa', 'seller-1'), target('acc-b', 'acc-pb', 'seller-1'), target('acc-c', 'acc-pc', 'seller-2')];
+  for (const t of [a, b, c]) expect(await partners.createTarget(t)).toBe(true);
+  await accounts.register([a, b, c]);
+  const order = (id: string, externalShowId?: string): PlatformOrder => ({
+    orderId: id, externalShowId, productId: undefined, clickId: undefined, createdAt: new Date(FROM).toISOString(),
+    total: { amount: 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined,
+  });
+  const [siftA, siftB, siftC] = [await accounts.sifter(a), await accounts.sifter(b), await accounts.sifter(c)];
+  const kept = async (sift: SiftOrders, o: PlatformOrder): Promise<boolean> => (await sift([o])).mine.length === 1;
+
+  // No show: both at once, one keeps it; every later sift of either says the same.
+  const free = order('o-free');
+  const first = await Promise.all([kept(siftA, free), kept(siftB, free)]);
+  expect(first.filter(Boolean)).toHaveLength(1);
+  expect(await Promise.all([kept(siftA, free), kept(siftB, free)])).toEqual(first);
+  // Another account's target is not concerned.
+  expect(await kept(siftC, free)).toBe(true);
+
+  // A platform show b's index holds: b's, whichever sifts first.
+  await externalShows.set('acc-b', 'show-x', 'sb');
+  const held = order('o-held', 'show-x');
+  expect(await kept(siftA, held)).toBe(false);
+  expect(await kept(siftB, held)).toBe(true);
+
+  // An order a's ledger holds (its webhook reached a): a's, even of b's show.
+  const stored = order('o-stored', 'show-x');
+  await attribution.ingestPlatformOrders('acc-pa', 'acc-a', [stored], 'webhook');
+  expect(await siftB([stored])).toEqual({ mine: [], others: 1 });
+  // Still a's once a is deleted: its ledger keeps the order.
+  expect(await partners.deleteTarget('acc-pa', 'acc-a')).toBe(true);
+  expect(await (await accounts.sifter(b))([stored])).toEqual({ mine: [], others: 1 });
 });

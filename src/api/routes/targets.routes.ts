@@ -11,7 +11,7 @@ import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { mayHoldPlatformShow } from '../../domain/mirror.js';
 import { PLATFORMS, type AccessToken } from '../../targets/target.adapter.js';
-import { sameGrant, sameGrantNewSecret } from '../../targets/target.registry.js';
+import { reportAccountId, sameGrant, sameGrantNewSecret } from '../../targets/target.registry.js';
 import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NameSchema, ok, TargetSchema } from '../openapi.js';
@@ -131,6 +131,8 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     const t: TargetRecord = { ...rest, id, partnerId, baseUrl: req.body.baseUrl, credentialsSealed: partners.sealCredentials(credentials), incarnation: randomId('inc_'), createdAt: now, updatedAt: now };
     if (!(await partners.createTarget(t, app.auditPending(req, { action: 'target.created', partnerId, targetId: t.id, detail: { credentialsChecked: checked?.checked ?? false } })))) throw conflict(`target ${t.id} already exists`);
     await opts.verifier.keep(t.id, checked?.token ?? null);
+    // On its platform account's registry: reconciliation leaves the orders of its shows to it (src/reconcile/account-orders.ts).
+    await partners.registerReportAccount(t, reportAccountId(t.platform, t.baseUrl, credentials, t.id));
     await app.auditSettle({ partnerId });
     await kick(t);
     return reply.status(201).send(publicTarget(t));
@@ -231,6 +233,10 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       else if (credentials || baseUrl !== undefined) await opts.verifier.keep(targetId, checked?.token ?? null);
       // Both written: the next PATCH of the grant may start (the audit and the kick need no hold on it).
       await release();
+      // Other credentials or a host may be another platform account. (Stored credentials no key opens,
+      // with a baseUrl alone under ?verify=false: not registered; the partner's next reconciliation tries again.)
+      const nextCredentials = credentials ?? (baseUrl !== undefined ? openedOrUndefined(() => partners.openCredentials(next)) : undefined);
+      if (nextCredentials) await partners.registerReportAccount(next, reportAccountId(next.platform, next.baseUrl, nextCredentials, next.id));
       const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
       await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
       if (!t.enabled || credentials) await kick(next);
