@@ -2385,6 +2385,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/unit/cron.test.ts"],
     testName: "on a host whose time zone",
   },
+  {
+    name: "relay-armed-place-kept-when-published",
+    what: "a show whose publish began keeps its place in the pool of armed readers (src/relay/relay.service.ts reconcile: armWants counted with a source): a show still waiting for its publish is left out of the pool",
+    file: "src/relay/relay.service.ts",
+    from: "o.armWants = ownEdge ? wanted.size : 0;",
+    to: "o.armWants = wanted.size;",
+    tests: ["test/integration/relay.reader-on-publish.test.ts"],
+    testName: "readers are armed within the pool",
+  },
+  {
+    name: "operator-link-target-gone-500",
+    what: "an operator's link whose target was deleted after the request read it answers 500 (src/api/routes/shows.routes.ts operatorSave without the TargetGoneError → 404 line)",
+    file: "src/api/routes/shows.routes.ts",
+    from: "    if (err instanceof TargetGoneError) throw notFound(",
+    to: "    if (false) throw notFound(",
+    tests: ["test/integration/targets.delete-onplatform-race.test.ts"],
+    testName: "after the request read it",
+  },
+  {
+    name: "operator-link-target-replaced-404",
+    what: "an operator's link whose target was deleted and created again after the request read it answers 404, not 409 (try again) (src/api/routes/shows.routes.ts operatorSave)",
+    file: "src/api/routes/shows.routes.ts",
+    from: "    if (err instanceof TargetReplacedError) throw conflict(",
+    to: "    if (false) throw conflict(",
+    tests: ["test/integration/targets.delete-onplatform-race.test.ts"],
+    testName: "after the request read it",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
