@@ -2412,6 +2412,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/targets.delete-onplatform-race.test.ts"],
     testName: "after the request read it",
   },
+  {
+    name: "relay-pull-start-not-urgent",
+    what: "a pull's supervisor is not marked as making the show's publish (src/relay/relay.service.ts ensurePuller without publishes: true): the pull's start, and so every reader of its show, waits in the start gate behind readers armed for other shows",
+    file: "src/relay/relay.service.ts",
+    from: "      publishes: true,\n",
+    to: "",
+    tests: ["test/integration/relay.reader-on-publish.test.ts"],
+    testName: "a pull's start",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
