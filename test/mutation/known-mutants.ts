@@ -2421,6 +2421,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/relay.reader-on-publish.test.ts"],
     testName: "a pull's start",
   },
+  {
+    name: "link-stale-index-entry-refuses",
+    what: "an operator's link is refused (409) for any index entry naming another show, also a stale one whose show's mirror no longer has that platform show (src/api/routes/shows.routes.ts): a platform show a show was linked away from can never be linked again",
+    file: "src/api/routes/shows.routes.ts",
+    from: "(await shows.getMirror(partnerId, holder, target))?.remote?.externalId === req.body.externalId",
+    to: "true",
+    tests: ["test/e2e/mirror.operator-link.test.ts"],
+    testName: "a stale entry refuses nothing",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
