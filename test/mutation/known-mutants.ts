@@ -2430,6 +2430,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/e2e/mirror.operator-link.test.ts"],
     testName: "a stale entry refuses nothing",
   },
+  {
+    name: "ssrf-localhost-refused-when-allowed",
+    what: "a baseUrl naming localhost is refused as a loopback name also with ALLOW_PRIVATE_DESTINATIONS=true, now that such baseUrls are looked up (src/lib/ssrf.ts assertPublicDestination with mustResolve): a test or demo target on http://localhost:… is a 400",
+    file: "src/lib/ssrf.ts",
+    from: "if (!allowPrivate && (host === 'localhost'",
+    to: "if ((host === 'localhost'",
+    tests: ["test/integration/targets.test.ts"],
+    testName: "a loopback baseUrl",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
