@@ -219,10 +219,11 @@ test("a platform show another show's mirror has is refused for a second show (40
   await link('dup-b', 'wn1', other);
 });
 
-test('the second show is refused also before the first show\'s sync has run (the link writes the index itself)', async () => {
+test('the second show is refused also before the first show\'s sync has run (the link writes the index itself); a stale entry refuses nothing', async () => {
   for (const id of ['dup-c', 'dup-d']) expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow(id), '2026-11-26T17:00:00Z'))).status).toBe(202);
   await settled(syncQueues(svc));
   const { externalId: wnShowId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'A Whatnot show linked twice at once' })) as { externalId: string };
+  const { externalId: another } = (await sim.control('POST', '/_sim/whatnot/shows', { title: "dup-c's second Whatnot show" })) as { externalId: string };
   const queues = syncQueues(svc);
   await Promise.all(queues.map((q) => q.pause())); // no sync runs between the two links
   try {
@@ -230,8 +231,13 @@ test('the second show is refused also before the first show\'s sync has run (the
     const r = await svc.api(`/v1/partners/${PARTNER}/shows/dup-d/mirrors/wn1`, { method: 'PUT', json: { externalId: wnShowId } });
     expect(r.status).toBe(409);
     expect(((await r.json()) as { detail: string }).detail).toContain('already the mirror of show dup-c on target wn1');
+    // dup-c is linked to another Whatnot show: the index entry naming it for the first one is stale
+    // (its mirror no longer has that show) and refuses nothing; dup-d links the first one.
+    await link('dup-c', 'wn1', another);
+    await link('dup-d', 'wn1', wnShowId);
   } finally {
     await Promise.all(queues.map((q) => q.resume()));
   }
-  await mirrorWhere('dup-c', 'wn1', (x) => x.state === 'ready' && x.url !== null);
+  await mirrorWhere('dup-c', 'wn1', (x) => x.state === 'ready' && x.url !== null && x.externalId === another);
+  await mirrorWhere('dup-d', 'wn1', (x) => x.state === 'ready' && x.url !== null && x.externalId === wnShowId);
 });

@@ -5,37 +5,52 @@
  * another relay took the lapsed lease and pushed the same show too. Now on the monotonic clock.
  * The real RelayService (its pass and renewal run by hand), real Redis; the renewals fail as with Redis
  * gone for this process only.
+ * Also here (the same hand-run relay, no ffmpeg): a wake during a pass makes one pass after it.
  */
 import { jest } from '@jest/globals';
 import type { RelayRepository } from '../../src/store/relay.repository.js';
 import { handRunRelay } from '../helpers/hand-relay.js';
-import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
+import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 serviceForFile((started) => (svc = started));
 
-test('a wall clock stepped back does not keep a relay that cannot renew its lease pushing', async () => {
-  const secret = await createPartner(svc, 'step');
-  expect((await sendEvent(svc, 'step', secret, showEvent('show.live', sampleShow('step1', { state: 'live' }), new Date().toISOString()))).status).toBe(202);
-  let unreachable = false;
+/**
+ * A live show of partner `partnerId` and a hand-run relay of it with lease `leaseMs`, whose lease
+ * renewals fail while `unreachable(true)` (as with Redis gone for this process only).
+ */
+async function relayWithFailingRenewals(partnerId: string, leaseMs: number) {
+  const secret = await createPartner(svc, partnerId);
+  expect((await sendEvent(svc, partnerId, secret, showEvent('show.live', sampleShow(`${partnerId}1`, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
+  let failing = false;
   const real = svc.rt.relay;
   // The service's relay store, with its lease renewals failing as with Redis gone for this process.
   const relayRepo: RelayRepository = Object.assign(Object.create(real) as RelayRepository, {
-    takeLease: (...args: Parameters<RelayRepository['takeLease']>) => (unreachable ? Promise.reject(new Error('Connection is closed.')) : real.takeLease(...args)),
+    takeLease: (...args: Parameters<RelayRepository['takeLease']>) => (failing ? Promise.reject(new Error('Connection is closed.')) : real.takeLease(...args)),
   });
-  const relay = handRunRelay(svc, { relay: relayRepo, leaseMs: 1_000 });
-  const owned = (): number => (relay as unknown as { owned: Map<string, unknown> }).owned.size;
-  const renewAll = (): Promise<void> => (relay as unknown as { renewAll(): Promise<void> }).renewAll();
+  const relay = handRunRelay(svc, { relay: relayRepo, leaseMs });
+  return {
+    relay,
+    unreachable: (on: boolean): void => {
+      failing = on;
+    },
+    owned: (): number => (relay as unknown as { owned: Map<string, unknown> }).owned.size,
+    renewAll: (): Promise<void> => (relay as unknown as { renewAll(): Promise<void> }).renewAll(),
+  };
+}
+
+test('a wall clock stepped back does not keep a relay that cannot renew its lease pushing', async () => {
+  const { relay, unreachable: setUnreachable, owned, renewAll } = await relayWithFailingRenewals('step', 1_000);
   try {
     await relay.tick();
     expect(owned()).toBe(1);
-    unreachable = true;
+    setUnreachable(true);
     await renewAll(); // right after the pass took the lease: kept (the grace counts from the take)
     expect(owned()).toBe(1);
-    unreachable = false;
+    setUnreachable(false);
     await new Promise((r) => setTimeout(r, 700));
     await renewAll(); // renewed, 0.7 × the lease after the take
-    unreachable = true;
+    setUnreachable(true);
     await renewAll(); // right after that renewal: kept (the grace counts from the last renewal, not the take)
     expect(owned()).toBe(1);
     // The wall clock steps back an hour; 0.7 × the lease passes without a renewal.
@@ -48,6 +63,44 @@ test('a wall clock stepped back does not keep a relay that cannot renew its leas
       spy.mockRestore();
     }
     expect(owned()).toBe(0);
+  } finally {
+    await relay.close();
+  }
+}, 30_000);
+
+test('a relay that cannot renew keeps its show for 0.6 × the lease after the take, not for a moment', async () => {
+  // A 10 s lease: the grace is 6 s, and the renewal that fails comes 300 ms after the take (a grace
+  // of a few ms, as a typo in the factor would make it, stopped the show at the first Redis hiccup).
+  const { relay, unreachable, owned, renewAll } = await relayWithFailingRenewals('grace', 10_000);
+  try {
+    await relay.tick();
+    expect(owned()).toBe(1);
+    unreachable(true);
+    await new Promise((r) => setTimeout(r, 300));
+    await renewAll();
+    expect(owned()).toBe(1);
+  } finally {
+    await relay.close();
+  }
+}, 30_000);
+
+test("a wake that comes during a pass makes one more pass as soon as it ends (not at the next poll, not for ever); a wake for another process's show makes none", async () => {
+  // Its edge accepted a publish while a pass ran: without the pass after it, the show's readers
+  // started only at the next RELAY_POLL_MS.
+  const relay = handRunRelay(svc); // passes every 60 s
+  let passes = 0;
+  const tick = relay.tick.bind(relay);
+  relay.tick = async () => {
+    passes += 1;
+    return tick();
+  };
+  relay.start(); // its first pass runs now
+  relay.wake();
+  try {
+    await waitFor(async () => passes >= 2, 5_000);
+    relay.wake({ partnerId: 'nobody', showId: 'not-ours' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(passes).toBe(2);
   } finally {
     await relay.close();
   }

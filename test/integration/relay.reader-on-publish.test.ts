@@ -11,6 +11,8 @@
  * there at once when the relay is woken, and its end stops them. The real RelayService (passes by hand,
  * then started with passes every 60 s, so only wake() makes one), real Redis, real ffmpeg; the edges
  * are TCP listeners that hold what connects (an ffmpeg reader waits there in its RTMP handshake).
+ * An armed show whose publish begins gives its place to the next show; a pull's start is urgent in the
+ * start gate.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { newMirror } from '../../src/domain/mirror.js';
@@ -67,6 +69,31 @@ async function liveShow(partner: string, secret: string, id: string, targets = T
   }
 }
 
+test("a pull's start (the run that makes its show's publish) asks the start gate as urgent", async () => {
+  // Ahead of readers armed for publishes not begun (start-gate.ts): without it a pull's publish, and so
+  // every reader of its show, waited behind them. First here: no other show is live yet.
+  const src = await holdingEdge(); // the pull's source
+  const own = await holdingEdge();
+  const r = handRunRelay(svc, { edgeUrl: () => own.url });
+  const asked: boolean[] = [];
+  const acquire = r.startGate.acquire.bind(r.startGate);
+  r.startGate.acquire = (kind, urgent) => {
+    asked.push(urgent?.() === true);
+    return acquire(kind, urgent);
+  };
+  const secret = await createPartner(svc, 'rop-pull');
+  const event = async (state: 'live' | 'ended') =>
+    (await sendEvent(svc, 'rop-pull', secret, showEvent(`show.${state}`, sampleShow('rop-pull-1', { state, sourceUrl: `${src.url}/src-key` }), new Date().toISOString()))).status;
+  try {
+    expect(await event('live')).toBe(202);
+    await r.tick();
+    expect(asked).toEqual([true]);
+  } finally {
+    await r.close();
+    expect(await event('ended')).toBe(202); // not relayed by the test below
+  }
+});
+
 test("readers are armed within the pool, shared between partners; a show left out starts its readers on its publish, on the edge that reports it, and its end stops them", async () => {
   const own = await holdingEdge(); // this process's edge
   const other = await holdingEdge(); // another relay process's edge, where the publish lands
@@ -108,4 +135,13 @@ test("readers are armed within the pool, shared between partners; a show left ou
   r.wake({ partnerId: P, showId: 'rop-4' });
   await waitFor(async () => r.pids().length === 4 && (await statuses(P, 'rop-4')).every((s) => s?.state === 'idle' && s.lastError === WAITING), 10_000);
   expect({ ownEdge: own.connections(), otherEdge: other.connections() }).toEqual({ ownEdge: 6, otherEdge: TARGETS.length }); // none started again
+
+  // An armed show's publish begins (on this process's edge): its readers go on, and its place in the
+  // pool goes to P's next show, rop-2 (kept, it held a place no show waiting for a publish could use).
+  await svc.rt.relay.setSourceFor(P, 'rop-1', { edgeUrl: own.url, session: 'own-edge:1', since: new Date().toISOString() }, 60_000);
+  await waitFor(async () => {
+    r.wake();
+    return own.connections() === 8 && r.pids().length === 6;
+  }, 10_000);
+  expect((await statuses(P, 'rop-1')).map((s) => s?.state)).toEqual(['connecting', 'connecting']);
 }, 60_000);

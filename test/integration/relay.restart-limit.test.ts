@@ -275,6 +275,41 @@ describe('DestinationSupervisor with a start gate', () => {
     expect(kinds.length).toBeGreaterThanOrEqual(3);
     expect(kinds.slice(1).every((k) => k === 'retry')).toBe(true);
   }, 40_000);
+
+  test("a destination's start counts as urgent once its show's stream is known to publish, and always for the run that makes the publish (a pull)", async () => {
+    // Urgent starts go ahead of readers armed for a publish not begun (start-gate.ts); a reader asked
+    // as one of those while its show already published (or the pull that is its publish) waited
+    // behind every armed start of the process.
+    const asked = new Map<string, () => boolean>();
+    let asking = '';
+    const gate = new (class extends StartGate {
+      override acquire(kind: 'first' | 'retry' = 'first', urgent?: () => boolean) {
+        if (urgent) asked.set(asking, urgent);
+        return super.acquire(kind, urgent);
+      }
+    })({ concurrency: 1, pollMs: 20 });
+    const held = await gate.acquire(); // every start waits: only what they asked is looked at
+    const sup = (name: string, publishes?: boolean): DestinationSupervisor => {
+      const s = new DestinationSupervisor(
+        { input, output: join(dir, `${name}.flv`), secrets: [] },
+        { ffmpeg: testFfmpeg(), log: pino({ level: 'silent' }), stallMs: 1000, startGate: gate, mayStart: async () => true, onStateChange: () => undefined, ...(publishes ? { publishes } : {}) },
+      );
+      asking = name;
+      s.start();
+      return s;
+    };
+    const reader = sup('urgent-reader');
+    const puller = sup('urgent-puller', true);
+    try {
+      expect([asked.get('urgent-reader')?.(), asked.get('urgent-puller')?.()]).toEqual([false, true]);
+      reader.setSourceKnown(true); // its show's publish began while the start waits
+      expect(asked.get('urgent-reader')?.()).toBe(true);
+    } finally {
+      await reader.stop();
+      await puller.stop();
+      held.release();
+    }
+  });
 });
 
 describe('stall detection and CPU starvation', () => {

@@ -28,8 +28,9 @@ beforeAll(async () => {
   sim = await startSim();
   await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, quotaPerDay: null });
   proxy = await startLateProxy(sim.url);
-  // no workers: the test plays the runs; short attempts so that a dropped step settles fast
-  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '400', PLATFORM_SETTLE_MS: '300' } });
+  // no workers: the test plays the runs; short attempts so that a dropped step settles fast, and a
+  // back-off of a fifth of the default (SYNC_BACKOFF_BASE_MS: the delays the runs return show it is used)
+  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '400', PLATFORM_SETTLE_MS: '300', SYNC_BACKOFF_BASE_MS: '200' } });
 });
 afterAll(async () => {
   await svc?.close();
@@ -65,6 +66,9 @@ test('a create that makes a step per attempt between transient failures starts i
   await runUntil(1);
   expect(proxy.dropped).toHaveLength(1);
   expect(await mirror()).toMatchObject({ state: 'provisioning', retries: 1 });
+  // The first failure waits half to all of SYNC_BACKOFF_BASE_MS (the default 1 s: 500–1000 ms).
+  expect(outcome).toMatchObject({ kind: 'delay' });
+  expect((outcome as { delayMs: number }).delayMs).toBeLessThanOrEqual(200);
 
   // 2. The next attempt makes the stream (after its lookup found nothing), then the broadcast's insert
   //    fails: a step was done in between, so this is the first failure since, not the second in a row.

@@ -219,3 +219,38 @@ test("an operator's link or retry while the DELETE holds its mark is refused (40
   await expect(svc.rt.shows.updateMirror(P, 's8', owner, () => newMirror('yt8', 'youtube', failed.incarnation), (m) => ((m.state = 'ready'), true))).rejects.toBeInstanceOf(TargetGoneError);
   expect((await svc.rt.shows.getMirror(P, 's8', 'yt8'))?.state).toBe('failed');
 }, 60_000);
+
+/**
+ * An operator's link whose target is deleted after the request read it (between its checks and its
+ * save: run here from the route's markActive, just before the save): 404, and deleted and created
+ * again meanwhile: 409 (try again); nothing of it saved either way.
+ */
+test("an operator's link whose target was deleted (or deleted and created again) after the request read it: 404 (409), nothing linked", async () => {
+  await addTarget('yt9');
+  await schedule('s9');
+  const { externalId } = (await sim.control('POST', '/_sim/youtube/shows', { title: 'by hand 9' })) as { externalId: string };
+  const shows = svc.rt.shows;
+  const orig = shows.markActive.bind(shows);
+  let between: (() => Promise<void>) | undefined;
+  shows.markActive = async (...args: Parameters<typeof orig>) => {
+    const run = between;
+    between = undefined;
+    await run?.();
+    return orig(...args);
+  };
+  const link = async (): Promise<number> => (await svc.api(`/v1/partners/${P}/shows/s9/mirrors/yt9`, { method: 'PUT', json: { externalId } })).status;
+  const deleted = async (): Promise<void> => expect((await svc.api(`/v1/partners/${P}/targets/yt9`, { method: 'DELETE' })).status).toBe(204);
+  try {
+    between = deleted;
+    expect(await link()).toBe(404);
+    await addTarget('yt9');
+    between = async () => {
+      await deleted();
+      await addTarget('yt9');
+    };
+    expect(await link()).toBe(409);
+  } finally {
+    shows.markActive = orig;
+  }
+  expect((await svc.rt.shows.getMirror(P, 's9', 'yt9'))?.remote).toBeUndefined();
+}, 60_000);

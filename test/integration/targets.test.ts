@@ -171,10 +171,13 @@ describe('target validation', () => {
     await expectProblem(await svc.api(`/v1/partners/ghost/targets?verify=false`, { json: newTarget }), 404);
   });
 
-  test('a loopback baseUrl is accepted while ALLOW_PRIVATE_DESTINATIONS is true (tests, demo)', async () => {
+  test('a loopback baseUrl (an address or localhost) is accepted while ALLOW_PRIVATE_DESTINATIONS is true (tests, demo)', async () => {
     const r = await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: { ...newTarget, id: 'sim-yt', baseUrl: 'http://127.0.0.1:4100/youtube' } });
     expect(r.status).toBe(201);
     expect(await r.json()).toMatchObject({ baseUrl: 'http://127.0.0.1:4100/youtube' });
+    // And by the name: looked up (a name that does not exist is refused) but not refused as a loopback name.
+    const named = await svc.api(`/v1/partners/${PARTNER}/targets?verify=false`, { json: { ...newTarget, id: 'sim-yt-named', baseUrl: 'http://localhost:4100/youtube' } });
+    expect(named.status).toBe(201);
   });
 
   test('a baseUrl whose host does not exist is a 400 naming baseUrl while ALLOW_PRIVATE_DESTINATIONS is true; one DNS cannot look up now a 503', async () => {

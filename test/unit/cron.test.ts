@@ -4,6 +4,7 @@
  * id BullMQ gives the same tick, so its ticks must be BullMQ's: compared here with BullMQ's own
  * (its bundled cron-parser, another major version than ours).
  */
+import { spawnSync } from 'node:child_process';
 import { defaultRepeatStrategy } from 'bullmq';
 import { CRON_TZ, cronTimes, latestTick, nextTick } from '../../src/lib/cron.js';
 
@@ -39,4 +40,14 @@ test("the ticks are BullMQ's for the same expression", () => {
       expect(nextTick(cron, latest - 1)).toBe(latest);
     }
   }
+});
+
+test('the ticks are UTC also on a host whose time zone is not (TZ)', () => {
+  // Without the time zone given, cron-parser reads an expression in the host's: on a host set to
+  // India's time a "0 3 * * *" partner's reconciliation would run at 21:30 UTC. Another process (TZ is
+  // read at start-up), about 1 s.
+  const code = "const c = await import('./src/lib/cron.ts'); const t = Date.parse('2026-03-01T12:00:00Z'); console.log(JSON.stringify([new Date(0).getTimezoneOffset(), c.nextTick('0 3 * * *', t), c.latestTick('0 3 * * *', t)]));";
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { env: { ...process.env, TZ: 'Asia/Kolkata' }, encoding: 'utf8' });
+  expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr }).toEqual({ status: 0, stderr: '' });
+  expect(JSON.parse(r.stdout)).toEqual([-330, at('2026-03-02T03:00:00.000Z'), at('2026-03-01T03:00:00.000Z')]);
 });
