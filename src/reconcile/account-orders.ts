@@ -14,7 +14,12 @@
  *    the heal; every other target leaves it from then on. The claimant's later runs heal it if the
  *    ledger still lacks it (a run that died between the claim and the heal).
  *    Rule 2 goes through the claim as well: two targets that both hold the platform show (two partners
- *    linking the same show) store it once, under the first.
+ *    linking the same show) store it once, under the first. A claim already made comes before rule 2 (its
+ *    claimant may have died between the claim and the heal, and must still heal it); one whose claimant
+ *    has left the account (deleted, moved) is taken over.
+ *
+ * A target is (partner, target id) throughout: a deleted target's id may be created again by another
+ * partner on the same account.
  *
  * An order that is another target's is neither compared nor healed in this target's run, and is no
  * discrepancy of it: the run's summary counts it (`otherTargetOrders`).
@@ -104,22 +109,40 @@ export class AccountOrders {
     const { repo, attribution } = this.deps;
     const account = this.accountOf(t);
     if (account === undefined) return async (absent) => ({ mine: absent, others: 0 });
-    const others = await this.others(t, account);
+    const others = (await this.others(t, account)).map((o) => ({ ...o, key: ownerKey(o.partnerId, o.id) }));
+    const me = ownerKey(t.partnerId, t.id);
     const ownerOf = async (p: PlatformOrder): Promise<string> => {
-      for (const o of others) if (await attribution.storedUnder(o.partnerId, o.id, p.orderId)) return o.id;
-      const show = p.externalShowId;
-      if (show !== undefined && !(await attribution.holdsPlatformShow(t.id, show))) {
-        for (const o of others) if (o.onAccount && (await attribution.holdsPlatformShow(o.id, show))) return o.id;
-      }
+      for (const o of others) if (await attribution.storedUnder(o.partnerId, o.id, p.orderId)) return o.key;
       const createdAtMs = rfc3339Ms(p.createdAt);
       // A time the ledger cannot take: the comparison reports it (invalid_order) and nothing is healed.
-      if (createdAtMs === undefined) return t.id;
-      return repo.claimAccountOrder(account, p.orderId, createdAtMs, t.id);
+      if (createdAtMs === undefined) return me;
+      // An earlier claim stands before the show rule: a claimant whose run died between its claim and its
+      // heal heals the order next time, even if another target has linked the order's show meanwhile (else
+      // that target would leave it to the claim, and the claimant to the show: healed by no one). A claimant
+      // that has left the account (deleted, moved; rule 1 found the order stored under no other target)
+      // frees it: taken over in the claim's script, which compares the claimant.
+      const held = await repo.accountOrderClaimant(account, p.orderId, createdAtMs);
+      if (held === me) return me;
+      if (held !== null && others.some((o) => o.key === held && o.onAccount)) return held;
+      const show = p.externalShowId;
+      if (show !== undefined && !(await attribution.holdsPlatformShow(t.id, show))) {
+        for (const o of others) if (o.onAccount && (await attribution.holdsPlatformShow(o.id, show))) return o.key;
+      }
+      return repo.claimAccountOrder(account, p.orderId, createdAtMs, me, held ?? '');
     };
     return async (absent) => {
       const owners = await Promise.all(absent.map(ownerOf));
-      const mine = absent.filter((_, i) => owners[i] === t.id);
+      const mine = absent.filter((_, i) => owners[i] === me);
       return { mine, others: absent.length - mine.length };
     };
   }
+}
+
+/**
+ * Whose an order is: the target as (partner, target id). A target id is unique only while its target
+ * exists: a deleted target's id may be created again by another partner on the same account, and the
+ * id alone would then make that target the owner of the first one's orders (stored twice).
+ */
+function ownerKey(partnerId: string, targetId: string): string {
+  return JSON.stringify([partnerId, targetId]);
 }

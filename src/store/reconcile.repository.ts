@@ -70,9 +70,11 @@ const TTL_SEC = 400 * 86_400;
  * the order is claimed by: the one already there, else ARGV[2] (claimed now). One step, so two runs
  * claiming together get the same answer.
  */
+// KEYS[1] the day's claims of the account; ARGV: order id, claimant, TTL seconds, a stale claimant to
+// replace ('' none: a claim held by anyone stands). Returns the claimant now.
 const CLAIM_LUA = `
 local held = redis.call('HGET', KEYS[1], ARGV[1])
-if held then return held end
+if held and held ~= ARGV[4] then return held end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return ARGV[2]
@@ -80,7 +82,7 @@ return ARGV[2]
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scReconClaim(key: string, orderId: string, targetId: string, ttlSec: number): Result<string, Context>;
+    scReconClaim(key: string, orderId: string, claimant: string, ttlSec: number, stale: string): Result<string, Context>;
   }
 }
 
@@ -156,9 +158,18 @@ export class ReconcileRepository {
     });
   }
 
-  /** The target a platform order of the account is (now) claimed by: an earlier claimant, else `targetId`. */
-  async claimAccountOrder(accountId: string, orderId: string, createdAtMs: number, targetId: string): Promise<string> {
-    return this.redis.scReconClaim(this.keys.reconAccountClaims(accountId, Math.floor(createdAtMs / DAY_MS)), orderId, targetId, TTL_SEC);
+  /**
+   * Who a platform order of the account is (now) claimed by: an earlier claimant, else `claimant` (an
+   * opaque owner key, account-orders.ts). A claim held by `stale` (a claimant that left the account) is
+   * taken over; '' takes over none.
+   */
+  async claimAccountOrder(accountId: string, orderId: string, createdAtMs: number, claimant: string, stale = ''): Promise<string> {
+    return this.redis.scReconClaim(this.keys.reconAccountClaims(accountId, Math.floor(createdAtMs / DAY_MS)), orderId, claimant, TTL_SEC, stale);
+  }
+
+  /** The claimant of a platform order of the account, or null when none claimed it. */
+  async accountOrderClaimant(accountId: string, orderId: string, createdAtMs: number): Promise<string | null> {
+    return this.redis.hget(this.keys.reconAccountClaims(accountId, Math.floor(createdAtMs / DAY_MS)), orderId);
   }
 
   async accountsBackfilled(): Promise<boolean> {

@@ -179,4 +179,41 @@ test('targets on one platform account (account-orders.ts): an order is kept by o
   // Still a's once a is deleted: its ledger keeps the order.
   expect(await partners.deleteTarget('acc-pa', 'acc-a')).toBe(true);
   expect(await (await accounts.sifter(b))([stored])).toEqual({ mine: [], others: 1 });
+
+  // a's id created again by another partner on the seller: a's order is not that target's (the pair decides, not the id).
+  const a2 = target('acc-a', 'acc-pd', 'seller-1');
+  expect(await partners.createTarget(a2)).toBe(true);
+  await accounts.register([a2]);
+  expect(await (await accounts.sifter(a2))([stored])).toEqual({ mine: [], others: 1 });
+});
+
+test('targets on one platform account: a claim made before its heal (the run died) stays its claimant\'s when another target links the show meanwhile; a claimant that left the account frees it', async () => {
+  const keys = new Keys('rtest');
+  const partners = new PartnerRepository(client, keys, new SecretBox(randomBytes(32).toString('base64')));
+  const repo = new AttributionRepository(client, keys);
+  const externalShows = new ExternalShowIndex(client, keys);
+  const log = pino({ level: 'silent' });
+  const attribution = new AttributionService({ repo, partners, links: null as never, externalShows, log, holdDays: 0 });
+  const accounts = new AccountOrders({ repo: new ReconcileRepository(client, keys), partners, attribution, log });
+  const target = (id: string, partnerId: string): TargetRecord => ({
+    id, partnerId, platform: 'whatnot', name: id, baseUrl: undefined, commissionRateBps: 0, enabled: true, pinDelayMs: 0,
+    credentialsSealed: partners.sealCredentials({ accessToken: 'seller-claims' }), createdAt: new Date(FROM).toISOString(), updatedAt: new Date(FROM).toISOString(),
+  });
+  const [t, o] = [target('cl-t', 'cl-pt'), target('cl-o', 'cl-po')];
+  for (const x of [t, o]) expect(await partners.createTarget(x)).toBe(true);
+  await accounts.register([t, o]);
+  const order: PlatformOrder = {
+    orderId: 'o-claimed', externalShowId: 'show-late', productId: undefined, clickId: undefined, createdAt: new Date(FROM).toISOString(),
+    total: { amount: 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined,
+  };
+  // t's run claims it (no target holds the show yet) and dies before its heal: nothing stored.
+  expect((await (await accounts.sifter(t))([order])).mine).toHaveLength(1);
+  // o links the order's show; both runs again: t still heals it, o leaves it (with the show rule first, neither would).
+  await externalShows.set('cl-o', 'show-late', 'so');
+  expect(await (await accounts.sifter(o))([order])).toEqual({ mine: [], others: 1 });
+  expect((await (await accounts.sifter(t))([order])).mine).toHaveLength(1);
+  // t is deleted before healing it: its claim no longer holds the order back; o (holding the show) takes it.
+  expect(await partners.deleteTarget('cl-pt', 'cl-t')).toBe(true);
+  expect((await (await accounts.sifter(o))([order])).mine).toHaveLength(1);
+  expect((await (await accounts.sifter(o))([order])).mine).toHaveLength(1);
 });
