@@ -161,7 +161,7 @@ export class ApiKeyRepository {
  * pending audit id and entry ('' for none), its deadline (writeDeadline) → 1, or -1 past the deadline
  * (nothing written).
  */
-const CREATE_LUA = `
+export const CREATE_LUA = `
 ${lateWriteLua('ARGV[5]')}
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
@@ -169,7 +169,7 @@ return 1
 `;
 
 /** KEYS: the record authentication reads. ARGV: the record, its deadline (writeDeadline) → 1, or -1 past it (not written). */
-const SET_RECORD_LUA = `
+export const SET_RECORD_LUA = `
 ${lateWriteLua('ARGV[2]')}
 redis.call('SET', KEYS[1], ARGV[1])
 return 1

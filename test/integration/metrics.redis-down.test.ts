@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { newMirror } from '../../src/domain/mirror.js';
+import { CREATE_LUA, SET_RECORD_LUA } from '../../src/store/apikey.repository.js';
 import { writeDeadline } from '../../src/store/redis.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 
@@ -106,15 +107,21 @@ test('Redis frozen after a create read its deadline: the create times out, and R
   expect(pid).toBeGreaterThan(0);
   const { redis, keys } = svc.rt;
   const key = keys.partner('pm-late');
-  const deadline = await writeDeadline(redis, key);
+  const record = keys.apiKey('late-hash');
+  const [deadline, indexDeadline, recordDeadline] = await Promise.all([writeDeadline(redis, key), writeDeadline(redis, keys.apiKeyIndex()), writeDeadline(redis, record)]);
   process.kill(pid, 'SIGSTOP');
   try {
     // The API's client: commandTimeout 2000 ms, past the deadline (WRITE_DEADLINE_MS after the read).
-    await expect(redis.scCreatePartner(key, keys.auditPending({ partnerId: 'pm-late' }), '{"id":"pm-late"}', '[]', '', '', deadline)).rejects.toThrow('Command timed out');
+    const writes = [
+      redis.scCreatePartner(key, keys.auditPending({ partnerId: 'pm-late' }), '{"id":"pm-late"}', '[]', '', '', deadline),
+      redis.eval(CREATE_LUA, 2, keys.apiKeyIndex(), keys.auditPending('keys'), 'key_late', '{}', '', '', indexDeadline),
+      redis.eval(SET_RECORD_LUA, 1, record, '{}', recordDeadline),
+    ];
+    for (const w of await Promise.allSettled(writes)) expect(w.status === 'rejected' && String(w.reason)).toMatch('Command timed out');
   } finally {
     process.kill(pid, 'SIGCONT');
   }
   await c.ping();
-  expect(await c.exists(key)).toBe(0);
+  expect([await c.exists(key), await c.hexists(keys.apiKeyIndex(), 'key_late'), await c.exists(record)]).toEqual([0, 0, 0]);
   c.disconnect();
 }, 30_000);
