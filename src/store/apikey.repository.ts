@@ -8,7 +8,7 @@ import { randomId } from '../lib/ids.js';
 import { randomToken, sha256Hex } from '../lib/crypto.js';
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
-import type { RedisClient } from './redis.js';
+import { LateWriteError, lateWriteLua, type RedisClient, writeDeadline } from './redis.js';
 
 export const ROLES = ['admin', 'operator', 'viewer', 'partner'] as const;
 export type Role = (typeof ROLES)[number];
@@ -74,10 +74,15 @@ export class ApiKeyRepository {
     const createdAt = new Date().toISOString();
     const expiresAt = opts.expiresAt ? opts.expiresAt.toISOString() : null;
     const record: KeyRecord = { id, role, partnerId, ...(opts.name ? { name: opts.name } : {}), createdAt, expiresAt, revokedAt: null };
-    // Index first: a key that authenticates is always listed (and so can be revoked).
+    // Index first: a key that authenticates is always listed (and so can be revoked). Each write has a
+    // deadline (writeDeadline, read in its slot) past which it is a no-op: a create that answered 503
+    // (Redis frozen, the command timed out in the client) is not applied when Redis goes on, which left
+    // an active key whose secret nobody saw (the retry creates another).
     const pending = opts.audit?.(id, expiresAt);
-    await this.redis.eval(CREATE_LUA, 2, this.keys.apiKeyIndex(), this.keys.auditPending('keys'), id, JSON.stringify({ ...record, hash } satisfies IndexRecord), pending?.id ?? '', pending?.entry ?? '');
-    await this.redis.set(this.keys.apiKey(hash), JSON.stringify(record));
+    const indexed = await this.redis.eval(CREATE_LUA, 2, this.keys.apiKeyIndex(), this.keys.auditPending('keys'), id, JSON.stringify({ ...record, hash } satisfies IndexRecord), pending?.id ?? '', pending?.entry ?? '', await writeDeadline(this.redis, this.keys.apiKeyIndex()));
+    if (indexed === -1) throw new LateWriteError(`API key ${id} create`);
+    const stored = await this.redis.eval(SET_RECORD_LUA, 1, this.keys.apiKey(hash), JSON.stringify(record), await writeDeadline(this.redis, this.keys.apiKey(hash)));
+    if (stored === -1) throw new LateWriteError(`API key ${id} create`);
     return { id, key, createdAt, expiresAt };
   }
 
@@ -151,10 +156,22 @@ export class ApiKeyRepository {
   }
 }
 
-/** KEYS: the key index, its pending audit entries (same slot). ARGV: id, index entry, the creation's pending audit id and entry ('' for none). */
-const CREATE_LUA = `
+/**
+ * KEYS: the key index, its pending audit entries (same slot). ARGV: id, index entry, the creation's
+ * pending audit id and entry ('' for none), its deadline (writeDeadline) → 1, or -1 past the deadline
+ * (nothing written).
+ */
+export const CREATE_LUA = `
+${lateWriteLua('ARGV[5]')}
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
+return 1
+`;
+
+/** KEYS: the record authentication reads. ARGV: the record, its deadline (writeDeadline) → 1, or -1 past it (not written). */
+export const SET_RECORD_LUA = `
+${lateWriteLua('ARGV[2]')}
+redis.call('SET', KEYS[1], ARGV[1])
 return 1
 `;
 

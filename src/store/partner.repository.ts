@@ -4,7 +4,7 @@ import type { Platform } from '../targets/target.adapter.js';
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { Result } from 'ioredis';
-import { defineRedisScripts, type RedisClient } from './redis.js';
+import { defineRedisScripts, LateWriteError, lateWriteLua, type RedisClient, writeDeadline } from './redis.js';
 
 /**
  * KEYS: the partner hash, its pending audit entries (same slot). ARGV: field, '1' when the field was
@@ -103,10 +103,12 @@ return 1
 
 /**
  * KEYS: the partner hash, its pending audit entries (same slot). ARGV: doc json, secrets json, the
- * creation's pending audit id and entry ('' for none). Creates both fields or nothing (1 = created);
- * records the entry pending only when it created them.
+ * creation's pending audit id and entry ('' for none), its deadline (writeDeadline). Creates both
+ * fields or nothing (1 = created, 0 = exists, -1 = past its deadline: nothing written); records the
+ * entry pending only when it created them.
  */
 const CREATE_PARTNER_LUA = `
+${lateWriteLua('ARGV[5]')}
 if redis.call('HEXISTS', KEYS[1], 'doc') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'secrets', ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
@@ -126,7 +128,7 @@ return 1
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scCreatePartner(key: string, pending: string, doc: string, secrets: string, auditId: string, auditEntry: string): Result<number, Context>;
+    scCreatePartner(key: string, pending: string, doc: string, secrets: string, auditId: string, auditEntry: string, deadline: number): Result<number, Context>;
     scCreateField(key: string, pending: string, field: string, value: string, auditId: string, auditEntry: string): Result<number, Context>;
     scCasField(key: string, pending: string, ...args: string[]): Result<number, Context>;
     scMarkDeleting(key: string, field: string, token: string, ttlMs: number): Result<string | null, Context>;
@@ -274,8 +276,11 @@ export class PartnerRepository {
   /**
    * The partner doc and its first secret in one step (a partner without secrets would refuse every
    * event, and a retried create would only get 409). The partner index lives in another slot: it is
-   * written after, and again by a create that finds the partner already there, so a create that died
-   * in between is repaired by its retry instead of leaving a partner nobody lists or schedules.
+   * written first (`list` skips an id without a partner), so that the creating script is the last
+   * write: a create whose answer was a 503 (Redis frozen, the command timed out in the client) must
+   * not be applied later, when Redis goes on, or the retry gets 409 and the secret, shown only in the
+   * 201, is lost. The script has a deadline (writeDeadline) and is a no-op past it (LateWriteError, a
+   * 503). A create that finds the partner there writes the index too (repairing older data).
    */
   /**
    * `audit`: the creation's entry, recorded pending by the creating script (`AuditRepository.settle`):
@@ -284,8 +289,10 @@ export class PartnerRepository {
   async create(partner: Partner, webhookSecret: string, audit?: PendingAudit): Promise<void> {
     const key = this.keys.partner(partner.id);
     const secrets: WebhookSecretRecord[] = [{ sealed: this.box.encrypt(webhookSecret), createdAt: partner.createdAt, expiresAt: null }];
-    const ok = await this.redis.scCreatePartner(key, this.keys.auditPending({ partnerId: partner.id }), JSON.stringify(partner), JSON.stringify(secrets), audit?.id ?? '', audit?.entry ?? '');
     await this.redis.sadd(this.keys.partnerIndex(), partner.id);
+    const deadline = await writeDeadline(this.redis, key);
+    const ok = await this.redis.scCreatePartner(key, this.keys.auditPending({ partnerId: partner.id }), JSON.stringify(partner), JSON.stringify(secrets), audit?.id ?? '', audit?.entry ?? '', deadline);
+    if (ok === -1) throw new LateWriteError(`partner ${partner.id} create`);
     if (ok === 0) throw new PartnerExistsError(partner.id);
   }
 

@@ -275,9 +275,44 @@ const UNAVAILABLE =
  */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  if (err.name === 'MaxRetriesPerRequestError') return true;
+  if (err.name === 'MaxRetriesPerRequestError' || err instanceof LateWriteError) return true;
   if (BUSY.test(err.message)) return true;
   return UNAVAILABLE.test(
     err.message,
   );
+}
+
+/**
+ * How long after Redis's clock was read (`writeDeadline`) a create may still be applied. A command
+ * written to a Redis that then froze (SIGSTOP, a stalled host) stays in its socket: the API's client
+ * rejects it after `commandTimeout` (2000 ms, a 503), and Redis ran it anyway once it went on. A create
+ * applied that way left a partner (or an API key) whose secret, shown only in the 201, nobody ever saw;
+ * the client's retry got 409. Below the API's commandTimeout: a guarded write Redis runs after the
+ * client gave up on it is a no-op.
+ */
+export const WRITE_DEADLINE_MS = 1000;
+
+/** A guarded write Redis ran after its deadline, and so did not apply (a 503: the retry makes it). */
+export class LateWriteError extends Error {
+  override name = 'LateWriteError';
+  constructor(what: string) {
+    super(`${what}: Redis ran the write after its deadline (it stalled); nothing was written`);
+  }
+}
+
+const REDIS_NOW_MS_LUA = `local t = redis.call('TIME') return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/**
+ * The deadline (Redis ms) for a guarded write of `key`: Redis's own clock, read in `key`'s slot (on a
+ * Cluster, the node that will run the write), plus WRITE_DEADLINE_MS. The write's script starts with
+ * LATE_WRITE_LUA. The write is sent after this read returned, so it times out in the client no earlier
+ * than this read + commandTimeout: past the deadline.
+ */
+export async function writeDeadline(redis: RedisClient, key: string): Promise<number> {
+  return Number(await redis.eval(REDIS_NOW_MS_LUA, 1, key)) + WRITE_DEADLINE_MS;
+}
+
+/** A script's first line: returns -1 (no write) when Redis's clock is past `deadline` (an ARGV, from writeDeadline). */
+export function lateWriteLua(deadline: string): string {
+  return `do local t = redis.call('TIME') if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(${deadline}) then return -1 end end`;
 }

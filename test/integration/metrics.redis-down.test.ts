@@ -3,11 +3,14 @@
  * endpoints; queue depths already were) are absent — unknown — rather than 0, which reads as "no failed
  * mirror, no disabled endpoint" and resolves the alerts on them for as long as the outage lasts;
  * `syndicast_redis_up` says 0, and the exposition stays promtool-clean. Real redis-server, stopped and
- * started again under the running service.
+ * started again under the running service. With it, creates under a frozen Redis (SIGSTOP): their 503
+ * must not turn into a partner or key, secret never seen, when Redis goes on (the retry got 409).
  */
 import { execFileSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { newMirror } from '../../src/domain/mirror.js';
+import { CREATE_LUA, SET_RECORD_LUA } from '../../src/store/apikey.repository.js';
+import { writeDeadline } from '../../src/store/redis.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -70,4 +73,55 @@ test('Redis frozen (accepts connections, answers nothing): /metrics still answer
   } finally {
     process.kill(pid, 'SIGCONT');
   }
+}, 30_000);
+
+test('Redis frozen during a create: 503, and the retry after Redis resumes gets a usable answer (the late write was a no-op)', async () => {
+  const c = new Redis(svc.redis.url);
+  const pid = Number(/process_id:(\d+)/.exec(await c.info('server'))?.[1]);
+  expect(pid).toBeGreaterThan(0);
+  const partner = { id: 'pm-frozen', name: 'Frozen' };
+  const key = { role: 'viewer', name: 'frozen viewer' };
+  const keysBefore = ((await (await svc.api('/v1/api-keys')).json()) as { keys: unknown[] }).keys.length;
+  process.kill(pid, 'SIGSTOP');
+  try {
+    const [p, k] = await Promise.all([svc.api('/v1/partners', { json: partner }), svc.api('/v1/api-keys', { json: key })]);
+    expect([p.status, k.status]).toEqual([503, 503]);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  // The frozen server now runs what was written to it before the 503s: the creates must not happen.
+  await c.ping();
+  c.disconnect();
+  const retry = await svc.api('/v1/partners', { json: partner });
+  expect(retry.status).toBe(201);
+  expect(((await retry.json()) as { webhookSecret?: string }).webhookSecret).toMatch(/./);
+  const keys = ((await (await svc.api('/v1/api-keys')).json()) as { keys: { name: string | null }[] }).keys;
+  // No key whose secret nobody saw: the retry creates the only one.
+  expect([keys.length - keysBefore, keys.filter((x) => x.name === key.name).length]).toEqual([0, 0]);
+  expect((await svc.api('/v1/api-keys', { json: key })).status).toBe(201);
+}, 30_000);
+
+test('Redis frozen after a create read its deadline: the create times out, and Redis running it later writes nothing', async () => {
+  const c = new Redis(svc.redis.url);
+  const pid = Number(/process_id:(\d+)/.exec(await c.info('server'))?.[1]);
+  expect(pid).toBeGreaterThan(0);
+  const { redis, keys } = svc.rt;
+  const key = keys.partner('pm-late');
+  const record = keys.apiKey('late-hash');
+  const [deadline, indexDeadline, recordDeadline] = await Promise.all([writeDeadline(redis, key), writeDeadline(redis, keys.apiKeyIndex()), writeDeadline(redis, record)]);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    // The API's client: commandTimeout 2000 ms, past the deadline (WRITE_DEADLINE_MS after the read).
+    const writes = [
+      redis.scCreatePartner(key, keys.auditPending({ partnerId: 'pm-late' }), '{"id":"pm-late"}', '[]', '', '', deadline),
+      redis.eval(CREATE_LUA, 2, keys.apiKeyIndex(), keys.auditPending('keys'), 'key_late', '{}', '', '', indexDeadline),
+      redis.eval(SET_RECORD_LUA, 1, record, '{}', recordDeadline),
+    ];
+    for (const w of await Promise.allSettled(writes)) expect(w.status === 'rejected' && String(w.reason)).toMatch('Command timed out');
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  await c.ping();
+  expect([await c.exists(key), await c.hexists(keys.apiKeyIndex(), 'key_late'), await c.exists(record)]).toEqual([0, 0, 0]);
+  c.disconnect();
 }, 30_000);

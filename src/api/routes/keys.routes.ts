@@ -41,7 +41,7 @@ const ListQuery = z.object({ partnerId: IdSchema.optional(), status: z.enum(['ac
 export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, opts) => {
   const { apiKeys, partners } = opts;
 
-  app.post('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Create an API key (shown once, stored hashed)', body: CreateKey, docResponses: { 201: ok('created', CreatedKey), 400: 'invalid body, partnerId missing for role partner (or given for another role), or expiresAt in the past (or past 9999-12-31T23:59:59.999Z once in UTC)', 403: FORBIDDEN_ROLE, 404: 'unknown partner' } } }, async (req, reply) => {
+  app.post('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'Create an API key (shown once, stored hashed)', body: CreateKey, docResponses: { 201: ok('created', CreatedKey), 400: 'invalid body, partnerId missing for role partner (or given for another role), or expiresAt in the past (or past 9999-12-31T23:59:59.999Z once in UTC)', 403: FORBIDDEN_ROLE, 404: 'unknown partner', 503: 'storage is unavailable (or stalled past the create\'s deadline): no usable key was created, also not later when Redis goes on; retry (Retry-After)' } } }, async (req, reply) => {
     const { role, partnerId, name } = req.body;
     const expiresAt = req.body.expiresAt ? new Date(req.body.expiresAt) : undefined;
     if (expiresAt && expiresAt.getTime() <= Date.now()) throw badRequest('expiresAt is in the past', [{ path: 'body.expiresAt', message: 'must be in the future' }]);

@@ -66,7 +66,7 @@ const PatchPartner = z
 export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async (app, opts) => {
   const { partners } = opts;
 
-  app.post('/v1/partners', { preHandler: app.requireRole('operator'), schema: { tags: ['partners'], summary: 'Onboard a partner', body: CreatePartner, docResponses: { 201: ok('created; webhookSecret is shown this once', PartnerSchema.extend({ webhookSecret: z.string() })), 403: FORBIDDEN_ROLE, 409: 'a partner with this id exists' } } }, async (req, reply) => {
+  app.post('/v1/partners', { preHandler: app.requireRole('operator'), schema: { tags: ['partners'], summary: 'Onboard a partner', body: CreatePartner, docResponses: { 201: ok('created; webhookSecret is shown this once', PartnerSchema.extend({ webhookSecret: z.string() })), 403: FORBIDDEN_ROLE, 409: 'a partner with this id exists', 503: 'storage is unavailable (or stalled past the create\'s deadline): nothing was created, also not later when Redis goes on; retry the same create (Retry-After)' } } }, async (req, reply) => {
     const partner: Partner = { ...req.body, createdAt: new Date().toISOString() };
     const webhookSecret = newWebhookSecret();
     // partner.created is recorded with the creation (one script) and written after it, once: the retry
