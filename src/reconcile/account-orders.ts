@@ -119,7 +119,8 @@ export class AccountOrders {
   /**
    * Whether other targets are registered on the account (webhooks: the cache above). A registry read that
    * does not name `t` is read again: a target's own registration is never missed (its webhook would
-   * otherwise store without a claim an order a run of another target claims).
+   * otherwise store without a claim an order a run of another target claims). A target the registry
+   * still lacks (its creation died before registering it) is registered here, so it is read once.
    */
   private async shared(t: TargetRecord, account: string): Promise<boolean> {
     const self = `${t.partnerId}\u0000${t.id}`;
@@ -128,6 +129,10 @@ export class AccountOrders {
     if (!known || known.until <= now || !known.entries.has(self)) {
       await this.backfill();
       known = { entries: new Set((await this.deps.repo.accountTargets(account)).map((e) => `${e.partnerId}\u0000${e.targetId}`)), until: now + ACCOUNT_CACHE_MS };
+      if (!known.entries.has(self)) {
+        await this.deps.partners.registerReportAccount(t, account);
+        known.entries.add(self);
+      }
       this.registries.delete(account);
       if (this.registries.size >= ACCOUNT_CACHE_MAX) this.registries.delete(this.registries.keys().next().value!);
       this.registries.set(account, known);

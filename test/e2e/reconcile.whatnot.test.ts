@@ -5,6 +5,7 @@
  * and never double-counts.
  */
 import { createHmac, randomUUID } from 'node:crypto';
+import { jest } from '@jest/globals';
 import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
 import { simServicePerFile } from '../helpers/mirrors.js';
@@ -376,4 +377,19 @@ test("targets on one Whatnot seller, both subscribed to its order webhooks: each
   expect(await deliver('wh-b', o4)).toEqual([200, claimant === 'wh-b' ? { ...mine, new: 0 } : others]);
   expect((await run()).discrepancies).toEqual(run1.discrepancies);
   expect(await stored()).toEqual({ [o1]: ['wh-a'], [o2]: ['wh-b'], [o3]: ['wh-b'], [o4]: [claimant] });
+
+  // A seller with one target: its webhooks read the account's registry once, then trust it for a while (no read per webhook).
+  const solo = (await sim.control('POST', '/_sim/whatnot/accounts')) as { sellerId: string; accessToken: string };
+  const t = await svc.api('/v1/partners/shw/targets', { json: { id: 'wh-solo', platform: 'whatnot', name: 'solo', credentials: { accessToken: solo.accessToken, webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, rateLimit: { requests: 10_000, windowMs: 1000 } } });
+  expect(t.status).toBe(201);
+  const { externalId: soloShow } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Solo', account: solo.sellerId })) as { externalId: string };
+  const o5 = ((await sim.control('POST', '/_sim/whatnot/orders', { externalId: soloShow, productId: 'p1', total: { amount: 500, currency: 'USD' } })) as { orderId: string }).orderId;
+  expect(await deliver('wh-solo', o5)).toEqual([200, mine]);
+  const reads = jest.spyOn(svc.rt.reconciliations, 'accountTargets');
+  try {
+    expect(await deliver('wh-solo', o5)).toEqual([200, { ...mine, new: 0 }]);
+    expect(reads).not.toHaveBeenCalled();
+  } finally {
+    reads.mockRestore();
+  }
 }, 60_000);
