@@ -24,6 +24,13 @@
  * An order that is another target's is neither compared nor healed in this target's run, and is no
  * discrepancy of it: the run's summary counts it (`otherTargetOrders`).
  *
+ * A platform's order webhook (POST /v1/platform-webhooks/{target}) follows the same rules (`webhookOrders`):
+ * both targets on an account may subscribe, so each gets the same order; the target whose URL it reached
+ * stores it only if it is that target's, so an order is stored once whichever of a webhook to either
+ * target or a run of either comes first. A webhook for an order the target already stores (a status
+ * change, a refund) is that target's. An account with one target costs the webhook no Redis read: its
+ * registry is read at most every ACCOUNT_CACHE_MS per process.
+ *
  * An account is known by target.registry.ts reportAccountId (the credential that names the account, as
  * the shared rate limiter's, and the API host; hashed). Its targets are registered when created or
  * changed (targets routes), by every run of their partner, and once per deployment for every target
@@ -48,8 +55,18 @@ export interface AccountOrdersDeps {
 /** Orders of the report the ledger lacks under the run's target: those it compares (and heals), and the others' count. */
 export type SiftOrders = (absent: PlatformOrder[]) => Promise<{ mine: PlatformOrder[]; others: number }>;
 
+/**
+ * How long a process trusts what it read of an account's registry for webhooks (`webhookOrders`): a
+ * target added to an account is seen by the webhooks of the account's other targets within this long.
+ */
+export const ACCOUNT_CACHE_MS = 30_000;
+/** Accounts whose registry a process keeps at most (the oldest read is dropped first). */
+const ACCOUNT_CACHE_MAX = 10_000;
+
 export class AccountOrders {
   private backfilled: Promise<void> | undefined;
+  /** account → the registry's [partner, target] entries (joined by NUL) as read, and until when they are trusted. */
+  private readonly registries = new Map<string, { entries: Set<string>; until: number }>();
   constructor(private readonly deps: AccountOrdersDeps) {}
 
   /** The target's account, or undefined when its credentials cannot be opened (SECRETS_KEY changed). */
@@ -102,6 +119,45 @@ export class AccountOrders {
       out.push({ partnerId: e.partnerId, id: e.targetId, onAccount: other !== null && (itsAccount === undefined || itsAccount === account) });
     }
     return out;
+  }
+
+  /**
+   * Whether other targets are registered on the account (webhooks: the cache above). A registry read that
+   * does not name `t` is read again: a target's own registration is never missed (its webhook would
+   * otherwise store without a claim an order a run of another target claims). A target the registry
+   * still lacks (its creation died before registering it) is registered here, so it is read once.
+   */
+  private async shared(t: TargetRecord, account: string): Promise<boolean> {
+    const self = `${t.partnerId}\u0000${t.id}`;
+    const now = Date.now();
+    let known = this.registries.get(account);
+    if (!known || known.until <= now || !known.entries.has(self)) {
+      await this.backfill();
+      known = { entries: new Set((await this.deps.repo.accountTargets(account)).map((e) => `${e.partnerId}\u0000${e.targetId}`)), until: now + ACCOUNT_CACHE_MS };
+      if (!known.entries.has(self)) {
+        await this.deps.partners.registerReportAccount(t, account);
+        known.entries.add(self);
+      }
+      this.registries.delete(account);
+      if (this.registries.size >= ACCOUNT_CACHE_MAX) this.registries.delete(this.registries.keys().next().value!);
+      this.registries.set(account, known);
+    }
+    return [...known.entries].some((e) => e !== self);
+  }
+
+  /**
+   * Of the orders a platform webhook delivered to `t`'s URL, those `t` stores (`mine`) and the count of
+   * those another target of its account counts: the orders `t` already stores are its own, the others
+   * go through `sifter` (and so may be claimed for `t`, before `t` stores them).
+   */
+  async webhookOrders(t: TargetRecord, orders: PlatformOrder[]): Promise<{ mine: PlatformOrder[]; others: number }> {
+    const account = orders.length > 0 ? this.accountOf(t) : undefined;
+    if (account === undefined || !(await this.shared(t, account))) return { mine: orders, others: 0 };
+    const { attribution } = this.deps;
+    const held = await Promise.all(orders.map((p) => attribution.storedUnder(t.partnerId, t.id, p.orderId)));
+    const { mine, others } = await (await this.sifter(t))(orders.filter((_, i) => !held[i]));
+    const kept = new Set(mine);
+    return { mine: orders.filter((p, i) => held[i] || kept.has(p)), others };
   }
 
   /** What `t`'s run compares of the report's orders its ledger lacks (the rules above). */

@@ -74,8 +74,8 @@ export class ReconcileService {
   private queue: Queue | undefined;
   /** Read when a job is added: a change applies to runs requested (or re-queued) later. */
   readonly retry: RunRetry;
-  /** Which target of a shared platform account counts each of its orders (account-orders.ts). */
-  private readonly accounts: AccountOrders;
+  /** Which target of a shared platform account counts each of its orders (account-orders.ts; also the platform webhooks'). */
+  readonly accounts: AccountOrders;
   constructor(private readonly deps: ReconcileDeps) {
     this.retry = { attempts: deps.retry?.attempts ?? 5, backoffMs: deps.retry?.backoffMs ?? 5000 };
     this.accounts = new AccountOrders({ repo: deps.repo, partners: deps.partners, attribution: deps.attribution, log: deps.log });

@@ -4,6 +4,8 @@
  * reversal, an order only the ledger has is reported; re-running the period gives the same result
  * and never double-counts.
  */
+import { createHmac, randomUUID } from 'node:crypto';
+import { jest } from '@jest/globals';
 import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
 import { simServicePerFile } from '../helpers/mirrors.js';
@@ -304,4 +306,90 @@ test('targets on one Whatnot seller (of one partner, then of another partner): e
   expect(run3.discrepancies).toEqual(run1.discrepancies);
   expect(await stored('shr')).toEqual(first);
   expect((await svc.rt.attribution.orders('shr')).length).toBe(4);
+}, 60_000);
+
+test("targets on one Whatnot seller, both subscribed to its order webhooks: each order is stored once, under whichever target's webhook or run saw it first, in any order; a claim whose store failed is stored by the claimant's next delivery", async () => {
+  await sim.control('PUT', '/_sim/whatnot/limits', { requestsPerWindow: null, quotaPerDay: null });
+  // Every order webhook is logged by the simulator but not sent: the test delivers each, as signed, to the URLs it chooses.
+  await sim.control('PUT', '/_sim/whatnot/webhook', { url: 'http://127.0.0.1:1/unreachable', secret: WEBHOOK_SECRET });
+  const seller = (await sim.control('POST', '/_sim/whatnot/accounts')) as { sellerId: string; accessToken: string };
+  await createPartner(svc, 'shw');
+  for (const id of ['wh-a', 'wh-b']) {
+    const t = await svc.api('/v1/partners/shw/targets', { json: { id, platform: 'whatnot', name: id, credentials: { accessToken: seller.accessToken, webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, rateLimit: { requests: 10_000, windowMs: 1000 } } });
+    expect(t.status).toBe(201);
+  }
+  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Nobody links this', account: seller.sellerId })) as { externalId: string };
+  const order = async (amount: number): Promise<string> => ((await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount, currency: 'USD' } })) as { orderId: string }).orderId;
+  const key = Buffer.from(WEBHOOK_SECRET.slice('whsec_'.length), 'base64');
+  /** The order's webhook (as Whatnot sent it) delivered to the target's URL, signed anew: [status, answer]. */
+  const deliver = async (targetId: string, orderId: string): Promise<[number, unknown]> => {
+    const hook = (await sim.control('GET', '/_sim/whatnot/webhook')) as { deliveries: { body: string }[] };
+    const body = hook.deliveries.map((d) => d.body).find((b) => (JSON.parse(b) as { data: { id: string } }).data.id === orderId)!;
+    const id = randomUUID();
+    const ts = String(Math.floor(Date.now() / 1000));
+    const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
+    const r = await fetch(`${svc.url}/v1/platform-webhooks/${targetId}`, { method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${signature}` }, body });
+    return [r.status, await r.json()];
+  };
+  const mine = { received: 1, stored: 1, new: 1, otherTargetOrders: 0 };
+  const others = { received: 1, stored: 0, new: 0, otherTargetOrders: 1 };
+  /** Order id → the targets it is stored under (raw ledger rows: a map by order id would hide a double). */
+  const stored = async (): Promise<Record<string, string[]>> => {
+    const out: Record<string, string[]> = {};
+    for (const o of await svc.rt.attribution.orders('shw')) (out[o.order.orderId] ??= []).push(o.order.targetId!);
+    return out;
+  };
+
+  // A's URL first, then B's; B's first, then A's (and A's again: a repeat is A's own order, not another's).
+  const o1 = await order(1000);
+  expect(await deliver('wh-a', o1)).toEqual([200, mine]);
+  expect(await deliver('wh-b', o1)).toEqual([200, others]);
+  const o2 = await order(2000);
+  expect(await deliver('wh-b', o2)).toEqual([200, mine]);
+  expect(await deliver('wh-a', o2)).toEqual([200, others]);
+  expect(await deliver('wh-b', o2)).toEqual([200, { ...mine, new: 0 }]);
+  // A claim made for B whose store never came (the process died between the two): A's delivery leaves
+  // it to B, B's next delivery stores it.
+  const o3 = await order(3000);
+  const b = (await svc.rt.partners.getTarget('shw', 'wh-b'))!;
+  const created = (await sim.control('GET', '/_sim/whatnot/webhook')) as { deliveries: { body: string }[] };
+  const at = created.deliveries.map((d) => JSON.parse(d.body) as { data: { id: string; created_at: string } }).find((d) => d.data.id === o3)!.data.created_at;
+  expect(await svc.rt.reconciliations.claimAccountOrder(svc.rt.reconcile.accounts.accountOf(b)!, o3, Date.parse(at), 'wh-b')).toBe('wh-b');
+  expect(await deliver('wh-a', o3)).toEqual([200, others]);
+  expect(await stored()).toEqual({ [o1]: ['wh-a'], [o2]: ['wh-b'] });
+  expect(await deliver('wh-b', o3)).toEqual([200, mine]);
+  // An order no webhook reached: reconciliation stores it under its first claimant; the webhooks that come later store nothing.
+  const o4 = await order(4000);
+  const from = new Date(Date.now() - 3600_000).toISOString();
+  const to = new Date(Date.now() + 60_000).toISOString();
+  const run = async (): Promise<Recon> => {
+    const { id } = (await (await svc.api('/v1/partners/shw/reconciliations', { json: { from, to } })).json()) as { id: string };
+    return waitFor(async () => {
+      const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon;
+      return body.status === 'completed' || body.status === 'failed' ? body : undefined;
+    });
+  };
+  const run1 = await run();
+  expect(run1.status).toBe('completed');
+  const claimant = (await stored())[o4]![0]!;
+  expect(run1.discrepancies.map((d) => [d.targetId, d.orderId, d.kind])).toEqual([[claimant, o4, 'missing_in_ledger']]);
+  expect(await deliver('wh-a', o4)).toEqual([200, claimant === 'wh-a' ? { ...mine, new: 0 } : others]);
+  expect(await deliver('wh-b', o4)).toEqual([200, claimant === 'wh-b' ? { ...mine, new: 0 } : others]);
+  expect((await run()).discrepancies).toEqual(run1.discrepancies);
+  expect(await stored()).toEqual({ [o1]: ['wh-a'], [o2]: ['wh-b'], [o3]: ['wh-b'], [o4]: [claimant] });
+
+  // A seller with one target: its webhooks read the account's registry once, then trust it for a while (no read per webhook).
+  const solo = (await sim.control('POST', '/_sim/whatnot/accounts')) as { sellerId: string; accessToken: string };
+  const t = await svc.api('/v1/partners/shw/targets', { json: { id: 'wh-solo', platform: 'whatnot', name: 'solo', credentials: { accessToken: solo.accessToken, webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, rateLimit: { requests: 10_000, windowMs: 1000 } } });
+  expect(t.status).toBe(201);
+  const { externalId: soloShow } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Solo', account: solo.sellerId })) as { externalId: string };
+  const o5 = ((await sim.control('POST', '/_sim/whatnot/orders', { externalId: soloShow, productId: 'p1', total: { amount: 500, currency: 'USD' } })) as { orderId: string }).orderId;
+  expect(await deliver('wh-solo', o5)).toEqual([200, mine]);
+  const reads = jest.spyOn(svc.rt.reconciliations, 'accountTargets');
+  try {
+    expect(await deliver('wh-solo', o5)).toEqual([200, { ...mine, new: 0 }]);
+    expect(reads).not.toHaveBeenCalled();
+  } finally {
+    reads.mockRestore();
+  }
 }, 60_000);

@@ -52,7 +52,7 @@ test('a well-formed order is stored exactly (the control case)', async () => {
   const o = order({ total: { amount: '90071992547409.91', currency: 'USD' }, created_at: '2026-11-24T18:00:00.123456+01:00' });
   const r = await post(o.body);
   expect(r.status).toBe(200);
-  expect(await r.json()).toEqual({ received: 1, stored: 1, new: 1 });
+  expect(await r.json()).toEqual({ received: 1, stored: 1, new: 1, otherTargetOrders: 0 });
   const v = await svc.api(`/v1/partners/${P}/attribution/orders/${o.id}?targetId=wn`);
   expect(v.status).toBe(200);
   const text = await v.text();

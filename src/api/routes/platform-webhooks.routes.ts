@@ -1,7 +1,9 @@
 /**
  * POST /v1/platform-webhooks/{targetId} — where a target platform sends its own webhooks (README / OpenAPI at /docs).
  * No API key: the target's adapter verifies the platform's own scheme on the raw body. Orders in the
- * webhook are stored in the ledger before the 200 goes out (a platform retries anything else).
+ * webhook are stored in the ledger before the 200 goes out (a platform retries anything else). On a
+ * platform account with several targets (each subscribed, each sent the same order), an order is stored
+ * under one of them: the rules of src/reconcile/account-orders.ts, which reconciliation follows too.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { acceptAnyContentType } from '../plugins/raw-body.js';
@@ -10,6 +12,7 @@ import { AppError, notFound, unauthorized } from '../../lib/errors.js';
 import { ID_PATTERN } from '../../lib/ids.js';
 import { idRecord } from '../../lib/id-record.js';
 import type { SyncService } from '../../mirror/sync.service.js';
+import type { AccountOrders } from '../../reconcile/account-orders.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import { isTargetError, WebhookAuthError, type TargetError } from '../../targets/target.errors.js';
 import { z } from 'zod';
@@ -21,6 +24,7 @@ export interface PlatformWebhookRoutesOptions {
   partners: PartnerRepository;
   syncService: SyncService;
   attribution: AttributionService;
+  accounts: AccountOrders;
 }
 
 export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOptions> = async (app, opts) => {
@@ -36,9 +40,17 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       schema: {
         tags: ['platform-webhooks'],
         summary: "A target platform's own webhook (orders, show state), verified with that platform's scheme",
-        description: '200 after the orders it carries are stored; 401 when the platform signature does not verify; 404 for an unknown target or a platform without webhooks; 503 (Retry-After) when the platform\'s API, read for the order the webhook names, is unavailable.',
+        description: '200 after the orders it carries are stored, or found to be another target\'s: on a platform account with several targets (the same seller, shop or organisation), each order is stored under one of them, whichever target\'s URL it reaches first or whichever reconciliation run sees it first (README "Targets that share a platform account"); 401 when the platform signature does not verify; 404 for an unknown target or a platform without webhooks; 503 (Retry-After) when the platform\'s API, read for the order the webhook names, is unavailable.',
         docResponses: {
-          200: ok('the orders it carries are stored', z.object({ received: z.number().int(), stored: z.number().int(), new: z.number().int().describe('orders not seen before') })),
+          200: ok(
+            "the orders it carries are stored (or another target's)",
+            z.object({
+              received: z.number().int(),
+              stored: z.number().int(),
+              new: z.number().int().describe('orders not seen before'),
+              otherTargetOrders: z.number().int().describe("of `received`, orders another target on the same platform account counts: not stored under this target (that target stores them, from its own webhook or its reconciliation)"),
+            }),
+          ),
           400: 'the platform adapter rejects the payload: not the documented shape, an amount that is not exact in minor units (a decimal string beyond the currency\'s exponent, past 2^53 − 1 minor units, or negative), or a time that is not an RFC 3339 date-time with an offset (or the platform\'s unix seconds) from 1970 to a year ahead; nothing is stored',
           401: "the platform's signature does not verify",
           404: 'unknown target, or its platform sends no webhooks',
@@ -81,8 +93,11 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       // Answering 200 `stored: 0` told the platform its order was taken while none was.
       const problems = opts.attribution.platformOrderProblems(orders);
       if (problems.length > 0) throw new AppError(400, 'Bad Request', `${target.platform} webhook rejected: an order it carries cannot be stored`, problems);
-      const stored = await opts.attribution.ingestPlatformOrders(partnerId, targetId, orders, 'webhook');
-      return reply.status(200).send({ received: orders.length, stored: stored.length, new: stored.filter((o) => o.isNew).length });
+      // Another target's order is left to it; one that is this target's is claimed for it (when it has
+      // to be) before it is stored: a failure between the two leaves the claim, and the retried webhook stores it.
+      const { mine, others } = await opts.accounts.webhookOrders(target, orders);
+      const stored = await opts.attribution.ingestPlatformOrders(partnerId, targetId, mine, 'webhook');
+      return reply.status(200).send({ received: orders.length, stored: stored.length, new: stored.filter((o) => o.isNew).length, otherTargetOrders: others });
     },
   );
 };
