@@ -199,6 +199,6 @@ export class AccountOrders {
  * exists: a deleted target's id may be created again by another partner on the same account, and the
  * id alone would then make that target the owner of the first one's orders (stored twice).
  */
-function ownerKey(partnerId: string, targetId: string): string {
+export function ownerKey(partnerId: string, targetId: string): string {
   return JSON.stringify([partnerId, targetId]);
 }

@@ -10,6 +10,7 @@ import { createPartner, sampleShow, sendEvent, showEvent, waitFor, type TestServ
 import type { TestSim } from '../helpers/sim.js';
 import { simServicePerFile } from '../helpers/mirrors.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
+import { ownerKey } from '../../src/reconcile/account-orders.js';
 
 const WEBHOOK_SECRET = 'whsec_' + Buffer.from('reconcile-test-whatnot-secret').toString('base64');
 let svc: TestService;
@@ -354,7 +355,7 @@ test("targets on one Whatnot seller, both subscribed to its order webhooks: each
   const b = (await svc.rt.partners.getTarget('shw', 'wh-b'))!;
   const created = (await sim.control('GET', '/_sim/whatnot/webhook')) as { deliveries: { body: string }[] };
   const at = created.deliveries.map((d) => JSON.parse(d.body) as { data: { id: string; created_at: string } }).find((d) => d.data.id === o3)!.data.created_at;
-  expect(await svc.rt.reconciliations.claimAccountOrder(svc.rt.reconcile.accounts.accountOf(b)!, o3, Date.parse(at), 'wh-b')).toBe('wh-b');
+  expect(await svc.rt.reconciliations.claimAccountOrder(svc.rt.reconcile.accounts.accountOf(b)!, o3, Date.parse(at), ownerKey('shw', 'wh-b'))).toBe(ownerKey('shw', 'wh-b'));
   expect(await deliver('wh-a', o3)).toEqual([200, others]);
   expect(await stored()).toEqual({ [o1]: ['wh-a'], [o2]: ['wh-b'] });
   expect(await deliver('wh-b', o3)).toEqual([200, mine]);
