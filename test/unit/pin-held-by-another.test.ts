@@ -14,18 +14,23 @@ const pin = (p: Partial<MirrorPin>): MirrorPin => ({ state: 'pinned', episode: 1
 test('a timed-out pin (no ref) sent as a SKU another pinned product was sent as is still held: not taken back', () => {
   const a = pin({ state: 'pending', tried: true, sentAs: 'LIP-01' });
   const pins = { a, b: pin({ ref: 'lsp:77', sentAs: 'LIP-01' }) };
-  expect(heldByAnotherPin(pins, 'a', a)).toBe(true);
+  expect(heldByAnotherPin(pins, 'a', a, true)).toBe(true);
   // B unpinned (or sent as another SKU): A's take-back goes ahead.
-  expect(heldByAnotherPin({ a, b: pin({ state: 'unpinned', ref: 'lsp:77', sentAs: 'LIP-01' }) }, 'a', a)).toBe(false);
-  expect(heldByAnotherPin({ a, b: pin({ ref: 'lsp:78', sentAs: 'LIP-02' }) }, 'a', a)).toBe(false);
+  expect(heldByAnotherPin({ a, b: pin({ state: 'unpinned', ref: 'lsp:77', sentAs: 'LIP-01' }) }, 'a', a, true)).toBe(false);
+  expect(heldByAnotherPin({ a, b: pin({ ref: 'lsp:78', sentAs: 'LIP-02' }) }, 'a', a, true)).toBe(false);
 });
 
 test('a pin with a ref is held only by another pin with that ref (Whatnot: ref = the product id sent)', () => {
   const a = pin({ ref: 'lsp:77', sentAs: 'LIP-01' });
-  expect(heldByAnotherPin({ a, b: pin({ ref: 'lsp:77', sentAs: 'LIP-01' }) }, 'a', a)).toBe(true);
+  expect(heldByAnotherPin({ a, b: pin({ ref: 'lsp:77', sentAs: 'LIP-01' }) }, 'a', a, true)).toBe(true);
   // Its own item taken down by id: another featured item with the same SKU is not touched by it.
-  expect(heldByAnotherPin({ a, b: pin({ ref: 'lsp:78', sentAs: 'LIP-01' }) }, 'a', a)).toBe(false);
+  expect(heldByAnotherPin({ a, b: pin({ ref: 'lsp:78', sentAs: 'LIP-01' }) }, 'a', a, true)).toBe(false);
   const w = pin({ ref: 'LIP-01', sentAs: 'LIP-01' });
-  expect(heldByAnotherPin({ w, x: pin({ ref: 'LIP-01', sentAs: 'LIP-01' }) }, 'w', w)).toBe(true);
-  expect(heldByAnotherPin({ w }, 'w', w)).toBe(false);
+  expect(heldByAnotherPin({ w, x: pin({ ref: 'LIP-01', sentAs: 'LIP-01' }) }, 'w', w, true)).toBe(true);
+  expect(heldByAnotherPin({ w }, 'w', w, true)).toBe(false);
+});
+
+test('where a pin does not name its product by that id (a Bambuser highlight, found by its own link), a shared SKU holds nothing', () => {
+  const a = pin({ state: 'pending', tried: true, sentAs: 'LIP-01' });
+  expect(heldByAnotherPin({ a, b: pin({ ref: 'hl-9', sentAs: 'LIP-01' }) }, 'a', a, false)).toBe(false);
 });
