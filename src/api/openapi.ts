@@ -126,7 +126,7 @@ const TargetSummary = z.looseObject({
   targetId: z.string(),
   platform: z.enum(PLATFORMS),
   platformOrders: z.number().int().describe("orders in the platform's report for the period"),
-  otherTargetOrders: z.number().int().describe("of platformOrders, those another target on the same platform account counts (the one that holds the order's platform show or already stores it, else the first to heal it): not compared or healed here, no discrepancies of this target"),
+  otherTargetOrders: z.number().int().describe("of platformOrders, those another target on the same platform account counts (the one that holds the order's platform show or already stores it, else the first to heal it): not compared or healed here, no discrepancies of this target; 0 in runs stored before it was counted"),
   ledgerOrders: z.number().int().describe("the target's platform-native orders in the ledger for the period, before this run's heals"),
   discrepancies: z.number().int(),
   healed: z.number().int(),

@@ -847,8 +847,7 @@ export class SyncService {
     // What this pin made there is still another pin's: two products the partner gave one sku are one
     // product in Whatnot's lineup (ref = the product id sent), and taking one back removed it while the
     // other stayed `pinned` here (attack on npm start). The last pin holding it takes it down.
-    const made = mp.ref ?? mp.sentAs;
-    if (made !== undefined && Object.entries(mirror.pins).some(([id, other]) => id !== productId && other.state === 'pinned' && other.ref === made)) return;
+    if (heldByAnotherPin(mirror.pins, productId, mp, pinNamesProduct(caps))) return;
     if (save) {
       mp.unpinTriedAt = Date.now();
       await save(false);
@@ -1082,6 +1081,24 @@ export class SyncService {
 }
 
 /** The product id a pin of the product sends the platform (PinSpec.platformProductId): its sku, else the partner's id. */
+/**
+ * Whether what pin `mp` (of `productId`) made on the platform is still held by another pinned product
+ * of the mirror (takeBack's rule: the last pin holding it takes it down). Its ref when it has one (the
+ * same ref: Whatnot's lineup product id); without a ref (its pin's outcome is unknown: a timeout) the
+ * platform product id it was sent as: an unpin without a ref takes down what the platform features
+ * under that id (Facebook Live Shopping looks the featured item up by its SKU), which is another pinned
+ * product's when the partner gave both one sku; its ref (`lsp:<item>`) never equals a SKU, so comparing
+ * refs alone let the take-back of a timed-out pin remove another product's live pin. Only where a pin
+ * names its product by that id (`namesProduct`: pinNamesProduct): a Bambuser highlight is found by the
+ * product's own link, another product's highlight is another thing there.
+ */
+export function heldByAnotherPin(pins: Record<string, MirrorPin>, productId: string, mp: Pick<MirrorPin, 'ref' | 'sentAs'>, namesProduct: boolean): boolean {
+  const made = mp.ref ?? mp.sentAs;
+  if (made === undefined) return false;
+  const bySentAs = namesProduct && mp.ref === undefined && mp.sentAs !== undefined;
+  return Object.entries(pins).some(([id, other]) => id !== productId && other.state === 'pinned' && (other.ref === made || (bySentAs && other.sentAs === mp.sentAs)));
+}
+
 export function platformIdOf(productId: string, product: Product): string {
   return product.sku ?? productId;
 }

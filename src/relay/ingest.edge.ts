@@ -69,6 +69,29 @@ type FromEdge =
 const COUNT_MS = 500;
 
 /**
+ * How the edge's thread tells a publish that sent nothing for a while (plain JS, part of EDGE_THREAD;
+ * exported for its unit test). `seen`: when a session was last counted sending data ({ bytes, at }).
+ * - noteCount: a count of the session's received bytes at `at`. A count made late (`late`: the thread
+ *   was stalled since the one before) is no evidence of silence (the socket's data may be waiting
+ *   unread in the kernel; after a stall the timer phase runs before the socket reads), so it counts as
+ *   data seen: silence is measured again from there.
+ * - silentMs: how long it has been silent as far as the counts observed (up to the last count,
+ *   `lastCount`, not the clock now: a stalled thread observed nothing), 0 when its socket has read
+ *   1 KiB or more since (a fresh byte count, at the decision). A takeover cut a live encoder when the
+ *   thread had stalled 5 s: the first publish after it saw the stale `at` and its silence grown by the
+ *   stall.
+ */
+export const EDGE_SILENCE = `
+function noteCount(seen, bytes, at, late) {
+  return !seen || late || bytes - seen.bytes >= 1024 ? { bytes, at } : seen;
+}
+function silentMs(seen, bytesNow, lastCount) {
+  if (!seen || bytesNow - seen.bytes >= 1024) return 0;
+  return Math.max(0, lastCount - seen.at);
+}
+`;
+
+/**
  * The edge's thread (plain CommonJS, run with `eval`: no loader, the same under tsx, jest and a
  * build): node-media-server's sessions on a TCP listener, nothing else. Its accepted publishes go to the
  * main thread, which checks the key and answers `reject` when the publish is refused. node-media-server
@@ -114,9 +137,9 @@ class EdgeSession extends NodeRtmpSession {
       // stopped (its readers wait for the next publish, as after any reconnect) and the new one goes on.
       const holder = context.sessions.get(context.publishers.get(path));
       const seen = holder && dataSeen.get(holder.id);
-      const silentMs = seen ? Date.now() - seen.at : 0;
-      if (holder && seen && silentMs >= workerData.publishTakeoverMs) {
-        parentPort.postMessage({ type: 'publishReplaced', id: holder.id, by: this.id, path, silentMs });
+      const silent = seen ? silentMs(seen, holder.socket.bytesRead, lastCount) : 0;
+      if (holder && seen && silent >= workerData.publishTakeoverMs) {
+        parentPort.postMessage({ type: 'publishReplaced', id: holder.id, by: this.id, path, silentMs: silent });
         holder.stop();
       } else parentPort.postMessage({ type: 'publishBusy', id: this.id, path });
     }
@@ -221,14 +244,18 @@ context.nodeEvent.on('donePublish', (id) => parentPort.postMessage({ type: 'done
 // clock when it counted (by then it had passed what it read on to the stream's readers).
 // When each publishing session was last seen sending data (at least 1 KiB since; not just a ping answer).
 const dataSeen = new Map();
+// This thread's clock at the last count: silence is observed up to it (EDGE_SILENCE).
+let lastCount = Date.now();
+${EDGE_SILENCE}
 setInterval(() => {
   const counts = [];
   const now = Date.now();
+  const late = now - lastCount > 2 * ${COUNT_MS};
+  lastCount = now;
   for (const s of context.sessions.values()) {
     if (!s.isPublishing) continue;
     counts.push([s.id, s.socket.bytesRead]);
-    const seen = dataSeen.get(s.id);
-    if (!seen || s.socket.bytesRead - seen.bytes >= 1024) dataSeen.set(s.id, { bytes: s.socket.bytesRead, at: now });
+    dataSeen.set(s.id, noteCount(dataSeen.get(s.id), s.socket.bytesRead, now, late));
   }
   // node-media-server writes every packet to every player without waiting for its socket to drain: a
   // player that reads nothing (or far too little) had the stream queue up in this process for as long

@@ -66,24 +66,35 @@ return {0}
 
 /**
  * KEYS: the link claim, the entry. ARGV: the link's nonce, the show id the entry names ('' to write
- * none). Writes the entry and frees the claim if it is still this link's, in one step: no other link
- * reads the entry between the two.
+ * none). Writes the entry and frees the claim only if the claim is still this link's, in one step: no
+ * other link reads the entry between the two. A claim whose lease ran out (a slow link) may be another
+ * link's by now, which read the entry and may have written its own: that link's entry stays (the
+ * slow link's write overwrote it). Returns 1 when settled as this link's, 0 when the claim was lost.
  */
 const LINK_SETTLE_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('DEL', KEYS[1])
 return 1
 `;
 
-/** How often a link waiting for another link's claim of the same platform show looks again. */
+/**
+ * How often a link waiting for another link's claim of the same platform show looks again: first
+ * after LINK_CLAIM_POLL_MS, each wait 1.5 times the last, up to LINK_CLAIM_POLL_MAX_MS (a link holds
+ * its claim a few round trips; one whose process died holds it for the lease).
+ */
 const LINK_CLAIM_POLL_MS = 20;
+const LINK_CLAIM_POLL_MAX_MS = 200;
 
 /** An operator link's hold on a platform show (ExternalShowIndex.claimLink). */
 export interface LinkClaim {
   /** The show the index named for the platform show when the claim was taken (null: none). */
   readonly holder: string | null;
-  /** Writes the entry naming `showId` (none when undefined) and frees the claim. */
-  settle(showId?: string): Promise<void>;
+  /**
+   * Writes the entry naming `showId` (none when undefined) and frees the claim, if the claim is still
+   * this link's (false, nothing written, when its lease ran out and another link may hold it).
+   */
+  settle(showId?: string): Promise<boolean>;
 }
 
 interface PendingAssert {
@@ -119,20 +130,30 @@ export class ExternalShowIndex {
    * show checks the index or saves its mirror, so of two links at the same instant the second finds
    * the first's entry (and its mirror linked) and is refused. Read with the claim, in the same step,
    * the show the entry names. A claim another link holds is waited for, up to `waitMs`; null when it
-   * was not freed by then. `leaseMs` frees a claim whose process died.
+   * was not freed by then, or when `signal` aborted (the client went away: nobody waits for the answer).
+   * `leaseMs` frees a claim whose process died.
    */
-  async claimLink(targetId: string, externalId: string, leaseMs: number, waitMs: number): Promise<LinkClaim | null> {
+  async claimLink(targetId: string, externalId: string, leaseMs: number, waitMs: number, signal?: AbortSignal): Promise<LinkClaim | null> {
     const claim = this.keys.targetExternalShowLink(targetId, externalId);
     const entry = this.keys.targetExternalShow(targetId, externalId);
     const nonce = randomBytes(12).toString('base64url');
     const until = Date.now() + waitMs;
+    let pollMs = LINK_CLAIM_POLL_MS;
     for (;;) {
+      if (signal?.aborted) return null;
       const [claimed, holder] = await this.redis.scExtShowLinkClaim(claim, entry, nonce, leaseMs);
       if (Number(claimed) === 1) {
-        return { holder: holder ?? null, settle: async (showId) => void (await this.redis.scExtShowLinkSettle(claim, entry, nonce, showId ?? '')) };
+        return { holder: holder ?? null, settle: async (showId) => Number(await this.redis.scExtShowLinkSettle(claim, entry, nonce, showId ?? '')) === 1 };
       }
-      if (Date.now() >= until) return null;
-      await delay(LINK_CLAIM_POLL_MS);
+      const left = until - Date.now();
+      if (left <= 0) return null;
+      try {
+        await delay(Math.min(pollMs, left), undefined, signal ? { signal } : undefined);
+      } catch (err) {
+        if (signal?.aborted) return null;
+        throw err;
+      }
+      pollMs = Math.min(Math.round(pollMs * 1.5), LINK_CLAIM_POLL_MAX_MS);
     }
   }
 

@@ -66,6 +66,17 @@ export interface ReconciliationRecord {
 const TTL_SEC = 400 * 86_400;
 
 /**
+ * A stored record, read in the current shape: records are kept TTL_SEC (400 days), and a target summary
+ * stored before `otherTargetOrders` was counted lacks it: none then (every order was compared under
+ * the target), so 0, and the API answers one shape (the field is required in its schema).
+ */
+function decodeRecord(raw: string): ReconciliationRecord {
+  const r = JSON.parse(raw) as ReconciliationRecord;
+  for (const t of r.summary?.targets ?? []) t.otherTargetOrders ??= 0;
+  return r;
+}
+
+/**
  * KEYS[1] the account's claims of one day; ARGV: platform order id, target id, TTL seconds. The target
  * the order is claimed by: the one already there, else ARGV[2] (claimed now). One step, so two runs
  * claiming together get the same answer.
@@ -190,13 +201,13 @@ export class ReconcileRepository {
    */
   async saveUnlessFinished(r: ReconciliationRecord): Promise<ReconciliationRecord | null> {
     const prev = (await this.redis.eval(SAVE_UNLESS_FINISHED_LUA, 1, this.keys.reconciliation(r.id), JSON.stringify(r), TTL_SEC)) as string | null;
-    return prev === null ? null : (JSON.parse(prev) as ReconciliationRecord);
+    return prev === null ? null : decodeRecord(prev);
   }
 
   /** Stores a new record unless one with its id exists: the stored one, or null when this one was stored. */
   async saveNew(r: ReconciliationRecord): Promise<ReconciliationRecord | null> {
     const prev = await this.redis.set(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC, 'NX', 'GET');
-    return prev === null ? null : (JSON.parse(prev) as ReconciliationRecord);
+    return prev === null ? null : decodeRecord(prev);
   }
 
   /** Lists the run under its partner (written when the run is requested; runs older than TTL_SEC drop out). */
@@ -227,7 +238,7 @@ export class ReconcileRepository {
 
   async get(id: string): Promise<ReconciliationRecord | null> {
     const raw = await this.redis.get(this.keys.reconciliation(id));
-    return raw ? (JSON.parse(raw) as ReconciliationRecord) : null;
+    return raw ? decodeRecord(raw) : null;
   }
 
   /** The end (ms) of the latest scheduled period requested for the partner; null before its first scheduled run. */

@@ -5,6 +5,7 @@
  * show made by hand (the forms the real platforms use) are linked. Real redis-server, real HTTP.
  */
 import { randomUUID } from 'node:crypto';
+import { ExternalShowIndex } from '../../src/store/external-show.index.js';
 import type { Platform } from '../../src/targets/target.adapter.js';
 import { ALL_PLATFORMS } from '../helpers/platforms.js';
 import { createPartner, sendEvent, startService, type TestService } from '../helpers/service.js';
@@ -92,4 +93,33 @@ test('two shows linked to one platform show at the same instant: one 200, one 40
   expect((await link(winner, randomUUID())).status).toBe(200);
   expect((await link(loser, wnShow)).status).toBe(200);
   expect(await entry(wnShow)).toBe(loser);
+});
+
+test('a link whose claim ran out (its lease) writes no entry when it settles: the link that claimed after it keeps its entry', async () => {
+  const idx = new ExternalShowIndex(svc.rt.redis, svc.rt.keys);
+  const entry = (externalId: string) => svc.rt.redis.get(svc.rt.keys.targetExternalShow('whatnot', externalId));
+  const wnShow = randomUUID();
+  const slow = await idx.claimLink('whatnot', wnShow, 50, 0);
+  expect(slow).not.toBeNull();
+  await new Promise((r) => setTimeout(r, 120));
+  const second = await idx.claimLink('whatnot', wnShow, 30_000, 0);
+  expect(second).not.toBeNull();
+  const settled = await second!.settle('second');
+  const lost = await slow!.settle('first');
+  // Before: the slow link's settle wrote its show over the second's entry.
+  expect(await entry(wnShow)).toBe('second');
+  expect([settled, lost]).toEqual([true, false]);
+});
+
+test("a link waiting for another's claim stops waiting when its client goes away (the signal aborts)", async () => {
+  const idx = new ExternalShowIndex(svc.rt.redis, svc.rt.keys);
+  const wnShow = randomUUID();
+  const held = await idx.claimLink('whatnot', wnShow, 30_000, 0);
+  const gone = new AbortController();
+  const t0 = Date.now();
+  const waiting = idx.claimLink('whatnot', wnShow, 30_000, 5_000, gone.signal);
+  setTimeout(() => gone.abort(), 100);
+  expect(await waiting).toBeNull();
+  expect(Date.now() - t0).toBeLessThan(1_000); // before: polled for the whole 5 s
+  await held!.settle();
 });

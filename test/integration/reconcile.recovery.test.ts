@@ -108,3 +108,19 @@ test('a request whose job add fails after the run is stored and listed answers 2
   expect((await svc.rt.reconcile.recoverQueued(0)).requeued).toEqual([id]);
   expect(await queue.getJob(id)).toBeDefined();
 }, 30_000);
+
+test('a run stored before otherTargetOrders was counted (records are kept 400 days) reads with it 0, through GET and the list', async () => {
+  const id = 'recon-old-shape';
+  const at = new Date(Date.now() - 3_600_000).toISOString();
+  const old = {
+    id, partnerId: 'rcv', trigger: 'manual', status: 'completed', from: at, to: at, createdAt: at, startedAt: at, completedAt: at,
+    summary: { targets: [{ targetId: 'wn', platform: 'whatnot', platformOrders: 3, ledgerOrders: 3, discrepancies: 0, healed: 0 }], discrepancies: 0, healed: 0, skippedTargets: [] },
+    discrepancies: [],
+  };
+  await svc.rt.redis.set(svc.rt.keys.reconciliation(id), JSON.stringify(old), 'EX', 3600);
+  await svc.rt.redis.zadd(svc.rt.keys.partnerReconciliations('rcv'), Date.parse(at), id);
+  const one = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as { summary: { targets: { otherTargetOrders?: number }[] } };
+  expect(one.summary.targets.map((t) => t.otherTargetOrders)).toEqual([0]);
+  const list = (await (await svc.api('/v1/partners/rcv/reconciliations')).json()) as { reconciliations: { id: string; summary: { targets: { otherTargetOrders?: number }[] } | null }[] };
+  expect(list.reconciliations.find((r) => r.id === id)?.summary?.targets.map((t) => t.otherTargetOrders)).toEqual([0]);
+});

@@ -253,7 +253,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const { partnerId, showId, targetId } = req.params;
       const { bundle } = await load(partnerId, showId);
       const target = bundle.targets.find((t) => t.id === targetId);
@@ -281,7 +281,15 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
       // show's link claim, taken with the read of the entry in one step, from the check to the entry's
       // write: two links at the same instant both read no entry (or a stale one) and both passed; now
       // the second waits and finds the first's entry and mirror.
-      const claim = await opts.externalShows.claimLink(targetId, req.body.externalId, LINK_CLAIM_LEASE_MS, LINK_CLAIM_WAIT_MS);
+      // A client that went away while this link waits for another's claim: nobody waits for the answer,
+      // so the wait (polls of Redis) ends. The response's close before it finished is the client gone
+      // (the request's 'close' fires once its body was read).
+      const gone = new AbortController();
+      const onClose = (): void => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.once('close', onClose);
+      const claim = await opts.externalShows.claimLink(targetId, req.body.externalId, LINK_CLAIM_LEASE_MS, LINK_CLAIM_WAIT_MS, gone.signal).finally(() => reply.raw.off('close', onClose));
       if (!claim) throw conflict(`${target.platform} show ${req.body.externalId} is being linked by another request that has not finished; nothing linked, try again`);
       let mirror: MirrorDoc;
       let linked = false;
@@ -344,7 +352,9 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         // refused save leaves no entry.)
         linked = mirror.remote?.externalId === req.body.externalId;
       } finally {
-        await claim.settle(linked ? showId : undefined);
+        // A link slower than its claim's lease writes no entry (another link may hold the claim and
+        // have written its own); the mirror's sync asserts its entry as after any link.
+        if (!(await claim.settle(linked ? showId : undefined))) req.log.warn({ targetId, showId }, 'operator link outlasted its claim of the platform show; index entry left to the sync');
       }
       // And marked again after it: a sweep that read the show (and its mirrors, not yet linked) after
       // the mark above would otherwise still drop it, its removal finding the score it read (sweep.service.ts).
