@@ -135,14 +135,18 @@ test('a report that fails midway: the pages read are compared and healed, the er
   expect(await keysMatching(client, 'rtest:{lg:' + partnerId + ':*}:rc:*')).toEqual([]);
 });
 
-test('targets on one platform account (account-orders.ts): an order is kept by one of them, also when both sift it at once (the claim); one of a platform show another target holds, or that another target stores, is that target\'s', async () => {
+/** The shared-account rules' pieces on the test Redis (account-orders.ts), with a fresh credentials key. */
+function accountRig(): { partners: PartnerRepository; externalShows: ExternalShowIndex; attribution: AttributionService; accounts: AccountOrders } {
   const keys = new Keys('rtest');
   const partners = new PartnerRepository(client, keys, new SecretBox(randomBytes(32).toString('base64')));
-  const repo = new AttributionRepository(client, keys);
   const externalShows = new ExternalShowIndex(client, keys);
   const log = pino({ level: 'silent' });
-  const attribution = new AttributionService({ repo, partners, links: null as never, externalShows, log, holdDays: 0 });
-  const accounts = new AccountOrders({ repo: new ReconcileRepository(client, keys), partners, attribution, log });
+  const attribution = new AttributionService({ repo: new AttributionRepository(client, keys), partners, links: null as never, externalShows, log, holdDays: 0 });
+  return { partners, externalShows, attribution, accounts: new AccountOrders({ repo: new ReconcileRepository(client, keys), partners, attribution, log }) };
+}
+
+test('targets on one platform account (account-orders.ts): an order is kept by one of them, also when both sift it at once (the claim); one of a platform show another target holds, or that another target stores, is that target\'s', async () => {
+  const { partners, externalShows, attribution, accounts } = accountRig();
   const target = (id: string, partnerId: string, accessToken: string): TargetRecord => ({
     id, partnerId, platform: 'whatnot', name: id, baseUrl: undefined, commissionRateBps: 0, enabled: true, pinDelayMs: 0,
     credentialsSealed: partners.sealCredentials({ accessToken }), createdAt: new Date(FROM).toISOString(), updatedAt: new Date(FROM).toISOString(),
@@ -188,13 +192,7 @@ test('targets on one platform account (account-orders.ts): an order is kept by o
 });
 
 test('targets on one platform account: a claim made before its heal (the run died) stays its claimant\'s when another target links the show meanwhile; a claimant that left the account frees it', async () => {
-  const keys = new Keys('rtest');
-  const partners = new PartnerRepository(client, keys, new SecretBox(randomBytes(32).toString('base64')));
-  const repo = new AttributionRepository(client, keys);
-  const externalShows = new ExternalShowIndex(client, keys);
-  const log = pino({ level: 'silent' });
-  const attribution = new AttributionService({ repo, partners, links: null as never, externalShows, log, holdDays: 0 });
-  const accounts = new AccountOrders({ repo: new ReconcileRepository(client, keys), partners, attribution, log });
+  const { partners, externalShows, accounts } = accountRig();
   const target = (id: string, partnerId: string): TargetRecord => ({
     id, partnerId, platform: 'whatnot', name: id, baseUrl: undefined, commissionRateBps: 0, enabled: true, pinDelayMs: 0,
     credentialsSealed: partners.sealCredentials({ accessToken: 'seller-claims' }), createdAt: new Date(FROM).toISOString(), updatedAt: new Date(FROM).toISOString(),
