@@ -65,7 +65,7 @@ const ACCOUNT_CACHE_MAX = 10_000;
 
 export class AccountOrders {
   private backfilled: Promise<void> | undefined;
-  /** account → the registry's [partner, target] entries (joined by NUL) as read, and until when they are trusted. */
+  /** account → the registry's targets as read (ownerKey), and until when they are trusted. */
   private readonly registries = new Map<string, { entries: Set<string>; until: number }>();
   constructor(private readonly deps: AccountOrdersDeps) {}
 
@@ -128,12 +128,12 @@ export class AccountOrders {
    * still lacks (its creation died before registering it) is registered here, so it is read once.
    */
   private async shared(t: TargetRecord, account: string): Promise<boolean> {
-    const self = `${t.partnerId}\u0000${t.id}`;
+    const self = ownerKey(t.partnerId, t.id);
     const now = Date.now();
     let known = this.registries.get(account);
     if (!known || known.until <= now || !known.entries.has(self)) {
       await this.backfill();
-      known = { entries: new Set((await this.deps.repo.accountTargets(account)).map((e) => `${e.partnerId}\u0000${e.targetId}`)), until: now + ACCOUNT_CACHE_MS };
+      known = { entries: new Set((await this.deps.repo.accountTargets(account)).map((e) => ownerKey(e.partnerId, e.targetId))), until: now + ACCOUNT_CACHE_MS };
       if (!known.entries.has(self)) {
         await this.deps.partners.registerReportAccount(t, account);
         known.entries.add(self);
