@@ -126,7 +126,13 @@ async function errorsPlugin(app: FastifyInstance, opts: ErrorsOptions): Promise<
       if (err.headers) void reply.headers(err.headers);
     } else if (hasZodFastifySchemaValidationErrors(err)) {
       const ctx = (err as { validationContext?: string }).validationContext ?? 'body';
-      const errors = err.validation.map((v) => ({ path: [ctx, ...v.instancePath.split('/').filter(Boolean)].join('.'), message: v.message ?? 'invalid' }));
+      const errors = err.validation.flatMap((v) => {
+        const at = [ctx, ...v.instancePath.split('/').filter(Boolean)];
+        // A strict body's unknown fields (a typo, a field the operation does not take): one error each, at its own path.
+        const keys = v.keyword === 'unrecognized_keys' ? (v.params as { keys?: unknown }).keys : undefined;
+        if (Array.isArray(keys) && keys.length > 0) return keys.map((k) => ({ path: [...at, String(k)].join('.'), message: 'unknown field (this operation does not take it)' }));
+        return [{ path: at.join('.'), message: v.message ?? 'invalid' }];
+      });
       body = problem(400, `invalid ${ctx}`, errors);
     } else if (err instanceof ZodError) {
       body = problem(400, 'invalid request', zodFieldErrors(err.issues));

@@ -34,6 +34,9 @@ const CreateKey = z
       .refine((v) => inFourDigitYears(Date.parse(v)), { message: 'must be within the years 0000-9999 once in UTC (… 9999-12-31T23:59:59.999Z)', abort: true })
       .optional(),
   })
+  // A field the create does not take is a 400 naming it, not dropped: `{"role": "viewer", "expiresat": …}`
+  // made a key that never expires and answered 201.
+  .strict()
   .refine((k) => (k.role === 'partner') === (k.partnerId !== undefined), { message: 'partnerId is required for (and only for) role partner', path: ['partnerId'] });
 const KeyParams = z.object({ keyId: IdSchema });
 const ListQuery = z.object({ partnerId: IdSchema.optional(), status: z.enum(['active', 'expired', 'revoked']).optional() });

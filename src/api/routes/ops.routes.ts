@@ -77,7 +77,7 @@ const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
  * 128 characters, the longest id, is refused first: 414, src/api/app.ts PARAM_MAX_LENGTH).
  */
 const AssetParams = z.object({ file: z.string() });
-const SessionBody = z.object({ key: z.string().min(1).max(512) });
+const SessionBody = z.strictObject({ key: z.string().min(1).max(512) });
 
 export function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};

@@ -46,9 +46,9 @@ const Events = z
   .array(z.enum(OUTBOUND_EVENT_TYPES))
   .min(1)
   .max(OUTBOUND_EVENT_TYPES.length * 4);
-const CreateEndpoint = z.object({ url: Url, events: Events, description: operatorText(500, true).optional() });
+const CreateEndpoint = z.strictObject({ url: Url, events: Events, description: operatorText(500, true).optional() });
 const PatchEndpoint = z
-  .object({ url: Url.optional(), events: Events.optional(), description: operatorText(500, true).nullable().optional(), enabled: z.boolean().optional() })
+  .strictObject({ url: Url.optional(), events: Events.optional(), description: operatorText(500, true).nullable().optional(), enabled: z.boolean().optional() })
   // An empty PATCH (or one of fields an endpoint does not have) changed nothing and wrote an endpoint.updated audit entry (a 200).
   .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change');
 const Params = z.object({ partnerId: IdSchema });
@@ -59,7 +59,7 @@ const AttemptsQuery = z.object({
   cursor: StreamCursorSchema.optional(),
 });
 /** Optional: without a body (or without endpointId) every endpoint of the message is redelivered. */
-const Redeliver = z.object({ endpointId: IdSchema.optional() }).nullish();
+const Redeliver = z.strictObject({ endpointId: IdSchema.optional() }).nullish();
 
 export function publicEndpoint(e: EndpointRecord) {
   return {

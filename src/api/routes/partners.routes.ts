@@ -51,7 +51,7 @@ const CreatePartner = z.object({
   attributionWindowHours: z.number().int().min(1).max(24 * 90).default(168),
   reconcileCron: Cron.default('0 3 * * *'),
   reconcileLookbackDays: z.number().int().min(1).max(90).default(3),
-});
+}).strict();
 const PartnerParams = z.object({ partnerId: IdSchema });
 const PatchPartner = z
   .object({

@@ -42,7 +42,7 @@ const RtmpUrl = z
   .max(2048)
   // printable ASCII only: a control character (a NUL byte, say) cannot be passed to ffmpeg at all
   .regex(/^rtmps?:\/\/[\x21-\x22\x24-\x2e\x30-\x3e\x40-\x7e]+(\/[\x21-\x22\x24-\x3e\x40-\x7e]*)?$/i, 'must be an rtmp:// or rtmps:// URL without query');
-const IngestBody = z.object({
+const IngestBody = z.strictObject({
   url: RtmpUrl,
   streamKey: z
     .string()
@@ -242,7 +242,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         tags: ['shows'],
         summary: 'Link a show created by hand on the platform, with the RTMP ingest its app shows (where the relay pushes)',
         params: MirrorParams,
-        body: z.object({ externalId: z.string().min(1).max(256), ingest: IngestBody.optional() }),
+        body: z.strictObject({ externalId: z.string().min(1).max(256), ingest: IngestBody.optional() }),
         docResponses: {
           200: ok('linked; a sync is queued', z.object({ targetId: z.string(), state: z.enum(MIRROR_STATES), externalId: z.string() })),
           400: 'invalid body, or ingest.url refused (not a public address)',

@@ -29,7 +29,7 @@ export interface TargetRoutesOptions {
 
 const Credentials = z.record(z.string().min(1).max(200), z.string().min(1).max(10_000)).refine((c) => Object.keys(c).length > 0, 'credentials must not be empty');
 const BaseUrl = z.url({ protocol: /^https?$/ }).max(2000);
-const RateLimit = z.object({ requests: z.number().int().min(1).max(100_000), windowMs: z.number().int().min(100).max(86_400_000) });
+const RateLimit = z.strictObject({ requests: z.number().int().min(1).max(100_000), windowMs: z.number().int().min(100).max(86_400_000) });
 const CreateTarget = z.object({
   id: IdSchema.optional(),
   platform: z.enum(PLATFORMS),
@@ -40,7 +40,7 @@ const CreateTarget = z.object({
   enabled: z.boolean().default(true),
   pinDelayMs: z.number().int().min(0).max(120_000).default(0),
   rateLimit: RateLimit.optional(),
-});
+}).strict();
 const PatchTarget = z.object({
   name: NameSchema.optional(),
   credentials: Credentials.optional(),
