@@ -439,6 +439,19 @@ function plainIssue(issue: z.core.$ZodIssue, given: unknown): string {
   return issue.message;
 }
 
+/**
+ * Whitespace around a setting's value is no part of it: an env file edited on Windows ends every value
+ * with `\r`, and a pasted value often brings a space. No setting can mean it (hosts, URLs, ports,
+ * numbers, names, levels, keys, and paths, where a name that really begins or ends with whitespace is
+ * not supported), so it is trimmed rather than refused: `HOST=0.0.0.0\r` was a host the listen could not
+ * find, `DATA_DIR=…\r` a directory named with the CR, `REDIS_URL=…\r` a host name ending in CR,
+ * `FFMPEG_PATH=…\r` a binary that does not exist. Numbers were read right already (Number() trims), so a
+ * refusal would have stopped starts that worked. Whitespace inside a value stays (ADMIN_API_KEY refuses it).
+ */
+function trimValues(values: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(values)) if (typeof v === 'string') values[k] = v.trim();
+}
+
 /** Every environment variable the service reads, for the README table and error messages. */
 export const ENVIRONMENT_VARIABLES = Object.keys(ENV_KEYS);
 
@@ -461,7 +474,9 @@ export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
   // As loadConfig: SIM_PORT=' ' is a mistake, which the number coercion read as 0 (any free port).
   const blank = set.filter(([, v]) => v?.trim() === '').map(([k]) => `${k}: is blank (only whitespace): give a value, or leave it empty or unset for the default`);
   if (blank.length > 0) throw new ConfigError(`invalid configuration:\n  ${blank.join('\n  ')}`);
-  const parsed = SimConfigSchema.safeParse(Object.fromEntries(set));
+  const values: Record<string, unknown> = Object.fromEntries(set);
+  trimValues(values);
+  const parsed = SimConfigSchema.safeParse(values);
   if (!parsed.success) throw new ConfigError(`invalid configuration:\n  ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${plainIssue(i, env[String(i.path[0])])}`).join('\n  ')}`);
   return { port: parsed.data.SIM_PORT, host: parsed.data.SIM_HOST, log: parsed.data.SIM_LOG, rtmpPort: parsed.data.SIM_RTMP_PORT };
 }
@@ -516,6 +531,7 @@ export function loadConfig(
   const blank = Object.keys(merged).filter((k) => typeof merged[k] === 'string' && merged[k] !== '' && (merged[k] as string).trim() === '');
   const blankLines = blank.map((k) => `${byKey[k] ?? k}: is blank (only whitespace): give a value, or leave it empty or unset for the default`);
   for (const k of blank) delete merged[k];
+  trimValues(merged);
   const parsed = ConfigSchema.safeParse(merged);
   if (!parsed.success || blankLines.length > 0) {
     // zod's int() also refuses a number past 2^53 in its own words; a setting over its bound says so
