@@ -8,7 +8,7 @@ import { ATTRIBUTION_QUEUE, orderIdOf, type AttributionJob } from '../queues/att
 import type { Keys } from '../store/keys.js';
 import type { OrderEventRepository } from '../store/show.repository.js';
 import type { AttributionService } from './attribution.service.js';
-import { RedisOutageLog } from '../lib/redis-outage-log.js';
+import { RedisOutageLog, reportWorkerOutages } from '../lib/redis-outage-log.js';
 
 const JobSchema = z.object({ partnerId: z.string().min(1), eventId: z.string().min(1), event: PartnerEventSchema });
 
@@ -47,10 +47,9 @@ export function startAttributionWorker(service: AttributionService, opts: Attrib
     stalledInterval: Math.max(500, Math.floor((opts.lockMs ?? 30_000) / 2)),
     maxStalledCount: 100,
   });
-  w.on('failed', (job, err) => opts.log.error({ err, jobId: job?.id, attempts: job?.attemptsMade }, 'attribution job failed'));
-  // Redis down: one line per outage (and reminders), not one per reconnect attempt (src/lib/redis-outage-log.ts).
+  // Redis down: one line per outage (and reminders), not one per reconnect attempt or per job it failed (src/lib/redis-outage-log.ts).
   const outage = new RedisOutageLog(opts.log, 'attribution worker');
-  w.on('error', (err) => outage.error(err, {}, 'attribution worker error'));
-  w.on('ready', () => outage.recovered());
+  w.on('failed', (job, err) => outage.jobFailed(err, { jobId: job?.id, attempts: job?.attemptsMade }, 'attribution job failed'));
+  reportWorkerOutages(w, outage, {}, 'attribution worker error');
   return w;
 }

@@ -5,6 +5,14 @@
  * (isRedisUnavailable) is logged once when the outage starts, then at most once per `intervalMs` with
  * the number of repeats left out, and once when Redis answers again (`recovered()`, from the workers'
  * `ready` event). Any other error is logged as it comes.
+ *
+ * A job that failed because Redis could not be reached (jobFailed) is counted, not an error line of its
+ * own: in-flight jobs whose Redis calls fail during an outage are failed by BullMQ only once Redis
+ * answers again (the failure is written to Redis), so they came as one 'sync job failed' line per job
+ * right after the recovery line (20 jobs in flight, 20 lines), and so did those of a frozen Redis
+ * (commands timed out) that no connection error reported. Those that come during a reported outage are
+ * in its count (its recovery line's `jobsFailed`); the others in one line per burst, `settleMs` after
+ * its first, at most one such line per `intervalMs`. Any other job failure is logged as it comes.
  */
 import type { Logger } from 'pino';
 
@@ -44,6 +52,8 @@ export function connectionErrorSummary(err: unknown): { name?: string; message: 
 export interface RedisOutageLogOptions {
   /** At most one reminder per this many ms while the outage lasts (default 15 s). */
   intervalMs?: number;
+  /** How long after the first of them the jobs that failed just after a recovery are counted before their line (default 1 s). */
+  settleMs?: number;
   now?: () => number;
 }
 
@@ -52,7 +62,14 @@ export class RedisOutageLog {
   private lastLogged = 0;
   private suppressed = 0;
   private total = 0;
+  /** Jobs that failed because Redis was unavailable, during the outage being reported. */
+  private jobsFailed = 0;
+  /** Jobs that failed because Redis was unavailable outside a reported outage: counted until their line. */
+  private burst: { count: number; lastError: string; timer: NodeJS.Timeout } | undefined;
+  /** When the last burst line was logged. */
+  private burstLoggedAt: number | undefined;
   private readonly intervalMs: number;
+  private readonly settleMs: number;
   private readonly now: () => number;
 
   /** `what` names the component in the lines (e.g. "sync workers"). */
@@ -62,6 +79,7 @@ export class RedisOutageLog {
     opts: RedisOutageLogOptions = {},
   ) {
     this.intervalMs = opts.intervalMs ?? 15_000;
+    this.settleMs = opts.settleMs ?? 1000;
     this.now = opts.now ?? Date.now;
   }
 
@@ -98,12 +116,71 @@ export class RedisOutageLog {
     this.suppressed = 0;
   }
 
+  /**
+   * A job failed with `err`: one that says Redis cannot be reached is counted into the outage (see the
+   * class comment); any other is logged with `fields` and `msg`, as it comes.
+   */
+  jobFailed(err: unknown, fields: Record<string, unknown>, msg: string): void {
+    if (!isRedisUnavailable(err)) {
+      this.log.error({ err, ...fields }, msg);
+      return;
+    }
+    if (this.since !== undefined) {
+      this.jobsFailed++;
+      this.error(err, fields, msg);
+      return;
+    }
+    const lastError = String((err as { message?: unknown }).message ?? err);
+    if (this.burst) {
+      this.burst.count++;
+      this.burst.lastError = lastError;
+      return;
+    }
+    // Its line after settleMs (the rest of the burst comes within milliseconds), and one per intervalMs at most.
+    const wait = Math.max(this.settleMs, this.burstLoggedAt === undefined ? 0 : this.burstLoggedAt + this.intervalMs - this.now());
+    const timer = setTimeout(() => this.reportBurst(), wait);
+    timer.unref();
+    this.burst = { count: 1, lastError, timer };
+  }
+
+  private reportBurst(): void {
+    const burst = this.burst;
+    if (!burst) return;
+    clearTimeout(burst.timer);
+    this.burst = undefined;
+    this.burstLoggedAt = this.now();
+    this.log.error({ jobsFailed: burst.count, lastError: burst.lastError }, `${this.what}: ${burst.count} job(s) failed because Redis was unavailable or did not answer`);
+  }
+
   /** Redis answers again: one line if an outage was reported. */
   recovered(): void {
     if (this.since === undefined) return;
-    this.log.info({ downForMs: this.now() - this.since, suppressed: this.suppressed, errors: this.total }, `${this.what}: Redis reachable again`);
+    this.log.info({ downForMs: this.now() - this.since, suppressed: this.suppressed, errors: this.total, ...(this.jobsFailed > 0 ? { jobsFailed: this.jobsFailed } : {}) }, `${this.what}: Redis reachable again`);
     this.since = undefined;
     this.suppressed = 0;
     this.total = 0;
+    this.jobsFailed = 0;
   }
+
+  /** The line of a burst of failed jobs still being counted, now (a worker that closed: before the process ends). */
+  flush(): void {
+    this.reportBurst();
+  }
+}
+
+/** The events of a BullMQ Worker this reads (structurally: no bullmq import here). */
+interface WorkerEvents {
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'ready' | 'closed', listener: () => void): unknown;
+}
+
+/**
+ * A BullMQ worker's outage reporting: its connection errors into `outage` (with `fields`, as `msg` when
+ * not Redis being unreachable), its (re)connection as the recovery, and when it has closed the line of
+ * a burst of failed jobs still being counted. Its `failed` handler calls outage.jobFailed itself.
+ */
+export function reportWorkerOutages(w: WorkerEvents, outage: RedisOutageLog, fields: Record<string, unknown>, msg: string): void {
+  w.on('error', (err) => outage.error(err, fields, msg));
+  w.on('ready', () => outage.recovered());
+  w.on('closed', () => outage.flush());
 }

@@ -12,7 +12,7 @@ import type { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import type { PartnerRepository } from '../store/partner.repository.js';
 import type { ReconcileService } from '../reconcile/reconcile.service.js';
 import type { AuditRepository } from '../store/audit.repository.js';
-import { connectionErrorSummary, RedisOutageLog } from '../lib/redis-outage-log.js';
+import { connectionErrorSummary, RedisOutageLog, reportWorkerOutages } from '../lib/redis-outage-log.js';
 import { CRON_TZ, nextTick } from '../lib/cron.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
@@ -199,11 +199,10 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
     },
     { connection: opts.connection(), prefix, concurrency: 1 },
   );
-  worker.on('failed', (job, err) => opts.log.error({ err, job: job?.name }, 'scheduled job failed'));
-  // Redis down: one line per outage (and reminders), not one per reconnect attempt (src/lib/redis-outage-log.ts).
+  // Redis down: one line per outage (and reminders), not one per reconnect attempt or per job it failed (src/lib/redis-outage-log.ts).
   const outage = new RedisOutageLog(opts.log, 'scheduler worker');
-  worker.on('error', (err) => outage.error(err, {}, 'scheduler worker error'));
-  worker.on('ready', () => outage.recovered());
+  worker.on('failed', (job, err) => outage.jobFailed(err, { job: job?.name }, 'scheduled job failed'));
+  reportWorkerOutages(worker, outage, {}, 'scheduler worker error');
   return {
     close: async () => {
       clearInterval(ensureTimer);

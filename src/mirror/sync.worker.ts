@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { LockSignal, SyncRun, SyncService } from './sync.service.js';
 import { bounded, syncJobDuration } from '../lib/metrics.js';
 import { PLATFORMS } from '../targets/target.adapter.js';
-import { RedisOutageLog } from '../lib/redis-outage-log.js';
+import { RedisOutageLog, reportWorkerOutages } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
 import type { CountedRun, TargetRunCap } from './target-cap.js';
 
@@ -184,10 +184,10 @@ export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions):
       opts.cap?.close();
       opts.cap?.unparkAll().catch((err: unknown) => opts.log.warn({ err }, 'could not end the wake-ups of held-back syncs'));
     });
-    w.on('failed', (job, err) => opts.log.error({ err, queue: name, jobId: job?.id, attempts: job?.attemptsMade }, 'sync job failed'));
+    // A job failed because Redis was down is counted into the outage's lines, not a line of its own.
+    w.on('failed', (job, err) => outage.jobFailed(err, { queue: name, jobId: job?.id, attempts: job?.attemptsMade }, 'sync job failed'));
     // Redis down: one line for all the workers' reconnect errors, reminders, and one when it is back.
-    w.on('error', (err) => outage.error(err, { queue: name }, 'sync worker error'));
-    w.on('ready', () => outage.recovered());
+    reportWorkerOutages(w, outage, { queue: name }, 'sync worker error');
     return w;
   });
 }

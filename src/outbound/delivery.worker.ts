@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { DELIVERY_QUEUE, type DeliveryJob } from '../queues/delivery.queue.js';
 import type { Keys } from '../store/keys.js';
 import type { DeliveryService } from './delivery.service.js';
-import { RedisOutageLog } from '../lib/redis-outage-log.js';
+import { RedisOutageLog, reportWorkerOutages } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
 
 const DeliveryJobSchema = z.object({ partnerId: z.string().min(1), messageId: z.string().min(1), endpointId: z.string().min(1), run: z.number().int().min(1) });
@@ -72,15 +72,14 @@ export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWork
     closing = true;
     service.unparkAll().catch((err: unknown) => opts.log.warn({ err }, 'could not end the wake-ups of parked deliveries'));
   });
+  // Redis down: one line per outage (and reminders), not one per reconnect attempt or per job it failed (src/lib/redis-outage-log.ts).
+  const outage = new RedisOutageLog(opts.log, 'delivery worker');
   w.on('failed', (job, err) => {
-    opts.log.error({ err, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'delivery job failed');
+    outage.jobFailed(err, { jobId: job?.id, attemptsMade: job?.attemptsMade }, 'delivery job failed');
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
       service.markFailed(job.data, err).catch((e: unknown) => opts.log.warn({ err: e, jobId: job.id }, 'could not mark delivery failed'));
     }
   });
-  // Redis down: one line per outage (and reminders), not one per reconnect attempt (src/lib/redis-outage-log.ts).
-  const outage = new RedisOutageLog(opts.log, 'delivery worker');
-  w.on('error', (err) => outage.error(err, { queue: DELIVERY_QUEUE }, 'delivery worker error'));
-  w.on('ready', () => outage.recovered());
+  reportWorkerOutages(w, outage, { queue: DELIVERY_QUEUE }, 'delivery worker error');
   return w;
 }

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import { RECONCILE_QUEUE, type ReconcileService } from './reconcile.service.js';
-import { RedisOutageLog } from '../lib/redis-outage-log.js';
+import { RedisOutageLog, reportWorkerOutages } from '../lib/redis-outage-log.js';
 
 const JobData = z.object({ id: z.string().min(1) });
 
@@ -56,8 +56,10 @@ export function startReconcileWorker(service: ReconcileService, opts: { connecti
     { connection: opts.connection, prefix: opts.keys.queuePrefix(RECONCILE_QUEUE), concurrency: 2 },
   );
   w.on('closing', () => closing.abort(new WorkerClosing()));
+  // Redis down: one line per outage (and reminders), not one per reconnect attempt or per job it failed (src/lib/redis-outage-log.ts).
+  const outage = new RedisOutageLog(opts.log, 'reconcile worker');
   w.on('failed', (job, err) => {
-    opts.log.error({ err, reconciliationId: job?.id, attemptsMade: job?.attemptsMade }, 'reconciliation failed');
+    outage.jobFailed(err, { reconciliationId: job?.id, attemptsMade: job?.attemptsMade }, 'reconciliation failed');
     // Failed for good: after its last attempt (the processor marked the run already; this repeats it in
     // case that write failed), or without reaching the processor (stalled more than allowed: BullMQ fails
     // it as an UnrecoverableError). fail() is idempotent.
@@ -66,9 +68,6 @@ export function startReconcileWorker(service: ReconcileService, opts: { connecti
     if (!parsed.success) return;
     service.fail(parsed.data.id).catch((e: unknown) => opts.log.warn({ err: e, reconciliationId: parsed.data.id }, 'could not mark reconciliation failed'));
   });
-  // Redis down: one line per outage (and reminders), not one per reconnect attempt (src/lib/redis-outage-log.ts).
-  const outage = new RedisOutageLog(opts.log, 'reconcile worker');
-  w.on('error', (err) => outage.error(err, {}, 'reconcile worker error'));
-  w.on('ready', () => outage.recovered());
+  reportWorkerOutages(w, outage, {}, 'reconcile worker error');
   return w;
 }

@@ -37,3 +37,30 @@ test('what counts as Redis unavailable', () => {
   expect(isRedisUnavailable(new Error('ERR Error running script'))).toBe(false);
   expect(isRedisUnavailable('ECONNREFUSED')).toBe(false);
 });
+
+test('jobs failed because Redis is down: counted into the outage, or one line per burst; a job failed otherwise: its own line', async () => {
+  const { log, lines } = logSink<{ level: number; msg: string; jobsFailed?: number; jobId?: string; suppressed?: number }>();
+  let now = 1_000_000;
+  const o = new RedisOutageLog(log, 'sync workers', { intervalMs: 10_000, settleMs: 5, now: () => now });
+  // During a reported outage: in its count, no line of their own.
+  o.error(refused(), {}, 'sync worker error');
+  for (let i = 0; i < 20; i++) o.jobFailed(new Error("Stream isn't writeable and enableOfflineQueue options is false"), { jobId: String(i) }, 'sync job failed');
+  expect(lines.map((l) => l.msg)).toEqual(['sync workers: Redis unavailable (repeats are logged at most every 10 s)']);
+  now += 3000;
+  o.recovered();
+  expect(lines.at(-1)).toMatchObject({ msg: 'sync workers: Redis reachable again', jobsFailed: 20, suppressed: 20 });
+  // Recorded after the recovery (BullMQ writes a failure to Redis): one line for the burst, after settleMs.
+  for (let i = 0; i < 20; i++) o.jobFailed(new Error('Connection is closed.'), { jobId: `late${i}` }, 'sync job failed');
+  o.jobFailed(new Error('the platform refused'), { jobId: 'other' }, 'sync job failed');
+  expect(lines.slice(2).map((l) => [l.msg, l.jobId])).toEqual([['sync job failed', 'other']]);
+  await new Promise((r) => setTimeout(r, 30));
+  expect(lines.slice(3)).toMatchObject([{ level: 50, msg: 'sync workers: 20 job(s) failed because Redis was unavailable or did not answer', jobsFailed: 20 }]);
+  // The next burst within intervalMs waits for its line; flush() (a worker closed) writes it now.
+  o.jobFailed(new Error('Command timed out'), {}, 'sync job failed');
+  await new Promise((r) => setTimeout(r, 30));
+  expect(lines).toHaveLength(4);
+  o.flush();
+  expect(lines.at(-1)).toMatchObject({ jobsFailed: 1 });
+  o.flush();
+  expect(lines).toHaveLength(5);
+});

@@ -1,0 +1,94 @@
+/**
+ * Jobs that fail because Redis is down are counted into the outage's report, not an error line each:
+ * BullMQ records a job's failure in Redis, so the jobs in flight when Redis stopped (their own Redis
+ * calls refused) were all failed right after it came back, one 'sync job failed' line per job (20 in
+ * flight, 20 lines after 'Redis reachable again'). A job that fails for another reason still has its
+ * own line. Real redis-server, stopped and started again under real sync workers; the pino output
+ * is captured.
+ */
+import { Queue, type Worker } from 'bullmq';
+import { startSyncWorkers } from '../../src/mirror/sync.worker.js';
+import type { SyncService } from '../../src/mirror/sync.service.js';
+import { Keys } from '../../src/store/keys.js';
+import { createRedis, type RedisClient } from '../../src/store/redis.js';
+import { logSink } from '../helpers/log-sink.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/service.js';
+
+interface Line {
+  level: number;
+  msg: string;
+  jobsFailed?: number;
+  jobId?: string;
+  err?: { message: string };
+}
+
+const IN_FLIGHT = 20;
+let redis: TestRedis;
+let stopped = false;
+const { log, lines } = logSink<Line>();
+let workers: Worker[] = [];
+const clients: RedisClient[] = [];
+let queue: Queue | undefined;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  if (stopped) await redis.start();
+  await queue?.close();
+  await Promise.all(workers.map((w) => w.close()));
+  for (const c of clients) c.disconnect();
+  await redis.destroy();
+});
+
+test(`Redis stopped under ${IN_FLIGHT} running sync jobs: their failures are one counted line; another job's failure is its own line`, async () => {
+  const client = (role: 'api' | 'worker') => {
+    const c = createRedis({ url: redis.url }, role, 'syndicast-test');
+    c.on('error', () => undefined);
+    clients.push(c);
+    return c;
+  };
+  // The processor's Redis fails fast while Redis is down, as the API role's client does under npm start.
+  const api = client('api');
+  let running = 0;
+  let release: () => void = () => undefined;
+  const stop = new Promise<void>((r) => (release = r));
+  const service = {
+    sync: async (job: { showId: string }) => {
+      if (job.showId === 'refused') throw new Error('the platform refused the call');
+      running++;
+      await stop;
+      await api.get('anything');
+      return { kind: 'done', state: 'ready' };
+    },
+  } as unknown as SyncService;
+  const keys = new Keys(`jfl${process.pid}`);
+  workers = startSyncWorkers(service, { connection: client('worker'), keys, shards: 1, concurrency: IN_FLIGHT, log: log.child({ module: 'sync-worker' }) });
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  queue = new Queue('sync-youtube-0', { connection: client('worker'), prefix: keys.queuePrefix('sync-youtube-0') });
+  for (let i = 0; i < IN_FLIGHT; i++) await queue.add('sync', { partnerId: 'p', showId: `s${i}`, targetId: 't' }, { attempts: 1 });
+  await waitFor(async () => running === IN_FLIGHT);
+
+  await redis.stop();
+  stopped = true;
+  release();
+  await waitFor(async () => lines.some((l) => /Redis unavailable/.test(l.msg)));
+  await redis.start();
+  stopped = false;
+  await waitFor(async () => (await queue!.getFailedCount()) === IN_FLIGHT);
+  await waitFor(async () => lines.find((l) => l.msg === 'sync job failed' || /job\(s\) failed because Redis was unavailable/.test(l.msg)));
+  expect(lines.filter((l) => l.msg === 'sync job failed')).toEqual([]);
+  // Counted: by the line of their burst (they are failed once Redis answers again), or by the recovery
+  // line of an outage still reported when one came.
+  const counted = (): number => lines.reduce((n, l) => n + (l.jobsFailed ?? 0), 0);
+  await waitFor(async () => counted() >= IN_FLIGHT);
+  expect(counted()).toBe(IN_FLIGHT);
+  // Error lines in all: the outage, the count of its failed jobs (and a reminder at most).
+  expect(lines.filter((l) => l.level >= 50).length).toBeLessThanOrEqual(3);
+
+  const before = lines.length;
+  await queue.add('sync', { partnerId: 'p', showId: 'refused', targetId: 't' }, { attempts: 1 });
+  const own = await waitFor(async () => lines.slice(before).find((l) => l.msg === 'sync job failed'));
+  expect(own).toMatchObject({ level: 50, err: { message: 'the platform refused the call' } });
+}, 30_000);
