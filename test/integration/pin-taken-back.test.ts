@@ -4,7 +4,9 @@
  * pin back on the platform: it treated the pending pin as never sent ("nothing to undo") and the
  * product stayed in the Whatnot lineup / featured on the Bambuser player for the rest of the show.
  * Likewise a pinned product the partner drops from the show (its next snapshot no longer lists it) was
- * marked unpinned without being taken back on the platform.
+ * marked unpinned without being taken back on the platform. And a pin that timed out, whose take-back
+ * timed out too, pinned again: the take-back is finished first, then it is pinned as a new episode
+ * (each of pin, unpin, pin once on the platform; known mutant repin-unknown-pinned-only).
  *
  * Real redis-server, the real SyncService and adapters, the simulators behind a proxy that delivers the
  * pin late. The test plays the runs as BullMQ would.
@@ -223,4 +225,60 @@ test("whatnot: a pin whose sku changes while its timed-out request may still lan
 
   const effects = (await rig.sim.effects('whatnot')).filter((e) => e.externalId === externalId && e.type.startsWith('product.')).map((e) => `${e.type} ${String(e.productId)}`);
   expect(effects).toEqual(['product.pinned wn-old', 'product.unpinned wn-old', 'product.pinned wn-new']);
+}, 30_000);
+
+const UNPINS = {
+  whatnot: (method: string, path: string) => method === 'POST' && path === '/whatnot/merchandising/products/p1',
+  bambuser: (method: string, path: string) => method === 'DELETE' && /^\/bambuser\/v1\/shows\/[^/]+\/highlights\/[^/]+$/.test(path),
+};
+
+test.each(CASES)('$platform: a pin that timed out, whose take-back timed out too, pinned again: pinned, unpinned and pinned there once each, and pinned in the end', async ({ platform, pin }) => {
+  const targetId = `twice-${platform}`;
+  const r = await rig.svc.api('/v1/partners/tb/targets?verify=false', {
+    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
+  });
+  expect(r.status).toBe(201);
+  const showId = `show-twice-${platform}`;
+  const job = { partnerId: 'tb', showId, targetId };
+  const pinEvent = async (type: string, minute: number): Promise<void> => {
+    const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
+    expect((await sendEvent(rig.svc, 'tb', rig.secret, body)).status).toBe(202);
+  };
+  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await rig.converge(job, 't-first');
+  const { externalId } = (await rig.sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
+  if (platform === 'whatnot') {
+    expect((await rig.svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  }
+  expect(await rig.converge(job, 't-live')).toEqual({ kind: 'done', state: 'live' });
+  const remoteId = (await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+  const effects = async (): Promise<string[]> => (await rig.sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+
+  // The pin times out (its outcome unknown: it lands late).
+  await pinEvent('product.pinned', 1);
+  rig.proxy.holdNext(pin, HOLD_MS);
+  expect(await rig.svc.rt.syncService.sync(job, { token: 't-pin-0' })).toMatchObject({ kind: 'delay' });
+  await rig.proxy.idle();
+  // Taken back: its unpin times out too (it lands late).
+  await pinEvent('product.unpinned', 2);
+  rig.proxy.holdNext(UNPINS[platform], HOLD_MS);
+  const heldBefore = rig.proxy.held.length;
+  // (The first runs wait until the timed-out pin can no longer land.)
+  for (let i = 0; rig.proxy.held.length === heldBefore && i < 10; i++) {
+    const o = await rig.svc.rt.syncService.sync(job, { token: `t-unpin-${i}` });
+    expect(o).toMatchObject({ kind: 'delay' });
+    if (rig.proxy.held.length === heldBefore) await sleep((o as { delayMs: number }).delayMs);
+  }
+  expect(rig.proxy.held.length).toBe(heldBefore + 1);
+  await rig.proxy.idle();
+  expect((await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'pending' });
+  expect((await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']!.unpinTriedAt).toBeDefined();
+  // Pinned again.
+  await pinEvent('product.pinned', 3);
+  expect(await rig.converge(job, 't-repin')).toEqual({ kind: 'done', state: 'live' });
+  // A later run (any event of the show) changes nothing more there.
+  expect(await rig.converge(job, 't-after')).toEqual({ kind: 'done', state: 'live' });
+
+  expect(await effects()).toEqual(['product.pinned', 'product.unpinned', 'product.pinned']);
+  expect((await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'pinned', episode: 2 });
 }, 30_000);

@@ -2238,6 +2238,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/pin-sku-change.property.test.ts'],
   },
   {
+    name: 'repin-unknown-pinned-only',
+    what: "a product pinned again while a take-back of it may have reached the platform is finished first only when it was pinned, not when its pin's outcome was unknown too (src/mirror/sync.service.ts syncPins): pin timed out, unpin timed out, pinned again: it is pinned as the same episode with the take-back mark left on it, and a later run takes it back and pins it once more (an unpin and a pin too many on the platform)",
+    file: 'src/mirror/sync.service.ts',
+    from: "if (want && mp.unpinTriedAt !== undefined && (mp.state === 'pinned' || mp.state === 'pending')) {",
+    to: "if (want && mp.unpinTriedAt !== undefined && mp.state === 'pinned') {",
+    tests: ['test/integration/pin-taken-back.test.ts'],
+    testName: 'whose take-back timed out too',
+  },
+  {
     name: "external-id-uuid-case",
     what: "a Whatnot show id in capitals is refused (src/targets/external-id.ts, the UUID pattern without /i): PUT …/mirrors/{target} answers 422 for a well-formed UUID",
     file: "src/targets/external-id.ts",
