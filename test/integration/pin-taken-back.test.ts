@@ -31,28 +31,40 @@ const CASES = [
   { platform: 'bambuser' as const, pin: (method: string, path: string) => method === 'POST' && /^\/bambuser\/v1\/shows\/[^/]+\/highlights$/.test(path) },
 ];
 
-test.each(CASES)('$platform: a pin that took effect after its caller timed out is taken back when the partner unpins it', async ({ platform, pin }) => {
-  const targetId = `tb-${platform}`;
+type Platform = (typeof CASES)[number]['platform'];
+
+/**
+ * Target `{prefix}-{platform}` behind the proxy mirroring show `show-{prefix}-{platform}`, live. Both
+ * platforms' shows are made by the seller in their app (Bambuser's API could; link it anyway: one path).
+ * `pinEvent` sends p1's pin event at 18:{minute}; `effects` lists the product effects on the platform show.
+ */
+async function liveBehindProxy(prefix: string, platform: Platform) {
+  const targetId = `${prefix}-${platform}`;
   const r = await rig.svc.api('/v1/partners/tb/targets?verify=false', {
     json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
   });
   expect(r.status).toBe(201);
-  const showId = `show-tb-${platform}`;
+  const showId = `show-${prefix}-${platform}`;
   const job = { partnerId: 'tb', showId, targetId };
   const pinEvent = async (type: string, minute: number): Promise<void> => {
     const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
     expect((await sendEvent(rig.svc, 'tb', rig.secret, body)).status).toBe(202);
   };
-
   expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
-  await rig.converge(job, 'first');
-  // Both platforms' shows are made by the seller in their app (Bambuser's API could; link it anyway: one path).
+  await rig.converge(job, `${prefix}-first`);
   const { externalId } = (await rig.sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
   if (platform === 'whatnot') {
     expect((await rig.svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
   }
-  expect(await rig.converge(job, 'live')).toEqual({ kind: 'done', state: 'live' });
+  expect(await rig.converge(job, `${prefix}-live`)).toEqual({ kind: 'done', state: 'live' });
   const remoteId = (await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+  const effects = async (): Promise<string[]> => (await rig.sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  const pinOf = async () => (await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1'];
+  return { job, pinEvent, effects, pinOf };
+}
+
+test.each(CASES)('$platform: a pin that took effect after its caller timed out is taken back when the partner unpins it', async ({ platform, pin }) => {
+  const { job, pinEvent, effects, pinOf } = await liveBehindProxy('tb', platform);
 
   // The pin reaches the platform after the run timed out.
   await pinEvent('product.pinned', 1);
@@ -63,9 +75,8 @@ test.each(CASES)('$platform: a pin that took effect after its caller timed out i
   await pinEvent('product.unpinned', 2);
   expect(await rig.converge(job, 'unpin')).toEqual({ kind: 'done', state: 'live' });
 
-  const effects = (await rig.sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
-  expect(effects).toEqual(['product.pinned', 'product.unpinned']);
-  expect((await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'unpinned' });
+  expect(await effects()).toEqual(['product.pinned', 'product.unpinned']);
+  expect(await pinOf()).toMatchObject({ state: 'unpinned' });
 }, 30_000);
 
 test.each(CASES)('$platform: a pinned product the partner drops from the show is taken back on the platform', async ({ platform }) => {
@@ -137,25 +148,7 @@ test('whatnot: a timed-out pin of a product with a sku is taken back by that sku
 }, 30_000);
 
 test.each(CASES)('$platform: a pin sent by a run that died before it could save (its lease gone) is taken back when the partner unpins it', async ({ platform, pin }) => {
-  const targetId = `crash-${platform}`;
-  const r = await rig.svc.api('/v1/partners/tb/targets?verify=false', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
-  });
-  expect(r.status).toBe(201);
-  const showId = `show-crash-${platform}`;
-  const job = { partnerId: 'tb', showId, targetId };
-  const pinEvent = async (type: string, minute: number): Promise<void> => {
-    const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
-    expect((await sendEvent(rig.svc, 'tb', rig.secret, body)).status).toBe(202);
-  };
-  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
-  await rig.converge(job, 'c-first');
-  const { externalId } = (await rig.sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
-  if (platform === 'whatnot') {
-    expect((await rig.svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
-  }
-  expect(await rig.converge(job, 'c-live')).toEqual({ kind: 'done', state: 'live' });
-  const remoteId = (await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+  const { job, pinEvent, effects } = await liveBehindProxy('crash', platform);
 
   // The run sends the pin, then dies (its job lock lapses: the run gives its lease up) before it saves anything.
   await pinEvent('product.pinned', 1);
@@ -175,30 +168,11 @@ test.each(CASES)('$platform: a pin sent by a run that died before it could save 
   await pinEvent('product.unpinned', 2);
   expect(await rig.converge(job, 'c-unpin')).toEqual({ kind: 'done', state: 'live' });
 
-  const effects = (await rig.sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
-  expect(effects).toEqual(['product.pinned', 'product.unpinned']);
+  expect(await effects()).toEqual(['product.pinned', 'product.unpinned']);
 }, 30_000);
 
 test.each(CASES)('$platform: a pin taken back while its timed-out request may still reach the platform is taken back after it could have', async ({ platform, pin }) => {
-  const targetId = `soon-${platform}`;
-  const r = await rig.svc.api('/v1/partners/tb/targets?verify=false', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
-  });
-  expect(r.status).toBe(201);
-  const showId = `show-soon-${platform}`;
-  const job = { partnerId: 'tb', showId, targetId };
-  const pinEvent = async (type: string, minute: number): Promise<void> => {
-    const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
-    expect((await sendEvent(rig.svc, 'tb', rig.secret, body)).status).toBe(202);
-  };
-  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
-  await rig.converge(job, 's-first');
-  const { externalId } = (await rig.sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
-  if (platform === 'whatnot') {
-    expect((await rig.svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
-  }
-  expect(await rig.converge(job, 's-live')).toEqual({ kind: 'done', state: 'live' });
-  const remoteId = (await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
+  const { job, pinEvent, effects } = await liveBehindProxy('soon', platform);
 
   await pinEvent('product.pinned', 1);
   rig.proxy.holdNext(pin, HOLD_MS);
@@ -208,8 +182,7 @@ test.each(CASES)('$platform: a pin taken back while its timed-out request may st
   expect(await rig.converge(job, 's-unpin')).toEqual({ kind: 'done', state: 'live' });
   await rig.proxy.idle();
 
-  const effects = (await rig.sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
-  expect(effects).toEqual(['product.pinned', 'product.unpinned']);
+  expect(await effects()).toEqual(['product.pinned', 'product.unpinned']);
 }, 30_000);
 
 test("whatnot: a pin whose sku changes while its timed-out request may still land takes the old sku back after it could have", async () => {
@@ -233,26 +206,7 @@ const UNPINS = {
 };
 
 test.each(CASES)('$platform: a pin that timed out, whose take-back timed out too, pinned again: pinned, unpinned and pinned there once each, and pinned in the end', async ({ platform, pin }) => {
-  const targetId = `twice-${platform}`;
-  const r = await rig.svc.api('/v1/partners/tb/targets?verify=false', {
-    json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500, rateLimit: { requests: 1000, windowMs: 1000 } },
-  });
-  expect(r.status).toBe(201);
-  const showId = `show-twice-${platform}`;
-  const job = { partnerId: 'tb', showId, targetId };
-  const pinEvent = async (type: string, minute: number): Promise<void> => {
-    const body = { type, occurredAt: `2026-11-24T18:${String(minute).padStart(2, '0')}:00Z`, data: { showId, productId: 'p1' } };
-    expect((await sendEvent(rig.svc, 'tb', rig.secret, body)).status).toBe(202);
-  };
-  expect((await sendEvent(rig.svc, 'tb', rig.secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
-  await rig.converge(job, 't-first');
-  const { externalId } = (await rig.sim.control('POST', `/_sim/${platform}/shows`, { title: showId })) as { externalId: string };
-  if (platform === 'whatnot') {
-    expect((await rig.svc.api(`/v1/partners/tb/shows/${showId}/mirrors/${targetId}`, { method: 'PUT', json: { externalId } })).status).toBe(200);
-  }
-  expect(await rig.converge(job, 't-live')).toEqual({ kind: 'done', state: 'live' });
-  const remoteId = (await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.remote!.externalId;
-  const effects = async (): Promise<string[]> => (await rig.sim.effects(platform)).filter((e) => e.externalId === remoteId && e.type.startsWith('product.')).map((e) => e.type);
+  const { job, pinEvent, effects, pinOf } = await liveBehindProxy('twice', platform);
 
   // The pin times out (its outcome unknown: it lands late).
   await pinEvent('product.pinned', 1);
@@ -271,8 +225,8 @@ test.each(CASES)('$platform: a pin that timed out, whose take-back timed out too
   }
   expect(rig.proxy.held.length).toBe(heldBefore + 1);
   await rig.proxy.idle();
-  expect((await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'pending' });
-  expect((await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']!.unpinTriedAt).toBeDefined();
+  expect(await pinOf()).toMatchObject({ state: 'pending' });
+  expect((await pinOf())!.unpinTriedAt).toBeDefined();
   // Pinned again.
   await pinEvent('product.pinned', 3);
   expect(await rig.converge(job, 't-repin')).toEqual({ kind: 'done', state: 'live' });
@@ -280,5 +234,5 @@ test.each(CASES)('$platform: a pin that timed out, whose take-back timed out too
   expect(await rig.converge(job, 't-after')).toEqual({ kind: 'done', state: 'live' });
 
   expect(await effects()).toEqual(['product.pinned', 'product.unpinned', 'product.pinned']);
-  expect((await rig.svc.rt.shows.getMirror('tb', showId, targetId))!.pins['p1']).toMatchObject({ state: 'pinned', episode: 2 });
+  expect(await pinOf()).toMatchObject({ state: 'pinned', episode: 2 });
 }, 30_000);
