@@ -7,29 +7,18 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { buildApp } from '../api/app.js';
-import { startSyncWorkers } from '../mirror/sync.worker.js';
-import { TargetRunCap } from '../mirror/target-cap.js';
-import { TargetRunRepository } from '../store/target-runs.repository.js';
 import { SyncDispatcher } from '../mirror/sync.dispatcher.js';
 import { createRedis, type RedisClient } from '../store/redis.js';
-import { startDeliveryWorker } from '../outbound/delivery.worker.js';
-import { startAttributionWorker } from '../attribution/attribution.worker.js';
-import { SweepService } from '../mirror/sweep.service.js';
-import { OrderEventSweep } from '../attribution/order-event.sweep.js';
-import { startReconcileWorker } from '../reconcile/reconcile.worker.js';
 import { StartupError } from '../store/embedded-redis.js';
-import { serveProcessMetrics } from '../lib/metrics.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { catchStopSignals, REPEATED_SIGNAL_MS, STOP_SIGNALS, type StopSignals } from './stop-signals.js';
 import { configOrExit } from './entry.js';
 import { throwIfStopped, unlessStopped } from '../lib/startup-stop.js';
 import { createLogger } from '../lib/logger.js';
 import { FfmpegNotFoundError, ffmpegPath } from '../lib/ffmpeg-path.js';
-import { relayUpdatedHook } from '../outbound/mirror-updated.js';
-import { EDGE_PLAY_LABEL, startIngestEdge, type IngestEdge } from '../relay/ingest.edge.js';
-import { RelayService } from '../relay/relay.service.js';
-import { startScheduler, type SchedulerHandle } from './scheduler.js';
+import type { IngestEdge } from '../relay/ingest.edge.js';
+import type { RelayService } from '../relay/relay.service.js';
+import type { SchedulerHandle } from './scheduler.js';
 
 /**
  * `edge`: the RTMP ingest edge alone (part of `relay` unless RELAY_EDGE=none; tests run it apart).
@@ -285,6 +274,48 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
 }
 
 /**
+ * The modules only some roles run, imported when the roles start rather than with this module: a worker,
+ * relay or scheduler process does not load fastify and the routes (about a fifth of the module graph),
+ * an API process not the relay and the workers, and a start that fails before its roles run (Redis,
+ * DATA_DIR) says so without loading them (the test suite's in-process services and child processes
+ * paid for all of it each time). All are loaded at once, before the first port is bound: nothing
+ * loads (event loop blocked while a module evaluates) once the API answers.
+ */
+async function roleModules(roles: Role[], config: Config) {
+  const when = <T>(on: boolean, load: () => Promise<T>): Promise<T | undefined> => (on ? load() : Promise.resolve(undefined));
+  const [edge, api, metrics, worker, scheduler, relay] = await Promise.all([
+    when(embeddedEdge(roles, config), () => import('../relay/ingest.edge.js')),
+    when(roles.includes('api'), () => import('../api/app.js')),
+    when(!roles.includes('api') && config.metricsPort !== undefined, () => import('../lib/metrics.js')),
+    when(roles.includes('worker'), async () => {
+      const [sync, cap, runs, attribution, delivery, reconcile] = await Promise.all([
+        import('../mirror/sync.worker.js'),
+        import('../mirror/target-cap.js'),
+        import('../store/target-runs.repository.js'),
+        import('../attribution/attribution.worker.js'),
+        import('../outbound/delivery.worker.js'),
+        import('../reconcile/reconcile.worker.js'),
+      ]);
+      return { ...sync, ...cap, ...runs, ...attribution, ...delivery, ...reconcile };
+    }),
+    when(roles.includes('scheduler'), async () => {
+      const [scheduler, sweep, orderSweep] = await Promise.all([import('./scheduler.js'), import('../mirror/sweep.service.js'), import('../attribution/order-event.sweep.js')]);
+      return { ...scheduler, ...sweep, ...orderSweep };
+    }),
+    when(roles.includes('relay'), async () => {
+      const [relay, updated] = await Promise.all([import('../relay/relay.service.js'), import('../outbound/mirror-updated.js')]);
+      return { ...relay, ...updated };
+    }),
+  ]);
+  return { edge, api, metrics, worker, scheduler, relay };
+}
+
+/** Whether this process runs the embedded RTMP ingest edge. */
+function embeddedEdge(roles: Role[], config: Config): boolean {
+  return roles.includes('edge') || (roles.includes('relay') && config.relayEdge === 'embedded');
+}
+
+/**
  * The roles on a runtime. Ports are bound first (edge, API, metrics): a port in use or a HOST that
  * cannot be bound stops the start before any worker, dispatcher, scheduler or relay has run. Before
  * them, the relay's ffmpeg is found: its probe (`ffmpeg -version`, spawnSync) blocks the event loop,
@@ -303,7 +334,10 @@ async function startRolesOn(
   const step = (): void => throwIfStopped(opts.stop);
   step();
   const ffmpeg = roles.includes('relay') ? ffmpegPath(config.ffmpegPath) : undefined;
-  if (roles.includes('edge') || (roles.includes('relay') && config.relayEdge === 'embedded')) {
+  const m = await roleModules(roles, config);
+  step();
+  if (m.edge) {
+    const { EDGE_PLAY_LABEL, startIngestEdge } = m.edge;
     started.edge = await listening(
       startIngestEdge({
         port: config.relayRtmpPort,
@@ -321,18 +355,18 @@ async function startRolesOn(
     );
     rt.setRelayEdgePort(started.edge.port);
   }
-  if (roles.includes('api')) {
+  if (m.api) {
     step();
-    const app = await buildApp(rt, { logger: opts.logger ?? true });
+    const app = await m.api.buildApp(rt, { logger: opts.logger ?? true });
     started.app = app;
     step();
     started.url = await listening(app.listen({ port: config.port, host: config.host }), { setting: 'PORT', port: config.port, host: config.host, serves: 'the HTTP API' });
     const bound = app.server.address();
     if (bound && typeof bound === 'object') rt.setApiPort(bound.port);
   }
-  if (!roles.includes('api') && config.metricsPort !== undefined) {
+  if (m.metrics && config.metricsPort !== undefined) {
     step();
-    const metricsServer = await listening(serveProcessMetrics(config.host, config.metricsPort, { idleMs: config.httpIdleTimeoutMs, requestMs: config.httpRequestTimeoutMs }), {
+    const metricsServer = await listening(m.metrics.serveProcessMetrics(config.host, config.metricsPort, { idleMs: config.httpIdleTimeoutMs, requestMs: config.httpRequestTimeoutMs }), {
       setting: 'METRICS_PORT',
       port: config.metricsPort,
       host: config.host,
@@ -342,7 +376,8 @@ async function startRolesOn(
     started.metricsUrl = metricsServer.url;
   }
   step();
-  if (roles.includes('worker')) {
+  if (m.worker) {
+    const { startSyncWorkers, TargetRunCap, TargetRunRepository, startAttributionWorker } = m.worker;
     // SYNC_TARGET_CONCURRENCY (unset: half a queue's slots, at least 1; 0: no cap).
     const targetCap = config.syncTargetConcurrency ?? Math.max(1, Math.floor(config.workerConcurrency / 2));
     started.workers = startSyncWorkers(rt.syncService, {
@@ -392,14 +427,16 @@ async function startRolesOn(
     });
     started.dispatcher.start();
   }
-  if (roles.includes('worker')) {
+  if (m.worker) {
+    const { startDeliveryWorker, startReconcileWorker } = m.worker;
     started.workers.push(
       startDeliveryWorker(rt.delivery, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.outboundConcurrency, lockDurationMs: config.workerLockMs, attemptTimeoutMs: config.outboundTimeoutMs, log: rt.log.child({ module: 'delivery-worker' }) }),
       startReconcileWorker(rt.reconcile, { connection: rt.bullConnection('worker'), keys: rt.keys, log: rt.log.child({ module: 'reconcile-worker' }) }),
     );
   }
   step();
-  if (roles.includes('scheduler')) {
+  if (m.scheduler) {
+    const { startScheduler, SweepService, OrderEventSweep } = m.scheduler;
     const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, rt.log.child({ module: 'sweep' }), config.sweepPageSize);
     started.scheduler = await unlessStopped(startScheduler({
       connection: () => rt.bullConnection('worker'),
@@ -414,7 +451,8 @@ async function startRolesOn(
     }), opts.stop);
   }
   step();
-  if (roles.includes('relay')) {
+  if (m.relay) {
+    const { RelayService, relayUpdatedHook } = m.relay;
     const onRelayChange = relayUpdatedHook(rt.outbound);
     const edge = started.edge;
     started.relay = new RelayService({
