@@ -6,9 +6,7 @@
  * order's own currency was skipped as already there: the ledger said 0 refunded while the platform said
  * 4.00, until a larger refund came. Real redis-server, real HTTP, webhooks signed the Whatnot way.
  */
-import { randomUUID } from 'node:crypto';
-import { signatureHeader } from '../../src/sources/signature.js';
-import { CREDENTIALS, webhookTargetPerFile } from '../helpers/platforms.js';
+import { CREDENTIALS, postWhatnotWebhook, webhookTargetPerFile } from '../helpers/platforms.js';
 import type { TestService } from '../helpers/service.js';
 
 const P = 'pcurflip';
@@ -27,13 +25,7 @@ async function report(orderId: string, currency: string, refunded: string): Prom
   const money = (amount: string): { amount: string; currency: string } => ({ amount, currency });
   const data = { id: orderId, show_id: 'wn-show-1', status: 'completed', created_at: CREATED, amounts: { total: money('10.00'), refunded: money(refunded) } };
   const body = JSON.stringify({ type: 'orders.updated', timestamp: new Date().toISOString(), data });
-  const id = `msg_${randomUUID()}`;
-  const ts = Math.floor(Date.now() / 1000);
-  const r = await fetch(`${svc.url}/v1/platform-webhooks/wn`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signatureHeader(SECRET, id, ts, body) },
-    body,
-  });
+  const r = await postWhatnotWebhook(svc, 'wn', SECRET, body);
   expect(r.status).toBe(200);
 }
 

@@ -5,9 +5,7 @@
  * API, with the seller's token. Such an id is sent nowhere now; the sale is stored without a product (as
  * one whose items Whatnot cannot find). Real redis-server, the simulators over real HTTP, signed webhooks.
  */
-import { randomUUID } from 'node:crypto';
-import { signatureHeader } from '../../src/sources/signature.js';
-import { CREDENTIALS, webhookTargetPerFile } from '../helpers/platforms.js';
+import { CREDENTIALS, postWhatnotWebhook, webhookTargetPerFile } from '../helpers/platforms.js';
 import type { TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
 
@@ -24,14 +22,7 @@ webhookTargetPerFile(
 
 async function post(orderId: string): Promise<Response> {
   const data = { id: orderId, show_id: 'wn-show-1', status: 'completed', created_at: new Date().toISOString(), amounts: { total: { amount: '12.00', currency: 'USD' } } };
-  const body = JSON.stringify({ type: 'orders.created', timestamp: new Date().toISOString(), data });
-  const id = `msg_${randomUUID()}`;
-  const ts = Math.floor(Date.now() / 1000);
-  return fetch(`${svc.url}/v1/platform-webhooks/wn`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signatureHeader(SECRET, id, ts, body) },
-    body,
-  });
+  return postWhatnotWebhook(svc, 'wn', SECRET, JSON.stringify({ type: 'orders.created', timestamp: new Date().toISOString(), data }));
 }
 
 const paths = async (): Promise<string[]> => ((await sim.control('GET', '/_sim/whatnot/requests')) as { path: string }[]).map((r) => r.path);
