@@ -201,7 +201,8 @@ local function apply_order()
     -- order's own currency, so the same cumulative refund reported right afterwards was skipped.
     local id = 'pf:' .. int(floor) .. ':' .. A[17]
     R.rf = R.rf or {}
-    if not R.rf[id] then
+    local legacy = R.rf['pf:' .. int(floor)]
+    if not R.rf[id] and not (legacy and legacy[2] == A[17]) then
       R.rf[id] = { int(floor), A[17], A[18], '0' }
       apply_refund(R, id, floor, A[17], A[18], A[13], nowMs, holdMs)
       changed = true

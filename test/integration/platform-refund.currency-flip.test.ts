@@ -6,6 +6,8 @@
  * order's own currency was skipped as already there: the ledger said 0 refunded while the platform said
  * 4.00, until a larger refund came. Real redis-server, real HTTP, webhooks signed the Whatnot way.
  */
+import { platformOrderRef } from '../../src/domain/order.js';
+import { ledgerBucket } from '../../src/store/attribution.repository.js';
 import { CREDENTIALS, postWhatnotWebhook, webhookTargetPerFile } from '../helpers/platforms.js';
 import type { TestService } from '../helpers/service.js';
 
@@ -67,4 +69,21 @@ test('the refund grows on from there in the order’s currency', async () => {
   const v = await view('flip-2');
   expect(v.refundedAmount).toBe(300);
   expect(v.refunds.filter((r) => r.applied).reduce((s, r) => s + r.amount, 0)).toBe(300);
+});
+
+test('a record stored before, whose other-currency refund took pf:<amount>, gets the same figure in its own currency applied', async () => {
+  await report('flip-3', 'USD', '0.00');
+  // What the old step stored for an EUR report of 4.00: the refund under 'pf:400', not applied.
+  const ref = platformOrderRef('wn', 'flip-3');
+  const key = svc.rt.keys.ledgerOrders(P, ledgerBucket(ref));
+  const rec = JSON.parse((await svc.rt.redis.hget(key, ref))!) as Record<string, unknown>;
+  await svc.rt.redis.hset(key, ref, JSON.stringify({ ...rec, rf: { 'pf:400': ['400', 'EUR', new Date().toISOString(), '0'] }, m: '1' }));
+  await report('flip-3', 'EUR', '4.00'); // the same EUR figure again: not kept twice
+  await report('flip-3', 'USD', '4.00');
+  const v = await view('flip-3');
+  expect(v.refundedAmount).toBe(400);
+  expect(v.refunds.map((r) => [r.id, r.currency, r.applied]).sort()).toEqual([
+    ['pf:400', 'EUR', false],
+    ['pf:400:USD', 'USD', true],
+  ]);
 });
