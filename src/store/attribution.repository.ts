@@ -195,11 +195,25 @@ local function apply_order()
   end
   -- platforms report the cumulative refunded amount: apply what is new
   local floor = tonumber(A[16])
-  if floor > 0 then
+  if floor > 0 and A[17] ~= R.c then
+    -- In another currency than the stored order's (the order was re-reported in another one): kept,
+    -- not applied (no FX), under an id of its own. Under 'pf:<amount>' it took that id from the
+    -- order's own currency, so the same cumulative refund reported right afterwards was skipped.
+    local id = 'pf:' .. int(floor) .. ':' .. A[17]
+    R.rf = R.rf or {}
+    local legacy = R.rf['pf:' .. int(floor)]
+    if not R.rf[id] and not (legacy and legacy[2] == A[17]) then
+      R.rf[id] = { int(floor), A[17], A[18], '0' }
+      apply_refund(R, id, floor, A[17], A[18], A[13], nowMs, holdMs)
+      changed = true
+    end
+  elseif floor > 0 then
     local cur = num(R.f)
     if floor > cur then
       local id = 'pf:' .. int(floor)
       R.rf = R.rf or {}
+      -- a record stored before that took the id in another currency
+      if R.rf[id] and R.rf[id][2] ~= R.c then id = id .. ':' .. R.c end
       if not R.rf[id] then
         local amount = floor - cur
         R.rf[id] = { int(amount), A[17], A[18], '0' }

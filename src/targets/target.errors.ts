@@ -107,6 +107,11 @@ export class ShowOverError extends PermanentError {
   }
 }
 
+/** Whether `id`, percent-encoded, stays one URL path segment: not empty, '.' or '..' (resolved away by the URL). */
+export function sendableSegment(id: string): boolean {
+  return id !== '' && id !== '.' && id !== '..';
+}
+
 /**
  * A platform's product id as one URL path segment (TikTok's promotion link, Whatnot's merchandising):
  * percent-encoded, so a '/', '?', '#', '%', a space or an emoji in a partner's sku stays in the segment
@@ -115,7 +120,7 @@ export class ShowOverError extends PermanentError {
  * different resource would be asked, so the pin is refused here, before anything is sent.
  */
 export function productPathSegment(productId: string, platform: string): string {
-  if (productId === '' || productId === '.' || productId === '..') {
+  if (!sendableSegment(productId)) {
     throw new PinRefusedError(`${platform} cannot be sent the product id ${JSON.stringify(productId)}: it is no URL path segment (not sent)`, 'product_id_unsendable');
   }
   return encodeURIComponent(productId);

@@ -1,5 +1,6 @@
 /** One target per platform on the simulators, and the operator steps some platforms need. */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { signatureHeader } from '../../src/sources/signature.js';
 import { simTargetCredentials, simWhatnotAppCredentials } from '../../src/simulators/sim.accounts.js';
 import type { Platform } from '../../src/targets/target.adapter.js';
 import { createPartner, startService, waitFor, type TestService, type TestServiceOptions } from './service.js';
@@ -87,6 +88,17 @@ export function webhookTargetPerFile(partner: string, target: (sim: TestSim) => 
   afterAll(async () => {
     await svc?.close();
     await sim?.close();
+  });
+}
+
+/** POST a Whatnot webhook `body` to target `targetId`, signed the Standard Webhooks way (as Whatnot signs) with `secret`. */
+export function postWhatnotWebhook(svc: TestService, targetId: string, secret: string, body: string): Promise<Response> {
+  const id = `msg_${randomUUID()}`;
+  const ts = Math.floor(Date.now() / 1000);
+  return fetch(`${svc.url}/v1/platform-webhooks/${targetId}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signatureHeader(secret, id, ts, body) },
+    body,
   });
 }
 

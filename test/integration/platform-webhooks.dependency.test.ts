@@ -74,3 +74,27 @@ test('a platform webhook with a Content-Type that does not parse is read as byte
   expect(r.status).toBe(200);
   expect(await stored(orderId)).toBe(200);
 }, 60_000);
+
+// Deliveries of one order that arrive together (TikTok's duplicates, or a replay: the signature carries no
+// time) share one read of the order. Each made its own two calls: a burst spent the shop's window on the
+// first call of each, and then every one found the window full for its second (all 503, nothing stored).
+test('duplicate deliveries of one order arriving together read it from TikTok once, and each is answered 200', async () => {
+  const { orderId, post } = await orderWebhook();
+  // Slow answers, so that every delivery arrives while the first one's read is still in flight.
+  await sim.control('PUT', '/_sim/tiktok/limits', { latencyMs: 300 });
+  try {
+    const seen = ((await sim.control('GET', '/_sim/tiktok/requests')) as { seq: number }[]).length;
+    const answers = await Promise.all(Array.from({ length: 30 }, async () => {
+      const r = await post();
+      return { status: r.status, body: (await r.json()) as { stored?: number; new?: number } };
+    }));
+    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 30 }, () => 200));
+    expect(answers.filter((a) => a.body.new === 1)).toHaveLength(1);
+    const paths = ((await sim.control('GET', '/_sim/tiktok/requests')) as { path: string }[]).slice(seen).map((q) => q.path);
+    expect(paths.filter((p) => p.includes('/order/202309/orders'))).toHaveLength(1);
+    expect(paths.filter((p) => p.includes('/affiliate_seller/202410/orders/search'))).toHaveLength(1);
+    expect(await stored(orderId)).toBe(200);
+  } finally {
+    await sim.control('PUT', '/_sim/tiktok/limits', { latencyMs: 0 });
+  }
+}, 30_000);

@@ -7,9 +7,7 @@
  * "-1.00" was clamped to 0 and stored; a pending order's amounts were not read at all (200 `received: 0`).
  * Real redis-server, real HTTP, webhooks signed the Standard Webhooks way as Whatnot signs them.
  */
-import { randomUUID } from 'node:crypto';
-import { signatureHeader } from '../../src/sources/signature.js';
-import { CREDENTIALS, webhookTargetPerFile } from '../helpers/platforms.js';
+import { CREDENTIALS, postWhatnotWebhook, webhookTargetPerFile } from '../helpers/platforms.js';
 import type { TestService } from '../helpers/service.js';
 
 const P = 'pmoney';
@@ -36,15 +34,7 @@ function order(over: { created_at?: unknown; total?: unknown; refunded?: unknown
   return { id, body: JSON.stringify({ type: 'orders.created', timestamp: new Date().toISOString(), data }) };
 }
 
-async function post(body: string): Promise<Response> {
-  const id = `msg_${randomUUID()}`;
-  const ts = Math.floor(Date.now() / 1000);
-  return fetch(`${svc.url}/v1/platform-webhooks/wn`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signatureHeader(SECRET, id, ts, body) },
-    body,
-  });
-}
+const post = (body: string): Promise<Response> => postWhatnotWebhook(svc, 'wn', SECRET, body);
 
 const stored = async (orderId: string): Promise<number> => (await svc.api(`/v1/partners/${P}/attribution/orders/${orderId}?targetId=wn`)).status;
 

@@ -186,8 +186,23 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     throw new PermanentError(`TikTok Shop affiliate order search did not end after ${MAX_PAGES} pages`, 'too_many_pages');
   }
 
+  /**
+   * Lookups in flight, by order id: deliveries of one order that arrive together (TikTok's duplicates,
+   * a replayed webhook — its signature carries no time) share one lookup. Each made its own two calls:
+   * a burst of 100 spent the shop's whole window (50 calls/s) on the first call of each, and every one
+   * of them then found the window full for its second: 100 × 503, nothing stored, the window gone.
+   */
+  const lookups = new Map<string, Promise<PlatformOrder | undefined>>();
+  function lookUpOrder(orderId: string): Promise<PlatformOrder | undefined> {
+    const running = lookups.get(orderId);
+    if (running) return running;
+    const p = readOrder(orderId).finally(() => lookups.delete(orderId));
+    lookups.set(orderId, p);
+    return p;
+  }
+
   /** The webhook names an order only: find when it was created, then its affiliate record. */
-  async function lookUpOrder(orderId: string): Promise<PlatformOrder | undefined> {
+  async function readOrder(orderId: string): Promise<PlatformOrder | undefined> {
     const detail = await client.call({
       method: 'GET',
       path: TIKTOK_PATHS.orderDetail,

@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { verifyWebhook, SignatureError } from '../../sources/signature.js';
 import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS, type WaitBudget } from '../report-wait.js';
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
-import { ActionRequiredError, isTargetError, PermanentError, productPathSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
+import { ActionRequiredError, isTargetError, PermanentError, productPathSegment, sendableSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
 import { CursorTrail } from '../cursor-trail.js';
 import { createWhatnotClient } from './whatnot.client.js';
 import { judgeOrder } from './whatnot.orders.js';
@@ -79,6 +79,12 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
    * is waited out as for a report page (report-wait.ts); without it a RateLimitedError is thrown.
    */
   async function productOf(orderId: string, patient?: { signal: AbortSignal | undefined; budget: WaitBudget }): Promise<string | undefined> {
+    // '.' and '..' are no path segment: the URL resolves them away, and GET /orders/../items asked
+    // Whatnot for another resource (/items) with the seller's token. Such an order has no product we can ask for.
+    if (!sendableSegment(orderId)) {
+      log.warn({ orderId }, 'whatnot order id cannot be sent as a URL path segment; its items are not read (stored without a product)');
+      return undefined;
+    }
     let cursor: string | undefined;
     for (let page = 0; page < MAX_ITEM_PAGES; page++) {
       const at = cursor;
