@@ -45,7 +45,12 @@ export function portBlock(workerId: number, low = ephemeralRange().low): { first
   return { first: start + slot * size, size };
 }
 
-const workerId = Number(process.env['JEST_WORKER_ID'] ?? (process.pid % PORT_BLOCKS) + 1);
+/**
+ * The blocks a jest run started by a test (SYNDICAST_TEST_PORT_BLOCKS_AFTER=3: its workers 1, 2 take
+ * blocks 4, 5) skips: its workers have JEST_WORKER_IDs of their own, the outer run's ones again.
+ */
+const skipped = Number(process.env['SYNDICAST_TEST_PORT_BLOCKS_AFTER'] ?? 0) || 0;
+const workerId = skipped + Number(process.env['JEST_WORKER_ID'] ?? (process.pid % PORT_BLOCKS) + 1);
 const block = portBlock(Number.isInteger(workerId) ? workerId : 1);
 /** The next port of the block to try (a random start: files that follow each other in a worker do not begin at the same port). */
 let next = block ? Math.floor(Math.random() * block.size) : 0;
