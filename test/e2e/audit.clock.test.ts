@@ -6,7 +6,7 @@
  * libfaketime; redis-server on the real clock; "now" is Redis's TIME.
  */
 import { existsSync } from 'node:fs';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { serviceEnv } from '../helpers/npm-start.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { ADMIN_KEY, waitFor } from '../helpers/service.js';
@@ -21,7 +21,7 @@ let url: string;
 beforeAll(async () => {
   expect(LIBFAKETIME).toBeDefined(); // Debian's libfaketime (docs/testing.md, "Dates")
   redis = await startRedis();
-  const port = await freePort();
+  const port = await testPort();
   url = `http://127.0.0.1:${port}`;
   child = spawnWorker(serviceEnv(redis.env, port, { LD_PRELOAD: LIBFAKETIME!, FAKETIME: '+1h', FAKETIME_DONT_FAKE_MONOTONIC: '1' }), 'src/main/api.ts');
   await waitFor(async () => (await fetch(`${url}/health/ready`).catch(() => null))?.status === 200, 60_000, 200);

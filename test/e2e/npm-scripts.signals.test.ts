@@ -9,7 +9,8 @@
  * service, its relay ffmpeg processes and Redis connections). Now `exec node --import tsx …`, as
  * `npm start` (test/e2e/npm-start.signals.test.ts), and the demo stops what it started on SIGTERM/SIGINT.
  */
-import { freePort, tcpOpen } from '../../src/lib/net.js';
+import { tcpOpen } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { killGroupsLeft, killQuietly, leftOfGroup, npmRun, readCmd, type NpmRun } from '../helpers/npm-start.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/service.js';
@@ -35,7 +36,7 @@ async function leftAfter(run: NpmRun, sentAt: number, ports: number[]): Promise<
 }
 
 test('npm run sim: SIGTERM to the npm process alone closes the simulators and leaves no process behind', async () => {
-  const [port, rtmpPort] = [await freePort(), await freePort()];
+  const [port, rtmpPort] = [await testPort(), await testPort()];
   const run = npmRun(['run', 'sim'], { SIM_PORT: String(port), SIM_RTMP_PORT: String(rtmpPort), SIM_HOST: '127.0.0.1' });
   await waitFor(async () => run.output().includes('Platform simulators listening') && (await tcpOpen(port)), 60_000, 200);
   const t0 = Date.now();

@@ -13,7 +13,7 @@
  * forwarded one); close-with-grace took the second as "exit now" and exited 1 mid-shutdown.
  */
 import { rmSync } from 'node:fs';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { groupPids, killGroupsLeft, killQuietly, leftOfGroup, npmRun, readCmd, serviceEnv, type NpmRun } from '../helpers/npm-start.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/service.js';
@@ -40,7 +40,7 @@ interface NpmStart extends NpmRun {
 
 /** `npm start` in its own process group (as a terminal or a process manager runs it); resolves once ready. */
 async function npmStart(): Promise<NpmStart> {
-  const port = await freePort();
+  const port = await testPort();
   const env = serviceEnv(redis.env, port, { LOG_LEVEL: 'info' });
   dirs.push(env['DATA_DIR']!);
   const run = npmRun(['start'], env);

@@ -29,7 +29,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { resolve } from 'node:path';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { serviceEnv, startAllProcess } from '../helpers/npm-start.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/service.js';
@@ -133,8 +133,8 @@ async function flood(port: number, slow: number, request: string): Promise<{ byS
 }
 
 test('npm start: a flood of connections that send nothing (or never finish) leaves descriptors free, and the API answers again within the idle timeout', async () => {
-  const port = await freePort();
-  const rtmpPort = await freePort();
+  const port = await testPort();
+  const rtmpPort = await testPort();
   const url = `http://127.0.0.1:${port}`;
   const proc = spawnLimited('src/main/all.ts', port, { RELAY_RTMP_PORT: String(rtmpPort), HTTP_IDLE_TIMEOUT_MS: String(IDLE_MS), HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS) });
   await waitFor(async () => (await status(`${url}/health/ready`)) === 200, 60_000, 200);
@@ -209,8 +209,8 @@ test('npm start: a client that never finishes its request does not hold SIGTERM 
 }, 90_000);
 
 test('scheduler process: a flood of connections to METRICS_PORT leaves descriptors free, and SIGTERM does not wait on a client that never finishes its scrape', async () => {
-  const metricsPort = await freePort();
-  const proc = spawnLimited('workers/scheduler.ts', await freePort(), { METRICS_PORT: String(metricsPort), SHUTDOWN_TIMEOUT_MS: '20000', SHUTDOWN_DRAIN_MS: '0' });
+  const metricsPort = await testPort();
+  const proc = spawnLimited('workers/scheduler.ts', await testPort(), { METRICS_PORT: String(metricsPort), SHUTDOWN_TIMEOUT_MS: '20000', SHUTDOWN_DRAIN_MS: '0' });
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   await waitFor(async () => (await status(metricsUrl)) === 200, 60_000, 200);
 

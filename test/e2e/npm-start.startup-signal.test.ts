@@ -14,7 +14,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { groupPids, killGroupsLeft, killQuietly, leftOfGroup, npmRun, readCmd, serviceEnv, type NpmRun } from '../helpers/npm-start.js';
 import { spawnRedisServer, waitReady } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/service.js';
@@ -98,7 +98,7 @@ test('npm start: Ctrl-C (SIGINT to the process group) while Redis is still loadi
   // A real redis-server that takes ~15 s to load its dump (key-load-delay) and answers LOADING meanwhile.
   const dir = mkdtempSync(join(tmpdir(), 'sc-loading-redis-'));
   dirs.push(dir);
-  const port = await freePort();
+  const port = await testPort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'];
   const filler = spawnRedisServer(args, { stdio: 'ignore' });
   await waitReady(port, 10_000, filler.pid);

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SecretBox } from '../../src/lib/crypto.js';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { EDGE_PLAY_LABEL, edgePlayToken, startIngestEdge } from '../../src/relay/ingest.edge.js';
 import { logSink } from '../helpers/log-sink.js';
 import { scheduledIngest } from '../helpers/relay.js';
@@ -82,7 +82,7 @@ test('the stream key alone does not play a show from the edge; the service play 
 test('a refused play is logged without the key or the token', async () => {
   // The edge's log line names the session only (the refused name carries the stream key).
   const { log, lines } = logSink<{ msg: string }>();
-  const edge = await startIngestEdge({ port: await freePort(), host: '127.0.0.1', relay: svc.rt.relay, shows: svc.rt.shows, log, playKeys: svc.rt.box.derivedKeys(EDGE_PLAY_LABEL) });
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay: svc.rt.relay, shows: svc.rt.shows, log, playKeys: svc.rt.box.derivedKeys(EDGE_PLAY_LABEL) });
   try {
     const name = `sk_${'k'.repeat(43)}?play=${'t'.repeat(43)}`;
     expect((await play(edge.port, name)).outcome).toBe('refused');

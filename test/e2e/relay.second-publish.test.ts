@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { scheduledIngest, viewOf } from '../helpers/relay.js';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { EDGE_PLAY_LABEL, startIngestEdge } from '../../src/relay/ingest.edge.js';
 import { logSink } from '../helpers/log-sink.js';
 import { AMF_NULL, amfNumber, amfString, chunk, streamOn, type Client } from '../helpers/rtmp-client.js';
@@ -84,7 +84,7 @@ test('a second publish command on a publishing connection neither keeps an ended
 test('a second encoder on a show that is being published is refused, and the refusal is logged with the show, not the key', async () => {
   const { key } = await scheduledIngest(svc, 'atk-2enc', await createPartner(svc, 'atk-2enc'), 'c');
   const { log, lines } = logSink<{ msg: string; showId?: string; why?: string }>();
-  const edge = await startIngestEdge({ port: await freePort(), host: '127.0.0.1', relay: svc.rt.relay, shows: svc.rt.shows, log, playKeys: svc.rt.box.derivedKeys(EDGE_PLAY_LABEL) });
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay: svc.rt.relay, shows: svc.rt.shows, log, playKeys: svc.rt.box.derivedKeys(EDGE_PLAY_LABEL) });
   const publish = chunk(20, Buffer.concat([amfString('publish'), amfNumber(3), AMF_NULL, amfString(key)]), 1);
   const clients: Client[] = [];
   try {
@@ -121,7 +121,7 @@ test('a second encoder on a show that is being published is refused, and the ref
 test('a new publish takes the show over from a connection that has sent nothing for a while (a half-open encoder)', async () => {
   const { key } = await scheduledIngest(svc, 'atk-stall', await createPartner(svc, 'atk-stall'), 'd');
   const { log, lines } = logSink<{ msg: string; showId?: string }>();
-  const edge = await startIngestEdge({ port: await freePort(), host: '127.0.0.1', relay: svc.rt.relay, shows: svc.rt.shows, log, playKeys: svc.rt.box.derivedKeys(EDGE_PLAY_LABEL), publishTakeoverMs: 1000 });
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay: svc.rt.relay, shows: svc.rt.shows, log, playKeys: svc.rt.box.derivedKeys(EDGE_PLAY_LABEL), publishTakeoverMs: 1000 });
   const publish = chunk(20, Buffer.concat([amfString('publish'), amfNumber(3), AMF_NULL, amfString(key)]), 1);
   const clients: Client[] = [];
   try {

@@ -11,7 +11,7 @@
  * 4 s, not 10.
  */
 import { randomBytes } from 'node:crypto';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { addAllTargets } from '../helpers/platforms.js';
@@ -44,7 +44,7 @@ afterAll(async () => {
 test('after the edge that received the publish dies, the show is not reported as still publishing', async () => {
   const secret = await createPartner(svc, P);
   await addAllTargets(svc, sim, P, { lift: true });
-  const port = await freePort();
+  const port = await testPort();
   const relayEnv = {
     ...env,
     REDIS_URL: svc.redis.url,

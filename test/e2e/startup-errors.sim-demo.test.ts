@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 
 const root = resolve(import.meta.dirname ?? '.', '../..');
 
@@ -45,7 +45,7 @@ async function held(): Promise<{ port: number; server: Server }> {
 test.each(['SIM_RTMP_PORT', 'SIM_PORT'] as const)('npm run sim with %s in use: exit 1, one paragraph naming it, no stack', async (setting) => {
   const { port, server } = await held();
   try {
-    const env = setting === 'SIM_PORT' ? { SIM_PORT: String(port), SIM_RTMP_PORT: '0' } : { SIM_PORT: String(await freePort()), SIM_RTMP_PORT: String(port) };
+    const env = setting === 'SIM_PORT' ? { SIM_PORT: String(port), SIM_RTMP_PORT: '0' } : { SIM_PORT: String(await testPort()), SIM_RTMP_PORT: String(port) };
     const { code, out } = await run('src/main/sim.ts', env);
     expect(code).toBe(1);
     expect(out).toContain(`${setting}=${port}`);
@@ -63,7 +63,7 @@ test('npm run sim with SIM_PORT=abc: the configuration message shows the value',
 });
 
 test('npm run demo with no Redis at REDIS_URL: exit 1, the paragraph naming REDIS_URL, no stack', async () => {
-  const port = await freePort();
+  const port = await testPort();
   const { code, out } = await run('src/main/demo.ts', { REDIS_URL: `redis://127.0.0.1:${port}` });
   expect(code).toBe(1);
   expect(out).toContain(`REDIS_URL=redis://127.0.0.1:${port}`);

@@ -17,7 +17,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { RedisUnavailableError, resolveRedis, StartupError } from '../../src/store/embedded-redis.js';
 import { spawnRedisServer, startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
 
@@ -52,7 +52,7 @@ const noStack = (out: string): void => {
 };
 
 test('an unreachable REDIS_URL: one paragraph naming the URL (password hidden) and what was tried; exit 1', async () => {
-  const port = await freePort();
+  const port = await testPort();
   const { code, out } = await start({ REDIS_URL: `redis://:hunter2@127.0.0.1:${port}/0`, DATA_DIR: mkdtempSync(join(tmpdir(), 'sc-start-')) });
   expect(code).toBe(1);
   expect(out).toContain(`REDIS_URL=redis://:***@127.0.0.1:${port}/0`);
@@ -77,7 +77,7 @@ test('a DATA_DIR that cannot be created: a paragraph naming it and what to set i
 
 test("a DATA_DIR under /proc (Node 20's recursive mkdir never returned there: 100 % CPU, deaf to SIGTERM): the same paragraph, exit 1 at once", async () => {
   const dataDir = `/proc/syndicast-${process.pid}/data`;
-  const { code, out, killed } = await start({ DATA_DIR: dataDir, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, 25_000);
+  const { code, out, killed } = await start({ DATA_DIR: dataDir, REDIS_URL: `redis://127.0.0.1:${await testPort()}` }, 25_000);
   expect({ killed, code }).toEqual({ killed: false, code: 1 });
   expect(out).toContain(`data directory ${dataDir}`);
   expect(out).toMatch(/DATA_DIR=/);
@@ -85,7 +85,7 @@ test("a DATA_DIR under /proc (Node 20's recursive mkdir never returned there: 10
   // A DATA_DIR that is a file, not a directory: the same paragraph (EEXIST).
   const file = join(mkdtempSync(join(tmpdir(), 'sc-start-')), 'a-file');
   writeFileSync(file, 'not a directory');
-  const asFile = await start({ DATA_DIR: file, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, 25_000);
+  const asFile = await start({ DATA_DIR: file, REDIS_URL: `redis://127.0.0.1:${await testPort()}` }, 25_000);
   expect({ killed: asFile.killed, code: asFile.code }).toEqual({ killed: false, code: 1 });
   expect(asFile.out).toContain(`data directory ${file}`);
   expect(asFile.out).toMatch(/EEXIST/);
@@ -96,7 +96,7 @@ test("the embedded redis-server's own error comes through (a damaged AOF manifes
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
   mkdirSync(join(dataDir, 'redis', 'appendonlydir'), { recursive: true });
   writeFileSync(join(dataDir, 'redis', 'appendonlydir', 'appendonly.aof.manifest'), 'this is not a manifest\n');
-  const closed = `redis://127.0.0.1:${await freePort()}`; // nothing answers where the default Redis would be
+  const closed = `redis://127.0.0.1:${await testPort()}`; // nothing answers where the default Redis would be
   const err = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl: closed }).then(
     () => null,
     (e: unknown) => e,
@@ -113,7 +113,7 @@ test('a second start on a DATA_DIR whose redis-server another process started an
   // Two servers on one append-only file split the data (each process saw only its own) and the first
   // AOF rewrite of one dropped what the other had written.
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
-  const localUrl = `redis://127.0.0.1:${await freePort()}`; // nothing answers where the default Redis would be
+  const localUrl = `redis://127.0.0.1:${await testPort()}`; // nothing answers where the default Redis would be
   const first = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl });
   let third: Awaited<ReturnType<typeof resolveRedis>> | undefined;
   try {
@@ -142,7 +142,7 @@ test("an orphan on the DATA_DIR (its owner was killed where no parent-death sign
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
   const dir = join(dataDir, 'redis');
   mkdirSync(dir, { recursive: true });
-  const port = await freePort();
+  const port = await testPort();
   const orphan = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''], { stdio: 'ignore' });
   const exited = new Promise((res) => orphan.once('exit', res));
   await waitReady(port, 10_000, orphan.pid);
@@ -152,7 +152,7 @@ test("an orphan on the DATA_DIR (its owner was killed where no parent-death sign
   c.disconnect();
   const deadOwner = spawnSync('true').pid; // a process that has ended
   writeFileSync(join(dir, 'syndicast-redis.json'), JSON.stringify({ pid: orphan.pid, url, owner: deadOwner }) + '\n');
-  const localUrl = `redis://127.0.0.1:${await freePort()}`;
+  const localUrl = `redis://127.0.0.1:${await testPort()}`;
   const mine = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl });
   try {
     expect(mine.source).toBe('spawned');
@@ -268,7 +268,7 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
 
   test('REDIS_CLUSTER_NODES naming a cluster node of a cluster never created (no slots): exit 1 at once saying so, no stack', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sc-start-node-'));
-    const port = await freePort();
+    const port = await testPort();
     const node = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')], { stdio: 'ignore' });
     try {
       await waitReady(port, 10_000, node.pid);
@@ -309,7 +309,7 @@ test("the embedded redis-server's last words arrive after its exit: they still c
   const bin = mkdtempSync(join(tmpdir(), 'sc-fake-redis-'));
   writeFileSync(join(bin, 'redis-server'), '#!/bin/sh\n( sleep 0.3; echo "Bad file format reading the append only file manifest" >&2 ) &\nexit 1\n', { mode: 0o755 });
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-start-'));
-  const closed = `redis://127.0.0.1:${await freePort()}`;
+  const closed = `redis://127.0.0.1:${await testPort()}`;
   const path = process.env['PATH'];
   process.env['PATH'] = `${bin}:${path ?? ''}`;
   try {

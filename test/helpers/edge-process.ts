@@ -1,5 +1,5 @@
 /** `npm start`'s entry with its RTMP ingest edge on a port of its own, for the edge's attack tests. */
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from './ports.js';
 import { startAllProcess } from './npm-start.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 import type { WorkerProcess } from './worker-process.js';
@@ -20,7 +20,7 @@ export function edgeProcessPerFile(): EdgeProcess {
   let redis: TestRedis | undefined;
   beforeAll(async () => {
     redis = await startRedis();
-    edge.rtmpPort = await freePort();
+    edge.rtmpPort = await testPort();
     Object.assign(edge, await startAllProcess(redis.env, { RELAY_RTMP_PORT: String(edge.rtmpPort) }));
   }, 90_000);
   afterAll(async () => {

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort, tcpOpen } from '../../src/lib/net.js';
+import { tcpOpen } from '../../src/lib/net.js';
+import { testPort } from './ports.js';
 import { ADMIN_KEY, waitFor } from './service.js';
 import { spawnWorker, type WorkerProcess } from './worker-process.js';
 
@@ -36,7 +37,7 @@ export function serviceEnv(redisEnv: Record<string, string>, port: number, env: 
 
 /** `npm start`'s entry (src/main/all.ts) as a child process (serviceEnv); resolves once /health/ready is 200. */
 export async function startAllProcess(redisEnv: Record<string, string>, env: Record<string, string> = {}): Promise<{ child: WorkerProcess; url: string }> {
-  const port = await freePort();
+  const port = await testPort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawnWorker(serviceEnv(redisEnv, port, env), 'src/main/all.ts');
   try {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from './ports.js';
 import { closeProbe, spawnRedisServer, startRedis, waitReady, type TestRedis } from './redis-server.js';
 
 const run = promisify(execFile);
@@ -103,7 +103,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedis
   const used = new Set<number>();
   const pick = async (): Promise<number> => {
     for (;;) {
-      const p = await freePort();
+      const p = await testPort();
       if (!used.has(p)) {
         used.add(p);
         return p;

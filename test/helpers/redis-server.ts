@@ -7,7 +7,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type Cluster } from 'ioredis';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from './ports.js';
 
 export interface TestRedis {
   topology: 'single' | 'cluster';
@@ -136,7 +136,7 @@ class PortTakenError extends Error {
 
 export async function startRedis(): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'syndicast-redis-'));
-  let port = await freePort();
+  let port = await testPort();
   let proc: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     if (proc && proc.exitCode === null && proc.signalCode === null) return; // already running
@@ -170,7 +170,7 @@ export async function startRedis(): Promise<TestRedis> {
     } catch (err) {
       await stop();
       if (!(err instanceof PortTakenError) || attempt >= 3) throw err;
-      port = await freePort();
+      port = await testPort();
     }
   }
   const url = `redis://127.0.0.1:${port}`;

@@ -11,12 +11,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { resolveRedis, StartupError, type ResolvedRedis } from '../../src/store/embedded-redis.js';
 
 test('two starts at once on one DATA_DIR: one spawns its redis-server, the other is refused naming it (never two servers on one AOF)', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-concurrent-'));
-  const localUrl = `redis://127.0.0.1:${await freePort()}`; // nothing answers where the default Redis would be
+  const localUrl = `redis://127.0.0.1:${await testPort()}`; // nothing answers where the default Redis would be
   const settled = await Promise.allSettled([0, 1].map(() => resolveRedis({ dataDir, appendfsync: 'everysec', localUrl })));
   const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   try {
@@ -38,7 +38,7 @@ test('a start lock left by a start that died is taken over at once', async () =>
   mkdirSync(dir, { recursive: true });
   const deadOwner = spawnSync('true').pid; // a process that has ended
   writeFileSync(join(dir, 'syndicast-redis.lock'), JSON.stringify({ owner: deadOwner, at: Date.now() }) + '\n');
-  const localUrl = `redis://127.0.0.1:${await freePort()}`;
+  const localUrl = `redis://127.0.0.1:${await testPort()}`;
   const t0 = Date.now();
   let mine: ResolvedRedis | undefined;
   try {

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { resolveRedis, type ResolvedRedis } from '../../src/store/embedded-redis.js';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { hasPdeathsig } from '../../src/lib/pdeathsig.js';
 import { waitFor } from '../helpers/service.js';
 
@@ -42,7 +42,7 @@ function alive(pid: number): boolean {
 
 (hasPdeathsig() ? test : test.skip)('the spawned redis-server ends when the process that spawned it is SIGKILLed, and keeps what was written', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sc-embedded-'));
-  const localUrl = `redis://127.0.0.1:${await freePort()}`; // nothing answers where the default Redis would be
+  const localUrl = `redis://127.0.0.1:${await testPort()}`; // nothing answers where the default Redis would be
   const script = `
     import { resolveRedis } from ${JSON.stringify(resolve(root, 'src/store/embedded-redis.ts'))};
     const r = await resolveRedis({ dataDir: ${JSON.stringify(dataDir)}, appendfsync: 'everysec', localUrl: ${JSON.stringify(localUrl)} });

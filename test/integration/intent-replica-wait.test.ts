@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
 import { spawnRedisServer, startRedis, waitReady, type TestRedis } from '../helpers/redis-server.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
@@ -27,7 +27,7 @@ let sim: TestSim;
 beforeAll(async () => {
   master = await startRedis();
   replicaDir = mkdtempSync(join(tmpdir(), 'syndicast-replica-'));
-  const port = await freePort();
+  const port = await testPort();
   replica = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--dir', replicaDir, '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(master.port), '--loglevel', 'warning'], { stdio: 'ignore' });
   await waitReady(port, 10_000, replica.pid);
   const probe = new Redis({ port: master.port, host: '127.0.0.1' });

@@ -120,6 +120,6 @@ test("a link waiting for another's claim stops waiting when its client goes away
   const waiting = idx.claimLink('whatnot', wnShow, 30_000, 5_000, gone.signal);
   setTimeout(() => gone.abort(), 100);
   expect(await waiting).toBeNull();
-  expect(Date.now() - t0).toBeLessThan(1_000); // before: polled for the whole 5 s
+  expect(Date.now() - t0).toBeLessThan(3_000); // before: polled for the whole 5 s (3 s, not 1 s: room for a loaded CI)
   await held!.settle();
 });

@@ -40,7 +40,7 @@ const pdeathsig = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { 
           transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, diagnostics: false, isolatedModules: true }] },
         }),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WATCHDOG_REPORT: report } },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WATCHDOG_REPORT: report, SYNDICAST_TEST_PORT_BLOCKS_AFTER: '3' } }, // ports apart from this run's 3 workers (test/helpers/ports.ts)
     );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

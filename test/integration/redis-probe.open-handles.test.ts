@@ -22,7 +22,7 @@ globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
   realClear(t);
 }) as typeof clearTimeout;
 
-const { freePort } = await import('../../src/lib/net.js');
+const { testPort } = await import('../helpers/ports.js');
 const { startRedis, waitReady } = await import('../helpers/redis-server.js');
 
 /** Timers that would keep the process alive, armed by ioredis' connector. */
@@ -35,7 +35,7 @@ afterAll(() => {
 });
 
 test('waitReady on a port nobody listens on: the refused probes leave no ioredis timer', async () => {
-  const port = await freePort();
+  const port = await testPort();
   await expect(waitReady(port, 300)).rejects.toThrow(/did not start/);
   await tick(50);
   expect(leftByIoredis()).toEqual([]);

@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { randomBytes } from 'node:crypto';
 import { EDGE_THREAD, edgePlayToken, NMS_CONFIG, NMS_PATHS, RTMP_BUFFER_LIMITS } from '../../src/relay/ingest.edge.js';
 import { AMF_NULL, amfNumber, amfString, chunk, command, connectOk, handshaken, type Client } from '../helpers/rtmp-client.js';
@@ -22,7 +22,7 @@ const playKey = randomBytes(32);
 const clients: Client[] = [];
 
 beforeAll(async () => {
-  port = await freePort();
+  port = await testPort();
   worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: { ...NMS_PATHS, session: FAULTY }, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port, host: '127.0.0.1', playKeys: [playKey.toString('hex')] } });
   worker.on('error', (err) => (threadError = err));
   await new Promise<void>((res) => worker.on('message', (m: { type: string }) => m.type === 'listening' && res()));

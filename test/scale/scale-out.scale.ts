@@ -16,7 +16,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netCommission } from '../../src/domain/order.js';
-import { freePort } from '../../src/lib/net.js';
+import { testPort } from '../helpers/ports.js';
 import { signatureHeader } from '../../src/sources/signature.js';
 import { SecretBox } from '../../src/lib/crypto.js';
 import { Keys } from '../../src/store/keys.js';
@@ -111,9 +111,8 @@ interface SimProcess {
   close(): Promise<void>;
 }
 async function startSimProcess(): Promise<SimProcess> {
-  const port = await freePort();
-  let rtmp = await freePort();
-  while (rtmp === port) rtmp = await freePort();
+  const port = await testPort();
+  const rtmp = await testPort(); // never the same as port (testPort gives a port once per file)
   const p = spawnWorker({ SIM_PORT: String(port), SIM_RTMP_PORT: String(rtmp), SIM_HOST: '127.0.0.1' }, 'src/main/sim.ts');
   procs.push({ role: 'simulators', p });
   const url = `http://127.0.0.1:${port}`;
@@ -207,11 +206,7 @@ afterAll(async () => {
 
 test(`2 API + 3 worker + 2 scheduler processes, ${SHOWS} shows × 3 platforms, a worker and an API SIGKILLed`, async () => {
   const prefix = 'sc' + randomBytes(2).toString('hex');
-  const ports = [await freePort()];
-  while (ports.length < 2) {
-    const p = await freePort();
-    if (!ports.includes(p)) ports.push(p);
-  }
+  const ports = [await testPort(), await testPort()]; // two ports (testPort gives a port once per file)
   apiUrls.push(...ports.map((p) => `http://127.0.0.1:${p}`));
   const env: Record<string, string> = {
     ...cluster.env,
