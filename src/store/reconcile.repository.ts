@@ -183,6 +183,25 @@ export class ReconcileRepository {
     return this.redis.hget(this.keys.reconAccountClaims(accountId, Math.floor(createdAtMs / DAY_MS)), orderId);
   }
 
+  /** The platform account a credential account moved to (AccountOrders.learn), or null when not (yet) known. */
+  async accountMovedTo(accountId: string): Promise<string | null> {
+    return this.redis.get(this.keys.reconAccountMovedTo(accountId));
+  }
+
+  /**
+   * `from` (a credential account) is `to` (the platform account): `from` joins `to`'s aliases first, then
+   * names `to` (two slots, two steps in that order: whoever reads the move finds the alias).
+   */
+  async moveAccount(from: string, to: string): Promise<void> {
+    await this.redis.sadd(this.keys.reconAccountAliases(to), from);
+    await this.redis.set(this.keys.reconAccountMovedTo(from), to);
+  }
+
+  /** The credential accounts that moved to the account (moveAccount), sorted. */
+  async accountAliases(accountId: string): Promise<string[]> {
+    return (await this.redis.smembers(this.keys.reconAccountAliases(accountId))).sort();
+  }
+
   async accountsBackfilled(): Promise<boolean> {
     return (await this.redis.exists(this.keys.reconAccountsBackfilled())) === 1;
   }

@@ -215,3 +215,52 @@ test('targets on one platform account: a claim made before its heal (the run die
   expect((await (await accounts.sifter(o))([order])).mine).toHaveLength(1);
   expect((await (await accounts.sifter(o))([order])).mine).toHaveLength(1);
 });
+
+test('one platform account known by two credentials: once the platform names it (learn), their targets are one account; what was claimed or stored under a credential account before (or by a run begun before) is not healed again after', async () => {
+  const { partners, attribution, accounts } = accountRig();
+  const target = (id: string, partnerId: string, accessToken: string): TargetRecord => ({
+    id, partnerId, platform: 'whatnot', name: id, baseUrl: undefined, commissionRateBps: 0, enabled: true, pinDelayMs: 0,
+    credentialsSealed: partners.sealCredentials({ accessToken }), createdAt: new Date(FROM).toISOString(), updatedAt: new Date(FROM).toISOString(),
+  });
+  // One seller: x and x2 with its first token, y with a second one. Until the platform is asked, two accounts.
+  const [x, x2, y] = [target('sw-x', 'sw-px', 'seller-3 token 1'), target('sw-x2', 'sw-px2', 'seller-3 token 1'), target('sw-y', 'sw-py', 'seller-3 token 2')];
+  for (const t of [x, x2, y]) expect(await partners.createTarget(t)).toBe(true);
+  await accounts.register([x, x2, y]);
+  expect(await accounts.accountOf(x)).not.toBe(await accounts.accountOf(y));
+  const order = (id: string): PlatformOrder => ({
+    orderId: id, externalShowId: undefined, productId: undefined, clickId: undefined, createdAt: new Date(FROM).toISOString(),
+    total: { amount: 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined,
+  });
+  const kept = async (sift: SiftOrders, id: string): Promise<boolean> => (await sift([order(id)])).mine.length === 1;
+
+  // Before: x's run claims o-died and dies before its heal; it claims and stores o-healed.
+  const xBefore = await accounts.sifter(x);
+  expect(await kept(xBefore, 'o-died')).toBe(true);
+  expect(await kept(xBefore, 'o-healed')).toBe(true);
+  await attribution.ingestPlatformOrders('sw-px', 'sw-x', [order('o-healed')], 'report');
+  // A run of x2 that began before the switch: it goes on with the credential account.
+  const x2Before = await accounts.sifter(x2);
+
+  // The platform names the seller: for x's credentials (a check, or x's next run), then for y's.
+  await accounts.learn(x, 'seller-3');
+  expect(await accounts.accountOf(x2)).toBe(await accounts.accountOf(x));
+  expect(await accounts.accountOf(y)).not.toBe(await accounts.accountOf(x));
+  await accounts.learn(y, 'seller-3');
+  expect(await accounts.accountOf(y)).toBe(await accounts.accountOf(x));
+  const [siftX, siftY] = [await accounts.sifter(x), await accounts.sifter(y)];
+
+  // x's claim made before stands: x heals o-died, y leaves it; o-healed is x's (its ledger).
+  expect(await siftY([order('o-died')])).toEqual({ mine: [], others: 1 });
+  expect(await kept(siftX, 'o-died')).toBe(true);
+  expect(await siftY([order('o-healed')])).toEqual({ mine: [], others: 1 });
+  // y claims o-new after the switch: x2's run still on the credential account sees the claim there and leaves it.
+  expect(await kept(siftY, 'o-new')).toBe(true);
+  expect(await x2Before([order('o-new')])).toEqual({ mine: [], others: 1 });
+  // x2's old run claims o-race first: y and x leave it; x2's next run (on the seller's account) heals it.
+  expect(await kept(x2Before, 'o-race')).toBe(true);
+  expect(await siftY([order('o-race')])).toEqual({ mine: [], others: 1 });
+  expect(await siftX([order('o-race')])).toEqual({ mine: [], others: 1 });
+  expect(await kept(await accounts.sifter(x2), 'o-race')).toBe(true);
+  // Both at once, after the switch: one keeps it.
+  expect((await Promise.all([kept(siftX, 'o-both'), kept(siftY, 'o-both')])).filter(Boolean)).toHaveLength(1);
+});
