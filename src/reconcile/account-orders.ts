@@ -31,8 +31,12 @@
  * change, a refund) is that target's. An account with one target costs the webhook no Redis read: its
  * registry is read at most every ACCOUNT_CACHE_MS per process.
  *
- * An account is known by target.registry.ts reportAccountId (the credential that names the account, as
- * the shared rate limiter's, and the API host; hashed). Its targets are registered when created or
+ * An account is the platform's own (target.registry.ts platformAccountId: the Whatnot seller, the TikTok
+ * shop) once the platform named it for the target's credentials (`learn`: the credential check when the
+ * target is saved, else `learnFrom` at its next run), else the credential account (reportAccountId: the
+ * credential that names the account, as the shared rate limiter's, and the API host; hashed). A
+ * credential account that moved to a platform account is one of its aliases: the alias's registry and
+ * claims count as the account's (docs/attribution.md "The account"). Its targets are registered when created or
  * changed (targets routes), by every run of their partner, and once per deployment for every target
  * stored before this existed (`backfill`). An entry is never removed: a target deleted or moved to
  * another account keeps the account's orders its ledger holds (rule 1), but holds no show of it (rule 2).
