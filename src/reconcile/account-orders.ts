@@ -28,8 +28,10 @@
  * both targets on an account may subscribe, so each gets the same order; the target whose URL it reached
  * stores it only if it is that target's, so an order is stored once whichever of a webhook to either
  * target or a run of either comes first. A webhook for an order the target already stores (a status
- * change, a refund) is that target's. An account with one target costs the webhook no Redis read: its
- * registry is read at most every ACCOUNT_CACHE_MS per process.
+ * change, a refund) is that target's. An account with one target costs the webhook one Redis read (the
+ * registry's version; and, until the platform named the account, whether its credential account moved):
+ * the registry itself is read again when its version changed (a target joined it, an alias came), else
+ * at most every ACCOUNT_CACHE_MS per process.
  *
  * An account is the platform's own (target.registry.ts platformAccountId: the Whatnot seller, the TikTok
  * shop) once the platform named it for the target's credentials (`learn`: the credential check when the
@@ -61,8 +63,10 @@ export interface AccountOrdersDeps {
 export type SiftOrders = (absent: PlatformOrder[]) => Promise<{ mine: PlatformOrder[]; others: number }>;
 
 /**
- * How long a process trusts what it read of an account's registry for webhooks (`webhookOrders`): a
- * target added to an account is seen by the webhooks of the account's other targets within this long.
+ * How long a process trusts what it read of an account's registry for webhooks (`webhookOrders`) while
+ * its version stays the same: a target added to the account counts the version up and is seen by the
+ * next webhook of the account's other targets; what the version does not count (a target registered on an
+ * alias after it became one: a run that began before the move) is seen within this long.
  */
 export const ACCOUNT_CACHE_MS = 30_000;
 /** Accounts whose registry a process keeps at most (the oldest read is dropped first). */
@@ -73,7 +77,7 @@ const MOVED_CACHE_MAX = 10_000;
 export class AccountOrders {
   private backfilled: Promise<void> | undefined;
   /** account → the registry's targets as read (ownerKey), and until when they are trusted. */
-  private readonly registries = new Map<string, { entries: Set<string>; until: number }>();
+  private readonly registries = new Map<string, { entries: Set<string>; version: string; until: number }>();
   /**
    * Credential account → the platform account it moved to, as read or learned. A move is for good (a
    * credential belongs to one platform account), so it is kept; an account not (yet) moved is read again
@@ -225,10 +229,12 @@ export class AccountOrders {
   private async shared(t: TargetRecord, account: string): Promise<boolean> {
     const self = ownerKey(t.partnerId, t.id);
     const now = Date.now();
+    // The version first: a target registered after it was read counts it up again, and the next webhook reads anew.
+    const version = await this.deps.repo.accountVersion(account);
     let known = this.registries.get(account);
-    if (!known || known.until <= now || !known.entries.has(self)) {
+    if (!known || known.until <= now || known.version !== version || !known.entries.has(self)) {
       await this.backfill();
-      known = { entries: new Set((await this.registry(account)).entries.map((e) => ownerKey(e.partnerId, e.targetId))), until: now + ACCOUNT_CACHE_MS };
+      known = { entries: new Set((await this.registry(account)).entries.map((e) => ownerKey(e.partnerId, e.targetId))), version, until: now + ACCOUNT_CACHE_MS };
       if (!known.entries.has(self)) {
         await this.deps.partners.registerReportAccount(t, account);
         known.entries.add(self);

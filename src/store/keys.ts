@@ -379,6 +379,13 @@ export class Keys {
     return `${this.prefix}:{a:${accountId}}:recon-claims:${day}`;
   }
   /**
+   * STRING (a counter): counted up when a target is new to the account's registry (reconAccountTargets)
+   * or a credential account becomes its alias (reconAccountAliases): what a process read of them is stale.
+   */
+  reconAccountVersion(accountId: string): string {
+    return `${this.prefix}:{a:${accountId}}:recon-version`;
+  }
+  /**
    * STRING: the account a credential account (reportAccountId, a hash of the credentials) turned out to
    * be once the platform named it (platformAccountId): the same for every credential of one platform
    * account (AccountOrders.learn).

@@ -264,3 +264,25 @@ test('one platform account known by two credentials: once the platform names it 
   // Both at once, after the switch: one keeps it.
   expect((await Promise.all([kept(siftX, 'o-both'), kept(siftY, 'o-both')])).filter(Boolean)).toHaveLength(1);
 });
+
+test("platform webhooks of a target alone on its account trust their read of the account's registry only while its version stays: a target joining the account is seen by the next webhook, not up to 30 s later", async () => {
+  const { partners, accounts } = accountRig();
+  const target = (id: string, partnerId: string): TargetRecord => ({
+    id, partnerId, platform: 'whatnot', name: id, baseUrl: undefined, commissionRateBps: 0, enabled: true, pinDelayMs: 0,
+    credentialsSealed: partners.sealCredentials({ accessToken: 'seller-version' }), createdAt: new Date(FROM).toISOString(), updatedAt: new Date(FROM).toISOString(),
+  });
+  const order = (id: string): PlatformOrder => ({
+    orderId: id, externalShowId: undefined, productId: undefined, clickId: undefined, createdAt: new Date(FROM).toISOString(),
+    total: { amount: 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined,
+  });
+  const [a, b] = [target('ver-a', 'ver-pa'), target('ver-b', 'ver-pb')];
+  expect(await partners.createTarget(a)).toBe(true);
+  await accounts.register([a]);
+  // Alone: its webhook stores what comes (and the process now holds its read of the registry).
+  expect(await accounts.webhookOrders(a, [order('v-1')])).toEqual({ mine: [order('v-1')], others: 0 });
+  // b joins the seller and its run claims v-2 (its heal comes next): a's webhook for v-2 a moment later leaves it to b.
+  expect(await partners.createTarget(b)).toBe(true);
+  await accounts.register([b]);
+  expect((await (await accounts.sifter(b))([order('v-2')])).mine).toHaveLength(1);
+  expect(await accounts.webhookOrders(a, [order('v-2')])).toEqual({ mine: [], others: 1 });
+});
