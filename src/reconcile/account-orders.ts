@@ -293,7 +293,8 @@ export class AccountOrders {
       const aliasHeld: string[] = [];
       for (const a of aliases) {
         const h = await repo.accountOrderClaimant(a, p.orderId, createdAtMs);
-        if (h === me) return repo.claimAccountOrder(account, p.orderId, createdAtMs, me, held ?? '');
+        // Its own claim there (a run before the move died before its heal): claimed here as well.
+        if (h === me) return repo.claimAccountOrder(account, p.orderId, createdAtMs, h, held ?? '');
         if (h !== null && !left(h)) return h;
         aliasHeld.push(h ?? '');
       }
