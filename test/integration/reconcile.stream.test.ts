@@ -145,6 +145,21 @@ function accountRig(): { partners: PartnerRepository; externalShows: ExternalSho
   return { partners, externalShows, attribution, accounts: new AccountOrders({ repo: new ReconcileRepository(client, keys), partners, attribution, log }) };
 }
 
+/** A Whatnot target whose credentials are `accessToken` (its credential account), sealed with the rig's key. */
+function sellerTarget(partners: PartnerRepository, id: string, partnerId: string, accessToken: string): TargetRecord {
+  return {
+    id, partnerId, platform: 'whatnot', name: id, baseUrl: undefined, commissionRateBps: 0, enabled: true, pinDelayMs: 0,
+    credentialsSealed: partners.sealCredentials({ accessToken }), createdAt: new Date(FROM).toISOString(), updatedAt: new Date(FROM).toISOString(),
+  };
+}
+/** A platform order of the period, naming no platform show. */
+function plainOrder(id: string): PlatformOrder {
+  return {
+    orderId: id, externalShowId: undefined, productId: undefined, clickId: undefined, createdAt: new Date(FROM).toISOString(),
+    total: { amount: 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined,
+  };
+}
+
 test('targets on one platform account (account-orders.ts): an order is kept by one of them, also when both sift it at once (the claim); one of a platform show another target holds, or that another target stores, is that target\'s', async () => {
   const { partners, externalShows, attribution, accounts } = accountRig();
   const target = (id: string, partnerId: string, accessToken: string): TargetRecord => ({
@@ -218,19 +233,13 @@ test('targets on one platform account: a claim made before its heal (the run die
 
 test('one platform account known by two credentials: once the platform names it (learn), their targets are one account; what was claimed or stored under a credential account before (or by a run begun before) is not healed again after', async () => {
   const { partners, attribution, accounts } = accountRig();
-  const target = (id: string, partnerId: string, accessToken: string): TargetRecord => ({
-    id, partnerId, platform: 'whatnot', name: id, baseUrl: undefined, commissionRateBps: 0, enabled: true, pinDelayMs: 0,
-    credentialsSealed: partners.sealCredentials({ accessToken }), createdAt: new Date(FROM).toISOString(), updatedAt: new Date(FROM).toISOString(),
-  });
+  const target = (id: string, partnerId: string, accessToken: string): TargetRecord => sellerTarget(partners, id, partnerId, accessToken);
   // One seller: x and x2 with its first token, y with a second one. Until the platform is asked, two accounts.
   const [x, x2, y] = [target('sw-x', 'sw-px', 'seller-3 token 1'), target('sw-x2', 'sw-px2', 'seller-3 token 1'), target('sw-y', 'sw-py', 'seller-3 token 2')];
   for (const t of [x, x2, y]) expect(await partners.createTarget(t)).toBe(true);
   await accounts.register([x, x2, y]);
   expect(await accounts.accountOf(x)).not.toBe(await accounts.accountOf(y));
-  const order = (id: string): PlatformOrder => ({
-    orderId: id, externalShowId: undefined, productId: undefined, clickId: undefined, createdAt: new Date(FROM).toISOString(),
-    total: { amount: 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined,
-  });
+  const order = plainOrder;
   const kept = async (sift: SiftOrders, id: string): Promise<boolean> => (await sift([order(id)])).mine.length === 1;
 
   // Before: x's run claims o-died and dies before its heal; it claims and stores o-healed.
@@ -267,14 +276,8 @@ test('one platform account known by two credentials: once the platform names it 
 
 test("platform webhooks of a target alone on its account trust their read of the account's registry only while its version stays: a target joining the account is seen by the next webhook, not up to 30 s later", async () => {
   const { partners, accounts } = accountRig();
-  const target = (id: string, partnerId: string): TargetRecord => ({
-    id, partnerId, platform: 'whatnot', name: id, baseUrl: undefined, commissionRateBps: 0, enabled: true, pinDelayMs: 0,
-    credentialsSealed: partners.sealCredentials({ accessToken: 'seller-version' }), createdAt: new Date(FROM).toISOString(), updatedAt: new Date(FROM).toISOString(),
-  });
-  const order = (id: string): PlatformOrder => ({
-    orderId: id, externalShowId: undefined, productId: undefined, clickId: undefined, createdAt: new Date(FROM).toISOString(),
-    total: { amount: 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined,
-  });
+  const target = (id: string, partnerId: string): TargetRecord => sellerTarget(partners, id, partnerId, 'seller-version');
+  const order = plainOrder;
   const [a, b] = [target('ver-a', 'ver-pa'), target('ver-b', 'ver-pb')];
   expect(await partners.createTarget(a)).toBe(true);
   await accounts.register([a]);
