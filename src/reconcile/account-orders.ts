@@ -28,11 +28,17 @@
  * both targets on an account may subscribe, so each gets the same order; the target whose URL it reached
  * stores it only if it is that target's, so an order is stored once whichever of a webhook to either
  * target or a run of either comes first. A webhook for an order the target already stores (a status
- * change, a refund) is that target's. An account with one target costs the webhook no Redis read: its
- * registry is read at most every ACCOUNT_CACHE_MS per process.
+ * change, a refund) is that target's. An account with one target costs the webhook one Redis read (the
+ * registry's version; and, until the platform named the account, whether its credential account moved):
+ * the registry itself is read again when its version changed (a target joined it, an alias came), else
+ * at most every ACCOUNT_CACHE_MS per process.
  *
- * An account is known by target.registry.ts reportAccountId (the credential that names the account, as
- * the shared rate limiter's, and the API host; hashed). Its targets are registered when created or
+ * An account is the platform's own (target.registry.ts platformAccountId: the Whatnot seller, the TikTok
+ * shop) once the platform named it for the target's credentials (`learn`: the credential check when the
+ * target is saved, else `learnFrom` at its next run), else the credential account (reportAccountId: the
+ * credential that names the account, as the shared rate limiter's, and the API host; hashed). A
+ * credential account that moved to a platform account is one of its aliases: the alias's registry and
+ * claims count as the account's (docs/attribution.md "The account"). Its targets are registered when created or
  * changed (targets routes), by every run of their partner, and once per deployment for every target
  * stored before this existed (`backfill`). An entry is never removed: a target deleted or moved to
  * another account keeps the account's orders its ledger holds (rule 1), but holds no show of it (rule 2).
@@ -42,8 +48,9 @@ import type { AttributionService } from '../attribution/attribution.service.js';
 import { rfc3339Ms } from '../lib/timestamp.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { ReconcileRepository } from '../store/reconcile.repository.js';
-import type { PlatformOrder } from '../targets/target.adapter.js';
-import { reportAccountId } from '../targets/target.registry.js';
+import type { PlatformOrder, TargetAdapter } from '../targets/target.adapter.js';
+import { isTargetError } from '../targets/target.errors.js';
+import { platformAccountId, reportAccountId } from '../targets/target.registry.js';
 
 export interface AccountOrdersDeps {
   repo: ReconcileRepository;
@@ -56,21 +63,34 @@ export interface AccountOrdersDeps {
 export type SiftOrders = (absent: PlatformOrder[]) => Promise<{ mine: PlatformOrder[]; others: number }>;
 
 /**
- * How long a process trusts what it read of an account's registry for webhooks (`webhookOrders`): a
- * target added to an account is seen by the webhooks of the account's other targets within this long.
+ * How long a process trusts what it read of an account's registry for webhooks (`webhookOrders`) while
+ * its version stays the same: a target added to the account counts the version up and is seen by the
+ * next webhook of the account's other targets; what the version does not count (a target registered on an
+ * alias after it became one: a run that began before the move) is seen within this long.
  */
 export const ACCOUNT_CACHE_MS = 30_000;
 /** Accounts whose registry a process keeps at most (the oldest read is dropped first). */
 const ACCOUNT_CACHE_MAX = 10_000;
+/** Moves (credential account → platform account) a process keeps at most (the oldest learned is dropped first). */
+const MOVED_CACHE_MAX = 10_000;
 
 export class AccountOrders {
   private backfilled: Promise<void> | undefined;
   /** account → the registry's targets as read (ownerKey), and until when they are trusted. */
-  private readonly registries = new Map<string, { entries: Set<string>; until: number }>();
+  private readonly registries = new Map<string, { entries: Set<string>; version: string; until: number }>();
+  /**
+   * Credential account → the platform account it moved to, as read or learned. A move is for good (a
+   * credential belongs to one platform account), so it is kept; an account not (yet) moved is read again
+   * each time (a process that trusted "not moved" would keep using the old account after the move).
+   */
+  private readonly moved = new Map<string, string>();
   constructor(private readonly deps: AccountOrdersDeps) {}
 
-  /** The target's account, or undefined when its credentials cannot be opened (SECRETS_KEY changed). */
-  accountOf(t: TargetRecord): string | undefined {
+  /**
+   * The account the target's credentials name by themselves (reportAccountId: a hash of the credential
+   * the rate limiter uses and the API host), or undefined when they cannot be opened (SECRETS_KEY changed).
+   */
+  credentialAccountOf(t: TargetRecord): string | undefined {
     try {
       return reportAccountId(t.platform, t.baseUrl, this.deps.partners.openCredentials(t), t.id);
     } catch {
@@ -78,11 +98,89 @@ export class AccountOrders {
     }
   }
 
+  /**
+   * The target's account: the platform's own account (the seller, the shop), once the platform named it
+   * for these credentials (learn); until then the credential account. Undefined when the credentials
+   * cannot be opened.
+   */
+  async accountOf(t: TargetRecord): Promise<string | undefined> {
+    const credential = this.credentialAccountOf(t);
+    if (credential === undefined) return undefined;
+    return (await this.movedTo(credential)) ?? credential;
+  }
+
+  private async movedTo(credential: string): Promise<string | undefined> {
+    const known = this.moved.get(credential);
+    if (known !== undefined) return known;
+    const to = await this.deps.repo.accountMovedTo(credential);
+    if (to !== null) this.rememberMove(credential, to);
+    return to ?? undefined;
+  }
+
+  private rememberMove(credential: string, to: string): void {
+    this.moved.delete(credential);
+    if (this.moved.size >= MOVED_CACHE_MAX) this.moved.delete(this.moved.keys().next().value!);
+    this.moved.set(credential, to);
+  }
+
+  /**
+   * The platform named the account `t`'s credentials act for (`platformId`: the adapter's accountId()):
+   * their credential account moves to the platform account (platformAccountId), for every target with
+   * these credentials at once, and `t` is registered there. The credential account becomes an alias of
+   * the platform account: its registry and its claims count there (sifter), so an order claimed or
+   * stored before the move is not healed again after it.
+   */
+  async learn(t: TargetRecord, platformId: string): Promise<void> {
+    const credential = this.credentialAccountOf(t);
+    if (credential === undefined) return;
+    const to = platformAccountId(t.platform, t.baseUrl, platformId);
+    if (to !== credential && (await this.movedTo(credential)) !== to) {
+      await this.deps.repo.moveAccount(credential, to);
+      this.rememberMove(credential, to);
+      this.deps.log.info({ targetId: t.id, partnerId: t.partnerId, account: to, credentialAccount: credential }, 'platform account of the target learned from the platform');
+    }
+    await this.deps.partners.registerReportAccount(t, to);
+  }
+
+  /**
+   * For a target saved before the platform was asked (or with ?verify=false): its account learned from
+   * the platform (one call of the adapter's accountId()) unless its credentials' account has moved
+   * already. A platform that does not answer now leaves the credential account; the next run asks again.
+   */
+  async learnFrom(t: TargetRecord, adapter: Pick<TargetAdapter, 'accountId'>): Promise<void> {
+    if (!adapter.accountId) return;
+    const credential = this.credentialAccountOf(t);
+    if (credential === undefined || (await this.movedTo(credential)) !== undefined) return;
+    let platformId: string;
+    try {
+      platformId = await adapter.accountId();
+    } catch (err) {
+      if (!isTargetError(err)) throw err;
+      this.deps.log.warn({ targetId: t.id, partnerId: t.partnerId, reason: err.reason }, 'platform account of the target not learned (the credentials name it meanwhile)');
+      return;
+    }
+    await this.learn(t, platformId);
+  }
+
   async register(targets: readonly TargetRecord[]): Promise<void> {
     for (const t of targets) {
-      const account = this.accountOf(t);
+      const account = await this.accountOf(t);
       if (account !== undefined) await this.deps.partners.registerReportAccount(t, account);
     }
+  }
+
+  /** The account's registry and its aliases' (the credential accounts that moved to it), each target once; and the aliases. */
+  private async registry(account: string): Promise<{ entries: { partnerId: string; targetId: string }[]; aliases: string[] }> {
+    const { repo } = this.deps;
+    const aliases = await repo.accountAliases(account);
+    const seen = new Set<string>();
+    const entries = (await Promise.all([account, ...aliases].map((a) => repo.accountTargets(a)))).flat().filter((e) => {
+      const key = ownerKey(e.partnerId, e.targetId);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+    return { entries, aliases };
   }
 
   /**
@@ -108,17 +206,18 @@ export class AccountOrders {
    * The other targets registered on the account: each with whether it is on the account now (its stored
    * record says so). One deleted, or moved to another account, still counts for the orders its ledger holds.
    */
-  private async others(t: TargetRecord, account: string): Promise<{ partnerId: string; id: string; onAccount: boolean }[]> {
-    const { repo, partners } = this.deps;
+  private async others(t: TargetRecord, account: string): Promise<{ others: { partnerId: string; id: string; onAccount: boolean }[]; aliases: string[] }> {
+    const { partners } = this.deps;
     const out: { partnerId: string; id: string; onAccount: boolean }[] = [];
-    for (const e of await repo.accountTargets(account)) {
+    const { entries, aliases } = await this.registry(account);
+    for (const e of entries) {
       if (e.targetId === t.id && e.partnerId === t.partnerId) continue;
       const other = await partners.getTarget(e.partnerId, e.targetId);
-      const itsAccount = other ? this.accountOf(other) : null;
+      const itsAccount = other ? await this.accountOf(other) : null;
       // Credentials no key opens: taken as still on the account (counting an order twice is the worse mistake).
       out.push({ partnerId: e.partnerId, id: e.targetId, onAccount: other !== null && (itsAccount === undefined || itsAccount === account) });
     }
-    return out;
+    return { others: out, aliases };
   }
 
   /**
@@ -130,10 +229,12 @@ export class AccountOrders {
   private async shared(t: TargetRecord, account: string): Promise<boolean> {
     const self = ownerKey(t.partnerId, t.id);
     const now = Date.now();
+    // The version first: a target registered after it was read counts it up again, and the next webhook reads anew.
+    const version = await this.deps.repo.accountVersion(account);
     let known = this.registries.get(account);
-    if (!known || known.until <= now || !known.entries.has(self)) {
+    if (!known || known.until <= now || known.version !== version || !known.entries.has(self)) {
       await this.backfill();
-      known = { entries: new Set((await this.deps.repo.accountTargets(account)).map((e) => ownerKey(e.partnerId, e.targetId))), until: now + ACCOUNT_CACHE_MS };
+      known = { entries: new Set((await this.registry(account)).entries.map((e) => ownerKey(e.partnerId, e.targetId))), version, until: now + ACCOUNT_CACHE_MS };
       if (!known.entries.has(self)) {
         await this.deps.partners.registerReportAccount(t, account);
         known.entries.add(self);
@@ -151,7 +252,7 @@ export class AccountOrders {
    * go through `sifter` (and so may be claimed for `t`, before `t` stores them).
    */
   async webhookOrders(t: TargetRecord, orders: PlatformOrder[]): Promise<{ mine: PlatformOrder[]; others: number }> {
-    const account = orders.length > 0 ? this.accountOf(t) : undefined;
+    const account = orders.length > 0 ? await this.accountOf(t) : undefined;
     if (account === undefined || !(await this.shared(t, account))) return { mine: orders, others: 0 };
     const { attribution } = this.deps;
     const held = await Promise.all(orders.map((p) => attribution.storedUnder(t.partnerId, t.id, p.orderId)));
@@ -163,10 +264,16 @@ export class AccountOrders {
   /** What `t`'s run compares of the report's orders its ledger lacks (the rules above). */
   async sifter(t: TargetRecord): Promise<SiftOrders> {
     const { repo, attribution } = this.deps;
-    const account = this.accountOf(t);
+    const account = await this.accountOf(t);
     if (account === undefined) return async (absent) => ({ mine: absent, others: 0 });
-    const others = (await this.others(t, account)).map((o) => ({ ...o, key: ownerKey(o.partnerId, o.id) }));
+    const found = await this.others(t, account);
+    const others = found.others.map((o) => ({ ...o, key: ownerKey(o.partnerId, o.id) }));
+    const { aliases } = found;
     const me = ownerKey(t.partnerId, t.id);
+    // A claimant that has left the account (deleted, moved): registered on it, no longer on it. One the
+    // registry does not name is a target of the account all the same (a claim in an alias account made
+    // from the account it moved to): its claim stands.
+    const left = (key: string): boolean => others.some((o) => o.key === key && !o.onAccount);
     const ownerOf = async (p: PlatformOrder): Promise<string> => {
       for (const o of others) if (await attribution.storedUnder(o.partnerId, o.id, p.orderId)) return o.key;
       const createdAtMs = rfc3339Ms(p.createdAt);
@@ -179,10 +286,25 @@ export class AccountOrders {
       // frees it: taken over in the claim's script, which compares the claimant.
       const held = await repo.accountOrderClaimant(account, p.orderId, createdAtMs);
       if (held === me) return me;
-      if (held !== null && others.some((o) => o.key === held && o.onAccount)) return held;
+      if (held !== null && !left(held)) return held;
+      // The claims of the credential accounts that moved here count as the account's own: made before
+      // the move, or by a run (a webhook) that read the account before it. Each alias claimed in turn
+      // below, then the account: a run still on an alias sees this claim there, and this run sees its.
+      const aliasHeld: string[] = [];
+      for (const a of aliases) {
+        const h = await repo.accountOrderClaimant(a, p.orderId, createdAtMs);
+        // Its own claim there (a run before the move died before its heal): claimed here as well.
+        if (h === me) return repo.claimAccountOrder(account, p.orderId, createdAtMs, h, held ?? '');
+        if (h !== null && !left(h)) return h;
+        aliasHeld.push(h ?? '');
+      }
       const show = p.externalShowId;
       if (show !== undefined && !(await attribution.holdsPlatformShow(t.id, show))) {
         for (const o of others) if (o.onAccount && (await attribution.holdsPlatformShow(o.id, show))) return o.key;
+      }
+      for (const [i, a] of aliases.entries()) {
+        const h = await repo.claimAccountOrder(a, p.orderId, createdAtMs, me, aliasHeld[i]!);
+        if (h !== me) return h;
       }
       return repo.claimAccountOrder(account, p.orderId, createdAtMs, me, held ?? '');
     };

@@ -290,6 +290,8 @@ export class ReconcileService {
       const report = adapter.orderPages ? adapter.orderPages(from, to, signal) : (async function* () { yield* pagesOf(await listOrders(from, to, signal)); })();
       let res;
       try {
+        // A target saved before its platform was asked who the account is: asked now (once per credentials).
+        await this.accounts.learnFrom(t, adapter);
         const sift = await this.accounts.sifter(t);
         res = await reconcileTargetStream(t.id, report, attribution.targetLedger(rec.partnerId, t.id, { fromMs, toMs }), VOIDED, async (cmp) => {
           await attribution.ingestPlatformOrders(rec.partnerId, t.id, await withDetails(adapter, cmp, signal), 'report');

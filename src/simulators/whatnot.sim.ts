@@ -27,6 +27,9 @@
  *   `RateLimit-Reset` (seconds) on every response, 429 with `Retry-After` and problem+json
  *   `{"type": "rate-limited"}` when the window is full;
  * - RFC 9457 problem+json errors `{type, title, status, detail}` (+ `param`, `required_scopes`);
+ * - `GET /users/me` → `{id}`: the seller the token acts for (the Seller API's Users section "look up
+ *   the seller behind the current token"; path and body are our model): every credential of one seller
+ *   (its personal token, each app grant's access token) answers the same id;
  * - shows are read-only (`GET /shows`, `GET /shows/{id}`); a seller creates them in the app, here
  *   `POST /_sim/whatnot/shows`, and runs them there: `PUT /_sim/whatnot/shows/{id}/status {status}`
  *   moves one through scheduled → live → stopped (stream stopped, show not over) → ended, or
@@ -370,6 +373,11 @@ export function createWhatnotSimulator(): PlatformSimulator {
     /** Orders on the calling seller's shows, and on shows made by hand that no seller reached yet. */
     const mine = (req: FastifyRequest, showId: string): boolean => [me(req), UNCLAIMED].includes(showSeller.get(showId) ?? '-');
     const myOrders = (req: FastifyRequest): SimOrder[] => [...sim.orders.values()].filter((o) => mine(req, o.externalId));
+
+    // The seller behind the token (the Seller API's Users section): an app's token (any grant of the
+    // seller, a refresh token or another) and the seller's personal token name the same seller. Path and
+    // body are our model (docs/platforms.md).
+    app.get('/users/me', async (req) => ({ id: me(req) }));
 
     app.get('/shows', async (req) => {
       const status = qp(req, 'status');

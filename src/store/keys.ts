@@ -378,6 +378,28 @@ export class Keys {
   reconAccountClaims(accountId: string, day: number): string {
     return `${this.prefix}:{a:${accountId}}:recon-claims:${day}`;
   }
+  /**
+   * STRING (a counter): counted up when a target is new to the account's registry (reconAccountTargets)
+   * or a credential account becomes its alias (reconAccountAliases): what a process read of them is stale.
+   */
+  reconAccountVersion(accountId: string): string {
+    return `${this.prefix}:{a:${accountId}}:recon-version`;
+  }
+  /**
+   * STRING: the account a credential account (reportAccountId, a hash of the credentials) turned out to
+   * be once the platform named it (platformAccountId): the same for every credential of one platform
+   * account (AccountOrders.learn).
+   */
+  reconAccountMovedTo(accountId: string): string {
+    return `${this.prefix}:{a:${accountId}}:recon-moved-to`;
+  }
+  /**
+   * SET of account ids: the credential accounts that moved to this platform account (reconAccountMovedTo):
+   * their registries and claims are this account's too (AccountOrders).
+   */
+  reconAccountAliases(accountId: string): string {
+    return `${this.prefix}:{a:${accountId}}:recon-aliases`;
+  }
   /** STRING: set once every stored target was added to its account's reconAccountTargets (AccountOrders.backfill). */
   reconAccountsBackfilled(): string {
     return `${this.prefix}:{idx}:recon-accounts-backfilled`;

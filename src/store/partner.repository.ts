@@ -126,8 +126,19 @@ if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
 return 1
 `;
 
+/**
+ * KEYS[1] an account's registry, KEYS[2] its version (one slot: the account's); ARGV: the target's field,
+ * when registered. A target new to the registry counts the version up (a process's cached read of the
+ * registry is then stale: AccountOrders.shared).
+ */
+const REGISTER_ACCOUNT_LUA = `
+if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then redis.call('INCR', KEYS[2]) end
+return 0
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    scRegisterAccount(registry: string, version: string, field: string, at: string): Result<number, Context>;
     scCreatePartner(key: string, pending: string, doc: string, secrets: string, auditId: string, auditEntry: string, deadline: number): Result<number, Context>;
     scCreateField(key: string, pending: string, field: string, value: string, auditId: string, auditEntry: string): Result<number, Context>;
     scCasField(key: string, pending: string, ...args: string[]): Result<number, Context>;
@@ -243,6 +254,7 @@ export class PartnerRepository {
       scMarkDeleting: { numberOfKeys: 1, lua: MARK_DELETING_LUA },
       scDeletingDone: { numberOfKeys: 2, lua: DELETING_DONE_LUA },
       scDeleteField: { numberOfKeys: 2, lua: DELETE_FIELD_LUA },
+      scRegisterAccount: { numberOfKeys: 2, lua: REGISTER_ACCOUNT_LUA },
     });
   }
 
@@ -515,7 +527,7 @@ export class PartnerRepository {
    * this account it stored stay in its ledger, and no other target may store them again.
    */
   async registerReportAccount(t: Pick<TargetRecord, 'id' | 'partnerId'>, accountId: string): Promise<void> {
-    await this.redis.hset(this.keys.reconAccountTargets(accountId), JSON.stringify([t.partnerId, t.id]), new Date().toISOString());
+    await this.redis.scRegisterAccount(this.keys.reconAccountTargets(accountId), this.keys.reconAccountVersion(accountId), JSON.stringify([t.partnerId, t.id]), new Date().toISOString());
   }
 
   async targetOwner(targetId: string): Promise<string | null> {

@@ -83,6 +83,11 @@ function decodeRecord(raw: string): ReconciliationRecord {
  */
 // KEYS[1] the day's claims of the account; ARGV: order id, claimant, TTL seconds, a stale claimant to
 // replace ('' none: a claim held by anyone stands). Returns the claimant now.
+// KEYS[1] the account's aliases, KEYS[2] its version (one slot); ARGV[1] the credential account. A new alias counts the version up.
+const ALIAS_LUA = `
+if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then redis.call('INCR', KEYS[2]) end
+return 0
+`;
 const CLAIM_LUA = `
 local held = redis.call('HGET', KEYS[1], ARGV[1])
 if held and held ~= ARGV[4] then return held end
@@ -94,6 +99,7 @@ return ARGV[2]
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scReconClaim(key: string, orderId: string, claimant: string, ttlSec: number, stale: string): Result<string, Context>;
+    scReconAlias(aliases: string, version: string, alias: string): Result<number, Context>;
   }
 }
 
@@ -157,7 +163,7 @@ export class ReconcileRepository {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
-    defineRedisScripts(redis, { scReconClaim: { numberOfKeys: 1, lua: CLAIM_LUA } });
+    defineRedisScripts(redis, { scReconClaim: { numberOfKeys: 1, lua: CLAIM_LUA }, scReconAlias: { numberOfKeys: 2, lua: ALIAS_LUA } });
   }
 
   /** The targets registered on a platform account (PartnerRepository.registerReportAccount), as registered. */
@@ -181,6 +187,30 @@ export class ReconcileRepository {
   /** The claimant of a platform order of the account, or null when none claimed it. */
   async accountOrderClaimant(accountId: string, orderId: string, createdAtMs: number): Promise<string | null> {
     return this.redis.hget(this.keys.reconAccountClaims(accountId, Math.floor(createdAtMs / DAY_MS)), orderId);
+  }
+
+  /** The platform account a credential account moved to (AccountOrders.learn), or null when not (yet) known. */
+  async accountMovedTo(accountId: string): Promise<string | null> {
+    return this.redis.get(this.keys.reconAccountMovedTo(accountId));
+  }
+
+  /**
+   * `from` (a credential account) is `to` (the platform account): `from` joins `to`'s aliases first, then
+   * names `to` (two slots, two steps in that order: whoever reads the move finds the alias).
+   */
+  async moveAccount(from: string, to: string): Promise<void> {
+    await this.redis.scReconAlias(this.keys.reconAccountAliases(to), this.keys.reconAccountVersion(to), from);
+    await this.redis.set(this.keys.reconAccountMovedTo(from), to);
+  }
+
+  /** The account's registry version (reconAccountVersion): '' before its first change. */
+  async accountVersion(accountId: string): Promise<string> {
+    return (await this.redis.get(this.keys.reconAccountVersion(accountId))) ?? '';
+  }
+
+  /** The credential accounts that moved to the account (moveAccount), sorted. */
+  async accountAliases(accountId: string): Promise<string[]> {
+    return (await this.redis.smembers(this.keys.reconAccountAliases(accountId))).sort();
   }
 
   async accountsBackfilled(): Promise<boolean> {

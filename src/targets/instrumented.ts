@@ -21,6 +21,7 @@ export const PLATFORM_OPERATIONS = [
   'listOrders',
   'orderDetails',
   'verifyCredentials',
+  'accountId',
   'checkReadiness',
 ] as const;
 const OPS = new Set<string>(PLATFORM_OPERATIONS);

@@ -252,6 +252,11 @@ export interface PlatformOrder {
   commission: Money | undefined;
 }
 
+/** What a credential check learned of the account (verifyCredentials): the platform's id of it (accountId()). */
+export interface AccountIdentity {
+  accountId?: string | undefined;
+}
+
 export interface TargetAdapter {
   readonly platform: Platform;
   /** What every target on this platform can do. */
@@ -268,7 +273,14 @@ export interface TargetAdapter {
    * the typed errors: PermanentError / AuthExpiredError when it refuses them (with its reason),
    * RetryableError / RateLimitedError when it cannot answer now.
    */
-  verifyCredentials?(): Promise<void>;
+  verifyCredentials?(): Promise<void | AccountIdentity>;
+  /**
+   * The platform's own id of the account the credentials act for (Whatnot: the seller; TikTok: the
+   * shop), as the platform answers it: one platform call. Two credentials of one account (a seller
+   * connected twice, two apps of one shop) answer the same id (src/reconcile/account-orders.ts).
+   * Without this method the credentials alone name the account (target.registry.ts reportAccountId).
+   */
+  accountId?(): Promise<string>;
   /** capabilities.createShow === 'api': create the remote show (and stream/ingest) for this show. */
   createShow(spec: ShowSpec, op: OpContext): Promise<RemoteShow>;
   /**

@@ -68,6 +68,15 @@ export function reportAccountId(platform: Platform, baseUrl: string | undefined,
   return createHash('sha256').update(`${identity}\u0000${baseUrl ?? ''}`).digest('base64url').slice(0, 22);
 }
 
+/**
+ * The account id of a platform account the platform itself named (the adapter's accountId(): the
+ * Whatnot seller, the TikTok shop) on the API host: every credential of that account has it, once
+ * learned (src/reconcile/account-orders.ts). Hashed as reportAccountId is (the id is data in a key name).
+ */
+export function platformAccountId(platform: Platform, baseUrl: string | undefined, platformId: string): string {
+  return createHash('sha256').update(`${platform}\u0000platform\u0000${platformId}\u0000${baseUrl ?? ''}`).digest('base64url').slice(0, 22);
+}
+
 export function accountIdentity(platform: Platform, credentials: Record<string, string>): string | undefined {
   for (const fields of ACCOUNT_FIELDS[platform]) {
     const parts = fields.map((f) => credentials[f]);

@@ -58,7 +58,8 @@ export type VerifyResult =
    * `from`: the target's token record the check's token was obtained from (see verify's `held`): the
    * one given, or a newer one a worker stored while the check ran (the check refreshed again with it).
    */
-  | { kind: 'accepted'; checked: boolean; token: AccessToken | null; from: AccessToken | null }
+  /** `accountId`: the platform's id of the account the credentials act for, when the check named it (adapter accountId()). */
+  | { kind: 'accepted'; checked: boolean; token: AccessToken | null; from: AccessToken | null; accountId?: string | undefined }
   | { kind: 'refused'; detail: string; reason: string | undefined }
   | { kind: 'unavailable'; detail: string; retryAfterSec: number };
 
@@ -149,8 +150,8 @@ export class CredentialVerifier {
     if (!adapter.verifyCredentials) return { kind: 'accepted', checked: false, token: null, from: held };
     const name = PLATFORM_NAMES[t.platform];
     try {
-      await adapter.verifyCredentials();
-      return { kind: 'accepted', checked: true, token: tokens.token, from: tokens.from };
+      const learned = await adapter.verifyCredentials();
+      return { kind: 'accepted', checked: true, token: tokens.token, from: tokens.from, accountId: learned?.accountId };
     } catch (err) {
       if (!isTargetError(err)) throw err;
       const later = 'try again, or save without the check with ?verify=false';

@@ -48,6 +48,34 @@ async function reconcile(from: string, to: string): Promise<Recon> {
   });
 }
 
+/** A reconciliation of the partner's period, run to its end. */
+async function reconcileOf(partnerId: string, from: string, to: string): Promise<Recon> {
+  const { id } = (await (await svc.api(`/v1/partners/${partnerId}/reconciliations`, { json: { from, to } })).json()) as { id: string };
+  return waitFor(async () => {
+    const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon;
+    return body.status === 'completed' || body.status === 'failed' ? body : undefined;
+  });
+}
+
+/** The order's webhook (as Whatnot sent it, signed with WEBHOOK_SECRET) delivered to the target's URL, signed anew: [status, answer]. */
+async function deliverOrderWebhook(targetId: string, orderId: string): Promise<[number, unknown]> {
+  const key = Buffer.from(WEBHOOK_SECRET.slice('whsec_'.length), 'base64');
+  const hook = (await sim.control('GET', '/_sim/whatnot/webhook')) as { deliveries: { body: string }[] };
+  const body = hook.deliveries.map((d) => d.body).find((b) => (JSON.parse(b) as { data: { id: string } }).data.id === orderId)!;
+  const id = randomUUID();
+  const ts = String(Math.floor(Date.now() / 1000));
+  const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
+  const r = await fetch(`${svc.url}/v1/platform-webhooks/${targetId}`, { method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${signature}` }, body });
+  return [r.status, await r.json()];
+}
+
+/** The partner's orders: order id → the targets it is stored under (raw ledger rows: a map by order id would hide a double). */
+async function storedUnder(partnerId: string): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const o of await svc.rt.attribution.orders(partnerId)) (out[o.order.orderId] ??= []).push(o.order.targetId!);
+  return out;
+}
+
 test('heals what the platform reports and the ledger lacks; a re-run gives the same result', async () => {
   const secret = await createPartner(svc, 'tsl');
   const t = await svc.api('/v1/partners/tsl/targets', {
@@ -321,25 +349,10 @@ test("targets on one Whatnot seller, both subscribed to its order webhooks: each
   }
   const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Nobody links this', account: seller.sellerId })) as { externalId: string };
   const order = async (amount: number): Promise<string> => ((await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount, currency: 'USD' } })) as { orderId: string }).orderId;
-  const key = Buffer.from(WEBHOOK_SECRET.slice('whsec_'.length), 'base64');
-  /** The order's webhook (as Whatnot sent it) delivered to the target's URL, signed anew: [status, answer]. */
-  const deliver = async (targetId: string, orderId: string): Promise<[number, unknown]> => {
-    const hook = (await sim.control('GET', '/_sim/whatnot/webhook')) as { deliveries: { body: string }[] };
-    const body = hook.deliveries.map((d) => d.body).find((b) => (JSON.parse(b) as { data: { id: string } }).data.id === orderId)!;
-    const id = randomUUID();
-    const ts = String(Math.floor(Date.now() / 1000));
-    const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
-    const r = await fetch(`${svc.url}/v1/platform-webhooks/${targetId}`, { method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${signature}` }, body });
-    return [r.status, await r.json()];
-  };
+  const deliver = deliverOrderWebhook;
   const mine = { received: 1, stored: 1, new: 1, otherTargetOrders: 0 };
   const others = { received: 1, stored: 0, new: 0, otherTargetOrders: 1 };
-  /** Order id → the targets it is stored under (raw ledger rows: a map by order id would hide a double). */
-  const stored = async (): Promise<Record<string, string[]>> => {
-    const out: Record<string, string[]> = {};
-    for (const o of await svc.rt.attribution.orders('shw')) (out[o.order.orderId] ??= []).push(o.order.targetId!);
-    return out;
-  };
+  const stored = (): Promise<Record<string, string[]>> => storedUnder('shw');
 
   // A's URL first, then B's; B's first, then A's (and A's again: a repeat is A's own order, not another's).
   const o1 = await order(1000);
@@ -355,7 +368,7 @@ test("targets on one Whatnot seller, both subscribed to its order webhooks: each
   const b = (await svc.rt.partners.getTarget('shw', 'wh-b'))!;
   const created = (await sim.control('GET', '/_sim/whatnot/webhook')) as { deliveries: { body: string }[] };
   const at = created.deliveries.map((d) => JSON.parse(d.body) as { data: { id: string; created_at: string } }).find((d) => d.data.id === o3)!.data.created_at;
-  expect(await svc.rt.reconciliations.claimAccountOrder(svc.rt.reconcile.accounts.accountOf(b)!, o3, Date.parse(at), ownerKey('shw', 'wh-b'))).toBe(ownerKey('shw', 'wh-b'));
+  expect(await svc.rt.reconciliations.claimAccountOrder((await svc.rt.reconcile.accounts.accountOf(b))!, o3, Date.parse(at), ownerKey('shw', 'wh-b'))).toBe(ownerKey('shw', 'wh-b'));
   expect(await deliver('wh-a', o3)).toEqual([200, others]);
   expect(await stored()).toEqual({ [o1]: ['wh-a'], [o2]: ['wh-b'] });
   expect(await deliver('wh-b', o3)).toEqual([200, mine]);
@@ -363,13 +376,7 @@ test("targets on one Whatnot seller, both subscribed to its order webhooks: each
   const o4 = await order(4000);
   const from = new Date(Date.now() - 3600_000).toISOString();
   const to = new Date(Date.now() + 60_000).toISOString();
-  const run = async (): Promise<Recon> => {
-    const { id } = (await (await svc.api('/v1/partners/shw/reconciliations', { json: { from, to } })).json()) as { id: string };
-    return waitFor(async () => {
-      const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon;
-      return body.status === 'completed' || body.status === 'failed' ? body : undefined;
-    });
-  };
+  const run = (): Promise<Recon> => reconcileOf('shw', from, to);
   const run1 = await run();
   expect(run1.status).toBe('completed');
   const claimant = (await stored())[o4]![0]!;
@@ -393,4 +400,44 @@ test("targets on one Whatnot seller, both subscribed to its order webhooks: each
   } finally {
     reads.mockRestore();
   }
+}, 60_000);
+
+test("targets on one Whatnot seller connected twice (its personal token; the app's grant, saved unchecked): one account once Whatnot names the seller, each order stored once, by reconciliation or by either target's webhook", async () => {
+  await sim.control('PUT', '/_sim/whatnot/limits', { requestsPerWindow: null, quotaPerDay: null });
+  await sim.control('PUT', '/_sim/whatnot/webhook', { url: 'http://127.0.0.1:1/unreachable', secret: WEBHOOK_SECRET }); // the test delivers the webhooks
+  const seller = (await sim.control('POST', '/_sim/whatnot/accounts')) as { sellerId: string; credentials: Record<string, string>; appCredentials: Record<string, string> };
+  await createPartner(svc, 'two');
+  // Checked when saved: Whatnot names the seller. Saved with ?verify=false: its seller is asked at its first reconciliation.
+  for (const [id, credentials, verify] of [['tw-pat', seller.credentials, 'true'], ['tw-app', seller.appCredentials, 'false']] as const) {
+    const t = await svc.api(`/v1/partners/two/targets?verify=${verify}`, { json: { id, platform: 'whatnot', name: id, credentials: { ...credentials, webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, rateLimit: { requests: 10_000, windowMs: 1000 } } });
+    expect(t.status).toBe(201);
+  }
+  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Nobody links this', account: seller.sellerId })) as { externalId: string };
+  const order = async (amount: number): Promise<string> => ((await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount, currency: 'USD' } })) as { orderId: string }).orderId;
+  const [o1, o2, o3] = [await order(1000), await order(2000), await order(3000)];
+  const from = new Date(Date.now() - 3600_000).toISOString();
+  const to = new Date(Date.now() + 60_000).toISOString();
+  const run = (): Promise<Recon> => reconcileOf('two', from, to);
+  const stored = (): Promise<Record<string, string[]>> => storedUnder('two');
+
+  const run1 = await run();
+  expect(run1.status).toBe('completed');
+  // 3 orders (6,000 USD), not 6 (each credential's target healing the seller's whole report).
+  const all = await svc.rt.attribution.orders('two');
+  expect([all.length, all.reduce((n, o) => n + o.gross, 0)]).toEqual([3, 6000]);
+  expect(Object.keys(await stored()).sort()).toEqual([o1, o2, o3].sort());
+  expect(Object.values(await stored()).every((ts) => ts.length === 1)).toBe(true);
+  expect(run1.summary.targets.map((s) => s.platformOrders).sort()).toEqual([3, 3]);
+  expect(run1.summary.targets.reduce((n, s) => n + s.otherTargetOrders, 0)).toBe(3);
+  // One account: both targets' credentials name it now.
+  const [pat, app] = [(await svc.rt.partners.getTarget('two', 'tw-pat'))!, (await svc.rt.partners.getTarget('two', 'tw-app'))!];
+  expect(await svc.rt.reconcile.accounts.accountOf(pat)).toBe(await svc.rt.reconcile.accounts.accountOf(app));
+  expect((await run()).discrepancies).toEqual(run1.discrepancies);
+  expect((await svc.rt.attribution.orders('two')).length).toBe(3);
+
+  // An order the webhook brings to both targets' URLs: stored under the first, the other leaves it.
+  const o4 = await order(4000);
+  expect(await deliverOrderWebhook('tw-app', o4)).toEqual([200, { received: 1, stored: 1, new: 1, otherTargetOrders: 0 }]);
+  expect(await deliverOrderWebhook('tw-pat', o4)).toEqual([200, { received: 1, stored: 0, new: 0, otherTargetOrders: 1 }]);
+  expect((await stored())[o4]).toEqual(['tw-app']);
 }, 60_000);

@@ -145,6 +145,21 @@ function accountRig(): { partners: PartnerRepository; externalShows: ExternalSho
   return { partners, externalShows, attribution, accounts: new AccountOrders({ repo: new ReconcileRepository(client, keys), partners, attribution, log }) };
 }
 
+/** A Whatnot target whose credentials are `accessToken` (its credential account), sealed with the rig's key. */
+function sellerTarget(partners: PartnerRepository, id: string, partnerId: string, accessToken: string): TargetRecord {
+  return {
+    id, partnerId, platform: 'whatnot', name: id, baseUrl: undefined, commissionRateBps: 0, enabled: true, pinDelayMs: 0,
+    credentialsSealed: partners.sealCredentials({ accessToken }), createdAt: new Date(FROM).toISOString(), updatedAt: new Date(FROM).toISOString(),
+  };
+}
+/** A platform order of the period, naming no platform show. */
+function plainOrder(id: string): PlatformOrder {
+  return {
+    orderId: id, externalShowId: undefined, productId: undefined, clickId: undefined, createdAt: new Date(FROM).toISOString(),
+    total: { amount: 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined,
+  };
+}
+
 test('targets on one platform account (account-orders.ts): an order is kept by one of them, also when both sift it at once (the claim); one of a platform show another target holds, or that another target stores, is that target\'s', async () => {
   const { partners, externalShows, attribution, accounts } = accountRig();
   const target = (id: string, partnerId: string, accessToken: string): TargetRecord => ({
@@ -214,4 +229,63 @@ test('targets on one platform account: a claim made before its heal (the run die
   expect(await partners.deleteTarget('cl-pt', 'cl-t')).toBe(true);
   expect((await (await accounts.sifter(o))([order])).mine).toHaveLength(1);
   expect((await (await accounts.sifter(o))([order])).mine).toHaveLength(1);
+});
+
+test('one platform account known by two credentials: once the platform names it (learn), their targets are one account; what was claimed or stored under a credential account before (or by a run begun before) is not healed again after', async () => {
+  const { partners, attribution, accounts } = accountRig();
+  const target = (id: string, partnerId: string, accessToken: string): TargetRecord => sellerTarget(partners, id, partnerId, accessToken);
+  // One seller: x and x2 with its first token, y with a second one. Until the platform is asked, two accounts.
+  const [x, x2, y] = [target('sw-x', 'sw-px', 'seller-3 token 1'), target('sw-x2', 'sw-px2', 'seller-3 token 1'), target('sw-y', 'sw-py', 'seller-3 token 2')];
+  for (const t of [x, x2, y]) expect(await partners.createTarget(t)).toBe(true);
+  await accounts.register([x, x2, y]);
+  expect(await accounts.accountOf(x)).not.toBe(await accounts.accountOf(y));
+  const order = plainOrder;
+  const kept = async (sift: SiftOrders, id: string): Promise<boolean> => (await sift([order(id)])).mine.length === 1;
+
+  // Before: x's run claims o-died and dies before its heal; it claims and stores o-healed.
+  const xBefore = await accounts.sifter(x);
+  expect(await kept(xBefore, 'o-died')).toBe(true);
+  expect(await kept(xBefore, 'o-healed')).toBe(true);
+  await attribution.ingestPlatformOrders('sw-px', 'sw-x', [order('o-healed')], 'report');
+  // A run of x2 that began before the switch: it goes on with the credential account.
+  const x2Before = await accounts.sifter(x2);
+
+  // The platform names the seller: for x's credentials (a check, or x's next run), then for y's.
+  await accounts.learn(x, 'seller-3');
+  expect(await accounts.accountOf(x2)).toBe(await accounts.accountOf(x));
+  expect(await accounts.accountOf(y)).not.toBe(await accounts.accountOf(x));
+  await accounts.learn(y, 'seller-3');
+  expect(await accounts.accountOf(y)).toBe(await accounts.accountOf(x));
+  const [siftX, siftY] = [await accounts.sifter(x), await accounts.sifter(y)];
+
+  // x's claim made before stands: x heals o-died, y leaves it; o-healed is x's (its ledger).
+  expect(await siftY([order('o-died')])).toEqual({ mine: [], others: 1 });
+  expect(await kept(siftX, 'o-died')).toBe(true);
+  expect(await siftY([order('o-healed')])).toEqual({ mine: [], others: 1 });
+  // y claims o-new after the switch: x2's run still on the credential account sees the claim there and leaves it.
+  expect(await kept(siftY, 'o-new')).toBe(true);
+  expect(await x2Before([order('o-new')])).toEqual({ mine: [], others: 1 });
+  // x2's old run claims o-race first: y and x leave it; x2's next run (on the seller's account) heals it.
+  expect(await kept(x2Before, 'o-race')).toBe(true);
+  expect(await siftY([order('o-race')])).toEqual({ mine: [], others: 1 });
+  expect(await siftX([order('o-race')])).toEqual({ mine: [], others: 1 });
+  expect(await kept(await accounts.sifter(x2), 'o-race')).toBe(true);
+  // Both at once, after the switch: one keeps it.
+  expect((await Promise.all([kept(siftX, 'o-both'), kept(siftY, 'o-both')])).filter(Boolean)).toHaveLength(1);
+});
+
+test("platform webhooks of a target alone on its account trust their read of the account's registry only while its version stays: a target joining the account is seen by the next webhook, not up to 30 s later", async () => {
+  const { partners, accounts } = accountRig();
+  const target = (id: string, partnerId: string): TargetRecord => sellerTarget(partners, id, partnerId, 'seller-version');
+  const order = plainOrder;
+  const [a, b] = [target('ver-a', 'ver-pa'), target('ver-b', 'ver-pb')];
+  expect(await partners.createTarget(a)).toBe(true);
+  await accounts.register([a]);
+  // Alone: its webhook stores what comes (and the process now holds its read of the registry).
+  expect(await accounts.webhookOrders(a, [order('v-1')])).toEqual({ mine: [order('v-1')], others: 0 });
+  // b joins the seller and its run claims v-2 (its heal comes next): a's webhook for v-2 a moment later leaves it to b.
+  expect(await partners.createTarget(b)).toBe(true);
+  await accounts.register([b]);
+  expect((await (await accounts.sifter(b))([order('v-2')])).mine).toHaveLength(1);
+  expect(await accounts.webhookOrders(a, [order('v-2')])).toEqual({ mine: [], others: 1 });
 });

@@ -200,7 +200,7 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     expect((err as PermanentError).message).toContain('seller.affiliate_collaboration.write, seller.affiliate_collaboration.read');
     for (const secret of [limitedCredentials.appSecret, limitedCredentials.refreshToken]) expect((err as Error).message).not.toContain(secret);
     // a full authorisation passes
-    await expect(harness().adapter.verifyCredentials!()).resolves.toBeUndefined();
+    await expect(harness().adapter.verifyCredentials!()).resolves.toEqual({ accountId: SIM_ACCOUNTS.tiktok.shops[0]!.shopId }) // the shop's id names the account;
   });
 
   it('the credential check exercises the refresh token even when a working access token is given (that one lasts a week)', async () => {
@@ -379,7 +379,7 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
 
   it('an app_key never seen is registered with the secret given (CONTRACT §9), its made-up refresh token is a new shop with the given cipher; then only that secret works', async () => {
     const made = { appKey: '6a6neverseen', appSecret: 'made-up-secret', refreshToken: 'ROW_made_up_refresh', shopCipher: 'ROW_made_up_cipher' };
-    await expect(harness({ credentials: made }).adapter.verifyCredentials!()).resolves.toBeUndefined();
+    await expect(harness({ credentials: made }).adapter.verifyCredentials!()).resolves.toEqual({ accountId: expect.any(String) });
     // shop a's refresh token is no grant of this app; the app takes its own secret only
     const crossed = await caught(harness({ credentials: { ...made, refreshToken: CREDENTIALS.refreshToken } }).adapter.verifyCredentials!());
     expect((crossed as PermanentError).reason).toBe('refresh_refused');

@@ -58,7 +58,7 @@ test.each(CASES)('$platform: a refresh started by a call near its attempt deadli
   // B: another show's call (no attempt, or one with time to spare) needs a token too and joins that refresh.
   const b = withAttemptDeadline(Date.now() + 5_000, () => adapter.verifyCredentials!());
 
-  await expect(b).resolves.toBeUndefined();
+  await expect(b).resolves.not.toBeInstanceOf(Error);
   // A itself ran out of its own time: its request was not sent after its deadline.
   const errA = await aSettled;
   expect(errA).toBeInstanceOf(RetryableError);

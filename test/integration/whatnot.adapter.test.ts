@@ -687,6 +687,14 @@ describe('product ids Whatnot cannot take', () => {
   });
 });
 
+describe('the seller behind the credentials (reconciliation\'s account)', () => {
+  it('the credential check and accountId() name the seller (GET /users/me): its personal token and an app\'s grant of it name the same one, another seller another', async () => {
+    await expect(harness().adapter.verifyCredentials!()).resolves.toEqual({ accountId: SELLER_A_ID });
+    await expect(harness({ credentials: simWhatnotAppCredentials('a') }).adapter.accountId!()).resolves.toBe(SELLER_A_ID);
+    await expect(harness({ credentials: simWhatnotAppCredentials('b') }).adapter.accountId!()).resolves.toBe(SIM_ACCOUNTS.whatnot[1]!.sellerId);
+  });
+});
+
 describe('a show the seller ended in the Whatnot app', () => {
   it.each(['ended', 'cancelled'] as const)("a pin on a show %s on Whatnot (409 show-not-editable) is a ShowOverError saying so, after one read of the show; its lineup is unchanged", async (status) => {
     const h = harness();

@@ -11,7 +11,8 @@ import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { mayHoldPlatformShow } from '../../domain/mirror.js';
 import { PLATFORMS, type AccessToken } from '../../targets/target.adapter.js';
-import { reportAccountId, sameGrant, sameGrantNewSecret } from '../../targets/target.registry.js';
+import { sameGrant, sameGrantNewSecret } from '../../targets/target.registry.js';
+import type { AccountOrders } from '../../reconcile/account-orders.js';
 import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NameSchema, ok, TargetSchema } from '../openapi.js';
@@ -25,6 +26,8 @@ export interface TargetRoutesOptions {
   sweepPageSize: number;
   /** Checks credentials with the platform when a target is saved (src/targets/target.verify.ts). */
   verifier: CredentialVerifier;
+  /** Platform accounts of targets, for reconciliation (src/reconcile/account-orders.ts). */
+  accounts: AccountOrders;
 }
 
 const Credentials = z.record(z.string().min(1).max(200), z.string().min(1).max(10_000)).refine((c) => Object.keys(c).length > 0, 'credentials must not be empty');
@@ -100,11 +103,16 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
    * Asks the platform whether the credentials work: 422 with its reason when it refuses them, 503
    * (Retry-After) when it cannot answer now. Returns the access token the check obtained, if any.
    */
-  const verify = async (t: VerifyTarget, held: AccessToken | null = null): Promise<{ checked: boolean; token: AccessToken | null; from: AccessToken | null }> => {
+  const verify = async (t: VerifyTarget, held: AccessToken | null = null): Promise<{ checked: boolean; token: AccessToken | null; from: AccessToken | null; accountId?: string | undefined }> => {
     const r = await opts.verifier.verify(t, held);
     if (r.kind === 'refused') throw new AppError(422, 'Unprocessable Content', r.detail, [{ path: 'body.credentials', message: r.detail }]);
     if (r.kind === 'unavailable') throw new AppError(503, 'Service Unavailable', r.detail, undefined, { 'retry-after': String(r.retryAfterSec) });
-    return { checked: r.checked, token: r.token, from: r.from };
+    return { checked: r.checked, token: r.token, from: r.from, accountId: r.accountId };
+  };
+  /** The target on its account's registry: the platform's account when the check named it (AccountOrders.learn). */
+  const onAccount = async (t: TargetRecord, platformId: string | undefined): Promise<void> => {
+    if (platformId !== undefined) await opts.accounts.learn(t, platformId);
+    else await opts.accounts.register([t]);
   };
   /** A new or re-enabled target picks up the partner's active shows on the next sweep; kick it now. */
   const kick = async (t: TargetRecord): Promise<void> => {
@@ -132,7 +140,8 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     if (!(await partners.createTarget(t, app.auditPending(req, { action: 'target.created', partnerId, targetId: t.id, detail: { credentialsChecked: checked?.checked ?? false } })))) throw conflict(`target ${t.id} already exists`);
     await opts.verifier.keep(t.id, checked?.token ?? null);
     // On its platform account's registry: reconciliation leaves the orders of its shows to it (src/reconcile/account-orders.ts).
-    await partners.registerReportAccount(t, reportAccountId(t.platform, t.baseUrl, credentials, t.id));
+    // The account the platform named in the check, else the one its credentials name (learned at its next reconciliation).
+    await onAccount(t, checked?.accountId);
     await app.auditSettle({ partnerId });
     await kick(t);
     return reply.status(201).send(publicTarget(t));
@@ -235,8 +244,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       await release();
       // Other credentials or a host may be another platform account. (Stored credentials no key opens,
       // with a baseUrl alone under ?verify=false: not registered; the partner's next reconciliation tries again.)
-      const nextCredentials = credentials ?? (baseUrl !== undefined ? openedOrUndefined(() => partners.openCredentials(next)) : undefined);
-      if (nextCredentials) await partners.registerReportAccount(next, reportAccountId(next.platform, next.baseUrl, nextCredentials, next.id));
+      if (credentials || (baseUrl !== undefined && openedOrUndefined(() => partners.openCredentials(next)))) await onAccount(next, checked?.accountId);
       const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
       await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
       if (!t.enabled || credentials) await kick(next);

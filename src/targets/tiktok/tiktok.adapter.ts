@@ -226,6 +226,28 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     return toPlatformOrder(affiliate, log);
   }
 
+  /**
+   * Get Authorized Shops (signed with the app secret): the shop of the credentials' shop cipher among
+   * the shops this authorisation covers, with its id (the shop's own id: two apps, or two grants, of one
+   * shop name the same one).
+   */
+  async function authorizedShop(what: string): Promise<{ id?: string | undefined; cipher: string }> {
+    const data = await client.call({
+      method: 'GET',
+      path: TIKTOK_PATHS.authorizedShops,
+      shopless: true,
+      scope: 'seller.authorization.info',
+      what,
+      schema: z.object({ shops: z.array(z.object({ id: z.string().min(1).optional(), cipher: z.string() }).passthrough()).default([]) }),
+    });
+    const cipher = client.credentials.shopCipher;
+    const shop = data.shops.find((s) => s.cipher === cipher);
+    if (!shop) {
+      throw new PermanentError(`this authorisation does not cover the shop with shopCipher ${cipher} (it covers ${data.shops.length} other shop(s)): check shopCipher`, 'shop_not_authorized');
+    }
+    return shop;
+  }
+
   const adapter: TargetAdapter = {
     platform: 'tiktok',
     capabilities: TIKTOK_CAPABILITIES,
@@ -237,24 +259,19 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
       );
     },
 
+    async accountId() {
+      const shop = await authorizedShop('read the shop the credentials act for (list the authorised shops)');
+      if (shop.id === undefined) throw new PermanentError('Get Authorized Shops named no id for the shop', 'malformed_response');
+      return shop.id;
+    },
+
     async verifyCredentials() {
       // The refresh token first, even when an access token was given: that one works for a week, and a
       // dead refresh token behind it used to pass the check and stop the target when it expired.
       await client.refreshNow();
       // Get Authorized Shops: signed with the app secret, with the token just refreshed; the shop
       // cipher must be one of the shops this authorisation covers.
-      const data = await client.call({
-        method: 'GET',
-        path: TIKTOK_PATHS.authorizedShops,
-        shopless: true,
-        scope: 'seller.authorization.info',
-        what: 'check the credentials (list the authorised shops)',
-        schema: z.object({ shops: z.array(z.object({ cipher: z.string() }).passthrough()).default([]) }),
-      });
-      const cipher = client.credentials.shopCipher;
-      if (!data.shops.some((s) => s.cipher === cipher)) {
-        throw new PermanentError(`this authorisation does not cover the shop with shopCipher ${cipher} (it covers ${data.shops.length} other shop(s)): check shopCipher`, 'shop_not_authorized');
-      }
+      const shop = await authorizedShop('check the credentials (list the authorised shops)');
       // Get Authorized Shops needs none of the scopes a mirror uses: a shop that authorised the app
       // without them passed this check and failed with 105005 at the first pin or report. The token
       // refresh names the granted scopes; when it does not (or no refresh happened), no verdict.
@@ -268,6 +285,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
           'missing_scopes',
         );
       }
+      return { accountId: shop.id };
     },
 
     async attachShow(externalId): Promise<RemoteShow> {

@@ -133,6 +133,23 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
     );
   }
 
+  /**
+   * The seller behind the token (the Users section of the Seller API: "look up the seller behind the
+   * current token"). Path and fields are our assumption (docs/platforms.md): `GET /users/me`, the
+   * seller's `id` at the top or in a `data` envelope.
+   */
+  async function sellerId(): Promise<string> {
+    const me = await client.call({
+      method: 'GET',
+      path: '/users/me',
+      what: 'read the seller the credentials act for',
+      schema: z.looseObject({ id: z.string().min(1).optional(), data: z.looseObject({ id: z.string().min(1).optional() }).optional() }),
+    });
+    const id = me.id ?? me.data?.id;
+    if (id === undefined) throw new PermanentError('Whatnot named no seller id for the token', 'malformed_response');
+    return id;
+  }
+
   const adapter: TargetAdapter = {
     platform: 'whatnot',
     capabilities: WHATNOT_CAPABILITIES,
@@ -148,7 +165,16 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
       // The seller's own shows, one of them: the cheapest call the token must be valid for.
       // A JSON object (the page): a 200 of anything else (an HTML page, `ok`: a wrong baseUrl) proves nothing about the token.
       await client.call({ method: 'GET', path: '/shows', query: { limit: 1 }, what: 'check the API token (list one of its shows)', schema: z.looseObject({}) });
+      // The seller, for reconciliation's account (two grants of one seller are one account). Best effort:
+      // a seller Whatnot does not name here is learned at the next reconciliation, the check stands.
+      try {
+        return { accountId: await sellerId() };
+      } catch {
+        return {};
+      }
     },
+
+    accountId: sellerId,
 
     async attachShow(externalId): Promise<RemoteShow> {
       const show = await client.call({
