@@ -159,7 +159,7 @@ const subscribed = fc.subarray([...OUTBOUND_EVENT_TYPES], { minLength: 1 });
 const sourceEvent = fc.record({
   type: fc.constantFrom<OutboundEventType>(...OUTBOUND_EVENT_TYPES),
   /** A mirror change: of which show (a show's mirror changes more than once). */
-  show: fc.integer({ min: 0, max: 1 }),
+  show: fc.constantFrom(0, 0, 1),
   /** How often the source reports it (1 = once). */
   copies: fc.integer({ min: 1, max: 3 }),
   /** Reported again at the same time rather than one after the other. */
@@ -299,6 +299,6 @@ test('outbound deliveries: at least once per event and endpoint, one webhook-id 
   await fc.assert(
     fc.asyncProperty(scenario, runScenario),
     // Out of time before every run passed is a failure, not a pass.
-    { numRuns: runsFor(20), endOnFailure: true, interruptAfterTimeLimit: 100_000, markInterruptAsFailure: true },
+    { numRuns: runsFor(15), endOnFailure: true, interruptAfterTimeLimit: 100_000, markInterruptAsFailure: true },
   );
 }, 120_000);
