@@ -12,7 +12,9 @@
  * right after the recovery line (20 jobs in flight, 20 lines), and so did those of a frozen Redis
  * (commands timed out) that no connection error reported. Those that come during a reported outage are
  * in its count (its recovery line's `jobsFailed`); the others in one line per burst, `settleMs` after
- * its first, at most one such line per `intervalMs`. Any other job failure is logged as it comes.
+ * its first, at most one such line per `intervalMs`; each counted line names the first jobs' ids. Any
+ * other job failure is logged as it comes, also one whose error came from a platform or partner call
+ * with the same socket codes (isOutboundCallError).
  */
 import type { Logger } from 'pino';
 
@@ -32,6 +34,29 @@ export function isRedisUnavailable(err: unknown): boolean {
   if (typeof e.message === 'string' && UNREACHABLE_MESSAGE.test(e.message)) return true;
   const errors = (err as { errors?: unknown }).errors; // AggregateError (IPv4 and IPv6 both refused)
   return Array.isArray(errors) && errors.length > 0 && errors.every(isRedisUnavailable);
+}
+
+/**
+ * An error of a platform or partner call rather than of Redis: an axios error (`isAxiosError`, or the
+ * request's `config` with a `response` or `request`), or a platform error of src/targets (its `kind`).
+ * Such an error can carry the same socket codes and words (a platform's ECONNREFUSED, "connect
+ * ETIMEDOUT") and must not be folded into a Redis outage as a job failure: it keeps its own line.
+ */
+export function isOutboundCallError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { isAxiosError?: unknown; config?: unknown; response?: unknown; request?: unknown; kind?: unknown };
+  if (e.isAxiosError === true) return true;
+  if (typeof e.config === 'object' && e.config !== null && (e.response !== undefined || e.request !== undefined)) return true;
+  return typeof e.kind === 'string' && ['retryable', 'rate_limited', 'auth_expired', 'permanent', 'action_required'].includes(e.kind);
+}
+
+/** How many failed jobs' ids a counted line names (the first ones), so that no job is left unnamed in a short burst. */
+const JOB_IDS_NAMED = 10;
+
+/** The job a failure's `fields` name (jobId, reconciliationId or job), if any. */
+function jobOf(fields: Record<string, unknown>): string | undefined {
+  const id = fields['jobId'] ?? fields['reconciliationId'] ?? fields['job'];
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
 }
 
 /**
@@ -62,10 +87,11 @@ export class RedisOutageLog {
   private lastLogged = 0;
   private suppressed = 0;
   private total = 0;
-  /** Jobs that failed because Redis was unavailable, during the outage being reported. */
+  /** Jobs that failed because Redis was unavailable, during the outage being reported (and the first ones' ids). */
   private jobsFailed = 0;
+  private jobIds: string[] = [];
   /** Jobs that failed because Redis was unavailable outside a reported outage: counted until their line. */
-  private burst: { count: number; lastError: string; timer: NodeJS.Timeout } | undefined;
+  private burst: { count: number; lastError: string; jobIds: string[]; timer: NodeJS.Timeout } | undefined;
   /** When the last burst line was logged. */
   private burstLoggedAt: number | undefined;
   private readonly intervalMs: number;
@@ -121,12 +147,14 @@ export class RedisOutageLog {
    * class comment); any other is logged with `fields` and `msg`, as it comes.
    */
   jobFailed(err: unknown, fields: Record<string, unknown>, msg: string): void {
-    if (!isRedisUnavailable(err)) {
+    if (!isRedisUnavailable(err) || isOutboundCallError(err)) {
       this.log.error({ err, ...fields }, msg);
       return;
     }
+    const job = jobOf(fields);
     if (this.since !== undefined) {
       this.jobsFailed++;
+      if (job !== undefined && this.jobIds.length < JOB_IDS_NAMED) this.jobIds.push(job);
       this.error(err, fields, msg);
       return;
     }
@@ -134,13 +162,14 @@ export class RedisOutageLog {
     if (this.burst) {
       this.burst.count++;
       this.burst.lastError = lastError;
+      if (job !== undefined && this.burst.jobIds.length < JOB_IDS_NAMED) this.burst.jobIds.push(job);
       return;
     }
     // Its line after settleMs (the rest of the burst comes within milliseconds), and one per intervalMs at most.
     const wait = Math.max(this.settleMs, this.burstLoggedAt === undefined ? 0 : this.burstLoggedAt + this.intervalMs - this.now());
     const timer = setTimeout(() => this.reportBurst(), wait);
     timer.unref();
-    this.burst = { count: 1, lastError, timer };
+    this.burst = { count: 1, lastError, jobIds: job === undefined ? [] : [job], timer };
   }
 
   private reportBurst(): void {
@@ -149,17 +178,18 @@ export class RedisOutageLog {
     clearTimeout(burst.timer);
     this.burst = undefined;
     this.burstLoggedAt = this.now();
-    this.log.error({ jobsFailed: burst.count, lastError: burst.lastError }, `${this.what}: ${burst.count} job(s) failed because Redis was unavailable or did not answer`);
+    this.log.error({ jobsFailed: burst.count, jobIds: burst.jobIds, lastError: burst.lastError }, `${this.what}: ${burst.count} job(s) failed because Redis was unavailable or did not answer`);
   }
 
   /** Redis answers again: one line if an outage was reported. */
   recovered(): void {
     if (this.since === undefined) return;
-    this.log.info({ downForMs: this.now() - this.since, suppressed: this.suppressed, errors: this.total, ...(this.jobsFailed > 0 ? { jobsFailed: this.jobsFailed } : {}) }, `${this.what}: Redis reachable again`);
+    this.log.info({ downForMs: this.now() - this.since, suppressed: this.suppressed, errors: this.total, ...(this.jobsFailed > 0 ? { jobsFailed: this.jobsFailed, jobIds: this.jobIds } : {}) }, `${this.what}: Redis reachable again`);
     this.since = undefined;
     this.suppressed = 0;
     this.total = 0;
     this.jobsFailed = 0;
+    this.jobIds = [];
   }
 
   /** The line of a burst of failed jobs still being counted, now (a worker that closed: before the process ends). */

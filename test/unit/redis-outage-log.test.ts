@@ -48,13 +48,13 @@ test('jobs failed because Redis is down: counted into the outage, or one line pe
   expect(lines.map((l) => l.msg)).toEqual(['sync workers: Redis unavailable (repeats are logged at most every 10 s)']);
   now += 3000;
   o.recovered();
-  expect(lines.at(-1)).toMatchObject({ msg: 'sync workers: Redis reachable again', jobsFailed: 20, suppressed: 20 });
+  expect(lines.at(-1)).toMatchObject({ msg: 'sync workers: Redis reachable again', jobsFailed: 20, suppressed: 20, jobIds: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] });
   // Recorded after the recovery (BullMQ writes a failure to Redis): one line for the burst, after settleMs.
   for (let i = 0; i < 20; i++) o.jobFailed(new Error('Connection is closed.'), { jobId: `late${i}` }, 'sync job failed');
   o.jobFailed(new Error('the platform refused'), { jobId: 'other' }, 'sync job failed');
   expect(lines.slice(2).map((l) => [l.msg, l.jobId])).toEqual([['sync job failed', 'other']]);
   await new Promise((r) => setTimeout(r, 30));
-  expect(lines.slice(3)).toMatchObject([{ level: 50, msg: 'sync workers: 20 job(s) failed because Redis was unavailable or did not answer', jobsFailed: 20 }]);
+  expect(lines.slice(3)).toMatchObject([{ level: 50, msg: 'sync workers: 20 job(s) failed because Redis was unavailable or did not answer', jobsFailed: 20, jobIds: ['late0', 'late1', 'late2', 'late3', 'late4', 'late5', 'late6', 'late7', 'late8', 'late9'] }]);
   // The next burst within intervalMs waits for its line; flush() (a worker closed) writes it now.
   o.jobFailed(new Error('Command timed out'), {}, 'sync job failed');
   await new Promise((r) => setTimeout(r, 30));
@@ -63,4 +63,22 @@ test('jobs failed because Redis is down: counted into the outage, or one line pe
   expect(lines.at(-1)).toMatchObject({ jobsFailed: 1 });
   o.flush();
   expect(lines).toHaveLength(5);
+});
+
+test("a job failed by a platform's or partner's call keeps its own line, though its error has a socket code or words of an unreachable Redis", () => {
+  const { log, lines } = logSink<{ level: number; msg: string; jobId?: string }>();
+  const o = new RedisOutageLog(log, 'sync workers', { settleMs: 5 });
+  // An axios error of a partner endpoint that refused the connection; a platform error (src/targets' kind)
+  // whose message quotes the socket error: both read as "Redis unavailable" by their code or message alone.
+  const axiosRefused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:443'), { code: 'ECONNREFUSED', isAxiosError: true, config: {} });
+  const platformDown = Object.assign(new Error('whatnot unreachable (ECONNREFUSED)'), { kind: 'retryable' });
+  expect(isRedisUnavailable(axiosRefused) && isRedisUnavailable(platformDown)).toBe(true);
+  o.jobFailed(axiosRefused, { jobId: 'd1' }, 'delivery job failed');
+  o.jobFailed(platformDown, { jobId: 's1' }, 'sync job failed');
+  expect(lines.map((l) => [l.msg, l.jobId])).toEqual([
+    ['delivery job failed', 'd1'],
+    ['sync job failed', 's1'],
+  ]);
+  o.flush();
+  expect(lines).toHaveLength(2);
 });
