@@ -205,6 +205,29 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     await expect(harness().adapter.verifyCredentials!()).resolves.toEqual({ accountId: SIM_ACCOUNTS.tiktok.shops[0]!.shopId }) // the shop's id names the account;
   });
 
+  // The shops' ids are read since the account id comes from them: one entry with an odd id (empty, a
+  // number) failed the whole check, which passed before. An odd id reads as unknown, for that shop only.
+  it('the credential check passes when Get Authorized Shops gives a shop an empty or numeric id; an odd id of our own shop names no account', async () => {
+    const proxy = await startLateProxy(sim.url);
+    try {
+      const h = harness({ baseUrl: `${proxy.url}/tiktok` });
+      const shopsAnswer = (edit: (shops: Record<string, unknown>[]) => void): void =>
+        proxy
+          .holdAnswerNext((m, p) => m === 'GET' && p.endsWith('/authorization/202309/shops'), (body) => {
+            const json = JSON.parse(body) as { data: { shops: Record<string, unknown>[] } };
+            edit(json.data.shops);
+            return JSON.stringify(json);
+          })
+          .release();
+      shopsAnswer((shops) => shops.unshift({ id: '', cipher: 'GCP_other_shop_1' }, { id: 7_494_049, cipher: 'GCP_other_shop_2' }));
+      await expect(h.adapter.verifyCredentials!()).resolves.toEqual({ accountId: SIM_ACCOUNTS.tiktok.shops[0]!.shopId });
+      shopsAnswer((shops) => (shops[0]!['id'] = 7_494_049));
+      await expect(h.adapter.verifyCredentials!()).resolves.toEqual({ accountId: undefined });
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('the credential check exercises the refresh token even when a working access token is given (that one lasts a week)', async () => {
     const good = harness();
     await good.adapter.verifyCredentials!();

@@ -260,7 +260,9 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
       shopless: true,
       scope: 'seller.authorization.info',
       what,
-      schema: z.object({ shops: z.array(z.object({ id: z.string().min(1).optional(), cipher: z.string() }).passthrough()).default([]) }),
+      // An id that is not a non-empty string reads as unknown, for that shop only: one odd entry failed
+      // the whole check (which did not read ids before the account id was learned from it).
+      schema: z.object({ shops: z.array(z.object({ id: z.string().min(1).optional().catch(undefined), cipher: z.string() }).passthrough()).default([]) }),
     });
     const cipher = client.credentials.shopCipher;
     const shop = data.shops.find((s) => s.cipher === cipher);
