@@ -5,7 +5,9 @@
  * its load balancer or queue, or that a stalled sender put on the wire late: the client cannot know
  * whether, or when, its call takes effect. Or NEVER: a dropped request is read and its connection
  * reset, never forwarded (a sender that died before its request went out, as far as the platform
- * knows; the client sees a reset and cannot tell). Every other request passes straight through.
+ * knows; the client sees a reset and cannot tell). Or its ANSWER late: the platform handled it at once,
+ * and its answer is held (and may be rewritten) before it reaches the client. Every other request
+ * passes straight through.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +21,12 @@ export interface LateProxy {
    * resolves when it came in.
    */
   gateNext(match: (method: string, path: string) => boolean): { arrived: Promise<void>; release: () => void };
+  /**
+   * The next request that `match`es is forwarded at once, and its answer is held until `release()`
+   * (once), then passed on as `edit` rewrites its body (if given); `answered` resolves when the platform
+   * answered it.
+   */
+  holdAnswerNext(match: (method: string, path: string) => boolean, edit?: (body: string) => string): { answered: Promise<void>; release: () => void };
   /** The next request that `match`es never reaches the platform: its connection is reset (once). */
   dropNext(match: (method: string, path: string) => boolean): void;
   /** Forgets the holds, gates and drops that no request has matched yet. */
@@ -39,7 +47,15 @@ async function bodyOf(req: IncomingMessage): Promise<Buffer> {
 }
 
 export async function startLateProxy(target: string): Promise<LateProxy> {
-  const rules: { match: (method: string, path: string) => boolean; ms: number; drop?: true; gate?: { arrive: () => void; opened: Promise<void> } }[] = [];
+  type Gate = { arrive: () => void; opened: Promise<void> };
+  const gate = (): Gate & { arrived: Promise<void>; release: () => void } => {
+    let arrive!: () => void;
+    let release!: () => void;
+    const arrived = new Promise<void>((r) => (arrive = r));
+    const opened = new Promise<void>((r) => (release = r));
+    return { arrive, opened, arrived, release };
+  };
+  const rules: { match: (method: string, path: string) => boolean; ms: number; drop?: true; gate?: Gate; answer?: Gate & { edit?: ((body: string) => string) | undefined } }[] = [];
   const held: LateProxy['held'] = [];
   const dropped: LateProxy['dropped'] = [];
   let busy = 0;
@@ -52,6 +68,7 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
         const body = await bodyOf(req);
         const i = rules.findIndex((r) => r.match(method, path.split('?')[0]!));
         let entry: LateProxy['held'][number] | undefined;
+        let answer: (typeof rules)[number]['answer'];
         if (i >= 0 && rules[i]!.drop) {
           rules.splice(i, 1);
           dropped.push({ method, path });
@@ -62,8 +79,11 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
           const [rule] = rules.splice(i, 1);
           entry = { method, path, arrivedAt: Date.now() };
           held.push(entry);
-          rule!.gate?.arrive();
-          await (rule!.gate?.opened ?? sleep(rule!.ms));
+          answer = rule!.answer;
+          if (!answer) {
+            rule!.gate?.arrive();
+            await (rule!.gate?.opened ?? sleep(rule!.ms));
+          }
           entry.forwardedAt = Date.now();
         }
         const headers = new Headers();
@@ -72,10 +92,15 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
           headers.set(k, Array.isArray(v) ? v.join(', ') : v);
         }
         const r = await fetch(target + path, { method, headers, ...(body.length > 0 ? { body } : {}), redirect: 'manual' });
-        const text = Buffer.from(await r.arrayBuffer());
+        let text = Buffer.from(await r.arrayBuffer());
         if (entry) {
           entry.answeredAt = Date.now();
           entry.status = r.status;
+        }
+        if (answer) {
+          answer.arrive();
+          await answer.opened;
+          if (answer.edit) text = Buffer.from(answer.edit(text.toString('utf8')));
         }
         if (res.destroyed || req.socket.destroyed) return; // the client gave up; the platform acted anyway
         const out: Record<string, string> = {};
@@ -96,12 +121,14 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
     url: `http://127.0.0.1:${port}`,
     holdNext: (match, ms) => rules.push({ match, ms }),
     gateNext: (match) => {
-      let arrive!: () => void;
-      let release!: () => void;
-      const arrived = new Promise<void>((r) => (arrive = r));
-      const opened = new Promise<void>((r) => (release = r));
-      rules.push({ match, ms: 0, gate: { arrive, opened } });
-      return { arrived, release };
+      const g = gate();
+      rules.push({ match, ms: 0, gate: g });
+      return { arrived: g.arrived, release: g.release };
+    },
+    holdAnswerNext: (match, edit) => {
+      const g = gate();
+      rules.push({ match, ms: 0, answer: { ...g, edit } });
+      return { answered: g.arrived, release: g.release };
     },
     dropNext: (match) => rules.push({ match, ms: 0, drop: true }),
     clearRules: () => {

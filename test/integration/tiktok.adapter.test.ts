@@ -10,8 +10,10 @@ import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import type { PinSpec, RemoteShow } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { buildTiktokAdapter, type TiktokAdapterOptions } from '../../src/targets/tiktok/tiktok.adapter.js';
+import { webhookSignature } from '../../src/targets/tiktok/tiktok.sign.js';
 import { MemoryOnce, buildOpContext, caught } from '../helpers/adapter-context.js';
 import { adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
+import { startLateProxy } from '../helpers/late-proxy.js';
 import { platformSim, line, useReceiver } from '../helpers/adapter-sim.js';
 
 type TtCredentials = { appKey: string; appSecret: string; refreshToken: string; shopCipher: string };
@@ -34,10 +36,10 @@ const receiver = useReceiver();
 
 // --- helpers ------------------------------------------------------------------------------------
 
-function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; adapter?: TiktokAdapterOptions } = {}): Harness {
+function harness(opts: { credentials?: Record<string, string>; timeoutMs?: number; adapter?: TiktokAdapterOptions; baseUrl?: string } = {}): Harness {
   return adapterHarness((ctx) => buildTiktokAdapter(ctx, opts.adapter), {
     platform: 'tiktok',
-    baseUrl: `${sim.url}/tiktok`,
+    baseUrl: opts.baseUrl ?? `${sim.url}/tiktok`,
     credentials: opts.credentials ?? CREDENTIALS,
     timeoutMs: opts.timeoutMs ?? 3_000,
   });
@@ -201,6 +203,29 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     for (const secret of [limitedCredentials.appSecret, limitedCredentials.refreshToken]) expect((err as Error).message).not.toContain(secret);
     // a full authorisation passes
     await expect(harness().adapter.verifyCredentials!()).resolves.toEqual({ accountId: SIM_ACCOUNTS.tiktok.shops[0]!.shopId }) // the shop's id names the account;
+  });
+
+  // The shops' ids are read since the account id comes from them: one entry with an odd id (empty, a
+  // number) failed the whole check, which passed before. An odd id reads as unknown, for that shop only.
+  it('the credential check passes when Get Authorized Shops gives a shop an empty or numeric id; an odd id of our own shop names no account', async () => {
+    const proxy = await startLateProxy(sim.url);
+    try {
+      const h = harness({ baseUrl: `${proxy.url}/tiktok` });
+      const shopsAnswer = (edit: (shops: Record<string, unknown>[]) => void): void =>
+        proxy
+          .holdAnswerNext((m, p) => m === 'GET' && p.endsWith('/authorization/202309/shops'), (body) => {
+            const json = JSON.parse(body) as { data: { shops: Record<string, unknown>[] } };
+            edit(json.data.shops);
+            return JSON.stringify(json);
+          })
+          .release();
+      shopsAnswer((shops) => shops.unshift({ id: '', cipher: 'GCP_other_shop_1' }, { id: 7_494_049, cipher: 'GCP_other_shop_2' }));
+      await expect(h.adapter.verifyCredentials!()).resolves.toEqual({ accountId: SIM_ACCOUNTS.tiktok.shops[0]!.shopId });
+      shopsAnswer((shops) => (shops[0]!['id'] = 7_494_049));
+      await expect(h.adapter.verifyCredentials!()).resolves.toEqual({ accountId: undefined });
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('the credential check exercises the refresh token even when a working access token is given (that one lasts a week)', async () => {
@@ -427,6 +452,36 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     const roomB = await newRoom('Shop b live', SHOP_B_ID);
     const orderB = await newOrder(roomB, 1200);
     expect((await b.adapter.listOrders!(from, new Date(Date.now() + 1000))).map((o) => o.orderId)).toEqual([orderB]);
+  });
+
+  // Deliveries of one order share lookups, but only ones that started after they arrived: the running
+  // one read the order before they came (a cancellation joining it was stored not cancelled).
+  it('webhook deliveries of one order share only a lookup that starts after they arrived: the next one, once the running one settled (even failed); none left behind', async () => {
+    const proxy = await startLateProxy(sim.url);
+    try {
+      const h = harness({ baseUrl: `${proxy.url}/tiktok` });
+      const orderId = await newOrder(await newRoom(), 2500);
+      const raw = Buffer.from(JSON.stringify({ type: 1, data: { order_id: orderId } }));
+      const deliver = (): Promise<unknown> => h.adapter.handleWebhook!({ authorization: webhookSignature(CREDENTIALS.appKey, CREDENTIALS.appSecret, raw) }, raw);
+      const isDetail = (m: string, p: string): boolean => m === 'GET' && p.endsWith('/order/202309/orders');
+      // The first lookup's Get Order Detail is answered with TikTok's internal error, held until released.
+      const first = proxy.holdAnswerNext(isDetail, () => JSON.stringify({ code: 36009003, message: 'Internal error, please try again later', request_id: 'r', data: {} }));
+      const before = await lastSeq();
+      const a = deliver();
+      await first.answered;
+      const [b, c] = [deliver(), deliver()]; // both arrive while it runs
+      first.release();
+      await expect(a).rejects.toBeInstanceOf(RetryableError);
+      const [ob, oc] = (await Promise.all([b, c])) as unknown[][];
+      expect(ob).toEqual([expect.objectContaining({ orderId, total: { amount: 2500, currency: 'USD' } })]);
+      expect(oc![0]).toBe(ob![0]); // one lookup, after the failed one
+      expect((await requests(before)).filter((r) => r.path === '/order/202309/orders')).toHaveLength(2);
+      // Settled: a later delivery makes a lookup of its own (nothing of the burst is left to join).
+      await expect(deliver()).resolves.toEqual(ob);
+      expect((await requests(before)).filter((r) => r.path === '/order/202309/orders')).toHaveLength(3);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('verifies webhooks (app_key + body HMAC) and looks the order up: room, amounts, commission, refunds', async () => {

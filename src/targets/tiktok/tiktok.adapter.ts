@@ -187,17 +187,39 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
   }
 
   /**
-   * Lookups in flight, by order id: deliveries of one order that arrive together (TikTok's duplicates,
-   * a replayed webhook — its signature carries no time) share one lookup. Each made its own two calls:
-   * a burst of 100 spent the shop's whole window (50 calls/s) on the first call of each, and every one
-   * of them then found the window full for its second: 100 × 503, nothing stored, the window gone.
+   * Lookups by order id: deliveries of one order that arrive together (TikTok's duplicates, a replayed
+   * webhook — its signature carries no time) share lookups. Each made its own two calls: a burst of 100
+   * spent the shop's whole window (50 calls/s) on the first call of each, and every one of them then
+   * found the window full for its second: 100 × 503, nothing stored, the window gone.
+   * A delivery shares only a lookup that starts after it arrived: one that joined the lookup already
+   * running got the order as it was before that delivery (a cancellation arriving during the lookup of
+   * the order's status change was stored as not cancelled, and answered 200: TikTok does not resend).
+   * So `running` is the lookup under way, and `queued` the next one, shared by every delivery that
+   * arrived while `running` ran and started once it settled (whatever its outcome): at most two
+   * lookups per burst. The entry goes when a lookup settles with none queued.
    */
-  const lookups = new Map<string, Promise<PlatformOrder | undefined>>();
+  interface OrderLookups {
+    running: Promise<void>;
+    queued?: Promise<PlatformOrder | undefined> | undefined;
+  }
+  const lookups = new Map<string, OrderLookups>();
+  const ignore = (): void => undefined;
   function lookUpOrder(orderId: string): Promise<PlatformOrder | undefined> {
-    const running = lookups.get(orderId);
-    if (running) return running;
-    const p = readOrder(orderId).finally(() => lookups.delete(orderId));
-    lookups.set(orderId, p);
+    const entry = lookups.get(orderId);
+    if (!entry) {
+      const fresh: OrderLookups = { running: Promise.resolve() };
+      lookups.set(orderId, fresh);
+      return startLookup(orderId, fresh);
+    }
+    entry.queued ??= entry.running.then(() => startLookup(orderId, entry));
+    return entry.queued;
+  }
+  function startLookup(orderId: string, entry: OrderLookups): Promise<PlatformOrder | undefined> {
+    entry.queued = undefined; // a delivery arriving from now on waits for the lookup after this one
+    const p = readOrder(orderId);
+    entry.running = p.then(ignore, ignore).then(() => {
+      if (entry.queued === undefined && lookups.get(orderId) === entry) lookups.delete(orderId);
+    });
     return p;
   }
 
@@ -238,7 +260,9 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
       shopless: true,
       scope: 'seller.authorization.info',
       what,
-      schema: z.object({ shops: z.array(z.object({ id: z.string().min(1).optional(), cipher: z.string() }).passthrough()).default([]) }),
+      // An id that is not a non-empty string reads as unknown, for that shop only: one odd entry failed
+      // the whole check (which did not read ids before the account id was learned from it).
+      schema: z.object({ shops: z.array(z.object({ id: z.string().min(1).optional().catch(undefined), cipher: z.string() }).passthrough()).default([]) }),
     });
     const cipher = client.credentials.shopCipher;
     const shop = data.shops.find((s) => s.cipher === cipher);
