@@ -36,7 +36,7 @@
  *
  * An account is the platform's own (target.registry.ts platformAccountId: the Whatnot seller, the TikTok
  * shop) once the platform named it for the target's credentials (`learn`: the credential check when the
- * target is saved, else `learnFrom` right after the save, at its webhooks and at its next run), else the credential account (reportAccountId: the
+ * target is saved, else `learnFrom`: after a check that could not name it, at its webhooks and at its next run), else the credential account (reportAccountId: the
  * credential that names the account, as the shared rate limiter's, and the API host; hashed). A
  * credential account that moved to a platform account is one of its aliases: the alias's registry and
  * claims count as the account's (docs/attribution.md "The account"). Its targets are registered when created or

@@ -113,14 +113,15 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return { checked: r.checked, token: r.token, from: r.from, accountId: r.accountId };
   };
   /** The target on its account's registry: the platform's account when the check named it (AccountOrders.learn). */
-  const onAccount = async (t: TargetRecord, platformId: string | undefined, log: FastifyBaseLogger): Promise<void> => {
-    if (platformId !== undefined) return opts.accounts.learn(t, platformId);
+  const onAccount = async (t: TargetRecord, checked: { accountId?: string | undefined } | null, log: FastifyBaseLogger): Promise<void> => {
+    if (checked?.accountId !== undefined) return opts.accounts.learn(t, checked.accountId);
     await opts.accounts.register([t]);
-    // Saved unchecked (?verify=false), or the check could not name the account (Whatnot's GET /users/me
-    // failed: 429, 5xx, timeout): asked now, best effort (the save stands), unless these credentials'
-    // account has moved already. Else the target would stay on its credential account, apart from the
-    // other targets of its platform account (its orders stored twice) until its partner's next run.
-    const adapter = opts.adapterFor(t);
+    // The check ran but could not name the account (Whatnot's GET /users/me failed: 429, 5xx, timeout):
+    // asked once more now, best effort (the save stands), unless these credentials' account has moved
+    // already. Saved unchecked (?verify=false: nothing asks the platform at the save), the target's
+    // order webhooks and its next run ask (AccountOrders.webhookOrders, learnFrom). Until then the target
+    // is on its credential account, apart from its platform account's other targets.
+    const adapter = checked ? opts.adapterFor(t) : null;
     if (!adapter) return;
     try {
       await opts.accounts.learnFrom(t, adapter);
@@ -154,8 +155,8 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     if (!(await partners.createTarget(t, app.auditPending(req, { action: 'target.created', partnerId, targetId: t.id, detail: { credentialsChecked: checked?.checked ?? false } })))) throw conflict(`target ${t.id} already exists`);
     await opts.verifier.keep(t.id, checked?.token ?? null);
     // On its platform account's registry: reconciliation leaves the orders of its shows to it (src/reconcile/account-orders.ts).
-    // The account the platform named in the check, else asked now (best effort; else the one its credentials name).
-    await onAccount(t, checked?.accountId, req.log);
+    // The account the platform named in the check, else the one its credentials name (until the platform names it).
+    await onAccount(t, checked, req.log);
     await app.auditSettle({ partnerId });
     await kick(t);
     return reply.status(201).send(publicTarget(t));
@@ -258,7 +259,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       await release();
       // Other credentials or a host may be another platform account. (Stored credentials no key opens,
       // with a baseUrl alone under ?verify=false: not registered; the partner's next reconciliation tries again.)
-      if (credentials || (baseUrl !== undefined && openedOrUndefined(() => partners.openCredentials(next)))) await onAccount(next, checked?.accountId, req.log);
+      if (credentials || (baseUrl !== undefined && openedOrUndefined(() => partners.openCredentials(next)))) await onAccount(next, checked, req.log);
       const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
       await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
       if (!t.enabled || credentials) await kick(next);
