@@ -374,7 +374,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(keyRoutes, { apiKeys: rt.apiKeys, partners: rt.partners });
   await app.register(auditRoutes, { audit: rt.audit });
   await app.register(partnerRoutes, { partners: rt.partners, rotationGraceMs: rt.config.secretRotationGraceHours * 3_600_000 });
-  await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations, sweepPageSize: rt.config.sweepPageSize, verifier: rt.credentialVerifier, accounts: rt.reconcile.accounts });
+  await app.register(targetRoutes, { partners: rt.partners, shows: rt.shows, sync: rt.syncProducer, allowPrivateDestinations: rt.config.allowPrivateDestinations, sweepPageSize: rt.config.sweepPageSize, verifier: rt.credentialVerifier, accounts: rt.reconcile.accounts, adapterFor: (t) => rt.syncService.adapterFor(t) });
   await app.register(showRoutes, {
     partners: rt.partners,
     shows: rt.shows,

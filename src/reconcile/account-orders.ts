@@ -29,13 +29,14 @@
  * stores it only if it is that target's, so an order is stored once whichever of a webhook to either
  * target or a run of either comes first. A webhook for an order the target already stores (a status
  * change, a refund) is that target's. An account with one target costs the webhook one Redis read (the
- * registry's version; and, until the platform named the account, whether its credential account moved):
+ * registry's version; and, until the platform named the account, whether its credential account moved,
+ * read twice for a platform that can name it):
  * the registry itself is read again when its version changed (a target joined it, an alias came), else
  * at most every ACCOUNT_CACHE_MS per process.
  *
  * An account is the platform's own (target.registry.ts platformAccountId: the Whatnot seller, the TikTok
  * shop) once the platform named it for the target's credentials (`learn`: the credential check when the
- * target is saved, else `learnFrom` at its next run), else the credential account (reportAccountId: the
+ * target is saved, else `learnFrom`: after a check that could not name it, at its webhooks and at its next run), else the credential account (reportAccountId: the
  * credential that names the account, as the shared rate limiter's, and the API host; hashed). A
  * credential account that moved to a platform account is one of its aliases: the alias's registry and
  * claims count as the account's (docs/attribution.md "The account"). Its targets are registered when created or
@@ -73,6 +74,11 @@ export const ACCOUNT_CACHE_MS = 30_000;
 const ACCOUNT_CACHE_MAX = 10_000;
 /** Moves (credential account → platform account) a process keeps at most (the oldest learned is dropped first). */
 const MOVED_CACHE_MAX = 10_000;
+/**
+ * How long a webhook does not ask the platform again who the account of a credential is after the
+ * platform could not say (429, 5xx, timeout): the identity call is not made per webhook.
+ */
+export const UNNAMED_CACHE_MS = 5 * 60_000;
 
 export class AccountOrders {
   private backfilled: Promise<void> | undefined;
@@ -84,6 +90,8 @@ export class AccountOrders {
    * each time (a process that trusted "not moved" would keep using the old account after the move).
    */
   private readonly moved = new Map<string, string>();
+  /** Credential account → until when webhooks do not ask the platform to name it again (UNNAMED_CACHE_MS). */
+  private readonly unnamed = new Map<string, number>();
   constructor(private readonly deps: AccountOrdersDeps) {}
 
   /**
@@ -134,12 +142,16 @@ export class AccountOrders {
     const credential = this.credentialAccountOf(t);
     if (credential === undefined) return;
     const to = platformAccountId(t.platform, t.baseUrl, platformId);
+    let account = to;
     if (to !== credential && (await this.movedTo(credential)) !== to) {
-      await this.deps.repo.moveAccount(credential, to);
-      this.rememberMove(credential, to);
-      this.deps.log.info({ targetId: t.id, partnerId: t.partnerId, account: to, credentialAccount: credential }, 'platform account of the target learned from the platform');
+      // A move is for good: a credential account that moved already stays where it went (the first
+      // move); every process's cache of it stays right, and it is an alias of one account only.
+      account = await this.deps.repo.moveAccount(credential, to);
+      this.rememberMove(credential, account);
+      if (account === to) this.deps.log.info({ targetId: t.id, partnerId: t.partnerId, account: to, credentialAccount: credential }, 'platform account of the target learned from the platform');
+      else this.deps.log.warn({ targetId: t.id, partnerId: t.partnerId, account, named: to, credentialAccount: credential }, 'the platform named another account for credentials that moved already: the first stays');
     }
-    await this.deps.partners.registerReportAccount(t, to);
+    await this.deps.partners.registerReportAccount(t, account);
   }
 
   /**
@@ -147,18 +159,25 @@ export class AccountOrders {
    * the platform (one call of the adapter's accountId()) unless its credentials' account has moved
    * already. A platform that does not answer now leaves the credential account; the next run asks again.
    */
-  async learnFrom(t: TargetRecord, adapter: Pick<TargetAdapter, 'accountId'>): Promise<void> {
+  async learnFrom(t: TargetRecord, adapter: Pick<TargetAdapter, 'accountId'>, opts: { unnamedCache?: boolean } = {}): Promise<void> {
     if (!adapter.accountId) return;
     const credential = this.credentialAccountOf(t);
     if (credential === undefined || (await this.movedTo(credential)) !== undefined) return;
+    if (opts.unnamedCache && (this.unnamed.get(credential) ?? 0) > Date.now()) return;
     let platformId: string;
     try {
       platformId = await adapter.accountId();
     } catch (err) {
       if (!isTargetError(err)) throw err;
+      if (opts.unnamedCache) {
+        this.unnamed.delete(credential);
+        if (this.unnamed.size >= MOVED_CACHE_MAX) this.unnamed.delete(this.unnamed.keys().next().value!);
+        this.unnamed.set(credential, Date.now() + UNNAMED_CACHE_MS);
+      }
       this.deps.log.warn({ targetId: t.id, partnerId: t.partnerId, reason: err.reason }, 'platform account of the target not learned (the credentials name it meanwhile)');
       return;
     }
+    this.unnamed.delete(credential);
     await this.learn(t, platformId);
   }
 
@@ -251,7 +270,11 @@ export class AccountOrders {
    * those another target of its account counts: the orders `t` already stores are its own, the others
    * go through `sifter` (and so may be claimed for `t`, before `t` stores them).
    */
-  async webhookOrders(t: TargetRecord, orders: PlatformOrder[]): Promise<{ mine: PlatformOrder[]; others: number }> {
+  async webhookOrders(t: TargetRecord, orders: PlatformOrder[], adapter?: Pick<TargetAdapter, 'accountId'>): Promise<{ mine: PlatformOrder[]; others: number }> {
+    // Credentials saved unchecked, or whose check could not name the account: asked now (at most every
+    // UNNAMED_CACHE_MS per credential while the platform cannot say), so that the target is on its
+    // platform account before it stores (else its orders look unshared, stored without a claim).
+    if (adapter && orders.length > 0) await this.learnFrom(t, adapter, { unnamedCache: true });
     const account = orders.length > 0 ? await this.accountOf(t) : undefined;
     if (account === undefined || !(await this.shared(t, account))) return { mine: orders, others: 0 };
     const { attribution } = this.deps;
@@ -266,9 +289,17 @@ export class AccountOrders {
     const { repo, attribution } = this.deps;
     const account = await this.accountOf(t);
     if (account === undefined) return async (absent) => ({ mine: absent, others: 0 });
-    const found = await this.others(t, account);
-    const others = found.others.map((o) => ({ ...o, key: ownerKey(o.partnerId, o.id) }));
-    const { aliases } = found;
+    // The version before the registry: a change after it (a target joined, a credential account moved
+    // here) is seen at the next page, when the version is read again (one cheap read per page).
+    let version = await repo.accountVersion(account);
+    let others: { partnerId: string; id: string; onAccount: boolean; key: string }[] = [];
+    let aliases: string[] = [];
+    const read = async (): Promise<void> => {
+      const found = await this.others(t, account);
+      others = found.others.map((o) => ({ ...o, key: ownerKey(o.partnerId, o.id) }));
+      aliases = found.aliases;
+    };
+    await read();
     const me = ownerKey(t.partnerId, t.id);
     // A claimant that has left the account (deleted, moved): registered on it, no longer on it. One the
     // registry does not name is a target of the account all the same (a claim in an alias account made
@@ -309,6 +340,11 @@ export class AccountOrders {
       return repo.claimAccountOrder(account, p.orderId, createdAtMs, me, held ?? '');
     };
     return async (absent) => {
+      const now = await repo.accountVersion(account);
+      if (now !== version) {
+        version = now;
+        await read();
+      }
       const owners = await Promise.all(absent.map(ownerOf));
       const mine = absent.filter((_, i) => owners[i] === me);
       return { mine, others: absent.length - mine.length };

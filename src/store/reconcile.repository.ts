@@ -76,18 +76,16 @@ function decodeRecord(raw: string): ReconciliationRecord {
   return r;
 }
 
-/**
- * KEYS[1] the account's claims of one day; ARGV: platform order id, target id, TTL seconds. The target
- * the order is claimed by: the one already there, else ARGV[2] (claimed now). One step, so two runs
- * claiming together get the same answer.
- */
-// KEYS[1] the day's claims of the account; ARGV: order id, claimant, TTL seconds, a stale claimant to
-// replace ('' none: a claim held by anyone stands). Returns the claimant now.
 // KEYS[1] the account's aliases, KEYS[2] its version (one slot); ARGV[1] the credential account. A new alias counts the version up.
 const ALIAS_LUA = `
 if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then redis.call('INCR', KEYS[2]) end
 return 0
 `;
+/**
+ * KEYS[1] the account's claims of one day; ARGV: platform order id, claimant, TTL seconds, a stale
+ * claimant to replace ('' none: a claim held by anyone stands). The target the order is claimed by: the
+ * one already there, else ARGV[2] (claimed now). One step, so two runs claiming together get the same answer.
+ */
 const CLAIM_LUA = `
 local held = redis.call('HGET', KEYS[1], ARGV[1])
 if held and held ~= ARGV[4] then return held end
@@ -196,11 +194,19 @@ export class ReconcileRepository {
 
   /**
    * `from` (a credential account) is `to` (the platform account): `from` joins `to`'s aliases first, then
-   * names `to` (two slots, two steps in that order: whoever reads the move finds the alias).
+   * names `to` (two slots, two steps in that order: whoever reads the move finds the alias). A move is
+   * for good: `from` moved already (to another account) stays there, and `to` does not keep it as an
+   * alias (a move lost to one made at the same time is undone). Returns the account `from` is now.
    */
-  async moveAccount(from: string, to: string): Promise<void> {
+  async moveAccount(from: string, to: string): Promise<string> {
+    const movedTo = this.keys.reconAccountMovedTo(from);
+    const first = await this.redis.get(movedTo);
+    if (first !== null) return first;
     await this.redis.scReconAlias(this.keys.reconAccountAliases(to), this.keys.reconAccountVersion(to), from);
-    await this.redis.set(this.keys.reconAccountMovedTo(from), to);
+    const was = await this.redis.set(movedTo, to, 'NX', 'GET');
+    if (was === null || was === to) return to;
+    await this.redis.srem(this.keys.reconAccountAliases(to), from);
+    return was;
   }
 
   /** The account's registry version (reconAccountVersion): '' before its first change. */

@@ -402,16 +402,26 @@ test("targets on one Whatnot seller, both subscribed to its order webhooks: each
   }
 }, 60_000);
 
-test("targets on one Whatnot seller connected twice (its personal token; the app's grant, saved unchecked): one account once Whatnot names the seller, each order stored once, by reconciliation or by either target's webhook", async () => {
+/**
+ * A new Whatnot seller connected twice by a new partner: `<prefix>-pat` (its personal token, checked when
+ * saved: Whatnot names the seller) and `<prefix>-app` (the app's grant, saved with ?verify=false: nothing
+ * asks Whatnot then). The order webhooks are delivered by the test.
+ */
+async function sellerConnectedTwice(partnerId: string, prefix: string): Promise<{ sellerId: string }> {
   await sim.control('PUT', '/_sim/whatnot/limits', { requestsPerWindow: null, quotaPerDay: null });
-  await sim.control('PUT', '/_sim/whatnot/webhook', { url: 'http://127.0.0.1:1/unreachable', secret: WEBHOOK_SECRET }); // the test delivers the webhooks
+  await sim.control('PUT', '/_sim/whatnot/webhook', { url: 'http://127.0.0.1:1/unreachable', secret: WEBHOOK_SECRET });
   const seller = (await sim.control('POST', '/_sim/whatnot/accounts')) as { sellerId: string; credentials: Record<string, string>; appCredentials: Record<string, string> };
-  await createPartner(svc, 'two');
-  // Checked when saved: Whatnot names the seller. Saved with ?verify=false: its seller is asked at its first reconciliation.
-  for (const [id, credentials, verify] of [['tw-pat', seller.credentials, 'true'], ['tw-app', seller.appCredentials, 'false']] as const) {
-    const t = await svc.api(`/v1/partners/two/targets?verify=${verify}`, { json: { id, platform: 'whatnot', name: id, credentials: { ...credentials, webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, rateLimit: { requests: 10_000, windowMs: 1000 } } });
+  await createPartner(svc, partnerId);
+  for (const [id, credentials, verify] of [[`${prefix}-pat`, seller.credentials, 'true'], [`${prefix}-app`, seller.appCredentials, 'false']] as const) {
+    const t = await svc.api(`/v1/partners/${partnerId}/targets?verify=${verify}`, { json: { id, platform: 'whatnot', name: id, credentials: { ...credentials, webhookSecret: WEBHOOK_SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, rateLimit: { requests: 10_000, windowMs: 1000 } } });
     expect(t.status).toBe(201);
   }
+  return seller;
+}
+
+test("targets on one Whatnot seller connected twice (its personal token; the app's grant, saved unchecked): one account once Whatnot names the seller, each order stored once, by reconciliation or by either target's webhook", async () => {
+  // tw-app (saved unchecked): its seller is asked at its first reconciliation.
+  const seller = await sellerConnectedTwice('two', 'tw');
   const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Nobody links this', account: seller.sellerId })) as { externalId: string };
   const order = async (amount: number): Promise<string> => ((await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount, currency: 'USD' } })) as { orderId: string }).orderId;
   const [o1, o2, o3] = [await order(1000), await order(2000), await order(3000)];
@@ -440,4 +450,18 @@ test("targets on one Whatnot seller connected twice (its personal token; the app
   expect(await deliverOrderWebhook('tw-app', o4)).toEqual([200, { received: 1, stored: 1, new: 1, otherTargetOrders: 0 }]);
   expect(await deliverOrderWebhook('tw-pat', o4)).toEqual([200, { received: 1, stored: 0, new: 0, otherTargetOrders: 1 }]);
   expect((await stored())[o4]).toEqual(['tw-app']);
+}, 60_000);
+
+test("a target saved unchecked (?verify=false) on a Whatnot seller another target is on: its first order webhook asks Whatnot who the seller is, and leaves an order the other target's run claimed (not stored twice)", async () => {
+  const seller = await sellerConnectedTwice('unchecked', 'uc');
+  const [pat, app] = [(await svc.rt.partners.getTarget('unchecked', 'uc-pat'))!, (await svc.rt.partners.getTarget('unchecked', 'uc-app'))!];
+  const { accounts } = svc.rt.reconcile;
+  // uc-pat's run claims the order (its heal comes next); uc-app's webhook for it leaves it.
+  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Nobody links this', account: seller.sellerId })) as { externalId: string };
+  const { orderId } = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 1000, currency: 'USD' } })) as { orderId: string };
+  const claimed = await accounts.sifter(pat);
+  expect((await claimed((await svc.rt.syncService.adapterFor(pat)!.listOrders!(new Date(Date.now() - 3600_000), new Date(Date.now() + 60_000))).filter((o) => o.orderId === orderId))).mine).toHaveLength(1);
+  expect(await deliverOrderWebhook('uc-app', orderId)).toEqual([200, { received: 1, stored: 0, new: 0, otherTargetOrders: 1 }]);
+  expect((await storedUnder('unchecked'))[orderId]).toBeUndefined();
+  expect(await accounts.accountOf(app)).toBe(await accounts.accountOf(pat));
 }, 60_000);

@@ -20,6 +20,7 @@ import { PartnerRepository, type TargetRecord } from '../../src/store/partner.re
 import { ReconcileRepository, type Discrepancy } from '../../src/store/reconcile.repository.js';
 import type { RedisClient } from '../../src/store/redis.js';
 import type { PlatformOrder } from '../../src/targets/target.adapter.js';
+import { RetryableError } from '../../src/targets/target.errors.js';
 import { keysMatching, runsFor, testRedisClientPerFile } from '../helpers/redis-cluster.js';
 
 const FROM = Date.parse('2026-11-10T00:00:00Z');
@@ -136,13 +137,16 @@ test('a report that fails midway: the pages read are compared and healed, the er
 });
 
 /** The shared-account rules' pieces on the test Redis (account-orders.ts), with a fresh credentials key. */
-function accountRig(): { partners: PartnerRepository; externalShows: ExternalShowIndex; attribution: AttributionService; accounts: AccountOrders } {
+function accountRig(): { partners: PartnerRepository; externalShows: ExternalShowIndex; attribution: AttributionService; accounts: AccountOrders; repo: ReconcileRepository; process: () => AccountOrders } {
   const keys = new Keys('rtest');
   const partners = new PartnerRepository(client, keys, new SecretBox(randomBytes(32).toString('base64')));
   const externalShows = new ExternalShowIndex(client, keys);
   const log = pino({ level: 'silent' });
   const attribution = new AttributionService({ repo: new AttributionRepository(client, keys), partners, links: null as never, externalShows, log, holdDays: 0 });
-  return { partners, externalShows, attribution, accounts: new AccountOrders({ repo: new ReconcileRepository(client, keys), partners, attribution, log }) };
+  const repo = new ReconcileRepository(client, keys);
+  // Another process: the same stores, its own caches.
+  const process = (): AccountOrders => new AccountOrders({ repo, partners, attribution, log });
+  return { partners, externalShows, attribution, accounts: process(), repo, process };
 }
 
 /** A Whatnot target whose credentials are `accessToken` (its credential account), sealed with the rig's key. */
@@ -288,4 +292,66 @@ test("platform webhooks of a target alone on its account trust their read of the
   await accounts.register([b]);
   expect((await (await accounts.sifter(b))([order('v-2')])).mine).toHaveLength(1);
   expect(await accounts.webhookOrders(a, [order('v-2')])).toEqual({ mine: [], others: 1 });
+});
+
+test("a target whose credentials were saved without the platform naming the account (?verify=false, its identity call failed): its webhook asks the platform (at most every few minutes while it cannot say), joins the platform account and leaves an order another target of it claimed", async () => {
+  const { partners, accounts, process } = accountRig();
+  const [p, t] = [sellerTarget(partners, 'wl-p', 'wl-pp', 'seller-wl token 1'), sellerTarget(partners, 'wl-t', 'wl-pt', 'seller-wl token 2')];
+  for (const x of [p, t]) expect(await partners.createTarget(x)).toBe(true);
+  await accounts.learn(p, 'seller-wl');
+  await accounts.register([t]);
+  // p's run claims wl-1 (its heal comes next).
+  expect((await (await accounts.sifter(p))([plainOrder('wl-1')])).mine).toHaveLength(1);
+  let asked = 0;
+  const down = { accountId: async (): Promise<string> => { asked++; throw new RetryableError('Whatnot answered 503'); } };
+  // The platform cannot say: t stays on its credential account (stores), and is not asked again per webhook.
+  expect(await accounts.webhookOrders(t, [plainOrder('wl-0')], down)).toEqual({ mine: [plainOrder('wl-0')], others: 0 });
+  expect(await accounts.webhookOrders(t, [plainOrder('wl-0')], down)).toEqual({ mine: [plainOrder('wl-0')], others: 0 });
+  expect(asked).toBe(1);
+  // Another process (no such cache) whose platform answers: t joins the seller and leaves p's claim.
+  const up = { accountId: async (): Promise<string> => { asked++; return 'seller-wl'; } };
+  const fresh = process();
+  expect(await fresh.webhookOrders(t, [plainOrder('wl-1')], up)).toEqual({ mine: [], others: 1 });
+  expect(await fresh.accountOf(t)).toBe(await fresh.accountOf(p));
+  // Once moved, not asked again.
+  expect(await fresh.webhookOrders(t, [plainOrder('wl-1')], up)).toEqual({ mine: [], others: 1 });
+  expect(asked).toBe(2);
+});
+
+test('a credential account moves once: the platform naming another account for it later leaves it where it went (each process caches the move for good), an alias of one account only', async () => {
+  const { partners, accounts, repo } = accountRig();
+  const t = sellerTarget(partners, 'mv-t', 'mv-pt', 'seller-mv token');
+  expect(await partners.createTarget(t)).toBe(true);
+  await accounts.learn(t, 'seller-mv-1');
+  const first = await accounts.accountOf(t);
+  await accounts.learn(t, 'seller-mv-2');
+  expect(await accounts.accountOf(t)).toBe(first);
+  // What another process reads (no cache): the first move.
+  const credential = accounts.credentialAccountOf(t)!;
+  expect(await repo.accountMovedTo(credential)).toBe(first);
+  const others = (await Promise.all(['seller-mv-1', 'seller-mv-2'].map(async (id) => {
+    const x = sellerTarget(partners, `mv-${id}`, 'mv-px', `other token of ${id}`);
+    await accounts.learn(x, id);
+    return repo.accountAliases((await accounts.accountOf(x))!);
+  })));
+  expect(others.map((a) => a.includes(credential))).toEqual([true, false]);
+  // The repository refuses a second move, also when asked directly.
+  expect(await repo.moveAccount(credential, 'elsewhere')).toBe(first);
+  expect(await repo.accountMovedTo(credential)).toBe(first);
+  expect(await repo.accountAliases('elsewhere')).toEqual([]);
+});
+
+test("a run's sifter sees a credential account that moved into its account during the run (at its next page): an order claimed there before is not healed twice", async () => {
+  const { partners, accounts } = accountRig();
+  const [x, y] = [sellerTarget(partners, 'rr-x', 'rr-px', 'seller-rr token 1'), sellerTarget(partners, 'rr-y', 'rr-py', 'seller-rr token 2')];
+  for (const t of [x, y]) expect(await partners.createTarget(t)).toBe(true);
+  await accounts.register([x]);
+  await accounts.learn(y, 'seller-rr');
+  // x's run (on its credential account) claims rr-1; y's run on the seller's account begins.
+  expect((await (await accounts.sifter(x))([plainOrder('rr-1')])).mine).toHaveLength(1);
+  const siftY = await accounts.sifter(y);
+  expect((await siftY([plainOrder('rr-0')])).mine).toHaveLength(1);
+  // x's credential account moves to the seller meanwhile: y's next page leaves x's claim.
+  await accounts.learn(x, 'seller-rr');
+  expect(await siftY([plainOrder('rr-1')])).toEqual({ mine: [], others: 1 });
 });

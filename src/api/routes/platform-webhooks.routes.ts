@@ -95,7 +95,7 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       if (problems.length > 0) throw new AppError(400, 'Bad Request', `${target.platform} webhook rejected: an order it carries cannot be stored`, problems);
       // Another target's order is left to it; one that is this target's is claimed for it (when it has
       // to be) before it is stored: a failure between the two leaves the claim, and the retried webhook stores it.
-      const { mine, others } = await opts.accounts.webhookOrders(target, orders);
+      const { mine, others } = await opts.accounts.webhookOrders(target, orders, adapter);
       const stored = await opts.attribution.ingestPlatformOrders(partnerId, targetId, mine, 'webhook');
       return reply.status(200).send({ received: orders.length, stored: stored.length, new: stored.filter((o) => o.isNew).length, otherTargetOrders: others });
     },

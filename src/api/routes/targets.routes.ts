@@ -1,4 +1,5 @@
 /** Targets: where a partner's shows are mirrored (README / OpenAPI at /docs). Credentials are sealed and never returned. */
+import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
@@ -10,7 +11,7 @@ import type { PendingAudit } from '../../store/audit.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { mayHoldPlatformShow } from '../../domain/mirror.js';
-import { PLATFORMS, type AccessToken } from '../../targets/target.adapter.js';
+import { PLATFORMS, type AccessToken, type TargetAdapter } from '../../targets/target.adapter.js';
 import { sameGrant, sameGrantNewSecret } from '../../targets/target.registry.js';
 import type { AccountOrders } from '../../reconcile/account-orders.js';
 import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
@@ -28,6 +29,8 @@ export interface TargetRoutesOptions {
   verifier: CredentialVerifier;
   /** Platform accounts of targets, for reconciliation (src/reconcile/account-orders.ts). */
   accounts: AccountOrders;
+  /** The target's adapter (SyncService.adapterFor): asks the platform to name the account when the check did not. */
+  adapterFor: (t: TargetRecord) => Pick<TargetAdapter, 'accountId'> | null;
 }
 
 const Credentials = z.record(z.string().min(1).max(200), z.string().min(1).max(10_000)).refine((c) => Object.keys(c).length > 0, 'credentials must not be empty');
@@ -110,9 +113,21 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     return { checked: r.checked, token: r.token, from: r.from, accountId: r.accountId };
   };
   /** The target on its account's registry: the platform's account when the check named it (AccountOrders.learn). */
-  const onAccount = async (t: TargetRecord, platformId: string | undefined): Promise<void> => {
-    if (platformId !== undefined) await opts.accounts.learn(t, platformId);
-    else await opts.accounts.register([t]);
+  const onAccount = async (t: TargetRecord, checked: { accountId?: string | undefined } | null, log: FastifyBaseLogger): Promise<void> => {
+    if (checked?.accountId !== undefined) return opts.accounts.learn(t, checked.accountId);
+    await opts.accounts.register([t]);
+    // The check ran but could not name the account (Whatnot's GET /users/me failed: 429, 5xx, timeout):
+    // asked once more now, best effort (the save stands), unless these credentials' account has moved
+    // already. Saved unchecked (?verify=false: nothing asks the platform at the save), the target's
+    // order webhooks and its next run ask (AccountOrders.webhookOrders, learnFrom). Until then the target
+    // is on its credential account, apart from its platform account's other targets.
+    const adapter = checked ? opts.adapterFor(t) : null;
+    if (!adapter) return;
+    try {
+      await opts.accounts.learnFrom(t, adapter);
+    } catch (err) {
+      log.warn({ targetId: t.id, partnerId: t.partnerId, err: { message: err instanceof Error ? err.message : String(err) } }, 'platform account of the target not learned after its save');
+    }
   };
   /** A new or re-enabled target picks up the partner's active shows on the next sweep; kick it now. */
   const kick = async (t: TargetRecord): Promise<void> => {
@@ -140,8 +155,8 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     if (!(await partners.createTarget(t, app.auditPending(req, { action: 'target.created', partnerId, targetId: t.id, detail: { credentialsChecked: checked?.checked ?? false } })))) throw conflict(`target ${t.id} already exists`);
     await opts.verifier.keep(t.id, checked?.token ?? null);
     // On its platform account's registry: reconciliation leaves the orders of its shows to it (src/reconcile/account-orders.ts).
-    // The account the platform named in the check, else the one its credentials name (learned at its next reconciliation).
-    await onAccount(t, checked?.accountId);
+    // The account the platform named in the check, else the one its credentials name (until the platform names it).
+    await onAccount(t, checked, req.log);
     await app.auditSettle({ partnerId });
     await kick(t);
     return reply.status(201).send(publicTarget(t));
@@ -244,7 +259,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       await release();
       // Other credentials or a host may be another platform account. (Stored credentials no key opens,
       // with a baseUrl alone under ?verify=false: not registered; the partner's next reconciliation tries again.)
-      if (credentials || (baseUrl !== undefined && openedOrUndefined(() => partners.openCredentials(next)))) await onAccount(next, checked?.accountId);
+      if (credentials || (baseUrl !== undefined && openedOrUndefined(() => partners.openCredentials(next)))) await onAccount(next, checked, req.log);
       const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
       await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
       if (!t.enabled || credentials) await kick(next);
