@@ -70,6 +70,13 @@ export type SiftOrders = (absent: PlatformOrder[]) => Promise<{ mine: PlatformOr
  * alias after it became one: a run that began before the move) is seen within this long.
  */
 export const ACCOUNT_CACHE_MS = 30_000;
+
+/** Sets `key` in a cache of at most `max` entries, as its newest: the oldest set is dropped first. */
+function setBounded<K, V>(cache: Map<K, V>, key: K, value: V, max: number): void {
+  cache.delete(key);
+  if (cache.size >= max) cache.delete(cache.keys().next().value!);
+  cache.set(key, value);
+}
 /** Accounts whose registry a process keeps at most (the oldest read is dropped first). */
 const ACCOUNT_CACHE_MAX = 10_000;
 /** Moves (credential account → platform account) a process keeps at most (the oldest learned is dropped first). */
@@ -126,9 +133,7 @@ export class AccountOrders {
   }
 
   private rememberMove(credential: string, to: string): void {
-    this.moved.delete(credential);
-    if (this.moved.size >= MOVED_CACHE_MAX) this.moved.delete(this.moved.keys().next().value!);
-    this.moved.set(credential, to);
+    setBounded(this.moved, credential, to, MOVED_CACHE_MAX);
   }
 
   /**
@@ -170,9 +175,7 @@ export class AccountOrders {
     } catch (err) {
       if (!isTargetError(err)) throw err;
       if (opts.unnamedCache) {
-        this.unnamed.delete(credential);
-        if (this.unnamed.size >= MOVED_CACHE_MAX) this.unnamed.delete(this.unnamed.keys().next().value!);
-        this.unnamed.set(credential, Date.now() + UNNAMED_CACHE_MS);
+        setBounded(this.unnamed, credential, Date.now() + UNNAMED_CACHE_MS, MOVED_CACHE_MAX);
       }
       this.deps.log.warn({ targetId: t.id, partnerId: t.partnerId, reason: err.reason }, 'platform account of the target not learned (the credentials name it meanwhile)');
       return;
@@ -258,9 +261,7 @@ export class AccountOrders {
         await this.deps.partners.registerReportAccount(t, account);
         known.entries.add(self);
       }
-      this.registries.delete(account);
-      if (this.registries.size >= ACCOUNT_CACHE_MAX) this.registries.delete(this.registries.keys().next().value!);
-      this.registries.set(account, known);
+      setBounded(this.registries, account, known, ACCOUNT_CACHE_MAX);
     }
     return [...known.entries].some((e) => e !== self);
   }
