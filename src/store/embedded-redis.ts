@@ -229,6 +229,8 @@ export async function resolveRedis(opts: {
   localUrl?: string;
   urlTries?: number;
   stop?: AbortSignal | undefined;
+  /** The port for the own redis-server (tests: one another server holds); a free one by default. */
+  pickPort?: () => Promise<number>;
 }): Promise<ResolvedRedis> {
   const none = async (): Promise<void> => undefined;
   const { stop } = opts;
@@ -263,14 +265,44 @@ export async function resolveRedis(opts: {
   // Two started at once: the second waits for the first's start (the lock) and then finds its record.
   const release = await takeStartLock(dir, stop);
   try {
-    return await spawnOwn(dir, opts.appendfsync, stop);
+    return await spawnOwn(dir, opts.appendfsync, stop, opts.pickPort ?? freePort);
   } finally {
     release();
   }
 }
 
+/**
+ * The pid of the redis-server answering `url` (its `INFO server`), or undefined when it does not say.
+ * A port chosen free a moment ago can be taken by another server before ours binds it; ours then exits,
+ * but the other one answers PING just the same: only the pid tells them apart.
+ */
+async function serverPid(url: string, stop: AbortSignal | undefined): Promise<number | undefined> {
+  const c = new Redis(url, { lazyConnect: true, connectTimeout: 800, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const onStop = (): void => c.disconnect();
+  stop?.addEventListener('abort', onStop, { once: true });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    const m = /^process_id:(\d+)/m.exec(await c.info('server'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    stop?.removeEventListener('abort', onStop);
+    c.disconnect();
+  }
+}
+
+/** Ports tried for the own redis-server before giving up: each lost only to another process binding it first. */
+const SPAWN_PORT_TRIES = 5;
+
 /** resolveRedis's own redis-server in `dir` (under the start lock): refused while another process's runs there. */
-async function spawnOwn(dir: string, appendfsync: 'always' | 'everysec', stop: AbortSignal | undefined): Promise<ResolvedRedis> {
+async function spawnOwn(
+  dir: string,
+  appendfsync: 'always' | 'everysec',
+  stop: AbortSignal | undefined,
+  pickPort: () => Promise<number>,
+): Promise<ResolvedRedis> {
   const other = await spawnedAlready(dir);
   throwIfStopped(stop);
   if (other) {
@@ -280,7 +312,23 @@ async function spawnOwn(dir: string, appendfsync: 'always' | 'everysec', stop: A
         `Set REDIS_URL=${other.url} to use that server (it stops when the process that started it stops), or give this process a DATA_DIR of its own.`,
     );
   }
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    const port = await pickPort();
+    const started = await spawnOnPort(dir, port, appendfsync, stop);
+    // Another process bound the port between its choice and our server's bind: another port, a few times.
+    if (started !== 'port-taken') return started;
+    if (attempt >= SPAWN_PORT_TRIES) {
+      throw new RedisUnavailableError(
+        `Syndicast started its own redis-server (no REDIS_URL set and nothing answered on 127.0.0.1:6379), with its data in ${dir}, ` +
+          `but ${SPAWN_PORT_TRIES} times another process took the free port it had chosen before the server could bind it. ` +
+          'Start again, or set REDIS_URL.',
+      );
+    }
+  }
+}
+
+/** One start of the own redis-server on `port`; 'port-taken' when another process has the port (ours is then stopped). */
+async function spawnOnPort(dir: string, port: number, appendfsync: 'always' | 'everysec', stop: AbortSignal | undefined): Promise<ResolvedRedis | 'port-taken'> {
   let child: ChildProcess;
   try {
     // It dies with this process however that ends (SIGKILL, OOM, the exit after SHUTDOWN_TIMEOUT_MS or a
@@ -362,13 +410,25 @@ async function spawnOwn(dir: string, appendfsync: 'always' | 'everysec', stop: A
   const deadline = Date.now() + 10_000;
   for (;;) {
     const failed = await Promise.race([spawnFailed, new Promise<false>((r) => setTimeout(() => r(false), 100))]);
-    if (failed) throw failure();
+    if (failed) {
+      if (/Address already in use/i.test(said)) return 'port-taken';
+      throw failure();
+    }
     const answered = await answers(url, 800, stop);
     if (stop?.aborted) {
       await stopChild();
       throwIfStopped(stop);
     }
-    if (answered) break;
+    if (answered) {
+      // Ours, or another server that had the port first (ours then fails to bind, maybe not yet):
+      // never take someone else's Redis as this process's database.
+      const pid = await serverPid(url, stop);
+      if (pid === child.pid) break;
+      if (pid !== undefined) {
+        await stopChild();
+        return 'port-taken';
+      }
+    }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw failure();

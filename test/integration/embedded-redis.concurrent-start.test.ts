@@ -11,7 +11,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { testPort } from '../helpers/ports.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { resolveRedis, StartupError, type ResolvedRedis } from '../../src/store/embedded-redis.js';
 
 test('two starts at once on one DATA_DIR: one spawns its redis-server, the other is refused naming it (never two servers on one AOF)', async () => {
@@ -50,3 +52,86 @@ test('a start lock left by a start that died is taken over at once', async () =>
     await mine?.stop();
   }
 }, 60_000);
+
+/**
+ * The own redis-server's port is chosen free a moment before the server binds it; another process can
+ * bind it in between. Ours then exits ("Address already in use") — the start failed — or, while ours
+ * is still starting, the other server answers the readiness PING and the process would have taken
+ * someone else's Redis as its database. Now: the answering server must be ours (its pid), and a port
+ * lost to another process is replaced by another.
+ */
+describe('the own redis-server port taken by another process before ours binds it', () => {
+  let foreign: TestRedis;
+  const realPath = process.env.PATH;
+  beforeAll(async () => {
+    foreign = await startRedis();
+  });
+  afterAll(async () => {
+    process.env.PATH = realPath;
+    await foreign.destroy();
+  });
+
+  const startOnTakenPort = async (): Promise<{ mine: ResolvedRedis; picked: number[] }> => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sc-port-taken-'));
+    const localUrl = `redis://127.0.0.1:${await testPort()}`;
+    const picked: number[] = [];
+    const mine = await resolveRedis({
+      dataDir,
+      appendfsync: 'everysec',
+      localUrl,
+      pickPort: async () => {
+        const p = picked.length === 0 ? foreign.port : await testPort();
+        picked.push(p);
+        return p;
+      },
+    });
+    return { mine, picked };
+  };
+
+  const expectOwnServer = async (mine: ResolvedRedis): Promise<void> => {
+    expect(mine.source).toBe('spawned');
+    expect(new URL(mine.url).port).not.toBe(String(foreign.port));
+    const probe = foreign.client();
+    try {
+      const foreignPid = /^process_id:(\d+)/m.exec(await probe.info('server'))?.[1];
+      const c = new Redis(mine.url);
+      try {
+        const ownPid = /^process_id:(\d+)/m.exec(await c.info('server'))?.[1];
+        expect(ownPid).not.toBe(foreignPid);
+        expect(await c.config('GET', 'dir')).toEqual(['dir', expect.stringContaining('sc-port-taken-')]);
+      } finally {
+        c.disconnect();
+      }
+    } finally {
+      probe.disconnect();
+    }
+  };
+
+  test('ours fails to bind it: another port, and the start succeeds', async () => {
+    const { mine, picked } = await startOnTakenPort();
+    try {
+      expect(picked.length).toBe(2);
+      await expectOwnServer(mine);
+    } finally {
+      await mine.stop();
+    }
+  }, 60_000);
+
+  test('the other server answers while ours is still starting: never taken as ours', async () => {
+    // A redis-server that takes a second to start (as one loading a large AOF does before it binds).
+    const bin = mkdtempSync(join(tmpdir(), 'sc-slow-redis-'));
+    const real = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(join(bin, 'redis-server'), `#!/bin/sh\nsleep 1\nexec ${real} "$@"\n`, { mode: 0o755 });
+    process.env.PATH = `${bin}:${realPath ?? ''}`;
+    let mine: ResolvedRedis | undefined;
+    try {
+      const started = await startOnTakenPort();
+      mine = started.mine;
+      expect(started.picked.length).toBe(2);
+      await expectOwnServer(mine);
+    } finally {
+      process.env.PATH = realPath;
+      await mine?.stop();
+    }
+  }, 60_000);
+});
