@@ -936,6 +936,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/embedded-redis.parent-death.test.ts'],
   },
   {
+    name: 'embedded-redis-adopts-foreign-server',
+    what: 'the own redis-server is taken as ready when any server answers on its port: another process that bound the port first becomes the database',
+    file: 'src/store/embedded-redis.ts',
+    from: 'if (pid === child.pid) break;',
+    to: 'if (pid !== undefined) break;',
+    tests: ['test/integration/embedded-redis.concurrent-start.test.ts'],
+  },
+  {
     name: 'config-file-unknown-keys-dropped',
     what: 'a key in config/local.json that is no config key (REDIS_URL, a typo) is dropped without a word',
     file: 'src/config/config.ts',
