@@ -22,6 +22,16 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Scheduled near now: the board lists live shows scheduled within the last week (LIVE_LOOKBACK_MS), and sampleShow's fixed 2026-11-24 fell out of that after 2026-12-01 18:00 UTC. */
 const near = (): { scheduledAt: string } => ({ scheduledAt: new Date(Date.now() + 3_600_000).toISOString() });
 
+/** `showId` scheduled, live and published to (the shared test pattern): its view, each platform's stream key, and those keys' sinks. */
+async function publishedShow(showId: string) {
+  await scheduleRelayedShow(h.svc, h.sim, P, h.secret, showId);
+  await goLive(h.svc, P, h.secret, showId);
+  const v0 = await viewOf(h.svc, P, showId);
+  const keys = new Map(v0.mirrors.map((m) => [m.platform, m.ingest!.streamKey!]));
+  const sinks = async () => Promise.all(ALL_PLATFORMS.map(async (p) => (await h.sim.streams(p)).find((s) => s.streamKey === keys.get(p))!));
+  return { v0, keys, sinks, enc: encode(`${v0.show.ingest.url}/${v0.show.ingest.streamKey}`) };
+}
+
 /**
  * Relay review R1: a relay process that dies (SIGKILL, no other relay process) used to leave every
  * mirror reported as `sending` at its last bitrate for good, in the REST show view and the ops
@@ -96,12 +106,7 @@ test('a publisher that stalls without closing does not make the relay reconnect 
   // edge's notice reaches this relay process 2.6–3.9 s after the readers' last data (measured), past
   // the stall time: until then the readers wait on it (src/relay/relay.service.ts stallNoticeMs, 6 s here).
   const relay = h.relayProcess({ RELAY_STALL_MS: '2000' });
-  await scheduleRelayedShow(h.svc, h.sim, P, h.secret, 'stall1');
-  await goLive(h.svc, P, h.secret, 'stall1');
-  const v0 = await viewOf(h.svc, P, 'stall1');
-  const keys = new Map(v0.mirrors.map((m) => [m.platform, m.ingest!.streamKey!]));
-  const sinks = async () => Promise.all(ALL_PLATFORMS.map(async (p) => (await h.sim.streams(p)).find((s) => s.streamKey === keys.get(p))!));
-  const enc = encode(`${v0.show.ingest.url}/${v0.show.ingest.streamKey}`);
+  const { sinks, enc } = await publishedShow('stall1');
   try {
     await waitFor(async () => (await viewOf(h.svc, P, 'stall1')).mirrors.every((m) => m.relay.state === 'sending'), firstStartsMs());
     const before = (await sinks()).map((s) => s.publishes);
@@ -285,12 +290,7 @@ test('a Redis outage past the lease keeps the relayed video running; a lease ano
   });
   allInOne.start();
   let relay: ReturnType<typeof h.relayProcess> | undefined;
-  await scheduleRelayedShow(h.svc, h.sim, P, h.secret, 'outage1');
-  await goLive(h.svc, P, h.secret, 'outage1');
-  const v0 = await viewOf(h.svc, P, 'outage1');
-  const keys = new Map(v0.mirrors.map((m) => [m.platform, m.ingest!.streamKey!]));
-  const sinks = async () => Promise.all(ALL_PLATFORMS.map(async (p) => (await h.sim.streams(p)).find((s) => s.streamKey === keys.get(p))!));
-  const enc = encode(`${v0.show.ingest.url}/${v0.show.ingest.streamKey}`);
+  const { sinks, enc } = await publishedShow('outage1');
   const outage = async (ms: number, during: () => void = () => undefined): Promise<void> => {
     await h.svc.redis.stop('SIGKILL');
     await sleep(ms);
@@ -312,12 +312,12 @@ test('a Redis outage past the lease keeps the relayed video running; a lease ano
     expect({ publishes: after.map((s) => s.publishes), gapOver5s: after.filter((s) => s.maxGapMs > 5_000).map((s) => [s.streamKey.slice(0, 2), s.maxGapMs]) }).toEqual({ publishes: before, gapOver5s: [] });
     await allInOne.close(); // hands the show back: the relay process below takes it at once
 
-    relay = h.relayProcess();
+    relay = h.relayProcess({ RELAY_LEASE_MS: String(LEASE_MS) }); // 3 s: a shorter outage outlasts it
     const pid = relay.proc.pid!;
     await waitFor(async () => (await h.svc.rt.relay.leaseHolder(P, 'outage1'))?.split(':')[1] === String(pid) && childrenOf(pid).length === ALL_PLATFORMS.length, firstStartsMs() + 10_000);
     let throughOutage: number[] = [];
     // Past the lease: its readers still run when Redis comes back...
-    await outage(RELAY_DEFAULTS.relayLeaseMs + 1_000, () => (throughOutage = childrenOf(pid)));
+    await outage(LEASE_MS + 1_000, () => (throughOutage = childrenOf(pid)));
     expect(throughOutage.length).toBe(ALL_PLATFORMS.length);
     // ...where another relay process holds the show's lease (took it before this one reached Redis again).
     const other = h.svc.redis.client();
