@@ -334,6 +334,9 @@ export class RelayService {
         return r;
       }));
     const renewWithinMs = Math.max(200, Math.floor(leaseMs / 4));
+    /** Shows that began riding an outage this round, and that were renewed again after one: one log line each per round, not one per show. */
+    let riding = 0;
+    let rodeThrough = 0;
     await Promise.all(
       [...this.owned.values()].map(async (o) => {
         let ok: boolean;
@@ -342,7 +345,7 @@ export class RelayService {
           if (ok) o.lastRenewOk = performance.now();
           if (ok && o.ridingOutage) {
             o.ridingOutage = false;
-            log.info({ partnerId: o.partnerId, showId: o.showId }, 'relay lease renewed after the Redis outage; this show was relayed throughout');
+            rodeThrough += 1;
           }
         } catch {
           // Redis unreachable: keep pushing only while the lease surely has not lapsed for the others.
@@ -356,7 +359,7 @@ export class RelayService {
           ok = inGrace || refusing || (o.ridingOutage === true && performance.now() - this.refusedAt < leaseMs * 0.6);
           if (refusing && !o.ridingOutage) {
             o.ridingOutage = true;
-            log.warn({ partnerId: o.partnerId, showId: o.showId }, 'relay lease not renewed, but Redis refuses connections (nobody can take the lease): this show goes on being relayed here');
+            riding += 1;
           }
         }
         if (!ok && this.owned.get(showKeyOf(o.partnerId, o.showId)) === o) {
@@ -365,6 +368,8 @@ export class RelayService {
         }
       }),
     );
+    if (riding) log.warn({ shows: riding }, 'relay leases not renewed, but Redis refuses connections (nobody can take a lease): these shows go on being relayed here');
+    if (rodeThrough) log.info({ shows: rodeThrough }, 'relay leases renewed after the Redis outage; these shows were relayed throughout');
     // Riding an outage: renewed again soon (not a quarter lease later), so the lease is taken back as
     // soon as Redis answers, well within the lease Redis leaves it to this process.
     if (!this.closed && !this.rideTimer && [...this.owned.values()].some((o) => o.ridingOutage)) {
@@ -389,8 +394,10 @@ export class RelayService {
     };
     sent.then(settled, settled);
     let timer: NodeJS.Timeout | undefined;
+    // One turn after the timer (setImmediate: after the poll phase), as src/store/redis.ts timeoutAfterIo:
+    // after an event-loop stall past `withinMs` the answer may be waiting unread in the socket.
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('lease renewal unanswered')), withinMs);
+      timer = setTimeout(() => setImmediate(() => reject(new Error('lease renewal unanswered'))), withinMs);
     });
     return Promise.race([sent, late]).finally(() => clearTimeout(timer));
   }
