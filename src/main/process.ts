@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { SyncDispatcher } from '../mirror/sync.dispatcher.js';
-import { createRedis, type RedisClient } from '../store/redis.js';
+import { createRedis, redisRefusesConnections, type RedisClient } from '../store/redis.js';
 import { StartupError } from '../store/embedded-redis.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { catchStopSignals, REPEATED_SIGNAL_MS, STOP_SIGNALS, type StopSignals } from './stop-signals.js';
@@ -473,6 +473,8 @@ async function startRolesOn(
       hlsFetchTimeoutMs: config.relayHlsFetchTimeoutMs,
       edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
       publisherDataAt: edge ? (input) => edge.publisherDataAt(input) : undefined,
+      // A single Redis: while nothing listens at its address, shows keep their readers (renewAll).
+      redisRefuses: config.redisClusterNodes || !rt.redisInfo.url ? undefined : () => redisRefusesConnections(rt.redisInfo.url),
       onStateChange: async (partnerId, showId, mirror, status, view) => {
         await onRelayChange(partnerId, showId, mirror, status, view);
         // Video reaches the platform: a mirror waiting for it can go live now, not at its next retry.

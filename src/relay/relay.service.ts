@@ -56,6 +56,13 @@ export interface RelayServiceDeps {
   httpTimeouts?: HttpTimeouts;
   /** The HLS proxy's total deadline per request (RELAY_HLS_FETCH_TIMEOUT_MS); default 20 s. */
   hlsFetchTimeoutMs?: number;
+  /**
+   * Whether nothing listens at Redis's address now (src/store/redis.ts redisRefusesConnections): then no
+   * process can take a lease, and a show whose lease cannot be renewed keeps its readers past the
+   * grace (renewAll). None (a Redis Cluster, whose failed master's slots another node takes over): no
+   * process keeps a show past the grace.
+   */
+  redisRefuses?: () => Promise<boolean>;
   /** A mirror's relay state changed (mirror.updated; a `sending` YouTube mirror can go live now). */
   onStateChange?: (partnerId: string, showId: string, mirror: MirrorDoc, status: RelayStatus, view: MirrorViewContext) => Promise<void>;
 }
@@ -101,6 +108,10 @@ interface OwnedShow {
   sourceRefusedForGood?: boolean;
   /** performance.now() of the last renewal that succeeded (monotonic: wall-clock steps do not move it). */
   lastRenewOk: number;
+  /** The renewal sent and not yet answered (the relay role's client queues commands while Redis is down: it waits, never fails). */
+  renewing?: Promise<boolean>;
+  /** Kept past the grace because Redis refuses connections (logged once per outage). */
+  ridingOutage?: boolean;
   /** The mirrors as last read (mirror.updated carries the current one). */
   mirrors: Map<string, MirrorDoc>;
   /** As last read: the partner's enabled targets and the show (mirror.updated carries the show view's `enabled` and pin `reason`). */
@@ -148,6 +159,9 @@ function refusedWhateverDns(host: string, guard: DestinationGuard): boolean {
 
 const showKeyOf = (p: string, s: string): string => JSON.stringify([p, s]);
 
+/** How often a show riding a Redis outage tries to renew its lease (and Redis's address is probed). */
+const RIDE_RENEW_MS = 250;
+
 /** RELAY_ARMED_READERS' default: the relay bench's 20 shows × 5 destinations, all armed (one 2-core machine's streams). */
 export const DEFAULT_ARMED_READERS = 100;
 
@@ -158,6 +172,10 @@ export class RelayService {
   private taken = 0;
   private timer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  /** The next renewal round while a show rides a Redis outage (renewAll). */
+  private rideTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when Redis's address last refused connections (renewAll). */
+  private refusedAt = -Infinity;
   private ticking: Promise<void> | undefined;
   private closed = false;
   /** One limit on ffmpeg starts for every destination and pull of this process (the restart-storm guard). */
@@ -256,6 +274,7 @@ export class RelayService {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.renewTimer) clearInterval(this.renewTimer);
+    if (this.rideTimer) clearTimeout(this.rideTimer);
     await this.ticking?.catch(() => undefined);
     // Handed back, not finished: the shows are still live, and another relay process takes them over
     // (at once: the leases are dropped). Until one does, each destination says what the views say of a
@@ -276,6 +295,7 @@ export class RelayService {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.renewTimer) clearInterval(this.renewTimer);
+    if (this.rideTimer) clearTimeout(this.rideTimer);
     await Promise.all(
       [...this.owned.values()].flatMap((o) => {
         o.puller?.proxied?.close();
@@ -294,20 +314,53 @@ export class RelayService {
     return this.proxy;
   }
 
-  /** Renews every owned lease; a show whose lease is gone (or could not be renewed in time) is stopped at once. */
+  /**
+   * Renews every owned lease; a show whose lease is gone (another process holds it) is stopped at once.
+   * One that cannot be renewed (no answer within a renewal interval, or an error) keeps its readers
+   * while its lease surely has not lapsed for the others: 0.6 × the lease after its last renewal, on
+   * the monotonic clock. Past that only while Redis refuses connections (`redisRefuses`: no process can
+   * reach it, so none can take the lease; once it listens again, it leaves a lease that lapsed while it
+   * was down to its last holder for one lease: src/store/relay.repository.ts LEASE_TAKE_LUA), and the
+   * renewal that reaches it again takes the lease back or, another process holding it, stops the show.
+   * docs/architecture.md, Video relay, Ownership.
+   */
   private async renewAll(): Promise<void> {
-    const { relay, leaseMs, log } = this.deps;
+    const { leaseMs, log } = this.deps;
+    /** One probe of Redis's address per round, asked only by a show past its grace. */
+    let refused: Promise<boolean> | undefined;
+    const redisRefuses = (): Promise<boolean> =>
+      (refused ??= (this.deps.redisRefuses?.().catch(() => false) ?? Promise.resolve(false)).then((r) => {
+        if (r) this.refusedAt = performance.now();
+        return r;
+      }));
+    const renewWithinMs = Math.max(200, Math.floor(leaseMs / 4));
+    /** Shows that began riding an outage this round, and that were renewed again after one: one log line each per round, not one per show. */
+    let riding = 0;
+    let rodeThrough = 0;
     await Promise.all(
       [...this.owned.values()].map(async (o) => {
         let ok: boolean;
         try {
-          ok = await relay.takeLease(o.partnerId, o.showId, this.token, leaseMs);
+          ok = await this.renewal(o, renewWithinMs);
           if (ok) o.lastRenewOk = performance.now();
+          if (ok && o.ridingOutage) {
+            o.ridingOutage = false;
+            rodeThrough += 1;
+          }
         } catch {
           // Redis unreachable: keep pushing only while the lease surely has not lapsed for the others.
           // Measured on the monotonic clock: a wall clock stepped back (NTP) kept a process that could not
           // renew pushing for as long as the step, while another relay took the lapsed lease and pushed too.
-          ok = performance.now() - o.lastRenewOk < leaseMs * 0.6;
+          const inGrace = performance.now() - o.lastRenewOk < leaseMs * 0.6;
+          // Past it while nothing listens at Redis's address: the lease cannot change hands meanwhile.
+          // And as long after Redis last refused as after a renewal: a Redis that listens again leaves a
+          // lease that lapsed while it was down to its holder for one lease (this client reconnects meanwhile).
+          const refusing = !inGrace && (await redisRefuses());
+          ok = inGrace || refusing || (o.ridingOutage === true && performance.now() - this.refusedAt < leaseMs * 0.6);
+          if (refusing && !o.ridingOutage) {
+            o.ridingOutage = true;
+            riding += 1;
+          }
         }
         if (!ok && this.owned.get(showKeyOf(o.partnerId, o.showId)) === o) {
           log.warn({ partnerId: o.partnerId, showId: o.showId }, 'relay lease lost; stopping this show here');
@@ -315,6 +368,38 @@ export class RelayService {
         }
       }),
     );
+    if (riding) log.warn({ shows: riding }, 'relay leases not renewed, but Redis refuses connections (nobody can take a lease): these shows go on being relayed here');
+    if (rodeThrough) log.info({ shows: rodeThrough }, 'relay leases renewed after the Redis outage; these shows were relayed throughout');
+    // Riding an outage: renewed again soon (not a quarter lease later), so the lease is taken back as
+    // soon as Redis answers, well within the lease Redis leaves it to this process.
+    if (!this.closed && !this.rideTimer && [...this.owned.values()].some((o) => o.ridingOutage)) {
+      this.rideTimer = setTimeout(() => {
+        this.rideTimer = undefined;
+        void this.renewAll();
+      }, RIDE_RENEW_MS);
+    }
+  }
+
+  /**
+   * The show's lease renewed (true) or held by another process (false); rejects when Redis does not
+   * answer within `withinMs`, or still has not answered the previous renewal (not sent again: the
+   * relay role's client keeps commands queued while Redis is down, and they would pile up).
+   */
+  private renewal(o: OwnedShow, withinMs: number): Promise<boolean> {
+    if (o.renewing) return Promise.reject(new Error('the previous lease renewal is still unanswered'));
+    const sent = this.deps.relay.takeLease(o.partnerId, o.showId, this.token, this.deps.leaseMs);
+    o.renewing = sent;
+    const settled = (): void => {
+      if (o.renewing === sent) o.renewing = undefined;
+    };
+    sent.then(settled, settled);
+    let timer: NodeJS.Timeout | undefined;
+    // One turn after the timer (setImmediate: after the poll phase), as src/store/redis.ts timeoutAfterIo:
+    // after an event-loop stall past `withinMs` the answer may be waiting unread in the socket.
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => setImmediate(() => reject(new Error('lease renewal unanswered'))), withinMs);
+    });
+    return Promise.race([sent, late]).finally(() => clearTimeout(timer));
   }
 
   /** `handedBack`: the show goes on without this process (its lastError); its final statuses are written as for a stop. */

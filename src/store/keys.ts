@@ -206,6 +206,10 @@ export class Keys {
   relayLease(partnerId: string, showId: string): string {
     return `${this.showTag(partnerId, showId)}:relay-lease`;
   }
+  /** The token that took the show's relay lease last (kept a day, beyond the lease): who may still push it after a Redis restart. */
+  relayLeaseLast(partnerId: string, showId: string): string {
+    return `${this.showTag(partnerId, showId)}:relay-lease-last`;
+  }
   /** Set (with a TTL) while any relay process runs. */
   relayAlive(): string {
     return `${this.prefix}:{relay}:alive`;

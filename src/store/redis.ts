@@ -3,6 +3,7 @@
  * outage becomes a 503 rather than a hung request; BullMQ workers need maxRetriesPerRequest: null.
  * REDIS_CLUSTER_NODES switches to a Redis Cluster: every key we use carries a {hash tag}.
  */
+import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
 import { closeHandler } from 'ioredis/built/redis/event_handler.js';
@@ -220,6 +221,38 @@ export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000)
   );
   if (problems.includes('usable')) return null;
   return problems.find((p) => p !== null) ?? null;
+}
+
+/**
+ * Whether nothing listens at a single Redis's address right now: a TCP connection to its host and port
+ * is refused (ECONNREFUSED, the host answered that no server listens there). Then no process can reach
+ * that Redis, and nothing in it changes, until a server listens there again. False when the connection
+ * is made (a Redis is there: frozen, loading, or slow) and when no answer comes within `timeoutMs` or any
+ * other error (a host or network that does not answer: others may reach it). A `redis://` or
+ * `rediss://` URL (a unix socket: false); the relay's lease renewal asks it (src/relay/relay.service.ts).
+ */
+export function redisRefusesConnections(url: string, timeoutMs = 500): Promise<boolean> {
+  let host: string;
+  let port: number;
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') return Promise.resolve(false);
+    host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+    port = Number(u.port || 6379);
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const socket = netConnect({ host, port });
+    const done = (refused: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(refused);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' || ((err as { errors?: NodeJS.ErrnoException[] }).errors?.every((e) => e.code === 'ECONNREFUSED') ?? false)));
+  });
 }
 
 /**

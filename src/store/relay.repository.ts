@@ -7,7 +7,6 @@ import type { Result } from 'ioredis';
 import { sha256Hex, randomToken, type SecretBox } from '../lib/crypto.js';
 import type { AuditActor, PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
-import { DEL_IF_HELD_LUA } from './lua-held.js';
 import { defineRedisScripts, type RedisClient } from './redis.js';
 
 export const RELAY_STATES = ['idle', 'connecting', 'sending', 'retrying', 'failed', 'stopped'] as const;
@@ -57,11 +56,33 @@ export interface RelayPresence {
   running: boolean;
 }
 
-/** KEYS: lease. ARGV: token, ttl ms. 1 = held by token now, 0 = someone else holds it. */
+/** How long the record of a show's last relay lease holder is kept after its last renewal (a day). */
+const LEASE_LAST_TTL_MS = 86_400_000;
+/**
+ * KEYS: lease, the lease's last holder. ARGV: token, ttl ms. 1 = held by token now, 0 = someone else
+ * holds it, or may still push it: a lease that lapsed while this Redis was down (it has been up for
+ * less than one lease) is left to its last holder, which keeps pushing while Redis refuses connections
+ * (docs/architecture.md, Video relay, Ownership) and takes it back as soon as it reaches Redis again.
+ */
 const LEASE_TAKE_LUA = `
 local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[1] then return 0 end
+if not cur then
+  local last = redis.call('GET', KEYS[2])
+  if last and last ~= ARGV[1] then
+    local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)'))
+    if up and up * 1000 < tonumber(ARGV[2]) then return 0 end
+  end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ${LEASE_LAST_TTL_MS})
+return 1
+`;
+/** KEYS: lease, the lease's last holder. ARGV: token. Drops the lease (handed back: nobody waits for its holder) when token holds it. */
+const LEASE_DROP_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 `;
 /** KEYS: source. ARGV: session. Deletes the source only when that session still owns it. */
@@ -141,8 +162,8 @@ return 1
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scRelayLeaseTake(lease: string, token: string, ttlMs: number): Result<number, Context>;
-    scRelayLeaseDrop(lease: string, token: string): Result<number, Context>;
+    scRelayLeaseTake(lease: string, last: string, token: string, ttlMs: number): Result<number, Context>;
+    scRelayLeaseDrop(lease: string, last: string, token: string): Result<number, Context>;
     scRelaySourceClear(source: string, session: string): Result<number, Context>;
     scRelayUndeploy(alive: string, deployed: string, removals: string, removalId: string, removal: string): Result<string[], Context>;
     scRelayIngestRotate(ingest: string, auditPending: string, source: string, sealed: string, hash: string, nowIso: string, auditId: string, auditEntry: string): Result<number, Context>;
@@ -168,8 +189,8 @@ export class RelayRepository {
     private readonly box: SecretBox,
   ) {
     defineRedisScripts(redis, {
-      scRelayLeaseTake: { numberOfKeys: 1, lua: LEASE_TAKE_LUA },
-      scRelayLeaseDrop: { numberOfKeys: 1, lua: DEL_IF_HELD_LUA },
+      scRelayLeaseTake: { numberOfKeys: 2, lua: LEASE_TAKE_LUA },
+      scRelayLeaseDrop: { numberOfKeys: 2, lua: LEASE_DROP_LUA },
       scRelaySourceClear: { numberOfKeys: 1, lua: SOURCE_CLEAR_LUA },
       scRelayUndeploy: { numberOfKeys: 3, lua: UNDEPLOY_LUA },
       scRelaySourceKeep: { numberOfKeys: 1, lua: SOURCE_KEEP_LUA },
@@ -284,9 +305,12 @@ export class RelayRepository {
     });
   }
 
-  /** Takes or renews the show's relay lease for `token`; false while another process holds it. */
+  /**
+   * Takes or renews the show's relay lease for `token`; false while another process holds it, or while
+   * its last holder may still push it (it lapsed while Redis was down, up for less than `ttlMs` since).
+   */
   async takeLease(partnerId: string, showId: string, token: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.scRelayLeaseTake(this.keys.relayLease(partnerId, showId), token, ttlMs)) === 1;
+    return (await this.redis.scRelayLeaseTake(this.keys.relayLease(partnerId, showId), this.keys.relayLeaseLast(partnerId, showId), token, ttlMs)) === 1;
   }
 
   /** The fence before a process starts pushing: does `token` hold the lease right now? */
@@ -360,6 +384,6 @@ export class RelayRepository {
   }
 
   async dropLease(partnerId: string, showId: string, token: string): Promise<void> {
-    await this.redis.scRelayLeaseDrop(this.keys.relayLease(partnerId, showId), token);
+    await this.redis.scRelayLeaseDrop(this.keys.relayLease(partnerId, showId), this.keys.relayLeaseLast(partnerId, showId), token);
   }
 }

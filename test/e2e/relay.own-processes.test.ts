@@ -13,12 +13,24 @@ import { alive, encode, firstStartsMs, goLive, RELAY_DEFAULTS, scheduleRelayedSh
 import { relayProcesses } from '../helpers/relay-processes.js';
 import { loopStalls, ownTime, waitForOwnTime } from '../helpers/loop-stalls.js';
 import { UNOWNED_ERROR } from '../../src/store/relay.repository.js';
+import { redisRefusesConnections } from '../../src/store/redis.js';
+import { handRunRelay } from '../helpers/hand-relay.js';
 
 const P = 'own-p';
 const h = relayProcesses({ keyPrefix: 'ro', edge: true, partner: P });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Scheduled near now: the board lists live shows scheduled within the last week (LIVE_LOOKBACK_MS), and sampleShow's fixed 2026-11-24 fell out of that after 2026-12-01 18:00 UTC. */
 const near = (): { scheduledAt: string } => ({ scheduledAt: new Date(Date.now() + 3_600_000).toISOString() });
+
+/** `showId` scheduled, live and published to (the shared test pattern): its view, each platform's stream key, and those keys' sinks. */
+async function publishedShow(showId: string) {
+  await scheduleRelayedShow(h.svc, h.sim, P, h.secret, showId);
+  await goLive(h.svc, P, h.secret, showId);
+  const v0 = await viewOf(h.svc, P, showId);
+  const keys = new Map(v0.mirrors.map((m) => [m.platform, m.ingest!.streamKey!]));
+  const sinks = async () => Promise.all(ALL_PLATFORMS.map(async (p) => (await h.sim.streams(p)).find((s) => s.streamKey === keys.get(p))!));
+  return { v0, keys, sinks, enc: encode(`${v0.show.ingest.url}/${v0.show.ingest.streamKey}`) };
+}
 
 /**
  * Relay review R1: a relay process that dies (SIGKILL, no other relay process) used to leave every
@@ -94,12 +106,7 @@ test('a publisher that stalls without closing does not make the relay reconnect 
   // edge's notice reaches this relay process 2.6–3.9 s after the readers' last data (measured), past
   // the stall time: until then the readers wait on it (src/relay/relay.service.ts stallNoticeMs, 6 s here).
   const relay = h.relayProcess({ RELAY_STALL_MS: '2000' });
-  await scheduleRelayedShow(h.svc, h.sim, P, h.secret, 'stall1');
-  await goLive(h.svc, P, h.secret, 'stall1');
-  const v0 = await viewOf(h.svc, P, 'stall1');
-  const keys = new Map(v0.mirrors.map((m) => [m.platform, m.ingest!.streamKey!]));
-  const sinks = async () => Promise.all(ALL_PLATFORMS.map(async (p) => (await h.sim.streams(p)).find((s) => s.streamKey === keys.get(p))!));
-  const enc = encode(`${v0.show.ingest.url}/${v0.show.ingest.streamKey}`);
+  const { sinks, enc } = await publishedShow('stall1');
   try {
     await waitFor(async () => (await viewOf(h.svc, P, 'stall1')).mirrors.every((m) => m.relay.state === 'sending'), firstStartsMs());
     const before = (await sinks()).map((s) => s.publishes);
@@ -256,3 +263,77 @@ test('SIGKILL the relay that owns the show: its ffmpeg dies with it, the other r
   expect(lines.filter((l) => secrets.some((k) => l.includes(k)))).toEqual([]);
   await goLive(h.svc, P, h.secret, 'crash1', 'ended');
 }, 300_000);
+
+/**
+ * A Redis outage longer than the relay lease (6 s) cut the relayed video though the relay and its
+ * ffmpeg were healthy throughout: the relay of an all-in-one process (npm start: its Redis client fails
+ * a command at once while Redis is down) could not renew its lease, stopped every reader 0.6 × the
+ * lease into the outage, and once Redis was back took the lease again and started them all anew (a new
+ * publish on every platform; every sink 10.6–11.1 s without data for this 12 s outage). While Redis
+ * refuses connections nobody can take the lease, so the readers now run through the outage (sinks' gaps
+ * under a second) and the lease is taken back when Redis answers (docs/architecture.md, Video relay,
+ * Ownership). Then a relay process (the `relay` role's client, which queues commands through an
+ * outage) rides through one too, and finds on Redis's return that another process holds the lease: it
+ * stops its readers.
+ */
+test('a Redis outage past the lease keeps the relayed video running; a lease another process holds once Redis is back stops the readers', async () => {
+  const edge = h.svc.started.edge!;
+  // The relay role as an all-in-one process runs it: this service's stores (the API's fail-fast client), its edge, the default timings.
+  const allInOne = handRunRelay(h.svc, {
+    leaseMs: RELAY_DEFAULTS.relayLeaseMs,
+    pollMs: RELAY_DEFAULTS.relayPollMs,
+    stallMs: RELAY_DEFAULTS.relayStallMs,
+    startTimeoutMs: RELAY_DEFAULTS.relayStartTimeoutMs,
+    edgeUrl: () => edge.internalUrl,
+    publisherDataAt: (input) => edge.publisherDataAt(input),
+    redisRefuses: () => redisRefusesConnections(h.svc.redis.url),
+  });
+  allInOne.start();
+  let relay: ReturnType<typeof h.relayProcess> | undefined;
+  const { sinks, enc } = await publishedShow('outage1');
+  const outage = async (ms: number, during: () => void = () => undefined): Promise<void> => {
+    await h.svc.redis.stop('SIGKILL');
+    await sleep(ms);
+    during();
+    await h.svc.redis.start();
+  };
+  try {
+    await waitFor(async () => (await viewOf(h.svc, P, 'outage1')).mirrors.every((m) => m.relay.state === 'sending'), firstStartsMs());
+    await waitFor(async () => (await sinks()).every((s) => s.receiving), 10_000);
+    const before = (await sinks()).map((s) => s.publishes);
+
+    // Twice the lease: the old relay stopped its readers 3.6 s in and restarted them after Redis came back.
+    await outage(2 * RELAY_DEFAULTS.relayLeaseMs);
+    await waitFor(async () => (await h.svc.rt.relay.leaseHolder(P, 'outage1')) === allInOne.leaseToken, 20_000, 200);
+    await waitFor(async () => (await sinks()).every((s) => s.receiving), 30_000, 200);
+    const after = await sinks();
+    console.log('Redis down 12 s: each sink\'s longest gap (ms)', after.map((s) => s.maxGapMs).join(' '), 'publishes', after.map((s) => s.publishes).join(' '));
+    // One publish on each platform throughout (no reconnect), and no gap anywhere near the outage's length.
+    expect({ publishes: after.map((s) => s.publishes), gapOver5s: after.filter((s) => s.maxGapMs > 5_000).map((s) => [s.streamKey.slice(0, 2), s.maxGapMs]) }).toEqual({ publishes: before, gapOver5s: [] });
+    await allInOne.close(); // hands the show back: the relay process below takes it at once
+
+    relay = h.relayProcess({ RELAY_LEASE_MS: String(LEASE_MS) }); // 3 s: a shorter outage outlasts it
+    const pid = relay.proc.pid!;
+    await waitFor(async () => (await h.svc.rt.relay.leaseHolder(P, 'outage1'))?.split(':')[1] === String(pid) && childrenOf(pid).length === ALL_PLATFORMS.length, firstStartsMs() + 10_000);
+    let throughOutage: number[] = [];
+    // Past the lease: its readers still run when Redis comes back...
+    await outage(LEASE_MS + 1_000, () => (throughOutage = childrenOf(pid)));
+    expect(throughOutage.length).toBe(ALL_PLATFORMS.length);
+    // ...where another relay process holds the show's lease (took it before this one reached Redis again).
+    const other = h.svc.redis.client();
+    try {
+      await other.set(h.svc.rt.keys.relayLease(P, 'outage1'), 'another-host:1:abc', 'PX', 60_000);
+    } finally {
+      other.disconnect();
+    }
+    // Its next renewal finds it: every reader stops (never two publishers on one platform key).
+    await waitFor(async () => childrenOf(pid).length === 0 && throughOutage.every((p) => !alive(p)), 20_000, 200);
+    expect((await sinks()).map((s) => [s.publishing, s.maxPublishers])).toEqual(ALL_PLATFORMS.map(() => [false, 1]));
+  } finally {
+    await allInOne.close();
+    await relay?.kill('SIGTERM');
+    await enc.stop();
+    await h.svc.rt.relay.dropLease(P, 'outage1', 'another-host:1:abc').catch(() => undefined);
+    await goLive(h.svc, P, h.secret, 'outage1', 'ended');
+  }
+}, 240_000);

@@ -8,7 +8,10 @@
  * Also here (the same hand-run relay, no ffmpeg): a wake during a pass makes one pass after it.
  */
 import { jest } from '@jest/globals';
+import type { RelayServiceDeps } from '../../src/relay/relay.service.js';
 import type { RelayRepository } from '../../src/store/relay.repository.js';
+import { redisRefusesConnections } from '../../src/store/redis.js';
+import { testPort } from '../helpers/ports.js';
 import { handRunRelay } from '../helpers/hand-relay.js';
 import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, waitFor, type TestService } from '../helpers/service.js';
 
@@ -19,19 +22,21 @@ serviceForFile((started) => (svc = started));
  * A live show of partner `partnerId` and a hand-run relay of it with lease `leaseMs`, whose lease
  * renewals fail while `unreachable(true)` (as with Redis gone for this process only).
  */
-async function relayWithFailingRenewals(partnerId: string, leaseMs: number) {
+async function relayWithFailingRenewals(partnerId: string, leaseMs: number, deps: Partial<RelayServiceDeps> = {}) {
   const secret = await createPartner(svc, partnerId);
   expect((await sendEvent(svc, partnerId, secret, showEvent('show.live', sampleShow(`${partnerId}1`, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
-  let failing = false;
+  let failing: boolean | 'unanswered' = false;
   const real = svc.rt.relay;
-  // The service's relay store, with its lease renewals failing as with Redis gone for this process.
+  // The service's relay store, with its lease renewals failing as with Redis gone for this process (the
+  // API's client fails them at once; the relay role's queues them: they stay unanswered).
   const relayRepo: RelayRepository = Object.assign(Object.create(real) as RelayRepository, {
-    takeLease: (...args: Parameters<RelayRepository['takeLease']>) => (failing ? Promise.reject(new Error('Connection is closed.')) : real.takeLease(...args)),
+    takeLease: (...args: Parameters<RelayRepository['takeLease']>) =>
+      failing === 'unanswered' ? new Promise<boolean>(() => undefined) : failing ? Promise.reject(new Error('Connection is closed.')) : real.takeLease(...args),
   });
-  const relay = handRunRelay(svc, { relay: relayRepo, leaseMs });
+  const relay = handRunRelay(svc, { relay: relayRepo, leaseMs, ...deps });
   return {
     relay,
-    unreachable: (on: boolean): void => {
+    unreachable: (on: boolean | 'unanswered'): void => {
       failing = on;
     },
     owned: (): number => (relay as unknown as { owned: Map<string, unknown> }).owned.size,
@@ -104,4 +109,59 @@ test("a wake that comes during a pass makes one more pass as soon as it ends (no
   } finally {
     await relay.close();
   }
+}, 30_000);
+
+/** Resolves with `p`, or with 'still waiting' after `ms` (a renewal round that never ends fails the test, not its timeout). */
+const within = <T>(p: Promise<T>, ms: number): Promise<T | 'still waiting'> => Promise.race([p, new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), ms))]);
+
+test('a renewal Redis never answers (the relay role queues commands through an outage) counts as failed: past the grace the show stops', async () => {
+  // It waited for the answer: a relay process cut off from Redis (a frozen Redis, a partition) pushed on
+  // for as long as that lasted, while another relay took the lapsed lease and pushed too.
+  const { relay, unreachable, owned, renewAll } = await relayWithFailingRenewals('unanswered', 1_000);
+  try {
+    await relay.tick();
+    unreachable('unanswered');
+    await new Promise((r) => setTimeout(r, 700));
+    expect(await within(renewAll(), 5_000)).toBeUndefined();
+    expect(owned()).toBe(0);
+  } finally {
+    await relay.close();
+  }
+}, 30_000);
+
+test('past the grace, a relay keeps its shows while Redis refuses connections (nobody can take the lease), not while it does not answer', async () => {
+  // A closed port on this host: connections are refused, as from a Redis that is down; then this
+  // file's Redis, which accepts them (another process may be renewing there).
+  for (const [partnerId, address, kept] of [
+    ['refused', `redis://127.0.0.1:${await testPort()}`, true],
+    ['listening', svc.redis.url, false],
+  ] as const) {
+    const { relay, unreachable, owned, renewAll } = await relayWithFailingRenewals(partnerId, 1_000, { redisRefuses: () => redisRefusesConnections(address) });
+    try {
+      await relay.tick();
+      const taken = owned();
+      expect(taken).toBeGreaterThan(0);
+      unreachable(true);
+      await new Promise((r) => setTimeout(r, 700));
+      await renewAll();
+      expect([partnerId, owned()]).toEqual([partnerId, kept ? taken : 0]);
+    } finally {
+      await relay.close();
+    }
+  }
+}, 30_000);
+
+// Restarts the file's Redis: last.
+test('a lease that lapsed while Redis was down is left to its holder for one lease after Redis is back; a show nobody held is taken at once', async () => {
+  const leases = svc.rt.relay;
+  const ttl = 3_000;
+  expect(await leases.takeLease('lapsed', 's1', 'holder', ttl)).toBe(true);
+  await svc.redis.stop('SIGKILL');
+  await new Promise((r) => setTimeout(r, ttl + 500)); // the lease lapses while Redis is down
+  await svc.redis.start();
+  // Another process reaching Redis first does not take it: its holder may be pushing it still.
+  expect(await waitFor(async () => ((await leases.takeLease('lapsed', 's1', 'another', ttl)) ? 'taken' : 'refused'), 10_000, 100)).toBe('refused');
+  expect(await leases.takeLease('lapsed', 'fresh', 'another', ttl)).toBe(true);
+  expect(await leases.takeLease('lapsed', 's1', 'holder', ttl)).toBe(true);
+  expect(await leases.leaseHolder('lapsed', 's1')).toBe('holder');
 }, 30_000);

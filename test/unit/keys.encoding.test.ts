@@ -46,6 +46,7 @@ const MULTI: Builder[] = [
   { name: 'relaySource', arb: fc.tuple(id, id), key: (a) => k.relaySource(s(a, 0), s(a, 1)) },
   { name: 'relayStatus', arb: fc.tuple(id, id, id), key: (a) => k.relayStatus(s(a, 0), s(a, 1), s(a, 2)) },
   { name: 'relayLease', arb: fc.tuple(id, id), key: (a) => k.relayLease(s(a, 0), s(a, 1)) },
+  { name: 'relayLeaseLast', arb: fc.tuple(id, id), key: (a) => k.relayLeaseLast(s(a, 0), s(a, 1)) },
   { name: 'orderTag', arb: fc.tuple(id, id), key: (a) => k.orderTag(s(a, 0), s(a, 1)) },
   { name: 'orderInbox', arb: fc.tuple(id, id, webhookId), key: (a) => k.orderInbox(s(a, 0), s(a, 1), s(a, 2)) },
   { name: 'orderEvents', arb: fc.tuple(id, id), key: (a) => k.orderEvents(s(a, 0), s(a, 1)) },
