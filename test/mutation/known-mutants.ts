@@ -2098,6 +2098,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: "a save stamped with another incarnation",
   },
   {
+    name: 'save-time-after-cluster-guard',
+    what: "a mirror save's time is taken after its target guard (src/store/show.repository.ts nextRevision): on a Cluster (a read before the save) a target created before incarnations, force-deleted and created again between that read and the save, takes the late record of the deleted one as its own (ownMirror's createdAt rule)",
+    file: 'src/store/show.repository.ts',
+    from: '    const now = new Date().toISOString();\n    const guard = await this.targetGuard(partnerId, showId, mirror, lease?.target ?? target);\n    const expected = mirror.rev ?? 0;\n',
+    to: '    const guard = await this.targetGuard(partnerId, showId, mirror, lease?.target ?? target);\n    const expected = mirror.rev ?? 0;\n    const now = new Date().toISOString();\n',
+    tests: ['test/integration/save-mirror.incarnation.test.ts'],
+    testName: "between a save's guard and its write",
+  },
+  {
     name: "save-guard-unstamped-taken",
     what: "the save scripts' target guard lets a record without an incarnation be written for a target that has one: the run of a force-deleted target created before incarnations writes a record the target created again with its id takes as its own (the createdAt rule)",
     file: "src/store/show.repository.ts",
