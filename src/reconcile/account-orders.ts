@@ -28,11 +28,13 @@
  * both targets on an account may subscribe, so each gets the same order; the target whose URL it reached
  * stores it only if it is that target's, so an order is stored once whichever of a webhook to either
  * target or a run of either comes first. A webhook for an order the target already stores (a status
- * change, a refund) is that target's. An account with one target costs the webhook one Redis read (the
- * registry's version; and, until the platform named the account, whether its credential account moved,
- * read twice for a platform that can name it):
- * the registry itself is read again when its version changed (a target joined it, an alias came), else
- * at most every ACCOUNT_CACHE_MS per process.
+ * change, a refund) is that target's. An account with one target costs the webhook one Redis call (a
+ * script that compares the registry's version with the one the process read and claims the orders for
+ * the target in the same step; and, until the platform named the account, whether its credential
+ * account moved, read twice for a platform that can name it): a target registered at that moment counts
+ * the version up before its run sifts, so it finds those claims (or the webhook finds the version
+ * changed and sifts). The registry itself is read again when its version changed (a target joined it,
+ * an alias came), else at most every ACCOUNT_CACHE_MS per process.
  *
  * An account is the platform's own (target.registry.ts platformAccountId: the Whatnot seller, the TikTok
  * shop) once the platform named it for the target's credentials (`learn`: the credential check when the
@@ -243,19 +245,22 @@ export class AccountOrders {
   }
 
   /**
-   * Whether other targets are registered on the account (webhooks: the cache above). A registry read that
-   * does not name `t` is read again: a target's own registration is never missed (its webhook would
-   * otherwise store without a claim an order a run of another target claims). A target the registry
-   * still lacks (its creation died before registering it) is registered here, so it is read once.
+   * Whether other targets are registered on the account (webhooks: the cache above): the registry's
+   * version as read when `t` is alone on it, undefined when it is not. A cached read is answered without
+   * asking Redis: one that found `t` alone is checked by the caller's claim script (it compares the
+   * version), one that found others stays right (a registry only grows). A registry read that does not
+   * name `t` is read again: a target's own registration is never missed (its webhook would otherwise
+   * store without a claim an order a run of another target claims). A target the registry still lacks
+   * (its creation died before registering it) is registered here, so it is read once.
    */
-  private async shared(t: TargetRecord, account: string): Promise<boolean> {
+  private async aloneAt(t: TargetRecord, account: string): Promise<string | undefined> {
     const self = ownerKey(t.partnerId, t.id);
     const now = Date.now();
-    // The version first: a target registered after it was read counts it up again, and the next webhook reads anew.
-    const version = await this.deps.repo.accountVersion(account);
     let known = this.registries.get(account);
-    if (!known || known.until <= now || known.version !== version || !known.entries.has(self)) {
+    if (!known || known.until <= now || !known.entries.has(self)) {
       await this.backfill();
+      // The version first: a target registered after it was read counts it up again, and the claim script sees it.
+      const version = await this.deps.repo.accountVersion(account);
       known = { entries: new Set((await this.registry(account)).entries.map((e) => ownerKey(e.partnerId, e.targetId))), version, until: now + ACCOUNT_CACHE_MS };
       if (!known.entries.has(self)) {
         await this.deps.partners.registerReportAccount(t, account);
@@ -263,7 +268,29 @@ export class AccountOrders {
       }
       setBounded(this.registries, account, known, ACCOUNT_CACHE_MAX);
     }
-    return [...known.entries].some((e) => e !== self);
+    return [...known.entries].some((e) => e !== self) ? undefined : known.version;
+  }
+
+  /**
+   * The orders of a webhook to `t` alone on its account (its registry at `version`): claimed for `t` in
+   * one step with a compare of the version, so a target joining the account at this very moment (it
+   * counts the version up first) finds the claims and leaves these orders to `t`, which stores them
+   * next. Undefined when the version changed (nothing claimed) or another claim stands on one of them:
+   * the caller sifts them as on a shared account.
+   */
+  private async claimAlone(t: TargetRecord, account: string, version: string, orders: PlatformOrder[]): Promise<{ mine: PlatformOrder[]; others: number } | undefined> {
+    const me = ownerKey(t.partnerId, t.id);
+    // A time the ledger cannot take (the route refused such a webhook already) is claimed by no one, as in a run.
+    const timed = orders.flatMap((p) => {
+      const createdAtMs = rfc3339Ms(p.createdAt);
+      return createdAtMs === undefined ? [] : [{ orderId: p.orderId, createdAtMs }];
+    });
+    const holders = timed.length === 0 ? [] : await this.deps.repo.claimAccountOrdersAlone(account, version, me, timed);
+    if (holders === undefined || holders.some((h) => h !== me)) {
+      this.registries.delete(account);
+      return undefined;
+    }
+    return { mine: orders, others: 0 };
   }
 
   /**
@@ -277,7 +304,16 @@ export class AccountOrders {
     // platform account before it stores (else its orders look unshared, stored without a claim).
     if (adapter && orders.length > 0) await this.learnFrom(t, adapter, { unnamedCache: true });
     const account = orders.length > 0 ? await this.accountOf(t) : undefined;
-    if (account === undefined || !(await this.shared(t, account))) return { mine: orders, others: 0 };
+    if (account === undefined) return { mine: orders, others: 0 };
+    // Alone on the account: the orders are claimed for t as it is found alone (one step with the
+    // version), not stored unclaimed: a target joining in the meantime would heal them too. A changed
+    // version reads the registry again (once), then they are sifted as on a shared account.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const version = await this.aloneAt(t, account);
+      if (version === undefined) break;
+      const claimed = await this.claimAlone(t, account, version, orders);
+      if (claimed) return claimed;
+    }
     const { attribution } = this.deps;
     const held = await Promise.all(orders.map((p) => attribution.storedUnder(t.partnerId, t.id, p.orderId)));
     const { mine, others } = await (await this.sifter(t))(orders.filter((_, i) => !held[i]));

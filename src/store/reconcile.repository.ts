@@ -94,8 +94,34 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return ARGV[2]
 `;
 
+/**
+ * A platform webhook to a target its process read alone on the account (AccountOrders.webhookOrders):
+ * KEYS[1] the account's version, KEYS[2..] its claims of the orders' days (one slot). ARGV: the version
+ * the process read, the claimant, TTL seconds, then (claims key index, platform order id) pairs. When the
+ * version is still the one read (no target joined the account since), each order no one claimed is
+ * claimed for the claimant, in the same step: {1, its claimant per order}. Else {0, the version}, nothing
+ * written. A target that joins later counts the version up first, so its run finds these claims.
+ */
+const CLAIM_ALONE_LUA = `
+local version = redis.call('GET', KEYS[1]) or ''
+if version ~= ARGV[1] then return {0, version} end
+local out = {1}
+for i = 4, #ARGV, 2 do
+  local key = KEYS[tonumber(ARGV[i])]
+  local held = redis.call('HGET', key, ARGV[i + 1])
+  if not held then
+    redis.call('HSET', key, ARGV[i + 1], ARGV[2])
+    redis.call('EXPIRE', key, ARGV[3])
+    held = ARGV[2]
+  end
+  out[#out + 1] = held
+end
+return out
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    scReconClaimAlone(...args: (string | number)[]): Result<(string | number)[], Context>;
     scReconClaim(key: string, orderId: string, claimant: string, ttlSec: number, stale: string): Result<string, Context>;
     scReconAlias(aliases: string, version: string, alias: string): Result<number, Context>;
   }
@@ -161,7 +187,7 @@ export class ReconcileRepository {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
-    defineRedisScripts(redis, { scReconClaim: { numberOfKeys: 1, lua: CLAIM_LUA }, scReconAlias: { numberOfKeys: 2, lua: ALIAS_LUA } });
+    defineRedisScripts(redis, { scReconClaim: { numberOfKeys: 1, lua: CLAIM_LUA }, scReconAlias: { numberOfKeys: 2, lua: ALIAS_LUA }, scReconClaimAlone: { lua: CLAIM_ALONE_LUA } });
   }
 
   /** The targets registered on a platform account (PartnerRepository.registerReportAccount), as registered. */
@@ -180,6 +206,19 @@ export class ReconcileRepository {
    */
   async claimAccountOrder(accountId: string, orderId: string, createdAtMs: number, claimant: string, stale = ''): Promise<string> {
     return this.redis.scReconClaim(this.keys.reconAccountClaims(accountId, Math.floor(createdAtMs / DAY_MS)), orderId, claimant, TTL_SEC, stale);
+  }
+
+  /**
+   * The orders of a webhook to a target read alone on the account (its registry at `version`): each
+   * claimed for `claimant` unless claimed already, in one step with a compare of the version. The
+   * claimant of each order (in order), or undefined when the version changed (nothing claimed).
+   */
+  async claimAccountOrdersAlone(accountId: string, version: string, claimant: string, orders: readonly { orderId: string; createdAtMs: number }[]): Promise<string[] | undefined> {
+    const days = [...new Set(orders.map((o) => Math.floor(o.createdAtMs / DAY_MS)))];
+    const keys = [this.keys.reconAccountVersion(accountId), ...days.map((d) => this.keys.reconAccountClaims(accountId, d))];
+    const pairs = orders.flatMap((o) => [days.indexOf(Math.floor(o.createdAtMs / DAY_MS)) + 2, o.orderId]);
+    const r = await this.redis.scReconClaimAlone(keys.length, ...keys, version, claimant, TTL_SEC, ...pairs);
+    return r[0] === 1 ? (r.slice(1) as string[]) : undefined;
   }
 
   /** The claimant of a platform order of the account, or null when none claimed it. */

@@ -1173,9 +1173,14 @@ export class ShowRepository {
    */
   private async nextRevision(partnerId: string, showId: string, mirror: MirrorDoc, lease: MirrorLease | undefined, target?: { key: string; field: string }): Promise<{ guard: Awaited<ReturnType<ShowRepository['targetGuard']>>; expected: number; since: NonNullable<MirrorDoc['since']>; next: MirrorDoc }> {
     assertHeld(lease, `mirror ${showId}/${mirror.targetId}`);
+    // The record's time is taken before the guard: on a Cluster the guard is a read before the save, and
+    // a target deleted and created again between that read and the save (`?force=true`) has a `createdAt`
+    // after it, so a record of a target without an incarnation written then is older than the new target
+    // (ownMirror's createdAt rule: the deleted target's, not taken as the new one's). Taken after the
+    // read, it was newer: the new target took the deleted target's state (its platform show) as its own.
+    const now = new Date().toISOString();
     const guard = await this.targetGuard(partnerId, showId, mirror, lease?.target ?? target);
     const expected = mirror.rev ?? 0;
-    const now = new Date().toISOString();
     const since = mirror.since?.state === mirror.state ? mirror.since : { state: mirror.state, at: now };
     return { guard, expected, since, next: revised(mirror, expected + 1, now, since) };
   }

@@ -279,7 +279,7 @@ test('one platform account known by two credentials: once the platform names it 
 });
 
 test("platform webhooks of a target alone on its account trust their read of the account's registry only while its version stays: a target joining the account is seen by the next webhook, not up to 30 s later", async () => {
-  const { partners, accounts } = accountRig();
+  const { partners, accounts, externalShows } = accountRig();
   const target = (id: string, partnerId: string): TargetRecord => sellerTarget(partners, id, partnerId, 'seller-version');
   const order = plainOrder;
   const [a, b] = [target('ver-a', 'ver-pa'), target('ver-b', 'ver-pb')];
@@ -292,6 +292,35 @@ test("platform webhooks of a target alone on its account trust their read of the
   await accounts.register([b]);
   expect((await (await accounts.sifter(b))([order('v-2')])).mine).toHaveLength(1);
   expect(await accounts.webhookOrders(a, [order('v-2')])).toEqual({ mine: [], others: 1 });
+  // The same while a's read is cached alone and b joins a seller of its own: b holds a platform show,
+  // whose order (no claim on it yet) is b's (rule 2), not claimed for a on a's stale read.
+  const [c, d] = [sellerTarget(partners, 'ver-c', 'ver-pc', 'seller-version-2'), sellerTarget(partners, 'ver-d', 'ver-pd', 'seller-version-2')];
+  expect(await partners.createTarget(c)).toBe(true);
+  await accounts.register([c]);
+  expect(await accounts.webhookOrders(c, [order('v-3')])).toEqual({ mine: [order('v-3')], others: 0 });
+  expect(await partners.createTarget(d)).toBe(true);
+  await accounts.register([d]);
+  await externalShows.set('ver-d', 'show-v', 'sd');
+  expect(await accounts.webhookOrders(c, [{ ...order('v-4'), externalShowId: 'show-v' }])).toEqual({ mine: [], others: 1 });
+});
+
+test("a webhook to a target alone on its account, decided just before a second target joins: the order is claimed with that decision (one step with the registry's version), so the newcomer's run leaves it", async () => {
+  const { partners, accounts, attribution, process } = accountRig();
+  const [a, b] = [sellerTarget(partners, 'inst-a', 'inst-pa', 'seller-instant'), sellerTarget(partners, 'inst-b', 'inst-pb', 'seller-instant')];
+  expect(await partners.createTarget(a)).toBe(true);
+  await accounts.register([a]);
+  expect(await accounts.webhookOrders(a, [plainOrder('i-0')])).toEqual({ mine: [plainOrder('i-0')], others: 0 });
+  // a's webhook for i-1 has decided (alone: its own) and has not stored yet ...
+  expect(await accounts.webhookOrders(a, [plainOrder('i-1')])).toEqual({ mine: [plainOrder('i-1')], others: 0 });
+  // ... when b joins the seller and b's run (another process) sifts i-1: the ledger lacks it under a.
+  expect(await partners.createTarget(b)).toBe(true);
+  const other = process();
+  await other.register([b]);
+  expect(await (await other.sifter(b))([plainOrder('i-1')])).toEqual({ mine: [], others: 1 });
+  await attribution.ingestPlatformOrders('inst-pa', 'inst-a', [plainOrder('i-1')], 'webhook');
+  // The retried webhook of a stores it again (its own), b's webhook leaves it.
+  expect(await accounts.webhookOrders(a, [plainOrder('i-1')])).toEqual({ mine: [plainOrder('i-1')], others: 0 });
+  expect(await other.webhookOrders(b, [plainOrder('i-1')])).toEqual({ mine: [], others: 1 });
 });
 
 test("a target whose credentials were saved without the platform naming the account (?verify=false, its identity call failed): its webhook asks the platform (at most every few minutes while it cannot say), joins the platform account and leaves an order another target of it claimed", async () => {

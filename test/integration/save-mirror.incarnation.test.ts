@@ -74,3 +74,35 @@ test('a target made before incarnations takes saves without one (a name quoting 
   expect(await svc.rt.shows.getMirror(P, 's2', 't2')).toMatchObject({ rev: 1 });
   expect((await svc.rt.shows.getMirror(P, 's2', 't2'))!.incarnation).toBeUndefined();
 }, 30_000);
+
+test("a target made before incarnations, force-deleted and created again between a save's guard and its write (a Cluster's guard is a read before the save): the late record is not the new target's", async () => {
+  await storeTarget('t3', undefined);
+  const lease = await runLease('s3', 't3');
+  const m = { ...newMirror('t3', 'youtube'), state: 'live' as const, remote: { externalId: 'old-broadcast', url: undefined, ingest: undefined, data: {} } };
+  // The delete and the new create land right after the guard's read, which is the Cluster's guard (the
+  // save script then checks nothing; forced on a single Redis, whose save script checks in the same
+  // step): the save goes through, and its record must stay the old target's.
+  const shows = svc.rt.shows;
+  const check = shows.checkTarget.bind(shows);
+  let replaced = 0;
+  shows.checkTarget = async (...args) => {
+    await check(...args);
+    await new Promise((r) => setTimeout(r, 5));
+    await storeTarget('t3', 'inc_re');
+    replaced++;
+  };
+  const cluster = svc.rt.redis.isCluster;
+  Object.defineProperty(svc.rt.redis, 'isCluster', { value: true, configurable: true, writable: true });
+  try {
+    await shows.saveMirror(P, 's3', m, lease);
+  } finally {
+    shows.checkTarget = check;
+    Object.defineProperty(svc.rt.redis, 'isCluster', { value: cluster, configurable: true, writable: true });
+  }
+  expect(replaced).toBe(1);
+  const owner = (await svc.rt.partners.getTarget(P, 't3'))!;
+  expect(owner.incarnation).toBe('inc_re');
+  const seen = await shows.getMirror(P, 's3', owner);
+  expect(seen?.remote).toBeUndefined();
+  expect(seen?.state ?? 'pending').toBe('pending');
+}, 30_000);
