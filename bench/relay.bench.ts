@@ -30,7 +30,7 @@ import { ffmpegPath } from '../src/lib/ffmpeg-path.js';
 import { freePort, tcpOpen } from '../src/lib/net.js';
 import { outputTimeoutUs } from '../src/relay/destination.supervisor.js';
 import { procTcpRows } from '../src/relay/send-queue.js';
-import type { DrainStreamView } from '../src/simulators/rtmp-drain.js';
+import { DRAIN_CHUNK_SIZE, type DrainStreamView } from '../src/simulators/rtmp-drain.js';
 import { streamsOf, type SimStreams } from '../src/simulators/rtmp-sink.js';
 import { simTargetCredentials } from '../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../src/simulators/sim.server.js';
@@ -421,6 +421,8 @@ async function measure(
     extra: {
       // the destination sinks (one process, both sides alike): counted for neither side
       sinkCpuPctPerStream: pct(cpuBetween(sinkA, sinkB)),
+      // the chunk sizes the destinations' ffmpeg pushed in (the drain's announced one; 128: it announced none)
+      sinkChunkSizes: [...new Set(dests.flatMap((d) => b.get(idOf(d))?.chunkSize ?? []))],
       firstByteMaxByShowMs, firstByteFromSpawnMs: { p50: round(summarize(firstByteFromSpawnMs).p50, 0), p99: round(summarize(firstByteFromSpawnMs).p99, 0) }, publishSeen: firstByteMs.length, nodeThreadsPctPerStream: nodeThreads, cpuTotalPctOfOneCore: round(((total / (windowS * 1000)) * 100), 1), pssMiB: round(mem.pssKiB / 1024, 1) },
   };
   ctx.log(
@@ -684,7 +686,7 @@ export const relayBench: Benchmark = {
           ours: 'workers/relay.ts (embedded node-media-server edge + supervisor + one ffmpeg per mirror, -c copy, -progress), api (bench/sut/service-api.ts) and workers/mirror.ts in their own processes, Redis appendfsync everysec; partner publishes to show.ingest, mirrors: YouTube/Facebook ingest from their APIs, TikTok/Whatnot/Bambuser from the operator link',
           bare: 'bench/sut/bare-edge.ts (same node-media-server session settings) + one `ffmpeg -i edge -map 0:v? -map 0:a? -c copy -rw_timeout (as ours) -f flv sink` per destination, all spawned by the bench and connected to the edge before the first source starts (restarted 0.5 s after an exit)',
           readers: 'both sides: every destination\'s ffmpeg is running and connected to the edge (TCP, /proc/net/tcp), waiting for the publish, before the first source starts; ours: also every mirror\'s relay status written by the relay (since ≠ null)',
-          sinks: `one process apart from the bench (bench/sut/rtmp-drain-sink.ts: the minimal RTMP drain of src/simulators/rtmp-drain.ts, which answers the publish and then only counts bytes per key), both sides alike; its CPU is extra.sinkCpuPctPerStream, counted for neither side; ffmpeg's output -rw_timeout ${OUTPUT_TIMEOUT_US / 1e6} s on both sides (ours: its watchdog's hard limit); first byte = the sink's first data on the key − the moment the source's RTMP publish was accepted (ffmpeg printed its output, after connect + publish); from the publisher's spawn (including its own start-up) in extra.firstByteFromSpawnMs`,
+          sinks: `one process apart from the bench (bench/sut/rtmp-drain-sink.ts: the minimal RTMP drain of src/simulators/rtmp-drain.ts, which answers the publish, announcing a ${DRAIN_CHUNK_SIZE}-byte chunk size as node-media-server does (ffmpeg pushes in the chunk size its server sets, in RTMP's 128-byte default without one: about twice the CPU per destination ffmpeg), and then only counts bytes per key), both sides alike; its CPU is extra.sinkCpuPctPerStream, counted for neither side; ffmpeg's output -rw_timeout ${OUTPUT_TIMEOUT_US / 1e6} s on both sides (ours: its watchdog's hard limit); first byte = the sink's first data on the key − the moment the source's RTMP publish was accepted (ffmpeg printed its output, after connect + publish); from the publisher's spawn (including its own start-up) in extra.firstByteFromSpawnMs`,
           cpu: 'CPU of the process trees (/proc utime+stime) over the window, as % of one core per outgoing stream; memory = PSS of the trees at the window\'s end',
           ffmpeg,
         },

@@ -8,12 +8,14 @@
  * reading altogether must still be restarted. Real ffmpeg, real TCP; the receiver is the minimal RTMP
  * drain (src/simulators/rtmp-drain.ts) with its reading throttled or frozen.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import pino from 'pino';
 import { DestinationSupervisor } from '../../src/relay/destination.supervisor.js';
-import { RtmpDrain } from '../../src/simulators/rtmp-drain.js';
+import { DRAIN_CHUNK_SIZE, RtmpDrain } from '../../src/simulators/rtmp-drain.js';
 import { testFfmpeg, writeTestPatternFile } from '../helpers/ffmpeg.js';
 import { waitFor } from '../helpers/service.js';
 
@@ -89,3 +91,23 @@ test.concurrent('a destination that stops reading altogether is still restarted'
     await drain.close();
   }
 }, 130_000);
+
+// The drain itself (the relay benchmark's destination sinks): it announces its chunk size on `connect`, as
+// node-media-server and nginx-rtmp do. ffmpeg publishing to a server takes the server's chunk size as its
+// own (and sends it back); without the announcement it kept RTMP's default of 128 bytes, two `send` and two
+// `poll` calls per 128 bytes (~8,000 syscalls a second at 2 Mbps), which doubled every destination ffmpeg's
+// CPU in the benchmark, ours and bare alike, and saturated a 2-core VM at 100 streams (docs/benchmarks.md
+// "0 / 100 on both sides (2026-12-05)"). One second of a small test pattern.
+test.concurrent('ffmpeg pushes to the drain in the chunk size the drain announced, not in 128-byte chunks', async () => {
+  const drain = await RtmpDrain.start();
+  try {
+    await promisify(execFile)(testFfmpeg(), [
+      '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=10', '-t', '1',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-f', 'flv', `${drain.url}/youtube/chunks`,
+    ], { timeout: 20_000 });
+    const v = drain.list().find((x) => x.id === 'youtube/chunks');
+    expect({ chunkSize: v?.chunkSize, received: (v?.bytes ?? 0) > 0 }).toEqual({ chunkSize: DRAIN_CHUNK_SIZE, received: true });
+  } finally {
+    await drain.close();
+  }
+}, 30_000);
