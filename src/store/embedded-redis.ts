@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../lib/net.js';
+import { freePort, tcpOpen } from '../lib/net.js';
 import { withPdeathsig } from '../lib/pdeathsig.js';
 import { throwIfStopped, unlessStopped } from '../lib/startup-stop.js';
 
@@ -265,7 +265,7 @@ export async function resolveRedis(opts: {
   // Two started at once: the second waits for the first's start (the lock) and then finds its record.
   const release = await takeStartLock(dir, stop);
   try {
-    return await spawnOwn(dir, opts.appendfsync, stop, opts.pickPort ?? freePort);
+    return await spawnOwn(dir, opts.appendfsync, stop, opts.pickPort ?? samePortFirst(dir));
   } finally {
     release();
   }
@@ -277,7 +277,15 @@ export async function resolveRedis(opts: {
  * but the other one answers PING just the same: only the pid tells them apart.
  */
 async function serverPid(url: string, stop: AbortSignal | undefined): Promise<number | undefined> {
-  const c = new Redis(url, { lazyConnect: true, connectTimeout: 800, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  // A server that answers PING but stalls on INFO must not hold the start (the wait's deadline is not checked meanwhile).
+  const c = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 800,
+    commandTimeout: 800,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   const onStop = (): void => c.disconnect();
   stop?.addEventListener('abort', onStop, { once: true });
   c.on('error', () => undefined);
@@ -295,6 +303,33 @@ async function serverPid(url: string, stop: AbortSignal | undefined): Promise<nu
 
 /** Ports tried for the own redis-server before giving up: each lost only to another process binding it first. */
 const SPAWN_PORT_TRIES = 5;
+
+/**
+ * In the server's directory: the port its last start listened on, kept after it stops. The next start
+ * takes the same port when it is free, so `REDIS_URL=redis://127.0.0.1:<port>` given to other
+ * processes (the refusal below says to) stays right across restarts: a process left pointing at the
+ * old port would otherwise never find this data again, and a relay process there would see a Redis
+ * that refuses for good while another one takes its shows over at the new port.
+ */
+const LAST_PORT = 'syndicast-redis.port';
+
+/** The port of the last start in `dir` when it is free now (else any free port), for the first try. */
+function samePortFirst(dir: string): () => Promise<number> {
+  let tried = false;
+  return async () => {
+    if (!tried) {
+      tried = true;
+      let last = NaN;
+      try {
+        last = Number(readFileSync(join(dir, LAST_PORT), 'utf8').trim());
+      } catch {
+        // never started here
+      }
+      if (Number.isInteger(last) && last > 0 && last < 65536 && !(await tcpOpen(last))) return last;
+    }
+    return freePort();
+  };
+}
 
 /** resolveRedis's own redis-server in `dir` (under the start lock): refused while another process's runs there. */
 async function spawnOwn(
@@ -435,6 +470,7 @@ async function spawnOnPort(dir: string, port: number, appendfsync: 'always' | 'e
     }
   }
   writeFileSync(record, JSON.stringify({ pid: child.pid, url, owner: process.pid }) + '\n');
+  writeFileSync(join(dir, LAST_PORT), `${port}\n`);
   return {
     url,
     source: 'spawned',

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { testPort } from '../helpers/ports.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -135,3 +136,36 @@ describe('the own redis-server port taken by another process before ours binds i
     }
   }, 60_000);
 });
+
+test('a restart on the same DATA_DIR listens on the same port again (REDIS_URL given to other processes stays right), another when that port is taken', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sc-same-port-'));
+  const localUrl = `redis://127.0.0.1:${await testPort()}`;
+  const first = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl });
+  const c = new Redis(first.url);
+  await c.set('kept', 'yes');
+  c.disconnect();
+  await first.stop();
+  const again = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl });
+  let third: ResolvedRedis | undefined;
+  try {
+    expect(again.url).toBe(first.url);
+    const c2 = new Redis(again.url);
+    expect(await c2.get('kept')).toBe('yes');
+    c2.disconnect();
+    await again.stop();
+    // Its port taken meanwhile by something else: a free one, never the other's server.
+    const port = Number(new URL(first.url).port);
+    const blocker = createServer().listen(port, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    try {
+      third = await resolveRedis({ dataDir, appendfsync: 'everysec', localUrl });
+      expect(third.url).not.toBe(first.url);
+      expect(third.source).toBe('spawned');
+    } finally {
+      blocker.close();
+    }
+  } finally {
+    await again.stop();
+    await third?.stop();
+  }
+}, 60_000);
