@@ -287,7 +287,8 @@ setInterval(() => {
   // handshakes, stops part way, or connects and idles) is closed: it held one of the edge's connections
   // for good. Not after a stall of this thread (late): the client's publish may wait unread in the kernel.
   let notStarted = 0;
-  if (!late) {
+  // (No startMs given to the thread: no deadline.)
+  if (!late && workerData.startMs > 0) {
     for (const s of [...context.sessions.values()]) {
       if (s.acceptedAt === undefined || now - s.acceptedAt < workerData.startMs) continue;
       s.acceptedAt = undefined; // checked once: from here on it publishes or plays (a key or a token checked it)
