@@ -223,6 +223,13 @@ export const INPUT_STALLED = "source: the show's stream stalled (its encoder is 
 
 /** Bytes of FLV header and metadata: progress past this means media is flowing. */
 const SENDING_THRESHOLD_BYTES = 4096;
+/**
+ * `bitrateKbps` is what the run wrote over about this much wall-clock time (its latest progress reports).
+ * ffmpeg's own `bitrate=` is the run's bytes over the stream's time (out_time): an encoder whose
+ * timestamps jumped ahead (an hour, found attacking the relay) had a destination that sent 800 kbps
+ * report 2 kbps for the rest of its run, and one that jumped back reported many times what it sent.
+ */
+const RATE_WINDOW_MS = 5000;
 /** After the publish ended, how soon a reader waits on the edge again. */
 const SOURCE_END_RELAUNCH_MS = 250;
 /** A run that was sending this long resets the backoff. */
@@ -241,6 +248,8 @@ export class DestinationSupervisor {
   private run: FfmpegRun | undefined;
   private runStartedAt = 0;
   private runBytes = 0;
+  /** The run's progress reports (wall-clock time, bytes written) over the last RATE_WINDOW_MS: its bitrate. */
+  private rateSamples: { at: number; bytes: number }[] = [];
   private bytesBefore = 0;
   private lastProgressAt = 0;
   /** When the start-up allowance of the current run began (run start, or the source showing up). */
@@ -424,6 +433,7 @@ export class DestinationSupervisor {
     this.opts.log.debug({ cmd: maskSecrets(`ffmpeg ${args.join(' ')}`, this.spec.secrets) }, 'starting ffmpeg');
     this.runStartedAt = Date.now();
     this.runBytes = 0;
+    this.rateSamples = [];
     this.gotProgress = false;
     this.startClock = Date.now();
     this.lastProgressAt = Date.now();
@@ -443,7 +453,12 @@ export class DestinationSupervisor {
       this.gotProgress = true;
       this.runBytes = p.totalBytes;
       this.status.bytesSent = this.bytesBefore + p.totalBytes;
-      this.status.bitrateKbps = Math.round(p.bitrateKbps);
+      const now = Date.now();
+      this.rateSamples.push({ at: now, bytes: p.totalBytes });
+      while (this.rateSamples.length > 2 && now - this.rateSamples[1]!.at >= RATE_WINDOW_MS) this.rateSamples.shift();
+      const from = this.rateSamples[0]!;
+      // bytes × 8 / ms = kbit/s; ffmpeg's own figure until a second of reports is there to measure.
+      this.status.bitrateKbps = now - from.at >= 1000 ? Math.round(((p.totalBytes - from.bytes) * 8) / (now - from.at)) : Math.round(p.bitrateKbps);
       if (p.totalBytes > SENDING_THRESHOLD_BYTES && p.outTimeUs > 0 && this.status.state !== 'sending') this.setState('sending', null);
       if (this.status.state === 'sending' && Date.now() - this.runStartedAt > HEALTHY_MS) this.failures = 0;
     });

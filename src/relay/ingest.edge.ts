@@ -48,6 +48,15 @@ export const NMS_PATHS = {
  * yet taken by its socket (checked every 0.5 s). More drops the session.
  */
 export const RTMP_BUFFER_LIMITS = { commandBytes: 64 * 1024, commandBuffers: 1024 * 1024, publishBuffers: 32 * 1024 * 1024, playerBacklog: 32 * 1024 * 1024 };
+/**
+ * How long a connection may take from its accept to a publish or a play (RTMP_START_MS). node-media-server
+ * keeps a connection that does neither for good once it has sent `connect` (its pings keep its idle
+ * timeout from firing; before that, 60 s): the edge takes maxRtmpConnections at once, so that many
+ * connections from one client that never published filled the edge, and every partner's encoder (and the
+ * relay's own readers reconnecting) was refused until that client let go. An encoder or a reader
+ * publishes or plays within a second or two of connecting (a few round trips).
+ */
+export const RTMP_START_MS = 10_000;
 /** The RTMP session settings (bench/sut/bare-edge.ts uses the same). */
 export const NMS_CONFIG = { rtmp: { chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 } };
 
@@ -63,6 +72,7 @@ type FromEdge =
   | { type: 'playRefused'; id: string }
   | { type: 'publishBusy'; id: string; path: string }
   | { type: 'publishReplaced'; id: string; by: string; path: string; silentMs: number }
+  | { type: 'notStarted'; count: number }
   | { type: 'closed' };
 
 /** How often the edge's thread counts each publish's received bytes (the `received` message). */
@@ -174,7 +184,7 @@ class EdgeSession extends NodeRtmpSession {
     }
     return super.rtmpPacketAlloc();
   }
-  drop(err) {
+  report(err) {
     // Only strings cross to the main thread: a thrown value's code or name may be a Symbol, a function
     // or a getter that throws, and a failed post would end this thread all the same.
     const read = (f) => {
@@ -192,6 +202,10 @@ class EdgeSession extends NodeRtmpSession {
     } catch {
       // nothing to report then; the session is dropped all the same
     }
+  }
+  // Closes the session; \`err\` (what failed, if anything) goes to the main thread.
+  drop(err) {
+    if (arguments.length > 0) this.report(err);
     try {
       this.stop();
     } catch {
@@ -228,6 +242,7 @@ const sockets = new Set();
 const server = createServer((socket) => {
   sockets.add(socket);
   const session = new EdgeSession(workerData.config, socket);
+  session.acceptedAt = Date.now();
   socket.once('close', () => {
     sockets.delete(socket);
     dataSeen.delete(session.id);
@@ -268,6 +283,21 @@ setInterval(() => {
       s.drop(err);
     }
   }
+  // A connection that neither publishes nor plays RTMP_START_MS after its accept (one that never
+  // handshakes, stops part way, or connects and idles) is closed: it held one of the edge's connections
+  // for good. Not after a stall of this thread (late): the client's publish may wait unread in the kernel.
+  let notStarted = 0;
+  // (No startMs given to the thread: no deadline.)
+  if (!late && workerData.startMs > 0) {
+    for (const s of [...context.sessions.values()]) {
+      if (s.acceptedAt === undefined || now - s.acceptedAt < workerData.startMs) continue;
+      s.acceptedAt = undefined; // checked once: from here on it publishes or plays (a key or a token checked it)
+      if (s.isPublishing || s.isPlaying || s.isIdling) continue;
+      notStarted++;
+      s.drop(); // counted, not reported one by one
+    }
+  }
+  if (notStarted > 0) parentPort.postMessage({ type: 'notStarted', count: notStarted });
   if (counts.length > 0) parentPort.postMessage({ type: 'received', counts, at: Date.now() });
 }, ${COUNT_MS}).unref();
 // A flood of connections takes at most its share of the process's file descriptors (connection-limits.ts).
@@ -314,6 +344,8 @@ export interface EdgeOptions {
   sourceTtlMs?: number;
   /** How long a publishing connection must have sent nothing before a new publish on its key takes over (default PUBLISH_TAKEOVER_MS). */
   publishTakeoverMs?: number;
+  /** How long a connection may take from its accept to a publish or a play before it is closed (default RTMP_START_MS). */
+  startMs?: number;
   /** The keys a play token may be signed with: `box.derivedKeys(EDGE_PLAY_LABEL)` (none: every play is refused). */
   playKeys: readonly Buffer[];
   /**
@@ -388,7 +420,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   const publishing = new Map<string, Publish>();
   const worker = new Worker(EDGE_THREAD, {
     eval: true,
-    workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port: opts.port, host: opts.host, maxConnections: maxRtmpConnections(), playKeys: opts.playKeys.map((k) => k.toString('hex')), publishTakeoverMs: opts.publishTakeoverMs ?? PUBLISH_TAKEOVER_MS },
+    workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port: opts.port, host: opts.host, maxConnections: maxRtmpConnections(), playKeys: opts.playKeys.map((k) => k.toString('hex')), publishTakeoverMs: opts.publishTakeoverMs ?? PUBLISH_TAKEOVER_MS, startMs: opts.startMs ?? RTMP_START_MS },
   });
   let closing = false;
   let onClosed: (() => void) | undefined;
@@ -498,6 +530,8 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
           return onPublishBusy(m.id, m.path);
         case 'publishReplaced':
           return onPublishReplaced(m);
+        case 'notStarted':
+          return log.warn({ count: m.count, afterMs: opts.startMs ?? RTMP_START_MS }, 'ingest connections closed: they neither published nor played in time');
         case 'playRefused':
           return log.info({ session: m.id }, 'ingest play refused: no valid play token (the stream key alone does not play)');
         case 'sessionError':

@@ -11,9 +11,10 @@ import { randomBytes } from 'node:crypto';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { scheduledIngest, viewOf } from '../helpers/relay.js';
 import { testPort } from '../helpers/ports.js';
-import { EDGE_PLAY_LABEL, startIngestEdge } from '../../src/relay/ingest.edge.js';
+import { EDGE_PLAY_LABEL, edgePlayToken, startIngestEdge } from '../../src/relay/ingest.edge.js';
 import { logSink } from '../helpers/log-sink.js';
-import { AMF_NULL, amfNumber, amfString, chunk, streamOn, type Client } from '../helpers/rtmp-client.js';
+import { AMF_NULL, amfNumber, amfString, chunk, connectOk, handshaken, streamOn, type Client } from '../helpers/rtmp-client.js';
+import { createConnection, type Socket } from 'node:net';
 
 const require = createRequire(import.meta.url);
 interface NmsClient {
@@ -144,6 +145,56 @@ test('a new publish takes the show over from a connection that has sent nothing 
     expect({ took, silentClosed, logged: lines.find((l) => l.msg.startsWith('ingest publish replaced'))?.showId, keyLogged: JSON.stringify(lines).includes(key) }).toEqual({ took: true, silentClosed: true, logged: 'd', keyLogged: false });
   } finally {
     for (const c of clients) c.socket.destroy();
+    await edge.close();
+  }
+}, 60_000);
+
+/**
+ * Found attacking the relay: node-media-server keeps a connection that never publishes or plays for
+ * good once it sent `connect` (the edge's pings kept its idle timeout from firing; before `connect`, for
+ * 60 s). 2,600 such connections from one client, no key needed, filled the edge's connections
+ * (maxRtmpConnections: 2,500 at 20,000 open files) for as long as the client held them: a real encoder
+ * was refused ("Connection reset by peer"), and so would be the relay's own readers reconnecting. A
+ * connection now has startMs (RTMP_START_MS) from its accept to publish or play; a publish and a play
+ * (a reader armed before the publish) stay.
+ */
+test('a connection that neither publishes nor plays in time is closed; a publish and a waiting play stay', async () => {
+  const { key } = await scheduledIngest(svc, 'atk-idle', await createPartner(svc, 'atk-idle'), 'e');
+  const { log, lines } = logSink<{ msg: string; count?: number }>();
+  const playKeys = svc.rt.box.derivedKeys(EDGE_PLAY_LABEL);
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay: svc.rt.relay, shows: svc.rt.shows, log, playKeys, startMs: 1000 });
+  const sockets: Socket[] = [];
+  const closedWithin = (s: Socket, ms: number): Promise<boolean> =>
+    s.destroyed ? Promise.resolve(true) : new Promise((res) => {
+      const t = setTimeout(() => res(false), ms);
+      s.once('close', () => (clearTimeout(t), res(true)));
+    });
+  try {
+    const raw = createConnection({ host: '127.0.0.1', port: edge.port });
+    const halfway = createConnection({ host: '127.0.0.1', port: edge.port });
+    for (const s of [raw, halfway]) s.on('error', () => undefined);
+    halfway.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(500)])); // C0 and a third of C1
+    const idle = await handshaken(edge.port);
+    idle.socket.write(connectOk);
+    const player = await streamOn(edge.port); // a reader armed before the show's publish
+    player.socket.write(chunk(20, Buffer.concat([amfString('play'), amfNumber(4), AMF_NULL, amfString(`${key}?play=${edgePlayToken(playKeys[0]!, key)}`)]), 1));
+    const publisher = await streamOn(edge.port);
+    publisher.socket.write(chunk(20, Buffer.concat([amfString('publish'), amfNumber(3), AMF_NULL, amfString(key)]), 1));
+    sockets.push(raw, halfway, idle.socket, player.socket, publisher.socket);
+    const [rawClosed, halfwayClosed, idleClosed] = await Promise.all([raw, halfway, idle.socket].map((s) => closedWithin(s, 6000)));
+    await waitFor(async () => lines.some((l) => l.msg.startsWith('ingest connections closed')), 3000, 20).catch(() => undefined);
+    expect({ rawClosed, halfwayClosed, idleClosed, playerOn: !player.socket.destroyed, publishing: publisher.received().includes('NetStream.Publish.Start'), publisherOn: !publisher.socket.destroyed, logged: lines.filter((l) => l.msg.startsWith('ingest connections closed')).reduce((n, l) => n + (l.count ?? 0), 0), keyLogged: JSON.stringify(lines).includes(key) }).toEqual({
+      rawClosed: true,
+      halfwayClosed: true,
+      idleClosed: true,
+      playerOn: true,
+      publishing: true,
+      publisherOn: true,
+      logged: 3,
+      keyLogged: false,
+    });
+  } finally {
+    for (const s of sockets) s.destroy();
     await edge.close();
   }
 }, 60_000);

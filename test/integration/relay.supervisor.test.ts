@@ -287,3 +287,26 @@ test.concurrent("a destination whose fence says no (the lease is not this proces
     await sup.stop();
   }
 }, 20_000);
+
+/**
+ * Found attacking the relay: an encoder whose timestamps jumped an hour ahead had every destination
+ * that kept sending ~800 kbps report `bitrateKbps` 2 for the rest of its run: it was ffmpeg's own
+ * `bitrate=`, the run's bytes over the stream's time. Now it is the bytes written over the last seconds
+ * of wall-clock time. The stand-in ffmpeg writes `-progress` as ffmpeg did then: 100 kB every 0.5 s
+ * (1,600 kbps), stream time an hour on, `bitrate=` 0.2 kbit/s.
+ */
+test.concurrent('bitrateKbps is what the run writes per wall-clock second, whatever the stream timestamps say', async () => {
+  const path = join(dir, 'jumped.sh');
+  writeFileSync(path, '#!/bin/sh\ni=0\nwhile :; do i=$((i+1)); b=$((i*100000)); printf "total_size=%s\\nout_time_us=%s\\nbitrate=0.2kbits/s\\nprogress=continue\\n" $b $((3600000000+i*500000)); sleep 0.5; done\n');
+  chmodSync(path, 0o755);
+  const { sup } = supervise(path, join(dir, 'jumped.flv'), 10_000, 15_000);
+  sup.start();
+  try {
+    await waitFor(async () => sup.status.state === 'sending', 10_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(sup.status.bitrateKbps).toBeGreaterThan(1000);
+    expect(sup.status.bitrateKbps).toBeLessThan(2500);
+  } finally {
+    await sup.stop();
+  }
+}, 30_000);
