@@ -330,6 +330,7 @@ export class RelayService {
    * reach it, so none can take the lease; once it listens again, it leaves a lease that lapsed while it
    * was down to its last holder for one lease: src/store/relay.repository.ts LEASE_TAKE_LUA), and the
    * renewal that reaches it again takes the lease back or, another process holding it, stops the show.
+   * Never past RIDE_OUTAGE_MAX_LEASES × the lease after its last renewal (Redis may be back elsewhere).
    * docs/architecture.md, Video relay, Ownership.
    */
   private async renewAll(): Promise<void> {
