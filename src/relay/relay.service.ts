@@ -162,6 +162,14 @@ const showKeyOf = (p: string, s: string): string => JSON.stringify([p, s]);
 /** How often a show riding a Redis outage tries to renew its lease (and Redis's address is probed). */
 const RIDE_RENEW_MS = 250;
 
+/**
+ * A show is never kept more than this many RELAY_LEASE_MS past its last successful renewal (60 s at the
+ * default 6 s), whatever Redis's address answers: a Redis that comes back at another address (another
+ * port, another host) leaves the old one refusing for good, while another relay process takes the
+ * lease at the new one. Past it the show stops, and is taken again normally once Redis is reachable.
+ */
+export const RIDE_OUTAGE_MAX_LEASES = 10;
+
 /** RELAY_ARMED_READERS' default: the relay bench's 20 shows × 5 destinations, all armed (one 2-core machine's streams). */
 export const DEFAULT_ARMED_READERS = 100;
 
@@ -322,6 +330,7 @@ export class RelayService {
    * reach it, so none can take the lease; once it listens again, it leaves a lease that lapsed while it
    * was down to its last holder for one lease: src/store/relay.repository.ts LEASE_TAKE_LUA), and the
    * renewal that reaches it again takes the lease back or, another process holding it, stops the show.
+   * Never past RIDE_OUTAGE_MAX_LEASES × the lease after its last renewal (Redis may be back elsewhere).
    * docs/architecture.md, Video relay, Ownership.
    */
   private async renewAll(): Promise<void> {
@@ -337,12 +346,12 @@ export class RelayService {
     /** Shows that began riding an outage this round, and that were renewed again after one: one log line each per round, not one per show. */
     let riding = 0;
     let rodeThrough = 0;
+    let capped = 0;
     await Promise.all(
       [...this.owned.values()].map(async (o) => {
         let ok: boolean;
         try {
           ok = await this.renewal(o, renewWithinMs);
-          if (ok) o.lastRenewOk = performance.now();
           if (ok && o.ridingOutage) {
             o.ridingOutage = false;
             rodeThrough += 1;
@@ -357,6 +366,11 @@ export class RelayService {
           // lease that lapsed while it was down to its holder for one lease (this client reconnects meanwhile).
           const refusing = !inGrace && (await redisRefuses());
           ok = inGrace || refusing || (o.ridingOutage === true && performance.now() - this.refusedAt < leaseMs * 0.6);
+          // Never past the cap: a Redis that came back at another address leaves this one refusing for ever.
+          if (ok && !inGrace && performance.now() - o.lastRenewOk >= leaseMs * RIDE_OUTAGE_MAX_LEASES) {
+            ok = false;
+            if (o.ridingOutage) capped += 1;
+          }
           if (refusing && !o.ridingOutage) {
             o.ridingOutage = true;
             riding += 1;
@@ -369,6 +383,7 @@ export class RelayService {
       }),
     );
     if (riding) log.warn({ shows: riding }, 'relay leases not renewed, but Redis refuses connections (nobody can take a lease): these shows go on being relayed here');
+    if (capped) log.warn({ shows: capped, maxMs: leaseMs * RIDE_OUTAGE_MAX_LEASES }, 'relay leases not renewed for RIDE_OUTAGE_MAX_LEASES × RELAY_LEASE_MS although Redis refuses connections (it may be back at another address): stopping these shows here');
     if (rodeThrough) log.info({ shows: rodeThrough }, 'relay leases renewed after the Redis outage; these shows were relayed throughout');
     // Riding an outage: renewed again soon (not a quarter lease later), so the lease is taken back as
     // soon as Redis answers, well within the lease Redis leaves it to this process.
@@ -384,15 +399,16 @@ export class RelayService {
    * The show's lease renewed (true) or held by another process (false); rejects when Redis does not
    * answer within `withinMs`, or still has not answered the previous renewal (not sent again: the
    * relay role's client keeps commands queued while Redis is down, and they would pile up).
+   * A renewal Redis answers `true` sets `lastRenewOk` to when it was SENT (the lease runs from when Redis
+   * ran it, after that), also when the answer comes after `withinMs`: a slow Redis (a fork or fsync
+   * stall) that renewed every lease in 1.6 s used to have every renewal thrown away, and the show was
+   * stopped 0.6 × the lease later. Such a late answer sends the next renewal at once (not a round later),
+   * so while Redis stays that slow one renewal is always under way and a show is kept as long as
+   * Redis answers within 0.3 × RELAY_LEASE_MS (the grace counts from the send before the one answered).
    */
   private renewal(o: OwnedShow, withinMs: number): Promise<boolean> {
     if (o.renewing) return Promise.reject(new Error('the previous lease renewal is still unanswered'));
-    const sent = this.deps.relay.takeLease(o.partnerId, o.showId, this.token, this.deps.leaseMs);
-    o.renewing = sent;
-    const settled = (): void => {
-      if (o.renewing === sent) o.renewing = undefined;
-    };
-    sent.then(settled, settled);
+    const sent = this.sendRenewal(o, withinMs);
     let timer: NodeJS.Timeout | undefined;
     // One turn after the timer (setImmediate: after the poll phase), as src/store/redis.ts timeoutAfterIo:
     // after an event-loop stall past `withinMs` the answer may be waiting unread in the socket.
@@ -400,6 +416,30 @@ export class RelayService {
       timer = setTimeout(() => setImmediate(() => reject(new Error('lease renewal unanswered'))), withinMs);
     });
     return Promise.race([sent, late]).finally(() => clearTimeout(timer));
+  }
+
+  /** Sends one renewal of the show's lease (renewal()); answered `true` after `withinMs`, it sends the next one at once. */
+  private sendRenewal(o: OwnedShow, withinMs: number): Promise<boolean> {
+    const sentAt = performance.now();
+    const sent = this.deps.relay.takeLease(o.partnerId, o.showId, this.token, this.deps.leaseMs).then((held) => {
+      if (held) o.lastRenewOk = Math.max(o.lastRenewOk, sentAt);
+      return held;
+    });
+    o.renewing = sent;
+    const settled = (): void => {
+      if (o.renewing === sent) o.renewing = undefined;
+    };
+    sent.then(
+      (held) => {
+        settled();
+        // Late (its round gave up on it): the next renewal goes out now, while the show is still ours.
+        if (held && performance.now() - sentAt > withinMs && !this.closed && !o.renewing && this.owned.get(showKeyOf(o.partnerId, o.showId)) === o) {
+          this.sendRenewal(o, withinMs).catch(() => undefined);
+        }
+      },
+      settled,
+    );
+    return sent;
   }
 
   /** `handedBack`: the show goes on without this process (its lastError); its final statuses are written as for a stop. */

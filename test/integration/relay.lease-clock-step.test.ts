@@ -8,7 +8,7 @@
  * Also here (the same hand-run relay, no ffmpeg): a wake during a pass makes one pass after it.
  */
 import { jest } from '@jest/globals';
-import type { RelayServiceDeps } from '../../src/relay/relay.service.js';
+import { RIDE_OUTAGE_MAX_LEASES, type RelayServiceDeps } from '../../src/relay/relay.service.js';
 import type { RelayRepository } from '../../src/store/relay.repository.js';
 import { redisRefusesConnections } from '../../src/store/redis.js';
 import { testPort } from '../helpers/ports.js';
@@ -25,18 +25,25 @@ serviceForFile((started) => (svc = started));
 async function relayWithFailingRenewals(partnerId: string, leaseMs: number, deps: Partial<RelayServiceDeps> = {}) {
   const secret = await createPartner(svc, partnerId);
   expect((await sendEvent(svc, partnerId, secret, showEvent('show.live', sampleShow(`${partnerId}1`, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
-  let failing: boolean | 'unanswered' = false;
+  /** true: fail at once; 'unanswered': never answered; a number: sent to Redis that many ms late (a slow Redis). */
+  let failing: boolean | 'unanswered' | number = false;
   const real = svc.rt.relay;
   // The service's relay store, with its lease renewals failing as with Redis gone for this process (the
   // API's client fails them at once; the relay role's queues them: they stay unanswered).
   const relayRepo: RelayRepository = Object.assign(Object.create(real) as RelayRepository, {
     takeLease: (...args: Parameters<RelayRepository['takeLease']>) =>
-      failing === 'unanswered' ? new Promise<boolean>(() => undefined) : failing ? Promise.reject(new Error('Connection is closed.')) : real.takeLease(...args),
+      typeof failing === 'number'
+        ? new Promise((r) => setTimeout(r, failing as number)).then(() => real.takeLease(...args))
+        : failing === 'unanswered'
+          ? new Promise<boolean>(() => undefined)
+          : failing
+            ? Promise.reject(new Error('Connection is closed.'))
+            : real.takeLease(...args),
   });
   const relay = handRunRelay(svc, { relay: relayRepo, leaseMs, ...deps });
   return {
     relay,
-    unreachable: (on: boolean | 'unanswered'): void => {
+    unreachable: (on: boolean | 'unanswered' | number): void => {
       failing = on;
     },
     owned: (): number => (relay as unknown as { owned: Map<string, unknown> }).owned.size,
@@ -148,6 +155,50 @@ test('past the grace, a relay keeps its shows while Redis refuses connections (n
     } finally {
       await relay.close();
     }
+  }
+}, 30_000);
+
+test('a show rides a refused Redis for at most RIDE_OUTAGE_MAX_LEASES leases after its last renewal', async () => {
+  // Redis back at another address (npm start's own redis-server on a new port) leaves the old one
+  // refusing for good: the show was kept for ever while another process took the lease at the new one.
+  const leaseMs = 300;
+  const refusedAt = `redis://127.0.0.1:${await testPort()}`;
+  const { relay, unreachable, owned, renewAll } = await relayWithFailingRenewals('capped', leaseMs, { redisRefuses: () => redisRefusesConnections(refusedAt) });
+  try {
+    await relay.tick();
+    unreachable(true);
+    const t0 = performance.now();
+    const capMs = leaseMs * RIDE_OUTAGE_MAX_LEASES;
+    let keptUntil = 0;
+    while (performance.now() - t0 < capMs + 1_000 && owned() > 0) {
+      await renewAll();
+      if (owned() > 0) keptUntil = performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(keptUntil).toBeGreaterThan(leaseMs); // rode the outage past its grace
+    expect(owned()).toBe(0); // and stopped at the cap
+  } finally {
+    await relay.close();
+  }
+}, 30_000);
+
+test('a renewal Redis answers after the renewal interval still counts: a slow Redis keeps the show', async () => {
+  // A 4 s lease: renewal rounds every second, each giving up after 1 s; Redis answers every renewal after
+  // 1.1 s (a fork or fsync stall). Every answer came too late and was thrown away, and the show stopped
+  // 2.4 s in, though each renewed it. Counted but sent only every other round (the one after a late
+  // answer finds it pending), the grace ran out all the same (2 rounds + 1 s after the last one counted).
+  const leaseMs = 4_000;
+  const { relay, unreachable, owned } = await relayWithFailingRenewals('slow', leaseMs);
+  try {
+    await relay.tick();
+    const taken = owned(); // this show, and those of the tests before it
+    expect(taken).toBeGreaterThan(0);
+    unreachable(1_100);
+    relay.start(); // its renewal rounds, every quarter lease, as in a relay process (its next pass in 60 s)
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(owned()).toBe(taken);
+  } finally {
+    await relay.close();
   }
 }, 30_000);
 
