@@ -72,6 +72,10 @@ test(`Redis stopped under ${IN_FLIGHT} running sync jobs: their failures are one
 
   await redis.stop();
   stopped = true;
+  // The jobs' own Redis calls must meet the outage: until the client has seen its socket close, a call
+  // is still written and then retried after the restart (maxRetriesPerRequest 1), and succeeds — a job
+  // that completes, not one failed by the outage (a loaded CI run got 19 failures of 20, waitFor timed out).
+  await waitFor(async () => api.status !== 'ready');
   release();
   await waitFor(async () => lines.some((l) => /Redis unavailable/.test(l.msg)));
   await redis.start();
