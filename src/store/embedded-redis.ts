@@ -81,8 +81,18 @@ function isRefusal(e: Error): boolean {
  * out of range`) it only emits an 'error' and stays on database 0, where every write would then land:
  * the probe asks again and fails on the answer.
  */
+/** A client for one look at a server: no retries, no offline queue; `commandTimeout` when given. */
+function oneShotClient(url: string, connectTimeout: number, commandTimeout?: number): Redis {
+  return new Redis(url, { lazyConnect: true, connectTimeout, commandTimeout, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+}
+
+/** The `process_id` an `INFO server` reply names. */
+function processIdOf(info: string): string | undefined {
+  return /^process_id:(\d+)/m.exec(info)?.[1];
+}
+
 async function probe(url: string, timeoutMs = 800, stop?: AbortSignal): Promise<ProbeFailure | null> {
-  const c = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const c = oneShotClient(url, timeoutMs);
   // A stop signal during the start ends the probe at once (its caller then gives up).
   const onStop = (): void => c.disconnect();
   stop?.addEventListener('abort', onStop, { once: true });
@@ -200,11 +210,11 @@ async function spawnedAlready(dir: string): Promise<{ pid: number; url: string }
   }
   const { pid, url, owner } = rec;
   if (typeof pid !== 'number' || typeof url !== 'string') return undefined;
-  const c = new Redis(url, { lazyConnect: true, connectTimeout: 800, commandTimeout: 800, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const c = oneShotClient(url, 800, 800);
   c.on('error', () => undefined);
   try {
     await c.connect();
-    if (/^process_id:(\d+)/m.exec(await c.info('server'))?.[1] !== String(pid)) return undefined;
+    if (processIdOf(await c.info('server')) !== String(pid)) return undefined;
     if (typeof owner === 'number' && owner !== process.pid && !processAlive(owner)) {
       await c.call('SHUTDOWN').catch(() => undefined); // the connection closes as it stops: no answer
       for (let i = 0; i < 100 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
@@ -278,21 +288,14 @@ export async function resolveRedis(opts: {
  */
 async function serverPid(url: string, stop: AbortSignal | undefined): Promise<number | undefined> {
   // A server that answers PING but stalls on INFO must not hold the start (the wait's deadline is not checked meanwhile).
-  const c = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 800,
-    commandTimeout: 800,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-  });
+  const c = oneShotClient(url, 800, 800);
   const onStop = (): void => c.disconnect();
   stop?.addEventListener('abort', onStop, { once: true });
   c.on('error', () => undefined);
   try {
     await c.connect();
-    const m = /^process_id:(\d+)/m.exec(await c.info('server'));
-    return m ? Number(m[1]) : undefined;
+    const pid = processIdOf(await c.info('server'));
+    return pid === undefined ? undefined : Number(pid);
   } catch {
     return undefined;
   } finally {
