@@ -57,10 +57,18 @@ export class Keys {
   }
   /**
    * STRING: the target PATCH that is changing the target's credentials or baseUrl and its token record
-   * now (its nonce, with a lease): RedisTokenStore.lockGrant.
+   * now, or did last (`<lease end ms>:<nonce>`, kept after the lease ends): RedisTokenStore.lockGrant.
    */
   targetGrantLock(targetId: string): string {
     return `${this.prefix}:{t:${targetId}}:grant-lock`;
+  }
+  /**
+   * STRING: the partner's slot's half of a target's grant lock (`<lease end ms>:<nonce>`, the nonce of
+   * targetGrantLock's): the target record's write of a PATCH checks it in its own script
+   * (RedisTokenStore.lockGrant, PartnerRepository.updateTarget).
+   */
+  targetGrantHold(partnerId: string, targetId: string): string {
+    return `${this.prefix}:{p:${partnerId}}:grant-hold:${targetId}`;
   }
   /** ZSET of the refreshes of the target's access token under way (nonce → lease end, Redis ms): RedisTokenStore.refreshing. */
   targetRefreshing(targetId: string): string {

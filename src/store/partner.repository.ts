@@ -5,20 +5,23 @@ import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { Result } from 'ioredis';
 import { defineRedisScripts, LateWriteError, lateWriteLua, type RedisClient, writeDeadline } from './redis.js';
+import { grantHoldLua, GrantHoldLostError, type GrantFence } from './token.repository.js';
 
 /**
- * KEYS: the partner hash, its pending audit entries (same slot). ARGV: field, '1' when the field was
+ * KEYS: the partner hash, its pending audit entries, a target PATCH's grant hold (same slot; the
+ * partner hash again for none). ARGV: field, '1' when the field was
  * present (else '0'), the value read, the new value ('' with ARGV[5] = 'del' deletes the field), '1'
  * (ARGV[6]) to drop an expired "being deleted" mark from a target record written (a DELETE that
  * crashed: see MARK_DELETING_LUA), and the change's pending audit id and entry (ARGV[7], ARGV[8]; ''
  * for none). Compare-and-set of one field: the write happens only if nobody changed it since it was
  * read, and with it the entry is recorded pending. Whether the mark expired is decided here, on
  * Redis's clock, as the mark was dated (never the API process's: a slow one kept an expired mark, a
- * fast one dropped the mark of a DELETE still checking). Returns 1 when written, 2 when written
- * without its expired mark.
+ * fast one dropped the mark of a DELETE still checking). ARGV[9]: the PATCH's nonce ('' none): the
+ * write happens only while its hold (KEYS[3]) still names it (RedisTokenStore.lockGrant). Returns 1
+ * when written, 2 when written without its expired mark, -1 when the hold is another's (nothing written).
  */
 const CAS_FIELD_LUA = `
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
+${grantHoldLua('KEYS[3]', "(ARGV[9] or '')")}local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[2] == '1' then
   if cur ~= ARGV[3] then return 0 end
 elseif cur then
@@ -141,7 +144,7 @@ declare module 'ioredis' {
     scRegisterAccount(registry: string, version: string, field: string, at: string): Result<number, Context>;
     scCreatePartner(key: string, pending: string, doc: string, secrets: string, auditId: string, auditEntry: string, deadline: number): Result<number, Context>;
     scCreateField(key: string, pending: string, field: string, value: string, auditId: string, auditEntry: string): Result<number, Context>;
-    scCasField(key: string, pending: string, ...args: string[]): Result<number, Context>;
+    scCasField(key: string, pending: string, hold: string, ...args: string[]): Result<number, Context>;
     scMarkDeleting(key: string, field: string, token: string, ttlMs: number): Result<string | null, Context>;
     scDeletingDone(key: string, pending: string, field: string, mark: string, untilMs: number, op: 'del' | 'unmark', auditId: string, auditEntry: string): Result<number, Context>;
     scDeleteField(key: string, pending: string, field: string, auditId: string, auditEntry: string): Result<number, Context>;
@@ -248,7 +251,7 @@ export class PartnerRepository {
     private readonly box: SecretBox,
   ) {
     defineRedisScripts(redis, {
-      scCasField: { numberOfKeys: 2, lua: CAS_FIELD_LUA },
+      scCasField: { numberOfKeys: 3, lua: CAS_FIELD_LUA },
       scCreatePartner: { numberOfKeys: 2, lua: CREATE_PARTNER_LUA },
       scCreateField: { numberOfKeys: 2, lua: CREATE_FIELD_LUA },
       scMarkDeleting: { numberOfKeys: 1, lua: MARK_DELETING_LUA },
@@ -268,15 +271,16 @@ export class PartnerRepository {
     partnerId: string,
     field: string,
     change: (current: string | null) => string | null | undefined,
-    opts: { dropExpiredMark?: boolean; audit?: PendingAudit } = {},
+    opts: { dropExpiredMark?: boolean; audit?: PendingAudit; fence?: GrantFence | undefined } = {},
   ): Promise<{ value: string | null; markDropped: boolean } | undefined> {
     const key = this.keys.partner(partnerId);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const current = await this.redis.hget(key, field);
       const next = change(current);
       if (next === undefined) return undefined;
-      const { dropExpiredMark = false, audit } = opts;
-      const ok = await this.redis.scCasField(key, this.keys.auditPending({ partnerId }), field, current === null ? '0' : '1', current ?? '', next ?? '', next === null ? 'del' : 'set', dropExpiredMark ? '1' : '0', audit?.id ?? '', audit?.entry ?? '');
+      const { dropExpiredMark = false, audit, fence } = opts;
+      const ok = await this.redis.scCasField(key, this.keys.auditPending({ partnerId }), fence?.targetHold ?? key, field, current === null ? '0' : '1', current ?? '', next ?? '', next === null ? 'del' : 'set', dropExpiredMark ? '1' : '0', audit?.id ?? '', audit?.entry ?? '', fence?.nonce ?? '');
+      if (ok === -1) throw new GrantHoldLostError(`partner ${partnerId}: ${field}: the PATCH's grant hold was taken by another`);
       if (ok === 1 || ok === 2) {
         this.invalidate(partnerId);
         return { value: next, markDropped: ok === 2 };
@@ -439,9 +443,11 @@ export class PartnerRepository {
   /**
    * Read-modify-write of a target (PATCH), atomic against concurrent PATCHes and DELETE: `change`
    * gets the stored target and returns the new one. Null when the target does not exist (also
-   * when it was deleted meanwhile: a PATCH never brings a deleted target back).
+   * when it was deleted meanwhile: a PATCH never brings a deleted target back). `fence`: a PATCH
+   * of credentials writes only while its grant hold is its own, in the same script
+   * (GrantHoldLostError, nothing written: RedisTokenStore.lockGrant).
    */
-  async updateTarget(partnerId: string, targetId: string, change: (t: TargetRecord) => TargetRecord): Promise<{ before: TargetRecord; after: TargetRecord } | null> {
+  async updateTarget(partnerId: string, targetId: string, change: (t: TargetRecord) => TargetRecord, fence?: GrantFence): Promise<{ before: TargetRecord; after: TargetRecord } | null> {
     let before: TargetRecord | undefined;
     let after: TargetRecord | undefined;
     // A "being deleted" mark that expired (a DELETE that crashed) goes with the next change; a live
@@ -457,7 +463,7 @@ export class PartnerRepository {
         after = change(before);
         return JSON.stringify(after);
       },
-      { dropExpiredMark: true },
+      { dropExpiredMark: true, fence },
     );
     if (written?.markDropped && after) {
       const { deleting: _expired, ...rest } = after;

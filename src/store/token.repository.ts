@@ -37,23 +37,95 @@ return n
 `;
 
 /**
- * KEYS: the target's grant lock. ARGV: the holder's nonce, a new lease (ms; '' releases it). Only the
- * holder's: 1, else 0 (its lease ran out, and another may hold it now).
+ * A grant hold (RedisTokenStore.lockGrant): a record `<lease end ms>:<nonce>` (Redis TIME), one in the
+ * target's slot (its token record's) and one in the partner's (its target record's), taken with one
+ * nonce. The record stays after its lease ended (GRANT_HOLD_KEEP_MS more): a write of the PATCH that
+ * took it checks in its own script that the record still names its nonce, lapsed or not (nobody took
+ * it since; grantHoldLua).
  */
-const GRANT_LOCK_LUA = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+const HOLD_NOW_LUA = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+/**
+ * KEYS: a grant hold. ARGV: the nonce, the lease (ms), how long the record stays after it. Taken (1)
+ * unless another nonce's lease still runs (0); a record this code cannot read (a lock of an older
+ * version: a bare nonce with its lease as TTL) is another's until it expires.
+ */
+const HOLD_TAKE_LUA = `${HOLD_NOW_LUA}local cur = redis.call('GET', KEYS[1])
+if cur then
+  local e, who = string.match(cur, '^(%d+):(.*)$')
+  if who ~= ARGV[1] and (not e or tonumber(e) > now) then return 0 end
+end
+redis.call('SET', KEYS[1], string.format('%d', now + tonumber(ARGV[2])) .. ':' .. ARGV[1], 'PX', tonumber(ARGV[2]) + tonumber(ARGV[3]))
 return 1
 `;
+
+/**
+ * KEYS: a grant hold. ARGV: the holder's nonce, a new lease (ms; '0' ends it: the release), how long
+ * the record stays after it. Only while the record names the nonce (lapsed or not: nobody took it
+ * since): 1, else 0 (another took it, or the record is gone).
+ */
+const HOLD_RENEW_LUA = `${HOLD_NOW_LUA}local cur = redis.call('GET', KEYS[1])
+if not cur or string.match(cur, '^%d+:(.*)$') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], string.format('%d', now + tonumber(ARGV[2])) .. ':' .. ARGV[1], 'PX', tonumber(ARGV[2]) + tonumber(ARGV[3]))
+return 1
+`;
+
+/**
+ * The first lines of a write fenced by a grant hold (a script with the hold among its keys, in the
+ * written record's slot): it answers -1 and writes nothing unless the hold `key` still names `nonce`
+ * (the Lua expressions of the key and the nonce; an empty nonce: no fence).
+ */
+export function grantHoldLua(key: string, nonce: string): string {
+  return `if ${nonce} ~= '' and string.match(redis.call('GET', ${key}) or '', '^%d+:(.*)$') ~= ${nonce} then return -1 end
+`;
+}
+
+/**
+ * KEYS: the token record, the target's grant hold. ARGV: the sealed record read ('' none), the one to
+ * store ('' deletes it), the PATCH's nonce, '1' to store it whatever the record is (a new grant). -1:
+ * the hold is another's (nothing written); 0: the record is not the one read; else 1 and the record
+ * that was there ('' none: what undoGrant puts back).
+ */
+const FENCED_REPLACE_LUA = `${grantHoldLua('KEYS[2]', 'ARGV[3]')}local cur = redis.call('GET', KEYS[1]) or ''
+if ARGV[4] ~= '1' and cur ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+return {1, cur}
+`;
+
+/** How long a grant hold's record stays after its lease ended: a PATCH that stalled longer finds it gone, and its writes are refused (409). */
+const GRANT_HOLD_KEEP_MS = 24 * 3_600_000;
+
+/** Raised by a write fenced by a grant hold that another PATCH took meanwhile (nothing written). */
+export class GrantHoldLostError extends Error {
+  override readonly name = 'GrantHoldLostError';
+}
+
+/** What a PATCH's writes check (in their own scripts): its holds' keys (the token record's slot, the target record's) and its nonce. */
+export interface GrantFence {
+  nonce: string;
+  tokenHold: string;
+  targetHold: string;
+}
+
+/** A new grant's record written by a PATCH (newGrant with its fence): the sealed record it replaced ('' none) and its own. */
+export interface KeptGrant {
+  before: string;
+  written: string;
+}
 
 /** How often a PATCH waiting for another's grant lock looks again. */
 const GRANT_LOCK_POLL_MS = 50;
 
 /** A target PATCH's hold on the target's credentials and token record (RedisTokenStore.lockGrant). */
 export interface GrantLock {
-  /** True while it is still this PATCH's (its lease renewed for `leaseMs` more); false: it ran out (for good), the target may not be written. */
+  /** True while it is still this PATCH's (its lease renewed for `leaseMs` more); false: another took it (for good), the target may not be written. */
   renew(): Promise<boolean>;
-  /** Stops the renewals and frees the lock if it is still this PATCH's (may throw: Redis down; the lease frees it then). */
+  /** Stops the renewals and ends the lease if the holds are still this PATCH's (may throw: Redis down; the lease ends anyway). */
   release(): Promise<void>;
+  /** What its writes check. */
+  fence: GrantFence;
 }
 
 /** How long past its request's timeout a refresh may take to store its result (parse, seal, one write). */
@@ -65,7 +137,9 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scTokenReplaceIf(key: string, read: string, next: string): Result<number, Context>;
     scTokenRefreshing(key: string, nonce: string, leaseMs: string): Result<number, Context>;
-    scTokenGrantLock(key: string, nonce: string, leaseMs: string): Result<number, Context>;
+    scTokenHoldTake(key: string, nonce: string, leaseMs: string, keepMs: string): Result<number, Context>;
+    scTokenHoldRenew(key: string, nonce: string, leaseMs: string, keepMs: string): Result<number, Context>;
+    scTokenFencedReplace(key: string, hold: string, read: string, next: string, nonce: string, outright: string): Result<number | [number, string], Context>;
   }
 }
 
@@ -79,7 +153,9 @@ export class RedisTokenStore implements TokenStore {
     defineRedisScripts(redis, {
       scTokenReplaceIf: { numberOfKeys: 1, lua: REPLACE_IF_LUA },
       scTokenRefreshing: { numberOfKeys: 1, lua: REFRESHING_LUA },
-      scTokenGrantLock: { numberOfKeys: 1, lua: GRANT_LOCK_LUA },
+      scTokenHoldTake: { numberOfKeys: 1, lua: HOLD_TAKE_LUA },
+      scTokenHoldRenew: { numberOfKeys: 1, lua: HOLD_RENEW_LUA },
+      scTokenFencedReplace: { numberOfKeys: 2, lua: FENCED_REPLACE_LUA },
     });
   }
 
@@ -196,12 +272,14 @@ export class RedisTokenStore implements TokenStore {
    * expired meanwhile, or was dropped, takes `next`. Compare-and-set: retried on a concurrent write.
    * False when the record's other grant stayed.
    */
-  async replaceGrant(from: AccessToken, next: AccessToken): Promise<boolean> {
+  async replaceGrant(from: AccessToken, next: AccessToken, fence?: GrantFence): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const { raw, token } = await this.stored();
       if (raw !== null && (token?.refreshToken !== from.refreshToken || token?.grant !== from.grant)) return false;
       const sealed = this.box.encrypt(JSON.stringify(next));
-      if (raw === null) {
+      if (fence) {
+        if ((await this.fencedReplace(fence, raw ?? '', sealed, false)) !== null) return true;
+      } else if (raw === null) {
         if ((await this.redis.set(this.keys.targetToken(this.targetId), sealed, 'NX')) === 'OK') return true;
       } else if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, sealed)) === 1) {
         return true;
@@ -258,8 +336,29 @@ export class RedisTokenStore implements TokenStore {
    * the old record, or from none) took for its own and stored the old grant's tokens over the new
    * credentials (refreshed).
    */
-  async newGrant(token: AccessToken | null): Promise<void> {
-    await this.set(token ?? { accessToken: '', expiresAt: 0, grant: randomBytes(12).toString('base64url') });
+  /**
+   * `fence`: a PATCH's, whose hold must still be its own (else GrantHoldLostError, nothing written); it
+   * answers what it replaced (undoGrant).
+   */
+  async newGrant(token: AccessToken | null, fence?: GrantFence): Promise<KeptGrant | undefined> {
+    const next = token ?? { accessToken: '', expiresAt: 0, grant: randomBytes(12).toString('base64url') };
+    if (!fence) return void (await this.set(next));
+    const written = this.box.encrypt(JSON.stringify(next));
+    const before = (await this.fencedReplace(fence, '', written, true)) ?? '';
+    this.memo = next;
+    return { before, written };
+  }
+
+  /**
+   * A PATCH that wrote a new grant's record (newGrant with its fence) and then lost its hold before its
+   * target write (another PATCH took it: its credentials were not saved) puts back the record it
+   * replaced, if the record is still the one it wrote (the other PATCH has not written its own yet):
+   * the credentials left are the old ones, and so is their record. Not fenced (the hold is another's):
+   * a compare-and-set on the record.
+   */
+  async undoGrant(kept: KeptGrant): Promise<void> {
+    this.memo = null;
+    await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), kept.written, kept.before);
   }
 
   /**
@@ -268,7 +367,7 @@ export class RedisTokenStore implements TokenStore {
    * them (docs/operations.md, SECRETS_KEY rotation), and a rotated refresh token in it survives the
    * removal of the old key.
    */
-  async reseal(): Promise<void> {
+  async reseal(fence?: GrantFence): Promise<void> {
     const raw = await this.redis.get(this.keys.targetToken(this.targetId));
     if (!raw) return;
     let opened: { plain: string; current: boolean };
@@ -277,30 +376,53 @@ export class RedisTokenStore implements TokenStore {
     } catch {
       return; // no key opens it: it is refreshed anyway
     }
-    if (!opened.current) await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, this.box.encrypt(opened.plain));
+    if (opened.current) return;
+    if (fence) await this.fencedReplace(fence, raw, this.box.encrypt(opened.plain), false);
+    else await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, this.box.encrypt(opened.plain));
   }
 
   /**
    * One target PATCH at a time changes the target's credentials (or baseUrl) and its token record: the
    * two are written apart (the target record in the partner's slot, this one in the target's), and two
    * PATCHes whose writes interleaved left one's credentials with the other's token record. The lock is
-   * taken before the PATCH reads the target and released after both writes; a lease (`leaseMs`, longer
-   * than the PATCH's check can take) frees it when its process died. Another PATCH's lock is waited
-   * for, up to `leaseMs`; null when it was not freed by then.
+   * two holds with one nonce (HOLD_TAKE_LUA): the target's slot's, taken first (waited for, up to
+   * `leaseMs`; null when it was not freed by then), then the partner's slot's (waited for within the
+   * same time: the one of the PATCH before may end a little later, on another node's clock). Taken
+   * before the PATCH reads the target and released after both writes; a lease (`leaseMs`, longer than
+   * the PATCH's check can take) frees it when its process died. Each write checks its slot's hold in
+   * its own script (`fence`): a PATCH that stalled past its lease while another took the holds writes
+   * nothing (GrantHoldLostError); one whose lease ran out but whose holds nobody took writes.
    */
-  async lockGrant(leaseMs: number): Promise<GrantLock | null> {
-    const key = this.keys.targetGrantLock(this.targetId);
-    const nonce = randomBytes(12).toString('base64url');
+  async lockGrant(leaseMs: number, partnerId: string): Promise<GrantLock | null> {
+    const fence: GrantFence = {
+      nonce: randomBytes(12).toString('base64url'),
+      tokenHold: this.keys.targetGrantLock(this.targetId),
+      targetHold: this.keys.targetGrantHold(partnerId, this.targetId),
+    };
+    const lease = String(leaseMs);
+    const keep = String(GRANT_HOLD_KEEP_MS);
     const until = Date.now() + leaseMs;
-    while ((await this.redis.set(key, nonce, 'PX', leaseMs, 'NX')) !== 'OK') {
-      if (Date.now() >= until) return null;
-      await delay(GRANT_LOCK_POLL_MS);
+    const take = async (key: string): Promise<boolean> => {
+      while ((await this.redis.scTokenHoldTake(key, fence.nonce, lease, keep)) !== 1) {
+        if (Date.now() >= until) return false;
+        await delay(GRANT_LOCK_POLL_MS);
+      }
+      return true;
+    };
+    const both = async (ms: string): Promise<boolean> => {
+      const [t, p] = await Promise.all([fence.tokenHold, fence.targetHold].map((key) => this.redis.scTokenHoldRenew(key, fence.nonce, ms, keep)));
+      return t === 1 && p === 1;
+    };
+    if (!(await take(fence.tokenHold))) return null;
+    if (!(await take(fence.targetHold))) {
+      await both('0');
+      return null;
     }
     // Renewed while the PATCH runs (a check slower than the lease was sized for, or retried, keeps
-    // it); stops once a renewal finds it gone. An error (Redis down) is left to the next renewal and
-    // to the PATCH's own renew() before its writes.
+    // it); stops once a renewal finds either hold another's. An error (Redis down) is left to the next
+    // renewal and to the PATCH's own renew() before its writes.
     let held = true;
-    const renew = async (): Promise<boolean> => (held = held && (await this.redis.scTokenGrantLock(key, nonce, String(leaseMs))) === 1);
+    const renew = async (): Promise<boolean> => (held = held && (await both(lease)));
     const timer = setInterval(() => {
       renew().then((ok) => ok || clearInterval(timer), () => undefined);
     }, Math.max(GRANT_LOCK_POLL_MS, Math.floor(leaseMs / 3)));
@@ -310,8 +432,9 @@ export class RedisTokenStore implements TokenStore {
       release: async () => {
         clearInterval(timer);
         held = false;
-        await this.redis.scTokenGrantLock(key, nonce, '');
+        await both('0');
       },
+      fence,
     };
   }
 
@@ -325,6 +448,17 @@ export class RedisTokenStore implements TokenStore {
     } catch {
       return { raw, token: null };
     }
+  }
+
+  /**
+   * The record replaced by `next` if it is still `read` ('' none; `outright`: whatever it is), in one
+   * script with the check that `fence`'s hold names its nonce (else GrantHoldLostError): the record
+   * replaced (its sealed text, '' none), null when it was not `read` any more.
+   */
+  private async fencedReplace(fence: GrantFence, read: string, next: string, outright: boolean): Promise<string | null> {
+    const r = await this.redis.scTokenFencedReplace(this.keys.targetToken(this.targetId), fence.tokenHold, read, next, fence.nonce, outright ? '1' : '0');
+    if (r === -1) throw new GrantHoldLostError(`target ${this.targetId}: its grant hold was taken by another PATCH`);
+    return Array.isArray(r) ? r[1] : null;
   }
 
   private async replaceIf(raw: string, token: AccessToken): Promise<void> {

@@ -20,7 +20,7 @@ import { DESTINATION_LOOKUP_TIMEOUT_MS } from '../lib/ssrf.js';
 import type { Keys } from '../store/keys.js';
 import { RedisRateLimiter, type WindowLimit } from '../store/rate-limiter.js';
 import type { RedisClient } from '../store/redis.js';
-import { RedisTokenStore, type GrantLock } from '../store/token.repository.js';
+import { RedisTokenStore, type GrantFence, type GrantLock, type KeptGrant } from '../store/token.repository.js';
 import { instrument } from './instrumented.js';
 import type { AccessToken, Platform, PlatformSettings, TokenStore } from './target.adapter.js';
 import { isTargetError, RateLimitedError } from './target.errors.js';
@@ -170,19 +170,26 @@ export class CredentialVerifier {
   /**
    * The workers start with the token the check obtained (a rotated refresh token is not lost); with
    * none, from a record that names the new credentials (RedisTokenStore.newGrant: a refresh of the old
-   * grant still under way is not stored over them).
+   * grant still under way is not stored over them). `fence`: a PATCH's (RedisTokenStore.newGrant): what
+   * it replaced, for undoGrant.
    */
-  async keep(targetId: string, token: AccessToken | null): Promise<void> {
-    await this.store(targetId).newGrant(token);
+  async keep(targetId: string, token: AccessToken | null, fence?: GrantFence): Promise<KeptGrant | undefined> {
+    return this.store(targetId).newGrant(token, fence);
+  }
+
+  /** A PATCH's new grant record put back as it was (RedisTokenStore.undoGrant): its target write was refused. */
+  async undoGrant(targetId: string, kept: KeptGrant): Promise<void> {
+    await this.store(targetId).undoGrant(kept);
   }
 
   /**
    * The target's grant lock (RedisTokenStore.lockGrant), for a PATCH that changes its credentials or
    * baseUrl and so its token record. Its lease outlasts the longest check (GRANT_LOCK_CHECK_CALLS
    * platform calls of timeoutMs each) with a margin; null when another PATCH held it all that time.
+   * One hold in the target's slot and one in its partner's (the target record's).
    */
-  async lockGrant(targetId: string): Promise<GrantLock | null> {
-    return this.store(targetId).lockGrant(grantLockMs(this.deps.timeoutMs));
+  async lockGrant(targetId: string, partnerId: string): Promise<GrantLock | null> {
+    return this.store(targetId).lockGrant(grantLockMs(this.deps.timeoutMs), partnerId);
   }
 
   /** The target's token record now (null: none): what a check of the same grant starts from. */
@@ -196,10 +203,11 @@ export class CredentialVerifier {
    * refresh token), replaced by `token`, what the check started from it obtained (a refresh, maybe a
    * rotated refresh token), unless another process rotated the grant meanwhile (RedisTokenStore.replaceGrant);
    * else (no check, or one that refreshed nothing) sealed again with the current SECRETS_KEY if need be.
+   * `fence`: a PATCH's, whose hold must still be its own for a write (else GrantHoldLostError).
    */
-  async keepHeld(targetId: string, held: AccessToken, token: AccessToken | null): Promise<void> {
-    if (token && token !== held) await this.store(targetId).replaceGrant(held, token);
-    else await this.store(targetId).reseal();
+  async keepHeld(targetId: string, held: AccessToken, token: AccessToken | null, fence?: GrantFence): Promise<void> {
+    if (token && token !== held) await this.store(targetId).replaceGrant(held, token, fence);
+    else await this.store(targetId).reseal(fence);
   }
 
   private store(targetId: string): RedisTokenStore {

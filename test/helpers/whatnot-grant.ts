@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { RedisTokenStore } from '../../src/store/token.repository.js';
 import type { AccessToken } from '../../src/targets/target.adapter.js';
 import { startLateProxy, type LateProxy } from './late-proxy.js';
+import type { TestRedis } from './redis-server.js';
 import { createPartner, startService, type TestService } from './service.js';
 import { startSim, type TestSim } from './sim.js';
 
@@ -35,11 +36,12 @@ export interface WhatnotGrantRig {
   close(): Promise<void>;
 }
 
-export async function startWhatnotGrantRig(platformTimeoutMs: number): Promise<WhatnotGrantRig> {
+/** `redis`: the service's (one redis-server or a cluster the caller started and stops); else its own. */
+export async function startWhatnotGrantRig(platformTimeoutMs: number, redis?: TestRedis): Promise<WhatnotGrantRig> {
   const sim = await startSim();
   await sim.control('PUT', '/_sim/whatnot/limits', { rotateRefreshTokens: 1, requestsPerWindow: null });
   const proxy = await startLateProxy(sim.base('whatnot'));
-  const svc = await startService({ env: { PLATFORM_TIMEOUT_MS: String(platformTimeoutMs) } });
+  const svc = await startService({ env: { PLATFORM_TIMEOUT_MS: String(platformTimeoutMs) }, ...(redis ? { redis } : {}) });
   return {
     svc,
     sim,

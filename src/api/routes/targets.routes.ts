@@ -8,6 +8,7 @@ import { randomId } from '../../lib/ids.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
 import { TARGET_DELETING_TTL_MS, type PartnerRepository, type TargetRecord } from '../../store/partner.repository.js';
 import type { PendingAudit } from '../../store/audit.repository.js';
+import { GrantHoldLostError, type KeptGrant } from '../../store/token.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { mayHoldPlatformShow } from '../../domain/mirror.js';
@@ -177,7 +178,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     // slots: one such PATCH of a target at a time (its grant lock, held from its read of the target to
     // its last write), or two that ran together could leave one's credentials with the other's token
     // record. The second waits for the first and starts from what it saved.
-    const lock = reaches ? await opts.verifier.lockGrant(targetId) : null;
+    const lock = reaches ? await opts.verifier.lockGrant(targetId, partnerId) : null;
     if (reaches && !lock) throw conflict(`target ${targetId} is being changed by another request (a PATCH of its credentials or baseUrl) that has not finished; try again`);
     // Best effort: a release that failed (Redis down) leaves the lock to its lease, and does not change
     // the answer (a PATCH that took effect is still a 200 with its audit and kick; a 422 stays a 422).
@@ -228,33 +229,56 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
             )
           : null;
       const credentialsSealed = credentials ? partners.sealCredentials(credentials) : undefined;
-      // The lock's lease ran out (a stalled process: it is renewed while the check runs): another PATCH
-      // may be changing the grant now, and the target write would mix with its. The target is not
-      // written; but a check of the same grant refreshed from the record's refresh token, which the
-      // platform may have rotated (Whatnot, TikTok): that record is kept all the same (compare-and-set:
-      // only if it still holds what the check refreshed from), or the only live refresh token is lost.
-      if (lock && !(await lock.renew())) {
+      // The lock was taken by another PATCH (this one stalled past its lease: it is renewed while the
+      // check runs), which may be changing the grant now: this one writes neither record. But a check of
+      // the same grant refreshed from the record's refresh token, which the platform may have rotated
+      // (Whatnot, TikTok): that record is kept all the same (compare-and-set: only if it still holds
+      // what the check refreshed from), or the only live refresh token is lost.
+      const lost = async (): Promise<never> => {
         if (held && checked) await opts.verifier.keepHeld(targetId, checked.from ?? held, checked.token);
         throw conflict(`target ${targetId}: this change took longer than its hold on the target's credentials; the target was not changed, try again`);
-      }
-      // Atomic against a concurrent PATCH or DELETE (compare-and-set, re-applied to a fresh read).
-      const updated = await partners.updateTarget(partnerId, targetId, (t) => ({
-        ...t,
-        ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
-        ...(rateLimit !== undefined ? { rateLimit: rateLimit ?? undefined } : {}),
-        ...(baseUrl !== undefined ? { baseUrl: baseUrl ?? undefined } : {}),
-        ...(credentialsSealed ? { credentialsSealed } : {}),
-        updatedAt: new Date().toISOString(),
-      }));
-      if (!updated) throw notFound(`target ${targetId}`);
-      const { before: t, after: next } = updated;
+      };
+      if (lock && !(await lock.renew())) await lost();
+      // The token record first, then the target record; each write checks in its own script that its
+      // slot's hold still names this PATCH (lapsed or not: nobody took it since), so a PATCH that stalled
+      // here while another took the lock writes nothing after it (GrantHoldLostError). A new grant's
+      // record written before the target write was refused is put back as it was, if it still is.
       // The same grant keeps its record (with what the check refreshed); new credentials or another host
       // never use the token of the old ones: the check's token, or none. (A host is its platform's token
       // endpoint too: tokens the old host issued are not sent to another, also for a baseUrl alone.)
       // (`from`: a worker that rotated the grant while the check ran left a newer record, which the check
       // refreshed from in turn: that one is what the check's token replaces.)
-      if (held) await opts.verifier.keepHeld(targetId, checked?.from ?? held, checked?.token ?? null);
-      else if (credentials || baseUrl !== undefined) await opts.verifier.keep(targetId, checked?.token ?? null);
+      const fence = lock?.fence;
+      let kept: KeptGrant | undefined;
+      let updated: Awaited<ReturnType<typeof partners.updateTarget>>;
+      try {
+        if (held) await opts.verifier.keepHeld(targetId, checked?.from ?? held, checked?.token ?? null, fence);
+        else if (credentials || baseUrl !== undefined) kept = await opts.verifier.keep(targetId, checked?.token ?? null, fence);
+        // Atomic against a concurrent PATCH or DELETE (compare-and-set, re-applied to a fresh read).
+        updated = await partners.updateTarget(
+          partnerId,
+          targetId,
+          (t) => ({
+            ...t,
+            ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
+            ...(rateLimit !== undefined ? { rateLimit: rateLimit ?? undefined } : {}),
+            ...(baseUrl !== undefined ? { baseUrl: baseUrl ?? undefined } : {}),
+            ...(credentialsSealed ? { credentialsSealed } : {}),
+            updatedAt: new Date().toISOString(),
+          }),
+          fence,
+        );
+      } catch (err) {
+        if (!(err instanceof GrantHoldLostError)) throw err;
+        if (kept) await opts.verifier.undoGrant(targetId, kept);
+        return await lost();
+      }
+      if (!updated) {
+        // Deleted meanwhile: the record this PATCH wrote goes with it (DELETE deleted the target's).
+        if (kept) await opts.verifier.undoGrant(targetId, kept);
+        throw notFound(`target ${targetId}`);
+      }
+      const { before: t, after: next } = updated;
       // Both written: the next PATCH of the grant may start (the audit and the kick need no hold on it).
       await release();
       // Other credentials or a host may be another platform account. (Stored credentials no key opens,

@@ -1,0 +1,148 @@
+/**
+ * A target PATCH of credentials that stalls a whole lease between its last renewal of the grant lock
+ * and its writes (or between its two writes), while a second PATCH takes the lock and saves another
+ * app's grant. The writes (the target record in the partner's slot, the token record in the target's)
+ * were not fenced by the lock: the stalled PATCH's writes landed after the second's, and left one
+ * PATCH's credentials beside the other's token record (a refresh token Whatnot refuses with those
+ * credentials: the target's authorisation lost). Now each write is a script that checks in the same
+ * step that its slot's hold still names the PATCH's nonce (RedisTokenStore.lockGrant): the stalled
+ * PATCH answers 409 and nothing of it is left; one whose lease ran out but whose holds nobody took
+ * writes as before (200).
+ *
+ * The stall is made deterministic: the first PATCH (A) is held at one point by wrapping the
+ * verifier's lock or token write (the service's own objects, not Redis), and its lease is made to run
+ * out there by ending it (its lock's release(): the renewals stop, as in a frozen process, and the
+ * lease is over; the old lock's release deleted the key, which is what its lapse did). The second
+ * PATCH (B) then runs to completion, and A goes on. Real service, one Redis and a Redis Cluster, the
+ * Whatnot simulator (rotating refresh tokens) over HTTP.
+ */
+import type { GrantLock } from '../../src/store/token.repository.js';
+import type { AccessToken } from '../../src/targets/target.adapter.js';
+import { startTestRedis } from '../helpers/redis-cluster.js';
+import type { TestRedis } from '../helpers/redis-server.js';
+import { createPartner } from '../helpers/service.js';
+import { refreshStatus, startWhatnotGrantRig, tokenRecord, whatnotApp, whsec, type WhatnotGrantRig } from '../helpers/whatnot-grant.js';
+
+type StallAt = 'after its last renewal' | 'before its token write' | 'after its token write';
+
+describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
+  let redis: TestRedis | undefined;
+  let rig: WhatnotGrantRig | undefined;
+  beforeAll(async () => {
+    redis = await startTestRedis(topology);
+    rig = await startWhatnotGrantRig(20_000, redis);
+    await createPartner(rig.svc, 'pr');
+  }, 120_000);
+  afterAll(async () => {
+    await rig?.close();
+    await redis?.destroy();
+  });
+
+  let n = 0;
+  /**
+   * A's PATCH (`sameGrant`: the app's credentials again with a new webhookSecret, its check refreshing
+   * from the token record; else another app's grant) stalled `at`, its lease run out there; B's PATCH
+   * run meanwhile: `grant`, a third app's grant, checked; `nothing`, a baseUrl whose host does not
+   * exist (it takes the lock and answers without writing); `none`, no B. Answers A's and B's statuses
+   * and what is left: the target's credentials and token record (and the original credentials).
+   */
+  async function interleave(at: StallAt, sameGrant: boolean, second: 'grant' | 'nothing' | 'none' = 'grant') {
+    const { svc, sim, proxy } = rig!;
+    const id = `wg${++n}`;
+    const original = whatnotApp('x');
+    const created = await svc.api('/v1/partners/pr/targets', { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials: original, baseUrl: proxy.url, commissionRateBps: 800 } });
+    expect(created.status).toBe(201);
+    if (sameGrant) await sim.control('POST', '/_sim/whatnot/tokens/expire', {});
+
+    const verifier = svc.rt.credentialVerifier;
+    const saved = { lockGrant: verifier.lockGrant, keep: verifier.keep, keepHeld: verifier.keepHeld };
+    let lockA: GrantLock | undefined;
+    let arrive!: () => void;
+    const arrived = new Promise<void>((resolve) => (arrive = resolve));
+    let go!: () => void;
+    const gone = new Promise<void>((resolve) => (go = resolve));
+    let stalled = false;
+    // Once, in A: its lease runs out here (renewals stopped, lease ended), and it waits for B.
+    const stall = async (): Promise<void> => {
+      if (stalled) return;
+      stalled = true;
+      await lockA!.release();
+      arrive();
+      await gone;
+    };
+    verifier.lockGrant = async (...args) => {
+      const lock = await saved.lockGrant.apply(verifier, args);
+      if (!lock || lockA) return lock;
+      lockA = lock;
+      // The route's own renew() is the last one, right before its writes (the timer renews through the lock itself).
+      return {
+        ...lock,
+        renew: async () => {
+          const held = await lock.renew();
+          if (at === 'after its last renewal') await stall();
+          return held;
+        },
+      };
+    };
+    const tokenWrite =
+      <A extends unknown[], R>(write: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        if (at === 'before its token write') await stall();
+        const written = await write.apply(verifier, args);
+        if (at === 'after its token write') await stall();
+        return written;
+      };
+    verifier.keep = tokenWrite(saved.keep);
+    verifier.keepHeld = tokenWrite(saved.keepHeld);
+    try {
+      const a = sameGrant ? { ...original, webhookSecret: whsec() } : whatnotApp('a');
+      const patchA = svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: { credentials: a } });
+      await arrived;
+      const b = whatnotApp('b');
+      const bodyB = second === 'grant' ? { credentials: b } : { baseUrl: 'http://no-such-host.invalid' };
+      const statusB = second === 'none' ? undefined : (await svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: bodyB })).status;
+      go();
+      const statusA = (await patchA).status;
+      const credentials = svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', id))!);
+      const token = await tokenRecord(svc, id);
+      return { original, a, b, statusA, statusB, credentials, token };
+    } finally {
+      go();
+      Object.assign(verifier, saved);
+    }
+  }
+
+  /** Whatnot refreshes the record's refresh token with the target's app: the two are one grant's (a mix: invalid_grant). */
+  const oneGrant = async (credentials: Record<string, string>, token: AccessToken | null): Promise<void> => {
+    expect(token?.refreshToken).toMatch(/^wn_sim_refresh_/);
+    expect(await refreshStatus(rig!.sim.base('whatnot'), credentials, token!)).toBe(200);
+  };
+
+  test.each([
+    ['after its last renewal', true],
+    ['after its last renewal', false],
+    ['before its token write', false],
+    ['after its token write', false],
+  ] as const)('A stalled %s (same grant: %s) while B saved another grant: 409 for A, B credentials and token record left', async (at, sameGrant) => {
+    const { b, statusA, statusB, credentials, token } = await interleave(at, sameGrant);
+    expect(statusB).toBe(200);
+    await oneGrant(credentials, token);
+    expect(statusA).toBe(409);
+    expect(credentials).toEqual(b);
+  }, 60_000);
+
+  test('A stalled past its lease with nobody taking its holds still saves (200)', async () => {
+    const { a, statusA, credentials, token } = await interleave('after its token write', false, 'none');
+    expect(statusA).toBe(200);
+    expect(credentials).toEqual(a);
+    await oneGrant(credentials, token);
+  }, 60_000);
+
+  test('A stalled after its token write while B took the lock and wrote nothing: 409 for A, its record put back', async () => {
+    const { original, statusA, statusB, credentials, token } = await interleave('after its token write', false, 'nothing');
+    expect([400, 503]).toContain(statusB);
+    expect(statusA).toBe(409);
+    expect(credentials).toEqual(original);
+    await oneGrant(credentials, token);
+  }, 60_000);
+});
