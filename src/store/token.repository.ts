@@ -39,9 +39,10 @@ return n
 /**
  * A grant hold (RedisTokenStore.lockGrant): a record `<lease end ms>:<nonce>` (Redis TIME), one in the
  * target's slot (its token record's) and one in the partner's (its target record's), taken with one
- * nonce. The record stays after its lease ended (GRANT_HOLD_KEEP_MS more): a write of the PATCH that
- * took it checks in its own script that the record still names its nonce, lapsed or not (nobody took
- * it since; grantHoldLua).
+ * nonce. The record stays one more lease after its lease ended: a write of the PATCH that took it
+ * checks in its own script that the record still names its nonce, lapsed or not (nobody took it since;
+ * grantHoldLua). A PATCH stalled longer than that finds it gone and writes nothing (refused: safe); a
+ * PATCH of an older version (a bare nonce, SET NX) waits for it as for another's lock.
  */
 const HOLD_NOW_LUA = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -93,9 +94,6 @@ if ARGV[4] ~= '1' and cur ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
 return {1, cur}
 `;
-
-/** How long a grant hold's record stays after its lease ended: a PATCH that stalled longer finds it gone, and its writes are refused (409). */
-const GRANT_HOLD_KEEP_MS = 24 * 3_600_000;
 
 /** Raised by a write fenced by a grant hold that another PATCH took meanwhile (nothing written). */
 export class GrantHoldLostError extends Error {
@@ -400,7 +398,7 @@ export class RedisTokenStore implements TokenStore {
       targetHold: this.keys.targetGrantHold(partnerId, this.targetId),
     };
     const lease = String(leaseMs);
-    const keep = String(GRANT_HOLD_KEEP_MS);
+    const keep = lease;
     const until = Date.now() + leaseMs;
     const take = async (key: string): Promise<boolean> => {
       while ((await this.redis.scTokenHoldTake(key, fence.nonce, lease, keep)) !== 1) {
