@@ -108,7 +108,7 @@ test('property: returns reported cumulatively — every increment ≥ 0, their s
       },
     ),
   );
-});
+}, 30_000); // (a loaded machine: jest's 5 s would be the property's time, not its result)
 
 test('property: for a line of price × quantity the share is price × units exactly, through toPlatformOrder', () => {
   fc.assert(
@@ -119,4 +119,4 @@ test('property: for a line of price × quantity the share is price × units exac
       expect(o.refunded.amount).toBe(cents * Math.min(quantity, Math.max(refundedUnits, returnedUnits)));
     }),
   );
-});
+}, 30_000);
