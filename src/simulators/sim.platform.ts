@@ -110,6 +110,8 @@ export interface SimOrder {
   externalId: string;
   productId: string;
   total: Money;
+  /** Units sold (1 unless the order said): TikTok reports a sku's unit price and quantity. */
+  quantity: number;
   clickId?: string;
   createdAt: string;
   status: 'paid' | 'partially_refunded' | 'refunded';
@@ -119,6 +121,7 @@ export interface SimOrderInput {
   externalId: string;
   productId: string;
   total: Money;
+  quantity?: number | undefined;
   clickId?: string | undefined;
   createdAt?: string | undefined;
 }
@@ -474,6 +477,7 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
       externalId: input.externalId,
       productId: input.productId,
       total: { ...input.total },
+      quantity: input.quantity ?? 1,
       ...(input.clickId !== undefined ? { clickId: input.clickId } : {}),
       createdAt: input.createdAt ?? new Date().toISOString(),
       status: 'paid',
@@ -683,6 +687,9 @@ export interface PlatformSimulator {
   createShowByHand?(title: string, account?: string): string;
   /** POST /_sim/{platform}/orders refuses (404) an externalId for which this returns false. */
   showExists?(externalId: string): boolean;
+  /** POST /_sim/{platform}/orders and …/refunds: a SimProblem for what the platform could not have sold or taken back. */
+  checkOrder?(input: SimOrderInput): void;
+  checkRefund?(order: SimOrder, amount: Money): void;
   /** After an order was stored: the platform's own notification (webhook), if it has one. */
   onOrderCreated?(order: SimOrder): Promise<void>;
   /** After a refund was stored: likewise. */

@@ -31,6 +31,8 @@ const OrderBody = z.object({
   productId: z.string().min(1),
   // Platforms sell at 0 or more: a negative total is no order any of them reports (the adapters refuse it).
   total: MoneySchema.extend({ amount: z.number().int().nonnegative() }),
+  // Units of the product in the order (TikTok's affiliate report gives a sku's unit price and quantity).
+  quantity: z.number().int().min(1).max(1000).optional(),
   clickId: z.string().min(1).optional(),
   createdAt: z.iso.datetime({ offset: true }).optional(),
 });
@@ -160,6 +162,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
     if (s.showExists && !s.showExists(body.externalId)) {
       throw new SimProblem(404, 'Show not found', `${s.platform} has no show ${body.externalId}`);
     }
+    s.checkOrder?.(body);
     const order = s.sim.createOrder(body);
     await s.onOrderCreated?.(order);
     return reply.code(201).send({ orderId: order.orderId });
@@ -169,6 +172,8 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
     const s = platformOf(req);
     const { orderId } = req.params as { orderId: string };
     const body = parse(RefundBody, req.body);
+    const known = s.sim.orders.get(orderId);
+    if (known) s.checkRefund?.(known, body.amount);
     const { order, refund } = s.sim.refundOrder(orderId, body.amount);
     await s.onOrderRefunded?.(order, refund);
     return reply.code(201).send({ refundId: refund.refundId });

@@ -21,7 +21,11 @@
  *   documented; TikTok answers many codes with 200);
  * - errors are the envelope `{code, message, request_id, data}`; HTTP statuses vary (some codes come
  *   with 200) so clients must read `code`;
- * - 50 requests/s per app per shop → HTTP 429 code 36009002; injected 500 → 36009003.
+ * - 50 requests/s per app per shop → HTTP 429 code 36009002; injected 500 → 36009003;
+ * - the affiliate order report gives a sku's unit `price`, `quantity` and the units taken back
+ *   (`refunded_quantity`, `returned_quantity`), never a refunded amount: an order is `quantity` units of
+ *   one price (`POST /_sim/tiktok/orders {quantity}`, 1 by default; a total that is not is a 422), a
+ *   refund takes back whole units (another amount is a 422), and each unit back is counted in both fields.
  * Credentials (src/simulators/sim.accounts.ts): apps (app_key → app_secret) and shops are registered
  * in the simulator, as in Partner Center; the seeded ones, and more from `POST /_sim/tiktok/apps
  * {appKey, appSecret}` and `POST /_sim/tiktok/accounts {appKey?, limited?}` (a shop authorising an
@@ -320,9 +324,22 @@ export function createTiktokSimulator(): PlatformSimulator {
     return String(lastRoomId);
   }
 
+  /**
+   * A sku of TikTok's affiliate report has a unit `price` and a `quantity`, and counts what was taken
+   * back in units (`refunded_quantity`, `returned_quantity`): no refunded amount. So an order here is
+   * `quantity` units of one price (checkOrder), and a refund takes back whole units (checkRefund). TikTok
+   * does not document whether a returned unit counts in both fields; the simulator counts it in both
+   * (as before, for a refund of the whole order), so a reader that takes either field gets it.
+   */
+  const unitPrice = (o: Pick<SimOrder, 'total' | 'quantity'>): number => o.total.amount / o.quantity;
+  function unitsTakenBack(o: SimOrder): number {
+    const unit = unitPrice(o);
+    return unit === 0 ? 0 : o.refunds.reduce((s, r) => s + r.amount.amount, 0) / unit;
+  }
+
   function affiliateOrder(o: SimOrder): Record<string, unknown> {
     const bps = sim.limits.commissionRateBps;
-    const refunded = o.status === 'refunded' ? 1 : 0;
+    const units = unitsTakenBack(o);
     return {
       id: o.orderId,
       status: o.status === 'refunded' ? 'CANCELLED' : 'PROCESSING',
@@ -330,16 +347,16 @@ export function createTiktokSimulator(): PlatformSimulator {
       skus: [
         {
           product_id: o.productId,
-          quantity: 1,
-          price: { amount: decimal(o.total), currency: o.total.currency },
+          quantity: o.quantity,
+          price: { amount: decimal({ amount: unitPrice(o), currency: o.total.currency }), currency: o.total.currency },
           content_type: 'LIVE',
           content_id: o.externalId,
           creator_username: 'syndicast_sim_creator',
           commission_rate: String(bps),
           commission_model: 'FIXED',
           estimated_paid_commission: { amount: decimal({ amount: applyBps(o.total.amount, bps), currency: o.total.currency }), currency: o.total.currency },
-          refunded_quantity: refunded,
-          returned_quantity: refunded,
+          refunded_quantity: units,
+          returned_quantity: units,
         },
       ],
     };
@@ -347,6 +364,7 @@ export function createTiktokSimulator(): PlatformSimulator {
 
   function orderDetail(o: SimOrder): Record<string, unknown> {
     const refundedAmount = o.refunds.reduce((s, r) => s + r.amount.amount, 0);
+    const unit = decimal({ amount: unitPrice(o), currency: o.total.currency });
     return {
       id: o.orderId,
       status: o.status === 'refunded' ? 'CANCELLED' : 'AWAITING_SHIPMENT',
@@ -358,7 +376,8 @@ export function createTiktokSimulator(): PlatformSimulator {
         total_amount: decimal(o.total),
         refund_amount: decimal({ amount: refundedAmount, currency: o.total.currency }),
       },
-      line_items: [{ id: `${o.orderId}-1`, product_id: o.productId, sale_price: decimal(o.total), currency: o.total.currency }],
+      // One line item per unit, as TikTok lists them.
+      line_items: Array.from({ length: o.quantity }, (_, i) => ({ id: `${o.orderId}-${i + 1}`, product_id: o.productId, sale_price: unit, currency: o.total.currency })),
     };
   }
 
@@ -602,6 +621,16 @@ export function createTiktokSimulator(): PlatformSimulator {
       return room.id;
     },
     showExists: (externalId) => state.rooms.has(externalId),
+    checkOrder(input) {
+      const quantity = input.quantity ?? 1;
+      if (input.total.amount % quantity !== 0) throw new SimProblem(422, 'Invalid order', `a TikTok sku has one unit price: a total of ${input.total.amount} is not ${quantity} units of one price`);
+    },
+    checkRefund(order, amount) {
+      const unit = unitPrice(order);
+      if (amount.currency === order.total.currency && unit > 0 && amount.amount % unit !== 0) {
+        throw new SimProblem(422, 'Invalid refund', `TikTok takes back whole units (its affiliate report counts them): ${amount.amount} is not a multiple of the unit price ${unit}`);
+      }
+    },
     async onOrderCreated(order: SimOrder) {
       await sendWebhook(1, order, { order_id: order.orderId, order_status: 'AWAITING_SHIPMENT', is_on_hold_order: false, update_time: Math.floor(Date.now() / 1000) });
     },

@@ -2609,6 +2609,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/targets.test.ts"],
     testName: "a loopback baseUrl",
   },
+  {
+    name: 'tiktok-returned-quantity-ignored',
+    what: "the TikTok adapter reads only a sku's refunded_quantity (src/targets/tiktok/tiktok.adapter.ts unitsTakenBack): a return TikTok's affiliate report counts in returned_quantity alone reverses no commission",
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'return Math.max(s.refunded_quantity ?? 0, s.returned_quantity ?? 0);',
+    to: 'return s.refunded_quantity ?? 0;',
+    tests: ['test/unit/tiktok.order-amounts.test.ts'],
+    testName: 'returned_quantity only',
+  },
+  {
+    name: 'tiktok-line-share-floors',
+    what: 'the refunded share of a TikTok sku line (units of its quantity) rounds down instead of half up (src/targets/tiktok/tiktok.adapter.ts lineShare)',
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'return Number((2n * BigInt(line) * u + q) / (2n * q));',
+    to: 'return Number((BigInt(line) * u) / q);',
+    tests: ['test/unit/tiktok.order-amounts.test.ts'],
+    testName: 'lineShare',
+  },
+  {
+    name: 'tiktok-sim-partial-return-unreported',
+    what: "the TikTok simulator's affiliate report counts no unit back until the whole order is refunded (src/simulators/tiktok.sim.ts unitsTakenBack, as before): a partial return never reaches the ledger, and no test sees it",
+    file: 'src/simulators/tiktok.sim.ts',
+    from: 'return unit === 0 ? 0 : o.refunds.reduce((s, r) => s + r.amount.amount, 0) / unit;',
+    to: "return o.status === 'refunded' ? o.quantity : 0;",
+    tests: ['test/e2e/tiktok.partial-return.test.ts'],
+    testName: '1 unit returned, then 2 more',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

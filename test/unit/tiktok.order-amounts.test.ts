@@ -3,10 +3,13 @@
  * is refused (PermanentError `malformed_response`, the report names it). Before: a product or sum past
  * 2^53 minor units was a rounded double stored as the order's total, and a sku whose price was not a
  * plain decimal ("1e3", "12.345" USD) was silently left out of the total.
+ * What TikTok took back is reported in units only (refunded_quantity / returned_quantity): the refunded
+ * amount is their share of the sku line, exact, cumulative (a later report adds only the difference).
  */
 import fc from 'fast-check';
 import { PermanentError } from '../../src/targets/target.errors.js';
-import { toPlatformOrder } from '../../src/targets/tiktok/tiktok.adapter.js';
+import { applyBps } from '../../src/domain/money.js';
+import { lineShare, toPlatformOrder } from '../../src/targets/tiktok/tiktok.adapter.js';
 import type { AffiliateOrder } from '../../src/targets/tiktok/tiktok.schemas.js';
 
 const log = { warn: (): void => undefined };
@@ -40,3 +43,80 @@ test.each(['1e3', '12.345', ' 12.34', '', 'abc', '90071992547409.92'])('a sku pr
 test.each([9007199254740991, 253402300800, -1])('create_time %d (not unix seconds of 1970–9999) fails the order with a PermanentError, not a RangeError', (t) => {
   expect(() => toPlatformOrder({ ...order([sku('1.00')]), create_time: t }, log)).toThrow(PermanentError);
 });
+
+// --- units taken back → refunded amount (the report carries quantities, no refunded amount) ---------
+
+const returned = (amount: string, quantity: number, units: number): AffiliateOrder['skus'][number] => ({ product_id: 'p1', quantity, price: { amount, currency: 'USD' }, returned_quantity: units });
+
+test('a return TikTok counts in returned_quantity only is refunded (it was read as nothing refunded)', () => {
+  const o = toPlatformOrder(order([returned('33.33', 3, 1)]), log)!;
+  expect(o.total).toEqual({ amount: 9999, currency: 'USD' });
+  expect(o.refunded).toEqual({ amount: 3333, currency: 'USD' });
+});
+
+test('one sku of a multi-sku order returned: only that sku line is refunded; a unit in both counts is taken back once', () => {
+  const both = { ...sku('12.34', 3, 2), returned_quantity: 2 };
+  const o = toPlatformOrder(order([both, sku('5.00', 2)]), log)!;
+  expect(o.total.amount).toBe(3702 + 1000);
+  expect(o.refunded.amount).toBe(2468);
+  // more units than the sku had: capped at its line
+  expect(toPlatformOrder(order([returned('5.00', 2, 7), sku('1.00')]), log)!.refunded.amount).toBe(1000);
+});
+
+test('lineShare: exact round-half-up of line × units / quantity, and price × units for a line of price × quantity', () => {
+  expect(lineShare(10, 3, 1)).toBe(3); // 3.33…
+  expect(lineShare(10, 3, 2)).toBe(7); // 6.67
+  expect(lineShare(5, 2, 1)).toBe(3); // 2.5 → 3
+  expect(lineShare(10, 3, 3)).toBe(10);
+  expect(lineShare(9999, 3, 1)).toBe(3333);
+  expect(lineShare(Number.MAX_SAFE_INTEGER, 1000, 999)).toBe(Number((2n * BigInt(Number.MAX_SAFE_INTEGER) * 999n + 1000n) / 2000n));
+  expect(lineShare(100, 0, 1)).toBe(0);
+  expect(lineShare(100, 4, 0)).toBe(0);
+});
+
+test('property: returns reported cumulatively — every increment ≥ 0, their sum is the cumulative share (and its commission reversal), never above the line', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      fc.integer({ min: 1, max: 1000 }),
+      fc.array(fc.integer({ min: 0, max: 400 }), { minLength: 1, maxLength: 8 }),
+      fc.integer({ min: 0, max: 10_000 }),
+      (line, quantity, steps, bps) => {
+        let units = 0;
+        let applied = 0;
+        let reversed = 0;
+        for (const step of steps) {
+          const before = lineShare(line, quantity, units);
+          units += step; // the report's count only grows; past the quantity it is capped
+          const after = lineShare(line, quantity, units);
+          expect(after - before).toBeGreaterThanOrEqual(0);
+          expect(after).toBeLessThanOrEqual(line);
+          applied += after - before;
+          // the ledger's reversal of that increment (CONTRACT §5: on the cumulative refund)
+          reversed += applyBps(line - before, bps) - applyBps(line - after, bps);
+        }
+        const share = lineShare(line, quantity, units);
+        expect(applied).toBe(share);
+        expect(reversed).toBe(applyBps(line, bps) - applyBps(line - share, bps));
+        expect(reversed).toBeGreaterThanOrEqual(0);
+        // exactly round-half-up(line × u / quantity): 2·(share·q − line·u) ∈ [−q, q)
+        const u = BigInt(Math.min(units, quantity));
+        const q = BigInt(quantity);
+        const d = 2n * (BigInt(share) * q - BigInt(line) * u);
+        expect(d >= -q && d < q).toBe(true);
+        if (units >= quantity) expect(share).toBe(line);
+      },
+    ),
+  );
+}, 30_000); // (a loaded machine: jest's 5 s would be the property's time, not its result)
+
+test('property: for a line of price × quantity the share is price × units exactly, through toPlatformOrder', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 99_999_999 }), fc.integer({ min: 1, max: 50 }), fc.nat({ max: 60 }), fc.nat({ max: 60 }), (cents, quantity, refundedUnits, returnedUnits) => {
+      const amount = `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+      const o = toPlatformOrder(order([{ ...sku(amount, quantity, refundedUnits), returned_quantity: returnedUnits }]), log)!;
+      expect(o.total.amount).toBe(cents * quantity);
+      expect(o.refunded.amount).toBe(cents * Math.min(quantity, Math.max(refundedUnits, returnedUnits)));
+    }),
+  );
+}, 30_000);

@@ -26,7 +26,7 @@ import { collectPages, pagedOrderReport, type AdapterContext, type AdapterFactor
 import { ActionRequiredError, PermanentError, productPathSegment, WebhookAuthError } from '../target.errors.js';
 import { CursorTrail } from '../cursor-trail.js';
 import { createTiktokClient } from './tiktok.client.js';
-import { AffiliateOrderPageSchema, OrderDetailSchema, PromotionLinkSchema, WebhookBodySchema, type AffiliateOrder, type Price } from './tiktok.schemas.js';
+import { AffiliateOrderPageSchema, OrderDetailSchema, PromotionLinkSchema, WebhookBodySchema, type AffiliateOrder, type AffiliateSku, type Price } from './tiktok.schemas.js';
 import { verifyWebhookSignature } from './tiktok.sign.js';
 
 export const TIKTOK_CAPABILITIES: Capabilities = {
@@ -98,6 +98,31 @@ function exactSum(orderId: string, what: string, a: number, b: number): number {
 }
 
 /**
+ * Units of a sku TikTok took back. The affiliate report counts them twice over, `refunded_quantity`
+ * and `returned_quantity`, and does not say whether a unit returned and refunded is in both: the
+ * larger one is taken (a unit is never taken back twice), capped by lineShare at the sku's quantity.
+ * Before, `returned_quantity` was not read: a return TikTok counted there only reversed nothing.
+ */
+export function unitsTakenBack(s: Pick<AffiliateSku, 'refunded_quantity' | 'returned_quantity'>): number {
+  return Math.max(s.refunded_quantity ?? 0, s.returned_quantity ?? 0);
+}
+
+/**
+ * The amount of `units` of a sku line of `quantity` units worth `line` minor units in all:
+ * round-half-up(line × units / quantity), in exact integers (no double is rounded on the way), units
+ * capped at the quantity. Never negative, never above the line, and growing with units, so the
+ * increments of a cumulative count add up to the amount of the last count. For TikTok's lines
+ * (price × quantity) it is price × units exactly; the rounding is for a line that does not divide by
+ * its quantity.
+ */
+export function lineShare(line: number, quantity: number, units: number): number {
+  if (line <= 0 || quantity <= 0 || units <= 0) return 0;
+  const q = BigInt(quantity);
+  const u = BigInt(Math.min(units, quantity));
+  return Number((2n * BigInt(line) * u + q) / (2n * q));
+}
+
+/**
  * One affiliate order → our normalised order; undefined (and a warning) when it carries no prices.
  * Amounts are exact or the order is refused (PermanentError `malformed_response`). Pure but for the log.
  */
@@ -118,9 +143,12 @@ export function toPlatformOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): P
       continue;
     }
     const qty = s.quantity ?? 1;
+    const line = unit.amount * qty;
     // Exact or refused: a product or sum past 2^53 minor units would be rounded by a double.
-    total = exactSum(o.id, 'total', total, unit.amount * qty);
-    refunded = exactSum(o.id, 'refunded', refunded, unit.amount * Math.min(qty, s.refunded_quantity ?? 0));
+    total = exactSum(o.id, 'total', total, line);
+    // The report has no refunded amount, only units: their share of the line (a cumulative figure:
+    // the ledger applies only its growth, so a re-read adds nothing and more units add the difference).
+    refunded = exactSum(o.id, 'refunded', refunded, lineShare(line, qty, unitsTakenBack(s)));
     const c = toMinor(s.actual_paid_commission ?? s.estimated_paid_commission, o.id);
     if (c && c.currency === currency) commission = exactSum(o.id, 'commission', commission ?? 0, c.amount);
   }
