@@ -2591,6 +2591,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/targets.test.ts"],
     testName: "a loopback baseUrl",
   },
+  {
+    name: "show-list-filter-unbounded",
+    what: "a ?state= show list reads every show of the partner on every request again, however many (src/api/routes/shows.routes.ts without the bounded scan for a partner with more than SHOW_FILTER_SCAN_MAX shows): seconds a request at 10,000 shows, the whole API held by a few of them",
+    file: "src/api/routes/shows.routes.ts",
+    from: "if ((await shows.showCount(partnerId)) > scanMax) return filteredPage(",
+    to: "if (scanMax < 0) return filteredPage(",
+    tests: ["test/integration/shows.filtered-list-bounded.test.ts"],
+    testName: "a request reads at most the bound",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
