@@ -2600,6 +2600,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/shows.filtered-list-bounded.test.ts"],
     testName: "a request reads at most the bound",
   },
+  {
+    name: "console-sessions-uncapped",
+    what: "a console sign-in ends none of its key's sessions past SESSIONS_PER_KEY (src/store/session.repository.ts create): any valid key, a partner's too, fills Redis with 8-hour sessions by signing in in a loop",
+    file: "src/store/session.repository.ts",
+    from: "if (ended.length > 0) {",
+    to: "if (ended.length < 0) {",
+    tests: ["test/integration/ops.session-cap.test.ts"],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
