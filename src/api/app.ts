@@ -99,6 +99,8 @@ export interface AppOptions {
   opsStreamStallMs?: number;
   /** How often the ops stream looks for board changes (tests; 1 s by default in ops.routes.ts). */
   opsStreamIntervalMs?: number;
+  /** Shows a `?state=` show list reads at most per request (tests; SHOW_FILTER_SCAN_MAX by default in shows.routes.ts). */
+  showFilterScanMax?: number;
 }
 
 const ESCAPED_DOT_ID = /^%2e(?:%2e)?$/i;
@@ -385,6 +387,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     allowPrivateDestinations: rt.config.allowPrivateDestinations,
     readiness: rt.readiness,
     externalShows: new ExternalShowIndex(rt.redis, rt.keys),
+    ...(opts.showFilterScanMax ? { filterScanMax: opts.showFilterScanMax } : {}),
   });
   await app.register(relayRoutes, { relay: rt.relay, audit: rt.audit });
   await app.register(relayEdgeRoutes, { relay: rt.relay, shows: rt.shows, edgeUrl: rt.config.relayEdge === 'none' ? rt.config.relayEdgeInternalUrl : undefined, relayEdge: rt.config.relayEdge });

@@ -95,6 +95,10 @@ export class Keys {
   consoleSession(hash: string): string {
     return `${this.prefix}:{ses:${hash}}:session`;
   }
+  /** The console sessions signed in with one API key: a sorted set of their token hashes by creation (SessionRepository's cap). */
+  consoleSessionsOfKey(keyId: string): string {
+    return `${this.prefix}:{seskey:${keyId}}:sessions`;
+  }
   audit(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:audit`;
   }

@@ -8,6 +8,15 @@ import type { Principal } from './apikey.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
+/**
+ * Live sessions one API key may hold; a sign-in past it ends the key's oldest. Every sign-in stored a
+ * session for its full TTL, any valid key's (a viewer's or a partner's too, whose sessions open
+ * nothing): a script signing in with a partner key in a loop filled Redis, the system of record, with
+ * ~110 sessions a second (8 clients, `npm start` on a loaded 2-core machine), each kept 8 hours. A
+ * browser holds one session (the cookie; a renewal replaces it): this is one per browser or device.
+ */
+export const SESSIONS_PER_KEY = 20;
+
 export class SessionRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -17,7 +26,24 @@ export class SessionRepository {
 
   async create(p: Principal): Promise<string> {
     const token = randomToken(32);
-    await this.redis.set(this.keys.consoleSession(sha256Hex(token)), JSON.stringify(p), 'EX', this.ttlSec);
+    const hash = sha256Hex(token);
+    await this.redis.set(this.keys.consoleSession(hash), JSON.stringify(p), 'EX', this.ttlSec);
+    // The key's sessions, oldest first: those past SESSIONS_PER_KEY end (their records in their own
+    // slots, one DEL each). Sign-ins racing may each end one: never more than the cap is left.
+    const ofKey = this.keys.consoleSessionsOfKey(p.id);
+    const nowMs = Date.now();
+    const [, , , over] = (await this.redis
+      .multi()
+      .zadd(ofKey, nowMs, hash)
+      .zremrangebyscore(ofKey, '-inf', nowMs - this.ttlSec * 1000)
+      .pexpire(ofKey, this.ttlSec * 1000)
+      .zrange(ofKey, 0, -SESSIONS_PER_KEY - 1)
+      .exec()) ?? [];
+    const ended = (over?.[1] as string[] | undefined) ?? [];
+    if (ended.length > 0) {
+      await this.redis.zrem(ofKey, ...ended);
+      for (const h of ended) await this.redis.del(this.keys.consoleSession(h));
+    }
     return token;
   }
 

@@ -1064,6 +1064,11 @@ export class ShowRepository {
     return zrevPage(this.redis, this.keys.partnerShows(partnerId), start, limit);
   }
 
+  /** The number of shows in the partner's show index (listShowIds' `total`). */
+  async showCount(partnerId: string): Promise<number> {
+    return this.redis.zcard(this.keys.partnerShows(partnerId));
+  }
+
   /**
    * The mirror of the show on a target. Given the target (a TargetRecord, or its id, platform and
    * incarnation), a record an earlier target of the same id left is read as a new mirror (ownMirror):

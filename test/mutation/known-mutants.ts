@@ -2636,6 +2636,23 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/e2e/tiktok.partial-return.test.ts'],
     testName: '1 unit returned, then 2 more',
   },
+  {
+    name: "show-list-filter-unbounded",
+    what: "a ?state= show list reads every show of the partner on every request again, however many (src/api/routes/shows.routes.ts without the bounded scan for a partner with more than SHOW_FILTER_SCAN_MAX shows): seconds a request at 10,000 shows, the whole API held by a few of them",
+    file: "src/api/routes/shows.routes.ts",
+    from: "if ((await shows.showCount(partnerId)) > scanMax) return filteredPage(",
+    to: "if (scanMax < 0) return filteredPage(",
+    tests: ["test/integration/shows.filtered-list-bounded.test.ts"],
+    testName: "a request reads at most the bound",
+  },
+  {
+    name: "console-sessions-uncapped",
+    what: "a console sign-in ends none of its key's sessions past SESSIONS_PER_KEY (src/store/session.repository.ts create): any valid key, a partner's too, fills Redis with 8-hour sessions by signing in in a loop",
+    file: "src/store/session.repository.ts",
+    from: "if (ended.length > 0) {",
+    to: "if (ended.length < 0) {",
+    tests: ["test/integration/ops.session-cap.test.ts"],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
