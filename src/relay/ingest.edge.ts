@@ -57,6 +57,17 @@ export const RTMP_BUFFER_LIMITS = { commandBytes: 64 * 1024, commandBuffers: 102
  * publishes or plays within a second or two of connecting (a few round trips).
  */
 export const RTMP_START_MS = 10_000;
+/**
+ * How many connections from one address the edge holds while they have neither published nor played
+ * (RELAY_RTMP_PENDING_PER_ADDRESS); a newer one over it is closed at once. RTMP_START_MS closes each
+ * such connection after 10 s, but a client reconnecting at ~250 connections a second kept the edge's
+ * maxRtmpConnections (2,500 at 20,000 open files) full all the same, and a real encoder was refused. A
+ * cap on all of an address's connections would refuse the encoders behind one NAT or load balancer at a
+ * mass go-live; a pending connection becomes a publish or a play within a few round trips, so even
+ * hundreds of encoders behind one address connecting at once rarely have 64 pending together (one
+ * refused retries, as encoders do).
+ */
+export const RTMP_PENDING_PER_ADDRESS = 64;
 /** The RTMP session settings (bench/sut/bare-edge.ts uses the same). */
 export const NMS_CONFIG = { rtmp: { chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 } };
 
@@ -73,6 +84,7 @@ type FromEdge =
   | { type: 'publishBusy'; id: string; path: string }
   | { type: 'publishReplaced'; id: string; by: string; path: string; silentMs: number }
   | { type: 'notStarted'; count: number }
+  | { type: 'pendingOverCap'; count: number; addresses: string[] }
   | { type: 'closed' };
 
 /** How often the edge's thread counts each publish's received bytes (the `received` message). */
@@ -153,12 +165,17 @@ class EdgeSession extends NodeRtmpSession {
         holder.stop();
       } else parentPort.postMessage({ type: 'publishBusy', id: this.id, path });
     }
-    return super.onPublish(invokeMessage);
+    super.onPublish(invokeMessage);
+    if (this.isPublishing) leavePending(this);
   }
   // A play without the service's play token for its stream (a client holding only the stream key):
   // refused before node-media-server registers it as a player, and the connection closed.
   onPlay(invokeMessage) {
-    if (typeof invokeMessage.streamName !== 'string' || playAllowed(invokeMessage.streamName)) return super.onPlay(invokeMessage);
+    if (typeof invokeMessage.streamName !== 'string' || playAllowed(invokeMessage.streamName)) {
+      super.onPlay(invokeMessage);
+      if (this.isPlaying || this.isIdling) leavePending(this);
+      return;
+    }
     this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Play.Unauthorized', 'Authorization required.');
     parentPort.postMessage({ type: 'playRefused', id: this.id });
     this.reject();
@@ -239,12 +256,45 @@ for (const name of ['onSocketData', 'onSocketClose', 'onSocketError', 'onSocketT
   };
 }
 const sockets = new Set();
+// The sessions that have neither published nor played yet, by their client's address
+// (RTMP_PENDING_PER_ADDRESS): one address holds at most pendingPerAddress of them, a newer one is closed
+// at once. A flood of reconnects from one client kept the edge's connections full although each of
+// them was closed after startMs; a cap on all of an address's connections would refuse encoders behind
+// one NAT. A session leaves its address's set once it publishes or plays (or closes).
+const pendingByAddress = new Map();
+const pendingCap = workerData.pendingPerAddress;
+// Connections closed over the cap since the last report, and a few of their addresses.
+let overCap = 0;
+const overCapAddresses = new Set();
+function leavePending(session) {
+  const set = session.pendingAt !== undefined && pendingByAddress.get(session.pendingAt);
+  if (set) {
+    set.delete(session);
+    if (set.size === 0) pendingByAddress.delete(session.pendingAt);
+  }
+  session.pendingAt = undefined;
+}
 const server = createServer((socket) => {
+  const address = socket.remoteAddress || '';
+  const pending = pendingCap > 0 ? pendingByAddress.get(address) : undefined;
+  if (pending && pending.size >= pendingCap) {
+    overCap++;
+    if (overCapAddresses.size < 5) overCapAddresses.add(address);
+    socket.on('error', () => undefined);
+    socket.destroy();
+    return;
+  }
   sockets.add(socket);
   const session = new EdgeSession(workerData.config, socket);
   session.acceptedAt = Date.now();
+  if (pendingCap > 0) {
+    if (pending) pending.add(session);
+    else pendingByAddress.set(address, new Set([session]));
+    session.pendingAt = address;
+  }
   socket.once('close', () => {
     sockets.delete(socket);
+    leavePending(session);
     dataSeen.delete(session.id);
     parentPort.postMessage({ type: 'gone', id: session.id });
   });
@@ -298,6 +348,11 @@ setInterval(() => {
     }
   }
   if (notStarted > 0) parentPort.postMessage({ type: 'notStarted', count: notStarted });
+  if (overCap > 0) {
+    parentPort.postMessage({ type: 'pendingOverCap', count: overCap, addresses: [...overCapAddresses] });
+    overCap = 0;
+    overCapAddresses.clear();
+  }
   if (counts.length > 0) parentPort.postMessage({ type: 'received', counts, at: Date.now() });
 }, ${COUNT_MS}).unref();
 // A flood of connections takes at most its share of the process's file descriptors (connection-limits.ts).
@@ -346,6 +401,10 @@ export interface EdgeOptions {
   publishTakeoverMs?: number;
   /** How long a connection may take from its accept to a publish or a play before it is closed (default RTMP_START_MS). */
   startMs?: number;
+  /** Connections from one address that have neither published nor played, at most (RELAY_RTMP_PENDING_PER_ADDRESS; default RTMP_PENDING_PER_ADDRESS; 0: no cap). */
+  pendingPerAddress?: number;
+  /** Connections the edge holds at once (default maxRtmpConnections(): 1/8 of the open-files limit). */
+  maxConnections?: number;
   /** The keys a play token may be signed with: `box.derivedKeys(EDGE_PLAY_LABEL)` (none: every play is refused). */
   playKeys: readonly Buffer[];
   /**
@@ -420,7 +479,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   const publishing = new Map<string, Publish>();
   const worker = new Worker(EDGE_THREAD, {
     eval: true,
-    workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port: opts.port, host: opts.host, maxConnections: maxRtmpConnections(), playKeys: opts.playKeys.map((k) => k.toString('hex')), publishTakeoverMs: opts.publishTakeoverMs ?? PUBLISH_TAKEOVER_MS, startMs: opts.startMs ?? RTMP_START_MS },
+    workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port: opts.port, host: opts.host, maxConnections: opts.maxConnections ?? maxRtmpConnections(), pendingPerAddress: opts.pendingPerAddress ?? RTMP_PENDING_PER_ADDRESS, playKeys: opts.playKeys.map((k) => k.toString('hex')), publishTakeoverMs: opts.publishTakeoverMs ?? PUBLISH_TAKEOVER_MS, startMs: opts.startMs ?? RTMP_START_MS },
   });
   let closing = false;
   let onClosed: (() => void) | undefined;
@@ -532,6 +591,8 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
           return onPublishReplaced(m);
         case 'notStarted':
           return log.warn({ count: m.count, afterMs: opts.startMs ?? RTMP_START_MS }, 'ingest connections closed: they neither published nor played in time');
+        case 'pendingOverCap':
+          return log.warn({ count: m.count, addresses: m.addresses, pendingPerAddress: opts.pendingPerAddress ?? RTMP_PENDING_PER_ADDRESS }, 'ingest connections refused: their address already has as many connections that have neither published nor played as it may (RELAY_RTMP_PENDING_PER_ADDRESS)');
         case 'playRefused':
           return log.info({ session: m.id }, 'ingest play refused: no valid play token (the stream key alone does not play)');
         case 'sessionError':

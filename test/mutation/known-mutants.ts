@@ -2591,6 +2591,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/targets.test.ts"],
     testName: "a loopback baseUrl",
   },
+  {
+    name: "edge-pending-uncapped",
+    what: "the embedded edge holds any number of connections from one address that have neither published nor played (src/relay/ingest.edge.ts EDGE_THREAD pendingCap): a client reconnecting fast keeps the edge's connections full, and a real encoder is refused",
+    file: "src/relay/ingest.edge.ts",
+    from: "const pendingCap = workerData.pendingPerAddress;",
+    to: "const pendingCap = 0;",
+    tests: ["test/e2e/relay.second-publish.test.ts"],
+    testName: "a flood of idle connections",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
