@@ -8,10 +8,9 @@
  * is relayed as before (nothing of the missing kind is a codec the platforms refuse).
  * One operator-linked platform (TikTok's simulator) keeps it cheap.
  */
-import { randomBytes } from 'node:crypto';
-import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
-import { startSim, type SimStreamView, type TestSim } from '../helpers/sim.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import { waitFor, type TestService } from '../helpers/service.js';
+import type { SimStreamView, TestSim } from '../helpers/sim.js';
+import { platformsPerFile } from '../helpers/platforms.js';
 import { goLive, scheduledIngest, scheduleRelayedShow, viewOf, type MirrorViewT } from '../helpers/relay.js';
 import { logSink } from '../helpers/log-sink.js';
 import { testPort } from '../helpers/ports.js';
@@ -25,17 +24,7 @@ let svc: TestService;
 let sim: TestSim;
 let secret: string;
 
-beforeAll(async () => {
-  sim = await startSim();
-  svc = await startService({ workers: true, relay: true, env: { RELAY_POLL_MS: '250', KEY_PREFIX: 'rc' + randomBytes(2).toString('hex') } });
-  secret = await createPartner(svc, P);
-  const r = await svc.api(`/v1/partners/${P}/targets`, { json: { id: PLATFORM, platform: PLATFORM, name: PLATFORM, credentials: CREDENTIALS[PLATFORM], baseUrl: sim.base(PLATFORM), commissionRateBps: 1000 } });
-  if (r.status !== 201) throw new Error(`target: ${r.status} ${await r.text()}`);
-}, 60_000);
-afterAll(async () => {
-  await svc?.close();
-  await sim?.close();
-});
+platformsPerFile(P, (started) => ({ svc, sim, secret } = started), { workers: true, relay: true, env: { RELAY_POLL_MS: '250' } }, [PLATFORM]);
 
 /** A live show with its one mirror linked to the simulator's ingest: the encoder's target and the sink's stream key. */
 async function liveShow(showId: string): Promise<{ target: string; sinkKey: string }> {
