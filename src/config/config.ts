@@ -328,6 +328,11 @@ const ConfigSchema = z.object({
   relayStartConcurrency: count(2, 1, 64, 'the restart-storm guard: about one ffmpeg start at a time per core, each ~0.25 s of CPU; 64 is a 64-core machine'),
   /** Readers a relay process starts ahead of their show's publish, waiting on its edge (src/relay/armed-readers.ts); 0: none. */
   relayArmedReaders: count(100, 0, 10_000, 'each is an idle ffmpeg of ~15 MiB'),
+  /**
+   * Connections from one address that the embedded edge holds while they have neither published nor
+   * played (src/relay/ingest.edge.ts RTMP_PENDING_PER_ADDRESS); a newer one over it is closed at once. 0: no cap.
+   */
+  relayRtmpPendingPerAddress: count(64, 0, 100_000, 'connections of one address not yet publishing or playing'),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: ms(30_000, 1000),
   /** Worker / scheduler processes (no API): serve their own /metrics on this port when set. */
@@ -403,6 +408,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   RELAY_START_TIMEOUT_MS: 'relayStartTimeoutMs',
   RELAY_START_CONCURRENCY: 'relayStartConcurrency',
   RELAY_ARMED_READERS: 'relayArmedReaders',
+  RELAY_RTMP_PENDING_PER_ADDRESS: 'relayRtmpPendingPerAddress',
   RELAY_HLS_FETCH_TIMEOUT_MS: 'relayHlsFetchTimeoutMs',
   FACEBOOK_GRAPH_VERSION: 'facebookGraphVersion',
   FFMPEG_PATH: 'ffmpegPath',

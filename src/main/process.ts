@@ -347,6 +347,7 @@ async function startRolesOn(
         log: rt.log.child({ module: 'ingest-edge' }),
         internalUrl: config.relayEdgeInternalUrl,
         sourceTtlMs: config.relaySourceTtlMs,
+        pendingPerAddress: config.relayRtmpPendingPerAddress,
         playKeys: rt.box.derivedKeys(EDGE_PLAY_LABEL),
         // This process's relay starts the show's readers at once (it starts none before a publish).
         onSource: (show) => started.relay?.wake(show),

@@ -31,7 +31,7 @@ import { createRequire } from 'node:module';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { RelayRepository } from '../store/relay.repository.js';
+import type { RelayRepository, RelaySource } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
 
 const require = createRequire(import.meta.url);
@@ -40,6 +40,7 @@ export const NMS_PATHS = {
   session: require.resolve('node-media-server/src/node_rtmp_session'),
   context: require.resolve('node-media-server/src/node_core_ctx'),
   logger: require.resolve('node-media-server/src/node_core_logger'),
+  amf: require.resolve('node-media-server/src/node_core_amf'),
 };
 /**
  * What one RTMP session's message buffers may hold (EDGE_THREAD's rtmpPacketAlloc): before it
@@ -57,6 +58,17 @@ export const RTMP_BUFFER_LIMITS = { commandBytes: 64 * 1024, commandBuffers: 102
  * publishes or plays within a second or two of connecting (a few round trips).
  */
 export const RTMP_START_MS = 10_000;
+/**
+ * How many connections from one address the edge holds while they have neither published nor played
+ * (RELAY_RTMP_PENDING_PER_ADDRESS); a newer one over it is closed at once. RTMP_START_MS closes each
+ * such connection after 10 s, but a client reconnecting at ~250 connections a second kept the edge's
+ * maxRtmpConnections (2,500 at 20,000 open files) full all the same, and a real encoder was refused. A
+ * cap on all of an address's connections would refuse the encoders behind one NAT or load balancer at a
+ * mass go-live; a pending connection becomes a publish or a play within a few round trips, so even
+ * hundreds of encoders behind one address connecting at once rarely have 64 pending together (one
+ * refused retries, as encoders do).
+ */
+export const RTMP_PENDING_PER_ADDRESS = 64;
 /** The RTMP session settings (bench/sut/bare-edge.ts uses the same). */
 export const NMS_CONFIG = { rtmp: { chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 } };
 
@@ -73,6 +85,8 @@ type FromEdge =
   | { type: 'publishBusy'; id: string; path: string }
   | { type: 'publishReplaced'; id: string; by: string; path: string; silentMs: number }
   | { type: 'notStarted'; count: number }
+  | { type: 'pendingOverCap'; count: number; addresses: string[] }
+  | { type: 'codecsRefused'; id: string; video: string | null; audio: string | null }
   | { type: 'closed' };
 
 /** How often the edge's thread counts each publish's received bytes (the `received` message). */
@@ -102,6 +116,51 @@ function silentMs(seen, bytesNow, lastCount) {
 `;
 
 /**
+ * What the platforms' RTMP ingest takes (YouTube, Facebook, TikTok, Whatnot, Bambuser: H.264 video, AAC
+ * audio; /work/shared/PLATFORMS.md, docs/architecture.md "Video relay"), by ffmpeg's codec names. The
+ * relay copies codecs (`-c copy`, no transcoding), so a publish in anything else is not relayed.
+ */
+export const RELAY_CODECS = { video: 'h264', audio: 'aac' } as const;
+
+/**
+ * How the edge's thread names a publish's codecs (plain JS, part of EDGE_THREAD; exported for its unit
+ * test), by ffmpeg's names (the simulators' sinks report the same): from an FLV video or audio tag's
+ * first bytes (the codec id, or an enhanced-RTMP FourCC), and from the numbers or FourCCs of its
+ * `@setDataFrame` metadata (`videocodecid`, `audiocodecid`). undefined: nothing to tell (an empty tag, a
+ * metadata value it does not know).
+ */
+export const EDGE_CODECS = `
+const VIDEO_IDS = ['', 'mjpeg', 'flv1', 'flashsv', 'vp6f', 'vp6a', 'flashsv2', 'h264', '', '', '', '', 'hevc', 'av1'];
+const AUDIO_IDS = ['pcm', 'adpcm_swf', 'mp3', 'pcm_s16le', 'nellymoser', 'nellymoser', 'nellymoser', 'pcm_alaw', 'pcm_mulaw', '', 'aac', 'speex', '', 'opus', 'mp3', 'device'];
+const FOURCCS = { avc1: 'h264', hvc1: 'hevc', av01: 'av1', vp09: 'vp9', mp4a: 'aac', Opus: 'opus', fLaC: 'flac', 'ac-3': 'ac3', 'ec-3': 'eac3', '.mp3': 'mp3' };
+function fourcc(buf, at) {
+  const f = buf.toString('latin1', at, at + 4);
+  return FOURCCS[f] || 'fourcc ' + JSON.stringify(f);
+}
+function videoCodecOf(payload) {
+  if (payload.length === 0) return undefined;
+  if ((payload[0] & 0x80) !== 0) return payload.length >= 5 ? fourcc(payload, 1) : undefined;
+  const id = payload[0] & 0x0f;
+  return VIDEO_IDS[id] || 'flv video codec ' + id;
+}
+function audioCodecOf(payload) {
+  if (payload.length === 0) return undefined;
+  const id = payload[0] >> 4;
+  if (id === 9) return payload.length >= 5 ? fourcc(payload, 1) : undefined;
+  return AUDIO_IDS[id] || 'flv audio codec ' + id;
+}
+function metaCodecOf(value, ids) {
+  if (typeof value === 'string') return FOURCCS[value];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) return undefined;
+  if (value < ids.length) return ids[value] || undefined;
+  if (value < 0x1000000) return undefined;
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(value >>> 0);
+  return fourcc(b, 0);
+}
+`;
+
+/**
  * The edge's thread (plain CommonJS, run with `eval`: no loader, the same under tsx, jest and a
  * build): node-media-server's sessions on a TCP listener, nothing else. Its accepted publishes go to the
  * main thread, which checks the key and answers `reject` when the publish is refused. node-media-server
@@ -113,7 +172,9 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { createServer } = require('node:net');
 const NodeRtmpSession = require(workerData.paths.session);
 const context = require(workerData.paths.context);
+const AMF = require(workerData.paths.amf);
 const { createHmac, timingSafeEqual } = require('node:crypto');
+${EDGE_CODECS}
 require(workerData.paths.logger).setLogType(0);
 // The keys a play's token may be signed with (edgePlayToken; SECRETS_KEY's, then SECRETS_KEY_PREVIOUS's).
 const playKeys = (workerData.playKeys || []).map((k) => Buffer.from(k, 'hex'));
@@ -136,6 +197,8 @@ function playAllowed(streamName) {
 class EdgeSession extends NodeRtmpSession {
   onPublish(invokeMessage) {
     if (this.isPublishing) return this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Publish.BadConnection', 'Connection already publishing');
+    this.codecs = { video: null, audio: null };
+    this.codecsRefused = false;
     // A second encoder on a stream that is published already: node-media-server refuses it
     // (NetStream.Publish.BadName) without a word to the service; the main thread logs the refusal.
     const path = typeof invokeMessage.streamName === 'string' ? '/' + this.appname + '/' + invokeMessage.streamName.split('?')[0] : undefined;
@@ -153,15 +216,65 @@ class EdgeSession extends NodeRtmpSession {
         holder.stop();
       } else parentPort.postMessage({ type: 'publishBusy', id: this.id, path });
     }
-    return super.onPublish(invokeMessage);
+    super.onPublish(invokeMessage);
+    if (this.isPublishing) leavePending(this);
   }
   // A play without the service's play token for its stream (a client holding only the stream key):
   // refused before node-media-server registers it as a player, and the connection closed.
   onPlay(invokeMessage) {
-    if (typeof invokeMessage.streamName !== 'string' || playAllowed(invokeMessage.streamName)) return super.onPlay(invokeMessage);
+    if (typeof invokeMessage.streamName !== 'string' || playAllowed(invokeMessage.streamName)) {
+      super.onPlay(invokeMessage);
+      if (this.isPlaying || this.isIdling) leavePending(this);
+      return;
+    }
     this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Play.Unauthorized', 'Authorization required.');
     parentPort.postMessage({ type: 'playRefused', id: this.id });
     this.reject();
+  }
+  // The publish's codecs, seen on each of its tags (and in its metadata, which encoders send first):
+  // one the platforms do not take (RELAY_CODECS) and nothing more of the publish goes to its players
+  // (the relay's readers: they would push it with -c copy, and the platform refuse or break it), the
+  // main thread told (the show's source says so; the relay pushes nothing and reports it). A kind never
+  // seen (no audio, or no video) is no reason to refuse. Stays refused until the publish ends: the
+  // encoder publishes again with H.264 and AAC.
+  noteCodec(kind, name) {
+    if (name === undefined || !this.isPublishing || !this.codecs || this.codecs[kind] === name) return false;
+    this.codecs[kind] = name;
+    if (name !== workerData.codecs[kind]) this.codecsRefused = true;
+    return true;
+  }
+  tellCodecs() {
+    if (this.codecsRefused) parentPort.postMessage({ type: 'codecsRefused', id: this.id, video: this.codecs.video, audio: this.codecs.audio });
+  }
+  rtmpVideoHandler() {
+    if (this.noteCodec('video', videoCodecOf(this.parserPacket.payload.subarray(0, this.parserPacket.header.length)))) this.tellCodecs();
+    if (this.codecsRefused) return;
+    return super.rtmpVideoHandler();
+  }
+  rtmpAudioHandler() {
+    if (this.noteCodec('audio', audioCodecOf(this.parserPacket.payload.subarray(0, this.parserPacket.header.length)))) this.tellCodecs();
+    if (this.codecsRefused) return;
+    return super.rtmpAudioHandler();
+  }
+  rtmpDataHandler() {
+    if (this.codecsRefused) return;
+    if (this.isPublishing) {
+      let meta;
+      try {
+        const offset = this.parserPacket.header.type === 15 ? 1 : 0; // AMF3 data: one byte before the AMF0
+        meta = AMF.decodeAmf0Data(this.parserPacket.payload.subarray(offset, this.parserPacket.header.length));
+      } catch {
+        meta = undefined; // node-media-server's own handler below decides what to do with it
+      }
+      const obj = meta && meta.cmd === '@setDataFrame' && meta.dataObj;
+      if (obj) {
+        const video = this.noteCodec('video', metaCodecOf(obj.videocodecid, VIDEO_IDS));
+        const audio = this.noteCodec('audio', metaCodecOf(obj.audiocodecid, AUDIO_IDS));
+        if (video || audio) this.tellCodecs();
+        if (this.codecsRefused) return;
+      }
+    }
+    return super.rtmpDataHandler();
   }
   // node-media-server allocates each chunk stream's message buffer at the length the message's header
   // announces (up to 16 MiB), on any of ~830 chunk stream ids, and keeps it while the connection is
@@ -239,12 +352,45 @@ for (const name of ['onSocketData', 'onSocketClose', 'onSocketError', 'onSocketT
   };
 }
 const sockets = new Set();
+// The sessions that have neither published nor played yet, by their client's address
+// (RTMP_PENDING_PER_ADDRESS): one address holds at most pendingPerAddress of them, a newer one is closed
+// at once. A flood of reconnects from one client kept the edge's connections full although each of
+// them was closed after startMs; a cap on all of an address's connections would refuse encoders behind
+// one NAT. A session leaves its address's set once it publishes or plays (or closes).
+const pendingByAddress = new Map();
+const pendingCap = workerData.pendingPerAddress;
+// Connections closed over the cap since the last report, and a few of their addresses.
+let overCap = 0;
+const overCapAddresses = new Set();
+function leavePending(session) {
+  const set = session.pendingAt !== undefined && pendingByAddress.get(session.pendingAt);
+  if (set) {
+    set.delete(session);
+    if (set.size === 0) pendingByAddress.delete(session.pendingAt);
+  }
+  session.pendingAt = undefined;
+}
 const server = createServer((socket) => {
+  const address = socket.remoteAddress || '';
+  const pending = pendingCap > 0 ? pendingByAddress.get(address) : undefined;
+  if (pending && pending.size >= pendingCap) {
+    overCap++;
+    if (overCapAddresses.size < 5) overCapAddresses.add(address);
+    socket.on('error', () => undefined);
+    socket.destroy();
+    return;
+  }
   sockets.add(socket);
   const session = new EdgeSession(workerData.config, socket);
   session.acceptedAt = Date.now();
+  if (pendingCap > 0) {
+    if (pending) pending.add(session);
+    else pendingByAddress.set(address, new Set([session]));
+    session.pendingAt = address;
+  }
   socket.once('close', () => {
     sockets.delete(socket);
+    leavePending(session);
     dataSeen.delete(session.id);
     parentPort.postMessage({ type: 'gone', id: session.id });
   });
@@ -298,6 +444,11 @@ setInterval(() => {
     }
   }
   if (notStarted > 0) parentPort.postMessage({ type: 'notStarted', count: notStarted });
+  if (overCap > 0) {
+    parentPort.postMessage({ type: 'pendingOverCap', count: overCap, addresses: [...overCapAddresses] });
+    overCap = 0;
+    overCapAddresses.clear();
+  }
   if (counts.length > 0) parentPort.postMessage({ type: 'received', counts, at: Date.now() });
 }, ${COUNT_MS}).unref();
 // A flood of connections takes at most its share of the process's file descriptors (connection-limits.ts).
@@ -346,6 +497,10 @@ export interface EdgeOptions {
   publishTakeoverMs?: number;
   /** How long a connection may take from its accept to a publish or a play before it is closed (default RTMP_START_MS). */
   startMs?: number;
+  /** Connections from one address that have neither published nor played, at most (RELAY_RTMP_PENDING_PER_ADDRESS; default RTMP_PENDING_PER_ADDRESS; 0: no cap). */
+  pendingPerAddress?: number;
+  /** Connections the edge holds at once (default maxRtmpConnections(): 1/8 of the open-files limit). */
+  maxConnections?: number;
   /** The keys a play token may be signed with: `box.derivedKeys(EDGE_PLAY_LABEL)` (none: every play is refused). */
   playKeys: readonly Buffer[];
   /**
@@ -385,6 +540,10 @@ interface Publish {
   sentAt: number;
   /** Since when nothing arrived (ISO), once that lasted STALL_NOTICE_MS; written to the source. */
   stalledSince?: string;
+  /** Its codecs, once one is not what the platforms take (the edge's thread passes none of it on); written to the source. */
+  codecsRefused?: { video: string | null; audio: string | null };
+  /** Its codecs' refusal was logged (once per publish). */
+  codecsWarned?: boolean;
 }
 
 /** A publish that received nothing for this long is reported stalled on its source (the relay then does not blame its destinations). */
@@ -420,7 +579,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   const publishing = new Map<string, Publish>();
   const worker = new Worker(EDGE_THREAD, {
     eval: true,
-    workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port: opts.port, host: opts.host, maxConnections: maxRtmpConnections(), playKeys: opts.playKeys.map((k) => k.toString('hex')), publishTakeoverMs: opts.publishTakeoverMs ?? PUBLISH_TAKEOVER_MS, startMs: opts.startMs ?? RTMP_START_MS },
+    workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, codecs: RELAY_CODECS, port: opts.port, host: opts.host, maxConnections: opts.maxConnections ?? maxRtmpConnections(), pendingPerAddress: opts.pendingPerAddress ?? RTMP_PENDING_PER_ADDRESS, playKeys: opts.playKeys.map((k) => k.toString('hex')), publishTakeoverMs: opts.publishTakeoverMs ?? PUBLISH_TAKEOVER_MS, startMs: opts.startMs ?? RTMP_START_MS },
   });
   let closing = false;
   let onClosed: (() => void) | undefined;
@@ -452,6 +611,25 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
     );
   };
 
+  /** A publish in codecs the platforms do not take: one warning per publish, with its show (never its key), once the key checked out. */
+  const warnCodecs = (id: string, p: Publish): void => {
+    if (!p.show || !p.codecsRefused || p.codecsWarned) return;
+    p.codecsWarned = true;
+    log.warn(
+      { partnerId: p.show.partnerId, showId: p.show.showId, session: id, videoCodec: p.codecsRefused.video, audioCodec: p.codecsRefused.audio, takes: RELAY_CODECS },
+      "ingest publish not relayed: codec_unsupported (the platforms' RTMP ingest takes H.264 video and AAC audio); relaying starts when the encoder publishes again in those",
+    );
+  };
+  const onCodecsRefused = (id: string, codecs: { video: string | null; audio: string | null }): void => {
+    const p = publishing.get(id);
+    if (!p) return;
+    p.codecsRefused = codecs;
+    const show = p.show;
+    if (!show || closing) return; // its key check writes the source with them
+    warnCodecs(id, p);
+    relay.keepSource(show.partnerId, show.showId, sourceOf(p), sourceTtlMs).catch(() => undefined);
+  };
+
   const onPostPublish = (id: string, path: string): void => {
     const m = KEY_PATH.exec(path);
     if (!m) return refuse(id, 'not /live/{streamKey}');
@@ -468,13 +646,20 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       p.since = new Date().toISOString();
       await relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
       log.info({ partnerId: show.partnerId, showId: show.showId, session: id }, 'ingest publish accepted');
+      warnCodecs(id, p);
       opts.onSource?.(show);
     })().catch((err: unknown) => {
       log.warn({ err: { message: (err as Error).message } }, 'ingest publish check failed; refusing');
       refuse(id, 'check failed');
     });
   };
-  const sourceOf = (p: Publish) => ({ edgeUrl: internalUrl, session: p.session, since: p.since!, ...(p.stalledSince ? { stalledSince: p.stalledSince } : {}) });
+  const sourceOf = (p: Publish): RelaySource => ({
+    edgeUrl: internalUrl,
+    session: p.session,
+    since: p.since!,
+    ...(p.stalledSince ? { stalledSince: p.stalledSince } : {}),
+    ...(p.codecsRefused ? { codecsRefused: p.codecsRefused } : {}),
+  });
   /** The edge thread's byte counts: a publish whose count stands still is stalled; its source says so at once, and again once data flows. */
   const onReceived = (counts: [string, number][], at: number): void => {
     const now = Date.now();
@@ -530,8 +715,12 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
           return onPublishBusy(m.id, m.path);
         case 'publishReplaced':
           return onPublishReplaced(m);
+        case 'codecsRefused':
+          return onCodecsRefused(m.id, { video: m.video, audio: m.audio });
         case 'notStarted':
           return log.warn({ count: m.count, afterMs: opts.startMs ?? RTMP_START_MS }, 'ingest connections closed: they neither published nor played in time');
+        case 'pendingOverCap':
+          return log.warn({ count: m.count, addresses: m.addresses, pendingPerAddress: opts.pendingPerAddress ?? RTMP_PENDING_PER_ADDRESS }, 'ingest connections refused: their address already has as many connections that have neither published nor played as it may (RELAY_RTMP_PENDING_PER_ADDRESS)');
         case 'playRefused':
           return log.info({ session: m.id }, 'ingest play refused: no valid play token (the stream key alone does not play)');
         case 'sessionError':

@@ -20,7 +20,7 @@ import { UNOWNED_ERROR, type RelayRepository, type RelayStatus } from '../store/
 import type { ShowRepository } from '../store/show.repository.js';
 import { DestinationSupervisor, InputPeers, type DestinationSpec } from './destination.supervisor.js';
 import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
-import { EDGE_PLAY_LABEL, EDGE_STALL_NOTICE_MS, edgePlayToken } from './ingest.edge.js';
+import { EDGE_PLAY_LABEL, EDGE_STALL_NOTICE_MS, RELAY_CODECS, edgePlayToken } from './ingest.edge.js';
 import { maskSecrets } from './mask.js';
 import { StartGate } from './start-gate.js';
 import { armedShows } from './armed-readers.js';
@@ -84,6 +84,15 @@ export const SHOW_KEY_UNREADABLE_RELAY_ERROR =
 /** A destination's relay lastError when the stream key of its mirror's ingest cannot be opened. */
 export const MIRROR_KEY_UNREADABLE_RELAY_ERROR =
   "not relayed: this mirror's stream key cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS (changed without rotation): restore the key that sealed it, or link the mirror again with its ingest (PUT …/mirrors/{targetId})";
+
+/** How a destination's lastError begins while the show's publish is in codecs the platforms do not take (the contract's states have no value for it: the destination is `failed`). */
+export const CODEC_UNSUPPORTED = 'codec_unsupported:';
+
+/** A destination's relay lastError for a publish in codecs the platforms do not take (RelaySource.codecsRefused). */
+export function codecUnsupportedError(codecs: { video: string | null; audio: string | null }): string {
+  const named = (kind: 'video' | 'audio'): string => `${kind} ${codecs[kind] ?? 'none'}${codecs[kind] !== null && codecs[kind] !== RELAY_CODECS[kind] ? ' (not taken)' : ''}`;
+  return `${CODEC_UNSUPPORTED} the show's stream is ${named('video')}, ${named('audio')}; the platforms' RTMP ingest takes H.264 video and AAC audio, and the relay does not transcode. Not relayed: set the encoder to H.264 and AAC and publish again`;
+}
 
 const KEY_UNREADABLE_ERRORS: ReadonlySet<string> = new Set([SHOW_KEY_UNREADABLE_RELAY_ERROR, MIRROR_KEY_UNREADABLE_RELAY_ERROR]);
 
@@ -570,10 +579,21 @@ export class RelayService {
     const input = edgeUrl ? `${joinStreamUrl(edgeUrl, showKey)}?play=${playToken}` : undefined;
 
     await this.dropDestinations(o, (targetId) => wanted.has(targetId) || unopenable.has(targetId));
+    // A publish in codecs the platforms do not take: no reader runs (the edge passes none of it on
+    // anyway), each destination `failed` saying which codecs, until a publish in H.264 and AAC replaces it
+    // (the edge logged it, once per publish).
+    const codecError = source?.codecsRefused ? codecUnsupportedError(source.codecsRefused) : undefined;
     for (const [targetId, w] of wanted) {
       let sup = o.dests.get(targetId);
       const dlog = log.child({ partnerId, showId, targetId, platform: w.target.platform });
       const secrets = [showKey, playToken, w.ingest.streamKey];
+      if (codecError) {
+        await this.failDestination(o, targetId, w.target, codecError);
+        continue;
+      }
+      // Failed for a publish whose codecs were refused: that publish is over, so what the destination
+      // does now starts afresh (its counters go on), without the refusal's lastError.
+      const codecFailed = sup?.status.state === 'failed' && sup.status.lastError?.startsWith(CODEC_UNSUPPORTED) === true;
       if (!input) {
         // Nothing publishes and the show has no armed readers (or no edge to arm them on): no ffmpeg;
         // wait idle, saying why. A supervisor still running or about to start again (the 250 ms wait
@@ -585,7 +605,10 @@ export class RelayService {
           continue;
         }
         // One failed for a key that now opens (restored), or for a source since changed, waits like any other.
-        if (!sup || (sup.status.state === 'failed' && (KEY_UNREADABLE_ERRORS.has(sup.status.lastError ?? '') || sup.status.lastError?.startsWith(SOURCE_REFUSED)))) {
+        if (codecFailed) {
+          sup = this.newSupervisor(o, targetId, { input: '', output: '', secrets }, dlog, { ...sup!.status, lastError: null });
+          o.dests.set(targetId, sup);
+        } else if (!sup || (sup.status.state === 'failed' && (KEY_UNREADABLE_ERRORS.has(sup.status.lastError ?? '') || sup.status.lastError?.startsWith(SOURCE_REFUSED)))) {
           sup = this.newSupervisor(o, targetId, { input: '', output: '', secrets }, dlog);
           o.dests.set(targetId, sup);
         }
@@ -616,7 +639,7 @@ export class RelayService {
         }
         // A destination failed already keeps its reason, except one failed because a stream key could
         // not be opened: that key opens now (restored), so it says the check's failure, not to restore it.
-        if (!sup || sup.status.state !== 'failed' || KEY_UNREADABLE_ERRORS.has(sup.status.lastError ?? '')) {
+        if (!sup || sup.status.state !== 'failed' || KEY_UNREADABLE_ERRORS.has(sup.status.lastError ?? '') || codecFailed) {
           await sup?.stop('idle');
           sup = this.newSupervisor(o, targetId, { input, output: '', secrets }, dlog, sup?.status);
           o.dests.set(targetId, sup);
@@ -631,7 +654,7 @@ export class RelayService {
       // A halted supervisor (stopped to idle while its input was gone) never starts again: replace it.
       if (!sup || !sup.sameAs(spec) || sup.halted || sup.status.state === 'stopped' || sup.status.state === 'failed') {
         if (sup) await sup.stop('idle');
-        sup = this.newSupervisor(o, targetId, spec, dlog, sup?.status);
+        sup = this.newSupervisor(o, targetId, spec, dlog, sup && codecFailed ? { ...sup.status, lastError: null } : sup?.status);
         o.dests.set(targetId, sup);
         sup.setSourceKnown(!!source);
         sup.setInputStalled(!!source?.stalledSince);

@@ -34,6 +34,13 @@ export interface RelaySource {
    * stalled (hung, network) without closing. Absent while data flows (and for the external edge).
    */
   stalledSince?: string;
+  /**
+   * The publish's codecs (ffmpeg's names; null: none of that kind seen) when one of them is not what
+   * the platforms' RTMP ingest takes (H.264 video, AAC audio): the edge passes none of it on, and the
+   * relay pushes nothing (src/relay/ingest.edge.ts `codecsRefused`). Absent while the codecs are taken
+   * (and for the external edge, which does not look).
+   */
+  codecsRefused?: { video: string | null; audio: string | null };
 }
 
 /** A removal of the relay (`DELETE /v1/relay`) whose `relay.removed` audit entry is not written yet. */
@@ -134,7 +141,8 @@ return 1
 `;
 
 /**
- * KEYS: source. ARGV: session, edgeUrl, since, ttl ms, replace (1/0), stalledSince ('' = data flows). Writes the session's source with a TTL:
+ * KEYS: source. ARGV: session, edgeUrl, since, ttl ms, replace (1/0), stalledSince ('' = data flows), codecs refused
+ * ('{video}/{audio}', '' = taken). Writes the session's source with a TTL:
  * replace=1 (a new publish) whoever held it; replace=0 (the living edge's refresh) only when the record is
  * that session's or gone (it expired while the edge was too slow to refresh), never over a later publish.
  */
@@ -143,6 +151,7 @@ local cur = redis.call('HGET', KEYS[1], 'session')
 if ARGV[5] ~= '1' and cur and cur ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'edgeUrl', ARGV[2], 'session', ARGV[1], 'since', ARGV[3])
 if ARGV[6] and ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'stalledSince', ARGV[6]) else redis.call('HDEL', KEYS[1], 'stalledSince') end
+if ARGV[7] and ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'codecsRefused', ARGV[7]) else redis.call('HDEL', KEYS[1], 'codecsRefused') end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
 return 1
 `;
@@ -167,7 +176,7 @@ declare module 'ioredis' {
     scRelaySourceClear(source: string, session: string): Result<number, Context>;
     scRelayUndeploy(alive: string, deployed: string, removals: string, removalId: string, removal: string): Result<string[], Context>;
     scRelayIngestRotate(ingest: string, auditPending: string, source: string, sealed: string, hash: string, nowIso: string, auditId: string, auditEntry: string): Result<number, Context>;
-    scRelaySourceKeep(source: string, session: string, edgeUrl: string, since: string, ttlMs: number, replace: 0 | 1, stalledSince: string): Result<number, Context>;
+    scRelaySourceKeep(source: string, session: string, edgeUrl: string, since: string, ttlMs: number, replace: 0 | 1, stalledSince: string, codecsRefused: string): Result<number, Context>;
     scRelaySourceSet(ingest: string, source: string, keyHash: string, session: string, edgeUrl: string, since: string): Result<number, Context>;
   }
 }
@@ -180,6 +189,12 @@ export const UNOWNED_ERROR = 'no relay process is relaying this show (the one th
 /** A show's stream keys look like `sk_<43 base64url chars>` (256 random bits). */
 export function newStreamKey(): string {
   return `sk_${randomToken(32)}`;
+}
+
+/** A source's refused codecs as stored ('{video}/{audio}', a kind not seen empty; '' when its codecs are taken). */
+function codecsField(source: RelaySource): string {
+  const c = source.codecsRefused;
+  return c ? `${c.video ?? ''}/${c.audio ?? ''}` : '';
 }
 
 export class RelayRepository {
@@ -257,12 +272,12 @@ export class RelayRepository {
    * (SIGKILL, a lost host) leaves no source behind once `ttlMs` has passed. A later publish replaces it.
    */
   async setSourceFor(partnerId: string, showId: string, source: RelaySource, ttlMs: number): Promise<void> {
-    await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 1, source.stalledSince ?? '');
+    await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 1, source.stalledSince ?? '', codecsField(source));
   }
 
   /** Renews the TTL of the session's source (writes it again if it expired); false when a later publish holds it. */
   async keepSource(partnerId: string, showId: string, source: RelaySource, ttlMs: number): Promise<boolean> {
-    return (await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 0, source.stalledSince ?? '')) === 1;
+    return (await this.redis.scRelaySourceKeep(this.keys.relaySource(partnerId, showId), source.session, source.edgeUrl, source.since, ttlMs, 0, source.stalledSince ?? '', codecsField(source))) === 1;
   }
 
   async clearSource(partnerId: string, showId: string, session: string): Promise<void> {
@@ -272,7 +287,14 @@ export class RelayRepository {
   async source(partnerId: string, showId: string): Promise<RelaySource | null> {
     const h = await this.redis.hgetall(this.keys.relaySource(partnerId, showId));
     if (!h.edgeUrl || !h.session || !h.since) return null;
-    return { edgeUrl: h.edgeUrl, session: h.session, since: h.since, ...(h.stalledSince ? { stalledSince: h.stalledSince } : {}) };
+    const codecs = h.codecsRefused?.split('/');
+    return {
+      edgeUrl: h.edgeUrl,
+      session: h.session,
+      since: h.since,
+      ...(h.stalledSince ? { stalledSince: h.stalledSince } : {}),
+      ...(codecs ? { codecsRefused: { video: codecs[0] || null, audio: codecs[1] || null } } : {}),
+    };
   }
 
   async setStatus(partnerId: string, showId: string, targetId: string, status: RelayStatus): Promise<void> {

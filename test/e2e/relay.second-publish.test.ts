@@ -198,3 +198,62 @@ test('a connection that neither publishes nor plays in time is closed; a publish
     await edge.close();
   }
 }, 60_000);
+
+/**
+ * Found attacking the relay: RTMP_START_MS closes a connection that neither publishes nor plays after
+ * 10 s, but a client reconnecting at ~250 connections a second kept the edge's maxRtmpConnections full
+ * all the same, and a real encoder was refused. One address now holds at most pendingPerAddress
+ * connections that have neither published nor played (a newer one is closed at once); connections that
+ * publish or play do not count, so encoders behind one NAT still get in. Here the edge takes 48
+ * connections, one address 16 pending: 60 idle connections from 127.0.0.1, then a publish from 127.0.0.2
+ * (Linux routes all of 127/8 to lo), and 20 players from 127.0.0.3.
+ */
+test('a flood of idle connections from one address does not fill the edge: another address still publishes, and players from one address are not capped', async () => {
+  const { key } = await scheduledIngest(svc, 'atk-flood', await createPartner(svc, 'atk-flood'), 'f');
+  const { log, lines } = logSink<{ msg: string; count?: number; addresses?: string[] }>();
+  const playKeys = svc.rt.box.derivedKeys(EDGE_PLAY_LABEL);
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay: svc.rt.relay, shows: svc.rt.shows, log, playKeys, maxConnections: 48, pendingPerAddress: 16 });
+  const sockets: Socket[] = [];
+  try {
+    const flood = await Promise.all(
+      Array.from({ length: 60 }, () => new Promise<Socket>((res) => {
+        const s = createConnection({ host: '127.0.0.1', port: edge.port, localAddress: '127.0.0.1' });
+        sockets.push(s);
+        s.on('error', () => undefined);
+        s.once('connect', () => res(s));
+        s.once('close', () => res(s));
+      })),
+    );
+    await new Promise((r) => setTimeout(r, 500)); // the ones over the cap (or the limit) are closed at once
+    const floodHeld = flood.filter((s) => !s.destroyed && s.readyState === 'open').length;
+    const publisher = await streamOn(edge.port, '127.0.0.2').then(
+      (c) => c,
+      () => undefined,
+    );
+    if (publisher) sockets.push(publisher.socket);
+    publisher?.socket.write(chunk(20, Buffer.concat([amfString('publish'), amfNumber(3), AMF_NULL, amfString(key)]), 1));
+    const published = publisher ? await waitFor(async () => publisher.received().includes('NetStream.Publish.Start'), 5_000, 20).then(() => true, () => false) : false;
+    let players = 0;
+    for (let i = 0; i < 20; i++) {
+      const p = await streamOn(edge.port, '127.0.0.3').catch(() => undefined);
+      if (!p) break;
+      sockets.push(p.socket);
+      p.socket.write(chunk(20, Buffer.concat([amfString('play'), amfNumber(4), AMF_NULL, amfString(`${key}?play=${edgePlayToken(playKeys[0]!, key)}`)]), 1));
+      await waitFor(async () => p.received().includes('NetStream.Play.Start'), 5_000, 20).catch(() => undefined);
+      if (!p.socket.destroyed) players++;
+    }
+    await waitFor(async () => lines.some((l) => l.msg.startsWith('ingest connections refused')), 3000, 20).catch(() => undefined);
+    const refused = lines.filter((l) => l.msg.startsWith('ingest connections refused'));
+    expect({ floodHeld, published, players, refusedLogged: refused.reduce((n, l) => n + (l.count ?? 0), 0), addresses: [...new Set(refused.flatMap((l) => l.addresses ?? []))], keyLogged: JSON.stringify(lines).includes(key) }).toEqual({
+      floodHeld: 16,
+      published: true,
+      players: 20,
+      refusedLogged: 44,
+      addresses: ['127.0.0.1'],
+      keyLogged: false,
+    });
+  } finally {
+    for (const s of sockets) s.destroy();
+    await edge.close();
+  }
+}, 60_000);

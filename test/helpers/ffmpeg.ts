@@ -26,6 +26,10 @@ export interface PublishOptions {
   videoBitrate?: string;
   size?: string;
   rate?: number;
+  /** The video codec (default H.264); `none`: no video. FLV1 (Sorenson H.263) is one the platforms do not take. */
+  videoCodec?: 'h264' | 'flv1' | 'none';
+  /** The audio codec (default AAC); `none`: no audio. MP3 is one the platforms do not take. */
+  audioCodec?: 'aac' | 'mp3' | 'none';
 }
 
 export function testFfmpeg(): string {
@@ -37,15 +41,19 @@ export function testPatternArgs(o: PublishOptions): string[] {
   const size = o.size ?? '640x360';
   const rate = o.rate ?? 30;
   const br = o.videoBitrate ?? '1500k';
+  const video = o.videoCodec ?? 'h264';
+  const audio = o.audioCodec ?? 'aac';
   return [
     '-hide_banner', '-nostdin', '-loglevel', 'error',
     '-re',
-    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${rate}`,
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+    ...(video !== 'none' ? ['-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${rate}`] : []),
+    ...(audio !== 'none' ? ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100'] : []),
     ...(o.seconds !== undefined ? ['-t', String(o.seconds)] : []),
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
-    '-b:v', br, '-maxrate', br, '-bufsize', br, '-g', String(rate),
-    '-c:a', 'aac', '-b:a', '96k',
+    ...(video === 'h264' ? ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p'] : []),
+    ...(video === 'flv1' ? ['-c:v', 'flv', '-pix_fmt', 'yuv420p'] : []),
+    ...(video !== 'none' ? ['-b:v', br, '-maxrate', br, '-bufsize', br, '-g', String(rate)] : []),
+    ...(audio === 'aac' ? ['-c:a', 'aac', '-b:a', '96k'] : []),
+    ...(audio === 'mp3' ? ['-c:a', 'libmp3lame', '-b:a', '96k'] : []),
     '-f', 'flv', o.target,
   ];
 }

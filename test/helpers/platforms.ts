@@ -28,9 +28,9 @@ export const OTHER_CREDENTIALS: Record<Platform, Record<string, string>> = {
 export const ALL_PLATFORMS: Platform[] = ['youtube', 'tiktok', 'whatnot', 'bambuser', 'facebook'];
 export const PIN_EFFECTS = new Set(['product.pinned', 'message.posted']);
 
-/** Creates one target per platform (id = platform name); `lift` raises account limits for load tests. */
-export async function addAllTargets(svc: TestService, sim: TestSim, partnerId: string, opts: { lift?: boolean } = {}): Promise<void> {
-  for (const platform of ALL_PLATFORMS) {
+/** Creates one target per platform (id = platform name; `platforms`: those only); `lift` raises account limits for load tests. */
+export async function addAllTargets(svc: TestService, sim: TestSim, partnerId: string, opts: { lift?: boolean; platforms?: readonly Platform[] } = {}): Promise<void> {
+  for (const platform of opts.platforms ?? ALL_PLATFORMS) {
     if (opts.lift) await sim.control('PUT', `/_sim/${platform}/limits`, { requestsPerWindow: null, quotaPerDay: null });
     const r = await svc.api(`/v1/partners/${partnerId}/targets`, {
       json: {
@@ -53,14 +53,14 @@ export async function addAllTargets(svc: TestService, sim: TestSim, partnerId: s
  * platform (`addAllTargets`, limits lifted), all handed to `use` in the same beforeAll (within 60 s);
  * the service, then the simulators, closed after the file's tests.
  */
-export function platformsPerFile(partner: string, use: (started: { svc: TestService; sim: TestSim; secret: string }) => unknown, opts: TestServiceOptions = {}): void {
+export function platformsPerFile(partner: string, use: (started: { svc: TestService; sim: TestSim; secret: string }) => unknown, opts: TestServiceOptions = {}, platforms: readonly Platform[] = ALL_PLATFORMS): void {
   let svc: TestService | undefined;
   let sim: TestSim | undefined;
   beforeAll(async () => {
     sim = await startSim();
     svc = await startService(opts);
     const secret = await createPartner(svc, partner);
-    await addAllTargets(svc, sim, partner, { lift: true });
+    await addAllTargets(svc, sim, partner, { lift: true, platforms });
     await use({ svc, sim, secret });
   }, 60_000);
   afterAll(async () => {

@@ -57,10 +57,10 @@ export const OPERATOR_LINKED = ['tiktok', 'whatnot', 'bambuser'] as const;
  * each wait is 30 s of this process's own time, its event-loop stalls not counted: a loaded CI took
  * longer than 30 s of wall clock for it (relay.dead-status, now in relay.own-processes, relay.disabled-target, relay.lifecycle).
  */
-export async function scheduleRelayedShow(svc: TestService, sim: TestSim, partnerId: string, secret: string, showId: string, extra: Record<string, unknown> = {}): Promise<void> {
+export async function scheduleRelayedShow(svc: TestService, sim: TestSim, partnerId: string, secret: string, showId: string, extra: Record<string, unknown> = {}, platforms: readonly string[] = ALL_PLATFORMS): Promise<void> {
   const r = await sendEvent(svc, partnerId, secret, showEvent('show.scheduled', sampleShow(showId, { state: 'scheduled', ...extra }), new Date().toISOString()));
   if (r.status !== 202) throw new Error(`show.scheduled: ${r.status}`);
-  for (const p of OPERATOR_LINKED) {
+  for (const p of OPERATOR_LINKED.filter((x) => platforms.includes(x))) {
     await waitForOwnTime(async () => {
       const m = await svc.rt.shows.getMirror(partnerId, showId, p);
       return m && (m.state === 'action_required' || m.state === 'ready');
@@ -71,7 +71,7 @@ export async function scheduleRelayedShow(svc: TestService, sim: TestSim, partne
   }
   await waitForOwnTime(async () => {
     const v = await viewOf(svc, partnerId, showId);
-    return v.mirrors.length === ALL_PLATFORMS.length && v.mirrors.every((m) => m.state === 'ready' && m.ingest?.streamKey);
+    return v.mirrors.length === platforms.length && v.mirrors.every((m) => m.state === 'ready' && m.ingest?.streamKey);
   }, 30_000);
 }
 

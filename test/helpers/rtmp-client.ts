@@ -46,8 +46,9 @@ export interface Client {
   closed: Promise<void>;
 }
 
-export async function handshaken(port: number): Promise<Client> {
-  const socket = createConnection({ host: '127.0.0.1', port });
+/** `localAddress`: the client's own address (any of 127/8 on Linux), e.g. '127.0.0.2' for a client other than the default one. */
+export async function handshaken(port: number, localAddress?: string): Promise<Client> {
+  const socket = createConnection({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) });
   socket.on('error', () => undefined);
   let buf = Buffer.alloc(0);
   socket.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
@@ -65,8 +66,8 @@ export async function handshaken(port: number): Promise<Client> {
 export const connectOk = command(amfString('connect'), amfNumber(1), amfObject({ app: amfString('live'), tcUrl: amfString('rtmp://127.0.0.1/live') }));
 
 /** A session that connected (app `live`) and created its stream (id 1): ready to publish or play. */
-export async function streamOn(port: number): Promise<Client> {
-  const c = await handshaken(port);
+export async function streamOn(port: number, localAddress?: string): Promise<Client> {
+  const c = await handshaken(port, localAddress);
   c.socket.write(connectOk);
   c.socket.write(command(amfString('createStream'), amfNumber(2), AMF_NULL));
   await waitFor(async () => c.received().includes('_result') && c.received().lastIndexOf('_result') > c.received().indexOf('NetConnection.Connect.Success'), 10_000, 20);

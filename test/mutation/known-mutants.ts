@@ -2653,6 +2653,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "if (ended.length < 0) {",
     tests: ["test/integration/ops.session-cap.test.ts"],
   },
+  {
+    name: "edge-pending-uncapped",
+    what: "the embedded edge holds any number of connections from one address that have neither published nor played (src/relay/ingest.edge.ts EDGE_THREAD pendingCap): a client reconnecting fast keeps the edge's connections full, and a real encoder is refused",
+    file: "src/relay/ingest.edge.ts",
+    from: "const pendingCap = workerData.pendingPerAddress;",
+    to: "const pendingCap = 0;",
+    tests: ["test/e2e/relay.second-publish.test.ts"],
+    testName: "a flood of idle connections",
+  },
+  {
+    name: "edge-codecs-taken",
+    what: "the embedded edge takes a publish in any codecs (src/relay/ingest.edge.ts EDGE_THREAD noteCodec): FLV1 + MP3 is passed on to the relay's readers and pushed to the platforms, which do not take it, and nothing says so",
+    file: "src/relay/ingest.edge.ts",
+    from: "    if (name !== workerData.codecs[kind]) this.codecsRefused = true;\n",
+    to: "",
+    tests: ["test/e2e/relay.codecs.test.ts"],
+    testName: "FLV1 \\+ MP3",
+  },
+  {
+    name: "relay-codecs-refused-ignored",
+    what: "the relay ignores a source whose codecs the edge refused (src/relay/relay.service.ts reconcile codecError): its readers wait on a publish the edge passes nothing of, and the mirror says nothing of its codecs",
+    file: "src/relay/relay.service.ts",
+    from: "const codecError = source?.codecsRefused ? codecUnsupportedError(source.codecsRefused) : undefined;",
+    to: "const codecError = undefined as string | undefined;",
+    tests: ["test/e2e/relay.codecs.test.ts"],
+    testName: "FLV1 \\+ MP3",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
