@@ -2631,7 +2631,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'tiktok-sim-partial-return-unreported',
     what: "the TikTok simulator's affiliate report counts no unit back until the whole order is refunded (src/simulators/tiktok.sim.ts unitsTakenBack, as before): a partial return never reaches the ledger, and no test sees it",
     file: 'src/simulators/tiktok.sim.ts',
-    from: 'return unit === 0 ? 0 : o.refunds.reduce((s, r) => s + r.amount.amount, 0) / unit;',
+    from: 'return unit === 0 ? 0 : Math.min(o.quantity, Math.floor(refunded / unit));',
     to: "return o.status === 'refunded' ? o.quantity : 0;",
     tests: ['test/e2e/tiktok.partial-return.test.ts'],
     testName: '1 unit returned, then 2 more',
