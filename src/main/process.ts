@@ -472,6 +472,7 @@ async function startRolesOn(
       armedReaders: config.relayArmedReaders,
       httpTimeouts: { idleMs: config.httpIdleTimeoutMs, requestMs: config.httpRequestTimeoutMs },
       hlsFetchTimeoutMs: config.relayHlsFetchTimeoutMs,
+      sourceTtlMs: config.relaySourceTtlMs,
       edgeUrl: () => edge?.internalUrl ?? config.relayEdgeInternalUrl,
       publisherDataAt: edge ? (input) => edge.publisherDataAt(input) : undefined,
       // A single Redis: while nothing listens at its address, shows keep their readers (renewAll).

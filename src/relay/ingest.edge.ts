@@ -567,6 +567,11 @@ const PUBLISH_DATA_MIN_BYTES = 1024;
 
 const KEY_PATH = new RegExp(`^/${EDGE_APP}/([A-Za-z0-9_-]{8,200})$`);
 
+/** How often an edge renews the sources of its publishes (and re-checks their shows) by default: a fifth of RELAY_SOURCE_TTL_MS, at most 2 s. */
+export function edgeCheckMs(sourceTtlMs: number): number {
+  return Math.min(2000, Math.floor(sourceTtlMs / 5));
+}
+
 export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   const { relay, shows, log } = opts;
   const edgeId = randomBytes(4).toString('hex');
@@ -752,7 +757,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
     });
   });
   const sourceTtlMs = opts.sourceTtlMs ?? Math.max(10_000, 5 * (opts.checkMs ?? 2000));
-  const checkMs = opts.checkMs ?? Math.min(2000, Math.floor(sourceTtlMs / 5));
+  const checkMs = opts.checkMs ?? edgeCheckMs(sourceTtlMs);
   const internalUrl = (opts.internalUrl ?? `rtmp://127.0.0.1:${port}/${EDGE_APP}`).replace(/\/+$/, '');
 
   // A publish whose show ended or was cancelled, or whose key is no longer the show's current one

@@ -16,11 +16,11 @@ import type { DestinationGuard } from '../lib/destination-guard.js';
 import type { HttpTimeouts } from '../lib/connection-limits.js';
 import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../lib/redis-outage-log.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
-import { UNOWNED_ERROR, type RelayRepository, type RelayStatus } from '../store/relay.repository.js';
+import { UNOWNED_ERROR, type RelayRepository, type RelaySource, type RelayStatus } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
 import { DestinationSupervisor, InputPeers, type DestinationSpec } from './destination.supervisor.js';
 import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
-import { EDGE_PLAY_LABEL, EDGE_STALL_NOTICE_MS, RELAY_CODECS, edgePlayToken } from './ingest.edge.js';
+import { EDGE_PLAY_LABEL, EDGE_STALL_NOTICE_MS, RELAY_CODECS, edgeCheckMs, edgePlayToken } from './ingest.edge.js';
 import { maskSecrets } from './mask.js';
 import { StartGate } from './start-gate.js';
 import { armedShows } from './armed-readers.js';
@@ -52,6 +52,12 @@ export interface RelayServiceDeps {
   edgeUrl: () => string | undefined;
   /** This process's edge (if it runs one): when the publish a reader's input reads last sent data (src/relay/ingest.edge.ts). */
   publisherDataAt?: (input: string) => number | undefined;
+  /**
+   * How long a source outlives its edge's last renewal (RELAY_SOURCE_TTL_MS; default 10 s): the edges
+   * renew theirs every fifth of it, at most every 2 s (src/relay/ingest.edge.ts edgeCheckMs), also
+   * once Redis is back after an outage that let them lapse (see `sourceGraceMs`).
+   */
+  sourceTtlMs?: number;
   /** The HLS proxy's idle and request timeouts (HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS); default 30 s each. */
   httpTimeouts?: HttpTimeouts;
   /** The HLS proxy's total deadline per request (RELAY_HLS_FETCH_TIMEOUT_MS); default 20 s. */
@@ -117,10 +123,20 @@ interface OwnedShow {
   sourceRefusedForGood?: boolean;
   /** performance.now() of the last renewal that succeeded (monotonic: wall-clock steps do not move it). */
   lastRenewOk: number;
-  /** The renewal sent and not yet answered (the relay role's client queues commands while Redis is down: it waits, never fails). */
-  renewing?: Promise<boolean>;
+  /**
+   * When each renewal sent and not yet answered was sent (performance.now(); the relay role's client
+   * queues commands while Redis is down: they wait, never fail). At most MAX_RENEWALS_IN_FLIGHT.
+   */
+  renewing: Set<number>;
   /** Kept past the grace because Redis refuses connections (logged once per outage). */
   ridingOutage?: boolean;
+  /** The show's source as last read (its readers read that edge). */
+  lastSource?: RelaySource;
+  /**
+   * performance.now() until which a source found missing right after a Redis outage is taken for
+   * `lastSource` (its readers kept: RelayService.sourceGraceMs); 0: none found missing since.
+   */
+  sourceGraceUntil?: number;
   /** The mirrors as last read (mirror.updated carries the current one). */
   mirrors: Map<string, MirrorDoc>;
   /** As last read: the partner's enabled targets and the show (mirror.updated carries the show view's `enabled` and pin `reason`). */
@@ -168,6 +184,12 @@ function refusedWhateverDns(host: string, guard: DestinationGuard): boolean {
 
 const showKeyOf = (p: string, s: string): string => JSON.stringify([p, s]);
 
+/**
+ * Renewals of one show's lease that may be unanswered at once (RelayService.renewal): one sent every
+ * renewal interval (a quarter lease) covers the grace (0.6 × the lease) with 3.
+ */
+const MAX_RENEWALS_IN_FLIGHT = 3;
+
 /** How often a show riding a Redis outage tries to renew its lease (and Redis's address is probed). */
 const RIDE_RENEW_MS = 250;
 
@@ -193,6 +215,19 @@ export class RelayService {
   private rideTimer: NodeJS.Timeout | undefined;
   /** performance.now() when Redis's address last refused connections (renewAll). */
   private refusedAt = -Infinity;
+  /** A lease renewal failed or went unanswered since one was last answered (renewAll): Redis is out, or slow. */
+  private renewalsFailing = false;
+  /** performance.now() when a renewal was answered again after some failed (Redis back after an outage). */
+  private redisBackAt = -Infinity;
+  /**
+   * How long a source found missing right after a Redis outage (a renewal failed, Redis answering again
+   * for less than this) keeps its show's readers on the edge they read (reconcile): an outage longer
+   * than RELAY_SOURCE_TTL_MS lets every source lapse, and the first pass back found them missing before
+   * their edges wrote them again, stopping readers another process's edge still fed (RELAY_EDGE=none;
+   * restarted a pass later: a 2.3 s gap on every platform). Two of the edges' renewal intervals (their
+   * client may reconnect later than this one) and a pass: 5 s at the defaults.
+   */
+  private readonly sourceGraceMs: number;
   private ticking: Promise<void> | undefined;
   private closed = false;
   /** One limit on ffmpeg starts for every destination and pull of this process (the restart-storm guard). */
@@ -217,6 +252,37 @@ export class RelayService {
     this.startGate = new StartGate({ concurrency: deps.startConcurrency ?? 2, log: deps.log.child({ role: 'start-gate' }) });
     this.playKey = deps.box.derivedKeys(EDGE_PLAY_LABEL)[0]!;
     this.stallNoticeMs = 2 * (EDGE_STALL_NOTICE_MS + deps.pollMs);
+    this.sourceGraceMs = 2 * edgeCheckMs(deps.sourceTtlMs ?? 10_000) + deps.pollMs;
+  }
+
+  /** A lease renewal was answered: Redis is back if some had failed (renewalsFailing). */
+  private redisAnswers(): void {
+    if (!this.renewalsFailing) return;
+    this.renewalsFailing = false;
+    this.redisBackAt = performance.now();
+  }
+
+  /**
+   * The show's source as this pass takes it: as read; or, read missing right after a Redis outage
+   * (sourceGraceMs), the one its readers read, until its edge had time to write it again. Past that a
+   * missing source is missing (its publish ended while Redis was out, or its edge died).
+   */
+  private sourceAfterOutage(o: OwnedShow, read: RelaySource | null): RelaySource | null {
+    const now = performance.now();
+    if (read || !o.lastSource) {
+      o.lastSource = read ?? undefined;
+      o.sourceGraceUntil = 0;
+      return read;
+    }
+    if (!o.sourceGraceUntil) {
+      const afterOutage = this.renewalsFailing || now - this.redisBackAt < this.sourceGraceMs;
+      o.sourceGraceUntil = afterOutage ? now + this.sourceGraceMs : -1;
+      if (afterOutage) this.deps.log.info({ partnerId: o.partnerId, showId: o.showId, graceMs: this.sourceGraceMs }, "the show's source is missing right after a Redis outage: its readers go on until its edge writes it again");
+    }
+    if (now < o.sourceGraceUntil) return o.lastSource;
+    o.lastSource = undefined;
+    o.sourceGraceUntil = 0;
+    return null;
   }
 
   /** This process's lease token (tests find the owner by it). */
@@ -366,6 +432,7 @@ export class RelayService {
             rodeThrough += 1;
           }
         } catch {
+          this.renewalsFailing = true;
           // Redis unreachable: keep pushing only while the lease surely has not lapsed for the others.
           // Measured on the monotonic clock: a wall clock stepped back (NTP) kept a process that could not
           // renew pushing for as long as the step, while another relay took the lapsed lease and pushed too.
@@ -406,18 +473,23 @@ export class RelayService {
 
   /**
    * The show's lease renewed (true) or held by another process (false); rejects when Redis does not
-   * answer within `withinMs`, or still has not answered the previous renewal (not sent again: the
-   * relay role's client keeps commands queued while Redis is down, and they would pile up).
+   * answer within `withinMs`, or when no renewal goes out this round: the latest one still unanswered
+   * was sent less than half a renewal interval ago (a ride round, every 250 ms), or
+   * MAX_RENEWALS_IN_FLIGHT are unanswered (the relay role's client keeps commands queued while Redis is
+   * down, and they would pile up).
    * A renewal Redis answers `true` sets `lastRenewOk` to when it was SENT (the lease runs from when Redis
-   * ran it, after that), also when the answer comes after `withinMs`: a slow Redis (a fork or fsync
-   * stall) that renewed every lease in 1.6 s used to have every renewal thrown away, and the show was
-   * stopped 0.6 × the lease later. Such a late answer sends the next renewal at once (not a round later),
-   * so while Redis stays that slow one renewal is always under way and a show is kept as long as
-   * Redis answers within 0.3 × RELAY_LEASE_MS (the grace counts from the send before the one answered).
+   * ran it, after that), also when the answer comes after `withinMs`. Each round sends its own renewal
+   * while earlier ones are unanswered, so a slow Redis (a fork or fsync stall) that answers every
+   * renewal within half the lease keeps the show: one renewal at a time, and the next only once it was
+   * answered, left the show's latest counted renewal two answers old, and one answering in 0.3–0.6 ×
+   * the lease had it stopped though every renewal extended the lease.
    */
   private renewal(o: OwnedShow, withinMs: number): Promise<boolean> {
-    if (o.renewing) return Promise.reject(new Error('the previous lease renewal is still unanswered'));
-    const sent = this.sendRenewal(o, withinMs);
+    const now = performance.now();
+    if (o.renewing.size >= MAX_RENEWALS_IN_FLIGHT || Math.max(-Infinity, ...o.renewing) > now - withinMs / 2) {
+      return Promise.reject(new Error('the previous lease renewal is still unanswered'));
+    }
+    const sent = this.sendRenewal(o, now);
     let timer: NodeJS.Timeout | undefined;
     // One turn after the timer (setImmediate: after the poll phase), as src/store/redis.ts timeoutAfterIo:
     // after an event-loop stall past `withinMs` the answer may be waiting unread in the socket.
@@ -427,28 +499,27 @@ export class RelayService {
     return Promise.race([sent, late]).finally(() => clearTimeout(timer));
   }
 
-  /** Sends one renewal of the show's lease (renewal()); answered `true` after `withinMs`, it sends the next one at once. */
-  private sendRenewal(o: OwnedShow, withinMs: number): Promise<boolean> {
-    const sentAt = performance.now();
-    const sent = this.deps.relay.takeLease(o.partnerId, o.showId, this.token, this.deps.leaseMs).then((held) => {
-      if (held) o.lastRenewOk = Math.max(o.lastRenewOk, sentAt);
-      return held;
-    });
-    o.renewing = sent;
-    const settled = (): void => {
-      if (o.renewing === sent) o.renewing = undefined;
-    };
-    sent.then(
+  /**
+   * Sends one renewal of the show's lease (renewal()), sent at `sentAt`. Fenced in Redis
+   * (RelayRepository.renewLease): one that reaches Redis after this process handed the lease back
+   * (close(), a show that ended) takes nothing.
+   */
+  private sendRenewal(o: OwnedShow, sentAt: number): Promise<boolean> {
+    o.renewing.add(sentAt);
+    return this.deps.relay.renewLease(o.partnerId, o.showId, this.token, this.deps.leaseMs).then(
       (held) => {
-        settled();
-        // Late (its round gave up on it): the next renewal goes out now, while the show is still ours.
-        if (held && performance.now() - sentAt > withinMs && !this.closed && !o.renewing && this.owned.get(showKeyOf(o.partnerId, o.showId)) === o) {
-          this.sendRenewal(o, withinMs).catch(() => undefined);
+        o.renewing.delete(sentAt);
+        if (held) {
+          o.lastRenewOk = Math.max(o.lastRenewOk, sentAt);
+          this.redisAnswers();
         }
+        return held;
       },
-      settled,
+      (err: unknown) => {
+        o.renewing.delete(sentAt);
+        throw err;
+      },
     );
-    return sent;
   }
 
   /** `handedBack`: the show goes on without this process (its lastError); its final statuses are written as for a stop. */
@@ -497,7 +568,7 @@ export class RelayService {
           }
           if (!o) {
             if (!(await relay.takeLease(partnerId, showId, this.token, leaseMs))) continue;
-            o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: performance.now(), mirrors: new Map(), order: this.taken++, armWants: 0 };
+            o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: performance.now(), renewing: new Set(), mirrors: new Map(), order: this.taken++, armWants: 0 };
             this.owned.set(key, o);
             this.deps.log.info({ partnerId, showId }, 'relaying this show');
           }
@@ -542,7 +613,7 @@ export class RelayService {
 
     // Pull mode: this process publishes `sourceUrl` into the edge, like the partner's encoder would.
     await this.ensurePuller(o, desired, showKey);
-    const source = await relay.source(partnerId, showId);
+    const source = this.sourceAfterOutage(o, await relay.source(partnerId, showId));
     const wanted = new Map<string, { target: TargetRecord; mirror: MirrorDoc; ingest: { url: string; streamKey: string } }>();
     /** Mirrors whose stream key no configured key opens: each destination failed, saying what to restore. */
     const unopenable = new Map<string, TargetRecord>();

@@ -66,6 +66,12 @@ export interface RelayPresence {
 /** How long the record of a show's last relay lease holder is kept after its last renewal (a day). */
 const LEASE_LAST_TTL_MS = 86_400_000;
 /**
+ * What a lease handed back leaves in `relay-lease-last` (LEASE_DROP_LUA): no token (a token is
+ * `host:pid:random`, never this). A take reads it as no last holder (nobody may still push the show);
+ * a renewal (LEASE_RENEW_LUA) finds no lease of its own there and takes nothing.
+ */
+const HANDED_BACK = '-';
+/**
  * KEYS: lease, the lease's last holder. ARGV: token, ttl ms. 1 = held by token now, 0 = someone else
  * holds it, or may still push it: a lease that lapsed while this Redis was down (it has been up for
  * less than one lease) is left to its last holder, which keeps pushing while Redis refuses connections
@@ -76,7 +82,7 @@ local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[1] then return 0 end
 if not cur then
   local last = redis.call('GET', KEYS[2])
-  if last and last ~= ARGV[1] then
+  if last and last ~= ARGV[1] and last ~= '${HANDED_BACK}' then
     local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)'))
     if up and up * 1000 < tonumber(ARGV[2]) then return 0 end
   end
@@ -85,11 +91,33 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ${LEASE_LAST_TTL_MS})
 return 1
 `;
-/** KEYS: lease, the lease's last holder. ARGV: token. Drops the lease (handed back: nobody waits for its holder) when token holds it. */
+/**
+ * KEYS: lease, the lease's last holder. ARGV: token, ttl ms. A renewal: extends the lease token holds,
+ * or takes back one that lapsed with token its last holder (a Redis outage; or a Redis that came back
+ * empty: no last holder at all). 0, taking nothing, when another token holds it or took it since, or
+ * when it was handed back (LEASE_DROP_LUA): a renewal still under way when its process dropped the
+ * lease (on shutdown, a show ended) reached Redis after the drop and held the show for a whole lease,
+ * while another relay process waited to take it over.
+ */
+const LEASE_RENEW_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+if not cur then
+  local last = redis.call('GET', KEYS[2])
+  if last and last ~= ARGV[1] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ${LEASE_LAST_TTL_MS})
+return 1
+`;
+/**
+ * KEYS: lease, the lease's last holder. ARGV: token. Drops the lease when token holds it, and marks it
+ * handed back (HANDED_BACK: nobody waits for its holder; no renewal of it takes it again).
+ */
 const LEASE_DROP_LUA = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+redis.call('SET', KEYS[2], '${HANDED_BACK}', 'PX', ${LEASE_LAST_TTL_MS})
 return 1
 `;
 /** KEYS: source. ARGV: session. Deletes the source only when that session still owns it. */
@@ -172,6 +200,7 @@ return 1
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     scRelayLeaseTake(lease: string, last: string, token: string, ttlMs: number): Result<number, Context>;
+    scRelayLeaseRenew(lease: string, last: string, token: string, ttlMs: number): Result<number, Context>;
     scRelayLeaseDrop(lease: string, last: string, token: string): Result<number, Context>;
     scRelaySourceClear(source: string, session: string): Result<number, Context>;
     scRelayUndeploy(alive: string, deployed: string, removals: string, removalId: string, removal: string): Result<string[], Context>;
@@ -205,6 +234,7 @@ export class RelayRepository {
   ) {
     defineRedisScripts(redis, {
       scRelayLeaseTake: { numberOfKeys: 2, lua: LEASE_TAKE_LUA },
+      scRelayLeaseRenew: { numberOfKeys: 2, lua: LEASE_RENEW_LUA },
       scRelayLeaseDrop: { numberOfKeys: 2, lua: LEASE_DROP_LUA },
       scRelaySourceClear: { numberOfKeys: 1, lua: SOURCE_CLEAR_LUA },
       scRelayUndeploy: { numberOfKeys: 3, lua: UNDEPLOY_LUA },
@@ -333,6 +363,14 @@ export class RelayRepository {
    */
   async takeLease(partnerId: string, showId: string, token: string, ttlMs: number): Promise<boolean> {
     return (await this.redis.scRelayLeaseTake(this.keys.relayLease(partnerId, showId), this.keys.relayLeaseLast(partnerId, showId), token, ttlMs)) === 1;
+  }
+
+  /**
+   * Renews the show's lease `token` holds (takes it back when it lapsed with `token` its last holder);
+   * false, taking nothing, when another process holds it or took it since, or when it was handed back.
+   */
+  async renewLease(partnerId: string, showId: string, token: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.scRelayLeaseRenew(this.keys.relayLease(partnerId, showId), this.keys.relayLeaseLast(partnerId, showId), token, ttlMs)) === 1;
   }
 
   /** The fence before a process starts pushing: does `token` hold the lease right now? */

@@ -33,13 +33,14 @@ export function handRunRelay(svc: TestService, deps: Partial<RelayServiceDeps> =
 
 /**
  * The mirror of `showId` to the Whatnot target `targetId` made live and linked by hand, as an operator
- * does: pushed to an operator-given ingest whose stream key `streamKey` is sealed by `box`.
+ * does: pushed to an operator-given ingest (`url`; the default's name does not resolve in a sandbox, a
+ * loopback one does: the test service allows private destinations) whose stream key `streamKey` is sealed by `box`.
  */
-export async function linkOperatorMirror(svc: TestService, partnerId: string, showId: string, targetId: string, streamKey: string, box: SecretBox = svc.rt.box): Promise<void> {
+export async function linkOperatorMirror(svc: TestService, partnerId: string, showId: string, targetId: string, streamKey: string, box: SecretBox = svc.rt.box, url = 'rtmp://live.example.com/app'): Promise<void> {
   await svc.rt.shows.updateMirror(partnerId, showId, targetId, () => newMirror(targetId, 'whatnot'), (m) => {
     m.state = 'live';
     m.remote = { externalId: `${showId}-${targetId}`, url: undefined, ingest: undefined, data: {} };
-    m.operatorIngest = { url: 'rtmp://live.example.com/app', streamKeySealed: box.encrypt(streamKey) };
+    m.operatorIngest = { url, streamKeySealed: box.encrypt(streamKey) };
     return true;
   });
 }

@@ -28,17 +28,20 @@ async function relayWithFailingRenewals(partnerId: string, leaseMs: number, deps
   /** true: fail at once; 'unanswered': never answered; a number: sent to Redis that many ms late (a slow Redis). */
   let failing: boolean | 'unanswered' | number = false;
   const real = svc.rt.relay;
-  // The service's relay store, with its lease renewals failing as with Redis gone for this process (the
+  // The service's relay store, with its lease takes and renewals failing as with Redis gone for this process (the
   // API's client fails them at once; the relay role's queues them: they stay unanswered).
-  const relayRepo: RelayRepository = Object.assign(Object.create(real) as RelayRepository, {
-    takeLease: (...args: Parameters<RelayRepository['takeLease']>) =>
+  const failed = <A extends unknown[]>(call: (...args: A) => Promise<boolean>) =>
+    (...args: A): Promise<boolean> =>
       typeof failing === 'number'
-        ? new Promise((r) => setTimeout(r, failing as number)).then(() => real.takeLease(...args))
+        ? new Promise((r) => setTimeout(r, failing as number)).then(() => call(...args))
         : failing === 'unanswered'
           ? new Promise<boolean>(() => undefined)
           : failing
             ? Promise.reject(new Error('Connection is closed.'))
-            : real.takeLease(...args),
+            : call(...args);
+  const relayRepo: RelayRepository = Object.assign(Object.create(real) as RelayRepository, {
+    takeLease: failed((...args: Parameters<RelayRepository['takeLease']>) => real.takeLease(...args)),
+    renewLease: failed((...args: Parameters<RelayRepository['renewLease']>) => real.renewLease(...args)),
   });
   const relay = handRunRelay(svc, { relay: relayRepo, leaseMs, ...deps });
   return {
@@ -86,11 +89,13 @@ test('a relay that cannot renew keeps its show for 0.6 × the lease after the ta
   const { relay, unreachable, owned, renewAll } = await relayWithFailingRenewals('grace', 10_000);
   try {
     await relay.tick();
-    expect(owned()).toBe(1);
+    // This show (and the one before it, when its lapsed lease is no longer left to its holder: Redis up for 10 s).
+    const taken = owned();
+    expect(taken).toBeGreaterThan(0);
     unreachable(true);
     await new Promise((r) => setTimeout(r, 300));
     await renewAll();
-    expect(owned()).toBe(1);
+    expect(owned()).toBe(taken);
   } finally {
     await relay.close();
   }
@@ -182,24 +187,78 @@ test('a show rides a refused Redis for at most RIDE_OUTAGE_MAX_LEASES leases aft
   }
 }, 30_000);
 
+/** The show's state inside `relay` (its last counted renewal's send time), by partner. */
+const ownedShow = (relay: unknown, partnerId: string): { lastRenewOk: number } | undefined =>
+  [...(relay as { owned: Map<string, { partnerId: string; lastRenewOk: number }> }).owned.values()].find((o) => o.partnerId === partnerId);
+
 test('a renewal Redis answers after the renewal interval still counts: a slow Redis keeps the show', async () => {
   // A 4 s lease: renewal rounds every second, each giving up after 1 s; Redis answers every renewal after
   // 1.1 s (a fork or fsync stall). Every answer came too late and was thrown away, and the show stopped
   // 2.4 s in, though each renewed it. Counted but sent only every other round (the one after a late
   // answer finds it pending), the grace ran out all the same (2 rounds + 1 s after the last one counted).
   const leaseMs = 4_000;
-  const { relay, unreachable, owned } = await relayWithFailingRenewals('slow', leaseMs);
+  const { relay, unreachable } = await relayWithFailingRenewals('slow', leaseMs);
   try {
     await relay.tick();
-    const taken = owned(); // this show, and those of the tests before it
-    expect(taken).toBeGreaterThan(0);
+    const o = ownedShow(relay, 'slow'); // (the shows of the tests before it count for nothing here)
+    expect(o).toBeDefined();
     unreachable(1_100);
     relay.start(); // its renewal rounds, every quarter lease, as in a relay process (its next pass in 60 s)
     await new Promise((r) => setTimeout(r, 5_000));
-    expect(owned()).toBe(taken);
+    expect(ownedShow(relay, 'slow')).toBe(o);
   } finally {
     await relay.close();
   }
+}, 30_000);
+
+test('a Redis that answers every renewal in 0.42 × the lease keeps the show; one that stops answering stops it before its lease can lapse', async () => {
+  // The default 6 s lease, every renewal answered 2.5 s after it was sent (a fork or fsync stall): each
+  // extended the lease on Redis, but one renewal at a time, the next sent only once the one before was
+  // answered, left the latest counted renewal two answers old, and the show stopped 4.5 s in.
+  const leaseMs = 6_000;
+  const { relay, unreachable } = await relayWithFailingRenewals('slower', leaseMs);
+  try {
+    await relay.tick();
+    const o = ownedShow(relay, 'slower');
+    expect(o).toBeDefined();
+    unreachable(2_500);
+    relay.start(); // its renewal rounds, every quarter lease, as in a relay process (its next pass in 60 s)
+    await new Promise((r) => setTimeout(r, 8_000));
+    expect(ownedShow(relay, 'slower')).toBe(o);
+    // Redis stops answering: the show stops while its lease on Redis surely still runs (it runs from a
+    // renewal's execution, after its send), at most a renewal interval past the grace.
+    unreachable('unanswered');
+    const t0 = performance.now();
+    await waitFor(async () => ownedShow(relay, 'slower') === undefined, 2 * leaseMs, 20);
+    const stoppedAt = performance.now();
+    expect(o!.lastRenewOk).toBeLessThanOrEqual(t0);
+    expect(stoppedAt - o!.lastRenewOk).toBeLessThan(leaseMs);
+  } finally {
+    await relay.close();
+  }
+}, 30_000);
+
+test('a renewal that reaches Redis after close() handed the lease back takes nothing: another process takes the show at once', async () => {
+  // It held the show for a whole lease (the renewal took the lease again), and another relay process
+  // waited that long to take the show over. Here the renewal goes out just before close() and reaches
+  // Redis 500 ms later, after the hand-back.
+  const leaseMs = 60_000;
+  const { relay, unreachable, renewAll } = await relayWithFailingRenewals('handback', leaseMs);
+  const leases = svc.rt.relay;
+  let renewed: Promise<void> | undefined;
+  try {
+    await relay.tick();
+    expect(await leases.leaseHolder('handback', 'handback1')).toBe(relay.leaseToken);
+    unreachable(500);
+    renewed = renewAll();
+  } finally {
+    await relay.close();
+  }
+  expect(await leases.leaseHolder('handback', 'handback1')).toBeNull();
+  await renewed;
+  await new Promise((r) => setTimeout(r, 100));
+  expect(await leases.leaseHolder('handback', 'handback1')).toBeNull();
+  expect(await leases.takeLease('handback', 'handback1', 'another-host:1:abc', leaseMs)).toBe(true);
 }, 30_000);
 
 // Restarts the file's Redis: last.
