@@ -687,9 +687,8 @@ export interface PlatformSimulator {
   createShowByHand?(title: string, account?: string): string;
   /** POST /_sim/{platform}/orders refuses (404) an externalId for which this returns false. */
   showExists?(externalId: string): boolean;
-  /** POST /_sim/{platform}/orders and …/refunds: a SimProblem for what the platform could not have sold or taken back. */
+  /** POST /_sim/{platform}/orders: a SimProblem for what the platform could not have sold. */
   checkOrder?(input: SimOrderInput): void;
-  checkRefund?(order: SimOrder, amount: Money): void;
   /** After an order was stored: the platform's own notification (webhook), if it has one. */
   onOrderCreated?(order: SimOrder): Promise<void>;
   /** After a refund was stored: likewise. */
