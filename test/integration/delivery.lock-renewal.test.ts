@@ -12,13 +12,11 @@
  * the renewal runs after the move. Worker B, the second process's worker, reaches Redis directly. Real
  * Redis, the real delivery workers (startDeliveryWorker), a real HTTP receiver on loopback.
  */
-import { createServer, type Server } from 'node:http';
-import type { Worker } from 'bullmq';
-import { createRuntime, type Runtime } from '../../src/main/runtime.js';
 import { startDeliveryWorker } from '../../src/outbound/delivery.worker.js';
-import { DELIVERY_QUEUE, deliveryJobId, type DeliveryJob } from '../../src/queues/delivery.queue.js';
-import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+import { DELIVERY_QUEUE, deliveryJobId } from '../../src/queues/delivery.queue.js';
+import { waitFor } from '../helpers/service.js';
 import { logSink } from '../helpers/log-sink.js';
+import { startDeliveryRig, type DeliveryRig } from '../helpers/delivery-rig.js';
 import { startRedisHoldProxy, type RedisHoldProxy } from '../helpers/redis-hold-proxy.js';
 
 interface Line {
@@ -28,57 +26,21 @@ interface Line {
   err?: { message?: string };
 }
 
-let svc: TestService;
-let workerRt: Runtime;
+let rig: DeliveryRig;
 let proxy: RedisHoldProxy;
-const servers: Server[] = [];
-const workers: Worker[] = [];
 
 beforeAll(async () => {
   // Attempts of 400 ms: the delivery lock is 3 × that (1.2 s), renewed every 300 ms; retries after 300 ms.
-  svc = await startService({ env: { OUTBOUND_TIMEOUT_MS: '400', OUTBOUND_RETRY_SCHEDULE_MS: '300' } });
-  workerRt = await createRuntime(svc.config, 'worker', { log: svc.rt.log, redisInfo: svc.rt.redisInfo });
-  proxy = await startRedisHoldProxy(svc.redis.port);
+  rig = await startDeliveryRig({ OUTBOUND_TIMEOUT_MS: '400', OUTBOUND_RETRY_SCHEDULE_MS: '300' });
+  proxy = await startRedisHoldProxy(rig.svc.redis.port);
 });
 afterAll(async () => {
-  await Promise.all(workers.map((w) => w.close(true)));
-  for (const s of servers) s.closeAllConnections();
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  await rig?.close();
   await proxy?.close();
-  await workerRt?.close();
-  await svc?.close();
 });
 
-/** A receiver answering each request with the next of `statuses` (the last one from then on) after `delayMs`. */
-async function receiver(statuses: number[], delayMs: number, gate?: Promise<void>): Promise<{ url: string; ids: string[]; maxOpen: () => number }> {
-  let open = 0;
-  let maxOpen = 0;
-  const ids: string[] = [];
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const status = statuses[Math.min(ids.length, statuses.length - 1)]!;
-      ids.push(String(req.headers['webhook-id']));
-      open += 1;
-      maxOpen = Math.max(maxOpen, open);
-      void Promise.all([new Promise((r) => setTimeout(r, delayMs)), gate]).then(() => {
-        open -= 1;
-        res.writeHead(status).end('ok');
-      });
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address();
-  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hooks`, ids, maxOpen: () => maxOpen };
-}
-
-async function endpointFor(partnerId: string, url: string): Promise<string> {
-  await createPartner(svc, partnerId);
-  const r = await svc.api(`/v1/partners/${partnerId}/endpoints`, { json: { url, events: ['attribution.order_attributed'] } });
-  expect(r.status).toBe(201);
-  return ((await r.json()) as { id: string }).id;
-}
+/** A receiver's answer: `status` after `ms`. */
+const after = (ms: number, status: number): Promise<number> => new Promise((resolve) => setTimeout(() => resolve(status), ms));
 
 /**
  * A delivery worker as the service starts it; `viaProxy`: its Redis connection goes through the hold
@@ -86,21 +48,24 @@ async function endpointFor(partnerId: string, url: string): Promise<string> {
  */
 function deliveryWorker(viaProxy: boolean, lockMs?: number): Line[] {
   const { log, lines } = logSink<Line>('debug');
+  const { workerRt } = rig;
   const connection = viaProxy ? { host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: null } : workerRt.bullConnection('worker');
-  const lock = lockMs === undefined ? { lockDurationMs: 400, attemptTimeoutMs: svc.config.outboundTimeoutMs } : { lockDurationMs: lockMs, attemptTimeoutMs: 0 };
-  workers.push(startDeliveryWorker(workerRt.delivery, { connection, keys: workerRt.keys, concurrency: 1, ...lock, log }));
+  const lock = lockMs === undefined ? { lockDurationMs: 400, attemptTimeoutMs: rig.svc.config.outboundTimeoutMs } : { lockDurationMs: lockMs, attemptTimeoutMs: 0 };
+  rig.workers.push(startDeliveryWorker(workerRt.delivery, { connection, keys: workerRt.keys, concurrency: 1, ...lock, log }));
   return lines;
 }
 
 const renewalErrors = (lines: Line[]): Line[] => lines.filter((l) => l.level >= 50 && /could not renew lock/.test(l.err?.message ?? ''));
 
 afterEach(async () => {
-  for (const w of workers.splice(0)) await w.close(true);
+  for (const w of rig.workers.splice(0)) await w.close(true);
 });
 
 test('a retry whose lock renewal comes after its own move to delayed is not logged as an error, and is delivered once', async () => {
-  const rx = await receiver([503, 200], 100);
-  const endpointId = await endpointFor('p-race', rx.url);
+  const { workerRt } = rig;
+  // The first attempt fails slowly (503 after 100 ms): retried; the retry is delivered.
+  const rx = await rig.receiver((n) => (n === 0 ? after(100, 503) : Promise.resolve(200)));
+  const endpointId = await rig.endpoint('p-race', rx.url);
   // A's moveToDelayed of the job (EVALSHA/EVAL with 12 keys, the job's key among them) is held until A
   // sends a renewal of the same job (extendLocks: one key, the stalled set; the job id among its args).
   const hold = proxy.holdNext(
@@ -130,16 +95,18 @@ test('a retry whose lock renewal comes after its own move to delayed is not logg
 }, 20_000);
 
 test('a lock lost while the attempt runs is still logged as an error', async () => {
+  const { workerRt } = rig;
   let open!: () => void;
-  const rx = await receiver([200], 0, new Promise<void>((r) => (open = r)));
-  const endpointId = await endpointFor('p-lost', rx.url);
+  const answered = new Promise<number>((r) => (open = () => r(200)));
+  const rx = await rig.receiver(() => answered);
+  const endpointId = await rig.endpoint('p-lost', rx.url);
   // A 150 ms lock, renewed every 38 ms or so: a renewal comes well within the attempt (400 ms).
   const linesA = deliveryWorker(false, 150);
   const { messageId } = await workerRt.outbound.emit('p-lost', 'attribution.order_attributed', { orderId: 'o1' }, 'o-1');
   await waitFor(async () => rx.ids.length >= 1, 10_000, 10);
-  const jobId = deliveryJobId({ messageId: messageId!, endpointId, run: 1 } satisfies Pick<DeliveryJob, 'messageId' | 'endpointId' | 'run'>);
+  const jobId = deliveryJobId({ messageId: messageId!, endpointId, run: 1 });
   // The lock gone mid-attempt (as when it expired unrenewed): another worker could take the job for stalled.
-  const redis = svc.redis.client();
+  const redis = rig.svc.redis.client();
   try {
     expect(await redis.del(`${workerRt.keys.queuePrefix(DELIVERY_QUEUE)}:${DELIVERY_QUEUE}:${jobId}:lock`)).toBe(1);
   } finally {
