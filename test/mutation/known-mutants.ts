@@ -470,6 +470,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'its own move to delayed',
   },
   {
+    name: 'sync-delay-not-through-hand-backs',
+    what: "a sync run's wait (kind 'delay') moved to delayed without the workers' HandBacks: the lock renewal that comes after the move is logged as an error",
+    file: 'src/mirror/sync.worker.ts',
+    from: 'await handBack(job, Date.now() + outcome.delayMs, token, handBacks);',
+    to: 'await handBack(job, Date.now() + outcome.delayMs, token);',
+    tests: ['test/integration/sync.lock-renewal.test.ts'],
+  },
+  {
     name: 'lock-renewal-failure-always-quiet',
     what: "every BullMQ lock renewal failure of a delivery or sync worker taken for the harmless race: a lock lost mid-attempt is logged at debug",
     file: 'src/queues/hand-backs.ts',
