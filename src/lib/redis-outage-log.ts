@@ -208,9 +208,13 @@ interface WorkerEvents {
  * A BullMQ worker's outage reporting: its connection errors into `outage` (with `fields`, as `msg` when
  * not Redis being unreachable), its (re)connection as the recovery, and when it has closed the line of
  * a burst of failed jobs still being counted. Its `failed` handler calls outage.jobFailed itself.
+ * `handled`: true for an error the caller has reported itself, as HandBacks.staleRenewal does (src/queues/hand-backs.ts).
  */
-export function reportWorkerOutages(w: WorkerEvents, outage: RedisOutageLog, fields: Record<string, unknown>, msg: string): void {
-  w.on('error', (err) => outage.error(err, fields, msg));
+export function reportWorkerOutages(w: WorkerEvents, outage: RedisOutageLog, fields: Record<string, unknown>, msg: string, handled?: (err: Error) => boolean): void {
+  w.on('error', (err) => {
+    if (handled?.(err)) return;
+    outage.error(err, fields, msg);
+  });
   w.on('ready', () => outage.recovered());
   w.on('closed', () => outage.flush());
 }

@@ -10,6 +10,7 @@ import { bounded, syncJobDuration } from '../lib/metrics.js';
 import { PLATFORMS } from '../targets/target.adapter.js';
 import { RedisOutageLog, reportWorkerOutages } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
+import { HandBacks, handBack } from '../queues/hand-backs.js';
 import type { CountedRun, TargetRunCap } from './target-cap.js';
 
 const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
@@ -109,8 +110,16 @@ function labelsOf(queueName: string): RunLabels {
 /**
  * `cap`: a run of a slow target at its cap is not run, its job is delayed and parked (woken when a run
  * of that target ends here). `closing`: true once the workers close; a held-back job then waits out its delay.
+ * `handBacks`: the workers', through which a job is moved to delayed (src/queues/hand-backs.ts).
  */
-export function createSyncProcessor(service: SyncService, runs: SyncRuns = new SyncRuns(), onRun?: RunObserver, cap?: TargetRunCap, closing: () => boolean = () => false) {
+export function createSyncProcessor(
+  service: SyncService,
+  runs: SyncRuns = new SyncRuns(),
+  onRun?: RunObserver,
+  cap?: TargetRunCap,
+  closing: () => boolean = () => false,
+  handBacks?: HandBacks,
+) {
   return async (job: Job<SyncJob>, token?: string): Promise<string> => {
     const data = syncJobOf(job.data);
     let counted: CountedRun | null | undefined;
@@ -122,7 +131,7 @@ export function createSyncProcessor(service: SyncService, runs: SyncRuns = new S
         const park = (jobId: string, wake: () => Promise<boolean>): void => {
           if (!closing()) cap.park(data.targetId, jobId, untilMs, wake);
         };
-        return delayParked(job, token, untilMs, `target ${data.targetId} is slow and at its cap of concurrent sync runs`, park);
+        return delayParked(job, token, untilMs, `target ${data.targetId} is slow and at its cap of concurrent sync runs`, park, handBacks);
       }
     }
     // The job's lock token is the run's identity: a takeover after a stall has a new one, and the
@@ -152,7 +161,7 @@ export function createSyncProcessor(service: SyncService, runs: SyncRuns = new S
     if (!(outcome.kind === 'done' && outcome.recorded)) await onRun?.(data, outcome.kind === 'delay' ? 'delayed' : outcome.state, Date.now() - t0, outcome.kind === 'delay' ? outcome.reason : undefined);
     if (outcome.kind === 'delay') {
       // A wait is a delayed job, not a sleeping handler; it keeps its deduplication id meanwhile.
-      await job.moveToDelayed(Date.now() + outcome.delayMs, token);
+      await handBack(job, Date.now() + outcome.delayMs, token, handBacks);
       throw new DelayedError(outcome.reason);
     }
     return outcome.state;
@@ -163,7 +172,9 @@ export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions):
   const runs = new SyncRuns();
   const outage = new RedisOutageLog(opts.log, 'sync workers', opts.outageLogIntervalMs === undefined ? {} : { intervalMs: opts.outageLogIntervalMs });
   let closing = false;
-  const processor = traced(opts.log, createSyncProcessor(service, runs, opts.onRun, opts.cap, () => closing));
+  // A lock renewal that came after the run's own move to delayed is not a lost lock (src/queues/hand-backs.ts).
+  const handBacks = new HandBacks(opts.lockMs ?? 30_000);
+  const processor = traced(opts.log, createSyncProcessor(service, runs, opts.onRun, opts.cap, () => closing, handBacks));
   // The slow targets, read from Redis once a second: only their runs are counted (src/mirror/target-cap.ts).
   opts.cap?.start();
   return allSyncQueueNames(opts.shards).map(({ name }) => {
@@ -177,7 +188,9 @@ export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions):
       stalledInterval: Math.max(500, Math.floor((opts.lockMs ?? 30_000) / 2)),
       maxStalledCount: 100,
     });
-    w.on('lockRenewalFailed', (jobIds: string[]) => runs.lockLost(name, jobIds));
+    // Not the renewals that came after a job's own move to delayed: its run is over, and a new run of the
+    // same job in this process must not be ended for them.
+    w.on('lockRenewalFailed', (jobIds: string[]) => runs.lockLost(name, jobIds.filter((id) => !handBacks.handedBack(name, id))));
     w.on('closing', () => {
       if (closing) return;
       closing = true;
@@ -187,7 +200,7 @@ export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions):
     // A job failed because Redis was down is counted into the outage's lines, not a line of its own.
     w.on('failed', (job, err) => outage.jobFailed(err, { queue: name, jobId: job?.id, attempts: job?.attemptsMade }, 'sync job failed'));
     // Redis down: one line for all the workers' reconnect errors, reminders, and one when it is back.
-    reportWorkerOutages(w, outage, { queue: name }, 'sync worker error');
+    reportWorkerOutages(w, outage, { queue: name }, 'sync worker error', (err) => handBacks.staleRenewal(err, name, opts.log));
     return w;
   });
 }

@@ -9,6 +9,7 @@ import type { Keys } from '../store/keys.js';
 import type { DeliveryService } from './delivery.service.js';
 import { RedisOutageLog, reportWorkerOutages } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
+import { HandBacks } from '../queues/hand-backs.js';
 
 const DeliveryJobSchema = z.object({ partnerId: z.string().min(1), messageId: z.string().min(1), endpointId: z.string().min(1), run: z.number().int().min(1) });
 
@@ -25,9 +26,10 @@ export interface DeliveryWorkerOptions {
 
 /**
  * `closing`: true once the worker is closing; a job held back for a slot then waits out its delay
- * (another worker, or this process restarted, runs it) instead of waiting for a wake-up.
+ * (another worker, or this process restarted, runs it) instead of waiting for a wake-up. `handBacks`:
+ * the worker's, through which a retry is moved to delayed (src/queues/hand-backs.ts).
  */
-export function createDeliveryProcessor(service: DeliveryService, closing: () => boolean = () => false) {
+export function createDeliveryProcessor(service: DeliveryService, closing: () => boolean = () => false, handBacks?: HandBacks) {
   return async (job: Job<DeliveryJob>, token?: string): Promise<string> => {
     const data = DeliveryJobSchema.parse(job.data);
     const outcome = await service.deliver(data);
@@ -42,7 +44,7 @@ export function createDeliveryProcessor(service: DeliveryService, closing: () =>
               if (!closing()) service.park(data.partnerId, jobId, untilMs, wake);
             }
           : undefined;
-      return delayParked(job, token, untilMs, outcome.reason, park);
+      return delayParked(job, token, untilMs, outcome.reason, park, handBacks);
     }
     return outcome.kind;
   };
@@ -60,11 +62,14 @@ export function deliveryLockMs(lockDurationMs: number | undefined, attemptTimeou
 
 export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWorkerOptions): Worker<DeliveryJob, string> {
   let closing = false;
-  const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, traced(opts.log, createDeliveryProcessor(service, () => closing)), {
+  const lockMs = deliveryLockMs(opts.lockDurationMs, opts.attemptTimeoutMs);
+  // A retry's lock renewal that came after its own move to delayed is not a lost lock (src/queues/hand-backs.ts).
+  const handBacks = new HandBacks(lockMs);
+  const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, traced(opts.log, createDeliveryProcessor(service, () => closing, handBacks)), {
     connection: opts.connection,
     prefix: opts.keys.queuePrefix(DELIVERY_QUEUE),
     concurrency: opts.concurrency,
-    lockDuration: deliveryLockMs(opts.lockDurationMs, opts.attemptTimeoutMs),
+    lockDuration: lockMs,
     // A stalled delivery is simply attempted again: receivers dedupe on webhook-id.
     maxStalledCount: 100,
   });
@@ -80,6 +85,6 @@ export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWork
       service.markFailed(job.data, err).catch((e: unknown) => opts.log.warn({ err: e, jobId: job.id }, 'could not mark delivery failed'));
     }
   });
-  reportWorkerOutages(w, outage, { queue: DELIVERY_QUEUE }, 'delivery worker error');
+  reportWorkerOutages(w, outage, { queue: DELIVERY_QUEUE }, 'delivery worker error', (err) => handBacks.staleRenewal(err, DELIVERY_QUEUE, opts.log));
   return w;
 }

@@ -10,6 +10,7 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { promoteIfDelayed } from './promote.js';
+import { handBack, type HandBacks } from './hand-backs.js';
 
 /**
  * How long a held-back job waits when no slot of its group frees in this process first: a slot freeing
@@ -86,10 +87,18 @@ export class ParkedJobs {
  * Hands a job back as delayed until `untilMs` (its lock `token`) and, with `park`, parks it to be woken
  * (promoted) before then when a slot frees; then throws BullMQ's DelayedError, so that the run does
  * not complete it. The delivery worker (a partner's share of attempts) and the sync worker (a slow
- * target's cap) both hold jobs back this way.
+ * target's cap) both hold jobs back this way; `handBacks`: the worker's (src/queues/hand-backs.ts).
  */
-export async function delayParked(job: Job, token: string | undefined, untilMs: number, reason: string, park?: (jobId: string, wake: () => Promise<boolean>) => void): Promise<never> {
-  await job.moveToDelayed(untilMs, token);
+export async function delayParked(
+  job: Job,
+  token: string | undefined,
+  untilMs: number,
+  reason: string,
+  park?: (jobId: string, wake: () => Promise<boolean>) => void,
+  handBacks?: HandBacks,
+): Promise<never> {
+  // Through the worker's HandBacks: a lock renewal that races this move is not reported as a lost lock.
+  await handBack(job, untilMs, token, handBacks);
   if (park && job.id !== undefined) park(job.id, () => promoteIfDelayed(job));
   throw new DelayedError(reason);
 }

@@ -16,30 +16,19 @@
  * long — "Command timed out" instead of the test's result, or, after the attempt had gone out, its
  * outcome unsaved, a second send.
  */
-import { createServer, type Server } from 'node:http';
 import { Worker } from 'bullmq';
-import { createRuntime, type Runtime } from '../../src/main/runtime.js';
 import { createDeliveryProcessor } from '../../src/outbound/delivery.worker.js';
 import { DELIVERY_QUEUE, type DeliveryJob } from '../../src/queues/delivery.queue.js';
-import { createPartner, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startDeliveryRig, type DeliveryRig } from '../helpers/delivery-rig.js';
+import { waitFor } from '../helpers/service.js';
 
-let svc: TestService;
-/** The worker role's runtime (no worker of its own started): the delivery path on worker-role clients. */
-let workerRt: Runtime;
-const servers: Server[] = [];
-const workers: Worker[] = [];
+let rig: DeliveryRig;
 
 beforeAll(async () => {
-  // No delivery worker of the service's own: the test's two workers are the only ones.
-  svc = await startService({ env: { OUTBOUND_TIMEOUT_MS: '8000', OUTBOUND_RETRY_SCHEDULE_MS: '60000' } });
-  workerRt = await createRuntime(svc.config, 'worker', { log: svc.rt.log, redisInfo: svc.rt.redisInfo });
+  rig = await startDeliveryRig({ OUTBOUND_TIMEOUT_MS: '8000', OUTBOUND_RETRY_SCHEDULE_MS: '60000' });
 });
 afterAll(async () => {
-  await Promise.all(workers.map((w) => w.close(true)));
-  for (const s of servers) s.closeAllConnections();
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  await workerRt?.close();
-  await svc?.close();
+  await rig?.close();
 });
 
 test.each([
@@ -47,31 +36,10 @@ test.each([
   // A's outcome (retry in 60 s) is saved but A cannot move the job it lost: B's run waits for the schedule.
   ['retried on the schedule', 500, 'p500'],
 ])('a job whose lock was lost mid-attempt is not sent again while that attempt is in flight (%s)', async (_, status, partnerId) => {
+  const { workerRt, workers } = rig;
   for (const w of workers.splice(0)) await w.close(true);
-  let open = 0;
-  let maxOpen = 0;
-  const ids: string[] = [];
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      ids.push(String(req.headers['webhook-id']));
-      open += 1;
-      maxOpen = Math.max(maxOpen, open);
-      setTimeout(() => {
-        open -= 1;
-        res.writeHead(status).end('ok');
-      }, 3_000);
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address();
-  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hooks`;
-
-  await createPartner(svc, partnerId);
-  const r = await svc.api(`/v1/partners/${partnerId}/endpoints`, { json: { url, events: ['attribution.order_attributed'] } });
-  expect(r.status).toBe(201);
-  const endpointId = ((await r.json()) as { id: string }).id;
+  const rx = await rig.receiver(() => new Promise((resolve) => setTimeout(() => resolve(status), 3_000)));
+  const endpointId = await rig.endpoint(partnerId, rx.url);
 
   const errors: string[] = [];
   const worker = (opts: { lockDuration: number; skipLockRenewal?: boolean; skipStalledCheck?: boolean; stalledInterval?: number }): Worker => {
@@ -90,7 +58,7 @@ test.each([
   worker({ lockDuration: 1_000, skipLockRenewal: true, skipStalledCheck: true });
 
   const { messageId } = await workerRt.outbound.emit(partnerId, 'attribution.order_attributed', { orderId: 'o1' }, 'o-1');
-  await waitFor(async () => ids.length >= 1, 10_000, 10);
+  await waitFor(async () => rx.ids.length >= 1, 10_000, 10);
   // Worker B: healthy; its stalled check finds A's job without a lock and takes it over.
   worker({ lockDuration: 30_000, stalledInterval: 300 });
 
@@ -103,6 +71,6 @@ test.each([
   await new Promise((resolve) => setTimeout(resolve, 2_500));
   // Before: B sent it again about 1.5 s into A's attempt: two requests in flight, two in all (and, after a
   // failed attempt, a third a second later instead of the scheduled 60 s).
-  expect(maxOpen).toBe(1);
-  expect(ids).toEqual([messageId]);
+  expect(rx.maxOpen()).toBe(1);
+  expect(rx.ids).toEqual([messageId]);
 }, 60_000);
