@@ -58,6 +58,7 @@ const VALUES: Record<string, string> = {
   OUTBOUND_RETRY_SCHEDULE_MS: '100,200,400',
   WORKER_LOCK_MS: '10000',
   RELAY_RTMP_PORT: '19350',
+  RELAY_RTMP_PENDING_PER_ADDRESS: '32',
   RELAY_PUBLIC_URL: 'rtmp://relay.example.com/live',
   RELAY_EDGE: 'none',
   RELAY_EDGE_INTERNAL_URL: 'rtmp://127.0.0.1:19350/live',
