@@ -65,11 +65,18 @@ return 1
 /**
  * KEYS: a grant hold. ARGV: the holder's nonce, a new lease (ms; '0' ends it: the release), how long
  * the record stays after it. Only while the record names the nonce (lapsed or not: nobody took it
- * since): 1, else 0 (another took it, or the record is gone).
+ * since): 1, else 0 (another took it, or the record is gone). The release writes end 0 (`0:<nonce>`,
+ * which no lease has): a renewal that reaches Redis after it (sent before, answered after) finds the
+ * lease ended and extends nothing (0), or the next PATCH waited for a lease that nobody held.
  */
 const HOLD_RENEW_LUA = `${HOLD_NOW_LUA}local cur = redis.call('GET', KEYS[1])
-if not cur or string.match(cur, '^%d+:(.*)$') ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], string.format('%d', now + tonumber(ARGV[2])) .. ':' .. ARGV[1], 'PX', tonumber(ARGV[2]) + tonumber(ARGV[3]))
+if not cur then return 0 end
+local e, who = string.match(cur, '^(%d+):(.*)$')
+if who ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '0' and tonumber(e) == 0 then return 0 end
+local ends = 0
+if ARGV[2] ~= '0' then ends = now + tonumber(ARGV[2]) end
+redis.call('SET', KEYS[1], string.format('%d', ends) .. ':' .. ARGV[1], 'PX', tonumber(ARGV[2]) + tonumber(ARGV[3]))
 return 1
 `;
 
@@ -419,8 +426,13 @@ export class RedisTokenStore implements TokenStore {
     // Renewed while the PATCH runs (a check slower than the lease was sized for, or retried, keeps
     // it); stops once a renewal finds either hold another's. An error (Redis down) is left to the next
     // renewal and to the PATCH's own renew() before its writes.
+    // (`held` is read after the renewal's answer: one answered after the release does not make it true again.)
     let held = true;
-    const renew = async (): Promise<boolean> => (held = held && (await both(lease)));
+    const renew = async (): Promise<boolean> => {
+      if (!held) return false;
+      const ok = await both(lease);
+      return (held = held && ok);
+    };
     const timer = setInterval(() => {
       renew().then((ok) => ok || clearInterval(timer), () => undefined);
     }, Math.max(GRANT_LOCK_POLL_MS, Math.floor(leaseMs / 3)));

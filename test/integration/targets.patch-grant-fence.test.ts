@@ -16,7 +16,7 @@
  * PATCH (B) then runs to completion, and A goes on. Real service, one Redis and a Redis Cluster, the
  * Whatnot simulator (rotating refresh tokens) over HTTP.
  */
-import type { GrantLock } from '../../src/store/token.repository.js';
+import { RedisTokenStore, type GrantLock } from '../../src/store/token.repository.js';
 import type { AccessToken } from '../../src/targets/target.adapter.js';
 import { startTestRedis } from '../helpers/redis-cluster.js';
 import type { TestRedis } from '../helpers/redis-server.js';
@@ -84,13 +84,19 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
         },
       };
     };
+    // What a worker reading the token record right after A's token write (written or refused) finds.
+    let afterWrite: AccessToken | null | undefined;
     const tokenWrite =
       <A extends unknown[], R>(write: (...args: A) => Promise<R>) =>
       async (...args: A): Promise<R> => {
         if (at === 'before its token write') await stall();
-        const written = await write.apply(verifier, args);
-        if (at === 'after its token write') await stall();
-        return written;
+        try {
+          const written = await write.apply(verifier, args);
+          if (at === 'after its token write') await stall();
+          return written;
+        } finally {
+          afterWrite = await tokenRecord(svc, id);
+        }
       };
     verifier.keep = tokenWrite(saved.keep);
     verifier.keepHeld = tokenWrite(saved.keepHeld);
@@ -105,7 +111,7 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
       const statusA = (await patchA).status;
       const credentials = svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', id))!);
       const token = await tokenRecord(svc, id);
-      return { original, a, b, statusA, statusB, credentials, token };
+      return { original, a, b, statusA, statusB, credentials, token, afterWrite };
     } finally {
       go();
       Object.assign(verifier, saved);
@@ -124,11 +130,35 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
     ['before its token write', false],
     ['after its token write', false],
   ] as const)('A stalled %s (same grant: %s) while B saved another grant: 409 for A, B credentials and token record left', async (at, sameGrant) => {
-    const { b, statusA, statusB, credentials, token } = await interleave(at, sameGrant);
+    const { b, statusA, statusB, credentials, token, afterWrite } = await interleave(at, sameGrant);
     expect(statusB).toBe(200);
+    // Right after A's token write (refused, or written before B's): B's record, the one left. Without
+    // the token write's own fence (FENCED_REPLACE_LUA's hold check) A's stalled write lands over B's,
+    // and until A's undo puts B's back a worker finds B's credentials beside A's token (invalid_grant,
+    // which drops the grant); the final state alone does not show it.
+    expect(afterWrite?.refreshToken).toBe(token?.refreshToken);
     await oneGrant(credentials, token);
     expect(statusA).toBe(409);
     expect(credentials).toEqual(b);
+  }, 60_000);
+
+  // A renewal of the grant lock sent before its release and reaching Redis after it (answered late, a
+  // command resent after a reconnect) extended the hold again: the next PATCH waited for a lease
+  // nobody held (up to a lease, then 409). The release marks the lease ended; a renewal then extends nothing.
+  test('a renewal that reaches Redis after the release does not hold the grant lock again', async () => {
+    const { svc } = rig!;
+    const id = `wg${++n}`;
+    const first = await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, id).lockGrant(30_000, 'pr');
+    expect(first).not.toBeNull();
+    await first!.release();
+    const { nonce, tokenHold, targetHold } = first!.fence;
+    const late = await Promise.all([tokenHold, targetHold].map((key) => svc.rt.redis.scTokenHoldRenew(key, nonce, '30000', '30000')));
+    expect(late).toEqual([0, 0]);
+    expect(await first!.renew()).toBe(false);
+    // The next PATCH takes it at once (it waits at most its own lease, 300 ms here).
+    const next = await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, id).lockGrant(300, 'pr');
+    expect(next).not.toBeNull();
+    await next!.release();
   }, 60_000);
 
   test('A stalled past its lease with nobody taking its holds still saves (200)', async () => {
