@@ -21,7 +21,7 @@ import type { AccessToken } from '../../src/targets/target.adapter.js';
 import { startTestRedis } from '../helpers/redis-cluster.js';
 import type { TestRedis } from '../helpers/redis-server.js';
 import { createPartner } from '../helpers/service.js';
-import { refreshStatus, startWhatnotGrantRig, tokenRecord, whatnotApp, whsec, type WhatnotGrantRig } from '../helpers/whatnot-grant.js';
+import { refreshStatus, refreshToken, startWhatnotGrantRig, tokenRecord, whatnotApp, whsec, type WhatnotGrantRig } from '../helpers/whatnot-grant.js';
 
 type StallAt = 'after its last renewal' | 'before its token write' | 'after its token write';
 
@@ -46,13 +46,15 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
    * exist (it takes the lock and answers without writing); `none`, no B. Answers A's and B's statuses
    * and what is left: the target's credentials and token record (and the original credentials).
    */
-  async function interleave(at: StallAt, sameGrant: boolean, second: 'grant' | 'nothing' | 'none' = 'grant') {
+  async function interleave(at: StallAt, sameGrant: boolean, second: 'grant' | 'nothing' | 'none' = 'grant', during?: (id: string, before: AccessToken | null, original: Record<string, string>) => Promise<void>) {
     const { svc, sim, proxy } = rig!;
     const id = `wg${++n}`;
     const original = whatnotApp('x');
     const created = await svc.api('/v1/partners/pr/targets', { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials: original, baseUrl: proxy.url, commissionRateBps: 800 } });
     expect(created.status).toBe(201);
     if (sameGrant) await sim.control('POST', '/_sim/whatnot/tokens/expire', {});
+    // The record before A: what a worker's refresh under way during A's PATCH started from.
+    const before = await tokenRecord(svc, id);
 
     const verifier = svc.rt.credentialVerifier;
     const saved = { lockGrant: verifier.lockGrant, keep: verifier.keep, keepHeld: verifier.keepHeld };
@@ -107,6 +109,7 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
       const b = whatnotApp('b');
       const bodyB = second === 'grant' ? { credentials: b } : { baseUrl: 'http://no-such-host.invalid' };
       const statusB = second === 'none' ? undefined : (await svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: bodyB })).status;
+      await during?.(id, before, original);
       go();
       const statusA = (await patchA).status;
       const credentials = svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', id))!);
@@ -159,6 +162,93 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
     const next = await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, id).lockGrant(300, 'pr');
     expect(next).not.toBeNull();
     await next!.release();
+  }, 60_000);
+
+  // While A is stalled with its new grant's record written, a worker with the old credentials (A's
+  // target write has not happened) refreshes the old grant, which Whatnot rotates: the rotated refresh
+  // token went nowhere (refreshed() saw A's grant in the record), and A's undo put back the old record
+  // with the refresh token rotated away. Now it goes into the record's base, which the undo puts back.
+  test("A's new grant refused after a worker rotated the old grant meanwhile: the old credentials keep the live refresh token", async () => {
+    const { original, statusA, statusB, credentials, token } = await interleave('after its token write', false, 'nothing', async (id, before, old) => {
+      const next = await refreshToken(rig!.sim.base('whatnot'), old, before!);
+      expect(next?.refreshToken).toMatch(/^wn_sim_refresh_/);
+      await new RedisTokenStore(rig!.svc.rt.redis, rig!.svc.rt.keys, rig!.svc.rt.box, id).refreshed(next!, before!.refreshToken!, before);
+    });
+    expect([400, 503]).toContain(statusB);
+    expect(statusA).toBe(409);
+    expect(credentials).toEqual(original);
+    await oneGrant(credentials, token);
+  }, 60_000);
+
+  // While A is stalled, a worker with the old credentials and A's token (the record) is refused its
+  // refresh (another app's refresh token) and drops the grant: the record went, A's undo found nothing,
+  // and the old credentials were left with no record (their live refresh token lost). Now a record of
+  // a pending new grant stays; the undo puts back its base.
+  test("A's new grant refused after a worker with the old credentials was refused A's token: the old record is put back", async () => {
+    const { original, statusA, statusB, credentials, token } = await interleave('after its token write', false, 'nothing', async (id, _before, old) => {
+      const store = new RedisTokenStore(rig!.svc.rt.redis, rig!.svc.rt.keys, rig!.svc.rt.box, id);
+      const seen = await store.get();
+      expect(await refreshToken(rig!.sim.base('whatnot'), old, seen!)).toBeNull();
+      await store.dropGrant(seen!.refreshToken);
+    });
+    expect([400, 503]).toContain(statusB);
+    expect(statusA).toBe(409);
+    expect(credentials).toEqual(original);
+    await oneGrant(credentials, token);
+  }, 60_000);
+
+  // A wrote its new grant's record and stalled; B took the lock, wrote its own over A's and stalled; C
+  // took the lock and wrote nothing. A's undo found B's record (nothing put back), and B's put back
+  // the record it replaced: A's, beside the original credentials (neither target write happened). Now
+  // B's record carries the committed one (A's base: the target was not A's) and B's undo puts that back.
+  test('A and B each stalled after their token write while C took the lock and wrote nothing: both 409, the original record put back', async () => {
+    const { svc, proxy } = rig!;
+    const id = `wg${++n}`;
+    const original = whatnotApp('x');
+    expect((await svc.api('/v1/partners/pr/targets', { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials: original, baseUrl: proxy.url, commissionRateBps: 800 } })).status).toBe(201);
+    const verifier = svc.rt.credentialVerifier;
+    const saved = { lockGrant: verifier.lockGrant, keep: verifier.keep };
+    const locks: GrantLock[] = [];
+    const gate = () => {
+      let arrive!: () => void;
+      let go!: () => void;
+      return { arrived: new Promise<void>((r) => (arrive = r)), gone: new Promise<void>((r) => (go = r)), arrive: () => arrive(), go: () => go() };
+    };
+    const gates = [gate(), gate()];
+    verifier.lockGrant = async (...args) => {
+      const lock = await saved.lockGrant.apply(verifier, args);
+      if (lock) locks.push(lock);
+      return lock;
+    };
+    // A's and B's token writes (each under the latest lock): the lease ends right after, and they wait.
+    verifier.keep = async (...args) => {
+      const i = locks.length - 1;
+      const written = await saved.keep.apply(verifier, args);
+      if (i < gates.length) {
+        await locks[i]!.release();
+        gates[i]!.arrive();
+        await gates[i]!.gone;
+      }
+      return written;
+    };
+    try {
+      const patch = (json: object) => svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json });
+      const patchA = patch({ credentials: whatnotApp('a') });
+      await gates[0]!.arrived;
+      const patchB = patch({ credentials: whatnotApp('b') });
+      await gates[1]!.arrived;
+      expect([400, 503]).toContain((await patch({ baseUrl: 'http://no-such-host.invalid' })).status);
+      gates[0]!.go();
+      expect((await patchA).status).toBe(409);
+      gates[1]!.go();
+      expect((await patchB).status).toBe(409);
+      const credentials = svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', id))!);
+      expect(credentials).toEqual(original);
+      await oneGrant(credentials, await tokenRecord(svc, id));
+    } finally {
+      gates.forEach((g) => g.go());
+      Object.assign(verifier, saved);
+    }
   }, 60_000);
 
   test('A stalled past its lease with nobody taking its holds still saves (200)', async () => {
