@@ -16,6 +16,7 @@
  * PATCH (B) then runs to completion, and A goes on. Real service, one Redis and a Redis Cluster, the
  * Whatnot simulator (rotating refresh tokens) over HTTP.
  */
+import { ConcurrentUpdateError } from '../../src/store/partner.repository.js';
 import { RedisTokenStore, type GrantLock } from '../../src/store/token.repository.js';
 import type { AccessToken } from '../../src/targets/target.adapter.js';
 import { startTestRedis } from '../helpers/redis-cluster.js';
@@ -39,6 +40,14 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
   });
 
   let n = 0;
+  /** A new Whatnot target of the partner, with its original app's credentials. */
+  const createTarget = async (): Promise<{ id: string; original: Record<string, string> }> => {
+    const id = `wg${++n}`;
+    const original = whatnotApp('x');
+    const created = await rig!.svc.api('/v1/partners/pr/targets', { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials: original, baseUrl: rig!.proxy.url, commissionRateBps: 800 } });
+    expect(created.status).toBe(201);
+    return { id, original };
+  };
   /**
    * A's PATCH (`sameGrant`: the app's credentials again with a new webhookSecret, its check refreshing
    * from the token record; else another app's grant) stalled `at`, its lease run out there; B's PATCH
@@ -47,11 +56,8 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
    * and what is left: the target's credentials and token record (and the original credentials).
    */
   async function interleave(at: StallAt, sameGrant: boolean, second: 'grant' | 'nothing' | 'none' = 'grant', during?: (id: string, before: AccessToken | null, original: Record<string, string>) => Promise<void>) {
-    const { svc, sim, proxy } = rig!;
-    const id = `wg${++n}`;
-    const original = whatnotApp('x');
-    const created = await svc.api('/v1/partners/pr/targets', { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials: original, baseUrl: proxy.url, commissionRateBps: 800 } });
-    expect(created.status).toBe(201);
+    const { svc, sim } = rig!;
+    const { id, original } = await createTarget();
     if (sameGrant) await sim.control('POST', '/_sim/whatnot/tokens/expire', {});
     // The record before A: what a worker's refresh under way during A's PATCH started from.
     const before = await tokenRecord(svc, id);
@@ -127,6 +133,15 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
     expect(await refreshStatus(rig!.sim.base('whatnot'), credentials, token!)).toBe(200);
   };
 
+  /** A stalled after its token write (`during` its stall: what else happens) while B took the lock and wrote nothing: 409 for A, the original credentials and their grant's record left. */
+  const refusedLeavesOriginal = async (during?: Parameters<typeof interleave>[3]): Promise<void> => {
+    const { original, statusA, statusB, credentials, token } = await interleave('after its token write', false, 'nothing', during);
+    expect([400, 503]).toContain(statusB);
+    expect(statusA).toBe(409);
+    expect(credentials).toEqual(original);
+    await oneGrant(credentials, token);
+  };
+
   test.each([
     ['after its last renewal', true],
     ['after its last renewal', false],
@@ -169,15 +184,11 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
   // token went nowhere (refreshed() saw A's grant in the record), and A's undo put back the old record
   // with the refresh token rotated away. Now it goes into the record's base, which the undo puts back.
   test("A's new grant refused after a worker rotated the old grant meanwhile: the old credentials keep the live refresh token", async () => {
-    const { original, statusA, statusB, credentials, token } = await interleave('after its token write', false, 'nothing', async (id, before, old) => {
+    await refusedLeavesOriginal(async (id, before, old) => {
       const next = await refreshToken(rig!.sim.base('whatnot'), old, before!);
       expect(next?.refreshToken).toMatch(/^wn_sim_refresh_/);
       await new RedisTokenStore(rig!.svc.rt.redis, rig!.svc.rt.keys, rig!.svc.rt.box, id).refreshed(next!, before!.refreshToken!, before);
     });
-    expect([400, 503]).toContain(statusB);
-    expect(statusA).toBe(409);
-    expect(credentials).toEqual(original);
-    await oneGrant(credentials, token);
   }, 60_000);
 
   // While A is stalled, a worker with the old credentials and A's token (the record) is refused its
@@ -185,16 +196,12 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
   // and the old credentials were left with no record (their live refresh token lost). Now a record of
   // a pending new grant stays; the undo puts back its base.
   test("A's new grant refused after a worker with the old credentials was refused A's token: the old record is put back", async () => {
-    const { original, statusA, statusB, credentials, token } = await interleave('after its token write', false, 'nothing', async (id, _before, old) => {
+    await refusedLeavesOriginal(async (id, _before, old) => {
       const store = new RedisTokenStore(rig!.svc.rt.redis, rig!.svc.rt.keys, rig!.svc.rt.box, id);
       const seen = await store.get();
       expect(await refreshToken(rig!.sim.base('whatnot'), old, seen!)).toBeNull();
       await store.dropGrant(seen!.refreshToken);
     });
-    expect([400, 503]).toContain(statusB);
-    expect(statusA).toBe(409);
-    expect(credentials).toEqual(original);
-    await oneGrant(credentials, token);
   }, 60_000);
 
   // A wrote its new grant's record and stalled; B took the lock, wrote its own over A's and stalled; C
@@ -202,10 +209,8 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
   // the record it replaced: A's, beside the original credentials (neither target write happened). Now
   // B's record carries the committed one (A's base: the target was not A's) and B's undo puts that back.
   test('A and B each stalled after their token write while C took the lock and wrote nothing: both 409, the original record put back', async () => {
-    const { svc, proxy } = rig!;
-    const id = `wg${++n}`;
-    const original = whatnotApp('x');
-    expect((await svc.api('/v1/partners/pr/targets', { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials: original, baseUrl: proxy.url, commissionRateBps: 800 } })).status).toBe(201);
+    const { svc } = rig!;
+    const { id, original } = await createTarget();
     const verifier = svc.rt.credentialVerifier;
     const saved = { lockGrant: verifier.lockGrant, keep: verifier.keep };
     const locks: GrantLock[] = [];
@@ -251,6 +256,27 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
     }
   }, 60_000);
 
+  // A target write that surely did not happen for another reason than a lost hold (its compare-and-set
+  // lost every round: ConcurrentUpdateError) left the new grant's record beside the old credentials.
+  test("A's target write lost to concurrent updates: its new grant's record is put back", async () => {
+    const { svc } = rig!;
+    const { id, original } = await createTarget();
+    const partners = svc.rt.partners;
+    const updateTarget = partners.updateTarget;
+    partners.updateTarget = async () => {
+      throw new ConcurrentUpdateError(`partner pr: target ${id} changed on every round`);
+    };
+    try {
+      const status = (await svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: { credentials: whatnotApp('a') } })).status;
+      expect(status).toBeGreaterThanOrEqual(500);
+    } finally {
+      partners.updateTarget = updateTarget;
+    }
+    const credentials = partners.openCredentials((await partners.getTarget('pr', id))!);
+    expect(credentials).toEqual(original);
+    await oneGrant(credentials, await tokenRecord(svc, id));
+  }, 60_000);
+
   test('A stalled past its lease with nobody taking its holds still saves (200)', async () => {
     const { a, statusA, credentials, token } = await interleave('after its token write', false, 'none');
     expect(statusA).toBe(200);
@@ -259,10 +285,6 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
   }, 60_000);
 
   test('A stalled after its token write while B took the lock and wrote nothing: 409 for A, its record put back', async () => {
-    const { original, statusA, statusB, credentials, token } = await interleave('after its token write', false, 'nothing');
-    expect([400, 503]).toContain(statusB);
-    expect(statusA).toBe(409);
-    expect(credentials).toEqual(original);
-    await oneGrant(credentials, token);
+    await refusedLeavesOriginal();
   }, 60_000);
 });
