@@ -1,5 +1,5 @@
 /** OAuth access tokens per target, shared by every worker, sealed with SECRETS_KEY. */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
@@ -65,11 +65,18 @@ return 1
 /**
  * KEYS: a grant hold. ARGV: the holder's nonce, a new lease (ms; '0' ends it: the release), how long
  * the record stays after it. Only while the record names the nonce (lapsed or not: nobody took it
- * since): 1, else 0 (another took it, or the record is gone).
+ * since): 1, else 0 (another took it, or the record is gone). The release writes end 0 (`0:<nonce>`,
+ * which no lease has): a renewal that reaches Redis after it (sent before, answered after) finds the
+ * lease ended and extends nothing (0), or the next PATCH waited for a lease that nobody held.
  */
 const HOLD_RENEW_LUA = `${HOLD_NOW_LUA}local cur = redis.call('GET', KEYS[1])
-if not cur or string.match(cur, '^%d+:(.*)$') ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], string.format('%d', now + tonumber(ARGV[2])) .. ':' .. ARGV[1], 'PX', tonumber(ARGV[2]) + tonumber(ARGV[3]))
+if not cur then return 0 end
+local e, who = string.match(cur, '^(%d+):(.*)$')
+if who ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '0' and tonumber(e) == 0 then return 0 end
+local ends = 0
+if ARGV[2] ~= '0' then ends = now + tonumber(ARGV[2]) end
+redis.call('SET', KEYS[1], string.format('%d', ends) .. ':' .. ARGV[1], 'PX', tonumber(ARGV[2]) + tonumber(ARGV[3]))
 return 1
 `;
 
@@ -95,6 +102,11 @@ if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1],
 return {1, cur}
 `;
 
+/** Raised when the token record changed between every read and compare-and-set of a PATCH's write (nothing written). */
+export class ConcurrentTokenWriteError extends Error {
+  override readonly name = 'ConcurrentTokenWriteError';
+}
+
 /** Raised by a write fenced by a grant hold that another PATCH took meanwhile (nothing written). */
 export class GrantHoldLostError extends Error {
   override readonly name = 'GrantHoldLostError';
@@ -105,6 +117,17 @@ export interface GrantFence {
   nonce: string;
   tokenHold: string;
   targetHold: string;
+  /**
+   * A new grant's (newGrant): what the target record is before the PATCH (the committed credentials,
+   * targetGrantSignature of the target it read under the lock) and after its write.
+   */
+  committed?: string;
+  writes?: string;
+}
+
+/** What a target record's credentials and host are (a PATCH's record is told committed by it: AccessToken.pending). */
+export function targetGrantSignature(credentialsSealed: string, baseUrl: string | undefined): string {
+  return createHash('sha256').update(`${credentialsSealed}\n${baseUrl ?? ''}`).digest('base64url').slice(0, 22);
 }
 
 /** A new grant's record written by a PATCH (newGrant with its fence): the sealed record it replaced ('' none) and its own. */
@@ -141,6 +164,13 @@ declare module 'ioredis' {
   }
 }
 
+/** A record's token without what a PATCH's pending new grant carries (AccessToken.pending: only the token store reads it). */
+function tokenOnly(token: AccessToken | null): AccessToken | null {
+  if (!token?.pending) return token;
+  const { pending: _pending, ...rest } = token;
+  return rest;
+}
+
 export class RedisTokenStore implements TokenStore {
   constructor(
     private readonly redis: RedisClient,
@@ -169,7 +199,7 @@ export class RedisTokenStore implements TokenStore {
     const raw = await this.redis.get(this.keys.targetToken(this.targetId));
     if (!raw) return null;
     try {
-      this.memo = JSON.parse(this.box.decrypt(raw)) as AccessToken;
+      this.memo = tokenOnly(JSON.parse(this.box.decrypt(raw)) as AccessToken);
       return this.memo;
     } catch {
       return null; // sealed with an older SECRETS_KEY: just refresh
@@ -250,6 +280,10 @@ export class RedisTokenStore implements TokenStore {
       // A record that names new credentials saved without a token (`grant`) holds no refresh token to
       // drop; it stays, so that a refresh of an older grant still under way is not stored (refreshed).
       if (token?.grant !== undefined) return true;
+      // A PATCH's new grant not known committed (pending) stays too: refused with the old credentials
+      // (a worker that has not read the new ones), and the record holds the committed one (its base),
+      // which the PATCH puts back if its target write does not happen (undoGrant).
+      if (token?.pending !== undefined) return true;
       if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, '')) === 1) return true;
     }
   }
@@ -260,7 +294,7 @@ export class RedisTokenStore implements TokenStore {
    * the body the original one, dead by then). Null: no record, or one no key opens.
    */
   async current(): Promise<AccessToken | null> {
-    return (await this.stored()).token;
+    return tokenOnly((await this.stored()).token);
   }
 
   /**
@@ -317,7 +351,16 @@ export class RedisTokenStore implements TokenStore {
             (token.grant !== undefined
               ? from?.grant === token.grant
               : token.refreshToken === used || (from !== null && token.accessToken === from.accessToken && token.refreshToken === from.refreshToken));
-      if (!sameGrant) return usable(token);
+      if (!sameGrant) {
+        // A PATCH's new grant not known committed, over the grant refreshed: the refresh (and its
+        // rotated refresh token) goes into its base, the record put back if the PATCH's target write
+        // does not happen; the credentials this worker has are still the base's.
+        const base = token?.pending ? this.open(token.pending.base) : null;
+        if (raw === null || !token?.pending || !base || !(base.refreshToken === used || (base.grant !== undefined && from?.grant === base.grant))) return usable(token);
+        const moved = this.box.encrypt(JSON.stringify({ ...token, pending: { ...token.pending, base: sealed } }));
+        if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, moved)) === 1) return next;
+        continue;
+      }
       if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw ?? '', sealed)) === 1) {
         this.memo = next;
         return next;
@@ -339,24 +382,48 @@ export class RedisTokenStore implements TokenStore {
    * answers what it replaced (undoGrant).
    */
   async newGrant(token: AccessToken | null, fence?: GrantFence): Promise<KeptGrant | undefined> {
-    const next = token ?? { accessToken: '', expiresAt: 0, grant: randomBytes(12).toString('base64url') };
+    const next: AccessToken = token ?? { accessToken: '', expiresAt: 0, grant: randomBytes(12).toString('base64url') };
     if (!fence) return void (await this.set(next));
-    const written = this.box.encrypt(JSON.stringify(next));
-    const before = (await this.fencedReplace(fence, '', written, true)) ?? '';
-    this.memo = next;
-    return { before, written };
+    // The record carries the committed one it replaces (pending.base). A record another PATCH wrote
+    // for its new grant is the committed one only if the target record is that PATCH's (committed:
+    // its target write happened); else it is that PATCH's base (its target write never happened, and
+    // its undo may have found this PATCH's record, or none: two undos put back another's new grant).
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const { raw, token: cur } = await this.stored();
+      let base = raw ?? '';
+      if (cur?.pending) base = cur.pending.commits === fence.committed ? this.box.encrypt(JSON.stringify(tokenOnly(cur))) : cur.pending.base;
+      const written = this.box.encrypt(JSON.stringify({ ...next, pending: { base, commits: fence.writes ?? '', by: fence.nonce } }));
+      if ((await this.fencedReplace(fence, raw ?? '', written, false)) === null) continue;
+      this.memo = next;
+      return { before: base, written };
+    }
+    throw new ConcurrentTokenWriteError(`target ${this.targetId}: its token record changed on every attempt`);
   }
 
   /**
-   * A PATCH that wrote a new grant's record (newGrant with its fence) and then lost its hold before its
-   * target write (another PATCH took it: its credentials were not saved) puts back the record it
-   * replaced, if the record is still the one it wrote (the other PATCH has not written its own yet):
-   * the credentials left are the old ones, and so is their record. Not fenced (the hold is another's):
-   * a compare-and-set on the record.
+   * A PATCH that wrote a new grant's record (newGrant with its fence) and then did not write the
+   * target (another PATCH took its hold, the target was deleted, or its write failed for sure) puts
+   * back the committed record it replaced, as it is now (a worker's refresh of it meanwhile went into
+   * it: refreshed), if the record is still this PATCH's (another PATCH has not written its own yet):
+   * the credentials left are the old ones, and so is their record. Not fenced (the hold may be
+   * another's): a compare-and-set on the record.
    */
-  async undoGrant(kept: KeptGrant): Promise<void> {
-    this.memo = null;
-    await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), kept.written, kept.before);
+  async undoGrant(kept: KeptGrant, fence: GrantFence): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const { raw, token } = await this.stored();
+      if (raw === null || token?.pending?.by !== fence.nonce) return;
+      if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, token.pending.base)) === 1) return;
+    }
+  }
+
+  /** A sealed record opened (null: none, or no key opens it). */
+  private open(raw: string): AccessToken | null {
+    if (!raw) return null;
+    try {
+      return JSON.parse(this.box.decrypt(raw)) as AccessToken;
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -419,8 +486,13 @@ export class RedisTokenStore implements TokenStore {
     // Renewed while the PATCH runs (a check slower than the lease was sized for, or retried, keeps
     // it); stops once a renewal finds either hold another's. An error (Redis down) is left to the next
     // renewal and to the PATCH's own renew() before its writes.
+    // (`held` is read after the renewal's answer: one answered after the release does not make it true again.)
     let held = true;
-    const renew = async (): Promise<boolean> => (held = held && (await both(lease)));
+    const renew = async (): Promise<boolean> => {
+      if (!held) return false;
+      const ok = await both(lease);
+      return (held = held && ok);
+    };
     const timer = setInterval(() => {
       renew().then((ok) => ok || clearInterval(timer), () => undefined);
     }, Math.max(GRANT_LOCK_POLL_MS, Math.floor(leaseMs / 3)));

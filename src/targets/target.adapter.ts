@@ -71,6 +71,12 @@ export interface AccessToken {
    * token: a token given with the credentials is still used (accessTokens).
    */
   grant?: string;
+  /**
+   * Set only on a record a target PATCH wrote for a new grant before its target write (RedisTokenStore.newGrant):
+   * `base`, the committed record it replaced (sealed, '' none), what is put back when that target write
+   * does not happen; `commits`, what the target record is once it did (GrantFence.writes); `by`, the PATCH's nonce.
+   */
+  pending?: { base: string; commits: string; by: string };
 }
 
 /** Cached OAuth tokens, shared by every worker process (Redis, encrypted at rest). */

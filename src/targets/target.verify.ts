@@ -178,8 +178,8 @@ export class CredentialVerifier {
   }
 
   /** A PATCH's new grant record put back as it was (RedisTokenStore.undoGrant): its target write was refused. */
-  async undoGrant(targetId: string, kept: KeptGrant): Promise<void> {
-    await this.store(targetId).undoGrant(kept);
+  async undoGrant(targetId: string, kept: KeptGrant, fence: GrantFence): Promise<void> {
+    await this.store(targetId).undoGrant(kept, fence);
   }
 
   /**

@@ -23,9 +23,20 @@ export const whatnotApp = (name: string): Record<string, string> => ({ clientId:
 
 /** Whatnot's answer to a refresh with the record's refresh token and the credentials' app (200: the grant goes on, a worker's next refresh works). */
 export async function refreshStatus(whatnotBase: string, credentials: Record<string, string>, token: AccessToken): Promise<number> {
+  return (await refreshRequest(whatnotBase, credentials, token)).status;
+}
+
+/** A worker's refresh (with the record's refresh token and the credentials' app), by hand: the token Whatnot gives (null: refused). */
+export async function refreshToken(whatnotBase: string, credentials: Record<string, string>, token: AccessToken): Promise<AccessToken | null> {
+  const r = await refreshRequest(whatnotBase, credentials, token);
+  if (r.status !== 200) return null;
+  const t = (await r.json()) as { access_token: string; refresh_token?: string; expires_in: number };
+  return { accessToken: t.access_token, expiresAt: Date.now() + t.expires_in * 1000, ...(t.refresh_token ? { refreshToken: t.refresh_token } : {}) };
+}
+
+function refreshRequest(whatnotBase: string, credentials: Record<string, string>, token: AccessToken): Promise<Response> {
   const body = new URLSearchParams({ grant_type: 'refresh_token', client_id: credentials.clientId!, client_secret: credentials.clientSecret!, refresh_token: token.refreshToken! });
-  const r = await fetch(`${whatnotBase}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
-  return r.status;
+  return fetch(`${whatnotBase}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
 }
 
 /** The Whatnot simulator rotating refresh tokens, a late proxy in front of it (the targets' baseUrl), and the service. */

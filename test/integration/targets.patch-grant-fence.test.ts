@@ -16,12 +16,13 @@
  * PATCH (B) then runs to completion, and A goes on. Real service, one Redis and a Redis Cluster, the
  * Whatnot simulator (rotating refresh tokens) over HTTP.
  */
-import type { GrantLock } from '../../src/store/token.repository.js';
+import { ConcurrentUpdateError } from '../../src/store/partner.repository.js';
+import { RedisTokenStore, type GrantLock } from '../../src/store/token.repository.js';
 import type { AccessToken } from '../../src/targets/target.adapter.js';
 import { startTestRedis } from '../helpers/redis-cluster.js';
 import type { TestRedis } from '../helpers/redis-server.js';
 import { createPartner } from '../helpers/service.js';
-import { refreshStatus, startWhatnotGrantRig, tokenRecord, whatnotApp, whsec, type WhatnotGrantRig } from '../helpers/whatnot-grant.js';
+import { refreshStatus, refreshToken, startWhatnotGrantRig, tokenRecord, whatnotApp, whsec, type WhatnotGrantRig } from '../helpers/whatnot-grant.js';
 
 type StallAt = 'after its last renewal' | 'before its token write' | 'after its token write';
 
@@ -39,6 +40,14 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
   });
 
   let n = 0;
+  /** A new Whatnot target of the partner, with its original app's credentials. */
+  const createTarget = async (): Promise<{ id: string; original: Record<string, string> }> => {
+    const id = `wg${++n}`;
+    const original = whatnotApp('x');
+    const created = await rig!.svc.api('/v1/partners/pr/targets', { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials: original, baseUrl: rig!.proxy.url, commissionRateBps: 800 } });
+    expect(created.status).toBe(201);
+    return { id, original };
+  };
   /**
    * A's PATCH (`sameGrant`: the app's credentials again with a new webhookSecret, its check refreshing
    * from the token record; else another app's grant) stalled `at`, its lease run out there; B's PATCH
@@ -46,13 +55,12 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
    * exist (it takes the lock and answers without writing); `none`, no B. Answers A's and B's statuses
    * and what is left: the target's credentials and token record (and the original credentials).
    */
-  async function interleave(at: StallAt, sameGrant: boolean, second: 'grant' | 'nothing' | 'none' = 'grant') {
-    const { svc, sim, proxy } = rig!;
-    const id = `wg${++n}`;
-    const original = whatnotApp('x');
-    const created = await svc.api('/v1/partners/pr/targets', { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials: original, baseUrl: proxy.url, commissionRateBps: 800 } });
-    expect(created.status).toBe(201);
+  async function interleave(at: StallAt, sameGrant: boolean, second: 'grant' | 'nothing' | 'none' = 'grant', during?: (id: string, before: AccessToken | null, original: Record<string, string>) => Promise<void>) {
+    const { svc, sim } = rig!;
+    const { id, original } = await createTarget();
     if (sameGrant) await sim.control('POST', '/_sim/whatnot/tokens/expire', {});
+    // The record before A: what a worker's refresh under way during A's PATCH started from.
+    const before = await tokenRecord(svc, id);
 
     const verifier = svc.rt.credentialVerifier;
     const saved = { lockGrant: verifier.lockGrant, keep: verifier.keep, keepHeld: verifier.keepHeld };
@@ -84,13 +92,19 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
         },
       };
     };
+    // What a worker reading the token record right after A's token write (written or refused) finds.
+    let afterWrite: AccessToken | null | undefined;
     const tokenWrite =
       <A extends unknown[], R>(write: (...args: A) => Promise<R>) =>
       async (...args: A): Promise<R> => {
         if (at === 'before its token write') await stall();
-        const written = await write.apply(verifier, args);
-        if (at === 'after its token write') await stall();
-        return written;
+        try {
+          const written = await write.apply(verifier, args);
+          if (at === 'after its token write') await stall();
+          return written;
+        } finally {
+          afterWrite = await tokenRecord(svc, id);
+        }
       };
     verifier.keep = tokenWrite(saved.keep);
     verifier.keepHeld = tokenWrite(saved.keepHeld);
@@ -101,11 +115,12 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
       const b = whatnotApp('b');
       const bodyB = second === 'grant' ? { credentials: b } : { baseUrl: 'http://no-such-host.invalid' };
       const statusB = second === 'none' ? undefined : (await svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: bodyB })).status;
+      await during?.(id, before, original);
       go();
       const statusA = (await patchA).status;
       const credentials = svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', id))!);
       const token = await tokenRecord(svc, id);
-      return { original, a, b, statusA, statusB, credentials, token };
+      return { original, a, b, statusA, statusB, credentials, token, afterWrite };
     } finally {
       go();
       Object.assign(verifier, saved);
@@ -118,17 +133,148 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
     expect(await refreshStatus(rig!.sim.base('whatnot'), credentials, token!)).toBe(200);
   };
 
+  /** A stalled after its token write (`during` its stall: what else happens) while B took the lock and wrote nothing: 409 for A, the original credentials and their grant's record left. */
+  const refusedLeavesOriginal = async (during?: Parameters<typeof interleave>[3]): Promise<void> => {
+    const { original, statusA, statusB, credentials, token } = await interleave('after its token write', false, 'nothing', during);
+    expect([400, 503]).toContain(statusB);
+    expect(statusA).toBe(409);
+    expect(credentials).toEqual(original);
+    await oneGrant(credentials, token);
+  };
+
   test.each([
     ['after its last renewal', true],
     ['after its last renewal', false],
     ['before its token write', false],
     ['after its token write', false],
   ] as const)('A stalled %s (same grant: %s) while B saved another grant: 409 for A, B credentials and token record left', async (at, sameGrant) => {
-    const { b, statusA, statusB, credentials, token } = await interleave(at, sameGrant);
+    const { b, statusA, statusB, credentials, token, afterWrite } = await interleave(at, sameGrant);
     expect(statusB).toBe(200);
+    // Right after A's token write (refused, or written before B's): B's record, the one left. Without
+    // the token write's own fence (FENCED_REPLACE_LUA's hold check) A's stalled write lands over B's,
+    // and until A's undo puts B's back a worker finds B's credentials beside A's token (invalid_grant,
+    // which drops the grant); the final state alone does not show it.
+    expect(afterWrite?.refreshToken).toBe(token?.refreshToken);
     await oneGrant(credentials, token);
     expect(statusA).toBe(409);
     expect(credentials).toEqual(b);
+  }, 60_000);
+
+  // A renewal of the grant lock sent before its release and reaching Redis after it (answered late, a
+  // command resent after a reconnect) extended the hold again: the next PATCH waited for a lease
+  // nobody held (up to a lease, then 409). The release marks the lease ended; a renewal then extends nothing.
+  test('a renewal that reaches Redis after the release does not hold the grant lock again', async () => {
+    const { svc } = rig!;
+    const id = `wg${++n}`;
+    const first = await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, id).lockGrant(30_000, 'pr');
+    expect(first).not.toBeNull();
+    await first!.release();
+    const { nonce, tokenHold, targetHold } = first!.fence;
+    const late = await Promise.all([tokenHold, targetHold].map((key) => svc.rt.redis.scTokenHoldRenew(key, nonce, '30000', '30000')));
+    expect(late).toEqual([0, 0]);
+    expect(await first!.renew()).toBe(false);
+    // The next PATCH takes it at once (it waits at most its own lease, 300 ms here).
+    const next = await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, id).lockGrant(300, 'pr');
+    expect(next).not.toBeNull();
+    await next!.release();
+  }, 60_000);
+
+  // While A is stalled with its new grant's record written, a worker with the old credentials (A's
+  // target write has not happened) refreshes the old grant, which Whatnot rotates: the rotated refresh
+  // token went nowhere (refreshed() saw A's grant in the record), and A's undo put back the old record
+  // with the refresh token rotated away. Now it goes into the record's base, which the undo puts back.
+  test("A's new grant refused after a worker rotated the old grant meanwhile: the old credentials keep the live refresh token", async () => {
+    await refusedLeavesOriginal(async (id, before, old) => {
+      const next = await refreshToken(rig!.sim.base('whatnot'), old, before!);
+      expect(next?.refreshToken).toMatch(/^wn_sim_refresh_/);
+      await new RedisTokenStore(rig!.svc.rt.redis, rig!.svc.rt.keys, rig!.svc.rt.box, id).refreshed(next!, before!.refreshToken!, before);
+    });
+  }, 60_000);
+
+  // While A is stalled, a worker with the old credentials and A's token (the record) is refused its
+  // refresh (another app's refresh token) and drops the grant: the record went, A's undo found nothing,
+  // and the old credentials were left with no record (their live refresh token lost). Now a record of
+  // a pending new grant stays; the undo puts back its base.
+  test("A's new grant refused after a worker with the old credentials was refused A's token: the old record is put back", async () => {
+    await refusedLeavesOriginal(async (id, _before, old) => {
+      const store = new RedisTokenStore(rig!.svc.rt.redis, rig!.svc.rt.keys, rig!.svc.rt.box, id);
+      const seen = await store.get();
+      expect(await refreshToken(rig!.sim.base('whatnot'), old, seen!)).toBeNull();
+      await store.dropGrant(seen!.refreshToken);
+    });
+  }, 60_000);
+
+  // A wrote its new grant's record and stalled; B took the lock, wrote its own over A's and stalled; C
+  // took the lock and wrote nothing. A's undo found B's record (nothing put back), and B's put back
+  // the record it replaced: A's, beside the original credentials (neither target write happened). Now
+  // B's record carries the committed one (A's base: the target was not A's) and B's undo puts that back.
+  test('A and B each stalled after their token write while C took the lock and wrote nothing: both 409, the original record put back', async () => {
+    const { svc } = rig!;
+    const { id, original } = await createTarget();
+    const verifier = svc.rt.credentialVerifier;
+    const saved = { lockGrant: verifier.lockGrant, keep: verifier.keep };
+    const locks: GrantLock[] = [];
+    const gate = () => {
+      let arrive!: () => void;
+      let go!: () => void;
+      return { arrived: new Promise<void>((r) => (arrive = r)), gone: new Promise<void>((r) => (go = r)), arrive: () => arrive(), go: () => go() };
+    };
+    const gates = [gate(), gate()];
+    verifier.lockGrant = async (...args) => {
+      const lock = await saved.lockGrant.apply(verifier, args);
+      if (lock) locks.push(lock);
+      return lock;
+    };
+    // A's and B's token writes (each under the latest lock): the lease ends right after, and they wait.
+    verifier.keep = async (...args) => {
+      const i = locks.length - 1;
+      const written = await saved.keep.apply(verifier, args);
+      if (i < gates.length) {
+        await locks[i]!.release();
+        gates[i]!.arrive();
+        await gates[i]!.gone;
+      }
+      return written;
+    };
+    try {
+      const patch = (json: object) => svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json });
+      const patchA = patch({ credentials: whatnotApp('a') });
+      await gates[0]!.arrived;
+      const patchB = patch({ credentials: whatnotApp('b') });
+      await gates[1]!.arrived;
+      expect([400, 503]).toContain((await patch({ baseUrl: 'http://no-such-host.invalid' })).status);
+      gates[0]!.go();
+      expect((await patchA).status).toBe(409);
+      gates[1]!.go();
+      expect((await patchB).status).toBe(409);
+      const credentials = svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', id))!);
+      expect(credentials).toEqual(original);
+      await oneGrant(credentials, await tokenRecord(svc, id));
+    } finally {
+      gates.forEach((g) => g.go());
+      Object.assign(verifier, saved);
+    }
+  }, 60_000);
+
+  // A target write that surely did not happen for another reason than a lost hold (its compare-and-set
+  // lost every round: ConcurrentUpdateError) left the new grant's record beside the old credentials.
+  test("A's target write lost to concurrent updates: its new grant's record is put back", async () => {
+    const { svc } = rig!;
+    const { id, original } = await createTarget();
+    const partners = svc.rt.partners;
+    const updateTarget = partners.updateTarget;
+    partners.updateTarget = async () => {
+      throw new ConcurrentUpdateError(`partner pr: target ${id} changed on every round`);
+    };
+    try {
+      const status = (await svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: { credentials: whatnotApp('a') } })).status;
+      expect(status).toBeGreaterThanOrEqual(500);
+    } finally {
+      partners.updateTarget = updateTarget;
+    }
+    const credentials = partners.openCredentials((await partners.getTarget('pr', id))!);
+    expect(credentials).toEqual(original);
+    await oneGrant(credentials, await tokenRecord(svc, id));
   }, 60_000);
 
   test('A stalled past its lease with nobody taking its holds still saves (200)', async () => {
@@ -139,10 +285,6 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
   }, 60_000);
 
   test('A stalled after its token write while B took the lock and wrote nothing: 409 for A, its record put back', async () => {
-    const { original, statusA, statusB, credentials, token } = await interleave('after its token write', false, 'nothing');
-    expect([400, 503]).toContain(statusB);
-    expect(statusA).toBe(409);
-    expect(credentials).toEqual(original);
-    await oneGrant(credentials, token);
+    await refusedLeavesOriginal();
   }, 60_000);
 });

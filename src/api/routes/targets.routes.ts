@@ -6,9 +6,9 @@ import { IdSchema } from '../../domain/events.js';
 import { AppError, conflict, notFound } from '../../lib/errors.js';
 import { randomId } from '../../lib/ids.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
-import { TARGET_DELETING_TTL_MS, type PartnerRepository, type TargetRecord } from '../../store/partner.repository.js';
+import { ConcurrentUpdateError, TARGET_DELETING_TTL_MS, type PartnerRepository, type TargetRecord } from '../../store/partner.repository.js';
 import type { PendingAudit } from '../../store/audit.repository.js';
-import { GrantHoldLostError, type KeptGrant } from '../../store/token.repository.js';
+import { GrantHoldLostError, targetGrantSignature, type KeptGrant } from '../../store/token.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { mayHoldPlatformShow } from '../../domain/mirror.js';
@@ -248,7 +248,9 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       // endpoint too: tokens the old host issued are not sent to another, also for a baseUrl alone.)
       // (`from`: a worker that rotated the grant while the check ran left a newer record, which the check
       // refreshed from in turn: that one is what the check's token replaces.)
-      const fence = lock?.fence;
+      // A new grant's record names what the target is before and after this PATCH's write: the next
+      // PATCH tells by it whether this one's target write happened (RedisTokenStore.newGrant).
+      const fence = lock ? { ...lock.fence, committed: targetGrantSignature(current.credentialsSealed, current.baseUrl), writes: targetGrantSignature(credentialsSealed ?? current.credentialsSealed, nextBaseUrl) } : undefined;
       let kept: KeptGrant | undefined;
       let updated: Awaited<ReturnType<typeof partners.updateTarget>>;
       try {
@@ -269,13 +271,16 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
           fence,
         );
       } catch (err) {
+        // A target write that surely did not happen (its hold another's, or a compare-and-set lost on
+        // every round) puts back the committed record; one that may have happened (a Redis timeout)
+        // leaves the new grant's record, which names its base (the next PATCH tells which is committed).
+        if (kept && fence && (err instanceof GrantHoldLostError || err instanceof ConcurrentUpdateError)) await opts.verifier.undoGrant(targetId, kept, fence);
         if (!(err instanceof GrantHoldLostError)) throw err;
-        if (kept) await opts.verifier.undoGrant(targetId, kept);
         return await lost();
       }
       if (!updated) {
         // Deleted meanwhile: the record this PATCH wrote goes with it (DELETE deleted the target's).
-        if (kept) await opts.verifier.undoGrant(targetId, kept);
+        if (kept && fence) await opts.verifier.undoGrant(targetId, kept, fence);
         throw notFound(`target ${targetId}`);
       }
       const { before: t, after: next } = updated;
