@@ -268,7 +268,7 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
     };
     try {
       const status = (await svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: { credentials: whatnotApp('a') } })).status;
-      expect(status).toBeGreaterThanOrEqual(500);
+      expect(status).toBe(409); // nothing of it stands: try again (a 500 before)
     } finally {
       partners.updateTarget = updateTarget;
     }

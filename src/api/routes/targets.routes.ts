@@ -8,7 +8,7 @@ import { randomId } from '../../lib/ids.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
 import { ConcurrentUpdateError, TARGET_DELETING_TTL_MS, type PartnerRepository, type TargetRecord } from '../../store/partner.repository.js';
 import type { PendingAudit } from '../../store/audit.repository.js';
-import { GrantHoldLostError, targetGrantSignature, type KeptGrant } from '../../store/token.repository.js';
+import { ConcurrentTokenWriteError, GrantHoldLostError, targetGrantSignature, type KeptGrant } from '../../store/token.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { mayHoldPlatformShow } from '../../domain/mirror.js';
@@ -275,6 +275,10 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
         // every round) puts back the committed record; one that may have happened (a Redis timeout)
         // leaves the new grant's record, which names its base (the next PATCH tells which is committed).
         if (kept && fence && (err instanceof GrantHoldLostError || err instanceof ConcurrentUpdateError)) await opts.verifier.undoGrant(targetId, kept, fence);
+        // Another request changed the record on every round: nothing of this PATCH stands, a 409 to try again (not a 500).
+        if (err instanceof ConcurrentUpdateError || err instanceof ConcurrentTokenWriteError) {
+          throw conflict(`target ${targetId}: changed by other requests while this one was being saved; the target was not changed, try again`);
+        }
         if (!(err instanceof GrantHoldLostError)) throw err;
         return await lost();
       }
