@@ -2705,6 +2705,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/e2e/relay.codecs.test.ts"],
     testName: "FLV1 \\+ MP3",
   },
+  {
+    name: "edge-pending-left-on-publish",
+    what: "a publish leaves its address's pending count as soon as node-media-server accepts it, before its key is checked, and the start deadline skips it (src/relay/ingest.edge.ts EDGE_THREAD onPublish): with the key check waiting (Redis down) one address fills the edge with publishes of made-up keys",
+    file: "src/relay/ingest.edge.ts",
+    from: "    super.onPublish(invokeMessage);\n  }",
+    to: "    super.onPublish(invokeMessage);\n    if (this.isPublishing) keyAccepted(this);\n  }",
+    tests: ["test/e2e/relay.second-publish.test.ts"],
+    testName: "publishes of made-up keys",
+  },
+  {
+    name: "edge-pending-kept-on-close",
+    what: "a connection that closes stays in its address's pending count (src/relay/ingest.edge.ts EDGE_THREAD socket close): connections that close without publishing (health checks) lock their address out for good",
+    file: "src/relay/ingest.edge.ts",
+    from: "    leavePending(session);\n    dataSeen.delete(session.id);",
+    to: "    dataSeen.delete(session.id);",
+    tests: ["test/e2e/relay.second-publish.test.ts"],
+    testName: "connections that close without publishing",
+  },
+  {
+    name: "edge-pending-kept-on-accept",
+    what: "a publish whose key checked out stays in its address's pending count (src/relay/ingest.edge.ts EDGE_THREAD keyAccepted): each encoder publishing holds one of its address's pending places",
+    file: "src/relay/ingest.edge.ts",
+    from: "  session.keyAccepted = true;\n  leavePending(session);",
+    to: "  session.keyAccepted = true;",
+    tests: ["test/e2e/relay.second-publish.test.ts"],
+    testName: "connections that close without publishing",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
