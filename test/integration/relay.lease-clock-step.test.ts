@@ -261,6 +261,25 @@ test('a renewal that reaches Redis after close() handed the lease back takes not
   expect(await leases.takeLease('handback', 'handback1', 'another-host:1:abc', leaseMs)).toBe(true);
 }, 30_000);
 
+test("the grace after a lease take counts from the take's send, not its answer", async () => {
+  // A 1 s lease (grace 0.6 s), the take answered 450 ms after it was sent: the lease runs from when
+  // Redis ran the take, so 300 ms after the answer (750 ms after the send) with the renewals failing
+  // the show is past its grace. Counted from the answer it was kept until 1.05 s after the send.
+  const { relay, unreachable, owned, renewAll } = await relayWithFailingRenewals('takesent', 1_000);
+  try {
+    const before = owned();
+    unreachable(450);
+    await relay.tick();
+    const taken = owned();
+    unreachable(true);
+    await new Promise((r) => setTimeout(r, 300));
+    await renewAll();
+    expect({ taken: taken - before, after: owned() - before }).toEqual({ taken: 1, after: 0 });
+  } finally {
+    await relay.close();
+  }
+}, 30_000);
+
 // Restarts the file's Redis: last.
 test('a lease that lapsed while Redis was down is left to its holder for one lease after Redis is back; a show nobody held is taken at once', async () => {
   const leases = svc.rt.relay;

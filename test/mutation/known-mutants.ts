@@ -2732,6 +2732,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/e2e/relay.second-publish.test.ts"],
     testName: "connections that close without publishing",
   },
+  {
+    name: "relay-take-grace-from-answer",
+    what: "the grace after a lease take counts from the take's answer, not its send (src/relay/relay.service.ts tick): a slow answer moved the grace (and the stop) past the lease",
+    file: "src/relay/relay.service.ts",
+    from: "lastRenewOk: takeSentAt,",
+    to: "lastRenewOk: performance.now(),",
+    tests: ["test/integration/relay.lease-clock-step.test.ts"],
+    testName: "take's send",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
