@@ -135,10 +135,12 @@ export const RELAY_CODECS = { video: 'h264', audio: 'aac' } as const;
 export const EDGE_CODECS = `
 const VIDEO_IDS = ['', 'mjpeg', 'flv1', 'flashsv', 'vp6f', 'vp6a', 'flashsv2', 'h264', '', '', '', '', 'hevc', 'av1'];
 const AUDIO_IDS = ['pcm', 'adpcm_swf', 'mp3', 'pcm_s16le', 'nellymoser', 'nellymoser', 'nellymoser', 'pcm_alaw', 'pcm_mulaw', '', 'aac', 'speex', '', 'opus', 'mp3', 'device'];
-const FOURCCS = { avc1: 'h264', hvc1: 'hevc', av01: 'av1', vp09: 'vp9', mp4a: 'aac', Opus: 'opus', fLaC: 'flac', 'ac-3': 'ac3', 'ec-3': 'eac3', '.mp3': 'mp3' };
+// A Map, not an object: metadata names any string, and videocodecid "constructor" read Object's
+// constructor (a function: the post to the main thread threw, and the session was dropped).
+const FOURCCS = new Map([['avc1', 'h264'], ['hvc1', 'hevc'], ['av01', 'av1'], ['vp09', 'vp9'], ['mp4a', 'aac'], ['Opus', 'opus'], ['fLaC', 'flac'], ['ac-3', 'ac3'], ['ec-3', 'eac3'], ['.mp3', 'mp3']]);
 function fourcc(buf, at) {
   const f = buf.toString('latin1', at, at + 4);
-  return FOURCCS[f] || 'fourcc ' + JSON.stringify(f);
+  return FOURCCS.get(f) || 'fourcc ' + JSON.stringify(f);
 }
 function videoCodecOf(payload) {
   if (payload.length === 0) return undefined;
@@ -153,7 +155,7 @@ function audioCodecOf(payload) {
   return AUDIO_IDS[id] || 'flv audio codec ' + id;
 }
 function metaCodecOf(value, ids) {
-  if (typeof value === 'string') return FOURCCS[value];
+  if (typeof value === 'string') return FOURCCS.get(value);
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) return undefined;
   if (value < ids.length) return ids[value] || undefined;
   if (value < 0x1000000) return undefined;
