@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { testPort } from '../helpers/ports.js';
 import { randomBytes } from 'node:crypto';
-import { EDGE_THREAD, edgePlayToken, NMS_CONFIG, NMS_PATHS, RTMP_BUFFER_LIMITS } from '../../src/relay/ingest.edge.js';
+import { EDGE_THREAD, edgePlayToken, NMS_CONFIG, NMS_PATHS, RELAY_CODECS, RTMP_BUFFER_LIMITS } from '../../src/relay/ingest.edge.js';
 import { AMF_NULL, amfNumber, amfString, chunk, command, connectOk, handshaken, type Client } from '../helpers/rtmp-client.js';
 import { waitFor } from '../helpers/service.js';
 
@@ -23,7 +23,7 @@ const clients: Client[] = [];
 
 beforeAll(async () => {
   port = await testPort();
-  worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: { ...NMS_PATHS, session: FAULTY }, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, port, host: '127.0.0.1', playKeys: [playKey.toString('hex')] } });
+  worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: { ...NMS_PATHS, session: FAULTY }, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, codecs: RELAY_CODECS, port, host: '127.0.0.1', playKeys: [playKey.toString('hex')] } });
   worker.on('error', (err) => (threadError = err));
   await new Promise<void>((res) => worker.on('message', (m: { type: string }) => m.type === 'listening' && res()));
 });

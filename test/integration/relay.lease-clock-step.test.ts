@@ -1,6 +1,6 @@
 /**
  * A relay process that cannot renew its show's lease (Redis unreachable from it) keeps pushing only
- * while the lease surely has not lapsed for the others (0.6 × RELAY_LEASE_MS after its last renewal).
+ * while the lease surely has not lapsed for the others (leaseGraceMs: at least 0.6 × RELAY_LEASE_MS after its last renewal).
  * That was measured on the wall clock: an NTP step back of an hour kept it pushing for an hour, while
  * another relay took the lapsed lease and pushed the same show too. Now on the monotonic clock.
  * The real RelayService (its pass and renewal run by hand), real Redis; the renewals fail as with Redis
@@ -84,7 +84,7 @@ test('a wall clock stepped back does not keep a relay that cannot renew its leas
 }, 30_000);
 
 test('a relay that cannot renew keeps its show for 0.6 × the lease after the take, not for a moment', async () => {
-  // A 10 s lease: the grace is 6 s, and the renewal that fails comes 300 ms after the take (a grace
+  // A 10 s lease: the grace is 8.25 s (leaseGraceMs), and the renewal that fails comes 300 ms after the take (a grace
   // of a few ms, as a typo in the factor would make it, stopped the show at the first Redis hiccup).
   const { relay, unreachable, owned, renewAll } = await relayWithFailingRenewals('grace', 10_000);
   try {
