@@ -460,7 +460,15 @@ export class RelayService {
           // Redis unreachable: keep pushing only while the lease surely has not lapsed for the others.
           // Measured on the monotonic clock: a wall clock stepped back (NTP) kept a process that could not
           // renew pushing for as long as the step, while another relay took the lapsed lease and pushed too.
-          const inGrace = performance.now() - o.lastRenewOk < graceMs;
+          let inGrace = performance.now() - o.lastRenewOk < graceMs;
+          // Judged again when the grace runs out, if that comes before this show's next judgement (a
+          // round that sends no renewal, MAX_RENEWALS_IN_FLIGHT unanswered, judges at once): judged only
+          // at each round, the show was stopped up to a renewal interval past its grace.
+          const left = o.lastRenewOk + graceMs - performance.now();
+          if (inGrace && !o.ridingOutage && left < renewWithinMs) {
+            await new Promise((r) => setTimeout(r, left));
+            inGrace = performance.now() - o.lastRenewOk < graceMs;
+          }
           // Past it while nothing listens at Redis's address: the lease cannot change hands meanwhile.
           // And as long after Redis last refused as after a renewal: a Redis that listens again leaves a
           // lease that lapsed while it was down to its holder for one lease (this client reconnects meanwhile).
