@@ -279,6 +279,23 @@ test("the grace after a lease take counts from the take's send, not its answer",
   }
 }, 30_000);
 
+test('a show whose grace runs out before its next judgement is judged when it runs out, not a renewal interval later', async () => {
+  // A 4 s lease: grace 2.4 s, rounds every second. Renewals unanswered from the take on: the round at 1 s
+  // is judged at 2 s (still in grace, 0.4 s left); the next judgement would come at 3 s, past the
+  // grace (and, with the probe and the readers' stop, past the lease at the default 6 s). Judged at 2.4 s.
+  const { relay, unreachable, renewAll } = await relayWithFailingRenewals('gracerun', 4_000);
+  try {
+    await relay.tick();
+    const taken = ownedShow(relay, 'gracerun') !== undefined;
+    unreachable('unanswered');
+    await renewAll(); // sends a renewal, judged 1 s later: in grace
+    await renewAll(); // sends another, judged 1 s later (2 s in): in grace for 0.4 s more, judged again then
+    expect({ taken, kept: ownedShow(relay, 'gracerun') !== undefined }).toEqual({ taken: true, kept: false });
+  } finally {
+    await relay.close();
+  }
+}, 30_000);
+
 // Restarts the file's Redis: last.
 test('a lease that lapsed while Redis was down is left to its holder for one lease after Redis is back; a show nobody held is taken at once', async () => {
   const leases = svc.rt.relay;

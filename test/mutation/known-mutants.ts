@@ -2741,6 +2741,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/relay.lease-clock-step.test.ts"],
     testName: "take's send",
   },
+  {
+    name: "relay-grace-judged-per-round",
+    what: "a show judged in its grace is judged again only at its next round, not when its grace runs out (src/relay/relay.service.ts renewAll): with 3 renewals unanswered it is stopped up to a renewal interval past its grace, after its lease can lapse",
+    file: "src/relay/relay.service.ts",
+    from: "if (inGrace && !o.ridingOutage && left < renewWithinMs) {",
+    to: "if (false) {",
+    tests: ["test/integration/relay.lease-clock-step.test.ts"],
+    testName: "judged when it runs out",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
