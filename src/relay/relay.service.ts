@@ -466,7 +466,7 @@ export class RelayService {
           // at each round, the show was stopped up to a renewal interval past its grace.
           const left = o.lastRenewOk + graceMs - performance.now();
           if (inGrace && !o.ridingOutage && left < renewWithinMs) {
-            await new Promise((r) => setTimeout(r, left));
+            await new Promise((r) => setTimeout(r, Math.ceil(left) + 1)); // a timer can fire up to a ms before performance.now() says
             inGrace = performance.now() - o.lastRenewOk < graceMs;
           }
           // Past it while nothing listens at Redis's address: the lease cannot change hands meanwhile.
