@@ -235,7 +235,7 @@ const SOURCE_END_RELAUNCH_MS = 250;
 /** A run that was sending this long resets the backoff. */
 const HEALTHY_MS = 5_000;
 /** stop(): SIGTERM (ffmpeg closes the FLV stream cleanly), SIGKILL after this long. */
-const STOP_GRACE_MS = 1_000;
+export const STOP_GRACE_MS = 1_000;
 /**
  * Longest wait between two restarts of one destination (each wait is drawn between half the step and
  * the step): a destination that keeps failing costs one ffmpeg start-up per wait, so the cap bounds

@@ -50,7 +50,7 @@ export const NMS_PATHS = {
  */
 export const RTMP_BUFFER_LIMITS = { commandBytes: 64 * 1024, commandBuffers: 1024 * 1024, publishBuffers: 32 * 1024 * 1024, playerBacklog: 32 * 1024 * 1024 };
 /**
- * How long a connection may take from its accept to a publish or a play (RTMP_START_MS). node-media-server
+ * How long a connection may take from its accept to a publish whose key checked out, or a play (RTMP_START_MS). node-media-server
  * keeps a connection that does neither for good once it has sent `connect` (its pings keep its idle
  * timeout from firing; before that, 60 s): the edge takes maxRtmpConnections at once, so that many
  * connections from one client that never published filled the edge, and every partner's encoder (and the
@@ -59,8 +59,11 @@ export const RTMP_BUFFER_LIMITS = { commandBytes: 64 * 1024, commandBuffers: 102
  */
 export const RTMP_START_MS = 10_000;
 /**
- * How many connections from one address the edge holds while they have neither published nor played
- * (RELAY_RTMP_PENDING_PER_ADDRESS); a newer one over it is closed at once. RTMP_START_MS closes each
+ * How many connections from one address the edge holds while they have neither published (with a key
+ * the edge checked out) nor played (RELAY_RTMP_PENDING_PER_ADDRESS); a newer one over it is closed at once.
+ * node-media-server accepts a publish of any key and the key is checked after: a publish counts until
+ * its check answers, and one whose check has not answered by RTMP_START_MS is closed (during a Redis
+ * outage one address filled the edge with publishes of made-up keys, each holding up to 32 MiB). RTMP_START_MS closes each
  * such connection after 10 s, but a client reconnecting at ~250 connections a second kept the edge's
  * maxRtmpConnections (2,500 at 20,000 open files) full all the same, and a real encoder was refused. A
  * cap on all of an address's connections would refuse the encoders behind one NAT or load balancer at a
@@ -132,10 +135,12 @@ export const RELAY_CODECS = { video: 'h264', audio: 'aac' } as const;
 export const EDGE_CODECS = `
 const VIDEO_IDS = ['', 'mjpeg', 'flv1', 'flashsv', 'vp6f', 'vp6a', 'flashsv2', 'h264', '', '', '', '', 'hevc', 'av1'];
 const AUDIO_IDS = ['pcm', 'adpcm_swf', 'mp3', 'pcm_s16le', 'nellymoser', 'nellymoser', 'nellymoser', 'pcm_alaw', 'pcm_mulaw', '', 'aac', 'speex', '', 'opus', 'mp3', 'device'];
-const FOURCCS = { avc1: 'h264', hvc1: 'hevc', av01: 'av1', vp09: 'vp9', mp4a: 'aac', Opus: 'opus', fLaC: 'flac', 'ac-3': 'ac3', 'ec-3': 'eac3', '.mp3': 'mp3' };
+// A Map, not an object: metadata names any string, and videocodecid "constructor" read Object's
+// constructor (a function: the post to the main thread threw, and the session was dropped).
+const FOURCCS = new Map([['avc1', 'h264'], ['hvc1', 'hevc'], ['av01', 'av1'], ['vp09', 'vp9'], ['mp4a', 'aac'], ['Opus', 'opus'], ['fLaC', 'flac'], ['ac-3', 'ac3'], ['ec-3', 'eac3'], ['.mp3', 'mp3']]);
 function fourcc(buf, at) {
   const f = buf.toString('latin1', at, at + 4);
-  return FOURCCS[f] || 'fourcc ' + JSON.stringify(f);
+  return FOURCCS.get(f) || 'fourcc ' + JSON.stringify(f);
 }
 function videoCodecOf(payload) {
   if (payload.length === 0) return undefined;
@@ -150,7 +155,7 @@ function audioCodecOf(payload) {
   return AUDIO_IDS[id] || 'flv audio codec ' + id;
 }
 function metaCodecOf(value, ids) {
-  if (typeof value === 'string') return FOURCCS[value];
+  if (typeof value === 'string') return FOURCCS.get(value);
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) return undefined;
   if (value < ids.length) return ids[value] || undefined;
   if (value < 0x1000000) return undefined;
@@ -216,8 +221,11 @@ class EdgeSession extends NodeRtmpSession {
         holder.stop();
       } else parentPort.postMessage({ type: 'publishBusy', id: this.id, path });
     }
+    // A publish stays pending (counted against its address, and closed at startMs) until the main
+    // thread has checked its key (its 'accepted'): node-media-server accepts any key, and a publish of a
+    // made-up one, its check waiting on Redis (an outage), held the edge's connections and 32 MiB of
+    // buffers each without counting.
     super.onPublish(invokeMessage);
-    if (this.isPublishing) leavePending(this);
   }
   // A play without the service's play token for its stream (a client holding only the stream key):
   // refused before node-media-server registers it as a player, and the connection closed.
@@ -352,11 +360,11 @@ for (const name of ['onSocketData', 'onSocketClose', 'onSocketError', 'onSocketT
   };
 }
 const sockets = new Set();
-// The sessions that have neither published nor played yet, by their client's address
+// The sessions that have neither published (a key the main thread checked out) nor played yet, by their client's address
 // (RTMP_PENDING_PER_ADDRESS): one address holds at most pendingPerAddress of them, a newer one is closed
 // at once. A flood of reconnects from one client kept the edge's connections full although each of
 // them was closed after startMs; a cap on all of an address's connections would refuse encoders behind
-// one NAT. A session leaves its address's set once it publishes or plays (or closes).
+// one NAT. A session leaves its address's set once its publish's key is accepted or it plays (or it closes).
 const pendingByAddress = new Map();
 const pendingCap = workerData.pendingPerAddress;
 // Connections closed over the cap since the last report, and a few of their addresses.
@@ -369,6 +377,11 @@ function leavePending(session) {
     if (set.size === 0) pendingByAddress.delete(session.pendingAt);
   }
   session.pendingAt = undefined;
+}
+// A publish whose key the main thread checked out: it leaves its address's pending set (only then).
+function keyAccepted(session) {
+  session.keyAccepted = true;
+  leavePending(session);
 }
 const server = createServer((socket) => {
   const address = socket.remoteAddress || '';
@@ -437,8 +450,8 @@ setInterval(() => {
   if (!late && workerData.startMs > 0) {
     for (const s of [...context.sessions.values()]) {
       if (s.acceptedAt === undefined || now - s.acceptedAt < workerData.startMs) continue;
-      s.acceptedAt = undefined; // checked once: from here on it publishes or plays (a key or a token checked it)
-      if (s.isPublishing || s.isPlaying || s.isIdling) continue;
+      s.acceptedAt = undefined; // checked once: from here on it publishes (its key checked) or plays (its token checked)
+      if ((s.isPublishing && s.keyAccepted) || s.isPlaying || s.isIdling) continue; // a publish whose key is still unchecked is dropped
       notStarted++;
       s.drop(); // counted, not reported one by one
     }
@@ -459,6 +472,9 @@ parentPort.on('message', (m) => {
   if (m.type === 'reject') {
     const s = context.sessions.get(m.id);
     if (s) s.reject();
+  } else if (m.type === 'accepted') {
+    const s = context.sessions.get(m.id);
+    if (s && s.isPublishing) keyAccepted(s);
   } else if (m.type === 'close') {
     for (const s of context.sessions.values()) s.stop();
     for (const s of sockets) s.destroy();
@@ -649,6 +665,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       if (publishing.get(id) !== p || closing) return; // ended meanwhile
       p.show = show;
       p.since = new Date().toISOString();
+      worker.postMessage({ type: 'accepted', id });
       await relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
       log.info({ partnerId: show.partnerId, showId: show.showId, session: id }, 'ingest publish accepted');
       warnCodecs(id, p);

@@ -18,7 +18,7 @@ import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../l
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import { UNOWNED_ERROR, type RelayRepository, type RelaySource, type RelayStatus } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
-import { DestinationSupervisor, InputPeers, type DestinationSpec } from './destination.supervisor.js';
+import { DestinationSupervisor, InputPeers, STOP_GRACE_MS, type DestinationSpec } from './destination.supervisor.js';
 import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
 import { EDGE_PLAY_LABEL, EDGE_STALL_NOTICE_MS, RELAY_CODECS, edgeCheckMs, edgePlayToken } from './ingest.edge.js';
 import { maskSecrets } from './mask.js';
@@ -186,9 +186,26 @@ const showKeyOf = (p: string, s: string): string => JSON.stringify([p, s]);
 
 /**
  * Renewals of one show's lease that may be unanswered at once (RelayService.renewal): one sent every
- * renewal interval (a quarter lease) covers the grace (0.6 × the lease) with 3.
+ * renewal interval (a quarter lease) covers the grace (leaseGraceMs, at most 0.75 × the lease) with 3.
  */
 const MAX_RENEWALS_IN_FLIGHT = 3;
+
+/** The longest the probe of Redis's address takes (src/store/redis.ts redisRefusesConnections' default). */
+const REFUSES_PROBE_MS = 500;
+
+/**
+ * How long after its last counted renewal (or take: both count from when they were SENT, the lease runs
+ * from when Redis ran them, after that) a show whose renewals go unanswered keeps its readers: the
+ * judgement comes at the latest this long after it (a renewal's wait ends there), then the probe of
+ * Redis's address (REFUSES_PROBE_MS) and the readers' stop (SIGTERM, SIGKILL after STOP_GRACE_MS), and a
+ * quarter second for timers that fire late: all done before the lease can lapse for the others. 4.25 s
+ * at the default 6 s lease, so renewals answered up to 0.45 × the lease late keep the show (one is sent
+ * every quarter lease). At leases under 4.4 s the grace stays at 0.6 × the lease (the stop can then
+ * end up to 1.75 s later than that, past the lease at the shortest ones).
+ */
+export function leaseGraceMs(leaseMs: number): number {
+  return Math.max(leaseMs * 0.6, leaseMs - REFUSES_PROBE_MS - STOP_GRACE_MS - 250);
+}
 
 /** How often a show riding a Redis outage tries to renew its lease (and Redis's address is probed). */
 const RIDE_RENEW_MS = 250;
@@ -400,7 +417,7 @@ export class RelayService {
   /**
    * Renews every owned lease; a show whose lease is gone (another process holds it) is stopped at once.
    * One that cannot be renewed (no answer within a renewal interval, or an error) keeps its readers
-   * while its lease surely has not lapsed for the others: 0.6 × the lease after its last renewal, on
+   * while its lease surely has not lapsed for the others: leaseGraceMs after its last renewal, on
    * the monotonic clock. Past that only while Redis refuses connections (`redisRefuses`: no process can
    * reach it, so none can take the lease; once it listens again, it leaves a lease that lapsed while it
    * was down to its last holder for one lease: src/store/relay.repository.ts LEASE_TAKE_LUA), and the
@@ -418,6 +435,7 @@ export class RelayService {
         return r;
       }));
     const renewWithinMs = Math.max(200, Math.floor(leaseMs / 4));
+    const graceMs = leaseGraceMs(leaseMs);
     /** Shows that began riding an outage this round, and that were renewed again after one: one log line each per round, not one per show. */
     let riding = 0;
     let rodeThrough = 0;
@@ -426,7 +444,13 @@ export class RelayService {
       [...this.owned.values()].map(async (o) => {
         let ok: boolean;
         try {
-          ok = await this.renewal(o, renewWithinMs);
+          // Judged when the renewal is answered, or a renewal interval later, or when the grace runs out
+          // if that comes first (a judgement only every renewal interval stopped the show up to one
+          // interval past the grace, and the stop could end after the lease lapsed). A show past its
+          // grace (riding an outage) waits the whole interval: its renewal's answer (false: another
+          // process holds the lease) decides.
+          const graceLeft = o.lastRenewOk + graceMs - performance.now();
+          ok = await this.renewal(o, renewWithinMs, graceLeft > 0 ? Math.min(renewWithinMs, graceLeft) : renewWithinMs);
           if (ok && o.ridingOutage) {
             o.ridingOutage = false;
             rodeThrough += 1;
@@ -436,12 +460,20 @@ export class RelayService {
           // Redis unreachable: keep pushing only while the lease surely has not lapsed for the others.
           // Measured on the monotonic clock: a wall clock stepped back (NTP) kept a process that could not
           // renew pushing for as long as the step, while another relay took the lapsed lease and pushed too.
-          const inGrace = performance.now() - o.lastRenewOk < leaseMs * 0.6;
+          let inGrace = performance.now() - o.lastRenewOk < graceMs;
+          // Judged again when the grace runs out, if that comes before this show's next judgement (a
+          // round that sends no renewal, MAX_RENEWALS_IN_FLIGHT unanswered, judges at once): judged only
+          // at each round, the show was stopped up to a renewal interval past its grace.
+          const left = o.lastRenewOk + graceMs - performance.now();
+          if (inGrace && !o.ridingOutage && left < renewWithinMs) {
+            await new Promise((r) => setTimeout(r, Math.ceil(left) + 1)); // a timer can fire up to a ms before performance.now() says
+            inGrace = performance.now() - o.lastRenewOk < graceMs;
+          }
           // Past it while nothing listens at Redis's address: the lease cannot change hands meanwhile.
           // And as long after Redis last refused as after a renewal: a Redis that listens again leaves a
           // lease that lapsed while it was down to its holder for one lease (this client reconnects meanwhile).
           const refusing = !inGrace && (await redisRefuses());
-          ok = inGrace || refusing || (o.ridingOutage === true && performance.now() - this.refusedAt < leaseMs * 0.6);
+          ok = inGrace || refusing || (o.ridingOutage === true && performance.now() - this.refusedAt < graceMs);
           // Never past the cap: a Redis that came back at another address leaves this one refusing for ever.
           if (ok && !inGrace && performance.now() - o.lastRenewOk >= leaseMs * RIDE_OUTAGE_MAX_LEASES) {
             ok = false;
@@ -473,18 +505,18 @@ export class RelayService {
 
   /**
    * The show's lease renewed (true) or held by another process (false); rejects when Redis does not
-   * answer within `withinMs`, or when no renewal goes out this round: the latest one still unanswered
+   * answer within `waitMs` (a renewal interval, `withinMs`, or less: until the show's grace runs out), or when no renewal goes out this round: the latest one still unanswered
    * was sent less than half a renewal interval ago (a ride round, every 250 ms), or
    * MAX_RENEWALS_IN_FLIGHT are unanswered (the relay role's client keeps commands queued while Redis is
    * down, and they would pile up).
    * A renewal Redis answers `true` sets `lastRenewOk` to when it was SENT (the lease runs from when Redis
    * ran it, after that), also when the answer comes after `withinMs`. Each round sends its own renewal
    * while earlier ones are unanswered, so a slow Redis (a fork or fsync stall) that answers every
-   * renewal within half the lease keeps the show: one renewal at a time, and the next only once it was
+   * renewal within 0.45 × the lease (leaseGraceMs minus a renewal interval) keeps the show: one renewal at a time, and the next only once it was
    * answered, left the show's latest counted renewal two answers old, and one answering in 0.3–0.6 ×
    * the lease had it stopped though every renewal extended the lease.
    */
-  private renewal(o: OwnedShow, withinMs: number): Promise<boolean> {
+  private renewal(o: OwnedShow, withinMs: number, waitMs = withinMs): Promise<boolean> {
     const now = performance.now();
     if (o.renewing.size >= MAX_RENEWALS_IN_FLIGHT || Math.max(-Infinity, ...o.renewing) > now - withinMs / 2) {
       return Promise.reject(new Error('the previous lease renewal is still unanswered'));
@@ -494,7 +526,7 @@ export class RelayService {
     // One turn after the timer (setImmediate: after the poll phase), as src/store/redis.ts timeoutAfterIo:
     // after an event-loop stall past `withinMs` the answer may be waiting unread in the socket.
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => setImmediate(() => reject(new Error('lease renewal unanswered'))), withinMs);
+      timer = setTimeout(() => setImmediate(() => reject(new Error('lease renewal unanswered'))), waitMs);
     });
     return Promise.race([sent, late]).finally(() => clearTimeout(timer));
   }
@@ -567,8 +599,11 @@ export class RelayService {
             continue;
           }
           if (!o) {
+            // The grace counts from the take's send, as a renewal's (the lease runs from when Redis ran
+            // it): counted from its answer, a slow answer moved the grace past the lease.
+            const takeSentAt = performance.now();
             if (!(await relay.takeLease(partnerId, showId, this.token, leaseMs))) continue;
-            o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: performance.now(), renewing: new Set(), mirrors: new Map(), order: this.taken++, armWants: 0 };
+            o = { partnerId, showId, dests: new Map(), sourceError: null, lastRenewOk: takeSentAt, renewing: new Set(), mirrors: new Map(), order: this.taken++, armWants: 0 };
             this.owned.set(key, o);
             this.deps.log.info({ partnerId, showId }, 'relaying this show');
           }

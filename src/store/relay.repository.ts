@@ -220,10 +220,28 @@ export function newStreamKey(): string {
   return `sk_${randomToken(32)}`;
 }
 
-/** A source's refused codecs as stored ('{video}/{audio}', a kind not seen empty; '' when its codecs are taken). */
-function codecsField(source: RelaySource): string {
+/**
+ * A source's refused codecs as stored: JSON `[video, audio]` (null: a kind not seen), '' when its codecs
+ * are taken. Not '{video}/{audio}': an unknown FourCC's name (`fourcc "a/b "`) can hold a '/'.
+ */
+export function codecsField(source: Pick<RelaySource, 'codecsRefused'>): string {
   const c = source.codecsRefused;
-  return c ? `${c.video ?? ''}/${c.audio ?? ''}` : '';
+  return c ? JSON.stringify([c.video, c.audio]) : '';
+}
+/** The refused codecs of a stored field (codecsField; the older '{video}/{audio}' too); undefined when none. */
+export function codecsOfField(field: string | undefined): RelaySource['codecsRefused'] {
+  if (!field) return undefined;
+  if (field.startsWith('[')) {
+    try {
+      const v: unknown = JSON.parse(field);
+      const name = (x: unknown): string | null => (typeof x === 'string' && x !== '' ? x : null);
+      if (Array.isArray(v)) return { video: name(v[0]), audio: name(v[1]) };
+    } catch {
+      // not JSON: read as the older form below
+    }
+  }
+  const slash = field.indexOf('/');
+  return { video: field.slice(0, slash < 0 ? undefined : slash) || null, audio: (slash < 0 ? '' : field.slice(slash + 1)) || null };
 }
 
 export class RelayRepository {
@@ -317,13 +335,13 @@ export class RelayRepository {
   async source(partnerId: string, showId: string): Promise<RelaySource | null> {
     const h = await this.redis.hgetall(this.keys.relaySource(partnerId, showId));
     if (!h.edgeUrl || !h.session || !h.since) return null;
-    const codecs = h.codecsRefused?.split('/');
+    const codecs = codecsOfField(h.codecsRefused);
     return {
       edgeUrl: h.edgeUrl,
       session: h.session,
       since: h.since,
       ...(h.stalledSince ? { stalledSince: h.stalledSince } : {}),
-      ...(codecs ? { codecsRefused: { video: codecs[0] || null, audio: codecs[1] || null } } : {}),
+      ...(codecs ? { codecsRefused: codecs } : {}),
     };
   }
 

@@ -257,3 +257,105 @@ test('a flood of idle connections from one address does not fill the edge: anoth
     await edge.close();
   }
 }, 60_000);
+
+/** Publishes `key` on a new connection from `address`: 'published' (NetStream.Publish.Start), or 'closed' (the edge closed it first). */
+async function publishFrom(port: number, address: string, key: string): Promise<{ result: 'published' | 'closed'; client?: Client }> {
+  const c = await streamOn(port, address).catch(() => undefined);
+  if (!c) return { result: 'closed' };
+  let closed = false;
+  void c.closed.then(() => (closed = true));
+  c.socket.write(chunk(20, Buffer.concat([amfString('publish'), amfNumber(3), AMF_NULL, amfString(key)]), 1));
+  const r = await waitFor(async () => (c.received().includes('NetStream.Publish.Start') ? 'published' : closed && 'closed'), 5_000, 20);
+  return { result: r, client: c };
+}
+const isOpen = (c: Client | undefined): boolean => !!c && !c.socket.destroyed && c.socket.readyState === 'open';
+
+/**
+ * Found reviewing the pending cap: a session left its address's pending count as soon as
+ * node-media-server accepted its publish, before its key was checked, and the start deadline then
+ * skipped it. With the key check waiting (Redis down: the relay's client queues its commands), one
+ * address filled the edge with publishes of made-up keys, each holding up to 32 MiB. A publish now
+ * counts until its key checks out, and one still unchecked at startMs is closed. Here the key check
+ * of every key but the show's waits (the real repository behind a wrapper that holds those answers).
+ */
+test('publishes of made-up keys whose check does not answer stay under the pending cap and are closed at the start deadline; a real publish from another address gets in', async () => {
+  const { key } = await scheduledIngest(svc, 'atk-fake', await createPartner(svc, 'atk-fake'), 'k');
+  const held: (() => void)[] = [];
+  const real = svc.rt.relay;
+  const relay = Object.create(real, {
+    showOfKey: { value: (k: string) => (k === key ? real.showOfKey(k) : new Promise<null>((res) => held.push(() => res(null)))) },
+  }) as typeof real;
+  const { log } = logSink<{ msg: string }>();
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay, shows: svc.rt.shows, log, playKeys: [], pendingPerAddress: 4, startMs: 2000 });
+  const clients: Client[] = [];
+  try {
+    const results: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await publishFrom(edge.port, '127.0.0.5', randomBytes(12).toString('hex'));
+      results.push(r.result);
+      if (r.client) clients.push(r.client);
+    }
+    const fakeOpen = clients.filter(isOpen).length;
+    const realPublish = await publishFrom(edge.port, '127.0.0.6', key);
+    if (realPublish.client) clients.push(realPublish.client);
+    const source = await waitFor(async () => svc.rt.relay.source('atk-fake', 'k'), 5_000).then(() => true, () => false);
+    // Past the start deadline (2 s, checked every 0.5 s): the unchecked publishes are closed, the real one goes on.
+    await waitFor(async () => clients.filter(isOpen).length <= 1, 5_000).catch(() => undefined);
+    expect({ results, fakeOpen, realPublished: realPublish.result, source, fakeOpenAfterDeadline: clients.filter((c) => c !== realPublish.client && isOpen(c)).length, realOpen: isOpen(realPublish.client) }).toEqual({
+      results: ['published', 'published', 'published', 'published', 'closed', 'closed', 'closed', 'closed'],
+      fakeOpen: 4,
+      realPublished: 'published',
+      source: true,
+      fakeOpenAfterDeadline: 0,
+      realOpen: true,
+    });
+  } finally {
+    for (const c of clients) c.socket.destroy();
+    for (const release of held) release();
+    await edge.close();
+  }
+}, 60_000);
+
+/**
+ * The pending count goes down when a connection closes and when a publish's key is accepted: connections
+ * that open and close without publishing (a load balancer's health checks), many more than the cap, do
+ * not lock their address out, and a publishing encoder does not hold one of its address's pending places.
+ */
+test('connections that close without publishing and accepted publishes leave their address pending count', async () => {
+  const { key } = await scheduledIngest(svc, 'atk-lb', await createPartner(svc, 'atk-lb'), 'h');
+  const { log } = logSink<{ msg: string }>();
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay: svc.rt.relay, shows: svc.rt.shows, log, playKeys: [], pendingPerAddress: 4 });
+  const sockets: Socket[] = [];
+  const openFrom = (address: string): Promise<Socket> =>
+    new Promise<Socket>((res) => {
+      const s = createConnection({ host: '127.0.0.1', port: edge.port, localAddress: address });
+      sockets.push(s);
+      s.on('error', () => undefined);
+      s.once('connect', () => res(s));
+      s.once('close', () => res(s));
+    });
+  try {
+    // Three rounds of 4 health checks (12 connections, 3 × the cap), each closed by the client.
+    for (let round = 0; round < 3; round++) {
+      const checks = await Promise.all(Array.from({ length: 4 }, () => openFrom('127.0.0.7')));
+      await new Promise((r) => setTimeout(r, 100));
+      for (const s of checks) s.destroy();
+      await new Promise((r) => setTimeout(r, 200)); // the edge sees the closes
+    }
+    const pub = await publishFrom(edge.port, '127.0.0.7', key);
+    const source = pub.result === 'published' && (await waitFor(async () => svc.rt.relay.source('atk-lb', 'h'), 5_000).then(() => true, () => false));
+    // The accepted publish no longer counts: the address still has all 4 pending places.
+    const idle = await Promise.all(Array.from({ length: 4 }, () => openFrom('127.0.0.7')));
+    await new Promise((r) => setTimeout(r, 500));
+    expect({ published: pub.result, source, idleHeld: idle.filter((s) => !s.destroyed && s.readyState === 'open').length, publisherOpen: isOpen(pub.client) }).toEqual({
+      published: 'published',
+      source: true,
+      idleHeld: 4,
+      publisherOpen: true,
+    });
+    pub.client?.socket.destroy();
+  } finally {
+    for (const s of sockets) s.destroy();
+    await edge.close();
+  }
+}, 60_000);

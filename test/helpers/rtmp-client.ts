@@ -52,13 +52,17 @@ export async function handshaken(port: number, localAddress?: string): Promise<C
   socket.on('error', () => undefined);
   let buf = Buffer.alloc(0);
   socket.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
+  let isClosed = false;
   const closed = new Promise<void>((res) => socket.once('close', () => res()));
+  void closed.then(() => (isClosed = true));
   await new Promise<void>((res, rej) => {
     socket.once('connect', res);
     socket.once('error', rej);
   });
   socket.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(1536)])); // C0 C1
-  await waitFor(async () => buf.length >= 1 + 1536 * 2, 10_000, 20);
+  // A connection the edge closes at once (over a cap) fails here at once, not after the wait.
+  const got = await waitFor(async () => (buf.length >= 1 + 1536 * 2 ? 'handshake' : isClosed && 'closed'), 10_000, 20);
+  if (got === 'closed') throw new Error('the edge closed the connection before its handshake');
   socket.write(buf.subarray(1, 1537)); // C2 = S1
   return { socket, received: () => buf.subarray(1 + 1536 * 2), closed };
 }

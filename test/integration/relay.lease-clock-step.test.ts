@@ -1,6 +1,6 @@
 /**
  * A relay process that cannot renew its show's lease (Redis unreachable from it) keeps pushing only
- * while the lease surely has not lapsed for the others (0.6 × RELAY_LEASE_MS after its last renewal).
+ * while the lease surely has not lapsed for the others (leaseGraceMs: at least 0.6 × RELAY_LEASE_MS after its last renewal).
  * That was measured on the wall clock: an NTP step back of an hour kept it pushing for an hour, while
  * another relay took the lapsed lease and pushed the same show too. Now on the monotonic clock.
  * The real RelayService (its pass and renewal run by hand), real Redis; the renewals fail as with Redis
@@ -84,7 +84,7 @@ test('a wall clock stepped back does not keep a relay that cannot renew its leas
 }, 30_000);
 
 test('a relay that cannot renew keeps its show for 0.6 × the lease after the take, not for a moment', async () => {
-  // A 10 s lease: the grace is 6 s, and the renewal that fails comes 300 ms after the take (a grace
+  // A 10 s lease: the grace is 8.25 s (leaseGraceMs), and the renewal that fails comes 300 ms after the take (a grace
   // of a few ms, as a typo in the factor would make it, stopped the show at the first Redis hiccup).
   const { relay, unreachable, owned, renewAll } = await relayWithFailingRenewals('grace', 10_000);
   try {
@@ -259,6 +259,41 @@ test('a renewal that reaches Redis after close() handed the lease back takes not
   await new Promise((r) => setTimeout(r, 100));
   expect(await leases.leaseHolder('handback', 'handback1')).toBeNull();
   expect(await leases.takeLease('handback', 'handback1', 'another-host:1:abc', leaseMs)).toBe(true);
+}, 30_000);
+
+test("the grace after a lease take counts from the take's send, not its answer", async () => {
+  // A 1 s lease (grace 0.6 s), the take answered 450 ms after it was sent: the lease runs from when
+  // Redis ran the take, so 300 ms after the answer (750 ms after the send) with the renewals failing
+  // the show is past its grace. Counted from the answer it was kept until 1.05 s after the send.
+  const { relay, unreachable, renewAll } = await relayWithFailingRenewals('takesent', 1_000);
+  try {
+    unreachable(450);
+    await relay.tick();
+    const taken = ownedShow(relay, 'takesent') !== undefined;
+    unreachable(true);
+    await new Promise((r) => setTimeout(r, 300));
+    await renewAll();
+    expect({ taken, after: ownedShow(relay, 'takesent') !== undefined }).toEqual({ taken: true, after: false });
+  } finally {
+    await relay.close();
+  }
+}, 30_000);
+
+test('a show whose grace runs out before its next judgement is judged when it runs out, not a renewal interval later', async () => {
+  // A 4 s lease: grace 2.4 s, rounds every second. Renewals unanswered from the take on: the round at 1 s
+  // is judged at 2 s (still in grace, 0.4 s left); the next judgement would come at 3 s, past the
+  // grace (and, with the probe and the readers' stop, past the lease at the default 6 s). Judged at 2.4 s.
+  const { relay, unreachable, renewAll } = await relayWithFailingRenewals('gracerun', 4_000);
+  try {
+    await relay.tick();
+    const taken = ownedShow(relay, 'gracerun') !== undefined;
+    unreachable('unanswered');
+    await renewAll(); // sends a renewal, judged 1 s later: in grace
+    await renewAll(); // sends another, judged 1 s later (2 s in): in grace for 0.4 s more, judged again then
+    expect({ taken, kept: ownedShow(relay, 'gracerun') !== undefined }).toEqual({ taken: true, kept: false });
+  } finally {
+    await relay.close();
+  }
 }, 30_000);
 
 // Restarts the file's Redis: last.

@@ -36,3 +36,10 @@ test('metadata: codec ids, FourCC numbers and strings name a codec; anything els
   expect([metaCodecOf(10, AUDIO_IDS), metaCodecOf(2, AUDIO_IDS), metaCodecOf('mp4a', AUDIO_IDS)]).toEqual(['aac', 'mp3', 'aac']);
   expect([metaCodecOf(undefined, VIDEO_IDS), metaCodecOf(0, VIDEO_IDS), metaCodecOf(9, VIDEO_IDS), metaCodecOf('H.264', VIDEO_IDS), metaCodecOf(7.5, VIDEO_IDS), metaCodecOf(300, VIDEO_IDS)]).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
 });
+
+test("metadata naming an Object property (videocodecid: 'constructor') tells nothing: a name, never a function that cannot cross to the main thread", () => {
+  const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'];
+  expect(names.map((n) => metaCodecOf(n, VIDEO_IDS))).toEqual(names.map(() => undefined));
+  // An enhanced-RTMP tag's FourCC goes through the same table.
+  expect(videoCodecOf(Buffer.concat([Buffer.from([0x90]), Buffer.from('toSt', 'latin1')]))).toBe('fourcc "toSt"');
+});
