@@ -2554,7 +2554,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: "const MAX_RENEWALS_IN_FLIGHT = 3;",
     to: "const MAX_RENEWALS_IN_FLIGHT = 1;",
     tests: ["test/integration/relay.lease-clock-step.test.ts"],
-    testName: "0.42 × the lease keeps the show",
+    testName: "0.35 × the lease keeps the show",
   },
   {
     name: "relay-renewal-takes-handed-back-lease",
