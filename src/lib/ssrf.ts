@@ -294,6 +294,8 @@ export async function assertPublicDestination(rawUrl: string, allowPrivate: bool
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DestinationRefusedError('only http(s) URLs are allowed');
   if (url.username || url.password) throw new DestinationRefusedError('credentials in URLs are not allowed');
+  // Nothing listens on port 0 (connecting there is refused): an endpoint or a baseUrl on it could only ever fail.
+  if (url.port === '0') throw new DestinationRefusedError('port 0 is not a port a server listens on');
   if (allowPrivate && !mustResolve) return;
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (!allowPrivate && (host === 'localhost' || host.endsWith('.localhost'))) throw new DestinationRefusedError(`${host} is a loopback name`);

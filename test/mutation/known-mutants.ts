@@ -2830,6 +2830,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/relay.lease-clock-step.test.ts"],
     testName: "judged when it runs out",
   },
+  {
+    name: 'ssrf-port-zero-accepted',
+    what: "a destination URL on port 0 is taken (src/lib/ssrf.ts assertPublicDestination): an outbound endpoint or a target baseUrl nothing can ever answer is saved with a 2xx, and every delivery or sync to it fails",
+    file: 'src/lib/ssrf.ts',
+    from: "if (url.port === '0') throw",
+    to: "if (url.port === 'none') throw",
+    tests: ['test/unit/ssrf.test.ts'],
+    testName: 'port 0 is refused',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

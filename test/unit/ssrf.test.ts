@@ -104,6 +104,12 @@ describe('assertPublicDestination', () => {
     expect(await refused('not a url', true)).toMatch(/valid/);
   });
 
+  test('port 0 is refused, also with allowPrivate: nothing listens there (an endpoint or baseUrl on it only ever fails)', async () => {
+    expect(await refused('https://93.184.216.34:0/hook', true)).toMatch(/port 0/);
+    expect(await refused('http://example.com:00/hook', false)).toMatch(/port 0/);
+    await expect(assertPublicDestination('https://93.184.216.34:8443/hook', false)).resolves.toBeUndefined();
+  });
+
   test('a name that does not resolve is refused', async () => {
     expect(await refused('http://no-such-host.invalid/')).toMatch(/resolve|private/);
   });
