@@ -4,7 +4,8 @@ import { ID_PATTERN } from '../lib/ids.js';
 import { isCurrency, MoneySchema, NOT_A_CURRENCY, type Money } from './money.js';
 
 export const IdSchema = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_.:-]{1,128}');
-const Timestamp = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected' });
+/** An ISO-8601 timestamp with its offset, and the one message for one that is not (events, and the report and audit queries). */
+export const Timestamp = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected' });
 const FIRST_MS = Date.parse('0000-01-01T00:00:00Z');
 const LAST_MS = Date.parse('9999-12-31T23:59:59.999Z');
 /** Whether an instant is one ISO-8601 UTC writes with a four-digit year (0000-01-01T00:00:00Z … 9999-12-31T23:59:59.999Z). */

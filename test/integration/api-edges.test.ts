@@ -82,6 +82,13 @@ test('a bad cursor is reported once, with the one reason that applies (audit and
   }
 });
 
+test('a bad timestamp in a query is reported in the same words as in an event (audit and attribution)', async () => {
+  for (const path of ['/v1/audit?from=yesterday', `/v1/partners/${P}/attribution?from=yesterday`]) {
+    const res = await svc.api(path);
+    expect({ path, status: res.status, errors: ((await res.json()) as { errors?: unknown }).errors }).toEqual({ path, status: 400, errors: [{ path: 'querystring.from', message: 'ISO-8601 timestamp expected' }] });
+  }
+});
+
 test('attribution totals are exact (or the order is refused) when a currency total passes 2^53', async () => {
   const MAX = Number.MAX_SAFE_INTEGER;
   const accepted: number[] = [];

@@ -8,7 +8,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { reportCsv } from '../../attribution/attribution.report.js';
 import type { AttributionService } from '../../attribution/attribution.service.js';
-import { IdSchema } from '../../domain/events.js';
+import { IdSchema, Timestamp } from '../../domain/events.js';
 import { AppError, badRequest, notFound } from '../../lib/errors.js';
 import { PLATFORM_ORDER_ID_MAX_LENGTH } from '../../lib/ids.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
@@ -31,7 +31,6 @@ export interface AttributionRoutesOptions {
   shows: ShowRepository;
 }
 
-const Timestamp = z.iso.datetime({ offset: true, message: 'ISO-8601 timestamp expected' });
 const Range = {
   from: Timestamp.optional().describe('orders created at or after (inclusive)'),
   to: Timestamp.optional().describe('orders created before (exclusive)'),

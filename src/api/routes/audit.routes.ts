@@ -1,7 +1,7 @@
 /** The operator audit log over REST: newest first, paged by cursor, filterable; a partner key reads only its partner's entries. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { IdSchema } from '../../domain/events.js';
+import { IdSchema, Timestamp } from '../../domain/events.js';
 import { badRequest } from '../../lib/errors.js';
 import type { AuditRepository } from '../../store/audit.repository.js';
 import { StreamCursorSchema } from '../../store/stream-id.js';
@@ -20,7 +20,6 @@ const AuditEntrySchema = z.object({
   detail: z.record(z.string(), z.unknown()).optional().describe('ids of the objects touched, fields changed; never secrets'),
 });
 
-const Timestamp = z.iso.datetime({ offset: true });
 const AuditQuery = z.object({
   partnerId: IdSchema.optional(),
   showId: IdSchema.optional(),
