@@ -451,7 +451,10 @@ setInterval(() => {
     for (const s of [...context.sessions.values()]) {
       if (s.acceptedAt === undefined || now - s.acceptedAt < workerData.startMs) continue;
       s.acceptedAt = undefined; // checked once: from here on it publishes (its key checked) or plays (its token checked)
-      if ((s.isPublishing && s.keyAccepted) || s.isPlaying || s.isIdling) continue; // a publish whose key is still unchecked is dropped
+      // A publish whose key check has not answered is kept (it stays in its address's pending count until
+      // it does): the check waits on Redis, and closing it would cut a real encoder reconnecting during an
+      // outage every RTMP_START_MS while its show rides the outage. The check's answer refuses a bad key.
+      if (s.isPublishing || s.isPlaying || s.isIdling) continue;
       notStarted++;
       s.drop(); // counted, not reported one by one
     }

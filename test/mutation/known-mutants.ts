@@ -2839,6 +2839,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/unit/ssrf.test.ts'],
     testName: 'port 0 is refused',
   },
+  {
+    name: 'edge-unchecked-publish-closed-at-deadline',
+    what: "a publish whose key check has not answered is closed at RTMP_START_MS (src/relay/ingest.edge.ts EDGE_THREAD start deadline): during a Redis outage an encoder that reconnects is cut every 10 s while its show rides the outage",
+    file: 'src/relay/ingest.edge.ts',
+    from: '      if (s.isPublishing || s.isPlaying || s.isIdling) continue;\n',
+    to: '      if ((s.isPublishing && s.keyAccepted) || s.isPlaying || s.isIdling) continue;\n',
+    tests: ['test/e2e/relay.second-publish.test.ts'],
+    testName: 'made-up keys',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
