@@ -170,7 +170,7 @@ return 1
 
 /**
  * KEYS: source. ARGV: session, edgeUrl, since, ttl ms, replace (1/0), stalledSince ('' = data flows), codecs refused
- * ('{video}/{audio}', '' = taken). Writes the session's source with a TTL:
+ * (codecsField: JSON `[video, audio]`, '' = taken). Writes the session's source with a TTL:
  * replace=1 (a new publish) whoever held it; replace=0 (the living edge's refresh) only when the record is
  * that session's or gone (it expired while the edge was too slow to refresh), never over a later publish.
  */
@@ -228,20 +228,21 @@ export function codecsField(source: Pick<RelaySource, 'codecsRefused'>): string 
   const c = source.codecsRefused;
   return c ? JSON.stringify([c.video, c.audio]) : '';
 }
-/** The refused codecs of a stored field (codecsField; the older '{video}/{audio}' too); undefined when none. */
+/**
+ * The refused codecs of a stored field (codecsField); undefined when none, and for a field that is not
+ * JSON `[video, audio]` (each a name or null): the relay then reads the source's codecs as taken.
+ */
 export function codecsOfField(field: string | undefined): RelaySource['codecsRefused'] {
   if (!field) return undefined;
-  if (field.startsWith('[')) {
-    try {
-      const v: unknown = JSON.parse(field);
-      const name = (x: unknown): string | null => (typeof x === 'string' && x !== '' ? x : null);
-      if (Array.isArray(v)) return { video: name(v[0]), audio: name(v[1]) };
-    } catch {
-      // not JSON: read as the older form below
-    }
+  let v: unknown;
+  try {
+    v = JSON.parse(field);
+  } catch {
+    return undefined;
   }
-  const slash = field.indexOf('/');
-  return { video: field.slice(0, slash < 0 ? undefined : slash) || null, audio: (slash < 0 ? '' : field.slice(slash + 1)) || null };
+  const kind = (x: unknown): x is string | null => x === null || typeof x === 'string';
+  if (!Array.isArray(v) || v.length !== 2 || !kind(v[0]) || !kind(v[1])) return undefined;
+  return { video: v[0] || null, audio: v[1] || null };
 }
 
 export class RelayRepository {

@@ -12,6 +12,6 @@ test('refused codecs round-trip through their stored field, a "/" in a name too'
   ];
   expect(cases.map((c) => codecsOfField(codecsField({ codecsRefused: c })))).toEqual(cases);
   expect([codecsField({}), codecsOfField(''), codecsOfField(undefined)]).toEqual(['', undefined, undefined]);
-  // A field an edge of the version before wrote ('{video}/{audio}', a kind not seen empty) still reads.
-  expect([codecsOfField('flv1/mp3'), codecsOfField('hevc/')]).toEqual([{ video: 'flv1', audio: 'mp3' }, { video: 'hevc', audio: null }]);
+  // Anything else is no refused codecs: not JSON, or JSON of another shape.
+  expect(['flv1/mp3', 'hevc/', '[', '{}', '"hevc"', '["hevc"]', '["hevc","mp3",null]', '[1,"mp3"]', '["hevc",{}]'].map(codecsOfField)).toEqual(Array(9).fill(undefined));
 });
