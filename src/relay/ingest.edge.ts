@@ -79,7 +79,8 @@ export const NMS_CONFIG = { rtmp: { chunk_size: 60000, gop_cache: true, ping: 30
 type FromEdge =
   | { type: 'listening'; port: number }
   | { type: 'listenError'; message: string; code?: string }
-  | { type: 'postPublish'; id: string; path: string }
+  /** `n`: which publish of its connection (the main thread's 'accepted' names it). */
+  | { type: 'postPublish'; id: string; path: string; n?: number }
   | { type: 'donePublish'; id: string }
   | { type: 'received'; counts: [string, number][]; at: number }
   | { type: 'gone'; id: string }
@@ -221,11 +222,18 @@ class EdgeSession extends NodeRtmpSession {
         holder.stop();
       } else parentPort.postMessage({ type: 'publishBusy', id: this.id, path });
     }
-    // A publish stays pending (counted against its address, and closed at startMs) until the main
-    // thread has checked its key (its 'accepted'): node-media-server accepts any key, and a publish of a
-    // made-up one, its check waiting on Redis (an outage), held the edge's connections and 32 MiB of
-    // buffers each without counting.
+    // A publish stays pending (counted against its address) until the main thread has checked its key
+    // (its 'accepted'): node-media-server accepts any key, and a publish of a made-up one, its check
+    // waiting on Redis (an outage), held the edge's connections and 32 MiB of buffers each without
+    // counting. Each publish of the connection is numbered (its postPublish carries the number, the
+    // main thread's 'accepted' names it): an answer for the connection's earlier publish does not
+    // count for this one.
+    this.publishes = (this.publishes || 0) + 1;
     super.onPublish(invokeMessage);
+    // Published again on a connection whose earlier publish was accepted (it stopped: deleteStream,
+    // FCUnpublish, closeStream): pending again while this key is checked. It counted for nothing, so one
+    // connection could publish made-up keys, one after another, past its address's cap.
+    if (this.isPublishing) enterPending(this);
   }
   // A play without the service's play token for its stream (a client holding only the stream key):
   // refused before node-media-server registers it as a player, and the connection closed.
@@ -364,12 +372,21 @@ const sockets = new Set();
 // (RTMP_PENDING_PER_ADDRESS): one address holds at most pendingPerAddress of them, a newer one is closed
 // at once. A flood of reconnects from one client kept the edge's connections full although each of
 // them was closed after startMs; a cap on all of an address's connections would refuse encoders behind
-// one NAT. A session leaves its address's set once its publish's key is accepted or it plays (or it closes).
+// one NAT. A session leaves its address's set once its publish's key is accepted or it plays (or it closes),
+// and is in it again while a later publish of the connection has its key checked.
 const pendingByAddress = new Map();
 const pendingCap = workerData.pendingPerAddress;
 // Connections closed over the cap since the last report, and a few of their addresses.
 let overCap = 0;
 const overCapAddresses = new Set();
+function enterPending(session) {
+  session.keyAccepted = false;
+  if (!(pendingCap > 0) || session.pendingAt !== undefined) return;
+  const set = pendingByAddress.get(session.address);
+  if (set) set.add(session);
+  else pendingByAddress.set(session.address, new Set([session]));
+  session.pendingAt = session.address;
+}
 function leavePending(session) {
   const set = session.pendingAt !== undefined && pendingByAddress.get(session.pendingAt);
   if (set) {
@@ -396,11 +413,8 @@ const server = createServer((socket) => {
   sockets.add(socket);
   const session = new EdgeSession(workerData.config, socket);
   session.acceptedAt = Date.now();
-  if (pendingCap > 0) {
-    if (pending) pending.add(session);
-    else pendingByAddress.set(address, new Set([session]));
-    session.pendingAt = address;
-  }
+  session.address = address;
+  enterPending(session);
   socket.once('close', () => {
     sockets.delete(socket);
     leavePending(session);
@@ -411,7 +425,10 @@ const server = createServer((socket) => {
 });
 // Only a publish node-media-server has accepted (postPublish; prePublish comes before it decides, also
 // for the publishes it then refuses) is reported; the main thread checks its key.
-context.nodeEvent.on('postPublish', (id, path) => parentPort.postMessage({ type: 'postPublish', id, path }));
+context.nodeEvent.on('postPublish', (id, path) => {
+  const s = context.sessions.get(id);
+  parentPort.postMessage({ type: 'postPublish', id, path, n: s && s.publishes });
+});
 context.nodeEvent.on('donePublish', (id) => parentPort.postMessage({ type: 'donePublish', id }));
 // Bytes each publishing session has received so far, every half second: the main thread tells an
 // encoder that stalled without closing (no new bytes) from one that publishes. "at": this thread's
@@ -477,7 +494,7 @@ parentPort.on('message', (m) => {
     if (s) s.reject();
   } else if (m.type === 'accepted') {
     const s = context.sessions.get(m.id);
-    if (s && s.isPublishing) keyAccepted(s);
+    if (s && s.isPublishing && s.publishes === m.n) keyAccepted(s);
   } else if (m.type === 'close') {
     for (const s of context.sessions.values()) s.stop();
     for (const s of sockets) s.destroy();
@@ -549,6 +566,8 @@ interface Publish {
   key: string;
   /** This publish's own id in the show's source record (edge, session, publish). */
   session: string;
+  /** Which publish of its connection it is (the edge thread's number; its 'accepted' names it). */
+  n?: number;
   /** The show, once the key checked out (the publish is then the show's source). */
   show?: { partnerId: string; showId: string };
   since?: string;
@@ -654,10 +673,10 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
     relay.keepSource(show.partnerId, show.showId, sourceOf(p), sourceTtlMs).catch(() => undefined);
   };
 
-  const onPostPublish = (id: string, path: string): void => {
+  const onPostPublish = (id: string, path: string, n: number | undefined): void => {
     const m = KEY_PATH.exec(path);
     if (!m) return refuse(id, 'not /live/{streamKey}');
-    const p: Publish = { key: m[1]!, session: `${edgeId}:${id}:${++seq}`, received: 0, dataAt: Date.now(), sentAt: 0 };
+    const p: Publish = { key: m[1]!, n, session: `${edgeId}:${id}:${++seq}`, received: 0, dataAt: Date.now(), sentAt: 0 };
     publishing.set(id, p);
     // node-media-server lets the publish start while we look the key up; a refusal cuts it off.
     void (async () => {
@@ -668,7 +687,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       if (publishing.get(id) !== p || closing) return; // ended meanwhile
       p.show = show;
       p.since = new Date().toISOString();
-      worker.postMessage({ type: 'accepted', id });
+      worker.postMessage({ type: 'accepted', id, n: p.n });
       await relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
       log.info({ partnerId: show.partnerId, showId: show.showId, session: id }, 'ingest publish accepted');
       warnCodecs(id, p);
@@ -730,7 +749,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
           void worker.terminate().catch(() => undefined);
           return reject(Object.assign(new Error(m.message), { code: m.code }));
         case 'postPublish':
-          return onPostPublish(m.id, m.path);
+          return onPostPublish(m.id, m.path, m.n);
         case 'received':
           return onReceived(m.counts, m.at);
         case 'donePublish':

@@ -3,14 +3,16 @@
  * be made to fail (test/fixtures/nms-session-faults.cjs): a thrown value whose name/code cannot be
  * sent to the main thread does not end the thread; and when stop() itself fails, the dropped session
  * neither keeps its stream key (the same key can publish again) nor stays a player of another session's
- * publish (whose next packet would then throw).
+ * publish (whose next packet would then throw). And, on a second thread with the pending cap, a
+ * connection that publishes again counts as pending while its key is checked (the hand-built edges of
+ * this file answer the key checks themselves: no Redis).
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { testPort } from '../helpers/ports.js';
 import { randomBytes } from 'node:crypto';
 import { EDGE_THREAD, edgePlayToken, NMS_CONFIG, NMS_PATHS, RELAY_CODECS, RTMP_BUFFER_LIMITS } from '../../src/relay/ingest.edge.js';
-import { AMF_NULL, amfNumber, amfString, chunk, command, connectOk, handshaken, type Client } from '../helpers/rtmp-client.js';
+import { AMF_NULL, amfNumber, amfString, chunk, command, connectOk, handshaken, streamOn, type Client } from '../helpers/rtmp-client.js';
 import { waitFor } from '../helpers/service.js';
 
 const FAULTY = fileURLToPath(new URL('../fixtures/nms-session-faults.cjs', import.meta.url));
@@ -21,11 +23,17 @@ let threadError: unknown;
 const playKey = randomBytes(32);
 const clients: Client[] = [];
 
+/** An edge thread as startIngestEdge builds it (its workerData), with `extra` over it; resolves once it listens. */
+async function edgeThread(extra: Record<string, unknown>): Promise<Worker> {
+  const w = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: NMS_PATHS, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, codecs: RELAY_CODECS, host: '127.0.0.1', playKeys: [playKey.toString('hex')], ...extra } });
+  await new Promise<void>((res) => w.on('message', (m: { type: string }) => m.type === 'listening' && res()));
+  return w;
+}
+
 beforeAll(async () => {
   port = await testPort();
-  worker = new Worker(EDGE_THREAD, { eval: true, workerData: { paths: { ...NMS_PATHS, session: FAULTY }, config: NMS_CONFIG, limits: RTMP_BUFFER_LIMITS, codecs: RELAY_CODECS, port, host: '127.0.0.1', playKeys: [playKey.toString('hex')] } });
+  worker = await edgeThread({ paths: { ...NMS_PATHS, session: FAULTY }, port });
   worker.on('error', (err) => (threadError = err));
-  await new Promise<void>((res) => worker.on('message', (m: { type: string }) => m.type === 'listening' && res()));
 });
 afterAll(async () => {
   for (const c of clients) c.socket.destroy();
@@ -83,4 +91,52 @@ test('a player whose stop() fails leaves the publisher it played: that publish g
   const from = publisher.received().length;
   publisher.socket.write(command(amfString('createStream'), amfNumber(5), AMF_NULL));
   await seen(publisher, '_result', from); // still served: the audio did not drop it
+});
+
+/**
+ * A connection whose publish's key was accepted, that stopped (deleteStream) and publishes again on the
+ * same socket, counts as pending for its address again while its new key is checked: it did not, so one
+ * connection could publish made-up keys one after another past RELAY_RTMP_PENDING_PER_ADDRESS, each
+ * check waiting (a Redis outage). An 'accepted' for its earlier publish, arriving late, does not count
+ * for the new one. Cap 1 here: another connection from the address is refused while it is pending.
+ */
+test('a connection that publishes again after an accepted publish is pending while its new key is checked', async () => {
+  const edgePort = await testPort();
+  const edge = await edgeThread({ port: edgePort, pendingPerAddress: 1 });
+  const messages: { type: string; id?: string; n?: number }[] = [];
+  edge.on('message', (m: { type: string }) => messages.push(m));
+  const next = (type: string, from = messages.length) => waitFor(async () => messages.slice(from).find((m) => m.type === type), 10_000, 10);
+  const address = '127.0.0.21';
+  /** Another connection from the address: 'held' (the edge took it; closed again here) or 'refused' (over the cap). */
+  const probe = async (): Promise<'held' | 'refused'> => {
+    const c = await handshaken(edgePort, address).catch(() => undefined);
+    if (!c) return 'refused';
+    const gone = next('gone');
+    c.socket.destroy();
+    await gone;
+    return 'held';
+  };
+  try {
+    const c = await streamOn(edgePort, address);
+    clients.push(c);
+    let published = next('postPublish');
+    c.socket.write(onStream('publish', 'republish1'));
+    const first = await published;
+    edge.postMessage({ type: 'accepted', id: first.id, n: first.n });
+    await waitFor(async () => (await probe()) === 'held', 5_000, 10);
+    const done = next('donePublish');
+    c.socket.write(command(amfString('deleteStream'), amfNumber(5), AMF_NULL, amfNumber(1)));
+    await done;
+    published = next('postPublish');
+    c.socket.write(onStream('publish', 'republish1'));
+    const second = await published;
+    const whileChecked = await probe();
+    edge.postMessage({ type: 'accepted', id: first.id, n: first.n }); // the earlier publish's, late
+    const afterStaleAnswer = await probe();
+    edge.postMessage({ type: 'accepted', id: second.id, n: second.n });
+    const afterItsAnswer = await waitFor(async () => ((await probe()) === 'held' ? 'held' : undefined), 5_000, 10).catch(() => 'refused');
+    expect({ sameConnection: second.id === first.id, whileChecked, afterStaleAnswer, afterItsAnswer }).toEqual({ sameConnection: true, whileChecked: 'refused', afterStaleAnswer: 'refused', afterItsAnswer: 'held' });
+  } finally {
+    await edge.terminate();
+  }
 });
