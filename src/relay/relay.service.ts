@@ -247,6 +247,13 @@ export class RelayService {
   private readonly sourceGraceMs: number;
   private ticking: Promise<void> | undefined;
   private closed = false;
+  /**
+   * The timers of renewAll's waits (a show's grace running out, a renewal's answer), each as the call
+   * that fires it now: close() and stopChildren() fire them at once (`timeout`). Left running, a grace's
+   * end kept the process up to a renewal interval after close() and then acted (probed Redis's address,
+   * judged a show that close() had handed back).
+   */
+  private readonly waits = new Set<() => void>();
   /** One limit on ffmpeg starts for every destination and pull of this process (the restart-storm guard). */
   readonly startGate: StartGate;
   /** The destinations' readers of this process's edge, by show stream: a reader the edge stops serving is told from a stream silent for all (src/relay/destination.supervisor.ts). */
@@ -270,6 +277,30 @@ export class RelayService {
     this.playKey = deps.box.derivedKeys(EDGE_PLAY_LABEL)[0]!;
     this.stallNoticeMs = 2 * (EDGE_STALL_NOTICE_MS + deps.pollMs);
     this.sourceGraceMs = 2 * edgeCheckMs(deps.sourceTtlMs ?? 10_000) + deps.pollMs;
+  }
+
+  /** Calls `fn` after `ms`, or at once when this relay closes (or has closed); the function returned cancels it. */
+  private timeout(ms: number, fn: () => void): () => void {
+    if (this.closed) {
+      fn();
+      return () => undefined;
+    }
+    const fire = (): void => {
+      cancel();
+      fn();
+    };
+    const cancel = (): void => {
+      clearTimeout(timer);
+      this.waits.delete(fire);
+    };
+    const timer = setTimeout(fire, ms);
+    this.waits.add(fire);
+    return cancel;
+  }
+
+  /** Ends renewAll's waits now (close, stopChildren): see `waits`. */
+  private endWaits(): void {
+    for (const fire of [...this.waits]) fire();
   }
 
   /** A lease renewal was answered: Redis is back if some had failed (renewalsFailing). */
@@ -375,6 +406,7 @@ export class RelayService {
     if (this.timer) clearTimeout(this.timer);
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.rideTimer) clearTimeout(this.rideTimer);
+    this.endWaits();
     await this.ticking?.catch(() => undefined);
     // Handed back, not finished: the shows are still live, and another relay process takes them over
     // (at once: the leases are dropped). Until one does, each destination says what the views say of a
@@ -396,6 +428,7 @@ export class RelayService {
     if (this.timer) clearTimeout(this.timer);
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.rideTimer) clearTimeout(this.rideTimer);
+    this.endWaits();
     await Promise.all(
       [...this.owned.values()].flatMap((o) => {
         o.puller?.proxied?.close();
@@ -456,6 +489,8 @@ export class RelayService {
             rodeThrough += 1;
           }
         } catch {
+          // Closed meanwhile (its wait ended by close()): the show is handed back or stopped there.
+          if (this.closed) return;
           this.renewalsFailing = true;
           // Redis unreachable: keep pushing only while the lease surely has not lapsed for the others.
           // Measured on the monotonic clock: a wall clock stepped back (NTP) kept a process that could not
@@ -466,7 +501,8 @@ export class RelayService {
           // at each round, the show was stopped up to a renewal interval past its grace.
           const left = o.lastRenewOk + graceMs - performance.now();
           if (inGrace && !o.ridingOutage && left < renewWithinMs) {
-            await new Promise((r) => setTimeout(r, Math.ceil(left) + 1)); // a timer can fire up to a ms before performance.now() says
+            await new Promise<void>((r) => this.timeout(Math.ceil(left) + 1, r)); // a timer can fire up to a ms before performance.now() says
+            if (this.closed) return; // ended by close(): nothing more to judge
             inGrace = performance.now() - o.lastRenewOk < graceMs;
           }
           // Past it while nothing listens at Redis's address: the lease cannot change hands meanwhile.
@@ -522,13 +558,14 @@ export class RelayService {
       return Promise.reject(new Error('the previous lease renewal is still unanswered'));
     }
     const sent = this.sendRenewal(o, now);
-    let timer: NodeJS.Timeout | undefined;
+    let cancel: (() => void) | undefined;
     // One turn after the timer (setImmediate: after the poll phase), as src/store/redis.ts timeoutAfterIo:
-    // after an event-loop stall past `withinMs` the answer may be waiting unread in the socket.
+    // after an event-loop stall past `withinMs` the answer may be waiting unread in the socket. Ended
+    // at once by close() (`timeout`).
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => setImmediate(() => reject(new Error('lease renewal unanswered'))), waitMs);
+      cancel = this.timeout(waitMs, () => setImmediate(() => reject(new Error('lease renewal unanswered'))));
     });
-    return Promise.race([sent, late]).finally(() => clearTimeout(timer));
+    return Promise.race([sent, late]).finally(() => cancel?.());
   }
 
   /**

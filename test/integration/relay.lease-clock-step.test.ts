@@ -296,6 +296,36 @@ test('a show whose grace runs out before its next judgement is judged when it ru
   }
 }, 30_000);
 
+test("close() ends a show's wait for its grace to run out: nothing of it acts after close(), nor keeps the process up", async () => {
+  // A 4 s lease: grace 2.4 s, rounds every second. Renewals failing 1.6 s after the last one counted (set
+  // back here rather than waited for): the round waits the 0.8 s left of the grace, then probes Redis's
+  // address and judges the show. Its timer outlived close() (up to a renewal interval, more at longer
+  // leases), then the probe ran and the show, handed back by close(), was judged again.
+  let probes = 0;
+  const { relay, unreachable, renewAll } = await relayWithFailingRenewals('graceclose', 4_000, {
+    redisRefuses: async () => {
+      probes += 1;
+      return false;
+    },
+  });
+  let round: Promise<number> | undefined;
+  let closing = 0;
+  try {
+    await relay.tick();
+    const o = ownedShow(relay, 'graceclose');
+    expect(o).toBeDefined();
+    o!.lastRenewOk -= 1_600;
+    unreachable(true);
+    round = renewAll().then(() => performance.now());
+    await new Promise((r) => setImmediate(r)); // the failed renewal's judgement: waiting for the grace's end
+  } finally {
+    closing = performance.now();
+    await relay.close();
+  }
+  // Ended as close() began (within 0.4 s even on a loaded machine), not 0.8 s later.
+  expect({ roundEndedAtClose: (await round!) - closing < 400, probes }).toEqual({ roundEndedAtClose: true, probes: 0 });
+}, 30_000);
+
 // Restarts the file's Redis: last.
 test('a lease that lapsed while Redis was down is left to its holder for one lease after Redis is back; a show nobody held is taken at once', async () => {
   const leases = svc.rt.relay;
