@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { HTTP_IDLE_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS } from '../lib/connection-limits.js';
 import { isSecretsKey, SECRETS_KEY_RULE } from '../lib/crypto.js';
+import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
 
 const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
@@ -213,6 +214,19 @@ const ConfigSchema = z.object({
   syncTargetConcurrency: upTo(0, 1000, 'as many runs as one sync queue of a worker process may run at the most, WORKER_CONCURRENCY; 0 turns the cap off').optional(),
   platformTimeoutMs: ms(10_000, 100, MAX_PLATFORM_TIMEOUT_MS, `a credential check's grant lock, 6 × it + 15 s, must stay within Node's timer limit, ${MAX_TIMER_MS} ms`),
   /**
+   * A shorter PLATFORM_TIMEOUT_MS for some platforms (`youtube=3000,tiktok=5000`): each at most
+   * PLATFORM_TIMEOUT_MS (checked in loadConfig), which keeps bounding what is derived from it (an
+   * intent's attempt, a credential check's grant lock, a slow target). Each platform at most once.
+   */
+  platformTimeoutsMs: z
+    .string()
+    .regex(new RegExp(`^(${PLATFORMS.join('|')})=\\d+(,(${PLATFORMS.join('|')})=\\d+)*$`), `must be a comma-separated list of platform=milliseconds (for example youtube=3000,tiktok=5000), each platform one of ${PLATFORMS.join(', ')}`)
+    .transform((s) => s.split(',').map((e) => e.split('=') as [Platform, string]))
+    .refine((entries) => new Set(entries.map(([p]) => p)).size === entries.length, 'each platform at most once')
+    .refine((entries) => entries.every(([, v]) => Number(v) >= 100), 'each timeout at least 100 (PLATFORM_TIMEOUT_MS\'s least)')
+    .transform((entries): Partial<Record<Platform, number>> => Object.fromEntries(entries.map(([p, v]) => [p, Number(v)])))
+    .optional(),
+  /**
    * How late a platform may still act on a request that reached it by an intent attempt's deadline:
    * a retry waits this long past the deadline before it looks up (or repeats) the attempt's call.
    * The platform's bound, not our client's timeout (docs/architecture.md §5).
@@ -375,6 +389,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   WORKER_CONCURRENCY: 'workerConcurrency',
   SYNC_TARGET_CONCURRENCY: 'syncTargetConcurrency',
   PLATFORM_TIMEOUT_MS: 'platformTimeoutMs',
+  PLATFORM_TIMEOUTS_MS: 'platformTimeoutsMs',
   PLATFORM_SETTLE_MS: 'platformSettleMs',
   WEBHOOK_TOLERANCE_SEC: 'webhookToleranceSec',
   EVENT_FUTURE_SLACK_SEC: 'eventFutureSlackSec',
@@ -559,6 +574,12 @@ export function loadConfig(
   if (c.dnsLookupConcurrency >= threads) {
     throw new ConfigError(
       `invalid configuration:\n  DNS_LOOKUP_CONCURRENCY: ${c.dnsLookupConcurrency} is not below UV_THREADPOOL_SIZE (${threads}${env['UV_THREADPOOL_SIZE'] ? '' : ', unset'}); name servers that drop queries would hold every thread of libuv's threadpool and fs, crypto and every other lookup wait behind them: lower it, or raise UV_THREADPOOL_SIZE with it`,
+    );
+  }
+  const longer = Object.entries(c.platformTimeoutsMs ?? {}).filter(([, v]) => v > c.platformTimeoutMs);
+  if (longer.length > 0) {
+    throw new ConfigError(
+      `invalid configuration:\n  PLATFORM_TIMEOUTS_MS: ${longer.map(([p, v]) => `${p}=${v}`).join(',')} is more than PLATFORM_TIMEOUT_MS (${c.platformTimeoutMs}); a platform's own timeout may only be shorter: what is derived from PLATFORM_TIMEOUT_MS (an intent's attempt, a credential check's grant lock) bounds every platform's calls`,
     );
   }
   // The drain is part of the shutdown's grace, not added to it: the rest needs time too.

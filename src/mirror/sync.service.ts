@@ -20,7 +20,7 @@ import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import { SecretUnreadableError, sha256, type SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
-import { capabilitiesOf, pinNamesProduct, type OpContext, type PinSpec, type PlatformSettings, type ShowSpec, type TargetAdapter } from '../targets/target.adapter.js';
+import { capabilitiesOf, pinNamesProduct, type OpContext, type PinSpec, type Platform, type PlatformSettings, type ShowSpec, type TargetAdapter } from '../targets/target.adapter.js';
 import type { Product } from '../domain/events.js';
 import type { RateLimitedError} from '../targets/target.errors.js';
 import { AuthExpiredError, isTargetError, NotMadeError, PinRefusedError, RetryableError, ShowOverError } from '../targets/target.errors.js';
@@ -47,6 +47,8 @@ export interface SyncDeps {
   links: LinkService;
   log: Logger;
   timeoutMs: number;
+  /** A platform's own, shorter timeout (PLATFORM_TIMEOUTS_MS): its calls take it instead of timeoutMs. */
+  platformTimeoutsMs?: Partial<Record<Platform, number>>;
   /** Which platform API versions the adapters call (config). */
   platformSettings: PlatformSettings;
   maxRetries: number;
@@ -259,7 +261,7 @@ export class SyncService {
       tokens: new RedisTokenStore(redis, keys, box, target.id),
       limiter,
       log,
-      timeoutMs: this.deps.timeoutMs,
+      timeoutMs: this.deps.platformTimeoutsMs?.[target.platform] ?? this.deps.timeoutMs,
       settings: this.deps.platformSettings,
       destinations: this.deps.destinations,
     }));

@@ -118,6 +118,8 @@ export interface CredentialVerifierDeps {
   keys: Keys;
   box: SecretBox;
   timeoutMs: number;
+  /** A platform's own, shorter timeout (PLATFORM_TIMEOUTS_MS) for its calls; the grant lock keeps timeoutMs's. */
+  platformTimeoutsMs?: Partial<Record<Platform, number>>;
   settings: PlatformSettings;
   destinations: DestinationGuard;
   log: Logger;
@@ -142,7 +144,7 @@ export class CredentialVerifier {
         tokens,
         limiter: new RedisRateLimiter(redis, keys, limiterId(t.platform, t.credentials, t.id), t.rateLimit ?? PLATFORM_LIMITS[t.platform]),
         log: this.deps.log.child({ targetId: t.id, platform: t.platform }),
-        timeoutMs: this.deps.timeoutMs,
+        timeoutMs: this.deps.platformTimeoutsMs?.[t.platform] ?? this.deps.timeoutMs,
         settings: this.deps.settings,
         destinations: this.deps.destinations,
       }),

@@ -10,6 +10,8 @@ import { startSim, type TestSim } from '../helpers/sim.js';
 import { addAllTargets, ALL_PLATFORMS, linkOperatorShows, percentile, PIN_EFFECTS } from '../helpers/platforms.js';
 
 const SHOWS = 50;
+/** YouTube's own timeout in the round where it hangs (30 s); the others keep PLATFORM_TIMEOUT_MS, 20 s. */
+const YOUTUBE_TIMEOUT_MS = 3_000;
 let svc: TestService;
 let sim: TestSim;
 let secret: string;
@@ -22,7 +24,8 @@ beforeAll(async () => {
   // its idempotent promotion-link API allows but the exactly-once count below would not — just because
   // the loaded test machine was slow (the full suite once saw a 3 s limit expire on TikTok, and a
   // fresh-clone CI on two cores, where this file took 118 s against 16 s alone, a second TikTok effect
-  // with 10 s). YouTube's hanging calls (30 s) still time out, and the end of the test waits for that.
+  // with 10 s). YouTube's hanging calls (30 s) still time out, and the end of the test waits for that:
+  // with YouTube's own shorter timeout (PLATFORM_TIMEOUTS_MS), set for the round with the fault only.
   svc = await startService({ workers: true, env: { PLATFORM_TIMEOUT_MS: '20000', WORKER_CONCURRENCY: '50' } });
   secret = await createPartner(svc, 'tsl');
   await addAllTargets(svc, sim, 'tsl', { lift: true });
@@ -106,6 +109,10 @@ function summary(l: Record<string, number[]>): string {
 test('a hanging platform does not hold up the other four', async () => {
   const healthy = ALL_PLATFORMS.filter((p) => p !== 'youtube');
   const baseline = await round('ok', ALL_PLATFORMS);
+  // The workers again, YouTube's calls timed out after 3 s (PLATFORM_TIMEOUTS_MS), the other four's
+  // still after 20 s: the end of the test waited 16 s for YouTube's first call to reach the 20 s.
+  await svc.stopWorkers();
+  await svc.startWorkers({ platformTimeoutsMs: { youtube: YOUTUBE_TIMEOUT_MS } });
   await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['timeout'], hangMs: 30_000 });
   const faulty = await round('yt-down', healthy);
   process.stdout.write(`pin propagation without fault: ${summary(baseline)}\npin propagation with YouTube hanging: ${summary(faulty)}\n`);

@@ -42,12 +42,15 @@ test("closing the worker ends a run's wait for the platform's rate limit: the jo
     json: { id: 'wn-cl1', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, rateLimit: { requests: 10_000, windowMs: 1000 } },
   });
   expect(t.status).toBe(201);
+  // A fresh request window: the check's two requests were in it (Whatnot's default window counts every
+  // request), so with the limit below the first run's report page was refused and it waited the 40 s out.
+  await sim.control('POST', '/_sim/whatnot/reset');
   const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Report read while closing' })) as { externalId: string };
   await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 1500, currency: 'USD' } });
   const period = { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date(Date.now() + 600_000).toISOString() };
   const start = async (): Promise<string> => ((await (await svc.api('/v1/partners/cl1/reconciliations', { json: period })).json()) as { id: string }).id;
 
-  // Whatnot allows two requests per 40 s: the first run reads the report's one page and its order's
+  // Whatnot allows two requests per 40 s (from the reset above): the first run reads the report's one page and its order's
   // items (two requests: RateLimit-Remaining 0 then, and our limiter blocks the account for the rest of
   // the window), the second waits ~40 s. (With one request per window the first run itself waited the
   // 40 s out for its second request: most of this file's time.)

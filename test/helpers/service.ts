@@ -38,7 +38,8 @@ export interface TestService {
   /** The roles as started (edge and relay service, when asked for). */
   started: Started;
   /** Starts a separate `worker` role (unless workers already run). */
-  startWorkers(): Promise<void>;
+  /** `overrides`: settings of the started worker role that differ from the service's (the rest is the same config). */
+  startWorkers(overrides?: Partial<Config>): Promise<void>;
   stopWorkers(): Promise<void>;
   close(): Promise<void>;
   /** fetch against the service with the admin key (unless headers override). */
@@ -113,9 +114,9 @@ export async function startService(opts: TestServiceOptions = {}): Promise<TestS
     },
     scheduler: main.scheduler,
     started: main,
-    async startWorkers() {
+    async startWorkers(overrides = {}) {
       if (svc.workers.length || extraWorkers) return;
-      extraWorkers = await startRoles(['worker'], config, { logger: false });
+      extraWorkers = await startRoles(['worker'], { ...config, ...overrides }, { logger: false });
     },
     async stopWorkers() {
       if (mainWorkersRunning) {

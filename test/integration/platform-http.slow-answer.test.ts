@@ -131,3 +131,37 @@ describe('API', () => {
     expect(list.targets.map((t) => t.id)).not.toContain(`ok-${platform}`);
   });
 });
+
+/**
+ * PLATFORM_TIMEOUTS_MS: a platform's own, shorter timeout. YouTube's calls end after its 500 ms, in the
+ * credential check and in the workers' adapters, while the other platforms' keep PLATFORM_TIMEOUT_MS
+ * (20 s here). test/e2e/isolation sets it so that YouTube's hanging calls are not waited out for 20 s.
+ */
+describe('PLATFORM_TIMEOUTS_MS', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '20000', PLATFORM_TIMEOUTS_MS: 'youtube=500' } });
+    await createPartner(svc, 'own');
+  });
+  afterAll(async () => {
+    await svc.close();
+  });
+
+  test("YouTube's calls end at its own timeout: the credential check and the sync's adapter", async () => {
+    const t0 = Date.now();
+    const r = await svc.api('/v1/partners/own/targets', {
+      json: { id: 'own-youtube', platform: 'youtube', name: 'youtube', credentials: CREDENTIALS.youtube, baseUrl: `${base}/drip/youtube`, commissionRateBps: 100 },
+      signal: AbortSignal.timeout(30_000),
+    });
+    expect(r.status).toBe(503);
+    expect(Date.now() - t0).toBeLessThan(8_000); // 20 s with PLATFORM_TIMEOUT_MS
+    const saved = await svc.api('/v1/partners/own/targets?verify=false', {
+      json: { id: 'own-youtube', platform: 'youtube', name: 'youtube', credentials: CREDENTIALS.youtube, baseUrl: `${base}/drip/youtube`, commissionRateBps: 100 },
+    });
+    expect(saved.status).toBe(201);
+    const adapter = svc.rt.syncService.adapterFor((await svc.rt.partners.getTarget('own', 'own-youtube'))!)!;
+    const { ms, err } = await settle(adapter.verifyCredentials!());
+    expect(err).toBeDefined();
+    expect(ms).toBeLessThan(8_000);
+  }, 60_000);
+});

@@ -60,3 +60,12 @@ test('SIM_PORT blank stops npm run sim naming it', () => {
   expect(() => loadSimConfig({ SIM_PORT: ' ' })).toThrow('SIM_PORT: is blank (only whitespace)');
   expect(loadSimConfig({ SIM_PORT: '' }).port).toBe(4100);
 });
+
+test('PLATFORM_TIMEOUTS_MS: platform=milliseconds, each platform once, each at most PLATFORM_TIMEOUT_MS', () => {
+  expect(loadConfig({ PLATFORM_TIMEOUTS_MS: 'youtube=3000,tiktok=500' }, '/nonexistent').platformTimeoutsMs).toEqual({ youtube: 3000, tiktok: 500 });
+  expect(loadConfig({}, '/nonexistent').platformTimeoutsMs).toBeUndefined();
+  expect(message({ PLATFORM_TIMEOUTS_MS: 'myspace=3000' })).toMatch(/^invalid configuration:\n {2}PLATFORM_TIMEOUTS_MS: must be a comma-separated list of platform=milliseconds .*each platform one of youtube, tiktok, whatnot, bambuser, facebook$/);
+  expect(message({ PLATFORM_TIMEOUTS_MS: 'youtube=3000,youtube=2000' })).toBe('invalid configuration:\n  PLATFORM_TIMEOUTS_MS: each platform at most once');
+  expect(message({ PLATFORM_TIMEOUTS_MS: 'youtube=99' })).toBe("invalid configuration:\n  PLATFORM_TIMEOUTS_MS: each timeout at least 100 (PLATFORM_TIMEOUT_MS's least)");
+  expect(message({ PLATFORM_TIMEOUT_MS: '5000', PLATFORM_TIMEOUTS_MS: 'youtube=5000,tiktok=5001' })).toMatch(/^invalid configuration:\n {2}PLATFORM_TIMEOUTS_MS: tiktok=5001 is more than PLATFORM_TIMEOUT_MS \(5000\);/);
+});
