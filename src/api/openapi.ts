@@ -52,6 +52,12 @@ export const ok = (description: string, schema?: z.ZodType, extra: Omit<DocRespo
 /** Common wording of the answers most routes share. */
 export const FORBIDDEN_PARTNER = 'a partner key for another partner';
 export const FORBIDDEN_ROLE = "the key's role may not do this";
+/**
+ * The body of an action that takes none (a rotation, a resync): nothing, or `{}` (clients that send
+ * JSON with every request). A field is a 400 as on every other route: a route without a body schema
+ * took `{"graceHours": 0}` on a secret's rotation with a 200, and the old secret kept verifying.
+ */
+export const NoBody = z.strictObject({}).nullish().describe('none (or {}): this operation takes no fields');
 
 const Timestamp = z.string().describe('ISO-8601 timestamp');
 

@@ -78,6 +78,42 @@ function redisUrlProblem(url: string, ctx: z.RefinementCtx): void {
     ctx.addIssue({ code: 'custom', message: 'the database at its end must be a whole number (redis://host:6379/2), or leave it out (database 0)' });
   }
 }
+/**
+ * One seed of REDIS_CLUSTER_NODES: `host:port`, `host` (port 6379) or `[IPv6]:port`. What it is not is
+ * said at start: a port that is no number or past 65535 (`10.0.0.5:63790x`, `:99999`), a second colon
+ * (`10.0.0.5:7000:1`, an IPv6 address without brackets) or no host was read as a seed nobody could
+ * reach (port NaN, or the part after the second colon dropped): the start waited its 15 s, then said
+ * only that no node answered.
+ */
+export function parseClusterSeed(entry: string): { host: string; port: number } | string {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(entry.trim());
+  if (!m) return `${JSON.stringify(entry.trim())}: each seed must be host:port (an IPv6 address in brackets, [::1]:7000)`;
+  const port = m[3] === undefined ? 6379 : Number(m[3]);
+  if (port < 1 || port > 65535) return `${JSON.stringify(entry.trim())}: the port must be 1 to 65535`;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** The seeds of REDIS_CLUSTER_NODES, empty entries (`a:7000,,b:7000`, a trailing comma) left out; parseClusterSeed's rule. */
+export function clusterSeedList(nodes: string): { host: string; port: number }[] {
+  return nodes
+    .split(',')
+    .filter((e) => e.trim() !== '')
+    .map((e) => {
+      const seed = parseClusterSeed(e);
+      if (typeof seed === 'string') throw new ConfigError(`REDIS_CLUSTER_NODES: ${seed}`);
+      return seed;
+    });
+}
+
+function clusterNodesProblem(nodes: string, ctx: z.RefinementCtx): void {
+  const entries = nodes.split(',').filter((e) => e.trim() !== '');
+  if (entries.length === 0) ctx.addIssue({ code: 'custom', message: 'names no seed: a comma-separated list of host:port' });
+  for (const e of entries) {
+    const seed = parseClusterSeed(e);
+    if (typeof seed === 'string') ctx.addIssue({ code: 'custom', message: seed });
+  }
+}
+
 /** A TCP port to listen on: 0 = any free port. */
 const tcpPort = z.coerce.number().int().min(0).max(65535, 'must be a TCP port, 0 to 65535');
 
@@ -166,7 +202,7 @@ const ConfigSchema = z.object({
   // Where buyers open tracked links (chat messages, comments, pins): a URL a browser opens.
   publicBaseUrl: z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL').refine(isLinkBase, LINK_BASE_RULE).optional(),
   redisUrl: z.string().superRefine(redisUrlProblem).optional(),
-  redisClusterNodes: z.string().superRefine(listOfAtMost(MAX_REDIS_CLUSTER_NODES, 'each process connects to every seed at once when it starts; any one seed names the rest of the cluster')).optional(),
+  redisClusterNodes: z.string().superRefine(clusterNodesProblem).superRefine(listOfAtMost(MAX_REDIS_CLUSTER_NODES, 'each process connects to every seed at once when it starts; any one seed names the rest of the cluster')).optional(),
   /** appendfsync of the embedded redis-server: always (no acknowledged write lost) or everysec. */
   redisAppendfsync: z.enum(['always', 'everysec']).default('everysec'),
   /**

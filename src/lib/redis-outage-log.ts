@@ -31,6 +31,13 @@ export function isRedisUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; name?: unknown; message?: unknown };
   if (typeof e.code === 'string' && UNREACHABLE_CODES.has(e.code)) return true;
   if (e.name === 'MaxRetriesPerRequestError') return true;
+  // A Redis Cluster client whose every node failed its slots refresh ("Failed to refresh slots cache."),
+  // on each reconnect (4 a second): unavailable when the last node's failure says so (every seed down),
+  // or when it tried no node. A node that answered with a refusal (WRONGPASS) keeps its own lines.
+  if (e.name === 'ClusterAllFailedError') {
+    const last = (err as { lastNodeError?: unknown }).lastNodeError;
+    return last === null || last === undefined || isRedisUnavailable(last);
+  }
   if (typeof e.message === 'string' && UNREACHABLE_MESSAGE.test(e.message)) return true;
   const errors = (err as { errors?: unknown }).errors; // AggregateError (IPv4 and IPv6 both refused)
   return Array.isArray(errors) && errors.length > 0 && errors.every(isRedisUnavailable);
@@ -64,13 +71,15 @@ function jobOf(fields: Record<string, unknown>): string | undefined {
  * parts), so isRedisUnavailable still reads it. Not the error itself: an ioredis ReplyError carries
  * the command it answered, arguments included (an AUTH's password).
  */
-export function connectionErrorSummary(err: unknown): { name?: string; message: string; code?: string; errors?: unknown[] } {
-  const e = (typeof err === 'object' && err !== null ? err : { message: String(err) }) as { name?: unknown; message?: unknown; code?: unknown; errors?: unknown };
+export function connectionErrorSummary(err: unknown): { name?: string; message: string; code?: string; errors?: unknown[]; lastNodeError?: unknown } {
+  const e = (typeof err === 'object' && err !== null ? err : { message: String(err) }) as { name?: unknown; message?: unknown; code?: unknown; errors?: unknown; lastNodeError?: unknown };
   return {
     ...(typeof e.name === 'string' ? { name: e.name } : {}),
     message: typeof e.message === 'string' ? e.message : String(err),
     ...(typeof e.code === 'string' ? { code: e.code } : {}),
     ...(Array.isArray(e.errors) ? { errors: e.errors.map(connectionErrorSummary) } : {}),
+    // A Cluster client's "Failed to refresh slots cache." says why only in its last node's error.
+    ...(typeof e.lastNodeError === 'object' && e.lastNodeError !== null ? { lastNodeError: connectionErrorSummary(e.lastNodeError) } : {}),
   };
 }
 

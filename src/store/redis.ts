@@ -7,6 +7,7 @@ import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
 import { closeHandler } from 'ioredis/built/redis/event_handler.js';
+import { clusterSeedList } from '../config/config.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -181,13 +182,8 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = 's
   return client;
 }
 
-/** The seed nodes of REDIS_CLUSTER_NODES (`host:port,host:port`). */
-function clusterSeeds(clusterNodes: string): { host: string; port: number }[] {
-  return clusterNodes.split(',').map((hp) => {
-    const [host, port] = hp.trim().split(':');
-    return { host: host ?? '127.0.0.1', port: Number(port ?? 6379) };
-  });
-}
+/** The seed nodes of REDIS_CLUSTER_NODES (`host:port,host:port`), as the configuration checked them. */
+const clusterSeeds = clusterSeedList;
 
 /**
  * Why no seed of REDIS_CLUSTER_NODES can serve as a cluster although one answers, as a sentence naming

@@ -1,6 +1,8 @@
 /** src/lib/redis-outage-log.ts: one line per outage, reminders with the count left out, one on recovery. */
+import { Cluster, ReplyError } from 'ioredis';
 import { logSink } from '../helpers/log-sink.js';
-import { isRedisUnavailable, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
+import { testPort } from '../helpers/ports.js';
+import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
 
 const refused = (): Error => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
 
@@ -81,4 +83,40 @@ test("a job failed by a platform's or partner's call keeps its own line, though 
   ]);
   o.flush();
   expect(lines).toHaveLength(2);
+});
+
+test("a Redis Cluster whose every seed is down: its client's \"Failed to refresh slots cache.\" on each reconnect is one outage, not a line each", async () => {
+  // Found by starting `npm start` with REDIS_CLUSTER_NODES at a node that was down: ~4 error lines a
+  // second ("redis connection error", ClusterAllFailedError) until the start gave up after 15 s.
+  const { log, lines } = logSink<{ level: number; msg: string; err?: { lastNodeError?: { message?: string } } }>();
+  const o = new RedisOutageLog(log, 'redis client');
+  const cluster = new Cluster([{ host: '127.0.0.1', port: await testPort() }], { clusterRetryStrategy: () => 20 });
+  const errors: Error[] = [];
+  try {
+    await new Promise<void>((res) => {
+      cluster.on('error', (err: Error) => {
+        errors.push(err);
+        o.error(connectionErrorSummary(err), {}, 'redis connection error');
+        if (errors.length === 6) res();
+      });
+    });
+  } finally {
+    const ended = new Promise((res) => cluster.once('end', res));
+    cluster.disconnect();
+    await ended;
+    // Each slots check's connection leaves a 2 s timer behind (ioredis AbstractConnector.disconnect, not
+    // unref'd; no event marks its end): the jest worker was force-exited while they ran.
+    await new Promise((res) => setTimeout(res, 2100));
+  }
+  expect(errors[0]!.name).toBe('ClusterAllFailedError');
+  expect(lines.map((l) => l.msg)).toEqual(['redis client: Redis unavailable (repeats are logged at most every 15 s)']);
+  expect(lines[0]!.err?.lastNodeError?.message).toMatch(/Connection is closed/);
+});
+
+test('a ClusterAllFailedError is Redis unavailable by its last node error: a refusal (WRONGPASS) is not', () => {
+  const allFailed = (last: unknown): Error => Object.assign(new Error('Failed to refresh slots cache.'), { name: 'ClusterAllFailedError', lastNodeError: last });
+  expect(isRedisUnavailable(allFailed(new Error('Connection is closed.')))).toBe(true);
+  expect(isRedisUnavailable(allFailed(null))).toBe(true);
+  expect(isRedisUnavailable(allFailed(new ReplyError('WRONGPASS invalid username-password pair or user is disabled.')))).toBe(false);
+  expect(isRedisUnavailable(connectionErrorSummary(allFailed(new ReplyError('WRONGPASS invalid username-password pair'))))).toBe(false);
 });

@@ -12,7 +12,7 @@ import { OUTBOUND_EVENT_TYPES, type EndpointRecord } from '../../outbound/outbou
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import { StreamCursorSchema } from '../../store/stream-id.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
-import { EndpointSchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, operatorText } from '../openapi.js';
+import { EndpointSchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NoBody, ok, operatorText } from '../openapi.js';
 
 const AttemptSchema = z.object({
   id: z.string().describe('cursor of this attempt'),
@@ -170,6 +170,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     '/v1/partners/:partnerId/endpoints/:endpointId/rotate-secret',
     { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'New signing secret; rotated-out ones also sign for their grace period',
         params: EndpointParams,
+        body: NoBody,
         docResponses: { 200: ok('the new secret (shown this once)', z.object({ id: z.string(), secret: z.string(), previousSecretValidUntil: z.string() })), 403: FORBIDDEN_ROLE, 404: 'unknown endpoint' },
       },
     },

@@ -7,7 +7,7 @@ import { conflict, notFound } from '../../lib/errors.js';
 import { PartnerExistsError, type Partner, type PartnerRepository } from '../../store/partner.repository.js';
 import { newWebhookSecret } from '../../sources/signature.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
-import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NameSchema, ok, PartnerSchema } from '../openapi.js';
+import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NameSchema, NoBody, ok, PartnerSchema } from '../openapi.js';
 
 export interface PartnerRoutesOptions {
   partners: PartnerRepository;
@@ -126,6 +126,7 @@ export const partnerRoutes: FastifyPluginAsyncZod<PartnerRoutesOptions> = async 
         tags: ['partners'],
         summary: 'Rotate the inbound webhook secret (the old one verifies for 24 h more)',
         params: PartnerParams,
+        body: NoBody,
         docResponses: { 200: ok('the new secret (shown this once)', z.object({ id: z.string(), webhookSecret: z.string(), previousSecretValidUntil: z.string() })), 403: FORBIDDEN_ROLE, 404: 'unknown partner' },
       },
     },

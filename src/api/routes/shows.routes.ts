@@ -21,7 +21,7 @@ import { PLATFORMS } from '../../targets/target.adapter.js';
 import { externalIdProblem } from '../../targets/external-id.js';
 import { comesAfter, PageCursorSchema, pageCursor, parsePageCursor, type PageStart } from '../../store/zset-page.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
-import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok } from '../openapi.js';
+import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NoBody, ok } from '../openapi.js';
 
 export interface ShowRoutesOptions {
   partners: PartnerRepository;
@@ -273,7 +273,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     '/v1/partners/:partnerId/shows/:showId/ingest/rotate',
     {
       preHandler: app.requireRole('operator'),
-      schema: { tags: ['shows'], summary: "Issue a new stream key for the show's ingest; the old one is refused from now on", params: ShowParams, response: { 200: z.object({ ingest: IngestView }) }, docResponses: { 200: ok('the new stream key'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or show' } },
+      schema: { tags: ['shows'], summary: "Issue a new stream key for the show's ingest; the old one is refused from now on", params: ShowParams, body: NoBody, response: { 200: z.object({ ingest: IngestView }) }, docResponses: { 200: ok('the new stream key'), 403: FORBIDDEN_ROLE, 404: 'unknown partner or show' } },
     },
     async (req) => {
       const { partnerId, showId } = req.params;
@@ -425,6 +425,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         tags: ['shows'],
         summary: 'Force a sync now; a failed mirror is retried',
         params: MirrorParams,
+        body: NoBody,
         docResponses: { 202: ok('a sync is queued', z.object({ targetId: z.string(), queued: z.literal(true) })), 403: FORBIDDEN_ROLE, 404: 'unknown partner, show or target (also one deleted while this request ran)', 409: 'the target is being deleted (a DELETE is checking its mirrors), or was deleted and created again while this request ran: nothing retried; try again' },
       },
     },
