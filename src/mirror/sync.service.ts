@@ -256,7 +256,8 @@ export class SyncService {
     const limiter = new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]);
     const adapter = instrument(factory({
       target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials },
-      tokens: new RedisTokenStore(redis, keys, box, target.id),
+      // A pending record a crashed PATCH left is settled by the target record (RedisTokenStore.settleLapsed).
+      tokens: new RedisTokenStore(redis, keys, box, target.id, { partnerId: target.partnerId, target: () => this.deps.partners.getTarget(target.partnerId, target.id) }),
       limiter,
       log,
       timeoutMs: this.deps.timeoutMs,
