@@ -17,7 +17,7 @@ import type { Keys } from '../store/keys.js';
 import { MirrorConflictError, TargetDeletingError, TargetGoneError, TargetReplacedError, type ShowRepository } from '../store/show.repository.js';
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
-import { RedisTokenStore } from '../store/token.repository.js';
+import { RedisTokenStore, workerTokenStore } from '../store/token.repository.js';
 import { SecretUnreadableError, sha256, type SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { capabilitiesOf, pinNamesProduct, type OpContext, type PinSpec, type PlatformSettings, type ShowSpec, type TargetAdapter } from '../targets/target.adapter.js';
@@ -257,7 +257,7 @@ export class SyncService {
     const adapter = instrument(factory({
       target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials },
       // A pending record a crashed PATCH left is settled by the target record (RedisTokenStore.settleLapsed).
-      tokens: new RedisTokenStore(redis, keys, box, target.id, { partnerId: target.partnerId, target: () => this.deps.partners.getTarget(target.partnerId, target.id) }),
+      tokens: workerTokenStore(redis, keys, box, this.deps.partners, target),
       limiter,
       log,
       timeoutMs: this.deps.timeoutMs,

@@ -183,6 +183,20 @@ export interface PendingSettler {
   target(): Promise<{ credentialsSealed: string; baseUrl?: string | undefined } | null>;
 }
 
+/**
+ * The token store of a worker's adapter (SyncService): it settles a pending record a crashed PATCH left
+ * by the target record as stored (`partners.getTarget`), when its token is refused (dropGrant).
+ */
+export function workerTokenStore(
+  redis: RedisClient,
+  keys: Keys,
+  box: SecretBox,
+  partners: { getTarget(partnerId: string, targetId: string): Promise<{ credentialsSealed: string; baseUrl?: string | undefined } | null> },
+  target: { id: string; partnerId: string },
+): RedisTokenStore {
+  return new RedisTokenStore(redis, keys, box, target.id, { partnerId: target.partnerId, target: () => partners.getTarget(target.partnerId, target.id) });
+}
+
 export class RedisTokenStore implements TokenStore {
   constructor(
     private readonly redis: RedisClient,

@@ -17,7 +17,7 @@
  * Whatnot simulator (rotating refresh tokens) over HTTP.
  */
 import { ConcurrentUpdateError } from '../../src/store/partner.repository.js';
-import { RedisTokenStore, type GrantLock, type PendingSettler } from '../../src/store/token.repository.js';
+import { RedisTokenStore, workerTokenStore, type GrantLock } from '../../src/store/token.repository.js';
 import type { AccessToken } from '../../src/targets/target.adapter.js';
 import { startTestRedis } from '../helpers/redis-cluster.js';
 import type { TestRedis } from '../helpers/redis-server.js';
@@ -291,8 +291,7 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
   /** A worker's token store as the sync service builds it: it settles a pending record a PATCH left (RedisTokenStore.settleLapsed). */
   const workerStore = (id: string): RedisTokenStore => {
     const { svc } = rig!;
-    const settler: PendingSettler = { partnerId: 'pr', target: () => svc.rt.partners.getTarget('pr', id) };
-    return new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, id, settler);
+    return workerTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, svc.rt.partners, { id, partnerId: 'pr' });
   };
 
   // A wrote its new grant's record and crashed there (its lease lapsed; it comes back only after the
