@@ -1602,7 +1602,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: ' || token.pending.commits === committed) return false;',
     to: ') return false;',
     tests: ['test/integration/targets.patch-grant-fence.test.ts'],
-    testName: 'timed out after happening',
+    testName: 'it happened: true',
   },
   {
     name: 'grant-lost-refresh-not-in-base',
