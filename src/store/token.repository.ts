@@ -467,12 +467,17 @@ export class RedisTokenStore implements TokenStore {
    * A PATCH that crashed between its writes (or whose target write ended in a Redis timeout, or whose
    * token write did) left it; the next PATCH of the same grant checked from the pending token (another
    * app's: a 422, or a 200 that left it beside the credentials). True when it put one back.
+   * `finish` (a PATCH's, which writes the target next): a committed one loses its `pending` too. A PATCH
+   * of the same grant seals the credentials again, and the target no longer hashes to `commits`: the
+   * settle after it put back the base (another grant) beside the credentials of the committed one.
    */
-  async settlePending(fence: GrantFence, committed: string): Promise<boolean> {
+  async settlePending(fence: GrantFence, committed: string, finish = false): Promise<boolean> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const { raw, token } = await this.stored();
-      if (raw === null || !token?.pending || token.pending.by === fence.nonce || token.pending.commits === committed) return false;
-      if ((await this.fencedReplace(fence, raw, token.pending.base, false)) !== null) return true;
+      if (raw === null || !token?.pending || token.pending.by === fence.nonce) return false;
+      const done = token.pending.commits === committed;
+      if (done && !finish) return false;
+      if ((await this.fencedReplace(fence, raw, done ? this.box.encrypt(JSON.stringify(tokenOnly(token))) : token.pending.base, false)) !== null) return !done;
     }
     throw new ConcurrentTokenWriteError(`target ${this.targetId}: its token record changed on every attempt`);
   }

@@ -372,6 +372,27 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
     await oneGrant(credentials, token);
   }, 60_000);
 
+  // A's new grant saved (its record pending, committed), then A's grant sent again (a new
+  // webhookSecret, its check from A's token): that PATCH seals the credentials again, and the target
+  // no longer hashes to A's `commits`. The next PATCH's settle took A's record for one whose target
+  // write never happened and put back its base, the original app's grant, beside A's credentials. Now
+  // a PATCH's settle finishes a committed record (its `pending` goes) before it writes the target.
+  test("A's new grant saved, then its own grant sent again twice: A's record stays beside A's credentials", async () => {
+    const { svc } = rig!;
+    const { id } = await createTarget();
+    const a = whatnotApp('a');
+    const patch = async (credentials: Record<string, string>): Promise<void> => {
+      expect((await svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: { credentials } })).status).toBe(200);
+    };
+    await patch(a);
+    await patch({ ...a, webhookSecret: whsec() });
+    const last = { ...a, webhookSecret: whsec() };
+    await patch(last);
+    const credentials = svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', id))!);
+    expect(credentials).toEqual(last);
+    await oneGrant(credentials, await tokenRecord(svc, id));
+  }, 60_000);
+
   // A target with no token record (a target of an earlier version, or one whose record went): a
   // worker's refresh from none, with the credentials' refresh token (rotated), while A's new grant was
   // pending went nowhere (A's base is none), and A's undo deleted the record: the credentials' refresh
