@@ -17,7 +17,7 @@ import type { Keys } from '../store/keys.js';
 import { MirrorConflictError, TargetDeletingError, TargetGoneError, TargetReplacedError, type ShowRepository } from '../store/show.repository.js';
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
-import { RedisTokenStore } from '../store/token.repository.js';
+import { RedisTokenStore, workerTokenStore } from '../store/token.repository.js';
 import { SecretUnreadableError, sha256, type SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { capabilitiesOf, pinNamesProduct, type OpContext, type PinSpec, type Platform, type PlatformSettings, type ShowSpec, type TargetAdapter } from '../targets/target.adapter.js';
@@ -258,7 +258,8 @@ export class SyncService {
     const limiter = new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]);
     const adapter = instrument(factory({
       target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials },
-      tokens: new RedisTokenStore(redis, keys, box, target.id),
+      // A pending record a crashed PATCH left is settled by the target record (RedisTokenStore.settleLapsed).
+      tokens: workerTokenStore(redis, keys, box, this.deps.partners, target),
       limiter,
       log,
       timeoutMs: this.deps.platformTimeoutsMs?.[target.platform] ?? this.deps.timeoutMs,

@@ -171,12 +171,39 @@ function tokenOnly(token: AccessToken | null): AccessToken | null {
   return rest;
 }
 
+/** How long a worker's settle (RedisTokenStore.settleLapsed) holds the grant lock: a read of the target and one write. */
+const SETTLE_LEASE_MS = 10_000;
+
+/**
+ * What a worker's token store reads to settle a pending record a PATCH left (RedisTokenStore.settleLapsed):
+ * the target's partner (its grant hold's slot) and the target record as stored now (null: deleted).
+ */
+export interface PendingSettler {
+  partnerId: string;
+  target(): Promise<{ credentialsSealed: string; baseUrl?: string | undefined } | null>;
+}
+
+/**
+ * The token store of a worker's adapter (SyncService): it settles a pending record a crashed PATCH left
+ * by the target record as stored (`partners.getTarget`), when its token is refused (dropGrant).
+ */
+export function workerTokenStore(
+  redis: RedisClient,
+  keys: Keys,
+  box: SecretBox,
+  partners: { getTarget(partnerId: string, targetId: string): Promise<{ credentialsSealed: string; baseUrl?: string | undefined } | null> },
+  target: { id: string; partnerId: string },
+): RedisTokenStore {
+  return new RedisTokenStore(redis, keys, box, target.id, { partnerId: target.partnerId, target: () => partners.getTarget(target.partnerId, target.id) });
+}
+
 export class RedisTokenStore implements TokenStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly box: SecretBox,
     private readonly targetId: string,
+    private readonly settler?: PendingSettler,
   ) {
     defineRedisScripts(redis, {
       scTokenReplaceIf: { numberOfKeys: 1, lua: REPLACE_IF_LUA },
@@ -283,7 +310,12 @@ export class RedisTokenStore implements TokenStore {
       // A PATCH's new grant not known committed (pending) stays too: refused with the old credentials
       // (a worker that has not read the new ones), and the record holds the committed one (its base),
       // which the PATCH puts back if its target write does not happen (undoGrant).
-      if (token?.pending !== undefined) return true;
+      // Unless that PATCH's hold lapsed (it crashed, or its target write ended in an error of unknown
+      // outcome): the record is settled by the target record (settleLapsed), and read again.
+      if (token?.pending !== undefined) {
+        if (this.settler && (await this.settleLapsed(this.settler))) continue;
+        return true;
+      }
       if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, '')) === 1) return true;
     }
   }
@@ -307,8 +339,17 @@ export class RedisTokenStore implements TokenStore {
   async replaceGrant(from: AccessToken, next: AccessToken, fence?: GrantFence): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const { raw, token } = await this.stored();
-      if (raw !== null && (token?.refreshToken !== from.refreshToken || token?.grant !== from.grant)) return false;
       const sealed = this.box.encrypt(JSON.stringify(next));
+      if (raw !== null && (token?.refreshToken !== from.refreshToken || token?.grant !== from.grant)) {
+        // Unfenced (a PATCH that lost its hold keeps what its check refreshed): the record is another
+        // PATCH's pending new grant over this grant: `next` goes into its base, which that PATCH's undo
+        // puts back (else the undo restored the refresh token this check rotated away: a dead one).
+        const base = !fence && token?.pending ? this.open(token.pending.base) : null;
+        if (!base || base.refreshToken !== from.refreshToken || base.grant !== from.grant) return false;
+        const moved = this.box.encrypt(JSON.stringify({ ...token, pending: { ...token!.pending!, base: sealed } }));
+        if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, moved)) === 1) return true;
+        continue;
+      }
       if (fence) {
         if ((await this.fencedReplace(fence, raw ?? '', sealed, false)) !== null) return true;
       } else if (raw === null) {
@@ -355,8 +396,10 @@ export class RedisTokenStore implements TokenStore {
         // A PATCH's new grant not known committed, over the grant refreshed: the refresh (and its
         // rotated refresh token) goes into its base, the record put back if the PATCH's target write
         // does not happen; the credentials this worker has are still the base's.
+        // (A base '' is no record: a refresh that started from none, with the credentials' refresh token, is of it.)
         const base = token?.pending ? this.open(token.pending.base) : null;
-        if (raw === null || !token?.pending || !base || !(base.refreshToken === used || (base.grant !== undefined && from?.grant === base.grant))) return usable(token);
+        const ofBase = base ? base.refreshToken === used || (base.grant !== undefined && from?.grant === base.grant) : token?.pending?.base === '' && from === null;
+        if (raw === null || !token?.pending || !ofBase) return usable(token);
         const moved = this.box.encrypt(JSON.stringify({ ...token, pending: { ...token.pending, base: sealed } }));
         if ((await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, moved)) === 1) return next;
         continue;
@@ -416,6 +459,47 @@ export class RedisTokenStore implements TokenStore {
     }
   }
 
+  /**
+   * Under the grant lock (`fence`: its holds are this caller's, so no other PATCH's write lands from
+   * now on), a pending record another PATCH left is settled by the target record as read under the
+   * lock (`committed`, targetGrantSignature): its target write never happened (`commits` is not the
+   * target) and its base is put back (fenced, compare-and-set); one whose target write happened stays.
+   * A PATCH that crashed between its writes (or whose target write ended in a Redis timeout, or whose
+   * token write did) left it; the next PATCH of the same grant checked from the pending token (another
+   * app's: a 422, or a 200 that left it beside the credentials). True when it put one back.
+   * `finish` (a PATCH's, which writes the target next): a committed one loses its `pending` too. A PATCH
+   * of the same grant seals the credentials again, and the target no longer hashes to `commits`: the
+   * settle after it put back the base (another grant) beside the credentials of the committed one.
+   */
+  async settlePending(fence: GrantFence, committed: string, finish = false): Promise<boolean> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const { raw, token } = await this.stored();
+      if (raw === null || !token?.pending || token.pending.by === fence.nonce) return false;
+      const done = token.pending.commits === committed;
+      if (done && !finish) return false;
+      if ((await this.fencedReplace(fence, raw, done ? this.box.encrypt(JSON.stringify(tokenOnly(token))) : token.pending.base, false)) !== null) return !done;
+    }
+    throw new ConcurrentTokenWriteError(`target ${this.targetId}: its token record changed on every attempt`);
+  }
+
+  /**
+   * A worker's settle of a pending record (dropGrant: its token refused with the credentials the worker
+   * has): when the grant lock is free (the PATCH that wrote it crashed, or its hold lapsed; a PATCH
+   * under way keeps it, and is not waited for), taken for one read of the target and settlePending.
+   * Taking it fences the stalled PATCH out (its later writes are refused), so the target read is final.
+   * True when a record was put back.
+   */
+  async settleLapsed(settler: PendingSettler): Promise<boolean> {
+    const lock = await this.lockGrant(SETTLE_LEASE_MS, settler.partnerId, 0);
+    if (!lock) return false;
+    try {
+      const target = await settler.target();
+      return target ? await this.settlePending(lock.fence, targetGrantSignature(target.credentialsSealed, target.baseUrl)) : false;
+    } finally {
+      await lock.release().catch(() => undefined);
+    }
+  }
+
   /** A sealed record opened (null: none, or no key opens it). */
   private open(raw: string): AccessToken | null {
     if (!raw) return null;
@@ -451,14 +535,14 @@ export class RedisTokenStore implements TokenStore {
    * two are written apart (the target record in the partner's slot, this one in the target's), and two
    * PATCHes whose writes interleaved left one's credentials with the other's token record. The lock is
    * two holds with one nonce (HOLD_TAKE_LUA): the target's slot's, taken first (waited for, up to
-   * `leaseMs`; null when it was not freed by then), then the partner's slot's (waited for within the
+   * `waitMs`, one lease unless told; null when it was not freed by then), then the partner's slot's (waited for within the
    * same time: the one of the PATCH before may end a little later, on another node's clock). Taken
    * before the PATCH reads the target and released after both writes; a lease (`leaseMs`, longer than
    * the PATCH's check can take) frees it when its process died. Each write checks its slot's hold in
    * its own script (`fence`): a PATCH that stalled past its lease while another took the holds writes
    * nothing (GrantHoldLostError); one whose lease ran out but whose holds nobody took writes.
    */
-  async lockGrant(leaseMs: number, partnerId: string): Promise<GrantLock | null> {
+  async lockGrant(leaseMs: number, partnerId: string, waitMs = leaseMs): Promise<GrantLock | null> {
     const fence: GrantFence = {
       nonce: randomBytes(12).toString('base64url'),
       tokenHold: this.keys.targetGrantLock(this.targetId),
@@ -466,7 +550,7 @@ export class RedisTokenStore implements TokenStore {
     };
     const lease = String(leaseMs);
     const keep = lease;
-    const until = Date.now() + leaseMs;
+    const until = Date.now() + waitMs;
     const take = async (key: string): Promise<boolean> => {
       while ((await this.redis.scTokenHoldTake(key, fence.nonce, lease, keep)) !== 1) {
         if (Date.now() >= until) return false;

@@ -194,6 +194,17 @@ export class CredentialVerifier {
     return this.store(targetId).lockGrant(grantLockMs(this.deps.timeoutMs), partnerId);
   }
 
+  /**
+   * Under the PATCH's grant lock, right after its read of the target (`committed`: its
+   * targetGrantSignature): a pending record another PATCH left is put back unless the target is that
+   * PATCH's, and then loses its `pending` (RedisTokenStore.settlePending, `finish`), so that held() and
+   * the new grant's base are the committed record, and this PATCH's target write (a new seal) is not
+   * taken for another later.
+   */
+  async settlePending(targetId: string, fence: GrantFence, committed: string): Promise<void> {
+    await this.store(targetId).settlePending(fence, committed, true);
+  }
+
   /** The target's token record now (null: none): what a check of the same grant starts from. */
   async held(targetId: string): Promise<AccessToken | null> {
     return this.store(targetId).current();

@@ -17,7 +17,7 @@
  * Whatnot simulator (rotating refresh tokens) over HTTP.
  */
 import { ConcurrentUpdateError } from '../../src/store/partner.repository.js';
-import { RedisTokenStore, type GrantLock } from '../../src/store/token.repository.js';
+import { RedisTokenStore, workerTokenStore, type GrantLock } from '../../src/store/token.repository.js';
 import type { AccessToken } from '../../src/targets/target.adapter.js';
 import { startTestRedis } from '../helpers/redis-cluster.js';
 import type { TestRedis } from '../helpers/redis-server.js';
@@ -55,7 +55,7 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
    * exist (it takes the lock and answers without writing); `none`, no B. Answers A's and B's statuses
    * and what is left: the target's credentials and token record (and the original credentials).
    */
-  async function interleave(at: StallAt, sameGrant: boolean, second: 'grant' | 'nothing' | 'none' = 'grant', during?: (id: string, before: AccessToken | null, original: Record<string, string>) => Promise<void>) {
+  async function interleave(at: StallAt, sameGrant: boolean, second: 'grant' | 'same' | 'nothing' | 'none' = 'grant', during?: (id: string, before: AccessToken | null, original: Record<string, string>) => Promise<void>) {
     const { svc, sim } = rig!;
     const { id, original } = await createTarget();
     if (sameGrant) await sim.control('POST', '/_sim/whatnot/tokens/expire', {});
@@ -112,8 +112,9 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
       const a = sameGrant ? { ...original, webhookSecret: whsec() } : whatnotApp('a');
       const patchA = svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: { credentials: a } });
       await arrived;
-      const b = whatnotApp('b');
-      const bodyB = second === 'grant' ? { credentials: b } : { baseUrl: 'http://no-such-host.invalid' };
+      // `same`: the original app's grant again (a new webhookSecret), as the target still has it.
+      const b = second === 'same' ? { ...original, webhookSecret: whsec() } : whatnotApp('b');
+      const bodyB = second === 'grant' || second === 'same' ? { credentials: b } : { baseUrl: 'http://no-such-host.invalid' };
       const statusB = second === 'none' ? undefined : (await svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: bodyB })).status;
       await during?.(id, before, original);
       go();
@@ -286,5 +287,196 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
 
   test('A stalled after its token write while B took the lock and wrote nothing: 409 for A, its record put back', async () => {
     await refusedLeavesOriginal();
+  }, 60_000);
+  /** A worker's token store as the sync service builds it: it settles a pending record a PATCH left (RedisTokenStore.settleLapsed). */
+  const workerStore = (id: string): RedisTokenStore => {
+    const { svc } = rig!;
+    return workerTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, svc.rt.partners, { id, partnerId: 'pr' });
+  };
+
+  // A wrote its new grant's record and crashed there (its lease lapsed; it comes back only after the
+  // checks, and then finds its hold another's). The same app's credentials sent again (a new
+  // webhookSecret) were checked from A's pending token, another app's: a 200 that left it beside the
+  // original credentials (or a 422 once it had to be refreshed). Now the PATCH settles the record
+  // first by the target it read under its lock: A's target write never happened, its base goes back.
+  test('A crashed after its token write; the target\'s own grant sent again is checked from the committed record (200, one grant)', async () => {
+    let during: { token: AccessToken | null; before: AccessToken | null } | undefined;
+    const { b, statusA, statusB, credentials, token } = await interleave('after its token write', false, 'same', async (id, before) => {
+      during = { token: await tokenRecord(rig!.svc, id), before };
+    });
+    expect(statusB).toBe(200);
+    // Before A comes back (a crashed A never does): the original grant's record beside B's credentials.
+    expect(during!.token?.refreshToken).toBe(during!.before?.refreshToken);
+    expect(statusA).toBe(409);
+    expect(credentials).toEqual(b);
+    await oneGrant(credentials, token);
+  }, 60_000);
+
+  // A wrote its new grant's record and crashed (nobody else PATCHes). Workers with the original
+  // credentials were refused A's token and kept the record (dropGrant): the target's syncs failed for
+  // auth until the next PATCH of its credentials. Now the refused worker settles it: its lock is free,
+  // the target is not A's, the base goes back (and A, were it only stalled, is fenced out: 409).
+  test('A crashed after its token write: a worker refused its token with the original credentials puts the original record back', async () => {
+    let seen: AccessToken | null = null;
+    let after: AccessToken | null = null;
+    const { original, statusA, credentials, token } = await interleave('after its token write', false, 'none', async (id, before, old) => {
+      const store = workerStore(id);
+      seen = await store.get();
+      expect(seen?.refreshToken).not.toBe(before?.refreshToken); // A's pending token
+      expect(await refreshToken(rig!.sim.base('whatnot'), old, seen!)).toBeNull();
+      expect(await store.dropGrant(seen!.refreshToken)).toBe(false); // another record now: try it
+      after = await store.get();
+      expect(after?.refreshToken).toBe(before?.refreshToken);
+    });
+    expect(after).not.toBeNull();
+    expect(statusA).toBe(409);
+    expect(credentials).toEqual(original);
+    await oneGrant(credentials, token);
+  }, 60_000);
+
+  /** A PATCH of another app's credentials whose target write runs `write` (the real one, or not) and then fails with `error`. */
+  const targetWriteFails = async (id: string, error: Error, write: boolean, meanwhile?: () => Promise<void>): Promise<number> => {
+    const partners = rig!.svc.rt.partners;
+    const updateTarget = partners.updateTarget;
+    const a = whatnotApp('a');
+    partners.updateTarget = async (...args) => {
+      await meanwhile?.();
+      if (write) await updateTarget.apply(partners, args);
+      throw error;
+    };
+    try {
+      return (await rig!.svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: { credentials: a } })).status;
+    } finally {
+      partners.updateTarget = updateTarget;
+    }
+  };
+
+  // A's target write timed out (no answer: it may have happened). Nothing put the record back, and the
+  // original credentials were left beside A's token. Now a worker with the original credentials,
+  // refused A's token, settles it by the target: the original record back when the write did not
+  // happen; A's record left beside A's credentials when it did (committed).
+  test.each([false, true])("A's target write timed out (it happened: %s): a worker refused A's token with the original credentials settles the record by the target", async (happened) => {
+    const { svc } = rig!;
+    const { id, original } = await createTarget();
+    const before = await tokenRecord(svc, id);
+    expect(await targetWriteFails(id, new Error('Command timed out'), happened)).toBeGreaterThanOrEqual(500);
+    const store = workerStore(id);
+    const seen = await store.get();
+    expect(await refreshToken(rig!.sim.base('whatnot'), original, seen!)).toBeNull();
+    // Not A's record any more (false: try the record's), or A's kept (true).
+    expect(await store.dropGrant(seen!.refreshToken)).toBe(happened);
+    const credentials = svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', id))!);
+    const token = await tokenRecord(svc, id);
+    if (happened) expect(credentials).not.toEqual(original);
+    else expect([credentials, token?.refreshToken]).toEqual([original, before?.refreshToken]);
+    await oneGrant(credentials, token);
+  }, 60_000);
+
+  // A's new grant saved (its record pending, committed), then A's grant sent again (a new
+  // webhookSecret, its check from A's token): that PATCH seals the credentials again, and the target
+  // no longer hashes to A's `commits`. The next PATCH's settle took A's record for one whose target
+  // write never happened and put back its base, the original app's grant, beside A's credentials. Now
+  // a PATCH's settle finishes a committed record (its `pending` goes) before it writes the target.
+  test("A's new grant saved, then its own grant sent again twice: A's record stays beside A's credentials", async () => {
+    const { svc } = rig!;
+    const { id } = await createTarget();
+    const a = whatnotApp('a');
+    const patch = async (credentials: Record<string, string>): Promise<void> => {
+      expect((await svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: { credentials } })).status).toBe(200);
+    };
+    await patch(a);
+    await patch({ ...a, webhookSecret: whsec() });
+    const last = { ...a, webhookSecret: whsec() };
+    await patch(last);
+    const credentials = svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', id))!);
+    expect(credentials).toEqual(last);
+    await oneGrant(credentials, await tokenRecord(svc, id));
+  }, 60_000);
+
+  // A target with no token record (a target of an earlier version, or one whose record went): a
+  // worker's refresh from none, with the credentials' refresh token (rotated), while A's new grant was
+  // pending went nowhere (A's base is none), and A's undo deleted the record: the credentials' refresh
+  // token, dead, was all that was left. Now such a refresh goes into the base too.
+  test("A's new grant undone after a worker refreshed from no record meanwhile: the live refresh token is put back", async () => {
+    const { svc } = rig!;
+    // Saved unchecked (its refresh token unused) and its record gone: a target of an earlier version.
+    const id = `wg${++n}`;
+    const original = whatnotApp('x');
+    const created = await svc.api('/v1/partners/pr/targets?verify=false', { json: { id, platform: 'whatnot', name: 'Whatnot app', credentials: original, baseUrl: rig!.proxy.url, commissionRateBps: 800 } });
+    expect(created.status).toBe(201);
+    await svc.rt.redis.del(svc.rt.keys.targetToken(id));
+    const status = await targetWriteFails(id, new ConcurrentUpdateError(`partner pr: target ${id} changed on every round`), false, async () => {
+      const next = await refreshToken(rig!.sim.base('whatnot'), original, { accessToken: '', expiresAt: 0, refreshToken: original.refreshToken! });
+      expect(next?.refreshToken).toMatch(/^wn_sim_refresh_/);
+      await workerStore(id).refreshed(next!, original.refreshToken!, null);
+    });
+    expect(status).toBe(409);
+    const credentials = svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', id))!);
+    expect(credentials).toEqual(original);
+    await oneGrant(credentials, await tokenRecord(svc, id));
+  }, 60_000);
+
+  // A sent the target's own grant again; its check refreshed the record (Whatnot rotated its refresh
+  // token) and A stalled past its lease. B took the lock and wrote another app's new grant (its base:
+  // the record A's check rotated away). A came back, found its hold B's and kept what its check
+  // refreshed (unfenced): the record was B's, so it went nowhere. B's target write then failed and
+  // its undo put back the base, a dead refresh token beside the original credentials. Now A's refresh
+  // goes into B's base.
+  test("A's refresh of the same grant, kept after it lost its hold to B, survives B's undo", async () => {
+    const { svc, sim } = rig!;
+    const { id, original } = await createTarget();
+    await sim.control('POST', '/_sim/whatnot/tokens/expire', {});
+    const verifier = svc.rt.credentialVerifier;
+    const partners = svc.rt.partners;
+    const saved = { lockGrant: verifier.lockGrant, updateTarget: partners.updateTarget };
+    const signal = () => {
+      let open!: () => void;
+      const opened = new Promise<void>((r) => (open = r));
+      return { opened, open: () => open() };
+    };
+    const [aStalled, aGo, bAtWrite, aDone] = [signal(), signal(), signal(), signal()];
+    let first = true;
+    verifier.lockGrant = async (...args) => {
+      const lock = await saved.lockGrant.apply(verifier, args);
+      if (!lock || !first) return lock;
+      first = false;
+      return {
+        ...lock,
+        renew: async () => {
+          const held = await lock.renew();
+          await lock.release(); // its lease over: renewals stopped, as in a frozen process
+          aStalled.open();
+          await aGo.opened;
+          return held;
+        },
+      };
+    };
+    // B's target write (the first: A's token write finds its hold B's first) waits for A, then fails.
+    let writes = 0;
+    partners.updateTarget = async (...args) => {
+      if (writes++ > 0) return saved.updateTarget.apply(partners, args);
+      bAtWrite.open();
+      await aDone.opened;
+      throw new ConcurrentUpdateError(`partner pr: target ${id} changed on every round`);
+    };
+    try {
+      const patch = (json: object) => svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json });
+      const patchA = patch({ credentials: { ...original, webhookSecret: whsec() } });
+      await aStalled.opened;
+      const patchB = patch({ credentials: whatnotApp('b') });
+      await bAtWrite.opened;
+      aGo.open();
+      expect((await patchA).status).toBe(409);
+      aDone.open();
+      expect((await patchB).status).toBe(409);
+    } finally {
+      aGo.open();
+      aDone.open();
+      Object.assign(verifier, { lockGrant: saved.lockGrant });
+      partners.updateTarget = saved.updateTarget;
+    }
+    const credentials = partners.openCredentials((await partners.getTarget('pr', id))!);
+    expect(credentials).toEqual(original);
+    await oneGrant(credentials, await tokenRecord(svc, id));
   }, 60_000);
 });

@@ -193,6 +193,17 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       const current = await partners.getTarget(partnerId, targetId);
       if (!current) throw notFound(`target ${targetId}`);
       await checkBaseUrl(req.body.baseUrl, partnerId);
+      // A pending token record of a PATCH that crashed between its writes (or whose target write timed
+      // out) is settled first, by the target read under this lock: a check of the same grant starts
+      // from the committed record, not from that PATCH's (another app's: a 422, or a 200 beside it).
+      if (lock) {
+        try {
+          await opts.verifier.settlePending(targetId, lock.fence, targetGrantSignature(current.credentialsSealed, current.baseUrl));
+        } catch (err) {
+          if (err instanceof GrantHoldLostError || err instanceof ConcurrentTokenWriteError) throw conflict(`target ${targetId}: changed by other requests while this one was being saved; the target was not changed, try again`);
+          throw err;
+        }
+      }
       const { credentials, baseUrl, rateLimit, ...rest } = req.body;
       const nextBaseUrl = baseUrl !== undefined ? (baseUrl ?? undefined) : current.baseUrl;
       // The app's credentials sent again with the same grant (to change webhookSecret, or unchanged; a
