@@ -223,7 +223,10 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
       const gone = exiting ? untilRedisGone(rt.redis) : { promise: new Promise<void>(() => undefined), cancel: () => undefined };
       // ffmpeg children first: none may outlive this process.
       const relay = started.relay;
+      // (LOG_LEVEL=debug: each step as it begins, so that a shutdown that does not end shows what it waits on.)
+      rt.log.debug('shutdown: closing the relay');
       if (relay && !(await Promise.race([relay.close().then(() => true), gone.promise.then(() => false)]))) await relay.stopChildren();
+      rt.log.debug('shutdown: closing the edge');
       await started.edge?.close();
       await metricsServer?.close();
       await drained;
@@ -237,12 +240,17 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
         started.app.stopListening();
         await new Promise((r) => setTimeout(r, CLOSE_SETTLE_MS));
       }
+      rt.log.debug('shutdown: closing the API');
       if (started.app) await closeApp(started.app, appCloseGraceMs(config.shutdownTimeoutMs));
       const done = await Promise.race([
         (async () => {
+          rt.log.debug('shutdown: closing the dispatcher');
           await started.dispatcher?.close();
+          rt.log.debug('shutdown: closing the workers');
           await Promise.all(started.workers.map((w) => w.close()));
+          rt.log.debug('shutdown: closing the scheduler');
           await started.scheduler?.close();
+          rt.log.debug('shutdown: closing the runtime');
           await rt.close();
           return true;
         })(),

@@ -61,7 +61,25 @@ const ENDS_BETWEEN_RECONNECTS = Symbol('syndicast.endsBetweenReconnects');
  * before it ever connected (status 'wait'): its close handler runs, status 'end', queued commands
  * rejected with "Connection is closed.". On the prototype, so that the connections BullMQ duplicates
  * itself (blocking connections) are covered too. A Cluster has its own disconnect (not patched).
+ *
+ * Likewise for what was in flight when the outage began: ioredis keeps those commands aside
+ * (prevCommandQueue) to send them again once the connection is ready, and rejects them only while
+ * they are still its command queue, i.e. until the first reconnect gets its socket. A client
+ * disconnected after that and before 'ready' (status 'connect': connected, its handshake and ready
+ * check under way, tens to hundreds of ms on a loaded machine) ended, and those commands never
+ * settled: the sync dispatcher's XREADGROUP BLOCK, so SyncDispatcher.close() and the SIGTERM after an
+ * outage hung (all roles in one process, SHUTDOWN_DRAIN_MS=0: the CI's npm-start.redis-down, then 2 of
+ * 10 loaded runs by hand). A disconnect that does not reconnect now rejects them with the same error.
  */
+/** The commands in flight when the connection dropped, kept to be sent again at 'ready': rejected, none is sent again. */
+function rejectUnfulfilled(client: Redis): void {
+  const c = client as unknown as { prevCommandQueue: { shift(): { command: { reject(err: Error): void } } | undefined } | null };
+  const queue = c.prevCommandQueue;
+  if (!queue) return;
+  c.prevCommandQueue = null;
+  for (let item = queue.shift(); item; item = queue.shift()) item.command.reject(new Error('Connection is closed.'));
+}
+
 function endBetweenReconnects(): void {
   const proto = Redis.prototype as Redis & { [ENDS_BETWEEN_RECONNECTS]?: true };
   if (proto[ENDS_BETWEEN_RECONNECTS]) return;
@@ -71,6 +89,7 @@ function endBetweenReconnects(): void {
     const betweenAttempts = !reconnect && this.status === 'reconnecting' && (this as unknown as { reconnectTimeout: unknown }).reconnectTimeout != null;
     disconnect.call(this, reconnect);
     if (betweenAttempts && this.status === 'reconnecting') closeHandler(this)();
+    if (!reconnect) rejectUnfulfilled(this);
   };
 }
 endBetweenReconnects();

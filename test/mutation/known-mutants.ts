@@ -1815,6 +1815,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/redis.disconnect-reconnecting.test.ts'],
   },
   {
+    name: 'redis-disconnect-in-flight-hangs',
+    what: "a client disconnected after an outage, once Redis answers again but before the client is ready, keeps the commands that were in flight when Redis went as ioredis keeps them (src/store/redis.ts rejectUnfulfilled not called): they never settle, and the sync dispatcher's close (SIGTERM right after an outage) hangs",
+    file: 'src/store/redis.ts',
+    from: '    if (!reconnect) rejectUnfulfilled(this);\n',
+    to: '',
+    tests: ['test/integration/redis.disconnect-reconnecting.test.ts'],
+  },
+  {
     name: 'shutdown-connections-not-cut',
     what: "closeApp's grace ends without cutting the HTTP connections whose requests did not finish: app.close() waits on a client that never finishes its request, and SIGTERM sits out SHUTDOWN_TIMEOUT_MS (killed by timeout, exit 1)",
     file: 'src/main/process.ts',
