@@ -62,9 +62,11 @@ export const RTMP_START_MS = 10_000;
  * How many connections from one address the edge holds while they have neither published (with a key
  * the edge checked out) nor played (RELAY_RTMP_PENDING_PER_ADDRESS); a newer one over it is closed at once.
  * node-media-server accepts a publish of any key and the key is checked after: a publish counts until
- * its check answers, and one whose check has not answered by RTMP_START_MS is closed (during a Redis
- * outage one address filled the edge with publishes of made-up keys, each holding up to 32 MiB). RTMP_START_MS closes each
- * such connection after 10 s, but a client reconnecting at ~250 connections a second kept the edge's
+ * its check answers, however long that takes (during a Redis outage one address filled the edge with
+ * publishes of made-up keys, each holding up to 32 MiB; one whose check has not answered by
+ * RTMP_START_MS is kept, not closed: it may be a real encoder reconnecting while its show rides the
+ * outage), and a connection that publishes again counts again, closed if its address is at the cap. RTMP_START_MS closes a
+ * connection that neither publishes nor plays after 10 s, but a client reconnecting at ~250 connections a second kept the edge's
  * maxRtmpConnections (2,500 at 20,000 open files) full all the same, and a real encoder was refused. A
  * cap on all of an address's connections would refuse the encoders behind one NAT or load balancer at a
  * mass go-live; a pending connection becomes a publish or a play within a few round trips, so even
@@ -91,7 +93,9 @@ type FromEdge =
   | { type: 'notStarted'; count: number }
   | { type: 'pendingOverCap'; count: number; addresses: string[] }
   | { type: 'codecsRefused'; id: string; video: string | null; audio: string | null }
-  | { type: 'closed' };
+  | { type: 'closed' }
+  /** A message to the thread that carried `ack`, handled. */
+  | { type: 'handled'; ack: unknown };
 
 /** How often the edge's thread counts each publish's received bytes (the `received` message). */
 const COUNT_MS = 500;
@@ -229,10 +233,17 @@ class EdgeSession extends NodeRtmpSession {
     // main thread's 'accepted' names it): an answer for the connection's earlier publish does not
     // count for this one.
     this.publishes = (this.publishes || 0) + 1;
+    // Published again on a connection whose earlier publish was accepted (it stopped: deleteStream or
+    // closeStream; node-media-server 2.7.4 does nothing on FCUnpublish): pending again while this key is
+    // checked. It counted for nothing, so one connection could publish made-up keys, one after another,
+    // past its address's cap; and counted without a check of the cap, N idle connections that once
+    // published a valid key could all publish made-up ones (an outage: no check answers) and hold N
+    // pending. At the cap it is closed, as a new connection over the cap is.
+    if (!mayEnterPending(this)) {
+      noteOverCap(this.address);
+      return this.drop();
+    }
     super.onPublish(invokeMessage);
-    // Published again on a connection whose earlier publish was accepted (it stopped: deleteStream,
-    // FCUnpublish, closeStream): pending again while this key is checked. It counted for nothing, so one
-    // connection could publish made-up keys, one after another, past its address's cap.
     if (this.isPublishing) enterPending(this);
   }
   // A play without the service's play token for its stream (a client holding only the stream key):
@@ -379,6 +390,17 @@ const pendingCap = workerData.pendingPerAddress;
 // Connections closed over the cap since the last report, and a few of their addresses.
 let overCap = 0;
 const overCapAddresses = new Set();
+// Whether the session is pending, or its address has room for one more pending session.
+function mayEnterPending(session) {
+  if (!(pendingCap > 0) || session.pendingAt !== undefined) return true;
+  const set = pendingByAddress.get(session.address);
+  return !set || set.size < pendingCap;
+}
+// A connection closed over the cap (reported at the next count).
+function noteOverCap(address) {
+  overCap++;
+  if (overCapAddresses.size < 5) overCapAddresses.add(address);
+}
 function enterPending(session) {
   session.keyAccepted = false;
   if (!(pendingCap > 0) || session.pendingAt !== undefined) return;
@@ -404,8 +426,7 @@ const server = createServer((socket) => {
   const address = socket.remoteAddress || '';
   const pending = pendingCap > 0 ? pendingByAddress.get(address) : undefined;
   if (pending && pending.size >= pendingCap) {
-    overCap++;
-    if (overCapAddresses.size < 5) overCapAddresses.add(address);
+    noteOverCap(address);
     socket.on('error', () => undefined);
     socket.destroy();
     return;
@@ -490,8 +511,10 @@ server.once('error', (err) => parentPort.postMessage({ type: 'listenError', mess
 server.listen(workerData.port, workerData.host, () => parentPort.postMessage({ type: 'listening', port: server.address().port }));
 parentPort.on('message', (m) => {
   if (m.type === 'reject') {
+    // Names the publish refused, as 'accepted' does: a slow refusal of the connection's earlier publish
+    // (ended since: deleteStream) closed the connection, cutting the later publish whose key checked out.
     const s = context.sessions.get(m.id);
-    if (s) s.reject();
+    if (s && s.publishes === m.n) s.reject();
   } else if (m.type === 'accepted') {
     const s = context.sessions.get(m.id);
     if (s && s.isPublishing && s.publishes === m.n) keyAccepted(s);
@@ -500,6 +523,8 @@ parentPort.on('message', (m) => {
     for (const s of sockets) s.destroy();
     server.close(() => parentPort.postMessage({ type: 'closed' }));
   }
+  // A message that asks (\`ack\`) is answered once handled (the tests wait for it).
+  if (m.ack !== undefined) parentPort.postMessage({ type: 'handled', ack: m.ack });
 });
 `;
 
@@ -628,9 +653,10 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   let onClosed: (() => void) | undefined;
   let seq = 0;
 
-  const refuse = (id: string, why: string): void => {
+  /** Refuses publish `n` of session `id` (the edge thread's number: a refusal that comes after the connection published again does nothing). */
+  const refuse = (id: string, n: number | undefined, why: string): void => {
     log.info({ session: id, why }, 'ingest publish refused');
-    worker.postMessage({ type: 'reject', id });
+    worker.postMessage({ type: 'reject', id, n });
   };
 
   /** A publish that took over a show's stream from a connection that had sent nothing for `silentMs`: logged with the show (never the key). */
@@ -675,15 +701,15 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
 
   const onPostPublish = (id: string, path: string, n: number | undefined): void => {
     const m = KEY_PATH.exec(path);
-    if (!m) return refuse(id, 'not /live/{streamKey}');
+    if (!m) return refuse(id, n, 'not /live/{streamKey}');
     const p: Publish = { key: m[1]!, n, session: `${edgeId}:${id}:${++seq}`, received: 0, dataAt: Date.now(), sentAt: 0 };
     publishing.set(id, p);
     // node-media-server lets the publish start while we look the key up; a refusal cuts it off.
     void (async () => {
       const show = await relay.showOfKey(p.key);
-      if (!show) return refuse(id, 'unknown stream key');
+      if (!show) return refuse(id, p.n, 'unknown stream key');
       const desired = await shows.desired(show.partnerId, show.showId);
-      if (!desired || desired.state === 'ended' || desired.state === 'cancelled') return refuse(id, `show ${show.showId} is ${desired?.state ?? 'unknown'}`);
+      if (!desired || desired.state === 'ended' || desired.state === 'cancelled') return refuse(id, p.n, `show ${show.showId} is ${desired?.state ?? 'unknown'}`);
       if (publishing.get(id) !== p || closing) return; // ended meanwhile
       p.show = show;
       p.since = new Date().toISOString();
@@ -694,7 +720,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       opts.onSource?.(show);
     })().catch((err: unknown) => {
       log.warn({ err: { message: (err as Error).message } }, 'ingest publish check failed; refusing');
-      refuse(id, 'check failed');
+      refuse(id, p.n, 'check failed');
     });
   };
   const sourceOf = (p: Publish): RelaySource => ({
@@ -804,7 +830,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
   const cutOff = (id: string, p: Publish, show: { partnerId: string; showId: string }, why: string): void => {
     if (publishing.get(id) !== p) return;
     publishing.delete(id);
-    refuse(id, why);
+    refuse(id, p.n, why);
     relay.clearSource(show.partnerId, show.showId, p.session).catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'could not clear the relay source'));
   };
   const check = setInterval(() => {

@@ -254,6 +254,16 @@ export class RelayService {
    * judged a show that close() had handed back).
    */
   private readonly waits = new Set<() => void>();
+  /**
+   * close(): a timer per show at its grace's end (leaseGraceMs after its last counted renewal) that stops
+   * its readers here if close() has not handed it back by then (`stopAtGraceEnd`). close() ends the
+   * renewal rounds' waits (nothing judges a show any more) and no renewal goes out, but hands the shows
+   * back only once the pass in flight ends: during a Redis outage that pass waits on its first command,
+   * and the readers went on until the process's own Redis-gone check stopped them (≈ 2 s into shutdown),
+   * past the lease of a show whose grace ended meanwhile, or, with no such check (a failed start's stop),
+   * until the pass ended. Cleared once close() hands the shows back, or stopChildren() stops them.
+   */
+  private readonly graceStops = new Map<OwnedShow, NodeJS.Timeout>();
   /** One limit on ffmpeg starts for every destination and pull of this process (the restart-storm guard). */
   readonly startGate: StartGate;
   /** The destinations' readers of this process's edge, by show stream: a reader the edge stops serving is told from a stream silent for all (src/relay/destination.supervisor.ts). */
@@ -301,6 +311,32 @@ export class RelayService {
   /** Ends renewAll's waits now (close, stopChildren): see `waits`. */
   private endWaits(): void {
     for (const fire of [...this.waits]) fire();
+  }
+
+  /**
+   * Stops `o`'s readers here once its grace runs out (at once if it has), unless close() handed it back
+   * before: see `graceStops`. Stopped locally, without a probe of Redis's address or a judgement (the
+   * lease is not renewed any more), the show stays owned until close() hands it back (statuses, lease).
+   */
+  private stopAtGraceEnd(o: OwnedShow): void {
+    this.graceStops.delete(o);
+    if (this.owned.get(showKeyOf(o.partnerId, o.showId)) !== o) return; // released meanwhile (its pass ended it)
+    // A renewal sent before close() and answered since moves the grace's end on.
+    const left = o.lastRenewOk + leaseGraceMs(this.deps.leaseMs) - performance.now();
+    if (left > 0) {
+      this.graceStops.set(o, setTimeout(() => this.stopAtGraceEnd(o), Math.ceil(left) + 1)); // a timer can fire up to a ms early
+      return;
+    }
+    this.deps.log.warn({ partnerId: o.partnerId, showId: o.showId }, "relay closing: the show's lease was not renewed within its grace and the show is not handed back yet (Redis unreachable?); stopping its readers here");
+    o.puller?.proxied?.close();
+    for (const d of o.dests.values()) void d.stop('idle', UNOWNED_ERROR);
+    void o.puller?.sup.stop();
+  }
+
+  /** close() handed the shows back, or stopChildren() stopped them: no grace's end acts any more (`graceStops`). */
+  private endGraceStops(): void {
+    for (const t of this.graceStops.values()) clearTimeout(t);
+    this.graceStops.clear();
   }
 
   /** A lease renewal was answered: Redis is back if some had failed (renewalsFailing). */
@@ -406,8 +442,13 @@ export class RelayService {
     if (this.timer) clearTimeout(this.timer);
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.rideTimer) clearTimeout(this.rideTimer);
+    // No renewal goes out any more and none is judged: a show not handed back by its grace's end (the pass
+    // in flight waits on Redis) stops its readers then, here, without a probe (graceStops).
+    for (const o of this.owned.values()) this.stopAtGraceEnd(o);
     this.endWaits();
     await this.ticking?.catch(() => undefined);
+    // Handed back at once below (each release stops its readers as it begins).
+    this.endGraceStops();
     // Handed back, not finished: the shows are still live, and another relay process takes them over
     // (at once: the leases are dropped). Until one does, each destination says what the views say of a
     // show nobody relays (README "Video relay"): `idle`, nobody relays it. `stopped` is a show's end;
@@ -429,6 +470,7 @@ export class RelayService {
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.rideTimer) clearTimeout(this.rideTimer);
     this.endWaits();
+    this.endGraceStops();
     await Promise.all(
       [...this.owned.values()].flatMap((o) => {
         o.puller?.proxied?.close();

@@ -94,21 +94,25 @@ test('a player whose stop() fails leaves the publisher it played: that publish g
 });
 
 /**
- * A connection whose publish's key was accepted, that stopped (deleteStream) and publishes again on the
- * same socket, counts as pending for its address again while its new key is checked: it did not, so one
- * connection could publish made-up keys one after another past RELAY_RTMP_PENDING_PER_ADDRESS, each
- * check waiting (a Redis outage). An 'accepted' for its earlier publish, arriving late, does not count
- * for the new one. Cap 1 here: another connection from the address is refused while it is pending.
+ * A hand-built edge thread on its own port (`extra` over its workerData) and what it sent: `next` waits
+ * for a message of a type sent from now (or `from`), `tell` posts one and waits until the thread has
+ * handled it (its answer to `ack`), `probe` makes another connection from `address`.
  */
-test('a connection that publishes again after an accepted publish is pending while its new key is checked', async () => {
+async function edgeOwnPort(extra: Record<string, unknown>) {
   const edgePort = await testPort();
-  const edge = await edgeThread({ port: edgePort, pendingPerAddress: 1 });
-  const messages: { type: string; id?: string; n?: number }[] = [];
+  const edge = await edgeThread({ port: edgePort, ...extra });
+  const messages: { type: string; id?: string; n?: number; ack?: number; addresses?: string[] }[] = [];
   edge.on('message', (m: { type: string }) => messages.push(m));
   const next = (type: string, from = messages.length) => waitFor(async () => messages.slice(from).find((m) => m.type === type), 10_000, 10);
-  const address = '127.0.0.21';
-  /** Another connection from the address: 'held' (the edge took it; closed again here) or 'refused' (over the cap). */
-  const probe = async (): Promise<'held' | 'refused'> => {
+  let acks = 0;
+  const tell = async (m: Record<string, unknown>): Promise<void> => {
+    const ack = ++acks;
+    const handled = waitFor(async () => messages.find((x) => x.type === 'handled' && x.ack === ack), 10_000, 10);
+    edge.postMessage({ ...m, ack });
+    await handled;
+  };
+  /** Another connection from `address`: 'held' (the edge took it; closed again here) or 'refused' (over the cap). */
+  const probe = async (address: string): Promise<'held' | 'refused'> => {
     const c = await handshaken(edgePort, address).catch(() => undefined);
     if (!c) return 'refused';
     const gone = next('gone');
@@ -116,26 +120,100 @@ test('a connection that publishes again after an accepted publish is pending whi
     await gone;
     return 'held';
   };
-  try {
+  /** A connection from `address` that publishes `key`, and the thread's postPublish for it. */
+  const publishing = async (address: string, key: string) => {
     const c = await streamOn(edgePort, address);
     clients.push(c);
-    let published = next('postPublish');
-    c.socket.write(onStream('publish', 'republish1'));
-    const first = await published;
-    edge.postMessage({ type: 'accepted', id: first.id, n: first.n });
-    await waitFor(async () => (await probe()) === 'held', 5_000, 10);
+    const published = next('postPublish');
+    c.socket.write(onStream('publish', key));
+    return { c, publish: await published };
+  };
+  /** `c` stops its publish (deleteStream) and publishes `key` again on the same connection: the thread's postPublish for it, or 'closed'. */
+  const publishAgain = async (c: Client, key: string) => {
     const done = next('donePublish');
     c.socket.write(command(amfString('deleteStream'), amfNumber(5), AMF_NULL, amfNumber(1)));
     await done;
-    published = next('postPublish');
-    c.socket.write(onStream('publish', 'republish1'));
-    const second = await published;
-    const whileChecked = await probe();
-    edge.postMessage({ type: 'accepted', id: first.id, n: first.n }); // the earlier publish's, late
-    const afterStaleAnswer = await probe();
-    edge.postMessage({ type: 'accepted', id: second.id, n: second.n });
-    const afterItsAnswer = await waitFor(async () => ((await probe()) === 'held' ? 'held' : undefined), 5_000, 10).catch(() => 'refused');
-    expect({ sameConnection: second.id === first.id, whileChecked, afterStaleAnswer, afterItsAnswer }).toEqual({ sameConnection: true, whileChecked: 'refused', afterStaleAnswer: 'refused', afterItsAnswer: 'held' });
+    let closed = false;
+    void c.closed.then(() => (closed = true));
+    const from = messages.length;
+    c.socket.write(onStream('publish', key));
+    return waitFor(async () => messages.slice(from).find((m) => m.type === 'postPublish') ?? (closed && ('closed' as const)), 10_000, 10);
+  };
+  return { edge, edgePort, messages, next, tell, probe, publishing, publishAgain };
+}
+
+/**
+ * A connection whose publish's key was accepted, that stopped (deleteStream) and publishes again on the
+ * same socket, counts as pending for its address again while its new key is checked: it did not, so one
+ * connection could publish made-up keys one after another past RELAY_RTMP_PENDING_PER_ADDRESS, each
+ * check waiting (a Redis outage). An 'accepted' for its earlier publish, arriving late, does not count
+ * for the new one (probed once the thread has handled it: probed at once, the probe could come first).
+ * Cap 1 here: another connection from the address is refused while it is pending.
+ */
+test('a connection that publishes again after an accepted publish is pending while its new key is checked', async () => {
+  const { edge, tell, probe, publishing, publishAgain } = await edgeOwnPort({ pendingPerAddress: 1 });
+  const address = '127.0.0.21';
+  try {
+    const { c, publish: first } = await publishing(address, 'republish1');
+    await tell({ type: 'accepted', id: first.id, n: first.n });
+    const held = await probe(address);
+    const second = await publishAgain(c, 'republish1');
+    if (second === 'closed') throw new Error('the connection was closed on its publish again');
+    const whileChecked = await probe(address);
+    await tell({ type: 'accepted', id: first.id, n: first.n }); // the earlier publish's, late
+    const afterStaleAnswer = await probe(address);
+    await tell({ type: 'accepted', id: second.id, n: second.n });
+    const afterItsAnswer = await probe(address);
+    expect({ held, sameConnection: second.id === first.id, whileChecked, afterStaleAnswer, afterItsAnswer }).toEqual({ held: 'held', sameConnection: true, whileChecked: 'refused', afterStaleAnswer: 'refused', afterItsAnswer: 'held' });
+  } finally {
+    await edge.terminate();
+  }
+});
+
+/**
+ * A publish again on a connection whose earlier publish checked out, while its address is at the cap,
+ * is closed, as a new connection over the cap is: it was counted with no check of the cap, so N idle
+ * connections that once published a real key could all publish made-up ones (an outage: no check
+ * answers) and hold N pending past the cap. Cap 1: another connection from the address holds it.
+ */
+test('a connection that publishes again while its address is at the pending cap is closed', async () => {
+  const { edge, edgePort, messages, next, tell, publishing, publishAgain } = await edgeOwnPort({ pendingPerAddress: 1 });
+  const address = '127.0.0.22';
+  try {
+    const { c, publish: first } = await publishing(address, 'overcap01');
+    await tell({ type: 'accepted', id: first.id, n: first.n });
+    const other = await handshaken(edgePort, address); // pending: the address is at the cap
+    clients.push(other);
+    const from = messages.length;
+    const again = await publishAgain(c, 'overcap02');
+    const reported = again === 'closed' ? (await next('pendingOverCap', from)).addresses : undefined; // at the thread's next count
+    expect({ again, reported }).toEqual({ again: 'closed', reported: [address] });
+  } finally {
+    await edge.terminate();
+  }
+});
+
+/**
+ * A refusal names the publish it refuses, as 'accepted' does: publish 1 (a made-up key, its check slow),
+ * stopped (deleteStream), publish 2 on the same connection (a real key): publish 1's refusal, late,
+ * closed the connection and cut publish 2. It does nothing now; publish 2's own refusal closes it.
+ */
+test("a late refusal of a connection's earlier publish leaves its publish again alone", async () => {
+  const { edge, tell, publishing, publishAgain } = await edgeOwnPort({ pendingPerAddress: 4 });
+  const address = '127.0.0.23';
+  try {
+    const { c, publish: first } = await publishing(address, 'madeup01');
+    const second = await publishAgain(c, 'realkey1');
+    if (second === 'closed') throw new Error('the connection was closed on its publish again');
+    let closed = false;
+    void c.closed.then(() => (closed = true));
+    await tell({ type: 'reject', id: first.id, n: first.n }); // publish 1's, late
+    const from = c.received().length;
+    c.socket.write(command(amfString('createStream'), amfNumber(6), AMF_NULL));
+    const afterStale = await waitFor(async () => (c.received().subarray(from).includes('_result') ? 'served' : closed && 'closed'), 10_000, 10);
+    await tell({ type: 'reject', id: second.id, n: second.n });
+    await waitFor(async () => closed, 5_000, 10).catch(() => undefined);
+    expect({ afterStale, afterItsRefusal: closed ? 'closed' : 'open' }).toEqual({ afterStale: 'served', afterItsRefusal: 'closed' });
   } finally {
     await edge.terminate();
   }

@@ -8,11 +8,14 @@
  * Also here (the same hand-run relay, no ffmpeg): a wake during a pass makes one pass after it.
  */
 import { jest } from '@jest/globals';
-import { RIDE_OUTAGE_MAX_LEASES, type RelayServiceDeps } from '../../src/relay/relay.service.js';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RIDE_OUTAGE_MAX_LEASES, leaseGraceMs, type RelayServiceDeps } from '../../src/relay/relay.service.js';
 import type { RelayRepository } from '../../src/store/relay.repository.js';
 import { redisRefusesConnections } from '../../src/store/redis.js';
 import { testPort } from '../helpers/ports.js';
-import { handRunRelay } from '../helpers/hand-relay.js';
+import { addOfflineWhatnotTarget, handRunRelay, linkOperatorMirror } from '../helpers/hand-relay.js';
 import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -324,6 +327,57 @@ test("close() ends a show's wait for its grace to run out: nothing of it acts af
   }
   // Ended as close() began (within 0.4 s even on a loaded machine), not 0.8 s later.
   expect({ roundEndedAtClose: (await round!) - closing < 400, probes }).toEqual({ roundEndedAtClose: true, probes: 0 });
+}, 30_000);
+
+test("a show whose grace runs out while close() waits for a pass stuck on Redis has its readers stopped then, before its lease can lapse, with no probe", async () => {
+  // The default 6 s lease (grace 4.25 s), a network partition: renewals and the pass's commands go
+  // unanswered (the relay role's client queues them). close() (SIGTERM) comes 0.2 s before the show's
+  // grace runs out (its last counted renewal set back rather than waited for), with a renewal round
+  // waiting and the pass waiting on its heartbeat. close() ended the round (nothing judged) and waited
+  // for the pass: the reader ran on until the process's Redis-gone check stopped it (≈ 2 s into the
+  // shutdown: past the lease), or, with none (a failed start's stop), until the pass ended.
+  const leaseMs = 6_000;
+  const dir = mkdtempSync(join(tmpdir(), 'gracestop-'));
+  const fake = join(dir, 'fake-ffmpeg.sh'); // a reader that waits (an armed one: no publish yet)
+  writeFileSync(fake, '#!/bin/sh\nexec sleep 600\n');
+  chmodSync(fake, 0o755);
+  let probes = 0;
+  const { relay, unreachable, renewAll } = await relayWithFailingRenewals('gracestop', leaseMs, {
+    ffmpeg: fake,
+    edgeUrl: () => 'rtmp://127.0.0.1:9/live',
+    startTimeoutMs: 60_000,
+    redisRefuses: async () => {
+      probes += 1;
+      return false;
+    },
+  });
+  await addOfflineWhatnotTarget(svc, 'gracestop', 'gracestop-a');
+  await linkOperatorMirror(svc, 'gracestop', 'gracestop1', 'gracestop-a', 'op-key', svc.rt.box, 'rtmp://127.0.0.1:9/app');
+  const repo = (relay as unknown as { deps: { relay: RelayRepository } }).deps.relay;
+  let answerHeartbeat = (): void => undefined;
+  const heartbeatAnswered = new Promise<void>((r) => (answerHeartbeat = r));
+  let closing: Promise<void> | undefined;
+  try {
+    await relay.tick();
+    await waitFor(async () => relay.pids().length === 1, 10_000, 20);
+    const o = ownedShow(relay, 'gracestop')!;
+    repo.heartbeat = (ttlMs) => heartbeatAnswered.then(() => svc.rt.relay.heartbeat(ttlMs));
+    unreachable('unanswered');
+    o.lastRenewOk = performance.now() - (leaseGraceMs(leaseMs) - 200);
+    const leaseEnd = o.lastRenewOk + leaseMs;
+    relay.start(); // its pass, waiting on the heartbeat
+    const round = renewAll(); // a renewal sent, waiting for its answer
+    await new Promise((r) => setImmediate(r));
+    closing = relay.close();
+    await round;
+    await waitFor(async () => relay.pids().length === 0, 3_000, 20);
+    expect({ stoppedBeforeLeaseEnd: performance.now() < leaseEnd, probes }).toEqual({ stoppedBeforeLeaseEnd: true, probes: 0 });
+  } finally {
+    unreachable(false);
+    answerHeartbeat();
+    await (closing ?? relay.close());
+    rmSync(dir, { recursive: true, force: true });
+  }
 }, 30_000);
 
 // Restarts the file's Redis: last.
