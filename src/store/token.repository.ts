@@ -3,7 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
-import type { AccessToken, TokenStore } from '../targets/target.adapter.js';
+import type { AccessToken, Platform, TokenStore } from '../targets/target.adapter.js';
+import { grantIdentity } from '../targets/target.registry.js';
 import type { Keys } from './keys.js';
 import { defineRedisScripts, type RedisClient } from './redis.js';
 
@@ -119,15 +120,46 @@ export interface GrantFence {
   targetHold: string;
   /**
    * A new grant's (newGrant): what the target record is before the PATCH (the committed credentials,
-   * targetGrantSignature of the target it read under the lock) and after its write.
+   * targetGrant of the target it read under the lock) and after its write.
    */
-  committed?: string;
-  writes?: string;
+  committed?: TargetGrant;
+  writes?: TargetGrant;
 }
 
-/** What a target record's credentials and host are (a PATCH's record is told committed by it: AccessToken.pending). */
-export function targetGrantSignature(credentialsSealed: string, baseUrl: string | undefined): string {
-  return createHash('sha256').update(`${credentialsSealed}\n${baseUrl ?? ''}`).digest('base64url').slice(0, 22);
+/**
+ * What a target record's credentials and host are (a PATCH's record is told committed by it:
+ * AccessToken.pending): `sealed`, a hash of the sealed text (what a record of the version before
+ * names, `commits`); `identity`, grantIdentity of the plaintext (undefined: no key opens them).
+ */
+export interface TargetGrant {
+  sealed: string;
+  identity: string | undefined;
+}
+
+/** A target's TargetGrant: `credentials` are its plaintext (undefined: no key opens them). */
+export function targetGrant(platform: Platform, credentialsSealed: string, credentials: Record<string, string> | undefined, baseUrl: string | undefined): TargetGrant {
+  return {
+    sealed: createHash('sha256').update(`${credentialsSealed}\n${baseUrl ?? ''}`).digest('base64url').slice(0, 22),
+    identity: credentials ? grantIdentity(platform, credentials, baseUrl) : undefined,
+  };
+}
+
+/**
+ * Whether a pending record's PATCH wrote the target as it is (`target`, read under the grant lock): its
+ * token is the target's grant. By the plaintext (`identity`), so that the same credentials sealed
+ * again (a PATCH of the same grant: a new webhookSecret, `?verify=false`, the SECRETS_KEY rotation's
+ * re-seal; none of them touches `pending`) still are. A record of the version before names only the
+ * sealed text's hash (`commits`): the same text is committed; another may be that PATCH's credentials
+ * sealed again, which cannot be told apart from a target write that never happened, and the pending
+ * token (the newer grant, maybe the only live refresh token: Whatnot, TikTok) is kept: putting back
+ * the base there lost the target's authorisation for good, and the version before used the pending
+ * token all along. Target credentials no key opens are not the pending ones (sealed with the key that
+ * sealed this record, which opens).
+ */
+function commitsTo(pending: NonNullable<AccessToken['pending']>, target: TargetGrant): boolean {
+  if (pending.commits === target.sealed) return true;
+  if (pending.identity === undefined) return true;
+  return target.identity !== undefined && pending.identity === target.identity;
 }
 
 /** A new grant's record written by a PATCH (newGrant with its fence): the sealed record it replaced ('' none) and its own. */
@@ -180,7 +212,14 @@ const SETTLE_LEASE_MS = 10_000;
  */
 export interface PendingSettler {
   partnerId: string;
-  target(): Promise<{ credentialsSealed: string; baseUrl?: string | undefined } | null>;
+  target(): Promise<SettledTarget | null>;
+}
+
+/** What a settle reads of the target record. */
+interface SettledTarget {
+  platform: Platform;
+  credentialsSealed: string;
+  baseUrl?: string | undefined;
 }
 
 /**
@@ -191,7 +230,7 @@ export function workerTokenStore(
   redis: RedisClient,
   keys: Keys,
   box: SecretBox,
-  partners: { getTarget(partnerId: string, targetId: string): Promise<{ credentialsSealed: string; baseUrl?: string | undefined } | null> },
+  partners: { getTarget(partnerId: string, targetId: string): Promise<SettledTarget | null> },
   target: { id: string; partnerId: string },
 ): RedisTokenStore {
   return new RedisTokenStore(redis, keys, box, target.id, { partnerId: target.partnerId, target: () => partners.getTarget(target.partnerId, target.id) });
@@ -434,8 +473,9 @@ export class RedisTokenStore implements TokenStore {
     for (let attempt = 0; attempt < 10; attempt++) {
       const { raw, token: cur } = await this.stored();
       let base = raw ?? '';
-      if (cur?.pending) base = cur.pending.commits === fence.committed ? this.box.encrypt(JSON.stringify(tokenOnly(cur))) : cur.pending.base;
-      const written = this.box.encrypt(JSON.stringify({ ...next, pending: { base, commits: fence.writes ?? '', by: fence.nonce } }));
+      if (cur?.pending) base = fence.committed && commitsTo(cur.pending, fence.committed) ? this.box.encrypt(JSON.stringify(tokenOnly(cur))) : cur.pending.base;
+      const identity = fence.writes?.identity;
+      const written = this.box.encrypt(JSON.stringify({ ...next, pending: { base, commits: fence.writes?.sealed ?? '', by: fence.nonce, ...(identity ? { identity } : {}) } }));
       if ((await this.fencedReplace(fence, raw ?? '', written, false)) === null) continue;
       this.memo = next;
       return { before: base, written };
@@ -462,20 +502,20 @@ export class RedisTokenStore implements TokenStore {
   /**
    * Under the grant lock (`fence`: its holds are this caller's, so no other PATCH's write lands from
    * now on), a pending record another PATCH left is settled by the target record as read under the
-   * lock (`committed`, targetGrantSignature): its target write never happened (`commits` is not the
-   * target) and its base is put back (fenced, compare-and-set); one whose target write happened stays.
+   * lock (`committed`, targetGrant): its target write never happened (commitsTo: the target is not its
+   * grant) and its base is put back (fenced, compare-and-set); one whose target write happened stays.
    * A PATCH that crashed between its writes (or whose target write ended in a Redis timeout, or whose
    * token write did) left it; the next PATCH of the same grant checked from the pending token (another
    * app's: a 422, or a 200 that left it beside the credentials). True when it put one back.
    * `finish` (a PATCH's, which writes the target next): a committed one loses its `pending` too. A PATCH
-   * of the same grant seals the credentials again, and the target no longer hashes to `commits`: the
-   * settle after it put back the base (another grant) beside the credentials of the committed one.
+   * of the same grant seals the credentials again (as did one of the version before, without settling):
+   * the record is told by the plaintext grant (commitsTo), not by the sealed text.
    */
-  async settlePending(fence: GrantFence, committed: string, finish = false): Promise<boolean> {
+  async settlePending(fence: GrantFence, committed: TargetGrant, finish = false): Promise<boolean> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const { raw, token } = await this.stored();
       if (raw === null || !token?.pending || token.pending.by === fence.nonce) return false;
-      const done = token.pending.commits === committed;
+      const done = commitsTo(token.pending, committed);
       if (done && !finish) return false;
       if ((await this.fencedReplace(fence, raw, done ? this.box.encrypt(JSON.stringify(tokenOnly(token))) : token.pending.base, false)) !== null) return !done;
     }
@@ -494,9 +534,18 @@ export class RedisTokenStore implements TokenStore {
     if (!lock) return false;
     try {
       const target = await settler.target();
-      return target ? await this.settlePending(lock.fence, targetGrantSignature(target.credentialsSealed, target.baseUrl)) : false;
+      return target ? await this.settlePending(lock.fence, targetGrant(target.platform, target.credentialsSealed, this.openCredentials(target.credentialsSealed), target.baseUrl)) : false;
     } finally {
       await lock.release().catch(() => undefined);
+    }
+  }
+
+  /** A target's sealed credentials opened (undefined: no key opens them; the same SECRETS_KEY seals both). */
+  private openCredentials(sealed: string): Record<string, string> | undefined {
+    try {
+      return JSON.parse(this.box.decrypt(sealed)) as Record<string, string>;
+    } catch {
+      return undefined;
     }
   }
 

@@ -74,9 +74,11 @@ export interface AccessToken {
   /**
    * Set only on a record a target PATCH wrote for a new grant before its target write (RedisTokenStore.newGrant):
    * `base`, the committed record it replaced (sealed, '' none), what is put back when that target write
-   * does not happen; `commits`, what the target record is once it did (GrantFence.writes); `by`, the PATCH's nonce.
+   * does not happen; `commits` and `identity`, what the target record is once it did (GrantFence.writes:
+   * the hash of its sealed text, and grantIdentity of its plaintext, absent on a record of the version
+   * before and when no key opened the credentials); `by`, the PATCH's nonce.
    */
-  pending?: { base: string; commits: string; by: string };
+  pending?: { base: string; commits: string; by: string; identity?: string };
 }
 
 /** Cached OAuth tokens, shared by every worker process (Redis, encrypted at rest). */

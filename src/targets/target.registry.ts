@@ -112,6 +112,21 @@ export function sameGrant(platform: Platform, prev: Record<string, string>, next
 const GRANT_SECRET: Partial<Record<Platform, string>> = { youtube: 'clientSecret', tiktok: 'appSecret', whatnot: 'clientSecret' };
 
 /**
+ * What a target's credentials and host authorise, from their plaintext (a pending token record is told
+ * committed by it: AccessToken.pending.identity): the platform, the host and the grant's fields but the
+ * app's secret (GRANT_FIELDS; a new secret keeps the grant's token record), or every field for a platform
+ * without refresh tokens. It does not change when the same credentials are sealed again (a new nonce)
+ * or when a field outside the grant does (webhookSecret), as the hash of the sealed text did. Kept
+ * inside the sealed token record only.
+ */
+export function grantIdentity(platform: Platform, credentials: Record<string, string>, baseUrl: string | undefined): string {
+  const secret = GRANT_SECRET[platform];
+  const fields = GRANT_FIELDS[platform]?.filter((f) => f !== secret) ?? Object.keys(credentials).sort();
+  const named = JSON.stringify([platform, baseUrl ?? '', ...fields.map((f) => [f, credentials[f] ?? ''])]);
+  return createHash('sha256').update(named).digest('base64url').slice(0, 22);
+}
+
+/**
  * Whether `next` carries the grant of `prev` with another app secret only (the same app and original
  * refresh token): the operator fixes a wrong secret, or stores one rotated in the platform's console.
  * The account's authorisation is the same, and the refresh token the platform rotated since is in the

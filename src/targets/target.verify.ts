@@ -20,7 +20,7 @@ import { DESTINATION_LOOKUP_TIMEOUT_MS } from '../lib/ssrf.js';
 import type { Keys } from '../store/keys.js';
 import { RedisRateLimiter, type WindowLimit } from '../store/rate-limiter.js';
 import type { RedisClient } from '../store/redis.js';
-import { RedisTokenStore, type GrantFence, type GrantLock, type KeptGrant } from '../store/token.repository.js';
+import { RedisTokenStore, type GrantFence, type GrantLock, type KeptGrant, type TargetGrant } from '../store/token.repository.js';
 import { instrument } from './instrumented.js';
 import type { AccessToken, Platform, PlatformSettings, TokenStore } from './target.adapter.js';
 import { isTargetError, RateLimitedError } from './target.errors.js';
@@ -196,12 +196,12 @@ export class CredentialVerifier {
 
   /**
    * Under the PATCH's grant lock, right after its read of the target (`committed`: its
-   * targetGrantSignature): a pending record another PATCH left is put back unless the target is that
+   * targetGrant): a pending record another PATCH left is put back unless the target is that
    * PATCH's, and then loses its `pending` (RedisTokenStore.settlePending, `finish`), so that held() and
    * the new grant's base are the committed record, and this PATCH's target write (a new seal) is not
    * taken for another later.
    */
-  async settlePending(targetId: string, fence: GrantFence, committed: string): Promise<void> {
+  async settlePending(targetId: string, fence: GrantFence, committed: TargetGrant): Promise<void> {
     await this.store(targetId).settlePending(fence, committed, true);
   }
 

@@ -372,6 +372,11 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
     await oneGrant(credentials, token);
   }, 60_000);
 
+  /** A PATCH of the target's credentials, checked, that saves them (200). */
+  const patchSaved = async (id: string, credentials: Record<string, string>): Promise<void> => {
+    expect((await rig!.svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: { credentials } })).status).toBe(200);
+  };
+
   // A's new grant saved (its record pending, committed), then A's grant sent again (a new
   // webhookSecret, its check from A's token): that PATCH seals the credentials again, and the target
   // no longer hashes to A's `commits`. The next PATCH's settle took A's record for one whose target
@@ -381,14 +386,42 @@ describe.each(['single', 'cluster'] as const)('%s Redis', (topology) => {
     const { svc } = rig!;
     const { id } = await createTarget();
     const a = whatnotApp('a');
-    const patch = async (credentials: Record<string, string>): Promise<void> => {
-      expect((await svc.api(`/v1/partners/pr/targets/${id}`, { method: 'PATCH', json: { credentials } })).status).toBe(200);
-    };
+    const patch = (credentials: Record<string, string>): Promise<void> => patchSaved(id, credentials);
     await patch(a);
     await patch({ ...a, webhookSecret: whsec() });
     const last = { ...a, webhookSecret: whsec() };
     await patch(last);
     const credentials = svc.rt.partners.openCredentials((await svc.rt.partners.getTarget('pr', id))!);
+    expect(credentials).toEqual(last);
+    await oneGrant(credentials, await tokenRecord(svc, id));
+  }, 60_000);
+
+  // A's new grant saved and its record left pending (the version before never finished it), then
+  // A's credentials sealed again without a settle: by the version before (a PATCH of A's grant with
+  // ?verify=false or a new webhookSecret, or the SECRETS_KEY rotation's re-seal: its token write left
+  // `pending` as it was), or by anything that re-seals the target. The record named the hash of A's
+  // sealed text only, which the target no longer was: the next PATCH's settle took A's target write
+  // for one that never happened and put back the original app's grant beside A's credentials (a 200
+  // beside it; A's rotated refresh token, the only live one, thrown away). Now it is told by
+  // the plaintext, and a record of the version before (no `identity`) keeps its pending token.
+  test.each(['the version before (no identity)', 'this version'])("A's pending record (%s), A's credentials sealed again without a settle: the next PATCH keeps A's grant", async (written) => {
+    const { svc } = rig!;
+    const { id } = await createTarget();
+    const a = whatnotApp('a');
+    const patch = (credentials: Record<string, string>): Promise<void> => patchSaved(id, credentials);
+    await patch(a);
+    const key = svc.rt.keys.targetToken(id);
+    const record = JSON.parse(svc.rt.box.decrypt((await svc.rt.redis.get(key))!)) as AccessToken;
+    expect(record.pending?.commits).toBeDefined();
+    if (written !== 'this version') {
+      delete record.pending!.identity;
+      await svc.rt.redis.set(key, svc.rt.box.encrypt(JSON.stringify(record)));
+    }
+    const partners = svc.rt.partners;
+    expect(await partners.updateTarget('pr', id, (t) => ({ ...t, credentialsSealed: partners.sealCredentials({ ...a, webhookSecret: whsec() }) }))).not.toBeNull();
+    const last = { ...a, webhookSecret: whsec() };
+    await patch(last);
+    const credentials = partners.openCredentials((await partners.getTarget('pr', id))!);
     expect(credentials).toEqual(last);
     await oneGrant(credentials, await tokenRecord(svc, id));
   }, 60_000);

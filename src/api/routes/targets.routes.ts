@@ -8,7 +8,7 @@ import { randomId } from '../../lib/ids.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
 import { ConcurrentUpdateError, TARGET_DELETING_TTL_MS, type PartnerRepository, type TargetRecord } from '../../store/partner.repository.js';
 import type { PendingAudit } from '../../store/audit.repository.js';
-import { ConcurrentTokenWriteError, GrantHoldLostError, targetGrantSignature, type KeptGrant } from '../../store/token.repository.js';
+import { ConcurrentTokenWriteError, GrantHoldLostError, targetGrant, type KeptGrant } from '../../store/token.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { SyncProducer } from '../../queues/queues.js';
 import { mayHoldPlatformShow } from '../../domain/mirror.js';
@@ -196,9 +196,12 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       // A pending token record of a PATCH that crashed between its writes (or whose target write timed
       // out) is settled first, by the target read under this lock: a check of the same grant starts
       // from the committed record, not from that PATCH's (another app's: a 422, or a 200 beside it).
+      // (By the target's plaintext grant: the same credentials sealed again are still its.)
+      const opened = reaches ? openedOrUndefined(() => partners.openCredentials(current)) : undefined;
+      const committed = targetGrant(current.platform, current.credentialsSealed, opened, current.baseUrl);
       if (lock) {
         try {
-          await opts.verifier.settlePending(targetId, lock.fence, targetGrantSignature(current.credentialsSealed, current.baseUrl));
+          await opts.verifier.settlePending(targetId, lock.fence, committed);
         } catch (err) {
           if (err instanceof GrantHoldLostError || err instanceof ConcurrentTokenWriteError) throw conflict(`target ${targetId}: changed by other requests while this one was being saved; the target was not changed, try again`);
           throw err;
@@ -216,14 +219,14 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       // A new app secret for the same grant (a typo fixed, a secret rotated in the platform's console)
       // keeps the record too: its refresh token may be the only live one. It is checked with the new
       // secret: the record's access token is not passed on, the check refreshes from its refresh token.
-      const stored = credentials !== undefined && nextBaseUrl === current.baseUrl ? openedOrUndefined(() => partners.openCredentials(current)) : undefined;
+      const stored = credentials !== undefined && nextBaseUrl === current.baseUrl ? opened : undefined;
       const keepsGrant = credentials !== undefined && stored !== undefined && sameGrant(current.platform, stored, credentials);
       const newSecret = credentials !== undefined && stored !== undefined && !keepsGrant && sameGrantNewSecret(current.platform, stored, credentials);
       const held = keepsGrant || newSecret ? await opts.verifier.held(targetId) : null;
       // A new baseUrl alone is checked with the stored credentials. When no key opens them (SECRETS_KEY_PREVIOUS
       // removed too early) there is nothing to check it with (it was a 500): 409, nothing changed; the
       // operator sends new credentials with it (the repair), or saves it unchecked (?verify=false).
-      const checkWith = reaches && req.query.verify === 'true' ? (credentials ?? openedOrUndefined(() => partners.openCredentials(current))) : undefined;
+      const checkWith = reaches && req.query.verify === 'true' ? (credentials ?? opened) : undefined;
       if (reaches && req.query.verify === 'true' && checkWith === undefined) throw unopenable(targetId);
       const checked =
         checkWith !== undefined
@@ -261,7 +264,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       // refreshed from in turn: that one is what the check's token replaces.)
       // A new grant's record names what the target is before and after this PATCH's write: the next
       // PATCH tells by it whether this one's target write happened (RedisTokenStore.newGrant).
-      const fence = lock ? { ...lock.fence, committed: targetGrantSignature(current.credentialsSealed, current.baseUrl), writes: targetGrantSignature(credentialsSealed ?? current.credentialsSealed, nextBaseUrl) } : undefined;
+      const fence = lock ? { ...lock.fence, committed, writes: targetGrant(current.platform, credentialsSealed ?? current.credentialsSealed, credentials ?? opened, nextBaseUrl) } : undefined;
       let kept: KeptGrant | undefined;
       let updated: Awaited<ReturnType<typeof partners.updateTarget>>;
       try {
