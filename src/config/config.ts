@@ -243,8 +243,8 @@ const ConfigSchema = z.object({
   syncShards: count(2, 1, 64, 'each worker process runs one BullMQ worker, with its own blocking Redis connection, per shard and platform: 5 × SYNC_SHARDS'),
   workerConcurrency: count(20, 1, 1000, 'concurrent jobs per sync queue, per worker process'),
   /**
-   * Sync runs a slow target (a run took half PLATFORM_TIMEOUT_MS or longer) may have in flight across
-   * every worker process (src/mirror/target-cap.ts). Unset: half of WORKER_CONCURRENCY (at least 1);
+   * Sync runs a slow target (a run took half its platform's timeout, PLATFORM_TIMEOUTS_MS's or else
+   * PLATFORM_TIMEOUT_MS, or longer) may have in flight across every worker process (src/mirror/target-cap.ts). Unset: half of WORKER_CONCURRENCY (at least 1);
    * 0: no cap. At most WORKER_CONCURRENCY's bound: a cap that high holds a slow target back nowhere.
    */
   syncTargetConcurrency: upTo(0, 1000, 'as many runs as one sync queue of a worker process may run at the most, WORKER_CONCURRENCY; 0 turns the cap off').optional(),
@@ -252,7 +252,8 @@ const ConfigSchema = z.object({
   /**
    * A shorter PLATFORM_TIMEOUT_MS for some platforms (`youtube=3000,tiktok=5000`): each at most
    * PLATFORM_TIMEOUT_MS (checked in loadConfig), which keeps bounding what is derived from it (an
-   * intent's attempt, a credential check's grant lock, a slow target). Each platform at most once.
+   * intent's attempt, a credential check's grant lock). A target of such a platform is slow after half
+   * of its own timeout (SYNC_TARGET_CONCURRENCY). Each platform at most once.
    */
   platformTimeoutsMs: z
     .string()

@@ -1289,6 +1289,23 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/order-event-log.bound.test.ts'],
   },
   {
+    name: 'sync-target-cap-platform-slow-ignored',
+    what: "a target's run is slow only after half PLATFORM_TIMEOUT_MS, never after half its platform's own PLATFORM_TIMEOUTS_MS (a hanging YouTube target timed out at 3 s of 20 s was never capped)",
+    file: 'src/mirror/target-cap.ts',
+    from: 'const slowMs = (platform === undefined ? undefined : this.opts.platformSlowMs?.[platform]) ?? this.opts.slowMs;',
+    to: 'const slowMs = this.opts.slowMs;',
+    tests: ['test/integration/target-cap.test.ts'],
+    testName: 'own timeout',
+  },
+  {
+    name: 'sync-worker-platform-not-passed-to-cap',
+    what: "the sync worker does not tell the target cap its queue's platform: every target's run is slow only after half PLATFORM_TIMEOUT_MS (isolation's hanging YouTube target, timed out at 3 s, never slow)",
+    file: 'src/mirror/sync.worker.ts',
+    from: 'counted = await cap.enter(data.targetId, token, labels.done.platform);',
+    to: 'counted = await cap.enter(data.targetId, token);',
+    tests: ['test/e2e/isolation.test.ts'],
+  },
+  {
     name: 'sync-target-cap-off-by-one',
     what: 'a slow target may start one sync run more than SYNC_TARGET_CONCURRENCY (`>` instead of `>=` in the count check)',
     file: 'src/store/target-runs.repository.ts',
