@@ -86,8 +86,12 @@ function redisUrlProblem(url: string, ctx: z.RefinementCtx): void {
  * only that no node answered.
  */
 export function parseClusterSeed(entry: string): { host: string; port: number } | string {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(entry.trim());
+  const m = /^(?:\[([^\]]*)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(entry.trim());
   if (!m) return `${JSON.stringify(entry.trim())}: each seed must be host:port (an IPv6 address in brackets, [::1]:7000)`;
+  // In brackets only an IPv6 address (`[:]`, `[.]`, `[1]` reach nobody); outside them what a host name
+  // or an IPv4 address may hold (not `user@h` nor `h/x`, read by nobody as the seed meant).
+  if (m[1] !== undefined && isIP(m[1]) !== 6) return `${JSON.stringify(entry.trim())}: what is in brackets must be an IPv6 address ([::1]:7000)`;
+  if (m[2] !== undefined && !/^[A-Za-z0-9._-]+$/.test(m[2])) return `${JSON.stringify(entry.trim())}: the host must be a host name or an IP address (letters, digits, '.', '-', '_')`;
   const port = m[3] === undefined ? 6379 : Number(m[3]);
   if (port < 1 || port > 65535) return `${JSON.stringify(entry.trim())}: the port must be 1 to 65535`;
   return { host: (m[1] ?? m[2])!, port };

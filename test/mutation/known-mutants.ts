@@ -1289,6 +1289,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/order-event-log.bound.test.ts'],
   },
   {
+    name: 'cluster-seed-brackets-unchecked',
+    what: 'REDIS_CLUSTER_NODES: what is inside brackets is not checked to be an IPv6 address (`[:]:7000`, `[.]`, `[1]:7000` accepted as seeds nobody can reach)',
+    file: 'src/config/config.ts',
+    from: 'if (m[1] !== undefined && isIP(m[1]) !== 6) return',
+    to: 'if (m[1] === undefined && isIP(m[1]) !== 6) return',
+    tests: ['test/unit/config.redis-cluster-nodes.test.ts'],
+  },
+  {
+    name: 'cluster-seed-host-chars-unchecked',
+    what: 'REDIS_CLUSTER_NODES: a host with characters no host name has (`user@h:7000`, `h/x:7000`) is accepted as a seed',
+    file: 'src/config/config.ts',
+    from: "if (m[2] !== undefined && !/^[A-Za-z0-9._-]+$/.test(m[2])) return",
+    to: "if (m[2] !== undefined && !/^[^:]+$/.test(m[2])) return",
+    tests: ['test/unit/config.redis-cluster-nodes.test.ts'],
+  },
+  {
     name: 'sync-target-cap-platform-slow-ignored',
     what: "a target's run is slow only after half PLATFORM_TIMEOUT_MS, never after half its platform's own PLATFORM_TIMEOUTS_MS (a hanging YouTube target timed out at 3 s of 20 s was never capped)",
     file: 'src/mirror/target-cap.ts',
