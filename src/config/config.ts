@@ -86,8 +86,12 @@ function redisUrlProblem(url: string, ctx: z.RefinementCtx): void {
  * only that no node answered.
  */
 export function parseClusterSeed(entry: string): { host: string; port: number } | string {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(entry.trim());
+  const m = /^(?:\[([^\]]*)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(entry.trim());
   if (!m) return `${JSON.stringify(entry.trim())}: each seed must be host:port (an IPv6 address in brackets, [::1]:7000)`;
+  // In brackets only an IPv6 address (`[:]`, `[.]`, `[1]` reach nobody); outside them what a host name
+  // or an IPv4 address may hold (not `user@h` nor `h/x`, read by nobody as the seed meant).
+  if (m[1] !== undefined && isIP(m[1]) !== 6) return `${JSON.stringify(entry.trim())}: what is in brackets must be an IPv6 address ([::1]:7000)`;
+  if (m[2] !== undefined && !/^[A-Za-z0-9._-]+$/.test(m[2])) return `${JSON.stringify(entry.trim())}: the host must be a host name or an IP address (letters, digits, '.', '-', '_')`;
   const port = m[3] === undefined ? 6379 : Number(m[3]);
   if (port < 1 || port > 65535) return `${JSON.stringify(entry.trim())}: the port must be 1 to 65535`;
   return { host: (m[1] ?? m[2])!, port };
@@ -243,8 +247,8 @@ const ConfigSchema = z.object({
   syncShards: count(2, 1, 64, 'each worker process runs one BullMQ worker, with its own blocking Redis connection, per shard and platform: 5 × SYNC_SHARDS'),
   workerConcurrency: count(20, 1, 1000, 'concurrent jobs per sync queue, per worker process'),
   /**
-   * Sync runs a slow target (a run took half PLATFORM_TIMEOUT_MS or longer) may have in flight across
-   * every worker process (src/mirror/target-cap.ts). Unset: half of WORKER_CONCURRENCY (at least 1);
+   * Sync runs a slow target (a run took half its platform's timeout, PLATFORM_TIMEOUTS_MS's or else
+   * PLATFORM_TIMEOUT_MS, or longer) may have in flight across every worker process (src/mirror/target-cap.ts). Unset: half of WORKER_CONCURRENCY (at least 1);
    * 0: no cap. At most WORKER_CONCURRENCY's bound: a cap that high holds a slow target back nowhere.
    */
   syncTargetConcurrency: upTo(0, 1000, 'as many runs as one sync queue of a worker process may run at the most, WORKER_CONCURRENCY; 0 turns the cap off').optional(),
@@ -252,7 +256,8 @@ const ConfigSchema = z.object({
   /**
    * A shorter PLATFORM_TIMEOUT_MS for some platforms (`youtube=3000,tiktok=5000`): each at most
    * PLATFORM_TIMEOUT_MS (checked in loadConfig), which keeps bounding what is derived from it (an
-   * intent's attempt, a credential check's grant lock, a slow target). Each platform at most once.
+   * intent's attempt, a credential check's grant lock). A target of such a platform is slow after half
+   * of its own timeout (SYNC_TARGET_CONCURRENCY). Each platform at most once.
    */
   platformTimeoutsMs: z
     .string()

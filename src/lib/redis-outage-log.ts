@@ -25,6 +25,17 @@ const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 // error line of its own (the sync target cap's read every 3 s, the relay's pass every second).
 const UNREACHABLE_MESSAGE = /Connection is closed|Stream isn't writeable|Command timed out|MaxRetriesPerRequest|Reached the max retries|connect ETIMEDOUT|ECONNREFUSED|ECONNRESET|Cluster isn't ready|CLUSTERDOWN|None of startup nodes is available|^LOADING /;
 
+/**
+ * A Cluster node's slots refresh that got no answer: ioredis's `timeout` (slotsRefreshTimeout ran out: a
+ * node that accepts connections but never answers, a SIGSTOP'd Redis) or `Node is disconnected`, both
+ * without a code. Only as a ClusterAllFailedError's last node error: a bare "timeout" may be a
+ * platform's, which keeps its own line.
+ */
+const SILENT_CLUSTER_NODE = /^(timeout|Node is disconnected)$/;
+function isSilentClusterNode(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && typeof (err as { message?: unknown }).message === 'string' && SILENT_CLUSTER_NODE.test((err as { message: string }).message);
+}
+
 /** Read by shape, not `instanceof Error`: an error from another realm (a vm context, a test runner) counts too. */
 export function isRedisUnavailable(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
@@ -36,7 +47,7 @@ export function isRedisUnavailable(err: unknown): boolean {
   // or when it tried no node. A node that answered with a refusal (WRONGPASS) keeps its own lines.
   if (e.name === 'ClusterAllFailedError') {
     const last = (err as { lastNodeError?: unknown }).lastNodeError;
-    return last === null || last === undefined || isRedisUnavailable(last);
+    return last === null || last === undefined || isRedisUnavailable(last) || isSilentClusterNode(last);
   }
   if (typeof e.message === 'string' && UNREACHABLE_MESSAGE.test(e.message)) return true;
   const errors = (err as { errors?: unknown }).errors; // AggregateError (IPv4 and IPv6 both refused)

@@ -187,6 +187,11 @@ async function closeApp(app: FastifyInstance, graceMs: number): Promise<void> {
   }
 }
 
+/** A sync run this long makes its target slow (src/mirror/target-cap.ts): half its platform's timeout. */
+function halfOf(timeoutMs: number): number {
+  return Math.max(1, Math.floor(timeoutMs / 2));
+}
+
 /** How long a start that failed part-way may take to close what it had opened before the error is reported. */
 const FAILED_START_CLOSE_MS = 10_000;
 
@@ -394,7 +399,13 @@ async function startRolesOn(
         ? {
             cap: new TargetRunCap(
               new TargetRunRepository(rt.redis, rt.keys),
-              { cap: targetCap, leaseMs: config.workerLockMs, slowMs: Math.max(1, Math.floor(config.platformTimeoutMs / 2)) },
+              // Slow: a run took half its platform's timeout (PLATFORM_TIMEOUTS_MS's, else PLATFORM_TIMEOUT_MS).
+              {
+                cap: targetCap,
+                leaseMs: config.workerLockMs,
+                slowMs: halfOf(config.platformTimeoutMs),
+                platformSlowMs: Object.fromEntries(Object.entries(config.platformTimeoutsMs ?? {}).map(([p, ms]) => [p, halfOf(ms)])),
+              },
               rt.log.child({ module: 'sync-worker' }),
             ),
           }

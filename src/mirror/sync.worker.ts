@@ -122,9 +122,11 @@ export function createSyncProcessor(
 ) {
   return async (job: Job<SyncJob>, token?: string): Promise<string> => {
     const data = syncJobOf(job.data);
+    const labels = labelsOf(job.queueName);
     let counted: CountedRun | null | undefined;
     if (cap) {
-      counted = await cap.enter(data.targetId, token);
+      // The queue's platform is the target's: its own timeout (PLATFORM_TIMEOUTS_MS) sets when a run is slow.
+      counted = await cap.enter(data.targetId, token, labels.done.platform);
       if (counted === null) {
         // Not a run (no timeline entry, no duration): the job waits for a slot of its target.
         const untilMs = Date.now() + cap.parkMs();
@@ -137,7 +139,6 @@ export function createSyncProcessor(
     // The job's lock token is the run's identity: a takeover after a stall has a new one, and the
     // intents it owns are fenced against the stalled run (src/store/intent.repository.ts).
     const signal = runs.start(job.queueName, job.id);
-    const labels = labelsOf(job.queueName);
     // One observe per run with labels made once per queue (the histogram's startTimer makes two
     // closures, an hrtime pair and a merged label object per run).
     const p0 = performance.now();

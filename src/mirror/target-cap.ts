@@ -42,6 +42,11 @@ export interface TargetCapOptions {
   leaseMs: number;
   /** A run this long or longer makes its target slow (half the platform timeout). */
   slowMs: number;
+  /**
+   * A platform's own slowMs (half its PLATFORM_TIMEOUTS_MS timeout), for the runs of its targets: a
+   * platform whose calls end sooner than slowMs would otherwise never have a slow target.
+   */
+  platformSlowMs?: Partial<Record<string, number>>;
   slowForMs?: number;
   /** Fallback delay of a held-back job (default PARK_FALLBACK_MS, jittered ×0.8–1.2). */
   parkMs?: number;
@@ -129,9 +134,13 @@ export class TargetRunCap {
     return false;
   }
 
-  /** A run still going after slowMs marks its target slow then, not only when it ends (a timeout later). */
-  private turnsSlow(targetId: string): NodeJS.Timeout {
-    const t = setTimeout(() => this.markSlow(targetId), this.opts.slowMs);
+  /**
+   * A run still going after slowMs (its platform's, if it has one) marks its target slow then, not
+   * only when it ends (a timeout later).
+   */
+  private turnsSlow(targetId: string, platform: string | undefined): NodeJS.Timeout {
+    const slowMs = (platform === undefined ? undefined : this.opts.platformSlowMs?.[platform]) ?? this.opts.slowMs;
+    const t = setTimeout(() => this.markSlow(targetId), slowMs);
     t.unref();
     return t;
   }
@@ -143,15 +152,15 @@ export class TargetRunCap {
   }
 
   /**
-   * A run of `targetId` (its job's lock token): not counted (no Redis call) unless the target is slow;
-   * null when it is slow and at its cap.
+   * A run of `targetId` (its job's lock token; `platform`, the target's, picks its slowMs): not counted
+   * (no Redis call) unless the target is slow; null when it is slow and at its cap.
    */
-  async enter(targetId: string, token: string = randomUUID()): Promise<CountedRun | null> {
+  async enter(targetId: string, token: string = randomUUID(), platform?: string): Promise<CountedRun | null> {
     const { leaseMs } = this.opts;
     // (Every run comes here: no named closure per run, which tsx's keepNames would rename as it is made.)
-    if (!this.isSlow(targetId)) return new UncountedRun(this.turnsSlow(targetId));
+    if (!this.isSlow(targetId)) return new UncountedRun(this.turnsSlow(targetId, platform));
     if (!(await this.runs.enter(targetId, token, this.opts.cap, leaseMs))) return null;
-    const timer = this.turnsSlow(targetId);
+    const timer = this.turnsSlow(targetId, platform);
     const renewal = setInterval(
       () => {
         this.runs.renew(targetId, token, leaseMs).catch((err: unknown) => this.outage.error(err, { targetId }, "could not renew a sync run's count (it lapses)"));

@@ -3,6 +3,7 @@
  * healthy four converge, and their pin propagation p99 — logged, never asserted as a time — stays in
  * the same order as in a run without the fault.
  */
+import { TargetRunRepository } from '../../src/store/target-runs.repository.js';
 import type { Platform } from '../../src/targets/target.adapter.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
@@ -123,4 +124,8 @@ test('a hanging platform does not hold up the other four', async () => {
   }, 60_000);
   expect(yt.state).not.toBe('live');
   expect(yt.lastError).toMatch(/timed out|retrying/i);
+  // And its target went through the slow-target cap (SYNC_TARGET_CONCURRENCY): its runs, ended at
+  // YouTube's 3 s, took half of that (not half of PLATFORM_TIMEOUT_MS's 20 s, which they never reach).
+  const slow = await new TargetRunRepository(svc.rt.redis, svc.rt.keys).slowTargets();
+  expect([...slow.keys()]).toContain('youtube');
 }, 300_000);

@@ -136,6 +136,20 @@ test('every route fastify serves is documented with a summary and an operationId
   expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
 });
 
+test('the actions that take no body (the rotations, a resync) do not say one is required; a route that needs its body does', () => {
+  // @fastify/swagger marked `requestBody.required: true` on every route with a body schema, NoBody's too.
+  const required = (method: string, path: string): unknown => (doc.paths[path]?.[method] as { requestBody?: { required?: boolean } } | undefined)?.requestBody?.required;
+  expect({
+    partnerSecret: required('post', '/v1/partners/{partnerId}/webhook-secret/rotate'),
+    endpointSecret: required('post', '/v1/partners/{partnerId}/endpoints/{endpointId}/rotate-secret'),
+    ingestKey: required('post', '/v1/partners/{partnerId}/shows/{showId}/ingest/rotate'),
+    resync: required('post', '/v1/partners/{partnerId}/shows/{showId}/mirrors/{targetId}/resync'),
+    createTarget: required('post', '/v1/partners/{partnerId}/targets'),
+  }).toEqual({ partnerSecret: false, endpointSecret: false, ingestKey: false, resync: false, createTarget: true });
+  // The marker that carries it to the document's last step is gone.
+  expect(JSON.stringify(doc)).not.toContain('x-syndicast-optional-body');
+});
+
 /** The JSON Schema an operation documents for `status`'s JSON body (or its request body), $refs inlined. */
 function schemaOf(method: string, path: string, status: number | 'body'): Json {
   const op = doc.paths[path]?.[method] as (Operation & { requestBody?: { content?: Record<string, { schema?: Json }> } }) | undefined;

@@ -30,9 +30,9 @@ afterAll(async () => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function caps(opts: { leaseMs?: number; slowMs?: number } = {}): { one: TargetRunCap; two: TargetRunCap; three: TargetRunCap; repo: TargetRunRepository; target: string } {
+function caps(opts: { leaseMs?: number; slowMs?: number; platformSlowMs?: Record<string, number> } = {}): { one: TargetRunCap; two: TargetRunCap; three: TargetRunCap; repo: TargetRunRepository; target: string } {
   const repo = new TargetRunRepository(redis, new Keys(`cap${++n}`));
-  const o = { cap: 2, leaseMs: opts.leaseMs ?? 30_000, slowMs: opts.slowMs ?? 100, parkMs: 60_000 };
+  const o = { cap: 2, leaseMs: opts.leaseMs ?? 30_000, slowMs: opts.slowMs ?? 100, parkMs: 60_000, ...(opts.platformSlowMs ? { platformSlowMs: opts.platformSlowMs } : {}) };
   return { one: new TargetRunCap(repo, o, log), two: new TargetRunCap(repo, o, log), three: new TargetRunCap(repo, o, log), repo, target: `t${n}` };
 }
 
@@ -114,6 +114,21 @@ async function watch(ms: number): Promise<string[]> {
   for (const mon of mons) mon.disconnect();
   return seen;
 }
+
+test("a platform with its own timeout (PLATFORM_TIMEOUTS_MS): its target's run is slow after that platform's slowMs, another platform's keeps slowMs", async () => {
+  // YouTube's calls end at 3 s while PLATFORM_TIMEOUT_MS is 20 s: with the one slowMs (10 s) its hanging
+  // target was never slow, and the cap never held it back.
+  const { one, repo, target } = caps({ slowMs: 60_000, platformSlowMs: { youtube: 50 } });
+  const yt = await one.enter(`${target}-yt`, 'run-yt', 'youtube');
+  const tt = await one.enter(`${target}-tt`, 'run-tt', 'tiktok');
+  try {
+    for (let i = 0; i < 200 && !(await repo.slowTargets()).has(`${target}-yt`); i++) await sleep(10);
+    expect([...(await repo.slowTargets()).keys()]).toEqual([`${target}-yt`]);
+  } finally {
+    yt!.leave();
+    tt!.leave();
+  }
+});
 
 test('the slow targets are read once a second while started, and no more after close', async () => {
   const { one, repo, target } = caps();

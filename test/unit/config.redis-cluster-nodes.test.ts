@@ -10,7 +10,8 @@ import { clusterSeedList, ConfigError, loadConfig } from '../../src/config/confi
 const load = (env: Record<string, string>) => loadConfig(env, '/nonexistent');
 
 test('a seed that is no host:port is refused at start, naming the variable and the seed', () => {
-  for (const bad of ['127.0.0.1:abc', '127.0.0.1:99999', '127.0.0.1:0', '127.0.0.1:7000:1', '::1:7000', ':7000', '10.0.0.1:7000,10.0.0.2:', '[::1', 'a b:7000', ',']) {
+  // The last five: brackets around no IPv6 address, a host with characters no host name has.
+  for (const bad of ['127.0.0.1:abc', '127.0.0.1:99999', '127.0.0.1:0', '127.0.0.1:7000:1', '::1:7000', ':7000', '10.0.0.1:7000,10.0.0.2:', '[::1', 'a b:7000', ',', '[:]:7000', '[.]', '[1]:7000', 'user@h:7000', 'h/x:7000']) {
     let message = '';
     try {
       load({ REDIS_CLUSTER_NODES: bad });
@@ -18,7 +19,7 @@ test('a seed that is no host:port is refused at start, naming the variable and t
       expect(e).toBeInstanceOf(ConfigError);
       message = (e as Error).message;
     }
-    expect({ bad, line: /^ {2}REDIS_CLUSTER_NODES: .*$/m.exec(message)?.[0] }).toEqual({ bad, line: expect.stringMatching(/host:port|names no seed|port must be 1 to 65535/) });
+    expect({ bad, line: /^ {2}REDIS_CLUSTER_NODES: .*$/m.exec(message)?.[0] }).toEqual({ bad, line: expect.stringMatching(/host:port|names no seed|port must be 1 to 65535|IPv6 address \(\[::1\]:7000\)|host must be a host name/) });
   }
 });
 

@@ -1,5 +1,6 @@
 /** src/lib/redis-outage-log.ts: one line per outage, reminders with the count left out, one on recovery. */
-import { Cluster, ReplyError } from 'ioredis';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { Cluster, ReplyError, type ClusterOptions } from 'ioredis';
 import { logSink } from '../helpers/log-sink.js';
 import { testPort } from '../helpers/ports.js';
 import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
@@ -85,32 +86,64 @@ test("a job failed by a platform's or partner's call keeps its own line, though 
   expect(lines).toHaveLength(2);
 });
 
-test("a Redis Cluster whose every seed is down: its client's \"Failed to refresh slots cache.\" on each reconnect is one outage, not a line each", async () => {
-  // Found by starting `npm start` with REDIS_CLUSTER_NODES at a node that was down: ~4 error lines a
-  // second ("redis connection error", ClusterAllFailedError) until the start gave up after 15 s.
-  const { log, lines } = logSink<{ level: number; msg: string; err?: { lastNodeError?: { message?: string } } }>();
+type ClusterLine = { level: number; msg: string; err?: { lastNodeError?: { message?: string } } };
+
+/** A Cluster client's first 6 errors with its one seed at `port`, logged through a RedisOutageLog; then its lines. */
+async function clusterErrors(port: number, options: ClusterOptions = {}): Promise<{ errors: Error[]; lines: ClusterLine[] }> {
+  const { log, lines } = logSink<ClusterLine>();
   const o = new RedisOutageLog(log, 'redis client');
-  const cluster = new Cluster([{ host: '127.0.0.1', port: await testPort() }], { clusterRetryStrategy: () => 20 });
+  const cluster = new Cluster([{ host: '127.0.0.1', port }], { clusterRetryStrategy: () => 20, ...options });
   const errors: Error[] = [];
+  const ended = new Promise((res) => cluster.once('end', res));
   try {
     await new Promise<void>((res) => {
       cluster.on('error', (err: Error) => {
         errors.push(err);
         o.error(connectionErrorSummary(err), {}, 'redis connection error');
-        if (errors.length === 6) res();
+        // Disconnected here, while its node is still in its pool: once the client is reconnecting (its
+        // pool empty), disconnect() ends nothing and 'end' never comes (a silent seed got there first).
+        if (errors.length === 6) {
+          cluster.disconnect();
+          res();
+        }
       });
     });
   } finally {
-    const ended = new Promise((res) => cluster.once('end', res));
-    cluster.disconnect();
+    if (errors.length < 6) cluster.disconnect();
     await ended;
     // Each slots check's connection leaves a 2 s timer behind (ioredis AbstractConnector.disconnect, not
     // unref'd; no event marks its end): the jest worker was force-exited while they ran.
     await new Promise((res) => setTimeout(res, 2100));
   }
+  return { errors, lines };
+}
+
+test("a Redis Cluster whose every seed is down: its client's \"Failed to refresh slots cache.\" on each reconnect is one outage, not a line each", async () => {
+  // Found by starting `npm start` with REDIS_CLUSTER_NODES at a node that was down: ~4 error lines a
+  // second ("redis connection error", ClusterAllFailedError) until the start gave up after 15 s.
+  const { errors, lines } = await clusterErrors(await testPort());
   expect(errors[0]!.name).toBe('ClusterAllFailedError');
   expect(lines.map((l) => l.msg)).toEqual(['redis client: Redis unavailable (repeats are logged at most every 15 s)']);
   expect(lines[0]!.err?.lastNodeError?.message).toMatch(/Connection is closed/);
+});
+
+test("a Redis Cluster whose seed accepts connections but never answers (SIGSTOP'd): its slots refreshes' timeouts are one outage, not a line each", async () => {
+  const sockets = new Set<Socket>();
+  const silent = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((res) => silent.listen(0, '127.0.0.1', res));
+  let found: { errors: Error[]; lines: ClusterLine[] };
+  try {
+    found = await clusterErrors((silent.address() as AddressInfo).port, { slotsRefreshTimeout: 50 });
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((res) => silent.close(res));
+  }
+  expect(found.errors[0]!.name).toBe('ClusterAllFailedError');
+  expect(found.lines.map((l) => l.msg)).toEqual(['redis client: Redis unavailable (repeats are logged at most every 15 s)']);
+  expect(found.lines[0]!.err?.lastNodeError?.message).toMatch(/^(timeout|Node is disconnected)$/);
 });
 
 test('a ClusterAllFailedError is Redis unavailable by its last node error: a refusal (WRONGPASS) is not', () => {
@@ -119,4 +152,9 @@ test('a ClusterAllFailedError is Redis unavailable by its last node error: a ref
   expect(isRedisUnavailable(allFailed(null))).toBe(true);
   expect(isRedisUnavailable(allFailed(new ReplyError('WRONGPASS invalid username-password pair or user is disabled.')))).toBe(false);
   expect(isRedisUnavailable(connectionErrorSummary(allFailed(new ReplyError('WRONGPASS invalid username-password pair'))))).toBe(false);
+  // A node that never answered (its slots refresh timed out, or it was gone): only as the last node error.
+  expect(isRedisUnavailable(allFailed(new Error('timeout')))).toBe(true);
+  expect(isRedisUnavailable(connectionErrorSummary(allFailed(new Error('Node is disconnected'))))).toBe(true);
+  expect(isRedisUnavailable(new Error('timeout'))).toBe(false); // a platform's, say
+  expect(isRedisUnavailable(allFailed(new Error('timeout of 3000ms exceeded')))).toBe(false);
 });

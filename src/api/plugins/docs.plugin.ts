@@ -17,6 +17,12 @@ import { ProblemSchema, type DocResponse, type DocResponses } from '../openapi.j
 const PUBLIC = [/^\/health\//, /^\/metrics$/, /^\/v1\/partners\/:partnerId\/events$/, /^\/l\//, /^\/v1\/platform-webhooks\//, /^\/v1\/relay\/edge\//];
 
 const PROBLEM_REF = { $ref: '#/components/schemas/Problem' };
+/**
+ * Marks, from transform to transformObject, an operation whose body schema takes no body (NoBody: the
+ * rotations, a resync): @fastify/swagger says `requestBody.required: true` of every route with a body
+ * schema (it copies `x-` keys onto the operation), and the document said a body was required.
+ */
+const OPTIONAL_BODY = 'x-syndicast-optional-body';
 const TAGS: { name: string; description: string }[] = [
   { name: 'health', description: 'Liveness, readiness and Prometheus metrics (no API key)' },
   { name: 'events', description: 'Signed partner events in (Standard Webhooks)' },
@@ -142,15 +148,22 @@ async function docsPlugin(app: FastifyInstance): Promise<void> {
       }
       schema['operationId'] ??= operationId(method, args.url);
       if (isPublic) schema['security'] = [];
+      if (given.body instanceof z.ZodType && given.body.safeParse(undefined).success) schema[OPTIONAL_BODY] = true;
       return out;
     },
     // Operation ids are unique: a HEAD that shares its GET's handler is `head…`.
     transformObject: (doc) => {
       if (!('openapiObject' in doc)) return doc.swaggerObject;
       const { openapiObject } = doc;
-      for (const item of Object.values(openapiObject.paths ?? {}) as Record<string, { operationId?: string } | undefined>[]) {
+      for (const item of Object.values(openapiObject.paths ?? {}) as Record<string, ({ operationId?: string; requestBody?: { required?: boolean } } & Record<string, unknown>) | undefined>[]) {
         const head = item['head'];
         if (head?.operationId && head.operationId === item['get']?.operationId) item['head'] = { ...head, operationId: head.operationId.replace(/^get/, 'head') };
+        // A body the route takes none of (or `{}`): not required (see OPTIONAL_BODY).
+        for (const op of Object.values(item)) {
+          if (!op?.[OPTIONAL_BODY]) continue;
+          delete op[OPTIONAL_BODY];
+          if (op.requestBody) op.requestBody.required = false;
+        }
       }
       return openapiObject;
     },
