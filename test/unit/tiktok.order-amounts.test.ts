@@ -89,11 +89,11 @@ test('property: returns reported cumulatively — the share never shrinks as uni
           expect(after).toBeLessThanOrEqual(line);
         }
         const share = lineShare(line, quantity, units);
-        // exactly round-half-up(line × u / quantity): 2·(share·q − line·u) ∈ [−q, q)
+        // exactly round-half-up(line × u / quantity): 2·(share·q − line·u) ∈ (−q, q] (a half, d = q, rounds up)
         const u = BigInt(Math.min(units, quantity));
         const q = BigInt(quantity);
         const d = 2n * (BigInt(share) * q - BigInt(line) * u);
-        expect(d >= -q && d < q).toBe(true);
+        expect(d > -q && d <= q).toBe(true);
         if (units >= quantity) expect(share).toBe(line);
       },
     ),
