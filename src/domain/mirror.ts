@@ -1,4 +1,5 @@
 /** A show's mirror on one target: what the platform has been driven to (observed state). */
+import { sha256 } from '../lib/crypto.js';
 import { idRecord, type IdRecord } from '../lib/id-record.js';
 import type { Platform, RemoteShow } from '../targets/target.adapter.js';
 
@@ -92,6 +93,14 @@ export interface MirrorDoc {
    * (`true`: written by an earlier version, which did not keep the version.)
    */
   waiting?: number | boolean;
+  /**
+   * The mirror failed because a stored secret no configured key opens (SECRET_UNREADABLE): what the
+   * run saw then. The sweep does not run it again while nothing of that changed (the show's version,
+   * the target's sealed credentials, the process's keys: SecretBox.keyring); once something did, a run
+   * that opens everything puts the mirror back in the state it failed from (`was`), as if the failed
+   * runs never happened. Not a part of any view: syncedVersion keeps its meaning.
+   */
+  unreadable?: { was: MirrorState; version: number; credentials: string; keyring: string };
   /** Bumped by operator actions (relink, retry) so that intents of an earlier attempt do not apply. */
   generation: number;
   /**
@@ -202,6 +211,22 @@ export function ownMirror(stored: MirrorDoc | null, owner: MirrorOwner): MirrorD
 }
 
 /** States after which the worker does nothing until an operator acts or the show changes. */
+/** What a failed mirror's `unreadable` is compared with: the show's version, the target's sealed credentials, the process's keys. */
+export function unreadableMark(was: MirrorState, version: number, credentialsSealed: string, keyring: string): NonNullable<MirrorDoc['unreadable']> {
+  return { was, version, credentials: sha256(credentialsSealed, 'base64url').slice(0, 22), keyring };
+}
+
+/**
+ * A mirror failed on a secret no key opened, and nothing that could change that has changed since
+ * (see MirrorDoc.unreadable): running it again would only fail it (and log) again.
+ */
+export function stillUnreadable(m: MirrorDoc, version: number, credentialsSealed: string, keyring: string): boolean {
+  const u = m.unreadable;
+  if (m.state !== 'failed' || u === undefined) return false;
+  const now = unreadableMark(u.was, version, credentialsSealed, keyring);
+  return u.version >= now.version && u.credentials === now.credentials && u.keyring === now.keyring;
+}
+
 export function isTerminal(state: MirrorState): boolean {
   return state === 'ended' || state === 'cancelled' || state === 'failed';
 }

@@ -68,6 +68,18 @@ export class SecretBox {
     this.key = parse(keyBase64, 'SECRETS_KEY');
     this.previous = previousBase64.filter((k) => k.trim() !== '').map((k) => parse(k, 'SECRETS_KEY_PREVIOUS'));
   }
+  /**
+   * Which keys this box holds (SECRETS_KEY and SECRETS_KEY_PREVIOUS, in order), as a digest that tells
+   * nothing of them: a mirror failed on a secret no key opened records it, and the sweep leaves the
+   * mirror alone while its process holds the same keys (a restart with a restored key retries it).
+   */
+  get keyring(): string {
+    return (this.keyringMemo ??= createHash('sha256')
+      .update(Buffer.concat([this.key, ...this.previous].map((k) => createHmac('sha256', k).update('syndicast keyring').digest())))
+      .digest('base64url')
+      .slice(0, 22));
+  }
+  private keyringMemo: string | undefined;
   encrypt(plain: string): string {
     const iv = nextIv();
     const c = createCipheriv('aes-256-gcm', this.key, iv);

@@ -457,7 +457,7 @@ async function startRolesOn(
   step();
   if (m.scheduler) {
     const { startScheduler, SweepService, OrderEventSweep } = m.scheduler;
-    const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, rt.log.child({ module: 'sweep' }), config.sweepPageSize);
+    const sweep = new SweepService(rt.shows, rt.partners, rt.syncProducer, rt.log.child({ module: 'sweep' }), config.sweepPageSize, rt.box.keyring);
     started.scheduler = await unlessStopped(startScheduler({
       connection: () => rt.bullConnection('worker'),
       keys: rt.keys,

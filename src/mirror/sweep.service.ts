@@ -5,7 +5,7 @@
  * leave the active set, unless the show was marked active again after the sweep read it.
  */
 import type { Logger } from 'pino';
-import { isTerminal, mayHoldPlatformShow } from '../domain/mirror.js';
+import { isTerminal, mayHoldPlatformShow, stillUnreadable } from '../domain/mirror.js';
 import type { SyncProducer } from '../queues/queues.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
@@ -18,6 +18,8 @@ export class SweepService {
     private readonly log: Logger,
     /** Active shows read per round trip (config sweepPageSize); every page is swept. */
     private readonly pageSize = 500,
+    /** This process's keys (SecretBox.keyring): a mirror failed on an unreadable secret under them is not run again. */
+    private readonly keyring = '',
   ) {}
 
   async sweep(): Promise<{ shows: number; enqueued: number; finished: number }> {
@@ -68,6 +70,10 @@ export class SweepService {
         continue;
       }
       allDone = false;
+      // Failed on a secret no key opened, and nothing changed since (the version, the target's
+      // credentials, this process's keys): a run would only fail it and log again, every sweep, for
+      // ever. Kept in the set, so that a restart with the restored key (other keys) runs it again.
+      if (m && stillUnreadable(m, desired.version, t.credentialsSealed, this.keyring)) continue;
       // Work that a lost or dropped job would leave undone; otherwise the mirror is idle and current.
       const behind =
         !m ||

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
-import { ingestUnreadable, isTerminal, newMirror, ownMirror, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
+import { ingestUnreadable, isTerminal, newMirror, ownMirror, unreadableMark, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import { IntentCorruptError, LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
@@ -421,7 +421,12 @@ export class SyncService {
         };
         /** The run ends with `err` (a TargetError, else thrown: onError): the mirror saved with it, and reported. */
         const fail = async (err: unknown): Promise<SyncOutcome> => {
+          // The state a failure on an unreadable secret came from: a mirror already failed on one keeps the first.
+          const was = mirror.state === 'failed' && mirror.unreadable ? mirror.unreadable.was : mirror.state;
           let outcome = await this.onError(err, mirror, target, logger());
+          // Failed on a secret no key opens: marked with what it saw, so the sweep does not run it again
+          // (and log again) until the show, the target's credentials or this process's keys change.
+          mirror.unreadable = err instanceof SecretUnreadableError && mirror.state === 'failed' ? unreadableMark(was, desired.version, target.credentialsSealed, this.deps.box.keyring) : undefined;
           // The version the wait began at: the sweep brings the delayed job forward only once the show changed since.
           mirror.waiting = err instanceof RetryableError && err.waiting ? desired.version : undefined;
           try {
@@ -444,6 +449,15 @@ export class SyncService {
             mirror.state = 'failed';
             mirror.lastError = `platform ${target.platform} is not supported by this version of Syndicast`;
           } else {
+            // The credentials open now (a restored key, new credentials): a mirror failed only because
+            // a secret could not be opened takes up where it failed, as if those runs never happened.
+            if (mirror.unreadable !== undefined) {
+              if (mirror.state === 'failed' && (mirror.lastError === SECRET_UNREADABLE_MIRROR_ERROR || mirror.lastError === STREAM_KEY_UNREADABLE_MIRROR_ERROR)) {
+                mirror.state = mirror.unreadable.was;
+                mirror.lastError = null;
+              }
+              mirror.unreadable = undefined;
+            }
             // A platform call may read or replace the ingest: a key no configured key opens fails the
             // mirror before any (a finished or failed mirror makes none and keeps its state). Not when the
             // mirror was linked again (attach): the platform's show, its ingest included, is read anew first.

@@ -1,0 +1,72 @@
+/**
+ * A mirror failed because the target's stored credentials no configured key opens (SECRETS_KEY changed
+ * without rotation) recorded no syncedVersion, so every sweep (10 s) queued it again, and every run
+ * tried the credentials again and logged an error line: per mirror, per sweep, for ever. Now the sweep
+ * leaves it alone while nothing changed (the show, the target's credentials, the process's keys), and a
+ * worker restarted with the restored key takes it up again by itself (no resync per show). Real Redis.
+ */
+import { randomBytes } from 'node:crypto';
+import { SecretBox } from '../../src/lib/crypto.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { SweepService } from '../../src/mirror/sweep.service.js';
+import { CREDENTIALS } from '../helpers/platforms.js';
+import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { startSim, type TestSim } from '../helpers/sim.js';
+
+let svc: TestService;
+let sim: TestSim;
+beforeAll(async () => {
+  sim = await startSim();
+  svc = await startService(); // api + dispatch; the worker role is started (and restarted) below
+});
+afterAll(async () => {
+  await svc.close();
+  await sim.close();
+});
+
+test('an unreadable secret fails the mirror once, not once per sweep; a worker restarted with the restored key syncs it', async () => {
+  const lostKey = randomBytes(32).toString('base64');
+  const lost = new SecretBox(lostKey);
+  const secret = await createPartner(svc, 'sus');
+  const created = await svc.api('/v1/partners/sus/targets?verify=false', {
+    json: { id: 'sus-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+  });
+  expect(created.status).toBe(201);
+  // Sealed under a key this service no longer has (SECRETS_KEY changed without rotation).
+  await svc.rt.partners.updateTarget('sus', 'sus-yt', (t) => ({ ...t, credentialsSealed: lost.encrypt(svc.rt.box.decrypt(t.credentialsSealed)) }));
+  await svc.startWorkers();
+
+  expect((await sendEvent(svc, 'sus', secret, showEvent('show.scheduled', sampleShow('sus-1'), new Date().toISOString()))).status).toBe(202);
+  const failed = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror('sus', 'sus-1', 'sus-yt');
+    // Once the run is over: its last save records what the partner was told (notified).
+    return m?.state === 'failed' && m.notified !== undefined ? m : undefined;
+  }, 10_000);
+  expect(failed.lastError).toMatch(/cannot be opened with SECRETS_KEY/);
+
+  // Several sweeps of a process with the same keys: nothing queued (each was a run and an error line), the mirror untouched.
+  const sweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent'), 100, svc.rt.box.keyring);
+  for (let i = 0; i < 5; i++) expect(await sweep.sweep()).toEqual({ shows: 1, enqueued: 0, finished: 0 });
+  const after = await svc.rt.shows.getMirror('sus', 'sus-1', 'sus-yt');
+  expect(after?.rev).toBe(failed.rev);
+  expect(after?.state).toBe('failed');
+
+  // The view's syncedVersion keeps its meaning: the failed run synced nothing.
+  const view = (await (await svc.api('/v1/partners/sus/shows/sus-1')).json()) as { mirrors: { targetId: string; syncedVersion?: number }[] };
+  expect(view.mirrors.find((m) => m.targetId === 'sus-yt')?.syncedVersion ?? 0).toBe(failed.syncedVersion);
+
+  // Restarted with the key restored (as SECRETS_KEY_PREVIOUS): the sweep of a process with those keys
+  // queues the mirror again, and it syncs, with no operator action.
+  await svc.stopWorkers();
+  await svc.startWorkers({ secretsKeyPrevious: lostKey });
+  const restored = new SecretBox(svc.config.secretsKey!, [lostKey]);
+  const resweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent'), 100, restored.keyring);
+  expect((await resweep.sweep()).enqueued).toBe(1);
+  const synced = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror('sus', 'sus-1', 'sus-yt');
+    return m?.state === 'ready' ? m : undefined;
+  }, 15_000);
+  expect(synced.lastError).toBeNull();
+  expect(synced.remote?.externalId).toBeTruthy();
+  expect(synced.unreadable).toBeUndefined();
+});
