@@ -3024,6 +3024,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/e2e/relay.second-publish.test.ts'],
     testName: 'made-up keys',
   },
+  {
+    name: 'sweep-requeues-unreadable-secret',
+    what: 'the sweep queues a mirror failed on a secret no key opens at every sweep (src/mirror/sweep.service.ts): each run tries the secret again and logs an error, per mirror, per sweep, for ever',
+    file: 'src/mirror/sweep.service.ts',
+    from: 'if (m && stillUnreadable(m, desired.version, t.credentialsSealed, this.keyring)) continue;',
+    to: 'if (m && stillUnreadable(m, desired.version, t.credentialsSealed, this.keyring) && false) continue;',
+    tests: ['test/integration/secrets.unreadable-sweep.test.ts'],
+    testName: 'not once per sweep',
+  },
+  {
+    name: 'unreadable-secret-mirror-stays-failed',
+    what: 'a mirror failed on a secret no key opens stays failed once the key is restored (src/mirror/sync.service.ts): every show needs an operator resync after a restart with the right key',
+    file: 'src/mirror/sync.service.ts',
+    from: '                mirror.state = mirror.unreadable.was;\n',
+    to: '\n',
+    tests: ['test/integration/secrets.unreadable-sweep.test.ts'],
+    testName: 'restarted with the restored key',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
