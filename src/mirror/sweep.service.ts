@@ -61,7 +61,9 @@ export class SweepService {
     let allDone = true;
     for (const [i, t] of targets.entries()) {
       const m = mirrors[i];
-      if (m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= desired.version) continue;
+      // (Not one failed on a secret no key opened (unreadable): it may have synced the show's version
+      // before it failed (a live mirror's delayed pin job), and a restored key must still take it up.)
+      if (m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= desired.version && m.unreadable === undefined) continue;
       if (!t.enabled) {
         // Never mirrored there (or nothing made remotely yet): nothing to finish on the platform. A
         // create whose outcome is unknown (mayHoldPlatformShow) may have made a show there: kept too,
@@ -78,6 +80,7 @@ export class SweepService {
       const behind =
         !m ||
         m.syncedVersion < desired.version ||
+        m.unreadable !== undefined || // failed on an unreadable secret, and something changed since (above)
         m.retries > 0 ||
         m.state === 'pending' ||
         m.state === 'provisioning' ||

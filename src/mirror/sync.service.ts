@@ -426,7 +426,9 @@ export class SyncService {
           let outcome = await this.onError(err, mirror, target, logger());
           // Failed on a secret no key opens: marked with what it saw, so the sweep does not run it again
           // (and log again) until the show, the target's credentials or this process's keys change.
-          mirror.unreadable = err instanceof SecretUnreadableError && mirror.state === 'failed' ? unreadableMark(was, desired.version, target.credentialsSealed, this.deps.box.keyring) : undefined;
+          // Not a mirror that had failed for another reason before (was 'failed'): taken up again, it
+          // would be 'failed' with no reason; it stays as it was before the marker (queued by each sweep).
+          mirror.unreadable = err instanceof SecretUnreadableError && mirror.state === 'failed' && was !== 'failed' ? unreadableMark(was, desired.version, target.credentialsSealed, this.deps.box.keyring) : undefined;
           // The version the wait began at: the sweep brings the delayed job forward only once the show changed since.
           mirror.waiting = err instanceof RetryableError && err.waiting ? desired.version : undefined;
           try {

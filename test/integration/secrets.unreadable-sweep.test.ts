@@ -44,16 +44,24 @@ test('an unreadable secret fails the mirror once, not once per sweep; a worker r
   }, 10_000);
   expect(failed.lastError).toMatch(/cannot be opened with SECRETS_KEY/);
 
+  // The view's syncedVersion keeps its meaning: the failed run synced nothing.
+  const view = (await (await svc.api('/v1/partners/sus/shows/sus-1')).json()) as { mirrors: { targetId: string; syncedVersion?: number }[] };
+  expect(view.mirrors.find((m) => m.targetId === 'sus-yt')?.syncedVersion ?? 0).toBe(failed.syncedVersion);
+
+  // The hardest case for the sweep: a failed mirror that had synced the show's version before it failed
+  // (a live mirror whose delayed pin job met the unreadable key): a failed mirror at the show's version
+  // is otherwise finished for the sweep, and a restored key must still take it up.
+  const desired = await svc.rt.shows.desired('sus', 'sus-1');
+  await svc.rt.shows.saveMirror('sus', 'sus-1', { ...failed, syncedVersion: desired!.version });
+  const atVersion = (await svc.rt.shows.getMirror('sus', 'sus-1', 'sus-yt'))!;
+  expect([atVersion.state, atVersion.syncedVersion, atVersion.unreadable !== undefined]).toEqual(['failed', desired!.version, true]);
+
   // Several sweeps of a process with the same keys: nothing queued (each was a run and an error line), the mirror untouched.
   const sweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent'), 100, svc.rt.box.keyring);
   for (let i = 0; i < 5; i++) expect(await sweep.sweep()).toEqual({ shows: 1, enqueued: 0, finished: 0 });
   const after = await svc.rt.shows.getMirror('sus', 'sus-1', 'sus-yt');
-  expect(after?.rev).toBe(failed.rev);
+  expect(after?.rev).toBe(atVersion.rev);
   expect(after?.state).toBe('failed');
-
-  // The view's syncedVersion keeps its meaning: the failed run synced nothing.
-  const view = (await (await svc.api('/v1/partners/sus/shows/sus-1')).json()) as { mirrors: { targetId: string; syncedVersion?: number }[] };
-  expect(view.mirrors.find((m) => m.targetId === 'sus-yt')?.syncedVersion ?? 0).toBe(failed.syncedVersion);
 
   // Restarted with the key restored (as SECRETS_KEY_PREVIOUS): the sweep of a process with those keys
   // queues the mirror again, and it syncs, with no operator action.
@@ -69,4 +77,25 @@ test('an unreadable secret fails the mirror once, not once per sweep; a worker r
   expect(synced.lastError).toBeNull();
   expect(synced.remote?.externalId).toBeTruthy();
   expect(synced.unreadable).toBeUndefined();
+});
+
+test('a mirror that had failed for another reason is not marked: taken up again it would be failed with no reason', async () => {
+  const lost = new SecretBox(randomBytes(32).toString('base64'));
+  const secret = await createPartner(svc, 'sus2');
+  expect((await svc.api('/v1/partners/sus2/targets?verify=false', { json: { id: 'sus2-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } })).status).toBe(201);
+  expect((await sendEvent(svc, 'sus2', secret, showEvent('show.scheduled', sampleShow('sus2-1'), new Date().toISOString()))).status).toBe(202);
+  const ready = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror('sus2', 'sus2-1', 'sus2-yt');
+    return m?.state === 'ready' && m.notified !== undefined ? m : undefined;
+  }, 15_000);
+  // Failed for another reason, then the key is lost and the show changes.
+  await svc.rt.shows.saveMirror('sus2', 'sus2-1', { ...ready, state: 'failed', lastError: 'retries exhausted (test)' });
+  await svc.rt.partners.updateTarget('sus2', 'sus2-yt', (t) => ({ ...t, credentialsSealed: lost.encrypt(svc.rt.box.decrypt(t.credentialsSealed)) }));
+  const later = { ...sampleShow('sus2-1'), title: 'changed' };
+  expect((await sendEvent(svc, 'sus2', secret, showEvent('show.updated', later, new Date(Date.now() + 1000).toISOString()))).status).toBe(202);
+  const after = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror('sus2', 'sus2-1', 'sus2-yt');
+    return m && /cannot be opened with SECRETS_KEY/.test(m.lastError ?? '') ? m : undefined;
+  }, 10_000);
+  expect([after.state, after.unreadable]).toEqual(['failed', undefined]);
 });
