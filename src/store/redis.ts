@@ -60,7 +60,7 @@ const ENDS_BETWEEN_RECONNECTS = Symbol('syndicast.endsBetweenReconnects');
  * were still waiting for their next attempt. Such a client now ends as ioredis ends one disconnected
  * before it ever connected (status 'wait'): its close handler runs, status 'end', queued commands
  * rejected with "Connection is closed.". On the prototype, so that the connections BullMQ duplicates
- * itself (blocking connections) are covered too. A Cluster has its own disconnect (not patched).
+ * itself (blocking connections) are covered too. A Cluster has its own disconnect: clusterEndWhenIdle.
  *
  * Likewise for what was in flight when the outage began: ioredis keeps those commands aside
  * (prevCommandQueue) to send them again once the connection is ready, and rejects them only while
@@ -80,19 +80,63 @@ function rejectUnfulfilled(client: Redis): void {
   for (let item = queue.shift(); item; item = queue.shift()) item.command.reject(new Error('Connection is closed.'));
 }
 
+/** Replaces `proto.disconnect` with `patched(the original)`, once however often this module is loaded (`mark` says it is done). */
+function patchDisconnectOnce<T extends Redis | Cluster>(proto: T, mark: symbol, patched: (disconnect: T['disconnect']) => T['disconnect']): void {
+  const p = proto as T & Record<symbol, true | undefined>;
+  if (p[mark]) return;
+  p[mark] = true;
+  p.disconnect = patched(p.disconnect);
+}
+
 function endBetweenReconnects(): void {
-  const proto = Redis.prototype as Redis & { [ENDS_BETWEEN_RECONNECTS]?: true };
-  if (proto[ENDS_BETWEEN_RECONNECTS]) return;
-  proto[ENDS_BETWEEN_RECONNECTS] = true;
-  const disconnect = proto.disconnect;
-  proto.disconnect = function (this: Redis, reconnect = false): void {
+  patchDisconnectOnce(Redis.prototype, ENDS_BETWEEN_RECONNECTS, (disconnect) => function (this: Redis, reconnect = false): void {
     const betweenAttempts = !reconnect && this.status === 'reconnecting' && (this as unknown as { reconnectTimeout: unknown }).reconnectTimeout != null;
     disconnect.call(this, reconnect);
     if (betweenAttempts && this.status === 'reconnecting') closeHandler(this)();
     if (!reconnect) rejectUnfulfilled(this);
-  };
+  });
 }
 endBetweenReconnects();
+
+const CLUSTER_ENDS_WHEN_IDLE = Symbol('syndicast.clusterEndsWhenIdle');
+
+interface ClusterInternals {
+  status: string;
+  connectionPool: { getNodes(role: 'all'): unknown[] };
+  flushQueue(err: Error): void;
+  invokeReadyDelayedCallbacks(err: Error): void;
+  setStatus(status: string): void;
+  handleCloseEvent(): void;
+}
+
+/**
+ * ioredis 5.11.1: a Cluster's disconnect() goes to 'disconnecting' and ends once its node pool drains
+ * (every node's 'end' → 'close' → 'end', offline queue flushed). With no node in the pool, nothing ever
+ * drains: a Cluster waiting between reconnect attempts ('reconnecting', its pool emptied by the outage)
+ * or connecting before its startup nodes resolved stayed 'disconnecting' for ever, and the commands in
+ * its offline queue never settled. After a whole-cluster outage, a SIGTERM before the dispatcher's
+ * Cluster retried (up to 2 s) left SyncDispatcher.close() waiting on its queued XGROUP/XREADGROUP, and
+ * the process exited 1 at SHUTDOWN_TIMEOUT_MS; BullMQ's Cluster blocking connections the same. Such a
+ * Cluster now ends at once as one disconnected in 'wait' does (its reconnect timer is already cleared):
+ * queued commands and pipelines rejected with "Connection is closed.", status 'close' then 'end'. A
+ * Cluster with nodes, or whose nodes are ending, ends through them as before (each node's disconnect:
+ * endBetweenReconnects).
+ */
+function clusterEndWhenIdle(): void {
+  patchDisconnectOnce(Cluster.prototype, CLUSTER_ENDS_WHEN_IDLE, (disconnect) => function (this: Cluster, reconnect = false): void {
+    const c = this as unknown as ClusterInternals;
+    // A connect past its seeds (a 'refresh' listener) whose nodes are ending drains and closes by itself.
+    const idle = !reconnect && (c.status === 'reconnecting' || c.status === 'connecting') && c.connectionPool.getNodes('all').length === 0 && this.listenerCount('refresh') === 0;
+    disconnect.call(this, reconnect);
+    if (!idle || c.status !== 'disconnecting') return;
+    const closed = new Error('Connection is closed.');
+    c.flushQueue(closed);
+    c.invokeReadyDelayedCallbacks(closed);
+    c.setStatus('close');
+    c.handleCloseEvent();
+  });
+}
+clusterEndWhenIdle();
 
 const TIMEOUT_AFTER_IO = Symbol('syndicast.timeoutAfterIo');
 

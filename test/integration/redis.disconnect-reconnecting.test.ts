@@ -20,13 +20,14 @@
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'bullmq';
 import pino from 'pino';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { SecretBox } from '../../src/lib/crypto.js';
 import { SyncDispatcher } from '../../src/mirror/sync.dispatcher.js';
 import { Keys } from '../../src/store/keys.js';
 import { PartnerRepository } from '../../src/store/partner.repository.js';
 import { createRedis } from '../../src/store/redis.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { testPort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/service.js';
 
 let redis: TestRedis;
@@ -124,11 +125,17 @@ test('a command in flight when Redis went is rejected when its client is disconn
     await waitFor(async () => inFlight(client).includes('blpop'), 5000, 5);
     await redis.stop('SIGKILL');
     await waitFor(async () => client.status === 'reconnecting', 10_000, 5);
-    const disconnected = atConnect(client, () => client.disconnect());
+    // rejectUnfulfilled reads ioredis's private prevCommandQueue: if an ioredis upgrade renames it, this says so.
+    let kept: string[] | string = 'no prevCommandQueue';
+    const disconnected = atConnect(client, () => {
+      const prev = (client as unknown as { prevCommandQueue?: { toArray(): { command: { name: string } }[] } }).prevCommandQueue;
+      if (prev) kept = prev.toArray().map((i) => i.command.name);
+      client.disconnect();
+    });
     await redis.start();
     const statusAtDisconnect = await disconnected;
     const settled = await Promise.race([blocked, new Promise<'never settled'>((r) => setTimeout(() => r('never settled'), 3000))]);
-    expect({ statusAtDisconnect, settled, status: await ended(client) }).toEqual({ statusAtDisconnect: 'connect', settled: 'Connection is closed.', status: 'end' });
+    expect({ kept, statusAtDisconnect, settled, status: await ended(client) }).toEqual({ kept: ['blpop'], statusAtDisconnect: 'connect', settled: 'Connection is closed.', status: 'end' });
   } finally {
     if (client.status !== 'end') client.disconnect();
   }
@@ -165,4 +172,32 @@ test('the sync dispatcher closes when closed after Redis is back, before its con
     if (dispatchRedis.status !== 'end') dispatchRedis.disconnect();
     service.disconnect();
   }
+});
+
+/**
+ * The same for a Cluster client (src/store/redis.ts clusterEndWhenIdle): its disconnect() waited for its
+ * node pool to drain, and with no node in the pool ('reconnecting' after the whole cluster went, or
+ * 'connecting' before the startup nodes resolved) it stayed 'disconnecting' with its offline queue
+ * (the dispatcher's XGROUP/XREADGROUP) never settled. Seeds on a port nobody listens on: the cheap way there.
+ */
+describe('a Cluster client disconnected with no node ends, and its offline queue is rejected', () => {
+  async function disconnectedIn(state: 'reconnecting' | 'connecting'): Promise<unknown> {
+    const cluster = createRedis({ clusterNodes: `127.0.0.1:${await testPort()}` }, 'worker', 'test-cluster-' + state) as Cluster;
+    cluster.on('error', () => undefined);
+    try {
+      // 'connecting': at once (the constructor's connect resolves the seeds on a later tick).
+      if (state === 'reconnecting') await waitFor(async () => cluster.status === 'reconnecting', 10_000, 5);
+      const statusAtDisconnect = cluster.status;
+      const queued = cluster.get('{t}k').then(() => 'resolved', (err: Error) => err.message);
+      cluster.disconnect();
+      const settled = await Promise.race([queued, new Promise<'never settled'>((r) => setTimeout(() => r('never settled'), 3000))]);
+      const retryTimerSet = (cluster as unknown as { reconnectTimeout?: unknown }).reconnectTimeout != null;
+      return { statusAtDisconnect, settled, status: await ended(cluster as unknown as Redis), retryTimerSet };
+    } finally {
+      if (cluster.status !== 'end') cluster.disconnect();
+    }
+  }
+  test.each(['reconnecting', 'connecting'] as const)('%s', async (state) => {
+    expect(await disconnectedIn(state)).toEqual({ statusAtDisconnect: state, settled: 'Connection is closed.', status: 'end', retryTimerSet: false });
+  });
 });

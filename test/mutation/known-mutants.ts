@@ -1883,6 +1883,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/redis.disconnect-reconnecting.test.ts'],
   },
   {
+    name: 'redis-cluster-disconnect-idle-hangs',
+    what: "a Cluster client disconnected with no node in its pool ('reconnecting' after the whole cluster went, or 'connecting' before its seeds resolved) stays 'disconnecting' as ioredis leaves it (src/store/redis.ts clusterEndWhenIdle does not end it): its offline queue (the dispatcher's XGROUP/XREADGROUP) never settles, and SIGTERM after a cluster outage hangs",
+    file: 'src/store/redis.ts',
+    from: "    if (!idle || c.status !== 'disconnecting') return;\n",
+    to: '    return;\n',
+    tests: ['test/integration/redis.disconnect-reconnecting.test.ts'],
+    testName: 'a Cluster client disconnected with no node ends',
+  },
+  {
     name: 'shutdown-connections-not-cut',
     what: "closeApp's grace ends without cutting the HTTP connections whose requests did not finish: app.close() waits on a client that never finishes its request, and SIGTERM sits out SHUTDOWN_TIMEOUT_MS (killed by timeout, exit 1)",
     file: 'src/main/process.ts',
