@@ -98,9 +98,10 @@ export interface MirrorDoc {
    * run saw then. The sweep does not run it again while nothing of that changed (the show's version,
    * the target's sealed credentials, the process's keys: SecretBox.keyring); once something did, a run
    * that opens everything puts the mirror back in the state it failed from (`was`), as if the failed
-   * runs never happened. Not a part of any view: syncedVersion keeps its meaning.
+   * runs never happened. Not a part of any view: syncedVersion keeps its meaning. A mirror that had
+   * failed for another reason (`was` 'failed') keeps that reason in `lastError`, given back then.
    */
-  unreadable?: { was: MirrorState; version: number; credentials: string; keyring: string };
+  unreadable?: { was: MirrorState; version: number; credentials: string; keyring: string; lastError?: string | null };
   /** Bumped by operator actions (relink, retry) so that intents of an earlier attempt do not apply. */
   generation: number;
   /**
@@ -212,8 +213,10 @@ export function ownMirror(stored: MirrorDoc | null, owner: MirrorOwner): MirrorD
 
 /** States after which the worker does nothing until an operator acts or the show changes. */
 /** What a failed mirror's `unreadable` is compared with: the show's version, the target's sealed credentials, the process's keys. */
-export function unreadableMark(was: MirrorState, version: number, credentialsSealed: string, keyring: string): NonNullable<MirrorDoc['unreadable']> {
-  return { was, version, credentials: sha256(credentialsSealed, 'base64url').slice(0, 22), keyring };
+export function unreadableMark(was: MirrorState, version: number, credentialsSealed: string, keyring: string, lastError?: string | null): NonNullable<MirrorDoc['unreadable']> {
+  const mark: NonNullable<MirrorDoc['unreadable']> = { was, version, credentials: sha256(credentialsSealed, 'base64url').slice(0, 22), keyring };
+  if (lastError !== undefined) mark.lastError = lastError;
+  return mark;
 }
 
 /**

@@ -423,12 +423,12 @@ export class SyncService {
         const fail = async (err: unknown): Promise<SyncOutcome> => {
           // The state a failure on an unreadable secret came from: a mirror already failed on one keeps the first.
           const was = mirror.state === 'failed' && mirror.unreadable ? mirror.unreadable.was : mirror.state;
+          // A mirror that had failed for another reason keeps that reason, to be given back with its state.
+          const wasError = mirror.state === 'failed' && mirror.unreadable ? mirror.unreadable.lastError : was === 'failed' ? mirror.lastError : undefined;
           let outcome = await this.onError(err, mirror, target, logger());
           // Failed on a secret no key opens: marked with what it saw, so the sweep does not run it again
           // (and log again) until the show, the target's credentials or this process's keys change.
-          // Not a mirror that had failed for another reason before (was 'failed'): taken up again, it
-          // would be 'failed' with no reason; it stays as it was before the marker (queued by each sweep).
-          mirror.unreadable = err instanceof SecretUnreadableError && mirror.state === 'failed' && was !== 'failed' ? unreadableMark(was, desired.version, target.credentialsSealed, this.deps.box.keyring) : undefined;
+          mirror.unreadable = err instanceof SecretUnreadableError && mirror.state === 'failed' ? unreadableMark(was, desired.version, target.credentialsSealed, this.deps.box.keyring, wasError) : undefined;
           // The version the wait began at: the sweep brings the delayed job forward only once the show changed since.
           mirror.waiting = err instanceof RetryableError && err.waiting ? desired.version : undefined;
           try {
@@ -456,7 +456,8 @@ export class SyncService {
             if (mirror.unreadable !== undefined) {
               if (mirror.state === 'failed' && (mirror.lastError === SECRET_UNREADABLE_MIRROR_ERROR || mirror.lastError === STREAM_KEY_UNREADABLE_MIRROR_ERROR)) {
                 mirror.state = mirror.unreadable.was;
-                mirror.lastError = null;
+                // Failed for another reason before: that reason again (a failed mirror keeps its reason).
+                mirror.lastError = mirror.unreadable.was === 'failed' ? (mirror.unreadable.lastError ?? null) : null;
               }
               mirror.unreadable = undefined;
             }

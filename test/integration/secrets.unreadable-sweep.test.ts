@@ -79,8 +79,12 @@ test('an unreadable secret fails the mirror once, not once per sweep; a worker r
   expect(synced.unreadable).toBeUndefined();
 });
 
-test('a mirror that had failed for another reason is not marked: taken up again it would be failed with no reason', async () => {
-  const lost = new SecretBox(randomBytes(32).toString('base64'));
+test('a mirror that had failed for another reason is marked too, and given back its reason with its state once the key is restored', async () => {
+  // Workers with the service's own keys only (the first test left them with its restored key).
+  await svc.stopWorkers();
+  await svc.startWorkers();
+  const lostKey = randomBytes(32).toString('base64');
+  const lost = new SecretBox(lostKey);
   const secret = await createPartner(svc, 'sus2');
   expect((await svc.api('/v1/partners/sus2/targets?verify=false', { json: { id: 'sus2-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } })).status).toBe(201);
   expect((await sendEvent(svc, 'sus2', secret, showEvent('show.scheduled', sampleShow('sus2-1'), new Date().toISOString()))).status).toBe(202);
@@ -93,9 +97,23 @@ test('a mirror that had failed for another reason is not marked: taken up again 
   await svc.rt.partners.updateTarget('sus2', 'sus2-yt', (t) => ({ ...t, credentialsSealed: lost.encrypt(svc.rt.box.decrypt(t.credentialsSealed)) }));
   const later = { ...sampleShow('sus2-1'), title: 'changed' };
   expect((await sendEvent(svc, 'sus2', secret, showEvent('show.updated', later, new Date(Date.now() + 1000).toISOString()))).status).toBe(202);
-  const after = await waitFor(async () => {
+  const marked = await waitFor(async () => {
     const m = await svc.rt.shows.getMirror('sus2', 'sus2-1', 'sus2-yt');
-    return m && /cannot be opened with SECRETS_KEY/.test(m.lastError ?? '') ? m : undefined;
+    return m && /cannot be opened with SECRETS_KEY/.test(m.lastError ?? '') && m.notified !== undefined ? m : undefined;
   }, 10_000);
-  expect([after.state, after.unreadable]).toEqual(['failed', undefined]);
+  expect([marked.state, marked.unreadable?.was, marked.unreadable?.lastError]).toEqual(['failed', 'failed', 'retries exhausted (test)']);
+  // Not run again by the sweep while nothing changed (it was, at every sweep).
+  const sweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent'), 100, svc.rt.box.keyring);
+  for (let i = 0; i < 3; i++) expect((await sweep.sweep()).enqueued).toBe(0);
+
+  // The key restored: the mirror is failed again for its own reason, not with the secret's error nor with none.
+  await svc.stopWorkers();
+  await svc.startWorkers({ secretsKeyPrevious: lostKey });
+  const resweep = new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent'), 100, new SecretBox(svc.config.secretsKey!, [lostKey]).keyring);
+  expect((await resweep.sweep()).enqueued).toBe(1);
+  const back = await waitFor(async () => {
+    const m = await svc.rt.shows.getMirror('sus2', 'sus2-1', 'sus2-yt');
+    return m && m.unreadable === undefined ? m : undefined;
+  }, 10_000);
+  expect([back.state, back.lastError]).toEqual(['failed', 'retries exhausted (test)']);
 });
