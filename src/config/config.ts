@@ -97,11 +97,14 @@ export function parseClusterSeed(entry: string): { host: string; port: number } 
   return { host: (m[1] ?? m[2])!, port };
 }
 
-/** The seeds of REDIS_CLUSTER_NODES, empty entries (`a:7000,,b:7000`, a trailing comma) left out; parseClusterSeed's rule. */
+/** The entries of REDIS_CLUSTER_NODES, empty ones (`a:7000,,b:7000`, a trailing comma) left out. */
+function clusterSeedEntries(nodes: string): string[] {
+  return nodes.split(',').filter((e) => e.trim() !== '');
+}
+
+/** The seeds of REDIS_CLUSTER_NODES (clusterSeedEntries), each by parseClusterSeed's rule. */
 export function clusterSeedList(nodes: string): { host: string; port: number }[] {
-  return nodes
-    .split(',')
-    .filter((e) => e.trim() !== '')
+  return clusterSeedEntries(nodes)
     .map((e) => {
       const seed = parseClusterSeed(e);
       if (typeof seed === 'string') throw new ConfigError(`REDIS_CLUSTER_NODES: ${seed}`);
@@ -110,7 +113,7 @@ export function clusterSeedList(nodes: string): { host: string; port: number }[]
 }
 
 function clusterNodesProblem(nodes: string, ctx: z.RefinementCtx): void {
-  const entries = nodes.split(',').filter((e) => e.trim() !== '');
+  const entries = clusterSeedEntries(nodes);
   if (entries.length === 0) ctx.addIssue({ code: 'custom', message: 'names no seed: a comma-separated list of host:port' });
   for (const e of entries) {
     const seed = parseClusterSeed(e);

@@ -211,7 +211,6 @@ export function ownMirror(stored: MirrorDoc | null, owner: MirrorOwner): MirrorD
   return fresh;
 }
 
-/** States after which the worker does nothing until an operator acts or the show changes. */
 /** What a failed mirror's `unreadable` is compared with: the show's version, the target's sealed credentials, the process's keys. */
 export function unreadableMark(was: MirrorState, version: number, credentialsSealed: string, keyring: string, lastError?: string | null): NonNullable<MirrorDoc['unreadable']> {
   const mark: NonNullable<MirrorDoc['unreadable']> = { was, version, credentials: sha256(credentialsSealed, 'base64url').slice(0, 22), keyring };
@@ -230,6 +229,7 @@ export function stillUnreadable(m: MirrorDoc, version: number, credentialsSealed
   return u.version >= now.version && u.credentials === now.credentials && u.keyring === now.keyring;
 }
 
+/** States after which the worker does nothing until an operator acts or the show changes. */
 export function isTerminal(state: MirrorState): boolean {
   return state === 'ended' || state === 'cancelled' || state === 'failed';
 }

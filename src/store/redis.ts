@@ -235,7 +235,7 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = 's
     lazyConnect: false,
   };
   if (target.clusterNodes) {
-    const cluster = new Cluster(clusterSeeds(target.clusterNodes), { redisOptions: base, enableOfflineQueue: base.enableOfflineQueue ?? true, enableAutoPipelining: false });
+    const cluster = new Cluster(clusterSeedList(target.clusterNodes), { redisOptions: base, enableOfflineQueue: base.enableOfflineQueue ?? true, enableAutoPipelining: false });
     if (role === 'worker') cluster.on('+node', (node: Redis) => batchClientWrites(node));
     return cluster;
   }
@@ -244,9 +244,6 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = 's
   if (role === 'worker') batchClientWrites(client);
   return client;
 }
-
-/** The seed nodes of REDIS_CLUSTER_NODES (`host:port,host:port`), as the configuration checked them. */
-const clusterSeeds = clusterSeedList;
 
 /**
  * Why no seed of REDIS_CLUSTER_NODES can serve as a cluster although one answers, as a sentence naming
@@ -257,7 +254,7 @@ const clusterSeeds = clusterSeedList;
  */
 export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000): Promise<string | null> {
   const problems = await Promise.all(
-    clusterSeeds(clusterNodes).map(async ({ host, port }) => {
+    clusterSeedList(clusterNodes).map(async ({ host, port }) => {
       const node = `${host}:${port}`;
       const c = new Redis({ host, port, lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
       c.on('error', () => undefined); // a seed that does not answer is not what this looks for
