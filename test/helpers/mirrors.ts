@@ -3,7 +3,7 @@
  * the show's mirror is so" over GET /v1/partners/{p}/shows/{s} (the REST view, as a partner sees it).
  */
 import { CREDENTIALS } from './platforms.js';
-import { createPartner, startService, waitFor, type TestService, type TestServiceOptions } from './service.js';
+import { createPartner, retryingUnavailable, startService, waitFor, type TestService, type TestServiceOptions } from './service.js';
 import { startSim, type TestSim } from './sim.js';
 
 /** A mirror as the show view gives it (the fields most tests read; a test may name its own type). */
@@ -23,9 +23,9 @@ export function simTarget(sim: TestSim, platform: keyof typeof CREDENTIALS, fiel
   return { platform, credentials: CREDENTIALS[platform], baseUrl: sim.base(platform), ...fields };
 }
 
-/** Creates the target `body` for `partner` (a path segment as given) and expects 201. */
+/** Creates the target `body` for `partner` (a path segment as given; a 503 sent again) and expects 201. */
 export async function addTarget(svc: TestService, partner: string, body: Record<string, unknown>): Promise<void> {
-  const r = await svc.api(`/v1/partners/${partner}/targets`, { json: body });
+  const r = await retryingUnavailable(() => svc.api(`/v1/partners/${partner}/targets`, { json: body }));
   expect(r.status).toBe(201);
 }
 
