@@ -30,6 +30,14 @@ const MAX_DAYS = 36_500;
  * it (src/targets/target.verify.ts grantLockMs); an intent's attempt is 2 × it.
  */
 export const MAX_PLATFORM_TIMEOUT_MS = Math.floor((MAX_TIMER_MS - 15_000) / 6);
+/**
+ * A platform's effective timeout: its own PLATFORM_TIMEOUTS_MS entry (`platformTimeoutsMs`), else
+ * PLATFORM_TIMEOUT_MS (`timeoutMs`). Its calls take it (sync runs, credential checks); half of it makes
+ * a sync run slow (SYNC_TARGET_CONCURRENCY).
+ */
+export function effectiveTimeoutMs(platform: Platform, timeoutMs: number, platformTimeoutsMs: Partial<Record<Platform, number>> | undefined): number {
+  return platformTimeoutsMs?.[platform] ?? timeoutMs;
+}
 /** OUTBOUND_TIMEOUT_MS's bound: a delivery job's BullMQ lock is at least 3 × it (src/outbound/delivery.worker.ts deliveryLockMs). */
 export const MAX_OUTBOUND_TIMEOUT_MS = Math.floor(MAX_TIMER_MS / 3);
 /** OUTBOUND_RETRY_SCHEDULE_MS: at most this many delays (a delivery's attempts are one more). */

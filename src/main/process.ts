@@ -6,7 +6,7 @@ import type { Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
+import { effectiveTimeoutMs, type Config } from '../config/config.js';
 import { SyncDispatcher } from '../mirror/sync.dispatcher.js';
 import { createRedis, redisRefusesConnections, type RedisClient } from '../store/redis.js';
 import { StartupError } from '../store/embedded-redis.js';
@@ -19,6 +19,7 @@ import { FfmpegNotFoundError, ffmpegPath } from '../lib/ffmpeg-path.js';
 import type { IngestEdge } from '../relay/ingest.edge.js';
 import type { RelayService } from '../relay/relay.service.js';
 import type { SchedulerHandle } from './scheduler.js';
+import { PLATFORMS } from '../targets/target.adapter.js';
 
 /**
  * `edge`: the RTMP ingest edge alone (part of `relay` unless RELAY_EDGE=none; tests run it apart).
@@ -399,12 +400,12 @@ async function startRolesOn(
         ? {
             cap: new TargetRunCap(
               new TargetRunRepository(rt.redis, rt.keys),
-              // Slow: a run took half its platform's timeout (PLATFORM_TIMEOUTS_MS's, else PLATFORM_TIMEOUT_MS).
+              // Slow: a run took half its platform's effective timeout.
               {
                 cap: targetCap,
                 leaseMs: config.workerLockMs,
                 slowMs: halfOf(config.platformTimeoutMs),
-                platformSlowMs: Object.fromEntries(Object.entries(config.platformTimeoutsMs ?? {}).map(([p, ms]) => [p, halfOf(ms)])),
+                platformSlowMs: Object.fromEntries(PLATFORMS.map((p) => [p, halfOf(effectiveTimeoutMs(p, config.platformTimeoutMs, config.platformTimeoutsMs))])),
               },
               rt.log.child({ module: 'sync-worker' }),
             ),

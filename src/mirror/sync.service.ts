@@ -18,6 +18,7 @@ import { MirrorConflictError, TargetDeletingError, TargetGoneError, TargetReplac
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
 import { RedisTokenStore, workerTokenStore } from '../store/token.repository.js';
+import { effectiveTimeoutMs } from '../config/config.js';
 import { SecretUnreadableError, sha256, type SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { capabilitiesOf, pinNamesProduct, type OpContext, type PinSpec, type Platform, type PlatformSettings, type ShowSpec, type TargetAdapter } from '../targets/target.adapter.js';
@@ -262,7 +263,7 @@ export class SyncService {
       tokens: workerTokenStore(redis, keys, box, this.deps.partners, target),
       limiter,
       log,
-      timeoutMs: this.deps.platformTimeoutsMs?.[target.platform] ?? this.deps.timeoutMs,
+      timeoutMs: effectiveTimeoutMs(target.platform, this.deps.timeoutMs, this.deps.platformTimeoutsMs),
       settings: this.deps.platformSettings,
       destinations: this.deps.destinations,
     }));

@@ -308,11 +308,6 @@ export class RelayService {
     return cancel;
   }
 
-  /** Ends renewAll's waits now (close, stopChildren): see `waits`. */
-  private endWaits(): void {
-    for (const fire of [...this.waits]) fire();
-  }
-
   /**
    * Stops `o`'s readers here once its grace runs out (at once if it has), unless close() handed it back
    * before: see `graceStops`. Stopped locally, without a probe of Redis's address or a judgement (the
@@ -328,9 +323,18 @@ export class RelayService {
       return;
     }
     this.deps.log.warn({ partnerId: o.partnerId, showId: o.showId }, "relay closing: the show's lease was not renewed within its grace and the show is not handed back yet (Redis unreachable?); stopping its readers here");
-    o.puller?.proxied?.close();
-    for (const d of o.dests.values()) void d.stop('idle', UNOWNED_ERROR);
-    void o.puller?.sup.stop();
+    void this.stopReaders(o, 'idle', UNOWNED_ERROR);
+  }
+
+  /**
+   * Stops `o`'s readers side by side: each destination (as `state`, with `lastError`) and its pull. The
+   * pull's proxied input is closed as the stops begin, or with `inputAfter` once they have ended
+   * (release: ffmpeg is gone before its session is, as on ensurePuller's change of source).
+   */
+  private async stopReaders(o: OwnedShow, state: 'stopped' | 'idle', lastError?: string, inputAfter = false): Promise<void> {
+    if (!inputAfter) o.puller?.proxied?.close();
+    await Promise.all([...[...o.dests.values()].map((d) => d.stop(state, lastError)), o.puller?.sup.stop()]);
+    if (inputAfter) o.puller?.proxied?.close();
   }
 
   /** close() handed the shows back, or stopChildren() stopped them: no grace's end acts any more (`graceStops`). */
@@ -437,15 +441,30 @@ export class RelayService {
     this.loop();
   }
 
-  async close(): Promise<void> {
+  /**
+   * close() and stopChildren() begin alike: no pass, renewal or ride starts any more, and renewAll's
+   * waits end now (`waits`: each fires a promise's continuation, nothing here and now).
+   */
+  private beginShutdown(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.rideTimer) clearTimeout(this.rideTimer);
+    for (const fire of [...this.waits]) fire();
+  }
+
+  /** ...and end alike: the HLS proxy of this process's pulls closes. */
+  private async closeHlsProxy(): Promise<void> {
+    const proxy = this.proxy;
+    this.proxy = undefined;
+    await (await proxy?.catch(() => undefined))?.close();
+  }
+
+  async close(): Promise<void> {
+    this.beginShutdown();
     // No renewal goes out any more and none is judged: a show not handed back by its grace's end (the pass
     // in flight waits on Redis) stops its readers then, here, without a probe (graceStops).
     for (const o of this.owned.values()) this.stopAtGraceEnd(o);
-    this.endWaits();
     await this.ticking?.catch(() => undefined);
     // Handed back at once below (each release stops its readers as it begins).
     this.endGraceStops();
@@ -454,9 +473,7 @@ export class RelayService {
     // show nobody relays (README "Video relay"): `idle`, nobody relays it. `stopped` is a show's end;
     // a relay process's SIGTERM reported it, to the views and in mirror.updated, for every live mirror.
     await Promise.all([...this.owned.values()].map((o) => this.release(o, 'idle', true, UNOWNED_ERROR)));
-    const proxy = this.proxy;
-    this.proxy = undefined;
-    await (await proxy?.catch(() => undefined))?.close();
+    await this.closeHlsProxy();
   }
 
   /**
@@ -465,21 +482,10 @@ export class RelayService {
    * after RELAY_LEASE_MS and another relay process takes the shows over.
    */
   async stopChildren(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.renewTimer) clearInterval(this.renewTimer);
-    if (this.rideTimer) clearTimeout(this.rideTimer);
-    this.endWaits();
+    this.beginShutdown();
     this.endGraceStops();
-    await Promise.all(
-      [...this.owned.values()].flatMap((o) => {
-        o.puller?.proxied?.close();
-        return [...[...o.dests.values()].map((d) => d.stop('stopped')), o.puller?.sup.stop()];
-      }),
-    );
-    const proxy = this.proxy;
-    this.proxy = undefined;
-    await (await proxy?.catch(() => undefined))?.close();
+    await Promise.all([...this.owned.values()].map((o) => this.stopReaders(o, 'stopped')));
+    await this.closeHlsProxy();
   }
 
   private proxy: Promise<HlsProxy> | undefined;
@@ -636,8 +642,7 @@ export class RelayService {
   /** `handedBack`: the show goes on without this process (its lastError); its final statuses are written as for a stop. */
   private async release(o: OwnedShow, state: 'stopped' | 'idle', dropLease = true, handedBack?: string): Promise<void> {
     this.owned.delete(showKeyOf(o.partnerId, o.showId));
-    await Promise.all([...[...o.dests.values()].map((d) => d.stop(state, handedBack)), o.puller?.sup.stop()]);
-    o.puller?.proxied?.close();
+    await this.stopReaders(o, state, handedBack, true);
     if (state === 'stopped' || handedBack !== undefined) {
       // The final state goes to the mirror view (the owner is the only writer of a show's statuses).
       await Promise.all([...o.dests.entries()].map(([t, d]) => this.deps.relay.setStatus(o.partnerId, o.showId, t, d.status).catch(() => undefined)));

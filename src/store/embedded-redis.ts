@@ -394,7 +394,7 @@ async function spawnOnPort(dir: string, port: number, appendfsync: 'always' | 'e
       args,
       // The C collation: Lua's string `<` (order keys, src/domain/desired-state.ts) is strcoll() under the
       // server's locale; byte order whatever the host's LANG is.
-      // eslint-disable-next-line no-restricted-properties -- the child's environment, not configuration: inherited as spawn would, plus LC_ALL
+      // eslint-disable-next-line no-restricted-properties -- the child's environment, not configuration: inherited as spawn's default gives every other child (ffmpeg), plus LC_ALL
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
     );
   } catch {

@@ -543,7 +543,16 @@ export class PartnerRepository {
   sealCredentials(credentials: Record<string, string>): string {
     return this.box.encrypt(JSON.stringify(credentials));
   }
-  openCredentials(t: TargetRecord): Record<string, string> {
+  openCredentials(t: Pick<TargetRecord, 'credentialsSealed'>): Record<string, string> {
     return JSON.parse(this.box.decrypt(t.credentialsSealed)) as Record<string, string>;
+  }
+
+  /** openCredentials, or undefined when no key opens them (SECRETS_KEY_PREVIOUS removed too early). */
+  credentialsIfOpen(t: Pick<TargetRecord, 'credentialsSealed'>): Record<string, string> | undefined {
+    try {
+      return this.openCredentials(t);
+    } catch {
+      return undefined;
+    }
   }
 }

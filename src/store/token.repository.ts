@@ -213,6 +213,8 @@ const SETTLE_LEASE_MS = 10_000;
 export interface PendingSettler {
   partnerId: string;
   target(): Promise<SettledTarget | null>;
+  /** The target's credentials opened (undefined: no key opens them): PartnerRepository.credentialsIfOpen. */
+  credentials(t: SettledTarget): Record<string, string> | undefined;
 }
 
 /** What a settle reads of the target record. */
@@ -230,10 +232,10 @@ export function workerTokenStore(
   redis: RedisClient,
   keys: Keys,
   box: SecretBox,
-  partners: { getTarget(partnerId: string, targetId: string): Promise<SettledTarget | null> },
+  partners: { getTarget(partnerId: string, targetId: string): Promise<SettledTarget | null>; credentialsIfOpen(t: SettledTarget): Record<string, string> | undefined },
   target: { id: string; partnerId: string },
 ): RedisTokenStore {
-  return new RedisTokenStore(redis, keys, box, target.id, { partnerId: target.partnerId, target: () => partners.getTarget(target.partnerId, target.id) });
+  return new RedisTokenStore(redis, keys, box, target.id, { partnerId: target.partnerId, target: () => partners.getTarget(target.partnerId, target.id), credentials: (t) => partners.credentialsIfOpen(t) });
 }
 
 export class RedisTokenStore implements TokenStore {
@@ -534,18 +536,9 @@ export class RedisTokenStore implements TokenStore {
     if (!lock) return false;
     try {
       const target = await settler.target();
-      return target ? await this.settlePending(lock.fence, targetGrant(target.platform, target.credentialsSealed, this.openCredentials(target.credentialsSealed), target.baseUrl)) : false;
+      return target ? await this.settlePending(lock.fence, targetGrant(target.platform, target.credentialsSealed, settler.credentials(target), target.baseUrl)) : false;
     } finally {
       await lock.release().catch(() => undefined);
-    }
-  }
-
-  /** A target's sealed credentials opened (undefined: no key opens them; the same SECRETS_KEY seals both). */
-  private openCredentials(sealed: string): Record<string, string> | undefined {
-    try {
-      return JSON.parse(this.box.decrypt(sealed)) as Record<string, string>;
-    } catch {
-      return undefined;
     }
   }
 

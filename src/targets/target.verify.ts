@@ -14,6 +14,7 @@
  * connect-time SSRF guard, like every platform call.
  */
 import type { Logger } from 'pino';
+import { effectiveTimeoutMs } from '../config/config.js';
 import type { SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { DESTINATION_LOOKUP_TIMEOUT_MS } from '../lib/ssrf.js';
@@ -144,7 +145,7 @@ export class CredentialVerifier {
         tokens,
         limiter: new RedisRateLimiter(redis, keys, limiterId(t.platform, t.credentials, t.id), t.rateLimit ?? PLATFORM_LIMITS[t.platform]),
         log: this.deps.log.child({ targetId: t.id, platform: t.platform }),
-        timeoutMs: this.deps.platformTimeoutsMs?.[t.platform] ?? this.deps.timeoutMs,
+        timeoutMs: effectiveTimeoutMs(t.platform, this.deps.timeoutMs, this.deps.platformTimeoutsMs),
         settings: this.deps.settings,
         destinations: this.deps.destinations,
       }),

@@ -2945,10 +2945,10 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: "relay-grace-wait-outlives-close",
-    what: "close() leaves a show's wait for its grace's end running (src/relay/relay.service.ts close endWaits): it keeps the process up to a renewal interval, then probes Redis's address and judges a show close() handed back",
+    what: "close() leaves a show's wait for its grace's end running (src/relay/relay.service.ts close beginShutdown): it keeps the process up to a renewal interval, then probes Redis's address and judges a show close() handed back",
     file: "src/relay/relay.service.ts",
-    from: "    this.endWaits();\n    await this.ticking?.catch(() => undefined);",
-    to: "    await this.ticking?.catch(() => undefined);",
+    from: "    for (const fire of [...this.waits]) fire();\n",
+    to: "",
     tests: ["test/integration/relay.lease-clock-step.test.ts"],
     testName: "close\\(\\) ends a show's wait",
   },

@@ -70,15 +70,6 @@ const PATCH_CREDENTIALS =
   "`credentials` replace the target's. Credentials that keep its OAuth grant (the same `clientId` and `clientSecret`, TikTok's `appKey` and `appSecret`, and the same `refreshToken`: to change `webhookSecret`, or the same ones again) keep the target's cached token, with the refresh token the platform rotated since (Whatnot apps, TikTok): the check starts from it (a refresh token a worker rotated while the check ran is followed: one more refresh with the worker's, no 422), and `?verify=false` leaves it as it is. A new client secret alone (`clientSecret`, TikTok's `appSecret`: a typo fixed, a secret rotated in the platform's console) keeps the cached token's refresh token too, and is checked with that secret (a refresh from it, never the cached access token). A new `refreshToken` (a new grant), another app, another `baseUrl`, or stored credentials that no key opens (SECRETS_KEY_PREVIOUS removed too early) start from the new credentials alone: the check's token, or none with `?verify=false` (a worker's refresh of the old grant still under way is not stored over them). So does a `baseUrl` alone: the host is the token endpoint too, and the old host's tokens are not sent to the new one (where the old host rotated the credentials' refresh token and the new one is the same platform, send the new `refreshToken` with it). A checked `baseUrl` alone of a target whose stored credentials no key opens is a 409: send new `credentials` with it, or `?verify=false`. A target's PATCHes of `credentials` or `baseUrl` run one at a time (each writes the target and its token record): one sent while another is being checked waits for it, then starts from what it saved (409 when the other has not finished within the longest a check may take).";
 const SaveQuery = z.object({ verify: z.enum(['true', 'false']).default('true').describe('false: save without checking the credentials with the platform') });
 
-/** The opened credentials, or undefined when no key opens them. */
-function openedOrUndefined(open: () => Record<string, string>): Record<string, string> | undefined {
-  try {
-    return open();
-  } catch {
-    return undefined;
-  }
-}
-
 /** A checked PATCH of baseUrl alone, of a target whose stored credentials no key opens. */
 function unopenable(targetId: string): AppError {
   const detail = `the stored credentials of target ${targetId} cannot be opened (no SECRETS_KEY or SECRETS_KEY_PREVIOUS opens them), so the new baseUrl cannot be checked with them; nothing changed. PATCH new credentials (with the baseUrl), or save the baseUrl unchecked with ?verify=false`;
@@ -197,7 +188,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       // out) is settled first, by the target read under this lock: a check of the same grant starts
       // from the committed record, not from that PATCH's (another app's: a 422, or a 200 beside it).
       // (By the target's plaintext grant: the same credentials sealed again are still its.)
-      const opened = reaches ? openedOrUndefined(() => partners.openCredentials(current)) : undefined;
+      const opened = reaches ? partners.credentialsIfOpen(current) : undefined;
       const committed = targetGrant(current.platform, current.credentialsSealed, opened, current.baseUrl);
       if (lock) {
         try {
@@ -306,7 +297,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
       await release();
       // Other credentials or a host may be another platform account. (Stored credentials no key opens,
       // with a baseUrl alone under ?verify=false: not registered; the partner's next reconciliation tries again.)
-      if (credentials || (baseUrl !== undefined && openedOrUndefined(() => partners.openCredentials(next)))) await onAccount(next, checked, req.log);
+      if (credentials || (baseUrl !== undefined && partners.credentialsIfOpen(next))) await onAccount(next, checked, req.log);
       const action = t.enabled && !next.enabled ? 'target.disabled' : !t.enabled && next.enabled ? 'target.enabled' : 'target.updated';
       await app.audit(req, { action, partnerId, targetId, detail: { fields: Object.keys(req.body), ...(reaches ? { credentialsChecked: checked?.checked ?? false } : {}) } });
       if (!t.enabled || credentials) await kick(next);
