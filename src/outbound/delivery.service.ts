@@ -214,6 +214,14 @@ export class DeliveryService {
       await messages.saveDelivery(partnerId, messageId, { ...d, state: 'failed', lastError: reason, nextAttemptAt: null });
       return { kind: 'failed', reason, endpointDisabled: false };
     }
+    // The partner took the type off the endpoint's events since the message was made (its handler for
+    // it is gone, say): settled like a disabled endpoint's delivery, not retried for the rest of the
+    // schedule (≈ 27.5 h) — a redelivery of it is refused (409) for the same reason.
+    if (!ep.events.includes(stored.message.type)) {
+      const reason = `endpoint no longer subscribes to ${stored.message.type}`;
+      await messages.saveDelivery(partnerId, messageId, { ...d, state: 'failed', lastError: reason, nextAttemptAt: null });
+      return { kind: 'failed', reason, endpointDisabled: false };
+    }
 
     const now = new Date();
     const nowMs = now.getTime();

@@ -312,6 +312,32 @@ test('410 Gone disables the endpoint at once: no retries, no further deliveries'
   expect((await emit(p, { orderId: 'o6' })).endpointIds).toEqual([ep]);
 });
 
+test('a pending retry to an endpoint that no longer subscribes to its type is settled, not sent (as for a disabled one)', async () => {
+  // The partner narrowed the endpoint's events (its handler for the type is gone): the retries of a
+  // message of that type went on for the whole schedule (≈ 27.5 h), while a redelivery is refused (409).
+  let answer = 503;
+  const p = await newPartner();
+  const rcv = await startReceiver(() => (answer === 503 ? { status: 503, headers: { 'retry-after': '2' } } : { status: answer }));
+  const { id: ep } = await addEndpoint(p, rcv.url, ['attribution.order_attributed', 'reconciliation.completed']);
+  const { messageId } = await emit(p, { orderId: 'unsub-1' });
+  await waitFor(async () => rcv.requests.length === 1 || undefined, 10_000);
+  const patched = await svc.api(`/v1/partners/${p}/endpoints/${ep}`, { method: 'PATCH', json: { events: ['reconciliation.completed'] } });
+  expect(patched.status).toBe(200);
+  answer = 200;
+  const settledView = await waitFor(async () => {
+    const v = await messageView(p, messageId!);
+    const d = v.deliveries.find((x) => x.endpointId === ep);
+    return d && d.state !== 'pending' ? d : undefined;
+  }, 15_000);
+  expect(settledView).toMatchObject({ state: 'failed', attempts: 1 });
+  expect(settledView.lastError).toMatch(/no longer subscribes to attribution\.order_attributed/);
+  expect(rcv.requests).toHaveLength(1);
+  // the endpoint itself is untouched, and the types it still subscribes to are delivered
+  expect(await endpointView(p, ep)).toMatchObject({ enabled: true, events: ['reconciliation.completed'] });
+  const { messageId: other } = await emit(p, { id: 'rec-1' }, undefined, 'reconciliation.completed');
+  await deliveryState(p, other!, ep, 'delivered');
+});
+
 test('a 302 is not followed: the target gets nothing, the attempt is a failure; after the whole schedule the endpoint is disabled', async () => {
   const p = await newPartner();
   const target = await startReceiver(() => ({ status: 200 }));

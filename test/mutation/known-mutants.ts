@@ -504,6 +504,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/outbound.fairness-rules.test.ts'],
   },
   {
+    name: 'delivery-unsubscribed-type-still-sent',
+    what: 'a pending retry of a type its endpoint no longer subscribes to is sent (and retried for the whole schedule) instead of settled failed',
+    file: 'src/outbound/delivery.service.ts',
+    from: 'if (!ep.events.includes(stored.message.type)) {',
+    to: 'if (false) {',
+    tests: ['test/integration/outbound.test.ts'],
+    testName: 'no longer subscribes',
+  },
+  {
     name: 'delivery-held-back-needs-no-slot',
     what: 'a job held back for fairness waits for a slot even when it needs none (message gone, delivery finished or superseded, endpoint disabled or deleted)',
     file: 'src/outbound/delivery.service.ts',
