@@ -3068,6 +3068,23 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '\n',
     tests: ['test/integration/secrets.unreadable-sweep.test.ts'],
     testName: 'restarted with the restored key',
+  },  {
+    name: 'facebook-buc-80001-only',
+    what: 'the Facebook adapter takes only 80001 of the Business Use Case family for throttling: a Live Shopping pin throttled under Catalog Management (80009) fails as if Facebook had refused it',
+    file: 'src/targets/facebook/facebook.errors.ts',
+    from: '80000, 80001, 80002, 80003, 80004, 80005, 80006, 80008, 80009, 80014]);',
+    to: '80001]);',
+    tests: ['test/integration/facebook.adapter.test.ts'],
+    testName: 'Live Shopping throttled',
+  },
+  {
+    name: 'facebook-sim-catalog-edges-80001',
+    what: 'the Facebook simulator answers a full window on the Live Shopping (catalog) edges with 80001 too, as lenient as before: an adapter that knew 80001 alone passed',
+    file: 'src/simulators/facebook.sim.ts',
+    from: "const [code, what] = catalog ? [80009, 'Catalog'] : [80001, 'Page'];",
+    to: "const [code, what] = catalog ? [80001, 'Page'] : [80001, 'Page'];",
+    tests: ['test/integration/facebook.adapter.test.ts'],
+    testName: 'Live Shopping throttled',
   },
 ];
 
