@@ -3085,6 +3085,23 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "const [code, what] = catalog ? [80001, 'Page'] : [80001, 'Page'];",
     tests: ['test/integration/facebook.adapter.test.ts'],
     testName: 'Live Shopping throttled',
+  },  {
+    name: 'whatnot-pin-unknown-product-fails-mirror',
+    what: "the Whatnot adapter takes a 404 on the lineup ADD for the show's: a partner's sku that is none of the seller's listings fails the whole mirror, not that pin",
+    file: 'src/targets/whatnot/whatnot.adapter.ts',
+    from: "if (isTargetError(err) && (err.reason === 'not-found' || err.reason === 'http_404')) {",
+    to: 'if (false) {',
+    tests: ['test/integration/whatnot.adapter.test.ts'],
+    testName: "none of the seller's listings",
+  },
+  {
+    name: 'whatnot-sim-any-product-id',
+    what: "the Whatnot simulator takes every product id for one of the seller's listings even when they are set: an adapter that failed the mirror on Whatnot's 404 passed",
+    file: 'src/simulators/whatnot.sim.ts',
+    from: 'if (listed && !listed.has(productId)) throw notFound(`Product ${productId}`);',
+    to: '',
+    tests: ['test/integration/whatnot.adapter.test.ts'],
+    testName: "none of the seller's listings",
   },
 ];
 
