@@ -75,6 +75,11 @@ export class FbCatalog {
   }
 }
 
+/** Is `path` one of the Live Shopping edges below (`/{version}/{live-video-id}/pinnable_products|pinned_product`)? */
+export function isLiveShoppingPath(path: string): boolean {
+  return /\/(?:pinnable_products|pinned_product)\/?$/.test(path);
+}
+
 const ITEM_FIELDS = new Set(['id', 'retailer_id', 'name', 'availability']);
 const LIVE_SHOPPING = 'live_shopping_manage_video';
 const ALSO_ONE_OF = ['catalog_management', 'pages_manage_posts'];

@@ -49,7 +49,8 @@
  *  - throttling: the `429` fault answers code 4 with `X-App-Usage`; a full request window (if set with
  *    PUT /_sim/facebook/limits) answers what a Page token gets under Business Use Case limits: code
  *    80001 with `X-Business-Use-Case-Usage` ({"<page id>": [{type: "pages", …,
- *    estimated_time_to_regain_access}]}).
+ *    estimated_time_to_regain_access}]}), and on the Live Shopping edges (catalog items) the Catalog
+ *    Management use case's 80009 (`type: "catalog_management"`; which use case counts them: our model);
  * Facebook discontinued live shopping: there is no order API. Orders made with POST /_sim/facebook/orders
  * are stored (and listed by GET /_sim/facebook/orders) but nothing in this Graph API reports them.
  * Going live here is immediate (no encoder to wait for); viewers on the real platform are ~4–5 s behind.
@@ -74,7 +75,7 @@ import {
   type Params,
 } from './facebook-graph.sim.js';
 import { FbPermissions } from './facebook-access.sim.js';
-import { FB_AVAILABILITY, FbCatalog, registerLiveShopping } from './facebook-shopping.sim.js';
+import { FB_AVAILABILITY, FbCatalog, isLiveShoppingPath, registerLiveShopping } from './facebook-shopping.sim.js';
 import { registerRevocations, seededAccounts, type FacebookSimAccount } from './sim.accounts.js';
 import { servedGraphVersion } from './facebook-versions.sim.js';
 import { SimPlatform, SimProblem, firstUrl, installSimApiHooks, randomId, type PlatformSimulator } from './sim.platform.js';
@@ -420,12 +421,24 @@ export function createFacebookSimulator(): PlatformSimulator {
       // Limits" (Graph rate-limiting guide): a Page token that runs out gets the Pages BUC error, code
       // 80001, with X-Business-Use-Case-Usage keyed by the Page (code 32 / X-Page-Usage is what user
       // tokens get, which nobody here holds).
+      // The Live Shopping edges act on the Page's catalog items (permission catalog_management or
+      // pages_manage_posts): the Catalog Management BUC, code 80009 of the same family (which use case
+      // Graph counts them under is our model; the family is the rate-limiting guide's), so a client
+      // must take the whole 8000x family as throttling, not 80001 alone.
       rateLimitReply: (w, req) => {
         const header = req.headers.authorization ?? '';
         const token = /^(?:Bearer|OAuth)\s+(\S+)$/i.exec(header)?.[1] ?? paramsOf(req).access_token;
         const pageId = pages.find((a) => a.pageAccessToken === token)?.pageId ?? (req.params as { id?: string }).id ?? '0';
-        const usage = { type: 'pages', call_count: 100, total_cputime: 20, total_time: 30, estimated_time_to_regain_access: Math.max(1, Math.ceil(w.resetMs / 60_000)) };
-        return graphError(400, 80001, '(#80001) There have been too many calls to this Page account. Wait a bit and try again.', {
+        const catalog = isLiveShoppingPath((req.raw.url ?? '').split('?')[0] ?? '');
+        const usage = {
+          type: catalog ? 'catalog_management' : 'pages',
+          call_count: 100,
+          total_cputime: 20,
+          total_time: 30,
+          estimated_time_to_regain_access: Math.max(1, Math.ceil(w.resetMs / 60_000)),
+        };
+        const [code, what] = catalog ? [80009, 'Catalog'] : [80001, 'Page'];
+        return graphError(400, code, `(#${code}) There have been too many calls to this ${what} account. Wait a bit and try again.`, {
           headers: { 'x-business-use-case-usage': JSON.stringify({ [pageId]: [usage] }) },
         });
       },

@@ -40,7 +40,10 @@
  *   effects `product.pinned` / `product.unpinned` on the show) and answers, as `GET` does, the
  *   product's merchandising `{transaction_type, reserved_for_live, active_in_shows}` (no show ids:
  *   `GET …/{product_id}/shows` lists them); the product catalogue itself is not simulated: every
- *   product id is taken to be one of the seller's buy-it-now listings;
+ *   product id is taken to be one of the seller's buy-it-now listings, unless the seller's listings
+ *   are set (`PUT /_sim/whatnot/products {account?, productIds}`): then another id is a 404
+ *   `not-found` problem naming no parameter (our model of Whatnot's answer for a path's unknown
+ *   resource; a partner's sku is no Whatnot product id);
  * - orders (`GET /orders`, `GET /orders/{id}`, cursor pagination) and Standard Webhooks
  *   `orders.created` / `orders.updated` signed with the secret set by `PUT /_sim/whatnot/webhook`.
  *   As in the published Order model, an order carries no line items: they are a separate call,
@@ -78,6 +81,7 @@ type ShowStatus = (typeof SHOW_STATUSES)[number];
 const ORDER_STATUSES = ['pending', 'pending_fulfillment', 'completed', 'cancelled', 'failed'] as const;
 type OrderStatus = (typeof ORDER_STATUSES)[number];
 const ShowStatusBody = z.object({ status: z.enum(SHOW_STATUSES) });
+const ProductsBody = z.object({ account: z.string().min(1).optional(), productIds: z.array(z.string().regex(PRODUCT_ID)).max(10_000) }).strict();
 const OrderStatusBody = z.object({ status: z.enum(ORDER_STATUSES) });
 interface WnShow {
   id: string;
@@ -182,6 +186,12 @@ export function createWhatnotSimulator(): PlatformSimulator {
   const UNCLAIMED = '';
   const sellerOf = new WeakMap<IncomingMessage, string>();
   const merchKey = (seller: string, productId: string): string => `${seller}\u0000${productId}`;
+  /**
+   * A seller's product listings, once set (`PUT /_sim/whatnot/products`): merchandising a product id
+   * that is none of them is Whatnot's 404 (the path names a product the seller does not have). A seller
+   * without a list set takes every id for one of its listings (as before: the catalogue is not modelled).
+   */
+  const listings = new Map<string, Set<string>>();
   sim.onReset(() => {
     shows.clear();
     merch.clear();
@@ -191,6 +201,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
     tokenSeller.clear();
     revoked.clear();
     showSeller.clear();
+    listings.clear();
   });
 
   function renderShow(s: WnShow): WnShow {
@@ -372,6 +383,11 @@ export function createWhatnotSimulator(): PlatformSimulator {
     };
     /** Orders on the calling seller's shows, and on shows made by hand that no seller reached yet. */
     const mine = (req: FastifyRequest, showId: string): boolean => [me(req), UNCLAIMED].includes(showSeller.get(showId) ?? '-');
+    /** A product id the calling seller has no listing of (its list set): 404, as for any resource the path names. */
+    const ownProduct = (req: FastifyRequest, productId: string): void => {
+      const listed = listings.get(me(req));
+      if (listed && !listed.has(productId)) throw notFound(`Product ${productId}`);
+    };
     const myOrders = (req: FastifyRequest): SimOrder[] => [...sim.orders.values()].filter((o) => mine(req, o.externalId));
 
     // The seller behind the token (the Seller API's Users section): an app's token (any grant of the
@@ -393,6 +409,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
     app.get('/merchandising/products/:product_id', async (req) => {
       const { product_id: productId } = req.params as { product_id: string };
       if (!PRODUCT_ID.test(productId)) throw invalid('product_id', 'invalid product_id');
+      ownProduct(req, productId);
       return renderMerch(merch.get(merchKey(me(req), productId)));
     });
 
@@ -405,6 +422,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
     app.post('/merchandising/products/:product_id', async (req) => {
       const { product_id: productId } = req.params as { product_id: string };
       if (!PRODUCT_ID.test(productId)) throw invalid('product_id', 'invalid product_id');
+      ownProduct(req, productId);
       if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) throw invalid('body', 'the body must be a JSON object');
       const body = req.body as Record<string, unknown>;
       const current = merch.get(merchKey(me(req), productId)) ?? { transaction_type: 'buy_it_now' as const, reserved_for_live: false, shows: new Set<string>() };
@@ -505,6 +523,15 @@ export function createWhatnotSimulator(): PlatformSimulator {
       if (b.data.token === undefined) sim.tokens.expireAll();
       else if (!sim.tokens.expire(b.data.token)) throw new SimProblem(404, 'Unknown token', 'no access token issued by POST /whatnot/oauth/token is this one');
       return reply.code(204).send();
+    });
+    // The seller's listings (products made in the app or by the Products API): merchandising takes only these.
+    app.put('/products', async (req) => {
+      const b = ProductsBody.safeParse(req.body);
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {account?: seller id, productIds: string[]}');
+      const seller = b.data.account ?? WHATNOT_SIM_SELLER_ID;
+      if (!sellers.some((a) => a.sellerId === seller)) throw new SimProblem(404, 'Unknown account', `no Whatnot seller ${seller}`);
+      listings.set(seller, new Set(b.data.productIds));
+      return { account: seller, productIds: [...b.data.productIds] };
     });
     app.put('/shows/:showId/status', async (req) => {
       const s = shows.get((req.params as { showId: string }).showId);

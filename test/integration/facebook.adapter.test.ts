@@ -688,6 +688,31 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual(['sku-denim']);
   });
 
+  it('Live Shopping throttled: a Business Use Case code other than 80001 (80009, Catalog Management, on the catalog edges) is a RateLimitedError for estimated_time_to_regain_access and blocks the limiter, not a failed pin', async () => {
+    const { pageAccessToken: SHOP_TOKEN } = (await control('POST', '/accounts', { pageId: PAGE_ID })) as { pageAccessToken: string };
+    await control('PUT', '/permissions', {
+      token: SHOP_TOKEN,
+      granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', 'live_shopping_manage_video'],
+    });
+    await control('PUT', '/catalog', { items: [{ retailer_id: LINEN_PIN.platformProductId, name: 'Linen shirt' }, { retailer_id: 'sku-denim', name: 'Denim jacket' }] });
+    const shop = harness({ credentials: { pageId: PAGE_ID, pageAccessToken: SHOP_TOKEN } });
+    const remote = await shop.adapter.createShow(specAt(Date.now() + HOUR), buildOpContext('mk-ls-buc'));
+    await shop.adapter.startShow(remote, buildOpContext('start'));
+    expect((await shop.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-ls-buc-1'))).ref).toMatch(/^lsp:\d+$/); // the permissions are read (once)
+
+    // One request in the window: the catalog read takes it, the pin itself is throttled.
+    await control('PUT', '/limits', { requestsPerWindow: 1, windowMs: 170_000 });
+    const before = await lastSeq();
+    const t = Date.now();
+    const err = await caught(shop.adapter.pin(remote, { ...LINEN_PIN, productId: 'prod-denim', platformProductId: 'sku-denim' }, buildOpContext('mk-ls-buc-2')));
+    expect((await requests(before)).map((r) => `${r.method} ${r.path.split('/').at(-1)} ${r.status}`)).toEqual(['GET pinnable_products 200', 'POST pinned_product 400']);
+    expect(err).toBeInstanceOf(RateLimitedError);
+    expect((err as RateLimitedError).reason).toBe('code_80009');
+    expect((err as RateLimitedError).delayMs).toBe(3 * 60_000); // estimated_time_to_regain_access: 3 (minutes)
+    expect(shop.limiter.blocks.map((b) => b.reason)).toEqual(['facebook throttling']);
+    expect(shop.limiter.blocks[0]?.untilMs).toBeGreaterThanOrEqual(t + 3 * 60_000 - 50);
+  });
+
   it('the Graph version comes from the settings (default current); an expired version is served by the oldest usable one, and the adapter says so', async () => {
     const h = harness();
     const externalId = ((await control('POST', '/shows', { title: 'Made by hand' })) as { externalId: string }).externalId;

@@ -349,8 +349,13 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     const remote = await a.adapter.attachShow(showId);
     const pin = await caught(b.adapter.pin(remote, PIN, buildOpContext('mk-b-pin')));
     expect(pin).toBeInstanceOf(PermanentError);
+    expect(pin).not.toBeInstanceOf(PinRefusedError); // the show, not the product: the pin's 404 reads the show, which is not B's
     expect((await effects()).filter((e) => e.type === 'product.pinned')).toEqual([]);
-    expect((await requests()).filter((r) => r.headers.authorization === `Bearer ${SELLER_B.accessToken}`).map((r) => r.status)).toEqual([404, 404]);
+    expect((await requests()).filter((r) => r.headers.authorization === `Bearer ${SELLER_B.accessToken}`).map((r) => `${r.method} ${r.path.split('?')[0]} ${r.status}`)).toEqual([
+      `GET /shows/${showId} 404`,
+      `POST ${MERCH_PATH} 404`,
+      `GET /shows/${showId} 404`,
+    ]);
     const from = new Date(Date.now() - 60_000);
     const to = new Date(Date.now() + 60_000);
     expect(await b.adapter.listOrders!(from, to)).toEqual([]);
@@ -684,6 +689,27 @@ describe('product ids Whatnot cannot take', () => {
     }
     const tried = ['LIP OIL 01', 'a/b', '?x=1', '#h', '%2F', '\u{1F389}', '', '.', '..'];
     expect((await effects()).filter((e) => e.type === 'product.pinned' && tried.includes(String(e.productId)))).toEqual([]);
+  });
+});
+
+describe('a product id that is none of the seller\'s listings', () => {
+  it("Whatnot's 404 for the product (a partner's sku that is no Whatnot product id) fails that pin only (PinRefusedError), after one read of the show; the show takes the next pin", async () => {
+    const h = harness();
+    const showId = await newShow('Unknown product');
+    const remote = await h.adapter.attachShow(showId);
+    await control('PUT', '/products', { account: SELLER_A_ID, productIds: [PIN.platformProductId] });
+    const since = await lastSeq();
+    const err = await caught(h.adapter.pin(remote, { ...PIN, productId: 'p-linen', platformProductId: 'LINEN-SHIRT-M' }, buildOpContext('unknown-product')));
+    expect(err).toBeInstanceOf(PinRefusedError);
+    expect((err as PinRefusedError).reason).toBe('not-found');
+    expect((err as PinRefusedError).message).toMatch(/^Whatnot has no product LINEN-SHIRT-M among the seller's listings/);
+    expect((await requests(since)).map((r) => `${r.method} ${r.path.split('?')[0]} ${r.status}`)).toEqual(['POST /merchandising/products/LINEN-SHIRT-M 404', `GET /shows/${showId} 200`]);
+    // A listing of the seller's is added; a show that is gone is still the show's error, not the pin's.
+    expect((await h.adapter.pin(remote, PIN, buildOpContext('known-product'))).ref).toBe(PIN.platformProductId);
+    expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual([PIN.platformProductId]);
+    const gone = await caught(h.adapter.pin({ ...remote, externalId: '00000000-0000-4000-8000-000000000000' }, PIN, buildOpContext('gone-show')));
+    expect(gone).not.toBeInstanceOf(PinRefusedError);
+    expect(gone).toBeInstanceOf(PermanentError);
   });
 });
 

@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { verifyWebhook, SignatureError } from '../../sources/signature.js';
 import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS, type WaitBudget } from '../report-wait.js';
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
-import { ActionRequiredError, isTargetError, PermanentError, productPathSegment, sendableSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
+import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError, productPathSegment, sendableSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
 import { CursorTrail } from '../cursor-trail.js';
 import { createWhatnotClient } from './whatnot.client.js';
 import { judgeOrder } from './whatnot.orders.js';
@@ -209,8 +209,17 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
       } catch (err) {
         // 409 show-not-editable: the lineup of an ended or cancelled show no longer changes. The seller
         // ended the show in the Whatnot app while the partner's is still live: the show is over there.
-        if (!isTargetError(err) || err.reason !== 'show-not-editable') throw err;
-        throw await overOnWhatnot(remote.externalId, err);
+        if (isTargetError(err) && err.reason === 'show-not-editable') throw await overOnWhatnot(remote.externalId, err);
+        // 404 naming no parameter: the path's product (the partner's sku is none of the seller's
+        // listings) or the show. The show is read: there and not over, the product is what Whatnot does
+        // not know, and that pin alone fails; a show gone fails the read (the mirror's error, as before).
+        if (isTargetError(err) && (err.reason === 'not-found' || err.reason === 'http_404')) {
+          throw await overOnWhatnot(
+            remote.externalId,
+            new PinRefusedError(`Whatnot has no product ${pin.platformProductId} among the seller's listings (404: ${err.message})`, err.reason),
+          );
+        }
+        throw err;
       }
       if (inShows === false) {
         // Whatnot applies additions to shows beyond the seller's next upcoming ones in the background.
