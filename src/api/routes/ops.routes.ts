@@ -344,9 +344,13 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     },
   );
 
-  app.delete('/v1/ops/session', { schema: { tags: ['ops'], summary: 'Console sign-out: ends the session and clears its cookie', operationId: 'opsSignOut', security: [], docResponses: { 204: ok('signed out; the cookie is cleared', undefined, { headers: { 'set-cookie': 'the cookie, expired' } }) } } }, async (req, reply) => {
+  app.delete('/v1/ops/session', { schema: { tags: ['ops'], summary: 'Console sign-out: ends the session and clears its cookie (cleared also when the session cannot be ended now: 503, storage down)', operationId: 'opsSignOut', security: [], docResponses: { 204: ok('signed out; the cookie is cleared', undefined, { headers: { 'set-cookie': 'the cookie, expired' } }) } } }, async (req, reply) => {
     const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    // The cookie is cleared whatever becomes of the stored session: set after the delete, a sign-out
+    // while Redis was down (503) left the browser holding it, and /admin/queues opened again from that
+    // browser, signed in, once Redis was back (for the rest of the session's 8 hours).
+    void reply.header('set-cookie', cookie('', 0, req.protocol === 'https'));
     if (token) await sessions.delete(token);
-    return reply.header('set-cookie', cookie('', 0, req.protocol === 'https')).status(204).send();
+    return reply.status(204).send();
   });
 };
