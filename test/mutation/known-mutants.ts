@@ -2908,6 +2908,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: "sign-out while Redis is down",
   },
   {
+    name: "console-signin-refusal-unsaid",
+    what: "the console's sign-in answers \"That key is not known.\" to a revoked or expired key (src/api/ops/static/app.js signIn ignores the API's 401 detail): the operator looks for a typo",
+    file: "src/api/ops/static/app.js",
+    from: "Object.hasOwn(SIGN_IN_REFUSED, body.detail ?? '')",
+    to: "Object.hasOwn(SIGN_IN_REFUSED, '')",
+    tests: ["test/browser/ops.console.queues-session.test.ts"],
+    testName: "revoked or expired key says so",
+  },
+  {
     name: "edge-pending-uncapped",
     what: "the embedded edge holds any number of connections from one address that have neither published nor played (src/relay/ingest.edge.ts EDGE_THREAD pendingCap): a client reconnecting fast keeps the edge's connections full, and a real encoder is refused",
     file: "src/relay/ingest.edge.ts",

@@ -328,12 +328,17 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         operationId: 'opsSignIn',
         security: [],
         body: SessionBody,
-        docResponses: { 201: ok('signed in; the session cookie is set', Me, { headers: { 'set-cookie': 'the HttpOnly session cookie' } }), 401: 'unknown, revoked or expired API key' },
+        docResponses: { 201: ok('signed in; the session cookie is set', Me, { headers: { 'set-cookie': 'the HttpOnly session cookie' } }), 401: 'unknown, revoked or expired API key (the detail says which: `unknown API key`, `this API key was revoked`, `this API key has expired`)' },
       },
     },
     async (req, reply) => {
       const p = await app.principalOfKey(req.body.key);
-      if (!p) throw unauthorized('unknown API key');
+      if (!p) {
+        // Said as the API says it (auth.plugin.ts): the console answered "That key is not known." to an
+        // operator whose key had expired or been revoked, who then looked for a typo.
+        const refused = await app.keyRefusal(req.body.key);
+        throw unauthorized(refused === 'revoked' ? 'this API key was revoked' : refused === 'expired' ? 'this API key has expired' : 'unknown API key');
+      }
       const token = await sessions.create(p);
       // The new cookie replaces the one the browser sent (the console renews its session on the Queues
       // link and hourly): that session ends now, not 8 hours later, one live session per renewal left.
