@@ -52,7 +52,18 @@ export class SessionRepository {
     return raw ? (JSON.parse(raw) as Principal) : null;
   }
 
+  /**
+   * Ends a session, and takes it off its key's list. Left there (a sign-out, a renewal, a session whose
+   * key was revoked), an ended session still counted towards SESSIONS_PER_KEY for its 8 hours: an admin
+   * console renewing its session (hourly and on each Queues link) filled the key's list with ended
+   * ones, and the cap then ended another browser's live session of the same key (the shared
+   * ADMIN_API_KEY) while only two were alive.
+   */
   async delete(token: string): Promise<void> {
-    await this.redis.del(this.keys.consoleSession(sha256Hex(token)));
+    const hash = sha256Hex(token);
+    const raw = await this.redis.get(this.keys.consoleSession(hash));
+    await this.redis.del(this.keys.consoleSession(hash));
+    const id = raw ? (JSON.parse(raw) as Partial<Principal>).id : undefined;
+    if (typeof id === 'string') await this.redis.zrem(this.keys.consoleSessionsOfKey(id), hash);
   }
 }

@@ -8,7 +8,8 @@
  * key first. And after a reload (the tab keeps its key) the header said nobody and an admin's
  * Queues link stayed hidden: both were set at sign-in only, and a reload learns who it is from the
  * first board. And a page on the same site (another port of the host) could frame the signed-in
- * dashboard, the SameSite=Strict cookie going along: it now says frame-ancestors 'none'. Debian's
+ * dashboard, the SameSite=Strict cookie going along: it now says frame-ancestors 'none'. A sign-in
+ * with a revoked or expired key says so (it said "That key is not known."). Debian's
  * chromium (playwright-core), real service and redis-server.
  */
 import { createServer } from 'node:http';
@@ -111,4 +112,29 @@ test('no page frames /admin/queues, not even one on the same site that the SameS
     await context.close();
     await new Promise((resolve) => framer.close(resolve));
   }
+});
+
+test('a sign-in with a revoked or expired key says so, not "That key is not known."', async () => {
+  // The API answers 401 "this API key was revoked" / "has expired"; the console's sign-in said "That
+  // key is not known." for both, and the operator looked for a typo in a key that had been revoked.
+  const create = async (body: object): Promise<{ id: string; key: string; expiresAt: string | null }> => (await (await svc.api('/v1/api-keys', { json: body })).json()) as { id: string; key: string; expiresAt: string | null };
+  const revoked = await create({ role: 'operator' });
+  expect((await svc.api(`/v1/api-keys/${revoked.id}`, { method: 'DELETE' })).status).toBe(200);
+  const expiring = await create({ role: 'viewer', expiresAt: new Date(Date.now() + 1500).toISOString() });
+  const context = await guardedContext(browser);
+  const page = await context.newPage();
+  await page.goto(`${svc.url}/ops`);
+  const signIn = async (key: string): Promise<string> => {
+    await page.getByLabel('API key').fill(key);
+    const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/ops/session' && r.request().method() === 'POST');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    expect((await answered).status()).toBe(401);
+    await page.locator('#sign-in-error').filter({ hasText: /\S/ }).waitFor();
+    return (await page.locator('#sign-in-error').textContent()) ?? '';
+  };
+  expect(await signIn(revoked.key)).toBe('That key was revoked: ask an admin for a new one.');
+  await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(expiring.expiresAt!) - Date.now()) + 100));
+  expect(await signIn(expiring.key)).toBe('That key has expired: ask an admin for a new one.');
+  expect(await signIn('sk_viewer_not-a-key-at-all')).toBe('That key is not known.');
+  await context.close();
 });

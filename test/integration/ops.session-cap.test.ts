@@ -4,10 +4,12 @@
  * partner key signing in in a loop filled Redis, the system of record, without bound (~110 sessions a
  * second from 8 clients against `npm start` on a loaded 2-core machine, each kept 8 hours). Now one
  * key holds at most SESSIONS_PER_KEY sessions; a sign-in past that ends the key's oldest (its cookie
- * is refused), the newest ones and other keys' sessions stay.
+ * is refused), the newest ones and other keys' sessions stay. Ended sessions (replaced by a renewal,
+ * signed out) do not count, and a sign-out clears the cookie also while Redis is down.
  * Real Redis, real HTTP.
  */
 import { SESSIONS_PER_KEY } from '../../src/store/session.repository.js';
+import { waitForOwnTime } from '../helpers/loop-stalls.js';
 import { ADMIN_KEY, createPartner, startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -55,3 +57,40 @@ test("a key's sign-ins past the cap end its oldest sessions: Redis holds at most
   expect(await queues(admin[5]!)).toBe(200); // the newest SESSIONS_PER_KEY stay
   expect(await queues(admin.at(-1)!)).toBe(200);
 });
+
+test("ended sessions do not count towards the cap: another browser's renewals leave a live session of the same key alone", async () => {
+  // Two admins on the shared ADMIN_API_KEY. A renewal (the console's hourly one, or its Queues link)
+  // replaces the browser's session; the replaced one stayed on the key's list, so after
+  // SESSIONS_PER_KEY renewals in browser B the cap ended browser A's live session (two were alive).
+  const signInWith = async (cookie?: string): Promise<string> => {
+    const r = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) }, body: JSON.stringify({ key: ADMIN_KEY }) });
+    expect(r.status).toBe(201);
+    return r.headers.get('set-cookie')!.split(';')[0]!;
+  };
+  const a = await signInWith();
+  let b = await signInWith();
+  for (let i = 0; i < SESSIONS_PER_KEY + 2; i++) b = await signInWith(b);
+  expect(await queues(b)).toBe(200);
+  expect(await queues(a)).toBe(200);
+  // A sign-out takes its session off the list too.
+  const c = await signInWith();
+  expect((await fetch(`${svc.url}/v1/ops/session`, { method: 'DELETE', headers: { cookie: c } })).status).toBe(204);
+  const ofKey = await svc.rt.redis.zcard(svc.rt.keys.consoleSessionsOfKey('admin'));
+  expect(await queues(a)).toBe(200);
+  expect(ofKey).toBeLessThanOrEqual(SESSIONS_PER_KEY);
+});
+
+test('a sign-out while Redis is down clears the cookie all the same (503): the browser is not left signed in to /admin/queues', async () => {
+  const cookie = await signIn(ADMIN_KEY);
+  await svc.redis.stop();
+  let out: Response;
+  try {
+    out = await fetch(`${svc.url}/v1/ops/session`, { method: 'DELETE', headers: { cookie } });
+  } finally {
+    await svc.redis.start();
+  }
+  expect(out.status).toBe(503);
+  expect(out.headers.get('set-cookie')).toMatch(/^syndicast_ops=; Path=\/; HttpOnly; SameSite=Strict; Max-Age=0/);
+  // Back in service before the file ends (its clients reconnected), as the other outage tests leave it.
+  expect(await waitForOwnTime(async () => (await fetch(`${svc.url}/health/ready`)).status === 200, 10_000, { stepMs: 200 })).toBe(true);
+}, 60_000);

@@ -18,6 +18,8 @@ declare module 'fastify' {
     requireRole(...roles: Role[]): preHandlerAsyncHookHandler;
     /** The principal an API key stands for, or null (the console's sign-in checks a key this way). */
     principalOfKey(key: string): Promise<Principal | null>;
+    /** Why a stored API key no longer works ('revoked', 'expired'), or null (unknown, or it works). */
+    keyRefusal(key: string): Promise<'revoked' | 'expired' | null>;
     /**
      * Whether the key a principal came from still works (not revoked, not expired): sessions and
      * open streams that authenticated once ask again, so that revoking a key ends them too.
@@ -83,6 +85,11 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
     if (safeEqual(sha256Hex(key), adminHash)) return admin();
     const found = await opts.apiKeys.lookup(key);
     return found && !('refused' in found) ? found.principal : null;
+  });
+
+  app.decorate('keyRefusal', async (key: string): Promise<'revoked' | 'expired' | null> => {
+    const found = await opts.apiKeys.lookup(key);
+    return found && 'refused' in found ? found.refused : null;
   });
 
   app.decorate('principalActive', async (p: Principal): Promise<boolean> => {

@@ -328,12 +328,17 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         operationId: 'opsSignIn',
         security: [],
         body: SessionBody,
-        docResponses: { 201: ok('signed in; the session cookie is set', Me, { headers: { 'set-cookie': 'the HttpOnly session cookie' } }), 401: 'unknown, revoked or expired API key' },
+        docResponses: { 201: ok('signed in; the session cookie is set', Me, { headers: { 'set-cookie': 'the HttpOnly session cookie' } }), 401: 'unknown, revoked or expired API key (the detail says which: `unknown API key`, `this API key was revoked`, `this API key has expired`)' },
       },
     },
     async (req, reply) => {
       const p = await app.principalOfKey(req.body.key);
-      if (!p) throw unauthorized('unknown API key');
+      if (!p) {
+        // Said as the API says it (auth.plugin.ts): the console answered "That key is not known." to an
+        // operator whose key had expired or been revoked, who then looked for a typo.
+        const refused = await app.keyRefusal(req.body.key);
+        throw unauthorized(refused === 'revoked' ? 'this API key was revoked' : refused === 'expired' ? 'this API key has expired' : 'unknown API key');
+      }
       const token = await sessions.create(p);
       // The new cookie replaces the one the browser sent (the console renews its session on the Queues
       // link and hourly): that session ends now, not 8 hours later, one live session per renewal left.
@@ -344,9 +349,13 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     },
   );
 
-  app.delete('/v1/ops/session', { schema: { tags: ['ops'], summary: 'Console sign-out: ends the session and clears its cookie', operationId: 'opsSignOut', security: [], docResponses: { 204: ok('signed out; the cookie is cleared', undefined, { headers: { 'set-cookie': 'the cookie, expired' } }) } } }, async (req, reply) => {
+  app.delete('/v1/ops/session', { schema: { tags: ['ops'], summary: 'Console sign-out: ends the session and clears its cookie (cleared also when the session cannot be ended now: 503, storage down)', operationId: 'opsSignOut', security: [], docResponses: { 204: ok('signed out; the cookie is cleared', undefined, { headers: { 'set-cookie': 'the cookie, expired' } }) } } }, async (req, reply) => {
     const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    // The cookie is cleared whatever becomes of the stored session: set after the delete, a sign-out
+    // while Redis was down (503) left the browser holding it, and /admin/queues opened again from that
+    // browser, signed in, once Redis was back (for the rest of the session's 8 hours).
+    void reply.header('set-cookie', cookie('', 0, req.protocol === 'https'));
     if (token) await sessions.delete(token);
-    return reply.header('set-cookie', cookie('', 0, req.protocol === 'https')).status(204).send();
+    return reply.status(204).send();
   });
 };

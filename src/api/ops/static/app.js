@@ -76,6 +76,12 @@ const isOperator = () => state.me && (state.me.role === 'operator' || state.me.r
 
 // ---------------------------------------------------------------- sign-in / sign-out
 
+/** A refused sign-in's reason (the API's detail) for a person: a revoked or expired key is not a mistyped one. */
+const SIGN_IN_REFUSED = {
+  'this API key was revoked': 'That key was revoked: ask an admin for a new one.',
+  'this API key has expired': 'That key has expired: ask an admin for a new one.',
+};
+
 // The last sign-out's DELETE: a sign-in waits for it, so a late answer cannot clear the new cookie.
 let signingOut = Promise.resolve();
 
@@ -84,7 +90,7 @@ async function signIn(k) {
   const res = await fetch('/v1/ops/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: k }) });
   if (!res.ok) {
     const body = await res.json().catch(() => ({}));
-    throw new Error(res.status === 401 ? 'That key is not known.' : (body.detail ?? `sign-in failed (${res.status})`));
+    throw new Error(res.status === 401 ? (Object.hasOwn(SIGN_IN_REFUSED, body.detail ?? '') ? SIGN_IN_REFUSED[body.detail] : 'That key is not known.') : (body.detail ?? `sign-in failed (${res.status})`));
   }
   sessionStorage.setItem(KEY, k);
   state.me = await res.json();
