@@ -118,8 +118,9 @@ interface ClusterInternals {
  * Cluster retried (up to 2 s) left SyncDispatcher.close() waiting on its queued XGROUP/XREADGROUP, and
  * the process exited 1 at SHUTDOWN_TIMEOUT_MS; BullMQ's Cluster blocking connections the same. Such a
  * Cluster now ends at once as one disconnected in 'wait' does (its reconnect timer is already cleared):
- * queued commands and pipelines rejected with "Connection is closed.", status 'close' then 'end'. A
- * Cluster with nodes, or whose nodes are ending, ends through them as before (each node's disconnect:
+ * queued commands and pipelines rejected with "Connection is closed.", status 'close' then 'end' (a tick
+ * later, unless a connect() came first: then it connects, as an unpatched one does). A Cluster with
+ * nodes, or whose nodes are ending, ends through them as before (each node's disconnect:
  * endBetweenReconnects).
  */
 function clusterEndWhenIdle(): void {
@@ -132,8 +133,14 @@ function clusterEndWhenIdle(): void {
     const closed = new Error('Connection is closed.');
     c.flushQueue(closed);
     c.invokeReadyDelayedCallbacks(closed);
-    c.setStatus('close');
-    c.handleCloseEvent();
+    // A tick later, and only if no connect() came first: ioredis emits a status on the next tick, and a
+    // connect() in the same turn (BullMQ's cluster reconnect: disconnect() then connect()) that had
+    // registered its 'close' listeners by then (IP seeds: in a microtask) was ended by this close.
+    process.nextTick(() => {
+      if (c.status !== 'disconnecting') return;
+      c.setStatus('close');
+      c.handleCloseEvent();
+    });
   });
 }
 clusterEndWhenIdle();

@@ -26,6 +26,7 @@ import { SyncDispatcher } from '../../src/mirror/sync.dispatcher.js';
 import { Keys } from '../../src/store/keys.js';
 import { PartnerRepository } from '../../src/store/partner.repository.js';
 import { createRedis } from '../../src/store/redis.js';
+import { startOneNodeCluster, type OneNodeCluster } from '../helpers/redis-cluster.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { testPort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/service.js';
@@ -199,5 +200,46 @@ describe('a Cluster client disconnected with no node ends, and its offline queue
   }
   test.each(['reconnecting', 'connecting'] as const)('%s', async (state) => {
     expect(await disconnectedIn(state)).toEqual({ statusAtDisconnect: state, settled: 'Connection is closed.', status: 'end', retryTimerSet: false });
+  });
+});
+
+/**
+ * And one connected again at once gets ready: BullMQ's cluster reconnect (RedisConnection's
+ * connectClusterWithTimeout, for a blocking Cluster connection whose pool is empty, as it is in both
+ * states) calls disconnect() then connect() in one turn, from an async function. The end came at once
+ * (status 'close', 'end'), and ioredis emits a status on the next tick: with IP seeds, the new connect()
+ * had registered its 'close' listeners by then (a microtask), and that close rejected it ("None of
+ * startup nodes is available") and ended the client, nodes connecting in its pool.
+ */
+describe('a Cluster client disconnected with no node and connected again in the same turn gets ready', () => {
+  let one: OneNodeCluster;
+  beforeAll(async () => {
+    one = await startOneNodeCluster();
+  });
+  afterAll(async () => {
+    await one?.destroy();
+  });
+  test.each(['connecting', 'reconnecting'] as const)('%s', async (state) => {
+    if (state === 'reconnecting') await one.stop();
+    await Promise.resolve(); // in a microtask, as BullMQ's async reconnect (and its pool still empty when 'connecting')
+    const cluster = createRedis({ clusterNodes: one.clusterNodes }, 'worker', 'test-cluster-again-' + state) as Cluster;
+    cluster.on('error', () => undefined);
+    try {
+      if (state === 'reconnecting') {
+        // Its next attempt far off: the cluster is back before this test's connect(), and not by the client's own retry.
+        (cluster.options as { clusterRetryStrategy?: () => number }).clusterRetryStrategy = () => 60_000;
+        await waitFor(async () => cluster.status === 'reconnecting', 10_000, 5);
+        await one.start();
+      }
+      const atDisconnect = { status: cluster.status, nodes: cluster.nodes().length };
+      cluster.disconnect(false);
+      const connected = cluster.connect().then(() => 'ready', (err: Error) => err.message);
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([connected, new Promise<string>((r) => (timer = setTimeout(() => r('not ready in 3 s'), 3000)))]);
+      clearTimeout(timer); // the file's last test: a pending timer holds jest's worker after it
+      expect({ atDisconnect, outcome, status: cluster.status, set: await cluster.set('{t}again', '1').catch((err: Error) => err.message) }).toEqual({ atDisconnect: { status: state, nodes: 0 }, outcome: 'ready', status: 'ready', set: 'OK' });
+    } finally {
+      cluster.disconnect();
+    }
   });
 });

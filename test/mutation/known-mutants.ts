@@ -1892,6 +1892,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'a Cluster client disconnected with no node ends',
   },
   {
+    name: 'redis-cluster-disconnect-idle-ends-next-connect',
+    what: "a Cluster client disconnected with no node in its pool ends on the next tick even when a connect() came first (src/store/redis.ts clusterEndWhenIdle's status check gone): BullMQ's cluster reconnect (disconnect() then connect() in one turn) is rejected by that close, the client ends with its nodes connecting",
+    file: 'src/store/redis.ts',
+    from: "      if (c.status !== 'disconnecting') return;\n",
+    to: '',
+    tests: ['test/integration/redis.disconnect-reconnecting.test.ts'],
+    testName: 'connected again in the same turn gets ready',
+  },
+  {
     name: 'shutdown-connections-not-cut',
     what: "closeApp's grace ends without cutting the HTTP connections whose requests did not finish: app.close() waits on a client that never finishes its request, and SIGTERM sits out SHUTDOWN_TIMEOUT_MS (killed by timeout, exit 1)",
     file: 'src/main/process.ts',
