@@ -288,6 +288,36 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
     }
   }, 60_000);
 
+  test('REDIS_CLUSTER_NODES naming cluster nodes that require a password: exit 1 at once saying so and what to do, no stack', async () => {
+    // The Cluster client sends no AUTH: before, 15 s of "Failed to refresh slots cache" and a generic paragraph.
+    const dir = mkdtempSync(join(tmpdir(), 'sc-start-node-'));
+    const port = await testPort();
+    const node = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')], { stdio: 'ignore' });
+    try {
+      await waitReady(port, 10_000, node.pid);
+      const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      await admin.connect();
+      await admin.config('SET', 'requirepass', 'cluster-secret');
+      admin.disconnect();
+      const t0 = Date.now();
+      const { code, out, killed } = await startOnClusterNodes(`127.0.0.1:${port}`);
+      expect({ killed, code }).toEqual({ killed: false, code: 1 });
+      expect(out).toContain(`REDIS_CLUSTER_NODES=127.0.0.1:${port}`);
+      expect(out).toMatch(/requires a password and refused a connection without one \(CLUSTER INFO: "NOAUTH/);
+      expect(out).toMatch(/REDIS_CLUSTER_NODES takes no password/);
+      expect(out).not.toMatch(/Failed to refresh slots cache|within 15 s/);
+      expect(Date.now() - t0).toBeLessThan(12_000); // the ready wait it no longer reaches is 15 s
+      noStack(out);
+    } finally {
+      await new Promise<void>((r) => {
+        if (node.exitCode !== null || node.signalCode !== null) return r();
+        node.once('exit', () => r());
+        node.kill('SIGKILL');
+      });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   test('a REDIS_URL the server refuses (a user it does not have) is not retried as if unreachable: one paragraph at once', async () => {
     const t0 = Date.now();
     const err = await resolveRedis({ url: `redis://nobody:wrong@127.0.0.1:${redis.port}/0`, dataDir: mkdtempSync(join(tmpdir(), 'sc-start-')), appendfsync: 'everysec' }).then(

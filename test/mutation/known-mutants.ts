@@ -1919,6 +1919,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'its nodes ending',
   },
   {
+    name: 'cluster-seed-noauth-after-ready-check',
+    what: "clusterSeedProblem's probe of a REDIS_CLUSTER_NODES seed runs ioredis' ready check (src/store/redis.ts: enableReadyCheck gone): its INFO, refused with NOAUTH, closes the connection, CLUSTER INFO says \"Connection is closed.\", and a cluster that requires a password is 15 s of \"Failed to refresh slots cache\" lines and a generic paragraph again",
+    file: 'src/store/redis.ts',
+    from: 'enableOfflineQueue: false, enableReadyCheck: false, retryStrategy',
+    to: 'enableOfflineQueue: false, retryStrategy',
+    tests: ['test/e2e/startup-errors.test.ts'],
+    testName: 'require a password',
+  },
+  {
     name: 'shutdown-connections-not-cut',
     what: "closeApp's grace ends without cutting the HTTP connections whose requests did not finish: app.close() waits on a client that never finishes its request, and SIGTERM sits out SHUTDOWN_TIMEOUT_MS (killed by timeout, exit 1)",
     file: 'src/main/process.ts',
