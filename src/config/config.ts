@@ -93,16 +93,92 @@ function redisUrlProblem(url: string, ctx: z.RefinementCtx): void {
  * reach (port NaN, or the part after the second colon dropped): the start waited its 15 s, then said
  * only that no node answered.
  */
-export function parseClusterSeed(entry: string): { host: string; port: number } | string {
-  const m = /^(?:\[([^\]]*)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(entry.trim());
-  if (!m) return `${JSON.stringify(entry.trim())}: each seed must be host:port (an IPv6 address in brackets, [::1]:7000)`;
+function parseSeedAddress(address: string, shown: string): { host: string; port: number } | string {
+  const m = /^(?:\[([^\]]*)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(address);
+  if (!m) return `${shown}: each seed must be host:port (an IPv6 address in brackets, [::1]:7000)`;
   // In brackets only an IPv6 address (`[:]`, `[.]`, `[1]` reach nobody); outside them what a host name
   // or an IPv4 address may hold (not `user@h` nor `h/x`, read by nobody as the seed meant).
-  if (m[1] !== undefined && isIP(m[1]) !== 6) return `${JSON.stringify(entry.trim())}: what is in brackets must be an IPv6 address ([::1]:7000)`;
-  if (m[2] !== undefined && !/^[A-Za-z0-9._-]+$/.test(m[2])) return `${JSON.stringify(entry.trim())}: the host must be a host name or an IP address (letters, digits, '.', '-', '_')`;
+  if (m[1] !== undefined && isIP(m[1]) !== 6) return `${shown}: what is in brackets must be an IPv6 address ([::1]:7000)`;
+  if (m[2] !== undefined && !/^[A-Za-z0-9._-]+$/.test(m[2])) return `${shown}: the host must be a host name or an IP address (letters, digits, '.', '-', '_')`;
   const port = m[3] === undefined ? 6379 : Number(m[3]);
-  if (port < 1 || port > 65535) return `${JSON.stringify(entry.trim())}: the port must be 1 to 65535`;
+  if (port < 1 || port > 65535) return `${shown}: the port must be 1 to 65535`;
   return { host: (m[1] ?? m[2])!, port };
+}
+
+/** A seed of REDIS_CLUSTER_NODES as the Cluster client takes it; `password` (and `username`, not the default user) when the seed gives them. */
+export interface ClusterSeed {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+}
+
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * An entry of REDIS_CLUSTER_NODES as it may be printed: what is before its last `@` (a user and
+ * password) shown as `user:***` (`***` alone when it has no `:`: a password written without one), so
+ * no message, log line or error names a password. Also for an entry that is not a valid seed: a
+ * password with an unencoded `,` splits an entry in two, and the first half is no seed.
+ */
+export function printableClusterSeed(entry: string): string {
+  const e = entry.trim();
+  const scheme = SCHEME.exec(e)?.[0] ?? '';
+  const at = e.lastIndexOf('@');
+  if (at === -1) {
+    // `redis://user:pa` (a password with an unencoded ',' split the entry): what follows the scheme is shown only when it is an address.
+    return scheme && typeof parseSeedAddress(e.slice(scheme.length).replace(/\/$/, ''), '') === 'string' ? `${scheme}***` : e;
+  }
+  const userinfo = e.slice(scheme.length, at);
+  const colon = userinfo.indexOf(':');
+  return `${scheme}${colon === -1 || scheme === '' ? '***' : `${userinfo.slice(0, colon)}:***`}@${e.slice(at + 1)}`;
+}
+
+/** REDIS_CLUSTER_NODES as it may be printed (printableClusterSeed of each entry). */
+export function printableClusterNodes(nodes: string): string {
+  return nodes
+    .split(',')
+    .map((e) => (e.trim() === '' ? e : printableClusterSeed(e)))
+    .join(',');
+}
+
+const SEED_FORMS = 'host:port, or redis://user:password@host:port (redis://:password@host:port for the default user) when the nodes require a password';
+
+/**
+ * One entry of REDIS_CLUSTER_NODES: a seed (parseSeedAddress), or `redis://[user:password@]host[:port]`
+ * for nodes that require a password, as REDIS_URL takes it: the user and password percent-decoded (as
+ * ioredis decodes REDIS_URL's; a `,` in a password is written %2C), the user left out
+ * (`redis://:password@host`) for the default user. A problem is said naming the entry with its
+ * password hidden (printableClusterSeed).
+ */
+export function parseClusterSeed(entry: string): ClusterSeed | string {
+  const e = entry.trim();
+  const shown = JSON.stringify(printableClusterSeed(e));
+  const scheme = SCHEME.exec(e)?.[0];
+  if (scheme === undefined) {
+    if (e.includes('@')) return `${shown}: each seed must be ${SEED_FORMS}`;
+    return parseSeedAddress(e, shown);
+  }
+  if (scheme.toLowerCase() !== 'redis://') return `${shown}: each seed must be ${SEED_FORMS} (TLS, rediss://, is not supported for a cluster)`;
+  const rest = e.slice(scheme.length);
+  const at = rest.lastIndexOf('@');
+  const address = rest.slice(at + 1).replace(/\/$/, '');
+  if (/[/?#]/.test(address)) return `${shown}: a seed has no path, database or query (a Redis Cluster has database 0 only): redis://user:password@host:port`;
+  const seed = parseSeedAddress(address, shown);
+  if (typeof seed === 'string' && at === -1) return `${shown}: each seed must be ${SEED_FORMS} (a ',' in a password is written %2C)`;
+  if (typeof seed === 'string' || at === -1) return seed;
+  const userinfo = rest.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  if (colon === -1 || colon === userinfo.length - 1) return `${shown}: give the password after a ':' (redis://user:password@host:port, or redis://:password@host:port for the default user)`;
+  let username: string;
+  let password: string;
+  try {
+    username = decodeURIComponent(userinfo.slice(0, colon));
+    password = decodeURIComponent(userinfo.slice(colon + 1));
+  } catch {
+    return `${shown}: the user or password has a '%' that starts no percent-encoded character (write '%' itself as %25)`;
+  }
+  return username === '' ? { ...seed, password } : { ...seed, username, password };
 }
 
 /** The entries of REDIS_CLUSTER_NODES, empty ones (`a:7000,,b:7000`, a trailing comma) left out. */
@@ -110,23 +186,58 @@ function clusterSeedEntries(nodes: string): string[] {
   return nodes.split(',').filter((e) => e.trim() !== '');
 }
 
+/**
+ * Why the seeds' credentials cannot be used: the Cluster client sends one user and password to every
+ * node (each seed and each node it learns of), so seeds that give different ones (or some none) are a
+ * mistake, said without naming any password.
+ */
+function credentialsProblem(seeds: ClusterSeed[]): string | null {
+  const key = (s: ClusterSeed): string => JSON.stringify([s.username ?? null, s.password ?? null]);
+  if (seeds.every((s) => key(s) === key(seeds[0]!))) return null;
+  return 'every seed must give the same user and password (or every seed none): Syndicast sends one to every node of the cluster';
+}
+
 /** The seeds of REDIS_CLUSTER_NODES (clusterSeedEntries), each by parseClusterSeed's rule. */
-export function clusterSeedList(nodes: string): { host: string; port: number }[] {
-  return clusterSeedEntries(nodes)
-    .map((e) => {
-      const seed = parseClusterSeed(e);
-      if (typeof seed === 'string') throw new ConfigError(`REDIS_CLUSTER_NODES: ${seed}`);
-      return seed;
-    });
+export function clusterSeedList(nodes: string): ClusterSeed[] {
+  const seeds = clusterSeedEntries(nodes).map((e) => {
+    const seed = parseClusterSeed(e);
+    if (typeof seed === 'string') throw new ConfigError(`REDIS_CLUSTER_NODES: ${seed}`);
+    return seed;
+  });
+  const problem = credentialsProblem(seeds);
+  if (problem) throw new ConfigError(`REDIS_CLUSTER_NODES: ${problem}`);
+  return seeds;
+}
+
+/**
+ * The seeds' host and port, and the user and password every node of the cluster gets (the seeds'
+ * own, all the same: clusterSeedList), as the Cluster client takes them.
+ */
+export function clusterConnection(nodes: string): { seeds: { host: string; port: number }[]; username?: string; password?: string } {
+  const list = clusterSeedList(nodes);
+  const { username, password } = list[0] ?? {};
+  return {
+    seeds: list.map(({ host, port }) => ({ host, port })),
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+  };
 }
 
 function clusterNodesProblem(nodes: string, ctx: z.RefinementCtx): void {
   const entries = clusterSeedEntries(nodes);
-  if (entries.length === 0) ctx.addIssue({ code: 'custom', message: 'names no seed: a comma-separated list of host:port' });
-  for (const e of entries) {
+  if (entries.length === 0) ctx.addIssue({ code: 'custom', message: `names no seed: a comma-separated list of ${SEED_FORMS}` });
+  const seeds: ClusterSeed[] = [];
+  // With a password in the list, a bad entry of neither form may be the middle of a password that an
+  // unencoded ',' split: named by its place, not its text.
+  const withPassword = nodes.includes('@');
+  entries.forEach((e, i) => {
     const seed = parseClusterSeed(e);
-    if (typeof seed === 'string') ctx.addIssue({ code: 'custom', message: seed });
-  }
+    if (typeof seed !== 'string') seeds.push(seed);
+    else if (withPassword && !e.includes('@') && !SCHEME.test(e.trim())) ctx.addIssue({ code: 'custom', message: `seed ${i + 1} is no seed: each seed must be ${SEED_FORMS} (a ',' in a password is written %2C)` });
+    else ctx.addIssue({ code: 'custom', message: seed });
+  });
+  const problem = seeds.length === entries.length && seeds.length > 0 ? credentialsProblem(seeds) : null;
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
 }
 
 /** A TCP port to listen on: 0 = any free port. */

@@ -4,7 +4,7 @@
  */
 import type { ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
+import { printableClusterNodes, type Config } from '../config/config.js';
 import { resolveRuntimeSecrets } from '../config/runtime-secrets.js';
 import { SecretBox } from '../lib/crypto.js';
 import { destinationGuard, type DestinationGuard } from '../lib/destination-guard.js';
@@ -117,7 +117,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       : await resolveRedis({ url: config.redisUrl, dataDir: config.dataDir, appendfsync: config.redisAppendfsync, stop: opts.stop }));
   const target = { url: redisInfo.url || undefined, clusterNodes: config.redisClusterNodes };
   const seedProblem = config.redisClusterNodes ? await unlessStopped(clusterSeedProblem(config.redisClusterNodes), opts.stop) : null;
-  if (seedProblem) throw new RedisUnavailableError(`Syndicast cannot use REDIS_CLUSTER_NODES=${config.redisClusterNodes}: ${seedProblem}`);
+  if (seedProblem) throw new RedisUnavailableError(`Syndicast cannot use REDIS_CLUSTER_NODES=${printableClusterNodes(config.redisClusterNodes!)}: ${seedProblem}`);
   const redis = createRedis(target, role);
   // Once per outage (and a reminder at most every 15 s), not once per reconnect attempt: ioredis emits
   // an error on each (every 0.2-2 s by its backoff) for as long as Redis is down.
@@ -136,7 +136,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   } catch (err) {
     await giveUp();
     if (err instanceof StartupStopped) throw err;
-    const where = config.redisClusterNodes ? `the Redis Cluster nodes REDIS_CLUSTER_NODES=${config.redisClusterNodes}` : `Redis at ${printableUrl(redisInfo.url)}`;
+    const where = config.redisClusterNodes ? `the Redis Cluster nodes REDIS_CLUSTER_NODES=${printableClusterNodes(config.redisClusterNodes)}` : `Redis at ${printableUrl(redisInfo.url)}`;
     throw new RedisUnavailableError(`Syndicast could not get a ready connection to ${where} within 15 s (${(err as Error).message}). Check that the server runs, answers from this host and accepts the password/TLS settings in the URL.`);
   }
 

@@ -7,7 +7,7 @@ import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
 import { closeHandler } from 'ioredis/built/redis/event_handler.js';
-import { clusterSeedList } from '../config/config.js';
+import { clusterConnection } from '../config/config.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -242,7 +242,10 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = 's
     lazyConnect: false,
   };
   if (target.clusterNodes) {
-    const cluster = new Cluster(clusterSeedList(target.clusterNodes), { redisOptions: base, enableOfflineQueue: base.enableOfflineQueue ?? true, enableAutoPipelining: false });
+    // The seeds' user and password go to every node (redisOptions): the seeds, the nodes learnt from
+    // them, and every duplicate() (BullMQ's blocking connections) of this Cluster.
+    const { seeds, username, password } = clusterConnection(target.clusterNodes);
+    const cluster = new Cluster(seeds, { redisOptions: { ...base, username, password }, enableOfflineQueue: base.enableOfflineQueue ?? true, enableAutoPipelining: false });
     if (role === 'worker') cluster.on('+node', (node: Redis) => batchClientWrites(node));
     return cluster;
   }
@@ -252,21 +255,29 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = 's
   return client;
 }
 
+/** A server's refusal of a connection's credentials (none given, or a wrong user or password). */
+const AUTH_REFUSED = /\b(?:NOAUTH|WRONGPASS)\b/;
+
 /**
  * Why no seed of REDIS_CLUSTER_NODES can serve as a cluster although one answers, as a sentence naming
  * the seed and what to do: a single Redis (cluster support disabled), a cluster node with no slot
- * assigned (the cluster was never created), or a node that requires a password (NOAUTH: the Cluster
- * client sends none; a misconfiguration, not an outage, as a wrong password in REDIS_URL). The Cluster
- * client would only retry "Failed to refresh slots cache" until the start gives up with no word on why. Null once any seed is a cluster node with
+ * assigned (the cluster was never created), or a node that refuses the seeds' password, or requires one
+ * and none was given (NOAUTH, WRONGPASS: a misconfiguration, not an outage, as a wrong password in
+ * REDIS_URL; the message names no password). The Cluster client would only retry "Failed to refresh
+ * slots cache" until the start gives up with no word on why. Null once any seed is a cluster node with
  * slots, or when none answers (left to the Cluster client and its ready wait).
  */
 export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000): Promise<string | null> {
+  const { seeds, username, password } = clusterConnection(clusterNodes);
   const problems = await Promise.all(
-    clusterSeedList(clusterNodes).map(async ({ host, port }) => {
-      const node = `${host}:${port}`;
+    seeds.map(async ({ host, port }) => {
+      const node = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
       // No ready check: its INFO, refused (NOAUTH), closed the connection, and CLUSTER INFO said "Connection is closed.".
-      const c = new Redis({ host, port, lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, enableReadyCheck: false, retryStrategy: () => null });
-      c.on('error', () => undefined); // a seed that does not answer is not what this looks for
+      const c = new Redis({ host, port, username, password, lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, enableReadyCheck: false, retryStrategy: () => null });
+      // A seed that does not answer is not what this looks for; a refused AUTH arrives only as this
+      // event (the command then fails with "Connection is closed.").
+      let authError: string | undefined;
+      c.on('error', (e: Error) => (authError ??= AUTH_REFUSED.test(e.message) ? e.message : undefined));
       try {
         await c.connect();
         const info = String(await c.cluster('INFO'));
@@ -274,10 +285,16 @@ export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000)
         return `${node} is a Redis Cluster node, but no hash slot is assigned to any node: the cluster has not been created (redis-cli --cluster create <every node's host:port> --cluster-replicas 1).`;
       } catch (err) {
         const reply = (err as Error).message;
-        if (/\b(?:NOAUTH|WRONGPASS)\b/.test(reply)) {
+        if (authError !== undefined || AUTH_REFUSED.test(reply)) {
+          if (password !== undefined) {
+            return (
+              `${node} refused the ${username === undefined ? 'password (default user)' : `user "${username}" and password`} given in REDIS_CLUSTER_NODES (it answered: "${authError ?? reply}"). ` +
+              `Check them against the nodes' requirepass or ACL users: every seed gives them as redis://user:password@host:port (redis://:password@host:port for the default user).`
+            );
+          }
           return (
-            `${node} requires a password and refused a connection without one (CLUSTER INFO: "${reply}"). ` +
-            `REDIS_CLUSTER_NODES takes no password: Syndicast connects to a Redis Cluster's nodes without AUTH. Let this host connect without one (the nodes' default user), or use a single Redis with REDIS_URL=redis://user:password@host:port.`
+            `${node} requires a password and refused a connection without one (it answered: "${authError ?? reply}"). ` +
+            `Give it on every seed of REDIS_CLUSTER_NODES, as REDIS_URL takes it: redis://user:password@host:port (redis://:password@host:port for the default user).`
           );
         }
         if (!/cluster support disabled/i.test(reply)) return null;

@@ -227,7 +227,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedis
 
 export interface OneNodeCluster {
   port: number;
-  /** `127.0.0.1:port`, as REDIS_CLUSTER_NODES takes it. */
+  /** `127.0.0.1:port`, as REDIS_CLUSTER_NODES takes it (`redis://:<requirepass>@127.0.0.1:port` with a requirepass). */
   clusterNodes: string;
   /** Kill the node (SIGKILL: a crash). */
   stop(): Promise<void>;
@@ -241,9 +241,10 @@ export interface OneNodeCluster {
  * that gets ready, and no failover, in about a second (the 3 + 3 of startCluster take several). The
  * node announces 127.0.0.1: a node that never met another does not know its own address, CLUSTER SLOTS
  * names it with an empty host, and ioredis skips a node with no host (no slot served: its Cluster
- * client refreshes and closes for ever, never ready).
+ * client refreshes and closes for ever, never ready). `requirepass`: the node then requires that
+ * password of the default user (set once the node is healthy, by CONFIG SET: the probes here send none).
  */
-export async function startOneNodeCluster(): Promise<OneNodeCluster> {
+export async function startOneNodeCluster(opts: { requirepass?: string } = {}): Promise<OneNodeCluster> {
   const root = mkdtempSync(join(tmpdir(), 'syndicast-cluster1-'));
   const port = await testPort();
   let busPort = await testPort();
@@ -273,11 +274,19 @@ export async function startOneNodeCluster(): Promise<OneNodeCluster> {
       if (Date.now() > deadline) throw new Error(`one-node cluster on ${port} did not become healthy`);
       await new Promise((res) => setTimeout(res, 50));
     }
+    if (opts.requirepass === undefined) return;
+    const admin = probe(port);
+    try {
+      await admin.connect();
+      await admin.config('SET', 'requirepass', opts.requirepass);
+    } finally {
+      closeProbe(admin);
+    }
   };
   await start();
   return {
     port,
-    clusterNodes: `127.0.0.1:${port}`,
+    clusterNodes: opts.requirepass === undefined ? `127.0.0.1:${port}` : `redis://:${encodeURIComponent(opts.requirepass)}@127.0.0.1:${port}`,
     stop,
     start,
     destroy: async () => {
