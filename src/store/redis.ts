@@ -272,7 +272,8 @@ export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000)
   const problems = await Promise.all(
     seeds.map(async ({ host, port }) => {
       const node = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-      // No ready check: its INFO, refused (NOAUTH), closed the connection, and CLUSTER INFO said "Connection is closed.".
+      // No ready check (its INFO is one more round trip): CLUSTER INFO is the check. A refusal of the
+      // password (or of none) closes the connection; the command then says only "Connection is closed.".
       const c = new Redis({ host, port, username, password, lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, enableReadyCheck: false, retryStrategy: () => null });
       // A seed that does not answer is not what this looks for; a refused AUTH arrives only as this
       // event (the command then fails with "Connection is closed.").
