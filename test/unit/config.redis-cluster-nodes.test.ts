@@ -9,16 +9,21 @@ import { clusterConnection, clusterSeedList, ConfigError, loadConfig, printableC
 
 const load = (env: Record<string, string>) => loadConfig(env, '/nonexistent');
 
+/** The configuration message REDIS_CLUSTER_NODES=`nodes` stops the start with (a ConfigError); '' when it loads. */
+function refusal(nodes: string): string {
+  try {
+    load({ REDIS_CLUSTER_NODES: nodes });
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  return '';
+}
+
 test('a seed that is no host:port is refused at start, naming the variable and the seed', () => {
   // The last five: brackets around no IPv6 address, a host with characters no host name has.
   for (const bad of ['127.0.0.1:abc', '127.0.0.1:99999', '127.0.0.1:0', '127.0.0.1:7000:1', '::1:7000', ':7000', '10.0.0.1:7000,10.0.0.2:', '[::1', 'a b:7000', ',', '[:]:7000', '[.]', '[1]:7000', 'user@h:7000', 'h/x:7000']) {
-    let message = '';
-    try {
-      load({ REDIS_CLUSTER_NODES: bad });
-    } catch (e) {
-      expect(e).toBeInstanceOf(ConfigError);
-      message = (e as Error).message;
-    }
+    const message = refusal(bad);
     expect({ bad, line: /^ {2}REDIS_CLUSTER_NODES: .*$/m.exec(message)?.[0] }).toEqual({ bad, line: expect.stringMatching(/host:port|names no seed|port must be 1 to 65535|IPv6 address \(\[::1\]:7000\)|host must be a host name/) });
   }
 });
@@ -77,13 +82,7 @@ test('a seed with a password that cannot be used is refused, and no message name
     [`redis://app:Sup,3r S3,cret@10.0.0.1:7000`, /seed 2 is no seed: each seed must be .*%2C/],
   ];
   for (const [nodes, said] of cases) {
-    let message = '';
-    try {
-      load({ REDIS_CLUSTER_NODES: nodes });
-    } catch (e) {
-      expect(e).toBeInstanceOf(ConfigError);
-      message = (e as Error).message;
-    }
+    const message = refusal(nodes);
     expect({ nodes, message }).toEqual({ nodes, message: expect.stringMatching(said) });
     for (const part of [SECRET, 'Sup3r', 'S3cret', '3r S3']) expect({ nodes, message }).toEqual({ nodes, message: expect.not.stringContaining(part) });
     // clusterSeedList, for a value no configuration checked (the Cluster client's own), says it the same way.
