@@ -290,7 +290,7 @@ export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000)
           if (password !== undefined) {
             return (
               `${node} refused the ${username === undefined ? 'password (default user)' : `user "${username}" and password`} given in REDIS_CLUSTER_NODES (it answered: "${authError ?? reply}"). ` +
-              `Check them against the nodes' requirepass or ACL users: every seed gives them as redis://user:password@host:port (redis://:password@host:port for the default user).`
+              `Check ${username === undefined ? 'it' : 'them'} against the nodes' requirepass or ACL users; every seed gives ${username === undefined ? 'it' : 'them'} as redis://user:password@host:port (redis://:password@host:port for the default user).`
             );
           }
           return (
