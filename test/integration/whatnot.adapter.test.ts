@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axios from 'axios';
 import { SIM_ACCOUNTS, simWhatnotAppCredentials } from '../../src/simulators/sim.accounts.js';
-import type { PinSpec, PlatformOrder } from '../../src/targets/target.adapter.js';
+import type { PinSpec, PlatformOrder, RemoteShow } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError, ShowOverError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { buildWhatnotAdapter, type WhatnotAdapterOptions } from '../../src/targets/whatnot/whatnot.adapter.js';
 import { buildOpContext, caught } from '../helpers/adapter-context.js';
@@ -779,13 +779,18 @@ describe('a show the seller ended in the Whatnot app', () => {
 });
 
 describe('the take-back of a product Whatnot does not (or no longer) know', () => {
-  it('unpinning a product that is none of the seller\'s listings takes nothing back and does not fail the mirror (PermanentError fails it: no more pins, no show end)', async () => {
+  /** A show of seller a's, whose listings are PIN's product alone, and a pin of a product that is none of them. */
+  async function showWithListings(title: string): Promise<{ h: Harness; showId: string; remote: RemoteShow; unknown: PinSpec }> {
     const h = harness();
-    const showId = await newShow('Unknown product take-back');
+    const showId = await newShow(title);
     const remote = await h.adapter.attachShow(showId);
     await control('PUT', '/products', { account: SELLER_A_ID, productIds: [PIN.platformProductId] });
+    return { h, showId, remote, unknown: { ...PIN, productId: 'p-linen', platformProductId: 'LINEN-SHIRT-M' } };
+  }
+
+  it('unpinning a product that is none of the seller\'s listings takes nothing back and does not fail the mirror (PermanentError fails it: no more pins, no show end)', async () => {
+    const { h, remote, unknown } = await showWithListings('Unknown product take-back');
     // (a) sync.service takeBack() of a `pending` + `tried` pin (ADD timed out, or its show read after the 404 was throttled / the run died): no ref.
-    const unknown = { ...PIN, productId: 'p-linen', platformProductId: 'LINEN-SHIRT-M' };
     await expect(h.adapter.unpin!(remote, unknown, undefined, buildOpContext('unknown-takeback'))).resolves.toBeUndefined();
     // (b) a pinned listing the seller deleted in the app since; the partner unpins it.
     const { ref } = await h.adapter.pin(remote, PIN, buildOpContext('known'));
@@ -794,11 +799,7 @@ describe('the take-back of a product Whatnot does not (or no longer) know', () =
   });
 
   it('after the same 404 the show is read: over on Whatnot, the take-back is a ShowOverError (the mirror is over); a show gone is still the mirror\'s error', async () => {
-    const h = harness();
-    const showId = await newShow('Unknown product take-back, show over');
-    const remote = await h.adapter.attachShow(showId);
-    await control('PUT', '/products', { account: SELLER_A_ID, productIds: [PIN.platformProductId] });
-    const unknown = { ...PIN, productId: 'p-linen', platformProductId: 'LINEN-SHIRT-M' };
+    const { h, showId, remote, unknown } = await showWithListings('Unknown product take-back, show over');
     const gone = await caught(h.adapter.unpin!({ ...remote, externalId: '00000000-0000-4000-8000-000000000000' }, unknown, undefined, buildOpContext('gone-show-takeback')));
     expect(gone).toBeInstanceOf(PermanentError);
     expect(gone).not.toBeInstanceOf(ShowOverError);
