@@ -2953,6 +2953,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: "sign-out while Redis is down",
   },
   {
+    name: "console-renewal-crowds-cap",
+    what: "a console renewal takes the session it replaces off its key's list only after its new one joined (src/store/session.repository.ts create): at SESSIONS_PER_KEY the cap ends another browser's live session on every renewal",
+    file: "src/store/session.repository.ts",
+    from: "if (replaces !== undefined) tx.zrem(ofKey, sha256Hex(replaces));",
+    to: "",
+    tests: ["test/integration/ops.session-cap.test.ts"],
+    testName: "a renewal at the cap",
+  },
+  {
     name: "console-signin-refusal-unsaid",
     what: "the console's sign-in answers \"That key is not known.\" to a revoked or expired key (src/api/ops/static/app.js signIn ignores the API's 401 detail): the operator looks for a typo",
     file: "src/api/ops/static/app.js",

@@ -339,10 +339,11 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         const refused = await app.keyRefusal(req.body.key);
         throw unauthorized(refused === 'revoked' ? 'this API key was revoked' : refused === 'expired' ? 'this API key has expired' : 'unknown API key');
       }
-      const token = await sessions.create(p);
       // The new cookie replaces the one the browser sent (the console renews its session on the Queues
       // link and hourly): that session ends now, not 8 hours later, one live session per renewal left.
-      const replaced = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+      // It leaves the key's list as the new one joins it (create), so it makes room under the cap.
+      const replaced = parseCookies(req.headers.cookie)[SESSION_COOKIE] || undefined;
+      const token = await sessions.create(p, replaced);
       if (replaced) await sessions.delete(replaced);
       void reply.header('set-cookie', cookie(token, sessions.ttlSec, req.protocol === 'https'));
       return reply.status(201).send({ id: p.id, role: p.role, partnerId: p.partnerId ?? null });
