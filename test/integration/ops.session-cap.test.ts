@@ -6,9 +6,10 @@
  * key holds at most SESSIONS_PER_KEY sessions; a sign-in past that ends the key's oldest (its cookie
  * is refused), the newest ones and other keys' sessions stay. Ended sessions (replaced by a renewal,
  * signed out) do not count: a renewal's replaced session makes room for its new one, at the cap too.
- * A sign-out clears the cookie also while Redis is down.
+ * A sign-out clears the cookie also while Redis is down. A refused sign-in reads its key once.
  * Real Redis, real HTTP.
  */
+import { jest } from '@jest/globals';
 import { SESSIONS_PER_KEY } from '../../src/store/session.repository.js';
 import { waitForOwnTime } from '../helpers/loop-stalls.js';
 import { ADMIN_KEY, createPartner, startService, type TestService } from '../helpers/service.js';
@@ -90,6 +91,20 @@ test("a renewal at the cap ends no other browser's session: the session it repla
   browsers[last] = await signInWith(browsers[last]);
   browsers[last] = await signInWith(browsers[last]);
   for (const b of browsers) expect(await queues(b)).toBe(403);
+});
+
+test('a refused sign-in looks its key up once (it looked again for the reason: a second GET)', async () => {
+  const created = (await (await svc.api('/v1/api-keys', { json: { role: 'viewer' } })).json()) as { id: string; key: string };
+  expect((await svc.api(`/v1/api-keys/${created.id}`, { method: 'DELETE' })).status).toBe(200);
+  const lookup = jest.spyOn(svc.rt.apiKeys, 'lookup');
+  try {
+    const r = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: created.key }) });
+    expect(r.status).toBe(401);
+    expect(((await r.json()) as { detail: string }).detail).toBe('this API key was revoked');
+    expect(lookup).toHaveBeenCalledTimes(1);
+  } finally {
+    lookup.mockRestore();
+  }
 });
 
 test('a sign-out while Redis is down clears the cookie all the same (503): the browser is not left signed in to /admin/queues', async () => {

@@ -16,7 +16,7 @@ import { AppError, notFound, unauthorized } from '../../lib/errors.js';
 import type { SessionRepository } from '../../store/session.repository.js';
 import type { Principal } from '../../store/apikey.repository.js';
 import type { OpsService } from '../ops/ops.service.js';
-import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+import { assertPartnerAccess, keyRefusedDetail } from '../plugins/auth.plugin.js';
 import { problem } from '../plugins/errors.plugin.js';
 import { FORBIDDEN_PARTNER, ok } from '../openapi.js';
 
@@ -332,13 +332,11 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       },
     },
     async (req, reply) => {
-      const p = await app.principalOfKey(req.body.key);
-      if (!p) {
-        // Said as the API says it (auth.plugin.ts): the console answered "That key is not known." to an
-        // operator whose key had expired or been revoked, who then looked for a typo.
-        const refused = await app.keyRefusal(req.body.key);
-        throw unauthorized(refused === 'revoked' ? 'this API key was revoked' : refused === 'expired' ? 'this API key has expired' : 'unknown API key');
-      }
+      const found = await app.principalOfKey(req.body.key);
+      // Said as the API says it: the console answered "That key is not known." to an operator whose
+      // key had expired or been revoked, who then looked for a typo.
+      if ('refused' in found) throw unauthorized(keyRefusedDetail(found.refused));
+      const p = found.principal;
       // The new cookie replaces the one the browser sent (the console renews its session on the Queues
       // link and hourly): that session ends now, not 8 hours later, one live session per renewal left.
       // It leaves the key's list as the new one joins it (create), so it makes room under the cap.
