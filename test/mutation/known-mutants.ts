@@ -2965,7 +2965,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: "console-signin-refusal-unsaid",
     what: "the console's sign-in answers \"That key is not known.\" to a revoked or expired key (src/api/ops/static/app.js signIn ignores the API's 401 detail): the operator looks for a typo",
     file: "src/api/ops/static/app.js",
-    from: "Object.hasOwn(SIGN_IN_REFUSED, body.detail ?? '')",
+    from: "Object.hasOwn(SIGN_IN_REFUSED, detail ?? '')",
     to: "Object.hasOwn(SIGN_IN_REFUSED, '')",
     tests: ["test/browser/ops.console.queues-session.test.ts"],
     testName: "revoked or expired key says so",
