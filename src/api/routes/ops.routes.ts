@@ -348,7 +348,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     },
   );
 
-  app.delete('/v1/ops/session', { schema: { tags: ['ops'], summary: 'Console sign-out: ends the session and clears its cookie (cleared also when the session cannot be ended now: 503, storage down)', operationId: 'opsSignOut', security: [], docResponses: { 204: ok('signed out; the cookie is cleared', undefined, { headers: { 'set-cookie': 'the cookie, expired' } }) } } }, async (req, reply) => {
+  app.delete('/v1/ops/session', { schema: { tags: ['ops'], summary: 'Console sign-out: ends the session and clears its cookie (cleared also on a 503, storage down: the stored session then stays valid until it expires or its key is revoked or rotated)', operationId: 'opsSignOut', security: [], docResponses: { 204: ok('signed out; the cookie is cleared', undefined, { headers: { 'set-cookie': 'the cookie, expired' } }) } } }, async (req, reply) => {
     const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
     // The cookie is cleared whatever becomes of the stored session: set after the delete, a sign-out
     // while Redis was down (503) left the browser holding it, and /admin/queues opened again from that
