@@ -777,8 +777,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'relay-mask-keeps-userinfo',
     what: "maskSecrets leaves a URL's user:password: a pull source's credentials reach lastError (viewer keys, mirror.updated) and the relay's log",
     file: 'src/relay/mask.ts',
-    from: "out.replace(USERINFO, '$1***@').replace(RTMP_KEY",
-    to: 'out.replace(RTMP_KEY',
+    from: ".replace(USERINFO, '$1***@').replace(RTMP_KEY",
+    to: '.replace(RTMP_KEY',
     tests: ['test/unit/relay.mask.test.ts', 'test/e2e/relay.source-credentials.test.ts'],
   },
   {
