@@ -782,6 +782,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/unit/relay.mask.test.ts', 'test/e2e/relay.source-credentials.test.ts'],
   },
   {
+    name: 'platform-error-keeps-secrets',
+    what: "an adapter's error is thrown as the platform worded it (src/targets/instrumented.ts instrument): Graph's \"Malformed access token EAAG…\" puts the Page token in the mirror's lastError (viewer keys, mirror.updated), a credential check's 422 and the logs",
+    file: 'src/targets/instrumented.ts',
+    from: '          throw redactError(err, secrets);\n        } finally {\n          platformCallDuration',
+    to: '          throw err;\n        } finally {\n          platformCallDuration',
+    tests: ['test/e2e/platform-error.redaction.test.ts'],
+  },
+  {
     name: 'relay-rotation-keeps-source',
     what: "a key rotation leaves the show's relay source: the nginx edge's publish with the old key stays the source for good (its on_publish_done is refused)",
     file: 'src/store/relay.repository.ts',
