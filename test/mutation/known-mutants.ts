@@ -3183,6 +3183,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/whatnot.adapter.test.ts'],
     testName: "none of the seller's listings",
   },
+  {
+    name: 'event-null-optional-passed-on',
+    what: "a partner event's optional field given as null (clickId, description, sku, …) is taken but passed on as null: stored, re-parsed and mirrored as null, not as the event that omits it",
+    file: 'src/domain/events.ts',
+    from: 'schema.nullish().transform((v) => v ?? undefined).optional();',
+    to: 'schema.nullish();',
+    tests: ['test/integration/events.input.test.ts'],
+    testName: 'read as absent',
+  },
+  {
+    name: 'event-null-optional-key-kept',
+    what: "a partner event's optional field given as null is parsed to an own key holding undefined, not to the event that omits it",
+    file: 'src/domain/events.ts',
+    from: 'if (value[key] === undefined) delete value[key];',
+    to: '',
+    tests: ['test/integration/events.input.test.ts'],
+    testName: 'read as absent',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
