@@ -118,8 +118,9 @@ interface ClusterInternals {
  * Cluster retried (up to 2 s) left SyncDispatcher.close() waiting on its queued XGROUP/XREADGROUP, and
  * the process exited 1 at SHUTDOWN_TIMEOUT_MS; BullMQ's Cluster blocking connections the same. Such a
  * Cluster now ends at once as one disconnected in 'wait' does (its reconnect timer is already cleared):
- * queued commands and pipelines rejected with "Connection is closed.", status 'close' then 'end'. A
- * Cluster with nodes, or whose nodes are ending, ends through them as before (each node's disconnect:
+ * queued commands and pipelines rejected with "Connection is closed.", status 'close' then 'end' (a tick
+ * later, unless a connect() came first: then it connects, as an unpatched one does). A Cluster with
+ * nodes, or whose nodes are ending, ends through them as before (each node's disconnect:
  * endBetweenReconnects).
  */
 function clusterEndWhenIdle(): void {
@@ -132,8 +133,14 @@ function clusterEndWhenIdle(): void {
     const closed = new Error('Connection is closed.');
     c.flushQueue(closed);
     c.invokeReadyDelayedCallbacks(closed);
-    c.setStatus('close');
-    c.handleCloseEvent();
+    // A tick later, and only if no connect() came first: ioredis emits a status on the next tick, and a
+    // connect() in the same turn (BullMQ's cluster reconnect: disconnect() then connect()) that had
+    // registered its 'close' listeners by then (IP seeds: in a microtask) was ended by this close.
+    process.nextTick(() => {
+      if (c.status !== 'disconnecting') return;
+      c.setStatus('close');
+      c.handleCloseEvent();
+    });
   });
 }
 clusterEndWhenIdle();
@@ -247,16 +254,18 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = 's
 
 /**
  * Why no seed of REDIS_CLUSTER_NODES can serve as a cluster although one answers, as a sentence naming
- * the seed and what to do: a single Redis (cluster support disabled), or a cluster node with no slot
- * assigned (the cluster was never created). The Cluster client would only retry "Failed to refresh
- * slots cache" until the start gives up with no word on why. Null once any seed is a cluster node with
+ * the seed and what to do: a single Redis (cluster support disabled), a cluster node with no slot
+ * assigned (the cluster was never created), or a node that requires a password (NOAUTH: the Cluster
+ * client sends none; a misconfiguration, not an outage, as a wrong password in REDIS_URL). The Cluster
+ * client would only retry "Failed to refresh slots cache" until the start gives up with no word on why. Null once any seed is a cluster node with
  * slots, or when none answers (left to the Cluster client and its ready wait).
  */
 export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000): Promise<string | null> {
   const problems = await Promise.all(
     clusterSeedList(clusterNodes).map(async ({ host, port }) => {
       const node = `${host}:${port}`;
-      const c = new Redis({ host, port, lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+      // No ready check: its INFO, refused (NOAUTH), closed the connection, and CLUSTER INFO said "Connection is closed.".
+      const c = new Redis({ host, port, lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, enableReadyCheck: false, retryStrategy: () => null });
       c.on('error', () => undefined); // a seed that does not answer is not what this looks for
       try {
         await c.connect();
@@ -265,6 +274,12 @@ export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000)
         return `${node} is a Redis Cluster node, but no hash slot is assigned to any node: the cluster has not been created (redis-cli --cluster create <every node's host:port> --cluster-replicas 1).`;
       } catch (err) {
         const reply = (err as Error).message;
+        if (/\b(?:NOAUTH|WRONGPASS)\b/.test(reply)) {
+          return (
+            `${node} requires a password and refused a connection without one (CLUSTER INFO: "${reply}"). ` +
+            `REDIS_CLUSTER_NODES takes no password: Syndicast connects to a Redis Cluster's nodes without AUTH. Let this host connect without one (the nodes' default user), or use a single Redis with REDIS_URL=redis://user:password@host:port.`
+          );
+        }
         if (!/cluster support disabled/i.test(reply)) return null;
         return (
           `${node} is a single Redis, not a Redis Cluster node (CLUSTER INFO: "${reply}"). ` +

@@ -1,11 +1,13 @@
 /**
- * Metrics around every platform operation of an adapter: calls by platform / operation / outcome and
- * their latency (src/lib/metrics.ts). The operation label is the adapter method's name, from a fixed
- * list, so its cardinality is bounded whatever the platform's URLs look like.
+ * What wraps every platform operation of an adapter: metrics (calls by platform / operation / outcome
+ * and their latency, src/lib/metrics.ts; the operation label is the adapter method's name, from a fixed
+ * list, so its cardinality is bounded whatever the platform's URLs look like), and the redaction of the
+ * target's secrets from every error the operation throws (openAdapter).
  */
 import { performance } from 'node:perf_hooks';
 import { platformCallDuration, platformCalls } from '../lib/metrics.js';
-import type { TargetAdapter } from './target.adapter.js';
+import { redactSecrets } from '../lib/redact.js';
+import type { AccessToken, AdapterContext, AdapterFactory, TargetAdapter, TokenStore } from './target.adapter.js';
 import { isTargetError } from './target.errors.js';
 
 export const PLATFORM_OPERATIONS = [
@@ -30,7 +32,78 @@ export function outcomeOf(err: unknown): string {
   return isTargetError(err) ? err.kind : 'error';
 }
 
-export function instrument<A extends TargetAdapter>(adapter: A): A {
+/**
+ * Credential fields that name an account, an app or a setting, not a secret: kept in error texts (they
+ * tell which account). Every other field (tokens, secrets, API keys, webhook header values, fields of
+ * platforms added later) is a secret.
+ */
+const NOT_SECRET: ReadonlySet<string> = new Set(['pageId', 'clientId', 'appKey', 'shopCipher', 'region', 'privacyStatus', 'showUrlTemplate', 'webhookHeaderName']);
+
+/** The secret values of a target's (opened) credentials. */
+export function credentialSecrets(credentials: Record<string, string>): string[] {
+  return Object.entries(credentials).flatMap(([field, value]) => (NOT_SECRET.has(field) ? [] : [value]));
+}
+
+/**
+ * `err` with `secrets` out of its message and stack (redactSecrets): a copy of the same class and
+ * fields (a shared refresh's error reaches every caller that waited on it: it is not changed itself),
+ * or `err` itself when it holds none.
+ */
+export function redactError(err: unknown, secrets: Iterable<string>): unknown {
+  if (!(err instanceof Error)) return err;
+  const message = redactSecrets(err.message, secrets);
+  const stack = err.stack === undefined ? undefined : redactSecrets(err.stack, secrets);
+  if (message === err.message && stack === err.stack) return err;
+  const copy = Object.create(Object.getPrototypeOf(err) as object) as Error;
+  Object.defineProperties(copy, Object.getOwnPropertyDescriptors(err));
+  Object.defineProperty(copy, 'message', { value: message, enumerable: false, writable: true, configurable: true });
+  if (stack !== undefined) Object.defineProperty(copy, 'stack', { value: stack, enumerable: false, writable: true, configurable: true });
+  return copy;
+}
+
+/** `store`, noting every token (access and refresh) that passes through it into `seen`. */
+function noting(store: TokenStore, seen: Set<string>): TokenStore {
+  const note = (t: AccessToken | null | undefined): void => {
+    if (t?.accessToken) seen.add(t.accessToken);
+    if (t?.refreshToken) seen.add(t.refreshToken);
+  };
+  return {
+    get: async () => {
+      const t = await store.get();
+      note(t);
+      return t;
+    },
+    set: async (token) => {
+      note(token);
+      await store.set(token);
+    },
+    clear: () => store.clear(),
+    dropGrant: (refreshToken) => store.dropGrant(refreshToken),
+    expire: (accessToken) => store.expire(accessToken),
+    refreshed: async (next, used, from) => {
+      note(next);
+      const t = await store.refreshed(next, used, from);
+      note(t);
+      return t;
+    },
+    refreshing: (ms) => store.refreshing(ms),
+  };
+}
+
+/**
+ * The adapter of `ctx`'s target as the workers and the credential check use it: instrumented, and every
+ * error its platform operations throw (whose text may quote the platform's answer: Graph's "Malformed
+ * access token EAAG…", an OAuth `error_description`) without the target's secrets, those of its
+ * credentials and every token it got from or stored in its token store. That text becomes a mirror's or
+ * a pin's `lastError`, a credential check's 422 detail, the mirror.updated webhook and log lines.
+ */
+export function openAdapter(factory: AdapterFactory, ctx: AdapterContext): TargetAdapter {
+  const secrets = new Set(credentialSecrets(ctx.target.credentials));
+  return instrument(factory({ ...ctx, tokens: noting(ctx.tokens, secrets) }), secrets);
+}
+
+/** `secrets`: what every thrown error is redacted of (read at the throw: it may grow). */
+export function instrument<A extends TargetAdapter>(adapter: A, secrets: Iterable<string> = []): A {
   // One wrapper per operation and method, made on first use (not one closure per property read).
   const wrapped = new Map<string, { fn: unknown; wrapper: (...args: unknown[]) => Promise<unknown> }>();
   return new Proxy(adapter, {
@@ -50,7 +123,7 @@ export function instrument<A extends TargetAdapter>(adapter: A): A {
             platformCalls.inc({ ...labels, outcome: 'ok' });
           } catch (err) {
             platformCalls.inc({ ...labels, outcome: outcomeOf(err) });
-            throw err;
+            throw redactError(err, secrets);
           } finally {
             end();
           }
@@ -71,7 +144,7 @@ export function instrument<A extends TargetAdapter>(adapter: A): A {
           return result;
         } catch (err) {
           platformCalls.inc({ ...labels, outcome: outcomeOf(err) });
-          throw err;
+          throw redactError(err, secrets);
         } finally {
           platformCallDuration.observe(labels, (performance.now() - t0) / 1000);
         }

@@ -266,18 +266,14 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
     noStack(out);
   }, 60_000);
 
-  test('REDIS_CLUSTER_NODES naming a cluster node of a cluster never created (no slots): exit 1 at once saying so, no stack', async () => {
+  /** `use(port)` with a cluster-enabled redis-server on `port` whose cluster was never created (no slots); the node gone after. */
+  async function withClusterNode(use: (port: number) => Promise<void>): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'sc-start-node-'));
     const port = await testPort();
     const node = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')], { stdio: 'ignore' });
     try {
       await waitReady(port, 10_000, node.pid);
-      const { code, out, killed } = await startOnClusterNodes(`127.0.0.1:${port}`);
-      expect({ killed, code }).toEqual({ killed: false, code: 1 });
-      expect(out).toContain(`REDIS_CLUSTER_NODES=127.0.0.1:${port}`);
-      expect(out).toMatch(/no hash slot is assigned to any node: the cluster has not been created \(redis-cli --cluster create/);
-      expect(out).not.toMatch(/Failed to refresh slots cache/);
-      noStack(out);
+      await use(port);
     } finally {
       await new Promise<void>((r) => {
         if (node.exitCode !== null || node.signalCode !== null) return r();
@@ -286,6 +282,36 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
       });
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  test('REDIS_CLUSTER_NODES naming a cluster node of a cluster never created (no slots): exit 1 at once saying so, no stack', async () => {
+    await withClusterNode(async (port) => {
+      const { code, out, killed } = await startOnClusterNodes(`127.0.0.1:${port}`);
+      expect({ killed, code }).toEqual({ killed: false, code: 1 });
+      expect(out).toContain(`REDIS_CLUSTER_NODES=127.0.0.1:${port}`);
+      expect(out).toMatch(/no hash slot is assigned to any node: the cluster has not been created \(redis-cli --cluster create/);
+      expect(out).not.toMatch(/Failed to refresh slots cache/);
+      noStack(out);
+    });
+  }, 60_000);
+
+  test('REDIS_CLUSTER_NODES naming cluster nodes that require a password: exit 1 at once saying so and what to do, no stack', async () => {
+    // The Cluster client sends no AUTH: before, 15 s of "Failed to refresh slots cache" and a generic paragraph.
+    await withClusterNode(async (port) => {
+      const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      await admin.connect();
+      await admin.config('SET', 'requirepass', 'cluster-secret');
+      admin.disconnect();
+      const t0 = Date.now();
+      const { code, out, killed } = await startOnClusterNodes(`127.0.0.1:${port}`);
+      expect({ killed, code }).toEqual({ killed: false, code: 1 });
+      expect(out).toContain(`REDIS_CLUSTER_NODES=127.0.0.1:${port}`);
+      expect(out).toMatch(/requires a password and refused a connection without one \(CLUSTER INFO: "NOAUTH/);
+      expect(out).toMatch(/REDIS_CLUSTER_NODES takes no password/);
+      expect(out).not.toMatch(/Failed to refresh slots cache|within 15 s/);
+      expect(Date.now() - t0).toBeLessThan(12_000); // the ready wait it no longer reaches is 15 s
+      noStack(out);
+    });
   }, 60_000);
 
   test('a REDIS_URL the server refuses (a user it does not have) is not retried as if unreachable: one paragraph at once', async () => {

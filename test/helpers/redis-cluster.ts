@@ -225,6 +225,68 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedis
   return cluster;
 }
 
+export interface OneNodeCluster {
+  port: number;
+  /** `127.0.0.1:port`, as REDIS_CLUSTER_NODES takes it. */
+  clusterNodes: string;
+  /** Kill the node (SIGKILL: a crash). */
+  stop(): Promise<void>;
+  /** Start it again (same port and dir: its nodes.conf keeps its slots); resolves once `cluster_state:ok`. */
+  start(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/**
+ * A Redis Cluster of one node holding every slot, no replica: for a test that needs a Cluster client
+ * that gets ready, and no failover, in about a second (the 3 + 3 of startCluster take several). The
+ * node announces 127.0.0.1: a node that never met another does not know its own address, CLUSTER SLOTS
+ * names it with an empty host, and ioredis skips a node with no host (no slot served: its Cluster
+ * client refreshes and closes for ever, never ready).
+ */
+export async function startOneNodeCluster(): Promise<OneNodeCluster> {
+  const root = mkdtempSync(join(tmpdir(), 'syndicast-cluster1-'));
+  const port = await testPort();
+  let busPort = await testPort();
+  while (busPort === port) busPort = await testPort();
+  let proc: ChildProcess | undefined;
+  const stop = async (): Promise<void> => {
+    const p = proc;
+    proc = undefined;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  };
+  const start = async (): Promise<void> => {
+    proc = spawnRedisServer([...nodeArgs(port, busPort, root, 5000), '--cluster-announce-ip', '127.0.0.1'], { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
+    await waitReady(port, 10_000, proc.pid);
+    const c = probe(port);
+    try {
+      await c.connect();
+      if (/^cluster_slots_assigned:0\s*$/m.test(String(await c.call('CLUSTER', 'INFO')))) await c.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    } finally {
+      closeProbe(c);
+    }
+    const deadline = Date.now() + 10_000;
+    while (!(await clusterInfoOk(port))) {
+      if (Date.now() > deadline) throw new Error(`one-node cluster on ${port} did not become healthy`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  };
+  await start();
+  return {
+    port,
+    clusterNodes: `127.0.0.1:${port}`,
+    stop,
+    start,
+    destroy: async () => {
+      await stop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
 async function replicaLinked(port: number): Promise<boolean> {
   const c = probe(port);
   try {

@@ -26,6 +26,7 @@ import { SyncDispatcher } from '../../src/mirror/sync.dispatcher.js';
 import { Keys } from '../../src/store/keys.js';
 import { PartnerRepository } from '../../src/store/partner.repository.js';
 import { createRedis } from '../../src/store/redis.js';
+import { startOneNodeCluster, type OneNodeCluster } from '../helpers/redis-cluster.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { testPort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/service.js';
@@ -188,9 +189,12 @@ describe('a Cluster client disconnected with no node ends, and its offline queue
       // 'connecting': at once (the constructor's connect resolves the seeds on a later tick).
       if (state === 'reconnecting') await waitFor(async () => cluster.status === 'reconnecting', 10_000, 5);
       const statusAtDisconnect = cluster.status;
-      const queued = cluster.get('{t}k').then(() => 'resolved', (err: Error) => err.message);
+      // A pipeline on a Cluster that never knew its slots waits for 'ready' apart from the offline queue.
+      const queued = [cluster.get('{t}k'), cluster.pipeline().get('{t}k').exec()].map((p) => p.then(() => 'resolved', (err: Error) => err.message));
       cluster.disconnect();
-      const settled = await Promise.race([queued, new Promise<'never settled'>((r) => setTimeout(() => r('never settled'), 3000))]);
+      let timer: NodeJS.Timeout | undefined;
+      const settled = await Promise.race([Promise.all(queued), new Promise<'never settled'>((r) => (timer = setTimeout(() => r('never settled'), 3000)))]);
+      clearTimeout(timer);
       const retryTimerSet = (cluster as unknown as { reconnectTimeout?: unknown }).reconnectTimeout != null;
       return { statusAtDisconnect, settled, status: await ended(cluster as unknown as Redis), retryTimerSet };
     } finally {
@@ -198,6 +202,81 @@ describe('a Cluster client disconnected with no node ends, and its offline queue
     }
   }
   test.each(['reconnecting', 'connecting'] as const)('%s', async (state) => {
-    expect(await disconnectedIn(state)).toEqual({ statusAtDisconnect: state, settled: 'Connection is closed.', status: 'end', retryTimerSet: false });
+    expect(await disconnectedIn(state)).toEqual({ statusAtDisconnect: state, settled: ['Connection is closed.', 'Connection is closed.'], status: 'end', retryTimerSet: false });
+  });
+
+  /**
+   * Not one whose connect got past its seeds (its 'refresh' listener set) and whose nodes are ending:
+   * here the seed is a single Redis, CLUSTER SLOTS fails and ioredis empties the pool, the node's
+   * connection still open. Its nodes' end closes it (ioredis' own way). Ended at once too, it went
+   * 'end', then 'close' for good when the node ended (the pool's drain), its 'end' emitted twice.
+   */
+  test('connecting past its seeds, its nodes ending: ends through them, once', async () => {
+    const cluster = createRedis({ clusterNodes: `127.0.0.1:${redis.port}` }, 'worker', 'test-cluster-nodes-ending') as Cluster;
+    const nodes: Redis[] = [];
+    cluster.on('+node', (node: Redis) => nodes.push(node));
+    const events: string[] = [];
+    const atDisconnect = new Promise<unknown>((resolve) => {
+      cluster.on('error', (err: Error) => {
+        if (!/Failed to refresh slots cache/.test(err.message) || events.length) return;
+        // After this error ioredis empties the pool (connectionPool.reset([])), in the same turn.
+        queueMicrotask(() => {
+          const at = { status: cluster.status, nodes: cluster.nodes().length, ending: nodes.filter((n) => n.status !== 'end').length, refresh: cluster.listenerCount('refresh') };
+          for (const e of ['disconnecting', 'close', 'end', 'reconnecting']) cluster.on(e, () => events.push(e));
+          events.push('disconnect()');
+          cluster.disconnect();
+          resolve(at);
+        });
+      });
+    });
+    try {
+      const at = await atDisconnect;
+      await waitFor(async () => nodes.every((n) => n.status === 'end') && cluster.status === 'end', 3000, 5);
+      await new Promise((r) => setTimeout(r, 50)); // a drain's 'close' comes on the next tick
+      expect({ at, events, status: cluster.status }).toEqual({ at: { status: 'connecting', nodes: 0, ending: 1, refresh: 1 }, events: ['disconnect()', 'disconnecting', 'close', 'end'], status: 'end' });
+    } finally {
+      if (cluster.status !== 'end') cluster.disconnect();
+    }
+  });
+});
+
+/**
+ * And one connected again at once gets ready: BullMQ's cluster reconnect (RedisConnection's
+ * connectClusterWithTimeout, for a blocking Cluster connection whose pool is empty, as it is in both
+ * states) calls disconnect() then connect() in one turn, from an async function. The end came at once
+ * (status 'close', 'end'), and ioredis emits a status on the next tick: with IP seeds, the new connect()
+ * had registered its 'close' listeners by then (a microtask), and that close rejected it ("None of
+ * startup nodes is available") and ended the client, nodes connecting in its pool.
+ */
+describe('a Cluster client disconnected with no node and connected again in the same turn gets ready', () => {
+  let one: OneNodeCluster;
+  beforeAll(async () => {
+    one = await startOneNodeCluster();
+  });
+  afterAll(async () => {
+    await one?.destroy();
+  });
+  test.each(['connecting', 'reconnecting'] as const)('%s', async (state) => {
+    if (state === 'reconnecting') await one.stop();
+    await Promise.resolve(); // in a microtask, as BullMQ's async reconnect (and its pool still empty when 'connecting')
+    const cluster = createRedis({ clusterNodes: one.clusterNodes }, 'worker', 'test-cluster-again-' + state) as Cluster;
+    cluster.on('error', () => undefined);
+    try {
+      if (state === 'reconnecting') {
+        // Its next attempt far off: the cluster is back before this test's connect(), and not by the client's own retry.
+        (cluster.options as { clusterRetryStrategy?: () => number }).clusterRetryStrategy = () => 60_000;
+        await waitFor(async () => cluster.status === 'reconnecting', 10_000, 5);
+        await one.start();
+      }
+      const atDisconnect = { status: cluster.status, nodes: cluster.nodes().length };
+      cluster.disconnect(false);
+      const connected = cluster.connect().then(() => 'ready', (err: Error) => err.message);
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([connected, new Promise<string>((r) => (timer = setTimeout(() => r('not ready in 3 s'), 3000)))]);
+      clearTimeout(timer); // the file's last test: a pending timer holds jest's worker after it
+      expect({ atDisconnect, outcome, status: cluster.status, set: await cluster.set('{t}again', '1').catch((err: Error) => err.message) }).toEqual({ atDisconnect: { status: state, nodes: 0 }, outcome: 'ready', status: 'ready', set: 'OK' });
+    } finally {
+      cluster.disconnect();
+    }
   });
 });
