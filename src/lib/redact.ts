@@ -8,8 +8,13 @@
 
 /** What a secret value is replaced with. */
 export const REDACTED = '[redacted]';
-/** Shorter values are not looked for: a secret is never that short, and "on" or "1234" are in many texts. */
-export const MIN_SECRET_LENGTH = 8;
+/**
+ * Shorter values are not looked for: "a" or "on" are in most texts (replacing them would garble the
+ * message and tell the secret anyway). Credential schemas allow shorter secrets (Bambuser's apiKey and
+ * webhookHeaderValue, Whatnot's accessToken: min(1); no platform documents a minimum), so the
+ * minimum is as low as that allows: 4, as the relay's stream-key masking.
+ */
+export const MIN_SECRET_LENGTH = 4;
 
 /**
  * `text` with every occurrence of each of `secrets` (as sent, or percent-encoded as in a URL) replaced

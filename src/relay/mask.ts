@@ -15,5 +15,5 @@ const QUERY = /(\?)[^\s'"]*[^\s'":]/g;
 const USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#'"]*@/gi;
 
 export function maskSecrets(text: string, secrets: readonly string[] = []): string {
-  return redactSecrets(text, secrets, '***', 4).replace(USERINFO, '$1***@').replace(RTMP_KEY, '$1***').replace(QUERY, '$1***');
+  return redactSecrets(text, secrets, '***').replace(USERINFO, '$1***@').replace(RTMP_KEY, '$1***').replace(QUERY, '$1***');
 }

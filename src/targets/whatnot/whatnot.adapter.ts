@@ -64,6 +64,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
   const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
   const client = createWhatnotClient(ctx, now);
   const log = ctx.log.child({ module: 'whatnot.adapter', targetId: ctx.target.id });
+  const redact = ctx.redact ?? ((text: string): string => text);
 
   /** The order as a sale, or undefined when Whatnot does not say it was paid. */
   function saleOf(o: WhatnotOrder, where: string): PlatformOrder | undefined {
@@ -295,7 +296,8 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
       // ledger until a reconciliation run (the product is then missing for that order: a re-run does
       // not add an order the ledger holds).
       const productId = await productOf(sale.orderId, { signal: undefined, budget: reportWaitBudget(WEBHOOK_ITEMS_WAIT_MS) }).catch((err: unknown) => {
-        log.warn({ orderId: sale.orderId, err: err instanceof Error ? err.message : String(err) }, 'whatnot order items unreadable; the sale is stored without its product');
+        // The platform's text may quote the token (its own log line: not redacted by openAdapter's wrapper).
+        log.warn({ orderId: sale.orderId, err: redact(err instanceof Error ? err.message : String(err)) }, 'whatnot order items unreadable; the sale is stored without its product');
         return undefined;
       });
       return [{ ...sale, productId }];
