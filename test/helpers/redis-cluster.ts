@@ -245,9 +245,9 @@ export interface OneNodeCluster {
  */
 export async function startOneNodeCluster(): Promise<OneNodeCluster> {
   const root = mkdtempSync(join(tmpdir(), 'syndicast-cluster1-'));
-  const port = await testPort();
-  let busPort = await testPort();
-  while (busPort === port) busPort = await testPort();
+  let port = 0;
+  let busPort = 0;
+  let dir = root;
   let proc: ChildProcess | undefined;
   const stop = async (): Promise<void> => {
     const p = proc;
@@ -259,7 +259,7 @@ export async function startOneNodeCluster(): Promise<OneNodeCluster> {
     });
   };
   const start = async (): Promise<void> => {
-    proc = spawnRedisServer([...nodeArgs(port, busPort, root, 5000), '--cluster-announce-ip', '127.0.0.1'], { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
+    proc = spawnRedisServer([...nodeArgs(port, busPort, dir, 5000), '--cluster-announce-ip', '127.0.0.1'], { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
     await waitReady(port, 10_000, proc.pid);
     const c = probe(port);
     try {
@@ -274,7 +274,25 @@ export async function startOneNodeCluster(): Promise<OneNodeCluster> {
       await new Promise((res) => setTimeout(res, 50));
     }
   };
-  await start();
+  // As startCluster: a port taken between its pick and the bind fails the start; new ports, a new dir.
+  // A start that fails for good leaves no redis-server and no temp dir behind.
+  for (let attempt = 1; ; attempt++) {
+    port = await testPort();
+    busPort = await testPort();
+    while (busPort === port) busPort = await testPort();
+    dir = join(root, `a${attempt}`);
+    mkdirSync(dir);
+    try {
+      await start();
+      break;
+    } catch (err) {
+      await stop();
+      if (attempt >= 3) {
+        rmSync(root, { recursive: true, force: true });
+        throw err;
+      }
+    }
+  }
   return {
     port,
     clusterNodes: `127.0.0.1:${port}`,
