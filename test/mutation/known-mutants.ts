@@ -1928,9 +1928,9 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'redis-cluster-disconnect-nodes-ending-ends-twice',
-    what: "a Cluster client whose connect got past its seeds and whose nodes are ending (its pool just emptied) counts as idle when disconnected (src/store/redis.ts clusterEndWhenIdle's 'refresh' listener check gone): it ends at once, emits 'end' twice, and is left 'close' for good when its nodes end",
+    what: "a Cluster client whose connect got past its seeds and whose nodes are ending (its pool just emptied) counts as idle when disconnected (src/store/redis.ts idleCluster's 'refresh' listener check gone): it ends at once, emits 'end' twice, and is left 'close' for good when its nodes end",
     file: 'src/store/redis.ts',
-    from: " && this.listenerCount('refresh') === 0;",
+    from: " && cluster.listenerCount('refresh') === 0;",
     to: ';',
     tests: ['test/integration/redis.disconnect-reconnecting.test.ts'],
     testName: 'its nodes ending',
