@@ -245,6 +245,18 @@ describe('a Cluster client disconnected with no node ends, and its offline queue
   });
 });
 
+/** A one-node cluster for the describe block it is called in (started before its tests, gone after them). */
+function oneNodeClusterPerBlock(): () => OneNodeCluster {
+  let one: OneNodeCluster | undefined;
+  beforeAll(async () => {
+    one = await startOneNodeCluster();
+  });
+  afterAll(async () => {
+    await one?.destroy();
+  });
+  return () => one!;
+}
+
 /**
  * And one connected again at once gets ready: BullMQ's cluster reconnect (RedisConnection's
  * connectClusterWithTimeout, for a blocking Cluster connection whose pool is empty, as it is in both
@@ -254,24 +266,18 @@ describe('a Cluster client disconnected with no node ends, and its offline queue
  * startup nodes is available") and ended the client, nodes connecting in its pool.
  */
 describe('a Cluster client disconnected with no node and connected again in the same turn gets ready', () => {
-  let one: OneNodeCluster;
-  beforeAll(async () => {
-    one = await startOneNodeCluster();
-  });
-  afterAll(async () => {
-    await one?.destroy();
-  });
+  const one = oneNodeClusterPerBlock();
   test.each(['connecting', 'reconnecting'] as const)('%s', async (state) => {
-    if (state === 'reconnecting') await one.stop();
+    if (state === 'reconnecting') await one().stop();
     await Promise.resolve(); // in a microtask, as BullMQ's async reconnect (and its pool still empty when 'connecting')
-    const cluster = createRedis({ clusterNodes: one.clusterNodes }, 'worker', 'test-cluster-again-' + state) as Cluster;
+    const cluster = createRedis({ clusterNodes: one().clusterNodes }, 'worker', 'test-cluster-again-' + state) as Cluster;
     cluster.on('error', () => undefined);
     try {
       if (state === 'reconnecting') {
         // Its next attempt far off: the cluster is back before this test's connect(), and not by the client's own retry.
         (cluster.options as { clusterRetryStrategy?: () => number }).clusterRetryStrategy = () => 60_000;
         await waitFor(async () => cluster.status === 'reconnecting', 10_000, 5);
-        await one.start();
+        await one().start();
       }
       const atDisconnect = { status: cluster.status, nodes: cluster.nodes().length };
       cluster.disconnect(false);
@@ -294,15 +300,9 @@ describe('a Cluster client disconnected with no node and connected again in the 
  * the deferred end found it connecting, it went 'ready', never 'end', and Worker.close() hung.
  */
 describe('a BullMQ worker on a Cluster closed while its blocking Cluster waits between attempts (no node), the cluster back', () => {
-  let one: OneNodeCluster;
-  beforeAll(async () => {
-    one = await startOneNodeCluster();
-  });
-  afterAll(async () => {
-    await one?.destroy();
-  });
+  const one = oneNodeClusterPerBlock();
   test('closes (the flushed BZPOPMIN does not reconnect it)', async () => {
-    const connection = createRedis({ clusterNodes: one.clusterNodes }, 'worker', 'test-cluster-worker') as Cluster;
+    const connection = createRedis({ clusterNodes: one().clusterNodes }, 'worker', 'test-cluster-worker') as Cluster;
     connection.on('error', () => undefined);
     // Its next attempt far off (copied to BullMQ's duplicate): the close comes in that wait.
     (connection.options as { clusterRetryStrategy?: () => number }).clusterRetryStrategy = () => 60_000;
@@ -314,9 +314,9 @@ describe('a BullMQ worker on a Cluster closed while its blocking Cluster waits b
       blocking = await (worker as unknown as { blockingConnection: { client: Promise<Cluster> } }).blockingConnection.client;
       await waitFor(async () => blocking!.status === 'ready', 10_000, 5);
       await new Promise((r) => setTimeout(r, 200)); // its BZPOPMIN sent
-      await one.stop();
+      await one().stop();
       await waitFor(async () => blocking!.status === 'reconnecting' && blocking!.nodes().length === 0, 10_000, 5);
-      await one.start();
+      await one().start();
       const statusAtClose = blocking.status;
       const closed = worker.close().then(() => 'closed');
       let timer: NodeJS.Timeout | undefined;
