@@ -241,9 +241,10 @@ export interface OneNodeCluster {
  * that gets ready, and no failover, in about a second (the 3 + 3 of startCluster take several). The
  * node announces 127.0.0.1: a node that never met another does not know its own address, CLUSTER SLOTS
  * names it with an empty host, and ioredis skips a node with no host (no slot served: its Cluster
- * client refreshes and closes for ever, never ready).
+ * client refreshes and closes for ever, never ready). `pickPort`: how its ports are picked (a test of
+ * this helper hands it a taken one).
  */
-export async function startOneNodeCluster(): Promise<OneNodeCluster> {
+export async function startOneNodeCluster(pickPort: () => Promise<number> = testPort): Promise<OneNodeCluster> {
   const root = mkdtempSync(join(tmpdir(), 'syndicast-cluster1-'));
   let port = 0;
   let busPort = 0;
@@ -277,9 +278,9 @@ export async function startOneNodeCluster(): Promise<OneNodeCluster> {
   // As startCluster: a port taken between its pick and the bind fails the start; new ports, a new dir.
   // A start that fails for good leaves no redis-server and no temp dir behind.
   for (let attempt = 1; ; attempt++) {
-    port = await testPort();
-    busPort = await testPort();
-    while (busPort === port) busPort = await testPort();
+    port = await pickPort();
+    busPort = await pickPort();
+    while (busPort === port) busPort = await pickPort();
     dir = join(root, `a${attempt}`);
     mkdirSync(dir);
     try {
