@@ -241,13 +241,14 @@ export interface OneNodeCluster {
  * that gets ready, and no failover, in about a second (the 3 + 3 of startCluster take several). The
  * node announces 127.0.0.1: a node that never met another does not know its own address, CLUSTER SLOTS
  * names it with an empty host, and ioredis skips a node with no host (no slot served: its Cluster
- * client refreshes and closes for ever, never ready).
+ * client refreshes and closes for ever, never ready). `pickPort`: how its ports are picked (a test of
+ * this helper hands it a taken one).
  */
-export async function startOneNodeCluster(): Promise<OneNodeCluster> {
+export async function startOneNodeCluster(pickPort: () => Promise<number> = testPort): Promise<OneNodeCluster> {
   const root = mkdtempSync(join(tmpdir(), 'syndicast-cluster1-'));
-  const port = await testPort();
-  let busPort = await testPort();
-  while (busPort === port) busPort = await testPort();
+  let port = 0;
+  let busPort = 0;
+  let dir = root;
   let proc: ChildProcess | undefined;
   const stop = async (): Promise<void> => {
     const p = proc;
@@ -259,7 +260,7 @@ export async function startOneNodeCluster(): Promise<OneNodeCluster> {
     });
   };
   const start = async (): Promise<void> => {
-    proc = spawnRedisServer([...nodeArgs(port, busPort, root, 5000), '--cluster-announce-ip', '127.0.0.1'], { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
+    proc = spawnRedisServer([...nodeArgs(port, busPort, dir, 5000), '--cluster-announce-ip', '127.0.0.1'], { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
     await waitReady(port, 10_000, proc.pid);
     const c = probe(port);
     try {
@@ -274,7 +275,25 @@ export async function startOneNodeCluster(): Promise<OneNodeCluster> {
       await new Promise((res) => setTimeout(res, 50));
     }
   };
-  await start();
+  // As startCluster: a port taken between its pick and the bind fails the start; new ports, a new dir.
+  // A start that fails for good leaves no redis-server and no temp dir behind.
+  for (let attempt = 1; ; attempt++) {
+    port = await pickPort();
+    busPort = await pickPort();
+    while (busPort === port) busPort = await pickPort();
+    dir = join(root, `a${attempt}`);
+    mkdirSync(dir);
+    try {
+      await start();
+      break;
+    } catch (err) {
+      await stop();
+      if (attempt >= 3) {
+        rmSync(root, { recursive: true, force: true });
+        throw err;
+      }
+    }
+  }
   return {
     port,
     clusterNodes: `127.0.0.1:${port}`,

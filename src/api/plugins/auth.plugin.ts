@@ -51,13 +51,13 @@ export interface AuthOptions {
   audit: AuditRepository;
 }
 
-/** Throws 403 unless the principal may see `partnerId` (partner keys are scoped to their partner). */
 /** Why an API key opens nothing: not one of ours, revoked, past its expiry. */
 export type KeyRefusal = 'unknown' | 'revoked' | 'expired';
 
 /** A refused key's 401 detail, the same for a bearer request and a console sign-in (whose page words each). */
 export const keyRefusedDetail = (r: KeyRefusal): string => (r === 'revoked' ? 'this API key was revoked' : r === 'expired' ? 'this API key has expired' : 'unknown API key');
 
+/** Throws 403 unless the principal may see `partnerId` (partner keys are scoped to their partner). */
 export function assertPartnerAccess(req: FastifyRequest, partnerId: string): void {
   const p = req.principal;
   if (p?.role === 'partner' && p.partnerId !== partnerId) throw forbidden('this key is scoped to another partner');
