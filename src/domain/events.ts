@@ -57,14 +57,30 @@ const PriceSchema = MoneySchema.extend({ amount: MoneySchema.shape.amount.min(0,
  */
 const SkuSchema = z.string().max(128);
 
+/**
+ * An optional field of a partner event, given as `null`, is read as absent (contract §3 writes
+ * `clickId?` and is silent on null; Jackson, Newtonsoft, Go's pointers and Python's dataclasses write
+ * null for a value they do not have). It was a 400, and a refused order.created is an order lost
+ * unless the partner notices. Everything past the edge sees the field absent (withoutNullFields drops
+ * the key), so the stored event, its re-parse (attribution worker, order-event sweep) and the desired
+ * state's registers are those of the event without it. A required field given null stays a 400.
+ * Partner events only: the API's own request bodies are unchanged.
+ */
+const nullAsAbsent = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined).optional();
+/** Drops the keys nullAsAbsent left undefined: the parsed value is the one of the event that omits them. */
+function withoutNullFields<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
+  return value;
+}
+
 export const ProductSchema = z.object({
   id: IdSchema,
   title: z.string().min(1).max(500),
   price: PriceSchema,
   url: HttpUrl,
-  imageUrl: HttpUrl.optional(),
-  sku: SkuSchema.optional(),
-});
+  imageUrl: nullAsAbsent(HttpUrl),
+  sku: nullAsAbsent(SkuSchema),
+}).overwrite(withoutNullFields);
 export type Product = z.infer<typeof ProductSchema>;
 
 export const SHOW_STATES = ['scheduled', 'live', 'ended', 'cancelled'] as const;
@@ -73,27 +89,27 @@ export type ShowState = (typeof SHOW_STATES)[number];
 export const ShowSchema = z.object({
   id: IdSchema,
   title: z.string().min(1).max(500),
-  description: z.string().max(5000).optional(),
+  description: nullAsAbsent(z.string().max(5000)),
   // Stored and answered in UTC (utcTimestamp): an offset can move a four-digit year out of 0000-9999
   // ('9999-12-31T23:00:00-02:00' is 10000-01-01T01:00:00Z), which UTC cannot write in ISO-8601's form;
   // such a show was stored and echoed with its offset. Refused (400), as a reconciliation period is.
   scheduledAt: Timestamp.refine((v) => inFourDigitYears(Date.parse(v)), { message: 'must be within the years 0000-9999 once in UTC (0000-01-01T00:00:00Z … 9999-12-31T23:59:59.999Z)', abort: true }),
   state: z.enum(SHOW_STATES),
-  sourceUrl: SourceUrl.optional(),
+  sourceUrl: nullAsAbsent(SourceUrl),
   products: z.array(ProductSchema).max(1000).default([]),
   pinnedProductIds: z.array(IdSchema).max(1000).default([]),
-});
+}).overwrite(withoutNullFields);
 export type Show = z.infer<typeof ShowSchema>;
 
 const OrderLineSchema = z.object({ productId: IdSchema, quantity: z.number().int().positive(), amount: MoneySchema });
 export const OrderSchema = z.object({
   id: IdSchema,
-  clickId: IdSchema.optional(),
-  showId: IdSchema.optional(),
+  clickId: nullAsAbsent(IdSchema),
+  showId: nullAsAbsent(IdSchema),
   createdAt: Timestamp,
   lines: z.array(OrderLineSchema).max(1000).default([]),
   total: MoneySchema.refine((m) => m.amount >= 0, 'total must not be negative'),
-});
+}).overwrite(withoutNullFields);
 export const RefundSchema = z.object({
   id: IdSchema,
   orderId: IdSchema,

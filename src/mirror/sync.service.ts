@@ -29,7 +29,7 @@ import { adapterFactory, limiterId, PLATFORM_LIMITS } from '../targets/target.re
 import { backoffMs, withJitter } from './backoff.js';
 import type { SyncJob } from '../queues/queues.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
-import { instrument } from '../targets/instrumented.js';
+import { openAdapter } from '../targets/instrumented.js';
 import { platformWait } from '../targets/target.failure.js';
 import { rateLimitWaits, rateLimitWaitSeconds } from '../lib/metrics.js';
 
@@ -257,7 +257,8 @@ export class SyncService {
     const credentials = this.deps.partners.openCredentials(target);
     // Targets on the same platform account share its limits (and its blocks after a 429 or quota).
     const limiter = new RedisRateLimiter(redis, keys, limiterId(target.platform, credentials, target.id), target.rateLimit ?? PLATFORM_LIMITS[target.platform]);
-    const adapter = instrument(factory({
+    // Its errors carry no secret of the target (openAdapter): their text becomes lastError, webhooks and logs.
+    const adapter = openAdapter(factory, {
       target: { id: target.id, partnerId: target.partnerId, platform: target.platform, baseUrl: target.baseUrl, credentials },
       // A pending record a crashed PATCH left is settled by the target record (RedisTokenStore.settleLapsed).
       tokens: workerTokenStore(redis, keys, box, this.deps.partners, target),
@@ -266,7 +267,7 @@ export class SyncService {
       timeoutMs: effectiveTimeoutMs(target.platform, this.deps.timeoutMs, this.deps.platformTimeoutsMs),
       settings: this.deps.platformSettings,
       destinations: this.deps.destinations,
-    }));
+    });
     return { adapter, limiter };
   }
 

@@ -21,7 +21,8 @@
  * job that an attempt of this process ending wakes (promotes) once its partner may start one again,
  * with a fallback delay of about 5 s (PARK_FALLBACK_MS) for a crash or a missed wake-up — not one that
  * runs again every second to be deferred again. A held-back job that needs no slot (its message or
- * delivery gone, finished or superseded, its endpoint disabled or deleted) is settled at once.
+ * delivery gone, finished or superseded, its endpoint disabled, deleted or no longer subscribed to the
+ * message's type: settleWithoutSend) is settled at once.
  *
  * A share per partner alone does not protect anyone once five or more partners hang (each holds its
  * share and together they hold every slot). So a partner is also *slow* while one of its attempts has
@@ -100,6 +101,38 @@ export { PARK_FALLBACK_MS };
 export const SECRET_UNREADABLE_DELIVERY_ERROR =
   "the endpoint's signing secret cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS: nothing was sent. Restore the key that sealed it and redeliver the message, or rotate the endpoint's secret";
 
+/** What of an endpoint decides whether a delivery to it is sent (settleWithoutSend). */
+export type EndpointGate = Pick<EndpointRecord, 'enabled' | 'disabledReason' | 'events'>;
+
+/**
+ * Whether delivery `d` (of run `run`) of `message` (its type) to endpoint `ep` is attempted (an
+ * HTTP send: it needs a slot), or settled without one: the message gone, the
+ * delivery gone, finished or superseded (skipped); the endpoint deleted, disabled, or no longer
+ * subscribed to the type (failed, saved as such: a redelivery of it is refused, 409, for the same
+ * reason). deliverClaimed settles by it; heldBack lets a job it settles through (it needs no slot),
+ * so the two never disagree: a job of a type the endpoint was unsubscribed from was parked again and
+ * again while its partner was over its share (heldBack knew only the delivery and `enabled`).
+ */
+export function settleWithoutSend<M extends { type: string }, E extends EndpointGate>(
+  run: number,
+  message: M | null | undefined,
+  d: DeliveryState | undefined,
+  ep: E | null,
+): { send: { message: M; d: DeliveryState; ep: E } } | { settle: { kind: 'skipped'; reason: string } | { kind: 'failed'; reason: string; d: DeliveryState } } {
+  if (!message) return { settle: { kind: 'skipped', reason: 'message no longer stored' } };
+  if (!d || d.run !== run || d.state !== 'pending') return { settle: { kind: 'skipped', reason: 'delivery finished or superseded by a redelivery' } };
+  if (!ep || !ep.enabled) {
+    const reason = !ep ? 'endpoint deleted' : `endpoint disabled${ep.disabledReason ? ` (${ep.disabledReason})` : ''}`;
+    return { settle: { kind: 'failed', reason, d } };
+  }
+  // The partner took the type off the endpoint's events since the message was made (its handler for
+  // it is gone, say): settled like a disabled endpoint's delivery, not retried for the rest of the
+  // schedule (≈ 27.5 h).
+  const { type } = message;
+  if (!(ep.events as readonly string[]).includes(type)) return { settle: { kind: 'failed', reason: `endpoint no longer subscribes to ${type}`, d } };
+  return { send: { message, d, ep } };
+}
+
 export class DeliveryService {
   private readonly schedule: readonly number[];
   private readonly send: WebhookSender;
@@ -127,10 +160,11 @@ export class DeliveryService {
    *
    * A job the fairness rules hold back is deferred before the claim: the claim, the message with its
    * body and the release bought nothing, and while a partner's endpoints hang most of its jobs are
-   * such. It reads the delivery's state and whether the endpoint is enabled (two small reads): a job
-   * that needs no slot — message or delivery gone, delivery finished or superseded, endpoint disabled
-   * or deleted — goes on and is settled now, a retry not yet due waits for its time, and only a job
-   * with an attempt to make waits for a slot (`park`). The check after the claimed reads stays the one
+   * such. It reads the message's type, the delivery's state and the endpoint's `enabled` and `events`
+   * (two small reads, no body): a job that needs no slot — settleWithoutSend, as deliverClaimed
+   * decides: message or delivery gone, delivery finished or superseded, endpoint disabled, deleted or
+   * no longer subscribed to the type — goes on and is settled now, a retry not yet due waits for its
+   * time, and only a job with an attempt to make waits for a slot (`park`). The check after the claimed reads stays the one
    * that counts: concurrent jobs pass this one between awaits.
    */
   async deliver(job: DeliveryJob): Promise<DeliveryOutcome> {
@@ -162,8 +196,9 @@ export class DeliveryService {
    */
   private async heldBack(job: DeliveryJob): Promise<DeliveryOutcome | null> {
     const { partnerId, messageId, endpointId } = job;
-    const [d, enabled] = await Promise.all([this.deps.messages.deliveryState(partnerId, messageId, endpointId), this.deps.endpoints.enabled(partnerId, endpointId)]);
-    if (!d || d.run !== job.run || d.state !== 'pending' || enabled !== true) return null;
+    const [m, ep] = await Promise.all([this.deps.messages.deliveryState(partnerId, messageId, endpointId), this.deps.endpoints.gate(partnerId, endpointId)]);
+    const d = m?.delivery;
+    if (!d || 'settle' in settleWithoutSend(job.run, m, d, ep)) return null;
     const nowMs = Date.now();
     const early = notDue(d, nowMs);
     if (early) return early;
@@ -203,25 +238,17 @@ export class DeliveryService {
     const { partnerId, messageId, endpointId } = job;
     const { endpoints, messages } = this.deps;
     const log = this.deps.log.child({ partnerId, messageId, endpointId });
-    const stored = await messages.get(partnerId, messageId);
-    if (!stored) return { kind: 'skipped', reason: 'message no longer stored' };
-    const d = stored.deliveries[endpointId];
-    if (!d || d.run !== job.run || d.state !== 'pending') return { kind: 'skipped', reason: 'delivery finished or superseded by a redelivery' };
-
-    const ep = await endpoints.get(partnerId, endpointId);
-    if (!ep || !ep.enabled) {
-      const reason = !ep ? 'endpoint deleted' : `endpoint disabled${ep.disabledReason ? ` (${ep.disabledReason})` : ''}`;
-      await messages.saveDelivery(partnerId, messageId, { ...d, state: 'failed', lastError: reason, nextAttemptAt: null });
-      return { kind: 'failed', reason, endpointDisabled: false };
+    // The message (with its body) and the endpoint in one round trip: a job settled without a send
+    // (settleWithoutSend) read the endpoint for nothing, a job that is sent saves a round trip.
+    const [stored, endpoint] = await Promise.all([messages.get(partnerId, messageId), endpoints.get(partnerId, endpointId)]);
+    const check = settleWithoutSend(job.run, stored?.message, stored?.deliveries[endpointId], endpoint);
+    if ('settle' in check) {
+      const settled = check.settle;
+      if (settled.kind === 'skipped') return settled;
+      await messages.saveDelivery(partnerId, messageId, { ...settled.d, state: 'failed', lastError: settled.reason, nextAttemptAt: null });
+      return { kind: 'failed', reason: settled.reason, endpointDisabled: false };
     }
-    // The partner took the type off the endpoint's events since the message was made (its handler for
-    // it is gone, say): settled like a disabled endpoint's delivery, not retried for the rest of the
-    // schedule (≈ 27.5 h) — a redelivery of it is refused (409) for the same reason.
-    if (!ep.events.includes(stored.message.type)) {
-      const reason = `endpoint no longer subscribes to ${stored.message.type}`;
-      await messages.saveDelivery(partnerId, messageId, { ...d, state: 'failed', lastError: reason, nextAttemptAt: null });
-      return { kind: 'failed', reason, endpointDisabled: false };
-    }
+    const { message, d, ep } = check.send;
 
     const now = new Date();
     const nowMs = now.getTime();
@@ -243,7 +270,7 @@ export class DeliveryService {
     const runStartedAt = d.runStartedAt ?? now.toISOString();
     let res: SendResult;
     try {
-      res = await this.attempt(ep, messageId, stored.message.body, nowMs);
+      res = await this.attempt(ep, messageId, message.body, nowMs);
     } finally {
       this.inFlightTotal -= 1;
       starts.splice(starts.indexOf(nowMs), 1);
@@ -256,7 +283,7 @@ export class DeliveryService {
     const error = ok ? null : (res.error ?? describeStatus(res.statusCode, res.location));
     await endpoints.addAttempt(partnerId, endpointId, {
       messageId,
-      eventType: stored.message.type,
+      eventType: message.type,
       attempt: d.attempts + 1,
       run: d.run,
       trigger: d.trigger,

@@ -1,3 +1,5 @@
+import { redactSecrets } from '../lib/redact.js';
+
 /**
  * Stream keys are credentials (README "Video relay"): every ffmpeg command line and every line of ffmpeg's own
  * output goes through `maskSecrets` before it may reach a log, an error or `lastError`.
@@ -13,7 +15,5 @@ const QUERY = /(\?)[^\s'"]*[^\s'":]/g;
 const USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#'"]*@/gi;
 
 export function maskSecrets(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***');
-  return out.replace(USERINFO, '$1***@').replace(RTMP_KEY, '$1***').replace(QUERY, '$1***');
+  return redactSecrets(text, secrets, '***').replace(USERINFO, '$1***@').replace(RTMP_KEY, '$1***').replace(QUERY, '$1***');
 }

@@ -138,10 +138,13 @@ export class EndpointRepository {
     return fromFields(await this.redis.hgetall(this.keys.endpoint(partnerId, endpointId)));
   }
 
-  /** Whether the endpoint is enabled (one HMGET), or null when it is gone. */
-  async enabled(partnerId: string, endpointId: string): Promise<boolean | null> {
-    const [id, enabled] = await this.redis.hmget(this.keys.endpoint(partnerId, endpointId), 'id', 'enabled');
-    return id ? enabled === '1' : null;
+  /**
+   * What decides whether a delivery to the endpoint is sent (DeliveryService settleWithoutSend):
+   * whether it is enabled, why not, and its events (one HMGET), or null when it is gone.
+   */
+  async gate(partnerId: string, endpointId: string): Promise<Pick<EndpointRecord, 'enabled' | 'disabledReason' | 'events'> | null> {
+    const [id, enabled, disabledReason, events] = await this.redis.hmget(this.keys.endpoint(partnerId, endpointId), 'id', 'enabled', 'disabledReason', 'events');
+    return id ? { enabled: enabled === '1', disabledReason: disabledReason ?? null, events: JSON.parse(events ?? '[]') as OutboundEventType[] } : null;
   }
 
   async list(partnerId: string): Promise<EndpointRecord[]> {

@@ -54,12 +54,14 @@ export class OutboundMessageRepository {
   }
 
   /**
-   * One delivery's state without the message body (one HMGET), or null when the message or the
-   * delivery is gone: what DeliveryService reads of a job the fairness rules hold back.
+   * A message's type and one delivery's state (undefined when gone) without the message body (one
+   * HMGET), or null when the message is gone: what DeliveryService reads of a job the fairness rules
+   * hold back.
    */
-  async deliveryState(partnerId: string, messageId: string, endpointId: string): Promise<DeliveryState | null> {
+  async deliveryState(partnerId: string, messageId: string, endpointId: string): Promise<{ type: OutboundMessage['type']; delivery: DeliveryState | undefined } | null> {
     const [meta, d] = await this.redis.hmget(this.keys.outboundMessage(partnerId, messageId), 'meta', `d:${endpointId}`);
-    return meta && d ? (JSON.parse(d) as DeliveryState) : null;
+    if (!meta) return null;
+    return { type: (JSON.parse(meta) as Pick<OutboundMessage, 'type'>).type, delivery: d ? (JSON.parse(d) as DeliveryState) : undefined };
   }
 
   /**

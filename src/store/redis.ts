@@ -99,13 +99,13 @@ function endBetweenReconnects(): void {
 endBetweenReconnects();
 
 const CLUSTER_ENDS_WHEN_IDLE = Symbol('syndicast.clusterEndsWhenIdle');
+const CLUSTER_QUITS_WHEN_IDLE = Symbol('syndicast.clusterQuitsWhenIdle');
 
 interface ClusterInternals {
   status: string;
   connectionPool: { getNodes(role: 'all'): unknown[] };
   flushQueue(err: Error): void;
   invokeReadyDelayedCallbacks(err: Error): void;
-  setStatus(status: string): void;
   handleCloseEvent(): void;
 }
 
@@ -118,30 +118,51 @@ interface ClusterInternals {
  * Cluster retried (up to 2 s) left SyncDispatcher.close() waiting on its queued XGROUP/XREADGROUP, and
  * the process exited 1 at SHUTDOWN_TIMEOUT_MS; BullMQ's Cluster blocking connections the same. Such a
  * Cluster now ends at once as one disconnected in 'wait' does (its reconnect timer is already cleared):
- * queued commands and pipelines rejected with "Connection is closed.", status 'close' then 'end' (a tick
- * later, unless a connect() came first: then it connects, as an unpatched one does). A Cluster with
+ * queued commands and pipelines rejected with "Connection is closed.", status 'end' at once (only 'end'
+ * emitted, no 'close': a connect() in the same turn connects, as an unpatched one does); quit() the
+ * same. A Cluster with
  * nodes, or whose nodes are ending, ends through them as before (each node's disconnect:
  * endBetweenReconnects).
  */
+/** No node in the pool, none ending, and 'reconnecting' or 'connecting': nothing will drain to end it. */
+function idleCluster(cluster: Cluster): boolean {
+  const c = cluster as unknown as ClusterInternals;
+  // A connect past its seeds (a 'refresh' listener) whose nodes are ending drains and closes by itself.
+  return (c.status === 'reconnecting' || c.status === 'connecting') && c.connectionPool.getNodes('all').length === 0 && cluster.listenerCount('refresh') === 0;
+}
+
+/** Ends an idle Cluster its disconnect()/quit() left 'disconnecting': status 'end' at once, only 'end' emitted. */
+function endIdleCluster(cluster: Cluster): void {
+  const c = cluster as unknown as ClusterInternals;
+  if (c.status !== 'disconnecting') return;
+  const closed = new Error('Connection is closed.');
+  c.flushQueue(closed);
+  c.invokeReadyDelayedCallbacks(closed);
+  // At once, and no 'close': BullMQ's bzpopmin wrapper catches the flushed BZPOPMIN in a microtask and
+  // reconnects the client (disconnect(false), connect()) unless it is 'end' by then (Worker.close()
+  // waits for 'end' before it turns that off): a close a tick later found it connecting, it never ended
+  // and Worker.close() hung. A connect() in the same turn still gets ready: its listeners are
+  // once('close'), and no 'close' comes (handleCloseEvent: manuallyClosing, so 'end', no retry).
+  c.handleCloseEvent();
+}
+
 function clusterEndWhenIdle(): void {
   patchDisconnectOnce(Cluster.prototype, CLUSTER_ENDS_WHEN_IDLE, (disconnect) => function (this: Cluster, reconnect = false): void {
-    const c = this as unknown as ClusterInternals;
-    // A connect past its seeds (a 'refresh' listener) whose nodes are ending drains and closes by itself.
-    const idle = !reconnect && (c.status === 'reconnecting' || c.status === 'connecting') && c.connectionPool.getNodes('all').length === 0 && this.listenerCount('refresh') === 0;
+    const idle = !reconnect && idleCluster(this);
     disconnect.call(this, reconnect);
-    if (!idle || c.status !== 'disconnecting') return;
-    const closed = new Error('Connection is closed.');
-    c.flushQueue(closed);
-    c.invokeReadyDelayedCallbacks(closed);
-    // A tick later, and only if no connect() came first: ioredis emits a status on the next tick, and a
-    // connect() in the same turn (BullMQ's cluster reconnect: disconnect() then connect()) that had
-    // registered its 'close' listeners by then (IP seeds: in a microtask) was ended by this close.
-    process.nextTick(() => {
-      if (c.status !== 'disconnecting') return;
-      c.setStatus('close');
-      c.handleCloseEvent();
-    });
+    if (idle) endIdleCluster(this);
   });
+  // quit() the same: with no node it resolved 'OK' at once and stayed 'disconnecting' for good.
+  const proto = Cluster.prototype as Cluster & Record<symbol, true | undefined>;
+  if (proto[CLUSTER_QUITS_WHEN_IDLE]) return;
+  proto[CLUSTER_QUITS_WHEN_IDLE] = true;
+  const quit = proto.quit;
+  proto.quit = function (this: Cluster, ...args: unknown[]) {
+    const quitIdle = idleCluster(this);
+    const ret = (quit as (...a: unknown[]) => Promise<'OK'>).apply(this, args);
+    if (quitIdle) endIdleCluster(this);
+    return ret;
+  } as Cluster['quit'];
 }
 clusterEndWhenIdle();
 

@@ -24,7 +24,14 @@ export class SessionRepository {
     readonly ttlSec: number,
   ) {}
 
-  async create(p: Principal): Promise<string> {
+  /**
+   * A new session of `p`. `replaces`, the token of the session this one replaces (a renewal: the
+   * browser's cookie), leaves the key's list in the same step, before the cap counts: taken off after
+   * (by delete), a renewal at SESSIONS_PER_KEY made a 21st, the cap ended the key's oldest live session
+   * (another browser's, signed out on every renewal) and then the replaced one went: 19 left. Its
+   * record (another slot) is the caller's to delete; a create that fails leaves it as it was.
+   */
+  async create(p: Principal, replaces?: string): Promise<string> {
     const token = randomToken(32);
     const hash = sha256Hex(token);
     await this.redis.set(this.keys.consoleSession(hash), JSON.stringify(p), 'EX', this.ttlSec);
@@ -32,14 +39,15 @@ export class SessionRepository {
     // slots, one DEL each). Sign-ins racing may each end one: never more than the cap is left.
     const ofKey = this.keys.consoleSessionsOfKey(p.id);
     const nowMs = Date.now();
-    const [, , , over] = (await this.redis
-      .multi()
+    const tx = this.redis.multi();
+    if (replaces !== undefined) tx.zrem(ofKey, sha256Hex(replaces));
+    const results = (await tx
       .zadd(ofKey, nowMs, hash)
       .zremrangebyscore(ofKey, '-inf', nowMs - this.ttlSec * 1000)
       .pexpire(ofKey, this.ttlSec * 1000)
       .zrange(ofKey, 0, -SESSIONS_PER_KEY - 1)
       .exec()) ?? [];
-    const ended = (over?.[1] as string[] | undefined) ?? [];
+    const ended = (results.at(-1)?.[1] as string[] | undefined) ?? [];
     if (ended.length > 0) {
       await this.redis.zrem(ofKey, ...ended);
       for (const h of ended) await this.redis.del(this.keys.consoleSession(h));

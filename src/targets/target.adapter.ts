@@ -185,6 +185,12 @@ export interface AdapterContext {
   tokens: TokenStore;
   limiter: RateLimiter;
   log: Logger;
+  /**
+   * The target's secrets (credentials, recent tokens) out of a text: what a platform error's message
+   * goes through before the adapter logs it itself (an error it throws is redacted by openAdapter,
+   * src/targets/instrumented.ts, which sets this). Left out (adapter tests), texts are kept as they are.
+   */
+  redact?: (text: string) => string;
   /** Request timeout for platform calls, ms. */
   timeoutMs: number;
 }

@@ -22,7 +22,7 @@ import type { Keys } from '../store/keys.js';
 import { RedisRateLimiter, type WindowLimit } from '../store/rate-limiter.js';
 import type { RedisClient } from '../store/redis.js';
 import { RedisTokenStore, type GrantFence, type GrantLock, type KeptGrant, type TargetGrant } from '../store/token.repository.js';
-import { instrument } from './instrumented.js';
+import { openAdapter } from './instrumented.js';
 import type { AccessToken, Platform, PlatformSettings, TokenStore } from './target.adapter.js';
 import { isTargetError, RateLimitedError } from './target.errors.js';
 import { adapterFactory, limiterId, PLATFORM_LIMITS } from './target.registry.js';
@@ -139,17 +139,16 @@ export class CredentialVerifier {
     if (!factory) return { kind: 'accepted', checked: false, token: null, from: held };
     const { redis, keys } = this.deps;
     const tokens = new MemoryTokenStore(held, held ? () => this.held(t.id) : undefined);
-    const adapter = instrument(
-      factory({
-        target: { id: t.id, partnerId: t.partnerId, platform: t.platform, baseUrl: t.baseUrl, credentials: t.credentials },
-        tokens,
-        limiter: new RedisRateLimiter(redis, keys, limiterId(t.platform, t.credentials, t.id), t.rateLimit ?? PLATFORM_LIMITS[t.platform]),
-        log: this.deps.log.child({ targetId: t.id, platform: t.platform }),
-        timeoutMs: effectiveTimeoutMs(t.platform, this.deps.timeoutMs, this.deps.platformTimeoutsMs),
-        settings: this.deps.settings,
-        destinations: this.deps.destinations,
-      }),
-    );
+    // Its errors carry no secret of the credentials (openAdapter): their text is the 422's detail.
+    const adapter = openAdapter(factory, {
+      target: { id: t.id, partnerId: t.partnerId, platform: t.platform, baseUrl: t.baseUrl, credentials: t.credentials },
+      tokens,
+      limiter: new RedisRateLimiter(redis, keys, limiterId(t.platform, t.credentials, t.id), t.rateLimit ?? PLATFORM_LIMITS[t.platform]),
+      log: this.deps.log.child({ targetId: t.id, platform: t.platform }),
+      timeoutMs: effectiveTimeoutMs(t.platform, this.deps.timeoutMs, this.deps.platformTimeoutsMs),
+      settings: this.deps.settings,
+      destinations: this.deps.destinations,
+    });
     if (!adapter.verifyCredentials) return { kind: 'accepted', checked: false, token: null, from: held };
     const name = PLATFORM_NAMES[t.platform];
     try {

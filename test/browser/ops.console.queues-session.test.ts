@@ -9,7 +9,8 @@
  * Queues link stayed hidden: both were set at sign-in only, and a reload learns who it is from the
  * first board. And a page on the same site (another port of the host) could frame the signed-in
  * dashboard, the SameSite=Strict cookie going along: it now says frame-ancestors 'none'. A sign-in
- * with a revoked or expired key says so (it said "That key is not known."). Debian's
+ * with a revoked or expired key says so (it said "That key is not known."), and so does a console
+ * whose key is revoked while it is open (it said "Your key is no longer accepted"). Debian's
  * chromium (playwright-core), real service and redis-server.
  */
 import { createServer } from 'node:http';
@@ -136,5 +137,22 @@ test('a sign-in with a revoked or expired key says so, not "That key is not know
   await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(expiring.expiresAt!) - Date.now()) + 100));
   expect(await signIn(expiring.key)).toBe('That key has expired: ask an admin for a new one.');
   expect(await signIn('sk_viewer_not-a-key-at-all')).toBe('That key is not known.');
+  await context.close();
+});
+
+test('a console whose key is revoked while signed in says so, not "Your key is no longer accepted"', async () => {
+  // The board's stream ends and its reconnect gets 401 "this API key was revoked"; the console signed
+  // out saying "Your key is no longer accepted: sign in again." for every 401 (a call, the stream, the
+  // Queues link's renewal), whatever the API's reason.
+  const created = (await (await svc.api('/v1/api-keys', { json: { role: 'viewer' } })).json()) as { id: string; key: string };
+  const context = await guardedContext(browser);
+  const page = await context.newPage();
+  await page.goto(`${svc.url}/ops`);
+  await page.getByLabel('API key').fill(created.key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: "Today's and live shows" }).waitFor();
+  expect((await svc.api(`/v1/api-keys/${created.id}`, { method: 'DELETE' })).status).toBe(200);
+  await page.locator('#sign-in-error').filter({ hasText: /\S/ }).waitFor({ timeout: 15_000 });
+  expect(await page.locator('#sign-in-error').textContent()).toBe('That key was revoked: ask an admin for a new one.');
   await context.close();
 });

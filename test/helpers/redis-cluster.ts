@@ -241,14 +241,15 @@ export interface OneNodeCluster {
  * that gets ready, and no failover, in about a second (the 3 + 3 of startCluster take several). The
  * node announces 127.0.0.1: a node that never met another does not know its own address, CLUSTER SLOTS
  * names it with an empty host, and ioredis skips a node with no host (no slot served: its Cluster
- * client refreshes and closes for ever, never ready). `requirepass`: the node then requires that
- * password of the default user (set once the node is healthy, by CONFIG SET: the probes here send none).
+ * client refreshes and closes for ever, never ready). `pickPort`: how its ports are picked (a test of
+ * this helper hands it a taken one). `requirepass`: the node then requires that password of the
+ * default user (set once the node is healthy, by CONFIG SET: the probes here send none).
  */
-export async function startOneNodeCluster(opts: { requirepass?: string } = {}): Promise<OneNodeCluster> {
+export async function startOneNodeCluster(pickPort: () => Promise<number> = testPort, opts: { requirepass?: string } = {}): Promise<OneNodeCluster> {
   const root = mkdtempSync(join(tmpdir(), 'syndicast-cluster1-'));
-  const port = await testPort();
-  let busPort = await testPort();
-  while (busPort === port) busPort = await testPort();
+  let port = 0;
+  let busPort = 0;
+  let dir = root;
   let proc: ChildProcess | undefined;
   const stop = async (): Promise<void> => {
     const p = proc;
@@ -260,7 +261,7 @@ export async function startOneNodeCluster(opts: { requirepass?: string } = {}): 
     });
   };
   const start = async (): Promise<void> => {
-    proc = spawnRedisServer([...nodeArgs(port, busPort, root, 5000), '--cluster-announce-ip', '127.0.0.1'], { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
+    proc = spawnRedisServer([...nodeArgs(port, busPort, dir, 5000), '--cluster-announce-ip', '127.0.0.1'], { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
     await waitReady(port, 10_000, proc.pid);
     const c = probe(port);
     try {
@@ -283,7 +284,25 @@ export async function startOneNodeCluster(opts: { requirepass?: string } = {}): 
       closeProbe(admin);
     }
   };
-  await start();
+  // As startCluster: a port taken between its pick and the bind fails the start; new ports, a new dir.
+  // A start that fails for good leaves no redis-server and no temp dir behind.
+  for (let attempt = 1; ; attempt++) {
+    port = await pickPort();
+    busPort = await pickPort();
+    while (busPort === port) busPort = await pickPort();
+    dir = join(root, `a${attempt}`);
+    mkdirSync(dir);
+    try {
+      await start();
+      break;
+    } catch (err) {
+      await stop();
+      if (attempt >= 3) {
+        rmSync(root, { recursive: true, force: true });
+        throw err;
+      }
+    }
+  }
   return {
     port,
     clusterNodes: opts.requirepass === undefined ? `127.0.0.1:${port}` : `redis://:${encodeURIComponent(opts.requirepass)}@127.0.0.1:${port}`,

@@ -269,15 +269,15 @@ describe('auth plugin', () => {
     expect(await call('/open/pb')).toEqual({ status: 200, body: { ok: true } });
   });
 
-  test("the console's sign-in: admin, an active key's principal, else null", async () => {
+  test("the console's sign-in: admin, an active key's principal, else why not (one lookup)", async () => {
     const op = await repo.create('operator', undefined, { name: 'ops' });
     const revoked = await repo.create('operator', undefined);
     await repo.revoke(revoked.id);
-    expect(await app.principalOfKey(ADMIN)).toStrictEqual({ id: 'admin', role: 'admin', partnerId: undefined, name: 'ADMIN_API_KEY', adminKey: expect.stringMatching(/^[0-9a-f]{32}$/) });
-    expect(await app.principalOfKey(op.key)).toStrictEqual({ id: op.id, role: 'operator', partnerId: undefined, name: 'ops' });
-    expect(await app.principalOfKey(revoked.key)).toBeNull();
-    expect(await app.principalOfKey('sk_nope')).toBeNull();
-    expect(await app.principalOfKey(`${ADMIN}x`)).toBeNull();
+    expect(await app.principalOfKey(ADMIN)).toStrictEqual({ principal: { id: 'admin', role: 'admin', partnerId: undefined, name: 'ADMIN_API_KEY', adminKey: expect.stringMatching(/^[0-9a-f]{32}$/) } });
+    expect(await app.principalOfKey(op.key)).toStrictEqual({ principal: { id: op.id, role: 'operator', partnerId: undefined, name: 'ops' } });
+    expect(await app.principalOfKey(revoked.key)).toStrictEqual({ refused: 'revoked' });
+    expect(await app.principalOfKey('sk_nope')).toStrictEqual({ refused: 'unknown' });
+    expect(await app.principalOfKey(`${ADMIN}x`)).toStrictEqual({ refused: 'unknown' });
   });
 
   test('audit records the acting key and the request id', async () => {

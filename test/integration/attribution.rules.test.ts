@@ -484,3 +484,22 @@ test('invariant: for every order, accrued − reversed = round-half-up(max(total
     else expect(o.entries).toEqual([]);
   }
 });
+
+test('an order.created with clickId: null and showId: null is accepted (202) and attributed exactly as one that omits them (null is read as absent, contract note)', async () => {
+  // Jackson, Newtonsoft, Go's pointers and Python's dataclasses write null for an absent value: it was a 400, the order lost.
+  const at = T0 + 300 * H;
+  const send = async (id: string, extra: Record<string, unknown>): Promise<void> => {
+    const ev = { type: 'order.created', occurredAt: iso(at), data: { order: { id, ...extra, createdAt: iso(at), lines: [{ productId: 'p1', quantity: 1, amount: { amount: 500, currency: 'GBP' } }], total: { amount: 500, currency: 'GBP' } } } };
+    expect((await sendEvent(svc, P, secret, ev, { webhookId: `wn_${id}` })).status).toBe(202);
+  };
+  await send('null-ids', { clickId: null, showId: null });
+  await send('absent-ids', {});
+  const c = await click('s1', 'yt1', at - H);
+  await send('click-null-show', { clickId: c, showId: null });
+  const [nulls, absent, clicked] = await Promise.all([waitOrder('null-ids'), waitOrder('absent-ids'), waitOrder('click-null-show')]);
+  expect(nulls.attribution).toEqual({ attributed: false, reason: 'no_click' });
+  expect({ ...nulls, orderId: 'x', ref: 'x' }).toEqual({ ...absent, orderId: 'x', ref: 'x' });
+  expect(clicked.attribution).toMatchObject({ attributed: true, showId: 's1', targetId: 'yt1' });
+  const rep = (await (await svc.api(`/v1/partners/${P}/attribution?from=${iso(at)}&to=${iso(at + H)}`)).json()) as unknown;
+  expect(rep).toEqual({ totals: [{ showId: 's1', targetId: 'yt1', currency: 'GBP', orders: 1, grossAmount: 500, refundedAmount: 0, commission: 50 }], unattributed: [{ currency: 'GBP', orders: 2, grossAmount: 1000 }] });
+});

@@ -4,6 +4,7 @@
  * are accepted and deduplicated. Real redis-server, real HTTP.
  */
 import { connect } from 'node:net';
+import fc from 'fast-check';
 import { PartnerEventSchema } from '../../src/domain/events.js';
 import { signatureHeader } from '../../src/sources/signature.js';
 import { keysMatching } from '../helpers/redis-cluster.js';
@@ -453,5 +454,90 @@ describe('order events', () => {
     expect(paths(p2).some((x) => x.startsWith('data.refund.amount'))).toBe(true);
     const p3 = await refused(400, { type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order: { ...order, id: 'ord-q', lines: [{ productId: 'p1', quantity: 0.5, amount: { amount: 1, currency: 'USD' } }] } } });
     expect(paths(p3)).toContain('data.order.lines.0.quantity');
+  });
+});
+
+describe('an optional field given as null is read as absent (contract note: partner serializers write null for a value they lack)', () => {
+  const product = (id: string, extra: Record<string, unknown> = {}) => ({ id, title: 'Lip Oil', price: { amount: 1800, currency: 'USD' }, url: 'https://shop.example.com/p1', ...extra });
+  const accepted = async (event: unknown): Promise<void> => {
+    expect((await sendEvent(svc, PARTNER, secret, event, { webhookId: `msg_inp_${++seq}` })).status).toBe(202);
+  };
+  /** A show's desired-state registers (what the mirror worker reads), the show's id (also in its title) written as `S`. */
+  const registers = async (showId: string): Promise<Record<string, string>> => {
+    const all = await svc.rt.redis.hgetall(svc.rt.keys.desired(PARTNER, showId));
+    return Object.fromEntries(Object.entries(all).filter(([f]) => /^(snap|prod:[^@]+)$/.test(f)).map(([f, v]) => [f, v.replaceAll(showId, 'S')]));
+  };
+
+  test('a show snapshot with description/sourceUrl null and products with imageUrl/sku null → 202, stored and shown as the one that omits them; a later null is no change', async () => {
+    const nulls = { description: null, sourceUrl: null, products: [product('p1', { imageUrl: null, sku: null })] };
+    await accepted(showEvent('show.scheduled', sampleShow('nul1', nulls), '2026-11-24T17:00:00Z'));
+    await accepted(showEvent('show.scheduled', sampleShow('nul2', { products: [product('p1')] }), '2026-11-24T17:00:00Z'));
+    await accepted({ type: 'product.updated', occurredAt: '2026-11-24T17:00:01Z', data: { showId: 'nul1', product: product('p2', { imageUrl: null, sku: null }) } });
+    await accepted({ type: 'product.updated', occurredAt: '2026-11-24T17:00:01Z', data: { showId: 'nul2', product: product('p2') } });
+    const [r1, r2] = await Promise.all([registers('nul1'), registers('nul2')]);
+    expect(Object.keys(r1).sort()).toEqual(['prod:p2', 'snap']); // (and their order keys, 'v')
+    expect(r1).toEqual(r2);
+    expect(r1['snap']).not.toContain('null');
+    const view = async (id: string): Promise<unknown> => {
+      const { show } = (await (await svc.api(`/v1/partners/${PARTNER}/shows/${id}`)).json()) as { show: Record<string, unknown> };
+      const { ingest: _ingest, ...rest } = show; // (each show's own stream key)
+      return JSON.parse(JSON.stringify(rest).replaceAll(id, 'S')) as unknown;
+    };
+    expect(await view('nul1')).toEqual(await view('nul2'));
+    // The same snapshot again with null where the stored one omitted them: the register's value is unchanged.
+    const before = await svc.rt.redis.hget(svc.rt.keys.desired(PARTNER, 'nul2'), 'snap');
+    await accepted(showEvent('show.updated', sampleShow('nul2', nulls), '2026-11-24T17:00:02Z'));
+    expect(await svc.rt.redis.hget(svc.rt.keys.desired(PARTNER, 'nul2'), 'snap')).toBe(before);
+  });
+
+  test('an order.created with clickId and showId null → 202, stored as the one that omits them', async () => {
+    const created = (id: string, extra: Record<string, unknown>) => ({ type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order: { id, ...extra, createdAt: '2026-11-24T18:10:00Z', lines: [], total: { amount: 100, currency: 'USD' } } } });
+    await accepted(created('ord-null', { clickId: null, showId: null }));
+    await accepted(created('ord-absent', {}));
+    const stored = async (orderId: string): Promise<string> => {
+      const [[, fields]] = (await svc.rt.redis.xrange(svc.rt.keys.orderEvents(PARTNER, orderId), '-', '+')) as [[string, string[]]];
+      return fields[fields.indexOf('event') + 1]!.replaceAll(`"${orderId}"`, '"O"');
+    };
+    expect(await stored('ord-null')).toBe(await stored('ord-absent'));
+    expect(await stored('ord-null')).not.toContain('null');
+  });
+
+  test('a required field given null stays a 400 naming it, nothing stored', async () => {
+    const order = { id: 'ord-req', createdAt: '2026-11-24T18:10:00Z', lines: [], total: { amount: 100, currency: 'USD' } };
+    expect(paths(await refused(400, { type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order: { ...order, total: null } } }))).toEqual(['data.order.total']);
+    expect(paths(await refused(400, { type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order: { ...order, createdAt: null } } }))).toEqual(['data.order.createdAt']);
+    expect(paths(await refused(400, { type: 'product.updated', occurredAt: '2026-11-24T17:00:00Z', data: { showId: 'nul3', product: product('p1', { url: null }) } }))).toEqual(['data.product.url']);
+    expect(paths(await refused(400, showEvent('show.scheduled', sampleShow('nul3', { title: null }), '2026-11-24T17:00:00Z')))).toEqual(['data.show.title']);
+    expect(paths(await refused(400, showEvent('show.scheduled', sampleShow('nul3', { products: null }), '2026-11-24T17:00:00Z')))).toEqual(['data.show.products']);
+  });
+
+  test('stored events parse again to the same event (worker, sweep): null fields leave nothing behind', () => {
+    const ev = { type: 'order.created', occurredAt: '2026-11-24T18:10:00Z', data: { order: { id: 'o', clickId: null, showId: null, createdAt: '2026-11-24T18:10:00Z', lines: [], total: { amount: 1, currency: 'USD' } } } };
+    const parsed = PartnerEventSchema.parse(ev);
+    expect(Object.keys(parsed.data)).toEqual(['order']);
+    expect(PartnerEventSchema.parse(JSON.parse(JSON.stringify(parsed)))).toStrictEqual(parsed);
+  });
+
+  test('property: for any event, an absent optional field given as null parses to the same value (no null, no extra key)', () => {
+    const id = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,12}$/);
+    const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+    const product = fc.record({ id, title: fc.constant('t'), price: fc.constant({ amount: 1, currency: 'USD' }), url: fc.constant('https://shop.example.com/p'), imageUrl: maybe(fc.constant('https://img.example.com/p.png')), sku: maybe(fc.stringMatching(/^[A-Z0-9 ./]{0,8}$/)) });
+    const at = '2026-11-24T18:00:00Z';
+    const event = fc.oneof(
+      fc.record({ type: fc.constantFrom('show.scheduled', 'show.updated', 'show.live'), occurredAt: fc.constant(at), data: fc.record({ show: fc.record({ id, title: fc.constant('s'), description: maybe(fc.stringMatching(/^[A-Z0-9 ]{0,8}$/)), scheduledAt: fc.constant(at), state: fc.constant('scheduled'), sourceUrl: maybe(fc.constant('srt://enc.example.com:9000')), products: fc.array(product, { maxLength: 3 }), pinnedProductIds: fc.constant([]) }) }) }),
+      fc.record({ type: fc.constant('product.updated'), occurredAt: fc.constant(at), data: fc.record({ showId: id, product }) }),
+      fc.record({ type: fc.constant('order.created'), occurredAt: fc.constant(at), data: fc.record({ order: fc.record({ id, clickId: maybe(id), showId: maybe(id), createdAt: fc.constant(at), lines: fc.constant([]), total: fc.constant({ amount: 1, currency: 'USD' }) }) }) }),
+    );
+    /** The event as a serializer writing null for absent values sends it (every undefined key: null), and as one that omits them. */
+    const withNulls = (v: unknown): unknown => (Array.isArray(v) ? v.map(withNulls) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x === undefined ? null : withNulls(x)])) : v);
+    fc.assert(
+      fc.property(event, (ev) => {
+        const omitted = PartnerEventSchema.parse(JSON.parse(JSON.stringify(ev)));
+        const nulled = PartnerEventSchema.parse(withNulls(ev));
+        expect(nulled).toStrictEqual(omitted);
+        expect(JSON.stringify(nulled)).not.toContain('null');
+      }),
+      { numRuns: 300 },
+    );
   });
 });

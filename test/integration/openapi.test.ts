@@ -236,6 +236,26 @@ test("the document names every field and enum value the contract gives for shows
   expect(fields(schemaOf('post', '/v1/partners/{partnerId}/events', 202))).toEqual(expect.arrayContaining(['eventId', 'duplicate']));
 });
 
+test("the partner event body says which optional fields may be null (read as absent) and which fields may not", () => {
+  const body = schemaOf('post', '/v1/partners/{partnerId}/events', 'body');
+  const variants = (body['oneOf'] ?? body['anyOf']) as Json[];
+  const variant = (type: string): Json => variants.find((v) => (objectAt(v).properties['type']?.['const'] ?? (objectAt(v).properties['type']?.['enum'] as string[] | undefined)?.[0]) === type)!;
+  const nullable = (schema: Json, at: string[]): boolean => {
+    const prop = objectAt(schema, at.slice(0, -1)).properties[at.at(-1)!] ?? {};
+    return ((prop['anyOf'] ?? prop['oneOf'] ?? []) as Json[]).some((v) => v['type'] === 'null') || (Array.isArray(prop['type']) && prop['type'].includes('null'));
+  };
+  const order = variant('order.created');
+  const show = variant('show.scheduled');
+  const product = variant('product.updated');
+  expect(['clickId', 'showId'].map((f) => nullable(order, ['data', 'order', f]))).toEqual([true, true]);
+  expect(['description', 'sourceUrl'].map((f) => nullable(show, ['data', 'show', f]))).toEqual([true, true]);
+  expect(['imageUrl', 'sku'].map((f) => nullable(product, ['data', 'product', f]))).toEqual([true, true]);
+  expect(['imageUrl', 'sku'].map((f) => nullable(show, ['data', 'show', 'products', '[]', f]))).toEqual([true, true]);
+  expect(['id', 'createdAt', 'total'].map((f) => nullable(order, ['data', 'order', f]))).toEqual([false, false, false]);
+  expect(['id', 'url', 'price'].map((f) => nullable(product, ['data', 'product', f]))).toEqual([false, false, false]);
+  expect(objectAt(order, ['data', 'order']).required).not.toContain('clickId');
+});
+
 /** The documented schema of one answer, $refs inlined, as a zod validator. */
 function documented(method: string, url: string, status: number, contentType: string): z.ZodType {
   const path = Object.keys(doc.paths).find((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(url));

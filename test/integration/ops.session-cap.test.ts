@@ -5,9 +5,11 @@
  * second from 8 clients against `npm start` on a loaded 2-core machine, each kept 8 hours). Now one
  * key holds at most SESSIONS_PER_KEY sessions; a sign-in past that ends the key's oldest (its cookie
  * is refused), the newest ones and other keys' sessions stay. Ended sessions (replaced by a renewal,
- * signed out) do not count, and a sign-out clears the cookie also while Redis is down.
+ * signed out) do not count: a renewal's replaced session makes room for its new one, at the cap too.
+ * A sign-out clears the cookie also while Redis is down. A refused sign-in reads its key once.
  * Real Redis, real HTTP.
  */
+import { jest } from '@jest/globals';
 import { SESSIONS_PER_KEY } from '../../src/store/session.repository.js';
 import { waitForOwnTime } from '../helpers/loop-stalls.js';
 import { ADMIN_KEY, createPartner, startService, type TestService } from '../helpers/service.js';
@@ -22,8 +24,9 @@ afterAll(async () => {
   await svc?.close();
 });
 
-async function signIn(key: string): Promise<string> {
-  const r = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
+/** A sign-in; with `cookie` (the one it replaces), a renewal. The new cookie. */
+async function signIn(key: string, cookie?: string): Promise<string> {
+  const r = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) }, body: JSON.stringify({ key }) });
   expect(r.status).toBe(201);
   return r.headers.get('set-cookie')!.split(';')[0]!;
 }
@@ -62,11 +65,7 @@ test("ended sessions do not count towards the cap: another browser's renewals le
   // Two admins on the shared ADMIN_API_KEY. A renewal (the console's hourly one, or its Queues link)
   // replaces the browser's session; the replaced one stayed on the key's list, so after
   // SESSIONS_PER_KEY renewals in browser B the cap ended browser A's live session (two were alive).
-  const signInWith = async (cookie?: string): Promise<string> => {
-    const r = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) }, body: JSON.stringify({ key: ADMIN_KEY }) });
-    expect(r.status).toBe(201);
-    return r.headers.get('set-cookie')!.split(';')[0]!;
-  };
+  const signInWith = (cookie?: string): Promise<string> => signIn(ADMIN_KEY, cookie);
   const a = await signInWith();
   let b = await signInWith();
   for (let i = 0; i < SESSIONS_PER_KEY + 2; i++) b = await signInWith(b);
@@ -74,10 +73,38 @@ test("ended sessions do not count towards the cap: another browser's renewals le
   expect(await queues(a)).toBe(200);
   // A sign-out takes its session off the list too.
   const c = await signInWith();
+  const listed = await svc.rt.redis.zcard(svc.rt.keys.consoleSessionsOfKey('admin'));
   expect((await fetch(`${svc.url}/v1/ops/session`, { method: 'DELETE', headers: { cookie: c } })).status).toBe(204);
-  const ofKey = await svc.rt.redis.zcard(svc.rt.keys.consoleSessionsOfKey('admin'));
+  expect(await svc.rt.redis.zcard(svc.rt.keys.consoleSessionsOfKey('admin'))).toBe(listed - 1);
   expect(await queues(a)).toBe(200);
-  expect(ofKey).toBeLessThanOrEqual(SESSIONS_PER_KEY);
+});
+
+test("a renewal at the cap ends no other browser's session: the session it replaces makes room", async () => {
+  // The renewal made its new session first: SESSIONS_PER_KEY + 1 on the list, the cap ended the key's
+  // oldest live session (another browser's, signed out on each renewal), then the replaced one went.
+  const key = ((await (await svc.api('/v1/api-keys', { json: { role: 'viewer' } })).json()) as { key: string }).key;
+  const signInWith = (cookie?: string): Promise<string> => signIn(key, cookie);
+  const browsers: string[] = [];
+  for (let i = 0; i < SESSIONS_PER_KEY; i++) browsers.push(await signInWith());
+  expect(await queues(browsers[0]!)).toBe(403); // a viewer's live session: 403; an ended one: 401
+  const last = browsers.length - 1;
+  browsers[last] = await signInWith(browsers[last]);
+  browsers[last] = await signInWith(browsers[last]);
+  for (const b of browsers) expect(await queues(b)).toBe(403);
+});
+
+test('a refused sign-in looks its key up once (it looked again for the reason: a second GET)', async () => {
+  const created = (await (await svc.api('/v1/api-keys', { json: { role: 'viewer' } })).json()) as { id: string; key: string };
+  expect((await svc.api(`/v1/api-keys/${created.id}`, { method: 'DELETE' })).status).toBe(200);
+  const lookup = jest.spyOn(svc.rt.apiKeys, 'lookup');
+  try {
+    const r = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: created.key }) });
+    expect(r.status).toBe(401);
+    expect(((await r.json()) as { detail: string }).detail).toBe('this API key was revoked');
+    expect(lookup).toHaveBeenCalledTimes(1);
+  } finally {
+    lookup.mockRestore();
+  }
 });
 
 test('a sign-out while Redis is down clears the cookie all the same (503): the browser is not left signed in to /admin/queues', async () => {

@@ -6,10 +6,12 @@
  *   claim (SET NX), read the message and the endpoint, then found the partner over its share and
  *   released the claim again — about six Redis calls for a job that waits, and while a partner's
  *   endpoints hang most of its jobs are such jobs. It reads the delivery's state and the endpoint's
- *   `enabled` (two HMGETs, no message body) to tell whether it needs a slot at all.
+ *   `enabled` and `events` (two HMGETs, no message body) to tell whether it needs a slot at all.
  * - A job that needs no slot (its message gone, its delivery finished or superseded, its endpoint
- *   disabled or deleted) is settled at once while its partner is over its share. Before, the deferral
- *   came first: it was deferred every second until a slot was free, to end without a send.
+ *   disabled, deleted or no longer subscribed to the message's type) is settled at once while its
+ *   partner is over its share. Before, the deferral came first: it was deferred every second until a
+ *   slot was free, to end without a send (and then, for an unsubscribed type, parked for a slot again
+ *   and again: the hold-back knew only the delivery and `enabled`).
  * - The slow-partner reserve, at its edges: slow by an attempt in flight for `slowMs`, still slow for
  *   `slowForMs` after such an attempt ended, and a partner that is not slow takes the reserve slot.
  *
@@ -200,4 +202,18 @@ test('a partner stays slow for slowForMs after an attempt of its took slowMs: a 
   expect(await r.held(s3)).toMatchObject({ kind: 'deferred', reason: expect.stringContaining('partner sc is slow') });
   r.answer(s2);
   expect(await next).toMatchObject({ kind: 'delivered' });
+}, 30_000);
+
+test('while its partner is over its share, a job of a type its endpoint no longer subscribes to needs no slot either (settled at once, as for a disabled endpoint)', async () => {
+  await createPartner(svc, 'gd');
+  const ep = await svc.api(`/v1/partners/gd/endpoints`, { json: { url: 'http://127.0.0.1:9/gd', events: ['attribution.order_attributed', 'reconciliation.completed'] } });
+  expect(ep.status).toBe(201);
+  const r = rig({ slots: 2, share: 1 });
+  const [d1, d2] = [await job('gd'), await job('gd')];
+  const { outcome: first } = await r.start(d1);
+  expect((await svc.api(`/v1/partners/gd/endpoints/${d2.endpointId}`, { method: 'PATCH', json: { events: ['reconciliation.completed'] } })).status).toBe(200);
+  // deliverClaimed settles it without a send; heldBack() parks it for a slot it will never use (again and again while gd is busy).
+  expect(await r.held(d2)).toMatchObject({ kind: 'failed', reason: expect.stringContaining('no longer subscribes'), endpointDisabled: false });
+  r.answer(d1);
+  expect(await first).toMatchObject({ kind: 'delivered' });
 }, 30_000);

@@ -23,7 +23,7 @@ const PASSWORD = 'cl-s3cret,with@odd/chars:x';
 let cluster: OneNodeCluster;
 let dataDir: string;
 beforeAll(async () => {
-  cluster = await startOneNodeCluster({ requirepass: PASSWORD });
+  cluster = await startOneNodeCluster(undefined, { requirepass: PASSWORD });
   dataDir = mkdtempSync(join(tmpdir(), 'syndicast-cluster-auth-'));
 });
 afterAll(async () => {

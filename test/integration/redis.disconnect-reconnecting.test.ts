@@ -182,7 +182,7 @@ test('the sync dispatcher closes when closed after Redis is back, before its con
  * (the dispatcher's XGROUP/XREADGROUP) never settled. Seeds on a port nobody listens on: the cheap way there.
  */
 describe('a Cluster client disconnected with no node ends, and its offline queue is rejected', () => {
-  async function disconnectedIn(state: 'reconnecting' | 'connecting'): Promise<unknown> {
+  async function disconnectedIn(state: 'reconnecting' | 'connecting', end: 'disconnect' | 'quit' = 'disconnect'): Promise<unknown> {
     const cluster = createRedis({ clusterNodes: `127.0.0.1:${await testPort()}` }, 'worker', 'test-cluster-' + state) as Cluster;
     cluster.on('error', () => undefined);
     try {
@@ -191,18 +191,23 @@ describe('a Cluster client disconnected with no node ends, and its offline queue
       const statusAtDisconnect = cluster.status;
       // A pipeline on a Cluster that never knew its slots waits for 'ready' apart from the offline queue.
       const queued = [cluster.get('{t}k'), cluster.pipeline().get('{t}k').exec()].map((p) => p.then(() => 'resolved', (err: Error) => err.message));
-      cluster.disconnect();
+      const quit = end === 'quit' ? await cluster.quit() : undefined;
+      if (end === 'disconnect') cluster.disconnect();
       let timer: NodeJS.Timeout | undefined;
       const settled = await Promise.race([Promise.all(queued), new Promise<'never settled'>((r) => (timer = setTimeout(() => r('never settled'), 3000)))]);
       clearTimeout(timer);
       const retryTimerSet = (cluster as unknown as { reconnectTimeout?: unknown }).reconnectTimeout != null;
-      return { statusAtDisconnect, settled, status: await ended(cluster as unknown as Redis), retryTimerSet };
+      return { statusAtDisconnect, ...(quit && { quit }), settled, status: await ended(cluster as unknown as Redis), retryTimerSet };
     } finally {
       if (cluster.status !== 'end') cluster.disconnect();
     }
   }
   test.each(['reconnecting', 'connecting'] as const)('%s', async (state) => {
     expect(await disconnectedIn(state)).toEqual({ statusAtDisconnect: state, settled: ['Connection is closed.', 'Connection is closed.'], status: 'end', retryTimerSet: false });
+  });
+  // quit() (runtime.close's last step) too: it resolved 'OK' at once and stayed 'disconnecting' for good.
+  test('quit() while reconnecting', async () => {
+    expect(await disconnectedIn('reconnecting', 'quit')).toEqual({ statusAtDisconnect: 'reconnecting', quit: 'OK', settled: ['Connection is closed.', 'Connection is closed.'], status: 'end', retryTimerSet: false });
   });
 
   /**
@@ -240,6 +245,18 @@ describe('a Cluster client disconnected with no node ends, and its offline queue
   });
 });
 
+/** A one-node cluster for the describe block it is called in (started before its tests, gone after them). */
+function oneNodeClusterPerBlock(): () => OneNodeCluster {
+  let one: OneNodeCluster | undefined;
+  beforeAll(async () => {
+    one = await startOneNodeCluster();
+  });
+  afterAll(async () => {
+    await one?.destroy();
+  });
+  return () => one!;
+}
+
 /**
  * And one connected again at once gets ready: BullMQ's cluster reconnect (RedisConnection's
  * connectClusterWithTimeout, for a blocking Cluster connection whose pool is empty, as it is in both
@@ -249,24 +266,18 @@ describe('a Cluster client disconnected with no node ends, and its offline queue
  * startup nodes is available") and ended the client, nodes connecting in its pool.
  */
 describe('a Cluster client disconnected with no node and connected again in the same turn gets ready', () => {
-  let one: OneNodeCluster;
-  beforeAll(async () => {
-    one = await startOneNodeCluster();
-  });
-  afterAll(async () => {
-    await one?.destroy();
-  });
+  const one = oneNodeClusterPerBlock();
   test.each(['connecting', 'reconnecting'] as const)('%s', async (state) => {
-    if (state === 'reconnecting') await one.stop();
+    if (state === 'reconnecting') await one().stop();
     await Promise.resolve(); // in a microtask, as BullMQ's async reconnect (and its pool still empty when 'connecting')
-    const cluster = createRedis({ clusterNodes: one.clusterNodes }, 'worker', 'test-cluster-again-' + state) as Cluster;
+    const cluster = createRedis({ clusterNodes: one().clusterNodes }, 'worker', 'test-cluster-again-' + state) as Cluster;
     cluster.on('error', () => undefined);
     try {
       if (state === 'reconnecting') {
         // Its next attempt far off: the cluster is back before this test's connect(), and not by the client's own retry.
         (cluster.options as { clusterRetryStrategy?: () => number }).clusterRetryStrategy = () => 60_000;
         await waitFor(async () => cluster.status === 'reconnecting', 10_000, 5);
-        await one.start();
+        await one().start();
       }
       const atDisconnect = { status: cluster.status, nodes: cluster.nodes().length };
       cluster.disconnect(false);
@@ -279,4 +290,43 @@ describe('a Cluster client disconnected with no node and connected again in the 
       cluster.disconnect();
     }
   });
+});
+
+/**
+ * And a BullMQ worker on a Cluster closes after a whole-cluster outage (SIGTERM while its blocking
+ * Cluster waits between attempts, BZPOPMIN queued): Worker.close() disconnects that client and waits for
+ * 'end'. Its end a tick later (status 'disconnecting' meanwhile) let BullMQ's bzpopmin wrapper, which
+ * caught the flushed BZPOPMIN in a microtask, reconnect it (its reconnect switch turned off only later):
+ * the deferred end found it connecting, it went 'ready', never 'end', and Worker.close() hung.
+ */
+describe('a BullMQ worker on a Cluster closed while its blocking Cluster waits between attempts (no node), the cluster back', () => {
+  const one = oneNodeClusterPerBlock();
+  test('closes (the flushed BZPOPMIN does not reconnect it)', async () => {
+    const connection = createRedis({ clusterNodes: one().clusterNodes }, 'worker', 'test-cluster-worker') as Cluster;
+    connection.on('error', () => undefined);
+    // Its next attempt far off (copied to BullMQ's duplicate): the close comes in that wait.
+    (connection.options as { clusterRetryStrategy?: () => number }).clusterRetryStrategy = () => 60_000;
+    const worker = new Worker('cluster-closing', async () => undefined, { connection, prefix: '{t' + randomBytes(3).toString('hex') + '}' });
+    worker.on('error', () => undefined);
+    let blocking: Cluster | undefined;
+    try {
+      await worker.waitUntilReady();
+      blocking = await (worker as unknown as { blockingConnection: { client: Promise<Cluster> } }).blockingConnection.client;
+      await waitFor(async () => blocking!.status === 'ready', 10_000, 5);
+      await new Promise((r) => setTimeout(r, 200)); // its BZPOPMIN sent
+      await one().stop();
+      await waitFor(async () => blocking!.status === 'reconnecting' && blocking!.nodes().length === 0, 10_000, 5);
+      await one().start();
+      const statusAtClose = blocking.status;
+      const closed = worker.close().then(() => 'closed');
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([closed, new Promise<string>((r) => (timer = setTimeout(() => r('hung'), 5000)))]);
+      clearTimeout(timer);
+      expect({ statusAtClose, outcome, blocking: blocking.status }).toEqual({ statusAtClose: 'reconnecting', outcome: 'closed', blocking: 'end' });
+    } finally {
+      if (blocking && blocking.status !== 'end') blocking.disconnect();
+      await Promise.race([worker.close(true).catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
+      connection.disconnect();
+    }
+  }, 30_000);
 });

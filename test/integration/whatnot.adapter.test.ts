@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axios from 'axios';
 import { SIM_ACCOUNTS, simWhatnotAppCredentials } from '../../src/simulators/sim.accounts.js';
-import type { PinSpec, PlatformOrder } from '../../src/targets/target.adapter.js';
+import type { PinSpec, PlatformOrder, RemoteShow } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError, ShowOverError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { buildWhatnotAdapter, type WhatnotAdapterOptions } from '../../src/targets/whatnot/whatnot.adapter.js';
 import { buildOpContext, caught } from '../helpers/adapter-context.js';
@@ -711,6 +711,43 @@ describe('a product id that is none of the seller\'s listings', () => {
     expect(gone).not.toBeInstanceOf(PinRefusedError);
     expect(gone).toBeInstanceOf(PermanentError);
   });
+
+  it("the show read after the 404 says why (the product is not among the seller's listings, or the show is gone), not the 409's 'would not change its lineup'", async () => {
+    const h = harness();
+    const gone = await caught(h.adapter.pin({ externalId: '00000000-0000-4000-8000-000000000000', url: undefined, ingest: undefined, data: {} }, PIN, buildOpContext('gone-show-why')));
+    expect(gone).toBeInstanceOf(PermanentError);
+    expect((gone as PermanentError).message).toContain(`Whatnot answered 404 for product ${PIN.platformProductId}: it is not among the seller's listings, or the show is gone`);
+    expect((gone as PermanentError).message).not.toContain('would not change its lineup');
+  });
+
+  it('a bare 404 on the lineup (no problem body: a gateway, a wrong base URL) is the mirror\'s error, ADD and REMOVE alike: no show read, no pin refused one by one', async () => {
+    const showId = '0b6f3c1e-8a52-4d2e-9f7a-3c5d1e2f4a6b';
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${(req.url ?? '').split('?')[0]}`);
+      if (req.method === 'GET') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ id: showId, title: 'Behind a gateway', status: 'live' }));
+        return;
+      }
+      res.statusCode = 404;
+      res.setHeader('content-type', 'text/html');
+      res.end('<html><body>404 Not Found</body></html>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const h = adapterHarness((ctx) => buildWhatnotAdapter(ctx), { platform: 'whatnot', baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, credentials: CREDENTIALS });
+      const remote = { externalId: showId, url: undefined, ingest: undefined, data: {} };
+      for (const err of [await caught(h.adapter.pin(remote, PIN, buildOpContext('bare-add'))), await caught(h.adapter.unpin!(remote, PIN, PIN.platformProductId, buildOpContext('bare-remove')))]) {
+        expect(err).toBeInstanceOf(PermanentError);
+        expect(err).not.toBeInstanceOf(PinRefusedError);
+        expect((err as PermanentError).reason).toBe('http_404');
+      }
+      expect(seen).toEqual([`POST ${MERCH_PATH}`, `POST ${MERCH_PATH}`]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
 });
 
 describe('the seller behind the credentials (reconciliation\'s account)', () => {
@@ -738,5 +775,40 @@ describe('a show the seller ended in the Whatnot app', () => {
     expect((err as ShowOverError).message).toBe(`the Whatnot show ${showId} ("Over: ${status}") was ${status} on Whatnot (by its seller, in the app), and Whatnot no longer changes its lineup`);
     expect((await requests(since)).map((r) => `${r.method} ${r.path.split('?')[0]} ${r.status}`)).toEqual([`POST /merchandising/products/sku-after-end 409`, `GET /shows/${showId} 200`]);
     expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual([PIN.platformProductId]);
+  });
+});
+
+describe('the take-back of a product Whatnot does not (or no longer) know', () => {
+  /** A show of seller a's, whose listings are PIN's product alone, and a pin of a product that is none of them. */
+  async function showWithListings(title: string): Promise<{ h: Harness; showId: string; remote: RemoteShow; unknown: PinSpec }> {
+    const h = harness();
+    const showId = await newShow(title);
+    const remote = await h.adapter.attachShow(showId);
+    await control('PUT', '/products', { account: SELLER_A_ID, productIds: [PIN.platformProductId] });
+    return { h, showId, remote, unknown: { ...PIN, productId: 'p-linen', platformProductId: 'LINEN-SHIRT-M' } };
+  }
+
+  it('unpinning a product that is none of the seller\'s listings takes nothing back and does not fail the mirror (PermanentError fails it: no more pins, no show end)', async () => {
+    const { h, remote, unknown } = await showWithListings('Unknown product take-back');
+    // (a) sync.service takeBack() of a `pending` + `tried` pin (ADD timed out, or its show read after the 404 was throttled / the run died): no ref.
+    await expect(h.adapter.unpin!(remote, unknown, undefined, buildOpContext('unknown-takeback'))).resolves.toBeUndefined();
+    // (b) a pinned listing the seller deleted in the app since; the partner unpins it.
+    const { ref } = await h.adapter.pin(remote, PIN, buildOpContext('known'));
+    await control('PUT', '/products', { account: SELLER_A_ID, productIds: [] });
+    await expect(h.adapter.unpin!(remote, PIN, ref, buildOpContext('deleted-listing'))).resolves.toBeUndefined();
+  });
+
+  it('after the same 404 the show is read: over on Whatnot, the take-back is a ShowOverError (the mirror is over); a show gone is still the mirror\'s error', async () => {
+    const { h, showId, remote, unknown } = await showWithListings('Unknown product take-back, show over');
+    const gone = await caught(h.adapter.unpin!({ ...remote, externalId: '00000000-0000-4000-8000-000000000000' }, unknown, undefined, buildOpContext('gone-show-takeback')));
+    expect(gone).toBeInstanceOf(PermanentError);
+    expect(gone).not.toBeInstanceOf(ShowOverError);
+    await control('PUT', `/shows/${showId}/status`, { status: 'live' });
+    await control('PUT', `/shows/${showId}/status`, { status: 'ended' });
+    const since = await lastSeq();
+    const over = await caught(h.adapter.unpin!(remote, unknown, undefined, buildOpContext('over-takeback')));
+    expect(over).toBeInstanceOf(ShowOverError);
+    expect((over as ShowOverError).over).toBe('ended');
+    expect((await requests(since)).map((r) => `${r.method} ${r.path.split('?')[0]} ${r.status}`)).toEqual(['POST /merchandising/products/LINEN-SHIRT-M 404', `GET /shows/${showId} 200`]);
   });
 });

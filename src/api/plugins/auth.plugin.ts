@@ -16,10 +16,12 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: require one of `roles` (admin always passes). */
     requireRole(...roles: Role[]): preHandlerAsyncHookHandler;
-    /** The principal an API key stands for, or null (the console's sign-in checks a key this way). */
-    principalOfKey(key: string): Promise<Principal | null>;
-    /** Why a stored API key no longer works ('revoked', 'expired'), or null (unknown, or it works). */
-    keyRefusal(key: string): Promise<'revoked' | 'expired' | null>;
+    /**
+     * The principal an API key stands for, or why it stands for none (the console's sign-in checks a
+     * key this way; `keyRefusedDetail` words the reason as the API does). One lookup: the reason was a
+     * second one, an extra GET per refused sign-in.
+     */
+    principalOfKey(key: string): Promise<{ principal: Principal } | { refused: KeyRefusal }>;
     /**
      * Whether the key a principal came from still works (not revoked, not expired): sessions and
      * open streams that authenticated once ask again, so that revoking a key ends them too.
@@ -49,6 +51,12 @@ export interface AuthOptions {
   audit: AuditRepository;
 }
 
+/** Why an API key opens nothing: not one of ours, revoked, past its expiry. */
+export type KeyRefusal = 'unknown' | 'revoked' | 'expired';
+
+/** A refused key's 401 detail, the same for a bearer request and a console sign-in (whose page words each). */
+export const keyRefusedDetail = (r: KeyRefusal): string => (r === 'revoked' ? 'this API key was revoked' : r === 'expired' ? 'this API key has expired' : 'unknown API key');
+
 /** Throws 403 unless the principal may see `partnerId` (partner keys are scoped to their partner). */
 export function assertPartnerAccess(req: FastifyRequest, partnerId: string): void {
   const p = req.principal;
@@ -69,8 +77,8 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
     const key = m[1];
     if (safeEqual(sha256Hex(key), adminHash)) return admin();
     const found = await opts.apiKeys.lookup(key);
-    if (!found) throw unauthorized('unknown API key');
-    if ('refused' in found) throw unauthorized(found.refused === 'revoked' ? 'this API key was revoked' : 'this API key has expired');
+    if (!found) throw unauthorized(keyRefusedDetail('unknown'));
+    if ('refused' in found) throw unauthorized(keyRefusedDetail(found.refused));
     // Its last use is bookkeeping, not part of the answer: not awaited. It was, before the role check,
     // so a write Redis was slow to answer (an fsync on a loaded disk, appendfsync always) past the
     // command timeout made a request that needs one GET a 503: a viewer key's PUT on /admin/queues got
@@ -81,15 +89,9 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void
   };
 
   // The console's sign-in: a revoked or expired key is no key.
-  app.decorate('principalOfKey', async (key: string): Promise<Principal | null> => {
-    if (safeEqual(sha256Hex(key), adminHash)) return admin();
-    const found = await opts.apiKeys.lookup(key);
-    return found && !('refused' in found) ? found.principal : null;
-  });
-
-  app.decorate('keyRefusal', async (key: string): Promise<'revoked' | 'expired' | null> => {
-    const found = await opts.apiKeys.lookup(key);
-    return found && 'refused' in found ? found.refused : null;
+  app.decorate('principalOfKey', async (key: string): Promise<{ principal: Principal } | { refused: KeyRefusal }> => {
+    if (safeEqual(sha256Hex(key), adminHash)) return { principal: admin() };
+    return (await opts.apiKeys.lookup(key)) ?? { refused: 'unknown' };
   });
 
   app.decorate('principalActive', async (p: Principal): Promise<boolean> => {

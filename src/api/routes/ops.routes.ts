@@ -16,7 +16,7 @@ import { AppError, notFound, unauthorized } from '../../lib/errors.js';
 import type { SessionRepository } from '../../store/session.repository.js';
 import type { Principal } from '../../store/apikey.repository.js';
 import type { OpsService } from '../ops/ops.service.js';
-import { assertPartnerAccess } from '../plugins/auth.plugin.js';
+import { assertPartnerAccess, keyRefusedDetail } from '../plugins/auth.plugin.js';
 import { problem } from '../plugins/errors.plugin.js';
 import { FORBIDDEN_PARTNER, ok } from '../openapi.js';
 
@@ -332,24 +332,23 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       },
     },
     async (req, reply) => {
-      const p = await app.principalOfKey(req.body.key);
-      if (!p) {
-        // Said as the API says it (auth.plugin.ts): the console answered "That key is not known." to an
-        // operator whose key had expired or been revoked, who then looked for a typo.
-        const refused = await app.keyRefusal(req.body.key);
-        throw unauthorized(refused === 'revoked' ? 'this API key was revoked' : refused === 'expired' ? 'this API key has expired' : 'unknown API key');
-      }
-      const token = await sessions.create(p);
+      const found = await app.principalOfKey(req.body.key);
+      // Said as the API says it: the console answered "That key is not known." to an operator whose
+      // key had expired or been revoked, who then looked for a typo.
+      if ('refused' in found) throw unauthorized(keyRefusedDetail(found.refused));
+      const p = found.principal;
       // The new cookie replaces the one the browser sent (the console renews its session on the Queues
       // link and hourly): that session ends now, not 8 hours later, one live session per renewal left.
-      const replaced = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+      // It leaves the key's list as the new one joins it (create), so it makes room under the cap.
+      const replaced = parseCookies(req.headers.cookie)[SESSION_COOKIE] || undefined;
+      const token = await sessions.create(p, replaced);
       if (replaced) await sessions.delete(replaced);
       void reply.header('set-cookie', cookie(token, sessions.ttlSec, req.protocol === 'https'));
       return reply.status(201).send({ id: p.id, role: p.role, partnerId: p.partnerId ?? null });
     },
   );
 
-  app.delete('/v1/ops/session', { schema: { tags: ['ops'], summary: 'Console sign-out: ends the session and clears its cookie (cleared also when the session cannot be ended now: 503, storage down)', operationId: 'opsSignOut', security: [], docResponses: { 204: ok('signed out; the cookie is cleared', undefined, { headers: { 'set-cookie': 'the cookie, expired' } }) } } }, async (req, reply) => {
+  app.delete('/v1/ops/session', { schema: { tags: ['ops'], summary: 'Console sign-out: ends the session and clears its cookie (cleared also on a 503, storage down: the stored session then stays valid until it expires or its key is revoked or rotated)', operationId: 'opsSignOut', security: [], docResponses: { 204: ok('signed out; the cookie is cleared', undefined, { headers: { 'set-cookie': 'the cookie, expired' } }) } } }, async (req, reply) => {
     const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
     // The cookie is cleared whatever becomes of the stored session: set after the delete, a sign-out
     // while Redis was down (503) left the browser holding it, and /admin/queues opened again from that

@@ -35,11 +35,13 @@ const PRODUCT_PARAM = /\bproduct_id\b/;
  * Throttling: 4 app, 17 user, 32 Page, 613 custom (per-endpoint) limit, 341 application limit, and
  * the Business Use Case family (what Page tokens hit): 80001 Pages, and the other use cases' codes of
  * the rate-limiting guide (80000 / 80002 Instagram, 80003 custom audiences, 80004 ads management,
- * 80005 lead ads, 80006 Messenger, 80008 WhatsApp Business, 80009 catalog management, 80014 catalog
- * batch). A Live Shopping call acts on catalog items: taking 80001 alone for throttling failed a pin
- * throttled under another use case as if Facebook had refused it.
+ * 80005 lead ads, 80006 Messenger, 80007 the WhatsApp Business Account's rate limit (WhatsApp's error
+ * codes: "reached its rate limit", hourly), 80008 WhatsApp Business Management, 80009 catalog
+ * management, 80014 catalog batch): 80000–80009 and 80014, as docs/platforms.md lists them. A Live
+ * Shopping call acts on catalog items: taking 80001 alone for throttling failed a pin throttled under
+ * another use case as if Facebook had refused it.
  */
-export const THROTTLING_CODES = new Set([4, 17, 32, 613, 341, 80000, 80001, 80002, 80003, 80004, 80005, 80006, 80008, 80009, 80014]);
+export const THROTTLING_CODES = new Set([4, 17, 32, 613, 341, 80000, 80001, 80002, 80003, 80004, 80005, 80006, 80007, 80008, 80009, 80014]);
 /** The platform limits are rolling (one hour): without an estimate, look again in a minute. */
 export const DEFAULT_THROTTLE_DELAY_MS = 60_000;
 /** Permissions missing (10, 200–299): the Page token was granted without what this call needs. */

@@ -26,6 +26,7 @@ import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabi
 import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError, productPathSegment, sendableSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
 import { CursorTrail } from '../cursor-trail.js';
 import { createWhatnotClient } from './whatnot.client.js';
+import { UnknownResourceError } from './whatnot.errors.js';
 import { judgeOrder } from './whatnot.orders.js';
 import { MerchandisingSchema, OrderItemsPageSchema, OrderPageSchema, OrderSchema, ShowSchema, WebhookBodySchema, type WhatnotOrder } from './whatnot.schemas.js';
 
@@ -63,6 +64,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
   const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
   const client = createWhatnotClient(ctx, now);
   const log = ctx.log.child({ module: 'whatnot.adapter', targetId: ctx.target.id });
+  const redact = ctx.redact ?? ((text: string): string => text);
 
   /** The order as a sale, or undefined when Whatnot does not say it was paid. */
   function saleOf(o: WhatnotOrder, where: string): PlatformOrder | undefined {
@@ -122,16 +124,22 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
     return res.active_in_shows;
   }
 
-  /** The show Whatnot would not change, read: over there (ShowOverError), or `refusal` as it was. */
-  async function overOnWhatnot(showId: string, refusal: Error): Promise<Error> {
-    const show = await client.call({ method: 'GET', path: `/shows/${encodeURIComponent(showId)}`, what: `read show ${showId} (Whatnot would not change its lineup)`, schema: ShowSchema });
-    if (show.status !== 'ended' && show.status !== 'cancelled') return refusal;
+  /**
+   * The show of a lineup call Whatnot refused (`why`: what it answered, for the read's errors), read:
+   * over there (the seller ended or cancelled it in the app), a ShowOverError; else undefined.
+   */
+  async function overOnWhatnot(showId: string, why: string): Promise<ShowOverError | undefined> {
+    const show = await client.call({ method: 'GET', path: `/shows/${encodeURIComponent(showId)}`, what: `read show ${showId} (${why})`, schema: ShowSchema });
+    if (show.status !== 'ended' && show.status !== 'cancelled') return undefined;
     return new ShowOverError(
       `the Whatnot show ${show.id}${show.title ? ` ("${show.title}")` : ''} was ${show.status} on Whatnot (by its seller, in the app), and Whatnot no longer changes its lineup`,
       'show-not-editable',
       show.status,
     );
   }
+
+  /** The read's reason after a lineup call's 404 naming no parameter (UnknownResourceError). */
+  const unknownProduct = (productId: string): string => `Whatnot answered 404 for product ${productId}: it is not among the seller's listings, or the show is gone`;
 
   /**
    * The seller behind the token (the Users section of the Seller API: "look up the seller behind the
@@ -209,14 +217,15 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
       } catch (err) {
         // 409 show-not-editable: the lineup of an ended or cancelled show no longer changes. The seller
         // ended the show in the Whatnot app while the partner's is still live: the show is over there.
-        if (isTargetError(err) && err.reason === 'show-not-editable') throw await overOnWhatnot(remote.externalId, err);
-        // 404 naming no parameter: the path's product (the partner's sku is none of the seller's
-        // listings) or the show. The show is read: there and not over, the product is what Whatnot does
-        // not know, and that pin alone fails; a show gone fails the read (the mirror's error, as before).
-        if (isTargetError(err) && (err.reason === 'not-found' || err.reason === 'http_404')) {
-          throw await overOnWhatnot(
-            remote.externalId,
-            new PinRefusedError(`Whatnot has no product ${pin.platformProductId} among the seller's listings (404: ${err.message})`, err.reason),
+        if (isTargetError(err) && err.reason === 'show-not-editable') throw (await overOnWhatnot(remote.externalId, 'Whatnot would not change its lineup')) ?? err;
+        // A 404 problem naming no parameter: the path's product (the partner's sku is none of the
+        // seller's listings) or the show. The show is read: there and not over, the product is what
+        // Whatnot does not know, and that pin alone fails; a show gone fails the read (the mirror's
+        // error, as before). A bare 404 (a gateway's, a wrong base URL's) stays the mirror's error.
+        if (err instanceof UnknownResourceError) {
+          throw (
+            (await overOnWhatnot(remote.externalId, unknownProduct(pin.platformProductId))) ??
+            new PinRefusedError(`Whatnot has no product ${pin.platformProductId} among the seller's listings (404: ${err.message})`, err.reason)
           );
         }
         throw err;
@@ -229,7 +238,21 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
     },
 
     async unpin(remote, pin, ref) {
-      await merchandise(ref ?? pin.platformProductId, remote.externalId, 'REMOVE');
+      const productId = ref ?? pin.platformProductId;
+      try {
+        await merchandise(productId, remote.externalId, 'REMOVE');
+      } catch (err) {
+        // A 404 problem naming no parameter, as for the ADD: the product is none of the seller's
+        // listings (an ADD that 404'd and whose show read then failed, a listing the seller deleted in
+        // the app, the old id of a changed sku) or the show is gone. The show is read: there and not
+        // over, nothing of ours is in its lineup under that id, and the take-back is done (a REMOVE of
+        // what the lineup does not hold changes nothing); over, the mirror is (ShowOverError); a show
+        // gone fails the read (the mirror's error). It failed the mirror whatever the show was.
+        if (!(err instanceof UnknownResourceError)) throw err;
+        const over = await overOnWhatnot(remote.externalId, unknownProduct(productId));
+        if (over) throw over;
+        log.info({ productId, showId: remote.externalId }, 'whatnot knows no such product of the seller: nothing to take back');
+      }
     },
 
     async handleWebhook(headers, raw) {
@@ -273,7 +296,8 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
       // ledger until a reconciliation run (the product is then missing for that order: a re-run does
       // not add an order the ledger holds).
       const productId = await productOf(sale.orderId, { signal: undefined, budget: reportWaitBudget(WEBHOOK_ITEMS_WAIT_MS) }).catch((err: unknown) => {
-        log.warn({ orderId: sale.orderId, err: err instanceof Error ? err.message : String(err) }, 'whatnot order items unreadable; the sale is stored without its product');
+        // The platform's text may quote the token (its own log line: not redacted by openAdapter's wrapper).
+        log.warn({ orderId: sale.orderId, err: redact(err instanceof Error ? err.message : String(err)) }, 'whatnot order items unreadable; the sale is stored without its product');
         return undefined;
       });
       return [{ ...sale, productId }];

@@ -25,6 +25,15 @@ export interface FailureContext {
   refreshed?: boolean;
 }
 
+/**
+ * Whatnot's 404 problem naming no parameter (RFC 9457 body with a `type`, no `param`; `not-found` in
+ * the simulator, our model of Whatnot's answer): a resource the path names (a product that is none of
+ * the seller's listings, a show) or a show the body names is none the seller has. The mirror's error
+ * (a PermanentError) unless the caller tells which: the lineup calls read the show. A bare 404 (no
+ * problem body: a gateway's, a wrong base URL's) is not one: it stays the mirror's error.
+ */
+export class UnknownResourceError extends PermanentError {}
+
 /** When a 429 comes without Retry-After: the window is one second. */
 export const DEFAULT_RATE_LIMIT_DELAY_MS = 1_000;
 
@@ -91,7 +100,10 @@ export function mapFailure(failure: WhatnotFailure, nowMs: number, ctx: FailureC
   if (ctx.item !== undefined && p.param === ctx.item) {
     return { error: new PinRefusedError(`Whatnot refused to ${ctx.what} (HTTP ${status}, ${p.param})${detail ? `: ${detail}` : ''}`, reason) };
   }
-  if (status === 404) return { error: new PermanentError(`Whatnot could not ${ctx.what}: not found${detail ? ` (${detail})` : ''}`, reason) };
+  if (status === 404) {
+    const unnamed = p.type !== undefined && p.param === undefined;
+    return { error: new (unnamed ? UnknownResourceError : PermanentError)(`Whatnot could not ${ctx.what}: not found${detail ? ` (${detail})` : ''}`, reason) };
+  }
   return { error: new PermanentError(`Whatnot refused to ${ctx.what} (HTTP ${status}${p.param ? `, ${p.param}` : ''})${detail ? `: ${detail}` : ''}`, reason) };
 }
 

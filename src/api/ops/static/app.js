@@ -44,7 +44,7 @@ async function api(path, init = {}) {
   if (init.json !== undefined) headers.set('content-type', 'application/json');
   const res = await fetch(path, { ...init, headers, ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}) });
   if (res.status === 401) {
-    signOut('Your key is no longer accepted: sign in again.');
+    await signOutRefused(res);
     throw new Error('unauthorized');
   }
   const type = res.headers.get('content-type') ?? '';
@@ -81,6 +81,7 @@ const SIGN_IN_REFUSED = {
   'this API key was revoked': 'That key was revoked: ask an admin for a new one.',
   'this API key has expired': 'That key has expired: ask an admin for a new one.',
 };
+const refusal = (detail, otherwise) => (Object.hasOwn(SIGN_IN_REFUSED, detail ?? '') ? SIGN_IN_REFUSED[detail] : otherwise);
 
 // The last sign-out's DELETE: a sign-in waits for it, so a late answer cannot clear the new cookie.
 let signingOut = Promise.resolve();
@@ -90,10 +91,19 @@ async function signIn(k) {
   const res = await fetch('/v1/ops/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: k }) });
   if (!res.ok) {
     const body = await res.json().catch(() => ({}));
-    throw new Error(res.status === 401 ? (Object.hasOwn(SIGN_IN_REFUSED, body.detail ?? '') ? SIGN_IN_REFUSED[body.detail] : 'That key is not known.') : (body.detail ?? `sign-in failed (${res.status})`));
+    throw new Error(res.status === 401 ? refusal(body.detail, 'That key is not known.') : (body.detail ?? `sign-in failed (${res.status})`));
   }
   sessionStorage.setItem(KEY, k);
   state.me = await res.json();
+}
+
+/**
+ * A 401 while signed in (a call, the stream, a session renewal): signs out saying why as the sign-in
+ * does. It said "Your key is no longer accepted" to an operator whose key had been revoked or had expired.
+ */
+async function signOutRefused(res) {
+  const body = await res.json().catch(() => null);
+  signOut(refusal(body?.detail, 'Your key is no longer accepted: sign in again.'));
 }
 
 function signOut(message = '') {
@@ -152,7 +162,7 @@ function startStream() {
     while (!ctl.signal.aborted) {
       try {
         const res = await fetch('/v1/ops/stream', { headers: { authorization: `Bearer ${key()}`, accept: 'text/event-stream' }, signal: ctl.signal });
-        if (res.status === 401) return signOut('Your key is no longer accepted: sign in again.');
+        if (res.status === 401) return await signOutRefused(res);
         if (res.status === 429) {
           // This key holds as many live streams as it may (other tabs): wait as long as the server asks.
           const body = await res.json().catch(() => null);
@@ -665,7 +675,7 @@ $('#sign-out').addEventListener('click', () => signOut('Signed out.'));
 async function renewSession() {
   await signingOut;
   const res = await fetch('/v1/ops/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: key() }) });
-  if (res.status === 401) signOut('Your key is no longer accepted: sign in again.');
+  if (res.status === 401) await signOutRefused(res);
   return res.status !== 401;
 }
 $('#queues-link').addEventListener('click', (e) => {
