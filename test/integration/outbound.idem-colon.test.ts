@@ -5,10 +5,13 @@
  * Each id is now written as keyPart; for ids without '%', ':', '{', '}' the key is the one of before
  * (a message claimed before an upgrade is not sent again). Real redis-server.
  */
+import pino from 'pino';
 import { newMirror } from '../../src/domain/mirror.js';
 import { readinessUpdatedKey } from '../../src/mirror/readiness.service.js';
 import { mirrorUpdatedKey, relayUpdatedHook } from '../../src/outbound/mirror-updated.js';
 import type { EmitResult } from '../../src/outbound/outbound.service.js';
+import { DestinationSupervisor } from '../../src/relay/destination.supervisor.js';
+import { UNOWNED_ERROR, type RelayStatus } from '../../src/store/relay.repository.js';
 import { createPartner, startService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -58,4 +61,22 @@ test("idempotency keys are per partner: another partner's emit with the same key
   expect((await svc.rt.outbound.message('oc2', b.messageId!))?.data).toEqual({ showId: 'b' });
   // The same key again is the same message, for each partner.
   expect(await svc.rt.outbound.emit('oc2', 'mirror.updated', { showId: 'b' }, 'same-key-1001')).toMatchObject({ messageId: b.messageId, duplicate: true });
+});
+
+test("a destination stopped twice alike (close(): at its grace's end, then by release) reports twice, and mirror.updated goes out once", async () => {
+  // DestinationSupervisor.setState reports a stop whose lastError is given even when nothing changed; the
+  // message is one all the same because relayUpdatedHook's key covers state, since, restarts and
+  // lastError, and `since` moves only when the state does (a report that failed, Redis unreachable at the
+  // grace's end, is sent by the second).
+  const reports: RelayStatus[] = [];
+  const sup = new DestinationSupervisor({ input: 'rtmp://127.0.0.1:9/live/x', output: 'rtmp://127.0.0.1:9/out', secrets: [] }, { ffmpeg: 'ffmpeg', log: pino({ level: 'silent' }), stallMs: 1000, mayStart: async () => false, onStateChange: (s) => reports.push(s) });
+  await sup.stop('idle', UNOWNED_ERROR);
+  await new Promise((r) => setTimeout(r, 5)); // a later stop must not stamp a new `since`
+  await sup.stop('idle', UNOWNED_ERROR);
+  expect(reports).toHaveLength(2);
+  const results: EmitResult[] = [];
+  const hook = relayUpdatedHook({ emit: async (...args) => results[results.push(await svc.rt.outbound.emit(...args)) - 1]! });
+  for (const s of reports) await hook('oc', 'twice', newMirror('tw', 'youtube'), s, { enabled: true });
+  expect(results.map((r) => r.duplicate)).toEqual([false, true]);
+  expect(results[1]!.messageId).toBe(results[0]!.messageId);
 });

@@ -3114,6 +3114,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: "close\\(\\) ends a show's wait",
   },
   {
+    name: "relay-stop-again-new-since",
+    what: "a destination stopped again with the same state and lastError (close(): at its grace's end, then by release) stamps a new `since` (src/relay/destination.supervisor.ts setState): the second report's mirror.updated key differs and the partner gets the same stop twice",
+    file: "src/relay/destination.supervisor.ts",
+    from: "    if (changed) this.status.since = new Date().toISOString();\n",
+    to: "    this.status.since = new Date().toISOString();\n",
+    tests: ["test/integration/outbound.idem-colon.test.ts"],
+    testName: "stopped twice alike",
+  },
+  {
     name: "relay-close-no-grace-stop",
     what: "close() arms no stop at a show's grace's end (src/relay/relay.service.ts close stopAtGraceEnd): while the pass in flight waits on an unreachable Redis, a show's readers go on past its lease (until the process's Redis-gone check, or never on a failed start's stop)",
     file: "src/relay/relay.service.ts",
