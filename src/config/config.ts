@@ -69,6 +69,20 @@ const count = bounded;
  * password would be handed out in every link.
  */
 const isLinkBase = (url: string): boolean => !/[?#]/.test(url) && !/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(url);
+/**
+ * An RTMP URL the relay's ffmpeg and partners' encoders can open: a host, and a port of 1 to 65535 when
+ * one is given. `rtmp://` and `rtmp://host:99999/live` were taken (the scheme alone was checked): the
+ * publish address handed to every partner, or the edge every relay process reads from, reached nobody.
+ */
+const isRtmpUrl = (url: string): boolean => {
+  try {
+    const u = new URL(url);
+    return u.hostname !== '' && u.port !== '0';
+  } catch {
+    return false;
+  }
+};
+const RTMP_URL_RULE = 'must name a host, and a port of 1 to 65535 if it gives one (rtmp://host:1935/live)';
 const LINK_BASE_RULE = 'must have no query (?), fragment (#) or user@ / user:password@: links are made by appending a path to it';
 /**
  * What ioredis cannot take from a redis:// URL, said at start: a URL it cannot parse (a port past
@@ -490,11 +504,11 @@ const ConfigSchema = z.object({
   /** Video relay (README "Video relay"): the embedded RTMP ingest edge's port (0 = any free port, tests). */
   relayRtmpPort: tcpPort.default(1935),
   /** What partners are told to publish to; default `rtmp://{HOST}:{RELAY_RTMP_PORT}/live`. */
-  relayPublicUrl: z.string().regex(/^rtmps?:\/\/[^/\s]+(\/\S*)?$/, 'must be an rtmp:// or rtmps:// URL').refine(isLinkBase, LINK_BASE_RULE).optional(),
+  relayPublicUrl: z.string().regex(/^rtmps?:\/\/[^/\s]+(\/\S*)?$/, { message: 'must be an rtmp:// or rtmps:// URL', abort: true }).refine(isRtmpUrl, RTMP_URL_RULE).refine(isLinkBase, LINK_BASE_RULE).optional(),
   /** `embedded`: the relay role runs node-media-server as its ingest edge; `none`: an external edge (nginx-rtmp) calls back. */
   relayEdge: z.enum(['embedded', 'none']).default('embedded'),
   /** Where relay processes read a stream the edge of this process received (default `rtmp://127.0.0.1:{port}/live`). */
-  relayEdgeInternalUrl: z.string().regex(/^rtmp:\/\//, 'must be an rtmp:// URL').optional(),
+  relayEdgeInternalUrl: z.string().regex(/^rtmp:\/\/[^/\s]+(\/\S*)?$/, { message: 'must be an rtmp:// URL', abort: true }).refine(isRtmpUrl, RTMP_URL_RULE).optional(),
   /** A show's relay lease: another relay process takes over this long after the owner died. */
   relayLeaseMs: ms(6_000, 1000),
   /** How often a relay process looks for shows to relay and reports progress. */

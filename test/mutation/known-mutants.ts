@@ -1073,6 +1073,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/unit/config.redis-url.test.ts'],
   },
   {
+    name: 'rtmp-url-port-zero-taken',
+    what: "RELAY_PUBLIC_URL / RELAY_EDGE_INTERNAL_URL with port 0 is taken: an address that reaches nobody",
+    file: 'src/config/config.ts',
+    from: "return u.hostname !== '' && u.port !== '0';",
+    to: "return u.hostname !== '';",
+    tests: ['test/unit/config.messages.test.ts'],
+  },
+  {
     name: 'dns-lookups-at-threadpool-size',
     what: 'DNS_LOOKUP_CONCURRENCY equal to UV_THREADPOOL_SIZE starts: dead name servers hold every thread of the threadpool',
     file: 'src/config/config.ts',
