@@ -15,7 +15,15 @@ import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
 const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
   .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
-const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+/**
+ * A number setting's value: a number, or text that is one (an environment variable). What else a config
+ * file gives is no number: zod's coercion read `true` as 1, and `false`, `null`, `""` and `[]` as 0 (a
+ * local.json `"commissionHoldDays": false` approved every commission at once, `"port": null` listened on
+ * any free port). Refused with the value given (NaN: "must be a number").
+ */
+const numberLike = (v: unknown): unknown => (v === undefined || typeof v === 'number' || (typeof v === 'string' && v.trim() !== '') ? v : Number.NaN);
+const num = <T extends z.ZodType>(schema: T) => z.preprocess(numberLike, schema);
+const int = (def: number, min = 0) => num(z.coerce.number().int().min(min)).default(def);
 
 /**
  * Node's timer limit: setTimeout / setInterval take a longer delay as 1 ms, so the timer fires at once
@@ -43,7 +51,7 @@ export const MAX_OUTBOUND_TIMEOUT_MS = Math.floor(MAX_TIMER_MS / 3);
 /** OUTBOUND_RETRY_SCHEDULE_MS: at most this many delays (a delivery's attempts are one more). */
 export const MAX_RETRY_DELAYS = 100;
 /** A whole number from `min` to `max`; over it, the message names the bound and `why` (every bound below says why). */
-const upTo = (min: number, max: number, why: string) => z.coerce.number().int().min(min).max(max, `at most ${max} (${why})`);
+const upTo = (min: number, max: number, why: string) => num(z.coerce.number().int().min(min).max(max, `at most ${max} (${why})`));
 /** upTo with a default: every bounded setting is one of these (the helpers below only name the bound). */
 const bounded = (def: number, min: number, max: number, why: string) => upTo(min, max, why).default(def);
 /** A duration in ms: at most `max` (MAX_TIMER_MS, or less where a multiple of it is a timer: `why`). */
@@ -61,6 +69,20 @@ const count = bounded;
  * password would be handed out in every link.
  */
 const isLinkBase = (url: string): boolean => !/[?#]/.test(url) && !/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(url);
+/**
+ * An RTMP URL the relay's ffmpeg and partners' encoders can open: a host, and a port of 1 to 65535 when
+ * one is given. `rtmp://` and `rtmp://host:99999/live` were taken (the scheme alone was checked): the
+ * publish address handed to every partner, or the edge every relay process reads from, reached nobody.
+ */
+const isRtmpUrl = (url: string): boolean => {
+  try {
+    const u = new URL(url);
+    return u.hostname !== '' && u.port !== '0';
+  } catch {
+    return false;
+  }
+};
+const RTMP_URL_RULE = 'must name a host, and a port of 1 to 65535 if it gives one (rtmp://host:1935/live)';
 const LINK_BASE_RULE = 'must have no query (?), fragment (#) or user@ / user:password@: links are made by appending a path to it';
 /**
  * What ioredis cannot take from a redis:// URL, said at start: a URL it cannot parse (a port past
@@ -79,6 +101,12 @@ function redisUrlProblem(url: string, ctx: z.RefinementCtx): void {
     parsed = new URL(url);
   } catch {
     ctx.addIssue({ code: 'custom', message: 'not a URL ioredis can read (redis://[user:password@]host[:port][/db], port 1 to 65535; an IPv6 host in brackets)' });
+    return;
+  }
+  // `redis://` or `redis:///2` (REDIS_URL=redis://${REDIS_HOST} with the variable unset) names no host:
+  // ioredis took its default, 127.0.0.1:6379, a Redis nobody meant.
+  if (parsed.hostname === '') {
+    ctx.addIssue({ code: 'custom', message: 'names no host (redis://host:6379): ioredis would connect to 127.0.0.1:6379 instead' });
     return;
   }
   const db = parsed.searchParams.get('db');
@@ -241,7 +269,7 @@ function clusterNodesProblem(nodes: string, ctx: z.RefinementCtx): void {
 }
 
 /** A TCP port to listen on: 0 = any free port. */
-const tcpPort = z.coerce.number().int().min(0).max(65535, 'must be a TCP port, 0 to 65535');
+const tcpPort = num(z.coerce.number().int().min(0).max(65535, 'must be a TCP port, 0 to 65535'));
 
 /**
  * The Graph API version the Facebook adapter calls. Graph versions live about two years and a call to
@@ -336,7 +364,7 @@ const ConfigSchema = z.object({
    * started intent before its platform call: `auto` = 1 on a Redis Cluster whose masters have
    * replicas, 0 on a single Redis. See src/store/replica-ack.ts.
    */
-  redisWaitReplicas: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(5)]).default('auto'),
+  redisWaitReplicas: z.union([z.literal('auto'), num(z.coerce.number().int().min(0).max(5))]).default('auto'),
   /**
    * How long one WAIT may take before the request fails with 503. At most 1,500 ms: the API's Redis
    * connection times a command out at 2 s (src/store/redis.ts), and a longer WAIT would end as a
@@ -476,11 +504,11 @@ const ConfigSchema = z.object({
   /** Video relay (README "Video relay"): the embedded RTMP ingest edge's port (0 = any free port, tests). */
   relayRtmpPort: tcpPort.default(1935),
   /** What partners are told to publish to; default `rtmp://{HOST}:{RELAY_RTMP_PORT}/live`. */
-  relayPublicUrl: z.string().regex(/^rtmps?:\/\/[^/\s]+(\/\S*)?$/, 'must be an rtmp:// or rtmps:// URL').refine(isLinkBase, LINK_BASE_RULE).optional(),
+  relayPublicUrl: z.string().regex(/^rtmps?:\/\/[^/\s]+(\/\S*)?$/, { message: 'must be an rtmp:// or rtmps:// URL', abort: true }).refine(isRtmpUrl, RTMP_URL_RULE).refine(isLinkBase, LINK_BASE_RULE).optional(),
   /** `embedded`: the relay role runs node-media-server as its ingest edge; `none`: an external edge (nginx-rtmp) calls back. */
   relayEdge: z.enum(['embedded', 'none']).default('embedded'),
   /** Where relay processes read a stream the edge of this process received (default `rtmp://127.0.0.1:{port}/live`). */
-  relayEdgeInternalUrl: z.string().regex(/^rtmp:\/\//, 'must be an rtmp:// URL').optional(),
+  relayEdgeInternalUrl: z.string().regex(/^rtmp:\/\/[^/\s]+(\/\S*)?$/, { message: 'must be an rtmp:// URL', abort: true }).refine(isRtmpUrl, RTMP_URL_RULE).optional(),
   /** A show's relay lease: another relay process takes over this long after the owner died. */
   relayLeaseMs: ms(6_000, 1000),
   /** How often a relay process looks for shows to relay and reports progress. */
@@ -602,7 +630,10 @@ function readJson(file: string): Record<string, unknown> {
     if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
     throw new Error('not an object');
   } catch (err) {
-    throw new ConfigError(`${file}: ${(err as Error).message}`);
+    // V8 quotes the text around a JSON syntax error (`Unexpected token 's', ..."nApiKey": supersecre"...`):
+    // a file of keys and passwords (adminApiKey, secretsKey, redisUrl) must not be printed, not even a part.
+    const message = (err as Error).message.replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, ' (not valid JSON; its text is not shown, it may hold a secret)');
+    throw new ConfigError(`${file}: ${message}`);
   }
 }
 

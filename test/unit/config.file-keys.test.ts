@@ -65,3 +65,39 @@ test('config/local.json (README: yours, not to be committed) is ignored by git a
   expect(lines('.gitignore')).toContain('config/local.json');
   expect(lines('.dockerignore')).toContain('config/local.json');
 });
+
+/**
+ * A number key of local.json given no number: zod's coercion read `true` as 1 and `false`, `null`, `""`,
+ * `[]` as 0, silently (`"commissionHoldDays": false` approved every commission at once, `"port": null`
+ * listened on any free port). Now the start stops naming the setting and the value given.
+ */
+test.each<[Record<string, unknown>, string]>([
+  [{ commissionHoldDays: false }, 'COMMISSION_HOLD_DAYS: must be a number (got "false")'],
+  [{ port: null }, 'PORT: must be a number (got "null")'],
+  [{ port: '' }, 'PORT: must be a number (got "")'],
+  [{ workerConcurrency: true }, 'WORKER_CONCURRENCY: must be a number (got "true")'],
+  [{ inboxTtlDays: [] }, 'INBOX_TTL_DAYS: must be a number (got "")'],
+  [{ metricsPort: false }, 'METRICS_PORT: must be a number (got "false")'],
+  [{ syncTargetConcurrency: null }, 'SYNC_TARGET_CONCURRENCY: must be a number (got "null")'],
+  [{ redisWaitTimeoutMs: true }, 'REDIS_WAIT_TIMEOUT_MS: must be a number (got "true")'],
+])('local.json %j: no number, refused naming the setting', (local, line) => {
+  expect(() => loadConfig({}, dirWith(local))).toThrow(`invalid configuration:\n  ${line}`);
+  // Numbers and numeric text stay taken.
+  expect(loadConfig({}, dirWith({ port: 3001, syncShards: '4' }))).toMatchObject({ port: 3001, syncShards: 4 });
+});
+
+/** V8 quotes the text around a JSON syntax error: a local.json holds keys and passwords, none of it is printed. */
+test.each(['{"adminApiKey": supersecretkey123456}', 'supersecretkey123456', '{"redisUrl": redis://u:supersecretkey@h}'])('a local.json that is no JSON (%s) is refused without a word of its text', (json) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sc-config-'));
+  writeFileSync(join(dir, 'local.json'), json);
+  let message = '';
+  try {
+    loadConfig({}, dir);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    message = (e as Error).message;
+  }
+  expect(message).toContain(join(dir, 'local.json'));
+  expect(message).toContain('not valid JSON');
+  expect(message).not.toMatch(/supers|Key"|redis:/);
+});

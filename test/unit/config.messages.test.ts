@@ -69,3 +69,26 @@ test('PLATFORM_TIMEOUTS_MS: platform=milliseconds, each platform once, each at m
   expect(message({ PLATFORM_TIMEOUTS_MS: 'youtube=99' })).toBe("invalid configuration:\n  PLATFORM_TIMEOUTS_MS: each timeout at least 100 (PLATFORM_TIMEOUT_MS's least)");
   expect(message({ PLATFORM_TIMEOUT_MS: '5000', PLATFORM_TIMEOUTS_MS: 'youtube=5000,tiktok=5001' })).toMatch(/^invalid configuration:\n {2}PLATFORM_TIMEOUTS_MS: tiktok=5001 is more than PLATFORM_TIMEOUT_MS \(5000\);/);
 });
+
+// Only the scheme was checked: `rtmp://` or a port past 65535 started the service, and every partner was
+// handed a publish address (RELAY_PUBLIC_URL), or every relay process an edge (RELAY_EDGE_INTERNAL_URL), that reaches nobody.
+test.each([
+  ['RELAY_PUBLIC_URL', 'rtmp://h:99999/live'],
+  ['RELAY_PUBLIC_URL', 'rtmp://h:abc/live'],
+  ['RELAY_PUBLIC_URL', 'rtmps://h:0/live'],
+  ['RELAY_EDGE_INTERNAL_URL', 'rtmp://h:65536/live'],
+  ['RELAY_EDGE_INTERNAL_URL', 'rtmp://127.0.0.1:0/live'],
+])('%s=%s (no port 1 to 65535) stops the start naming it', (name, value) => {
+  expect(message({ [name]: value })).toBe(`invalid configuration:\n  ${name}: must name a host, and a port of 1 to 65535 if it gives one (rtmp://host:1935/live)`);
+});
+test.each([
+  ['RELAY_EDGE_INTERNAL_URL', 'rtmp://'],
+  ['RELAY_EDGE_INTERNAL_URL', 'rtmp:// x/live'],
+])('%s=%j (no host) stops the start naming it', (name, value) => {
+  expect(message({ [name]: value })).toBe(`invalid configuration:\n  ${name}: must be an rtmp:// URL`);
+});
+test('the RTMP URLs the docs and tests use stay taken', () => {
+  const c = loadConfig({ RELAY_PUBLIC_URL: 'rtmps://live.example.com:443/live', RELAY_EDGE_INTERNAL_URL: 'rtmp://127.0.0.1:19350/live' }, '/nonexistent');
+  expect([c.relayPublicUrl, c.relayEdgeInternalUrl]).toEqual(['rtmps://live.example.com:443/live', 'rtmp://127.0.0.1:19350/live']);
+  expect(loadConfig({ RELAY_PUBLIC_URL: 'rtmp://relay.example.com/live', RELAY_EDGE_INTERNAL_URL: 'rtmp://[::1]:1935/live' }, '/nonexistent').relayEdgeInternalUrl).toBe('rtmp://[::1]:1935/live');
+});

@@ -33,3 +33,9 @@ test('a REDIS_URL without its scheme (127.0.0.1:6379) is one mistake, said in on
     expect(message.match(/^ {2}REDIS_URL: .*$/gm)).toEqual(['  REDIS_URL: must be a redis:// or rediss:// URL (for example redis://127.0.0.1:6379)']);
   }
 });
+
+// `REDIS_URL=redis://${REDIS_HOST}` with the variable unset: ioredis took its default host, 127.0.0.1:6379.
+test.each(['redis://', 'rediss://', 'redis:///2', 'redis://?db=1'])('%s names no host: refused at start, naming REDIS_URL', (bad) => {
+  expect(() => load({ REDIS_URL: bad })).toThrow(ConfigError);
+  expect(() => load({ REDIS_URL: bad })).toThrow(/^ {2}REDIS_URL: names no host \(redis:\/\/host:6379\)/m);
+});
