@@ -80,16 +80,16 @@ function rejectUnfulfilled(client: Redis): void {
   for (let item = queue.shift(); item; item = queue.shift()) item.command.reject(new Error('Connection is closed.'));
 }
 
-/** Replaces `proto.disconnect` with `patched(the original)`, once however often this module is loaded (`mark` says it is done). */
-function patchDisconnectOnce<T extends Redis | Cluster>(proto: T, mark: symbol, patched: (disconnect: T['disconnect']) => T['disconnect']): void {
-  const p = proto as T & Record<symbol, true | undefined>;
-  if (p[mark]) return;
-  p[mark] = true;
-  p.disconnect = patched(p.disconnect);
+/** Replaces `proto[method]` with `patched(the original)`, once however often this module is loaded (`mark` says it is done). */
+function patchOnce<T extends Redis | Cluster, M extends 'disconnect' | 'quit'>(proto: T, method: M, mark: symbol, patched: (original: T[M]) => T[M]): void {
+  const marks = proto as unknown as Record<symbol, true | undefined>;
+  if (marks[mark]) return;
+  marks[mark] = true;
+  proto[method] = patched(proto[method]);
 }
 
 function endBetweenReconnects(): void {
-  patchDisconnectOnce(Redis.prototype, ENDS_BETWEEN_RECONNECTS, (disconnect) => function (this: Redis, reconnect = false): void {
+  patchOnce(Redis.prototype, 'disconnect', ENDS_BETWEEN_RECONNECTS, (disconnect) => function (this: Redis, reconnect = false): void {
     const betweenAttempts = !reconnect && this.status === 'reconnecting' && (this as unknown as { reconnectTimeout: unknown }).reconnectTimeout != null;
     disconnect.call(this, reconnect);
     if (betweenAttempts && this.status === 'reconnecting') closeHandler(this)();
@@ -109,21 +109,6 @@ interface ClusterInternals {
   handleCloseEvent(): void;
 }
 
-/**
- * ioredis 5.11.1: a Cluster's disconnect() goes to 'disconnecting' and ends once its node pool drains
- * (every node's 'end' → 'close' → 'end', offline queue flushed). With no node in the pool, nothing ever
- * drains: a Cluster waiting between reconnect attempts ('reconnecting', its pool emptied by the outage)
- * or connecting before its startup nodes resolved stayed 'disconnecting' for ever, and the commands in
- * its offline queue never settled. After a whole-cluster outage, a SIGTERM before the dispatcher's
- * Cluster retried (up to 2 s) left SyncDispatcher.close() waiting on its queued XGROUP/XREADGROUP, and
- * the process exited 1 at SHUTDOWN_TIMEOUT_MS; BullMQ's Cluster blocking connections the same. Such a
- * Cluster now ends at once as one disconnected in 'wait' does (its reconnect timer is already cleared):
- * queued commands and pipelines rejected with "Connection is closed.", status 'end' at once (only 'end'
- * emitted, no 'close': a connect() in the same turn connects, as an unpatched one does); quit() the
- * same. A Cluster with
- * nodes, or whose nodes are ending, ends through them as before (each node's disconnect:
- * endBetweenReconnects).
- */
 /** No node in the pool, none ending, and 'reconnecting' or 'connecting': nothing will drain to end it. */
 function idleCluster(cluster: Cluster): boolean {
   const c = cluster as unknown as ClusterInternals;
@@ -146,23 +131,34 @@ function endIdleCluster(cluster: Cluster): void {
   c.handleCloseEvent();
 }
 
+/**
+ * ioredis 5.11.1: a Cluster's disconnect() goes to 'disconnecting' and ends once its node pool drains
+ * (every node's 'end' → 'close' → 'end', offline queue flushed). With no node in the pool, nothing ever
+ * drains: a Cluster waiting between reconnect attempts ('reconnecting', its pool emptied by the outage)
+ * or connecting before its startup nodes resolved stayed 'disconnecting' for ever, and the commands in
+ * its offline queue never settled. After a whole-cluster outage, a SIGTERM before the dispatcher's
+ * Cluster retried (up to 2 s) left SyncDispatcher.close() waiting on its queued XGROUP/XREADGROUP, and
+ * the process exited 1 at SHUTDOWN_TIMEOUT_MS; BullMQ's Cluster blocking connections the same. Such a
+ * Cluster now ends at once as one disconnected in 'wait' does (its reconnect timer is already cleared):
+ * queued commands and pipelines rejected with "Connection is closed.", status 'end' at once (only 'end'
+ * emitted, no 'close': a connect() in the same turn connects, as an unpatched one does); quit() the
+ * same. A Cluster with
+ * nodes, or whose nodes are ending, ends through them as before (each node's disconnect:
+ * endBetweenReconnects).
+ */
 function clusterEndWhenIdle(): void {
-  patchDisconnectOnce(Cluster.prototype, CLUSTER_ENDS_WHEN_IDLE, (disconnect) => function (this: Cluster, reconnect = false): void {
+  patchOnce(Cluster.prototype, 'disconnect', CLUSTER_ENDS_WHEN_IDLE, (disconnect) => function (this: Cluster, reconnect = false): void {
     const idle = !reconnect && idleCluster(this);
     disconnect.call(this, reconnect);
     if (idle) endIdleCluster(this);
   });
   // quit() the same: with no node it resolved 'OK' at once and stayed 'disconnecting' for good.
-  const proto = Cluster.prototype as Cluster & Record<symbol, true | undefined>;
-  if (proto[CLUSTER_QUITS_WHEN_IDLE]) return;
-  proto[CLUSTER_QUITS_WHEN_IDLE] = true;
-  const quit = proto.quit;
-  proto.quit = function (this: Cluster, ...args: unknown[]) {
+  patchOnce(Cluster.prototype, 'quit', CLUSTER_QUITS_WHEN_IDLE, (quit) => function (this: Cluster, ...args: unknown[]) {
     const quitIdle = idleCluster(this);
     const ret = (quit as (...a: unknown[]) => Promise<'OK'>).apply(this, args);
     if (quitIdle) endIdleCluster(this);
     return ret;
-  } as Cluster['quit'];
+  } as Cluster['quit']);
 }
 clusterEndWhenIdle();
 
