@@ -53,7 +53,7 @@ export function outcomeOf(err: unknown): string {
 const NOT_SECRET: ReadonlySet<string> = new Set(['pageId', 'clientId', 'appKey', 'shopCipher', 'creatorUsername', 'region', 'privacyStatus', 'showUrlTemplate', 'webhookHeaderName']);
 
 /** The secret values of a target's (opened) credentials. */
-export function credentialSecrets(credentials: Record<string, string>): string[] {
+function credentialSecrets(credentials: Record<string, string>): string[] {
   return Object.entries(credentials).flatMap(([field, value]) => (NOT_SECRET.has(field) ? [] : [value]));
 }
 
@@ -69,7 +69,7 @@ export const RECENT_TOKENS = 8;
  * What an adapter's errors are redacted of: its credentials' secret fields (fixed) and the
  * RECENT_TOKENS tokens it noted last (a token noted again is the newest again).
  */
-export class TargetSecrets implements Iterable<string> {
+class TargetSecrets implements Iterable<string> {
   private readonly fixed: readonly string[];
   /** Oldest first. */
   private readonly recent: string[] = [];
@@ -103,7 +103,7 @@ export class TargetSecrets implements Iterable<string> {
  * fields (a shared refresh's error reaches every caller that waited on it: it is not changed itself),
  * or `err` itself when it holds none.
  */
-export function redactError(err: unknown, secrets: Iterable<string>): unknown {
+function redactError(err: unknown, secrets: Iterable<string>): unknown {
   if (!(err instanceof Error)) return err;
   const message = redactSecrets(err.message, secrets);
   const stack = err.stack === undefined ? undefined : redactSecrets(err.stack, secrets);
@@ -161,7 +161,7 @@ export function openAdapter(factory: AdapterFactory, ctx: AdapterContext): Targe
  * `secrets`: what every thrown error is redacted of (read at the throw: it changes with the tokens).
  * The platform operations are measured and redacted; handleWebhook (REDACTED_ONLY) is redacted only.
  */
-export function instrument<A extends TargetAdapter>(adapter: A, secrets: Iterable<string> = []): A {
+function instrument<A extends TargetAdapter>(adapter: A, secrets: Iterable<string>): A {
   // One wrapper per operation and method, made on first use (not one closure per property read).
   const wrapped = new Map<string, { fn: unknown; wrapper: (...args: unknown[]) => Promise<unknown> }>();
   return new Proxy(adapter, {
