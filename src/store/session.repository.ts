@@ -69,8 +69,7 @@ export class SessionRepository {
    */
   async delete(token: string): Promise<void> {
     const hash = sha256Hex(token);
-    const raw = await this.redis.get(this.keys.consoleSession(hash));
-    await this.redis.del(this.keys.consoleSession(hash));
+    const raw = await this.redis.getdel(this.keys.consoleSession(hash));
     const id = raw ? (JSON.parse(raw) as Partial<Principal>).id : undefined;
     if (typeof id === 'string') await this.redis.zrem(this.keys.consoleSessionsOfKey(id), hash);
   }
