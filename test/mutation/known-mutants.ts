@@ -3359,6 +3359,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/events.input.test.ts'],
     testName: 'read as absent',
   },
+  {
+    name: 'edge-check-refused-on-redis-down',
+    what: "the edge refuses a publish whose key check failed because Redis is down (npm start's fail-fast client) instead of trying it again: an encoder reconnecting during an outage is cut",
+    file: 'src/relay/ingest.edge.ts',
+    from: 'if (!isRedisUnavailable(err) || !current()) throw err;',
+    to: 'throw err;',
+    tests: ['test/e2e/relay.second-publish.test.ts'],
+    testName: 'fails because Redis is down',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
