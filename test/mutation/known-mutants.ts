@@ -3368,6 +3368,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/e2e/relay.second-publish.test.ts'],
     testName: 'fails because Redis is down',
   },
+  {
+    name: 'relay-fence-unanswered-not-retried',
+    what: "a destination whose start could not check the relay lease (Redis down) is left idle for good: neither running nor halted, no pass starts it again, the platform gets no video after the outage",
+    file: 'src/relay/destination.supervisor.ts',
+    from: 'if (unanswered) {',
+    to: 'if (false) {',
+    tests: ['test/integration/relay.supervisor.test.ts'],
+    testName: 'fence cannot be checked',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
