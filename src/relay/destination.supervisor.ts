@@ -232,12 +232,6 @@ const SENDING_THRESHOLD_BYTES = 4096;
 const RATE_WINDOW_MS = 5000;
 /** After the publish ended, how soon a reader waits on the edge again. */
 const SOURCE_END_RELAUNCH_MS = 250;
-/**
- * A start whose lease check could not be answered (Redis down for `npm start`'s fail-fast client) is
- * tried again this soon. Left without a retry, the supervisor stayed idle for good: neither running nor
- * halted, so no pass started it again, and the destination never resumed once Redis was back.
- */
-export const FENCE_RETRY_MS = 1000;
 /** A run that was sending this long resets the backoff. */
 const HEALTHY_MS = 5_000;
 /** stop(): SIGTERM (ffmpeg closes the FLV stream cleanly), SIGKILL after this long. */
@@ -332,8 +326,21 @@ export class DestinationSupervisor {
     this.joined = false;
   }
 
+  /**
+   * Started, yet neither running, starting, nor waiting to start again: a start the fence refused (it
+   * said no, or could not be asked: Redis down) stays so. The relay's pass starts such a supervisor
+   * again (it runs only for shows whose lease it holds): left alone, a refusal just after a Redis outage
+   * (the lease lapsed while Redis was down; the renewal that takes it back comes a moment later) kept
+   * the destination idle for good, and the platform got no video once the encoder was back.
+   */
+  get dormant(): boolean {
+    return !this.stopped && !this.run && !this.launching && this.timer === undefined;
+  }
+
   /** launch() in the background: whatever it throws is logged, never an unhandled rejection. */
   private relaunch(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     this.launch().catch((err: unknown) => {
       this.slot?.release();
       this.slot = undefined;
@@ -414,25 +421,15 @@ export class DestinationSupervisor {
       slot = await this.opts.startGate?.acquire(this.failures > 0 ? 'retry' : 'first', () => this.sourceKnown || this.opts.publishes === true);
       if (this.stopped || this.run) return slot?.release();
       let allowed: boolean;
-      let unanswered = false;
       try {
         allowed = await this.opts.mayStart();
       } catch (err) {
         allowed = false;
-        unanswered = true;
         this.status.lastError = maskSecrets(`cannot check the relay lease: ${(err as Error).message}`, this.spec.secrets);
       }
       if (this.stopped || this.run || !allowed) {
         slot?.release();
-        if (!this.stopped && !this.run) {
-          this.setState('idle');
-          // A fence that said no stays idle (the show is not this process's); one that could not be
-          // checked is asked again: the show is still this process's to relay.
-          if (unanswered) {
-            this.timer = setTimeout(() => this.relaunch(), FENCE_RETRY_MS);
-            this.timer.unref();
-          }
-        }
+        if (!this.stopped && !this.run) this.setState('idle');
         return;
       }
     } finally {

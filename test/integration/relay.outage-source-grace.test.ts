@@ -76,3 +76,46 @@ test('a source missing right after a Redis outage keeps its readers until its ed
     await relay.close();
   }
 }, 60_000);
+
+/**
+ * Found attacking the relay under `npm start`: the encoder dropped during a 5 s Redis outage and
+ * reconnected. The readers' restart asked the fence just after Redis came back, before the renewal that
+ * takes the lapsed lease back: "no", and the supervisor stayed idle for good (neither running nor
+ * halted, so no pass started it again); every platform was without video 40 s later. A pass (which runs
+ * for shows whose lease this process holds) now starts such a supervisor again.
+ */
+test("a reader whose restart the fence refused (its lease lapsed in an outage) is started again by a pass once the lease is back", async () => {
+  const P = 'fencedorm';
+  const show = 'fencedorm1';
+  const secret = await createPartner(svc, P);
+  await addOfflineWhatnotTarget(svc, P, 'fencedorm-a');
+  expect((await sendEvent(svc, P, secret, showEvent('show.live', sampleShow(show, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
+  await linkOperatorMirror(svc, P, show, 'fencedorm-a', 'op-key', svc.rt.box, 'rtmp://127.0.0.1:9/app');
+  let connections = 0;
+  const edge = createServer((s) => {
+    connections += 1;
+    sockets.push(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => edge.listen(0, '127.0.0.1', r));
+  const edgeUrl = `rtmp://127.0.0.1:${(edge.address() as { port: number }).port}/live`;
+  const relay: RelayService = handRunRelay(svc, { pollMs: 1_000 });
+  const renewAll = (): Promise<void> => (relay as unknown as { renewAll(): Promise<void> }).renewAll();
+  try {
+    await svc.rt.relay.setSourceFor(P, show, { edgeUrl, session: 'other-edge:2', since: new Date().toISOString() }, 60_000);
+    await relay.tick();
+    await waitFor(async () => connections === 1 && relay.pids().length === 1, 10_000);
+    // The lease lapses (Redis was down past it) and the reader drops: its restart (0.5 s back-off) asks the fence, which says no.
+    await svc.rt.redis.del(svc.rt.keys.relayLease(P, show));
+    process.kill(relay.pids()[0]!, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 2_000));
+    const refused = { connections, pids: relay.pids() };
+    await renewAll(); // takes the lapsed lease back: it was this process's
+    await relay.tick();
+    const restarted = await waitFor(async () => connections === 2 && relay.pids().length === 1, 5_000).then(() => true, () => false);
+    expect({ refused, restarted }).toEqual({ refused: { connections: 1, pids: [] }, restarted: true });
+  } finally {
+    await relay.close();
+    edge.close();
+  }
+}, 60_000);

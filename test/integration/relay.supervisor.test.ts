@@ -289,39 +289,6 @@ test.concurrent("a destination whose fence says no (the lease is not this proces
 }, 20_000);
 
 /**
- * Found attacking the relay under `npm start`: the encoder dropped during a Redis outage, its readers'
- * restart asked the fence, and the fail-fast client's error made that start give up for good (idle,
- * neither running nor halted, so no relay pass started it again): once Redis and the encoder were back,
- * nothing reached the platforms. A fence that cannot be checked is asked again.
- */
-test.concurrent('a destination whose fence cannot be checked (Redis down) asks again and starts once it answers', async () => {
-  let asked = 0;
-  const sup = new DestinationSupervisor(
-    { input, output: join(dir, 'fence-unanswered.flv'), secrets: [] },
-    {
-      ffmpeg: testFfmpeg(),
-      log: pino({ level: 'silent' }),
-      stallMs: 1000,
-      startTimeoutMs: 5000,
-      realtimeInput: true,
-      mayStart: async () => {
-        asked += 1;
-        if (asked <= 2) throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
-        return true;
-      },
-      onStateChange: () => undefined,
-    },
-  );
-  sup.start();
-  try {
-    const started = await waitFor(async () => sup.running, 8_000).then(() => true, () => false);
-    expect({ started, asked }).toEqual({ started: true, asked: 3 });
-  } finally {
-    await sup.stop();
-  }
-}, 20_000);
-
-/**
  * Found attacking the relay: an encoder whose timestamps jumped an hour ahead had every destination
  * that kept sending ~800 kbps report `bitrateKbps` 2 for the rest of its run: it was ffmpeg's own
  * `bitrate=`, the run's bytes over the stream's time. Now it is the bytes written over the last seconds

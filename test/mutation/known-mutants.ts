@@ -3369,13 +3369,13 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'fails because Redis is down',
   },
   {
-    name: 'relay-fence-unanswered-not-retried',
-    what: "a destination whose start could not check the relay lease (Redis down) is left idle for good: neither running nor halted, no pass starts it again, the platform gets no video after the outage",
-    file: 'src/relay/destination.supervisor.ts',
-    from: 'if (unanswered) {',
-    to: 'if (false) {',
-    tests: ['test/integration/relay.supervisor.test.ts'],
-    testName: 'fence cannot be checked',
+    name: 'relay-dormant-destination-not-restarted',
+    what: "a destination whose start the fence refused (its lease lapsed in a Redis outage, taken back a moment later) is left idle for good: no pass starts it again, the platform gets no video after the outage",
+    file: 'src/relay/relay.service.ts',
+    from: 'if (sup.dormant) sup.start();',
+    to: '',
+    tests: ['test/integration/relay.outage-source-grace.test.ts'],
+    testName: 'fence refused',
   },
 ];
 
