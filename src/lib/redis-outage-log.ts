@@ -148,7 +148,9 @@ export class RedisOutageLog {
       this.lastLogged = now;
       this.suppressed = 0;
       this.total = 1;
-      this.log.error({ err, ...fields }, `${this.what}: Redis unavailable (repeats are logged at most every ${Math.round(this.intervalMs / 1000)} s)`);
+      // What the error says, not its stack: an outage is an expected condition, and the workers' lines
+      // (BullMQ's connection errors) carried ioredis's stack where the relay's and the API's did not.
+      this.log.error({ err: connectionErrorSummary(err), ...fields }, `${this.what}: Redis unavailable (repeats are logged at most every ${Math.round(this.intervalMs / 1000)} s)`);
       return;
     }
     this.total++;

@@ -3377,6 +3377,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/relay.outage-source-grace.test.ts'],
     testName: 'fence refused',
   },
+  {
+    name: 'outage-line-keeps-stack',
+    what: "an outage's first 'Redis unavailable' line logs the error itself: the workers' lines (BullMQ's connection errors) carry ioredis's stack for an expected condition",
+    file: 'src/lib/redis-outage-log.ts',
+    from: 'this.log.error({ err: connectionErrorSummary(err), ...fields }, `${this.what}: Redis unavailable (repeats',
+    to: 'this.log.error({ err, ...fields }, `${this.what}: Redis unavailable (repeats',
+    tests: ['test/unit/redis-outage-log.test.ts'],
+    testName: 'not its stack',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
