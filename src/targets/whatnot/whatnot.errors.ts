@@ -98,7 +98,9 @@ export function mapFailure(failure: WhatnotFailure, nowMs: number, ctx: FailureC
     };
   }
   if (ctx.item !== undefined && p.param === ctx.item) {
-    return { error: new PinRefusedError(`Whatnot refused to ${ctx.what} (HTTP ${status}, ${p.param})${detail ? `: ${detail}` : ''}`, reason) };
+    // A 404 naming it: the seller has no such listing yet (mendable: asked again while the show is
+    // live); another status judged the id itself (a 422 for a character Whatnot does not take).
+    return { error: new PinRefusedError(`Whatnot refused to ${ctx.what} (HTTP ${status}, ${p.param})${detail ? `: ${detail}` : ''}`, reason, { mendable: status === 404 }) };
   }
   if (status === 404) {
     const unnamed = p.type !== undefined && p.param === undefined;
