@@ -6,6 +6,8 @@
  * sweep starts another attempt once its wait (PIN_REFUSED_RETRY_BASE_MS, doubled at each refusal,
  * capped at 5 min) is over: the listing made, the pin lands with no partner event, once, and the
  * partner gets its mirror.updated. The attempts stop when the pin is taken back or the show ends.
+ * TikTok the same for a 36009004 naming product_id (a product the shop has not opened to affiliates:
+ * the simulator's `PUT /_sim/tiktok/products`).
  * Real service, workers and sweep, the Whatnot simulator over HTTP, real Redis.
  */
 import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
@@ -32,7 +34,10 @@ const received: Msg[] = [];
 
 simRigPerFile(
   PARTNER,
-  (s) => [simTarget(s, 'whatnot', { id: 'wn', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, commissionRateBps: 800 })],
+  (s) => [
+    simTarget(s, 'whatnot', { id: 'wn', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, commissionRateBps: 800 }),
+    simTarget(s, 'tiktok', { id: 'tt', name: 'TikTok Shop', credentials: CREDENTIALS.tiktok, commissionRateBps: 1000 }),
+  ],
   (rig) => ({ sim, svc, secret } = rig),
   { service: { workers: true, scheduler: true, env: { PIN_REFUSED_RETRY_BASE_MS: String(BASE_MS), SWEEP_INTERVAL_MS: '100' } } },
 );
@@ -129,4 +134,33 @@ test('the attempts stop once the partner takes the pin back, and once the show e
   expect((await adds('BLUSH-02')).length).toBe(afterEnd);
   expect((await adds('MASCARA-09')).length).toBe(afterUnpin);
   expect(pinned(await sim.effects('whatnot'), b.externalId, 'BLUSH-02')).toHaveLength(0);
+}, 60_000);
+
+test('TikTok: a promotion link refused for a product the shop has not listed (36009004 naming product_id) is asked again; listed, it lands once', async () => {
+  await sim.control('PUT', '/_sim/tiktok/products', { productIds: ['OTHER-1'] });
+  const product = { id: 'p1', title: 'Serum', price: { amount: 2400, currency: 'USD' }, url: 'https://shop.example.com/serum', sku: 'SERUM-05' };
+  const show = sampleShow('t1', { products: [product] });
+  const where = (pred: (m: MirrorView) => boolean) => waitForMirror<MirrorView>(svc, PARTNER, 't1', pred, { targetId: 'tt' });
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', show, at()))).status).toBe(202);
+  await where((m) => m.state === 'action_required');
+  const { externalId: roomId } = (await sim.control('POST', '/_sim/tiktok/shows', { title: 'Refused retry (TikTok LIVE)' })) as { externalId: string };
+  expect((await svc.api(`/v1/partners/${PARTNER}/shows/t1/mirrors/tt`, { method: 'PUT', json: { externalId: roomId } })).status).toBe(200);
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.live', { ...show, state: 'live' }, at()))).status).toBe(202);
+  await where((m) => m.state === 'live');
+  expect((await sendEvent(svc, PARTNER, secret, { type: 'product.pinned', occurredAt: at(), data: { showId: 't1', productId: 'p1' } })).status).toBe(202);
+  const failed = await where((m) => pin(m, 'p1')?.state === 'failed' || m.state === 'failed');
+  expect(failed.state).toBe('live');
+  expect(pin(failed, 'p1')?.reason).toMatch(/36009004.*product_id.*while the show is live the pin is tried again/);
+
+  const links = async () => ((await sim.control('GET', '/_sim/tiktok/requests')) as { method: string; path: string; status: number }[]).filter((r) => r.method === 'POST' && r.path.split('?')[0] === '/affiliate_seller/202405/products/SERUM-05/promotion_link/generate');
+  await waitFor(async () => (await links()).length >= 2, 10_000, 50);
+  await sim.control('PUT', '/_sim/tiktok/products', { productIds: ['OTHER-1', 'SERUM-05'] });
+  const landed = await where((m) => pin(m, 'p1')?.state === 'pinned' || m.state === 'failed');
+  expect(landed.state).toBe('live');
+  const count = (await links()).length;
+  await sleep(6 * BASE_MS);
+  expect((await links()).length).toBe(count);
+  expect((await sim.effects('tiktok')).filter((e) => e.type === 'product.pinned' && e.productId === 'SERUM-05')).toHaveLength(1);
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.ended', { ...show, state: 'ended' }, at()))).status).toBe(202);
+  expect((await where((m) => m.state === 'ended' || m.state === 'failed')).state).toBe('ended');
 }, 60_000);

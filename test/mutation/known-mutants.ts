@@ -1303,6 +1303,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'TikTok',
   },
   {
+    name: 'tiktok-unlisted-product-not-mendable',
+    what: "TikTok's 36009004 naming product_id (a product the shop has not opened to affiliates yet) is not asked again: listed during the show, it never lands",
+    file: 'src/targets/tiktok/tiktok.errors.ts',
+    from: '{ mendable: code === CODE.COMMON_REFUSAL }',
+    to: '{ mendable: false }',
+    tests: ['test/e2e/pin-refused.retry.test.ts'],
+    testName: 'TikTok',
+  },
+  {
     name: 'facebook-catalog-refusal-not-mendable',
     what: 'a Live Shopping pin refused for its catalog item (out of stock, not in the catalog) is not asked again: the seller restocks it during the show and the pin stays failed',
     file: 'src/targets/facebook/facebook.errors.ts',
