@@ -12,8 +12,7 @@
  */
 import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import type { SimEffectView, TestSim } from '../helpers/sim.js';
-import { eventClock, simRigPerFile, simTarget, waitForMirror, type MirrorView as BaseMirrorView } from '../helpers/mirrors.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import { eventClock, simRigPerFile, waitForMirror, whatnotAndTiktok, type MirrorView as BaseMirrorView } from '../helpers/mirrors.js';
 import { startEndpoint, type TestEndpoint } from '../helpers/endpoint.js';
 
 const PARTNER = 'prr';
@@ -34,10 +33,7 @@ const received: Msg[] = [];
 
 simRigPerFile(
   PARTNER,
-  (s) => [
-    simTarget(s, 'whatnot', { id: 'wn', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, commissionRateBps: 800 }),
-    simTarget(s, 'tiktok', { id: 'tt', name: 'TikTok Shop', credentials: CREDENTIALS.tiktok, commissionRateBps: 1000 }),
-  ],
+  whatnotAndTiktok,
   (rig) => ({ sim, svc, secret } = rig),
   { service: { workers: true, scheduler: true, env: { PIN_REFUSED_RETRY_BASE_MS: String(BASE_MS), SWEEP_INTERVAL_MS: '100' } } },
 );
