@@ -3359,6 +3359,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/events.input.test.ts'],
     testName: 'read as absent',
   },
+  {
+    name: 'youtube-sim-live-streaming-always-enabled',
+    what: 'the YouTube simulator never answers liveStreamingNotEnabled: a channel not enabled for live streaming takes every insert, and an adapter that retried or hid the refusal passed',
+    file: 'src/simulators/youtube.sim.ts',
+    from: 'if (resource !== undefined && liveDisabled.has(channel)) {',
+    to: 'if (resource !== undefined && liveDisabled.has("")) {',
+    tests: ['test/integration/youtube.adapter.test.ts'],
+    testName: 'not enabled for live streaming',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
