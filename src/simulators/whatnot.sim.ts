@@ -27,6 +27,10 @@
  *   `RateLimit-Reset` (seconds) on every response, 429 with `Retry-After` and problem+json
  *   `{"type": "rate-limited"}` when the window is full;
  * - RFC 9457 problem+json errors `{type, title, status, detail}` (+ `param`, `required_scopes`);
+ * - scopes: a token's grant (a personal access token, or an app's refresh token and the access tokens
+ *   issued from it) has every scope unless `PUT /_sim/whatnot/scopes {token, scopes}` names fewer; a
+ *   call needing another answers 403 problem+json `{type: "forbidden", …, required_scopes: [scope]}`.
+ *   The scope of each call (ROUTE_SCOPES) is our model: the names are not in any source we read;
  * - `GET /users/me` → `{id}`: the seller the token acts for (the Seller API's Users section "look up
  *   the seller behind the current token"; path and body are our model): every credential of one seller
  *   (its personal token, each app grant's access token) answers the same id;
@@ -83,6 +87,24 @@ type OrderStatus = (typeof ORDER_STATUSES)[number];
 const ShowStatusBody = z.object({ status: z.enum(SHOW_STATUSES) });
 const ProductsBody = z.object({ account: z.string().min(1).optional(), productIds: z.array(z.string().regex(PRODUCT_ID)).max(10_000) }).strict();
 const OrderStatusBody = z.object({ status: z.enum(ORDER_STATUSES) });
+/**
+ * The scope each Seller API call needs (the answer's `required_scopes`). Our model: Whatnot names its
+ * scopes `read:orders`, `write:inventory`… (a PAT grants them), but no source we read maps calls to
+ * them. `GET /users/me` needs none.
+ */
+export const WHATNOT_SIM_SCOPES = ['read:shows', 'read:merchandising', 'write:merchandising', 'read:orders'] as const;
+type WhatnotScope = (typeof WHATNOT_SIM_SCOPES)[number];
+const ROUTE_SCOPES: Record<string, WhatnotScope> = {
+  'GET /shows': 'read:shows',
+  'GET /shows/:show_id': 'read:shows',
+  'GET /merchandising/products/:product_id': 'read:merchandising',
+  'GET /merchandising/products/:product_id/shows': 'read:merchandising',
+  'POST /merchandising/products/:product_id': 'write:merchandising',
+  'GET /orders': 'read:orders',
+  'GET /orders/:order_id': 'read:orders',
+  'GET /orders/:order_id/items': 'read:orders',
+};
+const ScopesBody = z.object({ token: z.string().min(1), scopes: z.array(z.enum(WHATNOT_SIM_SCOPES)).max(WHATNOT_SIM_SCOPES.length) }).strict();
 interface WnShow {
   id: string;
   title: string;
@@ -185,6 +207,10 @@ export function createWhatnotSimulator(): PlatformSimulator {
   /** The seller of a show made by hand without `account`, until a seller reaches it by id. */
   const UNCLAIMED = '';
   const sellerOf = new WeakMap<IncomingMessage, string>();
+  /** Grants given fewer scopes (`PUT /_sim/whatnot/scopes`): a personal access token or an app's refresh token → its scopes. */
+  const grantScopes = new Map<string, Set<string>>();
+  /** access token issued by POST /oauth/token → the refresh token (the grant) it came from. */
+  const tokenGrant = new Map<string, string>();
   const merchKey = (seller: string, productId: string): string => `${seller}\u0000${productId}`;
   /**
    * A seller's product listings, once set (`PUT /_sim/whatnot/products`): merchandising a product id
@@ -202,6 +228,8 @@ export function createWhatnotSimulator(): PlatformSimulator {
     revoked.clear();
     showSeller.clear();
     listings.clear();
+    grantScopes.clear();
+    tokenGrant.clear();
   });
 
   function renderShow(s: WnShow): WnShow {
@@ -316,6 +344,13 @@ export function createWhatnotSimulator(): PlatformSimulator {
       if (revoked.has(token)) throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token is invalid, expired or was revoked');
       const issued = sim.tokens.check(token);
       if (issued === 'expired') throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token has expired');
+      // The grant the token acts under: an app's access token is its refresh token's; a personal token is its own.
+      const grant = issued === 'valid' ? (tokenGrant.get(token) ?? token) : token;
+      const needed = ROUTE_SCOPES[`${req.method} ${(req.routeOptions.url ?? '').slice(app.prefix.length)}`];
+      const scopes = grantScopes.get(grant);
+      if (needed !== undefined && scopes !== undefined && !scopes.has(needed)) {
+        throw new WnError(403, 'forbidden', 'Forbidden', `This token is not authorised for this operation: it needs the scope ${needed}`, { required_scopes: [needed] });
+      }
       if (issued === 'valid') {
         sellerOf.set(req.raw, tokenSeller.get(token) ?? '');
       } else {
@@ -360,11 +395,15 @@ export function createWhatnotSimulator(): PlatformSimulator {
       const ttl = sim.limits.tokenTtlSec;
       const { token } = sim.tokens.issue(ttl, 'wn_access_tk_');
       tokenSeller.set(token, seller.sellerId);
+      tokenGrant.set(token, p('refresh_token'));
       // PUT /_sim/whatnot/limits {rotateRefreshTokens: 1}: each refresh hands back a new refresh token
       // and the one used is dead from then on (invalid_grant), as with platforms that rotate them.
       if (sim.limits.rotateRefreshTokens) {
         revoked.add(p('refresh_token'));
         seller.refreshToken = `wn_sim_refresh_${randomId(24)}`;
+        const scopes = grantScopes.get(p('refresh_token'));
+        if (scopes) grantScopes.set(seller.refreshToken, scopes); // the grant keeps its scopes across rotation
+        tokenGrant.set(token, seller.refreshToken);
         return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: seller.refreshToken };
       }
       return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: p('refresh_token') };
@@ -523,6 +562,13 @@ export function createWhatnotSimulator(): PlatformSimulator {
       if (b.data.token === undefined) sim.tokens.expireAll();
       else if (!sim.tokens.expire(b.data.token)) throw new SimProblem(404, 'Unknown token', 'no access token issued by POST /whatnot/oauth/token is this one');
       return reply.code(204).send();
+    });
+    // What the seller granted a token (a personal access token, or an app's refresh token): these scopes only.
+    app.put('/scopes', async (req) => {
+      const b = ScopesBody.safeParse(req.body);
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', `expected {token: personal access token or refresh token, scopes: [${WHATNOT_SIM_SCOPES.join(', ')}]}`);
+      grantScopes.set(b.data.token, new Set(b.data.scopes));
+      return { token: b.data.token, scopes: b.data.scopes };
     });
     // The seller's listings (products made in the app or by the Products API): merchandising takes only these.
     app.put('/products', async (req) => {

@@ -585,6 +585,35 @@ describe('an app the seller connected through OAuth (access tokens expire)', () 
     for (const secret of [APP.clientSecret, APP.refreshToken, first ?? 'none', h.tokens.token?.accessToken ?? 'none']) expect(h.logs.join('\n')).not.toContain(secret);
   });
 
+  it("a grant without a scope the call needs (403 required_scopes): the mirror's error names the scope and the credential to renew (the app's grant, or a personal token), sent once", async () => {
+    const showId = await newShow('Scoped breaks', SELLER_A_ID);
+    // a personal access token granted reads only: the check and the link pass, the first pin is refused
+    await control('PUT', '/scopes', { token: CREDENTIALS.accessToken, scopes: ['read:shows', 'read:orders'] });
+    const pat = harness();
+    await expect(pat.adapter.verifyCredentials!()).resolves.toBeDefined();
+    const remote = await pat.adapter.attachShow(showId);
+    let seq = await lastSeq();
+    const ePat = await caught(pat.adapter.pin(remote, PIN, buildOpContext('mk-scope-pat')));
+    expect(ePat).toBeInstanceOf(PermanentError);
+    expect(ePat).not.toBeInstanceOf(PinRefusedError); // the token's, not this product's
+    expect((ePat as PermanentError).message).toMatch(/the API token lacks the scope write:merchandising, needed to .*generate a new personal access token/);
+    expect((ePat as PermanentError).message).toContain('{"credentials": {"accessToken": "..."}}');
+    expect((await requests(seq)).map(line)).toEqual([`POST ${MERCH_PATH} 403`]);
+
+    // an app's grant: a fresh access token changes nothing (no refresh, no second try); the fix is the grant
+    await control('PUT', '/scopes', { token: APP.refreshToken, scopes: ['read:shows'] });
+    const h = harness({ credentials: APP });
+    const appRemote = await h.adapter.attachShow(showId);
+    seq = await lastSeq();
+    const eApp = await caught(h.adapter.pin(appRemote, PIN, buildOpContext('mk-scope-app')));
+    expect(eApp).toBeInstanceOf(PermanentError);
+    expect((eApp as PermanentError).message).toMatch(/the app's authorisation lacks the scope write:merchandising, .*connect the app again/);
+    expect((eApp as PermanentError).message).toContain('"refreshToken": "..."');
+    expect((eApp as PermanentError).message).not.toContain('"accessToken"');
+    expect((await requests(seq)).map(line)).toEqual([`POST ${MERCH_PATH} 403`]);
+    expect(await effects()).toEqual(expect.not.arrayContaining([expect.objectContaining({ type: 'product.pinned' })]));
+  });
+
   it('a revoked refresh token is authorisation lost (re-connect the app), a wrong client secret too; a 401 even after a refresh is authExpired', async () => {
     const showId = await newShow('App breaks', SELLER_A_ID);
     const wrongSecret = harness({ credentials: { ...APP, clientSecret: 'not-the-secret' } });

@@ -3368,6 +3368,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.adapter.test.ts'],
     testName: 'not enabled for live streaming',
   },
+  {
+    name: 'whatnot-sim-scopes-ignored',
+    what: "the Whatnot simulator never answers 403 required_scopes: a token granted reads only pinned, and the adapter's handling of a missing scope went untested",
+    file: 'src/simulators/whatnot.sim.ts',
+    from: 'if (needed !== undefined && scopes !== undefined && !scopes.has(needed)) {',
+    to: 'if (needed !== undefined && scopes !== undefined && scopes.has("")) {',
+    tests: ['test/integration/whatnot.adapter.test.ts'],
+    testName: 'a grant without a scope',
+  },
+  {
+    name: 'whatnot-scope-fix-names-access-token-for-app',
+    what: "a Whatnot app target (OAuth) missing a scope is told to store a new accessToken, which the app's credentials do not take: the fix is the seller connecting the app again (a new refreshToken)",
+    file: 'src/targets/whatnot/whatnot.client.ts',
+    from: '        refreshed: app,\n        app,\n',
+    to: '        refreshed: app,\n',
+    tests: ['test/integration/whatnot.adapter.test.ts'],
+    testName: 'a grant without a scope',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
