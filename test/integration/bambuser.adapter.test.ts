@@ -186,6 +186,37 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect(await effects()).toEqual([]);
   });
 
+  it('a key the save check passes (READ_SHOWS) but without a scope a later call needs: each fails once, naming the scope, never as a refused product', async () => {
+    await control('PUT', '/limits', { requestsPerWindow: 100 }); // the calls below, not the 5-per-10-s window
+    const first = (await control('POST', '/accounts', { scopes: ['READ_SHOWS', 'WRITE_SHOWS'] })) as { apiKey: string; orgId: string };
+    // another key of the same organisation (it sees the show)
+    const keyWith = async (scopes: string[]): Promise<Harness> =>
+      harness({ credentials: { apiKey: ((await control('POST', '/accounts', { orgId: first.orgId, scopes })) as { apiKey: string }).apiKey } });
+    const showsOnly = harness({ credentials: { apiKey: first.apiKey } });
+    await expect(showsOnly.adapter.verifyCredentials!()).resolves.toBeUndefined();
+    const remote = await showsOnly.adapter.createShow(SPRING_SPEC, buildOpContext('mk-scoped'));
+    const cases: [Harness, () => Promise<unknown>, string, string][] = [
+      [showsOnly, () => showsOnly.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-scoped-pin-1')), 'READ_PRODUCTS', 'GET'],
+      [showsOnly, () => showsOnly.adapter.cancelShow(remote, buildOpContext('mk-scoped-cancel')), 'READ_STATS', 'GET'],
+      [showsOnly, () => showsOnly.adapter.listOrders!(new Date(Date.now() - 3_600_000), new Date()), 'READ_STATS', 'GET'],
+    ];
+    const noProductWrite = await keyWith(['READ_SHOWS', 'WRITE_SHOWS', 'READ_PRODUCTS']);
+    cases.push([noProductWrite, () => noProductWrite.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-scoped-pin-2')), 'WRITE_PRODUCTS', 'POST']);
+    for (const [, attempt, scope, method] of cases) {
+      const seq = await lastSeq();
+      const err = await caught(attempt());
+      expect(err).toBeInstanceOf(PermanentError);
+      expect(err).not.toBeInstanceOf(PinRefusedError);
+      expect((err as PermanentError).reason).toBe(`missing_scope:${scope}`);
+      expect((err as PermanentError).message).toMatch(new RegExp(`lacks the ${scope} scope needed for ${method} .*create a key with .*${scope}.* in BamHub and store it with PATCH /v1/partners/ptn_test/targets/tgt_test`));
+      // the refused call is the last one sent, and sent once
+      const sent = await requests(seq);
+      expect(sent.filter((r) => r.status === 403).length).toBe(1);
+      expect(sent.at(-1)?.status).toBe(403);
+    }
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created']);
+  });
+
   it("another organisation's key cannot read, change, pin to or report on a show it did not make (404); its list does not show it", async () => {
     const a = harness();
     const remote = await a.adapter.createShow(SPRING_SPEC, buildOpContext('mk-org-a'));

@@ -3386,6 +3386,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/whatnot.adapter.test.ts'],
     testName: 'a grant without a scope',
   },
+  {
+    name: 'bambuser-sim-scopes-ignored',
+    what: "the Bambuser simulator takes a key's calls whatever its scopes: a key the save check passes (READ_SHOWS) but without READ_PRODUCTS, WRITE_PRODUCTS or READ_STATS pinned and reported, and the adapter's 403 handling went untested",
+    file: 'src/simulators/bambuser.sim.ts',
+    from: "if (!scopes.includes(scope)) throw new BmbError(403, `Missing required scope: ${scope}`);",
+    to: '',
+    tests: ['test/integration/bambuser.adapter.test.ts'],
+    testName: 'save check passes',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
