@@ -202,8 +202,15 @@ function qp(req: FastifyRequest, name: string): string | undefined {
   const v = (req.query as Record<string, string | string[] | undefined>)[name];
   return Array.isArray(v) ? v[0] : v;
 }
+/**
+ * A date-time with seconds and an offset, on a real calendar date (the strictest reading of "ISO 8601
+ * date-time": Bambuser documents no looser form). The old check was Date.parse behind a `YYYY-MM-DDT`
+ * prefix: `2030-02-30T10:00:00Z` was taken as March 2nd and `2030-04-01T18:00` (no offset) in the
+ * simulator's local time, where Bambuser may refuse both or read the latter in UTC.
+ */
+const ISO_DATE_TIME = z.iso.datetime({ offset: true });
 function isoOrThrow(v: unknown, field: string): string {
-  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(v) || Number.isNaN(Date.parse(v))) throw new BmbError(400, `${field} must be an ISO 8601 date-time`);
+  if (typeof v !== 'string' || !ISO_DATE_TIME.safeParse(v).success) throw new BmbError(400, `${field} must be an ISO 8601 date-time with seconds and an offset`);
   return new Date(Date.parse(v)).toISOString();
 }
 function optString(v: unknown, field: string): string | undefined {

@@ -177,12 +177,17 @@ function decodeCursor(req: FastifyRequest): number {
   return Number(m[1]);
 }
 
+/**
+ * A date-time with seconds and an offset, on a real calendar date (the strictest reading: the
+ * parameters are our model). Date.parse behind a `YYYY-MM-DDT` prefix took `2026-02-30T00:00:00Z`
+ * as March 2nd and a time without an offset in the simulator's local time.
+ */
+const ISO_DATE_TIME = z.iso.datetime({ offset: true });
 function timeParam(req: FastifyRequest, name: string): number | undefined {
   const raw = qp(req, name);
   if (raw === undefined) return undefined;
-  const t = Date.parse(raw);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(raw) || Number.isNaN(t)) throw invalid(name, `${name} must be an ISO 8601 date-time`);
-  return t;
+  if (!ISO_DATE_TIME.safeParse(raw).success) throw invalid(name, `${name} must be an ISO 8601 date-time with seconds and an offset`);
+  return Date.parse(raw);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -263,6 +263,24 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect((await effects()).filter((e) => e.seq > seq).map((e) => [e.type, e.title])).toEqual([['show.updated', 'renamed']]);
   });
 
+  it('the simulator refuses a time that is no RFC 3339 date-time with an offset (a day that does not exist, no offset); the times the adapter sends pass', async () => {
+    const auth = { headers: { authorization: `Token ${API_KEY}` }, validateStatus: () => true };
+    for (const scheduledStartAt of ['2030-02-30T10:00:00Z', '2030-04-01T18:00', '2030-04-01T18:00:00', '2030-04-01']) {
+      const r = await axios.post(`${sim.url}/bambuser/v1/shows`, { title: 'odd time', scheduledStartAt }, auth);
+      expect([scheduledStartAt, r.status]).toEqual([scheduledStartAt, 400]);
+    }
+    // a partner's start with an offset goes out as given and is read as that instant
+    const h = harness();
+    const remote = await h.adapter.createShow({ ...SPRING_SPEC, scheduledAt: '2030-04-01T20:00:00+02:00' }, buildOpContext('mk-offset'));
+    const show = (await axios.get(`${sim.url}/bambuser/v1/shows/${remote.externalId}`, auth)).data as { scheduledStartAt: string };
+    expect(show.scheduledStartAt).toBe('2030-04-01T18:00:00.000Z');
+    // and a highlight's startAt (the adapter's toISOString) too; one without an offset is refused
+    await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-offset-pin'));
+    const product = ((await axios.get(`${sim.url}/bambuser/v1/shows/${remote.externalId}/products`, auth)).data as { results: { id: string }[] }).results[0]!;
+    const bad = await axios.post(`${sim.url}/bambuser/v1/shows/${remote.externalId}/highlights`, { startAt: '2030-04-01T18:00', products: [product.id] }, auth);
+    expect(bad.status).toBe(400);
+  });
+
   it("a key never seen is a new organisation's (CONTRACT §9: any non-empty credentials): it works and sees no other organisation's shows", async () => {
     const auth = (key: string) => ({ headers: { authorization: `Token ${key}` }, validateStatus: () => true });
     const theirs = await axios.get(`${sim.url}/bambuser/v1/shows`, auth(API_KEY));

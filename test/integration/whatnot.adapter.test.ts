@@ -558,6 +558,16 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
       }
     });
   });
+
+  it('the simulator refuses an order period that is no RFC 3339 date-time with an offset (a day that does not exist, no offset)', async () => {
+    const auth = { headers: { authorization: `Bearer ${CREDENTIALS.accessToken}` }, validateStatus: () => true };
+    for (const created_at_gte of ['2026-02-30T00:00:00Z', '2026-12-01T10:00', '2026-12-01T10:00:00']) {
+      const r = await axios.get(`${sim.url}/whatnot/orders`, { ...auth, params: { created_at_gte } });
+      expect([created_at_gte, r.status, (r.data as { param?: string }).param]).toEqual([created_at_gte, 422, 'created_at_gte']);
+    }
+    const ok = await axios.get(`${sim.url}/whatnot/orders`, { ...auth, params: { created_at_gte: '2026-12-01T10:00:00+02:00', created_at_lt: new Date().toISOString() } });
+    expect(ok.status).toBe(200);
+  });
 });
 
 describe('an app the seller connected through OAuth (access tokens expire)', () => {

@@ -3395,6 +3395,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/bambuser.adapter.test.ts'],
     testName: 'save check passes',
   },
+  {
+    name: 'bambuser-sim-time-date-parse',
+    what: "the Bambuser simulator reads scheduledStartAt / startAt with Date.parse: a day that does not exist or a time without an offset (the simulator's local time) is taken",
+    file: 'src/simulators/bambuser.sim.ts',
+    from: "if (typeof v !== 'string' || !ISO_DATE_TIME.safeParse(v).success) throw new BmbError(400,",
+    to: "if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) throw new BmbError(400,",
+    tests: ['test/integration/bambuser.adapter.test.ts'],
+    testName: 'the simulator refuses a time',
+  },
+  {
+    name: 'whatnot-sim-time-date-parse',
+    what: "the Whatnot simulator reads created_at_gte / created_at_lt with Date.parse: a day that does not exist or a time without an offset (the simulator's local time) is taken",
+    file: 'src/simulators/whatnot.sim.ts',
+    from: 'if (!ISO_DATE_TIME.safeParse(raw).success) throw invalid(name,',
+    to: 'if (Number.isNaN(Date.parse(raw))) throw invalid(name,',
+    tests: ['test/integration/whatnot.adapter.test.ts'],
+    testName: 'the simulator refuses an order period',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
