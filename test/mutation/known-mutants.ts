@@ -3413,6 +3413,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/whatnot.adapter.test.ts'],
     testName: 'the simulator refuses an order period',
   },
+  {
+    name: 'tiktok-sim-search-range-92-days',
+    what: "the TikTok simulator takes an affiliate order search of up to 92 days (the longest 3 months): a report window of 90 or 91 days, which TikTok refuses when its three months are short, passed",
+    file: 'src/simulators/tiktok.sim.ts',
+    from: 'const SEARCH_RANGE_MAX_S = 89 * 86_400;',
+    to: 'const SEARCH_RANGE_MAX_S = 92 * 86_400;',
+    tests: ['test/integration/tiktok.adapter.test.ts'],
+    testName: 'at most 3 months per search',
+  },
+  {
+    name: 'tiktok-report-window-91-days',
+    what: 'the TikTok order report searches 91-day windows: more than the shortest 3 months TikTok allows per search',
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'const MAX_WINDOW_S = 89 * 86_400;',
+    to: 'const MAX_WINDOW_S = 91 * 86_400;',
+    tests: ['test/integration/tiktok.adapter.test.ts'],
+    testName: 'at most 3 months per search',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
