@@ -23,9 +23,10 @@
  *   token or one of another app → 400 `invalid_grant` (RFC 6749 §5.2 bodies: Whatnot's are not
  *   documented); a client id never seen is an app registered with the secret given, a refresh token
  *   never seen a new seller's authorisation (CONTRACT §9). A seller's personal access token never expires;
- * - 10 requests/s per seller per app: `RateLimit-Limit: 10, 10;w=1`, `RateLimit-Remaining`,
- *   `RateLimit-Reset` (seconds) on every response, 429 with `Retry-After` and problem+json
- *   `{"type": "rate-limited"}` when the window is full;
+ * - 10 requests/s per seller per app (one window per seller and app: each app's access tokens share
+ *   it, the seller's personal access tokens another): `RateLimit-Limit: 10, 10;w=1`, `RateLimit-Remaining`,
+ *   `RateLimit-Reset` (seconds) on every response, of the caller's window, 429 with `Retry-After` and
+ *   problem+json `{"type": "rate-limited"}` when it is full;
  * - RFC 9457 problem+json errors `{type, title, status, detail}` (+ `param`, `required_scopes`);
  * - scopes: a token's grant (a personal access token, or an app's refresh token and the access tokens
  *   issued from it) has every scope unless `PUT /_sim/whatnot/scopes {token, scopes}` names fewer; a
@@ -66,7 +67,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { currencyExponent, type Money } from '../domain/money.js';
 import { SIM_ACCOUNTS, registerRevocations, seededAccounts, type WhatnotSimAccount } from './sim.accounts.js';
-import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimReply } from './sim.platform.js';
+import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimReply, type SimWindowState } from './sim.platform.js';
 
 export const WHATNOT_SIM_SELLER_ID = SIM_ACCOUNTS.whatnot[0]!.sellerId;
 /** Used when PUT /_sim/whatnot/webhook gave no secret (Standard Webhooks always signs). */
@@ -146,6 +147,14 @@ function send(reply: FastifyReply, r: SimReply): FastifyReply {
   return reply.send(r.body);
 }
 
+/** 429 for a full window: problem+json `rate-limited` and Retry-After (seconds until a slot frees up, at least 1). */
+function rateLimited(w: SimWindowState): SimReply {
+  return {
+    ...problem(429, 'rate-limited', 'Too many requests', `Rate limit exceeded: ${w.limit} requests per ${w.windowMs / 1000} s per seller`),
+    headers: { 'content-type': 'application/problem+json', 'retry-after': String(Math.max(1, Math.ceil(w.resetMs / 1000))) },
+  };
+}
+
 function decimal(m: Money): { amount: string; currency: string } {
   const e = currencyExponent(m.currency);
   const s = String(Math.abs(m.amount)).padStart(e + 1, '0');
@@ -195,7 +204,12 @@ function timeParam(req: FastifyRequest, name: string): number | undefined {
 // ---------------------------------------------------------------------------------------------
 
 export function createWhatnotSimulator(): PlatformSimulator {
-  const sim = new SimPlatform('whatnot', { limits: { requestsPerWindow: 10, windowMs: 1000, tokenTtlSec: TOKEN_TTL_SEC }, extraLimits: { rotateRefreshTokens: 0 } });
+  // 10 requests/s per seller per app: the auth hook takes the window's slot by seller and app.
+  const sim = new SimPlatform('whatnot', {
+    limits: { requestsPerWindow: 10, windowMs: 1000, tokenTtlSec: TOKEN_TTL_SEC },
+    extraLimits: { rotateRefreshTokens: 0 },
+    windowPerCaller: true,
+  });
   const shows = new Map<string, WnShow>();
   const merch = new Map<string, WnMerch>();
   /** Statuses set by hand (PUT /_sim/whatnot/orders/{id}/status); otherwise derived from payment/refunds. */
@@ -216,6 +230,10 @@ export function createWhatnotSimulator(): PlatformSimulator {
   const grantScopes = new Map<string, Set<string>>();
   /** access token issued by POST /oauth/token → the refresh token (the grant) it came from. */
   const tokenGrant = new Map<string, string>();
+  /** access token issued by POST /oauth/token → the app (client id) it was issued to. */
+  const tokenApp = new Map<string, string>();
+  /** The request's rate-limit window: its seller and app (a personal access token is the seller's own). */
+  const windowOf = new WeakMap<IncomingMessage, string>();
   const merchKey = (seller: string, productId: string): string => `${seller}\u0000${productId}`;
   /**
    * A seller's product listings, once set (`PUT /_sim/whatnot/products`): merchandising a product id
@@ -235,6 +253,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
     listings.clear();
     grantScopes.clear();
     tokenGrant.clear();
+    tokenApp.clear();
   });
 
   function renderShow(s: WnShow): WnShow {
@@ -313,17 +332,14 @@ export function createWhatnotSimulator(): PlatformSimulator {
         if (kind === 'token_expired') return problem(401, 'unauthorized', 'Unauthorized', 'The access token has expired or was revoked');
         return { ...problem(429, 'rate-limited', 'Too many requests', 'Rate limit exceeded: 10 requests per second per seller'), headers: { 'content-type': 'application/problem+json', 'retry-after': sim.faults.retryAfter ?? '1' } };
       },
-      rateLimitReply: (w) => ({
-        ...problem(429, 'rate-limited', 'Too many requests', `Rate limit exceeded: ${w.limit} requests per ${w.windowMs / 1000} s per seller`),
-        headers: { 'content-type': 'application/problem+json', 'retry-after': String(Math.max(1, Math.ceil(w.resetMs / 1000))) },
-      }),
+      rateLimitReply: rateLimited,
     });
 
-    // RateLimit-* on every response, the state after this request (draft-ietf-httpapi-ratelimit-headers).
-    app.addHook('onSend', async (_req, reply, payload) => {
+    // RateLimit-* on every response, the state of the caller's window after this request (draft-ietf-httpapi-ratelimit-headers).
+    app.addHook('onSend', async (req, reply, payload) => {
       const limit = sim.limits.requestsPerWindow;
       if (limit !== null) {
-        const w = sim.windowState();
+        const w = sim.windowState(Date.now(), windowOf.get(req.raw) ?? '');
         const windowS = Math.max(1, Math.round(w.windowMs / 1000));
         void reply.header('ratelimit-limit', `${limit}, ${limit};w=${windowS}`);
         void reply.header('ratelimit-remaining', String(w.remaining));
@@ -342,8 +358,8 @@ export function createWhatnotSimulator(): PlatformSimulator {
     });
     app.setNotFoundHandler((req, reply) => send(reply, problem(404, 'not-found', 'Not found', `No route ${req.method} ${(req.raw.url ?? '').split('?')[0] ?? ''}`)));
 
-    app.addHook('preHandler', async (req) => {
-      if (isTokenPath(req)) return;
+    app.addHook('preHandler', async (req, reply) => {
+      if (isTokenPath(req)) return undefined;
       const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       if (!token) throw new WnError(401, 'unauthorized', 'Unauthorized', 'Missing or malformed Authorization: Bearer <token> header');
       if (revoked.has(token)) throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token is invalid, expired or was revoked');
@@ -367,8 +383,14 @@ export function createWhatnotSimulator(): PlatformSimulator {
         }
         sellerOf.set(req.raw, seller.sellerId);
       }
+      // 10 requests/s per seller per app: an app's access tokens share their app's window with the seller, a personal token is its own.
+      const caller = `${sellerOf.get(req.raw) ?? ''}\u0000${tokenApp.get(token) ?? 'personal'}`;
+      windowOf.set(req.raw, caller);
+      const full = sim.takeWindowSlot(Date.now(), caller);
+      if (full) return send(reply, rateLimited(full));
       // Whatnot has no daily quota; this only bites when a test sets one through PUT /_sim/whatnot/limits.
       if (!sim.tryConsumeQuota(1)) throw new WnError(429, 'quota-exceeded', 'Too many requests', 'The daily request quota set on the simulator is used up');
+      return undefined;
     });
 
     // --- OAuth token endpoint (refresh_token grant) -----------------------------------------
@@ -401,6 +423,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
       const { token } = sim.tokens.issue(ttl, 'wn_access_tk_');
       tokenSeller.set(token, seller.sellerId);
       tokenGrant.set(token, p('refresh_token'));
+      tokenApp.set(token, p('client_id'));
       // PUT /_sim/whatnot/limits {rotateRefreshTokens: 1}: each refresh hands back a new refresh token
       // and the one used is dead from then on (invalid_grant), as with platforms that rotate them.
       if (sim.limits.rotateRefreshTokens) {

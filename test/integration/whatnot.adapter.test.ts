@@ -133,6 +133,31 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     expect((await requests()).map((r) => r.status)).toEqual([200, 200, 200, 429]);
   });
 
+  it("the 10 requests/s are each seller's and app's: another seller's calls, or the seller's app, neither use the window nor see it", async () => {
+    await control('PUT', '/limits', { requestsPerWindow: 3, windowMs: 5000 }); // a long window: no slot frees up mid-test
+    const get = (token: string) => axios.get(`${sim.url}/whatnot/shows`, { headers: { authorization: `Bearer ${token}` }, validateStatus: () => true });
+    const a = await Promise.all([0, 1, 2].map(() => get(CREDENTIALS.accessToken)));
+    expect(a.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(a.map((r) => r.headers['ratelimit-remaining']).sort()).toEqual(['0', '1', '2']);
+
+    // seller b: its own window, untouched by seller a's three calls
+    const b = await get(SELLER_B.accessToken);
+    expect([b.status, b.headers['ratelimit-remaining']]).toEqual([200, '2']);
+    const hb = harness({ credentials: SELLER_B });
+    await hb.adapter.attachShow(await newShow('B breaks', SIM_ACCOUNTS.whatnot[1]!.sellerId));
+    expect(hb.limiter.blocks).toEqual([]); // remaining 1: seller a's full window blocks nothing of b's
+
+    // seller a's app (OAuth): another app, another window
+    const app = harness({ credentials: { ...simWhatnotAppCredentials('a'), webhookSecret: WEBHOOK_SECRET } });
+    await expect(app.adapter.verifyCredentials!()).resolves.toMatchObject({ accountId: SELLER_A_ID });
+    expect(app.limiter.blocks).toEqual([]);
+
+    // seller a's personal token: its window is full
+    const over = await get(CREDENTIALS.accessToken);
+    expect([over.status, (over.data as { type: string }).type, over.headers['ratelimit-remaining']]).toEqual([429, 'rate-limited', '0']);
+    expect(Number(over.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+
   it('faults: 429 → RateLimitedError + block, 500 → RetryableError, timeout → RetryableError, token_expired/revoked → PermanentError', async () => {
     const h = harness({ timeoutMs: 500 });
     const showId = await newShow();

@@ -3431,6 +3431,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/tiktok.adapter.test.ts'],
     testName: 'at most 3 months per search',
   },
+  {
+    name: 'whatnot-sim-one-window-for-all-sellers',
+    what: "the Whatnot simulator counts one request window for every seller and app (Whatnot: 10 requests/s per seller per app): one seller's calls made another's RateLimit-Remaining 0 and blocked its account",
+    file: 'src/simulators/whatnot.sim.ts',
+    from: 'const full = sim.takeWindowSlot(Date.now(), caller);',
+    to: "const full = sim.takeWindowSlot(Date.now(), '');",
+    tests: ['test/integration/whatnot.adapter.test.ts'],
+    testName: "each seller's and app's",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
