@@ -86,6 +86,12 @@ const MSG = {
   badShopCipher: 'Invalid identifier. The `shop_cipher` query parameter is invalid.',
   timeout: 'Request timeout. The request to the endpoint timed out.',
 } as const;
+/**
+ * The affiliate order search's "at most 3 months" (create_time_ge … create_time_lt), read as strictly as
+ * the calendar allows: the shortest three months in a row (February to April) are 89 days. It was 92
+ * (the longest), which took a 90- or 91-day range that TikTok refuses when its three months are short.
+ */
+const SEARCH_RANGE_MAX_S = 89 * 86_400;
 /** TikTok accepts a timestamp at most this far ahead of its clock. */
 const FUTURE_TOLERANCE_SEC = 30;
 /** TikTok access tokens start with a region prefix (`ROW_…`, `TTP_…`). */
@@ -585,7 +591,7 @@ export function createTiktokSimulator(): PlatformSimulator {
         }
         const from = typeof ge === 'number' ? ge : 0;
         const to = typeof lt === 'number' ? lt : Math.floor(Date.now() / 1000);
-        if (to - from > 92 * 86_400 && typeof ge === 'number') throw new TtError(400, TT_CODE.INVALID_PARAM, 'The time range cannot exceed 3 months');
+        if (to - from > SEARCH_RANGE_MAX_S && typeof ge === 'number') throw new TtError(400, TT_CODE.INVALID_PARAM, 'The time range cannot exceed 3 months');
         const all = ordersOf(req)
           .filter((o) => unixS(o.createdAt) >= from && unixS(o.createdAt) < to)
           .sort((a, b) => unixS(a.createdAt) - unixS(b.createdAt) || a.orderId.localeCompare(b.orderId, 'en', { numeric: true }));
