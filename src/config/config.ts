@@ -442,6 +442,13 @@ const ConfigSchema = z.object({
    * at most the cap, where every wait already is the cap.
    */
   syncBackoffBaseMs: ms(1000, 1, 300_000, 'the back-off is capped at 5 min: a larger first wait is that cap'),
+  /**
+   * The first wait before a live show's pin that the platform refused for a reason the seller can mend
+   * there (a product not among the seller's listings yet: PinRefusedError.mendable) is asked again;
+   * doubled at each refusal, capped at 5 min (src/domain/mirror.ts refusedRetryMs). The sweep starts the
+   * attempt, so it comes up to SWEEP_INTERVAL_MS later. Tests shorten it (test/e2e/pin-refused.retry.test.ts).
+   */
+  pinRefusedRetryBaseMs: ms(30_000, 100, 300_000, 'the wait is capped at 5 min: a larger first wait is that cap'),
   sweepIntervalMs: ms(10_000, 100),
   /**
    * Sync dispatcher (src/mirror/sync.dispatcher.ts): a dispatch entry read by a dispatcher that then
@@ -587,6 +594,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   SECRET_ROTATION_GRACE_HOURS: 'secretRotationGraceHours',
   SYNC_MAX_RETRIES: 'syncMaxRetries',
   SYNC_BACKOFF_BASE_MS: 'syncBackoffBaseMs',
+  PIN_REFUSED_RETRY_BASE_MS: 'pinRefusedRetryBaseMs',
   SWEEP_INTERVAL_MS: 'sweepIntervalMs',
   DISPATCH_RECLAIM_MS: 'dispatchReclaimMs',
   SWEEP_PAGE_SIZE: 'sweepPageSize',

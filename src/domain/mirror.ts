@@ -56,12 +56,38 @@ export interface MirrorPin {
    * A `failed` pin the platform refused (PinRefusedError): what the platform said, and a digest of the
    * product as it was sent (`as`: pinAttemptOf). Not tried again while the product is the same; a
    * change of it, or the partner taking the pin back and pinning it again, starts a new episode.
+   * `retry`: a refusal the seller can mend on the platform (PinRefusedError.mendable: a listing not made
+   * yet) is tried again, as a new episode, from `at` (epoch ms) while the show is live and the pin
+   * wanted; `tries` counts the refusals of this product as it is, and sets the next wait
+   * (refusedRetryMs: the base, doubled each time, capped at 5 min). The sweep enqueues the sync once
+   * `at` has passed (SweepService), so no delayed job holds the mirror's other events meanwhile.
    */
-  refused?: { as: string; error: string };
+  refused?: { as: string; error: string; retry?: { tries: number; at: number } };
+}
+
+/** The longest wait between two attempts at a refused pin the seller can mend (refusedRetryMs). */
+export const REFUSED_RETRY_CAP_MS = 5 * 60_000;
+
+/** The wait after the `tries`-th refusal of a mendable pin: `baseMs` × 2^(tries−1), at most 5 min (REFUSED_RETRY_CAP_MS). */
+export function refusedRetryMs(tries: number, baseMs: number): number {
+  return Math.min(REFUSED_RETRY_CAP_MS, baseMs * 2 ** Math.max(0, tries - 1));
+}
+
+/**
+ * Whether a refused pin is due for another attempt at `now`: a mendable refusal (`retry`) whose wait
+ * is over. Whether the show is live and the pin wanted is the caller's to check.
+ */
+export function refusedRetryDue(refused: MirrorPin['refused'], now: number): boolean {
+  return refused?.retry !== undefined && now >= refused.retry.at;
 }
 
 /** What a failed pin's view (and mirror.updated) says about a refused pin: the platform's reason and what retries it. */
-export function refusedPinReason(refused: { error: string }): string {
+export function refusedPinReason(refused: Pick<NonNullable<MirrorPin['refused']>, 'error' | 'retry'>): string {
+  // Stays the same from one attempt to the next (no count, no time): a retry refused again changes
+  // nothing the partner is told, so it sends no mirror.updated.
+  if (refused.retry !== undefined) {
+    return `${refused.error}; while the show is live the pin is tried again, at most 5 min apart (the seller may make the product there), and when the partner changes the product (product.updated) or pins it again, or an operator resyncs the mirror`;
+  }
   return `${refused.error}; the pin is tried again when the partner changes the product (product.updated) or pins it again, or an operator resyncs the mirror`;
 }
 

@@ -222,6 +222,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     platformSettings: { facebookGraphVersion: config.facebookGraphVersion },
     maxRetries: config.syncMaxRetries,
     backoffBaseMs: config.syncBackoffBaseMs,
+    refusedRetryBaseMs: config.pinRefusedRetryBaseMs,
     leaseMs: config.workerLockMs,
     destinations,
     onRemoteIndexed: async (partnerId, targetId, externalId) => {

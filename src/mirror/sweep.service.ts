@@ -5,7 +5,8 @@
  * leave the active set, unless the show was marked active again after the sweep read it.
  */
 import type { Logger } from 'pino';
-import { isTerminal, mayHoldPlatformShow, stillUnreadable } from '../domain/mirror.js';
+import { isTerminal, mayHoldPlatformShow, refusedRetryDue, stillUnreadable, type MirrorDoc } from '../domain/mirror.js';
+import type { DesiredShow } from '../domain/desired-state.js';
 import type { SyncProducer } from '../queues/queues.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
@@ -59,6 +60,7 @@ export class SweepService {
     const mirrors = await this.shows.getMirrors(partnerId, showId, targets);
     let enqueued = 0;
     let allDone = true;
+    const now = Date.now();
     for (const [i, t] of targets.entries()) {
       const m = mirrors[i];
       // (Not one failed on a secret no key opened (unreadable): it may have synced the show's version
@@ -84,7 +86,8 @@ export class SweepService {
         m.retries > 0 ||
         m.state === 'pending' ||
         m.state === 'provisioning' ||
-        Object.values(m.pins).some((p) => p.state === 'pending');
+        Object.values(m.pins).some((p) => p.state === 'pending') ||
+        refusedPinDue(m, desired, now);
       if (behind) {
         const job = { partnerId, showId, targetId: t.id };
         await this.sync.enqueue(t.platform, job);
@@ -107,4 +110,18 @@ export class SweepService {
     }
     return { enqueued, finished: false };
   }
+}
+
+/**
+ * Whether a pin of the live show that the platform refused for a reason the seller can mend there (a
+ * listing not made yet) is due for another attempt: the sweep is what starts it (SyncService asks again
+ * only then), so that no delayed job of up to 5 min holds the mirror's other events (a show's end, other
+ * pins: an event is coalesced into a delayed job). Not once the show is over or the pin no longer wanted.
+ */
+export function refusedPinDue(m: Pick<MirrorDoc, 'pins'>, desired: Pick<DesiredShow, 'state' | 'pinned'>, now: number): boolean {
+  if (desired.state !== 'live') return false;
+  for (const [productId, p] of Object.entries(m.pins)) {
+    if (p.state === 'failed' && desired.pinned.has(productId) && refusedRetryDue(p.refused, now)) return true;
+  }
+  return false;
 }

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
-import { ingestUnreadable, isTerminal, newMirror, ownMirror, unreadableMark, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
+import { ingestUnreadable, isTerminal, newMirror, ownMirror, refusedRetryDue, refusedRetryMs, unreadableMark, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import { IntentCorruptError, LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
@@ -55,6 +55,11 @@ export interface SyncDeps {
   maxRetries: number;
   /** The retry back-off's first wait (SYNC_BACKOFF_BASE_MS; backoffMs's own default when unset). */
   backoffBaseMs?: number;
+  /**
+   * The first wait before a pin refused for a reason the seller can mend on the platform is asked again
+   * (PIN_REFUSED_RETRY_BASE_MS; doubled at each refusal, capped at 5 min: refusedRetryMs). 30 s when unset.
+   */
+  refusedRetryBaseMs?: number;
   /** Connect-time SSRF guard for every platform connection (ALLOW_PRIVATE_DESTINATIONS). */
   destinations: DestinationGuard;
   /** How long a run owns a mirror without renewing (the BullMQ job lock duration). */
@@ -964,15 +969,23 @@ export class SyncService {
       }
       if (want && mp.state !== 'pinned') {
         if (!product) continue; // pinned before the partner told us what the product is: wait for it
-        // The platform refused this product as it is: not asked again until the product changed.
-        if (mp.state === 'failed' && mp.refused !== undefined && mp.refused.as === pinAttemptOf(productId, product)) continue;
+        // The platform refused this product as it is: not asked again until the product changed, unless
+        // the refusal is one the seller can mend there (a listing not made yet) and its wait is over.
+        // (The sweep enqueues this mirror once it is: SweepService. Live and wanted: `want`.)
+        const attempt = pinAttemptOf(productId, product);
+        const same = mp.state === 'failed' && mp.refused !== undefined && mp.refused.as === attempt;
+        if (same && !refusedRetryDue(mp.refused, Date.now())) continue;
+        // The refusals of this product as it is so far: the next one waits longer.
+        const tries = same ? mp.refused?.retry?.tries : undefined;
         if (mp.state === 'unpinned' || (mp.state === 'failed' && mp.refused !== undefined)) {
-          // A new episode: pinned again after it was taken back, or a refused product that changed since
-          // (the refused attempt made nothing, and its intent scope is left behind).
+          // A new episode: pinned again after it was taken back, a refused product that changed since,
+          // or one due for another attempt (the refused attempt made nothing, and its intent scope,
+          // left `started`, is left behind: the new episode's own scope sends it again).
           mp.episode += 1;
           mp.state = 'pending';
           mp.refused = undefined;
-          mp.dueAt = undefined;
+          // A refused pin asked again as it was: its product is on screen already (its pin delay not again).
+          mp.dueAt = same ? Date.now() : undefined;
           await save();
         }
         // The tracked link exists from the moment the mirror lists the pin (also while a pin delay
@@ -1040,7 +1053,11 @@ export class SyncService {
         }
         if (refused !== undefined || res === undefined) {
           mp.state = 'failed';
-          mp.refused = { as: pinAttemptOf(productId, product), error: `${adapter.platform}: ${refused?.message ?? 'refused'}` };
+          // Mendable on the platform (the seller may make the listing during the show): asked again
+          // after a wait that doubles at each refusal, for as long as the show is live and the pin wanted.
+          const n = (tries ?? 0) + 1;
+          const retry = refused?.mendable ? { tries: n, at: Date.now() + refusedRetryMs(n, this.deps.refusedRetryBaseMs ?? 30_000) } : undefined;
+          mp.refused = { as: attempt, error: `${adapter.platform}: ${refused?.message ?? 'refused'}`, ...(retry ? { retry } : {}) };
           mp.at = new Date().toISOString();
           mp.tried = undefined;
           mp.sentAs = undefined;

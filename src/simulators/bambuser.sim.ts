@@ -12,9 +12,9 @@
  *    another organisation's show answers 404 on every route, and its webhooks go to its own
  *    organisation's subscriptions only. Keys have scopes (all unless the account names fewer); an
  *    endpoint needing another answers 403 naming the scope.
- *  - 5 requests per 10 s moving window **per API key** (429 with Retry-After). The framework's window
- *    is per platform, so this simulator keeps one window per key instead; `PUT /_sim/bambuser/limits
- *    {requestsPerWindow, windowMs}` changes it.
+ *  - 5 requests per 10 s moving window **per API key** (429 with Retry-After): the framework's window
+ *    taken per caller (`windowPerCaller`), by key; `PUT /_sim/bambuser/limits {requestsPerWindow,
+ *    windowMs}` changes it.
  *  - Shows (upcoming | scheduled | live | ended, isLive), products attached to a show (ProductModel:
  *    publicUrl, productReference; `DELETE /shows/{id}/products/{productId}` removes one), highlights
  *    (startAt, startRel, products; `DELETE /shows/{id}/highlights/{highlightId}` takes one back:
@@ -64,39 +64,6 @@ const TOPICS = ['show', 'product', 'user', 'product-highlight', 'broadcast'] as 
 export const SIM_WEBHOOK_HEADER = 'x-webhook-secret';
 const WEBHOOK_RETRIES = 3;
 const WEBHOOK_RETRY_MS = 200;
-
-// ---------------------------------------------------------------------------------------------
-// Per-key moving window
-// ---------------------------------------------------------------------------------------------
-
-/** Bambuser counts requests per API key; the shared framework window (per platform) is switched off. */
-class BambuserSimPlatform extends SimPlatform {
-  private readonly windows = new Map<string, number[]>();
-
-  constructor() {
-    super('bambuser', { limits: { requestsPerWindow: 5, windowMs: 10_000 } });
-    this.onReset(() => this.windows.clear());
-  }
-
-  override takeWindowSlot(): SimWindowState | undefined {
-    return undefined;
-  }
-
-  takeKeySlot(key: string, now = Date.now()): SimWindowState | undefined {
-    const limit = this.limits.requestsPerWindow;
-    if (limit === null) return undefined;
-    const { windowMs } = this.limits;
-    const live = (this.windows.get(key) ?? []).filter((t) => t > now - windowMs);
-    if (live.length < limit) {
-      live.push(now);
-      this.windows.set(key, live);
-      return undefined;
-    }
-    this.windows.set(key, live);
-    const oldest = live[0] ?? now;
-    return { limit, remaining: 0, windowMs, resetMs: Math.max(0, oldest + windowMs - now) };
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // State
@@ -202,8 +169,15 @@ function qp(req: FastifyRequest, name: string): string | undefined {
   const v = (req.query as Record<string, string | string[] | undefined>)[name];
   return Array.isArray(v) ? v[0] : v;
 }
+/**
+ * A date-time with seconds and an offset, on a real calendar date (the strictest reading of "ISO 8601
+ * date-time": Bambuser documents no looser form). The old check was Date.parse behind a `YYYY-MM-DDT`
+ * prefix: `2030-02-30T10:00:00Z` was taken as March 2nd and `2030-04-01T18:00` (no offset) in the
+ * simulator's local time, where Bambuser may refuse both or read the latter in UTC.
+ */
+const ISO_DATE_TIME = z.iso.datetime({ offset: true });
 function isoOrThrow(v: unknown, field: string): string {
-  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(v) || Number.isNaN(Date.parse(v))) throw new BmbError(400, `${field} must be an ISO 8601 date-time`);
+  if (typeof v !== 'string' || !ISO_DATE_TIME.safeParse(v).success) throw new BmbError(400, `${field} must be an ISO 8601 date-time with seconds and an offset`);
   return new Date(Date.parse(v)).toISOString();
 }
 function optString(v: unknown, field: string): string | undefined {
@@ -246,7 +220,8 @@ export interface BambuserSimulator extends PlatformSimulator {
 }
 
 export function createBambuserSimulator(): BambuserSimulator {
-  const sim = new BambuserSimPlatform();
+  // Bambuser counts requests per API key: the auth hook takes the window's slot by key.
+  const sim = new SimPlatform('bambuser', { limits: { requestsPerWindow: 5, windowMs: 10_000 }, windowPerCaller: true });
   const shows = new Map<string, BmbShow>();
   const subscriptions: BmbSubscription[] = [];
   const events = new Map<string, BmbEvent>();
@@ -447,7 +422,7 @@ export function createBambuserSimulator(): BambuserSimulator {
             account = { orgId: newOrgId(), apiKey: key };
             accounts.push(account);
           }
-          const full = sim.takeKeySlot(key);
+          const full = sim.takeWindowSlot(Date.now(), key);
           if (full) return send(reply, tooMany(full));
           accountOf.set(req.raw, account);
           return undefined;

@@ -268,6 +268,12 @@ export interface SimPlatformOptions<X extends ExtraLimits> {
   limits?: Partial<SimLimits>;
   /** Platform-specific numeric limits, settable through PUT /_sim/{platform}/limits. */
   extraLimits?: X;
+  /**
+   * The platform counts requests per caller (Bambuser per API key, Whatnot per seller and app), not per
+   * platform: the shared hook takes no slot, the platform's auth hook takes one by caller
+   * (`takeWindowSlot(now, key)`).
+   */
+  windowPerCaller?: boolean;
   /** IANA zone whose midnight resets the daily quota (YouTube: America/Los_Angeles). */
   quotaTimeZone?: string;
 }
@@ -290,7 +296,9 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
   private refundSeq = 0;
   private deliverySeq = 0;
   private quota = { day: '', used: 0 };
-  private window: number[] = [];
+  /** Moving request windows by caller ('' for a platform-wide one). */
+  private readonly windows = new Map<string, number[]>();
+  private readonly windowPerCaller: boolean;
   private random: () => number = Math.random;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly holds = new Set<AbortController>();
@@ -303,6 +311,7 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
     this.defaultLimits = { ...DEFAULT_LIMITS, ...opts.limits, ...(opts.extraLimits ?? ({} as X)) };
     this.limits = { ...this.defaultLimits };
     this.quotaTimeZone = opts.quotaTimeZone ?? 'UTC';
+    this.windowPerCaller = opts.windowPerCaller ?? false;
   }
 
   /** Names of the platform-specific limit keys (for validating PUT /limits). */
@@ -329,7 +338,7 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
     this.limits = { ...this.defaultLimits };
     this.effectSeq = this.requestSeq = this.orderSeq = this.refundSeq = this.deliverySeq = 0;
     this.quota = { day: '', used: 0 };
-    this.window = [];
+    this.windows.clear();
     this.random = Math.random;
     for (const fn of this.resetHandlers) fn();
   }
@@ -378,23 +387,25 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
   }
 
   /** Moving-window limiter: takes a slot and returns undefined, or returns the full window's state. */
-  takeWindowSlot(now = Date.now()): SimWindowState | undefined {
+  /** `key`: the caller, for a platform that counts per caller (windowPerCaller); without it such a platform takes none. */
+  takeWindowSlot(now = Date.now(), key?: string): SimWindowState | undefined {
     const limit = this.limits.requestsPerWindow;
-    if (limit === null) return undefined;
+    if (limit === null || (key === undefined && this.windowPerCaller)) return undefined;
     const { windowMs } = this.limits;
-    this.window = this.window.filter((t) => t > now - windowMs);
-    if (this.window.length < limit) {
-      this.window.push(now);
+    const live = (this.windows.get(key ?? '') ?? []).filter((t) => t > now - windowMs);
+    this.windows.set(key ?? '', live);
+    if (live.length < limit) {
+      live.push(now);
       return undefined;
     }
-    return this.windowState(now);
+    return this.windowState(now, key);
   }
 
-  /** Current window state (platforms that send RateLimit-* headers on every response use this). */
-  windowState(now = Date.now()): SimWindowState {
+  /** Current window state (platforms that send RateLimit-* headers on every response use this), of `key`'s window. */
+  windowState(now = Date.now(), key = ''): SimWindowState {
     const limit = this.limits.requestsPerWindow ?? Number.MAX_SAFE_INTEGER;
     const { windowMs } = this.limits;
-    const live = this.window.filter((t) => t > now - windowMs);
+    const live = (this.windows.get(key) ?? []).filter((t) => t > now - windowMs);
     const oldest = live[0];
     return {
       limit,

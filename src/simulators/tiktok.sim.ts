@@ -45,6 +45,9 @@
  * shop `account` (a shop id or shop cipher) going live in the app; without `account` the room is the
  * first shop's to pin in it (until then every shop sees its orders): the operator went live as the
  * account the target's credentials are, whatever they are (CONTRACT §9).
+ * The products open to affiliate promotion can be set (`PUT /_sim/tiktok/products {productIds}`): a
+ * promotion link for another id is then 36009004 naming `product_id` (our model: TikTok does not document
+ * that answer); unset, every well-formed id is one.
  * The promotion-link API names no room, so its `product.pinned` effect is put on the calling shop's
  * most recently started room (counting unclaimed ones). Webhooks are signed with the app the room's shop authorised; `PUT
  * /_sim/tiktok/webhook {secret}` may name it as `<app_key>:<app_secret>` (TikTok signs with both).
@@ -83,6 +86,12 @@ const MSG = {
   badShopCipher: 'Invalid identifier. The `shop_cipher` query parameter is invalid.',
   timeout: 'Request timeout. The request to the endpoint timed out.',
 } as const;
+/**
+ * The affiliate order search's "at most 3 months" (create_time_ge … create_time_lt), read as strictly as
+ * the calendar allows: the shortest three months in a row (February to April) are 89 days. It was 92
+ * (the longest), which took a 90- or 91-day range that TikTok refuses when its three months are short.
+ */
+const SEARCH_RANGE_MAX_S = 89 * 86_400;
 /** TikTok accepts a timestamp at most this far ahead of its clock. */
 const FUTURE_TOLERANCE_SEC = 30;
 /** TikTok access tokens start with a region prefix (`ROW_…`, `TTP_…`). */
@@ -193,6 +202,7 @@ function sameText(a: string, b: string): boolean {
 
 const AppBody = z.object({ appKey: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), appSecret: z.string().min(1).max(200) });
 const ShopBody = z.object({ appKey: z.string().min(1).optional(), limited: z.boolean().optional() });
+const ProductsBody = z.object({ productIds: z.array(z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/)).max(10_000) }).strict();
 function parseBody<T>(schema: z.ZodType<T>, value: unknown, shape: string): T {
   const r = schema.safeParse(value ?? {});
   if (!r.success) throw new SimProblem(400, 'Invalid request body', `expected ${shape}`);
@@ -248,6 +258,11 @@ class TiktokState {
   rooms = new Map<string, TtRoom>();
   /** product id → its promotion link (TikTok hands out a stable link per product). */
   links = new Map<string, string>();
+  /**
+   * The products open to affiliate promotion, once set (`PUT /_sim/tiktok/products {productIds}`): a
+   * promotion link for another id is 36009004 naming `product_id`. Unset, every well-formed id is one.
+   */
+  products: Set<string> | undefined;
 
   /** Refresh tokens a seller revoked (deauthorised the app): `POST /_sim/tiktok/revocations`. */
   revoked = new Set<string>();
@@ -549,6 +564,10 @@ export function createTiktokSimulator(): PlatformSimulator {
         requireScope(req, SCOPE.affiliateWrite);
         const { product_id: productId } = req.params as { product_id: string };
         if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(productId)) throw new TtError(400, TT_CODE.INVALID_PARAM, 'Invalid product_id');
+        // Our model (TikTok does not document its answer for a product the shop has not listed yet).
+        if (state.products !== undefined && !state.products.has(productId)) {
+          throw new TtError(200, TT_CODE.COMMON_REFUSAL, `The product_id ${productId} is not a product of this shop open to affiliate promotion`);
+        }
         let link = state.links.get(productId);
         if (!link) {
           link = `https://affiliate.tiktok.com/api/v1/share/${randomId(9).replace(/[-_]/g, 'A')}`;
@@ -572,7 +591,7 @@ export function createTiktokSimulator(): PlatformSimulator {
         }
         const from = typeof ge === 'number' ? ge : 0;
         const to = typeof lt === 'number' ? lt : Math.floor(Date.now() / 1000);
-        if (to - from > 92 * 86_400 && typeof ge === 'number') throw new TtError(400, TT_CODE.INVALID_PARAM, 'The time range cannot exceed 3 months');
+        if (to - from > SEARCH_RANGE_MAX_S && typeof ge === 'number') throw new TtError(400, TT_CODE.INVALID_PARAM, 'The time range cannot exceed 3 months');
         const all = ordersOf(req)
           .filter((o) => unixS(o.createdAt) >= from && unixS(o.createdAt) < to)
           .sort((a, b) => unixS(a.createdAt) - unixS(b.createdAt) || a.orderId.localeCompare(b.orderId, 'en', { numeric: true }));
@@ -607,6 +626,12 @@ export function createTiktokSimulator(): PlatformSimulator {
       if (appSecret === undefined) throw new SimProblem(404, 'Unknown app', `no TikTok app ${appKey}: POST /_sim/tiktok/apps first`);
       const shop = state.newShop(appKey, body.limited ? { limited: true } : {});
       return reply.code(201).send({ ...shop, credentials: { appKey, appSecret, refreshToken: shop.refreshToken, shopCipher: shop.shopCipher } });
+    });
+    // The products the seller listed for affiliates (a listing made during a show: the next link lands).
+    app.put('/products', async (req) => {
+      const body = parseBody(ProductsBody, req.body, '{productIds: string[]}');
+      state.products = new Set(body.productIds);
+      return { productIds: body.productIds };
     });
   }
 

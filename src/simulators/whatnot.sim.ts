@@ -23,10 +23,15 @@
  *   token or one of another app → 400 `invalid_grant` (RFC 6749 §5.2 bodies: Whatnot's are not
  *   documented); a client id never seen is an app registered with the secret given, a refresh token
  *   never seen a new seller's authorisation (CONTRACT §9). A seller's personal access token never expires;
- * - 10 requests/s per seller per app: `RateLimit-Limit: 10, 10;w=1`, `RateLimit-Remaining`,
- *   `RateLimit-Reset` (seconds) on every response, 429 with `Retry-After` and problem+json
- *   `{"type": "rate-limited"}` when the window is full;
+ * - 10 requests/s per seller per app (one window per seller and app: each app's access tokens share
+ *   it, the seller's personal access tokens another): `RateLimit-Limit: 10, 10;w=1`, `RateLimit-Remaining`,
+ *   `RateLimit-Reset` (seconds) on every response, of the caller's window, 429 with `Retry-After` and
+ *   problem+json `{"type": "rate-limited"}` when it is full;
  * - RFC 9457 problem+json errors `{type, title, status, detail}` (+ `param`, `required_scopes`);
+ * - scopes: a token's grant (a personal access token, or an app's refresh token and the access tokens
+ *   issued from it) has every scope unless `PUT /_sim/whatnot/scopes {token, scopes}` names fewer; a
+ *   call needing another answers 403 problem+json `{type: "forbidden", …, required_scopes: [scope]}`.
+ *   The scope of each call (ROUTE_SCOPES) is our model: the names are not in any source we read;
  * - `GET /users/me` → `{id}`: the seller the token acts for (the Seller API's Users section "look up
  *   the seller behind the current token"; path and body are our model): every credential of one seller
  *   (its personal token, each app grant's access token) answers the same id;
@@ -62,7 +67,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { currencyExponent, type Money } from '../domain/money.js';
 import { SIM_ACCOUNTS, registerRevocations, seededAccounts, type WhatnotSimAccount } from './sim.accounts.js';
-import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimReply } from './sim.platform.js';
+import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimReply, type SimWindowState } from './sim.platform.js';
 
 export const WHATNOT_SIM_SELLER_ID = SIM_ACCOUNTS.whatnot[0]!.sellerId;
 /** Used when PUT /_sim/whatnot/webhook gave no secret (Standard Webhooks always signs). */
@@ -83,6 +88,24 @@ type OrderStatus = (typeof ORDER_STATUSES)[number];
 const ShowStatusBody = z.object({ status: z.enum(SHOW_STATUSES) });
 const ProductsBody = z.object({ account: z.string().min(1).optional(), productIds: z.array(z.string().regex(PRODUCT_ID)).max(10_000) }).strict();
 const OrderStatusBody = z.object({ status: z.enum(ORDER_STATUSES) });
+/**
+ * The scope each Seller API call needs (the answer's `required_scopes`). Our model: Whatnot names its
+ * scopes `read:orders`, `write:inventory`… (a PAT grants them), but no source we read maps calls to
+ * them. `GET /users/me` needs none.
+ */
+export const WHATNOT_SIM_SCOPES = ['read:shows', 'read:merchandising', 'write:merchandising', 'read:orders'] as const;
+type WhatnotScope = (typeof WHATNOT_SIM_SCOPES)[number];
+const ROUTE_SCOPES: Record<string, WhatnotScope> = {
+  'GET /shows': 'read:shows',
+  'GET /shows/:show_id': 'read:shows',
+  'GET /merchandising/products/:product_id': 'read:merchandising',
+  'GET /merchandising/products/:product_id/shows': 'read:merchandising',
+  'POST /merchandising/products/:product_id': 'write:merchandising',
+  'GET /orders': 'read:orders',
+  'GET /orders/:order_id': 'read:orders',
+  'GET /orders/:order_id/items': 'read:orders',
+};
+const ScopesBody = z.object({ token: z.string().min(1), scopes: z.array(z.enum(WHATNOT_SIM_SCOPES)).max(WHATNOT_SIM_SCOPES.length) }).strict();
 interface WnShow {
   id: string;
   title: string;
@@ -124,6 +147,14 @@ function send(reply: FastifyReply, r: SimReply): FastifyReply {
   return reply.send(r.body);
 }
 
+/** 429 for a full window: problem+json `rate-limited` and Retry-After (seconds until a slot frees up, at least 1). */
+function rateLimited(w: SimWindowState): SimReply {
+  return {
+    ...problem(429, 'rate-limited', 'Too many requests', `Rate limit exceeded: ${w.limit} requests per ${w.windowMs / 1000} s per seller`),
+    headers: { 'content-type': 'application/problem+json', 'retry-after': String(Math.max(1, Math.ceil(w.resetMs / 1000))) },
+  };
+}
+
 function decimal(m: Money): { amount: string; currency: string } {
   const e = currencyExponent(m.currency);
   const s = String(Math.abs(m.amount)).padStart(e + 1, '0');
@@ -155,12 +186,17 @@ function decodeCursor(req: FastifyRequest): number {
   return Number(m[1]);
 }
 
+/**
+ * A date-time with seconds and an offset, on a real calendar date (the strictest reading: the
+ * parameters are our model). Date.parse behind a `YYYY-MM-DDT` prefix took `2026-02-30T00:00:00Z`
+ * as March 2nd and a time without an offset in the simulator's local time.
+ */
+const ISO_DATE_TIME = z.iso.datetime({ offset: true });
 function timeParam(req: FastifyRequest, name: string): number | undefined {
   const raw = qp(req, name);
   if (raw === undefined) return undefined;
-  const t = Date.parse(raw);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(raw) || Number.isNaN(t)) throw invalid(name, `${name} must be an ISO 8601 date-time`);
-  return t;
+  if (!ISO_DATE_TIME.safeParse(raw).success) throw invalid(name, `${name} must be an ISO 8601 date-time with seconds and an offset`);
+  return Date.parse(raw);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,7 +204,12 @@ function timeParam(req: FastifyRequest, name: string): number | undefined {
 // ---------------------------------------------------------------------------------------------
 
 export function createWhatnotSimulator(): PlatformSimulator {
-  const sim = new SimPlatform('whatnot', { limits: { requestsPerWindow: 10, windowMs: 1000, tokenTtlSec: TOKEN_TTL_SEC }, extraLimits: { rotateRefreshTokens: 0 } });
+  // 10 requests/s per seller per app: the auth hook takes the window's slot by seller and app.
+  const sim = new SimPlatform('whatnot', {
+    limits: { requestsPerWindow: 10, windowMs: 1000, tokenTtlSec: TOKEN_TTL_SEC },
+    extraLimits: { rotateRefreshTokens: 0 },
+    windowPerCaller: true,
+  });
   const shows = new Map<string, WnShow>();
   const merch = new Map<string, WnMerch>();
   /** Statuses set by hand (PUT /_sim/whatnot/orders/{id}/status); otherwise derived from payment/refunds. */
@@ -185,6 +226,14 @@ export function createWhatnotSimulator(): PlatformSimulator {
   /** The seller of a show made by hand without `account`, until a seller reaches it by id. */
   const UNCLAIMED = '';
   const sellerOf = new WeakMap<IncomingMessage, string>();
+  /** Grants given fewer scopes (`PUT /_sim/whatnot/scopes`): a personal access token or an app's refresh token → its scopes. */
+  const grantScopes = new Map<string, Set<string>>();
+  /** access token issued by POST /oauth/token → the refresh token (the grant) it came from. */
+  const tokenGrant = new Map<string, string>();
+  /** access token issued by POST /oauth/token → the app (client id) it was issued to. */
+  const tokenApp = new Map<string, string>();
+  /** The request's rate-limit window: its seller and app (a personal access token is the seller's own). */
+  const windowOf = new WeakMap<IncomingMessage, string>();
   const merchKey = (seller: string, productId: string): string => `${seller}\u0000${productId}`;
   /**
    * A seller's product listings, once set (`PUT /_sim/whatnot/products`): merchandising a product id
@@ -202,6 +251,9 @@ export function createWhatnotSimulator(): PlatformSimulator {
     revoked.clear();
     showSeller.clear();
     listings.clear();
+    grantScopes.clear();
+    tokenGrant.clear();
+    tokenApp.clear();
   });
 
   function renderShow(s: WnShow): WnShow {
@@ -280,17 +332,14 @@ export function createWhatnotSimulator(): PlatformSimulator {
         if (kind === 'token_expired') return problem(401, 'unauthorized', 'Unauthorized', 'The access token has expired or was revoked');
         return { ...problem(429, 'rate-limited', 'Too many requests', 'Rate limit exceeded: 10 requests per second per seller'), headers: { 'content-type': 'application/problem+json', 'retry-after': sim.faults.retryAfter ?? '1' } };
       },
-      rateLimitReply: (w) => ({
-        ...problem(429, 'rate-limited', 'Too many requests', `Rate limit exceeded: ${w.limit} requests per ${w.windowMs / 1000} s per seller`),
-        headers: { 'content-type': 'application/problem+json', 'retry-after': String(Math.max(1, Math.ceil(w.resetMs / 1000))) },
-      }),
+      rateLimitReply: rateLimited,
     });
 
-    // RateLimit-* on every response, the state after this request (draft-ietf-httpapi-ratelimit-headers).
-    app.addHook('onSend', async (_req, reply, payload) => {
+    // RateLimit-* on every response, the state of the caller's window after this request (draft-ietf-httpapi-ratelimit-headers).
+    app.addHook('onSend', async (req, reply, payload) => {
       const limit = sim.limits.requestsPerWindow;
       if (limit !== null) {
-        const w = sim.windowState();
+        const w = sim.windowState(Date.now(), windowOf.get(req.raw) ?? '');
         const windowS = Math.max(1, Math.round(w.windowMs / 1000));
         void reply.header('ratelimit-limit', `${limit}, ${limit};w=${windowS}`);
         void reply.header('ratelimit-remaining', String(w.remaining));
@@ -309,13 +358,20 @@ export function createWhatnotSimulator(): PlatformSimulator {
     });
     app.setNotFoundHandler((req, reply) => send(reply, problem(404, 'not-found', 'Not found', `No route ${req.method} ${(req.raw.url ?? '').split('?')[0] ?? ''}`)));
 
-    app.addHook('preHandler', async (req) => {
-      if (isTokenPath(req)) return;
+    app.addHook('preHandler', async (req, reply) => {
+      if (isTokenPath(req)) return undefined;
       const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       if (!token) throw new WnError(401, 'unauthorized', 'Unauthorized', 'Missing or malformed Authorization: Bearer <token> header');
       if (revoked.has(token)) throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token is invalid, expired or was revoked');
       const issued = sim.tokens.check(token);
       if (issued === 'expired') throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token has expired');
+      // The grant the token acts under: an app's access token is its refresh token's; a personal token is its own.
+      const grant = issued === 'valid' ? (tokenGrant.get(token) ?? token) : token;
+      const needed = ROUTE_SCOPES[`${req.method} ${(req.routeOptions.url ?? '').slice(app.prefix.length)}`];
+      const scopes = grantScopes.get(grant);
+      if (needed !== undefined && scopes !== undefined && !scopes.has(needed)) {
+        throw new WnError(403, 'forbidden', 'Forbidden', `This token is not authorised for this operation: it needs the scope ${needed}`, { required_scopes: [needed] });
+      }
       if (issued === 'valid') {
         sellerOf.set(req.raw, tokenSeller.get(token) ?? '');
       } else {
@@ -327,8 +383,14 @@ export function createWhatnotSimulator(): PlatformSimulator {
         }
         sellerOf.set(req.raw, seller.sellerId);
       }
+      // 10 requests/s per seller per app: an app's access tokens share their app's window with the seller, a personal token is its own.
+      const caller = `${sellerOf.get(req.raw) ?? ''}\u0000${tokenApp.get(token) ?? 'personal'}`;
+      windowOf.set(req.raw, caller);
+      const full = sim.takeWindowSlot(Date.now(), caller);
+      if (full) return send(reply, rateLimited(full));
       // Whatnot has no daily quota; this only bites when a test sets one through PUT /_sim/whatnot/limits.
       if (!sim.tryConsumeQuota(1)) throw new WnError(429, 'quota-exceeded', 'Too many requests', 'The daily request quota set on the simulator is used up');
+      return undefined;
     });
 
     // --- OAuth token endpoint (refresh_token grant) -----------------------------------------
@@ -360,11 +422,16 @@ export function createWhatnotSimulator(): PlatformSimulator {
       const ttl = sim.limits.tokenTtlSec;
       const { token } = sim.tokens.issue(ttl, 'wn_access_tk_');
       tokenSeller.set(token, seller.sellerId);
+      tokenGrant.set(token, p('refresh_token'));
+      tokenApp.set(token, p('client_id'));
       // PUT /_sim/whatnot/limits {rotateRefreshTokens: 1}: each refresh hands back a new refresh token
       // and the one used is dead from then on (invalid_grant), as with platforms that rotate them.
       if (sim.limits.rotateRefreshTokens) {
         revoked.add(p('refresh_token'));
         seller.refreshToken = `wn_sim_refresh_${randomId(24)}`;
+        const scopes = grantScopes.get(p('refresh_token'));
+        if (scopes) grantScopes.set(seller.refreshToken, scopes); // the grant keeps its scopes across rotation
+        tokenGrant.set(token, seller.refreshToken);
         return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: seller.refreshToken };
       }
       return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: p('refresh_token') };
@@ -523,6 +590,13 @@ export function createWhatnotSimulator(): PlatformSimulator {
       if (b.data.token === undefined) sim.tokens.expireAll();
       else if (!sim.tokens.expire(b.data.token)) throw new SimProblem(404, 'Unknown token', 'no access token issued by POST /whatnot/oauth/token is this one');
       return reply.code(204).send();
+    });
+    // What the seller granted a token (a personal access token, or an app's refresh token): these scopes only.
+    app.put('/scopes', async (req) => {
+      const b = ScopesBody.safeParse(req.body);
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', `expected {token: personal access token or refresh token, scopes: [${WHATNOT_SIM_SCOPES.join(', ')}]}`);
+      grantScopes.set(b.data.token, new Set(b.data.scopes));
+      return { token: b.data.token, scopes: b.data.scopes };
     });
     // The seller's listings (products made in the app or by the Products API): merchandising takes only these.
     app.put('/products', async (req) => {

@@ -20,6 +20,11 @@
  * owner granted (default the full `youtube` scope): the token endpoint answers it, and a token without
  * `youtube` / `youtube.force-ssl` gets 403 insufficientPermissions on every write (reads also take
  * `youtube.readonly`).
+ * A channel whose owner has not enabled live streaming (`PUT /_sim/youtube/live-streaming {account?,
+ * enabled}`, account = channel id, default the first seeded channel) gets 403 `liveStreamingNotEnabled`
+ * on every liveBroadcasts and liveStreams method ("The user that authorized the request is not enabled
+ * to stream live video on YouTube", Live Streaming API errors), charged no quota; live chat is not
+ * refused (another channel's broadcast chat stays open to it).
  * Live chat lists are polling cursors: a page token used sooner than the `pollingIntervalMillis` of the
  * answer that handed it out (limit `chatPollingIntervalMs`, 2 s) is refused with 403 rateLimitExceeded.
  */
@@ -41,6 +46,8 @@ import { streamsOf } from './rtmp-sink.js';
 // ---------------------------------------------------------------------------------------------
 // Constants
 // ---------------------------------------------------------------------------------------------
+
+const LiveStreamingBody = z.object({ account: z.string().min(1).max(200).optional(), enabled: z.boolean() }).strict();
 
 const AccountBody = z.object({
   clientId: z.string().min(1).max(200).optional(),
@@ -633,6 +640,8 @@ export function createYoutubeSimulator(): PlatformSimulator {
   const revoked = new Set<string>();
   /** access token → the scopes its refresh token was granted. */
   const tokenScopes = new Map<string, string[]>();
+  /** Channels whose owner has not enabled live streaming (`PUT /_sim/youtube/live-streaming`). */
+  const liveDisabled = new Set<string>();
   const channelOfReq = new WeakMap<object, string>();
   /** The channel the request's access token acts for; a request without one never reaches a handler. */
   const me = (req: FastifyRequest): string => {
@@ -646,6 +655,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
     revoked.clear();
     tokenChannel.clear();
     tokenScopes.clear();
+    liveDisabled.clear();
   });
   // The RTMP sink: a stream is active while its key receives data, inactive once the data stops.
   const streams = streamsOf(sim);
@@ -839,6 +849,21 @@ export function createYoutubeSimulator(): PlatformSimulator {
             return send(
               reply,
               googleError(403, 'insufficientPermissions', 'Request had insufficient authentication scopes.', 'global', { itemMessage: 'Insufficient Permission' }),
+            );
+          }
+          // A channel not enabled for live streaming: every liveBroadcasts / liveStreams method is refused
+          // (liveStreamingNotEnabled, errors of liveBroadcasts.insert/bind/transition/delete…), before any
+          // quota is charged. Live chat is another resource: not refused.
+          const resource = /\/youtube\/v3\/(liveBroadcasts|liveStreams)(?:[/?]|$)/.exec(req.raw.url ?? '')?.[1];
+          if (resource !== undefined && liveDisabled.has(channel)) {
+            return send(
+              reply,
+              googleError(
+                403,
+                'liveStreamingNotEnabled',
+                'The user that authorized the request is not enabled to stream live video on YouTube. The user can find more information at https://www.youtube.com/features.',
+                resource === 'liveStreams' ? 'youtube.liveStream' : 'youtube.liveBroadcast',
+              ),
             );
           }
           channelOfReq.set(req.raw, channel);
@@ -1141,6 +1166,16 @@ export function createYoutubeSimulator(): PlatformSimulator {
   /** A new channel and the OAuth credentials that act for it (the seeded OAuth client's, or `clientId`/`clientSecret`'s). */
   async function control(app: FastifyInstance): Promise<void> {
     registerRevocations(app, revoked);
+    // The channel owner enables live streaming (YouTube Studio; the first activation takes up to 24 h) or has not.
+    app.put('/live-streaming', async (req) => {
+      const b = LiveStreamingBody.safeParse(req.body ?? {});
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {account?: channel id, enabled: boolean}');
+      const channelId = b.data.account ?? accounts[0]!.channelId;
+      if (!accounts.some((a) => a.channelId === channelId)) throw new SimProblem(404, 'Unknown account', `no YouTube channel ${channelId}`);
+      if (b.data.enabled) liveDisabled.delete(channelId);
+      else liveDisabled.add(channelId);
+      return { account: channelId, enabled: b.data.enabled };
+    });
     app.post('/accounts', async (req, reply) => {
       const b = AccountBody.safeParse(req.body ?? {});
       if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {clientId?, clientSecret?, scope?}');

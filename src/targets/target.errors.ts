@@ -83,10 +83,25 @@ export class PermanentError extends TargetError {
  * The platform refused the product a pin named (its id, title or price: a validation error about it),
  * not the account, the token or the show. Permanent for that product as it is, so only the pin fails
  * (`failed`, with this message as its reason) and the mirror goes on with the show's other pins and
- * its end; the pin is tried again once the product changes or the partner pins it again. Anything
+ * its end; the pin is tried again once the product changes or the partner pins it again (and, `mendable`,
+ * with a back-off while the show is live). Anything
  * that is not a PinRefusedError fails the mirror as a PermanentError does.
  */
-export class PinRefusedError extends PermanentError {}
+export class PinRefusedError extends PermanentError {
+  /**
+   * What the platform missed is the seller's to mend there, outside Syndicast: the product is none of
+   * the seller's listings (Whatnot's 404), not in the shop (TikTok's 36009004 naming `product_id`), not
+   * in the Page's catalog or not available (Facebook's code 100 naming `product_id`). The same request
+   * succeeds once the seller made the listing, so the sync asks again with a back-off while the show is
+   * live and the pin wanted (PIN_REFUSED_RETRY_BASE_MS). Not a refusal of what we sent (a malformed id,
+   * a text, a title): that one waits for the product to change, as before.
+   */
+  readonly mendable: boolean;
+  constructor(message: string, reason?: string, opts: { mendable?: boolean; unsent?: boolean } = {}) {
+    super(message, reason, opts.unsent === undefined ? {} : { unsent: opts.unsent });
+    this.mendable = opts.mendable ?? false;
+  }
+}
 
 /**
  * The platform show is over on the platform itself: its owner ended (or cancelled) it there, in the

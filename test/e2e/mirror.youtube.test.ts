@@ -145,6 +145,31 @@ test('a revoked refresh token fails the mirror with a readable error', async () 
   await svc.api('/v1/partners/tsl/targets/yt-revoked', { method: 'DELETE' });
 });
 
+test('a channel not enabled for live streaming: the target is refused when saved (422), and saved anyway its mirror fails once with what to do, not retried', async () => {
+  // refused stream calls: the check's list, and this show's inserts (the other shows still on air get a
+  // mirror on the new target too, each refused once: their titles differ)
+  const refusals = async (): Promise<string[]> =>
+    ((await sim.control('GET', '/_sim/youtube/requests')) as { method: string; path: string; status: number; body: string }[])
+      .filter((r) => r.status === 403 && r.path === '/youtube/v3/liveStreams' && (r.method === 'GET' || r.body.includes('"Show s-nolive"')))
+      .map((r) => r.method);
+  const before = (await refusals()).length;
+  const channel = (await sim.control('POST', '/_sim/youtube/accounts', {})) as { channelId: string; credentials: Record<string, string> };
+  await sim.control('PUT', '/_sim/youtube/live-streaming', { account: channel.channelId, enabled: false });
+  const target = { id: 'yt-nolive', platform: 'youtube', name: 'YT not enabled', credentials: channel.credentials, baseUrl: sim.base('youtube'), commissionRateBps: 1000 };
+  const refused = await svc.api('/v1/partners/tsl/targets', { json: target });
+  expect(refused.status).toBe(422);
+  expect(JSON.stringify(await refused.json())).toMatch(/live streaming is not enabled on this YouTube channel: enable it in YouTube Studio/);
+  expect((await svc.api('/v1/partners/tsl/targets?verify=false', { json: target })).status).toBe(201);
+
+  await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', sampleShow('s-nolive'), '2026-11-24T17:00:00Z'));
+  const failed = await waitFor(async () => (await showDoc('s-nolive')).mirrors.find((m) => m.targetId === 'yt-nolive' && m.state === 'failed'));
+  expect(failed.lastError).toMatch(/live streaming is not enabled on this YouTube channel: enable it in YouTube Studio .*then resync/);
+  expect((await refusals()).slice(before)).toEqual(['GET', 'POST']); // the save's check, the mirror's one stream insert
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  expect((await refusals()).slice(before)).toEqual(['GET', 'POST']); // failed, not retried
+  await svc.api('/v1/partners/tsl/targets/yt-nolive', { method: 'DELETE' });
+});
+
 test('a broadcast made by hand without a stream, linked by an operator: the sync binds a stream to it, the show goes live and its pin posts', async () => {
   // YouTube refuses to take a broadcast with no bound, active stream to testing/live (errorStreamInactive):
   // the link used to only read the broadcast, so the mirror had no ingest and never went live.

@@ -14,8 +14,7 @@
 import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import type { SimEffectView, TestSim } from '../helpers/sim.js';
-import { eventClock, simRigPerFile, simTarget, waitForMirror, type MirrorView as BaseMirrorView } from '../helpers/mirrors.js';
-import { CREDENTIALS } from '../helpers/platforms.js';
+import { eventClock, simRigPerFile, waitForMirror, whatnotAndTiktok, type MirrorView as BaseMirrorView } from '../helpers/mirrors.js';
 
 const PARTNER = 'prf';
 
@@ -29,10 +28,7 @@ interface MirrorView extends BaseMirrorView {
 
 simRigPerFile(
   PARTNER,
-  (s) => [
-    simTarget(s, 'whatnot', { id: 'wn', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, commissionRateBps: 800 }),
-    simTarget(s, 'tiktok', { id: 'tt', name: 'TikTok Shop', credentials: CREDENTIALS.tiktok, commissionRateBps: 1000 }),
-  ],
+  whatnotAndTiktok,
   (rig) => ({ sim, svc, secret } = rig),
 );
 

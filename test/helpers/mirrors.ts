@@ -23,6 +23,14 @@ export function simTarget(sim: TestSim, platform: keyof typeof CREDENTIALS, fiel
   return { platform, credentials: CREDENTIALS[platform], baseUrl: sim.base(platform), ...fields };
 }
 
+/** A Whatnot target `wn` and a TikTok target `tt` on the simulators (the pin-refused suites'). */
+export function whatnotAndTiktok(sim: TestSim): Record<string, unknown>[] {
+  return [
+    simTarget(sim, 'whatnot', { id: 'wn', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, commissionRateBps: 800 }),
+    simTarget(sim, 'tiktok', { id: 'tt', name: 'TikTok Shop', credentials: CREDENTIALS.tiktok, commissionRateBps: 1000 }),
+  ];
+}
+
 /** Creates the target `body` for `partner` (a path segment as given; a 503 sent again) and expects 201. */
 export async function addTarget(svc: TestService, partner: string, body: Record<string, unknown>): Promise<void> {
   const r = await retryingUnavailable(() => svc.api(`/v1/partners/${partner}/targets`, { json: body }));

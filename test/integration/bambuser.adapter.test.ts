@@ -186,6 +186,37 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect(await effects()).toEqual([]);
   });
 
+  it('a key the save check passes (READ_SHOWS) but without a scope a later call needs: each fails once, naming the scope, never as a refused product', async () => {
+    await control('PUT', '/limits', { requestsPerWindow: 100 }); // the calls below, not the 5-per-10-s window
+    const first = (await control('POST', '/accounts', { scopes: ['READ_SHOWS', 'WRITE_SHOWS'] })) as { apiKey: string; orgId: string };
+    // another key of the same organisation (it sees the show)
+    const keyWith = async (scopes: string[]): Promise<Harness> =>
+      harness({ credentials: { apiKey: ((await control('POST', '/accounts', { orgId: first.orgId, scopes })) as { apiKey: string }).apiKey } });
+    const showsOnly = harness({ credentials: { apiKey: first.apiKey } });
+    await expect(showsOnly.adapter.verifyCredentials!()).resolves.toBeUndefined();
+    const remote = await showsOnly.adapter.createShow(SPRING_SPEC, buildOpContext('mk-scoped'));
+    const cases: [Harness, () => Promise<unknown>, string, string][] = [
+      [showsOnly, () => showsOnly.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-scoped-pin-1')), 'READ_PRODUCTS', 'GET'],
+      [showsOnly, () => showsOnly.adapter.cancelShow(remote, buildOpContext('mk-scoped-cancel')), 'READ_STATS', 'GET'],
+      [showsOnly, () => showsOnly.adapter.listOrders!(new Date(Date.now() - 3_600_000), new Date()), 'READ_STATS', 'GET'],
+    ];
+    const noProductWrite = await keyWith(['READ_SHOWS', 'WRITE_SHOWS', 'READ_PRODUCTS']);
+    cases.push([noProductWrite, () => noProductWrite.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-scoped-pin-2')), 'WRITE_PRODUCTS', 'POST']);
+    for (const [, attempt, scope, method] of cases) {
+      const seq = await lastSeq();
+      const err = await caught(attempt());
+      expect(err).toBeInstanceOf(PermanentError);
+      expect(err).not.toBeInstanceOf(PinRefusedError);
+      expect((err as PermanentError).reason).toBe(`missing_scope:${scope}`);
+      expect((err as PermanentError).message).toMatch(new RegExp(`lacks the ${scope} scope needed for ${method} .*create a key with .*${scope}.* in BamHub and store it with PATCH /v1/partners/ptn_test/targets/tgt_test`));
+      // the refused call is the last one sent, and sent once
+      const sent = await requests(seq);
+      expect(sent.filter((r) => r.status === 403).length).toBe(1);
+      expect(sent.at(-1)?.status).toBe(403);
+    }
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created']);
+  });
+
   it("another organisation's key cannot read, change, pin to or report on a show it did not make (404); its list does not show it", async () => {
     const a = harness();
     const remote = await a.adapter.createShow(SPRING_SPEC, buildOpContext('mk-org-a'));
@@ -230,6 +261,24 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     const ok = await axios.patch(`${sim.url}/bambuser/v1/shows/${id}`, { title: 'renamed', scheduledStartAt: '' }, { headers: auth });
     expect(ok.data).toMatchObject({ title: 'renamed', description: 'kept too', scheduledStartAt: null });
     expect((await effects()).filter((e) => e.seq > seq).map((e) => [e.type, e.title])).toEqual([['show.updated', 'renamed']]);
+  });
+
+  it('the simulator refuses a time that is no RFC 3339 date-time with an offset (a day that does not exist, no offset); the times the adapter sends pass', async () => {
+    const auth = { headers: { authorization: `Token ${API_KEY}` }, validateStatus: () => true };
+    for (const scheduledStartAt of ['2030-02-30T10:00:00Z', '2030-04-01T18:00', '2030-04-01T18:00:00', '2030-04-01']) {
+      const r = await axios.post(`${sim.url}/bambuser/v1/shows`, { title: 'odd time', scheduledStartAt }, auth);
+      expect([scheduledStartAt, r.status]).toEqual([scheduledStartAt, 400]);
+    }
+    // a partner's start with an offset goes out as given and is read as that instant
+    const h = harness();
+    const remote = await h.adapter.createShow({ ...SPRING_SPEC, scheduledAt: '2030-04-01T20:00:00+02:00' }, buildOpContext('mk-offset'));
+    const show = (await axios.get(`${sim.url}/bambuser/v1/shows/${remote.externalId}`, auth)).data as { scheduledStartAt: string };
+    expect(show.scheduledStartAt).toBe('2030-04-01T18:00:00.000Z');
+    // and a highlight's startAt (the adapter's toISOString) too; one without an offset is refused
+    await h.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-offset-pin'));
+    const product = ((await axios.get(`${sim.url}/bambuser/v1/shows/${remote.externalId}/products`, auth)).data as { results: { id: string }[] }).results[0]!;
+    const bad = await axios.post(`${sim.url}/bambuser/v1/shows/${remote.externalId}/highlights`, { startAt: '2030-04-01T18:00', products: [product.id] }, auth);
+    expect(bad.status).toBe(400);
   });
 
   it("a key never seen is a new organisation's (CONTRACT §9: any non-empty credentials): it works and sees no other organisation's shows", async () => {

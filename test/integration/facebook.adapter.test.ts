@@ -680,6 +680,8 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     const err = await caught(shop.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-ls-refused-1')));
     expect(err).toBeInstanceOf(PinRefusedError);
     expect((err as PinRefusedError).reason).toBe('code_100');
+    // The seller can put the item back in stock during the show: asked again while it is live.
+    expect((err as PinRefusedError).mendable).toBe(true);
     expect((err as PinRefusedError).message).toMatch(new RegExp(`^Facebook refused to pin product "${LINEN_PIN.platformProductId}" \\(catalog item \\d+\\) \\(code 100\\): This product is not available to buy`));
     // Refused, not posted as a comment instead: nothing else was sent.
     expect((await requests(before)).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path.split('/').at(-1)} ${r.status}`)).toEqual(['POST pinned_product 400']);

@@ -10,7 +10,7 @@ import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import type { PinSpec, RemoteShow } from '../../src/targets/target.adapter.js';
 import { ActionRequiredError, AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError, WebhookAuthError } from '../../src/targets/target.errors.js';
 import { buildTiktokAdapter, type TiktokAdapterOptions } from '../../src/targets/tiktok/tiktok.adapter.js';
-import { webhookSignature } from '../../src/targets/tiktok/tiktok.sign.js';
+import { signRequest, webhookSignature } from '../../src/targets/tiktok/tiktok.sign.js';
 import { MemoryOnce, buildOpContext, caught } from '../helpers/adapter-context.js';
 import { adapterHarness, useSimulators, type AdapterHarness as Harness } from '../helpers/adapter-harness.js';
 import { startLateProxy } from '../helpers/late-proxy.js';
@@ -108,6 +108,30 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
 
     const logs = h.logs.join('\n');
     for (const secret of [CREDENTIALS.appSecret, CREDENTIALS.refreshToken, h.tokens.token?.accessToken ?? 'none']) expect(logs).not.toContain(secret);
+  });
+
+  it("the order report asks for at most 3 months per search, as the shortest 3 months count (89 days); the simulator refuses a longer range", async () => {
+    const h = harness();
+    const to = new Date();
+    const from = new Date(to.getTime() - 200 * 86_400_000);
+    await h.adapter.listOrders!(from, to);
+    const searches = (await requests()).filter((r) => r.path === SEARCH_PATH);
+    expect(searches.map((r) => r.status)).toEqual([200, 200, 200]);
+    for (const r of searches) {
+      const body = JSON.parse(r.body) as { create_time_ge: number; create_time_lt: number };
+      expect(body.create_time_lt - body.create_time_ge).toBeLessThanOrEqual(89 * 86_400);
+    }
+    // a 90-day range, signed as the adapter signs: refused (TikTok's three months may be 89 days)
+    const token = h.tokens.token?.accessToken ?? '';
+    const body = JSON.stringify({ create_time_ge: Math.floor(to.getTime() / 1000) - 90 * 86_400, create_time_lt: Math.floor(to.getTime() / 1000) });
+    const query: Record<string, string> = { app_key: CREDENTIALS.appKey, timestamp: String(Math.floor(Date.now() / 1000)), shop_cipher: CREDENTIALS.shopCipher, page_size: '10' };
+    const sign = signRequest({ appSecret: CREDENTIALS.appSecret, path: SEARCH_PATH, query, body });
+    const r = await axios.post(`${sim.url}/tiktok${SEARCH_PATH}`, body, {
+      params: { ...query, sign },
+      headers: { 'content-type': 'application/json', 'x-tts-access-token': token },
+      validateStatus: () => true,
+    });
+    expect((r.data as { code: number; message: string }).message).toBe('The time range cannot exceed 3 months');
   });
 
   it('signs every Open API request as documented and sends exactly the documented requests', async () => {

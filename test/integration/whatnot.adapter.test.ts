@@ -133,6 +133,31 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     expect((await requests()).map((r) => r.status)).toEqual([200, 200, 200, 429]);
   });
 
+  it("the 10 requests/s are each seller's and app's: another seller's calls, or the seller's app, neither use the window nor see it", async () => {
+    await control('PUT', '/limits', { requestsPerWindow: 3, windowMs: 5000 }); // a long window: no slot frees up mid-test
+    const get = (token: string) => axios.get(`${sim.url}/whatnot/shows`, { headers: { authorization: `Bearer ${token}` }, validateStatus: () => true });
+    const a = await Promise.all([0, 1, 2].map(() => get(CREDENTIALS.accessToken)));
+    expect(a.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(a.map((r) => r.headers['ratelimit-remaining']).sort()).toEqual(['0', '1', '2']);
+
+    // seller b: its own window, untouched by seller a's three calls
+    const b = await get(SELLER_B.accessToken);
+    expect([b.status, b.headers['ratelimit-remaining']]).toEqual([200, '2']);
+    const hb = harness({ credentials: SELLER_B });
+    await hb.adapter.attachShow(await newShow('B breaks', SIM_ACCOUNTS.whatnot[1]!.sellerId));
+    expect(hb.limiter.blocks).toEqual([]); // remaining 1: seller a's full window blocks nothing of b's
+
+    // seller a's app (OAuth): another app, another window
+    const app = harness({ credentials: { ...simWhatnotAppCredentials('a'), webhookSecret: WEBHOOK_SECRET } });
+    await expect(app.adapter.verifyCredentials!()).resolves.toMatchObject({ accountId: SELLER_A_ID });
+    expect(app.limiter.blocks).toEqual([]);
+
+    // seller a's personal token: its window is full
+    const over = await get(CREDENTIALS.accessToken);
+    expect([over.status, (over.data as { type: string }).type, over.headers['ratelimit-remaining']]).toEqual([429, 'rate-limited', '0']);
+    expect(Number(over.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+
   it('faults: 429 → RateLimitedError + block, 500 → RetryableError, timeout → RetryableError, token_expired/revoked → PermanentError', async () => {
     const h = harness({ timeoutMs: 500 });
     const showId = await newShow();
@@ -558,6 +583,16 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
       }
     });
   });
+
+  it('the simulator refuses an order period that is no RFC 3339 date-time with an offset (a day that does not exist, no offset)', async () => {
+    const auth = { headers: { authorization: `Bearer ${CREDENTIALS.accessToken}` }, validateStatus: () => true };
+    for (const created_at_gte of ['2026-02-30T00:00:00Z', '2026-12-01T10:00', '2026-12-01T10:00:00']) {
+      const r = await axios.get(`${sim.url}/whatnot/orders`, { ...auth, params: { created_at_gte } });
+      expect([created_at_gte, r.status, (r.data as { param?: string }).param]).toEqual([created_at_gte, 422, 'created_at_gte']);
+    }
+    const ok = await axios.get(`${sim.url}/whatnot/orders`, { ...auth, params: { created_at_gte: '2026-12-01T10:00:00+02:00', created_at_lt: new Date().toISOString() } });
+    expect(ok.status).toBe(200);
+  });
 });
 
 describe('an app the seller connected through OAuth (access tokens expire)', () => {
@@ -583,6 +618,35 @@ describe('an app the seller connected through OAuth (access tokens expire)', () 
     expect((await requests(seq)).map(line)).toEqual([`GET /shows/${showId} 401`, 'POST /oauth/token 200', `GET /shows/${showId} 200`]);
     expect(h.tokens.token?.accessToken).not.toBe(first);
     for (const secret of [APP.clientSecret, APP.refreshToken, first ?? 'none', h.tokens.token?.accessToken ?? 'none']) expect(h.logs.join('\n')).not.toContain(secret);
+  });
+
+  it("a grant without a scope the call needs (403 required_scopes): the mirror's error names the scope and the credential to renew (the app's grant, or a personal token), sent once", async () => {
+    const showId = await newShow('Scoped breaks', SELLER_A_ID);
+    // a personal access token granted reads only: the check and the link pass, the first pin is refused
+    await control('PUT', '/scopes', { token: CREDENTIALS.accessToken, scopes: ['read:shows', 'read:orders'] });
+    const pat = harness();
+    await expect(pat.adapter.verifyCredentials!()).resolves.toBeDefined();
+    const remote = await pat.adapter.attachShow(showId);
+    let seq = await lastSeq();
+    const ePat = await caught(pat.adapter.pin(remote, PIN, buildOpContext('mk-scope-pat')));
+    expect(ePat).toBeInstanceOf(PermanentError);
+    expect(ePat).not.toBeInstanceOf(PinRefusedError); // the token's, not this product's
+    expect((ePat as PermanentError).message).toMatch(/the API token lacks the scope write:merchandising, needed to .*generate a new personal access token/);
+    expect((ePat as PermanentError).message).toContain('{"credentials": {"accessToken": "..."}}');
+    expect((await requests(seq)).map(line)).toEqual([`POST ${MERCH_PATH} 403`]);
+
+    // an app's grant: a fresh access token changes nothing (no refresh, no second try); the fix is the grant
+    await control('PUT', '/scopes', { token: APP.refreshToken, scopes: ['read:shows'] });
+    const h = harness({ credentials: APP });
+    const appRemote = await h.adapter.attachShow(showId);
+    seq = await lastSeq();
+    const eApp = await caught(h.adapter.pin(appRemote, PIN, buildOpContext('mk-scope-app')));
+    expect(eApp).toBeInstanceOf(PermanentError);
+    expect((eApp as PermanentError).message).toMatch(/the app's authorisation lacks the scope write:merchandising, .*connect the app again/);
+    expect((eApp as PermanentError).message).toContain('"refreshToken": "..."');
+    expect((eApp as PermanentError).message).not.toContain('"accessToken"');
+    expect((await requests(seq)).map(line)).toEqual([`POST ${MERCH_PATH} 403`]);
+    expect(await effects()).toEqual(expect.not.arrayContaining([expect.objectContaining({ type: 'product.pinned' })]));
   });
 
   it('a revoked refresh token is authorisation lost (re-connect the app), a wrong client secret too; a 401 even after a refresh is authExpired', async () => {

@@ -293,6 +293,36 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     await expect(harness().adapter.verifyCredentials!()).resolves.toBeUndefined();
   });
 
+  it('a channel not enabled for live streaming: the save is refused and a show fails at once with what to do, not retried (liveStreamingNotEnabled)', async () => {
+    await control('PUT', '/live-streaming', { enabled: false });
+    const h = harness();
+    const check = await caught(h.adapter.verifyCredentials!());
+    expect(check).toBeInstanceOf(PermanentError);
+    expect((check as PermanentError).reason).toBe('liveStreamingNotEnabled');
+
+    // enabled when the target was saved, disabled before the show: the first insert is refused, once
+    await control('PUT', '/live-streaming', { enabled: true });
+    const live = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-live-on'));
+    await control('PUT', '/live-streaming', { enabled: false });
+    const quotaUsed = async (): Promise<number> => ((await control('GET', '/limits')) as { quota: { used: number } }).quota.used;
+    const used = await quotaUsed();
+    const mid = await lastSeq();
+    const err = await caught(h.adapter.createShow({ ...SPRING_SPEC, title: 'Second show' }, buildOpContext('mk-live-off')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect(err).not.toBeInstanceOf(RetryableError);
+    expect((err as PermanentError).reason).toBe('liveStreamingNotEnabled');
+    expect((err as PermanentError).message).toMatch(/live streaming is not enabled on this YouTube channel: enable it in YouTube Studio/);
+    expect((await requests(mid)).map(line)).toEqual(['POST /youtube/v3/liveStreams 403']);
+
+    // the show made before: its start is refused the same way (a permanent error, not a stream still
+    // inactive that the worker would wait for), and no quota was charged for the refusals
+    const start = await caught(h.adapter.startShow(live, buildOpContext('start')));
+    expect(start).toBeInstanceOf(PermanentError);
+    expect((start as PermanentError).reason).toBe('liveStreamingNotEnabled');
+    expect(await quotaUsed()).toBe(used);
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created']);
+  });
+
   it('missing credentials → PermanentError before any request', async () => {
     const h = harness({ credentials: { clientId: 'cid', clientSecret: '' } });
     const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-nocreds')));

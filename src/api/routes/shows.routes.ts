@@ -107,7 +107,7 @@ const ShowViewSchema = z
                   .string()
                   .optional()
                   .describe(
-                    'why a `pending` pin waits, where the mirror cannot act on it yet: the product is not in the show\'s snapshot (it is pinned when the partner sends the product); or why a `failed` pin was refused by the platform (its reason, e.g. a product id it cannot take): only that pin failed, and it is tried again when the partner changes the product or pins it again',
+                    'why a `pending` pin waits, where the mirror cannot act on it yet: the product is not in the show\'s snapshot (it is pinned when the partner sends the product); or why a `failed` pin was refused by the platform (its reason, e.g. a product id it cannot take): only that pin failed, and it is tried again when the partner changes the product or pins it again; a refusal the seller can mend on the platform (a product none of the seller\'s Whatnot listings yet) is also tried again while the show is live, at most 5 min apart, and the reason says so',
                   ),
               })
               .passthrough(),

@@ -154,7 +154,10 @@ export function mapApiFailure(failure: TiktokFailure, nowMs: number, ctx: Failur
     };
   }
   if (ctx.item !== undefined && (code === CODE.INVALID_PARAM || code === CODE.COMMON_REFUSAL) && message !== undefined && message.toLowerCase().includes(ctx.item.toLowerCase())) {
-    return { error: new PinRefusedError(`TikTok Shop refused to ${ctx.what} (${label}): ${clip(message)}`, label) };
+    // 36009001 is the parameter's form (a character TikTok does not take): not asked again until the
+    // product changes. The catch-all 36009004 naming it is about the shop's product (not in the shop,
+    // not open to affiliates yet): the seller can mend it, so it is asked again while the show is live.
+    return { error: new PinRefusedError(`TikTok Shop refused to ${ctx.what} (${label}): ${clip(message)}`, label, { mendable: code === CODE.COMMON_REFUSAL }) };
   }
   if (code === CODE.COMMON_REFUSAL) return refused36009004(message, label, ctx);
   if (code === CODE.REQUEST_TIMEOUT) {

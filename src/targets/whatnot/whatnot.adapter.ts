@@ -222,10 +222,11 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
         // seller's listings) or the show. The show is read: there and not over, the product is what
         // Whatnot does not know, and that pin alone fails; a show gone fails the read (the mirror's
         // error, as before). A bare 404 (a gateway's, a wrong base URL's) stays the mirror's error.
+        // The seller can make that listing during the show: asked again with a back-off (`mendable`).
         if (err instanceof UnknownResourceError) {
           throw (
             (await overOnWhatnot(remote.externalId, unknownProduct(pin.platformProductId))) ??
-            new PinRefusedError(`Whatnot has no product ${pin.platformProductId} among the seller's listings (404: ${err.message})`, err.reason)
+            new PinRefusedError(`Whatnot has no product ${pin.platformProductId} among the seller's listings (404: ${err.message})`, err.reason, { mendable: true })
           );
         }
         throw err;

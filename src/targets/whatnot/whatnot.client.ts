@@ -172,6 +172,7 @@ export function createWhatnotClient(ctx: AdapterContext, now: () => number = Dat
         what: req.what,
         target,
         refreshed: app,
+        app,
         ...(req.item !== undefined ? { item: req.item } : {}),
       });
       log.info({ method: req.method, path: req.path, status: res.status, reason: mapped.error.reason }, 'whatnot api error');

@@ -23,6 +23,12 @@ export interface FailureContext {
   item?: string;
   /** The credentials are an app's (OAuth) and a 401 came even with a freshly refreshed access token. */
   refreshed?: boolean;
+  /**
+   * The credentials are an app's (OAuth: clientId, clientSecret, refreshToken), not a personal access
+   * token: a scope the grant lacks is then the seller's to grant by connecting the app again, and the
+   * new refresh token is what the target needs, not an `accessToken`.
+   */
+  app?: boolean;
 }
 
 /**
@@ -88,17 +94,22 @@ export function mapFailure(failure: WhatnotFailure, nowMs: number, ctx: FailureC
   }
   if (status === 403) {
     const scopes = p.required_scopes?.length ? p.required_scopes.join(', ') : undefined;
+    const grant = ctx.app
+      ? `the seller must connect the app again granting it; store the new refresh token with PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} {"credentials": {"clientId": "...", "clientSecret": "...", "refreshToken": "..."}}`
+      : `generate a new personal access token with it in the seller's Whatnot developer dashboard and store it with ${fix}`;
     return {
       error: new PermanentError(
         scopes
-          ? `Whatnot: the token lacks the scope ${scopes}, needed to ${ctx.what}: authorise the app with it and store the new token with ${fix}`
+          ? `Whatnot: the ${ctx.app ? "app's authorisation" : 'API token'} lacks the scope ${scopes}, needed to ${ctx.what}: ${grant}, then resync`
           : `Whatnot refused to ${ctx.what} (forbidden)${detail ? `: ${detail}` : ''}`,
         reason,
       ),
     };
   }
   if (ctx.item !== undefined && p.param === ctx.item) {
-    return { error: new PinRefusedError(`Whatnot refused to ${ctx.what} (HTTP ${status}, ${p.param})${detail ? `: ${detail}` : ''}`, reason) };
+    // A 404 naming it: the seller has no such listing yet (mendable: asked again while the show is
+    // live); another status judged the id itself (a 422 for a character Whatnot does not take).
+    return { error: new PinRefusedError(`Whatnot refused to ${ctx.what} (HTTP ${status}, ${p.param})${detail ? `: ${detail}` : ''}`, reason, { mendable: status === 404 }) };
   }
   if (status === 404) {
     const unnamed = p.type !== undefined && p.param === undefined;

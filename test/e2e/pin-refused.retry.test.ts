@@ -1,0 +1,162 @@
+/**
+ * A pin the platform refused for a reason the seller can mend there is asked again while the show is
+ * live. Whatnot answers 404 for a product id that is none of the seller's listings (a partner's sku the
+ * seller has not listed yet): the pin failed, and stayed failed until the partner changed the product
+ * or an operator resynced — the seller making the listing during the show changed nothing. Now the
+ * sweep starts another attempt once its wait (PIN_REFUSED_RETRY_BASE_MS, doubled at each refusal,
+ * capped at 5 min) is over: the listing made, the pin lands with no partner event, once, and the
+ * partner gets its mirror.updated. The attempts stop when the pin is taken back or the show ends.
+ * TikTok the same for a 36009004 naming product_id (a product the shop has not opened to affiliates:
+ * the simulator's `PUT /_sim/tiktok/products`).
+ * Real service, workers and sweep, the Whatnot simulator over HTTP, real Redis.
+ */
+import { sampleShow, sendEvent, showEvent, waitFor, type TestService } from '../helpers/service.js';
+import type { SimEffectView, TestSim } from '../helpers/sim.js';
+import { eventClock, simRigPerFile, waitForMirror, whatnotAndTiktok, type MirrorView as BaseMirrorView } from '../helpers/mirrors.js';
+import { startEndpoint, type TestEndpoint } from '../helpers/endpoint.js';
+
+const PARTNER = 'prr';
+const BASE_MS = 400;
+
+let svc: TestService;
+let sim: TestSim;
+let secret: string;
+let endpoint: TestEndpoint | undefined;
+
+interface MirrorView extends BaseMirrorView {
+  pins: { productId: string; state: string; linkUrl: string | null; reason?: string }[];
+}
+interface Msg {
+  data: { showId: string; targetId: string; state: string; pins: { productId: string; state: string; reason?: string }[] };
+}
+const received: Msg[] = [];
+
+simRigPerFile(
+  PARTNER,
+  whatnotAndTiktok,
+  (rig) => ({ sim, svc, secret } = rig),
+  { service: { workers: true, scheduler: true, env: { PIN_REFUSED_RETRY_BASE_MS: String(BASE_MS), SWEEP_INTERVAL_MS: '100' } } },
+);
+beforeAll(async () => {
+  endpoint = await startEndpoint(svc, PARTNER, ['mirror.updated'], (m) => received.push(m as Msg));
+});
+afterAll(() => endpoint?.close());
+
+const at = eventClock();
+const pin = (m: { pins: { productId: string; state: string; reason?: string }[] }, productId: string) => m.pins.find((p) => p.productId === productId);
+/** The lineup ADDs Whatnot got for a product id, with their answers' status. */
+async function adds(productId: string): Promise<{ status: number; at: string }[]> {
+  const all = (await sim.control('GET', '/_sim/whatnot/requests')) as { method: string; path: string; status: number; body: string; at: string }[];
+  return all.filter((r) => r.method === 'POST' && r.path.split('?')[0] === `/merchandising/products/${encodeURIComponent(productId)}` && r.body.includes('"ADD"'));
+}
+const pinned = (fx: SimEffectView[], externalId: string, productId: string): SimEffectView[] => fx.filter((e) => e.type === 'product.pinned' && e.externalId === externalId && e.productId === productId);
+const listings = (productIds: string[]) => sim.control('PUT', '/_sim/whatnot/products', { productIds });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A live show s linked to a fresh Whatnot show, with `sku` pinned (none of the seller's listings): its pin failed. */
+async function refusedPin(showId: string, sku: string) {
+  const product = { id: 'p1', title: 'Lip Oil', price: { amount: 1800, currency: 'USD' }, url: 'https://shop.example.com/p1', sku };
+  const show = sampleShow(showId, { products: [product] });
+  const where = (pred: (m: MirrorView) => boolean) => waitForMirror<MirrorView>(svc, PARTNER, showId, pred, { targetId: 'wn' });
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', show, at()))).status).toBe(202);
+  await where((m) => m.state === 'action_required');
+  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: `Refused retry ${showId}` })) as { externalId: string };
+  expect((await svc.api(`/v1/partners/${PARTNER}/shows/${showId}/mirrors/wn`, { method: 'PUT', json: { externalId } })).status).toBe(200);
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.live', { ...show, state: 'live' }, at()))).status).toBe(202);
+  await where((m) => m.state === 'live');
+  expect((await sendEvent(svc, PARTNER, secret, { type: 'product.pinned', occurredAt: at(), data: { showId, productId: 'p1' } })).status).toBe(202);
+  const failed = await where((m) => pin(m, 'p1')?.state === 'failed' || m.state === 'failed');
+  expect(failed.state).toBe('live');
+  expect(pin(failed, 'p1')?.reason).toMatch(/no product .* among the seller's listings.*while the show is live the pin is tried again/);
+  return { show, product, externalId, where };
+}
+
+test("a pin refused as none of the seller's listings is asked again with a growing wait; the seller lists it and the pin lands, once, with no partner event", async () => {
+  await listings(['SOMETHING-ELSE']);
+  const { show, product, externalId, where } = await refusedPin('r1', 'LIP-OIL-01');
+
+  // Asked again without any partner event, each wait longer than the one before (400, 800, 1600 ms…).
+  await waitFor(async () => (await adds('LIP-OIL-01')).length >= 4, 20_000, 50);
+  const tries = await adds('LIP-OIL-01');
+  expect(tries.every((r) => r.status === 404)).toBe(true);
+  const gaps = tries.slice(1, 4).map((r, i) => Date.parse(r.at) - Date.parse(tries[i]!.at));
+  expect(gaps[0]!).toBeGreaterThanOrEqual(BASE_MS - 50);
+  expect(gaps[1]!).toBeGreaterThanOrEqual(2 * BASE_MS - 50);
+  expect(gaps[2]!).toBeGreaterThanOrEqual(4 * BASE_MS - 50);
+  // Meanwhile the view still says refused, with the platform's reason; no update told the partner otherwise.
+  const meanwhile = await where(() => true);
+  expect(pin(meanwhile, 'p1')?.state).toBe('failed');
+  expect(received.filter((m) => m.data.showId === 'r1' && pin(m.data, 'p1')?.state === 'pinned')).toEqual([]);
+
+  // The seller lists it on Whatnot: the next attempt lands, with no event from the partner.
+  await listings(['SOMETHING-ELSE', 'LIP-OIL-01']);
+  const landed = await where((m) => pin(m, 'p1')?.state === 'pinned' || m.state === 'failed');
+  expect(landed.state).toBe('live');
+  expect(pin(landed, 'p1')?.reason).toBeUndefined();
+  await waitFor(async () => pinned(await sim.effects('whatnot'), externalId, 'LIP-OIL-01').length === 1);
+  // The partner is told, as for any pin.
+  await waitFor(async () => received.some((m) => m.data.showId === 'r1' && m.data.targetId === 'wn' && pin(m.data, 'p1')?.state === 'pinned'), 10_000, 20);
+
+  // Pinned once: no attempt after it, no second ADD, no second lineup entry.
+  const count = (await adds('LIP-OIL-01')).length;
+  await sleep(6 * BASE_MS);
+  expect((await adds('LIP-OIL-01')).map((r) => r.status).filter((s) => s < 300)).toHaveLength(1);
+  expect((await adds('LIP-OIL-01')).length).toBe(count);
+  expect(pinned(await sim.effects('whatnot'), externalId, 'LIP-OIL-01')).toHaveLength(1);
+
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.ended', { ...show, products: [product], state: 'ended' }, at()))).status).toBe(202);
+  expect((await where((m) => m.state === 'ended' || m.state === 'failed')).state).toBe('ended');
+}, 60_000);
+
+test('the attempts stop once the partner takes the pin back, and once the show ends', async () => {
+  await listings(['SOMETHING-ELSE']);
+  // Taken back: unpinned, no further attempt.
+  const a = await refusedPin('r2', 'MASCARA-09');
+  await waitFor(async () => (await adds('MASCARA-09')).length >= 2, 10_000, 50);
+  expect((await sendEvent(svc, PARTNER, secret, { type: 'product.unpinned', occurredAt: at(), data: { showId: 'r2', productId: 'p1' } })).status).toBe(202);
+  await a.where((m) => pin(m, 'p1')?.state === 'unpinned');
+  const afterUnpin = (await adds('MASCARA-09')).length;
+  await sleep(10 * BASE_MS);
+  expect((await adds('MASCARA-09')).length).toBe(afterUnpin);
+
+  // The show ends: no further attempt either, even once the seller lists the product.
+  const b = await refusedPin('r3', 'BLUSH-02');
+  await waitFor(async () => (await adds('BLUSH-02')).length >= 2, 10_000, 50);
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.ended', { ...b.show, state: 'ended' }, at()))).status).toBe(202);
+  await b.where((m) => m.state === 'ended');
+  const afterEnd = (await adds('BLUSH-02')).length;
+  await listings(['SOMETHING-ELSE', 'BLUSH-02', 'MASCARA-09']);
+  await sleep(10 * BASE_MS);
+  expect((await adds('BLUSH-02')).length).toBe(afterEnd);
+  expect((await adds('MASCARA-09')).length).toBe(afterUnpin);
+  expect(pinned(await sim.effects('whatnot'), b.externalId, 'BLUSH-02')).toHaveLength(0);
+}, 60_000);
+
+test('TikTok: a promotion link refused for a product the shop has not listed (36009004 naming product_id) is asked again; listed, it lands once', async () => {
+  await sim.control('PUT', '/_sim/tiktok/products', { productIds: ['OTHER-1'] });
+  const product = { id: 'p1', title: 'Serum', price: { amount: 2400, currency: 'USD' }, url: 'https://shop.example.com/serum', sku: 'SERUM-05' };
+  const show = sampleShow('t1', { products: [product] });
+  const where = (pred: (m: MirrorView) => boolean) => waitForMirror<MirrorView>(svc, PARTNER, 't1', pred, { targetId: 'tt' });
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', show, at()))).status).toBe(202);
+  await where((m) => m.state === 'action_required');
+  const { externalId: roomId } = (await sim.control('POST', '/_sim/tiktok/shows', { title: 'Refused retry (TikTok LIVE)' })) as { externalId: string };
+  expect((await svc.api(`/v1/partners/${PARTNER}/shows/t1/mirrors/tt`, { method: 'PUT', json: { externalId: roomId } })).status).toBe(200);
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.live', { ...show, state: 'live' }, at()))).status).toBe(202);
+  await where((m) => m.state === 'live');
+  expect((await sendEvent(svc, PARTNER, secret, { type: 'product.pinned', occurredAt: at(), data: { showId: 't1', productId: 'p1' } })).status).toBe(202);
+  const failed = await where((m) => pin(m, 'p1')?.state === 'failed' || m.state === 'failed');
+  expect(failed.state).toBe('live');
+  expect(pin(failed, 'p1')?.reason).toMatch(/36009004.*product_id.*while the show is live the pin is tried again/);
+
+  const links = async () => ((await sim.control('GET', '/_sim/tiktok/requests')) as { method: string; path: string; status: number }[]).filter((r) => r.method === 'POST' && r.path.split('?')[0] === '/affiliate_seller/202405/products/SERUM-05/promotion_link/generate');
+  await waitFor(async () => (await links()).length >= 2, 10_000, 50);
+  await sim.control('PUT', '/_sim/tiktok/products', { productIds: ['OTHER-1', 'SERUM-05'] });
+  const landed = await where((m) => pin(m, 'p1')?.state === 'pinned' || m.state === 'failed');
+  expect(landed.state).toBe('live');
+  const count = (await links()).length;
+  await sleep(6 * BASE_MS);
+  expect((await links()).length).toBe(count);
+  expect((await sim.effects('tiktok')).filter((e) => e.type === 'product.pinned' && e.productId === 'SERUM-05')).toHaveLength(1);
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.ended', { ...show, state: 'ended' }, at()))).status).toBe(202);
+  expect((await where((m) => m.state === 'ended' || m.state === 'failed')).state).toBe('ended');
+}, 60_000);
