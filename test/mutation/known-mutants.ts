@@ -3358,6 +3358,13 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '',
     tests: ['test/integration/events.input.test.ts'],
     testName: 'read as absent',
+  },  {
+    name: 'delivery-oom-counts-attempt',
+    what: 'a delivery run that Redis refused (OOM at maxmemory, READONLY, …) fails the job as any error: each counts as one of its 5 attempts, and a full Redis for half a minute fails the message for good, left pending',
+    file: 'src/queues/hand-backs.ts',
+    from: 'if (!isRedisUnavailable(err) || isOutboundCallError(err)) throw err;',
+    to: 'throw err;',
+    tests: ['test/integration/outbound.redis-oom.test.ts'],
   },
 ];
 
