@@ -14,6 +14,7 @@ import type { ReconcileService } from '../reconcile/reconcile.service.js';
 import type { AuditRepository } from '../store/audit.repository.js';
 import { connectionErrorSummary, RedisOutageLog, reportWorkerOutages } from '../lib/redis-outage-log.js';
 import { CRON_TZ, nextTick } from '../lib/cron.js';
+import { pauseFetchWhileRedisRefuses } from '../queues/refused-fetch.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
 const RECONCILE_SCHEDULES_EVERY_MS = 60_000;
@@ -202,6 +203,8 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
   // Redis down: one line per outage (and reminders), not one per reconnect attempt or per job it failed (src/lib/redis-outage-log.ts).
   const outage = new RedisOutageLog(opts.log, 'scheduler worker');
   worker.on('failed', (job, err) => outage.jobFailed(err, { job: job?.name }, 'scheduled job failed'));
+  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/queues/refused-fetch.ts).
+  pauseFetchWhileRedisRefuses(worker);
   reportWorkerOutages(worker, outage, {}, 'scheduler worker error');
   return {
     close: async () => {

@@ -10,6 +10,7 @@ import type { DeliveryService } from './delivery.service.js';
 import { RedisOutageLog, reportWorkerOutages } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
 import { handBackWhileRedisRefuses, HandBacks } from '../queues/hand-backs.js';
+import { pauseFetchWhileRedisRefuses } from '../queues/refused-fetch.js';
 
 const DeliveryJobSchema = z.object({ partnerId: z.string().min(1), messageId: z.string().min(1), endpointId: z.string().min(1), run: z.number().int().min(1) });
 
@@ -86,6 +87,8 @@ export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWork
       service.markFailed(job.data, err).catch((e: unknown) => opts.log.warn({ err: e, jobId: job.id }, 'could not mark delivery failed'));
     }
   });
+  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/queues/refused-fetch.ts).
+  pauseFetchWhileRedisRefuses(w);
   reportWorkerOutages(w, outage, { queue: DELIVERY_QUEUE }, 'delivery worker error', (err) => handBacks.staleRenewal(err, DELIVERY_QUEUE, opts.log));
   return w;
 }

@@ -3365,6 +3365,13 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'if (!isRedisUnavailable(err) || isOutboundCallError(err)) throw err;',
     to: 'throw err;',
     tests: ['test/integration/outbound.redis-oom.test.ts'],
+  },  {
+    name: 'refused-fetch-no-pause',
+    what: 'a BullMQ worker whose fetch of the next job a full (OOM) or read-only Redis refuses fetches again at once: the scheduler worker spun through ~2,000 refused scripts and error lines a second',
+    file: 'src/queues/refused-fetch.ts',
+    from: 'if (isRedisUnavailable(err) && !closing.signal.aborted) await sleep(',
+    to: 'if (false) await sleep(',
+    tests: ['test/integration/workers.redis-oom.test.ts'],
   },
 ];
 
