@@ -3372,6 +3372,13 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'if (isRedisUnavailable(err) && !closing.signal.aborted) await sleep(',
     to: 'if (false) await sleep(',
     tests: ['test/integration/workers.redis-oom.test.ts'],
+  },  {
+    name: 'start-write-refusal-ignored',
+    what: 'a REDIS_URL naming a read-only replica, or a full Redis, at start is used as it is: npm start died on the scheduler\'s first BullMQ script with a stack trace and the whole Lua script',
+    file: 'src/main/runtime.ts',
+    from: 'if (refusal !== null) {',
+    to: 'if (false) {',
+    tests: ['test/integration/redis-refuses-writes.start.test.ts'],
   },
 ];
 
