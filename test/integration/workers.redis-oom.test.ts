@@ -3,7 +3,7 @@
  * next job (moveToActive: "OOM command not allowed"). BullMQ fetches again at once after any error that
  * is not a connection error, so every worker with a job due spun: under `npm start` the scheduler's
  * worker alone sent ~2,000 refused scripts a second (57,000 error lines in 30 s). Now a refused fetch
- * waits a second (src/queues/refused-fetch.ts), and the workers take their jobs again once Redis has
+ * waits a second (src/lib/redis-outage-log.ts, pauseFetchWhileRedisRefuses), and the workers take their jobs again once Redis has
  * room. Counted on the server: Redis's own `errorstat_OOM`. Real Redis, the service's workers and
  * scheduler (SWEEP_INTERVAL_MS 1000: a sweep tick is due every second).
  */

@@ -3368,9 +3368,9 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },  {
     name: 'refused-fetch-no-pause',
     what: 'a BullMQ worker whose fetch of the next job a full (OOM) or read-only Redis refuses fetches again at once: the scheduler worker spun through ~2,000 refused scripts and error lines a second',
-    file: 'src/queues/refused-fetch.ts',
-    from: 'if (isRedisUnavailable(err) && !closing.signal.aborted) await sleep(',
-    to: 'if (false) await sleep(',
+    file: 'src/lib/redis-outage-log.ts',
+    from: 'if (isRedisUnavailableOrRefusing(err) && !closing.signal.aborted) await pause(',
+    to: 'if (false) await pause(',
     tests: ['test/integration/workers.redis-oom.test.ts'],
   },  {
     name: 'start-write-refusal-ignored',
@@ -3379,8 +3379,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'if (refusal !== null) {',
     to: 'if (false) {',
     tests: ['test/integration/redis-refuses-writes.start.test.ts'],
-  },
-];
+  },];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
