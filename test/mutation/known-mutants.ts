@@ -3379,7 +3379,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'if (refusal !== null) {',
     to: 'if (false) {',
     tests: ['test/integration/redis-refuses-writes.start.test.ts'],
-  },];
+  },  {
+    name: 'expire-gt-redis7-only',
+    what: "a delivery's retry keeps its message with EXPIRE's GT option (Redis 7.0+): on Redis 6.2, the documented minimum, every retry's save fails with 'wrong number of arguments'",
+    file: 'src/store/outbound.scripts.ts',
+    from: 'if ttl > 0 then expireGt(KEYS[1], ttl) end',
+    to: "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl, 'GT') end",
+    tests: ['test/integration/redis-6.2-commands.test.ts'],
+  },
+];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
