@@ -49,6 +49,8 @@ export interface Runtime {
   config: Config;
   log: Logger;
   redisInfo: ResolvedRedis;
+  /** What the Redis we were given would lose, read at start (redis-durability.ts): each a sentence, in /health/ready's `warnings`. */
+  redisDurability: { node: string; problem: string }[];
   redis: RedisClient;
   /** Connection options for BullMQ (each Queue/Worker opens its own connections from these). */
   bullConnection: (role: ConnectionRole) => ConnectionOptions;
@@ -272,6 +274,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     config,
     log,
     redisInfo,
+    redisDurability: durability,
     redis,
     bullConnection,
     keys,

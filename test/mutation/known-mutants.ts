@@ -3386,6 +3386,13 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'if ttl > 0 then expireGt(KEYS[1], ttl) end',
     to: "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl, 'GT') end",
     tests: ['test/integration/redis-6.2-commands.test.ts'],
+  },  {
+    name: 'ready-eviction-warning-dropped',
+    what: 'a service on a Redis that may evict keys (maxmemory-policy allkeys-lru) answers /health/ready with a plain ok: the only trace of the problem is one log line at start',
+    file: 'src/api/routes/health.routes.ts',
+    from: "...(warnings.length > 0 ? { warnings } : {})",
+    to: '...({})',
+    tests: ['test/integration/health.redis-evicts.test.ts'],
   },
 ];
 
