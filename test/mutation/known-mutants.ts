@@ -1266,7 +1266,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'outbound-redeliver-shortens-ttl',
     what: "a redelivery sets its message's TTL to INBOX_TTL_DAYS (a plain EXPIRE): another endpoint's retry that had it kept longer finds it gone and ends skipped",
     file: 'src/store/outbound-message.repository.ts',
-    from: "await this.redis.expire(this.keys.outboundMessage(partnerId, messageId), ttlSec, 'GT');",
+    from: 'await this.redis.scObExpireGt(this.keys.outboundMessage(partnerId, messageId), ttlSec);',
     to: 'await this.redis.expire(this.keys.outboundMessage(partnerId, messageId), ttlSec);',
     tests: ['test/integration/outbound.retention.test.ts'],
   },
