@@ -382,10 +382,9 @@ export type Topology = 'single' | 'cluster';
 /**
  * The topology the suites run on: `SYNDICAST_TEST_REDIS=cluster` selects the cluster. Read from the
  * environment at each call (it is the default argument of startTestRedis and runsFor, so it is read
- * when a file starts its Redis, not when this module loads): jest.ci.config.js's `cluster` project
- * (`npm run test:cluster`, `npm run test:ci`) sets it for each of its files in a setup file
- * (cluster-topology.ts), or the command's environment passes it to every file; a file that sets it
- * before its beforeAll changes its own topology only (jest gives each file its own copy of process.env).
+ * when a file starts its Redis, not when this module loads): jest's workers inherit the variable from
+ * the command (`npm run test:cluster`), and no config passes it; a file that sets it before its
+ * beforeAll changes its own topology only.
  */
 export function testTopology(): Topology {
   return process.env['SYNDICAST_TEST_REDIS'] === 'cluster' ? 'cluster' : 'single';
