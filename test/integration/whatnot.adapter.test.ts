@@ -632,7 +632,9 @@ describe('an app the seller connected through OAuth (access tokens expire)', () 
     expect(ePat).toBeInstanceOf(PermanentError);
     expect(ePat).not.toBeInstanceOf(PinRefusedError); // the token's, not this product's
     expect((ePat as PermanentError).message).toMatch(/the API token lacks the scope write:merchandising, needed to .*generate a new personal access token/);
-    expect((ePat as PermanentError).message).toContain('{"credentials": {"accessToken": "..."}}');
+    // A PATCH's credentials replace the target's whole set: the advice names webhookSecret too (without
+    // it, following the advice removed the secret and every order webhook was refused after).
+    expect((ePat as PermanentError).message).toContain('{"credentials": {"accessToken": "<new>", "webhookSecret": "…"}}');
     expect((await requests(seq)).map(line)).toEqual([`POST ${MERCH_PATH} 403`]);
 
     // an app's grant: a fresh access token changes nothing (no refresh, no second try); the fix is the grant
@@ -643,7 +645,7 @@ describe('an app the seller connected through OAuth (access tokens expire)', () 
     const eApp = await caught(h.adapter.pin(appRemote, PIN, buildOpContext('mk-scope-app')));
     expect(eApp).toBeInstanceOf(PermanentError);
     expect((eApp as PermanentError).message).toMatch(/the app's authorisation lacks the scope write:merchandising, .*connect the app again/);
-    expect((eApp as PermanentError).message).toContain('"refreshToken": "..."');
+    expect((eApp as PermanentError).message).toContain('{"credentials": {"clientId": "…", "clientSecret": "…", "refreshToken": "<new>", "webhookSecret": "…"}}');
     expect((eApp as PermanentError).message).not.toContain('"accessToken"');
     expect((await requests(seq)).map(line)).toEqual([`POST ${MERCH_PATH} 403`]);
     expect(await effects()).toEqual(expect.not.arrayContaining([expect.objectContaining({ type: 'product.pinned' })]));
@@ -662,7 +664,7 @@ describe('an app the seller connected through OAuth (access tokens expire)', () 
     expect(eGrant).toBeInstanceOf(PermanentError);
     expect((eGrant as PermanentError).reason).toBe('invalid_grant');
     expect((eGrant as PermanentError).message).toMatch(/Whatnot authorisation lost: .*connect the app again/);
-    expect((eGrant as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    expect((eGrant as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {"clientId": "…", "clientSecret": "…", "refreshToken": "<new>", "webhookSecret": "…"}}');
 
     // A fresh token refused at once (every call 401): refreshed once, then authExpired, not a loop.
     const other = harness({ credentials: { ...simWhatnotAppCredentials('b'), webhookSecret: WEBHOOK_SECRET } });

@@ -244,12 +244,13 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
 
   it('invalid_grant (revoked refresh token) → PermanentError asking to re-authorise', async () => {
     await control('POST', '/revocations', { token: 'revoked-1//abc' });
-    const h = harness({ credentials: { ...CREDENTIALS, refreshToken: 'revoked-1//abc' } });
+    const h = harness({ credentials: { ...CREDENTIALS, refreshToken: 'revoked-1//abc', privacyStatus: 'public' } });
     const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-revoked')));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('invalid_grant');
     expect((err as PermanentError).message).toMatch(/Re-authorise the YouTube channel/);
-    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    // privacyStatus too (a PATCH replaces the credentials: without it the next show went unlisted)
+    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {"clientId": "…", "clientSecret": "…", "refreshToken": "<new>", "privacyStatus": "…"}}');
     expect((err as PermanentError).message).not.toContain('revoked-1//abc');
     expect((await requests()).map(line)).toEqual(['POST /token 400']);
     expect(await effects()).toEqual([]);

@@ -3530,6 +3530,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/whatnot.adapter.test.ts'],
     testName: "each seller's and app's",
   },
+  {
+    name: 'whatnot-advice-without-webhook-secret',
+    what: "the advice texts' PATCH names only the renewed fields: following it removes the target's webhookSecret",
+    file: 'src/targets/whatnot/whatnot.client.ts',
+    from: 'const target = adviceTarget(ctx.target);',
+    to: 'const target = { id: ctx.target.id, partnerId: ctx.target.partnerId };',
+    tests: ['test/integration/whatnot.adapter.test.ts'],
+    testName: 'scope the call needs|revoked refresh token is authorisation lost',
+  },
+  {
+    name: 'bambuser-advice-without-other-fields',
+    what: "Bambuser's advice PATCH names the apiKey alone: following it removes the webhook header and region",
+    file: 'src/targets/bambuser/bambuser.client.ts',
+    from: 'fields: Object.keys(ctx.target.credentials), ',
+    to: '',
+    tests: ['test/integration/bambuser.adapter.test.ts'],
+    testName: 'a dead API key',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

@@ -7,6 +7,7 @@ import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, Re
 import { nextMidnightPacific } from '../quota-reset.js';
 import { GoogleErrorSchema, TokenErrorSchema } from './youtube.schemas.js';
 import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
 export type { MappedFailure };
 
 /** What went wrong with one HTTP exchange, before interpretation. */
@@ -136,7 +137,7 @@ export function mapApiFailure(failure: YoutubeFailure, nowMs: number, pinOf?: st
 }
 
 /** Failure of the OAuth token endpoint (oauth2.googleapis.com/token). */
-export function mapTokenFailure(failure: YoutubeFailure, nowMs: number, target: { id: string; partnerId: string }): MappedFailure {
+export function mapTokenFailure(failure: YoutubeFailure, nowMs: number, target: AdviceTarget): MappedFailure {
   if (failure.kind === 'network') return networkFailure(failure.code, failure.message, 'Google OAuth');
 
   const { status, body, retryAfter } = failure;
@@ -148,7 +149,7 @@ export function mapTokenFailure(failure: YoutubeFailure, nowMs: number, target: 
       error: new PermanentError(
         'YouTube authorisation lost: Google refused the refresh token (invalid_grant: revoked, expired, or the OAuth app is in ' +
           '"Testing" mode, where refresh tokens expire after 7 days). Re-authorise the YouTube channel and store the new ' +
-          `refresh token with PATCH /v1/partners/${target.partnerId}/targets/${target.id} {"credentials": {...}}, then resync.`,
+          `refresh token with ${credentialsPatch(target, ['refreshToken'])}, then resync.`,
         'invalid_grant',
       ),
     };
