@@ -3548,6 +3548,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/bambuser.adapter.test.ts'],
     testName: 'a dead API key',
   },
+  {
+    name: 'whatnot-sim-refused-take-no-slot',
+    what: "the Whatnot simulator takes no window slot for a refused request (401): Whatnot counts every request, and its RateLimit-Remaining was an empty window's",
+    file: 'src/simulators/whatnot.sim.ts',
+    from: 'const full = sim.takeWindowSlot(Date.now(), caller);',
+    to: "const full = token && !revoked.has(token) && issued !== 'expired' ? sim.takeWindowSlot(Date.now(), caller) : undefined;",
+    tests: ['test/integration/whatnot.adapter.test.ts'],
+    testName: 'refused requests',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
