@@ -324,6 +324,26 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect((await effects()).map((e) => e.type)).toEqual(['show.created']);
   });
 
+  it('a channel YouTube does not let stream live (a strike: livePermissionBlocked on liveBroadcasts.insert): the show fails at once with what to do, not retried, no quota charged', async () => {
+    // It fell through to the generic 4xx: a permanent error quoting Google's sentence, no word on where
+    // the owner sees the restriction or that a resync is needed once it is lifted.
+    const h = harness();
+    await control('PUT', '/live-streaming', { enabled: true, blocked: true });
+    const used = ((await control('GET', '/limits')) as { quota: { used: number } }).quota.used;
+    const mid = await lastSeq();
+    const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-blocked')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect(err).not.toBeInstanceOf(RetryableError);
+    expect((err as PermanentError).reason).toBe('livePermissionBlocked');
+    expect((err as PermanentError).message).toMatch(/YouTube does not let this channel stream live at the moment .*strike.*YouTube Studio.*resync/);
+    expect((await requests(mid)).map(line)).toEqual(['POST /token 200', 'POST /youtube/v3/liveStreams 200', 'POST /youtube/v3/liveBroadcasts 403']);
+    expect(((await control('GET', '/limits')) as { quota: { used: number } }).quota.used - used).toBe(50); // the stream's insert alone
+    expect((await effects()).map((e) => e.type)).not.toContain('show.created');
+    // lifted: the same show is made
+    await control('PUT', '/live-streaming', { enabled: true });
+    await expect(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-blocked'))).resolves.toMatchObject({ externalId: expect.any(String) });
+  });
+
   it('missing credentials → PermanentError before any request', async () => {
     const h = harness({ credentials: { clientId: 'cid', clientSecret: '' } });
     const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-nocreds')));

@@ -3557,6 +3557,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/whatnot.adapter.test.ts'],
     testName: 'refused requests',
   },
+  {
+    name: 'youtube-live-permission-blocked-unexplained',
+    what: 'livePermissionBlocked (a channel YouTube does not let stream live, e.g. a strike) falls through to the generic 4xx: no word on where the owner sees it or to resync once lifted',
+    file: 'src/targets/youtube/youtube.errors.ts',
+    from: '  livePermissionBlocked:\n',
+    to: '  livePermissionBlockedUnknown:\n',
+    tests: ['test/integration/youtube.adapter.test.ts'],
+    testName: 'livePermissionBlocked',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

@@ -27,6 +27,8 @@ const RATE_LIMIT_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded'
 const PERMANENT_MESSAGES: Record<string, string> = {
   liveStreamingNotEnabled:
     'live streaming is not enabled on this YouTube channel: enable it in YouTube Studio (the first activation can take up to 24 hours), then resync',
+  livePermissionBlocked:
+    'YouTube does not let this channel stream live at the moment (livePermissionBlocked: e.g. a Community Guidelines strike or another live-streaming restriction): the channel owner sees why and until when in YouTube Studio (youtube.com/features); once the channel can stream again, resync',
   liveBroadcastBindingNotAllowed:
     'YouTube does not allow binding this broadcast to its stream (the broadcast is past the ready state or the stream belongs to another channel)',
   liveBroadcastNotFound: 'the YouTube broadcast no longer exists (it was deleted on YouTube)',
