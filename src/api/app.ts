@@ -370,7 +370,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   }
 
   // Routes
-  await app.register(healthRoutes, { redis: rt.redis, keys: rt.keys, draining: () => shutdown.draining });
+  await app.register(healthRoutes, { redis: rt.redis, keys: rt.keys, draining: () => shutdown.draining, warnings: rt.redisDurability.map((d) => `${d.node}: ${d.problem}`) });
   await app.register(eventRoutes, { ingest: rt.ingest, onAccepted: (r) => metrics.events.inc({ result: r }) });
   await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: metrics.countClick, metrics, ackOnSend: rt.replicaAck.active, logLevel: rt.config.logLevel });
   await app.register(keyRoutes, { apiKeys: rt.apiKeys, partners: rt.partners });

@@ -444,7 +444,8 @@ const ConfigSchema = z.object({
   syncBackoffBaseMs: ms(1000, 1, 300_000, 'the back-off is capped at 5 min: a larger first wait is that cap'),
   /**
    * The first wait before a live show's pin that the platform refused for a reason the seller can mend
-   * there (a product not among the seller's listings yet: PinRefusedError.mendable) is asked again;
+   * there (PinRefusedError.mendable: a product none of the seller's Whatnot listings yet, TikTok's
+   * 36009004 naming product_id, Facebook's code 100 on a catalog item out of stock) is asked again;
    * doubled at each refusal, capped at 5 min (src/domain/mirror.ts refusedRetryMs). The sweep starts the
    * attempt, so it comes up to SWEEP_INTERVAL_MS later. Tests shorten it (test/e2e/pin-refused.retry.test.ts).
    */

@@ -61,8 +61,51 @@ export interface MirrorPin {
    * wanted; `tries` counts the refusals of this product as it is, and sets the next wait
    * (refusedRetryMs: the base, doubled each time, capped at 5 min). The sweep enqueues the sync once
    * `at` has passed (SweepService), so no delayed job holds the mirror's other events meanwhile.
+   * Kept across such an attempt (the pin `pending` for its length, reported `failed` with this reason:
+   * reportedPinState), so a transient error during it (a 5xx, a timeout, a crash) neither starts the
+   * count again nor tells the partner `pending`; dropped once the pin lands, its product changes or it
+   * is taken back. `episode`: the pin's episode when a refusal for this reason was first recorded,
+   * carried while the retries are refused for the same reason (mirror.updated's key: reportedEpisode).
    */
-  refused?: { as: string; error: string; retry?: { tries: number; at: number } };
+  refused?: { as: string; error: string; retry?: { tries: number; at: number }; episode?: number };
+}
+
+/**
+ * The pin's state as the show view and mirror.updated give it: an attempt at a refused pin (stored
+ * `pending` for the length of the call, its last refusal kept) is still `failed`, with that refusal's
+ * reason, until it lands or is refused for another reason.
+ */
+export function reportedPinState(p: Pick<MirrorPin, 'state' | 'refused'>): PinState {
+  return p.state === 'pending' && p.refused !== undefined ? 'failed' : p.state;
+}
+
+/** A refused pin that is asked again (its last refusal a mendable one): `failed` or an attempt at it. */
+function refusedRetrying(p: MirrorPin): p is MirrorPin & { refused: NonNullable<MirrorPin['refused']> } {
+  return p.refused?.retry !== undefined && (p.state === 'failed' || p.state === 'pending');
+}
+
+/**
+ * The pin's episode as mirror.updated's idempotency key counts it: a refused pin asked again keeps the
+ * one of the refusal first reported (each attempt is a new episode, and the partner is told nothing new).
+ */
+export function reportedEpisode(p: MirrorPin): number {
+  return refusedRetrying(p) ? (p.refused.episode ?? p.episode) : p.episode;
+}
+
+/**
+ * The mirror's pins as the fingerprint of what the partner was last told covers them (SyncService.tell):
+ * a pin as stored, except a refused pin asked again, which is only what the partner sees of it (`failed`,
+ * its link, the refusal's reason, the episode first reported). Each attempt at it changes its episode,
+ * times and count, and each made a mirror.updated (and a timeline entry) saying nothing new, every few
+ * minutes for the whole show. Every other pin as stored, so the fingerprint a mirror was last told with
+ * stays the same across an upgrade (nothing is told again).
+ */
+export function reportedPins(pins: IdRecord<MirrorPin>): IdRecord<unknown> {
+  const out = idRecord<unknown>();
+  for (const [productId, p] of Object.entries(pins)) {
+    out[productId] = refusedRetrying(p) ? { state: 'failed', episode: reportedEpisode(p), linkUrl: p.linkUrl, refused: { as: p.refused.as, error: p.refused.error } } : p;
+  }
+  return out;
 }
 
 /** The longest wait between two attempts at a refused pin the seller can mend (refusedRetryMs). */

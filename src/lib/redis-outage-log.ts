@@ -16,6 +16,7 @@
  * other job failure is logged as it comes, also one whose error came from a platform or partner call
  * with the same socket codes (isOutboundCallError).
  */
+import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 
 /** Socket-level error codes that mean "Redis cannot be reached" (not "Redis refused this command"). */
@@ -52,6 +53,20 @@ export function isRedisUnavailable(err: unknown): boolean {
   if (typeof e.message === 'string' && UNREACHABLE_MESSAGE.test(e.message)) return true;
   const errors = (err as { errors?: unknown }).errors; // AggregateError (IPv4 and IPv6 both refused)
   return Array.isArray(errors) && errors.length > 0 && errors.every(isRedisUnavailable);
+}
+
+/** Redis's answers for a server that is there but takes no writes (or no commands) for now. */
+const REFUSING = /^(?:OOM command not allowed|READONLY|MISCONF|LOADING|BUSY|MASTERDOWN|NOREPLICAS|TRYAGAIN|CLUSTERDOWN)\b/;
+
+/**
+ * isRedisUnavailable, or a Redis that answers and refuses for now: full (`OOM` at `maxmemory` with
+ * noeviction), a read-only replica, one that cannot persist (`MISCONF`), one loading its data or
+ * running a long script (pauseFetchWhileRedisRefuses, below).
+ */
+export function isRedisUnavailableOrRefusing(err: unknown): boolean {
+  if (isRedisUnavailable(err)) return true;
+  const message = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined;
+  return typeof message === 'string' && REFUSING.test(message);
 }
 
 /**
@@ -148,7 +163,9 @@ export class RedisOutageLog {
       this.lastLogged = now;
       this.suppressed = 0;
       this.total = 1;
-      this.log.error({ err, ...fields }, `${this.what}: Redis unavailable (repeats are logged at most every ${Math.round(this.intervalMs / 1000)} s)`);
+      // What the error says, not its stack: an outage is an expected condition, and the workers' lines
+      // (BullMQ's connection errors) carried ioredis's stack where the relay's and the API's did not.
+      this.log.error({ err: connectionErrorSummary(err), ...fields }, `${this.what}: Redis unavailable (repeats are logged at most every ${Math.round(this.intervalMs / 1000)} s)`);
       return;
     }
     this.total++;
@@ -237,4 +254,51 @@ export function reportWorkerOutages(w: WorkerEvents, outage: RedisOutageLog, fie
   });
   w.on('ready', () => outage.recovered());
   w.on('closed', () => outage.flush());
+}
+
+/**
+ * pauseFetchWhileRedisRefuses: a BullMQ worker whose fetch of the next job Redis refuses spins.
+ * Worker.mainLoop takes the next job through moveToActive (a Lua script whose first write, the LMOVE
+ * of the job to active, is refused by a Redis at `maxmemory` with noeviction: "OOM command not
+ * allowed"; likewise READONLY on a replica, MISCONF). BullMQ retries a connection error after
+ * `runRetryDelay`, but any other error it emits and fetches again at once (worker.js, retryIfFailed
+ * with onlyEmitError): with a job due, a full Redis drove the scheduler's worker through ~2,000 refused
+ * scripts and error lines a second under `npm start` (57,000 in 30 s), a core of CPU for the process
+ * and for Redis. Now a fetch that Redis refused or did not answer (isRedisUnavailableOrRefusing) waits
+ * REFUSED_FETCH_PAUSE_MS before it reports the error, so the worker asks again about once a second and
+ * takes its jobs as soon as Redis has room. A closing worker ends the wait at once. (Here, not in a
+ * module of its own: a new module imported by all five worker modules, which process.ts imports at
+ * once, made jest's ESM loader fail them with "request for … is not in cache".)
+ */
+export const REFUSED_FETCH_PAUSE_MS = 1_000;
+
+type Fetch = (...args: unknown[]) => Promise<unknown>;
+
+/** Resolves after `ms`, or at once when `signal` aborts (not node:timers/promises: the same jest race). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export function pauseFetchWhileRedisRefuses<W extends Worker>(worker: W): W {
+  const w = worker as unknown as { moveToActive: Fetch };
+  const fetch = w.moveToActive.bind(worker) as Fetch;
+  const closing = new AbortController();
+  worker.on('closing', () => closing.abort());
+  w.moveToActive = async (...args: unknown[]): Promise<unknown> => {
+    try {
+      return await fetch(...args);
+    } catch (err) {
+      if (isRedisUnavailableOrRefusing(err) && !closing.signal.aborted) await pause(REFUSED_FETCH_PAUSE_MS, closing.signal);
+      throw err;
+    }
+  };
+  return worker;
 }

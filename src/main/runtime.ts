@@ -37,7 +37,7 @@ import { ReplicaAck } from '../store/replica-ack.js';
 import { Keys } from '../store/keys.js';
 import { PartnerRepository } from '../store/partner.repository.js';
 import { clusterSeedProblem, createRedis, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
-import { redisDurabilityProblems } from '../store/redis-durability.js';
+import { redisDurabilityProblems, redisWriteRefusal } from '../store/redis-durability.js';
 import { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
 import { RefundIdClaims } from '../store/refund-id.repository.js';
 import { WebhookIdClaims } from '../store/webhook-id.repository.js';
@@ -49,6 +49,8 @@ export interface Runtime {
   config: Config;
   log: Logger;
   redisInfo: ResolvedRedis;
+  /** What the Redis we were given would lose, read at start (redis-durability.ts): each a sentence, in /health/ready's `warnings`. */
+  redisDurability: { node: string; problem: string }[];
   redis: RedisClient;
   /** Connection options for BullMQ (each Queue/Worker opens its own connections from these). */
   bullConnection: (role: ConnectionRole) => ConnectionOptions;
@@ -148,6 +150,16 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   for (const { node, problem } of durability) log.warn({ redis: node }, problem);
 
   const keys = new Keys(config.keyPrefix);
+  // A replica, a full Redis or one that cannot persist refuses every write: said now, before anything else is written.
+  const refusal = await unlessStopped(redisWriteRefusal(redis, keys.readinessProbe()), opts.stop).catch(async (err: unknown) => {
+    if (err instanceof StartupStopped) await giveUp();
+    throw err;
+  });
+  if (refusal !== null) {
+    await giveUp();
+    const where = config.redisClusterNodes ? `the Redis Cluster REDIS_CLUSTER_NODES=${printableClusterNodes(config.redisClusterNodes)}` : `Redis at REDIS_URL=${printableUrl(redisInfo.url)}`;
+    throw new RedisUnavailableError(`Syndicast reached ${where}, but it refuses writes: ${refusal}, then start again. Nothing was written.`);
+  }
   const box = new SecretBox(secrets.secretsKey, (config.secretsKeyPrevious ?? '').split(','));
   const partners = new PartnerRepository(redis, keys, box);
   const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box);
@@ -263,6 +275,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     config,
     log,
     redisInfo,
+    redisDurability: durability,
     redis,
     bullConnection,
     keys,

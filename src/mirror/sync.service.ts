@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
-import { ingestUnreadable, isTerminal, newMirror, ownMirror, refusedRetryDue, refusedRetryMs, unreadableMark, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
+import { ingestUnreadable, isTerminal, newMirror, ownMirror, refusedRetryDue, refusedRetryMs, reportedPins, unreadableMark, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import { IntentCorruptError, LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
@@ -582,7 +582,9 @@ export class SyncService {
    */
   private async tell(partnerId: string, showId: string, mirror: MirrorDoc, view: MirrorViewContext): Promise<string | undefined> {
     if (!this.deps.onMirrorChanged && !this.deps.activity) return undefined;
-    const fingerprint = JSON.stringify({ s: mirror.state, p: mirror.pins, r: mirror.remote?.externalId, e: reportedError(mirror) });
+    // A refused pin asked again counts by what the partner sees of it (reportedPins): an attempt refused
+    // again for the same reason tells nothing new.
+    const fingerprint = JSON.stringify({ s: mirror.state, p: reportedPins(mirror.pins), r: mirror.remote?.externalId, e: reportedError(mirror) });
     if (fingerprint === mirror.notified) return undefined;
     // No report for a target deleted since the run's last save (which checked it: ShowRepository
     // targetGuard), nor while a DELETE's mark is on it (held: the run comes back); checked only when
@@ -975,15 +977,18 @@ export class SyncService {
         const attempt = pinAttemptOf(productId, product);
         const same = mp.state === 'failed' && mp.refused !== undefined && mp.refused.as === attempt;
         if (same && !refusedRetryDue(mp.refused, Date.now())) continue;
-        // The refusals of this product as it is so far: the next one waits longer.
-        const tries = same ? mp.refused?.retry?.tries : undefined;
-        if (mp.state === 'unpinned' || (mp.state === 'failed' && mp.refused !== undefined)) {
+        const refusedBefore = mp.state === 'failed' && mp.refused !== undefined;
+        // The last refusal stays on the pin while the product is the same (also a `pending` one, whose
+        // attempt ended without an answer: a 5xx, a timeout, a crash): its count sets the next wait, and
+        // the partner is still told `failed` with its reason (reportedPinState). A product changed since
+        // starts over.
+        if (mp.refused !== undefined && mp.refused.as !== attempt) mp.refused = undefined;
+        if (mp.state === 'unpinned' || refusedBefore) {
           // A new episode: pinned again after it was taken back, a refused product that changed since,
           // or one due for another attempt (the refused attempt made nothing, and its intent scope,
           // left `started`, is left behind: the new episode's own scope sends it again).
           mp.episode += 1;
           mp.state = 'pending';
-          mp.refused = undefined;
           // A refused pin asked again as it was: its product is on screen already (its pin delay not again).
           mp.dueAt = same ? Date.now() : undefined;
           await save();
@@ -1055,9 +1060,13 @@ export class SyncService {
           mp.state = 'failed';
           // Mendable on the platform (the seller may make the listing during the show): asked again
           // after a wait that doubles at each refusal, for as long as the show is live and the pin wanted.
-          const n = (tries ?? 0) + 1;
+          // `tries`: the refusals of this product as it is so far (kept across the attempts), so each waits longer.
+          const n = (mp.refused?.retry?.tries ?? 0) + 1;
           const retry = refused?.mendable ? { tries: n, at: Date.now() + refusedRetryMs(n, this.deps.refusedRetryBaseMs ?? 30_000) } : undefined;
-          mp.refused = { as: attempt, error: `${adapter.platform}: ${refused?.message ?? 'refused'}`, ...(retry ? { retry } : {}) };
+          const error = `${adapter.platform}: ${refused?.message ?? 'refused'}`;
+          // Refused again for the same reason: the episode first reported stays (mirror.updated's key).
+          const episode = mp.refused?.error === error ? (mp.refused.episode ?? mp.episode) : mp.episode;
+          mp.refused = { as: attempt, error, ...(retry ? { retry, episode } : {}) };
           mp.at = new Date().toISOString();
           mp.tried = undefined;
           mp.sentAs = undefined;
@@ -1100,6 +1109,7 @@ export class SyncService {
         if (mp.episode === 1) delete mirror.pins[productId];
         else mp.state = 'unpinned';
         mp.dueAt = undefined;
+        mp.refused = undefined;
         await save();
       } else if (!want && mp.state === 'failed' && mp.refused !== undefined && desired.state === 'live') {
         // Taken back after the platform refused it: nothing of it is on the platform. Unpinned (not
@@ -1260,4 +1270,5 @@ function unpinned(mp: MirrorPin, at = new Date().toISOString()): void {
   mp.sentAs = undefined;
   mp.triedAt = undefined;
   mp.unpinTriedAt = undefined;
+  mp.refused = undefined;
 }

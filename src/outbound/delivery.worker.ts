@@ -7,9 +7,9 @@ import { z } from 'zod';
 import { DELIVERY_QUEUE, type DeliveryJob } from '../queues/delivery.queue.js';
 import type { Keys } from '../store/keys.js';
 import type { DeliveryService } from './delivery.service.js';
-import { RedisOutageLog, reportWorkerOutages } from '../lib/redis-outage-log.js';
+import { RedisOutageLog, reportWorkerOutages, pauseFetchWhileRedisRefuses } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
-import { HandBacks } from '../queues/hand-backs.js';
+import { handBackWhileRedisRefuses, HandBacks } from '../queues/hand-backs.js';
 
 const DeliveryJobSchema = z.object({ partnerId: z.string().min(1), messageId: z.string().min(1), endpointId: z.string().min(1), run: z.number().int().min(1) });
 
@@ -32,7 +32,8 @@ export interface DeliveryWorkerOptions {
 export function createDeliveryProcessor(service: DeliveryService, closing: () => boolean = () => false, handBacks?: HandBacks) {
   return async (job: Job<DeliveryJob>, token?: string): Promise<string> => {
     const data = DeliveryJobSchema.parse(job.data);
-    const outcome = await service.deliver(data);
+    // Redis full or refusing (OOM, READONLY, …): the job waits and runs again, its attempts untouched.
+    const outcome = await handBackWhileRedisRefuses(job, token, handBacks, () => service.deliver(data));
     deliveryAttempts.inc({ outcome: outcome.kind });
     if (outcome.kind === 'retry' || outcome.kind === 'deferred') {
       // The next attempt is a delayed job, not a sleeping handler; the job id (and webhook-id) stay.
@@ -85,6 +86,8 @@ export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWork
       service.markFailed(job.data, err).catch((e: unknown) => opts.log.warn({ err: e, jobId: job.id }, 'could not mark delivery failed'));
     }
   });
+  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
+  pauseFetchWhileRedisRefuses(w);
   reportWorkerOutages(w, outage, { queue: DELIVERY_QUEUE }, 'delivery worker error', (err) => handBacks.staleRenewal(err, DELIVERY_QUEUE, opts.log));
   return w;
 }

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
-import { refusedPinReason, type MirrorDoc } from '../domain/mirror.js';
+import { refusedPinReason, reportedEpisode, reportedPinState, type MirrorDoc } from '../domain/mirror.js';
 import { keyPart } from '../lib/ids.js';
 import { pendingPinReason, viewLastError } from '../mirror/show.view.js';
 import type { OutboundService } from './outbound.service.js';
@@ -53,8 +53,10 @@ export function mirrorUpdatedData(showId: string, m: MirrorDoc, ctx: MirrorViewC
     pins: Object.entries(m.pins)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([productId, p]) => {
-        const reason = p.state === 'failed' && p.refused ? refusedPinReason(p.refused) : ctx.desired ? pendingPinReason(ctx.desired, productId, p.state) : undefined;
-        return { productId, state: p.state, linkUrl: p.linkUrl ?? null, ...(reason ? { reason } : {}) };
+        // An attempt at a refused pin is still `failed` with its reason (reportedPinState).
+        const state = reportedPinState(p);
+        const reason = state === 'failed' && p.refused ? refusedPinReason(p.refused) : ctx.desired ? pendingPinReason(ctx.desired, productId, state) : undefined;
+        return { productId, state, linkUrl: p.linkUrl ?? null, ...(reason ? { reason } : {}) };
       }),
     enabled: ctx.enabled,
     lastError: viewLastError(m.targetId, ctx.enabled, m),
@@ -83,7 +85,8 @@ function keyedData(d: MirrorUpdatedData): Omit<MirrorUpdatedData, 'enabled'> {
 export function mirrorUpdatedKey(partnerId: string, showId: string, m: MirrorDoc, data: MirrorUpdatedData = mirrorUpdatedData(showId, m, { enabled: true })): string {
   const episodes = Object.entries(m.pins)
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([productId, p]) => [productId, p.episode]);
+    // A refused pin asked again: the episode first reported (each attempt is a new one; reportedEpisode).
+    .map(([productId, p]) => [productId, reportedEpisode(p)]);
   const hash = createHash('sha256')
     .update(JSON.stringify({ data: keyedData(data), v: m.syncedVersion, g: m.generation, e: episodes }))
     .digest('base64url')

@@ -22,8 +22,10 @@
  * any worker) holds a lock of its own, which cannot be found missing before it has gone unrenewed for
  * a whole lock duration, so a real loss of that run is reported as one.
  */
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
+import { isRedisUnavailable } from '../store/redis.js';
+import { isOutboundCallError } from '../lib/redis-outage-log.js';
 
 const RENEWAL_FAILED = /^could not renew lock for job (.+)$/;
 
@@ -86,3 +88,31 @@ export async function handBack(job: Job, untilMs: number, token: string | undefi
 }
 
 const keyOf = (queue: string, jobId: string): string => `${queue}\u0000${jobId}`;
+
+/** How long a job whose run Redis refused or did not answer waits before its next run (not counted as an attempt). */
+export const REDIS_REFUSED_RETRY_MS = 5_000;
+
+/**
+ * Runs a job's work; when Redis refused it or did not answer (isRedisUnavailable: a Redis at
+ * `maxmemory` with noeviction answering OOM, MISCONF, READONLY, LOADING, a dropped connection), hands
+ * the job back as delayed by REDIS_REFUSED_RETRY_MS and throws BullMQ's DelayedError: the run is not
+ * one of the job's attempts. Before, such a run failed the job as BullMQ does any error, and each
+ * counted: a delivery (5 attempts, backoff from 2 s) was failed for good after about half a minute of
+ * a full Redis, its message left `pending` for ever with nothing to send it again. The hand-back works
+ * under OOM too (its script's first write is the lock's DEL, which Redis allows, and a script that has
+ * written may go on). When the hand-back fails as well, the first error is the job's, as before.
+ */
+export async function handBackWhileRedisRefuses<T>(job: Job, token: string | undefined, handBacks: HandBacks | undefined, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    // (A platform's or receiver's ECONNREFUSED reads like Redis's: not this.)
+    if (!isRedisUnavailable(err) || isOutboundCallError(err)) throw err;
+    try {
+      await handBack(job, Date.now() + REDIS_REFUSED_RETRY_MS, token, handBacks);
+    } catch {
+      throw err;
+    }
+    throw new DelayedError(`Redis refused or did not answer (${(err as Error).message.split('\n')[0]!.slice(0, 200)}): again in ${REDIS_REFUSED_RETRY_MS / 1000} s`);
+  }
+}

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import { RECONCILE_QUEUE, type ReconcileService } from './reconcile.service.js';
-import { RedisOutageLog, reportWorkerOutages } from '../lib/redis-outage-log.js';
+import { RedisOutageLog, reportWorkerOutages, pauseFetchWhileRedisRefuses } from '../lib/redis-outage-log.js';
 
 const JobData = z.object({ id: z.string().min(1) });
 
@@ -68,6 +68,8 @@ export function startReconcileWorker(service: ReconcileService, opts: { connecti
     if (!parsed.success) return;
     service.fail(parsed.data.id).catch((e: unknown) => opts.log.warn({ err: e, reconciliationId: parsed.data.id }, 'could not mark reconciliation failed'));
   });
+  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
+  pauseFetchWhileRedisRefuses(w);
   reportWorkerOutages(w, outage, {}, 'reconcile worker error');
   return w;
 }

@@ -326,8 +326,21 @@ export class DestinationSupervisor {
     this.joined = false;
   }
 
+  /**
+   * Started, yet neither running, starting, nor waiting to start again: a start the fence refused (it
+   * said no, or could not be asked: Redis down) stays so. The relay's pass starts such a supervisor
+   * again (it runs only for shows whose lease it holds): left alone, a refusal just after a Redis outage
+   * (the lease lapsed while Redis was down; the renewal that takes it back comes a moment later) kept
+   * the destination idle for good, and the platform got no video once the encoder was back.
+   */
+  get dormant(): boolean {
+    return !this.stopped && !this.run && !this.launching && this.timer === undefined;
+  }
+
   /** launch() in the background: whatever it throws is logged, never an unhandled rejection. */
   private relaunch(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     this.launch().catch((err: unknown) => {
       this.slot?.release();
       this.slot = undefined;

@@ -31,6 +31,7 @@ import { createRequire } from 'node:module';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { isRedisUnavailable } from '../lib/redis-outage-log.js';
 import type { RelayRepository, RelaySource } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
 
@@ -628,6 +629,13 @@ export const PUBLISH_TAKEOVER_MS = 5000;
 /** Bytes a publish must send between two counts to count as sending (not just an RTMP ping answer or acknowledgement). */
 const PUBLISH_DATA_MIN_BYTES = 1024;
 
+/**
+ * How often a publish's key check that Redis could not answer is tried again. A client that fails fast
+ * (`npm start`'s: enableOfflineQueue off) rejects at once while Redis is down, where a queuing one (a
+ * `relay` process's) waits: either way the publish is held, still pending, until Redis answers.
+ */
+export const PUBLISH_CHECK_RETRY_MS = 500;
+
 const KEY_PATH = new RegExp(`^/${EDGE_APP}/([A-Za-z0-9_-]{8,200})$`);
 
 /** How often an edge renews the sources of its publishes (and re-checks their shows) by default: a fifth of RELAY_SOURCE_TTL_MS, at most 2 s. */
@@ -704,17 +712,40 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
     if (!m) return refuse(id, n, 'not /live/{streamKey}');
     const p: Publish = { key: m[1]!, n, session: `${edgeId}:${id}:${++seq}`, received: 0, dataAt: Date.now(), sentAt: 0 };
     publishing.set(id, p);
+    const current = (): boolean => publishing.get(id) === p && !closing;
+    // A step Redis cannot answer now (down, restarting) is tried again until it answers or the publish
+    // ends: an encoder reconnecting during an outage is held (counted in its address's pending cap),
+    // not refused, so its show's video resumes as soon as Redis does. Refused at once, it waited for
+    // the encoder's next retry after the outage, and an encoder that gives up never came back.
+    let waitLogged = false;
+    const answered = async <T>(step: () => Promise<T>): Promise<T | undefined> => {
+      for (;;) {
+        try {
+          return await step();
+        } catch (err) {
+          if (!isRedisUnavailable(err) || !current()) throw err;
+          if (!waitLogged) log.warn({ session: id, err: { message: (err as Error).message } }, 'ingest publish check waits for Redis; the publish is held until it answers');
+          waitLogged = true;
+          await new Promise((r) => setTimeout(r, PUBLISH_CHECK_RETRY_MS));
+          if (!current()) return undefined;
+        }
+      }
+    };
     // node-media-server lets the publish start while we look the key up; a refusal cuts it off.
     void (async () => {
-      const show = await relay.showOfKey(p.key);
+      const checked = await answered(async () => {
+        const show = await relay.showOfKey(p.key);
+        return { show, desired: show ? await shows.desired(show.partnerId, show.showId) : null };
+      });
+      if (!checked) return; // ended while Redis was away
+      const { show, desired } = checked;
       if (!show) return refuse(id, p.n, 'unknown stream key');
-      const desired = await shows.desired(show.partnerId, show.showId);
       if (!desired || desired.state === 'ended' || desired.state === 'cancelled') return refuse(id, p.n, `show ${show.showId} is ${desired?.state ?? 'unknown'}`);
-      if (publishing.get(id) !== p || closing) return; // ended meanwhile
+      if (!current()) return; // ended meanwhile
       p.show = show;
       p.since = new Date().toISOString();
       worker.postMessage({ type: 'accepted', id, n: p.n });
-      await relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
+      await answered(() => relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs));
       log.info({ partnerId: show.partnerId, showId: show.showId, session: id }, 'ingest publish accepted');
       warnCodecs(id, p);
       opts.onSource?.(show);

@@ -853,6 +853,9 @@ export class RelayService {
         sup.readdress(spec);
         sup.setSourceKnown(!!source);
         sup.setInputStalled(!!source?.stalledSince);
+        // Its last start was refused by the fence (just after a Redis outage, say): this pass holds the
+        // show's lease, so it starts again (see DestinationSupervisor.dormant).
+        if (sup.dormant) sup.start();
       }
       if (!source) await this.waiting(o, targetId, sup);
     }

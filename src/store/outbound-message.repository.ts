@@ -66,7 +66,7 @@ export class OutboundMessageRepository {
 
   /**
    * Writes one delivery's state while the message exists. With `keepAtLeastSec`, in the same step the
-   * message is kept at least that long from now (EXPIRE GT: never shortened): a delivery that schedules
+   * message is kept at least that long from now (EXPIRE GT, in Lua for Redis 6.2: never shortened): a delivery that schedules
    * its next attempt keeps its message until then and a retention period after it, and a retry is never
    * saved with the message's old TTL (a crash or Redis error between two calls left it so).
    */
@@ -94,6 +94,6 @@ export class OutboundMessageRepository {
    * would let that retry find the message gone and end `skipped`.
    */
   async touch(partnerId: string, messageId: string, ttlSec: number): Promise<void> {
-    await this.redis.expire(this.keys.outboundMessage(partnerId, messageId), ttlSec, 'GT');
+    await this.redis.scObExpireGt(this.keys.outboundMessage(partnerId, messageId), ttlSec);
   }
 }

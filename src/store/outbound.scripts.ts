@@ -11,15 +11,34 @@ return 1
 `;
 
 /**
+ * EXPIRE GT for Redis 6.2, the documented minimum (EXPIRE's NX/XX/GT/LT options came with Redis 7.0;
+ * 6.2 answers "ERR wrong number of arguments for 'expire' command", which failed every retry's save of
+ * a delivery and every redelivery): the key's TTL is set to `ttl` seconds only when that is longer than
+ * the TTL it has. A key without a TTL keeps none (as GT: no TTL counts as infinite).
+ */
+const EXPIRE_GT_FN = `
+local function expireGt(key, ttl)
+  local cur = redis.call('PTTL', key)
+  if cur ~= -1 and cur < ttl * 1000 then redis.call('EXPIRE', key, ttl) end
+end
+`;
+
+/**
  * KEYS: message hash. ARGV: marker field, ttl s (0: none), then field/value pairs. Writes them while
  * the marker exists and, with a ttl, keeps the hash at least that long from now (EXPIRE GT: never
  * shorter): a retry's state and the message's extension land together or not at all.
  */
-const HSET_KEEP_LUA = `
+const HSET_KEEP_LUA = `${EXPIRE_GT_FN}
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 local ttl = tonumber(ARGV[2])
-if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl, 'GT') end
+if ttl > 0 then expireGt(KEYS[1], ttl) end
+return 1
+`;
+
+/** KEYS: a key. ARGV: ttl s. EXPIRE GT (EXPIRE_GT_FN: Redis 6.2 has no GT option). */
+const EXPIRE_GT_LUA = `${EXPIRE_GT_FN}
+expireGt(KEYS[1], tonumber(ARGV[1]))
 return 1
 `;
 
@@ -137,6 +156,7 @@ declare module 'ioredis' {
     scObAttemptAdd(endpointKey: string, attemptsKey: string, maxLen: number, attempt: string): Result<number, Context>;
     scObMessageCreate(key: string, meta: string, body: string, ttlSec: number, ...pairs: string[]): Result<number, Context>;
     scObReleaseIfHeld(key: string, token: string): Result<number, Context>;
+    scObExpireGt(key: string, ttlSec: number): Result<number, Context>;
   }
 }
 
@@ -151,5 +171,6 @@ export function defineOutboundScripts(redis: RedisClient): void {
     scObAttemptAdd: { numberOfKeys: 2, lua: ATTEMPT_ADD_LUA },
     scObMessageCreate: { numberOfKeys: 1, lua: MESSAGE_CREATE_LUA },
     scObReleaseIfHeld: { numberOfKeys: 1, lua: DEL_IF_HELD_LUA },
+    scObExpireGt: { numberOfKeys: 1, lua: EXPIRE_GT_LUA },
   });
 }

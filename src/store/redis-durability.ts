@@ -69,3 +69,24 @@ export async function redisDurabilityProblems(redis: RedisClient): Promise<{ nod
   }
   return out;
 }
+
+/**
+ * Why a Redis that answers refuses writes, as a sentence for the operator (null: it took the write).
+ * A REDIS_URL naming a read-only replica, or a Redis that is full (`maxmemory` with noeviction) or
+ * cannot persist (MISCONF) at start, answered PING, and the start then died on the scheduler's first
+ * BullMQ script with an unhandled ReplyError: a Node stack trace and the whole Lua script on stderr,
+ * no word about what to change. One SET of the readiness key (60 s TTL) at start asks first; any other
+ * error is left to the start as before.
+ */
+export async function redisWriteRefusal(redis: RedisClient, probeKey: string): Promise<string | null> {
+  try {
+    await redis.set(probeKey, String(Date.now()), 'PX', 60_000);
+    return null;
+  } catch (err) {
+    const message = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : '';
+    if (/^READONLY\b/.test(message)) return `"${message}": it is a read-only replica. Point it at the primary (the server whose ROLE answers master)`;
+    if (/^OOM\b/.test(message)) return `"${message}": it is full (maxmemory reached, maxmemory-policy noeviction). Free memory or raise maxmemory`;
+    if (/^MISCONF\b/.test(message)) return `"${message}": it cannot persist its writes (a failed RDB snapshot or AOF write, e.g. a full disk; its log says why). Fix that`;
+    return null;
+  }
+}

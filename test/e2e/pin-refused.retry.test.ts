@@ -27,7 +27,7 @@ interface MirrorView extends BaseMirrorView {
   pins: { productId: string; state: string; linkUrl: string | null; reason?: string }[];
 }
 interface Msg {
-  data: { showId: string; targetId: string; state: string; pins: { productId: string; state: string; reason?: string }[] };
+  data: { showId: string; targetId: string; state: string; pins: { productId: string; state: string; reason?: string }[]; lastError: string | null };
 }
 const received: Msg[] = [];
 
@@ -35,7 +35,8 @@ simRigPerFile(
   PARTNER,
   whatnotAndTiktok,
   (rig) => ({ sim, svc, secret } = rig),
-  { service: { workers: true, scheduler: true, env: { PIN_REFUSED_RETRY_BASE_MS: String(BASE_MS), SWEEP_INTERVAL_MS: '100' } } },
+  // SYNC_BACKOFF_BASE_MS: the mirror's own retry after a simulated 5xx waits 1.5–3 s (the fault is off by then).
+  { service: { workers: true, scheduler: true, env: { PIN_REFUSED_RETRY_BASE_MS: String(BASE_MS), SWEEP_INTERVAL_MS: '100', SYNC_BACKOFF_BASE_MS: '3000' } } },
 );
 beforeAll(async () => {
   endpoint = await startEndpoint(svc, PARTNER, ['mirror.updated'], (m) => received.push(m as Msg));
@@ -159,4 +160,64 @@ test('TikTok: a promotion link refused for a product the shop has not listed (36
   expect((await sim.effects('tiktok')).filter((e) => e.type === 'product.pinned' && e.productId === 'SERUM-05')).toHaveLength(1);
   expect((await sendEvent(svc, PARTNER, secret, showEvent('show.ended', { ...show, state: 'ended' }, at()))).status).toBe(202);
   expect((await where((m) => m.state === 'ended' || m.state === 'failed')).state).toBe('ended');
+}, 60_000);
+
+/** What the partner was told of p1 for show `showId` on Whatnot (its state, and whether the mirror had an error), in the order received. */
+const told = (showId: string) => received.filter((m) => m.data.showId === showId && m.data.targetId === 'wn').map((m) => `${pin(m.data, 'p1')?.state ?? '-'}${m.data.lastError === null ? '' : ' (error)'}`);
+const toldStates = (showId: string) => told(showId).map((t) => t.split(' ')[0]);
+
+test('a retry refused again for the same reason tells the partner nothing; a 5xx during a retry neither starts the wait over nor tells it pending', async () => {
+  await listings(['SOMETHING-ELSE']);
+  const { show, product } = await refusedPin('r4', 'GLOSS-04');
+  await waitFor(async () => toldStates('r4').includes('failed'), 10_000, 20);
+
+  // Refused again by the second attempt, then by the third (the next one comes 4 × BASE_MS later):
+  // nothing new for the partner, nor on the show's timeline (an entry per attempt pushed real history out).
+  const refusals = (n: number) => waitFor(async () => (await svc.rt.shows.getMirror(PARTNER, 'r4', 'wn'))?.pins['p1']?.refused?.retry?.tries === n, 10_000, 10);
+  const timeline = async () => (await svc.rt.activity.list(PARTNER, 'r4', 500)).filter((e) => e.kind === 'mirror').length;
+  await refusals(2);
+  await sleep(200);
+  const [messages2, timeline2] = [received.length, await timeline()];
+  await refusals(3);
+  await sleep(200);
+  expect([received.length, await timeline()]).toEqual([messages2, timeline2]);
+  expect((await adds('GLOSS-04')).map((r) => r.status)).toEqual([404, 404, 404]);
+  // The next attempt meets a simulated 500, once: the mirror retries it (its own back-off), refused again.
+  await sim.control('PUT', '/_sim/whatnot/faults', { rate: 1, kinds: ['500'] });
+  await waitFor(async () => (await adds('GLOSS-04')).some((r) => r.status === 500), 10_000, 10);
+  await sim.control('PUT', '/_sim/whatnot/faults', { rate: 0, kinds: [] });
+  await waitFor(async () => (await adds('GLOSS-04')).filter((r) => r.status === 404).length >= 5, 20_000, 20);
+  const tries = await adds('GLOSS-04');
+  expect(tries.map((r) => r.status)).toEqual([404, 404, 404, 500, 404, 404]);
+  // The wait goes on growing: the refusal after the 500 is the fourth (8 × BASE_MS), not a first one.
+  expect(Date.parse(tries[5]!.at) - Date.parse(tries[4]!.at)).toBeGreaterThanOrEqual(8 * BASE_MS - 50);
+
+  // The seller lists it: it lands, and the partner is told that.
+  await listings(['SOMETHING-ELSE', 'GLOSS-04']);
+  await waitFor(async () => toldStates('r4').includes('pinned'), 20_000, 20);
+  // Told `failed` once for the five refusals, never `pending` in between (the 500 is reported as the
+  // mirror's error, the pin still `failed`), then `pinned`.
+  const all = told('r4');
+  const since = all.slice(all.indexOf('failed'));
+  expect(since.filter((t) => t !== 'failed (error)')).toEqual(['failed', 'pinned']);
+  expect(since.at(-1)).toBe('pinned');
+
+  expect((await sendEvent(svc, PARTNER, secret, showEvent('show.ended', { ...show, products: [product], state: 'ended' }, at()))).status).toBe(202);
+}, 60_000);
+
+test("a retry is not held back by the target's pin delay again: the product is on screen already", async () => {
+  const PIN_DELAY_MS = 3000;
+  const patch = (pinDelayMs: number) => svc.api(`/v1/partners/${PARTNER}/targets/wn`, { method: 'PATCH', json: { pinDelayMs } });
+  expect((await patch(PIN_DELAY_MS)).status).toBe(200);
+  try {
+    await listings(['SOMETHING-ELSE']);
+    const { show } = await refusedPin('r5', 'TINT-05');
+    await waitFor(async () => (await adds('TINT-05')).length >= 2, 15_000, 20);
+    const [first, second] = await adds('TINT-05');
+    // Asked again after its wait (BASE_MS, and the sweep's), not a pin delay more.
+    expect(Date.parse(second!.at) - Date.parse(first!.at)).toBeLessThan(PIN_DELAY_MS);
+    expect((await sendEvent(svc, PARTNER, secret, showEvent('show.ended', { ...show, state: 'ended' }, at()))).status).toBe(202);
+  } finally {
+    expect((await patch(0)).status).toBe(200);
+  }
 }, 60_000);

@@ -324,6 +324,46 @@ test('publishes of made-up keys whose check does not answer stay under the pendi
 }, 60_000);
 
 /**
+ * Found attacking the relay under `npm start`: its Redis client fails fast (enableOfflineQueue off), so
+ * during an outage the key check of an encoder that reconnected failed at once and the publish was
+ * refused ('check failed'), while the show's video rode the outage: the video stayed down until the
+ * encoder's next retry after Redis came back. The check (and the source's write) is now tried again
+ * until Redis answers, the publish held meanwhile. Here the real repository behind a wrapper that
+ * fails its first calls with the fail-fast client's error.
+ */
+test("a publish whose key check fails because Redis is down (a fail-fast client) is held and accepted once Redis answers, not refused", async () => {
+  const { key } = await scheduledIngest(svc, 'atk-down', await createPartner(svc, 'atk-down'), 'd');
+  const real = svc.rt.relay;
+  const down = (): Error => new Error("Stream isn't writeable and enableOfflineQueue options is false");
+  let checks = 0;
+  let writes = 0;
+  const relay = Object.create(real, {
+    showOfKey: { value: (k: string) => (++checks <= 3 ? Promise.reject(down()) : real.showOfKey(k)) },
+    setSourceFor: { value: (...a: Parameters<typeof real.setSourceFor>) => (++writes <= 1 ? Promise.reject(down()) : real.setSourceFor(...a)) },
+  }) as typeof real;
+  const { log, lines } = logSink<{ msg: string }>();
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay, shows: svc.rt.shows, log, playKeys: [] });
+  let client: Client | undefined;
+  try {
+    const r = await publishFrom(edge.port, '127.0.0.7', key);
+    client = r.client;
+    const settled = (): boolean => lines.some((l) => /^ingest publish (accepted|refused)/.test(l.msg));
+    await waitFor(async () => settled(), 10_000).catch(() => undefined);
+    const source = (await real.source('atk-down', 'd')) !== null;
+    expect({ published: r.result, source, open: isOpen(client), checks: checks >= 4, msgs: [...new Set(lines.map((l) => l.msg))].filter((m) => /^ingest publish (accepted|refused|check)/.test(m)) }).toEqual({
+      published: 'published',
+      source: true,
+      open: true,
+      checks: true,
+      msgs: ['ingest publish check waits for Redis; the publish is held until it answers', 'ingest publish accepted'],
+    });
+  } finally {
+    client?.socket.destroy();
+    await edge.close();
+  }
+}, 60_000);
+
+/**
  * The pending count goes down when a connection closes and when a publish's key is accepted: connections
  * that open and close without publishing (a load balancer's health checks), many more than the cap, do
  * not lock their address out, and a publishing encoder does not hold one of its address's pending places.

@@ -7,7 +7,12 @@
 import { PinRefusedError } from '../../src/targets/target.errors.js';
 import { mapFailure, type WhatnotFailure } from '../../src/targets/whatnot/whatnot.errors.js';
 import { mapApiFailure, type TiktokFailure } from '../../src/targets/tiktok/tiktok.errors.js';
-import { REFUSED_RETRY_CAP_MS, refusedPinReason, refusedRetryDue, refusedRetryMs } from '../../src/domain/mirror.js';
+import { REFUSED_RETRY_CAP_MS, newMirror, refusedPinReason, refusedRetryDue, refusedRetryMs, reportedPins, type MirrorDoc } from '../../src/domain/mirror.js';
+import type { DesiredShow } from '../../src/domain/desired-state.js';
+import type { Product } from '../../src/domain/events.js';
+import { mirrorUpdatedData, mirrorUpdatedKey } from '../../src/outbound/mirror-updated.js';
+import { showView, type RelayViewInput } from '../../src/mirror/show.view.js';
+import type { TargetRecord } from '../../src/store/partner.repository.js';
 import { refusedPinDue } from '../../src/mirror/sweep.service.js';
 
 const NOW = Date.parse('2026-11-24T18:00:00Z');
@@ -59,5 +64,44 @@ describe('mendable pin refusals', () => {
     expect(a).toMatch(/^whatnot: no such listing; while the show is live the pin is tried again/);
     expect(refusedPinReason({ error: 'whatnot: no such listing', retry: { tries: 4, at: NOW + 240_000 } })).toBe(a);
     expect(refusedPinReason({ error: 'whatnot: bad id' })).not.toMatch(/while the show is live/);
+  });
+});
+
+describe('what the partner is told of a refused pin asked again', () => {
+  // Refused (mendable) at episode 2; its product as sent digests to 'a'.
+  const refusedAt2 = (): MirrorDoc => {
+    const m = newMirror('wn', 'whatnot');
+    m.state = 'live';
+    m.remote = { externalId: 'w1', url: 'https://whatnot.example/w1' } as MirrorDoc['remote'];
+    m.syncedVersion = 4;
+    m.pins['p1'] = { state: 'failed', episode: 2, linkUrl: 'http://127.0.0.1/l/a', ref: undefined, at: '2026-11-24T18:00:00.000Z', refused: { as: 'a', error: 'whatnot: no such listing', retry: { tries: 1, at: NOW + 30_000 }, episode: 2 } };
+    m.pins['p2'] = { state: 'pinned', episode: 1, linkUrl: 'http://127.0.0.1/l/b', ref: 'r', at: undefined };
+    return m;
+  };
+  const desired = { state: 'live' as const, pinned: new Set(['p1', 'p2']), products: new Map<string, Product>([['p1', {} as Product], ['p2', {} as Product]]) };
+
+  it('an attempt (pending, its last refusal kept) is still failed with the reason, on the view and in mirror.updated', () => {
+    const m = refusedAt2();
+    m.pins['p1'] = { ...m.pins['p1']!, state: 'pending', episode: 3, tried: true, triedAt: NOW + 30_000 };
+    const told = mirrorUpdatedData('s1', m, { enabled: true, desired }).pins[0]!;
+    expect(told).toEqual({ productId: 'p1', state: 'failed', linkUrl: 'http://127.0.0.1/l/a', reason: refusedPinReason(m.pins['p1']!.refused!) });
+    const target = { id: 'wn', platform: 'whatnot', enabled: true } as TargetRecord;
+    const viewed = showView({ ...desired, showId: 's1', pinUniverse: desired.pinned, version: 4 } as unknown as DesiredShow, [target], [m], { ingest: { url: 'rtmp://x' }, mirrorIngest: [], relay: [], revealMirrorKeys: false } satisfies RelayViewInput).mirrors[0]!.pins[0]!;
+    expect(viewed).toEqual(told);
+  });
+
+  it('refused again for the same reason: the same fingerprint and the same mirror.updated key; another reason or a landed pin changes both', () => {
+    const before = refusedAt2();
+    const again = refusedAt2();
+    // Asked again as episode 3 (a new intent), refused again: new count, wait and time.
+    again.pins['p1'] = { ...again.pins['p1']!, episode: 3, at: '2026-11-24T18:00:31.000Z', dueAt: NOW + 30_000, refused: { as: 'a', error: 'whatnot: no such listing', retry: { tries: 2, at: NOW + 90_000 }, episode: 2 } };
+    expect(JSON.stringify(reportedPins(again.pins))).toBe(JSON.stringify(reportedPins(before.pins)));
+    expect(mirrorUpdatedKey('ptn', 's1', again)).toBe(mirrorUpdatedKey('ptn', 's1', before));
+    const other = refusedAt2();
+    other.pins['p1'] = { ...other.pins['p1']!, episode: 3, refused: { as: 'a', error: 'whatnot: something else', retry: { tries: 2, at: NOW + 90_000 }, episode: 3 } };
+    expect(JSON.stringify(reportedPins(other.pins))).not.toBe(JSON.stringify(reportedPins(before.pins)));
+    expect(mirrorUpdatedKey('ptn', 's1', other)).not.toBe(mirrorUpdatedKey('ptn', 's1', before));
+    // Every other pin counts as stored (a mirror's last fingerprint stays the same across the upgrade).
+    expect(reportedPins(before.pins)['p2']).toBe(before.pins['p2']);
   });
 });

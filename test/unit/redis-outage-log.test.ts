@@ -30,6 +30,20 @@ test('an outage: one line, a reminder per interval with the suppressed count, on
   expect(lines.at(-1)!.msg).toMatch(/Redis unavailable/);
 });
 
+/**
+ * Found attacking the relay under `npm start` (Redis stopped for 5 s): the outage's first line of the
+ * sync, attribution, delivery, reconcile and scheduler workers carried ioredis's stack (BullMQ hands the
+ * error itself), the relay's and the API's did not (they pass connectionErrorSummary). An outage is an
+ * expected condition: its line says what failed, without a stack, whoever reports it.
+ */
+test("an outage's first line carries the error's message and code, not its stack", () => {
+  const { log, lines } = logSink<{ msg: string; err?: { message?: string; code?: string; stack?: string } }>();
+  new RedisOutageLog(log, 'sync workers').error(refused(), { queue: 'q' }, 'sync worker error');
+  expect(lines.map((l) => ({ msg: l.msg, message: l.err?.message, code: l.err?.code, stack: l.err?.stack ?? '' }))).toEqual([
+    { msg: 'sync workers: Redis unavailable (repeats are logged at most every 15 s)', message: 'connect ECONNREFUSED 127.0.0.1:6379', code: 'ECONNREFUSED', stack: '' },
+  ]);
+});
+
 test('what counts as Redis unavailable', () => {
   expect(isRedisUnavailable(refused())).toBe(true);
   expect(isRedisUnavailable(new Error('Connection is closed.'))).toBe(true);

@@ -107,7 +107,7 @@ const ShowViewSchema = z
                   .string()
                   .optional()
                   .describe(
-                    'why a `pending` pin waits, where the mirror cannot act on it yet: the product is not in the show\'s snapshot (it is pinned when the partner sends the product); or why a `failed` pin was refused by the platform (its reason, e.g. a product id it cannot take): only that pin failed, and it is tried again when the partner changes the product or pins it again; a refusal the seller can mend on the platform (a product none of the seller\'s Whatnot listings yet) is also tried again while the show is live, at most 5 min apart, and the reason says so',
+                    'why a `pending` pin waits, where the mirror cannot act on it yet: the product is not in the show\'s snapshot (it is pinned when the partner sends the product); or why a `failed` pin was refused by the platform (its reason, e.g. a product id it cannot take): only that pin failed, and it is tried again when the partner changes the product or pins it again; a refusal the seller can mend on the platform (Whatnot: a product none of the seller\'s listings yet; TikTok: 36009004 naming product_id, a product not in the shop; Facebook: code 100 on a Live Shopping pin of a catalog item out of stock or discontinued) is also tried again while the show is live, at most 5 min apart, and the reason says so; the pin stays `failed` with that reason while an attempt is under way',
                   ),
               })
               .passthrough(),
@@ -445,8 +445,9 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         await operatorSave(targetId, () => shows.updateMirror(partnerId, showId, target, () => newMirror(targetId, target.platform, target.incarnation), (m) => {
           retried = null;
           // A pin the platform refused is asked again too (an operator may have fixed it there: the
-          // product made on the platform): its digest no longer matches, so the sync starts a new episode.
-          const refused = Object.values(m.pins).filter((p) => p.state === 'failed' && p.refused !== undefined);
+          // product made on the platform): its digest no longer matches, so the sync starts a new episode
+          // (and the count of a refusal the seller can mend starts over, also during an attempt at it).
+          const refused = Object.values(m.pins).filter((p) => (p.state === 'failed' || p.state === 'pending') && p.refused !== undefined);
           for (const p of refused) p.refused = { ...p.refused!, as: '' };
           if (m.state !== 'failed' && m.retries === 0 && refused.length === 0) return false;
           retried = m.state;

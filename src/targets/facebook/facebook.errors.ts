@@ -142,8 +142,9 @@ export function mapFacebookFailure(failure: FacebookFailure, nowMs: number, ctx:
   }
   if (status >= 500) return { error: new RetryableError(`Facebook ${ctx.what}: HTTP ${status}${quoted ? `: ${quoted}` : ''}`, { reason }) };
   if (ctx.pinOf !== undefined && code === 100 && PRODUCT_PARAM.test(err?.message ?? '')) {
-    // The catalog item is missing, out of stock or discontinued: the seller can mend that in the
-    // catalog during the show, so the pin is asked again while the show is live (`mendable`).
+    // The catalog item is out of stock or discontinued (one not in the catalog is not pinned as a product:
+    // the adapter posts a comment instead): the seller can restock it during the show, so the pin is
+    // asked again while the show is live (`mendable`).
     return { error: new PinRefusedError(`Facebook refused to pin product ${ctx.pinOf} (code 100)${quoted ? `: ${quoted}` : ''}`, reason, { mendable: true }) };
   }
   return { error: new PermanentError(`Facebook refused ${ctx.what} (${code !== undefined ? `code ${code}` : `HTTP ${status}`})${quoted ? `: ${quoted}` : ''}`, reason) };

@@ -1,0 +1,59 @@
+/**
+ * A delivery whose run Redis refused — a Redis at `maxmemory` with `maxmemory-policy noeviction`
+ * answering "OOM command not allowed" — is handed back as delayed without using up one of its BullMQ
+ * attempts, and goes out once Redis has room again. Before, each such run was a failed attempt: after
+ * five (about half a minute of a full Redis, backoff from 2 s) the job was failed for good, the message's
+ * delivery stayed `pending` (marking it failed was refused too) and nothing ever sent it again.
+ *
+ * Deterministic: the receiver makes Redis full (`CONFIG SET maxmemory 1`) before it answers the first
+ * request, so saving that attempt's outcome is refused. Real Redis, the real delivery worker
+ * (startDeliveryWorker), a real HTTP receiver on loopback.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { startDeliveryWorker } from '../../src/outbound/delivery.worker.js';
+import { DELIVERY_QUEUE, deliveryJobId } from '../../src/queues/delivery.queue.js';
+import { startDeliveryRig, type DeliveryRig } from '../helpers/delivery-rig.js';
+import { logSink } from '../helpers/log-sink.js';
+import { waitFor } from '../helpers/service.js';
+
+let rig: DeliveryRig;
+let admin: Redis;
+
+beforeAll(async () => {
+  rig = await startDeliveryRig({ OUTBOUND_TIMEOUT_MS: '8000' });
+  admin = rig.svc.redis.client() as Redis;
+});
+afterAll(async () => {
+  await admin?.config('SET', 'maxmemory', '0').catch(() => undefined);
+  admin?.disconnect();
+  await rig?.close();
+});
+
+test('a delivery run refused by a full Redis (OOM) does not count as an attempt, and the message goes out once Redis has room', async () => {
+  const { workerRt } = rig;
+  const rx = await rig.receiver(async (n) => {
+    if (n === 0) await admin.config('SET', 'maxmemory', '1');
+    return 200;
+  });
+  const endpointId = await rig.endpoint('poom', rx.url);
+  const { log } = logSink('fatal');
+  rig.workers.push(startDeliveryWorker(workerRt.delivery, { connection: workerRt.bullConnection('worker'), keys: workerRt.keys, concurrency: 1, log }));
+  const queue = new Queue(DELIVERY_QUEUE, { connection: workerRt.bullConnection('worker'), prefix: workerRt.keys.queuePrefix(DELIVERY_QUEUE) });
+  try {
+    const { messageId } = await workerRt.outbound.emit('poom', 'attribution.order_attributed', { orderId: 'o1' }, 'o-1');
+    const jobId = deliveryJobId({ messageId: messageId!, endpointId, run: 1 });
+    await waitFor(async () => rx.ids.length >= 1 && (await queue.getJobState(jobId)) === 'delayed', 20_000, 50);
+    // Before: 1 (one of five attempts gone per refused run).
+    expect((await queue.getJob(jobId))?.attemptsMade).toBe(0);
+
+    await admin.config('SET', 'maxmemory', '0');
+    await waitFor(async () => {
+      const stored = await workerRt.outbound.message('poom', messageId!);
+      return stored?.deliveries.find((d) => d.endpointId === endpointId)?.state === 'delivered';
+    }, 20_000, 100);
+    expect(rx.ids.every((id) => id === messageId)).toBe(true);
+  } finally {
+    await queue.close();
+  }
+}, 60_000);
