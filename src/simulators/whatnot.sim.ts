@@ -361,9 +361,28 @@ export function createWhatnotSimulator(): PlatformSimulator {
     app.addHook('preHandler', async (req, reply) => {
       if (isTokenPath(req)) return undefined;
       const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const issued = sim.tokens.check(token);
+      // The seller the token names: an app's access token its grant's seller (also once expired); a
+      // personal token its seller's; a token never seen and not revoked is a new seller's personal access
+      // token (CONTRACT §9: any non-empty credentials); none for a revoked token no seller holds, or none.
+      let seller: string | undefined;
+      if (token !== undefined && issued !== 'unknown') seller = tokenSeller.get(token) ?? '';
+      else if (token !== undefined) {
+        seller = sellers.find((a) => a.accessToken === token)?.sellerId;
+        if (seller === undefined && !revoked.has(token)) {
+          seller = `sim-seller-${randomId(8)}`;
+          sellers.push({ sellerId: seller, accessToken: token });
+        }
+      }
+      // 10 requests/s per seller per app, every request counted, the refused ones (401, 403) too, and the
+      // RateLimit-* of that window on the answer: an app's access tokens share their app's window with the
+      // seller, a personal token is its own. A request naming no seller counts against its client address's.
+      const caller = seller === undefined ? `\u0000address ${req.ip}` : `${seller}\u0000${(token !== undefined ? tokenApp.get(token) : undefined) ?? 'personal'}`;
+      windowOf.set(req.raw, caller);
+      const full = sim.takeWindowSlot(Date.now(), caller);
+      if (full) return send(reply, rateLimited(full));
       if (!token) throw new WnError(401, 'unauthorized', 'Unauthorized', 'Missing or malformed Authorization: Bearer <token> header');
       if (revoked.has(token)) throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token is invalid, expired or was revoked');
-      const issued = sim.tokens.check(token);
       if (issued === 'expired') throw new WnError(401, 'unauthorized', 'Unauthorized', 'The access token has expired');
       // The grant the token acts under: an app's access token is its refresh token's; a personal token is its own.
       const grant = issued === 'valid' ? (tokenGrant.get(token) ?? token) : token;
@@ -372,22 +391,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
       if (needed !== undefined && scopes !== undefined && !scopes.has(needed)) {
         throw new WnError(403, 'forbidden', 'Forbidden', `This token is not authorised for this operation: it needs the scope ${needed}`, { required_scopes: [needed] });
       }
-      if (issued === 'valid') {
-        sellerOf.set(req.raw, tokenSeller.get(token) ?? '');
-      } else {
-        // A token never seen is a seller's personal access token (CONTRACT §9: any non-empty credentials).
-        let seller = sellers.find((a) => a.accessToken === token);
-        if (!seller) {
-          seller = { sellerId: `sim-seller-${randomId(8)}`, accessToken: token };
-          sellers.push(seller);
-        }
-        sellerOf.set(req.raw, seller.sellerId);
-      }
-      // 10 requests/s per seller per app: an app's access tokens share their app's window with the seller, a personal token is its own.
-      const caller = `${sellerOf.get(req.raw) ?? ''}\u0000${tokenApp.get(token) ?? 'personal'}`;
-      windowOf.set(req.raw, caller);
-      const full = sim.takeWindowSlot(Date.now(), caller);
-      if (full) return send(reply, rateLimited(full));
+      sellerOf.set(req.raw, seller ?? '');
       // Whatnot has no daily quota; this only bites when a test sets one through PUT /_sim/whatnot/limits.
       if (!sim.tryConsumeQuota(1)) throw new WnError(429, 'quota-exceeded', 'Too many requests', 'The daily request quota set on the simulator is used up');
       return undefined;

@@ -25,6 +25,9 @@
  * on every liveBroadcasts and liveStreams method ("The user that authorized the request is not enabled
  * to stream live video on YouTube", Live Streaming API errors), charged no quota; live chat is not
  * refused (another channel's broadcast chat stays open to it).
+ * `{..., blocked: true}`: YouTube does not let the channel stream live for now (a Community Guidelines
+ * strike, a live-streaming restriction): liveBroadcasts.insert gets 403 `livePermissionBlocked` (the
+ * method Google's errors name it for), charged no quota; the other methods answer as usual.
  * Live chat lists are polling cursors: a page token used sooner than the `pollingIntervalMillis` of the
  * answer that handed it out (limit `chatPollingIntervalMs`, 2 s) is refused with 403 rateLimitExceeded.
  */
@@ -47,7 +50,7 @@ import { streamsOf } from './rtmp-sink.js';
 // Constants
 // ---------------------------------------------------------------------------------------------
 
-const LiveStreamingBody = z.object({ account: z.string().min(1).max(200).optional(), enabled: z.boolean() }).strict();
+const LiveStreamingBody = z.object({ account: z.string().min(1).max(200).optional(), enabled: z.boolean(), blocked: z.boolean().optional() }).strict();
 
 const AccountBody = z.object({
   clientId: z.string().min(1).max(200).optional(),
@@ -642,6 +645,8 @@ export function createYoutubeSimulator(): PlatformSimulator {
   const tokenScopes = new Map<string, string[]>();
   /** Channels whose owner has not enabled live streaming (`PUT /_sim/youtube/live-streaming`). */
   const liveDisabled = new Set<string>();
+  /** Channels YouTube currently does not let stream live (a strike, a restriction: `PUT /_sim/youtube/live-streaming {blocked: true}`). */
+  const liveBlocked = new Set<string>();
   const channelOfReq = new WeakMap<object, string>();
   /** The channel the request's access token acts for; a request without one never reaches a handler. */
   const me = (req: FastifyRequest): string => {
@@ -656,6 +661,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
     tokenChannel.clear();
     tokenScopes.clear();
     liveDisabled.clear();
+    liveBlocked.clear();
   });
   // The RTMP sink: a stream is active while its key receives data, inactive once the data stops.
   const streams = streamsOf(sim);
@@ -863,6 +869,20 @@ export function createYoutubeSimulator(): PlatformSimulator {
                 'liveStreamingNotEnabled',
                 'The user that authorized the request is not enabled to stream live video on YouTube. The user can find more information at https://www.youtube.com/features.',
                 resource === 'liveStreams' ? 'youtube.liveStream' : 'youtube.liveBroadcast',
+              ),
+            );
+          }
+          // A channel YouTube does not let stream live for now (a Community Guidelines strike, a
+          // restriction): liveBroadcasts.insert is refused with livePermissionBlocked (the one method
+          // Google's error tables name it for), before any quota is charged.
+          if (req.method === 'POST' && /\/youtube\/v3\/liveBroadcasts(?:\?|$)/.test(req.raw.url ?? '') && liveBlocked.has(channel)) {
+            return send(
+              reply,
+              googleError(
+                403,
+                'livePermissionBlocked',
+                'The user that authorized the request is currently unable to stream live video on YouTube. More information may be found in the channel settings at https://www.youtube.com/features.',
+                'youtube.liveBroadcast',
               ),
             );
           }
@@ -1169,12 +1189,15 @@ export function createYoutubeSimulator(): PlatformSimulator {
     // The channel owner enables live streaming (YouTube Studio; the first activation takes up to 24 h) or has not.
     app.put('/live-streaming', async (req) => {
       const b = LiveStreamingBody.safeParse(req.body ?? {});
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {account?: channel id, enabled: boolean}');
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {account?: channel id, enabled: boolean, blocked?: boolean}');
       const channelId = b.data.account ?? accounts[0]!.channelId;
       if (!accounts.some((a) => a.channelId === channelId)) throw new SimProblem(404, 'Unknown account', `no YouTube channel ${channelId}`);
       if (b.data.enabled) liveDisabled.delete(channelId);
       else liveDisabled.add(channelId);
-      return { account: channelId, enabled: b.data.enabled };
+      // blocked: YouTube does not let the channel stream live for now (a strike); unsaid, not blocked.
+      if (b.data.blocked === true) liveBlocked.add(channelId);
+      else liveBlocked.delete(channelId);
+      return { account: channelId, enabled: b.data.enabled, blocked: liveBlocked.has(channelId) };
     });
     app.post('/accounts', async (req, reply) => {
       const b = AccountBody.safeParse(req.body ?? {});

@@ -166,13 +166,15 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
 
   it('a dead API key → PermanentError naming the fix, no secret in the message', async () => {
     await control('POST', '/revocations', { token: 'revoked-key-123' });
-    const h = harness({ credentials: { apiKey: 'revoked-key-123' } });
+    const h = harness({ credentials: { apiKey: 'revoked-key-123', region: 'global', webhookHeaderValue: 'hook-value-9' } });
     const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-401')));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('unauthorized');
     expect((err as PermanentError).message).toMatch(/BamHub → Settings → Integrations → API Keys/);
-    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    // The whole set (a PATCH replaces the credentials): the apiKey alone removed the webhook header and region.
+    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {"apiKey": "<new>", "region": "…", "webhookHeaderValue": "…"}}');
     expect((err as PermanentError).message).not.toContain('revoked-key-123');
+    expect((err as PermanentError).message).not.toContain('hook-value-9');
     expect((await requests()).map(line)).toEqual(['POST /v1/shows 401']);
   });
 

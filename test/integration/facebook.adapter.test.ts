@@ -199,7 +199,8 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('oauth_190');
     expect((err as PermanentError).message).toMatch(/re-authorise the Page/);
-    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    // pageId too (a PATCH replaces the credentials): the token alone was refused for lacking it.
+    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {"pageId": "…", "pageAccessToken": "<new>"}}');
     expect((err as PermanentError).message).not.toContain('expired-EAAG-xyz');
     const body = (await requests())[0];
     expect(body?.status).toBe(400);

@@ -211,7 +211,10 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('refresh_refused');
     expect((err as PermanentError).message).toMatch(/Re-authorise the app/);
-    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    // every field of the target (a PATCH replaces the credentials), the refresh token the new one
+    const patch = `PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {${Object.keys(CREDENTIALS).map((k) => `"${k}": "${k === 'refreshToken' ? '<new>' : '…'}"`).join(', ')}}}`;
+    expect((err as PermanentError).message).toContain(patch);
+    expect(patch).toContain('"shopCipher": "…"');
     for (const s of [CREDENTIALS.appSecret, 'revoked-ROW_dead']) expect((err as Error).message).not.toContain(s);
     expect((await requests()).map(line)).toEqual(['GET /api/v2/token/refresh 200']); // code 36004005 inside a 200
     expect(h.tokens.clears).toBe(1); // a dead refresh token: the token record goes

@@ -158,6 +158,34 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     expect(Number(over.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   });
 
+  it('refused requests (401, 403) take a slot of the window they name and answer its RateLimit-*: a token lacking a scope, a revoked one, none at all', async () => {
+    // The window was picked after the 401 and 403 checks: refused requests took no slot and answered
+    // the Remaining of an empty window (403 with Remaining 3, Reset 0 after the budget was spent).
+    await control('PUT', '/limits', { requestsPerWindow: 3, windowMs: 5000 }); // a long window: no slot frees up mid-test
+    const get = (token?: string) => axios.get(`${sim.url}/whatnot/shows`, { headers: token ? { authorization: `Bearer ${token}` } : {}, validateStatus: () => true });
+    const seen = async (token?: string): Promise<Array<[number, unknown]>> => {
+      const out: Array<[number, unknown]> = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await get(token);
+        out.push([r.status, r.headers['ratelimit-remaining']]);
+        if (r.status !== 429) expect(Number(r.headers['ratelimit-reset'])).toBeGreaterThanOrEqual(1);
+      }
+      return out;
+    };
+    // seller a's personal token, without read:shows: three 403s spend its window, the fourth is the 429
+    await control('PUT', '/scopes', { token: CREDENTIALS.accessToken, scopes: ['read:orders'] });
+    expect(await seen(CREDENTIALS.accessToken)).toEqual([[403, '2'], [403, '1'], [403, '0'], [429, '0']]);
+    // seller b's token revoked: its 401s count against seller b's window (a made-up one too: a new seller)
+    await control('POST', '/revocations', { token: SELLER_B.accessToken });
+    expect(await seen(SELLER_B.accessToken)).toEqual([[401, '2'], [401, '1'], [401, '0'], [429, '0']]);
+    // no token (nor a revoked one no seller holds): the client address's window, not any seller's
+    expect(await seen()).toEqual([[401, '2'], [401, '1'], [401, '0'], [429, '0']]);
+    await control('POST', '/revocations', { token: 'wn_nobody_revoked' });
+    expect((await get('wn_nobody_revoked')).status).toBe(429);
+    const app = harness({ credentials: { ...simWhatnotAppCredentials('a'), webhookSecret: WEBHOOK_SECRET } });
+    await expect(app.adapter.verifyCredentials!()).resolves.toMatchObject({ accountId: SELLER_A_ID }); // seller a's app: another window
+  });
+
   it('faults: 429 → RateLimitedError + block, 500 → RetryableError, timeout → RetryableError, token_expired/revoked → PermanentError', async () => {
     const h = harness({ timeoutMs: 500 });
     const showId = await newShow();
@@ -632,7 +660,9 @@ describe('an app the seller connected through OAuth (access tokens expire)', () 
     expect(ePat).toBeInstanceOf(PermanentError);
     expect(ePat).not.toBeInstanceOf(PinRefusedError); // the token's, not this product's
     expect((ePat as PermanentError).message).toMatch(/the API token lacks the scope write:merchandising, needed to .*generate a new personal access token/);
-    expect((ePat as PermanentError).message).toContain('{"credentials": {"accessToken": "..."}}');
+    // A PATCH's credentials replace the target's whole set: the advice names webhookSecret too (without
+    // it, following the advice removed the secret and every order webhook was refused after).
+    expect((ePat as PermanentError).message).toContain('{"credentials": {"accessToken": "<new>", "webhookSecret": "…"}}');
     expect((await requests(seq)).map(line)).toEqual([`POST ${MERCH_PATH} 403`]);
 
     // an app's grant: a fresh access token changes nothing (no refresh, no second try); the fix is the grant
@@ -643,7 +673,7 @@ describe('an app the seller connected through OAuth (access tokens expire)', () 
     const eApp = await caught(h.adapter.pin(appRemote, PIN, buildOpContext('mk-scope-app')));
     expect(eApp).toBeInstanceOf(PermanentError);
     expect((eApp as PermanentError).message).toMatch(/the app's authorisation lacks the scope write:merchandising, .*connect the app again/);
-    expect((eApp as PermanentError).message).toContain('"refreshToken": "..."');
+    expect((eApp as PermanentError).message).toContain('{"credentials": {"clientId": "…", "clientSecret": "…", "refreshToken": "<new>", "webhookSecret": "…"}}');
     expect((eApp as PermanentError).message).not.toContain('"accessToken"');
     expect((await requests(seq)).map(line)).toEqual([`POST ${MERCH_PATH} 403`]);
     expect(await effects()).toEqual(expect.not.arrayContaining([expect.objectContaining({ type: 'product.pinned' })]));
@@ -662,7 +692,7 @@ describe('an app the seller connected through OAuth (access tokens expire)', () 
     expect(eGrant).toBeInstanceOf(PermanentError);
     expect((eGrant as PermanentError).reason).toBe('invalid_grant');
     expect((eGrant as PermanentError).message).toMatch(/Whatnot authorisation lost: .*connect the app again/);
-    expect((eGrant as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    expect((eGrant as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {"clientId": "…", "clientSecret": "…", "refreshToken": "<new>", "webhookSecret": "…"}}');
 
     // A fresh token refused at once (every call 401): refreshed once, then authExpired, not a loop.
     const other = harness({ credentials: { ...simWhatnotAppCredentials('b'), webhookSecret: WEBHOOK_SECRET } });

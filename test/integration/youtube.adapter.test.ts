@@ -244,12 +244,13 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
 
   it('invalid_grant (revoked refresh token) → PermanentError asking to re-authorise', async () => {
     await control('POST', '/revocations', { token: 'revoked-1//abc' });
-    const h = harness({ credentials: { ...CREDENTIALS, refreshToken: 'revoked-1//abc' } });
+    const h = harness({ credentials: { ...CREDENTIALS, refreshToken: 'revoked-1//abc', privacyStatus: 'public' } });
     const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-revoked')));
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).reason).toBe('invalid_grant');
     expect((err as PermanentError).message).toMatch(/Re-authorise the YouTube channel/);
-    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test');
+    // privacyStatus too (a PATCH replaces the credentials: without it the next show went unlisted)
+    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {"clientId": "…", "clientSecret": "…", "refreshToken": "<new>", "privacyStatus": "…"}}');
     expect((err as PermanentError).message).not.toContain('revoked-1//abc');
     expect((await requests()).map(line)).toEqual(['POST /token 400']);
     expect(await effects()).toEqual([]);
@@ -321,6 +322,26 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect((start as PermanentError).reason).toBe('liveStreamingNotEnabled');
     expect(await quotaUsed()).toBe(used);
     expect((await effects()).map((e) => e.type)).toEqual(['show.created']);
+  });
+
+  it('a channel YouTube does not let stream live (a strike: livePermissionBlocked on liveBroadcasts.insert): the show fails at once with what to do, not retried, no quota charged', async () => {
+    // It fell through to the generic 4xx: a permanent error quoting Google's sentence, no word on where
+    // the owner sees the restriction or that a resync is needed once it is lifted.
+    const h = harness();
+    await control('PUT', '/live-streaming', { enabled: true, blocked: true });
+    const used = ((await control('GET', '/limits')) as { quota: { used: number } }).quota.used;
+    const mid = await lastSeq();
+    const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-blocked')));
+    expect(err).toBeInstanceOf(PermanentError);
+    expect(err).not.toBeInstanceOf(RetryableError);
+    expect((err as PermanentError).reason).toBe('livePermissionBlocked');
+    expect((err as PermanentError).message).toMatch(/YouTube does not let this channel stream live at the moment .*strike.*YouTube Studio.*resync/);
+    expect((await requests(mid)).map(line)).toEqual(['POST /token 200', 'POST /youtube/v3/liveStreams 200', 'POST /youtube/v3/liveBroadcasts 403']);
+    expect(((await control('GET', '/limits')) as { quota: { used: number } }).quota.used - used).toBe(50); // the stream's insert alone
+    expect((await effects()).map((e) => e.type)).not.toContain('show.created');
+    // lifted: the same show is made
+    await control('PUT', '/live-streaming', { enabled: true });
+    await expect(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-blocked'))).resolves.toMatchObject({ externalId: expect.any(String) });
   });
 
   it('missing credentials → PermanentError before any request', async () => {

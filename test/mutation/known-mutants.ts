@@ -3637,6 +3637,42 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/unit/redis-outage-log.test.ts'],
     testName: 'not its stack',
   },
+  {
+    name: 'whatnot-advice-without-webhook-secret',
+    what: "the advice texts' PATCH names only the renewed fields: following it removes the target's webhookSecret",
+    file: 'src/targets/whatnot/whatnot.client.ts',
+    from: 'const target = adviceTarget(ctx.target);',
+    to: 'const target = { id: ctx.target.id, partnerId: ctx.target.partnerId };',
+    tests: ['test/integration/whatnot.adapter.test.ts'],
+    testName: 'scope the call needs|revoked refresh token is authorisation lost',
+  },
+  {
+    name: 'bambuser-advice-without-other-fields',
+    what: "Bambuser's advice PATCH names the apiKey alone: following it removes the webhook header and region",
+    file: 'src/targets/bambuser/bambuser.client.ts',
+    from: 'fields: Object.keys(ctx.target.credentials), ',
+    to: '',
+    tests: ['test/integration/bambuser.adapter.test.ts'],
+    testName: 'a dead API key',
+  },
+  {
+    name: 'whatnot-sim-refused-take-no-slot',
+    what: "the Whatnot simulator takes no window slot for a refused request (401): Whatnot counts every request, and its RateLimit-Remaining was an empty window's",
+    file: 'src/simulators/whatnot.sim.ts',
+    from: 'const full = sim.takeWindowSlot(Date.now(), caller);',
+    to: "const full = token && !revoked.has(token) && issued !== 'expired' ? sim.takeWindowSlot(Date.now(), caller) : undefined;",
+    tests: ['test/integration/whatnot.adapter.test.ts'],
+    testName: 'refused requests',
+  },
+  {
+    name: 'youtube-live-permission-blocked-unexplained',
+    what: 'livePermissionBlocked (a channel YouTube does not let stream live, e.g. a strike) falls through to the generic 4xx: no word on where the owner sees it or to resync once lifted',
+    file: 'src/targets/youtube/youtube.errors.ts',
+    from: '  livePermissionBlocked:\n',
+    to: '  livePermissionBlockedUnknown:\n',
+    tests: ['test/integration/youtube.adapter.test.ts'],
+    testName: 'livePermissionBlocked',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

@@ -93,6 +93,7 @@ describe('mapApiFailure', () => {
 
   it('explains permanent reasons in words an operator can act on', () => {
     expect(mapApiFailure(google(403, 'liveStreamingNotEnabled'), NOW).error.message).toMatch(/live streaming is not enabled.*YouTube Studio/);
+    expect(mapApiFailure(google(403, 'livePermissionBlocked'), NOW).error.message).toMatch(/^YouTube does not let this channel stream live at the moment .*strike.*YouTube Studio/);
     expect(mapApiFailure(google(404, 'liveBroadcastNotFound'), NOW).error.message).toMatch(/deleted on YouTube/);
     expect(mapApiFailure(google(400, 'invalidValue', 'youtube.parameter', 'Invalid value for id'), NOW).error.message).toBe(
       'YouTube API 400 invalidValue: Invalid value for id',

@@ -91,7 +91,7 @@ export function createBambuserClient(ctx: AdapterContext, now: () => number = Da
     const { apiKey } = credentials();
     if (!req.preReserved) await ctx.limiter.acquire();
     const what = `${req.method} ${req.path}`;
-    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, scope: req.scope, what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
+    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, fields: Object.keys(ctx.target.credentials), scope: req.scope, what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
     const started = now();
     let res: AxiosResponse;
     try {

@@ -8,6 +8,7 @@
  */
 import { PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { ErrorBodySchema } from './bambuser.schemas.js';
+import { credentialsPatch } from '../credentials-advice.js';
 import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
 export type { MappedFailure };
 
@@ -19,6 +20,8 @@ export type BambuserFailure =
 export interface FailureContext {
   partnerId: string;
   targetId: string;
+  /** The names of the target's credential fields, for the PATCH an advice names (credentials-advice.ts). */
+  fields?: readonly string[];
   /** The scope the endpoint requires (from the API reference), named in 403 messages. */
   scope: string;
   /** e.g. `POST /v1/shows` */
@@ -54,7 +57,7 @@ export function mapBambuserFailure(failure: BambuserFailure, nowMs: number, ctx:
   }
   const { status, body, retryAfter } = failure;
   const message = errorMessage(body);
-  const fix = `PATCH /v1/partners/${ctx.partnerId}/targets/${ctx.targetId} {"credentials": {"apiKey": "…"}}`;
+  const fix = credentialsPatch({ id: ctx.targetId, partnerId: ctx.partnerId, ...(ctx.fields ? { fields: ctx.fields } : {}) }, ['apiKey']);
 
   if (status === 429) {
     // Never hand the worker a 0 ms delay: "not right now" still means wait a moment.

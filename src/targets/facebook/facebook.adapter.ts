@@ -54,6 +54,7 @@ import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, RecoverAttempt, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
+import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
@@ -372,8 +373,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       if (missing.length > 0) {
         throw new PermanentError(
           `the Page token lacks ${missing.join(', ')} on Page ${pageId}: a Page admin must authorise the app again granting pages_read_engagement, ` +
-            `pages_manage_posts and pages_manage_engagement, then store the new token with PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} ` +
-            '{"credentials": {"pageAccessToken": "…"}}',
+            `pages_manage_posts and pages_manage_engagement, then store the new token with ${credentialsPatch(adviceTarget(ctx.target), ['pageAccessToken'])}`,
           'missing_permissions',
         );
       }

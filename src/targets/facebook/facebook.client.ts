@@ -91,7 +91,7 @@ export function createFacebookClient(ctx: AdapterContext, now: () => number = Da
     const { pageAccessToken } = credentials();
     if (!req.preReserved) await ctx.limiter.acquire();
     const what = `${req.method} ${req.path}`;
-    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
+    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, fields: Object.keys(ctx.target.credentials), what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
     const params = defined(req.params);
     const form = req.method === 'POST';
     const started = now();

@@ -24,6 +24,7 @@ import { decimalToMinor } from '../decimal-amount.js';
 import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
 import { collectPages, pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, productPathSegment, WebhookAuthError } from '../target.errors.js';
+import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { CursorTrail } from '../cursor-trail.js';
 import { createTiktokClient } from './tiktok.client.js';
 import { AffiliateOrderPageSchema, OrderDetailSchema, PromotionLinkSchema, WebhookBodySchema, type AffiliateOrder, type AffiliateSku, type Price } from './tiktok.schemas.js';
@@ -333,7 +334,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
         throw new PermanentError(
           `the shop authorised the app without ${missing.join(', ')} (needed for promotion links, the affiliate order report and order lookups): ` +
             `enable the scopes for the app in Partner Center, have the seller re-authorise it and store the new refresh token with ` +
-            `PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} {"credentials": {...}}`,
+            credentialsPatch(adviceTarget(ctx.target), ['refreshToken'], ['accessToken']),
           'missing_scopes',
         );
       }

@@ -19,6 +19,7 @@ import { CODE, isTokenRejection, mapApiFailure, mapTokenFailure, type MappedFail
 import { EnvelopeSchema, TokenDataSchema, type Envelope } from './tiktok.schemas.js';
 import { signRequest } from './tiktok.sign.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
+import { adviceTarget } from '../credentials-advice.js';
 import { raiseMapped } from '../target.failure.js';
 import { accessTokens, whileRefreshing } from '../oauth2.js';
 import { createPlatformHttp } from '../platform-http.js';
@@ -108,7 +109,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
   const apiBase = trimSlash(ctx.target.baseUrl ?? OPEN_API);
   const authBase = trimSlash(ctx.target.baseUrl ?? AUTH_API);
   const creds = parseCredentials(ctx.target.credentials);
-  const target = { id: ctx.target.id, partnerId: ctx.target.partnerId };
+  const target = adviceTarget(ctx.target);
   const http: AxiosInstance = createPlatformHttp(ctx, {
     timeout: ctx.timeoutMs,
     validateStatus: () => true,

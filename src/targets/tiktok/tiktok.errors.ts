@@ -12,6 +12,7 @@
  */
 import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
 export type { MappedFailure };
 
 export type TiktokFailure =
@@ -23,7 +24,7 @@ export interface FailureContext {
   scope: string | undefined;
   /** What the call was for, e.g. "generate a promotion link". */
   what: string;
-  target: { id: string; partnerId: string };
+  target: AdviceTarget;
   /**
    * The request parameter that names the pinned product (`product_id` of the promotion link): an
    * invalid-parameter answer naming it (36009001, or the catch-all 36009004 whose message names it)
@@ -105,14 +106,13 @@ function rateLimited(retryAfter: string | undefined, nowMs: number, reason: stri
 function reauthorise(target: FailureContext['target']): string {
   return (
     'Re-authorise the app for the shop in TikTok Shop Partner Center and store the new refresh token with ' +
-    `PATCH /v1/partners/${target.partnerId}/targets/${target.id} {"credentials": {...}}, then resync.`
+    `${credentialsPatch(target, ['refreshToken'], ['accessToken'])}, then resync.`
   );
 }
 
 /** 36009004 by its message (the token case never gets here: the client refreshes for it). */
 function refused36009004(message: string | undefined, label: string, ctx: FailureContext): MappedFailure {
   const quoted = message ? `: "${clip(message)}"` : '';
-  const fix = `PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id}`;
   switch (refusal36009004(message)) {
     case 'timestamp':
       return {
@@ -122,11 +122,11 @@ function refused36009004(message: string | undefined, label: string, ctx: Failur
         ),
       };
     case 'app_key':
-      return { error: new PermanentError(`TikTok Shop does not know the target's appKey (36009004${quoted}): fix the credentials with ${fix}, then resync.`, 'invalid_app_key') };
+      return { error: new PermanentError(`TikTok Shop does not know the target's appKey (36009004${quoted}): fix the credentials with ${credentialsPatch(ctx.target, ['appKey'])}, then resync.`, 'invalid_app_key') };
     case 'signature':
       return { error: new PermanentError(`TikTok Shop received a request without its signature (36009004${quoted}): a defect in Syndicast's request signing, please report it.`, 'missing_signature') };
     case 'identifier':
-      return { error: new PermanentError(`TikTok Shop refused the shop identifier while trying to ${ctx.what} (36009004${quoted}): check credentials.shopCipher with ${fix}.`, 'invalid_identifier') };
+      return { error: new PermanentError(`TikTok Shop refused the shop identifier while trying to ${ctx.what} (36009004${quoted}): check credentials.shopCipher and store it with ${credentialsPatch(ctx.target, ['shopCipher'])}.`, 'invalid_identifier') };
     case 'version':
       return { error: new PermanentError(`TikTok Shop no longer accepts the API version used to ${ctx.what} (36009004${quoted}): Syndicast needs an update.`, 'invalid_version') };
     default:
@@ -229,21 +229,20 @@ export function mapTokenFailure(failure: TiktokFailure, nowMs: number, target: F
   if (code === CODE.TOO_MANY_REQUESTS || status === 429) return rateLimited(retryAfter, nowMs, label);
   if (code === CODE.INTERNAL_ERROR || status >= 500) return { error: new RetryableError(`TikTok Shop auth internal error (${label})`, { reason: label }) };
   const said = `${label}${message ? `: ${clip(message)}` : ''}`;
-  const fix = `PATCH /v1/partners/${target.partnerId}/targets/${target.id} {"credentials": {...}}`;
   switch (tokenRefusal(code, message)) {
     case 'refresh_token':
       return { error: new PermanentError(`TikTok Shop authorisation lost: the token refresh was refused (${said}). ${reauthorise(target)}`, 'refresh_refused') };
     case 'app':
       return {
         error: new PermanentError(
-          `TikTok Shop refused the app's credentials at the token refresh (${said}): the target's appKey or appSecret is wrong (or the secret was rotated in Partner Center). The shop's authorisation is kept: store the app's current appSecret with ${fix}, then resync.`,
+          `TikTok Shop refused the app's credentials at the token refresh (${said}): the target's appKey or appSecret is wrong (or the secret was rotated in Partner Center). The shop's authorisation is kept: store the app's current appSecret with ${credentialsPatch(target, ['appSecret'])}, then resync.`,
           'app_credentials_refused',
         ),
       };
     default:
       return {
         error: new PermanentError(
-          `TikTok Shop refused the token refresh (${said}). The shop's authorisation is kept: check the target's appKey and appSecret; if they are right, re-authorise the app for the shop in TikTok Shop Partner Center and store the new refresh token, both with ${fix}, then resync.`,
+          `TikTok Shop refused the token refresh (${said}). The shop's authorisation is kept: check the target's appKey and appSecret; if they are right, re-authorise the app for the shop in TikTok Shop Partner Center and store the new refresh token, both with ${credentialsPatch(target, ['refreshToken'], ['accessToken'])}, then resync.`,
           label,
         ),
       };

@@ -21,6 +21,7 @@ import { asUnsent, PermanentError, malformedResponse } from '../target.errors.js
 import { mapFailure, mapTokenFailure, proactiveBlock, type MappedFailure } from './whatnot.errors.js';
 import { accessTokens, networkFailureOf, refreshAccessToken } from '../oauth2.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
+import { adviceTarget } from '../credentials-advice.js';
 import { raiseMapped } from '../target.failure.js';
 import { createPlatformHttp } from '../platform-http.js';
 
@@ -88,7 +89,7 @@ export function createWhatnotClient(ctx: AdapterContext, now: () => number = Dat
   const base = trimSlash(ctx.target.baseUrl ?? WHATNOT_API);
   const oauthBase = whatnotOAuthBase(ctx.target.baseUrl);
   const creds = parseCredentials(ctx.target.credentials);
-  const target = { id: ctx.target.id, partnerId: ctx.target.partnerId };
+  const target = adviceTarget(ctx.target);
   const http: AxiosInstance = createPlatformHttp(ctx, { timeout: ctx.timeoutMs, validateStatus: () => true, maxRedirects: 0 });
 
   function credentials(): WhatnotCredentials {

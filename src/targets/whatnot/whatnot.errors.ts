@@ -9,13 +9,14 @@ import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, Re
 import { TokenErrorSchema, type HttpFailure } from '../oauth2.js';
 import { ProblemSchema, type Problem } from './whatnot.schemas.js';
 import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
 export type { MappedFailure };
 
 export type WhatnotFailure = HttpFailure;
 
 export interface FailureContext {
   what: string;
-  target: { id: string; partnerId: string };
+  target: AdviceTarget;
   /**
    * The request parameter that names the pinned product (`product_id` of a merchandising call): a 4xx
    * whose problem names it (`param`) refuses that product only (PinRefusedError), not the account.
@@ -80,7 +81,7 @@ export function mapFailure(failure: WhatnotFailure, nowMs: number, ctx: FailureC
   const p = problemOf(body);
   const reason = p.type ?? `http_${status}`;
   const detail = clip(p.detail ?? p.title);
-  const fix = `PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} {"credentials": {"accessToken": "..."}}`;
+  const fix = credentialsPatch(ctx.target, ['accessToken']);
   if (status === 401 && ctx.refreshed) {
     return { error: new AuthExpiredError(`Whatnot refused the access token even after a refresh${detail ? `: ${detail}` : ''}`, reason) };
   }
@@ -95,7 +96,7 @@ export function mapFailure(failure: WhatnotFailure, nowMs: number, ctx: FailureC
   if (status === 403) {
     const scopes = p.required_scopes?.length ? p.required_scopes.join(', ') : undefined;
     const grant = ctx.app
-      ? `the seller must connect the app again granting it; store the new refresh token with PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} {"credentials": {"clientId": "...", "clientSecret": "...", "refreshToken": "..."}}`
+      ? `the seller must connect the app again granting it; store the new refresh token with ${credentialsPatch(ctx.target, ['refreshToken'], ['accessToken'])}`
       : `generate a new personal access token with it in the seller's Whatnot developer dashboard and store it with ${fix}`;
     return {
       error: new PermanentError(
@@ -152,14 +153,14 @@ function transient(failure: Extract<WhatnotFailure, { kind: 'http' }>, nowMs: nu
  * `invalid_grant`: the refresh token was revoked, expired after its year or is another app's;
  * `invalid_client`: the app's id or secret) means the seller must connect the app again.
  */
-export function mapTokenFailure(failure: WhatnotFailure, nowMs: number, target: { id: string; partnerId: string }): MappedFailure {
+export function mapTokenFailure(failure: WhatnotFailure, nowMs: number, target: AdviceTarget): MappedFailure {
   if (failure.kind === 'network') return unreachable(failure, 'Whatnot OAuth token endpoint');
   const passing = transient(failure, nowMs, 'Whatnot OAuth token endpoint');
   if (passing) return passing;
   const parsed = TokenErrorSchema.safeParse(failure.body);
   const code = parsed.data?.error;
   const description = parsed.data?.error_description;
-  const fix = `PATCH /v1/partners/${target.partnerId}/targets/${target.id} {"credentials": {"clientId": "...", "clientSecret": "...", "refreshToken": "..."}}`;
+  const fix = code === 'invalid_client' ? credentialsPatch(target, ['clientId', 'clientSecret']) : credentialsPatch(target, ['refreshToken'], ['accessToken']);
   const cause =
     code === 'invalid_client'
       ? "Whatnot refused the app's client id or secret (invalid_client): check clientId and clientSecret"

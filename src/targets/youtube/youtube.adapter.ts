@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
+import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryOldest } from '../recovery-horizon.js';
@@ -453,7 +454,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         throw new PermanentError(
           `the YouTube authorisation was granted ${granted.join(' ') || 'no scope'}, without ${WRITE_SCOPES[0]} (or youtube.force-ssl), which ` +
             `creating and running live broadcasts needs: re-authorise the channel with that scope and store the new refresh token with ` +
-            `PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id} {"credentials": {...}}`,
+            credentialsPatch(adviceTarget(ctx.target), ['refreshToken']),
           'insufficientPermissions',
         );
       }

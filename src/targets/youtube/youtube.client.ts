@@ -12,6 +12,7 @@ import type { AdapterContext } from '../target.adapter.js';
 import { asUnsent, PermanentError, malformedResponse } from '../target.errors.js';
 import { mapApiFailure, mapTokenFailure, type MappedFailure } from './youtube.errors.js';
 import { parseTargetCredentials, trimSlash } from '../target.credentials.js';
+import { adviceTarget } from '../credentials-advice.js';
 import { raiseMapped } from '../target.failure.js';
 import { accessTokens, httpFailureOf as httpFailure, isSuccess, networkFailureOf as failureOf, refreshAccessToken, type HttpAnswer } from '../oauth2.js';
 import { createPlatformHttp, createPlatformJson, withQuery } from '../platform-http.js';
@@ -96,7 +97,7 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
       clientId: c.clientId,
       clientSecret: c.clientSecret,
       refreshToken: c.refreshToken,
-      mapFailure: (failure) => mapTokenFailure(failure, now(), ctx.target),
+      mapFailure: (failure) => mapTokenFailure(failure, now(), adviceTarget(ctx.target)),
       deadGrant: (mapped) => mapped.error.reason === 'invalid_grant',
     });
     scopes = fresh.scopes;

@@ -7,6 +7,7 @@ import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, Re
 import { nextMidnightPacific } from '../quota-reset.js';
 import { GoogleErrorSchema, TokenErrorSchema } from './youtube.schemas.js';
 import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
 export type { MappedFailure };
 
 /** What went wrong with one HTTP exchange, before interpretation. */
@@ -26,6 +27,8 @@ const RATE_LIMIT_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded'
 const PERMANENT_MESSAGES: Record<string, string> = {
   liveStreamingNotEnabled:
     'live streaming is not enabled on this YouTube channel: enable it in YouTube Studio (the first activation can take up to 24 hours), then resync',
+  livePermissionBlocked:
+    'YouTube does not let this channel stream live at the moment (livePermissionBlocked: e.g. a Community Guidelines strike or another live-streaming restriction): the channel owner sees why and until when in YouTube Studio (youtube.com/features); once the channel can stream again, resync',
   liveBroadcastBindingNotAllowed:
     'YouTube does not allow binding this broadcast to its stream (the broadcast is past the ready state or the stream belongs to another channel)',
   liveBroadcastNotFound: 'the YouTube broadcast no longer exists (it was deleted on YouTube)',
@@ -136,7 +139,7 @@ export function mapApiFailure(failure: YoutubeFailure, nowMs: number, pinOf?: st
 }
 
 /** Failure of the OAuth token endpoint (oauth2.googleapis.com/token). */
-export function mapTokenFailure(failure: YoutubeFailure, nowMs: number, target: { id: string; partnerId: string }): MappedFailure {
+export function mapTokenFailure(failure: YoutubeFailure, nowMs: number, target: AdviceTarget): MappedFailure {
   if (failure.kind === 'network') return networkFailure(failure.code, failure.message, 'Google OAuth');
 
   const { status, body, retryAfter } = failure;
@@ -148,7 +151,7 @@ export function mapTokenFailure(failure: YoutubeFailure, nowMs: number, target: 
       error: new PermanentError(
         'YouTube authorisation lost: Google refused the refresh token (invalid_grant: revoked, expired, or the OAuth app is in ' +
           '"Testing" mode, where refresh tokens expire after 7 days). Re-authorise the YouTube channel and store the new ' +
-          `refresh token with PATCH /v1/partners/${target.partnerId}/targets/${target.id} {"credentials": {...}}, then resync.`,
+          `refresh token with ${credentialsPatch(target, ['refreshToken'])}, then resync.`,
         'invalid_grant',
       ),
     };
