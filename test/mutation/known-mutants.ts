@@ -3521,6 +3521,23 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'if ttl > 0 then expireGt(KEYS[1], ttl) end',
     to: "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl, 'GT') end",
     tests: ['test/integration/redis-6.2-commands.test.ts'],
+  },
+  {
+    name: 'set-nx-get-redis7-only',
+    what: "every new reconciliation run is saved with SET's NX and GET together (Redis 7.0+): on Redis 6.2, the documented minimum, every reconciliation (scheduled or requested) fails with 'ERR syntax error'",
+    file: 'src/store/reconcile.repository.ts',
+    from: "this.redis.scSetNxGet(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC);",
+    to: "this.redis.set(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC, 'NX', 'GET');",
+    tests: ['test/integration/redis-6.2-commands.test.ts'],
+  },
+  {
+    name: 'set-nx-get-lua-overwrites',
+    what: "the SET NX GET script writes over a value already held: a run saved again (its scheduled job ran twice) replaces the stored run, and a credential account moved twice names the last account",
+    file: 'src/store/reconcile.repository.ts',
+    from: 'if prev then return prev end',
+    to: "if prev then redis.call('SET', KEYS[1], unpack(ARGV)) return prev end",
+    tests: ['test/integration/redis-6.2-commands.test.ts'],
+    testName: 'SET NX GET in Lua',
   },  {
     name: 'ready-eviction-warning-dropped',
     what: 'a service on a Redis that may evict keys (maxmemory-policy allkeys-lru) answers /health/ready with a plain ok: the only trace of the problem is one log line at start',
