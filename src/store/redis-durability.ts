@@ -72,6 +72,16 @@ export async function redisDurabilityProblems(redis: RedisClient): Promise<{ nod
 }
 
 /**
+ * The problems as /health/ready's `warnings` say them: without the node (host:port). The ready check
+ * takes no API key and a load balancer's health check may be reachable from outside, so an internal
+ * address is not for it; the start's log lines name the node. Each problem once (the masters of a
+ * Cluster set up alike have the same).
+ */
+export function readyWarnings(problems: readonly { node: string; problem: string }[]): string[] {
+  return [...new Set(problems.map((p) => p.problem))];
+}
+
+/**
  * The probe key, and on a Cluster one more for each master its slot is not on (every master is written
  * to; each may refuse on its own: a replica's full disk, its own min-replicas-to-write): the key with its
  * `{tag}` made `{tag:n}`, the first n whose slot that master serves. A master that serves no slot gets none.

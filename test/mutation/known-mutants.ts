@@ -3556,6 +3556,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'for (const key of [probeKey]) {',
     tests: ['test/integration/redis-refuses-writes.cluster.test.ts'],
     testName: 'is found and named',
+  },
+  {
+    name: 'ready-warning-names-node',
+    what: "/health/ready's warnings carry the Redis node's host:port: an internal address to anyone reaching a load balancer's health check (it takes no key)",
+    file: 'src/store/redis-durability.ts',
+    from: 'return [...new Set(problems.map((p) => p.problem))];',
+    to: 'return [...new Set(problems.map((p) => `${p.node}: ${p.problem}`))];',
+    tests: ['test/integration/health.redis-evicts.test.ts'],
   },  {
     name: 'ready-eviction-warning-dropped',
     what: 'a service on a Redis that may evict keys (maxmemory-policy allkeys-lru) answers /health/ready with a plain ok: the only trace of the problem is one log line at start',
