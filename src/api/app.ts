@@ -33,6 +33,7 @@ import { partnerRoutes } from './routes/partners.routes.js';
 import { platformWebhookRoutes } from './routes/platform-webhooks.routes.js';
 import { showRoutes } from './routes/shows.routes.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
+import { readyWarnings } from '../store/redis-durability.js';
 import { relayEdgeRoutes } from './routes/relay-edge.routes.js';
 import { relayRoutes } from './routes/relay.routes.js';
 import { targetRoutes } from './routes/targets.routes.js';
@@ -370,7 +371,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   }
 
   // Routes
-  await app.register(healthRoutes, { redis: rt.redis, keys: rt.keys, draining: () => shutdown.draining, warnings: rt.redisDurability.map((d) => `${d.node}: ${d.problem}`) });
+  await app.register(healthRoutes, { redis: rt.redis, keys: rt.keys, draining: () => shutdown.draining, warnings: readyWarnings(rt.redisDurability) });
   await app.register(eventRoutes, { ingest: rt.ingest, onAccepted: (r) => metrics.events.inc({ result: r }) });
   await app.register(linkRoutes, { links: rt.links, shows: rt.shows, onClick: metrics.countClick, metrics, ackOnSend: rt.replicaAck.active, logLevel: rt.config.logLevel });
   await app.register(keyRoutes, { apiKeys: rt.apiKeys, partners: rt.partners });

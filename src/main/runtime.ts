@@ -150,7 +150,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   for (const { node, problem } of durability) log.warn({ redis: node }, problem);
 
   const keys = new Keys(config.keyPrefix);
-  // A replica, a full Redis or one that cannot persist refuses every write: said now, before anything else is written.
+  // A replica, a full Redis, one that cannot persist or lacks its min-replicas-to-write refuses every write (on a Cluster, every master is asked): said now, before anything else is written.
   const refusal = await unlessStopped(redisWriteRefusal(redis, keys.readinessProbe()), opts.stop).catch(async (err: unknown) => {
     if (err instanceof StartupStopped) await giveUp();
     throw err;

@@ -119,8 +119,21 @@ end
 return out
 `;
 
+/**
+ * `SET key value <ARGV[2..]> NX GET` of Redis 7.0 (NX with GET is refused on 6.2, our documented
+ * minimum, with "ERR syntax error"): KEYS[1] the key, ARGV[1] the value, ARGV[2..] SET's other options
+ * (e.g. EX seconds). The value held (nothing written), else nil (written), as SET … NX GET answers.
+ */
+const SET_NX_GET_LUA = `
+local prev = redis.call('GET', KEYS[1])
+if prev then return prev end
+redis.call('SET', KEYS[1], unpack(ARGV))
+return false
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    scSetNxGet(key: string, value: string, ...options: (string | number)[]): Result<string | null, Context>;
     scReconClaimAlone(...args: (string | number)[]): Result<(string | number)[], Context>;
     scReconClaim(key: string, orderId: string, claimant: string, ttlSec: number, stale: string): Result<string, Context>;
     scReconAlias(aliases: string, version: string, alias: string): Result<number, Context>;
@@ -187,7 +200,7 @@ export class ReconcileRepository {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
-    defineRedisScripts(redis, { scReconClaim: { numberOfKeys: 1, lua: CLAIM_LUA }, scReconAlias: { numberOfKeys: 2, lua: ALIAS_LUA }, scReconClaimAlone: { lua: CLAIM_ALONE_LUA } });
+    defineRedisScripts(redis, { scReconClaim: { numberOfKeys: 1, lua: CLAIM_LUA }, scReconAlias: { numberOfKeys: 2, lua: ALIAS_LUA }, scReconClaimAlone: { lua: CLAIM_ALONE_LUA }, scSetNxGet: { numberOfKeys: 1, lua: SET_NX_GET_LUA } });
   }
 
   /** The targets registered on a platform account (PartnerRepository.registerReportAccount), as registered. */
@@ -242,7 +255,7 @@ export class ReconcileRepository {
     const first = await this.redis.get(movedTo);
     if (first !== null) return first;
     await this.redis.scReconAlias(this.keys.reconAccountAliases(to), this.keys.reconAccountVersion(to), from);
-    const was = await this.redis.set(movedTo, to, 'NX', 'GET');
+    const was = await this.redis.scSetNxGet(movedTo, to);
     if (was === null || was === to) return to;
     await this.redis.srem(this.keys.reconAccountAliases(to), from);
     return was;
@@ -281,7 +294,7 @@ export class ReconcileRepository {
 
   /** Stores a new record unless one with its id exists: the stored one, or null when this one was stored. */
   async saveNew(r: ReconciliationRecord): Promise<ReconciliationRecord | null> {
-    const prev = await this.redis.set(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC, 'NX', 'GET');
+    const prev = await this.redis.scSetNxGet(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC);
     return prev === null ? null : decodeRecord(prev);
   }
 

@@ -9,8 +9,9 @@
  * so it is not changed). A server that does not let us read its settings (CONFIG renamed or denied,
  * as on some managed services) is not reported: nothing is known about it.
  */
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { masters, type RedisClient } from './redis.js';
+import { keySlot } from './slot.js';
 
 const SETTINGS = ['appendonly', 'save', 'maxmemory', 'maxmemory-policy'];
 
@@ -71,22 +72,65 @@ export async function redisDurabilityProblems(redis: RedisClient): Promise<{ nod
 }
 
 /**
+ * The problems as /health/ready's `warnings` say them: without the node (host:port). The ready check
+ * takes no API key and a load balancer's health check may be reachable from outside, so an internal
+ * address is not for it; the start's log lines name the node. Each problem once (the masters of a
+ * Cluster set up alike have the same).
+ */
+export function readyWarnings(problems: readonly { node: string; problem: string }[]): string[] {
+  return [...new Set(problems.map((p) => p.problem))];
+}
+
+/**
+ * The probe key, and on a Cluster one more for each master its slot is not on (every master is written
+ * to; each may refuse on its own: a replica's full disk, its own min-replicas-to-write): the key with its
+ * `{tag}` made `{tag:n}`, the first n whose slot that master serves. A master that serves no slot gets none.
+ */
+export function probeKeys(redis: RedisClient, probeKey: string): string[] {
+  if (!(redis instanceof Cluster)) return [probeKey];
+  const wanted = new Set(redis.nodes('master').map((m) => `${m.options.host ?? ''}:${m.options.port ?? ''}`));
+  const out: string[] = [];
+  const take = (key: string): void => {
+    const owner = redis.slots[keySlot(key)]?.[0];
+    if (owner !== undefined && wanted.delete(owner)) out.push(key);
+  };
+  take(probeKey);
+  const tag = /\{([^}]+)\}/.exec(probeKey);
+  for (let n = 0; wanted.size > 0 && n < 65_536; n++) take(tag ? probeKey.replace(tag[0], `{${tag[1]}:${n}}`) : `${probeKey}:{${n}}`);
+  return out;
+}
+
+/** The operator's sentence for a write refused with this error (null: not a refusal we know). */
+function refusalSentence(message: string): string | null {
+  if (/^READONLY\b/.test(message)) return `"${message}": it is a read-only replica. Point it at the primary (the server whose ROLE answers master)`;
+  if (/^OOM\b/.test(message)) return `"${message}": it is full (maxmemory reached, maxmemory-policy noeviction). Free memory or raise maxmemory`;
+  if (/^MISCONF\b/.test(message)) return `"${message}": it cannot persist its writes (a failed RDB snapshot or AOF write, e.g. a full disk; its log says why). Fix that`;
+  if (/^NOREPLICAS\b/.test(message)) {
+    return `"${message}": it takes writes only while min-replicas-to-write replicas are connected with a lag under min-replicas-max-lag seconds, and fewer are. Start or reconnect its replicas (INFO replication lists them), or lower min-replicas-to-write`;
+  }
+  return null;
+}
+
+/**
  * Why a Redis that answers refuses writes, as a sentence for the operator (null: it took the write).
- * A REDIS_URL naming a read-only replica, or a Redis that is full (`maxmemory` with noeviction) or
- * cannot persist (MISCONF) at start, answered PING, and the start then died on the scheduler's first
- * BullMQ script with an unhandled ReplyError: a Node stack trace and the whole Lua script on stderr,
- * no word about what to change. One SET of the readiness key (60 s TTL) at start asks first; any other
- * error is left to the start as before.
+ * A REDIS_URL naming a read-only replica, or a Redis that is full (`maxmemory` with noeviction), cannot
+ * persist (MISCONF) or lacks the replicas its min-replicas-to-write asks for (NOREPLICAS) at start,
+ * answered PING, and the start then died on the scheduler's first BullMQ script with an unhandled
+ * ReplyError: a Node stack trace and the whole Lua script on stderr, no word about what to change. One
+ * SET of the readiness key (60 s TTL) per master at start asks first (probeKeys: on a Cluster, every
+ * master); any other error is left to the start as before.
  */
 export async function redisWriteRefusal(redis: RedisClient, probeKey: string): Promise<string | null> {
-  try {
-    await redis.set(probeKey, String(Date.now()), 'PX', 60_000);
-    return null;
-  } catch (err) {
-    const message = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : '';
-    if (/^READONLY\b/.test(message)) return `"${message}": it is a read-only replica. Point it at the primary (the server whose ROLE answers master)`;
-    if (/^OOM\b/.test(message)) return `"${message}": it is full (maxmemory reached, maxmemory-policy noeviction). Free memory or raise maxmemory`;
-    if (/^MISCONF\b/.test(message)) return `"${message}": it cannot persist its writes (a failed RDB snapshot or AOF write, e.g. a full disk; its log says why). Fix that`;
-    return null;
+  for (const key of probeKeys(redis, probeKey)) {
+    try {
+      await redis.set(key, String(Date.now()), 'PX', 60_000);
+    } catch (err) {
+      const message = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : '';
+      const sentence = refusalSentence(message);
+      if (sentence === null) return null;
+      const owner = redis instanceof Cluster ? redis.slots[keySlot(key)]?.[0] : undefined;
+      return owner === undefined ? sentence : `its master ${owner} answered ${sentence}`;
+    }
   }
+  return null;
 }

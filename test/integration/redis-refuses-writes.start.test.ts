@@ -68,3 +68,17 @@ test('a full Redis (maxmemory reached, noeviction) stops the start saying so; wi
   }
   expect(await start()).toBe('started');
 }, 30_000);
+
+test('a Redis that lacks the replicas its min-replicas-to-write asks for (NOREPLICAS) stops the start saying what to change', async () => {
+  // Before: NOREPLICAS was not a refusal it knew; the start went on into the scheduler's first BullMQ script and crashed.
+  await admin.flushall();
+  await admin.config('SET', 'min-replicas-to-write', '1');
+  try {
+    const err = await start();
+    expect(err).toBeInstanceOf(RedisUnavailableError);
+    expect((err as Error).message).toMatch(/refuses writes: "NOREPLICAS .*": it takes writes only while min-replicas-to-write replicas are connected .*, or lower min-replicas-to-write, then start again\. Nothing was written\.$/);
+  } finally {
+    await admin.config('SET', 'min-replicas-to-write', '0');
+  }
+  expect(await admin.dbsize()).toBe(0);
+}, 30_000);

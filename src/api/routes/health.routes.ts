@@ -9,6 +9,7 @@ import { problem } from '../plugins/errors.plugin.js';
  * `warnings`: what the Redis would lose, read at start (src/store/redis-durability.ts: no persistence,
  * or a maxmemory-policy that evicts keys). Ready all the same (a throw-away development Redis is fine to
  * use), but said in every ready answer, not only in the start's log lines an operator may never read.
+ * Without the node's host:port (readyWarnings): this route takes no key.
  */
 export const healthRoutes: FastifyPluginAsync<{ redis: RedisClient; keys: Keys; draining?: () => boolean; warnings?: string[] }> = async (app, opts) => {
   app.get('/health/live', { schema: { tags: ['health'], summary: 'Alive (the process answers; nothing else is checked)', docResponses: { 200: ok('alive', z.object({ status: z.literal('ok') })), 503: false } } }, async () => ({ status: 'ok' }));
@@ -20,7 +21,7 @@ export const healthRoutes: FastifyPluginAsync<{ redis: RedisClient; keys: Keys; 
       schema: {
         tags: ['health'],
         summary: 'Ready when Redis answers and accepts writes',
-        docResponses: { 200: ok('Redis answers and accepts writes (`warnings`: what it would lose, e.g. a maxmemory-policy that evicts keys)', z.object({ status: z.literal('ok'), redis: z.literal('up'), warnings: z.array(z.string()).optional() })), 503: 'Redis is not reachable or refuses writes, or this instance is shutting down' },
+        docResponses: { 200: ok('Redis answers and accepts writes (`warnings`: what it would lose, e.g. a maxmemory-policy that evicts keys; without the Redis node\'s address)', z.object({ status: z.literal('ok'), redis: z.literal('up'), warnings: z.array(z.string()).optional() })), 503: 'Redis is not reachable or refuses writes, or this instance is shutting down' },
       },
     },
     async (_req, reply) => {
