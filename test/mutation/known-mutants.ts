@@ -3602,6 +3602,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'pull whose restart',
   },
   {
+    name: 'edge-gone-publish-logged-accepted',
+    what: "a publish whose encoder left while its source write waited for Redis (src/relay/ingest.edge.ts) is still logged 'ingest publish accepted' and handed to onSource, for a publish that is gone",
+    file: 'src/relay/ingest.edge.ts',
+    from: 'if (!written) return;',
+    to: '',
+    tests: ['test/e2e/relay.second-publish.test.ts'],
+    testName: 'encoder leaves while its source write waits',
+  },
+  {
     name: 'relay-never-started-supervisor-dormant',
     what: "a supervisor made and never started (a destination waiting with no input: no publish, no armed reader) counts as dormant (src/relay/destination.supervisor.ts): the pass starts it, an ffmpeg with no input that fails and retries for as long as the show waits",
     file: 'src/relay/destination.supervisor.ts',
