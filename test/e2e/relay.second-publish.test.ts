@@ -401,6 +401,45 @@ test('a publish whose encoder leaves while its source write waits for Redis is n
 }, 60_000);
 
 /**
+ * Found reviewing 747c73d: nothing held a publish whose key was rotated during the hold. The key check
+ * is made afresh on each retry: a check that remembered its first answer (the show found, then its
+ * state unreadable while Redis was away) accepted a key rotated meanwhile, and wrote the show's source
+ * for an encoder that no longer holds its key. Here the show's state cannot be read twice (the
+ * fail-fast client's error), and the key is rotated between.
+ */
+test("a publish held while Redis is away whose key is rotated meanwhile is refused as an unknown key, its show's source not written", async () => {
+  const { key } = await scheduledIngest(svc, 'atk-rot', await createPartner(svc, 'atk-rot'), 'r');
+  const real = svc.rt.shows;
+  let reads = 0;
+  const shows = Object.create(real, {
+    desired: {
+      value: async (...a: Parameters<typeof real.desired>) => {
+        reads += 1;
+        if (reads === 1) await svc.rt.relay.rotateIngestKey('atk-rot', 'r');
+        if (reads <= 2) throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
+        return real.desired(...a);
+      },
+    },
+  }) as typeof real;
+  const { log, lines } = logSink<{ msg: string; why?: string }>();
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay: svc.rt.relay, shows, log, playKeys: [] });
+  let client: Client | undefined;
+  try {
+    const r = await publishFrom(edge.port, '127.0.0.9', key);
+    client = r.client;
+    await waitFor(async () => lines.some((l) => /^ingest publish (accepted|refused)/.test(l.msg)), 10_000).catch(() => undefined);
+    const source = await svc.rt.relay.source('atk-rot', 'r');
+    expect({ source, settled: lines.filter((l) => /^ingest publish (accepted|refused)/.test(l.msg)).map((l) => `${l.msg}: ${l.why ?? ''}`) }).toEqual({
+      source: null,
+      settled: ['ingest publish refused: unknown stream key'],
+    });
+  } finally {
+    client?.socket.destroy();
+    await edge.close();
+  }
+}, 60_000);
+
+/**
  * The pending count goes down when a connection closes and when a publish's key is accepted: connections
  * that open and close without publishing (a load balancer's health checks), many more than the cap, do
  * not lock their address out, and a publishing encoder does not hold one of its address's pending places.

@@ -3611,6 +3611,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: 'encoder leaves while its source write waits',
   },
   {
+    name: 'edge-held-key-check-cached',
+    what: "a publish held while Redis is away keeps its key check's first answer across retries (src/relay/ingest.edge.ts): a key rotated during the hold is accepted, the show's source written for an encoder that no longer holds its key",
+    file: 'src/relay/ingest.edge.ts',
+    from: '      const checked = await answered(async () => {\n        const show = await relay.showOfKey(p.key);\n',
+    to: '      let known: { partnerId: string; showId: string } | null | undefined;\n      const checked = await answered(async () => {\n        const show = (known ??= await relay.showOfKey(p.key));\n',
+    tests: ['test/e2e/relay.second-publish.test.ts'],
+    testName: 'key is rotated meanwhile',
+  },
+  {
     name: 'relay-never-started-supervisor-dormant',
     what: "a supervisor made and never started (a destination waiting with no input: no publish, no armed reader) counts as dormant (src/relay/destination.supervisor.ts): the pass starts it, an ffmpeg with no input that fails and retries for as long as the show waits",
     file: 'src/relay/destination.supervisor.ts',
