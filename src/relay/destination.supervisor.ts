@@ -266,6 +266,8 @@ export class DestinationSupervisor {
   /** This reader in `inputPeers`: when its run last got data through. */
   private readonly peer: InputPeer = { dataAt: 0, firstDataAt: 0 };
   private joined = false;
+  /** start() was called: a supervisor made and never started (a destination waiting, no input) is not dormant. */
+  private started = false;
   readonly status: RelayStatus;
 
   constructor(
@@ -313,6 +315,7 @@ export class DestinationSupervisor {
 
   start(): void {
     this.stopped = false;
+    this.started = true;
     if (this.opts.inputPeers && this.spec.input && !this.joined) {
       this.opts.inputPeers.join(this.spec.input, this.peer);
       this.joined = true;
@@ -334,7 +337,7 @@ export class DestinationSupervisor {
    * the destination idle for good, and the platform got no video once the encoder was back.
    */
   get dormant(): boolean {
-    return !this.stopped && !this.run && !this.launching && this.timer === undefined;
+    return this.started && !this.stopped && !this.run && !this.launching && this.timer === undefined;
   }
 
   /** launch() in the background: whatever it throws is logged, never an unhandled rejection. */

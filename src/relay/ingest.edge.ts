@@ -745,7 +745,12 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       p.show = show;
       p.since = new Date().toISOString();
       worker.postMessage({ type: 'accepted', id, n: p.n });
-      await answered(() => relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs));
+      const written = await answered(async () => {
+        await relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
+        return true;
+      });
+      // The encoder left while Redis was away: not accepted, no onSource for a publish that is gone.
+      if (!written) return;
       log.info({ partnerId: show.partnerId, showId: show.showId, session: id }, 'ingest publish accepted');
       warnCodecs(id, p);
       opts.onSource?.(show);

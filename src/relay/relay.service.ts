@@ -853,14 +853,23 @@ export class RelayService {
         sup.readdress(spec);
         sup.setSourceKnown(!!source);
         sup.setInputStalled(!!source?.stalledSince);
-        // Its last start was refused by the fence (just after a Redis outage, say): this pass holds the
-        // show's lease, so it starts again (see DestinationSupervisor.dormant).
-        if (sup.dormant) sup.start();
       }
       if (!source) await this.waiting(o, targetId, sup);
     }
+    this.startDormant(o);
     // Progress (bytes, bitrate) goes to the mirror view every pass; state changes went out already.
     await this.reportStatuses(o);
+  }
+
+  /**
+   * Every supervisor of `o` whose last start the fence refused (just after a Redis outage, say: the
+   * lease lapsed while Redis was down, the renewal takes it back a moment later) starts again: this
+   * pass holds the show's lease (see DestinationSupervisor.dormant). Its destinations' readers and its
+   * pull alike: a dormant pull (ensurePuller keeps the one it has) left every destination waiting for
+   * a publish that never came, for good.
+   */
+  private startDormant(o: OwnedShow): void {
+    for (const sup of [o.puller?.sup, ...o.dests.values()]) if (sup?.dormant) sup.start();
   }
 
   /**

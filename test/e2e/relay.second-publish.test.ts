@@ -364,6 +364,82 @@ test("a publish whose key check fails because Redis is down (a fail-fast client)
 }, 60_000);
 
 /**
+ * Found reviewing 747c73d: a publish whose source write waited for Redis, and whose encoder left
+ * meanwhile, was still logged "ingest publish accepted" and handed to onSource (a relay pass woken for
+ * a publish that is gone). Here the source's write fails with the fail-fast client's error until the
+ * encoder has left.
+ */
+test('a publish whose encoder leaves while its source write waits for Redis is neither logged accepted nor handed on', async () => {
+  const { key } = await scheduledIngest(svc, 'atk-gone', await createPartner(svc, 'atk-gone'), 'g');
+  const real = svc.rt.relay;
+  let writing!: () => void;
+  const firstWrite = new Promise<void>((r) => (writing = r));
+  const relay = Object.create(real, {
+    setSourceFor: {
+      value: () => {
+        writing();
+        return Promise.reject(new Error("Stream isn't writeable and enableOfflineQueue options is false"));
+      },
+    },
+  }) as typeof real;
+  const { log, lines } = logSink<{ msg: string }>();
+  const handed: string[] = [];
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay, shows: svc.rt.shows, log, playKeys: [], onSource: (show) => handed.push(show.showId) });
+  try {
+    const r = await publishFrom(edge.port, '127.0.0.8', key);
+    await firstWrite;
+    r.client?.socket.destroy(); // the encoder leaves while the write is retried (every 0.5 s)
+    await new Promise((res) => setTimeout(res, 1_500));
+    expect({ published: r.result, handed, msgs: [...new Set(lines.map((l) => l.msg))].filter((m) => /^ingest publish (accepted|refused|check)/.test(m)) }).toEqual({
+      published: 'published',
+      handed: [],
+      msgs: ['ingest publish check waits for Redis; the publish is held until it answers'],
+    });
+  } finally {
+    await edge.close();
+  }
+}, 60_000);
+
+/**
+ * Found reviewing 747c73d: nothing held a publish whose key was rotated during the hold. The key check
+ * is made afresh on each retry: a check that remembered its first answer (the show found, then its
+ * state unreadable while Redis was away) accepted a key rotated meanwhile, and wrote the show's source
+ * for an encoder that no longer holds its key. Here the show's state cannot be read twice (the
+ * fail-fast client's error), and the key is rotated between.
+ */
+test("a publish held while Redis is away whose key is rotated meanwhile is refused as an unknown key, its show's source not written", async () => {
+  const { key } = await scheduledIngest(svc, 'atk-rot', await createPartner(svc, 'atk-rot'), 'r');
+  const real = svc.rt.shows;
+  let reads = 0;
+  const shows = Object.create(real, {
+    desired: {
+      value: async (...a: Parameters<typeof real.desired>) => {
+        reads += 1;
+        if (reads === 1) await svc.rt.relay.rotateIngestKey('atk-rot', 'r');
+        if (reads <= 2) throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
+        return real.desired(...a);
+      },
+    },
+  }) as typeof real;
+  const { log, lines } = logSink<{ msg: string; why?: string }>();
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay: svc.rt.relay, shows, log, playKeys: [] });
+  let client: Client | undefined;
+  try {
+    const r = await publishFrom(edge.port, '127.0.0.9', key);
+    client = r.client;
+    await waitFor(async () => lines.some((l) => /^ingest publish (accepted|refused)/.test(l.msg)), 10_000).catch(() => undefined);
+    const source = await svc.rt.relay.source('atk-rot', 'r');
+    expect({ source, settled: lines.filter((l) => /^ingest publish (accepted|refused)/.test(l.msg)).map((l) => `${l.msg}: ${l.why ?? ''}`) }).toEqual({
+      source: null,
+      settled: ['ingest publish refused: unknown stream key'],
+    });
+  } finally {
+    client?.socket.destroy();
+    await edge.close();
+  }
+}, 60_000);
+
+/**
  * The pending count goes down when a connection closes and when a publish's key is accepted: connections
  * that open and close without publishing (a load balancer's health checks), many more than the cap, do
  * not lock their address out, and a publishing encoder does not hold one of its address's pending places.

@@ -28,11 +28,16 @@ afterAll(() => {
  * process's edge for its readers: a TCP listener that holds what connects (the reader waits in its
  * handshake), counting the connections.
  */
-async function liveShowOnHeldEdge(P: string, show: string): Promise<{ edgeUrl: string; connections: () => number }> {
+async function liveShowOnHeldEdge(P: string, show: string, sourceUrl?: string): Promise<{ edgeUrl: string; connections: () => number }> {
   const secret = await createPartner(svc, P);
   await addOfflineWhatnotTarget(svc, P, `${P}-a`);
-  expect((await sendEvent(svc, P, secret, showEvent('show.live', sampleShow(show, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
+  expect((await sendEvent(svc, P, secret, showEvent('show.live', sampleShow(show, { state: 'live', sourceUrl }), new Date().toISOString()))).status).toBe(202);
   await linkOperatorMirror(svc, P, show, `${P}-a`, 'op-key', svc.rt.box, 'rtmp://127.0.0.1:9/app');
+  return heldListener();
+}
+
+/** A TCP listener that holds what connects (an RTMP peer that never answers the handshake), counting the connections. */
+async function heldListener(): Promise<{ edgeUrl: string; connections: () => number }> {
   let connections = 0;
   const server = createServer((s) => {
     connections += 1;
@@ -42,6 +47,22 @@ async function liveShowOnHeldEdge(P: string, show: string): Promise<{ edgeUrl: s
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { edgeUrl: `rtmp://127.0.0.1:${(server.address() as { port: number }).port}/live`, connections: () => connections };
+}
+
+/**
+ * Show `show`'s lease lapses (Redis was down past it) and its ffmpeg `pid` drops: the restart (0.5 s
+ * back-off) asks the fence, which says no. `refused`: `seen()` 2 s later; then the renewal takes the
+ * lapsed lease back (it was this process's), a pass runs, and `restarted`: whether `back()` within 5 s.
+ */
+async function fenceRefusesRestart<T>(relay: RelayService, P: string, show: string, pid: number, seen: () => T, back: () => boolean): Promise<{ refused: T; restarted: boolean }> {
+  await svc.rt.redis.del(svc.rt.keys.relayLease(P, show));
+  process.kill(pid, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 2_000));
+  const refused = seen();
+  await (relay as unknown as { renewAll(): Promise<void> }).renewAll();
+  await relay.tick();
+  const restarted = await waitFor(async () => back(), 5_000).then(() => true, () => false);
+  return { refused, restarted };
 }
 
 test('a source missing right after a Redis outage keeps its readers until its edge writes it again, and only for a while', async () => {
@@ -99,21 +120,61 @@ test("a reader whose restart the fence refused (its lease lapsed in an outage) i
   const show = 'fencedorm1';
   const { edgeUrl, connections } = await liveShowOnHeldEdge(P, show);
   const relay: RelayService = handRunRelay(svc, { pollMs: 1_000 });
-  const renewAll = (): Promise<void> => (relay as unknown as { renewAll(): Promise<void> }).renewAll();
   try {
     await svc.rt.relay.setSourceFor(P, show, { edgeUrl, session: 'other-edge:2', since: new Date().toISOString() }, 60_000);
     await relay.tick();
     await waitFor(async () => connections() === 1 && relay.pids().length === 1, 10_000);
-    // The lease lapses (Redis was down past it) and the reader drops: its restart (0.5 s back-off) asks the fence, which says no.
-    await svc.rt.redis.del(svc.rt.keys.relayLease(P, show));
-    process.kill(relay.pids()[0]!, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 2_000));
-    const refused = { connections: connections(), pids: relay.pids() };
-    await renewAll(); // takes the lapsed lease back: it was this process's
-    await relay.tick();
-    const restarted = await waitFor(async () => connections() === 2 && relay.pids().length === 1, 5_000).then(() => true, () => false);
-    expect({ refused, restarted }).toEqual({ refused: { connections: 1, pids: [] }, restarted: true });
+    const seen = () => ({ connections: connections(), pids: relay.pids() });
+    const got = await fenceRefusesRestart(relay, P, show, relay.pids()[0]!, seen, () => connections() === 2 && relay.pids().length === 1);
+    expect(got).toEqual({ refused: { connections: 1, pids: [] }, restarted: true });
   } finally {
     await relay.close();
   }
 }, 60_000);
+
+/**
+ * Found reviewing 65e723e: a pass started a dormant destination again, not a dormant pull. A show with a
+ * `sourceUrl` whose pull ffmpeg dropped while its lease had lapsed (a Redis outage) had the pull's
+ * restart refused by the fence, and ensurePuller keeps the pull it has: nothing started it again, and
+ * every destination waited for a publish that never came, for good. Here the pull's source and this
+ * process's edge are listeners that hold what connects.
+ */
+test("a show's pull whose restart the fence refused (its lease lapsed in an outage) is started again by a pass once the lease is back", async () => {
+  const P = 'fencepull';
+  const show = 'fencepull1';
+  const src = await heldListener(); // the pull's source
+  const own = await liveShowOnHeldEdge(P, show, `${src.edgeUrl}/src-key`); // this process's edge
+  const relay: RelayService = handRunRelay(svc, { pollMs: 1_000, edgeUrl: () => own.edgeUrl });
+  // The pull's ffmpeg (this relay also takes the shows of the tests above: relay.pids() has theirs).
+  const owned = (relay as unknown as { owned: Map<string, { showId: string; puller?: { sup: { pid?: number } } }> }).owned;
+  const pullPid = (): number | undefined => [...owned.values()].find((o) => o.showId === show)?.puller?.sup.pid;
+  try {
+    await relay.tick();
+    await waitFor(async () => src.connections() === 1 && own.connections() >= 1 && pullPid() !== undefined, 10_000);
+    const seen = () => ({ pulls: src.connections(), running: pullPid() !== undefined });
+    const got = await fenceRefusesRestart(relay, P, show, pullPid()!, seen, () => src.connections() === 2 && pullPid() !== undefined);
+    expect(got).toEqual({ refused: { pulls: 1, running: false }, restarted: true });
+  } finally {
+    await relay.close();
+  }
+}, 60_000);
+
+/**
+ * The pass starts every dormant supervisor of a show (a start the fence refused), not one made and never
+ * started: a destination waiting for a publish, with no reader armed for it, has such a supervisor (no
+ * input); started, it ran an ffmpeg with no input that failed and retried until the next pass.
+ */
+test('a destination waiting for a publish with no reader armed runs no ffmpeg (its supervisor was never started, so it is not dormant)', async () => {
+  const P = 'dormnone';
+  const show = 'dormnone1';
+  await liveShowOnHeldEdge(P, show);
+  const relay: RelayService = handRunRelay(svc, { pollMs: 1_000 }); // no edge of its own: nothing armed
+  try {
+    await relay.tick();
+    await new Promise((r) => setTimeout(r, 1_500));
+    const [st] = await svc.rt.relay.statuses(P, show, [`${P}-a`]);
+    expect({ state: st?.state, restarts: st?.restarts, lastError: st?.lastError }).toEqual({ state: 'idle', restarts: 0, lastError: "waiting for the show's stream (nothing is publishing to its ingest)" });
+  } finally {
+    await relay.close();
+  }
+}, 30_000);
