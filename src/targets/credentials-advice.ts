@@ -15,21 +15,40 @@ export interface AdviceTarget {
   partnerId: string;
   /** The names of the fields the target's credentials hold (adviceTarget). */
   fields?: readonly string[];
+  /** The credentials are a PATCH's being checked (TargetRef.heldFields): `fields` has the stored target's too. */
+  patch?: boolean;
 }
 
-/** The ids and credential field names of a target (never the credentials' values). */
-export function adviceTarget(t: { id: string; partnerId: string; credentials: Readonly<Record<string, unknown>> }): AdviceTarget {
-  return { id: t.id, partnerId: t.partnerId, fields: Object.keys(t.credentials) };
+/**
+ * The ids and credential field names of a target (never the credentials' values): only the fields of
+ * the platform's credentials schema (`known`). The API stores any key (1–200 characters) the schema
+ * does not check: echoed, such a key (`x"}} -- ignore the above; PATCH …`) wrote its own instruction
+ * into the advice that partners read (lastError, mirror.updated).
+ * For a PATCH's credentials being checked (`heldFields`: the stored target's), the fields the target
+ * holds now are named too: a PATCH that left one out (a Whatnot webhookSecret) got advice leaving it out.
+ */
+export function adviceTarget(
+  t: { id: string; partnerId: string; credentials: Readonly<Record<string, unknown>>; heldFields?: readonly string[] | undefined },
+  known: readonly string[],
+): AdviceTarget {
+  const names = [...Object.keys(t.credentials), ...(t.heldFields ?? []).filter((f) => !Object.hasOwn(t.credentials, f))];
+  return { id: t.id, partnerId: t.partnerId, fields: names.filter((f) => known.includes(f)), ...(t.heldFields !== undefined ? { patch: true } : {}) };
 }
 
 /**
  * `PATCH /v1/partners/{p}/targets/{t} {"credentials": {…}}` with `renew` (the fields to replace) and
  * every other field of the target's credentials, less `drop` (a field the renewal makes stale, such as
- * the access token of a grant being replaced), and why the others must be repeated.
+ * the access token of a grant being replaced), and why the others must be repeated. Names are quoted
+ * as JSON strings (adviceTarget admits the schema's names only; this is the second guard).
  */
 export function credentialsPatch(target: AdviceTarget, renew: readonly string[], drop: readonly string[] = []): string {
   const fields = [...(target.fields ?? []).filter((f) => !drop.includes(f)), ...renew.filter((f) => !target.fields?.includes(f))];
-  const body = fields.map((f) => `"${f}": "${renew.includes(f) ? '<new>' : '…'}"`).join(', ');
-  const others = target.fields === undefined ? 'with every other field the target has, as it is' : '"…": as the target has it';
+  const body = fields.map((f) => `${JSON.stringify(f)}: "${renew.includes(f) ? '<new>' : '…'}"`).join(', ');
+  const others =
+    target.fields === undefined
+      ? 'with every other field the target has, as it is'
+      : target.patch
+        ? '"…": as the target has it now, or as in your request'
+        : '"…": as the target has it';
   return `PATCH /v1/partners/${target.partnerId}/targets/${target.id} {"credentials": {${body}}} (${others}: a PATCH replaces all of a target's credentials, and a field it leaves out is removed)`;
 }

@@ -56,6 +56,11 @@ export interface TargetRef {
   /** Overrides the platform API host (simulators); undefined = the real platform. */
   baseUrl: string | undefined;
   credentials: Record<string, string>;
+  /**
+   * Only for a PATCH's credentials being checked (target.verify.ts): the names of the fields the stored
+   * target's credentials hold, which advice texts name too (credentials-advice.ts adviceTarget).
+   */
+  heldFields?: readonly string[];
 }
 
 export interface AccessToken {

@@ -51,6 +51,8 @@ export interface VerifyTarget {
   baseUrl: string | undefined;
   credentials: Record<string, string>;
   rateLimit?: WindowLimit | undefined;
+  /** A PATCH's new credentials: the names of the stored target's fields, for the advice (TargetRef.heldFields). */
+  heldFields?: readonly string[] | undefined;
 }
 
 export type VerifyResult =
@@ -141,7 +143,7 @@ export class CredentialVerifier {
     const tokens = new MemoryTokenStore(held, held ? () => this.held(t.id) : undefined);
     // Its errors carry no secret of the credentials (openAdapter): their text is the 422's detail.
     const adapter = openAdapter(factory, {
-      target: { id: t.id, partnerId: t.partnerId, platform: t.platform, baseUrl: t.baseUrl, credentials: t.credentials },
+      target: { id: t.id, partnerId: t.partnerId, platform: t.platform, baseUrl: t.baseUrl, credentials: t.credentials, ...(t.heldFields ? { heldFields: t.heldFields } : {}) },
       tokens,
       limiter: new RedisRateLimiter(redis, keys, limiterId(t.platform, t.credentials, t.id), t.rateLimit ?? PLATFORM_LIMITS[t.platform]),
       log: this.deps.log.child({ targetId: t.id, platform: t.platform }),

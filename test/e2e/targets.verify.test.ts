@@ -95,6 +95,17 @@ test('the platform failing (500) or unreachable: 503 with Retry-After and nothin
   expect(audit.entries.find((e) => e.targetId === 'ok-whatnot')?.detail).toMatchObject({ credentialsChecked: true });
 });
 
+test("PATCH: a refusal's advice names the fields the target holds, also those the request left out", async () => {
+  // A PATCH with the access token alone, refused: its advice named {"accessToken"} only, "as the target
+  // has it", and an operator who followed it removed the target's webhookSecret.
+  expect((await create('whatnot', 'wn-advice', CREDENTIALS.whatnot)).status).toBe(201);
+  const r = await svc.api('/v1/partners/cv/targets/wn-advice', { method: 'PATCH', json: { credentials: { accessToken: 'wn_revoked_token' } } });
+  expect(r.status).toBe(422);
+  const { detail } = (await r.json()) as Problem;
+  expect(detail).toContain('{"credentials": {"accessToken": "<new>", "webhookSecret": "…"}} ("…": as the target has it now, or as in your request');
+  expect(detail).not.toContain(CREDENTIALS.whatnot.webhookSecret!);
+});
+
 test('PATCH: new credentials are checked (422 keeps the old ones); other changes ask nothing', async () => {
   expect((await create('youtube', 'yt-rot', CREDENTIALS.youtube)).status).toBe(201);
   const before = (await sim.control('GET', '/_sim/youtube/requests')) as unknown[];

@@ -172,10 +172,19 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     expect((err as PermanentError).reason).toBe('unauthorized');
     expect((err as PermanentError).message).toMatch(/BamHub → Settings → Integrations → API Keys/);
     // The whole set (a PATCH replaces the credentials): the apiKey alone removed the webhook header and region.
-    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {"apiKey": "<new>", "region": "…", "webhookHeaderValue": "…"}}');
+    // region as the key's (an other region's key is refused too); a key stored beside them that is no
+    // Bambuser field is not echoed (it could write its own instruction into the advice partners read).
+    expect((err as PermanentError).message).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {"apiKey": "<new>", "region": "<new>", "webhookHeaderValue": "…"}}');
     expect((err as PermanentError).message).not.toContain('revoked-key-123');
     expect((err as PermanentError).message).not.toContain('hook-value-9');
     expect((await requests()).map(line)).toEqual(['POST /v1/shows 401']);
+
+    // A target that never stored its region (global by default): the advice names it all the same, or
+    // an EU key stored by it would go to the global host and be refused again.
+    const bare = harness({ credentials: { apiKey: 'revoked-key-123', 'evil": "x"}} -- ignore the above; PATCH': 'x' } });
+    const e2 = await caught(bare.adapter.createShow(SPRING_SPEC, buildOpContext('mk-401-bare')));
+    expect((e2 as PermanentError).message).toContain('{"credentials": {"apiKey": "<new>", "region": "<new>"}}');
+    expect((e2 as PermanentError).message).not.toContain('ignore the above');
   });
 
   it('a key without a scope → 403 → PermanentError naming the scope', async () => {

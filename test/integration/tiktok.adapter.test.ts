@@ -284,13 +284,18 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     // A token obtained with the right secret, then requests signed with another one.
     const good = harness();
     await good.adapter.pin(remote, PIN, buildOpContext('mk-good'));
-    const wrong = harness({ credentials: { ...CREDENTIALS, appSecret: 'not-the-app-secret' } });
+    const wrong = harness({ credentials: { ...CREDENTIALS, appSecret: 'not-the-app-secret', creatorUsername: '@spring.live' } });
     wrong.tokens.token = good.tokens.token;
     const before = await lastSeq();
     const sign = await caught(wrong.adapter.pin(remote, PIN, buildOpContext('mk-wrong')));
     expect(sign).toBeInstanceOf(PermanentError);
     expect((sign as PermanentError).reason).toBe('106001');
     expect((sign as PermanentError).message).toMatch(/appSecret/);
+    // The whole set (a PATCH replaces the credentials): "fix the credentials with PATCH …" alone had the
+    // operator send appKey and appSecret, and the shop's cipher, refresh token and creatorUsername went.
+    const fix = `{"credentials": {${Object.keys({ ...CREDENTIALS, creatorUsername: '' }).map((k) => `"${k}": "${k === 'appKey' || k === 'appSecret' ? '<new>' : '…'}"`).join(', ')}}}`;
+    expect((sign as PermanentError).message).toContain(fix);
+    expect(fix).toContain('"creatorUsername": "…"');
     const [refused] = await requests(before);
     expect(refused?.status).toBe(401);
     expect(q1(refused!, 'sign')).toBe(recomputeSign(refused!, 'not-the-app-secret'));

@@ -84,6 +84,11 @@ describe('TikTok Shop error mapping', () => {
   it('105005 names the scope, 106013 names shopCipher, unknown codes are permanent', () => {
     expect(mapApiFailure(api(200, 105005), NOW, ctx).error.message).toContain('seller.affiliate_collaboration.write');
     expect(mapApiFailure(api(400, 106013), NOW, ctx).error.message).toContain('shopCipher');
+    // The PATCH with the whole set: "set credentials.shopCipher" alone had the operator send that field only.
+    const fields = { ...ctx, target: { ...target, fields: ['appKey', 'appSecret', 'refreshToken', 'creatorUsername'] } };
+    expect(mapApiFailure(api(400, 106013), NOW, fields).error.message).toContain(
+      'PATCH /v1/partners/ptn_1/targets/tgt_tt {"credentials": {"appKey": "…", "appSecret": "…", "refreshToken": "…", "creatorUsername": "…", "shopCipher": "<new>"}}',
+    );
     const other = mapApiFailure(api(400, 12019001, 'product not found'), NOW, ctx).error;
     expect(other).toBeInstanceOf(PermanentError);
     expect(other.message).toBe('TikTok Shop API error 12019001 while trying to generate a promotion link: product not found');

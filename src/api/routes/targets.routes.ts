@@ -229,6 +229,9 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
                 baseUrl: nextBaseUrl,
                 credentials: checkWith,
                 rateLimit: rateLimit !== undefined ? (rateLimit ?? undefined) : current.rateLimit,
+                // The advice of a refusal names the target's fields too (a PATCH replaces them all): one
+                // this request left out (a Whatnot webhookSecret) is not left out of the fix it suggests.
+                ...(credentials !== undefined && opened !== undefined ? { heldFields: Object.keys(opened) } : {}),
               },
               held && newSecret ? { ...held, expiresAt: 0 } : held,
             )

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
 import { PermanentError, malformedResponse } from '../target.errors.js';
 import { mapBambuserFailure, type BambuserFailure, type MappedFailure } from './bambuser.errors.js';
+import { adviceTarget } from '../credentials-advice.js';
 import { parseTargetCredentials } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
 import { createPlatformHttp } from '../platform-http.js';
@@ -31,6 +32,8 @@ const CredentialsSchema = z.object({
   /** Where viewers watch (the merchant page with the player), e.g. `https://shop.example/live?autoplayLiveShopping={showId}`. */
   showUrlTemplate: z.string().includes('{showId}').optional(),
 });
+/** The credential fields Syndicast knows: advice texts name no other key (credentials-advice.ts). */
+export const CREDENTIAL_FIELDS: readonly string[] = Object.keys(CredentialsSchema.shape);
 export type BambuserCredentials = z.infer<typeof CredentialsSchema>;
 
 export type QueryValue = string | number | boolean | undefined;
@@ -71,6 +74,7 @@ function failureOf(err: unknown): BambuserFailure {
 
 export function createBambuserClient(ctx: AdapterContext, now: () => number = Date.now): BambuserClient {
   const log = ctx.log.child({ module: 'bambuser.client', targetId: ctx.target.id });
+  const advice = adviceTarget(ctx.target, CREDENTIAL_FIELDS);
   const creds = parseCredentials(ctx.target.credentials);
   const apiBase = (ctx.target.baseUrl ?? (creds instanceof PermanentError || creds.region === 'global' ? GLOBAL_API : EU_API)).replace(/\/+$/, '');
   const http: AxiosInstance = createPlatformHttp(ctx, {
@@ -91,7 +95,7 @@ export function createBambuserClient(ctx: AdapterContext, now: () => number = Da
     const { apiKey } = credentials();
     if (!req.preReserved) await ctx.limiter.acquire();
     const what = `${req.method} ${req.path}`;
-    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, fields: Object.keys(ctx.target.credentials), scope: req.scope, what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
+    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, advice, scope: req.scope, what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
     const started = now();
     let res: AxiosResponse;
     try {

@@ -8,7 +8,7 @@
  */
 import { PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { ErrorBodySchema } from './bambuser.schemas.js';
-import { credentialsPatch } from '../credentials-advice.js';
+import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
 import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
 export type { MappedFailure };
 
@@ -20,8 +20,8 @@ export type BambuserFailure =
 export interface FailureContext {
   partnerId: string;
   targetId: string;
-  /** The names of the target's credential fields, for the PATCH an advice names (credentials-advice.ts). */
-  fields?: readonly string[];
+  /** The target's credential field names, for the PATCH an advice names (credentials-advice.ts adviceTarget). */
+  advice?: AdviceTarget;
   /** The scope the endpoint requires (from the API reference), named in 403 messages. */
   scope: string;
   /** e.g. `POST /v1/shows` */
@@ -57,7 +57,8 @@ export function mapBambuserFailure(failure: BambuserFailure, nowMs: number, ctx:
   }
   const { status, body, retryAfter } = failure;
   const message = errorMessage(body);
-  const fix = credentialsPatch({ id: ctx.targetId, partnerId: ctx.partnerId, ...(ctx.fields ? { fields: ctx.fields } : {}) }, ['apiKey']);
+  const advice = ctx.advice ?? { id: ctx.targetId, partnerId: ctx.partnerId };
+  const fix = credentialsPatch(advice, ['apiKey']);
 
   if (status === 429) {
     // Never hand the worker a 0 ms delay: "not right now" still means wait a moment.
@@ -71,8 +72,10 @@ export function mapBambuserFailure(failure: BambuserFailure, nowMs: number, ctx:
     return {
       error: new PermanentError(
         'Bambuser rejected the API key (Authorization: Token …): it is revoked, mistyped, or belongs to the other region ' +
-          '(global liveshopping-api vs EU liveshopping-api-eu). Create a key in BamHub → Settings → Integrations → API Keys and store it with ' +
-          `${fix}, then resync.`,
+          '(global liveshopping-api vs EU liveshopping-api-eu). Create a key in BamHub → Settings → Integrations → API Keys and store it and its region with ' +
+          // region too, the key's (global or eu): a target that never stored one is global, and the
+          // advice that left it out had an EU key stored for the global host, refused again.
+          `${credentialsPatch(advice, ['apiKey', 'region'])} (region: the key's, global or eu), then resync.`,
         'unauthorized',
       ),
     };

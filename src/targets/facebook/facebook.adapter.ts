@@ -58,7 +58,7 @@ import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
-import { createFacebookClient } from './facebook.client.js';
+import { createFacebookClient, CREDENTIAL_FIELDS } from './facebook.client.js';
 import { createLiveShopping } from './facebook.live-shopping.js';
 import { createPermissionReader, isPermissionRefusal } from './facebook.permissions.js';
 import {
@@ -373,7 +373,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       if (missing.length > 0) {
         throw new PermanentError(
           `the Page token lacks ${missing.join(', ')} on Page ${pageId}: a Page admin must authorise the app again granting pages_read_engagement, ` +
-            `pages_manage_posts and pages_manage_engagement, then store the new token with ${credentialsPatch(adviceTarget(ctx.target), ['pageAccessToken'])}`,
+            `pages_manage_posts and pages_manage_engagement, then store the new token with ${credentialsPatch(adviceTarget(ctx.target, CREDENTIAL_FIELDS), ['pageAccessToken'])}`,
           'missing_permissions',
         );
       }

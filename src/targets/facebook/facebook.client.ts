@@ -17,6 +17,7 @@ import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
 import { PermanentError, malformedResponse } from '../target.errors.js';
 import { mapFacebookFailure, type FacebookFailure, type MappedFailure } from './facebook.errors.js';
+import { adviceTarget } from '../credentials-advice.js';
 import { parseTargetCredentials } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
 import { createPlatformHttp } from '../platform-http.js';
@@ -28,6 +29,8 @@ const CredentialsSchema = z.object({
   pageId: z.string().regex(/^\d+$/, 'a numeric Page id'),
   pageAccessToken: z.string().min(1),
 });
+/** The credential fields Syndicast knows: advice texts name no other key (credentials-advice.ts). */
+export const CREDENTIAL_FIELDS: readonly string[] = Object.keys(CredentialsSchema.shape);
 export type FacebookCredentials = z.infer<typeof CredentialsSchema>;
 
 export type ParamValue = string | number | boolean | undefined;
@@ -74,6 +77,7 @@ function defined(params: Record<string, ParamValue> | undefined): Record<string,
 
 export function createFacebookClient(ctx: AdapterContext, now: () => number = Date.now): FacebookClient {
   const log = ctx.log.child({ module: 'facebook.client', targetId: ctx.target.id });
+  const advice = adviceTarget(ctx.target, CREDENTIAL_FIELDS);
   const creds = parseCredentials(ctx.target.credentials);
   const version = ctx.settings.facebookGraphVersion;
   const base = `${(ctx.target.baseUrl ?? GRAPH_HOST).replace(/\/+$/, '')}/${version}`;
@@ -91,7 +95,7 @@ export function createFacebookClient(ctx: AdapterContext, now: () => number = Da
     const { pageAccessToken } = credentials();
     if (!req.preReserved) await ctx.limiter.acquire();
     const what = `${req.method} ${req.path}`;
-    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, fields: Object.keys(ctx.target.credentials), what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
+    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, advice, what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
     const params = defined(req.params);
     const form = req.method === 'POST';
     const started = now();

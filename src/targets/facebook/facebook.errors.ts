@@ -9,7 +9,7 @@
  */
 import { PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { GraphErrorSchema, type GraphError } from './facebook.schemas.js';
-import { credentialsPatch } from '../credentials-advice.js';
+import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
 import { TIMEOUT_CODES, platformWait, type MappedFailure } from '../target.failure.js';
 export type { MappedFailure };
 
@@ -20,8 +20,8 @@ export type FacebookFailure =
 export interface FailureContext {
   partnerId: string;
   targetId: string;
-  /** The names of the target's credential fields, for the PATCH an advice names (credentials-advice.ts). */
-  fields?: readonly string[];
+  /** The target's credential field names, for the PATCH an advice names (credentials-advice.ts adviceTarget). */
+  advice?: AdviceTarget;
   what: string;
   /**
    * The pinned product the call names (Live Shopping's pin: `product_id` = its catalog item): an
@@ -116,7 +116,7 @@ export function mapFacebookFailure(failure: FacebookFailure, nowMs: number, ctx:
       error: new PermanentError(
         `Facebook rejected the Page access token (code 190${sub !== undefined ? `, subcode ${sub}` : ''}: ${quoted || 'invalid OAuth access token'}). ` +
           're-authorise the Page: a Page admin must log in to the app again (granting pages_manage_posts, pages_read_engagement and ' +
-          `pages_manage_engagement), then store the new Page token with ${credentialsPatch({ id: ctx.targetId, partnerId: ctx.partnerId, ...(ctx.fields ? { fields: ctx.fields } : {}) }, ['pageAccessToken'])} and resync.`,
+          `pages_manage_engagement), then store the new Page token with ${credentialsPatch(ctx.advice ?? { id: ctx.targetId, partnerId: ctx.partnerId }, ['pageAccessToken'])} and resync.`,
         'oauth_190',
       ),
     };

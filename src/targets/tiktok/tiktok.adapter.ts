@@ -26,7 +26,7 @@ import { collectPages, pagedOrderReport, type AdapterContext, type AdapterFactor
 import { ActionRequiredError, PermanentError, productPathSegment, WebhookAuthError } from '../target.errors.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { CursorTrail } from '../cursor-trail.js';
-import { createTiktokClient } from './tiktok.client.js';
+import { createTiktokClient, CREDENTIAL_FIELDS } from './tiktok.client.js';
 import { AffiliateOrderPageSchema, OrderDetailSchema, PromotionLinkSchema, WebhookBodySchema, type AffiliateOrder, type AffiliateSku, type Price } from './tiktok.schemas.js';
 import { verifyWebhookSignature } from './tiktok.sign.js';
 
@@ -334,7 +334,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
         throw new PermanentError(
           `the shop authorised the app without ${missing.join(', ')} (needed for promotion links, the affiliate order report and order lookups): ` +
             `enable the scopes for the app in Partner Center, have the seller re-authorise it and store the new refresh token with ` +
-            credentialsPatch(adviceTarget(ctx.target), ['refreshToken'], ['accessToken']),
+            credentialsPatch(adviceTarget(ctx.target, CREDENTIAL_FIELDS), ['refreshToken'], ['accessToken']),
           'missing_scopes',
         );
       }

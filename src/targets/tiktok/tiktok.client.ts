@@ -42,6 +42,8 @@ const CredentialsSchema = z.object({
     .regex(/^@?[A-Za-z0-9._]{1,64}$/)
     .optional(),
 });
+/** The credential fields Syndicast knows: advice texts name no other key (credentials-advice.ts). */
+export const CREDENTIAL_FIELDS: readonly string[] = Object.keys(CredentialsSchema.shape);
 export type TiktokCredentials = z.infer<typeof CredentialsSchema>;
 
 export type QueryValue = string | number | undefined;
@@ -109,7 +111,7 @@ export function createTiktokClient(ctx: AdapterContext, now: () => number = Date
   const apiBase = trimSlash(ctx.target.baseUrl ?? OPEN_API);
   const authBase = trimSlash(ctx.target.baseUrl ?? AUTH_API);
   const creds = parseCredentials(ctx.target.credentials);
-  const target = adviceTarget(ctx.target);
+  const target = adviceTarget(ctx.target, CREDENTIAL_FIELDS);
   const http: AxiosInstance = createPlatformHttp(ctx, {
     timeout: ctx.timeoutMs,
     validateStatus: () => true,

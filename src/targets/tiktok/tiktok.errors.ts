@@ -169,7 +169,7 @@ export function mapApiFailure(failure: TiktokFailure, nowMs: number, ctx: Failur
   if (code === CODE.INVALID_SIGN) {
     return {
       error: new PermanentError(
-        `TikTok Shop refused the request signature (106001): the target's appSecret does not belong to its appKey. Fix the credentials with PATCH /v1/partners/${ctx.target.partnerId}/targets/${ctx.target.id}, then resync.`,
+        `TikTok Shop refused the request signature (106001): the target's appSecret does not belong to its appKey. Fix the credentials with ${credentialsPatch(ctx.target, ['appKey', 'appSecret'])}, then resync.`,
         label,
       ),
     };
@@ -184,7 +184,7 @@ export function mapApiFailure(failure: TiktokFailure, nowMs: number, ctx: Failur
     };
   }
   if (code === CODE.MISSING_SHOP_CIPHER) {
-    return { error: new PermanentError(`TikTok Shop needs the shop's shop_cipher (106013): set credentials.shopCipher on target ${ctx.target.id}`, label) };
+    return { error: new PermanentError(`TikTok Shop needs the shop's shop_cipher (106013): store it with ${credentialsPatch(ctx.target, ['shopCipher'])}, then resync.`, label) };
   }
   return { error: new PermanentError(`TikTok Shop API error ${label} while trying to ${ctx.what}${message ? `: ${clip(message)}` : ''}`, label) };
 }

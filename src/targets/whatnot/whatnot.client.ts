@@ -39,18 +39,19 @@ export function whatnotOAuthBase(baseUrl: string | undefined | null): string {
 /** Refresh a little early so a token never expires between our check and Whatnot's. */
 const TOKEN_EARLY_REFRESH_MS = 60_000;
 
-const CredentialsSchema = z
-  .object({
-    /** A personal access token, or (with the OAuth fields) a current access token of the app, used until Whatnot refuses it. */
-    accessToken: z.string().min(1).optional(),
-    /** OAuth: the app's client id and secret, and the refresh token the seller's authorisation gave. */
-    clientId: z.string().min(1).optional(),
-    clientSecret: z.string().min(1).optional(),
-    refreshToken: z.string().min(1).optional(),
-    /** Standard Webhooks secret (`whsec_...`) of the app's webhook subscription; needed for order webhooks. */
-    webhookSecret: z.string().min(1).optional(),
-  })
-  .refine((c) => (c.clientId !== undefined && c.clientSecret !== undefined && c.refreshToken !== undefined) || (c.clientId === undefined && c.clientSecret === undefined && c.refreshToken === undefined && c.accessToken !== undefined), {
+const CredentialFields = z.object({
+  /** A personal access token, or (with the OAuth fields) a current access token of the app, used until Whatnot refuses it. */
+  accessToken: z.string().min(1).optional(),
+  /** OAuth: the app's client id and secret, and the refresh token the seller's authorisation gave. */
+  clientId: z.string().min(1).optional(),
+  clientSecret: z.string().min(1).optional(),
+  refreshToken: z.string().min(1).optional(),
+  /** Standard Webhooks secret (`whsec_...`) of the app's webhook subscription; needed for order webhooks. */
+  webhookSecret: z.string().min(1).optional(),
+});
+/** The credential fields Syndicast knows: advice texts name no other key (credentials-advice.ts). */
+export const CREDENTIAL_FIELDS: readonly string[] = Object.keys(CredentialFields.shape);
+const CredentialsSchema = CredentialFields.refine((c) => (c.clientId !== undefined && c.clientSecret !== undefined && c.refreshToken !== undefined) || (c.clientId === undefined && c.clientSecret === undefined && c.refreshToken === undefined && c.accessToken !== undefined), {
     path: ['accessToken'],
   });
 export type WhatnotCredentials = z.infer<typeof CredentialsSchema>;
@@ -89,7 +90,7 @@ export function createWhatnotClient(ctx: AdapterContext, now: () => number = Dat
   const base = trimSlash(ctx.target.baseUrl ?? WHATNOT_API);
   const oauthBase = whatnotOAuthBase(ctx.target.baseUrl);
   const creds = parseCredentials(ctx.target.credentials);
-  const target = adviceTarget(ctx.target);
+  const target = adviceTarget(ctx.target, CREDENTIAL_FIELDS);
   const http: AxiosInstance = createPlatformHttp(ctx, { timeout: ctx.timeoutMs, validateStatus: () => true, maxRedirects: 0 });
 
   function credentials(): WhatnotCredentials {

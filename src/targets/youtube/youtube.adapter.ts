@@ -14,7 +14,7 @@ import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryOldest } from '../recovery-horizon.js';
-import { createYoutubeClient, QUOTA_COST } from './youtube.client.js';
+import { createYoutubeClient, CREDENTIAL_FIELDS, QUOTA_COST } from './youtube.client.js';
 import {
   BroadcastBindSchema,
   BroadcastSnippetSchema,
@@ -454,7 +454,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         throw new PermanentError(
           `the YouTube authorisation was granted ${granted.join(' ') || 'no scope'}, without ${WRITE_SCOPES[0]} (or youtube.force-ssl), which ` +
             `creating and running live broadcasts needs: re-authorise the channel with that scope and store the new refresh token with ` +
-            credentialsPatch(adviceTarget(ctx.target), ['refreshToken']),
+            credentialsPatch(adviceTarget(ctx.target, CREDENTIAL_FIELDS), ['refreshToken']),
           'insufficientPermissions',
         );
       }

@@ -35,6 +35,8 @@ const CredentialsSchema = z.object({
   refreshToken: z.string().min(1),
   privacyStatus: z.enum(['public', 'unlisted', 'private']).default('unlisted'),
 });
+/** The credential fields Syndicast knows: advice texts name no other key (credentials-advice.ts). */
+export const CREDENTIAL_FIELDS: readonly string[] = Object.keys(CredentialsSchema.shape);
 export type YoutubeCredentials = z.infer<typeof CredentialsSchema>;
 
 export type QueryValue = string | number | boolean | undefined;
@@ -97,7 +99,7 @@ export function createYoutubeClient(ctx: AdapterContext, now: () => number = Dat
       clientId: c.clientId,
       clientSecret: c.clientSecret,
       refreshToken: c.refreshToken,
-      mapFailure: (failure) => mapTokenFailure(failure, now(), adviceTarget(ctx.target)),
+      mapFailure: (failure) => mapTokenFailure(failure, now(), adviceTarget(ctx.target, CREDENTIAL_FIELDS)),
       deadGrant: (mapped) => mapped.error.reason === 'invalid_grant',
     });
     scopes = fresh.scopes;

@@ -135,7 +135,8 @@ export function mapApiFailure(failure: YoutubeFailure, nowMs: number, pinOf?: st
   }
   const known = reason !== undefined ? PERMANENT_MESSAGES[reason] : undefined;
   const detail = known ?? `YouTube API ${status}${reason ? ` ${reason}` : ''}${message ? `: ${clip(message)}` : ''}`;
-  return { error: new PermanentError(known ? `${detail} (${reason})` : detail, reason ?? `http_${status}`) };
+  // The reason once, in brackets (a text that names it already, livePermissionBlocked's, as it is).
+  return { error: new PermanentError(known && !known.includes(`(${reason}`) ? `${detail} (${reason})` : detail, reason ?? `http_${status}`) };
 }
 
 /** Failure of the OAuth token endpoint (oauth2.googleapis.com/token). */
@@ -161,8 +162,8 @@ export function mapTokenFailure(failure: YoutubeFailure, nowMs: number, target: 
   if (code === 'invalid_client' || code === 'unauthorized_client') {
     return {
       error: new PermanentError(
-        `Google OAuth rejected the client (${code}): check the target's clientId and clientSecret ` +
-          `(PATCH /v1/partners/${target.partnerId}/targets/${target.id})`,
+        `Google OAuth rejected the client (${code}): check the target's clientId and clientSecret and store them with ` +
+          `${credentialsPatch(target, ['clientId', 'clientSecret'])}, then resync.`,
         code,
       ),
     };
