@@ -3592,6 +3592,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/unit/redis-outage-log.test.ts'],
     testName: 'not its stack',
   },
+  {
+    name: 'reconcile-oom-counts-attempt',
+    what: 'a reconciliation run that Redis refused (OOM at maxmemory, READONLY, …) fails the job as any error: each counts as one of its 5 attempts (backoff from 5 s), and about a minute of a full Redis fails the run for good',
+    file: 'src/reconcile/reconcile.worker.ts',
+    from: 'await handBackWhileRedisRefuses(job, token, handBacks, () => service.run(id, closing.signal));',
+    to: 'await service.run(id, closing.signal);',
+    tests: ['test/integration/reconcile.redis-oom.test.ts'],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
