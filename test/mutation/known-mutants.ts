@@ -3600,6 +3600,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'await service.run(id, closing.signal);',
     tests: ['test/integration/reconcile.redis-oom.test.ts'],
   },
+  {
+    name: 'storage-down-says-nothing-stored',
+    what: "a 503 of a Redis that is down or did not answer tells the partner 'nothing was stored', though a write sent to a Redis that stalled can land after the answer (its retry is then a duplicate)",
+    file: 'src/api/plugins/errors.plugin.ts',
+    from: '? WEBHOOK_ID_STORAGE_DOWN',
+    to: "? 'storage is temporarily unavailable; nothing was stored, retry later'",
+    tests: ['test/integration/redis-down.test.ts'],
+    testName: '503 while Redis is down',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
