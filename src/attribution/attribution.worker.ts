@@ -61,7 +61,7 @@ export function startAttributionWorker(service: AttributionService, opts: Attrib
   const outage = new RedisOutageLog(opts.log, 'attribution worker');
   w.on('failed', (job, err) => outage.jobFailed(err, { jobId: job?.id, attempts: job?.attemptsMade }, 'attribution job failed'));
   // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-  pauseFetchWhileRedisRefuses(w);
+  pauseFetchWhileRedisRefuses(w, outage);
   reportWorkerOutages(w, outage, {}, 'attribution worker error', (err) => handBacks.staleRenewal(err, ATTRIBUTION_QUEUE, opts.log));
   return w;
 }

@@ -209,7 +209,7 @@ export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions):
     w.on('failed', (job, err) => outage.jobFailed(err, { queue: name, jobId: job?.id, attempts: job?.attemptsMade }, 'sync job failed'));
     // Redis down: one line for all the workers' reconnect errors, reminders, and one when it is back.
     // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-    pauseFetchWhileRedisRefuses(w);
+    pauseFetchWhileRedisRefuses(w, outage);
     reportWorkerOutages(w, outage, { queue: name }, 'sync worker error', (err) => handBacks.staleRenewal(err, name, opts.log));
     return w;
   });

@@ -79,7 +79,7 @@ export function startReconcileWorker(service: ReconcileService, opts: { connecti
     service.fail(parsed.data.id).catch((e: unknown) => opts.log.warn({ err: e, reconciliationId: parsed.data.id }, 'could not mark reconciliation failed'));
   });
   // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-  pauseFetchWhileRedisRefuses(w);
+  pauseFetchWhileRedisRefuses(w, outage);
   reportWorkerOutages(w, outage, {}, 'reconcile worker error', (err) => handBacks.staleRenewal(err, RECONCILE_QUEUE, opts.log));
   return w;
 }

@@ -3609,6 +3609,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/redis-down.test.ts'],
     testName: '503 while Redis is down',
   },
+  {
+    name: 'refused-write-line-per-fetch',
+    what: "a Redis that answers and refuses writes (OOM at maxmemory, READONLY, MISCONF) is not folded into the outage's lines: each refused fetch of each worker is a 'worker error' line of its own, about one a second per worker for as long as it lasts",
+    file: 'src/lib/redis-outage-log.ts',
+    from: 'if (!isRedisUnavailableOrRefusing(err)) {',
+    to: 'if (!isRedisUnavailable(err)) {',
+    tests: ['test/integration/outbound.redis-oom.test.ts'],
+    testName: 'one line when it starts',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
