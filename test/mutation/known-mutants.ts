@@ -3618,6 +3618,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/outbound.redis-oom.test.ts'],
     testName: 'one line when it starts',
   },
+  {
+    name: 'attribution-oom-counts-attempt',
+    what: 'an attribution run that Redis refused (OOM at maxmemory, READONLY, …) fails the job as any error: each counts as one of its 12 attempts, and a long enough full Redis fails the event\'s attribution for good',
+    file: 'src/attribution/attribution.worker.ts',
+    from: 'return handBackWhileRedisRefuses(job, token, handBacks, () => attribute(service, parsed.data, orderEvents));',
+    to: 'return attribute(service, parsed.data, orderEvents);',
+    tests: ['test/integration/attribution.redis-oom.test.ts'],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
