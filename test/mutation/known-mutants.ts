@@ -3626,6 +3626,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'return attribute(service, parsed.data, orderEvents);',
     tests: ['test/integration/attribution.redis-oom.test.ts'],
   },
+  {
+    name: 'sync-oom-counts-attempt',
+    what: 'a sync run that Redis refused (OOM at maxmemory, READONLY, …) fails the job as any error: each counts as one of its 10 attempts (backoff from 1 s), and a quarter of an hour of a full Redis fails the sync for good',
+    file: 'src/mirror/sync.worker.ts',
+    from: 'outcome = await handBackWhileRedisRefuses(job, token, handBacks, () => service.sync(data, run));',
+    to: 'outcome = await service.sync(data, run);',
+    tests: ['test/integration/sync.redis-oom.test.ts'],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
