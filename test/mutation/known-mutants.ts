@@ -3598,7 +3598,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/reconcile/reconcile.worker.ts',
     from: 'await handBackWhileRedisRefuses(job, token, handBacks, () => service.run(id, closing.signal));',
     to: 'await service.run(id, closing.signal);',
-    tests: ['test/integration/reconcile.redis-oom.test.ts'],
+    tests: ['test/integration/jobs.redis-oom.test.ts'],
+    testName: 'a reconciliation run refused',
   },
   {
     name: 'storage-down-says-nothing-stored',
@@ -3624,7 +3625,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/attribution/attribution.worker.ts',
     from: 'return handBackWhileRedisRefuses(job, token, handBacks, () => attribute(service, parsed.data, orderEvents));',
     to: 'return attribute(service, parsed.data, orderEvents);',
-    tests: ['test/integration/attribution.redis-oom.test.ts'],
+    tests: ['test/integration/jobs.redis-oom.test.ts'],
+    testName: 'an attribution run refused',
   },
   {
     name: 'sync-oom-counts-attempt',
@@ -3632,7 +3634,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/mirror/sync.worker.ts',
     from: 'outcome = await handBackWhileRedisRefuses(job, token, handBacks, () => service.sync(data, run));',
     to: 'outcome = await service.sync(data, run);',
-    tests: ['test/integration/sync.redis-oom.test.ts'],
+    tests: ['test/integration/jobs.redis-oom.test.ts'],
+    testName: 'a sync run refused',
   },
 ];
 
