@@ -9,6 +9,7 @@ import type { Keys } from '../store/keys.js';
 import type { OrderEventRepository } from '../store/show.repository.js';
 import type { AttributionService } from './attribution.service.js';
 import { RedisOutageLog, reportWorkerOutages, pauseFetchWhileRedisRefuses } from '../lib/redis-outage-log.js';
+import { handBackWhileRedisRefuses, HandBacks } from '../queues/hand-backs.js';
 
 const JobSchema = z.object({ partnerId: z.string().min(1), eventId: z.string().min(1), event: PartnerEventSchema });
 
@@ -23,22 +24,31 @@ export interface AttributionWorkerOptions {
   orderEvents?: OrderEventRepository;
 }
 
-export function createAttributionProcessor(service: AttributionService, orderEvents?: OrderEventRepository) {
-  return async (job: Job<AttributionJob>): Promise<string> => {
+export function createAttributionProcessor(service: AttributionService, orderEvents?: OrderEventRepository, handBacks?: HandBacks) {
+  return async (job: Job<AttributionJob>, token?: string): Promise<string> => {
     const parsed = JobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid attribution job: ${parsed.error.message}`);
-    const { partnerId, eventId, event } = parsed.data;
-    const outcome = await service.handlePartnerEvent(partnerId, event);
-    // Handled: the sweep no longer needs to look at it (src/attribution/order-event.sweep.ts).
-    const orderId = orderIdOf(event);
-    if (orderEvents && orderId) await orderEvents.handled(partnerId, orderId, eventId);
-    if ('refundId' in outcome) return outcome.waitingForOrder ? 'refund_waiting_for_order' : outcome.isNew ? 'refund_applied' : 'refund_duplicate';
-    return outcome.isNew ? (outcome.attributed ? 'attributed' : 'unattributed') : 'duplicate';
+    // Redis full or refusing (OOM, READONLY, …): the job waits and runs again (the ledger step is
+    // idempotent), its attempts untouched; before, each such run was one of its 12.
+    return handBackWhileRedisRefuses(job, token, handBacks, () => attribute(service, parsed.data, orderEvents));
   };
 }
 
+/** One event's attribution, and its pending mark cleared. */
+async function attribute(service: AttributionService, data: z.infer<typeof JobSchema>, orderEvents?: OrderEventRepository): Promise<string> {
+  const { partnerId, eventId, event } = data;
+  const outcome = await service.handlePartnerEvent(partnerId, event);
+  // Handled: the sweep no longer needs to look at it (src/attribution/order-event.sweep.ts).
+  const orderId = orderIdOf(event);
+  if (orderEvents && orderId) await orderEvents.handled(partnerId, orderId, eventId);
+  if ('refundId' in outcome) return outcome.waitingForOrder ? 'refund_waiting_for_order' : outcome.isNew ? 'refund_applied' : 'refund_duplicate';
+  return outcome.isNew ? (outcome.attributed ? 'attributed' : 'unattributed') : 'duplicate';
+}
+
 export function startAttributionWorker(service: AttributionService, opts: AttributionWorkerOptions): Worker {
-  const w = new Worker<AttributionJob, string>(ATTRIBUTION_QUEUE, traced(opts.log, createAttributionProcessor(service, opts.orderEvents)), {
+  // A lock renewal that came after the run's own move to delayed is not a lost lock (src/queues/hand-backs.ts).
+  const handBacks = new HandBacks(opts.lockMs ?? 30_000);
+  const w = new Worker<AttributionJob, string>(ATTRIBUTION_QUEUE, traced(opts.log, createAttributionProcessor(service, opts.orderEvents, handBacks)), {
     connection: opts.connection,
     prefix: opts.keys.queuePrefix(ATTRIBUTION_QUEUE),
     concurrency: opts.concurrency,
@@ -51,7 +61,7 @@ export function startAttributionWorker(service: AttributionService, opts: Attrib
   const outage = new RedisOutageLog(opts.log, 'attribution worker');
   w.on('failed', (job, err) => outage.jobFailed(err, { jobId: job?.id, attempts: job?.attemptsMade }, 'attribution job failed'));
   // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-  pauseFetchWhileRedisRefuses(w);
-  reportWorkerOutages(w, outage, {}, 'attribution worker error');
+  pauseFetchWhileRedisRefuses(w, outage);
+  reportWorkerOutages(w, outage, {}, 'attribution worker error', (err) => handBacks.staleRenewal(err, ATTRIBUTION_QUEUE, opts.log));
   return w;
 }

@@ -153,7 +153,9 @@ export class RedisOutageLog {
    * Logs `err` with `fields` and `msg`; a Redis-unavailable error is folded into the outage's lines.
    */
   error(err: unknown, fields: Record<string, unknown>, msg: string): void {
-    if (!isRedisUnavailable(err)) {
+    // A Redis that answers and refuses (OOM at maxmemory, READONLY, MISCONF): folded in as well. Before,
+    // each refused fetch of each worker was a line of its own, one a second per worker for the whole of it.
+    if (!isRedisUnavailableOrRefusing(err)) {
       this.log.error({ err, ...fields }, msg);
       return;
     }
@@ -184,7 +186,7 @@ export class RedisOutageLog {
    * class comment); any other is logged with `fields` and `msg`, as it comes.
    */
   jobFailed(err: unknown, fields: Record<string, unknown>, msg: string): void {
-    if (!isRedisUnavailable(err) || isOutboundCallError(err)) {
+    if (!isRedisUnavailableOrRefusing(err) || isOutboundCallError(err)) {
       this.log.error({ err, ...fields }, msg);
       return;
     }
@@ -287,15 +289,24 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export function pauseFetchWhileRedisRefuses<W extends Worker>(worker: W): W {
+export function pauseFetchWhileRedisRefuses<W extends Worker>(worker: W, outage?: Pick<RedisOutageLog, 'recovered'>): W {
   const w = worker as unknown as { moveToActive: Fetch };
   const fetch = w.moveToActive.bind(worker) as Fetch;
   const closing = new AbortController();
   worker.on('closing', () => closing.abort());
+  let refused = false;
   w.moveToActive = async (...args: unknown[]): Promise<unknown> => {
     try {
-      return await fetch(...args);
+      const job = await fetch(...args);
+      // A job taken after refused fetches: Redis takes writes again, the outage's end line (a Redis
+      // that refused writes never reconnects, so the worker's `ready` does not come for it).
+      if (refused && job) {
+        refused = false;
+        outage?.recovered();
+      }
+      return job;
     } catch (err) {
+      if (isRedisUnavailableOrRefusing(err)) refused = true;
       if (isRedisUnavailableOrRefusing(err) && !closing.signal.aborted) await pause(REFUSED_FETCH_PAUSE_MS, closing.signal);
       throw err;
     }

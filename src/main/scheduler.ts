@@ -203,7 +203,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
   const outage = new RedisOutageLog(opts.log, 'scheduler worker');
   worker.on('failed', (job, err) => outage.jobFailed(err, { job: job?.name }, 'scheduled job failed'));
   // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-  pauseFetchWhileRedisRefuses(worker);
+  pauseFetchWhileRedisRefuses(worker, outage);
   reportWorkerOutages(worker, outage, {}, 'scheduler worker error');
   return {
     close: async () => {

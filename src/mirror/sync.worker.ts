@@ -10,7 +10,7 @@ import { bounded, syncJobDuration } from '../lib/metrics.js';
 import { PLATFORMS } from '../targets/target.adapter.js';
 import { RedisOutageLog, reportWorkerOutages, pauseFetchWhileRedisRefuses } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
-import { HandBacks, handBack } from '../queues/hand-backs.js';
+import { HandBacks, handBack, handBackWhileRedisRefuses } from '../queues/hand-backs.js';
 import type { CountedRun, TargetRunCap } from './target-cap.js';
 
 const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
@@ -149,9 +149,16 @@ export function createSyncProcessor(
     if (onRun) run.startedAt = t0;
     let outcome;
     try {
-      outcome = await service.sync(data, run);
+      // Redis full or refusing (OOM, READONLY, …): the job waits and runs again (its intents make the
+      // re-run safe), its attempts untouched; before, each such run was one of its 10.
+      outcome = await handBackWhileRedisRefuses(job, token, handBacks, () => service.sync(data, run));
       syncJobDuration.observe(outcome.kind === 'delay' ? labels.delayed : labels.done, (performance.now() - p0) / 1000);
     } catch (err) {
+      if (err instanceof DelayedError) {
+        syncJobDuration.observe(labels.delayed, (performance.now() - p0) / 1000);
+        await onRun?.(data, 'delayed', Date.now() - t0, err.message);
+        throw err;
+      }
       syncJobDuration.observe(labels.error, (performance.now() - p0) / 1000);
       await onRun?.(data, 'error', Date.now() - t0, err instanceof Error ? err.message : String(err));
       throw err;
@@ -202,7 +209,7 @@ export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions):
     w.on('failed', (job, err) => outage.jobFailed(err, { queue: name, jobId: job?.id, attempts: job?.attemptsMade }, 'sync job failed'));
     // Redis down: one line for all the workers' reconnect errors, reminders, and one when it is back.
     // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-    pauseFetchWhileRedisRefuses(w);
+    pauseFetchWhileRedisRefuses(w, outage);
     reportWorkerOutages(w, outage, { queue: name }, 'sync worker error', (err) => handBacks.staleRenewal(err, name, opts.log));
     return w;
   });

@@ -87,7 +87,7 @@ export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWork
     }
   });
   // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-  pauseFetchWhileRedisRefuses(w);
+  pauseFetchWhileRedisRefuses(w, outage);
   reportWorkerOutages(w, outage, { queue: DELIVERY_QUEUE }, 'delivery worker error', (err) => handBacks.staleRenewal(err, DELIVERY_QUEUE, opts.log));
   return w;
 }

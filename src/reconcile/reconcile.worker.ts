@@ -1,11 +1,15 @@
 /** Runs reconciliation jobs (worker role). */
 import { traced } from '../lib/request-context.js';
-import { Worker, WaitingError, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, Worker, WaitingError, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import { RECONCILE_QUEUE, type ReconcileService } from './reconcile.service.js';
 import { RedisOutageLog, reportWorkerOutages, pauseFetchWhileRedisRefuses } from '../lib/redis-outage-log.js';
+import { handBackWhileRedisRefuses, HandBacks } from '../queues/hand-backs.js';
+
+/** BullMQ's default lock duration, named for HandBacks. */
+const LOCK_MS = 30_000;
 
 const JobData = z.object({ id: z.string().min(1) });
 
@@ -25,14 +29,20 @@ class WorkerClosing extends Error {
  */
 export function startReconcileWorker(service: ReconcileService, opts: { connection: ConnectionOptions; keys: Keys; log: Logger }): Worker {
   const closing = new AbortController();
+  // A lock renewal that came after the run's own move to delayed is not a lost lock (src/queues/hand-backs.ts).
+  const handBacks = new HandBacks(LOCK_MS);
   const w = new Worker(
     RECONCILE_QUEUE,
     traced(opts.log, async (job: Job, token?: string) => {
       const { id } = JobData.parse(job.data);
       try {
-        const rec = await service.run(id, closing.signal);
+        // Redis full or refusing (OOM, READONLY, …): the job waits and runs again from the start (run()
+        // is safe to run again: it only reads the platforms), its attempts untouched. Before, each such
+        // run was one of its 5 attempts (backoff from 5 s): about a minute of a full Redis failed it for good.
+        const rec = await handBackWhileRedisRefuses(job, token, handBacks, () => service.run(id, closing.signal));
         return rec.status;
       } catch (err) {
+        if (err instanceof DelayedError) throw err;
         if (err instanceof WorkerClosing) {
           // Not a failed attempt whatever happens: a hand-back that fails (lock lost, Redis gone during
           // the shutdown) leaves the job active, and stall detection runs it again.
@@ -53,7 +63,7 @@ export function startReconcileWorker(service: ReconcileService, opts: { connecti
         throw err;
       }
     }),
-    { connection: opts.connection, prefix: opts.keys.queuePrefix(RECONCILE_QUEUE), concurrency: 2 },
+    { connection: opts.connection, prefix: opts.keys.queuePrefix(RECONCILE_QUEUE), concurrency: 2, lockDuration: LOCK_MS },
   );
   w.on('closing', () => closing.abort(new WorkerClosing()));
   // Redis down: one line per outage (and reminders), not one per reconnect attempt or per job it failed (src/lib/redis-outage-log.ts).
@@ -69,7 +79,7 @@ export function startReconcileWorker(service: ReconcileService, opts: { connecti
     service.fail(parsed.data.id).catch((e: unknown) => opts.log.warn({ err: e, reconciliationId: parsed.data.id }, 'could not mark reconciliation failed'));
   });
   // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-  pauseFetchWhileRedisRefuses(w);
-  reportWorkerOutages(w, outage, {}, 'reconcile worker error');
+  pauseFetchWhileRedisRefuses(w, outage);
+  reportWorkerOutages(w, outage, {}, 'reconcile worker error', (err) => handBacks.staleRenewal(err, RECONCILE_QUEUE, opts.log));
   return w;
 }

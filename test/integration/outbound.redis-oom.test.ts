@@ -57,3 +57,33 @@ test('a delivery run refused by a full Redis (OOM) does not count as an attempt,
     await queue.close();
   }
 }, 60_000);
+
+/**
+ * A full Redis refusing the worker's fetch of a due job: one line when it starts and one, with the
+ * count, once a job is taken again (src/lib/redis-outage-log.ts). Before, each refused fetch was a
+ * 'delivery worker error' line of its own, one a second per worker for as long as Redis stayed full.
+ */
+test('refused fetches of a full Redis are one line when it starts and one when it ends, with their count', async () => {
+  const { workerRt } = rig;
+  // The first test's worker closed: the job must be this worker's, or its end line never comes.
+  await Promise.all(rig.workers.splice(0).map((w) => w.close()));
+  const rx = await rig.receiver(async () => 200);
+  const endpointId = await rig.endpoint('poom2', rx.url);
+  const { messageId } = await workerRt.outbound.emit('poom2', 'attribution.order_attributed', { orderId: 'o2' }, 'o-2');
+  const { log, lines } = logSink<{ msg: string; errors?: number }>('info');
+  await admin.config('SET', 'maxmemory', '1');
+  rig.workers.push(startDeliveryWorker(workerRt.delivery, { connection: workerRt.bullConnection('worker'), keys: workerRt.keys, concurrency: 1, log }));
+  await new Promise((resolve) => setTimeout(resolve, 3_500));
+  const refusedLines = lines.filter((l) => /delivery worker/.test(l.msg));
+  // Before: a 'delivery worker error' line per refused fetch (about one a second).
+  expect(refusedLines.map((l) => l.msg)).toEqual(['delivery worker: Redis unavailable (repeats are logged at most every 15 s)']);
+
+  await admin.config('SET', 'maxmemory', '0');
+  await waitFor(async () => {
+    const stored = await workerRt.outbound.message('poom2', messageId!);
+    return stored?.deliveries.find((d) => d.endpointId === endpointId)?.state === 'delivered';
+  }, 20_000, 100);
+  const end = lines.find((l) => l.msg === 'delivery worker: Redis reachable again');
+  expect(end?.errors).toBeGreaterThanOrEqual(2);
+  expect(lines.filter((l) => l.msg === 'delivery worker error')).toEqual([]);
+}, 60_000);

@@ -56,7 +56,7 @@ export function isPublicRoute(url: string, schema: FastifySchema | undefined): b
 }
 
 /** The error handler's 503 (src/api/plugins/errors.plugin.ts), which sends Retry-After. */
-const STORAGE_DOWN = 'storage (Redis) is unavailable or could not confirm the write on a replica: nothing was acknowledged, retry later (Retry-After); or, problem type `secret-unreadable`, a stored secret the request needs that neither SECRETS_KEY nor SECRETS_KEY_PREVIOUS opens (a misconfiguration of the service: ops restore the key; retry later)';
+const STORAGE_DOWN = 'storage (Redis) is unavailable, did not answer in time or could not confirm the write on a replica: nothing was acknowledged, but a write sent to a Redis that stalled may still land after the answer; retry later (Retry-After) — a partner event with the same webhook-id (a stored one is answered as a duplicate); or, problem type `secret-unreadable`, a stored secret the request needs that neither SECRETS_KEY nor SECRETS_KEY_PREVIOUS opens (a misconfiguration of the service: ops restore the key; retry later)';
 
 /** Methods whose request body fastify parses (any of them can get 413/415, with or without a body schema). */
 const WITH_BODY = new Set(['post', 'put', 'patch', 'delete']);

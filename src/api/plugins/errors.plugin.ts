@@ -118,6 +118,15 @@ export interface ErrorsOptions {
 /** The methods the API has routes for (OPTIONS has none: no CORS). */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
+/**
+ * The 503 of a Redis that is down, refusing or did not answer in time. Not "nothing was stored": a
+ * command sent to a Redis that then stalled (paused, a long fork, a slow disk) times out here and is
+ * still run once Redis goes on, so the write may land after the answer. A retry is safe where the
+ * route is idempotent by id: an event's retry with its webhook-id is answered as a duplicate.
+ */
+export const STORAGE_DOWN_DETAIL = 'storage is temporarily unavailable or did not answer in time; the request may or may not have taken effect, retry later';
+export const WEBHOOK_ID_STORAGE_DOWN = 'storage is temporarily unavailable or did not answer in time; the event may or may not have been stored: retry later with the same webhook-id (a stored event is answered as a duplicate, never stored twice)';
+
 async function errorsPlugin(app: FastifyInstance, opts: ErrorsOptions): Promise<void> {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     let body: Problem;
@@ -148,7 +157,9 @@ async function errorsPlugin(app: FastifyInstance, opts: ErrorsOptions): Promise<
         503,
         /NOREPLICAS/.test(err.message)
           ? 'storage could not confirm the write on a replica; it is not acknowledged, retry later (a retry with the same webhook-id is safe)'
-          : 'storage is temporarily unavailable; nothing was stored, retry later',
+          : req.headers['webhook-id'] !== undefined
+            ? WEBHOOK_ID_STORAGE_DOWN
+            : STORAGE_DOWN_DETAIL,
       );
     } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       const detail = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body exceeds the size limit' : err.message;
