@@ -3869,6 +3869,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/jobs.redis-oom.test.ts'],
     testName: 'a sync run refused',
   },
+  {
+    name: 'relay-pull-kept-after-key-rotation',
+    what: "a pull-mode show's pull is kept when its stream key is rotated: it goes on publishing with the old key, which the edge refuses, and every destination waits",
+    file: 'src/relay/relay.service.ts',
+    from: 'o.puller.sourceUrl !== sourceUrl || o.puller.showKey !== showKey',
+    to: 'o.puller.sourceUrl !== sourceUrl',
+    tests: ['test/integration/relay.pull-rotate.test.ts'],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
