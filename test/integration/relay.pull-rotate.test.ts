@@ -7,33 +7,14 @@
  * hand), real Redis, real ffmpeg; the pull's source and this process's edge are listeners that hold what
  * connects.
  */
-import { createServer, type Server, type Socket } from 'node:net';
 import type { RelayService } from '../../src/relay/relay.service.js';
-import { addOfflineWhatnotTarget, handRunRelay, linkOperatorMirror } from '../helpers/hand-relay.js';
+import { addOfflineWhatnotTarget, closeHeldListeners, handRunRelay, heldListener, linkOperatorMirror } from '../helpers/hand-relay.js';
 import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 serviceForFile((started) => (svc = started));
 
-const sockets: Socket[] = [];
-const servers: Server[] = [];
-afterAll(() => {
-  for (const s of sockets) s.destroy();
-  for (const s of servers) s.close();
-});
-
-/** A TCP listener that holds what connects (an RTMP peer that never answers), counting the connections. */
-async function heldListener(): Promise<{ url: string; connections: () => number }> {
-  let connections = 0;
-  const server = createServer((s) => {
-    connections += 1;
-    sockets.push(s);
-    s.on('error', () => undefined);
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `rtmp://127.0.0.1:${(server.address() as { port: number }).port}/live`, connections: () => connections };
-}
+afterAll(closeHeldListeners);
 
 test("rotating a pull show's stream key replaces its pull with one that publishes with the new key", async () => {
   const P = 'pullrot';
