@@ -3869,6 +3869,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/jobs.redis-oom.test.ts'],
     testName: 'a sync run refused',
   },
+  {
+    name: 'refusal-outage-no-end-idle',
+    what: "an idle worker's outage opened by a refused stalled check (a full Redis: OOM) is not ended by its next stalled check that Redis runs: no end line ever, the next outage gets no first line and its failed jobs are counted into the old one",
+    file: 'src/lib/redis-outage-log.ts',
+    from: 'await check();\n    outage?.recovered();',
+    to: 'await check();',
+    tests: ['test/integration/worker-outage-end.redis-oom.test.ts'],
+    testName: 'idle worker',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
