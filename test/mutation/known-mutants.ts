@@ -3878,6 +3878,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/worker-outage-end.redis-oom.test.ts'],
     testName: 'idle worker',
   },
+  {
+    name: 'sync-redis-hand-back-recorded',
+    what: "a sync run handed back because Redis refused it is recorded as a 'delayed' run: the record (an XADD) is refused too, a 'could not record a sync run' warning every 5 s per job for the whole outage",
+    file: 'src/mirror/sync.worker.ts',
+    from: 'if (!isRedisRefusedHandBack(err)) await onRun?.(',
+    to: 'if (err) await onRun?.(',
+    tests: ['test/integration/jobs.redis-oom.test.ts'],
+    testName: 'a sync run',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
