@@ -112,7 +112,7 @@ interface OwnedShow {
   /** Supervisors by target id. */
   dests: Map<string, DestinationSupervisor>;
   /** The pull of `sourceUrl` into the edge (pull mode). */
-  puller?: { spec: DestinationSpec; sup: DestinationSupervisor; sourceUrl: string; proxied?: HlsProxySession };
+  puller?: { spec: DestinationSpec; sup: DestinationSupervisor; sourceUrl: string; showKey: string; proxied?: HlsProxySession };
   /** Why the show has no source, reported on every destination while it lasts. */
   sourceError: string | null;
   /**
@@ -991,7 +991,9 @@ export class RelayService {
 
   private async ensurePuller(o: OwnedShow, desired: DesiredShow, showKey: string): Promise<void> {
     const sourceUrl = desired.sourceUrl;
-    if (o.puller && o.puller.sourceUrl !== sourceUrl) {
+    // A rotated ingest key replaces the pull too: the edge cut the old key's publish off and refuses it
+    // as unknown ever after, so a pull kept publishing with it left every destination waiting.
+    if (o.puller && (o.puller.sourceUrl !== sourceUrl || o.puller.showKey !== showKey)) {
       await o.puller.sup.stop();
       o.puller.proxied?.close();
       o.puller = undefined;
@@ -1057,7 +1059,7 @@ export class RelayService {
         o.sourceError = status.state === 'sending' ? null : why;
       },
     });
-    o.puller = { spec, sup, sourceUrl, proxied };
+    o.puller = { spec, sup, sourceUrl, showKey, proxied };
     o.sourceError = null;
     sup.start();
   }

@@ -26,12 +26,20 @@ export interface AdviceTarget {
  * into the advice that partners read (lastError, mirror.updated).
  * For a PATCH's credentials being checked (`heldFields`: the stored target's), the fields the target
  * holds now are named too: a PATCH that left one out (a Whatnot webhookSecret) got advice leaving it out.
+ * `kinds`: the platform's mutually exclusive kinds of credentials (Whatnot: an OAuth app or a personal
+ * access token), each as its fields: a PATCH switching kinds gets no stored field of the kind it leaves.
  */
 export function adviceTarget(
   t: { id: string; partnerId: string; credentials: Readonly<Record<string, unknown>>; heldFields?: readonly string[] | undefined },
   known: readonly string[],
+  kinds: readonly (readonly string[])[] = [],
 ): AdviceTarget {
-  const names = [...Object.keys(t.credentials), ...(t.heldFields ?? []).filter((f) => !Object.hasOwn(t.credentials, f))];
+  const held = (t.heldFields ?? []).filter((f) => !Object.hasOwn(t.credentials, f));
+  // The first kind the PATCH's fields name is the one it picks: a stored field only of another kind is
+  // left out (advice repeating it had the operator undo the switch, or send a set the schema refuses).
+  const picked = kinds.find((k) => k.some((f) => Object.hasOwn(t.credentials, f)));
+  const others = picked ? kinds.filter((k) => k !== picked).flat().filter((f) => !picked.includes(f)) : [];
+  const names = [...Object.keys(t.credentials), ...held.filter((f) => !others.includes(f))];
   return { id: t.id, partnerId: t.partnerId, fields: names.filter((f) => known.includes(f)), ...(t.heldFields !== undefined ? { patch: true } : {}) };
 }
 

@@ -2,6 +2,7 @@
  * The relay tests that run the real RelayService's passes by hand (`relay.tick()`) over a test service's
  * own stores, and the operator-linked mirrors they relay (no platform API needed for the ingest).
  */
+import { createServer, type Server, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { newMirror } from '../../src/domain/mirror.js';
 import type { SecretBox } from '../../src/lib/crypto.js';
@@ -49,4 +50,29 @@ export async function linkOperatorMirror(svc: TestService, partnerId: string, sh
 export async function addOfflineWhatnotTarget(svc: TestService, partnerId: string, id: string): Promise<void> {
   const r = await svc.api(`/v1/partners/${partnerId}/targets?verify=false`, { json: { id, platform: 'whatnot', name: id, baseUrl: 'http://127.0.0.1:9/whatnot', credentials: { apiKey: 'k' }, commissionRateBps: 500 } });
   expect(r.status).toBe(201);
+}
+
+const heldSockets: Socket[] = [];
+const heldServers: Server[] = [];
+
+/**
+ * A TCP listener on loopback that holds what connects (an RTMP peer that never answers the handshake:
+ * a source, or an edge, nobody answers on), counting the connections. closeHeldListeners ends them all.
+ */
+export async function heldListener(): Promise<{ url: string; connections: () => number }> {
+  let connections = 0;
+  const server = createServer((s) => {
+    connections += 1;
+    heldSockets.push(s);
+    s.on('error', () => undefined);
+  });
+  heldServers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `rtmp://127.0.0.1:${(server.address() as { port: number }).port}/live`, connections: () => connections };
+}
+
+/** Ends every connection heldListener held and closes its listeners (afterAll). */
+export function closeHeldListeners(): void {
+  for (const s of heldSockets.splice(0)) s.destroy();
+  for (const s of heldServers.splice(0)) s.close();
 }

@@ -8,20 +8,14 @@
  * Redis restarted (its source key lapses while it is down), real ffmpeg reading a TCP listener that
  * holds what connects (another process's edge nobody answers on: the reader waits in its handshake).
  */
-import { createServer, type Server, type Socket } from 'node:net';
 import type { RelayService } from '../../src/relay/relay.service.js';
-import { addOfflineWhatnotTarget, handRunRelay, linkOperatorMirror } from '../helpers/hand-relay.js';
+import { addOfflineWhatnotTarget, closeHeldListeners, handRunRelay, heldListener, linkOperatorMirror } from '../helpers/hand-relay.js';
 import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 serviceForFile((started) => (svc = started));
 
-const sockets: Socket[] = [];
-const servers: Server[] = [];
-afterAll(() => {
-  for (const s of sockets) s.destroy();
-  for (const s of servers) s.close();
-});
+afterAll(closeHeldListeners);
 
 /**
  * Partner `P`'s show `show` live, mirrored to an offline Whatnot target linked by hand, and another
@@ -33,20 +27,8 @@ async function liveShowOnHeldEdge(P: string, show: string, sourceUrl?: string): 
   await addOfflineWhatnotTarget(svc, P, `${P}-a`);
   expect((await sendEvent(svc, P, secret, showEvent('show.live', sampleShow(show, { state: 'live', sourceUrl }), new Date().toISOString()))).status).toBe(202);
   await linkOperatorMirror(svc, P, show, `${P}-a`, 'op-key', svc.rt.box, 'rtmp://127.0.0.1:9/app');
-  return heldListener();
-}
-
-/** A TCP listener that holds what connects (an RTMP peer that never answers the handshake), counting the connections. */
-async function heldListener(): Promise<{ edgeUrl: string; connections: () => number }> {
-  let connections = 0;
-  const server = createServer((s) => {
-    connections += 1;
-    sockets.push(s);
-    s.on('error', () => undefined);
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { edgeUrl: `rtmp://127.0.0.1:${(server.address() as { port: number }).port}/live`, connections: () => connections };
+  const { url, connections } = await heldListener();
+  return { edgeUrl: url, connections };
 }
 
 /**
@@ -143,7 +125,7 @@ test("a show's pull whose restart the fence refused (its lease lapsed in an outa
   const P = 'fencepull';
   const show = 'fencepull1';
   const src = await heldListener(); // the pull's source
-  const own = await liveShowOnHeldEdge(P, show, `${src.edgeUrl}/src-key`); // this process's edge
+  const own = await liveShowOnHeldEdge(P, show, `${src.url}/src-key`); // this process's edge
   const relay: RelayService = handRunRelay(svc, { pollMs: 1_000, edgeUrl: () => own.edgeUrl });
   // The pull's ffmpeg (this relay also takes the shows of the tests above: relay.pids() has theirs).
   const owned = (relay as unknown as { owned: Map<string, { showId: string; puller?: { sup: { pid?: number } } }> }).owned;

@@ -14,38 +14,20 @@
  * An armed show whose publish begins gives its place to the next show; a pull's start is urgent in the
  * start gate.
  */
-import { createServer, type Server, type Socket } from 'node:net';
 import { newMirror } from '../../src/domain/mirror.js';
 import type { RelayService } from '../../src/relay/relay.service.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
-import { addOfflineWhatnotTarget, handRunRelay } from '../helpers/hand-relay.js';
+import { addOfflineWhatnotTarget, closeHeldListeners, handRunRelay, heldListener } from '../helpers/hand-relay.js';
 
 let svc: TestService;
 let relay: RelayService | undefined;
-const servers: Server[] = [];
-const sockets: Socket[] = [];
-
-/** A TCP listener that keeps every connection open and counts them: an edge nobody answers on. */
-async function holdingEdge(): Promise<{ url: string; connections: () => number }> {
-  let n = 0;
-  const server = createServer((s) => {
-    n += 1;
-    sockets.push(s);
-    s.on('error', () => undefined);
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  return { url: `rtmp://127.0.0.1:${port}/live`, connections: () => n };
-}
 
 beforeAll(async () => {
   svc = await startService({});
 });
 afterAll(async () => {
   await relay?.close();
-  for (const s of sockets) s.destroy();
-  for (const s of servers) s.close();
+  closeHeldListeners();
   await svc.close();
 });
 
@@ -72,8 +54,8 @@ async function liveShow(partner: string, secret: string, id: string, targets = T
 test("a pull's start (the run that makes its show's publish) asks the start gate as urgent", async () => {
   // Ahead of readers armed for publishes not begun (start-gate.ts): without it a pull's publish, and so
   // every reader of its show, waited behind them. First here: no other show is live yet.
-  const src = await holdingEdge(); // the pull's source
-  const own = await holdingEdge();
+  const src = await heldListener(); // the pull's source
+  const own = await heldListener();
   const r = handRunRelay(svc, { edgeUrl: () => own.url });
   const asked: boolean[] = [];
   const acquire = r.startGate.acquire.bind(r.startGate);
@@ -95,8 +77,8 @@ test("a pull's start (the run that makes its show's publish) asks the start gate
 });
 
 test("readers are armed within the pool, shared between partners; a show left out starts its readers on its publish, on the edge that reports it, and its end stops them", async () => {
-  const own = await holdingEdge(); // this process's edge
-  const other = await holdingEdge(); // another relay process's edge, where the publish lands
+  const own = await heldListener(); // this process's edge
+  const other = await heldListener(); // another relay process's edge, where the publish lands
   relay = handRunRelay(svc, { edgeUrl: () => own.url, armedReaders: 4 });
   const r = relay;
   const statuses = async (partner: string, id: string) => svc.rt.relay.statuses(partner, id, partner === Q ? Q_TARGETS : TARGETS);

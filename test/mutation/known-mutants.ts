@@ -3684,7 +3684,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'whatnot-advice-without-webhook-secret',
     what: "the advice texts' PATCH names only the renewed fields: following it removes the target's webhookSecret",
     file: 'src/targets/whatnot/whatnot.client.ts',
-    from: 'const target = adviceTarget(ctx.target, CREDENTIAL_FIELDS);',
+    from: 'const target = adviceTarget(ctx.target, CREDENTIAL_FIELDS, CREDENTIAL_KINDS);',
     to: 'const target = { id: ctx.target.id, partnerId: ctx.target.partnerId };',
     tests: ['test/integration/whatnot.adapter.test.ts'],
     testName: 'scope the call needs|revoked refresh token is authorisation lost',
@@ -3886,6 +3886,23 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'if (err) await onRun?.(',
     tests: ['test/integration/jobs.redis-oom.test.ts'],
     testName: 'a sync run',
+  },
+  {
+    name: 'relay-pull-kept-after-key-rotation',
+    what: "a pull-mode show's pull is kept when its stream key is rotated: it goes on publishing with the old key, which the edge refuses, and every destination waits",
+    file: 'src/relay/relay.service.ts',
+    from: 'o.puller.sourceUrl !== sourceUrl || o.puller.showKey !== showKey',
+    to: 'o.puller.sourceUrl !== sourceUrl',
+    tests: ['test/integration/relay.pull-rotate.test.ts'],
+  },
+  {
+    name: 'advice-names-fields-of-the-kind-left',
+    what: "the advice after a refused PATCH switching a Whatnot target's kind of credentials (OAuth app ↔ personal token) names the stored fields of the kind it leaves: following it undoes the switch",
+    file: 'src/targets/credentials-advice.ts',
+    from: 'const names = [...Object.keys(t.credentials), ...held.filter((f) => !others.includes(f))];',
+    to: 'const names = [...Object.keys(t.credentials), ...held];',
+    tests: ['test/unit/whatnot.errors.test.ts'],
+    testName: 'switches the kind of credentials',
   },
 ];
 

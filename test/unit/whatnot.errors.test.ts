@@ -1,6 +1,8 @@
 /** Whatnot problem+json → typed errors, and the proactive RateLimit-* reading (pure). */
 import { PermanentError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
-import { mapFailure, proactiveBlock, type WhatnotFailure } from '../../src/targets/whatnot/whatnot.errors.js';
+import { adviceTarget } from '../../src/targets/credentials-advice.js';
+import { CREDENTIAL_FIELDS, CREDENTIAL_KINDS } from '../../src/targets/whatnot/whatnot.client.js';
+import { mapFailure, mapTokenFailure, proactiveBlock, type WhatnotFailure } from '../../src/targets/whatnot/whatnot.errors.js';
 
 const NOW = Date.parse('2026-11-24T18:00:00Z');
 const ctx = { what: 'add product P to show S', target: { id: 'tgt_wn', partnerId: 'ptn_1' } };
@@ -42,5 +44,25 @@ describe('Whatnot error mapping', () => {
     expect(proactiveBlock({ 'ratelimit-remaining': '0' }, NOW)?.untilMs).toBe(NOW + 1000);
     expect(proactiveBlock({ 'ratelimit-remaining': '3', 'ratelimit-reset': '1' }, NOW)).toBeUndefined();
     expect(proactiveBlock({}, NOW)).toBeUndefined();
+  });
+
+  // Found reviewing the advice after a refused PATCH: it named the stored credentials' fields too, also
+  // those of the kind the PATCH switched away from (an OAuth app → a personal token, or back): following
+  // it undid the switch.
+  it("the advice after a refused PATCH that switches the kind of credentials names no stored field of the kind it leaves", () => {
+    const app = ['clientId', 'clientSecret', 'refreshToken', 'webhookSecret'];
+    const toToken = adviceTarget({ id: 'tgt_wn', partnerId: 'ptn_1', credentials: { accessToken: 'a', webhookSecret: 'w' }, heldFields: app }, CREDENTIAL_FIELDS, CREDENTIAL_KINDS);
+    const auth = mapFailure(http(401, { type: 'unauthorized' }), NOW, { what: 'list shows', target: toToken }).error!.message;
+    expect(auth).toContain('{"credentials": {"accessToken": "<new>", "webhookSecret": "…"}}');
+    expect(auth).not.toMatch(/clientId|clientSecret|refreshToken/);
+
+    const toApp = adviceTarget({ id: 'tgt_wn', partnerId: 'ptn_1', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, heldFields: ['accessToken', 'webhookSecret'] }, CREDENTIAL_FIELDS, CREDENTIAL_KINDS);
+    const client = mapTokenFailure(http(401, { error: 'invalid_client' }), NOW, toApp).error!.message;
+    expect(client).toContain('{"credentials": {"clientId": "<new>", "clientSecret": "<new>", "refreshToken": "…", "webhookSecret": "…"}}');
+    expect(client).not.toContain('accessToken');
+
+    // A PATCH of the same kind (or of neither: a webhookSecret alone) still gets every stored field.
+    const same = adviceTarget({ id: 'tgt_wn', partnerId: 'ptn_1', credentials: { webhookSecret: 'w2' }, heldFields: app }, CREDENTIAL_FIELDS, CREDENTIAL_KINDS);
+    expect(same.fields).toEqual(['webhookSecret', 'clientId', 'clientSecret', 'refreshToken']);
   });
 });

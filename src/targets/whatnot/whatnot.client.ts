@@ -51,6 +51,8 @@ const CredentialFields = z.object({
 });
 /** The credential fields Syndicast knows: advice texts name no other key (credentials-advice.ts). */
 export const CREDENTIAL_FIELDS: readonly string[] = Object.keys(CredentialFields.shape);
+/** Its two kinds of credentials (adviceTarget): an app the seller connected, or a personal access token. */
+export const CREDENTIAL_KINDS: readonly (readonly string[])[] = [['clientId', 'clientSecret', 'refreshToken'], ['accessToken']];
 const CredentialsSchema = CredentialFields.refine((c) => (c.clientId !== undefined && c.clientSecret !== undefined && c.refreshToken !== undefined) || (c.clientId === undefined && c.clientSecret === undefined && c.refreshToken === undefined && c.accessToken !== undefined), {
     path: ['accessToken'],
   });
@@ -90,7 +92,7 @@ export function createWhatnotClient(ctx: AdapterContext, now: () => number = Dat
   const base = trimSlash(ctx.target.baseUrl ?? WHATNOT_API);
   const oauthBase = whatnotOAuthBase(ctx.target.baseUrl);
   const creds = parseCredentials(ctx.target.credentials);
-  const target = adviceTarget(ctx.target, CREDENTIAL_FIELDS);
+  const target = adviceTarget(ctx.target, CREDENTIAL_FIELDS, CREDENTIAL_KINDS);
   const http: AxiosInstance = createPlatformHttp(ctx, { timeout: ctx.timeoutMs, validateStatus: () => true, maxRedirects: 0 });
 
   function credentials(): WhatnotCredentials {
