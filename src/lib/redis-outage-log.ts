@@ -3,8 +3,9 @@
  * each reconnect attempt of each of its connections: stopping Redis under `npm start` gave ~35 error
  * lines a second from the sync workers alone. An error that says Redis cannot be reached
  * (isRedisUnavailable) is logged once when the outage starts, then at most once per `intervalMs` with
- * the number of repeats left out, and once when Redis answers again (`recovered()`, from the workers'
- * `ready` event). Any other error is logged as it comes.
+ * the number of repeats left out, and once when Redis answers again (`recovered()`: the workers' `ready`
+ * event, or, for a Redis that only refused and so never reconnects, the next fetch or stalled check
+ * Redis runs; pauseFetchWhileRedisRefuses). Any other error is logged as it comes.
  *
  * A job that failed because Redis could not be reached (jobFailed) is counted, not an error line of its
  * own: in-flight jobs whose Redis calls fail during an outage are failed by BullMQ only once Redis
@@ -294,22 +295,28 @@ export function pauseFetchWhileRedisRefuses<W extends Worker>(worker: W, outage?
   const fetch = w.moveToActive.bind(worker) as Fetch;
   const closing = new AbortController();
   worker.on('closing', () => closing.abort());
-  let refused = false;
   w.moveToActive = async (...args: unknown[]): Promise<unknown> => {
     try {
       const job = await fetch(...args);
-      // A job taken after refused fetches: Redis takes writes again, the outage's end line (a Redis
-      // that refused writes never reconnects, so the worker's `ready` does not come for it).
-      if (refused && job) {
-        refused = false;
-        outage?.recovered();
-      }
+      // A job taken (its move to active was written): Redis takes writes again, the outage's end line (a
+      // Redis that refused writes never reconnects, so the worker's `ready` does not come for it). Not a
+      // fetch that took none: a paused or rate-limited queue's writes nothing, and a full Redis runs it.
+      if (job) outage?.recovered();
       return job;
     } catch (err) {
-      if (isRedisUnavailableOrRefusing(err)) refused = true;
       if (isRedisUnavailableOrRefusing(err) && !closing.signal.aborted) await pause(REFUSED_FETCH_PAUSE_MS, closing.signal);
       throw err;
     }
+  };
+  // An idle worker takes no job, but BullMQ's stalled check, a write script every stalledInterval (30 s;
+  // its SET of the queue's stalled-check key), is refused with the rest (OOM) and opens the outage: its
+  // next check that Redis runs ends it. Before, nothing did (no end line ever, the next outage got no
+  // first line) unless a fetch had been refused and a job was then taken.
+  const s = worker as unknown as { moveStalledJobsToWait: () => Promise<void> };
+  const check = s.moveStalledJobsToWait.bind(worker);
+  s.moveStalledJobsToWait = async (): Promise<void> => {
+    await check();
+    outage?.recovered();
   };
   return worker;
 }

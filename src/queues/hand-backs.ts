@@ -113,6 +113,15 @@ export async function handBackWhileRedisRefuses<T>(job: Job, token: string | und
     } catch {
       throw err;
     }
-    throw new DelayedError(`Redis refused or did not answer (${(err as Error).message.split('\n')[0]!.slice(0, 200)}): again in ${REDIS_REFUSED_RETRY_MS / 1000} s`);
+    const delayed = new DelayedError(`Redis refused or did not answer (${(err as Error).message.split('\n')[0]!.slice(0, 200)}): again in ${REDIS_REFUSED_RETRY_MS / 1000} s`);
+    redisRefusedHandBacks.add(delayed);
+    throw delayed;
   }
+}
+
+const redisRefusedHandBacks = new WeakSet<object>();
+
+/** Is `err` the DelayedError of a run handed back by handBackWhileRedisRefuses (Redis refused it or did not answer)? */
+export function isRedisRefusedHandBack(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && redisRefusedHandBacks.has(err);
 }

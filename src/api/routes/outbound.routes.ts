@@ -104,7 +104,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Add an outbound webhook endpoint (the secret is shown once)',
         params: Params,
         body: CreateEndpoint,
-        docResponses: { 201: ok('created; `secret` is shown this once', EndpointSchema.extend({ secret: z.string() })), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner', 503: "storage is unavailable, or DNS cannot look up the url's host right now: nothing saved, retry later (Retry-After)" },
+        docResponses: { 201: ok('created; `secret` is shown this once', EndpointSchema.extend({ secret: z.string() })), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner', 503: "DNS cannot look up the url's host right now (nothing saved), or storage is unavailable or did not answer in time (the request may or may not have taken effect: list the endpoints before creating it again); retry later (Retry-After)" },
       },
     },
     async (req, reply) => {
@@ -135,7 +135,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Change url/events/description; enable or disable',
         params: EndpointParams,
         body: PatchEndpoint,
-        docResponses: { 200: ok('the endpoint as changed', EndpointSchema), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown endpoint', 503: "storage is unavailable, or DNS cannot look up the url's host right now: nothing changed, retry later (Retry-After)" },
+        docResponses: { 200: ok('the endpoint as changed', EndpointSchema), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown endpoint', 503: "DNS cannot look up the url's host right now (nothing changed), or storage is unavailable or did not answer in time (the request may or may not have taken effect); retry later (Retry-After)" },
       },
     },
     async (req) => {
