@@ -290,33 +290,67 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * A write this worker's Redis node must accept before a stalled check may end an outage: the check can
+ * succeed without writing (its script returns before its first write while the queue's stalled-check
+ * key, which any worker of the queue sets, still exists), so its success alone does not say that Redis
+ * takes writes again. A key beside the queue's own (same hash tag, so the same Cluster node), 1 s long.
+ */
+async function writeAccepted(worker: Worker): Promise<boolean> {
+  const w = worker as unknown as { client: Promise<{ set: (k: string, v: string, px: 'PX', ms: number) => Promise<unknown> }>; keys: Record<string, string> };
+  try {
+    await (await w.client).set(`${w.keys['stalled-check']}:write-probe`, '1', 'PX', 1_000);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function pauseFetchWhileRedisRefuses<W extends Worker>(worker: W, outage?: Pick<RedisOutageLog, 'recovered'>): W {
   const w = worker as unknown as { moveToActive: Fetch };
   const fetch = w.moveToActive.bind(worker) as Fetch;
   const closing = new AbortController();
   worker.on('closing', () => closing.abort());
+  // This worker met a refusal (its fetch or its stalled check): only then may it end the outage. The
+  // log can be shared (the sync shards' workers share one, and on a Redis Cluster their queues sit on
+  // different nodes): a healthy shard's job or check says nothing of a full or read-only node's.
+  let refused = false;
+  const ended = (): void => {
+    refused = false;
+    outage?.recovered();
+  };
   w.moveToActive = async (...args: unknown[]): Promise<unknown> => {
     try {
       const job = await fetch(...args);
-      // A job taken (its move to active was written): Redis takes writes again, the outage's end line (a
-      // Redis that refused writes never reconnects, so the worker's `ready` does not come for it). Not a
-      // fetch that took none: a paused or rate-limited queue's writes nothing, and a full Redis runs it.
-      if (job) outage?.recovered();
+      // A job taken (its move to active was written on this queue's node): Redis takes writes again, the
+      // outage's end line (a Redis that refused writes never reconnects, so the worker's `ready` does not
+      // come for it). Not a fetch that took none: a paused or rate-limited queue's writes nothing, and a
+      // full Redis runs it.
+      if (job && refused) ended();
       return job;
     } catch (err) {
-      if (isRedisUnavailableOrRefusing(err) && !closing.signal.aborted) await pause(REFUSED_FETCH_PAUSE_MS, closing.signal);
+      if (isRedisUnavailableOrRefusing(err)) {
+        refused = true;
+        if (!closing.signal.aborted) await pause(REFUSED_FETCH_PAUSE_MS, closing.signal);
+      }
       throw err;
     }
   };
-  // An idle worker takes no job, but BullMQ's stalled check, a write script every stalledInterval (30 s;
-  // its SET of the queue's stalled-check key), is refused with the rest (OOM) and opens the outage: its
-  // next check that Redis runs ends it. Before, nothing did (no end line ever, the next outage got no
-  // first line) unless a fetch had been refused and a job was then taken.
+  // An idle worker takes no job, but BullMQ's stalled check, a write script every stalledInterval (30 s),
+  // is refused with the rest (OOM, READONLY) and opens the outage: a later check that Redis runs, and a
+  // probe write that it accepts, end it (writeAccepted: the check alone can succeed without writing).
+  // Before, nothing did (no end line ever, the next outage got no first line) unless a fetch had been
+  // refused and a job was then taken.
   const s = worker as unknown as { moveStalledJobsToWait: () => Promise<void> };
   const check = s.moveStalledJobsToWait.bind(worker);
   s.moveStalledJobsToWait = async (): Promise<void> => {
-    await check();
-    outage?.recovered();
+    try {
+      await check();
+    } catch (err) {
+      if (isRedisUnavailableOrRefusing(err)) refused = true;
+      throw err;
+    }
+    if (refused && (await writeAccepted(worker))) ended();
   };
   return worker;
 }

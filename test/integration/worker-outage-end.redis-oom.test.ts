@@ -88,3 +88,24 @@ test('an idle worker: its next stalled check that Redis runs ends the outage', a
   // No job needed: BullMQ checks again 5 s after a refused check plus its stalledInterval (500 ms here).
   await waitFor(async () => lines.some((l) => /Redis reachable again/.test(l.msg)), 8_000);
 }, 30_000);
+
+test("a stalled check that succeeds without writing (another worker's check key still set) does not end the outage while Redis still refuses writes", async () => {
+  const name = `oomend-keyset-${process.pid}`;
+  const { lines } = await worker(name);
+  await admin.config('SET', 'maxmemory', '1');
+  try {
+    await waitFor(() => lines.some((l) => /Redis unavailable/.test(l.msg)), 5_000);
+    // As another process's check would: the queue's stalled-check key set, so this worker's next checks
+    // return before their first write and succeed. One pipeline (a MULTI is refused whole: its SET is
+    // refused as it is queued), Redis full again within a fraction of a millisecond: a window this
+    // worker's check (every 500 ms, 5 s after a refused one) all but never meets.
+    await admin.pipeline().config('SET', 'maxmemory', '0').set(`bull:${name}:stalled-check`, '1', 'PX', 20_000).config('SET', 'maxmemory', '1').exec();
+    // Checks every 500 ms, and 5 s after a refused one: past two of them, Redis still full.
+    await sleep(7_000);
+    expect(lines.filter((l) => /Redis reachable again/.test(l.msg))).toEqual([]);
+  } finally {
+    await admin.config('SET', 'maxmemory', '0');
+  }
+  // Room again: the next check's probe write is accepted, the end line comes.
+  await waitFor(() => lines.some((l) => /Redis reachable again/.test(l.msg)), 8_000);
+}, 40_000);

@@ -3504,8 +3504,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'refused-fetch-no-pause',
     what: 'a BullMQ worker whose fetch of the next job a full (OOM) or read-only Redis refuses fetches again at once: the scheduler worker spun through ~2,000 refused scripts and error lines a second',
     file: 'src/lib/redis-outage-log.ts',
-    from: 'if (isRedisUnavailableOrRefusing(err) && !closing.signal.aborted) await pause(',
-    to: 'if (false) await pause(',
+    from: 'if (!closing.signal.aborted) await pause(REFUSED_FETCH_PAUSE_MS, closing.signal);',
+    to: '',
     tests: ['test/integration/workers.redis-oom.test.ts'],
   },  {
     name: 'start-write-refusal-ignored',
@@ -3873,8 +3873,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'refusal-outage-no-end-idle',
     what: "an idle worker's outage opened by a refused stalled check (a full Redis: OOM) is not ended by its next stalled check that Redis runs: no end line ever, the next outage gets no first line and its failed jobs are counted into the old one",
     file: 'src/lib/redis-outage-log.ts',
-    from: 'await check();\n    outage?.recovered();',
-    to: 'await check();',
+    from: 'if (refused && (await writeAccepted(worker))) ended();',
+    to: '',
     tests: ['test/integration/worker-outage-end.redis-oom.test.ts'],
     testName: 'idle worker',
   },
@@ -3903,6 +3903,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'const names = [...Object.keys(t.credentials), ...held];',
     tests: ['test/unit/whatnot.errors.test.ts'],
     testName: 'switches the kind of credentials',
+  },
+  {
+    name: 'outage-ended-by-check-without-write',
+    what: "an idle worker's stalled check that Redis ran ends the outage without a probe write (src/lib/redis-outage-log.ts): the check returns before its first write while another worker's stalled-check key is set, so a lasting OOM/READONLY episode logged 'reachable again' and a new first line every few seconds",
+    file: 'src/lib/redis-outage-log.ts',
+    from: 'if (refused && (await writeAccepted(worker))) ended();',
+    to: 'ended();',
+    tests: ['test/integration/worker-outage-end.redis-oom.test.ts'],
+    testName: 'succeeds without writing',
   },
 ];
 
