@@ -10,7 +10,7 @@ import { bounded, syncJobDuration } from '../lib/metrics.js';
 import { PLATFORMS } from '../targets/target.adapter.js';
 import { RedisOutageLog, reportWorkerOutages, pauseFetchWhileRedisRefuses } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
-import { HandBacks, handBack, handBackWhileRedisRefuses, isRedisRefusedHandBack } from '../queues/hand-backs.js';
+import { HandBacks, handBack, handBackWhileRedisRefuses, RedisRefusedHandBack } from '../queues/hand-backs.js';
 import type { CountedRun, TargetRunCap } from './target-cap.js';
 
 const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
@@ -158,7 +158,7 @@ export function createSyncProcessor(
         syncJobDuration.observe(labels.delayed, (performance.now() - p0) / 1000);
         // Not when Redis refused the run: its record (an XADD) would be refused too, and each such
         // hand-back (every 5 s per job for the whole outage) logged 'could not record a sync run'.
-        if (!isRedisRefusedHandBack(err)) await onRun?.(data, 'delayed', Date.now() - t0, err.message);
+        if (!(err instanceof RedisRefusedHandBack)) await onRun?.(data, 'delayed', Date.now() - t0, err.message);
         throw err;
       }
       syncJobDuration.observe(labels.error, (performance.now() - p0) / 1000);

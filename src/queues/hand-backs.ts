@@ -113,15 +113,14 @@ export async function handBackWhileRedisRefuses<T>(job: Job, token: string | und
     } catch {
       throw err;
     }
-    const delayed = new DelayedError(`Redis refused or did not answer (${(err as Error).message.split('\n')[0]!.slice(0, 200)}): again in ${REDIS_REFUSED_RETRY_MS / 1000} s`);
-    redisRefusedHandBacks.add(delayed);
-    throw delayed;
+    throw new RedisRefusedHandBack(`Redis refused or did not answer (${(err as Error).message.split('\n')[0]!.slice(0, 200)}): again in ${REDIS_REFUSED_RETRY_MS / 1000} s`);
   }
 }
 
-const redisRefusedHandBacks = new WeakSet<object>();
-
-/** Is `err` the DelayedError of a run handed back by handBackWhileRedisRefuses (Redis refused it or did not answer)? */
-export function isRedisRefusedHandBack(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && redisRefusedHandBacks.has(err);
+/** The DelayedError of a run handed back by handBackWhileRedisRefuses (Redis refused it or did not answer); to BullMQ (and by name) any DelayedError. */
+export class RedisRefusedHandBack extends DelayedError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DelayedError';
+  }
 }

@@ -3882,7 +3882,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'sync-redis-hand-back-recorded',
     what: "a sync run handed back because Redis refused it is recorded as a 'delayed' run: the record (an XADD) is refused too, a 'could not record a sync run' warning every 5 s per job for the whole outage",
     file: 'src/mirror/sync.worker.ts',
-    from: 'if (!isRedisRefusedHandBack(err)) await onRun?.(',
+    from: 'if (!(err instanceof RedisRefusedHandBack)) await onRun?.(',
     to: 'if (err) await onRun?.(',
     tests: ['test/integration/jobs.redis-oom.test.ts'],
     testName: 'a sync run',
