@@ -2,7 +2,7 @@
  * Logging a Redis outage without a flood. While Redis is down every BullMQ worker emits an `error` on
  * each reconnect attempt of each of its connections: stopping Redis under `npm start` gave ~35 error
  * lines a second from the sync workers alone. An error that says Redis cannot be reached
- * (isRedisUnavailable) is logged once when the outage starts, then at most once per `intervalMs` with
+ * (isRedisUnreachable) is logged once when the outage starts, then at most once per `intervalMs` with
  * the number of repeats left out, and once when Redis answers again (`recovered()`: the workers' `ready`
  * event, or, for a Redis that only refused and so never reconnects, the next fetch or stalled check
  * Redis runs; pauseFetchWhileRedisRefuses). Any other error is logged as it comes.
@@ -19,6 +19,7 @@
  */
 import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
+import { REDIS_REFUSAL_ALTERNATION } from './redis-refusals.js';
 
 /** Socket-level error codes that mean "Redis cannot be reached" (not "Redis refused this command"). */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'ENOTCONN']);
@@ -38,8 +39,12 @@ function isSilentClusterNode(err: unknown): boolean {
   return typeof err === 'object' && err !== null && typeof (err as { message?: unknown }).message === 'string' && SILENT_CLUSTER_NODE.test((err as { message: string }).message);
 }
 
-/** Read by shape, not `instanceof Error`: an error from another realm (a vm context, a test runner) counts too. */
-export function isRedisUnavailable(err: unknown): boolean {
+/**
+ * Redis cannot be reached (the connection, not a reply: a Redis that answers and refuses is
+ * isRedisUnreachableOrRefusing; an error that is a 503 is src/store/redis.ts' isRedisUnavailable). Read
+ * by shape, not `instanceof Error`: an error from another realm (a vm context, a test runner) counts too.
+ */
+export function isRedisUnreachable(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const e = err as { code?: unknown; name?: unknown; message?: unknown };
   if (typeof e.code === 'string' && UNREACHABLE_CODES.has(e.code)) return true;
@@ -49,23 +54,23 @@ export function isRedisUnavailable(err: unknown): boolean {
   // or when it tried no node. A node that answered with a refusal (WRONGPASS) keeps its own lines.
   if (e.name === 'ClusterAllFailedError') {
     const last = (err as { lastNodeError?: unknown }).lastNodeError;
-    return last === null || last === undefined || isRedisUnavailable(last) || isSilentClusterNode(last);
+    return last === null || last === undefined || isRedisUnreachable(last) || isSilentClusterNode(last);
   }
   if (typeof e.message === 'string' && UNREACHABLE_MESSAGE.test(e.message)) return true;
   const errors = (err as { errors?: unknown }).errors; // AggregateError (IPv4 and IPv6 both refused)
-  return Array.isArray(errors) && errors.length > 0 && errors.every(isRedisUnavailable);
+  return Array.isArray(errors) && errors.length > 0 && errors.every(isRedisUnreachable);
 }
 
-/** Redis's answers for a server that is there but takes no writes (or no commands) for now. */
-const REFUSING = /^(?:OOM command not allowed|READONLY|MISCONF|LOADING|BUSY|MASTERDOWN|NOREPLICAS|TRYAGAIN|CLUSTERDOWN)\b/;
+/** Redis's answers for a server that is there but takes no writes (or no commands) for now, as the message's start. */
+const REFUSING = new RegExp(`^${REDIS_REFUSAL_ALTERNATION}\\b`);
 
 /**
- * isRedisUnavailable, or a Redis that answers and refuses for now: full (`OOM` at `maxmemory` with
+ * isRedisUnreachable, or a Redis that answers and refuses for now: full (`OOM` at `maxmemory` with
  * noeviction), a read-only replica, one that cannot persist (`MISCONF`), one loading its data or
  * running a long script (pauseFetchWhileRedisRefuses, below).
  */
-export function isRedisUnavailableOrRefusing(err: unknown): boolean {
-  if (isRedisUnavailable(err)) return true;
+export function isRedisUnreachableOrRefusing(err: unknown): boolean {
+  if (isRedisUnreachable(err)) return true;
   const message = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined;
   return typeof message === 'string' && REFUSING.test(message);
 }
@@ -95,7 +100,7 @@ function jobOf(fields: Record<string, unknown>): string | undefined {
 
 /**
  * What of a connection error may be logged: name, message, code (and those of an AggregateError's
- * parts), so isRedisUnavailable still reads it. Not the error itself: an ioredis ReplyError carries
+ * parts), so isRedisUnreachable still reads it. Not the error itself: an ioredis ReplyError carries
  * the command it answered, arguments included (an AUTH's password).
  */
 export function connectionErrorSummary(err: unknown): { name?: string; message: string; code?: string; errors?: unknown[]; lastNodeError?: unknown } {
@@ -156,7 +161,7 @@ export class RedisOutageLog {
   error(err: unknown, fields: Record<string, unknown>, msg: string): void {
     // A Redis that answers and refuses (OOM at maxmemory, READONLY, MISCONF): folded in as well. Before,
     // each refused fetch of each worker was a line of its own, one a second per worker for the whole of it.
-    if (!isRedisUnavailableOrRefusing(err)) {
+    if (!isRedisUnreachableOrRefusing(err)) {
       this.log.error({ err, ...fields }, msg);
       return;
     }
@@ -187,7 +192,7 @@ export class RedisOutageLog {
    * class comment); any other is logged with `fields` and `msg`, as it comes.
    */
   jobFailed(err: unknown, fields: Record<string, unknown>, msg: string): void {
-    if (!isRedisUnavailableOrRefusing(err) || isOutboundCallError(err)) {
+    if (!isRedisUnreachableOrRefusing(err) || isOutboundCallError(err)) {
       this.log.error({ err, ...fields }, msg);
       return;
     }
@@ -267,7 +272,7 @@ export function reportWorkerOutages(w: WorkerEvents, outage: RedisOutageLog, fie
  * `runRetryDelay`, but any other error it emits and fetches again at once (worker.js, retryIfFailed
  * with onlyEmitError): with a job due, a full Redis drove the scheduler's worker through ~2,000 refused
  * scripts and error lines a second under `npm start` (57,000 in 30 s), a core of CPU for the process
- * and for Redis. Now a fetch that Redis refused or did not answer (isRedisUnavailableOrRefusing) waits
+ * and for Redis. Now a fetch that Redis refused or did not answer (isRedisUnreachableOrRefusing) waits
  * REFUSED_FETCH_PAUSE_MS before it reports the error, so the worker asks again about once a second and
  * takes its jobs as soon as Redis has room. A closing worker ends the wait at once. (Here, not in a
  * module of its own: a new module imported by all five worker modules, which process.ts imports at
@@ -329,7 +334,7 @@ export function pauseFetchWhileRedisRefuses<W extends Worker>(worker: W, outage?
       if (job && refused) ended();
       return job;
     } catch (err) {
-      if (isRedisUnavailableOrRefusing(err)) {
+      if (isRedisUnreachableOrRefusing(err)) {
         refused = true;
         if (!closing.signal.aborted) await pause(REFUSED_FETCH_PAUSE_MS, closing.signal);
       }
@@ -347,7 +352,7 @@ export function pauseFetchWhileRedisRefuses<W extends Worker>(worker: W, outage?
     try {
       await check();
     } catch (err) {
-      if (isRedisUnavailableOrRefusing(err)) refused = true;
+      if (isRedisUnreachableOrRefusing(err)) refused = true;
       throw err;
     }
     if (refused && (await writeAccepted(worker))) ended();

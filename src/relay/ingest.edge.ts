@@ -31,7 +31,7 @@ import { createRequire } from 'node:module';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { isRedisUnavailable } from '../lib/redis-outage-log.js';
+import { isRedisUnreachable } from '../lib/redis-outage-log.js';
 import type { RelayRepository, RelaySource } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
 
@@ -723,7 +723,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
         try {
           return await step();
         } catch (err) {
-          if (!isRedisUnavailable(err) || !current()) throw err;
+          if (!isRedisUnreachable(err) || !current()) throw err;
           if (!waitLogged) log.warn({ session: id, err: { message: (err as Error).message } }, 'ingest publish check waits for Redis; the publish is held until it answers');
           waitLogged = true;
           await new Promise((r) => setTimeout(r, PUBLISH_CHECK_RETRY_MS));

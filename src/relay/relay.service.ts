@@ -14,7 +14,7 @@ import { SecretUnreadableError, undefinedIfUnreadable, type SecretBox } from '..
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import type { HttpTimeouts } from '../lib/connection-limits.js';
-import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../lib/redis-outage-log.js';
+import { connectionErrorSummary, isRedisUnreachable, RedisOutageLog } from '../lib/redis-outage-log.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import { UNOWNED_ERROR, type RelayRepository, type RelaySource, type RelayStatus } from '../store/relay.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
@@ -400,7 +400,7 @@ export class RelayService {
         .then(
           () => outage.recovered(),
           (err: unknown) => {
-            if (isRedisUnavailable(err)) outage.error(connectionErrorSummary(err), {}, 'relay tick failed');
+            if (isRedisUnreachable(err)) outage.error(connectionErrorSummary(err), {}, 'relay tick failed');
             else this.deps.log.warn({ err: { message: (err as Error).message } }, 'relay tick failed');
           },
         )

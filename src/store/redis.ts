@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
 import { closeHandler } from 'ioredis/built/redis/event_handler.js';
 import { clusterConnection } from '../config/config.js';
+import { REDIS_REFUSAL_ALTERNATION } from '../lib/redis-refusals.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -391,34 +392,33 @@ export async function waitForRedis(client: RedisClient, timeoutMs = 10_000): Pro
 }
 
 /**
- * BUSY: a script (EVAL, FCALL) has run past busy-reply-threshold (lua-time-limit) and Redis answers
- * every other command with BUSY until it ends or is killed. Its own test, case-sensitive and a whole
- * word: BUSYGROUP (XGROUP CREATE of a group that exists) and BUSYKEY (RESTORE onto a key) are answers
- * about the command, not an unavailable Redis.
- */
-const BUSY = /\bBUSY\b/;
-
-/**
- * ioredis's and Node's own messages for a connection that is not there, and Redis's error codes for a
- * server that cannot take the command now. Case-sensitive, the codes as whole words: with `i` and no
- * boundaries any error whose message said "loading" or "misconfigured" (a bug of ours) was a 503
- * telling the client to retry.
+ * ioredis's and Node's own messages for a connection that is not there. Case-sensitive.
  */
 const UNAVAILABLE =
-  /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|\b(?:LOADING|OOM command|MISCONF|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS)\b|Failed to refresh slots cache|Cluster isn't ready|None of startup nodes|connect ETIMEDOUT|Reached the max retries|Too many Cluster redirections/;
+  /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|Failed to refresh slots cache|Cluster isn't ready|None of startup nodes|connect ETIMEDOUT|Reached the max retries|Too many Cluster redirections/;
 
 /**
- * Errors that mean "Redis is unavailable" (→ 503), as opposed to bugs. MISCONF: Redis refuses writes
- * because it cannot persist them (a snapshot that failed with stop-writes-on-bgsave-error, an AOF it
- * cannot write: a full disk); it was a 500 "internal error" to a partner whose event was not stored.
+ * Redis's answers for a server that cannot take the command now (REDIS_REFUSAL_REPLIES), anywhere in
+ * the message (a script's error quotes the reply of the call it made). Case-sensitive, as whole words:
+ * with `i` and no boundaries any error whose message said "loading" or "misconfigured" (a bug of ours)
+ * was a 503 telling the client to retry, and BUSYGROUP (XGROUP CREATE of a group that exists) and
+ * BUSYKEY (RESTORE onto a key) are answers about the command, not an unavailable Redis. BUSY: a script
+ * (EVAL, FCALL) has run past busy-reply-threshold (lua-time-limit) and Redis answers every other command
+ * with BUSY until it ends or is killed.
+ */
+const REFUSED = new RegExp(`\\b${REDIS_REFUSAL_ALTERNATION}\\b`);
+
+/**
+ * Errors that mean "Redis is unavailable" (→ 503): it cannot be reached or it refuses for now, as
+ * opposed to bugs. MISCONF: Redis refuses writes because it cannot persist them (a snapshot that failed
+ * with stop-writes-on-bgsave-error, an AOF it cannot write: a full disk); it was a 500 "internal error"
+ * to a partner whose event was not stored. Only an `Error` of this realm counts. Not to be confused
+ * with src/lib/redis-outage-log.ts' isRedisUnreachable (the connection only, read by shape).
  */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError' || err instanceof LateWriteError) return true;
-  if (BUSY.test(err.message)) return true;
-  return UNAVAILABLE.test(
-    err.message,
-  );
+  return UNAVAILABLE.test(err.message) || REFUSED.test(err.message);
 }
 
 /**

@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Cluster, ReplyError, type ClusterOptions } from 'ioredis';
 import { logSink } from '../helpers/log-sink.js';
 import { testPort } from '../helpers/ports.js';
-import { connectionErrorSummary, isRedisUnavailable, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
+import { connectionErrorSummary, isRedisUnreachable, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
 
 const refused = (): Error => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
 
@@ -45,14 +45,14 @@ test("an outage's first line carries the error's message and code, not its stack
 });
 
 test('what counts as Redis unavailable', () => {
-  expect(isRedisUnavailable(refused())).toBe(true);
-  expect(isRedisUnavailable(new Error('Connection is closed.'))).toBe(true);
-  expect(isRedisUnavailable(Object.assign(new Error('x'), { name: 'MaxRetriesPerRequestError' }))).toBe(true);
-  expect(isRedisUnavailable(new AggregateError([refused(), refused()]))).toBe(true);
+  expect(isRedisUnreachable(refused())).toBe(true);
+  expect(isRedisUnreachable(new Error('Connection is closed.'))).toBe(true);
+  expect(isRedisUnreachable(Object.assign(new Error('x'), { name: 'MaxRetriesPerRequestError' }))).toBe(true);
+  expect(isRedisUnreachable(new AggregateError([refused(), refused()]))).toBe(true);
   // A frozen Redis (SIGSTOP): every command fails after its commandTimeout, one error line each before.
-  expect(isRedisUnavailable(new Error('Command timed out'))).toBe(true);
-  expect(isRedisUnavailable(new Error('ERR Error running script'))).toBe(false);
-  expect(isRedisUnavailable('ECONNREFUSED')).toBe(false);
+  expect(isRedisUnreachable(new Error('Command timed out'))).toBe(true);
+  expect(isRedisUnreachable(new Error('ERR Error running script'))).toBe(false);
+  expect(isRedisUnreachable('ECONNREFUSED')).toBe(false);
 });
 
 test('jobs failed because Redis is down: counted into the outage, or one line per burst; a job failed otherwise: its own line', async () => {
@@ -89,7 +89,7 @@ test("a job failed by a platform's or partner's call keeps its own line, though 
   // whose message quotes the socket error: both read as "Redis unavailable" by their code or message alone.
   const axiosRefused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:443'), { code: 'ECONNREFUSED', isAxiosError: true, config: {} });
   const platformDown = Object.assign(new Error('whatnot unreachable (ECONNREFUSED)'), { kind: 'retryable' });
-  expect(isRedisUnavailable(axiosRefused) && isRedisUnavailable(platformDown)).toBe(true);
+  expect(isRedisUnreachable(axiosRefused) && isRedisUnreachable(platformDown)).toBe(true);
   o.jobFailed(axiosRefused, { jobId: 'd1' }, 'delivery job failed');
   o.jobFailed(platformDown, { jobId: 's1' }, 'sync job failed');
   expect(lines.map((l) => [l.msg, l.jobId])).toEqual([
@@ -162,13 +162,13 @@ test("a Redis Cluster whose seed accepts connections but never answers (SIGSTOP'
 
 test('a ClusterAllFailedError is Redis unavailable by its last node error: a refusal (WRONGPASS) is not', () => {
   const allFailed = (last: unknown): Error => Object.assign(new Error('Failed to refresh slots cache.'), { name: 'ClusterAllFailedError', lastNodeError: last });
-  expect(isRedisUnavailable(allFailed(new Error('Connection is closed.')))).toBe(true);
-  expect(isRedisUnavailable(allFailed(null))).toBe(true);
-  expect(isRedisUnavailable(allFailed(new ReplyError('WRONGPASS invalid username-password pair or user is disabled.')))).toBe(false);
-  expect(isRedisUnavailable(connectionErrorSummary(allFailed(new ReplyError('WRONGPASS invalid username-password pair'))))).toBe(false);
+  expect(isRedisUnreachable(allFailed(new Error('Connection is closed.')))).toBe(true);
+  expect(isRedisUnreachable(allFailed(null))).toBe(true);
+  expect(isRedisUnreachable(allFailed(new ReplyError('WRONGPASS invalid username-password pair or user is disabled.')))).toBe(false);
+  expect(isRedisUnreachable(connectionErrorSummary(allFailed(new ReplyError('WRONGPASS invalid username-password pair'))))).toBe(false);
   // A node that never answered (its slots refresh timed out, or it was gone): only as the last node error.
-  expect(isRedisUnavailable(allFailed(new Error('timeout')))).toBe(true);
-  expect(isRedisUnavailable(connectionErrorSummary(allFailed(new Error('Node is disconnected'))))).toBe(true);
-  expect(isRedisUnavailable(new Error('timeout'))).toBe(false); // a platform's, say
-  expect(isRedisUnavailable(allFailed(new Error('timeout of 3000ms exceeded')))).toBe(false);
+  expect(isRedisUnreachable(allFailed(new Error('timeout')))).toBe(true);
+  expect(isRedisUnreachable(connectionErrorSummary(allFailed(new Error('Node is disconnected'))))).toBe(true);
+  expect(isRedisUnreachable(new Error('timeout'))).toBe(false); // a platform's, say
+  expect(isRedisUnreachable(allFailed(new Error('timeout of 3000ms exceeded')))).toBe(false);
 });
