@@ -85,14 +85,15 @@ export function readyWarnings(problems: readonly { node: string; problem: string
  * The probe key, and on a Cluster one more for each master its slot is not on (every master is written
  * to; each may refuse on its own: a replica's full disk, its own min-replicas-to-write): the key with its
  * `{tag}` made `{tag:n}`, the first n whose slot that master serves. A master that serves no slot gets none.
+ * Each key with its master (host:port; none on a single Redis).
  */
-export function probeKeys(redis: RedisClient, probeKey: string): string[] {
-  if (!(redis instanceof Cluster)) return [probeKey];
+export function probeKeys(redis: RedisClient, probeKey: string): { key: string; owner?: string }[] {
+  if (!(redis instanceof Cluster)) return [{ key: probeKey }];
   const wanted = new Set(redis.nodes('master').map((m) => `${m.options.host ?? ''}:${m.options.port ?? ''}`));
-  const out: string[] = [];
+  const out: { key: string; owner: string }[] = [];
   const take = (key: string): void => {
     const owner = redis.slots[keySlot(key)]?.[0];
-    if (owner !== undefined && wanted.delete(owner)) out.push(key);
+    if (owner !== undefined && wanted.delete(owner)) out.push({ key, owner });
   };
   take(probeKey);
   const tag = /\{([^}]+)\}/.exec(probeKey);
@@ -121,14 +122,13 @@ function refusalSentence(message: string): string | null {
  * master); any other error is left to the start as before.
  */
 export async function redisWriteRefusal(redis: RedisClient, probeKey: string): Promise<string | null> {
-  for (const key of probeKeys(redis, probeKey)) {
+  for (const { key, owner } of probeKeys(redis, probeKey)) {
     try {
       await redis.set(key, String(Date.now()), 'PX', 60_000);
     } catch (err) {
       const message = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : '';
       const sentence = refusalSentence(message);
       if (sentence === null) return null;
-      const owner = redis instanceof Cluster ? redis.slots[keySlot(key)]?.[0] : undefined;
       return owner === undefined ? sentence : `its master ${owner} answered ${sentence}`;
     }
   }

@@ -25,10 +25,11 @@ afterAll(async () => {
   await cluster?.destroy();
 });
 
-test('probeKeys gives one key per master, the readiness key first', () => {
+test('probeKeys gives one key per master, the readiness key first, each with its master', () => {
   const keys = probeKeys(client, probe);
-  expect(keys[0]).toBe(probe);
-  const owners = keys.map((k) => client.slots[keySlot(k)]?.[0]);
+  expect(keys[0]!.key).toBe(probe);
+  for (const { key, owner } of keys) expect(owner).toBe(client.slots[keySlot(key)]?.[0]);
+  const owners = keys.map((k) => k.owner);
   expect(new Set(owners).size).toBe(3);
   expect(owners.sort()).toEqual(client.nodes('master').map((m) => `${m.options.host}:${m.options.port}`).sort());
 });
