@@ -79,6 +79,15 @@ export function reportedPinState(p: Pick<MirrorPin, 'state' | 'refused'>): PinSt
   return p.state === 'pending' && p.refused !== undefined ? 'failed' : p.state;
 }
 
+/**
+ * The pin as the show view and mirror.updated give it: its reported state (reportedPinState) and, for a
+ * `failed` pin the platform refused, the refusal's reason (refusedPinReason).
+ */
+export function reportedPin(p: Pick<MirrorPin, 'state' | 'refused'>): { state: PinState; reason?: string } {
+  const state = reportedPinState(p);
+  return state === 'failed' && p.refused ? { state, reason: refusedPinReason(p.refused) } : { state };
+}
+
 /** A refused pin that is asked again (its last refusal a mendable one): `failed` or an attempt at it. */
 function refusedRetrying(p: MirrorPin): p is MirrorPin & { refused: NonNullable<MirrorPin['refused']> } {
   return p.refused?.retry !== undefined && (p.state === 'failed' || p.state === 'pending');

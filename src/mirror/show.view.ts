@@ -1,6 +1,6 @@
 /** The show status document of README / OpenAPI at /docs: desired show + one entry per mirror. */
 import type { DesiredShow } from '../domain/desired-state.js';
-import { refusedPinReason, reportedPinState, type MirrorDoc, type MirrorState, type PinState } from '../domain/mirror.js';
+import { reportedPin, type MirrorDoc, type MirrorState, type PinState } from '../domain/mirror.js';
 import type { TargetRecord } from '../store/partner.repository.js';
 import type { Platform } from '../targets/target.adapter.js';
 import type { RelayStatus } from '../store/relay.repository.js';
@@ -90,9 +90,9 @@ export function showView(desired: DesiredShow, targets: TargetRecord[], mirrors:
     if (!m && !t.enabled) return;
     const pins = new Map<string, MirrorView['pins'][number]>();
     for (const [productId, p] of Object.entries(m?.pins ?? {})) {
-      // An attempt at a refused pin is still `failed` with its reason (reportedPinState).
-      const state = reportedPinState(p);
-      pins.set(productId, { productId, state, linkUrl: p.linkUrl ?? null, ...(state === 'failed' && p.refused ? { reason: refusedPinReason(p.refused) } : {}) });
+      // An attempt at a refused pin is still `failed` with its reason (reportedPin).
+      const { state, reason } = reportedPin(p);
+      pins.set(productId, { productId, state, linkUrl: p.linkUrl ?? null, ...(reason !== undefined ? { reason } : {}) });
     }
     const pinsStillWanted = desired.state === 'live' || desired.state === 'scheduled';
     // A link that is shown must work: a pin the mirror has not taken up yet has no link record,

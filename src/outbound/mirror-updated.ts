@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
-import { refusedPinReason, reportedEpisode, reportedPinState, type MirrorDoc } from '../domain/mirror.js';
+import { reportedEpisode, reportedPin, type MirrorDoc } from '../domain/mirror.js';
 import { keyPart } from '../lib/ids.js';
 import { pendingPinReason, viewLastError } from '../mirror/show.view.js';
 import type { OutboundService } from './outbound.service.js';
@@ -53,9 +53,9 @@ export function mirrorUpdatedData(showId: string, m: MirrorDoc, ctx: MirrorViewC
     pins: Object.entries(m.pins)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([productId, p]) => {
-        // An attempt at a refused pin is still `failed` with its reason (reportedPinState).
-        const state = reportedPinState(p);
-        const reason = state === 'failed' && p.refused ? refusedPinReason(p.refused) : ctx.desired ? pendingPinReason(ctx.desired, productId, state) : undefined;
+        // An attempt at a refused pin is still `failed` with its reason (reportedPin).
+        const { state, reason: refusal } = reportedPin(p);
+        const reason = refusal ?? (ctx.desired ? pendingPinReason(ctx.desired, productId, state) : undefined);
         return { productId, state, linkUrl: p.linkUrl ?? null, ...(reason ? { reason } : {}) };
       }),
     enabled: ctx.enabled,
