@@ -138,7 +138,7 @@ export function refusedPinReason(refused: Pick<NonNullable<MirrorPin['refused']>
   // Stays the same from one attempt to the next (no count, no time): a retry refused again changes
   // nothing the partner is told, so it sends no mirror.updated.
   if (refused.retry !== undefined) {
-    return `${refused.error}; while the show is live the pin is tried again, at most 5 min apart (the seller may make the product there), and when the partner changes the product (product.updated) or pins it again, or an operator resyncs the mirror`;
+    return `${refused.error}; while the show is live the pin is tried again, at most ${REFUSED_RETRY_CAP_MS / 60_000} min apart (the seller may make the product there), and when the partner changes the product (product.updated) or pins it again, or an operator resyncs the mirror`;
   }
   return `${refused.error}; the pin is tried again when the partner changes the product (product.updated) or pins it again, or an operator resyncs the mirror`;
 }

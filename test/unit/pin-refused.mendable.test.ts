@@ -62,6 +62,7 @@ describe('mendable pin refusals', () => {
   it("the view's reason says it is asked again, the same from one attempt to the next (no mirror.updated per attempt)", () => {
     const a = refusedPinReason({ error: 'whatnot: no such listing', retry: { tries: 1, at: NOW } });
     expect(a).toMatch(/^whatnot: no such listing; while the show is live the pin is tried again/);
+    expect(a).toContain(`at most ${REFUSED_RETRY_CAP_MS / 60_000} min apart`); // the cap it names is refusedRetryMs's
     expect(refusedPinReason({ error: 'whatnot: no such listing', retry: { tries: 4, at: NOW + 240_000 } })).toBe(a);
     expect(refusedPinReason({ error: 'whatnot: bad id' })).not.toMatch(/while the show is live/);
   });
