@@ -8,7 +8,7 @@ import { ATTRIBUTION_QUEUE, orderIdOf, type AttributionJob } from '../queues/att
 import type { Keys } from '../store/keys.js';
 import type { OrderEventRepository } from '../store/show.repository.js';
 import type { AttributionService } from './attribution.service.js';
-import { RedisOutageLog, reportWorkerOutages, pauseFetchWhileRedisRefuses } from '../lib/redis-outage-log.js';
+import { handleWorkerOutages, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { handBackWhileRedisRefuses, HandBacks } from '../queues/hand-backs.js';
 
 const JobSchema = z.object({ partnerId: z.string().min(1), eventId: z.string().min(1), event: PartnerEventSchema });
@@ -60,8 +60,7 @@ export function startAttributionWorker(service: AttributionService, opts: Attrib
   // Redis down: one line per outage (and reminders), not one per reconnect attempt or per job it failed (src/lib/redis-outage-log.ts).
   const outage = new RedisOutageLog(opts.log, 'attribution worker');
   w.on('failed', (job, err) => outage.jobFailed(err, { jobId: job?.id, attempts: job?.attemptsMade }, 'attribution job failed'));
-  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-  pauseFetchWhileRedisRefuses(w, outage);
-  reportWorkerOutages(w, outage, {}, 'attribution worker error', (err) => handBacks.staleRenewal(err, ATTRIBUTION_QUEUE, opts.log));
+  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop; its connection errors into the outage's lines (src/lib/redis-outage-log.ts).
+  handleWorkerOutages(w, outage, {}, 'attribution worker error', (err) => handBacks.staleRenewal(err, ATTRIBUTION_QUEUE, opts.log));
   return w;
 }

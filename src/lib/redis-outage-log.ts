@@ -359,3 +359,14 @@ export function pauseFetchWhileRedisRefuses<W extends Worker>(worker: W, outage?
   };
   return worker;
 }
+
+/**
+ * A BullMQ worker's Redis outage handling, as each of the five workers has it: its fetch (and stalled
+ * check) paused while Redis refuses (pauseFetchWhileRedisRefuses, which ends the outage once Redis takes
+ * writes again), and its connection errors and reconnection reported into `outage` (reportWorkerOutages,
+ * with the same `fields`, `msg` and `handled`).
+ */
+export function handleWorkerOutages<W extends Worker>(w: W, outage: RedisOutageLog, fields: Record<string, unknown>, msg: string, handled?: (err: Error) => boolean): void {
+  pauseFetchWhileRedisRefuses(w, outage);
+  reportWorkerOutages(w, outage, fields, msg, handled);
+}

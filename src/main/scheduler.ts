@@ -12,7 +12,7 @@ import type { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import type { PartnerRepository } from '../store/partner.repository.js';
 import type { ReconcileService } from '../reconcile/reconcile.service.js';
 import type { AuditRepository } from '../store/audit.repository.js';
-import { connectionErrorSummary, RedisOutageLog, reportWorkerOutages, pauseFetchWhileRedisRefuses } from '../lib/redis-outage-log.js';
+import { connectionErrorSummary, handleWorkerOutages, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { CRON_TZ, nextTick } from '../lib/cron.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
@@ -202,9 +202,8 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
   // Redis down: one line per outage (and reminders), not one per reconnect attempt or per job it failed (src/lib/redis-outage-log.ts).
   const outage = new RedisOutageLog(opts.log, 'scheduler worker');
   worker.on('failed', (job, err) => outage.jobFailed(err, { job: job?.name }, 'scheduled job failed'));
-  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-  pauseFetchWhileRedisRefuses(worker, outage);
-  reportWorkerOutages(worker, outage, {}, 'scheduler worker error');
+  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop; its connection errors into the outage's lines (src/lib/redis-outage-log.ts).
+  handleWorkerOutages(worker, outage, {}, 'scheduler worker error');
   return {
     close: async () => {
       clearInterval(ensureTimer);

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { LockSignal, SyncRun, SyncService } from './sync.service.js';
 import { bounded, syncJobDuration } from '../lib/metrics.js';
 import { PLATFORMS } from '../targets/target.adapter.js';
-import { RedisOutageLog, reportWorkerOutages, pauseFetchWhileRedisRefuses } from '../lib/redis-outage-log.js';
+import { handleWorkerOutages, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
 import { HandBacks, handBack, handBackWhileRedisRefuses, RedisRefusedHandBack } from '../queues/hand-backs.js';
 import type { CountedRun, TargetRunCap } from './target-cap.js';
@@ -210,9 +210,8 @@ export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions):
     // A job failed because Redis was down is counted into the outage's lines, not a line of its own.
     w.on('failed', (job, err) => outage.jobFailed(err, { queue: name, jobId: job?.id, attempts: job?.attemptsMade }, 'sync job failed'));
     // Redis down: one line for all the workers' reconnect errors, reminders, and one when it is back.
-    // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-    pauseFetchWhileRedisRefuses(w, outage);
-    reportWorkerOutages(w, outage, { queue: name }, 'sync worker error', (err) => handBacks.staleRenewal(err, name, opts.log));
+    // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop; its connection errors into the outage's lines (src/lib/redis-outage-log.ts).
+    handleWorkerOutages(w, outage, { queue: name }, 'sync worker error', (err) => handBacks.staleRenewal(err, name, opts.log));
     return w;
   });
 }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { DELIVERY_QUEUE, type DeliveryJob } from '../queues/delivery.queue.js';
 import type { Keys } from '../store/keys.js';
 import type { DeliveryService } from './delivery.service.js';
-import { RedisOutageLog, reportWorkerOutages, pauseFetchWhileRedisRefuses } from '../lib/redis-outage-log.js';
+import { handleWorkerOutages, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
 import { handBackWhileRedisRefuses, HandBacks } from '../queues/hand-backs.js';
 
@@ -86,8 +86,7 @@ export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWork
       service.markFailed(job.data, err).catch((e: unknown) => opts.log.warn({ err: e, jobId: job.id }, 'could not mark delivery failed'));
     }
   });
-  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-  pauseFetchWhileRedisRefuses(w, outage);
-  reportWorkerOutages(w, outage, { queue: DELIVERY_QUEUE }, 'delivery worker error', (err) => handBacks.staleRenewal(err, DELIVERY_QUEUE, opts.log));
+  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop; its connection errors into the outage's lines (src/lib/redis-outage-log.ts).
+  handleWorkerOutages(w, outage, { queue: DELIVERY_QUEUE }, 'delivery worker error', (err) => handBacks.staleRenewal(err, DELIVERY_QUEUE, opts.log));
   return w;
 }

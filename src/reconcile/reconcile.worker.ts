@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
 import { RECONCILE_QUEUE, type ReconcileService } from './reconcile.service.js';
-import { RedisOutageLog, reportWorkerOutages, pauseFetchWhileRedisRefuses } from '../lib/redis-outage-log.js';
+import { handleWorkerOutages, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { handBackWhileRedisRefuses, HandBacks } from '../queues/hand-backs.js';
 
 /** BullMQ's default lock duration, named for HandBacks. */
@@ -78,8 +78,7 @@ export function startReconcileWorker(service: ReconcileService, opts: { connecti
     if (!parsed.success) return;
     service.fail(parsed.data.id).catch((e: unknown) => opts.log.warn({ err: e, reconciliationId: parsed.data.id }, 'could not mark reconciliation failed'));
   });
-  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop (src/lib/redis-outage-log.ts).
-  pauseFetchWhileRedisRefuses(w, outage);
-  reportWorkerOutages(w, outage, {}, 'reconcile worker error', (err) => handBacks.staleRenewal(err, RECONCILE_QUEUE, opts.log));
+  // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop; its connection errors into the outage's lines (src/lib/redis-outage-log.ts).
+  handleWorkerOutages(w, outage, {}, 'reconcile worker error', (err) => handBacks.staleRenewal(err, RECONCILE_QUEUE, opts.log));
   return w;
 }

@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { pauseFetchWhileRedisRefuses, RedisOutageLog, reportWorkerOutages } from '../../src/lib/redis-outage-log.js';
+import { handleWorkerOutages, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
 import { createRedis } from '../../src/store/redis.js';
 import { logSink } from '../helpers/log-sink.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -53,8 +53,7 @@ async function worker(name: string): Promise<{ lines: Line[]; queue: Queue }> {
   const { log, lines } = logSink<Line>();
   const outage = new RedisOutageLog(log, name);
   const w = new Worker(name, async () => 'ok', { connection: conn(), stalledInterval: 500 });
-  pauseFetchWhileRedisRefuses(w, outage);
-  reportWorkerOutages(w, outage, {}, `${name} error`);
+  handleWorkerOutages(w, outage, {}, `${name} error`);
   const queue = new Queue(name, { connection: conn() });
   closers.push(() => w.close(), () => queue.close());
   await w.waitUntilReady();
