@@ -22,7 +22,7 @@ import type { ShowRepository } from '../store/show.repository.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
 import { keyPart } from '../lib/ids.js';
-import { limiterId, PLATFORM_LIMITS } from '../targets/target.registry.js';
+import { limiterId, PLATFORM_LIMITS, renewedAuthorizationPatch } from '../targets/target.registry.js';
 import { isTargetError } from '../targets/target.errors.js';
 import type { TargetAdapter } from '../targets/target.adapter.js';
 
@@ -101,7 +101,8 @@ export class ReadinessService {
     const name = PLATFORM_NAMES[t.platform] ?? t.platform;
     const base = `/v1/partners/${t.partnerId}`;
     const resync = `POST ${base}/shows/${desired.showId}/mirrors/${t.id}/resync`;
-    const fixCredentials = `Renew the ${name} authorization of target ${t.id} and save it: PATCH ${base}/targets/${t.id} {"credentials": {…}}; then ${resync}`;
+    // The whole body: a PATCH's credentials replace the target's (src/targets/credentials-advice.ts).
+    const fixCredentials = `Renew the ${name} authorization of target ${t.id} and save it: ${renewedAuthorizationPatch(t, this.deps.partners.credentialsIfOpen(t))}; then ${resync}`;
     const checks: ReadinessCheck[] = [];
     const warnings = new Set<ReadinessCheck['name']>();
     const adapter = this.deps.adapterFor(t);

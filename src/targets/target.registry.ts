@@ -7,6 +7,12 @@ import { createTiktokAdapter } from './tiktok/tiktok.adapter.js';
 import { createWhatnotAdapter } from './whatnot/whatnot.adapter.js';
 import { createBambuserAdapter } from './bambuser/bambuser.adapter.js';
 import { createFacebookAdapter } from './facebook/facebook.adapter.js';
+import { adviceTarget, credentialsPatch } from './credentials-advice.js';
+import { CREDENTIAL_FIELDS as YOUTUBE_FIELDS } from './youtube/youtube.client.js';
+import { CREDENTIAL_FIELDS as TIKTOK_FIELDS } from './tiktok/tiktok.client.js';
+import { CREDENTIAL_FIELDS as WHATNOT_FIELDS, CREDENTIAL_KINDS as WHATNOT_KINDS } from './whatnot/whatnot.client.js';
+import { CREDENTIAL_FIELDS as FACEBOOK_FIELDS } from './facebook/facebook.client.js';
+import { CREDENTIAL_FIELDS as BAMBUSER_FIELDS } from './bambuser/bambuser.client.js';
 
 const FACTORIES: Partial<Record<Platform, AdapterFactory>> = {
   youtube: createYoutubeAdapter,
@@ -139,4 +145,34 @@ export function sameGrantNewSecret(platform: Platform, prev: Record<string, stri
   if (fields === undefined || secret === undefined) return false;
   const given = (f: string): boolean => typeof next[f] === 'string' && next[f] !== '';
   return fields.every((f) => given(f) && (f === secret ? prev[f] !== next[f] : prev[f] === next[f]));
+}
+
+/**
+ * The fields a platform's credentials may name in advice (its schema's), and what a renewed
+ * authorization of a target replaces: YouTube's and TikTok Shop's refresh token (TikTok's and a Whatnot
+ * app's access token, made stale, left out), a Whatnot app's refresh token or its personal access
+ * token, Facebook's Page token, Bambuser's API key.
+ */
+const AUTHORIZATION: Record<Platform, { known: readonly string[]; kinds?: readonly (readonly string[])[]; renewal: (held: Record<string, string> | undefined) => [renew: string[], drop: string[]] }> = {
+  youtube: { known: YOUTUBE_FIELDS, renewal: () => [['refreshToken'], []] },
+  tiktok: { known: TIKTOK_FIELDS, renewal: () => [['refreshToken'], ['accessToken']] },
+  whatnot: {
+    known: WHATNOT_FIELDS,
+    kinds: WHATNOT_KINDS,
+    renewal: (held) => (held?.['accessToken'] !== undefined && held['refreshToken'] === undefined ? [['accessToken'], []] : [['refreshToken'], ['accessToken']]),
+  },
+  facebook: { known: FACEBOOK_FIELDS, renewal: () => [['pageAccessToken'], []] },
+  bambuser: { known: BAMBUSER_FIELDS, renewal: () => [['apiKey'], []] },
+};
+
+/**
+ * The PATCH (credentialsPatch) that stores a renewed authorization of target `t`: the fields the
+ * renewal replaces and every other field its credentials hold (`credentials`: read for their names
+ * only; undefined when they cannot be opened, and the PATCH says to send the others as they are).
+ */
+export function renewedAuthorizationPatch(t: { id: string; partnerId: string; platform: Platform }, credentials: Record<string, string> | undefined): string {
+  const a = AUTHORIZATION[t.platform];
+  const [renew, drop] = a.renewal(credentials);
+  const advice = credentials ? adviceTarget({ id: t.id, partnerId: t.partnerId, credentials }, a.known, a.kinds) : { id: t.id, partnerId: t.partnerId };
+  return credentialsPatch(advice, renew, drop);
 }

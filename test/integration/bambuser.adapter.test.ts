@@ -511,7 +511,10 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
       await expect(h.adapter.handleWebhook!(flatHeaders(first.headers), Buffer.from('{"nope":1}'))).rejects.toBeInstanceOf(PermanentError);
 
       const unconfigured = harness();
-      await expect(unconfigured.adapter.handleWebhook!(flatHeaders(first.headers), first.body)).rejects.toThrow(/webhookHeaderValue/);
+      // The fix as a whole PATCH body: one naming only the header would remove the target's apiKey.
+      await expect(unconfigured.adapter.handleWebhook!(flatHeaders(first.headers), first.body)).rejects.toThrow(
+        'PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {"apiKey": "…", "webhookHeaderValue": "<new>"}}',
+      );
     } finally {
       await hook.close();
     }

@@ -472,6 +472,15 @@ describe('TikTok Shop adapter ↔ TikTok Shop simulator', () => {
     }
   });
 
+  it("the credential check of shop a's token with shop b's cipher names the shop it does not cover and the whole PATCH that fixes it", async () => {
+    const err = await caught(harness({ credentials: { ...CREDENTIALS, shopCipher: SHOP_B.shopCipher } }).adapter.verifyCredentials!());
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).reason).toBe('shop_not_authorized');
+    const patch = `PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {${Object.keys(CREDENTIALS).map((k) => `"${k}": "${k === 'shopCipher' ? '<new>' : '…'}"`).join(', ')}}}`;
+    expect((err as PermanentError).message).toContain(patch);
+    expect((err as PermanentError).message).not.toContain(CREDENTIALS.appSecret);
+  });
+
   it("a shop sees only its own rooms' orders: shop b's report and order lookup do not show shop a's order", async () => {
     const roomA = await newRoom('Shop a live', SIM_ACCOUNTS.tiktok.shops[0]!.shopId);
     const orderA = await newOrder(roomA, 2500);

@@ -3913,6 +3913,42 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/worker-outage-end.redis-oom.test.ts'],
     testName: 'succeeds without writing',
   },
+  {
+    name: 'readiness-credentials-body-elided',
+    what: 'the pre-show readiness check\'s fix for a refused authorization names the PATCH with a body of {"credentials": {…}}: an operator who sends only the renewed token removes the target\'s other credential fields',
+    file: 'src/mirror/readiness.service.ts',
+    from: 'save it: ${renewedAuthorizationPatch(t, this.deps.partners.credentialsIfOpen(t))}; then',
+    to: 'save it: PATCH ${base}/targets/${t.id} {"credentials": {…}}; then',
+    tests: ['test/integration/readiness.credentials-advice.test.ts'],
+    testName: 'the whole PATCH',
+  },
+  {
+    name: 'readiness-whatnot-token-renews-refresh-token',
+    what: "the readiness fix for a Whatnot target holding a personal access token asks for a new refresh token and leaves the access token out: following it stores credentials of neither kind",
+    file: 'src/targets/target.registry.ts',
+    from: "held?.['accessToken'] !== undefined && held['refreshToken'] === undefined ? [['accessToken'], []] :",
+    to: 'false ? [[], []] :',
+    tests: ['test/integration/readiness.credentials-advice.test.ts'],
+    testName: 'its own authorization field',
+  },
+  {
+    name: 'bambuser-webhook-advice-field-only',
+    what: "the 401 of a Bambuser webhook to a target with no webhookHeaderValue says to set that one field: a PATCH sending only it removes the target's apiKey",
+    file: 'src/targets/bambuser/bambuser.webhook.ts',
+    from: "with ${credentialsPatch(advice, ['webhookHeaderValue'])} ",
+    to: 'in credentials.webhookHeaderValue ',
+    tests: ['test/integration/bambuser.adapter.test.ts'],
+    testName: 'the secret header verifies',
+  },
+  {
+    name: 'tiktok-shop-not-authorized-advice-field-only',
+    what: "the credential check's 422 for a shopCipher the TikTok authorisation does not cover says only 'check shopCipher', no PATCH that keeps the target's other fields",
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: " and store the right one with ${credentialsPatch(adviceTarget(ctx.target, CREDENTIAL_FIELDS), ['shopCipher'])}",
+    to: '',
+    tests: ['test/integration/tiktok.adapter.test.ts'],
+    testName: 'the whole PATCH that fixes it',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

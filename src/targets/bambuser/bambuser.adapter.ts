@@ -33,7 +33,8 @@ import { patiently } from '../report-wait.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
 import { MAX_REPORT_VALUES } from '../platform-http.js';
-import { createBambuserClient } from './bambuser.client.js';
+import { adviceTarget } from '../credentials-advice.js';
+import { createBambuserClient, CREDENTIAL_FIELDS } from './bambuser.client.js';
 import { showMayHaveOrders, toPlatformOrder } from './bambuser.orders.js';
 import {
   EmptySchema,
@@ -338,7 +339,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
 
     async handleWebhook(headers, raw) {
       const { webhookHeaderName, webhookHeaderValue } = client.credentials;
-      verifyWebhookHeader(headers, webhookHeaderName, webhookHeaderValue);
+      verifyWebhookHeader(headers, webhookHeaderName, webhookHeaderValue, adviceTarget(ctx.target, CREDENTIAL_FIELDS));
       const event = parseWebhookEvent(raw);
       log.debug({ collection: event.collection, action: event.action, eventId: event.eventId }, 'bambuser webhook');
       return []; // no Bambuser topic carries orders

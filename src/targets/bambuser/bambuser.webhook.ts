@@ -10,6 +10,7 @@
  * needs deduplicating — order data comes from the stats report (listOrders).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
 import { WebhookAuthError } from '../target.errors.js';
 import { PermanentError } from '../target.errors.js';
 import { WebhookEventSchema, type BambuserWebhookEvent } from './bambuser.schemas.js';
@@ -23,12 +24,15 @@ export function sameSecret(presented: string, expected: string): boolean {
   return timingSafeEqual(digest(presented), digest(expected));
 }
 
-/** Throws WebhookAuthError unless `headers[name]` equals the configured value. */
-export function verifyWebhookHeader(headers: Record<string, string | undefined>, name: string, expected: string | undefined): void {
+/**
+ * Throws WebhookAuthError unless `headers[name]` equals the configured value. `advice`: the target's ids
+ * and credential field names, for the PATCH that stores the header when none is configured.
+ */
+export function verifyWebhookHeader(headers: Record<string, string | undefined>, name: string, expected: string | undefined, advice: AdviceTarget): void {
   if (expected === undefined) {
     throw new WebhookAuthError(
-      'Bambuser webhooks cannot be verified for this target: set credentials.webhookHeaderValue (and webhookHeaderName, default x-webhook-secret) ' +
-        'to the custom header registered with the Bambuser webhook',
+      `Bambuser webhooks cannot be verified for this target: store the custom header registered with the Bambuser webhook with ${credentialsPatch(advice, ['webhookHeaderValue'])} ` +
+        `(webhookHeaderValue: the header's value; webhookHeaderName: its name, default x-webhook-secret)`,
     );
   }
   const presented = headers[name.toLowerCase()];

@@ -296,7 +296,10 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     const cipher = client.credentials.shopCipher;
     const shop = data.shops.find((s) => s.cipher === cipher);
     if (!shop) {
-      throw new PermanentError(`this authorisation does not cover the shop with shopCipher ${cipher} (it covers ${data.shops.length} other shop(s)): check shopCipher`, 'shop_not_authorized');
+      throw new PermanentError(
+        `this authorisation does not cover the shop with shopCipher ${cipher} (it covers ${data.shops.length} other shop(s)): check shopCipher and store the right one with ${credentialsPatch(adviceTarget(ctx.target, CREDENTIAL_FIELDS), ['shopCipher'])}`,
+        'shop_not_authorized',
+      );
     }
     return shop;
   }
