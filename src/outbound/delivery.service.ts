@@ -42,7 +42,7 @@ import type { DeliveryJob } from '../queues/delivery.queue.js';
 import { signatureHeader } from '../sources/signature.js';
 import type { EndpointRepository } from '../store/endpoint.repository.js';
 import type { OutboundMessageRepository } from '../store/outbound-message.repository.js';
-import type { DeliveryState, EndpointRecord } from './outbound.types.js';
+import type { DeliveryState, EndpointRecord, OutboundEventType } from './outbound.types.js';
 import { parseRetryAfter, RETRY_SCHEDULE_MS, retryDelayMs } from './retry-schedule.js';
 import { postWebhook, type SendResult, type WebhookSender } from './webhook.sender.js';
 import { PARK_FALLBACK_MS, ParkedJobs } from '../queues/parking.js';
@@ -143,6 +143,8 @@ export class DeliveryService {
   private readonly slowUntil = new Map<string, number>();
   /** Jobs held back until a slot of their partner frees, by partner. */
   private readonly parked: ParkedJobs;
+  /** Sends whose outcome Redis refused to save, by delivery (UnsavedOutcome); insertion order = time order. */
+  private readonly unsaved = new Map<string, UnsavedOutcome>();
 
   constructor(private readonly deps: DeliveryDeps) {
     this.schedule = deps.retrySchedule ?? RETRY_SCHEDULE_MS;
@@ -242,7 +244,9 @@ export class DeliveryService {
     // (settleWithoutSend) read the endpoint for nothing, a job that is sent saves a round trip.
     const [stored, endpoint] = await Promise.all([messages.get(partnerId, messageId), endpoints.get(partnerId, endpointId)]);
     const check = settleWithoutSend(job.run, stored?.message, stored?.deliveries[endpointId], endpoint);
+    const key = unsavedKey(partnerId, messageId, endpointId);
     if ('settle' in check) {
+      this.unsaved.delete(key);
       const settled = check.settle;
       if (settled.kind === 'skipped') return settled;
       await messages.saveDelivery(partnerId, messageId, { ...settled.d, state: 'failed', lastError: settled.reason, nextAttemptAt: null });
@@ -250,49 +254,93 @@ export class DeliveryService {
     }
     const { message, d, ep } = check.send;
 
-    const now = new Date();
-    const nowMs = now.getTime();
-    // A job run before its retry is due (another worker's deferral of it while this delivery's last
-    // attempt was in flight, see deliver) waits for the schedule.
-    const early = notDue(d, nowMs);
-    if (early) return early;
-    // Checked again here, synchronously with taking the slot below: attempts may have started (or
-    // ended) during the reads since deliver()'s pre-check.
-    const busy = this.unfair(partnerId, nowMs);
-    // Slots are scarce for this partner: it waits until one of its frees (park), while the jobs behind
-    // this one (other partners') have the free slots.
-    if (busy) return { kind: 'deferred', delayMs: this.parkMs(), reason: busy, park: true };
-    const starts = this.inFlight.get(partnerId) ?? [];
-    starts.push(nowMs);
-    this.inFlight.set(partnerId, starts);
-    this.inFlightTotal += 1;
+    // The attempt's send went through in an earlier run of this job here whose save Redis refused
+    // (maxmemory, READONLY: the run was handed back, hand-backs.ts): its outcome is saved now, not sent
+    // again. Each such run sent it once more (same webhook-id), about every 5 s while Redis stayed at
+    // maxmemory taking the claim's small write but not the outcome's.
+    const kept = this.keptOutcome(key, d);
+    let nowMs: number;
+    let res: SendResult;
+    if (kept) {
+      ({ at: nowMs, res } = kept);
+    } else {
+      nowMs = Date.now();
+      // A job run before its retry is due (another worker's deferral of it while this delivery's last
+      // attempt was in flight, see deliver) waits for the schedule.
+      const early = notDue(d, nowMs);
+      if (early) return early;
+      // Checked again here, synchronously with taking the slot below: attempts may have started (or
+      // ended) during the reads since deliver()'s pre-check.
+      const busy = this.unfair(partnerId, nowMs);
+      // Slots are scarce for this partner: it waits until one of its frees (park), while the jobs behind
+      // this one (other partners') have the free slots.
+      if (busy) return { kind: 'deferred', delayMs: this.parkMs(), reason: busy, park: true };
+      const starts = this.inFlight.get(partnerId) ?? [];
+      starts.push(nowMs);
+      this.inFlight.set(partnerId, starts);
+      this.inFlightTotal += 1;
+      try {
+        res = await this.attempt(ep, messageId, message.body, nowMs);
+      } finally {
+        this.inFlightTotal -= 1;
+        starts.splice(starts.indexOf(nowMs), 1);
+        if (starts.length === 0) this.inFlight.delete(partnerId);
+        const ended = Date.now();
+        if (ended - nowMs >= this.slowMs()) this.slowUntil.set(partnerId, ended + (this.deps.fairness?.slowForMs ?? SLOW_PARTNER_FOR_MS));
+        this.wakeParked(); // a slot freed
+      }
+    }
+    const outcome: UnsavedOutcome = kept ?? { run: d.run, attempts: d.attempts, at: nowMs, res, logged: false };
+    try {
+      return await this.saveOutcome(job, d, ep, message.type, outcome, log);
+    } catch (err) {
+      this.keepOutcome(key, outcome);
+      throw err;
+    }
+  }
+
+  /** The outcome kept for delivery `key` when it is the one of `d`'s next attempt (the same run, no attempt saved since), else none. */
+  private keptOutcome(key: string, d: DeliveryState): UnsavedOutcome | undefined {
+    const kept = this.unsaved.get(key);
+    this.unsaved.delete(key);
+    return kept && kept.run === d.run && kept.attempts === d.attempts && Date.now() - kept.at <= UNSAVED_KEEP_MS ? kept : undefined;
+  }
+
+  /** Keeps an outcome whose save failed for the job's next run here; drops those older than UNSAVED_KEEP_MS (their job ran elsewhere, or ended). */
+  private keepOutcome(key: string, outcome: UnsavedOutcome): void {
+    const nowMs = Date.now();
+    for (const [old, o] of this.unsaved) {
+      if (nowMs - o.at <= UNSAVED_KEEP_MS) break;
+      this.unsaved.delete(old);
+    }
+    this.unsaved.set(key, outcome);
+  }
+
+  /** Records attempt `o` of delivery `d` (its attempt log entry, the endpoint's clock, the delivery's state) and says what comes next. */
+  private async saveOutcome(job: DeliveryJob, d: DeliveryState, ep: EndpointRecord, eventType: OutboundEventType, o: UnsavedOutcome, log: Logger): Promise<DeliveryOutcome> {
+    const { endpoints, messages } = this.deps;
+    const { partnerId, messageId, endpointId } = job;
+    const { res, at: nowMs } = o;
+    const now = new Date(nowMs);
     const runAttempt = d.runAttempts + 1;
     const runStartedAt = d.runStartedAt ?? now.toISOString();
-    let res: SendResult;
-    try {
-      res = await this.attempt(ep, messageId, message.body, nowMs);
-    } finally {
-      this.inFlightTotal -= 1;
-      starts.splice(starts.indexOf(nowMs), 1);
-      if (starts.length === 0) this.inFlight.delete(partnerId);
-      const ended = Date.now();
-      if (ended - nowMs >= this.slowMs()) this.slowUntil.set(partnerId, ended + (this.deps.fairness?.slowForMs ?? SLOW_PARTNER_FOR_MS));
-      this.wakeParked(); // a slot freed
-    }
     const ok = res.statusCode !== null && res.statusCode >= 200 && res.statusCode < 300;
     const error = ok ? null : (res.error ?? describeStatus(res.statusCode, res.location));
-    await endpoints.addAttempt(partnerId, endpointId, {
-      messageId,
-      eventType: message.type,
-      attempt: d.attempts + 1,
-      run: d.run,
-      trigger: d.trigger,
-      at: now.toISOString(),
-      success: ok,
-      statusCode: res.statusCode,
-      error,
-      durationMs: res.durationMs,
-    });
+    if (!o.logged) {
+      await endpoints.addAttempt(partnerId, endpointId, {
+        messageId,
+        eventType,
+        attempt: d.attempts + 1,
+        run: d.run,
+        trigger: d.trigger,
+        at: now.toISOString(),
+        success: ok,
+        statusCode: res.statusCode,
+        error,
+        durationMs: res.durationMs,
+      });
+      o.logged = true;
+    }
     const next: DeliveryState = {
       ...d,
       attempts: d.attempts + 1,
@@ -421,6 +469,27 @@ export class DeliveryService {
     return { ...res, durationMs: res.durationMs + checkedMs };
   }
 }
+
+/**
+ * A send whose outcome is not saved yet: the delivery's run and saved attempt count it was the next
+ * attempt of, when it was made, what the endpoint answered, and whether its attempt log entry is written.
+ */
+interface UnsavedOutcome {
+  run: number;
+  attempts: number;
+  at: number;
+  res: SendResult;
+  logged: boolean;
+}
+
+/**
+ * How long an unsaved outcome is kept for its job's next run here: well past the hand-back's 5 s
+ * (REDIS_REFUSED_RETRY_MS) and a Redis at maxmemory for a while; a job that ran on another worker
+ * meanwhile sends again there, as any run of a job whose outcome was not saved does.
+ */
+const UNSAVED_KEEP_MS = 10 * 60_000;
+
+const unsavedKey = (partnerId: string, messageId: string, endpointId: string): string => `${partnerId}\u0000${messageId}\u0000${endpointId}`;
 
 /** The wait of a delivery whose next attempt is not due yet (more than EARLY_SLACK_MS ahead), or null. */
 function notDue(d: DeliveryState, nowMs: number): DeliveryOutcome | null {

@@ -3949,6 +3949,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/tiktok.adapter.test.ts'],
     testName: 'the whole PATCH that fixes it',
   },
+  {
+    name: 'delivery-sent-again-after-refused-save',
+    what: "a delivery whose send went through and whose save Redis refused (maxmemory) is sent again by its handed-back run instead of saving the outcome it had: the receiver gets the message once more (same webhook-id) each time Redis takes the claim's write but not the outcome's, about every 5 s while it hovers at maxmemory",
+    file: 'src/outbound/delivery.service.ts',
+    from: 'return kept && kept.run === d.run && kept.attempts === d.attempts && Date.now() - kept.at <= UNSAVED_KEEP_MS ? kept : undefined;',
+    to: 'return undefined;',
+    tests: ['test/integration/outbound.redis-oom.test.ts'],
+    testName: 'not sent again',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
