@@ -3913,6 +3913,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/worker-outage-end.redis-oom.test.ts'],
     testName: 'succeeds without writing',
   },
+  {
+    name: 'cron-read-without-bullmq-parser',
+    what: "a partner's reconcileCron is read by our cron-parser 5 alone (src/lib/cron.ts): `H 3 * * *` (a hashed minute, which BullMQ's bundled 4.9 cannot read) is accepted, and its job scheduler can never be made",
+    file: 'src/lib/cron.ts',
+    from: '  defaultRepeatStrategy(0, { pattern: cron, tz: CRON_TZ });\n',
+    to: '',
+    tests: ['test/integration/reconcile-cron.test.ts'],
+    testName: 'is a 400 that says why',
+  },
+  {
+    name: 'schedule-sync-stops-at-unschedulable-cron',
+    what: "the every-minute schedule sync lets one partner's failed upsert (a cron BullMQ cannot read) end the pass: the partners listed after it get no job scheduler (src/main/scheduler.ts)",
+    file: 'src/main/scheduler.ts',
+    from: 'if (nextTick(p.reconcileCron, Date.now()) !== null) throw err;',
+    to: 'throw err;',
+    tests: ['test/integration/reconcile.schedule-clock.test.ts'],
+    testName: 'fails its own schedule only',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
