@@ -62,7 +62,7 @@ export interface SchedulerOptions {
  * ahead, left a tick days away): then it is replaced, since no tick would come until then. A tick
  * produced again is harmless (its run's id comes from the tick: the same run).
  */
-export async function syncReconcileSchedules(queue: Queue, partners: { id: string; reconcileCron: string }[]): Promise<number> {
+export async function syncReconcileSchedules(queue: Queue, partners: { id: string; reconcileCron: string }[], log?: Pick<Logger, 'warn'>): Promise<number> {
   for (const p of partners) {
     const id = `reconcile:${p.id}`;
     const current = await queue.getJobScheduler(id);
@@ -70,11 +70,20 @@ export async function syncReconcileSchedules(queue: Queue, partners: { id: strin
       const next = nextTick(p.reconcileCron, Date.now());
       if (next === null || current.next <= next || (await queue.getJob(`repeat:${id}:${next}`))) continue;
     }
-    await queue.upsertJobScheduler(
-      id,
-      { pattern: p.reconcileCron, tz: CRON_TZ },
-      { name: 'reconcile-partner', data: { partnerId: p.id }, opts: { removeOnComplete: 100, removeOnFail: 100 } },
-    );
+    // One partner's cron that BullMQ refuses (stored before the partner routes refused it: `H 3 * * *`,
+    // src/lib/cron.ts) fails its own upsert, not the pass: it threw here, and the partners after it in
+    // the list kept their old schedule or none, and the audit entries pending were never written.
+    // (Redis unavailable fails the reads above and ends the pass: the next tick tries again.)
+    try {
+      await queue.upsertJobScheduler(
+        id,
+        { pattern: p.reconcileCron, tz: CRON_TZ },
+        { name: 'reconcile-partner', data: { partnerId: p.id }, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+      );
+    } catch (err) {
+      if (nextTick(p.reconcileCron, Date.now()) !== null) throw err;
+      log?.warn({ partnerId: p.id, reconcileCron: p.reconcileCron }, 'reconcileCron cannot be scheduled (not a cron expression BullMQ reads): no scheduled reconciliation until the partner is given another (PATCH /v1/partners/{id})');
+    }
   }
   return partners.length;
 }
@@ -171,7 +180,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
         case 'reconcile-schedules': {
           if (!opts.reconcile) return 0;
           const partners = await opts.reconcile.partners.list();
-          const n = await syncReconcileSchedules(queue, partners);
+          const n = await syncReconcileSchedules(queue, partners, opts.log);
           if (opts.audit) {
             const { written, failed, scopesFailed } = await opts.audit.settleAll(partners.map((p) => p.id));
             if (written > 0) opts.log.info({ written }, 'pending audit entries written');

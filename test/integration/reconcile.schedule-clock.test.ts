@@ -131,6 +131,24 @@ test("the every-minute schedule sync keeps a due tick that is not processed yet 
   }
 }, 30_000);
 
+test("a partner cron BullMQ cannot read fails its own schedule only, not the partners after it", async () => {
+  // `H 3 * * *` (a hashed minute) was accepted by the partner routes (cron-parser 5 reads it, BullMQ's
+  // bundled 4.9 does not; they refuse it now: reconcile-cron.test.ts): its upsert threw and the pass
+  // ended there, so the partner listed after it was never given a job scheduler.
+  const q = new Queue('schedule-hash-test', { connection: svc.rt.bullConnection('api'), prefix: svc.rt.keys.queuePrefix('schedule-hash-test') });
+  const { log, lines } = logSink<{ msg: string; partnerId?: string }>('warn');
+  try {
+    const partners = [{ id: 'hashed', reconcileCron: 'H 3 * * *' }, { id: 'after', reconcileCron: '0 4 * * *' }];
+    expect(await syncReconcileSchedules(q, partners, log)).toBe(2);
+    expect((await q.getJobScheduler('reconcile:after'))?.next).toBe(nextTick('0 4 * * *', Date.now()));
+    expect((await q.getJobScheduler('reconcile:hashed'))?.next ?? null).toBeNull();
+    expect(lines.filter((l) => l.partnerId === 'hashed' && l.msg.includes('cannot be scheduled'))).toHaveLength(1);
+  } finally {
+    await q.obliterate({ force: true });
+    await q.close();
+  }
+}, 30_000);
+
 test('the end of the latest scheduled period only moves forward (a tick processed late does not move it back)', async () => {
   const repo = svc.rt.reconciliations;
   const tick = latestTickNow('0 3 * * *');

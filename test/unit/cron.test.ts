@@ -22,7 +22,7 @@ test('next is strictly after, latest is at or before, both in UTC', () => {
 
 test('the minutes and hours an expression fires at; null for one it cannot read', () => {
   expect(cronTimes('*/15 2,14 * * *')).toEqual({ minutes: [0, 15, 30, 45], hours: [2, 14] });
-  for (const bad of ['not a cron', '61 3 * * *', '0 25 * * *', '0 3 * * * * *']) {
+  for (const bad of ['not a cron', '61 3 * * *', '0 25 * * *', '0 3 * * * * *', 'H 3 * * *', '0 H * * *']) {
     expect(cronTimes(bad)).toBeNull();
     expect(nextTick(bad, Date.now())).toBeNull();
     expect(latestTick(bad, Date.now())).toBeNull();
