@@ -195,6 +195,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
   const syncProducer = new SyncProducer(producerConn, keys, config.syncShards);
   const { outbound, delivery } = createOutbound({ redis, keys, box, config, connection: producerConn, log });
   const attributionProducer = new AttributionProducer(producerConn, keys);
+  const ledger = new AttributionRepository(redis, keys);
   const ingest = new IngestService({
     partners,
     shows,
@@ -207,9 +208,10 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     onOrderEvent: (partnerId, eventId, event) => attributionProducer.enqueue(partnerId, eventId, event),
     replicaAck,
     keys,
+    ledger,
   });
   const attribution = new AttributionService({
-    repo: new AttributionRepository(redis, keys),
+    repo: ledger,
     partners,
     links,
     externalShows: new ExternalShowIndex(redis, keys),

@@ -21,6 +21,7 @@ import { AppError, badRequest, notFound, unauthorized, zodFieldErrors } from '..
 import { SecretUnreadableError } from '../lib/crypto.js';
 import { currentRequestId } from '../lib/request-context.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
+import { partnerOrderRef } from '../domain/order.js';
 import { orderIdOf } from '../queues/attribution.queue.js';
 import type { Keys } from '../store/keys.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
@@ -74,6 +75,18 @@ export interface IngestDeps {
    */
   replicaAck?: Pick<ReplicaAck, 'active' | 'confirmKey'>;
   keys?: Keys;
+  /**
+   * Where the ledger holds a partner order (AttributionRepository): an `order.refunded` in another
+   * currency than its order's is refused (422) — on a single Redis inside the order event's one store
+   * call (the order's ledger hash is one more key of it), on a Cluster by a read before the claims.
+   */
+  ledger?: LedgerOrders;
+}
+
+/** What the edge reads of the ledger: a partner order's currency (by its ref), or the hash key that holds it. */
+export interface LedgerOrders {
+  orderCurrency(partnerId: string, ref: string): Promise<string | undefined>;
+  orderKey(partnerId: string, ref: string): string;
 }
 
 /** How far ahead of now an order's or refund's `createdAt` may be (366 days): far-future dates refused. */
@@ -112,6 +125,11 @@ export class IngestService {
     // Timestamps are ISO-8601 UTC (contract): a show's scheduledAt with an offset was stored and echoed
     // as given (show view, board, list, operator hints); it is stored as the same instant in Z.
     if ('show' in event.data) event.data.show.scheduledAt = utcTimestamp(event.data.show.scheduledAt);
+    // The same for an order's and a refund's createdAt: stored as given, an offset was echoed in the
+    // order view, its ledger entries' occurredAt and the attribution.order_attributed payload sent to
+    // the partner's endpoints. Its fraction stays as written (the attribution window reads its unit).
+    if (event.type === 'order.created') event.data.order.createdAt = utcTimestamp(event.data.order.createdAt);
+    if (event.type === 'order.refunded') event.data.refund.createdAt = utcTimestamp(event.data.refund.createdAt);
     const currencies = currencyIssues(event);
     if (currencies.length > 0) throw badRequest('invalid event', currencies);
     const slackSec = this.deps.futureSlackSec ?? DEFAULT_EVENT_FUTURE_SLACK_SEC;
@@ -148,6 +166,10 @@ export class IngestService {
     const scope = reg ? showScope(reg.showId) : orderScope(orderId!);
     if (reg && this.deps.shows.singleNode) return this.ingestShowEventOne(bundle, reg.showId, webhookId, scope, event, reg.write);
     if (!reg && this.deps.orders.singleNode) return this.ingestOrderEventOne(bundle, webhookId, scope, event, orderId!);
+    if (event.type === 'order.refunded') {
+      const refused = await this.refundCurrency(partnerId, webhookId, scope, event.data.refund);
+      if (refused) return refused;
+    }
     // The delivery's own token: its claim is taken back only if it is refused (a full show, another
     // order's refund id) and no other delivery passed the claim since (WebhookIdClaims.releaseIfHeld).
     // Every delivery of either kind carries one: one that passed untracked could store under a claim
@@ -179,6 +201,27 @@ export class IngestService {
       this.deps.log.warn({ err, partnerId, orderId, webhookId }, "could not release a refused refund's webhook-id claim");
     });
     throw refundTaken(refundId, holder);
+  }
+
+  /**
+   * A refund in another currency than its order's (contract §5.4: totals per currency, no FX) can never
+   * be applied: it was stored (202) and kept unapplied for good, so the partner, told it was taken,
+   * never learnt that the order's commission was not reversed. When the ledger holds the order, such a
+   * refund is refused (422, nothing stored or claimed), unless this webhook-id names a stored event (of
+   * this order or another: a repeated webhook-id is that event's duplicate, 200). While the ledger holds
+   * no order of that id (a refund before its order, contract §5.3, or an order.created not yet through
+   * attribution) the refund is stored as before; if the order then comes in another currency the refund
+   * stays unapplied, shown as `applied: false` on the order (docs/attribution.md, "Currencies").
+   * This is the Cluster path's check (a read before the claims); on a single Redis the same rule runs
+   * inside the order event's one store call (INGEST_ORDER_ONE_LUA).
+   */
+  private async refundCurrency(partnerId: string, webhookId: string, scope: string, refund: { orderId: string; amount: { currency: string } }): Promise<IngestResult | undefined> {
+    const currency = await this.deps.ledger?.orderCurrency(partnerId, partnerOrderRef(refund.orderId));
+    if (currency === undefined || currency === refund.amount.currency) return undefined;
+    const holder = (await this.deps.webhookIds.holder(partnerId, webhookId)) ?? scope;
+    const stored = await this.deps.webhookIds.storedEventId(partnerId, webhookId, holder);
+    if (stored !== null) return { eventId: stored, duplicate: true };
+    throw refundInOtherCurrency(refund.orderId, refund.amount.currency, currency);
   }
 
   /**
@@ -288,10 +331,14 @@ export class IngestService {
    */
   private async ingestOrderEventOne(bundle: PartnerBundle, webhookId: string, scope: string, event: PartnerEvent, orderId: string): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
-    const refundId = event.type === 'order.refunded' ? event.data.refund.id : undefined;
-    const stored = await this.deps.orders.ingestOne(partnerId, orderId, webhookId, scope, JSON.stringify(event), refundId);
+    const refund = event.type === 'order.refunded' ? event.data.refund : undefined;
+    const ledger = this.deps.ledger;
+    const ref = partnerOrderRef(orderId);
+    const refundOrder = refund && ledger ? { ledgerKey: ledger.orderKey(partnerId, ref), ref, currency: refund.amount.currency } : undefined;
+    const stored = await this.deps.orders.ingestOne(partnerId, orderId, webhookId, scope, JSON.stringify(event), refund?.id, refundOrder);
     if (stored.holder !== undefined) return this.duplicateOf(partnerId, webhookId, stored.holder);
-    if (stored.refundHolder !== undefined) throw refundTaken(refundId!, stored.refundHolder);
+    if (stored.refundHolder !== undefined) throw refundTaken(refund!.id, stored.refundHolder);
+    if (stored.orderCurrency !== undefined) throw refundInOtherCurrency(orderId, refund!.amount.currency, stored.orderCurrency);
     if (!stored.handOn) return { eventId: stored.eventId, duplicate: true };
     if (this.deps.onOrderEvent) await this.deps.onOrderEvent(partnerId, stored.eventId, event);
     this.deps.log.debug({ partnerId, orderId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'order event stored; attribution queued');
@@ -418,6 +465,13 @@ function refundTaken(refundId: string, holder: string): AppError {
     'Unprocessable Content',
     `refund ${refundId} was first sent for order ${holder}: a refund id names one refund of one order, partner-wide (refunds are idempotent by id), so this event is not stored. Send this order's refund under an id of its own`,
   );
+}
+
+/** The answer to a refund in another currency than its order's (IngestService.refundCurrency): 422, nothing stored. */
+function refundInOtherCurrency(orderId: string, refundCurrency: string, orderCurrency: string): AppError {
+  return new AppError(422, 'Unprocessable Content', `order ${orderId} is in ${orderCurrency}, this refund in ${refundCurrency}: a refund is in its order's currency (amounts are never converted), so this event is not stored. Send the refund's amount in ${orderCurrency}`, [
+    { path: 'data.refund.amount.currency', message: `must be the order's currency, ${orderCurrency}` },
+  ]);
 }
 
 /**

@@ -857,6 +857,24 @@ export class AttributionRepository {
     await this.redis.scLedgerNotified(...this.at(partnerId, ref));
   }
 
+  /** The hash that holds the record of the order `ref` (field `ref`). */
+  orderKey(partnerId: string, ref: string): string {
+    return this.keys.ledgerOrders(partnerId, ledgerBucket(ref));
+  }
+
+  /**
+   * The currency of the order stored under `ref` (its total's), or undefined while the ledger has no
+   * order there (nothing, or only refunds that arrived before it). One HGET and a parse of the record's
+   * top level: the Cluster path's edge reads it for every order.refunded (IngestService.refundCurrency;
+   * a single Redis reads it inside the store call, INGEST_ORDER_ONE_LUA).
+   */
+  async orderCurrency(partnerId: string, ref: string): Promise<string | undefined> {
+    const raw = await this.redis.hget(this.orderKey(partnerId, ref), ref);
+    if (!raw) return undefined;
+    const rec = JSON.parse(raw) as Rec;
+    return rec.g !== undefined && typeof rec.c === 'string' ? rec.c : undefined;
+  }
+
   async get(partnerId: string, ref: string): Promise<StoredOrder | null> {
     const raw = await this.redis.hget(this.keys.ledgerOrders(partnerId, ledgerBucket(ref)), ref);
     return raw ? toStored(ref, raw) : null;

@@ -296,8 +296,10 @@ ${trimOrderLog('KEYS[2]', 'KEYS[3]', 'eventId')}return {1, eventId}
  * orderId. Returns {2, holder} when the webhook-id is claimed for another scope, {3, holder} when
  * another order holds the refund id (nothing written; a claim of this webhook-id for this scope with
  * no event stored is taken back, as IngestService does on the Cluster), {4, eventId} for that refund
- * when this webhook-id's event is stored (its duplicate: nothing written), {0, existingEventId} for a
- * stored duplicate, or {1, eventId}.
+ * when this webhook-id's event is stored (its duplicate: nothing written), {5, currency} for a refund
+ * whose order the ledger holds in another currency (KEYS[7] the order's ledger hash, ARGV[8] its field,
+ * ARGV[9] the refund's currency; nothing written, a claim taken back as for {3}), {0, existingEventId}
+ * for a stored duplicate, or {1, eventId}.
  *
  * Every key is read before the first write (a key of another type under one of the names fails the
  * call here, and Redis refuses a script's write for memory only at its first): a call that fails
@@ -317,6 +319,17 @@ if #KEYS >= 6 then
     if existing then return {4, existing} end
     if claimed then redis.call('DEL', KEYS[1]) end
     return {3, refundHolder}
+  end
+end
+-- a refund in another currency than its order's as the ledger holds it (KEYS[7], field ARGV[8]): refused
+if #KEYS >= 7 and not existing then
+  local raw = redis.call('HGET', KEYS[7], ARGV[8])
+  if raw then
+    local R = cjson.decode(raw)
+    if R.g and type(R.c) == 'string' and R.c ~= ARGV[9] then
+      if claimed then redis.call('DEL', KEYS[1]) end
+      return {5, R.c}
+    end
   end
 end
 -- read before any write: a key of another type under these names fails the call with nothing written
@@ -1347,6 +1360,8 @@ export interface OrderIngestOne {
   holder?: string;
   /** The order that holds the refund id (another one): nothing written. */
   refundHolder?: string;
+  /** The currency of the refund's order as the ledger holds it, another than the refund's: nothing written. */
+  orderCurrency?: string;
 }
 
 export class OrderEventRepository {
@@ -1383,13 +1398,16 @@ export class OrderEventRepository {
    * order holds the refund id and this webhook-id's event is not stored (nothing written). `handOn` is
    * false for the stored duplicate of such a refund (the Cluster path does not queue it either).
    */
-  async ingestOne(partnerId: string, orderId: string, webhookId: string, scope: string, eventJson: string, refundId: string | undefined): Promise<OrderIngestOne> {
+  async ingestOne(partnerId: string, orderId: string, webhookId: string, scope: string, eventJson: string, refundId: string | undefined, refundOrder?: { ledgerKey: string; ref: string; currency: string }): Promise<OrderIngestOne> {
     const k = this.keys;
     const keys = [k.partnerWebhookId(partnerId, webhookId), k.orderInbox(partnerId, orderId, webhookId), k.orderEvents(partnerId, orderId), k.orderPending(partnerId, orderId), k.pendingOrders()];
     if (refundId !== undefined) keys.push(k.partnerRefundId(partnerId, refundId));
-    const r = await this.redis.scIngestOrderOne(keys.length, ...keys, scope, this.inboxTtlSec, webhookId, eventJson, Date.now(), JSON.stringify([partnerId, orderId]), orderId);
+    if (refundId !== undefined && refundOrder) keys.push(refundOrder.ledgerKey);
+    const check = refundId !== undefined && refundOrder ? [refundOrder.ref, refundOrder.currency] : [];
+    const r = await this.redis.scIngestOrderOne(keys.length, ...keys, scope, this.inboxTtlSec, webhookId, eventJson, Date.now(), JSON.stringify([partnerId, orderId]), orderId, ...check);
     if (r[0] === 2) return { duplicate: true, eventId: '', handOn: false, holder: r[1] };
     if (r[0] === 3) return { duplicate: false, eventId: '', handOn: false, refundHolder: r[1] };
+    if (r[0] === 5) return { duplicate: false, eventId: '', handOn: false, orderCurrency: r[1] };
     return { duplicate: r[0] !== 1, eventId: r[1], handOn: r[0] !== 4 };
   }
 

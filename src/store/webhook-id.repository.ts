@@ -248,6 +248,11 @@ export class WebhookIdClaims {
   }
 
   /** The event id stored under `webhookId` in the scope that claimed it (null while not stored). */
+  /** The scope `webhookId` is claimed for, or null when it is not claimed. */
+  async holder(partnerId: string, webhookId: string): Promise<string | null> {
+    return this.redis.get(this.keys.partnerWebhookId(partnerId, webhookId));
+  }
+
   async storedEventId(partnerId: string, webhookId: string, scope: string): Promise<string | null> {
     const sep = scope.indexOf(':');
     const kind = scope.slice(0, sep);

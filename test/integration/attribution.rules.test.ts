@@ -57,10 +57,11 @@ async function order(o: { id: string; clickId?: string; createdAt: number; amoun
   expect([200, 202]).toContain(r.status);
 }
 
-async function refund(orderId: string, id: string, amount: number, atMs: number, currency = 'USD'): Promise<void> {
+async function refund(orderId: string, id: string, amount: number, atMs: number, currency = 'USD', status = 202, webhookId = `wr_${id}_${++n}`): Promise<Response> {
   const ev = { type: 'order.refunded', occurredAt: iso(atMs), data: { refund: { id, orderId, createdAt: iso(atMs), amount: { amount, currency } } } };
-  const r = await sendEvent(svc, P, secret, ev, { webhookId: `wr_${id}_${++n}` });
-  expect(r.status).toBe(202);
+  const r = await sendEvent(svc, P, secret, ev, { webhookId });
+  expect(r.status).toBe(status);
+  return r;
 }
 
 async function view(orderId: string, query = ''): Promise<OrderViewJson | null> {
@@ -222,7 +223,7 @@ test('currencies keep their own minor units (JPY 0 decimals, KWD 3) and are neve
   const kwd = await waitOrder('kwd');
   expect(jpy.commission).toEqual({ amount: 200, currency: 'JPY' }); // 199.9 → 200
   expect(kwd.commission).toEqual({ amount: 1543, currency: 'KWD' }); // 1543.125 → 1543
-  await refund('kwd', 'kwd-r', 5, T0 + 52 * H, 'USD'); // wrong currency: stored, not applied
+  await refund('kwd', 'kwd-r', 5, T0 + 52 * H, 'USD', 422); // not the order's currency: refused, nothing stored
   await drain();
   expect((await view('kwd'))!.commission.amount).toBe(1543);
   const from = iso(T0 + 51 * H);
@@ -240,7 +241,7 @@ test('currencies keep their own minor units (JPY 0 decimals, KWD 3) and are neve
   expect(empty).toEqual({ totals: [], unattributed: [] });
 });
 
-test('a refund in another currency than its order, also one that arrives before the order, is kept unapplied and visible, never counted', async () => {
+test('a refund in another currency than a stored order is refused (422, nothing stored); one that arrived before its order is kept unapplied and visible, never counted', async () => {
   const c = await click('s2', 'yt1', T0 + 70 * H);
   // Before the order: one in the wrong currency, one in the right one (applied when the order arrives, rule 3).
   await refund('eur-o', 'eur-r-usd', 400, T0 + 71 * H, 'USD');
@@ -248,23 +249,58 @@ test('a refund in another currency than its order, also one that arrives before 
   await drain();
   await order({ id: 'eur-o', clickId: c, createdAt: T0 + 70 * H + 60_000, amount: 5000, currency: 'EUR' });
   const v = await waitOrder('eur-o', (x) => x.refundedAmount === 300);
-  // After the order: another wrong-currency refund.
-  await refund('eur-o', 'eur-r-gbp', 100, T0 + 72 * H, 'GBP');
+  // After the order: a wrong-currency refund is refused at the edge, with the field and the order's
+  // currency (it was a 202 and stayed unapplied for good: the partner never learnt it).
+  const refused = await refund('eur-o', 'eur-r-gbp', 100, T0 + 72 * H, 'GBP', 422, 'wr-eur-r-gbp');
+  expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const problem = (await refused.json()) as { status: number; detail: string; errors: { path: string; message: string }[] };
+  expect(problem.status).toBe(422);
+  expect(problem.detail).toContain('EUR');
+  expect(problem.errors).toEqual([{ path: 'data.refund.amount.currency', message: "must be the order's currency, EUR" }]);
+  // Nothing was claimed: the same webhook-id and refund id go through once the amount is in EUR.
+  await refund('eur-o', 'eur-r-gbp', 100, T0 + 72 * H, 'EUR', 202, 'wr-eur-r-gbp');
+  // A repeated webhook-id is its stored event's duplicate (200), whatever the repeat says.
+  const again = await refund('eur-o', 'eur-r-gbp', 100, T0 + 72 * H, 'GBP', 200, 'wr-eur-r-gbp');
+  expect(((await again.json()) as { duplicate: boolean }).duplicate).toBe(true);
   await drain();
   const after = (await view('eur-o'))!;
-  expect(after.refundedAmount).toBe(300);
-  expect(after.commission).toEqual({ amount: 500 - 30, currency: 'EUR' }); // 10 % of 5000, less 10 % of 300: EUR only
-  expect(after.reversed).toBe(v.reversed);
+  expect(v.refundedAmount).toBe(300);
+  expect(after.refundedAmount).toBe(400);
+  expect(after.commission).toEqual({ amount: 500 - 40, currency: 'EUR' }); // 10 % of 5000, less 10 % of 400: EUR only
+  expect(after.reversed).toBe(v.reversed + 10);
   const refunds = (after.refunds as unknown as { id: string; currency: string; applied: boolean }[]).map((r) => [r.id, r.currency, r.applied]).sort();
   expect(refunds).toEqual([
     ['eur-r-eur', 'EUR', true],
-    ['eur-r-gbp', 'GBP', false],
+    ['eur-r-gbp', 'EUR', true],
     ['eur-r-usd', 'USD', false],
   ]);
   // The ledger has no entry for them, and no report row in USD or GBP comes from them.
   expect(after.entries.filter((e) => e.currency !== 'EUR')).toEqual([]);
   const rep = (await (await svc.api(`/v1/partners/${P}/attribution?from=${iso(T0 + 70 * H)}&to=${iso(T0 + 71 * H)}`)).json()) as unknown;
-  expect(rep).toEqual({ totals: [{ showId: 's2', targetId: 'yt1', currency: 'EUR', orders: 1, grossAmount: 5000, refundedAmount: 300, commission: 470 }], unattributed: [] });
+  expect(rep).toEqual({ totals: [{ showId: 's2', targetId: 'yt1', currency: 'EUR', orders: 1, grossAmount: 5000, refundedAmount: 400, commission: 460 }], unattributed: [] });
+});
+
+test("an order's and a refund's createdAt sent with an offset are stored, shown and reported as the same instant in UTC (contract: timestamps are ISO-8601 UTC)", async () => {
+  // T0 + 80 h is 2026-11-28T02:00:00Z; the partner writes it in its own zone (+02:00, and -05:30).
+  const c = await click('s2', 'yt1', T0 + 79 * H);
+  const created = '2026-11-28T04:00:00.250+02:00';
+  const ev = { type: 'order.created', occurredAt: created, data: { order: { id: 'utc-o', clickId: c, createdAt: created, lines: [], total: { amount: 2000, currency: 'USD' } } } };
+  expect((await sendEvent(svc, P, secret, ev)).status).toBe(202);
+  await waitOrder('utc-o');
+  const refundAt = '2026-11-27T22:30:00-05:30'; // 2026-11-28T04:00:00Z
+  const rf = { type: 'order.refunded', occurredAt: refundAt, data: { refund: { id: 'utc-r', orderId: 'utc-o', createdAt: refundAt, amount: { amount: 500, currency: 'USD' } } } };
+  expect((await sendEvent(svc, P, secret, rf)).status).toBe(202);
+  const v = await waitOrder('utc-o', (x) => x.refunds.length === 1);
+  const times = v as unknown as { createdAt: string; refunds: { createdAt: string }[] };
+  expect(times.createdAt).toBe('2026-11-28T02:00:00.250Z');
+  expect(times.refunds.map((r) => r.createdAt)).toEqual(['2026-11-28T04:00:00Z']);
+  expect(v.entries.map((e) => [e.kind, e.occurredAt])).toEqual([
+    ['accrual', '2026-11-28T02:00:00.250Z'],
+    ['reversal', '2026-11-28T04:00:00Z'],
+  ]);
+  // The same instant counts for the period: [02:00:00.250Z, +1 ms) holds it.
+  const rep = (await (await svc.api(`/v1/partners/${P}/attribution?from=2026-11-28T02:00:00.250Z&to=2026-11-28T02:00:00.251Z`)).json()) as { totals: { orders: number }[] };
+  expect(rep.totals.map((t) => t.orders)).toEqual([1]);
 });
 
 test('given an order with an unknown click id, then it is unattributed and reported as such', async () => {
@@ -465,8 +501,9 @@ test('invariant: for every order, accrued − reversed = round-half-up(max(total
   await order({ id: 'inv-odd', clickId: c, createdAt: at + 5, amount: 7 });
   for (const [i, amount] of [1, 1, 1, 2].entries()) await refund('inv-odd', `inv-odd-r${i}`, amount, at + (i + 1) * H);
   await order({ id: 'inv-none', createdAt: at + 6, amount: 4242 });
-  await order({ id: 'inv-wrongcur', clickId: c, createdAt: at + 7, amount: 1000 });
+  // Before its order (after it, a refund in another currency is refused): stored, never applied.
   await refund('inv-wrongcur', 'inv-wrongcur-r', 100, at + H, 'EUR');
+  await order({ id: 'inv-wrongcur', clickId: c, createdAt: at + 7, amount: 1000 });
   await drain();
 
   const orders = await svc.rt.attribution.orders(P);

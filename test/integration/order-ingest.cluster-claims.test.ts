@@ -15,6 +15,7 @@
  * Real service, real Redis.
  */
 import { ReplyError } from 'ioredis';
+import { PartnerEventSchema } from '../../src/domain/events.js';
 import { createPartner, orderEvent, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 
 const PROVISIONAL_SEC = 3;
@@ -264,4 +265,23 @@ test("an order delivery does not take over a show event's claim whose write is s
   expect((await s).status).toBe(202);
   expect(await redis.get(k.partnerWebhookId(P, 'w9'))).toBe('show:s9');
   expect(await redis.exists(k.showInbox(P, 's9', 'w9'))).toBe(1);
+});
+
+test('a refund in another currency than its order the ledger holds is refused (422) before any claim; the corrected refund takes the same ids', async () => {
+  const k = svc.rt.keys;
+  const redis = svc.rt.redis;
+  // The order booked in EUR (the attribution worker's step, run here: this service has no workers).
+  await svc.rt.attribution.handlePartnerEvent(P, PartnerEventSchema.parse({ ...orderEvent('o-eur', 4000), data: { order: { ...orderEvent('o-eur', 4000).data.order, total: { amount: 4000, currency: 'EUR' } } } }));
+  const refused = await sendEvent(svc, P, secret, refund('r-eur', 'o-eur', 700), { webhookId: 'w-eur' });
+  expect(refused.status).toBe(422);
+  expect(((await refused.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toEqual(['data.refund.amount.currency']);
+  // Nothing stored, nothing claimed (old code: 202, the refund kept unapplied for good).
+  expect(await redis.exists(k.orderInbox(P, 'o-eur', 'w-eur'), k.partnerWebhookId(P, 'w-eur'))).toBe(0);
+  expect(await redis.exists(k.partnerRefundId(P, 'r-eur'))).toBe(0);
+  const eur = { ...refund('r-eur', 'o-eur', 700), data: { refund: { ...refund('r-eur', 'o-eur', 700).data.refund, amount: { amount: 700, currency: 'EUR' } } } };
+  expect((await sendEvent(svc, P, secret, eur, { webhookId: 'w-eur' })).status).toBe(202);
+  // Its webhook-id repeated: the stored event's duplicate, whatever the repeat says.
+  const again = await sendEvent(svc, P, secret, refund('r-eur', 'o-eur', 700), { webhookId: 'w-eur' });
+  expect(again.status).toBe(200);
+  expect(((await again.json()) as { duplicate: boolean }).duplicate).toBe(true);
 });

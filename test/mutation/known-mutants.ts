@@ -3976,6 +3976,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/reconcile.schedule-clock.test.ts'],
     testName: 'fails its own schedule only',
   },
+  {
+    name: 'refund-other-currency-stored',
+    what: "an order.refunded in another currency than its stored order's is stored (202) instead of refused (422): it can never be applied (no FX), so the order's commission is never reversed and the partner, told it was taken, never learns it",
+    file: 'src/store/show.repository.ts',
+    from: "if R.g and type(R.c) == 'string' and R.c ~= ARGV[9] then",
+    to: 'if false then',
+    tests: ['test/integration/attribution.rules.test.ts'],
+    testName: 'another currency than a stored order',
+  },
+  {
+    name: 'refund-other-currency-stored-cluster',
+    what: "on a Redis Cluster an order.refunded in another currency than its stored order's is stored (202) instead of refused (422): never applied (no FX), the order's commission never reversed",
+    file: 'src/sources/ingest.service.ts',
+    from: 'if (currency === undefined || currency === refund.amount.currency) return undefined;',
+    to: 'if (currency !== null) return undefined;',
+    tests: ['test/integration/order-ingest.cluster-claims.test.ts'],
+    testName: 'another currency than its order the ledger holds',
+  },
+  {
+    name: 'order-created-at-offset-kept',
+    what: "an order.created whose createdAt has an offset is stored as given: the order view, its ledger entries and the attribution.order_attributed payload show a non-UTC timestamp",
+    file: 'src/sources/ingest.service.ts',
+    from: "if (event.type === 'order.created') event.data.order.createdAt = utcTimestamp(event.data.order.createdAt);",
+    to: '',
+    tests: ['test/integration/attribution.rules.test.ts'],
+    testName: 'createdAt sent with an offset',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
