@@ -731,26 +731,42 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
         }
       }
     };
+    /** The show the publish's key is the current key of, or why it publishes nothing (unknown key, the show over). */
+    const verdict = async (): Promise<{ show: { partnerId: string; showId: string } } | { why: string }> => {
+      const show = await relay.showOfKey(p.key);
+      if (!show) return { why: 'unknown stream key' };
+      const desired = await shows.desired(show.partnerId, show.showId);
+      if (!desired || desired.state === 'ended' || desired.state === 'cancelled') return { why: `show ${show.showId} is ${desired?.state ?? 'unknown'}` };
+      return { show };
+    };
     // node-media-server lets the publish start while we look the key up; a refusal cuts it off.
     void (async () => {
-      const checked = await answered(async () => {
-        const show = await relay.showOfKey(p.key);
-        return { show, desired: show ? await shows.desired(show.partnerId, show.showId) : null };
-      });
+      const checked = await answered(verdict);
       if (!checked) return; // ended while Redis was away
-      const { show, desired } = checked;
-      if (!show) return refuse(id, p.n, 'unknown stream key');
-      if (!desired || desired.state === 'ended' || desired.state === 'cancelled') return refuse(id, p.n, `show ${show.showId} is ${desired?.state ?? 'unknown'}`);
+      if ('why' in checked) return refuse(id, p.n, checked.why);
       if (!current()) return; // ended meanwhile
+      const { show } = checked;
       p.show = show;
       p.since = new Date().toISOString();
       worker.postMessage({ type: 'accepted', id, n: p.n });
-      const written = await answered(async () => {
+      // A write Redis did not answer is checked afresh before it is tried again: the show may have
+      // ended (or its key been rotated) while the write was held, the partner's event going through as
+      // soon as Redis answered it. Written without that check, the ended show's source was set, the
+      // publish logged accepted and its relay woken, and it was cut off only at the edge's next check.
+      let tried = false;
+      const written = await answered(async (): Promise<true | string> => {
+        if (tried) {
+          const again = await verdict();
+          if ('why' in again) return again.why;
+          if (again.show.partnerId !== show.partnerId || again.show.showId !== show.showId) return `show ${show.showId}'s stream key was rotated`;
+        }
+        tried = true;
         await relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
         return true;
       });
       // The encoder left while Redis was away: not accepted, no onSource for a publish that is gone.
-      if (!written) return;
+      if (written === undefined) return;
+      if (written !== true) return cutOff(id, p, show, written);
       log.info({ partnerId: show.partnerId, showId: show.showId, session: id }, 'ingest publish accepted');
       warnCodecs(id, p);
       opts.onSource?.(show);

@@ -1199,6 +1199,18 @@ export function createYoutubeSimulator(): PlatformSimulator {
       else liveBlocked.delete(channelId);
       return { account: channelId, enabled: b.data.enabled, blocked: liveBlocked.has(channelId) };
     });
+    // Every liveStream of a channel, non-reusable ones included (liveStreams.list by `mine` leaves those
+    // out, as YouTube does, and by `id` needs their ids): what a test counts to see a stream left behind.
+    app.get('/live-streams', async (req) => {
+      const account = (req.query as Record<string, unknown>).account;
+      const channelId = typeof account === 'string' && account !== '' ? account : accounts[0]!.channelId;
+      if (!accounts.some((a) => a.channelId === channelId)) throw new SimProblem(404, 'Unknown account', `no YouTube channel ${channelId}`);
+      const boundTo = (id: string): string | null => [...state.broadcasts.values()].find((b) => b.boundStreamId === id)?.id ?? null;
+      return {
+        account: channelId,
+        streams: [...state.streams.values()].filter((st) => st.channelId === channelId).map((st) => ({ id: st.id, title: st.title, isReusable: st.isReusable, streamStatus: st.streamStatus, boundBroadcastId: boundTo(st.id) })),
+      };
+    });
     app.post('/accounts', async (req, reply) => {
       const b = AccountBody.safeParse(req.body ?? {});
       if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {clientId?, clientSecret?, scope?}');

@@ -146,11 +146,11 @@ test('a revoked refresh token fails the mirror with a readable error', async () 
 });
 
 test('a channel not enabled for live streaming: the target is refused when saved (422), and saved anyway its mirror fails once with what to do, not retried', async () => {
-  // refused stream calls: the check's list, and this show's inserts (the other shows still on air get a
-  // mirror on the new target too, each refused once: their titles differ)
+  // refused calls: the check's stream list, and this show's inserts (its broadcast's, the first; the other
+  // shows still on air get a mirror on the new target too, each refused once: their titles differ)
   const refusals = async (): Promise<string[]> =>
     ((await sim.control('GET', '/_sim/youtube/requests')) as { method: string; path: string; status: number; body: string }[])
-      .filter((r) => r.status === 403 && r.path === '/youtube/v3/liveStreams' && (r.method === 'GET' || r.body.includes('"Show s-nolive"')))
+      .filter((r) => r.status === 403 && ((r.method === 'GET' && r.path === '/youtube/v3/liveStreams') || (r.method === 'POST' && /^\/youtube\/v3\/live(Streams|Broadcasts)$/.test(r.path) && r.body.includes('"Show s-nolive"'))))
       .map((r) => r.method);
   const before = (await refusals()).length;
   const channel = (await sim.control('POST', '/_sim/youtube/accounts', {})) as { channelId: string; credentials: Record<string, string> };
@@ -164,7 +164,7 @@ test('a channel not enabled for live streaming: the target is refused when saved
   await sendEvent(svc, 'tsl', secret, showEvent('show.scheduled', sampleShow('s-nolive'), '2026-11-24T17:00:00Z'));
   const failed = await waitFor(async () => (await showDoc('s-nolive')).mirrors.find((m) => m.targetId === 'yt-nolive' && m.state === 'failed'));
   expect(failed.lastError).toMatch(/live streaming is not enabled on this YouTube channel: enable it in YouTube Studio .*then resync/);
-  expect((await refusals()).slice(before)).toEqual(['GET', 'POST']); // the save's check, the mirror's one stream insert
+  expect((await refusals()).slice(before)).toEqual(['GET', 'POST']); // the save's check, the mirror's one insert (its broadcast's)
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   expect((await refusals()).slice(before)).toEqual(['GET', 'POST']); // failed, not retried
   await svc.api('/v1/partners/tsl/targets/yt-nolive', { method: 'DELETE' });

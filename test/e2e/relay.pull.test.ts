@@ -85,6 +85,35 @@ test('an HLS sourceUrl is pulled and relayed to all five sinks; a sourceUrl that
   // The bad show's mirrors wait (YouTube and Facebook are not aired without video); the good one still sends.
   expect(badView.mirrors.filter((m) => m.platform === 'youtube' || m.platform === 'facebook').map((m) => m.state)).toEqual(['ready', 'ready']);
   expect((await viewOf(svc, P, 'pull1')).mirrors.map((m) => m.relay.state)).toEqual(ALL_PLATFORMS.map(() => 'sending'));
+
+  // The show's ingest key is rotated while it is pulled: the pull is replaced by one publishing with the
+  // new key (test/integration/relay.pull-rotate.test.ts, in-process), and its video reaches every sink
+  // again, end to end: each sink sees a publish that started after the rotation, and data on it.
+  const keys = new Map(v.mirrors.map((m) => [m.platform, m.ingest?.streamKey]));
+  const rotatedAt = Date.now();
+  expect((await svc.api(`/v1/partners/${P}/shows/pull1/ingest/rotate`, { method: 'POST' })).status).toBe(200);
+  // Per sink, its bytes when a publish that started after the rotation was first seen.
+  const again = new Map<string, number>();
+  const flowsAgain = async (): Promise<boolean> => {
+    let all = true;
+    for (const platform of ALL_PLATFORMS) {
+      const s = (await sim.streams(platform)).find((x) => x.streamKey === keys.get(platform));
+      if (!s?.since || Date.parse(s.since) <= rotatedAt) {
+        all = false;
+        continue;
+      }
+      if (!again.has(platform)) again.set(platform, s.bytes);
+      if (s.bytes - again.get(platform)! < 200_000) all = false;
+    }
+    return all;
+  };
+  await waitFor(async () => (await flowsAgain()) || undefined, 60_000, 250).catch(() => undefined);
+  const after = await viewOf(svc, P, 'pull1');
+  expect({ newPublishOnEverySink: [...again.keys()].sort(), states: after.mirrors.map((m) => m.relay.state) }).toEqual({ newPublishOnEverySink: [...ALL_PLATFORMS].sort(), states: ALL_PLATFORMS.map(() => 'sending') });
+  for (const platform of ALL_PLATFORMS) {
+    const s = (await sim.streams(platform)).find((x) => x.streamKey === keys.get(platform));
+    expect([platform, (s?.bytes ?? 0) - again.get(platform)! >= 200_000, s?.maxPublishers]).toEqual([platform, true, 1]);
+  }
   await goLive(svc, P, secret, 'pull1', 'ended', good);
   await goLive(svc, P, secret, 'pull-bad', 'ended', bad);
   await waitFor(async () => (svc.started.relay?.pids().length ?? 1) === 0, 20_000);

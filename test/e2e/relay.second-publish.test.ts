@@ -439,6 +439,112 @@ test("a publish held while Redis is away whose key is rotated meanwhile is refus
   }
 }, 60_000);
 
+/** The show's `show.ended` (a later `occurredAt` than its scheduling), through the API; resolves once its desired state says so. */
+async function endShow(partnerId: string, secret: string, showId: string): Promise<void> {
+  const r = await sendEvent(svc, partnerId, secret, showEvent('show.ended', sampleShow(showId, { state: 'ended' }), new Date(Date.now() + 1000).toISOString()));
+  expect(r.status).toBe(202);
+  await waitFor(async () => (await svc.rt.shows.desired(partnerId, showId))?.state === 'ended', 10_000);
+}
+const unavailable = (): Error => new Error("Stream isn't writeable and enableOfflineQueue options is false");
+
+/**
+ * A show that ends while an encoder's publish is held, its key check failing (Redis unavailable to the
+ * edge: the fail-fast client's error) while the partner's `show.ended` goes through: once the check
+ * answers, the publish is refused (the show is ended), its connection closed, no source written.
+ */
+test('a publish whose key check is held while Redis is away, and whose show ends meanwhile, is refused once Redis answers', async () => {
+  const secret = await createPartner(svc, 'atk-endc');
+  const { key } = await scheduledIngest(svc, 'atk-endc', secret, 'c');
+  const real = svc.rt.shows;
+  let ended = false;
+  let failed = 0;
+  let checking!: () => void;
+  const firstCheck = new Promise<void>((r) => (checking = r));
+  const shows = Object.create(real, {
+    desired: {
+      value: async (...a: Parameters<typeof real.desired>) => {
+        if (ended) return real.desired(...a);
+        failed += 1;
+        checking();
+        throw unavailable();
+      },
+    },
+  }) as typeof real;
+  const { log, lines } = logSink<{ msg: string; why?: string }>();
+  const handed: string[] = [];
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay: svc.rt.relay, shows, log, playKeys: [], onSource: (s) => handed.push(s.showId) });
+  let client: Client | undefined;
+  try {
+    const r = await publishFrom(edge.port, '127.0.0.10', key);
+    client = r.client;
+    await firstCheck;
+    await endShow('atk-endc', secret, 'c');
+    ended = true;
+    await waitFor(async () => lines.some((l) => /^ingest publish (accepted|refused)/.test(l.msg)), 10_000).catch(() => undefined);
+    await waitFor(async () => !isOpen(client), 5_000).catch(() => undefined);
+    expect({ published: r.result, held: failed >= 1, source: await svc.rt.relay.source('atk-endc', 'c'), handed, open: isOpen(client), settled: lines.filter((l) => /^ingest publish (accepted|refused)/.test(l.msg)).map((l) => `${l.msg}: ${l.why ?? ''}`) }).toEqual({
+      published: 'published',
+      held: true,
+      source: null,
+      handed: [],
+      open: false,
+      settled: ['ingest publish refused: show c is ended'],
+    });
+  } finally {
+    client?.socket.destroy();
+    await edge.close();
+  }
+}, 60_000);
+
+/**
+ * The same with the hold at the source's write: the key checked out (the show scheduled), then Redis
+ * stopped answering the edge before the write, and the show ended meanwhile. The write was tried again
+ * as it was: the ended show's source was set, the publish logged accepted and its relay woken, and it was
+ * cut off only at the edge's next periodic check (up to 2 s later). A write that waited is now checked
+ * afresh before it is tried again: refused, nothing written, nothing woken.
+ */
+test('a publish whose source write is held while Redis is away, and whose show ends meanwhile, is refused once Redis answers: no source, not accepted, nothing woken', async () => {
+  const secret = await createPartner(svc, 'atk-endw');
+  const { key } = await scheduledIngest(svc, 'atk-endw', secret, 'w');
+  const real = svc.rt.relay;
+  let ended = false;
+  let writing!: () => void;
+  const firstWrite = new Promise<void>((r) => (writing = r));
+  const relay = Object.create(real, {
+    setSourceFor: {
+      value: (...a: Parameters<typeof real.setSourceFor>) => {
+        if (ended) return real.setSourceFor(...a);
+        writing();
+        return Promise.reject(unavailable());
+      },
+    },
+  }) as typeof real;
+  const { log, lines } = logSink<{ msg: string; why?: string }>();
+  const handed: string[] = [];
+  // The edge's periodic check (which cuts an ended show's publish off) kept out of it: the write's retry alone answers here.
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay, shows: svc.rt.shows, log, playKeys: [], checkMs: 60_000, onSource: (s) => handed.push(s.showId) });
+  let client: Client | undefined;
+  try {
+    const r = await publishFrom(edge.port, '127.0.0.11', key);
+    client = r.client;
+    await firstWrite;
+    await endShow('atk-endw', secret, 'w');
+    ended = true;
+    await waitFor(async () => lines.some((l) => /^ingest publish (accepted|refused)/.test(l.msg)), 10_000).catch(() => undefined);
+    await waitFor(async () => !isOpen(client), 5_000).catch(() => undefined);
+    expect({ published: r.result, source: await real.source('atk-endw', 'w'), handed, open: isOpen(client), settled: lines.filter((l) => /^ingest publish (accepted|refused)/.test(l.msg)).map((l) => `${l.msg}: ${l.why ?? ''}`) }).toEqual({
+      published: 'published',
+      source: null,
+      handed: [],
+      open: false,
+      settled: ['ingest publish refused: show w is ended'],
+    });
+  } finally {
+    client?.socket.destroy();
+    await edge.close();
+  }
+}, 60_000);
+
 /**
  * The pending count goes down when a connection closes and when a publish's key is accepted: connections
  * that open and close without publishing (a load balancer's health checks), many more than the cap, do

@@ -1,9 +1,9 @@
 /**
  * A step an attempt completed is progress: the next failure starts a fresh backoff.
  *
- * YouTube's create is one adapter call of three steps (stream, broadcast, bind), and the mirror is
- * saved only once all of them are done. A run that made the stream and then met a transient error on
- * the broadcast counted as one more failure in a row, so a create that advanced a step per attempt
+ * YouTube's create is one adapter call of three steps (broadcast, stream, bind), and the mirror is
+ * saved only once all of them are done. A run that made one step and then met a transient error on
+ * the next counted as one more failure in a row, so a create that advanced a step per attempt
  * through a few 5xx/timeouts waited as if nothing had worked: 16–32 s, then 32–64 s, then 64–128 s
  * (backoffMs) before its next step. In the 50-show fault test (test/e2e/mirror.faults.test.ts) under
  * CPU load one mirror's create made its stream, then its broadcast met a 500, a 500 and a timeout on
@@ -61,8 +61,8 @@ test('a create that makes a step per attempt between transient failures starts i
     }
   };
 
-  // 1. The stream's insert fails: nothing made, the first failure.
-  proxy.dropNext(STREAM);
+  // 1. The broadcast's insert fails: nothing made, the first failure.
+  proxy.dropNext(BROADCAST);
   await runUntil(1);
   expect(proxy.dropped).toHaveLength(1);
   expect(await mirror()).toMatchObject({ state: 'provisioning', retries: 1 });
@@ -70,17 +70,17 @@ test('a create that makes a step per attempt between transient failures starts i
   expect(outcome).toMatchObject({ kind: 'delay' });
   expect((outcome as { delayMs: number }).delayMs).toBeLessThanOrEqual(200);
 
-  // 2. The next attempt makes the stream (after its lookup found nothing), then the broadcast's insert
+  // 2. The next attempt makes the broadcast (after its lookup found nothing), then the stream's insert
   //    fails: a step was done in between, so this is the first failure since, not the second in a row.
-  proxy.dropNext(BROADCAST);
+  proxy.dropNext(STREAM);
   await runUntil(2);
   expect(proxy.dropped).toHaveLength(2);
   const afterStream = await mirror();
   expect(afterStream).toMatchObject({ state: 'provisioning', retries: 1 });
   expect(afterStream.lastError).toMatch(/^retrying in 1 s: /);
 
-  // 3. The broadcast fails again and nothing was done in between: that one counts on (no reset per attempt).
-  proxy.dropNext(BROADCAST);
+  // 3. The stream fails again and nothing was done in between: that one counts on (no reset per attempt).
+  proxy.dropNext(STREAM);
   await runUntil(3);
   expect(proxy.dropped).toHaveLength(3);
   expect(await mirror()).toMatchObject({ state: 'provisioning', retries: 2 });
@@ -105,17 +105,18 @@ test('a step whose one request was never sent (its token refresh failed) is forg
   await svc.rt.redis.del(svc.rt.keys.targetToken('yt-uns'));
   const seqBefore = ((await sim.control('GET', '/_sim/youtube/requests')) as { seq: number }[]).length;
 
-  // The stream step starts; the token refresh its insert needs first fails (the connection is reset).
+  // The broadcast step (the first) starts; the token refresh its insert needs first fails (the connection is reset).
   const dropped = proxy.dropped.length;
   proxy.dropNext((method, path) => method === 'POST' && /\/token$/.test(path));
   expect(await svc.rt.syncService.sync(job, { token: 'uns-1' })).toMatchObject({ kind: 'delay' });
   expect(proxy.dropped.slice(dropped)).toEqual([expect.objectContaining({ method: 'POST' })]);
   // Nothing of the step reached YouTube: it is not left `started` for the next attempt to wait out and look up.
-  expect(await svc.rt.redis.get(svc.rt.keys.intent('uns', 's2', 'yt-uns', 'g0:create:stream'))).toBeNull();
+  expect(await svc.rt.redis.get(svc.rt.keys.intent('uns', 's2', 'yt-uns', 'g0:create:broadcast'))).toBeNull();
 
-  // The next attempt (at once) creates the show: no settle wait, no lookup of the stream list.
+  // The next attempt (at once) creates the show: no settle wait, no lookup of the broadcast (or stream) list.
   expect(await svc.rt.syncService.sync(job, { token: 'uns-2' })).toEqual({ kind: 'done', state: 'ready' });
   const reqs = ((await sim.control('GET', '/_sim/youtube/requests')) as { method: string; path: string }[]).slice(seqBefore);
   expect(reqs.filter((q) => q.method === 'GET' && q.path.startsWith('/youtube/v3/liveStreams'))).toEqual([]);
+  expect(reqs.filter((q) => q.method === 'GET' && q.path === '/youtube/v3/liveBroadcasts')).toEqual([]);
   expect(reqs.filter((q) => q.method === 'POST' && q.path === '/youtube/v3/liveStreams')).toHaveLength(1);
 }, 60_000);

@@ -10,8 +10,8 @@ import axios from 'axios';
 import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { nextMidnightPacific } from '../../src/targets/quota-reset.js';
-import type { RemoteShow, ShowSpec } from '../../src/targets/target.adapter.js';
-import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
+import type { Once, RecoverAttempt, RemoteShow, ShowSpec } from '../../src/targets/target.adapter.js';
+import { AuthExpiredError, NotMadeError, PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../../src/targets/target.errors.js';
 import { pinTag } from '../../src/targets/pin-tag.js';
 import { createYoutubeAdapter } from '../../src/targets/youtube/youtube.adapter.js';
 import { DEFAULT_RATE_LIMIT_DELAY_MS } from '../../src/targets/youtube/youtube.errors.js';
@@ -66,6 +66,17 @@ async function seedStreams(n: number): Promise<void> {
       { headers: { authorization: `Bearer ${token.access_token}` } },
     );
   }
+}
+
+/** An access token of channel a, straight from the simulated token endpoint. */
+async function channelToken(): Promise<string> {
+  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: CREDENTIALS.clientId, client_secret: CREDENTIALS.clientSecret, refresh_token: CREDENTIALS.refreshToken });
+  return ((await axios.post(`${sim.url}/youtube/token`, form.toString())).data as { access_token: string }).access_token;
+}
+
+/** Every liveStream of channel a, non-reusable ones included (the simulator's inspection list: YouTube's `mine` list leaves those out). */
+async function channelStreams(): Promise<{ id: string; isReusable: boolean; boundBroadcastId: string | null }[]> {
+  return ((await control('GET', '/live-streams')) as { streams: { id: string; isReusable: boolean; boundBroadcastId: string | null }[] }).streams;
 }
 
 /** Broadcasts made by someone else on the same channel (straight through the simulated API), 10 at a time. */
@@ -155,11 +166,12 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const access = h.tokens.token?.accessToken;
     expect(access).toMatch(/^ya29\./);
 
-    const [token, stream, broadcast, bind] = reqs;
+    // the broadcast before the stream: a broadcast insert refused (a channel YouTube does not let stream live) leaves no stream
+    const [token, broadcast, stream, bind] = reqs;
     expect(reqs.slice(0, 4).map(line)).toEqual([
       'POST /token 200',
-      'POST /youtube/v3/liveStreams 200',
       'POST /youtube/v3/liveBroadcasts 200',
+      'POST /youtube/v3/liveStreams 200',
       'POST /youtube/v3/liveBroadcasts/bind 200',
     ]);
 
@@ -329,7 +341,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(err).not.toBeInstanceOf(RetryableError);
     expect((err as PermanentError).reason).toBe('liveStreamingNotEnabled');
     expect((err as PermanentError).message).toMatch(/live streaming is not enabled on this YouTube channel: enable it in YouTube Studio/);
-    expect((await requests(mid)).map(line)).toEqual(['POST /youtube/v3/liveStreams 403']);
+    expect((await requests(mid)).map(line)).toEqual(['POST /youtube/v3/liveBroadcasts 403']);
 
     // the show made before: its start is refused the same way (a permanent error, not a stream still
     // inactive that the worker would wait for), and no quota was charged for the refusals
@@ -353,12 +365,78 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect((err as PermanentError).reason).toBe('livePermissionBlocked');
     expect((err as PermanentError).message).toMatch(/YouTube does not let this channel stream live at the moment .*strike.*YouTube Studio.*resync/);
     expect((err as PermanentError).message.match(/livePermissionBlocked/g)).toHaveLength(1); // it was said twice
-    expect((await requests(mid)).map(line)).toEqual(['POST /token 200', 'POST /youtube/v3/liveStreams 200', 'POST /youtube/v3/liveBroadcasts 403']);
-    expect(((await control('GET', '/limits')) as { quota: { used: number } }).quota.used - used).toBe(50); // the stream's insert alone
+    // the broadcast's insert alone, refused: no stream was made for it (one used to stay on the channel, unbound, for good)
+    expect((await requests(mid)).map(line)).toEqual(['POST /token 200', 'POST /youtube/v3/liveBroadcasts 403']);
+    expect(((await control('GET', '/limits')) as { quota: { used: number } }).quota.used - used).toBe(0);
     expect((await effects()).map((e) => e.type)).not.toContain('show.created');
     // lifted: the same show is made
     await control('PUT', '/live-streaming', { enabled: true });
     await expect(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-blocked'))).resolves.toMatchObject({ externalId: expect.any(String) });
+  });
+
+  it('a show of a channel YouTube does not let stream live leaves no liveStream on the channel, on any attempt; once the block is lifted, one stream, bound', async () => {
+    // The stream was inserted before the broadcast, whose insert YouTube refuses for such a channel:
+    // each such show left an unbound stream (an ingest key nobody sees) on the channel for good.
+    const h = harness();
+    await control('PUT', '/live-streaming', { enabled: true, blocked: true });
+    const op = buildOpContext('mk-blocked-orphan');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      expect(((await caught(h.adapter.createShow(SPRING_SPEC, op))) as PermanentError).reason).toBe('livePermissionBlocked');
+      expect(await channelStreams()).toEqual([]);
+    }
+    await control('PUT', '/live-streaming', { enabled: true });
+    const remote = await h.adapter.createShow(SPRING_SPEC, op);
+    expect(await channelStreams()).toEqual([expect.objectContaining({ id: remote.data.streamId, isReusable: false, boundBroadcastId: remote.externalId })]);
+  });
+
+  it('a bind refused because the broadcast can never take the stream (deleted on YouTube after its insert) deletes the stream made for it, and a retry makes none', async () => {
+    const h = harness();
+    const store = new MemoryOnce();
+    let deleted = false;
+    // The channel owner deletes the new broadcast in YouTube Studio between its insert and the bind.
+    const once = (async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
+      const result = await store.once(step, run, recover);
+      if (step === 'broadcast' && !deleted) {
+        deleted = true;
+        await axios.delete(`${sim.url}/youtube/youtube/v3/liveBroadcasts`, { params: { id: (result as { id: string }).id }, headers: { authorization: `Bearer ${await channelToken()}` } });
+      }
+      return result;
+    }) as Once;
+    const op = { once, marker: 'mk-bind-gone' };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const mid = await lastSeq();
+      expect(((await caught(h.adapter.createShow(SPRING_SPEC, op))) as PermanentError).reason).toBe('liveBroadcastNotFound');
+      expect(await channelStreams()).toEqual([]);
+      // the retry reuses the recorded steps: no stream inserted again, its delete finds it gone
+      if (attempt === 1) expect((await requests(mid)).filter((r) => r.method === 'POST' && r.path === '/youtube/v3/liveStreams')).toEqual([]);
+    }
+  });
+
+  it('a create called off after its broadcast was made and before its stream: the look-up-only create finds the broadcast (to take it down) and makes or binds nothing', async () => {
+    // The broadcast is inserted first: a look-up-only create (the show was called off while a create's
+    // outcome was unknown) that answered "not made" for the stream step left the broadcast on the channel.
+    const h = harness();
+    const store = new MemoryOnce();
+    const dies = (async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
+      if (step === 'stream') throw new Error('worker killed');
+      return store.once(step, run, recover);
+    }) as Once;
+    await expect(h.adapter.createShow(SPRING_SPEC, { once: dies, marker: 'mk-off' })).rejects.toThrow('worker killed');
+    const made = (await effects()).find((e) => e.type === 'show.created')?.externalId;
+    // OpContext.findOnly as the intent store answers it: a recorded result, or what recover() finds, or NotMadeError.
+    const lookOnly = (async <T>(step: string, _run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
+      const r = store.steps.get(step);
+      if (r?.state === 'completed') return JSON.parse(r.json) as T;
+      const found = r?.state === 'started' && recover ? await recover({ since: r.startedAt }) : null;
+      if (found === null) throw new NotMadeError(`${step}: no earlier attempt made it`);
+      return found;
+    }) as Once;
+    const mid = await lastSeq();
+    const remote = await h.adapter.createShow(SPRING_SPEC, { once: lookOnly, marker: 'mk-off', findOnly: true });
+    expect({ externalId: remote.externalId, ingest: remote.ingest }).toEqual({ externalId: made, ingest: undefined });
+    expect(made).toEqual(expect.any(String));
+    expect((await requests(mid)).filter((r) => r.method !== 'GET')).toEqual([]);
+    expect(await channelStreams()).toEqual([]);
   });
 
   it('missing credentials → PermanentError before any request', async () => {
@@ -382,7 +460,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect((err as RateLimitedError).delayMs).toBeGreaterThanOrEqual(reset - t1);
     expect((err as RateLimitedError).delayMs).toBeLessThanOrEqual(nextMidnightPacific(t0) - t0);
     expect(h.limiter.blocks).toEqual([{ untilMs: reset, reason: 'youtube quota' }]);
-    expect((await requests()).map(line)).toEqual(['POST /token 200', 'POST /youtube/v3/liveStreams 200', 'POST /youtube/v3/liveBroadcasts 403']);
+    expect((await requests()).map(line)).toEqual(['POST /token 200', 'POST /youtube/v3/liveBroadcasts 200', 'POST /youtube/v3/liveStreams 403']);
   });
 
   it('500 → RetryableError; 429 → RateLimitedError (no account block without Retry-After); timeout → RetryableError', async () => {
@@ -425,9 +503,8 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(remote.externalId).toBe(createdId);
     expect(remote.ingest?.streamKey).toEqual(expect.any(String));
     expect(store.calls).toEqual([
-      { step: 'stream', ran: true, recovered: false },
-      { step: 'stream', ran: false, recovered: false },
       { step: 'broadcast', ran: false, recovered: true },
+      { step: 'stream', ran: true, recovered: false },
     ]);
     expect((await effects()).filter((e) => e.type === 'show.created')).toHaveLength(1);
 
@@ -452,11 +529,14 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const before = await lastSeq();
 
     const remote = await h.adapter.createShow(SPRING_SPEC, { once: store.once, marker: 'mk-crash-2' });
-    expect(store.calls[0]).toEqual({ step: 'stream', ran: true, recovered: true });
+    expect(store.calls.slice(-2)).toEqual([
+      { step: 'broadcast', ran: false, recovered: false },
+      { step: 'stream', ran: true, recovered: true },
+    ]);
     const reqs = await requests(before);
-    expect(reqs.map(line)).toEqual(['POST /youtube/v3/liveStreams 200', 'POST /youtube/v3/liveBroadcasts 200', 'POST /youtube/v3/liveBroadcasts/bind 200']);
+    expect(reqs.map(line)).toEqual(['POST /youtube/v3/liveStreams 200', 'POST /youtube/v3/liveBroadcasts/bind 200']);
     expect(json(reqs[0]).contentDetails).toEqual({ isReusable: false });
-    expect(reqs[2]?.query.streamId).toBe(remote.data.streamId);
+    expect(reqs[1]?.query.streamId).toBe(remote.data.streamId);
     // the stream the crashed attempt made is left unbound; the broadcast is made once and bound to the new one
     expect((await effects()).filter((e) => e.type === 'show.created')).toHaveLength(1);
     const attached = await h.adapter.attachShow(remote.externalId);

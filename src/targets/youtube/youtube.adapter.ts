@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
-import { ActionRequiredError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
+import { ActionRequiredError, NotMadeError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
@@ -375,6 +375,34 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     }
   }
 
+  /**
+   * Binds the stream this show's steps made to its broadcast. A bind refused because the broadcast can
+   * never take it (deleted on YouTube: liveBroadcastNotFound; past `ready`, started or bound in YouTube
+   * Studio: liveBroadcastBindingNotAllowed, which bind() has checked is not ours already) is refused on
+   * every retry too (the steps are recorded): the stream, made for this broadcast alone and bound to
+   * none, is deleted then, so it is not left on the channel for good. A stream already gone counts as
+   * deleted, so a retry deletes nothing twice; a delete YouTube does not answer leaves it (logged) and
+   * the bind's refusal stands.
+   */
+  async function bindOwnStream(broadcastId: string, streamId: string): Promise<void> {
+    try {
+      await bind(broadcastId, streamId);
+    } catch (err) {
+      if (isTargetError(err) && (err.reason === 'liveBroadcastNotFound' || err.reason === 'liveBroadcastBindingNotAllowed')) await dropStream(streamId);
+      throw err;
+    }
+  }
+
+  async function dropStream(id: string): Promise<void> {
+    try {
+      await client.call({ method: 'DELETE', path: `${V3}/liveStreams`, query: { id }, cost: QUOTA_COST.write, schema: EmptySchema });
+      log.info({ streamId: id }, 'youtube stream of a broadcast that cannot be bound deleted');
+    } catch (err) {
+      if (isTargetError(err) && (err.reason === 'liveStreamNotFound' || err.reason === 'http_404')) return; // deleted already
+      log.warn({ streamId: id, err: { message: (ctx.redact ?? ((t: string) => t))((err as Error).message) } }, 'youtube stream of a broadcast that cannot be bound not deleted; it stays on the channel unbound');
+    }
+  }
+
   /** `redundantTransition` (already there) is success; `invalidTransition` is left to the caller. */
   async function transition(id: string, broadcastStatus: 'testing' | 'live' | 'complete'): Promise<TransitionOutcome> {
     try {
@@ -430,9 +458,23 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       // lookup by `mine` can only answer "not there" (it paged the channel's other streams, up to 200
       // units, for nothing), so an attempt whose outcome is unknown inserts the stream again: the one it
       // may have made stays unbound and unused (an ingest key nobody sees, no broadcast, no viewer).
-      const stream = await op.once('stream', () => insertStream(spec, op.marker), undefined, { singleRequest: true });
+      // The broadcast comes first: its insert is the one YouTube refuses for a channel it does not let
+      // stream live (livePermissionBlocked, a strike: for days, not within the show). With the stream
+      // inserted first, such a show left that stream on the channel for good (each show of a blocked
+      // channel one more, 50 units each), and a resync once the block lifted reused it. Now a refused
+      // broadcast insert leaves nothing, on any attempt; a step an earlier attempt recorded is reused
+      // whatever the order it was made in.
       const broadcast = await op.once('broadcast', () => insertBroadcast(spec, op.marker), () => findBroadcast(op.marker), { singleRequest: true });
-      await bind(broadcast.id, stream.id);
+      let stream: StreamRef;
+      try {
+        stream = await op.once('stream', () => insertStream(spec, op.marker), undefined, { singleRequest: true });
+      } catch (err) {
+        // Called off (findOnly) after the broadcast was made and before its stream was: the broadcast is
+        // what there is to take down. Said "not made", it stayed on the channel, upcoming, for good.
+        if (op.findOnly && err instanceof NotMadeError) return remoteShow(broadcast, undefined);
+        throw err;
+      }
+      await bindOwnStream(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube broadcast ready');
       return remoteShow(broadcast, stream);
     },
@@ -477,7 +519,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       if (!op || op.findOnly || !upcoming) return remoteShow(broadcastRef(broadcast), undefined);
       const spec: ShowSpec = { title: broadcast.snippet.title, description: undefined, scheduledAt: broadcast.snippet.scheduledStartTime ?? '' };
       const stream = await op.once('stream', () => insertStream(spec, op.marker), undefined, { singleRequest: true });
-      await bind(broadcast.id, stream.id);
+      await bindOwnStream(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube linked broadcast bound to a new stream');
       return remoteShow(broadcastRef(broadcast), stream);
     },
