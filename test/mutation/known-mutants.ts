@@ -3913,6 +3913,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/worker-outage-end.redis-oom.test.ts'],
     testName: 'succeeds without writing',
   },
+  {
+    name: 'session-renewal-random-token',
+    what: 'a console session renewal makes a random token again (src/api/routes/ops.routes.ts): two tabs renewing the same cookie at once leave one orphan session alive for 8 hours, counted in the key\'s cap',
+    file: 'src/api/routes/ops.routes.ts',
+    from: 'replaced === undefined ? undefined : renewalToken(req.body.key, replaced)',
+    to: 'undefined',
+    tests: ['test/integration/ops.session-cap.test.ts'],
+    testName: 'two tabs renewing',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
