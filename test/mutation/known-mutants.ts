@@ -3922,6 +3922,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/ops.session-cap.test.ts'],
     testName: 'two tabs renewing',
   },
+  {
+    name: 'ops-stream-refusal-without-detail',
+    what: "the console's live stream refused before it opens (a stored key's check while Redis is down: 503) is shown as 'stream answered 503' again instead of the problem's detail (src/api/ops/static/app.js)",
+    file: 'src/api/ops/static/app.js',
+    from: "throw new Error(typeof body?.detail === 'string' ? body.detail : `stream answered ${res.status}`);",
+    to: 'throw new Error(`stream answered ${res.status}`);',
+    tests: ['test/browser/ops.console.outage.test.ts'],
+    testName: 'loaded while Redis is down says storage',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

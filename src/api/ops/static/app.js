@@ -168,7 +168,12 @@ function startStream() {
           const body = await res.json().catch(() => null);
           throw Object.assign(new Error(body?.detail ?? 'too many live streams for this key'), { retryAfterMs: (Number(res.headers.get('retry-after')) || 5) * 1000 });
         }
-        if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
+        // Said as the API says it (a problem's detail): with storage down a key's check is a 503 before
+        // the stream opens, and a page (re)loaded during the outage said only "stream answered 503".
+        if (!res.ok || !res.body) {
+          const body = await res.json().catch(() => null);
+          throw new Error(typeof body?.detail === 'string' ? body.detail : `stream answered ${res.status}`);
+        }
         attempt = 0;
         setLive(true, 'Live');
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
