@@ -3931,6 +3931,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/browser/ops.console.outage.test.ts'],
     testName: 'loaded while Redis is down says storage',
   },
+  {
+    name: 'board-tooltip-id-collides',
+    what: "a board tile's tooltip id is made with '_' for '.', ':' and the parts' '-' again (src/api/ops/static/app.js): shows x.y and x_y of one partner share one id, and the second tile is described by the first one's last error",
+    file: 'src/api/ops/static/app.js',
+    from: 'const tipId = `tip/${row.partnerId}/${row.showId}/${m.targetId}`;',
+    to: "const tipId = `tip-${row.partnerId}-${row.showId}-${m.targetId}`.replace(/[^A-Za-z0-9_-]/g, '_');",
+    tests: ['test/browser/ops.console.dot-ids.test.ts'],
+    testName: 'each board tile is described by its own tooltip',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
